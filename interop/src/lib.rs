@@ -1,1 +1,255 @@
-//! Helpers for the interop tests: locating and starting the real peers.
+//! Helpers for the interop tests: locating and starting the real peers
+//! (Python peers from the project venv, coturn) and driving a sans-IO
+//! [`ferrtc_ice::Agent`] over a real UDP socket on loopback.
+//!
+//! Interop tests run only when `FERRTC_INTEROP=1` ([`interop_enabled`]);
+//! then a missing peer is a failure, not a skip.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ferrtc_ice::{Agent, AgentConfig, Event, Receive};
+
+/// Whether interop tests should run (`FERRTC_INTEROP=1`). When not, prints
+/// "skipped: set FERRTC_INTEROP=1" so the test output says why it passed.
+pub fn interop_enabled() -> bool {
+    if std::env::var("FERRTC_INTEROP").as_deref() == Ok("1") {
+        true
+    } else {
+        println!("skipped: set FERRTC_INTEROP=1");
+        false
+    }
+}
+
+/// The Python of the project venv: `FERRTC_PYTHON`, else `../.venv/bin/python`
+/// beside this crate.
+pub fn python() -> PathBuf {
+    match std::env::var_os("FERRTC_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    }
+}
+
+/// A script in `interop/scripts/`.
+pub fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("bind a UDP socket on 127.0.0.1")
+}
+
+/// A child process spoken to in lines: we write its stdin, a thread reads
+/// its stdout. Its stderr goes to the test's stderr. Killed on drop.
+pub struct LinePeer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl LinePeer {
+    /// Starts `program` with `args`; panics (a test failure) if it cannot.
+    pub fn spawn(program: &std::path::Path, args: &[&str]) -> LinePeer {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LinePeer {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Writes one line to the child's stdin.
+    pub fn send_line(&mut self, line: &str) {
+        if let Some(stdin) = &mut self.stdin {
+            let _ = writeln!(stdin, "{line}");
+            let _ = stdin.flush();
+        }
+    }
+
+    /// The next stdout line, waiting at most `timeout`.
+    pub fn recv_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// The next stdout line if one is ready.
+    pub fn try_recv_line(&self) -> Option<String> {
+        self.lines.try_recv().ok()
+    }
+}
+
+impl Drop for LinePeer {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// coturn (`turnserver`) as a STUN-only server on 127.0.0.1 and a free
+/// port. Killed on drop.
+pub struct Coturn {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Coturn {
+    /// Starts `turnserver`; panics (a test failure) if it cannot.
+    pub fn start_stun_only() -> Coturn {
+        let port = free_udp_port();
+        let pidfile = std::env::temp_dir().join(format!("ferrtc-coturn-{port}.pid"));
+        let child = Command::new("turnserver")
+            .args(["-n", "--listening-ip", "127.0.0.1", "--listening-port"])
+            .arg(port.to_string())
+            .args([
+                "--no-tls",
+                "--no-dtls",
+                "--stun-only",
+                "--no-cli",
+                "--log-file",
+                "stdout",
+                "--simple-log",
+                "--pidfile",
+            ])
+            .arg(pidfile)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("FERRTC_INTEROP=1 but `turnserver` could not start: {e}"));
+        Coturn {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A sans-IO ICE agent driven over one real UDP socket on 127.0.0.1: a
+/// blocking loop that sends what the agent wants, feeds it what arrives and
+/// its timers.
+pub struct IceSocket {
+    /// The agent.
+    pub agent: Agent,
+    /// The socket (its address is the agent's only host candidate).
+    pub socket: UdpSocket,
+    /// The socket's address.
+    pub local: SocketAddr,
+    /// Application datagrams received on validated pairs.
+    pub received: Vec<Vec<u8>>,
+    /// Every event the agent gave.
+    pub events: Vec<Event>,
+    buf: Vec<u8>,
+}
+
+impl IceSocket {
+    /// Binds 127.0.0.1:0 and makes an agent with it as host candidate.
+    pub fn bind(config: AgentConfig) -> std::io::Result<IceSocket> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let local = socket.local_addr()?;
+        let mut agent = Agent::new(config, Instant::now());
+        agent
+            .add_local_host(local)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(IceSocket {
+            agent,
+            socket,
+            local,
+            received: Vec::new(),
+            events: Vec::new(),
+            buf: Vec::with_capacity(2048),
+        })
+    }
+
+    /// Sends everything the agent has to send and collects its events.
+    pub fn flush(&mut self) {
+        let now = Instant::now();
+        while let Some(t) = self.agent.poll_transmit(now, &mut self.buf) {
+            let _ = self.socket.send_to(&self.buf, t.destination);
+        }
+        while let Some(e) = self.agent.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// One turn of the loop: flush, wait for a datagram or the agent's next
+    /// timer (at most `max_wait`), feed it, flush again.
+    pub fn turn(&mut self, max_wait: Duration) {
+        self.flush();
+        let now = Instant::now();
+        let wait = self
+            .agent
+            .poll_timeout()
+            .map_or(max_wait, |t| t.saturating_duration_since(now))
+            .clamp(Duration::from_millis(1), max_wait);
+        let _ = self.socket.set_read_timeout(Some(wait));
+        let mut data = [0u8; 2048];
+        if let Ok((n, from)) = self.socket.recv_from(&mut data) {
+            let now = Instant::now();
+            let payload = data.get(..n).unwrap_or_default();
+            if let Receive::Data(d) = self.agent.handle_receive(now, from, self.local, payload) {
+                self.received.push(d.to_vec());
+            }
+        }
+        let now = Instant::now();
+        if self.agent.poll_timeout().is_some_and(|t| t <= now) {
+            self.agent.handle_timeout(now);
+        }
+        self.flush();
+    }
+
+    /// Turns until `done` or `limit`; returns whether `done` became true.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&IceSocket) -> bool) -> bool {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            self.flush();
+            if done(self) {
+                return true;
+            }
+            self.turn(Duration::from_millis(20));
+        }
+        done(self)
+    }
+
+    /// Sends application data on the selected pair.
+    pub fn send(&mut self, data: &[u8]) -> Result<(), String> {
+        let t = self.agent.send(data).map_err(|e| e.to_string())?;
+        self.socket
+            .send_to(data, t.destination)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,411 @@
+//! The agent's handling of single inputs: authentication, peer-reflexive
+//! candidates, refused candidates, unvalidated data, close, hostile bytes.
+#![allow(missing_docs)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ferrtc_ice::{
+    Agent, AgentConfig, Candidate, CandidateType, ConnectionState, Credentials, DropReason, Error,
+    Event, FailureReason, Foundation, Receive, Transport,
+};
+use ferrtc_stun::{Attribute, Class, Message, MessageBuilder, Method, TransactionId};
+use proptest::prelude::*;
+
+const LOCAL: &str = "192.0.2.1:5000";
+const PEER: &str = "192.0.2.2:6000";
+const PEER_PWD: &str = "peerpasswordpeerpassword";
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn agent(now: Instant) -> Agent {
+    let mut a = Agent::new(
+        AgentConfig {
+            controlling: false,
+            seed: 7,
+            credentials: Some(Credentials::new("LOCL", "localpasswordlocalpassword").unwrap()),
+            ..Default::default()
+        },
+        now,
+    );
+    a.add_local_host(sa(LOCAL)).unwrap();
+    a
+}
+
+/// A connectivity check as a controlling peer with ufrag PEER would send it.
+fn check(username: &str, pwd: &str, use_candidate: bool) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId([9; 12]),
+    );
+    b.add(&Attribute::Username(username)).unwrap();
+    b.add(&Attribute::Priority(1_845_501_695)).unwrap();
+    b.add(&Attribute::IceControlling(1)).unwrap();
+    if use_candidate {
+        b.add(&Attribute::UseCandidate).unwrap();
+    }
+    b.add_message_integrity(pwd.as_bytes());
+    b.finish();
+    buf
+}
+
+/// Everything the agent wants to send now.
+fn drain(a: &mut Agent, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(t) = a.poll_transmit(now, &mut buf) {
+        assert_eq!(t.source, sa(LOCAL));
+        out.push((t.destination, buf.clone()));
+    }
+    out
+}
+
+fn error_code(datagram: &[u8]) -> Option<u16> {
+    let msg = Message::parse(datagram).ok()?;
+    msg.attributes().find_map(|a| match a {
+        Ok(Attribute::ErrorCode { code, .. }) => Some(code),
+        _ => None,
+    })
+}
+
+#[test]
+fn data_from_an_unvalidated_address_is_dropped_and_counted() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    let r = a.handle_receive(now, sa(PEER), sa(LOCAL), b"\x17hello");
+    assert_eq!(r, Receive::Dropped(DropReason::Unvalidated));
+    assert_eq!(a.stats().dropped_unvalidated, 1);
+    assert_eq!(a.stats().bytes_received, 0);
+}
+
+#[test]
+fn a_check_with_the_wrong_password_gets_401_and_validates_nothing() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    let request = check("LOCL:PEER", "wrongpasswordwrongpassword", false);
+    let r = a.handle_receive(now, sa(PEER), sa(LOCAL), &request);
+    assert_eq!(r, Receive::Stun);
+    let out = drain(&mut a, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, sa(PEER));
+    assert_eq!(error_code(&out[0].1), Some(401));
+    // Data from that address is still refused.
+    let r = a.handle_receive(now, sa(PEER), sa(LOCAL), b"\x17data");
+    assert_eq!(r, Receive::Dropped(DropReason::Unvalidated));
+}
+
+#[test]
+fn a_check_for_another_ufrag_gets_401_and_one_without_username_gets_400() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    a.handle_receive(
+        now,
+        sa(PEER),
+        sa(LOCAL),
+        &check("OTHER:PEER", "localpasswordlocalpassword", false),
+    );
+    let mut buf = Vec::new();
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId([3; 12]),
+    );
+    b.add_fingerprint();
+    b.finish();
+    a.handle_receive(now, sa(PEER), sa(LOCAL), &buf);
+    let codes: Vec<_> = drain(&mut a, now)
+        .iter()
+        .map(|(_, d)| error_code(d))
+        .collect();
+    assert_eq!(codes, [Some(401), Some(400)]);
+}
+
+#[test]
+fn an_authenticated_check_from_an_unknown_address_is_answered_and_checked_back() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    // Trickle: the check arrives before the peer's credentials and candidates.
+    let request = check("LOCL:PEER", "localpasswordlocalpassword", true);
+    let r = a.handle_receive(now, sa(PEER), sa(LOCAL), &request);
+    assert_eq!(r, Receive::Stun);
+    let out = drain(&mut a, now);
+    assert_eq!(out.len(), 1);
+    let resp = Message::parse(&out[0].1).unwrap();
+    assert_eq!(resp.class(), Class::SuccessResponse);
+    resp.verify_message_integrity(b"localpasswordlocalpassword")
+        .unwrap();
+    resp.verify_fingerprint().unwrap();
+    let mapped = resp.attributes().find_map(|a| match a {
+        Ok(Attribute::XorMappedAddress(m)) => Some(m),
+        _ => None,
+    });
+    assert_eq!(mapped, Some(sa(PEER)));
+    assert_eq!(a.connection_state(), ConnectionState::Checking);
+    // The peer proved it knows our password: its data is accepted.
+    assert!(matches!(
+        a.handle_receive(now, sa(PEER), sa(LOCAL), b"\x17x"),
+        Receive::Data(_)
+    ));
+    // Once the credentials arrive, the triggered check goes to the
+    // peer-reflexive address, signed with the peer's password.
+    a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+    let t = now + Duration::from_millis(50);
+    a.handle_timeout(t);
+    let out = drain(&mut a, t);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, sa(PEER));
+    let req = Message::parse(&out[0].1).unwrap();
+    assert_eq!(req.class(), Class::Request);
+    req.verify_message_integrity(PEER_PWD.as_bytes()).unwrap();
+    let username = req.attributes().find_map(|a| match a {
+        Ok(Attribute::Username(u)) => Some(u.to_owned()),
+        _ => None,
+    });
+    assert_eq!(username.as_deref(), Some("PEER:LOCL"));
+    // Its success response (with USE-CANDIDATE seen before) selects the pair.
+    let mut buf = Vec::new();
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::SuccessResponse,
+        Method::BINDING,
+        req.transaction_id(),
+    );
+    b.add(&Attribute::XorMappedAddress(sa(LOCAL))).unwrap();
+    b.add_message_integrity(PEER_PWD.as_bytes());
+    b.finish();
+    assert_eq!(
+        a.handle_receive(t, sa(PEER), sa(LOCAL), &buf),
+        Receive::Stun
+    );
+    let selected = a.selected_pair().expect("selected");
+    assert_eq!(selected.destination, sa(PEER));
+    assert_eq!(selected.remote.kind(), CandidateType::PeerReflexive);
+    assert_eq!(a.connection_state(), ConnectionState::Connected);
+    assert_eq!(a.send(b"hi").unwrap().destination, sa(PEER));
+}
+
+#[test]
+fn a_controlled_agent_gives_up_when_the_controlling_peer_never_nominates() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+    let c: Candidate = "candidate:1 1 udp 2130706431 192.0.2.2 6000 typ host"
+        .parse()
+        .unwrap();
+    a.add_remote_candidate(c).unwrap();
+    a.end_of_remote_candidates();
+    a.handle_timeout(now);
+    let out = drain(&mut a, now);
+    let req = Message::parse(&out[0].1).unwrap();
+    // Our check succeeds, the peer checks us (without USE-CANDIDATE)...
+    let mut buf = Vec::new();
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::SuccessResponse,
+        Method::BINDING,
+        req.transaction_id(),
+    );
+    b.add(&Attribute::XorMappedAddress(sa(LOCAL))).unwrap();
+    b.add_message_integrity(PEER_PWD.as_bytes());
+    b.finish();
+    assert_eq!(
+        a.handle_receive(now, sa(PEER), sa(LOCAL), &buf),
+        Receive::Stun
+    );
+    let request = check("LOCL:PEER", "localpasswordlocalpassword", false);
+    let t1 = now + Duration::from_secs(1);
+    a.handle_receive(t1, sa(PEER), sa(LOCAL), &request);
+    // ...then goes silent: after the consent timeout, failed with a reason.
+    let mut t = t1;
+    while a.connection_state() == ConnectionState::Checking {
+        t = a.poll_timeout().expect("a timer");
+        a.handle_timeout(t);
+        drain(&mut a, t);
+    }
+    assert_eq!(t - t1, Duration::from_secs(30));
+    let failed = std::iter::from_fn(|| a.poll_event()).find_map(|e| match e {
+        Event::ConnectionStateChange {
+            state: ConnectionState::Failed,
+            reason,
+        } => Some(reason),
+        _ => None,
+    });
+    assert_eq!(failed, Some(Some(FailureReason::NoNomination)));
+}
+
+#[test]
+fn a_response_with_a_bad_integrity_is_ignored() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+    let c: Candidate = "candidate:1 1 udp 2130706431 192.0.2.2 6000 typ host"
+        .parse()
+        .unwrap();
+    a.add_remote_candidate(c).unwrap();
+    a.handle_timeout(now);
+    let out = drain(&mut a, now);
+    let req = Message::parse(&out[0].1).unwrap();
+    let mut buf = Vec::new();
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::SuccessResponse,
+        Method::BINDING,
+        req.transaction_id(),
+    );
+    b.add(&Attribute::XorMappedAddress(sa(LOCAL))).unwrap();
+    b.add_message_integrity(b"forgedforgedforgedforged");
+    b.finish();
+    let r = a.handle_receive(now, sa(PEER), sa(LOCAL), &buf);
+    assert_eq!(r, Receive::Dropped(DropReason::UnknownTransaction));
+    assert!(a.selected_pair().is_none());
+    assert_eq!(a.stats().dropped_stun, 1);
+}
+
+#[test]
+fn unusable_remote_candidates_are_refused_with_a_reason() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    let cases = [
+        "candidate:1 1 tcp 1518280447 192.0.2.2 9 typ host tcptype active",
+        "candidate:1 2 udp 2130706430 192.0.2.2 6001 typ host",
+        "candidate:1 1 udp 2113937151 0b2d4b56-c6d3-4d7a-a1c4-1d5c8c2b0e6f.local 6000 typ host",
+        "candidate:1 1 udp 2130706431 0.0.0.0 6000 typ host",
+    ];
+    for line in cases {
+        let c: Candidate = line.parse().unwrap();
+        assert!(
+            matches!(
+                a.add_remote_candidate(c),
+                Err(Error::UnsupportedCandidate(_))
+            ),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn credentials_must_follow_rfc_8839() {
+    assert!(Credentials::new("abc", "localpasswordlocalpassword").is_err());
+    assert!(Credentials::new("abcd", "short").is_err());
+    assert!(Credentials::new("ab:d", "localpasswordlocalpassword").is_err());
+    assert!(Credentials::new("ab+/", "localpasswordlocalpassword").is_ok());
+    let now = Instant::now();
+    let x = Agent::new(
+        AgentConfig {
+            seed: 1,
+            ..Default::default()
+        },
+        now,
+    );
+    let y = Agent::new(
+        AgentConfig {
+            seed: 1,
+            ..Default::default()
+        },
+        now,
+    );
+    let z = Agent::new(
+        AgentConfig {
+            seed: 2,
+            ..Default::default()
+        },
+        now,
+    );
+    assert_eq!(x.local_credentials(), y.local_credentials());
+    assert_ne!(x.local_credentials(), z.local_credentials());
+    assert!(Credentials::new(x.local_credentials().ufrag(), x.local_credentials().pwd()).is_ok());
+}
+
+#[test]
+fn new_remote_credentials_need_a_restart_first() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+    // The same again is harmless; different ones are a peer's ICE restart.
+    a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+    assert_eq!(
+        a.set_remote_credentials("PEE2", PEER_PWD),
+        Err(Error::RemoteCredentialsChanged)
+    );
+    a.restart(now).unwrap();
+    a.set_remote_credentials("PEE2", PEER_PWD).unwrap();
+}
+
+#[test]
+fn close_stops_everything() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    a.add_stun_server(sa("198.51.100.1:3478")).unwrap();
+    a.close();
+    assert_eq!(drain(&mut a, now).len(), 0);
+    assert_eq!(a.poll_timeout(), None);
+    assert_eq!(a.send(b"x"), Err(Error::Closed));
+    assert_eq!(a.connection_state(), ConnectionState::Closed);
+    let last = std::iter::from_fn(|| a.poll_event()).last();
+    assert_eq!(
+        last,
+        Some(Event::ConnectionStateChange {
+            state: ConnectionState::Closed,
+            reason: None
+        })
+    );
+    assert_eq!(
+        a.handle_receive(now, sa(PEER), sa(LOCAL), b"x"),
+        Receive::Dropped(DropReason::Closed)
+    );
+}
+
+#[test]
+fn host_candidates_get_rfc_8445_priorities_and_foundations() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    let second = a.add_local_host(sa("192.0.2.9:5000")).unwrap();
+    let first = a.local_candidates().next().unwrap().clone();
+    assert_eq!(
+        first.priority(),
+        Candidate::compute_priority(CandidateType::Host, 65535, 1)
+    );
+    assert!(second.priority() < first.priority());
+    assert_eq!(first.transport(), Transport::Udp);
+    assert_ne!(first.foundation(), second.foundation());
+    assert_eq!(
+        first.foundation(),
+        &Foundation::compute(CandidateType::Host, sa(LOCAL).ip(), None, Transport::Udp)
+    );
+    assert_eq!(
+        a.add_local_host(sa(LOCAL)),
+        Err(Error::DuplicateHost(sa(LOCAL)))
+    );
+}
+
+proptest! {
+    #[test]
+    fn hostile_datagrams_never_panic_or_validate_anything(
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+        as_stun: bool,
+    ) {
+        let now = Instant::now();
+        let mut a = agent(now);
+        a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+        let mut data = body.clone();
+        if as_stun {
+            // A STUN header with the right cookie and length, random rest.
+            let len = (body.len() / 4 * 4) as u16;
+            data = vec![0, 1];
+            data.extend_from_slice(&len.to_be_bytes());
+            data.extend_from_slice(&0x2112_A442u32.to_be_bytes());
+            data.extend_from_slice(&[5; 12]);
+            data.extend_from_slice(&body[..usize::from(len)]);
+        }
+        let _ = a.handle_receive(now, sa(PEER), sa(LOCAL), &data);
+        drain(&mut a, now);
+        a.handle_timeout(now + Duration::from_secs(1));
+        prop_assert!(a.selected_pair().is_none());
+    }
+}

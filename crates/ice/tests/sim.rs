@@ -1,0 +1,422 @@
+//! ICE agents on the deterministic simulated network (ferrtc-sim): links
+//! with loss, NATs of every RFC 4787 kind, a STUN server, virtual time.
+#![allow(missing_docs)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ferrtc_ice::{CandidateType, ConnectionState, Error, Event, FailureReason};
+use ferrtc_sim::{LinkConfig, NatConfig};
+
+const PUBLIC_A: &str = "192.0.2.1";
+const PUBLIC_B: &str = "192.0.2.2";
+
+fn connected(s: ConnectionState) -> bool {
+    matches!(s, ConnectionState::Connected | ConnectionState::Completed)
+}
+
+/// The reason attached to the first change to `state`, and when it happened.
+fn state_change(peer: &Peer, state: ConnectionState) -> Option<(Instant, Option<FailureReason>)> {
+    peer.events.iter().find_map(|(t, e)| match e {
+        Event::ConnectionStateChange { state: s, reason } if *s == state => Some((*t, *reason)),
+        _ => None,
+    })
+}
+
+#[test]
+fn two_public_hosts_connect_and_exchange_data_both_ways() {
+    let mut call = Call::new(
+        1,
+        Side::public(PUBLIC_A, true, 1),
+        Side::public(PUBLIC_B, false, 2),
+    );
+    let start = call.net.now();
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    // One round trip of 40 ms plus the nomination round trip.
+    assert!(call.net.now() - start < Duration::from_millis(300));
+    for peer in [call.peer_a(), call.peer_b()] {
+        assert_eq!(
+            peer.states(),
+            [
+                ConnectionState::Checking,
+                ConnectionState::Connected,
+                ConnectionState::Completed
+            ]
+        );
+    }
+    let sel = call.peer_a().agent.selected_pair().unwrap().clone();
+    assert_eq!(sel.source, sa("192.0.2.1:5000"));
+    assert_eq!(sel.destination, sa("192.0.2.2:5000"));
+    call.assert_data_flows_both_ways("direct");
+}
+
+#[test]
+fn thirty_percent_loss_each_way_still_connects_and_keeps_consent() {
+    // B's access link drops 30% of datagrams in each direction, so every
+    // check and every response crosses one lossy link. Twenty seeds, all
+    // must connect, move data both ways and keep consent for two minutes.
+    for seed in 0..20 {
+        let mut b = Side::public(PUBLIC_B, seed % 2 == 1, 2 * seed + 1);
+        b.link = LinkConfig::IDEAL
+            .with_delay(Duration::from_millis(20))
+            .with_loss(0.3);
+        let a = Side::public(PUBLIC_A, seed % 2 == 0, 2 * seed);
+        let mut call = Call::new(30 + seed, a, b);
+        assert!(
+            call.run_until(Duration::from_secs(60), Call::both_connected),
+            "seed {seed}: {:?} / {:?}",
+            call.peer_a().states(),
+            call.peer_b().states()
+        );
+        let (to_b, to_a) = call.exchange_data(20, "lossy");
+        assert!(
+            to_b >= 5 && to_a >= 5,
+            "seed {seed}: a->b {to_b}, b->a {to_a}"
+        );
+        call.run_for(Duration::from_secs(120));
+        // Disconnected is allowed (a few consent checks lost in a row),
+        // failed (consent expired) is not.
+        for peer in [call.peer_a(), call.peer_b()] {
+            assert!(
+                !peer.states().contains(&ConnectionState::Failed),
+                "seed {seed}"
+            );
+        }
+        let retransmitted = call.peer_a().agent.stats().retransmissions
+            + call.peer_b().agent.stats().retransmissions;
+        assert!(retransmitted > 0);
+    }
+}
+
+#[test]
+fn one_side_behind_each_nat_type_connects_through_a_stun_server() {
+    let nat_ip = ip("203.0.113.1");
+    let kinds = [
+        ("full cone", NatConfig::full_cone(nat_ip)),
+        ("restricted cone", NatConfig::restricted_cone(nat_ip)),
+        (
+            "port-restricted cone",
+            NatConfig::port_restricted_cone(nat_ip),
+        ),
+        ("symmetric", NatConfig::symmetric(nat_ip)),
+    ];
+    for (seed, (name, nat)) in kinds.into_iter().enumerate() {
+        let a = Side::behind(nat, "10.0.0.2", true, 10 + seed as u64);
+        let mut b = Side::public(PUBLIC_B, false, 20 + seed as u64);
+        b.stun = Some(sa(STUN_SERVER));
+        let mut call = Call::new(seed as u64, a, b);
+        assert!(
+            call.run_until(Duration::from_secs(10), Call::both_connected),
+            "{name}: not connected: {:?} / {:?}",
+            call.peer_a().states(),
+            call.peer_b().states()
+        );
+        // A learned its public address from the STUN server, related to its base.
+        let srflx = call
+            .peer_a()
+            .agent
+            .local_candidates()
+            .find(|c| c.kind() == CandidateType::ServerReflexive)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: no srflx candidate"));
+        assert_eq!(srflx.socket_addr().unwrap().ip(), nat_ip, "{name}");
+        let (raddr, rport) = srflx.related_address().unwrap();
+        assert_eq!((raddr.to_string(), rport), ("10.0.0.2".to_owned(), PORT));
+        // B sees A at the NAT's public address.
+        let b_sel = call.peer_b().agent.selected_pair().unwrap();
+        assert_eq!(b_sel.destination.ip(), nat_ip, "{name}");
+        call.assert_data_flows_both_ways(name);
+    }
+}
+
+#[test]
+fn both_sides_behind_port_restricted_nats_connect_with_reflexive_candidates() {
+    let a = Side::behind(
+        NatConfig::port_restricted_cone(ip("203.0.113.1")),
+        "10.0.0.2",
+        true,
+        5,
+    );
+    let b = Side::behind(
+        NatConfig::port_restricted_cone(ip("203.0.113.2")),
+        "10.0.0.3",
+        false,
+        6,
+    );
+    let mut call = Call::new(7, a, b);
+    assert!(call.run_until(Duration::from_secs(10), Call::both_connected));
+    let a_sel = call.peer_a().agent.selected_pair().unwrap().clone();
+    let b_sel = call.peer_b().agent.selected_pair().unwrap().clone();
+    assert_eq!(a_sel.destination.ip(), ip("203.0.113.2"));
+    assert_eq!(b_sel.destination.ip(), ip("203.0.113.1"));
+    assert_ne!(a_sel.local.kind(), CandidateType::Host);
+    call.assert_data_flows_both_ways("port-restricted");
+}
+
+#[test]
+fn symmetric_nats_on_both_sides_fail_with_a_clear_reason_within_the_rfc_timeouts() {
+    let a = Side::behind(NatConfig::symmetric(ip("203.0.113.1")), "10.0.0.2", true, 8);
+    let b = Side::behind(
+        NatConfig::symmetric(ip("203.0.113.2")),
+        "10.0.0.3",
+        false,
+        9,
+    );
+    let mut call = Call::new(8, a, b);
+    let start = call.net.now();
+    let failed = |c: &Call| {
+        c.peer_a().state() == ConnectionState::Failed
+            && c.peer_b().state() == ConnectionState::Failed
+    };
+    assert!(call.run_until(Duration::from_secs(120), failed));
+    for peer in [call.peer_a(), call.peer_b()] {
+        let (at, reason) = state_change(peer, ConnectionState::Failed).unwrap();
+        assert!(
+            matches!(reason, Some(FailureReason::AllPairsFailed { pairs }) if pairs >= 2),
+            "{reason:?}"
+        );
+        // RFC 8489 §6.2.1 with Rc = 7, Rm = 16, RTO 500 ms gives at most
+        // 39.5 s per transaction; the checks start within the first second.
+        assert!(
+            at - start <= Duration::from_millis(40_500),
+            "failed after {:?}",
+            at - start
+        );
+        assert!(peer.states().iter().all(|s| !connected(*s)));
+    }
+    let peer = call.net.endpoint_mut(&call.a);
+    assert_eq!(peer.agent.send(b"x"), Err(Error::NotConnected));
+}
+
+fn role_conflict(controlling: bool) {
+    let mut call = Call::new(
+        11,
+        Side::public(PUBLIC_A, controlling, 31),
+        Side::public(PUBLIC_B, controlling, 32),
+    );
+    assert!(call.run_until(Duration::from_secs(10), Call::both_connected));
+    let (a, b) = (call.peer_a(), call.peer_b());
+    assert_ne!(a.agent.is_controlling(), b.agent.is_controlling());
+    assert!(a.agent.stats().role_conflicts + b.agent.stats().role_conflicts > 0);
+    let switched = [a, b]
+        .iter()
+        .filter(|p| {
+            p.events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::RoleChange { .. }))
+        })
+        .count();
+    assert_eq!(switched, 1, "exactly one agent changes role");
+    call.assert_data_flows_both_ways("conflict");
+}
+
+#[test]
+fn both_controlling_resolve_the_role_conflict_and_connect() {
+    role_conflict(true);
+}
+
+#[test]
+fn both_controlled_resolve_the_role_conflict_and_connect() {
+    role_conflict(false);
+}
+
+#[test]
+fn consent_loss_leads_to_disconnected_then_failed() {
+    let mut call = Call::new(
+        12,
+        Side::public(PUBLIC_A, true, 41),
+        Side::public(PUBLIC_B, false, 42),
+    );
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.run_for(Duration::from_secs(12));
+    // Consent checks kept the pair alive so far.
+    assert!(connected(call.peer_a().state()));
+    // B vanishes: everything to and from it is lost.
+    let cut = call.net.now();
+    call.net
+        .set_host_link(&call.b, LinkConfig::IDEAL.with_loss(1.0));
+    assert!(call.run_until(Duration::from_secs(40), |c| {
+        c.peer_a().state() == ConnectionState::Failed
+    }));
+    let a = call.peer_a();
+    let (disc_at, disc_reason) = state_change(a, ConnectionState::Disconnected).unwrap();
+    let (fail_at, fail_reason) = state_change(a, ConnectionState::Failed).unwrap();
+    assert_eq!(disc_reason, Some(FailureReason::ConsentMissing));
+    assert_eq!(fail_reason, Some(FailureReason::ConsentExpired));
+    // RFC 7675 §5.1: consent expires 30 s after the last response, which
+    // came at most one consent interval (5 s +20%) before the cut.
+    assert!(disc_at > cut && disc_at - cut <= Duration::from_secs(8));
+    assert!(fail_at - cut >= Duration::from_secs(24) && fail_at - cut <= Duration::from_secs(30));
+    let peer = call.net.endpoint_mut(&call.a);
+    assert_eq!(peer.agent.send(b"late"), Err(Error::NotConnected));
+}
+
+#[test]
+fn ice_restart_recovers_when_the_path_dies() {
+    let mut b = Side::public(PUBLIC_B, false, 52);
+    b.spare_addrs = vec![ip("192.0.2.3")];
+    let mut call = Call::new(13, Side::public(PUBLIC_A, true, 51), b);
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.assert_data_flows_both_ways("before");
+    // B's interface 192.0.2.2 goes down.
+    call.net
+        .endpoint_mut(&call.b)
+        .down
+        .insert(sa("192.0.2.2:5000"));
+    assert!(call.run_until(Duration::from_secs(15), |c| {
+        c.peer_a().state() == ConnectionState::Disconnected
+    }));
+    // Restart on both sides; B now has its other interface.
+    let now = call.net.now();
+    {
+        let b = call.net.endpoint_mut(&call.b);
+        b.agent.restart(now).unwrap();
+        b.agent.add_local_host(sa("192.0.2.3:5000")).unwrap();
+    }
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    call.exchange_credentials();
+    let restarted = call.net.now();
+    assert!(call.run_until(Duration::from_secs(10), |c| {
+        c.both_connected()
+            && c.peer_a()
+                .agent
+                .selected_pair()
+                .is_some_and(|s| s.destination == sa("192.0.2.3:5000"))
+    }));
+    assert!(call.net.now() - restarted < Duration::from_secs(2));
+    let selections = call
+        .peer_a()
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::SelectedPairChange(_)))
+        .count();
+    assert_eq!(selections, 2);
+    call.assert_data_flows_both_ways("after");
+}
+
+#[test]
+fn ice_restart_while_connected_keeps_the_old_pair_until_the_new_one_is_selected() {
+    let mut call = Call::new(
+        14,
+        Side::public(PUBLIC_A, true, 61),
+        Side::public(PUBLIC_B, false, 62),
+    );
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    let now = call.net.now();
+    let old_ufrag = call.peer_a().agent.local_credentials().ufrag().to_owned();
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    assert_ne!(call.peer_a().agent.local_credentials().ufrag(), old_ufrag);
+    // Before the peer even hears of the restart, data still flows.
+    let (to_b, to_a) = call.exchange_data(3, "during");
+    assert_eq!((to_b, to_a), (3, 3));
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.b).agent.restart(now).unwrap();
+    call.exchange_credentials();
+    let count = |p: &Peer| {
+        p.events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::SelectedPairChange(_)))
+            .count()
+    };
+    assert!(
+        call.run_until(Duration::from_secs(5), |c| count(c.peer_a()) == 2
+            && count(c.peer_b()) == 2)
+    );
+    assert!(connected(call.peer_a().state()));
+    call.assert_data_flows_both_ways("restarted");
+}
+
+#[test]
+fn trickled_candidates_arriving_late_and_out_of_order_still_connect() {
+    let mut a = Side::public(PUBLIC_A, true, 71);
+    a.addrs.push(ip("192.0.2.11"));
+    let mut b = Side::public(PUBLIC_B, false, 72);
+    b.addrs.push(ip("192.0.2.12"));
+    let mut call = Call::without_signaling(15, a, b);
+    call.auto_signal = false;
+    // A knows B's credentials at once; B learns A's only later (trickle:
+    // A's checks reach B before B knows anything about A).
+    call.give_credentials(true);
+    call.run_for(Duration::from_millis(100));
+    let split = |s: Vec<_>| -> (Vec<_>, bool) {
+        let eoc = s.iter().any(Option::is_none);
+        (s.into_iter().filter(Option::is_some).rev().collect(), eoc)
+    };
+    let (from_b, b_done) = split(call.take_signals(false));
+    let (from_a, a_done) = split(call.take_signals(true));
+    assert!(b_done && a_done && from_a.len() == 2 && from_b.len() == 2);
+    // B's candidates reach A late and in reverse order...
+    call.run_for(Duration::from_millis(300));
+    call.deliver(true, from_b);
+    // ...B answers A's checks without knowing A (peer-reflexive)...
+    call.run_for(Duration::from_millis(300));
+    assert!(call.peer_b().agent.stats().responses_sent > 0);
+    // ...then B gets A's credentials and one candidate, the other much later.
+    call.give_credentials(false);
+    let mut from_a = from_a;
+    let last = from_a.pop();
+    call.deliver(false, from_a);
+    call.run_for(Duration::from_millis(400));
+    call.deliver(false, vec![last.flatten(), None]);
+    call.deliver(true, vec![None]);
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.assert_data_flows_both_ways("trickle");
+    assert!(call.run_until(Duration::from_secs(2), |c| {
+        c.peer_a().state() == ConnectionState::Completed
+            && c.peer_b().state() == ConnectionState::Completed
+    }));
+}
+
+#[test]
+fn a_full_agent_connects_to_an_ice_lite_peer() {
+    // A is configured controlled, but a full agent facing a lite one must
+    // control (RFC 8445 §6.1.1).
+    let a = Side::public(PUBLIC_A, false, 81);
+    let mut b = Side::public(PUBLIC_B, false, 82);
+    b.config.lite = true;
+    let mut call = Call::new(16, a, b);
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    assert!(call.peer_a().agent.is_controlling());
+    assert!(!call.peer_b().agent.is_controlling());
+    assert_eq!(
+        call.peer_b().agent.stats().checks_sent,
+        0,
+        "lite agents send no checks"
+    );
+    call.assert_data_flows_both_ways("lite");
+}
+
+#[test]
+fn a_controlled_agent_follows_aggressive_nomination() {
+    let mut a = Side::public(PUBLIC_A, true, 91);
+    a.config.aggressive_nomination = true;
+    a.addrs.push(ip("192.0.2.21"));
+    let mut call = Call::new(17, a, Side::public(PUBLIC_B, false, 92));
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.run_for(Duration::from_secs(1));
+    // Both ends agree on the pair in use.
+    let a_sel = call.peer_a().agent.selected_pair().unwrap().clone();
+    let b_sel = call.peer_b().agent.selected_pair().unwrap().clone();
+    assert_eq!(
+        (a_sel.source, a_sel.destination),
+        (b_sel.destination, b_sel.source)
+    );
+    call.assert_data_flows_both_ways("aggressive");
+}
+
+#[test]
+fn the_same_seed_replays_the_same_run() {
+    let run = || {
+        let lossy = LinkConfig::IDEAL
+            .with_delay(Duration::from_millis(15))
+            .with_loss(0.2);
+        let mut a = Side::public(PUBLIC_A, true, 5);
+        a.link = lossy;
+        let mut call = Call::new(99, a, Side::public(PUBLIC_B, false, 6));
+        call.run_for(Duration::from_secs(3));
+        call.net.trace_hash()
+    };
+    assert_eq!(run(), run());
+}

@@ -1,0 +1,48 @@
+//! Errors of the JSEP layer.
+
+use thiserror::Error;
+
+use crate::{SdpType, SignalingState};
+
+/// Why a JSEP operation failed; each maps to the W3C `DOMException` named in its doc.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum JsepError {
+    /// The description type is not allowed in this signaling state
+    /// (W3C `InvalidStateError`, webrtc-pc §4.4.1.6).
+    #[error("cannot {operation} of type {kind:?} in signaling state {state:?}")]
+    InvalidState {
+        /// `set local description`, `set remote description`, `create answer`, ...
+        operation: &'static str,
+        /// The description type.
+        kind: Option<SdpType>,
+        /// The state at the time of the call.
+        state: SignalingState,
+    },
+    /// The peer connection is closed (W3C `InvalidStateError`).
+    #[error("the session is closed")]
+    Closed,
+    /// The remote SDP does not parse (W3C `RTCError` `sdp-syntax-error`).
+    #[error("remote SDP: {0}")]
+    Sdp(#[from] ferrtc_sdp::SdpError),
+    /// A local offer or answer is not the one last created
+    /// (W3C `InvalidModificationError`, webrtc-pc §4.4.1.6).
+    #[error("the local {0:?} is not the one last created")]
+    Modified(SdpType),
+    /// No offer or answer has been created to apply (W3C `InvalidModificationError`).
+    #[error("no {0:?} has been created")]
+    NothingCreated(SdpType),
+    /// The remote description is valid SDP but breaks a JSEP rule
+    /// (W3C `RTCError` `sdp-syntax-error` or `InvalidAccessError`).
+    #[error("remote description rejected: {0}")]
+    Invalid(String),
+    /// The remote answer does not match the local offer (RFC 8829 §5.10).
+    #[error("answer does not match the offer: {0}")]
+    AnswerMismatch(String),
+    /// An ICE restart needs new local credentials (RFC 8829 §5.2.1, §5.3.1).
+    #[error("ICE restart requires new local ICE credentials")]
+    IceRestartNeedsCredentials,
+    /// The transceiver handle does not name a transceiver of this session.
+    #[error("no transceiver {0}")]
+    UnknownTransceiver(usize),
+}

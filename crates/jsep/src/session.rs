@@ -1,0 +1,1338 @@
+//! The JSEP session: signaling state, transceivers, offers and answers
+//! (RFC 8829 §4 and §5, W3C webrtc-pc §4.4).
+
+use ferrtc_sdp::{
+    Attribute, Candidate, Direction, Fingerprint, MediaDescription, MediaKind, RidDirection,
+    SessionDescription as Sdp, Setup,
+};
+
+use crate::IceCandidateInit;
+use crate::SessionDescription;
+use crate::build::{self, RtpSection, Transport};
+use crate::codec::{Codec, negotiate_codecs};
+use crate::config::{AnswerOptions, BundlePolicy, IceCredentials, JsepConfig, OfferOptions};
+use crate::error::JsepError;
+use crate::signaling::{SdpType, Side, SignalingState, Transition};
+use crate::transceiver::{
+    HeaderExtension, NegotiatedMedia, Transceiver, TransceiverId, TransceiverInit,
+};
+
+/// What an m-section carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Content {
+    Media(TransceiverId),
+    Data,
+    /// A section of a remote offer this side does not support; always rejected.
+    Foreign,
+}
+
+/// One m-section position, with the mid it keeps for the session's lifetime
+/// (RFC 8829 §5.2.2: m-section order and mids never change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    mid: String,
+    content: Content,
+    kind: MediaKind,
+    protocol: String,
+    formats: Vec<String>,
+    /// Rejected by a completed exchange: the slot may be recycled (RFC 8829 §5.2.2).
+    rejected: bool,
+}
+
+/// A description applied to the session, kept as text and model.
+#[derive(Debug, Clone, PartialEq)]
+struct Applied {
+    kind: SdpType,
+    text: String,
+    model: Sdp,
+}
+
+/// An offer or answer created but not yet applied.
+#[derive(Debug, Clone)]
+struct Created {
+    text: String,
+    slots: Vec<Slot>,
+    ice: IceCredentials,
+    next_mid: u32,
+    version: u64,
+}
+
+/// State restored by a rollback (RFC 8829 §4.1.10.2).
+#[derive(Debug, Clone)]
+struct Snapshot {
+    transceivers: Vec<Transceiver>,
+    slots: Vec<Slot>,
+    next_mid: u32,
+    ice: IceCredentials,
+}
+
+/// DTLS role settled by `a=setup` (RFC 8842 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtlsRole {
+    /// This side sends the ClientHello (`a=setup:active`).
+    Client,
+    /// This side waits for it (`a=setup:passive`).
+    Server,
+}
+
+/// SCTP parameters of a negotiated data section (RFC 8841).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedSctp {
+    /// The data section's mid.
+    pub mid: String,
+    /// Remote `a=sctp-port` (5000 when absent, RFC 8841 §5).
+    pub remote_port: u16,
+    /// Remote `a=max-message-size` (65536 when absent, RFC 8841 §6.1).
+    pub remote_max_message_size: u64,
+}
+
+/// Transport parameters of a completed exchange: what ICE and DTLS need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedTransport {
+    /// Mids of the BUNDLE group, tag first; empty when not bundled.
+    pub bundle: Vec<String>,
+    /// Mid of the m-section whose transport everything uses.
+    pub transport_mid: String,
+    /// Local ICE credentials in use.
+    pub local_ice: IceCredentials,
+    /// Remote ICE credentials.
+    pub remote_ice: IceCredentials,
+    /// Whether the remote side is ICE lite (RFC 8839 §5.3).
+    pub remote_ice_lite: bool,
+    /// Remote certificate fingerprints.
+    pub remote_fingerprints: Vec<Fingerprint>,
+    /// Local DTLS role.
+    pub dtls_role: DtlsRole,
+    /// The data section, if one was accepted.
+    pub sctp: Option<NegotiatedSctp>,
+}
+
+/// A JSEP session: pure offer/answer logic for one peer connection
+/// (RFC 8829; W3C `RTCPeerConnection` signaling).
+///
+/// ```
+/// use ferrtc_jsep::{IceCredentials, Jsep, JsepConfig, SessionDescription, SignalingState};
+/// use ferrtc_sdp::{Fingerprint, HashFunction};
+///
+/// let cfg = |u: &str| JsepConfig::new(1, IceCredentials::new(u, "passwordpasswordpass"),
+///     vec![Fingerprint::from_digest(HashFunction::Sha256, &[7; 32])]);
+/// let (mut a, mut b) = (Jsep::new(cfg("aaaa")), Jsep::new(cfg("bbbb")));
+/// a.request_data_channel();
+/// let offer = a.create_offer(Default::default()).unwrap();
+/// a.set_local_description(offer.clone()).unwrap();
+/// b.set_remote_description(offer).unwrap();
+/// let answer = b.create_answer(Default::default()).unwrap();
+/// b.set_local_description(answer.clone()).unwrap();
+/// a.set_remote_description(answer).unwrap();
+/// assert_eq!(a.signaling_state(), SignalingState::Stable);
+/// assert_eq!(a.transport().unwrap().remote_ice.ufrag, "bbbb");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Jsep {
+    config: JsepConfig,
+    state: SignalingState,
+    transceivers: Vec<Transceiver>,
+    next_transceiver: usize,
+    data_requested: bool,
+    slots: Vec<Slot>,
+    next_mid: u32,
+    ice: IceCredentials,
+    version: u64,
+    current_local: Option<Applied>,
+    pending_local: Option<Applied>,
+    current_remote: Option<Applied>,
+    pending_remote: Option<Applied>,
+    last_offer: Option<Created>,
+    last_answer: Option<Created>,
+    snapshot: Option<Snapshot>,
+    remote_ice_restart: bool,
+    transport: Option<NegotiatedTransport>,
+}
+
+impl Jsep {
+    /// A new session in the `stable` state with no transceivers.
+    pub fn new(config: JsepConfig) -> Self {
+        Self {
+            ice: config.ice.clone(),
+            config,
+            state: SignalingState::Stable,
+            transceivers: Vec::new(),
+            next_transceiver: 0,
+            data_requested: false,
+            slots: Vec::new(),
+            next_mid: 0,
+            version: 1,
+            current_local: None,
+            pending_local: None,
+            current_remote: None,
+            pending_remote: None,
+            last_offer: None,
+            last_answer: None,
+            snapshot: None,
+            remote_ice_restart: false,
+            transport: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &JsepConfig {
+        &self.config
+    }
+
+    /// `signalingState`.
+    pub fn signaling_state(&self) -> SignalingState {
+        self.state
+    }
+
+    /// Closes the session; every later operation fails with [`JsepError::Closed`].
+    pub fn close(&mut self) {
+        self.state = SignalingState::Closed;
+    }
+
+    /// Adds a transceiver (W3C `addTransceiver`).
+    pub fn add_transceiver(&mut self, init: TransceiverInit) -> TransceiverId {
+        self.push_transceiver(init, false)
+    }
+
+    fn push_transceiver(&mut self, init: TransceiverInit, by_remote: bool) -> TransceiverId {
+        let id = TransceiverId(self.next_transceiver);
+        self.next_transceiver += 1;
+        self.transceivers
+            .push(Transceiver::new(id, init, by_remote));
+        id
+    }
+
+    /// All transceivers, in creation order (W3C `getTransceivers`).
+    pub fn transceivers(&self) -> &[Transceiver] {
+        &self.transceivers
+    }
+
+    /// One transceiver.
+    pub fn transceiver(&self, id: TransceiverId) -> Option<&Transceiver> {
+        self.transceivers.iter().find(|t| t.id == id)
+    }
+
+    fn transceiver_mut(&mut self, id: TransceiverId) -> Result<&mut Transceiver, JsepError> {
+        self.transceivers
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(JsepError::UnknownTransceiver(id.0))
+    }
+
+    /// Sets a transceiver's preferred direction (W3C `direction` setter).
+    pub fn set_direction(
+        &mut self,
+        id: TransceiverId,
+        direction: Direction,
+    ) -> Result<(), JsepError> {
+        self.transceiver_mut(id)?.init.direction = direction;
+        Ok(())
+    }
+
+    /// Sets a transceiver's sender track and streams (`a=msid`).
+    pub fn set_sender(
+        &mut self,
+        id: TransceiverId,
+        track_id: Option<String>,
+        stream_ids: Vec<String>,
+    ) -> Result<(), JsepError> {
+        let t = self.transceiver_mut(id)?;
+        t.init.track_id = track_id;
+        t.init.stream_ids = stream_ids;
+        Ok(())
+    }
+
+    /// Stops a transceiver (W3C `stop()`): its m-section is rejected in the next
+    /// offer and may be recycled afterwards (RFC 8829 §5.2.2).
+    pub fn stop_transceiver(&mut self, id: TransceiverId) -> Result<(), JsepError> {
+        let t = self.transceiver_mut(id)?;
+        t.stopped = true;
+        t.current_direction = None;
+        Ok(())
+    }
+
+    /// Asks for a data-channel m-section (W3C: first `createDataChannel`).
+    pub fn request_data_channel(&mut self) {
+        self.data_requested = true;
+    }
+
+    /// Whether the last remote offer restarted ICE (new ufrag/pwd, RFC 8839 §4.4.1.1).
+    pub fn remote_ice_restart(&self) -> bool {
+        self.remote_ice_restart
+    }
+
+    /// Transport parameters of the last completed exchange.
+    pub fn transport(&self) -> Option<&NegotiatedTransport> {
+        self.transport.as_ref()
+    }
+
+    /// `localDescription`: pending if any, else current.
+    pub fn local_description(&self) -> Option<SessionDescription> {
+        self.pending_local
+            .as_ref()
+            .or(self.current_local.as_ref())
+            .map(to_public)
+    }
+
+    /// `remoteDescription`: pending if any, else current.
+    pub fn remote_description(&self) -> Option<SessionDescription> {
+        self.pending_remote
+            .as_ref()
+            .or(self.current_remote.as_ref())
+            .map(to_public)
+    }
+
+    /// `currentLocalDescription`.
+    pub fn current_local_description(&self) -> Option<SessionDescription> {
+        self.current_local.as_ref().map(to_public)
+    }
+
+    /// `pendingLocalDescription`.
+    pub fn pending_local_description(&self) -> Option<SessionDescription> {
+        self.pending_local.as_ref().map(to_public)
+    }
+
+    /// `currentRemoteDescription`.
+    pub fn current_remote_description(&self) -> Option<SessionDescription> {
+        self.current_remote.as_ref().map(to_public)
+    }
+
+    /// `pendingRemoteDescription`.
+    pub fn pending_remote_description(&self) -> Option<SessionDescription> {
+        self.pending_remote.as_ref().map(to_public)
+    }
+
+    /// The parsed remote description (pending if any, else current), for
+    /// reading candidates and other details.
+    pub fn remote_sdp(&self) -> Option<&Sdp> {
+        self.pending_remote
+            .as_ref()
+            .or(self.current_remote.as_ref())
+            .map(|a| &a.model)
+    }
+
+    /// Mid of the data section, once one is in the layout.
+    pub fn data_mid(&self) -> Option<&str> {
+        self.slots
+            .iter()
+            .find(|s| s.content == Content::Data && !s.rejected)
+            .map(|s| s.mid.as_str())
+    }
+
+    // ---- createOffer (RFC 8829 §5.2) ----
+
+    /// Creates an offer from the transceivers and the data request
+    /// (W3C `createOffer`, RFC 8829 §5.2.1 initial and §5.2.2 subsequent).
+    pub fn create_offer(&mut self, options: OfferOptions) -> Result<SessionDescription, JsepError> {
+        if self.state == SignalingState::Closed {
+            return Err(JsepError::Closed);
+        }
+        let ice = match options.ice_restart {
+            Some(new) if new == self.ice => return Err(JsepError::IceRestartNeedsCredentials),
+            Some(new) => new,
+            None => self.ice.clone(),
+        };
+        let (slots, next_mid) = self.plan_offer();
+        let negotiated_before: Vec<String> = self
+            .current_local
+            .as_ref()
+            .map(|d| {
+                d.model
+                    .media
+                    .iter()
+                    .filter_map(|m| m.mid().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let transport = Transport {
+            ice: &ice,
+            ice_options: &self.config.ice_options,
+            fingerprints: &self.config.fingerprints,
+            setup: Setup::ActPass,
+        };
+        let mut sections = Vec::with_capacity(slots.len());
+        let mut seen_kinds: Vec<MediaKind> = Vec::new();
+        let mut first = true;
+        for slot in &slots {
+            let stopped = match &slot.content {
+                Content::Media(id) => self.transceiver(*id).is_none_or(|t| t.stopped),
+                Content::Data => false,
+                Content::Foreign => true,
+            };
+            if slot.rejected || stopped {
+                sections.push(build::rejected(
+                    slot.kind.clone(),
+                    &slot.protocol,
+                    slot.formats.clone(),
+                    Some(&slot.mid),
+                ));
+                continue;
+            }
+            // RFC 8829 §5.2.1: bundle-only per policy, for sections never negotiated.
+            let is_new = !negotiated_before.contains(&slot.mid);
+            let bundle_only = is_new
+                && match self.config.bundle_policy {
+                    BundlePolicy::MaxCompat => false,
+                    BundlePolicy::MaxBundle => !first,
+                    BundlePolicy::Balanced => seen_kinds.contains(&slot.kind),
+                };
+            first = false;
+            seen_kinds.push(slot.kind.clone());
+            let m = match &slot.content {
+                Content::Data => build::data(
+                    &slot.mid,
+                    build::SCTP_PROTOCOL,
+                    None,
+                    self.config.sctp_port,
+                    self.config.max_message_size,
+                    bundle_only,
+                    &transport,
+                ),
+                Content::Media(id) => {
+                    let Some(t) = self.transceiver(*id) else {
+                        continue;
+                    };
+                    self.offer_rtp(t, &slot.mid, bundle_only, &transport)
+                }
+                Content::Foreign => continue,
+            };
+            sections.push(m);
+        }
+        let bundle: Vec<String> = sections
+            .iter()
+            .filter(|m| !m.is_rejected())
+            .filter_map(|m| m.mid().map(str::to_owned))
+            .collect();
+        let text = self.finish(bundle, true, sections);
+        self.last_offer = Some(Created {
+            text: text.1.clone(),
+            slots,
+            ice,
+            next_mid,
+            version: text.0,
+        });
+        Ok(SessionDescription::offer(text.1))
+    }
+
+    fn offer_rtp(
+        &self,
+        t: &Transceiver,
+        mid: &str,
+        bundle_only: bool,
+        transport: &Transport<'_>,
+    ) -> MediaDescription {
+        // RFC 8829 §5.2.2: a re-offer keeps the negotiated payload types and ids.
+        let (codecs, extensions) = match &t.negotiated {
+            Some(n) => (n.codecs.clone(), n.header_extensions.clone()),
+            None => (t.init.codecs.clone(), t.init.header_extensions.clone()),
+        };
+        let rids: Vec<String> = t
+            .init
+            .send_encodings
+            .iter()
+            .map(|e| e.rid.clone())
+            .collect();
+        let (rids, simulcast) = if rids.len() >= 2 && t.init.direction.sends() {
+            build::send_simulcast(&rids)
+        } else {
+            (Vec::new(), None)
+        };
+        build::rtp(
+            t,
+            RtpSection {
+                mid,
+                direction: t.init.direction,
+                codecs: &codecs,
+                extensions: &extensions,
+                rids,
+                simulcast,
+                rtcp_mux: true,
+                rtcp_rsize: true,
+                bundle_only,
+            },
+            transport,
+            &self.config.cname,
+        )
+    }
+
+    /// The m-section layout of the next offer: current slots, new transceivers
+    /// and data in recycled or appended slots, with fresh mids.
+    fn plan_offer(&self) -> (Vec<Slot>, u32) {
+        let mut slots = self.slots.clone();
+        let mut next_mid = self.next_mid;
+        let place = |slots: &mut Vec<Slot>,
+                     next_mid: &mut u32,
+                     content: Content,
+                     kind: MediaKind,
+                     protocol: &str| {
+            let mid = loop {
+                let candidate = next_mid.to_string();
+                *next_mid += 1;
+                if !slots.iter().any(|s| s.mid == candidate) {
+                    break candidate;
+                }
+            };
+            let slot = Slot {
+                mid,
+                content,
+                kind,
+                protocol: protocol.to_owned(),
+                formats: Vec::new(),
+                rejected: false,
+            };
+            // RFC 8829 §5.2.2: reuse a section rejected by both sides.
+            match slots.iter().position(|s| s.rejected) {
+                Some(i) => slots[i] = slot,
+                None => slots.push(slot),
+            }
+        };
+        for t in &self.transceivers {
+            let placed = slots
+                .iter()
+                .any(|s| s.content == Content::Media(t.id) && !s.rejected);
+            if !t.stopped && !placed {
+                place(
+                    &mut slots,
+                    &mut next_mid,
+                    Content::Media(t.id),
+                    t.kind().clone(),
+                    build::RTP_PROTOCOL,
+                );
+            }
+        }
+        let has_data = slots
+            .iter()
+            .any(|s| s.content == Content::Data && !s.rejected);
+        if self.data_requested && !has_data {
+            place(
+                &mut slots,
+                &mut next_mid,
+                Content::Data,
+                MediaKind::Application,
+                build::SCTP_PROTOCOL,
+            );
+        }
+        (slots, next_mid)
+    }
+
+    /// Assembles the session and picks the `o=` version: unchanged when the
+    /// body equals the current local description, else incremented (RFC 8829 §5.2.2).
+    fn finish(
+        &self,
+        bundle: Vec<String>,
+        mixed: bool,
+        media: Vec<MediaDescription>,
+    ) -> (u64, String) {
+        let bundle = (!bundle.is_empty()).then_some(bundle);
+        let mut sdp = build::session(self.config.session_id, self.version, bundle, mixed);
+        sdp.media = media;
+        let text = sdp.to_string();
+        if self.current_local.as_ref().is_some_and(|c| c.text == text) {
+            return (self.version, text);
+        }
+        sdp.origin.session_version = self.version + 1;
+        (self.version + 1, sdp.to_string())
+    }
+
+    // ---- createAnswer (RFC 8829 §5.3) ----
+
+    /// Creates an answer to the pending remote offer (W3C `createAnswer`,
+    /// RFC 8829 §5.3.1 initial and §5.3.2 subsequent).
+    pub fn create_answer(
+        &mut self,
+        options: AnswerOptions,
+    ) -> Result<SessionDescription, JsepError> {
+        if !matches!(
+            self.state,
+            SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer
+        ) {
+            return Err(self.invalid_state("create answer", None));
+        }
+        let offer = match &self.pending_remote {
+            Some(a) => a.model.clone(),
+            None => return Err(self.invalid_state("create answer", None)),
+        };
+        let ice = match (self.remote_ice_restart, options.ice_credentials) {
+            (true, Some(new)) if new == self.ice => {
+                return Err(JsepError::IceRestartNeedsCredentials);
+            }
+            (true, None) => return Err(JsepError::IceRestartNeedsCredentials),
+            (_, Some(new)) if self.remote_ice_restart || self.current_local.is_none() => new,
+            _ => self.ice.clone(),
+        };
+        let offered_bundle: Vec<String> = offer
+            .bundle_groups()
+            .next()
+            .map(|g| g.mids.clone())
+            .unwrap_or_default();
+        let mut sections = Vec::with_capacity(offer.media.len());
+        for (slot, o) in self.slots.iter().zip(&offer.media) {
+            let setup = answer_setup(o.setup().or(offer.setup()), self.config.answer_setup);
+            let transport = Transport {
+                ice: &ice,
+                ice_options: &self.config.ice_options,
+                fingerprints: &self.config.fingerprints,
+                setup,
+            };
+            let m = match &slot.content {
+                _ if o.is_rejected() => None,
+                Content::Foreign => None,
+                Content::Data if !self.config.accept_data_channels => None,
+                Content::Data => {
+                    let legacy = (o.protocol == "DTLS/SCTP").then(|| o.formats.clone());
+                    Some(build::data(
+                        &slot.mid,
+                        &o.protocol,
+                        legacy,
+                        self.config.sctp_port,
+                        self.config.max_message_size,
+                        false,
+                        &transport,
+                    ))
+                }
+                Content::Media(id) => self
+                    .transceiver(*id)
+                    .filter(|t| !t.stopped)
+                    .and_then(|t| self.answer_rtp(t, &slot.mid, o, &transport)),
+            };
+            sections.push(m.unwrap_or_else(|| {
+                build::rejected(o.kind.clone(), &o.protocol, o.formats.clone(), o.mid())
+            }));
+        }
+        let bundle: Vec<String> = offered_bundle
+            .into_iter()
+            .filter(|mid| {
+                sections
+                    .iter()
+                    .any(|m| m.mid() == Some(mid.as_str()) && !m.is_rejected())
+            })
+            .collect();
+        let (version, text) = self.finish(bundle, offer.extmap_allow_mixed(), sections);
+        self.last_answer = Some(Created {
+            text: text.clone(),
+            slots: self.slots.clone(),
+            ice,
+            next_mid: self.next_mid,
+            version,
+        });
+        Ok(SessionDescription::answer(text))
+    }
+
+    fn answer_rtp(
+        &self,
+        t: &Transceiver,
+        mid: &str,
+        o: &MediaDescription,
+        transport: &Transport<'_>,
+    ) -> Option<MediaDescription> {
+        let codecs = negotiate_codecs(&Codec::from_section(o), &t.init.codecs);
+        if !codecs.iter().any(|c| !c.is_rtx()) {
+            return None;
+        }
+        // RFC 8285 §6: accept offered extensions we know, with the offerer's ids.
+        let extensions: Vec<HeaderExtension> = o
+            .extmaps()
+            .filter(|e| t.init.header_extensions.iter().any(|l| l.uri == e.uri))
+            .map(|e| HeaderExtension::new(e.id, &e.uri))
+            .collect();
+        // RFC 8829 §5.3.1: intersect our direction with the offer's, reversed.
+        let offered = o.direction();
+        let mine = t.init.direction;
+        let direction = Direction::from_parts(
+            mine.sends() && offered.receives(),
+            mine.receives() && offered.sends(),
+        );
+        // RFC 8853 §5.3: offered send rids become answer recv rids and the reverse.
+        let (rids, simulcast) = match o.simulcast() {
+            Some(sim) => {
+                let offered_send: Vec<String> = sim
+                    .streams(RidDirection::Send)
+                    .map(|s| {
+                        s.streams
+                            .iter()
+                            .filter_map(|alts| alts.first())
+                            .map(|r| r.id.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let offered_recv: Vec<String> = sim
+                    .streams(RidDirection::Recv)
+                    .map(|s| {
+                        s.streams
+                            .iter()
+                            .filter_map(|alts| alts.first())
+                            .map(|r| r.id.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !offered_send.is_empty() && direction.receives() {
+                    build::simulcast(&offered_send, RidDirection::Recv)
+                } else if !offered_recv.is_empty() && direction.sends() {
+                    let mine: Vec<String> = offered_recv
+                        .into_iter()
+                        .filter(|r| t.init.send_encodings.iter().any(|e| &e.rid == r))
+                        .collect();
+                    build::simulcast(&mine, RidDirection::Send)
+                } else {
+                    (Vec::new(), None)
+                }
+            }
+            None => (Vec::new(), None),
+        };
+        Some(build::rtp(
+            t,
+            RtpSection {
+                mid,
+                direction,
+                codecs: &codecs,
+                extensions: &extensions,
+                rids,
+                simulcast,
+                rtcp_mux: o.rtcp_mux(),
+                rtcp_rsize: o.has(&ferrtc_sdp::Attribute::RtcpRsize),
+                bundle_only: false,
+            },
+            transport,
+            &self.config.cname,
+        ))
+    }
+
+    // ---- setLocalDescription / setRemoteDescription (W3C §4.4.1.6) ----
+
+    fn invalid_state(&self, operation: &'static str, kind: Option<SdpType>) -> JsepError {
+        if self.state == SignalingState::Closed {
+            return JsepError::Closed;
+        }
+        JsepError::InvalidState {
+            operation,
+            kind,
+            state: self.state,
+        }
+    }
+
+    fn transition(&self, side: Side, kind: SdpType) -> Result<Transition, JsepError> {
+        let operation = match side {
+            Side::Local => "set local description",
+            Side::Remote => "set remote description",
+        };
+        self.state
+            .transition(side, kind)
+            .ok_or_else(|| self.invalid_state(operation, Some(kind)))
+    }
+
+    fn take_snapshot(&mut self) {
+        if self.snapshot.is_none() {
+            self.snapshot = Some(Snapshot {
+                transceivers: self.transceivers.clone(),
+                slots: self.slots.clone(),
+                next_mid: self.next_mid,
+                ice: self.ice.clone(),
+            });
+        }
+    }
+
+    /// Applies a local description (W3C `setLocalDescription`). An empty SDP
+    /// means the last created offer or answer (W3C implicit description).
+    pub fn set_local_description(&mut self, desc: SessionDescription) -> Result<(), JsepError> {
+        let Transition::To(next) = self.transition(Side::Local, desc.kind)? else {
+            return Err(self.invalid_state("set local description", Some(desc.kind)));
+        };
+        let created = match desc.kind {
+            SdpType::Rollback => {
+                self.rollback();
+                return Ok(());
+            }
+            SdpType::Offer => self.last_offer.clone(),
+            SdpType::Answer | SdpType::Pranswer => self.last_answer.clone(),
+        };
+        let created = created.ok_or(JsepError::NothingCreated(desc.kind))?;
+        // W3C §4.4.1.6: the SDP must be the one last created (no munging).
+        if !desc.sdp.is_empty() && desc.sdp != created.text {
+            return Err(JsepError::Modified(desc.kind));
+        }
+        let model: Sdp = created.text.parse()?;
+        let applied = Applied {
+            kind: desc.kind,
+            text: created.text.clone(),
+            model,
+        };
+        match desc.kind {
+            SdpType::Offer => {
+                self.take_snapshot();
+                self.slots = created.slots;
+                self.next_mid = created.next_mid;
+                self.ice = created.ice;
+                self.assign_mids();
+                self.pending_local = Some(applied);
+            }
+            _ => {
+                self.ice = created.ice;
+                if next == SignalingState::Stable {
+                    let offer = self
+                        .pending_remote
+                        .take()
+                        .ok_or(JsepError::NothingCreated(SdpType::Offer))?;
+                    self.complete(&offer.model, &applied.model, false)?;
+                    self.current_remote = Some(offer);
+                    self.current_local = Some(applied);
+                    self.pending_local = None;
+                } else {
+                    self.pending_local = Some(applied);
+                }
+            }
+        }
+        self.version = created.version;
+        self.state = next;
+        Ok(())
+    }
+
+    /// Applies a remote description (W3C `setRemoteDescription`).
+    pub fn set_remote_description(&mut self, desc: SessionDescription) -> Result<(), JsepError> {
+        let transition = self.transition(Side::Remote, desc.kind)?;
+        if desc.kind == SdpType::Rollback {
+            self.rollback();
+            return Ok(());
+        }
+        let model: Sdp = desc.sdp.parse()?;
+        let applied = Applied {
+            kind: desc.kind,
+            text: desc.sdp,
+            model,
+        };
+        match transition {
+            Transition::ImplicitRollbackThen(_) => self.rollback(),
+            Transition::To(_) if self.state == SignalingState::HaveRemoteOffer => self.restore(),
+            Transition::To(_) => {}
+        }
+        let next = match transition {
+            Transition::To(s) | Transition::ImplicitRollbackThen(s) => s,
+        };
+        if desc.kind == SdpType::Offer {
+            validate_offer(&applied.model)?;
+            self.validate_layout(&applied.model)?;
+            self.take_snapshot();
+            // RFC 8839 §4.4.1.1.1: changed ufrag or pwd means an ICE restart.
+            let old = self
+                .current_remote
+                .as_ref()
+                .and_then(|cur| first_credentials(&cur.model));
+            let new = first_credentials(&applied.model);
+            self.remote_ice_restart = matches!((old, new), (Some(o), Some(n)) if o != n);
+            self.apply_remote_offer(&applied.model);
+            self.pending_remote = Some(applied);
+            self.state = next;
+            return Ok(());
+        }
+        let offer = self
+            .pending_local
+            .clone()
+            .ok_or(JsepError::NothingCreated(SdpType::Offer))?;
+        validate_answer(&offer.model, &applied.model)?;
+        if next == SignalingState::Stable {
+            self.complete(&offer.model, &applied.model, true)?;
+            self.current_local = Some(offer);
+            self.pending_local = None;
+            self.pending_remote = None;
+            self.current_remote = Some(applied);
+        } else {
+            self.pending_remote = Some(applied);
+        }
+        self.state = next;
+        Ok(())
+    }
+
+    /// RFC 8829 §5.10: a subsequent offer keeps every m-section in place and
+    /// changes a mid only where the section was rejected (recycled).
+    fn validate_layout(&self, offer: &Sdp) -> Result<(), JsepError> {
+        let negotiated = match &self.current_local {
+            Some(_) => &self.slots,
+            None => return Ok(()),
+        };
+        let restore = self
+            .snapshot
+            .as_ref()
+            .map(|s| &s.slots)
+            .unwrap_or(negotiated);
+        for (i, slot) in restore.iter().enumerate() {
+            let Some(m) = offer.media.get(i) else {
+                return Err(JsepError::Invalid(format!(
+                    "m-section {i} ({}) was removed",
+                    slot.mid
+                )));
+            };
+            if m.mid() != Some(slot.mid.as_str()) && !slot.rejected {
+                return Err(JsepError::Invalid(format!(
+                    "m-section {i} changed mid from {} without being rejected first",
+                    slot.mid
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a remote trickled candidate to the remote description (W3C
+    /// `addIceCandidate`, RFC 8840 §4.4). Returns the candidate and the mid
+    /// it belongs to, or `None` for end of candidates.
+    pub fn add_ice_candidate(
+        &mut self,
+        init: &IceCandidateInit,
+    ) -> Result<Option<(String, Candidate)>, JsepError> {
+        if self.state == SignalingState::Closed {
+            return Err(JsepError::Closed);
+        }
+        let remote = match (&mut self.pending_remote, &mut self.current_remote) {
+            (Some(p), _) => p,
+            (None, Some(c)) => c,
+            (None, None) => return Err(self.invalid_state("add ICE candidate", None)),
+        };
+        let index = match (&init.sdp_mid, init.sdp_m_line_index) {
+            (Some(mid), _) => remote.model.media.iter().position(|m| m.mid() == Some(mid)),
+            (None, Some(i)) => Some(usize::from(i)).filter(|i| *i < remote.model.media.len()),
+            (None, None) => {
+                return Err(JsepError::Invalid(
+                    "candidate has neither sdpMid nor sdpMLineIndex".into(),
+                ));
+            }
+        };
+        let index =
+            index.ok_or_else(|| JsepError::Invalid("candidate names no m-section".into()))?;
+        let session_ufrag = remote.model.ice_ufrag().map(str::to_owned);
+        let m = remote
+            .model
+            .media
+            .get_mut(index)
+            .ok_or_else(|| JsepError::Invalid("candidate names no m-section".into()))?;
+        let ufrag = m.ice_ufrag().map(str::to_owned).or(session_ufrag);
+        if let Some(u) = &init.username_fragment
+            && ufrag.as_deref() != Some(u.as_str())
+        {
+            return Err(JsepError::Invalid(format!(
+                "candidate for unknown ufrag {u}"
+            )));
+        }
+        let mid = m.mid().unwrap_or_default().to_owned();
+        if init.is_end_of_candidates() {
+            if !m.end_of_candidates() {
+                m.attributes.push(Attribute::EndOfCandidates);
+            }
+            remote.text = remote.model.to_string();
+            return Ok(None);
+        }
+        let candidate: Candidate = init
+            .candidate
+            .parse()
+            .map_err(|e| JsepError::Invalid(format!("candidate: {e}")))?;
+        m.attributes.push(Attribute::Candidate(candidate.clone()));
+        remote.text = remote.model.to_string();
+        Ok(Some((mid, candidate)))
+    }
+
+    /// Whether the session needs an offer/answer exchange (W3C webrtc-pc
+    /// §4.7.3 "check if negotiation is needed"), evaluated in `stable`.
+    pub fn is_negotiation_needed(&self) -> bool {
+        if self.state != SignalingState::Stable {
+            return false;
+        }
+        let Some(local) = &self.current_local else {
+            return self.data_requested || self.transceivers.iter().any(|t| !t.stopped);
+        };
+        let has_data = self
+            .slots
+            .iter()
+            .any(|s| s.content == Content::Data && !s.rejected);
+        if self.data_requested && !has_data {
+            return true;
+        }
+        for t in &self.transceivers {
+            let slot = self
+                .slots
+                .iter()
+                .position(|s| s.content == Content::Media(t.id));
+            match (slot, t.stopped) {
+                (None, false) => return true,
+                (None, true) => continue,
+                (Some(i), true) => {
+                    if !self.slots[i].rejected {
+                        return true;
+                    }
+                }
+                (Some(i), false) => {
+                    let Some(m) = local.model.media.get(i) else {
+                        return true;
+                    };
+                    let wanted = match (local.kind, &self.current_remote) {
+                        (SdpType::Offer, _) => t.init.direction,
+                        (_, Some(offer)) => {
+                            let offered = offer
+                                .model
+                                .media
+                                .get(i)
+                                .map(|o| o.direction())
+                                .unwrap_or(Direction::Inactive);
+                            Direction::from_parts(
+                                t.init.direction.sends() && offered.receives(),
+                                t.init.direction.receives() && offered.sends(),
+                            )
+                        }
+                        _ => t.init.direction,
+                    };
+                    if m.direction() != wanted {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// Gives every transceiver the mid of its slot.
+    fn assign_mids(&mut self) {
+        for t in &mut self.transceivers {
+            if let Some(slot) = self
+                .slots
+                .iter()
+                .find(|s| s.content == Content::Media(t.id))
+            {
+                t.mid = Some(slot.mid.clone());
+            }
+        }
+    }
+
+    /// Associates the m-sections of a remote offer with transceivers, creating
+    /// recvonly ones where needed (W3C §4.4.1.6, RFC 8829 §5.10).
+    fn apply_remote_offer(&mut self, offer: &Sdp) {
+        let mut slots = Vec::with_capacity(offer.media.len());
+        for (i, m) in offer.media.iter().enumerate() {
+            let mid = m.mid().map(str::to_owned).unwrap_or_else(|| i.to_string());
+            let is_av = matches!(m.kind, MediaKind::Audio | MediaKind::Video) && m.is_rtp();
+            let content = if m.kind == MediaKind::Application && m.is_sctp() {
+                Content::Data
+            } else if !is_av {
+                Content::Foreign
+            } else if m.is_rejected() {
+                // A rejected section keeps its transceiver, if any, for stopping.
+                self.transceivers
+                    .iter()
+                    .find(|t| t.mid.as_deref() == Some(&mid))
+                    .map(|t| Content::Media(t.id))
+                    .unwrap_or(Content::Foreign)
+            } else if let Some(t) = self
+                .transceivers
+                .iter()
+                .find(|t| t.mid.as_deref() == Some(&mid))
+            {
+                Content::Media(t.id)
+            } else if let Some(t) = self.transceivers.iter().find(|t| {
+                t.mid.is_none()
+                    && !t.stopped
+                    && *t.kind() == m.kind
+                    && !slots
+                        .iter()
+                        .any(|s: &Slot| s.content == Content::Media(t.id))
+            }) {
+                Content::Media(t.id)
+            } else {
+                let init = TransceiverInit::new(m.kind.clone(), Direction::RecvOnly);
+                Content::Media(self.push_transceiver(init, true))
+            };
+            let previous_rejected = self.slots.iter().any(|s| s.mid == mid && s.rejected);
+            slots.push(Slot {
+                mid,
+                content,
+                kind: m.kind.clone(),
+                protocol: m.protocol.clone(),
+                formats: m.formats.clone(),
+                rejected: previous_rejected && m.is_rejected(),
+            });
+        }
+        // Keep mids numeric-unique for later local offers.
+        for s in &slots {
+            if let Ok(n) = s.mid.parse::<u32>() {
+                self.next_mid = self.next_mid.max(n + 1);
+            }
+        }
+        self.slots = slots;
+        self.assign_mids();
+    }
+
+    fn restore(&mut self) {
+        let Some(snap) = self.snapshot.clone() else {
+            return;
+        };
+        let added: Vec<Transceiver> = self
+            .transceivers
+            .iter()
+            .filter(|t| !snap.transceivers.iter().any(|s| s.id == t.id) && !t.created_by_remote)
+            .cloned()
+            .map(|mut t| {
+                t.mid = None;
+                t
+            })
+            .collect();
+        self.transceivers = snap.transceivers;
+        self.transceivers.extend(added);
+        self.slots = snap.slots;
+        self.next_mid = snap.next_mid;
+        self.ice = snap.ice;
+    }
+
+    /// Rollback (RFC 8829 §4.1.10.2, W3C §4.4.1.6): undo the pending offer.
+    fn rollback(&mut self) {
+        self.restore();
+        self.snapshot = None;
+        self.pending_local = None;
+        self.pending_remote = None;
+        self.remote_ice_restart = false;
+        self.state = SignalingState::Stable;
+    }
+
+    /// Applies a completed exchange (RFC 8829 §5.10, §5.11): rejected
+    /// sections, transceiver results, transport parameters.
+    fn complete(&mut self, offer: &Sdp, answer: &Sdp, we_offered: bool) -> Result<(), JsepError> {
+        let remote = if we_offered { answer } else { offer };
+        let local = if we_offered { offer } else { answer };
+        let mut sctp = None;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let (Some(o), Some(a)) = (offer.media.get(i), answer.media.get(i)) else {
+                continue;
+            };
+            let rejected = o.is_rejected() || a.port == 0 && !a.bundle_only();
+            slot.rejected = rejected;
+            match &slot.content {
+                Content::Media(id) => {
+                    let Some(t) = self.transceivers.iter_mut().find(|t| t.id == *id) else {
+                        continue;
+                    };
+                    if rejected {
+                        t.stopped = true;
+                        t.current_direction = None;
+                        t.negotiated = None;
+                        continue;
+                    }
+                    let (l, r) = if we_offered { (o, a) } else { (a, o) };
+                    let direction = if we_offered {
+                        a.direction().reverse()
+                    } else {
+                        a.direction()
+                    };
+                    let rids = |m: &MediaDescription, d: RidDirection| -> Vec<String> {
+                        m.rids()
+                            .filter(|x| x.direction == d)
+                            .map(|x| x.id.clone())
+                            .collect()
+                    };
+                    t.current_direction = Some(direction);
+                    t.negotiated = Some(NegotiatedMedia {
+                        mid: slot.mid.clone(),
+                        direction,
+                        codecs: Codec::from_section(a),
+                        header_extensions: a
+                            .extmaps()
+                            .map(|e| HeaderExtension::new(e.id, &e.uri))
+                            .collect(),
+                        send_rids: rids(l, RidDirection::Send),
+                        recv_rids: rids(l, RidDirection::Recv),
+                        remote_ssrcs: {
+                            let mut v: Vec<u32> = r.ssrcs().map(|s| s.ssrc).collect();
+                            v.dedup();
+                            v
+                        },
+                        remote_msid: r
+                            .msids()
+                            .next()
+                            .map(|m| (m.stream_id.clone(), m.track_id.clone())),
+                    });
+                }
+                Content::Data if !rejected => {
+                    let r = if we_offered { a } else { o };
+                    sctp = Some(NegotiatedSctp {
+                        mid: slot.mid.clone(),
+                        remote_port: r.sctp_port().unwrap_or(5000),
+                        remote_max_message_size: r.max_message_size().unwrap_or(65536),
+                    });
+                }
+                _ => {}
+            }
+        }
+        self.snapshot = None;
+        self.remote_ice_restart = false;
+        // RFC 9143 §7: the BUNDLE tag is the first mid of the answer's group.
+        let bundle: Vec<String> = answer
+            .bundle_groups()
+            .next()
+            .map(|g| g.mids.clone())
+            .unwrap_or_default();
+        let tag_index = bundle
+            .first()
+            .and_then(|mid| answer.media.iter().position(|m| m.mid() == Some(mid)))
+            .or_else(|| answer.media.iter().position(|m| !m.is_rejected()));
+        let Some(ti) = tag_index else {
+            self.transport = None;
+            return Ok(());
+        };
+        let (Some(rm), Some(lm)) = (remote.media.get(ti), local.media.get(ti)) else {
+            return Err(JsepError::AnswerMismatch("no transport section".into()));
+        };
+        let remote_ice = match (
+            rm.ice_ufrag().or(remote.ice_ufrag()),
+            rm.ice_pwd().or(remote.ice_pwd()),
+        ) {
+            (Some(u), Some(p)) => IceCredentials::new(u, p),
+            _ => {
+                return Err(JsepError::Invalid(
+                    "transport section has no ICE credentials".into(),
+                ));
+            }
+        };
+        let mut remote_fingerprints: Vec<Fingerprint> = rm.fingerprints().cloned().collect();
+        if remote_fingerprints.is_empty() {
+            remote_fingerprints = remote.fingerprints().cloned().collect();
+        }
+        let local_setup = lm.setup().unwrap_or(Setup::ActPass);
+        let remote_setup = rm.setup().or(remote.setup()).unwrap_or(Setup::Active);
+        let dtls_role = match (local_setup, remote_setup) {
+            (Setup::Active, _) => DtlsRole::Client,
+            (Setup::Passive, _) => DtlsRole::Server,
+            (_, Setup::Passive) => DtlsRole::Client,
+            _ => DtlsRole::Server,
+        };
+        self.transport = Some(NegotiatedTransport {
+            transport_mid: lm.mid().unwrap_or_default().to_owned(),
+            bundle,
+            local_ice: self.ice.clone(),
+            remote_ice,
+            remote_ice_lite: remote.ice_lite(),
+            remote_fingerprints,
+            dtls_role,
+            sctp,
+        });
+        Ok(())
+    }
+}
+
+fn to_public(a: &Applied) -> SessionDescription {
+    SessionDescription {
+        kind: a.kind,
+        sdp: a.text.clone(),
+    }
+}
+
+/// RFC 8842 §5.3: the answerer's role for the offerer's `a=setup`.
+fn answer_setup(offered: Option<Setup>, preferred: Setup) -> Setup {
+    match offered {
+        Some(Setup::Active) => Setup::Passive,
+        Some(Setup::Passive) => Setup::Active,
+        _ => match preferred {
+            Setup::Passive => Setup::Passive,
+            _ => Setup::Active,
+        },
+    }
+}
+
+fn first_credentials(sdp: &Sdp) -> Option<(String, String)> {
+    let m = sdp.media.iter().find(|m| !m.is_rejected());
+    let ufrag = m.and_then(|m| m.ice_ufrag()).or(sdp.ice_ufrag())?;
+    let pwd = m.and_then(|m| m.ice_pwd()).or(sdp.ice_pwd())?;
+    Some((ufrag.to_owned(), pwd.to_owned()))
+}
+
+/// RFC 8829 §5.8: what a remote offer must carry.
+fn validate_offer(sdp: &Sdp) -> Result<(), JsepError> {
+    let mut mids: Vec<&str> = Vec::new();
+    for (i, m) in sdp.media.iter().enumerate() {
+        let mid = m
+            .mid()
+            .ok_or_else(|| JsepError::Invalid(format!("m-section {i} has no a=mid")))?;
+        if mids.contains(&mid) {
+            return Err(JsepError::Invalid(format!("mid {mid} appears twice")));
+        }
+        mids.push(mid);
+        if m.is_rejected() {
+            continue;
+        }
+        if m.ice_ufrag().or(sdp.ice_ufrag()).is_none() || m.ice_pwd().or(sdp.ice_pwd()).is_none() {
+            return Err(JsepError::Invalid(format!(
+                "m-section {mid} has no ICE credentials"
+            )));
+        }
+        if m.fingerprints().next().is_none() && sdp.fingerprints().next().is_none() {
+            return Err(JsepError::Invalid(format!(
+                "m-section {mid} has no fingerprint"
+            )));
+        }
+    }
+    for g in sdp.bundle_groups() {
+        if let Some(missing) = g.mids.iter().find(|id| !mids.contains(&id.as_str())) {
+            return Err(JsepError::Invalid(format!(
+                "BUNDLE names unknown mid {missing}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 8829 §5.10: an answer matches its offer section by section.
+fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
+    if offer.media.len() != answer.media.len() {
+        return Err(JsepError::AnswerMismatch(format!(
+            "{} m-sections answered, {} offered",
+            answer.media.len(),
+            offer.media.len()
+        )));
+    }
+    for (o, a) in offer.media.iter().zip(&answer.media) {
+        if o.kind != a.kind {
+            return Err(JsepError::AnswerMismatch(format!(
+                "{} answered as {}",
+                o.kind, a.kind
+            )));
+        }
+        if a.port == 0 {
+            continue;
+        }
+        if a.mid() != o.mid() {
+            return Err(JsepError::AnswerMismatch(format!(
+                "mid {:?} answered as {:?}",
+                o.mid(),
+                a.mid()
+            )));
+        }
+        if a.setup() == Some(Setup::ActPass) {
+            return Err(JsepError::AnswerMismatch(
+                "a=setup:actpass in an answer".into(),
+            ));
+        }
+        if a.is_rtp()
+            && let Some(pt) = a
+                .payload_types()
+                .find(|pt| !o.payload_types().any(|x| x == *pt))
+        {
+            return Err(JsepError::AnswerMismatch(format!(
+                "payload type {pt} was not offered"
+            )));
+        }
+        let mid = a.mid().unwrap_or_default();
+        if a.ice_ufrag().or(answer.ice_ufrag()).is_none()
+            || a.ice_pwd().or(answer.ice_pwd()).is_none()
+        {
+            return Err(JsepError::Invalid(format!(
+                "m-section {mid} has no ICE credentials"
+            )));
+        }
+        if a.fingerprints().next().is_none() && answer.fingerprints().next().is_none() {
+            return Err(JsepError::Invalid(format!(
+                "m-section {mid} has no fingerprint"
+            )));
+        }
+    }
+    // RFC 9143 §7.3: the answer's BUNDLE group only holds offered, bundled mids.
+    let offered: Vec<&String> = offer.bundle_groups().flat_map(|g| g.mids.iter()).collect();
+    for g in answer.bundle_groups() {
+        if let Some(mid) = g.mids.iter().find(|m| !offered.contains(m)) {
+            return Err(JsepError::AnswerMismatch(format!(
+                "mid {mid} bundled but not offered in BUNDLE"
+            )));
+        }
+    }
+    Ok(())
+}

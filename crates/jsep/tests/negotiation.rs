@@ -1,0 +1,710 @@
+//! Offer/answer rules between two sessions (RFC 8829 §5.2, §5.3, §5.10).
+
+use ferrtc_jsep::{
+    AnswerOptions, BundlePolicy, Codec, DtlsRole, IceCredentials, Jsep, JsepConfig, JsepError,
+    OfferOptions, SendEncoding, SessionDescription, SignalingState, TransceiverId, TransceiverInit,
+};
+use ferrtc_sdp::{
+    Direction, Fingerprint, HashFunction, MediaKind, SessionDescription as Sdp, Setup,
+};
+
+fn config(ufrag: &str) -> JsepConfig {
+    JsepConfig::new(
+        9,
+        IceCredentials::new(ufrag, "passwordpasswordpassword"),
+        vec![Fingerprint::from_digest(
+            HashFunction::Sha256,
+            &[ufrag.len() as u8; 32],
+        )],
+    )
+}
+
+fn jsep(ufrag: &str) -> Jsep {
+    Jsep::new(config(ufrag))
+}
+
+fn audio(dir: Direction) -> TransceiverInit {
+    TransceiverInit::new(MediaKind::Audio, dir)
+}
+
+fn video(dir: Direction) -> TransceiverInit {
+    TransceiverInit::new(MediaKind::Video, dir)
+}
+
+fn sdp(d: &SessionDescription) -> Sdp {
+    d.sdp.parse().expect("our own SDP parses")
+}
+
+/// Runs one offer/answer exchange from `a` to `b`; returns (offer, answer).
+fn exchange(a: &mut Jsep, b: &mut Jsep) -> (Sdp, Sdp) {
+    let offer = a.create_offer(OfferOptions::default()).expect("offer");
+    a.set_local_description(offer.clone()).expect("SLD offer");
+    b.set_remote_description(offer.clone()).expect("SRD offer");
+    let answer = b.create_answer(AnswerOptions::default()).expect("answer");
+    b.set_local_description(answer.clone()).expect("SLD answer");
+    a.set_remote_description(answer.clone())
+        .expect("SRD answer");
+    (sdp(&offer), sdp(&answer))
+}
+
+fn mids(s: &Sdp) -> Vec<&str> {
+    s.media.iter().filter_map(|m| m.mid()).collect()
+}
+
+#[test]
+fn offers_use_setup_actpass_and_answers_setup_active() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.request_data_channel();
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert_eq!(offer.media[0].setup(), Some(Setup::ActPass));
+    assert_eq!(answer.media[0].setup(), Some(Setup::Active));
+    assert_eq!(a.transport().unwrap().dtls_role, DtlsRole::Server);
+    assert_eq!(b.transport().unwrap().dtls_role, DtlsRole::Client);
+}
+
+#[test]
+fn answer_is_passive_when_the_offer_is_active() {
+    let mut a = jsep("aaaa");
+    a.request_data_channel();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    let mut b = jsep("bbbb");
+    b.set_remote_description(SessionDescription::offer(
+        offer.sdp.replace("setup:actpass", "setup:active"),
+    ))
+    .unwrap();
+    let answer = sdp(&b.create_answer(AnswerOptions::default()).unwrap());
+    assert_eq!(answer.media[0].setup(), Some(Setup::Passive));
+}
+
+#[test]
+fn answerer_can_prefer_the_passive_role() {
+    let (mut a, mut b) = (
+        jsep("aaaa"),
+        Jsep::new(JsepConfig {
+            answer_setup: Setup::Passive,
+            ..config("bbbb")
+        }),
+    );
+    a.request_data_channel();
+    let (_, answer) = exchange(&mut a, &mut b);
+    assert_eq!(answer.media[0].setup(), Some(Setup::Passive));
+    assert_eq!(a.transport().unwrap().dtls_role, DtlsRole::Client);
+}
+
+#[test]
+fn mids_are_assigned_in_transceiver_order_with_data_last() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let t0 = a.add_transceiver(audio(Direction::SendRecv));
+    let t1 = a.add_transceiver(video(Direction::SendRecv));
+    a.request_data_channel();
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert_eq!(mids(&offer), ["0", "1", "2"]);
+    assert_eq!(mids(&answer), ["0", "1", "2"]);
+    assert_eq!(a.transceiver(t0).unwrap().mid(), Some("0"));
+    assert_eq!(a.transceiver(t1).unwrap().mid(), Some("1"));
+    assert_eq!(a.data_mid(), Some("2"));
+    assert_eq!(b.transceivers()[1].mid(), Some("1"));
+}
+
+#[test]
+fn offers_bundle_every_section_and_rtcp_mux_every_rtp_section() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.add_transceiver(video(Direction::SendRecv));
+    a.request_data_channel();
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert_eq!(offer.bundle_groups().next().unwrap().mids, ["0", "1", "2"]);
+    assert_eq!(answer.bundle_groups().next().unwrap().mids, ["0", "1", "2"]);
+    assert!(
+        offer
+            .media
+            .iter()
+            .filter(|m| m.is_rtp())
+            .all(|m| m.rtcp_mux())
+    );
+    assert!(
+        answer
+            .media
+            .iter()
+            .filter(|m| m.is_rtp())
+            .all(|m| m.rtcp_mux())
+    );
+    let t = a.transport().unwrap();
+    assert_eq!(t.bundle, ["0", "1", "2"]);
+    assert_eq!(t.transport_mid, "0");
+}
+
+fn bundle_only_flags(policy: BundlePolicy) -> Vec<bool> {
+    let mut a = Jsep::new(JsepConfig {
+        bundle_policy: policy,
+        ..config("aaaa")
+    });
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.add_transceiver(video(Direction::SendRecv));
+    a.request_data_channel();
+    let offer = sdp(&a.create_offer(OfferOptions::default()).unwrap());
+    for m in &offer.media {
+        assert_eq!(
+            m.bundle_only(),
+            m.port == 0,
+            "bundle-only sections have port 0"
+        );
+    }
+    offer.media.iter().map(|m| m.bundle_only()).collect()
+}
+
+#[test]
+fn balanced_policy_makes_later_sections_of_a_kind_bundle_only() {
+    assert_eq!(
+        bundle_only_flags(BundlePolicy::Balanced),
+        [false, true, false, false]
+    );
+}
+
+#[test]
+fn max_bundle_policy_makes_all_but_the_first_section_bundle_only() {
+    assert_eq!(
+        bundle_only_flags(BundlePolicy::MaxBundle),
+        [false, true, true, true]
+    );
+}
+
+#[test]
+fn max_compat_policy_makes_no_section_bundle_only() {
+    assert_eq!(
+        bundle_only_flags(BundlePolicy::MaxCompat),
+        [false, false, false, false]
+    );
+}
+
+#[test]
+fn bundle_only_sections_are_accepted_in_the_answer() {
+    let mut a = Jsep::new(JsepConfig {
+        bundle_policy: BundlePolicy::MaxBundle,
+        ..config("aaaa")
+    });
+    let mut b = jsep("bbbb");
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.request_data_channel();
+    let (_, answer) = exchange(&mut a, &mut b);
+    assert!(answer.media.iter().all(|m| m.port == 9));
+    assert_eq!(
+        a.transport().unwrap().sctp.as_ref().map(|s| s.mid.as_str()),
+        Some("1")
+    );
+}
+
+#[test]
+fn direction_is_the_intersection_with_the_reversed_offer() {
+    let cases = [
+        (
+            Direction::SendRecv,
+            Direction::SendRecv,
+            Direction::SendRecv,
+        ),
+        (
+            Direction::SendOnly,
+            Direction::SendRecv,
+            Direction::RecvOnly,
+        ),
+        (
+            Direction::RecvOnly,
+            Direction::SendRecv,
+            Direction::SendOnly,
+        ),
+        (
+            Direction::SendRecv,
+            Direction::RecvOnly,
+            Direction::RecvOnly,
+        ),
+        (
+            Direction::SendOnly,
+            Direction::SendOnly,
+            Direction::Inactive,
+        ),
+        (
+            Direction::Inactive,
+            Direction::SendRecv,
+            Direction::Inactive,
+        ),
+    ];
+    for (offered, answerer_wants, answered) in cases {
+        let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+        a.add_transceiver(audio(offered));
+        let bt = b.add_transceiver(audio(answerer_wants));
+        let (_, answer) = exchange(&mut a, &mut b);
+        assert_eq!(
+            answer.media[0].direction(),
+            answered,
+            "{offered} vs {answerer_wants}"
+        );
+        assert_eq!(
+            b.transceiver(bt).unwrap().current_direction(),
+            Some(answered)
+        );
+        assert_eq!(
+            a.transceivers()[0].current_direction(),
+            Some(answered.reverse())
+        );
+    }
+}
+
+#[test]
+fn remote_offer_creates_recvonly_transceivers_for_unmatched_sections() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(video(Direction::SendOnly));
+    exchange(&mut a, &mut b);
+    let t = &b.transceivers()[0];
+    assert_eq!(t.direction(), Direction::RecvOnly);
+    assert_eq!(t.current_direction(), Some(Direction::RecvOnly));
+}
+
+#[test]
+fn remote_offer_uses_an_unassociated_local_transceiver_of_the_same_kind() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mine = b.add_transceiver(audio(Direction::SendRecv));
+    exchange(&mut a, &mut b);
+    assert_eq!(b.transceivers().len(), 1);
+    assert_eq!(b.transceiver(mine).unwrap().mid(), Some("0"));
+    assert_eq!(
+        b.transceiver(mine).unwrap().current_direction(),
+        Some(Direction::SendRecv)
+    );
+}
+
+#[test]
+fn negotiated_codecs_and_extensions_are_the_answers() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut init = video(Direction::SendRecv);
+    init.codecs = vec![
+        Codec::new(120, "VP8", 90000, None),
+        Codec::rtx(121, 120, 90000),
+    ];
+    init.header_extensions = vec![ferrtc_jsep::HeaderExtension::new(7, ferrtc_jsep::EXT_MID)];
+    let at = a.add_transceiver(init);
+    let (_, answer) = exchange(&mut a, &mut b);
+    let pts: Vec<u8> = answer.media[0].payload_types().collect();
+    assert_eq!(pts, [120, 121]);
+    let ext: Vec<_> = answer.media[0]
+        .extmaps()
+        .map(|e| (e.id, e.uri.as_str()))
+        .collect();
+    assert_eq!(ext, [(7, ferrtc_jsep::EXT_MID)]);
+    let na = a.transceiver(at).unwrap().negotiated().unwrap().clone();
+    let nb = b.transceivers()[0].negotiated().unwrap().clone();
+    assert_eq!(na.codecs, nb.codecs);
+    assert_eq!(na.header_extensions, nb.header_extensions);
+}
+
+#[test]
+fn section_without_a_common_codec_is_rejected_and_its_transceiver_stopped() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut init = video(Direction::SendRecv);
+    init.codecs = vec![Codec::new(100, "H265", 90000, None)];
+    let at = a.add_transceiver(init);
+    a.request_data_channel();
+    let (_, answer) = exchange(&mut a, &mut b);
+    assert_eq!(answer.media[0].port, 0);
+    assert!(answer.media[0].is_rejected());
+    assert_eq!(answer.bundle_groups().next().unwrap().mids, ["1"]);
+    assert!(a.transceiver(at).unwrap().is_stopped());
+    assert_eq!(a.transport().unwrap().transport_mid, "1");
+}
+
+#[test]
+fn unsupported_media_sections_are_rejected_with_their_mid() {
+    let mut a = jsep("aaaa");
+    a.request_data_channel();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    let text = format!(
+        "{}m=text 9 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\na=mid:t\r\na=ice-ufrag:aaaa\r\n\
+         a=ice-pwd:passwordpasswordpassword\r\na=fingerprint:sha-1 {}\r\n",
+        offer.sdp,
+        ["00"; 20].join(":")
+    );
+    let mut b = jsep("bbbb");
+    b.set_remote_description(SessionDescription::offer(text))
+        .unwrap();
+    let answer = sdp(&b.create_answer(AnswerOptions::default()).unwrap());
+    assert_eq!(answer.media[1].port, 0);
+    assert_eq!(answer.media[1].mid(), Some("t"));
+}
+
+#[test]
+fn renegotiation_keeps_mids_and_order_and_appends_new_sections() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.request_data_channel();
+    let (first, _) = exchange(&mut a, &mut b);
+    a.add_transceiver(video(Direction::SendRecv));
+    let (second, answer) = exchange(&mut a, &mut b);
+    assert_eq!(mids(&first), ["0", "1"]);
+    assert_eq!(mids(&second), ["0", "1", "2"]);
+    assert_eq!(mids(&answer), ["0", "1", "2"]);
+    assert!(second.origin.session_version > first.origin.session_version);
+    assert_eq!(second.origin.session_id, first.origin.session_id);
+}
+
+#[test]
+fn the_answerer_can_renegotiate_and_keeps_the_offerers_layout() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    exchange(&mut a, &mut b);
+    b.request_data_channel();
+    let (offer, _) = exchange(&mut b, &mut a);
+    assert_eq!(mids(&offer), ["0", "1"]);
+    assert_eq!(a.data_mid(), Some("1"));
+}
+
+#[test]
+fn stopped_transceiver_is_rejected_then_its_section_recycled() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let t0 = a.add_transceiver(audio(Direction::SendRecv));
+    a.add_transceiver(video(Direction::SendRecv));
+    exchange(&mut a, &mut b);
+    a.stop_transceiver(t0).unwrap();
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert_eq!(offer.media[0].port, 0);
+    assert_eq!(answer.media[0].port, 0);
+    assert_eq!(offer.bundle_groups().next().unwrap().mids, ["1"]);
+    assert!(b.transceivers()[0].is_stopped());
+    let t2: TransceiverId = a.add_transceiver(video(Direction::SendRecv));
+    let (offer, _) = exchange(&mut a, &mut b);
+    assert_eq!(offer.media.len(), 2, "section 0 was recycled");
+    assert_eq!(offer.media[0].kind, MediaKind::Video);
+    assert_eq!(
+        a.transceiver(t2).unwrap().mid(),
+        Some("2"),
+        "a recycled section gets a new mid"
+    );
+    assert_eq!(mids(&offer), ["2", "1"]);
+}
+
+#[test]
+fn unchanged_reoffer_keeps_the_session_version() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.request_data_channel();
+    let (first, _) = exchange(&mut a, &mut b);
+    let again = sdp(&a.create_offer(OfferOptions::default()).unwrap());
+    assert_eq!(again.origin.session_version, first.origin.session_version);
+}
+
+#[test]
+fn ice_restart_needs_new_credentials() {
+    let mut a = jsep("aaaa");
+    a.request_data_channel();
+    let same = OfferOptions {
+        ice_restart: Some(IceCredentials::new("aaaa", "passwordpasswordpassword")),
+    };
+    assert_eq!(
+        a.create_offer(same),
+        Err(JsepError::IceRestartNeedsCredentials)
+    );
+}
+
+#[test]
+fn ice_restart_offer_carries_new_credentials_and_the_answerer_sees_a_restart() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.request_data_channel();
+    exchange(&mut a, &mut b);
+    let restart = OfferOptions {
+        ice_restart: Some(IceCredentials::new("a2a2", "newpasswordnewpassword")),
+    };
+    let offer = a.create_offer(restart).unwrap();
+    assert_eq!(sdp(&offer).media[0].ice_ufrag(), Some("a2a2"));
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    assert!(b.remote_ice_restart());
+    assert_eq!(
+        b.create_answer(AnswerOptions::default()),
+        Err(JsepError::IceRestartNeedsCredentials)
+    );
+    let opts = AnswerOptions {
+        ice_credentials: Some(IceCredentials::new("b2b2", "newpasswordnewpassword")),
+    };
+    let answer = b.create_answer(opts).unwrap();
+    b.set_local_description(answer.clone()).unwrap();
+    a.set_remote_description(answer).unwrap();
+    assert_eq!(a.transport().unwrap().remote_ice.ufrag, "b2b2");
+    assert_eq!(a.transport().unwrap().local_ice.ufrag, "a2a2");
+    assert_eq!(b.transport().unwrap().remote_ice.ufrag, "a2a2");
+    assert!(!b.remote_ice_restart());
+}
+
+#[test]
+fn rolled_back_ice_restart_keeps_the_old_credentials() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.request_data_channel();
+    exchange(&mut a, &mut b);
+    let restart = OfferOptions {
+        ice_restart: Some(IceCredentials::new("a2a2", "newpasswordnewpassword")),
+    };
+    let offer = a.create_offer(restart).unwrap();
+    a.set_local_description(offer).unwrap();
+    a.set_local_description(SessionDescription::rollback())
+        .unwrap();
+    let offer = sdp(&a.create_offer(OfferOptions::default()).unwrap());
+    assert_eq!(offer.media[0].ice_ufrag(), Some("aaaa"));
+}
+
+#[test]
+fn simulcast_send_rids_are_answered_as_receive_rids() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut init = video(Direction::SendOnly);
+    init.send_encodings = ["q", "h", "f"]
+        .map(|r| SendEncoding { rid: r.into() })
+        .to_vec();
+    let at = a.add_transceiver(init);
+    let (offer, answer) = exchange(&mut a, &mut b);
+    let dirs = |s: &Sdp| -> Vec<_> {
+        s.media[0]
+            .rids()
+            .map(|r| (r.id.clone(), r.direction))
+            .collect()
+    };
+    use ferrtc_sdp::RidDirection::{Recv, Send};
+    assert_eq!(
+        dirs(&offer),
+        [("q".into(), Send), ("h".into(), Send), ("f".into(), Send)]
+    );
+    assert_eq!(
+        dirs(&answer),
+        [("q".into(), Recv), ("h".into(), Recv), ("f".into(), Recv)]
+    );
+    assert!(answer.media[0].simulcast().unwrap().streams(Recv).is_some());
+    assert_eq!(
+        a.transceiver(at).unwrap().negotiated().unwrap().send_rids,
+        ["q", "h", "f"]
+    );
+    assert_eq!(
+        b.transceivers()[0].negotiated().unwrap().recv_rids,
+        ["q", "h", "f"]
+    );
+}
+
+#[test]
+fn data_section_negotiates_sctp_port_and_max_message_size() {
+    let (mut a, mut b) = (
+        jsep("aaaa"),
+        Jsep::new(JsepConfig {
+            max_message_size: 65536,
+            ..config("bbbb")
+        }),
+    );
+    a.request_data_channel();
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert_eq!(offer.media[0].sctp_port(), Some(5000));
+    assert_eq!(answer.media[0].max_message_size(), Some(65536));
+    let sctp = a.transport().unwrap().sctp.clone().unwrap();
+    assert_eq!(
+        (sctp.remote_port, sctp.remote_max_message_size),
+        (5000, 65536)
+    );
+    assert_eq!(
+        b.transport()
+            .unwrap()
+            .sctp
+            .as_ref()
+            .unwrap()
+            .remote_max_message_size,
+        262_144
+    );
+}
+
+#[test]
+fn absent_max_message_size_means_64_kib() {
+    let mut a = jsep("aaaa");
+    a.request_data_channel();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    let mut b = jsep("bbbb");
+    b.set_remote_description(SessionDescription::offer(
+        offer.sdp.replace("a=max-message-size:262144\r\n", ""),
+    ))
+    .unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    b.set_local_description(answer).unwrap();
+    assert_eq!(
+        b.transport()
+            .unwrap()
+            .sctp
+            .as_ref()
+            .unwrap()
+            .remote_max_message_size,
+        65536
+    );
+}
+
+#[test]
+fn data_sections_are_rejected_when_data_channels_are_refused() {
+    let (mut a, mut b) = (
+        jsep("aaaa"),
+        Jsep::new(JsepConfig {
+            accept_data_channels: false,
+            ..config("bbbb")
+        }),
+    );
+    a.request_data_channel();
+    a.add_transceiver(audio(Direction::SendRecv));
+    let (_, answer) = exchange(&mut a, &mut b);
+    assert_eq!(answer.media[1].port, 0);
+    assert!(a.transport().unwrap().sctp.is_none());
+}
+
+#[test]
+fn sender_track_is_announced_with_msid_and_ssrc() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut init = video(Direction::SendRecv);
+    init.stream_ids = vec!["stream".into()];
+    init.track_id = Some("track".into());
+    init.ssrc = Some(1111);
+    init.rtx_ssrc = Some(2222);
+    a.add_transceiver(init);
+    let (offer, _) = exchange(&mut a, &mut b);
+    let m = &offer.media[0];
+    assert_eq!(
+        m.msids()
+            .next()
+            .map(|x| (x.stream_id.as_str(), x.track_id.as_deref())),
+        Some(("stream", Some("track")))
+    );
+    assert_eq!(m.ssrc_groups().next().unwrap().ssrcs, [1111, 2222]);
+    let n = b.transceivers()[0].negotiated().unwrap();
+    assert_eq!(n.remote_msid, Some(("stream".into(), Some("track".into()))));
+    assert_eq!(n.remote_ssrcs, [1111, 2222]);
+}
+
+#[test]
+fn answer_with_a_payload_type_that_was_not_offered_is_refused() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    let bad = answer
+        .sdp
+        .replacen("UDP/TLS/RTP/SAVPF 111", "UDP/TLS/RTP/SAVPF 111 77", 1);
+    assert!(matches!(
+        a.set_remote_description(SessionDescription::answer(bad)),
+        Err(JsepError::AnswerMismatch(_))
+    ));
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+}
+
+#[test]
+fn answer_with_setup_actpass_is_refused() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.request_data_channel();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    let bad = answer.sdp.replace("setup:active", "setup:actpass");
+    assert!(matches!(
+        a.set_remote_description(SessionDescription::answer(bad)),
+        Err(JsepError::AnswerMismatch(_))
+    ));
+}
+
+#[test]
+fn answer_with_fewer_sections_is_refused() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.request_data_channel();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    let cut = answer.sdp.split("m=application").next().unwrap().to_owned();
+    assert!(matches!(
+        a.set_remote_description(SessionDescription::answer(cut)),
+        Err(JsepError::AnswerMismatch(_))
+    ));
+}
+
+fn offer_text() -> String {
+    let mut a = jsep("aaaa");
+    a.request_data_channel();
+    a.create_offer(OfferOptions::default()).unwrap().sdp
+}
+
+#[test]
+fn remote_offer_without_mid_is_refused() {
+    let mut b = jsep("bbbb");
+    let err = b.set_remote_description(SessionDescription::offer(
+        offer_text().replace("a=mid:0\r\n", ""),
+    ));
+    assert!(matches!(err, Err(JsepError::Invalid(_))), "{err:?}");
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn remote_offer_without_ice_credentials_is_refused() {
+    let mut b = jsep("bbbb");
+    let err = b.set_remote_description(SessionDescription::offer(
+        offer_text().replace("a=ice-ufrag:aaaa\r\n", ""),
+    ));
+    assert!(matches!(err, Err(JsepError::Invalid(_))), "{err:?}");
+}
+
+#[test]
+fn remote_offer_without_fingerprint_is_refused() {
+    let text: String = offer_text()
+        .split_inclusive("\r\n")
+        .filter(|l| !l.starts_with("a=fingerprint"))
+        .collect();
+    let mut b = jsep("bbbb");
+    assert!(matches!(
+        b.set_remote_description(SessionDescription::offer(text)),
+        Err(JsepError::Invalid(_))
+    ));
+}
+
+#[test]
+fn remote_offer_that_is_not_sdp_is_a_syntax_error() {
+    let mut b = jsep("bbbb");
+    let err = b
+        .set_remote_description(SessionDescription::offer("hello"))
+        .unwrap_err();
+    assert!(matches!(err, JsepError::Sdp(_)), "{err}");
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn answer_without_ice_credentials_is_refused_and_changes_nothing() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.request_data_channel();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    let bad = answer.sdp.replace("a=ice-ufrag:bbbb\r\n", "");
+    assert!(matches!(
+        a.set_remote_description(SessionDescription::answer(bad)),
+        Err(JsepError::Invalid(_))
+    ));
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    assert!(a.transport().is_none());
+    a.set_remote_description(answer).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn answer_bundling_a_mid_the_offer_did_not_bundle_is_refused() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.request_data_channel();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    let widened = answer
+        .sdp
+        .replace("a=group:BUNDLE 0\r\n", "a=group:BUNDLE 0 7\r\n");
+    assert_ne!(widened, answer.sdp);
+    assert!(matches!(
+        a.set_remote_description(SessionDescription::answer(widened)),
+        Err(JsepError::AnswerMismatch(_))
+    ));
+}
