@@ -11,6 +11,7 @@ side, then {"type": "bye"} (or end of input) to stop.
 
 Once connected it sends b"hello from aioice" and echoes every datagram back
 prefixed with b"echo:". Only loopback (127.0.0.1, IPv4) candidates are used.
+Set FERRTC_AIOICE_DEBUG=1 for aioice's debug log on stderr.
 """
 
 import asyncio

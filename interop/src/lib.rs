@@ -121,7 +121,8 @@ pub struct Coturn {
 }
 
 impl Coturn {
-    /// Starts `turnserver`; panics (a test failure) if it cannot.
+    /// Starts `turnserver` and waits (up to 10 s) until it answers; panics
+    /// (a test failure) if it cannot be started.
     pub fn start_stun_only() -> Coturn {
         let port = free_udp_port();
         let pidfile = std::env::temp_dir().join(format!("ferrtc-coturn-{port}.pid"));
@@ -144,9 +145,36 @@ impl Coturn {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("FERRTC_INTEROP=1 but `turnserver` could not start: {e}"));
-        Coturn {
+        let coturn = Coturn {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        coturn.wait_ready(Duration::from_secs(10));
+        coturn
+    }
+
+    /// Waits until the server answers a bare Binding request (RFC 8489
+    /// §5: type 0x0001, length 0, magic cookie, transaction id), so that
+    /// tests measure the client, not coturn's start-up.
+    fn wait_ready(&self, limit: Duration) {
+        let Ok(probe) = UdpSocket::bind("127.0.0.1:0") else {
+            return;
+        };
+        let _ = probe.set_read_timeout(Some(Duration::from_millis(20)));
+        let mut request = [0u8; 20];
+        request[1] = 0x01;
+        request[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
+        request[8..].copy_from_slice(b"ferrtc-ready");
+        let end = Instant::now() + limit;
+        let mut answer = [0u8; 512];
+        while Instant::now() < end {
+            let _ = probe.send_to(&request, self.addr);
+            if let Ok((n, _)) = probe.recv_from(&mut answer)
+                && n >= 20
+                && answer[8..20] == request[8..]
+            {
+                return;
+            }
         }
     }
 }

@@ -22,8 +22,6 @@ fn gathers_a_server_reflexive_candidate_from_coturn() {
     })
     .expect("bind 127.0.0.1");
     ice.agent.add_stun_server(coturn.addr).expect("stun server");
-    // The first requests may reach coturn before it listens: the agent
-    // retransmits (RFC 8489 §6.2.1).
     let done = ice.run_until(Duration::from_secs(20), |s| {
         s.agent.gathering_state() == GatheringState::Complete
     });

@@ -22,8 +22,9 @@
 //! - a check that timed out is retried instead of failing when the peer's
 //!   checks reached us on that pair meanwhile, and a valid pair whose
 //!   nominating check went unanswered stays valid for two more attempts;
-//! - the check RTO is a fixed configurable value (500 ms, doubling up to
-//!   3 s), not RFC 8445 §14.3's `Ta * (waiting + in-progress)` formula;
+//! - the RTO doubles up to a configurable cap (3 s by default), so an
+//!   unanswered check fails after about 20 s instead of RFC 8489's 39.5 s
+//!   (set `AgentConfig::max_rto` high for the RFC schedule);
 //! - a controlled agent with valid pairs that is never nominated fails
 //!   after the consent timeout without checks from the peer.
 //!

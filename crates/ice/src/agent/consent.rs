@@ -1,0 +1,64 @@
+//! Consent freshness (RFC 7675) on the selected pair.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::*;
+
+impl Agent {
+    /// RFC 7675 §5.1: the interval is randomized to 0.8..1.2 of its mean.
+    pub(super) fn consent_interval(&mut self) -> Duration {
+        let factor: f64 = self.rng.random_range(0.8..1.2);
+        self.config.consent_interval.mul_f64(factor)
+    }
+
+    pub(super) fn refresh_consent(&mut self, now: Instant) {
+        if let Some(s) = &mut self.selected {
+            s.last_consent = now;
+        }
+        if self.state == ConnectionState::Disconnected {
+            let state = self.connected_state();
+            self.set_state(state, None);
+        }
+    }
+
+    pub(super) fn consent_timers(&mut self, now: Instant) {
+        if self.config.lite {
+            return;
+        }
+        let Some(s) = &self.selected else { return };
+        let silent = now.saturating_duration_since(s.last_consent);
+        let (source, destination, next_consent) =
+            (s.pair.source, s.pair.destination, s.next_consent);
+        if silent >= self.config.consent_timeout {
+            // RFC 7675 §5.1: consent expired; stop sending on this pair.
+            self.selected = None;
+            self.transactions
+                .retain(|t| !matches!(t.kind, TxnKind::Consent));
+            self.set_state(ConnectionState::Failed, Some(FailureReason::ConsentExpired));
+            return;
+        }
+        if silent >= self.config.disconnected_timeout
+            && matches!(
+                self.state,
+                ConnectionState::Connected | ConnectionState::Completed
+            )
+        {
+            self.set_state(
+                ConnectionState::Disconnected,
+                Some(FailureReason::ConsentMissing),
+            );
+        }
+        if now >= next_consent {
+            // One consent transaction at a time.
+            self.transactions
+                .retain(|t| !matches!(t.kind, TxnKind::Consent));
+            self.start_transaction(TxnKind::Consent, source, destination);
+            let next = now + self.consent_interval();
+            if let Some(s) = &mut self.selected {
+                s.next_consent = next;
+            }
+        }
+    }
+}

@@ -1,0 +1,780 @@
+//! The sans-IO ICE agent (RFC 8445 full and lite, RFC 8838 trickle,
+//! RFC 7675 consent freshness) for one component over UDP.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ferrtc_stun::{Class, Message, Method, TransactionId, is_stun_message, short_term_key};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::Error;
+
+mod checks;
+mod consent;
+mod nomination;
+mod pairs;
+mod wire;
+use crate::candidate::{Candidate, CandidateType, Foundation, Transport};
+use crate::config::{AgentConfig, Credentials};
+use crate::event::{ConnectionState, Event, FailureReason, GatheringState, SelectedPair};
+use crate::pair::{Pair, PairState, pair_priority};
+use crate::stun_io::{self, CheckRequest, RoleAttr};
+use crate::transaction::{Expiry, Schedule, Transaction, TxnKind};
+
+/// Where a datagram goes: the local socket address to send from and the
+/// remote address to send to. The payload is in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Transmit {
+    /// The local address (one added with [`Agent::add_local_host`]) to send from.
+    pub source: SocketAddr,
+    /// The remote address to send to.
+    pub destination: SocketAddr,
+}
+
+/// What became of a received datagram ([`Agent::handle_receive`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Receive<'a> {
+    /// A STUN message for the agent; it was consumed.
+    Stun,
+    /// Application data from a validated pair, for the layer above.
+    Data(&'a [u8]),
+    /// Dropped and counted in [`Stats`].
+    Dropped(DropReason),
+}
+
+/// Why a received datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Application data from an address pair ICE has not validated.
+    Unvalidated,
+    /// A STUN message that does not parse or fails its FINGERPRINT.
+    MalformedStun,
+    /// A STUN response to no transaction of ours, or one failing its integrity.
+    UnknownTransaction,
+    /// A STUN message the agent does not handle (not Binding).
+    UnsupportedStun,
+    /// Sent to an address that is not one of the local hosts.
+    UnknownDestination,
+    /// The agent is closed.
+    Closed,
+}
+
+/// Counters of the agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connectivity checks started (first transmissions).
+    pub checks_sent: u64,
+    /// Request retransmissions.
+    pub retransmissions: u64,
+    /// Binding responses sent (success and error).
+    pub responses_sent: u64,
+    /// Role conflicts met (RFC 8445 §7.3.1.1).
+    pub role_conflicts: u64,
+    /// Application datagrams dropped because their pair is not validated.
+    pub dropped_unvalidated: u64,
+    /// STUN messages dropped (malformed, unknown transaction, bad integrity).
+    pub dropped_stun: u64,
+    /// Application bytes sent through [`Agent::send`].
+    pub bytes_sent: u64,
+    /// Application bytes received on validated pairs.
+    pub bytes_received: u64,
+}
+
+/// A local host candidate: a socket address the caller owns.
+#[derive(Debug)]
+struct Host {
+    candidate: Candidate,
+    addr: SocketAddr,
+    local_preference: u16,
+}
+
+/// A remote candidate with a usable IP address.
+#[derive(Debug)]
+struct Remote {
+    candidate: Candidate,
+    addr: SocketAddr,
+}
+
+/// The selected pair and what consent freshness needs to keep it
+/// (credentials are copied so that it survives an ICE restart).
+#[derive(Debug)]
+struct Selected {
+    pair: SelectedPair,
+    /// Index of the pair in the current check list (`None` after a restart).
+    index: Option<usize>,
+    priority: u64,
+    local_ufrag: String,
+    remote_ufrag: String,
+    remote_key: Vec<u8>,
+    /// Last consent response (RFC 7675 §5.1).
+    last_consent: Instant,
+    next_consent: Instant,
+}
+
+/// Something to send, built when [`Agent::poll_transmit`] is called.
+#[derive(Debug)]
+enum Out {
+    /// The (re)transmission of a request.
+    Request(TransactionId),
+    /// A response to a Binding request.
+    Response {
+        tid: TransactionId,
+        source: SocketAddr,
+        destination: SocketAddr,
+        /// `None` for success, else the error code.
+        error: Option<u16>,
+        /// Which local password signs it (none for 400/401).
+        key: Option<KeyRef>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KeyRef {
+    Current,
+    Previous,
+}
+
+/// Most datagrams waiting in the agent's output queue; beyond it responses
+/// are dropped (the peer retransmits).
+const MAX_QUEUED: usize = 256;
+
+/// Unanswered nominating checks tolerated on one valid pair before it fails.
+const MAX_NOMINATION_FAILURES: u8 = 2;
+
+/// Most events waiting to be polled.
+const MAX_EVENTS: usize = 1024;
+
+/// A sans-IO ICE agent for one component over UDP (RFC 8445), with trickle
+/// (RFC 8838), consent freshness (RFC 7675) and ICE-lite (RFC 8445 §2.5).
+///
+/// The caller owns the sockets and the clock. Polling order, after creating
+/// the agent and after every input (`add_*`, `set_*`, `handle_receive`,
+/// `handle_timeout`, `restart`, `close`):
+///
+/// 1. `poll_transmit` until `None`, sending each datagram from
+///    `Transmit::source` to `Transmit::destination`;
+/// 2. `poll_event` until `None`;
+/// 3. `poll_timeout`, and call `handle_timeout` when that instant is reached
+///    (or earlier if another input comes first).
+///
+/// Application data goes out through [`Agent::send`], which says which
+/// addresses to use; received datagrams all go to [`Agent::handle_receive`],
+/// which keeps STUN and hands back data from validated pairs.
+///
+/// ```
+/// use std::time::Instant;
+/// use ferrtc_ice::{Agent, AgentConfig, Event};
+///
+/// let now = Instant::now();
+/// let mut agent = Agent::new(AgentConfig { controlling: true, seed: 1, ..Default::default() }, now);
+/// agent.add_local_host("127.0.0.1:5000".parse().unwrap()).unwrap();
+/// let mut buf = Vec::new();
+/// while agent.poll_transmit(now, &mut buf).is_some() {}
+/// assert!(matches!(agent.poll_event(), Some(Event::GatheringStateChange(_))));
+/// assert!(matches!(agent.poll_event(), Some(Event::LocalCandidate(_))));
+/// ```
+#[derive(Debug)]
+#[doc(alias = "RTCIceTransport")]
+pub struct Agent {
+    config: AgentConfig,
+    schedule: Schedule,
+    rng: StdRng,
+    controlling: bool,
+    tie_breaker: u64,
+    local: Credentials,
+    local_key: Vec<u8>,
+    /// The credentials before a restart, answered until the new pair is selected.
+    previous_local: Option<(Credentials, Vec<u8>)>,
+    remote: Option<(Credentials, Vec<u8>)>,
+    remote_lite: bool,
+    hosts: Vec<Host>,
+    srflx: Vec<Candidate>,
+    stun_servers: Vec<SocketAddr>,
+    remotes: Vec<Remote>,
+    pairs: Vec<Pair>,
+    triggered: VecDeque<usize>,
+    transactions: Vec<Transaction>,
+    out: VecDeque<Out>,
+    events: VecDeque<Event>,
+    next_check: Instant,
+    remote_end_of_candidates: bool,
+    first_valid_at: Option<Instant>,
+    /// A pair was nominated in this generation: ordinary checks stop (RFC 8445 §8.1.2).
+    nominated: bool,
+    /// The controlling agent picked a pair to nominate in this generation.
+    nominating: bool,
+    selected: Option<Selected>,
+    gathering: GatheringState,
+    state: ConnectionState,
+    prflx_count: u32,
+    stats: Stats,
+    now: Instant,
+}
+
+impl Agent {
+    /// A new agent; `now` is the current time.
+    pub fn new(config: AgentConfig, now: Instant) -> Agent {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let local = config
+            .credentials
+            .clone()
+            .unwrap_or_else(|| Credentials::random(&mut rng));
+        let tie_breaker = rng.random();
+        let local_key = short_term_key(local.pwd());
+        let schedule = Schedule {
+            rto: config.rto,
+            max_rto: config.max_rto.max(config.rto),
+            max_transmits: config.max_transmits.max(1),
+            final_wait_factor: config.final_wait_factor.max(1),
+        };
+        Agent {
+            // RFC 8445 §6.1.1: a lite agent is always controlled.
+            controlling: config.controlling && !config.lite,
+            config,
+            schedule,
+            rng,
+            tie_breaker,
+            local,
+            local_key,
+            previous_local: None,
+            remote: None,
+            remote_lite: false,
+            hosts: Vec::new(),
+            srflx: Vec::new(),
+            stun_servers: Vec::new(),
+            remotes: Vec::new(),
+            pairs: Vec::new(),
+            triggered: VecDeque::new(),
+            transactions: Vec::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            next_check: now,
+            remote_end_of_candidates: false,
+            first_valid_at: None,
+            nominated: false,
+            nominating: false,
+            selected: None,
+            gathering: GatheringState::New,
+            state: ConnectionState::New,
+            prflx_count: 0,
+            stats: Stats::default(),
+            now,
+        }
+    }
+
+    // ---- accessors ----
+
+    /// The local credentials to signal (`a=ice-ufrag`, `a=ice-pwd`).
+    pub fn local_credentials(&self) -> &Credentials {
+        &self.local
+    }
+
+    /// Whether the agent is in the controlling role now.
+    pub fn is_controlling(&self) -> bool {
+        self.controlling
+    }
+
+    /// Whether the agent runs as ICE-lite (signal `a=ice-lite`).
+    pub fn is_lite(&self) -> bool {
+        self.config.lite
+    }
+
+    /// The connection state.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// The gathering state.
+    pub fn gathering_state(&self) -> GatheringState {
+        self.gathering
+    }
+
+    /// The selected pair, if any.
+    pub fn selected_pair(&self) -> Option<&SelectedPair> {
+        self.selected.as_ref().map(|s| &s.pair)
+    }
+
+    /// The local candidates gathered so far (host and server-reflexive).
+    pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.hosts
+            .iter()
+            .map(|h| &h.candidate)
+            .chain(self.srflx.iter())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    // ---- configuration inputs ----
+
+    /// Adds a local socket address as a host candidate (RFC 8445 §5.1.1.1).
+    /// The candidate comes out as [`Event::LocalCandidate`].
+    pub fn add_local_host(&mut self, addr: SocketAddr) -> Result<Candidate, Error> {
+        self.check_open()?;
+        if self.hosts.iter().any(|h| h.addr == addr) {
+            return Err(Error::DuplicateHost(addr));
+        }
+        if self.hosts.len() >= self.config.max_local_hosts {
+            return Err(Error::TooManyCandidates {
+                limit: self.config.max_local_hosts,
+            });
+        }
+        // RFC 8445 §5.1.2.1: distinct local preferences, the first highest.
+        let index = u16::try_from(self.hosts.len()).unwrap_or(u16::MAX);
+        let local_preference = u16::MAX.saturating_sub(index);
+        let candidate = self.host_candidate(addr, local_preference);
+        self.hosts.push(Host {
+            candidate: candidate.clone(),
+            addr,
+            local_preference,
+        });
+        self.set_gathering(GatheringState::Gathering);
+        self.push_event(Event::LocalCandidate(candidate.clone()));
+        let host = self.hosts.len() - 1;
+        if !self.config.lite {
+            for server in self.stun_servers.clone() {
+                self.start_gather(host, server);
+            }
+            // Pair the new host with the remote candidates already known.
+            for r in 0..self.remotes.len() {
+                self.add_pair(host, r);
+            }
+        }
+        Ok(candidate)
+    }
+
+    /// Adds a STUN server to learn server-reflexive candidates from, one per
+    /// local host of the same address family (RFC 8445 §5.1.1.2).
+    pub fn add_stun_server(&mut self, server: SocketAddr) -> Result<(), Error> {
+        self.check_open()?;
+        if self.config.lite {
+            return Err(Error::NotInLiteMode("STUN servers"));
+        }
+        if self.stun_servers.contains(&server) {
+            return Ok(());
+        }
+        self.stun_servers.push(server);
+        for host in 0..self.hosts.len() {
+            self.start_gather(host, server);
+        }
+        Ok(())
+    }
+
+    /// Sets the peer's credentials (`a=ice-ufrag`, `a=ice-pwd`). New
+    /// credentials from the peer mean it restarted ICE: call
+    /// [`Self::restart`] first, else this returns
+    /// [`Error::RemoteCredentialsChanged`] (RFC 8445 §9).
+    pub fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) -> Result<(), Error> {
+        self.check_open()?;
+        let creds = Credentials::new(ufrag, pwd)?;
+        if let Some((current, _)) = &self.remote {
+            return if *current == creds {
+                Ok(())
+            } else {
+                Err(Error::RemoteCredentialsChanged)
+            };
+        }
+        let key = short_term_key(creds.pwd());
+        self.remote = Some((creds, key));
+        Ok(())
+    }
+
+    /// Says the peer is an ICE-lite agent (`a=ice-lite`): this agent then
+    /// takes the controlling role (RFC 8445 §6.1.1).
+    pub fn set_remote_lite(&mut self, lite: bool) {
+        self.remote_lite = lite;
+        if lite && !self.config.lite && !self.controlling {
+            self.set_role(true);
+        }
+    }
+
+    /// Adds a remote candidate (signalled, or trickled per RFC 8838).
+    /// UDP candidates of component 1 with an IP address are used; others
+    /// are refused with [`Error::UnsupportedCandidate`] (mDNS names are not
+    /// resolved by this crate).
+    pub fn add_remote_candidate(&mut self, candidate: Candidate) -> Result<(), Error> {
+        self.check_open()?;
+        if candidate.component() != 1 {
+            return Err(Error::UnsupportedCandidate("component other than 1"));
+        }
+        if candidate.transport() != Transport::Udp {
+            return Err(Error::UnsupportedCandidate("transport other than UDP"));
+        }
+        let Some(addr) = candidate.socket_addr() else {
+            return Err(Error::UnsupportedCandidate("host name (mDNS) address"));
+        };
+        if addr.port() == 0 || addr.ip().is_unspecified() {
+            return Err(Error::UnsupportedCandidate("unspecified address or port 0"));
+        }
+        if let (Some(u), Some((creds, _))) = (candidate.ufrag(), &self.remote)
+            && u != creds.ufrag()
+        {
+            return Err(Error::UfragMismatch);
+        }
+        if let Some(r) = self.remotes.iter().position(|r| r.addr == addr) {
+            // Already known (a peer-reflexive one learned from a check, or a
+            // redundant srflx): keep one, with the signalled type and the
+            // higher priority (RFC 8445 §7.3.1.3, §6.1.2.4).
+            let known = &mut self.remotes[r];
+            if known.candidate.kind() == CandidateType::PeerReflexive
+                || candidate.priority() > known.candidate.priority()
+            {
+                known.candidate = candidate;
+                self.recompute_priorities();
+            }
+            return Ok(());
+        }
+        if self.remotes.len() >= self.config.max_remote_candidates {
+            return Err(Error::TooManyCandidates {
+                limit: self.config.max_remote_candidates,
+            });
+        }
+        self.remotes.push(Remote { candidate, addr });
+        let r = self.remotes.len() - 1;
+        for h in 0..self.hosts.len() {
+            self.add_pair(h, r);
+        }
+        Ok(())
+    }
+
+    /// The peer signalled the end of its candidates (RFC 8838 §8): the agent
+    /// may now declare failure when every pair has failed.
+    pub fn end_of_remote_candidates(&mut self) {
+        self.remote_end_of_candidates = true;
+        let now = self.now;
+        self.update_states(now);
+    }
+
+    /// ICE restart (RFC 8445 §9): new local credentials, the check list
+    /// emptied, candidates gathered again. The selected pair keeps carrying
+    /// data (and consent checks) until a new one is selected. The caller
+    /// signals the new credentials and candidates, then gives the peer's new
+    /// ones to [`Self::set_remote_credentials`] and
+    /// [`Self::add_remote_candidate`].
+    pub fn restart(&mut self, now: Instant) -> Result<(), Error> {
+        self.check_open()?;
+        self.now = now;
+        let old = std::mem::replace(&mut self.local, Credentials::random(&mut self.rng));
+        let old_key = std::mem::replace(&mut self.local_key, short_term_key(self.local.pwd()));
+        if self.selected.is_some() {
+            self.previous_local = Some((old, old_key));
+        }
+        self.remote = None;
+        self.remotes.clear();
+        self.pairs.clear();
+        self.triggered.clear();
+        self.transactions
+            .retain(|t| matches!(t.kind, TxnKind::Consent));
+        self.out.retain(|o| matches!(o, Out::Request(_)));
+        self.remote_end_of_candidates = false;
+        self.first_valid_at = None;
+        self.nominated = false;
+        self.nominating = false;
+        if let Some(s) = &mut self.selected {
+            s.index = None;
+        }
+        // Gather again: same hosts, new credentials.
+        self.srflx.clear();
+        self.gathering = GatheringState::New;
+        for h in 0..self.hosts.len() {
+            let pref = self.hosts[h].local_preference;
+            let c = self.host_candidate(self.hosts[h].addr, pref);
+            self.hosts[h].candidate = c.clone();
+            self.set_gathering(GatheringState::Gathering);
+            self.push_event(Event::LocalCandidate(c));
+            if !self.config.lite {
+                for server in self.stun_servers.clone() {
+                    self.start_gather(h, server);
+                }
+            }
+        }
+        if self.state == ConnectionState::Failed {
+            self.set_state(ConnectionState::Checking, None);
+        }
+        Ok(())
+    }
+
+    /// Closes the agent: nothing more is sent; state `closed`.
+    pub fn close(&mut self) {
+        if self.state == ConnectionState::Closed {
+            return;
+        }
+        self.out.clear();
+        self.transactions.clear();
+        self.triggered.clear();
+        self.selected = None;
+        self.set_state(ConnectionState::Closed, None);
+    }
+
+    // ---- data path ----
+
+    /// Routes an application datagram of `data.len()` bytes: the caller
+    /// sends `data` from `Transmit::source` to `Transmit::destination`.
+    /// Fails when no pair is selected or consent was lost (RFC 7675 §5.1).
+    pub fn send(&mut self, data: &[u8]) -> Result<Transmit, Error> {
+        if self.state == ConnectionState::Closed {
+            return Err(Error::Closed);
+        }
+        let s = self.selected.as_ref().ok_or(Error::NotConnected)?;
+        self.stats.bytes_sent += data.len() as u64;
+        Ok(Transmit {
+            source: s.pair.source,
+            destination: s.pair.destination,
+        })
+    }
+
+    /// A datagram arrived from `source` on the local socket `destination`.
+    /// STUN is consumed; data from a validated pair is handed back borrowed.
+    pub fn handle_receive<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &'a [u8],
+    ) -> Receive<'a> {
+        self.now = now;
+        if self.state == ConnectionState::Closed {
+            return Receive::Dropped(DropReason::Closed);
+        }
+        if !is_stun_message(data) {
+            return self.receive_data(source, destination, data);
+        }
+        let result = self.receive_stun(now, source, destination, data);
+        if let Receive::Dropped(_) = result {
+            self.stats.dropped_stun += 1;
+        }
+        self.update_states(now);
+        result
+    }
+
+    fn receive_data<'a>(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &'a [u8],
+    ) -> Receive<'a> {
+        // Fast path: the selected pair.
+        let on_selected = self
+            .selected
+            .as_ref()
+            .is_some_and(|s| s.pair.destination == source && s.pair.source == destination);
+        let ok = on_selected
+            || self.pairs.iter().any(|p| {
+                (p.is_valid() || p.inbound_ok)
+                    && self.hosts[p.local].addr == destination
+                    && self.remotes[p.remote].addr == source
+            });
+        if ok {
+            self.stats.bytes_received += data.len() as u64;
+            Receive::Data(data)
+        } else {
+            self.stats.dropped_unvalidated += 1;
+            Receive::Dropped(DropReason::Unvalidated)
+        }
+    }
+
+    fn receive_stun(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> Receive<'static> {
+        let Ok(msg) = Message::parse(data) else {
+            return Receive::Dropped(DropReason::MalformedStun);
+        };
+        if msg.has_fingerprint() && msg.verify_fingerprint().is_err() {
+            return Receive::Dropped(DropReason::MalformedStun);
+        }
+        if msg.method() != Method::BINDING {
+            return Receive::Dropped(DropReason::UnsupportedStun);
+        }
+        match msg.class() {
+            Class::Request => self.handle_request(now, &msg, source, destination),
+            // Binding indications are keepalives (RFC 8445 §11): nothing to do.
+            Class::Indication => Receive::Stun,
+            Class::SuccessResponse | Class::ErrorResponse => {
+                self.handle_response(now, &msg, source, destination)
+            }
+        }
+    }
+
+    // ---- sans-IO outputs ----
+
+    /// Writes the next datagram to send into `buf` (cleared first) and says
+    /// where it goes, or `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let _ = now;
+        while let Some(out) = self.out.pop_front() {
+            if let Some(t) = self.write(out, buf) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// The next event, or `None`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == ConnectionState::Closed {
+            return None;
+        }
+        let mut t: Option<Instant> = None;
+        let mut at = |i: Instant| t = Some(t.map_or(i, |t| t.min(i)));
+        for tx in &self.transactions {
+            at(tx.deadline);
+        }
+        if self.has_check_work() {
+            at(self.next_check);
+        }
+        if self.gathering == GatheringState::Gathering && !self.gathering_pending() {
+            at(self.now);
+        }
+        if let Some(deadline) = self.nomination_deadline() {
+            at(deadline);
+        }
+        if let Some(deadline) = self.nomination_wait_deadline() {
+            at(deadline);
+        }
+        if let Some(s) = &self.selected
+            && !self.config.lite
+        {
+            at(s.next_consent);
+            if matches!(
+                self.state,
+                ConnectionState::Connected | ConnectionState::Completed
+            ) {
+                at(s.last_consent + self.config.disconnected_timeout);
+            }
+            at(s.last_consent + self.config.consent_timeout);
+        }
+        t
+    }
+
+    /// Time reached `now`: retransmissions, paced checks, nomination,
+    /// consent checks and timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if self.state == ConnectionState::Closed {
+            return;
+        }
+        self.expire_transactions(now);
+        if now >= self.next_check && self.has_check_work() {
+            self.send_next_check(now);
+            self.next_check = now + self.config.ta;
+        }
+        if let Some(deadline) = self.nomination_deadline()
+            && now >= deadline
+        {
+            self.nominate_best(now);
+        }
+        self.consent_timers(now);
+        self.update_states(now);
+    }
+
+    // ---- internals: states and events ----
+
+    fn update_states(&mut self, now: Instant) {
+        if self.state == ConnectionState::Closed {
+            return;
+        }
+        if self.gathering == GatheringState::Gathering && !self.gathering_pending() {
+            self.set_gathering(GatheringState::Complete);
+        }
+        self.maybe_nominate_early(now);
+        if matches!(self.state, ConnectionState::Connected)
+            && self.selected.is_some()
+            && self.connected_state() == ConnectionState::Completed
+        {
+            self.set_state(ConnectionState::Completed, None);
+        }
+        // RFC 8445 §7.2.5.3.3 with RFC 8838 §8: fail once both sides are done
+        // and every pair failed.
+        if self.selected.is_none()
+            && !self.config.lite
+            && self.remote_end_of_candidates
+            && self.gathering == GatheringState::Complete
+            && matches!(self.state, ConnectionState::New | ConnectionState::Checking)
+            && self.triggered.is_empty()
+            && self.pairs.iter().all(|p| p.state == PairState::Failed)
+        {
+            let reason = if self.pairs.is_empty() {
+                FailureReason::NoCandidatePairs
+            } else {
+                FailureReason::AllPairsFailed {
+                    pairs: self.pairs.len(),
+                }
+            };
+            self.set_state(ConnectionState::Failed, Some(reason));
+        }
+        if let Some(deadline) = self.nomination_wait_deadline()
+            && now >= deadline
+        {
+            self.set_state(ConnectionState::Failed, Some(FailureReason::NoNomination));
+        }
+    }
+
+    /// A controlled agent with valid pairs but no nomination, nothing left to
+    /// check and no check from the peer for the consent timeout gives up:
+    /// the controlling peer is gone (it failed on its side, or vanished).
+    fn nomination_wait_deadline(&self) -> Option<Instant> {
+        let waiting = !self.controlling
+            && !self.config.lite
+            && self.selected.is_none()
+            && self.remote_end_of_candidates
+            && self.gathering == GatheringState::Complete
+            && matches!(self.state, ConnectionState::New | ConnectionState::Checking)
+            && self.triggered.is_empty()
+            && !self.pairs.iter().any(Pair::is_pending)
+            && self.pairs.iter().any(Pair::is_valid);
+        if !waiting {
+            return None;
+        }
+        let last = self
+            .pairs
+            .iter()
+            .filter_map(|p| p.inbound_at)
+            .chain(self.first_valid_at)
+            .max()?;
+        Some(last + self.config.consent_timeout)
+    }
+
+    fn set_state(&mut self, state: ConnectionState, reason: Option<FailureReason>) {
+        if self.state == state {
+            return;
+        }
+        self.state = state;
+        self.push_event(Event::ConnectionStateChange { state, reason });
+    }
+
+    fn set_gathering(&mut self, state: GatheringState) {
+        if self.gathering == state {
+            return;
+        }
+        self.gathering = state;
+        self.push_event(Event::GatheringStateChange(state));
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(e);
+        }
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.state == ConnectionState::Closed {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Nomination and the selected pair (RFC 8445 §8.1).
+
+use std::time::Instant;
+
+use super::*;
+
+impl Agent {
+    pub(super) fn nomination_deadline(&self) -> Option<Instant> {
+        // Mirrors the early returns of `nominate_best`, so that a past
+        // deadline always leads to a nomination (no busy loop).
+        if !self.controlling
+            || self.nominating
+            || self.nominated
+            || !self.checks_allowed()
+            || !self.pairs.iter().any(Pair::is_valid)
+        {
+            return None;
+        }
+        let first = self.first_valid_at?;
+        Some(first + self.config.nomination_timeout)
+    }
+
+    /// Regular nomination (RFC 8445 §8.1.1): the controlling agent checks
+    /// the best valid pair again with USE-CANDIDATE. It does so once no
+    /// pending pair could beat the best valid one, or after the
+    /// nomination timeout.
+    pub(super) fn nominate_best(&mut self, _now: Instant) {
+        if !self.controlling || self.nominating || self.nominated || !self.checks_allowed() {
+            return;
+        }
+        let Some(best) = self
+            .pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_valid())
+            .max_by_key(|(_, p)| p.priority)
+            .map(|(i, _)| i)
+        else {
+            return;
+        };
+        self.nominating = true;
+        self.pairs[best].use_candidate = true;
+        // Send the nominating check next, before any other triggered check.
+        self.pairs[best].queued = true;
+        self.triggered.push_front(best);
+    }
+
+    pub(super) fn maybe_nominate_early(&mut self, now: Instant) {
+        if !self.controlling || self.nominating || self.nominated || self.config.lite {
+            return;
+        }
+        let Some(best) = self
+            .pairs
+            .iter()
+            .filter(|p| p.is_valid())
+            .map(|p| p.priority)
+            .max()
+        else {
+            return;
+        };
+        // No pending pair could still beat the best valid one.
+        if !self
+            .pairs
+            .iter()
+            .any(|p| p.is_pending() && p.priority > best)
+        {
+            self.nominate_best(now);
+        }
+    }
+
+    pub(super) fn nominate(&mut self, now: Instant, i: usize) {
+        let p = &mut self.pairs[i];
+        p.nominated = true;
+        p.nominate_on_success = false;
+        self.nominated = true;
+        self.nominating = true;
+        let priority = p.priority;
+        // With aggressive nomination several pairs may be nominated: the
+        // highest-priority one is used (RFC 8445 §8.1.1).
+        let better = match &self.selected {
+            None => true,
+            Some(s) => s.index.is_none() || priority > s.priority,
+        };
+        if better {
+            self.select(now, i);
+        }
+    }
+
+    pub(super) fn select(&mut self, now: Instant, i: usize) {
+        let p = &self.pairs[i];
+        let host = &self.hosts[p.local];
+        let remote = &self.remotes[p.remote];
+        let local = match p.mapped {
+            Some(m) if m != host.addr => {
+                let srflx = self.srflx.iter().find(|c| c.socket_addr() == Some(m));
+                match srflx {
+                    Some(c) => c.clone(),
+                    None => Candidate::new(
+                        Foundation::compute(
+                            CandidateType::PeerReflexive,
+                            host.addr.ip(),
+                            None,
+                            Transport::Udp,
+                        ),
+                        1,
+                        Transport::Udp,
+                        self.prflx_priority(host.local_preference),
+                        m,
+                        CandidateType::PeerReflexive,
+                    )
+                    .with_related_address(host.addr),
+                }
+            }
+            _ => host.candidate.clone(),
+        };
+        let pair = SelectedPair {
+            local,
+            remote: remote.candidate.clone(),
+            source: host.addr,
+            destination: remote.addr,
+        };
+        let (remote_ufrag, remote_key) = match &self.remote {
+            Some((c, k)) => (c.ufrag().to_owned(), k.clone()),
+            None => return,
+        };
+        let next_consent = now + self.consent_interval();
+        self.selected = Some(Selected {
+            pair: pair.clone(),
+            index: Some(i),
+            priority: self.pairs[i].priority,
+            local_ufrag: self.local.ufrag().to_owned(),
+            remote_ufrag,
+            remote_key,
+            last_consent: now,
+            next_consent,
+        });
+        // The restart (if any) is over: the old credentials retire.
+        self.previous_local = None;
+        self.transactions
+            .retain(|t| !matches!(t.kind, TxnKind::Consent));
+        self.push_event(Event::SelectedPairChange(Box::new(pair)));
+        // Connected first, as browsers do; `update_states` moves on to
+        // Completed when both sides are done with candidates.
+        if self.state != ConnectionState::Completed {
+            self.set_state(ConnectionState::Connected, None);
+        }
+    }
+
+    pub(super) fn connected_state(&self) -> ConnectionState {
+        if self.remote_end_of_candidates && self.gathering == GatheringState::Complete {
+            ConnectionState::Completed
+        } else {
+            ConnectionState::Connected
+        }
+    }
+}
