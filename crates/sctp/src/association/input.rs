@@ -1,0 +1,738 @@
+//! Received packets: checksum, verification tag, chunk dispatch.
+
+use std::time::Instant;
+
+use super::*;
+
+impl Association {
+    /// Feeds one received SCTP packet (one DTLS application-data record).
+    ///
+    /// An `Err` means the packet was dropped (and counted) or the peer
+    /// broke a rule and the association was aborted; the association stays
+    /// usable in the first case.
+    pub fn handle_receive(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        self.touch(now);
+        let r = self.receive(now, packet);
+        match &r {
+            Ok(()) => self.stats.packets_received += 1,
+            Err(Error::ProtocolViolation(_) | Error::MessageTooLarge { .. }) => {
+                if let Err(e) = &r {
+                    self.protocol_abort(e.clone());
+                }
+            }
+            Err(_) => self.stats.packets_dropped += 1,
+        }
+        r
+    }
+
+    fn receive(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        let (header, body) = chunk::parse_header(packet)?;
+        if self.state == AssociationState::Terminated {
+            // Out of the blue SHUTDOWN-ACK (RFC 9260 §8.4 item 5): our
+            // SHUTDOWN-COMPLETE was lost; answer with the T bit set.
+            let first = chunk::chunks(body).next().and_then(|c| c.ok());
+            if first.is_some_and(|c| c.ty == ty::SHUTDOWN_ACK)
+                && crc::compute(packet) == crc::read(packet)
+                && header.verification_tag == self.local_tag
+            {
+                self.push_control(Control::ShutdownComplete {
+                    tag: header.verification_tag,
+                    reflect: true,
+                });
+                return Ok(());
+            }
+            return Err(Error::InvalidState(self.state));
+        }
+        let found = crc::read(packet);
+        // RFC 9653 §5: a receiver that announced zero-checksum acceptance
+        // accepts a zero checksum field without computing the CRC.
+        if !(found == 0 && self.config.zero_checksum) {
+            let computed = crc::compute(packet);
+            if computed != found {
+                return Err(Error::BadChecksum { found, computed });
+            }
+        }
+        if header.dst_port != self.config.local_port || header.src_port != self.config.remote_port {
+            return Err(Error::ProtocolViolation("wrong SCTP port"));
+        }
+        let first = chunk::chunks(body).next().ok_or(Error::Truncated {
+            what: "packet without chunks",
+            len: packet.len(),
+            needed: 16,
+        })??;
+        self.check_tag(&header, &first)?;
+        let had_data_before = self.packets_unacked;
+        let mut saw_data = false;
+        for c in chunk::chunks(body) {
+            let c = c?;
+            if c.ty == ty::DATA || c.ty == ty::I_DATA {
+                saw_data = true;
+            }
+            if !self.handle_chunk(now, &header, c)? {
+                break;
+            }
+            if self.state == AssociationState::Terminated {
+                break;
+            }
+        }
+        if saw_data && self.state != AssociationState::Terminated {
+            self.after_data(now, had_data_before);
+        }
+        Ok(())
+    }
+
+    /// Verification tag rules (RFC 9260 §8.5, §8.5.1).
+    fn check_tag(&self, h: &CommonHeader, first: &chunk::RawChunk<'_>) -> Result<(), Error> {
+        let v = h.verification_tag;
+        let ok = match first.ty {
+            ty::INIT => v == 0,
+            ty::ABORT | ty::SHUTDOWN_COMPLETE if first.flags & flag::T != 0 => {
+                v == self.peer_tag && self.peer_tag != 0
+            }
+            ty::ABORT | ty::SHUTDOWN_COMPLETE => v == self.local_tag,
+            ty::SHUTDOWN_ACK if self.state == AssociationState::Closed => true,
+            _ => v == self.local_tag,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::BadVerificationTag {
+                found: v,
+                expected: self.local_tag,
+            })
+        }
+    }
+
+    /// SACK timing after a packet with DATA (RFC 9260 §6.2): every second
+    /// packet, at once on gaps or duplicates, else after the delay.
+    fn after_data(&mut self, now: Instant, _before: u32) {
+        self.packets_unacked += 1;
+        let gaps = self.est.as_ref().is_some_and(|e| e.receiver.has_gaps());
+        if gaps || self.packets_unacked >= 2 {
+            self.sack_now = true;
+        } else if self.sack_deadline.is_none() {
+            self.sack_deadline = Some(now + self.config.delayed_ack);
+        }
+    }
+
+    /// Handles one chunk; returns `false` to stop processing the packet.
+    fn handle_chunk(
+        &mut self,
+        now: Instant,
+        h: &CommonHeader,
+        c: chunk::RawChunk<'_>,
+    ) -> Result<bool, Error> {
+        match c.ty {
+            // RFC 8260 §2.2: once I-DATA is negotiated, DATA is a violation, and vice versa.
+            ty::DATA if self.i_data_in_use() && self.est.is_some() => {
+                return Err(Error::ProtocolViolation(
+                    "DATA chunk after I-DATA was negotiated",
+                ));
+            }
+            ty::I_DATA if !self.i_data_in_use() => {
+                return Err(Error::ProtocolViolation("I-DATA chunk without negotiation"));
+            }
+            ty::DATA | ty::I_DATA => self.on_data(now, c.ty, c.flags, c.value)?,
+            ty::SACK => self.on_sack(now, c.value)?,
+            ty::INIT => {
+                self.on_init(now, c.value)?;
+                return Ok(false);
+            }
+            ty::INIT_ACK => {
+                self.on_init_ack(now, c.value)?;
+                return Ok(false);
+            }
+            ty::COOKIE_ECHO => self.on_cookie_echo(now, c.value)?,
+            ty::COOKIE_ACK => self.on_cookie_ack(now),
+            ty::HEARTBEAT => {
+                if matches!(
+                    self.state,
+                    AssociationState::Closed | AssociationState::CookieWait
+                ) {
+                    return Ok(true);
+                }
+                self.push_control(Control::HeartbeatAck(c.value.to_vec()));
+            }
+            ty::HEARTBEAT_ACK => self.on_heartbeat_ack(now, c.value),
+            ty::ABORT => {
+                let code = chunk::Tlvs::new(c.value, "error cause")
+                    .next()
+                    .and_then(|r| r.ok())
+                    .map(|t| t.head);
+                self.control.clear();
+                self.terminate(CloseReason::AbortedByPeer { cause: code });
+                return Ok(false);
+            }
+            ty::ERROR => {
+                if let Some(cause) = chunk::Tlvs::new(c.value, "error cause").flatten().next() {
+                    self.events.push_back(Event::PeerError(cause.head));
+                }
+            }
+            ty::SHUTDOWN => self.on_shutdown(now),
+            ty::SHUTDOWN_ACK => self.on_shutdown_ack(h),
+            ty::SHUTDOWN_COMPLETE => {
+                if self.state == AssociationState::ShutdownAckSent {
+                    self.terminate(CloseReason::Shutdown);
+                }
+                return Ok(false);
+            }
+            ty::I_FORWARD_TSN => {
+                let f = chunk::IForwardTsn::parse(c.value)?;
+                if let Some(e) = self.est.as_mut() {
+                    e.receiver.handle_iforward_tsn(&f, &mut self.events);
+                    self.sack_now = true;
+                    self.check_deferred_reset();
+                }
+            }
+            ty::FORWARD_TSN => {
+                let f = ForwardTsn::parse(c.value)?;
+                if let Some(e) = self.est.as_mut() {
+                    e.receiver.handle_forward_tsn(&f, &mut self.events);
+                    self.sack_now = true;
+                    self.check_deferred_reset();
+                }
+            }
+            ty::RE_CONFIG => self.on_reconfig(now, c.value)?,
+            other => {
+                // RFC 9260 §3.2: the two high bits of an unknown type say what to do.
+                self.stats.chunks_ignored += 1;
+                if other & 0x40 != 0 {
+                    let mut causes = Vec::new();
+                    let mut whole = Vec::with_capacity(c.value.len() + 4);
+                    whole.extend_from_slice(&[c.ty, c.flags]);
+                    whole.extend_from_slice(&((c.value.len() + 4) as u16).to_be_bytes());
+                    whole.extend_from_slice(c.value);
+                    let room = self.config.mtu.saturating_sub(40);
+                    whole.truncate(room);
+                    chunk::write_cause(&mut causes, cause::UNRECOGNIZED_CHUNK, &whole);
+                    self.push_control(Control::Error(causes));
+                }
+                if other & 0x80 == 0 {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn on_data(&mut self, _now: Instant, ty: u8, flags: u8, value: &[u8]) -> Result<(), Error> {
+        if !matches!(
+            self.state,
+            AssociationState::Established
+                | AssociationState::ShutdownPending
+                | AssociationState::ShutdownSent
+        ) {
+            return Ok(());
+        }
+        let (outcome, stream) = {
+            let Some(e) = self.est.as_mut() else {
+                return Ok(());
+            };
+            if ty == chunk::ty::I_DATA {
+                let d = chunk::IData::parse(flags, value)?;
+                (e.receiver.handle_idata(&d, &mut self.events)?, d.stream)
+            } else {
+                let d = Data::parse(flags, value)?;
+                (e.receiver.handle_data(&d, &mut self.events)?, d.stream)
+            }
+        };
+        self.stats.data_chunks_received += 1;
+        match outcome {
+            DataOutcome::Accepted => {}
+            DataOutcome::Duplicate => {
+                self.stats.duplicate_chunks_received += 1;
+                self.sack_now = true;
+            }
+            DataOutcome::Dropped => {
+                self.stats.data_chunks_dropped += 1;
+                self.sack_now = true;
+            }
+            DataOutcome::InvalidStream => {
+                let mut causes = Vec::new();
+                let mut v = [0u8; 4];
+                v[..2].copy_from_slice(&stream.to_be_bytes());
+                chunk::write_cause(&mut causes, cause::INVALID_STREAM, &v);
+                self.push_control(Control::Error(causes));
+            }
+        }
+        self.check_deferred_reset();
+        Ok(())
+    }
+
+    fn on_sack(&mut self, now: Instant, value: &[u8]) -> Result<(), Error> {
+        let sack = Sack::parse(value)?;
+        let Some(e) = self.est.as_mut() else {
+            return Ok(());
+        };
+        let out = e.sender.handle_sack(now, &sack, &mut self.stats);
+        if out.progress {
+            self.error_count = 0;
+        }
+        self.maybe_progress_shutdown(now);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ setup
+
+    fn init_params(&self, buf: &mut Vec<u8>) {
+        let s = chunk::begin_param(buf, param::SUPPORTED_EXTENSIONS);
+        buf.extend_from_slice(&[ty::RE_CONFIG, ty::FORWARD_TSN]);
+        if self.config.i_data {
+            buf.extend_from_slice(&[ty::I_DATA, ty::I_FORWARD_TSN]);
+        }
+        chunk::end_chunk(buf, s);
+        let s = chunk::begin_param(buf, param::FORWARD_TSN_SUPPORTED);
+        chunk::end_chunk(buf, s);
+        if self.config.zero_checksum {
+            let s = chunk::begin_param(buf, param::ZERO_CHECKSUM_ACCEPTABLE);
+            buf.extend_from_slice(&EDMID_DTLS.to_be_bytes());
+            chunk::end_chunk(buf, s);
+        }
+    }
+
+    /// Writes the fixed part and parameters of our INIT / INIT-ACK.
+    pub(super) fn write_init_value(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.local_tag.to_be_bytes());
+        buf.extend_from_slice(&(self.config.max_receive_buffer as u32).to_be_bytes());
+        buf.extend_from_slice(&self.config.streams.to_be_bytes());
+        buf.extend_from_slice(&self.config.streams.to_be_bytes());
+        buf.extend_from_slice(&self.local_initial_tsn.to_be_bytes());
+        self.init_params(buf);
+    }
+
+    /// INIT (RFC 9260 §5.1, §5.2.1, §5.2.2): answer with INIT-ACK and a
+    /// signed cookie; keep no state.
+    fn on_init(&mut self, now: Instant, value: &[u8]) -> Result<(), Error> {
+        let init = Init::parse(value)?;
+        if init.initiate_tag == 0 || init.outbound_streams == 0 || init.inbound_streams == 0 {
+            // RFC 9260 §3.3.2: invalid mandatory parameter: ABORT (tag = peer's).
+            self.push_control(Control::Abort {
+                cause: cause::PROTOCOL_VIOLATION,
+                tag: init.initiate_tag,
+                reflect: false,
+            });
+            return Ok(());
+        }
+        if matches!(
+            self.state,
+            AssociationState::ShutdownAckSent | AssociationState::Terminated
+        ) {
+            return Ok(());
+        }
+        let params = InitParams::parse(init.params)?;
+        let cookie = Cookie {
+            local_tag: self.local_tag,
+            peer_tag: init.initiate_tag,
+            local_initial_tsn: self.local_initial_tsn,
+            peer_initial_tsn: init.initial_tsn,
+            peer_a_rwnd: init.a_rwnd,
+            peer_outbound_streams: init.outbound_streams,
+            peer_inbound_streams: init.inbound_streams,
+            caps: params.caps,
+            created_ms: self.now_ms(now),
+            reserved: 0,
+        };
+        let mut v = Vec::with_capacity(128);
+        self.write_init_value(&mut v);
+        let s = chunk::begin_param(&mut v, param::STATE_COOKIE);
+        self.signer.write(&cookie, &mut v);
+        chunk::end_chunk(&mut v, s);
+        // Only one INIT-ACK waits at a time: a flood of INITs cannot grow the queue.
+        self.control
+            .retain(|c| !matches!(c, Control::InitAck { .. }));
+        self.push_control(Control::InitAck {
+            tag: init.initiate_tag,
+            value: v,
+        });
+        Ok(())
+    }
+
+    fn setup(&mut self, peer_tag: u32, peer: &PeerInit) {
+        self.peer_tag = peer_tag;
+        self.caps = peer.caps;
+        let out_streams = self.config.streams.min(peer.inbound_streams);
+        let in_streams = self.config.streams.min(peer.outbound_streams);
+        let sender = Sender::new(
+            self.sender_config(),
+            self.local_initial_tsn,
+            peer.a_rwnd,
+            out_streams,
+            peer.caps.forward_tsn,
+            self.i_data_in_use(),
+        );
+        let receiver = Receiver::new(
+            peer.initial_tsn,
+            in_streams,
+            self.config.max_receive_buffer,
+            self.config.max_message_size,
+            self.i_data_in_use(),
+        );
+        self.peer_reconfig_seq = peer.initial_tsn;
+        self.est = Some(Established { sender, receiver });
+    }
+
+    /// INIT-ACK (RFC 9260 §5.1 C): echo the cookie.
+    fn on_init_ack(&mut self, now: Instant, value: &[u8]) -> Result<(), Error> {
+        if self.state != AssociationState::CookieWait {
+            return Ok(());
+        }
+        let init = Init::parse(value)?;
+        if init.initiate_tag == 0 || init.outbound_streams == 0 || init.inbound_streams == 0 {
+            return Err(Error::ProtocolViolation("invalid INIT-ACK"));
+        }
+        let params = InitParams::parse(init.params)?;
+        let cookie = params
+            .cookie
+            .ok_or(Error::ProtocolViolation("INIT-ACK without cookie"))?;
+        let peer = PeerInit {
+            a_rwnd: init.a_rwnd,
+            outbound_streams: init.outbound_streams,
+            inbound_streams: init.inbound_streams,
+            initial_tsn: init.initial_tsn,
+            caps: params.caps,
+        };
+        self.setup(init.initiate_tag, &peer);
+        self.cookie_echo = Some(cookie.to_vec());
+        self.control.retain(|c| !matches!(c, Control::Init));
+        self.control
+            .push_front(Control::CookieEcho(cookie.to_vec()));
+        self.state = AssociationState::CookieEchoed;
+        self.t1_count = 0;
+        self.t1 = Some(now + self.t1_rto);
+        Ok(())
+    }
+
+    /// COOKIE-ECHO (RFC 9260 §5.1 D, §5.2.4).
+    fn on_cookie_echo(&mut self, now: Instant, value: &[u8]) -> Result<(), Error> {
+        let Some(cookie) = self.signer.verify(
+            value,
+            self.now_ms(now),
+            self.config.cookie_lifetime.as_millis() as u64,
+        ) else {
+            return Err(Error::BadCookie);
+        };
+        if cookie.local_tag != self.local_tag {
+            return Err(Error::BadCookie);
+        }
+        match self.state {
+            AssociationState::Closed
+            | AssociationState::CookieWait
+            | AssociationState::CookieEchoed => {
+                let peer = PeerInit {
+                    a_rwnd: cookie.peer_a_rwnd,
+                    outbound_streams: cookie.peer_outbound_streams,
+                    inbound_streams: cookie.peer_inbound_streams,
+                    initial_tsn: cookie.peer_initial_tsn,
+                    caps: cookie.caps,
+                };
+                // In COOKIE-ECHOED with the same peer (collision, §5.2.4 case D),
+                // keep what INIT-ACK set up.
+                if self.est.is_none() || self.peer_tag != cookie.peer_tag {
+                    self.setup(cookie.peer_tag, &peer);
+                }
+                self.control
+                    .retain(|c| !matches!(c, Control::Init | Control::CookieEcho(_)));
+                self.cookie_echo = None;
+                self.push_control(Control::CookieAck);
+                self.establish(now);
+            }
+            AssociationState::Established if cookie.peer_tag == self.peer_tag => {
+                // Our COOKIE-ACK was lost: send it again.
+                self.push_control(Control::CookieAck);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_cookie_ack(&mut self, now: Instant) {
+        if self.state == AssociationState::CookieEchoed {
+            self.control
+                .retain(|c| !matches!(c, Control::CookieEcho(_)));
+            self.cookie_echo = None;
+            self.establish(now);
+        }
+    }
+
+    fn establish(&mut self, now: Instant) {
+        self.state = AssociationState::Established;
+        self.t1 = None;
+        self.t1_count = 0;
+        self.arm_heartbeat(now);
+        self.events.push_back(Event::Connected);
+    }
+
+    fn on_heartbeat_ack(&mut self, _now: Instant, value: &[u8]) {
+        let Some(Ok(info)) = chunk::Tlvs::new(value, "heartbeat info").next() else {
+            return;
+        };
+        if info.head != param::HEARTBEAT_INFO || info.value.len() != 16 {
+            return;
+        }
+        let nonce = u64::from_be_bytes(info.value[8..16].try_into().unwrap_or([0; 8]));
+        if self.heartbeat_sent.is_some_and(|(_, n)| n == nonce) {
+            self.heartbeat_sent = None;
+            self.error_count = 0;
+        }
+    }
+
+    // ------------------------------------------------------------ shutdown
+
+    /// Moves the shutdown along once outstanding data is acknowledged (RFC 9260 §9.2).
+    pub(super) fn maybe_progress_shutdown(&mut self, now: Instant) {
+        let idle = self.est.as_ref().is_none_or(|e| e.sender.is_idle());
+        if !idle {
+            return;
+        }
+        let rto = self
+            .est
+            .as_ref()
+            .map_or(self.config.rto_initial, |e| e.sender.rto());
+        match self.state {
+            AssociationState::ShutdownPending => {
+                self.state = AssociationState::ShutdownSent;
+                self.push_control(Control::Shutdown);
+                self.t2 = Some(now + rto);
+            }
+            AssociationState::ShutdownReceived => {
+                self.state = AssociationState::ShutdownAckSent;
+                self.push_control(Control::ShutdownAck);
+                self.t2 = Some(now + rto);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_shutdown(&mut self, now: Instant) {
+        match self.state {
+            AssociationState::Established | AssociationState::ShutdownPending => {
+                self.state = AssociationState::ShutdownReceived;
+                self.maybe_progress_shutdown(now);
+            }
+            AssociationState::ShutdownSent => {
+                // Both sides shut down at once (§9.2): answer with SHUTDOWN-ACK.
+                self.state = AssociationState::ShutdownAckSent;
+                self.push_control(Control::ShutdownAck);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_shutdown_ack(&mut self, h: &CommonHeader) {
+        match self.state {
+            AssociationState::ShutdownSent | AssociationState::ShutdownAckSent => {
+                self.control.clear();
+                self.control.push_back(Control::ShutdownComplete {
+                    tag: self.peer_tag,
+                    reflect: false,
+                });
+                self.terminate(CloseReason::Shutdown);
+            }
+            AssociationState::Closed | AssociationState::CookieWait => {
+                // Out of the blue SHUTDOWN-ACK (§8.4 item 5).
+                self.push_control(Control::ShutdownComplete {
+                    tag: h.verification_tag,
+                    reflect: true,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------ RE-CONFIG
+
+    /// RE-CONFIG (RFC 6525 §5.2).
+    fn on_reconfig(&mut self, now: Instant, value: &[u8]) -> Result<(), Error> {
+        if self.est.is_none() {
+            return Ok(());
+        }
+        let mut handled = 0;
+        for p in chunk::reconfig_params(value) {
+            handled += 1;
+            if handled > 2 {
+                break; // §3.1: at most two parameters per chunk.
+            }
+            match p? {
+                ReconfigParam::OutgoingReset {
+                    request_seq,
+                    last_tsn,
+                    streams,
+                } => {
+                    self.on_peer_outgoing_reset(request_seq, last_tsn, streams);
+                }
+                ReconfigParam::IncomingReset {
+                    request_seq,
+                    streams,
+                } => {
+                    // The peer asks us to reset our outgoing streams: do it with
+                    // our own request (§5.2.3) and answer this one.
+                    let ok = request_seq == self.peer_reconfig_seq;
+                    if ok {
+                        self.peer_reconfig_seq = self.peer_reconfig_seq.wrapping_add(1);
+                        if let Some(e) = self.est.as_mut() {
+                            for s in chunk::stream_list(streams) {
+                                e.sender.queue_reset(s);
+                            }
+                        }
+                    }
+                    let result = if ok {
+                        result::SUCCESS_NOTHING
+                    } else {
+                        result::BAD_SEQUENCE
+                    };
+                    self.push_control(Control::ReconfigResponse {
+                        seq: request_seq,
+                        result,
+                    });
+                }
+                ReconfigParam::Response {
+                    response_seq,
+                    result,
+                } => {
+                    self.on_reconfig_response(now, response_seq, result);
+                }
+                ReconfigParam::AddStreams {
+                    request_seq,
+                    count,
+                    outgoing,
+                } => {
+                    let ok = request_seq == self.peer_reconfig_seq;
+                    let result = if ok && outgoing {
+                        // The peer adds outgoing streams: our inbound count grows.
+                        self.peer_reconfig_seq = self.peer_reconfig_seq.wrapping_add(1);
+                        if let Some(e) = self.est.as_mut() {
+                            let n = e.receiver.inbound_streams().saturating_add(count);
+                            e.receiver.set_inbound_streams(n);
+                        }
+                        result::SUCCESS_PERFORMED
+                    } else if ok {
+                        self.peer_reconfig_seq = self.peer_reconfig_seq.wrapping_add(1);
+                        result::DENIED
+                    } else {
+                        result::BAD_SEQUENCE
+                    };
+                    self.push_control(Control::ReconfigResponse {
+                        seq: request_seq,
+                        result,
+                    });
+                }
+                ReconfigParam::Other { request_seq } => {
+                    if let Some(seq) = request_seq {
+                        self.push_control(Control::ReconfigResponse {
+                            seq,
+                            result: result::DENIED,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_peer_outgoing_reset(&mut self, seq: u32, last_tsn: u32, streams: &[u8]) {
+        if seq == self.peer_reconfig_seq.wrapping_sub(1) {
+            // A retransmission of the last request: same answer (§5.2.2).
+            let result = match self.last_reconfig_result {
+                Some((s, r)) if s == seq => r,
+                _ => result::SUCCESS_NOTHING,
+            };
+            self.push_control(Control::ReconfigResponse { seq, result });
+            return;
+        }
+        if seq != self.peer_reconfig_seq {
+            self.push_control(Control::ReconfigResponse {
+                seq,
+                result: result::BAD_SEQUENCE,
+            });
+            return;
+        }
+        let reached = self
+            .est
+            .as_ref()
+            .is_some_and(|e| e.receiver.reached(last_tsn));
+        if !reached {
+            // Data up to last_tsn is still missing: defer (bounded: one at a time).
+            self.deferred_reset = Some(DeferredReset {
+                seq,
+                last_tsn,
+                streams: chunk::stream_list(streams).collect(),
+            });
+            self.push_control(Control::ReconfigResponse {
+                seq,
+                result: result::IN_PROGRESS,
+            });
+            return;
+        }
+        let list: Vec<u16> = chunk::stream_list(streams).collect();
+        self.perform_incoming_reset(seq, &list);
+    }
+
+    fn perform_incoming_reset(&mut self, seq: u32, streams: &[u16]) {
+        if let Some(e) = self.est.as_mut() {
+            for &s in streams {
+                e.receiver.reset_stream(s);
+                self.events.push_back(Event::IncomingStreamReset(s));
+            }
+        }
+        self.peer_reconfig_seq = seq.wrapping_add(1);
+        self.last_reconfig_result = Some((seq, result::SUCCESS_PERFORMED));
+        self.push_control(Control::ReconfigResponse {
+            seq,
+            result: result::SUCCESS_PERFORMED,
+        });
+    }
+
+    /// Performs a deferred incoming reset once its last TSN arrived.
+    pub(super) fn check_deferred_reset(&mut self) {
+        let Some(d) = &self.deferred_reset else {
+            return;
+        };
+        let reached = self
+            .est
+            .as_ref()
+            .is_some_and(|e| e.receiver.reached(d.last_tsn));
+        if reached {
+            if let Some(d) = self.deferred_reset.take() {
+                self.perform_incoming_reset(d.seq, &d.streams);
+            }
+        }
+    }
+
+    fn on_reconfig_response(&mut self, _now: Instant, seq: u32, result: u32) {
+        let Some(req) = &self.reset_out else { return };
+        if req.seq != seq {
+            return;
+        }
+        match result {
+            result::IN_PROGRESS => {} // Retransmitted when the timer fires.
+            result::SUCCESS_PERFORMED | result::SUCCESS_NOTHING => {
+                if let (Some(req), Some(e)) = (self.reset_out.take(), self.est.as_mut()) {
+                    for s in req.streams {
+                        e.sender.complete_reset(s);
+                        self.events.push_back(Event::OutgoingStreamReset(s));
+                    }
+                }
+                self.reset_timer = None;
+                self.error_count = 0;
+            }
+            _ => {
+                if let (Some(req), Some(e)) = (self.reset_out.take(), self.est.as_mut()) {
+                    for s in req.streams {
+                        e.sender.retry_reset(s);
+                    }
+                }
+                self.reset_timer = None;
+            }
+        }
+    }
+}
+
+/// The peer's INIT / INIT-ACK parameters, from the chunk or from a cookie.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PeerInit {
+    pub a_rwnd: u32,
+    pub outbound_streams: u16,
+    pub inbound_streams: u16,
+    pub initial_tsn: u32,
+    pub caps: InitCaps,
+}

@@ -1,0 +1,787 @@
+//! Receiving side: the data tracker (cumulative TSN, gap-ack blocks,
+//! duplicates; RFC 9260 §6.2), reassembly of fragments (§6.9) and in-order
+//! delivery per stream (§6.6), with PR-SCTP's FORWARD-TSN (RFC 3758 §3.6).
+//!
+//! Memory is bounded: every fragment and every completed message waiting
+//! for its turn costs its payload plus [`ENTRY_OVERHEAD`], and the sum never
+//! passes the hard limit (twice the advertised receive window).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use crate::chunk::{self, Data, IData, flag};
+use crate::tsn::{unwrap_u16, unwrap_u32};
+use crate::{Error, Event, Message};
+
+/// Accounting cost of one buffered fragment or message beyond its payload,
+/// so that a flood of tiny messages is bounded too.
+pub(crate) const ENTRY_OVERHEAD: usize = 64;
+/// At most this many duplicate TSNs are reported per SACK.
+const MAX_DUPS: usize = 16;
+/// At most this many gap-ack blocks are reported per SACK.
+const MAX_GAP_BLOCKS: usize = 64;
+/// A DATA chunk this far beyond the cumulative TSN is dropped.
+const MAX_TSN_AHEAD: u64 = 1 << 16;
+
+#[derive(Debug)]
+struct Fragment {
+    flags: u8,
+    stream: u16,
+    ssn: u16,
+    ppid: u32,
+    data: Vec<u8>,
+}
+
+/// An I-DATA message being reassembled (RFC 8260 §2.1), keyed by
+/// (stream, unordered, MID); fragments by FSN.
+#[derive(Debug, Default)]
+struct Partial {
+    ppid: Option<u32>,
+    last_fsn: Option<u32>,
+    size: usize,
+    fragments: BTreeMap<u32, Vec<u8>>,
+}
+
+#[derive(Debug, Default)]
+struct InStream {
+    /// Next SSN to deliver, unwrapped.
+    next_ssn: u64,
+    /// Complete ordered messages waiting for earlier ones, by unwrapped SSN.
+    pending: BTreeMap<u64, Message>,
+}
+
+/// What the association should do after a DATA chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DataOutcome {
+    /// New data accepted.
+    Accepted,
+    /// Already had it: SACK at once (RFC 9260 §6.2).
+    Duplicate,
+    /// No room: dropped; the peer will retransmit.
+    Dropped,
+    /// Stream id out of range: acknowledged and reported (RFC 9260 §6.5).
+    InvalidStream,
+}
+
+/// The receive side of an association.
+#[derive(Debug)]
+pub(crate) struct Receiver {
+    /// Highest TSN received in sequence (unwrapped).
+    cum_tsn: u64,
+    /// TSNs above `cum_tsn` received.
+    received: BTreeSet<u64>,
+    dups: Vec<u32>,
+    fragments: BTreeMap<u64, Fragment>,
+    partials: HashMap<(u16, bool, u32), Partial>,
+    streams: HashMap<u16, InStream>,
+    /// I-DATA in use: ordering by 32-bit MID instead of 16-bit SSN.
+    idata: bool,
+    /// Bytes held in fragments and pending messages (with overhead).
+    buffered: usize,
+    inbound_streams: u16,
+    max_message_size: usize,
+    max_fragments: usize,
+    /// Bytes held by undelivered message events (maintained by the association).
+    pub(crate) event_bytes: usize,
+    pub(crate) window: usize,
+}
+
+impl Receiver {
+    pub(crate) fn new(
+        peer_initial_tsn: u32,
+        inbound_streams: u16,
+        window: usize,
+        max_message_size: usize,
+        idata: bool,
+    ) -> Self {
+        Self {
+            cum_tsn: (1u64 << 32) + u64::from(peer_initial_tsn.wrapping_sub(1)),
+            received: BTreeSet::new(),
+            dups: Vec::new(),
+            fragments: BTreeMap::new(),
+            partials: HashMap::new(),
+            streams: HashMap::new(),
+            idata,
+            buffered: 0,
+            inbound_streams,
+            max_message_size,
+            max_fragments: max_message_size / 256 + 16,
+            event_bytes: 0,
+            window,
+        }
+    }
+
+    /// The cumulative TSN ack point as sent on the wire.
+    pub(crate) fn cum_tsn(&self) -> u32 {
+        self.cum_tsn as u32
+    }
+
+    /// Bytes held: reassembly, pending and undelivered events.
+    pub(crate) fn held(&self) -> usize {
+        self.buffered + self.event_bytes
+    }
+
+    /// The advertised receiver window (RFC 9260 §6.2).
+    pub(crate) fn a_rwnd(&self) -> u32 {
+        self.window.saturating_sub(self.held()) as u32
+    }
+
+    /// Whether there are gaps (out-of-order TSNs): SACK at once.
+    pub(crate) fn has_gaps(&self) -> bool {
+        !self.received.is_empty()
+    }
+
+    /// Handles one DATA chunk; complete messages go to `out`.
+    pub(crate) fn handle_data(
+        &mut self,
+        d: &Data<'_>,
+        out: &mut VecDeque<Event>,
+    ) -> Result<DataOutcome, Error> {
+        let tsn = unwrap_u32(self.cum_tsn, d.tsn);
+        if tsn <= self.cum_tsn || self.received.contains(&tsn) {
+            if self.dups.len() < MAX_DUPS {
+                self.dups.push(d.tsn);
+            }
+            return Ok(DataOutcome::Duplicate);
+        }
+        if tsn - self.cum_tsn > MAX_TSN_AHEAD {
+            return Ok(DataOutcome::Dropped);
+        }
+        if d.payload.is_empty() {
+            return Err(Error::ProtocolViolation("DATA chunk without user data"));
+        }
+        if d.stream >= self.inbound_streams {
+            // RFC 9260 §6.5: acknowledge the TSN, discard, report an ERROR.
+            self.mark_received(tsn);
+            return Ok(DataOutcome::InvalidStream);
+        }
+        let cost = d.payload.len() + ENTRY_OVERHEAD;
+        // Hard limit: twice the window (the peer counts payload only, we
+        // count overhead too, so a compliant peer may overshoot a little).
+        if self.held() + cost > self.window.saturating_mul(2) {
+            return Ok(DataOutcome::Dropped);
+        }
+        self.mark_received(tsn);
+        let whole = d.flags & (flag::BEGIN | flag::END) == (flag::BEGIN | flag::END);
+        if whole {
+            if d.payload.len() > self.max_message_size {
+                return Err(Error::MessageTooLarge {
+                    size: d.payload.len(),
+                    max: self.max_message_size,
+                });
+            }
+            let msg = Message {
+                stream: d.stream,
+                ppid: d.ppid,
+                unordered: d.flags & flag::UNORDERED != 0,
+                data: d.payload.to_vec(),
+            };
+            self.complete(msg, u32::from(d.ssn), out);
+        } else {
+            self.buffered += cost;
+            self.fragments.insert(
+                tsn,
+                Fragment {
+                    flags: d.flags,
+                    stream: d.stream,
+                    ssn: d.ssn,
+                    ppid: d.ppid,
+                    data: d.payload.to_vec(),
+                },
+            );
+            self.try_reassemble(tsn, out)?;
+        }
+        Ok(DataOutcome::Accepted)
+    }
+
+    fn mark_received(&mut self, tsn: u64) {
+        if tsn == self.cum_tsn + 1 {
+            self.cum_tsn = tsn;
+            while self.received.remove(&(self.cum_tsn + 1)) {
+                self.cum_tsn += 1;
+            }
+        } else {
+            self.received.insert(tsn);
+        }
+    }
+
+    fn same_message(a: &Fragment, b: &Fragment) -> bool {
+        let unordered = a.flags & flag::UNORDERED;
+        a.stream == b.stream
+            && unordered == b.flags & flag::UNORDERED
+            && (unordered != 0 || a.ssn == b.ssn)
+    }
+
+    /// Looks for the complete message containing fragment `tsn` (§6.9).
+    fn try_reassemble(&mut self, tsn: u64, out: &mut VecDeque<Event>) -> Result<(), Error> {
+        let Some(this) = self.fragments.get(&tsn) else {
+            return Ok(());
+        };
+        let mut first = tsn;
+        let mut size = this.data.len();
+        let mut count = 1usize;
+        let mut cur = this;
+        while cur.flags & flag::BEGIN == 0 {
+            match self.fragments.get(&(first - 1)) {
+                Some(prev) if Self::same_message(prev, cur) && prev.flags & flag::END == 0 => {
+                    first -= 1;
+                    size += prev.data.len();
+                    count += 1;
+                    cur = prev;
+                }
+                _ => break,
+            }
+            if count > self.max_fragments {
+                return Err(Error::ProtocolViolation("message in too many fragments"));
+            }
+        }
+        let begun = cur.flags & flag::BEGIN != 0;
+        let mut last = tsn;
+        cur = this;
+        while cur.flags & flag::END == 0 {
+            match self.fragments.get(&(last + 1)) {
+                Some(next) if Self::same_message(next, cur) && next.flags & flag::BEGIN == 0 => {
+                    last += 1;
+                    size += next.data.len();
+                    count += 1;
+                    cur = next;
+                }
+                _ => break,
+            }
+            if count > self.max_fragments {
+                return Err(Error::ProtocolViolation("message in too many fragments"));
+            }
+        }
+        if size > self.max_message_size {
+            return Err(Error::MessageTooLarge {
+                size,
+                max: self.max_message_size,
+            });
+        }
+        if !begun || cur.flags & flag::END == 0 {
+            return Ok(());
+        }
+        // Complete: take the fragments out in order, appending into the first.
+        let mut head = match self.fragments.remove(&first) {
+            Some(f) => f,
+            None => return Ok(()),
+        };
+        self.buffered = self
+            .buffered
+            .saturating_sub(head.data.len() + ENTRY_OVERHEAD);
+        head.data.reserve(size - head.data.len());
+        for t in first + 1..=last {
+            if let Some(f) = self.fragments.remove(&t) {
+                self.buffered = self.buffered.saturating_sub(f.data.len() + ENTRY_OVERHEAD);
+                head.data.extend_from_slice(&f.data);
+            }
+        }
+        let msg = Message {
+            stream: head.stream,
+            ppid: head.ppid,
+            unordered: head.flags & flag::UNORDERED != 0,
+            data: head.data,
+        };
+        self.complete(msg, u32::from(head.ssn), out);
+        Ok(())
+    }
+
+    /// A message is complete: deliver it now or hold it for stream order (§6.6).
+    fn complete(&mut self, msg: Message, seq: u32, out: &mut VecDeque<Event>) {
+        if msg.unordered {
+            self.deliver(msg, out);
+            return;
+        }
+        let idata = self.idata;
+        let st = self.streams.entry(msg.stream).or_default();
+        let ssn = if idata {
+            unwrap_u32(st.next_ssn, seq)
+        } else {
+            unwrap_u16(st.next_ssn, seq as u16)
+        };
+        if ssn < st.next_ssn {
+            return; // stale (skipped by FORWARD-TSN): drop.
+        }
+        if ssn == st.next_ssn {
+            st.next_ssn += 1;
+            self.deliver(msg, out);
+            self.drain_stream_of(out, None);
+        } else {
+            self.buffered += msg.data.len() + ENTRY_OVERHEAD;
+            let stream = msg.stream;
+            if let Some(st) = self.streams.get_mut(&stream) {
+                st.pending.insert(ssn, msg);
+            }
+        }
+    }
+
+    fn deliver(&mut self, msg: Message, out: &mut VecDeque<Event>) {
+        self.event_bytes += msg.data.len() + ENTRY_OVERHEAD;
+        out.push_back(Event::Message(msg));
+    }
+
+    /// Delivers pending in-order messages on every stream (or only `only`).
+    fn drain_stream_of(&mut self, out: &mut VecDeque<Event>, only: Option<u16>) {
+        let mut ready = Vec::new();
+        for (id, st) in self.streams.iter_mut() {
+            if only.is_some_and(|o| o != *id) {
+                continue;
+            }
+            while let Some(entry) = st.pending.first_entry() {
+                if *entry.key() > st.next_ssn {
+                    break;
+                }
+                let stale = *entry.key() < st.next_ssn;
+                let m = entry.remove();
+                self.buffered = self.buffered.saturating_sub(m.data.len() + ENTRY_OVERHEAD);
+                if !stale {
+                    st.next_ssn += 1;
+                    ready.push(m);
+                }
+            }
+        }
+        for m in ready {
+            self.deliver(m, out);
+        }
+    }
+
+    /// Handles one I-DATA chunk (RFC 8260 §2.1).
+    pub(crate) fn handle_idata(
+        &mut self,
+        d: &IData<'_>,
+        out: &mut VecDeque<Event>,
+    ) -> Result<DataOutcome, Error> {
+        let tsn = unwrap_u32(self.cum_tsn, d.tsn);
+        if tsn <= self.cum_tsn || self.received.contains(&tsn) {
+            if self.dups.len() < MAX_DUPS {
+                self.dups.push(d.tsn);
+            }
+            return Ok(DataOutcome::Duplicate);
+        }
+        if tsn - self.cum_tsn > MAX_TSN_AHEAD {
+            return Ok(DataOutcome::Dropped);
+        }
+        if d.payload.is_empty() {
+            return Err(Error::ProtocolViolation("I-DATA chunk without user data"));
+        }
+        if d.stream >= self.inbound_streams {
+            self.mark_received(tsn);
+            return Ok(DataOutcome::InvalidStream);
+        }
+        let cost = d.payload.len() + ENTRY_OVERHEAD;
+        if self.held() + cost > self.window.saturating_mul(2) {
+            return Ok(DataOutcome::Dropped);
+        }
+        self.mark_received(tsn);
+        let unordered = d.flags & flag::UNORDERED != 0;
+        let begin = d.flags & flag::BEGIN != 0;
+        let end = d.flags & flag::END != 0;
+        if begin && end {
+            if d.payload.len() > self.max_message_size {
+                return Err(Error::MessageTooLarge {
+                    size: d.payload.len(),
+                    max: self.max_message_size,
+                });
+            }
+            let msg = Message {
+                stream: d.stream,
+                ppid: d.ppid_or_fsn,
+                unordered,
+                data: d.payload.to_vec(),
+            };
+            self.complete(msg, d.mid, out);
+            return Ok(DataOutcome::Accepted);
+        }
+        let key = (d.stream, unordered, d.mid);
+        let fsn = if begin { 0 } else { d.ppid_or_fsn };
+        let p = self.partials.entry(key).or_default();
+        if begin {
+            p.ppid = Some(d.ppid_or_fsn);
+        }
+        if end {
+            p.last_fsn = Some(fsn);
+        }
+        if let Some(old) = p.fragments.insert(fsn, d.payload.to_vec()) {
+            p.size -= old.len();
+            self.buffered = self.buffered.saturating_sub(old.len() + ENTRY_OVERHEAD);
+        }
+        p.size += d.payload.len();
+        self.buffered += cost;
+        if p.size > self.max_message_size {
+            return Err(Error::MessageTooLarge {
+                size: p.size,
+                max: self.max_message_size,
+            });
+        }
+        if p.fragments.len() > self.max_fragments {
+            return Err(Error::ProtocolViolation("message in too many fragments"));
+        }
+        let complete = match (p.ppid, p.last_fsn) {
+            (Some(_), Some(last)) => {
+                p.fragments.len() as u64 == u64::from(last) + 1
+                    && p.fragments.last_key_value().map(|(k, _)| *k) == Some(last)
+            }
+            _ => false,
+        };
+        if complete {
+            if let Some(p) = self.partials.remove(&key) {
+                let mut data = Vec::with_capacity(p.size);
+                for (_, f) in p.fragments {
+                    self.buffered = self.buffered.saturating_sub(f.len() + ENTRY_OVERHEAD);
+                    data.extend_from_slice(&f);
+                }
+                let msg = Message {
+                    stream: d.stream,
+                    ppid: p.ppid.unwrap_or(0),
+                    unordered,
+                    data,
+                };
+                self.complete(msg, d.mid, out);
+            }
+        }
+        Ok(DataOutcome::Accepted)
+    }
+
+    /// I-FORWARD-TSN (RFC 8260 §2.3): like FORWARD-TSN, per (stream, U, MID).
+    pub(crate) fn handle_iforward_tsn(
+        &mut self,
+        f: &chunk::IForwardTsn<'_>,
+        out: &mut VecDeque<Event>,
+    ) -> bool {
+        if !self.advance_cum(f.new_cum_tsn) {
+            return false;
+        }
+        for (stream, unordered, mid) in f.entries() {
+            let mut freed = 0;
+            self.partials.retain(|&(s, u, m), p| {
+                let skipped = s == stream && u == unordered && mid.wrapping_sub(m) < 1 << 31;
+                if skipped {
+                    freed += p.size + p.fragments.len() * ENTRY_OVERHEAD;
+                }
+                !skipped
+            });
+            self.buffered = self.buffered.saturating_sub(freed);
+            if !unordered {
+                let st = self.streams.entry(stream).or_default();
+                let mid = unwrap_u32(st.next_ssn, mid);
+                if mid >= st.next_ssn {
+                    st.next_ssn = mid + 1;
+                }
+            }
+        }
+        self.drain_stream_of(out, None);
+        true
+    }
+
+    /// Moves the cumulative TSN to a peer's new cumulative TSN (RFC 3758 §3.6).
+    fn advance_cum(&mut self, new_cum_tsn: u32) -> bool {
+        let new_cum = unwrap_u32(self.cum_tsn, new_cum_tsn);
+        if new_cum <= self.cum_tsn || new_cum - self.cum_tsn > MAX_TSN_AHEAD {
+            return false;
+        }
+        self.cum_tsn = new_cum;
+        while let Some(&t) = self.received.first() {
+            if t <= self.cum_tsn {
+                self.received.remove(&t);
+            } else {
+                break;
+            }
+        }
+        while self.received.remove(&(self.cum_tsn + 1)) {
+            self.cum_tsn += 1;
+        }
+        true
+    }
+
+    /// FORWARD-TSN (RFC 3758 §3.6): move the cumulative TSN, drop abandoned
+    /// fragments, skip the listed SSNs and deliver what becomes in order.
+    pub(crate) fn handle_forward_tsn(
+        &mut self,
+        f: &chunk::ForwardTsn<'_>,
+        out: &mut VecDeque<Event>,
+    ) -> bool {
+        let new_cum = unwrap_u32(self.cum_tsn, f.new_cum_tsn);
+        if !self.advance_cum(f.new_cum_tsn) {
+            return false;
+        }
+        while let Some(entry) = self.fragments.first_entry() {
+            if *entry.key() > new_cum {
+                break;
+            }
+            let f = entry.remove();
+            self.buffered = self.buffered.saturating_sub(f.data.len() + ENTRY_OVERHEAD);
+        }
+        for (stream, ssn) in f.streams() {
+            if let Some(st) = self.streams.get_mut(&stream) {
+                let ssn = unwrap_u16(st.next_ssn, ssn);
+                if ssn >= st.next_ssn {
+                    st.next_ssn = ssn + 1;
+                }
+            } else {
+                let st = self.streams.entry(stream).or_default();
+                st.next_ssn = u64::from(ssn) + 1;
+            }
+        }
+        self.drain_stream_of(out, None);
+        true
+    }
+
+    /// Whether every TSN up to `last_tsn` has been received (RFC 6525 §5.2.2).
+    pub(crate) fn reached(&self, last_tsn: u32) -> bool {
+        unwrap_u32(self.cum_tsn, last_tsn) <= self.cum_tsn
+    }
+
+    /// Resets the incoming SSN of a stream to 0 (RFC 6525 §5.2.2).
+    pub(crate) fn reset_stream(&mut self, stream: u16) {
+        if let Some(st) = self.streams.remove(&stream) {
+            for m in st.pending.values() {
+                self.buffered = self.buffered.saturating_sub(m.data.len() + ENTRY_OVERHEAD);
+            }
+        }
+        let mut freed = 0;
+        self.partials.retain(|&(s, _, _), p| {
+            if s == stream {
+                freed += p.size + p.fragments.len() * ENTRY_OVERHEAD;
+            }
+            s != stream
+        });
+        self.buffered = self.buffered.saturating_sub(freed);
+    }
+
+    /// Sets the number of inbound streams (after an Add Streams request).
+    pub(crate) fn set_inbound_streams(&mut self, n: u16) {
+        self.inbound_streams = n;
+    }
+
+    /// Number of inbound streams.
+    pub(crate) fn inbound_streams(&self) -> u16 {
+        self.inbound_streams
+    }
+
+    /// Writes a SACK chunk (RFC 9260 §3.3.4) and clears the duplicate list.
+    pub(crate) fn write_sack(&mut self, buf: &mut Vec<u8>, room: usize) {
+        let s = chunk::begin_chunk(buf, chunk::ty::SACK, 0);
+        buf.extend_from_slice(&(self.cum_tsn as u32).to_be_bytes());
+        buf.extend_from_slice(&self.a_rwnd().to_be_bytes());
+        let counts_at = buf.len();
+        buf.extend_from_slice(&[0; 4]);
+        let max_blocks = (room.saturating_sub(16 + self.dups.len() * 4) / 4).min(MAX_GAP_BLOCKS);
+        let mut blocks = 0u16;
+        let mut run: Option<(u64, u64)> = None;
+        let base = self.cum_tsn;
+        for &t in &self.received {
+            if usize::from(blocks) >= max_blocks || t - base > u64::from(u16::MAX) {
+                break;
+            }
+            match run {
+                Some((a, b)) if t == b + 1 => run = Some((a, t)),
+                Some((a, b)) => {
+                    buf.extend_from_slice(&((a - base) as u16).to_be_bytes());
+                    buf.extend_from_slice(&((b - base) as u16).to_be_bytes());
+                    blocks += 1;
+                    run = Some((t, t));
+                }
+                None => run = Some((t, t)),
+            }
+        }
+        if let Some((a, b)) = run {
+            if usize::from(blocks) < max_blocks {
+                buf.extend_from_slice(&((a - base) as u16).to_be_bytes());
+                buf.extend_from_slice(&((b - base) as u16).to_be_bytes());
+                blocks += 1;
+            }
+        }
+        let ndups = self.dups.len() as u16;
+        for d in self.dups.drain(..) {
+            buf.extend_from_slice(&d.to_be_bytes());
+        }
+        buf[counts_at..counts_at + 2].copy_from_slice(&blocks.to_be_bytes());
+        buf[counts_at + 2..counts_at + 4].copy_from_slice(&ndups.to_be_bytes());
+        chunk::end_chunk(buf, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::Sack;
+
+    fn data(tsn: u32, flags: u8, ssn: u16, payload: &[u8]) -> Data<'_> {
+        Data {
+            flags,
+            tsn,
+            stream: 1,
+            ssn,
+            ppid: 53,
+            payload,
+        }
+    }
+
+    fn messages(out: &mut VecDeque<Event>) -> Vec<Vec<u8>> {
+        out.drain(..)
+            .filter_map(|e| match e {
+                Event::Message(m) => Some(m.data),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const BE: u8 = flag::BEGIN | flag::END;
+
+    #[test]
+    fn ordered_messages_wait_for_earlier_ones() {
+        let mut r = Receiver::new(100, 10, 1 << 20, 1 << 18, false);
+        let mut out = VecDeque::new();
+        r.handle_data(&data(101, BE, 1, b"b"), &mut out).unwrap();
+        assert!(out.is_empty(), "SSN 1 waits for SSN 0");
+        r.handle_data(&data(100, BE, 0, b"a"), &mut out).unwrap();
+        assert_eq!(messages(&mut out), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(r.cum_tsn(), 101);
+    }
+
+    #[test]
+    fn fragments_reassemble_in_any_order() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, false);
+        let mut out = VecDeque::new();
+        r.handle_data(&data(2, flag::END, 0, b"c"), &mut out)
+            .unwrap();
+        r.handle_data(&data(0, flag::BEGIN, 0, b"a"), &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        r.handle_data(&data(1, 0, 0, b"b"), &mut out).unwrap();
+        assert_eq!(messages(&mut out), vec![b"abc".to_vec()]);
+        assert_eq!(r.held(), r.event_bytes, "no fragment left behind");
+    }
+
+    #[test]
+    fn duplicates_are_reported_once_in_the_next_sack() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, false);
+        let mut out = VecDeque::new();
+        r.handle_data(&data(0, BE, 0, b"a"), &mut out).unwrap();
+        let again = r.handle_data(&data(0, BE, 0, b"a"), &mut out).unwrap();
+        assert_eq!(again, DataOutcome::Duplicate);
+        let mut buf = Vec::new();
+        r.write_sack(&mut buf, 1000);
+        let sack = Sack::parse(&buf[4..]).unwrap();
+        assert_eq!(sack.dup_count(), 1);
+        buf.clear();
+        r.write_sack(&mut buf, 1000);
+        assert_eq!(Sack::parse(&buf[4..]).unwrap().dup_count(), 0);
+    }
+
+    #[test]
+    fn sack_reports_gap_blocks_relative_to_cum_tsn() {
+        let mut r = Receiver::new(10, 10, 1 << 20, 1 << 18, false);
+        let mut out = VecDeque::new();
+        for (tsn, ssn) in [(10, 0), (12, 2), (13, 3), (15, 5)] {
+            r.handle_data(&data(tsn, BE, ssn, b"x"), &mut out).unwrap();
+        }
+        let mut buf = Vec::new();
+        r.write_sack(&mut buf, 1000);
+        let sack = Sack::parse(&buf[4..]).unwrap();
+        assert_eq!(sack.cum_tsn, 10);
+        assert_eq!(sack.gaps().collect::<Vec<_>>(), vec![(2, 3), (5, 5)]);
+    }
+
+    #[test]
+    fn oversized_reassembly_is_refused() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 4, false);
+        let mut out = VecDeque::new();
+        r.handle_data(&data(0, flag::BEGIN, 0, b"abc"), &mut out)
+            .unwrap();
+        let e = r.handle_data(&data(1, 0, 0, b"def"), &mut out);
+        assert!(matches!(e, Err(Error::MessageTooLarge { .. })));
+    }
+
+    #[test]
+    fn receive_memory_is_bounded_by_twice_the_window() {
+        let mut r = Receiver::new(0, 10, 4096, 1 << 18, false);
+        let mut out = VecDeque::new();
+        let payload = [0u8; 100];
+        let mut dropped = 0;
+        // Never-ending fragments (no END), all out of order after TSN 0.
+        for tsn in 1..1000u32 {
+            if r.handle_data(&data(tsn, 0, 0, &payload), &mut out).unwrap() == DataOutcome::Dropped
+            {
+                dropped += 1;
+            }
+        }
+        assert!(r.held() <= 8192, "held {}", r.held());
+        assert!(dropped > 900);
+    }
+
+    fn idata(tsn: u32, flags: u8, mid: u32, ppid_or_fsn: u32, payload: &[u8]) -> IData<'_> {
+        IData {
+            flags,
+            tsn,
+            stream: 1,
+            mid,
+            ppid_or_fsn,
+            payload,
+        }
+    }
+
+    #[test]
+    fn interleaved_i_data_messages_reassemble_by_mid_and_fsn() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, true);
+        let mut out = VecDeque::new();
+        // Two unordered messages interleaved fragment by fragment.
+        let u = flag::UNORDERED;
+        r.handle_idata(&idata(0, u | flag::BEGIN, 7, 53, b"a1"), &mut out)
+            .unwrap();
+        r.handle_idata(&idata(1, u | flag::BEGIN, 8, 53, b"b1"), &mut out)
+            .unwrap();
+        r.handle_idata(&idata(2, u | flag::END, 8, 1, b"b2"), &mut out)
+            .unwrap();
+        assert_eq!(messages(&mut out), vec![b"b1b2".to_vec()]);
+        r.handle_idata(&idata(3, u | flag::END, 7, 1, b"a2"), &mut out)
+            .unwrap();
+        assert_eq!(messages(&mut out), vec![b"a1a2".to_vec()]);
+        assert_eq!(r.held(), r.event_bytes);
+    }
+
+    #[test]
+    fn ordered_i_data_is_delivered_by_mid() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, true);
+        let mut out = VecDeque::new();
+        r.handle_idata(&idata(0, BE, 1, 53, b"second"), &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        r.handle_idata(&idata(1, BE, 0, 53, b"first"), &mut out)
+            .unwrap();
+        assert_eq!(
+            messages(&mut out),
+            vec![b"first".to_vec(), b"second".to_vec()]
+        );
+    }
+
+    #[test]
+    fn i_forward_tsn_drops_partial_and_skips_its_mid() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, true);
+        let mut out = VecDeque::new();
+        r.handle_idata(&idata(0, flag::BEGIN, 0, 53, b"lost"), &mut out)
+            .unwrap();
+        r.handle_idata(&idata(2, BE, 1, 53, b"next"), &mut out)
+            .unwrap();
+        let v = [0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0];
+        let f = chunk::IForwardTsn::parse(&v).unwrap();
+        assert!(r.handle_iforward_tsn(&f, &mut out));
+        assert_eq!(messages(&mut out), vec![b"next".to_vec()]);
+        assert_eq!(r.held(), r.event_bytes);
+    }
+
+    #[test]
+    fn forward_tsn_skips_abandoned_ordered_message() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, false);
+        let mut out = VecDeque::new();
+        r.handle_data(&data(0, flag::BEGIN, 0, b"lost-"), &mut out)
+            .unwrap();
+        r.handle_data(&data(2, BE, 1, b"next"), &mut out).unwrap();
+        assert!(out.is_empty());
+        let v = [0, 0, 0, 1, 0, 1, 0, 0];
+        let f = chunk::ForwardTsn::parse(&v).unwrap();
+        assert!(r.handle_forward_tsn(&f, &mut out));
+        assert_eq!(messages(&mut out), vec![b"next".to_vec()]);
+        assert_eq!(r.cum_tsn(), 2);
+        assert_eq!(r.held(), r.event_bytes);
+    }
+}

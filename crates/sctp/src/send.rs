@@ -1,0 +1,931 @@
+//! Sending side: per-stream send queues with round-robin scheduling at message
+//! boundaries, fragmentation (RFC 9260 §6.9), the retransmission queue of
+//! outstanding chunks, SACK processing (§6.2.1), congestion control (§7.2:
+//! slow start, congestion avoidance, fast retransmit and fast recovery), the
+//! RTO (§6.3, Karn's rule) and PR-SCTP abandonment (RFC 3758 §3.5).
+//!
+//! Messages are stored once as [`Bytes`]; fragments and retransmissions are
+//! slices of it, so sending allocates nothing per packet.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::chunk::{self, DATA_HEADER_LEN, Data, I_DATA_HEADER_LEN, IData, Sack, flag};
+use crate::tsn::unwrap_u32;
+use crate::{Error, Event, Reliability, SendOptions, Stats};
+
+/// Most DATA chunks outstanding at once (sent, not yet cumulatively acked).
+const MAX_OUTSTANDING_CHUNKS: usize = 8192;
+
+#[derive(Debug)]
+struct OutMessage {
+    data: Bytes,
+    offset: usize,
+    ppid: u32,
+    unordered: bool,
+    /// SSN (DATA, low 16 bits) or MID (I-DATA).
+    seq: u32,
+    /// Next fragment sequence number (I-DATA).
+    fsn: u32,
+    max_rtx: Option<u16>,
+    expires: Option<Instant>,
+    id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamState {
+    Open,
+    /// `reset_stream` called: no new messages; the request goes out once drained.
+    ResetQueued,
+    /// The reset request is in flight.
+    Resetting,
+}
+
+#[derive(Debug)]
+struct OutStream {
+    queue: VecDeque<OutMessage>,
+    /// Next SSN / ordered MID.
+    next_ordered: u32,
+    /// Next unordered MID (I-DATA only; DATA sends SSN 0 unordered).
+    next_unordered: u32,
+    buffered: usize,
+    low_threshold: usize,
+    state: StreamState,
+}
+
+impl Default for OutStream {
+    fn default() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            next_ordered: 0,
+            next_unordered: 0,
+            buffered: 0,
+            low_threshold: 0,
+            state: StreamState::Open,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    InFlight,
+    /// Acknowledged by a gap block (may still be reneged; kept until cum ack).
+    Acked,
+    ToRetransmit,
+    Abandoned,
+}
+
+#[derive(Debug)]
+struct Sent {
+    tsn: u64,
+    stream: u16,
+    seq: u32,
+    fsn: u32,
+    ppid: u32,
+    flags: u8,
+    data: Bytes,
+    sent_at: Instant,
+    transmissions: u32,
+    state: ChunkState,
+    misses: u8,
+    msg: u64,
+    max_rtx: Option<u16>,
+    expires: Option<Instant>,
+}
+
+/// Congestion control and RTO parameters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SenderConfig {
+    pub mtu: usize,
+    pub initial_cwnd: usize,
+    pub max_send_buffer: usize,
+    pub max_message_size: usize,
+    pub rto_initial: Duration,
+    pub rto_min: Duration,
+    pub rto_max: Duration,
+}
+
+/// What a SACK changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct SackOutcome {
+    /// The cumulative TSN ack point moved.
+    pub progress: bool,
+}
+
+/// The send side of an association.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    cfg: SenderConfig,
+    outbound_streams: u16,
+    next_tsn: u64,
+    cum_ack: u64,
+    outstanding: VecDeque<Sent>,
+    flight: usize,
+    to_retransmit: usize,
+    fast_rtx_pending: bool,
+    cwnd: usize,
+    ssthresh: usize,
+    partial_bytes_acked: usize,
+    peer_rwnd: usize,
+    recovery_exit: Option<u64>,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    rto: Duration,
+    t3: Option<Instant>,
+    streams: HashMap<u16, OutStream>,
+    ready: VecDeque<u16>,
+    /// Stream in the middle of a fragmented message (fragments take consecutive TSNs).
+    current: Option<u16>,
+    buffered_total: usize,
+    next_msg: u64,
+    forward_tsn: bool,
+    /// I-DATA and I-FORWARD-TSN in use (RFC 8260).
+    idata: bool,
+    advanced_peer_ack: u64,
+    forward_tsn_pending: bool,
+}
+
+impl Sender {
+    pub(crate) fn new(
+        cfg: SenderConfig,
+        initial_tsn: u32,
+        peer_a_rwnd: u32,
+        outbound_streams: u16,
+        forward_tsn: bool,
+        idata: bool,
+    ) -> Self {
+        let tsn = (1u64 << 32) + u64::from(initial_tsn);
+        Self {
+            cfg,
+            outbound_streams,
+            next_tsn: tsn,
+            cum_ack: tsn - 1,
+            outstanding: VecDeque::new(),
+            flight: 0,
+            to_retransmit: 0,
+            fast_rtx_pending: false,
+            cwnd: cfg.initial_cwnd,
+            // RFC 9260 §7.2.1: initial ssthresh is the peer's a_rwnd.
+            ssthresh: peer_a_rwnd as usize,
+            partial_bytes_acked: 0,
+            peer_rwnd: peer_a_rwnd as usize,
+            recovery_exit: None,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: cfg.rto_initial,
+            t3: None,
+            streams: HashMap::new(),
+            ready: VecDeque::new(),
+            current: None,
+            buffered_total: 0,
+            next_msg: 0,
+            forward_tsn,
+            idata,
+            advanced_peer_ack: tsn - 1,
+            forward_tsn_pending: false,
+        }
+    }
+
+    /// Queues a message (RFC 9260 §6.1 "Send" primitive).
+    pub(crate) fn enqueue(
+        &mut self,
+        now: Instant,
+        stream: u16,
+        ppid: u32,
+        data: Bytes,
+        opts: SendOptions,
+    ) -> Result<(), Error> {
+        if stream >= self.outbound_streams {
+            return Err(Error::InvalidStream {
+                stream,
+                count: self.outbound_streams,
+            });
+        }
+        if data.is_empty() {
+            return Err(Error::EmptyPayload);
+        }
+        if data.len() > self.cfg.max_message_size {
+            return Err(Error::MessageTooLarge {
+                size: data.len(),
+                max: self.cfg.max_message_size,
+            });
+        }
+        if self.buffered_total + data.len() > self.cfg.max_send_buffer {
+            return Err(Error::SendBufferFull {
+                buffered: self.buffered_total,
+                limit: self.cfg.max_send_buffer,
+            });
+        }
+        let st = self.streams.entry(stream).or_default();
+        if st.state != StreamState::Open {
+            return Err(Error::StreamClosing(stream));
+        }
+        let (max_rtx, expires) = match opts.reliability {
+            Reliability::Reliable => (None, None),
+            // Without PR-SCTP support at the peer, partial reliability cannot be honoured.
+            _ if !self.forward_tsn => (None, None),
+            Reliability::MaxRetransmits(n) => (Some(n), None),
+            Reliability::MaxLifetime(d) => (None, Some(now + d)),
+        };
+        let seq = if !opts.unordered {
+            let s = st.next_ordered;
+            st.next_ordered = st.next_ordered.wrapping_add(1);
+            s
+        } else if self.idata {
+            let s = st.next_unordered;
+            st.next_unordered = st.next_unordered.wrapping_add(1);
+            s
+        } else {
+            0
+        };
+        st.buffered += data.len();
+        self.buffered_total += data.len();
+        let was_empty = st.queue.is_empty();
+        st.queue.push_back(OutMessage {
+            data,
+            offset: 0,
+            ppid,
+            unordered: opts.unordered,
+            seq,
+            fsn: 0,
+            max_rtx,
+            expires,
+            id: self.next_msg,
+        });
+        self.next_msg += 1;
+        if was_empty {
+            self.ready.push_back(stream);
+        }
+        Ok(())
+    }
+
+    /// Bytes queued on a stream and not yet sent (W3C `bufferedAmount`).
+    pub(crate) fn buffered_amount(&self, stream: u16) -> usize {
+        self.streams.get(&stream).map_or(0, |s| s.buffered)
+    }
+
+    /// Bytes queued on all streams and not yet sent.
+    pub(crate) fn buffered_total(&self) -> usize {
+        self.buffered_total
+    }
+
+    pub(crate) fn set_low_threshold(&mut self, stream: u16, threshold: usize) {
+        self.streams.entry(stream).or_default().low_threshold = threshold;
+    }
+
+    pub(crate) fn outbound_streams(&self) -> u16 {
+        self.outbound_streams
+    }
+
+    /// Whether nothing is queued or outstanding (for SHUTDOWN, RFC 9260 §9.2).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.buffered_total == 0 && self.outstanding.is_empty()
+    }
+
+    /// The last TSN assigned (for RE-CONFIG requests, RFC 6525 §4.1).
+    pub(crate) fn last_assigned_tsn(&self) -> u32 {
+        (self.next_tsn - 1) as u32
+    }
+
+    pub(crate) fn rto(&self) -> Duration {
+        self.rto
+    }
+
+    pub(crate) fn t3(&self) -> Option<Instant> {
+        self.t3
+    }
+
+    pub(crate) fn fill_stats(&self, stats: &mut Stats) {
+        stats.cwnd = self.cwnd;
+        stats.srtt = self.srtt;
+    }
+
+    /// Marks a stream for reset: it takes no new messages (RFC 8831 §6.7:
+    /// queued data is sent first).
+    pub(crate) fn queue_reset(&mut self, stream: u16) -> bool {
+        let st = self.streams.entry(stream).or_default();
+        if st.state != StreamState::Open {
+            return false;
+        }
+        st.state = StreamState::ResetQueued;
+        true
+    }
+
+    /// Streams whose reset was queued and whose data is all sent: they go
+    /// into the next request, and are marked as in flight.
+    pub(crate) fn take_drained_resets(&mut self, out: &mut Vec<u16>) {
+        for (id, st) in &mut self.streams {
+            if st.state == StreamState::ResetQueued && st.queue.is_empty() {
+                st.state = StreamState::Resetting;
+                out.push(*id);
+            }
+        }
+        out.sort_unstable();
+    }
+
+    /// The peer performed the reset: SSN back to 0, stream open again (RFC 6525 §5.2.3).
+    pub(crate) fn complete_reset(&mut self, stream: u16) {
+        if let Some(st) = self.streams.get_mut(&stream) {
+            st.next_ordered = 0;
+            st.next_unordered = 0;
+            st.state = StreamState::Open;
+            if st.queue.is_empty() && st.low_threshold == 0 {
+                self.streams.remove(&stream);
+            }
+        }
+    }
+
+    /// The peer denied or failed the reset: queue it again.
+    pub(crate) fn retry_reset(&mut self, stream: u16) {
+        if let Some(st) = self.streams.get_mut(&stream) {
+            st.state = StreamState::ResetQueued;
+        }
+    }
+
+    // ------------------------------------------------------------ SACK
+
+    /// Processes a SACK (RFC 9260 §6.2.1, §7.2).
+    pub(crate) fn handle_sack(
+        &mut self,
+        now: Instant,
+        sack: &Sack<'_>,
+        stats: &mut Stats,
+    ) -> SackOutcome {
+        let cum = unwrap_u32(self.cum_ack, sack.cum_tsn);
+        if cum < self.cum_ack || cum >= self.next_tsn {
+            // Old SACK out of order, or one acking what was never sent: ignore.
+            return SackOutcome::default();
+        }
+        let flight_before = self.flight;
+        let cwnd_full = flight_before + self.cfg.mtu > self.cwnd;
+        let progress = cum > self.cum_ack;
+        let mut bytes_acked = 0usize;
+        let mut rtt_sample = None;
+        let mut htna = None;
+        while let Some(front) = self.outstanding.front() {
+            if front.tsn > cum {
+                break;
+            }
+            let Some(c) = self.outstanding.pop_front() else {
+                break;
+            };
+            match c.state {
+                ChunkState::InFlight => {
+                    self.flight -= c.data.len();
+                    bytes_acked += c.data.len();
+                    if c.transmissions == 1 {
+                        rtt_sample = Some(now.saturating_duration_since(c.sent_at));
+                    }
+                    htna = Some(c.tsn);
+                }
+                ChunkState::ToRetransmit => {
+                    self.to_retransmit -= 1;
+                    bytes_acked += c.data.len();
+                    htna = Some(c.tsn);
+                }
+                ChunkState::Acked | ChunkState::Abandoned => {}
+            }
+        }
+        self.cum_ack = cum;
+        if self.advanced_peer_ack < cum {
+            self.advanced_peer_ack = cum;
+        }
+        // Gap ack blocks.
+        let len = self.outstanding.len() as u64;
+        // Blocks come in ascending order without overlap (RFC 9260 §3.3.4);
+        // others are ignored, so one SACK costs at most one pass over the queue.
+        let mut next_first = 0u64;
+        for (start, end) in sack.gaps() {
+            if start == 0 || end < start {
+                continue;
+            }
+            let first = u64::from(start) - 1;
+            let last = (u64::from(end) - 1).min(len.saturating_sub(1));
+            if first >= len || first < next_first {
+                continue;
+            }
+            next_first = last + 1;
+            for i in first..=last {
+                let Some(c) = self.outstanding.get_mut(i as usize) else {
+                    break;
+                };
+                match c.state {
+                    ChunkState::InFlight => {
+                        self.flight -= c.data.len();
+                        bytes_acked += c.data.len();
+                        if c.transmissions == 1 && rtt_sample.is_none() {
+                            rtt_sample = Some(now.saturating_duration_since(c.sent_at));
+                        }
+                    }
+                    ChunkState::ToRetransmit => {
+                        self.to_retransmit -= 1;
+                        bytes_acked += c.data.len();
+                    }
+                    ChunkState::Acked | ChunkState::Abandoned => continue,
+                }
+                c.state = ChunkState::Acked;
+                htna = Some(htna.map_or(c.tsn, |h: u64| h.max(c.tsn)));
+            }
+        }
+        if let Some(r) = rtt_sample {
+            self.update_rto(r);
+        }
+        // Leave fast recovery once its exit point is acknowledged (§7.2.4).
+        if self.recovery_exit.is_some_and(|exit| cum >= exit) {
+            self.recovery_exit = None;
+        }
+        // Miss indications (§7.2.4).
+        let mut newly_missing = false;
+        if let Some(htna) = htna {
+            for c in self.outstanding.iter_mut() {
+                if c.tsn >= htna {
+                    break;
+                }
+                if c.state == ChunkState::InFlight {
+                    c.misses = c.misses.saturating_add(1);
+                    if c.misses == 3 {
+                        c.state = ChunkState::ToRetransmit;
+                        self.flight -= c.data.len();
+                        self.to_retransmit += 1;
+                        newly_missing = true;
+                    }
+                }
+            }
+        }
+        if newly_missing {
+            self.fast_rtx_pending = true;
+            if self.recovery_exit.is_none() {
+                stats.fast_retransmits += 1;
+                self.ssthresh = (self.cwnd / 2).max(4 * self.cfg.mtu);
+                self.cwnd = self.ssthresh;
+                self.partial_bytes_acked = 0;
+                self.recovery_exit = Some(self.next_tsn - 1);
+            }
+        }
+        // Congestion window growth (§7.2.1, §7.2.2).
+        if progress && self.recovery_exit.is_none() && cwnd_full {
+            if self.cwnd <= self.ssthresh {
+                // Byte counting (RFC 3465 style) rather than one MTU per SACK:
+                // a receiver that answers a burst with one SACK (as this one
+                // does) would otherwise hold slow start to linear growth.
+                // At most doubling per SACK.
+                self.cwnd += bytes_acked.min(self.cwnd);
+            } else {
+                self.partial_bytes_acked += bytes_acked;
+                if self.partial_bytes_acked >= self.cwnd {
+                    self.partial_bytes_acked -= self.cwnd;
+                    self.cwnd += self.cfg.mtu;
+                }
+            }
+        }
+        if self.flight == 0 {
+            self.partial_bytes_acked = 0;
+        }
+        self.peer_rwnd = (sack.a_rwnd as usize).saturating_sub(self.flight);
+        // T3-rtx (§6.3.2 R2, R3).
+        if self.flight == 0 && self.to_retransmit == 0 {
+            self.t3 = None;
+        } else if progress {
+            self.t3 = Some(now + self.rto);
+        }
+        self.update_advanced_ack_point();
+        SackOutcome { progress }
+    }
+
+    fn update_rto(&mut self, r: Duration) {
+        // RFC 9260 §6.3.1 (RFC 6298 style), alpha = 1/8, beta = 1/4.
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(srtt) => {
+                let delta = srtt.abs_diff(r);
+                self.rttvar = self.rttvar * 3 / 4 + delta / 4;
+                self.srtt = Some(srtt * 7 / 8 + r / 8);
+            }
+        }
+        let rto = self.srtt.unwrap_or(r) + (self.rttvar * 4).max(Duration::from_millis(1));
+        self.rto = rto.clamp(self.cfg.rto_min, self.cfg.rto_max);
+    }
+
+    /// The T3-rtx timer expired (RFC 9260 §6.3.3, §7.2.3).
+    pub(crate) fn handle_t3(&mut self, now: Instant, stats: &mut Stats) {
+        stats.t3_expiries += 1;
+        self.rto = (self.rto * 2).min(self.cfg.rto_max);
+        self.ssthresh = (self.cwnd / 2).max(4 * self.cfg.mtu);
+        self.cwnd = self.cfg.mtu;
+        self.partial_bytes_acked = 0;
+        self.recovery_exit = None;
+        for c in self.outstanding.iter_mut() {
+            if c.state == ChunkState::InFlight {
+                c.state = ChunkState::ToRetransmit;
+                self.flight -= c.data.len();
+                self.to_retransmit += 1;
+            }
+        }
+        self.abandon_expired(now, stats);
+        self.t3 = if self.to_retransmit > 0 || self.flight > 0 {
+            Some(now + self.rto)
+        } else {
+            None
+        };
+    }
+
+    // ------------------------------------------------------------ PR-SCTP
+
+    fn abandon_message(&mut self, msg: u64, stats: &mut Stats) {
+        stats.messages_abandoned += 1;
+        for c in self.outstanding.iter_mut() {
+            if c.msg != msg {
+                continue;
+            }
+            match c.state {
+                ChunkState::InFlight => self.flight -= c.data.len(),
+                ChunkState::ToRetransmit => self.to_retransmit -= 1,
+                _ => {}
+            }
+            c.state = ChunkState::Abandoned;
+        }
+        // The unsent rest of a message cut short goes too.
+        let stream = self
+            .outstanding
+            .iter()
+            .find(|c| c.msg == msg)
+            .map(|c| c.stream);
+        if let Some(s) = stream {
+            if let Some(st) = self.streams.get_mut(&s) {
+                if st.queue.front().is_some_and(|m| m.id == msg) {
+                    if let Some(m) = st.queue.pop_front() {
+                        let rest = m.data.len() - m.offset;
+                        st.buffered -= rest;
+                        self.buffered_total -= rest;
+                    }
+                    if self.current == Some(s) {
+                        self.current = None;
+                    }
+                    if st.queue.is_empty() {
+                        self.ready.retain(|x| *x != s);
+                    }
+                }
+            }
+        }
+        self.update_advanced_ack_point();
+    }
+
+    /// Abandons outstanding chunks whose lifetime expired (RFC 3758 §3.5 A3).
+    fn abandon_expired(&mut self, now: Instant, stats: &mut Stats) {
+        if !self.forward_tsn {
+            return;
+        }
+        let mut expired = Vec::new();
+        for c in &self.outstanding {
+            if matches!(c.state, ChunkState::InFlight | ChunkState::ToRetransmit)
+                && c.expires.is_some_and(|e| e <= now)
+                && !expired.contains(&c.msg)
+            {
+                expired.push(c.msg);
+            }
+        }
+        for m in expired {
+            self.abandon_message(m, stats);
+        }
+    }
+
+    /// Moves the Advanced.Peer.Ack.Point over abandoned chunks (RFC 3758 §3.5 C1).
+    fn update_advanced_ack_point(&mut self) {
+        if !self.forward_tsn {
+            return;
+        }
+        let mut point = self.advanced_peer_ack.max(self.cum_ack);
+        for c in &self.outstanding {
+            if c.tsn <= point {
+                continue;
+            }
+            if c.state == ChunkState::Abandoned && c.tsn == point + 1 {
+                point = c.tsn;
+            } else {
+                break;
+            }
+        }
+        if point > self.advanced_peer_ack {
+            self.advanced_peer_ack = point;
+        }
+        if self.advanced_peer_ack > self.cum_ack {
+            self.forward_tsn_pending = true;
+        }
+    }
+
+    /// Whether a FORWARD-TSN should be sent.
+    pub(crate) fn wants_forward_tsn(&self) -> bool {
+        self.forward_tsn_pending && self.advanced_peer_ack > self.cum_ack
+    }
+
+    /// Writes a FORWARD-TSN (RFC 3758 §3.2) or, with I-DATA, an
+    /// I-FORWARD-TSN (RFC 8260 §2.3) chunk if one is due.
+    pub(crate) fn write_forward_tsn(&mut self, buf: &mut Vec<u8>, room: usize) {
+        if !self.wants_forward_tsn() {
+            return;
+        }
+        let ty = if self.idata {
+            chunk::ty::I_FORWARD_TSN
+        } else {
+            chunk::ty::FORWARD_TSN
+        };
+        let entry_len = if self.idata { 8 } else { 4 };
+        let s = chunk::begin_chunk(buf, ty, 0);
+        buf.extend_from_slice(&(self.advanced_peer_ack as u32).to_be_bytes());
+        // (stream, unordered, highest SSN/MID) of abandoned messages.
+        let mut written: Vec<(u16, bool, u32)> = Vec::new();
+        for c in &self.outstanding {
+            if c.tsn > self.advanced_peer_ack {
+                break;
+            }
+            let unordered = c.flags & flag::UNORDERED != 0;
+            if c.state != ChunkState::Abandoned || (unordered && !self.idata) {
+                continue;
+            }
+            match written
+                .iter_mut()
+                .find(|(s, u, _)| *s == c.stream && *u == unordered)
+            {
+                Some(e) => e.2 = c.seq,
+                None => {
+                    if 8 + (written.len() + 1) * entry_len > room {
+                        break;
+                    }
+                    written.push((c.stream, unordered, c.seq));
+                }
+            }
+        }
+        for (st, unordered, seq) in written {
+            buf.extend_from_slice(&st.to_be_bytes());
+            if self.idata {
+                buf.extend_from_slice(&u16::from(unordered).to_be_bytes());
+                buf.extend_from_slice(&seq.to_be_bytes());
+            } else {
+                buf.extend_from_slice(&(seq as u16).to_be_bytes());
+            }
+        }
+        chunk::end_chunk(buf, s);
+        self.forward_tsn_pending = false;
+    }
+
+    /// Re-arms FORWARD-TSN after a timeout (RFC 3758 §3.5 C5).
+    pub(crate) fn rearm_forward_tsn(&mut self) {
+        if self.advanced_peer_ack > self.cum_ack {
+            self.forward_tsn_pending = true;
+        }
+    }
+
+    // ------------------------------------------------------------ sending
+
+    /// Whether DATA could go out now (retransmissions or new data within the windows).
+    pub(crate) fn has_data_to_send(&self) -> bool {
+        if self.fast_rtx_pending && self.to_retransmit > 0 {
+            return true;
+        }
+        let window_open = self.flight < self.cwnd;
+        window_open && (self.to_retransmit > 0 || (!self.ready.is_empty() && self.rwnd_allows(1)))
+    }
+
+    fn rwnd_allows(&self, len: usize) -> bool {
+        self.flight == 0 || len <= self.peer_rwnd
+    }
+
+    /// Appends DATA chunks to `buf` while the packet has room (`limit` is the
+    /// packet size limit) and the windows allow; returns whether any was written.
+    pub(crate) fn fill(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        stats: &mut Stats,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
+        let mut wrote = false;
+        // Retransmissions first (§6.1 rule C; §7.2.4 fast retransmit ignores cwnd for one packet).
+        if self.to_retransmit > 0 {
+            let bypass = std::mem::take(&mut self.fast_rtx_pending);
+            let mut i = 0;
+            while i < self.outstanding.len() && self.to_retransmit > 0 {
+                let (state, len, msg, expired, exhausted) = {
+                    let c = &self.outstanding[i];
+                    (
+                        c.state,
+                        c.data.len(),
+                        c.msg,
+                        c.expires.is_some_and(|e| e <= now),
+                        c.max_rtx.is_some_and(|m| c.transmissions > u32::from(m)),
+                    )
+                };
+                if state != ChunkState::ToRetransmit {
+                    i += 1;
+                    continue;
+                }
+                if self.forward_tsn && (expired || exhausted) {
+                    self.abandon_message(msg, stats);
+                    i += 1;
+                    continue;
+                }
+                if buf.len() + self.header_len() + len > limit {
+                    break;
+                }
+                if !bypass && self.flight >= self.cwnd {
+                    break;
+                }
+                let idata = self.idata;
+                let c = &mut self.outstanding[i];
+                write_chunk(
+                    buf,
+                    idata,
+                    c.flags,
+                    c.tsn as u32,
+                    c.stream,
+                    c.seq,
+                    c.ppid,
+                    c.fsn,
+                    &c.data,
+                );
+                c.state = ChunkState::InFlight;
+                c.transmissions += 1;
+                c.misses = 0;
+                c.sent_at = now;
+                self.flight += len;
+                self.to_retransmit -= 1;
+                stats.data_chunks_retransmitted += 1;
+                wrote = true;
+                i += 1;
+            }
+            if wrote && self.t3.is_none() {
+                self.t3 = Some(now + self.rto);
+            }
+            if self.to_retransmit > 0 {
+                return wrote;
+            }
+        }
+        // New data (§6.1 rules A, B). The chunk count in flight is capped too,
+        // so that tiny messages cannot make the retransmission queue huge.
+        while self.flight < self.cwnd && self.outstanding.len() < MAX_OUTSTANDING_CHUNKS {
+            let room = limit.saturating_sub(buf.len() + self.header_len());
+            if room < 64.min(self.cfg.mtu / 4) {
+                break;
+            }
+            let Some(stream) = self.current.or_else(|| self.ready.front().copied()) else {
+                break;
+            };
+            let Some(st) = self.streams.get_mut(&stream) else {
+                self.ready.retain(|s| *s != stream);
+                self.current = None;
+                continue;
+            };
+            let Some(m) = st.queue.front_mut() else {
+                self.ready.retain(|s| *s != stream);
+                self.current = None;
+                continue;
+            };
+            // Lifetime expired before the first byte went out: drop it, no TSN needed.
+            if m.offset == 0 && m.expires.is_some_and(|e| e <= now) {
+                let len = m.data.len();
+                st.queue.pop_front();
+                st.buffered -= len;
+                self.buffered_total -= len;
+                stats.messages_abandoned += 1;
+                Self::check_low(stream, st, len, events);
+                if st.queue.is_empty() {
+                    self.ready.retain(|s| *s != stream);
+                }
+                continue;
+            }
+            let remaining = m.data.len() - m.offset;
+            let take = remaining.min(room);
+            if !(self.flight == 0 || take <= self.peer_rwnd) {
+                break;
+            }
+            let mut flags = 0;
+            if m.offset == 0 {
+                flags |= flag::BEGIN;
+            }
+            if take == remaining {
+                flags |= flag::END;
+            }
+            if m.unordered {
+                flags |= flag::UNORDERED;
+            }
+            let payload = m.data.slice(m.offset..m.offset + take);
+            let tsn = self.next_tsn;
+            self.next_tsn += 1;
+            let fsn = m.fsn;
+            m.fsn = m.fsn.wrapping_add(1);
+            write_chunk(
+                buf, self.idata, flags, tsn as u32, stream, m.seq, m.ppid, fsn, &payload,
+            );
+            self.outstanding.push_back(Sent {
+                tsn,
+                stream,
+                seq: m.seq,
+                fsn,
+                ppid: m.ppid,
+                flags,
+                data: payload,
+                sent_at: now,
+                transmissions: 1,
+                state: ChunkState::InFlight,
+                misses: 0,
+                msg: m.id,
+                max_rtx: m.max_rtx,
+                expires: m.expires,
+            });
+            m.offset += take;
+            self.flight += take;
+            self.peer_rwnd = self.peer_rwnd.saturating_sub(take);
+            st.buffered -= take;
+            self.buffered_total -= take;
+            stats.data_chunks_sent += 1;
+            wrote = true;
+            let done = m.offset == m.data.len();
+            Self::check_low(stream, st, take, events);
+            if done {
+                st.queue.pop_front();
+                self.current = None;
+                // Round robin at message boundaries.
+                if let Some(pos) = self.ready.iter().position(|s| *s == stream) {
+                    self.ready.remove(pos);
+                }
+                if !st.queue.is_empty() {
+                    self.ready.push_back(stream);
+                }
+            } else if self.idata {
+                // I-DATA lets messages interleave (RFC 8260): round robin per fragment.
+                if let Some(pos) = self.ready.iter().position(|s| *s == stream) {
+                    self.ready.remove(pos);
+                }
+                self.ready.push_back(stream);
+            } else {
+                self.current = Some(stream);
+            }
+        }
+        if wrote && self.t3.is_none() {
+            self.t3 = Some(now + self.rto);
+        }
+        wrote
+    }
+
+    fn header_len(&self) -> usize {
+        if self.idata {
+            I_DATA_HEADER_LEN
+        } else {
+            DATA_HEADER_LEN
+        }
+    }
+
+    fn check_low(stream: u16, st: &OutStream, sent: usize, events: &mut VecDeque<Event>) {
+        let before = st.buffered + sent;
+        if before > st.low_threshold && st.buffered <= st.low_threshold {
+            events.push_back(Event::BufferedAmountLow(stream));
+        }
+    }
+}
+
+/// Writes one DATA (RFC 9260 §3.3.1) or I-DATA (RFC 8260 §2.1) chunk.
+#[allow(clippy::too_many_arguments)]
+fn write_chunk(
+    buf: &mut Vec<u8>,
+    idata: bool,
+    flags: u8,
+    tsn: u32,
+    stream: u16,
+    seq: u32,
+    ppid: u32,
+    fsn: u32,
+    payload: &[u8],
+) {
+    if idata {
+        let ppid_or_fsn = if flags & flag::BEGIN != 0 { ppid } else { fsn };
+        chunk::write_idata(
+            buf,
+            &IData {
+                flags,
+                tsn,
+                stream,
+                mid: seq,
+                ppid_or_fsn,
+                payload,
+            },
+        );
+    } else {
+        chunk::write_data(
+            buf,
+            &Data {
+                flags,
+                tsn,
+                stream,
+                ssn: seq as u16,
+                ppid,
+                payload,
+            },
+        );
+    }
+}
