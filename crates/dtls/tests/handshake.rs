@@ -644,3 +644,74 @@ fn changing_a_config_after_use_applies_to_the_next_transport() {
     assert!(sizes.len() > 1, "{sizes:?}");
     assert!(sizes.iter().all(|&len| len <= 100), "{sizes:?}");
 }
+
+/// Connects a client and a server over a lossless in-memory link.
+fn connected_pair(start: Instant) -> (Dtls, Dtls) {
+    let config = Config::default();
+    let (ca, sa) = (
+        Certificate::generate(wall()).expect("cert"),
+        Certificate::generate(wall()).expect("cert"),
+    );
+    let mut a = Dtls::new(&config, &ca, Role::Client, start, wall()).expect("a");
+    let mut b = Dtls::new(&config, &sa, Role::Server, start, wall()).expect("b");
+    a.expect_remote_fingerprints(sa.fingerprints());
+    b.expect_remote_fingerprints(ca.fingerprints());
+    let mut buf = Vec::new();
+    for _ in 0..10 {
+        while a.poll_transmit(start, &mut buf).is_some() {
+            b.handle_receive(start, &buf);
+        }
+        while b.poll_transmit(start, &mut buf).is_some() {
+            a.handle_receive(start, &buf);
+        }
+    }
+    assert!(matches!(a.poll_event(), Some(Event::Connected { .. })));
+    assert!(matches!(b.poll_event(), Some(Event::Connected { .. })));
+    (a, b)
+}
+
+#[test]
+fn forged_records_after_the_handshake_do_not_break_the_connection() {
+    use rand::{Rng, SeedableRng};
+    let start = Instant::now();
+    let (mut a, mut b) = connected_pair(start);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    // Record headers (RFC 6347 §4.1) an off-path attacker can write without
+    // the keys: every content type, epochs 0 and 1, random bodies.
+    for content_type in [20u8, 21, 22, 23, 24, 63] {
+        for epoch in [0u16, 1, 2] {
+            for _ in 0..20 {
+                let len: u16 = rng.random_range(0..200);
+                let mut record = vec![content_type, 0xfe, 0xfd];
+                record.extend_from_slice(&epoch.to_be_bytes());
+                record.extend_from_slice(&rng.random::<[u8; 6]>());
+                record.extend_from_slice(&len.to_be_bytes());
+                record.extend((0..len).map(|_| rng.random::<u8>()));
+                a.handle_receive(start, &record);
+                b.handle_receive(start, &record);
+            }
+        }
+    }
+    assert_eq!(a.state(), TransportState::Connected, "{:?}", a.poll_event());
+    assert_eq!(b.state(), TransportState::Connected, "{:?}", b.poll_event());
+    // And data still flows both ways.
+    a.send_application_data(b"ping").expect("a sends");
+    b.send_application_data(b"pong").expect("b sends");
+    let mut buf = Vec::new();
+    while a.poll_transmit(start, &mut buf).is_some() {
+        b.handle_receive(start, &buf);
+    }
+    while b.poll_transmit(start, &mut buf).is_some() {
+        a.handle_receive(start, &buf);
+    }
+    let data = |d: &mut Dtls| -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| d.poll_event())
+            .filter_map(|e| match e {
+                Event::ApplicationData(v) => Some(v),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(data(&mut b), [b"ping".to_vec()]);
+    assert_eq!(data(&mut a), [b"pong".to_vec()]);
+}

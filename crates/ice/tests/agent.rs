@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ferrtc_ice::{
     Agent, AgentConfig, Candidate, CandidateType, ConnectionState, Credentials, DropReason, Error,
-    Event, FailureReason, Foundation, Receive, Transport,
+    Event, FailureReason, Foundation, GatheringState, Receive, Transport,
 };
 use ferrtc_stun::{Attribute, Class, Message, MessageBuilder, Method, TransactionId};
 use proptest::prelude::*;
@@ -408,4 +408,123 @@ proptest! {
         a.handle_timeout(now + Duration::from_secs(1));
         prop_assert!(a.selected_pair().is_none());
     }
+}
+
+/// A remote host candidate at `addr`, each IP its own foundation.
+fn remote_host(addr: SocketAddr) -> Candidate {
+    Candidate::new(
+        Foundation::compute(CandidateType::Host, addr.ip(), None, Transport::Udp),
+        1,
+        Transport::Udp,
+        Candidate::compute_priority(CandidateType::Host, 65535, 1),
+        addr,
+        CandidateType::Host,
+    )
+}
+
+#[test]
+fn ordinary_checks_leave_at_least_ta_apart() {
+    // RFC 8445 §6.1.4.2: one new check per Ta, not a burst.
+    let start = Instant::now();
+    let mut a = Agent::new(
+        AgentConfig {
+            controlling: true,
+            seed: 3,
+            ..Default::default()
+        },
+        start,
+    );
+    a.add_local_host(sa(LOCAL)).unwrap();
+    a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+    let remotes: Vec<SocketAddr> = (2..8).map(|i| sa(&format!("192.0.2.{i}:6000"))).collect();
+    for r in &remotes {
+        a.add_remote_candidate(remote_host(*r)).unwrap();
+    }
+    let ta = AgentConfig::default().ta;
+    let mut first_check: Vec<(Instant, SocketAddr)> = Vec::new();
+    let mut now = start;
+    while now < start + Duration::from_secs(2) {
+        for (to, datagram) in drain(&mut a, now) {
+            let msg = Message::parse(&datagram).unwrap();
+            if msg.class() == Class::Request && !first_check.iter().any(|(_, d)| *d == to) {
+                first_check.push((now, to));
+            }
+        }
+        let Some(next) = a.poll_timeout() else { break };
+        now = next.max(now);
+        a.handle_timeout(now);
+    }
+    assert_eq!(first_check.len(), remotes.len(), "every pair is checked");
+    for w in first_check.windows(2) {
+        assert!(
+            w[1].0 - w[0].0 >= ta,
+            "checks to {} and {} only {:?} apart",
+            w[0].1,
+            w[1].1,
+            w[1].0 - w[0].0
+        );
+    }
+}
+
+#[test]
+fn gathering_goes_new_then_gathering_then_complete_once_the_stun_server_answers() {
+    let now = Instant::now();
+    let server = sa("198.51.100.7:3478");
+    let mapped = sa("203.0.113.9:40000");
+    let mut a = Agent::new(
+        AgentConfig {
+            seed: 5,
+            ..Default::default()
+        },
+        now,
+    );
+    assert_eq!(a.gathering_state(), GatheringState::New);
+    a.add_stun_server(server).unwrap();
+    a.add_local_host(sa(LOCAL)).unwrap();
+    assert_eq!(a.gathering_state(), GatheringState::Gathering);
+    let sent = drain(&mut a, now);
+    let (to, request) = sent.first().expect("a Binding request to the STUN server");
+    assert_eq!(*to, server);
+    let tid = Message::parse(request).unwrap().transaction_id();
+    // Still gathering while the server has not answered.
+    a.handle_timeout(now + Duration::from_millis(100));
+    assert_eq!(a.gathering_state(), GatheringState::Gathering);
+
+    let mut response = Vec::new();
+    let mut b = MessageBuilder::new(&mut response, Class::SuccessResponse, Method::BINDING, tid);
+    b.add(&Attribute::XorMappedAddress(mapped)).unwrap();
+    b.add_fingerprint();
+    b.finish();
+    let later = now + Duration::from_millis(150);
+    assert_eq!(
+        a.handle_receive(later, server, sa(LOCAL), &response),
+        Receive::Stun
+    );
+    assert_eq!(a.gathering_state(), GatheringState::Complete);
+
+    let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    let gathering: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::GatheringStateChange(_)))
+        .collect();
+    assert_eq!(
+        gathering,
+        [
+            &Event::GatheringStateChange(GatheringState::Gathering),
+            &Event::GatheringStateChange(GatheringState::Complete)
+        ]
+    );
+    let kinds: Vec<CandidateType> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::LocalCandidate(c) => Some(c.kind()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, [CandidateType::Host, CandidateType::ServerReflexive]);
+    // Complete comes after the last candidate, so "end of candidates" is last.
+    assert!(matches!(
+        events.last(),
+        Some(Event::GatheringStateChange(GatheringState::Complete))
+    ));
 }

@@ -18,7 +18,8 @@
 
 mod context;
 mod error;
-#[cfg(feature = "fuzzing")]
+// Also built for unit tests, which run the fuzz entry points on fixed inputs.
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod header;
 mod index;

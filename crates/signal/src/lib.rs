@@ -1,0 +1,101 @@
+//! WebSocket signaling server and the demo web app of ferrtc.
+//!
+//! [`serve`] runs an axum server with these routes:
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /` (`/app.js`, `/app.css`, `/favicon.svg`) | the demo web app, embedded in the binary |
+//! | `GET /ws` | the signaling WebSocket (JSON text frames) |
+//! | `GET /health` | the [`Gauge`] as JSON: sessions, users, totals |
+//!
+//! # Signaling protocol
+//!
+//! In the spirit of MDN's "Signaling and video calling": one room, users join
+//! with a unique name, see who is there, and send offers, answers, candidates
+//! and hang-ups to a user by name. The payloads are the browsers' own JSON
+//! forms (`RTCSessionDescriptionInit`, `RTCIceCandidateInit`, `bye`) with one
+//! routing field added: `target` on the way in, `from` on the way out. The
+//! server only relays: it never reads an SDP.
+//!
+//! Client to server ([`ClientMessage`]):
+//!
+//! ```text
+//! {"type":"join","name":"alice"}
+//! {"type":"offer","target":"bob","sdp":"v=0\r\n..."}
+//! {"type":"answer","target":"bob","sdp":"v=0\r\n..."}
+//! {"type":"candidate","target":"bob","candidate":"candidate:...","sdpMid":"0","sdpMLineIndex":0}
+//! {"type":"bye","target":"bob"}
+//! ```
+//!
+//! Server to client ([`ServerMessage`]):
+//!
+//! ```text
+//! {"type":"users","users":["alice","bob","ferrtc-bot"]}     on connect and on every change
+//! {"type":"joined","name":"alice"}                          the join succeeded
+//! {"type":"offer","from":"alice","sdp":"..."}               and answer, candidate, bye alike
+//! {"type":"bye","from":"alice"}                             also when alice disconnects
+//! {"type":"error","code":"unknown-target","message":"no user named \"zed\""}
+//! ```
+//!
+//! Rules (each refusal is an `error` message with an [`ErrorCode`]; the
+//! connection stays open, nothing crashes):
+//! - names are 1 to 32 letters, digits, `-`, `_`, `.` or inner spaces, and
+//!   unique (`bad-name`, `name-taken`); one join per connection
+//!   (`already-joined`); at most `max_users` (`room-full`);
+//! - signals need a join first (`not-joined`), a `target` that is in the room
+//!   (`unknown-target`) and not oneself (`self-target`); unknown fields are
+//!   dropped, not relayed;
+//! - text frames over `max_message_bytes` get `too-large`; frames over
+//!   `max_frame_bytes` close the connection with code 1009; binary frames get
+//!   `binary`; not JSON gets `bad-json`, the wrong shape `bad-message`, an
+//!   unknown `type` `unknown-type`;
+//! - a client that closes, vanishes (no pong within `idle_timeout`) or does
+//!   not read its messages (`queue_len` queued) is removed: the user list is
+//!   sent again and everyone it exchanged signals with since its last `bye`
+//!   gets `{"type":"bye","from":<it>}`.
+//!
+//! # The bot seam
+//!
+//! An in-process peer (the demo's `ferrtc-bot`) joins through [`bot()`]: see
+//! the [`bot`](mod@bot) module. No bot is seated unless one is passed with
+//! [`SignalConfig::with_bot`].
+//!
+//! # Data channels of the demo page
+//!
+//! What the page (and so a bot it calls) sends over the peer connection; the
+//! caller makes the offer and the first channel:
+//! - label `chat`: each text message is one chat line. A bot echoes it, and
+//!   answers the line `/stats` with its `get_stats()` as JSON text (the page
+//!   pretty-prints a reply that parses as JSON).
+//! - label `file`, one channel per file, opened by the sender: first one text
+//!   message `{"type":"file","name":"a.bin","size":5242880,"mime":"..."}`,
+//!   then exactly `size` bytes as binary messages of at most 16 KiB; the
+//!   receiver answers with one text message
+//!   `{"type":"file-received","size":5242880,"sha256":"<64 hex digits>"}`,
+//!   which the sender compares with its own hash, then closes the channel.
+//!   The page refuses files over 256 MiB.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! ferrtc_signal::serve(listener, ferrtc_signal::SignalConfig::default()).await
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod assets;
+pub mod bot;
+mod config;
+mod error;
+mod gauge;
+mod protocol;
+mod room;
+mod server;
+
+pub use bot::{BotHandle, BotPort, BotSender, ServerGone, bot};
+pub use config::SignalConfig;
+pub use error::{ErrorCode, SignalError};
+pub use gauge::{Gauge, GaugeSnapshot};
+pub use protocol::{ClientMessage, MAX_NAME_CHARS, ServerMessage, Signal, validate_name};
+pub use server::{serve, serve_with_shutdown};

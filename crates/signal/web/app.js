@@ -1,0 +1,677 @@
+// ferrtc demo page: signaling client (WebSocket /ws), calls between browsers
+// (RTCPeerConnection + data channels, "perfect negotiation"), chat, file
+// transfer with SHA-256, and a live stats panel from getStats().
+//
+// Data channel protocol, shared with the ferrtc bot:
+// - label "chat": text messages are chat lines; "/stats" asks the bot for its stats.
+// - label "file", one channel per file: the sender sends one text message
+//   {"type":"file","name":..,"size":..,"mime":..}, then the bytes as binary
+//   messages of at most 16 KiB; the receiver answers with one text message
+//   {"type":"file-received","size":..,"sha256":"<hex>"} and either side closes.
+
+const CHUNK = 16 * 1024;
+const HIGH_WATER = 1024 * 1024;
+const MAX_FILE = 256 * 1024 * 1024;
+const HISTORY = 60;
+const BOT_NAME = 'ferrtc-bot';
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+};
+
+const app = {
+  ws: null,
+  me: null,          // name once joined
+  wanted: null,      // name asked for (re-joined after a reconnect)
+  users: [],
+  peers: new Map(),  // name -> Peer
+  active: null,      // name of the peer shown
+  retry: 0,
+};
+
+// ---------- banner and small helpers ----------
+
+function banner(text, kind = 'error') {
+  $('banner-text').textContent = text;
+  $('banner').dataset.kind = kind;
+  $('banner').hidden = false;
+}
+function clearBanner() { $('banner').hidden = true; }
+$('banner-close').onclick = clearBanner;
+
+function hex(buffer) {
+  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+async function sha256(buffer) { return hex(await crypto.subtle.digest('SHA-256', buffer)); }
+
+function formatBytes(n) {
+  if (n < 1024) return `${n.toFixed(0)} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+// ---------- signaling ----------
+
+function setSignalState(state, text) {
+  const pill = $('signal-status');
+  pill.dataset.state = state;
+  pill.textContent = `signaling: ${text}`;
+}
+
+function connectSignaling() {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  setSignalState('connecting', 'connecting…');
+  const ws = new WebSocket(url);
+  app.ws = ws;
+  ws.onopen = () => {
+    app.retry = 0;
+    setSignalState('open', 'connected');
+    if (!$('banner').hidden && $('banner').dataset.kind === 'signal') clearBanner();
+    if (app.wanted) send({ type: 'join', name: app.wanted });
+  };
+  ws.onmessage = (event) => {
+    let msg;
+    try { msg = JSON.parse(event.data); } catch { return; }
+    onServerMessage(msg).catch((e) => banner(`Signaling message failed: ${e.message || e}`));
+  };
+  ws.onclose = () => {
+    if (app.ws !== ws) return;
+    app.ws = null;
+    const hadCalls = app.peers.size > 0;
+    app.me = null;
+    $('me').textContent = '';
+    for (const peer of [...app.peers.values()]) peer.close('signaling lost');
+    renderUsers([]);
+    const delay = Math.min(10, 2 ** app.retry);
+    app.retry += 1;
+    setSignalState('lost', `lost, retrying in ${delay}s`);
+    banner(`Signaling lost: the connection to the server closed${hadCalls ? ' and your calls ended' : ''}. Reconnecting in ${delay}s…`);
+    $('banner').dataset.kind = 'signal';
+    setTimeout(connectSignaling, delay * 1000);
+  };
+}
+
+function send(msg) {
+  if (!app.ws || app.ws.readyState !== WebSocket.OPEN) {
+    banner('Signaling is not connected; the message was not sent.');
+    return false;
+  }
+  app.ws.send(JSON.stringify(msg));
+  return true;
+}
+
+async function onServerMessage(msg) {
+  switch (msg.type) {
+    case 'users':
+      renderUsers(Array.isArray(msg.users) ? msg.users : []);
+      break;
+    case 'joined':
+      app.me = msg.name;
+      $('me').textContent = `you are ${msg.name}`;
+      $('join-error').hidden = true;
+      $('name').disabled = true;
+      $('join').disabled = true;
+      renderUsers(app.users);
+      break;
+    case 'error':
+      onServerError(msg);
+      break;
+    case 'offer': case 'answer': case 'candidate': case 'bye': {
+      const from = msg.from;
+      if (typeof from !== 'string') return;
+      let peer = app.peers.get(from);
+      if (msg.type === 'bye') {
+        if (peer) peer.close(`${from} hung up`);
+        return;
+      }
+      if (!peer) {
+        if (msg.type !== 'offer') return; // late candidate of a closed call
+        peer = new Peer(from);
+        peer.system(`${from} is calling`);
+        if (!app.active) select(from);
+      }
+      await peer.onSignal(msg);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function onServerError(msg) {
+  const text = msg.message || msg.code || 'error';
+  if (['name-taken', 'bad-name', 'already-joined', 'room-full'].includes(msg.code)) {
+    $('join-error').textContent = text;
+    $('join-error').hidden = false;
+    app.wanted = null;
+    $('name').disabled = false;
+    $('join').disabled = false;
+    return;
+  }
+  banner(`Server refused a message: ${text}`);
+}
+
+// ---------- user list ----------
+
+function renderUsers(users) {
+  app.users = users;
+  const list = $('users');
+  list.replaceChildren();
+  $('user-count').textContent = String(users.length);
+  for (const name of users) {
+    const peer = app.peers.get(name);
+    const li = el('li', { 'data-user': name, 'data-active': String(app.active === name) });
+    li.append(el('span', { class: 'who', text: name, title: name }));
+    if (name === BOT_NAME) li.append(el('span', { class: 'tag bot', text: 'bot', title: 'the built-in ferrtc peer' }));
+    if (name === app.me) {
+      li.append(el('span', { class: 'tag', text: '(you)' }));
+    } else if (peer) {
+      const state = peer.pc.connectionState;
+      li.append(el('span', { class: 'dot', 'data-state': state, title: `connection ${state}`, 'aria-label': `connection ${state}` }));
+      const open = el('button', { class: 'open secondary', type: 'button', text: 'Open' });
+      open.onclick = () => select(name);
+      li.append(open);
+    } else {
+      const call = el('button', { class: 'call', type: 'button', text: 'Call' });
+      call.disabled = app.me === null;
+      call.title = app.me === null ? 'Join first' : `Call ${name}`;
+      call.onclick = () => startCall(name);
+      li.append(call);
+    }
+    list.append(li);
+  }
+}
+
+function startCall(name) {
+  if (app.me === null) { banner('Join with a name before calling.'); return; }
+  let peer = app.peers.get(name);
+  if (!peer) {
+    peer = new Peer(name);
+    peer.system(`calling ${name}…`);
+    peer.attachChat(peer.pc.createDataChannel('chat'));
+  }
+  select(name);
+}
+
+function select(name) {
+  app.active = name;
+  for (const peer of app.peers.values()) peer.logEl.hidden = peer.name !== name;
+  $('empty-log').hidden = app.peers.has(name);
+  renderUsers(app.users);
+  renderActive();
+}
+
+function renderActive() {
+  const peer = app.active && app.peers.get(app.active);
+  $('peer-title').textContent = peer ? peer.name : 'No call yet';
+  $('peer-state').hidden = !peer;
+  $('hangup').hidden = !peer;
+  if (peer) {
+    $('peer-state').dataset.state = peer.pc.connectionState;
+    $('peer-state').textContent = peer.pc.connectionState;
+  }
+  const ready = !!(peer && peer.chat && peer.chat.readyState === 'open');
+  $('chat-input').disabled = !ready;
+  $('send').disabled = !ready;
+  $('file-input').disabled = !ready;
+  $('file-label').dataset.disabled = String(!ready);
+  if (!peer) resetStatsPanel();
+}
+
+$('hangup').onclick = () => {
+  const peer = app.active && app.peers.get(app.active);
+  if (!peer) return;
+  send({ type: 'bye', target: peer.name });
+  peer.close('you hung up');
+};
+
+// ---------- a call ----------
+
+class Peer {
+  constructor(name) {
+    this.name = name;
+    // Perfect negotiation (W3C webrtc-pc section 10.7): one side yields on glare.
+    this.polite = app.me !== null && app.me > name;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.chat = null;
+    this.closed = false;
+    this.stats = new StatsHistory();
+    this.logEl = el('ol', { class: 'log', 'data-peer': name });
+    this.logEl.hidden = app.active !== name;
+    $('logs').append(this.logEl);
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this.pc = pc;
+    app.peers.set(name, this);
+
+    pc.onicecandidate = ({ candidate }) => {
+      const init = candidate ? candidate.toJSON() : { candidate: '', sdpMid: null, sdpMLineIndex: null };
+      send({ type: 'candidate', target: name, ...init });
+    };
+    pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        send({ type: pc.localDescription.type, target: name, sdp: pc.localDescription.sdp });
+      } catch (e) {
+        this.system(`could not make an offer: ${e.message}`, true);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.ondatachannel = ({ channel }) => {
+      if (channel.label === 'chat') this.attachChat(channel);
+      else if (channel.label === 'file') receiveFile(this, channel);
+      else this.system(`ignoring data channel "${channel.label}"`);
+    };
+    pc.onconnectionstatechange = () => {
+      const state = pc.connectionState;
+      this.system(`connection ${state}`, state === 'failed');
+      if (state === 'failed') {
+        banner(`ICE failed with ${name}: no candidate pair worked. Both browsers must reach each other (same machine or network, or a TURN server).`);
+      }
+      if (app.active === name) renderActive();
+      renderUsers(app.users);
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === 'disconnected') this.system('ICE disconnected: waiting for the path to come back…', true);
+    };
+  }
+
+  async onSignal(msg) {
+    const pc = this.pc;
+    try {
+      if (msg.type === 'offer' || msg.type === 'answer') {
+        const collision = msg.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
+        this.ignoreOffer = !this.polite && collision;
+        if (this.ignoreOffer) return;
+        await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });
+        if (msg.type === 'offer') {
+          await pc.setLocalDescription();
+          send({ type: pc.localDescription.type, target: this.name, sdp: pc.localDescription.sdp });
+        }
+      } else if (msg.type === 'candidate') {
+        if (!msg.candidate) {
+          await pc.addIceCandidate({ candidate: '' }).catch(() => {}); // end of candidates
+          return;
+        }
+        await pc.addIceCandidate({
+          candidate: msg.candidate,
+          sdpMid: msg.sdpMid ?? null,
+          sdpMLineIndex: msg.sdpMLineIndex ?? null,
+          usernameFragment: msg.usernameFragment ?? null,
+        });
+      }
+    } catch (e) {
+      if (msg.type === 'candidate' && this.ignoreOffer) return;
+      this.system(`signaling with ${this.name} failed: ${e.message}`, true);
+      banner(`Signaling with ${this.name} failed: ${e.message}`);
+    }
+  }
+
+  attachChat(channel) {
+    this.chat = channel;
+    channel.onopen = () => {
+      this.system('data channel open: say hello');
+      if (app.active === this.name) renderActive();
+    };
+    channel.onclose = () => {
+      if (!this.closed) this.system('chat channel closed', true);
+      if (app.active === this.name) renderActive();
+    };
+    channel.onmessage = (event) => {
+      if (typeof event.data === 'string') this.line('remote', this.name, event.data);
+    };
+  }
+
+  say(text) {
+    if (!this.chat || this.chat.readyState !== 'open') return false;
+    this.chat.send(text);
+    this.line('local', 'you', text);
+    return true;
+  }
+
+  line(kind, who, text) {
+    const body = el('span', { class: 'text', text });
+    if (kind === 'remote' && /^\s*[{[]/.test(text)) {
+      try { body.textContent = JSON.stringify(JSON.parse(text), null, 2); body.classList.add('json'); } catch { /* plain text */ }
+    }
+    const li = el('li', { class: `msg ${kind}`, 'data-from': who }, el('span', { class: 'meta', text: who }), body);
+    this.append(li);
+  }
+
+  system(text, bad = false) {
+    this.append(el('li', { class: `msg system${bad ? ' bad' : ''}`, text }));
+  }
+
+  append(li) {
+    this.logEl.append(li);
+    const logs = $('logs');
+    logs.scrollTop = logs.scrollHeight;
+  }
+
+  close(reason) {
+    if (this.closed) return;
+    this.closed = true;
+    this.system(`call ended: ${reason}`);
+    this.pc.close();
+    app.peers.delete(this.name);
+    this.logEl.remove();
+    if (app.active === this.name) {
+      app.active = null;
+      $('empty-log').hidden = false;
+      banner(`Call with ${this.name} ended: ${reason}.`, 'info');
+    }
+    renderUsers(app.users);
+    renderActive();
+  }
+}
+
+// ---------- chat ----------
+
+$('chat-form').onsubmit = (event) => {
+  event.preventDefault();
+  const text = $('chat-input').value;
+  const peer = app.active && app.peers.get(app.active);
+  if (!text || !peer) return;
+  if (peer.say(text)) $('chat-input').value = '';
+};
+
+$('join-form').onsubmit = (event) => {
+  event.preventDefault();
+  const name = $('name').value.trim();
+  if (!name) return;
+  app.wanted = name;
+  send({ type: 'join', name });
+};
+
+// ---------- files ----------
+
+function transferRow(dir, peerName, name, size) {
+  const li = el('li', { class: 'transfer', 'data-dir': dir, 'data-name': name, 'data-state': 'running' });
+  const progress = el('progress', { max: String(Math.max(size, 1)), value: '0' });
+  const state = el('span', { class: 'state', text: '0%' });
+  const detail = el('span', { class: 'detail' });
+  li.append(el('span', { text: `${dir === 'out' ? '→' : '←'} ${name} (${formatBytes(size)}) ${dir === 'out' ? 'to' : 'from'} ${peerName}` }), state, progress, detail);
+  $('transfers').prepend(li);
+  const started = performance.now();
+  return {
+    li,
+    progress(bytes) {
+      progress.value = bytes;
+      const secs = (performance.now() - started) / 1000;
+      state.textContent = `${size ? Math.floor((100 * bytes) / size) : 100}% · ${formatBytes(bytes / Math.max(secs, 0.001))}/s`;
+    },
+    done(text, hash, extra = {}) {
+      progress.value = progress.max;
+      li.dataset.state = 'done';
+      for (const [k, v] of Object.entries(extra)) li.dataset[k] = v;
+      state.textContent = text;
+      detail.replaceChildren('SHA-256 ', el('span', { class: 'sha256', text: hash }));
+    },
+    fail(text) {
+      li.dataset.state = 'failed';
+      state.textContent = 'failed';
+      detail.textContent = text;
+    },
+    link(blob) {
+      const a = el('a', { href: URL.createObjectURL(blob), download: name, text: 'save' });
+      detail.append(' · ', a);
+    },
+  };
+}
+
+$('file-input').onchange = () => {
+  const input = $('file-input');
+  const peer = app.active && app.peers.get(app.active);
+  for (const file of input.files) {
+    if (peer) sendFile(peer, file);
+  }
+  input.value = '';
+};
+
+async function sendFile(peer, file) {
+  const row = transferRow('out', peer.name, file.name, file.size);
+  if (file.size > MAX_FILE) { row.fail(`larger than ${formatBytes(MAX_FILE)}`); return; }
+  let channel;
+  try {
+    channel = peer.pc.createDataChannel('file');
+  } catch (e) {
+    row.fail(e.message);
+    return;
+  }
+  channel.binaryType = 'arraybuffer';
+  channel.bufferedAmountLowThreshold = HIGH_WATER / 4;
+  const opened = new Promise((resolve, reject) => {
+    channel.onopen = resolve;
+    channel.onerror = (e) => reject(e.error || new Error('channel error'));
+  });
+  opened.catch(() => {});
+  const bytes = await file.arrayBuffer();
+  const ownHash = sha256(bytes);
+  let finished = false;
+  const reply = new Promise((resolve, reject) => {
+    channel.onmessage = (event) => {
+      try { resolve(JSON.parse(event.data)); } catch (e) { reject(e); }
+    };
+    channel.onclose = () => { if (!finished) reject(new Error('the channel closed before the receiver confirmed')); };
+  });
+  reply.catch(() => {});
+  try {
+    if (channel.readyState !== 'open') await opened;
+    channel.send(JSON.stringify({ type: 'file', name: file.name, size: file.size, mime: file.type }));
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      if (channel.bufferedAmount > HIGH_WATER) {
+        await new Promise((resolve) => { channel.onbufferedamountlow = resolve; });
+      }
+      const end = Math.min(offset + CHUNK, bytes.byteLength);
+      channel.send(bytes.slice(offset, end));
+      offset = end;
+      row.progress(Math.max(0, offset - channel.bufferedAmount));
+    }
+    const answer = await reply;
+    const mine = await ownHash;
+    finished = true;
+    const match = answer && answer.sha256 === mine;
+    row.done(match ? `sent · ${peer.name} confirmed the SHA-256 ✓` : `sent · SHA-256 MISMATCH (${peer.name} got ${answer && answer.sha256})`, mine, { match: String(match) });
+    peer.system(`sent ${file.name}: ${peer.name} confirmed SHA-256 ${mine.slice(0, 16)}…`, !match);
+    channel.close();
+  } catch (e) {
+    row.fail(e.message || String(e));
+    peer.system(`sending ${file.name} failed: ${e.message || e}`, true);
+  }
+}
+
+function receiveFile(peer, channel) {
+  channel.binaryType = 'arraybuffer';
+  let meta = null;
+  let row = null;
+  let received = 0;
+  let chunks = [];
+  let done = false;
+  channel.onmessage = async (event) => {
+    if (done) return;
+    if (meta === null) {
+      try {
+        meta = JSON.parse(event.data);
+      } catch {
+        meta = {};
+      }
+      if (meta.type !== 'file' || typeof meta.name !== 'string' || !Number.isSafeInteger(meta.size) || meta.size < 0 || meta.size > MAX_FILE) {
+        peer.system('refused a file: bad header', true);
+        done = true;
+        channel.close();
+        return;
+      }
+      row = transferRow('in', peer.name, meta.name, meta.size);
+    } else if (event.data instanceof ArrayBuffer) {
+      received += event.data.byteLength;
+      chunks.push(event.data);
+      row.progress(received);
+    }
+    if (received > meta.size) {
+      row.fail(`more bytes than announced (${received} > ${meta.size})`);
+      done = true;
+      channel.close();
+      return;
+    }
+    if (received === meta.size) {
+      done = true;
+      const blob = new Blob(chunks, { type: meta.mime || 'application/octet-stream' });
+      chunks = [];
+      const hash = await sha256(await blob.arrayBuffer());
+      channel.send(JSON.stringify({ type: 'file-received', size: received, sha256: hash }));
+      row.done(`received from ${peer.name}`, hash);
+      row.link(blob);
+      peer.system(`received ${meta.name} (${formatBytes(received)}), SHA-256 ${hash.slice(0, 16)}…`);
+    }
+  };
+  channel.onclose = () => {
+    if (!done && row) row.fail(`channel closed at ${received} of ${meta.size} bytes`);
+  };
+}
+
+// ---------- stats ----------
+
+class StatsHistory {
+  constructor() {
+    this.rtt = [];
+    this.bytesIn = []; this.bytesOut = [];
+    this.msgsIn = []; this.msgsOut = [];
+    this.prev = null;
+  }
+  push(key, value) {
+    this[key].push(value);
+    if (this[key].length > HISTORY) this[key].shift();
+  }
+}
+
+function resetStatsPanel() {
+  for (const id of ['stat-state', 'stat-ice', 'stat-local', 'stat-remote', 'stat-rtt']) $(id).textContent = '–';
+  for (const id of ['cap-rtt', 'cap-bytes', 'cap-msgs']) $(id).textContent = '';
+  for (const id of ['graph-rtt', 'graph-bytes', 'graph-msgs']) drawGraph($(id), []);
+}
+
+function describeCandidate(c) {
+  if (!c) return '–';
+  const where = c.address ?? c.ip ?? '?';
+  return `${c.candidateType} ${c.protocol} ${where}:${c.port}`;
+}
+
+async function sampleStats(peer) {
+  const report = await peer.pc.getStats();
+  let pair = null;
+  let msgsIn = 0;
+  let msgsOut = 0;
+  const byId = new Map();
+  report.forEach((s) => byId.set(s.id, s));
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId) || pair;
+    if (s.type === 'data-channel') { msgsIn += s.messagesReceived || 0; msgsOut += s.messagesSent || 0; }
+  });
+  if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+  const now = performance.now();
+  const sample = {
+    t: now,
+    bytesIn: pair ? pair.bytesReceived || 0 : 0,
+    bytesOut: pair ? pair.bytesSent || 0 : 0,
+    msgsIn, msgsOut,
+  };
+  const h = peer.stats;
+  if (h.prev) {
+    const dt = Math.max((sample.t - h.prev.t) / 1000, 0.001);
+    h.push('bytesIn', Math.max(0, (sample.bytesIn - h.prev.bytesIn) / dt));
+    h.push('bytesOut', Math.max(0, (sample.bytesOut - h.prev.bytesOut) / dt));
+    h.push('msgsIn', Math.max(0, (sample.msgsIn - h.prev.msgsIn) / dt));
+    h.push('msgsOut', Math.max(0, (sample.msgsOut - h.prev.msgsOut) / dt));
+  }
+  h.prev = sample;
+  const rttMs = pair && typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
+  if (rttMs !== null) h.push('rtt', rttMs);
+  return {
+    pair,
+    local: pair && byId.get(pair.localCandidateId),
+    remote: pair && byId.get(pair.remoteCandidateId),
+    rttMs,
+  };
+}
+
+function drawGraph(canvas, series, format = (v) => v.toFixed(0)) {
+  const ctx = canvas.getContext('2d');
+  const { width, height } = canvas;
+  ctx.clearRect(0, 0, width, height);
+  const max = Math.max(1, ...series.flatMap((s) => s.values));
+  if (series.some((s) => s.values.length > 1)) {
+    ctx.fillStyle = '#8a949e';
+    ctx.font = '10px system-ui, sans-serif';
+    ctx.fillText(`max ${format(max)}`, 4, 11);
+  }
+  ctx.strokeStyle = '#e4e8eb';
+  ctx.lineWidth = 1;
+  for (const y of [0.25, 0.5, 0.75]) {
+    ctx.beginPath(); ctx.moveTo(0, height * y); ctx.lineTo(width, height * y); ctx.stroke();
+  }
+  for (const { values, color } of series) {
+    if (values.length < 2) continue;
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.6;
+    ctx.beginPath();
+    values.forEach((v, i) => {
+      const x = width - (values.length - 1 - i) * (width / (HISTORY - 1));
+      const y = height - 3 - (v / max) * (height - 8);
+      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+    });
+    ctx.stroke();
+  }
+}
+
+const last = (a) => (a.length ? a[a.length - 1] : 0);
+
+async function tickStats() {
+  // Every call keeps its history, so switching calls shows a full graph.
+  const samples = new Map();
+  for (const peer of [...app.peers.values()]) {
+    try {
+      samples.set(peer.name, await sampleStats(peer));
+    } catch {
+      // closed while sampling
+    }
+  }
+  const peer = app.active && app.peers.get(app.active);
+  const s = peer && samples.get(peer.name);
+  if (!s) return;
+  const h = peer.stats;
+  $('stat-state').textContent = peer.pc.connectionState;
+  $('stat-ice').textContent = `${peer.pc.iceConnectionState}${s.pair ? ` · pair ${s.pair.state}` : ''}`;
+  $('stat-local').textContent = describeCandidate(s.local);
+  $('stat-remote').textContent = describeCandidate(s.remote);
+  $('stat-rtt').textContent = s.rttMs === null ? '–' : `${s.rttMs.toFixed(1)} ms`;
+  $('cap-rtt').textContent = s.rttMs === null ? '' : `${s.rttMs.toFixed(1)} ms`;
+  $('cap-bytes').textContent = `${formatBytes(last(h.bytesIn))}/s / ${formatBytes(last(h.bytesOut))}/s`;
+  $('cap-msgs').textContent = `${last(h.msgsIn).toFixed(0)} / ${last(h.msgsOut).toFixed(0)}`;
+  const IN = '#2b6cb0';
+  const OUT = '#b7410e';
+  drawGraph($('graph-rtt'), [{ values: h.rtt, color: '#1f8a4c' }], (v) => `${v.toFixed(1)} ms`);
+  drawGraph($('graph-bytes'), [{ values: h.bytesIn, color: IN }, { values: h.bytesOut, color: OUT }], (v) => `${formatBytes(v)}/s`);
+  drawGraph($('graph-msgs'), [{ values: h.msgsIn, color: IN }, { values: h.msgsOut, color: OUT }], (v) => `${v.toFixed(0)}/s`);
+}
+
+setInterval(() => { tickStats(); }, 1000);
+
+// ---------- start ----------
+
+if (!window.RTCPeerConnection) {
+  banner('This browser has no WebRTC (RTCPeerConnection): calls will not work here.');
+}
+resetStatsPanel();
+renderActive();
+connectSignaling();

@@ -1,0 +1,152 @@
+//! The demo web app in a real browser: headless Chromium (Debian's
+//! `chromium`, driven by playwright-core from `interop/browser/`) opens the
+//! page served by `crates/signal/examples/serve.rs`, joins as two users in
+//! two tabs, chats over a data channel between them, sends a 5 MiB file and
+//! checks the SHA-256 both tabs show, sees a taken name refused, a hang-up
+//! reported and, once the server is stopped, "Signaling lost" on the page;
+//! screenshots are saved under `artifacts/`.
+//!
+//! Needs `node`, `/usr/bin/chromium` (or `CHROMIUM`) and
+//! `npm ci --prefix interop/browser`. Runs only with FERRTC_INTEROP=1.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn interop_enabled() -> bool {
+    if std::env::var("FERRTC_INTEROP").as_deref() == Ok("1") {
+        true
+    } else {
+        println!("skipped: set FERRTC_INTEROP=1");
+        false
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("interop/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Builds the `serve` example of ferrtc-signal and returns its path.
+fn build_serve_example(root: &Path) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "ferrtc-signal",
+            "--example",
+            "serve",
+            "--message-format=json",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "building the serve example failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "serve")
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported the serve executable")
+}
+
+/// The server process; killed when dropped, whatever the test's outcome.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn two_browser_tabs_chat_and_send_a_file_through_the_demo_page() {
+    if !interop_enabled() {
+        return;
+    }
+    let root = workspace_root();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium"
+    );
+    assert!(
+        root.join("interop/browser/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is missing: npm ci --prefix interop/browser"
+    );
+
+    let serve = build_serve_example(&root);
+    let mut child = Command::new(serve)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the serve example starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the server prints its address");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
+        .to_owned();
+
+    let artifacts = root.join("artifacts");
+    let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
+    let mut browser = Command::new(node)
+        .arg(root.join("interop/scripts/demo_browser.mjs"))
+        .arg(&url)
+        .arg(&artifacts)
+        .arg(server.0.id().to_string())
+        .env("CHROMIUM", &chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = browser.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = browser.kill();
+            let _ = browser.wait();
+            panic!("the browser test did not finish within 240 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = browser.wait_with_output().expect("node output");
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}");
+    drop(server);
+
+    assert!(status.success(), "browser test failed: {report}");
+    let result: serde_json::Value = serde_json::from_str(report.trim()).expect("one JSON line");
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["chat"], true);
+    assert_eq!(result["sha256_receiver"], result["sha256_expected"]);
+    assert_eq!(result["sha256_sender"], result["sha256_expected"]);
+    assert_eq!(result["name_taken_error"], "the name \"alice\" is taken");
+    assert_eq!(result["hangup"], true);
+    assert!(
+        result["signaling_lost"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("Signaling lost")),
+        "no clear message when the server went away: {report}"
+    );
+    assert!(artifacts.join("demo-alice.png").exists());
+    assert!(artifacts.join("demo-bob.png").exists());
+}
