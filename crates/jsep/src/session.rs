@@ -1109,7 +1109,7 @@ impl Jsep {
                         t.negotiated = None;
                         continue;
                     }
-                    let (l, r) = if we_offered { (o, a) } else { (a, o) };
+                    let r = if we_offered { a } else { o };
                     let direction = if we_offered {
                         a.direction().reverse()
                     } else {
@@ -1130,8 +1130,24 @@ impl Jsep {
                             .extmaps()
                             .map(|e| HeaderExtension::new(e.id, &e.uri))
                             .collect(),
-                        send_rids: rids(l, RidDirection::Send),
-                        recv_rids: rids(l, RidDirection::Recv),
+                        // RFC 8853 §5.3: what the answer lists is what was
+                        // agreed; an answer without rids refuses simulcast.
+                        send_rids: rids(
+                            a,
+                            if we_offered {
+                                RidDirection::Recv
+                            } else {
+                                RidDirection::Send
+                            },
+                        ),
+                        recv_rids: rids(
+                            a,
+                            if we_offered {
+                                RidDirection::Send
+                            } else {
+                                RidDirection::Recv
+                            },
+                        ),
                         remote_ssrcs: {
                             let mut v: Vec<u32> = r.ssrcs().map(|s| s.ssrc).collect();
                             v.dedup();

@@ -485,6 +485,35 @@ fn simulcast_send_rids_are_answered_as_receive_rids() {
 }
 
 #[test]
+fn an_answer_without_simulcast_leaves_the_offerer_one_unlayered_stream() {
+    // RFC 8853 §5.3: rids the answer does not list are not negotiated; a
+    // browser answers a simulcast offer this way (RFC 8829 §3.7).
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut init = video(Direction::SendOnly);
+    init.send_encodings = ["q", "h", "f"]
+        .map(|r| SendEncoding { rid: r.into() })
+        .to_vec();
+    let at = a.add_transceiver(init);
+    let offer = a.create_offer(OfferOptions::default()).expect("offer");
+    a.set_local_description(offer.clone()).expect("SLD offer");
+    b.set_remote_description(offer).expect("SRD offer");
+    let mut answer = b.create_answer(AnswerOptions::default()).expect("answer");
+    b.set_local_description(answer.clone()).expect("SLD answer");
+    answer.sdp = answer
+        .sdp
+        .split_inclusive("\r\n")
+        .filter(|line| !line.starts_with("a=rid:") && !line.starts_with("a=simulcast:"))
+        .collect();
+    a.set_remote_description(answer).expect("SRD answer");
+    let negotiated = a.transceiver(at).unwrap().negotiated().unwrap();
+    assert!(
+        negotiated.send_rids.is_empty(),
+        "{:?}",
+        negotiated.send_rids
+    );
+}
+
+#[test]
 fn data_section_negotiates_sctp_port_and_max_message_size() {
     let (mut a, mut b) = (
         jsep("aaaa"),
