@@ -1,0 +1,280 @@
+//! `ferrtc send FILE` and `ferrtc recv --out DIR`: one file over a
+//! reliable, ordered data channel named `file`, with stdio signaling.
+//!
+//! Framing (version 1), all on the one channel:
+//! 1. sender -> receiver, text: `{"name":"NAME","size":N}` (NAME is the file
+//!    name without directories);
+//! 2. sender -> receiver, binary: the file's bytes in order, in messages of
+//!    at most 16 KiB;
+//! 3. sender -> receiver, text: `{"sha256":"HEX"}` of the whole file;
+//! 4. receiver -> sender, text: `{"ok":true,"sha256":"HEX"}` once the file is
+//!    written and its size and digest match, else `{"ok":false,"error":"..."}`.
+//!
+//! The sender offers; the receiver answers. Both exit 0 when the transfer
+//! was confirmed, 1 when it failed.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::digest;
+use ferrtc::{DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::peer::{End, PeerOptions, session};
+
+/// Size of each data message.
+const CHUNK: usize = 16 * 1024;
+
+/// The first message.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    name: String,
+    size: u64,
+}
+
+/// The last message from the sender.
+#[derive(Debug, Serialize, Deserialize)]
+struct Trailer {
+    sha256: String,
+}
+
+/// The receiver's verdict.
+#[derive(Debug, Serialize, Deserialize)]
+struct Verdict {
+    ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A progress line on stderr, only when stderr is a terminal.
+struct Progress {
+    total: u64,
+    shown: Option<Instant>,
+    enabled: bool,
+    start: Instant,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        Progress {
+            total,
+            shown: None,
+            enabled: std::io::stderr().is_terminal(),
+            start: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, done: u64) {
+        if !self.enabled
+            || self
+                .shown
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.shown = Some(Instant::now());
+        let pct = (done * 100).checked_div(self.total).unwrap_or(100);
+        let bar = "#".repeat((pct / 4) as usize);
+        let rate = done as f64 / 1048576.0 / self.start.elapsed().as_secs_f64().max(1e-3);
+        eprint!(
+            "\r[{bar:<25}] {pct:>3}% {done}/{} bytes {rate:.1} MiB/s",
+            self.total
+        );
+    }
+
+    fn finish(&mut self, done: u64) {
+        if self.enabled {
+            self.shown = None;
+            self.update(done);
+            eprintln!();
+        }
+    }
+}
+
+async fn next_message(dc: &DataChannel) -> Result<DataChannelMessage, String> {
+    loop {
+        match dc.recv().await {
+            Some(DataChannelEvent::Message(m)) => return Ok(m),
+            Some(DataChannelEvent::Close) | None => return Err("channel closed".into()),
+            Some(_) => {}
+        }
+    }
+}
+
+async fn next_text<T: for<'de> Deserialize<'de>>(dc: &DataChannel) -> Result<T, String> {
+    match next_message(dc).await? {
+        DataChannelMessage::Text(t) => {
+            serde_json::from_str(&t).map_err(|e| format!("bad control message: {e}"))
+        }
+        DataChannelMessage::Binary(_) => Err("expected a text control message".into()),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+async fn send_file(dc: DataChannel, path: PathBuf) -> Result<(), String> {
+    dc.wait_open().await.map_err(|e| e.to_string())?;
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let size = file.metadata().await.map_err(|e| e.to_string())?.len();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let header = Header { name, size };
+    dc.send_text(&to_json(&header))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut hash = digest::Context::new(&digest::SHA256);
+    let mut progress = Progress::new(size);
+    let mut sent = 0u64;
+    loop {
+        let mut buf = vec![0; CHUNK];
+        let n = file.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        hash.update(&buf);
+        sent += n as u64;
+        dc.send(buf, true).await.map_err(|e| e.to_string())?;
+        progress.update(sent);
+    }
+    progress.finish(sent);
+    if sent != size {
+        return Err(format!(
+            "file changed while sending ({sent} of {size} bytes)"
+        ));
+    }
+    let digest = hex(hash.finish().as_ref());
+    dc.send_text(&to_json(&Trailer {
+        sha256: digest.clone(),
+    }))
+    .await
+    .map_err(|e| e.to_string())?;
+    let verdict: Verdict = next_text(&dc).await?;
+    match (verdict.ok, verdict.sha256) {
+        (true, Some(h)) if h == digest => {
+            tracing::info!("sent {} ({size} bytes, sha256 {digest})", path.display());
+            Ok(())
+        }
+        _ => Err(format!(
+            "receiver refused: {}",
+            verdict.error.unwrap_or_default()
+        )),
+    }
+}
+
+async fn recv_file(
+    mut channels: tokio::sync::mpsc::UnboundedReceiver<DataChannel>,
+    dir: PathBuf,
+    done: &std::cell::Cell<bool>,
+) -> Result<(), String> {
+    let dc = channels.recv().await.ok_or("no data channel")?;
+    let result = receive_into(&dc, &dir).await;
+    // The file is complete and checked: the sender may hang up from now on.
+    done.set(result.is_ok());
+    let verdict = match &result {
+        Ok(digest) => Verdict {
+            ok: true,
+            sha256: Some(digest.clone()),
+            error: None,
+        },
+        Err(e) => Verdict {
+            ok: false,
+            sha256: None,
+            error: Some(e.clone()),
+        },
+    };
+    dc.send_text(&to_json(&verdict))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Let the verdict leave before the connection closes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    result.map(|_| ())
+}
+
+async fn receive_into(dc: &DataChannel, dir: &Path) -> Result<String, String> {
+    let header: Header = next_text(dc).await?;
+    // Only a plain file name: nothing may escape DIR.
+    let name = Path::new(&header.name)
+        .file_name()
+        .filter(|n| *n == std::ffi::OsStr::new(&header.name))
+        .ok_or_else(|| format!("refused file name {:?}", header.name))?;
+    let path = dir.join(name);
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hash = digest::Context::new(&digest::SHA256);
+    let mut progress = Progress::new(header.size);
+    let mut got = 0u64;
+    while got < header.size {
+        match next_message(dc).await? {
+            DataChannelMessage::Binary(b) => {
+                got += b.len() as u64;
+                if got > header.size {
+                    return Err("more data than announced".into());
+                }
+                hash.update(&b);
+                file.write_all(&b).await.map_err(|e| e.to_string())?;
+                progress.update(got);
+            }
+            DataChannelMessage::Text(_) => {
+                return Err("control message before the end of the data".into());
+            }
+        }
+    }
+    progress.finish(got);
+    file.flush().await.map_err(|e| e.to_string())?;
+    let trailer: Trailer = next_text(dc).await?;
+    let digest = hex(hash.finish().as_ref());
+    if trailer.sha256 != digest {
+        return Err(format!(
+            "SHA-256 mismatch: sender {}, received {digest}",
+            trailer.sha256
+        ));
+    }
+    tracing::info!("received {} ({got} bytes, sha256 {digest})", path.display());
+    Ok(digest)
+}
+
+fn finish(end: End, done: bool) -> Result<(), ferrtc::Error> {
+    match end {
+        End::Work(Ok(())) => Ok(()),
+        End::Signaling if done => Ok(()),
+        End::Work(Err(e)) => Err(ferrtc::Error::Io(std::io::Error::other(e))),
+        End::Signaling => Err(ferrtc::Error::Io(std::io::Error::other(
+            "signaling ended before the transfer",
+        ))),
+    }
+}
+
+/// `ferrtc send FILE --signal stdio`.
+pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> {
+    let pc = crate::peer::connect(&opts)?;
+    let dc = pc
+        .create_data_channel("file", DataChannelInit::default())
+        .await?;
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    finish(session(&pc, true, tx, send_file(dc, path)).await?, false)
+}
+
+/// `ferrtc recv [--out DIR] --signal stdio`.
+pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> {
+    let pc = crate::peer::connect(&opts)?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let done = std::cell::Cell::new(false);
+    let end = session(&pc, false, tx, recv_file(rx, dir, &done)).await?;
+    finish(end, done.get())
+}

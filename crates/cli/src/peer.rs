@@ -1,0 +1,229 @@
+//! `ferrtc peer --signal stdio`: a command-line peer that answers (or
+//! offers), optionally echoing every data-channel message.
+
+use std::io::Write;
+
+use ferrtc::{
+    Configuration, DataChannel, DataChannelEvent, DataChannelInit, IceServer, IceTransportPolicy,
+    PeerConnection, PeerConnectionEvent, SdpType,
+};
+use tokio::io::BufReader;
+
+use crate::signal::{Incoming, Line, LineReader, Outgoing, parse};
+
+/// Options of the peer subcommand that are implemented (also the ICE
+/// options of `send` and `recv`).
+#[derive(Debug, Clone, Default)]
+pub struct PeerOptions {
+    /// Create the offer (with `channels`) instead of answering.
+    pub offer: bool,
+    /// Channel labels to create when offering.
+    pub channels: Vec<String>,
+    /// Echo every message back on its channel.
+    pub echo: bool,
+    /// `--ice-server` URLs.
+    pub ice_servers: Vec<String>,
+    /// `--ice-username`.
+    pub ice_username: Option<String>,
+    /// `--ice-credential`.
+    pub ice_credential: Option<String>,
+    /// `--relay-only`.
+    pub relay_only: bool,
+}
+
+pub fn emit(message: &Outgoing) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout means nobody listens: nothing better to do than go on.
+    let _ = writeln!(out, "{}", message.to_line());
+    let _ = out.flush();
+}
+
+fn skip(reason: impl std::fmt::Display) {
+    eprintln!("ferrtc: skipped signaling line: {reason}");
+}
+
+/// Handles one channel: logs its events and echoes if asked.
+fn serve_channel(dc: DataChannel, echo: bool) {
+    tokio::spawn(async move {
+        while let Some(ev) = dc.recv().await {
+            match ev {
+                DataChannelEvent::Open => tracing::info!("channel {:?} open", dc.label()),
+                DataChannelEvent::Message(m) => {
+                    tracing::debug!(
+                        "channel {:?}: {} message of {} bytes",
+                        dc.label(),
+                        if m.is_binary() { "binary" } else { "text" },
+                        m.as_bytes().len()
+                    );
+                    if echo {
+                        let binary = m.is_binary();
+                        let data = match m {
+                            ferrtc::DataChannelMessage::Text(s) => s.into_bytes(),
+                            ferrtc::DataChannelMessage::Binary(b) => b,
+                        };
+                        if let Err(e) = dc.send(data, binary).await {
+                            tracing::warn!("echo on {:?} failed: {e}", dc.label());
+                        }
+                    }
+                }
+                DataChannelEvent::Closing => tracing::info!("channel {:?} closing", dc.label()),
+                DataChannelEvent::Close => {
+                    tracing::info!("channel {:?} closed", dc.label());
+                    break;
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+/// Builds the connection from the ICE options.
+pub fn connect(opts: &PeerOptions) -> Result<PeerConnection, ferrtc::Error> {
+    let ice_servers = opts
+        .ice_servers
+        .iter()
+        .map(|url| IceServer {
+            urls: vec![url.clone()],
+            username: opts.ice_username.clone(),
+            credential: opts.ice_credential.clone(),
+        })
+        .collect();
+    PeerConnection::new(Configuration {
+        ice_servers,
+        ice_transport_policy: if opts.relay_only {
+            IceTransportPolicy::Relay
+        } else {
+            IceTransportPolicy::All
+        },
+        ..Configuration::default()
+    })
+}
+
+/// Runs the peer until `bye` or end of stdin.
+pub async fn run(opts: PeerOptions) -> Result<(), ferrtc::Error> {
+    let pc = connect(&opts)?;
+    if opts.offer {
+        let labels = if opts.channels.is_empty() {
+            vec!["data".to_owned()]
+        } else {
+            opts.channels.clone()
+        };
+        for label in &labels {
+            let dc = pc
+                .create_data_channel(label, DataChannelInit::default())
+                .await?;
+            serve_channel(dc, opts.echo);
+        }
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let echo = opts.echo;
+    tokio::spawn(async move {
+        while let Some(dc) = rx.recv().await {
+            serve_channel(dc, echo);
+        }
+    });
+    session(&pc, opts.offer, tx, std::future::pending()).await?;
+    Ok(())
+}
+
+/// How a [`session`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// `bye` or end of stdin.
+    Signaling,
+    /// The work finished with this result.
+    Work(Result<(), String>),
+}
+
+/// Runs stdio signaling for `pc` (sending the offer first when `offering`)
+/// until `bye`, end of stdin or the end of `work`; hands the channels the
+/// peer opens to `channels`; closes the connection at the end.
+pub async fn session(
+    pc: &PeerConnection,
+    offering: bool,
+    channels: tokio::sync::mpsc::UnboundedSender<DataChannel>,
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<End, ferrtc::Error> {
+    if offering {
+        let offer = pc.create_offer().await?;
+        pc.set_local_description(Some(offer.clone())).await?;
+        if let Some(m) = Outgoing::description(&offer) {
+            emit(&m);
+        }
+    }
+    let mut work = std::pin::pin!(work);
+    let mut lines = LineReader::new(BufReader::new(tokio::io::stdin()));
+    let end = loop {
+        tokio::select! {
+            result = &mut work => break End::Work(result),
+            line = lines.next() => {
+                let line = match line {
+                    Ok(Some(Line::Text(l))) => l,
+                    Ok(Some(Line::Invalid(why))) => { skip(why); continue; }
+                    Ok(None) => { tracing::info!("end of input"); break End::Signaling; }
+                    Err(e) => { tracing::warn!("stdin: {e}"); break End::Signaling; }
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match parse(&line) {
+                    Ok(Incoming::Bye) => { tracing::info!("bye"); break End::Signaling; }
+                    Ok(Incoming::Description(d)) => {
+                        if let Err(e) = on_description(pc, d, offering).await {
+                            skip(e);
+                        }
+                    }
+                    Ok(Incoming::Candidate(c)) => {
+                        if let Err(e) = pc.add_ice_candidate(c).await {
+                            skip(e);
+                        }
+                    }
+                    Err(e) => skip(e),
+                }
+            }
+            ev = pc.next_event() => match ev {
+                Some(PeerConnectionEvent::IceCandidate(c)) => emit(&Outgoing::candidate(c)),
+                Some(PeerConnectionEvent::DataChannel(dc)) => {
+                    tracing::info!("remote opened channel {:?}", dc.label());
+                    let _ = channels.send(dc);
+                }
+                Some(PeerConnectionEvent::ConnectionStateChange(s)) => {
+                    tracing::info!("connection state {}", s.as_str());
+                }
+                Some(PeerConnectionEvent::IceConnectionStateChange(s)) => {
+                    tracing::debug!("ICE connection state {s:?}");
+                }
+                Some(_) => {}
+                None => break End::Signaling,
+            }
+        }
+    };
+    pc.close().await;
+    Ok(end)
+}
+
+async fn on_description(
+    pc: &PeerConnection,
+    d: ferrtc::SessionDescription,
+    offering: bool,
+) -> Result<(), String> {
+    match (d.kind, offering) {
+        (SdpType::Offer, true) => return Err("got an offer but this peer offers".into()),
+        (SdpType::Answer, false) => return Err("got an answer but this peer answers".into()),
+        _ => {}
+    }
+    let kind = d.kind;
+    pc.set_remote_description(d)
+        .await
+        .map_err(|e| e.to_string())?;
+    if kind == SdpType::Offer {
+        let answer = pc.create_answer().await.map_err(|e| e.to_string())?;
+        pc.set_local_description(Some(answer.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(m) = Outgoing::description(&answer) {
+            emit(&m);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! `ferrtc peer --signal stdio --echo` driven over its stdin/stdout by an
+//! in-process `ferrtc::PeerConnection`, in both roles.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferrtc::{
+    Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
+    IceCandidateInit, PeerConnection, PeerConnectionEvent, SessionDescription,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The child and a line writer to its stdin (an empty string closes stdin).
+struct Peer {
+    child: Child,
+    lines: mpsc::UnboundedSender<String>,
+}
+
+fn spawn(args: &[&str]) -> (Peer, tokio::process::ChildStdout) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ferrtc binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            if line.is_empty() {
+                break;
+            }
+            if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    (Peer { child, lines: tx }, stdout)
+}
+
+fn line(v: &Value) -> String {
+    format!("{v}\n")
+}
+
+/// Applies the child's signaling lines to `pc` and writes `pc`'s
+/// candidates (and its answer, when the child offers) to the child.
+fn relay(
+    pc: PeerConnection,
+    to_child: mpsc::UnboundedSender<String>,
+    stdout: tokio::process::ChildStdout,
+    channels: mpsc::UnboundedSender<DataChannel>,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            tokio::select! {
+                l = lines.next_line() => {
+                    let Ok(Some(l)) = l else { break };
+                    let v: Value = serde_json::from_str(&l).expect("stdout carries JSON lines only");
+                    match v["type"].as_str() {
+                        Some("offer") => {
+                            pc.set_remote_description(SessionDescription::offer(v["sdp"].as_str().unwrap())).await.unwrap();
+                            let answer = pc.create_answer().await.unwrap();
+                            pc.set_local_description(Some(answer.clone())).await.unwrap();
+                            let _ = to_child.send(line(&json!({"type":"answer","sdp":answer.sdp})));
+                        }
+                        Some("answer") => {
+                            pc.set_remote_description(SessionDescription::answer(v["sdp"].as_str().unwrap())).await.unwrap();
+                        }
+                        Some("candidate") => {
+                            let c: IceCandidateInit = serde_json::from_value(v).unwrap();
+                            pc.add_ice_candidate(c).await.unwrap();
+                        }
+                        other => panic!("unexpected line type {other:?}"),
+                    }
+                }
+                ev = pc.next_event() => match ev {
+                    Some(PeerConnectionEvent::IceCandidate(c)) => {
+                        let mut v = serde_json::to_value(&c).unwrap();
+                        v["type"] = json!("candidate");
+                        let _ = to_child.send(line(&v));
+                    }
+                    Some(PeerConnectionEvent::DataChannel(dc)) => { let _ = channels.send(dc); }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+    });
+}
+
+async fn next_message(dc: &DataChannel) -> DataChannelMessage {
+    loop {
+        match tokio::time::timeout(TIMEOUT, dc.recv()).await {
+            Ok(Some(DataChannelEvent::Message(m))) => return m,
+            Ok(Some(_)) => continue,
+            other => panic!("no message: {other:?}"),
+        }
+    }
+}
+
+async fn echo_round_trip(dc: &DataChannel) {
+    let big: Vec<u8> = (0..65_536u32).map(|i| (i * 7) as u8).collect();
+    dc.send_text("ping").await.unwrap();
+    dc.send_binary(&big).await.unwrap();
+    dc.send_text("").await.unwrap();
+    dc.send_binary(&[9]).await.unwrap();
+    assert_eq!(
+        next_message(dc).await,
+        DataChannelMessage::Text("ping".into())
+    );
+    assert_eq!(next_message(dc).await, DataChannelMessage::Binary(big));
+    assert_eq!(
+        next_message(dc).await,
+        DataChannelMessage::Text(String::new())
+    );
+    assert_eq!(next_message(dc).await, DataChannelMessage::Binary(vec![9]));
+}
+
+async fn finish(mut peer: Peer, how: Option<&str>) -> String {
+    match how {
+        Some(l) => peer.lines.send(l.to_owned()).unwrap(),
+        None => peer.lines.send(String::new()).unwrap(),
+    }
+    let status = tokio::time::timeout(TIMEOUT, peer.child.wait())
+        .await
+        .expect("ferrtc peer exits")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let mut stderr = String::new();
+    peer.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    stderr
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn answering_peer_echoes_each_message_with_its_type_and_exits_on_bye() {
+    let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--echo"]);
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let dc = pc
+        .create_data_channel("data", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer.clone())).await.unwrap();
+    // A bad line first: one error on stderr, and the session goes on.
+    peer.lines.send("this is not json\n".into()).unwrap();
+    peer.lines
+        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
+        .unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    relay(pc.clone(), peer.lines.clone(), stdout, tx);
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .expect("open in time")
+        .unwrap();
+    echo_round_trip(&dc).await;
+    let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
+    assert_eq!(
+        stderr.matches("skipped signaling line").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn offering_peer_creates_the_named_channels_and_exits_at_end_of_input() {
+    let (peer, stdout) = spawn(&[
+        "peer",
+        "--signal",
+        "stdio",
+        "--offer",
+        "--channel",
+        "one",
+        "--channel",
+        "two",
+        "--echo",
+    ]);
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    relay(pc.clone(), peer.lines.clone(), stdout, tx);
+    let mut labels = Vec::new();
+    for _ in 0..2 {
+        let dc = tokio::time::timeout(TIMEOUT, rx.recv())
+            .await
+            .expect("channel in time")
+            .unwrap();
+        labels.push(dc.label().to_owned());
+        echo_round_trip(&dc).await;
+    }
+    labels.sort();
+    assert_eq!(labels, ["one", "two"]);
+    let stderr = finish(peer, None).await;
+    assert!(!stderr.contains("skipped"), "{stderr}");
+}

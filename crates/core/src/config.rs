@@ -1,0 +1,67 @@
+//! Configuration of a peer connection (W3C `RTCConfiguration`, the parts the
+//! sans-IO core uses).
+
+use std::net::SocketAddr;
+
+use ferrtc_dtls::Certificate;
+pub use ferrtc_jsep::BundlePolicy;
+
+/// Configuration of a [`crate::PeerConnection`].
+///
+/// The async `ferrtc` crate maps `RTCConfiguration` (ICE server URLs,
+/// policies) onto this; the core wants resolved addresses only.
+#[derive(Clone)]
+#[doc(alias = "RTCConfiguration")]
+#[non_exhaustive]
+pub struct Config {
+    /// Seed of every RNG the connection owns (ICE credentials and
+    /// transaction ids, SCTP tags, DTLS randoms that are not keys): equal
+    /// seeds give equal runs.
+    pub seed: u64,
+    /// The DTLS certificate (W3C `certificates`); `None` generates one.
+    pub certificate: Option<Certificate>,
+    /// STUN servers, resolved, for server-reflexive candidates.
+    pub stun_servers: Vec<SocketAddr>,
+    /// Bundle policy (W3C `bundlePolicy`).
+    pub bundle_policy: BundlePolicy,
+    /// Largest message this side accepts (`a=max-message-size`, RFC 8841 §6).
+    pub max_message_size: usize,
+    /// Most data channels open at once.
+    pub max_channels: usize,
+    /// ICE agent settings (timers, limits); credentials and role are set by
+    /// the connection.
+    pub ice: ferrtc_ice::AgentConfig,
+    /// DTLS settings.
+    pub dtls: ferrtc_dtls::Config,
+    /// SCTP settings; ports, seed and message size are set by the connection.
+    pub sctp: ferrtc_sctp::Config,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 0,
+            certificate: None,
+            stun_servers: Vec::new(),
+            bundle_policy: BundlePolicy::MaxBundle,
+            max_message_size: 256 * 1024,
+            max_channels: 1024,
+            ice: ferrtc_ice::AgentConfig::default(),
+            dtls: ferrtc_dtls::Config::default(),
+            sctp: ferrtc_sctp::Config::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("seed", &self.seed)
+            .field("certificate", &self.certificate.is_some())
+            .field("stun_servers", &self.stun_servers)
+            .field("bundle_policy", &self.bundle_policy)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_channels", &self.max_channels)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,100 @@
+//! What a peer connection reports to its user: the W3C events.
+
+pub use ferrtc_ice::{ConnectionState as IceConnectionState, GatheringState as IceGatheringState};
+pub use ferrtc_jsep::{IceCandidateInit, SignalingState};
+
+use crate::channel::ChannelId;
+
+/// W3C `RTCPeerConnectionState`: the aggregate of the ICE and DTLS
+/// transports (webrtc-pc §4.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[doc(alias = "RTCPeerConnectionState")]
+pub enum PeerConnectionState {
+    /// No transport is doing anything yet.
+    New,
+    /// ICE is checking or DTLS is handshaking.
+    Connecting,
+    /// ICE has a selected pair and DTLS is connected.
+    Connected,
+    /// ICE lost consent for a while.
+    Disconnected,
+    /// ICE or DTLS failed.
+    Failed,
+    /// `close()` was called.
+    Closed,
+}
+
+impl PeerConnectionState {
+    /// The W3C string (`"new"`, `"connecting"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerConnectionState::New => "new",
+            PeerConnectionState::Connecting => "connecting",
+            PeerConnectionState::Connected => "connected",
+            PeerConnectionState::Disconnected => "disconnected",
+            PeerConnectionState::Failed => "failed",
+            PeerConnectionState::Closed => "closed",
+        }
+    }
+}
+
+/// A message received on a data channel (W3C `MessageEvent.data`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataChannelMessage {
+    /// A text message (PPID 51 or 56, RFC 8831 §6.6).
+    Text(String),
+    /// A binary message (PPID 53 or 57).
+    Binary(Vec<u8>),
+}
+
+impl DataChannelMessage {
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            DataChannelMessage::Text(s) => s.as_bytes(),
+            DataChannelMessage::Binary(b) => b,
+        }
+    }
+
+    /// Whether this is a binary message.
+    pub fn is_binary(&self) -> bool {
+        matches!(self, DataChannelMessage::Binary(_))
+    }
+}
+
+/// An event of the peer connection or one of its data channels, from
+/// [`crate::PeerConnection::poll_event`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `icecandidate`: a local candidate to signal; an empty `candidate`
+    /// string means end of candidates (RFC 8838 §4.1).
+    IceCandidate(IceCandidateInit),
+    /// `icegatheringstatechange`.
+    IceGatheringStateChange(IceGatheringState),
+    /// `iceconnectionstatechange`.
+    IceConnectionStateChange(IceConnectionState),
+    /// `connectionstatechange`.
+    ConnectionStateChange(PeerConnectionState),
+    /// `signalingstatechange`.
+    SignalingStateChange(SignalingState),
+    /// `negotiationneeded`: call `create_offer` and signal it.
+    NegotiationNeeded,
+    /// `datachannel`: the peer opened a channel (DCEP, RFC 8832).
+    DataChannel(ChannelId),
+    /// The channel's `open` event.
+    ChannelOpen(ChannelId),
+    /// The channel's `message` event.
+    ChannelMessage {
+        /// The channel.
+        channel: ChannelId,
+        /// The message.
+        message: DataChannelMessage,
+    },
+    /// The channel's `bufferedamountlow` event.
+    ChannelBufferedAmountLow(ChannelId),
+    /// The channel's `closing` event (the peer reset its stream).
+    ChannelClosing(ChannelId),
+    /// The channel's `close` event.
+    ChannelClose(ChannelId),
+}

@@ -1,0 +1,531 @@
+//! Two `ferrtc-core` peer connections over the simulated network: JSEP,
+//! ICE, DTLS, SCTP and data channels end to end, in virtual time.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrtc_core::{
+    ChannelId, Config, DataChannelInit, DataChannelMessage, DataChannelState, Event,
+    IceConnectionState, PeerConnection, PeerConnectionState, SignalingState,
+};
+use ferrtc_sim::{Endpoint, HostId, LinkConfig, Network, Transmit};
+
+/// A peer connection as a simulator endpoint, keeping the events it emits.
+struct Peer {
+    pc: PeerConnection,
+    events: Vec<Event>,
+}
+
+impl Endpoint for Peer {
+    fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
+        self.pc.handle_receive(now, source, dest, data);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let t = self.pc.poll_transmit(now, buf)?;
+        Some(Transmit {
+            source: t.source,
+            destination: t.destination,
+        })
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.pc.handle_timeout(now);
+    }
+}
+
+struct Pair {
+    net: Network,
+    a: HostId<Peer>,
+    b: HostId<Peer>,
+}
+
+fn peer(seed: u64, ip: IpAddr, now: Instant) -> Peer {
+    let mut config = Config::default();
+    config.seed = seed;
+    let mut pc = PeerConnection::new(config, now, SystemTime::now()).unwrap();
+    pc.add_local_host(SocketAddr::new(ip, 5000)).unwrap();
+    Peer {
+        pc,
+        events: Vec::new(),
+    }
+}
+
+impl Pair {
+    fn new(seed: u64, link: LinkConfig) -> Pair {
+        let mut net = Network::new(seed);
+        let (ip_a, ip_b): (IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let now = net.now();
+        let a = net.add_host([ip_a], link, peer(1, ip_a, now)).unwrap();
+        let b = net.add_host([ip_b], link, peer(2, ip_b, now)).unwrap();
+        Pair { net, a, b }
+    }
+
+    fn a(&mut self) -> &mut Peer {
+        self.net.endpoint_mut(&self.a)
+    }
+
+    fn b(&mut self) -> &mut Peer {
+        self.net.endpoint_mut(&self.b)
+    }
+
+    /// Offer from a, answer from b, applied on both sides.
+    fn negotiate(&mut self) {
+        let offer = self.a().pc.create_offer().unwrap();
+        self.a()
+            .pc
+            .set_local_description(Some(offer.clone()))
+            .unwrap();
+        self.b().pc.set_remote_description(offer).unwrap();
+        let answer = self.b().pc.create_answer().unwrap();
+        self.b()
+            .pc
+            .set_local_description(Some(answer.clone()))
+            .unwrap();
+        self.a().pc.set_remote_description(answer).unwrap();
+    }
+
+    /// Moves events into each peer's log and trickles candidates across,
+    /// as a signaling channel would.
+    fn signal(&mut self) {
+        for (from, to) in [(self.a, self.b), (self.b, self.a)] {
+            let mut trickled = Vec::new();
+            let p = self.net.endpoint_mut(&from);
+            while let Some(ev) = p.pc.poll_event() {
+                if let Event::IceCandidate(c) = &ev {
+                    trickled.push(c.clone());
+                }
+                p.events.push(ev);
+            }
+            for c in trickled {
+                self.net.endpoint_mut(&to).pc.add_ice_candidate(&c).unwrap();
+            }
+        }
+    }
+
+    /// Runs the network in 5 ms slices, signalling between slices, until
+    /// `done` holds or `limit` of virtual time passed.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
+        let deadline = self.net.now() + limit;
+        while self.net.now() < deadline {
+            self.signal();
+            if done(self) {
+                return true;
+            }
+            self.net.run_for(Duration::from_millis(5));
+        }
+        self.signal();
+        done(self)
+    }
+}
+
+fn opened(events: &[Event]) -> Vec<ChannelId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChannelOpen(id) => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn messages(events: &[Event]) -> Vec<DataChannelMessage> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChannelMessage { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Connects a and b with one channel "chat" created by a; returns the
+/// channel ids on a and b.
+fn connect(pair: &mut Pair) -> (ChannelId, ChannelId) {
+    let a_chan = pair
+        .a()
+        .pc
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    pair.negotiate();
+    let up = pair.run_until(Duration::from_secs(10), |p| {
+        !opened(&p.a().events).is_empty() && !opened(&p.b().events).is_empty()
+    });
+    assert!(up, "channel did not open on both sides");
+    let b_chan = opened(&pair.b().events)[0];
+    (a_chan, b_chan)
+}
+
+#[test]
+fn two_peers_connect_and_open_a_channel_announced_with_dcep() {
+    let mut pair = Pair::new(7, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let (a_chan, b_chan) = connect(&mut pair);
+
+    let a = &pair.a().events;
+    assert_eq!(a.first(), Some(&Event::NegotiationNeeded));
+    assert!(a.contains(&Event::SignalingStateChange(SignalingState::HaveLocalOffer)));
+    assert!(a.contains(&Event::SignalingStateChange(SignalingState::Stable)));
+    assert!(a.contains(&Event::IceConnectionStateChange(
+        IceConnectionState::Checking
+    )));
+    assert!(a.contains(&Event::ConnectionStateChange(
+        PeerConnectionState::Connected
+    )));
+    // End of candidates is signalled as an empty candidate.
+    assert!(
+        a.iter()
+            .any(|e| matches!(e, Event::IceCandidate(c) if c.candidate.is_empty()))
+    );
+
+    let b = &pair.b().events;
+    assert!(b.contains(&Event::DataChannel(b_chan)));
+    assert!(b.contains(&Event::ConnectionStateChange(
+        PeerConnectionState::Connected
+    )));
+
+    let info_a = pair.a().pc.channel(a_chan).unwrap();
+    let info_b = pair.b().pc.channel(b_chan).unwrap();
+    assert_eq!(info_b.label, "chat");
+    assert_eq!(info_a.ready_state, DataChannelState::Open);
+    assert_eq!(info_b.ready_state, DataChannelState::Open);
+    // The offerer answers as DTLS server (the answerer is active): odd ids.
+    assert_eq!(info_a.id, info_b.id);
+    assert_eq!(info_a.id.map(|id| id % 2), Some(1));
+}
+
+#[test]
+fn text_and_binary_messages_keep_their_type_and_order_both_ways() {
+    let mut pair = Pair::new(8, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, b_chan) = connect(&mut pair);
+
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    pair.a().pc.send(a_chan, b"hello", false).unwrap();
+    pair.a().pc.send(a_chan, &[1, 2, 3], true).unwrap();
+    pair.a().pc.send(a_chan, b"", false).unwrap();
+    pair.a().pc.send(a_chan, b"", true).unwrap();
+    pair.a().pc.send(a_chan, &big, true).unwrap();
+    pair.b()
+        .pc
+        .send(b_chan, "réponse".as_bytes(), false)
+        .unwrap();
+
+    let expected_on_b = vec![
+        DataChannelMessage::Text("hello".into()),
+        DataChannelMessage::Binary(vec![1, 2, 3]),
+        DataChannelMessage::Text(String::new()),
+        DataChannelMessage::Binary(Vec::new()),
+        DataChannelMessage::Binary(big.clone()),
+    ];
+    let done = pair.run_until(Duration::from_secs(10), |p| {
+        messages(&p.b().events).len() == expected_on_b.len() && messages(&p.a().events).len() == 1
+    });
+    assert!(done, "messages did not all arrive");
+    assert_eq!(messages(&pair.b().events), expected_on_b);
+    assert_eq!(
+        messages(&pair.a().events),
+        vec![DataChannelMessage::Text("réponse".into())]
+    );
+    let stats = pair.b().pc.channel(b_chan).unwrap().stats;
+    assert_eq!(stats.messages_received, 5);
+    assert_eq!(stats.bytes_received, 5 + 3 + big.len() as u64);
+}
+
+#[test]
+fn messages_arrive_intact_over_a_lossy_reordering_link() {
+    let link = LinkConfig::IDEAL
+        .with_delay(Duration::from_millis(20))
+        .with_loss(0.05)
+        .with_reorder(0.05, Duration::from_millis(5));
+    let mut pair = Pair::new(9, link);
+    let (a_chan, _) = connect(&mut pair);
+    let sent: Vec<Vec<u8>> = (0..50u8)
+        .map(|i| vec![i; 1000 + usize::from(i) * 300])
+        .collect();
+    for m in &sent {
+        pair.a().pc.send(a_chan, m, true).unwrap();
+    }
+    let done = pair.run_until(Duration::from_secs(60), |p| {
+        messages(&p.b().events).len() == sent.len()
+    });
+    assert!(
+        done,
+        "only {} messages arrived",
+        messages(&pair.b().events).len()
+    );
+    let got: Vec<Vec<u8>> = messages(&pair.b().events)
+        .into_iter()
+        .map(|m| m.as_bytes().to_vec())
+        .collect();
+    assert_eq!(got, sent);
+}
+
+#[test]
+fn closing_a_channel_closes_it_on_both_sides() {
+    let mut pair = Pair::new(10, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, b_chan) = connect(&mut pair);
+    pair.a().pc.close_channel(a_chan).unwrap();
+    assert_eq!(
+        pair.a().pc.channel(a_chan).unwrap().ready_state,
+        DataChannelState::Closing
+    );
+    let done = pair.run_until(Duration::from_secs(5), |p| {
+        p.a().events.contains(&Event::ChannelClose(a_chan))
+            && p.b().events.contains(&Event::ChannelClose(b_chan))
+    });
+    assert!(done, "close did not complete");
+    assert!(pair.b().events.contains(&Event::ChannelClosing(b_chan)));
+    assert!(pair.a().pc.send(a_chan, b"late", false).is_err());
+}
+
+#[test]
+fn negotiated_channels_with_a_fixed_id_open_without_dcep() {
+    let mut pair = Pair::new(11, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(42),
+        ordered: false,
+        max_retransmits: Some(0),
+        ..DataChannelInit::default()
+    };
+    let a_chan = pair
+        .a()
+        .pc
+        .create_data_channel("fixed", init.clone())
+        .unwrap();
+    let b_chan = pair.b().pc.create_data_channel("fixed", init).unwrap();
+    pair.negotiate();
+    let up = pair.run_until(Duration::from_secs(10), |p| {
+        opened(&p.a().events) == [a_chan] && opened(&p.b().events) == [b_chan]
+    });
+    assert!(up);
+    assert!(
+        !pair
+            .b()
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::DataChannel(_)))
+    );
+    pair.a().pc.send(a_chan, b"over 42", false).unwrap();
+    assert!(pair.run_until(Duration::from_secs(5), |p| {
+        !messages(&p.b().events).is_empty()
+    }));
+    assert_eq!(pair.b().pc.channel(b_chan).unwrap().id, Some(42));
+}
+
+#[test]
+fn datagrams_from_unvalidated_addresses_are_dropped() {
+    let mut pair = Pair::new(12, LinkConfig::IDEAL);
+    connect(&mut pair);
+    let before = pair.b().pc.ice_stats().unwrap().dropped_unvalidated;
+    let now = pair.net.now();
+    let stranger: SocketAddr = "10.9.9.9:4000".parse().unwrap();
+    let local: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+    // A DTLS-looking record from nowhere.
+    pair.b()
+        .pc
+        .handle_receive(now, stranger, local, &[23, 254, 253, 0, 0]);
+    assert_eq!(
+        pair.b().pc.ice_stats().unwrap().dropped_unvalidated,
+        before + 1
+    );
+}
+
+#[test]
+fn send_before_open_and_oversized_messages_are_refused() {
+    let mut pair = Pair::new(13, LinkConfig::IDEAL);
+    let chan = pair
+        .a()
+        .pc
+        .create_data_channel("early", DataChannelInit::default())
+        .unwrap();
+    assert!(matches!(
+        pair.a().pc.send(chan, b"too early", false),
+        Err(ferrtc_core::Error::ChannelNotOpen(_))
+    ));
+    let bad = DataChannelInit {
+        max_retransmits: Some(1),
+        max_packet_life_time: Some(Duration::from_millis(10)),
+        ..DataChannelInit::default()
+    };
+    assert!(pair.a().pc.create_data_channel("bad", bad).is_err());
+    let (a_chan, _) = {
+        pair.negotiate();
+        assert!(pair.run_until(Duration::from_secs(10), |p| {
+            !opened(&p.a().events).is_empty()
+        }));
+        (chan, ())
+    };
+    let max = pair.a().pc.max_message_size();
+    assert!(matches!(
+        pair.a().pc.send(a_chan, &vec![0; max + 1], true),
+        Err(ferrtc_core::Error::MessageTooLarge { .. })
+    ));
+}
+
+#[test]
+fn get_stats_reports_transport_pair_candidates_certificates_and_channels() {
+    let mut pair = Pair::new(14, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, b_chan) = connect(&mut pair);
+    pair.a().pc.send(a_chan, b"12345", false).unwrap();
+    assert!(pair.run_until(Duration::from_secs(5), |p| {
+        !messages(&p.b().events).is_empty()
+    }));
+    let report = pair
+        .a()
+        .pc
+        .get_stats(SystemTime::UNIX_EPOCH + Duration::from_secs(10));
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let of_type = |t: &str| -> Vec<&serde_json::Value> {
+        json.as_object()
+            .unwrap()
+            .values()
+            .filter(|v| v["type"] == t)
+            .collect()
+    };
+    let transport = of_type("transport")[0];
+    assert_eq!(transport["dtlsState"], "connected");
+    assert_eq!(transport["iceRole"], "controlling");
+    assert_eq!(transport["dtlsRole"], "server");
+    assert_eq!(transport["timestamp"], 10_000.0);
+    let pair_id = transport["selectedCandidatePairId"].as_str().unwrap();
+    let cp = &json[pair_id];
+    assert_eq!(cp["type"], "candidate-pair");
+    assert_eq!(cp["state"], "succeeded");
+    assert_eq!(
+        json[cp["remoteCandidateId"].as_str().unwrap()]["address"],
+        "10.0.0.2"
+    );
+    assert_eq!(
+        json[cp["localCandidateId"].as_str().unwrap()]["candidateType"],
+        "host"
+    );
+    assert_eq!(of_type("certificate").len(), 2);
+    assert!(
+        json[transport["remoteCertificateId"].as_str().unwrap()]["base64Certificate"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("MII"))
+    );
+    let dc = of_type("data-channel")[0];
+    assert_eq!(dc["label"], "chat");
+    assert_eq!(dc["state"], "open");
+    assert_eq!(dc["messagesSent"], 1);
+    assert_eq!(dc["bytesSent"], 5);
+    assert_eq!(of_type("peer-connection")[0]["dataChannelsOpened"], 1);
+    let b_report = pair.b().pc.get_stats(SystemTime::now());
+    let b_dc = b_report.first_of_type("data-channel").unwrap();
+    assert!(matches!(b_dc, ferrtc_core::Stats::DataChannel(s) if s.messages_received == 1));
+    let _ = b_chan;
+}
+
+#[test]
+fn restart_ice_renegotiates_new_credentials_and_data_keeps_flowing() {
+    let mut pair = Pair::new(15, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, _) = connect(&mut pair);
+    let old_offer = pair.a().pc.local_description().unwrap().sdp;
+    pair.a().events.clear();
+    pair.a().pc.restart_ice().unwrap();
+    pair.signal();
+    assert!(pair.a().events.contains(&Event::NegotiationNeeded));
+    pair.negotiate();
+    let new_offer = pair.a().pc.local_description().unwrap().sdp;
+    let ufrag = |sdp: &str| {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(ufrag(&old_offer), ufrag(&new_offer));
+    let b_answer = pair.b().pc.local_description().unwrap().sdp;
+    assert_eq!(pair.b().pc.signaling_state(), SignalingState::Stable);
+    // Candidates of the new generation carry the new ufrag.
+    pair.signal();
+    let new_ufrag = ufrag(&new_offer);
+    assert!(pair.a().events.iter().any(
+        |e| matches!(e, Event::IceCandidate(c) if c.username_fragment.as_deref() == Some(new_ufrag.as_str()))
+    ));
+    assert!(!b_answer.is_empty());
+    pair.a().pc.send(a_chan, b"after restart", false).unwrap();
+    let n = messages(&pair.b().events).len();
+    assert!(
+        pair.run_until(Duration::from_secs(10), |p| messages(&p.b().events).len()
+            > n)
+    );
+    // And the transport settles on the new generation.
+    assert!(pair.run_until(Duration::from_secs(10), |p| {
+        p.a().pc.ice_connection_state() == IceConnectionState::Completed
+            || p.a().pc.ice_connection_state() == IceConnectionState::Connected
+    }));
+    assert_eq!(
+        pair.a().pc.connection_state(),
+        PeerConnectionState::Connected
+    );
+}
+
+#[test]
+fn rollback_and_the_parameterless_set_local_description_follow_jsep() {
+    let mut pair = Pair::new(16, LinkConfig::IDEAL);
+    pair.a()
+        .pc
+        .create_data_channel("x", DataChannelInit::default())
+        .unwrap();
+    // Parameterless: creates and applies an offer.
+    pair.a().pc.set_local_description(None).unwrap();
+    assert_eq!(
+        pair.a().pc.signaling_state(),
+        SignalingState::HaveLocalOffer
+    );
+    let offer = pair.a().pc.local_description().unwrap();
+    assert_eq!(offer.kind, ferrtc_core::SdpType::Offer);
+    // Rollback returns to stable and forgets the pending offer.
+    pair.a()
+        .pc
+        .set_local_description(Some(ferrtc_core::SessionDescription::rollback()))
+        .unwrap();
+    assert_eq!(pair.a().pc.signaling_state(), SignalingState::Stable);
+    assert!(pair.a().pc.pending_local_description().is_none());
+    // The answerer's parameterless form answers.
+    pair.b().pc.set_remote_description(offer).unwrap();
+    pair.b().pc.set_local_description(None).unwrap();
+    assert_eq!(pair.b().pc.signaling_state(), SignalingState::Stable);
+    assert_eq!(
+        pair.b().pc.current_local_description().unwrap().kind,
+        ferrtc_core::SdpType::Answer
+    );
+    // An answer in stable is refused (W3C InvalidStateError).
+    let answer = pair.b().pc.local_description().unwrap();
+    assert!(pair.a().pc.set_remote_description(answer).is_err());
+}
+
+#[test]
+fn the_whole_stack_connects_and_delivers_under_heavy_loss() {
+    // 15% loss each way on every link: ICE, DTLS and SCTP all retransmit.
+    let link = LinkConfig::IDEAL
+        .with_delay(Duration::from_millis(30))
+        .with_loss(0.15);
+    let mut pair = Pair::new(17, link);
+    let (a_chan, b_chan) = connect(&mut pair);
+    let sent: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 5000]).collect();
+    for m in &sent {
+        pair.a().pc.send(a_chan, m, true).unwrap();
+    }
+    pair.b().pc.send(b_chan, b"pong", false).unwrap();
+    let done = pair.run_until(Duration::from_secs(120), |p| {
+        messages(&p.b().events).len() == sent.len() && messages(&p.a().events).len() == 1
+    });
+    assert!(
+        done,
+        "{} of {} arrived",
+        messages(&pair.b().events).len(),
+        sent.len()
+    );
+    let got: Vec<Vec<u8>> = messages(&pair.b().events)
+        .iter()
+        .map(|m| m.as_bytes().to_vec())
+        .collect();
+    assert_eq!(got, sent);
+}

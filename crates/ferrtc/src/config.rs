@@ -1,0 +1,206 @@
+//! `RTCConfiguration` and its parts (W3C webrtc-pc §4.2).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+pub use ferrtc_core::{BundlePolicy, Certificate};
+
+use crate::Error;
+
+/// One entry of `iceServers` (W3C `RTCIceServer`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[doc(alias = "RTCIceServer")]
+pub struct IceServer {
+    /// `stun:host[:port]`, `turn:host[:port][?transport=udp|tcp]` or `turns:...`.
+    pub urls: Vec<String>,
+    /// TURN username.
+    pub username: Option<String>,
+    /// TURN credential.
+    pub credential: Option<String>,
+}
+
+impl IceServer {
+    /// A server with one URL and no credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        IceServer {
+            urls: vec![url.into()],
+            ..IceServer::default()
+        }
+    }
+}
+
+/// `RTCIceTransportPolicy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[doc(alias = "RTCIceTransportPolicy")]
+pub enum IceTransportPolicy {
+    /// Every candidate type.
+    #[default]
+    All,
+    /// Relayed candidates only (needs TURN, which is not there yet: no
+    /// candidate will be gathered).
+    Relay,
+}
+
+/// `RTCRtcpMuxPolicy`: only `require` exists in browsers today.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[doc(alias = "RTCRtcpMuxPolicy")]
+pub enum RtcpMuxPolicy {
+    /// RTP and RTCP share the transport (RFC 5761).
+    #[default]
+    Require,
+}
+
+/// `RTCConfiguration`.
+#[derive(Debug, Clone, Default)]
+#[doc(alias = "RTCConfiguration")]
+pub struct Configuration {
+    /// STUN (and, later, TURN) servers.
+    pub ice_servers: Vec<IceServer>,
+    /// `iceTransportPolicy`.
+    pub ice_transport_policy: IceTransportPolicy,
+    /// `bundlePolicy`.
+    pub bundle_policy: BundlePolicy,
+    /// `rtcpMuxPolicy`.
+    pub rtcp_mux_policy: RtcpMuxPolicy,
+    /// `certificates`: the first one is used; none generates one.
+    pub certificates: Vec<Certificate>,
+    /// `iceCandidatePoolSize`: accepted; gathering starts at
+    /// `setLocalDescription` whatever its value.
+    pub ice_candidate_pool_size: u8,
+    /// Seed of the connection's RNGs; `None` draws one (set it for
+    /// reproducible runs).
+    pub seed: Option<u64>,
+}
+
+/// A parsed ICE server URL (RFC 7064 `stun:`, RFC 7065 `turn:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ServerUrl {
+    Stun {
+        host: String,
+        port: u16,
+    },
+    Turn {
+        host: String,
+        port: u16,
+        tcp: bool,
+        tls: bool,
+    },
+}
+
+impl ServerUrl {
+    pub(crate) fn parse(url: &str) -> Result<ServerUrl, Error> {
+        let bad = |reason| Error::InvalidIceServer {
+            url: url.to_owned(),
+            reason,
+        };
+        let (scheme, rest) = url.split_once(':').ok_or_else(|| bad("no scheme"))?;
+        let (hostport, query) = match rest.split_once('?') {
+            Some((h, q)) => (h, Some(q)),
+            None => (rest, None),
+        };
+        let default_port = match scheme {
+            "stun" | "turn" => 3478,
+            "stuns" | "turns" => 5349,
+            _ => return Err(bad("scheme must be stun, stuns, turn or turns")),
+        };
+        let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
+        let port = port.unwrap_or(default_port);
+        if host.is_empty() {
+            return Err(bad("empty host"));
+        }
+        match scheme {
+            "stun" | "stuns" => {
+                if query.is_some() {
+                    return Err(bad("stun URLs take no query"));
+                }
+                Ok(ServerUrl::Stun { host, port })
+            }
+            _ => {
+                let tcp = match query {
+                    None | Some("transport=udp") => false,
+                    Some("transport=tcp") => true,
+                    Some(_) => return Err(bad("query must be transport=udp or transport=tcp")),
+                };
+                Ok(ServerUrl::Turn {
+                    host,
+                    port,
+                    tcp,
+                    tls: scheme == "turns",
+                })
+            }
+        }
+    }
+
+    /// Resolves a STUN server to its addresses (blocking DNS, at creation).
+    pub(crate) fn resolve(&self) -> Vec<SocketAddr> {
+        let (ServerUrl::Stun { host, port } | ServerUrl::Turn { host, port, .. }) = self;
+        (host.as_str(), *port)
+            .to_socket_addrs()
+            .map(|a| a.collect())
+            .unwrap_or_default()
+    }
+}
+
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((host.to_owned(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Some((h.to_owned(), Some(p.parse().ok()?))),
+        _ => Some((s.to_owned(), None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_server_urls_parse_as_the_w3c_forms() {
+        assert_eq!(
+            ServerUrl::parse("stun:stun.example.org").unwrap(),
+            ServerUrl::Stun {
+                host: "stun.example.org".into(),
+                port: 3478
+            }
+        );
+        assert_eq!(
+            ServerUrl::parse("stun:[::1]:19302").unwrap(),
+            ServerUrl::Stun {
+                host: "::1".into(),
+                port: 19302
+            }
+        );
+        assert_eq!(
+            ServerUrl::parse("turn:10.0.0.1:3479?transport=tcp").unwrap(),
+            ServerUrl::Turn {
+                host: "10.0.0.1".into(),
+                port: 3479,
+                tcp: true,
+                tls: false
+            }
+        );
+        assert!(matches!(
+            ServerUrl::parse("turns:t.example").unwrap(),
+            ServerUrl::Turn {
+                port: 5349,
+                tls: true,
+                ..
+            }
+        ));
+        for bad in [
+            "http://x",
+            "stun:",
+            "stun:host:notaport",
+            "turn:h?transport=sctp",
+            "stun:h?x=1",
+        ] {
+            assert!(ServerUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

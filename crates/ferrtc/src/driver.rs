@@ -1,0 +1,380 @@
+//! The task that owns one connection's sans-IO core and its sockets.
+//!
+//! Handles send [`Command`]s; the task answers on oneshot channels and
+//! pushes events into unbounded channels, never calling user code. SCTP,
+//! DTLS and ICE all run inside this one task: no hop between them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use ferrtc_core::{
+    ChannelId, DataChannelInit, DataChannelState, Event, IceCandidateInit, PeerConnection as Core,
+    SessionDescription,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+use crate::data_channel::{ChannelShared, DataChannel, DataChannelEvent, Sink};
+use crate::net::Sockets;
+use crate::peer_connection::{PeerConnectionEvent, States};
+
+/// Bytes buffered on a channel above which `send` waits (back-pressure).
+pub(crate) const SEND_HIGH_WATER: usize = 1024 * 1024;
+
+/// Datagrams read per wake-up before the core is polled for output.
+const RECV_BURST: usize = 64;
+
+/// Largest UDP datagram read.
+const RECV_BUF: usize = 2048;
+
+type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// What a handle asks of the task.
+pub(crate) enum Command {
+    CreateOffer(Reply<SessionDescription>),
+    CreateAnswer(Reply<SessionDescription>),
+    SetLocal(Option<SessionDescription>, Reply<()>),
+    SetRemote(SessionDescription, Reply<()>),
+    AddIceCandidate(IceCandidateInit, Reply<()>),
+    CreateDataChannel(String, DataChannelInit, Reply<DataChannel>),
+    Send {
+        channel: ChannelId,
+        data: Vec<u8>,
+        binary: bool,
+        reply: Reply<()>,
+    },
+    CloseChannel(ChannelId),
+    RestartIce(Reply<()>),
+    SetStunServers(Vec<std::net::SocketAddr>, Reply<()>),
+    SetLowThreshold(ChannelId, usize),
+    Descriptions(oneshot::Sender<Descriptions>),
+    States(oneshot::Sender<States>),
+    GetStats(oneshot::Sender<ferrtc_core::StatsReport>),
+    Close(oneshot::Sender<()>),
+}
+
+/// The six description getters at once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Descriptions {
+    pub(crate) local: Option<SessionDescription>,
+    pub(crate) remote: Option<SessionDescription>,
+    pub(crate) current_local: Option<SessionDescription>,
+    pub(crate) pending_local: Option<SessionDescription>,
+    pub(crate) current_remote: Option<SessionDescription>,
+    pub(crate) pending_remote: Option<SessionDescription>,
+}
+
+/// A `send` waiting for the channel's buffer to drain.
+struct Blocked {
+    channel: ChannelId,
+    data: Vec<u8>,
+    binary: bool,
+    reply: Reply<()>,
+}
+
+pub(crate) struct Driver {
+    core: Core,
+    sockets: Sockets,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// Handed to channel handles (weak, so that they do not keep the
+    /// connection alive).
+    weak: mpsc::WeakUnboundedSender<Command>,
+    events: mpsc::UnboundedSender<PeerConnectionEvent>,
+    channels: HashMap<ChannelId, Sink>,
+    blocked: VecDeque<Blocked>,
+    /// `close()` callers, answered once the closing datagrams are out.
+    closing: Vec<oneshot::Sender<()>>,
+    buf: Vec<u8>,
+    recv_buf: Vec<u8>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        core: Core,
+        sockets: Sockets,
+        commands: mpsc::UnboundedReceiver<Command>,
+        weak: mpsc::WeakUnboundedSender<Command>,
+        events: mpsc::UnboundedSender<PeerConnectionEvent>,
+    ) -> Driver {
+        Driver {
+            core,
+            sockets,
+            commands,
+            weak,
+            events,
+            channels: HashMap::new(),
+            blocked: VecDeque::new(),
+            closing: Vec::new(),
+            buf: Vec::with_capacity(RECV_BUF),
+            recv_buf: vec![0; RECV_BUF],
+        }
+    }
+
+    /// Runs until `close()` or until every `PeerConnection` handle is gone.
+    pub(crate) async fn run(mut self) {
+        loop {
+            self.flush();
+            if self.core.is_closed() {
+                break;
+            }
+            let deadline = self.core.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => {
+                        tracing::debug!("last handle dropped: closing");
+                        self.close_core();
+                    }
+                },
+                r = self.sockets.recv(&mut self.recv_buf) => match r {
+                    Ok((local, remote, len)) => {
+                        let now = Instant::now();
+                        self.core.handle_receive(now, remote, local, &self.recv_buf[..len]);
+                        // A burst per wake-up, answered by one round of output.
+                        for _ in 1..RECV_BURST {
+                            let Some((local, remote, len)) = self.sockets.try_recv(&mut self.recv_buf) else {
+                                break;
+                            };
+                            self.core.handle_receive(now, remote, local, &self.recv_buf[..len]);
+                        }
+                    }
+                    Err(e) => tracing::debug!("recv: {e}"),
+                },
+                () = sleep => self.core.handle_timeout(Instant::now()),
+            }
+        }
+        // Final flush of closing datagrams happened in `flush`; tell every channel.
+        for sink in self.channels.values() {
+            sink.shared.set_state(DataChannelState::Closed);
+            let _ = sink.tx.send(DataChannelEvent::Close);
+        }
+        for b in self.blocked.drain(..) {
+            let _ = b.reply.send(Err(Error::Closed));
+        }
+        for r in self.closing.drain(..) {
+            let _ = r.send(());
+        }
+    }
+
+    fn close_core(&mut self) {
+        self.core.close();
+        for (_, sink) in self.channels.iter() {
+            sink.shared.set_state(DataChannelState::Closed);
+        }
+    }
+
+    /// Sends everything the core has, dispatches its events, retries
+    /// blocked sends; repeats while anything moved.
+    fn flush(&mut self) {
+        let now = Instant::now();
+        loop {
+            while let Some(t) = self.core.poll_transmit(now, &mut self.buf) {
+                self.sockets.send(t.source, t.destination, &self.buf);
+            }
+            let mut moved = false;
+            while let Some(ev) = self.core.poll_event() {
+                moved = true;
+                self.dispatch(ev);
+            }
+            moved |= self.retry_blocked();
+            if !moved {
+                break;
+            }
+        }
+        for (id, sink) in &self.channels {
+            sink.shared
+                .buffered
+                .store(self.core.buffered_amount(*id), Ordering::Relaxed);
+        }
+    }
+
+    fn dispatch(&mut self, ev: Event) {
+        let to_pc = match ev {
+            Event::IceCandidate(c) => PeerConnectionEvent::IceCandidate(c),
+            Event::IceGatheringStateChange(s) => PeerConnectionEvent::IceGatheringStateChange(s),
+            Event::IceConnectionStateChange(s) => PeerConnectionEvent::IceConnectionStateChange(s),
+            Event::ConnectionStateChange(s) => PeerConnectionEvent::ConnectionStateChange(s),
+            Event::SignalingStateChange(s) => PeerConnectionEvent::SignalingStateChange(s),
+            Event::NegotiationNeeded => PeerConnectionEvent::NegotiationNeeded,
+            Event::DataChannel(id) => match self.new_channel_handle(id) {
+                Some(dc) => PeerConnectionEvent::DataChannel(dc),
+                None => return,
+            },
+            Event::ChannelOpen(id) => {
+                self.notify_channel(id, DataChannelState::Open, DataChannelEvent::Open);
+                return;
+            }
+            Event::ChannelMessage { channel, message } => {
+                if let Some(sink) = self.channels.get(&channel) {
+                    let _ = sink.tx.send(DataChannelEvent::Message(message));
+                }
+                return;
+            }
+            Event::ChannelBufferedAmountLow(id) => {
+                if let Some(sink) = self.channels.get(&id) {
+                    let _ = sink.tx.send(DataChannelEvent::BufferedAmountLow);
+                }
+                return;
+            }
+            Event::ChannelClosing(id) => {
+                self.notify_channel(id, DataChannelState::Closing, DataChannelEvent::Closing);
+                return;
+            }
+            Event::ChannelClose(id) => {
+                self.notify_channel(id, DataChannelState::Closed, DataChannelEvent::Close);
+                self.channels.remove(&id);
+                return;
+            }
+            _ => return,
+        };
+        let _ = self.events.send(to_pc);
+    }
+
+    fn notify_channel(&mut self, id: ChannelId, state: DataChannelState, ev: DataChannelEvent) {
+        if let Some(sink) = self.channels.get(&id) {
+            sink.shared.set_state(state);
+            if let Some(info) = self.core.channel(id) {
+                sink.shared.set_id(info.id);
+            }
+            let _ = sink.tx.send(ev);
+        }
+    }
+
+    fn new_channel_handle(&mut self, id: ChannelId) -> Option<DataChannel> {
+        let info = self.core.channel(id)?;
+        let shared = Arc::new(ChannelShared::new(&info));
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.channels.insert(
+            id,
+            Sink {
+                tx,
+                shared: shared.clone(),
+            },
+        );
+        Some(DataChannel::new(id, info, shared, rx, self.weak.clone()))
+    }
+
+    fn retry_blocked(&mut self) -> bool {
+        let mut moved = false;
+        let mut i = 0;
+        while i < self.blocked.len() {
+            let b = &self.blocked[i];
+            if self.core.buffered_amount(b.channel) >= SEND_HIGH_WATER {
+                i += 1;
+                continue;
+            }
+            let Some(b) = self.blocked.remove(i) else {
+                break;
+            };
+            moved = true;
+            self.try_send(b);
+        }
+        moved
+    }
+
+    fn try_send(&mut self, b: Blocked) {
+        // Later sends on a channel wait behind earlier blocked ones (order).
+        let queued_behind = self.blocked.iter().any(|o| o.channel == b.channel);
+        if queued_behind || self.core.buffered_amount(b.channel) >= SEND_HIGH_WATER {
+            self.blocked.push_back(b);
+            return;
+        }
+        match self.core.send(b.channel, &b.data, b.binary) {
+            Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) => {
+                self.blocked.push_back(b);
+            }
+            r => {
+                let _ = b.reply.send(r.map_err(Error::from));
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::CreateOffer(r) => {
+                let _ = r.send(self.core.create_offer().map_err(Error::from));
+            }
+            Command::CreateAnswer(r) => {
+                let _ = r.send(self.core.create_answer().map_err(Error::from));
+            }
+            Command::SetLocal(d, r) => {
+                let _ = r.send(self.core.set_local_description(d).map_err(Error::from));
+            }
+            Command::SetRemote(d, r) => {
+                let _ = r.send(self.core.set_remote_description(d).map_err(Error::from));
+            }
+            Command::AddIceCandidate(c, r) => {
+                let _ = r.send(self.core.add_ice_candidate(&c).map_err(Error::from));
+            }
+            Command::CreateDataChannel(label, init, r) => {
+                let result = self
+                    .core
+                    .create_data_channel(&label, init)
+                    .map_err(Error::from)
+                    .and_then(|id| self.new_channel_handle(id).ok_or(Error::Closed));
+                let _ = r.send(result);
+            }
+            Command::Send {
+                channel,
+                data,
+                binary,
+                reply,
+            } => self.try_send(Blocked {
+                channel,
+                data,
+                binary,
+                reply,
+            }),
+            Command::SetStunServers(servers, r) => {
+                let _ = r.send(self.core.set_stun_servers(servers).map_err(Error::from));
+            }
+            Command::RestartIce(r) => {
+                let _ = r.send(self.core.restart_ice().map_err(Error::from));
+            }
+            Command::CloseChannel(id) => {
+                if let Err(e) = self.core.close_channel(id) {
+                    tracing::debug!("close channel: {e}");
+                }
+            }
+            Command::SetLowThreshold(id, n) => {
+                if let Err(e) = self.core.set_buffered_amount_low_threshold(id, n) {
+                    tracing::debug!("threshold: {e}");
+                }
+            }
+            Command::Descriptions(r) => {
+                let _ = r.send(Descriptions {
+                    local: self.core.local_description(),
+                    remote: self.core.remote_description(),
+                    current_local: self.core.current_local_description(),
+                    pending_local: self.core.pending_local_description(),
+                    current_remote: self.core.current_remote_description(),
+                    pending_remote: self.core.pending_remote_description(),
+                });
+            }
+            Command::States(r) => {
+                let _ = r.send(States {
+                    signaling: self.core.signaling_state(),
+                    ice_connection: self.core.ice_connection_state(),
+                    ice_gathering: self.core.ice_gathering_state(),
+                    connection: self.core.connection_state(),
+                });
+            }
+            Command::GetStats(r) => {
+                let _ = r.send(self.core.get_stats(std::time::SystemTime::now()));
+            }
+            Command::Close(r) => {
+                self.close_core();
+                self.closing.push(r);
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! WebRTC in Rust: the W3C `RTCPeerConnection` and `RTCDataChannel` API on
+//! tokio.
+//!
+//! [`PeerConnection`] and [`DataChannel`] are handles to a task that owns
+//! the sans-IO [`ferrtc_core::PeerConnection`] and its UDP sockets (one per
+//! local address, loopback included). Events are async streams
+//! ([`PeerConnection::next_event`], [`DataChannel::recv`]); no user code
+//! runs inside the task.
+//!
+//! Signaling is the application's: the descriptions and candidates
+//! serialize to the browsers' JSON forms with serde.
+//!
+//! Not yet: media tracks, TURN (URLs are accepted and ignored), mDNS
+//! resolution of `.local` candidates (such peers connect through
+//! peer-reflexive discovery), `getStats` RTT of the candidate pair.
+#![forbid(unsafe_code)]
+
+mod config;
+mod data_channel;
+mod driver;
+mod error;
+mod net;
+mod peer_connection;
+
+pub use config::{
+    BundlePolicy, Certificate, Configuration, IceServer, IceTransportPolicy, RtcpMuxPolicy,
+};
+pub use data_channel::{DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage};
+pub use error::Error;
+pub use ferrtc_core::DataChannelState;
+pub use peer_connection::{
+    IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnection, PeerConnectionEvent,
+    PeerConnectionState, SdpType, SessionDescription, SignalingState, Stats, StatsReport,
+};

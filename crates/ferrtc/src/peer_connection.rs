@@ -1,0 +1,324 @@
+//! `RTCPeerConnection` handles.
+
+use std::sync::Arc;
+
+use ferrtc_core::{Config as CoreConfig, PeerConnection as Core};
+use rand::Rng;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+pub use ferrtc_core::{
+    IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState, SdpType,
+    SessionDescription, SignalingState, Stats, StatsReport,
+};
+
+use crate::Error;
+use crate::config::{Configuration, IceTransportPolicy, ServerUrl};
+use crate::data_channel::{DataChannel, DataChannelInit};
+use crate::driver::{Command, Descriptions, Driver};
+use crate::net::{Sockets, local_addresses};
+
+/// An event of a peer connection (W3C `icecandidate`, the state change
+/// events, `negotiationneeded`, `datachannel`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum PeerConnectionEvent {
+    /// `icecandidate`; an empty `candidate` means end of candidates.
+    IceCandidate(IceCandidateInit),
+    /// `icegatheringstatechange`.
+    IceGatheringStateChange(IceGatheringState),
+    /// `iceconnectionstatechange`.
+    IceConnectionStateChange(IceConnectionState),
+    /// `connectionstatechange`.
+    ConnectionStateChange(PeerConnectionState),
+    /// `signalingstatechange`.
+    SignalingStateChange(SignalingState),
+    /// `negotiationneeded`.
+    NegotiationNeeded,
+    /// `datachannel`: the peer opened a channel.
+    DataChannel(DataChannel),
+}
+
+/// The four states at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct States {
+    pub(crate) signaling: SignalingState,
+    pub(crate) ice_connection: IceConnectionState,
+    pub(crate) ice_gathering: IceGatheringState,
+    pub(crate) connection: PeerConnectionState,
+}
+
+/// A WebRTC peer connection (W3C `RTCPeerConnection`) on tokio.
+///
+/// One task per connection owns the sans-IO [`ferrtc_core::PeerConnection`]
+/// and the UDP sockets; this handle talks to it over channels. Handles are
+/// cheap to clone and `Send`; dropping the last one closes the connection.
+/// Events come from [`PeerConnection::next_event`], never from callbacks.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), ferrtc::Error> {
+/// use ferrtc::{Configuration, DataChannelInit, PeerConnection};
+/// let pc = PeerConnection::new(Configuration::default())?;
+/// let channel = pc.create_data_channel("chat", DataChannelInit::default()).await?;
+/// let offer = pc.create_offer().await?;
+/// pc.set_local_description(Some(offer.clone())).await?;
+/// // ... send `offer` to the peer, apply its answer and candidates ...
+/// channel.wait_open().await?;
+/// channel.send_text("hello").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[doc(alias = "RTCPeerConnection")]
+pub struct PeerConnection {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    commands: mpsc::UnboundedSender<Command>,
+    events: Mutex<mpsc::UnboundedReceiver<PeerConnectionEvent>>,
+    configuration: std::sync::Mutex<Configuration>,
+}
+
+impl PeerConnection {
+    /// Creates a connection: binds one UDP socket per local address
+    /// (loopback included) and spawns its task. Must be called inside a
+    /// tokio runtime.
+    pub fn new(configuration: Configuration) -> Result<Self, Error> {
+        let stun = stun_servers(&configuration)?;
+        let mut config = CoreConfig::default();
+        config.seed = configuration.seed.unwrap_or_else(|| rand::rng().random());
+        config.certificate = configuration.certificates.first().cloned();
+        config.bundle_policy = configuration.bundle_policy;
+        config.stun_servers = stun;
+        let mut core = Core::new(
+            config,
+            std::time::Instant::now(),
+            std::time::SystemTime::now(),
+        )?;
+        let sockets = Sockets::bind(&local_addresses())?;
+        if configuration.ice_transport_policy == IceTransportPolicy::All {
+            for addr in sockets.local_addrs() {
+                core.add_local_host(addr)?;
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (etx, erx) = mpsc::unbounded_channel();
+        let driver = Driver::new(core, sockets, rx, tx.downgrade(), etx);
+        tokio::spawn(driver.run());
+        Ok(PeerConnection {
+            inner: Arc::new(Inner {
+                commands: tx,
+                events: Mutex::new(erx),
+                configuration: std::sync::Mutex::new(configuration),
+            }),
+        })
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
+    ) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(make(tx))
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn get<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(make(tx))
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    /// `createOffer()`.
+    pub async fn create_offer(&self) -> Result<SessionDescription, Error> {
+        self.ask(Command::CreateOffer).await
+    }
+
+    /// `createAnswer()`.
+    pub async fn create_answer(&self) -> Result<SessionDescription, Error> {
+        self.ask(Command::CreateAnswer).await
+    }
+
+    /// `setLocalDescription()`; `None` is the parameterless form.
+    pub async fn set_local_description(
+        &self,
+        desc: Option<SessionDescription>,
+    ) -> Result<(), Error> {
+        self.ask(|r| Command::SetLocal(desc, r)).await
+    }
+
+    /// `setRemoteDescription()`.
+    pub async fn set_remote_description(&self, desc: SessionDescription) -> Result<(), Error> {
+        self.ask(|r| Command::SetRemote(desc, r)).await
+    }
+
+    /// `addIceCandidate()`; an empty `candidate` means end of candidates.
+    pub async fn add_ice_candidate(&self, candidate: IceCandidateInit) -> Result<(), Error> {
+        self.ask(|r| Command::AddIceCandidate(candidate, r)).await
+    }
+
+    /// `createDataChannel()`.
+    pub async fn create_data_channel(
+        &self,
+        label: &str,
+        init: DataChannelInit,
+    ) -> Result<DataChannel, Error> {
+        let label = label.to_owned();
+        self.ask(|r| Command::CreateDataChannel(label, init, r))
+            .await
+    }
+
+    /// `restartIce()`: new ICE credentials for the next offer, which
+    /// `negotiationneeded` asks for.
+    pub async fn restart_ice(&self) -> Result<(), Error> {
+        self.ask(Command::RestartIce).await
+    }
+
+    /// The next event; `None` once the connection's task has ended.
+    pub async fn next_event(&self) -> Option<PeerConnectionEvent> {
+        self.inner.events.lock().await.recv().await
+    }
+
+    async fn descriptions(&self) -> Result<Descriptions, Error> {
+        self.get(Command::Descriptions).await
+    }
+
+    /// `localDescription`.
+    pub async fn local_description(&self) -> Option<SessionDescription> {
+        self.descriptions().await.ok()?.local
+    }
+
+    /// `remoteDescription`.
+    pub async fn remote_description(&self) -> Option<SessionDescription> {
+        self.descriptions().await.ok()?.remote
+    }
+
+    /// `currentLocalDescription`.
+    pub async fn current_local_description(&self) -> Option<SessionDescription> {
+        self.descriptions().await.ok()?.current_local
+    }
+
+    /// `pendingLocalDescription`.
+    pub async fn pending_local_description(&self) -> Option<SessionDescription> {
+        self.descriptions().await.ok()?.pending_local
+    }
+
+    /// `currentRemoteDescription`.
+    pub async fn current_remote_description(&self) -> Option<SessionDescription> {
+        self.descriptions().await.ok()?.current_remote
+    }
+
+    /// `pendingRemoteDescription`.
+    pub async fn pending_remote_description(&self) -> Option<SessionDescription> {
+        self.descriptions().await.ok()?.pending_remote
+    }
+
+    async fn states(&self) -> Option<States> {
+        self.get(Command::States).await.ok()
+    }
+
+    /// `signalingState` (`Closed` once the task has ended).
+    pub async fn signaling_state(&self) -> SignalingState {
+        self.states()
+            .await
+            .map_or(SignalingState::Closed, |s| s.signaling)
+    }
+
+    /// `iceConnectionState`.
+    pub async fn ice_connection_state(&self) -> IceConnectionState {
+        self.states()
+            .await
+            .map_or(IceConnectionState::Closed, |s| s.ice_connection)
+    }
+
+    /// `iceGatheringState`.
+    pub async fn ice_gathering_state(&self) -> IceGatheringState {
+        self.states()
+            .await
+            .map_or(IceGatheringState::Complete, |s| s.ice_gathering)
+    }
+
+    /// `connectionState`.
+    pub async fn connection_state(&self) -> PeerConnectionState {
+        self.states()
+            .await
+            .map_or(PeerConnectionState::Closed, |s| s.connection)
+    }
+
+    /// `getStats()`: W3C webrtc-stats objects by id; `to_json()` gives the
+    /// JSON a browser gives for `Object.fromEntries(await pc.getStats())`.
+    pub async fn get_stats(&self) -> Result<StatsReport, Error> {
+        self.get(Command::GetStats).await
+    }
+
+    /// `getConfiguration()`.
+    pub fn get_configuration(&self) -> Configuration {
+        self.inner
+            .configuration
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// `setConfiguration()` (W3C webrtc-pc §4.4.1.7): the ICE servers may
+    /// change (new STUN servers are queried at once); the bundle policy,
+    /// the RTCP mux policy, the certificates and the seed may not
+    /// ([`Error::InvalidModification`]). A new `iceTransportPolicy` is
+    /// kept but applies to no address already gathered.
+    pub async fn set_configuration(&self, configuration: Configuration) -> Result<(), Error> {
+        let current = self.get_configuration();
+        if configuration.bundle_policy != current.bundle_policy {
+            return Err(Error::InvalidModification("bundlePolicy"));
+        }
+        if configuration.rtcp_mux_policy != current.rtcp_mux_policy {
+            return Err(Error::InvalidModification("rtcpMuxPolicy"));
+        }
+        let same_certs = configuration.certificates.len() == current.certificates.len()
+            && configuration
+                .certificates
+                .iter()
+                .zip(&current.certificates)
+                .all(|(a, b)| a.der() == b.der());
+        if !same_certs {
+            return Err(Error::InvalidModification("certificates"));
+        }
+        if configuration.seed.is_some() && configuration.seed != current.seed {
+            return Err(Error::InvalidModification("the seed"));
+        }
+        let stun = stun_servers(&configuration)?;
+        self.ask(|r| Command::SetStunServers(stun, r)).await?;
+        if let Ok(mut c) = self.inner.configuration.lock() {
+            *c = configuration;
+        }
+        Ok(())
+    }
+
+    /// `close()`: closes every channel and the transports.
+    pub async fn close(&self) {
+        let _ = self.get(Command::Close).await;
+    }
+}
+
+/// The STUN servers of a configuration, resolved; TURN URLs are checked
+/// and logged (the TURN client is not there yet).
+fn stun_servers(configuration: &Configuration) -> Result<Vec<std::net::SocketAddr>, Error> {
+    let mut stun = Vec::new();
+    for server in &configuration.ice_servers {
+        for url in &server.urls {
+            let parsed = ServerUrl::parse(url)?;
+            match parsed {
+                ServerUrl::Stun { .. } => stun.extend(parsed.resolve()),
+                ServerUrl::Turn { .. } => {
+                    tracing::warn!("TURN server {url} accepted but not used yet");
+                }
+            }
+        }
+    }
+    Ok(stun)
+}

@@ -1,0 +1,253 @@
+//! Two `ferrtc::PeerConnection`s in one process over real UDP on loopback.
+
+use std::time::Duration;
+
+use ferrtc::{
+    Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
+    DataChannelState, PeerConnection, PeerConnectionEvent, PeerConnectionState,
+};
+
+/// Forwards every candidate of `from` to `to`, and the data channels the
+/// peer of `from` opens to `channels`.
+fn trickle(
+    from: PeerConnection,
+    to: PeerConnection,
+    channels: tokio::sync::mpsc::UnboundedSender<DataChannel>,
+) {
+    tokio::spawn(async move {
+        while let Some(ev) = from.next_event().await {
+            match ev {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    let _ = to.add_ice_candidate(c).await;
+                }
+                PeerConnectionEvent::DataChannel(dc) => {
+                    let _ = channels.send(dc);
+                }
+                PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
+                _ => {}
+            }
+        }
+    });
+}
+
+async fn connected_pair() -> (PeerConnection, PeerConnection, DataChannel, DataChannel) {
+    let a = PeerConnection::new(Configuration {
+        seed: Some(1),
+        ..Default::default()
+    })
+    .unwrap();
+    let b = PeerConnection::new(Configuration {
+        seed: Some(2),
+        ..Default::default()
+    })
+    .unwrap();
+    let send = a
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    // Candidates wait in the event streams until both descriptions are set
+    // (addIceCandidate before setRemoteDescription is an error, as in browsers).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    trickle(a.clone(), b.clone(), tx.clone());
+    trickle(b.clone(), a.clone(), tx);
+    let recv = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("no datachannel event")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), send.wait_open())
+        .await
+        .expect("channel did not open")
+        .unwrap();
+    (a, b, send, recv)
+}
+
+async fn next_message(dc: &DataChannel) -> DataChannelMessage {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), dc.recv()).await {
+            Ok(Some(DataChannelEvent::Message(m))) => return m,
+            Ok(Some(_)) => continue,
+            other => panic!("no message: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_peers_on_loopback_exchange_text_and_binary() {
+    let (_a, b, send, recv) = connected_pair().await;
+    assert_eq!(recv.label(), "chat");
+    assert_eq!(recv.ready_state(), DataChannelState::Open);
+    assert_eq!(send.id(), recv.id());
+    send.send_text("hello").await.unwrap();
+    send.send_binary(&[0, 1, 2]).await.unwrap();
+    assert_eq!(
+        next_message(&recv).await,
+        DataChannelMessage::Text("hello".into())
+    );
+    assert_eq!(
+        next_message(&recv).await,
+        DataChannelMessage::Binary(vec![0, 1, 2])
+    );
+    recv.send_text("back").await.unwrap();
+    assert_eq!(
+        next_message(&send).await,
+        DataChannelMessage::Text("back".into())
+    );
+    assert_eq!(b.connection_state().await, PeerConnectionState::Connected);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn many_megabytes_pass_with_back_pressure() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    const COUNT: usize = 512; // 8 MiB of 16 KiB messages
+    let writer = tokio::spawn(async move {
+        for i in 0..COUNT {
+            send.send_binary(&vec![(i % 256) as u8; 16 * 1024])
+                .await
+                .unwrap();
+            assert!(send.buffered_amount() <= 2 * 1024 * 1024);
+        }
+        send
+    });
+    for i in 0..COUNT {
+        let m = next_message(&recv).await;
+        assert_eq!(m.as_bytes().len(), 16 * 1024);
+        assert_eq!(m.as_bytes()[0], (i % 256) as u8);
+    }
+    writer.await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn closing_the_channel_fires_close_on_the_peer() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    send.close();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), recv.recv()).await {
+            Ok(Some(DataChannelEvent::Close)) => break,
+            Ok(Some(_)) => continue,
+            other => panic!("no close: {other:?}"),
+        }
+    }
+    assert_eq!(recv.ready_state(), DataChannelState::Closed);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn get_stats_shows_the_selected_pair_and_channel_counters() {
+    let (a, _b, send, recv) = connected_pair().await;
+    send.send_text("four").await.unwrap();
+    assert_eq!(
+        next_message(&recv).await,
+        DataChannelMessage::Text("four".into())
+    );
+    let report = a.get_stats().await.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let transport = json["T01"].clone();
+    assert_eq!(transport["type"], "transport");
+    assert_eq!(transport["dtlsState"], "connected");
+    let pair = &json[transport["selectedCandidatePairId"].as_str().unwrap()];
+    assert_eq!(pair["state"], "succeeded");
+    assert!(pair["bytesSent"].as_u64().unwrap() > 0);
+    let dc = json
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|v| v["type"] == "data-channel")
+        .unwrap();
+    assert_eq!(dc["bytesSent"], 4);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_the_last_handle_closes_the_connection() {
+    let a = PeerConnection::new(Configuration::default()).unwrap();
+    let b = PeerConnection::new(Configuration::default()).unwrap();
+    let send = a
+        .create_data_channel("bye", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    // Trickle by hand until both ends of candidates, so that no task keeps
+    // a handle of `a` afterwards.
+    let mut recv = None;
+    let (mut a_done, mut b_done) = (false, false);
+    while !(a_done && b_done && recv.is_some()) {
+        tokio::select! {
+            Some(ev) = a.next_event(), if !a_done => {
+                if let PeerConnectionEvent::IceCandidate(c) = ev {
+                    a_done = c.candidate.is_empty();
+                    b.add_ice_candidate(c).await.unwrap();
+                }
+            }
+            Some(ev) = b.next_event() => match ev {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    b_done |= c.candidate.is_empty();
+                    a.add_ice_candidate(c).await.unwrap();
+                }
+                PeerConnectionEvent::DataChannel(dc) => recv = Some(dc),
+                _ => {}
+            },
+            () = tokio::time::sleep(Duration::from_secs(10)) => panic!("no connection"),
+        }
+    }
+    let recv = recv.unwrap();
+    send.wait_open().await.unwrap();
+    drop(a);
+    // The channel handle alone does not keep the connection alive.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), recv.recv()).await {
+            Ok(Some(DataChannelEvent::Close)) => break,
+            Ok(Some(_)) => continue,
+            other => panic!("no close after the last handle was dropped: {other:?}"),
+        }
+    }
+    assert!(send.send_text("gone").await.is_err());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn buffered_amount_low_fires_when_the_queue_drains() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    send.set_buffered_amount_low_threshold(64 * 1024);
+    assert_eq!(send.buffered_amount_low_threshold(), 64 * 1024);
+    for _ in 0..32 {
+        send.send_binary(&[7; 16 * 1024]).await.unwrap();
+    }
+    let drain = tokio::spawn(async move {
+        for _ in 0..32 {
+            next_message(&recv).await;
+        }
+    });
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), send.recv()).await {
+            Ok(Some(DataChannelEvent::BufferedAmountLow)) => break,
+            Ok(Some(_)) => continue,
+            other => panic!("no bufferedamountlow: {other:?}"),
+        }
+    }
+    drain.await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn set_configuration_changes_ice_servers_but_not_the_bundle_policy() {
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let mut config = pc.get_configuration();
+    config.ice_servers = vec![ferrtc::IceServer::new("stun:127.0.0.1:3478")];
+    pc.set_configuration(config.clone()).await.unwrap();
+    assert_eq!(pc.get_configuration().ice_servers, config.ice_servers);
+    config.bundle_policy = ferrtc::BundlePolicy::MaxCompat;
+    assert!(matches!(
+        pc.set_configuration(config).await,
+        Err(ferrtc::Error::InvalidModification("bundlePolicy"))
+    ));
+    let mut bad = pc.get_configuration();
+    bad.ice_servers = vec![ferrtc::IceServer::new("http://nope")];
+    assert!(pc.set_configuration(bad).await.is_err());
+}

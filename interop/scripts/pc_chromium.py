@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Headless Chromium against `ferrtc peer --signal stdio --echo`, either role.
+
+Serves a test page on 127.0.0.1 (a small HTTP server, standard library
+only), starts headless Chromium on it and the ferrtc binary as a child, and
+relays signaling between them: the page POSTs its messages and long-polls
+for ferrtc's, all in the browsers' own JSON forms. The page then checks,
+over the echo:
+  1. mixed text and binary messages of 1 byte to 256 KiB come back intact,
+     in order, with their type;
+  2. at least 32 MiB of 16 KiB messages pass with back-pressure;
+  3. (when Chromium offers) an unordered maxRetransmits=0 channel echoes too;
+     with --role negotiated, the child is the `negotiated_echo` example of
+     the ferrtc crate and the one channel is negotiated out of band (id 7);
+  4. the channels close on both sides; ferrtc exits 0 on {"type":"bye"}.
+Chromium keeps its default of hiding host addresses behind mDNS `.local`
+names, so ferrtc must connect through peer-reflexive discovery.
+Prints one JSON summary line; exits non-zero on any failure.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+PAGE = r"""<!doctype html><meta charset="utf-8"><title>ferrtc interop</title>
+<script>
+const role = new URLSearchParams(location.search).get("role");
+const BULK = Number(new URLSearchParams(location.search).get("bulk"));
+const post = (path, obj) => fetch(path, {method: "POST", body: JSON.stringify(obj)});
+const log = (...a) => post("/log", {msg: a.join(" ")});
+const timeout = (p, ms, what) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error("timeout: " + what)), ms))]);
+
+function rnd(n, seed) {
+  const b = new Uint8Array(n);
+  let x = seed * 2654435761 >>> 0;
+  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) >>> 0; b[i] = x >>> 24; }
+  return b;
+}
+function text(n, seed) {
+  const abc = "abcdefghijklmnopqrstuvwxyz0123456789";
+  let s = ""; let x = seed;
+  for (let i = 0; i < n; i++) { x = (x * 1103515245 + 12345) >>> 0; s += abc[(x >>> 24) % abc.length]; }
+  return s;
+}
+function same(a, b) {
+  if (typeof a === "string" || typeof b === "string") return a === b;
+  const x = new Uint8Array(a), y = new Uint8Array(b);
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+class Echo {
+  constructor(dc) {
+    this.dc = dc; this.queue = []; this.waiters = [];
+    dc.binaryType = "arraybuffer";
+    dc.onmessage = e => { const w = this.waiters.shift(); if (w) w(e.data); else this.queue.push(e.data); };
+    this.closed = new Promise(r => dc.addEventListener("close", r));
+  }
+  next() {
+    if (this.queue.length) return Promise.resolve(this.queue.shift());
+    return timeout(new Promise(r => this.waiters.push(r)), 60000, "echo on " + this.dc.label);
+  }
+}
+const opened = dc => dc.readyState === "open" ? Promise.resolve() :
+  timeout(new Promise(r => dc.addEventListener("open", r, {once: true})), 30000, "open " + dc.label);
+
+async function mixed(echo) {
+  const sizes = [1, 2, 3, 100, 1000, 1199, 1200, 1201, 16384, 65535, 65536, 65537, 131072, 262143, 262144];
+  const sent = [];
+  sizes.forEach((n, i) => { sent.push(text(n, i)); sent.push(rnd(n, i).buffer); });
+  for (const m of sent) echo.dc.send(m);
+  for (let i = 0; i < sent.length; i++) {
+    const got = await echo.next();
+    if (typeof got !== typeof sent[i] || !same(got, sent[i]))
+      throw new Error(`mixed message ${i} came back different (${typeof got})`);
+  }
+  return sent.length;
+}
+
+async function bulk(echo, total, size) {
+  const dc = echo.dc; const count = Math.floor(total / size);
+  dc.bufferedAmountLowThreshold = 256 * 1024;
+  const t0 = performance.now();
+  const reader = (async () => {
+    for (let i = 0; i < count; i++) {
+      const m = new Uint8Array(await echo.next());
+      const k = new DataView(m.buffer).getUint32(0);
+      if (m.length !== size || k !== i) throw new Error(`bulk message ${i} came back as ${k} of ${m.length}`);
+    }
+  })();
+  const buf = new Uint8Array(size);
+  for (let i = 0; i < count; i++) {
+    while (dc.bufferedAmount > 1024 * 1024)
+      await timeout(new Promise(r => dc.addEventListener("bufferedamountlow", r, {once: true})), 60000, "bufferedamountlow");
+    new DataView(buf.buffer).setUint32(0, i);
+    dc.send(buf);
+  }
+  await reader;
+  return [count * size, (performance.now() - t0) / 1000];
+}
+
+async function unreliable(echo) {
+  const n = 200; const got = new Set();
+  for (let i = 0; i < n; i++) echo.dc.send("u" + i);
+  for (let i = 0; i < n; i++) got.add(await echo.next());
+  for (let i = 0; i < n; i++) if (!got.has("u" + i)) throw new Error("unreliable message lost on loopback: " + i);
+  return n;
+}
+
+async function main() {
+  const pc = new RTCPeerConnection();
+  pc.onicecandidate = e => post("/signal", e.candidate ?
+    {type: "candidate", candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex} :
+    {type: "candidate", candidate: "", sdpMid: "0", sdpMLineIndex: 0});
+  pc.onconnectionstatechange = () => log("connection", pc.connectionState);
+  const remote = [];
+  const remoteWaiters = [];
+  pc.ondatachannel = e => { const w = remoteWaiters.shift(); if (w) w(e.channel); else remote.push(e.channel); };
+  const nextRemote = () => remote.length ? Promise.resolve(remote.shift()) :
+    timeout(new Promise(r => remoteWaiters.push(r)), 30000, "datachannel");
+  let data, unord = null;
+  if (role === "negotiated") {
+    data = pc.createDataChannel("negotiated", {negotiated: true, id: 7});
+    await pc.setLocalDescription();
+    await post("/signal", {type: "offer", sdp: pc.localDescription.sdp});
+  } else if (role === "ferrtc-answers") {
+    data = pc.createDataChannel("data");
+    unord = pc.createDataChannel("unordered", {ordered: false, maxRetransmits: 0});
+    await pc.setLocalDescription();
+    await post("/signal", {type: "offer", sdp: pc.localDescription.sdp});
+  }
+  (async () => {
+    for (;;) {
+      const msgs = await (await fetch("/poll")).json();
+      for (const m of msgs) {
+        if (m.type === "offer" || m.type === "answer") {
+          await pc.setRemoteDescription(m);
+          if (m.type === "offer") {
+            await pc.setLocalDescription();
+            await post("/signal", {type: "answer", sdp: pc.localDescription.sdp});
+          }
+        } else if (m.type === "candidate") {
+          await pc.addIceCandidate(m.candidate ? m : {candidate: "", sdpMid: m.sdpMid, sdpMLineIndex: m.sdpMLineIndex});
+        }
+      }
+    }
+  })().catch(e => post("/result", {ok: false, error: "signaling: " + e}));
+  if (!data) data = await nextRemote();
+  const echo = new Echo(data);
+  const uecho = unord ? new Echo(unord) : null;
+  await opened(data);
+  log("channel", data.label, "open, id", data.id);
+  const result = {ok: true, role, id: data.id, negotiated: data.negotiated};
+  result.mixed_messages = await mixed(echo);
+  if (uecho) {
+    await opened(unord);
+    result.unordered_messages = await unreliable(uecho);
+  }
+  const [bytes, secs] = await bulk(echo, BULK, 16384);
+  result.bulk_bytes = bytes; result.bulk_secs = secs; result.bulk_mib_per_s = bytes / 1048576 / secs;
+  const stats = await pc.getStats();
+  stats.forEach(s => { if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") result.pair = s.id; });
+  data.close();
+  if (unord) unord.close();
+  await timeout(echo.closed, 30000, "close");
+  if (uecho) await timeout(uecho.closed, 30000, "close unordered");
+  result.closed = data.readyState;
+  await post("/result", result);
+}
+main().catch(e => post("/result", {ok: false, error: String(e && e.stack || e)}));
+</script>"""
+
+
+def log(*args):
+    print("pc_chromium:", *args, file=sys.stderr, flush=True)
+
+
+class Relay:
+    """Signaling between the page (HTTP) and ferrtc (stdio)."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.to_page = []
+        self.page_wakeup = asyncio.Event()
+        self.result = asyncio.get_running_loop().create_future()
+
+    async def from_ferrtc(self):
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                return
+            self.to_page.append(json.loads(line))
+            self.page_wakeup.set()
+
+    async def to_ferrtc(self, obj):
+        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def handle(self, reader, writer):
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            length = 0
+            for h in lines[1:]:
+                if h.lower().startswith("content-length:"):
+                    length = int(h.split(":", 1)[1])
+            body = await reader.readexactly(length) if length else b""
+            status, ctype, out = "200 OK", "application/json", b"{}"
+            if method == "GET" and path.startswith("/?"):
+                ctype, out = "text/html; charset=utf-8", PAGE.encode()
+            elif method == "GET" and path == "/poll":
+                if not self.to_page:
+                    self.page_wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self.page_wakeup.wait(), 10)
+                    except asyncio.TimeoutError:
+                        pass
+                msgs, self.to_page = self.to_page, []
+                out = json.dumps(msgs).encode()
+            elif method == "POST" and path == "/signal":
+                await self.to_ferrtc(json.loads(body))
+            elif method == "POST" and path == "/log":
+                log("page:", json.loads(body)["msg"])
+            elif method == "POST" and path == "/result":
+                if not self.result.done():
+                    self.result.set_result(json.loads(body))
+            else:
+                status, out = "404 Not Found", b"{}"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(out)}\r\n"
+                "Cache-Control: no-store\r\nConnection: close\r\n\r\n".encode() + out
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as e:
+            log("http:", e)
+        except asyncio.CancelledError:
+            pass  # a long-poll still open when the run ends
+        finally:
+            writer.close()
+
+
+def chromium_binary():
+    for name in (os.environ.get("FERRTC_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    raise SystemExit("pc_chromium: no Chromium found (apt-get install chromium)")
+
+
+async def run(args):
+    offering_ferrtc = args.role == "ferrtc-offers"
+    if args.role == "negotiated":
+        # The ferrtc library's negotiated_echo example: channel id 7, both sides.
+        cmd = [args.ferrtc, "7"]
+    else:
+        cmd = [args.ferrtc, "peer", "--signal", "stdio", "--echo"]
+    if offering_ferrtc:
+        cmd.append("--offer")
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    relay = Relay(proc)
+    server = await asyncio.start_server(relay.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
+    url = f"http://127.0.0.1:{port}/?role={args.role}&bulk={args.bulk_mib * 1048576}"
+    browser = await asyncio.create_subprocess_exec(
+        chromium_binary(),
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={profile}", url,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    pump = asyncio.ensure_future(relay.from_ferrtc())
+    try:
+        result = await asyncio.wait_for(relay.result, args.timeout)
+        if not result.get("ok"):
+            raise SystemExit(f"pc_chromium: page failed: {result.get('error')}")
+        await relay.to_ferrtc({"type": "bye"})
+        code = await asyncio.wait_for(proc.wait(), 30)
+        if code != 0:
+            raise SystemExit(f"pc_chromium: ferrtc exited with {code}")
+        print(json.dumps(result), flush=True)
+    finally:
+        pump.cancel()
+        for p in (browser, proc):
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+        server.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ferrtc", required=True)
+    ap.add_argument("--role", choices=["ferrtc-offers", "ferrtc-answers", "negotiated"], required=True)
+    ap.add_argument("--bulk-mib", type=int, default=32)
+    ap.add_argument("--timeout", type=float, default=300)
+    asyncio.run(run(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
