@@ -1,10 +1,11 @@
 //! The demo web app in a real browser: headless Chromium (Debian's
 //! `chromium`, driven by playwright-core from `interop/browser/`) opens the
-//! page served by `crates/signal/examples/serve.rs`, joins as two users in
-//! two tabs, chats over a data channel between them, sends a 5 MiB file and
-//! checks the SHA-256 both tabs show, sees a taken name refused, a hang-up
-//! reported and, once the server is stopped, "Signaling lost" on the page;
-//! screenshots are saved under `artifacts/`.
+//! page served by `ferrtc demo`, joins as two users in two tabs, chats over a
+//! data channel between them, sends a 5 MiB file and checks the SHA-256 both
+//! tabs show; calls the built-in ferrtc peer `ferrtc-bot`, which echoes chat,
+//! hashes a 5 MiB upload and answers `/stats`; sees a taken name refused, a
+//! hang-up reported and, once the server is stopped, "Signaling lost" on the
+//! page; screenshots are saved under `artifacts/`.
 //!
 //! Needs `node`, `/usr/bin/chromium` (or `CHROMIUM`) and
 //! `npm ci --prefix interop/browser`. Runs only with FERRTC_INTEROP=1.
@@ -30,8 +31,8 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the `serve` example of ferrtc-signal and returns its path.
-fn build_serve_example(root: &Path) -> PathBuf {
+/// Builds the `ferrtc` binary and returns its path.
+fn build_ferrtc(root: &Path) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(root)
@@ -39,22 +40,22 @@ fn build_serve_example(root: &Path) -> PathBuf {
             "build",
             "-q",
             "-p",
-            "ferrtc-signal",
-            "--example",
-            "serve",
+            "ferrtc-cli",
+            "--bin",
+            "ferrtc",
             "--message-format=json",
         ])
         .stderr(Stdio::inherit())
         .output()
         .expect("cargo runs");
-    assert!(output.status.success(), "building the serve example failed");
+    assert!(output.status.success(), "building the ferrtc binary failed");
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "serve")
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "ferrtc")
         .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the serve executable")
+        .expect("cargo reported the ferrtc executable")
 }
 
 /// The server process; killed when dropped, whatever the test's outcome.
@@ -68,7 +69,7 @@ impl Drop for Server {
 }
 
 #[test]
-fn two_browser_tabs_chat_and_send_a_file_through_the_demo_page() {
+fn two_browser_tabs_chat_and_send_a_file_and_the_ferrtc_bot_echoes_and_hashes_an_upload() {
     if !interop_enabled() {
         return;
     }
@@ -84,14 +85,14 @@ fn two_browser_tabs_chat_and_send_a_file_through_the_demo_page() {
         "playwright-core is missing: npm ci --prefix interop/browser"
     );
 
-    let serve = build_serve_example(&root);
-    let mut child = Command::new(serve)
-        .args(["--listen", "127.0.0.1:0"])
+    let ferrtc = build_ferrtc(&root);
+    let mut child = Command::new(ferrtc)
+        .args(["demo", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("the serve example starts");
+        .expect("ferrtc demo starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let server = Server(child);
     let mut line = String::new();
@@ -111,6 +112,7 @@ fn two_browser_tabs_chat_and_send_a_file_through_the_demo_page() {
         .arg(&url)
         .arg(&artifacts)
         .arg(server.0.id().to_string())
+        .arg("--bot")
         .env("CHROMIUM", &chromium)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -146,6 +148,15 @@ fn two_browser_tabs_chat_and_send_a_file_through_the_demo_page() {
             .as_str()
             .is_some_and(|text| text.starts_with("Signaling lost")),
         "no clear message when the server went away: {report}"
+    );
+    assert_eq!(result["bot_echo"], true, "the bot did not echo: {report}");
+    assert_eq!(
+        result["bot_match"], "true",
+        "the bot's SHA-256 differs: {report}"
+    );
+    assert_eq!(
+        result["bot_stats"], true,
+        "the bot did not answer /stats: {report}"
     );
     assert!(artifacts.join("demo-alice.png").exists());
     assert!(artifacts.join("demo-bob.png").exists());

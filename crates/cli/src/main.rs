@@ -1,6 +1,7 @@
 //! The `ferrtc` command (contract in DESIGN.md "The `ferrtc` command").
 
 mod bench;
+mod demo;
 mod file;
 mod peer;
 mod signal;
@@ -115,9 +116,23 @@ enum Command {
 /// Exit code of a command or option that is declared but not built yet.
 const NOT_IMPLEMENTED: u8 = 2;
 
+/// Where `demo` and `signal` listen unless told otherwise.
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
 fn not_implemented(what: &str) -> ExitCode {
     eprintln!("ferrtc: {what} is not implemented yet");
     ExitCode::from(NOT_IMPLEMENTED)
+}
+
+fn exit_code(result: Result<(), demo::BoxError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrtc: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logs() {
@@ -144,8 +159,11 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Demo { .. } => return not_implemented("`ferrtc demo`"),
-        Command::Signal { .. } => return not_implemented("`ferrtc signal`"),
+        Command::Demo { listen } => return exit_code(runtime.block_on(demo::demo(listen))),
+        Command::Signal { listen } => {
+            let listen = listen.unwrap_or(DEFAULT_LISTEN);
+            return exit_code(runtime.block_on(demo::signal(listen)));
+        }
         Command::Turn { .. } => return not_implemented("`ferrtc turn`"),
         Command::Send { file, signal } => {
             if signal != "stdio" {

@@ -888,6 +888,17 @@ impl Jsep {
         let index = match (&init.sdp_mid, init.sdp_m_line_index) {
             (Some(mid), _) => remote.model.media.iter().position(|m| m.mid() == Some(mid)),
             (None, Some(i)) => Some(usize::from(i)).filter(|i| *i < remote.model.media.len()),
+            // W3C webrtc-pc §4.4.1.5 (addIceCandidate): an end-of-candidates
+            // without sdpMid and sdpMLineIndex applies to every section.
+            (None, None) if init.is_end_of_candidates() => {
+                for m in &mut remote.model.media {
+                    if !m.end_of_candidates() {
+                        m.attributes.push(Attribute::EndOfCandidates);
+                    }
+                }
+                remote.text = remote.model.to_string();
+                return Ok(None);
+            }
             (None, None) => {
                 return Err(JsepError::Invalid(
                     "candidate has neither sdpMid nor sdpMLineIndex".into(),

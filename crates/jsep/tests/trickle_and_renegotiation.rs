@@ -81,6 +81,25 @@ fn empty_candidate_marks_end_of_candidates() {
 }
 
 #[test]
+fn empty_candidate_without_mid_or_index_ends_candidates_of_every_section() {
+    // W3C webrtc-pc addIceCandidate: what a browser sends for a null candidate.
+    let mut b = with_offer();
+    assert_eq!(
+        b.add_ice_candidate(&IceCandidateInit::default()).unwrap(),
+        None
+    );
+    assert!(remote(&b).media.iter().all(|m| m.end_of_candidates()));
+    let no_section = IceCandidateInit {
+        candidate: CAND.into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        b.add_ice_candidate(&no_section),
+        Err(JsepError::Invalid(_))
+    ));
+}
+
+#[test]
 fn candidate_for_an_unknown_section_or_ufrag_is_refused() {
     let mut b = with_offer();
     let bad_mid = IceCandidateInit {

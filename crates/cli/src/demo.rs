@@ -1,0 +1,261 @@
+//! `ferrtc demo` and `ferrtc signal`: the signaling server of `ferrtc-signal`
+//! with its web app, and for the demo the built-in bot peer `ferrtc-bot`.
+//!
+//! The bot answers every call with a ferrtc [`PeerConnection`] and serves
+//! the page's data-channel protocol (documented in `ferrtc-signal`):
+//! - `chat`: echoes each line, and answers `/stats` with `get_stats()` as JSON;
+//! - `file` (one channel per file): a JSON header, then exactly `size`
+//!   bytes in binary messages; answered with
+//!   `{"type":"file-received","size":N,"sha256":"<hex>"}`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use aws_lc_rs::digest;
+use ferrtc::{
+    Configuration, DataChannel, DataChannelEvent, DataChannelMessage, IceCandidateInit,
+    PeerConnection, PeerConnectionEvent, PeerConnectionState, SdpType, SessionDescription,
+};
+use ferrtc_signal::{BotHandle, BotSender, ServerMessage, Signal, SignalConfig};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+/// The bot's user name in the room.
+pub const BOT_NAME: &str = "ferrtc-bot";
+/// Files larger than this are refused (the page refuses them too).
+const MAX_FILE: u64 = 256 << 20;
+
+/// Any error of the demo, reported on stderr.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `ferrtc signal`: the signaling server and web app, without a bot.
+pub async fn signal(listen: SocketAddr) -> Result<(), BoxError> {
+    let listener = TcpListener::bind(listen).await?;
+    // The first line on stdout says where to go (tests read it with --listen :0).
+    println!("listening on http://{}", listener.local_addr()?);
+    ferrtc_signal::serve_with_shutdown(listener, SignalConfig::default(), shutdown()).await?;
+    Ok(())
+}
+
+/// `ferrtc demo`: the signaling server, the web app and the bot.
+pub async fn demo(listen: SocketAddr) -> Result<(), BoxError> {
+    let listener = TcpListener::bind(listen).await?;
+    let (port, bot) = ferrtc_signal::bot(BOT_NAME, 256)?;
+    tokio::spawn(run_bot(bot));
+    println!("listening on http://{}", listener.local_addr()?);
+    eprintln!("ferrtc demo: open that page in a browser, join, and call {BOT_NAME}");
+    let config = SignalConfig::default().with_bot(port);
+    ferrtc_signal::serve_with_shutdown(listener, config, shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Answers calls: one peer connection per caller, keyed by the caller's name.
+async fn run_bot(mut bot: BotHandle) {
+    let mut calls: HashMap<String, PeerConnection> = HashMap::new();
+    while let Some(message) = bot.recv().await {
+        let ServerMessage::Signal { from, signal } = message else {
+            continue;
+        };
+        match signal {
+            Signal::Offer { sdp } => {
+                let pc = match calls.get(&from) {
+                    Some(pc) => pc.clone(),
+                    None => match PeerConnection::new(Configuration::default()) {
+                        Ok(pc) => {
+                            tokio::spawn(serve_call(pc.clone(), from.clone(), bot.sender()));
+                            calls.insert(from.clone(), pc.clone());
+                            pc
+                        }
+                        Err(e) => {
+                            tracing::warn!("bot: cannot create a peer connection: {e}");
+                            continue;
+                        }
+                    },
+                };
+                if let Err(e) = answer(&pc, sdp, &from, &bot.sender()).await {
+                    tracing::warn!("bot: call from {from} failed: {e}");
+                    if let Some(pc) = calls.remove(&from) {
+                        pc.close().await;
+                    }
+                }
+            }
+            Signal::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+                username_fragment,
+            } => {
+                if let Some(pc) = calls.get(&from) {
+                    let init = IceCandidateInit {
+                        candidate,
+                        sdp_mid,
+                        sdp_m_line_index,
+                        username_fragment,
+                    };
+                    if let Err(e) = pc.add_ice_candidate(init).await {
+                        tracing::info!("bot: candidate from {from} refused: {e}");
+                    }
+                }
+            }
+            Signal::Bye {} => {
+                if let Some(pc) = calls.remove(&from) {
+                    pc.close().await;
+                }
+            }
+            // The bot never offers, so it expects no answer.
+            Signal::Answer { .. } => tracing::info!("bot: unexpected answer from {from}"),
+        }
+    }
+}
+
+async fn answer(
+    pc: &PeerConnection,
+    sdp: String,
+    from: &str,
+    sender: &BotSender,
+) -> Result<(), BoxError> {
+    pc.set_remote_description(SessionDescription {
+        kind: SdpType::Offer,
+        sdp,
+    })
+    .await?;
+    let answer = pc.create_answer().await?;
+    pc.set_local_description(Some(answer.clone())).await?;
+    sender
+        .send(from, Signal::Answer { sdp: answer.sdp })
+        .await
+        .map_err(|_| "the signaling server is gone")?;
+    Ok(())
+}
+
+/// Trickles the bot's candidates to the caller and serves its channels.
+async fn serve_call(pc: PeerConnection, caller: String, sender: BotSender) {
+    while let Some(event) = pc.next_event().await {
+        match event {
+            PeerConnectionEvent::IceCandidate(c) => {
+                let signal = Signal::Candidate {
+                    candidate: c.candidate,
+                    sdp_mid: c.sdp_mid,
+                    sdp_m_line_index: c.sdp_m_line_index,
+                    username_fragment: c.username_fragment,
+                };
+                if sender.send(&caller, signal).await.is_err() {
+                    break;
+                }
+            }
+            PeerConnectionEvent::DataChannel(channel) => {
+                tokio::spawn(serve_channel(pc.clone(), channel));
+            }
+            PeerConnectionEvent::ConnectionStateChange(
+                PeerConnectionState::Closed | PeerConnectionState::Failed,
+            ) => break,
+            _ => {}
+        }
+    }
+}
+
+async fn serve_channel(pc: PeerConnection, channel: DataChannel) {
+    let result = match channel.label() {
+        "file" => receive_file(&channel).await,
+        _ => chat(&pc, &channel).await,
+    };
+    if let Err(e) = result {
+        tracing::info!("bot: channel {:?} ended: {e}", channel.label());
+        channel.close();
+    }
+}
+
+/// Echoes chat lines; `/stats` gets the bot's `get_stats()` as JSON.
+async fn chat(pc: &PeerConnection, channel: &DataChannel) -> Result<(), BoxError> {
+    while let Some(event) = channel.recv().await {
+        match event {
+            DataChannelEvent::Message(DataChannelMessage::Text(line)) => {
+                if line.trim() == "/stats" {
+                    let report = pc.get_stats().await?;
+                    channel.send_text(&report.to_json()).await?;
+                } else {
+                    channel.send_text(&line).await?;
+                }
+            }
+            DataChannelEvent::Message(DataChannelMessage::Binary(data)) => {
+                channel.send_binary(&data).await?;
+            }
+            DataChannelEvent::Close => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct FileHeader {
+    #[serde(rename = "type")]
+    kind: String,
+    size: u64,
+}
+
+/// Receives one file and answers with its size and SHA-256.
+async fn receive_file(channel: &DataChannel) -> Result<(), BoxError> {
+    let mut expected: Option<u64> = None;
+    let mut received = 0u64;
+    let mut hash = digest::Context::new(&digest::SHA256);
+    while let Some(event) = channel.recv().await {
+        match event {
+            DataChannelEvent::Message(DataChannelMessage::Text(text)) if expected.is_none() => {
+                let header: FileHeader = serde_json::from_str(&text)?;
+                if header.kind != "file" {
+                    return Err(
+                        format!("expected a file header, got type {:?}", header.kind).into(),
+                    );
+                }
+                if header.size > MAX_FILE {
+                    return Err(format!(
+                        "file of {} bytes is over the {MAX_FILE}-byte limit",
+                        header.size
+                    )
+                    .into());
+                }
+                expected = Some(header.size);
+            }
+            DataChannelEvent::Message(DataChannelMessage::Binary(data)) => {
+                let Some(size) = expected else {
+                    return Err("file data before the header".into());
+                };
+                received += data.len() as u64;
+                if received > size {
+                    return Err(format!("more than the announced {size} bytes").into());
+                }
+                hash.update(&data);
+            }
+            DataChannelEvent::Message(_) => return Err("unexpected text during a file".into()),
+            DataChannelEvent::Close => return Err("closed before the whole file arrived".into()),
+            _ => {}
+        }
+        if expected == Some(received) {
+            let sha256 = hex(hash.finish().as_ref());
+            let reply =
+                serde_json::json!({"type": "file-received", "size": received, "sha256": sha256});
+            channel.send_text(&reply.to_string()).await?;
+            return Ok(());
+        }
+    }
+    Err("the connection ended before the whole file arrived".into())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex;
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
+    }
+}
