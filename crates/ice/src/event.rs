@@ -2,6 +2,7 @@
 //! `RTCIceConnectionState`, `icecandidate`, `selectedcandidatepairchange`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::Candidate;
 
@@ -120,4 +121,28 @@ pub enum Event {
         /// Whether the agent is now controlling.
         controlling: bool,
     },
+}
+
+/// Round-trip figures of the selected candidate pair, from Binding
+/// responses to its connectivity and consent checks (W3C
+/// `RTCIceCandidatePairStats` `currentRoundTripTime`, `totalRoundTripTime`,
+/// `responsesReceived`). Only responses to requests sent once are measured
+/// (Karn's rule): a retransmitted request's response is ambiguous.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundTrip {
+    /// The latest measured round trip.
+    pub current: Option<Duration>,
+    /// The sum of every measured round trip.
+    pub total: Duration,
+    /// Measured responses (the divisor of `total` for a mean).
+    pub responses_received: u64,
+}
+
+impl RoundTrip {
+    /// Adds one measurement.
+    pub(crate) fn record(&mut self, rtt: Duration) {
+        self.current = Some(rtt);
+        self.total += rtt;
+        self.responses_received += 1;
+    }
 }

@@ -47,7 +47,7 @@ pub use candidate::{
     MAX_CANDIDATE_LEN, MAX_EXTENSIONS, TcpType, Transport,
 };
 pub use config::{AgentConfig, Credentials};
-pub use event::{ConnectionState, Event, FailureReason, GatheringState, SelectedPair};
+pub use event::{ConnectionState, Event, FailureReason, GatheringState, RoundTrip, SelectedPair};
 
 use std::net::SocketAddr;
 

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use ferrtc_stun::TransactionId;
 
+use crate::event::RoundTrip;
+
 /// The state of a candidate pair in the check list (RFC 8445 §6.1.2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PairState {
@@ -51,6 +53,8 @@ pub(crate) struct Pair {
     /// The address the peer saw our check come from (XOR-MAPPED-ADDRESS):
     /// a server- or peer-reflexive local candidate when it is not the base.
     pub mapped: Option<SocketAddr>,
+    /// Round trips measured on this pair's checks.
+    pub round_trip: RoundTrip,
 }
 
 impl Pair {
@@ -69,6 +73,7 @@ impl Pair {
             inbound_ok: false,
             inbound_at: None,
             mapped: None,
+            round_trip: RoundTrip::default(),
         }
     }
 

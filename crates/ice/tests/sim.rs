@@ -53,6 +53,38 @@ fn two_public_hosts_connect_and_exchange_data_both_ways() {
 }
 
 #[test]
+fn selected_pair_round_trip_is_measured_from_checks_and_consent_checks() {
+    // 10 ms on each access link, each way: 40 ms round trip, no jitter.
+    let mut call = Call::new(
+        3,
+        Side::public(PUBLIC_A, true, 5),
+        Side::public(PUBLIC_B, false, 6),
+    );
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    let first = call.peer_a().agent.selected_pair_round_trip().unwrap();
+    call.run_for(Duration::from_secs(20));
+    for peer in [call.peer_a(), call.peer_b()] {
+        let rtt = peer.agent.selected_pair_round_trip().unwrap();
+        assert_eq!(rtt.current, Some(Duration::from_millis(40)));
+        // Consent checks every ~5 s add measurements.
+        assert!(rtt.responses_received >= 3, "{rtt:?}");
+        assert_eq!(
+            rtt.total,
+            Duration::from_millis(40) * rtt.responses_received as u32
+        );
+    }
+    assert!(
+        first.responses_received
+            < call
+                .peer_a()
+                .agent
+                .selected_pair_round_trip()
+                .unwrap()
+                .responses_received
+    );
+}
+
+#[test]
 fn thirty_percent_loss_each_way_still_connects_and_keeps_consent() {
     // B's access link drops 30% of datagrams in each direction, so every
     // check and every response crosses one lossy link. Twenty seeds, all

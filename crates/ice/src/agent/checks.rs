@@ -2,7 +2,7 @@
 //! Binding requests and responses (RFC 8445 §6.1.4, §7.2, §7.3).
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ferrtc_stun::{Class, Message};
 
@@ -283,6 +283,8 @@ impl Agent {
         let t = self.transactions.swap_remove(idx);
         let inbound = stun_io::read(msg);
         let success = msg.class() == Class::SuccessResponse;
+        // Karn's rule: only a request sent once gives an unambiguous round trip.
+        let rtt = (success && t.transmits == 1).then(|| now.saturating_duration_since(t.started));
         match kind {
             TxnKind::Gather { server } => {
                 if let (true, Some(mapped)) = (success, inbound.mapped) {
@@ -295,6 +297,9 @@ impl Agent {
                     .as_ref()
                     .is_some_and(|s| s.pair.source == destination && s.pair.destination == source);
                 if success && on_selected {
+                    if let (Some(rtt), Some(s)) = (rtt, self.selected.as_mut()) {
+                        s.round_trip.record(rtt);
+                    }
                     self.refresh_consent(now);
                 }
             }
@@ -306,6 +311,9 @@ impl Agent {
                 // RFC 8445 §7.2.5.2.1: the response must come back on the
                 // same 5-tuple, else the pair fails.
                 let symmetric = source == t.destination && destination == t.source;
+                if let (Some(rtt), true) = (rtt, symmetric) {
+                    self.record_check_round_trip(pair, rtt);
+                }
                 let outcome = match (success, symmetric) {
                     (true, true) => Ok(inbound.mapped),
                     (true, false) => Err(None),
@@ -315,6 +323,17 @@ impl Agent {
             }
         }
         Receive::Stun
+    }
+
+    /// Records a check's round trip on its pair, and on the selected pair
+    /// when it is that one.
+    fn record_check_round_trip(&mut self, i: usize, rtt: Duration) {
+        if let Some(p) = self.pairs.get_mut(i) {
+            p.round_trip.record(rtt);
+        }
+        if let Some(s) = self.selected.as_mut().filter(|s| s.index == Some(i)) {
+            s.round_trip.record(rtt);
+        }
     }
 
     /// `outcome` is the mapped address of a success on the same 5-tuple,

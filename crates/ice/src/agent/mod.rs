@@ -18,7 +18,9 @@ mod pairs;
 mod wire;
 use crate::candidate::{Candidate, CandidateType, Foundation, Transport};
 use crate::config::{AgentConfig, Credentials};
-use crate::event::{ConnectionState, Event, FailureReason, GatheringState, SelectedPair};
+use crate::event::{
+    ConnectionState, Event, FailureReason, GatheringState, RoundTrip, SelectedPair,
+};
 use crate::pair::{Pair, PairState, pair_priority};
 use crate::stun_io::{self, CheckRequest, RoleAttr};
 use crate::transaction::{Expiry, Schedule, Transaction, TxnKind};
@@ -112,6 +114,8 @@ struct Selected {
     /// Last consent response (RFC 7675 §5.1).
     last_consent: Instant,
     next_consent: Instant,
+    /// Round trips of the pair's checks, then of its consent checks.
+    round_trip: RoundTrip,
 }
 
 /// Something to send, built when [`Agent::poll_transmit`] is called.
@@ -295,6 +299,12 @@ impl Agent {
     /// The selected pair, if any.
     pub fn selected_pair(&self) -> Option<&SelectedPair> {
         self.selected.as_ref().map(|s| &s.pair)
+    }
+
+    /// Round-trip figures of the selected pair (W3C
+    /// `RTCIceCandidatePairStats.currentRoundTripTime` and friends).
+    pub fn selected_pair_round_trip(&self) -> Option<RoundTrip> {
+        self.selected.as_ref().map(|s| s.round_trip)
     }
 
     /// The local candidates gathered so far (host and server-reflexive).

@@ -133,6 +133,7 @@ impl Agent {
             remote_key,
             last_consent: now,
             next_consent,
+            round_trip: self.pairs[i].round_trip,
         });
         // The restart (if any) is over: the old credentials retire.
         self.previous_local = None;
