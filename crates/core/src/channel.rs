@@ -23,7 +23,9 @@ impl ChannelId {
 pub struct DataChannelInit {
     /// Deliver in order (default true).
     pub ordered: bool,
-    /// Give up on a message after this long (milliseconds in the W3C API).
+    /// Give up on a message after this long (W3C `maxPacketLifeTime`, an
+    /// `unsigned short` of milliseconds: at most 65,535 ms, and DCEP
+    /// announces it to the peer in whole milliseconds).
     pub max_packet_life_time: Option<Duration>,
     /// Give up on a message after this many retransmissions.
     pub max_retransmits: Option<u16>,

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
+use ferrtc_datachannel::{ChannelType, DcepMessage, Open};
 use ferrtc_dtls::{Certificate, Dtls, HashAlgorithm, Role, TransportState};
 use ferrtc_ice::{Agent, AgentConfig, Credentials, Receive};
 use ferrtc_jsep::{
@@ -17,7 +18,6 @@ use rand::{Rng, SeedableRng};
 
 use crate::channel::{Channel, ChannelId, ChannelInfo, DataChannelInit, DataChannelState};
 use crate::config::Config;
-use crate::dcep;
 use crate::demux::{Demux, classify};
 use crate::error::Error;
 use crate::event::{
@@ -789,6 +789,13 @@ impl PeerConnection {
                 ));
             }
             (Some(n), None) => Reliability::MaxRetransmits(n),
+            // W3C `maxPacketLifeTime` is an `[EnforceRange] unsigned
+            // short` of milliseconds, all DCEP can announce (RFC 8832 §5.1).
+            (None, Some(d)) if d > Duration::from_millis(u64::from(u16::MAX)) => {
+                return Err(Error::InvalidChannelInit(
+                    "maxPacketLifeTime is limited to 65535 ms",
+                ));
+            }
             (None, Some(d)) => Reliability::MaxLifetime(d),
             (None, None) => Reliability::Reliable,
         };
@@ -983,9 +990,10 @@ impl PeerConnection {
                 sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
             }
             if !c.negotiated {
-                dcep::Message::Open(dcep::Open {
+                self.scratch.clear();
+                DcepMessage::Open(Open {
                     ordered: c.ordered,
-                    reliability: c.reliability,
+                    channel_type: ChannelType::from_reliability(c.reliability),
                     priority: 256,
                     label: c.label.clone(),
                     protocol: c.protocol.clone(),
@@ -1446,7 +1454,7 @@ impl PeerConnection {
     }
 
     fn on_dcep(&mut self, stream: u16, data: &[u8]) {
-        let message = match dcep::Message::parse(data) {
+        let message = match DcepMessage::parse(data) {
             Ok(m) => m,
             Err(e) => {
                 tracing::debug!("stream {stream}: {e}");
@@ -1455,7 +1463,7 @@ impl PeerConnection {
             }
         };
         match message {
-            dcep::Message::Ack => {
+            DcepMessage::Ack => {
                 if let Some(c) = self
                     .by_stream
                     .get(&stream)
@@ -1464,7 +1472,7 @@ impl PeerConnection {
                     c.awaiting_ack = false;
                 }
             }
-            dcep::Message::Open(open) => {
+            DcepMessage::Open(open) => {
                 if self.by_stream.contains_key(&stream)
                     || self.channels().count() >= self.config.max_channels
                 {
@@ -1480,7 +1488,7 @@ impl PeerConnection {
                         label: open.label,
                         protocol: open.protocol,
                         ordered: open.ordered,
-                        reliability: open.reliability,
+                        reliability: open.channel_type.reliability(),
                         negotiated: false,
                         stream: Some(stream),
                         state: DataChannelState::Open,
@@ -1492,7 +1500,8 @@ impl PeerConnection {
                     },
                 );
                 self.by_stream.insert(stream, id);
-                dcep::Message::Ack.write(&mut self.scratch);
+                self.scratch.clear();
+                DcepMessage::Ack.write(&mut self.scratch);
                 if let Some(sctp) = self.sctp.as_mut()
                     && let Err(e) = sctp.send(
                         self.now,
@@ -1551,3 +1560,6 @@ fn ice_state_str(s: IceConnectionState) -> &'static str {
         IceConnectionState::Closed => "closed",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,7 +18,9 @@ pub enum Error {
     /// The SCTP association refused an input.
     #[error("SCTP: {0}")]
     Sctp(#[from] ferrtc_sctp::Error),
-    /// A DCEP message from the peer does not parse (RFC 8832 §5).
+    /// A DCEP message does not parse (RFC 8832 §5). Not returned at
+    /// present: a malformed DCEP message from the peer is dropped and
+    /// counted, like any bad input from the network.
     #[error("DCEP: {0}")]
     Dcep(String),
     /// A remote fingerprint uses a hash function DTLS cannot check.

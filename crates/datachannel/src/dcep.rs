@@ -126,6 +126,22 @@ fn truncate(s: &str) -> &[u8] {
 }
 
 impl ChannelType {
+    /// The DCEP channel type announcing an SCTP reliability policy (RFC 8832
+    /// §5.1), the inverse of [`ChannelType::reliability`].
+    ///
+    /// DCEP carries the lifetime as whole milliseconds and W3C limits
+    /// `maxPacketLifeTime` to an `unsigned short`: the lifetime is rounded
+    /// down to a millisecond and saturates at 65,535 ms.
+    pub fn from_reliability(reliability: ferrtc_sctp::Reliability) -> Self {
+        match reliability {
+            ferrtc_sctp::Reliability::Reliable => Self::Reliable,
+            ferrtc_sctp::Reliability::MaxRetransmits(n) => Self::MaxRetransmits(n),
+            ferrtc_sctp::Reliability::MaxLifetime(d) => {
+                Self::MaxPacketLifeTime(u16::try_from(d.as_millis()).unwrap_or(u16::MAX))
+            }
+        }
+    }
+
     /// The SCTP reliability for messages of this channel.
     pub fn reliability(self) -> ferrtc_sctp::Reliability {
         match self {
@@ -140,6 +156,8 @@ impl ChannelType {
 
 #[cfg(test)]
 mod tests {
+    use ferrtc_sctp::Reliability;
+
     use super::*;
 
     #[test]
@@ -173,6 +191,117 @@ mod tests {
     fn lengths_that_do_not_match_are_rejected() {
         let b = [3, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, b'a'];
         assert!(DcepMessage::parse(&b).is_err());
+    }
+
+    #[test]
+    fn channel_type_and_sctp_reliability_convert_both_ways() {
+        for ct in [
+            ChannelType::Reliable,
+            ChannelType::MaxRetransmits(0),
+            ChannelType::MaxRetransmits(u16::MAX),
+            ChannelType::MaxPacketLifeTime(1500),
+            ChannelType::MaxPacketLifeTime(u16::MAX),
+        ] {
+            assert_eq!(ChannelType::from_reliability(ct.reliability()), ct);
+        }
+    }
+
+    #[test]
+    fn lifetimes_dcep_cannot_carry_round_down_and_saturate() {
+        let lifetime = |d| ChannelType::from_reliability(Reliability::MaxLifetime(d));
+        assert_eq!(
+            lifetime(Duration::from_micros(1_999)),
+            ChannelType::MaxPacketLifeTime(1)
+        );
+        assert_eq!(
+            lifetime(Duration::from_secs(100)),
+            ChannelType::MaxPacketLifeTime(u16::MAX)
+        );
+    }
+
+    #[test]
+    fn chromium_open_for_an_unordered_zero_retransmit_channel_parses() {
+        // Type 0x81 (partial reliable rexmit, unordered), priority 256,
+        // maxRetransmits 0, label "u", no protocol.
+        let b = [3, 0x81, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, b'u'];
+        let DcepMessage::Open(o) = DcepMessage::parse(&b).unwrap() else {
+            panic!("not an OPEN")
+        };
+        assert!(!o.ordered);
+        assert_eq!(o.channel_type, ChannelType::MaxRetransmits(0));
+        assert_eq!(o.priority, 256);
+        assert_eq!(o.label, "u");
+        assert_eq!(o.protocol, "");
+    }
+
+    #[test]
+    fn every_truncation_and_trailing_byte_of_an_open_is_refused() {
+        let mut b = Vec::new();
+        DcepMessage::Open(Open {
+            ordered: true,
+            channel_type: ChannelType::Reliable,
+            priority: 0,
+            label: "abc".into(),
+            protocol: "p".into(),
+        })
+        .write(&mut b);
+        for cut in 0..b.len() {
+            assert!(DcepMessage::parse(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        b.push(0);
+        assert!(DcepMessage::parse(&b).is_err());
+    }
+
+    #[test]
+    fn unknown_channel_and_message_types_are_refused() {
+        let mut b = Vec::new();
+        DcepMessage::Open(Open {
+            ordered: true,
+            channel_type: ChannelType::Reliable,
+            priority: 0,
+            label: String::new(),
+            protocol: String::new(),
+        })
+        .write(&mut b);
+        assert!(DcepMessage::parse(&b).is_ok());
+        b[1] = 0x03;
+        assert!(DcepMessage::parse(&b).is_err(), "channel type 0x03");
+        b[1] = 0x83;
+        assert!(DcepMessage::parse(&b).is_err(), "channel type 0x83");
+        assert!(DcepMessage::parse(&[0x01]).is_err(), "message type 0x01");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_what_parses_round_trips(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            if let Ok(m) = DcepMessage::parse(&data) {
+                let mut b = Vec::new();
+                m.write(&mut b);
+                proptest::prop_assert_eq!(DcepMessage::parse(&b).unwrap(), m);
+            }
+        }
+
+        #[test]
+        fn any_open_round_trips(
+            ordered in proptest::bool::ANY,
+            kind in 0u8..3,
+            param in proptest::num::u16::ANY,
+            priority in proptest::num::u16::ANY,
+            label in "\\PC{0,20}",
+            protocol in "\\PC{0,10}",
+        ) {
+            let channel_type = match kind {
+                0 => ChannelType::Reliable,
+                1 => ChannelType::MaxRetransmits(param),
+                _ => ChannelType::MaxPacketLifeTime(param),
+            };
+            let m = DcepMessage::Open(Open { ordered, channel_type, priority, label, protocol });
+            let mut b = Vec::new();
+            m.write(&mut b);
+            proptest::prop_assert_eq!(DcepMessage::parse(&b).unwrap(), m);
+        }
     }
 
     #[test]

@@ -1,0 +1,137 @@
+//! How the peer connection uses DCEP (RFC 8832) on an SCTP stream: the
+//! messages are fed straight into the connection, as the association
+//! would deliver them.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrtc_sctp::ppid;
+
+use super::PeerConnection;
+use crate::{Config, DataChannelInit, DataChannelState, Error, Event};
+
+fn connection() -> PeerConnection {
+    let config = Config {
+        seed: 3,
+        ..Config::default()
+    };
+    PeerConnection::new(config, Instant::now(), SystemTime::now()).unwrap()
+}
+
+fn dcep(stream: u16, data: &[u8]) -> ferrtc_sctp::Message {
+    ferrtc_sctp::Message {
+        stream,
+        ppid: ppid::DCEP,
+        unordered: false,
+        data: data.to_vec(),
+    }
+}
+
+fn events(pc: &mut PeerConnection) -> Vec<Event> {
+    std::iter::from_fn(|| pc.poll_event()).collect()
+}
+
+/// DATA_CHANNEL_OPEN as RFC 8832 §5.1 lays it out.
+fn open_bytes(channel_type: u8, param: u32, label: &str, protocol: &str) -> Vec<u8> {
+    let mut b = vec![0x03, channel_type, 0x01, 0x00];
+    b.extend_from_slice(&param.to_be_bytes());
+    b.extend_from_slice(&(label.len() as u16).to_be_bytes());
+    b.extend_from_slice(&(protocol.len() as u16).to_be_bytes());
+    b.extend_from_slice(label.as_bytes());
+    b.extend_from_slice(protocol.as_bytes());
+    b
+}
+
+#[test]
+fn a_dcep_open_from_the_peer_announces_an_open_channel_with_its_parameters() {
+    let mut pc = connection();
+    // 0x81: partial reliable by retransmissions, unordered (as Chromium
+    // sends for `{ordered: false, maxRetransmits: 0}`).
+    pc.on_message(dcep(3, &open_bytes(0x81, 0, "u", "json")));
+    let id = match events(&mut pc).as_slice() {
+        [Event::DataChannel(a), Event::ChannelOpen(b)] if a == b => *a,
+        other => panic!("unexpected events {other:?}"),
+    };
+    let info = pc.channel(id).unwrap();
+    assert_eq!(info.label, "u");
+    assert_eq!(info.protocol, "json");
+    assert!(!info.ordered);
+    assert_eq!(info.max_retransmits, Some(0));
+    assert_eq!(info.max_packet_life_time, None);
+    assert!(!info.negotiated);
+    assert_eq!(info.id, Some(3));
+    assert_eq!(info.ready_state, DataChannelState::Open);
+}
+
+#[test]
+fn a_timed_dcep_open_gives_the_lifetime_in_milliseconds() {
+    let mut pc = connection();
+    // 0x02: partial reliable by lifetime, ordered.
+    pc.on_message(dcep(5, &open_bytes(0x02, 1500, "timed", "")));
+    let id = pc.channels().next().unwrap();
+    let info = pc.channel(id).unwrap();
+    assert!(info.ordered);
+    assert_eq!(info.max_packet_life_time, Some(Duration::from_millis(1500)));
+    assert_eq!(info.max_retransmits, None);
+}
+
+#[test]
+fn malformed_dcep_and_opens_on_a_busy_stream_are_dropped_and_counted() {
+    let mut pc = connection();
+    let before = pc.stats().dropped_messages;
+    let mut padded = open_bytes(0x00, 0, "a", "");
+    padded.push(0);
+    for bad in [&[][..], &[0x02, 0x00], &[0x03, 0x00], &[0x07], &padded] {
+        pc.on_message(dcep(1, bad));
+    }
+    assert_eq!(pc.stats().dropped_messages, before + 5);
+    assert!(events(&mut pc).is_empty());
+    assert_eq!(pc.channels().count(), 0);
+
+    pc.on_message(dcep(1, &open_bytes(0x00, 0, "first", "")));
+    pc.on_message(dcep(1, &open_bytes(0x00, 0, "second", "")));
+    assert_eq!(pc.stats().dropped_messages, before + 6);
+    assert_eq!(pc.channels().count(), 1);
+}
+
+#[test]
+fn a_dcep_ack_lets_an_unordered_channel_send_unordered() {
+    let mut pc = connection();
+    let init = DataChannelInit {
+        ordered: false,
+        id: Some(4),
+        ..DataChannelInit::default()
+    };
+    let id = pc.create_data_channel("chat", init).unwrap();
+    let channel = pc.channels.get_mut(&id).unwrap();
+    channel.awaiting_ack = true;
+    // RFC 8832 §6: until the ACK, data goes ordered.
+    assert!(!channel.send_options().unordered);
+    pc.on_message(dcep(4, &[0x02]));
+    assert!(pc.channels[&id].send_options().unordered);
+}
+
+#[test]
+fn a_dcep_ack_on_an_unknown_stream_changes_nothing() {
+    let mut pc = connection();
+    pc.on_message(dcep(9, &[0x02]));
+    assert!(events(&mut pc).is_empty());
+    assert_eq!(pc.channels().count(), 0);
+}
+
+#[test]
+fn max_packet_life_time_beyond_what_dcep_carries_is_refused() {
+    let mut pc = connection();
+    let init = |ms| DataChannelInit {
+        max_packet_life_time: Some(Duration::from_millis(ms)),
+        ..DataChannelInit::default()
+    };
+    assert!(matches!(
+        pc.create_data_channel("long", init(65_536)),
+        Err(Error::InvalidChannelInit(_))
+    ));
+    let id = pc.create_data_channel("longest", init(65_535)).unwrap();
+    assert_eq!(
+        pc.channel(id).unwrap().max_packet_life_time,
+        Some(Duration::from_millis(65_535))
+    );
+}
