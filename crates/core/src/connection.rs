@@ -391,6 +391,7 @@ impl PeerConnection {
                 report.insert(Stats::LocalCandidate(candidate(l.clone(), &p.local)));
                 report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));
                 let id = format!("CP{l}_{r}");
+                let rtt = ice.selected_pair_round_trip().unwrap_or_default();
                 report.insert(Stats::CandidatePair(CandidatePairStats {
                     id: id.clone(),
                     timestamp,
@@ -401,6 +402,9 @@ impl PeerConnection {
                     nominated: true,
                     bytes_sent: ice.stats().bytes_sent,
                     bytes_received: ice.stats().bytes_received,
+                    current_round_trip_time: rtt.current.map(|d| d.as_secs_f64()),
+                    total_round_trip_time: rtt.total.as_secs_f64(),
+                    responses_received: rtt.responses_received,
                 }));
                 pair_id = Some(id);
             }

@@ -158,6 +158,13 @@ pub struct CandidatePairStats {
     pub bytes_sent: u64,
     /// Application bytes received on the pair.
     pub bytes_received: u64,
+    /// `currentRoundTripTime` in seconds: the latest STUN round trip on the pair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_round_trip_time: Option<f64>,
+    /// `totalRoundTripTime` in seconds, over `responsesReceived` responses.
+    pub total_round_trip_time: f64,
+    /// `responsesReceived`: connectivity and consent responses measured.
+    pub responses_received: u64,
 }
 
 /// `RTCIceCandidateStats`.

@@ -396,6 +396,11 @@ fn get_stats_reports_transport_pair_candidates_certificates_and_channels() {
     let cp = &json[pair_id];
     assert_eq!(cp["type"], "candidate-pair");
     assert_eq!(cp["state"], "succeeded");
+    // 5 ms on each host's link each way: a 20 ms STUN round trip.
+    assert_eq!(cp["currentRoundTripTime"], 0.02);
+    assert!(cp["responsesReceived"].as_u64().is_some_and(|n| n >= 1));
+    let total = cp["totalRoundTripTime"].as_f64().unwrap();
+    assert!((total - 0.02 * cp["responsesReceived"].as_f64().unwrap()).abs() < 1e-9);
     assert_eq!(
         json[cp["remoteCandidateId"].as_str().unwrap()]["address"],
         "10.0.0.2"
