@@ -36,12 +36,13 @@ fn pipe(from: &mut Child, to: &mut Child) {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_file_moves_intact_from_send_to_recv() {
+async fn a_100_mib_file_moves_intact_from_send_to_recv() {
     let dir = std::env::temp_dir().join(format!("ferrtc-file-test-{}", std::process::id()));
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let src = dir.join("payload.bin");
-    let data: Vec<u8> = (0..3_000_001u32)
+    // 100 MiB and one byte, so the last message is a partial one.
+    let data: Vec<u8> = (0..104_857_601u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&src, &data).unwrap();
