@@ -15,14 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn interop_enabled() -> bool {
-    if std::env::var("FERRTC_INTEROP").as_deref() == Ok("1") {
-        true
-    } else {
-        println!("skipped: set FERRTC_INTEROP=1");
-        false
-    }
-}
+use ferrtc_interop::interop_enabled;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

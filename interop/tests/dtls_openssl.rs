@@ -15,21 +15,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ferrtc_dtls::{Certificate, Config, Dtls, Event, Fingerprint, Role, SrtpKeys, SrtpProfile};
 
+use ferrtc_interop::interop_enabled;
+
 const TIMEOUT: Duration = Duration::from_secs(20);
 /// What the brief's reference command offers; OpenSSL exports 60 bytes.
 const OPENSSL_PROFILES: &str = "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80";
 const KEYMAT_LEN: &str = "60";
 const FROM_FERRTC: &str = "hello-from-ferrtc";
 const FROM_OPENSSL: &str = "ping-from-openssl";
-
-fn interop_enabled() -> bool {
-    if std::env::var("FERRTC_INTEROP").as_deref() == Ok("1") {
-        true
-    } else {
-        println!("skipped: set FERRTC_INTEROP=1");
-        false
-    }
-}
 
 /// A child process that is killed when the test ends, pass or fail.
 struct Peer {

@@ -62,6 +62,14 @@ pub(crate) enum DataOutcome {
     InvalidStream,
 }
 
+/// Whether a data chunk passed [`Receiver::admit`]'s checks.
+enum Admit {
+    /// Keep the payload; the unwrapped TSN.
+    Accept(u64),
+    /// Stop here with this outcome.
+    Reject(DataOutcome),
+}
+
 /// The receive side of an association.
 #[derive(Debug)]
 pub(crate) struct Receiver {
@@ -130,37 +138,59 @@ impl Receiver {
         !self.received.is_empty()
     }
 
+    /// The checks a DATA or I-DATA chunk passes before its payload is kept:
+    /// duplicates are recorded for the SACK, TSNs too far ahead and chunks
+    /// over the memory limit are dropped, an invalid stream is acknowledged
+    /// and discarded (RFC 9260 §6.5). An accepted TSN is marked received.
+    fn admit(
+        &mut self,
+        wire_tsn: u32,
+        stream: u16,
+        payload_len: usize,
+        empty: &'static str,
+    ) -> Result<Admit, Error> {
+        let tsn = unwrap_u32(self.cum_tsn, wire_tsn);
+        if tsn <= self.cum_tsn || self.received.contains(&tsn) {
+            if self.dups.len() < MAX_DUPS {
+                self.dups.push(wire_tsn);
+            }
+            return Ok(Admit::Reject(DataOutcome::Duplicate));
+        }
+        if tsn - self.cum_tsn > MAX_TSN_AHEAD {
+            return Ok(Admit::Reject(DataOutcome::Dropped));
+        }
+        if payload_len == 0 {
+            return Err(Error::ProtocolViolation(empty));
+        }
+        if stream >= self.inbound_streams {
+            self.mark_received(tsn);
+            return Ok(Admit::Reject(DataOutcome::InvalidStream));
+        }
+        // Hard limit: twice the window (the peer counts payload only, we
+        // count overhead too, so a compliant peer may overshoot a little).
+        if self.held() + payload_len + ENTRY_OVERHEAD > self.window.saturating_mul(2) {
+            return Ok(Admit::Reject(DataOutcome::Dropped));
+        }
+        self.mark_received(tsn);
+        Ok(Admit::Accept(tsn))
+    }
+
     /// Handles one DATA chunk; complete messages go to `out`.
     pub(crate) fn handle_data(
         &mut self,
         d: &Data<'_>,
         out: &mut VecDeque<Event>,
     ) -> Result<DataOutcome, Error> {
-        let tsn = unwrap_u32(self.cum_tsn, d.tsn);
-        if tsn <= self.cum_tsn || self.received.contains(&tsn) {
-            if self.dups.len() < MAX_DUPS {
-                self.dups.push(d.tsn);
-            }
-            return Ok(DataOutcome::Duplicate);
-        }
-        if tsn - self.cum_tsn > MAX_TSN_AHEAD {
-            return Ok(DataOutcome::Dropped);
-        }
-        if d.payload.is_empty() {
-            return Err(Error::ProtocolViolation("DATA chunk without user data"));
-        }
-        if d.stream >= self.inbound_streams {
-            // RFC 9260 §6.5: acknowledge the TSN, discard, report an ERROR.
-            self.mark_received(tsn);
-            return Ok(DataOutcome::InvalidStream);
-        }
+        let tsn = match self.admit(
+            d.tsn,
+            d.stream,
+            d.payload.len(),
+            "DATA chunk without user data",
+        )? {
+            Admit::Accept(tsn) => tsn,
+            Admit::Reject(outcome) => return Ok(outcome),
+        };
         let cost = d.payload.len() + ENTRY_OVERHEAD;
-        // Hard limit: twice the window (the peer counts payload only, we
-        // count overhead too, so a compliant peer may overshoot a little).
-        if self.held() + cost > self.window.saturating_mul(2) {
-            return Ok(DataOutcome::Dropped);
-        }
-        self.mark_received(tsn);
         let whole = d.flags & (flag::BEGIN | flag::END) == (flag::BEGIN | flag::END);
         if whole {
             if d.payload.len() > self.max_message_size {
@@ -350,28 +380,15 @@ impl Receiver {
         d: &IData<'_>,
         out: &mut VecDeque<Event>,
     ) -> Result<DataOutcome, Error> {
-        let tsn = unwrap_u32(self.cum_tsn, d.tsn);
-        if tsn <= self.cum_tsn || self.received.contains(&tsn) {
-            if self.dups.len() < MAX_DUPS {
-                self.dups.push(d.tsn);
-            }
-            return Ok(DataOutcome::Duplicate);
-        }
-        if tsn - self.cum_tsn > MAX_TSN_AHEAD {
-            return Ok(DataOutcome::Dropped);
-        }
-        if d.payload.is_empty() {
-            return Err(Error::ProtocolViolation("I-DATA chunk without user data"));
-        }
-        if d.stream >= self.inbound_streams {
-            self.mark_received(tsn);
-            return Ok(DataOutcome::InvalidStream);
+        if let Admit::Reject(outcome) = self.admit(
+            d.tsn,
+            d.stream,
+            d.payload.len(),
+            "I-DATA chunk without user data",
+        )? {
+            return Ok(outcome);
         }
         let cost = d.payload.len() + ENTRY_OVERHEAD;
-        if self.held() + cost > self.window.saturating_mul(2) {
-            return Ok(DataOutcome::Dropped);
-        }
-        self.mark_received(tsn);
         let unordered = d.flags & flag::UNORDERED != 0;
         let begin = d.flags & flag::BEGIN != 0;
         let end = d.flags & flag::END != 0;
