@@ -31,6 +31,18 @@
 //! assert_eq!(a_keys.local(), b_keys.remote());
 //! # Ok::<(), ferrtc_dtls::Error>(())
 //! ```
+//!
+//! # Limits of the dimpl 0.9 engine
+//!
+//! - ECDSA only: its DTLS 1.2 suites are ECDHE_ECDSA, so a peer whose
+//!   certificate is RSA (GStreamer's webrtcbin by default) cannot connect.
+//! - The DTLS-SRTP profile order is fixed by dimpl (AEAD_AES_256_GCM, then
+//!   AEAD_AES_128_GCM, then AES_CM_128_HMAC_SHA1_80):
+//!   [`Config::srtp_profiles`] is an allow-list, not a preference order, and
+//!   AES_CM_128_HMAC_SHA1_32 cannot be negotiated.
+//! - No fatal alert is sent on a fingerprint mismatch; the peer times out.
+//! - Key exchange and signatures draw from the OS RNG, so handshakes are not
+//!   reproducible bit for bit even with a seed.
 #![forbid(unsafe_code)]
 
 mod certificate;
