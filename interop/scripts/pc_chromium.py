@@ -104,12 +104,22 @@ async function bulk(echo, total, size) {
   return [count * size, (performance.now() - t0) / 1000];
 }
 
+// maxRetransmits=0 allows loss (RFC 3758), even on a loaded loopback, so this
+// checks what the channel promises: echoes are intact, never duplicated, and
+// most of them (at least half) arrive; the count goes into the result.
 async function unreliable(echo) {
   const n = 200; const got = new Set();
   for (let i = 0; i < n; i++) echo.dc.send("u" + i);
-  for (let i = 0; i < n; i++) got.add(await echo.next());
-  for (let i = 0; i < n; i++) if (!got.has("u" + i)) throw new Error("unreliable message lost on loopback: " + i);
-  return n;
+  for (;;) {
+    const quiet = new Promise(r => setTimeout(() => r(null), 3000));
+    const m = got.size < n ? await Promise.race([echo.next(), quiet]) : null;
+    if (m === null) break;
+    if (!/^u\d+$/.test(m) || Number(m.slice(1)) >= n) throw new Error("unordered echo corrupted: " + m);
+    if (got.has(m)) throw new Error("unordered echo duplicated: " + m);
+    got.add(m);
+  }
+  if (got.size < n / 2) throw new Error(`only ${got.size} of ${n} unordered messages came back`);
+  return got.size;
 }
 
 async function main() {
@@ -273,7 +283,10 @@ async def run(args):
         chromium_binary(),
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}", url,
+        "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+        # Plain host addresses rather than mDNS names: resolving those would make
+        # ferrtc send mDNS queries off loopback, and tests stay on loopback.
+        "--disable-features=WebRtcHideLocalIpsWithMdns", url,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
     pump = asyncio.ensure_future(relay.from_ferrtc())

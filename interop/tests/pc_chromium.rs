@@ -1,9 +1,10 @@
 //! `ferrtc peer --echo` against headless Chromium (Debian `chromium`), both
 //! roles: mixed text and binary messages of 1 byte to 256 KiB, 32 MiB of
 //! 16 KiB messages with back-pressure, an unordered maxRetransmits=0
-//! channel (when Chromium offers), clean close; Chromium hides its host
-//! addresses behind mDNS names, so ferrtc connects through peer-reflexive
-//! candidates (interop/scripts/pc_chromium.py, standard-library Python).
+//! channel (when Chromium offers), clean close (interop/scripts/pc_chromium.py,
+//! standard-library Python). Chromium runs with plain host candidates: with
+//! mDNS names ferrtc would query the mDNS group off loopback (that path is
+//! tested against a loopback responder in crates/ferrtc/tests/mdns.rs).
 //! A third test uses the `negotiated_echo` example of the ferrtc crate: a
 //! channel negotiated out of band with id 7 on both sides.
 

@@ -69,6 +69,11 @@ pub struct Configuration {
     /// Seed of the connection's RNGs; `None` draws one (set it for
     /// reproducible runs).
     pub seed: Option<u64>,
+    /// Where the mDNS queries that resolve remote `.local` candidates go
+    /// (not part of W3C `RTCConfiguration`). `None` is the IPv4 mDNS group
+    /// `224.0.0.251:5353` (RFC 6762 §3); a unicast address reaches one
+    /// responder directly, which tests use where multicast is unreliable.
+    pub mdns_server: Option<SocketAddr>,
 }
 
 /// A parsed ICE server URL (RFC 7064 `stun:`, RFC 7065 `turn:`).

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::data_channel::{ChannelShared, DataChannel, DataChannelEvent, Sink};
+use crate::mdns::Resolver;
 use crate::net::Sockets;
 use crate::peer_connection::{PeerConnectionEvent, States};
 
@@ -77,6 +78,14 @@ struct Blocked {
 pub(crate) struct Driver {
     core: Core,
     sockets: Sockets,
+    /// Resolves remote `.local` candidates.
+    mdns: Resolver,
+    /// Candidates mDNS resolved, to add to the core.
+    resolved: Vec<IceCandidateInit>,
+    /// The peer's end-of-candidates, held while mDNS lookups run: given to
+    /// the core with no usable candidate, it would fail ICE at once
+    /// (RFC 8838 §8) before the resolved ones arrive.
+    held_end: Option<IceCandidateInit>,
     commands: mpsc::UnboundedReceiver<Command>,
     /// Handed to channel handles (weak, so that they do not keep the
     /// connection alive).
@@ -94,6 +103,7 @@ impl Driver {
     pub(crate) fn new(
         core: Core,
         sockets: Sockets,
+        mdns: Resolver,
         commands: mpsc::UnboundedReceiver<Command>,
         weak: mpsc::WeakUnboundedSender<Command>,
         events: mpsc::UnboundedSender<PeerConnectionEvent>,
@@ -101,6 +111,9 @@ impl Driver {
         Driver {
             core,
             sockets,
+            mdns,
+            resolved: Vec::new(),
+            held_end: None,
             commands,
             weak,
             events,
@@ -119,7 +132,11 @@ impl Driver {
             if self.core.is_closed() {
                 break;
             }
-            let deadline = self.core.poll_timeout();
+            let core_deadline = self.core.poll_timeout();
+            let deadline = match (core_deadline, self.mdns.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
@@ -149,7 +166,21 @@ impl Driver {
                     }
                     Err(e) => tracing::debug!("recv: {e}"),
                 },
-                () = sleep => self.core.handle_timeout(Instant::now()),
+                r = self.mdns.recv() => match r {
+                    Ok((from, len)) => {
+                        self.mdns.handle_response(from, len, &mut self.resolved);
+                        self.add_resolved();
+                    }
+                    Err(e) => tracing::debug!("mDNS recv: {e}"),
+                },
+                () = sleep => {
+                    let now = Instant::now();
+                    self.mdns.handle_timeout(now);
+                    self.add_resolved();
+                    if core_deadline.is_some_and(|t| t <= now) {
+                        self.core.handle_timeout(now);
+                    }
+                }
             }
         }
         // Final flush of closing datagrams happened in `flush`; tell every channel.
@@ -263,6 +294,22 @@ impl Driver {
         Some(DataChannel::new(id, info, shared, rx, self.weak.clone()))
     }
 
+    /// Adds the candidates mDNS resolved, as if signalled with an IP, then
+    /// the held end-of-candidates once no lookup is left.
+    fn add_resolved(&mut self) {
+        for c in self.resolved.drain(..) {
+            if let Err(e) = self.core.add_ice_candidate(&c) {
+                tracing::debug!("resolved candidate {} not added: {e}", c.candidate);
+            }
+        }
+        if !self.mdns.busy()
+            && let Some(end) = self.held_end.take()
+            && let Err(e) = self.core.add_ice_candidate(&end)
+        {
+            tracing::debug!("end of candidates not applied: {e}");
+        }
+    }
+
     fn retry_blocked(&mut self) -> bool {
         let mut moved = false;
         let mut i = 0;
@@ -312,8 +359,17 @@ impl Driver {
             Command::SetRemote(d, r) => {
                 let _ = r.send(self.core.set_remote_description(d).map_err(Error::from));
             }
+            Command::AddIceCandidate(c, r) if c.is_end_of_candidates() && self.mdns.busy() => {
+                self.held_end = Some(c);
+                let _ = r.send(Ok(()));
+            }
             Command::AddIceCandidate(c, r) => {
-                let _ = r.send(self.core.add_ice_candidate(&c).map_err(Error::from));
+                let result = self.core.add_ice_candidate(&c).map_err(Error::from);
+                if result.is_ok() {
+                    self.mdns.resolve(Instant::now(), &c, &mut self.resolved);
+                    self.add_resolved();
+                }
+                let _ = r.send(result);
             }
             Command::CreateDataChannel(label, init, r) => {
                 let result = self

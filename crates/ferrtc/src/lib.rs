@@ -10,15 +10,21 @@
 //! Signaling is the application's: the descriptions and candidates
 //! serialize to the browsers' JSON forms with serde.
 //!
-//! Not yet: media tracks, TURN (URLs are accepted and ignored), mDNS
-//! resolution of `.local` candidates (such peers connect through
-//! peer-reflexive discovery), `getStats` RTT of the candidate pair.
+//! Remote host candidates whose address is an mDNS `.local` name (as
+//! Chromium signals them) are resolved with a one-shot mDNS query (RFC 6762
+//! §5.1) and added again with the address found; when no answer comes
+//! within a second, such peers still connect through peer-reflexive
+//! discovery.
+//!
+//! Not yet: media tracks, TURN (URLs are accepted and ignored), `getStats`
+//! RTT of the candidate pair.
 #![forbid(unsafe_code)]
 
 mod config;
 mod data_channel;
 mod driver;
 mod error;
+mod mdns;
 mod net;
 mod peer_connection;
 

@@ -15,6 +15,7 @@ use crate::Error;
 use crate::config::{Configuration, IceTransportPolicy, ServerUrl};
 use crate::data_channel::{DataChannel, DataChannelInit};
 use crate::driver::{Command, Descriptions, Driver};
+use crate::mdns::{MDNS_GROUP, Resolver};
 use crate::net::{Sockets, local_addresses};
 
 /// An event of a peer connection (W3C `icecandidate`, the state change
@@ -103,7 +104,8 @@ impl PeerConnection {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let (etx, erx) = mpsc::unbounded_channel();
-        let driver = Driver::new(core, sockets, rx, tx.downgrade(), etx);
+        let mdns = Resolver::new(configuration.mdns_server.unwrap_or(MDNS_GROUP));
+        let driver = Driver::new(core, sockets, mdns, rx, tx.downgrade(), etx);
         tokio::spawn(driver.run());
         Ok(PeerConnection {
             inner: Arc::new(Inner {

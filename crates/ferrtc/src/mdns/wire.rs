@@ -1,0 +1,478 @@
+//! The slice of the DNS message format (RFC 1035 §4) that an mDNS one-shot
+//! querier needs (RFC 6762 §5.1): a query for the A and AAAA records of one
+//! `.local` name, and the addresses a response gives for that name.
+//!
+//! The parser is bounded by the message: every step consumes bytes or
+//! fails, compression pointers must go strictly backwards (so they cannot
+//! loop), names are at most 255 bytes, and nothing is allocated but the
+//! addresses pushed into the caller's vector (at most [`MAX_ADDRS`]).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// RR type A (RFC 1035 §3.2.2).
+const TYPE_A: u16 = 1;
+/// RR type AAAA (RFC 3596 §2.1).
+const TYPE_AAAA: u16 = 28;
+/// Class IN (RFC 1035 §3.2.4).
+const CLASS_IN: u16 = 1;
+/// Top bit of a question's class: "unicast response requested" (QU,
+/// RFC 6762 §5.4); in a record it is the cache-flush bit (§10.2).
+const CLASS_TOP_BIT: u16 = 0x8000;
+/// Largest name on the wire (RFC 1035 §2.3.4).
+const MAX_NAME: usize = 255;
+/// Largest label (RFC 1035 §2.3.4).
+const MAX_LABEL: usize = 63;
+/// Addresses kept from one response for one name.
+pub(crate) const MAX_ADDRS: usize = 8;
+/// Size of the fixed header (RFC 1035 §4.1.1).
+const HEADER_LEN: usize = 12;
+
+/// Why an mDNS message or name was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum WireError {
+    /// The message ends inside a field.
+    #[error("mDNS message truncated at byte {at}")]
+    Truncated {
+        /// Offset of the field that does not fit.
+        at: usize,
+    },
+    /// The QR bit is clear: a query, not a response (RFC 1035 §4.1.1).
+    #[error("mDNS message is not a response")]
+    NotAResponse,
+    /// Opcode or response code other than zero: RFC 6762 §18.3 and §18.11
+    /// say such messages are silently ignored.
+    #[error("mDNS response with opcode {opcode} and rcode {rcode}")]
+    NotStandard {
+        /// The opcode field.
+        opcode: u8,
+        /// The response code field.
+        rcode: u8,
+    },
+    /// A name in the message is malformed.
+    #[error("bad name at byte {at} of an mDNS message: {reason}")]
+    BadName {
+        /// Offset where the problem was found.
+        at: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The name to resolve is not a valid `.local` name.
+    #[error("not a resolvable .local name: {0}")]
+    NotLocal(&'static str),
+}
+
+/// A validated `.local` host name (RFC 6762 §3), as Chromium signals in
+/// host candidates: `<uuid>.local`. Compared without regard to ASCII case
+/// (RFC 6762 §16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LocalName(String);
+
+impl LocalName {
+    /// Accepts names of letters, digits, `-` and `_` labels (1 to 63 bytes,
+    /// 255 on the wire) ending in `.local`, with an optional final dot.
+    pub(crate) fn parse(s: &str) -> Result<LocalName, WireError> {
+        let s = s.strip_suffix('.').unwrap_or(s);
+        let bytes = s.as_bytes();
+        let Some(split) = bytes.len().checked_sub(".local".len()) else {
+            return Err(WireError::NotLocal("does not end in .local"));
+        };
+        // The last six bytes are ASCII when they match, so `split` is a
+        // character boundary and `get` succeeds.
+        let stem = match bytes.get(split..) {
+            Some(tail) if tail.eq_ignore_ascii_case(b".local") => s.get(..split).unwrap_or(""),
+            _ => return Err(WireError::NotLocal("does not end in .local")),
+        };
+        if stem.is_empty() {
+            return Err(WireError::NotLocal("no label before .local"));
+        }
+        // Each label costs its length plus one length byte, plus the root.
+        if s.len() + 2 > MAX_NAME {
+            return Err(WireError::NotLocal("longer than 255 bytes on the wire"));
+        }
+        for label in s.split('.') {
+            if label.is_empty() || label.len() > MAX_LABEL {
+                return Err(WireError::NotLocal("label empty or over 63 bytes"));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(WireError::NotLocal(
+                    "label with a character other than [A-Za-z0-9_-]",
+                ));
+            }
+        }
+        Ok(LocalName(s.to_owned()))
+    }
+
+    /// The name as given (without a final dot).
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Writes a one-shot query (RFC 6762 §5.1) into `out`: two questions, A
+/// and AAAA of `name`, both with the QU bit set (§5.4) so the responder
+/// may answer by unicast. The query id is zero (§18.1).
+pub(crate) fn write_query(name: &LocalName, out: &mut Vec<u8>) {
+    out.clear();
+    // Header (RFC 1035 §4.1.1): id 0, flags 0 (standard query), QDCOUNT 2.
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
+    for label in name.as_str().split('.') {
+        // LocalName::parse bounds every label to 63 bytes.
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out.extend_from_slice(&TYPE_A.to_be_bytes());
+    out.extend_from_slice(&(CLASS_IN | CLASS_TOP_BIT).to_be_bytes());
+    // Second question: the same name by a pointer to offset 12 (§4.1.4).
+    out.extend_from_slice(&[0xC0, HEADER_LEN as u8]);
+    out.extend_from_slice(&TYPE_AAAA.to_be_bytes());
+    out.extend_from_slice(&(CLASS_IN | CLASS_TOP_BIT).to_be_bytes());
+}
+
+/// Reads a response and pushes the addresses it gives for `name` (A and
+/// AAAA records in the answer, authority and additional sections, RFC 6762
+/// §6) into `out`, without duplicates and at most [`MAX_ADDRS`] in all.
+/// Records with TTL 0 are goodbyes (§10.1) and give nothing.
+pub(crate) fn read_response(
+    msg: &[u8],
+    name: &LocalName,
+    out: &mut Vec<IpAddr>,
+) -> Result<(), WireError> {
+    let mut r = Reader { msg, pos: 0 };
+    let _id = r.u16()?;
+    let flags = r.u16()?;
+    if flags & 0x8000 == 0 {
+        return Err(WireError::NotAResponse);
+    }
+    let opcode = ((flags >> 11) & 0xF) as u8;
+    let rcode = (flags & 0xF) as u8;
+    if opcode != 0 || rcode != 0 {
+        return Err(WireError::NotStandard { opcode, rcode });
+    }
+    let questions = r.u16()?;
+    let records = u32::from(r.u16()?) + u32::from(r.u16()?) + u32::from(r.u16()?);
+    // Questions are echoed in unicast replies to legacy queries (§6.7).
+    for _ in 0..questions {
+        r.skip_name()?;
+        r.take(4)?;
+    }
+    for _ in 0..records {
+        let matches = r.name_equals(name.as_str())?;
+        let kind = r.u16()?;
+        let class = r.u16()? & !CLASS_TOP_BIT;
+        let ttl = r.u32()?;
+        let len = usize::from(r.u16()?);
+        let data = r.take(len)?;
+        if !matches || class != CLASS_IN || ttl == 0 || out.len() >= MAX_ADDRS {
+            continue;
+        }
+        let ip = match (kind, <[u8; 4]>::try_from(data), <[u8; 16]>::try_from(data)) {
+            (TYPE_A, Ok(v4), _) => IpAddr::V4(Ipv4Addr::from(v4)),
+            (TYPE_AAAA, _, Ok(v6)) => IpAddr::V6(Ipv6Addr::from(v6)),
+            _ => continue,
+        };
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    Ok(())
+}
+
+/// A cursor over a whole message (names may point anywhere before them).
+struct Reader<'a> {
+    msg: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        let at = self.pos;
+        let bytes = at
+            .checked_add(n)
+            .and_then(|end| self.msg.get(at..end))
+            .ok_or(WireError::Truncated { at })?;
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    fn u16(&mut self) -> Result<u16, WireError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, WireError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn skip_name(&mut self) -> Result<(), WireError> {
+        self.name_equals("").map(|_| ())
+    }
+
+    /// Reads the name at the cursor (following compression pointers,
+    /// RFC 1035 §4.1.4), leaves the cursor after it, and says whether it
+    /// equals `want` (dotted, no final dot) without regard to ASCII case.
+    fn name_equals(&mut self, want: &str) -> Result<bool, WireError> {
+        let want = want.as_bytes();
+        let mut at = self.pos;
+        // Where the cursor goes once the name is read: after the first pointer.
+        let mut resume = None;
+        // Pointers must go strictly below this, so that they cannot loop.
+        let mut limit = self.pos;
+        // Bytes of the dotted name read so far (what `want` is compared to).
+        let mut read = 0usize;
+        let mut equal = true;
+        loop {
+            let len_byte = *self.msg.get(at).ok_or(WireError::Truncated { at })?;
+            match len_byte & 0xC0 {
+                0x00 if len_byte == 0 => {
+                    at += 1;
+                    break;
+                }
+                0x00 => {
+                    let n = usize::from(len_byte);
+                    let label = self
+                        .msg
+                        .get(at + 1..at + 1 + n)
+                        .ok_or(WireError::Truncated { at })?;
+                    let dot = usize::from(read > 0);
+                    if read + dot + n > MAX_NAME {
+                        return Err(WireError::BadName {
+                            at,
+                            reason: "longer than 255 bytes",
+                        });
+                    }
+                    if equal {
+                        let expected = want.get(read..read + dot + n);
+                        equal = expected.is_some_and(|e| {
+                            (dot == 0 || e[0] == b'.') && e[dot..].eq_ignore_ascii_case(label)
+                        });
+                    }
+                    read += dot + n;
+                    at += 1 + n;
+                }
+                0xC0 => {
+                    let low = *self.msg.get(at + 1).ok_or(WireError::Truncated { at })?;
+                    let target = usize::from(len_byte & 0x3F) << 8 | usize::from(low);
+                    if target >= limit {
+                        return Err(WireError::BadName {
+                            at,
+                            reason: "compression pointer not strictly backwards",
+                        });
+                    }
+                    resume.get_or_insert(at + 2);
+                    limit = target;
+                    at = target;
+                }
+                // 0x40 and 0x80: extended label types (RFC 6891 §5), unused.
+                _ => {
+                    return Err(WireError::BadName {
+                        at,
+                        reason: "reserved label type",
+                    });
+                }
+            }
+        }
+        self.pos = resume.unwrap_or(at);
+        Ok(equal && read == want.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAME: &str = "1f5e7a3c-2b4d-4e6f-8a9b-0c1d2e3f4a5b.local";
+
+    fn name() -> LocalName {
+        LocalName::parse(NAME).unwrap()
+    }
+
+    /// A response shaped like the legacy unicast answer Avahi and Apple's
+    /// mDNSResponder give a one-shot query (RFC 6762 §6.7): the id and
+    /// questions echoed, the A record in the answer section with a pointer
+    /// to the question's name, and the AAAA record in the additional section.
+    fn captured_response() -> Vec<u8> {
+        let mut m = vec![0x00, 0x00, 0x84, 0x00, 0, 1, 0, 1, 0, 0, 0, 1];
+        m.push(36);
+        m.extend_from_slice(&NAME.as_bytes()[..36]);
+        m.push(5);
+        m.extend_from_slice(b"local");
+        m.push(0);
+        m.extend_from_slice(&[0, 1, 0x80, 1]); // A, IN|QU
+        // Answer: name by pointer, A, IN|cache-flush, TTL 120, 192.168.1.23.
+        m.extend_from_slice(&[0xC0, 12, 0, 1, 0x80, 1, 0, 0, 0, 120, 0, 4, 192, 168, 1, 23]);
+        // Additional: name by pointer, AAAA, TTL 120, 2001:db8::17.
+        m.extend_from_slice(&[0xC0, 12, 0, 28, 0x80, 1, 0, 0, 0, 120, 0, 16]);
+        m.extend_from_slice(&"2001:db8::17".parse::<Ipv6Addr>().unwrap().octets());
+        m
+    }
+
+    #[test]
+    fn query_asks_for_a_and_aaaa_with_the_qu_bit_and_id_zero() {
+        let mut q = Vec::new();
+        write_query(&name(), &mut q);
+        assert_eq!(&q[..12], &[0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(q[12], 36);
+        assert_eq!(&q[13..49], &NAME.as_bytes()[..36]);
+        assert_eq!(&q[49..56], b"\x05local\x00");
+        assert_eq!(&q[56..60], &[0, 1, 0x80, 1]);
+        assert_eq!(&q[60..], &[0xC0, 12, 0, 28, 0x80, 1]);
+    }
+
+    #[test]
+    fn captured_response_gives_both_addresses() {
+        let mut out = Vec::new();
+        read_response(&captured_response(), &name(), &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                "192.168.1.23".parse::<IpAddr>().unwrap(),
+                "2001:db8::17".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn names_compare_without_regard_to_case() {
+        let upper = LocalName::parse(&NAME.to_ascii_uppercase()).unwrap();
+        let mut out = Vec::new();
+        read_response(&captured_response(), &upper, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn records_for_another_name_or_with_ttl_zero_give_nothing() {
+        let other = LocalName::parse("other.local").unwrap();
+        let mut out = Vec::new();
+        read_response(&captured_response(), &other, &mut out).unwrap();
+        assert!(out.is_empty());
+        // A goodbye (TTL 0, RFC 6762 §10.1) for the right name.
+        let mut goodbye = captured_response();
+        for ttl_at in [66, 82] {
+            goodbye[ttl_at..ttl_at + 4].copy_from_slice(&[0, 0, 0, 0]);
+        }
+        read_response(&goodbye, &name(), &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_name_that_is_a_prefix_of_the_wanted_one_does_not_match() {
+        let longer = LocalName::parse("x.1f5e7a3c-2b4d-4e6f-8a9b-0c1d2e3f4a5b.local").unwrap();
+        let mut out = Vec::new();
+        read_response(&captured_response(), &longer, &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn queries_and_error_responses_are_refused() {
+        let mut q = Vec::new();
+        write_query(&name(), &mut q);
+        let mut out = Vec::new();
+        assert_eq!(
+            read_response(&q, &name(), &mut out),
+            Err(WireError::NotAResponse)
+        );
+        let mut m = captured_response();
+        m[3] = 0x03; // NXDOMAIN
+        assert!(matches!(
+            read_response(&m, &name(), &mut out),
+            Err(WireError::NotStandard { rcode: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn compression_loops_and_forward_pointers_are_refused() {
+        let mut out = Vec::new();
+        // One question whose name is a pointer to itself.
+        let self_loop = [0, 0, 0x84, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1];
+        assert!(matches!(
+            read_response(&self_loop, &name(), &mut out),
+            Err(WireError::BadName { .. })
+        ));
+        // A label, then a pointer back to that label: would loop forever.
+        let back_loop = [
+            0, 0, 0x84, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0xC0, 12, 0, 1, 0, 1,
+        ];
+        assert!(matches!(
+            read_response(&back_loop, &name(), &mut out),
+            Err(WireError::BadName { .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_responses_are_refused_at_every_length() {
+        let full = captured_response();
+        let mut out = Vec::new();
+        for len in 0..full.len() {
+            assert!(
+                read_response(&full[..len], &name(), &mut out).is_err(),
+                "length {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_well_formed_local_names_are_accepted() {
+        assert_eq!(
+            LocalName::parse("abc.local.").unwrap().as_str(),
+            "abc.local"
+        );
+        assert!(LocalName::parse("abc.LOCAL").is_ok());
+        for bad in [
+            "local",
+            ".local",
+            "example.com",
+            "a..local",
+            "a b.local",
+            "a\u{e9}.local",
+            &format!("{}.local", "a".repeat(64)),
+            &format!("{}local", "abcdefg.".repeat(32)),
+        ] {
+            assert!(LocalName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(msg in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut out = Vec::new();
+            let _ = read_response(&msg, &name(), &mut out);
+            prop_assert!(out.len() <= MAX_ADDRS);
+        }
+
+        #[test]
+        fn mutated_responses_never_panic(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+            let mut msg = captured_response();
+            for (at, byte) in flips {
+                let i = at % msg.len();
+                msg[i] = byte;
+            }
+            let mut out = Vec::new();
+            let _ = read_response(&msg, &name(), &mut out);
+            prop_assert!(out.len() <= MAX_ADDRS);
+        }
+
+        #[test]
+        fn every_valid_name_round_trips_through_query_and_answer(stem in "[a-z0-9-]{1,63}") {
+            let name = LocalName::parse(&format!("{stem}.local")).unwrap();
+            let mut msg = Vec::new();
+            write_query(&name, &mut msg);
+            // Turn the query into a response with one A answer pointing at the question.
+            msg[2] = 0x84;
+            msg[5] = 1;
+            msg[7] = 1;
+            let second_question = msg.len() - 6;
+            msg.truncate(second_question);
+            msg.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 10, 0, 4, 10, 0, 0, 1]);
+            let mut out = Vec::new();
+            read_response(&msg, &name, &mut out).unwrap();
+            prop_assert_eq!(out, vec![IpAddr::from([10, 0, 0, 1])]);
+        }
+    }
+}
