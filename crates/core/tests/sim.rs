@@ -534,3 +534,33 @@ fn the_whole_stack_connects_and_delivers_under_heavy_loss() {
         .collect();
     assert_eq!(got, sent);
 }
+
+#[test]
+fn a_channel_opens_within_a_few_round_trips_not_a_pacing_interval() {
+    // 1 ms on each host's link, so a 4 ms round trip: ICE check and
+    // nomination, DTLS, SCTP and DCEP take about six round trips (~26 ms).
+    // A nominating check that waited for the next paced slot (Ta = 50 ms)
+    // would take ~72 ms.
+    let mut pair = Pair::new(7, LinkConfig::IDEAL.with_delay(Duration::from_millis(1)));
+    let start = pair.net.now();
+    let _ = pair
+        .a()
+        .pc
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    pair.negotiate();
+    let mut opened_at = None;
+    while pair.net.now() < start + Duration::from_secs(1) {
+        pair.signal();
+        if !opened(&pair.a().events).is_empty() && !opened(&pair.b().events).is_empty() {
+            opened_at = Some(pair.net.now() - start);
+            break;
+        }
+        pair.net.run_for(Duration::from_millis(1));
+    }
+    let opened_at = opened_at.expect("channel did not open");
+    assert!(
+        opened_at < Duration::from_millis(40),
+        "opened after {opened_at:?}"
+    );
+}

@@ -24,7 +24,13 @@ impl Agent {
     /// the best valid pair again with USE-CANDIDATE. It does so once no
     /// pending pair could beat the best valid one, or after the
     /// nomination timeout.
-    pub(super) fn nominate_best(&mut self, _now: Instant) {
+    ///
+    /// The nominating check goes out at once rather than in the next Ta
+    /// slot: it re-checks a pair that already carried a check both ways,
+    /// so it opens no new NAT binding, which is what pacing (RFC 8445
+    /// §14) protects. Waiting a whole Ta (50 ms) would triple the time to
+    /// connect on a LAN.
+    pub(super) fn nominate_best(&mut self, now: Instant) {
         if !self.controlling || self.nominating || self.nominated || !self.checks_allowed() {
             return;
         }
@@ -40,9 +46,11 @@ impl Agent {
         };
         self.nominating = true;
         self.pairs[best].use_candidate = true;
-        // Send the nominating check next, before any other triggered check.
-        self.pairs[best].queued = true;
-        self.triggered.push_front(best);
+        if self.pairs[best].queued {
+            self.triggered.retain(|&i| i != best);
+            self.pairs[best].queued = false;
+        }
+        self.check_pair(now, best);
     }
 
     pub(super) fn maybe_nominate_early(&mut self, now: Instant) {
