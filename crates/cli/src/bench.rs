@@ -1,5 +1,15 @@
 //! `ferrtc bench`: pairs of peer connections in one process over real UDP
 //! on loopback; setup time, throughput, CPU time and peak memory.
+//!
+//! One run measures, in this order:
+//! - setup latency: [`SETUP_ROUNDS`] pairs opened one after the other, from
+//!   `new` to the channel open on both sides (`setup_median_ms`);
+//! - `--connections N` pairs opened at once (`setup_ms` until all are open,
+//!   `rss_per_connection_kib` per peer connection);
+//! - throughput: `--bytes` over each pair in `--message-size` messages with
+//!   back-pressure (`mib_per_s`, `cpu_s`);
+//! - small messages: [`SMALL_COUNT`] messages of [`SMALL_SIZE`] bytes on the
+//!   first pair (`small_messages_per_s`).
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +32,14 @@ pub struct BenchOptions {
     pub json: bool,
 }
 
-/// The figures, as `--json` prints them (DESIGN.md).
+/// Pairs opened one after the other for the setup latency.
+pub const SETUP_ROUNDS: usize = 50;
+/// Messages sent for the small-message rate.
+pub const SMALL_COUNT: u64 = 100_000;
+/// Size of each of those messages.
+pub const SMALL_SIZE: usize = 100;
+
+/// The figures, as `--json` prints them (DESIGN.md names the first eight).
 #[derive(Debug, Serialize)]
 pub struct Report {
     bytes: u64,
@@ -33,6 +50,12 @@ pub struct Report {
     mib_per_s: f64,
     cpu_s: f64,
     peak_rss_mib: f64,
+    /// Median of [`SETUP_ROUNDS`] pair setups, `new` to open on both sides.
+    setup_median_ms: f64,
+    /// Resident memory added by the open pairs, per peer connection.
+    rss_per_connection_kib: f64,
+    /// [`SMALL_SIZE`]-byte messages received per second.
+    small_messages_per_s: f64,
 }
 
 /// Forwards candidates from `from` to `to`, and remote channels to `channels`.
@@ -57,21 +80,32 @@ fn trickle(
 }
 
 struct Pair {
-    _a: PeerConnection,
-    _b: PeerConnection,
+    a: PeerConnection,
+    b: PeerConnection,
     send: DataChannel,
     recv: DataChannel,
 }
 
-async fn open_pair(seed: u64) -> Result<Pair, ferrtc::Error> {
-    let a = PeerConnection::new(Configuration {
+impl Pair {
+    async fn close(&self) {
+        self.a.close().await;
+        self.b.close().await;
+    }
+}
+
+/// A configuration on 127.0.0.1 alone: one socket per peer connection, so
+/// that 10,000 pairs fit in 20,000 open files.
+fn loopback(seed: u64) -> Configuration {
+    Configuration {
         seed: Some(seed),
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
         ..Default::default()
-    })?;
-    let b = PeerConnection::new(Configuration {
-        seed: Some(seed + 1),
-        ..Default::default()
-    })?;
+    }
+}
+
+async fn open_pair(seed: u64) -> Result<Pair, ferrtc::Error> {
+    let a = PeerConnection::new(loopback(seed))?;
+    let b = PeerConnection::new(loopback(seed + 1))?;
     let send = a
         .create_data_channel("bench", DataChannelInit::default())
         .await?;
@@ -86,12 +120,7 @@ async fn open_pair(seed: u64) -> Result<Pair, ferrtc::Error> {
     trickle(b.clone(), a.clone(), tx);
     let recv = rx.recv().await.ok_or(ferrtc::Error::Closed)?;
     send.wait_open().await?;
-    Ok(Pair {
-        _a: a,
-        _b: b,
-        send,
-        recv,
-    })
+    Ok(Pair { a, b, send, recv })
 }
 
 async fn transfer(pair: &Pair, bytes: u64, message_size: usize) -> Result<(), ferrtc::Error> {
@@ -117,23 +146,50 @@ async fn transfer(pair: &Pair, bytes: u64, message_size: usize) -> Result<(), fe
     writer.await.map_err(|_| ferrtc::Error::Closed)?
 }
 
+/// Median setup time of [`SETUP_ROUNDS`] pairs opened one at a time, ms.
+async fn setup_median_ms(seed: u64) -> Result<f64, ferrtc::Error> {
+    let mut times = Vec::with_capacity(SETUP_ROUNDS);
+    for i in 0..SETUP_ROUNDS {
+        let t = Instant::now();
+        let pair = open_pair(seed + 2 * i as u64).await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        pair.close().await;
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
 /// Runs the benchmark and prints its report.
 pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
     let message_size = opts.message_size.max(1);
+    // Each peer connection has a socket per local address (up to three);
+    // 10,000 pairs need more descriptors than the usual soft limit.
+    raise_fd_limit(opts.connections as u64 * 2 * 4 + 1024);
+    // The first pair pays the process's one-time crypto start-up (aws-lc
+    // seeds its entropy pool); open one before timing anything.
+    open_pair(1).await?.close().await;
+    let setup_median_ms = setup_median_ms(1_000_000).await?;
+
+    let rss_before = rss_kib();
     let start = Instant::now();
     let mut opening = Vec::new();
     for i in 0..opts.connections {
-        opening.push(tokio::spawn(open_pair(1 + 2 * i as u64)));
+        opening.push(tokio::spawn(open_pair(3 + 2 * i as u64)));
     }
     let mut pairs = Vec::new();
     for task in opening {
-        match tokio::time::timeout(Duration::from_secs(30), task).await {
+        match tokio::time::timeout(Duration::from_secs(60), task).await {
             Ok(Ok(Ok(pair))) => pairs.push(pair),
             Ok(Ok(Err(e))) => tracing::warn!("a pair failed to open: {e}"),
-            _ => tracing::warn!("a pair did not open in 30 s"),
+            _ => tracing::warn!("a pair did not open in 60 s"),
         }
     }
     let setup = start.elapsed();
+    let rss_per_connection_kib = if pairs.is_empty() {
+        0.0
+    } else {
+        (rss_kib() - rss_before).max(0.0) / (2 * pairs.len()) as f64
+    };
     let cpu_before = cpu_seconds();
     let t0 = Instant::now();
     let mut transfers = Vec::new();
@@ -148,7 +204,16 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
         t.await.map_err(|_| ferrtc::Error::Closed)??;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds() - cpu_before;
     let total = opts.bytes as f64 * pairs.len() as f64;
+    let small_messages_per_s = match pairs.first() {
+        Some(pair) => {
+            let t = Instant::now();
+            transfer(pair, SMALL_COUNT * SMALL_SIZE as u64, SMALL_SIZE).await?;
+            SMALL_COUNT as f64 / t.elapsed().as_secs_f64()
+        }
+        None => 0.0,
+    };
     let report = Report {
         bytes: opts.bytes,
         message_size,
@@ -160,20 +225,29 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
         } else {
             0.0
         },
-        cpu_s: cpu_seconds() - cpu_before,
+        cpu_s,
         peak_rss_mib: peak_rss_mib(),
+        setup_median_ms,
+        rss_per_connection_kib,
+        small_messages_per_s,
     };
     if opts.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
         println!(
-            "{} pair(s) open in {:.1} ms; {} bytes each in {:.3} s: {:.1} MiB/s; {:.2} CPU-s; peak RSS {:.1} MiB",
+            "setup (median of {SETUP_ROUNDS}): {:.2} ms; {} pair(s) open in {:.1} ms, {:.1} KiB per peer connection",
+            report.setup_median_ms,
             report.connections,
             report.setup_ms,
+            report.rss_per_connection_kib,
+        );
+        println!(
+            "{} bytes each in {:.3} s: {:.1} MiB/s; {:.2} CPU-s; {:.0} messages of {SMALL_SIZE} bytes/s; peak RSS {:.1} MiB",
             report.bytes,
             report.secs,
             report.mib_per_s,
             report.cpu_s,
+            report.small_messages_per_s,
             report.peak_rss_mib
         );
     }
@@ -181,6 +255,27 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
         return Err(ferrtc::Error::Closed);
     }
     Ok(())
+}
+
+/// Raises the soft limit on open files towards `wanted` (and the hard
+/// limit, where the process may); a failure only means fewer pairs open.
+fn raise_fd_limit(wanted: u64) {
+    let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() else {
+        return;
+    };
+    if soft >= wanted {
+        return;
+    }
+    // Root may raise the hard limit too; others stop at it.
+    if rlimit::Resource::NOFILE
+        .set(wanted, wanted.max(hard))
+        .is_ok()
+    {
+        return;
+    }
+    if let Err(e) = rlimit::Resource::NOFILE.set(wanted.min(hard), hard) {
+        tracing::warn!("cannot raise the open-file limit to {wanted}: {e}");
+    }
 }
 
 /// User plus system CPU time of the process (Linux `/proc/self/stat`,
@@ -206,13 +301,22 @@ fn cpu_seconds() -> f64 {
 
 /// Peak resident set size (`VmHWM` of `/proc/self/status`), MiB.
 fn peak_rss_mib() -> f64 {
+    status_kib("VmHWM:") / 1024.0
+}
+
+/// Resident set size now (`VmRSS`), KiB.
+fn rss_kib() -> f64 {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }

@@ -177,7 +177,7 @@ impl PeerConnection {
             by_stream: HashMap::new(),
             next_channel: 0,
             events: VecDeque::new(),
-            scratch: Vec::with_capacity(1500),
+            scratch: Vec::new(),
             signaling: SignalingState::Stable,
             ice_state: IceConnectionState::New,
             gathering_state: IceGatheringState::New,

@@ -1,6 +1,6 @@
 //! `RTCConfiguration` and its parts (W3C webrtc-pc §4.2).
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 pub use ferrtc_core::{BundlePolicy, Certificate};
 
@@ -74,6 +74,13 @@ pub struct Configuration {
     /// `224.0.0.251:5353` (RFC 6762 §3); a unicast address reaches one
     /// responder directly, which tests use where multicast is unreliable.
     pub mdns_server: Option<SocketAddr>,
+    /// The local addresses to bind and gather host candidates on (not part
+    /// of W3C `RTCConfiguration`; browsers choose them). Empty, the
+    /// default, is loopback (IPv4 and IPv6) plus the addresses of the
+    /// default routes. Each address costs one socket: a server holding
+    /// thousands of connections can name one address to stay within its
+    /// open-file limit.
+    pub host_addresses: Vec<IpAddr>,
 }
 
 /// A parsed ICE server URL (RFC 7064 `stun:`, RFC 7065 `turn:`).

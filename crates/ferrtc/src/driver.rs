@@ -38,8 +38,11 @@ pub(crate) enum Command {
     CreateAnswer(Reply<SessionDescription>),
     SetLocal(Option<SessionDescription>, Reply<()>),
     SetRemote(SessionDescription, Reply<()>),
-    AddIceCandidate(IceCandidateInit, Reply<()>),
-    CreateDataChannel(String, DataChannelInit, Reply<DataChannel>),
+    // The larger payloads are boxed: every command channel allocates room
+    // for 32 commands up front, so the size of the largest variant counts
+    // once per connection, 10,000 times in a busy process.
+    AddIceCandidate(Box<IceCandidateInit>, Reply<()>),
+    CreateDataChannel(Box<(String, DataChannelInit)>, Reply<DataChannel>),
     Send {
         channel: ChannelId,
         data: Vec<u8>,
@@ -126,7 +129,7 @@ impl Driver {
     }
 
     /// Runs until `close()` or until every `PeerConnection` handle is gone.
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(mut self: Box<Self>) {
         loop {
             self.flush();
             if self.core.is_closed() {
@@ -360,7 +363,7 @@ impl Driver {
                 let _ = r.send(self.core.set_remote_description(d).map_err(Error::from));
             }
             Command::AddIceCandidate(c, r) if c.is_end_of_candidates() && self.mdns.busy() => {
-                self.held_end = Some(c);
+                self.held_end = Some(*c);
                 let _ = r.send(Ok(()));
             }
             Command::AddIceCandidate(c, r) => {
@@ -371,7 +374,8 @@ impl Driver {
                 }
                 let _ = r.send(result);
             }
-            Command::CreateDataChannel(label, init, r) => {
+            Command::CreateDataChannel(args, r) => {
+                let (label, init) = *args;
                 let result = self
                     .core
                     .create_data_channel(&label, init)

@@ -96,7 +96,11 @@ impl PeerConnection {
             std::time::Instant::now(),
             std::time::SystemTime::now(),
         )?;
-        let sockets = Sockets::bind(&local_addresses())?;
+        let sockets = if configuration.host_addresses.is_empty() {
+            Sockets::bind(&local_addresses())?
+        } else {
+            Sockets::bind(&configuration.host_addresses)?
+        };
         if configuration.ice_transport_policy == IceTransportPolicy::All {
             for addr in sockets.local_addrs() {
                 core.add_local_host(addr)?;
@@ -106,7 +110,9 @@ impl PeerConnection {
         let (etx, erx) = mpsc::unbounded_channel();
         let mdns = Resolver::new(configuration.mdns_server.unwrap_or(MDNS_GROUP));
         let driver = Driver::new(core, sockets, mdns, rx, tx.downgrade(), etx);
-        tokio::spawn(driver.run());
+        // Boxed: the task then holds a pointer, not a second copy of the
+        // ~13 KB core that an async fn keeps for its by-value argument.
+        tokio::spawn(Box::new(driver).run());
         Ok(PeerConnection {
             inner: Arc::new(Inner {
                 commands: tx,
@@ -162,7 +168,8 @@ impl PeerConnection {
 
     /// `addIceCandidate()`; an empty `candidate` means end of candidates.
     pub async fn add_ice_candidate(&self, candidate: IceCandidateInit) -> Result<(), Error> {
-        self.ask(|r| Command::AddIceCandidate(candidate, r)).await
+        self.ask(|r| Command::AddIceCandidate(Box::new(candidate), r))
+            .await
     }
 
     /// `createDataChannel()`.
@@ -172,7 +179,7 @@ impl PeerConnection {
         init: DataChannelInit,
     ) -> Result<DataChannel, Error> {
         let label = label.to_owned();
-        self.ask(|r| Command::CreateDataChannel(label, init, r))
+        self.ask(|r| Command::CreateDataChannel(Box::new((label, init)), r))
             .await
     }
 

@@ -251,3 +251,52 @@ async fn set_configuration_changes_ice_servers_but_not_the_bundle_policy() {
     bad.ice_servers = vec![ferrtc::IceServer::new("http://nope")];
     assert!(pc.set_configuration(bad).await.is_err());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn host_addresses_limit_gathering_to_the_named_addresses() {
+    let config = |seed| Configuration {
+        seed: Some(seed),
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    };
+    let a = PeerConnection::new(config(11)).unwrap();
+    let b = PeerConnection::new(config(12)).unwrap();
+    let send = a
+        .create_data_channel("one-address", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    // Every candidate a gathers is on 127.0.0.1; forward them to b by hand.
+    let mut gathered = Vec::new();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), a.next_event())
+            .await
+            .expect("gathering did not finish")
+            .unwrap();
+        if let PeerConnectionEvent::IceCandidate(c) = ev {
+            let end = c.candidate.is_empty();
+            if !end {
+                gathered.push(c.candidate.clone());
+            }
+            b.add_ice_candidate(c).await.unwrap();
+            if end {
+                break;
+            }
+        }
+    }
+    assert_eq!(gathered.len(), 1, "{gathered:?}");
+    assert!(gathered[0].contains(" 127.0.0.1 "), "{gathered:?}");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    trickle(b.clone(), a.clone(), tx);
+    let recv = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("no datachannel event")
+        .unwrap();
+    send.send(b"over one socket".to_vec(), false).await.unwrap();
+    assert_eq!(next_message(&recv).await.as_bytes(), b"over one socket");
+}

@@ -71,7 +71,9 @@ impl Resolver {
             lookups: Vec::new(),
             resolved: VecDeque::new(),
             send_buf: Vec::new(),
-            recv_buf: vec![0; RECV_BUF],
+            // Sized when the socket is made: most connections never
+            // resolve a name.
+            recv_buf: Vec::new(),
             addrs: Vec::new(),
         }
     }
@@ -129,6 +131,7 @@ impl Resolver {
     fn send_query(&mut self, name: &LocalName) -> io::Result<()> {
         if self.socket.is_none() {
             self.socket = Some(bind_for(self.target)?);
+            self.recv_buf.resize(RECV_BUF, 0);
         }
         wire::write_query(name, &mut self.send_buf);
         match &self.socket {
@@ -305,7 +308,8 @@ mod tests {
     }
 
     fn deliver(r: &mut Resolver, from: SocketAddr, msg: &[u8], ready: &mut Vec<IceCandidateInit>) {
-        r.recv_buf[..msg.len()].copy_from_slice(msg);
+        r.recv_buf.clear();
+        r.recv_buf.extend_from_slice(msg);
         r.handle_response(from, msg.len(), ready);
     }
 
