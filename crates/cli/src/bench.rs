@@ -32,6 +32,8 @@ pub struct BenchOptions {
     pub json: bool,
 }
 
+/// Pairs that handshake at the same time while `--connections` open.
+const OPENING: usize = 256;
 /// Pairs opened one after the other for the setup latency.
 pub const SETUP_ROUNDS: usize = 50;
 /// Messages sent for the small-message rate.
@@ -172,16 +174,25 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
 
     let rss_before = rss_kib();
     let start = Instant::now();
-    let mut opening = Vec::new();
-    for i in 0..opts.connections {
-        opening.push(tokio::spawn(open_pair(3 + 2 * i as u64)));
-    }
+    // At most OPENING pairs handshake at once, as a server admits callers:
+    // ten thousand at once only make each other retransmit.
+    let mut opening = tokio::task::JoinSet::new();
     let mut pairs = Vec::new();
-    for task in opening {
-        match tokio::time::timeout(Duration::from_secs(60), task).await {
-            Ok(Ok(Ok(pair))) => pairs.push(pair),
-            Ok(Ok(Err(e))) => tracing::warn!("a pair failed to open: {e}"),
-            _ => tracing::warn!("a pair did not open in 60 s"),
+    let mut next = 0;
+    while next < opts.connections || !opening.is_empty() {
+        while next < opts.connections && opening.len() < OPENING {
+            let seed = 3 + 2 * next as u64;
+            opening.spawn(async move {
+                tokio::time::timeout(Duration::from_secs(60), open_pair(seed)).await
+            });
+            next += 1;
+        }
+        match opening.join_next().await {
+            Some(Ok(Ok(Ok(pair)))) => pairs.push(pair),
+            Some(Ok(Ok(Err(e)))) => tracing::warn!("a pair failed to open: {e}"),
+            Some(Ok(Err(_))) => tracing::warn!("a pair did not open in 60 s"),
+            Some(Err(e)) => tracing::warn!("a pair's task failed: {e}"),
+            None => break,
         }
     }
     let setup = start.elapsed();
