@@ -15,8 +15,9 @@ pub use ferrtc_jsep::BundlePolicy;
 #[non_exhaustive]
 pub struct Config {
     /// Seed of every RNG the connection owns (ICE credentials and
-    /// transaction ids, SCTP tags, DTLS randoms that are not keys): equal
-    /// seeds give equal runs.
+    /// transaction ids, SCTP tags): equal seeds give equal runs up to the
+    /// DTLS handshake, whose randomness comes from the system unless
+    /// `dtls.rng_seed` is set.
     pub seed: u64,
     /// The DTLS certificate (W3C `certificates`); `None` generates one.
     pub certificate: Option<Certificate>,

@@ -1287,11 +1287,16 @@ impl PeerConnection {
                 _ => tracing::debug!("remote fingerprint {} ignored", hash.as_str()),
             }
         }
-        let mut config = self.config.dtls.clone();
-        if config.rng_seed.is_none() {
-            config.rng_seed = Some(self.rng.random());
-        }
-        match Dtls::new(&config, &self.certificate, role, self.now, self.wall_clock) {
+        // The DTLS engine draws its randomness from the system unless
+        // `config.dtls.rng_seed` asks otherwise: seeding it per connection
+        // would make every connection build its own engine configuration.
+        match Dtls::new(
+            &self.config.dtls,
+            &self.certificate,
+            role,
+            self.now,
+            self.wall_clock,
+        ) {
             Ok(mut dtls) => {
                 dtls.expect_remote_fingerprints(fingerprints);
                 while let Some(d) = self.early_dtls.pop_front() {

@@ -1,7 +1,7 @@
 //! Configuration of a DTLS transport.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -51,7 +51,6 @@ pub struct Config {
     /// tests. `None` (the default) uses the system RNG. Key exchange and
     /// signatures always use system randomness.
     pub rng_seed: Option<u64>,
-    engine_cache: EngineCache,
 }
 
 /// The settings that go into dimpl's configuration.
@@ -64,43 +63,78 @@ struct EngineKey {
     rng_seed: Option<u64>,
 }
 
-type EngineCache = Arc<Mutex<Option<(EngineKey, Arc<dimpl::Config>)>>>;
-
 impl Config {
-    /// dimpl's configuration for these settings, built once and reused while
-    /// the settings stay the same.
-    pub(crate) fn engine_config(&self) -> Result<Arc<dimpl::Config>, Error> {
-        let key = EngineKey {
+    fn engine_key(&self) -> EngineKey {
+        EngineKey {
             mtu: self.mtu,
             initial_rto: self.initial_rto,
             flight_retries: self.flight_retries,
             handshake_timeout: self.handshake_timeout,
             rng_seed: self.rng_seed,
-        };
-        // A poisoned lock only means another thread panicked mid-update; the
-        // cache is then bypassed, never trusted.
-        let mut cache = self.engine_cache.lock().ok();
-        if let Some(Some((cached_key, cached))) = cache.as_deref()
-            && *cached_key == key
-        {
-            return Ok(Arc::clone(cached));
         }
-        let mut builder = dimpl::Config::builder()
-            .mtu(key.mtu)
-            .flight_start_rto(key.initial_rto)
-            .flight_retries(key.flight_retries)
-            .handshake_timeout(key.handshake_timeout)
-            // WebRTC authenticates both sides (RFC 8827 §6.5).
-            .require_client_certificate(true);
-        if let Some(seed) = key.rng_seed {
-            builder = builder.dangerously_set_rng_seed(seed);
-        }
-        let built = Arc::new(builder.build().map_err(Error::Config)?);
-        if let Some(slot) = cache.as_deref_mut() {
-            *slot = Some((key, Arc::clone(&built)));
-        }
-        Ok(built)
     }
+
+    /// dimpl's configuration for these settings. Building one runs dimpl's
+    /// self-test of every algorithm (key exchanges, signatures: about 1 ms
+    /// of CPU), so the one for the default settings, which nearly every
+    /// connection uses, is built once per process and shared.
+    pub(crate) fn engine_config(&self) -> Result<Arc<dimpl::Config>, Error> {
+        static DEFAULT: OnceLock<Arc<dimpl::Config>> = OnceLock::new();
+        let key = self.engine_key();
+        if key == Config::default().engine_key() {
+            if let Some(shared) = DEFAULT.get() {
+                return Ok(Arc::clone(shared));
+            }
+            let built = build_engine_config(key)?;
+            return Ok(Arc::clone(DEFAULT.get_or_init(|| built)));
+        }
+        build_engine_config(key)
+    }
+}
+
+fn build_engine_config(key: EngineKey) -> Result<Arc<dimpl::Config>, Error> {
+    let mut builder = dimpl::Config::builder()
+        .mtu(key.mtu)
+        .flight_start_rto(key.initial_rto)
+        .flight_retries(key.flight_retries)
+        .handshake_timeout(key.handshake_timeout)
+        // WebRTC authenticates both sides (RFC 8827 §6.5).
+        .require_client_certificate(true)
+        .with_crypto_provider(crypto_provider());
+    if let Some(seed) = key.rng_seed {
+        builder = builder.dangerously_set_rng_seed(seed);
+    }
+    Ok(Arc::new(builder.build().map_err(Error::Config)?))
+}
+
+/// The key exchange groups offered and accepted for ECDHE (RFC 8422
+/// §5.1.1): X25519 and P-256, the ones browsers, OpenSSL and NSS all
+/// offer first.
+///
+/// dimpl checks every group of its provider with a full key exchange each
+/// time a configuration is built, which happens once per connection; with
+/// P-384 among them those checks took a quarter of the CPU time of setting
+/// up a connection on loopback.
+fn crypto_provider() -> dimpl::crypto::CryptoProvider {
+    static GROUPS: OnceLock<&'static [&'static dyn dimpl::crypto::SupportedKxGroup]> =
+        OnceLock::new();
+    let mut provider = dimpl::crypto::aws_lc_rs::default_provider();
+    let all = provider.kx_groups;
+    provider.kx_groups = GROUPS.get_or_init(|| {
+        let kept: Vec<_> = all
+            .iter()
+            .copied()
+            .filter(|g| {
+                matches!(
+                    g.name(),
+                    dimpl::NamedGroup::X25519 | dimpl::NamedGroup::Secp256r1
+                )
+            })
+            .collect();
+        // Leaked once per process: the provider wants a 'static slice.
+        Vec::leak(kept)
+    });
+    provider
 }
 
 impl fmt::Debug for Config {
@@ -125,7 +159,42 @@ impl Default for Config {
             flight_retries: 4,
             handshake_timeout: Duration::from_secs(40),
             rng_seed: None,
-            engine_cache: EngineCache::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod engine_config_tests {
+    use super::*;
+
+    #[test]
+    fn connections_with_default_settings_share_one_engine_configuration() {
+        let a = Config::default().engine_config().unwrap();
+        let b = Config::default().engine_config().unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn other_settings_get_an_engine_configuration_of_their_own() {
+        let shared = Config::default().engine_config().unwrap();
+        let seeded = Config {
+            rng_seed: Some(7),
+            ..Config::default()
+        };
+        let own = seeded.engine_config().unwrap();
+        assert!(!Arc::ptr_eq(&shared, &own));
+        assert_eq!(own.rng_seed(), Some(7));
+    }
+
+    #[test]
+    fn key_exchange_offers_x25519_and_p256_only() {
+        let groups: Vec<_> = crypto_provider()
+            .kx_groups
+            .iter()
+            .map(|g| g.name())
+            .collect();
+        assert!(groups.contains(&dimpl::NamedGroup::X25519));
+        assert!(groups.contains(&dimpl::NamedGroup::Secp256r1));
+        assert_eq!(groups.len(), 2, "{groups:?}");
     }
 }
