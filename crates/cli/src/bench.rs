@@ -5,7 +5,8 @@
 //! - setup latency: [`SETUP_ROUNDS`] pairs opened one after the other, from
 //!   `new` to the channel open on both sides (`setup_median_ms`);
 //! - `--connections N` pairs opened at once (`setup_ms` until all are open,
-//!   `rss_per_connection_kib` per peer connection);
+//!   `rss_per_connection_kib` per peer connection); with N > 1 the
+//!   answering side shares one UDP port ([`UdpMux`]), as a server would;
 //! - throughput: `--bytes` over each pair in `--message-size` messages with
 //!   back-pressure (`mib_per_s`, `cpu_s`);
 //! - small messages: [`SMALL_COUNT`] messages of [`SMALL_SIZE`] bytes on the
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, PeerConnection,
-    PeerConnectionEvent,
+    PeerConnectionEvent, UdpMux,
 };
 use serde::Serialize;
 
@@ -105,9 +106,18 @@ fn loopback(seed: u64) -> Configuration {
     }
 }
 
-async fn open_pair(seed: u64) -> Result<Pair, ferrtc::Error> {
+/// Opens a pair: `a` offers from a socket of its own; `b` answers from its
+/// own socket too, or from `mux`, shared with the other answerers.
+async fn open_pair(seed: u64, mux: Option<UdpMux>) -> Result<Pair, ferrtc::Error> {
     let a = PeerConnection::new(loopback(seed))?;
-    let b = PeerConnection::new(loopback(seed + 1))?;
+    let b = PeerConnection::new(match mux {
+        Some(mux) => Configuration {
+            seed: Some(seed + 1),
+            udp_mux: Some(mux),
+            ..Default::default()
+        },
+        None => loopback(seed + 1),
+    })?;
     let send = a
         .create_data_channel("bench", DataChannelInit::default())
         .await?;
@@ -153,7 +163,7 @@ async fn setup_median_ms(seed: u64) -> Result<f64, ferrtc::Error> {
     let mut times = Vec::with_capacity(SETUP_ROUNDS);
     for i in 0..SETUP_ROUNDS {
         let t = Instant::now();
-        let pair = open_pair(seed + 2 * i as u64).await?;
+        let pair = open_pair(seed + 2 * i as u64, None).await?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         pair.close().await;
     }
@@ -164,14 +174,21 @@ async fn setup_median_ms(seed: u64) -> Result<f64, ferrtc::Error> {
 /// Runs the benchmark and prints its report.
 pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
     let message_size = opts.message_size.max(1);
-    // Each peer connection has a socket per local address (up to three);
-    // 10,000 pairs need more descriptors than the usual soft limit.
-    raise_fd_limit(opts.connections as u64 * 2 * 4 + 1024);
+    // Each offering peer connection has a socket of its own: 10,000 pairs
+    // need more descriptors than the usual soft limit.
+    raise_fd_limit(opts.connections as u64 * 2 + 1024);
     // The first pair pays the process's one-time crypto start-up (aws-lc
     // seeds its entropy pool); open one before timing anything.
-    open_pair(1).await?.close().await;
+    open_pair(1, None).await?.close().await;
     let setup_median_ms = setup_median_ms(1_000_000).await?;
 
+    // With several pairs, the answerers share one UDP port, as a server's
+    // connections would (one socket instead of N).
+    let mux = if opts.connections > 1 {
+        Some(UdpMux::bind((std::net::Ipv4Addr::LOCALHOST, 0).into()).await?)
+    } else {
+        None
+    };
     let rss_before = rss_kib();
     let start = Instant::now();
     // At most OPENING pairs handshake at once, as a server admits callers:
@@ -182,8 +199,9 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
     while next < opts.connections || !opening.is_empty() {
         while next < opts.connections && opening.len() < OPENING {
             let seed = 3 + 2 * next as u64;
+            let mux = mux.clone();
             opening.spawn(async move {
-                tokio::time::timeout(Duration::from_secs(60), open_pair(seed)).await
+                tokio::time::timeout(Duration::from_secs(60), open_pair(seed, mux)).await
             });
             next += 1;
         }

@@ -1172,6 +1172,14 @@ impl PeerConnection {
         self.state = PeerConnectionState::Closed;
     }
 
+    /// The local ICE username fragment (`a=ice-ufrag`, RFC 8839 §5.4); it
+    /// changes with an ICE restart. A driver that serves many connections
+    /// on one socket routes connectivity checks by it
+    /// ([`crate::check_recipient`]).
+    pub fn local_ufrag(&self) -> &str {
+        self.credentials.ufrag()
+    }
+
     /// Whether `close()` was called and every closing datagram went out:
     /// the driver may stop.
     pub fn is_closed(&self) -> bool {

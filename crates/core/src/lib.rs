@@ -34,6 +34,7 @@ pub use event::{
     PeerConnectionState, SignalingState,
 };
 pub use ferrtc_dtls::Certificate;
+pub use ferrtc_ice::check_recipient;
 pub use ferrtc_jsep::{SdpType, SessionDescription};
 pub use stats::{
     CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, PeerConnectionStats,

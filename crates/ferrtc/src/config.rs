@@ -81,6 +81,11 @@ pub struct Configuration {
     /// thousands of connections can name one address to stay within its
     /// open-file limit.
     pub host_addresses: Vec<IpAddr>,
+    /// One UDP socket shared with other connections (not part of W3C
+    /// `RTCConfiguration`): the connection's host candidate is then the
+    /// mux's address, and it binds sockets of its own only on the
+    /// `host_addresses` given. See [`UdpMux`](crate::UdpMux).
+    pub udp_mux: Option<crate::UdpMux>,
 }
 
 /// A parsed ICE server URL (RFC 7064 `stun:`, RFC 7065 `turn:`).

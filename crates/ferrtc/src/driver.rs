@@ -130,6 +130,7 @@ impl Driver {
 
     /// Runs until `close()` or until every `PeerConnection` handle is gone.
     pub(crate) async fn run(mut self: Box<Self>) {
+        self.sockets.set_ufrag(self.core.local_ufrag());
         loop {
             self.flush();
             if self.core.is_closed() {
@@ -149,7 +150,11 @@ impl Driver {
             tokio::select! {
                 biased;
                 cmd = self.commands.recv() => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => {
+                        self.command(cmd);
+                        // An ICE restart changes the fragment checks carry.
+                        self.sockets.set_ufrag(self.core.local_ufrag());
+                    }
                     None => {
                         tracing::debug!("last handle dropped: closing");
                         self.close_core();

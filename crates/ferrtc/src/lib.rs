@@ -25,6 +25,7 @@ mod data_channel;
 mod driver;
 mod error;
 mod mdns;
+mod mux;
 mod net;
 mod peer_connection;
 
@@ -34,6 +35,7 @@ pub use config::{
 pub use data_channel::{DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage};
 pub use error::Error;
 pub use ferrtc_core::DataChannelState;
+pub use mux::UdpMux;
 pub use peer_connection::{
     IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnection, PeerConnectionEvent,
     PeerConnectionState, SdpType, SessionDescription, SignalingState, Stats, StatsReport,

@@ -8,6 +8,8 @@ use std::task::Poll;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 
+use crate::mux::MuxPort;
+
 /// The machine's addresses to gather host candidates on: loopback (IPv4
 /// and IPv6) and the addresses of the default routes, found by
 /// "connecting" a UDP socket (no packet is sent).
@@ -29,17 +31,19 @@ pub(crate) fn local_addresses() -> Vec<IpAddr> {
     addrs
 }
 
-/// The sockets of one connection, one per local address.
-#[derive(Debug)]
+/// The sockets of one connection, one per local address, and its end of a
+/// shared [`crate::UdpMux`] if it has one.
 pub(crate) struct Sockets {
     sockets: Vec<(SocketAddr, UdpSocket)>,
+    mux: Option<MuxPort>,
     /// Which socket to poll first next time (fairness).
     next: usize,
 }
 
 impl Sockets {
-    /// Binds an ephemeral port on each address; addresses that fail are skipped.
-    pub(crate) fn bind(addrs: &[IpAddr]) -> io::Result<Sockets> {
+    /// Binds an ephemeral port on each address; addresses that fail are
+    /// skipped. With a mux, no address of its own is needed.
+    pub(crate) fn bind(addrs: &[IpAddr], mux: Option<MuxPort>) -> io::Result<Sockets> {
         let mut sockets = Vec::new();
         let mut last_err = None;
         for ip in addrs {
@@ -55,19 +59,37 @@ impl Sockets {
                 }
             }
         }
-        if sockets.is_empty() {
+        if sockets.is_empty() && mux.is_none() {
             return Err(last_err.unwrap_or_else(|| io::Error::other("no local address")));
         }
-        Ok(Sockets { sockets, next: 0 })
+        Ok(Sockets {
+            sockets,
+            mux,
+            next: 0,
+        })
     }
 
     /// The bound local addresses.
     pub(crate) fn local_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.sockets.iter().map(|(a, _)| *a)
+        let mux = self.mux.as_ref().map(MuxPort::local_addr);
+        self.sockets.iter().map(|(a, _)| *a).chain(mux)
+    }
+
+    /// Tells the mux which username fragment checks to this connection carry.
+    pub(crate) fn set_ufrag(&mut self, ufrag: &str) {
+        if let Some(mux) = &mut self.mux {
+            mux.set_ufrag(ufrag);
+        }
     }
 
     /// Sends `data` from the socket bound to `source`.
-    pub(crate) fn send(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+    pub(crate) fn send(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        if let Some(mux) = &mut self.mux
+            && mux.local_addr() == source
+        {
+            mux.send(destination, data);
+            return;
+        }
         let Some((_, socket)) = self.sockets.iter().find(|(a, _)| *a == source) else {
             return;
         };
@@ -94,6 +116,11 @@ impl Sockets {
                     return Poll::Ready(r.map(|from| (*local, from, rb.filled().len())));
                 }
             }
+            if let Some(mux) = &mut self.mux
+                && let Poll::Ready(Some((from, data))) = mux.poll_recv(cx)
+            {
+                return Poll::Ready(Ok(copy_in(mux.local_addr(), from, &data, buf)));
+            }
             Poll::Pending
         })
         .await
@@ -110,6 +137,21 @@ impl Sockets {
                 return Some((*local, from, len));
             }
         }
-        None
+        let mux = self.mux.as_mut()?;
+        let (from, data) = mux.try_recv()?;
+        Some(copy_in(mux.local_addr(), from, &data, buf))
     }
+}
+
+/// A datagram from the mux, copied into the caller's buffer (truncated to
+/// it, as a socket read would be).
+fn copy_in(
+    local: SocketAddr,
+    from: SocketAddr,
+    data: &[u8],
+    buf: &mut [u8],
+) -> (SocketAddr, SocketAddr, usize) {
+    let len = data.len().min(buf.len());
+    buf[..len].copy_from_slice(&data[..len]);
+    (local, from, len)
 }

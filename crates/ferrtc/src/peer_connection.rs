@@ -96,11 +96,15 @@ impl PeerConnection {
             std::time::Instant::now(),
             std::time::SystemTime::now(),
         )?;
-        let sockets = if configuration.host_addresses.is_empty() {
-            Sockets::bind(&local_addresses())?
+        let mux = configuration.udp_mux.as_ref().map(crate::UdpMux::port);
+        let addresses = if !configuration.host_addresses.is_empty() {
+            configuration.host_addresses.clone()
+        } else if mux.is_some() {
+            Vec::new()
         } else {
-            Sockets::bind(&configuration.host_addresses)?
+            local_addresses()
         };
+        let sockets = Sockets::bind(&addresses, mux)?;
         if configuration.ice_transport_policy == IceTransportPolicy::All {
             for addr in sockets.local_addrs() {
                 core.add_local_host(addr)?;

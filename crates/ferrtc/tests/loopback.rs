@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
-    DataChannelState, PeerConnection, PeerConnectionEvent, PeerConnectionState,
+    DataChannelState, PeerConnection, PeerConnectionEvent, PeerConnectionState, UdpMux,
 };
 
 /// Forwards every candidate of `from` to `to`, and the data channels the
@@ -41,8 +41,19 @@ async fn connected_pair() -> (PeerConnection, PeerConnection, DataChannel, DataC
         ..Default::default()
     })
     .unwrap();
+    let (send, recv) = connect(&a, &b, "chat").await;
+    (a, b, send, recv)
+}
+
+/// Negotiates a channel `label` from `a` to `b` and waits until it is open
+/// on both sides.
+async fn connect(
+    a: &PeerConnection,
+    b: &PeerConnection,
+    label: &str,
+) -> (DataChannel, DataChannel) {
     let send = a
-        .create_data_channel("chat", DataChannelInit::default())
+        .create_data_channel(label, DataChannelInit::default())
         .await
         .unwrap();
     let offer = a.create_offer().await.unwrap();
@@ -64,7 +75,7 @@ async fn connected_pair() -> (PeerConnection, PeerConnection, DataChannel, DataC
         .await
         .expect("channel did not open")
         .unwrap();
-    (a, b, send, recv)
+    (send, recv)
 }
 
 async fn next_message(dc: &DataChannel) -> DataChannelMessage {
@@ -299,4 +310,78 @@ async fn host_addresses_limit_gathering_to_the_named_addresses() {
         .unwrap();
     send.send(b"over one socket".to_vec(), false).await.unwrap();
     assert_eq!(next_message(&recv).await.as_bytes(), b"over one socket");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn many_connections_share_one_udp_port_through_a_mux() {
+    let mux = UdpMux::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut pairs = Vec::new();
+    for i in 0..8u64 {
+        // The callers have sockets of their own; the "server" side shares the mux.
+        let caller = PeerConnection::new(Configuration {
+            seed: Some(100 + i),
+            host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let server = PeerConnection::new(Configuration {
+            seed: Some(200 + i),
+            udp_mux: Some(mux.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let (send, recv) = connect(&caller, &server, &format!("caller-{i}")).await;
+        pairs.push((caller, server, send, recv));
+    }
+    // Every server connection talks through the mux's one address...
+    for (_, server, _, _) in &pairs {
+        let report = server.get_stats().await.unwrap();
+        let local = report
+            .stats
+            .values()
+            .filter_map(|s| match s {
+                ferrtc::Stats::LocalCandidate(c) => Some(c.port),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(local, vec![mux.local_addr().port()]);
+    }
+    // ...and each message reaches the connection it was sent on.
+    for (i, (_, _, send, _)) in pairs.iter().enumerate() {
+        send.send(format!("to server {i}").into_bytes(), false)
+            .await
+            .unwrap();
+    }
+    for (i, (_, _, _, recv)) in pairs.iter().enumerate() {
+        assert_eq!(recv.label(), format!("caller-{i}"));
+        assert_eq!(
+            next_message(recv).await.as_bytes(),
+            format!("to server {i}").as_bytes()
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_mux_drops_and_counts_datagrams_no_connection_claims() {
+    let mux = UdpMux::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    stranger
+        .send_to(b"\x16\xfe\xfdnot for anyone", mux.local_addr())
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while mux.dropped() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the stray datagram was not counted");
+    assert_eq!(mux.dropped(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_mux_refuses_an_unspecified_address() {
+    let err = UdpMux::bind("0.0.0.0:0".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }

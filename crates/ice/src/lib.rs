@@ -48,6 +48,7 @@ pub use candidate::{
 };
 pub use config::{AgentConfig, Credentials};
 pub use event::{ConnectionState, Event, FailureReason, GatheringState, RoundTrip, SelectedPair};
+pub use stun_io::check_recipient;
 
 use std::net::SocketAddr;
 

@@ -215,3 +215,58 @@ mod tests {
         msg.verify_message_integrity(b"k").unwrap();
     }
 }
+
+/// The local username fragment a connectivity check is addressed to: the
+/// part of its USERNAME before the colon (RFC 8445 §7.2.2, "RFRAG:LFRAG" as
+/// the sender writes it, so ours comes first). `None` for anything that is
+/// not a STUN Binding request carrying a USERNAME.
+///
+/// This is how one UDP port can serve many connections: a check names the
+/// connection it is for; everything else is routed by its source address.
+pub fn check_recipient(datagram: &[u8]) -> Option<&str> {
+    let msg = Message::parse(datagram).ok()?;
+    if msg.class() != Class::Request || msg.method() != Method::BINDING {
+        return None;
+    }
+    let username = msg.attributes().find_map(|a| match a {
+        Ok(Attribute::Username(u)) => Some(u),
+        _ => None,
+    })?;
+    username.split_once(':').map(|(local, _)| local)
+}
+
+#[cfg(test)]
+mod check_recipient_tests {
+    use super::*;
+
+    fn binding(class: Class, username: Option<&str>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut b = MessageBuilder::new(&mut out, class, Method::BINDING, TransactionId([7; 12]));
+        if let Some(u) = username {
+            b.add(&Attribute::Username(u)).unwrap();
+        }
+        b.finish();
+        out
+    }
+
+    #[test]
+    fn a_check_names_the_local_fragment_before_the_colon() {
+        let request = binding(Class::Request, Some("ours:theirs"));
+        assert_eq!(check_recipient(&request), Some("ours"));
+    }
+
+    #[test]
+    fn responses_checks_without_username_and_other_data_name_nobody() {
+        assert_eq!(
+            check_recipient(&binding(Class::SuccessResponse, Some("a:b"))),
+            None
+        );
+        assert_eq!(check_recipient(&binding(Class::Request, None)), None);
+        assert_eq!(
+            check_recipient(&binding(Class::Request, Some("nocolon"))),
+            None
+        );
+        assert_eq!(check_recipient(&[22, 254, 253, 0, 0]), None);
+        assert_eq!(check_recipient(&[]), None);
+    }
+}

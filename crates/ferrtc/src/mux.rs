@@ -1,0 +1,277 @@
+//! Many peer connections on one UDP port: the routing that a server (an
+//! SFU, a bot with many callers) needs to stay within one socket.
+//!
+//! One task reads the socket and hands each datagram to the connection it
+//! belongs to (DESIGN.md, "Data path"):
+//! - a STUN Binding request names its connection by the local username
+//!   fragment in USERNAME (RFC 8445 §7.2.2), and teaches the router the
+//!   address it came from;
+//! - everything else (STUN responses, DTLS, SCTP, SRTP) is routed by its
+//!   source address: one the connection sent to, or one a check of it came
+//!   from.
+//!
+//! So the remote side of every connection must have an address of its own,
+//! as real callers do. Datagrams nobody claims are dropped and counted.
+//! Unlike a connection with sockets of its own, each datagram crosses from
+//! the reading task to the connection's task.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// Datagrams queued for one connection before more are dropped (as a full
+/// socket buffer would).
+const QUEUE: usize = 256;
+
+/// Datagrams read per wake-up of the reading task.
+const BURST: usize = 64;
+
+/// Largest datagram read.
+const RECV_BUF: usize = 2048;
+
+/// One UDP socket shared by many [`crate::PeerConnection`]s (not part of
+/// the W3C API): give it to each through
+/// [`Configuration::udp_mux`](crate::Configuration::udp_mux), and they all
+/// gather the mux's address as their host candidate.
+///
+/// Cheap to clone; the socket closes when the last clone and the last
+/// connection using it are gone.
+#[derive(Clone)]
+pub struct UdpMux {
+    shared: Arc<Shared>,
+    _reader: Arc<Reader>,
+}
+
+impl std::fmt::Debug for UdpMux {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpMux")
+            .field("local_addr", &self.shared.local)
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    socket: UdpSocket,
+    local: SocketAddr,
+    routes: Mutex<Routes>,
+    dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Routes {
+    next_id: u64,
+    connections: HashMap<u64, mpsc::Sender<(SocketAddr, Vec<u8>)>>,
+    by_ufrag: HashMap<String, u64>,
+    by_remote: HashMap<SocketAddr, u64>,
+    /// The remote addresses routed to each connection, to unroute on drop.
+    remotes_of: HashMap<u64, Vec<SocketAddr>>,
+}
+
+/// Stops the reading task when the last handle and port are gone.
+struct Reader(tokio::task::AbortHandle);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Shared {
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        // The table holds plain data; a panic elsewhere leaves it usable.
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl UdpMux {
+    /// Binds `addr` and starts routing. The IP must be a specific address
+    /// (it becomes every connection's host candidate); port 0 picks one.
+    /// Must be called within a tokio runtime.
+    pub async fn bind(addr: SocketAddr) -> io::Result<UdpMux> {
+        if addr.ip().is_unspecified() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a UdpMux needs a specific IP address: it is the host candidate of its connections",
+            ));
+        }
+        let socket = UdpSocket::bind(addr).await?;
+        let local = socket.local_addr()?;
+        let shared = Arc::new(Shared {
+            socket,
+            local,
+            routes: Mutex::new(Routes::default()),
+            dropped: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(read(Arc::clone(&shared)));
+        Ok(UdpMux {
+            shared,
+            _reader: Arc::new(Reader(task.abort_handle())),
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// Datagrams that no connection claimed, or whose connection's queue
+    /// was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A connection's end of the mux.
+    pub(crate) fn port(&self) -> MuxPort {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let mut routes = self.shared.routes();
+        let id = routes.next_id;
+        routes.next_id += 1;
+        routes.connections.insert(id, tx);
+        drop(routes);
+        MuxPort {
+            shared: Arc::clone(&self.shared),
+            _reader: Arc::clone(&self._reader),
+            id,
+            rx,
+            ufrag: String::new(),
+            remotes: Vec::new(),
+        }
+    }
+}
+
+/// The reading task: a burst of datagrams per wake-up, routed under one
+/// lock of the table.
+async fn read(shared: Arc<Shared>) {
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        let first = match shared.socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("UdpMux recv: {e}");
+                continue;
+            }
+        };
+        let mut routes = shared.routes();
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some((len, from)) = next {
+            let data = buf.get(..len).unwrap_or_default();
+            if !routes.deliver(from, data) {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            n += 1;
+            next = if n < BURST {
+                shared.socket.try_recv_from(&mut buf).ok()
+            } else {
+                None
+            };
+        }
+    }
+}
+
+impl Routes {
+    /// Routes datagrams from `remote` to connection `id`.
+    fn route_remote(&mut self, remote: SocketAddr, id: u64) {
+        if self.by_remote.insert(remote, id) != Some(id) {
+            self.remotes_of.entry(id).or_default().push(remote);
+        }
+    }
+
+    /// Hands `data` from `from` to its connection; false when nobody took it.
+    fn deliver(&mut self, from: SocketAddr, data: &[u8]) -> bool {
+        let id = match ferrtc_core::check_recipient(data).and_then(|u| self.by_ufrag.get(u)) {
+            Some(&id) => {
+                // The check's source is the connection's peer from now on.
+                self.route_remote(from, id);
+                id
+            }
+            None => match self.by_remote.get(&from) {
+                Some(&id) => id,
+                None => return false,
+            },
+        };
+        self.connections
+            .get(&id)
+            .is_some_and(|tx| tx.try_send((from, data.to_vec())).is_ok())
+    }
+}
+
+/// One connection's end of a [`UdpMux`]: its queue of datagrams and the
+/// routes that lead to it.
+pub(crate) struct MuxPort {
+    shared: Arc<Shared>,
+    _reader: Arc<Reader>,
+    id: u64,
+    rx: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    /// The username fragment checks to this connection carry.
+    ufrag: String,
+    /// Addresses this connection sent to (already routed here).
+    remotes: Vec<SocketAddr>,
+}
+
+impl MuxPort {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// Routes checks carrying `ufrag` here (after an ICE restart, instead
+    /// of the old fragment).
+    pub(crate) fn set_ufrag(&mut self, ufrag: &str) {
+        if self.ufrag == ufrag {
+            return;
+        }
+        let mut routes = self.shared.routes();
+        if routes.by_ufrag.get(&self.ufrag) == Some(&self.id) {
+            routes.by_ufrag.remove(&self.ufrag);
+        }
+        routes.by_ufrag.insert(ufrag.to_owned(), self.id);
+        drop(routes);
+        self.ufrag = ufrag.to_owned();
+    }
+
+    /// Sends from the shared socket; answers from `destination` come here.
+    pub(crate) fn send(&mut self, destination: SocketAddr, data: &[u8]) {
+        if !self.remotes.contains(&destination) {
+            self.shared.routes().route_remote(destination, self.id);
+            self.remotes.push(destination);
+        }
+        if let Err(e) = self.shared.socket.try_send_to(data, destination) {
+            // A full socket buffer is loss, which the protocols recover from.
+            tracing::trace!("send to {destination} failed: {e}");
+        }
+    }
+
+    /// Waits for a datagram routed here.
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<(SocketAddr, Vec<u8>)>> {
+        self.rx.poll_recv(cx)
+    }
+
+    /// A datagram routed here that is already waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for MuxPort {
+    fn drop(&mut self) {
+        let mut routes = self.shared.routes();
+        routes.connections.remove(&self.id);
+        if routes.by_ufrag.get(&self.ufrag) == Some(&self.id) {
+            routes.by_ufrag.remove(&self.ufrag);
+        }
+        for r in routes.remotes_of.remove(&self.id).unwrap_or_default() {
+            if routes.by_remote.get(&r) == Some(&self.id) {
+                routes.by_remote.remove(&r);
+            }
+        }
+    }
+}
