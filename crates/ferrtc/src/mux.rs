@@ -34,6 +34,11 @@ const BURST: usize = 64;
 /// Largest datagram read.
 const RECV_BUF: usize = 2048;
 
+/// Kernel buffer asked for each direction of the shared socket (the kernel
+/// caps it at `net.core.rmem_max` / `wmem_max`): every connection's bursts
+/// meet there, and a check lost to an overflow counts against consent.
+const SOCKET_BUF: usize = 4 << 20;
+
 /// One UDP socket shared by many [`crate::PeerConnection`]s (not part of
 /// the W3C API): give it to each through
 /// [`Configuration::udp_mux`](crate::Configuration::udp_mux), and they all
@@ -101,6 +106,15 @@ impl UdpMux {
             ));
         }
         let socket = UdpSocket::bind(addr).await?;
+        let sock = socket2::SockRef::from(&socket);
+        for (what, r) in [
+            ("receive", sock.set_recv_buffer_size(SOCKET_BUF)),
+            ("send", sock.set_send_buffer_size(SOCKET_BUF)),
+        ] {
+            if let Err(e) = r {
+                tracing::debug!("UdpMux: {what} buffer stays at the default: {e}");
+            }
+        }
         let local = socket.local_addr()?;
         let shared = Arc::new(Shared {
             socket,
