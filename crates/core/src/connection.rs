@@ -119,6 +119,9 @@ pub struct PeerConnection {
     /// Candidates of a restart, held until its offer is applied locally
     /// (W3C: gathering belongs to `setLocalDescription`).
     held_candidates: Vec<Event>,
+    /// The peer restarted ICE: our new candidates wait for the answer that
+    /// carries the new credentials to be set (RFC 9429 §5.10).
+    answer_pending: bool,
 }
 
 impl std::fmt::Debug for PeerConnection {
@@ -189,6 +192,7 @@ impl PeerConnection {
             channels_closed: 0,
             restart_pending: false,
             held_candidates: Vec::new(),
+            answer_pending: false,
             config,
         })
     }
@@ -577,8 +581,13 @@ impl PeerConnection {
         };
         let kind = desc.kind;
         self.jsep.set_local_description(desc)?;
-        if kind == SdpType::Offer && self.restart_pending {
-            self.restart_pending = false;
+        let released = match kind {
+            SdpType::Offer => std::mem::take(&mut self.restart_pending),
+            SdpType::Answer | SdpType::Pranswer | SdpType::Rollback => {
+                std::mem::take(&mut self.answer_pending)
+            }
+        };
+        if released {
             self.events.extend(self.held_candidates.drain(..));
         }
         if kind != SdpType::Rollback {
@@ -711,6 +720,7 @@ impl PeerConnection {
                 if is_offer && !self.restart_pending {
                     ice.restart(self.now)?;
                     self.credentials = ice.local_credentials().clone();
+                    self.answer_pending = true;
                 }
             }
             ice.set_remote_credentials(&ufrag, &pwd)?;
@@ -1222,7 +1232,7 @@ impl PeerConnection {
                         sdp_m_line_index: Some(self.candidate_index),
                         username_fragment: Some(self.credentials.ufrag().to_owned()),
                     });
-                    if self.restart_pending {
+                    if self.restart_pending || self.answer_pending {
                         self.held_candidates.push(ev);
                     } else {
                         self.events.push_back(ev);
@@ -1242,7 +1252,7 @@ impl PeerConnection {
                             sdp_m_line_index: Some(self.candidate_index),
                             username_fragment: Some(self.credentials.ufrag().to_owned()),
                         });
-                        if self.restart_pending {
+                        if self.restart_pending || self.answer_pending {
                             self.held_candidates.push(ev);
                         } else {
                             self.events.push_back(ev);

@@ -564,3 +564,46 @@ fn a_channel_opens_within_a_few_round_trips_not_a_pacing_interval() {
         "opened after {opened_at:?}"
     );
 }
+
+#[test]
+fn the_answerer_of_an_ice_restart_trickles_new_candidates_only_after_its_answer_is_set() {
+    // JSEP (RFC 9429 §5.10): candidates of a new generation are gathered once
+    // the local description that carries its credentials is applied; one
+    // trickled earlier would reach the offerer before the answer, whose
+    // addIceCandidate must then fail.
+    let mut pair = Pair::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    connect(&mut pair);
+    pair.a().pc.restart_ice().unwrap();
+    let offer = pair.a().pc.create_offer().unwrap();
+    pair.a()
+        .pc
+        .set_local_description(Some(offer.clone()))
+        .unwrap();
+    let b_old_ufrag = pair.b().pc.local_ufrag().to_owned();
+    let seen = pair.b().events.len();
+    pair.b().pc.set_remote_description(offer).unwrap();
+    pair.net.run_for(Duration::from_millis(20));
+    while let Some(ev) = pair.b().pc.poll_event() {
+        pair.b().events.push(ev);
+    }
+    let early: Vec<_> = pair.b().events[seen..]
+        .iter()
+        .filter(|e| matches!(e, Event::IceCandidate(c) if c.username_fragment.as_deref() != Some(b_old_ufrag.as_str())))
+        .collect();
+    assert!(early.is_empty(), "trickled before the answer: {early:?}");
+
+    let answer = pair.b().pc.create_answer().unwrap();
+    pair.b()
+        .pc
+        .set_local_description(Some(answer.clone()))
+        .unwrap();
+    let new_ufrag = pair.b().pc.local_ufrag().to_owned();
+    assert_ne!(new_ufrag, b_old_ufrag);
+    pair.a().pc.set_remote_description(answer).unwrap();
+    // Now they come, and the offerer takes them.
+    assert!(pair.run_until(Duration::from_secs(2), |p| {
+        p.b().events[seen..].iter().any(
+            |e| matches!(e, Event::IceCandidate(c) if c.username_fragment.as_deref() == Some(new_ufrag.as_str())),
+        )
+    }));
+}
