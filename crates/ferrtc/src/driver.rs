@@ -219,6 +219,7 @@ impl Driver {
             while let Some(t) = self.core.poll_transmit(now, &mut self.buf) {
                 self.sockets.send(t.source, t.destination, &self.buf);
             }
+            self.sockets.flush();
             let mut moved = false;
             while let Some(ev) = self.core.poll_event() {
                 moved = true;

@@ -31,6 +31,12 @@ pub(crate) fn local_addresses() -> Vec<IpAddr> {
     addrs
 }
 
+/// Most datagrams sent with one system call (UDP GSO allows 64).
+const MAX_SEGMENTS: usize = 64;
+
+/// Most bytes in one GSO send (the UDP length limit, less headers).
+const MAX_BATCH_BYTES: usize = 65_000;
+
 /// The sockets of one connection, one per local address, and its end of a
 /// shared [`crate::UdpMux`] if it has one.
 pub(crate) struct Sockets {
@@ -38,6 +44,55 @@ pub(crate) struct Sockets {
     mux: Option<MuxPort>,
     /// Which socket to poll first next time (fairness).
     next: usize,
+    /// Datagrams waiting to leave together.
+    batch: Batch,
+    /// The kernel refused a segmented send once: one datagram per call from
+    /// then on.
+    no_gso: bool,
+}
+
+/// Consecutive datagrams from one socket to one destination, all of one
+/// size but the last: what UDP generic segmentation offload (Linux
+/// `UDP_SEGMENT`) sends with one system call and the kernel cuts apart.
+#[derive(Debug, Default)]
+struct Batch {
+    source: Option<SocketAddr>,
+    destination: Option<SocketAddr>,
+    segment: usize,
+    count: usize,
+    /// A shorter datagram ended the batch.
+    closed: bool,
+    data: Vec<u8>,
+}
+
+impl Batch {
+    fn takes(&self, source: SocketAddr, destination: SocketAddr, len: usize) -> bool {
+        self.count > 0
+            && !self.closed
+            && self.source == Some(source)
+            && self.destination == Some(destination)
+            && len <= self.segment
+            && self.count < MAX_SEGMENTS
+            && self.data.len() + len <= MAX_BATCH_BYTES
+    }
+
+    fn push(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        if self.count == 0 {
+            self.source = Some(source);
+            self.destination = Some(destination);
+            self.segment = data.len();
+        } else if data.len() < self.segment {
+            self.closed = true;
+        }
+        self.count += 1;
+        self.data.extend_from_slice(data);
+    }
+
+    fn clear(&mut self) {
+        self.count = 0;
+        self.closed = false;
+        self.data.clear();
+    }
 }
 
 impl Sockets {
@@ -66,6 +121,8 @@ impl Sockets {
             sockets,
             mux,
             next: 0,
+            batch: Batch::default(),
+            no_gso: false,
         })
     }
 
@@ -82,7 +139,9 @@ impl Sockets {
         }
     }
 
-    /// Sends `data` from the socket bound to `source`.
+    /// Sends `data` from the socket bound to `source`: queued with the
+    /// datagrams before it when they can leave together, else after them.
+    /// [`Self::flush`] sends what is queued.
     pub(crate) fn send(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         if let Some(mux) = &mut self.mux
             && mux.local_addr() == source
@@ -90,14 +149,50 @@ impl Sockets {
             mux.send(destination, data);
             return;
         }
-        let Some((_, socket)) = self.sockets.iter().find(|(a, _)| *a == source) else {
+        if !self.batch.takes(source, destination, data.len()) {
+            self.flush();
+        }
+        self.batch.push(source, destination, data);
+    }
+
+    /// Sends the queued datagrams: one system call for the whole batch.
+    pub(crate) fn flush(&mut self) {
+        if self.batch.count == 0 {
+            return;
+        }
+        let (Some(source), Some(destination)) = (self.batch.source, self.batch.destination) else {
+            self.batch.clear();
             return;
         };
-        match socket.try_send_to(data, destination) {
-            Ok(_) => {}
-            // A full socket buffer is loss, which the protocols above recover from.
-            Err(e) => tracing::trace!("send to {destination} failed: {e}"),
+        let Some((_, socket)) = self.sockets.iter().find(|(a, _)| *a == source) else {
+            self.batch.clear();
+            return;
+        };
+        let batch = &self.batch;
+        if batch.count > 1 && !self.no_gso {
+            match gso::send(socket, destination, &batch.data, batch.segment) {
+                Ok(()) => {
+                    self.batch.clear();
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // A full socket buffer is loss, which the protocols above
+                    // recover from.
+                    self.batch.clear();
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!("UDP GSO refused ({e}): one datagram per send from now on");
+                    self.no_gso = true;
+                }
+            }
         }
+        for datagram in batch.data.chunks(batch.segment.max(1)) {
+            if let Err(e) = socket.try_send_to(datagram, destination) {
+                tracing::trace!("send to {destination} failed: {e}");
+            }
+        }
+        self.batch.clear();
     }
 
     /// Waits for a datagram on any socket; returns (local, remote, len).
@@ -154,4 +249,118 @@ fn copy_in(
     let len = data.len().min(buf.len());
     buf[..len].copy_from_slice(&data[..len]);
     (local, from, len)
+}
+
+/// UDP generic segmentation offload (Linux `UDP_SEGMENT`, since 4.18).
+mod gso {
+    use std::io::{self, IoSlice};
+    use std::net::SocketAddr;
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
+    use tokio::io::Interest;
+    use tokio::net::UdpSocket;
+
+    /// Sends `data` to `destination` as datagrams of `segment` bytes (the
+    /// last may be shorter) with one `sendmsg`.
+    pub(super) fn send(
+        socket: &UdpSocket,
+        destination: SocketAddr,
+        data: &[u8],
+        segment: usize,
+    ) -> io::Result<()> {
+        let segment = u16::try_from(segment)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large"))?;
+        let address = SockaddrStorage::from(destination);
+        socket.try_io(Interest::WRITABLE, || {
+            sendmsg(
+                socket.as_raw_fd(),
+                &[IoSlice::new(data)],
+                &[ControlMessage::UdpGsoSegments(&segment)],
+                MsgFlags::empty(),
+                Some(&address),
+            )
+            .map(|_| ())
+            .map_err(io::Error::from)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends a flight of full datagrams and a short one to a plain socket,
+    /// flushes, and returns what arrived.
+    async fn flight(no_gso: bool) -> Vec<Vec<u8>> {
+        let mut sockets = Sockets::bind(&[Ipv4Addr::LOCALHOST.into()], None).unwrap();
+        sockets.no_gso = no_gso;
+        let source = sockets.local_addrs().next().unwrap();
+        let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let destination = receiver.local_addr().unwrap();
+        // Sends are non-blocking tries: let the reactor learn the new
+        // socket is writable first (the driver's first await does that).
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        for i in 0..5u8 {
+            sockets.send(source, destination, &[i; 1200]);
+        }
+        sockets.send(source, destination, &[9; 300]);
+        // A different destination ends the batch.
+        let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sockets.send(source, other.local_addr().unwrap(), &[7; 1200]);
+        sockets.flush();
+        // This kernel (Linux >= 4.18) segments: the fallback was not needed.
+        assert_eq!(sockets.no_gso, no_gso);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while got.len() < 6 {
+            let (len, from) = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                receiver.recv_from(&mut buf),
+            )
+            .await
+            .expect("datagram lost on loopback")
+            .unwrap();
+            assert_eq!(from, source);
+            got.push(buf[..len].to_vec());
+        }
+        let (len, _) = other.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..len], &[7; 1200][..]);
+        got
+    }
+
+    fn expected() -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 1200]).collect();
+        v.push(vec![9; 300]);
+        v
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flight_sent_in_one_segmented_call_arrives_as_separate_datagrams() {
+        assert_eq!(flight(false).await, expected());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn without_segmentation_offload_the_flight_goes_one_datagram_at_a_time() {
+        assert_eq!(flight(true).await, expected());
+    }
+
+    #[test]
+    fn a_batch_takes_equal_datagrams_to_one_destination_and_ends_after_a_shorter_one() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut batch = Batch::default();
+        assert!(
+            !batch.takes(a, b, 100),
+            "an empty batch is started, not joined"
+        );
+        batch.push(a, b, &[0; 100]);
+        assert!(batch.takes(a, b, 100));
+        assert!(!batch.takes(a, a, 100), "another destination");
+        assert!(!batch.takes(b, b, 100), "another source");
+        assert!(!batch.takes(a, b, 101), "larger than the segment");
+        batch.push(a, b, &[0; 40]);
+        assert!(!batch.takes(a, b, 40), "a shorter datagram was the last");
+        assert_eq!((batch.count, batch.data.len()), (2, 140));
+    }
 }
