@@ -2,8 +2,8 @@
 //! own JSON forms (DESIGN.md "Signaling messages").
 
 use ferrtc::{IceCandidateInit, SdpType, SessionDescription};
+use ferrtc_signal::Signal;
 use serde::Serialize;
-use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Longest signaling line accepted (an SDP with many candidates fits well).
@@ -73,49 +73,25 @@ impl Outgoing {
     }
 }
 
-/// Parses one signaling line.
+/// Parses one signaling line (the pure parser is
+/// [`ferrtc_signal::Signal::parse`], where the fuzz target reaches it).
 pub fn parse(line: &str) -> Result<Incoming, String> {
-    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let obj = v.as_object().ok_or("not a JSON object")?;
-    let kind = obj
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or("no \"type\" string")?;
-    let text = |name: &str| -> Result<Option<String>, String> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(format!("\"{name}\" is not a string")),
-        }
-    };
-    match kind {
-        "offer" | "answer" => {
-            let sdp = text("sdp")?.ok_or("no \"sdp\" string")?;
-            Ok(Incoming::Description(if kind == "offer" {
-                SessionDescription::offer(sdp)
-            } else {
-                SessionDescription::answer(sdp)
-            }))
-        }
-        "candidate" => {
-            let index = match obj.get("sdpMLineIndex") {
-                None | Some(Value::Null) => None,
-                Some(n) => Some(
-                    n.as_u64()
-                        .and_then(|n| u16::try_from(n).ok())
-                        .ok_or("\"sdpMLineIndex\" is not a small integer")?,
-                ),
-            };
-            Ok(Incoming::Candidate(IceCandidateInit {
-                candidate: text("candidate")?.unwrap_or_default(),
-                sdp_mid: text("sdpMid")?,
-                sdp_m_line_index: index,
-                username_fragment: text("usernameFragment")?,
-            }))
-        }
-        "bye" => Ok(Incoming::Bye),
-        other => Err(format!("unknown type {other:?}")),
-    }
+    Ok(match Signal::parse(line).map_err(|e| e.to_string())? {
+        Signal::Offer { sdp } => Incoming::Description(SessionDescription::offer(sdp)),
+        Signal::Answer { sdp } => Incoming::Description(SessionDescription::answer(sdp)),
+        Signal::Candidate {
+            candidate,
+            sdp_mid,
+            sdp_m_line_index,
+            username_fragment,
+        } => Incoming::Candidate(IceCandidateInit {
+            candidate,
+            sdp_mid,
+            sdp_m_line_index,
+            username_fragment,
+        }),
+        Signal::Bye {} => Incoming::Bye,
+    })
 }
 
 /// What [`LineReader::next`] read.

@@ -23,6 +23,9 @@ mod connection;
 mod demux;
 mod error;
 mod event;
+// Also built for unit tests, which run the fuzz entry point on fixed inputs.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod stats;
 
 pub use channel::{ChannelId, ChannelInfo, ChannelStats, DataChannelInit, DataChannelState};

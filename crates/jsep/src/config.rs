@@ -61,7 +61,19 @@ pub struct JsepConfig {
     pub accept_data_channels: bool,
     /// CNAME for `a=ssrc` lines (RFC 7022).
     pub cname: String,
+    /// Size limits for a remote description (bytes, lines, line length,
+    /// m-sections; [`ferrtc_sdp::Limits`] defaults: 256 KiB, 8192 lines,
+    /// 4096 bytes, 1024): SDP comes from the peer and is untrusted.
+    pub sdp_limits: ferrtc_sdp::Limits,
+    /// Most candidates one remote m-section may hold, from its SDP and
+    /// trickled with `add_ice_candidate` together (default 256); one more is
+    /// refused with [`crate::JsepError::TooManyCandidates`].
+    pub max_remote_candidates: usize,
 }
+
+/// Default of [`JsepConfig::max_remote_candidates`]: well above what ICE
+/// keeps (64 by default) and what browsers gather.
+pub const DEFAULT_MAX_REMOTE_CANDIDATES: usize = 256;
 
 impl JsepConfig {
     /// A configuration with the given credentials and defaults for the rest.
@@ -77,6 +89,8 @@ impl JsepConfig {
             max_message_size: 262_144,
             accept_data_channels: true,
             cname: "ferrtc".to_owned(),
+            sdp_limits: ferrtc_sdp::Limits::default(),
+            max_remote_candidates: DEFAULT_MAX_REMOTE_CANDIDATES,
         }
     }
 }

@@ -36,6 +36,15 @@ pub enum JsepError {
     /// (W3C `RTCError` `sdp-syntax-error` or `InvalidAccessError`).
     #[error("remote description rejected: {0}")]
     Invalid(String),
+    /// A trickled candidate would take a remote m-section over
+    /// [`crate::JsepConfig::max_remote_candidates`] (W3C `OperationError`).
+    #[error("m-section {mid:?} already has {limit} remote candidates, the limit")]
+    TooManyCandidates {
+        /// The m-section's mid.
+        mid: String,
+        /// The configured limit.
+        limit: usize,
+    },
     /// The remote answer does not match the local offer (RFC 8829 §5.10).
     #[error("answer does not match the offer: {0}")]
     AnswerMismatch(String),

@@ -36,7 +36,10 @@ pub use codec::{
     Codec, H264Profile, RtcpFeedback, default_audio_codecs, default_video_codecs, h264_profile,
     negotiate_codecs, parse_profile_level_id,
 };
-pub use config::{AnswerOptions, BundlePolicy, IceCredentials, JsepConfig, OfferOptions};
+pub use config::{
+    AnswerOptions, BundlePolicy, DEFAULT_MAX_REMOTE_CANDIDATES, IceCredentials, JsepConfig,
+    OfferOptions,
+};
 pub use description::SessionDescription;
 pub use error::JsepError;
 pub use session::{DtlsRole, Jsep, NegotiatedSctp, NegotiatedTransport};

@@ -793,7 +793,13 @@ impl Jsep {
             self.rollback();
             return Ok(());
         }
-        let model: Sdp = desc.sdp.parse()?;
+        // The peer's SDP is untrusted: parse it within the configured limits.
+        let model = ferrtc_sdp::parse_bytes(desc.sdp.as_bytes(), &self.config.sdp_limits)?;
+        let limit = self.config.max_remote_candidates;
+        if let Some(m) = model.media.iter().find(|m| m.candidates().count() > limit) {
+            let mid = m.mid().unwrap_or_default().to_owned();
+            return Err(JsepError::TooManyCandidates { mid, limit });
+        }
         let applied = Applied {
             kind: desc.kind,
             text: desc.sdp,
@@ -933,6 +939,14 @@ impl Jsep {
             .candidate
             .parse()
             .map_err(|e| JsepError::Invalid(format!("candidate: {e}")))?;
+        // Bound what a peer can make the remote description (and the text
+        // rewritten below on every candidate) grow to.
+        if m.candidates().count() >= self.config.max_remote_candidates {
+            return Err(JsepError::TooManyCandidates {
+                mid,
+                limit: self.config.max_remote_candidates,
+            });
+        }
         m.attributes.push(Attribute::Candidate(candidate.clone()));
         remote.text = remote.model.to_string();
         Ok(Some((mid, candidate)))

@@ -83,19 +83,30 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Without the server, the gauge's session bookkeeping has no caller.
+#![cfg_attr(not(feature = "server"), allow(dead_code))]
 
 pub mod assets;
+#[cfg(feature = "server")]
 pub mod bot;
+#[cfg(feature = "server")]
 mod config;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod gauge;
 mod protocol;
+#[cfg(feature = "server")]
 mod room;
+#[cfg(feature = "server")]
 mod server;
 
+#[cfg(feature = "server")]
 pub use bot::{BotHandle, BotPort, BotSender, ServerGone, bot};
+#[cfg(feature = "server")]
 pub use config::SignalConfig;
 pub use error::{ErrorCode, SignalError};
 pub use gauge::{Gauge, GaugeSnapshot};
 pub use protocol::{ClientMessage, MAX_NAME_CHARS, ServerMessage, Signal, validate_name};
+#[cfg(feature = "server")]
 pub use server::{serve, serve_with_shutdown};

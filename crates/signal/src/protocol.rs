@@ -90,6 +90,46 @@ impl Signal {
         Value::Object(map).to_string()
     }
 
+    /// Parses one payload on its own, as `ferrtc peer` reads it from a stdio
+    /// line: `{"type":"offer"|"answer","sdp":..}`, `{"type":"candidate",..}`
+    /// (the fields of `RTCIceCandidateInit`; a missing or null `candidate`
+    /// means end of candidates, RFC 8838 §4.1) or `{"type":"bye"}`. Fields
+    /// of other protocols are ignored. Never panics; the error says what is
+    /// wrong.
+    pub fn parse(text: &str) -> Result<Self, SignalError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| SignalError::BadJson(e.to_string()))?;
+        let kind = message_type(&value)?;
+        match kind.as_str() {
+            "offer" => Ok(Self::Offer {
+                sdp: string_field(&value, "sdp")?,
+            }),
+            "answer" => Ok(Self::Answer {
+                sdp: string_field(&value, "sdp")?,
+            }),
+            "candidate" => {
+                let index = match value.get("sdpMLineIndex") {
+                    None | Some(Value::Null) => None,
+                    Some(n) => Some(n.as_u64().and_then(|n| u16::try_from(n).ok()).ok_or_else(
+                        || {
+                            SignalError::BadMessage(
+                                "field `sdpMLineIndex` is not an integer 0..=65535".into(),
+                            )
+                        },
+                    )?),
+                };
+                Ok(Self::Candidate {
+                    candidate: optional_string(&value, "candidate")?.unwrap_or_default(),
+                    sdp_mid: optional_string(&value, "sdpMid")?,
+                    sdp_m_line_index: index,
+                    username_fragment: optional_string(&value, "usernameFragment")?,
+                })
+            }
+            "bye" => Ok(Self::Bye {}),
+            _ => Err(SignalError::UnknownType(kind)),
+        }
+    }
+
     /// Reads a payload from an object whose `type` is one of the signal types.
     fn from_object(object: Value) -> Result<Self, SignalError> {
         serde_json::from_value(object).map_err(|e| SignalError::BadMessage(e.to_string()))
@@ -293,6 +333,17 @@ fn message_type(value: &Value) -> Result<String, SignalError> {
     string_field(value, "type")
 }
 
+/// A string field that may be missing or null.
+fn optional_string(value: &Value, field: &str) -> Result<Option<String>, SignalError> {
+    match value.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(SignalError::BadMessage(format!(
+            "field `{field}` is not a string"
+        ))),
+    }
+}
+
 fn string_field(value: &Value, field: &str) -> Result<String, SignalError> {
     match value.get(field) {
         Some(Value::String(s)) => Ok(s.clone()),
@@ -448,6 +499,65 @@ mod tests {
     #[test]
     fn signal_alone_is_the_design_form() {
         assert_eq!(Signal::Bye {}.to_json(), r#"{"type":"bye"}"#);
+    }
+
+    #[test]
+    fn a_bare_payload_line_parses_in_the_browser_forms() {
+        assert_eq!(
+            Signal::parse(r#"{"type":"answer","sdp":"v=0\r\n"}"#),
+            Ok(Signal::Answer {
+                sdp: "v=0\r\n".into()
+            })
+        );
+        // RTCIceCandidate.toJSON() of the end-of-candidates candidate, and
+        // the same with the candidate left out.
+        for text in [
+            r#"{"type":"candidate","candidate":"","sdpMid":"0","sdpMLineIndex":0}"#,
+            r#"{"type":"candidate","sdpMid":"0","sdpMLineIndex":0}"#,
+        ] {
+            assert_eq!(
+                Signal::parse(text),
+                Ok(Signal::Candidate {
+                    candidate: String::new(),
+                    sdp_mid: Some("0".into()),
+                    sdp_m_line_index: Some(0),
+                    username_fragment: None,
+                }),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            Signal::parse(r#"{"type":"bye","reason":"done"}"#),
+            Ok(Signal::Bye {})
+        );
+    }
+
+    #[test]
+    fn a_bad_payload_line_is_an_error_with_its_code() {
+        for (text, code) in [
+            ("", ErrorCode::BadJson),
+            ("nonsense", ErrorCode::BadJson),
+            ("[]", ErrorCode::BadMessage),
+            (r#"{"sdp":"x"}"#, ErrorCode::BadMessage),
+            (r#"{"type":"join","name":"a"}"#, ErrorCode::UnknownType),
+            (r#"{"type":"offer"}"#, ErrorCode::BadMessage),
+            (r#"{"type":"offer","sdp":5}"#, ErrorCode::BadMessage),
+            (
+                r#"{"type":"candidate","candidate":"x","sdpMLineIndex":-1}"#,
+                ErrorCode::BadMessage,
+            ),
+            (
+                r#"{"type":"candidate","candidate":"x","sdpMLineIndex":65536}"#,
+                ErrorCode::BadMessage,
+            ),
+            (r#"{"type":"candidate","sdpMid":0}"#, ErrorCode::BadMessage),
+        ] {
+            assert_eq!(
+                Signal::parse(text).map_err(|e| e.code()),
+                Err(code),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,210 @@
+//! Limits a hostile peer meets in the peer connection: data channels it
+//! opens, and DTLS records it sends before the local DTLS transport exists.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrtc_core::{ChannelId, Config, DataChannelInit, Event, PeerConnection};
+
+/// Two connections wired back to back in memory, in virtual time.
+struct Pair {
+    now: Instant,
+    a: PeerConnection,
+    b: PeerConnection,
+    a_addr: SocketAddr,
+    b_addr: SocketAddr,
+    a_events: Vec<Event>,
+    b_events: Vec<Event>,
+}
+
+impl Pair {
+    fn new(a_config: Config, b_config: Config) -> Pair {
+        let now = Instant::now();
+        let (a_addr, b_addr) = (
+            "10.0.0.1:5000".parse().unwrap(),
+            "10.0.0.2:5000".parse().unwrap(),
+        );
+        let mut a = PeerConnection::new(a_config, now, SystemTime::now()).unwrap();
+        let mut b = PeerConnection::new(b_config, now, SystemTime::now()).unwrap();
+        a.add_local_host(a_addr).unwrap();
+        b.add_local_host(b_addr).unwrap();
+        Pair {
+            now,
+            a,
+            b,
+            a_addr,
+            b_addr,
+            a_events: Vec::new(),
+            b_events: Vec::new(),
+        }
+    }
+
+    /// Trickles candidates across and keeps the other events.
+    fn signal(&mut self) {
+        while let Some(e) = self.a.poll_event() {
+            if let Event::IceCandidate(c) = &e {
+                // Refused before the remote description; prflx covers it.
+                let _ = self.b.add_ice_candidate(c);
+            }
+            self.a_events.push(e);
+        }
+        while let Some(e) = self.b.poll_event() {
+            if let Event::IceCandidate(c) = &e {
+                let _ = self.a.add_ice_candidate(c);
+            }
+            self.b_events.push(e);
+        }
+    }
+
+    /// Delivers datagrams both ways until both are quiet, then fires timers
+    /// at the next deadline.
+    fn step(&mut self) {
+        let mut buf = Vec::new();
+        loop {
+            self.signal();
+            let mut moved = false;
+            while let Some(t) = self.a.poll_transmit(self.now, &mut buf) {
+                self.b
+                    .handle_receive(self.now, t.source, t.destination, &buf);
+                moved = true;
+            }
+            while let Some(t) = self.b.poll_transmit(self.now, &mut buf) {
+                self.a
+                    .handle_receive(self.now, t.source, t.destination, &buf);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        self.now = next
+            .unwrap_or(self.now)
+            .max(self.now + Duration::from_millis(1));
+        self.a.handle_timeout(self.now);
+        self.b.handle_timeout(self.now);
+    }
+
+    fn run_until(&mut self, mut done: impl FnMut(&Pair) -> bool) -> bool {
+        let end = self.now + Duration::from_secs(30);
+        while self.now < end {
+            if done(self) {
+                return true;
+            }
+            self.step();
+        }
+        done(self)
+    }
+
+    fn offer_answer(&mut self) {
+        let offer = self.a.create_offer().unwrap();
+        self.a.set_local_description(Some(offer.clone())).unwrap();
+        self.b.set_remote_description(offer).unwrap();
+        let answer = self.b.create_answer().unwrap();
+        self.b.set_local_description(Some(answer.clone())).unwrap();
+        self.a.set_remote_description(answer).unwrap();
+    }
+}
+
+fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
+    events.iter().filter(|e| f(e)).count()
+}
+
+fn config(seed: u64, max_channels: usize) -> Config {
+    let mut c = Config::default();
+    c.seed = seed;
+    c.max_channels = max_channels;
+    c
+}
+
+#[test]
+fn the_default_channel_limit_is_1024() {
+    assert_eq!(Config::default().max_channels, 1024);
+}
+
+#[test]
+fn channels_a_peer_opens_past_max_channels_are_refused_and_counted() {
+    let mut pair = Pair::new(config(1, 1024), config(2, 4));
+    let first = pair
+        .a
+        .create_data_channel("first", DataChannelInit::default())
+        .unwrap();
+    pair.offer_answer();
+    assert!(pair.run_until(|p| {
+        p.b_events
+            .iter()
+            .any(|e| matches!(e, Event::DataChannel(_)))
+    }));
+    let dropped_before = pair.b.stats().dropped_messages;
+
+    // The peer opens 40 more channels with DCEP; b holds at most 4 in all.
+    let more: Vec<ChannelId> = (0..40)
+        .map(|i| {
+            pair.a
+                .create_data_channel(&format!("c{i}"), DataChannelInit::default())
+                .unwrap()
+        })
+        .collect();
+    pair.run_until(|p| p.b.stats().dropped_messages >= dropped_before + 37);
+    for _ in 0..100 {
+        pair.step();
+    }
+    assert_eq!(pair.b.channels().count(), 4);
+    assert_eq!(
+        count(&pair.b_events, |e| matches!(e, Event::DataChannel(_))),
+        4
+    );
+    assert_eq!(pair.b.stats().dropped_messages, dropped_before + 37);
+    // The channels b accepted still work.
+    let on_b = pair.b.channels().next().unwrap();
+    pair.b.send(on_b, b"still here", true).unwrap();
+    assert!(pair.run_until(|p| p.a_events.iter().any(|e| matches!(
+        e,
+        Event::ChannelMessage { message, .. } if message.as_bytes() == b"still here"
+    ))));
+    assert!(pair.a.channel(first).is_some());
+    assert_eq!(more.len(), 40);
+}
+
+#[test]
+fn dtls_records_before_the_answer_are_held_up_to_a_bound_and_the_rest_dropped() {
+    // The answerer (DTLS client) can send its ClientHello before the
+    // offerer has the answer: the offerer holds a few such records, and
+    // drops and counts the rest of a flood.
+    let mut pair = Pair::new(config(1, 1024), config(2, 1024));
+    pair.a
+        .create_data_channel("chat", DataChannelInit::default())
+        .unwrap();
+    let offer = pair.a.create_offer().unwrap();
+    pair.a.set_local_description(Some(offer.clone())).unwrap();
+    pair.b.set_remote_description(offer).unwrap();
+    let answer = pair.b.create_answer().unwrap();
+    pair.b.set_local_description(Some(answer.clone())).unwrap();
+    // Let b's checks reach a so that a accepts data from b's address.
+    for _ in 0..20 {
+        pair.step();
+    }
+    let before = pair.a.stats().dropped_datagrams;
+    let mut record = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4];
+    record.extend_from_slice(&[1, 0, 0, 0]);
+    for _ in 0..1_000 {
+        pair.a
+            .handle_receive(pair.now, pair.b_addr, pair.a_addr, &record);
+    }
+    let dropped = pair.a.stats().dropped_datagrams - before;
+    assert!(
+        dropped >= 1_000 - 8,
+        "only {dropped} of 1000 early records dropped"
+    );
+    assert!(dropped < 1_000, "no early record was held");
+    // The connection still comes up once the answer arrives.
+    pair.a.set_remote_description(answer).unwrap();
+    assert!(pair.run_until(|p| {
+        p.a_events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelOpen(_)))
+    }));
+}

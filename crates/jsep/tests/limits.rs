@@ -1,0 +1,138 @@
+//! Limits a hostile peer meets in JSEP: the size of a remote description and
+//! the number of candidates it can trickle into one m-section.
+
+use ferrtc_jsep::{
+    AnswerOptions, DEFAULT_MAX_REMOTE_CANDIDATES, IceCandidateInit, IceCredentials, Jsep,
+    JsepConfig, JsepError, OfferOptions, SessionDescription, SignalingState,
+};
+use ferrtc_sdp::{Fingerprint, HashFunction, Limits, SdpError};
+
+fn config(ufrag: &str) -> JsepConfig {
+    JsepConfig::new(
+        9,
+        IceCredentials::new(ufrag, "passwordpasswordpassword"),
+        vec![Fingerprint::from_digest(HashFunction::Sha256, &[7; 32])],
+    )
+}
+
+/// A data-channel offer from a fresh session.
+fn offer() -> SessionDescription {
+    let mut a = Jsep::new(config("aaaa"));
+    a.request_data_channel();
+    a.create_offer(OfferOptions::default()).unwrap()
+}
+
+fn candidate(port: u32) -> IceCandidateInit {
+    IceCandidateInit {
+        candidate: format!("candidate:{port} 1 udp 2130706431 10.0.0.1 {port} typ host"),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    }
+}
+
+#[test]
+fn default_limits_are_the_safe_ones() {
+    let c = config("bbbb");
+    assert_eq!(c.sdp_limits, Limits::default());
+    assert_eq!(c.sdp_limits.max_bytes, 256 * 1024);
+    assert_eq!(c.max_remote_candidates, DEFAULT_MAX_REMOTE_CANDIDATES);
+    assert_eq!(DEFAULT_MAX_REMOTE_CANDIDATES, 256);
+}
+
+#[test]
+fn a_remote_description_over_the_configured_size_is_refused_and_changes_nothing() {
+    let offer = offer();
+    let mut b = Jsep::new(JsepConfig {
+        sdp_limits: Limits {
+            max_bytes: offer.sdp.len() - 1,
+            ..Limits::default()
+        },
+        ..config("bbbb")
+    });
+    let err = b.set_remote_description(offer.clone()).unwrap_err();
+    assert!(
+        matches!(err, JsepError::Sdp(SdpError::TooLarge { size, limit })
+            if size == offer.sdp.len() && limit == offer.sdp.len() - 1),
+        "{err}"
+    );
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    assert!(b.remote_sdp().is_none());
+
+    // The same offer fits the default limits.
+    let mut c = Jsep::new(config("cccc"));
+    c.set_remote_description(offer).unwrap();
+}
+
+#[test]
+fn a_remote_description_padded_past_256_kib_is_refused_by_default() {
+    let offer = offer();
+    let padding = "a=x-pad:0123456789abcdef0123456789abcdef\r\n".repeat(7_000);
+    let huge = SessionDescription::offer(format!("{}{padding}", offer.sdp));
+    assert!(huge.sdp.len() > 256 * 1024);
+    let mut b = Jsep::new(config("bbbb"));
+    assert!(matches!(
+        b.set_remote_description(huge),
+        Err(JsepError::Sdp(SdpError::TooLarge { .. }))
+    ));
+}
+
+#[test]
+fn trickled_candidates_past_the_limit_are_refused_and_the_description_stays_bounded() {
+    let mut b = Jsep::new(JsepConfig {
+        max_remote_candidates: 5,
+        ..config("bbbb")
+    });
+    b.set_remote_description(offer()).unwrap();
+    for port in 1..=5 {
+        assert!(b.add_ice_candidate(&candidate(port)).unwrap().is_some());
+    }
+    let len = b.remote_sdp().unwrap().to_string().len();
+    for port in 6..1_000 {
+        let err = b.add_ice_candidate(&candidate(port)).unwrap_err();
+        assert_eq!(
+            err,
+            JsepError::TooManyCandidates {
+                mid: "0".into(),
+                limit: 5
+            }
+        );
+    }
+    let remote = b.remote_sdp().unwrap();
+    assert_eq!(remote.media[0].candidates().count(), 5);
+    assert_eq!(remote.to_string().len(), len);
+    // End of candidates is not a candidate: it is still accepted.
+    let end = IceCandidateInit {
+        candidate: String::new(),
+        ..candidate(0)
+    };
+    assert_eq!(b.add_ice_candidate(&end), Ok(None));
+    // So is the answer: the session is not broken by the refusals.
+    b.create_answer(AnswerOptions::default()).unwrap();
+}
+
+#[test]
+fn a_remote_description_with_more_candidates_than_the_limit_is_refused() {
+    let offer = offer();
+    let lines: String = (1..=3)
+        .map(|p| format!("a=candidate:{p} 1 udp 2130706431 10.0.0.1 {p} typ host\r\n"))
+        .collect();
+    let with_three = SessionDescription::offer(format!("{}{lines}", offer.sdp));
+    let mut b = Jsep::new(JsepConfig {
+        max_remote_candidates: 2,
+        ..config("bbbb")
+    });
+    assert_eq!(
+        b.set_remote_description(with_three.clone()),
+        Err(JsepError::TooManyCandidates {
+            mid: "0".into(),
+            limit: 2
+        })
+    );
+    assert!(b.remote_sdp().is_none());
+    let mut c = Jsep::new(JsepConfig {
+        max_remote_candidates: 3,
+        ..config("cccc")
+    });
+    c.set_remote_description(with_three).unwrap();
+}
