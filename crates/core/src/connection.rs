@@ -122,6 +122,9 @@ pub struct PeerConnection {
     /// The peer restarted ICE: our new candidates wait for the answer that
     /// carries the new credentials to be set (RFC 9429 §5.10).
     answer_pending: bool,
+    /// Received messages stay in SCTP's receive buffer (see
+    /// [`PeerConnection::set_receive_paused`]).
+    receive_paused: bool,
 }
 
 impl std::fmt::Debug for PeerConnection {
@@ -193,6 +196,7 @@ impl PeerConnection {
             restart_pending: false,
             held_candidates: Vec::new(),
             answer_pending: false,
+            receive_paused: false,
             config,
         })
     }
@@ -1182,6 +1186,21 @@ impl PeerConnection {
         self.state = PeerConnectionState::Closed;
     }
 
+    /// Stops or resumes handing received messages up. While paused they
+    /// stay in SCTP's receive buffer, whose advertised window then closes
+    /// and holds the peer back (RFC 9260 §6.2): a driver pauses while its
+    /// application is not reading, so a peer cannot make it queue without
+    /// bound. Resuming delivers what waited, and reopens the window.
+    pub fn set_receive_paused(&mut self, paused: bool) {
+        if self.receive_paused == paused {
+            return;
+        }
+        self.receive_paused = paused;
+        if !paused {
+            self.process();
+        }
+    }
+
     /// The local ICE username fragment (`a=ice-ufrag`, RFC 8839 §5.4); it
     /// changes with an ICE restart. A driver that serves many connections
     /// on one socket routes connectivity checks by it
@@ -1387,7 +1406,9 @@ impl PeerConnection {
 
     fn process_sctp(&mut self) -> bool {
         let mut moved = false;
-        while let Some(ev) = self.sctp.as_mut().and_then(Association::poll_event) {
+        while !self.receive_paused
+            && let Some(ev) = self.sctp.as_mut().and_then(Association::poll_event)
+        {
             moved = true;
             match ev {
                 ferrtc_sctp::Event::Connected => {

@@ -29,6 +29,39 @@ pub enum DataChannelEvent {
     Close,
 }
 
+/// Received bytes handed to a connection's channels and not yet read by
+/// the application. Above [`RECEIVE_HIGH_WATER`] the connection task stops
+/// taking messages from SCTP, whose window then holds the peer back; the
+/// reads that bring it to [`RECEIVE_LOW_WATER`] wake the task.
+#[derive(Debug, Default)]
+pub(crate) struct ReceiveGate {
+    queued: AtomicUsize,
+    pub(crate) drained: tokio::sync::Notify,
+}
+
+/// Unread bytes at which a connection stops taking messages.
+pub(crate) const RECEIVE_HIGH_WATER: usize = 1024 * 1024;
+/// Unread bytes at which it takes them again.
+pub(crate) const RECEIVE_LOW_WATER: usize = RECEIVE_HIGH_WATER / 2;
+
+impl ReceiveGate {
+    /// Bytes queued for the application.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn read(&self, bytes: usize) {
+        let before = self.queued.fetch_sub(bytes, Ordering::Relaxed);
+        if before > RECEIVE_LOW_WATER && before - bytes <= RECEIVE_LOW_WATER {
+            self.drained.notify_one();
+        }
+    }
+}
+
 /// State the task updates and handles read without asking it.
 #[derive(Debug)]
 pub(crate) struct ChannelShared {
@@ -37,15 +70,18 @@ pub(crate) struct ChannelShared {
     id: AtomicU32,
     pub(crate) buffered: AtomicUsize,
     threshold: AtomicUsize,
+    /// The connection's count of unread received bytes.
+    pub(crate) gate: Arc<ReceiveGate>,
 }
 
 impl ChannelShared {
-    pub(crate) fn new(info: &ChannelInfo) -> Self {
+    pub(crate) fn new(info: &ChannelInfo, gate: Arc<ReceiveGate>) -> Self {
         let s = ChannelShared {
             state: AtomicU8::new(0),
             id: AtomicU32::new(u32::MAX),
             buffered: AtomicUsize::new(0),
             threshold: AtomicUsize::new(0),
+            gate,
         };
         s.set_state(info.ready_state);
         s.set_id(info.id);
@@ -91,6 +127,18 @@ struct Inner {
     shared: Arc<ChannelShared>,
     events: Mutex<mpsc::UnboundedReceiver<DataChannelEvent>>,
     commands: mpsc::WeakUnboundedSender<Command>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Messages nobody will read no longer count against the connection.
+        let events = self.events.get_mut();
+        while let Ok(ev) = events.try_recv() {
+            if let DataChannelEvent::Message(m) = ev {
+                self.shared.gate.read(m.as_bytes().len());
+            }
+        }
+    }
 }
 
 impl DataChannel {
@@ -204,7 +252,11 @@ impl DataChannel {
 
     /// The next event, or `None` once the channel is closed and drained.
     pub async fn recv(&self) -> Option<DataChannelEvent> {
-        self.inner.events.lock().await.recv().await
+        let event = self.inner.events.lock().await.recv().await;
+        if let Some(DataChannelEvent::Message(m)) = &event {
+            self.inner.shared.gate.read(m.as_bytes().len());
+        }
+        event
     }
 
     /// Waits until the channel is open; `Err(Closed)` if it closed first.

@@ -16,7 +16,10 @@ use ferrtc_core::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
-use crate::data_channel::{ChannelShared, DataChannel, DataChannelEvent, Sink};
+use crate::data_channel::{
+    ChannelShared, DataChannel, DataChannelEvent, RECEIVE_HIGH_WATER, RECEIVE_LOW_WATER,
+    ReceiveGate, Sink,
+};
 use crate::mdns::Resolver;
 use crate::net::Sockets;
 use crate::peer_connection::{PeerConnectionEvent, States};
@@ -100,6 +103,10 @@ pub(crate) struct Driver {
     closing: Vec<oneshot::Sender<()>>,
     buf: Vec<u8>,
     recv_buf: Vec<u8>,
+    /// Unread received bytes of all channels; above the high water mark
+    /// the core is told to leave messages in SCTP.
+    gate: Arc<ReceiveGate>,
+    receive_paused: bool,
 }
 
 impl Driver {
@@ -125,6 +132,8 @@ impl Driver {
             closing: Vec::new(),
             buf: Vec::with_capacity(RECV_BUF),
             recv_buf: vec![0; RECV_BUF],
+            gate: Arc::default(),
+            receive_paused: false,
         }
     }
 
@@ -174,6 +183,12 @@ impl Driver {
                     }
                     Err(e) => tracing::debug!("recv: {e}"),
                 },
+                () = self.gate.drained.notified(), if self.receive_paused => {
+                    if self.gate.queued() <= RECEIVE_LOW_WATER {
+                        self.receive_paused = false;
+                        self.core.set_receive_paused(false);
+                    }
+                }
                 r = self.mdns.recv() => match r {
                     Ok((from, len)) => {
                         self.mdns.handle_response(from, len, &mut self.resolved);
@@ -255,7 +270,16 @@ impl Driver {
             }
             Event::ChannelMessage { channel, message } => {
                 if let Some(sink) = self.channels.get(&channel) {
-                    let _ = sink.tx.send(DataChannelEvent::Message(message));
+                    let len = message.as_bytes().len();
+                    if sink.tx.send(DataChannelEvent::Message(message)).is_ok() {
+                        self.gate.add(len);
+                    }
+                }
+                if !self.receive_paused && self.gate.queued() > RECEIVE_HIGH_WATER {
+                    // The application is not keeping up: let SCTP's window
+                    // hold the peer back instead of queueing without bound.
+                    self.receive_paused = true;
+                    self.core.set_receive_paused(true);
                 }
                 return;
             }
@@ -291,7 +315,7 @@ impl Driver {
 
     fn new_channel_handle(&mut self, id: ChannelId) -> Option<DataChannel> {
         let info = self.core.channel(id)?;
-        let shared = Arc::new(ChannelShared::new(&info));
+        let shared = Arc::new(ChannelShared::new(&info, Arc::clone(&self.gate)));
         let (tx, rx) = mpsc::unbounded_channel();
         self.channels.insert(
             id,

@@ -385,3 +385,35 @@ async fn a_mux_refuses_an_unspecified_address() {
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_receiver_that_does_not_read_holds_the_sender_back_and_loses_nothing() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    const TOTAL: usize = 16 << 20;
+    const SIZE: usize = 64 << 10;
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = {
+        let (send, sent) = (send.clone(), sent.clone());
+        tokio::spawn(async move {
+            for i in 0..TOTAL / SIZE {
+                send.send(vec![i as u8; SIZE], true).await.unwrap();
+                sent.fetch_add(SIZE, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    // Nobody reads: the receiving connection stops taking messages from
+    // SCTP at 1 MiB unread, its window closes, and the sender stalls with
+    // a few MiB out (unread + SCTP window + send buffer), not 16.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let out = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        out < 8 << 20,
+        "{out} bytes went out to a receiver that reads nothing"
+    );
+    // Reading resumes the flow; everything arrives, in order.
+    for i in 0..TOTAL / SIZE {
+        let m = next_message(&recv).await;
+        assert_eq!(m.as_bytes(), &vec![i as u8; SIZE][..], "message {i}");
+    }
+    writer.await.unwrap();
+}
