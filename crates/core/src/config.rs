@@ -29,6 +29,12 @@ pub struct Config {
     pub max_message_size: usize,
     /// Most data channels open at once.
     pub max_channels: usize,
+    /// Size limits of a remote description (bytes, lines, line length,
+    /// m-sections): SDP comes from the peer and is untrusted.
+    pub sdp_limits: ferrtc_sdp::Limits,
+    /// Most candidates one remote m-section may hold, signalled in SDP and
+    /// trickled together.
+    pub max_remote_candidates: usize,
     /// ICE agent settings (timers, limits); credentials and role are set by
     /// the connection.
     pub ice: ferrtc_ice::AgentConfig,
@@ -47,6 +53,8 @@ impl Default for Config {
             bundle_policy: BundlePolicy::MaxBundle,
             max_message_size: 256 * 1024,
             max_channels: 1024,
+            sdp_limits: ferrtc_sdp::Limits::default(),
+            max_remote_candidates: ferrtc_jsep::DEFAULT_MAX_REMOTE_CANDIDATES,
             ice: ferrtc_ice::AgentConfig::default(),
             dtls: ferrtc_dtls::Config::default(),
             sctp: ferrtc_sctp::Config::default(),

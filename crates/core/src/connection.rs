@@ -160,6 +160,8 @@ impl PeerConnection {
         );
         jsep_config.bundle_policy = config.bundle_policy;
         jsep_config.max_message_size = config.max_message_size as u64;
+        jsep_config.sdp_limits = config.sdp_limits.clone();
+        jsep_config.max_remote_candidates = config.max_remote_candidates;
         Ok(PeerConnection {
             rng,
             certificate,

@@ -208,3 +208,35 @@ fn dtls_records_before_the_answer_are_held_up_to_a_bound_and_the_rest_dropped() 
             .any(|e| matches!(e, Event::ChannelOpen(_)))
     }));
 }
+
+#[test]
+fn the_connection_applies_its_configured_sdp_and_candidate_limits() {
+    let now = Instant::now();
+    let mut offerer = PeerConnection::new(config(1, 16), now, SystemTime::now()).unwrap();
+    offerer
+        .add_local_host("127.0.0.1:5000".parse().unwrap())
+        .unwrap();
+    offerer
+        .create_data_channel("x", DataChannelInit::default())
+        .unwrap();
+    let offer = offerer.create_offer().unwrap();
+
+    let mut small = config(2, 16);
+    small.sdp_limits.max_bytes = offer.sdp.len() - 1;
+    let mut strict = PeerConnection::new(small, now, SystemTime::now()).unwrap();
+    assert!(strict.set_remote_description(offer.clone()).is_err());
+
+    let mut few = config(3, 16);
+    few.max_remote_candidates = 2;
+    let mut answerer = PeerConnection::new(few, now, SystemTime::now()).unwrap();
+    answerer.set_remote_description(offer).unwrap();
+    let candidate = |port: u16| ferrtc_core::IceCandidateInit {
+        candidate: format!("candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host"),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    };
+    answerer.add_ice_candidate(&candidate(6001)).unwrap();
+    answerer.add_ice_candidate(&candidate(6002)).unwrap();
+    assert!(answerer.add_ice_candidate(&candidate(6003)).is_err());
+}
