@@ -1,0 +1,35 @@
+//! One module per stack; each runs a [`Workload`] and returns a [`Sample`].
+
+pub mod ferrtc;
+pub mod rustrtc;
+pub mod str0m;
+pub mod webrtc_rs;
+pub mod webrtc_rs17;
+
+use crate::workload::{Sample, Workload};
+
+/// Stack names, in table order.
+pub const STACKS: &[&str] = &["ferrtc", "str0m", "webrtc-rs 0.17", "webrtc-rs", "rustrtc"];
+
+/// Runs `w` on `stack`; an error becomes a [`Sample`] with `error` set.
+pub fn run(stack: &str, w: Workload) -> Sample {
+    let result = match stack {
+        "ferrtc" => ferrtc::run(w),
+        "str0m" => str0m::run(w),
+        "webrtc-rs 0.17" => webrtc_rs17::run(w),
+        "webrtc-rs" => webrtc_rs::run(w),
+        "rustrtc" => rustrtc::run(w),
+        other => Err(format!("unknown stack {other:?}")),
+    };
+    result.unwrap_or_else(|e| Sample {
+        stack: stack.to_string(),
+        version: match stack {
+            "webrtc-rs 0.17" => webrtc_rs17::VERSION.to_string(),
+            "webrtc-rs" => crate::crate_version("webrtc"),
+            other => crate::crate_version(other),
+        },
+        peak_rss_mib: crate::proc::peak_rss_mib(),
+        error: Some(e),
+        ..Default::default()
+    })
+}

@@ -1,0 +1,57 @@
+//! What each stack is asked to do, and what it reports back.
+//!
+//! Every (stack, workload) runs in a child process of its own, so that peak
+//! RSS belongs to that run alone; the child prints one [`Sample`] as a JSON
+//! line on stdout.
+
+use serde::{Deserialize, Serialize};
+
+/// One of the workloads of issue 8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// 1. One reliable ordered channel over real UDP on loopback: `bytes` in
+    ///    `message_size` messages with back-pressure (the sender waits while
+    ///    more than 1 MiB is buffered).
+    Throughput { bytes: u64, message_size: usize },
+    /// 2. Offer to channel-open latency on loopback, `rounds` pairs one after
+    ///    the other; the median is reported.
+    Setup { rounds: usize },
+    /// 3. `pairs` established pairs of peer connections (2 × `pairs` peer
+    ///    connections) in one process, each pair with one open channel.
+    Connections { pairs: usize },
+    /// 4. `count` small messages of `message_size` bytes on one reliable
+    ///    ordered channel.
+    SmallMessages { count: u64, message_size: usize },
+}
+
+/// What a run measured. Fields that do not apply to a workload are `None`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Sample {
+    /// Stack name as shown in the table.
+    pub stack: String,
+    /// Stack version (crate version).
+    pub version: String,
+    /// Wall-clock seconds of the measured phase.
+    pub secs: f64,
+    /// User + system CPU seconds of the whole process during the measured phase.
+    pub cpu_s: f64,
+    /// Throughput, MiB/s (workload 1).
+    pub mib_per_s: Option<f64>,
+    /// CPU seconds per GiB moved (workload 1).
+    pub cpu_s_per_gib: Option<f64>,
+    /// Median offer-to-open milliseconds (workload 2).
+    pub setup_median_ms: Option<f64>,
+    /// Pairs that opened (workload 3).
+    pub pairs_open: Option<usize>,
+    /// Milliseconds until every pair was open (workload 3).
+    pub establish_ms: Option<f64>,
+    /// (Peak RSS − RSS before the first connection) / peer connections, KiB (workload 3).
+    pub rss_per_connection_kib: Option<f64>,
+    /// Messages per second (workload 4).
+    pub messages_per_s: Option<f64>,
+    /// Peak RSS of the process, MiB.
+    pub peak_rss_mib: f64,
+    /// Set when the stack could not do the workload (the table shows it).
+    pub error: Option<String>,
+}
