@@ -373,7 +373,7 @@ fn runner(opts: &Options) -> Result<(), String> {
     let table = render(opts, &plan, &runs, started.elapsed());
     println!("{table}");
     std::fs::write(&opts.out, &table).map_err(|e| format!("{}: {e}", opts.out.display()))?;
-    let json_path = opts.out.with_file_name("results.json");
+    let json_path = opts.out.with_extension("json");
     let json = serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
     eprintln!("wrote {} and {}", opts.out.display(), json_path.display());
