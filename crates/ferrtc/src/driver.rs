@@ -35,6 +35,12 @@ const RECV_BUF: usize = 2048;
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
+thread_local! {
+    /// Where the core writes each outgoing datagram.
+    static TRANSMIT: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(RECV_BUF));
+}
+
 /// What a handle asks of the task.
 pub(crate) enum Command {
     CreateOffer(Reply<SessionDescription>),
@@ -101,7 +107,6 @@ pub(crate) struct Driver {
     blocked: VecDeque<Blocked>,
     /// `close()` callers, answered once the closing datagrams are out.
     closing: Vec<oneshot::Sender<()>>,
-    buf: Vec<u8>,
     recv_buf: Vec<u8>,
     /// Unread received bytes of all channels; above the high water mark
     /// the core is told to leave messages in SCTP.
@@ -130,7 +135,6 @@ impl Driver {
             channels: HashMap::new(),
             blocked: VecDeque::new(),
             closing: Vec::new(),
-            buf: Vec::with_capacity(RECV_BUF),
             recv_buf: vec![0; RECV_BUF],
             gate: Arc::default(),
             receive_paused: false,
@@ -231,9 +235,13 @@ impl Driver {
     fn flush(&mut self) {
         let now = Instant::now();
         loop {
-            while let Some(t) = self.core.poll_transmit(now, &mut self.buf) {
-                self.sockets.send(t.source, t.destination, &self.buf);
-            }
+            // One datagram buffer per thread, not per connection: it is
+            // only used within this call.
+            TRANSMIT.with_borrow_mut(|buf| {
+                while let Some(t) = self.core.poll_transmit(now, buf) {
+                    self.sockets.send(t.source, t.destination, buf);
+                }
+            });
             self.sockets.flush();
             let mut moved = false;
             while let Some(ev) = self.core.poll_event() {

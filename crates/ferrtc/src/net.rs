@@ -37,6 +37,9 @@ const MAX_SEGMENTS: usize = 64;
 /// Most bytes in one GSO send (the UDP length limit, less headers).
 const MAX_BATCH_BYTES: usize = 65_000;
 
+/// Batch buffer capacity a connection keeps between flights.
+const KEPT_BATCH_BYTES: usize = 4096;
+
 /// The sockets of one connection, one per local address, and its end of a
 /// shared [`crate::UdpMux`] if it has one.
 pub(crate) struct Sockets {
@@ -92,6 +95,11 @@ impl Batch {
         self.count = 0;
         self.closed = false;
         self.data.clear();
+        // A bulk flight grows the buffer to 64 KB; do not keep that per
+        // idle connection (one allocation per flight is cheap).
+        if self.data.capacity() > KEPT_BATCH_BYTES {
+            self.data = Vec::new();
+        }
     }
 }
 
