@@ -30,15 +30,17 @@ pub(crate) const SEND_HIGH_WATER: usize = 1024 * 1024;
 /// Datagrams read per wake-up before the core is polled for output.
 const RECV_BURST: usize = 64;
 
-/// Largest UDP datagram read.
-const RECV_BUF: usize = 2048;
+/// Room for one outgoing datagram.
+const TRANSMIT_BUF: usize = 2048;
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 thread_local! {
+    /// Where datagrams are read: one coalesced GRO read is at most 64 KB.
+    static RECEIVE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65_536]);
     /// Where the core writes each outgoing datagram.
     static TRANSMIT: std::cell::RefCell<Vec<u8>> =
-        std::cell::RefCell::new(Vec::with_capacity(RECV_BUF));
+        std::cell::RefCell::new(Vec::with_capacity(TRANSMIT_BUF));
 }
 
 /// What a handle asks of the task.
@@ -107,7 +109,6 @@ pub(crate) struct Driver {
     blocked: VecDeque<Blocked>,
     /// `close()` callers, answered once the closing datagrams are out.
     closing: Vec<oneshot::Sender<()>>,
-    recv_buf: Vec<u8>,
     /// Unread received bytes of all channels; above the high water mark
     /// the core is told to leave messages in SCTP.
     gate: Arc<ReceiveGate>,
@@ -135,7 +136,6 @@ impl Driver {
             channels: HashMap::new(),
             blocked: VecDeque::new(),
             closing: Vec::new(),
-            recv_buf: vec![0; RECV_BUF],
             gate: Arc::default(),
             receive_paused: false,
         }
@@ -173,20 +173,21 @@ impl Driver {
                         self.close_core();
                     }
                 },
-                r = self.sockets.recv(&mut self.recv_buf) => match r {
-                    Ok((local, remote, len)) => {
-                        let now = Instant::now();
-                        self.core.handle_receive(now, remote, local, &self.recv_buf[..len]);
-                        // A burst per wake-up, answered by one round of output.
-                        for _ in 1..RECV_BURST {
-                            let Some((local, remote, len)) = self.sockets.try_recv(&mut self.recv_buf) else {
+                () = self.sockets.readable() => {
+                    let now = Instant::now();
+                    // A burst per wake-up, answered by one round of output;
+                    // the buffer is per thread (GRO reads are up to 64 KB).
+                    RECEIVE.with_borrow_mut(|buf| {
+                        for _ in 0..RECV_BURST {
+                            let Some((local, remote, len, segment)) = self.sockets.try_recv(buf) else {
                                 break;
                             };
-                            self.core.handle_receive(now, remote, local, &self.recv_buf[..len]);
+                            for datagram in buf[..len].chunks(segment) {
+                                self.core.handle_receive(now, remote, local, datagram);
+                            }
                         }
-                    }
-                    Err(e) => tracing::debug!("recv: {e}"),
-                },
+                    });
+                }
                 () = self.gate.drained.notified(), if self.receive_paused => {
                     if self.gate.queued() <= RECEIVE_LOW_WATER {
                         self.receive_paused = false;

@@ -5,7 +5,6 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::task::Poll;
 
-use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 
 use crate::mux::MuxPort;
@@ -52,6 +51,8 @@ pub(crate) struct Sockets {
     /// The kernel refused a segmented send once: one datagram per call from
     /// then on.
     no_gso: bool,
+    /// A datagram taken from the mux while waiting for readiness.
+    mux_pending: Option<(SocketAddr, Vec<u8>)>,
 }
 
 /// Consecutive datagrams from one socket to one destination, all of one
@@ -112,6 +113,7 @@ impl Sockets {
         for ip in addrs {
             match StdUdpSocket::bind((*ip, 0)).and_then(|s| {
                 s.set_nonblocking(true)?;
+                gro::enable(&s);
                 let local = s.local_addr()?;
                 Ok((local, UdpSocket::from_std(s)?))
             }) {
@@ -131,6 +133,7 @@ impl Sockets {
             next: 0,
             batch: Batch::default(),
             no_gso: false,
+            mux_pending: None,
         })
     }
 
@@ -203,46 +206,57 @@ impl Sockets {
         self.batch.clear();
     }
 
-    /// Waits for a datagram on any socket; returns (local, remote, len).
-    pub(crate) async fn recv(
-        &mut self,
-        buf: &mut [u8],
-    ) -> io::Result<(SocketAddr, SocketAddr, usize)> {
+    /// Waits until a socket (or the mux) has something to read; then
+    /// [`Self::try_recv`] reads it.
+    pub(crate) async fn readable(&mut self) {
         poll_fn(|cx| {
-            let n = self.sockets.len();
-            for k in 0..n {
-                let i = (self.next + k) % n;
-                let (local, socket) = &self.sockets[i];
-                let mut rb = ReadBuf::new(buf);
-                if let Poll::Ready(r) = socket.poll_recv_from(cx, &mut rb) {
-                    self.next = (i + 1) % n;
-                    return Poll::Ready(r.map(|from| (*local, from, rb.filled().len())));
+            let mut ready = false;
+            for (_, socket) in &self.sockets {
+                if let Poll::Ready(r) = socket.poll_recv_ready(cx) {
+                    if let Err(e) = r {
+                        tracing::debug!("socket: {e}");
+                    }
+                    ready = true;
                 }
             }
-            if let Some(mux) = &mut self.mux
-                && let Poll::Ready(Some((from, data))) = mux.poll_recv(cx)
+            if self.mux_pending.is_none()
+                && let Some(mux) = &mut self.mux
+                && let Poll::Ready(Some(d)) = mux.poll_recv(cx)
             {
-                return Poll::Ready(Ok(copy_in(mux.local_addr(), from, &data, buf)));
+                self.mux_pending = Some(d);
             }
-            Poll::Pending
+            if ready || self.mux_pending.is_some() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
         })
         .await
     }
 
-    /// A datagram that is already waiting, without blocking.
-    pub(crate) fn try_recv(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, SocketAddr, usize)> {
+    /// A datagram that is already waiting, without blocking: (local,
+    /// remote, len, segment). With UDP GRO the kernel may hand several
+    /// datagrams from one sender at once: `buf[..len]` then holds them
+    /// back to back, each `segment` bytes but the last.
+    pub(crate) fn try_recv(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Option<(SocketAddr, SocketAddr, usize, usize)> {
         let n = self.sockets.len();
         for k in 0..n {
             let i = (self.next + k) % n;
             let (local, socket) = &self.sockets[i];
-            if let Ok((len, from)) = socket.try_recv_from(buf) {
+            if let Ok((len, from, segment)) = gro::recv(socket, buf) {
                 self.next = (i + 1) % n;
-                return Some((*local, from, len));
+                return Some((*local, from, len, segment));
             }
         }
-        let mux = self.mux.as_mut()?;
-        let (from, data) = mux.try_recv()?;
-        Some(copy_in(mux.local_addr(), from, &data, buf))
+        if let Some(mux) = self.mux.as_mut() {
+            let (from, data) = self.mux_pending.take().or_else(|| mux.try_recv())?;
+            let (local, from, len) = copy_in(mux.local_addr(), from, &data, buf);
+            return Some((local, from, len, len));
+        }
+        None
     }
 }
 
@@ -353,6 +367,44 @@ mod tests {
         assert_eq!(flight(true).await, expected());
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flight_read_with_receive_offload_splits_back_into_its_datagrams() {
+        let lo = [Ipv4Addr::LOCALHOST.into()];
+        let (mut tx, mut rx) = (
+            Sockets::bind(&lo, None).unwrap(),
+            Sockets::bind(&lo, None).unwrap(),
+        );
+        let (from, to) = (
+            tx.local_addrs().next().unwrap(),
+            rx.local_addrs().next().unwrap(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let sent: Vec<Vec<u8>> = (0..10u8)
+            .map(|i| vec![i; 1200])
+            .chain([vec![99; 77]])
+            .collect();
+        for d in &sent {
+            tx.send(from, to, d);
+        }
+        tx.flush();
+        let mut got = Vec::new();
+        let mut coalesced = false;
+        let mut buf = vec![0; 65_536];
+        while got.len() < sent.len() {
+            tokio::time::timeout(std::time::Duration::from_secs(5), rx.readable())
+                .await
+                .expect("nothing to read");
+            while let Some((local, remote, len, segment)) = rx.try_recv(&mut buf) {
+                assert_eq!((local, remote), (to, from));
+                coalesced |= len > segment;
+                got.extend(buf[..len].chunks(segment).map(<[u8]>::to_vec));
+            }
+        }
+        assert_eq!(got, sent);
+        // This kernel (Linux >= 5.0) hands the GSO flight over in one read.
+        assert!(coalesced, "no read carried more than one datagram");
+    }
+
     #[test]
     fn a_batch_takes_equal_datagrams_to_one_destination_and_ends_after_a_shorter_one() {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
@@ -370,5 +422,69 @@ mod tests {
         batch.push(a, b, &[0; 40]);
         assert!(!batch.takes(a, b, 40), "a shorter datagram was the last");
         assert_eq!((batch.count, batch.data.len()), (2, 140));
+    }
+}
+
+/// UDP generic receive offload (Linux `UDP_GRO`, since 5.0): datagrams of
+/// one flow arrive coalesced, one system call for many.
+mod gro {
+    use std::io::{self, IoSliceMut};
+    use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{
+        ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+    };
+    use tokio::io::Interest;
+    use tokio::net::UdpSocket;
+
+    /// Asks for coalesced reads; a kernel without GRO reads one datagram
+    /// at a time, as before.
+    pub(super) fn enable(socket: &StdUdpSocket) {
+        if let Err(e) = setsockopt(socket, sockopt::UdpGroSegment, &true) {
+            tracing::debug!("UDP GRO not available: {e}");
+        }
+    }
+
+    /// Reads what is waiting: (len, source, segment size).
+    pub(super) fn recv(
+        socket: &UdpSocket,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr, usize)> {
+        socket.try_io(Interest::READABLE, || {
+            let mut cmsg = nix::cmsg_space!(i32);
+            let mut iov = [IoSliceMut::new(buf)];
+            let msg = recvmsg::<SockaddrStorage>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::empty(),
+            )
+            .map_err(io::Error::from)?;
+            let len = msg.bytes;
+            let mut segment = len;
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for c in cmsgs {
+                    if let ControlMessageOwned::UdpGroSegments(s) = c
+                        && let Ok(s) = usize::try_from(s)
+                        && s > 0
+                    {
+                        segment = s;
+                    }
+                }
+            }
+            let from = msg
+                .address
+                .and_then(|a| {
+                    a.as_sockaddr_in()
+                        .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+                        .or_else(|| {
+                            a.as_sockaddr_in6()
+                                .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+                        })
+                })
+                .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+            Ok((len, from, segment.max(1)))
+        })
     }
 }
