@@ -5,44 +5,63 @@
 //! `next_event`.
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, PeerConnection,
     PeerConnectionEvent, UdpMux,
 };
 
-use crate::proc::{cpu_seconds, median, peak_rss_mib, rss_mib};
+use crate::proc::cpu_seconds;
+use crate::stacks::common::{self, AsyncStack};
 use crate::workload::{Sample, Workload};
 
-/// Pairs opened at the same time in the connections workload.
-const BATCH: usize = 64;
-/// A connections run that has not finished by then is reported as failed.
-const CONNECTIONS_LIMIT: Duration = Duration::from_secs(120);
-
+/// Runs a workload (see [`common::run`]).
 pub fn run(w: Workload) -> Result<Sample, String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut sample = rt.block_on(async move {
-        match w {
-            Workload::Throughput {
-                bytes,
-                message_size,
-            } => throughput(bytes, message_size).await,
-            Workload::Setup { rounds } => setup(rounds).await,
-            Workload::Connections { pairs } => connections(pairs).await,
-            Workload::SmallMessages {
-                count,
-                message_size,
-            } => small_messages(count, message_size).await,
-        }
-    })?;
-    sample.stack = "ferrtc".into();
-    sample.version = crate::crate_version("ferrtc");
-    sample.peak_rss_mib = peak_rss_mib();
-    Ok(sample)
+    common::run::<Stack>(w)
+}
+
+struct Stack;
+
+impl AsyncStack for Stack {
+    const NAME: &'static str = "ferrtc";
+    type Pair = Pair;
+
+    fn version() -> String {
+        crate::crate_version("ferrtc")
+    }
+
+    fn open_pair() -> impl Future<Output = Result<Pair, String>> + Send + 'static {
+        open_pair(None)
+    }
+
+    async fn close(pair: Pair) {
+        pair.close().await;
+    }
+
+    async fn throughput(bytes: u64, message_size: usize) -> Result<Sample, String> {
+        throughput(bytes, message_size).await
+    }
+
+    async fn small_messages(count: u64, message_size: usize) -> Result<Sample, String> {
+        small_messages(count, message_size).await
+    }
+
+    async fn connections(n: usize) -> Result<Sample, String> {
+        // Two sockets per pair would pass the open-file hard limit: then the
+        // answering sides share one port (ferrtc's `UdpMux`), as a server would.
+        let mux = if 2 * n as u64 + 256 > crate::nofile_hard_limit() {
+            eprintln!("ferrtc: {n} pairs: answering sides share one UdpMux port");
+            Some(
+                UdpMux::bind((Ipv4Addr::LOCALHOST, 0).into())
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        common::connections::<Self, _>(n, move || open_pair(mux.clone())).await
+    }
 }
 
 /// Both ends of a connected pair and its channel.
@@ -178,74 +197,4 @@ async fn small_messages(count: u64, size: usize) -> Result<Sample, String> {
         messages_per_s: Some(count as f64 / secs),
         ..Default::default()
     })
-}
-
-async fn setup(rounds: usize) -> Result<Sample, String> {
-    let mut ms = Vec::with_capacity(rounds);
-    let cpu0 = cpu_seconds();
-    let t_all = Instant::now();
-    for _ in 0..rounds {
-        let t0 = Instant::now();
-        let pair = tokio::time::timeout(Duration::from_secs(30), open_pair(None))
-            .await
-            .map_err(|_| "a pair did not open within 30 s")??;
-        ms.push(t0.elapsed().as_secs_f64() * 1000.0);
-        pair.close().await;
-    }
-    Ok(Sample {
-        secs: t_all.elapsed().as_secs_f64(),
-        cpu_s: cpu_seconds() - cpu0,
-        setup_median_ms: Some(median(&mut ms)),
-        ..Default::default()
-    })
-}
-
-async fn connections(n: usize) -> Result<Sample, String> {
-    // Two sockets per pair would pass the open-file hard limit: then the
-    // answering sides share one port (ferrtc's `UdpMux`), as a server would.
-    let mux = if 2 * n as u64 + 256 > crate::nofile_hard_limit() {
-        eprintln!("ferrtc: {n} pairs: answering sides share one UdpMux port");
-        Some(
-            UdpMux::bind((Ipv4Addr::LOCALHOST, 0).into())
-                .await
-                .map_err(|e| e.to_string())?,
-        )
-    } else {
-        None
-    };
-    let rss0 = rss_mib();
-    let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
-    let mut pairs = Vec::with_capacity(n);
-    let result = tokio::time::timeout(CONNECTIONS_LIMIT, async {
-        while pairs.len() < n {
-            let batch = BATCH.min(n - pairs.len());
-            let mut tasks = Vec::with_capacity(batch);
-            for _ in 0..batch {
-                tasks.push(tokio::spawn(open_pair(mux.clone())));
-            }
-            for t in tasks {
-                pairs.push(t.await.map_err(|e| e.to_string())??);
-            }
-        }
-        Ok::<(), String>(())
-    })
-    .await;
-    let secs = t0.elapsed().as_secs_f64();
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(format!("{} of {n} pairs open, then: {e}", pairs.len())),
-        Err(_) => {
-            return Err(format!(
-                "{} of {n} pairs open after {} s",
-                pairs.len(),
-                CONNECTIONS_LIMIT.as_secs()
-            ));
-        }
-    }
-    let sample = crate::connections_sample(n, secs, cpu_seconds() - cpu0, rss0);
-    for p in &pairs {
-        p.close().await;
-    }
-    Ok(sample)
 }

@@ -1,5 +1,6 @@
 //! One module per stack; each runs a [`Workload`] and returns a [`Sample`].
 
+pub mod common;
 pub mod ferrtc;
 pub mod rustrtc;
 pub mod str0m;

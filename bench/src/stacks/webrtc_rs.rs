@@ -14,7 +14,7 @@
 //! 45 MiB.)
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use rtc::ice::mdns::MulticastDnsMode;
@@ -25,42 +25,12 @@ use webrtc::peer_connection::{
     RTCIceGatheringState, RTCPeerConnectionIceEvent, SettingEngineBuilder,
 };
 
-use crate::proc::{cpu_seconds, median, peak_rss_mib, rss_mib};
+use crate::proc::cpu_seconds;
+use crate::stacks::common::{self, AsyncStack};
 use crate::workload::{Sample, Workload};
 
 /// The sender waits while more than this is buffered (issue 8: 1 MiB).
 const SEND_BUFFER: usize = 1 << 20;
-/// Pairs opened at the same time in the connections workload.
-const BATCH: usize = 64;
-/// A connections run that has not finished by then is reported as failed.
-const CONNECTIONS_LIMIT: Duration = Duration::from_secs(120);
-/// One pair of the setup workload must open within this.
-const SETUP_LIMIT: Duration = Duration::from_secs(30);
-
-pub fn run(w: Workload) -> Result<Sample, String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut sample = rt.block_on(async move {
-        match w {
-            Workload::Throughput {
-                bytes,
-                message_size,
-            } => throughput(bytes, message_size).await,
-            Workload::Setup { rounds } => setup(rounds).await,
-            Workload::Connections { pairs } => connections(pairs).await,
-            Workload::SmallMessages {
-                count,
-                message_size,
-            } => small_messages(count, message_size).await,
-        }
-    })?;
-    sample.stack = "webrtc-rs".into();
-    sample.version = crate::crate_version("webrtc");
-    sample.peak_rss_mib = peak_rss_mib();
-    Ok(sample)
-}
 
 fn err(e: webrtc::error::Error) -> String {
     e.to_string()
@@ -147,6 +117,38 @@ async fn wait_open(dc: &Arc<dyn DataChannel>) -> Result<(), String> {
             Some(DataChannelEvent::OnClose) | None => return Err("channel closed".into()),
             Some(_) => {}
         }
+    }
+}
+
+/// Runs a workload (see [`common::run`]).
+pub fn run(w: Workload) -> Result<Sample, String> {
+    common::run::<Stack>(w)
+}
+
+struct Stack;
+
+impl AsyncStack for Stack {
+    const NAME: &'static str = "webrtc-rs";
+    type Pair = Pair;
+
+    fn version() -> String {
+        crate::crate_version("webrtc")
+    }
+
+    fn open_pair() -> impl Future<Output = Result<Pair, String>> + Send + 'static {
+        open_pair()
+    }
+
+    async fn close(pair: Pair) {
+        pair.close().await;
+    }
+
+    async fn throughput(bytes: u64, message_size: usize) -> Result<Sample, String> {
+        throughput(bytes, message_size).await
+    }
+
+    async fn small_messages(count: u64, message_size: usize) -> Result<Sample, String> {
+        small_messages(count, message_size).await
     }
 }
 
@@ -246,61 +248,4 @@ async fn small_messages(count: u64, size: usize) -> Result<Sample, String> {
         messages_per_s: Some(count as f64 / secs),
         ..Default::default()
     })
-}
-
-async fn setup(rounds: usize) -> Result<Sample, String> {
-    let mut ms = Vec::with_capacity(rounds);
-    let cpu0 = cpu_seconds();
-    let t_all = Instant::now();
-    for _ in 0..rounds {
-        let t0 = Instant::now();
-        let pair = tokio::time::timeout(SETUP_LIMIT, open_pair())
-            .await
-            .map_err(|_| format!("a pair did not open within {} s", SETUP_LIMIT.as_secs()))??;
-        ms.push(t0.elapsed().as_secs_f64() * 1000.0);
-        pair.close().await;
-    }
-    Ok(Sample {
-        secs: t_all.elapsed().as_secs_f64(),
-        cpu_s: cpu_seconds() - cpu0,
-        setup_median_ms: Some(median(&mut ms)),
-        ..Default::default()
-    })
-}
-
-async fn connections(n: usize) -> Result<Sample, String> {
-    let rss0 = rss_mib();
-    let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
-    let mut pairs = Vec::with_capacity(n);
-    let result = tokio::time::timeout(CONNECTIONS_LIMIT, async {
-        while pairs.len() < n {
-            let batch = BATCH.min(n - pairs.len());
-            let tasks: Vec<_> = (0..batch).map(|_| tokio::spawn(open_pair())).collect();
-            for t in tasks {
-                pairs.push(t.await.map_err(|e| e.to_string())??);
-            }
-        }
-        Ok::<(), String>(())
-    })
-    .await;
-    let secs = t0.elapsed().as_secs_f64();
-    let outcome = match result {
-        Ok(Ok(())) => Ok(crate::connections_sample(
-            n,
-            secs,
-            cpu_seconds() - cpu0,
-            rss0,
-        )),
-        Ok(Err(e)) => Err(format!("{} of {n} pairs open, then: {e}", pairs.len())),
-        Err(_) => Err(format!(
-            "{} of {n} pairs open after {} s",
-            pairs.len(),
-            CONNECTIONS_LIMIT.as_secs()
-        )),
-    };
-    for p in &pairs {
-        p.close().await;
-    }
-    outcome
 }
