@@ -28,6 +28,10 @@ use tokio::sync::mpsc;
 /// socket buffer would).
 const QUEUE: usize = 256;
 
+/// Remote addresses routed to one connection (ICE's own limit on remote
+/// candidates is 64).
+const MAX_REMOTES: usize = 64;
+
 /// Datagrams read per wake-up of the reading task.
 const BURST: usize = 64;
 
@@ -190,11 +194,20 @@ async fn read(shared: Arc<Shared>) {
 }
 
 impl Routes {
-    /// Routes datagrams from `remote` to connection `id`.
+    /// Routes datagrams from `remote` to connection `id`, unless the
+    /// connection has [`MAX_REMOTES`] already: checks carry a fragment
+    /// anyone who saw the SDP knows, so a sender could otherwise grow the
+    /// table with every source address it can forge.
     fn route_remote(&mut self, remote: SocketAddr, id: u64) {
-        if self.by_remote.insert(remote, id) != Some(id) {
-            self.remotes_of.entry(id).or_default().push(remote);
+        if self.by_remote.get(&remote) == Some(&id) {
+            return;
         }
+        let remotes = self.remotes_of.entry(id).or_default();
+        if remotes.len() >= MAX_REMOTES {
+            return;
+        }
+        remotes.push(remote);
+        self.by_remote.insert(remote, id);
     }
 
     /// Hands `data` from `from` to its connection; false when nobody took it.
@@ -287,5 +300,47 @@ impl Drop for MuxPort {
                 routes.by_remote.remove(&r);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Binding request whose USERNAME is `ufrag:peer`.
+    fn check(ufrag: &str) -> Vec<u8> {
+        let username = format!("{ufrag}:peer");
+        let mut m = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        m.extend_from_slice(&[7; 12]);
+        let len = username.len() as u16;
+        m.extend_from_slice(&[0x00, 0x06]);
+        m.extend_from_slice(&len.to_be_bytes());
+        m.extend_from_slice(username.as_bytes());
+        m.resize(m.len().next_multiple_of(4), 0);
+        let body = (m.len() - 20) as u16;
+        m[2..4].copy_from_slice(&body.to_be_bytes());
+        m
+    }
+
+    #[test]
+    fn checks_from_ever_new_sources_teach_at_most_max_remotes_addresses() {
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let mut routes = Routes::default();
+        routes.connections.insert(0, tx);
+        routes.by_ufrag.insert("frag".into(), 0);
+        let request = check("frag");
+        for port in 1..=1000u16 {
+            let from = SocketAddr::from(([127, 0, 0, 1], port));
+            routes.deliver(from, &request);
+            let _ = rx.try_recv();
+        }
+        assert_eq!(routes.by_remote.len(), MAX_REMOTES);
+        assert_eq!(routes.remotes_of[&0].len(), MAX_REMOTES);
+        // Checks are still delivered; data from an unlearned source is not.
+        let stranger = SocketAddr::from(([127, 0, 0, 1], 2000));
+        assert!(routes.deliver(stranger, &request));
+        assert!(!routes.deliver(stranger, b"\x17\xfe\xfd dtls"));
+        let learned = SocketAddr::from(([127, 0, 0, 1], 1));
+        assert!(routes.deliver(learned, b"\x17\xfe\xfd dtls"));
     }
 }

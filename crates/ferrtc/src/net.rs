@@ -438,6 +438,11 @@ mod gro {
     use tokio::io::Interest;
     use tokio::net::UdpSocket;
 
+    thread_local! {
+        /// Room for the segment-size control message, reused by every read.
+        static CMSG: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(nix::cmsg_space!(i32));
+    }
+
     /// Asks for coalesced reads; a kernel without GRO reads one datagram
     /// at a time, as before.
     pub(super) fn enable(socket: &StdUdpSocket) {
@@ -452,39 +457,40 @@ mod gro {
         buf: &mut [u8],
     ) -> io::Result<(usize, SocketAddr, usize)> {
         socket.try_io(Interest::READABLE, || {
-            let mut cmsg = nix::cmsg_space!(i32);
-            let mut iov = [IoSliceMut::new(buf)];
-            let msg = recvmsg::<SockaddrStorage>(
-                socket.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::empty(),
-            )
-            .map_err(io::Error::from)?;
-            let len = msg.bytes;
-            let mut segment = len;
-            if let Ok(cmsgs) = msg.cmsgs() {
-                for c in cmsgs {
-                    if let ControlMessageOwned::UdpGroSegments(s) = c
-                        && let Ok(s) = usize::try_from(s)
-                        && s > 0
-                    {
-                        segment = s;
+            CMSG.with_borrow_mut(|cmsg| {
+                let mut iov = [IoSliceMut::new(buf)];
+                let msg = recvmsg::<SockaddrStorage>(
+                    socket.as_raw_fd(),
+                    &mut iov,
+                    Some(cmsg.as_mut_slice()),
+                    MsgFlags::empty(),
+                )
+                .map_err(io::Error::from)?;
+                let len = msg.bytes;
+                let mut segment = len;
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::UdpGroSegments(s) = c
+                            && let Ok(s) = usize::try_from(s)
+                            && s > 0
+                        {
+                            segment = s;
+                        }
                     }
                 }
-            }
-            let from = msg
-                .address
-                .and_then(|a| {
-                    a.as_sockaddr_in()
-                        .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
-                        .or_else(|| {
-                            a.as_sockaddr_in6()
-                                .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
-                        })
-                })
-                .ok_or_else(|| io::Error::other("datagram without a source address"))?;
-            Ok((len, from, segment.max(1)))
+                let from = msg
+                    .address
+                    .and_then(|a| {
+                        a.as_sockaddr_in()
+                            .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+                            .or_else(|| {
+                                a.as_sockaddr_in6()
+                                    .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+                            })
+                    })
+                    .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+                Ok((len, from, segment.max(1)))
+            })
         })
     }
 }
