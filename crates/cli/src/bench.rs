@@ -42,7 +42,7 @@ pub const SMALL_COUNT: u64 = 100_000;
 /// Size of each of those messages.
 pub const SMALL_SIZE: usize = 100;
 
-/// The figures, as `--json` prints them (DESIGN.md names the first eight).
+/// The figures, as `--json` prints them (the README lists them).
 #[derive(Debug, Serialize)]
 pub struct Report {
     bytes: u64,

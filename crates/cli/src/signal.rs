@@ -1,5 +1,5 @@
 //! The stdio signaling channel: one JSON object per line, in the browsers'
-//! own JSON forms (DESIGN.md "Signaling messages").
+//! own JSON forms (the README's "The `ferrtc` command").
 
 use ferrtc::{IceCandidateInit, SdpType, SessionDescription};
 use ferrtc_signal::Signal;

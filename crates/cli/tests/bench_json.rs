@@ -1,5 +1,5 @@
 //! `ferrtc bench --json`: one JSON object on stdout with the figures
-//! DESIGN.md names, plus the setup-latency and small-message workloads.
+//! the README names, plus the setup-latency and small-message workloads.
 
 use std::process::Command;
 

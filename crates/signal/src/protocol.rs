@@ -83,7 +83,7 @@ impl Signal {
         }
     }
 
-    /// This payload alone as JSON text, in the form of DESIGN.md.
+    /// This payload alone as JSON text, in the browsers' own form (the README's "The `ferrtc` command").
     pub fn to_json(&self) -> String {
         let mut map = Map::new();
         self.write_fields(&mut map);
