@@ -25,9 +25,10 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use ferrtc_dtls::Role;
 use ferrtc_interop::LinePeer;
 use ferrtc_jsep::{
-    AnswerOptions, DtlsRole, IceCredentials, Jsep, JsepConfig, OfferOptions, SendEncoding,
+    AnswerOptions, IceCredentials, Jsep, JsepConfig, OfferOptions, SendEncoding,
     SessionDescription, SignalingState, TransceiverInit,
 };
 use ferrtc_sdp::{
@@ -384,7 +385,7 @@ fn ferrtc_offers(browser: &mut Chromium, what: &str, jsep: &mut Jsep, send: bool
         std::slice::from_ref(chromium_fingerprint)
     );
     // Chromium answers an actpass offer with a=setup:active: it is the DTLS client.
-    assert_eq!(transport.dtls_role, DtlsRole::Server, "{what}");
+    assert_eq!(transport.dtls_role, Role::Server, "{what}");
     assert!(
         answer.media.iter().all(|m| !m.is_rejected()),
         "{what}: Chromium rejected a section:\n{answer}"

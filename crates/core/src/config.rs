@@ -27,7 +27,8 @@ pub struct Config {
     pub bundle_policy: BundlePolicy,
     /// Largest message this side accepts (`a=max-message-size`, RFC 8841 §6).
     pub max_message_size: usize,
-    /// Most data channels open at once.
+    /// Most data channels open at once, ours and the peer's (default
+    /// [`ferrtc_datachannel::DEFAULT_MAX_CHANNELS`], 1,024).
     pub max_channels: usize,
     /// Size limits of a remote description (bytes, lines, line length,
     /// m-sections): SDP comes from the peer and is untrusted.
@@ -52,7 +53,7 @@ impl Default for Config {
             stun_servers: Vec::new(),
             bundle_policy: BundlePolicy::MaxBundle,
             max_message_size: 256 * 1024,
-            max_channels: 1024,
+            max_channels: ferrtc_datachannel::DEFAULT_MAX_CHANNELS,
             sdp_limits: ferrtc_sdp::Limits::default(),
             max_remote_candidates: ferrtc_jsep::DEFAULT_MAX_REMOTE_CANDIDATES,
             ice: ferrtc_ice::AgentConfig::default(),

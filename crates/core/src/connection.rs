@@ -1,28 +1,26 @@
 //! The sans-IO peer connection: JSEP, ICE, DTLS, SCTP and data channels on
 //! one bundled transport.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use ferrtc_datachannel::{ChannelType, DcepMessage, Open};
+use ferrtc_datachannel::{ChannelId, ChannelInfo, DataChannelInit, DataChannels};
 use ferrtc_dtls::{Certificate, Dtls, HashAlgorithm, Role, TransportState};
 use ferrtc_ice::{Agent, AgentConfig, Credentials, Receive};
 use ferrtc_jsep::{
-    AnswerOptions, DtlsRole, IceCredentials, Jsep, JsepConfig, OfferOptions, SdpType,
-    SessionDescription,
+    AnswerOptions, IceCredentials, Jsep, JsepConfig, OfferOptions, SdpType, SessionDescription,
 };
-use ferrtc_sctp::{Association, AssociationState, Reliability, SendOptions, ppid};
+use ferrtc_sctp::Association;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::channel::{Channel, ChannelId, ChannelInfo, DataChannelInit, DataChannelState};
 use crate::config::Config;
 use crate::demux::{Demux, classify};
 use crate::error::Error;
 use crate::event::{
-    DataChannelMessage, Event, IceCandidateInit, IceConnectionState, IceGatheringState,
-    PeerConnectionState, SignalingState,
+    Event, IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState,
+    SignalingState,
 };
 use crate::stats::{
     self, CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats,
@@ -97,12 +95,10 @@ pub struct PeerConnection {
     dtls: Option<Dtls>,
     early_dtls: VecDeque<Vec<u8>>,
     dtls_role: Option<Role>,
-    sctp: Option<Association>,
     sctp_remote_port: u16,
     remote_max_message_size: usize,
-    channels: BTreeMap<ChannelId, Channel>,
-    by_stream: HashMap<u16, ChannelId>,
-    next_channel: u32,
+    /// The data channels and the SCTP association under them.
+    channels: DataChannels,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
     signaling: SignalingState,
@@ -112,8 +108,6 @@ pub struct PeerConnection {
     negotiation_needed: bool,
     closed: bool,
     stats: ConnectionStats,
-    channels_opened: u32,
-    channels_closed: u32,
     /// `restartIce()` was called: the next offer carries new credentials.
     restart_pending: bool,
     /// Candidates of a restart, held until its offer is applied locally
@@ -122,9 +116,6 @@ pub struct PeerConnection {
     /// The peer restarted ICE: our new candidates wait for the answer that
     /// carries the new credentials to be set (RFC 9429 §5.10).
     answer_pending: bool,
-    /// Received messages stay in SCTP's receive buffer (see
-    /// [`PeerConnection::set_receive_paused`]).
-    receive_paused: bool,
 }
 
 impl std::fmt::Debug for PeerConnection {
@@ -133,7 +124,7 @@ impl std::fmt::Debug for PeerConnection {
             .field("signaling", &self.signaling)
             .field("ice_state", &self.ice_state)
             .field("state", &self.state)
-            .field("channels", &self.channels.len())
+            .field("channels", &self.channels.channels().count())
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +153,12 @@ impl PeerConnection {
         jsep_config.max_message_size = config.max_message_size as u64;
         jsep_config.sdp_limits = config.sdp_limits.clone();
         jsep_config.max_remote_candidates = config.max_remote_candidates;
+        let remote_max_message_size = 65_536;
+        let channels = DataChannels::new(ferrtc_datachannel::Config {
+            max_channels: config.max_channels,
+            streams: config.sctp.streams,
+            max_message_size: config.max_message_size.min(remote_max_message_size),
+        });
         Ok(PeerConnection {
             rng,
             certificate,
@@ -178,12 +175,9 @@ impl PeerConnection {
             dtls: None,
             early_dtls: VecDeque::new(),
             dtls_role: None,
-            sctp: None,
             sctp_remote_port: ferrtc_sctp::DEFAULT_PORT,
-            remote_max_message_size: 65_536,
-            channels: BTreeMap::new(),
-            by_stream: HashMap::new(),
-            next_channel: 0,
+            remote_max_message_size,
+            channels,
             events: VecDeque::new(),
             scratch: Vec::new(),
             signaling: SignalingState::Stable,
@@ -193,12 +187,9 @@ impl PeerConnection {
             negotiation_needed: false,
             closed: false,
             stats: ConnectionStats::default(),
-            channels_opened: 0,
-            channels_closed: 0,
             restart_pending: false,
             held_candidates: Vec::new(),
             answer_pending: false,
-            receive_paused: false,
             config,
         })
     }
@@ -267,7 +258,10 @@ impl PeerConnection {
 
     /// Counters of the connection.
     pub fn stats(&self) -> ConnectionStats {
-        self.stats
+        ConnectionStats {
+            dropped_messages: self.channels.stats().messages_dropped(),
+            ..self.stats
+        }
     }
 
     /// Counters of the ICE agent, once it exists.
@@ -277,7 +271,7 @@ impl PeerConnection {
 
     /// Counters of the SCTP association, once it exists.
     pub fn sctp_stats(&self) -> Option<ferrtc_sctp::Stats> {
-        self.sctp.as_ref().map(Association::stats)
+        self.channels.association().map(Association::stats)
     }
 
     /// The DTLS transport state, once the transport exists.
@@ -287,23 +281,17 @@ impl PeerConnection {
 
     /// The attributes of a data channel.
     pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
-        self.channels.get(&id).map(ChannelInfo::from)
+        self.channels.channel(id)
     }
 
     /// Every data channel that is not closed, in creation order.
     pub fn channels(&self) -> impl Iterator<Item = ChannelId> + '_ {
-        self.channels
-            .iter()
-            .filter(|(_, c)| c.state != DataChannelState::Closed)
-            .map(|(id, _)| *id)
+        self.channels.channels()
     }
 
     /// `bufferedAmount` of a channel: bytes queued and not yet sent.
     pub fn buffered_amount(&self, id: ChannelId) -> usize {
-        match (self.channels.get(&id).and_then(|c| c.stream), &self.sctp) {
-            (Some(stream), Some(sctp)) => sctp.buffered_amount(stream),
-            _ => 0,
-        }
+        self.channels.buffered_amount(id)
     }
 
     /// Sets `bufferedAmountLowThreshold` of a channel.
@@ -312,15 +300,9 @@ impl PeerConnection {
         id: ChannelId,
         threshold: usize,
     ) -> Result<(), Error> {
-        let c = self
+        Ok(self
             .channels
-            .get_mut(&id)
-            .ok_or(Error::UnknownChannel(id))?;
-        c.low_threshold = threshold;
-        if let (Some(stream), Some(sctp)) = (c.stream, self.sctp.as_mut()) {
-            sctp.set_buffered_amount_low_threshold(stream, threshold);
-        }
-        Ok(())
+            .set_buffered_amount_low_threshold(id, threshold)?)
     }
 
     /// The remote `max-message-size` (RFC 8841 §6), the largest message
@@ -342,8 +324,8 @@ impl PeerConnection {
         report.insert(Stats::PeerConnection(PeerConnectionStats {
             id: "P".into(),
             timestamp,
-            data_channels_opened: self.channels_opened,
-            data_channels_closed: self.channels_closed,
+            data_channels_opened: self.channels.stats().channels_opened,
+            data_channels_closed: self.channels.stats().channels_closed,
         }));
         let transport_id = "T01".to_owned();
         let cert = |id: String, der: &[u8]| {
@@ -451,7 +433,7 @@ impl PeerConnection {
             local_certificate_id: local_cert_id,
             remote_certificate_id: remote_cert_id,
         }));
-        if let Some(sctp) = &self.sctp {
+        if let Some(sctp) = self.channels.association() {
             let s = sctp.stats();
             report.insert(Stats::SctpTransport(SctpTransportStats {
                 id: "S01".into(),
@@ -462,14 +444,14 @@ impl PeerConnection {
                 unack_data: sctp.send_buffered() as u64,
             }));
         }
-        for (id, c) in &self.channels {
+        for (id, c) in self.channels.channel_infos() {
             report.insert(Stats::DataChannel(DataChannelStats {
                 id: format!("D{}", id.index()),
                 timestamp,
-                label: c.label.clone(),
-                protocol: c.protocol.clone(),
-                data_channel_identifier: c.stream,
-                state: c.state.as_str(),
+                label: c.label,
+                protocol: c.protocol,
+                data_channel_identifier: c.id,
+                state: c.ready_state.as_str(),
                 messages_sent: c.stats.messages_sent,
                 bytes_sent: c.stats.bytes_sent,
                 messages_received: c.stats.messages_received,
@@ -758,10 +740,8 @@ impl PeerConnection {
         }
         self.check_negotiation_needed();
         if let Some(t) = self.jsep.transport() {
-            self.dtls_role = Some(match t.dtls_role {
-                DtlsRole::Client => Role::Client,
-                DtlsRole::Server => Role::Server,
-            });
+            self.dtls_role = Some(t.dtls_role);
+            self.channels.set_role(t.dtls_role);
             if let Some(sctp) = &t.sctp {
                 self.sctp_remote_port = sctp.remote_port;
                 self.remote_max_message_size =
@@ -770,6 +750,8 @@ impl PeerConnection {
                 if self.remote_max_message_size == 0 {
                     self.remote_max_message_size = self.config.max_message_size;
                 }
+                let max = self.max_message_size();
+                self.channels.set_max_message_size(max);
             }
         }
         self.process();
@@ -797,71 +779,12 @@ impl PeerConnection {
         init: DataChannelInit,
     ) -> Result<ChannelId, Error> {
         self.check_open()?;
-        if label.len() > usize::from(u16::MAX) || init.protocol.len() > usize::from(u16::MAX) {
-            return Err(Error::InvalidChannelInit(
-                "label and protocol are limited to 65535 bytes",
-            ));
-        }
-        let reliability = match (init.max_retransmits, init.max_packet_life_time) {
-            (Some(_), Some(_)) => {
-                return Err(Error::InvalidChannelInit(
-                    "maxRetransmits and maxPacketLifeTime are exclusive",
-                ));
-            }
-            (Some(n), None) => Reliability::MaxRetransmits(n),
-            // W3C `maxPacketLifeTime` is an `[EnforceRange] unsigned
-            // short` of milliseconds, all DCEP can announce (RFC 8832 §5.1).
-            (None, Some(d)) if d > Duration::from_millis(u64::from(u16::MAX)) => {
-                return Err(Error::InvalidChannelInit(
-                    "maxPacketLifeTime is limited to 65535 ms",
-                ));
-            }
-            (None, Some(d)) => Reliability::MaxLifetime(d),
-            (None, None) => Reliability::Reliable,
-        };
-        if init.negotiated && init.id.is_none() {
-            return Err(Error::InvalidChannelInit(
-                "a negotiated channel needs an id",
-            ));
-        }
-        if self.channels().count() >= self.config.max_channels {
-            return Err(Error::InvalidChannelInit("too many data channels"));
-        }
-        let stream = match init.id {
-            Some(id) if id == u16::MAX => return Err(Error::ChannelIdInUse(id)),
-            Some(id) if self.by_stream.contains_key(&id) => {
-                return Err(Error::ChannelIdInUse(id));
-            }
-            Some(id) => Some(id),
-            None => None,
-        };
-        let id = ChannelId(self.next_channel);
-        self.next_channel += 1;
-        self.channels.insert(
-            id,
-            Channel {
-                label: label.to_owned(),
-                protocol: init.protocol,
-                ordered: init.ordered,
-                reliability,
-                negotiated: init.negotiated,
-                stream,
-                state: DataChannelState::Connecting,
-                awaiting_ack: false,
-                reset_out: false,
-                reset_in: false,
-                low_threshold: 0,
-                stats: Default::default(),
-            },
-        );
-        if let Some(s) = stream {
-            self.by_stream.insert(s, id);
-        }
+        let id = self.channels.create(self.now, label, init)?;
         if self.jsep.data_mid().is_none() {
             self.jsep.request_data_channel();
             self.check_negotiation_needed();
         }
-        self.open_pending_channels();
+        self.process_channels();
         self.process();
         Ok(id)
     }
@@ -869,175 +792,16 @@ impl PeerConnection {
     /// `send()` on a channel: text when `binary` is false (the bytes must
     /// be UTF-8; the async API takes `&str` for text), binary otherwise.
     pub fn send(&mut self, id: ChannelId, data: &[u8], binary: bool) -> Result<(), Error> {
-        let max = self.max_message_size();
-        let c = self
-            .channels
-            .get_mut(&id)
-            .ok_or(Error::UnknownChannel(id))?;
-        if c.state != DataChannelState::Open {
-            return Err(Error::ChannelNotOpen(id));
-        }
-        if data.len() > max {
-            return Err(Error::MessageTooLarge {
-                len: data.len(),
-                max,
-            });
-        }
-        let (Some(stream), Some(sctp)) = (c.stream, self.sctp.as_mut()) else {
-            return Err(Error::ChannelNotOpen(id));
-        };
-        // RFC 8831 §6.6: empty messages carry one zero byte and their own PPID.
-        let (ppid, payload): (u32, &[u8]) = match (binary, data.is_empty()) {
-            (false, false) => (ppid::STRING, data),
-            (false, true) => (ppid::STRING_EMPTY, &[0]),
-            (true, false) => (ppid::BINARY, data),
-            (true, true) => (ppid::BINARY_EMPTY, &[0]),
-        };
-        sctp.send(self.now, stream, ppid, payload, c.send_options())?;
-        c.stats.messages_sent += 1;
-        c.stats.bytes_sent += data.len() as u64;
-        Ok(())
+        Ok(self.channels.send(self.now, id, data, binary)?)
     }
 
     /// `close()` on a channel: resets its outgoing stream (RFC 8831 §6.7);
     /// the `close` event follows once the peer reset its side.
     pub fn close_channel(&mut self, id: ChannelId) -> Result<(), Error> {
-        let c = self
-            .channels
-            .get_mut(&id)
-            .ok_or(Error::UnknownChannel(id))?;
-        match c.state {
-            DataChannelState::Closing | DataChannelState::Closed => return Ok(()),
-            DataChannelState::Connecting | DataChannelState::Open => {}
-        }
-        let established = self
-            .sctp
-            .as_ref()
-            .is_some_and(|s| s.state() == AssociationState::Established);
-        match c.stream {
-            Some(stream) if established && c.state == DataChannelState::Open => {
-                c.state = DataChannelState::Closing;
-                c.reset_out = true;
-                if let Some(sctp) = self.sctp.as_mut()
-                    && let Err(e) = sctp.reset_stream(stream)
-                {
-                    tracing::debug!("stream {stream} reset failed: {e}");
-                    self.finish_channel(id);
-                }
-            }
-            _ => self.finish_channel(id),
-        }
+        self.channels.close(self.now, id)?;
+        self.process_channels();
         self.process();
         Ok(())
-    }
-
-    fn finish_channel(&mut self, id: ChannelId) {
-        if let Some(c) = self.channels.get_mut(&id)
-            && c.state != DataChannelState::Closed
-        {
-            if c.state != DataChannelState::Connecting {
-                self.channels_closed += 1;
-            }
-            c.state = DataChannelState::Closed;
-            if let Some(s) = c.stream {
-                self.by_stream.remove(&s);
-            }
-            self.events.push_back(Event::ChannelClose(id));
-        }
-    }
-
-    /// RFC 8832 §6: the DTLS client uses even stream ids, the server odd.
-    fn allocate_stream(&self, role: Role) -> Option<u16> {
-        let start = match role {
-            Role::Client => 0,
-            Role::Server => 1,
-        };
-        let limit = self
-            .sctp
-            .as_ref()
-            .map(|s| s.outbound_streams())
-            .filter(|n| *n > 0)
-            .unwrap_or(self.config.sctp.streams);
-        (start..limit)
-            .step_by(2)
-            .find(|s| !self.by_stream.contains_key(s))
-    }
-
-    /// Opens every channel waiting for SCTP (announcing it with
-    /// DATA_CHANNEL_OPEN unless negotiated).
-    fn open_pending_channels(&mut self) {
-        let established = self
-            .sctp
-            .as_ref()
-            .is_some_and(|s| s.state() == AssociationState::Established);
-        let Some(role) = self.dtls_role else {
-            return;
-        };
-        let pending: Vec<ChannelId> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| c.state == DataChannelState::Connecting)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in pending {
-            let stream = match self.channels.get(&id).and_then(|c| c.stream) {
-                Some(s) => s,
-                None => match self.allocate_stream(role) {
-                    Some(s) => {
-                        self.by_stream.insert(s, id);
-                        if let Some(c) = self.channels.get_mut(&id) {
-                            c.stream = Some(s);
-                        }
-                        s
-                    }
-                    None => {
-                        tracing::warn!("no free SCTP stream for a data channel");
-                        self.finish_channel(id);
-                        continue;
-                    }
-                },
-            };
-            if !established {
-                continue;
-            }
-            let Some(c) = self.channels.get_mut(&id) else {
-                continue;
-            };
-            let Some(sctp) = self.sctp.as_mut() else {
-                return;
-            };
-            if c.low_threshold > 0 {
-                sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
-            }
-            if !c.negotiated {
-                self.scratch.clear();
-                DcepMessage::Open(Open {
-                    ordered: c.ordered,
-                    channel_type: ChannelType::from_reliability(c.reliability),
-                    priority: 256,
-                    label: c.label.clone(),
-                    protocol: c.protocol.clone(),
-                })
-                .write(&mut self.scratch);
-                // RFC 8832 §6: OPEN goes reliable and ordered; so does
-                // our data until the ACK comes.
-                if let Err(e) = sctp.send(
-                    self.now,
-                    stream,
-                    ppid::DCEP,
-                    &self.scratch,
-                    SendOptions::RELIABLE_ORDERED,
-                ) {
-                    tracing::warn!("DATA_CHANNEL_OPEN on stream {stream} failed: {e}");
-                    self.finish_channel(id);
-                    continue;
-                }
-                c.awaiting_ack = true;
-            }
-            c.state = DataChannelState::Open;
-            self.channels_opened += 1;
-            self.events.push_back(Event::ChannelOpen(id));
-        }
     }
 
     // ------------------------------------------------------------ I/O
@@ -1107,8 +871,7 @@ impl PeerConnection {
                     }
                 }
             }
-            let sctp = self.sctp.as_mut()?;
-            sctp.poll_transmit(now, &mut self.scratch)?;
+            self.channels.poll_transmit(now, &mut self.scratch)?;
             if let Err(e) = dtls.send_application_data(&self.scratch) {
                 tracing::debug!("SCTP packet not sent: {e}");
                 return None;
@@ -1129,7 +892,7 @@ impl PeerConnection {
         [
             self.ice.as_ref().and_then(Agent::poll_timeout),
             self.dtls.as_ref().and_then(Dtls::poll_timeout),
-            self.sctp.as_ref().and_then(Association::poll_timeout),
+            self.channels.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -1150,10 +913,8 @@ impl PeerConnection {
         {
             dtls.handle_timeout(now);
         }
-        if let Some(sctp) = self.sctp.as_mut()
-            && due(sctp.poll_timeout())
-        {
-            sctp.handle_timeout(now);
+        if due(self.channels.poll_timeout()) {
+            self.channels.handle_timeout(now);
         }
         self.process();
     }
@@ -1165,17 +926,16 @@ impl PeerConnection {
             return;
         }
         self.closed = true;
-        for c in self.channels.values_mut() {
-            c.state = DataChannelState::Closed;
-        }
-        self.by_stream.clear();
-        if let Some(sctp) = self.sctp.as_mut() {
-            sctp.abort(self.now);
-            if let Some(dtls) = self.dtls.as_mut() {
-                while sctp.poll_transmit(self.now, &mut self.scratch).is_some() {
-                    if dtls.send_application_data(&self.scratch).is_err() {
-                        break;
-                    }
+        // Every channel is closed without events; the ABORT goes out now.
+        self.channels.abort(self.now);
+        if let Some(dtls) = self.dtls.as_mut() {
+            while self
+                .channels
+                .poll_transmit(self.now, &mut self.scratch)
+                .is_some()
+            {
+                if dtls.send_application_data(&self.scratch).is_err() {
+                    break;
                 }
             }
         }
@@ -1194,10 +954,7 @@ impl PeerConnection {
     /// application is not reading, so a peer cannot make it queue without
     /// bound. Resuming delivers what waited, and reopens the window.
     pub fn set_receive_paused(&mut self, paused: bool) {
-        if self.receive_paused == paused {
-            return;
-        }
-        self.receive_paused = paused;
+        self.channels.set_receive_paused(self.now, paused);
         if !paused {
             self.process();
         }
@@ -1230,7 +987,7 @@ impl PeerConnection {
             moved |= self.process_ice();
             moved |= self.maybe_start_dtls();
             moved |= self.process_dtls();
-            moved |= self.process_sctp();
+            moved |= self.process_channels();
             self.update_connection_state();
             if !moved {
                 break;
@@ -1366,7 +1123,7 @@ impl PeerConnection {
                 ferrtc_dtls::Event::Connected { .. } => {
                     tracing::debug!("DTLS connected as {:?}", dtls.role());
                     if self.jsep.transport().is_some_and(|t| t.sctp.is_some())
-                        && self.sctp.is_none()
+                        && !self.channels.is_started()
                     {
                         let mut config = self.config.sctp.clone();
                         config.seed = self.rng.random();
@@ -1375,15 +1132,11 @@ impl PeerConnection {
                         config.max_message_size = self.config.max_message_size;
                         // RFC 8841 §5 / RFC 8831 §6.2: both sides send INIT
                         // (simultaneous open works).
-                        let mut sctp = Association::new(config);
-                        sctp.connect(self.now);
-                        self.sctp = Some(sctp);
+                        self.channels.start(self.now, config);
                     }
                 }
                 ferrtc_dtls::Event::ApplicationData(record) => {
-                    if let Some(sctp) = self.sctp.as_mut()
-                        && let Err(e) = sctp.handle_receive(self.now, &record)
-                    {
+                    if let Err(e) = self.channels.handle_receive(self.now, &record) {
                         tracing::debug!("SCTP packet dropped: {e}");
                     }
                     dtls.recycle(record);
@@ -1399,175 +1152,38 @@ impl PeerConnection {
             }
         }
         if peer_closed {
-            for id in self.channels.keys().copied().collect::<Vec<_>>() {
-                self.finish_channel(id);
-            }
+            self.channels.handle_transport_close();
         }
         moved
     }
 
-    fn process_sctp(&mut self) -> bool {
+    /// Maps the data channel engine's events to W3C events.
+    fn process_channels(&mut self) -> bool {
+        use ferrtc_datachannel::Event as E;
         let mut moved = false;
-        while !self.receive_paused
-            && let Some(ev) = self.sctp.as_mut().and_then(Association::poll_event)
-        {
+        while let Some(ev) = self.channels.poll_event() {
             moved = true;
-            match ev {
-                ferrtc_sctp::Event::Connected => {
-                    tracing::debug!("SCTP established");
-                    self.open_pending_channels();
-                }
-                ferrtc_sctp::Event::Message(m) => self.on_message(m),
-                ferrtc_sctp::Event::IncomingStreamReset(stream) => {
-                    let Some(&id) = self.by_stream.get(&stream) else {
-                        continue;
-                    };
-                    let Some(c) = self.channels.get_mut(&id) else {
-                        continue;
-                    };
-                    c.reset_in = true;
-                    if !c.reset_out {
-                        // RFC 8831 §6.7: answer the peer's reset with ours.
-                        c.reset_out = true;
-                        c.state = DataChannelState::Closing;
-                        self.events.push_back(Event::ChannelClosing(id));
-                        if let Some(sctp) = self.sctp.as_mut()
-                            && sctp.reset_stream(stream).is_err()
-                        {
-                            self.finish_channel(id);
-                        }
-                    } else {
-                        self.finish_channel(id);
-                    }
-                }
-                ferrtc_sctp::Event::OutgoingStreamReset(stream) => {
-                    let Some(&id) = self.by_stream.get(&stream) else {
-                        continue;
-                    };
-                    if self.channels.get(&id).is_some_and(|c| c.reset_in) {
-                        self.finish_channel(id);
-                    }
-                }
-                ferrtc_sctp::Event::BufferedAmountLow(stream) => {
-                    if let Some(&id) = self.by_stream.get(&stream) {
-                        self.events.push_back(Event::ChannelBufferedAmountLow(id));
-                    }
-                }
-                ferrtc_sctp::Event::Closed(reason) => {
-                    tracing::debug!("SCTP closed: {reason:?}");
-                    for id in self.channels.keys().copied().collect::<Vec<_>>() {
-                        self.finish_channel(id);
-                    }
-                }
-                _ => {}
-            }
+            let ev = match ev {
+                E::Incoming(id) => Event::DataChannel(id),
+                E::Open(id) => Event::ChannelOpen(id),
+                E::Message { channel, message } => Event::ChannelMessage { channel, message },
+                E::BufferedAmountLow(id) => Event::ChannelBufferedAmountLow(id),
+                E::Closing(id) => Event::ChannelClosing(id),
+                E::Closed(id) => Event::ChannelClose(id),
+                // Logged by the engine; the W3C API has no event for them.
+                _ => continue,
+            };
+            self.events.push_back(ev);
         }
         moved
     }
 
+    /// Feeds one SCTP message straight to the channel engine, as the
+    /// association would deliver it (unit tests of DCEP handling).
+    #[cfg(test)]
     fn on_message(&mut self, m: ferrtc_sctp::Message) {
-        if m.ppid == ppid::DCEP {
-            self.on_dcep(m.stream, &m.data);
-            return;
-        }
-        let Some(&id) = self.by_stream.get(&m.stream) else {
-            self.stats.dropped_messages += 1;
-            return;
-        };
-        let message = match m.ppid {
-            ppid::STRING => match String::from_utf8(m.data) {
-                Ok(s) => DataChannelMessage::Text(s),
-                Err(_) => {
-                    self.stats.dropped_messages += 1;
-                    return;
-                }
-            },
-            ppid::STRING_EMPTY => DataChannelMessage::Text(String::new()),
-            ppid::BINARY => DataChannelMessage::Binary(m.data),
-            ppid::BINARY_EMPTY => DataChannelMessage::Binary(Vec::new()),
-            _ => {
-                self.stats.dropped_messages += 1;
-                return;
-            }
-        };
-        let Some(c) = self.channels.get_mut(&id) else {
-            return;
-        };
-        // RFC 8832 §6: data on the stream implies the peer got our OPEN.
-        c.awaiting_ack = false;
-        c.stats.messages_received += 1;
-        c.stats.bytes_received += message.as_bytes().len() as u64;
-        self.events.push_back(Event::ChannelMessage {
-            channel: id,
-            message,
-        });
-    }
-
-    fn on_dcep(&mut self, stream: u16, data: &[u8]) {
-        let message = match DcepMessage::parse(data) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!("stream {stream}: {e}");
-                self.stats.dropped_messages += 1;
-                return;
-            }
-        };
-        match message {
-            DcepMessage::Ack => {
-                if let Some(c) = self
-                    .by_stream
-                    .get(&stream)
-                    .and_then(|id| self.channels.get_mut(id))
-                {
-                    c.awaiting_ack = false;
-                }
-            }
-            DcepMessage::Open(open) => {
-                if self.by_stream.contains_key(&stream)
-                    || self.channels().count() >= self.config.max_channels
-                {
-                    tracing::debug!("DATA_CHANNEL_OPEN on busy stream {stream} ignored");
-                    self.stats.dropped_messages += 1;
-                    return;
-                }
-                let id = ChannelId(self.next_channel);
-                self.next_channel += 1;
-                self.channels.insert(
-                    id,
-                    Channel {
-                        label: open.label,
-                        protocol: open.protocol,
-                        ordered: open.ordered,
-                        reliability: open.channel_type.reliability(),
-                        negotiated: false,
-                        stream: Some(stream),
-                        state: DataChannelState::Open,
-                        awaiting_ack: false,
-                        reset_out: false,
-                        reset_in: false,
-                        low_threshold: 0,
-                        stats: Default::default(),
-                    },
-                );
-                self.by_stream.insert(stream, id);
-                self.scratch.clear();
-                DcepMessage::Ack.write(&mut self.scratch);
-                if let Some(sctp) = self.sctp.as_mut()
-                    && let Err(e) = sctp.send(
-                        self.now,
-                        stream,
-                        ppid::DCEP,
-                        &self.scratch,
-                        SendOptions::RELIABLE_ORDERED,
-                    )
-                {
-                    tracing::debug!("DATA_CHANNEL_ACK on stream {stream} failed: {e}");
-                }
-                self.channels_opened += 1;
-                self.events.push_back(Event::DataChannel(id));
-                self.events.push_back(Event::ChannelOpen(id));
-            }
-        }
+        self.channels.handle_message(self.now, m);
+        self.process_channels();
     }
 
     /// W3C webrtc-pc §4.3.3 "update the connection state".

@@ -51,3 +51,21 @@ pub enum Error {
     #[error("the peer connection is closed")]
     Closed,
 }
+
+impl From<ferrtc_datachannel::Error> for Error {
+    /// The data channel engine's errors as the W3C errors of the peer
+    /// connection API.
+    fn from(e: ferrtc_datachannel::Error) -> Self {
+        use ferrtc_datachannel::Error as E;
+        match e {
+            E::UnknownChannel(id) => Error::UnknownChannel(id),
+            E::NotOpen(id) => Error::ChannelNotOpen(id),
+            E::MessageTooLarge { len, max } => Error::MessageTooLarge { len, max },
+            E::InvalidInit(why) => Error::InvalidChannelInit(why),
+            E::TooManyChannels { .. } => Error::InvalidChannelInit("too many data channels"),
+            E::IdInUse(id) => Error::ChannelIdInUse(id),
+            E::Sctp(e) => Error::Sctp(e),
+            e => Error::Dcep(e.to_string()),
+        }
+    }
+}

@@ -3,7 +3,7 @@
 pub use ferrtc_ice::{ConnectionState as IceConnectionState, GatheringState as IceGatheringState};
 pub use ferrtc_jsep::{IceCandidateInit, SignalingState};
 
-use crate::channel::ChannelId;
+use ferrtc_datachannel::{ChannelId, DataChannelMessage};
 
 /// W3C `RTCPeerConnectionState`: the aggregate of the ICE and DTLS
 /// transports (webrtc-pc §4.3.3).
@@ -35,30 +35,6 @@ impl PeerConnectionState {
             PeerConnectionState::Failed => "failed",
             PeerConnectionState::Closed => "closed",
         }
-    }
-}
-
-/// A message received on a data channel (W3C `MessageEvent.data`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataChannelMessage {
-    /// A text message (PPID 51 or 56, RFC 8831 §6.6).
-    Text(String),
-    /// A binary message (PPID 53 or 57).
-    Binary(Vec<u8>),
-}
-
-impl DataChannelMessage {
-    /// The payload bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            DataChannelMessage::Text(s) => s.as_bytes(),
-            DataChannelMessage::Binary(b) => b,
-        }
-    }
-
-    /// Whether this is a binary message.
-    pub fn is_binary(&self) -> bool {
-        matches!(self, DataChannelMessage::Binary(_))
     }
 }
 

@@ -5,7 +5,7 @@
 //! ([`ferrtc_ice`]), one DTLS transport ([`ferrtc_dtls`]) and one SCTP
 //! association ([`ferrtc_sctp`]) bundled on one UDP transport, datagrams
 //! demultiplexed by RFC 7983, data channels opened with DCEP (RFC 8832,
-//! the codec of [`ferrtc_datachannel`]), and every state change reported
+//! the [`ferrtc_datachannel::DataChannels`] engine), and every state change reported
 //! as a W3C event ([`Event`]).
 //!
 //! It owns no socket, no timer and no thread: the `ferrtc` crate drives it
@@ -17,7 +17,6 @@
 //! peer-reflexive discovery instead).
 #![forbid(unsafe_code)]
 
-mod channel;
 mod config;
 mod connection;
 mod demux;
@@ -28,13 +27,16 @@ mod event;
 pub mod fuzzing;
 mod stats;
 
-pub use channel::{ChannelId, ChannelInfo, ChannelStats, DataChannelInit, DataChannelState};
 pub use config::{BundlePolicy, Config};
 pub use connection::{ConnectionStats, PeerConnection, Transmit};
 pub use error::Error;
 pub use event::{
-    DataChannelMessage, Event, IceCandidateInit, IceConnectionState, IceGatheringState,
-    PeerConnectionState, SignalingState,
+    Event, IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState,
+    SignalingState,
+};
+// The channel types live with the one data channel engine.
+pub use ferrtc_datachannel::{
+    ChannelId, ChannelInfo, ChannelStats, DataChannelInit, DataChannelMessage, DataChannelState,
 };
 pub use ferrtc_dtls::Certificate;
 pub use ferrtc_ice::check_recipient;

@@ -1,28 +1,49 @@
 //! Errors of the data channel layer.
 
-/// What can go wrong with data channels.
+use crate::ChannelId;
+
+/// What can go wrong with data channels. Input from the network never
+/// produces one of these from the engine: bad messages are dropped and
+/// counted in [`Stats`](crate::Stats); the DCEP parser returns
+/// [`Error::Truncated`] and [`Error::Malformed`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A DCEP message ended early (drop it).
+    /// A DCEP message ended early (RFC 8832 §5; drop it).
     #[error("truncated {0}")]
     Truncated(&'static str),
-    /// A DCEP message is malformed (drop it).
+    /// A DCEP message is malformed (RFC 8832 §5; drop it).
     #[error("malformed DCEP message: {0}")]
     Malformed(&'static str),
-    /// No channel with this id.
-    #[error("no data channel with id {0}")]
-    UnknownChannel(u16),
-    /// The channel is not open (W3C `send()` throws InvalidStateError).
-    #[error("data channel {0} is not open")]
-    NotOpen(u16),
-    /// The id is taken, or out of range.
+    /// No channel with this handle.
+    #[error("no data channel {0:?}")]
+    UnknownChannel(ChannelId),
+    /// The channel is not open (W3C `send()` throws `InvalidStateError`).
+    #[error("data channel {0:?} is not open")]
+    NotOpen(ChannelId),
+    /// A message over the `max-message-size` in force (RFC 8841 §6; W3C
+    /// `send()` throws `TypeError`).
+    #[error("message of {len} bytes exceeds the max-message-size {max}")]
+    MessageTooLarge {
+        /// Size of the message.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Invalid `RTCDataChannelInit` (W3C `createDataChannel` throws `TypeError`).
+    #[error("invalid data channel parameters: {0}")]
+    InvalidInit(&'static str),
+    /// The channel limit is reached ([`Config::max_channels`](crate::Config::max_channels)).
+    #[error("too many data channels (limit {max})")]
+    TooManyChannels {
+        /// The limit.
+        max: usize,
+    },
+    /// A stream id already in use, or 65,535 (reserved, RFC 8831 §6.5;
+    /// W3C `OperationError`).
     #[error("stream id {0} is already in use or out of range")]
     IdInUse(u16),
-    /// Every stream id of our parity is in use, or the channel limit is reached.
-    #[error("no stream id available")]
-    NoIdAvailable,
-    /// An error from the SCTP layer (message too large, buffer full, ...).
+    /// An error from the SCTP layer (buffer full, ...).
     #[error(transparent)]
     Sctp(#[from] ferrtc_sctp::Error),
 }

@@ -42,7 +42,7 @@ pub use config::{
 };
 pub use description::SessionDescription;
 pub use error::JsepError;
-pub use session::{DtlsRole, Jsep, NegotiatedSctp, NegotiatedTransport};
+pub use session::{Jsep, NegotiatedSctp, NegotiatedTransport};
 pub use signaling::{SdpType, Side, SignalingState, Transition};
 pub use transceiver::{
     EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC,

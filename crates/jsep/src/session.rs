@@ -6,6 +6,8 @@ use ferrtc_sdp::{
     SessionDescription as Sdp, Setup,
 };
 
+use ferrtc_dtls::Role;
+
 use crate::IceCandidateInit;
 use crate::SessionDescription;
 use crate::build::{self, RtpSection, Transport};
@@ -66,15 +68,6 @@ struct Snapshot {
     ice: IceCredentials,
 }
 
-/// DTLS role settled by `a=setup` (RFC 8842 §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DtlsRole {
-    /// This side sends the ClientHello (`a=setup:active`).
-    Client,
-    /// This side waits for it (`a=setup:passive`).
-    Server,
-}
-
 /// SCTP parameters of a negotiated data section (RFC 8841).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NegotiatedSctp {
@@ -101,8 +94,8 @@ pub struct NegotiatedTransport {
     pub remote_ice_lite: bool,
     /// Remote certificate fingerprints.
     pub remote_fingerprints: Vec<Fingerprint>,
-    /// Local DTLS role.
-    pub dtls_role: DtlsRole,
+    /// Local DTLS role, settled by `a=setup` (RFC 8842 §5).
+    pub dtls_role: Role,
     /// The data section, if one was accepted.
     pub sctp: Option<NegotiatedSctp>,
 }
@@ -1232,10 +1225,10 @@ impl Jsep {
         let local_setup = lm.setup().unwrap_or(Setup::ActPass);
         let remote_setup = rm.setup().or(remote.setup()).unwrap_or(Setup::Active);
         let dtls_role = match (local_setup, remote_setup) {
-            (Setup::Active, _) => DtlsRole::Client,
-            (Setup::Passive, _) => DtlsRole::Server,
-            (_, Setup::Passive) => DtlsRole::Client,
-            _ => DtlsRole::Server,
+            (Setup::Active, _) => Role::Client,
+            (Setup::Passive, _) => Role::Server,
+            (_, Setup::Passive) => Role::Client,
+            _ => Role::Server,
         };
         self.transport = Some(NegotiatedTransport {
             transport_mid: lm.mid().unwrap_or_default().to_owned(),

@@ -1,8 +1,9 @@
 //! Offer/answer rules between two sessions (RFC 8829 §5.2, §5.3, §5.10).
 
+use ferrtc_dtls::Role;
 use ferrtc_jsep::{
-    AnswerOptions, BundlePolicy, Codec, DtlsRole, IceCredentials, Jsep, JsepConfig, JsepError,
-    OfferOptions, SendEncoding, SessionDescription, SignalingState, TransceiverId, TransceiverInit,
+    AnswerOptions, BundlePolicy, Codec, IceCredentials, Jsep, JsepConfig, JsepError, OfferOptions,
+    SendEncoding, SessionDescription, SignalingState, TransceiverId, TransceiverInit,
 };
 use ferrtc_sdp::{
     Direction, Fingerprint, HashFunction, MediaKind, SessionDescription as Sdp, Setup,
@@ -58,8 +59,8 @@ fn offers_use_setup_actpass_and_answers_setup_active() {
     let (offer, answer) = exchange(&mut a, &mut b);
     assert_eq!(offer.media[0].setup(), Some(Setup::ActPass));
     assert_eq!(answer.media[0].setup(), Some(Setup::Active));
-    assert_eq!(a.transport().unwrap().dtls_role, DtlsRole::Server);
-    assert_eq!(b.transport().unwrap().dtls_role, DtlsRole::Client);
+    assert_eq!(a.transport().unwrap().dtls_role, Role::Server);
+    assert_eq!(b.transport().unwrap().dtls_role, Role::Client);
 }
 
 #[test]
@@ -88,7 +89,7 @@ fn answerer_can_prefer_the_passive_role() {
     a.request_data_channel();
     let (_, answer) = exchange(&mut a, &mut b);
     assert_eq!(answer.media[0].setup(), Some(Setup::Passive));
-    assert_eq!(a.transport().unwrap().dtls_role, DtlsRole::Client);
+    assert_eq!(a.transport().unwrap().dtls_role, Role::Client);
 }
 
 #[test]

@@ -93,22 +93,8 @@ fn malformed_dcep_and_opens_on_a_busy_stream_are_dropped_and_counted() {
     assert_eq!(pc.channels().count(), 1);
 }
 
-#[test]
-fn a_dcep_ack_lets_an_unordered_channel_send_unordered() {
-    let mut pc = connection();
-    let init = DataChannelInit {
-        ordered: false,
-        id: Some(4),
-        ..DataChannelInit::default()
-    };
-    let id = pc.create_data_channel("chat", init).unwrap();
-    let channel = pc.channels.get_mut(&id).unwrap();
-    channel.awaiting_ack = true;
-    // RFC 8832 §6: until the ACK, data goes ordered.
-    assert!(!channel.send_options().unordered);
-    pc.on_message(dcep(4, &[0x02]));
-    assert!(pc.channels[&id].send_options().unordered);
-}
+// `a_dcep_ack_lets_an_unordered_channel_send_unordered` moved with the
+// channel table to ferrtc-datachannel (src/engine.rs tests).
 
 #[test]
 fn a_dcep_ack_on_an_unknown_stream_changes_nothing() {

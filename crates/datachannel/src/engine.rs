@@ -1,0 +1,858 @@
+//! The data channel engine: the channels of one peer connection on its
+//! SCTP association.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use ferrtc_dtls::Role;
+use ferrtc_sctp::{Association, AssociationState, CloseReason, Reliability, SendOptions, ppid};
+
+use crate::channel::Channel;
+use crate::{
+    ChannelId, ChannelInfo, ChannelType, DataChannelInit, DataChannelMessage, DataChannelState,
+    DcepMessage, Error, Open,
+};
+
+/// Default limit on data channels open at once, ours and the peer's
+/// ([`Config::max_channels`]): 1,024. SCTP would allow 65,534 (every
+/// stream id but 65,535, RFC 8831 §6.5), but each channel costs state on
+/// both sides and a peer may open channels with DCEP in a loop; 1,024 is
+/// what ferrtc-core has always used, far above what browsers' applications
+/// open, and proven against Chromium, Firefox and aiortc.
+pub const DEFAULT_MAX_CHANNELS: usize = 1024;
+
+/// Priority carried in DATA_CHANNEL_OPEN (RFC 8832 §5.1): 256, "normal"
+/// in W3C's `RTCPriorityType` mapping (RFC 8831 §6.4).
+const PRIORITY_NORMAL: u16 = 256;
+
+/// Settings of a [`DataChannels`] engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Most channels open at once, ours and the peer's (default
+    /// [`DEFAULT_MAX_CHANNELS`]). `create` past it fails with
+    /// [`Error::TooManyChannels`]; a peer's DATA_CHANNEL_OPEN past it is
+    /// dropped and counted in [`Stats::dcep_dropped`].
+    pub max_channels: usize,
+    /// Outbound streams the association will ask for (the
+    /// `ferrtc_sctp::Config::streams` given to [`DataChannels::start`]):
+    /// bounds the stream ids allocated before the association exists; after,
+    /// the negotiated count does (RFC 8831 §6.2).
+    pub streams: u16,
+    /// Largest message `send` accepts: the smaller of the peer's
+    /// `a=max-message-size` and ours (RFC 8841 §6); see
+    /// [`DataChannels::set_max_message_size`].
+    pub max_message_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_channels: DEFAULT_MAX_CHANNELS,
+            streams: ferrtc_sctp::Config::default().streams,
+            // RFC 8841 §6.1: 65,536 when the peer says nothing.
+            max_message_size: 65_536,
+        }
+    }
+}
+
+/// What the layer above must know: the W3C `RTCDataChannel` events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The SCTP association is established (RFC 9260 §5.1); channels that
+    /// waited for it open now.
+    Connected,
+    /// The peer opened a channel with DATA_CHANNEL_OPEN (W3C `datachannel`
+    /// event, RFC 8832 §6); [`Event::Open`] for it follows at once.
+    Incoming(ChannelId),
+    /// The channel's `open` event: messages may be sent. An in-band channel
+    /// opens as soon as its DATA_CHANNEL_OPEN is sent, without waiting for
+    /// the ACK (RFC 8832 §6, as Chromium does).
+    Open(ChannelId),
+    /// The channel's `message` event.
+    Message {
+        /// The channel.
+        channel: ChannelId,
+        /// The message.
+        message: DataChannelMessage,
+    },
+    /// The channel's `bufferedamountlow` event: `bufferedAmount` fell to or
+    /// below `bufferedAmountLowThreshold`.
+    BufferedAmountLow(ChannelId),
+    /// The channel's `closing` event: the peer reset its stream and we
+    /// answered with ours (RFC 8831 §6.7).
+    Closing(ChannelId),
+    /// The channel's `close` event: both directions are reset, or the
+    /// association or the DTLS transport ended.
+    Closed(ChannelId),
+    /// The association ended (every channel got [`Event::Closed`] first).
+    AssociationClosed(CloseReason),
+}
+
+/// Counters of the engine: channels, and input dropped (never an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Channels that reached `open` (W3C `dataChannelsOpened`).
+    pub channels_opened: u32,
+    /// Open channels that reached `closed` (W3C `dataChannelsClosed`).
+    pub channels_closed: u32,
+    /// DCEP messages dropped: malformed, or a DATA_CHANNEL_OPEN on a stream
+    /// in use or past [`Config::max_channels`] (RFC 8832 §5, §6).
+    pub dcep_dropped: u64,
+    /// Data messages on a stream with no channel.
+    pub unknown_stream_dropped: u64,
+    /// Text messages (PPID 51) that are not UTF-8 (RFC 8831 §6.6).
+    pub invalid_utf8_dropped: u64,
+    /// Deprecated partial messages, PPID 52 and 54 (RFC 8831 §8).
+    pub partial_messages_dropped: u64,
+    /// Messages with a PPID data channels do not use.
+    pub unknown_ppid_dropped: u64,
+}
+
+impl Stats {
+    /// Every SCTP message dropped, whatever the reason.
+    pub fn messages_dropped(&self) -> u64 {
+        self.dcep_dropped
+            + self.unknown_stream_dropped
+            + self.invalid_utf8_dropped
+            + self.partial_messages_dropped
+            + self.unknown_ppid_dropped
+    }
+}
+
+/// The data channels of one peer connection (W3C `RTCDataChannel`s over
+/// RFC 8831, opened with DCEP, RFC 8832) and the SCTP association under
+/// them, as a sans-IO engine.
+///
+/// Channels are named by [`ChannelId`] handles. They may be created at any
+/// time: before the DTLS role is known (then their SCTP stream is allocated
+/// once it is: client even, server odd, RFC 8832 §6), and before the
+/// association exists (then they open once it is established).
+///
+/// # Lifecycle
+///
+/// 1. [`new`](Self::new); [`create`](Self::create) channels whenever the
+///    application asks;
+/// 2. [`set_role`](Self::set_role) once signaling settles the DTLS role;
+/// 3. [`start`](Self::start) once DTLS is connected: the association sends
+///    its INIT (both sides do, RFC 8841 §5);
+/// 4. [`handle_transport_close`](Self::handle_transport_close) when the
+///    peer closes DTLS, [`abort`](Self::abort) when the connection closes.
+///
+/// # Drive order
+///
+/// As every ferrtc engine. After creating it and after every input
+/// ([`handle_receive`](Self::handle_receive) with each DTLS application
+/// data record, [`handle_timeout`](Self::handle_timeout), or a call such as
+/// [`send`](Self::send)):
+/// 1. [`poll_transmit`](Self::poll_transmit) until `None`, handing each
+///    SCTP packet to DTLS;
+/// 2. [`poll_event`](Self::poll_event) until `None` (it only pops: the
+///    work is done by the inputs and `poll_transmit`);
+/// 3. [`poll_timeout`](Self::poll_timeout), calling `handle_timeout` when
+///    that instant comes.
+#[derive(Debug)]
+#[doc(alias = "RTCDataChannel")]
+#[doc(alias = "RTCSctpTransport")]
+pub struct DataChannels {
+    config: Config,
+    sctp: Option<Association>,
+    role: Option<Role>,
+    /// Every channel, closed ones included (W3C stats report them), in
+    /// creation order.
+    channels: BTreeMap<ChannelId, Channel>,
+    /// Streams of the channels that are not closed.
+    by_stream: HashMap<u16, ChannelId>,
+    next_channel: u32,
+    events: VecDeque<Event>,
+    scratch: Vec<u8>,
+    stats: Stats,
+    /// Received messages stay in SCTP (see [`DataChannels::set_receive_paused`]).
+    receive_paused: bool,
+}
+
+impl DataChannels {
+    /// An engine without association or role yet.
+    pub fn new(config: Config) -> Self {
+        DataChannels {
+            config,
+            sctp: None,
+            role: None,
+            channels: BTreeMap::new(),
+            by_stream: HashMap::new(),
+            next_channel: 0,
+            events: VecDeque::new(),
+            scratch: Vec::new(),
+            stats: Stats::default(),
+            receive_paused: false,
+        }
+    }
+
+    // ------------------------------------------------------------ transport
+
+    /// The DTLS role, which decides our stream id parity: the client uses
+    /// even ids, the server odd (RFC 8832 §6). Channels waiting for a stream
+    /// get one when they next try to open (at `create` or when the
+    /// association comes up).
+    pub fn set_role(&mut self, role: Role) {
+        self.role = Some(role);
+    }
+
+    /// The DTLS role, once known.
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    /// DTLS is connected: creates the SCTP association and starts it (both
+    /// WebRTC peers send INIT, RFC 8841 §5, RFC 8831 §6.2). Does nothing if
+    /// it was started before.
+    pub fn start(&mut self, now: Instant, sctp: ferrtc_sctp::Config) {
+        if self.sctp.is_some() {
+            return;
+        }
+        let mut association = Association::new(sctp);
+        association.connect(now);
+        self.sctp = Some(association);
+        self.process(now);
+    }
+
+    /// Whether [`start`](Self::start) was called.
+    pub fn is_started(&self) -> bool {
+        self.sctp.is_some()
+    }
+
+    /// The SCTP association (state, stats, limits), once started.
+    pub fn association(&self) -> Option<&Association> {
+        self.sctp.as_ref()
+    }
+
+    /// Sets the largest message [`send`](Self::send) accepts: the smaller
+    /// of the peer's `a=max-message-size` and ours (RFC 8841 §6).
+    pub fn set_max_message_size(&mut self, max: usize) {
+        self.config.max_message_size = max;
+    }
+
+    /// The largest message [`send`](Self::send) accepts.
+    pub fn max_message_size(&self) -> usize {
+        self.config.max_message_size
+    }
+
+    /// Counters of channels and of dropped input.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn established(&self) -> bool {
+        self.sctp
+            .as_ref()
+            .is_some_and(|s| s.state() == AssociationState::Established)
+    }
+
+    // ------------------------------------------------------------ channels
+
+    /// The attributes of a channel (closed ones too).
+    pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
+        self.channels.get(&id).map(Channel::info)
+    }
+
+    /// Every channel that is not closed, in creation order.
+    pub fn channels(&self) -> impl Iterator<Item = ChannelId> + '_ {
+        self.channels
+            .iter()
+            .filter(|(_, c)| c.state != DataChannelState::Closed)
+            .map(|(id, _)| *id)
+    }
+
+    /// Every channel, closed ones included, in creation order (W3C
+    /// `getStats` reports them all).
+    pub fn channel_infos(&self) -> impl Iterator<Item = (ChannelId, ChannelInfo)> + '_ {
+        self.channels.iter().map(|(id, c)| (*id, c.info()))
+    }
+
+    /// W3C `createDataChannel`: a channel that opens once SCTP is
+    /// established, announced with DATA_CHANNEL_OPEN (RFC 8832 §6) unless
+    /// `negotiated` (then the peer creates it with the same `id`).
+    pub fn create(
+        &mut self,
+        now: Instant,
+        label: &str,
+        init: DataChannelInit,
+    ) -> Result<ChannelId, Error> {
+        // RFC 8832 §5.1: label and protocol lengths are 16-bit.
+        if label.len() > usize::from(u16::MAX) || init.protocol.len() > usize::from(u16::MAX) {
+            return Err(Error::InvalidInit(
+                "label and protocol are limited to 65535 bytes",
+            ));
+        }
+        let reliability = match (init.max_retransmits, init.max_packet_life_time) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidInit(
+                    "maxRetransmits and maxPacketLifeTime are exclusive",
+                ));
+            }
+            (Some(n), None) => Reliability::MaxRetransmits(n),
+            // W3C `maxPacketLifeTime` is an `[EnforceRange] unsigned
+            // short` of milliseconds, all DCEP can announce (RFC 8832 §5.1).
+            (None, Some(d)) if d > Duration::from_millis(u64::from(u16::MAX)) => {
+                return Err(Error::InvalidInit(
+                    "maxPacketLifeTime is limited to 65535 ms",
+                ));
+            }
+            (None, Some(d)) => Reliability::MaxLifetime(d),
+            (None, None) => Reliability::Reliable,
+        };
+        if init.negotiated && init.id.is_none() {
+            return Err(Error::InvalidInit("a negotiated channel needs an id"));
+        }
+        if self.channels().count() >= self.config.max_channels {
+            return Err(Error::TooManyChannels {
+                max: self.config.max_channels,
+            });
+        }
+        let stream = match init.id {
+            // RFC 8831 §6.5: stream 65,535 is reserved.
+            Some(id) if id == u16::MAX || self.by_stream.contains_key(&id) => {
+                return Err(Error::IdInUse(id));
+            }
+            id => id,
+        };
+        let id = ChannelId(self.next_channel);
+        self.next_channel += 1;
+        self.channels.insert(
+            id,
+            Channel {
+                label: label.to_owned(),
+                protocol: init.protocol,
+                ordered: init.ordered,
+                reliability,
+                negotiated: init.negotiated,
+                stream,
+                state: DataChannelState::Connecting,
+                awaiting_ack: false,
+                reset_out: false,
+                reset_in: false,
+                low_threshold: 0,
+                stats: Default::default(),
+            },
+        );
+        if let Some(s) = stream {
+            self.by_stream.insert(s, id);
+        }
+        self.open_pending(now);
+        self.process(now);
+        Ok(id)
+    }
+
+    /// W3C `send()`: a text message when `binary` is false (the bytes must
+    /// be UTF-8), binary otherwise. Empty messages go as one zero byte with
+    /// their own PPID (RFC 8831 §6.6).
+    pub fn send(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<(), Error> {
+        let max = self.config.max_message_size;
+        let c = self
+            .channels
+            .get_mut(&id)
+            .ok_or(Error::UnknownChannel(id))?;
+        if c.state != DataChannelState::Open {
+            return Err(Error::NotOpen(id));
+        }
+        if data.len() > max {
+            return Err(Error::MessageTooLarge {
+                len: data.len(),
+                max,
+            });
+        }
+        let (Some(stream), Some(sctp)) = (c.stream, self.sctp.as_mut()) else {
+            return Err(Error::NotOpen(id));
+        };
+        let (ppid, payload): (u32, &[u8]) = match (binary, data.is_empty()) {
+            (false, false) => (ppid::STRING, data),
+            (false, true) => (ppid::STRING_EMPTY, &[0]),
+            (true, false) => (ppid::BINARY, data),
+            (true, true) => (ppid::BINARY_EMPTY, &[0]),
+        };
+        sctp.send(now, stream, ppid, payload, c.send_options())?;
+        c.stats.messages_sent += 1;
+        c.stats.bytes_sent += data.len() as u64;
+        Ok(())
+    }
+
+    /// W3C `close()`: resets the channel's outgoing stream after its queued
+    /// data (RFC 8831 §6.7); [`Event::Closed`] follows once the peer has
+    /// reset its side too. A channel that never opened closes at once.
+    pub fn close(&mut self, now: Instant, id: ChannelId) -> Result<(), Error> {
+        let established = self.established();
+        let c = self
+            .channels
+            .get_mut(&id)
+            .ok_or(Error::UnknownChannel(id))?;
+        match c.state {
+            DataChannelState::Closing | DataChannelState::Closed => return Ok(()),
+            DataChannelState::Connecting | DataChannelState::Open => {}
+        }
+        match c.stream {
+            Some(stream) if established && c.state == DataChannelState::Open => {
+                c.state = DataChannelState::Closing;
+                c.reset_out = true;
+                if let Some(sctp) = self.sctp.as_mut()
+                    && let Err(e) = sctp.reset_stream(stream)
+                {
+                    tracing::debug!("stream {stream} reset failed: {e}");
+                    self.finish(id);
+                }
+            }
+            _ => self.finish(id),
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    /// W3C `bufferedAmount`: bytes queued on the channel and not yet sent.
+    pub fn buffered_amount(&self, id: ChannelId) -> usize {
+        match (self.channels.get(&id).and_then(|c| c.stream), &self.sctp) {
+            (Some(stream), Some(sctp)) => sctp.buffered_amount(stream),
+            _ => 0,
+        }
+    }
+
+    /// Sets W3C `bufferedAmountLowThreshold`; [`Event::BufferedAmountLow`]
+    /// fires when `bufferedAmount` falls to or below it.
+    pub fn set_buffered_amount_low_threshold(
+        &mut self,
+        id: ChannelId,
+        threshold: usize,
+    ) -> Result<(), Error> {
+        let c = self
+            .channels
+            .get_mut(&id)
+            .ok_or(Error::UnknownChannel(id))?;
+        c.low_threshold = threshold;
+        if let (Some(stream), Some(sctp)) = (c.stream, self.sctp.as_mut()) {
+            sctp.set_buffered_amount_low_threshold(stream, threshold);
+        }
+        Ok(())
+    }
+
+    /// Stops or resumes handing received messages up. While paused they
+    /// stay in SCTP's receive buffer, whose advertised window then closes
+    /// and holds the peer back (RFC 9260 §6.2); resuming delivers what
+    /// waited, and reopens the window. (Every association event waits
+    /// while paused, so their order is kept.)
+    pub fn set_receive_paused(&mut self, now: Instant, paused: bool) {
+        if self.receive_paused == paused {
+            return;
+        }
+        self.receive_paused = paused;
+        if !paused {
+            self.process(now);
+        }
+    }
+
+    /// The DTLS transport closed (the peer's `close_notify`): every channel
+    /// is closed.
+    pub fn handle_transport_close(&mut self) {
+        for id in self.channels.keys().copied().collect::<Vec<_>>() {
+            self.finish(id);
+        }
+    }
+
+    /// The peer connection closes (W3C `RTCPeerConnection.close()`): every
+    /// channel is closed without events, and the association aborts (RFC
+    /// 9260 §9.1); drain [`poll_transmit`](Self::poll_transmit) to send the
+    /// ABORT.
+    pub fn abort(&mut self, now: Instant) {
+        for c in self.channels.values_mut() {
+            c.state = DataChannelState::Closed;
+        }
+        self.by_stream.clear();
+        if let Some(sctp) = self.sctp.as_mut() {
+            sctp.abort(now);
+        }
+    }
+
+    // ------------------------------------------------------------ I/O
+
+    /// Feeds one SCTP packet (one DTLS application data record, RFC 8261).
+    /// A packet the association refuses is dropped and counted by it; the
+    /// error says why.
+    pub fn handle_receive(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        let result = match self.sctp.as_mut() {
+            Some(sctp) => sctp.handle_receive(now, packet).map_err(Error::from),
+            None => Ok(()),
+        };
+        self.process(now);
+        result
+    }
+
+    /// Handles one message as if the association had delivered it: DCEP
+    /// (PPID 50, RFC 8832) or channel data (RFC 8831 §6.6).
+    /// [`handle_receive`](Self::handle_receive) calls it for every message;
+    /// it is public so that tests and fuzz targets can drive the channel
+    /// layer without SCTP.
+    pub fn handle_message(&mut self, now: Instant, m: ferrtc_sctp::Message) {
+        if m.ppid == ppid::DCEP {
+            self.on_dcep(now, m.stream, &m.data);
+            return;
+        }
+        let Some(&id) = self.by_stream.get(&m.stream) else {
+            self.stats.unknown_stream_dropped += 1;
+            return;
+        };
+        let message = match m.ppid {
+            ppid::STRING => match String::from_utf8(m.data) {
+                Ok(s) => DataChannelMessage::Text(s),
+                Err(_) => {
+                    self.stats.invalid_utf8_dropped += 1;
+                    return;
+                }
+            },
+            ppid::STRING_EMPTY => DataChannelMessage::Text(String::new()),
+            ppid::BINARY => DataChannelMessage::Binary(m.data),
+            ppid::BINARY_EMPTY => DataChannelMessage::Binary(Vec::new()),
+            ppid::STRING_PARTIAL | ppid::BINARY_PARTIAL => {
+                self.stats.partial_messages_dropped += 1;
+                return;
+            }
+            _ => {
+                self.stats.unknown_ppid_dropped += 1;
+                return;
+            }
+        };
+        let Some(c) = self.channels.get_mut(&id) else {
+            return;
+        };
+        // RFC 8832 §6: data on the stream implies the peer got our OPEN.
+        c.awaiting_ack = false;
+        c.stats.messages_received += 1;
+        c.stats.bytes_received += message.as_bytes().len() as u64;
+        self.events.push_back(Event::Message {
+            channel: id,
+            message,
+        });
+    }
+
+    /// Writes the next SCTP packet into `buf` (for DTLS to send as
+    /// application data) and returns its length, or `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<usize> {
+        let n = self.sctp.as_mut()?.poll_transmit(now, buf);
+        self.process(now);
+        n
+    }
+
+    /// The next event, or `None`. Only pops: the work is done by the inputs.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next wanted.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sctp.as_ref().and_then(Association::poll_timeout)
+    }
+
+    /// Time reached `now`: runs the association's due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(sctp) = self.sctp.as_mut() {
+            sctp.handle_timeout(now);
+        }
+        self.process(now);
+    }
+
+    // ------------------------------------------------------------ internals
+
+    /// Turns the association's events into channel events, unless paused.
+    fn process(&mut self, now: Instant) {
+        while !self.receive_paused
+            && let Some(ev) = self.sctp.as_mut().and_then(Association::poll_event)
+        {
+            match ev {
+                ferrtc_sctp::Event::Connected => {
+                    tracing::debug!("SCTP established");
+                    self.events.push_back(Event::Connected);
+                    self.open_pending(now);
+                }
+                ferrtc_sctp::Event::Message(m) => self.handle_message(now, m),
+                ferrtc_sctp::Event::IncomingStreamReset(stream) => {
+                    let Some(&id) = self.by_stream.get(&stream) else {
+                        continue;
+                    };
+                    let Some(c) = self.channels.get_mut(&id) else {
+                        continue;
+                    };
+                    c.reset_in = true;
+                    if !c.reset_out {
+                        // RFC 8831 §6.7: answer the peer's reset with ours.
+                        c.reset_out = true;
+                        c.state = DataChannelState::Closing;
+                        self.events.push_back(Event::Closing(id));
+                        if let Some(sctp) = self.sctp.as_mut()
+                            && sctp.reset_stream(stream).is_err()
+                        {
+                            self.finish(id);
+                        }
+                    } else {
+                        self.finish(id);
+                    }
+                }
+                ferrtc_sctp::Event::OutgoingStreamReset(stream) => {
+                    let Some(&id) = self.by_stream.get(&stream) else {
+                        continue;
+                    };
+                    if self.channels.get(&id).is_some_and(|c| c.reset_in) {
+                        self.finish(id);
+                    }
+                }
+                ferrtc_sctp::Event::BufferedAmountLow(stream) => {
+                    if let Some(&id) = self.by_stream.get(&stream) {
+                        self.events.push_back(Event::BufferedAmountLow(id));
+                    }
+                }
+                ferrtc_sctp::Event::Closed(reason) => {
+                    tracing::debug!("SCTP closed: {reason:?}");
+                    for id in self.channels.keys().copied().collect::<Vec<_>>() {
+                        self.finish(id);
+                    }
+                    self.events.push_back(Event::AssociationClosed(reason));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The channel is closed: frees its stream, fires `close`.
+    fn finish(&mut self, id: ChannelId) {
+        if let Some(c) = self.channels.get_mut(&id)
+            && c.state != DataChannelState::Closed
+        {
+            if c.state != DataChannelState::Connecting {
+                self.stats.channels_closed += 1;
+            }
+            c.state = DataChannelState::Closed;
+            if let Some(s) = c.stream {
+                self.by_stream.remove(&s);
+            }
+            self.events.push_back(Event::Closed(id));
+        }
+    }
+
+    /// The lowest free stream of our parity (RFC 8832 §6: the DTLS client
+    /// uses even ids, the server odd) under the outbound stream count.
+    fn allocate_stream(&self, role: Role) -> Option<u16> {
+        let start = match role {
+            Role::Client => 0,
+            Role::Server => 1,
+        };
+        let limit = self
+            .sctp
+            .as_ref()
+            .map(Association::outbound_streams)
+            .filter(|n| *n > 0)
+            .unwrap_or(self.config.streams);
+        (start..limit)
+            .step_by(2)
+            .find(|s| !self.by_stream.contains_key(s))
+    }
+
+    /// Gives every connecting channel a stream once the role is known and,
+    /// once SCTP is established, opens it: sends DATA_CHANNEL_OPEN unless
+    /// negotiated, and fires `open` at once (RFC 8832 §6 lets data follow
+    /// the OPEN before the ACK).
+    fn open_pending(&mut self, now: Instant) {
+        let established = self.established();
+        let Some(role) = self.role else {
+            return;
+        };
+        let pending: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.state == DataChannelState::Connecting)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in pending {
+            let stream = match self.channels.get(&id).and_then(|c| c.stream) {
+                Some(s) => s,
+                None => match self.allocate_stream(role) {
+                    Some(s) => {
+                        self.by_stream.insert(s, id);
+                        if let Some(c) = self.channels.get_mut(&id) {
+                            c.stream = Some(s);
+                        }
+                        s
+                    }
+                    None => {
+                        tracing::warn!("no free SCTP stream for a data channel");
+                        self.finish(id);
+                        continue;
+                    }
+                },
+            };
+            if !established {
+                continue;
+            }
+            let Some(c) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            let Some(sctp) = self.sctp.as_mut() else {
+                return;
+            };
+            if c.low_threshold > 0 {
+                sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
+            }
+            if !c.negotiated {
+                self.scratch.clear();
+                DcepMessage::Open(Open {
+                    ordered: c.ordered,
+                    channel_type: ChannelType::from_reliability(c.reliability),
+                    priority: PRIORITY_NORMAL,
+                    label: c.label.clone(),
+                    protocol: c.protocol.clone(),
+                })
+                .write(&mut self.scratch);
+                // RFC 8832 §6: OPEN goes reliable and ordered; so does our
+                // data until the ACK comes.
+                if let Err(e) = sctp.send(
+                    now,
+                    stream,
+                    ppid::DCEP,
+                    &self.scratch,
+                    SendOptions::RELIABLE_ORDERED,
+                ) {
+                    tracing::warn!("DATA_CHANNEL_OPEN on stream {stream} failed: {e}");
+                    self.finish(id);
+                    continue;
+                }
+                c.awaiting_ack = true;
+            }
+            c.state = DataChannelState::Open;
+            self.stats.channels_opened += 1;
+            self.events.push_back(Event::Open(id));
+        }
+    }
+
+    fn on_dcep(&mut self, now: Instant, stream: u16, data: &[u8]) {
+        let message = match DcepMessage::parse(data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!("stream {stream}: {e}");
+                self.stats.dcep_dropped += 1;
+                return;
+            }
+        };
+        match message {
+            DcepMessage::Ack => {
+                if let Some(c) = self
+                    .by_stream
+                    .get(&stream)
+                    .and_then(|id| self.channels.get_mut(id))
+                {
+                    c.awaiting_ack = false;
+                }
+            }
+            DcepMessage::Open(open) => {
+                if self.by_stream.contains_key(&stream)
+                    || self.channels().count() >= self.config.max_channels
+                {
+                    tracing::debug!("DATA_CHANNEL_OPEN on busy stream {stream} ignored");
+                    self.stats.dcep_dropped += 1;
+                    return;
+                }
+                let id = ChannelId(self.next_channel);
+                self.next_channel += 1;
+                self.channels.insert(
+                    id,
+                    Channel {
+                        label: open.label,
+                        protocol: open.protocol,
+                        ordered: open.ordered,
+                        reliability: open.channel_type.reliability(),
+                        negotiated: false,
+                        stream: Some(stream),
+                        state: DataChannelState::Open,
+                        awaiting_ack: false,
+                        reset_out: false,
+                        reset_in: false,
+                        low_threshold: 0,
+                        stats: Default::default(),
+                    },
+                );
+                self.by_stream.insert(stream, id);
+                self.scratch.clear();
+                DcepMessage::Ack.write(&mut self.scratch);
+                // RFC 8832 §6: the ACK on the same stream, reliable and ordered.
+                if let Some(sctp) = self.sctp.as_mut()
+                    && let Err(e) = sctp.send(
+                        now,
+                        stream,
+                        ppid::DCEP,
+                        &self.scratch,
+                        SendOptions::RELIABLE_ORDERED,
+                    )
+                {
+                    tracing::debug!("DATA_CHANNEL_ACK on stream {stream} failed: {e}");
+                }
+                self.stats.channels_opened += 1;
+                self.events.push_back(Event::Incoming(id));
+                self.events.push_back(Event::Open(id));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dcep(stream: u16, data: &[u8]) -> ferrtc_sctp::Message {
+        ferrtc_sctp::Message {
+            stream,
+            ppid: ppid::DCEP,
+            unordered: false,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_dcep_ack_lets_an_unordered_channel_send_unordered() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(Config::default());
+        let init = DataChannelInit {
+            ordered: false,
+            id: Some(4),
+            ..DataChannelInit::default()
+        };
+        let id = dc.create(now, "chat", init).unwrap();
+        let channel = dc.channels.get_mut(&id).unwrap();
+        channel.awaiting_ack = true;
+        // RFC 8832 §6: until the ACK, data goes ordered.
+        assert!(!channel.send_options().unordered);
+        dc.handle_message(now, dcep(4, &[0x02]));
+        assert!(dc.channels[&id].send_options().unordered);
+    }
+
+    #[test]
+    fn data_from_the_peer_also_ends_the_wait_for_the_ack() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(Config::default());
+        let init = DataChannelInit {
+            ordered: false,
+            id: Some(2),
+            ..DataChannelInit::default()
+        };
+        let id = dc.create(now, "chat", init).unwrap();
+        dc.channels.get_mut(&id).unwrap().awaiting_ack = true;
+        dc.handle_message(
+            now,
+            ferrtc_sctp::Message {
+                stream: 2,
+                ppid: ppid::BINARY,
+                unordered: false,
+                data: vec![1],
+            },
+        );
+        assert!(dc.channels[&id].send_options().unordered);
+    }
+}
