@@ -164,6 +164,8 @@ pub struct DataChannels {
     /// Streams of the channels that are not closed.
     by_stream: HashMap<u16, ChannelId>,
     next_channel: u32,
+    /// Where the next stream search starts (round robin, see `allocate_stream`).
+    next_stream: u16,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
     stats: Stats,
@@ -181,6 +183,7 @@ impl DataChannels {
             channels: BTreeMap::new(),
             by_stream: HashMap::new(),
             next_channel: 0,
+            next_stream: 0,
             events: VecDeque::new(),
             scratch: Vec::new(),
             stats: Stats::default(),
@@ -639,8 +642,12 @@ impl DataChannels {
         }
     }
 
-    /// The lowest free stream of our parity (RFC 8832 §6: the DTLS client
-    /// uses even ids, the server odd) under the outbound stream count.
+    /// A free stream of our parity (RFC 8832 §6: the DTLS client uses even
+    /// ids, the server odd) under the outbound stream count, round robin
+    /// from the last one given: a stream just closed is not reused at once,
+    /// because the peer may still wait for the acknowledgement of its own
+    /// reset of it (RFC 6525 §5.1.2; lost under loss), and would then take
+    /// our next reset of that stream for the one it waits for.
     fn allocate_stream(&self, role: Role) -> Option<u16> {
         let start = match role {
             Role::Client => 0,
@@ -652,8 +659,14 @@ impl DataChannels {
             .map(Association::outbound_streams)
             .filter(|n| *n > 0)
             .unwrap_or(self.config.streams);
-        (start..limit)
+        let from = if self.next_stream < limit && self.next_stream % 2 == start {
+            self.next_stream
+        } else {
+            start
+        };
+        (from..limit)
             .step_by(2)
+            .chain((start..from).step_by(2))
             .find(|s| !self.by_stream.contains_key(s))
     }
 
@@ -677,6 +690,7 @@ impl DataChannels {
                 Some(s) => s,
                 None => match self.allocate_stream(role) {
                     Some(s) => {
+                        self.next_stream = s.saturating_add(2);
                         self.by_stream.insert(s, id);
                         if let Some(c) = self.channels.get_mut(&id) {
                             c.stream = Some(s);
@@ -753,6 +767,14 @@ impl DataChannels {
                 }
             }
             DcepMessage::Open(open) => {
+                // The peer reset its side of this stream, and so may reuse
+                // it (RFC 8831 §6.7) before our own reset is acknowledged
+                // (the acknowledgement was lost): the old channel is over.
+                if let Some(&old) = self.by_stream.get(&stream)
+                    && self.channels.get(&old).is_some_and(|c| c.reset_in)
+                {
+                    self.finish(old);
+                }
                 if self.by_stream.contains_key(&stream)
                     || self.channels().count() >= self.config.max_channels
                 {
@@ -831,6 +853,42 @@ mod tests {
         assert!(!channel.send_options().unordered);
         dc.handle_message(now, dcep(4, &[0x02]));
         assert!(dc.channels[&id].send_options().unordered);
+    }
+
+    /// DATA_CHANNEL_OPEN as RFC 8832 §5.1 lays it out: reliable, ordered.
+    fn open_bytes(label: &str) -> Vec<u8> {
+        let mut b = vec![0x03, 0x00, 0x01, 0x00, 0, 0, 0, 0];
+        b.extend_from_slice(&(label.len() as u16).to_be_bytes());
+        b.extend_from_slice(&0u16.to_be_bytes());
+        b.extend_from_slice(label.as_bytes());
+        b
+    }
+
+    #[test]
+    fn a_peer_reusing_a_stream_it_reset_replaces_the_old_channel() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(Config::default());
+        dc.handle_message(now, dcep(3, &open_bytes("old")));
+        let old = dc.channels().next().unwrap();
+        // A second OPEN on a busy stream is dropped...
+        dc.handle_message(now, dcep(3, &open_bytes("dup")));
+        assert_eq!(dc.stats().dcep_dropped, 1);
+        // ...but once the peer reset its side, the stream is its to reuse
+        // (RFC 8831 §6.7), even if our reset is not acknowledged yet.
+        if let Some(c) = dc.channels.get_mut(&old) {
+            c.reset_in = true;
+            c.reset_out = true;
+            c.state = DataChannelState::Closing;
+        }
+        dc.events.clear();
+        dc.handle_message(now, dcep(3, &open_bytes("new")));
+        let new = ChannelId(old.0 + 1);
+        assert_eq!(
+            std::iter::from_fn(|| dc.poll_event()).collect::<Vec<_>>(),
+            vec![Event::Closed(old), Event::Incoming(new), Event::Open(new)]
+        );
+        assert_eq!(dc.channel(new).unwrap().label, "new");
+        assert_eq!(dc.channels().collect::<Vec<_>>(), vec![new]);
     }
 
     #[test]

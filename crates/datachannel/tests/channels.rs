@@ -1,21 +1,31 @@
-//! Data channel behaviour end to end: DCEP, ids by role, negotiated
-//! channels, reliability settings, buffered amount, closing, and 1,000
-//! channels on one association over a lossy `ferrtc-sim` network.
+//! Data channel behaviour end to end, two engines back to back: DCEP with
+//! the channel open before the ACK, stream ids by DTLS role (also for
+//! channels created before the role is known), negotiated channels,
+//! reliability settings, buffered amount, closing from either side, limits,
+//! dropped input, the receive pause, and 1,000 channels on one association
+//! over a lossy `ferrtc-sim` network.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ferrtc_datachannel::{
-    ChannelConfig, ChannelMessage, ChannelState, ChannelType, DataChannels, DtlsRole, Event,
+    ChannelId, Config, DataChannelInit, DataChannelMessage, DataChannelState, DataChannels, Error,
+    Event,
 };
-use ferrtc_sctp::Config;
+use ferrtc_dtls::Role;
 use ferrtc_sim::{Endpoint, LinkConfig, Network, Transmit};
 
-fn cfg(seed: u64) -> Config {
-    Config {
+fn sctp(seed: u64) -> ferrtc_sctp::Config {
+    ferrtc_sctp::Config {
         seed,
-        ..Config::default()
+        ..ferrtc_sctp::Config::default()
     }
+}
+
+fn engine(role: Role) -> DataChannels {
+    let mut dc = DataChannels::new(Config::default());
+    dc.set_role(role);
+    dc
 }
 
 struct Pair {
@@ -27,20 +37,30 @@ struct Pair {
 }
 
 impl Pair {
-    fn new() -> Self {
-        let now = Instant::now();
-        let mut p = Self {
-            a: DataChannels::new(cfg(1), DtlsRole::Client),
-            b: DataChannels::new(cfg(2), DtlsRole::Server),
-            now,
+    /// Two engines, `a` the DTLS client, not started.
+    fn unstarted(a: DataChannels, b: DataChannels) -> Self {
+        Self {
+            a,
+            b,
+            now: Instant::now(),
             a_events: Vec::new(),
             b_events: Vec::new(),
-        };
-        p.a.connect(now);
-        p.b.connect(now);
-        p.pump();
-        assert!(p.a_events.contains(&Event::Connected));
-        assert!(p.b_events.contains(&Event::Connected));
+        }
+    }
+
+    /// Starts both associations (DTLS is connected) and runs until quiet.
+    fn start(&mut self) {
+        self.a.start(self.now, sctp(1));
+        self.b.start(self.now, sctp(2));
+        self.pump();
+        assert!(self.a_events.contains(&Event::Connected));
+        assert!(self.b_events.contains(&Event::Connected));
+    }
+
+    /// A connected pair: `a` is the DTLS client, `b` the server.
+    fn new() -> Self {
+        let mut p = Self::unstarted(engine(Role::Client), engine(Role::Server));
+        p.start();
         p
     }
 
@@ -61,22 +81,17 @@ impl Pair {
             let mut moved = false;
             while self.a.poll_transmit(self.now, &mut buf).is_some() {
                 if !lose() {
-                    self.b.handle_receive(self.now, &buf);
+                    let _ = self.b.handle_receive(self.now, &buf);
                 }
                 moved = true;
             }
             while self.b.poll_transmit(self.now, &mut buf).is_some() {
                 if !lose() {
-                    self.a.handle_receive(self.now, &buf);
+                    let _ = self.a.handle_receive(self.now, &buf);
                 }
                 moved = true;
             }
-            while let Some(e) = self.a.poll_event() {
-                self.a_events.push(e);
-            }
-            while let Some(e) = self.b.poll_event() {
-                self.b_events.push(e);
-            }
+            self.drain();
             if !moved {
                 // Give delayed SACKs and retransmissions their time.
                 let next = [self.a.poll_timeout(), self.b.poll_timeout()]
@@ -95,71 +110,133 @@ impl Pair {
         }
     }
 
-    fn b_messages(&self) -> Vec<&ChannelMessage> {
-        self.b_events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Message(m) => Some(m),
-                _ => None,
-            })
-            .collect()
+    fn drain(&mut self) {
+        while let Some(e) = self.a.poll_event() {
+            self.a_events.push(e);
+        }
+        while let Some(e) = self.b.poll_event() {
+            self.b_events.push(e);
+        }
     }
+
+    /// The channel the peer announced on `stream`, as `b` knows it.
+    fn b_incoming(&self, stream: u16) -> ChannelId {
+        incoming(&self.b_events, &self.b, stream)
+    }
+}
+
+fn incoming(events: &[Event], dc: &DataChannels, stream: u16) -> ChannelId {
+    // The latest: a stream is reused once its channel is closed.
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Incoming(id) if dc.channel(*id).and_then(|c| c.id) == Some(stream) => Some(*id),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no incoming channel on stream {stream}"))
+}
+
+fn messages(events: &[Event]) -> Vec<(ChannelId, DataChannelMessage)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { channel, message } => Some((*channel, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stream(dc: &DataChannels, id: ChannelId) -> u16 {
+    dc.channel(id).and_then(|c| c.id).expect("stream allocated")
 }
 
 #[test]
 fn in_band_channel_opens_on_both_sides_with_its_settings() {
     let mut p = Pair::new();
-    let config = ChannelConfig {
+    let init = DataChannelInit {
         protocol: "chat-v1".into(),
         ordered: false,
-        channel_type: ChannelType::MaxRetransmits(2),
-        ..ChannelConfig::new("room")
+        max_retransmits: Some(2),
+        ..DataChannelInit::default()
     };
-    let id = p.a.create_channel(p.now, config.clone()).unwrap();
-    assert_eq!(id % 2, 0, "DTLS client picks even ids");
-    assert_eq!(p.a.state(id), ChannelState::Connecting);
+    let id = p.a.create(p.now, "room", init).unwrap();
+    let s = stream(&p.a, id);
+    assert_eq!(s % 2, 0, "the DTLS client picks even ids");
     p.pump();
     assert!(p.a_events.contains(&Event::Open(id)));
-    assert_eq!(p.a.state(id), ChannelState::Open);
-    assert!(p.b_events.contains(&Event::Incoming { id, config }));
+    let on_b = p.b_incoming(s);
+    // W3C: `datachannel` then `open`.
+    let at = p.b_events.iter().position(|e| *e == Event::Incoming(on_b));
+    assert_eq!(p.b_events.get(at.unwrap() + 1), Some(&Event::Open(on_b)));
+    let info = p.b.channel(on_b).unwrap();
+    assert_eq!(info.label, "room");
+    assert_eq!(info.protocol, "chat-v1");
+    assert!(!info.ordered);
+    assert_eq!(info.max_retransmits, Some(2));
+    assert!(!info.negotiated);
+    assert_eq!(info.ready_state, DataChannelState::Open);
+
     let id_b =
-        p.b.create_channel(p.now, ChannelConfig::new("other"))
+        p.b.create(p.now, "other", DataChannelInit::default())
             .unwrap();
-    assert_eq!(id_b % 2, 1, "DTLS server picks odd ids");
+    assert_eq!(stream(&p.b, id_b) % 2, 1, "the DTLS server picks odd ids");
+    p.pump();
+    let on_a = incoming(&p.a_events, &p.a, stream(&p.b, id_b));
+    assert_eq!(p.a.channel(on_a).unwrap().label, "other");
+}
+
+#[test]
+fn an_in_band_channel_is_open_and_carries_data_before_the_ack() {
+    let mut p = Pair::new();
+    let id =
+        p.a.create(p.now, "eager", DataChannelInit::default())
+            .unwrap();
+    // RFC 8832 §6: open as soon as DATA_CHANNEL_OPEN is queued, no round trip.
+    p.drain();
+    assert!(p.a_events.contains(&Event::Open(id)));
+    assert_eq!(p.a.channel(id).unwrap().ready_state, DataChannelState::Open);
+    p.a.send(p.now, id, b"first", false).unwrap();
+    // Only a's packets cross: b never gets to send the ACK back.
+    let mut buf = Vec::new();
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        p.b.handle_receive(p.now, &buf).unwrap();
+    }
+    p.drain();
+    let on_b = p.b_incoming(stream(&p.a, id));
+    assert_eq!(
+        messages(&p.b_events),
+        vec![(on_b, DataChannelMessage::Text("first".into()))]
+    );
 }
 
 #[test]
 fn partially_reliable_unordered_channel_settings_apply_both_ways_under_loss() {
     let mut p = Pair::new();
-    let config = ChannelConfig {
+    let init = DataChannelInit {
         ordered: false,
-        channel_type: ChannelType::MaxRetransmits(0),
-        ..ChannelConfig::new("lossy")
+        max_retransmits: Some(0),
+        ..DataChannelInit::default()
     };
-    let id = p.a.create_channel(p.now, config).unwrap();
+    let id = p.a.create(p.now, "lossy", init).unwrap();
     p.pump();
-    assert_eq!(
-        p.b.config(id).unwrap().channel_type,
-        ChannelType::MaxRetransmits(0)
-    );
+    let on_b = p.b_incoming(stream(&p.a, id));
+    assert_eq!(p.b.channel(on_b).unwrap().max_retransmits, Some(0));
     for k in 0..300u32 {
         // One message per packet.
         let mut m = vec![0u8; 1000];
         m[..4].copy_from_slice(&k.to_be_bytes());
         p.a.send(p.now, id, &m, true).unwrap();
-        p.b.send(p.now, id, &m, true).unwrap();
+        p.b.send(p.now, on_b, &m, true).unwrap();
         if k % 10 == 9 {
             p.pump_dropping(7);
         }
     }
     p.pump();
-    let count = |evs: &Vec<Event>| {
-        let mut ks: Vec<u32> = evs
+    let count = |evs: &[Event]| {
+        let mut ks: Vec<u32> = messages(evs)
             .iter()
-            .filter_map(|e| match e {
-                Event::Message(m) => Some(u32::from_be_bytes(m.data[..4].try_into().unwrap())),
-                _ => None,
-            })
+            .map(|(_, m)| u32::from_be_bytes(m.as_bytes()[..4].try_into().unwrap()))
             .collect();
         let n = ks.len();
         ks.sort_unstable();
@@ -172,147 +249,291 @@ fn partially_reliable_unordered_channel_settings_apply_both_ways_under_loss() {
     // on the creator's side and on the side that learnt the settings by DCEP.
     assert!((200..300).contains(&to_b), "a -> b delivered {to_b} of 300");
     assert!((200..300).contains(&to_a), "b -> a delivered {to_a} of 300");
-    assert!(p.a.association().stats().messages_abandoned > 0);
-    assert!(p.b.association().stats().messages_abandoned > 0);
+    let abandoned = |dc: &DataChannels| dc.association().unwrap().stats().messages_abandoned;
+    assert!(abandoned(&p.a) > 0);
+    assert!(abandoned(&p.b) > 0);
 }
 
 #[test]
-fn channel_created_before_the_association_opens_when_it_comes_up() {
+fn channels_created_before_the_role_and_the_association_get_streams_of_the_role_parity() {
+    for (role, parity) in [(Role::Client, 0), (Role::Server, 1)] {
+        let now = Instant::now();
+        let mut early = DataChannels::new(Config::default());
+        let ids: Vec<ChannelId> = (0..3)
+            .map(|i| {
+                early
+                    .create(now, &format!("early{i}"), DataChannelInit::default())
+                    .unwrap()
+            })
+            .collect();
+        for id in &ids {
+            let info = early.channel(*id).unwrap();
+            assert_eq!(info.id, None, "no stream before the role is known");
+            assert_eq!(info.ready_state, DataChannelState::Connecting);
+        }
+        early.set_role(role);
+        let peer = engine(match role {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        });
+        let mut p = Pair::unstarted(early, peer);
+        p.start();
+        let streams: Vec<u16> = ids.iter().map(|id| stream(&p.a, *id)).collect();
+        assert_eq!(streams, vec![parity, parity + 2, parity + 4]);
+        for (id, s) in ids.iter().zip(&streams) {
+            assert!(p.a_events.contains(&Event::Open(*id)));
+            let on_peer = p.b_incoming(*s);
+            assert_eq!(p.b.channel(on_peer).unwrap().id, Some(*s));
+        }
+    }
+}
+
+#[test]
+fn a_channel_created_after_the_role_but_before_the_association_opens_when_it_comes_up() {
     let now = Instant::now();
-    let mut a = DataChannels::new(cfg(1), DtlsRole::Client);
-    let id = a.create_channel(now, ChannelConfig::new("early")).unwrap();
-    let mut p = Pair {
-        a,
-        b: DataChannels::new(cfg(2), DtlsRole::Server),
-        now,
-        a_events: vec![],
-        b_events: vec![],
-    };
-    p.a.connect(now);
-    p.b.connect(now);
-    p.pump();
-    assert!(p.a_events.contains(&Event::Open(id)));
-    assert!(
-        p.b_events
-            .iter()
-            .any(|e| matches!(e, Event::Incoming { id: i, .. } if *i == id))
+    let mut a = engine(Role::Client);
+    let id = a.create(now, "early", DataChannelInit::default()).unwrap();
+    assert_eq!(
+        a.channel(id).unwrap().id,
+        Some(0),
+        "the role gives the stream"
     );
+    assert_eq!(
+        a.channel(id).unwrap().ready_state,
+        DataChannelState::Connecting
+    );
+    assert!(matches!(
+        a.send(now, id, b"too early", false),
+        Err(Error::NotOpen(_))
+    ));
+    let mut p = Pair::unstarted(a, engine(Role::Server));
+    p.start();
+    assert!(p.a_events.contains(&Event::Open(id)));
+    p.b_incoming(0);
 }
 
 #[test]
 fn negotiated_channel_needs_no_dcep_and_carries_messages_both_ways() {
     let mut p = Pair::new();
-    let c = ChannelConfig {
-        negotiated: Some(7),
-        ..ChannelConfig::new("neg")
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(7),
+        ..DataChannelInit::default()
     };
-    assert_eq!(p.a.create_channel(p.now, c.clone()).unwrap(), 7);
-    assert_eq!(p.b.create_channel(p.now, c).unwrap(), 7);
+    let a_id = p.a.create(p.now, "neg", init.clone()).unwrap();
+    let b_id = p.b.create(p.now, "neg", init).unwrap();
+    assert_eq!(stream(&p.a, a_id), 7);
+    assert_eq!(stream(&p.b, b_id), 7);
     p.pump();
-    assert!(p.a_events.contains(&Event::Open(7)));
-    assert!(p.b_events.contains(&Event::Open(7)));
-    assert!(
-        !p.b_events
-            .iter()
-            .any(|e| matches!(e, Event::Incoming { .. }))
-    );
-    p.a.send(p.now, 7, b"hello", false).unwrap();
-    p.b.send(p.now, 7, &[1, 2, 3], true).unwrap();
+    assert!(p.a_events.contains(&Event::Open(a_id)));
+    assert!(p.b_events.contains(&Event::Open(b_id)));
+    assert!(!p.b_events.iter().any(|e| matches!(e, Event::Incoming(_))));
+    assert!(!p.a_events.iter().any(|e| matches!(e, Event::Incoming(_))));
+    p.a.send(p.now, a_id, b"hello", false).unwrap();
+    p.b.send(p.now, b_id, &[1, 2, 3], true).unwrap();
     p.pump();
     assert_eq!(
-        p.b_messages()[0],
-        &ChannelMessage {
-            id: 7,
-            binary: false,
-            data: b"hello".to_vec()
-        }
+        messages(&p.b_events),
+        vec![(b_id, DataChannelMessage::Text("hello".into()))]
     );
-    assert!(p.a_events.contains(&Event::Message(ChannelMessage {
-        id: 7,
-        binary: true,
-        data: vec![1, 2, 3]
-    })));
+    assert_eq!(
+        messages(&p.a_events),
+        vec![(a_id, DataChannelMessage::Binary(vec![1, 2, 3]))]
+    );
+    let stats = p.a.channel(a_id).unwrap().stats;
+    assert_eq!((stats.messages_sent, stats.bytes_sent), (1, 5));
+    assert_eq!((stats.messages_received, stats.bytes_received), (1, 3));
 }
 
 #[test]
 fn empty_string_and_empty_binary_messages_arrive_empty() {
     let mut p = Pair::new();
-    let id = p.a.create_channel(p.now, ChannelConfig::new("e")).unwrap();
+    let id = p.a.create(p.now, "e", DataChannelInit::default()).unwrap();
     p.pump();
     p.a.send(p.now, id, b"", false).unwrap();
     p.a.send(p.now, id, b"", true).unwrap();
     p.pump();
-    let m = p.b_messages();
+    let on_b = p.b_incoming(stream(&p.a, id));
     assert_eq!(
-        m[0],
-        &ChannelMessage {
-            id,
-            binary: false,
-            data: vec![]
-        }
-    );
-    assert_eq!(
-        m[1],
-        &ChannelMessage {
-            id,
-            binary: true,
-            data: vec![]
-        }
+        messages(&p.b_events),
+        vec![
+            (on_b, DataChannelMessage::Text(String::new())),
+            (on_b, DataChannelMessage::Binary(Vec::new())),
+        ]
     );
 }
 
 #[test]
-fn send_on_a_channel_that_is_not_open_is_refused() {
+fn send_is_refused_on_unknown_channels_and_over_the_max_message_size() {
     let mut p = Pair::new();
-    let id = p.a.create_channel(p.now, ChannelConfig::new("x")).unwrap();
-    assert!(
-        p.a.send(p.now, id, b"too early", false).is_err(),
-        "connecting"
-    );
-    assert!(p.a.send(p.now, 999, b"nobody", false).is_err(), "unknown");
+    let id = p.a.create(p.now, "x", DataChannelInit::default()).unwrap();
+    let other = p.b.create(p.now, "y", DataChannelInit::default()).unwrap();
+    // A handle of another engine is unknown here (b made one channel, a
+    // one: handle 1 does not exist on a).
+    let unknown = p.b.create(p.now, "z", DataChannelInit::default()).unwrap();
+    assert_ne!(unknown, other);
+    assert!(matches!(
+        p.a.send(p.now, unknown, b"nobody", false),
+        Err(Error::UnknownChannel(_))
+    ));
+    p.a.set_max_message_size(10);
+    assert!(matches!(
+        p.a.send(p.now, id, &[0; 11], true),
+        Err(Error::MessageTooLarge { len: 11, max: 10 })
+    ));
+    p.a.send(p.now, id, &[0; 10], true).unwrap();
 }
 
 #[test]
-fn close_reaches_closed_on_both_sides_and_frees_the_id() {
-    let mut p = Pair::new();
-    let id =
-        p.a.create_channel(p.now, ChannelConfig::new("bye"))
-            .unwrap();
-    p.pump();
-    p.a.send(p.now, id, b"last", false).unwrap();
-    p.a.close(id).unwrap();
-    assert_eq!(p.a.state(id), ChannelState::Closing);
-    p.pump();
-    assert_eq!(p.b_messages().len(), 1, "data sent before close arrives");
-    for evs in [&p.a_events, &p.b_events] {
-        assert!(evs.contains(&Event::Closing(id)));
-        assert!(evs.contains(&Event::Closed(id)));
+fn invalid_inits_are_refused() {
+    let now = Instant::now();
+    let mut dc = engine(Role::Client);
+    let bad = [
+        DataChannelInit {
+            max_retransmits: Some(1),
+            max_packet_life_time: Some(Duration::from_millis(1)),
+            ..DataChannelInit::default()
+        },
+        DataChannelInit {
+            max_packet_life_time: Some(Duration::from_millis(65_536)),
+            ..DataChannelInit::default()
+        },
+        DataChannelInit {
+            negotiated: true,
+            ..DataChannelInit::default()
+        },
+    ];
+    for init in bad {
+        assert!(matches!(
+            dc.create(now, "bad", init),
+            Err(Error::InvalidInit(_))
+        ));
     }
-    assert_eq!(p.a.state(id), ChannelState::Closed);
-    assert_eq!(p.b.state(id), ChannelState::Closed);
-    assert_eq!(p.a.channel_count(), 0);
-    assert_eq!(p.b.channel_count(), 0);
-    // The id can be used again.
-    let c = ChannelConfig {
-        negotiated: Some(id),
-        ..ChannelConfig::new("again")
+    let reserved = DataChannelInit {
+        negotiated: true,
+        id: Some(u16::MAX),
+        ..DataChannelInit::default()
     };
-    p.a.create_channel(p.now, c.clone()).unwrap();
-    p.b.create_channel(p.now, c).unwrap();
+    assert_eq!(dc.create(now, "r", reserved), Err(Error::IdInUse(u16::MAX)));
+    let taken = DataChannelInit {
+        negotiated: true,
+        id: Some(4),
+        ..DataChannelInit::default()
+    };
+    dc.create(now, "t", taken.clone()).unwrap();
+    assert_eq!(dc.create(now, "t2", taken), Err(Error::IdInUse(4)));
+    assert_eq!(dc.channels().count(), 1);
+}
+
+/// Closes `id` on `p.a` (or the peer's channel on `p.b`), then checks both
+/// sides reach closed and the stream can be used again.
+fn close_from(closer_is_a: bool) {
+    let mut p = Pair::new();
+    let a_id =
+        p.a.create(p.now, "bye", DataChannelInit::default())
+            .unwrap();
     p.pump();
-    p.a.send(p.now, id, b"new life", false).unwrap();
+    let s = stream(&p.a, a_id);
+    let b_id = p.b_incoming(s);
+    let (closer, closer_id, other_id) = if closer_is_a {
+        (&mut p.a, a_id, b_id)
+    } else {
+        (&mut p.b, b_id, a_id)
+    };
+    closer.send(p.now, closer_id, b"last", false).unwrap();
+    closer.close(p.now, closer_id).unwrap();
+    assert_eq!(
+        closer.channel(closer_id).unwrap().ready_state,
+        DataChannelState::Closing
+    );
     p.pump();
-    assert_eq!(p.b_messages().last().unwrap().data, b"new life");
+    let (closer_events, other_events) = if closer_is_a {
+        (&p.a_events, &p.b_events)
+    } else {
+        (&p.b_events, &p.a_events)
+    };
+    assert_eq!(
+        messages(other_events),
+        vec![(other_id, DataChannelMessage::Text("last".into()))],
+        "data sent before close arrives"
+    );
+    // The side that did not call close hears `closing` (RFC 8831 §6.7).
+    assert!(other_events.contains(&Event::Closing(other_id)));
+    assert!(!closer_events.contains(&Event::Closing(closer_id)));
+    assert!(closer_events.contains(&Event::Closed(closer_id)));
+    assert!(other_events.contains(&Event::Closed(other_id)));
+    for (dc, id) in [(&p.a, a_id), (&p.b, b_id)] {
+        assert_eq!(
+            dc.channel(id).unwrap().ready_state,
+            DataChannelState::Closed
+        );
+        assert_eq!(dc.channels().count(), 0);
+        assert_eq!(dc.stats().channels_opened, 1);
+        assert_eq!(dc.stats().channels_closed, 1);
+    }
+    // The stream is free again: a negotiated channel may take it at once.
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(s),
+        ..DataChannelInit::default()
+    };
+    let again = p.a.create(p.now, "again", init.clone()).unwrap();
+    let again_b = p.b.create(p.now, "again", init).unwrap();
+    assert_ne!(again, a_id, "handles are never reused");
+    p.pump();
+    p.a.send(p.now, again, b"new life", false).unwrap();
+    p.pump();
+    assert_eq!(
+        messages(&p.b_events).last(),
+        Some(&(again_b, DataChannelMessage::Text("new life".into())))
+    );
+    // In-band channels take the next stream of the parity, round robin: the
+    // peer may not have seen its own reset of the old one acknowledged.
+    let next =
+        p.a.create(p.now, "next", DataChannelInit::default())
+            .unwrap();
+    assert_eq!(stream(&p.a, next), s + 2);
 }
 
 #[test]
-fn buffered_amount_drains_and_fires_the_low_threshold_event() {
+fn close_by_the_creator_reaches_closed_on_both_sides_and_frees_the_stream() {
+    close_from(true);
+}
+
+#[test]
+fn close_by_the_peer_reaches_closed_on_both_sides_and_frees_the_stream() {
+    close_from(false);
+}
+
+#[test]
+fn a_channel_closed_before_it_opens_closes_at_once_without_counting() {
+    let now = Instant::now();
+    let mut dc = DataChannels::new(Config::default());
+    let id = dc.create(now, "never", DataChannelInit::default()).unwrap();
+    dc.close(now, id).unwrap();
+    assert_eq!(dc.poll_event(), Some(Event::Closed(id)));
+    assert_eq!(
+        dc.channel(id).unwrap().ready_state,
+        DataChannelState::Closed
+    );
+    assert_eq!(dc.stats().channels_closed, 0);
+    assert!(matches!(
+        dc.close(now, ChannelId::clone(&id)),
+        Ok(()) // closing twice is a no-op (W3C)
+    ));
+}
+
+#[test]
+fn buffered_amount_drains_and_fires_the_low_threshold_event_once() {
     let mut p = Pair::new();
     let id =
-        p.a.create_channel(p.now, ChannelConfig::new("bulk"))
+        p.a.create(p.now, "bulk", DataChannelInit::default())
             .unwrap();
     p.pump();
-    p.a.set_buffered_amount_low_threshold(id, 10_000);
+    p.a.set_buffered_amount_low_threshold(id, 10_000).unwrap();
+    // (The DATA_CHANNEL_OPEN draining may already have fired one with the
+    // threshold at 0; count from here.)
+    p.a_events.clear();
     for _ in 0..100 {
         p.a.send(p.now, id, &[0u8; 16 * 1024], true).unwrap();
     }
@@ -325,60 +546,221 @@ fn buffered_amount_drains_and_fires_the_low_threshold_event() {
         .filter(|e| **e == Event::BufferedAmountLow(id))
         .count();
     assert_eq!(lows, 1, "fires once when crossing the threshold");
-    assert_eq!(p.b_messages().len(), 100);
+    assert_eq!(messages(&p.b_events).len(), 100);
 }
 
 #[test]
-fn deprecated_partial_messages_are_dropped_and_counted() {
-    // The far side is a bare association that sends PPID 52 on a negotiated channel.
-    let now = Instant::now();
-    let mut a = DataChannels::new(cfg(1), DtlsRole::Client);
-    let mut raw = ferrtc_sctp::Association::new(cfg(2));
-    a.connect(now);
-    let mut buf = Vec::new();
+fn a_threshold_set_before_the_stream_exists_applies_once_it_opens() {
+    let mut p = Pair::unstarted(engine(Role::Client), engine(Role::Server));
+    let id =
+        p.a.create(p.now, "bulk", DataChannelInit::default())
+            .unwrap();
+    p.a.set_buffered_amount_low_threshold(id, 10_000).unwrap();
+    p.start();
     for _ in 0..10 {
-        while a.poll_transmit(now, &mut buf).is_some() {
-            let _ = raw.handle_receive(now, &buf);
-        }
-        while raw.poll_transmit(now, &mut buf).is_some() {
-            a.handle_receive(now, &buf);
-        }
+        p.a.send(p.now, id, &[0u8; 16 * 1024], true).unwrap();
     }
-    a.create_channel(
-        now,
-        ChannelConfig {
-            negotiated: Some(3),
-            ..ChannelConfig::new("n")
-        },
-    )
-    .unwrap();
+    p.pump();
+    assert!(p.a_events.contains(&Event::BufferedAmountLow(id)));
+}
+
+#[test]
+fn bad_input_from_the_peer_is_dropped_and_counted() {
+    // The far side is a bare association: it sends what it likes.
+    let now = Instant::now();
+    let mut a = engine(Role::Client);
+    a.start(now, sctp(1));
+    let mut raw = ferrtc_sctp::Association::new(sctp(2));
+    raw.connect(now);
+    let mut buf = Vec::new();
+    let mut exchange = |a: &mut DataChannels, raw: &mut ferrtc_sctp::Association| {
+        for _ in 0..10 {
+            while a.poll_transmit(now, &mut buf).is_some() {
+                let _ = raw.handle_receive(now, &buf);
+            }
+            while raw.poll_transmit(now, &mut buf).is_some() {
+                a.handle_receive(now, &buf).unwrap();
+            }
+        }
+    };
+    exchange(&mut a, &mut raw);
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(3),
+        ..DataChannelInit::default()
+    };
+    let id = a.create(now, "n", init).unwrap();
     let opts = ferrtc_sctp::SendOptions::default();
-    raw.send(now, 3, ferrtc_sctp::ppid::BINARY_PARTIAL, b"part", opts)
-        .unwrap();
-    raw.send(now, 3, ferrtc_sctp::ppid::STRING_PARTIAL, b"part", opts)
-        .unwrap();
-    raw.send(now, 3, ferrtc_sctp::ppid::BINARY, b"whole", opts)
-        .unwrap();
-    raw.send(now, 3, 9999, b"unknown ppid", opts).unwrap();
-    while raw.poll_transmit(now, &mut buf).is_some() {
-        a.handle_receive(now, &buf);
+    use ferrtc_sctp::ppid;
+    for (stream, ppid, data) in [
+        (3, ppid::BINARY_PARTIAL, &b"part"[..]),
+        (3, ppid::STRING_PARTIAL, b"part"),
+        (3, ppid::STRING, &[0xff, 0xfe]),
+        (3, ppid::BINARY, b"whole"),
+        (3, 9999, b"unknown ppid"),
+        (9, ppid::BINARY, b"no channel"),
+        (5, ppid::DCEP, &[0x03, 0x00]),
+    ] {
+        raw.send(now, stream, ppid, data, opts).unwrap();
     }
-    let mut msgs = Vec::new();
+    exchange(&mut a, &mut raw);
+    let mut got = Vec::new();
     while let Some(e) = a.poll_event() {
-        if let Event::Message(m) = e {
-            msgs.push(m);
+        if let Event::Message { channel, message } = e {
+            got.push((channel, message));
         }
     }
     assert_eq!(
-        msgs,
-        vec![ChannelMessage {
-            id: 3,
-            binary: true,
-            data: b"whole".to_vec()
-        }]
+        got,
+        vec![(id, DataChannelMessage::Binary(b"whole".to_vec()))]
     );
-    assert_eq!(a.stats().partial_messages_dropped, 2);
-    assert_eq!(a.stats().messages_dropped, 1);
+    let stats = a.stats();
+    assert_eq!(stats.partial_messages_dropped, 2);
+    assert_eq!(stats.invalid_utf8_dropped, 1);
+    assert_eq!(stats.unknown_ppid_dropped, 1);
+    assert_eq!(stats.unknown_stream_dropped, 1);
+    assert_eq!(stats.dcep_dropped, 1);
+    assert_eq!(stats.messages_dropped(), 6);
+}
+
+#[test]
+fn the_default_channel_limit_is_1024() {
+    assert_eq!(Config::default().max_channels, 1024);
+    assert_eq!(ferrtc_datachannel::DEFAULT_MAX_CHANNELS, 1024);
+}
+
+#[test]
+fn channels_past_the_limit_are_refused_ours_with_an_error_the_peers_dropped() {
+    let mut p = Pair::unstarted(
+        engine(Role::Client),
+        DataChannels::new(Config {
+            max_channels: 3,
+            ..Config::default()
+        }),
+    );
+    p.b.set_role(Role::Server);
+    p.start();
+    for i in 0..3 {
+        p.b.create(p.now, &format!("b{i}"), DataChannelInit::default())
+            .unwrap();
+    }
+    assert_eq!(
+        p.b.create(p.now, "over", DataChannelInit::default()),
+        Err(Error::TooManyChannels { max: 3 })
+    );
+    // Closing one makes room again; the peer's opens count too.
+    let first = p.b.channels().next().unwrap();
+    p.b.close(p.now, first).unwrap();
+    p.pump();
+    assert_eq!(p.b.channels().count(), 2);
+    for i in 0..5 {
+        p.a.create(p.now, &format!("a{i}"), DataChannelInit::default())
+            .unwrap();
+    }
+    p.pump();
+    assert_eq!(p.b.channels().count(), 3);
+    assert_eq!(p.b.stats().dcep_dropped, 4);
+    let accepted = p
+        .b_events
+        .iter()
+        .filter(|e| matches!(e, Event::Incoming(_)))
+        .count();
+    assert_eq!(accepted, 1);
+}
+
+#[test]
+fn stream_ids_are_limited_by_the_negotiated_outbound_streams() {
+    let mut p = Pair::unstarted(engine(Role::Client), engine(Role::Server));
+    p.a.start(
+        p.now,
+        ferrtc_sctp::Config {
+            streams: 4,
+            ..sctp(1)
+        },
+    );
+    p.b.start(p.now, sctp(2));
+    p.pump();
+    assert_eq!(p.a.association().unwrap().outbound_streams(), 4);
+    let ids: Vec<ChannelId> = (0..3)
+        .map(|i| {
+            p.a.create(p.now, &format!("c{i}"), DataChannelInit::default())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(stream(&p.a, ids[0]), 0);
+    assert_eq!(stream(&p.a, ids[1]), 2);
+    // No even stream below 4 is left: the third channel closes at once.
+    p.drain();
+    assert_eq!(p.a.channel(ids[2]).unwrap().id, None);
+    assert!(p.a_events.contains(&Event::Closed(ids[2])));
+    assert_eq!(p.a.channels().count(), 2);
+}
+
+#[test]
+fn the_receive_pause_keeps_messages_in_sctp_until_resumed() {
+    let mut p = Pair::new();
+    let id =
+        p.a.create(p.now, "slow", DataChannelInit::default())
+            .unwrap();
+    p.pump();
+    let on_b = p.b_incoming(stream(&p.a, id));
+    p.b.set_receive_paused(p.now, true);
+    for i in 0..3u8 {
+        p.a.send(p.now, id, &[i], true).unwrap();
+    }
+    p.pump();
+    assert!(messages(&p.b_events).is_empty());
+    assert!(p.b.association().unwrap().receive_buffered() > 0);
+    p.b.set_receive_paused(p.now, false);
+    p.drain();
+    let got: Vec<_> = messages(&p.b_events)
+        .into_iter()
+        .map(|(c, m)| (c, m.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(got, vec![(on_b, vec![0]), (on_b, vec![1]), (on_b, vec![2])]);
+}
+
+#[test]
+fn the_transport_closing_closes_every_channel() {
+    let mut p = Pair::new();
+    let id = p.a.create(p.now, "x", DataChannelInit::default()).unwrap();
+    p.pump();
+    p.a.handle_transport_close();
+    p.drain();
+    assert!(p.a_events.contains(&Event::Closed(id)));
+    assert_eq!(p.a.channels().count(), 0);
+    assert_eq!(p.a.stats().channels_closed, 1);
+}
+
+#[test]
+fn abort_closes_silently_here_and_with_events_at_the_peer() {
+    let mut p = Pair::new();
+    let id = p.a.create(p.now, "x", DataChannelInit::default()).unwrap();
+    p.pump();
+    let on_b = p.b_incoming(stream(&p.a, id));
+    let before = p.a_events.len();
+    p.a.abort(p.now);
+    assert_eq!(
+        p.a.channel(id).unwrap().ready_state,
+        DataChannelState::Closed
+    );
+    p.pump();
+    assert!(
+        !p.a_events[before..]
+            .iter()
+            .any(|e| matches!(e, Event::Closed(_) | Event::Closing(_))),
+        "the closing side fires no channel events (W3C close())"
+    );
+    assert!(p.b_events.contains(&Event::Closed(on_b)));
+    assert!(
+        p.b_events
+            .iter()
+            .any(|e| matches!(e, Event::AssociationClosed(_)))
+    );
+    assert!(matches!(
+        p.a.send(p.now, id, b"late", false),
+        Err(Error::NotOpen(_))
+    ));
 }
 
 // ---------------------------------------------------------------- over ferrtc-sim
@@ -390,15 +772,15 @@ struct Host {
     events: Vec<Event>,
     /// Channels to open and close, one after another: (next to open, total).
     script: Option<(u32, u32)>,
-    current: Option<u16>,
+    current: Option<ChannelId>,
     opened: u32,
     closed: u32,
 }
 
 impl Host {
-    fn new(seed: u64, role: DtlsRole, local: &str, remote: &str) -> Self {
+    fn new(role: Role, local: &str, remote: &str) -> Self {
         Self {
-            dc: DataChannels::new(cfg(seed), role),
+            dc: engine(role),
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
             events: Vec::new(),
@@ -414,10 +796,9 @@ impl Host {
             match &e {
                 Event::Open(id) if Some(*id) == self.current => {
                     self.opened += 1;
-                    self.dc
-                        .send(now, *id, format!("hello on {id}").as_bytes(), false)
-                        .unwrap();
-                    self.dc.close(*id).unwrap();
+                    let text = format!("hello on {}", id.index());
+                    self.dc.send(now, *id, text.as_bytes(), false).unwrap();
+                    self.dc.close(now, *id).unwrap();
                 }
                 Event::Closed(id) if Some(*id) == self.current => {
                     self.closed += 1;
@@ -427,22 +808,24 @@ impl Host {
             }
             self.events.push(e);
         }
-        if let Some((next, total)) = self.script {
-            if self.current.is_none() && next < total && self.events.contains(&Event::Connected) {
-                let id = self
-                    .dc
-                    .create_channel(now, ChannelConfig::new(&format!("c{next}")))
-                    .unwrap();
-                self.current = Some(id);
-                self.script = Some((next + 1, total));
-            }
+        if let Some((next, total)) = self.script
+            && self.current.is_none()
+            && next < total
+            && self.events.contains(&Event::Connected)
+        {
+            let id = self
+                .dc
+                .create(now, &format!("c{next}"), DataChannelInit::default())
+                .unwrap();
+            self.current = Some(id);
+            self.script = Some((next + 1, total));
         }
     }
 }
 
 impl Endpoint for Host {
     fn handle_receive(&mut self, now: Instant, _s: SocketAddr, _d: SocketAddr, p: &[u8]) {
-        self.dc.handle_receive(now, p);
+        let _ = self.dc.handle_receive(now, p);
         self.step_script(now);
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
@@ -471,7 +854,7 @@ fn a_thousand_channels_open_and_close_on_one_association_through_loss() {
         .with_loss(0.05)
         .with_duplicate(0.02);
     let ideal = LinkConfig::IDEAL.with_delay(Duration::from_millis(5));
-    let mut client = Host::new(1, DtlsRole::Client, "10.0.0.1:5000", "10.0.0.2:5000");
+    let mut client = Host::new(Role::Client, "10.0.0.1:5000", "10.0.0.2:5000");
     client.script = Some((0, 1000));
     let a = net
         .add_host(["10.0.0.1".parse().unwrap()], lossy, client)
@@ -480,45 +863,51 @@ fn a_thousand_channels_open_and_close_on_one_association_through_loss() {
         .add_host(
             ["10.0.0.2".parse().unwrap()],
             ideal,
-            Host::new(2, DtlsRole::Server, "10.0.0.2:5000", "10.0.0.1:5000"),
+            Host::new(Role::Server, "10.0.0.2:5000", "10.0.0.1:5000"),
         )
         .unwrap();
     let now = net.now();
-    net.endpoint_mut(&a).dc.connect(now);
-    net.endpoint_mut(&b).dc.connect(now);
+    net.endpoint_mut(&a).dc.start(now, sctp(1));
+    net.endpoint_mut(&b).dc.start(now, sctp(2));
     let done =
         net.run_until_condition(Duration::from_secs(3600), |n| n.endpoint(&a).closed == 1000);
     let (ha, hb) = (net.endpoint(&a), net.endpoint(&b));
+    if !done {
+        let cur = ha.current.unwrap();
+        eprintln!("a current {:?} {:?}", cur, ha.dc.channel(cur));
+        eprintln!(
+            "a tail {:?}",
+            &ha.events[ha.events.len().saturating_sub(8)..]
+        );
+        eprintln!(
+            "b tail {:?}",
+            &hb.events[hb.events.len().saturating_sub(8)..]
+        );
+        for id in hb.dc.channels() {
+            eprintln!("b live {:?} {:?}", id, hb.dc.channel(id));
+        }
+        eprintln!("b stats {:?} a stats {:?}", hb.dc.stats(), ha.dc.stats());
+    }
     assert!(done, "opened {} closed {}", ha.opened, ha.closed);
-    let incoming = hb
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::Incoming { .. }))
-        .count();
-    let messages = hb
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::Message(_)))
-        .count();
-    let closed_b = hb
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::Closed(_)))
-        .count();
-    assert_eq!(incoming, 1000, "the peer saw every channel");
+    let count = |h: &Host, f: fn(&Event) -> bool| h.events.iter().filter(|e| f(e)).count();
     assert_eq!(
-        messages, 1000,
+        count(hb, |e| matches!(e, Event::Incoming(_))),
+        1000,
+        "the peer saw every channel"
+    );
+    assert_eq!(
+        count(hb, |e| matches!(e, Event::Message { .. })),
+        1000,
         "every channel carried its message before closing"
     );
     net.run_for(Duration::from_secs(5));
     let hb = net.endpoint(&b);
-    let closed_b2 = hb
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::Closed(_)))
-        .count();
-    assert!(closed_b2 >= closed_b);
-    assert_eq!(closed_b2, 1000, "the peer reached closed for every channel");
-    assert_eq!(net.endpoint(&a).dc.channel_count(), 0);
-    assert_eq!(net.endpoint(&b).dc.channel_count(), 0);
+    assert_eq!(
+        count(hb, |e| matches!(e, Event::Closed(_))),
+        1000,
+        "the peer reached closed for every channel"
+    );
+    assert_eq!(net.endpoint(&a).dc.channels().count(), 0);
+    assert_eq!(net.endpoint(&b).dc.channels().count(), 0);
+    assert_eq!(net.endpoint(&a).dc.stats().channels_closed, 1000);
 }
