@@ -1152,7 +1152,7 @@ impl PeerConnection {
             }
         }
         if peer_closed {
-            self.channels.handle_transport_close();
+            self.channels.handle_transport_close(self.now);
         }
         moved
     }

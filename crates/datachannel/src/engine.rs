@@ -457,11 +457,12 @@ impl DataChannels {
     }
 
     /// The DTLS transport closed (the peer's `close_notify`): every channel
-    /// is closed.
-    pub fn handle_transport_close(&mut self) {
+    /// is closed (W3C: `close` fires when the underlying transport closes).
+    pub fn handle_transport_close(&mut self, now: Instant) {
         for id in self.channels.keys().copied().collect::<Vec<_>>() {
             self.finish(id);
         }
+        self.process(now);
     }
 
     /// The peer connection closes (W3C `RTCPeerConnection.close()`): every

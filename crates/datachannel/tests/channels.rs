@@ -725,7 +725,7 @@ fn the_transport_closing_closes_every_channel() {
     let mut p = Pair::new();
     let id = p.a.create(p.now, "x", DataChannelInit::default()).unwrap();
     p.pump();
-    p.a.handle_transport_close();
+    p.a.handle_transport_close(p.now);
     p.drain();
     assert!(p.a_events.contains(&Event::Closed(id)));
     assert_eq!(p.a.channels().count(), 0);
