@@ -295,6 +295,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
 
 /// Raises the soft limit on open files towards `wanted` (and the hard
 /// limit, where the process may); a failure only means fewer pairs open.
+#[cfg(unix)]
 fn raise_fd_limit(wanted: u64) {
     let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() else {
         return;
@@ -313,6 +314,10 @@ fn raise_fd_limit(wanted: u64) {
         tracing::warn!("cannot raise the open-file limit to {wanted}: {e}");
     }
 }
+
+/// Windows has no per-process open-file limit to raise.
+#[cfg(not(unix))]
+fn raise_fd_limit(_wanted: u64) {}
 
 /// User plus system CPU time of the process (Linux `/proc/self/stat`,
 /// in clock ticks of 1/100 s, the value on every Linux target).

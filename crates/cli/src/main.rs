@@ -1,4 +1,5 @@
-//! The `ferrtc` command (contract in DESIGN.md "The `ferrtc` command").
+//! The `ferrtc` command (contract in README.md, "The `ferrtc` command").
+//! Only what is built is declared: `--help` lists nothing that would fail.
 
 mod bench;
 mod demo;
@@ -35,9 +36,10 @@ enum Command {
         listen: Option<SocketAddr>,
     },
     /// A command-line peer: signaling as JSON lines on stdin/stdout.
+    #[command(after_help = FIFO_HELP)]
     Peer {
-        /// `stdio` or a signaling server URL.
-        #[arg(long, default_value = "stdio")]
+        /// Signaling transport: JSON lines on stdin/stdout.
+        #[arg(long, default_value = "stdio", value_parser = [SIGNAL_STDIO])]
         signal: String,
         /// Create the offer instead of answering.
         #[arg(long)]
@@ -48,31 +50,16 @@ enum Command {
         /// Send every received message back on its channel, same type.
         #[arg(long)]
         echo: bool,
-        /// STUN/TURN server URL (repeatable).
+        /// STUN server URL, `stun:HOST:PORT` (repeatable).
         #[arg(long = "ice-server", value_name = "URL")]
         ice_servers: Vec<String>,
-        /// TURN username.
-        #[arg(long, value_name = "U")]
-        ice_username: Option<String>,
-        /// TURN credential.
-        #[arg(long, value_name = "C")]
-        ice_credential: Option<String>,
-        /// Relayed candidates only (iceTransportPolicy: relay).
-        #[arg(long)]
-        relay_only: bool,
-        /// Media file to send as a track (repeatable).
-        #[arg(long = "play", value_name = "FILE")]
-        play: Vec<PathBuf>,
-        /// Directory to record received tracks into.
-        #[arg(long, value_name = "DIR")]
-        record: Option<PathBuf>,
     },
     /// Send a file over a data channel.
     Send {
         /// The file.
         file: PathBuf,
-        /// `stdio` or a signaling server URL.
-        #[arg(long)]
+        /// Signaling transport: JSON lines on stdin/stdout.
+        #[arg(long, value_parser = [SIGNAL_STDIO])]
         signal: String,
     },
     /// Receive a file over a data channel.
@@ -80,8 +67,8 @@ enum Command {
         /// Directory to write into.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// `stdio` or a signaling server URL.
-        #[arg(long)]
+        /// Signaling transport: JSON lines on stdin/stdout.
+        #[arg(long, value_parser = [SIGNAL_STDIO])]
         signal: String,
     },
     /// Loopback benchmark: peer connection pairs in one process.
@@ -99,30 +86,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// TURN server.
-    Turn {
-        /// Address to listen on (repeatable).
-        #[arg(long)]
-        listen: Vec<SocketAddr>,
-        /// File of `user:password` lines.
-        #[arg(long)]
-        users: Option<PathBuf>,
-        /// Shared secret for time-limited credentials.
-        #[arg(long)]
-        secret: Option<String>,
-    },
 }
 
-/// Exit code of a command or option that is declared but not built yet.
-const NOT_IMPLEMENTED: u8 = 2;
+/// The one signaling transport built: JSON lines on stdin/stdout.
+const SIGNAL_STDIO: &str = "stdio";
+
+/// How two `peer`s are joined through two FIFOs (the second opens its
+/// output first: each open of a FIFO waits for the other end).
+const FIFO_HELP: &str = "Two peers joined through two FIFOs:\n  \
+    mkfifo a b; ferrtc peer --offer --echo <a >b & ferrtc peer >a <b";
+
+/// Exit code of a value that is not supported (as for a usage error).
+const UNSUPPORTED: u8 = 2;
 
 /// Where `demo` and `signal` listen unless told otherwise.
 const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
-fn not_implemented(what: &str) -> ExitCode {
+fn unsupported(what: &str) -> ExitCode {
     eprintln!("ferrtc: {what} is not implemented yet");
-    ExitCode::from(NOT_IMPLEMENTED)
+    ExitCode::from(UNSUPPORTED)
 }
 
 fn exit_code(result: Result<(), demo::BoxError>) -> ExitCode {
@@ -164,53 +147,30 @@ fn main() -> ExitCode {
             let listen = listen.unwrap_or(DEFAULT_LISTEN);
             return exit_code(runtime.block_on(demo::signal(listen)));
         }
-        Command::Turn { .. } => return not_implemented("`ferrtc turn`"),
-        Command::Send { file, signal } => {
-            if signal != "stdio" {
-                return not_implemented("`--signal URL` (only `--signal stdio`)");
-            }
+        // `--signal` takes `stdio` only (its value parser).
+        Command::Send { file, signal: _ } => {
             runtime.block_on(file::send(file, peer::PeerOptions::default()))
         }
-        Command::Recv { out, signal } => {
-            if signal != "stdio" {
-                return not_implemented("`--signal URL` (only `--signal stdio`)");
-            }
+        Command::Recv { out, signal: _ } => {
             let dir = out.unwrap_or_else(|| PathBuf::from("."));
             runtime.block_on(file::recv(dir, peer::PeerOptions::default()))
         }
         Command::Peer {
-            signal,
+            signal: _,
             offer,
             channels,
             echo,
             ice_servers,
-            ice_username,
-            ice_credential,
-            relay_only,
-            play,
-            record,
         } => {
-            if signal != "stdio" {
-                return not_implemented("`--signal URL` (only `--signal stdio`)");
-            }
-            if !play.is_empty() || record.is_some() {
-                return not_implemented("media (`--play`, `--record`)");
-            }
-            // Relayed candidates need the TURN client, which is not there yet.
-            if relay_only {
-                return not_implemented("`--relay-only` (TURN)");
-            }
+            // Relayed candidates need a TURN client, which is not built.
             if ice_servers.iter().any(|u| u.starts_with("turn")) {
-                return not_implemented("TURN servers in `--ice-server`");
+                return unsupported("TURN servers in `--ice-server`");
             }
             runtime.block_on(peer::run(peer::PeerOptions {
                 offer,
                 channels,
                 echo,
                 ice_servers,
-                ice_username,
-                ice_credential,
-                relay_only,
             }))
         }
         Command::Bench {

@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use ferrtc::{
-    Configuration, DataChannel, DataChannelEvent, DataChannelInit, IceServer, IceTransportPolicy,
-    PeerConnection, PeerConnectionEvent, SdpType,
+    Configuration, DataChannel, DataChannelEvent, DataChannelInit, IceServer, PeerConnection,
+    PeerConnectionEvent, SdpType,
 };
 use tokio::io::BufReader;
 
@@ -21,14 +21,8 @@ pub struct PeerOptions {
     pub channels: Vec<String>,
     /// Echo every message back on its channel.
     pub echo: bool,
-    /// `--ice-server` URLs.
+    /// `--ice-server` URLs (STUN).
     pub ice_servers: Vec<String>,
-    /// `--ice-username`.
-    pub ice_username: Option<String>,
-    /// `--ice-credential`.
-    pub ice_credential: Option<String>,
-    /// `--relay-only`.
-    pub relay_only: bool,
 }
 
 pub fn emit(message: &Outgoing) {
@@ -84,17 +78,12 @@ pub fn connect(opts: &PeerOptions) -> Result<PeerConnection, ferrtc::Error> {
         .iter()
         .map(|url| IceServer {
             urls: vec![url.clone()],
-            username: opts.ice_username.clone(),
-            credential: opts.ice_credential.clone(),
+            username: None,
+            credential: None,
         })
         .collect();
     PeerConnection::new(Configuration {
         ice_servers,
-        ice_transport_policy: if opts.relay_only {
-            IceTransportPolicy::Relay
-        } else {
-            IceTransportPolicy::All
-        },
         ..Configuration::default()
     })
 }

@@ -13,7 +13,9 @@
 //! So the remote side of every connection must have an address of its own,
 //! as real callers do. Datagrams nobody claims are dropped and counted.
 //! Unlike a connection with sockets of its own, each datagram crosses from
-//! the reading task to the connection's task.
+//! the reading task to the connection's task. The socket reads through the
+//! same batched path as a connection's own ([`crate::net::UdpSocket`]): one
+//! read may carry a flight of datagrams from one sender.
 
 use std::collections::HashMap;
 use std::io;
@@ -21,8 +23,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+
+use crate::net::UdpSocket;
 
 /// Datagrams queued for one connection before more are dropped (as a full
 /// socket buffer would).
@@ -32,11 +35,11 @@ const QUEUE: usize = 256;
 /// candidates is 64).
 const MAX_REMOTES: usize = 64;
 
-/// Datagrams read per wake-up of the reading task.
+/// Reads per wake-up of the reading task.
 const BURST: usize = 64;
 
-/// Largest datagram read.
-const RECV_BUF: usize = 2048;
+/// The read buffer: room for a coalesced flight (receive offload).
+const RECV_BUF: usize = 64 * 1024;
 
 /// Kernel buffer asked for each direction of the shared socket (the kernel
 /// caps it at `net.core.rmem_max` / `wmem_max`): every connection's bursts
@@ -109,11 +112,10 @@ impl UdpMux {
                 "a UdpMux needs a specific IP address: it is the host candidate of its connections",
             ));
         }
-        let socket = UdpSocket::bind(addr).await?;
-        let sock = socket2::SockRef::from(&socket);
+        let socket = UdpSocket::bind(addr)?;
         for (what, r) in [
-            ("receive", sock.set_recv_buffer_size(SOCKET_BUF)),
-            ("send", sock.set_send_buffer_size(SOCKET_BUF)),
+            ("receive", socket.set_recv_buffer_size(SOCKET_BUF)),
+            ("send", socket.set_send_buffer_size(SOCKET_BUF)),
         ] {
             if let Err(e) = r {
                 tracing::debug!("UdpMux: {what} buffer stays at the default: {e}");
@@ -163,32 +165,31 @@ impl UdpMux {
     }
 }
 
-/// The reading task: a burst of datagrams per wake-up, routed under one
-/// lock of the table.
+/// The reading task: a burst of reads per wake-up, routed under one lock
+/// of the table.
 async fn read(shared: Arc<Shared>) {
     let mut buf = vec![0u8; RECV_BUF];
     loop {
-        let first = match shared.socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!("UdpMux recv: {e}");
-                continue;
-            }
-        };
-        let mut routes = shared.routes();
-        let mut next = Some(first);
-        let mut n = 0;
-        while let Some((len, from)) = next {
-            let data = buf.get(..len).unwrap_or_default();
-            if !routes.deliver(from, data) {
-                shared.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            n += 1;
-            next = if n < BURST {
-                shared.socket.try_recv_from(&mut buf).ok()
-            } else {
-                None
+        if let Err(e) = shared.socket.readable().await {
+            tracing::debug!("UdpMux readiness: {e}");
+            continue;
+        }
+        let mut routes = None;
+        for _ in 0..BURST {
+            let (len, from, segment) = match shared.socket.try_recv(&mut buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!("UdpMux recv: {e}");
+                    continue;
+                }
             };
+            let routes = routes.get_or_insert_with(|| shared.routes());
+            for datagram in buf.get(..len).unwrap_or_default().chunks(segment.max(1)) {
+                if !routes.deliver(from, datagram) {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
     }
 }
@@ -268,7 +269,7 @@ impl MuxPort {
             self.shared.routes().route_remote(destination, self.id);
             self.remotes.push(destination);
         }
-        if let Err(e) = self.shared.socket.try_send_to(data, destination) {
+        if let Err(e) = self.shared.socket.try_send(destination, data, None) {
             // A full socket buffer is loss, which the protocols recover from.
             tracing::trace!("send to {destination} failed: {e}");
         }

@@ -1,11 +1,13 @@
 //! Local addresses and the UDP sockets of a connection.
 
+mod udp;
+
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::task::Poll;
 
-use tokio::net::UdpSocket;
+pub(crate) use udp::UdpSocket;
 
 use crate::mux::MuxPort;
 
@@ -30,7 +32,8 @@ pub(crate) fn local_addresses() -> Vec<IpAddr> {
     addrs
 }
 
-/// Most datagrams sent with one system call (UDP GSO allows 64).
+/// Most datagrams sent with one system call (Linux UDP GSO allows 64;
+/// each socket may allow fewer, see [`UdpSocket::max_segments`]).
 const MAX_SEGMENTS: usize = 64;
 
 /// Most bytes in one GSO send (the UDP length limit, less headers).
@@ -48,16 +51,14 @@ pub(crate) struct Sockets {
     next: usize,
     /// Datagrams waiting to leave together.
     batch: Batch,
-    /// The kernel refused a segmented send once: one datagram per call from
-    /// then on.
-    no_gso: bool,
     /// A datagram taken from the mux while waiting for readiness.
     mux_pending: Option<(SocketAddr, Vec<u8>)>,
 }
 
 /// Consecutive datagrams from one socket to one destination, all of one
-/// size but the last: what UDP generic segmentation offload (Linux
-/// `UDP_SEGMENT`) sends with one system call and the kernel cuts apart.
+/// size but the last: what UDP segmentation offload (Linux `UDP_SEGMENT`,
+/// Windows `UDP_SEND_MSG_SIZE`) sends with one system call and the kernel
+/// cuts apart.
 #[derive(Debug, Default)]
 struct Batch {
     source: Option<SocketAddr>,
@@ -70,13 +71,21 @@ struct Batch {
 }
 
 impl Batch {
-    fn takes(&self, source: SocketAddr, destination: SocketAddr, len: usize) -> bool {
+    /// Whether a datagram of `len` bytes can join, in a batch of at most
+    /// `max_segments` datagrams.
+    fn takes(
+        &self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        len: usize,
+        max_segments: usize,
+    ) -> bool {
         self.count > 0
             && !self.closed
             && self.source == Some(source)
             && self.destination == Some(destination)
             && len <= self.segment
-            && self.count < MAX_SEGMENTS
+            && self.count < max_segments.min(MAX_SEGMENTS)
             && self.data.len() + len <= MAX_BATCH_BYTES
     }
 
@@ -111,12 +120,7 @@ impl Sockets {
         let mut sockets = Vec::new();
         let mut last_err = None;
         for ip in addrs {
-            match StdUdpSocket::bind((*ip, 0)).and_then(|s| {
-                s.set_nonblocking(true)?;
-                gro::enable(&s);
-                let local = s.local_addr()?;
-                Ok((local, UdpSocket::from_std(s)?))
-            }) {
+            match UdpSocket::bind(SocketAddr::new(*ip, 0)).and_then(|s| Ok((s.local_addr()?, s))) {
                 Ok(pair) => sockets.push(pair),
                 Err(e) => {
                     tracing::debug!("no socket on {ip}: {e}");
@@ -132,7 +136,6 @@ impl Sockets {
             mux,
             next: 0,
             batch: Batch::default(),
-            no_gso: false,
             mux_pending: None,
         })
     }
@@ -160,10 +163,21 @@ impl Sockets {
             mux.send(destination, data);
             return;
         }
-        if !self.batch.takes(source, destination, data.len()) {
+        let max_segments = self.socket(source).map_or(1, UdpSocket::max_segments);
+        if !self
+            .batch
+            .takes(source, destination, data.len(), max_segments)
+        {
             self.flush();
         }
         self.batch.push(source, destination, data);
+    }
+
+    /// The own socket bound to `local`.
+    fn socket(&self, local: SocketAddr) -> Option<&UdpSocket> {
+        self.sockets
+            .iter()
+            .find_map(|(a, s)| (*a == local).then_some(s))
     }
 
     /// Sends the queued datagrams: one system call for the whole batch.
@@ -171,37 +185,10 @@ impl Sockets {
         if self.batch.count == 0 {
             return;
         }
-        let (Some(source), Some(destination)) = (self.batch.source, self.batch.destination) else {
-            self.batch.clear();
-            return;
-        };
-        let Some((_, socket)) = self.sockets.iter().find(|(a, _)| *a == source) else {
-            self.batch.clear();
-            return;
-        };
-        let batch = &self.batch;
-        if batch.count > 1 && !self.no_gso {
-            match gso::send(socket, destination, &batch.data, batch.segment) {
-                Ok(()) => {
-                    self.batch.clear();
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // A full socket buffer is loss, which the protocols above
-                    // recover from.
-                    self.batch.clear();
-                    return;
-                }
-                Err(e) => {
-                    tracing::debug!("UDP GSO refused ({e}): one datagram per send from now on");
-                    self.no_gso = true;
-                }
-            }
-        }
-        for datagram in batch.data.chunks(batch.segment.max(1)) {
-            if let Err(e) = socket.try_send_to(datagram, destination) {
-                tracing::trace!("send to {destination} failed: {e}");
-            }
+        if let (Some(source), Some(destination)) = (self.batch.source, self.batch.destination)
+            && let Some(socket) = self.socket(source)
+        {
+            send_batch(socket, destination, &self.batch);
         }
         self.batch.clear();
     }
@@ -246,7 +233,7 @@ impl Sockets {
         for k in 0..n {
             let i = (self.next + k) % n;
             let (local, socket) = &self.sockets[i];
-            if let Ok((len, from, segment)) = gro::recv(socket, buf) {
+            if let Ok((len, from, segment)) = socket.try_recv(buf) {
                 self.next = (i + 1) % n;
                 return Some((*local, from, len, segment));
             }
@@ -257,6 +244,28 @@ impl Sockets {
             return Some((local, from, len, len));
         }
         None
+    }
+}
+
+/// Sends `batch` with one system call where the socket can, else (or when
+/// the kernel refuses the segmented send) one datagram per call. Losses to
+/// a full socket buffer are left to the protocols above, which recover.
+fn send_batch(socket: &UdpSocket, destination: SocketAddr, batch: &Batch) {
+    if batch.count > 1 {
+        match socket.try_send(destination, &batch.data, Some(batch.segment)) {
+            Ok(()) => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            // quinn-udp stops offering segmentation (max_segments() is 1
+            // from now on) when the kernel refused it.
+            Err(e) => tracing::debug!(
+                "segmented send to {destination} failed ({e}): one datagram at a time"
+            ),
+        }
+    }
+    for datagram in batch.data.chunks(batch.segment.max(1)) {
+        if let Err(e) = socket.try_send(destination, datagram, None) {
+            tracing::trace!("send to {destination} failed: {e}");
+        }
     }
 }
 
@@ -273,52 +282,20 @@ fn copy_in(
     (local, from, len)
 }
 
-/// UDP generic segmentation offload (Linux `UDP_SEGMENT`, since 4.18).
-mod gso {
-    use std::io::{self, IoSlice};
-    use std::net::SocketAddr;
-    use std::os::fd::AsRawFd;
-
-    use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
-    use tokio::io::Interest;
-    use tokio::net::UdpSocket;
-
-    /// Sends `data` to `destination` as datagrams of `segment` bytes (the
-    /// last may be shorter) with one `sendmsg`.
-    pub(super) fn send(
-        socket: &UdpSocket,
-        destination: SocketAddr,
-        data: &[u8],
-        segment: usize,
-    ) -> io::Result<()> {
-        let segment = u16::try_from(segment)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large"))?;
-        let address = SockaddrStorage::from(destination);
-        socket.try_io(Interest::WRITABLE, || {
-            sendmsg(
-                socket.as_raw_fd(),
-                &[IoSlice::new(data)],
-                &[ControlMessage::UdpGsoSegments(&segment)],
-                MsgFlags::empty(),
-                Some(&address),
-            )
-            .map(|_| ())
-            .map_err(io::Error::from)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use tokio::net::UdpSocket as PlainSocket;
+
     /// Sends a flight of full datagrams and a short one to a plain socket,
-    /// flushes, and returns what arrived.
-    async fn flight(no_gso: bool) -> Vec<Vec<u8>> {
+    /// with at most `segments_cap` datagrams per system call, flushes, and
+    /// returns what arrived.
+    async fn flight(segments_cap: usize) -> Vec<Vec<u8>> {
         let mut sockets = Sockets::bind(&[Ipv4Addr::LOCALHOST.into()], None).unwrap();
-        sockets.no_gso = no_gso;
+        sockets.sockets[0].1.segments_cap = segments_cap;
         let source = sockets.local_addrs().next().unwrap();
-        let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let receiver = PlainSocket::bind("127.0.0.1:0").await.unwrap();
         let destination = receiver.local_addr().unwrap();
         // Sends are non-blocking tries: let the reactor learn the new
         // socket is writable first (the driver's first await does that).
@@ -328,11 +305,13 @@ mod tests {
         }
         sockets.send(source, destination, &[9; 300]);
         // A different destination ends the batch.
-        let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let other = PlainSocket::bind("127.0.0.1:0").await.unwrap();
         sockets.send(source, other.local_addr().unwrap(), &[7; 1200]);
         sockets.flush();
-        // This kernel (Linux >= 4.18) segments: the fallback was not needed.
-        assert_eq!(sockets.no_gso, no_gso);
+        if cfg!(target_os = "linux") && segments_cap > 1 {
+            // This kernel (Linux >= 4.18) segments: the fallback was not needed.
+            assert!(sockets.sockets[0].1.max_segments() > 1, "GSO was refused");
+        }
         let mut got = Vec::new();
         let mut buf = [0u8; 2048];
         while got.len() < 6 {
@@ -359,12 +338,24 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_flight_sent_in_one_segmented_call_arrives_as_separate_datagrams() {
-        assert_eq!(flight(false).await, expected());
+        assert_eq!(flight(usize::MAX).await, expected());
     }
 
+    /// The path of platforms without segmentation offload (macOS, the
+    /// BSDs, or a kernel that refused it), taken on any platform.
     #[tokio::test(flavor = "current_thread")]
     async fn without_segmentation_offload_the_flight_goes_one_datagram_at_a_time() {
-        assert_eq!(flight(true).await, expected());
+        assert_eq!(flight(1).await, expected());
+    }
+
+    #[test]
+    fn a_socket_limited_to_one_segment_batches_nothing() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut batch = Batch::default();
+        batch.push(a, b, &[0; 100]);
+        assert!(!batch.takes(a, b, 100, 1));
+        assert!(batch.takes(a, b, 100, 2));
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -401,8 +392,10 @@ mod tests {
             }
         }
         assert_eq!(got, sent);
-        // This kernel (Linux >= 5.0) hands the GSO flight over in one read.
-        assert!(coalesced, "no read carried more than one datagram");
+        if cfg!(target_os = "linux") {
+            // This kernel (Linux >= 5.0) hands the GSO flight over in one read.
+            assert!(coalesced, "no read carried more than one datagram");
+        }
     }
 
     #[test]
@@ -410,87 +403,18 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
         let mut batch = Batch::default();
+        let n = MAX_SEGMENTS;
         assert!(
-            !batch.takes(a, b, 100),
+            !batch.takes(a, b, 100, n),
             "an empty batch is started, not joined"
         );
         batch.push(a, b, &[0; 100]);
-        assert!(batch.takes(a, b, 100));
-        assert!(!batch.takes(a, a, 100), "another destination");
-        assert!(!batch.takes(b, b, 100), "another source");
-        assert!(!batch.takes(a, b, 101), "larger than the segment");
+        assert!(batch.takes(a, b, 100, n));
+        assert!(!batch.takes(a, a, 100, n), "another destination");
+        assert!(!batch.takes(b, b, 100, n), "another source");
+        assert!(!batch.takes(a, b, 101, n), "larger than the segment");
         batch.push(a, b, &[0; 40]);
-        assert!(!batch.takes(a, b, 40), "a shorter datagram was the last");
+        assert!(!batch.takes(a, b, 40, n), "a shorter datagram was the last");
         assert_eq!((batch.count, batch.data.len()), (2, 140));
-    }
-}
-
-/// UDP generic receive offload (Linux `UDP_GRO`, since 5.0): datagrams of
-/// one flow arrive coalesced, one system call for many.
-mod gro {
-    use std::io::{self, IoSliceMut};
-    use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
-    use std::os::fd::AsRawFd;
-
-    use nix::sys::socket::{
-        ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
-    };
-    use tokio::io::Interest;
-    use tokio::net::UdpSocket;
-
-    thread_local! {
-        /// Room for the segment-size control message, reused by every read.
-        static CMSG: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(nix::cmsg_space!(i32));
-    }
-
-    /// Asks for coalesced reads; a kernel without GRO reads one datagram
-    /// at a time, as before.
-    pub(super) fn enable(socket: &StdUdpSocket) {
-        if let Err(e) = setsockopt(socket, sockopt::UdpGroSegment, &true) {
-            tracing::debug!("UDP GRO not available: {e}");
-        }
-    }
-
-    /// Reads what is waiting: (len, source, segment size).
-    pub(super) fn recv(
-        socket: &UdpSocket,
-        buf: &mut [u8],
-    ) -> io::Result<(usize, SocketAddr, usize)> {
-        socket.try_io(Interest::READABLE, || {
-            CMSG.with_borrow_mut(|cmsg| {
-                let mut iov = [IoSliceMut::new(buf)];
-                let msg = recvmsg::<SockaddrStorage>(
-                    socket.as_raw_fd(),
-                    &mut iov,
-                    Some(cmsg.as_mut_slice()),
-                    MsgFlags::empty(),
-                )
-                .map_err(io::Error::from)?;
-                let len = msg.bytes;
-                let mut segment = len;
-                if let Ok(cmsgs) = msg.cmsgs() {
-                    for c in cmsgs {
-                        if let ControlMessageOwned::UdpGroSegments(s) = c
-                            && let Ok(s) = usize::try_from(s)
-                            && s > 0
-                        {
-                            segment = s;
-                        }
-                    }
-                }
-                let from = msg
-                    .address
-                    .and_then(|a| {
-                        a.as_sockaddr_in()
-                            .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
-                            .or_else(|| {
-                                a.as_sockaddr_in6()
-                                    .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
-                            })
-                    })
-                    .ok_or_else(|| io::Error::other("datagram without a source address"))?;
-                Ok((len, from, segment.max(1)))
-            })
-        })
     }
 }

@@ -1,0 +1,98 @@
+//! `ferrtc --help` and each subcommand's `--help` list only what is built,
+//! and what is not built is refused as a usage error (exit code 2).
+
+use std::process::{Command, Output};
+
+fn ferrtc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args(args)
+        .output()
+        .expect("ferrtc runs")
+}
+
+fn help(args: &[&str]) -> String {
+    let out = ferrtc(args);
+    assert!(out.status.success(), "{args:?} failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Words that name what is not built: the TURN server and client, media
+/// tracks.
+const NOT_BUILT: &[&str] = &[
+    "turn",
+    "--play",
+    "--record",
+    "--relay-only",
+    "--ice-username",
+    "--ice-credential",
+    "media",
+];
+
+/// The words of `text`, lowercase (flags keep their dashes).
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+#[test]
+fn no_help_text_mentions_a_command_or_flag_that_is_not_built() {
+    for args in [
+        &["--help"][..],
+        &["peer", "--help"],
+        &["send", "--help"],
+        &["recv", "--help"],
+        &["demo", "--help"],
+        &["signal", "--help"],
+        &["bench", "--help"],
+    ] {
+        let text = help(args);
+        let words = words(&text);
+        for word in NOT_BUILT {
+            assert!(
+                !words.iter().any(|w| w == word),
+                "`ferrtc {}` mentions {word:?}:\n{text}",
+                args.join(" ")
+            );
+        }
+        assert!(
+            !text.to_lowercase().contains("signaling server url"),
+            "`ferrtc {}` offers signaling over a URL:\n{text}",
+            args.join(" ")
+        );
+    }
+}
+
+#[test]
+fn the_built_commands_and_peer_flags_are_listed() {
+    let top = help(&["--help"]);
+    for command in ["demo", "signal", "peer", "send", "recv", "bench"] {
+        assert!(top.contains(command), "no {command} in:\n{top}");
+    }
+    let peer = help(&["peer", "--help"]);
+    for flag in ["--signal", "--offer", "--channel", "--echo", "--ice-server"] {
+        assert!(peer.contains(flag), "no {flag} in:\n{peer}");
+    }
+}
+
+#[test]
+fn what_is_not_built_exits_with_a_usage_error() {
+    for args in [
+        &["turn"][..],
+        &["peer", "--relay-only"],
+        &["peer", "--play", "x.webm"],
+        &["peer", "--record", "dir"],
+        &["peer", "--signal", "ws://127.0.0.1:8080/ws"],
+        &["peer", "--ice-server", "turn:127.0.0.1:3478"],
+        &["send", "f", "--signal", "ws://127.0.0.1:8080/ws"],
+    ] {
+        let out = ferrtc(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "ferrtc {}: {out:?}",
+            args.join(" ")
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! One UDP socket with the platform's batched system calls, through
+//! `quinn-udp`: segmentation offload on send (Linux `UDP_SEGMENT`, Windows
+//! `UDP_SEND_MSG_SIZE`), receive offload on read (Linux `UDP_GRO`, Windows
+//! `UDP_RECV_MAX_COALESCED_SIZE`), and one datagram per call elsewhere.
+
+use std::io::{self, IoSliceMut};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::task::{Context, Poll};
+
+use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
+use tokio::io::Interest;
+use tokio::net::UdpSocket as TokioUdpSocket;
+
+/// A non-blocking UDP socket registered with tokio, and what the platform
+/// lets it batch.
+#[derive(Debug)]
+pub(crate) struct UdpSocket {
+    io: TokioUdpSocket,
+    state: UdpSocketState,
+    /// Most datagrams this code puts in one send; 1 tests the path of a
+    /// platform without segmentation offload on any platform.
+    #[cfg(test)]
+    pub(crate) segments_cap: usize,
+}
+
+impl UdpSocket {
+    /// Binds `addr` (non-blocking, with receive offload where there is one).
+    /// Must be called within a tokio runtime.
+    pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+        let std = StdUdpSocket::bind(addr)?;
+        // quinn-udp sets non-blocking mode too; tokio needs it before.
+        std.set_nonblocking(true)?;
+        let state = UdpSocketState::new(UdpSockRef::from(&std))?;
+        Ok(UdpSocket {
+            io: TokioUdpSocket::from_std(std)?,
+            state,
+            #[cfg(test)]
+            segments_cap: usize::MAX,
+        })
+    }
+
+    /// The bound address.
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.local_addr()
+    }
+
+    /// Most datagrams one [`Self::try_send`] may carry (1 without
+    /// segmentation offload, or after the kernel refused it once).
+    pub(crate) fn max_segments(&self) -> usize {
+        let n = self.state.max_gso_segments().max(1);
+        #[cfg(test)]
+        let n = n.min(self.segments_cap.max(1));
+        n
+    }
+
+    /// Sends `data` to `destination` without waiting: one datagram, or with
+    /// `segment` (at most [`Self::max_segments`] pieces), datagrams of
+    /// `segment` bytes (the last may be shorter) with one system call.
+    /// `WouldBlock` means the socket buffer is full.
+    pub(crate) fn try_send(
+        &self,
+        destination: SocketAddr,
+        data: &[u8],
+        segment: Option<usize>,
+    ) -> io::Result<()> {
+        let transmit = Transmit {
+            destination,
+            ecn: None,
+            contents: data,
+            segment_size: segment.filter(|&s| s < data.len()),
+            src_ip: None,
+        };
+        self.io.try_io(Interest::WRITABLE, || {
+            self.state.try_send(UdpSockRef::from(&self.io), &transmit)
+        })
+    }
+
+    /// Reads what is waiting without blocking: (len, source, segment). With
+    /// receive offload `buf[..len]` may hold several datagrams from one
+    /// source, back to back, each `segment` bytes but the last; `buf`
+    /// should then hold 64 KiB.
+    pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, usize)> {
+        self.io.try_io(Interest::READABLE, || {
+            let mut meta = [RecvMeta::default()];
+            let n = self.state.recv(
+                UdpSockRef::from(&self.io),
+                &mut [IoSliceMut::new(buf)],
+                &mut meta,
+            )?;
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let [meta] = meta;
+            let segment = if meta.stride == 0 || meta.stride > meta.len {
+                meta.len
+            } else {
+                meta.stride
+            };
+            Ok((meta.len, meta.addr, segment.max(1)))
+        })
+    }
+
+    /// Waits until a datagram may be waiting.
+    pub(crate) fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_recv_ready(cx)
+    }
+
+    /// Waits until a datagram may be waiting.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await
+    }
+
+    /// Asks the kernel for `bytes` of receive buffer.
+    pub(crate) fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        self.state
+            .set_recv_buffer_size(UdpSockRef::from(&self.io), bytes)
+    }
+
+    /// Asks the kernel for `bytes` of send buffer.
+    pub(crate) fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        self.state
+            .set_send_buffer_size(UdpSockRef::from(&self.io), bytes)
+    }
+}
