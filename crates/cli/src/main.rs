@@ -53,6 +53,12 @@ enum Command {
         /// STUN server URL, `stun:HOST:PORT` (repeatable).
         #[arg(long = "ice-server", value_name = "URL")]
         ice_servers: Vec<String>,
+        /// Username of the `--ice-server`s (W3C `RTCIceServer.username`).
+        #[arg(long, value_name = "U")]
+        ice_username: Option<String>,
+        /// Credential of the `--ice-server`s (W3C `RTCIceServer.credential`).
+        #[arg(long, value_name = "C")]
+        ice_credential: Option<String>,
     },
     /// Send a file over a data channel.
     Send {
@@ -161,6 +167,8 @@ fn main() -> ExitCode {
             channels,
             echo,
             ice_servers,
+            ice_username,
+            ice_credential,
         } => {
             // Relayed candidates need a TURN client, which is not built.
             if ice_servers.iter().any(|u| u.starts_with("turn")) {
@@ -171,6 +179,8 @@ fn main() -> ExitCode {
                 channels,
                 echo,
                 ice_servers,
+                ice_username,
+                ice_credential,
             }))
         }
         Command::Bench {

@@ -23,6 +23,10 @@ pub struct PeerOptions {
     pub echo: bool,
     /// `--ice-server` URLs (STUN).
     pub ice_servers: Vec<String>,
+    /// `--ice-username`, given to every `--ice-server`.
+    pub ice_username: Option<String>,
+    /// `--ice-credential`, given to every `--ice-server`.
+    pub ice_credential: Option<String>,
 }
 
 pub fn emit(message: &Outgoing) {
@@ -78,8 +82,8 @@ pub fn connect(opts: &PeerOptions) -> Result<PeerConnection, ferrtc::Error> {
         .iter()
         .map(|url| IceServer {
             urls: vec![url.clone()],
-            username: None,
-            credential: None,
+            username: opts.ice_username.clone(),
+            credential: opts.ice_credential.clone(),
         })
         .collect();
     PeerConnection::new(Configuration {
