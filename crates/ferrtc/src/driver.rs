@@ -106,7 +106,9 @@ pub(crate) struct Driver {
     weak: mpsc::WeakUnboundedSender<Command>,
     events: mpsc::UnboundedSender<PeerConnectionEvent>,
     channels: HashMap<ChannelId, Sink>,
-    blocked: VecDeque<Blocked>,
+    /// Sends waiting for their channel's buffer to drain, in order, one
+    /// queue per channel.
+    blocked: HashMap<ChannelId, VecDeque<Blocked>>,
     /// `close()` callers, answered once the closing datagrams are out.
     closing: Vec<oneshot::Sender<()>>,
     /// Unread received bytes of all channels; above the high water mark
@@ -134,7 +136,7 @@ impl Driver {
             weak,
             events,
             channels: HashMap::new(),
-            blocked: VecDeque::new(),
+            blocked: HashMap::new(),
             closing: Vec::new(),
             gate: Arc::default(),
             receive_paused: false,
@@ -216,7 +218,7 @@ impl Driver {
             sink.shared.set_state(DataChannelState::Closed);
             let _ = sink.tx.send(DataChannelEvent::Close);
         }
-        for b in self.blocked.drain(..) {
+        for b in self.blocked.drain().flat_map(|(_, q)| q) {
             let _ = b.reply.send(Err(Error::Closed));
         }
         for r in self.closing.drain(..) {
@@ -352,37 +354,70 @@ impl Driver {
         }
     }
 
+    /// Hands blocked sends to the core, each channel's in order, while its
+    /// buffer is below the high-water mark; true if any moved.
     fn retry_blocked(&mut self) -> bool {
         let mut moved = false;
-        let mut i = 0;
-        while i < self.blocked.len() {
-            let b = &self.blocked[i];
-            if self.core.buffered_amount(b.channel) >= SEND_HIGH_WATER {
-                i += 1;
-                continue;
+        let channels: Vec<ChannelId> = self.blocked.keys().copied().collect();
+        for channel in channels {
+            while let Some(b) = self.next_unblocked(channel) {
+                moved = true;
+                if let Err(b) = self.core_send(b) {
+                    // The SCTP buffer is full: back to the head of the queue.
+                    self.queue(b, true);
+                    break;
+                }
             }
-            let Some(b) = self.blocked.remove(i) else {
-                break;
-            };
-            moved = true;
-            self.try_send(b);
         }
         moved
     }
 
+    /// The head of `channel`'s blocked queue, if its buffer has room.
+    fn next_unblocked(&mut self, channel: ChannelId) -> Option<Blocked> {
+        if self.core.buffered_amount(channel) >= SEND_HIGH_WATER {
+            return None;
+        }
+        let queue = self.blocked.get_mut(&channel)?;
+        let b = queue.pop_front();
+        if queue.is_empty() {
+            self.blocked.remove(&channel);
+        }
+        b
+    }
+
+    /// Queues a blocked send, at the back, or at the front when it was
+    /// just taken from there.
+    fn queue(&mut self, b: Blocked, front: bool) {
+        let queue = self.blocked.entry(b.channel).or_default();
+        if front {
+            queue.push_front(b);
+        } else {
+            queue.push_back(b);
+        }
+    }
+
+    /// A new send: behind earlier blocked ones of its channel (order), or
+    /// to the core when none waits and the buffer has room.
     fn try_send(&mut self, b: Blocked) {
-        // Later sends on a channel wait behind earlier blocked ones (order).
-        let queued_behind = self.blocked.iter().any(|o| o.channel == b.channel);
-        if queued_behind || self.core.buffered_amount(b.channel) >= SEND_HIGH_WATER {
-            self.blocked.push_back(b);
+        if self.blocked.contains_key(&b.channel)
+            || self.core.buffered_amount(b.channel) >= SEND_HIGH_WATER
+        {
+            self.queue(b, false);
             return;
         }
+        if let Err(b) = self.core_send(b) {
+            self.queue(b, false);
+        }
+    }
+
+    /// Gives a send to the core and answers it; gives it back when the
+    /// SCTP send buffer is full.
+    fn core_send(&mut self, b: Blocked) -> Result<(), Blocked> {
         match self.core.send(b.channel, &b.data, b.binary) {
-            Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) => {
-                self.blocked.push_back(b);
-            }
+            Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) => Err(b),
             r => {
                 let _ = b.reply.send(r.map_err(Error::from));
+                Ok(())
             }
         }
     }

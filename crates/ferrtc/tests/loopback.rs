@@ -417,3 +417,40 @@ async fn a_receiver_that_does_not_read_holds_the_sender_back_and_loses_nothing()
     }
     writer.await.unwrap();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn writers_on_clones_of_one_channel_all_arrive_in_each_writers_order() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 128; // 4 × 128 × 16 KiB = 8 MiB, far over the 1 MiB mark
+    const SIZE: usize = 16 * 1024;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let send = send.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..PER_WRITER {
+                let mut m = vec![0; SIZE];
+                m[0] = w as u8;
+                m[1..3].copy_from_slice(&(i as u16).to_be_bytes());
+                send.send(m, true).await.unwrap();
+            }
+        }));
+    }
+    let mut next = [0usize; WRITERS];
+    for _ in 0..WRITERS * PER_WRITER {
+        let m = next_message(&recv).await;
+        let b = m.as_bytes();
+        assert_eq!(b.len(), SIZE);
+        let w = usize::from(b[0]);
+        let i = usize::from(u16::from_be_bytes([b[1], b[2]]));
+        assert_eq!(i, next[w], "writer {w} out of order");
+        next[w] += 1;
+    }
+    assert_eq!(next, [PER_WRITER; WRITERS]);
+    for w in writers {
+        tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("a writer hung")
+            .unwrap();
+    }
+}
