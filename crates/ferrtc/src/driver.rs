@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ferrtc_core::{
@@ -24,8 +24,14 @@ use crate::mdns::Resolver;
 use crate::net::Sockets;
 use crate::peer_connection::{PeerConnectionEvent, States};
 
-/// Bytes buffered on a channel above which `send` waits (back-pressure).
+/// Bytes buffered on a channel at which `send` waits (back-pressure).
 pub(crate) const SEND_HIGH_WATER: usize = 1024 * 1024;
+/// Bytes buffered on a channel at which waiting `send`s wake.
+pub(crate) const SEND_LOW_WATER: usize = SEND_HIGH_WATER / 2;
+
+/// Channel operations taken per wake-up before the core is polled for
+/// output: a burst of small messages goes out in full packets.
+const OPS_BURST: usize = 1024;
 
 /// Datagrams read per wake-up before the core is polled for output.
 const RECV_BURST: usize = 64;
@@ -54,20 +60,27 @@ pub(crate) enum Command {
     // once per connection, 10,000 times in a busy process.
     AddIceCandidate(Box<IceCandidateInit>, Reply<()>),
     CreateDataChannel(Box<(String, DataChannelInit)>, Reply<DataChannel>),
-    Send {
-        channel: ChannelId,
-        data: Vec<u8>,
-        binary: bool,
-        reply: Reply<()>,
-    },
-    CloseChannel(ChannelId),
     RestartIce(Reply<()>),
     SetStunServers(Vec<std::net::SocketAddr>, Reply<()>),
-    SetLowThreshold(ChannelId, usize),
     Descriptions(oneshot::Sender<Descriptions>),
     States(oneshot::Sender<States>),
     GetStats(oneshot::Sender<ferrtc_core::StatsReport>),
     Close(oneshot::Sender<()>),
+}
+
+/// What a data channel handle asks of the task, on the connection's
+/// queue of channel operations: one queue, so that one writer's sends and
+/// its `close` reach the core in the order made. No answer is awaited.
+pub(crate) enum ChannelOp {
+    /// A message `send` accepted (its bytes are counted in the channel's
+    /// `queued` until the core has them).
+    Send {
+        channel: ChannelId,
+        data: Vec<u8>,
+        binary: bool,
+    },
+    Close(ChannelId),
+    SetLowThreshold(ChannelId, usize),
 }
 
 /// The six description getters at once.
@@ -81,12 +94,11 @@ pub(crate) struct Descriptions {
     pub(crate) pending_remote: Option<SessionDescription>,
 }
 
-/// A `send` waiting for the channel's buffer to drain.
+/// A message waiting for room in the SCTP send buffer.
 struct Blocked {
     channel: ChannelId,
     data: Vec<u8>,
     binary: bool,
-    reply: Reply<()>,
 }
 
 pub(crate) struct Driver {
@@ -101,12 +113,15 @@ pub(crate) struct Driver {
     /// (RFC 8838 §8) before the resolved ones arrive.
     held_end: Option<IceCandidateInit>,
     commands: mpsc::UnboundedReceiver<Command>,
-    /// Handed to channel handles (weak, so that they do not keep the
-    /// connection alive).
-    weak: mpsc::WeakUnboundedSender<Command>,
+    /// Channel operations, from every channel handle of the connection.
+    ops: mpsc::UnboundedReceiver<ChannelOp>,
+    /// Handed to channel handles.
+    ops_tx: mpsc::UnboundedSender<ChannelOp>,
+    /// The core's `max_message_size`, as channel handles see it.
+    max_message_size: Arc<AtomicUsize>,
     events: mpsc::UnboundedSender<PeerConnectionEvent>,
     channels: HashMap<ChannelId, Sink>,
-    /// Sends waiting for their channel's buffer to drain, in order, one
+    /// Messages waiting for room in the SCTP send buffer, in order, one
     /// queue per channel.
     blocked: HashMap<ChannelId, VecDeque<Blocked>>,
     /// `close()` callers, answered once the closing datagrams are out.
@@ -123,9 +138,9 @@ impl Driver {
         sockets: Sockets,
         mdns: Resolver,
         commands: mpsc::UnboundedReceiver<Command>,
-        weak: mpsc::WeakUnboundedSender<Command>,
         events: mpsc::UnboundedSender<PeerConnectionEvent>,
     ) -> Driver {
+        let (ops_tx, ops) = mpsc::unbounded_channel();
         Driver {
             core,
             sockets,
@@ -133,7 +148,9 @@ impl Driver {
             resolved: Vec::new(),
             held_end: None,
             commands,
-            weak,
+            ops,
+            ops_tx,
+            max_message_size: Arc::new(AtomicUsize::new(0)),
             events,
             channels: HashMap::new(),
             blocked: HashMap::new(),
@@ -190,6 +207,7 @@ impl Driver {
                         }
                     });
                 }
+                Some(op) = self.ops.recv() => self.channel_ops(op),
                 () = self.gate.drained.notified(), if self.receive_paused => {
                     if self.gate.queued() <= RECEIVE_LOW_WATER {
                         self.receive_paused = false;
@@ -218,9 +236,7 @@ impl Driver {
             sink.shared.set_state(DataChannelState::Closed);
             let _ = sink.tx.send(DataChannelEvent::Close);
         }
-        for b in self.blocked.drain().flat_map(|(_, q)| q) {
-            let _ = b.reply.send(Err(Error::Closed));
-        }
+        self.blocked.clear();
         for r in self.closing.drain(..) {
             let _ = r.send(());
         }
@@ -256,10 +272,12 @@ impl Driver {
                 break;
             }
         }
-        for (id, sink) in &self.channels {
+        self.max_message_size
+            .store(self.core.max_message_size(), Ordering::Relaxed);
+        for (id, sink) in &mut self.channels {
+            let handed = std::mem::take(&mut sink.handed);
             sink.shared
-                .buffered
-                .store(self.core.buffered_amount(*id), Ordering::Relaxed);
+                .update_buffered(self.core.buffered_amount(*id), handed);
         }
     }
 
@@ -307,6 +325,7 @@ impl Driver {
             Event::ChannelClose(id) => {
                 self.notify_channel(id, DataChannelState::Closed, DataChannelEvent::Close);
                 self.channels.remove(&id);
+                self.blocked.remove(&id);
                 return;
             }
             _ => return,
@@ -315,6 +334,9 @@ impl Driver {
     }
 
     fn notify_channel(&mut self, id: ChannelId, state: DataChannelState, ev: DataChannelEvent) {
+        // Before the state: a handle that sees `open` sees the limit too.
+        self.max_message_size
+            .store(self.core.max_message_size(), Ordering::Relaxed);
         if let Some(sink) = self.channels.get(&id) {
             sink.shared.set_state(state);
             if let Some(info) = self.core.channel(id) {
@@ -326,16 +348,21 @@ impl Driver {
 
     fn new_channel_handle(&mut self, id: ChannelId) -> Option<DataChannel> {
         let info = self.core.channel(id)?;
-        let shared = Arc::new(ChannelShared::new(&info, Arc::clone(&self.gate)));
+        let shared = Arc::new(ChannelShared::new(
+            &info,
+            Arc::clone(&self.gate),
+            Arc::clone(&self.max_message_size),
+        ));
         let (tx, rx) = mpsc::unbounded_channel();
         self.channels.insert(
             id,
             Sink {
                 tx,
                 shared: shared.clone(),
+                handed: 0,
             },
         );
-        Some(DataChannel::new(id, info, shared, rx, self.weak.clone()))
+        Some(DataChannel::new(id, info, shared, rx, self.ops_tx.clone()))
     }
 
     /// Adds the candidates mDNS resolved, as if signalled with an IP, then
@@ -354,38 +381,64 @@ impl Driver {
         }
     }
 
-    /// Hands blocked sends to the core, each channel's in order, while its
-    /// buffer is below the high-water mark; true if any moved.
+    /// Runs `first` and the operations queued behind it, up to
+    /// [`OPS_BURST`], before the next round of output.
+    fn channel_ops(&mut self, first: ChannelOp) {
+        self.channel_op(first);
+        for _ in 1..OPS_BURST {
+            match self.ops.try_recv() {
+                Ok(op) => self.channel_op(op),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn channel_op(&mut self, op: ChannelOp) {
+        match op {
+            ChannelOp::Send {
+                channel,
+                data,
+                binary,
+            } => self.send(Blocked {
+                channel,
+                data,
+                binary,
+            }),
+            ChannelOp::Close(id) => {
+                if let Err(e) = self.core.close_channel(id) {
+                    tracing::debug!("close channel: {e}");
+                }
+            }
+            ChannelOp::SetLowThreshold(id, n) => {
+                if let Err(e) = self.core.set_buffered_amount_low_threshold(id, n) {
+                    tracing::debug!("threshold: {e}");
+                }
+            }
+        }
+    }
+
+    /// Hands blocked messages to the core, each channel's in order, until
+    /// the SCTP send buffer is full again; true if any moved.
     fn retry_blocked(&mut self) -> bool {
         let mut moved = false;
         let channels: Vec<ChannelId> = self.blocked.keys().copied().collect();
         for channel in channels {
-            while let Some(b) = self.next_unblocked(channel) {
-                moved = true;
+            while let Some(b) = self.blocked.get_mut(&channel).and_then(VecDeque::pop_front) {
                 if let Err(b) = self.core_send(b) {
-                    // The SCTP buffer is full: back to the head of the queue.
+                    // Still full: back to the head of the queue.
                     self.queue(b, true);
                     break;
                 }
+                moved = true;
+            }
+            if self.blocked.get(&channel).is_some_and(VecDeque::is_empty) {
+                self.blocked.remove(&channel);
             }
         }
         moved
     }
 
-    /// The head of `channel`'s blocked queue, if its buffer has room.
-    fn next_unblocked(&mut self, channel: ChannelId) -> Option<Blocked> {
-        if self.core.buffered_amount(channel) >= SEND_HIGH_WATER {
-            return None;
-        }
-        let queue = self.blocked.get_mut(&channel)?;
-        let b = queue.pop_front();
-        if queue.is_empty() {
-            self.blocked.remove(&channel);
-        }
-        b
-    }
-
-    /// Queues a blocked send, at the back, or at the front when it was
+    /// Queues a blocked message, at the back, or at the front when it was
     /// just taken from there.
     fn queue(&mut self, b: Blocked, front: bool) {
         let queue = self.blocked.entry(b.channel).or_default();
@@ -396,12 +449,10 @@ impl Driver {
         }
     }
 
-    /// A new send: behind earlier blocked ones of its channel (order), or
-    /// to the core when none waits and the buffer has room.
-    fn try_send(&mut self, b: Blocked) {
-        if self.blocked.contains_key(&b.channel)
-            || self.core.buffered_amount(b.channel) >= SEND_HIGH_WATER
-        {
+    /// A new message: behind earlier blocked ones of its channel (order),
+    /// else to the core.
+    fn send(&mut self, b: Blocked) {
+        if self.blocked.contains_key(&b.channel) {
             self.queue(b, false);
             return;
         }
@@ -410,16 +461,30 @@ impl Driver {
         }
     }
 
-    /// Gives a send to the core and answers it; gives it back when the
-    /// SCTP send buffer is full.
+    /// Gives a message to the core; gives it back when the SCTP send
+    /// buffer is full. A refusal `send` could not foresee (the channel
+    /// closed meanwhile, or the peer's limit fell) drops the message: the
+    /// channel's `close` tells the first, an `error` event the others.
     fn core_send(&mut self, b: Blocked) -> Result<(), Blocked> {
-        match self.core.send(b.channel, &b.data, b.binary) {
-            Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) => Err(b),
-            r => {
-                let _ = b.reply.send(r.map_err(Error::from));
-                Ok(())
+        let result = self.core.send(b.channel, &b.data, b.binary);
+        if let Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) = result {
+            return Err(b);
+        }
+        let Some(sink) = self.channels.get_mut(&b.channel) else {
+            return Ok(());
+        };
+        sink.handed += b.data.len();
+        match result {
+            Ok(()) => {}
+            Err(ferrtc_core::Error::ChannelNotOpen(_)) => {
+                tracing::debug!("message dropped: the channel closed after send");
+            }
+            Err(e) => {
+                tracing::debug!("message dropped: {e}");
+                let _ = sink.tx.send(DataChannelEvent::Error(e.to_string()));
             }
         }
+        Ok(())
     }
 
     fn command(&mut self, cmd: Command) {
@@ -457,32 +522,11 @@ impl Driver {
                     .and_then(|id| self.new_channel_handle(id).ok_or(Error::Closed));
                 let _ = r.send(result);
             }
-            Command::Send {
-                channel,
-                data,
-                binary,
-                reply,
-            } => self.try_send(Blocked {
-                channel,
-                data,
-                binary,
-                reply,
-            }),
             Command::SetStunServers(servers, r) => {
                 let _ = r.send(self.core.set_stun_servers(servers).map_err(Error::from));
             }
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice().map_err(Error::from));
-            }
-            Command::CloseChannel(id) => {
-                if let Err(e) = self.core.close_channel(id) {
-                    tracing::debug!("close channel: {e}");
-                }
-            }
-            Command::SetLowThreshold(id, n) => {
-                if let Err(e) = self.core.set_buffered_amount_low_threshold(id, n) {
-                    tracing::debug!("threshold: {e}");
-                }
             }
             Command::Descriptions(r) => {
                 let _ = r.send(Descriptions {

@@ -113,7 +113,7 @@ impl PeerConnection {
         let (tx, rx) = mpsc::unbounded_channel();
         let (etx, erx) = mpsc::unbounded_channel();
         let mdns = Resolver::new(configuration.mdns_server.unwrap_or(MDNS_GROUP));
-        let driver = Driver::new(core, sockets, mdns, rx, tx.downgrade(), etx);
+        let driver = Driver::new(core, sockets, mdns, rx, etx);
         // Boxed: the task then holds a pointer, not a second copy of the
         // ~13 KB core that an async fn keeps for its by-value argument.
         tokio::spawn(Box::new(driver).run());

@@ -454,3 +454,46 @@ async fn writers_on_clones_of_one_channel_all_arrive_in_each_writers_order() {
             .unwrap();
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn send_returns_without_waiting_for_the_connection_task() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let before = send.buffered_amount();
+    // One poll, without yielding to the connection's task: the message is
+    // queued and counted in bufferedAmount at once (W3C).
+    let mut sending = std::pin::pin!(send.send_binary(&[9; 1000]));
+    let polled = sending
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    assert!(
+        matches!(polled, std::task::Poll::Ready(Ok(()))),
+        "send waited: {polled:?}"
+    );
+    assert!(send.buffered_amount() >= before + 1000);
+    assert_eq!(next_message(&recv).await.as_bytes(), &[9; 1000][..]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn send_reports_state_size_and_text_errors_at_once() {
+    let (_a, _b, send, _recv) = connected_pair().await;
+    assert!(matches!(
+        send.send(vec![0xff, 0xfe], false).await,
+        Err(ferrtc::Error::NotUtf8)
+    ));
+    let too_big = vec![0; 1 << 20];
+    assert!(matches!(
+        send.send(too_big, true).await,
+        Err(ferrtc::Error::Core(
+            ferrtc_core::Error::MessageTooLarge { .. }
+        ))
+    ));
+    let unconnected = PeerConnection::new(Configuration::default()).unwrap();
+    let connecting = unconnected
+        .create_data_channel("not yet", DataChannelInit::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        connecting.send_text("early").await,
+        Err(ferrtc::Error::Core(ferrtc_core::Error::ChannelNotOpen(_)))
+    ));
+}
