@@ -11,6 +11,7 @@ pub use ferrtc_core::{DataChannelInit, DataChannelMessage};
 
 use crate::Error;
 use crate::driver::{ChannelOp, SEND_HIGH_WATER, SEND_LOW_WATER};
+use crate::events::{Hub, Subscription, Weight};
 
 /// An event of one data channel (W3C `open`, `message`,
 /// `bufferedamountlow`, `closing`, `close`).
@@ -19,8 +20,10 @@ use crate::driver::{ChannelOp, SEND_HIGH_WATER, SEND_LOW_WATER};
 pub enum DataChannelEvent {
     /// `open`.
     Open,
-    /// `message`.
-    Message(DataChannelMessage),
+    /// `message`: shared, so that every subscriber gets it without a copy
+    /// (`Arc::unwrap_or_clone` takes it out; it copies only while another
+    /// subscriber still holds it).
+    Message(Arc<DataChannelMessage>),
     /// `bufferedamountlow`.
     BufferedAmountLow,
     /// `closing`.
@@ -31,6 +34,15 @@ pub enum DataChannelEvent {
     /// (the connection refused it later, e.g. a renegotiation lowered the
     /// peer's `max-message-size`). The text says why.
     Error(String),
+}
+
+impl Weight for DataChannelEvent {
+    fn weight(&self) -> usize {
+        match self {
+            DataChannelEvent::Message(m) => m.as_bytes().len(),
+            _ => 0,
+        }
+    }
 }
 
 /// Received bytes handed to a connection's channels and not yet read by
@@ -58,7 +70,7 @@ impl ReceiveGate {
         self.queued.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    fn read(&self, bytes: usize) {
+    pub(crate) fn read(&self, bytes: usize) {
         let before = self.queued.fetch_sub(bytes, Ordering::Relaxed);
         if before > RECEIVE_LOW_WATER && before - bytes <= RECEIVE_LOW_WATER {
             self.drained.notify_one();
@@ -82,10 +94,10 @@ pub(crate) struct ChannelShared {
     /// or the state changed.
     wake: Notify,
     threshold: AtomicUsize,
-    /// The connection's count of unread received bytes.
-    pub(crate) gate: Arc<ReceiveGate>,
     /// The connection's `max-message-size`, published by the task.
     pub(crate) max_message_size: Arc<AtomicUsize>,
+    /// The channel's subscribers.
+    pub(crate) events: Arc<Hub<DataChannelEvent>>,
 }
 
 impl ChannelShared {
@@ -102,7 +114,7 @@ impl ChannelShared {
             waiting: AtomicBool::new(false),
             wake: Notify::new(),
             threshold: AtomicUsize::new(0),
-            gate,
+            events: Arc::new(Hub::new(Some(gate))),
             max_message_size,
         };
         s.set_state(info.ready_state);
@@ -163,18 +175,59 @@ impl ChannelShared {
 /// The task's side of a channel handle.
 #[derive(Debug)]
 pub(crate) struct Sink {
-    pub(crate) tx: mpsc::UnboundedSender<DataChannelEvent>,
     pub(crate) shared: Arc<ChannelShared>,
     /// Queued bytes handed to the core since the last update of `shared`.
     pub(crate) handed: usize,
 }
 
-/// A data channel (W3C `RTCDataChannel`). Cheap to clone; all clones share
-/// one event stream. A channel handle does not keep its connection alive.
-#[derive(Debug, Clone)]
+/// A data channel (W3C `RTCDataChannel`). Cheap to clone. A channel
+/// handle does not keep its connection alive.
+///
+/// # Events
+///
+/// Each handle *value* is a subscriber of its own, from its first
+/// [`recv`](Self::recv): it gets every event from then on, and no other
+/// handle (clone or not) takes them from it. A clone starts with no
+/// subscription, so clones given to writers hold nothing. The first
+/// subscription of a channel also gets the events that came before any
+/// (a handle read a little after it was made misses nothing).
+/// [`subscribe`](Self::subscribe) makes a subscription at a chosen moment.
+///
+/// Unread messages count once per subscription holding them against the
+/// connection's receive buffer: at 1 MiB unread the connection stops
+/// taking messages from SCTP (back-pressure on the peer, for every channel
+/// of the connection) until subscriptions have read down to 512 KiB. A
+/// subscription that is not read therefore holds the connection back;
+/// drop it (or the handle value) to release what it holds.
+#[derive(Debug)]
 #[doc(alias = "RTCDataChannel")]
 pub struct DataChannel {
     inner: Arc<Inner>,
+    /// This handle value's subscription, made by its first `recv`.
+    events: Mutex<Option<Subscription<DataChannelEvent>>>,
+}
+
+impl Clone for DataChannel {
+    /// Another handle of the channel, without a subscription yet.
+    fn clone(&self) -> Self {
+        DataChannel {
+            inner: Arc::clone(&self.inner),
+            events: Mutex::new(None),
+        }
+    }
+}
+
+/// A subscription to a channel's events, from [`DataChannel::subscribe`].
+#[derive(Debug)]
+pub struct DataChannelEvents {
+    events: Subscription<DataChannelEvent>,
+}
+
+impl DataChannelEvents {
+    /// The next event, or `None` once the channel is closed and drained.
+    pub async fn recv(&mut self) -> Option<DataChannelEvent> {
+        self.events.recv().await
+    }
 }
 
 #[derive(Debug)]
@@ -182,7 +235,6 @@ struct Inner {
     handle: ChannelId,
     info: ChannelInfo,
     shared: Arc<ChannelShared>,
-    events: Mutex<mpsc::UnboundedReceiver<DataChannelEvent>>,
     /// The connection's queue of channel operations (a channel handle
     /// does not keep the connection alive: the task ends with the last
     /// `PeerConnection` handle whatever this queue holds).
@@ -191,13 +243,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Messages nobody will read no longer count against the connection.
-        let events = self.events.get_mut();
-        while let Ok(ev) = events.try_recv() {
-            if let DataChannelEvent::Message(m) = ev {
-                self.shared.gate.read(m.as_bytes().len());
-            }
-        }
+        // The last handle is gone: nobody can subscribe any more, and
+        // what waited for a first subscriber no longer counts as unread.
+        self.shared.events.abandon();
     }
 }
 
@@ -206,7 +254,6 @@ impl DataChannel {
         handle: ChannelId,
         info: ChannelInfo,
         shared: Arc<ChannelShared>,
-        events: mpsc::UnboundedReceiver<DataChannelEvent>,
         ops: mpsc::UnboundedSender<ChannelOp>,
     ) -> Self {
         DataChannel {
@@ -214,9 +261,9 @@ impl DataChannel {
                 handle,
                 info,
                 shared,
-                events: Mutex::new(events),
                 ops,
             }),
+            events: Mutex::new(None),
         }
     }
 
@@ -379,13 +426,23 @@ impl DataChannel {
         Ok(())
     }
 
-    /// The next event, or `None` once the channel is closed and drained.
+    /// The next event of this handle value's subscription (made by the
+    /// first call; see [Events](Self#events)), or `None` once the channel
+    /// is closed and drained.
     pub async fn recv(&self) -> Option<DataChannelEvent> {
-        let event = self.inner.events.lock().await.recv().await;
-        if let Some(DataChannelEvent::Message(m)) = &event {
-            self.inner.shared.gate.read(m.as_bytes().len());
+        let mut events = self.events.lock().await;
+        events
+            .get_or_insert_with(|| self.inner.shared.events.subscribe())
+            .recv()
+            .await
+    }
+
+    /// A new subscription: every event of the channel from now on (and
+    /// those that came before any subscription, if it is the first).
+    pub fn subscribe(&self) -> DataChannelEvents {
+        DataChannelEvents {
+            events: self.inner.shared.events.subscribe(),
         }
-        event
     }
 
     /// Waits until the channel is open; `Err(Closed)` if it closed first.

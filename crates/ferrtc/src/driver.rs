@@ -20,6 +20,7 @@ use crate::data_channel::{
     ChannelShared, DataChannel, DataChannelEvent, RECEIVE_HIGH_WATER, RECEIVE_LOW_WATER,
     ReceiveGate, Sink,
 };
+use crate::events::Hub;
 use crate::mdns::Resolver;
 use crate::net::Sockets;
 use crate::peer_connection::{PeerConnectionEvent, States};
@@ -119,7 +120,8 @@ pub(crate) struct Driver {
     ops_tx: mpsc::UnboundedSender<ChannelOp>,
     /// The core's `max_message_size`, as channel handles see it.
     max_message_size: Arc<AtomicUsize>,
-    events: mpsc::UnboundedSender<PeerConnectionEvent>,
+    /// The connection's subscribers.
+    events: Arc<Hub<PeerConnectionEvent>>,
     channels: HashMap<ChannelId, Sink>,
     /// Messages waiting for room in the SCTP send buffer, in order, one
     /// queue per channel.
@@ -138,7 +140,7 @@ impl Driver {
         sockets: Sockets,
         mdns: Resolver,
         commands: mpsc::UnboundedReceiver<Command>,
-        events: mpsc::UnboundedSender<PeerConnectionEvent>,
+        events: Arc<Hub<PeerConnectionEvent>>,
     ) -> Driver {
         let (ops_tx, ops) = mpsc::unbounded_channel();
         Driver {
@@ -234,8 +236,10 @@ impl Driver {
         // Final flush of closing datagrams happened in `flush`; tell every channel.
         for sink in self.channels.values() {
             sink.shared.set_state(DataChannelState::Closed);
-            let _ = sink.tx.send(DataChannelEvent::Close);
+            sink.shared.events.publish(DataChannelEvent::Close);
+            sink.shared.events.close();
         }
+        self.events.close();
         self.blocked.clear();
         for r in self.closing.drain(..) {
             let _ = r.send(());
@@ -299,10 +303,10 @@ impl Driver {
             }
             Event::ChannelMessage { channel, message } => {
                 if let Some(sink) = self.channels.get(&channel) {
-                    let len = message.as_bytes().len();
-                    if sink.tx.send(DataChannelEvent::Message(message)).is_ok() {
-                        self.gate.add(len);
-                    }
+                    // The hub counts the bytes against the gate.
+                    sink.shared
+                        .events
+                        .publish(DataChannelEvent::Message(Arc::new(message)));
                 }
                 if !self.receive_paused && self.gate.queued() > RECEIVE_HIGH_WATER {
                     // The application is not keeping up: let SCTP's window
@@ -314,7 +318,9 @@ impl Driver {
             }
             Event::ChannelBufferedAmountLow(id) => {
                 if let Some(sink) = self.channels.get(&id) {
-                    let _ = sink.tx.send(DataChannelEvent::BufferedAmountLow);
+                    sink.shared
+                        .events
+                        .publish(DataChannelEvent::BufferedAmountLow);
                 }
                 return;
             }
@@ -324,13 +330,15 @@ impl Driver {
             }
             Event::ChannelClose(id) => {
                 self.notify_channel(id, DataChannelState::Closed, DataChannelEvent::Close);
-                self.channels.remove(&id);
+                if let Some(sink) = self.channels.remove(&id) {
+                    sink.shared.events.close();
+                }
                 self.blocked.remove(&id);
                 return;
             }
             _ => return,
         };
-        let _ = self.events.send(to_pc);
+        self.events.publish(to_pc);
     }
 
     fn notify_channel(&mut self, id: ChannelId, state: DataChannelState, ev: DataChannelEvent) {
@@ -342,7 +350,7 @@ impl Driver {
             if let Some(info) = self.core.channel(id) {
                 sink.shared.set_id(info.id);
             }
-            let _ = sink.tx.send(ev);
+            sink.shared.events.publish(ev);
         }
     }
 
@@ -353,16 +361,14 @@ impl Driver {
             Arc::clone(&self.gate),
             Arc::clone(&self.max_message_size),
         ));
-        let (tx, rx) = mpsc::unbounded_channel();
         self.channels.insert(
             id,
             Sink {
-                tx,
                 shared: shared.clone(),
                 handed: 0,
             },
         );
-        Some(DataChannel::new(id, info, shared, rx, self.ops_tx.clone()))
+        Some(DataChannel::new(id, info, shared, self.ops_tx.clone()))
     }
 
     /// Adds the candidates mDNS resolved, as if signalled with an IP, then
@@ -481,7 +487,9 @@ impl Driver {
             }
             Err(e) => {
                 tracing::debug!("message dropped: {e}");
-                let _ = sink.tx.send(DataChannelEvent::Error(e.to_string()));
+                sink.shared
+                    .events
+                    .publish(DataChannelEvent::Error(e.to_string()));
             }
         }
         Ok(())

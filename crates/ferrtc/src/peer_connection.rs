@@ -15,6 +15,7 @@ use crate::Error;
 use crate::config::{Configuration, IceTransportPolicy, ServerUrl};
 use crate::data_channel::{DataChannel, DataChannelInit};
 use crate::driver::{Command, Descriptions, Driver};
+use crate::events::{Hub, Subscription, Weight};
 use crate::mdns::{MDNS_GROUP, Resolver};
 use crate::net::{Sockets, local_addresses};
 
@@ -39,6 +40,12 @@ pub enum PeerConnectionEvent {
     DataChannel(DataChannel),
 }
 
+impl Weight for PeerConnectionEvent {
+    fn weight(&self) -> usize {
+        0
+    }
+}
+
 /// The four states at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct States {
@@ -55,6 +62,18 @@ pub(crate) struct States {
 /// cheap to clone and `Send`; dropping the last one closes the connection.
 /// Events come from [`PeerConnection::next_event`], never from callbacks.
 ///
+/// # Events
+///
+/// Each handle *value* is a subscriber of its own, from its first
+/// [`next_event`](Self::next_event): it gets every event from then on,
+/// and no other handle (clone or not) takes them from it. A clone starts
+/// with no subscription, so clones used only for calls hold nothing. The
+/// first subscription of a connection also gets the events that came
+/// before any (candidates gathered before anyone listened are not lost).
+/// [`subscribe`](Self::subscribe) makes a subscription at a chosen moment.
+/// Every subscription gets its own handle of each remote
+/// [`DataChannel`](PeerConnectionEvent::DataChannel).
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), ferrtc::Error> {
 /// use ferrtc::{Configuration, DataChannelInit, PeerConnection};
@@ -67,17 +86,50 @@ pub(crate) struct States {
 /// channel.send_text("hello").await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[doc(alias = "RTCPeerConnection")]
 pub struct PeerConnection {
     inner: Arc<Inner>,
+    /// This handle value's subscription, made by its first `next_event`.
+    events: Mutex<Option<Subscription<PeerConnectionEvent>>>,
+}
+
+impl Clone for PeerConnection {
+    /// Another handle of the connection, without a subscription yet.
+    fn clone(&self) -> Self {
+        PeerConnection {
+            inner: Arc::clone(&self.inner),
+            events: Mutex::new(None),
+        }
+    }
+}
+
+/// A subscription to a connection's events, from
+/// [`PeerConnection::subscribe`].
+#[derive(Debug)]
+pub struct PeerConnectionEvents {
+    events: Subscription<PeerConnectionEvent>,
+}
+
+impl PeerConnectionEvents {
+    /// The next event; `None` once the connection's task has ended.
+    pub async fn recv(&mut self) -> Option<PeerConnectionEvent> {
+        self.events.recv().await
+    }
 }
 
 #[derive(Debug)]
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
-    events: Mutex<mpsc::UnboundedReceiver<PeerConnectionEvent>>,
+    events: Arc<Hub<PeerConnectionEvent>>,
     configuration: std::sync::Mutex<Configuration>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Nobody can subscribe any more: drop what waited for a first one.
+        self.events.abandon();
+    }
 }
 
 impl PeerConnection {
@@ -111,18 +163,19 @@ impl PeerConnection {
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let (etx, erx) = mpsc::unbounded_channel();
+        let events = Arc::new(Hub::new(None));
         let mdns = Resolver::new(configuration.mdns_server.unwrap_or(MDNS_GROUP));
-        let driver = Driver::new(core, sockets, mdns, rx, etx);
+        let driver = Driver::new(core, sockets, mdns, rx, Arc::clone(&events));
         // Boxed: the task then holds a pointer, not a second copy of the
         // ~13 KB core that an async fn keeps for its by-value argument.
         tokio::spawn(Box::new(driver).run());
         Ok(PeerConnection {
             inner: Arc::new(Inner {
                 commands: tx,
-                events: Mutex::new(erx),
+                events,
                 configuration: std::sync::Mutex::new(configuration),
             }),
+            events: Mutex::new(None),
         })
     }
 
@@ -193,9 +246,23 @@ impl PeerConnection {
         self.ask(Command::RestartIce).await
     }
 
-    /// The next event; `None` once the connection's task has ended.
+    /// The next event of this handle value's subscription (made by the
+    /// first call; see [Events](Self#events)); `None` once the
+    /// connection's task has ended.
     pub async fn next_event(&self) -> Option<PeerConnectionEvent> {
-        self.inner.events.lock().await.recv().await
+        let mut events = self.events.lock().await;
+        events
+            .get_or_insert_with(|| self.inner.events.subscribe())
+            .recv()
+            .await
+    }
+
+    /// A new subscription: every event of the connection from now on (and
+    /// those that came before any subscription, if it is the first).
+    pub fn subscribe(&self) -> PeerConnectionEvents {
+        PeerConnectionEvents {
+            events: self.inner.events.subscribe(),
+        }
     }
 
     async fn descriptions(&self) -> Result<Descriptions, Error> {

@@ -81,7 +81,7 @@ async fn connect(
 async fn next_message(dc: &DataChannel) -> DataChannelMessage {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), dc.recv()).await {
-            Ok(Some(DataChannelEvent::Message(m))) => return m,
+            Ok(Some(DataChannelEvent::Message(m))) => return std::sync::Arc::unwrap_or_clone(m),
             Ok(Some(_)) => continue,
             other => panic!("no message: {other:?}"),
         }
@@ -496,4 +496,146 @@ async fn send_reports_state_size_and_text_errors_at_once() {
         connecting.send_text("early").await,
         Err(ferrtc::Error::Core(ferrtc_core::Error::ChannelNotOpen(_)))
     ));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tasks_reading_clones_of_one_channel_each_get_every_message() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    const READERS: usize = 3;
+    const COUNT: usize = 50;
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let clone = recv.clone();
+        readers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..COUNT {
+                got.push(next_message(&clone).await.as_bytes().to_vec());
+            }
+            got
+        }));
+    }
+    // Each reader subscribes at its first `recv`: let them all start.
+    for _ in 0..READERS {
+        tokio::task::yield_now().await;
+    }
+    for i in 0..COUNT {
+        send.send_text(&format!("message {i}")).await.unwrap();
+    }
+    let expected: Vec<Vec<u8>> = (0..COUNT)
+        .map(|i| format!("message {i}").into_bytes())
+        .collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), expected);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn clones_of_a_peer_connection_each_get_every_event() {
+    let pc = PeerConnection::new(Configuration {
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        let clone = pc.clone();
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let ev = tokio::time::timeout(Duration::from_secs(10), clone.next_event())
+                    .await
+                    .expect("gathering did not finish")
+                    .unwrap();
+                let end =
+                    matches!(&ev, PeerConnectionEvent::IceCandidate(c) if c.candidate.is_empty());
+                seen.push(format!("{ev:?}"));
+                if end {
+                    return seen;
+                }
+            }
+        }));
+    }
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    let _dc = pc
+        .create_data_channel("events", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer)).await.unwrap();
+    let mut all = Vec::new();
+    for r in readers {
+        all.push(r.await.unwrap());
+    }
+    assert!(
+        all[0].iter().any(|e| e.starts_with("IceCandidate")),
+        "{:?}",
+        all[0]
+    );
+    assert!(all.iter().all(|seen| *seen == all[0]), "{all:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn subscriptions_made_before_the_events_all_see_them() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let mut subscriptions: Vec<_> = (0..3).map(|_| recv.clone().subscribe()).collect();
+    send.send_text("to everyone").await.unwrap();
+    for s in &mut subscriptions {
+        let m = loop {
+            match tokio::time::timeout(Duration::from_secs(10), s.recv()).await {
+                Ok(Some(DataChannelEvent::Message(m))) => break m,
+                Ok(Some(_)) => continue,
+                other => panic!("no message: {other:?}"),
+            }
+        };
+        assert_eq!(*m, DataChannelMessage::Text("to everyone".into()));
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_clone_that_never_reads_does_not_hold_the_connection_back() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let _idle = recv.clone();
+    const COUNT: usize = 256; // 4 MiB: four times the receive high-water mark
+    let writer = tokio::spawn(async move {
+        for i in 0..COUNT {
+            send.send(vec![i as u8; 16 * 1024], true).await.unwrap();
+        }
+    });
+    for i in 0..COUNT {
+        assert_eq!(next_message(&recv).await.as_bytes()[0], i as u8);
+    }
+    writer.await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unread_subscription_holds_the_connection_back_until_dropped() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let stalled = recv.subscribe();
+    const COUNT: usize = 256; // 4 MiB
+    let writer = tokio::spawn(async move {
+        for i in 0..COUNT {
+            send.send(vec![i as u8; 16 * 1024], true).await.unwrap();
+        }
+    });
+    let mut got = 0;
+    // The unread subscription reaches 1 MiB: the connection stops taking
+    // messages, for the reader too.
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), recv.recv()).await {
+        if let DataChannelEvent::Message(m) = ev {
+            assert_eq!(m.as_bytes()[0], got as u8);
+            got += 1;
+        }
+    }
+    assert!(
+        got < COUNT,
+        "all {got} messages passed an unread subscription"
+    );
+    drop(stalled);
+    while got < COUNT {
+        assert_eq!(next_message(&recv).await.as_bytes()[0], got as u8);
+        got += 1;
+    }
+    writer.await.unwrap();
 }
