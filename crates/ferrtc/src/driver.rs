@@ -62,7 +62,13 @@ pub(crate) enum Command {
     AddIceCandidate(Box<IceCandidateInit>, Reply<()>),
     CreateDataChannel(Box<(String, DataChannelInit)>, Reply<DataChannel>),
     RestartIce(Reply<()>),
-    SetStunServers(Vec<std::net::SocketAddr>, Reply<()>),
+    /// The STUN servers of configuration `generation` (older ones, from
+    /// lookups that finished late, are ignored); lookups send no reply.
+    SetStunServers {
+        servers: Vec<std::net::SocketAddr>,
+        generation: u64,
+        reply: Option<Reply<()>>,
+    },
     Descriptions(oneshot::Sender<Descriptions>),
     States(oneshot::Sender<States>),
     GetStats(oneshot::Sender<ferrtc_core::StatsReport>),
@@ -132,6 +138,8 @@ pub(crate) struct Driver {
     /// the core is told to leave messages in SCTP.
     gate: Arc<ReceiveGate>,
     receive_paused: bool,
+    /// The configuration whose STUN servers the core has.
+    stun_generation: u64,
 }
 
 impl Driver {
@@ -159,6 +167,7 @@ impl Driver {
             closing: Vec::new(),
             gate: Arc::default(),
             receive_paused: false,
+            stun_generation: 0,
         }
     }
 
@@ -495,6 +504,31 @@ impl Driver {
         Ok(())
     }
 
+    fn set_stun_servers(
+        &mut self,
+        servers: Vec<std::net::SocketAddr>,
+        generation: u64,
+        reply: Option<Reply<()>>,
+    ) {
+        let result = if generation < self.stun_generation {
+            tracing::debug!("STUN servers of an earlier configuration ignored");
+            Ok(())
+        } else {
+            self.stun_generation = generation;
+            self.core.set_stun_servers(servers).map_err(Error::from)
+        };
+        match reply {
+            Some(r) => {
+                let _ = r.send(result);
+            }
+            None => {
+                if let Err(e) = result {
+                    tracing::debug!("STUN servers not applied: {e}");
+                }
+            }
+        }
+    }
+
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::CreateOffer(r) => {
@@ -530,9 +564,11 @@ impl Driver {
                     .and_then(|id| self.new_channel_handle(id).ok_or(Error::Closed));
                 let _ = r.send(result);
             }
-            Command::SetStunServers(servers, r) => {
-                let _ = r.send(self.core.set_stun_servers(servers).map_err(Error::from));
-            }
+            Command::SetStunServers {
+                servers,
+                generation,
+                reply,
+            } => self.set_stun_servers(servers, generation, reply),
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice().map_err(Error::from));
             }

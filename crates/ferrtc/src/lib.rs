@@ -31,6 +31,7 @@ mod mdns;
 mod mux;
 mod net;
 mod peer_connection;
+mod stun;
 
 pub use config::{
     BundlePolicy, Certificate, Configuration, IceServer, IceTransportPolicy, RtcpMuxPolicy,

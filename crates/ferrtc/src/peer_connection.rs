@@ -1,6 +1,7 @@
 //! `RTCPeerConnection` handles.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrtc_core::{Config as CoreConfig, PeerConnection as Core};
 use rand::Rng;
@@ -12,12 +13,13 @@ pub use ferrtc_core::{
 };
 
 use crate::Error;
-use crate::config::{Configuration, IceTransportPolicy, ServerUrl};
+use crate::config::{Configuration, IceTransportPolicy};
 use crate::data_channel::{DataChannel, DataChannelInit};
 use crate::driver::{Command, Descriptions, Driver};
 use crate::events::{Hub, Subscription, Weight};
 use crate::mdns::{MDNS_GROUP, Resolver};
 use crate::net::{Sockets, local_addresses};
+use crate::stun::{self, StunServers};
 
 /// An event of a peer connection (W3C `icecandidate`, the state change
 /// events, `negotiationneeded`, `datachannel`).
@@ -123,6 +125,9 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     events: Arc<Hub<PeerConnectionEvent>>,
     configuration: std::sync::Mutex<Configuration>,
+    /// Counts `setConfiguration` calls: STUN lookups still running for an
+    /// earlier configuration do not override a later one.
+    stun_generation: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -135,14 +140,16 @@ impl Drop for Inner {
 impl PeerConnection {
     /// Creates a connection: binds one UDP socket per local address
     /// (loopback included) and spawns its task. Must be called inside a
-    /// tokio runtime.
+    /// tokio runtime. Returns at once: STUN servers given by name are
+    /// looked up in the background and used once found (see
+    /// [`IceServer`](crate::IceServer)).
     pub fn new(configuration: Configuration) -> Result<Self, Error> {
-        let stun = stun_servers(&configuration)?;
+        let stun = StunServers::of(&configuration)?;
         let mut config = CoreConfig::default();
         config.seed = configuration.seed.unwrap_or_else(|| rand::rng().random());
         config.certificate = configuration.certificates.first().cloned();
         config.bundle_policy = configuration.bundle_policy;
-        config.stun_servers = stun;
+        config.stun_servers = stun.ready.clone();
         let mut core = Core::new(
             config,
             std::time::Instant::now(),
@@ -169,11 +176,13 @@ impl PeerConnection {
         // Boxed: the task then holds a pointer, not a second copy of the
         // ~13 KB core that an async fn keeps for its by-value argument.
         tokio::spawn(Box::new(driver).run());
+        stun::spawn_lookups(stun, 0, tx.downgrade());
         Ok(PeerConnection {
             inner: Arc::new(Inner {
                 commands: tx,
                 events,
                 configuration: std::sync::Mutex::new(configuration),
+                stun_generation: AtomicU64::new(0),
             }),
             events: Mutex::new(None),
         })
@@ -347,7 +356,8 @@ impl PeerConnection {
     }
 
     /// `setConfiguration()` (W3C webrtc-pc §4.4.1.7): the ICE servers may
-    /// change (new STUN servers are queried at once); the bundle policy,
+    /// change (new STUN servers are queried at once; those given by name
+    /// once looked up, in the background); the bundle policy,
     /// the RTCP mux policy, the certificates and the seed may not
     /// ([`Error::InvalidModification`]). A new `iceTransportPolicy` is
     /// kept but applies to no address already gathered.
@@ -371,8 +381,16 @@ impl PeerConnection {
         if configuration.seed.is_some() && configuration.seed != current.seed {
             return Err(Error::InvalidModification("the seed"));
         }
-        let stun = stun_servers(&configuration)?;
-        self.ask(|r| Command::SetStunServers(stun, r)).await?;
+        let stun = StunServers::of(&configuration)?;
+        let generation = self.inner.stun_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let servers = stun.ready.clone();
+        self.ask(|r| Command::SetStunServers {
+            servers,
+            generation,
+            reply: Some(r),
+        })
+        .await?;
+        stun::spawn_lookups(stun, generation, self.inner.commands.downgrade());
         if let Ok(mut c) = self.inner.configuration.lock() {
             *c = configuration;
         }
@@ -383,22 +401,4 @@ impl PeerConnection {
     pub async fn close(&self) {
         let _ = self.get(Command::Close).await;
     }
-}
-
-/// The STUN servers of a configuration, resolved; TURN URLs are checked
-/// and logged (the TURN client is not there yet).
-fn stun_servers(configuration: &Configuration) -> Result<Vec<std::net::SocketAddr>, Error> {
-    let mut stun = Vec::new();
-    for server in &configuration.ice_servers {
-        for url in &server.urls {
-            let parsed = ServerUrl::parse(url)?;
-            match parsed {
-                ServerUrl::Stun { .. } => stun.extend(parsed.resolve()),
-                ServerUrl::Turn { .. } => {
-                    tracing::warn!("TURN server {url} accepted but not used yet");
-                }
-            }
-        }
-    }
-    Ok(stun)
 }

@@ -639,3 +639,78 @@ async fn an_unread_subscription_holds_the_connection_back_until_dropped() {
     }
     writer.await.unwrap();
 }
+
+/// A UDP socket on 127.0.0.1 standing for a STUN server: says whether a
+/// binding request reaches it within five seconds.
+async fn stun_request_arrives(server: &tokio::net::UdpSocket) -> bool {
+    let mut buf = [0u8; 1500];
+    match tokio::time::timeout(Duration::from_secs(5), server.recv_from(&mut buf)).await {
+        // STUN binding request: message type 0x0001, magic cookie 0x2112A442.
+        Ok(Ok((n, _))) => n >= 20 && buf[..2] == [0, 1] && buf[4..8] == [0x21, 0x12, 0xa4, 0x42],
+        _ => false,
+    }
+}
+
+/// Starts gathering on `pc` (a channel, an offer, setLocalDescription).
+async fn start_gathering(pc: &PeerConnection) -> DataChannel {
+    let dc = pc
+        .create_data_channel("gather", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer)).await.unwrap();
+    dc
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stun_server_named_localhost_is_looked_up_and_queried() {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = server.local_addr().unwrap().port();
+    let pc = PeerConnection::new(Configuration {
+        ice_servers: vec![ferrtc::IceServer::new(format!("stun:localhost:{port}"))],
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let _dc = start_gathering(&pc).await;
+    assert!(stun_request_arrives(&server).await, "no binding request");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn set_configuration_looks_a_stun_name_up_in_the_background() {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = server.local_addr().unwrap().port();
+    let pc = PeerConnection::new(Configuration {
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let _dc = start_gathering(&pc).await;
+    let mut config = pc.get_configuration();
+    config.ice_servers = vec![ferrtc::IceServer::new(format!("stun:localhost:{port}"))];
+    pc.set_configuration(config).await.unwrap();
+    assert!(stun_request_arrives(&server).await, "no binding request");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stun_name_that_does_not_resolve_blocks_neither_new_nor_gathering() {
+    let start = std::time::Instant::now();
+    // A NUL byte: the resolver refuses it without sending a query anywhere.
+    let pc = PeerConnection::new(Configuration {
+        ice_servers: vec![ferrtc::IceServer::new("stun:bad\0name:3478")],
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1));
+    let _dc = start_gathering(&pc).await;
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), pc.next_event())
+            .await
+            .expect("gathering did not finish")
+            .unwrap();
+        if matches!(&ev, PeerConnectionEvent::IceCandidate(c) if c.candidate.is_empty()) {
+            break;
+        }
+    }
+}
