@@ -203,22 +203,15 @@ impl Driver {
                         self.close_core();
                     }
                 },
-                () = self.sockets.readable() => {
-                    let now = Instant::now();
-                    // A burst per wake-up, answered by one round of output;
-                    // the buffer is per thread (GRO reads are up to 64 KB).
-                    RECEIVE.with_borrow_mut(|buf| {
-                        for _ in 0..RECV_BURST {
-                            let Some((local, remote, len, segment)) = self.sockets.try_recv(buf) else {
-                                break;
-                            };
-                            for datagram in buf[..len].chunks(segment) {
-                                self.core.handle_receive(now, remote, local, datagram);
-                            }
-                        }
-                    });
+                // Before the sockets, as sends were when they were commands,
+                // so that a peer flooding us does not starve our sends; and
+                // each burst of sends reads what arrived meanwhile, so that
+                // many busy writers do not starve the sockets either.
+                Some(op) = self.ops.recv() => {
+                    self.channel_ops(op);
+                    self.receive_burst();
                 }
-                Some(op) = self.ops.recv() => self.channel_ops(op),
+                () = self.sockets.readable() => self.receive_burst(),
                 () = self.gate.drained.notified(), if self.receive_paused => {
                     if self.gate.queued() <= RECEIVE_LOW_WATER {
                         self.receive_paused = false;
@@ -253,6 +246,23 @@ impl Driver {
         for r in self.closing.drain(..) {
             let _ = r.send(());
         }
+    }
+
+    /// Reads up to [`RECV_BURST`] datagrams that are already there (none
+    /// waits), for one round of output; the buffer is per thread (GRO
+    /// reads are up to 64 KB).
+    fn receive_burst(&mut self) {
+        let now = Instant::now();
+        RECEIVE.with_borrow_mut(|buf| {
+            for _ in 0..RECV_BURST {
+                let Some((local, remote, len, segment)) = self.sockets.try_recv(buf) else {
+                    break;
+                };
+                for datagram in buf[..len].chunks(segment) {
+                    self.core.handle_receive(now, remote, local, datagram);
+                }
+            }
+        });
     }
 
     fn close_core(&mut self) {
