@@ -714,3 +714,29 @@ async fn a_stun_name_that_does_not_resolve_blocks_neither_new_nor_gathering() {
         }
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_accepted_before_the_task_saw_close_ends_as_the_close_not_a_panic() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    send.close();
+    // The task has not run since close(): the handle still says open, so
+    // send accepts the message; the task then finds the channel closing.
+    assert_eq!(send.ready_state(), DataChannelState::Open);
+    send.send_text("late").await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), send.recv()).await {
+            Ok(Some(DataChannelEvent::Close)) => break,
+            Ok(Some(_)) => continue,
+            other => panic!("no close: {other:?}"),
+        }
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), recv.recv()).await {
+            Ok(Some(DataChannelEvent::Close)) => break,
+            Ok(Some(DataChannelEvent::Message(m))) => panic!("sent after close: {m:?}"),
+            Ok(Some(_)) => continue,
+            other => panic!("no close: {other:?}"),
+        }
+    }
+    assert!(send.send_text("after").await.is_err());
+}
