@@ -740,3 +740,46 @@ async fn a_send_accepted_before_the_task_saw_close_ends_as_the_close_not_a_panic
     }
     assert!(send.send_text("after").await.is_err());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn writers_on_another_thread_under_back_pressure_lose_and_reorder_nothing() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 2000;
+    const SIZE: usize = 1024; // 8 MiB in all
+    // The writers run on a runtime of their own, on another OS thread: the
+    // back-pressure wake-ups cross threads.
+    let writers = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut writers = Vec::new();
+            for w in 0..WRITERS {
+                let send = send.clone();
+                writers.push(tokio::spawn(async move {
+                    for i in 0..PER_WRITER {
+                        let mut m = vec![0; SIZE];
+                        m[0] = w as u8;
+                        m[1..3].copy_from_slice(&(i as u16).to_be_bytes());
+                        send.send(m, true).await.unwrap();
+                        assert!(send.buffered_amount() <= 2 * 1024 * 1024);
+                    }
+                }));
+            }
+            for w in writers {
+                w.await.unwrap();
+            }
+        });
+    });
+    let mut next = [0usize; WRITERS];
+    for _ in 0..WRITERS * PER_WRITER {
+        let m = next_message(&recv).await;
+        let b = m.as_bytes();
+        let w = usize::from(b[0]);
+        assert_eq!(usize::from(u16::from_be_bytes([b[1], b[2]])), next[w]);
+        next[w] += 1;
+    }
+    writers.join().unwrap();
+}
