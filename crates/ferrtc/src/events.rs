@@ -165,8 +165,14 @@ impl<E: Clone + Weight> Drop for Subscription<E> {
     fn drop(&mut self) {
         // No more sends can land; what is left no longer counts as unread.
         self.rx.close();
-        while let Ok(event) = self.rx.try_recv() {
-            self.hub.read(event.weight());
+        loop {
+            match self.rx.try_recv() {
+                Ok(event) => self.hub.read(event.weight()),
+                // A send that began before `close` is still landing (on
+                // another thread): it is counted, so wait for it.
+                Err(mpsc::error::TryRecvError::Empty) => std::thread::yield_now(),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
         }
     }
 }
