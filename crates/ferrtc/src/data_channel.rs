@@ -320,7 +320,9 @@ impl DataChannel {
     }
 
     /// Sets `bufferedAmountLowThreshold`; [`DataChannelEvent::BufferedAmountLow`]
-    /// fires when the buffered amount falls to it.
+    /// fires when the buffered amount falls to it. The event follows SCTP's
+    /// buffer: it may come while messages `send` just accepted are still on
+    /// their way to it (early, never missed).
     pub fn set_buffered_amount_low_threshold(&self, threshold: usize) {
         self.inner
             .shared
