@@ -752,7 +752,7 @@ async fn next_message(dc: &DataChannel, limit: Duration) -> DataChannelMessage {
     let end = tokio::time::Instant::now() + limit;
     loop {
         match tokio::time::timeout_at(end, dc.recv()).await {
-            Ok(Some(DataChannelEvent::Message(m))) => return m,
+            Ok(Some(DataChannelEvent::Message(m))) => return std::sync::Arc::unwrap_or_clone(m),
             Ok(Some(_)) => continue,
             Ok(None) => panic!("channel {} closed while waiting", dc.label()),
             Err(_) => panic!("no message on {} within {limit:?}", dc.label()),

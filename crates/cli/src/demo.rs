@@ -173,17 +173,14 @@ async fn serve_channel(pc: PeerConnection, channel: DataChannel) {
 async fn chat(pc: &PeerConnection, channel: &DataChannel) -> Result<(), BoxError> {
     while let Some(event) = channel.recv().await {
         match event {
-            DataChannelEvent::Message(DataChannelMessage::Text(line)) => {
-                if line.trim() == "/stats" {
+            DataChannelEvent::Message(message) => match &*message {
+                DataChannelMessage::Text(line) if line.trim() == "/stats" => {
                     let report = pc.get_stats().await?;
                     channel.send_text(&report.to_json()).await?;
-                } else {
-                    channel.send_text(&line).await?;
                 }
-            }
-            DataChannelEvent::Message(DataChannelMessage::Binary(data)) => {
-                channel.send_binary(&data).await?;
-            }
+                DataChannelMessage::Text(line) => channel.send_text(line).await?,
+                DataChannelMessage::Binary(data) => channel.send_binary(data).await?,
+            },
             DataChannelEvent::Close => break,
             _ => {}
         }
@@ -205,33 +202,37 @@ async fn receive_file(channel: &DataChannel) -> Result<(), BoxError> {
     let mut hash = digest::Context::new(&digest::SHA256);
     while let Some(event) = channel.recv().await {
         match event {
-            DataChannelEvent::Message(DataChannelMessage::Text(text)) if expected.is_none() => {
-                let header: FileHeader = serde_json::from_str(&text)?;
-                if header.kind != "file" {
-                    return Err(
-                        format!("expected a file header, got type {:?}", header.kind).into(),
-                    );
+            DataChannelEvent::Message(message) => match (&*message, expected) {
+                (DataChannelMessage::Text(text), None) => {
+                    let header: FileHeader = serde_json::from_str(text)?;
+                    if header.kind != "file" {
+                        return Err(
+                            format!("expected a file header, got type {:?}", header.kind).into(),
+                        );
+                    }
+                    if header.size > MAX_FILE {
+                        return Err(format!(
+                            "file of {} bytes is over the {MAX_FILE}-byte limit",
+                            header.size
+                        )
+                        .into());
+                    }
+                    expected = Some(header.size);
                 }
-                if header.size > MAX_FILE {
-                    return Err(format!(
-                        "file of {} bytes is over the {MAX_FILE}-byte limit",
-                        header.size
-                    )
-                    .into());
+                (DataChannelMessage::Binary(data), expected) => {
+                    let Some(size) = expected else {
+                        return Err("file data before the header".into());
+                    };
+                    received += data.len() as u64;
+                    if received > size {
+                        return Err(format!("more than the announced {size} bytes").into());
+                    }
+                    hash.update(data);
                 }
-                expected = Some(header.size);
-            }
-            DataChannelEvent::Message(DataChannelMessage::Binary(data)) => {
-                let Some(size) = expected else {
-                    return Err("file data before the header".into());
-                };
-                received += data.len() as u64;
-                if received > size {
-                    return Err(format!("more than the announced {size} bytes").into());
+                (DataChannelMessage::Text(_), Some(_)) => {
+                    return Err("unexpected text during a file".into());
                 }
-                hash.update(&data);
-            }
-            DataChannelEvent::Message(_) => return Err("unexpected text during a file".into()),
+            },
             DataChannelEvent::Close => return Err("closed before the whole file arrived".into()),
             _ => {}
         }

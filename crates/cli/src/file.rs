@@ -102,7 +102,7 @@ impl Progress {
 async fn next_message(dc: &DataChannel) -> Result<DataChannelMessage, String> {
     loop {
         match dc.recv().await {
-            Some(DataChannelEvent::Message(m)) => return Ok(m),
+            Some(DataChannelEvent::Message(m)) => return Ok(std::sync::Arc::unwrap_or_clone(m)),
             Some(DataChannelEvent::Close) | None => return Err("channel closed".into()),
             Some(_) => {}
         }

@@ -55,7 +55,7 @@ fn serve_channel(dc: DataChannel, echo: bool) {
                     );
                     if echo {
                         let binary = m.is_binary();
-                        let data = match m {
+                        let data = match std::sync::Arc::unwrap_or_clone(m) {
                             ferrtc::DataChannelMessage::Text(s) => s.into_bytes(),
                             ferrtc::DataChannelMessage::Binary(b) => b,
                         };

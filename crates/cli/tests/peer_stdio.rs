@@ -100,7 +100,7 @@ fn relay(
 async fn next_message(dc: &DataChannel) -> DataChannelMessage {
     loop {
         match tokio::time::timeout(TIMEOUT, dc.recv()).await {
-            Ok(Some(DataChannelEvent::Message(m))) => return m,
+            Ok(Some(DataChannelEvent::Message(m))) => return std::sync::Arc::unwrap_or_clone(m),
             Ok(Some(_)) => continue,
             other => panic!("no message: {other:?}"),
         }

@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             match ev {
                 DataChannelEvent::Open => eprintln!("negotiated channel {id} open"),
                 DataChannelEvent::Message(m) => {
-                    let (data, binary) = match m {
+                    let (data, binary) = match std::sync::Arc::unwrap_or_clone(m) {
                         DataChannelMessage::Text(t) => (t.into_bytes(), false),
                         DataChannelMessage::Binary(b) => (b, true),
                     };

@@ -63,8 +63,10 @@ async fn main() -> Result<(), ferrtc::Error> {
     tokio::spawn(async move {
         while let Some(event) = receive_channel.recv().await {
             match event {
-                DataChannelEvent::Message(DataChannelMessage::Text(text)) => {
-                    println!("received: {text}");
+                DataChannelEvent::Message(m) => {
+                    if let DataChannelMessage::Text(text) = &*m {
+                        println!("received: {text}");
+                    }
                 }
                 DataChannelEvent::Close => break,
                 _ => {}

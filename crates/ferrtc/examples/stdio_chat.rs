@@ -26,7 +26,11 @@ fn chat(dc: DataChannel) {
         while let Some(ev) = reader.recv().await {
             match ev {
                 DataChannelEvent::Open => eprintln!("* connected: type to chat"),
-                DataChannelEvent::Message(DataChannelMessage::Text(t)) => eprintln!("peer> {t}"),
+                DataChannelEvent::Message(m) => {
+                    if let DataChannelMessage::Text(t) = &*m {
+                        eprintln!("peer> {t}");
+                    }
+                }
                 DataChannelEvent::Close => {
                     eprintln!("* peer left");
                     break;

@@ -1,6 +1,6 @@
 //! `RTCConfiguration` and its parts (W3C webrtc-pc §4.2).
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 
 pub use ferrtc_core::{BundlePolicy, Certificate};
 
@@ -11,6 +11,10 @@ use crate::Error;
 #[doc(alias = "RTCIceServer")]
 pub struct IceServer {
     /// `stun:host[:port]`, `turn:host[:port][?transport=udp|tcp]` or `turns:...`.
+    /// An IP literal host applies at once; a host name is looked up in the
+    /// background (at most 5 s, never blocking the runtime or connection
+    /// setup), and the server is used once found. A name that does not
+    /// resolve is logged and left out.
     pub urls: Vec<String>,
     /// TURN username.
     pub username: Option<String>,
@@ -147,13 +151,18 @@ impl ServerUrl {
         }
     }
 
-    /// Resolves a STUN server to its addresses (blocking DNS, at creation).
-    pub(crate) fn resolve(&self) -> Vec<SocketAddr> {
+    /// The host (a name or an IP literal) and the port.
+    pub(crate) fn host_port(&self) -> (&str, u16) {
         let (ServerUrl::Stun { host, port } | ServerUrl::Turn { host, port, .. }) = self;
-        (host.as_str(), *port)
-            .to_socket_addrs()
-            .map(|a| a.collect())
-            .unwrap_or_default()
+        (host, *port)
+    }
+
+    /// The server's address when the host is an IP literal, which needs
+    /// no lookup.
+    pub(crate) fn literal(&self) -> Option<SocketAddr> {
+        let (host, port) = self.host_port();
+        let ip: IpAddr = host.parse().ok()?;
+        Some(SocketAddr::new(ip, port))
     }
 }
 
@@ -210,6 +219,11 @@ mod tests {
                 ..
             }
         ));
+        assert_eq!(
+            ServerUrl::parse("stun:[::1]:19302").unwrap().literal(),
+            Some("[::1]:19302".parse().unwrap())
+        );
+        assert_eq!(ServerUrl::parse("stun:localhost").unwrap().literal(), None);
         for bad in [
             "http://x",
             "stun:",

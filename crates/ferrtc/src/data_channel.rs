@@ -1,16 +1,17 @@
 //! `RTCDataChannel` handles.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ferrtc_core::{ChannelId, ChannelInfo, DataChannelState};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc};
 
 pub use ferrtc_core::{DataChannelInit, DataChannelMessage};
 
 use crate::Error;
-use crate::driver::Command;
+use crate::driver::{ChannelOp, SEND_HIGH_WATER, SEND_LOW_WATER};
+use crate::events::{Hub, Subscription, Weight};
 
 /// An event of one data channel (W3C `open`, `message`,
 /// `bufferedamountlow`, `closing`, `close`).
@@ -19,14 +20,29 @@ use crate::driver::Command;
 pub enum DataChannelEvent {
     /// `open`.
     Open,
-    /// `message`.
-    Message(DataChannelMessage),
+    /// `message`: shared, so that every subscriber gets it without a copy
+    /// (`Arc::unwrap_or_clone` takes it out; it copies only while another
+    /// subscriber still holds it).
+    Message(Arc<DataChannelMessage>),
     /// `bufferedamountlow`.
     BufferedAmountLow,
     /// `closing`.
     Closing,
     /// `close`.
     Close,
+    /// `error`: a message `send` accepted could not be sent after all
+    /// (the connection refused it later, e.g. a renegotiation lowered the
+    /// peer's `max-message-size`). The text says why.
+    Error(String),
+}
+
+impl Weight for DataChannelEvent {
+    fn weight(&self) -> usize {
+        match self {
+            DataChannelEvent::Message(m) => m.as_bytes().len(),
+            _ => 0,
+        }
+    }
 }
 
 /// Received bytes handed to a connection's channels and not yet read by
@@ -54,7 +70,7 @@ impl ReceiveGate {
         self.queued.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    fn read(&self, bytes: usize) {
+    pub(crate) fn read(&self, bytes: usize) {
         let before = self.queued.fetch_sub(bytes, Ordering::Relaxed);
         if before > RECEIVE_LOW_WATER && before - bytes <= RECEIVE_LOW_WATER {
             self.drained.notify_one();
@@ -68,20 +84,38 @@ pub(crate) struct ChannelShared {
     state: AtomicU8,
     /// The SCTP stream id, or `u32::MAX` while unknown.
     id: AtomicU32,
+    /// The core's buffered amount, as of the task's last round.
     pub(crate) buffered: AtomicUsize,
+    /// Bytes `send` accepted that the task has not handed to the core yet.
+    pub(crate) queued: AtomicUsize,
+    /// Set by a `send` about to wait for the buffer to drain.
+    waiting: AtomicBool,
+    /// Wakes `send`s waiting for room and `wait_open`: the buffer drained
+    /// or the state changed.
+    wake: Notify,
     threshold: AtomicUsize,
-    /// The connection's count of unread received bytes.
-    pub(crate) gate: Arc<ReceiveGate>,
+    /// The connection's `max-message-size`, published by the task.
+    pub(crate) max_message_size: Arc<AtomicUsize>,
+    /// The channel's subscribers.
+    pub(crate) events: Arc<Hub<DataChannelEvent>>,
 }
 
 impl ChannelShared {
-    pub(crate) fn new(info: &ChannelInfo, gate: Arc<ReceiveGate>) -> Self {
+    pub(crate) fn new(
+        info: &ChannelInfo,
+        gate: Arc<ReceiveGate>,
+        max_message_size: Arc<AtomicUsize>,
+    ) -> Self {
         let s = ChannelShared {
             state: AtomicU8::new(0),
             id: AtomicU32::new(u32::MAX),
             buffered: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            waiting: AtomicBool::new(false),
+            wake: Notify::new(),
             threshold: AtomicUsize::new(0),
-            gate,
+            events: Arc::new(Hub::new(Some(gate))),
+            max_message_size,
         };
         s.set_state(info.ready_state);
         s.set_id(info.id);
@@ -95,7 +129,40 @@ impl ChannelShared {
             DataChannelState::Closing => 2,
             DataChannelState::Closed => 3,
         };
-        self.state.store(v, Ordering::Relaxed);
+        self.state.store(v, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    fn state(&self) -> DataChannelState {
+        match self.state.load(Ordering::SeqCst) {
+            0 => DataChannelState::Connecting,
+            1 => DataChannelState::Open,
+            2 => DataChannelState::Closing,
+            _ => DataChannelState::Closed,
+        }
+    }
+
+    /// `bufferedAmount`: bytes in the core plus bytes on their way to it.
+    fn buffered_amount(&self) -> usize {
+        self.buffered
+            .load(Ordering::SeqCst)
+            .saturating_add(self.queued.load(Ordering::SeqCst))
+    }
+
+    /// Publishes the core's buffered amount after the task handed it
+    /// `handed` more queued bytes, and wakes waiting senders once the
+    /// buffer has drained to [`SEND_LOW_WATER`].
+    pub(crate) fn update_buffered(&self, buffered: usize, handed: usize) {
+        // The new buffered amount first: a handle reading in between
+        // counts the handed bytes twice (too much), never zero times.
+        self.buffered.store(buffered, Ordering::SeqCst);
+        if handed > 0 {
+            self.queued.fetch_sub(handed, Ordering::SeqCst);
+        }
+        if self.waiting.load(Ordering::SeqCst) && self.buffered_amount() <= SEND_LOW_WATER {
+            self.waiting.store(false, Ordering::SeqCst);
+            self.wake.notify_waiters();
+        }
     }
 
     pub(crate) fn set_id(&self, id: Option<u16>) {
@@ -108,16 +175,59 @@ impl ChannelShared {
 /// The task's side of a channel handle.
 #[derive(Debug)]
 pub(crate) struct Sink {
-    pub(crate) tx: mpsc::UnboundedSender<DataChannelEvent>,
     pub(crate) shared: Arc<ChannelShared>,
+    /// Queued bytes handed to the core since the last update of `shared`.
+    pub(crate) handed: usize,
 }
 
-/// A data channel (W3C `RTCDataChannel`). Cheap to clone; all clones share
-/// one event stream. A channel handle does not keep its connection alive.
-#[derive(Debug, Clone)]
+/// A data channel (W3C `RTCDataChannel`). Cheap to clone. A channel
+/// handle does not keep its connection alive.
+///
+/// # Events
+///
+/// Each handle *value* is a subscriber of its own, from its first
+/// [`recv`](Self::recv): it gets every event from then on, and no other
+/// handle (clone or not) takes them from it. A clone starts with no
+/// subscription, so clones given to writers hold nothing. The first
+/// subscription of a channel also gets the events that came before any
+/// (a handle read a little after it was made misses nothing).
+/// [`subscribe`](Self::subscribe) makes a subscription at a chosen moment.
+///
+/// Unread messages count once per subscription holding them against the
+/// connection's receive buffer: at 1 MiB unread the connection stops
+/// taking messages from SCTP (back-pressure on the peer, for every channel
+/// of the connection) until subscriptions have read down to 512 KiB. A
+/// subscription that is not read therefore holds the connection back;
+/// drop it (or the handle value) to release what it holds.
+#[derive(Debug)]
 #[doc(alias = "RTCDataChannel")]
 pub struct DataChannel {
     inner: Arc<Inner>,
+    /// This handle value's subscription, made by its first `recv`.
+    events: Mutex<Option<Subscription<DataChannelEvent>>>,
+}
+
+impl Clone for DataChannel {
+    /// Another handle of the channel, without a subscription yet.
+    fn clone(&self) -> Self {
+        DataChannel {
+            inner: Arc::clone(&self.inner),
+            events: Mutex::new(None),
+        }
+    }
+}
+
+/// A subscription to a channel's events, from [`DataChannel::subscribe`].
+#[derive(Debug)]
+pub struct DataChannelEvents {
+    events: Subscription<DataChannelEvent>,
+}
+
+impl DataChannelEvents {
+    /// The next event, or `None` once the channel is closed and drained.
+    pub async fn recv(&mut self) -> Option<DataChannelEvent> {
+        self.events.recv().await
+    }
 }
 
 #[derive(Debug)]
@@ -125,19 +235,17 @@ struct Inner {
     handle: ChannelId,
     info: ChannelInfo,
     shared: Arc<ChannelShared>,
-    events: Mutex<mpsc::UnboundedReceiver<DataChannelEvent>>,
-    commands: mpsc::WeakUnboundedSender<Command>,
+    /// The connection's queue of channel operations (a channel handle
+    /// does not keep the connection alive: the task ends with the last
+    /// `PeerConnection` handle whatever this queue holds).
+    ops: mpsc::UnboundedSender<ChannelOp>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Messages nobody will read no longer count against the connection.
-        let events = self.events.get_mut();
-        while let Ok(ev) = events.try_recv() {
-            if let DataChannelEvent::Message(m) = ev {
-                self.shared.gate.read(m.as_bytes().len());
-            }
-        }
+        // The last handle is gone: nobody can subscribe any more, and
+        // what waited for a first subscriber no longer counts as unread.
+        self.shared.events.abandon();
     }
 }
 
@@ -146,17 +254,16 @@ impl DataChannel {
         handle: ChannelId,
         info: ChannelInfo,
         shared: Arc<ChannelShared>,
-        events: mpsc::UnboundedReceiver<DataChannelEvent>,
-        commands: mpsc::WeakUnboundedSender<Command>,
+        ops: mpsc::UnboundedSender<ChannelOp>,
     ) -> Self {
         DataChannel {
             inner: Arc::new(Inner {
                 handle,
                 info,
                 shared,
-                events: Mutex::new(events),
-                commands,
+                ops,
             }),
+            events: Mutex::new(None),
         }
     }
 
@@ -197,18 +304,14 @@ impl DataChannel {
 
     /// `readyState`.
     pub fn ready_state(&self) -> DataChannelState {
-        match self.inner.shared.state.load(Ordering::Relaxed) {
-            0 => DataChannelState::Connecting,
-            1 => DataChannelState::Open,
-            2 => DataChannelState::Closing,
-            _ => DataChannelState::Closed,
-        }
+        self.inner.shared.state()
     }
 
-    /// `bufferedAmount`: bytes queued and not yet sent, as of the
-    /// connection task's last round.
+    /// `bufferedAmount`: bytes `send` accepted and not yet sent. It grows
+    /// at once when `send` returns (W3C) and falls as the connection task
+    /// sends.
     pub fn buffered_amount(&self) -> usize {
-        self.inner.shared.buffered.load(Ordering::Relaxed)
+        self.inner.shared.buffered_amount()
     }
 
     /// `bufferedAmountLowThreshold`.
@@ -217,72 +320,152 @@ impl DataChannel {
     }
 
     /// Sets `bufferedAmountLowThreshold`; [`DataChannelEvent::BufferedAmountLow`]
-    /// fires when the buffered amount falls to it.
+    /// fires when the buffered amount falls to it. The event follows SCTP's
+    /// buffer: it may come while messages `send` just accepted are still on
+    /// their way to it (early, never missed).
     pub fn set_buffered_amount_low_threshold(&self, threshold: usize) {
         self.inner
             .shared
             .threshold
             .store(threshold, Ordering::Relaxed);
-        self.command(Command::SetLowThreshold(self.inner.handle, threshold));
+        let _ = self
+            .inner
+            .ops
+            .send(ChannelOp::SetLowThreshold(self.inner.handle, threshold));
     }
 
     /// Sends a text message (PPID 51).
     pub async fn send_text(&self, text: &str) -> Result<(), Error> {
-        self.send(text.as_bytes().to_vec(), false).await
+        self.send_checked(text.as_bytes().to_vec(), false).await
     }
 
     /// Sends a binary message (PPID 53).
     pub async fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
-        self.send(data.to_vec(), true).await
+        self.send_checked(data.to_vec(), true).await
     }
 
-    /// Sends a message; resolves once it is queued. While more than 1 MiB
-    /// waits on this channel, it waits for the buffer to drain first
-    /// (back-pressure, instead of the W3C unbounded buffer).
+    /// `send()`: queues a message (text, which must be UTF-8, when
+    /// `binary` is false) and returns without waiting for the connection
+    /// task, as a browser's `send()` does.
+    ///
+    /// Errors are those the call itself can tell: the channel is not open
+    /// ([`ferrtc_core::Error::ChannelNotOpen`]), the message is over the
+    /// peer's `max-message-size` ([`ferrtc_core::Error::MessageTooLarge`]),
+    /// the text is not UTF-8 ([`Error::NotUtf8`]), or the connection is
+    /// gone ([`Error::Closed`]). A failure found later (the channel closed
+    /// meanwhile) shows as a [`DataChannelEvent::Close`] or
+    /// [`DataChannelEvent::Error`].
+    ///
+    /// Back-pressure, instead of the W3C unbounded buffer: while the
+    /// buffered amount (queued for the task plus buffered in SCTP) is
+    /// 1 MiB or more, `send` waits until it has drained to half that.
+    /// Several writers on clones of one channel may each pass the mark by
+    /// one message. One writer's messages go out in the order sent.
     pub async fn send(&self, data: Vec<u8>, binary: bool) -> Result<(), Error> {
-        let (tx, rx) = oneshot::channel();
-        self.command(Command::Send {
+        if !binary && std::str::from_utf8(&data).is_err() {
+            return Err(Error::NotUtf8);
+        }
+        self.send_checked(data, binary).await
+    }
+
+    /// `send` once the text is known to be UTF-8.
+    async fn send_checked(&self, data: Vec<u8>, binary: bool) -> Result<(), Error> {
+        self.check_sendable(data.len())?;
+        self.wait_for_room().await?;
+        self.enqueue(data, binary)
+    }
+
+    /// The errors `send` reports at once: state and size.
+    fn check_sendable(&self, len: usize) -> Result<(), Error> {
+        if self.ready_state() != DataChannelState::Open {
+            return Err(ferrtc_core::Error::ChannelNotOpen(self.inner.handle).into());
+        }
+        let max = self.inner.shared.max_message_size.load(Ordering::Relaxed);
+        if len > max {
+            return Err(ferrtc_core::Error::MessageTooLarge { len, max }.into());
+        }
+        Ok(())
+    }
+
+    /// Waits while the channel's buffered amount is at the high-water
+    /// mark; fails if the channel stops being open meanwhile.
+    async fn wait_for_room(&self) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        if shared.buffered_amount() < SEND_HIGH_WATER {
+            return Ok(());
+        }
+        loop {
+            let woken = shared.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            // Announce the wait, then look again: the task either sees the
+            // flag or this sees the drained buffer (both are SeqCst).
+            shared.waiting.store(true, Ordering::SeqCst);
+            if self.ready_state() != DataChannelState::Open {
+                return Err(ferrtc_core::Error::ChannelNotOpen(self.inner.handle).into());
+            }
+            if shared.buffered_amount() < SEND_HIGH_WATER {
+                return Ok(());
+            }
+            woken.await;
+        }
+    }
+
+    /// Counts the message as buffered and queues it for the task.
+    fn enqueue(&self, data: Vec<u8>, binary: bool) -> Result<(), Error> {
+        let len = data.len();
+        let shared = &self.inner.shared;
+        shared.queued.fetch_add(len, Ordering::SeqCst);
+        let op = ChannelOp::Send {
             channel: self.inner.handle,
             data,
             binary,
-            reply: tx,
-        });
-        rx.await.map_err(|_| Error::Closed)?
+        };
+        if self.inner.ops.send(op).is_err() {
+            shared.queued.fetch_sub(len, Ordering::SeqCst);
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 
-    /// The next event, or `None` once the channel is closed and drained.
+    /// The next event of this handle value's subscription (made by the
+    /// first call; see [Events](Self#events)), or `None` once the channel
+    /// is closed and drained.
     pub async fn recv(&self) -> Option<DataChannelEvent> {
-        let event = self.inner.events.lock().await.recv().await;
-        if let Some(DataChannelEvent::Message(m)) = &event {
-            self.inner.shared.gate.read(m.as_bytes().len());
+        let mut events = self.events.lock().await;
+        events
+            .get_or_insert_with(|| self.inner.shared.events.subscribe())
+            .recv()
+            .await
+    }
+
+    /// A new subscription: every event of the channel from now on (and
+    /// those that came before any subscription, if it is the first).
+    pub fn subscribe(&self) -> DataChannelEvents {
+        DataChannelEvents {
+            events: self.inner.shared.events.subscribe(),
         }
-        event
     }
 
     /// Waits until the channel is open; `Err(Closed)` if it closed first.
+    /// Reads no event: it watches the state.
     pub async fn wait_open(&self) -> Result<(), Error> {
+        let shared = &self.inner.shared;
         loop {
+            let woken = shared.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             match self.ready_state() {
                 DataChannelState::Open => return Ok(()),
                 DataChannelState::Closing | DataChannelState::Closed => return Err(Error::Closed),
-                DataChannelState::Connecting => {}
-            }
-            match self.recv().await {
-                Some(DataChannelEvent::Open) => return Ok(()),
-                Some(DataChannelEvent::Close) | None => return Err(Error::Closed),
-                Some(_) => {}
+                DataChannelState::Connecting => woken.await,
             }
         }
     }
 
-    /// `close()`: closes the channel (stream reset, RFC 8831 §6.7).
+    /// `close()`: closes the channel (stream reset, RFC 8831 §6.7) after
+    /// the messages already sent.
     pub fn close(&self) {
-        self.command(Command::CloseChannel(self.inner.handle));
-    }
-
-    fn command(&self, cmd: Command) {
-        if let Some(tx) = self.inner.commands.upgrade() {
-            let _ = tx.send(cmd);
-        }
+        let _ = self.inner.ops.send(ChannelOp::Close(self.inner.handle));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ferrtc_core::{
@@ -20,12 +20,19 @@ use crate::data_channel::{
     ChannelShared, DataChannel, DataChannelEvent, RECEIVE_HIGH_WATER, RECEIVE_LOW_WATER,
     ReceiveGate, Sink,
 };
+use crate::events::Hub;
 use crate::mdns::Resolver;
 use crate::net::Sockets;
 use crate::peer_connection::{PeerConnectionEvent, States};
 
-/// Bytes buffered on a channel above which `send` waits (back-pressure).
+/// Bytes buffered on a channel at which `send` waits (back-pressure).
 pub(crate) const SEND_HIGH_WATER: usize = 1024 * 1024;
+/// Bytes buffered on a channel at which waiting `send`s wake.
+pub(crate) const SEND_LOW_WATER: usize = SEND_HIGH_WATER / 2;
+
+/// Channel operations taken per wake-up before the core is polled for
+/// output: a burst of small messages goes out in full packets.
+const OPS_BURST: usize = 1024;
 
 /// Datagrams read per wake-up before the core is polled for output.
 const RECV_BURST: usize = 64;
@@ -54,20 +61,33 @@ pub(crate) enum Command {
     // once per connection, 10,000 times in a busy process.
     AddIceCandidate(Box<IceCandidateInit>, Reply<()>),
     CreateDataChannel(Box<(String, DataChannelInit)>, Reply<DataChannel>),
-    Send {
-        channel: ChannelId,
-        data: Vec<u8>,
-        binary: bool,
-        reply: Reply<()>,
-    },
-    CloseChannel(ChannelId),
     RestartIce(Reply<()>),
-    SetStunServers(Vec<std::net::SocketAddr>, Reply<()>),
-    SetLowThreshold(ChannelId, usize),
+    /// The STUN servers of configuration `generation` (older ones, from
+    /// lookups that finished late, are ignored); lookups send no reply.
+    SetStunServers {
+        servers: Vec<std::net::SocketAddr>,
+        generation: u64,
+        reply: Option<Reply<()>>,
+    },
     Descriptions(oneshot::Sender<Descriptions>),
     States(oneshot::Sender<States>),
     GetStats(oneshot::Sender<ferrtc_core::StatsReport>),
     Close(oneshot::Sender<()>),
+}
+
+/// What a data channel handle asks of the task, on the connection's
+/// queue of channel operations: one queue, so that one writer's sends and
+/// its `close` reach the core in the order made. No answer is awaited.
+pub(crate) enum ChannelOp {
+    /// A message `send` accepted (its bytes are counted in the channel's
+    /// `queued` until the core has them).
+    Send {
+        channel: ChannelId,
+        data: Vec<u8>,
+        binary: bool,
+    },
+    Close(ChannelId),
+    SetLowThreshold(ChannelId, usize),
 }
 
 /// The six description getters at once.
@@ -81,12 +101,11 @@ pub(crate) struct Descriptions {
     pub(crate) pending_remote: Option<SessionDescription>,
 }
 
-/// A `send` waiting for the channel's buffer to drain.
+/// A message waiting for room in the SCTP send buffer.
 struct Blocked {
     channel: ChannelId,
     data: Vec<u8>,
     binary: bool,
-    reply: Reply<()>,
 }
 
 pub(crate) struct Driver {
@@ -101,18 +120,26 @@ pub(crate) struct Driver {
     /// (RFC 8838 §8) before the resolved ones arrive.
     held_end: Option<IceCandidateInit>,
     commands: mpsc::UnboundedReceiver<Command>,
-    /// Handed to channel handles (weak, so that they do not keep the
-    /// connection alive).
-    weak: mpsc::WeakUnboundedSender<Command>,
-    events: mpsc::UnboundedSender<PeerConnectionEvent>,
+    /// Channel operations, from every channel handle of the connection.
+    ops: mpsc::UnboundedReceiver<ChannelOp>,
+    /// Handed to channel handles.
+    ops_tx: mpsc::UnboundedSender<ChannelOp>,
+    /// The core's `max_message_size`, as channel handles see it.
+    max_message_size: Arc<AtomicUsize>,
+    /// The connection's subscribers.
+    events: Arc<Hub<PeerConnectionEvent>>,
     channels: HashMap<ChannelId, Sink>,
-    blocked: VecDeque<Blocked>,
+    /// Messages waiting for room in the SCTP send buffer, in order, one
+    /// queue per channel.
+    blocked: HashMap<ChannelId, VecDeque<Blocked>>,
     /// `close()` callers, answered once the closing datagrams are out.
     closing: Vec<oneshot::Sender<()>>,
     /// Unread received bytes of all channels; above the high water mark
     /// the core is told to leave messages in SCTP.
     gate: Arc<ReceiveGate>,
     receive_paused: bool,
+    /// The configuration whose STUN servers the core has.
+    stun_generation: u64,
 }
 
 impl Driver {
@@ -121,9 +148,9 @@ impl Driver {
         sockets: Sockets,
         mdns: Resolver,
         commands: mpsc::UnboundedReceiver<Command>,
-        weak: mpsc::WeakUnboundedSender<Command>,
-        events: mpsc::UnboundedSender<PeerConnectionEvent>,
+        events: Arc<Hub<PeerConnectionEvent>>,
     ) -> Driver {
+        let (ops_tx, ops) = mpsc::unbounded_channel();
         Driver {
             core,
             sockets,
@@ -131,13 +158,16 @@ impl Driver {
             resolved: Vec::new(),
             held_end: None,
             commands,
-            weak,
+            ops,
+            ops_tx,
+            max_message_size: Arc::new(AtomicUsize::new(0)),
             events,
             channels: HashMap::new(),
-            blocked: VecDeque::new(),
+            blocked: HashMap::new(),
             closing: Vec::new(),
             gate: Arc::default(),
             receive_paused: false,
+            stun_generation: 0,
         }
     }
 
@@ -173,21 +203,15 @@ impl Driver {
                         self.close_core();
                     }
                 },
-                () = self.sockets.readable() => {
-                    let now = Instant::now();
-                    // A burst per wake-up, answered by one round of output;
-                    // the buffer is per thread (GRO reads are up to 64 KB).
-                    RECEIVE.with_borrow_mut(|buf| {
-                        for _ in 0..RECV_BURST {
-                            let Some((local, remote, len, segment)) = self.sockets.try_recv(buf) else {
-                                break;
-                            };
-                            for datagram in buf[..len].chunks(segment) {
-                                self.core.handle_receive(now, remote, local, datagram);
-                            }
-                        }
-                    });
+                // Before the sockets, as sends were when they were commands,
+                // so that a peer flooding us does not starve our sends; and
+                // each burst of sends reads what arrived meanwhile, so that
+                // many busy writers do not starve the sockets either.
+                Some(op) = self.ops.recv() => {
+                    self.channel_ops(op);
+                    self.receive_burst();
                 }
+                () = self.sockets.readable() => self.receive_burst(),
                 () = self.gate.drained.notified(), if self.receive_paused => {
                     if self.gate.queued() <= RECEIVE_LOW_WATER {
                         self.receive_paused = false;
@@ -214,14 +238,31 @@ impl Driver {
         // Final flush of closing datagrams happened in `flush`; tell every channel.
         for sink in self.channels.values() {
             sink.shared.set_state(DataChannelState::Closed);
-            let _ = sink.tx.send(DataChannelEvent::Close);
+            sink.shared.events.publish(DataChannelEvent::Close);
+            sink.shared.events.close();
         }
-        for b in self.blocked.drain(..) {
-            let _ = b.reply.send(Err(Error::Closed));
-        }
+        self.events.close();
+        self.blocked.clear();
         for r in self.closing.drain(..) {
             let _ = r.send(());
         }
+    }
+
+    /// Reads up to [`RECV_BURST`] datagrams that are already there (none
+    /// waits), for one round of output; the buffer is per thread (GRO
+    /// reads are up to 64 KB).
+    fn receive_burst(&mut self) {
+        let now = Instant::now();
+        RECEIVE.with_borrow_mut(|buf| {
+            for _ in 0..RECV_BURST {
+                let Some((local, remote, len, segment)) = self.sockets.try_recv(buf) else {
+                    break;
+                };
+                for datagram in buf[..len].chunks(segment) {
+                    self.core.handle_receive(now, remote, local, datagram);
+                }
+            }
+        });
     }
 
     fn close_core(&mut self) {
@@ -254,10 +295,12 @@ impl Driver {
                 break;
             }
         }
-        for (id, sink) in &self.channels {
+        self.max_message_size
+            .store(self.core.max_message_size(), Ordering::Relaxed);
+        for (id, sink) in &mut self.channels {
+            let handed = std::mem::take(&mut sink.handed);
             sink.shared
-                .buffered
-                .store(self.core.buffered_amount(*id), Ordering::Relaxed);
+                .update_buffered(self.core.buffered_amount(*id), handed);
         }
     }
 
@@ -279,10 +322,10 @@ impl Driver {
             }
             Event::ChannelMessage { channel, message } => {
                 if let Some(sink) = self.channels.get(&channel) {
-                    let len = message.as_bytes().len();
-                    if sink.tx.send(DataChannelEvent::Message(message)).is_ok() {
-                        self.gate.add(len);
-                    }
+                    // The hub counts the bytes against the gate.
+                    sink.shared
+                        .events
+                        .publish(DataChannelEvent::Message(Arc::new(message)));
                 }
                 if !self.receive_paused && self.gate.queued() > RECEIVE_HIGH_WATER {
                     // The application is not keeping up: let SCTP's window
@@ -294,7 +337,9 @@ impl Driver {
             }
             Event::ChannelBufferedAmountLow(id) => {
                 if let Some(sink) = self.channels.get(&id) {
-                    let _ = sink.tx.send(DataChannelEvent::BufferedAmountLow);
+                    sink.shared
+                        .events
+                        .publish(DataChannelEvent::BufferedAmountLow);
                 }
                 return;
             }
@@ -304,36 +349,45 @@ impl Driver {
             }
             Event::ChannelClose(id) => {
                 self.notify_channel(id, DataChannelState::Closed, DataChannelEvent::Close);
-                self.channels.remove(&id);
+                if let Some(sink) = self.channels.remove(&id) {
+                    sink.shared.events.close();
+                }
+                self.blocked.remove(&id);
                 return;
             }
             _ => return,
         };
-        let _ = self.events.send(to_pc);
+        self.events.publish(to_pc);
     }
 
     fn notify_channel(&mut self, id: ChannelId, state: DataChannelState, ev: DataChannelEvent) {
+        // Before the state: a handle that sees `open` sees the limit too.
+        self.max_message_size
+            .store(self.core.max_message_size(), Ordering::Relaxed);
         if let Some(sink) = self.channels.get(&id) {
             sink.shared.set_state(state);
             if let Some(info) = self.core.channel(id) {
                 sink.shared.set_id(info.id);
             }
-            let _ = sink.tx.send(ev);
+            sink.shared.events.publish(ev);
         }
     }
 
     fn new_channel_handle(&mut self, id: ChannelId) -> Option<DataChannel> {
         let info = self.core.channel(id)?;
-        let shared = Arc::new(ChannelShared::new(&info, Arc::clone(&self.gate)));
-        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(ChannelShared::new(
+            &info,
+            Arc::clone(&self.gate),
+            Arc::clone(&self.max_message_size),
+        ));
         self.channels.insert(
             id,
             Sink {
-                tx,
                 shared: shared.clone(),
+                handed: 0,
             },
         );
-        Some(DataChannel::new(id, info, shared, rx, self.weak.clone()))
+        Some(DataChannel::new(id, info, shared, self.ops_tx.clone()))
     }
 
     /// Adds the candidates mDNS resolved, as if signalled with an IP, then
@@ -352,37 +406,135 @@ impl Driver {
         }
     }
 
+    /// Runs `first` and the operations queued behind it, up to
+    /// [`OPS_BURST`], before the next round of output.
+    fn channel_ops(&mut self, first: ChannelOp) {
+        self.channel_op(first);
+        for _ in 1..OPS_BURST {
+            match self.ops.try_recv() {
+                Ok(op) => self.channel_op(op),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn channel_op(&mut self, op: ChannelOp) {
+        match op {
+            ChannelOp::Send {
+                channel,
+                data,
+                binary,
+            } => self.send(Blocked {
+                channel,
+                data,
+                binary,
+            }),
+            ChannelOp::Close(id) => {
+                if let Err(e) = self.core.close_channel(id) {
+                    tracing::debug!("close channel: {e}");
+                }
+            }
+            ChannelOp::SetLowThreshold(id, n) => {
+                if let Err(e) = self.core.set_buffered_amount_low_threshold(id, n) {
+                    tracing::debug!("threshold: {e}");
+                }
+            }
+        }
+    }
+
+    /// Hands blocked messages to the core, each channel's in order, until
+    /// the SCTP send buffer is full again; true if any moved.
     fn retry_blocked(&mut self) -> bool {
         let mut moved = false;
-        let mut i = 0;
-        while i < self.blocked.len() {
-            let b = &self.blocked[i];
-            if self.core.buffered_amount(b.channel) >= SEND_HIGH_WATER {
-                i += 1;
-                continue;
+        let channels: Vec<ChannelId> = self.blocked.keys().copied().collect();
+        for channel in channels {
+            while let Some(b) = self.blocked.get_mut(&channel).and_then(VecDeque::pop_front) {
+                if let Err(b) = self.core_send(b) {
+                    // Still full: back to the head of the queue.
+                    self.queue(b, true);
+                    break;
+                }
+                moved = true;
             }
-            let Some(b) = self.blocked.remove(i) else {
-                break;
-            };
-            moved = true;
-            self.try_send(b);
+            if self.blocked.get(&channel).is_some_and(VecDeque::is_empty) {
+                self.blocked.remove(&channel);
+            }
         }
         moved
     }
 
-    fn try_send(&mut self, b: Blocked) {
-        // Later sends on a channel wait behind earlier blocked ones (order).
-        let queued_behind = self.blocked.iter().any(|o| o.channel == b.channel);
-        if queued_behind || self.core.buffered_amount(b.channel) >= SEND_HIGH_WATER {
-            self.blocked.push_back(b);
+    /// Queues a blocked message, at the back, or at the front when it was
+    /// just taken from there.
+    fn queue(&mut self, b: Blocked, front: bool) {
+        let queue = self.blocked.entry(b.channel).or_default();
+        if front {
+            queue.push_front(b);
+        } else {
+            queue.push_back(b);
+        }
+    }
+
+    /// A new message: behind earlier blocked ones of its channel (order),
+    /// else to the core.
+    fn send(&mut self, b: Blocked) {
+        if self.blocked.contains_key(&b.channel) {
+            self.queue(b, false);
             return;
         }
-        match self.core.send(b.channel, &b.data, b.binary) {
-            Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) => {
-                self.blocked.push_back(b);
+        if let Err(b) = self.core_send(b) {
+            self.queue(b, false);
+        }
+    }
+
+    /// Gives a message to the core; gives it back when the SCTP send
+    /// buffer is full. A refusal `send` could not foresee (the channel
+    /// closed meanwhile, or the peer's limit fell) drops the message: the
+    /// channel's `close` tells the first, an `error` event the others.
+    fn core_send(&mut self, b: Blocked) -> Result<(), Blocked> {
+        let result = self.core.send(b.channel, &b.data, b.binary);
+        if let Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) = result {
+            return Err(b);
+        }
+        let Some(sink) = self.channels.get_mut(&b.channel) else {
+            return Ok(());
+        };
+        sink.handed += b.data.len();
+        match result {
+            Ok(()) => {}
+            Err(ferrtc_core::Error::ChannelNotOpen(_)) => {
+                tracing::debug!("message dropped: the channel closed after send");
             }
-            r => {
-                let _ = b.reply.send(r.map_err(Error::from));
+            Err(e) => {
+                tracing::debug!("message dropped: {e}");
+                sink.shared
+                    .events
+                    .publish(DataChannelEvent::Error(e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    fn set_stun_servers(
+        &mut self,
+        servers: Vec<std::net::SocketAddr>,
+        generation: u64,
+        reply: Option<Reply<()>>,
+    ) {
+        let result = if generation < self.stun_generation {
+            tracing::debug!("STUN servers of an earlier configuration ignored");
+            Ok(())
+        } else {
+            self.stun_generation = generation;
+            self.core.set_stun_servers(servers).map_err(Error::from)
+        };
+        match reply {
+            Some(r) => {
+                let _ = r.send(result);
+            }
+            None => {
+                if let Err(e) = result {
+                    tracing::debug!("STUN servers not applied: {e}");
+                }
             }
         }
     }
@@ -422,32 +574,13 @@ impl Driver {
                     .and_then(|id| self.new_channel_handle(id).ok_or(Error::Closed));
                 let _ = r.send(result);
             }
-            Command::Send {
-                channel,
-                data,
-                binary,
+            Command::SetStunServers {
+                servers,
+                generation,
                 reply,
-            } => self.try_send(Blocked {
-                channel,
-                data,
-                binary,
-                reply,
-            }),
-            Command::SetStunServers(servers, r) => {
-                let _ = r.send(self.core.set_stun_servers(servers).map_err(Error::from));
-            }
+            } => self.set_stun_servers(servers, generation, reply),
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice().map_err(Error::from));
-            }
-            Command::CloseChannel(id) => {
-                if let Err(e) = self.core.close_channel(id) {
-                    tracing::debug!("close channel: {e}");
-                }
-            }
-            Command::SetLowThreshold(id, n) => {
-                if let Err(e) = self.core.set_buffered_amount_low_threshold(id, n) {
-                    tracing::debug!("threshold: {e}");
-                }
             }
             Command::Descriptions(r) => {
                 let _ = r.send(Descriptions {

@@ -22,6 +22,10 @@ pub enum Error {
     /// creation (W3C `InvalidModificationError`).
     #[error("cannot change {0} of an existing connection")]
     InvalidModification(&'static str),
+    /// A text message whose bytes are not UTF-8 (W3C `send(USVString)`
+    /// cannot carry one).
+    #[error("a text message must be UTF-8")]
+    NotUtf8,
     /// The connection's task has ended (closed, or every handle dropped).
     #[error("the peer connection is closed")]
     Closed,

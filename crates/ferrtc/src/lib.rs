@@ -5,7 +5,9 @@
 //! the sans-IO [`ferrtc_core::PeerConnection`] and its UDP sockets (one per
 //! local address, loopback included). Events are async streams
 //! ([`PeerConnection::next_event`], [`DataChannel::recv`]); no user code
-//! runs inside the task.
+//! runs inside the task. Each handle value (each clone) is a subscriber of
+//! its own from its first read, and no clone takes another's events (see
+//! [`DataChannel#events`]).
 //!
 //! Signaling is the application's: the descriptions and candidates
 //! serialize to the browsers' JSON forms with serde.
@@ -24,19 +26,24 @@ mod config;
 mod data_channel;
 mod driver;
 mod error;
+mod events;
 mod mdns;
 mod mux;
 mod net;
 mod peer_connection;
+mod stun;
 
 pub use config::{
     BundlePolicy, Certificate, Configuration, IceServer, IceTransportPolicy, RtcpMuxPolicy,
 };
-pub use data_channel::{DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage};
+pub use data_channel::{
+    DataChannel, DataChannelEvent, DataChannelEvents, DataChannelInit, DataChannelMessage,
+};
 pub use error::Error;
 pub use ferrtc_core::DataChannelState;
 pub use mux::UdpMux;
 pub use peer_connection::{
     IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnection, PeerConnectionEvent,
-    PeerConnectionState, SdpType, SessionDescription, SignalingState, Stats, StatsReport,
+    PeerConnectionEvents, PeerConnectionState, SdpType, SessionDescription, SignalingState, Stats,
+    StatsReport,
 };

@@ -1,6 +1,7 @@
 //! `RTCPeerConnection` handles.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrtc_core::{Config as CoreConfig, PeerConnection as Core};
 use rand::Rng;
@@ -12,11 +13,13 @@ pub use ferrtc_core::{
 };
 
 use crate::Error;
-use crate::config::{Configuration, IceTransportPolicy, ServerUrl};
+use crate::config::{Configuration, IceTransportPolicy};
 use crate::data_channel::{DataChannel, DataChannelInit};
 use crate::driver::{Command, Descriptions, Driver};
+use crate::events::{Hub, Subscription, Weight};
 use crate::mdns::{MDNS_GROUP, Resolver};
 use crate::net::{Sockets, local_addresses};
+use crate::stun::{self, StunServers};
 
 /// An event of a peer connection (W3C `icecandidate`, the state change
 /// events, `negotiationneeded`, `datachannel`).
@@ -39,6 +42,12 @@ pub enum PeerConnectionEvent {
     DataChannel(DataChannel),
 }
 
+impl Weight for PeerConnectionEvent {
+    fn weight(&self) -> usize {
+        0
+    }
+}
+
 /// The four states at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct States {
@@ -55,6 +64,18 @@ pub(crate) struct States {
 /// cheap to clone and `Send`; dropping the last one closes the connection.
 /// Events come from [`PeerConnection::next_event`], never from callbacks.
 ///
+/// # Events
+///
+/// Each handle *value* is a subscriber of its own, from its first
+/// [`next_event`](Self::next_event): it gets every event from then on,
+/// and no other handle (clone or not) takes them from it. A clone starts
+/// with no subscription, so clones used only for calls hold nothing. The
+/// first subscription of a connection also gets the events that came
+/// before any (candidates gathered before anyone listened are not lost).
+/// [`subscribe`](Self::subscribe) makes a subscription at a chosen moment.
+/// Every subscription gets its own handle of each remote
+/// [`DataChannel`](PeerConnectionEvent::DataChannel).
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), ferrtc::Error> {
 /// use ferrtc::{Configuration, DataChannelInit, PeerConnection};
@@ -67,30 +88,68 @@ pub(crate) struct States {
 /// channel.send_text("hello").await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[doc(alias = "RTCPeerConnection")]
 pub struct PeerConnection {
     inner: Arc<Inner>,
+    /// This handle value's subscription, made by its first `next_event`.
+    events: Mutex<Option<Subscription<PeerConnectionEvent>>>,
+}
+
+impl Clone for PeerConnection {
+    /// Another handle of the connection, without a subscription yet.
+    fn clone(&self) -> Self {
+        PeerConnection {
+            inner: Arc::clone(&self.inner),
+            events: Mutex::new(None),
+        }
+    }
+}
+
+/// A subscription to a connection's events, from
+/// [`PeerConnection::subscribe`].
+#[derive(Debug)]
+pub struct PeerConnectionEvents {
+    events: Subscription<PeerConnectionEvent>,
+}
+
+impl PeerConnectionEvents {
+    /// The next event; `None` once the connection's task has ended.
+    pub async fn recv(&mut self) -> Option<PeerConnectionEvent> {
+        self.events.recv().await
+    }
 }
 
 #[derive(Debug)]
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
-    events: Mutex<mpsc::UnboundedReceiver<PeerConnectionEvent>>,
+    events: Arc<Hub<PeerConnectionEvent>>,
     configuration: std::sync::Mutex<Configuration>,
+    /// Counts `setConfiguration` calls: STUN lookups still running for an
+    /// earlier configuration do not override a later one.
+    stun_generation: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Nobody can subscribe any more: drop what waited for a first one.
+        self.events.abandon();
+    }
 }
 
 impl PeerConnection {
     /// Creates a connection: binds one UDP socket per local address
     /// (loopback included) and spawns its task. Must be called inside a
-    /// tokio runtime.
+    /// tokio runtime. Returns at once: STUN servers given by name are
+    /// looked up in the background and used once found (see
+    /// [`IceServer`](crate::IceServer)).
     pub fn new(configuration: Configuration) -> Result<Self, Error> {
-        let stun = stun_servers(&configuration)?;
+        let stun = StunServers::of(&configuration)?;
         let mut config = CoreConfig::default();
         config.seed = configuration.seed.unwrap_or_else(|| rand::rng().random());
         config.certificate = configuration.certificates.first().cloned();
         config.bundle_policy = configuration.bundle_policy;
-        config.stun_servers = stun;
+        config.stun_servers = stun.ready.clone();
         let mut core = Core::new(
             config,
             std::time::Instant::now(),
@@ -111,18 +170,21 @@ impl PeerConnection {
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let (etx, erx) = mpsc::unbounded_channel();
+        let events = Arc::new(Hub::new(None));
         let mdns = Resolver::new(configuration.mdns_server.unwrap_or(MDNS_GROUP));
-        let driver = Driver::new(core, sockets, mdns, rx, tx.downgrade(), etx);
+        let driver = Driver::new(core, sockets, mdns, rx, Arc::clone(&events));
         // Boxed: the task then holds a pointer, not a second copy of the
         // ~13 KB core that an async fn keeps for its by-value argument.
         tokio::spawn(Box::new(driver).run());
+        stun::spawn_lookups(stun, 0, tx.downgrade());
         Ok(PeerConnection {
             inner: Arc::new(Inner {
                 commands: tx,
-                events: Mutex::new(erx),
+                events,
                 configuration: std::sync::Mutex::new(configuration),
+                stun_generation: AtomicU64::new(0),
             }),
+            events: Mutex::new(None),
         })
     }
 
@@ -193,9 +255,23 @@ impl PeerConnection {
         self.ask(Command::RestartIce).await
     }
 
-    /// The next event; `None` once the connection's task has ended.
+    /// The next event of this handle value's subscription (made by the
+    /// first call; see [Events](Self#events)); `None` once the
+    /// connection's task has ended.
     pub async fn next_event(&self) -> Option<PeerConnectionEvent> {
-        self.inner.events.lock().await.recv().await
+        let mut events = self.events.lock().await;
+        events
+            .get_or_insert_with(|| self.inner.events.subscribe())
+            .recv()
+            .await
+    }
+
+    /// A new subscription: every event of the connection from now on (and
+    /// those that came before any subscription, if it is the first).
+    pub fn subscribe(&self) -> PeerConnectionEvents {
+        PeerConnectionEvents {
+            events: self.inner.events.subscribe(),
+        }
     }
 
     async fn descriptions(&self) -> Result<Descriptions, Error> {
@@ -280,7 +356,8 @@ impl PeerConnection {
     }
 
     /// `setConfiguration()` (W3C webrtc-pc §4.4.1.7): the ICE servers may
-    /// change (new STUN servers are queried at once); the bundle policy,
+    /// change (new STUN servers are queried at once; those given by name
+    /// once looked up, in the background); the bundle policy,
     /// the RTCP mux policy, the certificates and the seed may not
     /// ([`Error::InvalidModification`]). A new `iceTransportPolicy` is
     /// kept but applies to no address already gathered.
@@ -304,8 +381,16 @@ impl PeerConnection {
         if configuration.seed.is_some() && configuration.seed != current.seed {
             return Err(Error::InvalidModification("the seed"));
         }
-        let stun = stun_servers(&configuration)?;
-        self.ask(|r| Command::SetStunServers(stun, r)).await?;
+        let stun = StunServers::of(&configuration)?;
+        let generation = self.inner.stun_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let servers = stun.ready.clone();
+        self.ask(|r| Command::SetStunServers {
+            servers,
+            generation,
+            reply: Some(r),
+        })
+        .await?;
+        stun::spawn_lookups(stun, generation, self.inner.commands.downgrade());
         if let Ok(mut c) = self.inner.configuration.lock() {
             *c = configuration;
         }
@@ -316,22 +401,4 @@ impl PeerConnection {
     pub async fn close(&self) {
         let _ = self.get(Command::Close).await;
     }
-}
-
-/// The STUN servers of a configuration, resolved; TURN URLs are checked
-/// and logged (the TURN client is not there yet).
-fn stun_servers(configuration: &Configuration) -> Result<Vec<std::net::SocketAddr>, Error> {
-    let mut stun = Vec::new();
-    for server in &configuration.ice_servers {
-        for url in &server.urls {
-            let parsed = ServerUrl::parse(url)?;
-            match parsed {
-                ServerUrl::Stun { .. } => stun.extend(parsed.resolve()),
-                ServerUrl::Turn { .. } => {
-                    tracing::warn!("TURN server {url} accepted but not used yet");
-                }
-            }
-        }
-    }
-    Ok(stun)
 }

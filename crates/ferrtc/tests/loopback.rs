@@ -81,7 +81,7 @@ async fn connect(
 async fn next_message(dc: &DataChannel) -> DataChannelMessage {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), dc.recv()).await {
-            Ok(Some(DataChannelEvent::Message(m))) => return m,
+            Ok(Some(DataChannelEvent::Message(m))) => return std::sync::Arc::unwrap_or_clone(m),
             Ok(Some(_)) => continue,
             other => panic!("no message: {other:?}"),
         }
@@ -416,4 +416,370 @@ async fn a_receiver_that_does_not_read_holds_the_sender_back_and_loses_nothing()
         assert_eq!(m.as_bytes(), &vec![i as u8; SIZE][..], "message {i}");
     }
     writer.await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn writers_on_clones_of_one_channel_all_arrive_in_each_writers_order() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 128; // 4 × 128 × 16 KiB = 8 MiB, far over the 1 MiB mark
+    const SIZE: usize = 16 * 1024;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let send = send.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..PER_WRITER {
+                let mut m = vec![0; SIZE];
+                m[0] = w as u8;
+                m[1..3].copy_from_slice(&(i as u16).to_be_bytes());
+                send.send(m, true).await.unwrap();
+            }
+        }));
+    }
+    let mut next = [0usize; WRITERS];
+    for _ in 0..WRITERS * PER_WRITER {
+        let m = next_message(&recv).await;
+        let b = m.as_bytes();
+        assert_eq!(b.len(), SIZE);
+        let w = usize::from(b[0]);
+        let i = usize::from(u16::from_be_bytes([b[1], b[2]]));
+        assert_eq!(i, next[w], "writer {w} out of order");
+        next[w] += 1;
+    }
+    assert_eq!(next, [PER_WRITER; WRITERS]);
+    for w in writers {
+        tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("a writer hung")
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn send_returns_without_waiting_for_the_connection_task() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let before = send.buffered_amount();
+    // One poll, without yielding to the connection's task: the message is
+    // queued and counted in bufferedAmount at once (W3C).
+    let mut sending = std::pin::pin!(send.send_binary(&[9; 1000]));
+    let polled = sending
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+    assert!(
+        matches!(polled, std::task::Poll::Ready(Ok(()))),
+        "send waited: {polled:?}"
+    );
+    assert!(send.buffered_amount() >= before + 1000);
+    assert_eq!(next_message(&recv).await.as_bytes(), &[9; 1000][..]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn send_reports_state_size_and_text_errors_at_once() {
+    let (_a, _b, send, _recv) = connected_pair().await;
+    assert!(matches!(
+        send.send(vec![0xff, 0xfe], false).await,
+        Err(ferrtc::Error::NotUtf8)
+    ));
+    let too_big = vec![0; 1 << 20];
+    assert!(matches!(
+        send.send(too_big, true).await,
+        Err(ferrtc::Error::Core(
+            ferrtc_core::Error::MessageTooLarge { .. }
+        ))
+    ));
+    let unconnected = PeerConnection::new(Configuration::default()).unwrap();
+    let connecting = unconnected
+        .create_data_channel("not yet", DataChannelInit::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        connecting.send_text("early").await,
+        Err(ferrtc::Error::Core(ferrtc_core::Error::ChannelNotOpen(_)))
+    ));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tasks_reading_clones_of_one_channel_each_get_every_message() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    const READERS: usize = 3;
+    const COUNT: usize = 50;
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let clone = recv.clone();
+        readers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..COUNT {
+                got.push(next_message(&clone).await.as_bytes().to_vec());
+            }
+            got
+        }));
+    }
+    // Each reader subscribes at its first `recv`: let them all start.
+    for _ in 0..READERS {
+        tokio::task::yield_now().await;
+    }
+    for i in 0..COUNT {
+        send.send_text(&format!("message {i}")).await.unwrap();
+    }
+    let expected: Vec<Vec<u8>> = (0..COUNT)
+        .map(|i| format!("message {i}").into_bytes())
+        .collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), expected);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn clones_of_a_peer_connection_each_get_every_event() {
+    let pc = PeerConnection::new(Configuration {
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        let clone = pc.clone();
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let ev = tokio::time::timeout(Duration::from_secs(10), clone.next_event())
+                    .await
+                    .expect("gathering did not finish")
+                    .unwrap();
+                let end =
+                    matches!(&ev, PeerConnectionEvent::IceCandidate(c) if c.candidate.is_empty());
+                seen.push(format!("{ev:?}"));
+                if end {
+                    return seen;
+                }
+            }
+        }));
+    }
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    let _dc = pc
+        .create_data_channel("events", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer)).await.unwrap();
+    let mut all = Vec::new();
+    for r in readers {
+        all.push(r.await.unwrap());
+    }
+    assert!(
+        all[0].iter().any(|e| e.starts_with("IceCandidate")),
+        "{:?}",
+        all[0]
+    );
+    assert!(all.iter().all(|seen| *seen == all[0]), "{all:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn subscriptions_made_before_the_events_all_see_them() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let mut subscriptions: Vec<_> = (0..3).map(|_| recv.clone().subscribe()).collect();
+    send.send_text("to everyone").await.unwrap();
+    for s in &mut subscriptions {
+        let m = loop {
+            match tokio::time::timeout(Duration::from_secs(10), s.recv()).await {
+                Ok(Some(DataChannelEvent::Message(m))) => break m,
+                Ok(Some(_)) => continue,
+                other => panic!("no message: {other:?}"),
+            }
+        };
+        assert_eq!(*m, DataChannelMessage::Text("to everyone".into()));
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_clone_that_never_reads_does_not_hold_the_connection_back() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let _idle = recv.clone();
+    const COUNT: usize = 256; // 4 MiB: four times the receive high-water mark
+    let writer = tokio::spawn(async move {
+        for i in 0..COUNT {
+            send.send(vec![i as u8; 16 * 1024], true).await.unwrap();
+        }
+    });
+    for i in 0..COUNT {
+        assert_eq!(next_message(&recv).await.as_bytes()[0], i as u8);
+    }
+    writer.await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unread_subscription_holds_the_connection_back_until_dropped() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let stalled = recv.subscribe();
+    const COUNT: usize = 256; // 4 MiB
+    let writer = tokio::spawn(async move {
+        for i in 0..COUNT {
+            send.send(vec![i as u8; 16 * 1024], true).await.unwrap();
+        }
+    });
+    let mut got = 0;
+    // The unread subscription reaches 1 MiB: the connection stops taking
+    // messages, for the reader too.
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), recv.recv()).await {
+        if let DataChannelEvent::Message(m) = ev {
+            assert_eq!(m.as_bytes()[0], got as u8);
+            got += 1;
+        }
+    }
+    assert!(
+        got < COUNT,
+        "all {got} messages passed an unread subscription"
+    );
+    drop(stalled);
+    while got < COUNT {
+        assert_eq!(next_message(&recv).await.as_bytes()[0], got as u8);
+        got += 1;
+    }
+    writer.await.unwrap();
+}
+
+/// A UDP socket on 127.0.0.1 standing for a STUN server: says whether a
+/// binding request reaches it within five seconds.
+async fn stun_request_arrives(server: &tokio::net::UdpSocket) -> bool {
+    let mut buf = [0u8; 1500];
+    match tokio::time::timeout(Duration::from_secs(5), server.recv_from(&mut buf)).await {
+        // STUN binding request: message type 0x0001, magic cookie 0x2112A442.
+        Ok(Ok((n, _))) => n >= 20 && buf[..2] == [0, 1] && buf[4..8] == [0x21, 0x12, 0xa4, 0x42],
+        _ => false,
+    }
+}
+
+/// Starts gathering on `pc` (a channel, an offer, setLocalDescription).
+async fn start_gathering(pc: &PeerConnection) -> DataChannel {
+    let dc = pc
+        .create_data_channel("gather", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer)).await.unwrap();
+    dc
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stun_server_named_localhost_is_looked_up_and_queried() {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = server.local_addr().unwrap().port();
+    let pc = PeerConnection::new(Configuration {
+        ice_servers: vec![ferrtc::IceServer::new(format!("stun:localhost:{port}"))],
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let _dc = start_gathering(&pc).await;
+    assert!(stun_request_arrives(&server).await, "no binding request");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn set_configuration_looks_a_stun_name_up_in_the_background() {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = server.local_addr().unwrap().port();
+    let pc = PeerConnection::new(Configuration {
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let _dc = start_gathering(&pc).await;
+    let mut config = pc.get_configuration();
+    config.ice_servers = vec![ferrtc::IceServer::new(format!("stun:localhost:{port}"))];
+    pc.set_configuration(config).await.unwrap();
+    assert!(stun_request_arrives(&server).await, "no binding request");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stun_name_that_does_not_resolve_blocks_neither_new_nor_gathering() {
+    let start = std::time::Instant::now();
+    // A NUL byte: the resolver refuses it without sending a query anywhere.
+    let pc = PeerConnection::new(Configuration {
+        ice_servers: vec![ferrtc::IceServer::new("stun:bad\0name:3478")],
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1));
+    let _dc = start_gathering(&pc).await;
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), pc.next_event())
+            .await
+            .expect("gathering did not finish")
+            .unwrap();
+        if matches!(&ev, PeerConnectionEvent::IceCandidate(c) if c.candidate.is_empty()) {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_accepted_before_the_task_saw_close_ends_as_the_close_not_a_panic() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    send.close();
+    // The task has not run since close(): the handle still says open, so
+    // send accepts the message; the task then finds the channel closing.
+    assert_eq!(send.ready_state(), DataChannelState::Open);
+    send.send_text("late").await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), send.recv()).await {
+            Ok(Some(DataChannelEvent::Close)) => break,
+            Ok(Some(_)) => continue,
+            other => panic!("no close: {other:?}"),
+        }
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), recv.recv()).await {
+            Ok(Some(DataChannelEvent::Close)) => break,
+            Ok(Some(DataChannelEvent::Message(m))) => panic!("sent after close: {m:?}"),
+            Ok(Some(_)) => continue,
+            other => panic!("no close: {other:?}"),
+        }
+    }
+    assert!(send.send_text("after").await.is_err());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn writers_on_another_thread_under_back_pressure_lose_and_reorder_nothing() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 2000;
+    const SIZE: usize = 1024; // 8 MiB in all
+    // The writers run on a runtime of their own, on another OS thread: the
+    // back-pressure wake-ups cross threads.
+    let writers = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut writers = Vec::new();
+            for w in 0..WRITERS {
+                let send = send.clone();
+                writers.push(tokio::spawn(async move {
+                    for i in 0..PER_WRITER {
+                        let mut m = vec![0; SIZE];
+                        m[0] = w as u8;
+                        m[1..3].copy_from_slice(&(i as u16).to_be_bytes());
+                        send.send(m, true).await.unwrap();
+                        assert!(send.buffered_amount() <= 2 * 1024 * 1024);
+                    }
+                }));
+            }
+            for w in writers {
+                w.await.unwrap();
+            }
+        });
+    });
+    let mut next = [0usize; WRITERS];
+    for _ in 0..WRITERS * PER_WRITER {
+        let m = next_message(&recv).await;
+        let b = m.as_bytes();
+        let w = usize::from(b[0]);
+        assert_eq!(usize::from(u16::from_be_bytes([b[1], b[2]])), next[w]);
+        next[w] += 1;
+    }
+    writers.join().unwrap();
 }
