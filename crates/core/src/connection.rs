@@ -71,7 +71,11 @@ pub struct ConnectionStats {
 /// 3. [`poll_timeout`](Self::poll_timeout), calling
 ///    [`handle_timeout`](Self::handle_timeout) when that instant comes.
 ///
-/// Methods without a `now` argument use the latest `now` given.
+/// Every input takes the caller's current time `now`: the connection keeps
+/// no clock of its own, so a timer or a message lifetime (PR-SCTP
+/// `maxPacketLifeTime`) is always counted from the true time of the call.
+/// The wall time, which only the certificate check needs, runs on from
+/// the one given to [`new`](Self::new) with `now`.
 ///
 /// # Data path (RFC 7983)
 ///
@@ -84,8 +88,10 @@ pub struct PeerConnection {
     config: Config,
     rng: StdRng,
     certificate: Certificate,
-    wall_clock: SystemTime,
-    now: Instant,
+    /// The instant and the wall time given to [`PeerConnection::new`]: the
+    /// wall time at a later `now` is counted on from them (the certificate
+    /// is checked when DTLS starts, not only at construction).
+    clock_origin: (Instant, SystemTime),
     jsep: Jsep,
     credentials: Credentials,
     ice: Option<Agent>,
@@ -165,8 +171,7 @@ impl PeerConnection {
         Ok(PeerConnection {
             rng,
             certificate,
-            wall_clock,
-            now,
+            clock_origin: (now, wall_clock),
             jsep: Jsep::new(jsep_config),
             credentials,
             ice: None,
@@ -484,7 +489,7 @@ impl PeerConnection {
     /// Adds a local UDP socket address the caller receives on; it becomes a
     /// host candidate once gathering starts (at the first
     /// `set_local_description`, as W3C webrtc-pc §4.4.1.5 says).
-    pub fn add_local_host(&mut self, addr: SocketAddr) -> Result<(), Error> {
+    pub fn add_local_host(&mut self, now: Instant, addr: SocketAddr) -> Result<(), Error> {
         if self.closed {
             return Err(Error::Closed);
         }
@@ -497,14 +502,18 @@ impl PeerConnection {
         {
             ice.add_local_host(addr)?;
         }
-        self.process();
+        self.process(now);
         Ok(())
     }
 
     /// Replaces the STUN servers (W3C `setConfiguration` with new
     /// `iceServers`): servers not known before are queried at once when
     /// gathering has started, else at its start.
-    pub fn set_stun_servers(&mut self, servers: Vec<SocketAddr>) -> Result<(), Error> {
+    pub fn set_stun_servers(
+        &mut self,
+        now: Instant,
+        servers: Vec<SocketAddr>,
+    ) -> Result<(), Error> {
         self.check_open()?;
         if self.gathering
             && let Some(ice) = self.ice.as_mut()
@@ -517,7 +526,7 @@ impl PeerConnection {
             }
         }
         self.config.stun_servers = servers;
-        self.process();
+        self.process(now);
         Ok(())
     }
 
@@ -550,13 +559,13 @@ impl PeerConnection {
     /// credentials and a fresh gathering; the current pair keeps carrying
     /// data until the new one is selected. Fires `negotiationneeded`: the
     /// next offer restarts ICE on both sides.
-    pub fn restart_ice(&mut self) -> Result<(), Error> {
+    pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
         let Some(ice) = self.ice.as_mut() else {
             // Nothing negotiated yet: the first offer starts fresh anyway.
             return Ok(());
         };
-        ice.restart(self.now)?;
+        ice.restart(now)?;
         self.credentials = ice.local_credentials().clone();
         self.restart_pending = true;
         self.negotiation_needed = false;
@@ -564,7 +573,7 @@ impl PeerConnection {
             self.negotiation_needed = true;
             self.events.push_back(Event::NegotiationNeeded);
         }
-        self.process();
+        self.process(now);
         Ok(())
     }
 
@@ -574,7 +583,11 @@ impl PeerConnection {
 
     /// `setLocalDescription`; `None` is the parameterless form, which
     /// creates and applies an offer or an answer as the state requires.
-    pub fn set_local_description(&mut self, desc: Option<SessionDescription>) -> Result<(), Error> {
+    pub fn set_local_description(
+        &mut self,
+        now: Instant,
+        desc: Option<SessionDescription>,
+    ) -> Result<(), Error> {
         self.check_open()?;
         let desc = match desc {
             Some(d) => d,
@@ -597,25 +610,29 @@ impl PeerConnection {
             self.events.extend(self.held_candidates.drain(..));
         }
         if kind != SdpType::Rollback {
-            self.ensure_ice(kind == SdpType::Offer);
+            self.ensure_ice(now, kind == SdpType::Offer);
             self.note_local_mid();
             self.start_gathering()?;
         }
-        self.after_signaling();
+        self.after_signaling(now);
         Ok(())
     }
 
     /// `setRemoteDescription`. Candidates in the SDP are used, as is
     /// `a=end-of-candidates`.
-    pub fn set_remote_description(&mut self, desc: SessionDescription) -> Result<(), Error> {
+    pub fn set_remote_description(
+        &mut self,
+        now: Instant,
+        desc: SessionDescription,
+    ) -> Result<(), Error> {
         self.check_open()?;
         let kind = desc.kind;
         self.jsep.set_remote_description(desc)?;
         if kind != SdpType::Rollback {
-            self.ensure_ice(kind != SdpType::Offer);
-            self.apply_remote_ice(kind == SdpType::Offer)?;
+            self.ensure_ice(now, kind != SdpType::Offer);
+            self.apply_remote_ice(now, kind == SdpType::Offer)?;
         }
-        self.after_signaling();
+        self.after_signaling(now);
         Ok(())
     }
 
@@ -623,7 +640,11 @@ impl PeerConnection {
     /// Candidates the agent cannot use (mDNS `.local` names, TCP) are
     /// accepted and ignored, as browsers do: the peer's checks still reach
     /// us and are answered through peer-reflexive discovery.
-    pub fn add_ice_candidate(&mut self, candidate: &IceCandidateInit) -> Result<(), Error> {
+    pub fn add_ice_candidate(
+        &mut self,
+        now: Instant,
+        candidate: &IceCandidateInit,
+    ) -> Result<(), Error> {
         self.check_open()?;
         let added = self.jsep.add_ice_candidate(candidate)?;
         let Some(ice) = self.ice.as_mut() else {
@@ -639,7 +660,7 @@ impl PeerConnection {
                 Err(e) => return Err(e.into()),
             },
         }
-        self.process();
+        self.process(now);
         Ok(())
     }
 
@@ -653,7 +674,7 @@ impl PeerConnection {
 
     /// Creates the ICE agent on the first description: the offerer
     /// controls (RFC 8445 §6.1.1; RFC 8829 §5.2.1).
-    fn ensure_ice(&mut self, controlling: bool) {
+    fn ensure_ice(&mut self, now: Instant, controlling: bool) {
         if self.ice.is_some() {
             return;
         }
@@ -663,7 +684,7 @@ impl PeerConnection {
             credentials: Some(self.credentials.clone()),
             ..self.config.ice.clone()
         };
-        self.ice = Some(Agent::new(config, self.now));
+        self.ice = Some(Agent::new(config, now));
     }
 
     /// The mid and index candidates are signalled with: the first
@@ -703,7 +724,7 @@ impl PeerConnection {
     /// Gives ICE the remote credentials and the candidates found in the
     /// remote SDP (RFC 8839 §5.1: non-trickle peers such as aiortc put
     /// them there).
-    fn apply_remote_ice(&mut self, is_offer: bool) -> Result<(), Error> {
+    fn apply_remote_ice(&mut self, now: Instant, is_offer: bool) -> Result<(), Error> {
         let Some(sdp) = self.jsep.remote_sdp() else {
             return Ok(());
         };
@@ -724,7 +745,7 @@ impl PeerConnection {
                 // restart ours too (an answer to our own restart finds
                 // ours restarted already).
                 if is_offer && !self.restart_pending {
-                    ice.restart(self.now)?;
+                    ice.restart(now)?;
                     self.credentials = ice.local_credentials().clone();
                     self.answer_pending = true;
                 }
@@ -747,7 +768,7 @@ impl PeerConnection {
     }
 
     /// After any description: states, negotiation-needed, transports.
-    fn after_signaling(&mut self) {
+    fn after_signaling(&mut self, now: Instant) {
         let state = self.jsep.signaling_state();
         if state != self.signaling {
             self.signaling = state;
@@ -772,7 +793,7 @@ impl PeerConnection {
                 }
             }
         }
-        self.process();
+        self.process(now);
     }
 
     /// W3C webrtc-pc §4.7.3: fire `negotiationneeded` once per need, in stable.
@@ -793,6 +814,7 @@ impl PeerConnection {
     /// m-section and fires `negotiationneeded`.
     pub fn create_data_channel(
         &mut self,
+        now: Instant,
         label: &str,
         init: DataChannelInit,
     ) -> Result<ChannelId, Error> {
@@ -861,14 +883,20 @@ impl PeerConnection {
             self.jsep.request_data_channel();
             self.check_negotiation_needed();
         }
-        self.open_pending_channels();
-        self.process();
+        self.open_pending_channels(now);
+        self.process(now);
         Ok(id)
     }
 
     /// `send()` on a channel: text when `binary` is false (the bytes must
     /// be UTF-8; the async API takes `&str` for text), binary otherwise.
-    pub fn send(&mut self, id: ChannelId, data: &[u8], binary: bool) -> Result<(), Error> {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<(), Error> {
         let max = self.max_message_size();
         let c = self
             .channels
@@ -893,7 +921,9 @@ impl PeerConnection {
             (true, false) => (ppid::BINARY, data),
             (true, true) => (ppid::BINARY_EMPTY, &[0]),
         };
-        sctp.send(self.now, stream, ppid, payload, c.send_options())?;
+        // PR-SCTP (RFC 3758 §3.5): a lifetime counts from the true time of
+        // the send.
+        sctp.send(now, stream, ppid, payload, c.send_options())?;
         c.stats.messages_sent += 1;
         c.stats.bytes_sent += data.len() as u64;
         Ok(())
@@ -901,7 +931,7 @@ impl PeerConnection {
 
     /// `close()` on a channel: resets its outgoing stream (RFC 8831 §6.7);
     /// the `close` event follows once the peer reset its side.
-    pub fn close_channel(&mut self, id: ChannelId) -> Result<(), Error> {
+    pub fn close_channel(&mut self, now: Instant, id: ChannelId) -> Result<(), Error> {
         let c = self
             .channels
             .get_mut(&id)
@@ -927,7 +957,7 @@ impl PeerConnection {
             }
             _ => self.finish_channel(id),
         }
-        self.process();
+        self.process(now);
         Ok(())
     }
 
@@ -965,7 +995,7 @@ impl PeerConnection {
 
     /// Opens every channel waiting for SCTP (announcing it with
     /// DATA_CHANNEL_OPEN unless negotiated).
-    fn open_pending_channels(&mut self) {
+    fn open_pending_channels(&mut self, now: Instant) {
         let established = self
             .sctp
             .as_ref()
@@ -1022,7 +1052,7 @@ impl PeerConnection {
                 // RFC 8832 §6: OPEN goes reliable and ordered; so does
                 // our data until the ACK comes.
                 if let Err(e) = sctp.send(
-                    self.now,
+                    now,
                     stream,
                     ppid::DCEP,
                     &self.scratch,
@@ -1050,7 +1080,6 @@ impl PeerConnection {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
-        self.now = now;
         self.stats.datagrams_received += 1;
         let Some(ice) = self.ice.as_mut() else {
             self.stats.dropped_datagrams += 1;
@@ -1070,25 +1099,34 @@ impl PeerConnection {
             },
             Receive::Stun | Receive::Dropped(_) => {}
         }
-        self.process();
+        self.process(now);
     }
 
     /// Writes the next datagram into `buf` and says where it goes: ICE's
     /// own checks first, then DTLS records, pulling one SCTP packet at a
     /// time into DTLS so that nothing queues up between the layers.
+    ///
+    /// Before it returns `None` it hands up what sending moved in the
+    /// engines (a timer's retransmission giving up, say), so that after it
+    /// [`poll_event`](Self::poll_event) has every event of the pass.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        self.now = now;
-        let transmit = self.next_transmit(now, buf);
-        if transmit.is_some() {
-            self.stats.datagrams_sent += 1;
-        } else if self.closed
+        for _ in 0..MAX_PROCESS_ROUNDS {
+            if let Some(t) = self.next_transmit(now, buf) {
+                self.stats.datagrams_sent += 1;
+                return Some(t);
+            }
+            if !self.process(now) {
+                break;
+            }
+        }
+        if self.closed
             && let Some(ice) = self.ice.as_mut()
         {
             // Everything of the close (SCTP ABORT, close_notify) is out:
             // ICE may stop now.
             ice.close();
         }
-        transmit
+        None
     }
 
     fn next_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
@@ -1117,10 +1155,12 @@ impl PeerConnection {
     }
 
     /// The next event, or `None`.
+    ///
+    /// It only pops the queue: the work happens in the inputs
+    /// (`handle_*` and the API calls) and in
+    /// [`poll_transmit`](Self::poll_transmit), so once `poll_transmit`
+    /// returned `None`, every event of the pass is here.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.events.is_empty() {
-            self.process();
-        }
         self.events.pop_front()
     }
 
@@ -1138,7 +1178,6 @@ impl PeerConnection {
 
     /// Time reached `now`: runs every engine's due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         if let Some(ice) = self.ice.as_mut()
             && due(ice.poll_timeout())
@@ -1155,12 +1194,12 @@ impl PeerConnection {
         {
             sctp.handle_timeout(now);
         }
-        self.process();
+        self.process(now);
     }
 
     /// `close()`: aborts SCTP, sends DTLS `close_notify`, stops ICE once
     /// those are out. No events follow except the queued ones.
-    pub fn close(&mut self) {
+    pub fn close(&mut self, now: Instant) {
         if self.closed {
             return;
         }
@@ -1170,9 +1209,9 @@ impl PeerConnection {
         }
         self.by_stream.clear();
         if let Some(sctp) = self.sctp.as_mut() {
-            sctp.abort(self.now);
+            sctp.abort(now);
             if let Some(dtls) = self.dtls.as_mut() {
-                while sctp.poll_transmit(self.now, &mut self.scratch).is_some() {
+                while sctp.poll_transmit(now, &mut self.scratch).is_some() {
                     if dtls.send_application_data(&self.scratch).is_err() {
                         break;
                     }
@@ -1193,13 +1232,13 @@ impl PeerConnection {
     /// and holds the peer back (RFC 9260 §6.2): a driver pauses while its
     /// application is not reading, so a peer cannot make it queue without
     /// bound. Resuming delivers what waited, and reopens the window.
-    pub fn set_receive_paused(&mut self, paused: bool) {
+    pub fn set_receive_paused(&mut self, now: Instant, paused: bool) {
         if self.receive_paused == paused {
             return;
         }
         self.receive_paused = paused;
         if !paused {
-            self.process();
+            self.process(now);
         }
     }
 
@@ -1224,18 +1263,28 @@ impl PeerConnection {
     // ------------------------------------------------------------ events
 
     /// Drains every engine's events into W3C events until nothing moves.
-    fn process(&mut self) {
+    /// Returns whether anything moved.
+    fn process(&mut self, now: Instant) -> bool {
+        let mut any = false;
         for _ in 0..MAX_PROCESS_ROUNDS {
             let mut moved = false;
             moved |= self.process_ice();
-            moved |= self.maybe_start_dtls();
-            moved |= self.process_dtls();
-            moved |= self.process_sctp();
+            moved |= self.maybe_start_dtls(now);
+            moved |= self.process_dtls(now);
+            moved |= self.process_sctp(now);
             self.update_connection_state();
             if !moved {
                 break;
             }
+            any = true;
         }
+        any
+    }
+
+    /// The wall time at `now`, counted on from the one given to `new`.
+    fn wall_clock(&self, now: Instant) -> SystemTime {
+        let (origin, wall) = self.clock_origin;
+        wall + now.saturating_duration_since(origin)
     }
 
     fn process_ice(&mut self) -> bool {
@@ -1302,7 +1351,7 @@ impl PeerConnection {
     /// The DTLS server starts as soon as the roles are known; the client
     /// once ICE has a pair to send its ClientHello on (else the first
     /// flight would be lost and wait a full retransmission timeout).
-    fn maybe_start_dtls(&mut self) -> bool {
+    fn maybe_start_dtls(&mut self, now: Instant) -> bool {
         if self.dtls.is_some() || self.closed {
             return false;
         }
@@ -1333,13 +1382,13 @@ impl PeerConnection {
             &self.config.dtls,
             &self.certificate,
             role,
-            self.now,
-            self.wall_clock,
+            now,
+            self.wall_clock(now),
         ) {
             Ok(mut dtls) => {
                 dtls.expect_remote_fingerprints(fingerprints);
                 while let Some(d) = self.early_dtls.pop_front() {
-                    dtls.handle_receive(self.now, &d);
+                    dtls.handle_receive(now, &d);
                 }
                 self.dtls = Some(dtls);
             }
@@ -1354,7 +1403,7 @@ impl PeerConnection {
         true
     }
 
-    fn process_dtls(&mut self) -> bool {
+    fn process_dtls(&mut self, now: Instant) -> bool {
         let Some(dtls) = self.dtls.as_mut() else {
             return false;
         };
@@ -1376,13 +1425,13 @@ impl PeerConnection {
                         // RFC 8841 §5 / RFC 8831 §6.2: both sides send INIT
                         // (simultaneous open works).
                         let mut sctp = Association::new(config);
-                        sctp.connect(self.now);
+                        sctp.connect(now);
                         self.sctp = Some(sctp);
                     }
                 }
                 ferrtc_dtls::Event::ApplicationData(record) => {
                     if let Some(sctp) = self.sctp.as_mut()
-                        && let Err(e) = sctp.handle_receive(self.now, &record)
+                        && let Err(e) = sctp.handle_receive(now, &record)
                     {
                         tracing::debug!("SCTP packet dropped: {e}");
                     }
@@ -1406,7 +1455,7 @@ impl PeerConnection {
         moved
     }
 
-    fn process_sctp(&mut self) -> bool {
+    fn process_sctp(&mut self, now: Instant) -> bool {
         let mut moved = false;
         while !self.receive_paused
             && let Some(ev) = self.sctp.as_mut().and_then(Association::poll_event)
@@ -1415,9 +1464,9 @@ impl PeerConnection {
             match ev {
                 ferrtc_sctp::Event::Connected => {
                     tracing::debug!("SCTP established");
-                    self.open_pending_channels();
+                    self.open_pending_channels(now);
                 }
-                ferrtc_sctp::Event::Message(m) => self.on_message(m),
+                ferrtc_sctp::Event::Message(m) => self.on_message(now, m),
                 ferrtc_sctp::Event::IncomingStreamReset(stream) => {
                     let Some(&id) = self.by_stream.get(&stream) else {
                         continue;
@@ -1465,9 +1514,9 @@ impl PeerConnection {
         moved
     }
 
-    fn on_message(&mut self, m: ferrtc_sctp::Message) {
+    fn on_message(&mut self, now: Instant, m: ferrtc_sctp::Message) {
         if m.ppid == ppid::DCEP {
-            self.on_dcep(m.stream, &m.data);
+            self.on_dcep(now, m.stream, &m.data);
             return;
         }
         let Some(&id) = self.by_stream.get(&m.stream) else {
@@ -1503,7 +1552,7 @@ impl PeerConnection {
         });
     }
 
-    fn on_dcep(&mut self, stream: u16, data: &[u8]) {
+    fn on_dcep(&mut self, now: Instant, stream: u16, data: &[u8]) {
         let message = match DcepMessage::parse(data) {
             Ok(m) => m,
             Err(e) => {
@@ -1554,7 +1603,7 @@ impl PeerConnection {
                 DcepMessage::Ack.write(&mut self.scratch);
                 if let Some(sctp) = self.sctp.as_mut()
                     && let Err(e) = sctp.send(
-                        self.now,
+                        now,
                         stream,
                         ppid::DCEP,
                         &self.scratch,

@@ -107,7 +107,7 @@ impl PeerConnection {
         let sockets = Sockets::bind(&addresses, mux)?;
         if configuration.ice_transport_policy == IceTransportPolicy::All {
             for addr in sockets.local_addrs() {
-                core.add_local_host(addr)?;
+                core.add_local_host(std::time::Instant::now(), addr)?;
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();

@@ -46,7 +46,7 @@ fn a_dcep_open_from_the_peer_announces_an_open_channel_with_its_parameters() {
     let mut pc = connection();
     // 0x81: partial reliable by retransmissions, unordered (as Chromium
     // sends for `{ordered: false, maxRetransmits: 0}`).
-    pc.on_message(dcep(3, &open_bytes(0x81, 0, "u", "json")));
+    pc.on_message(Instant::now(), dcep(3, &open_bytes(0x81, 0, "u", "json")));
     let id = match events(&mut pc).as_slice() {
         [Event::DataChannel(a), Event::ChannelOpen(b)] if a == b => *a,
         other => panic!("unexpected events {other:?}"),
@@ -66,7 +66,10 @@ fn a_dcep_open_from_the_peer_announces_an_open_channel_with_its_parameters() {
 fn a_timed_dcep_open_gives_the_lifetime_in_milliseconds() {
     let mut pc = connection();
     // 0x02: partial reliable by lifetime, ordered.
-    pc.on_message(dcep(5, &open_bytes(0x02, 1500, "timed", "")));
+    pc.on_message(
+        Instant::now(),
+        dcep(5, &open_bytes(0x02, 1500, "timed", "")),
+    );
     let id = pc.channels().next().unwrap();
     let info = pc.channel(id).unwrap();
     assert!(info.ordered);
@@ -81,14 +84,14 @@ fn malformed_dcep_and_opens_on_a_busy_stream_are_dropped_and_counted() {
     let mut padded = open_bytes(0x00, 0, "a", "");
     padded.push(0);
     for bad in [&[][..], &[0x02, 0x00], &[0x03, 0x00], &[0x07], &padded] {
-        pc.on_message(dcep(1, bad));
+        pc.on_message(Instant::now(), dcep(1, bad));
     }
     assert_eq!(pc.stats().dropped_messages, before + 5);
     assert!(events(&mut pc).is_empty());
     assert_eq!(pc.channels().count(), 0);
 
-    pc.on_message(dcep(1, &open_bytes(0x00, 0, "first", "")));
-    pc.on_message(dcep(1, &open_bytes(0x00, 0, "second", "")));
+    pc.on_message(Instant::now(), dcep(1, &open_bytes(0x00, 0, "first", "")));
+    pc.on_message(Instant::now(), dcep(1, &open_bytes(0x00, 0, "second", "")));
     assert_eq!(pc.stats().dropped_messages, before + 6);
     assert_eq!(pc.channels().count(), 1);
 }
@@ -101,19 +104,21 @@ fn a_dcep_ack_lets_an_unordered_channel_send_unordered() {
         id: Some(4),
         ..DataChannelInit::default()
     };
-    let id = pc.create_data_channel("chat", init).unwrap();
+    let id = pc
+        .create_data_channel(Instant::now(), "chat", init)
+        .unwrap();
     let channel = pc.channels.get_mut(&id).unwrap();
     channel.awaiting_ack = true;
     // RFC 8832 §6: until the ACK, data goes ordered.
     assert!(!channel.send_options().unordered);
-    pc.on_message(dcep(4, &[0x02]));
+    pc.on_message(Instant::now(), dcep(4, &[0x02]));
     assert!(pc.channels[&id].send_options().unordered);
 }
 
 #[test]
 fn a_dcep_ack_on_an_unknown_stream_changes_nothing() {
     let mut pc = connection();
-    pc.on_message(dcep(9, &[0x02]));
+    pc.on_message(Instant::now(), dcep(9, &[0x02]));
     assert!(events(&mut pc).is_empty());
     assert_eq!(pc.channels().count(), 0);
 }
@@ -126,10 +131,12 @@ fn max_packet_life_time_beyond_what_dcep_carries_is_refused() {
         ..DataChannelInit::default()
     };
     assert!(matches!(
-        pc.create_data_channel("long", init(65_536)),
+        pc.create_data_channel(Instant::now(), "long", init(65_536)),
         Err(Error::InvalidChannelInit(_))
     ));
-    let id = pc.create_data_channel("longest", init(65_535)).unwrap();
+    let id = pc
+        .create_data_channel(Instant::now(), "longest", init(65_535))
+        .unwrap();
     assert_eq!(
         pc.channel(id).unwrap().max_packet_life_time,
         Some(Duration::from_millis(65_535))
