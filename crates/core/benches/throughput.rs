@@ -60,9 +60,9 @@ fn connected() -> (Wire, ChannelId) {
     let now = Instant::now();
     let wall = SystemTime::now();
     let mut ca = Config::default();
-    ca.seed = 1;
+    ca.rng_seed = Some([1; 32]);
     let mut cb = Config::default();
-    cb.seed = 2;
+    cb.rng_seed = Some([2; 32]);
     let mut a = PeerConnection::new(ca, now, wall).unwrap();
     let mut b = PeerConnection::new(cb, now, wall).unwrap();
     let (addr_a, addr_b): (SocketAddr, SocketAddr) = (

@@ -148,7 +148,10 @@ impl PeerConnection {
     /// A new connection. `now` starts its clock; `wall_clock` checks (and
     /// dates a generated) certificate.
     pub fn new(config: Config, now: Instant, wall_clock: SystemTime) -> Result<Self, Error> {
-        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut rng = match config.rng_seed {
+            Some(seed) => StdRng::from_seed(seed),
+            None => StdRng::from_os_rng(),
+        };
         let certificate = match &config.certificate {
             Some(c) => c.clone(),
             None => Certificate::generate(wall_clock)?,
@@ -680,11 +683,13 @@ impl PeerConnection {
         }
         let config = AgentConfig {
             controlling,
-            seed: self.rng.random(),
             credentials: Some(self.credentials.clone()),
             ..self.config.ice.clone()
         };
-        self.ice = Some(Agent::new(config, now));
+        // The agent's own secrets (transaction ids, restart credentials)
+        // come from a 256-bit seed drawn from ours.
+        let rng = StdRng::from_rng(&mut self.rng);
+        self.ice = Some(Agent::with_rng(config, now, rng));
     }
 
     /// The mid and index candidates are signalled with: the first
@@ -1418,13 +1423,13 @@ impl PeerConnection {
                         && self.sctp.is_none()
                     {
                         let mut config = self.config.sctp.clone();
-                        config.seed = self.rng.random();
                         config.local_port = self.jsep.config().sctp_port;
                         config.remote_port = self.sctp_remote_port;
                         config.max_message_size = self.config.max_message_size;
                         // RFC 8841 §5 / RFC 8831 §6.2: both sides send INIT
                         // (simultaneous open works).
-                        let mut sctp = Association::new(config);
+                        let mut sctp =
+                            Association::with_rng(config, StdRng::from_rng(&mut self.rng));
                         sctp.connect(now);
                         self.sctp = Some(sctp);
                     }

@@ -57,9 +57,9 @@ struct Pair {
 }
 
 impl Side {
-    fn new(seed: u64, certificate: Certificate, addr: SocketAddr, now: Instant) -> Option<Side> {
+    fn new(seed: u8, certificate: Certificate, addr: SocketAddr, now: Instant) -> Option<Side> {
         let config = Config {
-            seed,
+            rng_seed: Some([seed; 32]),
             certificate: Some(certificate),
             ..Config::default()
         };

@@ -117,9 +117,9 @@ fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
     events.iter().filter(|e| f(e)).count()
 }
 
-fn config(seed: u64, max_channels: usize) -> Config {
+fn config(seed: u8, max_channels: usize) -> Config {
     let mut c = Config::default();
-    c.seed = seed;
+    c.rng_seed = Some([seed; 32]);
     c.max_channels = max_channels;
     c
 }

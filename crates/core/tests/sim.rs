@@ -44,9 +44,9 @@ struct Pair {
     b: HostId<Peer>,
 }
 
-fn peer(seed: u64, ip: IpAddr, now: Instant) -> Peer {
+fn peer(seed: u8, ip: IpAddr, now: Instant) -> Peer {
     let mut config = Config::default();
-    config.seed = seed;
+    config.rng_seed = Some([seed; 32]);
     let mut pc = PeerConnection::new(config, now, SystemTime::now()).unwrap();
     pc.add_local_host(now, SocketAddr::new(ip, 5000)).unwrap();
     Peer {

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use ferrtc_core::{Config as CoreConfig, PeerConnection as Core};
-use rand::Rng;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub use ferrtc_core::{
@@ -87,7 +86,7 @@ impl PeerConnection {
     pub fn new(configuration: Configuration) -> Result<Self, Error> {
         let stun = stun_servers(&configuration)?;
         let mut config = CoreConfig::default();
-        config.seed = configuration.seed.unwrap_or_else(|| rand::rng().random());
+        config.rng_seed = configuration.seed;
         config.certificate = configuration.certificates.first().cloned();
         config.bundle_policy = configuration.bundle_policy;
         config.stun_servers = stun;

@@ -11,7 +11,7 @@ use crate::{Config, DataChannelInit, DataChannelState, Error, Event};
 
 fn connection() -> PeerConnection {
     let config = Config {
-        seed: 3,
+        rng_seed: Some([3; 32]),
         ..Config::default()
     };
     PeerConnection::new(config, Instant::now(), SystemTime::now()).unwrap()
@@ -141,4 +141,55 @@ fn max_packet_life_time_beyond_what_dcep_carries_is_refused() {
         pc.channel(id).unwrap().max_packet_life_time,
         Some(Duration::from_millis(65_535))
     );
+}
+
+/// RFC 8839 §5.4 `ice-char`: 64 symbols, 6 bits of randomness each.
+fn ice_char_bits(s: &str) -> usize {
+    assert!(
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'),
+        "{s:?} is not made of ice-chars"
+    );
+    s.len() * 6
+}
+
+#[test]
+fn two_default_connections_draw_different_ice_credentials() {
+    let now = Instant::now();
+    let a = PeerConnection::new(Config::default(), now, SystemTime::now()).unwrap();
+    let b = PeerConnection::new(Config::default(), now, SystemTime::now()).unwrap();
+    assert_ne!(a.credentials.ufrag(), b.credentials.ufrag());
+    assert_ne!(a.credentials.pwd(), b.credentials.pwd());
+}
+
+#[test]
+fn equal_32_byte_seeds_give_equal_credentials_and_offers() {
+    let now = Instant::now();
+    let certificate = connection().certificate().clone();
+    let seeded = |seed: [u8; 32]| {
+        let config = Config {
+            rng_seed: Some(seed),
+            certificate: Some(certificate.clone()),
+            ..Config::default()
+        };
+        PeerConnection::new(config, now, SystemTime::now()).unwrap()
+    };
+    let (mut a, mut b, c) = (seeded([9; 32]), seeded([9; 32]), seeded([10; 32]));
+    assert_eq!(a.credentials, b.credentials);
+    assert_ne!(a.credentials, c.credentials);
+    a.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    b.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    assert_eq!(a.create_offer().unwrap(), b.create_offer().unwrap());
+}
+
+#[test]
+fn ice_credentials_carry_the_randomness_rfc_8445_asks_for() {
+    // RFC 8445 §5.3: at least 24 bits of randomness in the ufrag, 128 in
+    // the password.
+    let pc = PeerConnection::new(Config::default(), Instant::now(), SystemTime::now()).unwrap();
+    assert!(ice_char_bits(pc.credentials.ufrag()) >= 24);
+    assert!(ice_char_bits(pc.credentials.pwd()) >= 128);
+    assert_eq!(pc.local_ufrag(), pc.credentials.ufrag());
 }
