@@ -60,16 +60,33 @@ pub struct ConnectionStats {
 /// transport, the SCTP association and the data channels of one
 /// connection, bundled on one transport, and runs JSEP.
 ///
-/// # Polling order
+/// # Drive contract
 ///
-/// The caller owns the UDP sockets and the clock. It tells the connection
-/// which local addresses it has ([`add_local_host`](Self::add_local_host)),
-/// and after creating it and after every input (any `&mut self` method):
-/// 1. [`poll_transmit`](Self::poll_transmit) until `None`, sending each
+/// The caller owns the UDP sockets and the clock; the connection does work
+/// only inside its inputs. One pass, after creating it and after every
+/// input, drains everything:
+///
+/// 1. **input**: one of [`handle_receive`](Self::handle_receive),
+///    [`handle_timeout`](Self::handle_timeout) or an API call (`send`,
+///    `set_remote_description`, `add_ice_candidate`, ...), each with the
+///    current `now`;
+/// 2. [`poll_transmit`](Self::poll_transmit) until `None`, sending each
 ///    datagram from `Transmit::source` to `Transmit::destination`;
-/// 2. [`poll_event`](Self::poll_event) until `None`;
-/// 3. [`poll_timeout`](Self::poll_timeout), calling
-///    [`handle_timeout`](Self::handle_timeout) when that instant comes.
+/// 3. [`poll_event`](Self::poll_event) until `None` (it only pops: the
+///    events of the pass are all queued once `poll_transmit` said `None`);
+/// 4. [`poll_timeout`](Self::poll_timeout): call `handle_timeout` when that
+///    instant comes.
+///
+/// After such a pass `poll_transmit` and `poll_event` both return `None`
+/// until the next input. Handling an event (an application sending from an
+/// `open` handler, a candidate trickled to the other side) is an input:
+/// the pass repeats from 2.
+///
+/// Outbound, datagrams leave the engines in this order: ICE's own checks,
+/// DTLS records, then SCTP packets pulled one at a time into DTLS. A media
+/// pacer (RTP) belongs between the engines and the socket, that is in
+/// step 2: it takes what `poll_transmit` yields and releases it on its own
+/// schedule, adding its release instant to the `poll_timeout` of step 4.
 ///
 /// Every input takes the caller's current time `now`: the connection keeps
 /// no clock of its own, so a timer or a message lifetime (PR-SCTP
@@ -1134,6 +1151,8 @@ impl PeerConnection {
         None
     }
 
+    /// The engines' outbound order (see "Drive contract": a media pacer
+    /// sits after this, between `poll_transmit` and the socket).
     fn next_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         let ice = self.ice.as_mut()?;
         if let Some(t) = ice.poll_transmit(now, buf) {
