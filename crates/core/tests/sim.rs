@@ -766,3 +766,138 @@ fn one_pass_of_the_documented_order_leaves_nothing_pending() {
     }
     assert_eq!(phase, 4, "the connection's life stopped in phase {phase}");
 }
+
+/// A signaling channel that forwards each candidate the moment it is
+/// emitted, and holds it only while the receiver has no remote
+/// description (W3C webrtc-pc §4.4.1.6 `addIceCandidate` rejects it with
+/// `InvalidStateError` then), as a browser application does.
+#[derive(Default)]
+struct EagerSignaling {
+    held: [Vec<ferrtc_core::IceCandidateInit>; 2],
+}
+
+impl EagerSignaling {
+    fn run(&mut self, pair: &mut Pair) {
+        let now = pair.net.now();
+        for (i, (from, to)) in [(pair.a, pair.b), (pair.b, pair.a)].into_iter().enumerate() {
+            let p = pair.net.endpoint_mut(&from);
+            while let Some(ev) = p.pc.poll_event() {
+                if let Event::IceCandidate(c) = &ev {
+                    self.held[i].push(c.clone());
+                }
+                p.events.push(ev);
+            }
+            let to = pair.net.endpoint_mut(&to);
+            if to.pc.remote_description().is_some() {
+                for c in self.held[i].drain(..) {
+                    to.pc.add_ice_candidate(now, &c).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// Offer/answer with the network running between each step and candidates
+/// trickled as early as the API allows: the offerer's reach the answerer
+/// right after its `setRemoteDescription`, before its answer; the
+/// answerer's are emitted, and its checks and DTLS ClientHello reach the
+/// offerer, well before the offerer has the answer. The channel, created
+/// by the offerer or by the answerer, must open within a few seconds.
+fn early_trickle_opens_the_channel(creator_is_offerer: bool, seed: u64, pause_ms: u32) {
+    let mut pair = Pair::new(
+        seed,
+        LinkConfig::IDEAL.with_delay(Duration::from_millis(10)),
+    );
+    let mut signaling = EagerSignaling::default();
+    let now = pair.net.now();
+    let init = DataChannelInit::default();
+    if creator_is_offerer {
+        pair.a().pc.create_data_channel(now, "early", init).unwrap();
+    } else {
+        // The answerer's channel needs a data m-section: the offerer asks
+        // for one with a negotiated channel of its own.
+        let negotiated = DataChannelInit {
+            negotiated: true,
+            id: Some(100),
+            ..DataChannelInit::default()
+        };
+        pair.a()
+            .pc
+            .create_data_channel(now, "n", negotiated)
+            .unwrap();
+        pair.b().pc.create_data_channel(now, "early", init).unwrap();
+    }
+    let offer = pair.a().pc.create_offer().unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(offer.clone()))
+        .unwrap();
+    signaling.run(&mut pair);
+    pair.net.run_for(Duration::from_millis(30));
+    signaling.run(&mut pair);
+    let now = pair.net.now();
+    pair.b().pc.set_remote_description(now, offer).unwrap();
+    // The offerer's candidates, held so far, go in before the answer.
+    signaling.run(&mut pair);
+    pair.net.run_for(Duration::from_millis(30));
+    signaling.run(&mut pair);
+    let now = pair.net.now();
+    let answer = pair.b().pc.create_answer().unwrap();
+    pair.b()
+        .pc
+        .set_local_description(now, Some(answer.clone()))
+        .unwrap();
+    // The answerer checks, is answered (a knows its own password), selects
+    // a pair and sends its ClientHello, all before a has the answer.
+    for _ in 0..pause_ms / 5 {
+        signaling.run(&mut pair);
+        pair.net.run_for(Duration::from_millis(5));
+    }
+    let now = pair.net.now();
+    pair.a().pc.set_remote_description(now, answer).unwrap();
+    let deadline = pair.net.now() + Duration::from_secs(5);
+    let label = |p: &mut Peer| {
+        opened(&p.events)
+            .into_iter()
+            .any(|id| p.pc.channel(id).is_some_and(|c| c.label == "early"))
+    };
+    while pair.net.now() < deadline && !(label(pair.a()) && label(pair.b())) {
+        signaling.run(&mut pair);
+        pair.net.run_for(Duration::from_millis(5));
+    }
+    assert!(
+        label(pair.a()) && label(pair.b()),
+        "channel not open after 5 s: a {:?}/{:?}, b {:?}/{:?}",
+        pair.a().pc.connection_state(),
+        pair.a().pc.sctp_stats().is_some(),
+        pair.b().pc.connection_state(),
+        pair.b().pc.sctp_stats().is_some(),
+    );
+    // And messages flow, both ways.
+    let chan = |p: &mut Peer| {
+        p.pc.channels()
+            .find(|id| p.pc.channel(*id).is_some_and(|c| c.label == "early"))
+            .unwrap()
+    };
+    let (ca, cb) = (chan(pair.a()), chan(pair.b()));
+    let now = pair.net.now();
+    pair.a().pc.send(now, ca, b"from a", false).unwrap();
+    pair.b().pc.send(now, cb, b"from b", false).unwrap();
+    assert!(pair.run_until(Duration::from_secs(2), |p| {
+        !messages(&p.a().events).is_empty() && !messages(&p.b().events).is_empty()
+    }));
+}
+
+#[test]
+fn candidates_trickled_before_the_answer_still_open_the_offerers_channel() {
+    for pause_ms in [0, 300, 3000, 20_000] {
+        early_trickle_opens_the_channel(true, 20, pause_ms);
+    }
+}
+
+#[test]
+fn candidates_trickled_before_the_answer_still_open_the_answerers_channel() {
+    for pause_ms in [0, 300, 3000, 20_000] {
+        early_trickle_opens_the_channel(false, 21, pause_ms);
+    }
+}
