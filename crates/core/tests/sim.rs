@@ -774,6 +774,11 @@ fn one_pass_of_the_documented_order_leaves_nothing_pending() {
 #[derive(Default)]
 struct EagerSignaling {
     held: [Vec<ferrtc_core::IceCandidateInit>; 2],
+    /// Drop the candidates one side (0: the offerer's, 1: the answerer's)
+    /// sends before the other can add them, instead of holding them, as an
+    /// application that ignores `addIceCandidate`'s rejection does (had it
+    /// dropped both, neither side would know an address of the other).
+    drop_early: Option<usize>,
 }
 
 impl EagerSignaling {
@@ -792,6 +797,8 @@ impl EagerSignaling {
                 for c in self.held[i].drain(..) {
                     to.pc.add_ice_candidate(now, &c).unwrap();
                 }
+            } else if self.drop_early == Some(i) {
+                self.held[i].clear();
             }
         }
     }
@@ -803,12 +810,20 @@ impl EagerSignaling {
 /// answerer's are emitted, and its checks and DTLS ClientHello reach the
 /// offerer, well before the offerer has the answer. The channel, created
 /// by the offerer or by the answerer, must open within a few seconds.
-fn early_trickle_opens_the_channel(creator_is_offerer: bool, seed: u64, pause_ms: u32) {
+fn early_trickle_opens_the_channel(
+    creator_is_offerer: bool,
+    seed: u64,
+    pause_ms: u32,
+    drop_early: Option<usize>,
+) {
     let mut pair = Pair::new(
         seed,
         LinkConfig::IDEAL.with_delay(Duration::from_millis(10)),
     );
-    let mut signaling = EagerSignaling::default();
+    let mut signaling = EagerSignaling {
+        drop_early,
+        ..EagerSignaling::default()
+    };
     let now = pair.net.now();
     let init = DataChannelInit::default();
     if creator_is_offerer {
@@ -891,13 +906,27 @@ fn early_trickle_opens_the_channel(creator_is_offerer: bool, seed: u64, pause_ms
 #[test]
 fn candidates_trickled_before_the_answer_still_open_the_offerers_channel() {
     for pause_ms in [0, 300, 3000, 20_000] {
-        early_trickle_opens_the_channel(true, 20, pause_ms);
+        early_trickle_opens_the_channel(true, 20, pause_ms, None);
     }
 }
 
 #[test]
 fn candidates_trickled_before_the_answer_still_open_the_answerers_channel() {
     for pause_ms in [0, 300, 3000, 20_000] {
-        early_trickle_opens_the_channel(false, 21, pause_ms);
+        early_trickle_opens_the_channel(false, 21, pause_ms, None);
+    }
+}
+
+#[test]
+fn candidates_rejected_before_the_remote_description_are_not_needed_to_connect() {
+    // An application that drops what addIceCandidate rejects: one side's
+    // early candidates never arrive, and the other learns it from its
+    // checks (peer-reflexive, RFC 8445 §7.3.1.3).
+    for dropped in [0, 1] {
+        for creator_is_offerer in [true, false] {
+            for pause_ms in [0, 300, 3000] {
+                early_trickle_opens_the_channel(creator_is_offerer, 22, pause_ms, Some(dropped));
+            }
+        }
     }
 }
