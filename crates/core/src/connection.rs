@@ -340,7 +340,7 @@ impl PeerConnection {
         let c = self
             .channels
             .get_mut(&id)
-            .ok_or(Error::UnknownChannel(id))?;
+            .ok_or_else(|| Error::invalid_access(format!("no data channel {id:?}")))?;
         c.low_threshold = threshold;
         if let (Some(stream), Some(sctp)) = (c.stream, self.sctp.as_mut()) {
             sctp.set_buffered_amount_low_threshold(stream, threshold);
@@ -842,13 +842,13 @@ impl PeerConnection {
     ) -> Result<ChannelId, Error> {
         self.check_open()?;
         if label.len() > usize::from(u16::MAX) || init.protocol.len() > usize::from(u16::MAX) {
-            return Err(Error::InvalidChannelInit(
+            return Err(Error::type_error(
                 "label and protocol are limited to 65535 bytes",
             ));
         }
         let reliability = match (init.max_retransmits, init.max_packet_life_time) {
             (Some(_), Some(_)) => {
-                return Err(Error::InvalidChannelInit(
+                return Err(Error::type_error(
                     "maxRetransmits and maxPacketLifeTime are exclusive",
                 ));
             }
@@ -856,7 +856,7 @@ impl PeerConnection {
             // W3C `maxPacketLifeTime` is an `[EnforceRange] unsigned
             // short` of milliseconds, all DCEP can announce (RFC 8832 §5.1).
             (None, Some(d)) if d > Duration::from_millis(u64::from(u16::MAX)) => {
-                return Err(Error::InvalidChannelInit(
+                return Err(Error::type_error(
                     "maxPacketLifeTime is limited to 65535 ms",
                 ));
             }
@@ -864,17 +864,18 @@ impl PeerConnection {
             (None, None) => Reliability::Reliable,
         };
         if init.negotiated && init.id.is_none() {
-            return Err(Error::InvalidChannelInit(
-                "a negotiated channel needs an id",
-            ));
+            return Err(Error::type_error("a negotiated channel needs an id"));
         }
         if self.channels().count() >= self.config.max_channels {
-            return Err(Error::InvalidChannelInit("too many data channels"));
+            return Err(Error::operation("too many data channels"));
         }
         let stream = match init.id {
-            Some(id) if id == u16::MAX => return Err(Error::ChannelIdInUse(id)),
+            // W3C webrtc-pc §6.1 createDataChannel: id 65535 is a TypeError.
+            Some(u16::MAX) => {
+                return Err(Error::type_error("data channel id 65535 is reserved"));
+            }
             Some(id) if self.by_stream.contains_key(&id) => {
-                return Err(Error::ChannelIdInUse(id));
+                return Err(Error::operation(format!("data channel id {id} is in use")));
             }
             Some(id) => Some(id),
             None => None,
@@ -923,18 +924,23 @@ impl PeerConnection {
         let c = self
             .channels
             .get_mut(&id)
-            .ok_or(Error::UnknownChannel(id))?;
+            .ok_or_else(|| Error::invalid_access(format!("no data channel {id:?}")))?;
         if c.state != DataChannelState::Open {
-            return Err(Error::ChannelNotOpen(id));
+            return Err(Error::invalid_state(format!(
+                "data channel {id:?} is not open"
+            )));
         }
         if data.len() > max {
-            return Err(Error::MessageTooLarge {
-                len: data.len(),
-                max,
-            });
+            // W3C webrtc-pc §6.2 send(): over maxMessageSize is a TypeError.
+            return Err(Error::type_error(format!(
+                "message of {} bytes exceeds the remote max-message-size {max}",
+                data.len()
+            )));
         }
         let (Some(stream), Some(sctp)) = (c.stream, self.sctp.as_mut()) else {
-            return Err(Error::ChannelNotOpen(id));
+            return Err(Error::invalid_state(format!(
+                "data channel {id:?} is not open"
+            )));
         };
         // RFC 8831 §6.6: empty messages carry one zero byte and their own PPID.
         let (ppid, payload): (u32, &[u8]) = match (binary, data.is_empty()) {
@@ -957,7 +963,7 @@ impl PeerConnection {
         let c = self
             .channels
             .get_mut(&id)
-            .ok_or(Error::UnknownChannel(id))?;
+            .ok_or_else(|| Error::invalid_access(format!("no data channel {id:?}")))?;
         match c.state {
             DataChannelState::Closing | DataChannelState::Closed => return Ok(()),
             DataChannelState::Connecting | DataChannelState::Open => {}

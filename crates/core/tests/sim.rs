@@ -359,7 +359,7 @@ fn send_before_open_and_oversized_messages_are_refused() {
         .unwrap();
     assert!(matches!(
         pair.a().pc.send(now, chan, b"too early", false),
-        Err(ferrtc_core::Error::ChannelNotOpen(_))
+        Err(ferrtc_core::Error::InvalidState { .. })
     ));
     let bad = DataChannelInit {
         max_retransmits: Some(1),
@@ -379,7 +379,7 @@ fn send_before_open_and_oversized_messages_are_refused() {
     let now = pair.net.now();
     assert!(matches!(
         pair.a().pc.send(now, a_chan, &vec![0; max + 1], true),
-        Err(ferrtc_core::Error::MessageTooLarge { .. })
+        Err(ferrtc_core::Error::Type { .. })
     ));
 }
 

@@ -378,7 +378,7 @@ impl Driver {
             return;
         }
         match self.core.send(Instant::now(), b.channel, &b.data, b.binary) {
-            Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) => {
+            Err(e) if e.is_send_buffer_full() => {
                 self.blocked.push_back(b);
             }
             r => {

@@ -132,7 +132,7 @@ fn max_packet_life_time_beyond_what_dcep_carries_is_refused() {
     };
     assert!(matches!(
         pc.create_data_channel(Instant::now(), "long", init(65_536)),
-        Err(Error::InvalidChannelInit(_))
+        Err(Error::Type { .. })
     ));
     let id = pc
         .create_data_channel(Instant::now(), "longest", init(65_535))
@@ -192,4 +192,59 @@ fn ice_credentials_carry_the_randomness_rfc_8445_asks_for() {
     assert!(ice_char_bits(pc.credentials.ufrag()) >= 24);
     assert!(ice_char_bits(pc.credentials.pwd()) >= 128);
     assert_eq!(pc.local_ufrag(), pc.credentials.ufrag());
+}
+
+#[test]
+fn refusals_carry_the_w3c_exception_kind_and_the_lower_layer_cause() {
+    let now = Instant::now();
+    let mut pc = connection();
+    // webrtc-pc §4.4.1.6: addIceCandidate without a remote description.
+    let candidate = crate::IceCandidateInit {
+        candidate: "candidate:1 1 udp 2130706431 127.0.0.1 6000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    };
+    let e = pc.add_ice_candidate(now, &candidate).unwrap_err();
+    assert!(matches!(e, Error::InvalidState { .. }), "{e:?}");
+    assert_eq!(e.name(), "InvalidStateError");
+    assert!(e.cause::<ferrtc_jsep::JsepError>().is_some());
+    // SDP that does not parse.
+    let garbage = crate::SessionDescription {
+        kind: crate::SdpType::Offer,
+        sdp: "v=0\r\nthis is not sdp\r\n".into(),
+    };
+    let e = pc.set_remote_description(now, garbage).unwrap_err();
+    assert!(matches!(e, Error::Syntax { .. }), "{e:?}");
+    // RTCDataChannelInit: both lifetime and retransmits is a TypeError.
+    let both = DataChannelInit {
+        max_retransmits: Some(1),
+        max_packet_life_time: Some(Duration::from_millis(10)),
+        ..DataChannelInit::default()
+    };
+    let e = pc.create_data_channel(now, "x", both).unwrap_err();
+    assert_eq!(e.name(), "TypeError");
+    // send() on a channel that is not open.
+    let id = pc
+        .create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    let e = pc.send(now, id, b"early", false).unwrap_err();
+    assert!(matches!(e, Error::InvalidState { .. }), "{e:?}");
+    assert!(!e.is_send_buffer_full());
+    // A negotiated id already in use is an OperationError.
+    let fixed = DataChannelInit {
+        negotiated: true,
+        id: Some(8),
+        ..DataChannelInit::default()
+    };
+    pc.create_data_channel(now, "a", fixed.clone()).unwrap();
+    let e = pc.create_data_channel(now, "b", fixed).unwrap_err();
+    assert!(matches!(e, Error::Operation { .. }), "{e:?}");
+    // Everything after close() is the one Closed.
+    pc.close(now);
+    assert!(matches!(pc.create_offer(), Err(Error::Closed)));
+    assert!(matches!(
+        pc.add_ice_candidate(now, &candidate),
+        Err(Error::Closed)
+    ));
 }
