@@ -31,7 +31,7 @@ mod stats;
 pub use channel::{ChannelId, ChannelInfo, ChannelStats, DataChannelInit, DataChannelState};
 pub use config::{BundlePolicy, Config};
 pub use connection::{ConnectionStats, PeerConnection, Transmit};
-pub use error::Error;
+pub use error::{Cause, Error};
 pub use event::{
     DataChannelMessage, Event, IceCandidateInit, IceConnectionState, IceGatheringState,
     PeerConnectionState, SignalingState,
