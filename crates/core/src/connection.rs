@@ -518,7 +518,7 @@ impl PeerConnection {
         }
         self.hosts.push(addr);
         if self.gathering
-            && let Some(ice) = self.ice.as_mut()
+            && let Some(ice) = ice_at(&mut self.ice, now)
         {
             ice.add_local_host(addr)?;
         }
@@ -536,7 +536,7 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         if self.gathering
-            && let Some(ice) = self.ice.as_mut()
+            && let Some(ice) = ice_at(&mut self.ice, now)
         {
             for s in servers
                 .iter()
@@ -581,7 +581,7 @@ impl PeerConnection {
     /// next offer restarts ICE on both sides.
     pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
-        let Some(ice) = self.ice.as_mut() else {
+        let Some(ice) = ice_at(&mut self.ice, now) else {
             // Nothing negotiated yet: the first offer starts fresh anyway.
             return Ok(());
         };
@@ -632,7 +632,7 @@ impl PeerConnection {
         if kind != SdpType::Rollback {
             self.ensure_ice(now, kind == SdpType::Offer);
             self.note_local_mid();
-            self.start_gathering()?;
+            self.start_gathering(now)?;
         }
         self.after_signaling(now);
         Ok(())
@@ -667,7 +667,7 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         let added = self.jsep.add_ice_candidate(candidate)?;
-        let Some(ice) = self.ice.as_mut() else {
+        let Some(ice) = ice_at(&mut self.ice, now) else {
             return Ok(());
         };
         match added {
@@ -724,11 +724,11 @@ impl PeerConnection {
         }
     }
 
-    fn start_gathering(&mut self) -> Result<(), Error> {
+    fn start_gathering(&mut self, now: Instant) -> Result<(), Error> {
         if self.gathering {
             return Ok(());
         }
-        let Some(ice) = self.ice.as_mut() else {
+        let Some(ice) = ice_at(&mut self.ice, now) else {
             return Ok(());
         };
         self.gathering = true;
@@ -758,7 +758,7 @@ impl PeerConnection {
         let candidates: Vec<_> = m.candidates().cloned().collect();
         let end = m.end_of_candidates();
         let lite = sdp.ice_lite();
-        let Some(ice) = self.ice.as_mut() else {
+        let Some(ice) = ice_at(&mut self.ice, now) else {
             return Ok(());
         };
         if let (Some(ufrag), Some(pwd)) = (ufrag, pwd) {
@@ -1675,6 +1675,16 @@ impl PeerConnection {
             self.events.push_back(Event::ConnectionStateChange(next));
         }
     }
+}
+
+/// The ICE agent with its clock brought to `now` ("time reached now"), so
+/// that what a call starts in it, a STUN transaction to a server (RFC 8489
+/// §6.2.1) say, counts its timeouts from the true time: the agent otherwise
+/// keeps the time of its last input, which may be long past.
+fn ice_at(ice: &mut Option<Agent>, now: Instant) -> Option<&mut Agent> {
+    let ice = ice.as_mut()?;
+    ice.handle_timeout(now);
+    Some(ice)
 }
 
 /// The W3C `RTCIceTransportState` string.

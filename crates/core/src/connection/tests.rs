@@ -248,3 +248,36 @@ fn refusals_carry_the_w3c_exception_kind_and_the_lower_layer_cause() {
         Err(Error::Closed)
     ));
 }
+
+#[test]
+fn a_stun_server_given_after_an_idle_spell_is_queried_from_the_true_time() {
+    // The ICE agent keeps the time of its last input; a gathering
+    // transaction started from it after a long idle spell was already
+    // overdue, and given up, when it started.
+    let t0 = Instant::now();
+    let mut pc = connection();
+    pc.add_local_host(t0, "10.0.0.1:5000".parse().unwrap())
+        .unwrap();
+    pc.create_data_channel(t0, "x", DataChannelInit::default())
+        .unwrap();
+    pc.set_local_description(t0, None).unwrap();
+    let mut buf = Vec::new();
+    while pc.poll_transmit(t0, &mut buf).is_some() {}
+    events(&mut pc);
+    if let Some(t) = pc.poll_timeout() {
+        pc.handle_timeout(t);
+    }
+    // W3C setConfiguration with a new STUN server, a minute later.
+    let later = t0 + Duration::from_secs(60);
+    let server: std::net::SocketAddr = "10.0.0.9:3478".parse().unwrap();
+    pc.set_stun_servers(later, vec![server]).unwrap();
+    assert!(
+        pc.poll_timeout().is_some_and(|t| t >= later),
+        "a timer was due before the call that set it: {:?}",
+        pc.poll_timeout().map(|t| later - t)
+    );
+    let sent = pc
+        .poll_transmit(later, &mut buf)
+        .expect("no Binding request");
+    assert_eq!(sent.destination, server);
+}
