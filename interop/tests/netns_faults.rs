@@ -690,10 +690,10 @@ async fn negotiate(
 /// relay and opens one reliable ordered channel from A.
 async fn connect(lab: &Lab, relay: &Arc<Relay>, limit: Duration) -> Pair {
     let start = Instant::now();
-    let make = |side: Side, seed: u64| {
+    let make = |side: Side, seed: u8| {
         lab.enter(lab.peer_ns(side), || {
             PeerConnection::new(Configuration {
-                seed: Some(seed),
+                seed: Some([seed; 32]),
                 ..Default::default()
             })
         })

@@ -96,11 +96,19 @@ impl Pair {
     }
 }
 
+/// A distinct 32-byte RNG seed per connection of a run, for reproducible
+/// runs (a repeated seed would repeat ICE credentials).
+fn seed_bytes(n: u64) -> [u8; 32] {
+    let mut seed = [0; 32];
+    seed[..8].copy_from_slice(&n.to_le_bytes());
+    seed
+}
+
 /// A configuration on 127.0.0.1 alone: one socket per peer connection, so
 /// that 10,000 pairs fit in 20,000 open files.
 fn loopback(seed: u64) -> Configuration {
     Configuration {
-        seed: Some(seed),
+        seed: Some(seed_bytes(seed)),
         host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
         ..Default::default()
     }
@@ -112,7 +120,7 @@ async fn open_pair(seed: u64, mux: Option<UdpMux>) -> Result<Pair, ferrtc::Error
     let a = PeerConnection::new(loopback(seed))?;
     let b = PeerConnection::new(match mux {
         Some(mux) => Configuration {
-            seed: Some(seed + 1),
+            seed: Some(seed_bytes(seed + 1)),
             udp_mux: Some(mux),
             ..Default::default()
         },

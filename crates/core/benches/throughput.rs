@@ -60,26 +60,26 @@ fn connected() -> (Wire, ChannelId) {
     let now = Instant::now();
     let wall = SystemTime::now();
     let mut ca = Config::default();
-    ca.seed = 1;
+    ca.rng_seed = Some([1; 32]);
     let mut cb = Config::default();
-    cb.seed = 2;
+    cb.rng_seed = Some([2; 32]);
     let mut a = PeerConnection::new(ca, now, wall).unwrap();
     let mut b = PeerConnection::new(cb, now, wall).unwrap();
     let (addr_a, addr_b): (SocketAddr, SocketAddr) = (
         "10.0.0.1:5000".parse().unwrap(),
         "10.0.0.2:5000".parse().unwrap(),
     );
-    a.add_local_host(addr_a).unwrap();
-    b.add_local_host(addr_b).unwrap();
+    a.add_local_host(now, addr_a).unwrap();
+    b.add_local_host(now, addr_b).unwrap();
     let chan = a
-        .create_data_channel("bench", DataChannelInit::default())
+        .create_data_channel(now, "bench", DataChannelInit::default())
         .unwrap();
     let offer = a.create_offer().unwrap();
-    a.set_local_description(Some(offer.clone())).unwrap();
-    b.set_remote_description(offer).unwrap();
+    a.set_local_description(now, Some(offer.clone())).unwrap();
+    b.set_remote_description(now, offer).unwrap();
     let answer = b.create_answer().unwrap();
-    b.set_local_description(Some(answer.clone())).unwrap();
-    a.set_remote_description(answer).unwrap();
+    b.set_local_description(now, Some(answer.clone())).unwrap();
+    a.set_remote_description(now, answer).unwrap();
     let mut wire = Wire {
         a,
         b,
@@ -105,10 +105,10 @@ fn connected() -> (Wire, ChannelId) {
             }
         }
         for c in to_b {
-            wire.b.add_ice_candidate(&c).unwrap();
+            wire.b.add_ice_candidate(wire.now, &c).unwrap();
         }
         for c in to_a {
-            wire.a.add_ice_candidate(&c).unwrap();
+            wire.a.add_ice_candidate(wire.now, &c).unwrap();
         }
         wire.pump();
         if is_open(&wire) {
@@ -134,7 +134,7 @@ fn bench(c: &mut Criterion) {
         bench.iter(|| {
             let mut got = 0;
             for _ in 0..MESSAGES {
-                wire.a.send(chan, &message, true).unwrap();
+                wire.a.send(wire.now, chan, &message, true).unwrap();
                 got += wire.pump();
             }
             while got < MESSAGES * message.len() {

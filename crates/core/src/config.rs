@@ -14,11 +14,15 @@ pub use ferrtc_jsep::BundlePolicy;
 #[doc(alias = "RTCConfiguration")]
 #[non_exhaustive]
 pub struct Config {
-    /// Seed of every RNG the connection owns (ICE credentials and
-    /// transaction ids, SCTP tags): equal seeds give equal runs up to the
-    /// DTLS handshake, whose randomness comes from the system unless
-    /// `dtls.rng_seed` is set.
-    pub seed: u64,
+    /// Seed of the ChaCha RNG ([`rand::rngs::StdRng`]) every secret of the
+    /// connection comes from: ICE `ufrag`/`pwd` (RFC 8445 §5.3), STUN
+    /// transaction ids (RFC 8489 §5), the SCTP cookie key, verification
+    /// tag and initial TSN (RFC 9260 §5.1). `None` (the default) seeds it
+    /// from the operating system's cryptographic RNG, so no two
+    /// connections share credentials; `Some` is for reproducible tests:
+    /// equal seeds give equal runs up to the DTLS handshake, whose
+    /// randomness comes from the system unless `dtls.rng_seed` is set.
+    pub rng_seed: Option<[u8; 32]>,
     /// The DTLS certificate (W3C `certificates`); `None` generates one.
     pub certificate: Option<Certificate>,
     /// STUN servers, resolved, for server-reflexive candidates.
@@ -48,7 +52,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            seed: 0,
+            rng_seed: None,
             certificate: None,
             stun_servers: Vec::new(),
             bundle_policy: BundlePolicy::MaxBundle,
@@ -66,7 +70,7 @@ impl Default for Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("seed", &self.seed)
+            .field("rng_seed", &self.rng_seed.is_some())
             .field("certificate", &self.certificate.is_some())
             .field("stun_servers", &self.stun_servers)
             .field("bundle_policy", &self.bundle_policy)

@@ -58,18 +58,39 @@ pub struct ConnectionStats {
 /// transport, the SCTP association and the data channels of one
 /// connection, bundled on one transport, and runs JSEP.
 ///
-/// # Polling order
+/// # Drive contract
 ///
-/// The caller owns the UDP sockets and the clock. It tells the connection
-/// which local addresses it has ([`add_local_host`](Self::add_local_host)),
-/// and after creating it and after every input (any `&mut self` method):
-/// 1. [`poll_transmit`](Self::poll_transmit) until `None`, sending each
+/// The caller owns the UDP sockets and the clock; the connection does work
+/// only inside its inputs. One pass, after creating it and after every
+/// input, drains everything:
+///
+/// 1. **input**: one of [`handle_receive`](Self::handle_receive),
+///    [`handle_timeout`](Self::handle_timeout) or an API call (`send`,
+///    `set_remote_description`, `add_ice_candidate`, ...), each with the
+///    current `now`;
+/// 2. [`poll_transmit`](Self::poll_transmit) until `None`, sending each
 ///    datagram from `Transmit::source` to `Transmit::destination`;
-/// 2. [`poll_event`](Self::poll_event) until `None`;
-/// 3. [`poll_timeout`](Self::poll_timeout), calling
-///    [`handle_timeout`](Self::handle_timeout) when that instant comes.
+/// 3. [`poll_event`](Self::poll_event) until `None` (it only pops: the
+///    events of the pass are all queued once `poll_transmit` said `None`);
+/// 4. [`poll_timeout`](Self::poll_timeout): call `handle_timeout` when that
+///    instant comes.
 ///
-/// Methods without a `now` argument use the latest `now` given.
+/// After such a pass `poll_transmit` and `poll_event` both return `None`
+/// until the next input. Handling an event (an application sending from an
+/// `open` handler, a candidate trickled to the other side) is an input:
+/// the pass repeats from 2.
+///
+/// Outbound, datagrams leave the engines in this order: ICE's own checks,
+/// DTLS records, then SCTP packets pulled one at a time into DTLS. A media
+/// pacer (RTP) belongs between the engines and the socket, that is in
+/// step 2: it takes what `poll_transmit` yields and releases it on its own
+/// schedule, adding its release instant to the `poll_timeout` of step 4.
+///
+/// Every input takes the caller's current time `now`: the connection keeps
+/// no clock of its own, so a timer or a message lifetime (PR-SCTP
+/// `maxPacketLifeTime`) is always counted from the true time of the call.
+/// The wall time, which only the certificate check needs, runs on from
+/// the one given to [`new`](Self::new) with `now`.
 ///
 /// # Data path (RFC 7983)
 ///
@@ -82,8 +103,10 @@ pub struct PeerConnection {
     config: Config,
     rng: StdRng,
     certificate: Certificate,
-    wall_clock: SystemTime,
-    now: Instant,
+    /// The instant and the wall time given to [`PeerConnection::new`]: the
+    /// wall time at a later `now` is counted on from them (the certificate
+    /// is checked when DTLS starts, not only at construction).
+    clock_origin: (Instant, SystemTime),
     jsep: Jsep,
     credentials: Credentials,
     ice: Option<Agent>,
@@ -133,7 +156,10 @@ impl PeerConnection {
     /// A new connection. `now` starts its clock; `wall_clock` checks (and
     /// dates a generated) certificate.
     pub fn new(config: Config, now: Instant, wall_clock: SystemTime) -> Result<Self, Error> {
-        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut rng = match config.rng_seed {
+            Some(seed) => StdRng::from_seed(seed),
+            None => StdRng::from_os_rng(),
+        };
         let certificate = match &config.certificate {
             Some(c) => c.clone(),
             None => Certificate::generate(wall_clock)?,
@@ -162,8 +188,7 @@ impl PeerConnection {
         Ok(PeerConnection {
             rng,
             certificate,
-            wall_clock,
-            now,
+            clock_origin: (now, wall_clock),
             jsep: Jsep::new(jsep_config),
             credentials,
             ice: None,
@@ -466,7 +491,7 @@ impl PeerConnection {
     /// Adds a local UDP socket address the caller receives on; it becomes a
     /// host candidate once gathering starts (at the first
     /// `set_local_description`, as W3C webrtc-pc §4.4.1.5 says).
-    pub fn add_local_host(&mut self, addr: SocketAddr) -> Result<(), Error> {
+    pub fn add_local_host(&mut self, now: Instant, addr: SocketAddr) -> Result<(), Error> {
         if self.closed {
             return Err(Error::Closed);
         }
@@ -475,21 +500,25 @@ impl PeerConnection {
         }
         self.hosts.push(addr);
         if self.gathering
-            && let Some(ice) = self.ice.as_mut()
+            && let Some(ice) = ice_at(&mut self.ice, now)
         {
             ice.add_local_host(addr)?;
         }
-        self.process();
+        self.process(now);
         Ok(())
     }
 
     /// Replaces the STUN servers (W3C `setConfiguration` with new
     /// `iceServers`): servers not known before are queried at once when
     /// gathering has started, else at its start.
-    pub fn set_stun_servers(&mut self, servers: Vec<SocketAddr>) -> Result<(), Error> {
+    pub fn set_stun_servers(
+        &mut self,
+        now: Instant,
+        servers: Vec<SocketAddr>,
+    ) -> Result<(), Error> {
         self.check_open()?;
         if self.gathering
-            && let Some(ice) = self.ice.as_mut()
+            && let Some(ice) = ice_at(&mut self.ice, now)
         {
             for s in servers
                 .iter()
@@ -499,7 +528,7 @@ impl PeerConnection {
             }
         }
         self.config.stun_servers = servers;
-        self.process();
+        self.process(now);
         Ok(())
     }
 
@@ -532,13 +561,13 @@ impl PeerConnection {
     /// credentials and a fresh gathering; the current pair keeps carrying
     /// data until the new one is selected. Fires `negotiationneeded`: the
     /// next offer restarts ICE on both sides.
-    pub fn restart_ice(&mut self) -> Result<(), Error> {
+    pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
-        let Some(ice) = self.ice.as_mut() else {
+        let Some(ice) = ice_at(&mut self.ice, now) else {
             // Nothing negotiated yet: the first offer starts fresh anyway.
             return Ok(());
         };
-        ice.restart(self.now)?;
+        ice.restart(now)?;
         self.credentials = ice.local_credentials().clone();
         self.restart_pending = true;
         self.negotiation_needed = false;
@@ -546,7 +575,7 @@ impl PeerConnection {
             self.negotiation_needed = true;
             self.events.push_back(Event::NegotiationNeeded);
         }
-        self.process();
+        self.process(now);
         Ok(())
     }
 
@@ -556,7 +585,11 @@ impl PeerConnection {
 
     /// `setLocalDescription`; `None` is the parameterless form, which
     /// creates and applies an offer or an answer as the state requires.
-    pub fn set_local_description(&mut self, desc: Option<SessionDescription>) -> Result<(), Error> {
+    pub fn set_local_description(
+        &mut self,
+        now: Instant,
+        desc: Option<SessionDescription>,
+    ) -> Result<(), Error> {
         self.check_open()?;
         let desc = match desc {
             Some(d) => d,
@@ -579,25 +612,29 @@ impl PeerConnection {
             self.events.extend(self.held_candidates.drain(..));
         }
         if kind != SdpType::Rollback {
-            self.ensure_ice(kind == SdpType::Offer);
+            self.ensure_ice(now, kind == SdpType::Offer);
             self.note_local_mid();
-            self.start_gathering()?;
+            self.start_gathering(now)?;
         }
-        self.after_signaling();
+        self.after_signaling(now);
         Ok(())
     }
 
     /// `setRemoteDescription`. Candidates in the SDP are used, as is
     /// `a=end-of-candidates`.
-    pub fn set_remote_description(&mut self, desc: SessionDescription) -> Result<(), Error> {
+    pub fn set_remote_description(
+        &mut self,
+        now: Instant,
+        desc: SessionDescription,
+    ) -> Result<(), Error> {
         self.check_open()?;
         let kind = desc.kind;
         self.jsep.set_remote_description(desc)?;
         if kind != SdpType::Rollback {
-            self.ensure_ice(kind != SdpType::Offer);
-            self.apply_remote_ice(kind == SdpType::Offer)?;
+            self.ensure_ice(now, kind != SdpType::Offer);
+            self.apply_remote_ice(now, kind == SdpType::Offer)?;
         }
-        self.after_signaling();
+        self.after_signaling(now);
         Ok(())
     }
 
@@ -605,10 +642,14 @@ impl PeerConnection {
     /// Candidates the agent cannot use (mDNS `.local` names, TCP) are
     /// accepted and ignored, as browsers do: the peer's checks still reach
     /// us and are answered through peer-reflexive discovery.
-    pub fn add_ice_candidate(&mut self, candidate: &IceCandidateInit) -> Result<(), Error> {
+    pub fn add_ice_candidate(
+        &mut self,
+        now: Instant,
+        candidate: &IceCandidateInit,
+    ) -> Result<(), Error> {
         self.check_open()?;
         let added = self.jsep.add_ice_candidate(candidate)?;
-        let Some(ice) = self.ice.as_mut() else {
+        let Some(ice) = ice_at(&mut self.ice, now) else {
             return Ok(());
         };
         match added {
@@ -621,7 +662,7 @@ impl PeerConnection {
                 Err(e) => return Err(e.into()),
             },
         }
-        self.process();
+        self.process(now);
         Ok(())
     }
 
@@ -635,17 +676,19 @@ impl PeerConnection {
 
     /// Creates the ICE agent on the first description: the offerer
     /// controls (RFC 8445 §6.1.1; RFC 8829 §5.2.1).
-    fn ensure_ice(&mut self, controlling: bool) {
+    fn ensure_ice(&mut self, now: Instant, controlling: bool) {
         if self.ice.is_some() {
             return;
         }
         let config = AgentConfig {
             controlling,
-            seed: self.rng.random(),
             credentials: Some(self.credentials.clone()),
             ..self.config.ice.clone()
         };
-        self.ice = Some(Agent::new(config, self.now));
+        // The agent's own secrets (transaction ids, restart credentials)
+        // come from a 256-bit seed drawn from ours.
+        let rng = StdRng::from_rng(&mut self.rng);
+        self.ice = Some(Agent::with_rng(config, now, rng));
     }
 
     /// The mid and index candidates are signalled with: the first
@@ -663,11 +706,11 @@ impl PeerConnection {
         }
     }
 
-    fn start_gathering(&mut self) -> Result<(), Error> {
+    fn start_gathering(&mut self, now: Instant) -> Result<(), Error> {
         if self.gathering {
             return Ok(());
         }
-        let Some(ice) = self.ice.as_mut() else {
+        let Some(ice) = ice_at(&mut self.ice, now) else {
             return Ok(());
         };
         self.gathering = true;
@@ -685,7 +728,7 @@ impl PeerConnection {
     /// Gives ICE the remote credentials and the candidates found in the
     /// remote SDP (RFC 8839 §5.1: non-trickle peers such as aiortc put
     /// them there).
-    fn apply_remote_ice(&mut self, is_offer: bool) -> Result<(), Error> {
+    fn apply_remote_ice(&mut self, now: Instant, is_offer: bool) -> Result<(), Error> {
         let Some(sdp) = self.jsep.remote_sdp() else {
             return Ok(());
         };
@@ -697,7 +740,7 @@ impl PeerConnection {
         let candidates: Vec<_> = m.candidates().cloned().collect();
         let end = m.end_of_candidates();
         let lite = sdp.ice_lite();
-        let Some(ice) = self.ice.as_mut() else {
+        let Some(ice) = ice_at(&mut self.ice, now) else {
             return Ok(());
         };
         if let (Some(ufrag), Some(pwd)) = (ufrag, pwd) {
@@ -706,7 +749,7 @@ impl PeerConnection {
                 // restart ours too (an answer to our own restart finds
                 // ours restarted already).
                 if is_offer && !self.restart_pending {
-                    ice.restart(self.now)?;
+                    ice.restart(now)?;
                     self.credentials = ice.local_credentials().clone();
                     self.answer_pending = true;
                 }
@@ -729,7 +772,7 @@ impl PeerConnection {
     }
 
     /// After any description: states, negotiation-needed, transports.
-    fn after_signaling(&mut self) {
+    fn after_signaling(&mut self, now: Instant) {
         let state = self.jsep.signaling_state();
         if state != self.signaling {
             self.signaling = state;
@@ -754,7 +797,7 @@ impl PeerConnection {
                 self.channels.set_max_message_size(max);
             }
         }
-        self.process();
+        self.process(now);
     }
 
     /// W3C webrtc-pc §4.7.3: fire `negotiationneeded` once per need, in stable.
@@ -775,32 +818,39 @@ impl PeerConnection {
     /// m-section and fires `negotiationneeded`.
     pub fn create_data_channel(
         &mut self,
+        now: Instant,
         label: &str,
         init: DataChannelInit,
     ) -> Result<ChannelId, Error> {
         self.check_open()?;
-        let id = self.channels.create(self.now, label, init)?;
+        let id = self.channels.create(now, label, init)?;
         if self.jsep.data_mid().is_none() {
             self.jsep.request_data_channel();
             self.check_negotiation_needed();
         }
-        self.process_channels();
-        self.process();
+        self.process(now);
         Ok(id)
     }
 
     /// `send()` on a channel: text when `binary` is false (the bytes must
     /// be UTF-8; the async API takes `&str` for text), binary otherwise.
-    pub fn send(&mut self, id: ChannelId, data: &[u8], binary: bool) -> Result<(), Error> {
-        Ok(self.channels.send(self.now, id, data, binary)?)
+    pub fn send(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<(), Error> {
+        // PR-SCTP (RFC 3758 §3.5): a lifetime counts from the true time of
+        // the send.
+        Ok(self.channels.send(now, id, data, binary)?)
     }
 
     /// `close()` on a channel: resets its outgoing stream (RFC 8831 §6.7);
     /// the `close` event follows once the peer reset its side.
-    pub fn close_channel(&mut self, id: ChannelId) -> Result<(), Error> {
-        self.channels.close(self.now, id)?;
-        self.process_channels();
-        self.process();
+    pub fn close_channel(&mut self, now: Instant, id: ChannelId) -> Result<(), Error> {
+        self.channels.close(now, id)?;
+        self.process(now);
         Ok(())
     }
 
@@ -814,7 +864,6 @@ impl PeerConnection {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
-        self.now = now;
         self.stats.datagrams_received += 1;
         let Some(ice) = self.ice.as_mut() else {
             self.stats.dropped_datagrams += 1;
@@ -834,27 +883,38 @@ impl PeerConnection {
             },
             Receive::Stun | Receive::Dropped(_) => {}
         }
-        self.process();
+        self.process(now);
     }
 
     /// Writes the next datagram into `buf` and says where it goes: ICE's
     /// own checks first, then DTLS records, pulling one SCTP packet at a
     /// time into DTLS so that nothing queues up between the layers.
+    ///
+    /// Before it returns `None` it hands up what sending moved in the
+    /// engines (a timer's retransmission giving up, say), so that after it
+    /// [`poll_event`](Self::poll_event) has every event of the pass.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        self.now = now;
-        let transmit = self.next_transmit(now, buf);
-        if transmit.is_some() {
-            self.stats.datagrams_sent += 1;
-        } else if self.closed
+        for _ in 0..MAX_PROCESS_ROUNDS {
+            if let Some(t) = self.next_transmit(now, buf) {
+                self.stats.datagrams_sent += 1;
+                return Some(t);
+            }
+            if !self.process(now) {
+                break;
+            }
+        }
+        if self.closed
             && let Some(ice) = self.ice.as_mut()
         {
             // Everything of the close (SCTP ABORT, close_notify) is out:
             // ICE may stop now.
             ice.close();
         }
-        transmit
+        None
     }
 
+    /// The engines' outbound order (see "Drive contract": a media pacer
+    /// sits after this, between `poll_transmit` and the socket).
     fn next_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         let ice = self.ice.as_mut()?;
         if let Some(t) = ice.poll_transmit(now, buf) {
@@ -880,10 +940,12 @@ impl PeerConnection {
     }
 
     /// The next event, or `None`.
+    ///
+    /// It only pops the queue: the work happens in the inputs
+    /// (`handle_*` and the API calls) and in
+    /// [`poll_transmit`](Self::poll_transmit), so once `poll_transmit`
+    /// returned `None`, every event of the pass is here.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.events.is_empty() {
-            self.process();
-        }
         self.events.pop_front()
     }
 
@@ -901,7 +963,6 @@ impl PeerConnection {
 
     /// Time reached `now`: runs every engine's due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         if let Some(ice) = self.ice.as_mut()
             && due(ice.poll_timeout())
@@ -916,22 +977,22 @@ impl PeerConnection {
         if due(self.channels.poll_timeout()) {
             self.channels.handle_timeout(now);
         }
-        self.process();
+        self.process(now);
     }
 
     /// `close()`: aborts SCTP, sends DTLS `close_notify`, stops ICE once
     /// those are out. No events follow except the queued ones.
-    pub fn close(&mut self) {
+    pub fn close(&mut self, now: Instant) {
         if self.closed {
             return;
         }
         self.closed = true;
         // Every channel is closed without events; the ABORT goes out now.
-        self.channels.abort(self.now);
+        self.channels.abort(now);
         if let Some(dtls) = self.dtls.as_mut() {
             while self
                 .channels
-                .poll_transmit(self.now, &mut self.scratch)
+                .poll_transmit(now, &mut self.scratch)
                 .is_some()
             {
                 if dtls.send_application_data(&self.scratch).is_err() {
@@ -953,10 +1014,10 @@ impl PeerConnection {
     /// and holds the peer back (RFC 9260 §6.2): a driver pauses while its
     /// application is not reading, so a peer cannot make it queue without
     /// bound. Resuming delivers what waited, and reopens the window.
-    pub fn set_receive_paused(&mut self, paused: bool) {
-        self.channels.set_receive_paused(self.now, paused);
+    pub fn set_receive_paused(&mut self, now: Instant, paused: bool) {
+        self.channels.set_receive_paused(now, paused);
         if !paused {
-            self.process();
+            self.process(now);
         }
     }
 
@@ -981,18 +1042,28 @@ impl PeerConnection {
     // ------------------------------------------------------------ events
 
     /// Drains every engine's events into W3C events until nothing moves.
-    fn process(&mut self) {
+    /// Returns whether anything moved.
+    fn process(&mut self, now: Instant) -> bool {
+        let mut any = false;
         for _ in 0..MAX_PROCESS_ROUNDS {
             let mut moved = false;
             moved |= self.process_ice();
-            moved |= self.maybe_start_dtls();
-            moved |= self.process_dtls();
+            moved |= self.maybe_start_dtls(now);
+            moved |= self.process_dtls(now);
             moved |= self.process_channels();
             self.update_connection_state();
             if !moved {
                 break;
             }
+            any = true;
         }
+        any
+    }
+
+    /// The wall time at `now`, counted on from the one given to `new`.
+    fn wall_clock(&self, now: Instant) -> SystemTime {
+        let (origin, wall) = self.clock_origin;
+        wall + now.saturating_duration_since(origin)
     }
 
     fn process_ice(&mut self) -> bool {
@@ -1059,7 +1130,7 @@ impl PeerConnection {
     /// The DTLS server starts as soon as the roles are known; the client
     /// once ICE has a pair to send its ClientHello on (else the first
     /// flight would be lost and wait a full retransmission timeout).
-    fn maybe_start_dtls(&mut self) -> bool {
+    fn maybe_start_dtls(&mut self, now: Instant) -> bool {
         if self.dtls.is_some() || self.closed {
             return false;
         }
@@ -1090,13 +1161,13 @@ impl PeerConnection {
             &self.config.dtls,
             &self.certificate,
             role,
-            self.now,
-            self.wall_clock,
+            now,
+            self.wall_clock(now),
         ) {
             Ok(mut dtls) => {
                 dtls.expect_remote_fingerprints(fingerprints);
                 while let Some(d) = self.early_dtls.pop_front() {
-                    dtls.handle_receive(self.now, &d);
+                    dtls.handle_receive(now, &d);
                 }
                 self.dtls = Some(dtls);
             }
@@ -1111,7 +1182,7 @@ impl PeerConnection {
         true
     }
 
-    fn process_dtls(&mut self) -> bool {
+    fn process_dtls(&mut self, now: Instant) -> bool {
         let Some(dtls) = self.dtls.as_mut() else {
             return false;
         };
@@ -1126,17 +1197,17 @@ impl PeerConnection {
                         && !self.channels.is_started()
                     {
                         let mut config = self.config.sctp.clone();
-                        config.seed = self.rng.random();
                         config.local_port = self.jsep.config().sctp_port;
                         config.remote_port = self.sctp_remote_port;
                         config.max_message_size = self.config.max_message_size;
                         // RFC 8841 §5 / RFC 8831 §6.2: both sides send INIT
                         // (simultaneous open works).
-                        self.channels.start(self.now, config);
+                        let sctp = Association::with_rng(config, StdRng::from_rng(&mut self.rng));
+                        self.channels.start_with(now, sctp);
                     }
                 }
                 ferrtc_dtls::Event::ApplicationData(record) => {
-                    if let Err(e) = self.channels.handle_receive(self.now, &record) {
+                    if let Err(e) = self.channels.handle_receive(now, &record) {
                         tracing::debug!("SCTP packet dropped: {e}");
                     }
                     dtls.recycle(record);
@@ -1152,7 +1223,7 @@ impl PeerConnection {
             }
         }
         if peer_closed {
-            self.channels.handle_transport_close(self.now);
+            self.channels.handle_transport_close(now);
         }
         moved
     }
@@ -1181,8 +1252,8 @@ impl PeerConnection {
     /// Feeds one SCTP message straight to the channel engine, as the
     /// association would deliver it (unit tests of DCEP handling).
     #[cfg(test)]
-    fn on_message(&mut self, m: ferrtc_sctp::Message) {
-        self.channels.handle_message(self.now, m);
+    fn on_message(&mut self, now: Instant, m: ferrtc_sctp::Message) {
+        self.channels.handle_message(now, m);
         self.process_channels();
     }
 
@@ -1212,6 +1283,16 @@ impl PeerConnection {
             self.events.push_back(Event::ConnectionStateChange(next));
         }
     }
+}
+
+/// The ICE agent with its clock brought to `now` ("time reached now"), so
+/// that what a call starts in it, a STUN transaction to a server (RFC 8489
+/// §6.2.1) say, counts its timeouts from the true time: the agent otherwise
+/// keeps the time of its last input, which may be long past.
+fn ice_at(ice: &mut Option<Agent>, now: Instant) -> Option<&mut Agent> {
+    let ice = ice.as_mut()?;
+    ice.handle_timeout(now);
+    Some(ice)
 }
 
 /// The W3C `RTCIceTransportState` string.

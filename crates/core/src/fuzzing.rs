@@ -57,14 +57,14 @@ struct Pair {
 }
 
 impl Side {
-    fn new(seed: u64, certificate: Certificate, addr: SocketAddr, now: Instant) -> Option<Side> {
+    fn new(seed: u8, certificate: Certificate, addr: SocketAddr, now: Instant) -> Option<Side> {
         let config = Config {
-            seed,
+            rng_seed: Some([seed; 32]),
             certificate: Some(certificate),
             ..Config::default()
         };
         let mut pc = PeerConnection::new(config, now, wall_clock()).ok()?;
-        pc.add_local_host(addr).ok()?;
+        pc.add_local_host(now, addr).ok()?;
         Some(Side {
             pc,
             addr,
@@ -107,15 +107,21 @@ impl Pair {
         let channel = pair
             .a
             .pc
-            .create_data_channel("fuzz", DataChannelInit::default())
+            .create_data_channel(now, "fuzz", DataChannelInit::default())
             .ok()?;
         // RFC 8829 §5.2-5.3: offer from a, answer from b.
         let offer = pair.a.pc.create_offer().ok()?;
-        pair.a.pc.set_local_description(Some(offer.clone())).ok()?;
-        pair.b.pc.set_remote_description(offer).ok()?;
+        pair.a
+            .pc
+            .set_local_description(now, Some(offer.clone()))
+            .ok()?;
+        pair.b.pc.set_remote_description(now, offer).ok()?;
         let answer = pair.b.pc.create_answer().ok()?;
-        pair.b.pc.set_local_description(Some(answer.clone())).ok()?;
-        pair.a.pc.set_remote_description(answer).ok()?;
+        pair.b
+            .pc
+            .set_local_description(now, Some(answer.clone()))
+            .ok()?;
+        pair.a.pc.set_remote_description(now, answer).ok()?;
         let deadline = now + CONNECT_LIMIT;
         while pair.a.opened.is_empty() || pair.b.opened.is_empty() {
             if pair.now >= deadline {
@@ -144,10 +150,10 @@ impl Pair {
             let from_a = self.a.events();
             let from_b = self.b.events();
             for c in &from_a {
-                let _ = self.b.pc.add_ice_candidate(c);
+                let _ = self.b.pc.add_ice_candidate(self.now, c);
             }
             for c in &from_b {
-                let _ = self.a.pc.add_ice_candidate(c);
+                let _ = self.a.pc.add_ice_candidate(self.now, c);
             }
             let moved = deliver(self.now, &mut self.a, &mut self.b, &mut self.buf)
                 + deliver(self.now, &mut self.b, &mut self.a, &mut self.buf);
@@ -276,8 +282,8 @@ fn exchange(pair: &mut Pair, a_chan: ChannelId) -> bool {
     };
     pair.a.messages.clear();
     pair.b.messages.clear();
-    if pair.a.pc.send(a_chan, b"ping", true).is_err()
-        || pair.b.pc.send(b_chan, b"pong", true).is_err()
+    if pair.a.pc.send(pair.now, a_chan, b"ping", true).is_err()
+        || pair.b.pc.send(pair.now, b_chan, b"pong", true).is_err()
     {
         return false;
     }

@@ -29,7 +29,7 @@ mod stats;
 
 pub use config::{BundlePolicy, Config};
 pub use connection::{ConnectionStats, PeerConnection, Transmit};
-pub use error::Error;
+pub use error::{Cause, Error};
 pub use event::{
     Event, IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState,
     SignalingState,

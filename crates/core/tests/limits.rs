@@ -26,8 +26,8 @@ impl Pair {
         );
         let mut a = PeerConnection::new(a_config, now, SystemTime::now()).unwrap();
         let mut b = PeerConnection::new(b_config, now, SystemTime::now()).unwrap();
-        a.add_local_host(a_addr).unwrap();
-        b.add_local_host(b_addr).unwrap();
+        a.add_local_host(now, a_addr).unwrap();
+        b.add_local_host(now, b_addr).unwrap();
         Pair {
             now,
             a,
@@ -44,13 +44,13 @@ impl Pair {
         while let Some(e) = self.a.poll_event() {
             if let Event::IceCandidate(c) = &e {
                 // Refused before the remote description; prflx covers it.
-                let _ = self.b.add_ice_candidate(c);
+                let _ = self.b.add_ice_candidate(self.now, c);
             }
             self.a_events.push(e);
         }
         while let Some(e) = self.b.poll_event() {
             if let Event::IceCandidate(c) = &e {
-                let _ = self.a.add_ice_candidate(c);
+                let _ = self.a.add_ice_candidate(self.now, c);
             }
             self.b_events.push(e);
         }
@@ -101,11 +101,15 @@ impl Pair {
 
     fn offer_answer(&mut self) {
         let offer = self.a.create_offer().unwrap();
-        self.a.set_local_description(Some(offer.clone())).unwrap();
-        self.b.set_remote_description(offer).unwrap();
+        self.a
+            .set_local_description(self.now, Some(offer.clone()))
+            .unwrap();
+        self.b.set_remote_description(self.now, offer).unwrap();
         let answer = self.b.create_answer().unwrap();
-        self.b.set_local_description(Some(answer.clone())).unwrap();
-        self.a.set_remote_description(answer).unwrap();
+        self.b
+            .set_local_description(self.now, Some(answer.clone()))
+            .unwrap();
+        self.a.set_remote_description(self.now, answer).unwrap();
     }
 }
 
@@ -113,9 +117,9 @@ fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
     events.iter().filter(|e| f(e)).count()
 }
 
-fn config(seed: u64, max_channels: usize) -> Config {
+fn config(seed: u8, max_channels: usize) -> Config {
     let mut c = Config::default();
-    c.seed = seed;
+    c.rng_seed = Some([seed; 32]);
     c.max_channels = max_channels;
     c
 }
@@ -130,7 +134,7 @@ fn channels_a_peer_opens_past_max_channels_are_refused_and_counted() {
     let mut pair = Pair::new(config(1, 1024), config(2, 4));
     let first = pair
         .a
-        .create_data_channel("first", DataChannelInit::default())
+        .create_data_channel(pair.now, "first", DataChannelInit::default())
         .unwrap();
     pair.offer_answer();
     assert!(pair.run_until(|p| {
@@ -144,7 +148,7 @@ fn channels_a_peer_opens_past_max_channels_are_refused_and_counted() {
     let more: Vec<ChannelId> = (0..40)
         .map(|i| {
             pair.a
-                .create_data_channel(&format!("c{i}"), DataChannelInit::default())
+                .create_data_channel(pair.now, &format!("c{i}"), DataChannelInit::default())
                 .unwrap()
         })
         .collect();
@@ -160,7 +164,7 @@ fn channels_a_peer_opens_past_max_channels_are_refused_and_counted() {
     assert_eq!(pair.b.stats().dropped_messages, dropped_before + 37);
     // The channels b accepted still work.
     let on_b = pair.b.channels().next().unwrap();
-    pair.b.send(on_b, b"still here", true).unwrap();
+    pair.b.send(pair.now, on_b, b"still here", true).unwrap();
     assert!(pair.run_until(|p| p.a_events.iter().any(|e| matches!(
         e,
         Event::ChannelMessage { message, .. } if message.as_bytes() == b"still here"
@@ -176,13 +180,17 @@ fn dtls_records_before_the_answer_are_held_up_to_a_bound_and_the_rest_dropped() 
     // drops and counts the rest of a flood.
     let mut pair = Pair::new(config(1, 1024), config(2, 1024));
     pair.a
-        .create_data_channel("chat", DataChannelInit::default())
+        .create_data_channel(pair.now, "chat", DataChannelInit::default())
         .unwrap();
     let offer = pair.a.create_offer().unwrap();
-    pair.a.set_local_description(Some(offer.clone())).unwrap();
-    pair.b.set_remote_description(offer).unwrap();
+    pair.a
+        .set_local_description(pair.now, Some(offer.clone()))
+        .unwrap();
+    pair.b.set_remote_description(pair.now, offer).unwrap();
     let answer = pair.b.create_answer().unwrap();
-    pair.b.set_local_description(Some(answer.clone())).unwrap();
+    pair.b
+        .set_local_description(pair.now, Some(answer.clone()))
+        .unwrap();
     // Let b's checks reach a so that a accepts data from b's address.
     for _ in 0..20 {
         pair.step();
@@ -201,7 +209,7 @@ fn dtls_records_before_the_answer_are_held_up_to_a_bound_and_the_rest_dropped() 
     );
     assert!(dropped < 1_000, "no early record was held");
     // The connection still comes up once the answer arrives.
-    pair.a.set_remote_description(answer).unwrap();
+    pair.a.set_remote_description(pair.now, answer).unwrap();
     assert!(pair.run_until(|p| {
         p.a_events
             .iter()
@@ -214,29 +222,29 @@ fn the_connection_applies_its_configured_sdp_and_candidate_limits() {
     let now = Instant::now();
     let mut offerer = PeerConnection::new(config(1, 16), now, SystemTime::now()).unwrap();
     offerer
-        .add_local_host("127.0.0.1:5000".parse().unwrap())
+        .add_local_host(now, "127.0.0.1:5000".parse().unwrap())
         .unwrap();
     offerer
-        .create_data_channel("x", DataChannelInit::default())
+        .create_data_channel(now, "x", DataChannelInit::default())
         .unwrap();
     let offer = offerer.create_offer().unwrap();
 
     let mut small = config(2, 16);
     small.sdp_limits.max_bytes = offer.sdp.len() - 1;
     let mut strict = PeerConnection::new(small, now, SystemTime::now()).unwrap();
-    assert!(strict.set_remote_description(offer.clone()).is_err());
+    assert!(strict.set_remote_description(now, offer.clone()).is_err());
 
     let mut few = config(3, 16);
     few.max_remote_candidates = 2;
     let mut answerer = PeerConnection::new(few, now, SystemTime::now()).unwrap();
-    answerer.set_remote_description(offer).unwrap();
+    answerer.set_remote_description(now, offer).unwrap();
     let candidate = |port: u16| ferrtc_core::IceCandidateInit {
         candidate: format!("candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host"),
         sdp_mid: Some("0".into()),
         sdp_m_line_index: Some(0),
         username_fragment: None,
     };
-    answerer.add_ice_candidate(&candidate(6001)).unwrap();
-    answerer.add_ice_candidate(&candidate(6002)).unwrap();
-    assert!(answerer.add_ice_candidate(&candidate(6003)).is_err());
+    answerer.add_ice_candidate(now, &candidate(6001)).unwrap();
+    answerer.add_ice_candidate(now, &candidate(6002)).unwrap();
+    assert!(answerer.add_ice_candidate(now, &candidate(6003)).is_err());
 }

@@ -44,11 +44,11 @@ struct Pair {
     b: HostId<Peer>,
 }
 
-fn peer(seed: u64, ip: IpAddr, now: Instant) -> Peer {
+fn peer(seed: u8, ip: IpAddr, now: Instant) -> Peer {
     let mut config = Config::default();
-    config.seed = seed;
+    config.rng_seed = Some([seed; 32]);
     let mut pc = PeerConnection::new(config, now, SystemTime::now()).unwrap();
-    pc.add_local_host(SocketAddr::new(ip, 5000)).unwrap();
+    pc.add_local_host(now, SocketAddr::new(ip, 5000)).unwrap();
     Peer {
         pc,
         events: Vec::new(),
@@ -76,23 +76,25 @@ impl Pair {
 
     /// Offer from a, answer from b, applied on both sides.
     fn negotiate(&mut self) {
+        let now = self.net.now();
         let offer = self.a().pc.create_offer().unwrap();
         self.a()
             .pc
-            .set_local_description(Some(offer.clone()))
+            .set_local_description(now, Some(offer.clone()))
             .unwrap();
-        self.b().pc.set_remote_description(offer).unwrap();
+        self.b().pc.set_remote_description(now, offer).unwrap();
         let answer = self.b().pc.create_answer().unwrap();
         self.b()
             .pc
-            .set_local_description(Some(answer.clone()))
+            .set_local_description(now, Some(answer.clone()))
             .unwrap();
-        self.a().pc.set_remote_description(answer).unwrap();
+        self.a().pc.set_remote_description(now, answer).unwrap();
     }
 
     /// Moves events into each peer's log and trickles candidates across,
     /// as a signaling channel would.
     fn signal(&mut self) {
+        let now = self.net.now();
         for (from, to) in [(self.a, self.b), (self.b, self.a)] {
             let mut trickled = Vec::new();
             let p = self.net.endpoint_mut(&from);
@@ -103,7 +105,11 @@ impl Pair {
                 p.events.push(ev);
             }
             for c in trickled {
-                self.net.endpoint_mut(&to).pc.add_ice_candidate(&c).unwrap();
+                self.net
+                    .endpoint_mut(&to)
+                    .pc
+                    .add_ice_candidate(now, &c)
+                    .unwrap();
             }
         }
     }
@@ -147,10 +153,11 @@ fn messages(events: &[Event]) -> Vec<DataChannelMessage> {
 /// Connects a and b with one channel "chat" created by a; returns the
 /// channel ids on a and b.
 fn connect(pair: &mut Pair) -> (ChannelId, ChannelId) {
+    let now = pair.net.now();
     let a_chan = pair
         .a()
         .pc
-        .create_data_channel("chat", DataChannelInit::default())
+        .create_data_channel(now, "chat", DataChannelInit::default())
         .unwrap();
     pair.negotiate();
     let up = pair.run_until(Duration::from_secs(10), |p| {
@@ -204,14 +211,15 @@ fn text_and_binary_messages_keep_their_type_and_order_both_ways() {
     let (a_chan, b_chan) = connect(&mut pair);
 
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    pair.a().pc.send(a_chan, b"hello", false).unwrap();
-    pair.a().pc.send(a_chan, &[1, 2, 3], true).unwrap();
-    pair.a().pc.send(a_chan, b"", false).unwrap();
-    pair.a().pc.send(a_chan, b"", true).unwrap();
-    pair.a().pc.send(a_chan, &big, true).unwrap();
+    let now = pair.net.now();
+    pair.a().pc.send(now, a_chan, b"hello", false).unwrap();
+    pair.a().pc.send(now, a_chan, &[1, 2, 3], true).unwrap();
+    pair.a().pc.send(now, a_chan, b"", false).unwrap();
+    pair.a().pc.send(now, a_chan, b"", true).unwrap();
+    pair.a().pc.send(now, a_chan, &big, true).unwrap();
     pair.b()
         .pc
-        .send(b_chan, "réponse".as_bytes(), false)
+        .send(now, b_chan, "réponse".as_bytes(), false)
         .unwrap();
 
     let expected_on_b = vec![
@@ -247,7 +255,8 @@ fn messages_arrive_intact_over_a_lossy_reordering_link() {
         .map(|i| vec![i; 1000 + usize::from(i) * 300])
         .collect();
     for m in &sent {
-        pair.a().pc.send(a_chan, m, true).unwrap();
+        let now = pair.net.now();
+        pair.a().pc.send(now, a_chan, m, true).unwrap();
     }
     let done = pair.run_until(Duration::from_secs(60), |p| {
         messages(&p.b().events).len() == sent.len()
@@ -268,7 +277,8 @@ fn messages_arrive_intact_over_a_lossy_reordering_link() {
 fn closing_a_channel_closes_it_on_both_sides() {
     let mut pair = Pair::new(10, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
     let (a_chan, b_chan) = connect(&mut pair);
-    pair.a().pc.close_channel(a_chan).unwrap();
+    let now = pair.net.now();
+    pair.a().pc.close_channel(now, a_chan).unwrap();
     assert_eq!(
         pair.a().pc.channel(a_chan).unwrap().ready_state,
         DataChannelState::Closing
@@ -279,7 +289,8 @@ fn closing_a_channel_closes_it_on_both_sides() {
     });
     assert!(done, "close did not complete");
     assert!(pair.b().events.contains(&Event::ChannelClosing(b_chan)));
-    assert!(pair.a().pc.send(a_chan, b"late", false).is_err());
+    let now = pair.net.now();
+    assert!(pair.a().pc.send(now, a_chan, b"late", false).is_err());
 }
 
 #[test]
@@ -292,12 +303,13 @@ fn negotiated_channels_with_a_fixed_id_open_without_dcep() {
         max_retransmits: Some(0),
         ..DataChannelInit::default()
     };
+    let now = pair.net.now();
     let a_chan = pair
         .a()
         .pc
-        .create_data_channel("fixed", init.clone())
+        .create_data_channel(now, "fixed", init.clone())
         .unwrap();
-    let b_chan = pair.b().pc.create_data_channel("fixed", init).unwrap();
+    let b_chan = pair.b().pc.create_data_channel(now, "fixed", init).unwrap();
     pair.negotiate();
     let up = pair.run_until(Duration::from_secs(10), |p| {
         opened(&p.a().events) == [a_chan] && opened(&p.b().events) == [b_chan]
@@ -310,7 +322,8 @@ fn negotiated_channels_with_a_fixed_id_open_without_dcep() {
             .iter()
             .any(|e| matches!(e, Event::DataChannel(_)))
     );
-    pair.a().pc.send(a_chan, b"over 42", false).unwrap();
+    let now = pair.net.now();
+    pair.a().pc.send(now, a_chan, b"over 42", false).unwrap();
     assert!(pair.run_until(Duration::from_secs(5), |p| {
         !messages(&p.b().events).is_empty()
     }));
@@ -338,21 +351,23 @@ fn datagrams_from_unvalidated_addresses_are_dropped() {
 #[test]
 fn send_before_open_and_oversized_messages_are_refused() {
     let mut pair = Pair::new(13, LinkConfig::IDEAL);
+    let now = pair.net.now();
     let chan = pair
         .a()
         .pc
-        .create_data_channel("early", DataChannelInit::default())
+        .create_data_channel(now, "early", DataChannelInit::default())
         .unwrap();
     assert!(matches!(
-        pair.a().pc.send(chan, b"too early", false),
-        Err(ferrtc_core::Error::ChannelNotOpen(_))
+        pair.a().pc.send(now, chan, b"too early", false),
+        Err(ferrtc_core::Error::InvalidState { .. })
     ));
     let bad = DataChannelInit {
         max_retransmits: Some(1),
         max_packet_life_time: Some(Duration::from_millis(10)),
         ..DataChannelInit::default()
     };
-    assert!(pair.a().pc.create_data_channel("bad", bad).is_err());
+    let now = pair.net.now();
+    assert!(pair.a().pc.create_data_channel(now, "bad", bad).is_err());
     let (a_chan, _) = {
         pair.negotiate();
         assert!(pair.run_until(Duration::from_secs(10), |p| {
@@ -361,9 +376,10 @@ fn send_before_open_and_oversized_messages_are_refused() {
         (chan, ())
     };
     let max = pair.a().pc.max_message_size();
+    let now = pair.net.now();
     assert!(matches!(
-        pair.a().pc.send(a_chan, &vec![0; max + 1], true),
-        Err(ferrtc_core::Error::MessageTooLarge { .. })
+        pair.a().pc.send(now, a_chan, &vec![0; max + 1], true),
+        Err(ferrtc_core::Error::Type { .. })
     ));
 }
 
@@ -371,7 +387,8 @@ fn send_before_open_and_oversized_messages_are_refused() {
 fn get_stats_reports_transport_pair_candidates_certificates_and_channels() {
     let mut pair = Pair::new(14, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
     let (a_chan, b_chan) = connect(&mut pair);
-    pair.a().pc.send(a_chan, b"12345", false).unwrap();
+    let now = pair.net.now();
+    pair.a().pc.send(now, a_chan, b"12345", false).unwrap();
     assert!(pair.run_until(Duration::from_secs(5), |p| {
         !messages(&p.b().events).is_empty()
     }));
@@ -433,7 +450,8 @@ fn restart_ice_renegotiates_new_credentials_and_data_keeps_flowing() {
     let (a_chan, _) = connect(&mut pair);
     let old_offer = pair.a().pc.local_description().unwrap().sdp;
     pair.a().events.clear();
-    pair.a().pc.restart_ice().unwrap();
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
     pair.signal();
     assert!(pair.a().events.contains(&Event::NegotiationNeeded));
     pair.negotiate();
@@ -454,7 +472,11 @@ fn restart_ice_renegotiates_new_credentials_and_data_keeps_flowing() {
         |e| matches!(e, Event::IceCandidate(c) if c.username_fragment.as_deref() == Some(new_ufrag.as_str()))
     ));
     assert!(!b_answer.is_empty());
-    pair.a().pc.send(a_chan, b"after restart", false).unwrap();
+    let now = pair.net.now();
+    pair.a()
+        .pc
+        .send(now, a_chan, b"after restart", false)
+        .unwrap();
     let n = messages(&pair.b().events).len();
     assert!(
         pair.run_until(Duration::from_secs(10), |p| messages(&p.b().events).len()
@@ -474,12 +496,13 @@ fn restart_ice_renegotiates_new_credentials_and_data_keeps_flowing() {
 #[test]
 fn rollback_and_the_parameterless_set_local_description_follow_jsep() {
     let mut pair = Pair::new(16, LinkConfig::IDEAL);
+    let now = pair.net.now();
     pair.a()
         .pc
-        .create_data_channel("x", DataChannelInit::default())
+        .create_data_channel(now, "x", DataChannelInit::default())
         .unwrap();
     // Parameterless: creates and applies an offer.
-    pair.a().pc.set_local_description(None).unwrap();
+    pair.a().pc.set_local_description(now, None).unwrap();
     assert_eq!(
         pair.a().pc.signaling_state(),
         SignalingState::HaveLocalOffer
@@ -489,13 +512,13 @@ fn rollback_and_the_parameterless_set_local_description_follow_jsep() {
     // Rollback returns to stable and forgets the pending offer.
     pair.a()
         .pc
-        .set_local_description(Some(ferrtc_core::SessionDescription::rollback()))
+        .set_local_description(now, Some(ferrtc_core::SessionDescription::rollback()))
         .unwrap();
     assert_eq!(pair.a().pc.signaling_state(), SignalingState::Stable);
     assert!(pair.a().pc.pending_local_description().is_none());
     // The answerer's parameterless form answers.
-    pair.b().pc.set_remote_description(offer).unwrap();
-    pair.b().pc.set_local_description(None).unwrap();
+    pair.b().pc.set_remote_description(now, offer).unwrap();
+    pair.b().pc.set_local_description(now, None).unwrap();
     assert_eq!(pair.b().pc.signaling_state(), SignalingState::Stable);
     assert_eq!(
         pair.b().pc.current_local_description().unwrap().kind,
@@ -503,7 +526,7 @@ fn rollback_and_the_parameterless_set_local_description_follow_jsep() {
     );
     // An answer in stable is refused (W3C InvalidStateError).
     let answer = pair.b().pc.local_description().unwrap();
-    assert!(pair.a().pc.set_remote_description(answer).is_err());
+    assert!(pair.a().pc.set_remote_description(now, answer).is_err());
 }
 
 #[test]
@@ -516,9 +539,11 @@ fn the_whole_stack_connects_and_delivers_under_heavy_loss() {
     let (a_chan, b_chan) = connect(&mut pair);
     let sent: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 5000]).collect();
     for m in &sent {
-        pair.a().pc.send(a_chan, m, true).unwrap();
+        let now = pair.net.now();
+        pair.a().pc.send(now, a_chan, m, true).unwrap();
     }
-    pair.b().pc.send(b_chan, b"pong", false).unwrap();
+    let now = pair.net.now();
+    pair.b().pc.send(now, b_chan, b"pong", false).unwrap();
     let done = pair.run_until(Duration::from_secs(120), |p| {
         messages(&p.b().events).len() == sent.len() && messages(&p.a().events).len() == 1
     });
@@ -543,10 +568,11 @@ fn a_channel_opens_within_a_few_round_trips_not_a_pacing_interval() {
     // would take ~72 ms.
     let mut pair = Pair::new(7, LinkConfig::IDEAL.with_delay(Duration::from_millis(1)));
     let start = pair.net.now();
+    let now = pair.net.now();
     let _ = pair
         .a()
         .pc
-        .create_data_channel("chat", DataChannelInit::default())
+        .create_data_channel(now, "chat", DataChannelInit::default())
         .unwrap();
     pair.negotiate();
     let mut opened_at = None;
@@ -573,15 +599,16 @@ fn the_answerer_of_an_ice_restart_trickles_new_candidates_only_after_its_answer_
     // addIceCandidate must then fail.
     let mut pair = Pair::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
     connect(&mut pair);
-    pair.a().pc.restart_ice().unwrap();
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
     let offer = pair.a().pc.create_offer().unwrap();
     pair.a()
         .pc
-        .set_local_description(Some(offer.clone()))
+        .set_local_description(now, Some(offer.clone()))
         .unwrap();
     let b_old_ufrag = pair.b().pc.local_ufrag().to_owned();
     let seen = pair.b().events.len();
-    pair.b().pc.set_remote_description(offer).unwrap();
+    pair.b().pc.set_remote_description(now, offer).unwrap();
     pair.net.run_for(Duration::from_millis(20));
     while let Some(ev) = pair.b().pc.poll_event() {
         pair.b().events.push(ev);
@@ -593,17 +620,313 @@ fn the_answerer_of_an_ice_restart_trickles_new_candidates_only_after_its_answer_
     assert!(early.is_empty(), "trickled before the answer: {early:?}");
 
     let answer = pair.b().pc.create_answer().unwrap();
+    let now = pair.net.now();
     pair.b()
         .pc
-        .set_local_description(Some(answer.clone()))
+        .set_local_description(now, Some(answer.clone()))
         .unwrap();
     let new_ufrag = pair.b().pc.local_ufrag().to_owned();
     assert_ne!(new_ufrag, b_old_ufrag);
-    pair.a().pc.set_remote_description(answer).unwrap();
+    pair.a().pc.set_remote_description(now, answer).unwrap();
     // Now they come, and the offerer takes them.
     assert!(pair.run_until(Duration::from_secs(2), |p| {
         p.b().events[seen..].iter().any(
             |e| matches!(e, Event::IceCandidate(c) if c.username_fragment.as_deref() == Some(new_ufrag.as_str())),
         )
     }));
+}
+
+#[test]
+fn a_send_after_an_idle_spell_on_a_short_lifetime_channel_arrives() {
+    // PR-SCTP (RFC 3758) stamps a message's lifetime when it is sent; with
+    // a clock that stood still since the last input, the first send after
+    // an idle spell longer than `maxPacketLifeTime` was abandoned before
+    // it ever left.
+    let mut pair = Pair::new(18, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let init = DataChannelInit {
+        max_packet_life_time: Some(Duration::from_millis(50)),
+        ..DataChannelInit::default()
+    };
+    let now = pair.net.now();
+    let a_chan = pair.a().pc.create_data_channel(now, "timed", init).unwrap();
+    pair.negotiate();
+    assert!(pair.run_until(Duration::from_secs(10), |p| {
+        !opened(&p.a().events).is_empty() && !opened(&p.b().events).is_empty()
+    }));
+    // Idle: no input for two seconds, far beyond the lifetime.
+    pair.net.run_for(Duration::from_secs(2));
+    pair.signal();
+    let before = messages(&pair.b().events).len();
+    let now = pair.net.now();
+    pair.a()
+        .pc
+        .send(now, a_chan, b"after the pause", false)
+        .unwrap();
+    assert!(
+        pair.run_until(Duration::from_secs(1), |p| messages(&p.b().events).len()
+            > before),
+        "the message was abandoned"
+    );
+    assert_eq!(
+        messages(&pair.b().events).last(),
+        Some(&DataChannelMessage::Text("after the pause".into()))
+    );
+}
+
+/// Drains `peer`'s events into its log, then checks that the pass left
+/// nothing behind: no datagram and no event without a further input.
+/// Returns the trickled candidates.
+fn finish_pass(net: &mut Network, id: HostId<Peer>) -> Vec<ferrtc_core::IceCandidateInit> {
+    let now = net.now();
+    let p = net.endpoint_mut(&id);
+    let mut candidates = Vec::new();
+    while let Some(ev) = p.pc.poll_event() {
+        if let Event::IceCandidate(c) = &ev {
+            candidates.push(c.clone());
+        }
+        p.events.push(ev);
+    }
+    let mut buf = Vec::new();
+    assert!(
+        p.pc.poll_transmit(now, &mut buf).is_none(),
+        "a datagram was left after the pass"
+    );
+    assert!(
+        p.pc.poll_event().is_none(),
+        "an event was left after the pass"
+    );
+    candidates
+}
+
+#[test]
+fn one_pass_of_the_documented_order_leaves_nothing_pending() {
+    // The simulator drives each host as `PeerConnection` documents: input,
+    // then `poll_transmit` until `None`. Draining `poll_event` must then
+    // leave neither a datagram nor an event, every millisecond of a whole
+    // life: setup, data, channel close, connection close.
+    let mut pair = Pair::new(19, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let now = pair.net.now();
+    let a_chan = pair
+        .a()
+        .pc
+        .create_data_channel(now, "chat", DataChannelInit::default())
+        .unwrap();
+    pair.negotiate();
+    let (a, b) = (pair.a, pair.b);
+    let deadline = pair.net.now() + Duration::from_secs(20);
+    let mut phase = 0;
+    while pair.net.now() < deadline && phase < 4 {
+        let to_b = finish_pass(&mut pair.net, a);
+        let to_a = finish_pass(&mut pair.net, b);
+        let now = pair.net.now();
+        for c in to_b {
+            pair.b().pc.add_ice_candidate(now, &c).unwrap();
+        }
+        for c in to_a {
+            pair.a().pc.add_ice_candidate(now, &c).unwrap();
+        }
+        match phase {
+            0 if !opened(&pair.b().events).is_empty() => {
+                // A large message goes out over several passes, and SCTP
+                // reports `bufferedamountlow` from inside `poll_transmit`:
+                // the pass must hand that event up too.
+                pair.a()
+                    .pc
+                    .set_buffered_amount_low_threshold(a_chan, 1024)
+                    .unwrap();
+                pair.a()
+                    .pc
+                    .send(now, a_chan, &[7; 64 * 1024], true)
+                    .unwrap();
+                pair.a().pc.send(now, a_chan, b"ping", false).unwrap();
+                phase = 1;
+            }
+            1 if messages(&pair.b().events).len() == 2
+                && pair
+                    .a()
+                    .events
+                    .contains(&Event::ChannelBufferedAmountLow(a_chan)) =>
+            {
+                pair.a().pc.close_channel(now, a_chan).unwrap();
+                phase = 2;
+            }
+            2 if pair
+                .b()
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::ChannelClose(_))) =>
+            {
+                pair.a().pc.close(now);
+                phase = 3;
+            }
+            3 if pair.a().pc.is_closed() => phase = 4,
+            _ => {}
+        }
+        pair.net.run_for(Duration::from_millis(1));
+    }
+    assert_eq!(phase, 4, "the connection's life stopped in phase {phase}");
+}
+
+/// A signaling channel that forwards each candidate the moment it is
+/// emitted, and holds it only while the receiver has no remote
+/// description (W3C webrtc-pc §4.4.1.6 `addIceCandidate` rejects it with
+/// `InvalidStateError` then), as a browser application does.
+#[derive(Default)]
+struct EagerSignaling {
+    held: [Vec<ferrtc_core::IceCandidateInit>; 2],
+    /// Drop the candidates one side (0: the offerer's, 1: the answerer's)
+    /// sends before the other can add them, instead of holding them, as an
+    /// application that ignores `addIceCandidate`'s rejection does (had it
+    /// dropped both, neither side would know an address of the other).
+    drop_early: Option<usize>,
+}
+
+impl EagerSignaling {
+    fn run(&mut self, pair: &mut Pair) {
+        let now = pair.net.now();
+        for (i, (from, to)) in [(pair.a, pair.b), (pair.b, pair.a)].into_iter().enumerate() {
+            let p = pair.net.endpoint_mut(&from);
+            while let Some(ev) = p.pc.poll_event() {
+                if let Event::IceCandidate(c) = &ev {
+                    self.held[i].push(c.clone());
+                }
+                p.events.push(ev);
+            }
+            let to = pair.net.endpoint_mut(&to);
+            if to.pc.remote_description().is_some() {
+                for c in self.held[i].drain(..) {
+                    to.pc.add_ice_candidate(now, &c).unwrap();
+                }
+            } else if self.drop_early == Some(i) {
+                self.held[i].clear();
+            }
+        }
+    }
+}
+
+/// Offer/answer with the network running between each step and candidates
+/// trickled as early as the API allows: the offerer's reach the answerer
+/// right after its `setRemoteDescription`, before its answer; the
+/// answerer's are emitted, and its checks and DTLS ClientHello reach the
+/// offerer, well before the offerer has the answer. The channel, created
+/// by the offerer or by the answerer, must open within a few seconds.
+fn early_trickle_opens_the_channel(
+    creator_is_offerer: bool,
+    seed: u64,
+    pause_ms: u32,
+    drop_early: Option<usize>,
+) {
+    let mut pair = Pair::new(
+        seed,
+        LinkConfig::IDEAL.with_delay(Duration::from_millis(10)),
+    );
+    let mut signaling = EagerSignaling {
+        drop_early,
+        ..EagerSignaling::default()
+    };
+    let now = pair.net.now();
+    let init = DataChannelInit::default();
+    if creator_is_offerer {
+        pair.a().pc.create_data_channel(now, "early", init).unwrap();
+    } else {
+        // The answerer's channel needs a data m-section: the offerer asks
+        // for one with a negotiated channel of its own.
+        let negotiated = DataChannelInit {
+            negotiated: true,
+            id: Some(100),
+            ..DataChannelInit::default()
+        };
+        pair.a()
+            .pc
+            .create_data_channel(now, "n", negotiated)
+            .unwrap();
+        pair.b().pc.create_data_channel(now, "early", init).unwrap();
+    }
+    let offer = pair.a().pc.create_offer().unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(offer.clone()))
+        .unwrap();
+    signaling.run(&mut pair);
+    pair.net.run_for(Duration::from_millis(30));
+    signaling.run(&mut pair);
+    let now = pair.net.now();
+    pair.b().pc.set_remote_description(now, offer).unwrap();
+    // The offerer's candidates, held so far, go in before the answer.
+    signaling.run(&mut pair);
+    pair.net.run_for(Duration::from_millis(30));
+    signaling.run(&mut pair);
+    let now = pair.net.now();
+    let answer = pair.b().pc.create_answer().unwrap();
+    pair.b()
+        .pc
+        .set_local_description(now, Some(answer.clone()))
+        .unwrap();
+    // The answerer checks, is answered (a knows its own password), selects
+    // a pair and sends its ClientHello, all before a has the answer.
+    for _ in 0..pause_ms / 5 {
+        signaling.run(&mut pair);
+        pair.net.run_for(Duration::from_millis(5));
+    }
+    let now = pair.net.now();
+    pair.a().pc.set_remote_description(now, answer).unwrap();
+    let deadline = pair.net.now() + Duration::from_secs(5);
+    let label = |p: &mut Peer| {
+        opened(&p.events)
+            .into_iter()
+            .any(|id| p.pc.channel(id).is_some_and(|c| c.label == "early"))
+    };
+    while pair.net.now() < deadline && !(label(pair.a()) && label(pair.b())) {
+        signaling.run(&mut pair);
+        pair.net.run_for(Duration::from_millis(5));
+    }
+    assert!(
+        label(pair.a()) && label(pair.b()),
+        "channel not open after 5 s: a {:?}/{:?}, b {:?}/{:?}",
+        pair.a().pc.connection_state(),
+        pair.a().pc.sctp_stats().is_some(),
+        pair.b().pc.connection_state(),
+        pair.b().pc.sctp_stats().is_some(),
+    );
+    // And messages flow, both ways.
+    let chan = |p: &mut Peer| {
+        p.pc.channels()
+            .find(|id| p.pc.channel(*id).is_some_and(|c| c.label == "early"))
+            .unwrap()
+    };
+    let (ca, cb) = (chan(pair.a()), chan(pair.b()));
+    let now = pair.net.now();
+    pair.a().pc.send(now, ca, b"from a", false).unwrap();
+    pair.b().pc.send(now, cb, b"from b", false).unwrap();
+    assert!(pair.run_until(Duration::from_secs(2), |p| {
+        !messages(&p.a().events).is_empty() && !messages(&p.b().events).is_empty()
+    }));
+}
+
+#[test]
+fn candidates_trickled_before_the_answer_still_open_the_offerers_channel() {
+    for pause_ms in [0, 300, 3000, 20_000] {
+        early_trickle_opens_the_channel(true, 20, pause_ms, None);
+    }
+}
+
+#[test]
+fn candidates_trickled_before_the_answer_still_open_the_answerers_channel() {
+    for pause_ms in [0, 300, 3000, 20_000] {
+        early_trickle_opens_the_channel(false, 21, pause_ms, None);
+    }
+}
+
+#[test]
+fn candidates_rejected_before_the_remote_description_are_not_needed_to_connect() {
+    // An application that drops what addIceCandidate rejects: one side's
+    // early candidates never arrive, and the other learns it from its
+    // checks (peer-reflexive, RFC 8445 §7.3.1.3).
+    for dropped in [0, 1] {
+        for creator_is_offerer in [true, false] {
+            for pause_ms in [0, 300, 3000] {
+                early_trickle_opens_the_channel(creator_is_offerer, 22, pause_ms, Some(dropped));
+            }
+        }
+    }
 }

@@ -210,10 +210,16 @@ impl DataChannels {
     /// WebRTC peers send INIT, RFC 8841 §5, RFC 8831 §6.2). Does nothing if
     /// it was started before.
     pub fn start(&mut self, now: Instant, sctp: ferrtc_sctp::Config) {
+        self.start_with(now, Association::new(sctp));
+    }
+
+    /// As [`start`](Self::start), with an association the caller built (for
+    /// one whose tags and cookie key come from the caller's RNG,
+    /// [`Association::with_rng`]). Does nothing if it was started before.
+    pub fn start_with(&mut self, now: Instant, mut association: Association) {
         if self.sctp.is_some() {
             return;
         }
-        let mut association = Association::new(sctp);
         association.connect(now);
         self.sctp = Some(association);
         self.process(now);

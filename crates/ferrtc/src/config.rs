@@ -70,9 +70,11 @@ pub struct Configuration {
     /// `iceCandidatePoolSize`: accepted; gathering starts at
     /// `setLocalDescription` whatever its value.
     pub ice_candidate_pool_size: u8,
-    /// Seed of the connection's RNGs; `None` draws one (set it for
-    /// reproducible runs).
-    pub seed: Option<u64>,
+    /// 32-byte seed of the connection's ChaCha RNG, which every secret
+    /// comes from (ICE credentials, STUN transaction ids, the SCTP cookie
+    /// key); `None` seeds it from the operating system's cryptographic RNG.
+    /// Set it only for reproducible test runs.
+    pub seed: Option<[u8; 32]>,
     /// Where the mDNS queries that resolve remote `.local` candidates go
     /// (not part of W3C `RTCConfiguration`). `None` is the IPv4 mDNS group
     /// `224.0.0.251:5353` (RFC 6762 §3); a unicast address reaches one

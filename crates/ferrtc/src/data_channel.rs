@@ -378,11 +378,15 @@ impl DataChannel {
     /// The errors `send` reports at once: state and size.
     fn check_sendable(&self, len: usize) -> Result<(), Error> {
         if self.ready_state() != DataChannelState::Open {
-            return Err(ferrtc_core::Error::ChannelNotOpen(self.inner.handle).into());
+            return Err(not_open(self.inner.handle));
         }
         let max = self.inner.shared.max_message_size.load(Ordering::Relaxed);
         if len > max {
-            return Err(ferrtc_core::Error::MessageTooLarge { len, max }.into());
+            // W3C webrtc-pc §6.2 send(): over maxMessageSize is a TypeError.
+            return Err(ferrtc_core::Error::type_error(format!(
+                "message of {len} bytes exceeds the max-message-size {max}"
+            ))
+            .into());
         }
         Ok(())
     }
@@ -402,7 +406,7 @@ impl DataChannel {
             // flag or this sees the drained buffer (both are SeqCst).
             shared.waiting.store(true, Ordering::SeqCst);
             if self.ready_state() != DataChannelState::Open {
-                return Err(ferrtc_core::Error::ChannelNotOpen(self.inner.handle).into());
+                return Err(not_open(self.inner.handle));
             }
             if shared.buffered_amount() < SEND_HIGH_WATER {
                 return Ok(());
@@ -468,4 +472,10 @@ impl DataChannel {
     pub fn close(&self) {
         let _ = self.inner.ops.send(ChannelOp::Close(self.inner.handle));
     }
+}
+
+/// W3C webrtc-pc §6.2 `send()` on a channel that is not open: an
+/// `InvalidStateError`.
+fn not_open(channel: ChannelId) -> Error {
+    ferrtc_core::Error::invalid_state(format!("data channel {channel:?} is not open")).into()
 }

@@ -215,7 +215,7 @@ impl Driver {
                 () = self.gate.drained.notified(), if self.receive_paused => {
                     if self.gate.queued() <= RECEIVE_LOW_WATER {
                         self.receive_paused = false;
-                        self.core.set_receive_paused(false);
+                        self.core.set_receive_paused(Instant::now(), false);
                     }
                 }
                 r = self.mdns.recv() => match r {
@@ -266,7 +266,7 @@ impl Driver {
     }
 
     fn close_core(&mut self) {
-        self.core.close();
+        self.core.close(Instant::now());
         for (_, sink) in self.channels.iter() {
             sink.shared.set_state(DataChannelState::Closed);
         }
@@ -331,7 +331,7 @@ impl Driver {
                     // The application is not keeping up: let SCTP's window
                     // hold the peer back instead of queueing without bound.
                     self.receive_paused = true;
-                    self.core.set_receive_paused(true);
+                    self.core.set_receive_paused(Instant::now(), true);
                 }
                 return;
             }
@@ -394,13 +394,13 @@ impl Driver {
     /// the held end-of-candidates once no lookup is left.
     fn add_resolved(&mut self) {
         for c in self.resolved.drain(..) {
-            if let Err(e) = self.core.add_ice_candidate(&c) {
+            if let Err(e) = self.core.add_ice_candidate(Instant::now(), &c) {
                 tracing::debug!("resolved candidate {} not added: {e}", c.candidate);
             }
         }
         if !self.mdns.busy()
             && let Some(end) = self.held_end.take()
-            && let Err(e) = self.core.add_ice_candidate(&end)
+            && let Err(e) = self.core.add_ice_candidate(Instant::now(), &end)
         {
             tracing::debug!("end of candidates not applied: {e}");
         }
@@ -430,7 +430,7 @@ impl Driver {
                 binary,
             }),
             ChannelOp::Close(id) => {
-                if let Err(e) = self.core.close_channel(id) {
+                if let Err(e) = self.core.close_channel(Instant::now(), id) {
                     tracing::debug!("close channel: {e}");
                 }
             }
@@ -491,8 +491,11 @@ impl Driver {
     /// closed meanwhile, or the peer's limit fell) drops the message: the
     /// channel's `close` tells the first, an `error` event the others.
     fn core_send(&mut self, b: Blocked) -> Result<(), Blocked> {
-        let result = self.core.send(b.channel, &b.data, b.binary);
-        if let Err(ferrtc_core::Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })) = result {
+        let result = self.core.send(Instant::now(), b.channel, &b.data, b.binary);
+        if result
+            .as_ref()
+            .is_err_and(ferrtc_core::Error::is_send_buffer_full)
+        {
             return Err(b);
         }
         let Some(sink) = self.channels.get_mut(&b.channel) else {
@@ -501,7 +504,7 @@ impl Driver {
         sink.handed += b.data.len();
         match result {
             Ok(()) => {}
-            Err(ferrtc_core::Error::ChannelNotOpen(_)) => {
+            Err(ferrtc_core::Error::InvalidState { .. } | ferrtc_core::Error::Closed) => {
                 tracing::debug!("message dropped: the channel closed after send");
             }
             Err(e) => {
@@ -525,7 +528,9 @@ impl Driver {
             Ok(())
         } else {
             self.stun_generation = generation;
-            self.core.set_stun_servers(servers).map_err(Error::from)
+            self.core
+                .set_stun_servers(Instant::now(), servers)
+                .map_err(Error::from)
         };
         match reply {
             Some(r) => {
@@ -548,17 +553,28 @@ impl Driver {
                 let _ = r.send(self.core.create_answer().map_err(Error::from));
             }
             Command::SetLocal(d, r) => {
-                let _ = r.send(self.core.set_local_description(d).map_err(Error::from));
+                let _ = r.send(
+                    self.core
+                        .set_local_description(Instant::now(), d)
+                        .map_err(Error::from),
+                );
             }
             Command::SetRemote(d, r) => {
-                let _ = r.send(self.core.set_remote_description(d).map_err(Error::from));
+                let _ = r.send(
+                    self.core
+                        .set_remote_description(Instant::now(), d)
+                        .map_err(Error::from),
+                );
             }
             Command::AddIceCandidate(c, r) if c.is_end_of_candidates() && self.mdns.busy() => {
                 self.held_end = Some(*c);
                 let _ = r.send(Ok(()));
             }
             Command::AddIceCandidate(c, r) => {
-                let result = self.core.add_ice_candidate(&c).map_err(Error::from);
+                let result = self
+                    .core
+                    .add_ice_candidate(Instant::now(), &c)
+                    .map_err(Error::from);
                 if result.is_ok() {
                     self.mdns.resolve(Instant::now(), &c, &mut self.resolved);
                     self.add_resolved();
@@ -569,7 +585,7 @@ impl Driver {
                 let (label, init) = *args;
                 let result = self
                     .core
-                    .create_data_channel(&label, init)
+                    .create_data_channel(Instant::now(), &label, init)
                     .map_err(Error::from)
                     .and_then(|id| self.new_channel_handle(id).ok_or(Error::Closed));
                 let _ = r.send(result);
@@ -580,7 +596,7 @@ impl Driver {
                 reply,
             } => self.set_stun_servers(servers, generation, reply),
             Command::RestartIce(r) => {
-                let _ = r.send(self.core.restart_ice().map_err(Error::from));
+                let _ = r.send(self.core.restart_ice(Instant::now()).map_err(Error::from));
             }
             Command::Descriptions(r) => {
                 let _ = r.send(Descriptions {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrtc_core::{Config as CoreConfig, PeerConnection as Core};
-use rand::Rng;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub use ferrtc_core::{
@@ -146,7 +145,7 @@ impl PeerConnection {
     pub fn new(configuration: Configuration) -> Result<Self, Error> {
         let stun = StunServers::of(&configuration)?;
         let mut config = CoreConfig::default();
-        config.seed = configuration.seed.unwrap_or_else(|| rand::rng().random());
+        config.rng_seed = configuration.seed;
         config.certificate = configuration.certificates.first().cloned();
         config.bundle_policy = configuration.bundle_policy;
         config.stun_servers = stun.ready.clone();
@@ -166,7 +165,7 @@ impl PeerConnection {
         let sockets = Sockets::bind(&addresses, mux)?;
         if configuration.ice_transport_policy == IceTransportPolicy::All {
             for addr in sockets.local_addrs() {
-                core.add_local_host(addr)?;
+                core.add_local_host(std::time::Instant::now(), addr)?;
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();

@@ -32,12 +32,12 @@ fn trickle(
 
 async fn connected_pair() -> (PeerConnection, PeerConnection, DataChannel, DataChannel) {
     let a = PeerConnection::new(Configuration {
-        seed: Some(1),
+        seed: Some([1; 32]),
         ..Default::default()
     })
     .unwrap();
     let b = PeerConnection::new(Configuration {
-        seed: Some(2),
+        seed: Some([2; 32]),
         ..Default::default()
     })
     .unwrap();
@@ -266,7 +266,7 @@ async fn set_configuration_changes_ice_servers_but_not_the_bundle_policy() {
 #[tokio::test(flavor = "current_thread")]
 async fn host_addresses_limit_gathering_to_the_named_addresses() {
     let config = |seed| Configuration {
-        seed: Some(seed),
+        seed: Some([seed; 32]),
         host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
         ..Default::default()
     };
@@ -319,13 +319,13 @@ async fn many_connections_share_one_udp_port_through_a_mux() {
     for i in 0..8u64 {
         // The callers have sockets of their own; the "server" side shares the mux.
         let caller = PeerConnection::new(Configuration {
-            seed: Some(100 + i),
+            seed: Some([100 + i as u8; 32]),
             host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
             ..Default::default()
         })
         .unwrap();
         let server = PeerConnection::new(Configuration {
-            seed: Some(200 + i),
+            seed: Some([200 + i as u8; 32]),
             udp_mux: Some(mux.clone()),
             ..Default::default()
         })
@@ -483,9 +483,7 @@ async fn send_reports_state_size_and_text_errors_at_once() {
     let too_big = vec![0; 1 << 20];
     assert!(matches!(
         send.send(too_big, true).await,
-        Err(ferrtc::Error::Core(
-            ferrtc_core::Error::MessageTooLarge { .. }
-        ))
+        Err(ferrtc::Error::Core(ferrtc_core::Error::Type { .. }))
     ));
     let unconnected = PeerConnection::new(Configuration::default()).unwrap();
     let connecting = unconnected
@@ -494,7 +492,7 @@ async fn send_reports_state_size_and_text_errors_at_once() {
         .unwrap();
     assert!(matches!(
         connecting.send_text("early").await,
-        Err(ferrtc::Error::Core(ferrtc_core::Error::ChannelNotOpen(_)))
+        Err(ferrtc::Error::Core(ferrtc_core::Error::InvalidState { .. }))
     ));
 }
 

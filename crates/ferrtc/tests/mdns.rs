@@ -138,9 +138,9 @@ async fn selected_remote(pc: &PeerConnection) -> (String, &'static str) {
     }
 }
 
-fn peer(seed: u64, mdns_server: SocketAddr) -> PeerConnection {
+fn peer(seed: u8, mdns_server: SocketAddr) -> PeerConnection {
     PeerConnection::new(Configuration {
-        seed: Some(seed),
+        seed: Some([seed; 32]),
         mdns_server: Some(mdns_server),
         ..Default::default()
     })

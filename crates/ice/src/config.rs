@@ -83,8 +83,10 @@ pub struct AgentConfig {
     /// Run as an ICE-lite agent (RFC 8445 §2.5): host candidates only, no
     /// checks of its own, always controlled.
     pub lite: bool,
-    /// Seed of the agent's RNG (credentials, tie-breaker, transaction ids,
-    /// consent jitter): equal seeds give equal runs.
+    /// Seed of the RNG of [`Agent::new`](crate::Agent::new) (credentials,
+    /// tie-breaker, transaction ids, consent jitter): equal seeds give
+    /// equal runs. 64 bits are too few for secrets: a connection uses
+    /// [`Agent::with_rng`](crate::Agent::with_rng) instead.
     pub seed: u64,
     /// Local credentials; `None` draws them from the seeded RNG.
     pub credentials: Option<Credentials>,

@@ -12,7 +12,10 @@ pub const DEFAULT_PORT: u16 = 5000;
 /// a 1 MiB receive window, 65,535 streams each way like Chrome.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Seed for the association's RNG (verification tag, initial TSN, cookie key).
+    /// Seed of the RNG of [`Association::new`](crate::Association::new)
+    /// (verification tag, initial TSN, cookie key): 64 bits, for
+    /// reproducible tests; a connection uses
+    /// [`Association::with_rng`](crate::Association::with_rng) instead.
     pub seed: u64,
     /// Local SCTP port.
     pub local_port: u16,

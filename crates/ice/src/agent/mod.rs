@@ -219,9 +219,21 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// A new agent; `now` is the current time.
+    /// A new agent; `now` is the current time. Its RNG is seeded from
+    /// [`AgentConfig::seed`], 64 bits: for reproducible tests. An agent
+    /// whose credentials must be secret is made with
+    /// [`with_rng`](Self::with_rng).
     pub fn new(config: AgentConfig, now: Instant) -> Agent {
-        let mut rng = StdRng::seed_from_u64(config.seed);
+        let rng = StdRng::seed_from_u64(config.seed);
+        Agent::with_rng(config, now, rng)
+    }
+
+    /// A new agent drawing its credentials (RFC 8445 §5.3: at least 128
+    /// bits of randomness in the password), tie-breaker and STUN
+    /// transaction ids (RFC 8489 §5: cryptographically random) from `rng`,
+    /// a ChaCha generator seeded from the OS or from 32 bytes;
+    /// [`AgentConfig::seed`] is not used.
+    pub fn with_rng(config: AgentConfig, now: Instant, mut rng: StdRng) -> Agent {
         let local = config
             .credentials
             .clone()

@@ -178,8 +178,20 @@ impl Association {
     /// Creates an association in the `Closed` state. Call [`connect`](Self::connect)
     /// to open it actively, or feed the peer's INIT to `handle_receive`.
     /// WebRTC peers usually both connect (simultaneous open), which works.
+    ///
+    /// The RNG is seeded from [`Config::seed`], 64 bits: for reproducible
+    /// tests. An association whose cookie key must be secret is made with
+    /// [`with_rng`](Self::with_rng).
     pub fn new(config: Config) -> Self {
-        let mut rng = StdRng::seed_from_u64(config.seed);
+        let rng = StdRng::seed_from_u64(config.seed);
+        Self::with_rng(config, rng)
+    }
+
+    /// Like [`new`](Self::new), drawing the State Cookie key (RFC 9260
+    /// §5.1.3), the verification tag and the initial TSN (§5.1: random)
+    /// from `rng`, a ChaCha generator seeded from the OS or from 32 bytes;
+    /// [`Config::seed`] is not used.
+    pub fn with_rng(config: Config, mut rng: StdRng) -> Self {
         let mut secret = [0u8; 32];
         rng.fill(&mut secret);
         let local_tag = rng.random_range(1..=u32::MAX);
