@@ -5,29 +5,30 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
-use ferrtc_datachannel::{ChannelId, ChannelInfo, DataChannelInit, DataChannels};
+use ferrtc_datachannel::DataChannels;
 use ferrtc_dtls::{Certificate, Dtls, HashAlgorithm, Role, TransportState};
-use ferrtc_ice::{Agent, AgentConfig, Credentials, Receive};
-use ferrtc_jsep::{
-    AnswerOptions, IceCredentials, Jsep, JsepConfig, OfferOptions, SdpType, SessionDescription,
-};
-use ferrtc_sctp::Association;
+use ferrtc_ice::{Agent, Credentials};
+use ferrtc_jsep::{IceCredentials, Jsep, JsepConfig};
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::config::Config;
-use crate::demux::{Demux, classify};
+
 use crate::error::Error;
 use crate::event::{
-    Event, IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState,
-    SignalingState,
+    Event, IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState,
 };
-use crate::stats::{
-    self, CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats,
-    PeerConnectionStats, SctpTransportStats, Stats, StatsReport, TransportStats,
-};
+use crate::stats::{self, StatsReport};
 
 pub use ferrtc_ice::Transmit;
+
+// The connection in parts a reader can name; each adds an `impl
+// PeerConnection` block over the fields declared here.
+mod channels;
+mod media;
+mod signaling;
+mod transport;
 
 /// DTLS datagrams held while the DTLS transport does not exist yet (the
 /// peer's ClientHello may beat our own view of the negotiation).
@@ -246,41 +247,6 @@ impl PeerConnection {
         self.state
     }
 
-    /// `localDescription`.
-    pub fn local_description(&self) -> Option<SessionDescription> {
-        self.jsep.local_description()
-    }
-
-    /// `remoteDescription`.
-    pub fn remote_description(&self) -> Option<SessionDescription> {
-        self.jsep.remote_description()
-    }
-
-    /// `currentLocalDescription`.
-    pub fn current_local_description(&self) -> Option<SessionDescription> {
-        self.jsep.current_local_description()
-    }
-
-    /// `pendingLocalDescription`.
-    pub fn pending_local_description(&self) -> Option<SessionDescription> {
-        self.jsep.pending_local_description()
-    }
-
-    /// `currentRemoteDescription`.
-    pub fn current_remote_description(&self) -> Option<SessionDescription> {
-        self.jsep.current_remote_description()
-    }
-
-    /// `pendingRemoteDescription`.
-    pub fn pending_remote_description(&self) -> Option<SessionDescription> {
-        self.jsep.pending_remote_description()
-    }
-
-    /// The selected candidate pair, once ICE has one.
-    pub fn selected_pair(&self) -> Option<&ferrtc_ice::SelectedPair> {
-        self.ice.as_ref().and_then(Agent::selected_pair)
-    }
-
     /// Counters of the connection.
     pub fn stats(&self) -> ConnectionStats {
         ConnectionStats {
@@ -289,382 +255,29 @@ impl PeerConnection {
         }
     }
 
-    /// Counters of the ICE agent, once it exists.
-    pub fn ice_stats(&self) -> Option<ferrtc_ice::Stats> {
-        self.ice.as_ref().map(|a| *a.stats())
-    }
-
-    /// Counters of the SCTP association, once it exists.
-    pub fn sctp_stats(&self) -> Option<ferrtc_sctp::Stats> {
-        self.channels.association().map(Association::stats)
-    }
-
-    /// The DTLS transport state, once the transport exists.
-    pub fn dtls_state(&self) -> Option<TransportState> {
-        self.dtls.as_ref().map(Dtls::state)
-    }
-
-    /// The attributes of a data channel.
-    pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
-        self.channels.channel(id)
-    }
-
-    /// Every data channel that is not closed, in creation order.
-    pub fn channels(&self) -> impl Iterator<Item = ChannelId> + '_ {
-        self.channels.channels()
-    }
-
-    /// `bufferedAmount` of a channel: bytes queued and not yet sent.
-    pub fn buffered_amount(&self, id: ChannelId) -> usize {
-        self.channels.buffered_amount(id)
-    }
-
-    /// Sets `bufferedAmountLowThreshold` of a channel.
-    pub fn set_buffered_amount_low_threshold(
-        &mut self,
-        id: ChannelId,
-        threshold: usize,
-    ) -> Result<(), Error> {
-        Ok(self
-            .channels
-            .set_buffered_amount_low_threshold(id, threshold)?)
-    }
-
-    /// The remote `max-message-size` (RFC 8841 §6), the largest message
-    /// `send` accepts.
-    pub fn max_message_size(&self) -> usize {
-        self.remote_max_message_size
-            .min(self.config.max_message_size)
-    }
-
     /// `getStats()`: the peer connection, its transport, the selected
     /// candidate pair with its candidates, every local candidate, the
     /// certificates and the data channels (W3C webrtc-stats). `wall_clock`
     /// gives the `timestamp`s.
     pub fn get_stats(&self, wall_clock: SystemTime) -> StatsReport {
-        let timestamp = wall_clock
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-        let mut report = StatsReport::default();
-        report.insert(Stats::PeerConnection(PeerConnectionStats {
-            id: "P".into(),
-            timestamp,
-            data_channels_opened: self.channels.stats().channels_opened,
-            data_channels_closed: self.channels.stats().channels_closed,
-        }));
-        let transport_id = "T01".to_owned();
-        let cert = |id: String, der: &[u8]| {
-            let f = ferrtc_dtls::Fingerprint::of_der(HashAlgorithm::Sha256, der);
-            Stats::Certificate(CertificateStats {
-                id,
-                timestamp,
-                fingerprint: ferrtc_sdp::Fingerprint::from_digest(
-                    ferrtc_sdp::HashFunction::Sha256,
-                    f.value(),
-                )
-                .hex()
-                .to_owned(),
-                fingerprint_algorithm: "sha-256".into(),
-                base64_certificate: stats::base64(der),
-            })
-        };
-        let local_cert = cert("CF-local".into(), self.certificate.der());
-        let local_cert_id = local_cert.id().to_owned();
-        report.insert(local_cert);
-        let remote_cert_id = self
-            .dtls
-            .as_ref()
-            .and_then(Dtls::peer_certificate)
-            .map(|der| {
-                let c = cert("CF-remote".into(), der);
-                let id = c.id().to_owned();
-                report.insert(c);
-                id
-            });
-        let candidate = |id: String, c: &ferrtc_ice::Candidate| CandidateStats {
-            id,
-            timestamp,
-            transport_id: transport_id.clone(),
-            address: c.address().to_string(),
-            port: c.port(),
-            protocol: match c.transport() {
-                ferrtc_ice::Transport::Udp => "udp",
-                _ => "tcp",
+        stats::report(
+            &stats::Sources {
+                certificate: &self.certificate,
+                ice: self.ice.as_ref(),
+                ice_state: self.ice_state,
+                local_ufrag: self.credentials.ufrag(),
+                dtls: self.dtls.as_ref(),
+                dtls_role: self.dtls_role,
+                channels: &self.channels,
+                counters: self.stats,
             },
-            candidate_type: c.kind().as_str(),
-            priority: c.priority(),
-            foundation: c.foundation().as_str().to_owned(),
-        };
-        let candidate_id = |side: &str, c: &ferrtc_ice::Candidate| {
-            format!("I{side}-{}-{}-{}", c.address(), c.port(), c.kind().as_str())
-        };
-        let mut pair_id = None;
-        if let Some(ice) = &self.ice {
-            for c in ice.local_candidates() {
-                report.insert(Stats::LocalCandidate(candidate(candidate_id("L", c), c)));
-            }
-            if let Some(p) = ice.selected_pair() {
-                let (l, r) = (candidate_id("L", &p.local), candidate_id("R", &p.remote));
-                report.insert(Stats::LocalCandidate(candidate(l.clone(), &p.local)));
-                report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));
-                let id = format!("CP{l}_{r}");
-                let rtt = ice.selected_pair_round_trip().unwrap_or_default();
-                report.insert(Stats::CandidatePair(CandidatePairStats {
-                    id: id.clone(),
-                    timestamp,
-                    transport_id: transport_id.clone(),
-                    local_candidate_id: l,
-                    remote_candidate_id: r,
-                    state: "succeeded",
-                    nominated: true,
-                    bytes_sent: ice.stats().bytes_sent,
-                    bytes_received: ice.stats().bytes_received,
-                    current_round_trip_time: rtt.current.map(|d| d.as_secs_f64()),
-                    total_round_trip_time: rtt.total.as_secs_f64(),
-                    responses_received: rtt.responses_received,
-                }));
-                pair_id = Some(id);
-            }
-        }
-        let ice_stats = self.ice_stats().unwrap_or_default();
-        report.insert(Stats::Transport(TransportStats {
-            id: transport_id.clone(),
-            timestamp,
-            packets_sent: self.stats.datagrams_sent,
-            packets_received: self.stats.datagrams_received,
-            bytes_sent: ice_stats.bytes_sent,
-            bytes_received: ice_stats.bytes_received,
-            ice_role: self.ice.as_ref().map(|i| {
-                if i.is_controlling() {
-                    "controlling"
-                } else {
-                    "controlled"
-                }
-            }),
-            ice_local_username_fragment: self.credentials.ufrag().to_owned(),
-            ice_state: ice_state_str(self.ice_state),
-            dtls_state: match self.dtls_state() {
-                None => "new",
-                Some(TransportState::Connecting) => "connecting",
-                Some(TransportState::Connected) => "connected",
-                Some(TransportState::Closed) => "closed",
-                Some(TransportState::Failed) => "failed",
-            },
-            dtls_role: self.dtls_role.map(|r| match r {
-                Role::Client => "client",
-                Role::Server => "server",
-            }),
-            selected_candidate_pair_id: pair_id,
-            local_certificate_id: local_cert_id,
-            remote_certificate_id: remote_cert_id,
-        }));
-        if let Some(sctp) = self.channels.association() {
-            let s = sctp.stats();
-            report.insert(Stats::SctpTransport(SctpTransportStats {
-                id: "S01".into(),
-                timestamp,
-                transport_id: transport_id.clone(),
-                smoothed_round_trip_time: s.srtt.map(|d| d.as_secs_f64()),
-                congestion_window: s.cwnd as u64,
-                unack_data: sctp.send_buffered() as u64,
-            }));
-        }
-        for (id, c) in self.channels.channel_infos() {
-            report.insert(Stats::DataChannel(DataChannelStats {
-                id: format!("D{}", id.index()),
-                timestamp,
-                label: c.label,
-                protocol: c.protocol,
-                data_channel_identifier: c.id,
-                state: c.ready_state.as_str(),
-                messages_sent: c.stats.messages_sent,
-                bytes_sent: c.stats.bytes_sent,
-                messages_received: c.stats.messages_received,
-                bytes_received: c.stats.bytes_received,
-            }));
-        }
-        report
+            wall_clock,
+        )
     }
 
     // ------------------------------------------------------------ setup
 
-    /// Adds a local UDP socket address the caller receives on; it becomes a
-    /// host candidate once gathering starts (at the first
-    /// `set_local_description`, as W3C webrtc-pc §4.4.1.5 says).
-    pub fn add_local_host(&mut self, now: Instant, addr: SocketAddr) -> Result<(), Error> {
-        if self.closed {
-            return Err(Error::Closed);
-        }
-        if self.hosts.contains(&addr) {
-            return Ok(());
-        }
-        self.hosts.push(addr);
-        if self.gathering
-            && let Some(ice) = ice_at(&mut self.ice, now)
-        {
-            ice.add_local_host(addr)?;
-        }
-        self.process(now);
-        Ok(())
-    }
-
-    /// Replaces the STUN servers (W3C `setConfiguration` with new
-    /// `iceServers`): servers not known before are queried at once when
-    /// gathering has started, else at its start.
-    pub fn set_stun_servers(
-        &mut self,
-        now: Instant,
-        servers: Vec<SocketAddr>,
-    ) -> Result<(), Error> {
-        self.check_open()?;
-        if self.gathering
-            && let Some(ice) = ice_at(&mut self.ice, now)
-        {
-            for s in servers
-                .iter()
-                .filter(|s| !self.config.stun_servers.contains(s))
-            {
-                ice.add_stun_server(*s)?;
-            }
-        }
-        self.config.stun_servers = servers;
-        self.process(now);
-        Ok(())
-    }
-
     // ------------------------------------------------------------ JSEP
-
-    /// `createOffer` (RFC 8829 §5.2); after `restart_ice` it carries new
-    /// ICE credentials (§5.2.1 `iceRestart`).
-    pub fn create_offer(&mut self) -> Result<SessionDescription, Error> {
-        self.check_open()?;
-        let options = OfferOptions {
-            ice_restart: self.restart_pending.then(|| self.jsep_credentials()),
-        };
-        Ok(self.jsep.create_offer(options)?)
-    }
-
-    /// `createAnswer` (RFC 8829 §5.3); answers an ICE restart with the new
-    /// local credentials (§5.3.1).
-    pub fn create_answer(&mut self) -> Result<SessionDescription, Error> {
-        self.check_open()?;
-        let options = AnswerOptions {
-            ice_credentials: self
-                .jsep
-                .remote_ice_restart()
-                .then(|| self.jsep_credentials()),
-        };
-        Ok(self.jsep.create_answer(options)?)
-    }
-
-    /// `restartIce()` (W3C webrtc-pc §4.4.1.6, RFC 8445 §9): new local ICE
-    /// credentials and a fresh gathering; the current pair keeps carrying
-    /// data until the new one is selected. Fires `negotiationneeded`: the
-    /// next offer restarts ICE on both sides.
-    pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
-        self.check_open()?;
-        let Some(ice) = ice_at(&mut self.ice, now) else {
-            // Nothing negotiated yet: the first offer starts fresh anyway.
-            return Ok(());
-        };
-        ice.restart(now)?;
-        self.credentials = ice.local_credentials().clone();
-        self.restart_pending = true;
-        self.negotiation_needed = false;
-        if self.signaling == SignalingState::Stable {
-            self.negotiation_needed = true;
-            self.events.push_back(Event::NegotiationNeeded);
-        }
-        self.process(now);
-        Ok(())
-    }
-
-    fn jsep_credentials(&self) -> IceCredentials {
-        IceCredentials::new(self.credentials.ufrag(), self.credentials.pwd())
-    }
-
-    /// `setLocalDescription`; `None` is the parameterless form, which
-    /// creates and applies an offer or an answer as the state requires.
-    pub fn set_local_description(
-        &mut self,
-        now: Instant,
-        desc: Option<SessionDescription>,
-    ) -> Result<(), Error> {
-        self.check_open()?;
-        let desc = match desc {
-            Some(d) => d,
-            None => match self.jsep.signaling_state() {
-                SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer => {
-                    self.create_answer()?
-                }
-                _ => self.create_offer()?,
-            },
-        };
-        let kind = desc.kind;
-        self.jsep.set_local_description(desc)?;
-        let released = match kind {
-            SdpType::Offer => std::mem::take(&mut self.restart_pending),
-            SdpType::Answer | SdpType::Pranswer | SdpType::Rollback => {
-                std::mem::take(&mut self.answer_pending)
-            }
-        };
-        if released {
-            self.events.extend(self.held_candidates.drain(..));
-        }
-        if kind != SdpType::Rollback {
-            self.ensure_ice(now, kind == SdpType::Offer);
-            self.note_local_mid();
-            self.start_gathering(now)?;
-        }
-        self.after_signaling(now);
-        Ok(())
-    }
-
-    /// `setRemoteDescription`. Candidates in the SDP are used, as is
-    /// `a=end-of-candidates`.
-    pub fn set_remote_description(
-        &mut self,
-        now: Instant,
-        desc: SessionDescription,
-    ) -> Result<(), Error> {
-        self.check_open()?;
-        let kind = desc.kind;
-        self.jsep.set_remote_description(desc)?;
-        if kind != SdpType::Rollback {
-            self.ensure_ice(now, kind != SdpType::Offer);
-            self.apply_remote_ice(now, kind == SdpType::Offer)?;
-        }
-        self.after_signaling(now);
-        Ok(())
-    }
-
-    /// `addIceCandidate`; an empty `candidate` means end of candidates.
-    /// Candidates the agent cannot use (mDNS `.local` names, TCP) are
-    /// accepted and ignored, as browsers do: the peer's checks still reach
-    /// us and are answered through peer-reflexive discovery.
-    pub fn add_ice_candidate(
-        &mut self,
-        now: Instant,
-        candidate: &IceCandidateInit,
-    ) -> Result<(), Error> {
-        self.check_open()?;
-        let added = self.jsep.add_ice_candidate(candidate)?;
-        let Some(ice) = ice_at(&mut self.ice, now) else {
-            return Ok(());
-        };
-        match added {
-            None => ice.end_of_remote_candidates(),
-            Some((_mid, c)) => match ice.add_remote_candidate(c) {
-                Ok(()) => {}
-                Err(ferrtc_ice::Error::UnsupportedCandidate(why)) => {
-                    tracing::debug!("remote candidate ignored: {why}");
-                }
-                Err(e) => return Err(e.into()),
-            },
-        }
-        self.process(now);
-        Ok(())
-    }
 
     fn check_open(&self) -> Result<(), Error> {
         if self.closed {
@@ -674,217 +287,9 @@ impl PeerConnection {
         }
     }
 
-    /// Creates the ICE agent on the first description: the offerer
-    /// controls (RFC 8445 §6.1.1; RFC 8829 §5.2.1).
-    fn ensure_ice(&mut self, now: Instant, controlling: bool) {
-        if self.ice.is_some() {
-            return;
-        }
-        let config = AgentConfig {
-            controlling,
-            credentials: Some(self.credentials.clone()),
-            ..self.config.ice.clone()
-        };
-        // The agent's own secrets (transaction ids, restart credentials)
-        // come from a 256-bit seed drawn from ours.
-        let rng = StdRng::from_rng(&mut self.rng);
-        self.ice = Some(Agent::with_rng(config, now, rng));
-    }
-
-    /// The mid and index candidates are signalled with: the first
-    /// m-section, which carries the bundle transport.
-    fn note_local_mid(&mut self) {
-        let Some(local) = self.jsep.local_description() else {
-            return;
-        };
-        if let Ok(sdp) = local.sdp.parse::<ferrtc_sdp::SessionDescription>()
-            && let Some((i, m)) = sdp.media.iter().enumerate().find(|(_, m)| !m.is_rejected())
-            && let Some(mid) = m.mid()
-        {
-            self.candidate_mid = mid.to_owned();
-            self.candidate_index = u16::try_from(i).unwrap_or(0);
-        }
-    }
-
-    fn start_gathering(&mut self, now: Instant) -> Result<(), Error> {
-        if self.gathering {
-            return Ok(());
-        }
-        let Some(ice) = ice_at(&mut self.ice, now) else {
-            return Ok(());
-        };
-        self.gathering = true;
-        for host in &self.hosts {
-            if let Err(e) = ice.add_local_host(*host) {
-                tracing::warn!("local address {host} not used: {e}");
-            }
-        }
-        for server in &self.config.stun_servers {
-            ice.add_stun_server(*server)?;
-        }
-        Ok(())
-    }
-
-    /// Gives ICE the remote credentials and the candidates found in the
-    /// remote SDP (RFC 8839 §5.1: non-trickle peers such as aiortc put
-    /// them there).
-    fn apply_remote_ice(&mut self, now: Instant, is_offer: bool) -> Result<(), Error> {
-        let Some(sdp) = self.jsep.remote_sdp() else {
-            return Ok(());
-        };
-        let Some(m) = sdp.media.iter().find(|m| !m.is_rejected()) else {
-            return Ok(());
-        };
-        let ufrag = m.ice_ufrag().or(sdp.ice_ufrag()).map(str::to_owned);
-        let pwd = m.ice_pwd().or(sdp.ice_pwd()).map(str::to_owned);
-        let candidates: Vec<_> = m.candidates().cloned().collect();
-        let end = m.end_of_candidates();
-        let lite = sdp.ice_lite();
-        let Some(ice) = ice_at(&mut self.ice, now) else {
-            return Ok(());
-        };
-        if let (Some(ufrag), Some(pwd)) = (ufrag, pwd) {
-            if self.remote_ufrag.as_ref().is_some_and(|u| *u != ufrag) {
-                // RFC 8445 §9: an offer with new credentials restarts ICE;
-                // restart ours too (an answer to our own restart finds
-                // ours restarted already).
-                if is_offer && !self.restart_pending {
-                    ice.restart(now)?;
-                    self.credentials = ice.local_credentials().clone();
-                    self.answer_pending = true;
-                }
-            }
-            ice.set_remote_credentials(&ufrag, &pwd)?;
-            self.remote_ufrag = Some(ufrag);
-        }
-        if lite {
-            ice.set_remote_lite(true);
-        }
-        for c in candidates {
-            if let Err(e) = ice.add_remote_candidate(c) {
-                tracing::debug!("remote SDP candidate ignored: {e}");
-            }
-        }
-        if end {
-            ice.end_of_remote_candidates();
-        }
-        Ok(())
-    }
-
-    /// After any description: states, negotiation-needed, transports.
-    fn after_signaling(&mut self, now: Instant) {
-        let state = self.jsep.signaling_state();
-        if state != self.signaling {
-            self.signaling = state;
-            self.events.push_back(Event::SignalingStateChange(state));
-            if state == SignalingState::Stable {
-                self.negotiation_needed = false;
-            }
-        }
-        self.check_negotiation_needed();
-        if let Some(t) = self.jsep.transport() {
-            self.dtls_role = Some(t.dtls_role);
-            self.channels.set_role(t.dtls_role);
-            if let Some(sctp) = &t.sctp {
-                self.sctp_remote_port = sctp.remote_port;
-                self.remote_max_message_size =
-                    usize::try_from(sctp.remote_max_message_size).unwrap_or(usize::MAX);
-                // RFC 8841 §6.1: 0 means "any size"; keep our own bound.
-                if self.remote_max_message_size == 0 {
-                    self.remote_max_message_size = self.config.max_message_size;
-                }
-                let max = self.max_message_size();
-                self.channels.set_max_message_size(max);
-            }
-        }
-        self.process(now);
-    }
-
-    /// W3C webrtc-pc §4.7.3: fire `negotiationneeded` once per need, in stable.
-    fn check_negotiation_needed(&mut self) {
-        if !self.negotiation_needed
-            && self.signaling == SignalingState::Stable
-            && self.jsep.is_negotiation_needed()
-        {
-            self.negotiation_needed = true;
-            self.events.push_back(Event::NegotiationNeeded);
-        }
-    }
-
     // ------------------------------------------------------------ data channels
 
-    /// `createDataChannel`: a channel that opens once SCTP is up (DCEP,
-    /// RFC 8832, unless `negotiated`). The first one asks for a data
-    /// m-section and fires `negotiationneeded`.
-    pub fn create_data_channel(
-        &mut self,
-        now: Instant,
-        label: &str,
-        init: DataChannelInit,
-    ) -> Result<ChannelId, Error> {
-        self.check_open()?;
-        let id = self.channels.create(now, label, init)?;
-        if self.jsep.data_mid().is_none() {
-            self.jsep.request_data_channel();
-            self.check_negotiation_needed();
-        }
-        self.process(now);
-        Ok(id)
-    }
-
-    /// `send()` on a channel: text when `binary` is false (the bytes must
-    /// be UTF-8; the async API takes `&str` for text), binary otherwise.
-    pub fn send(
-        &mut self,
-        now: Instant,
-        id: ChannelId,
-        data: &[u8],
-        binary: bool,
-    ) -> Result<(), Error> {
-        // PR-SCTP (RFC 3758 §3.5): a lifetime counts from the true time of
-        // the send.
-        Ok(self.channels.send(now, id, data, binary)?)
-    }
-
-    /// `close()` on a channel: resets its outgoing stream (RFC 8831 §6.7);
-    /// the `close` event follows once the peer reset its side.
-    pub fn close_channel(&mut self, now: Instant, id: ChannelId) -> Result<(), Error> {
-        self.channels.close(now, id)?;
-        self.process(now);
-        Ok(())
-    }
-
     // ------------------------------------------------------------ I/O
-
-    /// A datagram arrived from `source` on the local address `destination`.
-    pub fn handle_receive(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        datagram: &[u8],
-    ) {
-        self.stats.datagrams_received += 1;
-        let Some(ice) = self.ice.as_mut() else {
-            self.stats.dropped_datagrams += 1;
-            return;
-        };
-        match ice.handle_receive(now, source, destination, datagram) {
-            Receive::Data(data) => match classify(data) {
-                Demux::Dtls => match self.dtls.as_mut() {
-                    Some(dtls) => dtls.handle_receive(now, data),
-                    None if self.early_dtls.len() < MAX_EARLY_DTLS => {
-                        self.early_dtls.push_back(data.to_vec());
-                    }
-                    None => self.stats.dropped_datagrams += 1,
-                },
-                Demux::Rtp => self.stats.dropped_rtp += 1,
-                Demux::Stun | Demux::Other => self.stats.dropped_datagrams += 1,
-            },
-            Receive::Stun | Receive::Dropped(_) => {}
-        }
-        self.process(now);
-    }
 
     /// Writes the next datagram into `buf` and says where it goes: ICE's
     /// own checks first, then DTLS records, pulling one SCTP packet at a
@@ -911,32 +316,6 @@ impl PeerConnection {
             ice.close();
         }
         None
-    }
-
-    /// The engines' outbound order (see "Drive contract": a media pacer
-    /// sits after this, between `poll_transmit` and the socket).
-    fn next_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let ice = self.ice.as_mut()?;
-        if let Some(t) = ice.poll_transmit(now, buf) {
-            return Some(t);
-        }
-        let dtls = self.dtls.as_mut()?;
-        loop {
-            if dtls.poll_transmit(now, buf).is_some() {
-                match ice.send(buf) {
-                    Ok(t) => return Some(t),
-                    Err(e) => {
-                        tracing::trace!("DTLS datagram not sent: {e}");
-                        continue;
-                    }
-                }
-            }
-            self.channels.poll_transmit(now, &mut self.scratch)?;
-            if let Err(e) = dtls.send_application_data(&self.scratch) {
-                tracing::debug!("SCTP packet not sent: {e}");
-                return None;
-            }
-        }
     }
 
     /// The next event, or `None`.
@@ -1009,26 +388,6 @@ impl PeerConnection {
         self.state = PeerConnectionState::Closed;
     }
 
-    /// Stops or resumes handing received messages up. While paused they
-    /// stay in SCTP's receive buffer, whose advertised window then closes
-    /// and holds the peer back (RFC 9260 §6.2): a driver pauses while its
-    /// application is not reading, so a peer cannot make it queue without
-    /// bound. Resuming delivers what waited, and reopens the window.
-    pub fn set_receive_paused(&mut self, now: Instant, paused: bool) {
-        self.channels.set_receive_paused(now, paused);
-        if !paused {
-            self.process(now);
-        }
-    }
-
-    /// The local ICE username fragment (`a=ice-ufrag`, RFC 8839 §5.4); it
-    /// changes with an ICE restart. A driver that serves many connections
-    /// on one socket routes connectivity checks by it
-    /// ([`crate::check_recipient`]).
-    pub fn local_ufrag(&self) -> &str {
-        self.credentials.ufrag()
-    }
-
     /// Whether `close()` was called and every closing datagram went out:
     /// the driver may stop.
     pub fn is_closed(&self) -> bool {
@@ -1066,197 +425,6 @@ impl PeerConnection {
         wall + now.saturating_duration_since(origin)
     }
 
-    fn process_ice(&mut self) -> bool {
-        let Some(ice) = self.ice.as_mut() else {
-            return false;
-        };
-        let mut moved = false;
-        while let Some(ev) = ice.poll_event() {
-            moved = true;
-            match ev {
-                ferrtc_ice::Event::LocalCandidate(c) => {
-                    let ev = Event::IceCandidate(IceCandidateInit {
-                        candidate: c.to_string(),
-                        sdp_mid: Some(self.candidate_mid.clone()),
-                        sdp_m_line_index: Some(self.candidate_index),
-                        username_fragment: Some(self.credentials.ufrag().to_owned()),
-                    });
-                    if self.restart_pending || self.answer_pending {
-                        self.held_candidates.push(ev);
-                    } else {
-                        self.events.push_back(ev);
-                    }
-                }
-                ferrtc_ice::Event::GatheringStateChange(s) => {
-                    if s != self.gathering_state {
-                        self.gathering_state = s;
-                        self.events.push_back(Event::IceGatheringStateChange(s));
-                    }
-                    if s == IceGatheringState::Complete {
-                        // W3C webrtc-pc §4.4.1.3: the end-of-candidates
-                        // indication is an icecandidate with an empty candidate.
-                        let ev = Event::IceCandidate(IceCandidateInit {
-                            candidate: String::new(),
-                            sdp_mid: Some(self.candidate_mid.clone()),
-                            sdp_m_line_index: Some(self.candidate_index),
-                            username_fragment: Some(self.credentials.ufrag().to_owned()),
-                        });
-                        if self.restart_pending || self.answer_pending {
-                            self.held_candidates.push(ev);
-                        } else {
-                            self.events.push_back(ev);
-                        }
-                    }
-                }
-                ferrtc_ice::Event::ConnectionStateChange { state, reason } => {
-                    if let Some(r) = reason {
-                        tracing::info!("ICE {state:?}: {r}");
-                    }
-                    if state != self.ice_state && !self.closed {
-                        self.ice_state = state;
-                        self.events
-                            .push_back(Event::IceConnectionStateChange(state));
-                    }
-                }
-                ferrtc_ice::Event::SelectedPairChange(p) => {
-                    tracing::debug!("selected pair {} -> {}", p.source, p.destination);
-                }
-                _ => {}
-            }
-        }
-        moved
-    }
-
-    /// The DTLS server starts as soon as the roles are known; the client
-    /// once ICE has a pair to send its ClientHello on (else the first
-    /// flight would be lost and wait a full retransmission timeout).
-    fn maybe_start_dtls(&mut self, now: Instant) -> bool {
-        if self.dtls.is_some() || self.closed {
-            return false;
-        }
-        let (Some(role), Some(transport)) = (self.dtls_role, self.jsep.transport()) else {
-            return false;
-        };
-        let selected = self
-            .ice
-            .as_ref()
-            .is_some_and(|i| i.selected_pair().is_some());
-        if role == Role::Client && !selected {
-            return false;
-        }
-        let mut fingerprints = Vec::new();
-        for f in &transport.remote_fingerprints {
-            let hash = f.hash.normalized();
-            match HashAlgorithm::from_name(hash.as_str())
-                .map(|a| ferrtc_dtls::Fingerprint::new(a, f.digest()))
-            {
-                Some(Ok(fp)) => fingerprints.push(fp),
-                _ => tracing::debug!("remote fingerprint {} ignored", hash.as_str()),
-            }
-        }
-        // The DTLS engine draws its randomness from the system unless
-        // `config.dtls.rng_seed` asks otherwise: seeding it per connection
-        // would make every connection build its own engine configuration.
-        match Dtls::new(
-            &self.config.dtls,
-            &self.certificate,
-            role,
-            now,
-            self.wall_clock(now),
-        ) {
-            Ok(mut dtls) => {
-                dtls.expect_remote_fingerprints(fingerprints);
-                while let Some(d) = self.early_dtls.pop_front() {
-                    dtls.handle_receive(now, &d);
-                }
-                self.dtls = Some(dtls);
-            }
-            Err(e) => {
-                tracing::warn!("DTLS transport not created: {e}");
-                self.state = PeerConnectionState::Failed;
-                self.events
-                    .push_back(Event::ConnectionStateChange(PeerConnectionState::Failed));
-                self.closed = true;
-            }
-        }
-        true
-    }
-
-    fn process_dtls(&mut self, now: Instant) -> bool {
-        let Some(dtls) = self.dtls.as_mut() else {
-            return false;
-        };
-        let mut moved = false;
-        let mut peer_closed = false;
-        while let Some(ev) = dtls.poll_event() {
-            moved = true;
-            match ev {
-                ferrtc_dtls::Event::Connected { .. } => {
-                    tracing::debug!("DTLS connected as {:?}", dtls.role());
-                    if self.jsep.transport().is_some_and(|t| t.sctp.is_some())
-                        && !self.channels.is_started()
-                    {
-                        let mut config = self.config.sctp.clone();
-                        config.local_port = self.jsep.config().sctp_port;
-                        config.remote_port = self.sctp_remote_port;
-                        config.max_message_size = self.config.max_message_size;
-                        // RFC 8841 §5 / RFC 8831 §6.2: both sides send INIT
-                        // (simultaneous open works).
-                        let sctp = Association::with_rng(config, StdRng::from_rng(&mut self.rng));
-                        self.channels.start_with(now, sctp);
-                    }
-                }
-                ferrtc_dtls::Event::ApplicationData(record) => {
-                    if let Err(e) = self.channels.handle_receive(now, &record) {
-                        tracing::debug!("SCTP packet dropped: {e}");
-                    }
-                    dtls.recycle(record);
-                }
-                ferrtc_dtls::Event::Closed => {
-                    tracing::debug!("peer closed DTLS");
-                    peer_closed = true;
-                }
-                ferrtc_dtls::Event::Failed(e) => {
-                    tracing::warn!("DTLS failed: {e}");
-                }
-                _ => {}
-            }
-        }
-        if peer_closed {
-            self.channels.handle_transport_close(now);
-        }
-        moved
-    }
-
-    /// Maps the data channel engine's events to W3C events.
-    fn process_channels(&mut self) -> bool {
-        use ferrtc_datachannel::Event as E;
-        let mut moved = false;
-        while let Some(ev) = self.channels.poll_event() {
-            moved = true;
-            let ev = match ev {
-                E::Incoming(id) => Event::DataChannel(id),
-                E::Open(id) => Event::ChannelOpen(id),
-                E::Message { channel, message } => Event::ChannelMessage { channel, message },
-                E::BufferedAmountLow(id) => Event::ChannelBufferedAmountLow(id),
-                E::Closing(id) => Event::ChannelClosing(id),
-                E::Closed(id) => Event::ChannelClose(id),
-                // Logged by the engine; the W3C API has no event for them.
-                _ => continue,
-            };
-            self.events.push_back(ev);
-        }
-        moved
-    }
-
-    /// Feeds one SCTP message straight to the channel engine, as the
-    /// association would deliver it (unit tests of DCEP handling).
-    #[cfg(test)]
-    fn on_message(&mut self, now: Instant, m: ferrtc_sctp::Message) {
-        self.channels.handle_message(now, m);
-        self.process_channels();
-    }
-
     /// W3C webrtc-pc §4.3.3 "update the connection state".
     fn update_connection_state(&mut self) {
         if self.closed {
@@ -1282,29 +450,6 @@ impl PeerConnection {
             self.state = next;
             self.events.push_back(Event::ConnectionStateChange(next));
         }
-    }
-}
-
-/// The ICE agent with its clock brought to `now` ("time reached now"), so
-/// that what a call starts in it, a STUN transaction to a server (RFC 8489
-/// §6.2.1) say, counts its timeouts from the true time: the agent otherwise
-/// keeps the time of its last input, which may be long past.
-fn ice_at(ice: &mut Option<Agent>, now: Instant) -> Option<&mut Agent> {
-    let ice = ice.as_mut()?;
-    ice.handle_timeout(now);
-    Some(ice)
-}
-
-/// The W3C `RTCIceTransportState` string.
-fn ice_state_str(s: IceConnectionState) -> &'static str {
-    match s {
-        IceConnectionState::New => "new",
-        IceConnectionState::Checking => "checking",
-        IceConnectionState::Connected => "connected",
-        IceConnectionState::Completed => "completed",
-        IceConnectionState::Disconnected => "disconnected",
-        IceConnectionState::Failed => "failed",
-        IceConnectionState::Closed => "closed",
     }
 }
 

@@ -4,7 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use ferrtc_datachannel::DataChannels;
+use ferrtc_dtls::{Certificate, Dtls, HashAlgorithm, Role, TransportState};
+use ferrtc_ice::Agent;
 use serde::Serialize;
+
+use crate::connection::ConnectionStats;
+use crate::event::IceConnectionState;
 
 /// A stats report: every stats object by its `id` (W3C `RTCStatsReport`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -273,6 +279,176 @@ pub(crate) fn base64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+/// What a report is made of: the engines of one peer connection, borrowed.
+pub(crate) struct Sources<'a> {
+    pub(crate) certificate: &'a Certificate,
+    pub(crate) ice: Option<&'a Agent>,
+    pub(crate) ice_state: IceConnectionState,
+    pub(crate) local_ufrag: &'a str,
+    pub(crate) dtls: Option<&'a Dtls>,
+    pub(crate) dtls_role: Option<Role>,
+    pub(crate) channels: &'a DataChannels,
+    pub(crate) counters: ConnectionStats,
+}
+
+/// `getStats()` (W3C webrtc-pc §8.2): the peer connection, its transport,
+/// the selected candidate pair with its candidates, every local candidate,
+/// the certificates, the SCTP transport and the data channels.
+/// `wall_clock` gives the `timestamp`s.
+pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> StatsReport {
+    let timestamp = wall_clock
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let mut report = StatsReport::default();
+    report.insert(Stats::PeerConnection(PeerConnectionStats {
+        id: "P".into(),
+        timestamp,
+        data_channels_opened: src.channels.stats().channels_opened,
+        data_channels_closed: src.channels.stats().channels_closed,
+    }));
+    let transport_id = "T01".to_owned();
+    let cert = |id: String, der: &[u8]| {
+        let f = ferrtc_dtls::Fingerprint::of_der(HashAlgorithm::Sha256, der);
+        Stats::Certificate(CertificateStats {
+            id,
+            timestamp,
+            fingerprint: ferrtc_sdp::Fingerprint::from_digest(
+                ferrtc_sdp::HashFunction::Sha256,
+                f.value(),
+            )
+            .hex()
+            .to_owned(),
+            fingerprint_algorithm: "sha-256".into(),
+            base64_certificate: base64(der),
+        })
+    };
+    let local_cert = cert("CF-local".into(), src.certificate.der());
+    let local_cert_id = local_cert.id().to_owned();
+    report.insert(local_cert);
+    let remote_cert_id = src.dtls.and_then(Dtls::peer_certificate).map(|der| {
+        let c = cert("CF-remote".into(), der);
+        let id = c.id().to_owned();
+        report.insert(c);
+        id
+    });
+    let candidate = |id: String, c: &ferrtc_ice::Candidate| CandidateStats {
+        id,
+        timestamp,
+        transport_id: transport_id.clone(),
+        address: c.address().to_string(),
+        port: c.port(),
+        protocol: match c.transport() {
+            ferrtc_ice::Transport::Udp => "udp",
+            _ => "tcp",
+        },
+        candidate_type: c.kind().as_str(),
+        priority: c.priority(),
+        foundation: c.foundation().as_str().to_owned(),
+    };
+    let candidate_id = |side: &str, c: &ferrtc_ice::Candidate| {
+        format!("I{side}-{}-{}-{}", c.address(), c.port(), c.kind().as_str())
+    };
+    let mut pair_id = None;
+    if let Some(ice) = src.ice {
+        for c in ice.local_candidates() {
+            report.insert(Stats::LocalCandidate(candidate(candidate_id("L", c), c)));
+        }
+        if let Some(p) = ice.selected_pair() {
+            let (l, r) = (candidate_id("L", &p.local), candidate_id("R", &p.remote));
+            report.insert(Stats::LocalCandidate(candidate(l.clone(), &p.local)));
+            report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));
+            let id = format!("CP{l}_{r}");
+            let rtt = ice.selected_pair_round_trip().unwrap_or_default();
+            report.insert(Stats::CandidatePair(CandidatePairStats {
+                id: id.clone(),
+                timestamp,
+                transport_id: transport_id.clone(),
+                local_candidate_id: l,
+                remote_candidate_id: r,
+                state: "succeeded",
+                nominated: true,
+                bytes_sent: ice.stats().bytes_sent,
+                bytes_received: ice.stats().bytes_received,
+                current_round_trip_time: rtt.current.map(|d| d.as_secs_f64()),
+                total_round_trip_time: rtt.total.as_secs_f64(),
+                responses_received: rtt.responses_received,
+            }));
+            pair_id = Some(id);
+        }
+    }
+    let ice_stats = src.ice.map(|i| *i.stats()).unwrap_or_default();
+    report.insert(Stats::Transport(TransportStats {
+        id: transport_id.clone(),
+        timestamp,
+        packets_sent: src.counters.datagrams_sent,
+        packets_received: src.counters.datagrams_received,
+        bytes_sent: ice_stats.bytes_sent,
+        bytes_received: ice_stats.bytes_received,
+        ice_role: src.ice.map(|i| {
+            if i.is_controlling() {
+                "controlling"
+            } else {
+                "controlled"
+            }
+        }),
+        ice_local_username_fragment: src.local_ufrag.to_owned(),
+        ice_state: ice_state_str(src.ice_state),
+        dtls_state: match src.dtls.map(Dtls::state) {
+            None => "new",
+            Some(TransportState::Connecting) => "connecting",
+            Some(TransportState::Connected) => "connected",
+            Some(TransportState::Closed) => "closed",
+            Some(TransportState::Failed) => "failed",
+        },
+        dtls_role: src.dtls_role.map(|r| match r {
+            Role::Client => "client",
+            Role::Server => "server",
+        }),
+        selected_candidate_pair_id: pair_id,
+        local_certificate_id: local_cert_id,
+        remote_certificate_id: remote_cert_id,
+    }));
+    if let Some(sctp) = src.channels.association() {
+        let s = sctp.stats();
+        report.insert(Stats::SctpTransport(SctpTransportStats {
+            id: "S01".into(),
+            timestamp,
+            transport_id: transport_id.clone(),
+            smoothed_round_trip_time: s.srtt.map(|d| d.as_secs_f64()),
+            congestion_window: s.cwnd as u64,
+            unack_data: sctp.send_buffered() as u64,
+        }));
+    }
+    for (id, c) in src.channels.channel_infos() {
+        report.insert(Stats::DataChannel(DataChannelStats {
+            id: format!("D{}", id.index()),
+            timestamp,
+            label: c.label,
+            protocol: c.protocol,
+            data_channel_identifier: c.id,
+            state: c.ready_state.as_str(),
+            messages_sent: c.stats.messages_sent,
+            bytes_sent: c.stats.bytes_sent,
+            messages_received: c.stats.messages_received,
+            bytes_received: c.stats.bytes_received,
+        }));
+    }
+    report
+}
+
+/// The W3C `RTCIceTransportState` string.
+fn ice_state_str(s: IceConnectionState) -> &'static str {
+    match s {
+        IceConnectionState::New => "new",
+        IceConnectionState::Checking => "checking",
+        IceConnectionState::Connected => "connected",
+        IceConnectionState::Completed => "completed",
+        IceConnectionState::Disconnected => "disconnected",
+        IceConnectionState::Failed => "failed",
+        IceConnectionState::Closed => "closed",
+    }
 }
 
 #[cfg(test)]

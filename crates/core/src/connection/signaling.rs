@@ -1,0 +1,231 @@
+//! Signaling: JSEP offer/answer (RFC 8829) and the W3C signaling state;
+//! what a description changes in the transport (ICE credentials and
+//! candidates, DTLS role, SCTP port and message size).
+
+use std::time::Instant;
+
+use ferrtc_jsep::{AnswerOptions, IceCredentials, OfferOptions, SdpType, SessionDescription};
+
+use super::PeerConnection;
+use super::transport::ice_at;
+use crate::error::Error;
+use crate::event::{Event, IceCandidateInit, SignalingState};
+
+impl PeerConnection {
+    /// `localDescription`.
+    pub fn local_description(&self) -> Option<SessionDescription> {
+        self.jsep.local_description()
+    }
+
+    /// `remoteDescription`.
+    pub fn remote_description(&self) -> Option<SessionDescription> {
+        self.jsep.remote_description()
+    }
+
+    /// `currentLocalDescription`.
+    pub fn current_local_description(&self) -> Option<SessionDescription> {
+        self.jsep.current_local_description()
+    }
+
+    /// `pendingLocalDescription`.
+    pub fn pending_local_description(&self) -> Option<SessionDescription> {
+        self.jsep.pending_local_description()
+    }
+
+    /// `currentRemoteDescription`.
+    pub fn current_remote_description(&self) -> Option<SessionDescription> {
+        self.jsep.current_remote_description()
+    }
+
+    /// `pendingRemoteDescription`.
+    pub fn pending_remote_description(&self) -> Option<SessionDescription> {
+        self.jsep.pending_remote_description()
+    }
+
+    /// `createOffer` (RFC 8829 §5.2); after `restart_ice` it carries new
+    /// ICE credentials (§5.2.1 `iceRestart`).
+    pub fn create_offer(&mut self) -> Result<SessionDescription, Error> {
+        self.check_open()?;
+        let options = OfferOptions {
+            ice_restart: self.restart_pending.then(|| self.jsep_credentials()),
+        };
+        Ok(self.jsep.create_offer(options)?)
+    }
+
+    /// `createAnswer` (RFC 8829 §5.3); answers an ICE restart with the new
+    /// local credentials (§5.3.1).
+    pub fn create_answer(&mut self) -> Result<SessionDescription, Error> {
+        self.check_open()?;
+        let options = AnswerOptions {
+            ice_credentials: self
+                .jsep
+                .remote_ice_restart()
+                .then(|| self.jsep_credentials()),
+        };
+        Ok(self.jsep.create_answer(options)?)
+    }
+
+    /// `restartIce()` (W3C webrtc-pc §4.4.1.6, RFC 8445 §9): new local ICE
+    /// credentials and a fresh gathering; the current pair keeps carrying
+    /// data until the new one is selected. Fires `negotiationneeded`: the
+    /// next offer restarts ICE on both sides.
+    pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
+        self.check_open()?;
+        let Some(ice) = ice_at(&mut self.ice, now) else {
+            // Nothing negotiated yet: the first offer starts fresh anyway.
+            return Ok(());
+        };
+        ice.restart(now)?;
+        self.credentials = ice.local_credentials().clone();
+        self.restart_pending = true;
+        self.negotiation_needed = false;
+        if self.signaling == SignalingState::Stable {
+            self.negotiation_needed = true;
+            self.events.push_back(Event::NegotiationNeeded);
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    pub(super) fn jsep_credentials(&self) -> IceCredentials {
+        IceCredentials::new(self.credentials.ufrag(), self.credentials.pwd())
+    }
+
+    /// `setLocalDescription`; `None` is the parameterless form, which
+    /// creates and applies an offer or an answer as the state requires.
+    pub fn set_local_description(
+        &mut self,
+        now: Instant,
+        desc: Option<SessionDescription>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let desc = match desc {
+            Some(d) => d,
+            None => match self.jsep.signaling_state() {
+                SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer => {
+                    self.create_answer()?
+                }
+                _ => self.create_offer()?,
+            },
+        };
+        let kind = desc.kind;
+        self.jsep.set_local_description(desc)?;
+        let released = match kind {
+            SdpType::Offer => std::mem::take(&mut self.restart_pending),
+            SdpType::Answer | SdpType::Pranswer | SdpType::Rollback => {
+                std::mem::take(&mut self.answer_pending)
+            }
+        };
+        if released {
+            self.events.extend(self.held_candidates.drain(..));
+        }
+        if kind != SdpType::Rollback {
+            self.ensure_ice(now, kind == SdpType::Offer);
+            self.note_local_mid();
+            self.start_gathering(now)?;
+        }
+        self.after_signaling(now);
+        Ok(())
+    }
+
+    /// `setRemoteDescription`. Candidates in the SDP are used, as is
+    /// `a=end-of-candidates`.
+    pub fn set_remote_description(
+        &mut self,
+        now: Instant,
+        desc: SessionDescription,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let kind = desc.kind;
+        self.jsep.set_remote_description(desc)?;
+        if kind != SdpType::Rollback {
+            self.ensure_ice(now, kind != SdpType::Offer);
+            self.apply_remote_ice(now, kind == SdpType::Offer)?;
+        }
+        self.after_signaling(now);
+        Ok(())
+    }
+
+    /// `addIceCandidate`; an empty `candidate` means end of candidates.
+    /// Candidates the agent cannot use (mDNS `.local` names, TCP) are
+    /// accepted and ignored, as browsers do: the peer's checks still reach
+    /// us and are answered through peer-reflexive discovery.
+    pub fn add_ice_candidate(
+        &mut self,
+        now: Instant,
+        candidate: &IceCandidateInit,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let added = self.jsep.add_ice_candidate(candidate)?;
+        let Some(ice) = ice_at(&mut self.ice, now) else {
+            return Ok(());
+        };
+        match added {
+            None => ice.end_of_remote_candidates(),
+            Some((_mid, c)) => match ice.add_remote_candidate(c) {
+                Ok(()) => {}
+                Err(ferrtc_ice::Error::UnsupportedCandidate(why)) => {
+                    tracing::debug!("remote candidate ignored: {why}");
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    /// The mid and index candidates are signalled with: the first
+    /// m-section, which carries the bundle transport.
+    pub(super) fn note_local_mid(&mut self) {
+        let Some(local) = self.jsep.local_description() else {
+            return;
+        };
+        if let Ok(sdp) = local.sdp.parse::<ferrtc_sdp::SessionDescription>()
+            && let Some((i, m)) = sdp.media.iter().enumerate().find(|(_, m)| !m.is_rejected())
+            && let Some(mid) = m.mid()
+        {
+            self.candidate_mid = mid.to_owned();
+            self.candidate_index = u16::try_from(i).unwrap_or(0);
+        }
+    }
+
+    /// After any description: states, negotiation-needed, transports.
+    pub(super) fn after_signaling(&mut self, now: Instant) {
+        let state = self.jsep.signaling_state();
+        if state != self.signaling {
+            self.signaling = state;
+            self.events.push_back(Event::SignalingStateChange(state));
+            if state == SignalingState::Stable {
+                self.negotiation_needed = false;
+            }
+        }
+        self.check_negotiation_needed();
+        if let Some(t) = self.jsep.transport() {
+            self.dtls_role = Some(t.dtls_role);
+            self.channels.set_role(t.dtls_role);
+            if let Some(sctp) = &t.sctp {
+                self.sctp_remote_port = sctp.remote_port;
+                self.remote_max_message_size =
+                    usize::try_from(sctp.remote_max_message_size).unwrap_or(usize::MAX);
+                // RFC 8841 §6.1: 0 means "any size"; keep our own bound.
+                if self.remote_max_message_size == 0 {
+                    self.remote_max_message_size = self.config.max_message_size;
+                }
+                let max = self.max_message_size();
+                self.channels.set_max_message_size(max);
+            }
+        }
+        self.process(now);
+    }
+
+    /// W3C webrtc-pc §4.7.3: fire `negotiationneeded` once per need, in stable.
+    pub(super) fn check_negotiation_needed(&mut self) {
+        if !self.negotiation_needed
+            && self.signaling == SignalingState::Stable
+            && self.jsep.is_negotiation_needed()
+        {
+            self.negotiation_needed = true;
+            self.events.push_back(Event::NegotiationNeeded);
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The transport: one ICE agent and one DTLS transport for the whole
+//! connection (BUNDLE, RFC 8843), the demultiplexing of what ICE accepts
+//! (RFC 7983) and the outbound order of the engines. A TURN client joins
+//! the ICE agent here, under the demux.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ferrtc_dtls::{Dtls, HashAlgorithm, Role, TransportState};
+use ferrtc_ice::{Agent, AgentConfig, Receive};
+use ferrtc_sctp::Association;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::{MAX_EARLY_DTLS, PeerConnection, Transmit};
+use crate::demux::{Demux, classify};
+use crate::error::Error;
+use crate::event::{Event, IceCandidateInit, IceGatheringState, PeerConnectionState};
+
+impl PeerConnection {
+    /// The selected candidate pair, once ICE has one.
+    pub fn selected_pair(&self) -> Option<&ferrtc_ice::SelectedPair> {
+        self.ice.as_ref().and_then(Agent::selected_pair)
+    }
+
+    /// Counters of the ICE agent, once it exists.
+    pub fn ice_stats(&self) -> Option<ferrtc_ice::Stats> {
+        self.ice.as_ref().map(|a| *a.stats())
+    }
+
+    /// The DTLS transport state, once the transport exists.
+    pub fn dtls_state(&self) -> Option<TransportState> {
+        self.dtls.as_ref().map(Dtls::state)
+    }
+
+    /// The local ICE username fragment (`a=ice-ufrag`, RFC 8839 §5.4); it
+    /// changes with an ICE restart. A driver that serves many connections
+    /// on one socket routes connectivity checks by it
+    /// ([`crate::check_recipient`]).
+    pub fn local_ufrag(&self) -> &str {
+        self.credentials.ufrag()
+    }
+
+    /// Adds a local UDP socket address the caller receives on; it becomes a
+    /// host candidate once gathering starts (at the first
+    /// `set_local_description`, as W3C webrtc-pc §4.4.1.5 says).
+    pub fn add_local_host(&mut self, now: Instant, addr: SocketAddr) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if self.hosts.contains(&addr) {
+            return Ok(());
+        }
+        self.hosts.push(addr);
+        if self.gathering
+            && let Some(ice) = ice_at(&mut self.ice, now)
+        {
+            ice.add_local_host(addr)?;
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    /// Replaces the STUN servers (W3C `setConfiguration` with new
+    /// `iceServers`): servers not known before are queried at once when
+    /// gathering has started, else at its start.
+    pub fn set_stun_servers(
+        &mut self,
+        now: Instant,
+        servers: Vec<SocketAddr>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        if self.gathering
+            && let Some(ice) = ice_at(&mut self.ice, now)
+        {
+            for s in servers
+                .iter()
+                .filter(|s| !self.config.stun_servers.contains(s))
+            {
+                ice.add_stun_server(*s)?;
+            }
+        }
+        self.config.stun_servers = servers;
+        self.process(now);
+        Ok(())
+    }
+
+    /// Creates the ICE agent on the first description: the offerer
+    /// controls (RFC 8445 §6.1.1; RFC 8829 §5.2.1).
+    pub(super) fn ensure_ice(&mut self, now: Instant, controlling: bool) {
+        if self.ice.is_some() {
+            return;
+        }
+        let config = AgentConfig {
+            controlling,
+            credentials: Some(self.credentials.clone()),
+            ..self.config.ice.clone()
+        };
+        // The agent's own secrets (transaction ids, restart credentials)
+        // come from a 256-bit seed drawn from ours.
+        let rng = StdRng::from_rng(&mut self.rng);
+        self.ice = Some(Agent::with_rng(config, now, rng));
+    }
+
+    pub(super) fn start_gathering(&mut self, now: Instant) -> Result<(), Error> {
+        if self.gathering {
+            return Ok(());
+        }
+        let Some(ice) = ice_at(&mut self.ice, now) else {
+            return Ok(());
+        };
+        self.gathering = true;
+        for host in &self.hosts {
+            if let Err(e) = ice.add_local_host(*host) {
+                tracing::warn!("local address {host} not used: {e}");
+            }
+        }
+        for server in &self.config.stun_servers {
+            ice.add_stun_server(*server)?;
+        }
+        Ok(())
+    }
+
+    /// Gives ICE the remote credentials and the candidates found in the
+    /// remote SDP (RFC 8839 §5.1: non-trickle peers such as aiortc put
+    /// them there).
+    pub(super) fn apply_remote_ice(&mut self, now: Instant, is_offer: bool) -> Result<(), Error> {
+        let Some(sdp) = self.jsep.remote_sdp() else {
+            return Ok(());
+        };
+        let Some(m) = sdp.media.iter().find(|m| !m.is_rejected()) else {
+            return Ok(());
+        };
+        let ufrag = m.ice_ufrag().or(sdp.ice_ufrag()).map(str::to_owned);
+        let pwd = m.ice_pwd().or(sdp.ice_pwd()).map(str::to_owned);
+        let candidates: Vec<_> = m.candidates().cloned().collect();
+        let end = m.end_of_candidates();
+        let lite = sdp.ice_lite();
+        let Some(ice) = ice_at(&mut self.ice, now) else {
+            return Ok(());
+        };
+        if let (Some(ufrag), Some(pwd)) = (ufrag, pwd) {
+            if self.remote_ufrag.as_ref().is_some_and(|u| *u != ufrag) {
+                // RFC 8445 §9: an offer with new credentials restarts ICE;
+                // restart ours too (an answer to our own restart finds
+                // ours restarted already).
+                if is_offer && !self.restart_pending {
+                    ice.restart(now)?;
+                    self.credentials = ice.local_credentials().clone();
+                    self.answer_pending = true;
+                }
+            }
+            ice.set_remote_credentials(&ufrag, &pwd)?;
+            self.remote_ufrag = Some(ufrag);
+        }
+        if lite {
+            ice.set_remote_lite(true);
+        }
+        for c in candidates {
+            if let Err(e) = ice.add_remote_candidate(c) {
+                tracing::debug!("remote SDP candidate ignored: {e}");
+            }
+        }
+        if end {
+            ice.end_of_remote_candidates();
+        }
+        Ok(())
+    }
+
+    /// A datagram arrived from `source` on the local address `destination`.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
+        self.stats.datagrams_received += 1;
+        let Some(ice) = self.ice.as_mut() else {
+            self.stats.dropped_datagrams += 1;
+            return;
+        };
+        match ice.handle_receive(now, source, destination, datagram) {
+            Receive::Data(data) => match classify(data) {
+                Demux::Dtls => match self.dtls.as_mut() {
+                    Some(dtls) => dtls.handle_receive(now, data),
+                    None if self.early_dtls.len() < MAX_EARLY_DTLS => {
+                        self.early_dtls.push_back(data.to_vec());
+                    }
+                    None => self.stats.dropped_datagrams += 1,
+                },
+                Demux::Rtp => self.handle_rtp(now, data),
+                Demux::Stun | Demux::Other => self.stats.dropped_datagrams += 1,
+            },
+            Receive::Stun | Receive::Dropped(_) => {}
+        }
+        self.process(now);
+    }
+
+    /// The engines' outbound order (see "Drive contract": a media pacer
+    /// sits after this, between `poll_transmit` and the socket).
+    pub(super) fn next_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let ice = self.ice.as_mut()?;
+        if let Some(t) = ice.poll_transmit(now, buf) {
+            return Some(t);
+        }
+        let dtls = self.dtls.as_mut()?;
+        loop {
+            if dtls.poll_transmit(now, buf).is_some() {
+                match ice.send(buf) {
+                    Ok(t) => return Some(t),
+                    Err(e) => {
+                        tracing::trace!("DTLS datagram not sent: {e}");
+                        continue;
+                    }
+                }
+            }
+            self.channels.poll_transmit(now, &mut self.scratch)?;
+            if let Err(e) = dtls.send_application_data(&self.scratch) {
+                tracing::debug!("SCTP packet not sent: {e}");
+                return None;
+            }
+        }
+    }
+
+    pub(super) fn process_ice(&mut self) -> bool {
+        let Some(ice) = self.ice.as_mut() else {
+            return false;
+        };
+        let mut moved = false;
+        while let Some(ev) = ice.poll_event() {
+            moved = true;
+            match ev {
+                ferrtc_ice::Event::LocalCandidate(c) => {
+                    let ev = Event::IceCandidate(IceCandidateInit {
+                        candidate: c.to_string(),
+                        sdp_mid: Some(self.candidate_mid.clone()),
+                        sdp_m_line_index: Some(self.candidate_index),
+                        username_fragment: Some(self.credentials.ufrag().to_owned()),
+                    });
+                    if self.restart_pending || self.answer_pending {
+                        self.held_candidates.push(ev);
+                    } else {
+                        self.events.push_back(ev);
+                    }
+                }
+                ferrtc_ice::Event::GatheringStateChange(s) => {
+                    if s != self.gathering_state {
+                        self.gathering_state = s;
+                        self.events.push_back(Event::IceGatheringStateChange(s));
+                    }
+                    if s == IceGatheringState::Complete {
+                        // W3C webrtc-pc §4.4.1.3: the end-of-candidates
+                        // indication is an icecandidate with an empty candidate.
+                        let ev = Event::IceCandidate(IceCandidateInit {
+                            candidate: String::new(),
+                            sdp_mid: Some(self.candidate_mid.clone()),
+                            sdp_m_line_index: Some(self.candidate_index),
+                            username_fragment: Some(self.credentials.ufrag().to_owned()),
+                        });
+                        if self.restart_pending || self.answer_pending {
+                            self.held_candidates.push(ev);
+                        } else {
+                            self.events.push_back(ev);
+                        }
+                    }
+                }
+                ferrtc_ice::Event::ConnectionStateChange { state, reason } => {
+                    if let Some(r) = reason {
+                        tracing::info!("ICE {state:?}: {r}");
+                    }
+                    if state != self.ice_state && !self.closed {
+                        self.ice_state = state;
+                        self.events
+                            .push_back(Event::IceConnectionStateChange(state));
+                    }
+                }
+                ferrtc_ice::Event::SelectedPairChange(p) => {
+                    tracing::debug!("selected pair {} -> {}", p.source, p.destination);
+                }
+                _ => {}
+            }
+        }
+        moved
+    }
+
+    /// The DTLS server starts as soon as the roles are known; the client
+    /// once ICE has a pair to send its ClientHello on (else the first
+    /// flight would be lost and wait a full retransmission timeout).
+    pub(super) fn maybe_start_dtls(&mut self, now: Instant) -> bool {
+        if self.dtls.is_some() || self.closed {
+            return false;
+        }
+        let (Some(role), Some(transport)) = (self.dtls_role, self.jsep.transport()) else {
+            return false;
+        };
+        let selected = self
+            .ice
+            .as_ref()
+            .is_some_and(|i| i.selected_pair().is_some());
+        if role == Role::Client && !selected {
+            return false;
+        }
+        let mut fingerprints = Vec::new();
+        for f in &transport.remote_fingerprints {
+            let hash = f.hash.normalized();
+            match HashAlgorithm::from_name(hash.as_str())
+                .map(|a| ferrtc_dtls::Fingerprint::new(a, f.digest()))
+            {
+                Some(Ok(fp)) => fingerprints.push(fp),
+                _ => tracing::debug!("remote fingerprint {} ignored", hash.as_str()),
+            }
+        }
+        // The DTLS engine draws its randomness from the system unless
+        // `config.dtls.rng_seed` asks otherwise: seeding it per connection
+        // would make every connection build its own engine configuration.
+        match Dtls::new(
+            &self.config.dtls,
+            &self.certificate,
+            role,
+            now,
+            self.wall_clock(now),
+        ) {
+            Ok(mut dtls) => {
+                dtls.expect_remote_fingerprints(fingerprints);
+                while let Some(d) = self.early_dtls.pop_front() {
+                    dtls.handle_receive(now, &d);
+                }
+                self.dtls = Some(dtls);
+            }
+            Err(e) => {
+                tracing::warn!("DTLS transport not created: {e}");
+                self.state = PeerConnectionState::Failed;
+                self.events
+                    .push_back(Event::ConnectionStateChange(PeerConnectionState::Failed));
+                self.closed = true;
+            }
+        }
+        true
+    }
+
+    pub(super) fn process_dtls(&mut self, now: Instant) -> bool {
+        let Some(dtls) = self.dtls.as_mut() else {
+            return false;
+        };
+        let mut moved = false;
+        let mut peer_closed = false;
+        while let Some(ev) = dtls.poll_event() {
+            moved = true;
+            match ev {
+                ferrtc_dtls::Event::Connected { .. } => {
+                    tracing::debug!("DTLS connected as {:?}", dtls.role());
+                    if self.jsep.transport().is_some_and(|t| t.sctp.is_some())
+                        && !self.channels.is_started()
+                    {
+                        let mut config = self.config.sctp.clone();
+                        config.local_port = self.jsep.config().sctp_port;
+                        config.remote_port = self.sctp_remote_port;
+                        config.max_message_size = self.config.max_message_size;
+                        // RFC 8841 §5 / RFC 8831 §6.2: both sides send INIT
+                        // (simultaneous open works).
+                        let sctp = Association::with_rng(config, StdRng::from_rng(&mut self.rng));
+                        self.channels.start_with(now, sctp);
+                    }
+                }
+                ferrtc_dtls::Event::ApplicationData(record) => {
+                    if let Err(e) = self.channels.handle_receive(now, &record) {
+                        tracing::debug!("SCTP packet dropped: {e}");
+                    }
+                    dtls.recycle(record);
+                }
+                ferrtc_dtls::Event::Closed => {
+                    tracing::debug!("peer closed DTLS");
+                    peer_closed = true;
+                }
+                ferrtc_dtls::Event::Failed(e) => {
+                    tracing::warn!("DTLS failed: {e}");
+                }
+                _ => {}
+            }
+        }
+        if peer_closed {
+            self.channels.handle_transport_close(now);
+        }
+        moved
+    }
+}
+
+/// The ICE agent with its clock brought to `now` ("time reached now"), so
+/// that what a call starts in it, a STUN transaction to a server (RFC 8489
+/// §6.2.1) say, counts its timeouts from the true time: the agent otherwise
+/// keeps the time of its last input, which may be long past.
+pub(super) fn ice_at(ice: &mut Option<Agent>, now: Instant) -> Option<&mut Agent> {
+    let ice = ice.as_mut()?;
+    ice.handle_timeout(now);
+    Some(ice)
+}
