@@ -158,6 +158,7 @@ impl PeerConnection {
             max_channels: config.max_channels,
             streams: config.sctp.streams,
             max_message_size: config.max_message_size.min(remote_max_message_size),
+            ..ferrtc_datachannel::Config::default()
         });
         Ok(PeerConnection {
             rng,
@@ -741,7 +742,7 @@ impl PeerConnection {
         self.check_negotiation_needed();
         if let Some(t) = self.jsep.transport() {
             self.dtls_role = Some(t.dtls_role);
-            self.channels.set_role(t.dtls_role);
+            self.channels.set_role(self.now, t.dtls_role);
             if let Some(sctp) = &t.sctp {
                 self.sctp_remote_port = sctp.remote_port;
                 self.remote_max_message_size =

@@ -31,7 +31,7 @@ pub fn messages(data: &[u8]) {
         max_channels: MAX_CHANNELS,
         ..Config::default()
     });
-    dc.set_role(ferrtc_dtls::Role::Server);
+    dc.set_role(now, ferrtc_dtls::Role::Server);
     let negotiated = DataChannelInit {
         negotiated: true,
         id: Some(2),

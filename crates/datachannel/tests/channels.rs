@@ -24,7 +24,7 @@ fn sctp(seed: u64) -> ferrtc_sctp::Config {
 
 fn engine(role: Role) -> DataChannels {
     let mut dc = DataChannels::new(Config::default());
-    dc.set_role(role);
+    dc.set_role(Instant::now(), role);
     dc
 }
 
@@ -271,7 +271,7 @@ fn channels_created_before_the_role_and_the_association_get_streams_of_the_role_
             assert_eq!(info.id, None, "no stream before the role is known");
             assert_eq!(info.ready_state, DataChannelState::Connecting);
         }
-        early.set_role(role);
+        early.set_role(now, role);
         let peer = engine(match role {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
@@ -637,7 +637,7 @@ fn channels_past_the_limit_are_refused_ours_with_an_error_the_peers_dropped() {
             ..Config::default()
         }),
     );
-    p.b.set_role(Role::Server);
+    p.b.set_role(p.now, Role::Server);
     p.start();
     for i in 0..3 {
         p.b.create(p.now, &format!("b{i}"), DataChannelInit::default())
