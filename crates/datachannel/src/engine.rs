@@ -1160,6 +1160,43 @@ mod tests {
     }
 
     #[test]
+    fn handles_wrap_around_without_replacing_a_channel_still_known() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(Config::default());
+        let kept = dc.create(now, "kept", DataChannelInit::default()).unwrap();
+        assert_eq!(kept.index(), 0);
+        dc.next_channel = u32::MAX;
+        let last = dc.create(now, "last", DataChannelInit::default()).unwrap();
+        assert_eq!(last.index(), u32::MAX);
+        // Handle 0 is still the open channel "kept": the next one skips it.
+        let wrapped = dc
+            .create(now, "wrapped", DataChannelInit::default())
+            .unwrap();
+        assert_eq!(wrapped.index(), 1);
+        assert_eq!(dc.channel(kept).unwrap().label, "kept");
+        assert_eq!(dc.channel(wrapped).unwrap().label, "wrapped");
+        assert_eq!(dc.channels().count(), 3);
+    }
+
+    #[test]
+    fn the_opened_and_closed_counters_saturate() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(Config::default());
+        dc.stats.channels_opened = u32::MAX;
+        dc.stats.channels_closed = u32::MAX;
+        dc.handle_message(now, dcep(3, &open_bytes("x")));
+        let id = dc.channels().next().unwrap();
+        // No association: the channel closes at once.
+        dc.close(now, id).unwrap();
+        assert_eq!(
+            dc.channel(id).unwrap().ready_state,
+            DataChannelState::Closed
+        );
+        assert_eq!(dc.stats().channels_opened, u32::MAX);
+        assert_eq!(dc.stats().channels_closed, u32::MAX);
+    }
+
+    #[test]
     fn data_from_the_peer_also_ends_the_wait_for_the_ack() {
         let now = Instant::now();
         let mut dc = DataChannels::new(Config::default());

@@ -44,7 +44,7 @@ mod dcep;
 mod engine;
 mod error;
 
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 
 pub use channel::{

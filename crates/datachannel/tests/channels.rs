@@ -623,9 +623,20 @@ fn bad_input_from_the_peer_is_dropped_and_counted() {
 }
 
 #[test]
-fn the_default_channel_limit_is_1024() {
-    assert_eq!(Config::default().max_channels, 1024);
-    assert_eq!(ferrtc_datachannel::DEFAULT_MAX_CHANNELS, 1024);
+fn by_default_1024_channels_open_and_the_next_is_refused() {
+    let mut p = Pair::new();
+    for i in 0..1024 {
+        p.a.create(p.now, &format!("c{i}"), DataChannelInit::default())
+            .unwrap();
+    }
+    assert_eq!(
+        p.a.create(p.now, "over", DataChannelInit::default()),
+        Err(Error::TooManyChannels { max: 1024 })
+    );
+    p.pump();
+    assert_eq!(p.a.channels().count(), 1024);
+    assert_eq!(p.b.channels().count(), 1024);
+    assert_eq!(p.b.stats().dcep_dropped, 0);
 }
 
 #[test]
