@@ -121,8 +121,19 @@ fn config(seed: u64, max_channels: usize) -> Config {
 }
 
 #[test]
-fn the_default_channel_limit_is_1024() {
-    assert_eq!(Config::default().max_channels, 1024);
+fn by_default_1024_channels_are_created_and_the_next_is_refused() {
+    let mut c = Config::default();
+    c.seed = 1;
+    let mut pc = PeerConnection::new(c, Instant::now(), SystemTime::now()).unwrap();
+    for i in 0..1024 {
+        pc.create_data_channel(&format!("c{i}"), DataChannelInit::default())
+            .unwrap();
+    }
+    assert!(matches!(
+        pc.create_data_channel("over", DataChannelInit::default()),
+        Err(ferrtc_core::Error::InvalidChannelInit(_))
+    ));
+    assert_eq!(pc.channels().count(), 1024);
 }
 
 #[test]
