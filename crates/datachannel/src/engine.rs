@@ -94,8 +94,10 @@ pub enum Event {
     /// The channel's `closing` event: the peer reset its stream and we
     /// answered with ours (RFC 8831 §6.7).
     Closing(ChannelId),
-    /// The channel's `close` event: both directions are reset, or the
-    /// association or the DTLS transport ended.
+    /// The channel's `close` event: both directions are reset (our reset
+    /// acknowledged and the peer's performed, RFC 8831 §6.7), the peer
+    /// reused the stream (so it performed our reset), or the association or
+    /// the DTLS transport ended.
     Closed(ChannelId),
     /// The association ended (every channel got [`Event::Closed`] first).
     AssociationClosed(CloseReason),
@@ -306,7 +308,8 @@ impl DataChannels {
 
     // ------------------------------------------------------------ channels
 
-    /// The attributes of a channel (closed ones too).
+    /// The attributes of a channel (closed ones too, the latest
+    /// [`Config::max_closed_channels`] of them).
     pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
         self.channels.get(&id).map(Channel::info)
     }
@@ -438,8 +441,9 @@ impl DataChannels {
     }
 
     /// W3C `close()`: resets the channel's outgoing stream after its queued
-    /// data (RFC 8831 §6.7); [`Event::Closed`] follows once the peer has
-    /// reset its side too. A channel that never opened closes at once.
+    /// data (RFC 8831 §6.7); [`Event::Closed`] follows once the reset is
+    /// acknowledged and the peer has reset its side too. A channel that
+    /// never opened closes at once.
     pub fn close(&mut self, now: Instant, id: ChannelId) -> Result<(), Error> {
         let established = self.established();
         let c = self

@@ -38,6 +38,11 @@ struct Pair {
 
 impl Pair {
     fn with(a: DataChannels, b: DataChannels) -> Self {
+        Self::with_sctp(a, b, sctp(2))
+    }
+
+    /// Like `with`, `b`'s association configured by `b_sctp`.
+    fn with_sctp(a: DataChannels, b: DataChannels, b_sctp: ferrtc_sctp::Config) -> Self {
         let mut p = Pair {
             a,
             b,
@@ -46,7 +51,7 @@ impl Pair {
             b_events: Vec::new(),
         };
         p.a.start(p.now, sctp(1));
-        p.b.start(p.now, sctp(2));
+        p.b.start(p.now, b_sctp);
         p.pump();
         assert!(p.a_events.contains(&Event::Connected));
         assert!(p.b_events.contains(&Event::Connected));
@@ -226,6 +231,45 @@ fn a_stream_the_peer_reuses_before_our_reset_completes_carries_the_ack_and_our_d
         vec![b"from b".to_vec(), b"again".to_vec()]
     );
     assert_eq!(p.b.stats().messages_dropped(), 0);
+}
+
+#[test]
+fn messages_held_behind_a_pending_reset_count_against_the_send_buffer() {
+    let b_sctp = ferrtc_sctp::Config {
+        max_send_buffer: 64 * 1024,
+        ..sctp(2)
+    };
+    let mut p = Pair::with_sctp(engine(Role::Client), engine(Role::Server), b_sctp);
+    p.close_stream_0_losing_the_last_reset_response();
+    p.a.create(
+        p.now,
+        "y",
+        DataChannelInit {
+            id: Some(0),
+            ..DataChannelInit::default()
+        },
+    )
+    .unwrap();
+    p.a_to_b(false);
+    let new_on_b = p.b_latest_incoming();
+    let chunk = [1u8; 16 * 1024];
+    let mut held = 0;
+    let refused = loop {
+        match p.b.send(p.now, new_on_b, &chunk, true) {
+            Ok(()) => held += 1,
+            Err(e) => break e,
+        }
+        assert!(held <= 4, "held past the send buffer");
+    };
+    assert!(matches!(
+        refused,
+        Error::Sctp(ferrtc_sctp::Error::SendBufferFull { .. })
+    ));
+    assert_eq!(held, 3, "64 KiB holds the ACK and three 16 KiB messages");
+    p.pump();
+    let y = p.a.channels().next().unwrap();
+    assert_eq!(messages(&p.a_events, y).len(), 3);
+    assert_eq!(p.b.buffered_amount(new_on_b), 0);
 }
 
 #[test]
