@@ -472,7 +472,9 @@ impl DataChannels {
         };
         let queued = match (c.stream, &self.sctp) {
             // A closed channel's stream may be another channel's now.
-            (Some(stream), Some(sctp)) if c.state != DataChannelState::Closed => {
+            (Some(stream), Some(sctp))
+                if self.by_stream.get(&stream).is_none_or(|owner| *owner == id) =>
+            {
                 sctp.buffered_amount(stream)
             }
             _ => 0,
