@@ -280,7 +280,8 @@ impl PeerConnection {
         self.dtls.as_ref().map(Dtls::state)
     }
 
-    /// The attributes of a data channel.
+    /// The attributes of a data channel (a closed one while it is among
+    /// the latest 1,024 closed, `ferrtc_datachannel::DEFAULT_MAX_CLOSED_CHANNELS`).
     pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
         self.channels.channel(id)
     }
