@@ -110,6 +110,47 @@ impl Pair {
         }
     }
 
+    /// Moves packets both ways, losing every `n`th, and runs timers until
+    /// `done` holds (true) or ten minutes pass (false).
+    fn run_losing(&mut self, n: usize, mut done: impl FnMut(&Pair) -> bool) -> bool {
+        let mut buf = Vec::new();
+        let mut count = 0usize;
+        let end = self.now + Duration::from_secs(600);
+        while self.now < end {
+            let mut moved = true;
+            while moved {
+                moved = false;
+                while self.a.poll_transmit(self.now, &mut buf).is_some() {
+                    count += 1;
+                    if count % n != 0 {
+                        let _ = self.b.handle_receive(self.now, &buf);
+                    }
+                    moved = true;
+                }
+                while self.b.poll_transmit(self.now, &mut buf).is_some() {
+                    count += 1;
+                    if count % n != 0 {
+                        let _ = self.a.handle_receive(self.now, &buf);
+                    }
+                    moved = true;
+                }
+                self.drain();
+            }
+            if done(self) {
+                return true;
+            }
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(end);
+            self.now = next.max(self.now);
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+        }
+        done(self)
+    }
+
     fn drain(&mut self) {
         while let Some(e) = self.a.poll_event() {
             self.a_events.push(e);
@@ -558,4 +599,58 @@ fn a_peer_opening_and_resetting_channels_in_a_loop_keeps_state_bounded() {
     assert_eq!(p.b.channel_infos().count(), 8);
     assert_eq!(p.b.stats().channels_opened, 40);
     assert_eq!(p.b.stats().channels_closed, 40);
+}
+
+#[test]
+fn a_peer_reusing_the_lowest_stream_at_once_through_loss_loses_nothing_and_never_sticks() {
+    let mut p = Pair::new();
+    let mut previous = None;
+    for i in 0..40u32 {
+        // Like Chromium: the lowest free stream, as soon as it is free here.
+        let y =
+            p.a.create(
+                p.now,
+                &format!("y{i}"),
+                DataChannelInit {
+                    id: Some(0),
+                    ..DataChannelInit::default()
+                },
+            )
+            .unwrap();
+        let ask = format!("ask {i}").into_bytes();
+        p.a.send(p.now, y, &ask, false).unwrap();
+        assert!(p.run_losing(5, |p| {
+            p.b_events
+                .iter()
+                .any(|e| matches!(e, Event::Incoming(id) if Some(*id) != previous))
+        }));
+        let on_b = p.b_latest_incoming();
+        previous = Some(on_b);
+        // Answered at once, whether or not our old reset of stream 0 is done.
+        let answer = format!("answer {i}").into_bytes();
+        p.b.send(p.now, on_b, &answer, false).unwrap();
+        assert!(p.run_losing(5, |p| !messages(&p.a_events, y).is_empty()));
+        p.a.close(p.now, y).unwrap();
+        // The next round starts as soon as a has the channel closed: b may
+        // still wait for the acknowledgement of its own reset.
+        assert!(
+            p.run_losing(5, |p| {
+                p.a.channel(y).unwrap().ready_state == DataChannelState::Closed
+            }),
+            "round {i}: a {:?}, b {:?}",
+            p.a.channel(y).unwrap().ready_state,
+            p.b.channel(on_b).unwrap().ready_state
+        );
+        assert_eq!(messages(&p.a_events, y), vec![answer]);
+        assert_eq!(messages(&p.b_events, on_b), vec![ask]);
+    }
+    assert!(p.run_losing(5, |p| p.b.channels().count() == 0));
+    let closed_on_b = p
+        .b_events
+        .iter()
+        .filter(|e| matches!(e, Event::Closed(_)))
+        .count();
+    assert_eq!(closed_on_b, 40);
+    assert_eq!(p.a.stats().messages_dropped(), 0);
+    assert_eq!(p.b.stats().messages_dropped(), 0);
 }
