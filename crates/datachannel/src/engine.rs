@@ -879,17 +879,12 @@ impl DataChannels {
         if c.state != DataChannelState::Connecting {
             self.stats.channels_closed = self.stats.channels_closed.saturating_add(1);
         }
-        if let Some(s) = c.stream
-            && self.by_stream.get(&s) == Some(&id)
-        {
-            self.by_stream.remove(&s);
-        }
         self.bury(id);
         self.events.push_back(Event::Closed(id));
     }
 
-    /// Marks a channel closed without an event, drops what it held, and
-    /// keeps it for stats among the latest `max_closed_channels`.
+    /// Marks a channel closed without an event, frees its stream, drops what
+    /// it held, and keeps it for stats among the latest `max_closed_channels`.
     fn bury(&mut self, id: ChannelId) {
         let Some(c) = self.channels.get_mut(&id) else {
             return;
@@ -898,6 +893,11 @@ impl DataChannels {
             return;
         }
         c.state = DataChannelState::Closed;
+        if let Some(s) = c.stream
+            && self.by_stream.get(&s) == Some(&id)
+        {
+            self.by_stream.remove(&s);
+        }
         self.held_total -= c.held_bytes;
         c.held_bytes = 0;
         c.held = VecDeque::new();
