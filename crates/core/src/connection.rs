@@ -185,6 +185,7 @@ impl PeerConnection {
             max_channels: config.max_channels,
             streams: config.sctp.streams,
             max_message_size: config.max_message_size.min(remote_max_message_size),
+            ..ferrtc_datachannel::Config::default()
         });
         Ok(PeerConnection {
             rng,

@@ -125,8 +125,19 @@ fn config(seed: u8, max_channels: usize) -> Config {
 }
 
 #[test]
-fn the_default_channel_limit_is_1024() {
-    assert_eq!(Config::default().max_channels, 1024);
+fn by_default_1024_channels_are_created_and_the_next_is_refused() {
+    let now = Instant::now();
+    let mut pc = PeerConnection::new(Config::default(), now, SystemTime::now()).unwrap();
+    for i in 0..1024 {
+        pc.create_data_channel(now, &format!("c{i}"), DataChannelInit::default())
+            .unwrap();
+    }
+    // W3C webrtc-pc §6.1 createDataChannel: no stream left is an OperationError.
+    assert!(matches!(
+        pc.create_data_channel(now, "over", DataChannelInit::default()),
+        Err(ferrtc_core::Error::Operation { .. })
+    ));
+    assert_eq!(pc.channels().count(), 1024);
 }
 
 #[test]

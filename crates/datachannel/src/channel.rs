@@ -1,13 +1,17 @@
 //! One data channel's attributes, state and counters (W3C `RTCDataChannel`
 //! over RFC 8831 / 8832).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use ferrtc_sctp::{Reliability, SendOptions};
 
 /// A data channel's handle inside one [`DataChannels`](crate::DataChannels)
-/// engine (one peer connection). Stable for the connection's life and
-/// never reused; independent of the SCTP stream id (W3C `id`), which is
+/// engine (one peer connection). Stable for the connection's life; never
+/// given to another channel while the engine still knows this one (open,
+/// or closed and kept for stats, [`Config::max_closed_channels`](crate::Config::max_closed_channels)); only
+/// after 2^32 channels may the handle of a forgotten one come back.
+/// Independent of the SCTP stream id (W3C `id`), which is
 /// unknown until the DTLS role settles its parity (RFC 8832 §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelId(pub(crate) u32);
@@ -157,18 +161,70 @@ pub(crate) struct Channel {
     /// We sent DATA_CHANNEL_OPEN and neither the ACK nor any data came
     /// back yet: send ordered (RFC 8832 §6).
     pub(crate) awaiting_ack: bool,
-    /// We asked SCTP to reset our outgoing stream.
+    /// Our outgoing stream is to be reset (we closed, or answer the peer).
     pub(crate) reset_out: bool,
+    /// The reset is handed to SCTP (it may wait there behind queued data);
+    /// false while it waits in the engine for an earlier reset of the
+    /// stream to complete.
+    pub(crate) reset_sent: bool,
+    /// SCTP reported our outgoing reset complete
+    /// (`ferrtc_sctp::Event::OutgoingStreamReset`).
+    pub(crate) reset_out_done: bool,
     /// The peer reset its outgoing stream (our incoming one).
     pub(crate) reset_in: bool,
     /// W3C `bufferedAmountLowThreshold`, kept until the stream exists.
     pub(crate) low_threshold: usize,
     pub(crate) stats: ChannelStats,
+    /// Messages (DATA_CHANNEL_ACK, data) held back while the stream's
+    /// earlier outgoing reset, of a channel now gone, is still in flight:
+    /// SCTP takes nothing on a stream being reset. Sent, in order, once it
+    /// completes.
+    pub(crate) held: VecDeque<Held>,
+    /// Payload bytes in `held` (part of `bufferedAmount`).
+    pub(crate) held_bytes: usize,
+}
+
+/// A message waiting in [`Channel::held`].
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) ppid: u32,
+    pub(crate) data: Vec<u8>,
+    pub(crate) options: SendOptions,
 }
 
 impl Channel {
     /// How this channel's messages go to SCTP: ordered until the peer has
     /// answered our DATA_CHANNEL_OPEN (RFC 8832 §6).
+    /// A channel in `state`, nothing reset, nothing held.
+    pub(crate) fn new(
+        label: String,
+        protocol: String,
+        ordered: bool,
+        reliability: Reliability,
+        negotiated: bool,
+        stream: Option<u16>,
+        state: DataChannelState,
+    ) -> Self {
+        Channel {
+            label,
+            protocol,
+            ordered,
+            reliability,
+            negotiated,
+            stream,
+            state,
+            awaiting_ack: false,
+            reset_out: false,
+            reset_sent: false,
+            reset_out_done: false,
+            reset_in: false,
+            low_threshold: 0,
+            stats: ChannelStats::default(),
+            held: VecDeque::new(),
+            held_bytes: 0,
+        }
+    }
+
     pub(crate) fn send_options(&self) -> SendOptions {
         SendOptions {
             unordered: !self.ordered && !self.awaiting_ack,

@@ -1,13 +1,13 @@
 //! The data channel engine: the channels of one peer connection on its
 //! SCTP association.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use ferrtc_dtls::Role;
 use ferrtc_sctp::{Association, AssociationState, CloseReason, Reliability, SendOptions, ppid};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Held};
 use crate::{
     ChannelId, ChannelInfo, ChannelType, DataChannelInit, DataChannelMessage, DataChannelState,
     DcepMessage, Error, Open,
@@ -21,6 +21,12 @@ use crate::{
 /// open, and proven against Chromium, Firefox and aiortc.
 pub const DEFAULT_MAX_CHANNELS: usize = 1024;
 
+/// Default number of closed channels whose attributes and counters are
+/// kept for W3C `getStats` ([`Config::max_closed_channels`]): 1,024. Older
+/// ones are forgotten, so a peer opening and closing channels in a loop
+/// cannot grow memory without bound.
+pub const DEFAULT_MAX_CLOSED_CHANNELS: usize = 1024;
+
 /// Priority carried in DATA_CHANNEL_OPEN (RFC 8832 §5.1): 256, "normal"
 /// in W3C's `RTCPriorityType` mapping (RFC 8831 §6.4).
 const PRIORITY_NORMAL: u16 = 256;
@@ -33,6 +39,11 @@ pub struct Config {
     /// [`Error::TooManyChannels`]; a peer's DATA_CHANNEL_OPEN past it is
     /// dropped and counted in [`Stats::dcep_dropped`].
     pub max_channels: usize,
+    /// Most closed channels kept for [`DataChannels::channel`] and
+    /// [`DataChannels::channel_infos`] (W3C `getStats` reports closed
+    /// channels; default [`DEFAULT_MAX_CLOSED_CHANNELS`]). Past it the
+    /// oldest closed channel is forgotten: `channel` returns `None` for it.
+    pub max_closed_channels: usize,
     /// Outbound streams the association will ask for (the
     /// `ferrtc_sctp::Config::streams` given to [`DataChannels::start`]):
     /// bounds the stream ids allocated before the association exists; after,
@@ -48,6 +59,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_channels: DEFAULT_MAX_CHANNELS,
+            max_closed_channels: DEFAULT_MAX_CLOSED_CHANNELS,
             streams: ferrtc_sctp::Config::default().streams,
             // RFC 8841 §6.1: 65,536 when the peer says nothing.
             max_message_size: 65_536,
@@ -82,8 +94,10 @@ pub enum Event {
     /// The channel's `closing` event: the peer reset its stream and we
     /// answered with ours (RFC 8831 §6.7).
     Closing(ChannelId),
-    /// The channel's `close` event: both directions are reset, or the
-    /// association or the DTLS transport ended.
+    /// The channel's `close` event: both directions are reset (our reset
+    /// acknowledged and the peer's performed, RFC 8831 §6.7), the peer
+    /// reused the stream (so it performed our reset), or the association or
+    /// the DTLS transport ended.
     Closed(ChannelId),
     /// The association ended (every channel got [`Event::Closed`] first).
     AssociationClosed(CloseReason),
@@ -92,12 +106,15 @@ pub enum Event {
 /// Counters of the engine: channels, and input dropped (never an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
-    /// Channels that reached `open` (W3C `dataChannelsOpened`).
+    /// Channels that reached `open` (W3C `dataChannelsOpened`; saturates).
     pub channels_opened: u32,
-    /// Open channels that reached `closed` (W3C `dataChannelsClosed`).
+    /// Open channels that reached `closed` (W3C `dataChannelsClosed`;
+    /// saturates).
     pub channels_closed: u32,
     /// DCEP messages dropped: malformed, or a DATA_CHANNEL_OPEN on a stream
-    /// in use or past [`Config::max_channels`] (RFC 8832 §5, §6).
+    /// in use, on a stream of our parity (RFC 8832 §6: the peer opens its
+    /// own), past [`Config::max_channels`], or after the transport closed
+    /// (RFC 8832 §5, §6).
     pub dcep_dropped: u64,
     /// Data messages on a stream with no channel.
     pub unknown_stream_dropped: u64,
@@ -158,11 +175,26 @@ pub struct DataChannels {
     config: Config,
     sctp: Option<Association>,
     role: Option<Role>,
-    /// Every channel, closed ones included (W3C stats report them), in
-    /// creation order.
+    /// Every channel that is not closed, and the latest
+    /// [`Config::max_closed_channels`] closed ones (W3C stats report them),
+    /// by handle.
     channels: BTreeMap<ChannelId, Channel>,
+    /// Channels in `channels` that are not closed (the limit counts them).
+    live: usize,
+    /// The closed channels kept in `channels`, oldest first.
+    closed: VecDeque<ChannelId>,
     /// Streams of the channels that are not closed.
     by_stream: HashMap<u16, ChannelId>,
+    /// Streams whose outgoing reset, handed to SCTP for a channel that is
+    /// gone (the peer reused the stream before the reset completed), is
+    /// still pending: SCTP takes nothing more on them until it completes,
+    /// so the stream's new channel holds its messages (`Channel::held`).
+    stale_resets: HashSet<u16>,
+    /// Bytes held in every channel's `held`.
+    held_total: usize,
+    /// The association's `max_send_buffer`: held bytes count against it.
+    max_send_buffer: usize,
+    /// The next handle to try (wraps; handles in use are skipped).
     next_channel: u32,
     /// Where the next stream search starts (round robin, see `allocate_stream`).
     next_stream: u16,
@@ -171,6 +203,14 @@ pub struct DataChannels {
     stats: Stats,
     /// Received messages stay in SCTP (see [`DataChannels::set_receive_paused`]).
     receive_paused: bool,
+    /// The DTLS transport closed: no channel opens any more; the channels
+    /// close once the association's queued events are handed up.
+    transport_closed: bool,
+    /// The channels were closed for `transport_closed`.
+    transport_close_done: bool,
+    /// [`DataChannels::abort`] was called: the association's events are
+    /// discarded.
+    aborted: bool,
 }
 
 impl DataChannels {
@@ -181,13 +221,21 @@ impl DataChannels {
             sctp: None,
             role: None,
             channels: BTreeMap::new(),
+            live: 0,
+            closed: VecDeque::new(),
             by_stream: HashMap::new(),
+            stale_resets: HashSet::new(),
+            held_total: 0,
+            max_send_buffer: ferrtc_sctp::Config::default().max_send_buffer,
             next_channel: 0,
             next_stream: 0,
             events: VecDeque::new(),
             scratch: Vec::new(),
             stats: Stats::default(),
             receive_paused: false,
+            transport_closed: false,
+            transport_close_done: false,
+            aborted: false,
         }
     }
 
@@ -195,10 +243,11 @@ impl DataChannels {
 
     /// The DTLS role, which decides our stream id parity: the client uses
     /// even ids, the server odd (RFC 8832 §6). Channels waiting for a stream
-    /// get one when they next try to open (at `create` or when the
-    /// association comes up).
-    pub fn set_role(&mut self, role: Role) {
+    /// get one now, and open now if the association is already up.
+    pub fn set_role(&mut self, now: Instant, role: Role) {
         self.role = Some(role);
+        self.open_pending(now);
+        self.process(now);
     }
 
     /// The DTLS role, once known.
@@ -220,6 +269,7 @@ impl DataChannels {
         if self.sctp.is_some() {
             return;
         }
+        self.max_send_buffer = association.max_send_buffer();
         association.connect(now);
         self.sctp = Some(association);
         self.process(now);
@@ -251,20 +301,27 @@ impl DataChannels {
         self.stats
     }
 
+    /// The association is up and neither the transport nor the connection
+    /// closed: channels may open and send.
     fn established(&self) -> bool {
-        self.sctp
-            .as_ref()
-            .is_some_and(|s| s.state() == AssociationState::Established)
+        !self.transport_closed
+            && !self.aborted
+            && self
+                .sctp
+                .as_ref()
+                .is_some_and(|s| s.state() == AssociationState::Established)
     }
 
     // ------------------------------------------------------------ channels
 
-    /// The attributes of a channel (closed ones too).
+    /// The attributes of a channel (closed ones too, the latest
+    /// [`Config::max_closed_channels`] of them).
     pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
         self.channels.get(&id).map(Channel::info)
     }
 
-    /// Every channel that is not closed, in creation order.
+    /// Every channel that is not closed, by handle (creation order until
+    /// handles wrap after 2^32 channels).
     pub fn channels(&self) -> impl Iterator<Item = ChannelId> + '_ {
         self.channels
             .iter()
@@ -272,8 +329,9 @@ impl DataChannels {
             .map(|(id, _)| *id)
     }
 
-    /// Every channel, closed ones included, in creation order (W3C
-    /// `getStats` reports them all).
+    /// Every channel not closed and the latest closed ones
+    /// ([`Config::max_closed_channels`]), by handle (W3C `getStats` reports
+    /// closed channels too).
     pub fn channel_infos(&self) -> impl Iterator<Item = (ChannelId, ChannelInfo)> + '_ {
         self.channels.iter().map(|(id, c)| (*id, c.info()))
     }
@@ -313,7 +371,7 @@ impl DataChannels {
         if init.negotiated && init.id.is_none() {
             return Err(Error::InvalidInit("a negotiated channel needs an id"));
         }
-        if self.channels().count() >= self.config.max_channels {
+        if self.live >= self.config.max_channels {
             return Err(Error::TooManyChannels {
                 max: self.config.max_channels,
             });
@@ -325,27 +383,25 @@ impl DataChannels {
             }
             id => id,
         };
-        let id = ChannelId(self.next_channel);
-        self.next_channel += 1;
-        self.channels.insert(
-            id,
-            Channel {
-                label: label.to_owned(),
-                protocol: init.protocol,
-                ordered: init.ordered,
-                reliability,
-                negotiated: init.negotiated,
-                stream,
-                state: DataChannelState::Connecting,
-                awaiting_ack: false,
-                reset_out: false,
-                reset_in: false,
-                low_threshold: 0,
-                stats: Default::default(),
-            },
-        );
-        if let Some(s) = stream {
-            self.by_stream.insert(s, id);
+        let id = self.insert(Channel::new(
+            label.to_owned(),
+            init.protocol,
+            init.ordered,
+            reliability,
+            init.negotiated,
+            stream,
+            DataChannelState::Connecting,
+        ));
+        if self.aborted {
+            // The connection is closed: the channel never opens, silently.
+            self.bury(id);
+            return Ok(id);
+        }
+        if self.transport_closed {
+            // The transport is gone: the channel never opens.
+            self.finish(id);
+            self.process(now);
+            return Ok(id);
         }
         self.open_pending(now);
         self.process(now);
@@ -363,11 +419,9 @@ impl DataChannels {
         binary: bool,
     ) -> Result<(), Error> {
         let max = self.config.max_message_size;
-        let c = self
-            .channels
-            .get_mut(&id)
-            .ok_or(Error::UnknownChannel(id))?;
-        if c.state != DataChannelState::Open {
+        let established = self.established();
+        let c = self.channels.get(&id).ok_or(Error::UnknownChannel(id))?;
+        if c.state != DataChannelState::Open || !established {
             return Err(Error::NotOpen(id));
         }
         if data.len() > max {
@@ -376,24 +430,26 @@ impl DataChannels {
                 max,
             });
         }
-        let (Some(stream), Some(sctp)) = (c.stream, self.sctp.as_mut()) else {
-            return Err(Error::NotOpen(id));
-        };
         let (ppid, payload): (u32, &[u8]) = match (binary, data.is_empty()) {
             (false, false) => (ppid::STRING, data),
             (false, true) => (ppid::STRING_EMPTY, &[0]),
             (true, false) => (ppid::BINARY, data),
             (true, true) => (ppid::BINARY_EMPTY, &[0]),
         };
-        sctp.send(now, stream, ppid, payload, c.send_options())?;
+        let options = c.send_options();
+        self.transmit(now, id, ppid, payload, options)?;
+        let Some(c) = self.channels.get_mut(&id) else {
+            return Ok(());
+        };
         c.stats.messages_sent += 1;
         c.stats.bytes_sent += data.len() as u64;
         Ok(())
     }
 
     /// W3C `close()`: resets the channel's outgoing stream after its queued
-    /// data (RFC 8831 §6.7); [`Event::Closed`] follows once the peer has
-    /// reset its side too. A channel that never opened closes at once.
+    /// data (RFC 8831 §6.7); [`Event::Closed`] follows once the reset is
+    /// acknowledged and the peer has reset its side too. A channel that
+    /// never opened closes at once.
     pub fn close(&mut self, now: Instant, id: ChannelId) -> Result<(), Error> {
         let established = self.established();
         let c = self
@@ -405,15 +461,9 @@ impl DataChannels {
             DataChannelState::Connecting | DataChannelState::Open => {}
         }
         match c.stream {
-            Some(stream) if established && c.state == DataChannelState::Open => {
+            Some(_) if established && c.state == DataChannelState::Open => {
                 c.state = DataChannelState::Closing;
-                c.reset_out = true;
-                if let Some(sctp) = self.sctp.as_mut()
-                    && let Err(e) = sctp.reset_stream(stream)
-                {
-                    tracing::debug!("stream {stream} reset failed: {e}");
-                    self.finish(id);
-                }
+                self.reset_out(id);
             }
             _ => self.finish(id),
         }
@@ -423,10 +473,19 @@ impl DataChannels {
 
     /// W3C `bufferedAmount`: bytes queued on the channel and not yet sent.
     pub fn buffered_amount(&self, id: ChannelId) -> usize {
-        match (self.channels.get(&id).and_then(|c| c.stream), &self.sctp) {
-            (Some(stream), Some(sctp)) => sctp.buffered_amount(stream),
+        let Some(c) = self.channels.get(&id) else {
+            return 0;
+        };
+        let queued = match (c.stream, &self.sctp) {
+            // A closed channel's stream may be another channel's now.
+            (Some(stream), Some(sctp))
+                if self.by_stream.get(&stream).is_none_or(|owner| *owner == id) =>
+            {
+                sctp.buffered_amount(stream)
+            }
             _ => 0,
-        }
+        };
+        queued + c.held_bytes
     }
 
     /// Sets W3C `bufferedAmountLowThreshold`; [`Event::BufferedAmountLow`]
@@ -464,10 +523,12 @@ impl DataChannels {
 
     /// The DTLS transport closed (the peer's `close_notify`): every channel
     /// is closed (W3C: `close` fires when the underlying transport closes).
+    /// Messages the association already received are handed up first (if
+    /// receiving is paused, when it resumes; then the `close` events
+    /// follow). From now on the peer's DATA_CHANNEL_OPENs are dropped and
+    /// new channels close at once.
     pub fn handle_transport_close(&mut self, now: Instant) {
-        for id in self.channels.keys().copied().collect::<Vec<_>>() {
-            self.finish(id);
-        }
+        self.transport_closed = true;
         self.process(now);
     }
 
@@ -475,14 +536,27 @@ impl DataChannels {
     /// channel is closed without events, and the association aborts (RFC
     /// 9260 §9.1); drain [`poll_transmit`](Self::poll_transmit) to send the
     /// ABORT.
+    ///
+    /// Events already returned by the association but not yet handed up
+    /// (receiving paused) are discarded: no event follows `abort`, except
+    /// those already queued in the engine.
     pub fn abort(&mut self, now: Instant) {
-        for c in self.channels.values_mut() {
-            c.state = DataChannelState::Closed;
+        self.aborted = true;
+        let ids: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.state != DataChannelState::Closed)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.bury(id);
         }
         self.by_stream.clear();
+        self.stale_resets.clear();
         if let Some(sctp) = self.sctp.as_mut() {
             sctp.abort(now);
         }
+        self.process(now);
     }
 
     // ------------------------------------------------------------ I/O
@@ -575,46 +649,33 @@ impl DataChannels {
     // ------------------------------------------------------------ internals
 
     /// Turns the association's events into channel events, unless paused.
+    /// After [`abort`](Self::abort) they are discarded; after the transport
+    /// closed, the channels close once every queued event is handed up.
     fn process(&mut self, now: Instant) {
+        if self.aborted {
+            if let Some(sctp) = self.sctp.as_mut() {
+                while sctp.poll_event().is_some() {}
+            }
+            return;
+        }
         while !self.receive_paused
             && let Some(ev) = self.sctp.as_mut().and_then(Association::poll_event)
         {
             match ev {
                 ferrtc_sctp::Event::Connected => {
+                    if self.transport_closed {
+                        continue;
+                    }
                     tracing::debug!("SCTP established");
                     self.events.push_back(Event::Connected);
                     self.open_pending(now);
                 }
                 ferrtc_sctp::Event::Message(m) => self.handle_message(now, m),
                 ferrtc_sctp::Event::IncomingStreamReset(stream) => {
-                    let Some(&id) = self.by_stream.get(&stream) else {
-                        continue;
-                    };
-                    let Some(c) = self.channels.get_mut(&id) else {
-                        continue;
-                    };
-                    c.reset_in = true;
-                    if !c.reset_out {
-                        // RFC 8831 §6.7: answer the peer's reset with ours.
-                        c.reset_out = true;
-                        c.state = DataChannelState::Closing;
-                        self.events.push_back(Event::Closing(id));
-                        if let Some(sctp) = self.sctp.as_mut()
-                            && sctp.reset_stream(stream).is_err()
-                        {
-                            self.finish(id);
-                        }
-                    } else {
-                        self.finish(id);
-                    }
+                    self.on_incoming_reset(stream);
                 }
                 ferrtc_sctp::Event::OutgoingStreamReset(stream) => {
-                    let Some(&id) = self.by_stream.get(&stream) else {
-                        continue;
-                    };
-                    if self.channels.get(&id).is_some_and(|c| c.reset_in) {
-                        self.finish(id);
-                    }
+                    self.on_outgoing_reset(now, stream);
                 }
                 ferrtc_sctp::Event::BufferedAmountLow(stream) => {
                     if let Some(&id) = self.by_stream.get(&stream) {
@@ -623,29 +684,235 @@ impl DataChannels {
                 }
                 ferrtc_sctp::Event::Closed(reason) => {
                     tracing::debug!("SCTP closed: {reason:?}");
-                    for id in self.channels.keys().copied().collect::<Vec<_>>() {
-                        self.finish(id);
-                    }
+                    self.finish_all();
                     self.events.push_back(Event::AssociationClosed(reason));
                 }
                 _ => {}
             }
         }
+        if !self.receive_paused && self.transport_closed && !self.transport_close_done {
+            self.transport_close_done = true;
+            self.finish_all();
+        }
+    }
+
+    /// The peer reset its outgoing stream (RFC 8831 §6.7): we answer with
+    /// ours; the channel is closed once both are done.
+    fn on_incoming_reset(&mut self, stream: u16) {
+        let Some(&id) = self.by_stream.get(&stream) else {
+            return;
+        };
+        let Some(c) = self.channels.get_mut(&id) else {
+            return;
+        };
+        c.reset_in = true;
+        if !c.reset_out {
+            // RFC 8831 §6.7: answer the peer's reset with ours.
+            c.state = DataChannelState::Closing;
+            self.events.push_back(Event::Closing(id));
+            self.reset_out(id);
+        }
+        if self.channels.get(&id).is_some_and(|c| c.reset_out_done) {
+            self.finish(id);
+        }
+    }
+
+    /// Our outgoing reset of `stream` completed.
+    fn on_outgoing_reset(&mut self, now: Instant, stream: u16) {
+        if self.stale_resets.remove(&stream) {
+            // The reset of a channel that is gone: the stream's new channel
+            // may send now.
+            self.release_held(now, stream);
+            return;
+        }
+        let Some(&id) = self.by_stream.get(&stream) else {
+            return;
+        };
+        let Some(c) = self.channels.get_mut(&id) else {
+            return;
+        };
+        // A reset we did not ask for (the peer asked SCTP for it, RFC 6525
+        // §5.2.3) does not close the channel.
+        if !c.reset_sent {
+            return;
+        }
+        c.reset_out_done = true;
+        if c.reset_in {
+            self.finish(id);
+        }
+    }
+
+    /// Resets the channel's outgoing stream after its queued data (RFC 8831
+    /// §6.7), now or, if an earlier reset of the stream is still pending,
+    /// once that completes.
+    fn reset_out(&mut self, id: ChannelId) {
+        let Some(c) = self.channels.get_mut(&id) else {
+            return;
+        };
+        c.reset_out = true;
+        let Some(stream) = c.stream else {
+            return;
+        };
+        if c.reset_sent || self.stale_resets.contains(&stream) || !c.held.is_empty() {
+            return;
+        }
+        let Some(sctp) = self.sctp.as_mut() else {
+            return;
+        };
+        match sctp.reset_stream(stream) {
+            Ok(()) => c.reset_sent = true,
+            // SCTP is already resetting the stream, at the peer's request
+            // (RFC 6525 §5.2.3): its completion is ours.
+            Err(ferrtc_sctp::Error::StreamClosing(_)) => c.reset_sent = true,
+            Err(e) => {
+                tracing::debug!("stream {stream} reset failed: {e}");
+                self.finish(id);
+            }
+        }
+    }
+
+    /// The stale reset of `stream` completed: its channel's held messages go
+    /// to SCTP in order, then its own reset if one is due.
+    fn release_held(&mut self, now: Instant, stream: u16) {
+        let Some(&id) = self.by_stream.get(&stream) else {
+            return;
+        };
+        let (Some(c), Some(sctp)) = (self.channels.get_mut(&id), self.sctp.as_mut()) else {
+            return;
+        };
+        while let Some(h) = c.held.pop_front() {
+            c.held_bytes -= h.data.len();
+            self.held_total -= h.data.len();
+            if let Err(e) = sctp.send(now, stream, h.ppid, &h.data, h.options) {
+                tracing::debug!("held message on stream {stream} failed: {e}");
+            }
+        }
+        if c.low_threshold > 0 {
+            sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
+        }
+        if c.reset_out {
+            self.reset_out(id);
+        }
+    }
+
+    /// Hands one message of a channel to SCTP, or holds it while an earlier
+    /// reset of its stream is pending. Held bytes count against the
+    /// association's send buffer, so releasing them cannot overflow it.
+    fn transmit(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        ppid: u32,
+        payload: &[u8],
+        options: SendOptions,
+    ) -> Result<(), Error> {
+        let (Some(c), Some(sctp)) = (self.channels.get_mut(&id), self.sctp.as_mut()) else {
+            return Err(Error::NotOpen(id));
+        };
+        let Some(stream) = c.stream else {
+            return Err(Error::NotOpen(id));
+        };
+        let buffered = sctp.send_buffered() + self.held_total;
+        if self.held_total > 0 && buffered + payload.len() > self.max_send_buffer {
+            return Err(Error::Sctp(ferrtc_sctp::Error::SendBufferFull {
+                buffered,
+                limit: self.max_send_buffer,
+            }));
+        }
+        if self.stale_resets.contains(&stream) || !c.held.is_empty() {
+            if buffered + payload.len() > self.max_send_buffer {
+                return Err(Error::Sctp(ferrtc_sctp::Error::SendBufferFull {
+                    buffered,
+                    limit: self.max_send_buffer,
+                }));
+            }
+            c.held.push_back(Held {
+                ppid,
+                data: payload.to_vec(),
+                options,
+            });
+            c.held_bytes += payload.len();
+            self.held_total += payload.len();
+            return Ok(());
+        }
+        sctp.send(now, stream, ppid, payload, options)?;
+        Ok(())
+    }
+
+    /// Adds a channel under a fresh handle: one no channel the engine
+    /// knows has (handles wrap after 2^32; at most `max_channels` open and
+    /// `max_closed_channels` closed ones are known, so one is free).
+    fn insert(&mut self, channel: Channel) -> ChannelId {
+        let id = loop {
+            let id = ChannelId(self.next_channel);
+            self.next_channel = self.next_channel.wrapping_add(1);
+            if !self.channels.contains_key(&id) {
+                break id;
+            }
+        };
+        if let Some(s) = channel.stream {
+            self.by_stream.insert(s, id);
+        }
+        if channel.state != DataChannelState::Closed {
+            self.live += 1;
+        }
+        self.channels.insert(id, channel);
+        id
+    }
+
+    /// Every channel not closed is closed (`close` fires).
+    fn finish_all(&mut self) {
+        let ids: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.state != DataChannelState::Closed)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.finish(id);
+        }
+        self.stale_resets.clear();
     }
 
     /// The channel is closed: frees its stream, fires `close`.
     fn finish(&mut self, id: ChannelId) {
-        if let Some(c) = self.channels.get_mut(&id)
-            && c.state != DataChannelState::Closed
+        let Some(c) = self.channels.get(&id) else {
+            return;
+        };
+        if c.state == DataChannelState::Closed {
+            return;
+        }
+        if c.state != DataChannelState::Connecting {
+            self.stats.channels_closed = self.stats.channels_closed.saturating_add(1);
+        }
+        self.bury(id);
+        self.events.push_back(Event::Closed(id));
+    }
+
+    /// Marks a channel closed without an event, frees its stream, drops what
+    /// it held, and keeps it for stats among the latest `max_closed_channels`.
+    fn bury(&mut self, id: ChannelId) {
+        let Some(c) = self.channels.get_mut(&id) else {
+            return;
+        };
+        if c.state == DataChannelState::Closed {
+            return;
+        }
+        c.state = DataChannelState::Closed;
+        if let Some(s) = c.stream
+            && self.by_stream.get(&s) == Some(&id)
         {
-            if c.state != DataChannelState::Connecting {
-                self.stats.channels_closed += 1;
+            self.by_stream.remove(&s);
+        }
+        self.held_total -= c.held_bytes;
+        c.held_bytes = 0;
+        c.held = VecDeque::new();
+        self.live -= 1;
+        self.closed.push_back(id);
+        while self.closed.len() > self.config.max_closed_channels {
+            if let Some(old) = self.closed.pop_front() {
+                self.channels.remove(&old);
             }
-            c.state = DataChannelState::Closed;
-            if let Some(s) = c.stream {
-                self.by_stream.remove(&s);
-            }
-            self.events.push_back(Event::Closed(id));
         }
     }
 
@@ -674,7 +941,7 @@ impl DataChannels {
         (from..limit)
             .step_by(2)
             .chain((start..from).step_by(2))
-            .find(|s| !self.by_stream.contains_key(s))
+            .find(|s| !self.by_stream.contains_key(s) && !self.stale_resets.contains(s))
     }
 
     /// Gives every connecting channel a stream once the role is known and,
@@ -686,6 +953,9 @@ impl DataChannels {
         let Some(role) = self.role else {
             return;
         };
+        if self.transport_closed || self.aborted {
+            return;
+        }
         let pending: Vec<ChannelId> = self
             .channels
             .iter()
@@ -714,7 +984,7 @@ impl DataChannels {
             if !established {
                 continue;
             }
-            let Some(c) = self.channels.get_mut(&id) else {
+            let Some(c) = self.channels.get(&id) else {
                 continue;
             };
             let Some(sctp) = self.sctp.as_mut() else {
@@ -724,7 +994,8 @@ impl DataChannels {
                 sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
             }
             if !c.negotiated {
-                self.scratch.clear();
+                let mut open = std::mem::take(&mut self.scratch);
+                open.clear();
                 DcepMessage::Open(Open {
                     ordered: c.ordered,
                     channel_type: ChannelType::from_reliability(c.reliability),
@@ -732,24 +1003,23 @@ impl DataChannels {
                     label: c.label.clone(),
                     protocol: c.protocol.clone(),
                 })
-                .write(&mut self.scratch);
+                .write(&mut open);
                 // RFC 8832 §6: OPEN goes reliable and ordered; so does our
                 // data until the ACK comes.
-                if let Err(e) = sctp.send(
-                    now,
-                    stream,
-                    ppid::DCEP,
-                    &self.scratch,
-                    SendOptions::RELIABLE_ORDERED,
-                ) {
+                let sent = self.transmit(now, id, ppid::DCEP, &open, SendOptions::RELIABLE_ORDERED);
+                self.scratch = open;
+                if let Err(e) = sent {
                     tracing::warn!("DATA_CHANNEL_OPEN on stream {stream} failed: {e}");
                     self.finish(id);
                     continue;
                 }
-                c.awaiting_ack = true;
             }
+            let Some(c) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            c.awaiting_ack = !c.negotiated;
             c.state = DataChannelState::Open;
-            self.stats.channels_opened += 1;
+            self.stats.channels_opened = self.stats.channels_opened.saturating_add(1);
             self.events.push_back(Event::Open(id));
         }
     }
@@ -773,61 +1043,64 @@ impl DataChannels {
                     c.awaiting_ack = false;
                 }
             }
-            DcepMessage::Open(open) => {
-                // The peer reset its side of this stream, and so may reuse
-                // it (RFC 8831 §6.7) before our own reset is acknowledged
-                // (the acknowledgement was lost): the old channel is over.
-                if let Some(&old) = self.by_stream.get(&stream)
-                    && self.channels.get(&old).is_some_and(|c| c.reset_in)
-                {
-                    self.finish(old);
-                }
-                if self.by_stream.contains_key(&stream)
-                    || self.channels().count() >= self.config.max_channels
-                {
-                    tracing::debug!("DATA_CHANNEL_OPEN on busy stream {stream} ignored");
-                    self.stats.dcep_dropped += 1;
-                    return;
-                }
-                let id = ChannelId(self.next_channel);
-                self.next_channel += 1;
-                self.channels.insert(
-                    id,
-                    Channel {
-                        label: open.label,
-                        protocol: open.protocol,
-                        ordered: open.ordered,
-                        reliability: open.channel_type.reliability(),
-                        negotiated: false,
-                        stream: Some(stream),
-                        state: DataChannelState::Open,
-                        awaiting_ack: false,
-                        reset_out: false,
-                        reset_in: false,
-                        low_threshold: 0,
-                        stats: Default::default(),
-                    },
-                );
-                self.by_stream.insert(stream, id);
-                self.scratch.clear();
-                DcepMessage::Ack.write(&mut self.scratch);
-                // RFC 8832 §6: the ACK on the same stream, reliable and ordered.
-                if let Some(sctp) = self.sctp.as_mut()
-                    && let Err(e) = sctp.send(
-                        now,
-                        stream,
-                        ppid::DCEP,
-                        &self.scratch,
-                        SendOptions::RELIABLE_ORDERED,
-                    )
-                {
-                    tracing::debug!("DATA_CHANNEL_ACK on stream {stream} failed: {e}");
-                }
-                self.stats.channels_opened += 1;
-                self.events.push_back(Event::Incoming(id));
-                self.events.push_back(Event::Open(id));
-            }
+            DcepMessage::Open(open) => self.on_open(now, stream, open),
         }
+    }
+
+    /// The peer's DATA_CHANNEL_OPEN (RFC 8832 §6): a new channel, answered
+    /// with DATA_CHANNEL_ACK.
+    fn on_open(&mut self, now: Instant, stream: u16, open: Open) {
+        let ours = match self.role {
+            Some(Role::Client) => stream % 2 == 0,
+            Some(Role::Server) => stream % 2 == 1,
+            None => false,
+        };
+        if ours || self.transport_closed || self.aborted {
+            // RFC 8832 §6: the peer opens streams of its own parity (the
+            // DTLS client even, the server odd); ours are for our opens.
+            tracing::debug!("DATA_CHANNEL_OPEN on stream {stream} ignored");
+            self.stats.dcep_dropped += 1;
+            return;
+        }
+        // The peer reset its side of this stream, and so may reuse it (RFC
+        // 8831 §6.7) once it performed our reset too, before the
+        // acknowledgement of our reset reached us (it may be lost): the old
+        // channel is over. Until our reset completes, SCTP takes nothing on
+        // the stream: the new channel holds its messages until then.
+        if let Some(&old) = self.by_stream.get(&stream)
+            && let Some(c) = self.channels.get(&old)
+            && c.reset_in
+        {
+            if c.reset_sent && !c.reset_out_done {
+                self.stale_resets.insert(stream);
+            }
+            self.finish(old);
+        }
+        if self.by_stream.contains_key(&stream) || self.live >= self.config.max_channels {
+            tracing::debug!("DATA_CHANNEL_OPEN on busy stream {stream} ignored");
+            self.stats.dcep_dropped += 1;
+            return;
+        }
+        let id = self.insert(Channel::new(
+            open.label,
+            open.protocol,
+            open.ordered,
+            open.channel_type.reliability(),
+            false,
+            Some(stream),
+            DataChannelState::Open,
+        ));
+        let mut ack = std::mem::take(&mut self.scratch);
+        ack.clear();
+        DcepMessage::Ack.write(&mut ack);
+        // RFC 8832 §6: the ACK on the same stream, reliable and ordered.
+        if let Err(e) = self.transmit(now, id, ppid::DCEP, &ack, SendOptions::RELIABLE_ORDERED) {
+            tracing::debug!("DATA_CHANNEL_ACK on stream {stream} failed: {e}");
+        }
+        self.scratch = ack;
+        self.stats.channels_opened = self.stats.channels_opened.saturating_add(1);
+        self.events.push_back(Event::Incoming(id));
+        self.events.push_back(Event::Open(id));
     }
 }
 
@@ -896,6 +1169,43 @@ mod tests {
         );
         assert_eq!(dc.channel(new).unwrap().label, "new");
         assert_eq!(dc.channels().collect::<Vec<_>>(), vec![new]);
+    }
+
+    #[test]
+    fn handles_wrap_around_without_replacing_a_channel_still_known() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(Config::default());
+        let kept = dc.create(now, "kept", DataChannelInit::default()).unwrap();
+        assert_eq!(kept.index(), 0);
+        dc.next_channel = u32::MAX;
+        let last = dc.create(now, "last", DataChannelInit::default()).unwrap();
+        assert_eq!(last.index(), u32::MAX);
+        // Handle 0 is still the open channel "kept": the next one skips it.
+        let wrapped = dc
+            .create(now, "wrapped", DataChannelInit::default())
+            .unwrap();
+        assert_eq!(wrapped.index(), 1);
+        assert_eq!(dc.channel(kept).unwrap().label, "kept");
+        assert_eq!(dc.channel(wrapped).unwrap().label, "wrapped");
+        assert_eq!(dc.channels().count(), 3);
+    }
+
+    #[test]
+    fn the_opened_and_closed_counters_saturate() {
+        let now = Instant::now();
+        let mut dc = DataChannels::new(Config::default());
+        dc.stats.channels_opened = u32::MAX;
+        dc.stats.channels_closed = u32::MAX;
+        dc.handle_message(now, dcep(3, &open_bytes("x")));
+        let id = dc.channels().next().unwrap();
+        // No association: the channel closes at once.
+        dc.close(now, id).unwrap();
+        assert_eq!(
+            dc.channel(id).unwrap().ready_state,
+            DataChannelState::Closed
+        );
+        assert_eq!(dc.stats().channels_opened, u32::MAX);
+        assert_eq!(dc.stats().channels_closed, u32::MAX);
     }
 
     #[test]

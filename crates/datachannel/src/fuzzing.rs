@@ -1,5 +1,7 @@
-//! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`).
+//! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`; also
+//! built for this crate's unit tests, which run them on sample inputs).
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use crate::{Config, DataChannelInit, DataChannels, Event};
@@ -17,28 +19,36 @@ pub fn parse_dcep(data: &[u8]) {
 /// Most channels the engine under fuzz accepts, so the limit is reached.
 const MAX_CHANNELS: usize = 8;
 
+/// Most closed channels it keeps, so old ones are forgotten.
+const MAX_CLOSED_CHANNELS: usize = 4;
+
 /// Feeds `data` to a [`DataChannels`] engine as SCTP messages from a
 /// hostile peer, as [`DataChannels::handle_message`] gets them. Each record
 /// is `[stream, selector, len, len bytes of payload]`: the stream is 0..=255,
 /// the selector's low 3 bits pick the PPID (DCEP, string, binary, their
 /// empty forms, the deprecated partial ones, an unknown one) and its high
 /// bit asks us to close that stream's channel first. Checks that the
-/// channel limit holds and that every event names a channel the engine knows.
+/// channel limits hold, that every event names a channel we created or the
+/// peer announced with [`Event::Incoming`], and that nothing follows a
+/// channel's [`Event::Closed`].
 pub fn messages(data: &[u8]) {
     const PPIDS: [u32; 8] = [50, 51, 53, 56, 57, 52, 54, 9999];
     let now = Instant::now();
     let mut dc = DataChannels::new(Config {
         max_channels: MAX_CHANNELS,
+        max_closed_channels: MAX_CLOSED_CHANNELS,
         ..Config::default()
     });
-    dc.set_role(ferrtc_dtls::Role::Server);
+    dc.set_role(now, ferrtc_dtls::Role::Server);
     let negotiated = DataChannelInit {
         negotiated: true,
         id: Some(2),
         ..DataChannelInit::default()
     };
-    let _ = dc.create(now, "negotiated", negotiated);
-    let _ = dc.create(now, "in-band", DataChannelInit::default());
+    let mut known = HashSet::new();
+    let mut closed = HashSet::new();
+    known.extend(dc.create(now, "negotiated", negotiated).ok());
+    known.extend(dc.create(now, "in-band", DataChannelInit::default()).ok());
     let mut rest = data;
     while let [stream, selector, len, tail @ ..] = rest {
         let n = usize::from(*len).min(tail.len());
@@ -63,17 +73,25 @@ pub fn messages(data: &[u8]) {
             },
         );
         assert!(dc.channels().count() <= MAX_CHANNELS);
+        assert!(dc.channel_infos().count() <= MAX_CHANNELS + MAX_CLOSED_CHANNELS);
         while let Some(ev) = dc.poll_event() {
+            if let Event::Incoming(id) = ev {
+                assert!(known.insert(id), "{id:?} announced twice");
+                continue;
+            }
             let id = match ev {
-                Event::Incoming(id)
-                | Event::Open(id)
+                Event::Open(id)
                 | Event::BufferedAmountLow(id)
                 | Event::Closing(id)
                 | Event::Closed(id)
                 | Event::Message { channel: id, .. } => id,
                 _ => continue,
             };
-            assert!(dc.channel(id).is_some(), "event for unknown {id:?}");
+            assert!(known.contains(&id), "event for unknown {id:?}");
+            assert!(!closed.contains(&id), "{ev:?} after {id:?} closed");
+            if ev == Event::Closed(id) {
+                closed.insert(id);
+            }
         }
     }
 }

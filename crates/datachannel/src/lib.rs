@@ -22,8 +22,8 @@
 //! let mut b = DataChannels::new(Config::default());
 //! // Channels may be created before the DTLS role and the association exist.
 //! let id = a.create(now, "chat", DataChannelInit::default()).unwrap();
-//! a.set_role(Role::Client);
-//! b.set_role(Role::Server);
+//! a.set_role(now, Role::Client);
+//! b.set_role(now, Role::Server);
 //! // DTLS is connected: both sides start SCTP.
 //! a.start(now, ferrtc_sctp::Config { seed: 1, ..Default::default() });
 //! b.start(now, ferrtc_sctp::Config { seed: 2, ..Default::default() });
@@ -44,12 +44,14 @@ mod dcep;
 mod engine;
 mod error;
 
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 
 pub use channel::{
     ChannelId, ChannelInfo, ChannelStats, DataChannelInit, DataChannelMessage, DataChannelState,
 };
 pub use dcep::{ChannelType, DcepMessage, Open};
-pub use engine::{Config, DEFAULT_MAX_CHANNELS, DataChannels, Event, Stats};
+pub use engine::{
+    Config, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_CLOSED_CHANNELS, DataChannels, Event, Stats,
+};
 pub use error::Error;

@@ -24,7 +24,7 @@ fn sctp(seed: u64) -> ferrtc_sctp::Config {
 
 fn engine(role: Role) -> DataChannels {
     let mut dc = DataChannels::new(Config::default());
-    dc.set_role(role);
+    dc.set_role(Instant::now(), role);
     dc
 }
 
@@ -271,7 +271,7 @@ fn channels_created_before_the_role_and_the_association_get_streams_of_the_role_
             assert_eq!(info.id, None, "no stream before the role is known");
             assert_eq!(info.ready_state, DataChannelState::Connecting);
         }
-        early.set_role(role);
+        early.set_role(now, role);
         let peer = engine(match role {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
@@ -623,9 +623,20 @@ fn bad_input_from_the_peer_is_dropped_and_counted() {
 }
 
 #[test]
-fn the_default_channel_limit_is_1024() {
-    assert_eq!(Config::default().max_channels, 1024);
-    assert_eq!(ferrtc_datachannel::DEFAULT_MAX_CHANNELS, 1024);
+fn by_default_1024_channels_open_and_the_next_is_refused() {
+    let mut p = Pair::new();
+    for i in 0..1024 {
+        p.a.create(p.now, &format!("c{i}"), DataChannelInit::default())
+            .unwrap();
+    }
+    assert_eq!(
+        p.a.create(p.now, "over", DataChannelInit::default()),
+        Err(Error::TooManyChannels { max: 1024 })
+    );
+    p.pump();
+    assert_eq!(p.a.channels().count(), 1024);
+    assert_eq!(p.b.channels().count(), 1024);
+    assert_eq!(p.b.stats().dcep_dropped, 0);
 }
 
 #[test]
@@ -637,7 +648,7 @@ fn channels_past_the_limit_are_refused_ours_with_an_error_the_peers_dropped() {
             ..Config::default()
         }),
     );
-    p.b.set_role(Role::Server);
+    p.b.set_role(p.now, Role::Server);
     p.start();
     for i in 0..3 {
         p.b.create(p.now, &format!("b{i}"), DataChannelInit::default())

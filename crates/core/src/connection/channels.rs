@@ -13,7 +13,8 @@ use crate::error::Error;
 use crate::event::Event;
 
 impl PeerConnection {
-    /// The attributes of a data channel.
+    /// The attributes of a data channel (a closed one while it is among
+    /// the latest 1,024 closed, `ferrtc_datachannel::DEFAULT_MAX_CLOSED_CHANNELS`).
     pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
         self.channels.channel(id)
     }

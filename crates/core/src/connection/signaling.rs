@@ -202,7 +202,7 @@ impl PeerConnection {
         self.check_negotiation_needed();
         if let Some(t) = self.jsep.transport() {
             self.dtls_role = Some(t.dtls_role);
-            self.channels.set_role(t.dtls_role);
+            self.channels.set_role(now, t.dtls_role);
             if let Some(sctp) = &t.sctp {
                 self.sctp_remote_port = sctp.remote_port;
                 self.remote_max_message_size =

@@ -317,6 +317,12 @@ impl Association {
             .map_or(0, |e| now.saturating_duration_since(e).as_millis() as u64)
     }
 
+    /// The most bytes the association holds unsent across its streams
+    /// ([`Config::max_send_buffer`]).
+    pub fn max_send_buffer(&self) -> usize {
+        self.config.max_send_buffer
+    }
+
     fn sender_config(&self) -> SenderConfig {
         SenderConfig {
             mtu: self.config.mtu - COMMON_HEADER_LEN - chunk::DATA_HEADER_LEN,
