@@ -141,6 +141,13 @@ enum KeyRef {
     Previous,
 }
 
+/// Frees the capacity of an empty queue (an idle agent holds no buffers).
+fn release_if_empty<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
+    }
+}
+
 /// Most datagrams waiting in the agent's output queue; beyond it responses
 /// are dropped (the peer retransmits).
 const MAX_QUEUED: usize = 256;
@@ -625,12 +632,19 @@ impl Agent {
                 return Some(t);
             }
         }
+        // Connected, the agent sends a check every few seconds: an idle
+        // agent keeps no queue capacity.
+        release_if_empty(&mut self.out);
         None
     }
 
     /// The next event, or `None`.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            release_if_empty(&mut self.events);
+        }
+        event
     }
 
     /// When [`Self::handle_timeout`] should next be called.
