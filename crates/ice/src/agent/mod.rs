@@ -633,8 +633,14 @@ impl Agent {
             }
         }
         // Connected, the agent sends a check every few seconds: an idle
-        // agent keeps no queue capacity.
+        // agent keeps no queue capacity, and its lists no spare room (they
+        // hold a handful of entries; Vec's first growth makes room for four).
         release_if_empty(&mut self.out);
+        release_if_empty(&mut self.triggered);
+        self.hosts.shrink_to_fit();
+        self.srflx.shrink_to_fit();
+        self.remotes.shrink_to_fit();
+        self.pairs.shrink_to_fit();
         None
     }
 
