@@ -799,6 +799,7 @@ impl Jsep {
                     self.current_remote = Some(offer);
                     self.current_local = Some(applied);
                     self.pending_local = None;
+                    self.forget_created();
                 } else {
                     self.pending_local = Some(applied);
                 }
@@ -863,6 +864,7 @@ impl Jsep {
             self.pending_local = None;
             self.pending_remote = None;
             self.current_remote = Some(applied);
+            self.forget_created();
         } else {
             self.pending_remote = Some(applied);
         }
@@ -1122,6 +1124,14 @@ impl Jsep {
         self.slots = snap.slots;
         self.next_mid = snap.next_mid;
         self.ice = snap.ice;
+    }
+
+    /// A completed exchange no longer needs the offer and answer it was
+    /// created from (only `setLocalDescription` of the pending exchange
+    /// checks against them); a later one creates its own.
+    fn forget_created(&mut self) {
+        self.last_offer = None;
+        self.last_answer = None;
     }
 
     /// Rollback (RFC 8829 §4.1.10.2, W3C §4.4.1.6): undo the pending offer.
