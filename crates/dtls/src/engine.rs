@@ -258,7 +258,13 @@ impl Dtls {
 
     /// The next event for the layer above.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Drained: an idle transport keeps no event capacity (records
+            // arrive as events, so under load this is one allocation a burst).
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next wanted; `None`
@@ -472,6 +478,7 @@ impl Dtls {
         while let Some(data) = self.held.pop_front() {
             self.events.push_back(Event::ApplicationData(data));
         }
+        self.held = VecDeque::new();
     }
 
     /// Splits the exporter output (RFC 5764 §4.2) after checking the profile
