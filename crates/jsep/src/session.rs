@@ -59,6 +59,22 @@ const REPARSE_LIMITS: ferrtc_sdp::Limits = ferrtc_sdp::Limits {
 };
 
 impl Applied {
+    fn new(kind: SdpType, text: String) -> Self {
+        let mut applied = Applied {
+            kind,
+            text: String::new(),
+        };
+        applied.set_text(text);
+        applied
+    }
+
+    /// Keeps `text` without the spare capacity it was built with (a
+    /// serialized model has up to twice its length).
+    fn set_text(&mut self, mut text: String) {
+        text.shrink_to_fit();
+        self.text = text;
+    }
+
     /// The parsed description. Its text parsed when it was applied, and
     /// every later text is a model's serialization, so this cannot fail
     /// short of a bug; an empty description stands in then.
@@ -775,10 +791,7 @@ impl Jsep {
             return Err(JsepError::Modified(desc.kind));
         }
         let model: Sdp = created.text.parse()?;
-        let applied = Applied {
-            kind: desc.kind,
-            text: created.text,
-        };
+        let applied = Applied::new(desc.kind, created.text);
         match desc.kind {
             SdpType::Offer => {
                 self.take_snapshot();
@@ -824,10 +837,7 @@ impl Jsep {
             let mid = m.mid().unwrap_or_default().to_owned();
             return Err(JsepError::TooManyCandidates { mid, limit });
         }
-        let applied = Applied {
-            kind: desc.kind,
-            text: desc.sdp,
-        };
+        let applied = Applied::new(desc.kind, desc.sdp);
         match transition {
             Transition::ImplicitRollbackThen(_) => self.rollback(),
             Transition::To(_) if self.state == SignalingState::HaveRemoteOffer => self.restore(),
@@ -928,7 +938,7 @@ impl Jsep {
                         m.attributes.push(Attribute::EndOfCandidates);
                     }
                 }
-                remote.text = model.to_string();
+                remote.set_text(model.to_string());
                 return Ok(None);
             }
             (None, None) => {
@@ -957,7 +967,7 @@ impl Jsep {
             if !m.end_of_candidates() {
                 m.attributes.push(Attribute::EndOfCandidates);
             }
-            remote.text = model.to_string();
+            remote.set_text(model.to_string());
             return Ok(None);
         }
         let candidate: Candidate = init
@@ -973,7 +983,7 @@ impl Jsep {
             });
         }
         m.attributes.push(Attribute::Candidate(candidate.clone()));
-        remote.text = model.to_string();
+        remote.set_text(model.to_string());
         Ok(Some((mid, candidate)))
     }
 
