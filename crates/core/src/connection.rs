@@ -100,7 +100,9 @@ pub struct PeerConnection {
     sctp: Option<Association>,
     sctp_remote_port: u16,
     remote_max_message_size: usize,
-    channels: BTreeMap<ChannelId, Channel>,
+    /// Boxed: a B-tree node has room for 11 entries, so one channel
+    /// inline would cost 11 channels' worth of memory.
+    channels: BTreeMap<ChannelId, Box<Channel>>,
     by_stream: HashMap<u16, ChannelId>,
     next_channel: u32,
     events: VecDeque<Event>,
@@ -287,7 +289,7 @@ impl PeerConnection {
 
     /// The attributes of a data channel.
     pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
-        self.channels.get(&id).map(ChannelInfo::from)
+        self.channels.get(&id).map(|c| ChannelInfo::from(&**c))
     }
 
     /// Every data channel that is not closed, in creation order.
@@ -839,7 +841,7 @@ impl PeerConnection {
         self.next_channel += 1;
         self.channels.insert(
             id,
-            Channel {
+            Box::new(Channel {
                 label: label.to_owned(),
                 protocol: init.protocol,
                 ordered: init.ordered,
@@ -852,7 +854,7 @@ impl PeerConnection {
                 reset_in: false,
                 low_threshold: 0,
                 stats: Default::default(),
-            },
+            }),
         );
         if let Some(s) = stream {
             self.by_stream.insert(s, id);
@@ -1121,7 +1123,12 @@ impl PeerConnection {
         if self.events.is_empty() {
             self.process();
         }
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Drained: an idle connection keeps no event capacity.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next wanted.
@@ -1534,7 +1541,7 @@ impl PeerConnection {
                 self.next_channel += 1;
                 self.channels.insert(
                     id,
-                    Channel {
+                    Box::new(Channel {
                         label: open.label,
                         protocol: open.protocol,
                         ordered: open.ordered,
@@ -1547,7 +1554,7 @@ impl PeerConnection {
                         reset_in: false,
                         low_threshold: 0,
                         stats: Default::default(),
-                    },
+                    }),
                 );
                 self.by_stream.insert(stream, id);
                 self.scratch.clear();
