@@ -137,6 +137,24 @@ fn main() {
             std::mem::size_of::<PeerConnectionEvent>(),
             std::mem::size_of::<ferrtc::DataChannelEvent>()
         );
+        let l = LIVE.load(Ordering::Relaxed);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PeerConnectionEvent>();
+        let _ = tx.send(PeerConnectionEvent::NegotiationNeeded);
+        let _ = rx.recv().await;
+        println!(
+            "one tokio unbounded channel of PeerConnectionEvent: {} B",
+            LIVE.load(Ordering::Relaxed) - l
+        );
+        drop((tx, rx));
+        let l = LIVE.load(Ordering::Relaxed);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ferrtc::DataChannelEvent>();
+        let _ = tx.send(ferrtc::DataChannelEvent::Close);
+        let _ = rx.recv().await;
+        println!(
+            "one tokio unbounded channel of DataChannelEvent: {} B",
+            LIVE.load(Ordering::Relaxed) - l
+        );
+        drop((tx, rx));
         const N: isize = 200;
         let mut keep = Some(Vec::new());
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
