@@ -326,7 +326,12 @@ impl PeerConnection {
     /// [`poll_transmit`](Self::poll_transmit), so once `poll_transmit`
     /// returned `None`, every event of the pass is here.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Drained: an idle connection keeps no event capacity.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next wanted.

@@ -178,7 +178,10 @@ pub struct DataChannels {
     /// Every channel that is not closed, and the latest
     /// [`Config::max_closed_channels`] closed ones (W3C stats report them),
     /// by handle.
-    channels: BTreeMap<ChannelId, Channel>,
+    ///
+    /// Boxed: a B-tree node has room for 11 entries, so one channel inline
+    /// would cost 11 channels' worth of memory in a connection with one.
+    channels: BTreeMap<ChannelId, Box<Channel>>,
     /// Channels in `channels` that are not closed (the limit counts them).
     live: usize,
     /// The closed channels kept in `channels`, oldest first.
@@ -317,7 +320,7 @@ impl DataChannels {
     /// The attributes of a channel (closed ones too, the latest
     /// [`Config::max_closed_channels`] of them).
     pub fn channel(&self, id: ChannelId) -> Option<ChannelInfo> {
-        self.channels.get(&id).map(Channel::info)
+        self.channels.get(&id).map(|c| c.info())
     }
 
     /// Every channel that is not closed, by handle (creation order until
@@ -856,7 +859,7 @@ impl DataChannels {
         if channel.state != DataChannelState::Closed {
             self.live += 1;
         }
-        self.channels.insert(id, channel);
+        self.channels.insert(id, Box::new(channel));
         id
     }
 

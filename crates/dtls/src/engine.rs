@@ -28,6 +28,23 @@ const MAX_OUTPUTS_PER_DRAIN: usize = 4096;
 /// Initial size of the scratch buffer dimpl writes records into.
 const SCRATCH_LEN: usize = 2048;
 
+thread_local! {
+    /// The buffer dimpl writes each output record into before it is copied
+    /// into a queued datagram: one per thread rather than one per transport,
+    /// since it only lives for the length of a drain.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Takes the thread's scratch buffer (a fresh one if a caller up the stack
+/// holds it), at least [`SCRATCH_LEN`] bytes long.
+fn take_scratch() -> Vec<u8> {
+    let mut scratch = SCRATCH.take();
+    if scratch.len() < SCRATCH_LEN {
+        scratch.resize(SCRATCH_LEN, 0);
+    }
+    scratch
+}
+
 /// The state of the transport, the W3C `RTCDtlsTransportState`.
 #[doc(alias = "RTCDtlsTransportState")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,7 +131,6 @@ pub struct Dtls {
     /// Application data received before `Connected`.
     held: VecDeque<Vec<u8>>,
     pool: Vec<Vec<u8>>,
-    scratch: Vec<u8>,
     timeout: Option<Instant>,
     last_now: Instant,
 }
@@ -152,7 +168,6 @@ impl Dtls {
             events: VecDeque::new(),
             held: VecDeque::new(),
             pool: Vec::new(),
-            scratch: vec![0; SCRATCH_LEN],
             timeout: None,
             last_now: now,
         };
@@ -243,7 +258,13 @@ impl Dtls {
 
     /// The next event for the layer above.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Drained: an idle transport keeps no event capacity (records
+            // arrive as events, so under load this is one allocation a burst).
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next wanted; `None`
@@ -321,15 +342,33 @@ impl Dtls {
     /// Drains dimpl's output until its `Timeout`, as dimpl requires after
     /// every mutation, sorting datagrams and events into our queues.
     fn drain(&mut self) {
+        let mut scratch = take_scratch();
+        let failure = self.drain_into(&mut scratch);
+        SCRATCH.set(scratch);
+        if let Some(e) = failure {
+            self.fail(e);
+            return;
+        }
+        // Check the certificate as soon as dimpl shows it, so a client never
+        // sends its key exchange and Finished to an impostor.
+        if self.peer_cert.is_some() && self.verified.is_none() && self.expected.is_some() {
+            self.verify_peer();
+        }
+        self.try_complete();
+    }
+
+    /// Drains dimpl's output through `scratch`; returns an error that
+    /// fails the transport.
+    fn drain_into(&mut self, scratch: &mut Vec<u8>) -> Option<Error> {
         let mut failure = None;
         for _ in 0..MAX_OUTPUTS_PER_DRAIN {
-            match self.engine.poll_output(&mut self.scratch) {
+            match self.engine.poll_output(scratch) {
                 Output::Packet(p) => {
                     let mut buf = self.pool.pop().unwrap_or_default();
                     buf.extend_from_slice(p);
                     self.transmits.push_back(buf);
                 }
-                Output::BufferTooSmall { needed } => self.scratch.resize(needed, 0),
+                Output::BufferTooSmall { needed } => scratch.resize(needed, 0),
                 Output::Timeout(at) => {
                     self.timeout = Some(at);
                     break;
@@ -369,32 +408,25 @@ impl Dtls {
                 _ => {}
             }
         }
-        if let Some(e) = failure {
-            self.fail(e);
-            return;
-        }
-        // Check the certificate as soon as dimpl shows it, so a client never
-        // sends its key exchange and Finished to an impostor.
-        if self.peer_cert.is_some() && self.verified.is_none() && self.expected.is_some() {
-            self.verify_peer();
-        }
-        self.try_complete();
+        failure
     }
 
     /// After a local close: keep the `close_notify` datagram, ignore the rest.
     fn drain_packets_only(&mut self) {
+        let mut scratch = take_scratch();
         for _ in 0..MAX_OUTPUTS_PER_DRAIN {
-            match self.engine.poll_output(&mut self.scratch) {
+            match self.engine.poll_output(&mut scratch) {
                 Output::Packet(p) => {
                     let mut buf = self.pool.pop().unwrap_or_default();
                     buf.extend_from_slice(p);
                     self.transmits.push_back(buf);
                 }
-                Output::BufferTooSmall { needed } => self.scratch.resize(needed, 0),
+                Output::BufferTooSmall { needed } => scratch.resize(needed, 0),
                 Output::Timeout(_) => break,
                 _ => {}
             }
         }
+        SCRATCH.set(scratch);
     }
 
     /// RFC 8842 §5.1: the certificate must match a remote fingerprint.
@@ -434,6 +466,10 @@ impl Dtls {
             return; // verify_peer already failed the transport
         };
         self.state = TransportState::Connected;
+        // The handshake's flights are over: free the buffers that carried
+        // them; data buffers circulate from here on, as many as a burst needs.
+        self.pool = Vec::new();
+        self.transmits.shrink_to_fit();
         self.events.push_back(Event::Connected {
             srtp: self.srtp.take(),
             peer_fingerprint,
@@ -442,6 +478,7 @@ impl Dtls {
         while let Some(data) = self.held.pop_front() {
             self.events.push_back(Event::ApplicationData(data));
         }
+        self.held = VecDeque::new();
     }
 
     /// Splits the exporter output (RFC 5764 §4.2) after checking the profile

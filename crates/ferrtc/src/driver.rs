@@ -142,6 +142,10 @@ pub(crate) struct Driver {
     stun_generation: u64,
 }
 
+/// Due core deadlines run without a trip through the timer, at most this
+/// many times in a row.
+const MAX_DUE_IN_A_ROW: u32 = 8;
+
 impl Driver {
     pub(crate) fn new(
         core: Core,
@@ -174,12 +178,24 @@ impl Driver {
     /// Runs until `close()` or until every `PeerConnection` handle is gone.
     pub(crate) async fn run(mut self: Box<Self>) {
         self.sockets.set_ufrag(self.core.local_ufrag());
+        let mut due_in_a_row = 0;
         loop {
             self.flush();
             if self.core.is_closed() {
                 break;
             }
             let core_deadline = self.core.poll_timeout();
+            // A deadline that is already due (ICE's first check once a
+            // remote candidate arrives) runs now: tokio's timer rounds it up
+            // to its next millisecond tick, a millisecond of every setup.
+            // Bounded, so that a deadline that stays due cannot spin.
+            let now = Instant::now();
+            if core_deadline.is_some_and(|t| t <= now) && due_in_a_row < MAX_DUE_IN_A_ROW {
+                due_in_a_row += 1;
+                self.core.handle_timeout(now);
+                continue;
+            }
+            due_in_a_row = 0;
             let deadline = match (core_deadline, self.mdns.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

@@ -41,12 +41,51 @@ struct Slot {
     rejected: bool,
 }
 
-/// A description applied to the session, kept as text and model.
+/// A description applied to the session, kept as text only: the parsed
+/// model is ten times the size of the text, and only offer/answer and
+/// candidate operations need it, which parse it again ([`Applied::model`]).
 #[derive(Debug, Clone, PartialEq)]
 struct Applied {
     kind: SdpType,
     text: String,
-    model: Sdp,
+}
+
+/// Limits for parsing a description again: its text was accepted (within
+/// the configured limits) when it was applied, and has only grown by the
+/// bounded number of trickled candidates since.
+const REPARSE_LIMITS: ferrtc_sdp::Limits = ferrtc_sdp::Limits {
+    max_bytes: usize::MAX,
+    max_lines: usize::MAX,
+    max_line_length: usize::MAX,
+    max_media: usize::MAX,
+};
+
+impl Applied {
+    fn new(kind: SdpType, text: String) -> Self {
+        let mut applied = Applied {
+            kind,
+            text: String::new(),
+        };
+        applied.set_text(text);
+        applied
+    }
+
+    /// Keeps `text` without the spare capacity it was built with (a
+    /// serialized model has up to twice its length).
+    fn set_text(&mut self, mut text: String) {
+        text.shrink_to_fit();
+        self.text = text;
+    }
+
+    /// The parsed description. Its text parsed when it was applied, and
+    /// every later text is a model's serialization, so this cannot fail
+    /// short of a bug; an empty description stands in then.
+    fn model(&self) -> Sdp {
+        ferrtc_sdp::parse_bytes(self.text.as_bytes(), &REPARSE_LIMITS).unwrap_or_else(|e| {
+            debug_assert!(false, "an applied description no longer parses: {e}");
+            build::session(0, 0, None, false)
+        })
+    }
 }
 
 /// An offer or answer created but not yet applied.
@@ -296,12 +335,13 @@ impl Jsep {
     }
 
     /// The parsed remote description (pending if any, else current), for
-    /// reading candidates and other details.
-    pub fn remote_sdp(&self) -> Option<&Sdp> {
+    /// reading candidates and other details. Parsed on each call: the
+    /// session keeps descriptions as text.
+    pub fn remote_sdp(&self) -> Option<Sdp> {
         self.pending_remote
             .as_ref()
             .or(self.current_remote.as_ref())
-            .map(|a| &a.model)
+            .map(Applied::model)
     }
 
     /// Mid of the data section, once one is in the layout.
@@ -330,7 +370,7 @@ impl Jsep {
             .current_local
             .as_ref()
             .map(|d| {
-                d.model
+                d.model()
                     .media
                     .iter()
                     .filter_map(|m| m.mid().map(str::to_owned))
@@ -542,7 +582,7 @@ impl Jsep {
             return Err(self.invalid_state("create answer", None));
         }
         let offer = match &self.pending_remote {
-            Some(a) => a.model.clone(),
+            Some(a) => a.model(),
             None => return Err(self.invalid_state("create answer", None)),
         };
         let ice = match (self.remote_ice_restart, options.ice_credentials) {
@@ -744,11 +784,7 @@ impl Jsep {
             return Err(JsepError::Modified(desc.kind));
         }
         let model: Sdp = created.text.parse()?;
-        let applied = Applied {
-            kind: desc.kind,
-            text: created.text.clone(),
-            model,
-        };
+        let applied = Applied::new(desc.kind, created.text);
         match desc.kind {
             SdpType::Offer => {
                 self.take_snapshot();
@@ -765,10 +801,11 @@ impl Jsep {
                         .pending_remote
                         .take()
                         .ok_or(JsepError::NothingCreated(SdpType::Offer))?;
-                    self.complete(&offer.model, &applied.model, false)?;
+                    self.complete(&offer.model(), &model, false)?;
                     self.current_remote = Some(offer);
                     self.current_local = Some(applied);
                     self.pending_local = None;
+                    self.forget_created();
                 } else {
                     self.pending_local = Some(applied);
                 }
@@ -793,11 +830,7 @@ impl Jsep {
             let mid = m.mid().unwrap_or_default().to_owned();
             return Err(JsepError::TooManyCandidates { mid, limit });
         }
-        let applied = Applied {
-            kind: desc.kind,
-            text: desc.sdp,
-            model,
-        };
+        let applied = Applied::new(desc.kind, desc.sdp);
         match transition {
             Transition::ImplicitRollbackThen(_) => self.rollback(),
             Transition::To(_) if self.state == SignalingState::HaveRemoteOffer => self.restore(),
@@ -807,17 +840,17 @@ impl Jsep {
             Transition::To(s) | Transition::ImplicitRollbackThen(s) => s,
         };
         if desc.kind == SdpType::Offer {
-            validate_offer(&applied.model)?;
-            self.validate_layout(&applied.model)?;
+            validate_offer(&model)?;
+            self.validate_layout(&model)?;
             self.take_snapshot();
             // RFC 8839 §4.4.1.1.1: changed ufrag or pwd means an ICE restart.
             let old = self
                 .current_remote
                 .as_ref()
-                .and_then(|cur| first_credentials(&cur.model));
-            let new = first_credentials(&applied.model);
+                .and_then(|cur| first_credentials(&cur.model()));
+            let new = first_credentials(&model);
             self.remote_ice_restart = matches!((old, new), (Some(o), Some(n)) if o != n);
-            self.apply_remote_offer(&applied.model);
+            self.apply_remote_offer(&model);
             self.pending_remote = Some(applied);
             self.state = next;
             return Ok(());
@@ -826,13 +859,15 @@ impl Jsep {
             .pending_local
             .clone()
             .ok_or(JsepError::NothingCreated(SdpType::Offer))?;
-        validate_answer(&offer.model, &applied.model)?;
+        let offer_model = offer.model();
+        validate_answer(&offer_model, &model)?;
         if next == SignalingState::Stable {
-            self.complete(&offer.model, &applied.model, true)?;
+            self.complete(&offer_model, &model, true)?;
             self.current_local = Some(offer);
             self.pending_local = None;
             self.pending_remote = None;
             self.current_remote = Some(applied);
+            self.forget_created();
         } else {
             self.pending_remote = Some(applied);
         }
@@ -884,18 +919,19 @@ impl Jsep {
             (None, Some(c)) => c,
             (None, None) => return Err(self.invalid_state("add ICE candidate", None)),
         };
+        let mut model = remote.model();
         let index = match (&init.sdp_mid, init.sdp_m_line_index) {
-            (Some(mid), _) => remote.model.media.iter().position(|m| m.mid() == Some(mid)),
-            (None, Some(i)) => Some(usize::from(i)).filter(|i| *i < remote.model.media.len()),
+            (Some(mid), _) => model.media.iter().position(|m| m.mid() == Some(mid)),
+            (None, Some(i)) => Some(usize::from(i)).filter(|i| *i < model.media.len()),
             // W3C webrtc-pc §4.4.1.5 (addIceCandidate): an end-of-candidates
             // without sdpMid and sdpMLineIndex applies to every section.
             (None, None) if init.is_end_of_candidates() => {
-                for m in &mut remote.model.media {
+                for m in &mut model.media {
                     if !m.end_of_candidates() {
                         m.attributes.push(Attribute::EndOfCandidates);
                     }
                 }
-                remote.text = remote.model.to_string();
+                remote.set_text(model.to_string());
                 return Ok(None);
             }
             (None, None) => {
@@ -906,9 +942,8 @@ impl Jsep {
         };
         let index =
             index.ok_or_else(|| JsepError::Invalid("candidate names no m-section".into()))?;
-        let session_ufrag = remote.model.ice_ufrag().map(str::to_owned);
-        let m = remote
-            .model
+        let session_ufrag = model.ice_ufrag().map(str::to_owned);
+        let m = model
             .media
             .get_mut(index)
             .ok_or_else(|| JsepError::Invalid("candidate names no m-section".into()))?;
@@ -925,7 +960,7 @@ impl Jsep {
             if !m.end_of_candidates() {
                 m.attributes.push(Attribute::EndOfCandidates);
             }
-            remote.text = remote.model.to_string();
+            remote.set_text(model.to_string());
             return Ok(None);
         }
         let candidate: Candidate = init
@@ -941,7 +976,7 @@ impl Jsep {
             });
         }
         m.attributes.push(Attribute::Candidate(candidate.clone()));
-        remote.text = remote.model.to_string();
+        remote.set_text(model.to_string());
         Ok(Some((mid, candidate)))
     }
 
@@ -975,14 +1010,14 @@ impl Jsep {
                     }
                 }
                 (Some(i), false) => {
-                    let Some(m) = local.model.media.get(i) else {
+                    let Some(m) = local.model().media.get(i).cloned() else {
                         return true;
                     };
                     let wanted = match (local.kind, &self.current_remote) {
                         (SdpType::Offer, _) => t.init.direction,
                         (_, Some(offer)) => {
                             let offered = offer
-                                .model
+                                .model()
                                 .media
                                 .get(i)
                                 .map(|o| o.direction())
@@ -1092,6 +1127,14 @@ impl Jsep {
         self.slots = snap.slots;
         self.next_mid = snap.next_mid;
         self.ice = snap.ice;
+    }
+
+    /// A completed exchange no longer needs the offer and answer it was
+    /// created from (only `setLocalDescription` of the pending exchange
+    /// checks against them); a later one creates its own.
+    fn forget_created(&mut self) {
+        self.last_offer = None;
+        self.last_answer = None;
     }
 
     /// Rollback (RFC 8829 §4.1.10.2, W3C §4.4.1.6): undo the pending offer.

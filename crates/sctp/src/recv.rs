@@ -94,6 +94,16 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
+    /// Frees the capacity of empty buffers.
+    pub(crate) fn trim_idle(&mut self) {
+        if self.dups.is_empty() && self.dups.capacity() > 0 {
+            self.dups = Vec::new();
+        }
+        if self.partials.is_empty() && self.partials.capacity() > 0 {
+            self.partials = HashMap::new();
+        }
+    }
+
     pub(crate) fn new(
         peer_initial_tsn: u32,
         inbound_streams: u16,

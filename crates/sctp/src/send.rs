@@ -148,6 +148,24 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
+    /// Frees queue capacity when nothing is outstanding or buffered.
+    pub(crate) fn trim_idle(&mut self) {
+        if !self.outstanding.is_empty() || self.buffered_total > 0 {
+            return;
+        }
+        if self.outstanding.capacity() > 0 {
+            self.outstanding = VecDeque::new();
+        }
+        if self.ready.is_empty() && self.ready.capacity() > 0 {
+            self.ready = VecDeque::new();
+        }
+        for s in self.streams.values_mut() {
+            if s.queue.is_empty() && s.queue.capacity() > 0 {
+                s.queue = VecDeque::new();
+            }
+        }
+    }
+
     pub(crate) fn new(
         cfg: SenderConfig,
         initial_tsn: u32,

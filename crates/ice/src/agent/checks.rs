@@ -281,6 +281,9 @@ impl Agent {
             return Receive::Dropped(DropReason::UnknownTransaction);
         }
         let t = self.transactions.swap_remove(idx);
+        if self.transactions.is_empty() {
+            self.transactions = Vec::new();
+        }
         let inbound = stun_io::read(msg);
         let success = msg.class() == Class::SuccessResponse;
         // Karn's rule: only a request sent once gives an unambiguous round trip.

@@ -141,6 +141,13 @@ enum KeyRef {
     Previous,
 }
 
+/// Frees the capacity of an empty queue (an idle agent holds no buffers).
+fn release_if_empty<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
+    }
+}
+
 /// Most datagrams waiting in the agent's output queue; beyond it responses
 /// are dropped (the peer retransmits).
 const MAX_QUEUED: usize = 256;
@@ -637,12 +644,25 @@ impl Agent {
                 return Some(t);
             }
         }
+        // Connected, the agent sends a check every few seconds: an idle
+        // agent keeps no queue capacity, and its lists no spare room (they
+        // hold a handful of entries; Vec's first growth makes room for four).
+        release_if_empty(&mut self.out);
+        release_if_empty(&mut self.triggered);
+        self.hosts.shrink_to_fit();
+        self.srflx.shrink_to_fit();
+        self.remotes.shrink_to_fit();
+        self.pairs.shrink_to_fit();
         None
     }
 
     /// The next event, or `None`.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            release_if_empty(&mut self.events);
+        }
+        event
     }
 
     /// When [`Self::handle_timeout`] should next be called.

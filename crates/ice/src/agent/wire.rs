@@ -65,6 +65,9 @@ impl Agent {
                 }
             }
         }
+        if self.transactions.is_empty() {
+            self.transactions = Vec::new();
+        }
     }
 
     pub(super) fn on_timeout(&mut self, t: Transaction) {

@@ -478,7 +478,13 @@ impl Association {
 
     /// The next event for the layer above.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let ev = self.events.pop_front()?;
+        let Some(ev) = self.events.pop_front() else {
+            // Drained: an idle association keeps no event capacity.
+            if self.events.capacity() > 0 {
+                self.events = VecDeque::new();
+            }
+            return None;
+        };
         if let (Event::Message(m), Some(e)) = (&ev, self.est.as_mut()) {
             let r = &mut e.receiver;
             r.event_bytes = r.event_bytes.saturating_sub(m.data.len() + ENTRY_OVERHEAD);

@@ -9,6 +9,37 @@ impl Association {
     /// Writes the next SCTP packet into `buf` (cleared first) and returns its
     /// length, or `None` when there is nothing to send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<usize> {
+        let len = self.next_packet(now, buf);
+        if len.is_none() {
+            self.trim_idle();
+        }
+        len
+    }
+
+    /// Frees the capacity of empty queues once nothing is in flight or
+    /// waiting to be sent: an idle association holds no buffers (they grow
+    /// again on demand). Not while data flows, where they would only be
+    /// allocated again at once.
+    fn trim_idle(&mut self) {
+        fn release<T>(q: &mut VecDeque<T>) {
+            if q.is_empty() && q.capacity() > 0 {
+                *q = VecDeque::new();
+            }
+        }
+        release(&mut self.control);
+        if self.events.is_empty() {
+            release(&mut self.events);
+        }
+        if let Some(e) = self.est.as_mut() {
+            e.sender.trim_idle();
+            e.receiver.trim_idle();
+        }
+        if self.reset_scratch.is_empty() {
+            self.reset_scratch = Vec::new();
+        }
+    }
+
+    fn next_packet(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<usize> {
         self.touch(now);
         buf.clear();
         let mtu = self.config.mtu;
