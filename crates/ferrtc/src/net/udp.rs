@@ -70,9 +70,12 @@ impl UdpSocket {
             segment_size: segment.filter(|&s| s < data.len()),
             src_ip: None,
         };
-        self.io.try_io(Interest::WRITABLE, || {
-            self.state.try_send(UdpSockRef::from(&self.io), &transmit)
-        })
+        // Straight to the system call, not through tokio's readiness: until
+        // the reactor has reported a new socket writable, `try_io` refuses
+        // without trying, and a connection's first datagrams (its first ICE
+        // checks) would be lost to a retransmission timeout. Nothing waits
+        // for writability here, so the readiness tokio keeps is not needed.
+        self.state.try_send(UdpSockRef::from(&self.io), &transmit)
     }
 
     /// Reads what is waiting without blocking: (len, source, segment). With
@@ -120,5 +123,33 @@ impl UdpSocket {
     pub(crate) fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
         self.state
             .set_send_buffer_size(UdpSockRef::from(&self.io), bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_sent_at_once_on_a_new_socket_leaves() {
+        let sender = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+        let receiver = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+        // No await between binding and sending: the reactor has not run.
+        sender
+            .try_send(receiver.local_addr().unwrap(), b"first check", None)
+            .expect("the first datagram of a new socket is sent");
+        let mut buf = [0; 64];
+        let (len, _, _) = loop {
+            match receiver.try_recv(&mut buf) {
+                Ok(got) => break got,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::future::poll_fn(|cx| receiver.poll_recv_ready(cx))
+                        .await
+                        .unwrap();
+                }
+                Err(e) => panic!("receive failed: {e}"),
+            }
+        };
+        assert_eq!(&buf[..len], b"first check");
     }
 }
