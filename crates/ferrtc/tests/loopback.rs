@@ -52,6 +52,20 @@ async fn connect(
     b: &PeerConnection,
     label: &str,
 ) -> (DataChannel, DataChannel) {
+    let (send, recv, _later) = connect_keeping_channels(a, b, label).await;
+    (send, recv)
+}
+
+/// [`connect`], also giving the channels the peers open later.
+async fn connect_keeping_channels(
+    a: &PeerConnection,
+    b: &PeerConnection,
+    label: &str,
+) -> (
+    DataChannel,
+    DataChannel,
+    tokio::sync::mpsc::UnboundedReceiver<DataChannel>,
+) {
     let send = a
         .create_data_channel(label, DataChannelInit::default())
         .await
@@ -75,7 +89,7 @@ async fn connect(
         .await
         .expect("channel did not open")
         .unwrap();
-    (send, recv)
+    (send, recv, rx)
 }
 
 async fn next_message(dc: &DataChannel) -> DataChannelMessage {
@@ -780,4 +794,184 @@ async fn writers_on_another_thread_under_back_pressure_lose_and_reorder_nothing(
         next[w] += 1;
     }
     writers.join().unwrap();
+}
+
+/// A connected pair with `count` more channels from `a` to `b`, open on
+/// both sides: `(a, b, [(a's end, b's end)])`.
+async fn pair_with_channels(
+    count: usize,
+) -> (
+    PeerConnection,
+    PeerConnection,
+    Vec<(DataChannel, DataChannel)>,
+) {
+    let a = PeerConnection::new(Configuration {
+        seed: Some([1; 32]),
+        ..Default::default()
+    })
+    .unwrap();
+    let b = PeerConnection::new(Configuration {
+        seed: Some([2; 32]),
+        ..Default::default()
+    })
+    .unwrap();
+    let (_send, _recv, mut later) = connect_keeping_channels(&a, &b, "first").await;
+    let mut pairs = Vec::new();
+    for i in 0..count {
+        let label = format!("ch{i}");
+        let send = a
+            .create_data_channel(&label, DataChannelInit::default())
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), send.wait_open())
+            .await
+            .expect("channel did not open")
+            .unwrap();
+        let recv = tokio::time::timeout(Duration::from_secs(10), later.recv())
+            .await
+            .expect("no datachannel event")
+            .unwrap();
+        assert_eq!(recv.label(), label);
+        pairs.push((send, recv));
+    }
+    (a, b, pairs)
+}
+
+/// Reads `dc` until its `close`: the sizes of the messages before it.
+async fn messages_until_close(dc: DataChannel) -> Vec<usize> {
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), dc.recv()).await {
+            Ok(Some(DataChannelEvent::Message(m))) => got.push(m.as_bytes().len()),
+            Ok(Some(DataChannelEvent::Close) | None) => return got,
+            Ok(Some(_)) => {}
+            Err(_) => panic!(
+                "channel {} did not close: {} messages",
+                dc.label(),
+                got.len()
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn close_comes_after_sends_blocked_on_a_full_sctp_send_buffer() {
+    // 32 channels of 1 MiB each: twice SCTP's 16 MiB send buffer, so that
+    // the messages of many channels wait in the task when close() comes.
+    // (Small messages: the peer's 1 MiB receive buffer must hold a partly
+    // received message of every channel at once.)
+    const CHANNELS: usize = 32;
+    const SIZE: usize = 16 << 10;
+    const EACH: usize = 64;
+    let (_a, _b, pairs) = pair_with_channels(CHANNELS).await;
+    for (send, _) in &pairs {
+        for i in 0..EACH {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+        send.close();
+    }
+    let readers: Vec<_> = pairs
+        .iter()
+        .map(|(_, recv)| tokio::spawn(messages_until_close(recv.clone())))
+        .collect();
+    for (i, reader) in readers.into_iter().enumerate() {
+        let got = reader.await.unwrap();
+        assert_eq!(
+            got,
+            vec![SIZE; EACH],
+            "channel {i} lost messages to close()"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn buffered_amount_is_zero_after_the_connection_closes_with_blocked_sends() {
+    const CHANNELS: usize = 32;
+    const SIZE: usize = 16 << 10;
+    const EACH: usize = 64;
+    let (a, _b, pairs) = pair_with_channels(CHANNELS).await;
+    for (send, _) in &pairs {
+        for i in 0..EACH {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+    }
+    // Let the task take the sends: half of them wait for SCTP's buffer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.close().await;
+    for (i, (send, _)) in pairs.iter().enumerate() {
+        assert_eq!(send.ready_state(), DataChannelState::Closed);
+        assert_eq!(send.buffered_amount(), 0, "channel {i}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_subscription_outlives_every_handle_and_ends_at_close() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let mut events = recv.subscribe();
+    drop(recv);
+    send.send_text("after the handles").await.unwrap();
+    let next = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("no event");
+        if !matches!(
+            ev,
+            Some(DataChannelEvent::Open | DataChannelEvent::BufferedAmountLow)
+        ) {
+            break ev;
+        }
+    };
+    assert_eq!(
+        next,
+        Some(DataChannelEvent::Message(std::sync::Arc::new(
+            DataChannelMessage::Text("after the handles".into())
+        )))
+    );
+    send.close();
+    let mut rest = Vec::new();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("the subscription did not end at close")
+    {
+        rest.push(ev);
+    }
+    assert_eq!(rest.last(), Some(&DataChannelEvent::Close));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_configuration_applied_last_is_the_one_get_configuration_gives() {
+    let first = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let second = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let pc = PeerConnection::new(Configuration {
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let with = |server: &tokio::net::UdpSocket| {
+        let mut config = pc.get_configuration();
+        let addr = server.local_addr().unwrap();
+        config.ice_servers = vec![ferrtc::IceServer::new(format!("stun:{addr}"))];
+        config
+    };
+    let (config_first, config_second) = (with(&first), with(&second));
+    // The first call sends its servers, then is not polled until the
+    // second has finished: its reply is seen last.
+    let mut early = Box::pin(pc.set_configuration(config_first));
+    tokio::select! {
+        biased;
+        _ = &mut early => panic!("answered without the task"),
+        () = std::future::ready(()) => {}
+    }
+    pc.set_configuration(config_second.clone()).await.unwrap();
+    early.await.unwrap();
+    // The task applied the second last: that is the configuration.
+    assert_eq!(
+        pc.get_configuration().ice_servers,
+        config_second.ice_servers
+    );
+    let _dc = start_gathering(&pc).await;
+    assert!(
+        stun_request_arrives(&second).await,
+        "second server not queried"
+    );
 }
