@@ -905,6 +905,36 @@ async fn buffered_amount_is_zero_after_the_connection_closes_with_blocked_sends(
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn buffered_amount_is_zero_after_the_peer_closes_channels_with_blocked_sends() {
+    const CHANNELS: usize = 32;
+    const SIZE: usize = 16 << 10;
+    const EACH: usize = 64;
+    let (_a, _b, pairs) = pair_with_channels(CHANNELS).await;
+    for (send, _) in &pairs {
+        for i in 0..EACH {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (_, recv) in &pairs {
+        recv.close();
+        // Read, or the messages ahead of the close never leave.
+        tokio::spawn(messages_until_close(recv.clone()));
+    }
+    for (i, (send, _)) in pairs.iter().enumerate() {
+        let closed = async {
+            while send.ready_state() != DataChannelState::Closed {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), closed)
+            .await
+            .unwrap_or_else(|_| panic!("channel {i} did not close"));
+        assert_eq!(send.buffered_amount(), 0, "channel {i}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_subscription_outlives_every_handle_and_ends_at_close() {
     let (_a, _b, send, recv) = connected_pair().await;
     let mut events = recv.subscribe();
@@ -973,5 +1003,55 @@ async fn the_configuration_applied_last_is_the_one_get_configuration_gives() {
     assert!(
         stun_request_arrives(&second).await,
         "second server not queried"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn channels_waiting_for_the_sctp_send_buffer_take_its_room_in_turn() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // As above: the first 16 MiB go to SCTP at once, the channels sent
+    // last wait in the task and share the room as it frees.
+    const CHANNELS: usize = 32;
+    const SIZE: usize = 16 << 10;
+    const EACH: usize = 64;
+    let (_a, _b, pairs) = pair_with_channels(CHANNELS).await;
+    for (send, _) in &pairs {
+        for i in 0..EACH {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+    }
+    let counts: std::sync::Arc<Vec<AtomicUsize>> =
+        std::sync::Arc::new((0..CHANNELS).map(|_| AtomicUsize::new(0)).collect());
+    // The fewest messages a waiting channel had when the first waiting
+    // channel got all of its own.
+    let fewest = std::sync::Arc::new(std::sync::OnceLock::new());
+    let readers: Vec<_> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, recv))| {
+            let (recv, counts, fewest) = (recv.clone(), counts.clone(), fewest.clone());
+            tokio::spawn(async move {
+                for _ in 0..EACH {
+                    next_message(&recv).await;
+                    counts[i].fetch_add(1, Ordering::SeqCst);
+                }
+                if i >= CHANNELS / 2 {
+                    let min = counts[CHANNELS / 2..]
+                        .iter()
+                        .map(|c| c.load(Ordering::SeqCst))
+                        .min()
+                        .unwrap();
+                    let _ = fewest.set(min);
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let fewest = *fewest.get().unwrap();
+    assert!(
+        fewest >= EACH / 2,
+        "a waiting channel had {fewest} of {EACH} messages through when another had all"
     );
 }
