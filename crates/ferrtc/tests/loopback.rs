@@ -1055,3 +1055,17 @@ async fn channels_waiting_for_the_sctp_send_buffer_take_its_room_in_turn() {
         "a waiting channel had {fewest} of {EACH} messages through when another had all"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn buffered_amount_is_zero_after_close_overtakes_sends_the_task_never_took() {
+    let (a, _b, send, _recv) = connected_pair().await;
+    // The task does not run between these: the sends wait in its queue,
+    // and the connection's close() (a command, served first) ends it.
+    for i in 0..16u8 {
+        send.send(vec![i; 16 << 10], true).await.unwrap();
+    }
+    assert_eq!(send.buffered_amount(), 16 * (16 << 10));
+    a.close().await;
+    assert_eq!(send.ready_state(), DataChannelState::Closed);
+    assert_eq!(send.buffered_amount(), 0);
+}
