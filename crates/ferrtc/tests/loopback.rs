@@ -1069,3 +1069,55 @@ async fn buffered_amount_is_zero_after_close_overtakes_sends_the_task_never_took
     assert_eq!(send.ready_state(), DataChannelState::Closed);
     assert_eq!(send.buffered_amount(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_resumes_while_the_task_always_has_work() {
+    let a = PeerConnection::new(Configuration::default()).unwrap();
+    let b = PeerConnection::new(Configuration::default()).unwrap();
+    let (send, recv, mut later) = connect_keeping_channels(&a, &b, "chat").await;
+    // b also writes, without pause, on a channel of its own that a reads:
+    // its task always has sends or datagrams waiting.
+    let back = b
+        .create_data_channel("back", DataChannelInit::default())
+        .await
+        .unwrap();
+    let back_recv = tokio::time::timeout(Duration::from_secs(10), later.recv())
+        .await
+        .expect("no datachannel event")
+        .unwrap();
+    back.wait_open().await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let back_writer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                back.send(vec![0; 64], true).await.unwrap();
+            }
+        })
+    };
+    let back_reader = tokio::spawn(async move { while back_recv.recv().await.is_some() {} });
+    const TOTAL: usize = 4 << 20;
+    const SIZE: usize = 64 << 10;
+    let writer = tokio::spawn(async move {
+        for i in 0..TOTAL / SIZE {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+        send
+    });
+    // b reads nothing for a while: it stops taking messages at 1 MiB unread.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let read = async {
+        for i in 0..TOTAL / SIZE {
+            let m = next_message(&recv).await;
+            assert_eq!(m.as_bytes(), &vec![i as u8; SIZE][..], "message {i}");
+        }
+    };
+    let result = tokio::time::timeout(Duration::from_secs(20), read).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    result.expect("receive stayed paused while the task always had work");
+    writer.await.unwrap();
+    back_writer.await.unwrap();
+    a.close().await;
+    b.close().await;
+    back_reader.await.unwrap();
+}
