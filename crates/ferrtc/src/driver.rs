@@ -562,9 +562,10 @@ impl Driver {
     }
 
     /// A new message: behind earlier blocked ones of its channel (order),
-    /// else to the core.
+    /// or in turn while any channel waits for room (fairness), else to
+    /// the core.
     fn send(&mut self, b: Blocked) {
-        if self.blocked.contains_key(&b.channel) {
+        if !self.rotation.is_empty() {
             self.queue(b);
             return;
         }
