@@ -218,6 +218,8 @@ impl Clone for DataChannel {
 }
 
 /// A subscription to a channel's events, from [`DataChannel::subscribe`].
+/// It does not depend on the handles: it goes on after every
+/// [`DataChannel`] of the channel is dropped, until the channel closes.
 #[derive(Debug)]
 pub struct DataChannelEvents {
     events: Subscription<DataChannelEvent>,
