@@ -218,6 +218,8 @@ impl Clone for DataChannel {
 }
 
 /// A subscription to a channel's events, from [`DataChannel::subscribe`].
+/// It does not depend on the handles: it goes on after every
+/// [`DataChannel`] of the channel is dropped, until the channel closes.
 #[derive(Debug)]
 pub struct DataChannelEvents {
     events: Subscription<DataChannelEvent>,
@@ -245,7 +247,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: nobody can subscribe any more, and
         // what waited for a first subscriber no longer counts as unread.
-        self.shared.events.abandon();
+        // Subscriptions already made go on: the task ends them when the
+        // channel closes.
+        self.shared.events.drop_backlog();
     }
 }
 
@@ -424,6 +428,7 @@ impl DataChannel {
             channel: self.inner.handle,
             data,
             binary,
+            shared: Arc::clone(shared),
         };
         if self.inner.ops.send(op).is_err() {
             shared.queued.fetch_sub(len, Ordering::SeqCst);

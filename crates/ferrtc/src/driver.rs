@@ -85,6 +85,10 @@ pub(crate) enum ChannelOp {
         channel: ChannelId,
         data: Vec<u8>,
         binary: bool,
+        /// The channel's shared state, where the bytes are counted: a
+        /// message dropped after its channel left the task is uncounted
+        /// there.
+        shared: Arc<ChannelShared>,
     },
     Close(ChannelId),
     SetLowThreshold(ChannelId, usize),
@@ -106,6 +110,15 @@ struct Blocked {
     channel: ChannelId,
     data: Vec<u8>,
     binary: bool,
+    shared: Arc<ChannelShared>,
+}
+
+/// What waits in a channel's queue of blocked operations: messages, and
+/// a `close()` made while messages were blocked (it goes to the core after
+/// them, as `close()` promises).
+enum Pending {
+    Send(Blocked),
+    Close,
 }
 
 pub(crate) struct Driver {
@@ -130,8 +143,11 @@ pub(crate) struct Driver {
     events: Arc<Hub<PeerConnectionEvent>>,
     channels: HashMap<ChannelId, Sink>,
     /// Messages waiting for room in the SCTP send buffer, in order, one
-    /// queue per channel.
-    blocked: HashMap<ChannelId, VecDeque<Blocked>>,
+    /// queue per channel (with the channel's `close()` if made meanwhile).
+    blocked: HashMap<ChannelId, VecDeque<Pending>>,
+    /// The channels with a queue in `blocked`, in the order they get the
+    /// next room (round robin: none starves the others).
+    rotation: VecDeque<ChannelId>,
     /// `close()` callers, answered once the closing datagrams are out.
     closing: Vec<oneshot::Sender<()>>,
     /// Unread received bytes of all channels; above the high water mark
@@ -168,6 +184,7 @@ impl Driver {
             events,
             channels: HashMap::new(),
             blocked: HashMap::new(),
+            rotation: VecDeque::new(),
             closing: Vec::new(),
             gate: Arc::default(),
             receive_paused: false,
@@ -180,6 +197,9 @@ impl Driver {
         self.sockets.set_ufrag(self.core.local_ufrag());
         let mut due_in_a_row = 0;
         loop {
+            // Here as well as on the gate's wake-up: under constant traffic
+            // the branches before that one always win.
+            self.unpause_if_drained();
             self.flush();
             if self.core.is_closed() {
                 break;
@@ -227,13 +247,10 @@ impl Driver {
                     self.channel_ops(op);
                     self.receive_burst();
                 }
-                () = self.sockets.readable() => self.receive_burst(),
                 () = self.gate.drained.notified(), if self.receive_paused => {
-                    if self.gate.queued() <= RECEIVE_LOW_WATER {
-                        self.receive_paused = false;
-                        self.core.set_receive_paused(Instant::now(), false);
-                    }
+                    self.unpause_if_drained();
                 }
+                () = self.sockets.readable() => self.receive_burst(),
                 r = self.mdns.recv() => match r {
                     Ok((from, len)) => {
                         self.mdns.handle_response(from, len, &mut self.resolved);
@@ -252,13 +269,33 @@ impl Driver {
             }
         }
         // Final flush of closing datagrams happened in `flush`; tell every channel.
-        for sink in self.channels.values() {
+        let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
+        for id in ids {
+            self.drop_blocked(id);
+        }
+        for sink in self.channels.values_mut() {
+            let handed = std::mem::take(&mut sink.handed);
+            sink.shared.update_buffered(0, handed);
             sink.shared.set_state(DataChannelState::Closed);
             sink.shared.events.publish(DataChannelEvent::Close);
             sink.shared.events.close();
         }
         self.events.close();
-        self.blocked.clear();
+        // Sends accepted that the task never took: uncount them.
+        self.ops.close();
+        while let Ok(op) = self.ops.try_recv() {
+            if let ChannelOp::Send { data, shared, .. } = op {
+                shared.update_buffered(0, data.len());
+            }
+        }
+        for (_, queue) in self.blocked.drain() {
+            for p in queue {
+                if let Pending::Send(b) = p {
+                    b.shared.update_buffered(0, b.data.len());
+                }
+            }
+        }
+        self.rotation.clear();
         for r in self.closing.drain(..) {
             let _ = r.send(());
         }
@@ -279,6 +316,31 @@ impl Driver {
                 }
             }
         });
+    }
+
+    /// Takes messages from SCTP again once the application has read the
+    /// unread bytes down to [`RECEIVE_LOW_WATER`].
+    fn unpause_if_drained(&mut self) {
+        if self.receive_paused && self.gate.queued() <= RECEIVE_LOW_WATER {
+            self.receive_paused = false;
+            self.core.set_receive_paused(Instant::now(), false);
+        }
+    }
+
+    /// Drops the blocked queue of a channel that closed, uncounting its
+    /// messages from the channel's buffered amount.
+    fn drop_blocked(&mut self, id: ChannelId) {
+        let Some(queue) = self.blocked.remove(&id) else {
+            return;
+        };
+        self.rotation.retain(|c| *c != id);
+        for p in queue {
+            if let Pending::Send(b) = p {
+                tracing::debug!("message dropped: the channel closed after send");
+                b.shared
+                    .update_buffered(b.shared.buffered.load(Ordering::SeqCst), b.data.len());
+            }
+        }
     }
 
     fn close_core(&mut self) {
@@ -365,10 +427,13 @@ impl Driver {
             }
             Event::ChannelClose(id) => {
                 self.notify_channel(id, DataChannelState::Closed, DataChannelEvent::Close);
+                self.drop_blocked(id);
                 if let Some(sink) = self.channels.remove(&id) {
+                    // What the core had is gone with the stream, and the
+                    // handed bytes are no longer queued.
+                    sink.shared.update_buffered(0, sink.handed);
                     sink.shared.events.close();
                 }
-                self.blocked.remove(&id);
                 return;
             }
             _ => return,
@@ -440,16 +505,19 @@ impl Driver {
                 channel,
                 data,
                 binary,
+                shared,
             } => self.send(Blocked {
                 channel,
                 data,
                 binary,
+                shared,
             }),
-            ChannelOp::Close(id) => {
-                if let Err(e) = self.core.close_channel(Instant::now(), id) {
-                    tracing::debug!("close channel: {e}");
-                }
-            }
+            // After the messages of the channel still blocked: `close()`
+            // comes after the messages already sent.
+            ChannelOp::Close(id) => match self.blocked.get_mut(&id) {
+                Some(queue) => queue.push_back(Pending::Close),
+                None => self.close_channel(id),
+            },
             ChannelOp::SetLowThreshold(id, n) => {
                 if let Err(e) = self.core.set_buffered_amount_low_threshold(id, n) {
                     tracing::debug!("threshold: {e}");
@@ -458,47 +526,67 @@ impl Driver {
         }
     }
 
-    /// Hands blocked messages to the core, each channel's in order, until
-    /// the SCTP send buffer is full again; true if any moved.
+    fn close_channel(&mut self, id: ChannelId) {
+        if let Err(e) = self.core.close_channel(Instant::now(), id) {
+            tracing::debug!("close channel: {e}");
+        }
+    }
+
+    /// Hands blocked messages to the core, each channel's in order, one
+    /// message per channel in turn (round robin), until the SCTP send
+    /// buffer is full again; true if any moved.
     fn retry_blocked(&mut self) -> bool {
         let mut moved = false;
-        let channels: Vec<ChannelId> = self.blocked.keys().copied().collect();
-        for channel in channels {
-            while let Some(b) = self.blocked.get_mut(&channel).and_then(VecDeque::pop_front) {
-                if let Err(b) = self.core_send(b) {
-                    // Still full: back to the head of the queue.
-                    self.queue(b, true);
-                    break;
+        while let Some(channel) = self.rotation.pop_front() {
+            let Some(p) = self.blocked.get_mut(&channel).and_then(VecDeque::pop_front) else {
+                self.blocked.remove(&channel);
+                continue;
+            };
+            match p {
+                Pending::Send(b) => {
+                    if let Err(b) = self.core_send(b) {
+                        // Still full: back to the head of its queue, and
+                        // this channel first when room comes.
+                        self.blocked
+                            .entry(channel)
+                            .or_default()
+                            .push_front(Pending::Send(b));
+                        self.rotation.push_front(channel);
+                        break;
+                    }
                 }
-                moved = true;
+                Pending::Close => self.close_channel(channel),
             }
-            if self.blocked.get(&channel).is_some_and(VecDeque::is_empty) {
+            moved = true;
+            if self.blocked.get(&channel).is_some_and(|q| !q.is_empty()) {
+                self.rotation.push_back(channel);
+            } else {
                 self.blocked.remove(&channel);
             }
         }
         moved
     }
 
-    /// Queues a blocked message, at the back, or at the front when it was
-    /// just taken from there.
-    fn queue(&mut self, b: Blocked, front: bool) {
-        let queue = self.blocked.entry(b.channel).or_default();
-        if front {
-            queue.push_front(b);
-        } else {
-            queue.push_back(b);
+    /// Queues a blocked message behind those of its channel.
+    fn queue(&mut self, b: Blocked) {
+        let channel = b.channel;
+        let queue = self.blocked.entry(channel).or_default();
+        if queue.is_empty() {
+            self.rotation.push_back(channel);
         }
+        queue.push_back(Pending::Send(b));
     }
 
     /// A new message: behind earlier blocked ones of its channel (order),
-    /// else to the core.
+    /// or in turn while any channel waits for room (fairness), else to
+    /// the core.
     fn send(&mut self, b: Blocked) {
-        if self.blocked.contains_key(&b.channel) {
-            self.queue(b, false);
+        if !self.rotation.is_empty() {
+            self.queue(b);
             return;
         }
         if let Err(b) = self.core_send(b) {
-            self.queue(b, false);
+            self.queue(b);
         }
     }
 
@@ -515,6 +603,9 @@ impl Driver {
             return Err(b);
         }
         let Some(sink) = self.channels.get_mut(&b.channel) else {
+            // The channel closed and left: nothing will hand its bytes on.
+            b.shared
+                .update_buffered(b.shared.buffered.load(Ordering::SeqCst), b.data.len());
             return Ok(());
         };
         sink.handed += b.data.len();
@@ -543,10 +634,16 @@ impl Driver {
             tracing::debug!("STUN servers of an earlier configuration ignored");
             Ok(())
         } else {
-            self.stun_generation = generation;
-            self.core
+            let result = self
+                .core
                 .set_stun_servers(Instant::now(), servers)
-                .map_err(Error::from)
+                .map_err(Error::from);
+            // A failed configuration does not count: lookups of the one
+            // the core still has may still land.
+            if result.is_ok() {
+                self.stun_generation = generation;
+            }
+            result
         };
         match reply {
             Some(r) => {

@@ -130,15 +130,11 @@ impl<E: Clone + Weight> Hub<E> {
         state.subscribers.clear();
     }
 
-    /// Ends the stream and drops the backlog: nobody can subscribe any
-    /// more (every handle is gone).
-    pub(crate) fn abandon(&self) {
-        let backlog = {
-            let mut state = self.lock();
-            state.closed = true;
-            state.subscribers.clear();
-            state.backlog.take()
-        };
+    /// Drops the backlog and keeps none from now on: nobody can subscribe
+    /// any more (every handle is gone). The subscriptions already made go
+    /// on until [`close`](Self::close).
+    pub(crate) fn drop_backlog(&self) {
+        let backlog = self.lock().backlog.take();
         for event in backlog.into_iter().flatten() {
             self.read(event.weight());
         }
@@ -222,13 +218,25 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn an_abandoned_hub_releases_its_backlog_and_takes_nothing_more() {
+    async fn a_dropped_backlog_releases_its_bytes_and_keeps_nothing_more() {
         let (hub, gate) = hub();
         hub.publish(Bytes(7));
         assert_eq!(gate.queued(), 7);
-        hub.abandon();
+        hub.drop_backlog();
         assert_eq!(gate.queued(), 0);
         assert!(!hub.publish(Bytes(7)));
+        assert_eq!(gate.queued(), 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn dropping_the_backlog_leaves_subscriptions_running_until_close() {
+        let (hub, gate) = hub();
+        let mut s = hub.subscribe();
+        hub.drop_backlog();
+        assert!(hub.publish(Bytes(3)));
+        assert_eq!(s.recv().await, Some(Bytes(3)));
+        hub.close();
+        assert_eq!(s.recv().await, None);
         assert_eq!(gate.queued(), 0);
     }
 

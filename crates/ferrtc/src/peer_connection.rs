@@ -123,16 +123,27 @@ impl PeerConnectionEvents {
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     events: Arc<Hub<PeerConnectionEvent>>,
-    configuration: std::sync::Mutex<Configuration>,
+    /// The configuration of the latest `setConfiguration` the task
+    /// applied; also held while a call takes its generation and sends its
+    /// command, so that the task sees configurations in generation order.
+    configuration: std::sync::Mutex<Applied>,
     /// Counts `setConfiguration` calls: STUN lookups still running for an
     /// earlier configuration do not override a later one.
     stun_generation: AtomicU64,
 }
 
+/// A configuration and the generation it was applied as.
+#[derive(Debug)]
+struct Applied {
+    generation: u64,
+    configuration: Configuration,
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // Nobody can subscribe any more: drop what waited for a first one.
-        self.events.abandon();
+        // The task, ending with the last handle, ends the subscriptions.
+        self.events.drop_backlog();
     }
 }
 
@@ -180,7 +191,10 @@ impl PeerConnection {
             inner: Arc::new(Inner {
                 commands: tx,
                 events,
-                configuration: std::sync::Mutex::new(configuration),
+                configuration: std::sync::Mutex::new(Applied {
+                    generation: 0,
+                    configuration,
+                }),
                 stun_generation: AtomicU64::new(0),
             }),
             events: Mutex::new(None),
@@ -347,11 +361,15 @@ impl PeerConnection {
 
     /// `getConfiguration()`.
     pub fn get_configuration(&self) -> Configuration {
+        self.lock_configuration().configuration.clone()
+    }
+
+    fn lock_configuration(&self) -> std::sync::MutexGuard<'_, Applied> {
+        // Only plain stores happen under the lock: a panic leaves it whole.
         self.inner
             .configuration
             .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// `setConfiguration()` (W3C webrtc-pc §4.4.1.7): the ICE servers may
@@ -381,17 +399,33 @@ impl PeerConnection {
             return Err(Error::InvalidModification("the seed"));
         }
         let stun = StunServers::of(&configuration)?;
-        let generation = self.inner.stun_generation.fetch_add(1, Ordering::SeqCst) + 1;
         let servers = stun.ready.clone();
-        self.ask(|r| Command::SetStunServers {
-            servers,
-            generation,
-            reply: Some(r),
-        })
-        .await?;
+        let (tx, rx) = oneshot::channel();
+        let generation = {
+            // The generation and the command together: the task gets
+            // concurrent calls' servers in generation order.
+            let _order = self.lock_configuration();
+            let generation = self.inner.stun_generation.fetch_add(1, Ordering::SeqCst) + 1;
+            self.inner
+                .commands
+                .send(Command::SetStunServers {
+                    servers,
+                    generation,
+                    reply: Some(tx),
+                })
+                .map_err(|_| Error::Closed)?;
+            generation
+        };
+        rx.await.map_err(|_| Error::Closed)??;
         stun::spawn_lookups(stun, generation, self.inner.commands.downgrade());
-        if let Ok(mut c) = self.inner.configuration.lock() {
-            *c = configuration;
+        // The task applied this generation: it stands unless a later one
+        // (applied after it) is stored already.
+        let mut applied = self.lock_configuration();
+        if generation > applied.generation {
+            *applied = Applied {
+                generation,
+                configuration,
+            };
         }
         Ok(())
     }

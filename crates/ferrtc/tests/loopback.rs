@@ -52,6 +52,20 @@ async fn connect(
     b: &PeerConnection,
     label: &str,
 ) -> (DataChannel, DataChannel) {
+    let (send, recv, _later) = connect_keeping_channels(a, b, label).await;
+    (send, recv)
+}
+
+/// [`connect`], also giving the channels the peers open later.
+async fn connect_keeping_channels(
+    a: &PeerConnection,
+    b: &PeerConnection,
+    label: &str,
+) -> (
+    DataChannel,
+    DataChannel,
+    tokio::sync::mpsc::UnboundedReceiver<DataChannel>,
+) {
     let send = a
         .create_data_channel(label, DataChannelInit::default())
         .await
@@ -75,7 +89,7 @@ async fn connect(
         .await
         .expect("channel did not open")
         .unwrap();
-    (send, recv)
+    (send, recv, rx)
 }
 
 async fn next_message(dc: &DataChannel) -> DataChannelMessage {
@@ -780,4 +794,330 @@ async fn writers_on_another_thread_under_back_pressure_lose_and_reorder_nothing(
         next[w] += 1;
     }
     writers.join().unwrap();
+}
+
+/// A connected pair with `count` more channels from `a` to `b`, open on
+/// both sides: `(a, b, [(a's end, b's end)])`.
+async fn pair_with_channels(
+    count: usize,
+) -> (
+    PeerConnection,
+    PeerConnection,
+    Vec<(DataChannel, DataChannel)>,
+) {
+    let a = PeerConnection::new(Configuration {
+        seed: Some([1; 32]),
+        ..Default::default()
+    })
+    .unwrap();
+    let b = PeerConnection::new(Configuration {
+        seed: Some([2; 32]),
+        ..Default::default()
+    })
+    .unwrap();
+    let (_send, _recv, mut later) = connect_keeping_channels(&a, &b, "first").await;
+    let mut pairs = Vec::new();
+    for i in 0..count {
+        let label = format!("ch{i}");
+        let send = a
+            .create_data_channel(&label, DataChannelInit::default())
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), send.wait_open())
+            .await
+            .expect("channel did not open")
+            .unwrap();
+        let recv = tokio::time::timeout(Duration::from_secs(10), later.recv())
+            .await
+            .expect("no datachannel event")
+            .unwrap();
+        assert_eq!(recv.label(), label);
+        pairs.push((send, recv));
+    }
+    (a, b, pairs)
+}
+
+/// Reads `dc` until its `close`: the sizes of the messages before it.
+async fn messages_until_close(dc: DataChannel) -> Vec<usize> {
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), dc.recv()).await {
+            Ok(Some(DataChannelEvent::Message(m))) => got.push(m.as_bytes().len()),
+            Ok(Some(DataChannelEvent::Close) | None) => return got,
+            Ok(Some(_)) => {}
+            Err(_) => panic!(
+                "channel {} did not close: {} messages",
+                dc.label(),
+                got.len()
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn close_comes_after_sends_blocked_on_a_full_sctp_send_buffer() {
+    // 32 channels of 1 MiB each: twice SCTP's 16 MiB send buffer, so that
+    // the messages of many channels wait in the task when close() comes.
+    // (Small messages: the peer's 1 MiB receive buffer must hold a partly
+    // received message of every channel at once.)
+    const CHANNELS: usize = 32;
+    const SIZE: usize = 16 << 10;
+    const EACH: usize = 64;
+    let (_a, _b, pairs) = pair_with_channels(CHANNELS).await;
+    for (send, _) in &pairs {
+        for i in 0..EACH {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+        send.close();
+    }
+    let readers: Vec<_> = pairs
+        .iter()
+        .map(|(_, recv)| tokio::spawn(messages_until_close(recv.clone())))
+        .collect();
+    for (i, reader) in readers.into_iter().enumerate() {
+        let got = reader.await.unwrap();
+        assert_eq!(
+            got,
+            vec![SIZE; EACH],
+            "channel {i} lost messages to close()"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn buffered_amount_is_zero_after_the_connection_closes_with_blocked_sends() {
+    const CHANNELS: usize = 32;
+    const SIZE: usize = 16 << 10;
+    const EACH: usize = 64;
+    let (a, _b, pairs) = pair_with_channels(CHANNELS).await;
+    for (send, _) in &pairs {
+        for i in 0..EACH {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+    }
+    // Let the task take the sends: half of them wait for SCTP's buffer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.close().await;
+    for (i, (send, _)) in pairs.iter().enumerate() {
+        assert_eq!(send.ready_state(), DataChannelState::Closed);
+        assert_eq!(send.buffered_amount(), 0, "channel {i}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn buffered_amount_is_zero_after_the_peer_closes_channels_with_blocked_sends() {
+    const CHANNELS: usize = 32;
+    const SIZE: usize = 16 << 10;
+    const EACH: usize = 64;
+    let (_a, _b, pairs) = pair_with_channels(CHANNELS).await;
+    for (send, _) in &pairs {
+        for i in 0..EACH {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (_, recv) in &pairs {
+        recv.close();
+        // Read, or the messages ahead of the close never leave.
+        tokio::spawn(messages_until_close(recv.clone()));
+    }
+    for (i, (send, _)) in pairs.iter().enumerate() {
+        let closed = async {
+            while send.ready_state() != DataChannelState::Closed {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), closed)
+            .await
+            .unwrap_or_else(|_| panic!("channel {i} did not close"));
+        assert_eq!(send.buffered_amount(), 0, "channel {i}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_subscription_outlives_every_handle_and_ends_at_close() {
+    let (_a, _b, send, recv) = connected_pair().await;
+    let mut events = recv.subscribe();
+    drop(recv);
+    send.send_text("after the handles").await.unwrap();
+    let next = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("no event");
+        if !matches!(
+            ev,
+            Some(DataChannelEvent::Open | DataChannelEvent::BufferedAmountLow)
+        ) {
+            break ev;
+        }
+    };
+    assert_eq!(
+        next,
+        Some(DataChannelEvent::Message(std::sync::Arc::new(
+            DataChannelMessage::Text("after the handles".into())
+        )))
+    );
+    send.close();
+    let mut rest = Vec::new();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("the subscription did not end at close")
+    {
+        rest.push(ev);
+    }
+    assert_eq!(rest.last(), Some(&DataChannelEvent::Close));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_configuration_applied_last_is_the_one_get_configuration_gives() {
+    let first = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let second = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let pc = PeerConnection::new(Configuration {
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let with = |server: &tokio::net::UdpSocket| {
+        let mut config = pc.get_configuration();
+        let addr = server.local_addr().unwrap();
+        config.ice_servers = vec![ferrtc::IceServer::new(format!("stun:{addr}"))];
+        config
+    };
+    let (config_first, config_second) = (with(&first), with(&second));
+    // The first call sends its servers, then is not polled until the
+    // second has finished: its reply is seen last.
+    let mut early = Box::pin(pc.set_configuration(config_first));
+    tokio::select! {
+        biased;
+        _ = &mut early => panic!("answered without the task"),
+        () = std::future::ready(()) => {}
+    }
+    pc.set_configuration(config_second.clone()).await.unwrap();
+    early.await.unwrap();
+    // The task applied the second last: that is the configuration.
+    assert_eq!(
+        pc.get_configuration().ice_servers,
+        config_second.ice_servers
+    );
+    let _dc = start_gathering(&pc).await;
+    assert!(
+        stun_request_arrives(&second).await,
+        "second server not queried"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn channels_waiting_for_the_sctp_send_buffer_take_its_room_in_turn() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // As above: the first 16 MiB go to SCTP at once, the channels sent
+    // last wait in the task and share the room as it frees.
+    const CHANNELS: usize = 32;
+    const SIZE: usize = 16 << 10;
+    const EACH: usize = 64;
+    let (_a, _b, pairs) = pair_with_channels(CHANNELS).await;
+    for (send, _) in &pairs {
+        for i in 0..EACH {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+    }
+    let counts: std::sync::Arc<Vec<AtomicUsize>> =
+        std::sync::Arc::new((0..CHANNELS).map(|_| AtomicUsize::new(0)).collect());
+    // The fewest messages a waiting channel had when the first waiting
+    // channel got all of its own.
+    let fewest = std::sync::Arc::new(std::sync::OnceLock::new());
+    let readers: Vec<_> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, recv))| {
+            let (recv, counts, fewest) = (recv.clone(), counts.clone(), fewest.clone());
+            tokio::spawn(async move {
+                for _ in 0..EACH {
+                    next_message(&recv).await;
+                    counts[i].fetch_add(1, Ordering::SeqCst);
+                }
+                if i >= CHANNELS / 2 {
+                    let min = counts[CHANNELS / 2..]
+                        .iter()
+                        .map(|c| c.load(Ordering::SeqCst))
+                        .min()
+                        .unwrap();
+                    let _ = fewest.set(min);
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let fewest = *fewest.get().unwrap();
+    assert!(
+        fewest >= EACH / 2,
+        "a waiting channel had {fewest} of {EACH} messages through when another had all"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn buffered_amount_is_zero_after_close_overtakes_sends_the_task_never_took() {
+    let (a, _b, send, _recv) = connected_pair().await;
+    // The task does not run between these: the sends wait in its queue,
+    // and the connection's close() (a command, served first) ends it.
+    for i in 0..16u8 {
+        send.send(vec![i; 16 << 10], true).await.unwrap();
+    }
+    assert_eq!(send.buffered_amount(), 16 * (16 << 10));
+    a.close().await;
+    assert_eq!(send.ready_state(), DataChannelState::Closed);
+    assert_eq!(send.buffered_amount(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_resumes_while_the_task_always_has_work() {
+    let a = PeerConnection::new(Configuration::default()).unwrap();
+    let b = PeerConnection::new(Configuration::default()).unwrap();
+    let (send, recv, mut later) = connect_keeping_channels(&a, &b, "chat").await;
+    // b also writes, without pause, on a channel of its own that a reads:
+    // its task always has sends or datagrams waiting.
+    let back = b
+        .create_data_channel("back", DataChannelInit::default())
+        .await
+        .unwrap();
+    let back_recv = tokio::time::timeout(Duration::from_secs(10), later.recv())
+        .await
+        .expect("no datachannel event")
+        .unwrap();
+    back.wait_open().await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let back_writer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                back.send(vec![0; 64], true).await.unwrap();
+            }
+        })
+    };
+    let back_reader = tokio::spawn(async move { while back_recv.recv().await.is_some() {} });
+    const TOTAL: usize = 4 << 20;
+    const SIZE: usize = 64 << 10;
+    let writer = tokio::spawn(async move {
+        for i in 0..TOTAL / SIZE {
+            send.send(vec![i as u8; SIZE], true).await.unwrap();
+        }
+        send
+    });
+    // b reads nothing for a while: it stops taking messages at 1 MiB unread.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let read = async {
+        for i in 0..TOTAL / SIZE {
+            let m = next_message(&recv).await;
+            assert_eq!(m.as_bytes(), &vec![i as u8; SIZE][..], "message {i}");
+        }
+    };
+    let result = tokio::time::timeout(Duration::from_secs(20), read).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    result.expect("receive stayed paused while the task always had work");
+    writer.await.unwrap();
+    back_writer.await.unwrap();
+    a.close().await;
+    b.close().await;
+    back_reader.await.unwrap();
 }
