@@ -54,8 +54,8 @@ thread_local! {
 pub(crate) enum Command {
     CreateOffer(Reply<SessionDescription>),
     CreateAnswer(Reply<SessionDescription>),
-    SetLocal(Option<SessionDescription>, Reply<()>),
-    SetRemote(SessionDescription, Reply<()>),
+    SetLocal(Option<Box<SessionDescription>>, Reply<()>),
+    SetRemote(Box<SessionDescription>, Reply<()>),
     // The larger payloads are boxed: every command channel allocates room
     // for 32 commands up front, so the size of the largest variant counts
     // once per connection, 10,000 times in a busy process.
@@ -64,15 +64,21 @@ pub(crate) enum Command {
     RestartIce(Reply<()>),
     /// The STUN servers of configuration `generation` (older ones, from
     /// lookups that finished late, are ignored); lookups send no reply.
-    SetStunServers {
-        servers: Vec<std::net::SocketAddr>,
-        generation: u64,
-        reply: Option<Reply<()>>,
-    },
+    SetStunServers(Box<StunUpdate>),
     Descriptions(oneshot::Sender<Descriptions>),
     States(oneshot::Sender<States>),
     GetStats(oneshot::Sender<ferrtc_core::StatsReport>),
     Close(oneshot::Sender<()>),
+}
+
+// Every command channel allocates room for 32 commands up front.
+const _: () = assert!(std::mem::size_of::<Command>() <= 24);
+
+/// The payload of [`Command::SetStunServers`].
+pub(crate) struct StunUpdate {
+    pub(crate) servers: Vec<std::net::SocketAddr>,
+    pub(crate) generation: u64,
+    pub(crate) reply: Option<Reply<()>>,
 }
 
 /// What a data channel handle asks of the task, on the connection's
@@ -92,6 +98,81 @@ pub(crate) enum ChannelOp {
     },
     Close(ChannelId),
     SetLowThreshold(ChannelId, usize),
+}
+
+/// The queue of channel operations: one per connection, shared by the
+/// task (the only reader) and every channel handle. It holds memory only
+/// for operations waiting (a tokio channel keeps room for 32 from the
+/// start, in every connection).
+#[derive(Default)]
+pub(crate) struct OpQueue {
+    state: std::sync::Mutex<OpState>,
+    /// Wakes the task after a push.
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct OpState {
+    ops: VecDeque<ChannelOp>,
+    /// The task has ended: nothing is taken any more.
+    closed: bool,
+}
+
+impl std::fmt::Debug for OpQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("OpQueue")
+            .field("queued", &state.ops.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+impl OpQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpState> {
+        // Only pushes, pops and a flag: a panic leaves consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `op` for the task; gives it back if the task has ended.
+    pub(crate) fn send(&self, op: ChannelOp) -> Result<(), ChannelOp> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(op);
+        }
+        state.ops.push_back(op);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next operation, if one waits.
+    fn try_recv(&self) -> Option<ChannelOp> {
+        let mut state = self.lock();
+        let op = state.ops.pop_front()?;
+        if state.ops.is_empty() {
+            // Drained: give the room back.
+            state.ops = VecDeque::new();
+        }
+        Some(op)
+    }
+
+    /// The next operation. Cancel-safe: one leaves the queue only in the
+    /// poll that returns it.
+    async fn recv(&self) -> ChannelOp {
+        loop {
+            if let Some(op) = self.try_recv() {
+                return op;
+            }
+            // A push since `try_recv` left a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+
+    /// Refuses every later `send` (what is queued stays for `try_recv`).
+    fn close(&self) {
+        self.lock().closed = true;
+    }
 }
 
 /// The six description getters at once.
@@ -134,9 +215,7 @@ pub(crate) struct Driver {
     held_end: Option<IceCandidateInit>,
     commands: mpsc::UnboundedReceiver<Command>,
     /// Channel operations, from every channel handle of the connection.
-    ops: mpsc::UnboundedReceiver<ChannelOp>,
-    /// Handed to channel handles.
-    ops_tx: mpsc::UnboundedSender<ChannelOp>,
+    ops: Arc<OpQueue>,
     /// The core's `max_message_size`, as channel handles see it.
     max_message_size: Arc<AtomicUsize>,
     /// The connection's subscribers.
@@ -170,7 +249,6 @@ impl Driver {
         commands: mpsc::UnboundedReceiver<Command>,
         events: Arc<Hub<PeerConnectionEvent>>,
     ) -> Driver {
-        let (ops_tx, ops) = mpsc::unbounded_channel();
         Driver {
             core,
             sockets,
@@ -178,8 +256,7 @@ impl Driver {
             resolved: Vec::new(),
             held_end: None,
             commands,
-            ops,
-            ops_tx,
+            ops: Arc::default(),
             max_message_size: Arc::new(AtomicUsize::new(0)),
             events,
             channels: HashMap::new(),
@@ -243,7 +320,7 @@ impl Driver {
                 // so that a peer flooding us does not starve our sends; and
                 // each burst of sends reads what arrived meanwhile, so that
                 // many busy writers do not starve the sockets either.
-                Some(op) = self.ops.recv() => {
+                op = self.ops.recv() => {
                     self.channel_ops(op);
                     self.receive_burst();
                 }
@@ -283,7 +360,7 @@ impl Driver {
         self.events.close();
         // Sends accepted that the task never took: uncount them.
         self.ops.close();
-        while let Ok(op) = self.ops.try_recv() {
+        while let Some(op) = self.ops.try_recv() {
             if let ChannelOp::Send { data, shared, .. } = op {
                 shared.update_buffered(0, data.len());
             }
@@ -468,7 +545,7 @@ impl Driver {
                 handed: 0,
             },
         );
-        Some(DataChannel::new(id, info, shared, self.ops_tx.clone()))
+        Some(DataChannel::new(id, info, shared, Arc::clone(&self.ops)))
     }
 
     /// Adds the candidates mDNS resolved, as if signalled with an IP, then
@@ -493,8 +570,8 @@ impl Driver {
         self.channel_op(first);
         for _ in 1..OPS_BURST {
             match self.ops.try_recv() {
-                Ok(op) => self.channel_op(op),
-                Err(_) => break,
+                Some(op) => self.channel_op(op),
+                None => break,
             }
         }
     }
@@ -668,14 +745,14 @@ impl Driver {
             Command::SetLocal(d, r) => {
                 let _ = r.send(
                     self.core
-                        .set_local_description(Instant::now(), d)
+                        .set_local_description(Instant::now(), d.map(|d| *d))
                         .map_err(Error::from),
                 );
             }
             Command::SetRemote(d, r) => {
                 let _ = r.send(
                     self.core
-                        .set_remote_description(Instant::now(), d)
+                        .set_remote_description(Instant::now(), *d)
                         .map_err(Error::from),
                 );
             }
@@ -703,11 +780,14 @@ impl Driver {
                     .and_then(|id| self.new_channel_handle(id).ok_or(Error::Closed));
                 let _ = r.send(result);
             }
-            Command::SetStunServers {
-                servers,
-                generation,
-                reply,
-            } => self.set_stun_servers(servers, generation, reply),
+            Command::SetStunServers(update) => {
+                let StunUpdate {
+                    servers,
+                    generation,
+                    reply,
+                } = *update;
+                self.set_stun_servers(servers, generation, reply);
+            }
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice(Instant::now()).map_err(Error::from));
             }

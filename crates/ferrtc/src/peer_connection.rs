@@ -14,7 +14,7 @@ pub use ferrtc_core::{
 use crate::Error;
 use crate::config::{Configuration, IceTransportPolicy};
 use crate::data_channel::{DataChannel, DataChannelInit};
-use crate::driver::{Command, Descriptions, Driver};
+use crate::driver::{Command, Descriptions, Driver, StunUpdate};
 use crate::events::{Hub, Subscription, Weight};
 use crate::mdns::{MDNS_GROUP, Resolver};
 use crate::net::{Sockets, local_addresses};
@@ -237,12 +237,12 @@ impl PeerConnection {
         &self,
         desc: Option<SessionDescription>,
     ) -> Result<(), Error> {
-        self.ask(|r| Command::SetLocal(desc, r)).await
+        self.ask(|r| Command::SetLocal(desc.map(Box::new), r)).await
     }
 
     /// `setRemoteDescription()`.
     pub async fn set_remote_description(&self, desc: SessionDescription) -> Result<(), Error> {
-        self.ask(|r| Command::SetRemote(desc, r)).await
+        self.ask(|r| Command::SetRemote(Box::new(desc), r)).await
     }
 
     /// `addIceCandidate()`; an empty `candidate` means end of candidates.
@@ -408,11 +408,11 @@ impl PeerConnection {
             let generation = self.inner.stun_generation.fetch_add(1, Ordering::SeqCst) + 1;
             self.inner
                 .commands
-                .send(Command::SetStunServers {
+                .send(Command::SetStunServers(Box::new(StunUpdate {
                     servers,
                     generation,
                     reply: Some(tx),
-                })
+                })))
                 .map_err(|_| Error::Closed)?;
             generation
         };

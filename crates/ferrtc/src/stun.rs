@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::config::{Configuration, ServerUrl};
-use crate::driver::Command;
+use crate::driver::{Command, StunUpdate};
 
 /// How long the lookup of one STUN server name may take.
 pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,11 +131,11 @@ pub(crate) fn spawn_lookups(
         all.extend(found);
         // The connection may be gone meanwhile: nothing to tell then.
         if let Some(commands) = commands.upgrade() {
-            let _ = commands.send(Command::SetStunServers {
+            let _ = commands.send(Command::SetStunServers(Box::new(StunUpdate {
                 servers: all,
                 generation,
                 reply: None,
-            });
+            })));
         }
     });
 }
