@@ -13,7 +13,7 @@ use ferrtc_core::{
     ChannelId, DataChannelInit, DataChannelState, Event, IceCandidateInit, PeerConnection as Core,
     SessionDescription,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::Error;
 use crate::data_channel::{
@@ -56,9 +56,8 @@ pub(crate) enum Command {
     CreateAnswer(Reply<SessionDescription>),
     SetLocal(Option<Box<SessionDescription>>, Reply<()>),
     SetRemote(Box<SessionDescription>, Reply<()>),
-    // The larger payloads are boxed: every command channel allocates room
-    // for 32 commands up front, so the size of the largest variant counts
-    // once per connection, 10,000 times in a busy process.
+    // The larger payloads are boxed: every slot of the command queue is
+    // as large as the largest variant.
     AddIceCandidate(Box<IceCandidateInit>, Reply<()>),
     CreateDataChannel(Box<(String, DataChannelInit)>, Reply<DataChannel>),
     RestartIce(Reply<()>),
@@ -71,7 +70,109 @@ pub(crate) enum Command {
     Close(oneshot::Sender<()>),
 }
 
-// Every command channel allocates room for 32 commands up front.
+/// The queue of commands from a connection's handles to its task: memory
+/// only for commands waiting (a tokio channel keeps room for 32 from the
+/// start, in every connection). [`CommandSender`] and [`CommandReceiver`]
+/// are its two ends.
+#[derive(Default)]
+pub(crate) struct CommandQueue {
+    state: std::sync::Mutex<CommandState>,
+    /// Wakes the task after a push or the hang-up.
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct CommandState {
+    commands: VecDeque<Command>,
+    /// Every handle is gone: the task ends once it has what is queued.
+    hung_up: bool,
+    /// The task has ended: commands are refused (and their replies, dropped,
+    /// tell the callers).
+    ended: bool,
+}
+
+impl std::fmt::Debug for CommandQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("CommandQueue")
+            .field("queued", &state.commands.len())
+            .field("hung_up", &state.hung_up)
+            .field("ended", &state.ended)
+            .finish()
+    }
+}
+
+impl CommandQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CommandState> {
+        // Only pushes, pops and flags: a panic leaves consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new queue and its receiving end.
+    pub(crate) fn new_pair() -> (Arc<CommandQueue>, CommandReceiver) {
+        let queue = Arc::new(CommandQueue::default());
+        let rx = CommandReceiver(Arc::clone(&queue));
+        (queue, rx)
+    }
+
+    /// Queues `cmd`; gives it back once every handle or the task is gone.
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
+        let mut state = self.lock();
+        if state.hung_up || state.ended {
+            return Err(cmd);
+        }
+        state.commands.push_back(cmd);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Every handle is gone (the handles' shared state was dropped).
+    pub(crate) fn hang_up(&self) {
+        self.lock().hung_up = true;
+        self.ready.notify_one();
+    }
+
+    /// The next command; `None` once every handle is gone and the queue is
+    /// drained. Cancel-safe: a command leaves the queue only in the poll
+    /// that returns it.
+    async fn recv(&self) -> Option<Command> {
+        loop {
+            {
+                let mut state = self.lock();
+                if let Some(cmd) = state.commands.pop_front() {
+                    if state.commands.is_empty() {
+                        state.commands = VecDeque::new();
+                    }
+                    return Some(cmd);
+                }
+                if state.hung_up {
+                    return None;
+                }
+            }
+            // A push since the check left a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+}
+
+/// The task's end of the [`CommandQueue`]: dropped with the task, it
+/// refuses later commands and drops those queued (their callers get
+/// `Closed`).
+pub(crate) struct CommandReceiver(Arc<CommandQueue>);
+
+impl Drop for CommandReceiver {
+    fn drop(&mut self) {
+        let left = {
+            let mut state = self.0.lock();
+            state.ended = true;
+            std::mem::take(&mut state.commands)
+        };
+        drop(left);
+    }
+}
+
+// Slots of the command queue stay small.
 const _: () = assert!(std::mem::size_of::<Command>() <= 24);
 
 /// The payload of [`Command::SetStunServers`].
@@ -213,7 +314,7 @@ pub(crate) struct Driver {
     /// the core with no usable candidate, it would fail ICE at once
     /// (RFC 8838 §8) before the resolved ones arrive.
     held_end: Option<IceCandidateInit>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: CommandReceiver,
     /// Channel operations, from every channel handle of the connection.
     ops: Arc<OpQueue>,
     /// The core's `max_message_size`, as channel handles see it.
@@ -246,7 +347,7 @@ impl Driver {
         core: Core,
         sockets: Sockets,
         mdns: Resolver,
-        commands: mpsc::UnboundedReceiver<Command>,
+        commands: CommandReceiver,
         events: Arc<Hub<PeerConnectionEvent>>,
     ) -> Driver {
         Driver {
@@ -305,7 +406,7 @@ impl Driver {
             };
             tokio::select! {
                 biased;
-                cmd = self.commands.recv() => match cmd {
+                cmd = self.commands.0.recv() => match cmd {
                     Some(cmd) => {
                         self.command(cmd);
                         // An ICE restart changes the fragment checks carry.
@@ -817,5 +918,33 @@ impl Driver {
                 self.closing.push(r);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn commands_queued_before_the_hang_up_still_reach_the_task() {
+        let (tx, rx) = CommandQueue::new_pair();
+        let (reply, _answer) = oneshot::channel();
+        assert!(tx.send(Command::Close(reply)).is_ok());
+        tx.hang_up();
+        assert!(matches!(rx.0.recv().await, Some(Command::Close(_))));
+        assert!(rx.0.recv().await.is_none());
+        let (reply, _answer) = oneshot::channel();
+        assert!(tx.send(Command::Close(reply)).is_err());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn commands_to_an_ended_task_are_refused_and_queued_ones_answer_closed() {
+        let (tx, rx) = CommandQueue::new_pair();
+        let (reply, answer) = oneshot::channel();
+        assert!(tx.send(Command::Close(reply)).is_ok());
+        drop(rx);
+        assert!(answer.await.is_err());
+        let (reply, _answer) = oneshot::channel();
+        assert!(tx.send(Command::Close(reply)).is_err());
     }
 }
