@@ -61,22 +61,35 @@ pub struct Report {
     small_messages_per_s: f64,
 }
 
-/// Forwards candidates from `from` to `to`, and remote channels to `channels`.
+/// Forwards each side's candidates to the other, and the first remote
+/// channel to `channel`: one task per pair, not one per side, so that the
+/// bench's own tasks weigh less in the memory per connection.
 fn trickle(
-    from: PeerConnection,
-    to: PeerConnection,
-    channels: tokio::sync::mpsc::UnboundedSender<DataChannel>,
+    a: PeerConnection,
+    b: PeerConnection,
+    channel: tokio::sync::oneshot::Sender<DataChannel>,
 ) {
     tokio::spawn(async move {
-        while let Some(ev) = from.next_event().await {
+        let mut channel = Some(channel);
+        let (mut a_open, mut b_open) = (true, true);
+        while a_open || b_open {
+            // `next_event` is cancel-safe: the side not chosen loses nothing.
+            let (ev, to) = tokio::select! {
+                ev = a.next_event(), if a_open => (ev, &b),
+                ev = b.next_event(), if b_open => (ev, &a),
+            };
             match ev {
-                PeerConnectionEvent::IceCandidate(c) => {
+                Some(PeerConnectionEvent::IceCandidate(c)) => {
                     let _ = to.add_ice_candidate(c).await;
                 }
-                PeerConnectionEvent::DataChannel(dc) => {
-                    let _ = channels.send(dc);
+                Some(PeerConnectionEvent::DataChannel(dc)) => {
+                    if let Some(tx) = channel.take() {
+                        let _ = tx.send(dc);
+                    }
                 }
-                _ => {}
+                Some(_) => {}
+                None if std::ptr::eq(to, &b) => a_open = false,
+                None => b_open = false,
             }
         }
     });
@@ -135,10 +148,9 @@ async fn open_pair(seed: u64, mux: Option<UdpMux>) -> Result<Pair, ferrtc::Error
     let answer = b.create_answer().await?;
     b.set_local_description(Some(answer.clone())).await?;
     a.set_remote_description(answer).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    trickle(a.clone(), b.clone(), tx.clone());
-    trickle(b.clone(), a.clone(), tx);
-    let recv = rx.recv().await.ok_or(ferrtc::Error::Closed)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    trickle(a.clone(), b.clone(), tx);
+    let recv = rx.await.map_err(|_| ferrtc::Error::Closed)?;
     send.wait_open().await?;
     Ok(Pair { a, b, send, recv })
 }

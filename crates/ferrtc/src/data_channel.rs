@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ferrtc_core::{ChannelId, ChannelInfo, DataChannelState};
-use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::sync::{Mutex, Notify};
 
 pub use ferrtc_core::{DataChannelInit, DataChannelMessage};
 
 use crate::Error;
-use crate::driver::{ChannelOp, SEND_HIGH_WATER, SEND_LOW_WATER};
+use crate::driver::{ChannelOp, OpQueue, SEND_HIGH_WATER, SEND_LOW_WATER};
 use crate::events::{Hub, Subscription, Weight};
 
 /// An event of one data channel (W3C `open`, `message`,
@@ -240,7 +240,7 @@ struct Inner {
     /// The connection's queue of channel operations (a channel handle
     /// does not keep the connection alive: the task ends with the last
     /// `PeerConnection` handle whatever this queue holds).
-    ops: mpsc::UnboundedSender<ChannelOp>,
+    ops: Arc<OpQueue>,
 }
 
 impl Drop for Inner {
@@ -258,7 +258,7 @@ impl DataChannel {
         handle: ChannelId,
         info: ChannelInfo,
         shared: Arc<ChannelShared>,
-        ops: mpsc::UnboundedSender<ChannelOp>,
+        ops: Arc<OpQueue>,
     ) -> Self {
         DataChannel {
             inner: Arc::new(Inner {

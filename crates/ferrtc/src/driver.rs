@@ -13,7 +13,7 @@ use ferrtc_core::{
     ChannelId, DataChannelInit, DataChannelState, Event, IceCandidateInit, PeerConnection as Core,
     SessionDescription,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::Error;
 use crate::data_channel::{
@@ -54,25 +54,132 @@ thread_local! {
 pub(crate) enum Command {
     CreateOffer(Reply<SessionDescription>),
     CreateAnswer(Reply<SessionDescription>),
-    SetLocal(Option<SessionDescription>, Reply<()>),
-    SetRemote(SessionDescription, Reply<()>),
-    // The larger payloads are boxed: every command channel allocates room
-    // for 32 commands up front, so the size of the largest variant counts
-    // once per connection, 10,000 times in a busy process.
+    SetLocal(Option<Box<SessionDescription>>, Reply<()>),
+    SetRemote(Box<SessionDescription>, Reply<()>),
+    // The larger payloads are boxed: every slot of the command queue is
+    // as large as the largest variant.
     AddIceCandidate(Box<IceCandidateInit>, Reply<()>),
     CreateDataChannel(Box<(String, DataChannelInit)>, Reply<DataChannel>),
     RestartIce(Reply<()>),
     /// The STUN servers of configuration `generation` (older ones, from
     /// lookups that finished late, are ignored); lookups send no reply.
-    SetStunServers {
-        servers: Vec<std::net::SocketAddr>,
-        generation: u64,
-        reply: Option<Reply<()>>,
-    },
+    SetStunServers(Box<StunUpdate>),
     Descriptions(oneshot::Sender<Descriptions>),
     States(oneshot::Sender<States>),
     GetStats(oneshot::Sender<ferrtc_core::StatsReport>),
     Close(oneshot::Sender<()>),
+}
+
+/// The queue of commands from a connection's handles to its task: memory
+/// only for commands waiting (a tokio channel keeps room for 32 from the
+/// start, in every connection). [`CommandSender`] and [`CommandReceiver`]
+/// are its two ends.
+#[derive(Default)]
+pub(crate) struct CommandQueue {
+    state: std::sync::Mutex<CommandState>,
+    /// Wakes the task after a push or the hang-up.
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct CommandState {
+    commands: VecDeque<Command>,
+    /// Every handle is gone: the task ends once it has what is queued.
+    hung_up: bool,
+    /// The task has ended: commands are refused (and their replies, dropped,
+    /// tell the callers).
+    ended: bool,
+}
+
+impl std::fmt::Debug for CommandQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("CommandQueue")
+            .field("queued", &state.commands.len())
+            .field("hung_up", &state.hung_up)
+            .field("ended", &state.ended)
+            .finish()
+    }
+}
+
+impl CommandQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CommandState> {
+        // Only pushes, pops and flags: a panic leaves consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new queue and its receiving end.
+    pub(crate) fn new_pair() -> (Arc<CommandQueue>, CommandReceiver) {
+        let queue = Arc::new(CommandQueue::default());
+        let rx = CommandReceiver(Arc::clone(&queue));
+        (queue, rx)
+    }
+
+    /// Queues `cmd`; gives it back once every handle or the task is gone.
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
+        let mut state = self.lock();
+        if state.hung_up || state.ended {
+            return Err(cmd);
+        }
+        state.commands.push_back(cmd);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Every handle is gone (the handles' shared state was dropped).
+    pub(crate) fn hang_up(&self) {
+        self.lock().hung_up = true;
+        self.ready.notify_one();
+    }
+
+    /// The next command; `None` once every handle is gone and the queue is
+    /// drained. Cancel-safe: a command leaves the queue only in the poll
+    /// that returns it.
+    async fn recv(&self) -> Option<Command> {
+        loop {
+            {
+                let mut state = self.lock();
+                if let Some(cmd) = state.commands.pop_front() {
+                    if state.commands.is_empty() {
+                        state.commands = VecDeque::new();
+                    }
+                    return Some(cmd);
+                }
+                if state.hung_up {
+                    return None;
+                }
+            }
+            // A push since the check left a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+}
+
+/// The task's end of the [`CommandQueue`]: dropped with the task, it
+/// refuses later commands and drops those queued (their callers get
+/// `Closed`).
+pub(crate) struct CommandReceiver(Arc<CommandQueue>);
+
+impl Drop for CommandReceiver {
+    fn drop(&mut self) {
+        let left = {
+            let mut state = self.0.lock();
+            state.ended = true;
+            std::mem::take(&mut state.commands)
+        };
+        drop(left);
+    }
+}
+
+// Slots of the command queue stay small.
+const _: () = assert!(std::mem::size_of::<Command>() <= 24);
+
+/// The payload of [`Command::SetStunServers`].
+pub(crate) struct StunUpdate {
+    pub(crate) servers: Vec<std::net::SocketAddr>,
+    pub(crate) generation: u64,
+    pub(crate) reply: Option<Reply<()>>,
 }
 
 /// What a data channel handle asks of the task, on the connection's
@@ -92,6 +199,81 @@ pub(crate) enum ChannelOp {
     },
     Close(ChannelId),
     SetLowThreshold(ChannelId, usize),
+}
+
+/// The queue of channel operations: one per connection, shared by the
+/// task (the only reader) and every channel handle. It holds memory only
+/// for operations waiting (a tokio channel keeps room for 32 from the
+/// start, in every connection).
+#[derive(Default)]
+pub(crate) struct OpQueue {
+    state: std::sync::Mutex<OpState>,
+    /// Wakes the task after a push.
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct OpState {
+    ops: VecDeque<ChannelOp>,
+    /// The task has ended: nothing is taken any more.
+    closed: bool,
+}
+
+impl std::fmt::Debug for OpQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("OpQueue")
+            .field("queued", &state.ops.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+impl OpQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpState> {
+        // Only pushes, pops and a flag: a panic leaves consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `op` for the task; gives it back if the task has ended.
+    pub(crate) fn send(&self, op: ChannelOp) -> Result<(), ChannelOp> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(op);
+        }
+        state.ops.push_back(op);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next operation, if one waits.
+    fn try_recv(&self) -> Option<ChannelOp> {
+        let mut state = self.lock();
+        let op = state.ops.pop_front()?;
+        if state.ops.is_empty() {
+            // Drained: give the room back.
+            state.ops = VecDeque::new();
+        }
+        Some(op)
+    }
+
+    /// The next operation. Cancel-safe: one leaves the queue only in the
+    /// poll that returns it.
+    async fn recv(&self) -> ChannelOp {
+        loop {
+            if let Some(op) = self.try_recv() {
+                return op;
+            }
+            // A push since `try_recv` left a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+
+    /// Refuses every later `send` (what is queued stays for `try_recv`).
+    fn close(&self) {
+        self.lock().closed = true;
+    }
 }
 
 /// The six description getters at once.
@@ -132,11 +314,9 @@ pub(crate) struct Driver {
     /// the core with no usable candidate, it would fail ICE at once
     /// (RFC 8838 §8) before the resolved ones arrive.
     held_end: Option<IceCandidateInit>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: CommandReceiver,
     /// Channel operations, from every channel handle of the connection.
-    ops: mpsc::UnboundedReceiver<ChannelOp>,
-    /// Handed to channel handles.
-    ops_tx: mpsc::UnboundedSender<ChannelOp>,
+    ops: Arc<OpQueue>,
     /// The core's `max_message_size`, as channel handles see it.
     max_message_size: Arc<AtomicUsize>,
     /// The connection's subscribers.
@@ -167,10 +347,9 @@ impl Driver {
         core: Core,
         sockets: Sockets,
         mdns: Resolver,
-        commands: mpsc::UnboundedReceiver<Command>,
+        commands: CommandReceiver,
         events: Arc<Hub<PeerConnectionEvent>>,
     ) -> Driver {
-        let (ops_tx, ops) = mpsc::unbounded_channel();
         Driver {
             core,
             sockets,
@@ -178,8 +357,7 @@ impl Driver {
             resolved: Vec::new(),
             held_end: None,
             commands,
-            ops,
-            ops_tx,
+            ops: Arc::default(),
             max_message_size: Arc::new(AtomicUsize::new(0)),
             events,
             channels: HashMap::new(),
@@ -228,7 +406,7 @@ impl Driver {
             };
             tokio::select! {
                 biased;
-                cmd = self.commands.recv() => match cmd {
+                cmd = self.commands.0.recv() => match cmd {
                     Some(cmd) => {
                         self.command(cmd);
                         // An ICE restart changes the fragment checks carry.
@@ -243,7 +421,7 @@ impl Driver {
                 // so that a peer flooding us does not starve our sends; and
                 // each burst of sends reads what arrived meanwhile, so that
                 // many busy writers do not starve the sockets either.
-                Some(op) = self.ops.recv() => {
+                op = self.ops.recv() => {
                     self.channel_ops(op);
                     self.receive_burst();
                 }
@@ -283,7 +461,7 @@ impl Driver {
         self.events.close();
         // Sends accepted that the task never took: uncount them.
         self.ops.close();
-        while let Ok(op) = self.ops.try_recv() {
+        while let Some(op) = self.ops.try_recv() {
             if let ChannelOp::Send { data, shared, .. } = op {
                 shared.update_buffered(0, data.len());
             }
@@ -468,7 +646,7 @@ impl Driver {
                 handed: 0,
             },
         );
-        Some(DataChannel::new(id, info, shared, self.ops_tx.clone()))
+        Some(DataChannel::new(id, info, shared, Arc::clone(&self.ops)))
     }
 
     /// Adds the candidates mDNS resolved, as if signalled with an IP, then
@@ -493,8 +671,8 @@ impl Driver {
         self.channel_op(first);
         for _ in 1..OPS_BURST {
             match self.ops.try_recv() {
-                Ok(op) => self.channel_op(op),
-                Err(_) => break,
+                Some(op) => self.channel_op(op),
+                None => break,
             }
         }
     }
@@ -668,14 +846,14 @@ impl Driver {
             Command::SetLocal(d, r) => {
                 let _ = r.send(
                     self.core
-                        .set_local_description(Instant::now(), d)
+                        .set_local_description(Instant::now(), d.map(|d| *d))
                         .map_err(Error::from),
                 );
             }
             Command::SetRemote(d, r) => {
                 let _ = r.send(
                     self.core
-                        .set_remote_description(Instant::now(), d)
+                        .set_remote_description(Instant::now(), *d)
                         .map_err(Error::from),
                 );
             }
@@ -703,11 +881,14 @@ impl Driver {
                     .and_then(|id| self.new_channel_handle(id).ok_or(Error::Closed));
                 let _ = r.send(result);
             }
-            Command::SetStunServers {
-                servers,
-                generation,
-                reply,
-            } => self.set_stun_servers(servers, generation, reply),
+            Command::SetStunServers(update) => {
+                let StunUpdate {
+                    servers,
+                    generation,
+                    reply,
+                } = *update;
+                self.set_stun_servers(servers, generation, reply);
+            }
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice(Instant::now()).map_err(Error::from));
             }
@@ -737,5 +918,33 @@ impl Driver {
                 self.closing.push(r);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn commands_queued_before_the_hang_up_still_reach_the_task() {
+        let (tx, rx) = CommandQueue::new_pair();
+        let (reply, _answer) = oneshot::channel();
+        assert!(tx.send(Command::Close(reply)).is_ok());
+        tx.hang_up();
+        assert!(matches!(rx.0.recv().await, Some(Command::Close(_))));
+        assert!(rx.0.recv().await.is_none());
+        let (reply, _answer) = oneshot::channel();
+        assert!(tx.send(Command::Close(reply)).is_err());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn commands_to_an_ended_task_are_refused_and_queued_ones_answer_closed() {
+        let (tx, rx) = CommandQueue::new_pair();
+        let (reply, answer) = oneshot::channel();
+        assert!(tx.send(Command::Close(reply)).is_ok());
+        drop(rx);
+        assert!(answer.await.is_err());
+        let (reply, _answer) = oneshot::channel();
+        assert!(tx.send(Command::Close(reply)).is_err());
     }
 }

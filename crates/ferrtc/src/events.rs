@@ -9,11 +9,16 @@
 //! Received bytes count against the connection's [`ReceiveGate`] once per
 //! subscription holding them unread (and once while in the backlog); a
 //! subscription releases them as it reads, or all at once when dropped.
+//!
+//! Each subscription is one small queue that holds only what is unread
+//! (its memory is given back whenever it is drained), not a channel: a
+//! tokio channel allocates room for 32 events at its first send, and a
+//! connection with 10,000 idle peers pays that for every subscription.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::data_channel::ReceiveGate;
 
@@ -33,11 +38,49 @@ pub(crate) struct Hub<E> {
 
 #[derive(Debug)]
 struct HubState<E> {
-    subscribers: Vec<mpsc::UnboundedSender<E>>,
+    subscribers: Vec<Arc<Queue<E>>>,
     /// Events published before the first subscription (`None` after it).
     backlog: Option<VecDeque<E>>,
     /// No event will be published any more.
     closed: bool,
+}
+
+/// One subscription's unread events, shared by the hub (which pushes) and
+/// the subscription (which pops).
+#[derive(Debug)]
+struct Queue<E> {
+    state: Mutex<QueueState<E>>,
+    /// Wakes the subscription's reader after a push or the end.
+    ready: Notify,
+}
+
+#[derive(Debug)]
+struct QueueState<E> {
+    events: VecDeque<E>,
+    /// The stream has ended: nothing more will be pushed.
+    ended: bool,
+    /// The subscription is gone: nothing more may be pushed (the gate
+    /// would never be released).
+    dropped: bool,
+}
+
+impl<E> Queue<E> {
+    fn new(events: VecDeque<E>, ended: bool) -> Self {
+        Queue {
+            state: Mutex::new(QueueState {
+                events,
+                ended,
+                dropped: false,
+            }),
+            ready: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState<E>> {
+        // Critical sections only push, pop and set flags: a panic leaves
+        // consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl<E: Clone + Weight> Hub<E> {
@@ -71,6 +114,22 @@ impl<E: Clone + Weight> Hub<E> {
         }
     }
 
+    /// Pushes `event` to `queue` unless its subscription is gone; returns
+    /// whether it was pushed.
+    fn push(&self, queue: &Queue<E>, event: E, weight: usize) -> bool {
+        let mut q = queue.lock();
+        if q.dropped {
+            return false;
+        }
+        // Counted under the queue's lock: a subscription dropped
+        // meanwhile releases what it held, never more.
+        self.add(weight);
+        q.events.push_back(event);
+        drop(q);
+        queue.ready.notify_one();
+        true
+    }
+
     /// Gives `event` to every live subscription (or to the backlog while
     /// there is none yet); returns whether anyone may still read it.
     pub(crate) fn publish(&self, event: E) -> bool {
@@ -84,41 +143,30 @@ impl<E: Clone + Weight> Hub<E> {
             backlog.push_back(event);
             return true;
         }
-        state.subscribers.retain(|tx| !tx.is_closed());
+        // A subscription gone holds no other reference to its queue.
+        state.subscribers.retain(|q| Arc::strong_count(q) > 1);
         let Some((last, rest)) = state.subscribers.split_last() else {
             return false;
         };
-        // Counted before the send: a subscription dropped meanwhile
-        // releases what it held, never more.
-        for tx in rest {
-            self.add(weight);
-            if tx.send(event.clone()).is_err() {
-                self.read(weight);
-            }
+        for queue in rest {
+            self.push(queue, event.clone(), weight);
         }
-        self.add(weight);
-        if last.send(event).is_err() {
-            self.read(weight);
-        }
+        self.push(last, event, weight);
         true
     }
 
     /// A new subscription: every event from now on, and the backlog if it
     /// is the first.
     pub(crate) fn subscribe(self: &Arc<Self>) -> Subscription<E> {
-        let (tx, rx) = mpsc::unbounded_channel();
         let mut state = self.lock();
-        if let Some(backlog) = state.backlog.take() {
-            // Already counted against the gate; the subscription now holds them.
-            for event in backlog {
-                let _ = tx.send(event);
-            }
-        }
+        // Already counted against the gate; the subscription now holds them.
+        let backlog = state.backlog.take().unwrap_or_default();
+        let queue = Arc::new(Queue::new(backlog, state.closed));
         if !state.closed {
-            state.subscribers.push(tx);
+            state.subscribers.push(Arc::clone(&queue));
         }
         Subscription {
-            rx,
+            queue,
             hub: Arc::clone(self),
         }
     }
@@ -127,7 +175,10 @@ impl<E: Clone + Weight> Hub<E> {
     pub(crate) fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        state.subscribers.clear();
+        for queue in state.subscribers.drain(..) {
+            queue.lock().ended = true;
+            queue.ready.notify_one();
+        }
     }
 
     /// Drops the backlog and keeps none from now on: nobody can subscribe
@@ -144,31 +195,57 @@ impl<E: Clone + Weight> Hub<E> {
 /// One subscriber's events.
 #[derive(Debug)]
 pub(crate) struct Subscription<E: Clone + Weight> {
-    rx: mpsc::UnboundedReceiver<E>,
+    queue: Arc<Queue<E>>,
     hub: Arc<Hub<E>>,
 }
 
 impl<E: Clone + Weight> Subscription<E> {
     /// The next event; `None` once the stream has ended and is drained.
+    ///
+    /// Cancel-safe: an event leaves the queue only in the same poll that
+    /// returns it.
     pub(crate) async fn recv(&mut self) -> Option<E> {
-        let event = self.rx.recv().await?;
-        self.hub.read(event.weight());
-        Some(event)
+        loop {
+            if let Some(event) = self.try_recv() {
+                return event;
+            }
+            // A push between `try_recv` and here leaves a permit, so this
+            // returns at once: no wake-up is lost.
+            self.queue.ready.notified().await;
+        }
+    }
+
+    /// `Some(next)` when an event or the end is there, `None` when the
+    /// reader must wait.
+    fn try_recv(&self) -> Option<Option<E>> {
+        let mut q = self.queue.lock();
+        match q.events.pop_front() {
+            Some(event) => {
+                if q.events.is_empty() {
+                    // Drained: give the memory back (an idle connection
+                    // then holds no room for events).
+                    q.events = VecDeque::new();
+                }
+                drop(q);
+                self.hub.read(event.weight());
+                Some(Some(event))
+            }
+            None if q.ended => Some(None),
+            None => None,
+        }
     }
 }
 
 impl<E: Clone + Weight> Drop for Subscription<E> {
     fn drop(&mut self) {
-        // No more sends can land; what is left no longer counts as unread.
-        self.rx.close();
-        loop {
-            match self.rx.try_recv() {
-                Ok(event) => self.hub.read(event.weight()),
-                // A send that began before `close` is still landing (on
-                // another thread): it is counted, so wait for it.
-                Err(mpsc::error::TryRecvError::Empty) => std::thread::yield_now(),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-            }
+        // No more pushes can land; what is left no longer counts as unread.
+        let events = {
+            let mut q = self.queue.lock();
+            q.dropped = true;
+            std::mem::take(&mut q.events)
+        };
+        for event in events {
+            self.hub.read(event.weight());
         }
     }
 }
@@ -249,5 +326,66 @@ mod tests {
         assert_eq!(s.recv().await, Some(Bytes(0)));
         assert_eq!(s.recv().await, None);
         assert_eq!(hub.subscribe().recv().await, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_events_to_slow_readers_on_other_tasks_arrive_whole_and_in_order() {
+        const N: usize = 20_000;
+        let (hub, gate) = hub();
+        let readers: Vec<_> = (0..3)
+            .map(|r| {
+                let mut s = hub.subscribe();
+                tokio::spawn(async move {
+                    let mut next = 1;
+                    while let Some(Bytes(n)) = s.recv().await {
+                        assert_eq!(n, next, "reader {r}");
+                        next += 1;
+                        if r == 0 && n % 64 == 0 {
+                            // The slow one.
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        } else if n % 16 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    next - 1
+                })
+            })
+            .collect();
+        // A reader whose `recv` futures are dropped before they finish
+        // (cancel-safety): it must still see every event.
+        let mut cancelled = hub.subscribe();
+        let canceller = tokio::spawn(async move {
+            let mut next = 1;
+            loop {
+                tokio::select! {
+                    ev = cancelled.recv() => match ev {
+                        Some(Bytes(n)) => {
+                            assert_eq!(n, next);
+                            next += 1;
+                        }
+                        None => return next - 1,
+                    },
+                    () = tokio::task::yield_now() => {}
+                }
+            }
+        });
+        let publisher = {
+            let hub = Arc::clone(&hub);
+            tokio::spawn(async move {
+                for n in 1..=N {
+                    assert!(hub.publish(Bytes(n)));
+                    if n % 100 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                hub.close();
+            })
+        };
+        publisher.await.unwrap();
+        for reader in readers {
+            assert_eq!(reader.await.unwrap(), N);
+        }
+        assert_eq!(canceller.await.unwrap(), N);
+        assert_eq!(gate.queued(), 0);
     }
 }

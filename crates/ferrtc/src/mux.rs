@@ -23,7 +23,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
 
 use crate::net::UdpSocket;
 
@@ -78,7 +79,7 @@ struct Shared {
 #[derive(Default)]
 struct Routes {
     next_id: u64,
-    connections: HashMap<u64, mpsc::Sender<(SocketAddr, Vec<u8>)>>,
+    connections: HashMap<u64, Arc<Inbox>>,
     by_ufrag: HashMap<String, u64>,
     by_remote: HashMap<SocketAddr, u64>,
     /// The remote addresses routed to each connection, to unroute on drop.
@@ -148,17 +149,17 @@ impl UdpMux {
 
     /// A connection's end of the mux.
     pub(crate) fn port(&self) -> MuxPort {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let inbox = Arc::new(Inbox::default());
         let mut routes = self.shared.routes();
         let id = routes.next_id;
         routes.next_id += 1;
-        routes.connections.insert(id, tx);
+        routes.connections.insert(id, Arc::clone(&inbox));
         drop(routes);
         MuxPort {
             shared: Arc::clone(&self.shared),
             _reader: Arc::clone(&self._reader),
             id,
-            rx,
+            inbox,
             ufrag: String::new(),
             remotes: Vec::new(),
         }
@@ -226,7 +227,71 @@ impl Routes {
         };
         self.connections
             .get(&id)
-            .is_some_and(|tx| tx.try_send((from, data.to_vec())).is_ok())
+            .is_some_and(|inbox| inbox.push(from, data))
+    }
+}
+
+/// One connection's queue of datagrams: at most [`QUEUE`], and memory only
+/// for those waiting (a tokio channel would allocate room for 32 at its
+/// first datagram and keep it while the connection idles).
+#[derive(Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+}
+
+#[derive(Default)]
+struct InboxState {
+    datagrams: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// The connection's task, waiting for a datagram.
+    waker: Option<Waker>,
+}
+
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, InboxState> {
+        // Only pushes, pops and a waker swap happen under the lock.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a copy of `data`; false when the queue is full.
+    fn push(&self, from: SocketAddr, data: &[u8]) -> bool {
+        let mut state = self.lock();
+        if state.datagrams.len() >= QUEUE {
+            return false;
+        }
+        state.datagrams.push_back((from, data.to_vec()));
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
+    fn pop(state: &mut InboxState) -> Option<(SocketAddr, Vec<u8>)> {
+        let datagram = state.datagrams.pop_front()?;
+        if state.datagrams.is_empty() {
+            // Drained: give the room back.
+            state.datagrams = VecDeque::new();
+        }
+        Some(datagram)
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<(SocketAddr, Vec<u8>)> {
+        let mut state = self.lock();
+        match Self::pop(&mut state) {
+            Some(datagram) => Poll::Ready(datagram),
+            None => {
+                match &mut state.waker {
+                    Some(w) => w.clone_from(cx.waker()),
+                    None => state.waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn try_recv(&self) -> Option<(SocketAddr, Vec<u8>)> {
+        Self::pop(&mut self.lock())
     }
 }
 
@@ -236,7 +301,7 @@ pub(crate) struct MuxPort {
     shared: Arc<Shared>,
     _reader: Arc<Reader>,
     id: u64,
-    rx: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    inbox: Arc<Inbox>,
     /// The username fragment checks to this connection carry.
     ufrag: String,
     /// Addresses this connection sent to (already routed here).
@@ -280,12 +345,12 @@ impl MuxPort {
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<(SocketAddr, Vec<u8>)>> {
-        self.rx.poll_recv(cx)
+        self.inbox.poll_recv(cx).map(Some)
     }
 
     /// A datagram routed here that is already waiting.
     pub(crate) fn try_recv(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
-        self.rx.try_recv().ok()
+        self.inbox.try_recv()
     }
 }
 
@@ -325,15 +390,15 @@ mod tests {
 
     #[test]
     fn checks_from_ever_new_sources_teach_at_most_max_remotes_addresses() {
-        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let inbox = Arc::new(Inbox::default());
         let mut routes = Routes::default();
-        routes.connections.insert(0, tx);
+        routes.connections.insert(0, Arc::clone(&inbox));
         routes.by_ufrag.insert("frag".into(), 0);
         let request = check("frag");
         for port in 1..=1000u16 {
             let from = SocketAddr::from(([127, 0, 0, 1], port));
             routes.deliver(from, &request);
-            let _ = rx.try_recv();
+            let _ = inbox.try_recv();
         }
         assert_eq!(routes.by_remote.len(), MAX_REMOTES);
         assert_eq!(routes.remotes_of[&0].len(), MAX_REMOTES);

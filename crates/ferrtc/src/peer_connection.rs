@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrtc_core::{Config as CoreConfig, PeerConnection as Core};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, oneshot};
 
 pub use ferrtc_core::{
     IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState, SdpType,
@@ -14,7 +14,7 @@ pub use ferrtc_core::{
 use crate::Error;
 use crate::config::{Configuration, IceTransportPolicy};
 use crate::data_channel::{DataChannel, DataChannelInit};
-use crate::driver::{Command, Descriptions, Driver};
+use crate::driver::{Command, CommandQueue, Descriptions, Driver, StunUpdate};
 use crate::events::{Hub, Subscription, Weight};
 use crate::mdns::{MDNS_GROUP, Resolver};
 use crate::net::{Sockets, local_addresses};
@@ -121,7 +121,7 @@ impl PeerConnectionEvents {
 
 #[derive(Debug)]
 struct Inner {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: Arc<CommandQueue>,
     events: Arc<Hub<PeerConnectionEvent>>,
     /// The configuration of the latest `setConfiguration` the task
     /// applied; also held while a call takes its generation and sends its
@@ -141,6 +141,8 @@ struct Applied {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The last handle is gone: the task ends after what is queued.
+        self.commands.hang_up();
         // Nobody can subscribe any more: drop what waited for a first one.
         // The task, ending with the last handle, ends the subscriptions.
         self.events.drop_backlog();
@@ -179,14 +181,14 @@ impl PeerConnection {
                 core.add_local_host(std::time::Instant::now(), addr)?;
             }
         }
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = CommandQueue::new_pair();
         let events = Arc::new(Hub::new(None));
         let mdns = Resolver::new(configuration.mdns_server.unwrap_or(MDNS_GROUP));
         let driver = Driver::new(core, sockets, mdns, rx, Arc::clone(&events));
         // Boxed: the task then holds a pointer, not a second copy of the
         // ~13 KB core that an async fn keeps for its by-value argument.
         tokio::spawn(Box::new(driver).run());
-        stun::spawn_lookups(stun, 0, tx.downgrade());
+        stun::spawn_lookups(stun, 0, Arc::downgrade(&tx));
         Ok(PeerConnection {
             inner: Arc::new(Inner {
                 commands: tx,
@@ -237,12 +239,12 @@ impl PeerConnection {
         &self,
         desc: Option<SessionDescription>,
     ) -> Result<(), Error> {
-        self.ask(|r| Command::SetLocal(desc, r)).await
+        self.ask(|r| Command::SetLocal(desc.map(Box::new), r)).await
     }
 
     /// `setRemoteDescription()`.
     pub async fn set_remote_description(&self, desc: SessionDescription) -> Result<(), Error> {
-        self.ask(|r| Command::SetRemote(desc, r)).await
+        self.ask(|r| Command::SetRemote(Box::new(desc), r)).await
     }
 
     /// `addIceCandidate()`; an empty `candidate` means end of candidates.
@@ -408,16 +410,16 @@ impl PeerConnection {
             let generation = self.inner.stun_generation.fetch_add(1, Ordering::SeqCst) + 1;
             self.inner
                 .commands
-                .send(Command::SetStunServers {
+                .send(Command::SetStunServers(Box::new(StunUpdate {
                     servers,
                     generation,
                     reply: Some(tx),
-                })
+                })))
                 .map_err(|_| Error::Closed)?;
             generation
         };
         rx.await.map_err(|_| Error::Closed)??;
-        stun::spawn_lookups(stun, generation, self.inner.commands.downgrade());
+        stun::spawn_lookups(stun, generation, Arc::downgrade(&self.inner.commands));
         // The task applied this generation: it stands unless a later one
         // (applied after it) is stored already.
         let mut applied = self.lock_configuration();

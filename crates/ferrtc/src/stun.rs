@@ -9,11 +9,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 use crate::Error;
 use crate::config::{Configuration, ServerUrl};
-use crate::driver::Command;
+use crate::driver::{Command, CommandQueue, StunUpdate};
 
 /// How long the lookup of one STUN server name may take.
 pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,7 +115,7 @@ async fn system_lookup(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
 pub(crate) fn spawn_lookups(
     servers: StunServers,
     generation: u64,
-    commands: mpsc::WeakUnboundedSender<Command>,
+    commands: std::sync::Weak<CommandQueue>,
 ) {
     if servers.names.is_empty() {
         return;
@@ -131,11 +129,11 @@ pub(crate) fn spawn_lookups(
         all.extend(found);
         // The connection may be gone meanwhile: nothing to tell then.
         if let Some(commands) = commands.upgrade() {
-            let _ = commands.send(Command::SetStunServers {
+            let _ = commands.send(Command::SetStunServers(Box::new(StunUpdate {
                 servers: all,
                 generation,
                 reply: None,
-            });
+            })));
         }
     });
 }
