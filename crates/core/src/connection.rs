@@ -162,7 +162,12 @@ impl PeerConnection {
             None => StdRng::from_os_rng(),
         };
         let certificate = match &config.certificate {
-            Some(c) => c.clone(),
+            // W3C webrtc-pc §4.4.1.1: an expired certificate is refused
+            // (InvalidAccessError) by the constructor itself.
+            Some(c) => {
+                c.check_not_expired(wall_clock)?;
+                c.clone()
+            }
             None => Certificate::generate(wall_clock)?,
         };
         let credentials = Credentials::random(&mut rng);

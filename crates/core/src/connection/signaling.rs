@@ -99,9 +99,11 @@ impl PeerConnection {
         desc: Option<SessionDescription>,
     ) -> Result<(), Error> {
         self.check_open()?;
+        // W3C webrtc-pc §4.4.1.5: an offer or answer with an empty `sdp` is
+        // the parameterless form.
         let desc = match desc {
-            Some(d) => d,
-            None => match self.jsep.signaling_state() {
+            Some(d) if !d.sdp.is_empty() || d.kind == SdpType::Rollback => d,
+            _ => match self.jsep.signaling_state() {
                 SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer => {
                     self.create_answer()?
                 }

@@ -265,3 +265,17 @@ fn a_stun_server_given_after_an_idle_spell_is_queried_from_the_true_time() {
         .expect("no Binding request");
     assert_eq!(sent.destination, server);
 }
+
+#[test]
+fn an_offer_with_an_empty_sdp_is_the_parameterless_set_local_description() {
+    let mut pc = connection();
+    let now = Instant::now();
+    pc.create_data_channel(now, "chat", DataChannelInit::default())
+        .unwrap();
+    pc.set_local_description(now, Some(ferrtc_jsep::SessionDescription::offer("")))
+        .unwrap();
+    let local = pc
+        .local_description()
+        .expect("an offer was created and applied");
+    assert!(local.sdp.contains("m=application"));
+}
