@@ -545,12 +545,7 @@ impl DataChannels {
     /// those already queued in the engine.
     pub fn abort(&mut self, now: Instant) {
         self.aborted = true;
-        let ids: Vec<ChannelId> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| c.state != DataChannelState::Closed)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = self.unclosed();
         for id in ids {
             self.bury(id);
         }
@@ -863,14 +858,18 @@ impl DataChannels {
         id
     }
 
-    /// Every channel not closed is closed (`close` fires).
-    fn finish_all(&mut self) {
-        let ids: Vec<ChannelId> = self
-            .channels
+    /// The handles of every channel not closed, in creation order.
+    fn unclosed(&self) -> Vec<ChannelId> {
+        self.channels
             .iter()
             .filter(|(_, c)| c.state != DataChannelState::Closed)
             .map(|(id, _)| *id)
-            .collect();
+            .collect()
+    }
+
+    /// Every channel not closed is closed (`close` fires).
+    fn finish_all(&mut self) {
+        let ids = self.unclosed();
         for id in ids {
             self.finish(id);
         }

@@ -15,18 +15,8 @@ use ferrtc_datachannel::{
 use ferrtc_dtls::Role;
 use ferrtc_sim::{Endpoint, LinkConfig, Network, Transmit};
 
-fn sctp(seed: u64) -> ferrtc_sctp::Config {
-    ferrtc_sctp::Config {
-        seed,
-        ..ferrtc_sctp::Config::default()
-    }
-}
-
-fn engine(role: Role) -> DataChannels {
-    let mut dc = DataChannels::new(Config::default());
-    dc.set_role(Instant::now(), role);
-    dc
-}
+mod common;
+use common::{engine, sctp};
 
 struct Pair {
     a: DataChannels,

@@ -13,18 +13,8 @@ use ferrtc_datachannel::{
 };
 use ferrtc_dtls::Role;
 
-fn sctp(seed: u64) -> ferrtc_sctp::Config {
-    ferrtc_sctp::Config {
-        seed,
-        ..ferrtc_sctp::Config::default()
-    }
-}
-
-fn engine(role: Role) -> DataChannels {
-    let mut dc = DataChannels::new(Config::default());
-    dc.set_role(Instant::now(), role);
-    dc
-}
+mod common;
+use common::{engine, sctp};
 
 /// Two engines back to back: `a` the DTLS client (even streams), `b` the
 /// server (odd streams).

@@ -796,6 +796,16 @@ async fn writers_on_another_thread_under_back_pressure_lose_and_reorder_nothing(
     writers.join().unwrap();
 }
 
+/// Sends `count` binary messages of `size` bytes (the i-th filled with
+/// byte i) on the sending side of every pair.
+async fn send_on_each(pairs: &[(DataChannel, DataChannel)], count: usize, size: usize) {
+    for (send, _) in pairs {
+        for i in 0..count {
+            send.send(vec![i as u8; size], true).await.unwrap();
+        }
+    }
+}
+
 /// A connected pair with `count` more channels from `a` to `b`, open on
 /// both sides: `(a, b, [(a's end, b's end)])`.
 async fn pair_with_channels(
@@ -890,11 +900,7 @@ async fn buffered_amount_is_zero_after_the_connection_closes_with_blocked_sends(
     const SIZE: usize = 16 << 10;
     const EACH: usize = 64;
     let (a, _b, pairs) = pair_with_channels(CHANNELS).await;
-    for (send, _) in &pairs {
-        for i in 0..EACH {
-            send.send(vec![i as u8; SIZE], true).await.unwrap();
-        }
-    }
+    send_on_each(&pairs, EACH, SIZE).await;
     // Let the task take the sends: half of them wait for SCTP's buffer.
     tokio::time::sleep(Duration::from_millis(300)).await;
     a.close().await;
@@ -910,11 +916,7 @@ async fn buffered_amount_is_zero_after_the_peer_closes_channels_with_blocked_sen
     const SIZE: usize = 16 << 10;
     const EACH: usize = 64;
     let (_a, _b, pairs) = pair_with_channels(CHANNELS).await;
-    for (send, _) in &pairs {
-        for i in 0..EACH {
-            send.send(vec![i as u8; SIZE], true).await.unwrap();
-        }
-    }
+    send_on_each(&pairs, EACH, SIZE).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (_, recv) in &pairs {
         recv.close();
@@ -1015,11 +1017,7 @@ async fn channels_waiting_for_the_sctp_send_buffer_take_its_room_in_turn() {
     const SIZE: usize = 16 << 10;
     const EACH: usize = 64;
     let (_a, _b, pairs) = pair_with_channels(CHANNELS).await;
-    for (send, _) in &pairs {
-        for i in 0..EACH {
-            send.send(vec![i as u8; SIZE], true).await.unwrap();
-        }
-    }
+    send_on_each(&pairs, EACH, SIZE).await;
     let counts: std::sync::Arc<Vec<AtomicUsize>> =
         std::sync::Arc::new((0..CHANNELS).map(|_| AtomicUsize::new(0)).collect());
     // The fewest messages a waiting channel had when the first waiting
