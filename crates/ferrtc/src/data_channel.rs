@@ -178,6 +178,8 @@ pub(crate) struct Sink {
     pub(crate) shared: Arc<ChannelShared>,
     /// Queued bytes handed to the core since the last update of `shared`.
     pub(crate) handed: usize,
+    /// Messages were published quietly since the readers were last woken.
+    pub(crate) unwoken: bool,
 }
 
 /// A data channel (W3C `RTCDataChannel`). Cheap to clone. A channel

@@ -121,9 +121,14 @@ impl CommandQueue {
         if state.hung_up || state.ended {
             return Err(cmd);
         }
+        let was_empty = state.commands.is_empty();
         state.commands.push_back(cmd);
         drop(state);
-        self.ready.notify_one();
+        // The task empties the queue before it waits: only the first
+        // command of a batch has to wake it.
+        if was_empty {
+            self.ready.notify_one();
+        }
         Ok(())
     }
 
@@ -241,9 +246,14 @@ impl OpQueue {
         if state.closed {
             return Err(op);
         }
+        let was_empty = state.ops.is_empty();
         state.ops.push_back(op);
         drop(state);
-        self.ready.notify_one();
+        // The task empties the queue before it waits: only the first
+        // operation of a batch has to wake it.
+        if was_empty {
+            self.ready.notify_one();
+        }
         Ok(())
     }
 
@@ -557,6 +567,9 @@ impl Driver {
             let handed = std::mem::take(&mut sink.handed);
             sink.shared
                 .update_buffered(self.core.buffered_amount(*id), handed);
+            if std::mem::take(&mut sink.unwoken) {
+                sink.shared.events.wake();
+            }
         }
     }
 
@@ -577,11 +590,13 @@ impl Driver {
                 return;
             }
             Event::ChannelMessage { channel, message } => {
-                if let Some(sink) = self.channels.get(&channel) {
-                    // The hub counts the bytes against the gate.
-                    sink.shared
+                if let Some(sink) = self.channels.get_mut(&channel) {
+                    // The hub counts the bytes against the gate. Readers
+                    // are woken once per flush, at its end.
+                    sink.unwoken |= sink
+                        .shared
                         .events
-                        .publish(DataChannelEvent::Message(Arc::new(message)));
+                        .publish_quietly(DataChannelEvent::Message(Arc::new(message)));
                 }
                 if !self.receive_paused && self.gate.queued() > RECEIVE_HIGH_WATER {
                     // The application is not keeping up: let SCTP's window
@@ -644,6 +659,7 @@ impl Driver {
             Sink {
                 shared: shared.clone(),
                 handed: 0,
+                unwoken: false,
             },
         );
         Some(DataChannel::new(id, info, shared, Arc::clone(&self.ops)))

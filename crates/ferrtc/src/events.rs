@@ -62,6 +62,8 @@ struct QueueState<E> {
     /// The subscription is gone: nothing more may be pushed (the gate
     /// would never be released).
     dropped: bool,
+    /// Events were pushed quietly and the reader not yet woken for them.
+    unwoken: bool,
 }
 
 impl<E> Queue<E> {
@@ -71,6 +73,7 @@ impl<E> Queue<E> {
                 events,
                 ended,
                 dropped: false,
+                unwoken: false,
             }),
             ready: Notify::new(),
         }
@@ -115,8 +118,9 @@ impl<E: Clone + Weight> Hub<E> {
     }
 
     /// Pushes `event` to `queue` unless its subscription is gone; returns
-    /// whether it was pushed.
-    fn push(&self, queue: &Queue<E>, event: E, weight: usize) -> bool {
+    /// whether it was pushed. Wakes the reader at once, or (`quiet`) at the
+    /// next [`wake`](Self::wake).
+    fn push(&self, queue: &Queue<E>, event: E, weight: usize, quiet: bool) -> bool {
         let mut q = queue.lock();
         if q.dropped {
             return false;
@@ -125,14 +129,30 @@ impl<E: Clone + Weight> Hub<E> {
         // meanwhile releases what it held, never more.
         self.add(weight);
         q.events.push_back(event);
+        q.unwoken = quiet;
         drop(q);
-        queue.ready.notify_one();
+        if !quiet {
+            queue.ready.notify_one();
+        }
         true
     }
 
     /// Gives `event` to every live subscription (or to the backlog while
-    /// there is none yet); returns whether anyone may still read it.
+    /// there is none yet), waking their readers; returns whether anyone may
+    /// still read it.
     pub(crate) fn publish(&self, event: E) -> bool {
+        self.publish_with(event, false)
+    }
+
+    /// [`publish`](Self::publish) without waking the readers until the
+    /// next [`wake`](Self::wake): the task publishes a burst of messages,
+    /// then wakes each reader once, not once per message (a wake-up of a
+    /// reader on another thread costs more than reading a message).
+    pub(crate) fn publish_quietly(&self, event: E) -> bool {
+        self.publish_with(event, true)
+    }
+
+    fn publish_with(&self, event: E, quiet: bool) -> bool {
         let weight = event.weight();
         let mut state = self.lock();
         if state.closed {
@@ -149,10 +169,22 @@ impl<E: Clone + Weight> Hub<E> {
             return false;
         };
         for queue in rest {
-            self.push(queue, event.clone(), weight);
+            self.push(queue, event.clone(), weight, quiet);
         }
-        self.push(last, event, weight);
+        self.push(last, event, weight, quiet);
         true
+    }
+
+    /// Wakes the readers of events published quietly.
+    pub(crate) fn wake(&self) {
+        let state = self.lock();
+        for queue in &state.subscribers {
+            let mut q = queue.lock();
+            if std::mem::take(&mut q.unwoken) {
+                drop(q);
+                queue.ready.notify_one();
+            }
+        }
     }
 
     /// A new subscription: every event from now on, and the backlog if it
@@ -328,6 +360,27 @@ mod tests {
         assert_eq!(hub.subscribe().recv().await, None);
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn events_published_quietly_wake_a_waiting_reader_only_at_the_wake() {
+        let (hub, _gate) = hub();
+        let mut s = hub.subscribe();
+        let reader = tokio::spawn(async move {
+            let first = s.recv().await;
+            let second = s.recv().await;
+            (first, second)
+        });
+        tokio::task::yield_now().await; // The reader now waits.
+        hub.publish_quietly(Bytes(1));
+        hub.publish_quietly(Bytes(2));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!reader.is_finished(), "woken before the wake");
+        hub.wake();
+        let (first, second) = reader.await.unwrap();
+        assert_eq!((first, second), (Some(Bytes(1)), Some(Bytes(2))));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_events_to_slow_readers_on_other_tasks_arrive_whole_and_in_order() {
         const N: usize = 20_000;
@@ -373,7 +426,16 @@ mod tests {
             let hub = Arc::clone(&hub);
             tokio::spawn(async move {
                 for n in 1..=N {
-                    assert!(hub.publish(Bytes(n)));
+                    // Bursts published quietly, each ended by one wake, as
+                    // the task publishes messages; the rest one by one.
+                    if n % 1000 < 500 {
+                        assert!(hub.publish_quietly(Bytes(n)));
+                        if n % 10 == 0 {
+                            hub.wake();
+                        }
+                    } else {
+                        assert!(hub.publish(Bytes(n)));
+                    }
                     if n % 100 == 0 {
                         tokio::task::yield_now().await;
                     }
