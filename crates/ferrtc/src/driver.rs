@@ -262,8 +262,7 @@ impl OpQueue {
         let mut state = self.lock();
         let op = state.ops.pop_front()?;
         if state.ops.is_empty() {
-            // Drained: give the room back.
-            state.ops = VecDeque::new();
+            crate::events::trim_drained(&mut state.ops);
         }
         Some(op)
     }

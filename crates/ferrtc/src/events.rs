@@ -11,7 +11,7 @@
 //! subscription releases them as it reads, or all at once when dropped.
 //!
 //! Each subscription is one small queue that holds only what is unread
-//! (its memory is given back whenever it is drained), not a channel: a
+//! (a drained queue keeps room for a few KiB of events at most), not a channel: a
 //! tokio channel allocates room for 32 events at its first send, and a
 //! connection with 10,000 idle peers pays that for every subscription.
 
@@ -21,6 +21,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::data_channel::ReceiveGate;
+
+/// Room a drained queue keeps: enough for the bursts of a busy channel, so
+/// that streaming does not free and regrow the queue at every read; a queue
+/// that grew beyond it (a reader that fell behind) gives it all back.
+const KEEP_DRAINED_BYTES: usize = 4096;
+
+/// Called when `queue` has just been drained.
+pub(crate) fn trim_drained<T>(queue: &mut VecDeque<T>) {
+    if queue.capacity() * std::mem::size_of::<T>() > KEEP_DRAINED_BYTES {
+        *queue = VecDeque::new();
+    }
+}
 
 /// Bytes of the receive gate an event holds while unread.
 pub(crate) trait Weight {
@@ -254,9 +266,7 @@ impl<E: Clone + Weight> Subscription<E> {
         match q.events.pop_front() {
             Some(event) => {
                 if q.events.is_empty() {
-                    // Drained: give the memory back (an idle connection
-                    // then holds no room for events).
-                    q.events = VecDeque::new();
+                    trim_drained(&mut q.events);
                 }
                 drop(q);
                 self.hub.read(event.weight());

@@ -343,8 +343,10 @@ impl Receiver {
         }
         if ssn == st.next_ssn {
             st.next_ssn += 1;
+            let stream = msg.stream;
             self.deliver(msg, out);
-            self.drain_stream_of(out, None);
+            // Only this stream's next messages can have become deliverable.
+            self.drain_stream_of(out, Some(stream));
         } else {
             self.buffered += msg.data.len() + ENTRY_OVERHEAD;
             let stream = msg.stream;
@@ -361,26 +363,41 @@ impl Receiver {
 
     /// Delivers pending in-order messages on every stream (or only `only`).
     fn drain_stream_of(&mut self, out: &mut VecDeque<Event>, only: Option<u16>) {
-        let mut ready = Vec::new();
-        for (id, st) in self.streams.iter_mut() {
-            if only.is_some_and(|o| o != *id) {
-                continue;
-            }
-            while let Some(entry) = st.pending.first_entry() {
-                if *entry.key() > st.next_ssn {
-                    break;
-                }
-                let stale = *entry.key() < st.next_ssn;
-                let m = entry.remove();
-                self.buffered = self.buffered.saturating_sub(m.data.len() + ENTRY_OVERHEAD);
-                if !stale {
-                    st.next_ssn += 1;
-                    ready.push(m);
+        match only {
+            Some(id) => self.drain_one(id, out),
+            None => {
+                let ids: Vec<u16> = self
+                    .streams
+                    .iter()
+                    .filter(|(_, st)| !st.pending.is_empty())
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.drain_one(id, out);
                 }
             }
         }
-        for m in ready {
-            self.deliver(m, out);
+    }
+
+    /// Delivers stream `id`'s pending messages that are next in order.
+    fn drain_one(&mut self, id: u16, out: &mut VecDeque<Event>) {
+        loop {
+            let Some(st) = self.streams.get_mut(&id) else {
+                return;
+            };
+            let Some(entry) = st.pending.first_entry() else {
+                return;
+            };
+            if *entry.key() > st.next_ssn {
+                return;
+            }
+            let stale = *entry.key() < st.next_ssn;
+            let m = entry.remove();
+            self.buffered = self.buffered.saturating_sub(m.data.len() + ENTRY_OVERHEAD);
+            if !stale {
+                st.next_ssn += 1;
+                self.deliver(m, out);
+            }
         }
     }
 

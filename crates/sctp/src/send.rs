@@ -832,7 +832,14 @@ impl Sender {
             if m.unordered {
                 flags |= flag::UNORDERED;
             }
-            let payload = m.data.slice(m.offset..m.offset + take);
+            let done = take == remaining;
+            let payload = if m.offset == 0 && done {
+                // A message in one chunk moves whole: a slice would turn a
+                // `Vec`-backed `Bytes` into a shared one (an allocation).
+                std::mem::take(&mut m.data)
+            } else {
+                m.data.slice(m.offset..m.offset + take)
+            };
             let tsn = self.next_tsn;
             self.next_tsn += 1;
             let fsn = m.fsn;
@@ -863,7 +870,6 @@ impl Sender {
             self.buffered_total -= take;
             stats.data_chunks_sent += 1;
             wrote = true;
-            let done = m.offset == m.data.len();
             Self::check_low(stream, st, take, events);
             if done {
                 st.queue.pop_front();
