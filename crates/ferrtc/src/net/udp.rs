@@ -1,7 +1,9 @@
 //! One UDP socket with the platform's batched system calls, through
 //! `quinn-udp`: segmentation offload on send (Linux `UDP_SEGMENT`, Windows
-//! `UDP_SEND_MSG_SIZE`), receive offload on read (Linux `UDP_GRO`, Windows
-//! `UDP_RECV_MAX_COALESCED_SIZE`), and one datagram per call elsewhere.
+//! `UDP_SEND_MSG_SIZE`), receive offload on read on Linux (`UDP_GRO`), and
+//! one datagram per call elsewhere. Windows' receive coalescing (URO) stays
+//! off, as `quinn-udp` leaves it: it is known to deliver corrupt batches on
+//! some Windows versions.
 
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
