@@ -146,7 +146,7 @@ pub struct NegotiatedTransport {
 /// use ferrtc_jsep::{IceCredentials, Jsep, JsepConfig, SessionDescription, SignalingState};
 /// use ferrtc_sdp::{Fingerprint, HashFunction};
 ///
-/// let cfg = |u: &str| JsepConfig::new(1, IceCredentials::new(u, "passwordpasswordpass"),
+/// let cfg = |u: &str| JsepConfig::new(1, IceCredentials::new(u, "passwordpasswordpassword"),
 ///     vec![Fingerprint::from_digest(HashFunction::Sha256, &[7; 32])]);
 /// let (mut a, mut b) = (Jsep::new(cfg("aaaa")), Jsep::new(cfg("bbbb")));
 /// a.request_data_channel();
@@ -816,32 +816,33 @@ impl Jsep {
         Ok(())
     }
 
-    /// Applies a remote description (W3C `setRemoteDescription`).
+    /// Applies a remote description (W3C `setRemoteDescription`). Atomic
+    /// (W3C webrtc-pc §4.4.1.6: a rejected description leaves the session
+    /// as it was): everything is checked before anything changes, the
+    /// implicit rollback of a glare offer included.
     pub fn set_remote_description(&mut self, desc: SessionDescription) -> Result<(), JsepError> {
         let transition = self.transition(Side::Remote, desc.kind)?;
         if desc.kind == SdpType::Rollback {
             self.rollback();
             return Ok(());
         }
-        // The peer's SDP is untrusted: parse it within the configured limits.
-        let model = ferrtc_sdp::parse_bytes(desc.sdp.as_bytes(), &self.config.sdp_limits)?;
-        let limit = self.config.max_remote_candidates;
-        if let Some(m) = model.media.iter().find(|m| m.candidates().count() > limit) {
-            let mid = m.mid().unwrap_or_default().to_owned();
-            return Err(JsepError::TooManyCandidates { mid, limit });
-        }
-        let applied = Applied::new(desc.kind, desc.sdp);
-        match transition {
-            Transition::ImplicitRollbackThen(_) => self.rollback(),
-            Transition::To(_) if self.state == SignalingState::HaveRemoteOffer => self.restore(),
-            Transition::To(_) => {}
-        }
+        let model = self.parse_remote(&desc.sdp)?;
         let next = match transition {
             Transition::To(s) | Transition::ImplicitRollbackThen(s) => s,
         };
+        let applied = Applied::new(desc.kind, desc.sdp);
         if desc.kind == SdpType::Offer {
+            // Validated against what a rollback would restore: the
+            // snapshot, which `validate_layout` already prefers.
             validate_offer(&model)?;
             self.validate_layout(&model)?;
+            match transition {
+                Transition::ImplicitRollbackThen(_) => self.rollback(),
+                Transition::To(_) if self.state == SignalingState::HaveRemoteOffer => {
+                    self.restore()
+                }
+                Transition::To(_) => {}
+            }
             self.take_snapshot();
             // RFC 8839 §4.4.1.1.1: changed ufrag or pwd means an ICE restart.
             let old = self
@@ -861,6 +862,7 @@ impl Jsep {
             .ok_or(JsepError::NothingCreated(SdpType::Offer))?;
         let offer_model = offer.model();
         validate_answer(&offer_model, &model)?;
+        self.validate_answer_credentials(&offer_model, &model)?;
         if next == SignalingState::Stable {
             self.complete(&offer_model, &model, true)?;
             self.current_local = Some(offer);
@@ -873,6 +875,44 @@ impl Jsep {
         }
         self.state = next;
         Ok(())
+    }
+
+    /// The peer's SDP is untrusted: parsed within the configured limits,
+    /// with at most `max_remote_candidates` per m-section.
+    fn parse_remote(&self, sdp: &str) -> Result<Sdp, JsepError> {
+        let model = ferrtc_sdp::parse_bytes(sdp.as_bytes(), &self.config.sdp_limits)?;
+        let limit = self.config.max_remote_candidates;
+        if let Some(m) = model.media.iter().find(|m| m.candidates().count() > limit) {
+            let mid = m.mid().unwrap_or_default().to_owned();
+            return Err(JsepError::TooManyCandidates { mid, limit });
+        }
+        Ok(model)
+    }
+
+    /// RFC 8839 §4.4.1.1.1: the answerer changes its ICE credentials only
+    /// when the offer restarts ICE (new local credentials in our offer).
+    fn validate_answer_credentials(&self, offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
+        let previous_remote = self
+            .current_remote
+            .as_ref()
+            .and_then(|r| first_credentials(&r.model()));
+        let previous_local = self
+            .current_local
+            .as_ref()
+            .and_then(|l| first_credentials(&l.model()));
+        let (Some(previous_remote), Some(previous_local)) = (previous_remote, previous_local)
+        else {
+            return Ok(());
+        };
+        let restarted = first_credentials(offer).is_some_and(|o| o != previous_local);
+        match first_credentials(answer) {
+            Some(now) if now != previous_remote && !restarted => {
+                Err(JsepError::IceCredentialsChanged {
+                    mid: first_mid(answer),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// RFC 8829 §5.10: a subsequent offer keeps every m-section in place and
@@ -934,26 +974,20 @@ impl Jsep {
                 remote.set_text(model.to_string());
                 return Ok(None);
             }
-            (None, None) => {
-                return Err(JsepError::Invalid(
-                    "candidate has neither sdpMid nor sdpMLineIndex".into(),
-                ));
-            }
+            (None, None) => return Err(JsepError::CandidateWithoutMid),
         };
-        let index =
-            index.ok_or_else(|| JsepError::Invalid("candidate names no m-section".into()))?;
+        let no_section = || JsepError::CandidateForNoSection {
+            mid: init.sdp_mid.clone(),
+            index: init.sdp_m_line_index,
+        };
+        let index = index.ok_or_else(no_section)?;
         let session_ufrag = model.ice_ufrag().map(str::to_owned);
-        let m = model
-            .media
-            .get_mut(index)
-            .ok_or_else(|| JsepError::Invalid("candidate names no m-section".into()))?;
+        let m = model.media.get_mut(index).ok_or_else(no_section)?;
         let ufrag = m.ice_ufrag().map(str::to_owned).or(session_ufrag);
         if let Some(u) = &init.username_fragment
             && ufrag.as_deref() != Some(u.as_str())
         {
-            return Err(JsepError::Invalid(format!(
-                "candidate for unknown ufrag {u}"
-            )));
+            return Err(JsepError::BadCandidate(format!("unknown ufrag {u}")));
         }
         let mid = m.mid().unwrap_or_default().to_owned();
         if init.is_end_of_candidates() {
@@ -963,10 +997,10 @@ impl Jsep {
             remote.set_text(model.to_string());
             return Ok(None);
         }
-        let candidate: Candidate = init
+        let candidate = init
             .candidate
-            .parse()
-            .map_err(|e| JsepError::Invalid(format!("candidate: {e}")))?;
+            .parse::<Candidate>()
+            .map_err(|e| JsepError::BadCandidate(e.to_string()))?;
         // Bound what a peer can make the remote description (and the text
         // rewritten below on every candidate) grow to.
         if m.candidates().count() >= self.config.max_remote_candidates {
@@ -1306,6 +1340,51 @@ fn answer_setup(offered: Option<Setup>, preferred: Setup) -> Setup {
     }
 }
 
+/// The mid of the first section in use (where BUNDLE's transport is).
+fn first_mid(sdp: &Sdp) -> String {
+    sdp.media
+        .iter()
+        .find(|m| !m.is_rejected())
+        .and_then(|m| m.mid())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `ice-char` of RFC 8839 §5.4: ALPHA / DIGIT / "+" / "/".
+fn is_ice_chars(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// RFC 8839 §5.4: `ice-ufrag` is 4 to 256 ice-chars, `ice-pwd` 22 to 256;
+/// each section in use must have both (at media or session level).
+fn validate_credentials(sdp: &Sdp, m: &MediaDescription) -> Result<(), JsepError> {
+    let mid = || m.mid().unwrap_or_default().to_owned();
+    let (Some(ufrag), Some(pwd)) = (
+        m.ice_ufrag().or(sdp.ice_ufrag()),
+        m.ice_pwd().or(sdp.ice_pwd()),
+    ) else {
+        return Err(JsepError::Invalid(format!(
+            "m-section {} has no ICE credentials",
+            mid()
+        )));
+    };
+    if !is_ice_chars(ufrag, 4, 256) {
+        return Err(JsepError::InvalidIceCredentials {
+            mid: mid(),
+            reason: "ice-ufrag must be 4 to 256 ice-chars",
+        });
+    }
+    if !is_ice_chars(pwd, 22, 256) {
+        return Err(JsepError::InvalidIceCredentials {
+            mid: mid(),
+            reason: "ice-pwd must be 22 to 256 ice-chars",
+        });
+    }
+    Ok(())
+}
+
 fn first_credentials(sdp: &Sdp) -> Option<(String, String)> {
     let m = sdp.media.iter().find(|m| !m.is_rejected());
     let ufrag = m.and_then(|m| m.ice_ufrag()).or(sdp.ice_ufrag())?;
@@ -1327,11 +1406,7 @@ fn validate_offer(sdp: &Sdp) -> Result<(), JsepError> {
         if m.is_rejected() {
             continue;
         }
-        if m.ice_ufrag().or(sdp.ice_ufrag()).is_none() || m.ice_pwd().or(sdp.ice_pwd()).is_none() {
-            return Err(JsepError::Invalid(format!(
-                "m-section {mid} has no ICE credentials"
-            )));
-        }
+        validate_credentials(sdp, m)?;
         if m.fingerprints().next().is_none() && sdp.fingerprints().next().is_none() {
             return Err(JsepError::Invalid(format!(
                 "m-section {mid} has no fingerprint"
@@ -1389,13 +1464,7 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
             )));
         }
         let mid = a.mid().unwrap_or_default();
-        if a.ice_ufrag().or(answer.ice_ufrag()).is_none()
-            || a.ice_pwd().or(answer.ice_pwd()).is_none()
-        {
-            return Err(JsepError::Invalid(format!(
-                "m-section {mid} has no ICE credentials"
-            )));
-        }
+        validate_credentials(answer, a)?;
         if a.fingerprints().next().is_none() && answer.fingerprints().next().is_none() {
             return Err(JsepError::Invalid(format!(
                 "m-section {mid} has no fingerprint"
