@@ -180,7 +180,7 @@ const MAX_EVENTS: usize = 1024;
 /// use ferrtc_ice::{Agent, AgentConfig, Event};
 ///
 /// let now = Instant::now();
-/// let mut agent = Agent::new(AgentConfig { controlling: true, seed: 1, ..Default::default() }, now);
+/// let mut agent = Agent::new(AgentConfig { controlling: true, seed: Some(1), ..Default::default() }, now);
 /// agent.add_local_host("127.0.0.1:5000".parse().unwrap()).unwrap();
 /// let mut buf = Vec::new();
 /// while agent.poll_transmit(now, &mut buf).is_some() {}
@@ -226,12 +226,15 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// A new agent; `now` is the current time. Its RNG is seeded from
-    /// [`AgentConfig::seed`], 64 bits: for reproducible tests. An agent
-    /// whose credentials must be secret is made with
-    /// [`with_rng`](Self::with_rng).
+    /// A new agent; `now` is the current time. Its RNG (a ChaCha
+    /// generator) is seeded from the operating system's CSPRNG, or from
+    /// [`AgentConfig::seed`] when a test sets one; two agents made with the
+    /// default configuration never share credentials or tie-breakers.
     pub fn new(config: AgentConfig, now: Instant) -> Agent {
-        let rng = StdRng::seed_from_u64(config.seed);
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
         Agent::with_rng(config, now, rng)
     }
 
