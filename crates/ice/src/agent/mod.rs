@@ -16,6 +16,9 @@ mod consent;
 mod nomination;
 mod pairs;
 mod wire;
+
+#[cfg(test)]
+mod tests;
 use crate::candidate::{Candidate, CandidateType, Foundation, Transport};
 use crate::config::{AgentConfig, Credentials};
 use crate::event::{
@@ -145,6 +148,22 @@ enum KeyRef {
 fn release_if_empty<T>(queue: &mut VecDeque<T>) {
     if queue.is_empty() && queue.capacity() > 0 {
         *queue = VecDeque::new();
+    }
+}
+
+/// Below this capacity a list's spare room is left until the agent is idle.
+const TRIM_FLOOR: usize = 16;
+
+/// Gives back a list's spare capacity: all of it when the agent is `idle`;
+/// else only when it is far above use (more than four times the length,
+/// past [`TRIM_FLOOR`]), keeping room to double. Amortized O(1) per push,
+/// unlike a `shrink_to_fit` between two pushes, which reallocates (and
+/// copies the list) on every one of them.
+fn trim_list<T>(list: &mut Vec<T>, idle: bool) {
+    if idle {
+        list.shrink_to_fit();
+    } else if list.capacity() > TRIM_FLOOR && list.capacity() > 4 * list.len() {
+        list.shrink_to(2 * list.len());
     }
 }
 
@@ -648,15 +667,32 @@ impl Agent {
             }
         }
         // Connected, the agent sends a check every few seconds: an idle
-        // agent keeps no queue capacity, and its lists no spare room (they
-        // hold a handful of entries; Vec's first growth makes room for four).
+        // agent keeps no queue capacity.
         release_if_empty(&mut self.out);
         release_if_empty(&mut self.triggered);
-        self.hosts.shrink_to_fit();
-        self.srflx.shrink_to_fit();
-        self.remotes.shrink_to_fit();
-        self.pairs.shrink_to_fit();
+        self.trim_lists();
         None
+    }
+
+    /// The candidate and pair lists: while they grow (gathering, trickle,
+    /// checks) only capacity far above use goes back ([`trim_list`]); once
+    /// the agent is idle they keep no spare room at all (they hold a
+    /// handful of entries, and Vec's first growth makes room for four).
+    fn trim_lists(&mut self) {
+        let idle = self.is_idle();
+        trim_list(&mut self.hosts, idle);
+        trim_list(&mut self.srflx, idle);
+        trim_list(&mut self.remotes, idle);
+        trim_list(&mut self.pairs, idle);
+    }
+
+    /// Nominated in this generation, no check waiting and no gathering
+    /// transaction open: the lists change again only with a late candidate
+    /// or a restart (RFC 8445 §8.1.2: ordinary checks stop once a pair is
+    /// nominated), so freeing their spare room now happens once, not on
+    /// every push.
+    fn is_idle(&self) -> bool {
+        self.nominated && !self.has_check_work() && !self.gathering_pending()
     }
 
     /// The next event, or `None`.
