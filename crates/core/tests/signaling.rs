@@ -178,6 +178,57 @@ fn an_answer_changing_ice_credentials_without_an_ice_restart_is_refused_and_chan
 }
 
 #[test]
+fn a_remote_offer_changing_only_the_ice_pwd_is_an_ice_restart() {
+    // RFC 8839 §4.4.1.1.1: a new ufrag or a new pwd means an ICE restart;
+    // the answerer restarts too and answers with new credentials.
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let b_ufrag = b.local_ufrag().to_owned();
+    a.set_local_description(now, None).unwrap();
+    let offer = with_attribute(
+        &a.local_description().unwrap(),
+        "ice-pwd",
+        "AnotherPasswordAnother",
+    );
+    b.set_remote_description(now, offer).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::HaveRemoteOffer);
+    b.set_local_description(now, None).unwrap();
+    assert_ne!(b.local_ufrag(), b_ufrag);
+    assert!(
+        b.local_description()
+            .unwrap()
+            .sdp
+            .contains(&format!("a=ice-ufrag:{}", b.local_ufrag()))
+    );
+}
+
+#[test]
+fn a_final_answer_changing_the_ice_credentials_of_the_pranswer_is_refused() {
+    let now = Instant::now();
+    let (mut a, offer) = offerer(now);
+    let mut b = peer(2);
+    b.set_remote_description(now, offer).unwrap();
+    b.set_local_description(now, None).unwrap();
+    let answer = b.local_description().unwrap();
+    a.set_remote_description(now, SessionDescription::pranswer(answer.sdp.clone()))
+        .unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::HaveRemotePranswer);
+    while a.poll_event().is_some() {}
+    let before = observe(&a);
+    let changed = with_attribute(
+        &with_attribute(&answer, "ice-ufrag", "Nu3w"),
+        "ice-pwd",
+        "NewPasswordNewPassword",
+    );
+    let err = a.set_remote_description(now, changed).unwrap_err();
+    assert!(matches!(err, Error::InvalidAccess { .. }), "{err:?}");
+    assert_eq!(observe(&a), before);
+    assert!(a.poll_event().is_none());
+    a.set_remote_description(now, answer).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
 fn an_invalid_offer_in_glare_keeps_the_local_offer() {
     let now = Instant::now();
     let (mut a, b) = negotiated(now);

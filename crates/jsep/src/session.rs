@@ -890,8 +890,19 @@ impl Jsep {
     }
 
     /// RFC 8839 §4.4.1.1.1: the answerer changes its ICE credentials only
-    /// when the offer restarts ICE (new local credentials in our offer).
+    /// when the offer restarts ICE (new local credentials in our offer), and
+    /// a final answer keeps those of its provisional answer (the ICE agent
+    /// already uses them).
     fn validate_answer_credentials(&self, offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
+        let changed = |previous: &Applied| {
+            first_credentials(&previous.model())
+                .is_some_and(|p| Some(p) != first_credentials(answer))
+        };
+        if self.pending_remote.as_ref().is_some_and(changed) {
+            return Err(JsepError::IceCredentialsChanged {
+                mid: first_mid(answer),
+            });
+        }
         let previous_remote = self
             .current_remote
             .as_ref()
