@@ -318,6 +318,17 @@ fn add_ice_candidate_without_sdp_mid_and_sdp_m_line_index_is_a_type_error() {
 }
 
 #[test]
+fn add_ice_candidate_without_sdp_mid_and_sdp_m_line_index_is_a_type_error_before_any_description() {
+    // W3C webrtc-pc §4.4.1.5: the argument check (step 3) comes first.
+    let now = Instant::now();
+    let mut a = peer(1);
+    let err = a
+        .add_ice_candidate(now, &candidate(None, None, HOST))
+        .unwrap_err();
+    assert_eq!(err.name(), "TypeError", "{err:?}");
+}
+
+#[test]
 fn add_ice_candidate_before_a_remote_description_is_an_invalid_state_error() {
     let now = Instant::now();
     let (mut a, _offer) = offerer(now);

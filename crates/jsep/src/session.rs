@@ -965,6 +965,12 @@ impl Jsep {
         if self.state == SignalingState::Closed {
             return Err(JsepError::Closed);
         }
+        // W3C webrtc-pc §4.4.1.5 step 3, before the remote description is
+        // looked at: a candidate needs sdpMid or sdpMLineIndex.
+        if !init.is_end_of_candidates() && init.sdp_mid.is_none() && init.sdp_m_line_index.is_none()
+        {
+            return Err(JsepError::CandidateWithoutMid);
+        }
         let remote = match (&mut self.pending_remote, &mut self.current_remote) {
             (Some(p), _) => p,
             (None, Some(c)) => c,
