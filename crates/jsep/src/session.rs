@@ -795,13 +795,25 @@ impl Jsep {
                 self.pending_local = Some(applied);
             }
             _ => {
-                self.ice = created.ice;
+                let previous_ice = std::mem::replace(&mut self.ice, created.ice);
                 if next == SignalingState::Stable {
-                    let offer = self
+                    let completed = self
                         .pending_remote
-                        .take()
-                        .ok_or(JsepError::NothingCreated(SdpType::Offer))?;
-                    self.complete(&offer.model(), &model, false)?;
+                        .clone()
+                        .ok_or(JsepError::NothingCreated(SdpType::Offer))
+                        .and_then(|offer| {
+                            self.complete(&offer.model(), &model, false)?;
+                            Ok(offer)
+                        });
+                    let offer = match completed {
+                        Ok(offer) => offer,
+                        Err(e) => {
+                            // Refused: nothing changed (W3C webrtc-pc §4.4.1.6).
+                            self.ice = previous_ice;
+                            return Err(e);
+                        }
+                    };
+                    self.pending_remote = None;
                     self.current_remote = Some(offer);
                     self.current_local = Some(applied);
                     self.pending_local = None;
@@ -1201,8 +1213,9 @@ impl Jsep {
     /// Applies a completed exchange (RFC 8829 §5.10, §5.11): rejected
     /// sections, transceiver results, transport parameters.
     fn complete(&mut self, offer: &Sdp, answer: &Sdp, we_offered: bool) -> Result<(), JsepError> {
-        let remote = if we_offered { answer } else { offer };
-        let local = if we_offered { offer } else { answer };
+        // Everything that can fail comes before anything changes (W3C
+        // webrtc-pc §4.4.1.6: a refused description changes nothing).
+        let transport = self.negotiated_transport(offer, answer, we_offered)?;
         let mut sctp = None;
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let (Some(o), Some(a)) = (offer.media.get(i), answer.media.get(i)) else {
@@ -1284,6 +1297,21 @@ impl Jsep {
         }
         self.snapshot = None;
         self.remote_ice_restart = false;
+        self.transport = transport.map(|t| NegotiatedTransport { sctp, ..t });
+        Ok(())
+    }
+
+    /// The transport a completed exchange settles (RFC 8829 §5.10; RFC 9143
+    /// §7: BUNDLE's tag section), without its SCTP part; `None` when every
+    /// section is rejected.
+    fn negotiated_transport(
+        &self,
+        offer: &Sdp,
+        answer: &Sdp,
+        we_offered: bool,
+    ) -> Result<Option<NegotiatedTransport>, JsepError> {
+        let remote = if we_offered { answer } else { offer };
+        let local = if we_offered { offer } else { answer };
         // RFC 9143 §7: the BUNDLE tag is the first mid of the answer's group.
         let bundle: Vec<String> = answer
             .bundle_groups()
@@ -1295,8 +1323,7 @@ impl Jsep {
             .and_then(|mid| answer.media.iter().position(|m| m.mid() == Some(mid)))
             .or_else(|| answer.media.iter().position(|m| !m.is_rejected()));
         let Some(ti) = tag_index else {
-            self.transport = None;
-            return Ok(());
+            return Ok(None);
         };
         let (Some(rm), Some(lm)) = (remote.media.get(ti), local.media.get(ti)) else {
             return Err(JsepError::AnswerMismatch("no transport section".into()));
@@ -1324,7 +1351,7 @@ impl Jsep {
             (_, Setup::Passive) => Role::Client,
             _ => Role::Server,
         };
-        self.transport = Some(NegotiatedTransport {
+        Ok(Some(NegotiatedTransport {
             transport_mid: lm.mid().unwrap_or_default().to_owned(),
             bundle,
             local_ice: self.ice.clone(),
@@ -1332,9 +1359,8 @@ impl Jsep {
             remote_ice_lite: remote.ice_lite(),
             remote_fingerprints,
             dtls_role,
-            sctp,
-        });
-        Ok(())
+            sctp: None,
+        }))
     }
 }
 
