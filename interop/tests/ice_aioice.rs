@@ -31,7 +31,7 @@ fn connects_to_aioice(we_control: bool) {
     let mut peer = LinePeer::spawn(&python(), &[script.to_str().unwrap(), role]);
     let mut ice = IceSocket::bind(AgentConfig {
         controlling: we_control,
-        seed: 7,
+        seed: Some(7),
         ..Default::default()
     })
     .expect("bind 127.0.0.1");

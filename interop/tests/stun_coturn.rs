@@ -17,7 +17,7 @@ fn gathers_a_server_reflexive_candidate_from_coturn() {
     }
     let coturn = Coturn::start_stun_only();
     let mut ice = IceSocket::bind(AgentConfig {
-        seed: 3,
+        seed: Some(3),
         ..Default::default()
     })
     .expect("bind 127.0.0.1");

@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::kill_group;
+
 /// Generous: two processes handshake on a machine that may be busy.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -67,16 +70,6 @@ fn run_shell(line: &str, dir: &Path) -> (Child, mpsc::Receiver<String>) {
         }
     });
     (child, rx)
-}
-
-/// Kills the shell and every process it started.
-fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .stderr(Stdio::null())
-        .status();
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Collects stderr lines until `done` holds for them; all the lines seen

@@ -179,7 +179,8 @@ fn not_supported(message: String, source: Option<Cause>) -> Error {
     Error::NotSupported { message, source }
 }
 
-/// webrtc-pc §4.4.1.6 (setting a description) and RFC 8829 §5.
+/// webrtc-pc §4.4.1.6 (setting a description), §4.4.1.5
+/// (`addIceCandidate`) and RFC 8829 §5.
 impl From<ferrtc_jsep::JsepError> for Error {
     fn from(e: ferrtc_jsep::JsepError) -> Self {
         use ferrtc_jsep::JsepError as J;
@@ -188,7 +189,16 @@ impl From<ferrtc_jsep::JsepError> for Error {
             J::InvalidState { .. } => invalid_state,
             J::Modified(_) | J::NothingCreated(_) => invalid_modification,
             J::Sdp(_) => syntax,
-            J::Invalid(_) | J::AnswerMismatch(_) | J::UnknownTransceiver(_) => invalid_access,
+            // "If the content of description is invalid": InvalidAccessError.
+            J::Invalid(_)
+            | J::InvalidIceCredentials { .. }
+            | J::IceCredentialsChanged { .. }
+            | J::AnswerMismatch(_)
+            | J::UnknownTransceiver(_) => invalid_access,
+            // §4.4.1.5 addIceCandidate: no sdpMid and no sdpMLineIndex.
+            J::CandidateWithoutMid => type_error,
+            // §4.4.1.5: a section that does not exist, a candidate that
+            // cannot be parsed or added (and TooManyCandidates).
             _ => operation,
         };
         with_cause(kind, e)

@@ -52,7 +52,7 @@ impl Peer {
         )?;
         dtls.expect_remote_fingerprints(vec![peer_cert.fingerprint(HashAlgorithm::Sha256)]);
         let sctp = Association::new(SctpConfig {
-            seed,
+            seed: Some(seed),
             ..SctpConfig::default()
         });
         Ok(Peer {

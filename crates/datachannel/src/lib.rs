@@ -25,8 +25,8 @@
 //! a.set_role(now, Role::Client);
 //! b.set_role(now, Role::Server);
 //! // DTLS is connected: both sides start SCTP.
-//! a.start(now, ferrtc_sctp::Config { seed: 1, ..Default::default() });
-//! b.start(now, ferrtc_sctp::Config { seed: 2, ..Default::default() });
+//! a.start(now, ferrtc_sctp::Config { seed: Some(1), ..Default::default() });
+//! b.start(now, ferrtc_sctp::Config { seed: Some(2), ..Default::default() });
 //! let mut buf = Vec::new();
 //! for _ in 0..10 {
 //!     while a.poll_transmit(now, &mut buf).is_some() { b.handle_receive(now, &buf).unwrap(); }

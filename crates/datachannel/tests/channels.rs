@@ -911,3 +911,38 @@ fn a_thousand_channels_open_and_close_on_one_association_through_loss() {
     assert_eq!(net.endpoint(&b).dc.channels().count(), 0);
     assert_eq!(net.endpoint(&a).dc.stats().channels_closed, 1000);
 }
+
+#[test]
+fn thirty_two_channels_each_sending_256_kib_at_once_all_deliver() {
+    // 8 MiB at once against a 1 MiB receive window: with I-DATA, fragments
+    // of every message interleaved filled the window with partial messages
+    // and the association stalled (see ferrtc-sctp's `Sender::next_stream`).
+    let mut p = Pair::new();
+    // As a=max-message-size:262144 negotiates (RFC 8841 §6.1).
+    p.a.set_max_message_size(256 * 1024);
+    p.b.set_max_message_size(256 * 1024);
+    let ids: Vec<ChannelId> = (0..32)
+        .map(|i| {
+            p.a.create(p.now, &format!("c{i}"), DataChannelInit::default())
+                .unwrap()
+        })
+        .collect();
+    p.pump();
+    for (i, id) in ids.iter().enumerate() {
+        let fill = u8::try_from(i).unwrap();
+        p.a.send(p.now, *id, &vec![fill; 256 * 1024], true).unwrap();
+    }
+    for _ in 0..50 {
+        p.pump();
+        if messages(&p.b_events).len() == 32 {
+            break;
+        }
+    }
+    let got = messages(&p.b_events);
+    assert_eq!(got.len(), 32, "{} of 32 messages arrived", got.len());
+    for (_, m) in got {
+        let data = m.as_bytes();
+        assert_eq!(data.len(), 256 * 1024);
+        assert!(data.iter().all(|b| *b == data[0]), "one channel's bytes");
+    }
+}

@@ -652,3 +652,22 @@ fn reuse_the_lowest_stream_losing(lose_every: usize) {
     assert_eq!(p.a.stats().messages_dropped(), 0);
     assert_eq!(p.b.stats().messages_dropped(), 0);
 }
+
+/// The Initiate Tag of the INIT an engine sends first (RFC 9260 §3.3.2:
+/// after the 12-byte common header and the 4-byte chunk header).
+fn init_tag(dc: &mut DataChannels) -> [u8; 4] {
+    let mut buf = Vec::new();
+    let n = dc.poll_transmit(Instant::now(), &mut buf).expect("INIT");
+    assert!(n >= 20 && buf[12] == 1, "an INIT chunk first");
+    [buf[16], buf[17], buf[18], buf[19]]
+}
+
+#[test]
+fn engines_started_with_the_default_sctp_config_have_different_verification_tags() {
+    // RFC 9260 §5.1: the tag is random; `start` without a seed draws it
+    // from the operating system, not from a shared default seed.
+    let (mut a, mut b) = (engine(Role::Client), engine(Role::Client));
+    a.start(Instant::now(), ferrtc_sctp::Config::default());
+    b.start(Instant::now(), ferrtc_sctp::Config::default());
+    assert_ne!(init_tag(&mut a), init_tag(&mut b));
+}

@@ -84,4 +84,50 @@ mod tests {
         };
         assert_eq!(url.name(), "SyntaxError");
     }
+
+    /// W3C webrtc-pc §4.4.1.5: `addIceCandidate`'s refusals keep the core's
+    /// W3C names through this crate's error.
+    #[test]
+    fn add_ice_candidate_errors_keep_their_w3c_names() {
+        use std::time::{Instant, SystemTime};
+
+        use ferrtc_core::{Config, IceCandidateInit, PeerConnection};
+
+        let now = Instant::now();
+        let new_pc = |seed| {
+            let mut config = Config::default();
+            config.rng_seed = Some([seed; 32]);
+            PeerConnection::new(config, now, SystemTime::now()).unwrap()
+        };
+        let (mut a, mut b) = (new_pc(1), new_pc(2));
+        let candidate = |mid: Option<&str>, line: &str| IceCandidateInit {
+            sdp_mid: mid.map(str::to_owned),
+            candidate: line.to_owned(),
+            ..IceCandidateInit::default()
+        };
+        let host = "candidate:1 1 udp 2130706431 10.0.0.9 5000 typ host";
+        let name = |r: Result<(), ferrtc_core::Error>| Error::from(r.unwrap_err()).name();
+
+        a.create_data_channel(now, "x", Default::default()).unwrap();
+        assert_eq!(
+            name(a.add_ice_candidate(now, &candidate(Some("0"), host))),
+            "InvalidStateError"
+        );
+        a.set_local_description(now, None).unwrap();
+        b.set_remote_description(now, a.local_description().unwrap())
+            .unwrap();
+        assert_eq!(
+            name(b.add_ice_candidate(now, &candidate(None, host))),
+            "TypeError"
+        );
+        assert_eq!(
+            name(b.add_ice_candidate(now, &candidate(Some("9"), host))),
+            "OperationError"
+        );
+        assert_eq!(
+            name(b.add_ice_candidate(now, &candidate(Some("0"), "candidate:x"))),
+            "OperationError"
+        );
+        b.add_ice_candidate(now, &candidate(Some("0"), "")).unwrap();
+    }
 }

@@ -32,7 +32,7 @@ impl Side {
     ) -> std::io::Result<Side> {
         let config = AgentConfig {
             controlling,
-            seed,
+            seed: Some(seed),
             ..AgentConfig::default()
         };
         let mut agent = Agent::new(config, now);

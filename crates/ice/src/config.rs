@@ -84,10 +84,13 @@ pub struct AgentConfig {
     /// checks of its own, always controlled.
     pub lite: bool,
     /// Seed of the RNG of [`Agent::new`](crate::Agent::new) (credentials,
-    /// tie-breaker, transaction ids, consent jitter): equal seeds give
-    /// equal runs. 64 bits are too few for secrets: a connection uses
-    /// [`Agent::with_rng`](crate::Agent::with_rng) instead.
-    pub seed: u64,
+    /// tie-breaker, transaction ids, consent jitter). `None`, the default,
+    /// draws from the operating system's CSPRNG (RFC 8445 §5.3: the
+    /// password carries at least 128 bits of randomness). `Some` gives
+    /// reproducible runs for tests: 64 bits are too few for secrets, and
+    /// equal seeds give equal credentials. A connection passes its own
+    /// generator to [`Agent::with_rng`](crate::Agent::with_rng).
+    pub seed: Option<u64>,
     /// Local credentials; `None` draws them from the seeded RNG.
     pub credentials: Option<Credentials>,
     /// Pacing interval Ta between new checks (RFC 8445 §14.2; default 50 ms).
@@ -130,7 +133,7 @@ impl Default for AgentConfig {
         AgentConfig {
             controlling: false,
             lite: false,
-            seed: 0,
+            seed: None,
             credentials: None,
             ta: Duration::from_millis(50),
             rto: Duration::from_millis(500),

@@ -24,7 +24,7 @@ fn agent(now: Instant) -> Agent {
     let mut a = Agent::new(
         AgentConfig {
             controlling: false,
-            seed: 7,
+            seed: Some(7),
             credentials: Some(Credentials::new("LOCL", "localpasswordlocalpassword").unwrap()),
             ..Default::default()
         },
@@ -298,21 +298,21 @@ fn credentials_must_follow_rfc_8839() {
     let now = Instant::now();
     let x = Agent::new(
         AgentConfig {
-            seed: 1,
+            seed: Some(1),
             ..Default::default()
         },
         now,
     );
     let y = Agent::new(
         AgentConfig {
-            seed: 1,
+            seed: Some(1),
             ..Default::default()
         },
         now,
     );
     let z = Agent::new(
         AgentConfig {
-            seed: 2,
+            seed: Some(2),
             ..Default::default()
         },
         now,
@@ -429,7 +429,7 @@ fn ordinary_checks_leave_at_least_ta_apart() {
     let mut a = Agent::new(
         AgentConfig {
             controlling: true,
-            seed: 3,
+            seed: Some(3),
             ..Default::default()
         },
         start,
@@ -473,7 +473,7 @@ fn gathering_goes_new_then_gathering_then_complete_once_the_stun_server_answers(
     let mapped = sa("203.0.113.9:40000");
     let mut a = Agent::new(
         AgentConfig {
-            seed: 5,
+            seed: Some(5),
             ..Default::default()
         },
         now,

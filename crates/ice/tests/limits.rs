@@ -18,7 +18,7 @@ const LOCAL_PWD: &str = "localpasswordlocalpassword";
 fn agent(now: Instant, config: AgentConfig, hosts: &[&str]) -> Agent {
     let mut a = Agent::new(
         AgentConfig {
-            seed: 7,
+            seed: Some(7),
             credentials: Some(Credentials::new("LOCL", LOCAL_PWD).unwrap()),
             ..config
         },

@@ -51,6 +51,39 @@ pub enum JsepError {
     /// An ICE restart needs new local credentials (RFC 8829 §5.2.1, §5.3.1).
     #[error("ICE restart requires new local ICE credentials")]
     IceRestartNeedsCredentials,
+    /// `a=ice-ufrag` or `a=ice-pwd` breaks the grammar of RFC 8839 §5.4
+    /// (W3C `InvalidAccessError`: the content of the description is invalid).
+    #[error("m-section {mid:?}: {reason}")]
+    InvalidIceCredentials {
+        /// The m-section's mid.
+        mid: String,
+        /// Which rule is broken.
+        reason: &'static str,
+    },
+    /// The remote ICE credentials changed in an answer although the offer
+    /// restarted no ICE (RFC 8839 §4.4.1.1.1; W3C `InvalidAccessError`).
+    #[error("m-section {mid:?}: remote ICE credentials changed without an ICE restart")]
+    IceCredentialsChanged {
+        /// The m-section's mid.
+        mid: String,
+    },
+    /// A trickled candidate with neither `sdpMid` nor `sdpMLineIndex`
+    /// (W3C `TypeError`, webrtc-pc §4.4.1.5 `addIceCandidate`).
+    #[error("candidate has neither sdpMid nor sdpMLineIndex")]
+    CandidateWithoutMid,
+    /// A trickled candidate's `sdpMid` or `sdpMLineIndex` names no m-section
+    /// of the remote description (W3C `OperationError`).
+    #[error("candidate names no m-section (sdpMid {mid:?}, sdpMLineIndex {index:?})")]
+    CandidateForNoSection {
+        /// The `sdpMid` given.
+        mid: Option<String>,
+        /// The `sdpMLineIndex` given.
+        index: Option<u16>,
+    },
+    /// A trickled candidate that cannot be added: it does not parse, or its
+    /// `usernameFragment` is not the section's (W3C `OperationError`).
+    #[error("candidate cannot be added: {0}")]
+    BadCandidate(String),
     /// The transceiver handle does not name a transceiver of this session.
     #[error("no transceiver {0}")]
     UnknownTransceiver(usize),

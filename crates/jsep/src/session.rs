@@ -146,7 +146,7 @@ pub struct NegotiatedTransport {
 /// use ferrtc_jsep::{IceCredentials, Jsep, JsepConfig, SessionDescription, SignalingState};
 /// use ferrtc_sdp::{Fingerprint, HashFunction};
 ///
-/// let cfg = |u: &str| JsepConfig::new(1, IceCredentials::new(u, "passwordpasswordpass"),
+/// let cfg = |u: &str| JsepConfig::new(1, IceCredentials::new(u, "passwordpasswordpassword"),
 ///     vec![Fingerprint::from_digest(HashFunction::Sha256, &[7; 32])]);
 /// let (mut a, mut b) = (Jsep::new(cfg("aaaa")), Jsep::new(cfg("bbbb")));
 /// a.request_data_channel();
@@ -795,13 +795,25 @@ impl Jsep {
                 self.pending_local = Some(applied);
             }
             _ => {
-                self.ice = created.ice;
+                let previous_ice = std::mem::replace(&mut self.ice, created.ice);
                 if next == SignalingState::Stable {
-                    let offer = self
+                    let completed = self
                         .pending_remote
-                        .take()
-                        .ok_or(JsepError::NothingCreated(SdpType::Offer))?;
-                    self.complete(&offer.model(), &model, false)?;
+                        .clone()
+                        .ok_or(JsepError::NothingCreated(SdpType::Offer))
+                        .and_then(|offer| {
+                            self.complete(&offer.model(), &model, false)?;
+                            Ok(offer)
+                        });
+                    let offer = match completed {
+                        Ok(offer) => offer,
+                        Err(e) => {
+                            // Refused: nothing changed (W3C webrtc-pc §4.4.1.6).
+                            self.ice = previous_ice;
+                            return Err(e);
+                        }
+                    };
+                    self.pending_remote = None;
                     self.current_remote = Some(offer);
                     self.current_local = Some(applied);
                     self.pending_local = None;
@@ -816,32 +828,33 @@ impl Jsep {
         Ok(())
     }
 
-    /// Applies a remote description (W3C `setRemoteDescription`).
+    /// Applies a remote description (W3C `setRemoteDescription`). Atomic
+    /// (W3C webrtc-pc §4.4.1.6: a rejected description leaves the session
+    /// as it was): everything is checked before anything changes, the
+    /// implicit rollback of a glare offer included.
     pub fn set_remote_description(&mut self, desc: SessionDescription) -> Result<(), JsepError> {
         let transition = self.transition(Side::Remote, desc.kind)?;
         if desc.kind == SdpType::Rollback {
             self.rollback();
             return Ok(());
         }
-        // The peer's SDP is untrusted: parse it within the configured limits.
-        let model = ferrtc_sdp::parse_bytes(desc.sdp.as_bytes(), &self.config.sdp_limits)?;
-        let limit = self.config.max_remote_candidates;
-        if let Some(m) = model.media.iter().find(|m| m.candidates().count() > limit) {
-            let mid = m.mid().unwrap_or_default().to_owned();
-            return Err(JsepError::TooManyCandidates { mid, limit });
-        }
-        let applied = Applied::new(desc.kind, desc.sdp);
-        match transition {
-            Transition::ImplicitRollbackThen(_) => self.rollback(),
-            Transition::To(_) if self.state == SignalingState::HaveRemoteOffer => self.restore(),
-            Transition::To(_) => {}
-        }
+        let model = self.parse_remote(&desc.sdp)?;
         let next = match transition {
             Transition::To(s) | Transition::ImplicitRollbackThen(s) => s,
         };
+        let applied = Applied::new(desc.kind, desc.sdp);
         if desc.kind == SdpType::Offer {
+            // Validated against what a rollback would restore: the
+            // snapshot, which `validate_layout` already prefers.
             validate_offer(&model)?;
             self.validate_layout(&model)?;
+            match transition {
+                Transition::ImplicitRollbackThen(_) => self.rollback(),
+                Transition::To(_) if self.state == SignalingState::HaveRemoteOffer => {
+                    self.restore()
+                }
+                Transition::To(_) => {}
+            }
             self.take_snapshot();
             // RFC 8839 §4.4.1.1.1: changed ufrag or pwd means an ICE restart.
             let old = self
@@ -861,6 +874,7 @@ impl Jsep {
             .ok_or(JsepError::NothingCreated(SdpType::Offer))?;
         let offer_model = offer.model();
         validate_answer(&offer_model, &model)?;
+        self.validate_answer_credentials(&offer_model, &model)?;
         if next == SignalingState::Stable {
             self.complete(&offer_model, &model, true)?;
             self.current_local = Some(offer);
@@ -873,6 +887,55 @@ impl Jsep {
         }
         self.state = next;
         Ok(())
+    }
+
+    /// The peer's SDP is untrusted: parsed within the configured limits,
+    /// with at most `max_remote_candidates` per m-section.
+    fn parse_remote(&self, sdp: &str) -> Result<Sdp, JsepError> {
+        let model = ferrtc_sdp::parse_bytes(sdp.as_bytes(), &self.config.sdp_limits)?;
+        let limit = self.config.max_remote_candidates;
+        if let Some(m) = model.media.iter().find(|m| m.candidates().count() > limit) {
+            let mid = m.mid().unwrap_or_default().to_owned();
+            return Err(JsepError::TooManyCandidates { mid, limit });
+        }
+        Ok(model)
+    }
+
+    /// RFC 8839 §4.4.1.1.1: the answerer changes its ICE credentials only
+    /// when the offer restarts ICE (new local credentials in our offer), and
+    /// a final answer keeps those of its provisional answer (the ICE agent
+    /// already uses them).
+    fn validate_answer_credentials(&self, offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
+        let changed = |previous: &Applied| {
+            first_credentials(&previous.model())
+                .is_some_and(|p| Some(p) != first_credentials(answer))
+        };
+        if self.pending_remote.as_ref().is_some_and(changed) {
+            return Err(JsepError::IceCredentialsChanged {
+                mid: first_mid(answer),
+            });
+        }
+        let previous_remote = self
+            .current_remote
+            .as_ref()
+            .and_then(|r| first_credentials(&r.model()));
+        let previous_local = self
+            .current_local
+            .as_ref()
+            .and_then(|l| first_credentials(&l.model()));
+        let (Some(previous_remote), Some(previous_local)) = (previous_remote, previous_local)
+        else {
+            return Ok(());
+        };
+        let restarted = first_credentials(offer).is_some_and(|o| o != previous_local);
+        match first_credentials(answer) {
+            Some(now) if now != previous_remote && !restarted => {
+                Err(JsepError::IceCredentialsChanged {
+                    mid: first_mid(answer),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// RFC 8829 §5.10: a subsequent offer keeps every m-section in place and
@@ -914,6 +977,12 @@ impl Jsep {
         if self.state == SignalingState::Closed {
             return Err(JsepError::Closed);
         }
+        // W3C webrtc-pc §4.4.1.5 step 3, before the remote description is
+        // looked at: a candidate needs sdpMid or sdpMLineIndex.
+        if !init.is_end_of_candidates() && init.sdp_mid.is_none() && init.sdp_m_line_index.is_none()
+        {
+            return Err(JsepError::CandidateWithoutMid);
+        }
         let remote = match (&mut self.pending_remote, &mut self.current_remote) {
             (Some(p), _) => p,
             (None, Some(c)) => c,
@@ -934,26 +1003,20 @@ impl Jsep {
                 remote.set_text(model.to_string());
                 return Ok(None);
             }
-            (None, None) => {
-                return Err(JsepError::Invalid(
-                    "candidate has neither sdpMid nor sdpMLineIndex".into(),
-                ));
-            }
+            (None, None) => return Err(JsepError::CandidateWithoutMid),
         };
-        let index =
-            index.ok_or_else(|| JsepError::Invalid("candidate names no m-section".into()))?;
+        let no_section = || JsepError::CandidateForNoSection {
+            mid: init.sdp_mid.clone(),
+            index: init.sdp_m_line_index,
+        };
+        let index = index.ok_or_else(no_section)?;
         let session_ufrag = model.ice_ufrag().map(str::to_owned);
-        let m = model
-            .media
-            .get_mut(index)
-            .ok_or_else(|| JsepError::Invalid("candidate names no m-section".into()))?;
+        let m = model.media.get_mut(index).ok_or_else(no_section)?;
         let ufrag = m.ice_ufrag().map(str::to_owned).or(session_ufrag);
         if let Some(u) = &init.username_fragment
             && ufrag.as_deref() != Some(u.as_str())
         {
-            return Err(JsepError::Invalid(format!(
-                "candidate for unknown ufrag {u}"
-            )));
+            return Err(JsepError::BadCandidate(format!("unknown ufrag {u}")));
         }
         let mid = m.mid().unwrap_or_default().to_owned();
         if init.is_end_of_candidates() {
@@ -963,10 +1026,10 @@ impl Jsep {
             remote.set_text(model.to_string());
             return Ok(None);
         }
-        let candidate: Candidate = init
+        let candidate = init
             .candidate
-            .parse()
-            .map_err(|e| JsepError::Invalid(format!("candidate: {e}")))?;
+            .parse::<Candidate>()
+            .map_err(|e| JsepError::BadCandidate(e.to_string()))?;
         // Bound what a peer can make the remote description (and the text
         // rewritten below on every candidate) grow to.
         if m.candidates().count() >= self.config.max_remote_candidates {
@@ -1150,8 +1213,9 @@ impl Jsep {
     /// Applies a completed exchange (RFC 8829 §5.10, §5.11): rejected
     /// sections, transceiver results, transport parameters.
     fn complete(&mut self, offer: &Sdp, answer: &Sdp, we_offered: bool) -> Result<(), JsepError> {
-        let remote = if we_offered { answer } else { offer };
-        let local = if we_offered { offer } else { answer };
+        // Everything that can fail comes before anything changes (W3C
+        // webrtc-pc §4.4.1.6: a refused description changes nothing).
+        let transport = self.negotiated_transport(offer, answer, we_offered)?;
         let mut sctp = None;
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let (Some(o), Some(a)) = (offer.media.get(i), answer.media.get(i)) else {
@@ -1233,6 +1297,21 @@ impl Jsep {
         }
         self.snapshot = None;
         self.remote_ice_restart = false;
+        self.transport = transport.map(|t| NegotiatedTransport { sctp, ..t });
+        Ok(())
+    }
+
+    /// The transport a completed exchange settles (RFC 8829 §5.10; RFC 9143
+    /// §7: BUNDLE's tag section), without its SCTP part; `None` when every
+    /// section is rejected.
+    fn negotiated_transport(
+        &self,
+        offer: &Sdp,
+        answer: &Sdp,
+        we_offered: bool,
+    ) -> Result<Option<NegotiatedTransport>, JsepError> {
+        let remote = if we_offered { answer } else { offer };
+        let local = if we_offered { offer } else { answer };
         // RFC 9143 §7: the BUNDLE tag is the first mid of the answer's group.
         let bundle: Vec<String> = answer
             .bundle_groups()
@@ -1244,8 +1323,7 @@ impl Jsep {
             .and_then(|mid| answer.media.iter().position(|m| m.mid() == Some(mid)))
             .or_else(|| answer.media.iter().position(|m| !m.is_rejected()));
         let Some(ti) = tag_index else {
-            self.transport = None;
-            return Ok(());
+            return Ok(None);
         };
         let (Some(rm), Some(lm)) = (remote.media.get(ti), local.media.get(ti)) else {
             return Err(JsepError::AnswerMismatch("no transport section".into()));
@@ -1273,7 +1351,7 @@ impl Jsep {
             (_, Setup::Passive) => Role::Client,
             _ => Role::Server,
         };
-        self.transport = Some(NegotiatedTransport {
+        Ok(Some(NegotiatedTransport {
             transport_mid: lm.mid().unwrap_or_default().to_owned(),
             bundle,
             local_ice: self.ice.clone(),
@@ -1281,9 +1359,8 @@ impl Jsep {
             remote_ice_lite: remote.ice_lite(),
             remote_fingerprints,
             dtls_role,
-            sctp,
-        });
-        Ok(())
+            sctp: None,
+        }))
     }
 }
 
@@ -1304,6 +1381,51 @@ fn answer_setup(offered: Option<Setup>, preferred: Setup) -> Setup {
             _ => Setup::Active,
         },
     }
+}
+
+/// The mid of the first section in use (where BUNDLE's transport is).
+fn first_mid(sdp: &Sdp) -> String {
+    sdp.media
+        .iter()
+        .find(|m| !m.is_rejected())
+        .and_then(|m| m.mid())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `ice-char` of RFC 8839 §5.4: ALPHA / DIGIT / "+" / "/".
+fn is_ice_chars(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// RFC 8839 §5.4: `ice-ufrag` is 4 to 256 ice-chars, `ice-pwd` 22 to 256;
+/// each section in use must have both (at media or session level).
+fn validate_credentials(sdp: &Sdp, m: &MediaDescription) -> Result<(), JsepError> {
+    let mid = || m.mid().unwrap_or_default().to_owned();
+    let (Some(ufrag), Some(pwd)) = (
+        m.ice_ufrag().or(sdp.ice_ufrag()),
+        m.ice_pwd().or(sdp.ice_pwd()),
+    ) else {
+        return Err(JsepError::Invalid(format!(
+            "m-section {} has no ICE credentials",
+            mid()
+        )));
+    };
+    if !is_ice_chars(ufrag, 4, 256) {
+        return Err(JsepError::InvalidIceCredentials {
+            mid: mid(),
+            reason: "ice-ufrag must be 4 to 256 ice-chars",
+        });
+    }
+    if !is_ice_chars(pwd, 22, 256) {
+        return Err(JsepError::InvalidIceCredentials {
+            mid: mid(),
+            reason: "ice-pwd must be 22 to 256 ice-chars",
+        });
+    }
+    Ok(())
 }
 
 fn first_credentials(sdp: &Sdp) -> Option<(String, String)> {
@@ -1327,11 +1449,7 @@ fn validate_offer(sdp: &Sdp) -> Result<(), JsepError> {
         if m.is_rejected() {
             continue;
         }
-        if m.ice_ufrag().or(sdp.ice_ufrag()).is_none() || m.ice_pwd().or(sdp.ice_pwd()).is_none() {
-            return Err(JsepError::Invalid(format!(
-                "m-section {mid} has no ICE credentials"
-            )));
-        }
+        validate_credentials(sdp, m)?;
         if m.fingerprints().next().is_none() && sdp.fingerprints().next().is_none() {
             return Err(JsepError::Invalid(format!(
                 "m-section {mid} has no fingerprint"
@@ -1389,13 +1507,7 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
             )));
         }
         let mid = a.mid().unwrap_or_default();
-        if a.ice_ufrag().or(answer.ice_ufrag()).is_none()
-            || a.ice_pwd().or(answer.ice_pwd()).is_none()
-        {
-            return Err(JsepError::Invalid(format!(
-                "m-section {mid} has no ICE credentials"
-            )));
-        }
+        validate_credentials(answer, a)?;
         if a.fingerprints().next().is_none() && answer.fingerprints().next().is_none() {
             return Err(JsepError::Invalid(format!(
                 "m-section {mid} has no fingerprint"

@@ -280,3 +280,36 @@ fn session_description_has_the_w3c_json_form() {
     let rb: SessionDescription = serde_json::from_str(r#"{"type":"rollback"}"#).unwrap();
     assert_eq!(rb, SessionDescription::rollback());
 }
+
+#[test]
+fn an_answer_refused_while_completing_leaves_the_transceivers_as_they_were() {
+    // W3C webrtc-pc §4.4.1.6: a refused description changes nothing. This
+    // answer rejects the audio section (port 0) and its BUNDLE tag section
+    // has no ICE credentials: nothing may be stopped when it is refused.
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(ferrtc_jsep::TransceiverInit::new(
+        ferrtc_sdp::MediaKind::Audio,
+        ferrtc_sdp::Direction::SendRecv,
+    ));
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    b.set_local_description(answer.clone()).unwrap();
+    // The audio section's ufrag goes (the data section keeps its own).
+    let audio = answer.sdp.replace("m=audio 9 ", "m=audio 0 ");
+    let ufrag = audio.find("a=ice-ufrag:").unwrap();
+    let end = ufrag + audio[ufrag..].find("\r\n").unwrap() + 2;
+    let bad = format!("{}{}", &audio[..ufrag], &audio[end..]);
+    assert_ne!(bad, answer.sdp);
+    let before = a.transceivers().to_vec();
+    assert!(
+        a.set_remote_description(SessionDescription::answer(bad))
+            .is_err()
+    );
+    assert_eq!(a.signaling_state(), HaveLocalOffer);
+    assert_eq!(a.transceivers(), before.as_slice());
+    a.set_remote_description(answer).unwrap();
+    assert_eq!(a.signaling_state(), Stable);
+    assert!(!a.transceivers()[0].is_stopped());
+}

@@ -95,7 +95,7 @@ fn empty_candidate_without_mid_or_index_ends_candidates_of_every_section() {
     };
     assert!(matches!(
         b.add_ice_candidate(&no_section),
-        Err(JsepError::Invalid(_))
+        Err(JsepError::CandidateWithoutMid)
     ));
 }
 
@@ -109,7 +109,7 @@ fn candidate_for_an_unknown_section_or_ufrag_is_refused() {
     };
     assert!(matches!(
         b.add_ice_candidate(&bad_mid),
-        Err(JsepError::Invalid(_))
+        Err(JsepError::CandidateForNoSection { .. })
     ));
     let bad_ufrag = IceCandidateInit {
         candidate: CAND.into(),
@@ -119,7 +119,7 @@ fn candidate_for_an_unknown_section_or_ufrag_is_refused() {
     };
     assert!(matches!(
         b.add_ice_candidate(&bad_ufrag),
-        Err(JsepError::Invalid(_))
+        Err(JsepError::BadCandidate(_))
     ));
     let garbage = IceCandidateInit {
         candidate: "candidate:x".into(),
@@ -128,7 +128,7 @@ fn candidate_for_an_unknown_section_or_ufrag_is_refused() {
     };
     assert!(matches!(
         b.add_ice_candidate(&garbage),
-        Err(JsepError::Invalid(_))
+        Err(JsepError::BadCandidate(_))
     ));
 }
 

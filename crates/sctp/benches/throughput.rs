@@ -73,7 +73,7 @@ impl Endpoint for Peer {
 fn peer(seed: u64, local: &str, remote: &str, to_send: usize) -> Peer {
     Peer {
         assoc: Association::new(Config {
-            seed,
+            seed: Some(seed),
             ..Config::default()
         }),
         local: local.parse().unwrap(),

@@ -13,10 +13,13 @@ pub const DEFAULT_PORT: u16 = 5000;
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Seed of the RNG of [`Association::new`](crate::Association::new)
-    /// (verification tag, initial TSN, cookie key): 64 bits, for
-    /// reproducible tests; a connection uses
-    /// [`Association::with_rng`](crate::Association::with_rng) instead.
-    pub seed: u64,
+    /// (verification tag, initial TSN, cookie key). `None`, the default,
+    /// draws from the operating system's CSPRNG (RFC 9260 §5.1: the tag
+    /// is random, §5.1.3: the cookie key secret). `Some` gives reproducible
+    /// runs for tests: 64 bits are too few for secrets. A connection passes
+    /// its own generator to
+    /// [`Association::with_rng`](crate::Association::with_rng).
+    pub seed: Option<u64>,
     /// Local SCTP port.
     pub local_port: u16,
     /// Remote SCTP port.
@@ -63,7 +66,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            seed: 0,
+            seed: None,
             local_port: DEFAULT_PORT,
             remote_port: DEFAULT_PORT,
             mtu: 1200,

@@ -49,6 +49,12 @@ impl CookieSigner {
         Self { secret: *secret }
     }
 
+    /// The key, for tests that compare associations.
+    #[cfg(test)]
+    pub(crate) fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
     fn key(&self) -> hmac::Key {
         hmac::Key::new(hmac::HMAC_SHA256, &self.secret)
     }

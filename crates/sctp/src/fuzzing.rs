@@ -77,7 +77,7 @@ pub fn parse_chunks(data: &[u8]) -> usize {
 /// Two associations connected in memory; returns one and its local tag.
 fn established_pair(now: Instant) -> (Association, u32) {
     let cfg = |seed| Config {
-        seed,
+        seed: Some(seed),
         zero_checksum: true,
         ..Config::default()
     };

@@ -6,7 +6,9 @@
 //! An [`Association`] takes whole SCTP packets (the application data of
 //! DTLS records) with [`Association::handle_receive`] and gives packets back
 //! from [`Association::poll_transmit`]; time comes in as `Instant`, never
-//! read from a clock; randomness comes from [`Config::seed`].
+//! read from a clock; randomness comes from the operating system's CSPRNG,
+//! a caller's generator ([`Association::with_rng`]) or, in tests,
+//! [`Config::seed`].
 //!
 //! Inside: the four-way handshake with an HMAC-signed, time-limited state
 //! cookie (and simultaneous open, as WebRTC peers do); verification tags;

@@ -138,6 +138,9 @@ pub(crate) struct Sender {
     ready: VecDeque<u16>,
     /// Stream in the middle of a fragmented message (fragments take consecutive TSNs).
     current: Option<u16>,
+    /// I-DATA: the stream whose message is spread over several chunks; at
+    /// most one at a time (see [`Sender::next_stream`]).
+    spread: Option<u16>,
     buffered_total: usize,
     next_msg: u64,
     forward_tsn: bool,
@@ -197,6 +200,7 @@ impl Sender {
             streams: HashMap::new(),
             ready: VecDeque::new(),
             current: None,
+            spread: None,
             buffered_total: 0,
             next_msg: 0,
             forward_tsn,
@@ -584,6 +588,9 @@ impl Sender {
                     if self.current == Some(s) {
                         self.current = None;
                     }
+                    if self.spread == Some(s) {
+                        self.spread = None;
+                    }
                     if st.queue.is_empty() {
                         self.ready.retain(|x| *x != s);
                     }
@@ -791,7 +798,7 @@ impl Sender {
             if room < 64.min(self.cfg.mtu / 4) {
                 break;
             }
-            let Some(stream) = self.current.or_else(|| self.ready.front().copied()) else {
+            let Some(stream) = self.next_stream(room) else {
                 break;
             };
             let Some(st) = self.streams.get_mut(&stream) else {
@@ -874,6 +881,9 @@ impl Sender {
             if done {
                 st.queue.pop_front();
                 self.current = None;
+                if self.spread == Some(stream) {
+                    self.spread = None;
+                }
                 // Round robin at message boundaries.
                 if let Some(pos) = self.ready.iter().position(|s| *s == stream) {
                     self.ready.remove(pos);
@@ -882,7 +892,9 @@ impl Sender {
                     self.ready.push_back(stream);
                 }
             } else if self.idata {
-                // I-DATA lets messages interleave (RFC 8260): round robin per fragment.
+                // I-DATA lets messages interleave (RFC 8260): round robin per
+                // fragment, with one message spread at a time.
+                self.spread = Some(stream);
                 if let Some(pos) = self.ready.iter().position(|s| *s == stream) {
                     self.ready.remove(pos);
                 }
@@ -895,6 +907,61 @@ impl Sender {
             self.t3 = Some(now + self.rto);
         }
         wrote
+    }
+
+    /// The stream whose message gets the next chunk, `room` bytes of
+    /// payload being left in the packet.
+    ///
+    /// DATA: the message being fragmented, else the next stream in round
+    /// robin at message boundaries. I-DATA (RFC 8260 §1) lets fragments of
+    /// messages on different streams interleave, but the receiver has to
+    /// hold every partially received message (RFC 9260 §6.9) within its
+    /// window (§6.2): with several large messages interleaved (32 streams of
+    /// 256 KiB against a 1 MiB window), the window fills with partials of
+    /// all of them, none can complete, and the association stalls until it
+    /// fails (a receiver may drop what is beyond its window, §6.2). So at
+    /// most one message is spread over several chunks at a time: a stream
+    /// whose next message would not fit whole in this chunk waits for its
+    /// turn to come again, and the spread message's next fragment goes in
+    /// its place. Messages that fit whole still go between the fragments:
+    /// small messages do not wait behind a large one, which is what
+    /// interleaving is for. (dcSCTP and usrsctp keep a message's fragments
+    /// together unless interleaving too.)
+    fn next_stream(&mut self, room: usize) -> Option<u16> {
+        if let Some(s) = self.current {
+            return Some(s);
+        }
+        let front = *self.ready.front()?;
+        let Some(spread) = self.spread.filter(|s| *s != front) else {
+            return Some(front);
+        };
+        if !self.idata || self.fits_whole(front, room) {
+            return Some(front);
+        }
+        if !self.is_spread(spread) {
+            // Abandoned or reset meanwhile: the front may start its own.
+            self.spread = None;
+            return Some(front);
+        }
+        self.ready.rotate_left(1);
+        Some(spread)
+    }
+
+    /// Whether the next message of `stream` can go whole in `room` bytes
+    /// (or has nothing to send: the caller drops the stream from `ready`).
+    fn fits_whole(&self, stream: u16, room: usize) -> bool {
+        self.streams
+            .get(&stream)
+            .and_then(|st| st.queue.front())
+            .is_none_or(|m| m.offset > 0 || m.data.len() <= room)
+    }
+
+    /// Whether the next message of `stream` is partly sent.
+    fn is_spread(&self, stream: u16) -> bool {
+        self.streams
+            .get(&stream)
+            .and_then(|st| st.queue.front())
+            .is_some_and(|m| m.offset > 0)
     }
 
     fn header_len(&self) -> usize {

@@ -140,10 +140,12 @@ impl PeerConnection {
             return Ok(());
         };
         if let (Some(ufrag), Some(pwd)) = (ufrag, pwd) {
-            if self.remote_ufrag.as_ref().is_some_and(|u| *u != ufrag) {
-                // RFC 8445 §9: an offer with new credentials restarts ICE;
-                // restart ours too (an answer to our own restart finds
-                // ours restarted already).
+            let known = self.remote_credentials.as_ref();
+            if known.is_some_and(|(u, p)| *u != ufrag || *p != pwd) {
+                // RFC 8445 §9, RFC 8839 §4.4.1.1.1: an offer with a new
+                // ufrag or pwd restarts ICE; restart ours too (an answer to
+                // our own restart finds ours restarted already, and JSEP
+                // refused an answer that changed them without one).
                 if is_offer && !self.restart_pending {
                     ice.restart(now)?;
                     self.credentials = ice.local_credentials().clone();
@@ -151,7 +153,7 @@ impl PeerConnection {
                 }
             }
             ice.set_remote_credentials(&ufrag, &pwd)?;
-            self.remote_ufrag = Some(ufrag);
+            self.remote_credentials = Some((ufrag, pwd));
         }
         if lite {
             ice.set_remote_lite(true);

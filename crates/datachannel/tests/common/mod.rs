@@ -8,7 +8,7 @@ use ferrtc_dtls::Role;
 /// SCTP settings with a fixed seed, for reproducible runs.
 pub fn sctp(seed: u64) -> ferrtc_sctp::Config {
     ferrtc_sctp::Config {
-        seed,
+        seed: Some(seed),
         ..ferrtc_sctp::Config::default()
     }
 }

@@ -16,6 +16,9 @@ mod consent;
 mod nomination;
 mod pairs;
 mod wire;
+
+#[cfg(test)]
+mod tests;
 use crate::candidate::{Candidate, CandidateType, Foundation, Transport};
 use crate::config::{AgentConfig, Credentials};
 use crate::event::{
@@ -148,6 +151,22 @@ fn release_if_empty<T>(queue: &mut VecDeque<T>) {
     }
 }
 
+/// Below this capacity a list's spare room is left until the agent is idle.
+const TRIM_FLOOR: usize = 16;
+
+/// Gives back a list's spare capacity: all of it when the agent is `idle`;
+/// else only when it is far above use (more than four times the length,
+/// past [`TRIM_FLOOR`]), keeping room to double. Amortized O(1) per push,
+/// unlike a `shrink_to_fit` between two pushes, which reallocates (and
+/// copies the list) on every one of them.
+fn trim_list<T>(list: &mut Vec<T>, idle: bool) {
+    if idle {
+        list.shrink_to_fit();
+    } else if list.capacity() > TRIM_FLOOR && list.capacity() > 4 * list.len() {
+        list.shrink_to(2 * list.len());
+    }
+}
+
 /// Most datagrams waiting in the agent's output queue; beyond it responses
 /// are dropped (the peer retransmits).
 const MAX_QUEUED: usize = 256;
@@ -180,7 +199,7 @@ const MAX_EVENTS: usize = 1024;
 /// use ferrtc_ice::{Agent, AgentConfig, Event};
 ///
 /// let now = Instant::now();
-/// let mut agent = Agent::new(AgentConfig { controlling: true, seed: 1, ..Default::default() }, now);
+/// let mut agent = Agent::new(AgentConfig { controlling: true, seed: Some(1), ..Default::default() }, now);
 /// agent.add_local_host("127.0.0.1:5000".parse().unwrap()).unwrap();
 /// let mut buf = Vec::new();
 /// while agent.poll_transmit(now, &mut buf).is_some() {}
@@ -226,12 +245,15 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// A new agent; `now` is the current time. Its RNG is seeded from
-    /// [`AgentConfig::seed`], 64 bits: for reproducible tests. An agent
-    /// whose credentials must be secret is made with
-    /// [`with_rng`](Self::with_rng).
+    /// A new agent; `now` is the current time. Its RNG (a ChaCha
+    /// generator) is seeded from the operating system's CSPRNG, or from
+    /// [`AgentConfig::seed`] when a test sets one; two agents made with the
+    /// default configuration never share credentials or tie-breakers.
     pub fn new(config: AgentConfig, now: Instant) -> Agent {
-        let rng = StdRng::seed_from_u64(config.seed);
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
         Agent::with_rng(config, now, rng)
     }
 
@@ -645,15 +667,32 @@ impl Agent {
             }
         }
         // Connected, the agent sends a check every few seconds: an idle
-        // agent keeps no queue capacity, and its lists no spare room (they
-        // hold a handful of entries; Vec's first growth makes room for four).
+        // agent keeps no queue capacity.
         release_if_empty(&mut self.out);
         release_if_empty(&mut self.triggered);
-        self.hosts.shrink_to_fit();
-        self.srflx.shrink_to_fit();
-        self.remotes.shrink_to_fit();
-        self.pairs.shrink_to_fit();
+        self.trim_lists();
         None
+    }
+
+    /// The candidate and pair lists: while they grow (gathering, trickle,
+    /// checks) only capacity far above use goes back ([`trim_list`]); once
+    /// the agent is idle they keep no spare room at all (they hold a
+    /// handful of entries, and Vec's first growth makes room for four).
+    fn trim_lists(&mut self) {
+        let idle = self.is_idle();
+        trim_list(&mut self.hosts, idle);
+        trim_list(&mut self.srflx, idle);
+        trim_list(&mut self.remotes, idle);
+        trim_list(&mut self.pairs, idle);
+    }
+
+    /// Nominated in this generation, no check waiting and no gathering
+    /// transaction open: the lists change again only with a late candidate
+    /// or a restart (RFC 8445 §8.1.2: ordinary checks stop once a pair is
+    /// nominated), so freeing their spare room now happens once, not on
+    /// every push.
+    fn is_idle(&self) -> bool {
+        self.nominated && !self.has_check_work() && !self.gathering_pending()
     }
 
     /// The next event, or `None`.

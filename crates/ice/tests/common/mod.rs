@@ -194,7 +194,7 @@ impl Side {
         Side {
             config: AgentConfig {
                 controlling,
-                seed,
+                seed: Some(seed),
                 ..Default::default()
             },
             addrs: vec![ip(addr)],

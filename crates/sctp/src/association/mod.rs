@@ -115,8 +115,8 @@ struct Established {
 /// use ferrtc_sctp::{Association, Config, Event, SendOptions, ppid};
 ///
 /// let now = Instant::now();
-/// let mut a = Association::new(Config { seed: 1, ..Config::default() });
-/// let mut b = Association::new(Config { seed: 2, ..Config::default() });
+/// let mut a = Association::new(Config { seed: Some(1), ..Config::default() });
+/// let mut b = Association::new(Config { seed: Some(2), ..Config::default() });
 /// a.connect(now);
 /// let mut buf = Vec::new();
 /// // Shuttle packets until both sides are quiet.
@@ -179,11 +179,15 @@ impl Association {
     /// to open it actively, or feed the peer's INIT to `handle_receive`.
     /// WebRTC peers usually both connect (simultaneous open), which works.
     ///
-    /// The RNG is seeded from [`Config::seed`], 64 bits: for reproducible
-    /// tests. An association whose cookie key must be secret is made with
-    /// [`with_rng`](Self::with_rng).
+    /// The RNG (a ChaCha generator) is seeded from the operating system's
+    /// CSPRNG, or from [`Config::seed`] when a test sets one: two
+    /// associations made with the default configuration never share a
+    /// verification tag or cookie key.
     pub fn new(config: Config) -> Self {
-        let rng = StdRng::seed_from_u64(config.seed);
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
         Self::with_rng(config, rng)
     }
 
@@ -633,5 +637,32 @@ impl Association {
                 .map_or(self.config.rto_initial, |e| e.sender.rto());
             self.heartbeat_at = Some(now + interval + rto);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9260 §5.1 (random verification tag and initial TSN), §5.1.3
+    /// (secret cookie key): `new` without a seed draws from the OS.
+    #[test]
+    fn default_associations_have_different_tags_and_cookie_keys() {
+        let a = Association::new(Config::default());
+        let b = Association::new(Config::default());
+        assert_ne!(a.local_tag, b.local_tag);
+        assert_ne!(a.local_initial_tsn, b.local_initial_tsn);
+        assert_ne!(a.signer.secret(), b.signer.secret());
+    }
+
+    #[test]
+    fn equal_seeds_still_give_equal_associations_for_tests() {
+        let config = || Config {
+            seed: Some(7),
+            ..Config::default()
+        };
+        let (a, b) = (Association::new(config()), Association::new(config()));
+        assert_eq!(a.local_tag, b.local_tag);
+        assert_eq!(a.signer.secret(), b.signer.secret());
     }
 }

@@ -113,7 +113,7 @@ pub fn addr(s: &str) -> SocketAddr {
 
 pub fn config(seed: u64) -> Config {
     Config {
-        seed,
+        seed: Some(seed),
         ..Config::default()
     }
 }

@@ -1,0 +1,374 @@
+//! W3C webrtc-pc §4.4.1.6 ("set the session description") and §4.4.1.5
+//! (`addIceCandidate`): a rejected call leaves the connection exactly as it
+//! was, and each refusal carries the exception the browser API throws.
+
+use std::time::{Instant, SystemTime};
+
+use ferrtc_core::{
+    Config, DataChannelInit, Error, IceCandidateInit, PeerConnection, SessionDescription,
+    SignalingState,
+};
+
+fn peer(seed: u8) -> PeerConnection {
+    let mut config = Config::default();
+    config.rng_seed = Some([seed; 32]);
+    PeerConnection::new(config, Instant::now(), SystemTime::now()).unwrap()
+}
+
+/// `a` with a data channel and its offer applied (have-local-offer).
+fn offerer(now: Instant) -> (PeerConnection, SessionDescription) {
+    let mut a = peer(1);
+    a.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    let offer = a.local_description().unwrap();
+    (a, offer)
+}
+
+/// One full exchange: `a` offered, `b` answered, both stable.
+fn negotiated(now: Instant) -> (PeerConnection, PeerConnection) {
+    let (mut a, offer) = offerer(now);
+    let mut b = peer(2);
+    b.set_remote_description(now, offer).unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    (a, b)
+}
+
+/// Replaces the value of every `a=<name>:` line.
+fn with_attribute(desc: &SessionDescription, name: &str, value: &str) -> SessionDescription {
+    let prefix = format!("a={name}:");
+    let sdp: String = desc
+        .sdp
+        .split_inclusive("\r\n")
+        .map(|line| {
+            if line.starts_with(&prefix) {
+                format!("{prefix}{value}\r\n")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    SessionDescription {
+        kind: desc.kind,
+        sdp,
+    }
+}
+
+fn without_attribute(desc: &SessionDescription, name: &str) -> SessionDescription {
+    let prefix = format!("a={name}:");
+    let sdp: String = desc
+        .sdp
+        .split_inclusive("\r\n")
+        .filter(|line| !line.starts_with(&prefix))
+        .collect();
+    SessionDescription {
+        kind: desc.kind,
+        sdp,
+    }
+}
+
+/// What W3C says must not change when a description is refused.
+#[derive(Debug, PartialEq)]
+struct Observable {
+    state: SignalingState,
+    local: Option<SessionDescription>,
+    remote: Option<SessionDescription>,
+    pending_local: Option<SessionDescription>,
+    pending_remote: Option<SessionDescription>,
+    channels: usize,
+    ufrag: String,
+}
+
+fn observe(pc: &PeerConnection) -> Observable {
+    Observable {
+        state: pc.signaling_state(),
+        local: pc.local_description(),
+        remote: pc.remote_description(),
+        pending_local: pc.pending_local_description(),
+        pending_remote: pc.pending_remote_description(),
+        channels: pc.channels().count(),
+        ufrag: pc.local_ufrag().to_owned(),
+    }
+}
+
+/// The bad remote offer is refused with an `InvalidAccessError`, `b` is as
+/// before, and the good offer then negotiates.
+fn bad_offer_changes_nothing(bad: impl Fn(&SessionDescription) -> SessionDescription) {
+    let now = Instant::now();
+    let (mut a, offer) = offerer(now);
+    let mut b = peer(2);
+    let before = observe(&b);
+    let err = b.set_remote_description(now, bad(&offer)).unwrap_err();
+    assert!(matches!(err, Error::InvalidAccess { .. }), "{err:?}");
+    assert_eq!(observe(&b), before);
+    assert!(
+        b.poll_event().is_none(),
+        "a refused description fires nothing"
+    );
+    b.set_remote_description(now, offer).unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn a_remote_offer_with_an_ice_pwd_under_22_chars_is_refused_and_changes_nothing() {
+    // RFC 8839 §5.4: ice-pwd is 22 to 256 ice-chars.
+    bad_offer_changes_nothing(|o| with_attribute(o, "ice-pwd", "abcdefghijklmnopqrstu"));
+}
+
+#[test]
+fn a_remote_offer_with_an_ice_ufrag_under_4_chars_is_refused_and_changes_nothing() {
+    // RFC 8839 §5.4: ice-ufrag is 4 to 256 ice-chars.
+    bad_offer_changes_nothing(|o| with_attribute(o, "ice-ufrag", "abc"));
+}
+
+#[test]
+fn a_remote_offer_with_ice_credentials_outside_ice_char_is_refused_and_changes_nothing() {
+    bad_offer_changes_nothing(|o| with_attribute(o, "ice-ufrag", "ab-cd"));
+}
+
+#[test]
+fn a_remote_answer_with_a_short_ice_pwd_is_refused_and_the_good_one_then_applies() {
+    let now = Instant::now();
+    let (mut a, offer) = offerer(now);
+    let mut b = peer(2);
+    b.set_remote_description(now, offer).unwrap();
+    b.set_local_description(now, None).unwrap();
+    let answer = b.local_description().unwrap();
+    while a.poll_event().is_some() {}
+    let before = observe(&a);
+    let bad = with_attribute(&answer, "ice-pwd", "short");
+    let err = a.set_remote_description(now, bad).unwrap_err();
+    assert!(matches!(err, Error::InvalidAccess { .. }), "{err:?}");
+    assert_eq!(observe(&a), before);
+    assert!(a.poll_event().is_none());
+    a.set_remote_description(now, answer).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn an_answer_changing_ice_credentials_without_an_ice_restart_is_refused_and_changes_nothing() {
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    // A renegotiation without restartIce(): the offer keeps a's credentials.
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    let answer = b.local_description().unwrap();
+    while a.poll_event().is_some() {}
+    let before = observe(&a);
+    // RFC 8839 §4.4.1.1.1: only an ICE restart changes the credentials.
+    let changed = with_attribute(
+        &with_attribute(&answer, "ice-ufrag", "Nu3w"),
+        "ice-pwd",
+        "NewPasswordNewPassword",
+    );
+    let err = a.set_remote_description(now, changed).unwrap_err();
+    assert!(matches!(err, Error::InvalidAccess { .. }), "{err:?}");
+    assert_eq!(observe(&a), before);
+    assert!(a.poll_event().is_none());
+    a.set_remote_description(now, answer).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn a_remote_offer_changing_only_the_ice_pwd_is_an_ice_restart() {
+    // RFC 8839 §4.4.1.1.1: a new ufrag or a new pwd means an ICE restart;
+    // the answerer restarts too and answers with new credentials.
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let b_ufrag = b.local_ufrag().to_owned();
+    a.set_local_description(now, None).unwrap();
+    let offer = with_attribute(
+        &a.local_description().unwrap(),
+        "ice-pwd",
+        "AnotherPasswordAnother",
+    );
+    b.set_remote_description(now, offer).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::HaveRemoteOffer);
+    b.set_local_description(now, None).unwrap();
+    assert_ne!(b.local_ufrag(), b_ufrag);
+    assert!(
+        b.local_description()
+            .unwrap()
+            .sdp
+            .contains(&format!("a=ice-ufrag:{}", b.local_ufrag()))
+    );
+}
+
+#[test]
+fn a_final_answer_changing_the_ice_credentials_of_the_pranswer_is_refused() {
+    let now = Instant::now();
+    let (mut a, offer) = offerer(now);
+    let mut b = peer(2);
+    b.set_remote_description(now, offer).unwrap();
+    b.set_local_description(now, None).unwrap();
+    let answer = b.local_description().unwrap();
+    a.set_remote_description(now, SessionDescription::pranswer(answer.sdp.clone()))
+        .unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::HaveRemotePranswer);
+    while a.poll_event().is_some() {}
+    let before = observe(&a);
+    let changed = with_attribute(
+        &with_attribute(&answer, "ice-ufrag", "Nu3w"),
+        "ice-pwd",
+        "NewPasswordNewPassword",
+    );
+    let err = a.set_remote_description(now, changed).unwrap_err();
+    assert!(matches!(err, Error::InvalidAccess { .. }), "{err:?}");
+    assert_eq!(observe(&a), before);
+    assert!(a.poll_event().is_none());
+    a.set_remote_description(now, answer).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn an_invalid_offer_in_glare_keeps_the_local_offer() {
+    let now = Instant::now();
+    let (mut a, b) = negotiated(now);
+    let mut b = b;
+    // Both sides offer at once (glare); b's offer lacks a fingerprint.
+    a.set_local_description(now, None).unwrap();
+    b.set_local_description(now, None).unwrap();
+    let b_offer = b.local_description().unwrap();
+    while a.poll_event().is_some() {}
+    let before = observe(&a);
+    assert_eq!(before.state, SignalingState::HaveLocalOffer);
+    let bad = without_attribute(&b_offer, "fingerprint");
+    let err = a.set_remote_description(now, bad).unwrap_err();
+    assert!(matches!(err, Error::InvalidAccess { .. }), "{err:?}");
+    // The implicit rollback (RFC 8829 §5.10) must not have happened.
+    assert_eq!(observe(&a), before);
+    assert!(a.poll_event().is_none());
+    // The good offer still rolls back a's offer and is answered.
+    a.set_remote_description(now, b_offer).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::HaveRemoteOffer);
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn a_replacement_remote_offer_that_is_invalid_keeps_the_pending_one() {
+    let now = Instant::now();
+    let (_a, offer) = offerer(now);
+    let mut b = peer(2);
+    b.set_remote_description(now, offer.clone()).unwrap();
+    while b.poll_event().is_some() {}
+    let before = observe(&b);
+    let bad = without_attribute(&offer, "fingerprint");
+    let err = b.set_remote_description(now, bad).unwrap_err();
+    assert!(matches!(err, Error::InvalidAccess { .. }), "{err:?}");
+    assert_eq!(observe(&b), before);
+}
+
+#[test]
+fn a_remote_description_that_does_not_parse_is_a_syntax_error_and_changes_nothing() {
+    let now = Instant::now();
+    let mut b = peer(2);
+    let before = observe(&b);
+    let err = b
+        .set_remote_description(now, SessionDescription::offer("v=0\r\nbogus\r\n"))
+        .unwrap_err();
+    assert_eq!(err.name(), "SyntaxError");
+    assert_eq!(observe(&b), before);
+}
+
+#[test]
+fn an_answer_in_stable_is_an_invalid_state_error() {
+    let now = Instant::now();
+    let (mut a, b) = negotiated(now);
+    let before = observe(&a);
+    let err = a
+        .set_remote_description(now, b.local_description().unwrap())
+        .unwrap_err();
+    assert_eq!(err.name(), "InvalidStateError");
+    assert_eq!(observe(&a), before);
+}
+
+// ---- addIceCandidate (W3C webrtc-pc §4.4.1.5) ----
+
+fn candidate(mid: Option<&str>, index: Option<u16>, line: &str) -> IceCandidateInit {
+    IceCandidateInit {
+        candidate: line.to_owned(),
+        sdp_mid: mid.map(str::to_owned),
+        sdp_m_line_index: index,
+        ..IceCandidateInit::default()
+    }
+}
+
+const HOST: &str = "candidate:1 1 udp 2130706431 10.0.0.9 5000 typ host";
+
+#[test]
+fn add_ice_candidate_without_sdp_mid_and_sdp_m_line_index_is_a_type_error() {
+    let now = Instant::now();
+    let (mut a, _b) = negotiated(now);
+    let err = a
+        .add_ice_candidate(now, &candidate(None, None, HOST))
+        .unwrap_err();
+    assert_eq!(err.name(), "TypeError", "{err:?}");
+}
+
+#[test]
+fn add_ice_candidate_without_sdp_mid_and_sdp_m_line_index_is_a_type_error_before_any_description() {
+    // W3C webrtc-pc §4.4.1.5: the argument check (step 3) comes first.
+    let now = Instant::now();
+    let mut a = peer(1);
+    let err = a
+        .add_ice_candidate(now, &candidate(None, None, HOST))
+        .unwrap_err();
+    assert_eq!(err.name(), "TypeError", "{err:?}");
+}
+
+#[test]
+fn add_ice_candidate_before_a_remote_description_is_an_invalid_state_error() {
+    let now = Instant::now();
+    let (mut a, _offer) = offerer(now);
+    let err = a
+        .add_ice_candidate(now, &candidate(Some("0"), None, HOST))
+        .unwrap_err();
+    assert_eq!(err.name(), "InvalidStateError", "{err:?}");
+}
+
+#[test]
+fn add_ice_candidate_for_no_media_section_is_an_operation_error() {
+    let now = Instant::now();
+    let (mut a, _b) = negotiated(now);
+    for c in [
+        candidate(Some("nope"), None, HOST),
+        candidate(None, Some(7), HOST),
+    ] {
+        let err = a.add_ice_candidate(now, &c).unwrap_err();
+        assert_eq!(err.name(), "OperationError", "{err:?}");
+    }
+}
+
+#[test]
+fn add_ice_candidate_that_does_not_parse_is_an_operation_error() {
+    let now = Instant::now();
+    let (mut a, _b) = negotiated(now);
+    let err = a
+        .add_ice_candidate(now, &candidate(Some("0"), None, "candidate:garbage"))
+        .unwrap_err();
+    assert_eq!(err.name(), "OperationError", "{err:?}");
+}
+
+#[test]
+fn add_ice_candidate_accepts_end_of_candidates_and_a_good_candidate() {
+    let now = Instant::now();
+    let (mut a, _b) = negotiated(now);
+    a.add_ice_candidate(now, &candidate(Some("0"), None, HOST))
+        .unwrap();
+    a.add_ice_candidate(now, &candidate(Some("0"), None, ""))
+        .unwrap();
+    a.add_ice_candidate(now, &candidate(None, None, ""))
+        .unwrap();
+}
