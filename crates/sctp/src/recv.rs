@@ -22,13 +22,56 @@ const MAX_GAP_BLOCKS: usize = 64;
 /// A DATA chunk this far beyond the cumulative TSN is dropped.
 const MAX_TSN_AHEAD: u64 = 1 << 16;
 
+/// A run of DATA fragments of one message with consecutive TSNs, kept as
+/// one buffer (RFC 9260 §6.9): fragments that arrive in order are appended
+/// where they land, so reassembly copies each byte once and never walks
+/// the fragments again. Keyed in `fragments` by its first TSN.
 #[derive(Debug)]
-struct Fragment {
+struct Run {
+    /// TSN of the run's last fragment.
+    last: u64,
+    /// BEGIN of the first fragment, END of the last, UNORDERED.
     flags: u8,
     stream: u16,
     ssn: u16,
     ppid: u32,
     data: Vec<u8>,
+    /// Fragments in the run (each costs [`ENTRY_OVERHEAD`]).
+    pieces: usize,
+}
+
+impl Run {
+    fn cost(&self) -> usize {
+        self.data.len() + self.pieces * ENTRY_OVERHEAD
+    }
+
+    /// Whether `next`, starting right after this run's last TSN, carries
+    /// on the same message (§6.9: the fragments of a message have
+    /// consecutive TSNs, the first marked B, the last E).
+    fn continues_with(&self, next: &Run) -> bool {
+        let unordered = self.flags & flag::UNORDERED;
+        self.flags & flag::END == 0
+            && next.flags & flag::BEGIN == 0
+            && self.stream == next.stream
+            && unordered == next.flags & flag::UNORDERED
+            && (unordered != 0 || self.ssn == next.ssn)
+    }
+
+    /// Appends `next` (which [`continues_with`](Self::continues_with) this).
+    fn append(&mut self, next: Run) {
+        self.last = next.last;
+        self.flags |= next.flags & flag::END;
+        self.pieces += next.pieces;
+        if self.data.is_empty() {
+            self.data = next.data;
+        } else {
+            self.data.extend_from_slice(&next.data);
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.flags & (flag::BEGIN | flag::END) == (flag::BEGIN | flag::END)
+    }
 }
 
 /// An I-DATA message being reassembled (RFC 8260 §2.1), keyed by
@@ -78,7 +121,8 @@ pub(crate) struct Receiver {
     /// TSNs above `cum_tsn` received.
     received: BTreeSet<u64>,
     dups: Vec<u32>,
-    fragments: BTreeMap<u64, Fragment>,
+    /// DATA fragments being reassembled, in runs keyed by first TSN.
+    fragments: BTreeMap<u64, Run>,
     partials: HashMap<(u16, bool, u32), Partial>,
     streams: HashMap<u16, InStream>,
     /// I-DATA in use: ordering by 32-bit MID instead of 16-bit SSN.
@@ -218,17 +262,16 @@ impl Receiver {
             self.complete(msg, u32::from(d.ssn), out);
         } else {
             self.buffered += cost;
-            self.fragments.insert(
-                tsn,
-                Fragment {
-                    flags: d.flags,
-                    stream: d.stream,
-                    ssn: d.ssn,
-                    ppid: d.ppid,
-                    data: d.payload.to_vec(),
-                },
-            );
-            self.try_reassemble(tsn, out)?;
+            let run = Run {
+                last: tsn,
+                flags: d.flags,
+                stream: d.stream,
+                ssn: d.ssn,
+                ppid: d.ppid,
+                data: d.payload.to_vec(),
+                pieces: 1,
+            };
+            self.reassemble(tsn, run, out)?;
         }
         Ok(DataOutcome::Accepted)
     }
@@ -244,84 +287,68 @@ impl Receiver {
         }
     }
 
-    fn same_message(a: &Fragment, b: &Fragment) -> bool {
-        let unordered = a.flags & flag::UNORDERED;
-        a.stream == b.stream
-            && unordered == b.flags & flag::UNORDERED
-            && (unordered != 0 || a.ssn == b.ssn)
+    /// Joins the fragment at `tsn` (a run of one) to the runs before and
+    /// after it, and delivers the message once one run holds all of it
+    /// (§6.9).
+    fn reassemble(
+        &mut self,
+        tsn: u64,
+        mut run: Run,
+        out: &mut VecDeque<Event>,
+    ) -> Result<(), Error> {
+        let limits = (self.max_message_size, self.max_fragments);
+        let mut first = tsn;
+        // The run just before, if this fragment carries it on.
+        if let Some((&key, before)) = self.fragments.range_mut(..tsn).next_back()
+            && before.last + 1 == tsn
+            && before.continues_with(&run)
+        {
+            Self::check_limits(limits, before, &run)?;
+            before.append(run);
+            first = key;
+            run = match self.fragments.remove(&key) {
+                Some(r) => r,
+                None => return Ok(()),
+            };
+        }
+        // The run just after, if this one carries on into it.
+        if let Some(after) = self.fragments.get(&(run.last + 1))
+            && run.continues_with(after)
+        {
+            Self::check_limits(limits, &run, after)?;
+            if let Some(after) = self.fragments.remove(&(run.last + 1)) {
+                run.append(after);
+            }
+        }
+        if !run.complete() {
+            self.fragments.insert(first, run);
+            return Ok(());
+        }
+        self.buffered = self.buffered.saturating_sub(run.cost());
+        let msg = Message {
+            stream: run.stream,
+            ppid: run.ppid,
+            unordered: run.flags & flag::UNORDERED != 0,
+            data: run.data,
+        };
+        self.complete(msg, u32::from(run.ssn), out);
+        Ok(())
     }
 
-    /// Looks for the complete message containing fragment `tsn` (§6.9).
-    fn try_reassemble(&mut self, tsn: u64, out: &mut VecDeque<Event>) -> Result<(), Error> {
-        let Some(this) = self.fragments.get(&tsn) else {
-            return Ok(());
-        };
-        let mut first = tsn;
-        let mut size = this.data.len();
-        let mut count = 1usize;
-        let mut cur = this;
-        while cur.flags & flag::BEGIN == 0 {
-            match self.fragments.get(&(first - 1)) {
-                Some(prev) if Self::same_message(prev, cur) && prev.flags & flag::END == 0 => {
-                    first -= 1;
-                    size += prev.data.len();
-                    count += 1;
-                    cur = prev;
-                }
-                _ => break,
-            }
-            if count > self.max_fragments {
-                return Err(Error::ProtocolViolation("message in too many fragments"));
-            }
-        }
-        let begun = cur.flags & flag::BEGIN != 0;
-        let mut last = tsn;
-        cur = this;
-        while cur.flags & flag::END == 0 {
-            match self.fragments.get(&(last + 1)) {
-                Some(next) if Self::same_message(next, cur) && next.flags & flag::BEGIN == 0 => {
-                    last += 1;
-                    size += next.data.len();
-                    count += 1;
-                    cur = next;
-                }
-                _ => break,
-            }
-            if count > self.max_fragments {
-                return Err(Error::ProtocolViolation("message in too many fragments"));
-            }
-        }
-        if size > self.max_message_size {
+    /// A message may not pass the largest message size nor come in more
+    /// fragments than that size allows.
+    fn check_limits(limits: (usize, usize), a: &Run, b: &Run) -> Result<(), Error> {
+        let (max_message_size, max_fragments) = limits;
+        let size = a.data.len() + b.data.len();
+        if size > max_message_size {
             return Err(Error::MessageTooLarge {
                 size,
-                max: self.max_message_size,
+                max: max_message_size,
             });
         }
-        if !begun || cur.flags & flag::END == 0 {
-            return Ok(());
+        if a.pieces + b.pieces > max_fragments {
+            return Err(Error::ProtocolViolation("message in too many fragments"));
         }
-        // Complete: take the fragments out in order, appending into the first.
-        let mut head = match self.fragments.remove(&first) {
-            Some(f) => f,
-            None => return Ok(()),
-        };
-        self.buffered = self
-            .buffered
-            .saturating_sub(head.data.len() + ENTRY_OVERHEAD);
-        head.data.reserve(size - head.data.len());
-        for t in first + 1..=last {
-            if let Some(f) = self.fragments.remove(&t) {
-                self.buffered = self.buffered.saturating_sub(f.data.len() + ENTRY_OVERHEAD);
-                head.data.extend_from_slice(&f.data);
-            }
-        }
-        let msg = Message {
-            stream: head.stream,
-            ppid: head.ppid,
-            unordered: head.flags & flag::UNORDERED != 0,
-            data: head.data,
-        };
-        self.complete(msg, u32::from(head.ssn), out);
         Ok(())
     }
 
@@ -547,12 +574,14 @@ impl Receiver {
         if !self.advance_cum(f.new_cum_tsn) {
             return false;
         }
+        // Runs hold one message each: one that starts at or below the new
+        // cumulative TSN belongs to an abandoned message.
         while let Some(entry) = self.fragments.first_entry() {
             if *entry.key() > new_cum {
                 break;
             }
-            let f = entry.remove();
-            self.buffered = self.buffered.saturating_sub(f.data.len() + ENTRY_OVERHEAD);
+            let run = entry.remove();
+            self.buffered = self.buffered.saturating_sub(run.cost());
         }
         for (stream, ssn) in f.streams() {
             if let Some(st) = self.streams.get_mut(&stream) {
@@ -694,6 +723,74 @@ mod tests {
         r.handle_data(&data(1, 0, 0, b"b"), &mut out).unwrap();
         assert_eq!(messages(&mut out), vec![b"abc".to_vec()]);
         assert_eq!(r.held(), r.event_bytes, "no fragment left behind");
+    }
+
+    #[test]
+    fn a_long_message_reassembles_whole_from_fragments_in_any_order() {
+        // 40 fragments of one message, arriving in order, reversed, and
+        // shuffled (each later fragment joins the runs on both sides).
+        let pieces: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 3]).collect();
+        let whole: Vec<u8> = pieces.concat();
+        let in_order: Vec<usize> = (0..40).collect();
+        let reversed: Vec<usize> = (0..40).rev().collect();
+        let shuffled: Vec<usize> = (0..40).map(|i| (i * 17) % 40).collect();
+        for order in [in_order, reversed, shuffled] {
+            let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, false);
+            let mut out = VecDeque::new();
+            for (n, &i) in order.iter().enumerate() {
+                let flags = match i {
+                    0 => flag::BEGIN,
+                    39 => flag::END,
+                    _ => 0,
+                };
+                r.handle_data(&data(i as u32, flags, 0, &pieces[i]), &mut out)
+                    .unwrap();
+                if n < 39 {
+                    assert!(out.is_empty(), "delivered before the last fragment");
+                }
+            }
+            assert_eq!(messages(&mut out), vec![whole.clone()], "order {order:?}");
+            assert!(r.fragments.is_empty());
+            assert_eq!(r.held(), r.event_bytes, "no fragment left behind");
+        }
+    }
+
+    #[test]
+    fn a_message_in_more_fragments_than_its_size_allows_is_a_protocol_violation() {
+        // 1 KiB messages: at most 1024 / 256 + 16 = 20 fragments.
+        let mut r = Receiver::new(0, 10, 1 << 20, 1024, false);
+        let mut out = VecDeque::new();
+        r.handle_data(&data(0, flag::BEGIN, 0, b"x"), &mut out)
+            .unwrap();
+        let mut result = Ok(DataOutcome::Accepted);
+        for tsn in 1..30 {
+            result = r.handle_data(&data(tsn, 0, 0, b"x"), &mut out);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(result, Err(Error::ProtocolViolation(_))));
+    }
+
+    #[test]
+    fn a_forward_tsn_drops_the_fragments_of_an_abandoned_message() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, false);
+        let mut out = VecDeque::new();
+        // TSN 1 (the middle) never comes; the sender abandons TSNs 0-2.
+        r.handle_data(&data(0, flag::BEGIN, 0, b"head"), &mut out)
+            .unwrap();
+        r.handle_data(&data(2, flag::END, 0, b"tail"), &mut out)
+            .unwrap();
+        assert!(r.held() > 0);
+        // New cumulative TSN 2; stream 1 skips SSN 0 (RFC 3758 §3.2).
+        let value = [0, 0, 0, 2, 0, 1, 0, 0];
+        let fwd = chunk::ForwardTsn::parse(&value).unwrap();
+        assert!(r.handle_forward_tsn(&fwd, &mut out));
+        assert!(r.fragments.is_empty());
+        assert_eq!(r.held(), 0);
+        // The stream goes on with the next message.
+        r.handle_data(&data(3, BE, 1, b"next"), &mut out).unwrap();
+        assert_eq!(messages(&mut out), vec![b"next".to_vec()]);
     }
 
     #[test]
