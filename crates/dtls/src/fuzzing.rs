@@ -52,9 +52,7 @@ fn fixed_wall_clock() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
 }
 
-/// One configuration for every run: its clones share dimpl's prepared
-/// configuration, which would otherwise be rebuilt (most of a millisecond)
-/// for every input.
+/// One configuration for every run.
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(Config::default)
