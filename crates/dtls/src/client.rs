@@ -40,9 +40,9 @@ impl Client {
             random,
             session_id: Vec::new(),
             cookie: Vec::new(),
-            cipher_suites: CipherSuite::ALL.iter().map(|s| s.id()).collect(),
+            cipher_suites: hs.suites.iter().map(|s| s.id()).collect(),
             extensions: Extensions {
-                supported_groups: NamedGroup::ALL.iter().map(|g| g.id()).collect(),
+                supported_groups: hs.groups.iter().map(|g| g.id()).collect(),
                 ec_point_formats: true,
                 signature_algorithms: SignatureScheme::ALL.iter().map(|s| s.id()).collect(),
                 srtp_profiles: (!hs.srtp_profiles.is_empty())
@@ -93,7 +93,9 @@ impl Client {
             (Client::AwaitKeyExchange { peer }, kind::SERVER_KEY_EXCHANGE) => {
                 let ske = ServerKeyExchange::decode(&msg.body)?;
                 let group = NamedGroup::from_id(ske.group)
+                    .filter(|g| hs.groups.contains(g))
                     .ok_or(ProtocolError::IllegalParameter("group not offered"))?;
+                hs.group = Some(group);
                 let scheme = SignatureScheme::from_id(ske.scheme)
                     .ok_or(ProtocolError::IllegalParameter("signature scheme not offered"))?;
                 let params = hs.params.ok_or(ProtocolError::Internal("no parameters"))?;
@@ -163,6 +165,7 @@ fn check_server_hello(
         return Err(ProtocolError::UnsupportedVersion(sh.version));
     }
     let suite = CipherSuite::from_id(sh.cipher_suite)
+        .filter(|s| hs.suites.contains(s))
         .ok_or(ProtocolError::IllegalParameter("cipher suite not offered"))?;
     // RFC 7627 §5.2: we require the extended master secret.
     if !sh.extensions.extended_master_secret {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::crypto::{CipherSuite, NamedGroup};
 use crate::error::Error;
 use crate::srtp::SrtpProfile;
 
@@ -53,6 +54,13 @@ pub struct Config {
     /// system's RNG. See [`Dtls::with_rng`](crate::Dtls::with_rng) to
     /// supply a generator.
     pub rng_seed: Option<u64>,
+    /// Cipher suites offered (client) or accepted (server, in this order of
+    /// preference among those the client offers and that fit our key).
+    /// Default [`CipherSuite::ALL`].
+    pub cipher_suites: Vec<CipherSuite>,
+    /// ECDHE groups offered (client) or accepted (server, in this order of
+    /// preference). Default [`NamedGroup::ALL`]: X25519, P-256, P-384.
+    pub groups: Vec<NamedGroup>,
 }
 
 impl Config {
@@ -60,6 +68,11 @@ impl Config {
         if self.mtu < MIN_MTU {
             return Err(Error::Config {
                 reason: "MTU below 100 bytes",
+            });
+        }
+        if self.cipher_suites.is_empty() || self.groups.is_empty() {
+            return Err(Error::Config {
+                reason: "no cipher suite or no group",
             });
         }
         if self.initial_rto.is_zero() {
@@ -80,6 +93,8 @@ impl fmt::Debug for Config {
             .field("flight_retries", &self.flight_retries)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("rng_seed", &self.rng_seed.is_some())
+            .field("cipher_suites", &self.cipher_suites)
+            .field("groups", &self.groups)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +108,8 @@ impl Default for Config {
             flight_retries: 4,
             handshake_timeout: Duration::from_secs(40),
             rng_seed: None,
+            cipher_suites: CipherSuite::ALL.to_vec(),
+            groups: NamedGroup::ALL.to_vec(),
         }
     }
 }

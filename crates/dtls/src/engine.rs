@@ -261,7 +261,7 @@ impl Dtls {
             rng,
             certificate.signing_key(),
             certificate.der().to_vec(),
-            config.srtp_profiles.clone(),
+            config,
         );
         let mut dtls = Dtls {
             role,
@@ -320,6 +320,16 @@ impl Dtls {
     /// before it is verified.
     pub fn peer_certificate(&self) -> Option<&[u8]> {
         self.hs.peer_certificate.as_deref()
+    }
+
+    /// The negotiated cipher suite, once the ServerHello is known.
+    pub fn cipher_suite(&self) -> Option<crate::crypto::CipherSuite> {
+        self.hs.params.map(|p| p.suite)
+    }
+
+    /// The ECDHE group of the key exchange, once known.
+    pub fn key_exchange_group(&self) -> Option<crate::crypto::NamedGroup> {
+        self.hs.group
     }
 
     /// Counters of dropped records, fragments, retransmissions.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::crypto::{CipherSuite, Rng, Secrets, SigningKey};
+use crate::crypto::{CipherSuite, NamedGroup, Rng, Secrets, SigningKey};
 use crate::error::ProtocolError;
 use crate::flight::FlightItem;
 use crate::fragment::Message;
@@ -37,8 +37,12 @@ pub(crate) struct Handshake {
     pub(crate) rng: Rng,
     pub(crate) key: Arc<SigningKey>,
     pub(crate) certificate: Vec<u8>,
-    /// Our SRTP profiles in order of preference.
+    /// Our SRTP profiles, suites and groups in order of preference.
     pub(crate) srtp_profiles: Vec<SrtpProfile>,
+    pub(crate) suites: Vec<CipherSuite>,
+    pub(crate) groups: Vec<NamedGroup>,
+    /// The ECDHE group used, once known.
+    pub(crate) group: Option<NamedGroup>,
     /// Every handshake message of this handshake so far, as hashed
     /// (RFC 6347 §4.2.6; the first ClientHello and HelloVerifyRequest excluded).
     pub(crate) transcript: Vec<u8>,
@@ -63,13 +67,16 @@ impl Handshake {
         rng: Rng,
         key: Arc<SigningKey>,
         certificate: Vec<u8>,
-        srtp_profiles: Vec<SrtpProfile>,
+        config: &crate::config::Config,
     ) -> Self {
         Handshake {
             rng,
             key,
             certificate,
-            srtp_profiles,
+            srtp_profiles: config.srtp_profiles.clone(),
+            suites: config.cipher_suites.clone(),
+            groups: config.groups.clone(),
+            group: None,
             transcript: Vec::new(),
             send_seq: 0,
             out: Vec::new(),

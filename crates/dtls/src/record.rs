@@ -98,7 +98,8 @@ pub(crate) fn write_header(
 ) {
     out.push(content_type as u8);
     out.extend_from_slice(&version.to_be_bytes());
-    out.extend_from_slice(&seq.to_be_bytes()[2..]);
+    // epoch (16 bits) and sequence number (48 bits)
+    out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(&(len as u16).to_be_bytes());
 }
 

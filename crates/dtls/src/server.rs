@@ -2,7 +2,7 @@
 //! stateless cookie exchange, then one state per message it waits for.
 
 use crate::cookie::CookieKey;
-use crate::crypto::{CipherSuite, KeyShare, NamedGroup, PeerKey, SignatureScheme};
+use crate::crypto::{KeyShare, NamedGroup, PeerKey, SignatureScheme};
 use crate::error::ProtocolError;
 use crate::fragment::Message;
 use crate::handshake::{Handshake, Params, unexpected};
@@ -67,18 +67,24 @@ pub(crate) fn on_client_hello(
     }
     let ext = &hello.extensions;
     let our_kind = hs.key.kind();
-    let suite = CipherSuite::ALL
-        .into_iter()
+    let suite = hs
+        .suites
+        .iter()
+        .copied()
         .find(|s| s.key_kind() == our_kind && hello.cipher_suites.contains(&s.id()))
         .ok_or(ProtocolError::NoCommonCipherSuite)?;
     let group = if ext.supported_groups.is_empty() {
         NamedGroup::P256 // RFC 8422 §4: absent means the peer takes any.
     } else {
-        NamedGroup::ALL
-            .into_iter()
+        hs.groups
+            .iter()
+            .copied()
             .find(|g| ext.supported_groups.contains(&g.id()))
             .ok_or(ProtocolError::NoCommonGroup)?
     };
+    if !hs.groups.contains(&group) {
+        return Err(ProtocolError::NoCommonGroup);
+    }
     if !ext.extended_master_secret {
         return Err(ProtocolError::NoExtendedMasterSecret);
     }
@@ -114,6 +120,7 @@ pub(crate) fn on_client_hello(
         srtp,
     };
     hs.params = Some(params);
+    hs.group = Some(group);
 
     // Flight 4. The transcript starts at this ClientHello; our
     // message_seq continues from the client's (RFC 6347 §4.2.2).
