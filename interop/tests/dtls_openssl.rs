@@ -184,7 +184,10 @@ fn run_openssl(args: &[&str]) -> String {
 /// Makes an ECDSA P-256 certificate with OpenSSL and returns its fingerprint
 /// as OpenSSL computes it.
 fn openssl_certificate(dir: &TempDir) -> (String, String, Fingerprint) {
-    openssl_certificate_of(dir, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+    openssl_certificate_of(
+        dir,
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+    )
 }
 
 /// Makes an RSA 2048 certificate with OpenSSL.
@@ -536,9 +539,12 @@ fn ferrtc_rsa_client_against_openssl_rsa_s_server_with_ecdhe_rsa() {
         OPENSSL_PROFILES,
         KEYMAT_LEN,
     );
-    let ours_cert =
-        Certificate::generate_with(KeyType::Rsa2048, SystemTime::now(), Duration::from_secs(86_400))
-            .expect("rsa cert");
+    let ours_cert = Certificate::generate_with(
+        KeyType::Rsa2048,
+        SystemTime::now(),
+        Duration::from_secs(86_400),
+    )
+    .expect("rsa cert");
     let mut ours = Ours::new(Role::Client, &ours_cert, fingerprint);
     ours.peer = Some(addr);
     exchange(&mut ours, &mut openssl, SrtpProfile::AeadAes128Gcm);
@@ -560,9 +566,12 @@ fn ferrtc_rsa_server_against_openssl_rsa_s_client() {
     }
     let dir = TempDir::new("rsa-s_client");
     let (cert, key, fingerprint) = openssl_rsa_certificate(&dir);
-    let ours_cert =
-        Certificate::generate_with(KeyType::Rsa2048, SystemTime::now(), Duration::from_secs(86_400))
-            .expect("rsa cert");
+    let ours_cert = Certificate::generate_with(
+        KeyType::Rsa2048,
+        SystemTime::now(),
+        Duration::from_secs(86_400),
+    )
+    .expect("rsa cert");
     let mut ours = Ours::new(Role::Server, &ours_cert, fingerprint);
     let connect = ours.socket.local_addr().expect("addr").to_string();
     let mut openssl = Peer::spawn(&[

@@ -82,9 +82,14 @@ impl Client {
                     .next()
                     .ok_or(ProtocolError::BadCertificate("server sent no certificate"))?;
                 let peer = PeerKey::from_certificate(&leaf)?;
-                let suite = hs.params.ok_or(ProtocolError::Internal("no parameters"))?.suite;
+                let suite = hs
+                    .params
+                    .ok_or(ProtocolError::Internal("no parameters"))?
+                    .suite;
                 if peer.kind() != suite.key_kind() {
-                    return Err(ProtocolError::BadCertificate("key does not fit the cipher suite"));
+                    return Err(ProtocolError::BadCertificate(
+                        "key does not fit the cipher suite",
+                    ));
                 }
                 hs.set_peer_certificate(leaf);
                 hs.record(msg);
@@ -96,10 +101,12 @@ impl Client {
                     .filter(|g| hs.groups.contains(g))
                     .ok_or(ProtocolError::IllegalParameter("group not offered"))?;
                 hs.group = Some(group);
-                let scheme = SignatureScheme::from_id(ske.scheme)
-                    .ok_or(ProtocolError::IllegalParameter("signature scheme not offered"))?;
+                let scheme = SignatureScheme::from_id(ske.scheme).ok_or(
+                    ProtocolError::IllegalParameter("signature scheme not offered"),
+                )?;
                 let params = hs.params.ok_or(ProtocolError::Internal("no parameters"))?;
-                let signed = params.signed_params(&ServerKeyExchange::params(ske.group, &ske.public));
+                let signed =
+                    params.signed_params(&ServerKeyExchange::params(ske.group, &ske.public));
                 peer.verify(scheme, &signed, &ske.signature)?;
                 hs.record(msg);
                 Ok(Client::AwaitRequestOrDone {
@@ -115,7 +122,10 @@ impl Client {
                 if !types.contains(&wanted) {
                     return Err(ProtocolError::NoCommonSignatureScheme);
                 }
-                let schemes: Vec<_> = schemes.into_iter().filter_map(SignatureScheme::from_id).collect();
+                let schemes: Vec<_> = schemes
+                    .into_iter()
+                    .filter_map(SignatureScheme::from_id)
+                    .collect();
                 let scheme = hs
                     .key
                     .choose_scheme(&schemes)
@@ -189,7 +199,11 @@ fn check_server_hello(
                     .filter(|p| hs.srtp_profiles.contains(p))
                     .ok_or(ProtocolError::IllegalParameter("SRTP profile not offered"))?,
             ),
-            _ => return Err(ProtocolError::IllegalParameter("use_srtp must select one profile")),
+            _ => {
+                return Err(ProtocolError::IllegalParameter(
+                    "use_srtp must select one profile",
+                ));
+            }
         },
     };
     Ok(Params {

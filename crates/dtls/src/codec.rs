@@ -143,6 +143,9 @@ mod tests {
         assert_eq!(inner.u24("b").unwrap(), 0x020304);
         assert_eq!(r.u48("c").unwrap(), 0x0102_0304_0506);
         assert!(r.finish("end").is_ok());
-        assert_eq!(Reader::new(&[0, 5, 1]).vec16("v"), Err(DecodeError { what: "v" }));
+        assert_eq!(
+            Reader::new(&[0, 5, 1]).vec16("v"),
+            Err(DecodeError { what: "v" })
+        );
     }
 }

@@ -270,8 +270,8 @@ pub(crate) const AEAD_OVERHEAD: usize = 8 + 16;
 
 impl RecordCipher {
     fn new(suite: CipherSuite, key: &[u8], salt: &[u8]) -> Result<Self, ProtocolError> {
-        let key = UnboundKey::new(suite.aead(), key)
-            .map_err(|_| ProtocolError::Internal("AEAD key"))?;
+        let key =
+            UnboundKey::new(suite.aead(), key).map_err(|_| ProtocolError::Internal("AEAD key"))?;
         let mut s = [0u8; 4];
         s.copy_from_slice(salt);
         Ok(RecordCipher {

@@ -666,10 +666,10 @@ impl Dtls {
                 buf.extend_from_slice(&datagram[plain]);
                 self.events.push_back(Event::ApplicationData(buf));
             }
-            TransportState::Connecting if self.hs.complete => {
-                if self.held.len() < MAX_HELD_RECORDS {
-                    self.held.push_back(datagram[plain].to_vec());
-                }
+            TransportState::Connecting
+                if self.hs.complete && self.held.len() < MAX_HELD_RECORDS =>
+            {
+                self.held.push_back(datagram[plain].to_vec());
             }
             _ => {}
         }
@@ -777,7 +777,13 @@ impl Dtls {
                 let message = message::encode(kind::HELLO_VERIFY_REQUEST, fh.message_seq, &body);
                 let mut out = self.pool.pop().unwrap_or_default();
                 out.clear();
-                record::write_header(&mut out, ContentType::Handshake, DTLS_1_2, h.seq, message.len());
+                record::write_header(
+                    &mut out,
+                    ContentType::Handshake,
+                    DTLS_1_2,
+                    h.seq,
+                    message.len(),
+                );
                 out.extend_from_slice(&message);
                 self.transmits.push_back(out);
                 self.stats.hello_verify_requests += 1;
@@ -928,7 +934,10 @@ impl Dtls {
             return; // wait for expect_remote_fingerprints
         }
         let Some(der) = self.hs.peer_certificate.clone() else {
-            self.fail(Error::NoPeerCertificate, Some(AlertDescription::HandshakeFailure));
+            self.fail(
+                Error::NoPeerCertificate,
+                Some(AlertDescription::HandshakeFailure),
+            );
             return;
         };
         let Some(peer_fingerprint) = self.verified.clone() else {
@@ -1049,7 +1058,13 @@ impl Dtls {
             .write
             .as_ref()
             .ok_or(ProtocolError::Internal("no write keys"))?;
-        record::write_header(out, content_type, DTLS_1_2, full_seq, plain_len + AEAD_OVERHEAD);
+        record::write_header(
+            out,
+            content_type,
+            DTLS_1_2,
+            full_seq,
+            plain_len + AEAD_OVERHEAD,
+        );
         out.extend_from_slice(&full_seq.to_be_bytes());
         let start = out.len();
         parts.iter().for_each(|p| out.extend_from_slice(p));
@@ -1064,7 +1079,10 @@ impl Dtls {
         out.clear();
         let epoch = self.records.write_epoch;
         let body = [level.to_u8(), description.code()];
-        if self.write_record(&mut out, ContentType::Alert, epoch, &[&body]).is_ok() {
+        if self
+            .write_record(&mut out, ContentType::Alert, epoch, &[&body])
+            .is_ok()
+        {
             self.transmits.push_back(out);
         }
     }

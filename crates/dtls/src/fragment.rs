@@ -216,9 +216,15 @@ mod tests {
         let body: Vec<u8> = (0..100).collect();
         let mut r = Reassembler::default();
         assert_eq!(r.insert(&header(1, 3, 0, 3), 0, &[7, 8, 9]), Inserted::Kept);
-        assert_eq!(r.insert(&header(0, 100, 50, 50), 0, &body[50..]), Inserted::Kept);
+        assert_eq!(
+            r.insert(&header(0, 100, 50, 50), 0, &body[50..]),
+            Inserted::Kept
+        );
         assert!(r.pop().is_none());
-        assert_eq!(r.insert(&header(0, 100, 0, 60), 0, &body[..60]), Inserted::Kept);
+        assert_eq!(
+            r.insert(&header(0, 100, 0, 60), 0, &body[..60]),
+            Inserted::Kept
+        );
         assert_eq!(r.pop().map(|m| m.body), Some(body));
         assert_eq!(r.pop().map(|m| m.body), Some(vec![7, 8, 9]));
         assert_eq!(r.buffered(), 0);
@@ -228,7 +234,10 @@ mod tests {
     #[test]
     fn oversized_contradicting_and_far_ahead_fragments_are_dropped() {
         let mut r = Reassembler::default();
-        assert_eq!(r.insert(&header(0, 10, 8, 4), 0, &[0; 4]), Inserted::Dropped);
+        assert_eq!(
+            r.insert(&header(0, 10, 8, 4), 0, &[0; 4]),
+            Inserted::Dropped
+        );
         assert_eq!(
             r.insert(&header(0, MAX_MESSAGE_LEN + 1, 0, 1), 0, &[0]),
             Inserted::Dropped

@@ -106,7 +106,9 @@ impl Handshake {
     /// Derives the master secret with the session hash of the transcript so
     /// far (RFC 7627 §3: up to and including ClientKeyExchange).
     pub(crate) fn derive(&mut self, pre_master_secret: &[u8]) -> Result<(), ProtocolError> {
-        let params = self.params.ok_or(ProtocolError::Internal("no parameters"))?;
+        let params = self
+            .params
+            .ok_or(ProtocolError::Internal("no parameters"))?;
         let hash = params.suite.prf_hash();
         let session_hash = hash.digest(&self.transcript);
         let master =
@@ -122,11 +124,17 @@ impl Handshake {
     }
 
     pub(crate) fn secrets(&self) -> Result<&Secrets, ProtocolError> {
-        self.secrets.as_ref().ok_or(ProtocolError::Internal("no secrets"))
+        self.secrets
+            .as_ref()
+            .ok_or(ProtocolError::Internal("no secrets"))
     }
 
     /// Checks the peer's Finished (RFC 5246 §7.4.9), in constant time.
-    pub(crate) fn check_finished(&self, from_client: bool, body: &[u8]) -> Result<(), ProtocolError> {
+    pub(crate) fn check_finished(
+        &self,
+        from_client: bool,
+        body: &[u8],
+    ) -> Result<(), ProtocolError> {
         let expected = self.secrets()?.verify_data(from_client, &self.transcript);
         aws_lc_rs::constant_time::verify_slices_are_equal(&expected, body)
             .map_err(|_| ProtocolError::BadFinished)

@@ -129,7 +129,8 @@ impl Extensions {
             }
             match id {
                 ext::SUPPORTED_GROUPS => {
-                    e.supported_groups = u16_list(body.vec16("supported_groups")?, "supported_groups")?;
+                    e.supported_groups =
+                        u16_list(body.vec16("supported_groups")?, "supported_groups")?;
                     body.finish("supported_groups")?;
                 }
                 ext::EC_POINT_FORMATS => {
@@ -176,7 +177,9 @@ impl Extensions {
             if !self.supported_groups.is_empty() {
                 w.put_u16(ext::SUPPORTED_GROUPS);
                 w.put_vec(2, |w| {
-                    w.put_vec(2, |w| self.supported_groups.iter().for_each(|g| w.put_u16(*g)))
+                    w.put_vec(2, |w| {
+                        self.supported_groups.iter().for_each(|g| w.put_u16(*g))
+                    })
                 });
             }
             if self.ec_point_formats {

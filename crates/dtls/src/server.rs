@@ -6,7 +6,9 @@ use crate::crypto::{KeyShare, NamedGroup, PeerKey, SignatureScheme};
 use crate::error::ProtocolError;
 use crate::fragment::Message;
 use crate::handshake::{Handshake, Params, unexpected};
-use crate::message::{self, ClientHello, Extensions, RENEGOTIATION_SCSV, ServerHello, ServerKeyExchange, kind};
+use crate::message::{
+    self, ClientHello, Extensions, RENEGOTIATION_SCSV, ServerHello, ServerKeyExchange, kind,
+};
 use crate::record::DTLS_1_2;
 
 /// The server's state after a ClientHello with a valid cookie.
@@ -88,14 +90,21 @@ pub(crate) fn on_client_hello(
     if !ext.extended_master_secret {
         return Err(ProtocolError::NoExtendedMasterSecret);
     }
-    if ext.renegotiation_info.as_ref().is_some_and(|i| !i.is_empty()) {
+    if ext
+        .renegotiation_info
+        .as_ref()
+        .is_some_and(|i| !i.is_empty())
+    {
         return Err(ProtocolError::BadRenegotiationInfo);
     }
     let secure_renegotiation =
         ext.renegotiation_info.is_some() || hello.cipher_suites.contains(&RENEGOTIATION_SCSV);
     let peer_schemes: Vec<SignatureScheme> = if ext.signature_algorithms.is_empty() {
         // RFC 5246 §7.4.1.4.1 would default to SHA-1; take SHA-256.
-        vec![SignatureScheme::EcdsaSha256, SignatureScheme::RsaPkcs1Sha256]
+        vec![
+            SignatureScheme::EcdsaSha256,
+            SignatureScheme::RsaPkcs1Sha256,
+        ]
     } else {
         ext.signature_algorithms
             .iter()
@@ -142,7 +151,11 @@ pub(crate) fn on_client_hello(
         },
     };
     hs.push(kind::SERVER_HELLO, &sh.encode(), 0);
-    hs.push(kind::CERTIFICATE, &message::encode_certificate(&hs.certificate), 0);
+    hs.push(
+        kind::CERTIFICATE,
+        &message::encode_certificate(&hs.certificate),
+        0,
+    );
     let kx = KeyShare::generate(group, &mut hs.rng)?;
     let signed = params.signed_params(&ServerKeyExchange::params(group.id(), &kx.public));
     let signature = hs.key.sign(scheme, &signed)?;
@@ -156,7 +169,11 @@ pub(crate) fn on_client_hello(
     // WebRTC authenticates both sides (RFC 8827 §6.5): ask for the
     // client's certificate, ECDSA or RSA.
     let ours: Vec<u16> = SignatureScheme::ALL.iter().map(|s| s.id()).collect();
-    hs.push(kind::CERTIFICATE_REQUEST, &message::encode_certificate_request(&ours), 0);
+    hs.push(
+        kind::CERTIFICATE_REQUEST,
+        &message::encode_certificate_request(&ours),
+        0,
+    );
     hs.push(kind::SERVER_HELLO_DONE, &[], 0);
     hs.out_expects_reply = true;
     Ok(HelloOutcome::Accepted(Server::AwaitCertificate { kx }))
@@ -185,8 +202,9 @@ impl Server {
             }
             (Server::AwaitCertificateVerify { peer }, kind::CERTIFICATE_VERIFY) => {
                 let (id, sig) = message::decode_signed(&msg.body)?;
-                let scheme = SignatureScheme::from_id(id)
-                    .ok_or(ProtocolError::IllegalParameter("signature scheme not offered"))?;
+                let scheme = SignatureScheme::from_id(id).ok_or(
+                    ProtocolError::IllegalParameter("signature scheme not offered"),
+                )?;
                 // RFC 5246 §7.4.8: over every message before this one.
                 peer.verify(scheme, &hs.transcript, &sig)?;
                 hs.record(msg);

@@ -11,7 +11,8 @@ use common::{DimplPeer, Ours, wall};
 use ferrtc_dtls::{Certificate, Config, Event, Role, SrtpProfile};
 use ferrtc_sim::{Endpoint, HostId, Link, LinkConfig, Network, Transmit};
 
-/// Either implementation on a simulated host.
+/// Either implementation on a simulated host (two per test: size is no concern).
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Ours(Ours),
     Dimpl(DimplPeer),
@@ -122,9 +123,14 @@ fn run(seed: u64, ours_role: Role, link: Link, lossy: bool) -> Run {
     let dimpl_addr = SocketAddr::new(dimpl_ip, 5000);
     let ours_cert = Certificate::generate(wall()).unwrap();
     let dimpl_cert = Certificate::generate(wall()).unwrap();
-    let config = if lossy { patient(seed) } else { Config::default() };
+    let config = if lossy {
+        patient(seed)
+    } else {
+        Config::default()
+    };
     let mut ours = Ours::new(&config, &ours_cert, ours_role, now);
-    ours.dtls.expect_remote_fingerprints(dimpl_cert.fingerprints());
+    ours.dtls
+        .expect_remote_fingerprints(dimpl_cert.fingerprints());
     let dimpl_role = match ours_role {
         Role::Client => Role::Server,
         Role::Server => Role::Client,
@@ -230,7 +236,10 @@ fn exchange(r: &mut Run) {
     }
     o.collect();
     assert_eq!(d.received, [b"to dimpl".to_vec()]);
-    assert!(o.events.contains(&Event::ApplicationData(b"to ferrtc".to_vec())));
+    assert!(
+        o.events
+            .contains(&Event::ApplicationData(b"to ferrtc".to_vec()))
+    );
 }
 
 #[test]

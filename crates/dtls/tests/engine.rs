@@ -19,8 +19,12 @@ fn cert(key: KeyType) -> Certificate {
 }
 
 fn send_both_ways(now: Instant, c: &mut Ours, s: &mut Ours) {
-    c.dtls.send_application_data(b"from client").expect("client send");
-    s.dtls.send_application_data(b"from server").expect("server send");
+    c.dtls
+        .send_application_data(b"from client")
+        .expect("client send");
+    s.dtls
+        .send_application_data(b"from server")
+        .expect("server send");
     pump(now, c, s);
     assert_eq!(s.received(), [b"from client".to_vec()]);
     assert_eq!(c.received(), [b"from server".to_vec()]);
@@ -38,7 +42,12 @@ fn every_pairing_of_ecdsa_and_rsa_certificates_connects() {
     ] {
         let (cc, sc) = (cert(ck), cert(sk));
         let (mut c, mut s) = connect(now, &config, &cc, &config, &sc);
-        assert!(c.connected() && s.connected(), "{ck:?} -> {sk:?}: {:?} {:?}", c.events, s.events);
+        assert!(
+            c.connected() && s.connected(),
+            "{ck:?} -> {sk:?}: {:?} {:?}",
+            c.events,
+            s.events
+        );
         let suite = c.dtls.cipher_suite().expect("suite");
         let expected = match sk {
             KeyType::Rsa2048 => CipherSuite::EcdheRsaAes128Gcm,
@@ -68,7 +77,13 @@ fn each_cipher_suite_negotiates_and_carries_data() {
             CipherSuite::EcdheRsaAes128Gcm | CipherSuite::EcdheRsaAes256Gcm => &rsa,
             _ => &ecdsa,
         };
-        let (mut c, mut s) = connect(now, &client_config, &client_cert, &Config::default(), server_cert);
+        let (mut c, mut s) = connect(
+            now,
+            &client_config,
+            &client_cert,
+            &Config::default(),
+            server_cert,
+        );
         assert!(c.connected() && s.connected(), "{suite:?}");
         assert_eq!(c.dtls.cipher_suite(), Some(suite));
         assert_eq!(s.dtls.cipher_suite(), Some(suite));
@@ -225,7 +240,8 @@ fn malformed_and_oversized_handshake_fragments_are_dropped_and_the_handshake_sti
         rec
     };
     c.dtls.handle_receive(now, &fragment(10, 8, 4, &[0; 4], 1));
-    c.dtls.handle_receive(now, &fragment(0xff_ffff, 0, 4, &[0; 4], 2));
+    c.dtls
+        .handle_receive(now, &fragment(0xff_ffff, 0, 4, &[0; 4], 2));
     c.dtls.handle_receive(now, &fragment(10, 0, 40, &[0; 4], 3));
     assert_eq!(c.dtls.stats().fragments_dropped, 3);
     assert_eq!(c.dtls.stats().handshake_bytes_buffered, 0);
@@ -280,7 +296,9 @@ fn client_hello(cookie: &[u8], suites: &[u16], extensions: &[(u16, Vec<u8>)], se
     body.push(cookie.len() as u8);
     body.extend_from_slice(cookie);
     body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
-    suites.iter().for_each(|s| body.extend_from_slice(&s.to_be_bytes()));
+    suites
+        .iter()
+        .for_each(|s| body.extend_from_slice(&s.to_be_bytes()));
     body.extend_from_slice(&[1, 0]);
     let mut ext = Vec::new();
     for (id, data) in extensions {
@@ -308,7 +326,9 @@ fn answer_with_cookie(server: &mut Dtls, suites: &[u16], extensions: &[(u16, Vec
     let now = Instant::now();
     let mut buf = Vec::new();
     server.handle_receive(now, &client_hello(&[], suites, extensions, 0));
-    server.poll_transmit(now, &mut buf).expect("HelloVerifyRequest");
+    server
+        .poll_transmit(now, &mut buf)
+        .expect("HelloVerifyRequest");
     let cookie = buf[13 + 12 + 3..].to_vec();
     server.handle_receive(now, &client_hello(&cookie, suites, extensions, 1));
     server.poll_transmit(now, &mut buf).expect("answer");
@@ -319,8 +339,15 @@ fn answer_with_cookie(server: &mut Dtls, suites: &[u16], extensions: &[(u16, Vec
 fn a_client_without_extended_master_secret_is_refused_with_handshake_failure() {
     let sc = cert(KeyType::EcdsaP256);
     let groups = (10u16, vec![0, 2, 0, 23]);
-    let mut server = Dtls::new(&Config::default(), &sc, Role::Server, Instant::now(), wall()).unwrap();
-    let answer = answer_with_cookie(&mut server, &[0xc02b], &[groups.clone()]);
+    let mut server = Dtls::new(
+        &Config::default(),
+        &sc,
+        Role::Server,
+        Instant::now(),
+        wall(),
+    )
+    .unwrap();
+    let answer = answer_with_cookie(&mut server, &[0xc02b], std::slice::from_ref(&groups));
     assert_eq!(&answer[..1], &[21], "an alert record");
     assert_eq!(&answer[13..15], &[2, 40], "fatal handshake_failure");
     assert!(matches!(
@@ -331,7 +358,14 @@ fn a_client_without_extended_master_secret_is_refused_with_handshake_failure() {
         }))
     ));
     // With it the same hello is answered with a ServerHello.
-    let mut server = Dtls::new(&Config::default(), &sc, Role::Server, Instant::now(), wall()).unwrap();
+    let mut server = Dtls::new(
+        &Config::default(),
+        &sc,
+        Role::Server,
+        Instant::now(),
+        wall(),
+    )
+    .unwrap();
     let answer = answer_with_cookie(&mut server, &[0xc02b], &[groups, (23, vec![])]);
     assert_eq!(answer[0], 22);
     assert_eq!(answer[13], 2, "ServerHello");
@@ -353,7 +387,12 @@ fn a_malformed_server_hello_is_a_decode_error_and_an_unexpected_one_an_unexpecte
         rec
     };
     for (msg_type, body, alert, code) in [
-        (2u8, vec![0xfe, 0xfd, 1, 2], AlertDescription::DecodeError, 50u8),
+        (
+            2u8,
+            vec![0xfe, 0xfd, 1, 2],
+            AlertDescription::DecodeError,
+            50u8,
+        ),
         (14u8, vec![], AlertDescription::UnexpectedMessage, 10u8),
     ] {
         let mut client = Dtls::new(&Config::default(), &cc, Role::Client, now, wall()).unwrap();
@@ -496,7 +535,10 @@ fn a_lost_final_flight_is_recovered_by_retransmission() {
         if c.connected() {
             break;
         }
-        now = c.dtls.poll_timeout().unwrap_or(now + Duration::from_secs(1));
+        now = c
+            .dtls
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_secs(1));
     }
     assert!(dropped_flight_6);
     assert!(c.connected() && s.connected());

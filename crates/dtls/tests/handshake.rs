@@ -405,10 +405,26 @@ fn the_server_picks_by_its_own_srtp_preference_among_what_the_client_offers() {
     use SrtpProfile::*;
     let cases = [
         // (client offers, server prefers, expected)
-        (vec![Aes128CmSha1_80, AeadAes256Gcm], SrtpProfile::ALL.to_vec(), Some(AeadAes256Gcm)),
-        (SrtpProfile::ALL.to_vec(), vec![Aes128CmSha1_32, AeadAes128Gcm], Some(Aes128CmSha1_32)),
-        (vec![Aes128CmSha1_32], SrtpProfile::ALL.to_vec(), Some(Aes128CmSha1_32)),
-        (SrtpProfile::ALL.to_vec(), SrtpProfile::ALL.to_vec(), Some(AeadAes128Gcm)),
+        (
+            vec![Aes128CmSha1_80, AeadAes256Gcm],
+            SrtpProfile::ALL.to_vec(),
+            Some(AeadAes256Gcm),
+        ),
+        (
+            SrtpProfile::ALL.to_vec(),
+            vec![Aes128CmSha1_32, AeadAes128Gcm],
+            Some(Aes128CmSha1_32),
+        ),
+        (
+            vec![Aes128CmSha1_32],
+            SrtpProfile::ALL.to_vec(),
+            Some(Aes128CmSha1_32),
+        ),
+        (
+            SrtpProfile::ALL.to_vec(),
+            SrtpProfile::ALL.to_vec(),
+            Some(AeadAes128Gcm),
+        ),
         (vec![AeadAes128Gcm], vec![AeadAes256Gcm], None),
         (vec![], SrtpProfile::ALL.to_vec(), None),
     ];

@@ -211,8 +211,10 @@ pub fn connect(
 ) -> (Ours, Ours) {
     let mut c = Ours::new(client_config, client_cert, Role::Client, now);
     let mut s = Ours::new(server_config, server_cert, Role::Server, now);
-    c.dtls.expect_remote_fingerprints(server_cert.fingerprints());
-    s.dtls.expect_remote_fingerprints(client_cert.fingerprints());
+    c.dtls
+        .expect_remote_fingerprints(server_cert.fingerprints());
+    s.dtls
+        .expect_remote_fingerprints(client_cert.fingerprints());
     pump(now, &mut c, &mut s);
     (c, s)
 }
