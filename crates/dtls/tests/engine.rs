@@ -545,3 +545,59 @@ fn a_lost_final_flight_is_recovered_by_retransmission() {
     assert!(c.dtls.stats().retransmissions >= 1);
     assert!(s.dtls.stats().retransmissions >= 1);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// A handshake with one datagram corrupted never panics, in either
+    /// direction, whatever the state it hits; and the survivor either
+    /// connects or fails cleanly.
+    #[test]
+    fn a_corrupted_handshake_datagram_never_panics(
+        pick in 0usize..12,
+        how in 0u8..4,
+        material in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        let now = Instant::now();
+        let config = Config::default();
+        let (cc, sc) = (fixed_cert(0), fixed_cert(1));
+        let mut c = Dtls::new(&config, cc, Role::Client, now, wall()).unwrap();
+        let mut s = Dtls::new(&config, sc, Role::Server, now, wall()).unwrap();
+        c.expect_remote_fingerprints(sc.fingerprints());
+        s.expect_remote_fingerprints(cc.fingerprints());
+        let mut buf = Vec::new();
+        let mut n = 0;
+        for _ in 0..16 {
+            while c.poll_transmit(now, &mut buf).is_some() {
+                if n == pick {
+                    corrupt(&mut buf, how, &material);
+                }
+                n += 1;
+                s.handle_receive(now, &buf);
+            }
+            while s.poll_transmit(now, &mut buf).is_some() {
+                if n == pick {
+                    corrupt(&mut buf, how, &material);
+                }
+                n += 1;
+                c.handle_receive(now, &buf);
+            }
+        }
+        while c.poll_event().is_some() {}
+        while s.poll_event().is_some() {}
+    }
+}
+
+fn fixed_cert(i: usize) -> &'static Certificate {
+    static CERTS: std::sync::OnceLock<[Certificate; 2]> = std::sync::OnceLock::new();
+    &CERTS.get_or_init(|| [cert(KeyType::EcdsaP256), cert(KeyType::Rsa2048)])[i]
+}
+
+fn corrupt(buf: &mut Vec<u8>, how: u8, material: &[u8]) {
+    match how {
+        0 => buf.iter_mut().zip(material).for_each(|(b, m)| *b = *m),
+        1 => buf.iter_mut().zip(material).for_each(|(b, m)| *b ^= *m),
+        2 => buf.truncate(material.first().map_or(0, |&n| usize::from(n))),
+        _ => *buf = material.to_vec(),
+    }
+}
