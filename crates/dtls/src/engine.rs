@@ -1097,3 +1097,90 @@ impl std::fmt::Debug for Dtls {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wall() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+    }
+
+    fn connected_pair(now: Instant) -> (Dtls, Dtls) {
+        let (ca, sa) = (
+            Certificate::generate(wall()).unwrap(),
+            Certificate::generate(wall()).unwrap(),
+        );
+        let config = Config::default();
+        let mut c = Dtls::new(&config, &ca, Role::Client, now, wall()).unwrap();
+        let mut s = Dtls::new(&config, &sa, Role::Server, now, wall()).unwrap();
+        c.expect_remote_fingerprints(sa.fingerprints());
+        s.expect_remote_fingerprints(ca.fingerprints());
+        pump(now, &mut c, &mut s);
+        assert_eq!(c.state(), TransportState::Connected);
+        assert_eq!(s.state(), TransportState::Connected);
+        (c, s)
+    }
+
+    fn pump(now: Instant, a: &mut Dtls, b: &mut Dtls) {
+        let mut buf = Vec::new();
+        for _ in 0..10 {
+            while a.poll_transmit(now, &mut buf).is_some() {
+                b.handle_receive(now, &buf);
+            }
+            while b.poll_transmit(now, &mut buf).is_some() {
+                a.handle_receive(now, &buf);
+            }
+        }
+    }
+
+    #[test]
+    fn renegotiation_is_refused_with_a_no_renegotiation_warning_in_both_directions() {
+        let now = Instant::now();
+        let (mut c, mut s) = connected_pair(now);
+        // A new ClientHello from the client, and a HelloRequest from the
+        // server, each under the epoch-1 keys with the next message_seq.
+        for (from_client, msg_type) in [(true, kind::CLIENT_HELLO), (false, kind::HELLO_REQUEST)] {
+            let (from, to) = if from_client {
+                (&mut c, &mut s)
+            } else {
+                (&mut s, &mut c)
+            };
+            let body: &[u8] = if from_client {
+                &[0xfe, 0xfd, 1, 2, 3]
+            } else {
+                &[]
+            };
+            let message = message::encode(msg_type, from.hs.send_seq, body);
+            let mut datagram = Vec::new();
+            from.write_record(&mut datagram, ContentType::Handshake, 1, &[&message])
+                .unwrap();
+            to.handle_receive(now, &datagram);
+            assert_eq!(to.stats().renegotiations_refused, 1);
+            let mut alert = Vec::new();
+            to.poll_transmit(now, &mut alert).expect("warning");
+            assert_eq!(alert[0], 21, "an alert record");
+            assert_eq!(&alert[3..5], &[0, 1], "under the epoch-1 keys");
+            from.handle_receive(now, &alert);
+            assert_eq!(from.state(), TransportState::Connected, "a warning only");
+            assert_eq!(to.state(), TransportState::Connected);
+        }
+        while c.poll_event().is_some() {}
+        while s.poll_event().is_some() {}
+        c.send_application_data(b"still up").unwrap();
+        pump(now, &mut c, &mut s);
+        assert_eq!(
+            s.poll_event(),
+            Some(Event::ApplicationData(b"still up".to_vec()))
+        );
+    }
+
+    #[test]
+    fn an_unauthenticated_alert_after_the_handshake_is_ignored() {
+        let now = Instant::now();
+        let (mut c, _s) = connected_pair(now);
+        let forged = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 99, 0, 2, 2, 40];
+        c.handle_receive(now, &forged);
+        assert_eq!(c.state(), TransportState::Connected);
+    }
+}
