@@ -17,9 +17,9 @@ pub enum Role {
     Server,
 }
 
-/// The smallest MTU accepted: room for a record with its headers and a
-/// useful piece of a handshake message.
-pub const MIN_MTU: usize = 100;
+/// The smallest MTU accepted: a ClientHello, which is never fragmented
+/// (a stateless server could not reassemble it), fits with room to spare.
+pub const MIN_MTU: usize = 256;
 
 /// Settings of a [`Dtls`](crate::Dtls) transport. Start from
 /// [`Config::default()`] and change fields.
@@ -67,7 +67,7 @@ impl Config {
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.mtu < MIN_MTU {
             return Err(Error::Config {
-                reason: "MTU below 100 bytes",
+                reason: "MTU below 256 bytes",
             });
         }
         if self.cipher_suites.is_empty() || self.groups.is_empty() {

@@ -707,4 +707,44 @@ mod tests {
         tampered[9] ^= 1;
         assert!(client_again.open(seq, 23, &mut tampered).is_none());
     }
+
+    #[test]
+    fn every_signature_scheme_signs_and_verifies_with_certificate_keys() {
+        use crate::certificate::{Certificate, KeyType};
+        let wall =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600);
+        let day = std::time::Duration::from_secs(86_400);
+        for key_type in [KeyType::EcdsaP256, KeyType::Rsa2048] {
+            let cert = Certificate::generate_with(key_type, wall, day).unwrap();
+            let key = SigningKey::from_pkcs8(cert.private_key_der()).unwrap();
+            let peer = PeerKey::from_certificate(cert.der()).unwrap();
+            let mut verified = 0;
+            for scheme in SignatureScheme::ALL {
+                if key.choose_scheme(&[scheme]).is_none() {
+                    assert!(key.sign(scheme, b"transcript").is_err(), "{scheme:?}");
+                    continue;
+                }
+                let sig = key.sign(scheme, b"transcript").unwrap();
+                peer.verify(scheme, b"transcript", &sig).unwrap();
+                assert_eq!(
+                    peer.verify(scheme, b"transcripT", &sig),
+                    Err(ProtocolError::BadSignature)
+                );
+                verified += 1;
+            }
+            let expected = if key_type == KeyType::Rsa2048 { 6 } else { 1 };
+            assert_eq!(verified, expected, "{key_type:?}");
+        }
+    }
+
+    #[test]
+    fn key_shares_of_every_group_agree() {
+        let mut rng = Rng::system();
+        for group in NamedGroup::ALL {
+            let a = KeyShare::generate(group, &mut rng).unwrap();
+            let b = KeyShare::generate(group, &mut rng).unwrap();
+            assert_eq!(a.agree(&b.public).unwrap(), b.agree(&a.public).unwrap());
+            assert_eq!(a.agree(&[4, 1, 2]), Err(ProtocolError::BadKeyShare));
+        }
+    }
 }

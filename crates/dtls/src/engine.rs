@@ -211,7 +211,7 @@ impl Dtls {
     /// Fails with [`Error::CertificateExpired`] if the certificate has expired
     /// at `wall_clock` (the caller's current system time), and with
     /// [`Error::Config`] if the configuration is invalid (an MTU below
-    /// 100 bytes). A client queues its ClientHello at once: poll for it.
+    /// [`MIN_MTU`](crate::MIN_MTU)). A client queues its ClientHello at once: poll for it.
     pub fn new(
         config: &Config,
         certificate: &Certificate,
@@ -999,7 +999,14 @@ impl Dtls {
                     let overhead = HEADER_LEN
                         + HANDSHAKE_HEADER_LEN
                         + if *epoch == 1 { AEAD_OVERHEAD } else { 0 };
-                    let max = self.mtu.saturating_sub(overhead);
+                    // A ClientHello always goes whole: a stateless server
+                    // cannot reassemble one (RFC 6347 §4.2.1), and at
+                    // MIN_MTU it fits.
+                    let max = if message.first() == Some(&kind::CLIENT_HELLO) {
+                        usize::MAX
+                    } else {
+                        self.mtu.saturating_sub(overhead)
+                    };
                     fragment::fragments(message, max, |fh, data| {
                         if datagram.len() + overhead + data.len() > self.mtu {
                             self.push_datagram(&mut datagram);

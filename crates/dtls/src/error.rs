@@ -78,7 +78,7 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The configuration is invalid (for example an MTU below 200 bytes).
+    /// The configuration is invalid (for example an MTU below [`MIN_MTU`](crate::MIN_MTU)).
     #[error("invalid DTLS configuration: {reason}")]
     Config {
         /// What is wrong with it.

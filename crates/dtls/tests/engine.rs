@@ -601,3 +601,86 @@ fn corrupt(buf: &mut Vec<u8>, how: u8, material: &[u8]) {
         _ => *buf = material.to_vec(),
     }
 }
+
+/// Flips the last byte of the first handshake message of `msg_type` in a
+/// plaintext datagram; returns whether one was found.
+fn tamper_message(datagram: &mut [u8], msg_type: u8) -> bool {
+    let mut at = 0;
+    while at + 13 <= datagram.len() {
+        let len = usize::from(u16::from_be_bytes([datagram[at + 11], datagram[at + 12]]));
+        let body = at + 13;
+        if datagram[at] == 22 && datagram[body] == msg_type && body + len <= datagram.len() {
+            datagram[body + len - 1] ^= 0x01;
+            return true;
+        }
+        at = body + len;
+    }
+    false
+}
+
+#[test]
+fn a_bad_server_key_exchange_signature_is_a_decrypt_error() {
+    for key in [KeyType::EcdsaP256, KeyType::Rsa2048] {
+        let now = Instant::now();
+        let config = Config::default();
+        let (cc, sc) = (cert(KeyType::EcdsaP256), cert(key));
+        let mut c = Ours::new(&config, &cc, Role::Client, now);
+        let mut s = Ours::new(&config, &sc, Role::Server, now);
+        c.dtls.expect_remote_fingerprints(sc.fingerprints());
+        s.dtls.expect_remote_fingerprints(cc.fingerprints());
+        let mut buf = Vec::new();
+        let mut tampered = false;
+        for _ in 0..6 {
+            while c.dtls.poll_transmit(now, &mut buf).is_some() {
+                s.dtls.handle_receive(now, &buf);
+            }
+            while s.dtls.poll_transmit(now, &mut buf).is_some() {
+                tampered |= tamper_message(&mut buf, 12);
+                c.dtls.handle_receive(now, &buf);
+            }
+        }
+        c.collect();
+        s.collect();
+        assert!(tampered);
+        assert!(
+            matches!(
+                c.failure(),
+                Some(Error::Protocol {
+                    sent: AlertDescription::DecryptError,
+                    reason: ProtocolError::BadSignature
+                })
+            ),
+            "{key:?}: {:?}",
+            c.events
+        );
+        assert_eq!(
+            s.failure(),
+            Some(&Error::AlertReceived {
+                description: AlertDescription::DecryptError
+            })
+        );
+    }
+}
+
+#[test]
+fn rsa_certificates_fragment_to_a_small_mtu() {
+    let now = Instant::now();
+    let mut config = Config::default();
+    config.mtu = 256;
+    let (cc, sc) = (cert(KeyType::Rsa2048), cert(KeyType::Rsa2048));
+    let mut c = Ours::new(&config, &cc, Role::Client, now);
+    let mut s = Ours::new(&config, &sc, Role::Server, now);
+    c.dtls.expect_remote_fingerprints(sc.fingerprints());
+    s.dtls.expect_remote_fingerprints(cc.fingerprints());
+    let log = pump(now, &mut c, &mut s);
+    assert!(c.connected() && s.connected());
+    assert!(
+        log.iter().all(|(_, d)| d.len() <= 256),
+        "every datagram fits"
+    );
+    assert!(
+        log.len() > 12,
+        "the certificates were fragmented: {}",
+        log.len()
+    );
+}
