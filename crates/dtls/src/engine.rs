@@ -34,6 +34,8 @@ const MAX_POOLED_BUFFERS: usize = 64;
 /// Epoch-1 records that arrive before their keys (reordering) are kept,
 /// up to this many, and read once the keys exist.
 const MAX_EARLY_RECORDS: usize = 8;
+/// ... each at most this long (a handshake record fits an MTU).
+const MAX_EARLY_RECORD_LEN: usize = 2048;
 
 /// Datagrams queued before the caller polls; HelloVerifyRequests beyond
 /// this are not sent (a flood of ClientHellos costs no memory).
@@ -606,7 +608,10 @@ impl Dtls {
             1 => {
                 let Some(cipher) = &self.records.read else {
                     // Reordered ahead of the key exchange: keep a few.
-                    if self.early.len() < MAX_EARLY_RECORDS && !self.hs.complete {
+                    if self.early.len() < MAX_EARLY_RECORDS
+                        && !self.hs.complete
+                        && h.body.len() <= MAX_EARLY_RECORD_LEN
+                    {
                         let start = h.body.start - HEADER_LEN;
                         self.early.push(datagram[start..h.body.end].to_vec());
                     }
@@ -1005,7 +1010,7 @@ impl Dtls {
                     let max = if message.first() == Some(&kind::CLIENT_HELLO) {
                         usize::MAX
                     } else {
-                        self.mtu.saturating_sub(overhead)
+                        self.mtu.saturating_sub(overhead).min(MAX_PLAINTEXT)
                     };
                     fragment::fragments(message, max, |fh, data| {
                         if datagram.len() + overhead + data.len() > self.mtu {
