@@ -20,15 +20,27 @@ pub(crate) enum Client {
     AwaitKeyExchange { peer: PeerKey },
     /// ServerKeyExchange verified.
     AwaitRequestOrDone { server_kx: (NamedGroup, Vec<u8>) },
-    /// CertificateRequest received: we sign with `scheme`.
+    /// CertificateRequest received.
     AwaitDone {
         server_kx: (NamedGroup, Vec<u8>),
-        scheme: Option<SignatureScheme>,
+        auth: ClientAuth,
     },
     /// Flight 5 sent; waiting for the server's Finished.
     AwaitFinished,
     /// The handshake is over.
     Done,
+}
+
+/// Whether and how we authenticate in flight 5 (RFC 5246 §7.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientAuth {
+    /// The server asked for no certificate.
+    NotRequested,
+    /// It asked, but for a key type or schemes ours cannot serve: an empty
+    /// Certificate, and the server decides.
+    Empty,
+    /// Our certificate, and a CertificateVerify with this scheme.
+    Sign(SignatureScheme),
 }
 
 impl Client {
@@ -119,28 +131,22 @@ impl Client {
                     crate::crypto::KeyKind::Ecdsa => message::ECDSA_SIGN,
                     crate::crypto::KeyKind::Rsa => message::RSA_SIGN,
                 };
-                if !types.contains(&wanted) {
-                    return Err(ProtocolError::NoCommonSignatureScheme);
-                }
                 let schemes: Vec<_> = schemes
                     .into_iter()
                     .filter_map(SignatureScheme::from_id)
                     .collect();
-                let scheme = hs
-                    .key
-                    .choose_scheme(&schemes)
-                    .ok_or(ProtocolError::NoCommonSignatureScheme)?;
+                let auth = match hs.key.choose_scheme(&schemes) {
+                    Some(scheme) if types.contains(&wanted) => ClientAuth::Sign(scheme),
+                    _ => ClientAuth::Empty,
+                };
                 hs.record(msg);
-                Ok(Client::AwaitDone {
-                    server_kx,
-                    scheme: Some(scheme),
-                })
+                Ok(Client::AwaitDone { server_kx, auth })
             }
             (Client::AwaitRequestOrDone { server_kx }, kind::SERVER_HELLO_DONE) => {
-                server_hello_done(hs, msg, server_kx, None)
+                server_hello_done(hs, msg, server_kx, ClientAuth::NotRequested)
             }
-            (Client::AwaitDone { server_kx, scheme }, kind::SERVER_HELLO_DONE) => {
-                server_hello_done(hs, msg, server_kx, scheme)
+            (Client::AwaitDone { server_kx, auth }, kind::SERVER_HELLO_DONE) => {
+                server_hello_done(hs, msg, server_kx, auth)
             }
             (Client::AwaitFinished, kind::FINISHED) => {
                 hs.check_finished(false, &msg.body)?;
@@ -219,7 +225,7 @@ fn server_hello_done(
     hs: &mut Handshake,
     msg: &Message,
     server_kx: (NamedGroup, Vec<u8>),
-    scheme: Option<SignatureScheme>,
+    auth: ClientAuth,
 ) -> Result<Client, ProtocolError> {
     if !msg.body.is_empty() {
         return Err(ProtocolError::Decode(crate::codec::DecodeError {
@@ -227,7 +233,7 @@ fn server_hello_done(
         }));
     }
     hs.record(msg);
-    send_flight_5(hs, server_kx, scheme)?;
+    send_flight_5(hs, server_kx, auth)?;
     Ok(Client::AwaitFinished)
 }
 
@@ -236,11 +242,15 @@ fn server_hello_done(
 fn send_flight_5(
     hs: &mut Handshake,
     (group, server_public): (NamedGroup, Vec<u8>),
-    scheme: Option<SignatureScheme>,
+    auth: ClientAuth,
 ) -> Result<(), ProtocolError> {
-    if scheme.is_some() {
-        let body = message::encode_certificate(&hs.certificate);
-        hs.push(kind::CERTIFICATE, &body, 0);
+    match auth {
+        ClientAuth::NotRequested => {}
+        ClientAuth::Empty => hs.push(kind::CERTIFICATE, &message::encode_certificate_list(&[]), 0),
+        ClientAuth::Sign(_) => {
+            let body = message::encode_certificate_list(&[&hs.certificate]);
+            hs.push(kind::CERTIFICATE, &body, 0);
+        }
     }
     let share = KeyShare::generate(group, &mut hs.rng)?;
     let pre_master_secret = share.agree(&server_public)?;
@@ -250,7 +260,7 @@ fn send_flight_5(
         0,
     );
     hs.derive(&pre_master_secret)?;
-    if let Some(scheme) = scheme {
+    if let ClientAuth::Sign(scheme) = auth {
         // RFC 5246 §7.4.8: over every message so far.
         let sig = hs.key.sign(scheme, &hs.transcript)?;
         hs.push(

@@ -340,9 +340,12 @@ pub(crate) fn decode_certificate(body: &[u8]) -> Result<Vec<Vec<u8>>, DecodeErro
     Ok(chain)
 }
 
-pub(crate) fn encode_certificate(der: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(der.len() + 6);
-    out.put_vec(3, |w| w.put_vec(3, |w| w.put(der)));
+/// A Certificate message body with `chain` (empty: no certificate).
+pub(crate) fn encode_certificate_list(chain: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(chain.iter().map(|c| c.len() + 3).sum::<usize>() + 3);
+    out.put_vec(3, |w| {
+        chain.iter().for_each(|der| w.put_vec(3, |w| w.put(der)))
+    });
     out
 }
 
@@ -478,7 +481,7 @@ mod tests {
 
     #[test]
     fn truncated_or_trailing_bytes_are_decode_errors() {
-        let body = encode_certificate(&[1, 2, 3]);
+        let body = encode_certificate_list(&[&[1, 2, 3]]);
         assert_eq!(decode_certificate(&body), Ok(vec![vec![1, 2, 3]]));
         assert!(decode_certificate(&body[..body.len() - 1]).is_err());
         let mut long = body.clone();

@@ -151,11 +151,8 @@ pub(crate) fn on_client_hello(
         },
     };
     hs.push(kind::SERVER_HELLO, &sh.encode(), 0);
-    hs.push(
-        kind::CERTIFICATE,
-        &message::encode_certificate(&hs.certificate),
-        0,
-    );
+    let certificate = message::encode_certificate_list(&[&hs.certificate]);
+    hs.push(kind::CERTIFICATE, &certificate, 0);
     let kx = KeyShare::generate(group, &mut hs.rng)?;
     let signed = params.signed_params(&ServerKeyExchange::params(group.id(), &kx.public));
     let signature = hs.key.sign(scheme, &signed)?;

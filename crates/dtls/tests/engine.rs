@@ -684,3 +684,23 @@ fn rsa_certificates_fragment_to_a_small_mtu() {
         log.len()
     );
 }
+
+#[test]
+fn a_callers_rng_decides_the_hello_random() {
+    use rand::SeedableRng;
+    let now = Instant::now();
+    let cc = fixed_cert(0);
+    let hello = |seed: u64| {
+        let rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut d = Dtls::with_rng(&Config::default(), cc, Role::Client, now, wall(), rng).unwrap();
+        let mut buf = Vec::new();
+        d.poll_transmit(now, &mut buf).expect("hello");
+        buf
+    };
+    assert_eq!(hello(5), hello(5));
+    assert_ne!(hello(5), hello(6));
+    // The random sits after the record header, the handshake header and
+    // the version.
+    let (a, b) = (hello(5), hello(6));
+    assert_ne!(a[13 + 12 + 2..13 + 12 + 34], b[13 + 12 + 2..13 + 12 + 34]);
+}
