@@ -386,6 +386,12 @@ fn a_malformed_server_hello_is_a_decode_error_and_an_unexpected_one_an_unexpecte
         rec.extend_from_slice(&hs);
         rec
     };
+    // A well-formed ServerHello with renegotiation_info but without the
+    // extended master secret (RFC 7627), which we require.
+    let mut no_ems = vec![0xfe, 0xfd];
+    no_ems.extend_from_slice(&[3; 32]);
+    no_ems.extend_from_slice(&[0, 0xc0, 0x2b, 0]);
+    no_ems.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]);
     for (msg_type, body, alert, code) in [
         (
             2u8,
@@ -394,6 +400,7 @@ fn a_malformed_server_hello_is_a_decode_error_and_an_unexpected_one_an_unexpecte
             50u8,
         ),
         (14u8, vec![], AlertDescription::UnexpectedMessage, 10u8),
+        (2u8, no_ems, AlertDescription::HandshakeFailure, 40u8),
     ] {
         let mut client = Dtls::new(&Config::default(), &cc, Role::Client, now, wall()).unwrap();
         let mut buf = Vec::new();
