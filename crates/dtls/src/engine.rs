@@ -77,7 +77,8 @@ pub enum Event {
     /// [`Dtls::recycle`] to avoid an allocation per record, or use
     /// [`Dtls::handle_receive_in_place`], which copies nothing.
     ApplicationData(Vec<u8>),
-    /// The peer sent `close_notify` (RFC 5246 §7.2.1).
+    /// The peer sent `close_notify` (RFC 5246 §7.2.1); ours in answer is
+    /// queued for [`Dtls::poll_transmit`].
     Closed,
     /// The transport failed; it is unusable from now on.
     Failed(Error),
@@ -700,6 +701,10 @@ impl Dtls {
                     self.held.clear();
                     self.flight = None;
                     self.events.push_back(Event::Closed);
+                    // RFC 5246 §7.2.1: answer with a close_notify of our own.
+                    if self.hs.complete {
+                        self.send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
+                    }
                 }
             }
             (Some(AlertLevel::Warning), _) => {

@@ -494,8 +494,11 @@ fn close_notify_reaches_the_peer_and_then_nothing_is_accepted() {
     let (cc, sc) = (cert(KeyType::Rsa2048), cert(KeyType::EcdsaP256));
     let (mut c, mut s) = connect(now, &config, &cc, &config, &sc);
     s.dtls.close();
-    pump(now, &mut c, &mut s);
+    let log = pump(now, &mut c, &mut s);
     assert_eq!(c.events.last(), Some(&Event::Closed));
+    // Each side sent one close_notify: ours, then the answer.
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|(_, d)| d[0] == 21 && d[3..5] == [0, 1]));
     assert_eq!(c.dtls.state(), TransportState::Closed);
     assert_eq!(s.dtls.state(), TransportState::Closed);
 }
