@@ -260,12 +260,17 @@ impl Dtls {
         certificate.check_not_expired(wall_clock)?;
         config.validate()?;
         let cookies = (role == Role::Server).then(|| CookieKey::new(rng.array()));
-        let hs = Handshake::new(
+        let mut hs = Handshake::new(
             rng,
             certificate.signing_key(),
             certificate.der().to_vec(),
             config,
         );
+        // A client builds its ClientHello at once; a server waits, stateless.
+        let machine = match role {
+            Role::Client => Machine::Client(Client::start(&mut hs)),
+            Role::Server => Machine::Server(Server::AwaitClientHello),
+        };
         let mut dtls = Dtls {
             role,
             state: TransportState::Connecting,
@@ -274,7 +279,7 @@ impl Dtls {
             flight_retries: config.flight_retries,
             handshake_timeout: config.handshake_timeout,
             hs,
-            machine: Machine::Server(Server::AwaitClientHello),
+            machine,
             cookies,
             reassembler: Reassembler::default(),
             flight: None,
@@ -302,7 +307,6 @@ impl Dtls {
             last_now: now,
         };
         if role == Role::Client {
-            dtls.machine = Machine::Client(Client::start(&mut dtls.hs));
             dtls.deadline = Some(now + dtls.handshake_timeout);
             dtls.send_new_flight(now);
         }
