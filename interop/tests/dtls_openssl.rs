@@ -2,7 +2,8 @@
 //! `openssl s_client`) over real UDP on loopback, in both roles: the
 //! handshake completes with DTLS-SRTP, the exported keying material OpenSSL
 //! prints matches ours, application data crosses both ways, and our
-//! close_notify ends OpenSSL's session.
+//! close_notify ends OpenSSL's session. With ECDSA and with RSA
+//! certificates (ECDHE_RSA suites) on either side.
 //!
 //! Runs only with FERRTC_INTEROP=1 (then a missing `openssl` is a failure).
 
@@ -13,7 +14,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime};
 
-use ferrtc_dtls::{Certificate, Config, Dtls, Event, Fingerprint, Role, SrtpKeys, SrtpProfile};
+use ferrtc_dtls::{
+    Certificate, Config, Dtls, Event, Fingerprint, KeyType, Role, SrtpKeys, SrtpProfile,
+};
 
 use ferrtc_interop::interop_enabled;
 
@@ -181,14 +184,22 @@ fn run_openssl(args: &[&str]) -> String {
 /// Makes an ECDSA P-256 certificate with OpenSSL and returns its fingerprint
 /// as OpenSSL computes it.
 fn openssl_certificate(dir: &TempDir) -> (String, String, Fingerprint) {
+    openssl_certificate_of(
+        dir,
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+    )
+}
+
+/// Makes an RSA 2048 certificate with OpenSSL.
+fn openssl_rsa_certificate(dir: &TempDir) -> (String, String, Fingerprint) {
+    openssl_certificate_of(dir, &["-newkey", "rsa:2048"])
+}
+
+fn openssl_certificate_of(dir: &TempDir, key_args: &[&str]) -> (String, String, Fingerprint) {
     let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
-    run_openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
+    let mut args = vec!["req", "-x509"];
+    args.extend_from_slice(key_args);
+    args.extend_from_slice(&[
         "-nodes",
         "-keyout",
         &key,
@@ -199,6 +210,7 @@ fn openssl_certificate(dir: &TempDir) -> (String, String, Fingerprint) {
         "-subj",
         "/CN=openssl-interop",
     ]);
+    run_openssl(&args);
     let printed = run_openssl(&["x509", "-in", &cert, "-noout", "-fingerprint", "-sha256"]);
     // "sha256 Fingerprint=AB:CD:..." (OpenSSL 3) or "SHA256 Fingerprint=..."
     let hex = printed
@@ -387,13 +399,23 @@ fn openssl_keymat_len(profile: SrtpProfile) -> &'static str {
 
 /// Starts `openssl s_server` on a free loopback port, waits until it listens.
 fn s_server(dir: &TempDir, profiles: &str, keymat_len: &str) -> (Peer, SocketAddr, Fingerprint) {
-    let (cert, key, fingerprint) = openssl_certificate(dir);
+    let identity = openssl_certificate(dir);
+    s_server_with(identity, &[], profiles, keymat_len)
+}
+
+/// `openssl s_server` with a given identity and extra arguments.
+fn s_server_with(
+    (cert, key, fingerprint): (String, String, Fingerprint),
+    extra: &[&str],
+    profiles: &str,
+    keymat_len: &str,
+) -> (Peer, SocketAddr, Fingerprint) {
     let port = {
         let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
         probe.local_addr().expect("addr").port()
     };
     let accept = format!("127.0.0.1:{port}");
-    let mut openssl = Peer::spawn(&[
+    let mut args = vec![
         "s_server",
         "-dtls1_2",
         "-accept",
@@ -412,7 +434,9 @@ fn s_server(dir: &TempDir, profiles: &str, keymat_len: &str) -> (Peer, SocketAdd
         "EXTRACTOR-dtls_srtp",
         "-keymatexportlen",
         keymat_len,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let mut openssl = Peer::spawn(&args);
     openssl.wait_for("ACCEPT");
     (openssl, accept.parse().expect("addr"), fingerprint)
 }
@@ -428,7 +452,7 @@ fn ferrtc_client_against_openssl_s_server() {
     let ours_cert = Certificate::generate(SystemTime::now()).expect("cert");
     let mut ours = Ours::new(Role::Client, &ours_cert, fingerprint);
     ours.peer = Some(addr);
-    // OpenSSL's server picks its first profile we offered.
+    // OpenSSL's server picks its first profile that we offered.
     exchange(&mut ours, &mut openssl, SrtpProfile::AeadAes128Gcm);
     // s_server asked for our certificate (-verify) and printed it.
     assert!(
@@ -488,6 +512,90 @@ fn wrong_fingerprint_for_openssl_fails_our_handshake() {
         ours.failure
     );
     assert!(ours.keys.is_none());
+    // We sent bad_certificate, and OpenSSL says so instead of timing out.
+    let deadline = Instant::now() + TIMEOUT;
+    while !openssl.saw("bad certificate") {
+        assert!(
+            Instant::now() < deadline,
+            "openssl did not report bad_certificate: {:#?}",
+            openssl.seen
+        );
+        if let Ok(line) = openssl.lines.recv_timeout(Duration::from_millis(50)) {
+            openssl.seen.push(line);
+        }
+    }
+}
+
+#[test]
+fn ferrtc_rsa_client_against_openssl_rsa_s_server_with_ecdhe_rsa() {
+    if !interop_enabled() {
+        return;
+    }
+    let dir = TempDir::new("rsa-s_server");
+    let identity = openssl_rsa_certificate(&dir);
+    let (mut openssl, addr, fingerprint) = s_server_with(
+        identity,
+        &["-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+        OPENSSL_PROFILES,
+        KEYMAT_LEN,
+    );
+    let ours_cert = Certificate::generate_with(
+        KeyType::Rsa2048,
+        SystemTime::now(),
+        Duration::from_secs(86_400),
+    )
+    .expect("rsa cert");
+    let mut ours = Ours::new(Role::Client, &ours_cert, fingerprint);
+    ours.peer = Some(addr);
+    exchange(&mut ours, &mut openssl, SrtpProfile::AeadAes128Gcm);
+    assert_eq!(
+        ours.dtls.cipher_suite(),
+        Some(ferrtc_dtls::CipherSuite::EcdheRsaAes128Gcm)
+    );
+    assert!(
+        openssl.saw("ECDHE-RSA-AES128-GCM-SHA256"),
+        "{:#?}",
+        openssl.seen
+    );
+}
+
+#[test]
+fn ferrtc_rsa_server_against_openssl_rsa_s_client() {
+    if !interop_enabled() {
+        return;
+    }
+    let dir = TempDir::new("rsa-s_client");
+    let (cert, key, fingerprint) = openssl_rsa_certificate(&dir);
+    let ours_cert = Certificate::generate_with(
+        KeyType::Rsa2048,
+        SystemTime::now(),
+        Duration::from_secs(86_400),
+    )
+    .expect("rsa cert");
+    let mut ours = Ours::new(Role::Server, &ours_cert, fingerprint);
+    let connect = ours.socket.local_addr().expect("addr").to_string();
+    let mut openssl = Peer::spawn(&[
+        "s_client",
+        "-dtls1_2",
+        "-connect",
+        &connect,
+        "-cert",
+        &cert,
+        "-key",
+        &key,
+        "-nocommands",
+        "-use_srtp",
+        OPENSSL_PROFILES,
+        "-keymatexport",
+        "EXTRACTOR-dtls_srtp",
+        "-keymatexportlen",
+        KEYMAT_LEN,
+    ]);
+    exchange(&mut ours, &mut openssl, SrtpProfile::AeadAes128Gcm);
+    assert_eq!(
+        ours.dtls.cipher_suite(),
+        Some(ferrtc_dtls::CipherSuite::EcdheRsaAes128Gcm)
+    );
 }
 
 #[test]
@@ -517,7 +625,7 @@ fn ferrtc_server_against_openssl_s_client() {
         "-keymatexportlen",
         KEYMAT_LEN,
     ]);
-    // dimpl's server prefers AEAD_AES_128_GCM over AES128_CM_SHA1_80.
+    // Our server prefers AEAD_AES_128_GCM over AES128_CM_SHA1_80.
     exchange(&mut ours, &mut openssl, SrtpProfile::AeadAes128Gcm);
     // s_client printed our certificate: it is the one we generated.
     assert!(

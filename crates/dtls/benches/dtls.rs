@@ -4,7 +4,7 @@
 use std::time::{Instant, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ferrtc_dtls::{Certificate, Config, Dtls, Event, Role};
+use ferrtc_dtls::{Certificate, Config, Dtls, Event, KeyType, Role};
 
 fn pair(config: &Config, a: &Certificate, b: &Certificate, now: Instant) -> (Dtls, Dtls) {
     let wall = SystemTime::now();
@@ -40,6 +40,19 @@ fn benches(c: &mut Criterion) {
     c.bench_function("certificate_generate", |bench| {
         bench.iter(|| Certificate::generate(wall).expect("cert"))
     });
+    let (ra, rb) = (
+        Certificate::generate_with(KeyType::Rsa2048, wall, ferrtc_dtls::DEFAULT_VALIDITY)
+            .expect("rsa"),
+        Certificate::generate_with(KeyType::Rsa2048, wall, ferrtc_dtls::DEFAULT_VALIDITY)
+            .expect("rsa"),
+    );
+    c.bench_function("handshake_in_memory_rsa", |bench| {
+        bench.iter(|| {
+            let now = Instant::now();
+            let (mut client, mut server) = pair(&config, &ra, &rb, now);
+            handshake(&mut client, &mut server, now);
+        })
+    });
     c.bench_function("dtls_new_client", |bench| {
         bench.iter(|| Dtls::new(&config, &a, Role::Client, Instant::now(), wall).expect("dtls"))
     });
@@ -67,6 +80,18 @@ fn benches(c: &mut Criterion) {
                 Some(Event::ApplicationData(data)) => server.recycle(data),
                 other => panic!("unexpected {other:?}"),
             }
+        })
+    });
+    // The zero-copy path: sealed into our buffer, opened in place.
+    let mut datagram = Vec::with_capacity(1500);
+    group.bench_function("seal_into_open_in_place_1100B", |bench| {
+        bench.iter(|| {
+            datagram.clear();
+            client
+                .send_application_data_into(&payload, &mut datagram)
+                .expect("seal");
+            server.handle_receive_in_place(now, &mut datagram);
+            server.poll_application_data().expect("plaintext")
         })
     });
     group.finish();

@@ -3,18 +3,21 @@
 //! WebRTC endpoints authenticate with self-signed certificates whose
 //! fingerprints travel in SDP (RFC 8827 §6.5, RFC 8122). Like browsers we
 //! generate ECDSA P-256 keys (W3C webrtc §4.9, `generateCertificate` with
-//! `{name: "ECDSA", namedCurve: "P-256"}`) with a 30-day default lifetime.
+//! `{name: "ECDSA", namedCurve: "P-256"}`) with a 30-day default lifetime,
+//! and RSA 2048 keys (RSASSA-PKCS1-v1_5 with SHA-256) on request.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::digest;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256,
+    PKCS_RSA_SHA256,
 };
-use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256};
 use x509_cert::der::Decode;
 
+use crate::crypto::SigningKey;
 use crate::error::Error;
 use crate::fingerprint::{Fingerprint, HashAlgorithm};
 
@@ -26,6 +29,19 @@ const MAX_PEM_LEN: usize = 64 * 1024;
 
 /// `notBefore` is backdated by this much to tolerate peers with slow clocks.
 const BACKDATE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The key type of a generated certificate (W3C `generateCertificate`'s
+/// `AlgorithmIdentifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum KeyType {
+    /// ECDSA on P-256 with SHA-256, what browsers generate (the default).
+    #[default]
+    EcdsaP256,
+    /// RSA 2048 signing with RSASSA-PKCS1-v1_5 and SHA-256 (`{name:
+    /// "RSASSA-PKCS1-v1_5", modulusLength: 2048, hash: "SHA-256"}`).
+    Rsa2048,
+}
 
 /// A DTLS identity: a self-signed X.509 certificate and its private key,
 /// the W3C `RTCCertificate`.
@@ -51,6 +67,8 @@ pub struct Certificate {
     der: Vec<u8>,
     /// PKCS#8 DER of the private key.
     key_pkcs8: Vec<u8>,
+    /// The key loaded for signing, shared by every transport using it.
+    signing_key: Arc<SigningKey>,
     expires: SystemTime,
 }
 
@@ -67,8 +85,22 @@ impl Certificate {
     /// Generates an ECDSA P-256 self-signed certificate that expires
     /// `validity` after `now` (W3C `RTCCertificateExpiration.expires`).
     pub fn generate_with_validity(now: SystemTime, validity: Duration) -> Result<Self, Error> {
-        let key_pair =
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(Error::CertificateGeneration)?;
+        Self::generate_with(KeyType::EcdsaP256, now, validity)
+    }
+
+    /// Generates a self-signed certificate with a key of `key_type` that
+    /// expires `validity` after `now`. RSA key generation takes tens of
+    /// milliseconds.
+    pub fn generate_with(
+        key_type: KeyType,
+        now: SystemTime,
+        validity: Duration,
+    ) -> Result<Self, Error> {
+        let alg = match key_type {
+            KeyType::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+            KeyType::Rsa2048 => &PKCS_RSA_SHA256,
+        };
+        let key_pair = KeyPair::generate_for(alg).map_err(Error::CertificateGeneration)?;
 
         let mut params = CertificateParams::default();
         let mut name = DistinguishedName::new();
@@ -99,9 +131,14 @@ impl Certificate {
         // Read the expiry back from the DER so that generated and imported
         // certificates agree to the second (X.509 has no sub-second time).
         let (expires, _) = parse_certificate(&der)?;
+        let key_pkcs8 = key_pair.serialize_der();
+        let signing_key = SigningKey::from_pkcs8(&key_pkcs8).ok_or(Error::InvalidCertificate {
+            reason: "generated key does not load",
+        })?;
         Ok(Certificate {
             der,
-            key_pkcs8: key_pair.serialize_der(),
+            key_pkcs8,
+            signing_key: Arc::new(signing_key),
             expires,
         })
     }
@@ -111,7 +148,8 @@ impl Certificate {
     /// written by [`to_pem`](Self::to_pem) or `openssl req -x509`.
     ///
     /// Refuses a certificate that has expired at `now`, a key that is not
-    /// ECDSA P-256/P-384, and a key that does not belong to the certificate.
+    /// ECDSA P-256/P-384 or RSA (2048 to 8192 bits), and a key that does not
+    /// belong to the certificate.
     pub fn from_pem(pem_text: &str, now: SystemTime) -> Result<Self, Error> {
         if pem_text.len() > MAX_PEM_LEN {
             return Err(Error::InvalidCertificate {
@@ -147,8 +185,10 @@ impl Certificate {
     /// of [`from_pem`](Self::from_pem).
     pub fn from_der(der: Vec<u8>, key_pkcs8: Vec<u8>, now: SystemTime) -> Result<Self, Error> {
         let (expires, cert_public_key) = parse_certificate(&der)?;
-        let key_public = ecdsa_public_key(&key_pkcs8)?;
-        if key_public != cert_public_key {
+        let signing_key = SigningKey::from_pkcs8(&key_pkcs8).ok_or(Error::InvalidCertificate {
+            reason: "private key is not a PKCS#8 ECDSA P-256/P-384 or RSA key",
+        })?;
+        if signing_key.public_key() != cert_public_key {
             return Err(Error::InvalidCertificate {
                 reason: "private key does not match the certificate",
             });
@@ -156,6 +196,7 @@ impl Certificate {
         let cert = Certificate {
             der,
             key_pkcs8,
+            signing_key: Arc::new(signing_key),
             expires,
         };
         cert.check_not_expired(now)?;
@@ -210,11 +251,22 @@ impl Certificate {
         &self.der
     }
 
-    pub(crate) fn to_dimpl(&self) -> dimpl::DtlsCertificate {
-        dimpl::DtlsCertificate {
-            certificate: self.der.clone(),
-            private_key: self.key_pkcs8.clone(),
+    /// The private key in PKCS#8 DER. A secret: for handing the identity to
+    /// another DTLS implementation (tests use it with dimpl).
+    pub fn private_key_der(&self) -> &[u8] {
+        &self.key_pkcs8
+    }
+
+    /// The key type.
+    pub fn key_type(&self) -> KeyType {
+        match self.signing_key.kind() {
+            crate::crypto::KeyKind::Rsa => KeyType::Rsa2048,
+            crate::crypto::KeyKind::Ecdsa => KeyType::EcdsaP256,
         }
+    }
+
+    pub(crate) fn signing_key(&self) -> Arc<SigningKey> {
+        Arc::clone(&self.signing_key)
     }
 }
 
@@ -244,21 +296,6 @@ fn parse_certificate(der: &[u8]) -> Result<(SystemTime, Vec<u8>), Error> {
         })?
         .to_vec();
     Ok((not_after, public_key))
-}
-
-/// Loads a PKCS#8 ECDSA key (P-256 or P-384, the curves dimpl signs with)
-/// and returns its public key as an uncompressed point.
-fn ecdsa_public_key(key_pkcs8: &[u8]) -> Result<Vec<u8>, Error> {
-    [
-        &ECDSA_P256_SHA256_ASN1_SIGNING,
-        &ECDSA_P384_SHA384_ASN1_SIGNING,
-    ]
-    .into_iter()
-    .find_map(|alg| EcdsaKeyPair::from_pkcs8(alg, key_pkcs8).ok())
-    .map(|pair| pair.public_key().as_ref().to_vec())
-    .ok_or(Error::InvalidCertificate {
-        reason: "private key is not a PKCS#8 ECDSA P-256 or P-384 key",
-    })
 }
 
 #[cfg(test)]
@@ -370,6 +407,13 @@ mod tests {
         ]);
         let err = Certificate::from_pem(&mixed, t0()).expect_err("mismatch");
         assert!(matches!(err, Error::InvalidCertificate { .. }), "{err}");
+        let rsa = Certificate::generate_with(KeyType::Rsa2048, t0(), DAY).expect("rsa");
+        let mixed = pem::encode_many(&[
+            pem::Pem::new("CERTIFICATE", a.der.clone()),
+            pem::Pem::new("PRIVATE KEY", rsa.key_pkcs8.clone()),
+        ]);
+        let err = Certificate::from_pem(&mixed, t0()).expect_err("mismatch");
+        assert!(matches!(err, Error::InvalidCertificate { .. }), "{err}");
     }
 
     #[test]
@@ -383,5 +427,18 @@ mod tests {
             pem::Pem::new("PRIVATE KEY", cert.key_pkcs8.clone()),
         ]);
         assert!(Certificate::from_pem(&junk, t0()).is_err());
+    }
+
+    #[test]
+    fn rsa_certificate_generates_and_round_trips_through_pem() {
+        let cert = Certificate::generate_with(KeyType::Rsa2048, t0(), DAY).expect("rsa");
+        assert_eq!(cert.key_type(), KeyType::Rsa2048);
+        let parsed = x509_cert::Certificate::from_der(cert.der()).expect("DER");
+        let spki = parsed.tbs_certificate().subject_public_key_info();
+        assert_eq!(spki.algorithm.oid.to_string(), "1.2.840.113549.1.1.1"); // rsaEncryption
+        let back = Certificate::from_pem(&cert.to_pem(), t0()).expect("import");
+        assert_eq!(back.fingerprints(), cert.fingerprints());
+        assert_eq!(back.key_type(), KeyType::Rsa2048);
+        assert_eq!(back.expires(), t0() + DAY);
     }
 }

@@ -1,16 +1,27 @@
-//! The sans-IO DTLS transport: dimpl's DTLS 1.2 engine plus what WebRTC
-//! adds on top (fingerprint pinning, DTLS-SRTP keys, W3C transport states).
+//! The sans-IO DTLS transport: ferrtc's DTLS 1.2 engine (record layer,
+//! flights, the client and server state machines) plus what WebRTC adds on
+//! top (fingerprint pinning, DTLS-SRTP keys, W3C transport states).
 
 use std::collections::VecDeque;
-use std::time::{Instant, SystemTime};
+use std::ops::Range;
+use std::time::{Duration, Instant, SystemTime};
 
-use dimpl::Output;
-
+use crate::alert::{AlertDescription, AlertLevel};
 use crate::certificate::Certificate;
+use crate::client::Client;
+use crate::codec::Reader;
 use crate::config::{Config, Role};
-use crate::error::Error;
+use crate::cookie::CookieKey;
+use crate::crypto::{AEAD_OVERHEAD, RecordCipher, Rng};
+use crate::error::{Error, ProtocolError};
 use crate::fingerprint::{Fingerprint, HashAlgorithm};
-use crate::srtp::{SrtpKeys, SrtpProfile};
+use crate::flight::{Flight, FlightItem, TimerState};
+use crate::fragment::{self, Inserted, Message, Reassembler};
+use crate::handshake::Handshake;
+use crate::message::{self, ClientHello, FragmentHeader, HANDSHAKE_HEADER_LEN, kind};
+use crate::record::{self, ContentType, DTLS_1_2, HEADER_LEN, MAX_SEQ, RecordHeader, ReplayWindow};
+use crate::server::{HelloOutcome, Server};
+use crate::srtp::SrtpKeys;
 
 /// Application records received before the peer is authenticated are held
 /// back (never delivered unverified); beyond this many they are dropped, as
@@ -20,30 +31,18 @@ const MAX_HELD_RECORDS: usize = 64;
 /// Spare datagram buffers kept for reuse.
 const MAX_POOLED_BUFFERS: usize = 64;
 
-/// Upper bound on outputs drained from dimpl in one go; dimpl always ends a
-/// drain with a timeout long before this, the bound only guards against a
-/// bug turning into an endless loop.
-const MAX_OUTPUTS_PER_DRAIN: usize = 4096;
+/// Epoch-1 records that arrive before their keys (reordering) are kept,
+/// up to this many, and read once the keys exist.
+const MAX_EARLY_RECORDS: usize = 8;
+/// ... each at most this long (a handshake record fits an MTU).
+const MAX_EARLY_RECORD_LEN: usize = 2048;
 
-/// Initial size of the scratch buffer dimpl writes records into.
-const SCRATCH_LEN: usize = 2048;
+/// Datagrams queued before the caller polls; HelloVerifyRequests beyond
+/// this are not sent (a flood of ClientHellos costs no memory).
+const MAX_QUEUED_DATAGRAMS: usize = 256;
 
-thread_local! {
-    /// The buffer dimpl writes each output record into before it is copied
-    /// into a queued datagram: one per thread rather than one per transport,
-    /// since it only lives for the length of a drain.
-    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// Takes the thread's scratch buffer (a fresh one if a caller up the stack
-/// holds it), at least [`SCRATCH_LEN`] bytes long.
-fn take_scratch() -> Vec<u8> {
-    let mut scratch = SCRATCH.take();
-    if scratch.len() < SCRATCH_LEN {
-        scratch.resize(SCRATCH_LEN, 0);
-    }
-    scratch
-}
+/// Largest plaintext of one record (RFC 5246 §6.2.1).
+const MAX_PLAINTEXT: usize = 1 << 14;
 
 /// The state of the transport, the W3C `RTCDtlsTransportState`.
 #[doc(alias = "RTCDtlsTransportState")]
@@ -74,17 +73,64 @@ pub enum Event {
         peer_certificate: Vec<u8>,
     },
     /// One DTLS application data record (for WebRTC: one SCTP packet,
-    /// RFC 8261). Hand the buffer back with [`Dtls::recycle`] to avoid an
-    /// allocation per record.
+    /// RFC 8261), from [`Dtls::handle_receive`]. Hand the buffer back with
+    /// [`Dtls::recycle`] to avoid an allocation per record, or use
+    /// [`Dtls::handle_receive_in_place`], which copies nothing.
     ApplicationData(Vec<u8>),
-    /// The peer sent `close_notify` (RFC 5246 §7.2.1).
+    /// The peer sent `close_notify` (RFC 5246 §7.2.1); ours in answer is
+    /// queued for [`Dtls::poll_transmit`].
     Closed,
     /// The transport failed; it is unusable from now on.
     Failed(Error),
 }
 
+/// Counters of what the engine dropped or did, for tests and statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records that authenticated and were processed.
+    pub records_received: u64,
+    /// Records dropped by the anti-replay window (RFC 6347 §4.1.2.6).
+    pub records_replayed: u64,
+    /// Records that did not authenticate (tampered or forged).
+    pub records_failed_authentication: u64,
+    /// Datagrams or records that did not parse, and records of an unknown epoch.
+    pub records_malformed: u64,
+    /// Handshake fragments dropped: malformed, oversized, contradicting, too
+    /// far ahead or over the reassembly memory bound.
+    pub fragments_dropped: u64,
+    /// HelloVerifyRequests sent (each without keeping state).
+    pub hello_verify_requests: u64,
+    /// Flights retransmitted (timer or the peer's retransmission).
+    pub retransmissions: u64,
+    /// Renegotiation attempts refused with `no_renegotiation`.
+    pub renegotiations_refused: u64,
+    /// Bytes held for handshake reassembly right now.
+    pub handshake_bytes_buffered: usize,
+}
+
+/// Which state machine drives the handshake.
+#[derive(Debug)]
+enum Machine {
+    Client(Client),
+    Server(Server),
+    /// A state machine failed; nothing more is processed.
+    Aborted,
+}
+
+/// The record layer's write and read state (RFC 6347 §4.1).
+struct Records {
+    /// Our current write epoch: 1 once our ChangeCipherSpec went out.
+    write_epoch: u16,
+    /// Next sequence number per write epoch.
+    write_seq: [u64; 2],
+    write: Option<RecordCipher>,
+    read: Option<RecordCipher>,
+    replay: ReplayWindow,
+}
+
 /// A sans-IO DTLS 1.2 transport for one WebRTC peer connection
-/// (W3C `RTCDtlsTransport`), driven on [dimpl].
+/// (W3C `RTCDtlsTransport`).
 ///
 /// It never touches a socket or the clock: the ICE layer feeds it datagrams
 /// and time, and sends what it produces on the selected candidate pair.
@@ -104,45 +150,71 @@ pub enum Event {
 ///
 /// `now` must not go backwards; an earlier instant is treated as the latest one seen.
 ///
+/// # Zero-copy data path
+///
+/// [`handle_receive_in_place`](Self::handle_receive_in_place) decrypts
+/// application records inside the caller's datagram buffer;
+/// [`poll_application_data`](Self::poll_application_data) then yields the
+/// plaintext ranges. [`send_application_data_into`](Self::send_application_data_into)
+/// encrypts a record straight into the caller's outgoing buffer. Neither
+/// allocates.
+///
 /// # Authentication
 ///
-/// dimpl checks that the peer owns its certificate; this type checks that the
-/// certificate is the one the remote SDP announced (RFC 8842 §5.1). Set the
-/// fingerprints with [`expect_remote_fingerprints`](Self::expect_remote_fingerprints)
+/// The handshake checks that the peer owns its certificate (the
+/// CertificateVerify or ServerKeyExchange signature); this type checks that
+/// the certificate is the one the remote SDP announced (RFC 8842 §5.1). Set
+/// the fingerprints with [`expect_remote_fingerprints`](Self::expect_remote_fingerprints)
 /// before or during the handshake: `Connected` and any application data wait
-/// for them, and a mismatch fails the transport with
-/// [`Error::FingerprintMismatch`].
+/// for them, and a mismatch sends a fatal `bad_certificate` alert and fails
+/// the transport with [`Error::FingerprintMismatch`].
 #[doc(alias = "RTCDtlsTransport")]
 pub struct Dtls {
-    engine: dimpl::Dtls,
     role: Role,
     state: TransportState,
-    allowed_profiles: Vec<SrtpProfile>,
+    mtu: usize,
+    initial_rto: Duration,
+    flight_retries: usize,
+    handshake_timeout: Duration,
+    hs: Handshake,
+    machine: Machine,
+    /// The server's cookie secret (RFC 6347 §4.2.1).
+    cookies: Option<CookieKey>,
+    reassembler: Reassembler,
+    flight: Option<Flight>,
+    /// The whole handshake must be over by then.
+    deadline: Option<Instant>,
+    records: Records,
+    early: Vec<Vec<u8>>,
+    stats: Stats,
     expected: Option<Vec<Fingerprint>>,
-    /// The peer's certificate (DER), once dimpl has seen it.
-    peer_cert: Option<Vec<u8>>,
-    /// The expected fingerprint that matched `peer_cert`.
+    /// The expected fingerprint that matched the peer's certificate.
     verified: Option<Fingerprint>,
     srtp: Option<SrtpKeys>,
-    /// dimpl finished its handshake (we may still wait for the fingerprint).
-    engine_connected: bool,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     /// Application data received before `Connected`.
     held: VecDeque<Vec<u8>>,
     pool: Vec<Vec<u8>>,
-    timeout: Option<Instant>,
+    /// Plaintext ranges of the last in-place datagram, and the next to yield.
+    app_ranges: Vec<Range<usize>>,
+    app_next: usize,
+    /// Reused: the records of the datagram being read, and a copy of a
+    /// datagram given by shared reference.
+    headers: Vec<RecordHeader>,
+    scratch: Vec<u8>,
     last_now: Instant,
 }
 
 impl Dtls {
-    /// Creates a transport in `role` that will present `certificate`.
+    /// Creates a transport in `role` that will present `certificate`, with
+    /// randomness from the operating system (or from
+    /// [`Config::rng_seed`] when set).
     ///
     /// Fails with [`Error::CertificateExpired`] if the certificate has expired
     /// at `wall_clock` (the caller's current system time), and with
-    /// [`Error::Config`] if the configuration is invalid (for example an MTU
-    /// below dimpl's minimum of 64 bytes). A client queues its
-    /// ClientHello at once: poll for it.
+    /// [`Error::Config`] if the configuration is invalid (an MTU below
+    /// [`MIN_MTU`](crate::MIN_MTU)). A client queues its ClientHello at once: poll for it.
     pub fn new(
         config: &Config,
         certificate: &Certificate,
@@ -150,29 +222,94 @@ impl Dtls {
         now: Instant,
         wall_clock: SystemTime,
     ) -> Result<Self, Error> {
+        let rng = match config.rng_seed {
+            Some(seed) => {
+                use rand::SeedableRng;
+                Rng::new(rand::rngs::StdRng::seed_from_u64(seed))
+            }
+            None => Rng::system(),
+        };
+        Self::build(config, certificate, role, now, wall_clock, rng)
+    }
+
+    /// Like [`new`](Self::new), drawing every random value the engine
+    /// chooses (hello randoms, the cookie secret, ECDHE private keys) from
+    /// `rng`. Two transports given identically seeded RNGs and the same
+    /// inputs send identical bytes, except for ECDSA and RSA-PSS signatures,
+    /// whose nonces and salts aws-lc draws itself; RSA PKCS#1 v1.5
+    /// signatures (what an RSA certificate signs with) are deterministic.
+    pub fn with_rng(
+        config: &Config,
+        certificate: &Certificate,
+        role: Role,
+        now: Instant,
+        wall_clock: SystemTime,
+        rng: impl rand::CryptoRng + Send + Sync + 'static,
+    ) -> Result<Self, Error> {
+        Self::build(config, certificate, role, now, wall_clock, Rng::new(rng))
+    }
+
+    fn build(
+        config: &Config,
+        certificate: &Certificate,
+        role: Role,
+        now: Instant,
+        wall_clock: SystemTime,
+        mut rng: Rng,
+    ) -> Result<Self, Error> {
         certificate.check_not_expired(wall_clock)?;
-        let engine_config = config.engine_config()?;
-        let mut engine = dimpl::Dtls::new_12(engine_config, certificate.to_dimpl(), now);
-        engine.set_active(role == Role::Client);
+        config.validate()?;
+        let cookies = (role == Role::Server).then(|| CookieKey::new(rng.array()));
+        let mut hs = Handshake::new(
+            rng,
+            certificate.signing_key(),
+            certificate.der().to_vec(),
+            config,
+        );
+        // A client builds its ClientHello at once; a server waits, stateless.
+        let machine = match role {
+            Role::Client => Machine::Client(Client::start(&mut hs)),
+            Role::Server => Machine::Server(Server::AwaitClientHello),
+        };
         let mut dtls = Dtls {
-            engine,
             role,
             state: TransportState::Connecting,
-            allowed_profiles: config.srtp_profiles.clone(),
+            mtu: config.mtu,
+            initial_rto: config.initial_rto,
+            flight_retries: config.flight_retries,
+            handshake_timeout: config.handshake_timeout,
+            hs,
+            machine,
+            cookies,
+            reassembler: Reassembler::default(),
+            flight: None,
+            deadline: None,
+            records: Records {
+                write_epoch: 0,
+                write_seq: [0; 2],
+                write: None,
+                read: None,
+                replay: ReplayWindow::default(),
+            },
+            early: Vec::new(),
+            stats: Stats::default(),
             expected: None,
-            peer_cert: None,
             verified: None,
             srtp: None,
-            engine_connected: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             held: VecDeque::new(),
             pool: Vec::new(),
-            timeout: None,
+            app_ranges: Vec::new(),
+            app_next: 0,
+            headers: Vec::new(),
+            scratch: Vec::new(),
             last_now: now,
         };
-        dtls.engine.handle_timeout(now).map_err(engine_error)?;
-        dtls.drain();
+        if role == Role::Client {
+            dtls.deadline = Some(now + dtls.handshake_timeout);
+            dtls.send_new_flight(now);
+        }
         Ok(dtls)
     }
 
@@ -189,7 +326,25 @@ impl Dtls {
     /// The peer's certificate (DER) once the handshake has shown it, even
     /// before it is verified.
     pub fn peer_certificate(&self) -> Option<&[u8]> {
-        self.peer_cert.as_deref()
+        self.hs.peer_certificate.as_deref()
+    }
+
+    /// The negotiated cipher suite, once the ServerHello is known.
+    pub fn cipher_suite(&self) -> Option<crate::crypto::CipherSuite> {
+        self.hs.params.map(|p| p.suite)
+    }
+
+    /// The ECDHE group of the key exchange, once known.
+    pub fn key_exchange_group(&self) -> Option<crate::crypto::NamedGroup> {
+        self.hs.group
+    }
+
+    /// Counters of dropped records, fragments, retransmissions.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            handshake_bytes_buffered: self.reassembler.buffered(),
+            ..self.stats
+        }
     }
 
     /// Sets the fingerprints from the remote SDP `a=fingerprint` lines. The
@@ -202,28 +357,52 @@ impl Dtls {
         }
         self.expected = Some(fingerprints);
         self.verified = None;
-        if self.peer_cert.is_some() {
+        if self.hs.peer_certificate.is_some() {
             self.verify_peer();
         }
         self.try_complete();
     }
 
     /// Feeds one received datagram (RFC 7983: first byte 20..=63).
-    /// Malformed or replayed records are dropped silently by dimpl.
+    /// Malformed, forged and replayed records are dropped and counted in
+    /// [`stats`](Self::stats). Application data comes out as
+    /// [`Event::ApplicationData`].
     pub fn handle_receive(&mut self, now: Instant, datagram: &[u8]) {
         if self.is_terminal() {
             return;
         }
-        let now = self.advance(now);
-        let result = self
-            .engine
-            .handle_timeout(now)
-            .and_then(|()| self.engine.handle_packet(datagram));
-        if let Err(e) = result {
-            self.fail(engine_error(e));
+        let mut copy = std::mem::take(&mut self.scratch);
+        copy.clear();
+        copy.extend_from_slice(datagram);
+        self.receive(now, &mut copy, false);
+        self.scratch = copy;
+    }
+
+    /// Feeds one received datagram and decrypts its application records in
+    /// place, inside `datagram`. Their plaintext is then read with
+    /// [`poll_application_data`](Self::poll_application_data), which yields
+    /// byte ranges of `datagram`, valid until the next call that feeds a
+    /// datagram. Nothing is copied or allocated per record once connected;
+    /// handshake records and alerts are handled as by
+    /// [`handle_receive`](Self::handle_receive). Records that arrive before
+    /// `Connected` are held (copied) and later come out as
+    /// [`Event::ApplicationData`].
+    pub fn handle_receive_in_place(&mut self, now: Instant, datagram: &mut [u8]) {
+        self.app_ranges.clear();
+        self.app_next = 0;
+        if self.is_terminal() {
             return;
         }
-        self.drain();
+        self.receive(now, datagram, true);
+    }
+
+    /// The next application record's plaintext from the last
+    /// [`handle_receive_in_place`](Self::handle_receive_in_place), as a
+    /// range of that datagram (one SCTP packet each, in arrival order).
+    pub fn poll_application_data(&mut self) -> Option<Range<usize>> {
+        let range = self.app_ranges.get(self.app_next)?.clone();
+        self.app_next += 1;
+        Some(range)
     }
 
     /// Drives retransmission timers (RFC 6347 §4.2.4); call at or after
@@ -233,11 +412,21 @@ impl Dtls {
             return;
         }
         let now = self.advance(now);
-        if let Err(e) = self.engine.handle_timeout(now) {
-            self.fail(engine_error(e));
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.fail(Error::HandshakeTimeout, None);
             return;
         }
-        self.drain();
+        let Some(flight) = &mut self.flight else {
+            return;
+        };
+        match flight.on_timeout(now) {
+            TimerState::Idle => {}
+            TimerState::Retransmit => {
+                self.stats.retransmissions += 1;
+                self.transmit_flight();
+            }
+            TimerState::GiveUp => self.fail(Error::HandshakeTimeout, None),
+        }
     }
 
     /// Writes the next datagram to send into `buf` (replacing its contents)
@@ -247,7 +436,7 @@ impl Dtls {
     /// The buffer is swapped with an internal one, so no copy or allocation
     /// happens per datagram once buffers have circulated.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<usize> {
-        if self.transmits.is_empty() && self.timeout.is_some_and(|t| t <= now) {
+        if self.transmits.is_empty() && self.poll_timeout().is_some_and(|t| t <= now) {
             self.handle_timeout(now);
         }
         let mut datagram = self.transmits.pop_front()?;
@@ -260,39 +449,75 @@ impl Dtls {
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
         if event.is_none() && self.events.capacity() > 0 {
-            // Drained: an idle transport keeps no event capacity (records
-            // arrive as events, so under load this is one allocation a burst).
+            // Drained: an idle transport keeps no event capacity.
             self.events = VecDeque::new();
         }
         event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next wanted; `None`
-    /// once closed or failed.
+    /// once connected, closed or failed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.is_terminal() {
+        if self.is_terminal() || self.hs.complete {
             return None;
         }
-        self.timeout
+        let flight = self.flight.as_ref().and_then(Flight::deadline);
+        match (flight, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Sends one application data record (for WebRTC: one SCTP packet,
-    /// which must fit the MTU with the record overhead).
+    /// which should fit the MTU with the 37 bytes of record overhead),
+    /// queued for [`poll_transmit`](Self::poll_transmit).
     ///
-    /// Fails with [`Error::NotConnected`] before `Connected` or after close;
-    /// an engine error fails the transport (and is also reported as
-    /// [`Event::Failed`]).
+    /// Fails with [`Error::NotConnected`] before `Connected` or after close,
+    /// and with [`Error::RecordTooLarge`] above 16 KiB.
     pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), Error> {
+        let mut buf = self.pool.pop().unwrap_or_default();
+        buf.clear();
+        match self.send_application_data_into(data, &mut buf) {
+            Ok(_) => {
+                self.transmits.push_back(buf);
+                Ok(())
+            }
+            Err(e) => {
+                self.recycle(buf);
+                Err(e)
+            }
+        }
+    }
+
+    /// Encrypts one application data record straight into `out` (appended;
+    /// several records may share a datagram up to the MTU) and returns the
+    /// record's length. No intermediate buffer: the plaintext is copied
+    /// once, into `out`, and sealed there.
+    pub fn send_application_data_into(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, Error> {
         if self.state != TransportState::Connected {
             return Err(Error::NotConnected);
         }
-        if let Err(e) = self.engine.send_application_data(data) {
-            let err = engine_error(e);
-            self.fail(err.clone());
+        if data.len() > MAX_PLAINTEXT {
+            return Err(Error::RecordTooLarge {
+                len: data.len(),
+                max: MAX_PLAINTEXT,
+            });
+        }
+        let start = out.len();
+        if let Err(e) = self.write_record(out, ContentType::ApplicationData, 1, &[data]) {
+            out.truncate(start);
+            let err = Error::Protocol {
+                sent: e.alert(),
+                reason: e.clone(),
+            };
+            self.fail(err.clone(), Some(e.alert()));
             return Err(err);
         }
-        self.drain();
-        Ok(())
+        Ok(out.len() - start)
     }
 
     /// Closes the transport, sending `close_notify` if the handshake had
@@ -304,9 +529,9 @@ impl Dtls {
         }
         self.state = TransportState::Closed;
         self.held.clear();
-        match self.engine.close() {
-            Ok(()) => self.drain_packets_only(),
-            Err(e) => tracing::debug!("dimpl close failed: {e}"),
+        self.flight = None;
+        if self.hs.complete {
+            self.send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
         }
     }
 
@@ -327,111 +552,374 @@ impl Dtls {
         self.last_now
     }
 
-    fn fail(&mut self, error: Error) {
+    /// Fails the transport, queueing a fatal `alert` for the peer if given.
+    fn fail(&mut self, error: Error, alert: Option<AlertDescription>) {
         if self.is_terminal() {
             return;
         }
         tracing::debug!("DTLS transport failed: {error}");
-        self.state = TransportState::Failed;
         self.transmits.clear();
+        if let Some(alert) = alert {
+            self.send_alert(AlertLevel::Fatal, alert);
+        }
+        self.state = TransportState::Failed;
+        self.machine = Machine::Aborted;
+        self.flight = None;
         self.held.clear();
-        self.srtp = None;
+        self.early.clear();
         self.events.push_back(Event::Failed(error));
     }
 
-    /// Drains dimpl's output until its `Timeout`, as dimpl requires after
-    /// every mutation, sorting datagrams and events into our queues.
-    fn drain(&mut self) {
-        let mut scratch = take_scratch();
-        let failure = self.drain_into(&mut scratch);
-        SCRATCH.set(scratch);
-        if let Some(e) = failure {
-            self.fail(e);
+    fn fail_protocol(&mut self, reason: ProtocolError) {
+        let sent = reason.alert();
+        self.fail(Error::Protocol { sent, reason }, Some(sent));
+    }
+
+    // ----- receiving -----
+
+    /// Reads every record of a datagram (RFC 6347 §4.1.1).
+    fn receive(&mut self, now: Instant, datagram: &mut [u8], in_place: bool) {
+        let now = self.advance(now);
+        let mut headers = std::mem::take(&mut self.headers);
+        headers.clear();
+        if record::split_records(datagram, &mut headers).is_err() {
+            self.stats.records_malformed += 1;
+        }
+        let mut peer_retransmitted = false;
+        for h in &headers {
+            if self.is_terminal() {
+                break;
+            }
+            self.receive_record(now, h, datagram, in_place, &mut peer_retransmitted);
+        }
+        self.headers = headers;
+        if peer_retransmitted && !self.is_terminal() && self.flight.is_some() {
+            // RFC 6347 §4.2.4: the peer lost our flight; send it again.
+            self.stats.retransmissions += 1;
+            self.transmit_flight();
+        }
+    }
+
+    fn receive_record(
+        &mut self,
+        now: Instant,
+        h: &RecordHeader,
+        datagram: &mut [u8],
+        in_place: bool,
+        peer_retransmitted: &mut bool,
+    ) {
+        let plain = match h.epoch {
+            0 => h.body.clone(),
+            1 => {
+                let Some(cipher) = &self.records.read else {
+                    // Reordered ahead of the key exchange: keep a few.
+                    if self.early.len() < MAX_EARLY_RECORDS
+                        && !self.hs.complete
+                        && h.body.len() <= MAX_EARLY_RECORD_LEN
+                    {
+                        let start = h.body.start - HEADER_LEN;
+                        self.early.push(datagram[start..h.body.end].to_vec());
+                    }
+                    return;
+                };
+                if !self.records.replay.check(h.seq) {
+                    self.stats.records_replayed += 1;
+                    return;
+                }
+                let body = &mut datagram[h.body.clone()];
+                match cipher.open(h.full_seq(), h.content_type as u8, body) {
+                    Some(r) => {
+                        self.records.replay.mark(h.seq);
+                        h.body.start + r.start..h.body.start + r.end
+                    }
+                    None => {
+                        self.stats.records_failed_authentication += 1;
+                        return;
+                    }
+                }
+            }
+            _ => {
+                self.stats.records_malformed += 1;
+                return;
+            }
+        };
+        self.stats.records_received += 1;
+        match h.content_type {
+            ContentType::Handshake => {
+                self.receive_handshake(now, h, &datagram[plain], peer_retransmitted);
+            }
+            // The epoch of each record says which keys protect it; a CCS
+            // only needs to be well formed (RFC 5246 §7.1).
+            ContentType::ChangeCipherSpec => {
+                if datagram[plain] != [1] {
+                    self.stats.records_malformed += 1;
+                }
+            }
+            ContentType::Alert => self.receive_alert(h.epoch, &datagram[plain]),
+            ContentType::ApplicationData if h.epoch == 1 => {
+                self.receive_application_data(datagram, plain, in_place)
+            }
+            ContentType::ApplicationData => self.stats.records_malformed += 1,
+        }
+    }
+
+    fn receive_application_data(&mut self, datagram: &[u8], plain: Range<usize>, in_place: bool) {
+        if self.role == Role::Server && self.flight.is_some() {
+            // The client sends data only after our Finished reached it:
+            // flight 6 will not be needed again.
+            self.flight = None;
+        }
+        match self.state {
+            TransportState::Connected if in_place => self.app_ranges.push(plain),
+            TransportState::Connected => {
+                let mut buf = self.pool.pop().unwrap_or_default();
+                buf.extend_from_slice(&datagram[plain]);
+                self.events.push_back(Event::ApplicationData(buf));
+            }
+            TransportState::Connecting
+                if self.hs.complete && self.held.len() < MAX_HELD_RECORDS =>
+            {
+                self.held.push_back(datagram[plain].to_vec());
+            }
+            _ => {}
+        }
+    }
+
+    /// RFC 5246 §7.2.
+    fn receive_alert(&mut self, epoch: u16, body: &[u8]) {
+        let [level, code] = body else {
+            self.stats.records_malformed += 1;
+            return;
+        };
+        if epoch == 0 && self.hs.complete {
+            return; // unauthenticated once keys are in use
+        }
+        let description = AlertDescription::from_code(*code);
+        match (AlertLevel::from_u8(*level), description) {
+            (_, AlertDescription::CloseNotify) => {
+                if matches!(
+                    self.state,
+                    TransportState::Connecting | TransportState::Connected
+                ) {
+                    self.state = TransportState::Closed;
+                    self.held.clear();
+                    self.flight = None;
+                    self.events.push_back(Event::Closed);
+                    // RFC 5246 §7.2.1: answer with a close_notify of our own.
+                    if self.hs.complete {
+                        self.send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
+                    }
+                }
+            }
+            (Some(AlertLevel::Warning), _) => {
+                tracing::debug!("DTLS warning alert {description} ignored");
+            }
+            _ => {
+                self.transmits.clear();
+                self.fail(Error::AlertReceived { description }, None);
+            }
+        }
+    }
+
+    /// A handshake record: one or more fragments (RFC 6347 §4.2.3).
+    fn receive_handshake(
+        &mut self,
+        now: Instant,
+        h: &RecordHeader,
+        body: &[u8],
+        peer_retransmitted: &mut bool,
+    ) {
+        let mut r = Reader::new(body);
+        while !r.is_empty() && !self.is_terminal() {
+            let Ok(fh) = FragmentHeader::read(&mut r) else {
+                self.stats.fragments_dropped += 1;
+                return;
+            };
+            let Ok(data) = r.take(fh.fragment_len, "fragment") else {
+                self.stats.fragments_dropped += 1;
+                return;
+            };
+            if matches!(self.machine, Machine::Server(Server::AwaitClientHello)) {
+                self.stateless_client_hello(now, h, &fh, data);
+                continue;
+            }
+            match self.reassembler.insert(&fh, h.epoch, data) {
+                Inserted::Kept => self.drive_handshake(now),
+                Inserted::Old => *peer_retransmitted = true,
+                Inserted::Dropped => self.stats.fragments_dropped += 1,
+            }
+        }
+    }
+
+    /// A server with no state answers a ClientHello without our cookie
+    /// with a HelloVerifyRequest and forgets it (RFC 6347 §4.2.1).
+    fn stateless_client_hello(
+        &mut self,
+        now: Instant,
+        h: &RecordHeader,
+        fh: &FragmentHeader,
+        data: &[u8],
+    ) {
+        if h.epoch != 0
+            || fh.msg_type != kind::CLIENT_HELLO
+            || fh.offset != 0
+            || fh.fragment_len != fh.length
+        {
+            self.stats.fragments_dropped += 1;
             return;
         }
-        // Check the certificate as soon as dimpl shows it, so a client never
-        // sends its key exchange and Finished to an impostor.
-        if self.peer_cert.is_some() && self.verified.is_none() && self.expected.is_some() {
-            self.verify_peer();
+        let Ok(hello) = ClientHello::decode(data) else {
+            self.stats.fragments_dropped += 1;
+            return;
+        };
+        let Some(cookies) = &self.cookies else {
+            return;
+        };
+        let msg = Message {
+            msg_type: fh.msg_type,
+            seq: fh.message_seq,
+            epoch: 0,
+            body: data.to_vec(),
+        };
+        match crate::server::on_client_hello(&mut self.hs, cookies, &hello, &msg) {
+            Ok(HelloOutcome::Verify(body)) => {
+                if self.transmits.len() >= MAX_QUEUED_DATAGRAMS {
+                    return;
+                }
+                // RFC 6347 §4.2.1: the request reuses the hello's record
+                // sequence number and message_seq; our counters stay put.
+                let message = message::encode(kind::HELLO_VERIFY_REQUEST, fh.message_seq, &body);
+                let mut out = self.pool.pop().unwrap_or_default();
+                out.clear();
+                record::write_header(
+                    &mut out,
+                    ContentType::Handshake,
+                    DTLS_1_2,
+                    h.seq,
+                    message.len(),
+                );
+                out.extend_from_slice(&message);
+                self.transmits.push_back(out);
+                self.stats.hello_verify_requests += 1;
+            }
+            Ok(HelloOutcome::Accepted(server)) => {
+                self.machine = Machine::Server(server);
+                self.reassembler.reset(fh.message_seq.wrapping_add(1));
+                self.deadline = Some(now + self.handshake_timeout);
+                self.send_new_flight(now);
+            }
+            Err(e) => self.fail_protocol(e),
+        }
+    }
+
+    /// Feeds complete messages, in order, to the state machine.
+    fn drive_handshake(&mut self, now: Instant) {
+        while let Some(msg) = self.reassembler.pop() {
+            if self.is_terminal() {
+                return;
+            }
+            if self.hs.complete {
+                // RFC 5746 §4.2/§4.4: no renegotiation, in either direction.
+                self.stats.renegotiations_refused += 1;
+                self.send_alert(AlertLevel::Warning, AlertDescription::NoRenegotiation);
+                continue;
+            }
+            if msg.msg_type == kind::HELLO_REQUEST && self.role == Role::Client {
+                continue; // RFC 5246 §7.4.1.1: ignored during a handshake
+            }
+            // Finished is the one message under the new keys.
+            let epoch = u16::from(msg.msg_type == kind::FINISHED);
+            if msg.epoch != epoch {
+                self.fail_protocol(crate::handshake::unexpected("wrong epoch", &msg));
+                return;
+            }
+            let result = match std::mem::replace(&mut self.machine, Machine::Aborted) {
+                Machine::Client(c) => c.handle(&mut self.hs, &msg).map(Machine::Client),
+                Machine::Server(s) => s.handle(&mut self.hs, &msg).map(Machine::Server),
+                Machine::Aborted => return,
+            };
+            match result {
+                Ok(machine) => self.machine = machine,
+                Err(e) => {
+                    self.fail_protocol(e);
+                    return;
+                }
+            }
+            // The peer's flight is arriving: ours reached it.
+            if let Some(f) = &mut self.flight {
+                f.stop_timer();
+            }
+            if self.hs.keys_pending && self.install_keys().is_err() {
+                return;
+            }
+            if self.hs.peer_certificate_new {
+                self.hs.peer_certificate_new = false;
+                self.verify_peer();
+                if self.is_terminal() {
+                    return;
+                }
+            }
+            if !self.hs.out.is_empty() {
+                self.send_new_flight(now);
+            }
+            if self.hs.complete {
+                self.handshake_complete();
+            }
+        }
+    }
+
+    fn install_keys(&mut self) -> Result<(), ()> {
+        self.hs.keys_pending = false;
+        let keys = self.hs.secrets().and_then(|s| s.record_keys());
+        let (client, server) = match keys {
+            Ok(k) => k,
+            Err(e) => {
+                self.fail_protocol(e);
+                return Err(());
+            }
+        };
+        let (write, read) = match self.role {
+            Role::Client => (client, server),
+            Role::Server => (server, client),
+        };
+        self.records.write = Some(write);
+        self.records.read = Some(read);
+        // Records of epoch 1 that overtook the key exchange.
+        let early = std::mem::take(&mut self.early);
+        let now = self.last_now;
+        for mut record in early {
+            let mut headers = Vec::new();
+            if record::split_records(&record, &mut headers).is_ok()
+                && let Some(h) = headers.first()
+            {
+                let mut ignored = false;
+                self.receive_record(now, h, &mut record, false, &mut ignored);
+            }
+        }
+        Ok(())
+    }
+
+    fn handshake_complete(&mut self) {
+        self.deadline = None;
+        if self.role == Role::Client {
+            self.flight = None;
+        }
+        self.early = Vec::new();
+        if let Some(p) = self.hs.params.and_then(|p| p.srtp)
+            && let Ok(secrets) = self.hs.secrets()
+        {
+            // RFC 5764 §4.2: keys from the exporter (RFC 5705).
+            let mut material = [0u8; 88];
+            let material = &mut material[..p.keying_material_len()];
+            secrets.export(b"EXTRACTOR-dtls_srtp", material);
+            self.srtp = SrtpKeys::from_keying_material(p, self.role, material);
         }
         self.try_complete();
     }
 
-    /// Drains dimpl's output through `scratch`; returns an error that
-    /// fails the transport.
-    fn drain_into(&mut self, scratch: &mut Vec<u8>) -> Option<Error> {
-        let mut failure = None;
-        for _ in 0..MAX_OUTPUTS_PER_DRAIN {
-            match self.engine.poll_output(scratch) {
-                Output::Packet(p) => {
-                    let mut buf = self.pool.pop().unwrap_or_default();
-                    buf.extend_from_slice(p);
-                    self.transmits.push_back(buf);
-                }
-                Output::BufferTooSmall { needed } => scratch.resize(needed, 0),
-                Output::Timeout(at) => {
-                    self.timeout = Some(at);
-                    break;
-                }
-                Output::Connected => self.engine_connected = true,
-                Output::PeerCert(der) if self.peer_cert.is_none() => {
-                    self.peer_cert = Some(der.to_vec());
-                }
-                Output::KeyingMaterial(material, profile) => {
-                    match self.srtp_keys(&material, profile) {
-                        Ok(keys) => self.srtp = Some(keys),
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
-                Output::ApplicationData(data) => {
-                    let mut buf = self.pool.pop().unwrap_or_default();
-                    buf.extend_from_slice(data);
-                    if self.state == TransportState::Connected {
-                        self.events.push_back(Event::ApplicationData(buf));
-                    } else if self.held.len() < MAX_HELD_RECORDS {
-                        self.held.push_back(buf);
-                    }
-                }
-                Output::CloseNotify
-                    if matches!(
-                        self.state,
-                        TransportState::Connecting | TransportState::Connected
-                    ) =>
-                {
-                    self.state = TransportState::Closed;
-                    self.held.clear();
-                    self.events.push_back(Event::Closed);
-                }
-                _ => {}
-            }
-        }
-        failure
-    }
-
-    /// After a local close: keep the `close_notify` datagram, ignore the rest.
-    fn drain_packets_only(&mut self) {
-        let mut scratch = take_scratch();
-        for _ in 0..MAX_OUTPUTS_PER_DRAIN {
-            match self.engine.poll_output(&mut scratch) {
-                Output::Packet(p) => {
-                    let mut buf = self.pool.pop().unwrap_or_default();
-                    buf.extend_from_slice(p);
-                    self.transmits.push_back(buf);
-                }
-                Output::BufferTooSmall { needed } => scratch.resize(needed, 0),
-                Output::Timeout(_) => break,
-                _ => {}
-            }
-        }
-        SCRATCH.set(scratch);
-    }
-
     /// RFC 8842 §5.1: the certificate must match a remote fingerprint.
     fn verify_peer(&mut self) {
-        let (Some(expected), Some(der)) = (&self.expected, &self.peer_cert) else {
+        let (Some(expected), Some(der)) = (&self.expected, &self.hs.peer_certificate) else {
             return;
         };
         match expected.iter().find(|fp| fp.matches_der(der)) {
@@ -444,32 +932,36 @@ impl Dtls {
                     expected: expected.clone(),
                     actual: Fingerprint::of_der(algorithm, der),
                 };
-                self.fail(error);
+                // The peer learns at once instead of timing out.
+                self.fail(error, Some(AlertDescription::BadCertificate));
             }
         }
     }
 
-    /// Emits `Connected` once dimpl is done and the peer is verified, then
-    /// releases application data that arrived early.
+    /// Emits `Connected` once the handshake is done and the peer is
+    /// verified, then releases application data that arrived early.
     fn try_complete(&mut self) {
-        if self.state != TransportState::Connecting || !self.engine_connected {
+        if self.state != TransportState::Connecting || !self.hs.complete {
             return;
         }
         if self.expected.is_none() {
             return; // wait for expect_remote_fingerprints
         }
-        let Some(der) = self.peer_cert.clone() else {
-            self.fail(Error::NoPeerCertificate);
+        let Some(der) = self.hs.peer_certificate.clone() else {
+            self.fail(
+                Error::NoPeerCertificate,
+                Some(AlertDescription::HandshakeFailure),
+            );
             return;
         };
         let Some(peer_fingerprint) = self.verified.clone() else {
             return; // verify_peer already failed the transport
         };
         self.state = TransportState::Connected;
-        // The handshake's flights are over: free the buffers that carried
-        // them; data buffers circulate from here on, as many as a burst needs.
+        // The handshake is over: free what carried it.
         self.pool = Vec::new();
         self.transmits.shrink_to_fit();
+        self.hs.transcript = Vec::new();
         self.events.push_back(Event::Connected {
             srtp: self.srtp.take(),
             peer_fingerprint,
@@ -481,15 +973,139 @@ impl Dtls {
         self.held = VecDeque::new();
     }
 
-    /// Splits the exporter output (RFC 5764 §4.2) after checking the profile
-    /// against the configuration.
-    fn srtp_keys(&self, material: &[u8], profile: dimpl::SrtpProfile) -> Result<SrtpKeys, Error> {
-        let profile = SrtpProfile::from_dimpl(profile).ok_or(Error::UnknownSrtpProfile)?;
-        if !self.allowed_profiles.contains(&profile) {
-            return Err(Error::SrtpProfileNotAllowed { profile });
+    // ----- sending -----
+
+    /// Makes the flight the state machine built the current one and sends it.
+    fn send_new_flight(&mut self, now: Instant) {
+        let items = std::mem::take(&mut self.hs.out);
+        let timer = self
+            .hs
+            .out_expects_reply
+            .then_some((self.initial_rto, self.flight_retries));
+        self.flight = Some(Flight::new(items, now, timer));
+        self.transmit_flight();
+    }
+
+    /// Sends the current flight, packing records into datagrams of at most
+    /// the MTU and fragmenting messages that do not fit (RFC 6347 §4.1.1.1).
+    fn transmit_flight(&mut self) {
+        let Some(flight) = self.flight.take() else {
+            return;
+        };
+        let mut datagram = self.pool.pop().unwrap_or_default();
+        datagram.clear();
+        let mut result = Ok(());
+        for item in &flight.items {
+            match item {
+                FlightItem::ChangeCipherSpec => {
+                    if datagram.len() + HEADER_LEN + 1 > self.mtu {
+                        self.push_datagram(&mut datagram);
+                    }
+                    result = result.and(self.write_record(
+                        &mut datagram,
+                        ContentType::ChangeCipherSpec,
+                        0,
+                        &[&[1]],
+                    ));
+                    self.records.write_epoch = 1;
+                }
+                FlightItem::Handshake { epoch, message } => {
+                    let overhead = HEADER_LEN
+                        + HANDSHAKE_HEADER_LEN
+                        + if *epoch == 1 { AEAD_OVERHEAD } else { 0 };
+                    // A ClientHello always goes whole: a stateless server
+                    // cannot reassemble one (RFC 6347 §4.2.1), and at
+                    // MIN_MTU it fits.
+                    let max = if message.first() == Some(&kind::CLIENT_HELLO) {
+                        usize::MAX
+                    } else {
+                        self.mtu.saturating_sub(overhead).min(MAX_PLAINTEXT)
+                    };
+                    fragment::fragments(message, max, |fh, data| {
+                        if datagram.len() + overhead + data.len() > self.mtu {
+                            self.push_datagram(&mut datagram);
+                        }
+                        let mut head = Vec::with_capacity(HANDSHAKE_HEADER_LEN);
+                        fh.write(&mut head);
+                        result = std::mem::replace(&mut result, Ok(())).and(self.write_record(
+                            &mut datagram,
+                            ContentType::Handshake,
+                            *epoch,
+                            &[&head, data],
+                        ));
+                    });
+                }
+            }
         }
-        SrtpKeys::from_keying_material(profile, self.role, material)
-            .ok_or(Error::UnknownSrtpProfile)
+        self.push_datagram(&mut datagram);
+        self.flight = Some(flight);
+        if let Err(e) = result {
+            self.fail_protocol(e);
+        }
+    }
+
+    fn push_datagram(&mut self, datagram: &mut Vec<u8>) {
+        if !datagram.is_empty() {
+            let next = self.pool.pop().unwrap_or_default();
+            self.transmits.push_back(std::mem::replace(datagram, next));
+            datagram.clear();
+        }
+    }
+
+    /// Appends one record of `parts` (concatenated) in `epoch`, sealed in
+    /// place when the epoch is 1 (RFC 5246 §6.2.3.3).
+    fn write_record(
+        &mut self,
+        out: &mut Vec<u8>,
+        content_type: ContentType,
+        epoch: u16,
+        parts: &[&[u8]],
+    ) -> Result<(), ProtocolError> {
+        let index = usize::from(epoch.min(1));
+        let seq = self.records.write_seq[index];
+        if seq > MAX_SEQ {
+            return Err(ProtocolError::Internal("record sequence numbers exhausted"));
+        }
+        self.records.write_seq[index] = seq + 1;
+        let full_seq = u64::from(epoch) << 48 | seq;
+        let plain_len: usize = parts.iter().map(|p| p.len()).sum();
+        if epoch == 0 {
+            record::write_header(out, content_type, DTLS_1_2, full_seq, plain_len);
+            parts.iter().for_each(|p| out.extend_from_slice(p));
+            return Ok(());
+        }
+        let cipher = self
+            .records
+            .write
+            .as_ref()
+            .ok_or(ProtocolError::Internal("no write keys"))?;
+        record::write_header(
+            out,
+            content_type,
+            DTLS_1_2,
+            full_seq,
+            plain_len + AEAD_OVERHEAD,
+        );
+        out.extend_from_slice(&full_seq.to_be_bytes());
+        let start = out.len();
+        parts.iter().for_each(|p| out.extend_from_slice(p));
+        let tag = cipher.seal(full_seq, content_type as u8, &mut out[start..])?;
+        out.extend_from_slice(tag.as_ref());
+        Ok(())
+    }
+
+    /// Queues an alert in our current write epoch.
+    fn send_alert(&mut self, level: AlertLevel, description: AlertDescription) {
+        let mut out = self.pool.pop().unwrap_or_default();
+        out.clear();
+        let epoch = self.records.write_epoch;
+        let body = [level.to_u8(), description.code()];
+        if self
+            .write_record(&mut out, ContentType::Alert, epoch, &[&body])
+            .is_ok()
+        {
+            self.transmits.push_back(out);
+        }
     }
 }
 
@@ -498,14 +1114,94 @@ impl std::fmt::Debug for Dtls {
         f.debug_struct("Dtls")
             .field("role", &self.role)
             .field("state", &self.state)
-            .field("engine", &self.engine)
+            .field("machine", &self.machine)
             .finish_non_exhaustive()
     }
 }
 
-fn engine_error(error: dimpl::Error) -> Error {
-    match error {
-        dimpl::Error::Timeout(_) => Error::HandshakeTimeout,
-        other => Error::Protocol(other),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wall() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+    }
+
+    fn connected_pair(now: Instant) -> (Dtls, Dtls) {
+        let (ca, sa) = (
+            Certificate::generate(wall()).unwrap(),
+            Certificate::generate(wall()).unwrap(),
+        );
+        let config = Config::default();
+        let mut c = Dtls::new(&config, &ca, Role::Client, now, wall()).unwrap();
+        let mut s = Dtls::new(&config, &sa, Role::Server, now, wall()).unwrap();
+        c.expect_remote_fingerprints(sa.fingerprints());
+        s.expect_remote_fingerprints(ca.fingerprints());
+        pump(now, &mut c, &mut s);
+        assert_eq!(c.state(), TransportState::Connected);
+        assert_eq!(s.state(), TransportState::Connected);
+        (c, s)
+    }
+
+    fn pump(now: Instant, a: &mut Dtls, b: &mut Dtls) {
+        let mut buf = Vec::new();
+        for _ in 0..10 {
+            while a.poll_transmit(now, &mut buf).is_some() {
+                b.handle_receive(now, &buf);
+            }
+            while b.poll_transmit(now, &mut buf).is_some() {
+                a.handle_receive(now, &buf);
+            }
+        }
+    }
+
+    #[test]
+    fn renegotiation_is_refused_with_a_no_renegotiation_warning_in_both_directions() {
+        let now = Instant::now();
+        let (mut c, mut s) = connected_pair(now);
+        // A new ClientHello from the client, and a HelloRequest from the
+        // server, each under the epoch-1 keys with the next message_seq.
+        for (from_client, msg_type) in [(true, kind::CLIENT_HELLO), (false, kind::HELLO_REQUEST)] {
+            let (from, to) = if from_client {
+                (&mut c, &mut s)
+            } else {
+                (&mut s, &mut c)
+            };
+            let body: &[u8] = if from_client {
+                &[0xfe, 0xfd, 1, 2, 3]
+            } else {
+                &[]
+            };
+            let message = message::encode(msg_type, from.hs.send_seq, body);
+            let mut datagram = Vec::new();
+            from.write_record(&mut datagram, ContentType::Handshake, 1, &[&message])
+                .unwrap();
+            to.handle_receive(now, &datagram);
+            assert_eq!(to.stats().renegotiations_refused, 1);
+            let mut alert = Vec::new();
+            to.poll_transmit(now, &mut alert).expect("warning");
+            assert_eq!(alert[0], 21, "an alert record");
+            assert_eq!(&alert[3..5], &[0, 1], "under the epoch-1 keys");
+            from.handle_receive(now, &alert);
+            assert_eq!(from.state(), TransportState::Connected, "a warning only");
+            assert_eq!(to.state(), TransportState::Connected);
+        }
+        while c.poll_event().is_some() {}
+        while s.poll_event().is_some() {}
+        c.send_application_data(b"still up").unwrap();
+        pump(now, &mut c, &mut s);
+        assert_eq!(
+            s.poll_event(),
+            Some(Event::ApplicationData(b"still up".to_vec()))
+        );
+    }
+
+    #[test]
+    fn an_unauthenticated_alert_after_the_handshake_is_ignored() {
+        let now = Instant::now();
+        let (mut c, _s) = connected_pair(now);
+        let forged = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 99, 0, 2, 2, 40];
+        c.handle_receive(now, &forged);
+        assert_eq!(c.state(), TransportState::Connected);
     }
 }

@@ -1,8 +1,9 @@
-//! Sans-IO DTLS for WebRTC over the [dimpl] engine: certificates,
-//! fingerprints, DTLS-SRTP keys.
+//! Sans-IO DTLS 1.2 for WebRTC, ferrtc's own engine on aws-lc-rs:
+//! certificates, fingerprints, DTLS-SRTP keys.
 //!
-//! - [`Certificate`] is the W3C `RTCCertificate`: an ECDSA P-256 self-signed
-//!   certificate with an expiry, its [`Fingerprint`]s for SDP, PEM export and import.
+//! - [`Certificate`] is the W3C `RTCCertificate`: a self-signed ECDSA P-256
+//!   (default) or RSA 2048 certificate with an expiry, its [`Fingerprint`]s
+//!   for SDP, PEM export and import.
 //! - [`Dtls`] is the W3C `RTCDtlsTransport` as a sans-IO state machine:
 //!   DTLS 1.2 (RFC 6347) with the peer pinned by the remote SDP fingerprint
 //!   (RFC 8842 §5.1) and DTLS-SRTP keys (RFC 5764) in [`Event::Connected`].
@@ -32,32 +33,75 @@
 //! # Ok::<(), ferrtc_dtls::Error>(())
 //! ```
 //!
-//! # Limits of the dimpl 0.9 engine
+//! # The engine
 //!
-//! - ECDSA only: its DTLS 1.2 suites are ECDHE_ECDSA, so a peer whose
-//!   certificate is RSA (GStreamer's webrtcbin by default) cannot connect.
-//! - The DTLS-SRTP profile order is fixed by dimpl (AEAD_AES_256_GCM, then
-//!   AEAD_AES_128_GCM, then AES_CM_128_HMAC_SHA1_80):
-//!   [`Config::srtp_profiles`] is an allow-list, not a preference order, and
-//!   AES_CM_128_HMAC_SHA1_32 cannot be negotiated.
-//! - No fatal alert is sent on a fingerprint mismatch; the peer times out.
-//! - Key exchange and signatures draw from the OS RNG, so handshakes are not
-//!   reproducible bit for bit even with a seed.
+//! - DTLS 1.2 (RFC 6347) client and server. The server answers ClientHellos
+//!   with a stateless HelloVerifyRequest cookie (HMAC-SHA256 of the hello's
+//!   random, session id and suites under a per-transport secret) and keeps
+//!   no state until the cookie returns.
+//! - Flights retransmitted on a timer (1 s, doubling, capped at 60 s,
+//!   [`Config::flight_retries`] times) and when the peer retransmits;
+//!   messages fragmented to fit [`Config::mtu`] and reassembled with at most
+//!   64 KiB buffered (32 KiB per message, 8 messages ahead); overlapping
+//!   fragments must agree.
+//! - Suites `TLS_ECDHE_ECDSA_WITH_AES_{128,256}_GCM_*` and
+//!   `TLS_ECDHE_RSA_WITH_AES_{128,256}_GCM_*`; groups X25519, P-256, P-384;
+//!   ECDSA (P-256/P-384), RSA PKCS#1 v1.5 and RSA-PSS signatures verified.
+//!   The server asks for the client's certificate (ECDSA or RSA). A
+//!   certificate is checked only against the SDP fingerprints and the
+//!   handshake signature: self-signed is normal in WebRTC.
+//! - Extended master secret (RFC 7627) required in both roles;
+//!   renegotiation refused (RFC 5746: empty `renegotiation_info`, a
+//!   `no_renegotiation` warning to any attempt).
+//! - Fatal alerts with their codes: `bad_certificate` on a fingerprint
+//!   mismatch (the peer fails at once), `decrypt_error` on a bad Finished or
+//!   signature, `handshake_failure` with no suite, group or extended master
+//!   secret in common, `decode_error`, `unexpected_message`, ...; a received
+//!   fatal alert fails the transport with [`Error::AlertReceived`].
+//! - Epoch 1 records checked against a 64-record anti-replay window
+//!   (RFC 6347 §4.1.2.6); forged, replayed and malformed input is dropped
+//!   and counted in [`Stats`].
+//! - DTLS-SRTP (RFC 5764) with [`Config::srtp_profiles`] as a preference
+//!   order; keys from the RFC 5705 exporter.
+//! - Records decrypted in place in the caller's buffer
+//!   ([`Dtls::handle_receive_in_place`], [`Dtls::poll_application_data`]) and
+//!   encrypted straight into it ([`Dtls::send_application_data_into`]).
+//! - Randomness from the caller's CSPRNG ([`Dtls::with_rng`],
+//!   [`Config::rng_seed`]) or the OS. ECDSA nonces and RSA-PSS salts come from
+//!   aws-lc itself; with RSA certificates (PKCS#1 v1.5) two seeded runs
+//!   send the same bytes.
+//!
+//! Not implemented: session resumption, DTLS 1.3, connection IDs, CBC
+//! suites, PSK.
 #![forbid(unsafe_code)]
 
+mod alert;
 mod certificate;
+mod client;
+mod codec;
 mod config;
+mod cookie;
+mod crypto;
 mod engine;
 mod error;
 mod fingerprint;
+mod flight;
+mod fragment;
+mod handshake;
+mod message;
+mod record;
+mod server;
 mod srtp;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
-pub use certificate::{Certificate, DEFAULT_VALIDITY};
-pub use config::{Config, Role};
-pub use engine::{Dtls, Event, TransportState};
-pub use error::Error;
+pub use alert::{AlertDescription, AlertLevel};
+pub use certificate::{Certificate, DEFAULT_VALIDITY, KeyType};
+pub use codec::DecodeError;
+pub use config::{Config, MIN_MTU, Role};
+pub use crypto::{CipherSuite, NamedGroup, SignatureScheme};
+pub use engine::{Dtls, Event, Stats, TransportState};
+pub use error::{Error, ProtocolError};
 pub use fingerprint::{Fingerprint, HashAlgorithm};
 pub use srtp::{SrtpKeys, SrtpMasterKey, SrtpProfile};

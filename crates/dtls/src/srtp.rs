@@ -12,6 +12,8 @@ use crate::config::Role;
 pub enum SrtpProfile {
     /// `SRTP_AES128_CM_HMAC_SHA1_80` (0x0001): AES-128 counter mode, 80-bit HMAC-SHA1 tag.
     Aes128CmSha1_80,
+    /// `SRTP_AES128_CM_HMAC_SHA1_32` (0x0002): AES-128 counter mode, 32-bit HMAC-SHA1 tag.
+    Aes128CmSha1_32,
     /// `SRTP_AEAD_AES_128_GCM` (0x0007), RFC 7714.
     AeadAes128Gcm,
     /// `SRTP_AEAD_AES_256_GCM` (0x0008), RFC 7714.
@@ -19,17 +21,25 @@ pub enum SrtpProfile {
 }
 
 impl SrtpProfile {
-    /// Every profile dimpl 0.9 can negotiate, in the order dimpl prefers.
-    pub const ALL: [SrtpProfile; 3] = [
-        Self::AeadAes256Gcm,
+    /// Every profile, in ferrtc's order of preference (the default of
+    /// [`Config::srtp_profiles`](crate::Config::srtp_profiles)).
+    pub const ALL: [SrtpProfile; 4] = [
         Self::AeadAes128Gcm,
+        Self::AeadAes256Gcm,
         Self::Aes128CmSha1_80,
+        Self::Aes128CmSha1_32,
     ];
+
+    /// The profile for a code point, if known.
+    pub fn from_id(id: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.id() == id)
+    }
 
     /// The IANA "DTLS-SRTP Protection Profiles" code point.
     pub fn id(self) -> u16 {
         match self {
             Self::Aes128CmSha1_80 => 0x0001,
+            Self::Aes128CmSha1_32 => 0x0002,
             Self::AeadAes128Gcm => 0x0007,
             Self::AeadAes256Gcm => 0x0008,
         }
@@ -39,6 +49,7 @@ impl SrtpProfile {
     pub fn name(self) -> &'static str {
         match self {
             Self::Aes128CmSha1_80 => "SRTP_AES128_CM_SHA1_80",
+            Self::Aes128CmSha1_32 => "SRTP_AES128_CM_SHA1_32",
             Self::AeadAes128Gcm => "SRTP_AEAD_AES_128_GCM",
             Self::AeadAes256Gcm => "SRTP_AEAD_AES_256_GCM",
         }
@@ -47,7 +58,7 @@ impl SrtpProfile {
     /// SRTP master key length in bytes.
     pub fn master_key_len(self) -> usize {
         match self {
-            Self::Aes128CmSha1_80 | Self::AeadAes128Gcm => 16,
+            Self::Aes128CmSha1_80 | Self::Aes128CmSha1_32 | Self::AeadAes128Gcm => 16,
             Self::AeadAes256Gcm => 32,
         }
     }
@@ -55,7 +66,7 @@ impl SrtpProfile {
     /// SRTP master salt length in bytes (14 for AES-CM, 12 for AES-GCM per RFC 7714 §12).
     pub fn master_salt_len(self) -> usize {
         match self {
-            Self::Aes128CmSha1_80 => 14,
+            Self::Aes128CmSha1_80 | Self::Aes128CmSha1_32 => 14,
             Self::AeadAes128Gcm | Self::AeadAes256Gcm => 12,
         }
     }
@@ -63,15 +74,6 @@ impl SrtpProfile {
     /// Bytes taken from the `EXTRACTOR-dtls_srtp` exporter: two keys and two salts.
     pub fn keying_material_len(self) -> usize {
         2 * (self.master_key_len() + self.master_salt_len())
-    }
-
-    pub(crate) fn from_dimpl(profile: dimpl::SrtpProfile) -> Option<Self> {
-        match profile {
-            dimpl::SrtpProfile::AES128_CM_SHA1_80 => Some(Self::Aes128CmSha1_80),
-            dimpl::SrtpProfile::AEAD_AES_128_GCM => Some(Self::AeadAes128Gcm),
-            dimpl::SrtpProfile::AEAD_AES_256_GCM => Some(Self::AeadAes256Gcm),
-            _ => None,
-        }
     }
 }
 

@@ -196,14 +196,14 @@ fn handshake_over_30_percent_loss_derives_the_same_srtp_keys_on_both_sides() {
         );
         assert_eq!(
             c.profile,
-            SrtpProfile::AeadAes256Gcm,
-            "dimpl's server preference"
+            SrtpProfile::AeadAes128Gcm,
+            "our first preference"
         );
         assert_eq!(c.keying_material(), sv.keying_material(), "seed {seed}");
         assert_eq!(c.local(), sv.remote());
         assert_eq!(c.remote(), sv.local());
         assert_ne!(c.local(), c.remote());
-        assert_eq!(c.local().key.len(), 32);
+        assert_eq!(c.local().key.len(), 16);
         assert_eq!(c.local().salt.len(), 12);
         let lost = s.net.host_link_counters(&s.client).up.lost
             + s.net.host_link_counters(&s.server).up.lost;
@@ -401,23 +401,55 @@ fn close_notify_closes_the_other_side() {
 }
 
 #[test]
-fn a_profile_outside_the_allowed_list_fails_the_handshake() {
-    let mut client_config = Config::default();
-    client_config.srtp_profiles = vec![SrtpProfile::Aes128CmSha1_80];
-    let server_config = Config::default();
-    let mut s = setup(8, LinkConfig::IDEAL, &client_config, &server_config, true);
-    run_until_both_settled(&mut s, Duration::from_secs(10));
-    assert_eq!(
-        s.net.endpoint(&s.client).failure(),
-        Some(&Error::SrtpProfileNotAllowed {
-            profile: SrtpProfile::AeadAes256Gcm
-        })
-    );
+fn the_server_picks_by_its_own_srtp_preference_among_what_the_client_offers() {
+    use SrtpProfile::*;
+    let cases = [
+        // (client offers, server prefers, expected)
+        (
+            vec![Aes128CmSha1_80, AeadAes256Gcm],
+            SrtpProfile::ALL.to_vec(),
+            Some(AeadAes256Gcm),
+        ),
+        (
+            SrtpProfile::ALL.to_vec(),
+            vec![Aes128CmSha1_32, AeadAes128Gcm],
+            Some(Aes128CmSha1_32),
+        ),
+        (
+            vec![Aes128CmSha1_32],
+            SrtpProfile::ALL.to_vec(),
+            Some(Aes128CmSha1_32),
+        ),
+        (
+            SrtpProfile::ALL.to_vec(),
+            SrtpProfile::ALL.to_vec(),
+            Some(AeadAes128Gcm),
+        ),
+        (vec![AeadAes128Gcm], vec![AeadAes256Gcm], None),
+        (vec![], SrtpProfile::ALL.to_vec(), None),
+    ];
+    for (i, (offered, preferred, expected)) in cases.into_iter().enumerate() {
+        let mut client_config = Config::default();
+        client_config.srtp_profiles = offered;
+        let mut server_config = Config::default();
+        server_config.srtp_profiles = preferred;
+        let mut s = setup(8, LinkConfig::IDEAL, &client_config, &server_config, true);
+        run_until_both_settled(&mut s, Duration::from_secs(10));
+        let client = s.net.endpoint(&s.client);
+        let server = s.net.endpoint(&s.server);
+        assert!(client.connected() && server.connected(), "case {i}");
+        assert_eq!(client.srtp().map(|k| k.profile), expected, "case {i}");
+        assert_eq!(server.srtp().map(|k| k.profile), expected, "case {i}");
+        if let (Some(c), Some(sv)) = (client.srtp(), server.srtp()) {
+            assert_eq!(c.keying_material(), sv.keying_material());
+            assert_eq!(c.keying_material().len(), c.profile.keying_material_len());
+        }
+    }
 }
 
 #[test]
 fn datagrams_never_exceed_the_configured_mtu() {
-    for mtu in [1200, 500] {
+    for mtu in [1200, 500, 256] {
         let mut config = Config::default();
         config.mtu = mtu;
         let mut s = setup(9, LinkConfig::IDEAL, &config, &config, true);
@@ -619,7 +651,7 @@ fn an_mtu_below_the_engine_minimum_is_a_config_error() {
     config.mtu = 10;
     let cert = Certificate::generate(wall()).expect("cert");
     let err = Dtls::new(&config, &cert, Role::Client, Instant::now(), wall()).expect_err("mtu");
-    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(matches!(err, Error::Config { .. }), "{err}");
 }
 
 #[test]
@@ -636,13 +668,12 @@ fn changing_a_config_after_use_applies_to_the_next_transport() {
         }
         sizes
     };
-    // The ClientHello fits one datagram at the default MTU...
+    // The first flight is one ClientHello datagram at the default MTU...
     assert_eq!(first_flight(&config).len(), 1);
-    // ...and must be fragmented once the same config says 100 bytes.
-    config.mtu = 100;
-    let sizes = first_flight(&config);
-    assert!(sizes.len() > 1, "{sizes:?}");
-    assert!(sizes.iter().all(|&len| len <= 100), "{sizes:?}");
+    // ...and the same config with a 10-byte MTU is refused for the next one.
+    config.mtu = 10;
+    let err = Dtls::new(&config, &cert, Role::Client, now, wall()).expect_err("mtu");
+    assert!(matches!(err, Error::Config { .. }), "{err}");
 }
 
 /// Connects a client and a server over a lossless in-memory link.
