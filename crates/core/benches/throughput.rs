@@ -23,12 +23,12 @@ impl Wire {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit(self.now, &mut self.buf) {
                 self.b
-                    .handle_receive(self.now, t.source, t.destination, &self.buf);
+                    .handle_receive(self.now, t.source, t.destination, &mut self.buf);
                 moved = true;
             }
             while let Some(t) = self.b.poll_transmit(self.now, &mut self.buf) {
                 self.a
-                    .handle_receive(self.now, t.source, t.destination, &self.buf);
+                    .handle_receive(self.now, t.source, t.destination, &mut self.buf);
                 moved = true;
             }
             while let Some(ev) = self.b.poll_event() {

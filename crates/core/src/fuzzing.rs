@@ -236,7 +236,8 @@ pub fn datagrams(data: &[u8]) -> Outcome {
         } else {
             from.addr
         };
-        to.pc.handle_receive(pair.now, source, to.addr, datagram);
+        to.pc
+            .handle_receive(pair.now, source, to.addr, &mut datagram.to_vec());
         fed += 1;
         if ctrl & 0x08 != 0 {
             pair.pump();

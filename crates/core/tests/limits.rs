@@ -65,12 +65,12 @@ impl Pair {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit(self.now, &mut buf) {
                 self.b
-                    .handle_receive(self.now, t.source, t.destination, &buf);
+                    .handle_receive(self.now, t.source, t.destination, &mut buf);
                 moved = true;
             }
             while let Some(t) = self.b.poll_transmit(self.now, &mut buf) {
                 self.a
-                    .handle_receive(self.now, t.source, t.destination, &buf);
+                    .handle_receive(self.now, t.source, t.destination, &mut buf);
                 moved = true;
             }
             if !moved {
@@ -211,7 +211,7 @@ fn dtls_records_before_the_answer_are_held_up_to_a_bound_and_the_rest_dropped() 
     record.extend_from_slice(&[1, 0, 0, 0]);
     for _ in 0..1_000 {
         pair.a
-            .handle_receive(pair.now, pair.b_addr, pair.a_addr, &record);
+            .handle_receive(pair.now, pair.b_addr, pair.a_addr, &mut record);
     }
     let dropped = pair.a.stats().dropped_datagrams - before;
     assert!(

@@ -18,7 +18,8 @@ struct Peer {
 
 impl Endpoint for Peer {
     fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
-        self.pc.handle_receive(now, source, dest, data);
+        self.pc
+            .handle_receive(now, source, dest, &mut data.to_vec());
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
@@ -341,7 +342,7 @@ fn datagrams_from_unvalidated_addresses_are_dropped() {
     // A DTLS-looking record from nowhere.
     pair.b()
         .pc
-        .handle_receive(now, stranger, local, &[23, 254, 253, 0, 0]);
+        .handle_receive(now, stranger, local, &mut [23, 254, 253, 0, 0]);
     assert_eq!(
         pair.b().pc.ice_stats().unwrap().dropped_unvalidated,
         before + 1

@@ -498,7 +498,7 @@ impl Driver {
                 let Some((local, remote, len, segment)) = self.sockets.try_recv(buf) else {
                     break;
                 };
-                for datagram in buf[..len].chunks(segment) {
+                for datagram in buf[..len].chunks_mut(segment) {
                     self.core.handle_receive(now, remote, local, datagram);
                 }
             }

@@ -170,33 +170,51 @@ impl PeerConnection {
     }
 
     /// A datagram arrived from `source` on the local address `destination`.
+    ///
+    /// DTLS records are decrypted in place, inside `datagram` (its contents
+    /// are garbage afterwards): the data path copies nothing per record.
     pub fn handle_receive(
         &mut self,
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
-        datagram: &[u8],
+        datagram: &mut [u8],
     ) {
         self.stats.datagrams_received += 1;
         let Some(ice) = self.ice.as_mut() else {
             self.stats.dropped_datagrams += 1;
             return;
         };
+        // ICE hands application data up whole (no relay framing yet), so
+        // what it passes is `datagram` itself.
         match ice.handle_receive(now, source, destination, datagram) {
-            Receive::Data(data) => match classify(data) {
-                Demux::Dtls => match self.dtls.as_mut() {
-                    Some(dtls) => dtls.handle_receive(now, data),
-                    None if self.early_dtls.len() < MAX_EARLY_DTLS => {
-                        self.early_dtls.push_back(data.to_vec());
-                    }
-                    None => self.stats.dropped_datagrams += 1,
-                },
-                Demux::Rtp => self.handle_rtp(now, data),
+            Receive::Data(_) => match classify(datagram) {
+                Demux::Dtls => self.handle_dtls(now, datagram),
+                Demux::Rtp => self.handle_rtp(now, datagram),
                 Demux::Stun | Demux::Other => self.stats.dropped_datagrams += 1,
             },
             Receive::Stun | Receive::Dropped(_) => {}
         }
         self.process(now);
+    }
+
+    /// A DTLS datagram: its application records (SCTP packets) go to the
+    /// channels straight from the decrypted bytes in `datagram`.
+    fn handle_dtls(&mut self, now: Instant, datagram: &mut [u8]) {
+        let Some(dtls) = self.dtls.as_mut() else {
+            if self.early_dtls.len() < MAX_EARLY_DTLS {
+                self.early_dtls.push_back(datagram.to_vec());
+            } else {
+                self.stats.dropped_datagrams += 1;
+            }
+            return;
+        };
+        dtls.handle_receive_in_place(now, datagram);
+        while let Some(record) = dtls.poll_application_data() {
+            if let Err(e) = self.channels.handle_receive(now, &datagram[record]) {
+                tracing::debug!("SCTP packet dropped: {e}");
+            }
+        }
     }
 
     /// The engines' outbound order (see "Drive contract": a media pacer
@@ -218,9 +236,15 @@ impl PeerConnection {
                 }
             }
             self.channels.poll_transmit(now, &mut self.scratch)?;
-            if let Err(e) = dtls.send_application_data(&self.scratch) {
+            // Sealed straight into the datagram buffer.
+            buf.clear();
+            if let Err(e) = dtls.send_application_data_into(&self.scratch, buf) {
                 tracing::debug!("SCTP packet not sent: {e}");
                 return None;
+            }
+            match ice.send(buf) {
+                Ok(t) => return Some(t),
+                Err(e) => tracing::trace!("SCTP packet not sent: {e}"),
             }
         }
     }
