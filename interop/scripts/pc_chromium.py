@@ -13,6 +13,14 @@ over the echo:
      with --role negotiated, the child is the `negotiated_echo` example of
      the ferrtc crate and the one channel is negotiated out of band (id 7);
   4. the channels close on both sides; ferrtc exits 0 on {"type":"bye"}.
+With --rsa, Chromium's certificate comes from
+RTCPeerConnection.generateCertificate (RSASSA-PKCS1-v1_5, 2048 bits,
+SHA-256) and, once the channel is open, the page checks that it is the one in
+use: the local SDP's fingerprints are the certificate's getFingerprints(),
+and the connected DTLS transport's local certificate in getStats() has that
+fingerprint and an rsaEncryption public key. The summary then has a
+"certificate" object. --rsa-check-on-ecdsa runs the same check on an ECDSA
+P-256 certificate instead: it must fail (shows the check can).
 Chromium keeps its default of hiding host addresses behind mDNS `.local`
 names, so ferrtc must connect through peer-reflexive discovery.
 Prints one JSON summary line; exits non-zero on any failure.
@@ -30,6 +38,10 @@ PAGE = r"""<!doctype html><meta charset="utf-8"><title>ferrtc interop</title>
 <script>
 const role = new URLSearchParams(location.search).get("role");
 const BULK = Number(new URLSearchParams(location.search).get("bulk"));
+// cert=rsa: Chromium's certificate is RSA 2048 (RSASSA-PKCS1-v1_5, SHA-256)
+// and the page proves it is the one in use; cert=ecdsa-as-rsa makes the same
+// check on an ECDSA P-256 certificate, where it must fail.
+const CERT = new URLSearchParams(location.search).get("cert") || "";
 const post = (path, obj) => fetch(path, {method: "POST", body: JSON.stringify(obj)});
 const log = (...a) => post("/log", {msg: a.join(" ")});
 const timeout = (p, ms, what) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error("timeout: " + what)), ms))]);
@@ -122,8 +134,58 @@ async function unreliable(echo) {
   return got.size;
 }
 
+const RSA_PARAMS = {name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256"};
+const ECDSA_PARAMS = {name: "ECDSA", namedCurve: "P-256"};
+// rsaEncryption (1.2.840.113549.1.1.1), DER-encoded with its tag and length:
+// the algorithm of an RSA certificate's SubjectPublicKeyInfo.
+const RSA_ENCRYPTION_OID = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+function contains(bytes, pattern) {
+  outer: for (let i = 0; i + pattern.length <= bytes.length; i++) {
+    for (let j = 0; j < pattern.length; j++) if (bytes[i + j] !== pattern[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+const sdpFingerprints = sdp => [...sdp.matchAll(/^a=fingerprint:(\S+) (\S+)\s*$/gm)]
+  .map(m => m[1].toLowerCase() + " " + m[2].toUpperCase());
+
+// The RSA certificate is the one in use: the local description carries its
+// fingerprint (and only that one), and the DTLS transport's local
+// certificate in getStats() has that fingerprint and an rsaEncryption key.
+async function checkRsaInUse(pc, cert, result) {
+  const mine = cert.getFingerprints().map(f => f.algorithm.toLowerCase() + " " + f.value.toUpperCase());
+  const inSdp = sdpFingerprints(pc.localDescription.sdp);
+  if (!inSdp.length || !inSdp.every(f => mine.includes(f)))
+    throw new Error(`local SDP fingerprints ${inSdp} are not the generated certificate's ${mine}`);
+  const stats = await pc.getStats();
+  let transport = null;
+  stats.forEach(s => { if (s.type === "transport" && s.dtlsState === "connected") transport = s; });
+  if (!transport) throw new Error("no connected DTLS transport in getStats()");
+  const local = stats.get(transport.localCertificateId);
+  const remote = stats.get(transport.remoteCertificateId);
+  if (!local || !local.base64Certificate) throw new Error("no local certificate in getStats()");
+  const statFp = local.fingerprintAlgorithm.toLowerCase() + " " + local.fingerprint.toUpperCase();
+  if (!mine.includes(statFp))
+    throw new Error(`the DTLS transport's certificate ${statFp} is not the generated one (${mine})`);
+  const der = Uint8Array.from(atob(local.base64Certificate), c => c.charCodeAt(0));
+  result.certificate = {
+    fingerprint: statFp,
+    rsa_public_key: contains(der, RSA_ENCRYPTION_OID),
+    der_bytes: der.length,
+    remote_fingerprint: remote ? remote.fingerprintAlgorithm + " " + remote.fingerprint : null,
+    dtls_role: transport.dtlsRole || null,
+    dtls_cipher: transport.dtlsCipher || null,
+    tls_version: transport.tlsVersion || null,
+  };
+  if (!result.certificate.rsa_public_key)
+    throw new Error(`RSA not in use: the DTLS transport's certificate (${statFp}, ${der.length} bytes) has no rsaEncryption key`);
+}
+
 async function main() {
-  const pc = new RTCPeerConnection();
+  let cert = null;
+  if (CERT)
+    cert = await RTCPeerConnection.generateCertificate(CERT === "rsa" ? RSA_PARAMS : ECDSA_PARAMS);
+  const pc = new RTCPeerConnection(cert ? {certificates: [cert]} : {});
   pc.onicecandidate = e => post("/signal", e.candidate ?
     {type: "candidate", candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex} :
     {type: "candidate", candidate: "", sdpMid: "0", sdpMLineIndex: 0});
@@ -166,6 +228,7 @@ async function main() {
   await opened(data);
   log("channel", data.label, "open, id", data.id);
   const result = {ok: true, role, id: data.id, negotiated: data.negotiated};
+  if (cert) await checkRsaInUse(pc, cert, result);
   result.mixed_messages = await mixed(echo);
   if (uecho) {
     await opened(unord);
@@ -279,6 +342,10 @@ async def run(args):
     port = server.sockets[0].getsockname()[1]
     profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
     url = f"http://127.0.0.1:{port}/?role={args.role}&bulk={args.bulk_mib * 1048576}"
+    if args.rsa:
+        url += "&cert=rsa"
+    elif args.rsa_check_on_ecdsa:
+        url += "&cert=ecdsa-as-rsa"
     browser = await asyncio.create_subprocess_exec(
         chromium_binary(),
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -314,6 +381,11 @@ def main():
     ap.add_argument("--ferrtc", required=True)
     ap.add_argument("--role", choices=["ferrtc-offers", "ferrtc-answers", "negotiated"], required=True)
     ap.add_argument("--bulk-mib", type=int, default=32)
+    cert = ap.add_mutually_exclusive_group()
+    cert.add_argument("--rsa", action="store_true",
+                      help="Chromium uses an RSA 2048 certificate; check it is the one in use")
+    cert.add_argument("--rsa-check-on-ecdsa", action="store_true",
+                      help="the --rsa check on an ECDSA P-256 certificate: must fail")
     ap.add_argument("--timeout", type=float, default=300)
     asyncio.run(run(ap.parse_args()))
 

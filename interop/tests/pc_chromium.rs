@@ -7,6 +7,13 @@
 //! tested against a loopback responder in crates/ferrtc/tests/mdns.rs).
 //! A third test uses the `negotiated_echo` example of the ferrtc crate: a
 //! channel negotiated out of band with id 7 on both sides.
+//! Two more run the same echo with Chromium on an RSA 2048 certificate
+//! (`generateCertificate` with RSASSA-PKCS1-v1_5, `--rsa`): the page checks
+//! that it is the certificate in use (local SDP fingerprint and getStats()'s
+//! DTLS certificate with an rsaEncryption key). When Chromium offers, ferrtc
+//! is the DTLS client and verifies the ServerKeyExchange signed with RSA
+//! (ECDHE_RSA suite); when ferrtc offers, Chromium is the client and signs
+//! its CertificateVerify with RSA.
 
 #[path = "pc_common/mod.rs"]
 mod pc_common;
@@ -14,8 +21,26 @@ mod pc_common;
 use std::time::Duration;
 
 fn run(role: &str) {
-    if !ferrtc_interop::interop_enabled() {
+    run_with(role, &[]);
+}
+
+/// The echo with Chromium on an RSA certificate; `dtls` is what must be in
+/// Chromium's DTLS transport stats, so that the role (and with it which RSA
+/// signature ferrtc verifies) does not change unnoticed.
+fn run_rsa(role: &str, dtls: &[&str]) {
+    let out = run_with(role, &["--rsa"]);
+    if out.is_empty() {
         return;
+    }
+    assert!(out.contains("\"rsa_public_key\": true"), "{out}");
+    for d in dtls {
+        assert!(out.contains(d), "no {d} in {out}");
+    }
+}
+
+fn run_with(role: &str, extra: &[&str]) -> String {
+    if !ferrtc_interop::interop_enabled() {
+        return String::new();
     }
     let bin = if role == "negotiated" {
         pc_common::ferrtc_example("negotiated_echo")
@@ -23,21 +48,21 @@ fn run(role: &str) {
         pc_common::ferrtc_bin()
     };
     let script = pc_common::script("pc_chromium.py");
-    let out = pc_common::run_with_deadline(
-        &ferrtc_interop::python(),
-        &[
-            script.as_os_str(),
-            "--ferrtc".as_ref(),
-            bin.as_os_str(),
-            "--role".as_ref(),
-            role.as_ref(),
-        ],
-        Duration::from_secs(420),
-    );
+    let mut args = vec![
+        script.as_os_str(),
+        "--ferrtc".as_ref(),
+        bin.as_os_str(),
+        "--role".as_ref(),
+        role.as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out =
+        pc_common::run_with_deadline(&ferrtc_interop::python(), &args, Duration::from_secs(420));
     println!("{out}");
     assert!(out.contains("\"ok\": true"), "{out}");
     assert!(out.contains("\"bulk_bytes\": 33554432"), "{out}");
     assert!(out.contains("\"closed\": \"closed\""), "{out}");
+    out
 }
 
 #[test]
@@ -53,4 +78,24 @@ fn ferrtc_offers_to_chromium_and_echoes_everything() {
 #[test]
 fn a_negotiated_channel_with_a_fixed_id_talks_to_chromium() {
     run("negotiated");
+}
+
+#[test]
+fn ferrtc_answers_a_chromium_offer_signed_with_an_rsa_certificate() {
+    // ferrtc answers setup:active: Chromium is the DTLS server and signs its
+    // ServerKeyExchange with RSA.
+    run_rsa(
+        "ferrtc-answers",
+        &[
+            "\"dtls_role\": \"server\"",
+            "\"dtls_cipher\": \"TLS_ECDHE_RSA_WITH_",
+        ],
+    );
+}
+
+#[test]
+fn ferrtc_offers_to_chromium_using_an_rsa_certificate() {
+    // Chromium answers setup:active: it is the DTLS client, the suite follows
+    // ferrtc's ECDSA certificate, and Chromium's CertificateVerify is RSA.
+    run_rsa("ferrtc-offers", &["\"dtls_role\": \"client\""]);
 }
