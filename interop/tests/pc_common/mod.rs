@@ -20,7 +20,11 @@ pub fn ferrtc_bin() -> PathBuf {
         .expect("target/<profile>/deps layout")
         .to_path_buf();
     let bin = profile_dir.join("ferrtc");
-    if !bin.exists() {
+    // Built (or found up to date) once per test binary: `cargo test` does
+    // not build another package's binaries, and a stale one from an older
+    // checkout would be tested in place of the code at hand.
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "-q", "-p", "ferrtc-cli", "--bin", "ferrtc"]);
@@ -32,7 +36,7 @@ pub fn ferrtc_bin() -> PathBuf {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the ferrtc binary failed");
-    }
+    });
     assert!(bin.exists(), "no ferrtc binary at {}", bin.display());
     bin
 }
