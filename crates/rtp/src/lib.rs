@@ -5,6 +5,7 @@
 //! receiver reports. No socket, no clock: time is passed in.
 #![forbid(unsafe_code)]
 
+pub mod extension;
 pub mod packet;
 
 pub use packet::{
