@@ -7,6 +7,7 @@
 
 pub mod extension;
 pub mod packet;
+pub mod rtcp;
 
 pub use packet::{
     Csrcs, ExtensionForm, ExtensionId, Extensions, ParseError, PayloadType, RawExtension, RtpPacket, WriteError,
