@@ -1,1 +1,2 @@
+//! Criterion benchmarks of RTP parse and write (filled in below).
 fn main() {}

@@ -72,10 +72,15 @@ impl<'a> Identifier<'a> {
         if data.is_empty() || data.len() > 255 {
             return Err(bad_len(uri, data.len()));
         }
-        if !data.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_') {
+        if !data
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        {
             return Err(ExtensionError::BadIdentifier { uri });
         }
-        std::str::from_utf8(data).map(Self).map_err(|_| ExtensionError::BadIdentifier { uri })
+        std::str::from_utf8(data)
+            .map(Self)
+            .map_err(|_| ExtensionError::BadIdentifier { uri })
     }
 
     /// The identifier text.
@@ -168,7 +173,10 @@ impl AudioLevel {
     /// Reads the element: one byte, maybe followed by padding bytes.
     pub fn read(data: &[u8]) -> Result<Self, ExtensionError> {
         let &b = data.first().ok_or(bad_len(AUDIO_LEVEL_URI, 0))?;
-        Ok(Self { voice: b & 0x80 != 0, level: b & 0x7f })
+        Ok(Self {
+            voice: b & 0x80 != 0,
+            level: b & 0x7f,
+        })
     }
 
     /// The 1-byte element.
@@ -186,7 +194,9 @@ impl CsrcAudioLevels {
     /// Levels in -dBov, each 0..=127, at most 15.
     pub fn new(levels: Vec<u8>) -> Result<Self, ExtensionError> {
         if levels.len() > 15 || levels.iter().any(|&l| l > 127) {
-            return Err(ExtensionError::OutOfRange { uri: CSRC_AUDIO_LEVEL_URI });
+            return Err(ExtensionError::OutOfRange {
+                uri: CSRC_AUDIO_LEVEL_URI,
+            });
         }
         Ok(Self(levels))
     }
@@ -275,7 +285,9 @@ impl PlayoutDelay {
     /// Limits in 10 ms units, each at most 4095 and `min <= max`.
     pub fn new(min: u16, max: u16) -> Result<Self, ExtensionError> {
         if min > max || max > 0x0fff {
-            return Err(ExtensionError::OutOfRange { uri: PLAYOUT_DELAY_URI });
+            return Err(ExtensionError::OutOfRange {
+                uri: PLAYOUT_DELAY_URI,
+            });
         }
         Ok(Self { min, max })
     }
@@ -303,7 +315,11 @@ impl PlayoutDelay {
 
     /// The 3-byte element.
     pub fn write(self) -> [u8; 3] {
-        [(self.min >> 4) as u8, ((self.min & 0x0f) << 4 | self.max >> 8) as u8, self.max as u8]
+        [
+            (self.min >> 4) as u8,
+            ((self.min & 0x0f) << 4 | self.max >> 8) as u8,
+            self.max as u8,
+        ]
     }
 }
 
@@ -315,9 +331,21 @@ mod tests {
     #[test]
     fn identifiers_accept_the_rid_alphabet_and_drop_trailing_padding() {
         assert_eq!(Identifier::read(MID_URI, b"0").unwrap().as_str(), "0");
-        assert_eq!(Identifier::read(RID_URI, b"hi-res_1\0\0").unwrap().as_str(), "hi-res_1");
-        assert_eq!(Identifier::read(RID_URI, b""), Err(ExtensionError::BadLength { uri: RID_URI, len: 0 }));
-        assert_eq!(Identifier::read(RID_URI, b"a b"), Err(ExtensionError::BadIdentifier { uri: RID_URI }));
+        assert_eq!(
+            Identifier::read(RID_URI, b"hi-res_1\0\0").unwrap().as_str(),
+            "hi-res_1"
+        );
+        assert_eq!(
+            Identifier::read(RID_URI, b""),
+            Err(ExtensionError::BadLength {
+                uri: RID_URI,
+                len: 0
+            })
+        );
+        assert_eq!(
+            Identifier::read(RID_URI, b"a b"),
+            Err(ExtensionError::BadIdentifier { uri: RID_URI })
+        );
         assert!(Identifier::new(REPAIRED_RID_URI, "\u{e9}").is_err());
     }
 
@@ -325,10 +353,13 @@ mod tests {
     fn abs_send_time_is_6_18_fixed_point_seconds_wrapping_at_64() {
         let t = AbsSendTime::from_duration(std::time::Duration::from_millis(65_500));
         assert_eq!(t.raw() >> 18, 1);
-        assert_eq!(t.raw() & 0x3ffff, (1u32 << 17) as u32);
+        assert_eq!(t.raw() & 0x3ffff, 1u32 << 17);
         assert_eq!(AbsSendTime::read(&t.write()).unwrap(), t);
         // NTP 1.5 s: seconds 1, fraction 0x8000_0000.
-        assert_eq!(AbsSendTime::from_ntp(1 << 32 | 0x8000_0000).raw(), 1 << 18 | 1 << 17);
+        assert_eq!(
+            AbsSendTime::from_ntp(1 << 32 | 0x8000_0000).raw(),
+            1 << 18 | 1 << 17
+        );
         assert!(AbsSendTime::read(&[1, 2]).is_err());
     }
 
@@ -353,7 +384,14 @@ mod tests {
     #[test]
     fn video_orientation_bits_follow_3gpp() {
         let v = VideoOrientation::read(&[0b1101]).unwrap();
-        assert_eq!(v, VideoOrientation { back_camera: true, flip: true, rotation: Rotation::Deg90 });
+        assert_eq!(
+            v,
+            VideoOrientation {
+                back_camera: true,
+                flip: true,
+                rotation: Rotation::Deg90
+            }
+        );
         assert_eq!(v.write(), [0b1101]);
     }
 

@@ -5,10 +5,12 @@
 //! receiver reports. No socket, no clock: time is passed in.
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod extension;
 pub mod packet;
 pub mod rtcp;
 
 pub use packet::{
-    Csrcs, ExtensionForm, ExtensionId, Extensions, ParseError, PayloadType, RawExtension, RtpPacket, WriteError,
+    Csrcs, ExtensionForm, ExtensionId, Extensions, ParseError, PayloadType, RawExtension,
+    RtpPacket, WriteError,
 };

@@ -122,7 +122,10 @@ pub struct Csrcs {
 impl Csrcs {
     /// No contributing source.
     pub const fn new() -> Self {
-        Self { list: [0; MAX_CSRCS], len: 0 }
+        Self {
+            list: [0; MAX_CSRCS],
+            len: 0,
+        }
     }
 
     /// A list from `csrcs`, or `None` with more than 15.
@@ -194,7 +197,11 @@ impl Default for Extensions<'_> {
 impl<'a> Extensions<'a> {
     /// An empty map.
     pub const fn new() -> Self {
-        Self { entries: [(0, &[]); MAX_EXTENSIONS], len: 0, app_bits: 0 }
+        Self {
+            entries: [(0, &[]); MAX_EXTENSIONS],
+            len: 0,
+            app_bits: 0,
+        }
     }
 
     /// The value of extension `id`, if present.
@@ -213,7 +220,10 @@ impl<'a> Extensions<'a> {
             e.1 = value;
             return Ok(());
         }
-        let slot = self.entries.get_mut(len).ok_or(WriteError::TooManyExtensions)?;
+        let slot = self
+            .entries
+            .get_mut(len)
+            .ok_or(WriteError::TooManyExtensions)?;
         *slot = (id.0, value);
         self.len += 1;
         Ok(())
@@ -263,7 +273,9 @@ impl<'a> Extensions<'a> {
         if one {
             ExtensionForm::OneByte
         } else {
-            ExtensionForm::TwoByte { app_bits: self.app_bits }
+            ExtensionForm::TwoByte {
+                app_bits: self.app_bits,
+            }
         }
     }
 
@@ -301,7 +313,10 @@ impl<'a> Extensions<'a> {
             }
             let (id, len, head) = if two {
                 let Some(&len) = data.get(at + 1) else {
-                    return Some(Err(ParseError::ExtensionOverrun { id: first, offset: at }));
+                    return Some(Err(ParseError::ExtensionOverrun {
+                        id: first,
+                        offset: at,
+                    }));
                 };
                 (first, usize::from(len), 2)
             } else {
@@ -400,7 +415,11 @@ pub struct RtpPacket<'a> {
 
 fn need(what: &'static str, data: &[u8], needed: usize) -> Result<(), ParseError> {
     if data.len() < needed {
-        Err(ParseError::TooShort { what, needed, available: data.len() })
+        Err(ParseError::TooShort {
+            what,
+            needed,
+            available: data.len(),
+        })
     } else {
         Ok(())
     }
@@ -408,7 +427,13 @@ fn need(what: &'static str, data: &[u8], needed: usize) -> Result<(), ParseError
 
 impl<'a> RtpPacket<'a> {
     /// A packet with no CSRC, extension or padding.
-    pub fn new(payload_type: PayloadType, sequence_number: u16, timestamp: u32, ssrc: u32, payload: &'a [u8]) -> Self {
+    pub fn new(
+        payload_type: PayloadType,
+        sequence_number: u16,
+        timestamp: u32,
+        ssrc: u32,
+        payload: &'a [u8],
+    ) -> Self {
         Self {
             marker: false,
             payload_type,
@@ -452,7 +477,12 @@ impl<'a> RtpPacket<'a> {
             let body = &data[at..at + 4 * words];
             match Extensions::parse(profile, body) {
                 Some(parsed) => extensions = parsed?,
-                None => raw_extension = Some(RawExtension { profile, data: body }),
+                None => {
+                    raw_extension = Some(RawExtension {
+                        profile,
+                        data: body,
+                    })
+                }
             }
             at += 4 * words;
         }
@@ -461,7 +491,10 @@ impl<'a> RtpPacket<'a> {
         if has_padding {
             let count = rest.last().copied().unwrap_or(0);
             if count == 0 || usize::from(count) > rest.len() {
-                return Err(ParseError::BadPadding { count, available: rest.len() });
+                return Err(ParseError::BadPadding {
+                    count,
+                    available: rest.len(),
+                });
             }
             padding = count;
         }
@@ -498,7 +531,10 @@ impl<'a> RtpPacket<'a> {
     pub fn write_header(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
         let len = self.header_len();
         if buf.len() < len {
-            return Err(WriteError::BufferTooSmall { needed: len, available: buf.len() });
+            return Err(WriteError::BufferTooSmall {
+                needed: len,
+                available: buf.len(),
+            });
         }
         let raw_words = self.raw_extension.map(|r| r.data.len().div_ceil(4));
         if raw_words.is_some_and(|w| w > 0xffff) || self.extensions.encoded_len() > 4 * 0x10000 {
@@ -536,7 +572,10 @@ impl<'a> RtpPacket<'a> {
     pub fn write(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
         let len = self.encoded_len();
         if buf.len() < len {
-            return Err(WriteError::BufferTooSmall { needed: len, available: buf.len() });
+            return Err(WriteError::BufferTooSmall {
+                needed: len,
+                available: buf.len(),
+            });
         }
         let at = self.write_header(buf)?;
         buf[at..at + self.payload.len()].copy_from_slice(self.payload);
@@ -572,7 +611,20 @@ mod tests {
     }
 
     fn header(first: u8, ext: &[u8]) -> Vec<u8> {
-        let mut p = vec![first, 0x80 | 111, 0x12, 0x34, 0, 0, 0x30, 0x39, 0xde, 0xad, 0xbe, 0xef];
+        let mut p = vec![
+            first,
+            0x80 | 111,
+            0x12,
+            0x34,
+            0,
+            0,
+            0x30,
+            0x39,
+            0xde,
+            0xad,
+            0xbe,
+            0xef,
+        ];
         p.extend_from_slice(ext);
         p
     }
@@ -640,7 +692,13 @@ mod tests {
         let data = header(0x90, &ext);
         let p = RtpPacket::parse(&data).unwrap();
         assert!(p.extensions.is_empty());
-        assert_eq!(p.raw_extension, Some(RawExtension { profile: 0x1234, data: &[1, 2, 3, 4] }));
+        assert_eq!(
+            p.raw_extension,
+            Some(RawExtension {
+                profile: 0x1234,
+                data: &[1, 2, 3, 4]
+            })
+        );
         assert_eq!(p.to_vec(), data);
     }
 
@@ -657,13 +715,37 @@ mod tests {
 
     #[test]
     fn malformed_packets_are_refused_with_the_reason() {
-        assert!(matches!(RtpPacket::parse(&[0x80; 11]), Err(ParseError::TooShort { what: "fixed header", .. })));
-        assert_eq!(RtpPacket::parse(&header(0x40, &[])), Err(ParseError::BadVersion(1)));
-        assert!(matches!(RtpPacket::parse(&header(0x81, &[])), Err(ParseError::TooShort { what: "CSRC list", .. })));
-        assert!(matches!(RtpPacket::parse(&header(0x90, &[0xbe, 0xde])), Err(ParseError::TooShort { what: "extension header", .. })));
+        assert!(matches!(
+            RtpPacket::parse(&[0x80; 11]),
+            Err(ParseError::TooShort {
+                what: "fixed header",
+                ..
+            })
+        ));
+        assert_eq!(
+            RtpPacket::parse(&header(0x40, &[])),
+            Err(ParseError::BadVersion(1))
+        );
+        assert!(matches!(
+            RtpPacket::parse(&header(0x81, &[])),
+            Err(ParseError::TooShort {
+                what: "CSRC list",
+                ..
+            })
+        ));
+        assert!(matches!(
+            RtpPacket::parse(&header(0x90, &[0xbe, 0xde])),
+            Err(ParseError::TooShort {
+                what: "extension header",
+                ..
+            })
+        ));
         assert!(matches!(
             RtpPacket::parse(&header(0x90, &[0xbe, 0xde, 0xff, 0xff, 0, 0, 0, 0])),
-            Err(ParseError::TooShort { what: "extension data", .. })
+            Err(ParseError::TooShort {
+                what: "extension data",
+                ..
+            })
         ));
         assert_eq!(
             RtpPacket::parse(&header(0x90, &[0xbe, 0xde, 0, 1, 0x13, 1, 2, 3])),
@@ -671,13 +753,25 @@ mod tests {
         );
         assert_eq!(
             RtpPacket::parse(&header(0xa0, &[1, 2, 0])),
-            Err(ParseError::BadPadding { count: 0, available: 3 })
+            Err(ParseError::BadPadding {
+                count: 0,
+                available: 3
+            })
         );
         assert_eq!(
             RtpPacket::parse(&header(0xa0, &[1, 9])),
-            Err(ParseError::BadPadding { count: 9, available: 2 })
+            Err(ParseError::BadPadding {
+                count: 9,
+                available: 2
+            })
         );
-        assert_eq!(RtpPacket::parse(&header(0xa0, &[])), Err(ParseError::BadPadding { count: 0, available: 0 }));
+        assert_eq!(
+            RtpPacket::parse(&header(0xa0, &[])),
+            Err(ParseError::BadPadding {
+                count: 0,
+                available: 0
+            })
+        );
     }
 
     #[test]
@@ -692,14 +786,23 @@ mod tests {
             e.insert(id(i), b"x").unwrap();
         }
         assert_eq!(e.insert(id(17), b"x"), Err(WriteError::TooManyExtensions));
-        assert_eq!(e.insert(id(1), &[0; 256]), Err(WriteError::ExtensionTooLong(256)));
+        assert_eq!(
+            e.insert(id(1), &[0; 256]),
+            Err(WriteError::ExtensionTooLong(256))
+        );
     }
 
     #[test]
     fn writing_into_a_short_buffer_is_refused() {
         let p = RtpPacket::new(PayloadType::new(96).unwrap(), 1, 2, 3, b"abc");
         let mut buf = [0; 14];
-        assert_eq!(p.write(&mut buf), Err(WriteError::BufferTooSmall { needed: 15, available: 14 }));
+        assert_eq!(
+            p.write(&mut buf),
+            Err(WriteError::BufferTooSmall {
+                needed: 15,
+                available: 14
+            })
+        );
     }
 
     #[test]
@@ -709,7 +812,20 @@ mod tests {
         assert!(!is_rtp(&[0x80]));
     }
 
-    fn packet_parts() -> impl Strategy<Value = (bool, u8, u16, u32, u32, Vec<u32>, Vec<(u8, Vec<u8>)>, Vec<u8>, u8, u8)> {
+    type Parts = (
+        bool,
+        u8,
+        u16,
+        u32,
+        u32,
+        Vec<u32>,
+        Vec<(u8, Vec<u8>)>,
+        Vec<u8>,
+        u8,
+        u8,
+    );
+
+    fn packet_parts() -> impl Strategy<Value = Parts> {
         (
             any::<bool>(),
             0u8..128,
@@ -717,7 +833,10 @@ mod tests {
             any::<u32>(),
             any::<u32>(),
             proptest::collection::vec(any::<u32>(), 0..=15),
-            proptest::collection::vec((1u8..=255, proptest::collection::vec(any::<u8>(), 0..40)), 0..=8),
+            proptest::collection::vec(
+                (1u8..=255, proptest::collection::vec(any::<u8>(), 0..40)),
+                0..=8,
+            ),
             proptest::collection::vec(any::<u8>(), 0..200),
             any::<u8>(),
             0u8..16,

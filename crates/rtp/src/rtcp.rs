@@ -64,7 +64,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], RtcpError> {
         if self.data.len() < n {
-            return Err(RtcpError::TooShort { what, packet_type: self.pt });
+            return Err(RtcpError::TooShort {
+                what,
+                packet_type: self.pt,
+            });
         }
         let (head, rest) = self.data.split_at(n);
         self.data = rest;
@@ -186,7 +189,10 @@ pub struct SdesChunk {
 impl SdesChunk {
     /// The CNAME of this chunk, if it has one.
     pub fn cname(&self) -> Option<&[u8]> {
-        self.items.iter().find(|i| i.kind == SDES_CNAME).map(|i| &i.text[..])
+        self.items
+            .iter()
+            .find(|i| i.kind == SDES_CNAME)
+            .map(|i| &i.text[..])
     }
 }
 
@@ -256,9 +262,16 @@ impl Nack {
                     continue;
                 }
             }
-            pairs.push(NackPair { packet_id: seq, lost_bitmask: 0 });
+            pairs.push(NackPair {
+                packet_id: seq,
+                lost_bitmask: 0,
+            });
         }
-        Self { sender_ssrc, media_ssrc, pairs }
+        Self {
+            sender_ssrc,
+            media_ssrc,
+            pairs,
+        }
     }
 
     /// Every sequence number asked for, in order.
@@ -407,8 +420,10 @@ pub fn parse(mut data: &[u8]) -> Result<Vec<RtcpPacket>, RtcpError> {
 /// Whether `packets` form a full compound packet (RFC 3550 §6.1): the first
 /// an SR or RR, an SDES among them. Reduced-size RTCP (RFC 5506) need not be.
 pub fn is_full_compound(packets: &[RtcpPacket]) -> bool {
-    matches!(packets.first(), Some(RtcpPacket::SenderReport(_) | RtcpPacket::ReceiverReport(_)))
-        && packets.iter().any(|p| matches!(p, RtcpPacket::Sdes(_)))
+    matches!(
+        packets.first(),
+        Some(RtcpPacket::SenderReport(_) | RtcpPacket::ReceiverReport(_))
+    ) && packets.iter().any(|p| matches!(p, RtcpPacket::Sdes(_)))
 }
 
 /// Writes `packets` back to back as one compound datagram.
@@ -424,14 +439,21 @@ fn read_reports(r: &mut Reader<'_>, count: u8) -> Result<Vec<ReportBlock>, RtcpE
 }
 
 fn check_count(n: usize, max: usize, what: &'static str) -> Result<u8, RtcpError> {
-    if n > max { Err(RtcpError::TooMany(what)) } else { Ok(n as u8) }
+    if n > max {
+        Err(RtcpError::TooMany(what))
+    } else {
+        Ok(n as u8)
+    }
 }
 
 impl RtcpPacket {
     /// Parses the first packet of `data`, returning it and its length.
     pub fn parse(data: &[u8]) -> Result<(Self, usize), RtcpError> {
         if data.len() < 4 {
-            return Err(RtcpError::TooShort { what: "header", packet_type: 0 });
+            return Err(RtcpError::TooShort {
+                what: "header",
+                packet_type: 0,
+            });
         }
         if data[0] >> 6 != 2 {
             return Err(RtcpError::BadVersion(data[0] >> 6));
@@ -442,7 +464,10 @@ impl RtcpPacket {
         let words = usize::from(u16::from_be_bytes([data[2], data[3]])) + 1;
         let len = words * 4;
         if len > data.len() {
-            return Err(RtcpError::BadLength { words, available: data.len() });
+            return Err(RtcpError::BadLength {
+                words,
+                available: data.len(),
+            });
         }
         let mut body = &data[4..len];
         if padded {
@@ -463,10 +488,15 @@ impl RtcpPacket {
                 // Profile-specific extensions after the blocks are ignored.
                 reports: read_reports(r, count)?,
             }),
-            (PT_RR, _) => Self::ReceiverReport(ReceiverReport { ssrc: r.u32("ssrc")?, reports: read_reports(r, count)? }),
+            (PT_RR, _) => Self::ReceiverReport(ReceiverReport {
+                ssrc: r.u32("ssrc")?,
+                reports: read_reports(r, count)?,
+            }),
             (PT_SDES, _) => Self::Sdes(parse_sdes(r, count)?),
             (PT_BYE, _) => {
-                let sources = (0..count).map(|_| r.u32("bye source")).collect::<Result<_, _>>()?;
+                let sources = (0..count)
+                    .map(|_| r.u32("bye source"))
+                    .collect::<Result<_, _>>()?;
                 let reason = if r.data.is_empty() {
                     None
                 } else {
@@ -486,12 +516,22 @@ impl RtcpPacket {
                 let media_ssrc = r.u32("feedback header")?;
                 let mut pairs = Vec::with_capacity(r.data.len() / 4);
                 while r.data.len() >= 4 {
-                    pairs.push(NackPair { packet_id: r.u16("nack")?, lost_bitmask: r.u16("nack")? });
+                    pairs.push(NackPair {
+                        packet_id: r.u16("nack")?,
+                        lost_bitmask: r.u16("nack")?,
+                    });
                 }
-                Self::Nack(Nack { sender_ssrc, media_ssrc, pairs })
+                Self::Nack(Nack {
+                    sender_ssrc,
+                    media_ssrc,
+                    pairs,
+                })
             }
             (PT_RTPFB, 15) => Self::TransportFeedback(parse_twcc(r)?),
-            (PT_PSFB, 1) => Self::Pli(Pli { sender_ssrc: r.u32("feedback header")?, media_ssrc: r.u32("feedback header")? }),
+            (PT_PSFB, 1) => Self::Pli(Pli {
+                sender_ssrc: r.u32("feedback header")?,
+                media_ssrc: r.u32("feedback header")?,
+            }),
             (PT_PSFB, 4) => {
                 let sender_ssrc = r.u32("feedback header")?;
                 r.u32("feedback header")?;
@@ -502,7 +542,10 @@ impl RtcpPacket {
                     r.bytes(3, "fir")?;
                     entries.push(FirEntry { ssrc, sequence });
                 }
-                Self::Fir(Fir { sender_ssrc, entries })
+                Self::Fir(Fir {
+                    sender_ssrc,
+                    entries,
+                })
             }
             (PT_PSFB, 15) if body.get(8..12) == Some(b"REMB") => {
                 let sender_ssrc = r.u32("feedback header")?;
@@ -510,10 +553,20 @@ impl RtcpPacket {
                 let n = r.u8("remb")?;
                 let v = r.u24("remb")?;
                 let bitrate = u64::from(v & 0x3ffff) << (v >> 18);
-                let ssrcs = (0..n).map(|_| r.u32("remb ssrc")).collect::<Result<_, _>>()?;
-                Self::Remb(Remb { sender_ssrc, bitrate, ssrcs })
+                let ssrcs = (0..n)
+                    .map(|_| r.u32("remb ssrc"))
+                    .collect::<Result<_, _>>()?;
+                Self::Remb(Remb {
+                    sender_ssrc,
+                    bitrate,
+                    ssrcs,
+                })
             }
-            _ => Self::Unknown(Unknown { packet_type: pt, count, body: body.to_vec() }),
+            _ => Self::Unknown(Unknown {
+                packet_type: pt,
+                count,
+                body: body.to_vec(),
+            }),
         };
         Ok((packet, len))
     }
@@ -559,9 +612,12 @@ impl RtcpPacket {
                 (check_count(s.chunks.len(), 31, "SDES chunks")?, PT_SDES)
             }
             Self::Bye(b) => {
-                b.sources.iter().for_each(|s| out.extend_from_slice(&s.to_be_bytes()));
+                b.sources
+                    .iter()
+                    .for_each(|s| out.extend_from_slice(&s.to_be_bytes()));
                 if let Some(reason) = &b.reason {
-                    let n = u8::try_from(reason.len()).map_err(|_| RtcpError::OutOfRange("BYE reason"))?;
+                    let n = u8::try_from(reason.len())
+                        .map_err(|_| RtcpError::OutOfRange("BYE reason"))?;
                     out.push(n);
                     out.extend_from_slice(reason);
                     while (out.len() - start) % 4 != 0 {
@@ -577,7 +633,10 @@ impl RtcpPacket {
                 while (out.len() - start) % 4 != 0 {
                     out.push(0);
                 }
-                (check_count(usize::from(a.subtype), 31, "APP subtype")?, PT_APP)
+                (
+                    check_count(usize::from(a.subtype), 31, "APP subtype")?,
+                    PT_APP,
+                )
             }
             Self::Nack(n) => {
                 out.extend_from_slice(&n.sender_ssrc.to_be_bytes());
@@ -625,7 +684,9 @@ impl RtcpPacket {
                 }
                 let v = exp << 18 | (r.bitrate >> exp) as u32;
                 out.extend_from_slice(&v.to_be_bytes()[1..]);
-                r.ssrcs.iter().for_each(|s| out.extend_from_slice(&s.to_be_bytes()));
+                r.ssrcs
+                    .iter()
+                    .for_each(|s| out.extend_from_slice(&s.to_be_bytes()));
                 (15, PT_PSFB)
             }
             Self::Unknown(u) => {
@@ -633,7 +694,10 @@ impl RtcpPacket {
                 while (out.len() - start) % 4 != 0 {
                     out.push(0);
                 }
-                (check_count(usize::from(u.count), 31, "count")?, u.packet_type)
+                (
+                    check_count(usize::from(u.count), 31, "count")?,
+                    u.packet_type,
+                )
             }
         };
         let words = (out.len() - start) / 4 - 1;
@@ -664,7 +728,10 @@ fn parse_sdes(r: &mut Reader<'_>, count: u8) -> Result<Sdes, RtcpError> {
                 break;
             }
             let n = r.u8("sdes item")?;
-            items.push(SdesItem { kind, text: r.bytes(usize::from(n), "sdes item")?.to_vec() });
+            items.push(SdesItem {
+                kind,
+                text: r.bytes(usize::from(n), "sdes item")?.to_vec(),
+            });
         }
         // Skip to the next 32-bit boundary of the chunk.
         let used = start - r.data.len();
@@ -709,11 +776,19 @@ fn parse_twcc(r: &mut Reader<'_>) -> Result<TransportFeedback, RtcpError> {
             _ => return Err(RtcpError::BadStatusSymbol),
         });
     }
-    Ok(TransportFeedback { sender_ssrc, media_ssrc, base_sequence, reference_time, feedback_count, packets })
+    Ok(TransportFeedback {
+        sender_ssrc,
+        media_ssrc,
+        base_sequence,
+        reference_time,
+        feedback_count,
+        packets,
+    })
 }
 
 fn write_twcc(t: &TransportFeedback, out: &mut Vec<u8>) -> Result<(), RtcpError> {
-    let count = u16::try_from(t.packets.len()).map_err(|_| RtcpError::OutOfRange("transport-cc status count"))?;
+    let count = u16::try_from(t.packets.len())
+        .map_err(|_| RtcpError::OutOfRange("transport-cc status count"))?;
     if t.reference_time > 0x00ff_ffff {
         return Err(RtcpError::OutOfRange("transport-cc reference time"));
     }
@@ -727,7 +802,11 @@ fn write_twcc(t: &TransportFeedback, out: &mut Vec<u8>) -> Result<(), RtcpError>
     let mut i = 0;
     while i < symbols.len() {
         let s = symbols[i];
-        let run = symbols[i..].iter().take(0x1fff).take_while(|&&x| x == s).count();
+        let run = symbols[i..]
+            .iter()
+            .take(0x1fff)
+            .take_while(|&&x| x == s)
+            .count();
         let next14 = &symbols[i..(i + 14).min(symbols.len())];
         let one_bit = next14.iter().all(|&x| x < 2);
         let chunk = if run >= 14 || (run >= 7 && !one_bit) {
@@ -735,11 +814,17 @@ fn write_twcc(t: &TransportFeedback, out: &mut Vec<u8>) -> Result<(), RtcpError>
             s << 13 | run as u16
         } else if one_bit {
             i += next14.len();
-            next14.iter().enumerate().fold(0x8000, |c, (k, &x)| c | x << (13 - k))
+            next14
+                .iter()
+                .enumerate()
+                .fold(0x8000, |c, (k, &x)| c | x << (13 - k))
         } else {
             let next7 = &symbols[i..(i + 7).min(symbols.len())];
             i += next7.len();
-            next7.iter().enumerate().fold(0xc000, |c, (k, &x)| c | x << (2 * (6 - k)))
+            next7
+                .iter()
+                .enumerate()
+                .fold(0xc000, |c, (k, &x)| c | x << (2 * (6 - k)))
         };
         out.extend_from_slice(&chunk.to_be_bytes());
     }
@@ -779,7 +864,9 @@ mod tests {
         ];
         let (p, len) = RtcpPacket::parse(&bytes).unwrap();
         assert_eq!(len, 52);
-        let RtcpPacket::SenderReport(sr) = &p else { panic!("{p:?}") };
+        let RtcpPacket::SenderReport(sr) = &p else {
+            panic!("{p:?}")
+        };
         assert_eq!(sr.ntp_time, 0xe000_0000_8000_0000);
         assert_eq!(sr.packet_count, 5);
         assert_eq!(sr.reports[0].cumulative_lost, -2);
@@ -792,11 +879,22 @@ mod tests {
     #[test]
     fn sdes_cname_chunk_is_null_terminated_and_word_aligned() {
         let p = RtcpPacket::Sdes(Sdes {
-            chunks: vec![SdesChunk { ssrc: 7, items: vec![SdesItem { kind: SDES_CNAME, text: b"ab".to_vec() }] }],
+            chunks: vec![SdesChunk {
+                ssrc: 7,
+                items: vec![SdesItem {
+                    kind: SDES_CNAME,
+                    text: b"ab".to_vec(),
+                }],
+            }],
         });
         // ssrc(4) + type, len, "ab" (4) + null and 3 zeros (4) = 12 + header.
-        assert_eq!(p.to_vec().unwrap(), [0x81, 202, 0, 3, 0, 0, 0, 7, 1, 2, b'a', b'b', 0, 0, 0, 0]);
-        let RtcpPacket::Sdes(s) = round_trip(&p) else { panic!() };
+        assert_eq!(
+            p.to_vec().unwrap(),
+            [0x81, 202, 0, 3, 0, 0, 0, 7, 1, 2, b'a', b'b', 0, 0, 0, 0]
+        );
+        let RtcpPacket::Sdes(s) = round_trip(&p) else {
+            panic!()
+        };
         assert_eq!(s.chunks[0].cname(), Some(&b"ab"[..]));
     }
 
@@ -806,23 +904,46 @@ mod tests {
         assert_eq!(
             n.pairs,
             vec![
-                NackPair { packet_id: 100, lost_bitmask: 1 | 1 << 15 },
-                NackPair { packet_id: 117, lost_bitmask: 0 },
-                NackPair { packet_id: 65535, lost_bitmask: 1 },
+                NackPair {
+                    packet_id: 100,
+                    lost_bitmask: 1 | 1 << 15
+                },
+                NackPair {
+                    packet_id: 117,
+                    lost_bitmask: 0
+                },
+                NackPair {
+                    packet_id: 65535,
+                    lost_bitmask: 1
+                },
             ]
         );
-        assert_eq!(n.sequences().collect::<Vec<_>>(), vec![100, 101, 116, 117, 65535, 0]);
-        assert_eq!(round_trip(&RtcpPacket::Nack(n.clone())), RtcpPacket::Nack(n));
+        assert_eq!(
+            n.sequences().collect::<Vec<_>>(),
+            vec![100, 101, 116, 117, 65535, 0]
+        );
+        assert_eq!(
+            round_trip(&RtcpPacket::Nack(n.clone())),
+            RtcpPacket::Nack(n)
+        );
     }
 
     #[test]
     fn remb_reads_mantissa_and_exponent() {
         // "REMB", 1 SSRC, exp 3, mantissa 0x3ffff.
         let bytes = [
-            0x8f, 206, 0, 5, 0, 0, 0, 1, 0, 0, 0, 0, b'R', b'E', b'M', b'B', 1, 0x0f, 0xff, 0xff, 0, 0, 0, 9,
+            0x8f, 206, 0, 5, 0, 0, 0, 1, 0, 0, 0, 0, b'R', b'E', b'M', b'B', 1, 0x0f, 0xff, 0xff,
+            0, 0, 0, 9,
         ];
         let (p, _) = RtcpPacket::parse(&bytes).unwrap();
-        assert_eq!(p, RtcpPacket::Remb(Remb { sender_ssrc: 1, bitrate: 0x3ffff << 3, ssrcs: vec![9] }));
+        assert_eq!(
+            p,
+            RtcpPacket::Remb(Remb {
+                sender_ssrc: 1,
+                bitrate: 0x3ffff << 3,
+                ssrcs: vec![9]
+            })
+        );
         assert_eq!(p.to_vec().unwrap(), bytes);
     }
 
@@ -832,28 +953,55 @@ mod tests {
         // small (0x2002) then a 2-bit vector: large, not received, small,
         // small; deltas: 4, 8, 0x0100 (large), 1, 2; then padding.
         let body = [
-            0, 0, 0, 1, 0, 0, 0, 2, 0, 5, 0, 6, 0, 0, 1, 2, 0x20, 0x02, 0xe1, 0x40, 4, 8, 1, 0, 1, 2, 0, 2,
+            0, 0, 0, 1, 0, 0, 0, 2, 0, 5, 0, 6, 0, 0, 1, 2, 0x20, 0x02, 0xe1, 0x40, 4, 8, 1, 0, 1,
+            2, 0, 2,
         ];
         let mut bytes = vec![0xaf, 205, 0, (body.len() / 4) as u8];
         bytes.extend_from_slice(&body);
         let (p, _) = RtcpPacket::parse(&bytes).unwrap();
-        let RtcpPacket::TransportFeedback(t) = &p else { panic!("{p:?}") };
+        let RtcpPacket::TransportFeedback(t) = &p else {
+            panic!("{p:?}")
+        };
         assert_eq!(t.base_sequence, 5);
         assert_eq!(t.reference_time, 1);
         assert_eq!(t.feedback_count, 2);
         use PacketStatus::*;
-        assert_eq!(t.packets, vec![SmallDelta(4), SmallDelta(8), LargeDelta(256), NotReceived, SmallDelta(1), SmallDelta(2)]);
+        assert_eq!(
+            t.packets,
+            vec![
+                SmallDelta(4),
+                SmallDelta(8),
+                LargeDelta(256),
+                NotReceived,
+                SmallDelta(1),
+                SmallDelta(2)
+            ]
+        );
         assert_eq!(round_trip(&p), p);
     }
 
     #[test]
     fn compound_and_reduced_size_packets_parse_and_unknown_types_are_kept() {
-        let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: 1, reports: vec![] });
+        let rr = RtcpPacket::ReceiverReport(ReceiverReport {
+            ssrc: 1,
+            reports: vec![],
+        });
         let sdes = RtcpPacket::Sdes(Sdes { chunks: vec![] });
-        let unknown = RtcpPacket::Unknown(Unknown { packet_type: 207, count: 3, body: vec![1, 2, 3, 4] });
-        let pli = RtcpPacket::Pli(Pli { sender_ssrc: 1, media_ssrc: 2 });
+        let unknown = RtcpPacket::Unknown(Unknown {
+            packet_type: 207,
+            count: 3,
+            body: vec![1, 2, 3, 4],
+        });
+        let pli = RtcpPacket::Pli(Pli {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+        });
         let mut bytes = Vec::new();
-        write_compound(&[rr.clone(), sdes.clone(), unknown.clone(), pli.clone()], &mut bytes).unwrap();
+        write_compound(
+            &[rr.clone(), sdes.clone(), unknown.clone(), pli.clone()],
+            &mut bytes,
+        )
+        .unwrap();
         let all = parse(&bytes).unwrap();
         assert_eq!(all, vec![rr, sdes, unknown, pli.clone()]);
         assert!(is_full_compound(&all));
@@ -865,24 +1013,55 @@ mod tests {
 
     #[test]
     fn malformed_rtcp_is_refused_with_the_reason() {
-        assert_eq!(parse(&[0x80, 200]), Err(RtcpError::TooShort { what: "header", packet_type: 0 }));
+        assert_eq!(
+            parse(&[0x80, 200]),
+            Err(RtcpError::TooShort {
+                what: "header",
+                packet_type: 0
+            })
+        );
         assert_eq!(parse(&[0x40, 200, 0, 0]), Err(RtcpError::BadVersion(1)));
-        assert_eq!(parse(&[0x80, 201, 0, 1, 0, 0, 0]), Err(RtcpError::BadLength { words: 2, available: 7 }));
-        assert_eq!(parse(&[0xa0, 201, 0, 1, 0, 0, 0, 9]), Err(RtcpError::BadPadding(9)));
+        assert_eq!(
+            parse(&[0x80, 201, 0, 1, 0, 0, 0]),
+            Err(RtcpError::BadLength {
+                words: 2,
+                available: 7
+            })
+        );
+        assert_eq!(
+            parse(&[0xa0, 201, 0, 1, 0, 0, 0, 9]),
+            Err(RtcpError::BadPadding(9))
+        );
         assert_eq!(
             parse(&[0x81, 201, 0, 1, 0, 0, 0, 1]),
-            Err(RtcpError::TooShort { what: "report block", packet_type: 201 })
+            Err(RtcpError::TooShort {
+                what: "report block",
+                packet_type: 201
+            })
         );
         // A transport-cc run of the reserved symbol 3.
-        let mut t = vec![0x8f, 205, 0, 5, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, 0x01];
+        let mut t = vec![
+            0x8f, 205, 0, 5, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, 0x01,
+        ];
         t.extend_from_slice(&[0, 0]);
         assert_eq!(parse(&t), Err(RtcpError::BadStatusSymbol));
-        let many = RtcpPacket::Bye(Bye { sources: vec![0; 32], reason: None });
+        let many = RtcpPacket::Bye(Bye {
+            sources: vec![0; 32],
+            reason: None,
+        });
         assert_eq!(many.to_vec(), Err(RtcpError::TooMany("BYE sources")));
     }
 
     fn block() -> impl Strategy<Value = ReportBlock> {
-        (any::<u32>(), any::<u8>(), -0x80_0000i32..0x80_0000, any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>())
+        (
+            any::<u32>(),
+            any::<u8>(),
+            -0x80_0000i32..0x80_0000,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+        )
             .prop_map(|(ssrc, f, c, e, j, l, d)| ReportBlock {
                 ssrc,
                 fraction_lost: f,
@@ -909,14 +1088,34 @@ mod tests {
     fn packet() -> impl Strategy<Value = RtcpPacket> {
         let blocks = || proptest::collection::vec(block(), 0..4);
         prop_oneof![
-            (any::<u32>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>(), blocks()).prop_map(
-                |(ssrc, ntp_time, rtp_time, packet_count, octet_count, reports)| {
-                    RtcpPacket::SenderReport(SenderReport { ssrc, ntp_time, rtp_time, packet_count, octet_count, reports })
-                }
-            ),
-            (any::<u32>(), blocks()).prop_map(|(ssrc, reports)| RtcpPacket::ReceiverReport(ReceiverReport { ssrc, reports })),
+            (
+                any::<u32>(),
+                any::<u64>(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+                blocks()
+            )
+                .prop_map(
+                    |(ssrc, ntp_time, rtp_time, packet_count, octet_count, reports)| {
+                        RtcpPacket::SenderReport(SenderReport {
+                            ssrc,
+                            ntp_time,
+                            rtp_time,
+                            packet_count,
+                            octet_count,
+                            reports,
+                        })
+                    }
+                ),
+            (any::<u32>(), blocks()).prop_map(|(ssrc, reports)| RtcpPacket::ReceiverReport(
+                ReceiverReport { ssrc, reports }
+            )),
             proptest::collection::vec(
-                (any::<u32>(), proptest::collection::vec((1u8..=8, bytes(30)), 0..3)),
+                (
+                    any::<u32>(),
+                    proptest::collection::vec((1u8..=8, bytes(30)), 0..3)
+                ),
                 0..4
             )
             .prop_map(|chunks| RtcpPacket::Sdes(Sdes {
@@ -924,41 +1123,102 @@ mod tests {
                     .into_iter()
                     .map(|(ssrc, items)| SdesChunk {
                         ssrc,
-                        items: items.into_iter().map(|(kind, text)| SdesItem { kind, text }).collect()
+                        items: items
+                            .into_iter()
+                            .map(|(kind, text)| SdesItem { kind, text })
+                            .collect()
                     })
                     .collect()
             })),
-            (proptest::collection::vec(any::<u32>(), 0..5), proptest::option::of(bytes(40)))
+            (
+                proptest::collection::vec(any::<u32>(), 0..5),
+                proptest::option::of(bytes(40))
+            )
                 .prop_map(|(sources, reason)| RtcpPacket::Bye(Bye { sources, reason })),
-            (0u8..32, any::<u32>(), any::<[u8; 4]>(), proptest::collection::vec(any::<[u8; 4]>(), 0..4)).prop_map(
-                |(subtype, ssrc, name, data)| RtcpPacket::App(App { subtype, ssrc, name, data: data.concat() })
-            ),
-            (any::<u32>(), any::<u32>(), proptest::collection::vec(any::<(u16, u16)>(), 0..6)).prop_map(|(s, m, p)| {
-                RtcpPacket::Nack(Nack {
-                    sender_ssrc: s,
-                    media_ssrc: m,
-                    pairs: p.into_iter().map(|(packet_id, lost_bitmask)| NackPair { packet_id, lost_bitmask }).collect(),
-                })
-            }),
-            (any::<u32>(), any::<u32>(), any::<u16>(), 0u32..1 << 24, any::<u8>(), proptest::collection::vec(status(), 0..100))
-                .prop_map(|(s, m, b, r, c, packets)| RtcpPacket::TransportFeedback(TransportFeedback {
-                    sender_ssrc: s,
-                    media_ssrc: m,
-                    base_sequence: b,
-                    reference_time: r,
-                    feedback_count: c,
-                    packets
+            (
+                0u8..32,
+                any::<u32>(),
+                any::<[u8; 4]>(),
+                proptest::collection::vec(any::<[u8; 4]>(), 0..4)
+            )
+                .prop_map(|(subtype, ssrc, name, data)| RtcpPacket::App(App {
+                    subtype,
+                    ssrc,
+                    name,
+                    data: data.concat()
                 })),
-            any::<(u32, u32)>().prop_map(|(s, m)| RtcpPacket::Pli(Pli { sender_ssrc: s, media_ssrc: m })),
-            (any::<u32>(), proptest::collection::vec(any::<(u32, u8)>(), 0..4)).prop_map(|(s, e)| RtcpPacket::Fir(Fir {
+            (
+                any::<u32>(),
+                any::<u32>(),
+                proptest::collection::vec(any::<(u16, u16)>(), 0..6)
+            )
+                .prop_map(|(s, m, p)| {
+                    RtcpPacket::Nack(Nack {
+                        sender_ssrc: s,
+                        media_ssrc: m,
+                        pairs: p
+                            .into_iter()
+                            .map(|(packet_id, lost_bitmask)| NackPair {
+                                packet_id,
+                                lost_bitmask,
+                            })
+                            .collect(),
+                    })
+                }),
+            (
+                any::<u32>(),
+                any::<u32>(),
+                any::<u16>(),
+                0u32..1 << 24,
+                any::<u8>(),
+                proptest::collection::vec(status(), 0..100)
+            )
+                .prop_map(|(s, m, b, r, c, packets)| RtcpPacket::TransportFeedback(
+                    TransportFeedback {
+                        sender_ssrc: s,
+                        media_ssrc: m,
+                        base_sequence: b,
+                        reference_time: r,
+                        feedback_count: c,
+                        packets
+                    }
+                )),
+            any::<(u32, u32)>().prop_map(|(s, m)| RtcpPacket::Pli(Pli {
                 sender_ssrc: s,
-                entries: e.into_iter().map(|(ssrc, sequence)| FirEntry { ssrc, sequence }).collect()
+                media_ssrc: m
             })),
-            (any::<u32>(), 0u64..1 << 18, 0u32..40, proptest::collection::vec(any::<u32>(), 0..4)).prop_map(
-                |(s, m, e, ssrcs)| RtcpPacket::Remb(Remb { sender_ssrc: s, bitrate: m << e, ssrcs })
-            ),
-            (207u8..=255, 0u8..32, proptest::collection::vec(any::<[u8; 4]>(), 0..4))
-                .prop_map(|(pt, count, b)| RtcpPacket::Unknown(Unknown { packet_type: pt, count, body: b.concat() })),
+            (
+                any::<u32>(),
+                proptest::collection::vec(any::<(u32, u8)>(), 0..4)
+            )
+                .prop_map(|(s, e)| RtcpPacket::Fir(Fir {
+                    sender_ssrc: s,
+                    entries: e
+                        .into_iter()
+                        .map(|(ssrc, sequence)| FirEntry { ssrc, sequence })
+                        .collect()
+                })),
+            (
+                any::<u32>(),
+                0u64..1 << 18,
+                0u32..40,
+                proptest::collection::vec(any::<u32>(), 0..4)
+            )
+                .prop_map(|(s, m, e, ssrcs)| RtcpPacket::Remb(Remb {
+                    sender_ssrc: s,
+                    bitrate: m << e,
+                    ssrcs
+                })),
+            (
+                207u8..=255,
+                0u8..32,
+                proptest::collection::vec(any::<[u8; 4]>(), 0..4)
+            )
+                .prop_map(|(pt, count, b)| RtcpPacket::Unknown(Unknown {
+                    packet_type: pt,
+                    count,
+                    body: b.concat()
+                })),
         ]
     }
 
