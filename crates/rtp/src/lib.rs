@@ -7,8 +7,10 @@
 
 pub mod codec;
 pub mod extension;
+pub mod jitter;
 pub mod packet;
 pub mod rtcp;
+mod seq;
 
 pub use packet::{
     Csrcs, ExtensionForm, ExtensionId, Extensions, ParseError, PayloadType, RawExtension,
