@@ -511,7 +511,7 @@ mod tests {
                 assert_eq!(feed(&mut j, now, &p), Inserted::Stored);
                 assert_eq!(
                     feed(&mut j, now, &p),
-                    if j.len() > 0 {
+                    if !j.is_empty() {
                         Inserted::Duplicate
                     } else {
                         Inserted::Late
