@@ -9,6 +9,7 @@ pub mod codec;
 pub mod extension;
 pub mod jitter;
 pub mod packet;
+pub mod repair;
 pub mod rtcp;
 mod seq;
 
