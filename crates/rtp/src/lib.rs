@@ -10,6 +10,7 @@ pub mod extension;
 pub mod jitter;
 pub mod packet;
 pub mod repair;
+pub mod report;
 pub mod rtcp;
 mod seq;
 
