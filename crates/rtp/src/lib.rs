@@ -7,6 +7,9 @@
 
 pub mod codec;
 pub mod extension;
+// Also built for unit tests, which run the fuzz entry points on fixed inputs.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod jitter;
 pub mod packet;
 pub mod repair;
