@@ -21,7 +21,9 @@ fn frame() -> Vec<u8> {
 
 /// The payloads of the frame, within the MTU less the RTP header.
 fn payloads() -> Vec<Vec<u8>> {
-    Vp8Payloader::new(1).payload(MTU - 32, &frame()).expect("payload")
+    Vp8Payloader::new(1)
+        .payload(MTU - 32, &frame())
+        .expect("payload")
 }
 
 /// The frame's packets, written.
@@ -87,7 +89,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for p in &payloads {
-                Vp8Depacketizer.depacketize(black_box(p), &mut out).expect("depacketize");
+                Vp8Depacketizer
+                    .depacketize(black_box(p), &mut out)
+                    .expect("depacketize");
             }
             black_box(out.len())
         })
