@@ -541,4 +541,55 @@ mod tests {
             .collect();
         assert_eq!(ts, vec![0, 960, 1920]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn released_frames_are_exactly_the_complete_ones_in_order(
+            sizes in proptest::collection::vec(1usize..1400, 1..40),
+            lost in proptest::collection::vec(proptest::bool::weighted(0.08), 200),
+            swaps in proptest::collection::vec((1usize..200, 1usize..4), 0..40),
+            start: u16,
+        ) {
+            let mut s = Stream::new(start);
+            let frames: Vec<_> = sizes.iter().enumerate().map(|(i, &n)| s.frame(i == 0, n)).collect();
+            let mut packets: Vec<_> = frames.concat();
+            // The first packet arrives first; the rest lose and overtake.
+            for (at, by) in swaps {
+                if at + by < packets.len() {
+                    packets.swap(at, at + by);
+                }
+            }
+            let delivered: Vec<_> =
+                packets.iter().enumerate().filter(|(i, _)| *i == 0 || !lost[i % 200]).map(|(_, p)| p.clone()).collect();
+            let config = JitterConfig { wait_for_keyframe: false, capacity: 1000, ..JitterConfig::VIDEO };
+            let mut j = JitterBuffer::new(config, Codec::Vp8.depacketizer());
+            let now = Instant::now();
+            for p in &delivered {
+                feed(&mut j, now, p);
+            }
+            j.handle_timeout(now + config.max_wait);
+            let got: Vec<_> = events(&mut j)
+                .into_iter()
+                .filter_map(|e| match e {
+                    JitterEvent::Frame(f) => Some((f.timestamp, f.data)),
+                    _ => None,
+                })
+                .collect();
+            let seqs: std::collections::HashSet<u16> = delivered.iter().map(|p| p.0).collect();
+            let mut depacketizer = Codec::Vp8.depacketizer();
+            let want: Vec<_> = frames
+                .iter()
+                .filter(|f| f.iter().all(|p| seqs.contains(&p.0)))
+                .map(|f| {
+                    let mut data = Vec::new();
+                    for p in f {
+                        depacketizer.depacketize(&p.3, &mut data).unwrap();
+                    }
+                    (f[0].1, data)
+                })
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert!(j.is_empty());
+        }
+    }
 }

@@ -178,10 +178,12 @@ fn non_interleaved(mtu: usize, nals: &[&[u8]], out: &mut Vec<Vec<u8>>) -> Result
             }
             continue;
         }
-        if pending_len + 2 + nal.len() > mtu || nal.len() + 2 > u16::MAX as usize {
+        // A STAP-A unit size is 16 bits (RFC 6184 §5.7.1).
+        let aggregable = nal.len() <= usize::from(u16::MAX);
+        if !aggregable || pending_len + 2 + nal.len() > mtu {
             flush(&mut pending, &mut pending_len, out);
         }
-        if pending_len + 2 + nal.len() > mtu {
+        if !aggregable || pending_len + 2 + nal.len() > mtu {
             // Fits alone but not in a STAP-A: a single NAL unit packet.
             out.push(nal.to_vec());
         } else {

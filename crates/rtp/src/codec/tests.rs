@@ -74,6 +74,18 @@ fn h264_fragments_a_large_nal_unit_into_fu_a_with_start_and_end_bits() {
 }
 
 #[test]
+fn h264_never_aggregates_a_unit_too_long_for_a_16_bit_stap_a_size() {
+    let big: Vec<u8> = std::iter::once(0x41)
+        .chain(std::iter::repeat_n(0x88, 70_000))
+        .collect();
+    let frame = annex_b(&[vec![0x06, 1], big.clone(), vec![0x41, 0x88]]);
+    let payloads = H264Payloader::new(PacketizationMode::NonInterleaved)
+        .payload(100_000, &frame)
+        .unwrap();
+    assert_eq!(payloads, vec![vec![0x06, 1], big, vec![0x41, 0x88]]);
+}
+
+#[test]
 fn h264_mode_0_sends_single_nal_units_and_refuses_one_over_the_mtu() {
     let nals = vec![vec![0x67, 1, 2], vec![0x68, 3], vec![0x65, 0x88, 5, 6]];
     let frame = annex_b(&nals);
