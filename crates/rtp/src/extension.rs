@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::packet::{ExtensionId, Extensions};
+
 /// Why an extension element's bytes are not a value of its type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum ExtensionError {
@@ -323,6 +325,152 @@ impl PlayoutDelay {
     }
 }
 
+/// A header extension this crate knows by URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExtensionKind {
+    /// [`MID_URI`].
+    Mid,
+    /// [`RID_URI`].
+    Rid,
+    /// [`REPAIRED_RID_URI`].
+    RepairedRid,
+    /// [`ABS_SEND_TIME_URI`].
+    AbsSendTime,
+    /// [`TRANSPORT_CC_URI`].
+    TransportCc,
+    /// [`AUDIO_LEVEL_URI`].
+    AudioLevel,
+    /// [`CSRC_AUDIO_LEVEL_URI`].
+    CsrcAudioLevel,
+    /// [`VIDEO_ORIENTATION_URI`].
+    VideoOrientation,
+    /// [`PLAYOUT_DELAY_URI`].
+    PlayoutDelay,
+}
+
+impl ExtensionKind {
+    /// Every kind.
+    pub const ALL: [Self; 9] = [
+        Self::Mid,
+        Self::Rid,
+        Self::RepairedRid,
+        Self::AbsSendTime,
+        Self::TransportCc,
+        Self::AudioLevel,
+        Self::CsrcAudioLevel,
+        Self::VideoOrientation,
+        Self::PlayoutDelay,
+    ];
+
+    /// The URI of `a=extmap` (RFC 8285 §5).
+    pub fn uri(self) -> &'static str {
+        match self {
+            Self::Mid => MID_URI,
+            Self::Rid => RID_URI,
+            Self::RepairedRid => REPAIRED_RID_URI,
+            Self::AbsSendTime => ABS_SEND_TIME_URI,
+            Self::TransportCc => TRANSPORT_CC_URI,
+            Self::AudioLevel => AUDIO_LEVEL_URI,
+            Self::CsrcAudioLevel => CSRC_AUDIO_LEVEL_URI,
+            Self::VideoOrientation => VIDEO_ORIENTATION_URI,
+            Self::PlayoutDelay => PLAYOUT_DELAY_URI,
+        }
+    }
+
+    /// The kind of a URI, if this crate knows it.
+    pub fn from_uri(uri: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.uri() == uri)
+    }
+}
+
+/// The negotiated ids of the known extensions (the `a=extmap` lines of a
+/// media section, RFC 8285 §5), and typed reads of a packet's elements by
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExtensionMap {
+    ids: [Option<ExtensionId>; ExtensionKind::ALL.len()],
+}
+
+impl ExtensionMap {
+    /// A map with no extension negotiated.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `a=extmap:<id> <uri>`; unknown URIs are ignored and reported
+    /// with `false`.
+    pub fn insert(&mut self, id: ExtensionId, uri: &str) -> bool {
+        match ExtensionKind::from_uri(uri) {
+            Some(kind) => {
+                self.ids[kind as usize] = Some(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The negotiated id of `kind`.
+    pub fn id(&self, kind: ExtensionKind) -> Option<ExtensionId> {
+        self.ids[kind as usize]
+    }
+
+    /// The kind negotiated under `id`.
+    pub fn kind(&self, id: ExtensionId) -> Option<ExtensionKind> {
+        ExtensionKind::ALL
+            .into_iter()
+            .find(|k| self.id(*k) == Some(id))
+    }
+
+    fn raw<'a>(&self, kind: ExtensionKind, ext: &Extensions<'a>) -> Option<&'a [u8]> {
+        ext.get(self.id(kind)?)
+    }
+
+    /// The mid of a packet (RFC 8843 §15), if negotiated, present and valid.
+    pub fn mid<'a>(&self, ext: &Extensions<'a>) -> Option<Identifier<'a>> {
+        Identifier::read(MID_URI, self.raw(ExtensionKind::Mid, ext)?).ok()
+    }
+
+    /// The rid of a packet (RFC 8852 §3.1).
+    pub fn rid<'a>(&self, ext: &Extensions<'a>) -> Option<Identifier<'a>> {
+        Identifier::read(RID_URI, self.raw(ExtensionKind::Rid, ext)?).ok()
+    }
+
+    /// The repaired rid of a packet (RFC 8852 §3.2).
+    pub fn repaired_rid<'a>(&self, ext: &Extensions<'a>) -> Option<Identifier<'a>> {
+        Identifier::read(REPAIRED_RID_URI, self.raw(ExtensionKind::RepairedRid, ext)?).ok()
+    }
+
+    /// The abs-send-time of a packet.
+    pub fn abs_send_time(&self, ext: &Extensions<'_>) -> Option<AbsSendTime> {
+        AbsSendTime::read(self.raw(ExtensionKind::AbsSendTime, ext)?).ok()
+    }
+
+    /// The transport-wide sequence number of a packet.
+    pub fn transport_sequence(&self, ext: &Extensions<'_>) -> Option<TransportSequence> {
+        TransportSequence::read(self.raw(ExtensionKind::TransportCc, ext)?).ok()
+    }
+
+    /// The audio level of a packet (RFC 6464).
+    pub fn audio_level(&self, ext: &Extensions<'_>) -> Option<AudioLevel> {
+        AudioLevel::read(self.raw(ExtensionKind::AudioLevel, ext)?).ok()
+    }
+
+    /// The CSRC audio levels of a packet (RFC 6465).
+    pub fn csrc_audio_levels(&self, ext: &Extensions<'_>) -> Option<CsrcAudioLevels> {
+        CsrcAudioLevels::read(self.raw(ExtensionKind::CsrcAudioLevel, ext)?).ok()
+    }
+
+    /// The video orientation of a packet (3GPP TS 26.114 §7.4.5).
+    pub fn video_orientation(&self, ext: &Extensions<'_>) -> Option<VideoOrientation> {
+        VideoOrientation::read(self.raw(ExtensionKind::VideoOrientation, ext)?).ok()
+    }
+
+    /// The playout delay limits of a packet.
+    pub fn playout_delay(&self, ext: &Extensions<'_>) -> Option<PlayoutDelay> {
+        PlayoutDelay::read(self.raw(ExtensionKind::PlayoutDelay, ext)?).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +550,31 @@ mod tests {
         assert_eq!(PlayoutDelay::read(&[0x12, 0x34, 0x56]).unwrap(), d);
         assert!(PlayoutDelay::new(5, 4).is_err());
         assert!(PlayoutDelay::new(0, 4096).is_err());
+    }
+
+    #[test]
+    fn the_extension_map_reads_typed_values_by_negotiated_id() {
+        let id = |v| ExtensionId::new(v).unwrap();
+        let mut map = ExtensionMap::new();
+        assert!(map.insert(id(4), MID_URI));
+        assert!(map.insert(id(3), TRANSPORT_CC_URI));
+        assert!(map.insert(id(1), AUDIO_LEVEL_URI));
+        assert!(!map.insert(id(9), "urn:example:unknown"));
+        assert_eq!(map.kind(id(3)), Some(ExtensionKind::TransportCc));
+        assert_eq!(map.id(ExtensionKind::Rid), None);
+        let mut ext = Extensions::new();
+        ext.insert(id(4), b"audio").unwrap();
+        ext.insert(id(3), &[0x01, 0x02]).unwrap();
+        assert_eq!(map.mid(&ext).map(|m| m.as_str()), Some("audio"));
+        assert_eq!(
+            map.transport_sequence(&ext),
+            Some(TransportSequence(0x0102))
+        );
+        assert_eq!(map.audio_level(&ext), None);
+        assert_eq!(map.rid(&ext), None);
+        for kind in ExtensionKind::ALL {
+            assert_eq!(ExtensionKind::from_uri(kind.uri()), Some(kind));
+        }
     }
 
     proptest! {
