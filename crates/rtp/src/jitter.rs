@@ -2,8 +2,9 @@
 //! 16-bit wrap handling), whole frames out in order; it waits a bounded time
 //! for missing packets, then gives the gap up and reports it.
 //!
-//! The first frame is released as soon as it is complete, so packets
-//! reordered before the very first one received count as late.
+//! The first frame is held [`JitterConfig::start_delay`] after the first
+//! packet arrives, so packets that were overtaken by it can still join it;
+//! after that, packets older than what was released count as late.
 //!
 //! Drive order, as every ferrtc engine: after [`JitterBuffer::insert`] or
 //! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
@@ -30,23 +31,29 @@ pub struct JitterConfig {
     /// After frames are given up, drop frames until a keyframe (a video
     /// decoder cannot continue from a broken reference).
     pub wait_for_keyframe: bool,
+    /// How long the first frame is held, so that packets sent before the
+    /// first one received but overtaken by it can still join.
+    pub start_delay: Duration,
 }
 
 impl JitterConfig {
     /// Defaults for video: 2,000 packets, 500 ms, frames end at the marker,
-    /// a keyframe needed first and after a loss.
+    /// a keyframe needed first and after a loss, the first frame held 50 ms.
     pub const VIDEO: Self = Self {
         capacity: 2000,
         max_wait: Duration::from_millis(500),
         packet_is_frame: false,
         wait_for_keyframe: true,
+        start_delay: Duration::from_millis(50),
     };
-    /// Defaults for audio: 500 packets, 100 ms, one packet per frame.
+    /// Defaults for audio: 500 packets, 100 ms, one packet per frame, the
+    /// first held 20 ms.
     pub const AUDIO: Self = Self {
         capacity: 500,
         max_wait: Duration::from_millis(100),
         packet_is_frame: true,
         wait_for_keyframe: false,
+        start_delay: Duration::from_millis(20),
     };
 }
 
@@ -111,6 +118,9 @@ pub struct JitterBuffer {
     seq: SeqUnwrapper,
     next: Option<u64>,
     settled: bool,
+    /// The packets before `next` were given up (or, at the start, unseen).
+    after_gap: bool,
+    first_arrival: Option<Instant>,
     need_keyframe: bool,
     keyframe_requested: bool,
     events: VecDeque<JitterEvent>,
@@ -143,6 +153,8 @@ impl JitterBuffer {
             seq: SeqUnwrapper::default(),
             next: None,
             settled: false,
+            after_gap: true,
+            first_arrival: None,
             need_keyframe: config.wait_for_keyframe,
             keyframe_requested: false,
             events: VecDeque::new(),
@@ -152,6 +164,7 @@ impl JitterBuffer {
     /// Adds a received packet and releases what it completes.
     pub fn insert(&mut self, now: Instant, packet: &RtpPacket<'_>) -> Inserted {
         let ext = self.seq.unwrap(packet.sequence_number);
+        self.first_arrival.get_or_insert(now);
         match self.next {
             Some(n) if ext < n && self.settled => return Inserted::Late,
             Some(n) if ext >= n => {}
@@ -181,6 +194,12 @@ impl JitterBuffer {
     /// When [`Self::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let next = self.next?;
+        if let Some(start) = self.first_arrival.filter(|_| !self.settled) {
+            let release = start + self.config.start_delay;
+            if matches!(self.assemble(next), Assembly::Complete(_)) {
+                return Some(release);
+            }
+        }
         let waiting = self
             .packets
             .get(&next)
@@ -247,10 +266,15 @@ impl JitterBuffer {
             if self.packets.is_empty() {
                 break;
             }
+            let overflow = self.packets.len() > self.config.capacity;
+            let starting = !self.settled
+                && self
+                    .first_arrival
+                    .is_some_and(|t| now < t + self.config.start_delay);
             match self.assemble(next) {
+                Assembly::Complete(_) if starting && !overflow => break,
                 Assembly::Complete(last) => self.release(next, last),
                 Assembly::Incomplete => {
-                    let overflow = self.packets.len() > self.config.capacity;
                     let timed_out = self.poll_timeout().is_some_and(|t| t <= now);
                     if !(overflow || timed_out) {
                         break;
@@ -275,6 +299,7 @@ impl JitterBuffer {
             }
         }
         self.settled = true;
+        self.after_gap = true;
         let resume = self.packets.keys().next().copied().unwrap_or(end + 1);
         self.drop_range(next, resume - 1);
         self.next = Some(resume);
@@ -305,7 +330,13 @@ impl JitterBuffer {
         }
         let Some(head) = parts.first() else { return };
         let keyframe = self.depacketizer.is_keyframe(&head.payload);
-        let start = self.depacketizer.is_frame_start(&head.payload);
+        let start = if std::mem::take(&mut self.after_gap) {
+            // Packets just before this one are lost (or were never seen):
+            // only a start that nothing of its frame can precede will do.
+            self.depacketizer.is_frame_start_after_loss(&head.payload)
+        } else {
+            self.depacketizer.is_frame_start(&head.payload)
+        };
         if !start || (self.need_keyframe && !keyframe) {
             // A frame whose start was given up, or one the decoder cannot
             // use before the next keyframe.
@@ -399,19 +430,27 @@ mod tests {
     }
 
     #[test]
-    fn frames_come_out_in_order_across_the_sequence_wrap_despite_reordering() {
+    fn frames_come_out_in_order_across_the_sequence_wrap_even_when_the_stream_starts_backwards() {
         let mut s = Stream::new(65530);
         let frames: Vec<_> = (0..4).map(|i| s.frame(i == 0, 1200)).collect();
         let mut packets: Vec<_> = frames.concat();
-        // Reordered within a window of 5 after the first packet.
-        packets[1..6].reverse();
-        packets.swap(7, 9);
-        packets[10..].reverse();
+        // Every packet overtakes the one before: the stream arrives backwards
+        // within the start delay.
+        packets.reverse();
         let mut j = video();
         let now = Instant::now();
         for p in &packets {
             feed(&mut j, now, p);
         }
+        assert!(
+            events(&mut j).is_empty(),
+            "the first frame is held for the start delay"
+        );
+        assert_eq!(
+            j.poll_timeout(),
+            Some(now + JitterConfig::VIDEO.start_delay)
+        );
+        j.handle_timeout(now + JitterConfig::VIDEO.start_delay);
         let got: Vec<_> = events(&mut j)
             .into_iter()
             .map(|e| match e {
@@ -443,6 +482,7 @@ mod tests {
         feed(&mut j, t0, &broken[0]);
         feed(&mut j, t0, &broken[2]);
         feed(&mut j, t0, &after[0]);
+        j.handle_timeout(t0 + JitterConfig::VIDEO.start_delay);
         assert!(matches!(events(&mut j)[..], [JitterEvent::Frame(_)]));
         assert_eq!(j.missing(10), vec![102]);
         assert_eq!(j.poll_timeout(), Some(t0 + Duration::from_millis(500)));
@@ -523,15 +563,20 @@ mod tests {
     }
 
     #[test]
-    fn audio_releases_every_packet_as_a_frame() {
+    fn audio_releases_every_packet_as_a_frame_in_order() {
         let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
         let now = Instant::now();
-        for (seq, ts) in [(1u16, 0u32), (3, 1920), (2, 960)] {
-            j.insert(
-                now,
-                &RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[seq as u8]),
-            );
-        }
+        let opus =
+            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
+        // The second packet overtakes the first inside the start delay.
+        j.insert(now, &opus(2, 960));
+        j.insert(now, &opus(1, 0));
+        j.insert(now, &opus(3, 1920));
+        j.handle_timeout(now + JitterConfig::AUDIO.start_delay);
+        // Later a reorder inside the stream.
+        let later = now + JitterConfig::AUDIO.start_delay;
+        j.insert(later, &opus(5, 3840));
+        j.insert(later, &opus(4, 2880));
         let ts: Vec<_> = events(&mut j)
             .into_iter()
             .map(|e| match e {
@@ -539,7 +584,7 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(ts, vec![0, 960, 1920]);
+        assert_eq!(ts, vec![0, 960, 1920, 2880, 3840]);
     }
 
     proptest::proptest! {
@@ -591,5 +636,65 @@ mod tests {
             proptest::prop_assert_eq!(got, want);
             proptest::prop_assert!(j.is_empty());
         }
+    }
+}
+
+#[cfg(test)]
+mod h264_tests {
+    use super::*;
+    use crate::codec::{Codec, PacketizationMode, Packetizer};
+    use crate::packet::{Extensions, PayloadType};
+
+    #[test]
+    fn an_h264_keyframe_whose_parameter_sets_are_lost_is_not_released_as_whole() {
+        let codec = Codec::H264(PacketizationMode::NonInterleaved);
+        let mut p = Packetizer::new(codec, PayloadType::new(102).unwrap(), 1, 100);
+        let mut stream = Vec::new();
+        let p_frame = [0, 0, 0, 1, 0x41, 0x9a, 1, 2, 3];
+        stream.extend(
+            p.packetize(
+                1200,
+                0,
+                &[
+                    [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2].as_slice(),
+                    &[0, 0, 0, 1, 0x65, 0x88, 9],
+                ]
+                .concat(),
+                &Extensions::new(),
+            )
+            .unwrap(),
+        );
+        stream.extend(
+            p.packetize(1200, 3000, &p_frame, &Extensions::new())
+                .unwrap(),
+        );
+        let mut idr = vec![
+            0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 0x88,
+        ];
+        idr.extend(std::iter::repeat_n(7u8, 3000));
+        let idr_packets = p.packetize(1200, 6000, &idr, &Extensions::new()).unwrap();
+        assert_eq!(
+            RtpPacket::parse(&idr_packets[0]).unwrap().payload[0] & 0x1f,
+            24,
+            "STAP-A first"
+        );
+        stream.extend(idr_packets.into_iter().skip(1));
+        stream.extend(
+            p.packetize(1200, 9000, &p_frame, &Extensions::new())
+                .unwrap(),
+        );
+        let mut j = JitterBuffer::new(JitterConfig::VIDEO, codec.depacketizer());
+        let t0 = Instant::now();
+        for b in &stream {
+            j.insert(t0, &RtpPacket::parse(b).unwrap());
+        }
+        j.handle_timeout(t0 + JitterConfig::VIDEO.max_wait);
+        let frames: Vec<_> = std::iter::from_fn(|| j.poll_event())
+            .filter_map(|e| match e {
+                JitterEvent::Frame(f) => Some(f.timestamp),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames, vec![0, 3000]);
     }
 }

@@ -366,6 +366,71 @@ pub struct TransportFeedback {
     pub packets: Vec<PacketStatus>,
 }
 
+impl TransportFeedback {
+    /// Feedback for the packets from `base_sequence` on, given the arrival
+    /// time of each in microseconds from any fixed origin (`None`: not
+    /// received). The reference time is the first arrival rounded down to
+    /// 64 ms; each delta is rounded to 250 µs from the previous reported
+    /// time, so errors never add up. A delta beyond ±8.19 s is clamped (the
+    /// caller should start a new feedback packet there).
+    pub fn from_arrivals(
+        sender_ssrc: u32,
+        media_ssrc: u32,
+        base_sequence: u16,
+        feedback_count: u8,
+        arrivals: &[Option<i64>],
+    ) -> Self {
+        let first = arrivals.iter().flatten().next().copied().unwrap_or(0);
+        let reference = first.div_euclid(64_000);
+        let mut at = reference * 64_000;
+        let packets = arrivals
+            .iter()
+            .map(|a| match *a {
+                None => PacketStatus::NotReceived,
+                Some(t) => {
+                    let ticks = (t - at + 125)
+                        .div_euclid(250)
+                        .clamp(i64::from(i16::MIN), i64::from(i16::MAX));
+                    at += ticks * 250;
+                    match u8::try_from(ticks) {
+                        Ok(small) => PacketStatus::SmallDelta(small),
+                        Err(_) => PacketStatus::LargeDelta(ticks as i16),
+                    }
+                }
+            })
+            .collect();
+        Self {
+            sender_ssrc,
+            media_ssrc,
+            base_sequence,
+            reference_time: (reference as u32) & 0x00ff_ffff,
+            feedback_count,
+            packets,
+        }
+    }
+
+    /// The arrival times this feedback reports, in microseconds from the
+    /// sender of the feedback's origin (the 24-bit reference time taken as
+    /// unsigned), one per packet from `base_sequence`.
+    pub fn arrivals(&self) -> Vec<Option<i64>> {
+        let mut at = i64::from(self.reference_time) * 64_000;
+        self.packets
+            .iter()
+            .map(|p| match *p {
+                PacketStatus::NotReceived => None,
+                PacketStatus::SmallDelta(d) => {
+                    at += i64::from(d) * 250;
+                    Some(at)
+                }
+                PacketStatus::LargeDelta(d) => {
+                    at += i64::from(d) * 250;
+                    Some(at)
+                }
+            })
+            .collect()
+    }
+}
+
 /// An RTCP packet of a type this crate does not model, kept raw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unknown {
@@ -978,6 +1043,44 @@ mod tests {
             ]
         );
         assert_eq!(round_trip(&p), p);
+    }
+
+    #[test]
+    fn transport_feedback_from_arrivals_reports_them_within_a_quarter_millisecond() {
+        // 1 s, then +1 ms, lost, +70 ms (large), 2 ms earlier (negative).
+        let arrivals = [
+            Some(1_000_000),
+            Some(1_001_000),
+            None,
+            Some(1_071_100),
+            Some(1_069_100),
+        ];
+        let t = TransportFeedback::from_arrivals(1, 2, 65535, 0, &arrivals);
+        assert_eq!(t.reference_time, 15);
+        use PacketStatus::*;
+        assert_eq!(
+            t.packets,
+            vec![
+                SmallDelta(160),
+                SmallDelta(4),
+                NotReceived,
+                LargeDelta(280),
+                LargeDelta(-8)
+            ]
+        );
+        let back = t.arrivals();
+        for (a, b) in arrivals.iter().zip(&back) {
+            assert_eq!(a.is_some(), b.is_some());
+            if let (Some(a), Some(b)) = (a, b) {
+                assert!((a - b).abs() <= 125, "{a} vs {b}");
+            }
+        }
+        let RtcpPacket::TransportFeedback(again) =
+            round_trip(&RtcpPacket::TransportFeedback(t.clone()))
+        else {
+            panic!()
+        };
+        assert_eq!(again.arrivals(), back);
     }
 
     #[test]

@@ -228,4 +228,26 @@ impl Depacketizer for Av1Depacketizer {
         // N: the first packet of a coded video sequence.
         payload.first().is_some_and(|a| a & 0x08 != 0)
     }
+
+    fn is_frame_start_after_loss(&self, payload: &[u8]) -> bool {
+        // A coded video sequence starts (N), or the packet opens with a
+        // whole temporal delimiter or sequence header: nothing of the
+        // temporal unit precedes either.
+        let Some((&agg, rest)) = payload.split_first() else {
+            return false;
+        };
+        if agg & 0x80 != 0 {
+            return false;
+        }
+        if agg & 0x08 != 0 {
+            return true;
+        }
+        let header = if agg >> 4 & 0x03 == 1 {
+            rest.first()
+        } else {
+            read_leb128(rest).and_then(|(_, n)| rest.get(n))
+        };
+        header
+            .is_some_and(|h| matches!(h >> 3 & 0x0f, OBU_SEQUENCE_HEADER | OBU_TEMPORAL_DELIMITER))
+    }
 }

@@ -9,6 +9,7 @@ const FU_A: u8 = 28;
 const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
+const NAL_AUD: u8 = 9;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// The H.264 packetization mode (RFC 6184 §6, `packetization-mode`).
@@ -288,5 +289,13 @@ impl Depacketizer for H264Depacketizer {
         starting_units(payload)
             .iter()
             .any(|&(t, _)| t == NAL_IDR || t == NAL_SPS)
+    }
+
+    fn is_frame_start_after_loss(&self, payload: &[u8]) -> bool {
+        // H.264 §7.4.1.2.3: an access unit delimiter or an SPS comes first
+        // in its access unit; a slice may follow lost parameter sets.
+        starting_units(payload)
+            .first()
+            .is_some_and(|&(t, _)| t == NAL_AUD || t == NAL_SPS)
     }
 }

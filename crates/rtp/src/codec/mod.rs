@@ -24,6 +24,8 @@ pub use vp9::{Vp9Depacketizer, Vp9Descriptor, Vp9Payloader};
 
 use thiserror::Error;
 
+use crate::packet::{Extensions, PayloadType, RtpPacket};
+
 /// Why a frame could not be packetized or a payload depacketized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum CodecError {
@@ -76,6 +78,15 @@ pub trait Depacketizer {
     /// Whether `payload` belongs to the start of a keyframe (a frame a
     /// decoder can start from).
     fn is_keyframe(&self, payload: &[u8]) -> bool;
+
+    /// Whether `payload` is the first of a frame even though the packets
+    /// before it are lost. Where parts of a frame can come before the packet
+    /// [`Self::is_frame_start`] names (H.264 parameter sets before a slice,
+    /// an AV1 sequence header before a frame), only a start nothing can
+    /// precede counts.
+    fn is_frame_start_after_loss(&self, payload: &[u8]) -> bool {
+        self.is_frame_start(payload)
+    }
 }
 
 /// The codecs this crate packetizes.
@@ -137,6 +148,82 @@ impl Codec {
             Codec::H264(_) => Box::new(H264Depacketizer),
             Codec::Av1 => Box::new(Av1Depacketizer::default()),
         }
+    }
+}
+
+/// Turns frames into the RTP packets of one stream (RFC 3550 §5.1):
+/// consecutive sequence numbers, the frame's timestamp on each packet, the
+/// marker bit on the last packet of a video frame, and the given header
+/// extensions on every packet.
+pub struct Packetizer {
+    codec: Codec,
+    payloader: Box<dyn Payloader + Send>,
+    payload_type: PayloadType,
+    ssrc: u32,
+    sequence: u16,
+}
+
+impl std::fmt::Debug for Packetizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packetizer")
+            .field("codec", &self.codec)
+            .field("payload_type", &self.payload_type)
+            .field("ssrc", &self.ssrc)
+            .field("sequence", &self.sequence)
+            .finish()
+    }
+}
+
+impl Packetizer {
+    /// A packetizer for `codec` whose first packet has `first_sequence` (a
+    /// random value, RFC 3550 §5.1).
+    pub fn new(codec: Codec, payload_type: PayloadType, ssrc: u32, first_sequence: u16) -> Self {
+        Self {
+            codec,
+            payloader: codec.payloader(),
+            payload_type,
+            ssrc,
+            sequence: first_sequence,
+        }
+    }
+
+    /// The sequence number the next packet gets.
+    pub fn next_sequence(&self) -> u16 {
+        self.sequence
+    }
+
+    /// The packets of `frame`, each at most `mtu` bytes, header included.
+    pub fn packetize(
+        &mut self,
+        mtu: usize,
+        timestamp: u32,
+        frame: &[u8],
+        extensions: &Extensions<'_>,
+    ) -> Result<Vec<Vec<u8>>, CodecError> {
+        let mut header = RtpPacket::new(self.payload_type, 0, timestamp, self.ssrc, &[]);
+        header.extensions = *extensions;
+        let header_len = header.header_len();
+        let room =
+            mtu.checked_sub(header_len)
+                .filter(|r| *r > 0)
+                .ok_or(CodecError::MtuTooSmall {
+                    needed: header_len + 1,
+                    mtu,
+                })?;
+        let payloads = self.payloader.payload(room, frame)?;
+        let last = payloads.len().saturating_sub(1);
+        Ok(payloads
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| {
+                let mut p = header;
+                p.payload = payload;
+                p.sequence_number = self.sequence;
+                p.marker = i == last && self.codec.is_video();
+                self.sequence = self.sequence.wrapping_add(1);
+                p.to_vec()
+            })
+            .collect())
     }
 }
 

@@ -40,6 +40,48 @@ fn obu(kind: u8, ext: Option<u8>, payload: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn the_packetizer_numbers_packets_marks_the_last_and_keeps_the_mtu_with_extensions() {
+    use crate::packet::{ExtensionId, Extensions, PayloadType, RtpPacket};
+    let mut ext = Extensions::new();
+    ext.insert(ExtensionId::new(1).unwrap(), b"0").unwrap();
+    let mut p = Packetizer::new(Codec::Vp8, PayloadType::new(96).unwrap(), 9, 65535);
+    let frame = vec![0x10; 3000];
+    let packets = p.packetize(1200, 90, &frame, &ext).unwrap();
+    assert_eq!(packets.len(), 3);
+    let parsed: Vec<_> = packets
+        .iter()
+        .map(|b| RtpPacket::parse(b).unwrap())
+        .collect();
+    assert_eq!(
+        parsed.iter().map(|p| p.sequence_number).collect::<Vec<_>>(),
+        vec![65535, 0, 1]
+    );
+    assert_eq!(
+        parsed.iter().map(|p| p.marker).collect::<Vec<_>>(),
+        vec![false, false, true]
+    );
+    assert!(packets.iter().all(|b| b.len() <= 1200));
+    assert!(
+        parsed
+            .iter()
+            .all(|p| p.timestamp == 90 && p.extensions == ext)
+    );
+    assert_eq!(p.next_sequence(), 2);
+    assert_eq!(
+        p.packetize(20, 0, &frame, &ext),
+        Err(CodecError::MtuTooSmall {
+            needed: 21,
+            mtu: 20
+        })
+    );
+    let mut audio = Packetizer::new(Codec::Opus, PayloadType::new(111).unwrap(), 9, 0);
+    let packets = audio
+        .packetize(1200, 0, &[1; 100], &Extensions::new())
+        .unwrap();
+    assert!(!RtpPacket::parse(&packets[0]).unwrap().marker);
+}
+
+#[test]
 fn stap_a_aggregates_sps_pps_and_idr_with_16_bit_sizes_as_rfc6184_figure_7() {
     let sps = vec![0x67, 0x42, 0x00, 0x1f];
     let pps = vec![0x68, 0xce, 0x3c, 0x80];
@@ -231,6 +273,27 @@ fn av1_depacketizer_reads_w_counted_elements_and_refuses_orphan_fragments() {
         Av1Depacketizer::default().depacketize(&[0x80, 0x01, 0x30], &mut f),
         Err(CodecError::MissingStart)
     );
+}
+
+#[test]
+fn after_a_loss_only_starts_nothing_can_precede_begin_a_frame() {
+    // H.264: an SPS or an access unit delimiter; not a slice that lost
+    // parameter sets may precede.
+    assert!(H264Depacketizer.is_frame_start_after_loss(&[0x67, 1]));
+    assert!(H264Depacketizer.is_frame_start_after_loss(&[0x09, 0xf0]));
+    assert!(H264Depacketizer.is_frame_start(&[0x65, 0x88]));
+    assert!(!H264Depacketizer.is_frame_start_after_loss(&[0x65, 0x88]));
+    assert!(!H264Depacketizer.is_frame_start_after_loss(&[0x7c, 0x85, 0x88]));
+    // AV1: N, or a first element that is a sequence header or temporal
+    // delimiter; not a frame OBU whose sequence header may be lost.
+    let av1 = Av1Depacketizer::default();
+    assert!(av1.is_frame_start_after_loss(&[0x08, 0x01, 0x30]));
+    assert!(av1.is_frame_start_after_loss(&[0x10, 0x08]));
+    assert!(av1.is_frame_start(&[0x10, 0x30]));
+    assert!(!av1.is_frame_start_after_loss(&[0x10, 0x30]));
+    assert!(!av1.is_frame_start_after_loss(&[0x88, 0x01, 0x08]));
+    // VP8: the start bit is enough.
+    assert!(Vp8Depacketizer.is_frame_start_after_loss(&[0x10, 0x00]));
 }
 
 #[test]
