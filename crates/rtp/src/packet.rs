@@ -306,8 +306,9 @@ impl<'a> Extensions<'a> {
         out.app_bits = if two { (profile & 0x0f) as u8 } else { 0 };
         let mut at = 0;
         while let Some(&first) = data.get(at) {
-            if first == 0 {
-                // RFC 8285 §4.2/§4.3: padding bytes between elements.
+            if first == 0 || (!two && first >> 4 == 0) {
+                // RFC 8285 §4.2/§4.3: id 0 is padding, one byte, whatever
+                // its length bits say (as libwebrtc reads it).
                 at += 1;
                 continue;
             }
@@ -330,12 +331,10 @@ impl<'a> Extensions<'a> {
             let Some(value) = data.get(at + head..at + head + len) else {
                 return Some(Err(ParseError::ExtensionOverrun { id, offset: at }));
             };
-            if id != 0 {
-                let id = ExtensionId(id);
-                // A repeated id: the first value wins, later ones are ignored.
-                if out.get(id).is_none() && out.insert(id, value).is_err() {
-                    return Some(Err(ParseError::TooManyExtensions));
-                }
+            let id = ExtensionId(id);
+            // A repeated id: the first value wins, later ones are ignored.
+            if out.get(id).is_none() && out.insert(id, value).is_err() {
+                return Some(Err(ParseError::TooManyExtensions));
             }
             at += head + len;
         }
@@ -676,6 +675,28 @@ mod tests {
         let again = p.to_vec();
         assert_eq!(&again[12..16], &[0x10, 0x00, 0x00, 0x03]);
         assert_eq!(RtpPacket::parse(&again).unwrap().extensions, p.extensions);
+    }
+
+    #[test]
+    fn a_one_byte_element_with_id_0_is_a_single_padding_byte() {
+        let ext = [0xbe, 0xde, 0x00, 0x01, 0x03, 0x10, 0xaa, 0x00];
+        let data = header(0x90, &ext);
+        let p = RtpPacket::parse(&data).unwrap();
+        assert_eq!(
+            p.extensions.iter().collect::<Vec<_>>(),
+            vec![(id(1), &[0xaa][..])]
+        );
+    }
+
+    #[test]
+    fn a_repeated_id_keeps_its_first_value() {
+        let ext = [0xbe, 0xde, 0x00, 0x01, 0x10, 0xaa, 0x10, 0xbb];
+        let data = header(0x90, &ext);
+        let p = RtpPacket::parse(&data).unwrap();
+        assert_eq!(
+            p.extensions.iter().collect::<Vec<_>>(),
+            vec![(id(1), &[0xaa][..])]
+        );
     }
 
     #[test]
