@@ -160,7 +160,16 @@ fn write_obu(element: &[u8], frame: &mut Vec<u8>) -> Result<(), CodecError> {
     let ext = element
         .get(1..head)
         .ok_or(CodecError::Truncated("OBU extension"))?;
-    let body = &element[head..];
+    let mut body = &element[head..];
+    if header & 0x02 != 0 {
+        // A sender may keep obu_has_size_field (AOM RTP §4.3 says it
+        // SHOULD clear it): the OBU is its declared size, not the element.
+        let (size, n) = read_leb128(body).ok_or(CodecError::Truncated("OBU size"))?;
+        let size = usize::try_from(size).map_err(|_| CodecError::Truncated("OBU"))?;
+        body = body
+            .get(n..n.saturating_add(size))
+            .ok_or(CodecError::Truncated("OBU"))?;
+    }
     frame.push(header | 0x02);
     frame.extend_from_slice(ext);
     write_leb128(body.len() as u64, frame);

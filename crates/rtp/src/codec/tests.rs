@@ -268,6 +268,12 @@ fn av1_depacketizer_reads_w_counted_elements_and_refuses_orphan_fragments() {
     let mut f = Vec::new();
     Av1Depacketizer::default().depacketize(&p, &mut f).unwrap();
     assert_eq!(f, vec![0x32, 1, 0xaa, 0x32, 2, 0xbb, 0xcc]);
+    // An element that kept its size field is read by that size.
+    let mut f = Vec::new();
+    Av1Depacketizer::default()
+        .depacketize(&[0x10, 0x32, 0x01, 0xaa, 0x00], &mut f)
+        .unwrap();
+    assert_eq!(f, vec![0x32, 1, 0xaa]);
     let mut f = Vec::new();
     assert_eq!(
         Av1Depacketizer::default().depacketize(&[0x80, 0x01, 0x30], &mut f),
