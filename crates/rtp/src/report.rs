@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::rtcp::{ReportBlock, SenderReport};
-use crate::seq::SeqUnwrapper;
 
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -53,14 +52,30 @@ pub fn round_trip_time(arrival: NtpTime, block: &ReportBlock) -> Option<Duration
     (rtt as i32 >= 0).then(|| from_1_65536(rtt))
 }
 
+/// Sequence number state of RFC 3550 A.1.
+#[derive(Debug, Clone, Copy)]
+struct SeqState {
+    base_seq: u16,
+    max_seq: u16,
+    /// Shifted count of sequence number cycles.
+    cycles: u32,
+    /// The last "bad" sequence number plus one (A.1).
+    bad_seq: u32,
+}
+
+/// RFC 3550 A.1: the largest gap taken as loss rather than a restart.
+const MAX_DROPOUT: u16 = 3000;
+/// RFC 3550 A.1: the furthest back a packet is taken as reordered.
+const MAX_MISORDER: u32 = 100;
+
 /// Statistics of one received RTP stream (RFC 3550 A.3, A.8), and its
 /// report block.
 #[derive(Debug, Clone)]
 pub struct ReceiveStats {
     ssrc: u32,
     clock_rate: u32,
-    seq: SeqUnwrapper,
-    base: Option<u64>,
+    /// A.1 state once the first packet is seen.
+    seq: Option<SeqState>,
     received: u64,
     expected_prior: u64,
     received_prior: u64,
@@ -77,8 +92,7 @@ impl ReceiveStats {
         Self {
             ssrc,
             clock_rate,
-            seq: SeqUnwrapper::default(),
-            base: None,
+            seq: None,
             received: 0,
             expected_prior: 0,
             received_prior: 0,
@@ -92,9 +106,53 @@ impl ReceiveStats {
     /// Counts a received packet and updates the interarrival jitter (A.8)
     /// with its arrival time and RTP timestamp. Retransmissions should not
     /// be passed here: their arrival says nothing of the network's jitter.
-    pub fn on_packet(&mut self, now: Instant, sequence: u16, rtp_timestamp: u32) {
-        let ext = self.seq.unwrap(sequence);
-        self.base = Some(self.base.map_or(ext, |b| b.min(ext)));
+    ///
+    /// Sequence numbers follow RFC 3550 A.1: a jump of more than 3,000 ahead
+    /// (or 100 behind) is not counted unless the next packet follows it, in
+    /// which case the source restarted and the statistics start over.
+    /// Returns whether the packet was counted.
+    pub fn on_packet(&mut self, now: Instant, sequence: u16, rtp_timestamp: u32) -> bool {
+        let Some(state) = &mut self.seq else {
+            self.restart(sequence);
+            self.count(now, rtp_timestamp);
+            return true;
+        };
+        let delta = sequence.wrapping_sub(state.max_seq);
+        if delta < MAX_DROPOUT {
+            // In order, with a permissible gap.
+            if sequence < state.max_seq {
+                state.cycles += 1 << 16;
+            }
+            state.max_seq = sequence;
+        } else if u32::from(delta) <= (1 << 16) - MAX_MISORDER {
+            // A very large jump: believe it on the second packet in a row.
+            if u32::from(sequence) == state.bad_seq {
+                self.restart(sequence);
+            } else {
+                state.bad_seq = (u32::from(sequence) + 1) & 0xffff;
+                return false;
+            }
+        }
+        // Otherwise a duplicate or a reordered packet: counted as received.
+        self.count(now, rtp_timestamp);
+        true
+    }
+
+    fn restart(&mut self, sequence: u16) {
+        // RFC 3550 A.1 init_seq.
+        self.seq = Some(SeqState {
+            base_seq: sequence,
+            max_seq: sequence,
+            cycles: 0,
+            bad_seq: 1 << 16 | 1,
+        });
+        self.received = 0;
+        self.received_prior = 0;
+        self.expected_prior = 0;
+        self.transit = None;
+    }
+
+    fn count(&mut self, now: Instant, rtp_timestamp: u32) {
         self.received += 1;
         let epoch = *self.epoch.get_or_insert(now);
         let arrival = (now.saturating_duration_since(epoch).as_nanos()
@@ -130,14 +188,14 @@ impl ReceiveStats {
     /// The extended highest sequence number (A.1): cycles in the high 16
     /// bits.
     pub fn extended_highest(&self) -> u32 {
-        self.seq.highest().map_or(0, |h| h as u32)
+        self.seq.map_or(0, |s| s.cycles | u32::from(s.max_seq))
     }
 
     fn expected(&self) -> u64 {
-        match (self.base, self.seq.highest()) {
-            (Some(b), Some(h)) => h - b + 1,
-            _ => 0,
-        }
+        // A.3: extended_max - base_seq + 1.
+        self.seq.map_or(0, |s| {
+            u64::from(s.cycles) + u64::from(s.max_seq) - u64::from(s.base_seq) + 1
+        })
     }
 
     /// Packets lost so far (A.3): expected minus received; negative with
@@ -316,6 +374,30 @@ mod tests {
         s.on_packet(t0, 19, 0);
         let b = s.report_block(t0);
         assert_eq!((b.fraction_lost, b.cumulative_lost), (0, 3));
+    }
+
+    #[test]
+    fn a_large_jump_counts_only_when_the_next_packet_follows_it_as_a1_says() {
+        let mut s = ReceiveStats::new(1, 90000);
+        let t0 = Instant::now();
+        for seq in 100..110 {
+            assert!(s.on_packet(t0, seq, 0));
+        }
+        // A stray packet far ahead is not counted and changes nothing.
+        assert!(!s.on_packet(t0, 20_000, 0));
+        assert_eq!((s.received(), s.extended_highest()), (10, 109));
+        // A packet less than 100 behind is reordered: counted as received.
+        assert!(s.on_packet(t0, 50, 0));
+        assert_eq!(s.received(), 11);
+        // Two in a row after a jump: the source restarted.
+        assert!(!s.on_packet(t0, 40_000, 0));
+        assert!(s.on_packet(t0, 40_001, 0));
+        assert_eq!(
+            (s.received(), s.extended_highest(), s.cumulative_lost()),
+            (1, 40_001, 0)
+        );
+        assert!(s.on_packet(t0, 40_003, 0));
+        assert_eq!(s.cumulative_lost(), 1);
     }
 
     #[test]
