@@ -1,6 +1,7 @@
 //! Loss repair: NACK generation on the receive side (RFC 4585 §6.2.1), a
-//! send history that answers NACKs, and RTX (RFC 4588) wrapping and
-//! unwrapping.
+//! send history that answers NACKs, RTX (RFC 4588) wrapping and
+//! unwrapping, and keyframe requests (PLI, FIR) when a frame cannot be
+//! decoded.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -263,6 +264,89 @@ impl SendHistory {
     }
 }
 
+/// How a decoder asks its sender for a keyframe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframeMethod {
+    /// Picture loss indication (RFC 4585 §6.3.1), what browsers send.
+    Pli,
+    /// Full intra request (RFC 5104 §4.3.1), where `ccm fir` is negotiated.
+    Fir,
+}
+
+/// Turns "a keyframe is needed" (from the jitter buffer) into PLI or FIR
+/// packets, at most one per interval (RFC 4585 §3.4 asks receivers not to
+/// repeat requests faster than the sender can answer; one round-trip time
+/// at least). A FIR carries a sequence number that grows per new request
+/// and stays the same on a repetition (RFC 5104 §4.3.1.1).
+#[derive(Debug, Clone)]
+pub struct KeyframeRequester {
+    method: KeyframeMethod,
+    sender_ssrc: u32,
+    media_ssrc: u32,
+    last: Option<Instant>,
+    fir_sequence: u8,
+    pending: bool,
+}
+
+impl KeyframeRequester {
+    /// A requester for the stream `media_ssrc`, sending as `sender_ssrc`.
+    pub fn new(method: KeyframeMethod, sender_ssrc: u32, media_ssrc: u32) -> Self {
+        Self {
+            method,
+            sender_ssrc,
+            media_ssrc,
+            last: None,
+            fir_sequence: 0,
+            pending: false,
+        }
+    }
+
+    /// A keyframe is needed (a new request).
+    pub fn request(&mut self) {
+        if !self.pending {
+            self.pending = true;
+            self.fir_sequence = self.fir_sequence.wrapping_add(1);
+        }
+    }
+
+    /// A keyframe arrived: stop asking.
+    pub fn keyframe_received(&mut self) {
+        self.pending = false;
+    }
+
+    /// The request to send now, if one is pending and the last was sent at
+    /// least `interval` ago (pass the RTT, or more); repeats until
+    /// [`Self::keyframe_received`].
+    pub fn poll_request(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+    ) -> Option<crate::rtcp::RtcpPacket> {
+        use crate::rtcp::{Fir, FirEntry, Pli, RtcpPacket};
+        if !self.pending
+            || self
+                .last
+                .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(match self.method {
+            KeyframeMethod::Pli => RtcpPacket::Pli(Pli {
+                sender_ssrc: self.sender_ssrc,
+                media_ssrc: self.media_ssrc,
+            }),
+            KeyframeMethod::Fir => RtcpPacket::Fir(Fir {
+                sender_ssrc: self.sender_ssrc,
+                entries: vec![FirEntry {
+                    ssrc: self.media_ssrc,
+                    sequence: self.fir_sequence,
+                }],
+            }),
+        })
+    }
+}
+
 /// Why an RTX packet could not be unwrapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum RtxError {
@@ -439,6 +523,43 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn keyframe_requests_repeat_once_per_interval_until_a_keyframe_and_fir_counts_new_requests() {
+        use crate::rtcp::{Fir, FirEntry, Pli, RtcpPacket};
+        let t0 = Instant::now();
+        let mut pli = KeyframeRequester::new(KeyframeMethod::Pli, 1, 2);
+        assert_eq!(pli.poll_request(t0, 100 * MS), None);
+        pli.request();
+        pli.request();
+        let want = RtcpPacket::Pli(Pli {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+        });
+        assert_eq!(pli.poll_request(t0, 100 * MS), Some(want.clone()));
+        assert_eq!(pli.poll_request(t0 + 99 * MS, 100 * MS), None);
+        assert_eq!(pli.poll_request(t0 + 100 * MS, 100 * MS), Some(want));
+        pli.keyframe_received();
+        assert_eq!(pli.poll_request(t0 + 300 * MS, 100 * MS), None);
+
+        let mut fir = KeyframeRequester::new(KeyframeMethod::Fir, 1, 2);
+        let entry = |sequence| {
+            RtcpPacket::Fir(Fir {
+                sender_ssrc: 1,
+                entries: vec![FirEntry { ssrc: 2, sequence }],
+            })
+        };
+        fir.request();
+        assert_eq!(fir.poll_request(t0, 100 * MS), Some(entry(1)));
+        assert_eq!(
+            fir.poll_request(t0 + 100 * MS, 100 * MS),
+            Some(entry(1)),
+            "a repetition keeps its number"
+        );
+        fir.keyframe_received();
+        fir.request();
+        assert_eq!(fir.poll_request(t0 + 200 * MS, 100 * MS), Some(entry(2)));
     }
 
     proptest! {
