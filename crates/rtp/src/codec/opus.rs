@@ -1,0 +1,44 @@
+//! Opus (RFC 7587 §4.2): one Opus packet per RTP payload, never split.
+
+use super::{CodecError, Depacketizer, Payloader};
+
+/// Opus payloader (RFC 7587 §4.2).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpusPayloader;
+
+impl Payloader for OpusPayloader {
+    fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
+        if frame.is_empty() {
+            return Err(CodecError::Empty("Opus frame"));
+        }
+        if frame.len() > mtu {
+            return Err(CodecError::TooLarge {
+                size: frame.len(),
+                mtu,
+            });
+        }
+        Ok(vec![frame.to_vec()])
+    }
+}
+
+/// Opus depacketizer (RFC 7587 §4.2).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpusDepacketizer;
+
+impl Depacketizer for OpusDepacketizer {
+    fn depacketize(&mut self, payload: &[u8], frame: &mut Vec<u8>) -> Result<(), CodecError> {
+        if payload.is_empty() {
+            return Err(CodecError::Empty("Opus payload"));
+        }
+        frame.extend_from_slice(payload);
+        Ok(())
+    }
+
+    fn is_frame_start(&self, _: &[u8]) -> bool {
+        true
+    }
+
+    fn is_keyframe(&self, _: &[u8]) -> bool {
+        true
+    }
+}

@@ -1,0 +1,77 @@
+//! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`).
+
+use crate::codec::Codec;
+use crate::packet::RtpPacket;
+use crate::rtcp;
+
+/// Parses `data` as RTP and as RTCP. Whatever parses must write back to
+/// bytes that parse to the same value. Must never panic.
+pub fn parse_rtp_rtcp(data: &[u8]) {
+    if let Ok(p) = RtpPacket::parse(data) {
+        let bytes = p.to_vec();
+        assert_eq!(bytes.len(), p.encoded_len());
+        let again = RtpPacket::parse(&bytes).expect("a written RTP packet parses");
+        assert_eq!(again.payload, p.payload);
+        assert_eq!(again.csrcs, p.csrcs);
+        assert_eq!(
+            again.extensions.iter().collect::<Vec<_>>(),
+            p.extensions.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            again.raw_extension.map(|r| r.profile),
+            p.raw_extension.map(|r| r.profile)
+        );
+    }
+    if let Ok(packets) = rtcp::parse(data) {
+        let mut bytes = Vec::new();
+        if rtcp::write_compound(&packets, &mut bytes).is_ok() {
+            let again = rtcp::parse(&bytes).expect("written RTCP parses");
+            // A REMB bitrate can lose precision once; the rest is exact.
+            assert_eq!(again.len(), packets.len());
+        }
+    }
+}
+
+/// Feeds `data` to every depacketizer: the first byte picks a split point
+/// pattern, the rest is cut into payloads that go through one depacketizer
+/// per codec as one frame. Must never panic.
+pub fn depacketize(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(pick).max(1);
+    for codec in Codec::ALL {
+        let mut d = codec.depacketizer();
+        let mut frame = Vec::new();
+        for payload in rest.chunks(step) {
+            let _ = d.is_frame_start(payload);
+            let _ = d.is_keyframe(payload);
+            let _ = d.depacketize(payload, &mut frame);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fuzz_entry_points_survive_sample_inputs() {
+        let mut state = 3u64;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (state >> 56) as u8
+                })
+                .collect();
+            super::parse_rtp_rtcp(&data);
+            super::depacketize(&data);
+            let mut rtp = data.clone();
+            if let Some(b) = rtp.first_mut() {
+                *b = 0x80 | (*b & 0x3f);
+            }
+            super::parse_rtp_rtcp(&rtp);
+        }
+    }
+}

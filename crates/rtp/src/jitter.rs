@@ -1,0 +1,700 @@
+//! A jitter buffer and frame assembler: packets in by sequence number (with
+//! 16-bit wrap handling), whole frames out in order; it waits a bounded time
+//! for missing packets, then gives the gap up and reports it.
+//!
+//! The first frame is held [`JitterConfig::start_delay`] after the first
+//! packet arrives, so packets that were overtaken by it can still join it;
+//! after that, packets older than what was released count as late.
+//!
+//! Drive order, as every ferrtc engine: after [`JitterBuffer::insert`] or
+//! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
+//! `None`, then [`JitterBuffer::poll_timeout`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::codec::Depacketizer;
+use crate::packet::RtpPacket;
+use crate::seq::SeqUnwrapper;
+
+/// Limits and behaviour of a [`JitterBuffer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JitterConfig {
+    /// The most packets held; beyond it the oldest gap is given up at once.
+    pub capacity: usize,
+    /// How long a missing packet is waited for (reorder tolerance plus time
+    /// for a retransmission) before the frames it breaks are given up.
+    pub max_wait: Duration,
+    /// Every packet is a frame (audio) rather than frames ending with the
+    /// marker bit (video).
+    pub packet_is_frame: bool,
+    /// After frames are given up, drop frames until a keyframe (a video
+    /// decoder cannot continue from a broken reference).
+    pub wait_for_keyframe: bool,
+    /// How long the first frame is held, so that packets sent before the
+    /// first one received but overtaken by it can still join.
+    pub start_delay: Duration,
+}
+
+impl JitterConfig {
+    /// Defaults for video: 2,000 packets, 500 ms, frames end at the marker,
+    /// a keyframe needed first and after a loss, the first frame held 50 ms.
+    pub const VIDEO: Self = Self {
+        capacity: 2000,
+        max_wait: Duration::from_millis(500),
+        packet_is_frame: false,
+        wait_for_keyframe: true,
+        start_delay: Duration::from_millis(50),
+    };
+    /// Defaults for audio: 500 packets, 100 ms, one packet per frame, the
+    /// first held 20 ms.
+    pub const AUDIO: Self = Self {
+        capacity: 500,
+        max_wait: Duration::from_millis(100),
+        packet_is_frame: true,
+        wait_for_keyframe: false,
+        start_delay: Duration::from_millis(20),
+    };
+}
+
+/// An assembled frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The RTP timestamp of its packets.
+    pub timestamp: u32,
+    /// The sequence number of its first packet.
+    pub first_sequence: u16,
+    /// The sequence number of its last packet.
+    pub last_sequence: u16,
+    /// Whether it is a keyframe, as the codec tells from its first packet.
+    pub keyframe: bool,
+    /// The encoded frame, as the depacketizer writes it.
+    pub data: Vec<u8>,
+    /// When its last packet arrived.
+    pub received: Instant,
+}
+
+/// What the jitter buffer reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JitterEvent {
+    /// A complete frame, in order.
+    Frame(Frame),
+    /// Sequence numbers given up: never received, or received in a frame
+    /// that could not be completed or decoded. Inclusive range.
+    Dropped {
+        /// The first sequence number given up.
+        first: u16,
+        /// The last sequence number given up.
+        last: u16,
+    },
+    /// Frames were lost; the decoder needs a keyframe (send PLI or FIR).
+    KeyframeNeeded,
+}
+
+/// What happened to an inserted packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored.
+    Stored,
+    /// Already held.
+    Duplicate,
+    /// Older than what was already released or given up.
+    Late,
+}
+
+#[derive(Debug)]
+struct Stored {
+    timestamp: u32,
+    marker: bool,
+    payload: Vec<u8>,
+    arrival: Instant,
+}
+
+/// The jitter buffer and frame assembler of one RTP stream.
+pub struct JitterBuffer {
+    config: JitterConfig,
+    depacketizer: Box<dyn Depacketizer + Send>,
+    packets: BTreeMap<u64, Stored>,
+    seq: SeqUnwrapper,
+    next: Option<u64>,
+    settled: bool,
+    /// The packets before `next` were given up (or, at the start, unseen).
+    after_gap: bool,
+    first_arrival: Option<Instant>,
+    need_keyframe: bool,
+    keyframe_requested: bool,
+    events: VecDeque<JitterEvent>,
+}
+
+impl std::fmt::Debug for JitterBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitterBuffer")
+            .field("config", &self.config)
+            .field("packets", &self.packets.len())
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+enum Assembly {
+    /// The frame spans `first..=last`.
+    Complete(u64),
+    /// A packet of the frame is missing.
+    Incomplete,
+}
+
+impl JitterBuffer {
+    /// A buffer assembling frames with `depacketizer`.
+    pub fn new(config: JitterConfig, depacketizer: Box<dyn Depacketizer + Send>) -> Self {
+        Self {
+            config,
+            depacketizer,
+            packets: BTreeMap::new(),
+            seq: SeqUnwrapper::default(),
+            next: None,
+            settled: false,
+            after_gap: true,
+            first_arrival: None,
+            need_keyframe: config.wait_for_keyframe,
+            keyframe_requested: false,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Adds a received packet and releases what it completes.
+    pub fn insert(&mut self, now: Instant, packet: &RtpPacket<'_>) -> Inserted {
+        let ext = self.seq.unwrap(packet.sequence_number);
+        self.first_arrival.get_or_insert(now);
+        match self.next {
+            Some(n) if ext < n && self.settled => return Inserted::Late,
+            Some(n) if ext >= n => {}
+            _ => self.next = Some(ext),
+        }
+        if self.packets.contains_key(&ext) {
+            return Inserted::Duplicate;
+        }
+        self.packets.insert(
+            ext,
+            Stored {
+                timestamp: packet.timestamp,
+                marker: packet.marker,
+                payload: packet.payload.to_vec(),
+                arrival: now,
+            },
+        );
+        self.drain(now);
+        Inserted::Stored
+    }
+
+    /// Gives up gaps that waited [`JitterConfig::max_wait`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.drain(now);
+    }
+
+    /// When [`Self::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let next = self.next?;
+        if let Some(start) = self.first_arrival.filter(|_| !self.settled) {
+            let release = start + self.config.start_delay;
+            if matches!(self.assemble(next), Assembly::Complete(_)) {
+                return Some(release);
+            }
+        }
+        let waiting = self
+            .packets
+            .get(&next)
+            .or_else(|| self.packets.values().next())?;
+        Some(waiting.arrival + self.config.max_wait)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<JitterEvent> {
+        self.events.pop_front()
+    }
+
+    /// Packets held.
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// Whether no packet is held.
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// Sequence numbers missing between the next one to release and the
+    /// highest received, at most `limit`.
+    pub fn missing(&self, limit: usize) -> Vec<u16> {
+        let (Some(next), Some(high)) = (self.next, self.seq.highest()) else {
+            return Vec::new();
+        };
+        (next..high)
+            .filter(|s| !self.packets.contains_key(s))
+            .take(limit)
+            .map(|s| s as u16)
+            .collect()
+    }
+
+    fn assemble(&self, first: u64) -> Assembly {
+        let Some(p) = self.packets.get(&first) else {
+            return Assembly::Incomplete;
+        };
+        if !self.settled && !self.depacketizer.is_frame_start(&p.payload) {
+            // Before the first frame, a packet from the middle of a frame
+            // may have overtaken the frame's start: wait for it.
+            return Assembly::Incomplete;
+        }
+        let ts = p.timestamp;
+        let mut s = first;
+        loop {
+            let Some(p) = self.packets.get(&s) else {
+                return Assembly::Incomplete;
+            };
+            if p.timestamp != ts {
+                // The frame ended without a marker: the next one has begun.
+                return Assembly::Complete(s - 1);
+            }
+            if self.config.packet_is_frame || p.marker {
+                return Assembly::Complete(s);
+            }
+            s += 1;
+        }
+    }
+
+    fn drain(&mut self, now: Instant) {
+        while let Some(next) = self.next {
+            if self.packets.is_empty() {
+                break;
+            }
+            let overflow = self.packets.len() > self.config.capacity;
+            let starting = !self.settled
+                && self
+                    .first_arrival
+                    .is_some_and(|t| now < t + self.config.start_delay);
+            match self.assemble(next) {
+                Assembly::Complete(_) if starting && !overflow => break,
+                Assembly::Complete(last) => self.release(next, last),
+                Assembly::Incomplete => {
+                    let timed_out = self.poll_timeout().is_some_and(|t| t <= now);
+                    if !(overflow || timed_out) {
+                        break;
+                    }
+                    self.give_up(next);
+                }
+            }
+        }
+    }
+
+    /// Drops the frame at `next` (if its first packets are here) and the gap
+    /// before the following stored packet.
+    fn give_up(&mut self, next: u64) {
+        let mut end = next;
+        if let Some(ts) = self.packets.get(&next).map(|p| p.timestamp) {
+            while let Some(entry) = self.packets.first_entry() {
+                if entry.get().timestamp != ts {
+                    break;
+                }
+                end = *entry.key();
+                entry.remove();
+            }
+        }
+        self.settled = true;
+        self.after_gap = true;
+        let resume = self.packets.keys().next().copied().unwrap_or(end + 1);
+        self.drop_range(next, resume - 1);
+        self.next = Some(resume);
+    }
+
+    fn drop_range(&mut self, first: u64, last: u64) {
+        self.events.push_back(JitterEvent::Dropped {
+            first: first as u16,
+            last: last as u16,
+        });
+        if self.config.wait_for_keyframe {
+            self.need_keyframe = true;
+            if !self.keyframe_requested {
+                self.keyframe_requested = true;
+                self.events.push_back(JitterEvent::KeyframeNeeded);
+            }
+        }
+    }
+
+    fn release(&mut self, first: u64, last: u64) {
+        self.settled = true;
+        self.next = Some(last + 1);
+        let mut parts = Vec::with_capacity((last - first + 1) as usize);
+        for s in first..=last {
+            if let Some(p) = self.packets.remove(&s) {
+                parts.push(p);
+            }
+        }
+        let Some(head) = parts.first() else { return };
+        let keyframe = self.depacketizer.is_keyframe(&head.payload);
+        let start = if std::mem::take(&mut self.after_gap) {
+            // Packets just before this one are lost (or were never seen):
+            // only a start that nothing of its frame can precede will do.
+            self.depacketizer.is_frame_start_after_loss(&head.payload)
+        } else {
+            self.depacketizer.is_frame_start(&head.payload)
+        };
+        if !start || (self.need_keyframe && !keyframe) {
+            // A frame whose start was given up, or one the decoder cannot
+            // use before the next keyframe.
+            self.drop_range(first, last);
+            return;
+        }
+        let mut data = Vec::with_capacity(parts.iter().map(|p| p.payload.len()).sum());
+        for p in &parts {
+            if self
+                .depacketizer
+                .depacketize(&p.payload, &mut data)
+                .is_err()
+            {
+                self.drop_range(first, last);
+                return;
+            }
+        }
+        if keyframe {
+            self.need_keyframe = false;
+            self.keyframe_requested = false;
+        }
+        self.events.push_back(JitterEvent::Frame(Frame {
+            timestamp: head.timestamp,
+            first_sequence: first as u16,
+            last_sequence: last as u16,
+            keyframe,
+            data,
+            received: parts.last().map_or(head.arrival, |p| p.arrival),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Codec, Payloader, Vp8Payloader};
+    use crate::packet::PayloadType;
+
+    struct Stream {
+        seq: u16,
+        ts: u32,
+        vp8: Vp8Payloader,
+    }
+
+    /// A VP8 stream starting at `seq`: each frame a list of (seq, ts,
+    /// marker, payload).
+    impl Stream {
+        fn new(seq: u16) -> Self {
+            Self {
+                seq,
+                ts: 1000,
+                vp8: Vp8Payloader::new(0),
+            }
+        }
+
+        fn frame(&mut self, key: bool, size: usize) -> Vec<(u16, u32, bool, Vec<u8>)> {
+            let mut data = vec![(size % 251) as u8; size];
+            data[0] = if key { 0x10 } else { 0x11 };
+            let payloads = self.vp8.payload(500, &data).unwrap();
+            let n = payloads.len();
+            let out = payloads
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let s = self.seq;
+                    self.seq = self.seq.wrapping_add(1);
+                    (s, self.ts, i + 1 == n, p)
+                })
+                .collect();
+            self.ts += 3000;
+            out
+        }
+    }
+
+    fn feed(
+        j: &mut JitterBuffer,
+        now: Instant,
+        (seq, ts, marker, payload): &(u16, u32, bool, Vec<u8>),
+    ) -> Inserted {
+        let mut p = RtpPacket::new(PayloadType::new(96).unwrap(), *seq, *ts, 1, payload);
+        p.marker = *marker;
+        j.insert(now, &p)
+    }
+
+    fn events(j: &mut JitterBuffer) -> Vec<JitterEvent> {
+        std::iter::from_fn(|| j.poll_event()).collect()
+    }
+
+    fn video() -> JitterBuffer {
+        JitterBuffer::new(JitterConfig::VIDEO, Codec::Vp8.depacketizer())
+    }
+
+    #[test]
+    fn frames_come_out_in_order_across_the_sequence_wrap_even_when_the_stream_starts_backwards() {
+        let mut s = Stream::new(65530);
+        let frames: Vec<_> = (0..4).map(|i| s.frame(i == 0, 1200)).collect();
+        let mut packets: Vec<_> = frames.concat();
+        // Every packet overtakes the one before: the stream arrives backwards
+        // within the start delay.
+        packets.reverse();
+        let mut j = video();
+        let now = Instant::now();
+        for p in &packets {
+            feed(&mut j, now, p);
+        }
+        assert!(
+            events(&mut j).is_empty(),
+            "the first frame is held for the start delay"
+        );
+        assert_eq!(
+            j.poll_timeout(),
+            Some(now + JitterConfig::VIDEO.start_delay)
+        );
+        j.handle_timeout(now + JitterConfig::VIDEO.start_delay);
+        let got: Vec<_> = events(&mut j)
+            .into_iter()
+            .map(|e| match e {
+                JitterEvent::Frame(f) => (f.timestamp, f.data.len(), f.keyframe),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1000, 1200, true),
+                (4000, 1200, false),
+                (7000, 1200, false),
+                (10000, 1200, false)
+            ]
+        );
+        assert!(j.is_empty());
+    }
+
+    #[test]
+    fn a_lost_packet_is_waited_for_then_its_frame_dropped_and_a_keyframe_asked() {
+        let mut s = Stream::new(100);
+        let key = s.frame(true, 400);
+        let broken = s.frame(false, 1200); // 3 packets: 101, 102, 103
+        let after = s.frame(false, 400);
+        let mut j = video();
+        let t0 = Instant::now();
+        feed(&mut j, t0, &key[0]);
+        feed(&mut j, t0, &broken[0]);
+        feed(&mut j, t0, &broken[2]);
+        feed(&mut j, t0, &after[0]);
+        j.handle_timeout(t0 + JitterConfig::VIDEO.start_delay);
+        assert!(matches!(events(&mut j)[..], [JitterEvent::Frame(_)]));
+        assert_eq!(j.missing(10), vec![102]);
+        assert_eq!(j.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+        j.handle_timeout(t0 + Duration::from_millis(499));
+        assert!(events(&mut j).is_empty());
+        j.handle_timeout(t0 + Duration::from_millis(500));
+        assert_eq!(
+            events(&mut j),
+            vec![
+                JitterEvent::Dropped {
+                    first: 101,
+                    last: 103
+                },
+                JitterEvent::KeyframeNeeded,
+                JitterEvent::Dropped {
+                    first: 104,
+                    last: 104
+                },
+            ]
+        );
+        // The late packet is refused; the next keyframe flows again.
+        assert_eq!(feed(&mut j, t0, &broken[1]), Inserted::Late);
+        feed(&mut j, t0, &s.frame(true, 300)[0]);
+        assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.keyframe));
+    }
+
+    #[test]
+    fn a_stream_joined_mid_frame_waits_for_a_keyframe() {
+        let mut s = Stream::new(7);
+        let delta = s.frame(false, 1200);
+        let key = s.frame(true, 100);
+        let mut j = video();
+        let now = Instant::now();
+        for p in delta.iter().skip(1).chain(&key) {
+            feed(&mut j, now, p);
+        }
+        // The frame's start may still come: wait for it, then give it up.
+        assert!(events(&mut j).is_empty());
+        j.handle_timeout(now + JitterConfig::VIDEO.max_wait);
+        let e = events(&mut j);
+        assert_eq!(
+            e[..2],
+            [
+                JitterEvent::Dropped { first: 8, last: 9 },
+                JitterEvent::KeyframeNeeded
+            ]
+        );
+        assert!(matches!(&e[2..], [JitterEvent::Frame(f)] if f.keyframe && f.first_sequence == 10));
+    }
+
+    #[test]
+    fn duplicates_are_refused_and_memory_stays_within_capacity() {
+        let config = JitterConfig {
+            capacity: 10,
+            ..JitterConfig::VIDEO
+        };
+        let mut j = JitterBuffer::new(config, Codec::Vp8.depacketizer());
+        let now = Instant::now();
+        let mut s = Stream::new(0);
+        let first = s.frame(true, 100);
+        feed(&mut j, now, &first[0]);
+        // Seq 1 never arrives; 30 more packets pile up behind the gap.
+        s.seq = 2;
+        for _ in 0..30 {
+            for p in s.frame(false, 100) {
+                assert_eq!(feed(&mut j, now, &p), Inserted::Stored);
+                assert_eq!(
+                    feed(&mut j, now, &p),
+                    if !j.is_empty() {
+                        Inserted::Duplicate
+                    } else {
+                        Inserted::Late
+                    }
+                );
+                assert!(j.len() <= 10);
+            }
+        }
+    }
+
+    #[test]
+    fn audio_releases_every_packet_as_a_frame_in_order() {
+        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let now = Instant::now();
+        let opus =
+            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
+        // The second packet overtakes the first inside the start delay.
+        j.insert(now, &opus(2, 960));
+        j.insert(now, &opus(1, 0));
+        j.insert(now, &opus(3, 1920));
+        j.handle_timeout(now + JitterConfig::AUDIO.start_delay);
+        // Later a reorder inside the stream.
+        let later = now + JitterConfig::AUDIO.start_delay;
+        j.insert(later, &opus(5, 3840));
+        j.insert(later, &opus(4, 2880));
+        let ts: Vec<_> = events(&mut j)
+            .into_iter()
+            .map(|e| match e {
+                JitterEvent::Frame(f) => f.timestamp,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ts, vec![0, 960, 1920, 2880, 3840]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn released_frames_are_exactly_the_complete_ones_in_order(
+            sizes in proptest::collection::vec(1usize..1400, 1..40),
+            lost in proptest::collection::vec(proptest::bool::weighted(0.08), 200),
+            swaps in proptest::collection::vec((1usize..200, 1usize..4), 0..40),
+            start: u16,
+        ) {
+            let mut s = Stream::new(start);
+            let frames: Vec<_> = sizes.iter().enumerate().map(|(i, &n)| s.frame(i == 0, n)).collect();
+            let mut packets: Vec<_> = frames.concat();
+            // The first packet arrives first; the rest lose and overtake.
+            for (at, by) in swaps {
+                if at + by < packets.len() {
+                    packets.swap(at, at + by);
+                }
+            }
+            let delivered: Vec<_> =
+                packets.iter().enumerate().filter(|(i, _)| *i == 0 || !lost[i % 200]).map(|(_, p)| p.clone()).collect();
+            let config = JitterConfig { wait_for_keyframe: false, capacity: 1000, ..JitterConfig::VIDEO };
+            let mut j = JitterBuffer::new(config, Codec::Vp8.depacketizer());
+            let now = Instant::now();
+            for p in &delivered {
+                feed(&mut j, now, p);
+            }
+            j.handle_timeout(now + config.max_wait);
+            let got: Vec<_> = events(&mut j)
+                .into_iter()
+                .filter_map(|e| match e {
+                    JitterEvent::Frame(f) => Some((f.timestamp, f.data)),
+                    _ => None,
+                })
+                .collect();
+            let seqs: std::collections::HashSet<u16> = delivered.iter().map(|p| p.0).collect();
+            let mut depacketizer = Codec::Vp8.depacketizer();
+            let want: Vec<_> = frames
+                .iter()
+                .filter(|f| f.iter().all(|p| seqs.contains(&p.0)))
+                .map(|f| {
+                    let mut data = Vec::new();
+                    for p in f {
+                        depacketizer.depacketize(&p.3, &mut data).unwrap();
+                    }
+                    (f[0].1, data)
+                })
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert!(j.is_empty());
+        }
+    }
+}
+
+#[cfg(test)]
+mod h264_tests {
+    use super::*;
+    use crate::codec::{Codec, PacketizationMode, Packetizer};
+    use crate::packet::{Extensions, PayloadType};
+
+    #[test]
+    fn an_h264_keyframe_whose_parameter_sets_are_lost_is_not_released_as_whole() {
+        let codec = Codec::H264(PacketizationMode::NonInterleaved);
+        let mut p = Packetizer::new(codec, PayloadType::new(102).unwrap(), 1, 100);
+        let mut stream = Vec::new();
+        let p_frame = [0, 0, 0, 1, 0x41, 0x9a, 1, 2, 3];
+        stream.extend(
+            p.packetize(
+                1200,
+                0,
+                &[
+                    [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2].as_slice(),
+                    &[0, 0, 0, 1, 0x65, 0x88, 9],
+                ]
+                .concat(),
+                &Extensions::new(),
+            )
+            .unwrap(),
+        );
+        stream.extend(
+            p.packetize(1200, 3000, &p_frame, &Extensions::new())
+                .unwrap(),
+        );
+        let mut idr = vec![
+            0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 0x88,
+        ];
+        idr.extend(std::iter::repeat_n(7u8, 3000));
+        let idr_packets = p.packetize(1200, 6000, &idr, &Extensions::new()).unwrap();
+        assert_eq!(
+            RtpPacket::parse(&idr_packets[0]).unwrap().payload[0] & 0x1f,
+            24,
+            "STAP-A first"
+        );
+        stream.extend(idr_packets.into_iter().skip(1));
+        stream.extend(
+            p.packetize(1200, 9000, &p_frame, &Extensions::new())
+                .unwrap(),
+        );
+        let mut j = JitterBuffer::new(JitterConfig::VIDEO, codec.depacketizer());
+        let t0 = Instant::now();
+        for b in &stream {
+            j.insert(t0, &RtpPacket::parse(b).unwrap());
+        }
+        j.handle_timeout(t0 + JitterConfig::VIDEO.max_wait);
+        let frames: Vec<_> = std::iter::from_fn(|| j.poll_event())
+            .filter_map(|e| match e {
+                JitterEvent::Frame(f) => Some(f.timestamp),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames, vec![0, 3000]);
+    }
+}

@@ -1,0 +1,576 @@
+//! Loss repair: NACK generation on the receive side (RFC 4585 §6.2.1), a
+//! send history that answers NACKs, RTX (RFC 4588) wrapping and
+//! unwrapping, and keyframe requests (PLI, FIR) when a frame cannot be
+//! decoded.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::packet::{PayloadType, RtpPacket, WriteError};
+use crate::seq::SeqUnwrapper;
+
+/// Limits of a [`NackGenerator`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NackConfig {
+    /// How many times one packet is asked for before it is given up.
+    pub max_retries: u8,
+    /// The most missing packets tracked; a larger gap gives the oldest up.
+    pub max_missing: usize,
+    /// How long a gap may be reordering before the first NACK.
+    pub reorder_delay: Duration,
+    /// The least time between two requests for one packet, used when the
+    /// round-trip time is smaller or unknown.
+    pub min_interval: Duration,
+}
+
+impl Default for NackConfig {
+    /// 10 retries, 1,000 missing packets, 5 ms reorder delay, 20 ms minimum
+    /// interval.
+    fn default() -> Self {
+        Self {
+            max_retries: 10,
+            max_missing: 1000,
+            reorder_delay: Duration::from_millis(5),
+            min_interval: Duration::from_millis(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Missing {
+    detected: Instant,
+    last_asked: Option<Instant>,
+    asked: u8,
+}
+
+/// Decides which lost packets of one stream to ask for again (RFC 4585
+/// §6.2.1 generic NACK) and when: each missing sequence number is asked for
+/// after a short reorder delay, again once per round-trip time, up to a
+/// retry limit.
+#[derive(Debug, Clone)]
+pub struct NackGenerator {
+    config: NackConfig,
+    seq: SeqUnwrapper,
+    missing: BTreeMap<u64, Missing>,
+    given_up: u64,
+    recovered: u64,
+}
+
+impl NackGenerator {
+    /// A generator with `config`.
+    pub fn new(config: NackConfig) -> Self {
+        Self {
+            config,
+            seq: SeqUnwrapper::default(),
+            missing: BTreeMap::new(),
+            given_up: 0,
+            recovered: 0,
+        }
+    }
+
+    /// Records a received sequence number (original or from RTX); returns
+    /// whether it was one being asked for.
+    pub fn on_packet(&mut self, now: Instant, sequence: u16) -> bool {
+        let before = self.seq.highest();
+        let ext = self.seq.unwrap(sequence);
+        if self.missing.remove(&ext).is_some() {
+            self.recovered += 1;
+            return true;
+        }
+        let Some(high) = before else { return false };
+        if ext > high + 1 {
+            let gap = ext - high - 1;
+            let first = if gap as usize > self.config.max_missing {
+                self.given_up += gap - self.config.max_missing as u64;
+                ext - self.config.max_missing as u64
+            } else {
+                high + 1
+            };
+            for s in first..ext {
+                self.missing.insert(
+                    s,
+                    Missing {
+                        detected: now,
+                        last_asked: None,
+                        asked: 0,
+                    },
+                );
+            }
+            while self.missing.len() > self.config.max_missing {
+                self.missing.pop_first();
+                self.given_up += 1;
+            }
+        }
+        false
+    }
+
+    fn due(&self, m: &Missing, rtt: Duration) -> Instant {
+        match m.last_asked {
+            None => m.detected + self.config.reorder_delay,
+            Some(t) => t + rtt.max(self.config.min_interval),
+        }
+    }
+
+    /// The sequence numbers to ask for now, given the round-trip time; each
+    /// is counted as asked. Packets past the retry limit are given up.
+    pub fn poll_nack(&mut self, now: Instant, rtt: Duration) -> Vec<u16> {
+        let mut out = Vec::new();
+        let mut expired = Vec::new();
+        let max = self.config.max_retries;
+        let due: Vec<u64> = self
+            .missing
+            .iter()
+            .filter(|(_, m)| self.due(m, rtt) <= now)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in due {
+            let Some(m) = self.missing.get_mut(&s) else {
+                continue;
+            };
+            if m.asked >= max {
+                expired.push(s);
+                continue;
+            }
+            m.asked += 1;
+            m.last_asked = Some(now);
+            out.push(s as u16);
+        }
+        for s in expired {
+            self.missing.remove(&s);
+            self.given_up += 1;
+        }
+        out
+    }
+
+    /// When [`Self::poll_nack`] next has something to do.
+    pub fn poll_timeout(&self, rtt: Duration) -> Option<Instant> {
+        self.missing.values().map(|m| self.due(m, rtt)).min()
+    }
+
+    /// Sequence numbers currently missing.
+    pub fn missing_count(&self) -> usize {
+        self.missing.len()
+    }
+
+    /// Packets given up (retry limit or too many missing).
+    pub fn given_up(&self) -> u64 {
+        self.given_up
+    }
+
+    /// Missing packets that arrived later.
+    pub fn recovered(&self) -> u64 {
+        self.recovered
+    }
+}
+
+/// Limits of a [`SendHistory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// The most packets kept.
+    pub max_packets: usize,
+    /// The oldest a kept packet may be.
+    pub max_age: Duration,
+}
+
+impl Default for HistoryConfig {
+    /// 1,024 packets, 1 s.
+    fn default() -> Self {
+        Self {
+            max_packets: 1024,
+            max_age: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Sent {
+    bytes: Vec<u8>,
+    sent: Instant,
+    last_resent: Option<Instant>,
+}
+
+/// The packets one stream sent recently, to answer NACKs (RFC 4585 §6.2.1)
+/// with retransmissions, bounded by count and age.
+#[derive(Debug, Clone)]
+pub struct SendHistory {
+    config: HistoryConfig,
+    seq: SeqUnwrapper,
+    packets: BTreeMap<u64, Sent>,
+}
+
+impl SendHistory {
+    /// An empty history.
+    pub fn new(config: HistoryConfig) -> Self {
+        Self {
+            config,
+            seq: SeqUnwrapper::default(),
+            packets: BTreeMap::new(),
+        }
+    }
+
+    /// Keeps a sent packet (the whole RTP packet, before SRTP).
+    pub fn insert(&mut self, now: Instant, sequence: u16, packet: &[u8]) {
+        let ext = self.seq.unwrap(sequence);
+        self.packets.insert(
+            ext,
+            Sent {
+                bytes: packet.to_vec(),
+                sent: now,
+                last_resent: None,
+            },
+        );
+        self.expire(now);
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while self.packets.len() > self.config.max_packets {
+            self.packets.pop_first();
+        }
+        while let Some(e) = self.packets.first_entry() {
+            if now.saturating_duration_since(e.get().sent) <= self.config.max_age {
+                break;
+            }
+            e.remove();
+        }
+    }
+
+    /// The packet with `sequence` to send again, unless it is gone or was
+    /// already resent less than `rtt` ago (a repeated NACK the first
+    /// retransmission answers).
+    pub fn resend(&mut self, now: Instant, sequence: u16, rtt: Duration) -> Option<&[u8]> {
+        self.expire(now);
+        let ext = self.seq.peek(sequence);
+        let sent = self.packets.get_mut(&ext)?;
+        if sent
+            .last_resent
+            .is_some_and(|t| now.saturating_duration_since(t) < rtt)
+        {
+            return None;
+        }
+        sent.last_resent = Some(now);
+        Some(&sent.bytes)
+    }
+
+    /// Packets kept.
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+}
+
+/// How a decoder asks its sender for a keyframe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframeMethod {
+    /// Picture loss indication (RFC 4585 §6.3.1), what browsers send.
+    Pli,
+    /// Full intra request (RFC 5104 §4.3.1), where `ccm fir` is negotiated.
+    Fir,
+}
+
+/// Turns "a keyframe is needed" (from the jitter buffer) into PLI or FIR
+/// packets, at most one per interval (RFC 4585 §3.4 asks receivers not to
+/// repeat requests faster than the sender can answer; one round-trip time
+/// at least). A FIR carries a sequence number that grows per new request
+/// and stays the same on a repetition (RFC 5104 §4.3.1.1).
+#[derive(Debug, Clone)]
+pub struct KeyframeRequester {
+    method: KeyframeMethod,
+    sender_ssrc: u32,
+    media_ssrc: u32,
+    last: Option<Instant>,
+    fir_sequence: u8,
+    pending: bool,
+}
+
+impl KeyframeRequester {
+    /// A requester for the stream `media_ssrc`, sending as `sender_ssrc`.
+    pub fn new(method: KeyframeMethod, sender_ssrc: u32, media_ssrc: u32) -> Self {
+        Self {
+            method,
+            sender_ssrc,
+            media_ssrc,
+            last: None,
+            fir_sequence: 0,
+            pending: false,
+        }
+    }
+
+    /// A keyframe is needed (a new request).
+    pub fn request(&mut self) {
+        if !self.pending {
+            self.pending = true;
+            self.fir_sequence = self.fir_sequence.wrapping_add(1);
+        }
+    }
+
+    /// A keyframe arrived: stop asking.
+    pub fn keyframe_received(&mut self) {
+        self.pending = false;
+    }
+
+    /// The request to send now, if one is pending and the last was sent at
+    /// least `interval` ago (pass the RTT, or more); repeats until
+    /// [`Self::keyframe_received`].
+    pub fn poll_request(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+    ) -> Option<crate::rtcp::RtcpPacket> {
+        use crate::rtcp::{Fir, FirEntry, Pli, RtcpPacket};
+        if !self.pending
+            || self
+                .last
+                .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(match self.method {
+            KeyframeMethod::Pli => RtcpPacket::Pli(Pli {
+                sender_ssrc: self.sender_ssrc,
+                media_ssrc: self.media_ssrc,
+            }),
+            KeyframeMethod::Fir => RtcpPacket::Fir(Fir {
+                sender_ssrc: self.sender_ssrc,
+                entries: vec![FirEntry {
+                    ssrc: self.media_ssrc,
+                    sequence: self.fir_sequence,
+                }],
+            }),
+        })
+    }
+}
+
+/// Why an RTX packet could not be unwrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum RtxError {
+    /// No original sequence number: a padding-only packet (RFC 4588 §4, as
+    /// used for bandwidth probing).
+    #[error("RTX packet without an original sequence number")]
+    NoOriginalSequence,
+}
+
+/// Writes the RTX packet (RFC 4588 §4) that retransmits `original` on the
+/// RTX stream: same timestamp, marker, CSRCs and extensions; the RTX SSRC,
+/// payload type and sequence number; the payload the original sequence
+/// number (OSN) followed by the original payload. Returns its length.
+pub fn wrap_rtx(
+    original: &RtpPacket<'_>,
+    rtx_ssrc: u32,
+    rtx_payload_type: PayloadType,
+    rtx_sequence: u16,
+    buf: &mut [u8],
+) -> Result<usize, WriteError> {
+    let mut p = *original;
+    p.ssrc = rtx_ssrc;
+    p.payload_type = rtx_payload_type;
+    p.sequence_number = rtx_sequence;
+    p.payload = &[];
+    p.padding = 0;
+    let len = p.header_len() + 2 + original.payload.len();
+    if buf.len() < len {
+        return Err(WriteError::BufferTooSmall {
+            needed: len,
+            available: buf.len(),
+        });
+    }
+    let at = p.write_header(buf)?;
+    buf[at..at + 2].copy_from_slice(&original.sequence_number.to_be_bytes());
+    buf[at + 2..len].copy_from_slice(original.payload);
+    Ok(len)
+}
+
+/// The original packet inside an RTX packet (RFC 4588 §4): the sequence
+/// number from the OSN, the SSRC and payload type of the original stream
+/// (from the `apt` mapping the caller holds), the payload after the OSN.
+pub fn unwrap_rtx<'a>(
+    rtx: &RtpPacket<'a>,
+    original_ssrc: u32,
+    original_payload_type: PayloadType,
+) -> Result<RtpPacket<'a>, RtxError> {
+    let [a, b, payload @ ..] = rtx.payload else {
+        return Err(RtxError::NoOriginalSequence);
+    };
+    let mut p = *rtx;
+    p.sequence_number = u16::from_be_bytes([*a, *b]);
+    p.ssrc = original_ssrc;
+    p.payload_type = original_payload_type;
+    p.payload = payload;
+    p.padding = 0;
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::ExtensionId;
+    use proptest::prelude::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_gap_is_asked_for_after_the_reorder_delay_then_once_per_rtt() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        g.on_packet(t0, 65534);
+        g.on_packet(t0, 2); // 65535, 0, 1 missing
+        assert_eq!(g.missing_count(), 3);
+        assert!(g.poll_nack(t0 + 4 * MS, 100 * MS).is_empty());
+        assert_eq!(g.poll_timeout(100 * MS), Some(t0 + 5 * MS));
+        assert_eq!(g.poll_nack(t0 + 5 * MS, 100 * MS), vec![65535, 0, 1]);
+        assert!(g.poll_nack(t0 + 104 * MS, 100 * MS).is_empty());
+        assert!(g.on_packet(t0 + 50 * MS, 0));
+        assert_eq!(g.poll_nack(t0 + 105 * MS, 100 * MS), vec![65535, 1]);
+        // With a tiny RTT the minimum interval spaces the requests.
+        assert!(g.poll_nack(t0 + 110 * MS, MS).is_empty());
+        assert_eq!(g.poll_nack(t0 + 125 * MS, MS), vec![65535, 1]);
+        assert_eq!(g.recovered(), 1);
+    }
+
+    #[test]
+    fn a_packet_is_given_up_after_the_retry_limit() {
+        let config = NackConfig {
+            max_retries: 2,
+            ..NackConfig::default()
+        };
+        let mut g = NackGenerator::new(config);
+        let t0 = Instant::now();
+        g.on_packet(t0, 1);
+        g.on_packet(t0, 3);
+        let mut asked = 0;
+        for i in 1..10 {
+            asked += g.poll_nack(t0 + i * 50 * MS, 40 * MS).len();
+        }
+        assert_eq!(asked, 2);
+        assert_eq!(g.missing_count(), 0);
+        assert_eq!(g.given_up(), 1);
+    }
+
+    #[test]
+    fn a_huge_gap_tracks_at_most_max_missing() {
+        let mut g = NackGenerator::new(NackConfig {
+            max_missing: 100,
+            ..NackConfig::default()
+        });
+        let t0 = Instant::now();
+        g.on_packet(t0, 0);
+        g.on_packet(t0, 30000);
+        assert_eq!(g.missing_count(), 100);
+        assert_eq!(g.given_up(), 29999 - 100);
+        assert_eq!(g.poll_nack(t0 + 10 * MS, MS).first(), Some(&29900));
+    }
+
+    #[test]
+    fn the_send_history_answers_once_per_rtt_and_forgets_by_count_and_age() {
+        let mut h = SendHistory::new(HistoryConfig {
+            max_packets: 3,
+            max_age: Duration::from_secs(1),
+        });
+        let t0 = Instant::now();
+        for s in 0..5u16 {
+            h.insert(t0, s, &[s as u8]);
+        }
+        assert_eq!(h.len(), 3);
+        assert!(h.resend(t0, 1, 50 * MS).is_none());
+        assert_eq!(h.resend(t0, 3, 50 * MS), Some(&[3][..]));
+        assert!(h.resend(t0 + 10 * MS, 3, 50 * MS).is_none());
+        assert_eq!(h.resend(t0 + 50 * MS, 3, 50 * MS), Some(&[3][..]));
+        assert!(
+            h.resend(t0 + Duration::from_millis(1001), 4, 50 * MS)
+                .is_none()
+        );
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn rtx_carries_the_osn_first_and_a_padding_only_rtx_packet_is_refused() {
+        let mut original = RtpPacket::new(PayloadType::new(96).unwrap(), 0x1234, 99, 1, b"media");
+        original.marker = true;
+        original
+            .extensions
+            .insert(ExtensionId::new(3).unwrap(), &[7, 7])
+            .unwrap();
+        let mut buf = [0; 100];
+        let len = wrap_rtx(&original, 2, PayloadType::new(97).unwrap(), 500, &mut buf).unwrap();
+        let rtx = RtpPacket::parse(&buf[..len]).unwrap();
+        assert_eq!(
+            (rtx.ssrc, rtx.payload_type.get(), rtx.sequence_number),
+            (2, 97, 500)
+        );
+        assert_eq!(rtx.payload, b"\x12\x34media");
+        assert_eq!(
+            unwrap_rtx(&rtx, 1, PayloadType::new(96).unwrap()),
+            Ok(original)
+        );
+        let probe = RtpPacket::new(PayloadType::new(97).unwrap(), 501, 99, 2, &[]);
+        assert_eq!(
+            unwrap_rtx(&probe, 1, PayloadType::new(96).unwrap()),
+            Err(RtxError::NoOriginalSequence)
+        );
+        assert!(
+            wrap_rtx(
+                &original,
+                2,
+                PayloadType::new(97).unwrap(),
+                500,
+                &mut buf[..len - 1]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn keyframe_requests_repeat_once_per_interval_until_a_keyframe_and_fir_counts_new_requests() {
+        use crate::rtcp::{Fir, FirEntry, Pli, RtcpPacket};
+        let t0 = Instant::now();
+        let mut pli = KeyframeRequester::new(KeyframeMethod::Pli, 1, 2);
+        assert_eq!(pli.poll_request(t0, 100 * MS), None);
+        pli.request();
+        pli.request();
+        let want = RtcpPacket::Pli(Pli {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+        });
+        assert_eq!(pli.poll_request(t0, 100 * MS), Some(want.clone()));
+        assert_eq!(pli.poll_request(t0 + 99 * MS, 100 * MS), None);
+        assert_eq!(pli.poll_request(t0 + 100 * MS, 100 * MS), Some(want));
+        pli.keyframe_received();
+        assert_eq!(pli.poll_request(t0 + 300 * MS, 100 * MS), None);
+
+        let mut fir = KeyframeRequester::new(KeyframeMethod::Fir, 1, 2);
+        let entry = |sequence| {
+            RtcpPacket::Fir(Fir {
+                sender_ssrc: 1,
+                entries: vec![FirEntry { ssrc: 2, sequence }],
+            })
+        };
+        fir.request();
+        assert_eq!(fir.poll_request(t0, 100 * MS), Some(entry(1)));
+        assert_eq!(
+            fir.poll_request(t0 + 100 * MS, 100 * MS),
+            Some(entry(1)),
+            "a repetition keeps its number"
+        );
+        fir.keyframe_received();
+        fir.request();
+        assert_eq!(fir.poll_request(t0 + 200 * MS, 100 * MS), Some(entry(2)));
+    }
+
+    proptest! {
+        #[test]
+        fn rtx_round_trips_any_packet(seq: u16, ts: u32, marker: bool, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut original = RtpPacket::new(PayloadType::new(100).unwrap(), seq, ts, 5, &payload);
+            original.marker = marker;
+            let mut buf = vec![0; 400];
+            let len = wrap_rtx(&original, 6, PayloadType::new(101).unwrap(), seq ^ 0x5555, &mut buf).unwrap();
+            let rtx = RtpPacket::parse(&buf[..len]).unwrap();
+            prop_assert_eq!(unwrap_rtx(&rtx, 5, PayloadType::new(100).unwrap()).unwrap(), original);
+        }
+    }
+}
