@@ -461,3 +461,57 @@ fn an_idp_that_cannot_assert_fails_create_offer_and_get_identity_assertion() {
     let e = pair.b().pc.get_identity_assertion().unwrap_err();
     assert_eq!(identity_error(&e), &IdentityError::ProviderMissing);
 }
+
+/// Strips the session's `a=identity` line and, if `forge`, changes the
+/// first byte of every fingerprint (as a peer swapping certificates would).
+fn munge(desc: &SessionDescription, forge: bool) -> SessionDescription {
+    let sdp: String = desc
+        .sdp
+        .split_inclusive("\r\n")
+        .filter(|l| !l.starts_with("a=identity:"))
+        .map(|l| match l.strip_prefix("a=fingerprint:sha-256 ") {
+            Some(rest) if forge => format!("a=fingerprint:sha-256 00{}", &rest[2..]),
+            _ => l.to_owned(),
+        })
+        .collect();
+    SessionDescription {
+        kind: desc.kind,
+        sdp,
+    }
+}
+
+#[test]
+fn a_validated_identity_holds_only_for_the_fingerprints_it_covers() {
+    let mut pair = Pair::new(
+        side("alice@x", Mode::Honest, None),
+        side("bob@x", Mode::Honest, None),
+    );
+    let offer = pair.offer();
+    let answer = pair.answer(offer);
+    let now = pair.net.now();
+    pair.a().pc.set_remote_description(now, answer).unwrap();
+    assert_eq!(pair.b().pc.peer_identity().unwrap().name, "alice@x");
+
+    // A later offer without a=identity: over another certificate it is
+    // refused; over the same one the identity stands.
+    let offer = pair.a().pc.create_offer().unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(offer.clone()))
+        .unwrap();
+    let e = pair
+        .b()
+        .pc
+        .set_remote_description(now, munge(&offer, true))
+        .unwrap_err();
+    assert!(matches!(
+        identity_error(&e),
+        IdentityError::FingerprintMismatch(_)
+    ));
+    assert_eq!(pair.b().pc.signaling_state(), SignalingState::Stable);
+    pair.b()
+        .pc
+        .set_remote_description(now, munge(&offer, false))
+        .unwrap();
+    assert_eq!(pair.b().pc.peer_identity().unwrap().name, "alice@x");
+}
