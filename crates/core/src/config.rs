@@ -48,6 +48,13 @@ pub struct Config {
     /// SCTP settings; ports, seed and message size are set by the connection.
     /// The default offers the zero checksum alternative (RFC 9653, DTLS).
     pub sctp: ferrtc_sctp::Config,
+    /// W3C `RTCConfiguration.peerIdentity` (webrtc-identity §9.6): the
+    /// target peer identity (`user@domain`). When set, a remote description
+    /// whose `a=identity` is missing or does not validate to exactly this
+    /// identity, over the description's DTLS fingerprints, is refused
+    /// (`setRemoteDescription` fails with an `OperationError`). `None` (the
+    /// default) requires no identity.
+    pub peer_identity: Option<String>,
 }
 
 impl Default for Config {
@@ -70,6 +77,7 @@ impl Default for Config {
                 zero_checksum: true,
                 ..ferrtc_sctp::Config::default()
             },
+            peer_identity: None,
         }
     }
 }
@@ -83,6 +91,7 @@ impl std::fmt::Debug for Config {
             .field("bundle_policy", &self.bundle_policy)
             .field("max_message_size", &self.max_message_size)
             .field("max_channels", &self.max_channels)
+            .field("peer_identity", &self.peer_identity)
             .finish_non_exhaustive()
     }
 }

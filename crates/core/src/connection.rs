@@ -26,6 +26,7 @@ pub use ferrtc_ice::Transmit;
 // The connection in parts a reader can name; each adds an `impl
 // PeerConnection` block over the fields declared here.
 mod channels;
+mod identity;
 mod media;
 mod signaling;
 mod transport;
@@ -140,6 +141,9 @@ pub struct PeerConnection {
     /// The peer restarted ICE: our new candidates wait for the answer that
     /// carries the new credentials to be set (RFC 9429 §5.10).
     answer_pending: bool,
+    /// Peer identity (W3C webrtc-identity): our IdP and assertion, the
+    /// peer's validated identity.
+    identity: crate::identity::Identity,
 }
 
 impl std::fmt::Debug for PeerConnection {
@@ -222,6 +226,7 @@ impl PeerConnection {
             restart_pending: false,
             held_candidates: Vec::new(),
             answer_pending: false,
+            identity: crate::identity::Identity::default(),
             config,
         })
     }

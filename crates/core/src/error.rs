@@ -123,6 +123,12 @@ impl Error {
         StdError::source(self).and_then(|s| s.downcast_ref::<E>())
     }
 
+    /// The identity failure behind this error (W3C webrtc-identity: an IdP
+    /// failure, a missing or mismatched peer identity), if that is its cause.
+    pub fn identity_error(&self) -> Option<&crate::identity::IdentityError> {
+        self.cause()
+    }
+
     /// An `InvalidStateError` with no lower-layer cause (for a driver that
     /// checks a channel's state before it reaches the core, as W3C
     /// `send()` does).
@@ -265,5 +271,15 @@ impl From<ferrtc_datachannel::Error> for Error {
             _ => operation,
         };
         with_cause(kind, e)
+    }
+}
+
+/// W3C webrtc-identity §9.3, §9.5: an IdP failure rejects `createOffer`,
+/// `createAnswer`, `getIdentityAssertion` and (with a target peer identity)
+/// `setRemoteDescription` with an `OperationError` (an `RTCError` whose
+/// `errorDetail` is [`IdentityError::error_detail`](crate::identity::IdentityError::error_detail)).
+impl From<crate::identity::IdentityError> for Error {
+    fn from(e: crate::identity::IdentityError) -> Self {
+        with_cause(operation, e)
     }
 }

@@ -11,6 +11,10 @@
 //! It owns no socket, no timer and no thread: the `ferrtc` crate drives it
 //! on tokio, and tests drive it on `ferrtc-sim` in virtual time.
 //!
+//! Peer identity (W3C webrtc-identity, RFC 8827 §7): an [`IdentityProvider`]
+//! asserts our identity in `a=identity` and validates the peer's; see
+//! [`identity`].
+//!
 //! Not yet: media (SRTP contexts, transceivers beyond JSEP), TURN, the
 //! `accepts()` test for many connections on one socket, and mDNS
 //! resolution of `.local` candidates (such peers connect through
@@ -22,6 +26,7 @@ mod connection;
 mod demux;
 mod error;
 mod event;
+pub mod identity;
 // Also built for unit tests, which run the fuzz entry point on fixed inputs.
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -41,6 +46,10 @@ pub use ferrtc_datachannel::{
 pub use ferrtc_dtls::Certificate;
 pub use ferrtc_ice::check_recipient;
 pub use ferrtc_jsep::{SdpType, SessionDescription};
+pub use identity::{
+    IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,
+    IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
+};
 pub use stats::{
     CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, PeerConnectionStats,
     SctpTransportStats, Stats, StatsReport, TransportStats,

@@ -92,6 +92,13 @@ pub struct Configuration {
     /// mux's address, and it binds sockets of its own only on the
     /// `host_addresses` given. See [`UdpMux`](crate::UdpMux).
     pub udp_mux: Option<crate::UdpMux>,
+    /// `peerIdentity` (W3C webrtc-identity §9.6, the target peer
+    /// identity): when set, a remote description whose `a=identity` is
+    /// missing or does not validate to exactly this identity (`user@domain`)
+    /// is refused by `set_remote_description` with an `OperationError`, and
+    /// [`PeerConnection::peer_identity`](crate::PeerConnection::peer_identity)
+    /// fails. It cannot change after creation.
+    pub peer_identity: Option<String>,
 }
 
 /// A parsed ICE server URL (RFC 7064 `stun:`, RFC 7065 `turn:`).

@@ -68,6 +68,8 @@ pub(crate) enum Command {
     States(oneshot::Sender<States>),
     GetStats(oneshot::Sender<ferrtc_core::StatsReport>),
     Close(oneshot::Sender<()>),
+    /// Peer identity calls (W3C webrtc-identity), run by `identity.rs`.
+    Identity(Box<crate::identity::IdentityCommand>),
 }
 
 /// The queue of commands from a connection's handles to its task: memory
@@ -932,6 +934,7 @@ impl Driver {
                 self.close_core();
                 self.closing.push(r);
             }
+            Command::Identity(c) => c.run(&mut self.core),
         }
     }
 }

@@ -18,6 +18,11 @@
 //! within a second, such peers still connect through peer-reflexive
 //! discovery.
 //!
+//! Peer identity (W3C webrtc-identity): [`PeerConnection::set_identity_provider`]
+//! with an [`IdentityProvider`] of the application's, and
+//! [`PeerConnection::peer_identity`]; [`Configuration::peer_identity`]
+//! requires one.
+//!
 //! Not yet: media tracks, TURN (URLs are accepted and ignored), `getStats`
 //! RTT of the candidate pair.
 #![forbid(unsafe_code)]
@@ -27,6 +32,7 @@ mod data_channel;
 mod driver;
 mod error;
 mod events;
+mod identity;
 mod mdns;
 mod mux;
 mod net;
@@ -41,6 +47,12 @@ pub use data_channel::{
 };
 pub use error::Error;
 pub use ferrtc_core::DataChannelState;
+/// Peer identity (W3C webrtc-identity, RFC 8827 §7): the identity provider
+/// trait and its types, from the core.
+pub use ferrtc_core::{
+    IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,
+    IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
+};
 pub use mux::UdpMux;
 pub use peer_connection::{
     IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnection, PeerConnectionEvent,

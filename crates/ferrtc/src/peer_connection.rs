@@ -16,9 +16,11 @@ use crate::config::{Configuration, IceTransportPolicy};
 use crate::data_channel::{DataChannel, DataChannelInit};
 use crate::driver::{Command, CommandQueue, Descriptions, Driver, StunUpdate};
 use crate::events::{Hub, Subscription, Weight};
+use crate::identity::{IdentityCommand, Published};
 use crate::mdns::{MDNS_GROUP, Resolver};
 use crate::net::{Sockets, local_addresses};
 use crate::stun::{self, StunServers};
+use ferrtc_core::{IdentityAssertion, IdentityOptions, IdentityProvider, PeerIdentityState};
 
 /// An event of a peer connection (W3C `icecandidate`, the state change
 /// events, `negotiationneeded`, `datachannel`).
@@ -130,6 +132,9 @@ struct Inner {
     /// Counts `setConfiguration` calls: STUN lookups still running for an
     /// earlier configuration do not override a later one.
     stun_generation: AtomicU64,
+    /// The peer identity as of the last remote description (W3C
+    /// `peerIdentity`), which `peer_identity()` waits on.
+    identity: tokio::sync::watch::Sender<Published>,
 }
 
 /// A configuration and the generation it was applied as.
@@ -162,6 +167,7 @@ impl PeerConnection {
         config.certificate = configuration.certificates.first().cloned();
         config.bundle_policy = configuration.bundle_policy;
         config.stun_servers = stun.ready.clone();
+        config.peer_identity = configuration.peer_identity.clone();
         let mut core = Core::new(
             config,
             std::time::Instant::now(),
@@ -198,6 +204,7 @@ impl PeerConnection {
                     configuration,
                 }),
                 stun_generation: AtomicU64::new(0),
+                identity: tokio::sync::watch::Sender::new(Published::default()),
             }),
             events: Mutex::new(None),
         })
@@ -242,9 +249,95 @@ impl PeerConnection {
         self.ask(|r| Command::SetLocal(desc.map(Box::new), r)).await
     }
 
-    /// `setRemoteDescription()`.
+    /// `setRemoteDescription()`. Its `a=identity`, if any, is validated
+    /// first (W3C webrtc-identity §9.5): with
+    /// [`Configuration::peer_identity`] set, a description without one that
+    /// validates to that identity is refused with an `OperationError`;
+    /// [`peer_identity`](Self::peer_identity) then resolves or fails.
     pub async fn set_remote_description(&self, desc: SessionDescription) -> Result<(), Error> {
-        self.ask(|r| Command::SetRemote(Box::new(desc), r)).await
+        let result = self.ask(|r| Command::SetRemote(Box::new(desc), r)).await;
+        self.publish_identity().await;
+        result
+    }
+
+    /// Reads the core's `peerIdentity` state and publishes it to every
+    /// handle's `peer_identity()`.
+    async fn publish_identity(&self) {
+        let Ok(state) = self
+            .get(|r| Command::Identity(Box::new(IdentityCommand::PeerIdentity(r))))
+            .await
+        else {
+            return;
+        };
+        self.inner.identity.send_if_modified(|p| {
+            let changed = p.state != state;
+            p.state = state;
+            changed
+        });
+    }
+
+    /// W3C `setIdentityProvider(provider, options)` (webrtc-identity §9.6):
+    /// the identity provider (IdP) that asserts our identity in the offers
+    /// and answers created from now on (`a=identity`, RFC 8827 §7.4) and
+    /// validates the peer's. The IdP runs on the connection's task, inside
+    /// the calls that need it: it must not block for long (see
+    /// [`IdentityProvider`]).
+    #[doc(alias = "setIdentityProvider")]
+    pub async fn set_identity_provider(
+        &self,
+        provider: Arc<dyn IdentityProvider>,
+        options: IdentityOptions,
+    ) -> Result<(), Error> {
+        self.ask(|r| {
+            Command::Identity(Box::new(IdentityCommand::SetProvider(provider, options, r)))
+        })
+        .await
+    }
+
+    /// W3C `getIdentityAssertion()` (webrtc-identity §9.6): our identity
+    /// assertion as `a=identity` carries it (the base64 JSON of RFC 8827
+    /// §7.4), made by the IdP over our certificate's fingerprints. Fails
+    /// with an `OperationError` when no IdP is set or the IdP fails
+    /// ([`ferrtc_core::Error::identity_error`] gives why).
+    #[doc(alias = "getIdentityAssertion")]
+    pub async fn get_identity_assertion(&self) -> Result<String, Error> {
+        self.ask(|r| Command::Identity(Box::new(IdentityCommand::GetAssertion(r))))
+            .await
+    }
+
+    /// W3C `peerIdentity` (webrtc-identity §9.6): resolves with the peer's
+    /// identity once a remote description's `a=identity` validated and its
+    /// contents cover the peer's DTLS fingerprints; at once if that
+    /// happened already. Any number of handles (clones) may wait at once;
+    /// all resolve.
+    ///
+    /// Fails when the validation it waits for fails (an `OperationError`
+    /// whose [`identity_error`](ferrtc_core::Error::identity_error) says
+    /// why; as the W3C promise is then replaced by a new one, a later call
+    /// waits for the next description) and with [`Error::Closed`] when the
+    /// connection is closed.
+    #[doc(alias = "peerIdentity")]
+    pub async fn peer_identity(&self) -> Result<IdentityAssertion, Error> {
+        let mut published = self.inner.identity.subscribe();
+        let mut waited = false;
+        loop {
+            {
+                let now = published.borrow_and_update();
+                if let PeerIdentityState::Validated(a) = &now.state {
+                    return Ok(a.clone());
+                }
+                if now.closed {
+                    return Err(Error::Closed);
+                }
+                if let (PeerIdentityState::Failed(e), true) = (&now.state, waited) {
+                    return Err(ferrtc_core::Error::from(e.clone()).into());
+                }
+            }
+            waited = true;
+            if published.changed().await.is_err() {
+                return Err(Error::Closed);
+            }
+        }
     }
 
     /// `addIceCandidate()`; an empty `candidate` means end of candidates.
@@ -400,6 +493,10 @@ impl PeerConnection {
         if configuration.seed.is_some() && configuration.seed != current.seed {
             return Err(Error::InvalidModification("the seed"));
         }
+        // W3C webrtc-identity §9.6: the target peer identity cannot change.
+        if configuration.peer_identity != current.peer_identity {
+            return Err(Error::InvalidModification("peerIdentity"));
+        }
         let stun = StunServers::of(&configuration)?;
         let servers = stun.ready.clone();
         let (tx, rx) = oneshot::channel();
@@ -435,5 +532,7 @@ impl PeerConnection {
     /// `close()`: closes every channel and the transports.
     pub async fn close(&self) {
         let _ = self.get(Command::Close).await;
+        // W3C: a pending `peerIdentity` fails once the connection closes.
+        self.inner.identity.send_modify(|p| p.closed = true);
     }
 }

@@ -33,8 +33,13 @@ pub(crate) fn session(
     version: u64,
     bundle: Option<Vec<String>>,
     mixed: bool,
+    identity: Option<&str>,
 ) -> Sdp {
     let mut attributes = Vec::new();
+    // RFC 8827 §5.6.4.1: `a=identity` is a session-level attribute.
+    if let Some(assertion) = identity {
+        attributes.push(Attribute::Identity(assertion.to_owned()));
+    }
     if let Some(mids) = bundle {
         attributes.push(Attribute::Group(Group {
             semantics: Group::BUNDLE.into(),

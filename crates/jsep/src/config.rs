@@ -69,6 +69,12 @@ pub struct JsepConfig {
     /// trickled with `add_ice_candidate` together (default 256); one more is
     /// refused with [`crate::JsepError::TooManyCandidates`].
     pub max_remote_candidates: usize,
+    /// The session-level `a=identity` value written into created offers and
+    /// answers: the base64 identity assertion (RFC 8827 §5.6.4.1, W3C
+    /// webrtc-identity). `None` (the default) writes none. The caller makes
+    /// the assertion (ferrtc-core asks its identity provider); JSEP only
+    /// carries it.
+    pub identity: Option<String>,
 }
 
 /// Default of [`JsepConfig::max_remote_candidates`]: well above what ICE
@@ -91,6 +97,7 @@ impl JsepConfig {
             cname: "ferrtc".to_owned(),
             sdp_limits: ferrtc_sdp::Limits::default(),
             max_remote_candidates: DEFAULT_MAX_REMOTE_CANDIDATES,
+            identity: None,
         }
     }
 }

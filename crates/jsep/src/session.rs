@@ -83,7 +83,7 @@ impl Applied {
     fn model(&self) -> Sdp {
         ferrtc_sdp::parse_bytes(self.text.as_bytes(), &REPARSE_LIMITS).unwrap_or_else(|e| {
             debug_assert!(false, "an applied description no longer parses: {e}");
-            build::session(0, 0, None, false)
+            build::session(0, 0, None, false, None)
         })
     }
 }
@@ -204,6 +204,14 @@ impl Jsep {
             remote_ice_restart: false,
             transport: None,
         }
+    }
+
+    /// Sets the `a=identity` value of the offers and answers created from
+    /// now on (RFC 8827 §5.6.4.1, W3C webrtc-identity §9.3: a peer
+    /// connection with an identity provider puts its assertion in every
+    /// description it creates); `None` stops writing it.
+    pub fn set_identity(&mut self, identity: Option<String>) {
+        self.config.identity = identity;
     }
 
     /// The configuration.
@@ -557,7 +565,13 @@ impl Jsep {
         media: Vec<MediaDescription>,
     ) -> (u64, String) {
         let bundle = (!bundle.is_empty()).then_some(bundle);
-        let mut sdp = build::session(self.config.session_id, self.version, bundle, mixed);
+        let mut sdp = build::session(
+            self.config.session_id,
+            self.version,
+            bundle,
+            mixed,
+            self.config.identity.as_deref(),
+        );
         sdp.media = media;
         let text = sdp.to_string();
         if self.current_local.as_ref().is_some_and(|c| c.text == text) {

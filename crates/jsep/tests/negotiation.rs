@@ -738,3 +738,25 @@ fn answer_bundling_a_mid_the_offer_did_not_bundle_is_refused() {
         Err(JsepError::AnswerMismatch(_))
     ));
 }
+
+/// RFC 8827 §5.6.4.1: with an identity set, offers and answers carry it as
+/// a session-level `a=identity`; without, none.
+#[test]
+fn identity_is_written_at_session_level_in_offers_and_answers() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.request_data_channel();
+    a.set_identity(Some("eyJhIjoxfQ==".into()));
+    b.set_identity(Some("eyJiIjoyfQ==".into()));
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert_eq!(offer.identity(), Some("eyJhIjoxfQ=="));
+    assert_eq!(answer.identity(), Some("eyJiIjoyfQ=="));
+    assert!(
+        offer
+            .media
+            .iter()
+            .all(|m| m.attributes.iter().all(|x| x.name() != "identity"))
+    );
+    a.set_identity(None);
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    assert_eq!(sdp(&offer).identity(), None);
+}

@@ -75,7 +75,9 @@ pub enum Attribute {
     Direction(Direction),
     /// `a=bundle-only` (RFC 9143 §6).
     BundleOnly,
-    /// `a=identity` (RFC 8827 §5.6.4.1).
+    /// `a=identity` (RFC 8827 §5.6.4.1, session level): the base64 identity
+    /// assertion, then any `identity-extension`s after a space, kept as
+    /// written; [`crate::SessionDescription::identity`] gives the assertion.
     Identity(String),
     /// `a=framerate` (RFC 8866 §6.17), frames per second.
     Framerate(f64),

@@ -289,6 +289,17 @@ impl SessionDescription {
     pub fn setup(&self) -> Option<Setup> {
         find_attr!(self.attributes, Attribute::Setup(s) => *s)
     }
+
+    /// The identity assertion of the session-level `a=identity` (RFC 8827
+    /// §5.6.4.1, W3C webrtc-identity §9.5): the base64 of the JSON
+    /// `{"idp":{"domain":..,"protocol":..},"assertion":..}`, without the
+    /// identity extensions that may follow it after a space. The attribute
+    /// is session level only (RFC 8827 §5.6.4.1): a media-level one is not
+    /// looked at.
+    pub fn identity(&self) -> Option<&str> {
+        find_attr!(self.attributes, Attribute::Identity(s) => s.as_str())
+            .map(|v| v.split(' ').next().unwrap_or_default())
+    }
 }
 
 impl MediaDescription {

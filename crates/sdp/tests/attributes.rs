@@ -329,3 +329,29 @@ fn invalid_candidates_are_an_error_naming_the_line() {
         "{err}"
     );
 }
+
+/// RFC 8827 §5.6.4.1: `a=identity` is session level; its value is the
+/// base64 assertion, then optional extensions, and it round-trips as
+/// written.
+#[test]
+fn session_level_identity_round_trips() {
+    let assertion = "eyJpZHAiOnsiZG9tYWluIjoiZXhhbXBsZS5vcmciLCJwcm90b2NvbCI6ImRlZmF1bHQifSwiYXNzZXJ0aW9uIjoiIn0=";
+    for (line, ext) in [
+        (format!("a=identity:{assertion}"), false),
+        (format!("a=identity:{assertion} ext1;ext2"), true),
+    ] {
+        let text = format!(
+            "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n{line}\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+        );
+        let sdp = parse(&text).unwrap();
+        assert_eq!(sdp.to_string(), text, "round trip of {line}");
+        assert_eq!(sdp.identity(), Some(assertion));
+        let Attribute::Identity(value) = &sdp.attributes[0] else {
+            panic!("typed as identity")
+        };
+        assert_eq!(value.contains(" ext1;ext2"), ext);
+    }
+    // A media-level one is not the session's.
+    let media_level = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=identity:abc\r\n";
+    assert_eq!(parse(media_level).unwrap().identity(), None);
+}

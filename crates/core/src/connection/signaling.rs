@@ -46,6 +46,9 @@ impl PeerConnection {
     /// ICE credentials (§5.2.1 `iceRestart`).
     pub fn create_offer(&mut self) -> Result<SessionDescription, Error> {
         self.check_open()?;
+        // W3C webrtc-identity §9.3: with an IdP, the offer carries our
+        // assertion (a=identity), and fails if the IdP does.
+        self.ensure_assertion()?;
         let options = OfferOptions {
             ice_restart: self.restart_pending.then(|| self.jsep_credentials()),
         };
@@ -56,6 +59,7 @@ impl PeerConnection {
     /// local credentials (§5.3.1).
     pub fn create_answer(&mut self) -> Result<SessionDescription, Error> {
         self.check_open()?;
+        self.ensure_assertion()?;
         let options = AnswerOptions {
             ice_credentials: self
                 .jsep
@@ -131,7 +135,12 @@ impl PeerConnection {
     }
 
     /// `setRemoteDescription`. Candidates in the SDP are used, as is
-    /// `a=end-of-candidates`.
+    /// `a=end-of-candidates`. A session-level `a=identity` is validated
+    /// first (W3C webrtc-identity §9.5): with a target peer identity
+    /// ([`Config::peer_identity`](crate::Config::peer_identity)) a
+    /// description without a valid one is refused with an `OperationError`
+    /// and nothing changes; see
+    /// [`peer_identity`](Self::peer_identity).
     pub fn set_remote_description(
         &mut self,
         now: Instant,
@@ -139,7 +148,9 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         let kind = desc.kind;
+        let identity = self.check_remote_identity(&desc)?;
         self.jsep.set_remote_description(desc)?;
+        self.apply_remote_identity(identity);
         if kind != SdpType::Rollback {
             self.ensure_ice(now, kind != SdpType::Offer);
             self.apply_remote_ice(now, kind == SdpType::Offer)?;
