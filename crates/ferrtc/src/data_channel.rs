@@ -355,8 +355,8 @@ impl DataChannel {
     /// task, as a browser's `send()` does.
     ///
     /// Errors are those the call itself can tell: the channel is not open
-    /// ([`ferrtc_core::Error::ChannelNotOpen`]), the message is over the
-    /// peer's `max-message-size` ([`ferrtc_core::Error::MessageTooLarge`]),
+    /// (W3C `InvalidStateError`), the message is over the peer's
+    /// `max-message-size` (W3C `TypeError`; see [`Error::name`]),
     /// the text is not UTF-8 ([`Error::NotUtf8`]), or the connection is
     /// gone ([`Error::Closed`]). A failure found later (the channel closed
     /// meanwhile) shows as a [`DataChannelEvent::Close`] or
