@@ -116,7 +116,6 @@ pub struct PeerConnection {
     gathering: bool,
     candidate_mid: String,
     candidate_index: u16,
-    remote_credentials: Option<(String, String)>,
     dtls: Option<Dtls>,
     early_dtls: VecDeque<Vec<u8>>,
     dtls_role: Option<Role>,
@@ -138,9 +137,11 @@ pub struct PeerConnection {
     /// Candidates of a restart, held until its offer is applied locally
     /// (W3C: gathering belongs to `setLocalDescription`).
     held_candidates: Vec<Event>,
-    /// The peer restarted ICE: our new candidates wait for the answer that
-    /// carries the new credentials to be set (RFC 9429 §5.10).
-    answer_pending: bool,
+    /// The local credentials drawn for an answer to the peer's ICE restart
+    /// offer; the agent restarts to them once that answer is applied (see
+    /// `PeerConnection::sync_ice`). Kept until the session is stable, so a
+    /// pranswer and its final answer carry the same ones.
+    restart_answer: Option<Credentials>,
     /// Peer identity (W3C webrtc-identity): our IdP and assertion, the
     /// peer's validated identity.
     identity: crate::identity::Identity,
@@ -207,7 +208,6 @@ impl PeerConnection {
             gathering: false,
             candidate_mid: "0".into(),
             candidate_index: 0,
-            remote_credentials: None,
             dtls: None,
             early_dtls: VecDeque::new(),
             dtls_role: None,
@@ -225,7 +225,7 @@ impl PeerConnection {
             stats: ConnectionStats::default(),
             restart_pending: false,
             held_candidates: Vec::new(),
-            answer_pending: false,
+            restart_answer: None,
             identity: crate::identity::Identity::default(),
             config,
         })

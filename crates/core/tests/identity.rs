@@ -109,7 +109,8 @@ struct Peer {
 
 impl Endpoint for Peer {
     fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
-        self.pc.handle_receive(now, source, dest, &mut data.to_vec());
+        self.pc
+            .handle_receive(now, source, dest, &mut data.to_vec());
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {

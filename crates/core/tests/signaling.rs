@@ -372,3 +372,128 @@ fn add_ice_candidate_accepts_end_of_candidates_and_a_good_candidate() {
     a.add_ice_candidate(now, &candidate(None, None, ""))
         .unwrap();
 }
+
+fn rollback() -> SessionDescription {
+    SessionDescription {
+        kind: ferrtc_core::SdpType::Rollback,
+        sdp: String::new(),
+    }
+}
+
+fn ufrag_of(desc: &SessionDescription) -> String {
+    desc.sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn an_answer_after_a_rolled_back_restart_offer_applies_whole() {
+    // RFC 8829 §4.1.10.2: a rollback puts the session back as it was before
+    // the offer, an ICE restart included. b takes a's restart offer, both
+    // roll it back, and the next exchange (b offers) uses the old
+    // credentials on both sides: b's ICE agent must not keep a's rolled
+    // back ones and refuse a's answer after JSEP applied it.
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let (a_ufrag, b_ufrag) = (a.local_ufrag().to_owned(), b.local_ufrag().to_owned());
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_remote_description(now, rollback()).unwrap();
+    a.set_local_description(now, Some(rollback())).unwrap();
+    assert_eq!(a.local_ufrag(), a_ufrag);
+    assert_eq!(b.local_ufrag(), b_ufrag);
+    while b.poll_event().is_some() {}
+    b.set_local_description(now, None).unwrap();
+    assert_eq!(ufrag_of(&b.local_description().unwrap()), b.local_ufrag());
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    let answer = a.local_description().unwrap();
+    assert_eq!(ufrag_of(&answer), a.local_ufrag());
+    b.set_remote_description(now, answer).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn a_replacement_offer_with_the_old_credentials_answers_with_the_agents_ufrag() {
+    // a's restart offer is replaced (a rolled back and offered again
+    // without restarting): JSEP sees no restart against the current remote
+    // description, so b's answer keeps b's credentials, and b's agent must
+    // be using those very ones.
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let b_ufrag = b.local_ufrag().to_owned();
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    a.set_local_description(now, Some(rollback())).unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    let answer = b.local_description().unwrap();
+    assert_eq!(ufrag_of(&answer), b.local_ufrag());
+    assert_eq!(b.local_ufrag(), b_ufrag);
+    a.set_remote_description(now, answer).unwrap();
+    assert_eq!(ufrag_of(&a.local_description().unwrap()), a.local_ufrag());
+}
+
+#[test]
+fn an_answer_to_a_replacement_restart_offer_carries_the_agents_new_ufrag() {
+    // The other way round: the replacement offer restarts ICE where the
+    // first did not. b restarts once, when its answer is applied, with the
+    // credentials that answer carries.
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let b_ufrag = b.local_ufrag().to_owned();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    a.set_local_description(now, Some(rollback())).unwrap();
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    // Not restarted before the answer is applied.
+    assert_eq!(b.local_ufrag(), b_ufrag);
+    b.set_local_description(now, None).unwrap();
+    let answer = b.local_description().unwrap();
+    assert_ne!(b.local_ufrag(), b_ufrag);
+    assert_eq!(ufrag_of(&answer), b.local_ufrag());
+    a.set_remote_description(now, answer).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+}
+
+#[test]
+fn both_sides_restarting_answer_with_the_credentials_restart_ice_made() {
+    // b called restart_ice() too: its answer to a's restart offer carries
+    // the credentials its agent already restarted to, and that settles b's
+    // restart (its next offer restarts nothing more).
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    b.restart_ice(now).unwrap();
+    let b_new = b.local_ufrag().to_owned();
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    assert_eq!(b.local_ufrag(), b_new);
+    assert_eq!(ufrag_of(&b.local_description().unwrap()), b_new);
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    assert_eq!(ufrag_of(&b.local_description().unwrap()), b_new);
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+}

@@ -931,3 +931,85 @@ fn candidates_rejected_before_the_remote_description_are_not_needed_to_connect()
         }
     }
 }
+
+#[test]
+fn a_rolled_back_ice_restart_leaves_both_agents_on_the_credentials_they_signal() {
+    // RFC 8829 §4.1.10.2: a rollback undoes the restart offer on both
+    // sides. b offers next and a answers: each description carries the
+    // credentials its agent uses, data keeps flowing, and a later restart
+    // goes through.
+    let mut pair = Pair::new(19, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, _) = connect(&mut pair);
+    let ufrag = |sdp: &str| {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .unwrap()
+            .to_owned()
+    };
+    let (a_ufrag, b_ufrag) = (
+        pair.a().pc.local_ufrag().to_owned(),
+        pair.b().pc.local_ufrag().to_owned(),
+    );
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    pair.a().pc.set_local_description(now, None).unwrap();
+    let offer = pair.a().pc.local_description().unwrap();
+    pair.b().pc.set_remote_description(now, offer).unwrap();
+    // a's new candidates reach b while its offer is pending.
+    pair.net.run_for(Duration::from_millis(20));
+    pair.signal();
+    let rollback = ferrtc_core::SessionDescription::rollback;
+    pair.b().pc.set_remote_description(now, rollback()).unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(rollback()))
+        .unwrap();
+    assert_eq!(pair.a().pc.local_ufrag(), a_ufrag);
+    assert_eq!(pair.b().pc.local_ufrag(), b_ufrag);
+    // b offers, a answers.
+    let now = pair.net.now();
+    pair.b().pc.set_local_description(now, None).unwrap();
+    let offer = pair.b().pc.local_description().unwrap();
+    assert_eq!(ufrag(&offer.sdp), b_ufrag);
+    pair.a().pc.set_remote_description(now, offer).unwrap();
+    pair.a().pc.set_local_description(now, None).unwrap();
+    let answer = pair.a().pc.local_description().unwrap();
+    assert_eq!(ufrag(&answer.sdp), a_ufrag);
+    pair.b().pc.set_remote_description(now, answer).unwrap();
+    let n = messages(&pair.b().events).len();
+    pair.a()
+        .pc
+        .send(now, a_chan, b"after the rollback", false)
+        .unwrap();
+    assert!(
+        pair.run_until(Duration::from_secs(5), |p| messages(&p.b().events).len()
+            > n)
+    );
+    // A restart asked for afterwards is negotiated whole.
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    pair.negotiate();
+    let new_a = pair.a().pc.local_ufrag().to_owned();
+    let new_b = pair.b().pc.local_ufrag().to_owned();
+    assert_ne!(new_a, a_ufrag);
+    assert_ne!(new_b, b_ufrag);
+    assert_eq!(ufrag(&pair.a().pc.local_description().unwrap().sdp), new_a);
+    assert_eq!(ufrag(&pair.b().pc.local_description().unwrap().sdp), new_b);
+    let now = pair.net.now();
+    pair.a()
+        .pc
+        .send(now, a_chan, b"after the restart", false)
+        .unwrap();
+    assert!(
+        pair.run_until(Duration::from_secs(5), |p| messages(&p.b().events).len()
+            > n + 1)
+    );
+    assert!(pair.run_until(Duration::from_secs(10), |p| {
+        p.a().pc.selected_pair().is_some()
+            && matches!(
+                p.a().pc.ice_connection_state(),
+                IceConnectionState::Connected | IceConnectionState::Completed
+            )
+            && p.a().pc.ice_stats().is_some()
+    }));
+}

@@ -296,9 +296,22 @@ impl Jsep {
         self.data_requested = true;
     }
 
-    /// Whether the last remote offer restarted ICE (new ufrag/pwd, RFC 8839 §4.4.1.1).
+    /// Whether the pending remote offer restarts ICE: its ufrag or pwd
+    /// differs from the current remote description's (RFC 8839 §4.4.1.1.1).
+    /// Measured against `currentRemoteDescription` only, so an offer that
+    /// replaces a rolled back restart offer with the old credentials is no
+    /// restart. False once the exchange completes or is rolled back.
     pub fn remote_ice_restart(&self) -> bool {
         self.remote_ice_restart
+    }
+
+    /// The local ICE credentials of the session: those of the local
+    /// description applied (pending, else current), or the configured ones
+    /// before any; a rollback restores the ones from before its offer (RFC
+    /// 8829 §4.1.10.2). An answer carries them unless the remote offer
+    /// restarts ICE ([`Self::remote_ice_restart`]).
+    pub fn local_ice_credentials(&self) -> &IceCredentials {
+        &self.ice
     }
 
     /// Transport parameters of the last completed exchange.

@@ -64,7 +64,7 @@ impl PeerConnection {
             ice_credentials: self
                 .jsep
                 .remote_ice_restart()
-                .then(|| self.jsep_credentials()),
+                .then(|| self.restart_answer_credentials()),
         };
         Ok(self.jsep.create_answer(options)?)
     }
@@ -116,12 +116,7 @@ impl PeerConnection {
         };
         let kind = desc.kind;
         self.jsep.set_local_description(desc)?;
-        let released = match kind {
-            SdpType::Offer => std::mem::take(&mut self.restart_pending),
-            SdpType::Answer | SdpType::Pranswer | SdpType::Rollback => {
-                std::mem::take(&mut self.answer_pending)
-            }
-        };
+        let released = kind == SdpType::Offer && std::mem::take(&mut self.restart_pending);
         if released {
             self.events.extend(self.held_candidates.drain(..));
         }
@@ -130,6 +125,7 @@ impl PeerConnection {
             self.note_local_mid();
             self.start_gathering(now)?;
         }
+        self.sync_ice(now, false)?;
         self.after_signaling(now);
         Ok(())
     }
@@ -149,12 +145,18 @@ impl PeerConnection {
         self.check_open()?;
         let kind = desc.kind;
         let identity = self.check_remote_identity(&desc)?;
+        let before = self.jsep.clone();
         self.jsep.set_remote_description(desc)?;
+        // What ICE would refuse is refused before anything else changes.
+        if let Err(e) = self.check_remote_ice() {
+            self.jsep = before;
+            return Err(e);
+        }
         self.apply_remote_identity(identity);
         if kind != SdpType::Rollback {
             self.ensure_ice(now, kind != SdpType::Offer);
-            self.apply_remote_ice(now, kind == SdpType::Offer)?;
         }
+        self.sync_ice(now, kind != SdpType::Rollback)?;
         self.after_signaling(now);
         Ok(())
     }
@@ -170,7 +172,7 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         let added = self.jsep.add_ice_candidate(candidate)?;
-        let Some(ice) = ice_at(&mut self.ice, now) else {
+        let Some(ice) = self.ice_for_remote_candidates(now) else {
             return Ok(());
         };
         match added {

@@ -12,10 +12,23 @@ use ferrtc_sctp::Association;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use ferrtc_ice::Credentials;
+use ferrtc_jsep::IceCredentials;
+
 use super::{MAX_EARLY_DTLS, PeerConnection, Transmit};
 use crate::demux::{Demux, classify};
 use crate::error::Error;
-use crate::event::{Event, IceCandidateInit, IceGatheringState, PeerConnectionState};
+use crate::event::{
+    Event, IceCandidateInit, IceGatheringState, PeerConnectionState, SignalingState,
+};
+
+/// What JSEP's remote description says about ICE.
+struct RemoteIce {
+    credentials: Option<(String, String)>,
+    candidates: Vec<ferrtc_ice::Candidate>,
+    end: bool,
+    lite: bool,
+}
 
 impl PeerConnection {
     /// The selected candidate pair, once ICE has one.
@@ -121,49 +134,187 @@ impl PeerConnection {
         Ok(())
     }
 
-    /// Gives ICE the remote credentials and the candidates found in the
-    /// remote SDP (RFC 8839 §5.1: non-trickle peers such as aiortc put
-    /// them there).
-    pub(super) fn apply_remote_ice(&mut self, now: Instant, is_offer: bool) -> Result<(), Error> {
-        let Some(sdp) = self.jsep.remote_sdp() else {
+    // ---- ICE credentials: JSEP decides, the agent follows ----
+    //
+    // JSEP is the one source of truth for the ICE generation in use; the
+    // agent follows the descriptions JSEP has applied, and only those:
+    //
+    // - Local credentials: the agent's are JSEP's
+    //   (`Jsep::local_ice_credentials`) except between `restart_ice()` and
+    //   the offer that carries the new ones (`restart_pending`: the agent
+    //   restarted ahead and holds its candidates).
+    // - A remote offer restarts ICE when JSEP says so
+    //   (`Jsep::remote_ice_restart`: new ufrag or pwd against
+    //   `currentRemoteDescription`, RFC 8839 §4.4.1.1.1), never by a
+    //   comparison of our own. The agent restarts (RFC 8445 §9) when our
+    //   answer (or pranswer) is applied, with the credentials that answer
+    //   carries; until then it keeps running the current generation, and
+    //   the restart offer's credentials and candidates stay in JSEP. So a
+    //   rollback of that offer (RFC 8829 §4.1.10.2), or an offer replacing
+    //   it with the old credentials, has nothing to undo in the agent, and
+    //   the next answer carries the credentials the agent uses.
+    // - A rollback of our own restart offer restores JSEP's credentials
+    //   from before it (RFC 8829 §4.1.10.2): the agent, restarted by
+    //   `restart_ice()`, restarts again to those, so whichever side offers
+    //   next, the descriptions and the agent agree. The restart is undone:
+    //   `restart_ice()` again asks for a new one.
+    // - Remote credentials: the agent's are those of JSEP's remote
+    //   description whenever that belongs to the generation the agent runs
+    //   (not while our restart offer waits for its answer, nor while the
+    //   peer's waits for ours). JSEP refuses an answer that changes them
+    //   without a restart, so the agent never sees changed ones without a
+    //   restart; should it, the description is refused before anything
+    //   changes.
+
+    /// The peer's ICE restart offer waits for our answer: the agent keeps
+    /// the current generation until that answer is applied.
+    pub(super) fn remote_restart_waits(&self) -> bool {
+        self.jsep.remote_ice_restart()
+            && self.jsep.signaling_state() == SignalingState::HaveRemoteOffer
+    }
+
+    /// The agent remote candidates go to, or `None` while the peer's ICE
+    /// restart offer waits for our answer: the candidates stay in JSEP's
+    /// remote description, where the restart takes them from.
+    pub(super) fn ice_for_remote_candidates(&mut self, now: Instant) -> Option<&mut Agent> {
+        if self.remote_restart_waits() {
+            return None;
+        }
+        ice_at(&mut self.ice, now)
+    }
+
+    /// The local credentials of an answer to the peer's ICE restart offer
+    /// (RFC 8839 §4.4.1.1.1: new ones): the agent's, when `restart_ice()`
+    /// already restarted it for an offer of ours not made yet; else drawn
+    /// now, for the agent to restart to when the answer is applied.
+    pub(super) fn restart_answer_credentials(&mut self) -> IceCredentials {
+        if self.restart_pending {
+            return self.jsep_credentials();
+        }
+        let c = self
+            .restart_answer
+            .get_or_insert_with(|| Credentials::random(&mut self.rng));
+        IceCredentials::new(c.ufrag(), c.pwd())
+    }
+
+    /// The remote credentials and candidates of JSEP's remote description,
+    /// in its first m-section in use (the bundle transport).
+    fn remote_ice(&self) -> Option<RemoteIce> {
+        let sdp = self.jsep.remote_sdp()?;
+        let m = sdp.media.iter().find(|m| !m.is_rejected())?;
+        let ufrag = m.ice_ufrag().or(sdp.ice_ufrag());
+        let pwd = m.ice_pwd().or(sdp.ice_pwd());
+        Some(RemoteIce {
+            credentials: ufrag.zip(pwd).map(|(u, p)| (u.to_owned(), p.to_owned())),
+            candidates: m.candidates().cloned().collect(),
+            end: m.end_of_candidates(),
+            lite: sdp.ice_lite(),
+        })
+    }
+
+    /// Whether the agent's local credentials must follow JSEP's (a restart).
+    fn local_credentials_lag(&self) -> bool {
+        let jsep = self.jsep.local_ice_credentials();
+        !self.restart_pending
+            && self.ice.is_some()
+            && (self.credentials.ufrag() != jsep.ufrag || self.credentials.pwd() != jsep.pwd)
+    }
+
+    /// Checks, before anything changes, that the agent can take what JSEP
+    /// just accepted as the remote description; `setRemoteDescription`
+    /// restores JSEP when it cannot (W3C webrtc-pc §4.4.1.6: a refused
+    /// description changes nothing).
+    pub(super) fn check_remote_ice(&self) -> Result<(), Error> {
+        if self.remote_restart_waits() || self.local_credentials_lag() {
+            return Ok(());
+        }
+        let Some((ufrag, pwd)) = self.remote_ice().and_then(|r| r.credentials) else {
             return Ok(());
         };
-        let Some(m) = sdp.media.iter().find(|m| !m.is_rejected()) else {
+        let new = Credentials::new(&ufrag, &pwd)?;
+        let known = self.ice.as_ref().and_then(Agent::remote_credentials);
+        if known.is_some_and(|k| *k != new) {
+            return Err(ferrtc_ice::Error::RemoteCredentialsChanged.into());
+        }
+        Ok(())
+    }
+
+    /// Brings the agent in step with JSEP after a description (local or
+    /// remote, rollbacks included); `remote` says a remote description was
+    /// just applied, whose candidates the agent takes. Fails only where
+    /// [`Self::check_remote_ice`] said it would.
+    pub(super) fn sync_ice(&mut self, now: Instant, remote: bool) -> Result<(), Error> {
+        let state = self.jsep.signaling_state();
+        if self.restart_pending {
+            let jsep = self.jsep.local_ice_credentials();
+            let answered = matches!(
+                state,
+                SignalingState::Stable | SignalingState::HaveLocalPranswer
+            );
+            if answered
+                && self.credentials.ufrag() == jsep.ufrag
+                && self.credentials.pwd() == jsep.pwd
+            {
+                // Our answer to the peer's restart carried the credentials
+                // `restart_ice()` made: that restart is negotiated too.
+                self.restart_pending = false;
+                self.events.extend(self.held_candidates.drain(..));
+            }
+        }
+        let mut restarted = false;
+        if self.local_credentials_lag() {
+            let jsep = self.jsep.local_ice_credentials();
+            let credentials = Credentials::new(&jsep.ufrag, &jsep.pwd)?;
+            if let Some(ice) = ice_at(&mut self.ice, now) {
+                ice.restart_with(now, credentials.clone())?;
+            }
+            self.credentials = credentials;
+            restarted = true;
+        }
+        if state == SignalingState::Stable {
+            self.restart_answer = None;
+        }
+        // The remote description belongs to another generation than the
+        // agent's while our restart (made or offered) waits for its answer
+        // or the peer's restart offer waits for ours.
+        let ours = match state {
+            _ if self.restart_pending => false,
+            SignalingState::HaveLocalOffer => false,
+            SignalingState::HaveRemoteOffer => !self.remote_restart_waits(),
+            _ => true,
+        };
+        let unset = self
+            .ice
+            .as_ref()
+            .is_some_and(|a| a.remote_credentials().is_none());
+        if ours && (remote || restarted || unset) {
+            self.apply_remote_ice(now)?;
+        }
+        Ok(())
+    }
+
+    /// Gives ICE the remote credentials and the candidates of JSEP's remote
+    /// description (RFC 8839 §5.1: non-trickle peers such as aiortc put
+    /// them there, and trickled ones are kept there too).
+    fn apply_remote_ice(&mut self, now: Instant) -> Result<(), Error> {
+        let Some(remote) = self.remote_ice() else {
             return Ok(());
         };
-        let ufrag = m.ice_ufrag().or(sdp.ice_ufrag()).map(str::to_owned);
-        let pwd = m.ice_pwd().or(sdp.ice_pwd()).map(str::to_owned);
-        let candidates: Vec<_> = m.candidates().cloned().collect();
-        let end = m.end_of_candidates();
-        let lite = sdp.ice_lite();
         let Some(ice) = ice_at(&mut self.ice, now) else {
             return Ok(());
         };
-        if let (Some(ufrag), Some(pwd)) = (ufrag, pwd) {
-            let known = self.remote_credentials.as_ref();
-            if known.is_some_and(|(u, p)| *u != ufrag || *p != pwd) {
-                // RFC 8445 §9, RFC 8839 §4.4.1.1.1: an offer with a new
-                // ufrag or pwd restarts ICE; restart ours too (an answer to
-                // our own restart finds ours restarted already, and JSEP
-                // refused an answer that changed them without one).
-                if is_offer && !self.restart_pending {
-                    ice.restart(now)?;
-                    self.credentials = ice.local_credentials().clone();
-                    self.answer_pending = true;
-                }
-            }
-            ice.set_remote_credentials(&ufrag, &pwd)?;
-            self.remote_credentials = Some((ufrag, pwd));
+        if let Some((ufrag, pwd)) = &remote.credentials {
+            ice.set_remote_credentials(ufrag, pwd)?;
         }
-        if lite {
+        if remote.lite {
             ice.set_remote_lite(true);
         }
-        for c in candidates {
+        for c in remote.candidates {
             if let Err(e) = ice.add_remote_candidate(c) {
                 tracing::debug!("remote SDP candidate ignored: {e}");
             }
         }
-        if end {
+        if remote.end {
             ice.end_of_remote_candidates();
         }
         Ok(())
@@ -264,7 +415,7 @@ impl PeerConnection {
                         sdp_m_line_index: Some(self.candidate_index),
                         username_fragment: Some(self.credentials.ufrag().to_owned()),
                     });
-                    if self.restart_pending || self.answer_pending {
+                    if self.restart_pending {
                         self.held_candidates.push(ev);
                     } else {
                         self.events.push_back(ev);
@@ -284,7 +435,7 @@ impl PeerConnection {
                             sdp_m_line_index: Some(self.candidate_index),
                             username_fragment: Some(self.credentials.ufrag().to_owned()),
                         });
-                        if self.restart_pending || self.answer_pending {
+                        if self.restart_pending {
                             self.held_candidates.push(ev);
                         } else {
                             self.events.push_back(ev);

@@ -435,6 +435,12 @@ impl Agent {
         Ok(())
     }
 
+    /// The peer's credentials, once set; a restart forgets them until the
+    /// peer's new ones are given to [`Self::set_remote_credentials`].
+    pub fn remote_credentials(&self) -> Option<&Credentials> {
+        self.remote.as_ref().map(|(c, _)| c)
+    }
+
     /// Says the peer is an ICE-lite agent (`a=ice-lite`): this agent then
     /// takes the controlling role (RFC 8445 §6.1.1).
     pub fn set_remote_lite(&mut self, lite: bool) {
@@ -509,8 +515,19 @@ impl Agent {
     /// [`Self::add_remote_candidate`].
     pub fn restart(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
+        let credentials = Credentials::random(&mut self.rng);
+        self.restart_with(now, credentials)
+    }
+
+    /// [`Self::restart`] with local credentials the caller chose: those it
+    /// already put in a description (an answer to the peer's restart,
+    /// created before it is applied), or the ones a rollback restores
+    /// (RFC 8829 §4.1.10.2). Restarting to the credentials in use starts a
+    /// new check list all the same.
+    pub fn restart_with(&mut self, now: Instant, credentials: Credentials) -> Result<(), Error> {
+        self.check_open()?;
         self.now = now;
-        let old = std::mem::replace(&mut self.local, Credentials::random(&mut self.rng));
+        let old = std::mem::replace(&mut self.local, credentials);
         let old_key = std::mem::replace(&mut self.local_key, short_term_key(self.local.pwd()));
         if self.selected.is_some() {
             self.previous_local = Some((old, old_key));
