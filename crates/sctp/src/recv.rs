@@ -75,13 +75,61 @@ impl Run {
 }
 
 /// An I-DATA message being reassembled (RFC 8260 §2.1), keyed by
-/// (stream, unordered, MID); fragments by FSN.
+/// (stream, unordered, MID). Fragments that arrive in FSN order are
+/// appended to `head` where they land; only those ahead of a gap wait in
+/// `ahead`, by FSN.
 #[derive(Debug, Default)]
 struct Partial {
     ppid: Option<u32>,
     last_fsn: Option<u32>,
+    /// Payload bytes held (`head` and `ahead`).
     size: usize,
-    fragments: BTreeMap<u32, Vec<u8>>,
+    /// Fragments 0..`next` in order.
+    head: Vec<u8>,
+    /// The FSN `head` waits for.
+    next: u32,
+    /// Fragments past a gap.
+    ahead: BTreeMap<u32, Vec<u8>>,
+}
+
+impl Partial {
+    /// Fragments held.
+    fn pieces(&self) -> usize {
+        self.next as usize + self.ahead.len()
+    }
+
+    /// What the partial message counts against the window.
+    fn cost(&self) -> usize {
+        self.size + self.pieces() * ENTRY_OVERHEAD
+    }
+
+    /// Adds fragment `fsn`; returns the payload bytes it added (0 for a
+    /// fragment already held, which is dropped).
+    fn insert(&mut self, fsn: u32, payload: &[u8]) -> usize {
+        if fsn < self.next || self.ahead.contains_key(&fsn) {
+            return 0;
+        }
+        if fsn > self.next {
+            self.ahead.insert(fsn, payload.to_vec());
+        } else {
+            self.head.extend_from_slice(payload);
+            self.next += 1;
+            while let Some(f) = self.ahead.remove(&self.next) {
+                self.head.extend_from_slice(&f);
+                self.next += 1;
+            }
+        }
+        self.size += payload.len();
+        payload.len()
+    }
+
+    /// Whether every fragment from the first (B) to the last (E) is in `head`.
+    fn complete(&self) -> bool {
+        self.ppid.is_some()
+            && self
+                .last_fsn
+                .is_some_and(|last| u64::from(last) + 1 == u64::from(self.next))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -471,43 +519,30 @@ impl Receiver {
         if end {
             p.last_fsn = Some(fsn);
         }
-        if let Some(old) = p.fragments.insert(fsn, d.payload.to_vec()) {
-            p.size -= old.len();
-            self.buffered = self.buffered.saturating_sub(old.len() + ENTRY_OVERHEAD);
+        let added = p.insert(fsn, d.payload);
+        if added > 0 {
+            self.buffered += cost;
         }
-        p.size += d.payload.len();
-        self.buffered += cost;
         if p.size > self.max_message_size {
             return Err(Error::MessageTooLarge {
                 size: p.size,
                 max: self.max_message_size,
             });
         }
-        if p.fragments.len() > self.max_fragments {
+        if p.pieces() > self.max_fragments {
             return Err(Error::ProtocolViolation("message in too many fragments"));
         }
-        let complete = match (p.ppid, p.last_fsn) {
-            (Some(_), Some(last)) => {
-                p.fragments.len() as u64 == u64::from(last) + 1
-                    && p.fragments.last_key_value().map(|(k, _)| *k) == Some(last)
-            }
-            _ => false,
-        };
-        if complete {
-            if let Some(p) = self.partials.remove(&key) {
-                let mut data = Vec::with_capacity(p.size);
-                for (_, f) in p.fragments {
-                    self.buffered = self.buffered.saturating_sub(f.len() + ENTRY_OVERHEAD);
-                    data.extend_from_slice(&f);
-                }
-                let msg = Message {
-                    stream: d.stream,
-                    ppid: p.ppid.unwrap_or(0),
-                    unordered,
-                    data,
-                };
-                self.complete(msg, d.mid, out);
-            }
+        if p.complete()
+            && let Some(p) = self.partials.remove(&key)
+        {
+            self.buffered = self.buffered.saturating_sub(p.cost());
+            let msg = Message {
+                stream: d.stream,
+                ppid: p.ppid.unwrap_or(0),
+                unordered,
+                data: p.head,
+            };
+            self.complete(msg, d.mid, out);
         }
         Ok(DataOutcome::Accepted)
     }
@@ -526,7 +561,7 @@ impl Receiver {
             self.partials.retain(|&(s, u, m), p| {
                 let skipped = s == stream && u == unordered && mid.wrapping_sub(m) < 1 << 31;
                 if skipped {
-                    freed += p.size + p.fragments.len() * ENTRY_OVERHEAD;
+                    freed += p.cost();
                 }
                 !skipped
             });
@@ -613,7 +648,7 @@ impl Receiver {
         let mut freed = 0;
         self.partials.retain(|&(s, _, _), p| {
             if s == stream {
-                freed += p.size + p.fragments.len() * ENTRY_OVERHEAD;
+                freed += p.cost();
             }
             s != stream
         });
@@ -878,6 +913,35 @@ mod tests {
             .unwrap();
         assert_eq!(messages(&mut out), vec![b"a1a2".to_vec()]);
         assert_eq!(r.held(), r.event_bytes);
+    }
+
+    #[test]
+    fn an_i_data_message_reassembles_from_fragments_in_any_order() {
+        // 30 fragments of MID 0 (FSN 0 is B and carries the PPID).
+        let pieces: Vec<Vec<u8>> = (0..30u8).map(|i| vec![i; 5]).collect();
+        let whole = pieces.concat();
+        let in_order: Vec<u32> = (0..30).collect();
+        let reversed: Vec<u32> = (0..30).rev().collect();
+        let shuffled: Vec<u32> = (0..30).map(|i| (i * 7) % 30).collect();
+        for order in [in_order, reversed, shuffled] {
+            let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, true);
+            let mut out = VecDeque::new();
+            for (n, &fsn) in order.iter().enumerate() {
+                let (flags, ppid_or_fsn) = match fsn {
+                    0 => (flag::BEGIN, 53),
+                    29 => (flag::END, 29),
+                    f => (0, f),
+                };
+                let chunk = idata(fsn, flags, 0, ppid_or_fsn, &pieces[fsn as usize]);
+                r.handle_idata(&chunk, &mut out).unwrap();
+                if n < 29 {
+                    assert!(out.is_empty(), "delivered before the last fragment");
+                }
+            }
+            assert_eq!(messages(&mut out), vec![whole.clone()], "order {order:?}");
+            assert!(r.partials.is_empty());
+            assert_eq!(r.held(), r.event_bytes, "no fragment left behind");
+        }
     }
 
     #[test]
