@@ -118,6 +118,32 @@ enum Machine {
     Aborted,
 }
 
+/// The messages of the peer's latest flight, to recognise its
+/// retransmission (RFC 6347 §4.2.4) among stale or forged fragments.
+#[derive(Debug, Default)]
+struct PeerFlight {
+    /// `(message_seq, msg_type, length, epoch)` of each message.
+    messages: Vec<(u16, u8, usize, u16)>,
+    /// We sent a flight since: the next message starts the peer's next one.
+    ended: bool,
+}
+
+impl PeerFlight {
+    fn record(&mut self, msg: &Message) {
+        if std::mem::take(&mut self.ended) {
+            self.messages.clear();
+        }
+        self.messages
+            .push((msg.seq, msg.msg_type, msg.body.len(), msg.epoch));
+    }
+
+    /// Whether a fragment could belong to one of these messages.
+    fn contains(&self, fh: &FragmentHeader, epoch: u16) -> bool {
+        self.messages
+            .contains(&(fh.message_seq, fh.msg_type, fh.length, epoch))
+    }
+}
+
 /// The record layer's write and read state (RFC 6347 §4.1).
 struct Records {
     /// Our current write epoch: 1 once our ChangeCipherSpec went out.
@@ -182,6 +208,7 @@ pub struct Dtls {
     cookies: Option<CookieKey>,
     reassembler: Reassembler,
     flight: Option<Flight>,
+    peer_flight: PeerFlight,
     /// The whole handshake must be over by then.
     deadline: Option<Instant>,
     records: Records,
@@ -283,6 +310,7 @@ impl Dtls {
             cookies,
             reassembler: Reassembler::default(),
             flight: None,
+            peer_flight: PeerFlight::default(),
             deadline: None,
             records: Records {
                 write_epoch: 0,
@@ -593,7 +621,11 @@ impl Dtls {
             self.receive_record(now, h, datagram, in_place, &mut peer_retransmitted);
         }
         self.headers = headers;
-        if peer_retransmitted && !self.is_terminal() && self.flight.is_some() {
+        if peer_retransmitted
+            && !self.is_terminal()
+            && let Some(flight) = &mut self.flight
+            && flight.may_answer_peer(now, self.initial_rto)
+        {
             // RFC 6347 §4.2.4: the peer lost our flight; send it again.
             self.stats.retransmissions += 1;
             self.transmit_flight();
@@ -743,10 +775,21 @@ impl Dtls {
                 self.stateless_client_hello(now, h, &fh, data);
                 continue;
             }
+            // Once complete, epoch-0 handshake records can only be the
+            // peer's final flight again; a renegotiation comes in epoch 1.
+            let stale =
+                self.hs.complete && h.epoch == 0 || fh.message_seq < self.reassembler.next_seq();
+            if stale {
+                if fragment::well_formed(&fh, data) && self.peer_flight.contains(&fh, h.epoch) {
+                    *peer_retransmitted = true;
+                } else {
+                    self.stats.fragments_dropped += 1;
+                }
+                continue;
+            }
             match self.reassembler.insert(&fh, h.epoch, data) {
                 Inserted::Kept => self.drive_handshake(now),
-                Inserted::Old => *peer_retransmitted = true,
-                Inserted::Dropped => self.stats.fragments_dropped += 1,
+                Inserted::Old | Inserted::Dropped => self.stats.fragments_dropped += 1,
             }
         }
     }
@@ -804,6 +847,7 @@ impl Dtls {
             }
             Ok(HelloOutcome::Accepted(server)) => {
                 self.machine = Machine::Server(server);
+                self.peer_flight.record(&msg);
                 self.reassembler.reset(fh.message_seq.wrapping_add(1));
                 self.deadline = Some(now + self.handshake_timeout);
                 self.send_new_flight(now);
@@ -827,6 +871,7 @@ impl Dtls {
             if msg.msg_type == kind::HELLO_REQUEST && self.role == Role::Client {
                 continue; // RFC 5246 §7.4.1.1: ignored during a handshake
             }
+            self.peer_flight.record(&msg);
             // Finished is the one message under the new keys.
             let epoch = u16::from(msg.msg_type == kind::FINISHED);
             if msg.epoch != epoch {
@@ -983,6 +1028,7 @@ impl Dtls {
             .out_expects_reply
             .then_some((self.initial_rto, self.flight_retries));
         self.flight = Some(Flight::new(items, now, timer));
+        self.peer_flight.ended = true;
         self.transmit_flight();
     }
 
