@@ -288,14 +288,16 @@ impl RecordCipher {
     }
 
     /// Encrypts `in_out` in place; returns the tag. `seq` is epoch and
-    /// sequence number (the explicit nonce and the first AAD field).
+    /// sequence number (the explicit nonce and the first AAD field);
+    /// `version` is the record header's.
     pub(crate) fn seal(
         &self,
         seq: u64,
         content_type: u8,
+        version: u16,
         in_out: &mut [u8],
     ) -> Result<aead::Tag, ProtocolError> {
-        let aad = additional_data(seq, content_type, in_out.len());
+        let aad = additional_data(seq, content_type, version, in_out.len());
         self.key
             .seal_in_place_separate_tag(self.nonce(seq.to_be_bytes()), Aad::from(aad), in_out)
             .map_err(|_| ProtocolError::Internal("AEAD seal"))
@@ -303,11 +305,13 @@ impl RecordCipher {
 
     /// Decrypts a record body (`explicit nonce || ciphertext || tag`) in
     /// place; returns the plaintext's range within `body`, or `None` if the
-    /// record does not authenticate.
+    /// record does not authenticate. `version` is the one the received
+    /// header carries, so that a rewritten header does not authenticate.
     pub(crate) fn open(
         &self,
         seq: u64,
         content_type: u8,
+        version: u16,
         body: &mut [u8],
     ) -> Option<std::ops::Range<usize>> {
         if body.len() < AEAD_OVERHEAD {
@@ -316,7 +320,7 @@ impl RecordCipher {
         let mut explicit = [0u8; 8];
         explicit.copy_from_slice(&body[..8]);
         let plain_len = body.len() - AEAD_OVERHEAD;
-        let aad = additional_data(seq, content_type, plain_len);
+        let aad = additional_data(seq, content_type, version, plain_len);
         let plain = self
             .key
             .open_in_place(self.nonce(explicit), Aad::from(aad), &mut body[8..])
@@ -326,12 +330,13 @@ impl RecordCipher {
 }
 
 /// `seq_num || type || version || length` (RFC 5246 §6.2.3.3, with the
-/// DTLS epoch in the top 16 bits of `seq_num`, RFC 6347 §4.1.2.1).
-fn additional_data(seq: u64, content_type: u8, len: usize) -> [u8; 13] {
+/// DTLS epoch in the top 16 bits of `seq_num`, RFC 6347 §4.1.2.1). The
+/// version is the record header's as sent or received.
+fn additional_data(seq: u64, content_type: u8, version: u16, len: usize) -> [u8; 13] {
     let mut aad = [0u8; 13];
     aad[..8].copy_from_slice(&seq.to_be_bytes());
     aad[8] = content_type;
-    aad[9..11].copy_from_slice(&crate::record::DTLS_1_2.to_be_bytes());
+    aad[9..11].copy_from_slice(&version.to_be_bytes());
     aad[11..].copy_from_slice(&(len as u16).to_be_bytes());
     aad
 }
@@ -699,13 +704,21 @@ mod tests {
         body.truncate(8);
         body[..8].copy_from_slice(&seq.to_be_bytes());
         body.extend_from_slice(b"hello");
-        let tag = client.seal(seq, 23, &mut body[8..]).unwrap();
+        let v = crate::record::DTLS_1_2;
+        let tag = client.seal(seq, 23, v, &mut body[8..]).unwrap();
         body.extend_from_slice(tag.as_ref());
         let mut tampered = body.clone();
-        let range = client_again.open(seq, 23, &mut body).unwrap();
+        let mut other_version = body.clone();
+        let range = client_again.open(seq, 23, v, &mut body).unwrap();
         assert_eq!(&body[range], b"hello");
         tampered[9] ^= 1;
-        assert!(client_again.open(seq, 23, &mut tampered).is_none());
+        assert!(client_again.open(seq, 23, v, &mut tampered).is_none());
+        // RFC 5246 §6.2.3.3: the header's version is authenticated.
+        assert!(
+            client_again
+                .open(seq, 23, crate::record::DTLS_1_0, &mut other_version)
+                .is_none()
+        );
     }
 
     #[test]

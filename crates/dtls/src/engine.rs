@@ -640,6 +640,10 @@ impl Dtls {
         in_place: bool,
         peer_retransmitted: &mut bool,
     ) {
+        if !self.version_allowed(h) {
+            self.stats.records_malformed += 1;
+            return;
+        }
         let plain = match h.epoch {
             0 => h.body.clone(),
             1 => {
@@ -659,7 +663,7 @@ impl Dtls {
                     return;
                 }
                 let body = &mut datagram[h.body.clone()];
-                match cipher.open(h.full_seq(), h.content_type as u8, body) {
+                match cipher.open(h.full_seq(), h.content_type as u8, h.version, body) {
                     Some(r) => {
                         self.records.replay.mark(h.seq);
                         h.body.start + r.start..h.body.start + r.end
@@ -693,6 +697,18 @@ impl Dtls {
             }
             ContentType::ApplicationData => self.stats.records_malformed += 1,
         }
+    }
+
+    /// Once the version is negotiated (ServerHello), records carry DTLS
+    /// 1.2 (RFC 6347 §4.1); a server still accepts a retransmitted
+    /// ClientHello in a DTLS 1.0 record (§4.2.1).
+    fn version_allowed(&self, h: &RecordHeader) -> bool {
+        h.version == DTLS_1_2
+            || self.hs.params.is_none()
+            || self.role == Role::Server
+                && h.epoch == 0
+                && h.content_type == ContentType::Handshake
+                && !self.hs.complete
     }
 
     fn receive_application_data(&mut self, datagram: &[u8], plain: Range<usize>, in_place: bool) {
@@ -1135,7 +1151,7 @@ impl Dtls {
         out.extend_from_slice(&full_seq.to_be_bytes());
         let start = out.len();
         parts.iter().for_each(|p| out.extend_from_slice(p));
-        let tag = cipher.seal(full_seq, content_type as u8, &mut out[start..])?;
+        let tag = cipher.seal(full_seq, content_type as u8, DTLS_1_2, &mut out[start..])?;
         out.extend_from_slice(tag.as_ref());
         Ok(())
     }

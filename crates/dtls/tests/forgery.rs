@@ -139,3 +139,29 @@ fn after_the_handshake_epoch_0_handshake_records_are_neither_new_messages_nor_an
         Some(Event::ApplicationData(b"still up".to_vec()))
     );
 }
+
+#[test]
+fn a_record_whose_header_version_was_rewritten_is_not_delivered() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(KeyType::EcdsaP256, now);
+    pump(now, &mut c, &mut s);
+    assert_eq!(s.state(), TransportState::Connected);
+    while s.poll_event().is_some() {}
+    let mut buf = Vec::new();
+    for (i, version) in [[0xfe, 0xff], [0x03, 0x03], [0xfe, 0xfd]]
+        .into_iter()
+        .enumerate()
+    {
+        c.send_application_data(b"hello").expect("send");
+        c.poll_transmit(now, &mut buf).expect("record");
+        buf[1..3].copy_from_slice(&version);
+        s.handle_receive(now, &buf);
+        let event = s.poll_event();
+        if i < 2 {
+            assert_eq!(event, None, "version {version:02x?} accepted");
+        } else {
+            assert_eq!(event, Some(Event::ApplicationData(b"hello".to_vec())));
+        }
+    }
+    assert_eq!(s.state(), TransportState::Connected);
+}
