@@ -742,6 +742,11 @@ impl Dtls {
         if epoch == 0 && self.hs.complete {
             return; // unauthenticated once keys are in use
         }
+        if matches!(self.machine, Machine::Server(Server::AwaitClientHello)) {
+            // No peer has shown it can receive at its address (RFC 6347
+            // §4.2.1): a spoofed alert must not end a stateless server.
+            return;
+        }
         let description = AlertDescription::from_code(*code);
         match (AlertLevel::from_u8(*level), description) {
             (_, AlertDescription::CloseNotify) => {

@@ -165,3 +165,18 @@ fn a_record_whose_header_version_was_rewritten_is_not_delivered() {
     }
     assert_eq!(s.state(), TransportState::Connected);
 }
+
+#[test]
+fn a_spoofed_alert_does_not_end_a_server_waiting_for_a_cookie() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(KeyType::EcdsaP256, now);
+    // Fatal handshake_failure and close_notify, unauthenticated, before
+    // any ClientHello came back with our cookie.
+    s.handle_receive(now, &[21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 2, 40]);
+    s.handle_receive(now, &[21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 1, 0]);
+    assert_eq!(s.state(), TransportState::Connecting);
+    assert_eq!(s.poll_event(), None);
+    pump(now, &mut c, &mut s);
+    assert_eq!(c.state(), TransportState::Connected);
+    assert_eq!(s.state(), TransportState::Connected);
+}
