@@ -69,7 +69,7 @@ pub(crate) fn encode(msg_type: u8, message_seq: u16, body: &[u8]) -> Vec<u8> {
 }
 
 /// Extension code points.
-mod ext {
+pub(crate) mod ext {
     pub(crate) const SUPPORTED_GROUPS: u16 = 10;
     pub(crate) const EC_POINT_FORMATS: u16 = 11;
     pub(crate) const SIGNATURE_ALGORITHMS: u16 = 13;
@@ -92,6 +92,11 @@ pub(crate) struct Extensions {
     pub(crate) extended_master_secret: bool,
     /// `renegotiation_info` contents; `None` when absent.
     pub(crate) renegotiation_info: Option<Vec<u8>>,
+    /// The `use_srtp` MKI (RFC 5764 §4.1.1); we send an empty one.
+    pub(crate) srtp_mki: Vec<u8>,
+    /// Types of the extensions present that this engine does not read
+    /// (never written; a client refuses them in a ServerHello).
+    pub(crate) unknown: Vec<u16>,
 }
 
 /// At most this many entries are kept from any list a peer sends.
@@ -145,9 +150,10 @@ impl Extensions {
                 }
                 ext::USE_SRTP => {
                     let profiles = u16_list(body.vec16("use_srtp profiles")?, "use_srtp profiles")?;
-                    let _mki = body.vec8("use_srtp mki")?;
+                    let mki = body.vec8("use_srtp mki")?;
                     body.finish("use_srtp")?;
                     e.srtp_profiles = Some(profiles);
+                    e.srtp_mki = mki.to_vec();
                 }
                 ext::EXTENDED_MASTER_SECRET => {
                     body.finish("extended_master_secret")?;
@@ -158,6 +164,7 @@ impl Extensions {
                     body.finish("renegotiation_info")?;
                     e.renegotiation_info = Some(info.to_vec());
                 }
+                _ if e.unknown.len() < MAX_LIST => e.unknown.push(id),
                 _ => {}
             }
         }
@@ -474,6 +481,7 @@ mod tests {
                 srtp_profiles: Some(vec![7, 1]),
                 extended_master_secret: true,
                 renegotiation_info: Some(vec![]),
+                ..Extensions::default()
             },
         };
         assert_eq!(ClientHello::decode(&hello.encode()), Ok(hello));
