@@ -204,11 +204,14 @@ fn check_server_hello(
     let srtp = match &sh.extensions.srtp_profiles {
         None => None,
         Some(list) => match list.as_slice() {
-            [id] => Some(
+            [id] if sh.extensions.srtp_profile_count == 1 => Some(
                 SrtpProfile::from_id(*id)
                     .filter(|p| hs.srtp_profiles.contains(p))
                     .ok_or(ProtocolError::IllegalParameter("SRTP profile not offered"))?,
             ),
+            [] if sh.extensions.srtp_profile_count == 1 => {
+                return Err(ProtocolError::IllegalParameter("SRTP profile not offered"));
+            }
             _ => {
                 return Err(ProtocolError::IllegalParameter(
                     "use_srtp must select one profile",

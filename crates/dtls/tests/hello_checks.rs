@@ -116,18 +116,85 @@ fn a_use_srtp_mki_other_than_ours_is_an_illegal_parameter() {
 
 /// A ClientHello of `version` with the extensions we require.
 fn client_hello(version: u16, cookie: &[u8], seq: u16) -> Vec<u8> {
+    client_hello_with(version, cookie, seq, &[0xc02b], &[23], &[])
+}
+
+fn u16s(list: &[u16]) -> Vec<u8> {
+    let mut out = ((list.len() * 2) as u16).to_be_bytes().to_vec();
+    list.iter()
+        .for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
+    out
+}
+
+fn client_hello_with(
+    version: u16,
+    cookie: &[u8],
+    seq: u16,
+    suites: &[u16],
+    groups: &[u16],
+    extra: &[(u16, Vec<u8>)],
+) -> Vec<u8> {
     let mut body = version.to_be_bytes().to_vec();
     body.extend_from_slice(&[7; 32]);
     body.push(0);
     body.push(cookie.len() as u8);
     body.extend_from_slice(cookie);
-    body.extend_from_slice(&[0, 2, 0xc0, 0x2b, 1, 0]);
-    body.extend_from_slice(&extensions(&[
-        (10, vec![0, 2, 0, 23]),
-        (23, vec![]),
-        (0xff01, vec![0]),
-    ]));
+    body.extend_from_slice(&u16s(suites));
+    body.extend_from_slice(&[1, 0]);
+    let mut list = vec![(10, u16s(groups)), (23, vec![]), (0xff01, vec![0])];
+    list.extend_from_slice(extra);
+    body.extend_from_slice(&extensions(&list));
     record(1, seq, &body)
+}
+
+/// The server's answer to a hello sent twice, the second time with the cookie.
+fn server_answer(suites: &[u16], groups: &[u16], extra: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let now = Instant::now();
+    let mut server =
+        Dtls::new(&Config::default(), &cert(), Role::Server, now, wall()).expect("server");
+    let mut buf = Vec::new();
+    server.handle_receive(
+        now,
+        &client_hello_with(0xfefd, &[], 0, suites, groups, extra),
+    );
+    server
+        .poll_transmit(now, &mut buf)
+        .expect("HelloVerifyRequest");
+    let cookie = buf[13 + 12 + 3..].to_vec();
+    server.handle_receive(
+        now,
+        &client_hello_with(0xfefd, &cookie, 1, suites, groups, extra),
+    );
+    server.poll_transmit(now, &mut buf).expect("an answer");
+    buf
+}
+
+#[test]
+fn our_suite_and_group_are_found_after_more_than_64_unknown_entries() {
+    // GREASE-like values and suites we do not implement first.
+    let mut suites: Vec<u16> = (0..100).map(|i| 0x0a0a + i * 0x10).collect();
+    suites.push(0xc02b);
+    let mut groups: Vec<u16> = (0..80).map(|i| 0x1a1a + i).collect();
+    groups.push(23);
+    let answer = server_answer(&suites, &groups, &[]);
+    assert_eq!((answer[0], answer[13]), (22, 2), "a ServerHello");
+}
+
+#[test]
+fn a_hello_with_a_duplicate_extension_after_many_others_does_not_decode() {
+    let mut extra: Vec<(u16, Vec<u8>)> = (0..70).map(|i| (0x3000 + i, vec![])).collect();
+    let now = Instant::now();
+    let mut server =
+        Dtls::new(&Config::default(), &cert(), Role::Server, now, wall()).expect("server");
+    let mut buf = Vec::new();
+    let hello = client_hello_with(0xfefd, &[], 0, &[0xc02b], &[23], &extra);
+    server.handle_receive(now, &hello);
+    assert!(server.poll_transmit(now, &mut buf).is_some(), "answered");
+    extra.push((0x3000 + 69, vec![])); // one beyond the first 64
+    let hello = client_hello_with(0xfefd, &[], 0, &[0xc02b], &[23], &extra);
+    server.handle_receive(now, &hello);
+    assert!(server.poll_transmit(now, &mut buf).is_none(), "dropped");
+    assert_eq!(server.stats().fragments_dropped, 1);
 }
 
 #[test]
