@@ -932,6 +932,7 @@ impl Dtls {
                 self.handshake_complete();
             }
         }
+        self.receive_early_records(now);
     }
 
     fn install_keys(&mut self) -> Result<(), ()> {
@@ -950,10 +951,18 @@ impl Dtls {
         };
         self.records.write = Some(write);
         self.records.read = Some(read);
-        // Records of epoch 1 that overtook the key exchange.
-        let early = std::mem::take(&mut self.early);
-        let now = self.last_now;
-        for mut record in early {
+        Ok(())
+    }
+
+    /// Reads the epoch-1 records that overtook the key exchange, once the
+    /// keys exist. Called after [`drive_handshake`](Self::drive_handshake)'s
+    /// loop, never inside it: the records may complete the handshake, and
+    /// the loop must not run again inside itself.
+    fn receive_early_records(&mut self, now: Instant) {
+        if self.records.read.is_none() || self.is_terminal() {
+            return;
+        }
+        for mut record in std::mem::take(&mut self.early) {
             let mut headers = Vec::new();
             if record::split_records(&record, &mut headers).is_ok()
                 && let Some(h) = headers.first()
@@ -962,7 +971,6 @@ impl Dtls {
                 self.receive_record(now, h, &mut record, false, &mut ignored);
             }
         }
-        Ok(())
     }
 
     fn handshake_complete(&mut self) {
@@ -1261,6 +1269,64 @@ mod tests {
             s.poll_event(),
             Some(Event::ApplicationData(b"still up".to_vec()))
         );
+    }
+
+    /// The client's flight 5 with its Finished (epoch 1) and the
+    /// CertificateVerify ahead of the ClientKeyExchange: the early record
+    /// completes the handshake once the keys exist, and completion runs
+    /// once (its SRTP keys went out with `Connected`, none are left over).
+    #[test]
+    fn an_early_finished_completes_the_handshake_once() {
+        let now = Instant::now();
+        let (ca, sa) = (
+            Certificate::generate(wall()).unwrap(),
+            Certificate::generate(wall()).unwrap(),
+        );
+        let config = Config::default();
+        let mut c = Dtls::new(&config, &ca, Role::Client, now, wall()).unwrap();
+        let mut s = Dtls::new(&config, &sa, Role::Server, now, wall()).unwrap();
+        c.expect_remote_fingerprints(sa.fingerprints());
+        s.expect_remote_fingerprints(ca.fingerprints());
+        let mut buf = Vec::new();
+        let mut flight5 = Vec::new();
+        for _ in 0..4 {
+            while c.poll_transmit(now, &mut buf).is_some() {
+                if c.records.write_epoch == 1 {
+                    flight5.extend_from_slice(&buf);
+                } else {
+                    s.handle_receive(now, &buf);
+                }
+            }
+            while s.poll_transmit(now, &mut buf).is_some() {
+                c.handle_receive(now, &buf);
+            }
+        }
+        let mut headers = Vec::new();
+        record::split_records(&flight5, &mut headers).unwrap();
+        let records: Vec<Vec<u8>> = headers
+            .iter()
+            .map(|h| flight5[h.body.start - HEADER_LEN..h.body.end].to_vec())
+            .collect();
+        let kinds: Vec<u8> = headers.iter().map(|h| flight5[h.body.start]).collect();
+        let cke = kinds
+            .iter()
+            .position(|k| *k == kind::CLIENT_KEY_EXCHANGE)
+            .expect("ClientKeyExchange");
+        for (i, r) in records.iter().enumerate() {
+            if i != cke {
+                s.handle_receive(now, r);
+            }
+        }
+        assert_eq!(s.early.len(), 1, "the Finished waits for its keys");
+        s.handle_receive(now, &records[cke]);
+        assert_eq!(s.state(), TransportState::Connected);
+        let connected = std::iter::from_fn(|| s.poll_event())
+            .filter(|e| matches!(e, Event::Connected { .. }))
+            .count();
+        assert_eq!(connected, 1);
+        assert!(s.srtp.is_none(), "handshake_complete ran again");
+        pump(now, &mut c, &mut s);
+        assert_eq!(c.state(), TransportState::Connected);
     }
 
     #[test]
