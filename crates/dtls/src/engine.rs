@@ -15,7 +15,7 @@ use crate::cookie::CookieKey;
 use crate::crypto::{AEAD_OVERHEAD, RecordCipher, Rng};
 use crate::error::{Error, ProtocolError};
 use crate::fingerprint::{Fingerprint, HashAlgorithm};
-use crate::flight::{Flight, FlightItem, TimerState};
+use crate::flight::{Flight, FlightItem, TimerState, later};
 use crate::fragment::{self, Inserted, Message, Reassembler};
 use crate::handshake::Handshake;
 use crate::message::{self, ClientHello, FragmentHeader, HANDSHAKE_HEADER_LEN, kind};
@@ -335,7 +335,7 @@ impl Dtls {
             last_now: now,
         };
         if role == Role::Client {
-            dtls.deadline = Some(now + dtls.handshake_timeout);
+            dtls.deadline = Some(later(now, dtls.handshake_timeout));
             dtls.send_new_flight(now);
         }
         Ok(dtls)
@@ -870,7 +870,7 @@ impl Dtls {
                 self.machine = Machine::Server(server);
                 self.peer_flight.record(&msg);
                 self.reassembler.reset(fh.message_seq.wrapping_add(1));
-                self.deadline = Some(now + self.handshake_timeout);
+                self.deadline = Some(later(now, self.handshake_timeout));
                 self.send_new_flight(now);
             }
             Err(e) => self.fail_protocol(e),
