@@ -188,7 +188,32 @@ pub(crate) fn extended_master_secret(
     out
 }
 
-/// The session's secrets once the key exchange is done.
+/// Overwrites secret bytes with zeros before their memory is released
+/// (`black_box` keeps the writes from being optimised away as dead).
+pub(crate) fn wipe(buf: &mut [u8]) {
+    buf.fill(0);
+    std::hint::black_box(buf);
+}
+
+/// The ECDHE shared secret (the pre-master secret), wiped when dropped.
+pub(crate) struct PreMasterSecret(Vec<u8>);
+
+impl std::ops::Deref for PreMasterSecret {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for PreMasterSecret {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+/// The session's secrets once the key exchange is done; the master secret
+/// is wiped when dropped.
 #[derive(Clone)]
 pub(crate) struct Secrets {
     pub(crate) suite: CipherSuite,
@@ -243,10 +268,20 @@ impl Secrets {
         let (client_key, rest) = block.split_at(kl);
         let (server_key, rest) = rest.split_at(kl);
         let (client_iv, server_iv) = rest.split_at(4);
-        Ok((
-            RecordCipher::new(self.suite, client_key, client_iv)?,
-            RecordCipher::new(self.suite, server_key, server_iv)?,
-        ))
+        let keys = RecordCipher::new(self.suite, client_key, client_iv).and_then(|client| {
+            Ok((
+                client,
+                RecordCipher::new(self.suite, server_key, server_iv)?,
+            ))
+        });
+        wipe(block);
+        keys
+    }
+}
+
+impl Drop for Secrets {
+    fn drop(&mut self) {
+        wipe(&mut self.master);
     }
 }
 
@@ -401,7 +436,9 @@ impl KeyShare {
             let mut bytes = [0u8; 48];
             let bytes = &mut bytes[..group.private_len()];
             rng.fill(bytes);
-            if let Ok(private) = PrivateKey::from_private_key(group.algorithm(), bytes) {
+            let private = PrivateKey::from_private_key(group.algorithm(), bytes);
+            wipe(bytes); // aws-lc holds its own copy of the scalar
+            if let Ok(private) = private {
                 let public = private
                     .compute_public_key()
                     .map_err(|_| ProtocolError::Internal("ECDHE public key"))?
@@ -418,12 +455,12 @@ impl KeyShare {
     }
 
     /// The shared secret with the peer's public value (the pre-master secret).
-    pub(crate) fn agree(&self, peer: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    pub(crate) fn agree(&self, peer: &[u8]) -> Result<PreMasterSecret, ProtocolError> {
         agreement::agree(
             &self.private,
             UnparsedPublicKey::new(self.group.algorithm(), peer),
             ProtocolError::BadKeyShare,
-            |secret| Ok(secret.to_vec()),
+            |secret| Ok(PreMasterSecret(secret.to_vec())),
         )
     }
 }
@@ -756,8 +793,11 @@ mod tests {
         for group in NamedGroup::ALL {
             let a = KeyShare::generate(group, &mut rng).unwrap();
             let b = KeyShare::generate(group, &mut rng).unwrap();
-            assert_eq!(a.agree(&b.public).unwrap(), b.agree(&a.public).unwrap());
-            assert_eq!(a.agree(&[4, 1, 2]), Err(ProtocolError::BadKeyShare));
+            assert_eq!(*a.agree(&b.public).unwrap(), *b.agree(&a.public).unwrap());
+            assert!(matches!(
+                a.agree(&[4, 1, 2]),
+                Err(ProtocolError::BadKeyShare)
+            ));
         }
     }
 }

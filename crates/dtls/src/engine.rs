@@ -987,7 +987,11 @@ impl Dtls {
             let material = &mut material[..p.keying_material_len()];
             secrets.export(b"EXTRACTOR-dtls_srtp", material);
             self.srtp = SrtpKeys::from_keying_material(p, self.role, material);
+            crate::crypto::wipe(material);
         }
+        // Record keys and SRTP keys are derived: the master secret has
+        // served (no resumption, no renegotiation) and is wiped.
+        self.hs.secrets = None;
         self.try_complete();
     }
 
@@ -1327,6 +1331,27 @@ mod tests {
         assert!(s.srtp.is_none(), "handshake_complete ran again");
         pump(now, &mut c, &mut s);
         assert_eq!(c.state(), TransportState::Connected);
+    }
+
+    #[test]
+    fn the_master_secret_is_dropped_once_the_handshake_is_complete() {
+        let now = Instant::now();
+        let (c, s) = connected_pair(now);
+        assert!(c.hs.secrets.is_none());
+        assert!(s.hs.secrets.is_none());
+        assert!(c.records.read.is_some() && s.records.write.is_some());
+    }
+
+    #[test]
+    fn wiped_secrets_are_zero() {
+        let mut secret = crate::crypto::Secrets {
+            suite: crate::crypto::CipherSuite::EcdheEcdsaAes128Gcm,
+            master: [7; 48],
+            client_random: [1; 32],
+            server_random: [2; 32],
+        };
+        crate::crypto::wipe(&mut secret.master);
+        assert_eq!(secret.master, [0; 48]);
     }
 
     #[test]
