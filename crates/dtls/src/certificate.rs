@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use aws_lc_rs::digest;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256,
-    PKCS_RSA_SHA256,
+    PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256,
 };
 use x509_cert::der::Decode;
 
@@ -40,7 +40,11 @@ pub enum KeyType {
     EcdsaP256,
     /// RSA 2048 signing with RSASSA-PKCS1-v1_5 and SHA-256 (`{name:
     /// "RSASSA-PKCS1-v1_5", modulusLength: 2048, hash: "SHA-256"}`).
+    /// [`Certificate::key_type`] also reports it for an imported RSA key
+    /// of another size.
     Rsa2048,
+    /// ECDSA on P-384 with SHA-384 (`{name: "ECDSA", namedCurve: "P-384"}`).
+    EcdsaP384,
 }
 
 /// A DTLS identity: a self-signed X.509 certificate and its private key,
@@ -98,6 +102,7 @@ impl Certificate {
     ) -> Result<Self, Error> {
         let alg = match key_type {
             KeyType::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+            KeyType::EcdsaP384 => &PKCS_ECDSA_P384_SHA384,
             KeyType::Rsa2048 => &PKCS_RSA_SHA256,
         };
         let key_pair = KeyPair::generate_for(alg).map_err(Error::CertificateGeneration)?;
@@ -259,9 +264,10 @@ impl Certificate {
 
     /// The key type.
     pub fn key_type(&self) -> KeyType {
-        match self.signing_key.kind() {
-            crate::crypto::KeyKind::Rsa => KeyType::Rsa2048,
-            crate::crypto::KeyKind::Ecdsa => KeyType::EcdsaP256,
+        match *self.signing_key {
+            SigningKey::EcdsaP256(_) => KeyType::EcdsaP256,
+            SigningKey::EcdsaP384(_) => KeyType::EcdsaP384,
+            SigningKey::Rsa(_) => KeyType::Rsa2048,
         }
     }
 

@@ -13,7 +13,7 @@ use crate::srtp::SrtpProfile;
 #[derive(Debug)]
 pub(crate) enum Client {
     /// Flight 1 or 3 sent; waiting for HelloVerifyRequest or ServerHello.
-    AwaitHello { hello: ClientHello },
+    AwaitHello { hello: Box<ClientHello> },
     /// ServerHello received.
     AwaitCertificate,
     /// The server's certificate received.
@@ -62,11 +62,14 @@ impl Client {
                 extended_master_secret: true,
                 // RFC 5746 §3.4: an empty renegotiation_info, we never renegotiate.
                 renegotiation_info: Some(Vec::new()),
+                ..Extensions::default()
             },
         };
         hs.push(kind::CLIENT_HELLO, &hello.encode(), 0);
         hs.out_expects_reply = true;
-        Client::AwaitHello { hello }
+        Client::AwaitHello {
+            hello: Box::new(hello),
+        }
     }
 
     /// Handles the next message of the server's flight.
@@ -196,15 +199,19 @@ fn check_server_hello(
     {
         return Err(ProtocolError::BadRenegotiationInfo);
     }
+    check_server_extensions(hello, sh)?;
     // RFC 5764 §4.1.1: one profile, one we offered.
     let srtp = match &sh.extensions.srtp_profiles {
         None => None,
         Some(list) => match list.as_slice() {
-            [id] => Some(
+            [id] if sh.extensions.srtp_profile_count == 1 => Some(
                 SrtpProfile::from_id(*id)
                     .filter(|p| hs.srtp_profiles.contains(p))
                     .ok_or(ProtocolError::IllegalParameter("SRTP profile not offered"))?,
             ),
+            [] if sh.extensions.srtp_profile_count == 1 => {
+                return Err(ProtocolError::IllegalParameter("SRTP profile not offered"));
+            }
             _ => {
                 return Err(ProtocolError::IllegalParameter(
                     "use_srtp must select one profile",
@@ -218,6 +225,25 @@ fn check_server_hello(
         server_random: sh.random,
         srtp,
     })
+}
+
+/// RFC 5246 §7.4.1.4: a ServerHello extension must answer one we offered.
+/// RFC 5764 §4.1.1: a non-empty MKI that differs from ours (we offer none)
+/// is an `illegal_parameter`.
+fn check_server_extensions(hello: &ClientHello, sh: &ServerHello) -> Result<(), ProtocolError> {
+    let ext = &sh.extensions;
+    if let Some(&id) = ext.unknown.first() {
+        return Err(ProtocolError::UnsupportedExtension(id));
+    }
+    if ext.srtp_profiles.is_some() && hello.extensions.srtp_profiles.is_none() {
+        return Err(ProtocolError::UnsupportedExtension(message::ext::USE_SRTP));
+    }
+    if !ext.srtp_mki.is_empty() && ext.srtp_mki != hello.extensions.srtp_mki {
+        return Err(ProtocolError::IllegalParameter(
+            "use_srtp MKI differs from ours",
+        ));
+    }
+    Ok(())
 }
 
 /// ServerHelloDone (RFC 5246 §7.4.5, an empty body) ends flight 4.

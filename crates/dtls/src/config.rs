@@ -21,6 +21,9 @@ pub enum Role {
 /// (a stateless server could not reassemble it), fits with room to spare.
 pub const MIN_MTU: usize = 256;
 
+/// The longest [`Config::handshake_timeout`] accepted.
+pub const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Settings of a [`Dtls`](crate::Dtls) transport. Start from
 /// [`Config::default()`] and change fields.
 #[derive(Clone)]
@@ -39,13 +42,14 @@ pub struct Config {
     /// offers and accepts no SRTP (a data-channel-only session).
     pub srtp_profiles: Vec<SrtpProfile>,
     /// First handshake retransmission timeout (RFC 6347 §4.2.4.1); doubles per
-    /// retry, capped at 60 s. Default 1 s, as browsers use.
+    /// retry, capped at 60 s. Default 1 s, as browsers use; at most 60 s.
     pub initial_rto: Duration,
     /// Retransmissions per flight before giving up with
     /// [`Error::HandshakeTimeout`]. Default 4 (1 + 2 + 4 + 8 + 16 s).
     pub flight_retries: usize,
     /// Deadline for the whole handshake (for a server, from the first
-    /// ClientHello that returns our cookie). Default 40 s.
+    /// ClientHello that returns our cookie). Default 40 s; at most
+    /// [`MAX_HANDSHAKE_TIMEOUT`] (one hour).
     pub handshake_timeout: Duration,
     /// Seed for every random value the engine chooses (handshake randoms,
     /// cookie secret, ECDHE private keys), for reproducible tests: a
@@ -78,6 +82,17 @@ impl Config {
         if self.initial_rto.is_zero() {
             return Err(Error::Config {
                 reason: "zero retransmission timeout",
+            });
+        }
+        // RFC 6347 §4.2.4.1: the timer backs off to 60 s at most.
+        if self.initial_rto > crate::flight::MAX_RTO {
+            return Err(Error::Config {
+                reason: "initial_rto above 60 seconds",
+            });
+        }
+        if self.handshake_timeout.is_zero() || self.handshake_timeout > MAX_HANDSHAKE_TIMEOUT {
+            return Err(Error::Config {
+                reason: "handshake_timeout zero or above one hour",
             });
         }
         Ok(())

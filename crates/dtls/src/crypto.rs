@@ -188,7 +188,32 @@ pub(crate) fn extended_master_secret(
     out
 }
 
-/// The session's secrets once the key exchange is done.
+/// Overwrites secret bytes with zeros before their memory is released
+/// (`black_box` keeps the writes from being optimised away as dead).
+pub(crate) fn wipe(buf: &mut [u8]) {
+    buf.fill(0);
+    std::hint::black_box(buf);
+}
+
+/// The ECDHE shared secret (the pre-master secret), wiped when dropped.
+pub(crate) struct PreMasterSecret(Vec<u8>);
+
+impl std::ops::Deref for PreMasterSecret {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for PreMasterSecret {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+/// The session's secrets once the key exchange is done; the master secret
+/// is wiped when dropped.
 #[derive(Clone)]
 pub(crate) struct Secrets {
     pub(crate) suite: CipherSuite,
@@ -243,10 +268,20 @@ impl Secrets {
         let (client_key, rest) = block.split_at(kl);
         let (server_key, rest) = rest.split_at(kl);
         let (client_iv, server_iv) = rest.split_at(4);
-        Ok((
-            RecordCipher::new(self.suite, client_key, client_iv)?,
-            RecordCipher::new(self.suite, server_key, server_iv)?,
-        ))
+        let keys = RecordCipher::new(self.suite, client_key, client_iv).and_then(|client| {
+            Ok((
+                client,
+                RecordCipher::new(self.suite, server_key, server_iv)?,
+            ))
+        });
+        wipe(block);
+        keys
+    }
+}
+
+impl Drop for Secrets {
+    fn drop(&mut self) {
+        wipe(&mut self.master);
     }
 }
 
@@ -288,14 +323,16 @@ impl RecordCipher {
     }
 
     /// Encrypts `in_out` in place; returns the tag. `seq` is epoch and
-    /// sequence number (the explicit nonce and the first AAD field).
+    /// sequence number (the explicit nonce and the first AAD field);
+    /// `version` is the record header's.
     pub(crate) fn seal(
         &self,
         seq: u64,
         content_type: u8,
+        version: u16,
         in_out: &mut [u8],
     ) -> Result<aead::Tag, ProtocolError> {
-        let aad = additional_data(seq, content_type, in_out.len());
+        let aad = additional_data(seq, content_type, version, in_out.len());
         self.key
             .seal_in_place_separate_tag(self.nonce(seq.to_be_bytes()), Aad::from(aad), in_out)
             .map_err(|_| ProtocolError::Internal("AEAD seal"))
@@ -303,11 +340,13 @@ impl RecordCipher {
 
     /// Decrypts a record body (`explicit nonce || ciphertext || tag`) in
     /// place; returns the plaintext's range within `body`, or `None` if the
-    /// record does not authenticate.
+    /// record does not authenticate. `version` is the one the received
+    /// header carries, so that a rewritten header does not authenticate.
     pub(crate) fn open(
         &self,
         seq: u64,
         content_type: u8,
+        version: u16,
         body: &mut [u8],
     ) -> Option<std::ops::Range<usize>> {
         if body.len() < AEAD_OVERHEAD {
@@ -316,7 +355,7 @@ impl RecordCipher {
         let mut explicit = [0u8; 8];
         explicit.copy_from_slice(&body[..8]);
         let plain_len = body.len() - AEAD_OVERHEAD;
-        let aad = additional_data(seq, content_type, plain_len);
+        let aad = additional_data(seq, content_type, version, plain_len);
         let plain = self
             .key
             .open_in_place(self.nonce(explicit), Aad::from(aad), &mut body[8..])
@@ -326,12 +365,13 @@ impl RecordCipher {
 }
 
 /// `seq_num || type || version || length` (RFC 5246 §6.2.3.3, with the
-/// DTLS epoch in the top 16 bits of `seq_num`, RFC 6347 §4.1.2.1).
-fn additional_data(seq: u64, content_type: u8, len: usize) -> [u8; 13] {
+/// DTLS epoch in the top 16 bits of `seq_num`, RFC 6347 §4.1.2.1). The
+/// version is the record header's as sent or received.
+fn additional_data(seq: u64, content_type: u8, version: u16, len: usize) -> [u8; 13] {
     let mut aad = [0u8; 13];
     aad[..8].copy_from_slice(&seq.to_be_bytes());
     aad[8] = content_type;
-    aad[9..11].copy_from_slice(&crate::record::DTLS_1_2.to_be_bytes());
+    aad[9..11].copy_from_slice(&version.to_be_bytes());
     aad[11..].copy_from_slice(&(len as u16).to_be_bytes());
     aad
 }
@@ -396,7 +436,9 @@ impl KeyShare {
             let mut bytes = [0u8; 48];
             let bytes = &mut bytes[..group.private_len()];
             rng.fill(bytes);
-            if let Ok(private) = PrivateKey::from_private_key(group.algorithm(), bytes) {
+            let private = PrivateKey::from_private_key(group.algorithm(), bytes);
+            wipe(bytes); // aws-lc holds its own copy of the scalar
+            if let Ok(private) = private {
                 let public = private
                     .compute_public_key()
                     .map_err(|_| ProtocolError::Internal("ECDHE public key"))?
@@ -413,12 +455,12 @@ impl KeyShare {
     }
 
     /// The shared secret with the peer's public value (the pre-master secret).
-    pub(crate) fn agree(&self, peer: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    pub(crate) fn agree(&self, peer: &[u8]) -> Result<PreMasterSecret, ProtocolError> {
         agreement::agree(
             &self.private,
             UnparsedPublicKey::new(self.group.algorithm(), peer),
             ProtocolError::BadKeyShare,
-            |secret| Ok(secret.to_vec()),
+            |secret| Ok(PreMasterSecret(secret.to_vec())),
         )
     }
 }
@@ -699,13 +741,21 @@ mod tests {
         body.truncate(8);
         body[..8].copy_from_slice(&seq.to_be_bytes());
         body.extend_from_slice(b"hello");
-        let tag = client.seal(seq, 23, &mut body[8..]).unwrap();
+        let v = crate::record::DTLS_1_2;
+        let tag = client.seal(seq, 23, v, &mut body[8..]).unwrap();
         body.extend_from_slice(tag.as_ref());
         let mut tampered = body.clone();
-        let range = client_again.open(seq, 23, &mut body).unwrap();
+        let mut other_version = body.clone();
+        let range = client_again.open(seq, 23, v, &mut body).unwrap();
         assert_eq!(&body[range], b"hello");
         tampered[9] ^= 1;
-        assert!(client_again.open(seq, 23, &mut tampered).is_none());
+        assert!(client_again.open(seq, 23, v, &mut tampered).is_none());
+        // RFC 5246 §6.2.3.3: the header's version is authenticated.
+        assert!(
+            client_again
+                .open(seq, 23, crate::record::DTLS_1_0, &mut other_version)
+                .is_none()
+        );
     }
 
     #[test]
@@ -743,8 +793,11 @@ mod tests {
         for group in NamedGroup::ALL {
             let a = KeyShare::generate(group, &mut rng).unwrap();
             let b = KeyShare::generate(group, &mut rng).unwrap();
-            assert_eq!(a.agree(&b.public).unwrap(), b.agree(&a.public).unwrap());
-            assert_eq!(a.agree(&[4, 1, 2]), Err(ProtocolError::BadKeyShare));
+            assert_eq!(*a.agree(&b.public).unwrap(), *b.agree(&a.public).unwrap());
+            assert!(matches!(
+                a.agree(&[4, 1, 2]),
+                Err(ProtocolError::BadKeyShare)
+            ));
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::cookie::CookieKey;
 use crate::crypto::{AEAD_OVERHEAD, RecordCipher, Rng};
 use crate::error::{Error, ProtocolError};
 use crate::fingerprint::{Fingerprint, HashAlgorithm};
-use crate::flight::{Flight, FlightItem, TimerState};
+use crate::flight::{Flight, FlightItem, TimerState, later};
 use crate::fragment::{self, Inserted, Message, Reassembler};
 use crate::handshake::Handshake;
 use crate::message::{self, ClientHello, FragmentHeader, HANDSHAKE_HEADER_LEN, kind};
@@ -118,6 +118,32 @@ enum Machine {
     Aborted,
 }
 
+/// The messages of the peer's latest flight, to recognise its
+/// retransmission (RFC 6347 §4.2.4) among stale or forged fragments.
+#[derive(Debug, Default)]
+struct PeerFlight {
+    /// `(message_seq, msg_type, length, epoch)` of each message.
+    messages: Vec<(u16, u8, usize, u16)>,
+    /// We sent a flight since: the next message starts the peer's next one.
+    ended: bool,
+}
+
+impl PeerFlight {
+    fn record(&mut self, msg: &Message) {
+        if std::mem::take(&mut self.ended) {
+            self.messages.clear();
+        }
+        self.messages
+            .push((msg.seq, msg.msg_type, msg.body.len(), msg.epoch));
+    }
+
+    /// Whether a fragment could belong to one of these messages.
+    fn contains(&self, fh: &FragmentHeader, epoch: u16) -> bool {
+        self.messages
+            .contains(&(fh.message_seq, fh.msg_type, fh.length, epoch))
+    }
+}
+
 /// The record layer's write and read state (RFC 6347 §4.1).
 struct Records {
     /// Our current write epoch: 1 once our ChangeCipherSpec went out.
@@ -182,6 +208,7 @@ pub struct Dtls {
     cookies: Option<CookieKey>,
     reassembler: Reassembler,
     flight: Option<Flight>,
+    peer_flight: PeerFlight,
     /// The whole handshake must be over by then.
     deadline: Option<Instant>,
     records: Records,
@@ -283,6 +310,7 @@ impl Dtls {
             cookies,
             reassembler: Reassembler::default(),
             flight: None,
+            peer_flight: PeerFlight::default(),
             deadline: None,
             records: Records {
                 write_epoch: 0,
@@ -307,7 +335,7 @@ impl Dtls {
             last_now: now,
         };
         if role == Role::Client {
-            dtls.deadline = Some(now + dtls.handshake_timeout);
+            dtls.deadline = Some(later(now, dtls.handshake_timeout));
             dtls.send_new_flight(now);
         }
         Ok(dtls)
@@ -593,7 +621,11 @@ impl Dtls {
             self.receive_record(now, h, datagram, in_place, &mut peer_retransmitted);
         }
         self.headers = headers;
-        if peer_retransmitted && !self.is_terminal() && self.flight.is_some() {
+        if peer_retransmitted
+            && !self.is_terminal()
+            && let Some(flight) = &mut self.flight
+            && flight.may_answer_peer(now, self.initial_rto)
+        {
             // RFC 6347 §4.2.4: the peer lost our flight; send it again.
             self.stats.retransmissions += 1;
             self.transmit_flight();
@@ -608,6 +640,10 @@ impl Dtls {
         in_place: bool,
         peer_retransmitted: &mut bool,
     ) {
+        if !self.version_allowed(h) {
+            self.stats.records_malformed += 1;
+            return;
+        }
         let plain = match h.epoch {
             0 => h.body.clone(),
             1 => {
@@ -627,7 +663,7 @@ impl Dtls {
                     return;
                 }
                 let body = &mut datagram[h.body.clone()];
-                match cipher.open(h.full_seq(), h.content_type as u8, body) {
+                match cipher.open(h.full_seq(), h.content_type as u8, h.version, body) {
                     Some(r) => {
                         self.records.replay.mark(h.seq);
                         h.body.start + r.start..h.body.start + r.end
@@ -663,6 +699,18 @@ impl Dtls {
         }
     }
 
+    /// Once the version is negotiated (ServerHello), records carry DTLS
+    /// 1.2 (RFC 6347 §4.1); a server still accepts a retransmitted
+    /// ClientHello in a DTLS 1.0 record (§4.2.1).
+    fn version_allowed(&self, h: &RecordHeader) -> bool {
+        h.version == DTLS_1_2
+            || self.hs.params.is_none()
+            || self.role == Role::Server
+                && h.epoch == 0
+                && h.content_type == ContentType::Handshake
+                && !self.hs.complete
+    }
+
     fn receive_application_data(&mut self, datagram: &[u8], plain: Range<usize>, in_place: bool) {
         if self.role == Role::Server && self.flight.is_some() {
             // The client sends data only after our Finished reached it:
@@ -693,6 +741,11 @@ impl Dtls {
         };
         if epoch == 0 && self.hs.complete {
             return; // unauthenticated once keys are in use
+        }
+        if matches!(self.machine, Machine::Server(Server::AwaitClientHello)) {
+            // No peer has shown it can receive at its address (RFC 6347
+            // §4.2.1): a spoofed alert must not end a stateless server.
+            return;
         }
         let description = AlertDescription::from_code(*code);
         match (AlertLevel::from_u8(*level), description) {
@@ -743,10 +796,21 @@ impl Dtls {
                 self.stateless_client_hello(now, h, &fh, data);
                 continue;
             }
+            // Once complete, epoch-0 handshake records can only be the
+            // peer's final flight again; a renegotiation comes in epoch 1.
+            let stale =
+                self.hs.complete && h.epoch == 0 || fh.message_seq < self.reassembler.next_seq();
+            if stale {
+                if fragment::well_formed(&fh, data) && self.peer_flight.contains(&fh, h.epoch) {
+                    *peer_retransmitted = true;
+                } else {
+                    self.stats.fragments_dropped += 1;
+                }
+                continue;
+            }
             match self.reassembler.insert(&fh, h.epoch, data) {
                 Inserted::Kept => self.drive_handshake(now),
-                Inserted::Old => *peer_retransmitted = true,
-                Inserted::Dropped => self.stats.fragments_dropped += 1,
+                Inserted::Old | Inserted::Dropped => self.stats.fragments_dropped += 1,
             }
         }
     }
@@ -804,8 +868,9 @@ impl Dtls {
             }
             Ok(HelloOutcome::Accepted(server)) => {
                 self.machine = Machine::Server(server);
+                self.peer_flight.record(&msg);
                 self.reassembler.reset(fh.message_seq.wrapping_add(1));
-                self.deadline = Some(now + self.handshake_timeout);
+                self.deadline = Some(later(now, self.handshake_timeout));
                 self.send_new_flight(now);
             }
             Err(e) => self.fail_protocol(e),
@@ -827,6 +892,7 @@ impl Dtls {
             if msg.msg_type == kind::HELLO_REQUEST && self.role == Role::Client {
                 continue; // RFC 5246 §7.4.1.1: ignored during a handshake
             }
+            self.peer_flight.record(&msg);
             // Finished is the one message under the new keys.
             let epoch = u16::from(msg.msg_type == kind::FINISHED);
             if msg.epoch != epoch {
@@ -866,6 +932,7 @@ impl Dtls {
                 self.handshake_complete();
             }
         }
+        self.receive_early_records(now);
     }
 
     fn install_keys(&mut self) -> Result<(), ()> {
@@ -884,10 +951,18 @@ impl Dtls {
         };
         self.records.write = Some(write);
         self.records.read = Some(read);
-        // Records of epoch 1 that overtook the key exchange.
-        let early = std::mem::take(&mut self.early);
-        let now = self.last_now;
-        for mut record in early {
+        Ok(())
+    }
+
+    /// Reads the epoch-1 records that overtook the key exchange, once the
+    /// keys exist. Called after [`drive_handshake`](Self::drive_handshake)'s
+    /// loop, never inside it: the records may complete the handshake, and
+    /// the loop must not run again inside itself.
+    fn receive_early_records(&mut self, now: Instant) {
+        if self.records.read.is_none() || self.is_terminal() {
+            return;
+        }
+        for mut record in std::mem::take(&mut self.early) {
             let mut headers = Vec::new();
             if record::split_records(&record, &mut headers).is_ok()
                 && let Some(h) = headers.first()
@@ -896,7 +971,6 @@ impl Dtls {
                 self.receive_record(now, h, &mut record, false, &mut ignored);
             }
         }
-        Ok(())
     }
 
     fn handshake_complete(&mut self) {
@@ -913,7 +987,11 @@ impl Dtls {
             let material = &mut material[..p.keying_material_len()];
             secrets.export(b"EXTRACTOR-dtls_srtp", material);
             self.srtp = SrtpKeys::from_keying_material(p, self.role, material);
+            crate::crypto::wipe(material);
         }
+        // Record keys and SRTP keys are derived: the master secret has
+        // served (no resumption, no renegotiation) and is wiped.
+        self.hs.secrets = None;
         self.try_complete();
     }
 
@@ -983,6 +1061,7 @@ impl Dtls {
             .out_expects_reply
             .then_some((self.initial_rto, self.flight_retries));
         self.flight = Some(Flight::new(items, now, timer));
+        self.peer_flight.ended = true;
         self.transmit_flight();
     }
 
@@ -1089,7 +1168,7 @@ impl Dtls {
         out.extend_from_slice(&full_seq.to_be_bytes());
         let start = out.len();
         parts.iter().for_each(|p| out.extend_from_slice(p));
-        let tag = cipher.seal(full_seq, content_type as u8, &mut out[start..])?;
+        let tag = cipher.seal(full_seq, content_type as u8, DTLS_1_2, &mut out[start..])?;
         out.extend_from_slice(tag.as_ref());
         Ok(())
     }
@@ -1194,6 +1273,85 @@ mod tests {
             s.poll_event(),
             Some(Event::ApplicationData(b"still up".to_vec()))
         );
+    }
+
+    /// The client's flight 5 with its Finished (epoch 1) and the
+    /// CertificateVerify ahead of the ClientKeyExchange: the early record
+    /// completes the handshake once the keys exist, and completion runs
+    /// once (its SRTP keys went out with `Connected`, none are left over).
+    #[test]
+    fn an_early_finished_completes_the_handshake_once() {
+        let now = Instant::now();
+        let (ca, sa) = (
+            Certificate::generate(wall()).unwrap(),
+            Certificate::generate(wall()).unwrap(),
+        );
+        let config = Config::default();
+        let mut c = Dtls::new(&config, &ca, Role::Client, now, wall()).unwrap();
+        let mut s = Dtls::new(&config, &sa, Role::Server, now, wall()).unwrap();
+        c.expect_remote_fingerprints(sa.fingerprints());
+        s.expect_remote_fingerprints(ca.fingerprints());
+        let mut buf = Vec::new();
+        let mut flight5 = Vec::new();
+        for _ in 0..4 {
+            while c.poll_transmit(now, &mut buf).is_some() {
+                if c.records.write_epoch == 1 {
+                    flight5.extend_from_slice(&buf);
+                } else {
+                    s.handle_receive(now, &buf);
+                }
+            }
+            while s.poll_transmit(now, &mut buf).is_some() {
+                c.handle_receive(now, &buf);
+            }
+        }
+        let mut headers = Vec::new();
+        record::split_records(&flight5, &mut headers).unwrap();
+        let records: Vec<Vec<u8>> = headers
+            .iter()
+            .map(|h| flight5[h.body.start - HEADER_LEN..h.body.end].to_vec())
+            .collect();
+        let kinds: Vec<u8> = headers.iter().map(|h| flight5[h.body.start]).collect();
+        let cke = kinds
+            .iter()
+            .position(|k| *k == kind::CLIENT_KEY_EXCHANGE)
+            .expect("ClientKeyExchange");
+        for (i, r) in records.iter().enumerate() {
+            if i != cke {
+                s.handle_receive(now, r);
+            }
+        }
+        assert_eq!(s.early.len(), 1, "the Finished waits for its keys");
+        s.handle_receive(now, &records[cke]);
+        assert_eq!(s.state(), TransportState::Connected);
+        let connected = std::iter::from_fn(|| s.poll_event())
+            .filter(|e| matches!(e, Event::Connected { .. }))
+            .count();
+        assert_eq!(connected, 1);
+        assert!(s.srtp.is_none(), "handshake_complete ran again");
+        pump(now, &mut c, &mut s);
+        assert_eq!(c.state(), TransportState::Connected);
+    }
+
+    #[test]
+    fn the_master_secret_is_dropped_once_the_handshake_is_complete() {
+        let now = Instant::now();
+        let (c, s) = connected_pair(now);
+        assert!(c.hs.secrets.is_none());
+        assert!(s.hs.secrets.is_none());
+        assert!(c.records.read.is_some() && s.records.write.is_some());
+    }
+
+    #[test]
+    fn wiped_secrets_are_zero() {
+        let mut secret = crate::crypto::Secrets {
+            suite: crate::crypto::CipherSuite::EcdheEcdsaAes128Gcm,
+            master: [7; 48],
+            client_random: [1; 32],
+            server_random: [2; 32],
+        };
+        crate::crypto::wipe(&mut secret.master);
+        assert_eq!(secret.master, [0; 48]);
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub enum ProtocolError {
     IllegalParameter(&'static str),
     /// The peer's DTLS version is not 1.2 (`protocol_version`).
     UnsupportedVersion(u16),
+    /// The ServerHello carries an extension of this type that the
+    /// ClientHello did not offer (RFC 5246 §7.4.1.4, `unsupported_extension`).
+    UnsupportedExtension(u16),
     /// The peer's certificate is unparsable or of an unsupported key type
     /// (`bad_certificate` / `unsupported_certificate`).
     BadCertificate(&'static str),
@@ -154,6 +157,7 @@ impl fmt::Display for ProtocolError {
             Self::BadRenegotiationInfo => f.write_str("missing or non-empty renegotiation_info"),
             Self::IllegalParameter(what) => write!(f, "illegal parameter: {what}"),
             Self::UnsupportedVersion(v) => write!(f, "unsupported version {v:#06x}"),
+            Self::UnsupportedExtension(t) => write!(f, "extension {t} was not offered"),
             Self::BadCertificate(what) => write!(f, "bad certificate: {what}"),
             Self::BadSignature => f.write_str("signature did not verify"),
             Self::BadFinished => f.write_str("Finished did not verify"),
@@ -176,6 +180,7 @@ impl ProtocolError {
             | Self::BadRenegotiationInfo => AlertDescription::HandshakeFailure,
             Self::IllegalParameter(_) | Self::BadKeyShare => AlertDescription::IllegalParameter,
             Self::UnsupportedVersion(_) => AlertDescription::ProtocolVersion,
+            Self::UnsupportedExtension(_) => AlertDescription::UnsupportedExtension,
             Self::BadCertificate(_) => AlertDescription::BadCertificate,
             Self::BadSignature | Self::BadFinished => AlertDescription::DecryptError,
             Self::Internal(_) => AlertDescription::InternalError,

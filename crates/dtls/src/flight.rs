@@ -19,6 +19,9 @@ pub(crate) enum FlightItem {
 pub(crate) struct Flight {
     pub(crate) items: Vec<FlightItem>,
     timer: Option<Timer>,
+    /// Before this instant the peer's retransmissions are not answered
+    /// again (RFC 6347 §4.2.4, bounded: at most once per timer period).
+    quiet_until: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -52,10 +55,24 @@ impl Flight {
             items,
             timer: expects_reply.map(|(rto, retries)| Timer {
                 rto,
-                deadline: now + rto,
+                deadline: later(now, rto),
                 retries_left: retries,
             }),
+            quiet_until: None,
         }
+    }
+
+    /// Whether a retransmission of the peer's last flight, received at
+    /// `now`, may be answered by sending this flight again: at most once
+    /// per retransmission period (the timer's current one, else `period`),
+    /// so that forged retransmissions cannot make us a traffic amplifier.
+    pub(crate) fn may_answer_peer(&mut self, now: Instant, period: Duration) -> bool {
+        if self.quiet_until.is_some_and(|t| now < t) {
+            return false;
+        }
+        let period = self.timer.map_or(period, |t| t.rto);
+        self.quiet_until = Some(later(now, period));
+        true
     }
 
     /// When the timer fires next.
@@ -81,10 +98,18 @@ impl Flight {
             return TimerState::GiveUp;
         }
         t.retries_left -= 1;
-        t.rto = (t.rto * 2).min(MAX_RTO);
-        t.deadline = now + t.rto;
+        t.rto = t.rto.saturating_mul(2).min(MAX_RTO);
+        t.deadline = later(now, t.rto);
         TimerState::Retransmit
     }
+}
+
+/// `now + d`, saturating at `now + MAX_RTO` where an `Instant` cannot hold
+/// the sum (config durations are validated; this never panics anyway).
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(MAX_RTO))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -91,17 +91,20 @@ impl Reassembler {
         self.buffered
     }
 
+    /// The `message_seq` of the next message to deliver.
+    pub(crate) fn next_seq(&self) -> u16 {
+        self.next_seq
+    }
+
     /// Adds one fragment (its header and data).
     pub(crate) fn insert(&mut self, h: &FragmentHeader, epoch: u16, data: &[u8]) -> Inserted {
+        if !well_formed(h, data) {
+            return Inserted::Dropped;
+        }
         if h.message_seq < self.next_seq {
             return Inserted::Old;
         }
-        let end = h.offset.checked_add(h.fragment_len);
-        if end.is_none_or(|end| end > h.length)
-            || data.len() != h.fragment_len
-            || h.length > MAX_MESSAGE_LEN
-            || h.message_seq - self.next_seq > MAX_AHEAD
-        {
+        if h.message_seq - self.next_seq > MAX_AHEAD {
             return Inserted::Dropped;
         }
         let range = h.offset..h.offset + h.fragment_len;
@@ -161,6 +164,16 @@ impl Reassembler {
             body: p.body,
         })
     }
+}
+
+/// Whether a fragment is consistent in itself: inside its message, as
+/// long as its header says, of a message we would accept.
+pub(crate) fn well_formed(h: &FragmentHeader, data: &[u8]) -> bool {
+    h.offset
+        .checked_add(h.fragment_len)
+        .is_some_and(|end| end <= h.length)
+        && data.len() == h.fragment_len
+        && h.length <= MAX_MESSAGE_LEN
 }
 
 /// Splits a whole message (header and body, as [`crate::message::encode`]

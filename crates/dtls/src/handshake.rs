@@ -111,7 +111,7 @@ impl Handshake {
             .ok_or(ProtocolError::Internal("no parameters"))?;
         let hash = params.suite.prf_hash();
         let session_hash = hash.digest(&self.transcript);
-        let master =
+        let mut master =
             crate::crypto::extended_master_secret(hash, pre_master_secret, session_hash.as_ref());
         self.secrets = Some(Secrets {
             suite: params.suite,
@@ -119,6 +119,7 @@ impl Handshake {
             client_random: params.client_random,
             server_random: params.server_random,
         });
+        crate::crypto::wipe(&mut master);
         self.keys_pending = true;
         Ok(())
     }

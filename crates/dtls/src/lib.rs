@@ -99,7 +99,7 @@ pub mod fuzzing;
 pub use alert::{AlertDescription, AlertLevel};
 pub use certificate::{Certificate, DEFAULT_VALIDITY, KeyType};
 pub use codec::DecodeError;
-pub use config::{Config, MIN_MTU, Role};
+pub use config::{Config, MAX_HANDSHAKE_TIMEOUT, MIN_MTU, Role};
 pub use crypto::{CipherSuite, NamedGroup, SignatureScheme};
 pub use engine::{Dtls, Event, Stats, TransportState};
 pub use error::{Error, ProtocolError};

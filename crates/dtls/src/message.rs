@@ -69,7 +69,7 @@ pub(crate) fn encode(msg_type: u8, message_seq: u16, body: &[u8]) -> Vec<u8> {
 }
 
 /// Extension code points.
-mod ext {
+pub(crate) mod ext {
     pub(crate) const SUPPORTED_GROUPS: u16 = 10;
     pub(crate) const EC_POINT_FORMATS: u16 = 11;
     pub(crate) const SIGNATURE_ALGORITHMS: u16 = 13;
@@ -92,20 +92,52 @@ pub(crate) struct Extensions {
     pub(crate) extended_master_secret: bool,
     /// `renegotiation_info` contents; `None` when absent.
     pub(crate) renegotiation_info: Option<Vec<u8>>,
+    /// How many profiles `use_srtp` listed, known to us or not.
+    pub(crate) srtp_profile_count: usize,
+    /// The `use_srtp` MKI (RFC 5764 §4.1.1); we send an empty one.
+    pub(crate) srtp_mki: Vec<u8>,
+    /// Types of the extensions present that this engine does not read
+    /// (never written; a client refuses them in a ServerHello).
+    pub(crate) unknown: Vec<u16>,
 }
 
 /// At most this many entries are kept from any list a peer sends.
 const MAX_LIST: usize = 64;
 
-fn u16_list(data: &[u8], what: &'static str) -> Result<Vec<u16>, DecodeError> {
+/// A list of 16-bit code points (RFC 5246 §4.3), read to its end (it is
+/// bounded by the message length); of its entries only those `known` to
+/// this engine are kept, at most [`MAX_LIST`], in the peer's order. Unknown
+/// entries (GREASE, suites we lack) thus never push ours out of the list.
+fn u16_list(
+    data: &[u8],
+    what: &'static str,
+    known: impl Fn(u16) -> bool,
+) -> Result<Vec<u16>, DecodeError> {
     if data.len() % 2 != 0 {
         return Err(DecodeError { what });
     }
     Ok(data
         .chunks_exact(2)
-        .take(MAX_LIST)
         .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .filter(|&v| known(v))
+        .take(MAX_LIST)
         .collect())
+}
+
+fn known_group(id: u16) -> bool {
+    crate::crypto::NamedGroup::from_id(id).is_some()
+}
+
+fn known_scheme(id: u16) -> bool {
+    crate::crypto::SignatureScheme::from_id(id).is_some()
+}
+
+fn known_srtp_profile(id: u16) -> bool {
+    crate::srtp::SrtpProfile::from_id(id).is_some()
+}
+
+fn known_suite(id: u16) -> bool {
+    id == RENEGOTIATION_SCSV || crate::crypto::CipherSuite::from_id(id).is_some()
 }
 
 impl Extensions {
@@ -115,22 +147,20 @@ impl Extensions {
             return Ok(e);
         }
         let mut block = Reader::new(r.vec16("extensions")?);
+        // Every type, to find duplicates (RFC 5246 §7.4.1.4) however many
+        // extensions there are: at most one per 4 bytes of the message.
         let mut seen = Vec::new();
         while !block.is_empty() {
             let id = block.u16("extension type")?;
             let mut body = Reader::new(block.vec16("extension body")?);
-            if seen.contains(&id) {
-                return Err(DecodeError {
-                    what: "duplicate extension",
-                });
-            }
-            if seen.len() < MAX_LIST {
-                seen.push(id);
-            }
+            seen.push(id);
             match id {
                 ext::SUPPORTED_GROUPS => {
-                    e.supported_groups =
-                        u16_list(body.vec16("supported_groups")?, "supported_groups")?;
+                    e.supported_groups = u16_list(
+                        body.vec16("supported_groups")?,
+                        "supported_groups",
+                        known_group,
+                    )?;
                     body.finish("supported_groups")?;
                 }
                 ext::EC_POINT_FORMATS => {
@@ -139,15 +169,21 @@ impl Extensions {
                     body.finish("ec_point_formats")?;
                 }
                 ext::SIGNATURE_ALGORITHMS => {
-                    e.signature_algorithms =
-                        u16_list(body.vec16("signature_algorithms")?, "signature_algorithms")?;
+                    e.signature_algorithms = u16_list(
+                        body.vec16("signature_algorithms")?,
+                        "signature_algorithms",
+                        known_scheme,
+                    )?;
                     body.finish("signature_algorithms")?;
                 }
                 ext::USE_SRTP => {
-                    let profiles = u16_list(body.vec16("use_srtp profiles")?, "use_srtp profiles")?;
-                    let _mki = body.vec8("use_srtp mki")?;
+                    let wire = body.vec16("use_srtp profiles")?;
+                    e.srtp_profile_count = wire.len() / 2;
+                    let profiles = u16_list(wire, "use_srtp profiles", known_srtp_profile)?;
+                    let mki = body.vec8("use_srtp mki")?;
                     body.finish("use_srtp")?;
                     e.srtp_profiles = Some(profiles);
+                    e.srtp_mki = mki.to_vec();
                 }
                 ext::EXTENDED_MASTER_SECRET => {
                     body.finish("extended_master_secret")?;
@@ -158,8 +194,15 @@ impl Extensions {
                     body.finish("renegotiation_info")?;
                     e.renegotiation_info = Some(info.to_vec());
                 }
+                _ if e.unknown.len() < MAX_LIST => e.unknown.push(id),
                 _ => {}
             }
+        }
+        seen.sort_unstable();
+        if seen.windows(2).any(|w| w[0] == w[1]) {
+            return Err(DecodeError {
+                what: "duplicate extension",
+            });
         }
         Ok(e)
     }
@@ -227,7 +270,7 @@ impl ClientHello {
             return Err(DecodeError { what: "session_id" });
         }
         let cookie = r.vec8("cookie")?;
-        let cipher_suites = u16_list(r.vec16("cipher_suites")?, "cipher_suites")?;
+        let cipher_suites = u16_list(r.vec16("cipher_suites")?, "cipher_suites", known_suite)?;
         let compression = r.vec8("compression_methods")?;
         if !compression.contains(&0) {
             return Err(DecodeError {
@@ -408,6 +451,7 @@ pub(crate) fn decode_certificate_request(body: &[u8]) -> Result<(Vec<u8>, Vec<u1
     let schemes = u16_list(
         r.vec16("supported_signature_algorithms")?,
         "supported_signature_algorithms",
+        known_scheme,
     )?;
     let _authorities = r.vec16("certificate_authorities")?;
     r.finish("CertificateRequest")?;
@@ -472,8 +516,10 @@ mod tests {
                 ec_point_formats: true,
                 signature_algorithms: vec![0x0403],
                 srtp_profiles: Some(vec![7, 1]),
+                srtp_profile_count: 2,
                 extended_master_secret: true,
                 renegotiation_info: Some(vec![]),
+                ..Extensions::default()
             },
         };
         assert_eq!(ClientHello::decode(&hello.encode()), Ok(hello));

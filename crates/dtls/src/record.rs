@@ -40,6 +40,8 @@ impl ContentType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RecordHeader {
     pub(crate) content_type: ContentType,
+    /// `DTLSPlaintext.version` as received (authenticated in epoch 1).
+    pub(crate) version: u16,
     pub(crate) epoch: u16,
     pub(crate) seq: u64,
     /// The body's byte range within the datagram.
@@ -80,6 +82,7 @@ pub(crate) fn split_records(
         let body_start = start + HEADER_LEN;
         out.push(RecordHeader {
             content_type,
+            version,
             epoch,
             seq,
             body: body_start..body_start + body.len(),

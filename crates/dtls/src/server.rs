@@ -11,6 +11,9 @@ use crate::message::{
 };
 use crate::record::DTLS_1_2;
 
+/// ClientHello versions that mean DTLS 1.2 or later (counting down).
+const DTLS_VERSIONS_FROM_1_2: std::ops::RangeInclusive<u16> = 0xfe00..=DTLS_1_2;
+
 /// The server's state after a ClientHello with a valid cookie.
 #[derive(Debug)]
 pub(crate) enum Server {
@@ -63,8 +66,9 @@ pub(crate) fn on_client_hello(
         )));
     }
     // RFC 6347 §4.2.1: a 1.2 server refuses a client that cannot do 1.2
-    // (versions count down: 0xfeff is 1.0).
-    if hello.version > DTLS_1_2 {
+    // (versions count down: 0xfeff is 1.0); only DTLS values (0xfeXX) are
+    // versions at all, a TLS 0x0303 is not.
+    if !DTLS_VERSIONS_FROM_1_2.contains(&hello.version) {
         return Err(ProtocolError::UnsupportedVersion(hello.version));
     }
     let ext = &hello.extensions;

@@ -714,3 +714,41 @@ fn a_callers_rng_decides_the_hello_random() {
     let (a, b) = (hello(5), hello(6));
     assert_ne!(a[13 + 12 + 2..13 + 12 + 34], b[13 + 12 + 2..13 + 12 + 34]);
 }
+
+#[test]
+fn an_imported_p384_key_reports_p384_and_a_p384_certificate_connects() {
+    // A P-384 identity made elsewhere (as `openssl req -x509` would).
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["p384".into()]).expect("params");
+    params.not_before = time_of(wall() - DAY);
+    params.not_after = time_of(wall() + DAY);
+    let der = params
+        .self_signed(&key)
+        .expect("certificate")
+        .der()
+        .to_vec();
+    let imported = Certificate::from_der(der, key.serialize_der(), wall()).expect("import");
+    assert_eq!(imported.key_type(), KeyType::EcdsaP384);
+    assert_eq!(
+        Certificate::from_pem(&imported.to_pem(), wall())
+            .expect("PEM")
+            .key_type(),
+        KeyType::EcdsaP384
+    );
+    let generated = cert(KeyType::EcdsaP384);
+    assert_eq!(generated.key_type(), KeyType::EcdsaP384);
+    let now = Instant::now();
+    let config = Config::default();
+    let (mut c, mut s) = connect(now, &config, &imported, &config, &generated);
+    assert!(
+        c.connected() && s.connected(),
+        "{:?} {:?}",
+        c.events,
+        s.events
+    );
+    send_both_ways(now, &mut c, &mut s);
+}
+
+fn time_of(t: std::time::SystemTime) -> time::OffsetDateTime {
+    time::OffsetDateTime::from(t)
+}

@@ -655,6 +655,57 @@ fn an_mtu_below_the_engine_minimum_is_a_config_error() {
 }
 
 #[test]
+fn huge_timer_durations_are_config_errors_not_panics() {
+    let cert = Certificate::generate(wall()).expect("cert");
+    let now = Instant::now();
+    let huge = Duration::from_secs(u64::MAX / 4);
+    for (rto, timeout, reason) in [
+        (
+            huge,
+            Duration::from_secs(40),
+            "initial_rto above 60 seconds",
+        ),
+        (
+            Duration::from_secs(61),
+            Duration::from_secs(40),
+            "initial_rto above 60 seconds",
+        ),
+        (
+            Duration::from_secs(1),
+            huge,
+            "handshake_timeout zero or above one hour",
+        ),
+        (
+            Duration::from_secs(1),
+            Duration::ZERO,
+            "handshake_timeout zero or above one hour",
+        ),
+    ] {
+        let mut config = Config::default();
+        config.initial_rto = rto;
+        config.handshake_timeout = timeout;
+        for role in [Role::Client, Role::Server] {
+            let err = Dtls::new(&config, &cert, role, now, wall()).expect_err("refused");
+            assert_eq!(err, Error::Config { reason }, "{rto:?} {timeout:?}");
+        }
+    }
+    // The largest accepted values run without overflow.
+    let mut config = Config::default();
+    config.initial_rto = Duration::from_secs(60);
+    config.handshake_timeout = ferrtc_dtls::MAX_HANDSHAKE_TIMEOUT;
+    let mut dtls = Dtls::new(&config, &cert, Role::Client, now, wall()).expect("dtls");
+    let mut buf = Vec::new();
+    let mut t = now;
+    while let Some(next) = dtls.poll_timeout() {
+        t = next;
+        while dtls.poll_transmit(t, &mut buf).is_some() {}
+        dtls.handle_timeout(t);
+    }
+    assert_eq!(dtls.state(), ferrtc_dtls::TransportState::Failed);
+    assert!(t > now);
+}
+
+#[test]
 fn changing_a_config_after_use_applies_to_the_next_transport() {
     let mut config = Config::default();
     let cert = Certificate::generate(wall()).expect("cert");
