@@ -1,8 +1,9 @@
 //! Sans-IO RTP and RTCP for media: packets (RFC 3550) with header extensions
 //! (RFC 8285), typed extension values, RTCP with feedback (RFC 4585, RFC
 //! 5104, transport-wide congestion control), payloaders and depacketizers
-//! per codec, a jitter buffer, NACK/RTX repair (RFC 4588) and sender and
-//! receiver reports. No socket, no clock: time is passed in.
+//! per codec, a jitter buffer, NACK/RTX repair (RFC 4588), sender and
+//! receiver reports, and DTMF (RFC 4733, the W3C `RTCDTMFSender`). No
+//! socket, no clock: time is passed in.
 //!
 //! | module | job |
 //! |---|---|
@@ -10,6 +11,7 @@
 //! | [`extension`] | typed header extension values and the negotiated id map |
 //! | [`rtcp`] | RTCP packets, compound and reduced-size |
 //! | [`codec`] | payloaders and depacketizers, keyframe detection |
+//! | [`dtmf`] | RFC 4733 telephone events, the W3C DTMF sender, tone events on receipt |
 //! | [`jitter`] | frame assembly in sequence order, loss given up after a bounded wait |
 //! | [`repair`] | NACK generation, send history, RTX |
 //! | [`report`] | receive statistics, sender reports, round-trip time |
@@ -34,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod dtmf;
 pub mod extension;
 // Also built for unit tests, which run the fuzz entry points on fixed inputs.
 #[cfg(any(test, feature = "fuzzing"))]
