@@ -516,3 +516,70 @@ fn a_validated_identity_holds_only_for_the_fingerprints_it_covers() {
         .unwrap();
     assert_eq!(pair.b().pc.peer_identity().unwrap().name, "alice@x");
 }
+
+#[test]
+fn once_dtls_is_pinned_a_description_with_other_fingerprints_and_a_replayed_identity_is_refused() {
+    // An attacker on the signalling path answers with its own certificate
+    // and no identity; DTLS starts, pinned to that fingerprint.
+    let mut pair = Pair::new(
+        side("alice@x", Mode::Honest, None),
+        Side {
+            idp: None,
+            target: None,
+        },
+    );
+    let offer = pair.offer();
+    let answer = pair.answer(offer);
+    let now = pair.net.now();
+    pair.a()
+        .pc
+        .set_remote_description(now, answer.clone())
+        .unwrap();
+    assert!(pair.a().pc.dtls_state().is_some(), "DTLS runs");
+
+    // Bob's genuine assertion and fingerprint, replayed in a renegotiated
+    // answer.
+    let mut config = Config::default();
+    config.rng_seed = Some([9; 32]);
+    let mut bob = PeerConnection::new(config, now, SystemTime::now()).unwrap();
+    bob.set_identity_provider(
+        TestIdp::new("bob@x", Mode::Honest),
+        IdentityOptions::default(),
+    )
+    .unwrap();
+    bob.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    let bob_offer = bob.create_offer().unwrap();
+    let line = |prefix: &str| {
+        bob_offer
+            .sdp
+            .split_inclusive("\r\n")
+            .find(|l| l.starts_with(prefix))
+            .unwrap()
+            .to_owned()
+    };
+    let (id_line, fp_line) = (line("a=identity:"), line("a=fingerprint:"));
+    let reoffer = pair.a().pc.create_offer().unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(reoffer))
+        .unwrap();
+    let mut sdp = String::new();
+    for l in answer.sdp.split_inclusive("\r\n") {
+        if l.starts_with("a=fingerprint:") {
+            sdp.push_str(&fp_line);
+            continue;
+        }
+        sdp.push_str(l);
+        if l.starts_with("t=") {
+            sdp.push_str(&id_line);
+        }
+    }
+    let forged = SessionDescription {
+        kind: answer.kind,
+        sdp,
+    };
+    let e = pair.a().pc.set_remote_description(now, forged).unwrap_err();
+    assert_eq!(e.name(), "InvalidAccessError", "{e}");
+    assert!(pair.a().pc.peer_identity().is_none());
+}

@@ -357,6 +357,12 @@ impl Dtls {
         self.hs.peer_certificate.as_deref()
     }
 
+    /// The fingerprints the peer's certificate is pinned to
+    /// ([`expect_remote_fingerprints`](Self::expect_remote_fingerprints)).
+    pub fn expected_fingerprints(&self) -> Option<&[Fingerprint]> {
+        self.expected.as_deref()
+    }
+
     /// The negotiated cipher suite, once the ServerHello is known.
     pub fn cipher_suite(&self) -> Option<crate::crypto::CipherSuite> {
         self.hs.params.map(|p| p.suite)

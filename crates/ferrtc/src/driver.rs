@@ -347,6 +347,19 @@ pub(crate) struct Driver {
     receive_paused: bool,
     /// The configuration whose STUN servers the core has.
     stun_generation: u64,
+    /// The core's `peerIdentity` state as every handle's `peer_identity()`
+    /// sees it, published by the task after each remote description, when
+    /// the connection state changes, and (closed) when the task ends.
+    identity: tokio::sync::watch::Sender<crate::identity::Published>,
+}
+
+impl Drop for Driver {
+    /// However the task ends (closed, every handle gone, a panic), every
+    /// `peer_identity()` waiter learns it (W3C: the promise rejects once
+    /// the connection closes).
+    fn drop(&mut self) {
+        self.identity.send_modify(|p| p.closed = true);
+    }
 }
 
 /// Due core deadlines run without a trip through the timer, at most this
@@ -360,6 +373,7 @@ impl Driver {
         mdns: Resolver,
         commands: CommandReceiver,
         events: Arc<Hub<PeerConnectionEvent>>,
+        identity: tokio::sync::watch::Sender<crate::identity::Published>,
     ) -> Driver {
         Driver {
             core,
@@ -378,7 +392,20 @@ impl Driver {
             gate: Arc::default(),
             receive_paused: false,
             stun_generation: 0,
+            identity,
         }
+    }
+
+    /// Publishes the core's `peerIdentity` state: always after a remote
+    /// description (`every`: a waiter learns even of a failure equal to the
+    /// last one), else only when it changed.
+    fn publish_identity(&self, every: bool) {
+        let state = self.core.peer_identity_state();
+        self.identity.send_if_modified(|p| {
+            let changed = every || p.state != state;
+            p.state = state;
+            changed
+        });
     }
 
     /// Runs until `close()` or until every `PeerConnection` handle is gone.
@@ -579,7 +606,11 @@ impl Driver {
             Event::IceCandidate(c) => PeerConnectionEvent::IceCandidate(c),
             Event::IceGatheringStateChange(s) => PeerConnectionEvent::IceGatheringStateChange(s),
             Event::IceConnectionStateChange(s) => PeerConnectionEvent::IceConnectionStateChange(s),
-            Event::ConnectionStateChange(s) => PeerConnectionEvent::ConnectionStateChange(s),
+            Event::ConnectionStateChange(s) => {
+                // DTLS connected (the certificate is checked) or failed.
+                self.publish_identity(false);
+                PeerConnectionEvent::ConnectionStateChange(s)
+            }
             Event::SignalingStateChange(s) => PeerConnectionEvent::SignalingStateChange(s),
             Event::NegotiationNeeded => PeerConnectionEvent::NegotiationNeeded,
             Event::DataChannel(id) => match self.new_channel_handle(id) {
@@ -868,11 +899,14 @@ impl Driver {
                 );
             }
             Command::SetRemote(d, r) => {
-                let _ = r.send(
-                    self.core
-                        .set_remote_description(Instant::now(), *d)
-                        .map_err(Error::from),
-                );
+                let result = self
+                    .core
+                    .set_remote_description(Instant::now(), *d)
+                    .map_err(Error::from);
+                // Before the reply: a caller that stops waiting for it
+                // cannot keep the state from the other handles.
+                self.publish_identity(true);
+                let _ = r.send(result);
             }
             Command::AddIceCandidate(c, r) if c.is_end_of_candidates() && self.mdns.busy() => {
                 self.held_end = Some(*c);

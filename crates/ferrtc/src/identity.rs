@@ -28,8 +28,6 @@ pub(crate) enum IdentityCommand {
     ),
     /// `getIdentityAssertion`.
     GetAssertion(oneshot::Sender<Result<String, Error>>),
-    /// The core's `peerIdentity` state, read after a remote description.
-    PeerIdentity(oneshot::Sender<PeerIdentityState>),
 }
 
 impl IdentityCommand {
@@ -45,15 +43,13 @@ impl IdentityCommand {
             IdentityCommand::GetAssertion(reply) => {
                 let _ = reply.send(core.get_identity_assertion().map_err(Error::from));
             }
-            IdentityCommand::PeerIdentity(reply) => {
-                let _ = reply.send(core.peer_identity_state());
-            }
         }
     }
 }
 
-/// What every handle's `peer_identity()` waits on: the core's state as of
-/// the last remote description, and whether the connection was closed.
+/// What every handle's `peer_identity()` waits on: the core's state as the
+/// task last published it (after each remote description and each change
+/// of the connection state), and whether the task has ended.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Published {
     pub(crate) state: PeerIdentityState,

@@ -190,7 +190,15 @@ impl PeerConnection {
         let (tx, rx) = CommandQueue::new_pair();
         let events = Arc::new(Hub::new(None));
         let mdns = Resolver::new(configuration.mdns_server.unwrap_or(MDNS_GROUP));
-        let driver = Driver::new(core, sockets, mdns, rx, Arc::clone(&events));
+        let identity = tokio::sync::watch::Sender::new(Published::default());
+        let driver = Driver::new(
+            core,
+            sockets,
+            mdns,
+            rx,
+            Arc::clone(&events),
+            identity.clone(),
+        );
         // Boxed: the task then holds a pointer, not a second copy of the
         // ~13 KB core that an async fn keeps for its by-value argument.
         tokio::spawn(Box::new(driver).run());
@@ -204,7 +212,7 @@ impl PeerConnection {
                     configuration,
                 }),
                 stun_generation: AtomicU64::new(0),
-                identity: tokio::sync::watch::Sender::new(Published::default()),
+                identity,
             }),
             events: Mutex::new(None),
         })
@@ -255,25 +263,7 @@ impl PeerConnection {
     /// validates to that identity is refused with an `OperationError`;
     /// [`peer_identity`](Self::peer_identity) then resolves or fails.
     pub async fn set_remote_description(&self, desc: SessionDescription) -> Result<(), Error> {
-        let result = self.ask(|r| Command::SetRemote(Box::new(desc), r)).await;
-        self.publish_identity().await;
-        result
-    }
-
-    /// Reads the core's `peerIdentity` state and publishes it to every
-    /// handle's `peer_identity()`.
-    async fn publish_identity(&self) {
-        let Ok(state) = self
-            .get(|r| Command::Identity(Box::new(IdentityCommand::PeerIdentity(r))))
-            .await
-        else {
-            return;
-        };
-        self.inner.identity.send_if_modified(|p| {
-            let changed = p.state != state;
-            p.state = state;
-            changed
-        });
+        self.ask(|r| Command::SetRemote(Box::new(desc), r)).await
     }
 
     /// W3C `setIdentityProvider(provider, options)` (webrtc-identity §9.6):

@@ -191,3 +191,34 @@ async fn a_mismatched_peer_is_refused_and_close_ends_the_wait() {
         Err(Error::InvalidModification("peerIdentity"))
     ));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_wait_begun_after_a_failure_ends_with_the_next_equal_failure() {
+    let a = peer(5, "alice@x", Some("bob@x")).await;
+    let b = peer(6, "mallory@x", None).await;
+    a.create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    assert!(a.set_remote_description(answer.clone()).await.is_err());
+    // Begun after that failure: waits for the next description...
+    let waiting = {
+        let a = a.clone();
+        tokio::spawn(async move { a.peer_identity().await })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished());
+    // ...which fails the same way, and the wait ends with it.
+    assert!(a.set_remote_description(answer).await.is_err());
+    let Err(Error::Core(e)) = waiting.await.unwrap() else {
+        panic!("peer_identity resolved")
+    };
+    assert!(matches!(
+        e.identity_error(),
+        Some(IdentityError::IdentityMismatch { .. })
+    ));
+}

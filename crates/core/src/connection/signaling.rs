@@ -144,6 +144,7 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         let kind = desc.kind;
+        self.check_remote_fingerprints(&desc)?;
         let identity = self.check_remote_identity(&desc)?;
         let before = self.jsep.clone();
         self.jsep.set_remote_description(desc)?;

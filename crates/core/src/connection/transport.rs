@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use ferrtc_ice::Credentials;
-use ferrtc_jsep::IceCredentials;
+use ferrtc_jsep::{IceCredentials, SdpType, SessionDescription};
 
 use super::{MAX_EARLY_DTLS, PeerConnection, Transmit};
 use crate::demux::{Demux, classify};
@@ -461,6 +461,45 @@ impl PeerConnection {
         moved
     }
 
+    /// RFC 8842 §5.5: other fingerprints in a later description would mean
+    /// a new DTLS association, which a peer connection does not make here.
+    /// Once DTLS runs, a remote description must carry exactly the
+    /// fingerprints it is pinned to (and so an `a=identity` in it covers the
+    /// certificate DTLS accepts).
+    pub(super) fn check_remote_fingerprints(&self, desc: &SessionDescription) -> Result<(), Error> {
+        let Some(pinned) = self.dtls.as_ref().and_then(Dtls::expected_fingerprints) else {
+            return Ok(());
+        };
+        if desc.kind == SdpType::Rollback {
+            return Ok(());
+        }
+        // SDP that does not parse is JSEP's to refuse, with its line.
+        let Ok(sdp) = ferrtc_sdp::parse_bytes(desc.sdp.as_bytes(), &self.config.sdp_limits) else {
+            return Ok(());
+        };
+        let listed: Vec<ferrtc_sdp::Fingerprint> = sdp
+            .fingerprints()
+            .chain(
+                sdp.media
+                    .iter()
+                    .filter(|m| !m.is_rejected())
+                    .flat_map(|m| m.fingerprints()),
+            )
+            .cloned()
+            .collect();
+        let offered = dtls_fingerprints(&listed);
+        let same = offered.iter().all(|f| pinned.contains(f))
+            && pinned.iter().all(|f| offered.contains(f));
+        if same {
+            Ok(())
+        } else {
+            Err(Error::InvalidAccess {
+                message: "the remote description changes the DTLS fingerprints of a running DTLS transport".into(),
+                source: None,
+            })
+        }
+    }
+
     /// The DTLS server starts as soon as the roles are known; the client
     /// once ICE has a pair to send its ClientHello on (else the first
     /// flight would be lost and wait a full retransmission timeout).
@@ -478,16 +517,7 @@ impl PeerConnection {
         if role == Role::Client && !selected {
             return false;
         }
-        let mut fingerprints = Vec::new();
-        for f in &transport.remote_fingerprints {
-            let hash = f.hash.normalized();
-            match HashAlgorithm::from_name(hash.as_str())
-                .map(|a| ferrtc_dtls::Fingerprint::new(a, f.digest()))
-            {
-                Some(Ok(fp)) => fingerprints.push(fp),
-                _ => tracing::debug!("remote fingerprint {} ignored", hash.as_str()),
-            }
-        }
+        let fingerprints = dtls_fingerprints(&transport.remote_fingerprints);
         // The DTLS engine draws its randomness from the system unless
         // `config.dtls.rng_seed` asks otherwise: seeding it per connection
         // would make every connection build its own engine configuration.
@@ -571,4 +601,24 @@ pub(super) fn ice_at(ice: &mut Option<Agent>, now: Instant) -> Option<&mut Agent
     let ice = ice.as_mut()?;
     ice.handle_timeout(now);
     Some(ice)
+}
+
+/// The SDP fingerprints (RFC 8122) DTLS can pin to; those with a hash
+/// function DTLS does not know are left out.
+fn dtls_fingerprints(listed: &[ferrtc_sdp::Fingerprint]) -> Vec<ferrtc_dtls::Fingerprint> {
+    let mut out = Vec::new();
+    for f in listed {
+        let hash = f.hash.normalized();
+        match HashAlgorithm::from_name(hash.as_str())
+            .map(|a| ferrtc_dtls::Fingerprint::new(a, f.digest()))
+        {
+            Some(Ok(fp)) => {
+                if !out.contains(&fp) {
+                    out.push(fp);
+                }
+            }
+            _ => tracing::debug!("remote fingerprint {} ignored", hash.as_str()),
+        }
+    }
+    out
 }
