@@ -346,7 +346,8 @@ pub struct OpusPacket {
     /// Its duration in samples at 48 kHz, from its TOC byte.
     pub samples: u32,
     /// The sum of the durations of the packets before it, in samples at
-    /// 48 kHz (0 for the first; the pre-skip is not subtracted).
+    /// 48 kHz (0 for the first). Decoders drop the first `pre_skip`
+    /// samples of the stream (RFC 7845 §4.2); this count does not.
     pub pts: u64,
     /// The granule position of its page when it is the last packet to end
     /// there (RFC 7845 §4).
@@ -434,7 +435,8 @@ impl<R: Read> Iterator for OpusReader<R> {
 
 /// Writes an Ogg Opus file (RFC 7845): `OpusHead` alone on the first (BOS)
 /// page, `OpusTags` alone on the next, then audio packets with granule
-/// positions at 48 kHz counted from the pre-skip, and the EOS flag on the
+/// positions at 48 kHz (the samples of every packet so far, the pre-skip
+/// included: RFC 7845 §4), and the EOS flag on the
 /// last page at [`OpusWriter::finish`].
 #[derive(Debug)]
 pub struct OpusWriter<W> {
@@ -458,8 +460,10 @@ impl<W: Write> OpusWriter<W> {
         pages.flush_page()?;
         Ok(Self {
             pages,
-            // The first audio sample's granule is the pre-skip (RFC 7845 §4.2).
-            granule: u64::from(head.pre_skip),
+            // Granule positions count every decoded sample, the pre-skip
+            // ones included: the PCM position is the granule minus the
+            // pre-skip (RFC 7845 §4).
+            granule: 0,
         })
     }
 

@@ -308,7 +308,8 @@ fn opus_round_trip_with_granules_and_durations() {
         w.write_packet(&p).unwrap();
     }
     let total: u64 = 198 * 960 + 1920 + 480;
-    assert_eq!(w.granule_position(), 312 + total);
+    // Granules count the pre-skip samples too (RFC 7845 §4): no offset.
+    assert_eq!(w.granule_position(), total);
     let bytes = w.finish().unwrap();
 
     // Headers alone on the first two pages (RFC 7845 §3), EOS on the last.
@@ -322,7 +323,7 @@ fn opus_round_trip_with_granules_and_durations() {
     assert_eq!(all[1].header_type & (FLAG_BOS | FLAG_CONTINUED), 0);
     assert_eq!((all[0].granule_position, all[1].granule_position), (0, 0));
     assert!(all.last().unwrap().is_eos());
-    assert_eq!(all.last().unwrap().granule_position, 312 + total);
+    assert_eq!(all.last().unwrap().granule_position, total);
     assert!(all.len() > 4, "pages of about 200 bytes");
     assert!(all.iter().all(|p| p.body.len() < 400));
 
@@ -339,11 +340,11 @@ fn opus_round_trip_with_granules_and_durations() {
     assert_eq!(read[11].samples, 480);
     assert_eq!(read[11].pts, 10 * 960 + 1920);
     assert_eq!(read[0].duration(), std::time::Duration::from_millis(20));
-    // Where a granule is given, it is the pre-skip plus the samples so far.
+    // Where a granule is given, it is the samples decoded so far.
     let mut with_granule = 0;
     for p in &read {
         if let Some(g) = p.granule_position {
-            assert_eq!(g, 312 + p.pts + u64::from(p.samples));
+            assert_eq!(g, p.pts + u64::from(p.samples));
             with_granule += 1;
         }
     }
@@ -476,4 +477,57 @@ proptest! {
         }
         prop_assert!(failed, "flip at {} went unnoticed", pos);
     }
+}
+
+/// The first 7 pages of a grouped Ogg Opus file written by FFmpeg
+/// (libavformat 62.8, from the webrtc-rs test data, MIT/Apache-2.0): two
+/// logical streams, pages interleaved, one 20 ms packet per audio page.
+const FFMPEG_GROUPED: &[u8] = include_bytes!("data/ffmpeg_grouped.opus");
+
+#[test]
+fn reads_the_first_stream_of_an_ffmpeg_grouped_file() {
+    let mut pages = PageReader::new(FFMPEG_GROUPED);
+    let mut serials = Vec::new();
+    let mut written = Vec::new();
+    while let Some(p) = pages.next_page().unwrap() {
+        serials.push(p.serial);
+        written.extend(p.to_bytes().unwrap());
+    }
+    // Every page writes back to the same bytes, CRC included.
+    assert_eq!(written, FFMPEG_GROUPED);
+    assert_eq!(
+        serials,
+        [
+            0x8ea7_983a,
+            0xc2af_27b6,
+            0x8ea7_983a,
+            0xc2af_27b6,
+            0x8ea7_983a,
+            0xc2af_27b6,
+            0x8ea7_983a
+        ]
+    );
+
+    let mut r = OpusReader::new(FFMPEG_GROUPED).unwrap();
+    assert_eq!(r.head().pre_skip, 312);
+    assert!(
+        r.tags()
+            .comments
+            .iter()
+            .any(|c| c == "artist=WebRTC-rs Artist")
+    );
+    let p = r.next_packet().unwrap().unwrap();
+    // 255 + 39 lacing, TOC 0xf8: CELT FB 20 ms, one frame.
+    assert_eq!(
+        (p.data.len(), p.data[0], p.samples, p.pts),
+        (294, 0xf8, 960, 0)
+    );
+    // FFmpeg's granule counts the pre-skip samples (RFC 7845 §4).
+    assert_eq!(p.granule_position, Some(960));
+    let p = r.next_packet().unwrap().unwrap();
+    assert_eq!(
+        (p.data.len(), p.pts, p.granule_position),
+        (149, 960, Some(1920))
+    );
+    assert!(r.next_packet().unwrap().is_none());
 }
