@@ -17,16 +17,16 @@ pub enum OpusError {
     /// The Ogg layer failed.
     #[error(transparent)]
     Ogg(#[from] OggError),
-    /// A packet is empty (RFC 6716 §3.4 [R1]).
+    /// A packet is empty (RFC 6716 §3.4 R1).
     #[error("empty Opus packet")]
     EmptyPacket,
     /// A code 3 packet has no frame count byte (RFC 6716 §3.2.5).
     #[error("code 3 Opus packet without its frame count byte")]
     MissingFrameCount,
-    /// A code 3 packet counts zero frames (RFC 6716 §3.4 [R5]).
+    /// A code 3 packet counts zero frames (RFC 6716 §3.4 R5).
     #[error("code 3 Opus packet with zero frames")]
     ZeroFrames,
-    /// A packet lasts more than 120 ms (RFC 6716 §3.4 [R5]).
+    /// A packet lasts more than 120 ms (RFC 6716 §3.4 R5).
     #[error("Opus packet of {samples} samples at 48 kHz exceeds 120 ms")]
     TooLong {
         /// Its duration in 48 kHz samples.
@@ -150,7 +150,7 @@ pub fn frame_count(packet: &[u8]) -> Result<u32, OpusError> {
 }
 
 /// A packet's duration in samples at 48 kHz: frames times frame size
-/// (RFC 6716 §3.1, §3.2); more than 120 ms is an error (§3.4 [R5]).
+/// (RFC 6716 §3.1, §3.2); more than 120 ms is an error (§3.4 R5).
 pub fn packet_samples(packet: &[u8]) -> Result<u32, OpusError> {
     let frames = frame_count(packet)?;
     let samples = frames * Toc(packet[0]).frame_samples();

@@ -107,7 +107,7 @@ impl<F> Pacer<F> {
     /// Whether the owner should push another frame: fewer than two are queued
     /// and the file has not ended for good.
     pub fn wants_frame(&self) -> bool {
-        self.queue.len() < self.lookahead && !(self.eof && !self.looping)
+        self.queue.len() < self.lookahead && (!self.eof || self.looping)
     }
 
     /// Adds the next frame of the file.
