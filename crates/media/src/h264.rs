@@ -229,6 +229,8 @@ pub struct AnnexBReader<R> {
     /// Bytes read and not yet returned; starts after a start code once
     /// the first was found.
     buf: Vec<u8>,
+    /// Where the unread bytes start in `buf` (dropped at the next fill).
+    pos: usize,
     /// Where the search for the next start code resumes in `buf`.
     scan: usize,
     /// Whether the first start code has been found.
@@ -253,6 +255,7 @@ impl<R: Read> AnnexBReader<R> {
         Self {
             reader,
             buf: Vec::new(),
+            pos: 0,
             scan: 0,
             synced: false,
             eof: false,
@@ -263,6 +266,11 @@ impl<R: Read> AnnexBReader<R> {
     }
 
     fn fill(&mut self) -> Result<(), AnnexBError> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.scan = self.scan.saturating_sub(self.pos);
+            self.pos = 0;
+        }
         let old = self.buf.len();
         self.buf.resize(old + CHUNK, 0);
         let got = read_up_to(&mut self.reader, &mut self.buf[old..]).map_err(|source| {
@@ -291,7 +299,8 @@ impl<R: Read> AnnexBReader<R> {
                 i += 1;
             }
         }
-        self.scan = i.min(b.len().saturating_sub(2));
+        // The last two bytes may begin a start code the next fill completes.
+        self.scan = i.min(b.len().saturating_sub(2)).max(self.pos);
         None
     }
 
@@ -328,22 +337,23 @@ impl<R: Read> AnnexBReader<R> {
             }
             let nal = match self.find_start_code() {
                 Some(p) => {
-                    let nal = trim_trailing_zeros(&self.buf[..p]).to_vec();
-                    self.buf.drain(..p + 3);
-                    self.scan = 0;
+                    let nal = trim_trailing_zeros(&self.buf[self.pos..p]).to_vec();
+                    self.pos = p + 3;
+                    self.scan = self.pos;
                     nal
                 }
                 None if self.eof => {
-                    if self.buf.is_empty() {
+                    if self.buf.len() == self.pos {
                         return Ok(None);
                     }
-                    let nal = trim_trailing_zeros(&self.buf).to_vec();
+                    let nal = trim_trailing_zeros(&self.buf[self.pos..]).to_vec();
                     self.buf.clear();
+                    self.pos = 0;
                     self.scan = 0;
                     nal
                 }
                 None => {
-                    if self.buf.len() > self.max_nal_size + 4 {
+                    if self.buf.len() - self.pos > self.max_nal_size + 4 {
                         return Err(AnnexBError::NalTooLarge {
                             index: self.nals_read,
                             limit: self.max_nal_size,

@@ -71,8 +71,16 @@ pub struct Pacer<F> {
     pass: u64,
     eof: bool,
     lookahead: usize,
-    /// For [`Pacer::from_frames`]: the frames to push again on each pass.
-    clip: Option<(Vec<SourceFrame<F>>, usize)>,
+    /// For [`Pacer::from_frames`]: the frames to push again on each pass,
+    /// the next one's index, and how to copy one (`F: Clone` there).
+    clip: Option<Clip<F>>,
+}
+
+#[derive(Debug)]
+struct Clip<F> {
+    frames: Vec<SourceFrame<F>>,
+    next: usize,
+    copy: fn(&SourceFrame<F>) -> SourceFrame<F>,
 }
 
 impl<F> Pacer<F> {
@@ -167,6 +175,7 @@ impl<F> Pacer<F> {
             return None;
         }
         let q = self.queue.pop_front()?;
+        self.refill();
         Some(PacedFrame {
             timestamp: q.timestamp,
             duration: q.duration,
@@ -178,37 +187,42 @@ impl<F> Pacer<F> {
 }
 
 impl<F: Clone> Pacer<F> {
-    /// A pacer over frames held in memory, pushing them again on each pass
-    /// when looping. Drive it with [`Pacer::refill`] before polling.
+    /// A pacer over frames held in memory: it pushes them itself, again on
+    /// each pass when looping, so only [`Pacer::poll_frame`] and
+    /// [`Pacer::next_due`] are left to call.
     pub fn from_frames(frames: Vec<SourceFrame<F>>, looping: bool) -> Self {
         let mut p = Self::new(looping);
-        p.clip = Some((frames, 0));
+        if frames.is_empty() {
+            p.eof = true;
+            p.looping = false;
+            return p;
+        }
+        p.clip = Some(Clip {
+            frames,
+            next: 0,
+            copy: SourceFrame::clone,
+        });
         p.refill();
         p
     }
+}
 
+impl<F> Pacer<F> {
     /// For a pacer made by [`Pacer::from_frames`]: pushes frames while
-    /// [`Pacer::wants_frame`]. Does nothing for other pacers.
+    /// [`Pacer::wants_frame`]. [`Pacer::poll_frame`] calls it; it does
+    /// nothing for other pacers.
     pub fn refill(&mut self) {
-        let Some((frames, _)) = &self.clip else {
-            return;
-        };
-        if frames.is_empty() {
-            self.eof = true;
-            self.looping = false;
-            return;
-        }
         while self.wants_frame() {
-            let Some((frames, next)) = &mut self.clip else {
+            let Some(clip) = &mut self.clip else {
                 return;
             };
-            if *next == frames.len() {
-                *next = 0;
+            if clip.next == clip.frames.len() {
+                clip.next = 0;
                 self.end_of_file();
                 continue;
             }
-            let f = frames[*next].clone();
-            *next += 1;
+            let f = (clip.copy)(&clip.frames[clip.next]);
+            clip.next += 1;
             self.push(f);
         }
     }

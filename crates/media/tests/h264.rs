@@ -241,3 +241,29 @@ proptest! {
         while let Ok(Some(_)) = r.next_access_unit() {}
     }
 }
+
+#[test]
+fn start_codes_straddling_the_read_chunk_boundary() {
+    // The reader reads 64 KiB at a time: put a 3- or 4-byte start code at
+    // every position across the first boundary.
+    const CHUNK: usize = 64 * 1024;
+    for four_byte in [false, true] {
+        for shift in 0..8 {
+            let first_len = CHUNK - 3 - shift - usize::from(four_byte) * 2;
+            let first: Vec<u8> = std::iter::once(0x41)
+                .chain((1..first_len).map(|_| 0x55))
+                .collect();
+            let s = stream(&[&first, P0, P1], four_byte);
+            let mut r = AnnexBReader::new(&s[..]);
+            let mut read = Vec::new();
+            while let Some(n) = r.next_nal().unwrap() {
+                read.push(n);
+            }
+            assert_eq!(
+                read,
+                [first.as_slice(), P0, P1],
+                "shift {shift}, four {four_byte}"
+            );
+        }
+    }
+}

@@ -24,7 +24,6 @@ fn run(p: &mut Pacer<u32>, start: Instant, span: Duration) -> Vec<(Duration, u32
     let mut out = Vec::new();
     let mut t = Duration::ZERO;
     while t <= span {
-        p.refill();
         while let Some(f) = p.poll_frame(start + t) {
             assert!(f.due <= start + t);
             out.push((t, f.frame, f.timestamp, f.pass));
