@@ -245,15 +245,20 @@ proptest! {
 #[test]
 fn start_codes_straddling_the_read_chunk_boundary() {
     // The reader reads 64 KiB at a time: put a 3- or 4-byte start code at
-    // every position across the first boundary.
+    // every position across the first boundary, after NAL units already
+    // taken from the first chunk.
     const CHUNK: usize = 64 * 1024;
     for four_byte in [false, true] {
+        let prefix = stream(&[SPS, PPS], four_byte);
+        let sc = if four_byte { 4 } else { 3 };
         for shift in 0..8 {
-            let first_len = CHUNK - 3 - shift - usize::from(four_byte) * 2;
-            let first: Vec<u8> = std::iter::once(0x41)
-                .chain((1..first_len).map(|_| 0x55))
+            // The start code after `big` begins `shift` bytes before the boundary.
+            let big_len = CHUNK - shift - prefix.len() - sc;
+            let big: Vec<u8> = std::iter::once(0x41)
+                .chain((1..big_len).map(|_| 0x55))
                 .collect();
-            let s = stream(&[&first, P0, P1], four_byte);
+            let s = stream(&[SPS, PPS, &big, P0, P1], four_byte);
+            assert_eq!(&s[CHUNK - shift..CHUNK - shift + sc - 1], &[0; 4][..sc - 1]);
             let mut r = AnnexBReader::new(&s[..]);
             let mut read = Vec::new();
             while let Some(n) = r.next_nal().unwrap() {
@@ -261,7 +266,7 @@ fn start_codes_straddling_the_read_chunk_boundary() {
             }
             assert_eq!(
                 read,
-                [first.as_slice(), P0, P1],
+                [SPS, PPS, big.as_slice(), P0, P1],
                 "shift {shift}, four {four_byte}"
             );
         }
