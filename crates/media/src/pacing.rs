@@ -13,6 +13,47 @@
 //! `now` of that call anchors the clock); frame `i` is due at the anchor
 //! plus its media timestamp. A caller that polls late gets every overdue
 //! frame at once, one per call.
+//!
+//! An IVF file played in a loop (a frame lasts until the next one's pts;
+//! the last one as long as the one before):
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use ferrtc_media::ivf::{FourCc, IvfHeader, IvfReader, IvfWriter};
+//! use ferrtc_media::pacing::{Pacer, SourceFrame};
+//!
+//! let mut w = IvfWriter::new(Vec::new(), IvfHeader::new(FourCc::VP80, 2, 2, 30, 1)).unwrap();
+//! for pts in 0..3 {
+//!     w.write_frame(pts, b"frame").unwrap();
+//! }
+//! let file = w.finish().unwrap();
+//!
+//! let reader = IvfReader::new(&file[..]).unwrap();
+//! let header = *reader.header();
+//! let frames: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+//! let pts = |i: usize| header.pts_to_duration(frames[i].pts).unwrap();
+//! let clip: Vec<_> = (0..frames.len())
+//!     .map(|i| SourceFrame {
+//!         pts: pts(i),
+//!         duration: if i + 1 < frames.len() { pts(i + 1) - pts(i) } else { pts(i) - pts(i - 1) },
+//!         frame: frames[i].data.clone(),
+//!     })
+//!     .collect();
+//!
+//! let mut pacer = Pacer::from_frames(clip, true);
+//! let start = Instant::now();
+//! let mut released = Vec::new();
+//! for ms in 0..=200 {
+//!     while let Some(f) = pacer.poll_frame(start + Duration::from_millis(ms)) {
+//!         released.push(f.timestamp);
+//!     }
+//! }
+//! // 30 fps for 200 ms, across two loops of three frames: seven frames.
+//! assert_eq!(released.len(), 7);
+//! // The second pass starts where the first ended (3 × 33.333333 ms).
+//! assert_eq!(released[3], Duration::from_nanos(99_999_999));
+//! assert!(released.windows(2).all(|w| w[0] < w[1]));
+//! ```
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
