@@ -13,7 +13,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::ivf::read_up_to;
+use crate::read::read_up_to;
 
 /// NAL unit type: coded slice of a non-IDR picture.
 pub const NAL_SLICE: u8 = 1;

@@ -20,6 +20,8 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
+use crate::read::read_up_to;
+
 /// The IVF file signature.
 pub const SIGNATURE: [u8; 4] = *b"DKIF";
 /// The size of the IVF file header this module writes and expects at least.
@@ -226,21 +228,6 @@ pub struct IvfFrame {
     pub data: Vec<u8>,
 }
 
-/// Reads as many bytes as `buf` holds, stopping early only at end of input;
-/// returns how many were read.
-pub(crate) fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 /// Reads an IVF file from any [`Read`]: the header at construction, then
 /// frames one at a time.
 #[derive(Debug)]
@@ -442,6 +429,8 @@ impl<W: Write> IvfWriter<W> {
 impl<W: Write + Seek> IvfWriter<W> {
     /// Rewrites the header's frame count (bytes 24..28) with the number of
     /// frames written, seeks back to the end, flushes and returns the writer.
+    /// The header must be at offset 0 of the stream (the writer was made on
+    /// an empty file or buffer).
     pub fn finish_seekable(mut self) -> Result<W, IvfError> {
         let io = |source| IvfError::Io {
             context: "fixing the frame count",

@@ -35,4 +35,5 @@ pub mod ivf;
 pub mod ogg;
 pub mod opus;
 pub mod pacing;
+mod read;
 pub mod track;

@@ -17,7 +17,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::ivf::read_up_to;
+use crate::read::read_up_to;
 
 /// The capture pattern that starts every page (RFC 3533 §6).
 pub const CAPTURE_PATTERN: [u8; 4] = *b"OggS";
