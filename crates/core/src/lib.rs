@@ -15,7 +15,12 @@
 //! asserts our identity in `a=identity` and validates the peer's; see
 //! [`identity`].
 //!
-//! Not yet: media (SRTP contexts, transceivers beyond JSEP), TURN, the
+//! Media (first slice): transceivers through JSEP, SRTP keyed from
+//! DTLS-SRTP, a sample writer ([`PeerConnection::write_frame`]) and frames
+//! out as [`Event::TrackFrame`], NACK/RTX, PLI, SR/RR and `inbound-rtp` /
+//! `outbound-rtp` stats; see `docs/architecture.md`.
+//!
+//! Not yet: simulcast, DTMF, a pacer and congestion control, TURN, the
 //! `accepts()` test for many connections on one socket, and mDNS
 //! resolution of `.local` candidates (such peers connect through
 //! peer-reflexive discovery instead).
@@ -26,6 +31,7 @@ mod connection;
 mod demux;
 mod error;
 mod event;
+mod media;
 pub mod identity;
 // Also built for unit tests, which run the fuzz entry point on fixed inputs.
 #[cfg(any(test, feature = "fuzzing"))]
@@ -45,12 +51,16 @@ pub use ferrtc_datachannel::{
 };
 pub use ferrtc_dtls::Certificate;
 pub use ferrtc_ice::check_recipient;
-pub use ferrtc_jsep::{SdpType, SessionDescription};
+pub use ferrtc_jsep::{SdpType, SendEncoding, SessionDescription, TransceiverId};
+pub use ferrtc_sdp::{Direction as RtpTransceiverDirection, MediaKind};
+pub use connection::{RtpTransceiverInit, TrackInfo, TransceiverInfo};
+pub use media::{InboundCounters, MediaConfig, MediaError, MediaStats, OutboundCounters};
 pub use identity::{
     IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,
     IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
 };
 pub use stats::{
-    CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, PeerConnectionStats,
+    CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, InboundRtpStats,
+    OutboundRtpStats, PeerConnectionStats,
     SctpTransportStats, Stats, StatsReport, TransportStats,
 };

@@ -215,6 +215,7 @@ impl PeerConnection {
             }
         }
         self.check_negotiation_needed();
+        self.media.sync(self.jsep.transceivers(), &mut self.rng);
         if let Some(t) = self.jsep.transport() {
             self.dtls_role = Some(t.dtls_role);
             self.channels.set_role(now, t.dtls_role);
