@@ -208,11 +208,7 @@ fn call(seed: u64, link: LinkConfig) -> Call {
 /// The VP8 frame `i`: a keyframe every 30 (RFC 7741 §4.3: the P bit of the
 /// first byte is 0 on a keyframe), over several packets, numbered.
 fn vp8_frame(i: usize) -> (Vec<u8>, bool) {
-    let key = i.is_multiple_of(30);
-    let len = if key { 4000 } else { 900 + i * 7 };
-    let mut f = vec![if key { 0x10 } else { 0x11 }];
-    f.extend((0..len).map(|j| (i * 31 + j) as u8));
-    (f, key)
+    vp8_frame_as(i, i.is_multiple_of(30))
 }
 
 fn opus_frame(i: usize) -> Vec<u8> {
@@ -234,22 +230,44 @@ fn frames(events: &[Event], want_mid: &str) -> Vec<(Vec<u8>, bool)> {
         .collect()
 }
 
+/// The VP8 frame `i`, a keyframe when `key` (RFC 7741 §4.3: the P bit of
+/// the first byte is 0 on a keyframe).
+fn vp8_frame_as(i: usize, key: bool) -> (Vec<u8>, bool) {
+    let len = if key { 4000 } else { 900 + i * 7 };
+    let mut f = vec![if key { 0x10 } else { 0x11 }];
+    f.extend((0..len).map(|j| (i * 31 + j) as u8));
+    (f, key)
+}
+
 /// Writes `n` video and audio frames, one of each every 20 ms, then lets
-/// the network settle. `on_keyframe_request` runs when a asks for one.
-fn stream(call: &mut Call, n: usize, mut each: impl FnMut(usize, &mut Pair)) {
+/// the network settle. `each` runs before frame `i` and returns whether to
+/// make it a keyframe out of turn (answering a keyframe request, as an
+/// application does). Returns the video frames written.
+fn stream(
+    call: &mut Call,
+    n: usize,
+    mut each: impl FnMut(usize, &mut Pair) -> bool,
+) -> Vec<(Vec<u8>, bool)> {
     let (video, audio) = (call.video, call.audio);
+    let mut written = Vec::new();
     for i in 0..n {
-        each(i, &mut call.pair);
+        let force = each(i, &mut call.pair);
         let now = call.pair.net.now();
-        let (f, key) = vp8_frame(i);
+        let (f, key) = if force {
+            vp8_frame_as(i, true)
+        } else {
+            vp8_frame(i)
+        };
         let a = call.pair.a();
         a.pc.write_frame(now, video, &f, Duration::from_millis(20), key)
             .unwrap();
         a.pc.write_frame(now, audio, &opus_frame(i), Duration::from_millis(20), false)
             .unwrap();
+        written.push((f, key));
         call.pair.run(Duration::from_millis(20));
     }
     call.pair.run(Duration::from_secs(2));
+    written
 }
 
 fn inbound(pc: &PeerConnection, kind: &str) -> InboundRtpStats {
@@ -279,7 +297,7 @@ fn outbound(pc: &PeerConnection, kind: &str) -> OutboundRtpStats {
 #[test]
 fn video_and_audio_frames_arrive_whole_and_in_order_with_track_events() {
     let mut call = call(1, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
-    stream(&mut call, 100, |_, _| {});
+    stream(&mut call, 100, |_, _| false);
     let b = call.pair.b();
     let tracks: Vec<_> = b
         .events
@@ -352,7 +370,7 @@ fn nack_and_rtx_repair_video_over_a_lossy_link() {
         .with_delay(Duration::from_millis(10))
         .with_loss(0.05);
     let mut call = call(7, link);
-    stream(&mut call, 100, |_, _| {});
+    stream(&mut call, 100, |_, _| false);
     let b = call.pair.b();
     let video = frames(&b.events, &call.video_mid);
     let want: Vec<_> = (0..100).map(vp8_frame).collect();
@@ -377,8 +395,10 @@ fn a_frame_lost_for_good_brings_a_pli_and_a_keyframe_request() {
     // the burst are lost, and so is every retransmission.
     call.pair.b().filter = Some(Box::new(move |pt| pt == 97 || (pt == 96 && flag.get())));
     let mut requested_at = None;
-    stream(&mut call, 100, |i, pair| {
-        burst.set((40..43).contains(&i));
+    // The jitter buffer gives a gap up after 500 ms: frames 31 and 32 lost
+    // for good are given up before the keyframe of frame 60 is due.
+    let written = stream(&mut call, 100, |i, pair| {
+        burst.set((31..33).contains(&i));
         if requested_at.is_none()
             && pair
                 .a()
@@ -387,17 +407,24 @@ fn a_frame_lost_for_good_brings_a_pli_and_a_keyframe_request() {
                 .any(|e| *e == Event::KeyframeRequested { transceiver: video })
         {
             requested_at = Some(i);
+            return true;
         }
+        false
     });
     let asked = requested_at.expect("the sender was asked for a keyframe");
-    assert!(asked > 40 && asked < 60, "asked at frame {asked}");
+    assert!(asked > 33 && asked <= 60, "asked at frame {asked}");
     let b = call.pair.b();
     let v_in = inbound(&b.pc, "video");
     assert!(v_in.pli_count >= 1, "{v_in:?}");
     let got = frames(&b.events, &call.video_mid);
-    // Frames before the burst, then from the next keyframe (60) on.
-    let want: Vec<_> = (0..40).chain(60..100).map(vp8_frame).collect();
-    assert!(got == want, "got {} frames", got.len());
+    // Frames before the burst, then from the keyframe that answered the
+    // request on: the frames between cannot be decoded.
+    let want: Vec<_> = written[..31]
+        .iter()
+        .chain(&written[asked..])
+        .cloned()
+        .collect();
+    assert!(got == want, "got {} frames, want {}", got.len(), want.len());
     let v_out = outbound(&call.pair.a().pc, "video");
     assert!(v_out.pli_count >= 1, "{v_out:?}");
 }
@@ -405,7 +432,7 @@ fn a_frame_lost_for_good_brings_a_pli_and_a_keyframe_request() {
 #[test]
 fn malformed_srtp_and_rtcp_are_dropped_and_counted() {
     let mut call = call(5, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
-    stream(&mut call, 5, |_, _| {});
+    stream(&mut call, 5, |_, _| false);
     let now = call.pair.net.now();
     let b = call.pair.b();
     let pair = b.pc.selected_pair().cloned().unwrap();
@@ -430,7 +457,7 @@ fn malformed_srtp_and_rtcp_are_dropped_and_counted() {
     assert!(held < 100, "{held}");
     assert!(b.pc.stats().dropped_rtp >= 600);
     // Media still flows.
-    stream(&mut call, 10, |_, _| {});
+    stream(&mut call, 10, |_, _| false);
     let b = call.pair.b();
     assert_eq!(frames(&b.events, &call.video_mid).len(), 15);
 }

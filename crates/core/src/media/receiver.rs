@@ -17,6 +17,10 @@ use super::codec::Negotiated;
 /// The least time between two keyframe requests for one stream.
 const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How many packets before a stream's first one are asked for when that
+/// first packet is not a frame start.
+const START_LOOKBACK: u16 = 16;
+
 /// Counters of one receiver, as W3C `RTCInboundRtpStreamStats` names them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InboundCounters {
@@ -156,7 +160,19 @@ impl Receiver {
                     .as_ref()
                     .is_none_or(|s| s.ssrc != packet.ssrc || s.codec != codec);
                 if new {
-                    self.stream = Some(self.new_stream(packet.ssrc, codec, local_ssrc));
+                    let mut stream = self.new_stream(packet.ssrc, codec, local_ssrc);
+                    // A stream whose first packet is not the start of a
+                    // frame lost its start: no later packet would show that
+                    // gap, so ask for the packets before it at once (the
+                    // jitter buffer still takes them while it holds its
+                    // first frame).
+                    if let Some(nack) = stream.nack.as_mut()
+                        && !codec.codec.depacketizer().is_frame_start(packet.payload)
+                    {
+                        let before = packet.sequence_number.wrapping_sub(START_LOOKBACK + 1);
+                        nack.on_packet(now, before);
+                    }
+                    self.stream = Some(stream);
                 }
                 (*packet, false)
             }
