@@ -370,12 +370,14 @@ fn nack_and_rtx_repair_video_over_a_lossy_link() {
         .with_delay(Duration::from_millis(10))
         .with_loss(0.05);
     let mut call = call(7, link);
-    stream(&mut call, 100, |_, _| false);
+    // The stream goes on after the 100 frames checked: a lost tail shows
+    // only when a later packet arrives.
+    stream(&mut call, 105, |_, _| false);
     let b = call.pair.b();
     let video = frames(&b.events, &call.video_mid);
     let want: Vec<_> = (0..100).map(vp8_frame).collect();
-    assert_eq!(video.len(), 100, "no video frame lost");
-    assert!(video == want, "video frames intact and in order");
+    assert!(video.len() >= 100, "no video frame lost: {}", video.len());
+    assert!(video[..100] == want, "video frames intact and in order");
     let v_in = inbound(&b.pc, "video");
     assert!(v_in.nack_count > 0, "{v_in:?}");
     assert!(v_in.retransmitted_packets_received > 0, "{v_in:?}");
