@@ -206,7 +206,7 @@ impl PeerConnection {
             max_message_size: config.max_message_size.min(remote_max_message_size),
             ..ferrtc_datachannel::Config::default()
         });
-        let media = MediaSession::new(config.media.clone(), &mut rng);
+        let media = MediaSession::new(config.media.clone());
         Ok(PeerConnection {
             media,
             rng,

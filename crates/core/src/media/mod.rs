@@ -163,7 +163,10 @@ fn kind_str(video: bool) -> &'static str {
 const DEFAULT_RTT: Duration = Duration::from_millis(100);
 
 impl MediaSession {
-    pub fn new(config: MediaConfig, rng: &mut impl Rng) -> Self {
+    /// A session with no media yet. Its random values (RTCP SSRC, CNAME)
+    /// are drawn at the first negotiated media section, so a connection
+    /// without media draws nothing from the connection's RNG.
+    pub fn new(config: MediaConfig) -> Self {
         let ssrcs = SsrcTable::new(config.max_ssrcs);
         Self {
             config,
@@ -174,9 +177,9 @@ impl MediaSession {
             mid_ext: None,
             outbound: VecDeque::new(),
             events: VecDeque::new(),
-            local_ssrc: rng.random(),
-            cname: format!("{:016x}", rng.random::<u64>()),
-            transport_seq: rng.random(),
+            local_ssrc: 0,
+            cname: String::new(),
+            transport_seq: 0,
             next_report: None,
             announced: BTreeSet::new(),
             rtt: None,
@@ -213,6 +216,11 @@ impl MediaSession {
             let Some(n) = t.negotiated().filter(|_| !t.is_stopped()) else {
                 continue;
             };
+            if self.cname.is_empty() {
+                self.local_ssrc = rng.random();
+                self.cname = format!("{:016x}", rng.random::<u64>());
+                self.transport_seq = rng.random();
+            }
             if self.mid_ext.is_none() {
                 self.mid_ext = codec::extension_id(&n.header_extensions, ferrtc_jsep::EXT_MID);
             }
