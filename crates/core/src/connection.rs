@@ -16,10 +16,10 @@ use rand::{Rng, SeedableRng};
 use crate::config::Config;
 
 use crate::error::Error;
-use crate::media::MediaSession;
 use crate::event::{
     Event, IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState,
 };
+use crate::media::MediaSession;
 use crate::stats::{self, StatsReport};
 
 pub use ferrtc_ice::Transmit;

@@ -31,8 +31,8 @@ mod connection;
 mod demux;
 mod error;
 mod event;
-mod media;
 pub mod identity;
+mod media;
 // Also built for unit tests, which run the fuzz entry point on fixed inputs.
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -46,6 +46,7 @@ pub use event::{
     SignalingState,
 };
 // The channel types live with the one data channel engine.
+pub use connection::{RtpTransceiverInit, TrackInfo, TransceiverInfo};
 pub use ferrtc_datachannel::{
     ChannelId, ChannelInfo, ChannelStats, DataChannelInit, DataChannelMessage, DataChannelState,
 };
@@ -53,14 +54,12 @@ pub use ferrtc_dtls::Certificate;
 pub use ferrtc_ice::check_recipient;
 pub use ferrtc_jsep::{SdpType, SendEncoding, SessionDescription, TransceiverId};
 pub use ferrtc_sdp::{Direction as RtpTransceiverDirection, MediaKind};
-pub use connection::{RtpTransceiverInit, TrackInfo, TransceiverInfo};
-pub use media::{InboundCounters, MediaConfig, MediaError, MediaStats, OutboundCounters};
 pub use identity::{
     IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,
     IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
 };
+pub use media::{InboundCounters, MediaConfig, MediaError, MediaStats, OutboundCounters};
 pub use stats::{
     CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, InboundRtpStats,
-    OutboundRtpStats, PeerConnectionStats,
-    SctpTransportStats, Stats, StatsReport, TransportStats,
+    OutboundRtpStats, PeerConnectionStats, SctpTransportStats, Stats, StatsReport, TransportStats,
 };

@@ -26,15 +26,16 @@ struct Peer {
 
 impl Endpoint for Peer {
     fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
-        let rtp = matches!(data.first(), Some(128..=191))
-            && !matches!(data.get(1), Some(192..=223));
+        let rtp =
+            matches!(data.first(), Some(128..=191)) && !matches!(data.get(1), Some(192..=223));
         if rtp
             && let (Some(f), Some(pt)) = (self.filter.as_mut(), data.get(1))
             && f(pt & 0x7f)
         {
             return;
         }
-        self.pc.handle_receive(now, source, dest, &mut data.to_vec());
+        self.pc
+            .handle_receive(now, source, dest, &mut data.to_vec());
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
@@ -208,7 +209,7 @@ fn call(seed: u64, link: LinkConfig) -> Call {
 /// The VP8 frame `i`: a keyframe every 30 (RFC 7741 §4.3: the P bit of the
 /// first byte is 0 on a keyframe), over several packets, numbered.
 fn vp8_frame(i: usize) -> (Vec<u8>, bool) {
-    vp8_frame_as(i, i.is_multiple_of(30))
+    vp8_frame_as(i, i % 30 == 0)
 }
 
 fn opus_frame(i: usize) -> Vec<u8> {
@@ -312,10 +313,18 @@ fn video_and_audio_frames_arrive_whole_and_in_order_with_track_events() {
             _ => None,
         })
         .collect();
-    assert_eq!(tracks.len(), 2, "one track event per transceiver: {tracks:?}");
+    assert_eq!(
+        tracks.len(),
+        2,
+        "one track event per transceiver: {tracks:?}"
+    );
     for (mid, streams, track) in &tracks {
         assert_eq!(streams, &vec!["stream".to_owned()]);
-        let want = if *mid == call.video_mid { "camera" } else { "mic" };
+        let want = if *mid == call.video_mid {
+            "camera"
+        } else {
+            "mic"
+        };
         assert_eq!(track.as_deref(), Some(want));
     }
     // Every track event comes before that track's first frame.
@@ -334,7 +343,10 @@ fn video_and_audio_frames_arrive_whole_and_in_order_with_track_events() {
     let video = frames(&b.events, &call.video_mid);
     let want: Vec<_> = (0..100).map(vp8_frame).collect();
     assert_eq!(video.len(), 100, "video frames");
-    assert!(video == want, "video frames intact, in order, keyframes marked");
+    assert!(
+        video == want,
+        "video frames intact, in order, keyframes marked"
+    );
     let audio: Vec<_> = frames(&b.events, &call.audio_mid)
         .into_iter()
         .map(|(f, _)| f)
@@ -405,8 +417,7 @@ fn a_frame_lost_for_good_brings_a_pli_and_a_keyframe_request() {
             && pair
                 .a()
                 .events
-                .iter()
-                .any(|e| *e == Event::KeyframeRequested { transceiver: video })
+                .contains(&Event::KeyframeRequested { transceiver: video })
         {
             requested_at = Some(i);
             return true;

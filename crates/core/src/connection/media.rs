@@ -134,8 +134,7 @@ impl PeerConnection {
                     ..RtpTransceiverInit::default()
                 },
             )?;
-            self.jsep
-                .set_sender(id, Some(track.id), track.stream_ids)?;
+            self.jsep.set_sender(id, Some(track.id), track.stream_ids)?;
             self.check_negotiation_needed();
             return Ok(id);
         };

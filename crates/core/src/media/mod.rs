@@ -302,13 +302,20 @@ impl MediaSession {
             .srtp
             .as_mut()
             .ok_or(MediaError::NotSending(sender, "SRTP is not keyed yet"))?;
-        let s = self
-            .senders
-            .get_mut(&sender)
-            .ok_or(MediaError::NotSending(sender, "no negotiated send direction"))?;
+        let s = self.senders.get_mut(&sender).ok_or(MediaError::NotSending(
+            sender,
+            "no negotiated send direction",
+        ))?;
         let mtu = self.config.rtp_mtu;
-        let (packets, timestamp) =
-            s.packetize(now, wall, mtu, frame, duration, keyframe, &mut self.transport_seq)?;
+        let (packets, timestamp) = s.packetize(
+            now,
+            wall,
+            mtu,
+            frame,
+            duration,
+            keyframe,
+            &mut self.transport_seq,
+        )?;
         if self.outbound.len() + packets.len() > self.config.max_queued_datagrams {
             return Err(MediaError::QueueFull {
                 limit: self.config.max_queued_datagrams,
@@ -365,12 +372,10 @@ impl MediaSession {
             return;
         };
         let mid = self.mid_ext.and_then(|id| packet.extensions.get(id));
-        let t = match self.ssrcs.route(
-            &self.receivers,
-            mid,
-            packet.ssrc,
-            packet.payload_type.get(),
-        ) {
+        let t = match self
+            .ssrcs
+            .route(&self.receivers, mid, packet.ssrc, packet.payload_type.get())
+        {
             Ok(t) => t,
             Err(Unroutable::Unknown) => {
                 self.stats.unroutable_rtp += 1;

@@ -6,11 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use ferrtc_rtp::jitter::{Frame, Inserted, JitterBuffer, JitterConfig, JitterEvent};
-use ferrtc_rtp::report::ReceiveStats;
-use ferrtc_rtp::repair::{KeyframeMethod, KeyframeRequester, NackConfig, NackGenerator, unwrap_rtx};
-use ferrtc_rtp::rtcp::{Nack, ReportBlock, RtcpPacket, SenderReport};
 use ferrtc_rtp::RtpPacket;
+use ferrtc_rtp::jitter::{Frame, Inserted, JitterBuffer, JitterConfig, JitterEvent};
+use ferrtc_rtp::repair::{
+    KeyframeMethod, KeyframeRequester, NackConfig, NackGenerator, unwrap_rtx,
+};
+use ferrtc_rtp::report::ReceiveStats;
+use ferrtc_rtp::rtcp::{Nack, ReportBlock, RtcpPacket, SenderReport};
 
 use super::codec::Negotiated;
 
@@ -208,7 +210,9 @@ impl Receiver {
             c.retransmitted_bytes_received += packet.payload.len() as u64;
         } else {
             // RFC 3550 A.8: a retransmission says nothing of the jitter.
-            stream.stats.on_packet(now, packet.sequence_number, packet.timestamp);
+            stream
+                .stats
+                .on_packet(now, packet.sequence_number, packet.timestamp);
         }
         if let Some(nack) = stream.nack.as_mut() {
             nack.on_packet(now, packet.sequence_number);
@@ -224,14 +228,20 @@ impl Receiver {
         let video = codec.codec.is_video();
         let config = JitterConfig {
             capacity: self.max_packets,
-            ..if video { JitterConfig::VIDEO } else { JitterConfig::AUDIO }
+            ..if video {
+                JitterConfig::VIDEO
+            } else {
+                JitterConfig::AUDIO
+            }
         };
         Stream {
             ssrc,
             rtx_ssrc: None,
             codec,
             jitter: JitterBuffer::new(config, codec.codec.depacketizer()),
-            nack: codec.nack.then(|| NackGenerator::new(NackConfig::default())),
+            nack: codec
+                .nack
+                .then(|| NackGenerator::new(NackConfig::default())),
             keyframe: (video && codec.pli)
                 .then(|| KeyframeRequester::new(KeyframeMethod::Pli, local_ssrc, ssrc)),
             keyframe_wanted: None,
@@ -266,8 +276,7 @@ impl Receiver {
                     frames.push(f);
                 }
                 JitterEvent::Dropped { first, last } => {
-                    self.counters.packets_given_up +=
-                        u64::from(last.wrapping_sub(first)) + 1;
+                    self.counters.packets_given_up += u64::from(last.wrapping_sub(first)) + 1;
                 }
                 JitterEvent::KeyframeNeeded => {
                     if let Some(k) = s.keyframe.as_mut() {
@@ -281,7 +290,12 @@ impl Receiver {
 
     /// Feedback due now (RFC 4585): a generic NACK for the packets to ask
     /// for again, a PLI while a keyframe is wanted.
-    pub fn poll_feedback(&mut self, now: Instant, rtt: Duration, local_ssrc: u32) -> Vec<RtcpPacket> {
+    pub fn poll_feedback(
+        &mut self,
+        now: Instant,
+        rtt: Duration,
+        local_ssrc: u32,
+    ) -> Vec<RtcpPacket> {
         let mut out = Vec::new();
         let Some(s) = self.stream.as_mut() else {
             return out;
@@ -290,7 +304,9 @@ impl Receiver {
             let lost = nack.poll_nack(now, rtt);
             if !lost.is_empty() {
                 self.counters.nack_count += 1;
-                out.push(RtcpPacket::Nack(Nack::from_sequences(local_ssrc, s.ssrc, &lost)));
+                out.push(RtcpPacket::Nack(Nack::from_sequences(
+                    local_ssrc, s.ssrc, &lost,
+                )));
             }
         }
         if let (Some(k), Some(last)) = (s.keyframe.as_mut(), s.keyframe_wanted.as_mut())

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrtc_jsep::{EXT_ABS_SEND_TIME, EXT_MID, EXT_TWCC, NegotiatedMedia};
 use ferrtc_rtp::codec::Payloader;
 use ferrtc_rtp::extension::{AbsSendTime, TransportSequence};
-use ferrtc_rtp::report::{NtpTime, SendStats};
 use ferrtc_rtp::repair::{HistoryConfig, SendHistory, wrap_rtx};
+use ferrtc_rtp::report::{NtpTime, SendStats};
 use ferrtc_rtp::rtcp::{ReportBlock, SenderReport};
 use ferrtc_rtp::{ExtensionId, RtpPacket};
 
@@ -162,13 +162,12 @@ impl Sender {
             let _ = header.extensions.insert(id, &placeholder);
         }
         let header_len = header.header_len();
-        let room = mtu
-            .checked_sub(header_len)
-            .filter(|r| *r > 0)
-            .ok_or(ferrtc_rtp::codec::CodecError::MtuTooSmall {
+        let room = mtu.checked_sub(header_len).filter(|r| *r > 0).ok_or(
+            ferrtc_rtp::codec::CodecError::MtuTooSmall {
                 needed: header_len + 1,
                 mtu,
-            })?;
+            },
+        )?;
         let payloads = self.payloader.payload(room, frame)?;
         let last = payloads.len().saturating_sub(1);
         let mut out = Vec::with_capacity(payloads.len());
@@ -244,7 +243,6 @@ impl Sender {
     pub fn owns(&self, ssrc: u32) -> bool {
         ssrc == self.ssrc || self.rtx_ssrc() == Some(ssrc)
     }
-
 }
 
 /// The media payload length of a packet (less the RTX OSN).
