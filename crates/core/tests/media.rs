@@ -474,3 +474,111 @@ fn malformed_srtp_and_rtcp_are_dropped_and_counted() {
     let b = call.pair.b();
     assert_eq!(frames(&b.events, &call.video_mid).len(), 15);
 }
+
+fn negotiation_needed(p: &mut Peer) -> bool {
+    while let Some(e) = p.pc.poll_event() {
+        p.events.push(e);
+    }
+    let fired = p.events.contains(&Event::NegotiationNeeded);
+    p.events.clear();
+    fired
+}
+
+#[test]
+fn transceivers_follow_the_w3c_calls_and_fire_negotiationneeded() {
+    let mut pair = Pair::new(9, LinkConfig::IDEAL);
+    let a = pair.a();
+    let video =
+        a.pc.add_transceiver(
+            MediaKind::Video,
+            ferrtc_core::RtpTransceiverInit {
+                direction: ferrtc_core::RtpTransceiverDirection::RecvOnly,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(negotiation_needed(a));
+    assert!(
+        a.pc.add_transceiver(MediaKind::Application, Default::default())
+            .is_err(),
+        "only audio and video"
+    );
+    let t = &a.pc.transceivers()[0];
+    assert_eq!(t.id, video);
+    assert_eq!(t.kind, MediaKind::Video);
+    assert_eq!(t.direction, ferrtc_core::RtpTransceiverDirection::RecvOnly);
+    assert_eq!(
+        (t.mid.clone(), t.current_direction, t.stopped),
+        (None, None, false)
+    );
+    pair.negotiate();
+    let a = pair.a();
+    negotiation_needed(a);
+    let t = &a.pc.transceivers()[0];
+    assert!(t.mid.is_some());
+    // b had nothing to send: the answer said inactive (RFC 8829 §5.3.1).
+    assert_eq!(
+        t.current_direction,
+        Some(ferrtc_core::RtpTransceiverDirection::Inactive)
+    );
+
+    // b answered with a transceiver the offer created: addTrack reuses it
+    // (W3C webrtc-pc §5.1) and turns it to sendrecv.
+    let b = pair.b();
+    negotiation_needed(b);
+    let created = b.pc.transceivers()[0].id;
+    let sender =
+        b.pc.add_track(TrackInfo {
+            id: "cam".into(),
+            kind: MediaKind::Video,
+            stream_ids: vec!["s".into()],
+        })
+        .unwrap();
+    assert_eq!(sender, created);
+    assert_eq!(b.pc.transceivers().len(), 1);
+    assert!(matches!(
+        b.pc.transceivers()[0].direction,
+        ferrtc_core::RtpTransceiverDirection::SendOnly
+            | ferrtc_core::RtpTransceiverDirection::SendRecv
+    ));
+    assert_eq!(b.pc.transceivers()[0].sender_track.as_deref(), Some("cam"));
+    assert!(negotiation_needed(b));
+    assert!(
+        b.pc.add_track(TrackInfo {
+            id: "cam".into(),
+            kind: MediaKind::Video,
+            stream_ids: vec![],
+        })
+        .is_err(),
+        "one sender per track"
+    );
+    // An audio track finds no free audio transceiver: a new one.
+    let mic =
+        b.pc.add_track(TrackInfo {
+            id: "mic".into(),
+            kind: MediaKind::Audio,
+            stream_ids: vec![],
+        })
+        .unwrap();
+    assert_ne!(mic, created);
+    assert_eq!(b.pc.transceivers().len(), 2);
+    b.pc.remove_track(mic).unwrap();
+    let t = b.pc.transceivers()[1].clone();
+    assert_eq!(t.direction, ferrtc_core::RtpTransceiverDirection::RecvOnly);
+    assert_eq!(t.sender_track, None);
+    b.pc.set_direction(mic, ferrtc_core::RtpTransceiverDirection::Inactive)
+        .unwrap();
+    b.pc.stop_transceiver(mic).unwrap();
+    assert!(b.pc.transceivers()[1].stopped);
+    assert!(
+        b.pc.set_direction(mic, ferrtc_core::RtpTransceiverDirection::SendRecv)
+            .is_err()
+    );
+    let now = pair.net.now();
+    let err = pair
+        .b()
+        .pc
+        .write_frame(now, mic, &[1], Duration::from_millis(20), false)
+        .unwrap_err();
+    assert_eq!(err.name(), "InvalidStateError");
+}
