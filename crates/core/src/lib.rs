@@ -61,5 +61,6 @@ pub use identity::{
 pub use media::{InboundCounters, MediaConfig, MediaError, MediaStats, OutboundCounters};
 pub use stats::{
     CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, InboundRtpStats,
-    OutboundRtpStats, PeerConnectionStats, SctpTransportStats, Stats, StatsReport, TransportStats,
+    OutboundRtpStats, PeerConnectionStats, RemoteInboundRtpStats, SctpTransportStats, Stats,
+    StatsReport, TransportStats,
 };

@@ -63,6 +63,8 @@ pub enum Stats {
     InboundRtp(InboundRtpStats),
     /// `RTCOutboundRtpStreamStats`.
     OutboundRtp(OutboundRtpStats),
+    /// `RTCRemoteInboundRtpStreamStats`.
+    RemoteInboundRtp(RemoteInboundRtpStats),
 }
 
 impl Stats {
@@ -78,6 +80,7 @@ impl Stats {
             Stats::SctpTransport(s) => &s.id,
             Stats::InboundRtp(s) => &s.id,
             Stats::OutboundRtp(s) => &s.id,
+            Stats::RemoteInboundRtp(s) => &s.id,
         }
     }
 
@@ -94,6 +97,7 @@ impl Stats {
             Stats::SctpTransport(_) => "sctp-transport",
             Stats::InboundRtp(_) => "inbound-rtp",
             Stats::OutboundRtp(_) => "outbound-rtp",
+            Stats::RemoteInboundRtp(_) => "remote-inbound-rtp",
         }
     }
 }
@@ -353,6 +357,38 @@ pub struct OutboundRtpStats {
     pub fir_count: u64,
 }
 
+/// `RTCRemoteInboundRtpStreamStats` (W3C webrtc-stats §5.3.7): what the
+/// peer's receiver reports say about one of our senders' streams.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[doc(alias = "RTCRemoteInboundRtpStreamStats")]
+pub struct RemoteInboundRtpStats {
+    /// `id`.
+    pub id: String,
+    /// `timestamp`.
+    pub timestamp: f64,
+    /// `ssrc`.
+    pub ssrc: u32,
+    /// `kind`.
+    pub kind: &'static str,
+    /// `transportId`.
+    pub transport_id: String,
+    /// `localId`: the `outbound-rtp` this reports on.
+    pub local_id: String,
+    /// `packetsLost` (cumulative, from the report block).
+    pub packets_lost: i64,
+    /// `fractionLost` since the previous report (0..=1).
+    pub fraction_lost: f64,
+    /// `jitter` in seconds.
+    pub jitter: f64,
+    /// `roundTripTime` in seconds (RFC 3550 §6.4.1: A - LSR - DLSR), once
+    /// measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip_time: Option<f64>,
+    /// `roundTripTimeMeasurements`.
+    pub round_trip_time_measurements: u64,
+}
+
 /// Standard base64 (RFC 4648 §4) for `base64Certificate`.
 pub(crate) fn base64(data: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -535,6 +571,9 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
     }
     for s in src.media.outbound_stats(timestamp, &transport_id) {
         report.insert(Stats::OutboundRtp(s));
+    }
+    for s in src.media.remote_inbound_stats(timestamp, &transport_id) {
+        report.insert(Stats::RemoteInboundRtp(s));
     }
     report
 }

@@ -264,9 +264,7 @@ impl PeerConnection {
     /// counted ([`MediaStats`]).
     pub(super) fn handle_rtp(&mut self, now: Instant, datagram: &mut [u8]) {
         let wall = self.wall_clock(now);
-        let before = self.media.stats();
-        self.media.handle_receive(now, wall, datagram);
-        if self.media.stats() != before {
+        if !self.media.handle_receive(now, wall, datagram) {
             self.stats.dropped_rtp += 1;
         }
     }

@@ -43,7 +43,7 @@ pub use receiver::InboundCounters;
 pub use sender::OutboundCounters;
 
 use crate::event::Event;
-use crate::stats::{InboundRtpStats, OutboundRtpStats};
+use crate::stats::{InboundRtpStats, OutboundRtpStats, RemoteInboundRtpStats};
 use demux::{SsrcTable, Unroutable};
 use receiver::Receiver;
 use sender::{Sender, StreamSeeds};
@@ -334,8 +334,10 @@ impl MediaSession {
     }
 
     /// An SRTP or SRTCP datagram (RFC 7983: first byte 128..=191),
-    /// unprotected in place.
-    pub fn handle_receive(&mut self, now: Instant, wall: SystemTime, datagram: &mut [u8]) {
+    /// unprotected in place. Returns whether it was taken (false: dropped
+    /// and counted in [`MediaStats`]).
+    pub fn handle_receive(&mut self, now: Instant, wall: SystemTime, datagram: &mut [u8]) -> bool {
+        let before = self.dropped();
         let rtcp = srtp::is_rtcp(datagram);
         let Some(srtp) = self.srtp.as_mut() else {
             if rtcp {
@@ -343,7 +345,7 @@ impl MediaSession {
             } else {
                 self.stats.srtp_failures += 1;
             }
-            return;
+            return false;
         };
         if rtcp {
             match srtp.rx.unprotect_rtcp(datagram) {
@@ -364,6 +366,18 @@ impl MediaSession {
         }
         self.flush_feedback(now);
         self.maybe_report(now, wall);
+        self.dropped() == before
+    }
+
+    /// Datagrams dropped on the way in, all reasons.
+    fn dropped(&self) -> u64 {
+        let s = &self.stats;
+        s.srtp_failures
+            + s.srtcp_failures
+            + s.malformed_rtp
+            + s.malformed_rtcp
+            + s.unroutable_rtp
+            + s.ssrcs_over_limit
     }
 
     fn handle_rtp(&mut self, now: Instant, data: &[u8]) {
@@ -547,6 +561,34 @@ impl MediaSession {
                     pli_count: c.pli_count,
                     fir_count: c.fir_count,
                 }
+            })
+            .collect()
+    }
+
+    /// `remote-inbound-rtp` stats, one per sender the peer reported on.
+    pub fn remote_inbound_stats(
+        &self,
+        timestamp: f64,
+        transport: &str,
+    ) -> Vec<RemoteInboundRtpStats> {
+        self.senders
+            .values()
+            .filter_map(|s| {
+                let b = s.remote_report?;
+                let video = s.codec.codec.is_video();
+                Some(RemoteInboundRtpStats {
+                    id: format!("RI01{}{}", kind_letter(video), s.ssrc),
+                    timestamp,
+                    ssrc: s.ssrc,
+                    kind: kind_str(video),
+                    transport_id: transport.to_owned(),
+                    local_id: format!("OT01{}{}", kind_letter(video), s.ssrc),
+                    packets_lost: i64::from(b.cumulative_lost),
+                    fraction_lost: f64::from(b.fraction_lost) / 256.0,
+                    jitter: f64::from(b.jitter) / f64::from(s.codec.clock_rate),
+                    round_trip_time: s.rtt().map(|d| d.as_secs_f64()),
+                    round_trip_time_measurements: s.rtt_measurements,
+                })
             })
             .collect()
     }

@@ -65,6 +65,12 @@ pub(crate) struct Sender {
     history: SendHistory,
     stats: SendStats,
     pub counters: OutboundCounters,
+    /// The last report block the peer sent about this stream, and the
+    /// round-trip time measured from one (W3C `remote-inbound-rtp`).
+    pub remote_report: Option<ReportBlock>,
+    /// RTTs measured from report blocks (W3C
+    /// `roundTripTimeMeasurements`).
+    pub rtt_measurements: u64,
 }
 
 impl std::fmt::Debug for Sender {
@@ -121,6 +127,8 @@ impl Sender {
             history: SendHistory::new(history),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
+            remote_report: None,
+            rtt_measurements: 0,
         })
     }
 
@@ -236,7 +244,20 @@ impl Sender {
     /// A report block about this sender's stream: the round-trip time it
     /// gives (RFC 3550 §6.4.1), if it echoes one of our SRs.
     pub fn on_report_block(&mut self, now: Instant, block: &ReportBlock) -> Option<Duration> {
-        self.stats.on_report_block(now, block)
+        if block.ssrc != self.ssrc {
+            return None;
+        }
+        self.remote_report = Some(*block);
+        let rtt = self.stats.on_report_block(now, block);
+        if rtt.is_some() {
+            self.rtt_measurements += 1;
+        }
+        rtt
+    }
+
+    /// The last round-trip time measured.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.stats.rtt()
     }
 
     /// Whether `ssrc` is this sender's primary or RTX stream.

@@ -85,7 +85,7 @@ fn a_flood_of_new_ssrcs_is_bounded_and_counted() {
     let n = 2000u32;
     for i in 0..n {
         let mut d = forged(&mut peer, 0x1000 + i, 1, 96, Some(b"v"));
-        session.handle_receive(now, wall, &mut d);
+        let _ = session.handle_receive(now, wall, &mut d);
     }
     let s = session.stats();
     let limit = MediaConfig::default().max_ssrcs;
@@ -105,7 +105,7 @@ fn a_flood_of_new_ssrcs_is_bounded_and_counted() {
     let before = session.stats();
     for i in 0..50 {
         let mut d = forged(&mut peer, 0x9000_0000 + i, 1, 50, None);
-        session.handle_receive(now, wall, &mut d);
+        let _ = session.handle_receive(now, wall, &mut d);
     }
     let after = session.stats();
     assert_eq!(
@@ -125,7 +125,7 @@ fn a_packet_without_mid_reaches_its_receiver_by_ssrc_then_payload_type() {
         .insert(id, Receiver::new("v".into(), vec![vp8()], 2000));
     // RFC 8843 §9.2: no mid, unknown SSRC, a payload type one receiver has.
     let mut d = forged(&mut peer, 42, 1, 96, None);
-    session.handle_receive(now, wall, &mut d);
+    assert!(session.handle_receive(now, wall, &mut d));
     assert_eq!(session.bound_ssrcs(), 1);
     assert_eq!(session.receivers[&id].counters.packets_received, 1);
     assert_eq!(session.stats().unroutable_rtp, 0);
@@ -194,9 +194,9 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
 fn before_the_keys_exist_media_is_dropped_and_counted() {
     let mut session = MediaSession::new(MediaConfig::default());
     let mut d = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 9];
-    session.handle_receive(Instant::now(), SystemTime::now(), &mut d);
+    assert!(!session.handle_receive(Instant::now(), SystemTime::now(), &mut d));
     let mut r = vec![0x80, 200, 0, 1, 0, 0, 0, 1];
-    session.handle_receive(Instant::now(), SystemTime::now(), &mut r);
+    assert!(!session.handle_receive(Instant::now(), SystemTime::now(), &mut r));
     assert_eq!(session.stats().srtp_failures, 1);
     assert_eq!(session.stats().srtcp_failures, 1);
 }
