@@ -74,8 +74,8 @@ pub enum Event {
     ChannelClosing(ChannelId),
     /// The channel's `close` event.
     ChannelClose(ChannelId),
-    /// `track` (W3C `RTCTrackEvent`): the remote description gave a
-    /// transceiver a receiving direction, so its receiver's track exists;
+    /// `track` (W3C `RTCTrackEvent`): a remote description says the peer
+    /// sends on a transceiver's m-section, so its receiver's track exists;
     /// `stream_ids` and `track_id` come from the peer's `a=msid` (RFC 8830
     /// §2). Fires once per transceiver, before any of its frames.
     #[doc(alias = "RTCTrackEvent")]

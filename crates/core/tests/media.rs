@@ -185,6 +185,15 @@ fn call(seed: u64, link: LinkConfig) -> Call {
         "add_track fires negotiationneeded"
     );
     pair.negotiate();
+    pair.signal();
+    // W3C: setRemoteDescription fires `track` for what the peer sends.
+    let tracks = pair
+        .b()
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Track { .. }))
+        .count();
+    assert_eq!(tracks, 2, "track events at setRemoteDescription");
     let up = pair.run_until(Duration::from_secs(10), |p| {
         p.a().pc.connection_state() == PeerConnectionState::Connected
             && p.b().pc.connection_state() == PeerConnectionState::Connected

@@ -207,7 +207,9 @@ impl PeerConnection {
         self.check_open()?;
         self.transceiver(id)?;
         self.jsep.stop_transceiver(id)?;
-        self.media.sync(self.jsep.transceivers(), &mut self.rng);
+        let remote = self.jsep.remote_sdp();
+        self.media
+            .sync(self.jsep.transceivers(), remote.as_ref(), &mut self.rng);
         self.check_negotiation_needed();
         Ok(())
     }

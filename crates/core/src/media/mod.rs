@@ -209,8 +209,15 @@ impl MediaSession {
     }
 
     /// Brings senders and receivers in step with what JSEP negotiated;
-    /// fires `track` for receivers the remote description added.
-    pub fn sync(&mut self, transceivers: &[Transceiver], rng: &mut impl Rng) {
+    /// fires `track` for receivers the remote description (`remote`, JSEP's
+    /// pending or current one) added.
+    pub fn sync(
+        &mut self,
+        transceivers: &[Transceiver],
+        remote: Option<&ferrtc_sdp::SessionDescription>,
+        rng: &mut impl Rng,
+    ) {
+        self.announce_tracks(transceivers, remote);
         let mut live = BTreeSet::new();
         for t in transceivers {
             let Some(n) = t.negotiated().filter(|_| !t.is_stopped()) else {
@@ -259,22 +266,6 @@ impl MediaSession {
                         );
                     }
                 }
-                // W3C webrtc-pc §5.1 "process the addition of a remote
-                // track": the `track` event, with the streams of a=msid
-                // (RFC 8830 §2).
-                if self.announced.insert(t.id()) {
-                    let (stream_ids, track_id) = match &n.remote_msid {
-                        Some((s, t)) if s != "-" => (vec![s.clone()], t.clone()),
-                        Some((_, t)) => (Vec::new(), t.clone()),
-                        None => (Vec::new(), None),
-                    };
-                    self.events.push_back(Event::Track {
-                        transceiver: t.id(),
-                        mid: n.mid.clone(),
-                        stream_ids,
-                        track_id,
-                    });
-                }
             }
         }
         self.receivers.retain(|t, _| live.contains(t));
@@ -285,6 +276,49 @@ impl MediaSession {
             .map(|t| t.id())
             .collect();
         self.senders.retain(|t, _| alive.contains(t));
+    }
+
+    /// W3C webrtc-pc §4.4.1.6 "process the addition of a remote track":
+    /// when a remote description's m-section for a transceiver says the
+    /// peer sends (`sendrecv`/`sendonly`), its receiver's track gets a
+    /// `track` event, once, with the streams of `a=msid` (RFC 8830 §2).
+    fn announce_tracks(
+        &mut self,
+        transceivers: &[Transceiver],
+        remote: Option<&ferrtc_sdp::SessionDescription>,
+    ) {
+        let Some(remote) = remote else {
+            return;
+        };
+        for t in transceivers.iter().filter(|t| !t.is_stopped()) {
+            let Some(mid) = t.mid() else {
+                continue;
+            };
+            let Some(m) = remote
+                .media
+                .iter()
+                .find(|m| m.mid() == Some(mid) && !m.is_rejected())
+            else {
+                continue;
+            };
+            if !matches!(m.direction(), Direction::SendRecv | Direction::SendOnly)
+                || !self.announced.insert(t.id())
+            {
+                continue;
+            }
+            let msid = m.msids().next();
+            let stream_ids = msid
+                .map(|m| m.stream_id.clone())
+                .filter(|s| s != "-")
+                .into_iter()
+                .collect();
+            self.events.push_back(Event::Track {
+                transceiver: t.id(),
+                mid: mid.to_owned(),
+                stream_ids,
+                track_id: msid.and_then(|m| m.track_id.clone()),
+            });
+        }
     }
 
     /// Writes one encoded frame on `sender` (see
