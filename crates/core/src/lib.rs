@@ -52,7 +52,9 @@ pub use ferrtc_datachannel::{
 };
 pub use ferrtc_dtls::Certificate;
 pub use ferrtc_ice::check_recipient;
-pub use ferrtc_jsep::{SdpType, SendEncoding, SessionDescription, TransceiverId};
+pub use ferrtc_jsep::{
+    Codec as RtpCodec, SdpType, SendEncoding, SessionDescription, TransceiverId,
+};
 pub use ferrtc_sdp::{Direction as RtpTransceiverDirection, MediaKind};
 pub use identity::{
     IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,

@@ -606,3 +606,78 @@ fn transceivers_follow_the_w3c_calls_and_fire_negotiationneeded() {
         .unwrap_err();
     assert_eq!(err.name(), "InvalidStateError");
 }
+
+/// An H.264 access unit in Annex B: SPS, PPS and an IDR slice for a
+/// keyframe, one non-IDR slice otherwise (RFC 6184 §1.3 NAL types); each
+/// slice starts a picture (first_mb_in_slice 0: the first bit set).
+fn h264_frame(i: usize) -> (Vec<u8>, bool) {
+    let key = i % 30 == 0;
+    let nal = |header: u8, len: usize| {
+        let mut v = vec![0, 0, 0, 1, header, 0x88];
+        v.extend((0..len).map(|j| ((i * 17 + j) % 251) as u8 | 1));
+        v
+    };
+    let f = if key {
+        [nal(0x67, 10), nal(0x68, 4), nal(0x65, 3000)].concat()
+    } else {
+        nal(0x41, 700 + i * 5)
+    };
+    (f, key)
+}
+
+#[test]
+fn h264_negotiated_by_codec_preferences_is_payloaded_and_reassembled() {
+    let mut pair = Pair::new(4, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let a = pair.a();
+    let video =
+        a.pc.add_track(TrackInfo {
+            id: "camera".into(),
+            kind: MediaKind::Video,
+            stream_ids: vec!["s".into()],
+        })
+        .unwrap();
+    let h264: Vec<_> = PeerConnection::codec_capabilities(&MediaKind::Video)
+        .into_iter()
+        .filter(|c| c.name == "H264" || c.apt() == Some(102))
+        .filter(|c| c.is_rtx() || c.payload_type == 102)
+        .collect();
+    assert_eq!(h264.len(), 2, "H.264 and its RTX");
+    a.pc.set_codec_preferences(video, h264).unwrap();
+    let mut bogus = PeerConnection::codec_capabilities(&MediaKind::Video)[0].clone();
+    bogus.name = "MPV".into();
+    assert_eq!(
+        a.pc.set_codec_preferences(video, vec![bogus])
+            .unwrap_err()
+            .name(),
+        "InvalidModificationError"
+    );
+    pair.negotiate();
+    let answer = pair.a().pc.current_remote_description().unwrap().sdp;
+    assert!(
+        answer.contains("H264/90000") && !answer.contains("VP8"),
+        "{answer}"
+    );
+    assert!(pair.run_until(Duration::from_secs(10), |p| {
+        p.a().pc.connection_state() == PeerConnectionState::Connected
+            && p.b().pc.connection_state() == PeerConnectionState::Connected
+    }));
+    let mut written = Vec::new();
+    for i in 0..40 {
+        let now = pair.net.now();
+        let (f, key) = h264_frame(i);
+        pair.a()
+            .pc
+            .write_frame(now, video, &f, Duration::from_millis(33), key)
+            .unwrap();
+        written.push((f, key));
+        pair.run(Duration::from_millis(33));
+    }
+    pair.run(Duration::from_secs(1));
+    let mid = pair.a().pc.transceivers()[0].mid.clone().unwrap();
+    let got = frames(&pair.b().events, &mid);
+    assert_eq!(got.len(), 40);
+    assert!(
+        got == written,
+        "H.264 access units intact, keyframes marked"
+    );
+}

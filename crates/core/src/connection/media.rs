@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use ferrtc_jsep::{SendEncoding, TransceiverId, TransceiverInit};
+use ferrtc_jsep::{Codec as RtpCodec, SendEncoding, TransceiverId, TransceiverInit};
 use ferrtc_sdp::{Direction, MediaKind};
 use rand::Rng;
 
@@ -212,6 +212,45 @@ impl PeerConnection {
             .sync(self.jsep.transceivers(), remote.as_ref(), &mut self.rng);
         self.check_negotiation_needed();
         Ok(())
+    }
+
+    /// `setCodecPreferences(codecs)` of a transceiver (W3C webrtc-pc
+    /// §5.4): its codecs in preference order, each one of
+    /// [`codec_capabilities`](Self::codec_capabilities) of its kind (RTX
+    /// entries included to keep RTX); an empty list restores the defaults.
+    /// Applies to the offer or answer that next negotiates the transceiver
+    /// from scratch. Fails with `InvalidModificationError` on a codec not
+    /// in the capabilities.
+    pub fn set_codec_preferences(
+        &mut self,
+        id: TransceiverId,
+        codecs: Vec<RtpCodec>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let kind = self.transceiver(id)?.kind().clone();
+        let capabilities = Self::codec_capabilities(&kind);
+        if let Some(c) = codecs
+            .iter()
+            .find(|c| !capabilities.iter().any(|k| k.matches(c)))
+        {
+            return Err(Error::InvalidModification {
+                message: format!("codec {} is not in the {kind} capabilities", c.name),
+                source: None,
+            });
+        }
+        self.jsep.set_codec_preferences(id, codecs)?;
+        Ok(())
+    }
+
+    /// `RTCRtpSender.getCapabilities(kind).codecs`: what JSEP offers for a
+    /// kind, with the payload types it offers them with. Every one has a
+    /// payloader in `ferrtc-rtp` except G.722.
+    pub fn codec_capabilities(kind: &MediaKind) -> Vec<RtpCodec> {
+        match kind {
+            MediaKind::Audio => ferrtc_jsep::default_audio_codecs(),
+            MediaKind::Video => ferrtc_jsep::default_video_codecs(),
+            _ => Vec::new(),
+        }
     }
 
     fn transceiver(&self, id: TransceiverId) -> Result<&ferrtc_jsep::Transceiver, Error> {
