@@ -58,8 +58,9 @@ pub struct MediaConfig {
     /// bounds the SSRC state of each SRTP context (twice this).
     pub max_ssrcs: usize,
     /// The most protected datagrams waiting for `poll_transmit`; a
-    /// `write_frame` that would pass it fails with an `OperationError`,
-    /// and retransmissions and reports past it are dropped and counted.
+    /// `write_frame` when it is reached fails with an `OperationError`
+    /// (one frame's packets may pass it), and retransmissions and reports
+    /// past it are dropped and counted.
     pub max_queued_datagrams: usize,
     /// Packets a receiver's jitter buffer holds.
     pub jitter_capacity: usize,
@@ -340,6 +341,13 @@ impl MediaSession {
             sender,
             "no negotiated send direction",
         ))?;
+        // Checked before the sender numbers anything, so a refused frame
+        // leaves no gap: the queue may pass its bound by one frame.
+        if self.outbound.len() >= self.config.max_queued_datagrams {
+            return Err(MediaError::QueueFull {
+                limit: self.config.max_queued_datagrams,
+            });
+        }
         let mtu = self.config.rtp_mtu;
         let (packets, timestamp) = s.packetize(
             now,
@@ -350,11 +358,6 @@ impl MediaSession {
             keyframe,
             &mut self.transport_seq,
         )?;
-        if self.outbound.len() + packets.len() > self.config.max_queued_datagrams {
-            return Err(MediaError::QueueFull {
-                limit: self.config.max_queued_datagrams,
-            });
-        }
         let overhead = srtp.rtp_overhead();
         for p in packets {
             let mut buf = Vec::with_capacity(p.len() + overhead);

@@ -200,3 +200,54 @@ fn before_the_keys_exist_media_is_dropped_and_counted() {
     assert_eq!(session.stats().srtp_failures, 1);
     assert_eq!(session.stats().srtcp_failures, 1);
 }
+
+#[test]
+fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, _peer, id) = keyed(now);
+    session.config.max_queued_datagrams = 3;
+    let negotiated = NegotiatedMedia {
+        mid: "v".into(),
+        direction: Direction::SendOnly,
+        codecs: vec![SdpCodec::new(96, "VP8", 90_000, None)],
+        header_extensions: vec![],
+        send_rids: vec![],
+        recv_rids: vec![],
+        remote_ssrcs: vec![],
+        remote_msid: None,
+    };
+    let seeds = StreamSeeds {
+        ssrc: 7,
+        rtx_ssrc: 8,
+        sequence: 65_535,
+        rtx_sequence: 0,
+        timestamp: 0,
+    };
+    session.senders.insert(
+        id,
+        Sender::new(&negotiated, seeds, HistoryConfig::default()).unwrap(),
+    );
+    let frame = [0x10; 100];
+    let d = Duration::from_millis(20);
+    for _ in 0..3 {
+        session
+            .write_frame(now, wall, id, &frame, d, false)
+            .unwrap();
+    }
+    let err = session
+        .write_frame(now, wall, id, &frame, d, false)
+        .unwrap_err();
+    assert!(matches!(err, super::MediaError::QueueFull { limit: 3 }));
+    let mut seqs = Vec::new();
+    while let Some(p) = session.poll_transmit() {
+        seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
+    }
+    session
+        .write_frame(now, wall, id, &frame, d, false)
+        .unwrap();
+    let p = session.poll_transmit().unwrap();
+    seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
+    assert_eq!(seqs, vec![65_535, 0, 1, 2], "consecutive, across the wrap");
+    assert_eq!(session.senders[&id].counters.frames_sent, 4);
+}
