@@ -17,8 +17,9 @@
 //!
 //! Media (first slice): transceivers through JSEP, SRTP keyed from
 //! DTLS-SRTP, a sample writer ([`PeerConnection::write_frame`]) and frames
-//! out as [`Event::TrackFrame`], NACK/RTX, PLI, SR/RR and `inbound-rtp` /
-//! `outbound-rtp` stats; see `docs/architecture.md`.
+//! out as [`Event::TrackFrame`], NACK/RTX, PLI, SR/RR, `setCodecPreferences`,
+//! and `inbound-rtp` / `outbound-rtp` / `remote-inbound-rtp` stats; see
+//! `docs/architecture.md`.
 //!
 //! Not yet: simulcast, DTMF, a pacer and congestion control, TURN, the
 //! `accepts()` test for many connections on one socket, and mDNS
