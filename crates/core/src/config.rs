@@ -55,6 +55,9 @@ pub struct Config {
     /// (`setRemoteDescription` fails with an `OperationError`). `None` (the
     /// default) requires no identity.
     pub peer_identity: Option<String>,
+    /// Limits of the media session: SSRCs, queues, jitter buffers, send
+    /// history (`docs/limits.md`).
+    pub media: crate::media::MediaConfig,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
                 ..ferrtc_sctp::Config::default()
             },
             peer_identity: None,
+            media: crate::media::MediaConfig::default(),
         }
     }
 }
@@ -90,6 +94,7 @@ impl std::fmt::Debug for Config {
             .field("stun_servers", &self.stun_servers)
             .field("bundle_policy", &self.bundle_policy)
             .field("max_message_size", &self.max_message_size)
+            .field("media", &self.media)
             .field("max_channels", &self.max_channels)
             .field("peer_identity", &self.peer_identity)
             .finish_non_exhaustive()

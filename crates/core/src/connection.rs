@@ -19,9 +19,11 @@ use crate::error::Error;
 use crate::event::{
     Event, IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState,
 };
+use crate::media::MediaSession;
 use crate::stats::{self, StatsReport};
 
 pub use ferrtc_ice::Transmit;
+pub use media::{RtpTransceiverInit, TrackInfo, TransceiverInfo};
 
 // The connection in parts a reader can name; each adds an `impl
 // PeerConnection` block over the fields declared here.
@@ -45,7 +47,8 @@ pub struct ConnectionStats {
     /// Datagrams from validated pairs that were neither STUN nor DTLS
     /// (RFC 7983), or DTLS before any transport existed and over the hold limit.
     pub dropped_datagrams: u64,
-    /// RTP/RTCP datagrams dropped (no media yet).
+    /// RTP/RTCP datagrams dropped (before SRTP keys, failing SRTP, not
+    /// parsing, no receiver, ...; [`PeerConnection::media_stats`] says why).
     pub dropped_rtp: u64,
     /// SCTP messages dropped: unknown stream, bad DCEP, bad UTF-8, deprecated PPID.
     pub dropped_messages: u64,
@@ -83,10 +86,14 @@ pub struct ConnectionStats {
 /// the pass repeats from 2.
 ///
 /// Outbound, datagrams leave the engines in this order: ICE's own checks,
-/// DTLS records, then SCTP packets pulled one at a time into DTLS. A media
-/// pacer (RTP) belongs between the engines and the socket, that is in
-/// step 2: it takes what `poll_transmit` yields and releases it on its own
-/// schedule, adding its release instant to the `poll_timeout` of step 4.
+/// DTLS records, then SRTP/SRTCP datagrams (media, already protected and
+/// queued by `write_frame`, NACK answers and reports), then SCTP packets
+/// pulled one at a time into DTLS. Media goes before data so that a large
+/// data transfer cannot delay frames; SCTP's congestion control yields to
+/// the media it competes with. A media pacer belongs where the media
+/// queue is drained (`MediaSession::poll_transmit`): it would release
+/// packets on its own schedule, adding its release instant to the
+/// `poll_timeout` of step 4.
 ///
 /// Every input takes the caller's current time `now`: the connection keeps
 /// no clock of its own, so a timer or a message lifetime (PR-SCTP
@@ -123,6 +130,8 @@ pub struct PeerConnection {
     remote_max_message_size: usize,
     /// The data channels and the SCTP association under them.
     channels: DataChannels,
+    /// SRTP, senders, receivers and RTCP of the transceivers JSEP owns.
+    media: MediaSession,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
     signaling: SignalingState,
@@ -197,7 +206,9 @@ impl PeerConnection {
             max_message_size: config.max_message_size.min(remote_max_message_size),
             ..ferrtc_datachannel::Config::default()
         });
+        let media = MediaSession::new(config.media.clone());
         Ok(PeerConnection {
+            media,
             rng,
             certificate,
             clock_origin: (now, wall_clock),
@@ -268,7 +279,8 @@ impl PeerConnection {
 
     /// `getStats()`: the peer connection, its transport, the selected
     /// candidate pair with its candidates, every local candidate, the
-    /// certificates and the data channels (W3C webrtc-stats). `wall_clock`
+    /// certificates, the data channels and the RTP streams (`inbound-rtp`,
+    /// `outbound-rtp`) (W3C webrtc-stats). `wall_clock`
     /// gives the `timestamp`s.
     pub fn get_stats(&self, wall_clock: SystemTime) -> StatsReport {
         stats::report(
@@ -281,6 +293,7 @@ impl PeerConnection {
                 dtls_role: self.dtls_role,
                 channels: &self.channels,
                 counters: self.stats,
+                media: &self.media,
             },
             wall_clock,
         )
@@ -350,6 +363,7 @@ impl PeerConnection {
             self.ice.as_ref().and_then(Agent::poll_timeout),
             self.dtls.as_ref().and_then(Dtls::poll_timeout),
             self.channels.poll_timeout(),
+            self.media.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -371,6 +385,10 @@ impl PeerConnection {
         }
         if due(self.channels.poll_timeout()) {
             self.channels.handle_timeout(now);
+        }
+        if due(self.media.poll_timeout()) {
+            let wall = self.wall_clock(now);
+            self.media.handle_timeout(now, wall);
         }
         self.process(now);
     }
@@ -426,6 +444,7 @@ impl PeerConnection {
             moved |= self.maybe_start_dtls(now);
             moved |= self.process_dtls(now);
             moved |= self.process_channels();
+            moved |= self.process_media();
             self.update_connection_state();
             if !moved {
                 break;

@@ -283,3 +283,17 @@ impl From<crate::identity::IdentityError> for Error {
         with_cause(operation, e)
     }
 }
+
+impl From<crate::media::MediaError> for Error {
+    fn from(e: crate::media::MediaError) -> Self {
+        use crate::media::MediaError as M;
+        let message = e.to_string();
+        match &e {
+            M::UnknownTransceiver(_) => invalid_access(message, Some(Box::new(e))),
+            M::Stopped(_) | M::NotSending(..) => invalid_state(message, Some(Box::new(e))),
+            M::BadKind(_) | M::KindMismatch { .. } => type_error(message, Some(Box::new(e))),
+            M::UnsupportedCodec(_) => not_supported(message, Some(Box::new(e))),
+            _ => operation(message, Some(Box::new(e))),
+        }
+    }
+}

@@ -4,6 +4,7 @@ pub use ferrtc_ice::{ConnectionState as IceConnectionState, GatheringState as Ic
 pub use ferrtc_jsep::{IceCandidateInit, SignalingState};
 
 use ferrtc_datachannel::{ChannelId, DataChannelMessage};
+use ferrtc_jsep::TransceiverId;
 
 /// W3C `RTCPeerConnectionState`: the aggregate of the ICE and DTLS
 /// transports (webrtc-pc §4.3.3).
@@ -73,4 +74,40 @@ pub enum Event {
     ChannelClosing(ChannelId),
     /// The channel's `close` event.
     ChannelClose(ChannelId),
+    /// `track` (W3C `RTCTrackEvent`): a remote description says the peer
+    /// sends on a transceiver's m-section, so its receiver's track exists;
+    /// `stream_ids` and `track_id` come from the peer's `a=msid` (RFC 8830
+    /// §2). Fires once per transceiver, before any of its frames.
+    #[doc(alias = "RTCTrackEvent")]
+    Track {
+        /// The transceiver whose receiver got the track.
+        transceiver: TransceiverId,
+        /// Its mid.
+        mid: String,
+        /// The remote MediaStream ids (`streams`).
+        stream_ids: Vec<String>,
+        /// The remote track id, if the peer signalled one.
+        track_id: Option<String>,
+    },
+    /// A whole encoded frame out of a receiver's jitter buffer, in order
+    /// (the frame reader's counterpart of
+    /// [`crate::PeerConnection::write_frame`]).
+    TrackFrame {
+        /// The transceiver that received it.
+        transceiver: TransceiverId,
+        /// Its mid.
+        mid: String,
+        /// The encoded frame (Annex B for H.264, OBUs for AV1).
+        frame: Vec<u8>,
+        /// The RTP timestamp of its packets.
+        rtp_timestamp: u32,
+        /// Whether the codec marks it as a keyframe.
+        keyframe: bool,
+    },
+    /// The peer asked a sender for a keyframe (PLI, RFC 4585 §6.3.1, or
+    /// FIR, RFC 5104 §4.3.1): the application should encode one next.
+    KeyframeRequested {
+        /// The transceiver whose sender is asked.
+        transceiver: TransceiverId,
+    },
 }

@@ -15,7 +15,13 @@
 //! asserts our identity in `a=identity` and validates the peer's; see
 //! [`identity`].
 //!
-//! Not yet: media (SRTP contexts, transceivers beyond JSEP), TURN, the
+//! Media (first slice): transceivers through JSEP, SRTP keyed from
+//! DTLS-SRTP, a sample writer ([`PeerConnection::write_frame`]) and frames
+//! out as [`Event::TrackFrame`], NACK/RTX, PLI, SR/RR, `setCodecPreferences`,
+//! and `inbound-rtp` / `outbound-rtp` / `remote-inbound-rtp` stats; see
+//! `docs/architecture.md`.
+//!
+//! Not yet: simulcast, DTMF, a pacer and congestion control, TURN, the
 //! `accepts()` test for many connections on one socket, and mDNS
 //! resolution of `.local` candidates (such peers connect through
 //! peer-reflexive discovery instead).
@@ -27,6 +33,7 @@ mod demux;
 mod error;
 mod event;
 pub mod identity;
+mod media;
 // Also built for unit tests, which run the fuzz entry point on fixed inputs.
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -40,17 +47,23 @@ pub use event::{
     SignalingState,
 };
 // The channel types live with the one data channel engine.
+pub use connection::{RtpTransceiverInit, TrackInfo, TransceiverInfo};
 pub use ferrtc_datachannel::{
     ChannelId, ChannelInfo, ChannelStats, DataChannelInit, DataChannelMessage, DataChannelState,
 };
 pub use ferrtc_dtls::Certificate;
 pub use ferrtc_ice::check_recipient;
-pub use ferrtc_jsep::{SdpType, SessionDescription};
+pub use ferrtc_jsep::{
+    Codec as RtpCodec, SdpType, SendEncoding, SessionDescription, TransceiverId,
+};
+pub use ferrtc_sdp::{Direction as RtpTransceiverDirection, MediaKind};
 pub use identity::{
     IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,
     IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
 };
+pub use media::{InboundCounters, MediaConfig, MediaError, MediaStats, OutboundCounters};
 pub use stats::{
-    CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, PeerConnectionStats,
-    SctpTransportStats, Stats, StatsReport, TransportStats,
+    CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, InboundRtpStats,
+    OutboundRtpStats, PeerConnectionStats, RemoteInboundRtpStats, SctpTransportStats, Stats,
+    StatsReport, TransportStats,
 };

@@ -59,6 +59,12 @@ pub enum Stats {
     DataChannel(DataChannelStats),
     /// `RTCSctpTransportStats` (webrtc-stats "provisional" type).
     SctpTransport(SctpTransportStats),
+    /// `RTCInboundRtpStreamStats`.
+    InboundRtp(InboundRtpStats),
+    /// `RTCOutboundRtpStreamStats`.
+    OutboundRtp(OutboundRtpStats),
+    /// `RTCRemoteInboundRtpStreamStats`.
+    RemoteInboundRtp(RemoteInboundRtpStats),
 }
 
 impl Stats {
@@ -72,6 +78,9 @@ impl Stats {
             Stats::Certificate(s) => &s.id,
             Stats::DataChannel(s) => &s.id,
             Stats::SctpTransport(s) => &s.id,
+            Stats::InboundRtp(s) => &s.id,
+            Stats::OutboundRtp(s) => &s.id,
+            Stats::RemoteInboundRtp(s) => &s.id,
         }
     }
 
@@ -86,6 +95,9 @@ impl Stats {
             Stats::Certificate(_) => "certificate",
             Stats::DataChannel(_) => "data-channel",
             Stats::SctpTransport(_) => "sctp-transport",
+            Stats::InboundRtp(_) => "inbound-rtp",
+            Stats::OutboundRtp(_) => "outbound-rtp",
+            Stats::RemoteInboundRtp(_) => "remote-inbound-rtp",
         }
     }
 }
@@ -259,6 +271,124 @@ pub struct SctpTransportStats {
     pub unack_data: u64,
 }
 
+/// `RTCInboundRtpStreamStats` (W3C webrtc-stats §5.3.5): one per stream
+/// received.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[doc(alias = "RTCInboundRtpStreamStats")]
+pub struct InboundRtpStats {
+    /// `id`.
+    pub id: String,
+    /// `timestamp`.
+    pub timestamp: f64,
+    /// `ssrc`.
+    pub ssrc: u32,
+    /// `kind`: `audio` or `video`.
+    pub kind: &'static str,
+    /// `transportId`.
+    pub transport_id: String,
+    /// `mid`.
+    pub mid: String,
+    /// `packetsReceived`.
+    pub packets_received: u64,
+    /// `bytesReceived`.
+    pub bytes_received: u64,
+    /// `headerBytesReceived`.
+    pub header_bytes_received: u64,
+    /// `packetsLost` (RFC 3550 A.3: expected less received; may be negative).
+    pub packets_lost: i64,
+    /// `packetsDiscarded`.
+    pub packets_discarded: u64,
+    /// `jitter` in seconds (RFC 3550 A.8).
+    pub jitter: f64,
+    /// `nackCount`: NACK packets sent.
+    pub nack_count: u64,
+    /// `pliCount`: PLI packets sent.
+    pub pli_count: u64,
+    /// `framesReceived`: whole frames out of the jitter buffer (before any
+    /// decoder: ferrtc does not decode).
+    pub frames_received: u64,
+    /// `retransmittedPacketsReceived`.
+    pub retransmitted_packets_received: u64,
+    /// `retransmittedBytesReceived`.
+    pub retransmitted_bytes_received: u64,
+}
+
+/// `RTCOutboundRtpStreamStats` (W3C webrtc-stats §5.3.8): one per sender
+/// that can send.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[doc(alias = "RTCOutboundRtpStreamStats")]
+pub struct OutboundRtpStats {
+    /// `id`.
+    pub id: String,
+    /// `timestamp`.
+    pub timestamp: f64,
+    /// `ssrc`.
+    pub ssrc: u32,
+    /// `kind`: `audio` or `video`.
+    pub kind: &'static str,
+    /// `transportId`.
+    pub transport_id: String,
+    /// `mid`.
+    pub mid: String,
+    /// `rtxSsrc`, when RTX is negotiated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtx_ssrc: Option<u32>,
+    /// `packetsSent`, retransmissions included.
+    pub packets_sent: u64,
+    /// `bytesSent`, retransmissions included.
+    pub bytes_sent: u64,
+    /// `headerBytesSent`.
+    pub header_bytes_sent: u64,
+    /// `retransmittedPacketsSent`.
+    pub retransmitted_packets_sent: u64,
+    /// `retransmittedBytesSent`.
+    pub retransmitted_bytes_sent: u64,
+    /// `framesSent`.
+    pub frames_sent: u64,
+    /// `keyFramesEncoded`: keyframes the application wrote.
+    pub key_frames_encoded: u64,
+    /// `nackCount`: NACK packets received.
+    pub nack_count: u64,
+    /// `pliCount`: PLI packets received.
+    pub pli_count: u64,
+    /// `firCount`: FIR packets received.
+    pub fir_count: u64,
+}
+
+/// `RTCRemoteInboundRtpStreamStats` (W3C webrtc-stats §5.3.7): what the
+/// peer's receiver reports say about one of our senders' streams.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[doc(alias = "RTCRemoteInboundRtpStreamStats")]
+pub struct RemoteInboundRtpStats {
+    /// `id`.
+    pub id: String,
+    /// `timestamp`.
+    pub timestamp: f64,
+    /// `ssrc`.
+    pub ssrc: u32,
+    /// `kind`.
+    pub kind: &'static str,
+    /// `transportId`.
+    pub transport_id: String,
+    /// `localId`: the `outbound-rtp` this reports on.
+    pub local_id: String,
+    /// `packetsLost` (cumulative, from the report block).
+    pub packets_lost: i64,
+    /// `fractionLost` since the previous report (0..=1).
+    pub fraction_lost: f64,
+    /// `jitter` in seconds.
+    pub jitter: f64,
+    /// `roundTripTime` in seconds (RFC 3550 §6.4.1: A - LSR - DLSR), once
+    /// measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip_time: Option<f64>,
+    /// `roundTripTimeMeasurements`.
+    pub round_trip_time_measurements: u64,
+}
+
 /// Standard base64 (RFC 4648 §4) for `base64Certificate`.
 pub(crate) fn base64(data: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -291,6 +421,7 @@ pub(crate) struct Sources<'a> {
     pub(crate) dtls_role: Option<Role>,
     pub(crate) channels: &'a DataChannels,
     pub(crate) counters: ConnectionStats,
+    pub(crate) media: &'a crate::media::MediaSession,
 }
 
 /// `getStats()` (W3C webrtc-pc §8.2): the peer connection, its transport,
@@ -434,6 +565,15 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
             messages_received: c.stats.messages_received,
             bytes_received: c.stats.bytes_received,
         }));
+    }
+    for s in src.media.inbound_stats(timestamp, &transport_id) {
+        report.insert(Stats::InboundRtp(s));
+    }
+    for s in src.media.outbound_stats(timestamp, &transport_id) {
+        report.insert(Stats::OutboundRtp(s));
+    }
+    for s in src.media.remote_inbound_stats(timestamp, &transport_id) {
+        report.insert(Stats::RemoteInboundRtp(s));
     }
     report
 }

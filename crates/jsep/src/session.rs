@@ -282,6 +282,25 @@ impl Jsep {
         Ok(())
     }
 
+    /// Sets a transceiver's codecs in preference order (W3C
+    /// `setCodecPreferences`); an empty list restores the defaults of its
+    /// kind. Used by the next offer or answer that (re)negotiates the
+    /// m-section from the transceiver's settings: the first offer, or an
+    /// answer to the peer's offer.
+    pub fn set_codec_preferences(
+        &mut self,
+        id: TransceiverId,
+        codecs: Vec<Codec>,
+    ) -> Result<(), JsepError> {
+        let t = self.transceiver_mut(id)?;
+        t.init.codecs = if codecs.is_empty() {
+            TransceiverInit::new(t.init.kind.clone(), t.init.direction).codecs
+        } else {
+            codecs
+        };
+        Ok(())
+    }
+
     /// Stops a transceiver (W3C `stop()`): its m-section is rejected in the next
     /// offer and may be recycled afterwards (RFC 8829 §5.2.2).
     pub fn stop_transceiver(&mut self, id: TransceiverId) -> Result<(), JsepError> {

@@ -760,3 +760,20 @@ fn identity_is_written_at_session_level_in_offers_and_answers() {
     let offer = a.create_offer(OfferOptions::default()).unwrap();
     assert_eq!(sdp(&offer).identity(), None);
 }
+
+#[test]
+fn codec_preferences_shape_the_offer_and_an_empty_list_restores_the_defaults() {
+    let mut a = jsep("aaaa");
+    let id = a.add_transceiver(video(Direction::SendRecv));
+    let h264: Vec<Codec> = ferrtc_jsep::default_video_codecs()
+        .into_iter()
+        .filter(|c| c.payload_type == 102 || c.apt() == Some(102))
+        .collect();
+    a.set_codec_preferences(id, h264).unwrap();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    let pts: Vec<u8> = sdp(&offer).media[0].payload_types().collect();
+    assert_eq!(pts, vec![102, 103]);
+    a.set_codec_preferences(id, Vec::new()).unwrap();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    assert!(sdp(&offer).media[0].payload_types().count() > 2);
+}

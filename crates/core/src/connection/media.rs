@@ -1,25 +1,329 @@
-//! Media: where RTP and RTCP (RFC 3550) meet the connection.
-//!
-//! The demux (RFC 7983) hands every datagram whose first byte is 128..=191
-//! here. Today the connection negotiates data channels only, so such a
-//! datagram has nowhere to go: it is dropped and counted
-//! ([`ConnectionStats::dropped_rtp`](super::ConnectionStats::dropped_rtp)).
-//!
-//! Media plugs in here: the SRTP contexts (`ferrtc-srtp`, keyed from the
-//! DTLS handshake's exported keying material, RFC 5764 §4.2) unprotect the
-//! datagram; RTP goes to the transceiver its mid, SSRC or payload type
-//! names (RFC 8843 §9.2) and RTCP to the senders and receivers it reports
-//! on. Outbound RTP joins [`PeerConnection::poll_transmit`] through a
-//! pacer, beside DTLS.
+//! Media: the W3C transceiver calls (`addTransceiver`, `addTrack`,
+//! `removeTrack`, `getTransceivers`, `direction`, `stop()`), handed to
+//! JSEP, which owns the transceivers; the sample writer
+//! ([`PeerConnection::write_frame`]); and the slot where the demux (RFC
+//! 7983) hands every datagram whose first byte is 128..=191 to the media
+//! session (`crate::media`), which unprotects it (SRTP, keyed from the
+//! DTLS handshake, RFC 5764 §4.2) and routes it to a receiver by mid, SSRC
+//! or payload type (RFC 8843 §9.2).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use ferrtc_jsep::{Codec as RtpCodec, SendEncoding, TransceiverId, TransceiverInit};
+use ferrtc_sdp::{Direction, MediaKind};
+use rand::Rng;
 
 use super::PeerConnection;
+use crate::error::Error;
+use crate::media::{MediaError, MediaStats};
+
+/// W3C `RTCRtpTransceiverInit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "RTCRtpTransceiverInit")]
+pub struct RtpTransceiverInit {
+    /// `direction` (default `sendrecv`).
+    pub direction: Direction,
+    /// `streams`: the MediaStream ids of the sender's track (`a=msid`).
+    pub streams: Vec<String>,
+    /// `sendEncodings`; two or more with rids offer simulcast (RFC 8853),
+    /// which this slice negotiates but does not send.
+    pub send_encodings: Vec<SendEncoding>,
+}
+
+impl Default for RtpTransceiverInit {
+    fn default() -> Self {
+        Self {
+            direction: Direction::SendRecv,
+            streams: Vec::new(),
+            send_encodings: Vec::new(),
+        }
+    }
+}
+
+/// What `addTrack` needs of a W3C `MediaStreamTrack`: its id, its kind and
+/// the streams it is added with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "MediaStreamTrack")]
+pub struct TrackInfo {
+    /// `id`.
+    pub id: String,
+    /// `kind`: audio or video.
+    pub kind: MediaKind,
+    /// The ids of the `streams` of `addTrack(track, ...streams)`.
+    pub stream_ids: Vec<String>,
+}
+
+/// A W3C `RTCRtpTransceiver` as `getTransceivers()` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "RTCRtpTransceiver")]
+pub struct TransceiverInfo {
+    /// The handle (also the handle of its sender and receiver).
+    pub id: TransceiverId,
+    /// `mid`, once negotiated.
+    pub mid: Option<String>,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// `direction`.
+    pub direction: Direction,
+    /// `currentDirection`.
+    pub current_direction: Option<Direction>,
+    /// `stopped` (or stopping).
+    pub stopped: bool,
+    /// The id of the sender's track (`sender.track.id`), if any.
+    pub sender_track: Option<String>,
+    /// The sender's SSRC once it sends (W3C `RTCRtpSender` stats `ssrc`).
+    pub sender_ssrc: Option<u32>,
+}
 
 impl PeerConnection {
+    /// `addTransceiver(kind, init)` (W3C webrtc-pc §5.1): a new transceiver
+    /// with JSEP's default codecs and header extensions; fires
+    /// `negotiationneeded`. Returns its handle, which also names its
+    /// sender and receiver.
+    pub fn add_transceiver(
+        &mut self,
+        kind: MediaKind,
+        init: RtpTransceiverInit,
+    ) -> Result<TransceiverId, Error> {
+        self.check_open()?;
+        check_kind(&kind)?;
+        let mut t = TransceiverInit::new(kind, init.direction);
+        t.stream_ids = init.streams;
+        t.send_encodings = init.send_encodings;
+        // RFC 3550 §8.1: random SSRCs, announced with a=ssrc (and the RTX
+        // one with a=ssrc-group:FID, RFC 4588 §8.3).
+        t.ssrc = Some(self.rng.random());
+        t.rtx_ssrc = Some(self.rng.random());
+        let id = self.jsep.add_transceiver(t);
+        self.check_negotiation_needed();
+        Ok(id)
+    }
+
+    /// `addTrack(track, ...streams)` (W3C webrtc-pc §5.1): reuses a
+    /// transceiver of the same kind whose sender never sent and has no
+    /// track (one the remote offer created, say), else adds a `sendrecv`
+    /// one. Returns the sender's handle (its transceiver's).
+    pub fn add_track(&mut self, track: TrackInfo) -> Result<TransceiverId, Error> {
+        self.check_open()?;
+        check_kind(&track.kind)?;
+        if self
+            .jsep
+            .transceivers()
+            .iter()
+            .any(|t| !t.is_stopped() && t.init().track_id.as_deref() == Some(track.id.as_str()))
+        {
+            return Err(Error::InvalidAccess {
+                message: format!("track {} already has a sender", track.id),
+                source: None,
+            });
+        }
+        let reusable = self.jsep.transceivers().iter().find(|t| {
+            t.kind() == &track.kind
+                && !t.is_stopped()
+                && t.init().track_id.is_none()
+                && !matches!(
+                    t.current_direction(),
+                    Some(Direction::SendRecv | Direction::SendOnly)
+                )
+        });
+        let Some(t) = reusable else {
+            let id = self.add_transceiver(
+                track.kind,
+                RtpTransceiverInit {
+                    streams: track.stream_ids.clone(),
+                    ..RtpTransceiverInit::default()
+                },
+            )?;
+            self.jsep.set_sender(id, Some(track.id), track.stream_ids)?;
+            self.check_negotiation_needed();
+            return Ok(id);
+        };
+        let id = t.id();
+        let direction = match t.direction() {
+            Direction::RecvOnly => Direction::SendRecv,
+            Direction::Inactive => Direction::SendOnly,
+            d => d,
+        };
+        self.jsep.set_sender(id, Some(track.id), track.stream_ids)?;
+        self.jsep.set_direction(id, direction)?;
+        self.check_negotiation_needed();
+        Ok(id)
+    }
+
+    /// `removeTrack(sender)` (W3C webrtc-pc §5.1): the sender loses its
+    /// track and the transceiver stops sending (`sendrecv` becomes
+    /// `recvonly`, `sendonly` becomes `inactive`); fires
+    /// `negotiationneeded`.
+    pub fn remove_track(&mut self, sender: TransceiverId) -> Result<(), Error> {
+        self.check_open()?;
+        let t = self.transceiver(sender)?;
+        if t.init().track_id.is_none() {
+            return Ok(());
+        }
+        let direction = match t.direction() {
+            Direction::SendRecv => Direction::RecvOnly,
+            Direction::SendOnly => Direction::Inactive,
+            d => d,
+        };
+        self.jsep.set_sender(sender, None, Vec::new())?;
+        self.jsep.set_direction(sender, direction)?;
+        self.check_negotiation_needed();
+        Ok(())
+    }
+
+    /// `getTransceivers()`, in creation order.
+    pub fn transceivers(&self) -> Vec<TransceiverInfo> {
+        self.jsep
+            .transceivers()
+            .iter()
+            .map(|t| TransceiverInfo {
+                id: t.id(),
+                mid: t.mid().map(str::to_owned),
+                kind: t.kind().clone(),
+                direction: t.direction(),
+                current_direction: t.current_direction(),
+                stopped: t.is_stopped(),
+                sender_track: t.init().track_id.clone(),
+                sender_ssrc: self.media.sender_ssrc(t.id()),
+            })
+            .collect()
+    }
+
+    /// The `direction` setter of a transceiver; fires `negotiationneeded`
+    /// when it changes what the next offer says.
+    pub fn set_direction(&mut self, id: TransceiverId, direction: Direction) -> Result<(), Error> {
+        self.check_open()?;
+        if self.transceiver(id)?.is_stopped() {
+            return Err(MediaError::Stopped(id).into());
+        }
+        self.jsep.set_direction(id, direction)?;
+        self.check_negotiation_needed();
+        Ok(())
+    }
+
+    /// `stop()` of a transceiver (W3C webrtc-pc §5.4): it sends and
+    /// receives nothing more; its m-section is rejected in the next offer.
+    pub fn stop_transceiver(&mut self, id: TransceiverId) -> Result<(), Error> {
+        self.check_open()?;
+        self.transceiver(id)?;
+        self.jsep.stop_transceiver(id)?;
+        let remote = self.jsep.remote_sdp();
+        self.media
+            .sync(self.jsep.transceivers(), remote.as_ref(), &mut self.rng);
+        self.check_negotiation_needed();
+        Ok(())
+    }
+
+    /// `setCodecPreferences(codecs)` of a transceiver (W3C webrtc-pc
+    /// §5.4): its codecs in preference order, each one of
+    /// [`codec_capabilities`](Self::codec_capabilities) of its kind (RTX
+    /// entries included to keep RTX); an empty list restores the defaults.
+    /// Applies to the offer or answer that next negotiates the transceiver
+    /// from scratch. Fails with `InvalidModificationError` on a codec not
+    /// in the capabilities.
+    pub fn set_codec_preferences(
+        &mut self,
+        id: TransceiverId,
+        codecs: Vec<RtpCodec>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let kind = self.transceiver(id)?.kind().clone();
+        let capabilities = Self::codec_capabilities(&kind);
+        if let Some(c) = codecs
+            .iter()
+            .find(|c| !capabilities.iter().any(|k| k.matches(c)))
+        {
+            return Err(Error::InvalidModification {
+                message: format!("codec {} is not in the {kind} capabilities", c.name),
+                source: None,
+            });
+        }
+        self.jsep.set_codec_preferences(id, codecs)?;
+        Ok(())
+    }
+
+    /// `RTCRtpSender.getCapabilities(kind).codecs`: what JSEP offers for a
+    /// kind, with the payload types it offers them with. Every one has a
+    /// payloader in `ferrtc-rtp` except G.722.
+    pub fn codec_capabilities(kind: &MediaKind) -> Vec<RtpCodec> {
+        match kind {
+            MediaKind::Audio => ferrtc_jsep::default_audio_codecs(),
+            MediaKind::Video => ferrtc_jsep::default_video_codecs(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn transceiver(&self, id: TransceiverId) -> Result<&ferrtc_jsep::Transceiver, Error> {
+        self.jsep
+            .transceiver(id)
+            .ok_or_else(|| MediaError::UnknownTransceiver(id).into())
+    }
+
+    /// Writes one encoded frame on a sender (the sample writer: the
+    /// application brings frames from its own encoder). The negotiated
+    /// codec's payloader (Opus, G.711, VP8, VP9, H.264 in Annex B, AV1 as
+    /// OBUs) cuts it into RTP packets with the mid, abs-send-time and
+    /// transport-wide sequence extensions when negotiated; they are kept
+    /// for NACKs, protected with SRTP and queued for
+    /// [`poll_transmit`](Self::poll_transmit). `duration` (the frame's
+    /// length in time) advances the RTP timestamp of the next frame;
+    /// `keyframe` is counted in the stats. Returns the frame's RTP
+    /// timestamp.
+    ///
+    /// Fails with an `InvalidStateError` before the transceiver negotiated
+    /// a sending direction or before DTLS connected.
+    pub fn write_frame(
+        &mut self,
+        now: Instant,
+        sender: TransceiverId,
+        frame: &[u8],
+        duration: Duration,
+        keyframe: bool,
+    ) -> Result<u32, Error> {
+        self.check_open()?;
+        self.transceiver(sender)?;
+        let wall = self.wall_clock(now);
+        Ok(self
+            .media
+            .write_frame(now, wall, sender, frame, duration, keyframe)?)
+    }
+
+    /// Counters of the media session: what was dropped, and why.
+    pub fn media_stats(&self) -> MediaStats {
+        self.media.stats()
+    }
+
+    /// Memory the media session holds for received media: packets in the
+    /// jitter buffers and SSRCs bound (both bounded by
+    /// [`crate::MediaConfig`]).
+    pub fn media_held(&self) -> (usize, usize) {
+        (self.media.held_packets(), self.media.bound_ssrcs())
+    }
+
     /// An SRTP or SRTCP datagram from a validated pair (RFC 7983: first
-    /// byte 128..=191). No media is negotiated yet: dropped and counted.
-    pub(super) fn handle_rtp(&mut self, _now: Instant, _datagram: &[u8]) {
-        self.stats.dropped_rtp += 1;
+    /// byte 128..=191), unprotected in place; what fails is dropped and
+    /// counted ([`MediaStats`]).
+    pub(super) fn handle_rtp(&mut self, now: Instant, datagram: &mut [u8]) {
+        let wall = self.wall_clock(now);
+        if !self.media.handle_receive(now, wall, datagram) {
+            self.stats.dropped_rtp += 1;
+        }
+    }
+
+    /// The media session's events, in the processing round.
+    pub(super) fn process_media(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(e) = self.media.poll_event() {
+            moved = true;
+            self.events.push_back(e);
+        }
+        moved
+    }
+}
+
+fn check_kind(kind: &MediaKind) -> Result<(), Error> {
+    match kind {
+        MediaKind::Audio | MediaKind::Video => Ok(()),
+        other => Err(MediaError::BadKind(other.to_string()).into()),
     }
 }

@@ -386,6 +386,21 @@ impl PeerConnection {
                     }
                 }
             }
+            // Media, protected when it was queued: after DTLS's own
+            // records, before SCTP (the pacer hook is the media queue).
+            if dtls.state() == TransportState::Connected
+                && let Some(d) = self.media.poll_transmit()
+            {
+                buf.clear();
+                buf.extend_from_slice(&d);
+                match ice.send(buf) {
+                    Ok(t) => return Some(t),
+                    Err(e) => {
+                        tracing::trace!("SRTP datagram not sent: {e}");
+                        continue;
+                    }
+                }
+            }
             self.channels.poll_transmit(now, &mut self.scratch)?;
             // Sealed straight into the datagram buffer.
             buf.clear();
@@ -555,8 +570,12 @@ impl PeerConnection {
         while let Some(ev) = dtls.poll_event() {
             moved = true;
             match ev {
-                ferrtc_dtls::Event::Connected { .. } => {
+                ferrtc_dtls::Event::Connected { srtp, .. } => {
                     tracing::debug!("DTLS connected as {:?}", dtls.role());
+                    // RFC 5764 §4.2: the exported keys key SRTP both ways.
+                    if let Some(keys) = srtp {
+                        self.media.start_srtp(now, &keys);
+                    }
                     if self.jsep.transport().is_some_and(|t| t.sctp.is_some())
                         && !self.channels.is_started()
                     {

@@ -1,0 +1,637 @@
+//! The media session of a peer connection: the SRTP contexts, the RTP
+//! senders and receivers of its transceivers, the demux of the bundled
+//! transport, RTCP, and the queue of protected datagrams waiting for
+//! `poll_transmit`.
+//!
+//! | module | job |
+//! |---|---|
+//! | `srtp` | the two SRTP contexts keyed from DTLS-SRTP (RFC 5764 §4.2), RTP/RTCP told apart (RFC 5761 §4) |
+//! | `codec` | JSEP's negotiated codecs and extensions in `ferrtc-rtp` terms |
+//! | `sender` | one `RTCRtpSender`: payloading, numbering, extensions, send history, RTX |
+//! | `receiver` | one `RTCRtpReceiver`: statistics, NACK, RTX unwrap, jitter buffer, PLI |
+//! | `demux` | mid, then SSRC, then payload type (RFC 8843 §9.2), a bounded SSRC table |
+//! | `rtcp` | reports (RFC 3550 §6.4) and feedback (RFC 4585) in and out |
+//!
+//! JSEP (`ferrtc-jsep`) owns the transceivers; this session only keeps, per
+//! transceiver id, the RTP state that JSEP's negotiated parameters call for
+//! ([`MediaSession::sync`] after every description).
+
+mod codec;
+mod demux;
+mod error;
+mod receiver;
+mod rtcp;
+mod sender;
+mod srtp;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrtc_dtls::SrtpKeys;
+use ferrtc_jsep::{Transceiver, TransceiverId};
+use ferrtc_rtp::RtpPacket;
+use ferrtc_rtp::jitter::Frame;
+use ferrtc_rtp::repair::HistoryConfig;
+use ferrtc_sdp::Direction;
+use rand::Rng;
+
+pub use error::MediaError;
+pub use receiver::InboundCounters;
+pub use sender::OutboundCounters;
+
+use crate::event::Event;
+use crate::stats::{InboundRtpStats, OutboundRtpStats, RemoteInboundRtpStats};
+use demux::{SsrcTable, Unroutable};
+use receiver::Receiver;
+use sender::{Sender, StreamSeeds};
+use srtp::SrtpPair;
+
+/// Limits of the media session (see `docs/limits.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MediaConfig {
+    /// The most remote SSRCs bound to receivers; packets of more new SSRCs
+    /// are dropped and counted ([`MediaStats::ssrcs_over_limit`]). Also
+    /// bounds the SSRC state of each SRTP context (twice this).
+    pub max_ssrcs: usize,
+    /// The most protected datagrams waiting for `poll_transmit`; a
+    /// `write_frame` when it is reached fails with an `OperationError`
+    /// (one frame's packets may pass it), and retransmissions and reports
+    /// past it are dropped and counted.
+    pub max_queued_datagrams: usize,
+    /// Packets a receiver's jitter buffer holds.
+    pub jitter_capacity: usize,
+    /// The send history that answers NACKs, per sender.
+    pub history_packets: usize,
+    /// How long a sent packet stays in the history.
+    pub history_age: Duration,
+    /// The most retransmissions one NACK packet makes us send.
+    pub max_retransmissions_per_nack: usize,
+    /// The largest RTP packet before SRTP (payloader MTU, header included).
+    pub rtp_mtu: usize,
+    /// Time between two RTCP reports (RFC 3550 §6.2; WebRTC senders use
+    /// about 1 s).
+    pub report_interval: Duration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_ssrcs: 64,
+            max_queued_datagrams: 4096,
+            jitter_capacity: 2000,
+            history_packets: 1024,
+            history_age: Duration::from_secs(1),
+            max_retransmissions_per_nack: 256,
+            rtp_mtu: 1200,
+            report_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters of the media session (what was dropped, and why).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MediaStats {
+    /// SRTP packets that failed to unprotect (bad tag, replay, too short,
+    /// before the keys exist).
+    pub srtp_failures: u64,
+    /// SRTCP packets that failed to unprotect.
+    pub srtcp_failures: u64,
+    /// Unprotected RTP that does not parse.
+    pub malformed_rtp: u64,
+    /// Unprotected RTCP that does not parse.
+    pub malformed_rtcp: u64,
+    /// RTP packets no receiver takes (unknown mid, SSRC and payload type).
+    pub unroutable_rtp: u64,
+    /// RTP packets dropped because the SSRC table was full.
+    pub ssrcs_over_limit: u64,
+    /// Datagrams (retransmissions, RTCP) dropped on a full outbound queue.
+    pub queue_drops: u64,
+    /// Packets SRTP refused to protect.
+    pub protect_failures: u64,
+    /// NACKed packets not retransmitted because of the per-NACK bound.
+    pub nacks_over_limit: u64,
+}
+
+/// The media part of a peer connection.
+pub(crate) struct MediaSession {
+    config: MediaConfig,
+    srtp: Option<SrtpPair>,
+    senders: BTreeMap<TransceiverId, Sender>,
+    receivers: BTreeMap<TransceiverId, Receiver>,
+    ssrcs: SsrcTable,
+    /// The mid extension's id (one per BUNDLE group, RFC 8843 §9.1).
+    mid_ext: Option<ferrtc_rtp::ExtensionId>,
+    outbound: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    /// The SSRC our RTCP comes from when we send no media (RFC 3550 §6.4.2).
+    local_ssrc: u32,
+    /// RFC 7022: a random CNAME per connection.
+    cname: String,
+    transport_seq: u16,
+    next_report: Option<Instant>,
+    /// Transceivers whose `track` event fired.
+    announced: BTreeSet<TransceiverId>,
+    rtt: Option<Duration>,
+    stats: MediaStats,
+    frames: Vec<Frame>,
+}
+
+impl std::fmt::Debug for MediaSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaSession")
+            .field("senders", &self.senders.len())
+            .field("receivers", &self.receivers.len())
+            .field("queued", &self.outbound.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Browsers' stats ids name the kind with one letter.
+fn kind_letter(video: bool) -> char {
+    if video { 'V' } else { 'A' }
+}
+
+fn kind_str(video: bool) -> &'static str {
+    if video { "video" } else { "audio" }
+}
+
+/// The round-trip time assumed until reports measure one.
+const DEFAULT_RTT: Duration = Duration::from_millis(100);
+
+impl MediaSession {
+    /// A session with no media yet. Its random values (RTCP SSRC, CNAME)
+    /// are drawn at the first negotiated media section, so a connection
+    /// without media draws nothing from the connection's RNG.
+    pub fn new(config: MediaConfig) -> Self {
+        let ssrcs = SsrcTable::new(config.max_ssrcs);
+        Self {
+            config,
+            srtp: None,
+            senders: BTreeMap::new(),
+            receivers: BTreeMap::new(),
+            ssrcs,
+            mid_ext: None,
+            outbound: VecDeque::new(),
+            events: VecDeque::new(),
+            local_ssrc: 0,
+            cname: String::new(),
+            transport_seq: 0,
+            next_report: None,
+            announced: BTreeSet::new(),
+            rtt: None,
+            stats: MediaStats::default(),
+            frames: Vec::new(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MediaStats {
+        self.stats
+    }
+
+    fn rtt(&self) -> Duration {
+        self.rtt.unwrap_or(DEFAULT_RTT)
+    }
+
+    /// DTLS connected with DTLS-SRTP keys (RFC 5764 §4.2): media may flow.
+    pub fn start_srtp(&mut self, now: Instant, keys: &SrtpKeys) {
+        match SrtpPair::new(keys, self.config.max_ssrcs.saturating_mul(2)) {
+            Ok(pair) => {
+                self.srtp = Some(pair);
+                self.next_report = Some(now + self.config.report_interval / 2);
+            }
+            Err(e) => tracing::warn!("SRTP not started: {e}"),
+        }
+    }
+
+    /// Brings senders and receivers in step with what JSEP negotiated;
+    /// fires `track` for receivers the remote description (`remote`, JSEP's
+    /// pending or current one) added.
+    pub fn sync(
+        &mut self,
+        transceivers: &[Transceiver],
+        remote: Option<&ferrtc_sdp::SessionDescription>,
+        rng: &mut impl Rng,
+    ) {
+        self.announce_tracks(transceivers, remote);
+        let mut live = BTreeSet::new();
+        for t in transceivers {
+            let Some(n) = t.negotiated().filter(|_| !t.is_stopped()) else {
+                continue;
+            };
+            if self.cname.is_empty() {
+                self.local_ssrc = rng.random();
+                self.cname = format!("{:016x}", rng.random::<u64>());
+                self.transport_seq = rng.random();
+            }
+            if self.mid_ext.is_none() {
+                self.mid_ext = codec::extension_id(&n.header_extensions, ferrtc_jsep::EXT_MID);
+            }
+            let sends = matches!(n.direction, Direction::SendRecv | Direction::SendOnly);
+            let receives = matches!(n.direction, Direction::SendRecv | Direction::RecvOnly);
+            if sends && !self.senders.contains_key(&t.id()) {
+                let seeds = StreamSeeds {
+                    ssrc: t.init().ssrc.unwrap_or_else(|| rng.random()),
+                    rtx_ssrc: t.init().rtx_ssrc.unwrap_or_else(|| rng.random()),
+                    sequence: rng.random(),
+                    rtx_sequence: rng.random(),
+                    timestamp: rng.random(),
+                };
+                let history = HistoryConfig {
+                    max_packets: self.config.history_packets,
+                    max_age: self.config.history_age,
+                };
+                match Sender::new(n, seeds, history) {
+                    Ok(s) => {
+                        self.senders.insert(t.id(), s);
+                    }
+                    Err(e) => tracing::debug!("mid {}: no sender: {e}", n.mid),
+                }
+            } else if !sends {
+                self.senders.remove(&t.id());
+            }
+            if receives {
+                live.insert(t.id());
+                let codecs = codec::negotiated(&n.codecs);
+                match self.receivers.get_mut(&t.id()) {
+                    Some(r) => r.set_codecs(codecs),
+                    None => {
+                        self.receivers.insert(
+                            t.id(),
+                            Receiver::new(n.mid.clone(), codecs, self.config.jitter_capacity),
+                        );
+                    }
+                }
+            }
+        }
+        self.receivers.retain(|t, _| live.contains(t));
+        self.ssrcs.retain(|t| live.contains(&t));
+        let alive: BTreeSet<_> = transceivers
+            .iter()
+            .filter(|t| !t.is_stopped())
+            .map(|t| t.id())
+            .collect();
+        self.senders.retain(|t, _| alive.contains(t));
+    }
+
+    /// W3C webrtc-pc §4.4.1.6 "process the addition of a remote track":
+    /// when a remote description's m-section for a transceiver says the
+    /// peer sends (`sendrecv`/`sendonly`), its receiver's track gets a
+    /// `track` event, once, with the streams of `a=msid` (RFC 8830 §2).
+    fn announce_tracks(
+        &mut self,
+        transceivers: &[Transceiver],
+        remote: Option<&ferrtc_sdp::SessionDescription>,
+    ) {
+        let Some(remote) = remote else {
+            return;
+        };
+        for t in transceivers.iter().filter(|t| !t.is_stopped()) {
+            let Some(mid) = t.mid() else {
+                continue;
+            };
+            let Some(m) = remote
+                .media
+                .iter()
+                .find(|m| m.mid() == Some(mid) && !m.is_rejected())
+            else {
+                continue;
+            };
+            if !matches!(m.direction(), Direction::SendRecv | Direction::SendOnly)
+                || !self.announced.insert(t.id())
+            {
+                continue;
+            }
+            let msid = m.msids().next();
+            let stream_ids = msid
+                .map(|m| m.stream_id.clone())
+                .filter(|s| s != "-")
+                .into_iter()
+                .collect();
+            self.events.push_back(Event::Track {
+                transceiver: t.id(),
+                mid: mid.to_owned(),
+                stream_ids,
+                track_id: msid.and_then(|m| m.track_id.clone()),
+            });
+        }
+    }
+
+    /// Writes one encoded frame on `sender` (see
+    /// [`crate::PeerConnection::write_frame`]); returns its RTP timestamp.
+    pub fn write_frame(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        sender: TransceiverId,
+        frame: &[u8],
+        duration: Duration,
+        keyframe: bool,
+    ) -> Result<u32, MediaError> {
+        let srtp = self
+            .srtp
+            .as_mut()
+            .ok_or(MediaError::NotSending(sender, "SRTP is not keyed yet"))?;
+        let s = self.senders.get_mut(&sender).ok_or(MediaError::NotSending(
+            sender,
+            "no negotiated send direction",
+        ))?;
+        // Checked before the sender numbers anything, so a refused frame
+        // leaves no gap: the queue may pass its bound by one frame.
+        if self.outbound.len() >= self.config.max_queued_datagrams {
+            return Err(MediaError::QueueFull {
+                limit: self.config.max_queued_datagrams,
+            });
+        }
+        let mtu = self.config.rtp_mtu;
+        let (packets, timestamp) = s.packetize(
+            now,
+            wall,
+            mtu,
+            frame,
+            duration,
+            keyframe,
+            &mut self.transport_seq,
+        )?;
+        let overhead = srtp.rtp_overhead();
+        for p in packets {
+            let mut buf = Vec::with_capacity(p.len() + overhead);
+            buf.extend_from_slice(&p);
+            srtp.tx
+                .protect_rtp(&mut buf)
+                .map_err(|e| MediaError::Srtp(e.to_string()))?;
+            self.outbound.push_back(buf);
+        }
+        Ok(timestamp)
+    }
+
+    /// An SRTP or SRTCP datagram (RFC 7983: first byte 128..=191),
+    /// unprotected in place. Returns whether it was taken (false: dropped
+    /// and counted in [`MediaStats`]).
+    pub fn handle_receive(&mut self, now: Instant, wall: SystemTime, datagram: &mut [u8]) -> bool {
+        let before = self.dropped();
+        let rtcp = srtp::is_rtcp(datagram);
+        let Some(srtp) = self.srtp.as_mut() else {
+            if rtcp {
+                self.stats.srtcp_failures += 1;
+            } else {
+                self.stats.srtp_failures += 1;
+            }
+            return false;
+        };
+        if rtcp {
+            match srtp.rx.unprotect_rtcp(datagram) {
+                Ok(len) => self.handle_rtcp(now, &datagram[..len]),
+                Err(e) => {
+                    tracing::trace!("SRTCP dropped: {e}");
+                    self.stats.srtcp_failures += 1;
+                }
+            }
+        } else {
+            match srtp.rx.unprotect_rtp(datagram) {
+                Ok(len) => self.handle_rtp(now, &datagram[..len]),
+                Err(e) => {
+                    tracing::trace!("SRTP dropped: {e}");
+                    self.stats.srtp_failures += 1;
+                }
+            }
+        }
+        self.flush_feedback(now);
+        self.maybe_report(now, wall);
+        self.dropped() == before
+    }
+
+    /// Datagrams dropped on the way in, all reasons.
+    fn dropped(&self) -> u64 {
+        let s = &self.stats;
+        s.srtp_failures
+            + s.srtcp_failures
+            + s.malformed_rtp
+            + s.malformed_rtcp
+            + s.unroutable_rtp
+            + s.ssrcs_over_limit
+    }
+
+    fn handle_rtp(&mut self, now: Instant, data: &[u8]) {
+        let Ok(packet) = RtpPacket::parse(data) else {
+            self.stats.malformed_rtp += 1;
+            return;
+        };
+        let mid = self.mid_ext.and_then(|id| packet.extensions.get(id));
+        let t = match self
+            .ssrcs
+            .route(&self.receivers, mid, packet.ssrc, packet.payload_type.get())
+        {
+            Ok(t) => t,
+            Err(Unroutable::Unknown) => {
+                self.stats.unroutable_rtp += 1;
+                return;
+            }
+            Err(Unroutable::TooManySsrcs) => {
+                self.stats.ssrcs_over_limit += 1;
+                return;
+            }
+        };
+        let Some(r) = self.receivers.get_mut(&t) else {
+            self.stats.unroutable_rtp += 1;
+            return;
+        };
+        r.receive(now, &packet, self.local_ssrc, &mut self.frames);
+        self.emit_frames(t);
+    }
+
+    fn emit_frames(&mut self, t: TransceiverId) {
+        let Some(mid) = self.receivers.get(&t).map(|r| r.mid.clone()) else {
+            self.frames.clear();
+            return;
+        };
+        for f in self.frames.drain(..) {
+            self.events.push_back(Event::TrackFrame {
+                transceiver: t,
+                mid: mid.clone(),
+                frame: f.data,
+                rtp_timestamp: f.timestamp,
+                keyframe: f.keyframe,
+            });
+        }
+    }
+
+    /// Queues an RTP or RTCP packet protected, unless the queue is full.
+    fn queue(&mut self, packet: Vec<u8>, rtcp: bool) {
+        if self.outbound.len() >= self.config.max_queued_datagrams {
+            self.stats.queue_drops += 1;
+            return;
+        }
+        let Some(srtp) = self.srtp.as_mut() else {
+            return;
+        };
+        let mut buf = packet;
+        let protected = if rtcp {
+            srtp.tx.protect_rtcp(&mut buf)
+        } else {
+            srtp.tx.protect_rtp(&mut buf)
+        };
+        match protected {
+            Ok(()) => self.outbound.push_back(buf),
+            Err(e) => {
+                tracing::debug!("not protected: {e}");
+                self.stats.protect_failures += 1;
+            }
+        }
+    }
+
+    /// The next protected datagram to send. This is where a pacer goes:
+    /// it would release these on its own schedule (and add its release
+    /// instant to [`Self::poll_timeout`]); today they leave as soon as
+    /// `poll_transmit` asks.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        let d = self.outbound.pop_front();
+        if d.is_none() && self.outbound.capacity() > 64 {
+            self.outbound = VecDeque::new();
+        }
+        d
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] is next wanted.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let rtt = self.rtt();
+        self.receivers
+            .values()
+            .filter_map(|r| r.poll_timeout(rtt))
+            .chain(self.next_report.filter(|_| self.has_streams()))
+            .min()
+    }
+
+    fn has_streams(&self) -> bool {
+        !self.senders.is_empty() || !self.receivers.is_empty()
+    }
+
+    /// Time reached `now`: jitter buffers give gaps up, NACKs and PLIs
+    /// repeat, reports go out.
+    pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        let ids: Vec<TransceiverId> = self.receivers.keys().copied().collect();
+        for t in ids {
+            if let Some(r) = self.receivers.get_mut(&t) {
+                r.handle_timeout(now, &mut self.frames);
+            }
+            self.emit_frames(t);
+        }
+        self.flush_feedback(now);
+        self.maybe_report(now, wall);
+    }
+
+    /// Packets held by the receivers' jitter buffers (memory bound checks).
+    pub fn held_packets(&self) -> usize {
+        self.receivers.values().map(Receiver::held).sum()
+    }
+
+    /// The SSRC of a transceiver's sender, once it can send.
+    pub fn sender_ssrc(&self, t: TransceiverId) -> Option<u32> {
+        self.senders.get(&t).map(|s| s.ssrc)
+    }
+
+    /// `inbound-rtp` stats, one per receiver that got media.
+    pub fn inbound_stats(&self, timestamp: f64, transport: &str) -> Vec<InboundRtpStats> {
+        self.receivers
+            .values()
+            .filter_map(|r| {
+                let ssrc = r.ssrc()?;
+                let codec = r.codec()?;
+                let (lost, jitter) = r.loss_and_jitter();
+                let c = r.counters;
+                Some(InboundRtpStats {
+                    id: format!("IT01{}{ssrc}", kind_letter(codec.codec.is_video())),
+                    timestamp,
+                    ssrc,
+                    kind: kind_str(codec.codec.is_video()),
+                    transport_id: transport.to_owned(),
+                    mid: r.mid.clone(),
+                    packets_received: c.packets_received,
+                    bytes_received: c.bytes_received,
+                    header_bytes_received: c.header_bytes_received,
+                    packets_lost: lost,
+                    packets_discarded: c.packets_discarded,
+                    jitter,
+                    nack_count: c.nack_count,
+                    pli_count: c.pli_count,
+                    frames_received: c.frames_received,
+                    retransmitted_packets_received: c.retransmitted_packets_received,
+                    retransmitted_bytes_received: c.retransmitted_bytes_received,
+                })
+            })
+            .collect()
+    }
+
+    /// `outbound-rtp` stats, one per sender.
+    pub fn outbound_stats(&self, timestamp: f64, transport: &str) -> Vec<OutboundRtpStats> {
+        self.senders
+            .values()
+            .map(|s| {
+                let c = s.counters;
+                let video = s.codec.codec.is_video();
+                OutboundRtpStats {
+                    id: format!("OT01{}{}", kind_letter(video), s.ssrc),
+                    timestamp,
+                    ssrc: s.ssrc,
+                    kind: kind_str(video),
+                    transport_id: transport.to_owned(),
+                    mid: s.mid.clone(),
+                    rtx_ssrc: s.rtx_ssrc(),
+                    packets_sent: c.packets_sent,
+                    bytes_sent: c.bytes_sent,
+                    header_bytes_sent: c.header_bytes_sent,
+                    retransmitted_packets_sent: c.retransmitted_packets_sent,
+                    retransmitted_bytes_sent: c.retransmitted_bytes_sent,
+                    frames_sent: c.frames_sent,
+                    key_frames_encoded: c.key_frames_sent,
+                    nack_count: c.nack_count,
+                    pli_count: c.pli_count,
+                    fir_count: c.fir_count,
+                }
+            })
+            .collect()
+    }
+
+    /// `remote-inbound-rtp` stats, one per sender the peer reported on.
+    pub fn remote_inbound_stats(
+        &self,
+        timestamp: f64,
+        transport: &str,
+    ) -> Vec<RemoteInboundRtpStats> {
+        self.senders
+            .values()
+            .filter_map(|s| {
+                let b = s.remote_report?;
+                let video = s.codec.codec.is_video();
+                Some(RemoteInboundRtpStats {
+                    id: format!("RI01{}{}", kind_letter(video), s.ssrc),
+                    timestamp,
+                    ssrc: s.ssrc,
+                    kind: kind_str(video),
+                    transport_id: transport.to_owned(),
+                    local_id: format!("OT01{}{}", kind_letter(video), s.ssrc),
+                    packets_lost: i64::from(b.cumulative_lost),
+                    fraction_lost: f64::from(b.fraction_lost) / 256.0,
+                    jitter: f64::from(b.jitter) / f64::from(s.codec.clock_rate),
+                    round_trip_time: s.rtt().map(|d| d.as_secs_f64()),
+                    round_trip_time_measurements: s.rtt_measurements,
+                })
+            })
+            .collect()
+    }
+
+    /// SSRCs bound in the demux table.
+    pub fn bound_ssrcs(&self) -> usize {
+        self.ssrcs.len()
+    }
+}

@@ -1,0 +1,362 @@
+//! One RTP receiver (W3C `RTCRtpReceiver`): the stream the demux routes
+//! to it is counted (RFC 3550 A.3, A.8), repaired (NACK, RFC 4585
+//! §6.2.1; RTX unwrapped, RFC 4588 §4), assembled into frames by the
+//! jitter buffer, and a keyframe asked for (PLI, RFC 4585 §6.3.1) when a
+//! frame is lost for good.
+
+use std::time::{Duration, Instant};
+
+use ferrtc_rtp::RtpPacket;
+use ferrtc_rtp::jitter::{Frame, Inserted, JitterBuffer, JitterConfig, JitterEvent};
+use ferrtc_rtp::repair::{
+    KeyframeMethod, KeyframeRequester, NackConfig, NackGenerator, unwrap_rtx,
+};
+use ferrtc_rtp::report::ReceiveStats;
+use ferrtc_rtp::rtcp::{Nack, ReportBlock, RtcpPacket, SenderReport};
+
+use super::codec::Negotiated;
+
+/// The least time between two keyframe requests for one stream.
+const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How many packets before a stream's first one are asked for when that
+/// first packet is not a frame start.
+const START_LOOKBACK: u16 = 16;
+
+/// Counters of one receiver, as W3C `RTCInboundRtpStreamStats` names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboundCounters {
+    /// `packetsReceived`: RTP packets, retransmissions included.
+    pub packets_received: u64,
+    /// `bytesReceived`: payload bytes.
+    pub bytes_received: u64,
+    /// `headerBytesReceived`.
+    pub header_bytes_received: u64,
+    /// `packetsDiscarded`: late, duplicate, or of a payload type not
+    /// negotiated.
+    pub packets_discarded: u64,
+    /// `retransmittedPacketsReceived`.
+    pub retransmitted_packets_received: u64,
+    /// `retransmittedBytesReceived`.
+    pub retransmitted_bytes_received: u64,
+    /// `framesReceived`: whole frames out of the jitter buffer.
+    pub frames_received: u64,
+    /// Whole keyframes out of the jitter buffer.
+    pub key_frames_received: u64,
+    /// Packets the jitter buffer gave up.
+    pub packets_given_up: u64,
+    /// `nackCount`: NACK packets sent.
+    pub nack_count: u64,
+    /// `pliCount`: PLIs sent.
+    pub pli_count: u64,
+}
+
+/// The stream of one remote SSRC.
+struct Stream {
+    ssrc: u32,
+    rtx_ssrc: Option<u32>,
+    codec: Negotiated,
+    jitter: JitterBuffer,
+    nack: Option<NackGenerator>,
+    keyframe: Option<KeyframeRequester>,
+    /// When the last keyframe request went out, while one is wanted.
+    keyframe_wanted: Option<Option<Instant>>,
+    stats: ReceiveStats,
+}
+
+/// The receiving half of a transceiver.
+pub(crate) struct Receiver {
+    pub mid: String,
+    codecs: Vec<Negotiated>,
+    /// The jitter buffer's capacity in packets.
+    max_packets: usize,
+    stream: Option<Stream>,
+    pub counters: InboundCounters,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("mid", &self.mid)
+            .field("ssrc", &self.ssrc())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one received packet is to this receiver.
+enum Kind {
+    /// A packet of a negotiated codec.
+    Media(Negotiated),
+    /// An RTX packet repairing the codec with this payload type.
+    Rtx(Negotiated),
+}
+
+impl Receiver {
+    /// A receiver for the codecs negotiated on `mid`; the jitter buffer
+    /// holds at most `max_packets`.
+    pub fn new(mid: String, codecs: Vec<Negotiated>, max_packets: usize) -> Self {
+        Self {
+            mid,
+            codecs,
+            max_packets,
+            stream: None,
+            counters: InboundCounters::default(),
+        }
+    }
+
+    /// A new negotiation may change the codecs.
+    pub fn set_codecs(&mut self, codecs: Vec<Negotiated>) {
+        self.codecs = codecs;
+    }
+
+    /// The primary SSRC received, once media arrived.
+    pub fn ssrc(&self) -> Option<u32> {
+        self.stream.as_ref().map(|s| s.ssrc)
+    }
+
+    /// The codec of the stream received.
+    pub fn codec(&self) -> Option<Negotiated> {
+        self.stream.as_ref().map(|s| s.codec)
+    }
+
+    /// Whether `pt` is a payload type negotiated here (media or RTX).
+    pub fn has_payload_type(&self, pt: u8) -> bool {
+        self.kind(pt).is_some()
+    }
+
+    /// Packets held in the jitter buffer.
+    pub fn held(&self) -> usize {
+        self.stream.as_ref().map_or(0, |s| s.jitter.len())
+    }
+
+    fn kind(&self, pt: u8) -> Option<Kind> {
+        self.codecs.iter().find_map(|c| {
+            if c.payload_type.get() == pt {
+                Some(Kind::Media(*c))
+            } else if c.rtx.is_some_and(|r| r.get() == pt) {
+                Some(Kind::Rtx(*c))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// A received RTP packet; complete frames go to `frames`. `local_ssrc`
+    /// names us in the feedback this stream will need.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        packet: &RtpPacket<'_>,
+        local_ssrc: u32,
+        frames: &mut Vec<Frame>,
+    ) {
+        let header = packet.header_len() as u64;
+        let (packet, retransmission) = match self.kind(packet.payload_type.get()) {
+            None => {
+                self.counters.packets_discarded += 1;
+                return;
+            }
+            Some(Kind::Media(codec)) => {
+                let new = self
+                    .stream
+                    .as_ref()
+                    .is_none_or(|s| s.ssrc != packet.ssrc || s.codec != codec);
+                if new {
+                    let mut stream = self.new_stream(packet.ssrc, codec, local_ssrc);
+                    // A stream whose first packet is not the start of a
+                    // frame lost its start: no later packet would show that
+                    // gap, so ask for the packets before it at once (the
+                    // jitter buffer still takes them while it holds its
+                    // first frame).
+                    if let Some(nack) = stream.nack.as_mut()
+                        && !codec.codec.depacketizer().is_frame_start(packet.payload)
+                    {
+                        let before = packet.sequence_number.wrapping_sub(START_LOOKBACK + 1);
+                        nack.on_packet(now, before);
+                    }
+                    self.stream = Some(stream);
+                }
+                (*packet, false)
+            }
+            Some(Kind::Rtx(codec)) => {
+                // RFC 4588 §4: the original SSRC and payload type come from
+                // the stream the RTX stream repairs (the apt mapping).
+                let Some(stream) = self.stream.as_mut().filter(|s| s.codec == codec) else {
+                    self.counters.packets_discarded += 1;
+                    return;
+                };
+                match unwrap_rtx(packet, stream.ssrc, codec.payload_type) {
+                    Ok(p) => {
+                        stream.rtx_ssrc = Some(packet.ssrc);
+                        (p, true)
+                    }
+                    Err(_) => {
+                        // Padding-only probes carry no media.
+                        self.counters.packets_discarded += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let c = &mut self.counters;
+        c.packets_received += 1;
+        c.bytes_received += packet.payload.len() as u64;
+        c.header_bytes_received += header;
+        if retransmission {
+            c.retransmitted_packets_received += 1;
+            c.retransmitted_bytes_received += packet.payload.len() as u64;
+        } else {
+            // RFC 3550 A.8: a retransmission says nothing of the jitter.
+            stream
+                .stats
+                .on_packet(now, packet.sequence_number, packet.timestamp);
+        }
+        if let Some(nack) = stream.nack.as_mut() {
+            nack.on_packet(now, packet.sequence_number);
+        }
+        match stream.jitter.insert(now, &packet) {
+            Inserted::Stored => {}
+            Inserted::Duplicate | Inserted::Late => c.packets_discarded += 1,
+        }
+        self.drain(now, frames);
+    }
+
+    fn new_stream(&self, ssrc: u32, codec: Negotiated, local_ssrc: u32) -> Stream {
+        let video = codec.codec.is_video();
+        let config = JitterConfig {
+            capacity: self.max_packets,
+            ..if video {
+                JitterConfig::VIDEO
+            } else {
+                JitterConfig::AUDIO
+            }
+        };
+        Stream {
+            ssrc,
+            rtx_ssrc: None,
+            codec,
+            jitter: JitterBuffer::new(config, codec.codec.depacketizer()),
+            nack: codec
+                .nack
+                .then(|| NackGenerator::new(NackConfig::default())),
+            keyframe: (video && codec.pli)
+                .then(|| KeyframeRequester::new(KeyframeMethod::Pli, local_ssrc, ssrc)),
+            keyframe_wanted: None,
+            stats: ReceiveStats::new(ssrc, codec.clock_rate),
+        }
+    }
+
+    /// Time reached `now`: gaps waited long enough are given up.
+    pub fn handle_timeout(&mut self, now: Instant, frames: &mut Vec<Frame>) {
+        if let Some(s) = self.stream.as_mut() {
+            s.jitter.handle_timeout(now);
+        }
+        self.drain(now, frames);
+    }
+
+    /// Takes the jitter buffer's events.
+    fn drain(&mut self, _now: Instant, frames: &mut Vec<Frame>) {
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        while let Some(ev) = s.jitter.poll_event() {
+            match ev {
+                JitterEvent::Frame(f) => {
+                    self.counters.frames_received += 1;
+                    if f.keyframe {
+                        self.counters.key_frames_received += 1;
+                        if let Some(k) = s.keyframe.as_mut() {
+                            k.keyframe_received();
+                        }
+                        s.keyframe_wanted = None;
+                    }
+                    frames.push(f);
+                }
+                JitterEvent::Dropped { first, last } => {
+                    self.counters.packets_given_up += u64::from(last.wrapping_sub(first)) + 1;
+                }
+                JitterEvent::KeyframeNeeded => {
+                    if let Some(k) = s.keyframe.as_mut() {
+                        k.request();
+                        s.keyframe_wanted.get_or_insert(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feedback due now (RFC 4585): a generic NACK for the packets to ask
+    /// for again, a PLI while a keyframe is wanted.
+    pub fn poll_feedback(
+        &mut self,
+        now: Instant,
+        rtt: Duration,
+        local_ssrc: u32,
+    ) -> Vec<RtcpPacket> {
+        let mut out = Vec::new();
+        let Some(s) = self.stream.as_mut() else {
+            return out;
+        };
+        if let Some(nack) = s.nack.as_mut() {
+            let lost = nack.poll_nack(now, rtt);
+            if !lost.is_empty() {
+                self.counters.nack_count += 1;
+                out.push(RtcpPacket::Nack(Nack::from_sequences(
+                    local_ssrc, s.ssrc, &lost,
+                )));
+            }
+        }
+        if let (Some(k), Some(last)) = (s.keyframe.as_mut(), s.keyframe_wanted.as_mut())
+            && let Some(p) = k.poll_request(now, rtt.max(MIN_KEYFRAME_INTERVAL))
+        {
+            *last = Some(now);
+            self.counters.pli_count += 1;
+            out.push(p);
+        }
+        out
+    }
+
+    /// When this receiver next wants `handle_timeout` or `poll_feedback`.
+    pub fn poll_timeout(&self, rtt: Duration) -> Option<Instant> {
+        let s = self.stream.as_ref()?;
+        let keyframe = match s.keyframe_wanted {
+            Some(Some(last)) => Some(last + rtt.max(MIN_KEYFRAME_INTERVAL)),
+            // Not sent yet: `poll_feedback` runs after every input.
+            Some(None) | None => None,
+        };
+        [
+            s.jitter.poll_timeout(),
+            s.nack.as_ref().and_then(|n| n.poll_timeout(rtt)),
+            keyframe,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The report block about the stream received (RFC 3550 §6.4.2).
+    pub fn report_block(&mut self, now: Instant) -> Option<ReportBlock> {
+        let s = self.stream.as_mut()?;
+        Some(s.stats.report_block(now))
+    }
+
+    /// A sender report about `ssrc`, for LSR/DLSR (RFC 3550 §6.4.1).
+    pub fn on_sender_report(&mut self, now: Instant, sr: &SenderReport) {
+        if let Some(s) = self.stream.as_mut().filter(|s| s.ssrc == sr.ssrc) {
+            s.stats.on_sender_report(now, sr);
+        }
+    }
+
+    /// RFC 3550 A.3: packets lost, and the interarrival jitter in seconds.
+    pub fn loss_and_jitter(&self) -> (i64, f64) {
+        self.stream.as_ref().map_or((0, 0.0), |s| {
+            (
+                s.stats.cumulative_lost(),
+                f64::from(s.stats.jitter()) / f64::from(s.codec.clock_rate),
+            )
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! RTCP in and out: sender and receiver reports (RFC 3550 §6.4) every
+//! report interval, feedback (RFC 4585: generic NACK §6.2.1, PLI §6.3.1;
+//! RFC 5104 FIR §4.3.1) as it is due, and what the peer's RTCP asks of our
+//! senders (retransmissions, keyframes) or tells them (round-trip time).
+
+use std::time::{Instant, SystemTime};
+
+use ferrtc_jsep::TransceiverId;
+use ferrtc_rtp::rtcp::{self, ReceiverReport, ReportBlock, RtcpPacket, Sdes, SdesChunk, SdesItem};
+
+use super::MediaSession;
+use crate::event::Event;
+
+/// RFC 3550 §6.4: a report carries at most 31 blocks.
+const MAX_REPORT_BLOCKS: usize = 31;
+/// RFC 3550 §6.5.1: SDES item type of the CNAME.
+const SDES_CNAME: u8 = 1;
+
+impl MediaSession {
+    /// An unprotected RTCP compound (or reduced-size, RFC 5506) packet.
+    pub(super) fn handle_rtcp(&mut self, now: Instant, data: &[u8]) {
+        let Ok(packets) = rtcp::parse(data) else {
+            self.stats.malformed_rtcp += 1;
+            return;
+        };
+        for p in packets {
+            match p {
+                RtcpPacket::SenderReport(sr) => {
+                    for r in self.receivers.values_mut() {
+                        r.on_sender_report(now, &sr);
+                    }
+                    self.on_report_blocks(now, &sr.reports);
+                }
+                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, &rr.reports),
+                RtcpPacket::Nack(nack) => {
+                    let Some(t) = self.sender_of(nack.media_ssrc) else {
+                        continue;
+                    };
+                    let rtt = self.rtt();
+                    let limit = self.config.max_retransmissions_per_nack;
+                    let mut resent = Vec::new();
+                    if let Some(s) = self.senders.get_mut(&t) {
+                        s.counters.nack_count += 1;
+                        for (i, seq) in nack.sequences().enumerate() {
+                            if i >= limit {
+                                self.stats.nacks_over_limit += 1;
+                                continue;
+                            }
+                            if let Some(p) = s.retransmit(now, seq, rtt) {
+                                resent.push(p);
+                            }
+                        }
+                    }
+                    for p in resent {
+                        self.queue(p, false);
+                    }
+                }
+                RtcpPacket::Pli(pli) => {
+                    if let Some(t) = self.sender_of(pli.media_ssrc) {
+                        if let Some(s) = self.senders.get_mut(&t) {
+                            s.counters.pli_count += 1;
+                        }
+                        self.events
+                            .push_back(Event::KeyframeRequested { transceiver: t });
+                    }
+                }
+                RtcpPacket::Fir(fir) => {
+                    for e in &fir.entries {
+                        if let Some(t) = self.sender_of(e.ssrc) {
+                            if let Some(s) = self.senders.get_mut(&t) {
+                                s.counters.fir_count += 1;
+                            }
+                            self.events
+                                .push_back(Event::KeyframeRequested { transceiver: t });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn sender_of(&self, ssrc: u32) -> Option<TransceiverId> {
+        self.senders
+            .iter()
+            .find(|(_, s)| s.owns(ssrc))
+            .map(|(t, _)| *t)
+    }
+
+    /// Report blocks about our streams give the round-trip time (RFC 3550
+    /// §6.4.1: A - LSR - DLSR).
+    fn on_report_blocks(&mut self, now: Instant, blocks: &[ReportBlock]) {
+        for b in blocks {
+            for s in self.senders.values_mut() {
+                if let Some(rtt) = s.on_report_block(now, b) {
+                    self.rtt = Some(rtt);
+                }
+            }
+        }
+    }
+
+    /// Sends the feedback the receivers want now (NACK, PLI), each as a
+    /// reduced-size RTCP packet (RFC 5506).
+    pub(super) fn flush_feedback(&mut self, now: Instant) {
+        let rtt = self.rtt();
+        let mut out = Vec::new();
+        for r in self.receivers.values_mut() {
+            out.extend(r.poll_feedback(now, rtt, self.local_ssrc));
+        }
+        for p in out {
+            match p.to_vec() {
+                Ok(bytes) => self.queue(bytes, true),
+                Err(e) => tracing::debug!("feedback not written: {e}"),
+            }
+        }
+    }
+
+    /// Every report interval: one compound packet (RFC 3550 §6.1) with an
+    /// SR per sender that sent (the NTP/RTP mapping from `wall`, §6.4.1),
+    /// the report blocks of every stream received in the first SR or in an
+    /// RR, and our CNAME (§6.5.1).
+    pub(super) fn maybe_report(&mut self, now: Instant, wall: SystemTime) {
+        let Some(due) = self.next_report else {
+            return;
+        };
+        if now < due || self.srtp.is_none() {
+            return;
+        }
+        self.next_report = Some(now + self.config.report_interval);
+        if !self.has_streams() {
+            return;
+        }
+        let blocks: Vec<ReportBlock> = self
+            .receivers
+            .values_mut()
+            .filter_map(|r| r.report_block(now))
+            .take(MAX_REPORT_BLOCKS)
+            .collect();
+        let mut srs: Vec<_> = self
+            .senders
+            .values_mut()
+            .filter_map(|s| s.sender_report(now, wall))
+            .collect();
+        let mut packets = Vec::new();
+        let reporter = match srs.first_mut() {
+            Some(first) => {
+                first.reports = blocks;
+                first.ssrc
+            }
+            None => {
+                packets.push(RtcpPacket::ReceiverReport(ReceiverReport {
+                    ssrc: self.local_ssrc,
+                    reports: blocks,
+                }));
+                self.local_ssrc
+            }
+        };
+        packets.splice(0..0, srs.into_iter().map(RtcpPacket::SenderReport));
+        packets.push(RtcpPacket::Sdes(Sdes {
+            chunks: vec![SdesChunk {
+                ssrc: reporter,
+                items: vec![SdesItem {
+                    kind: SDES_CNAME,
+                    text: self.cname.clone().into_bytes(),
+                }],
+            }],
+        }));
+        let mut out = Vec::new();
+        match rtcp::write_compound(&packets, &mut out) {
+            Ok(()) => self.queue(out, true),
+            Err(e) => tracing::debug!("report not written: {e}"),
+        }
+    }
+}

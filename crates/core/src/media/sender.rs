@@ -1,0 +1,274 @@
+//! One RTP sender (W3C `RTCRtpSender`): frames the application encoded are
+//! cut into RTP packets by the negotiated codec's payloader, numbered
+//! (RFC 3550 §5.1), tagged with header extensions (RFC 8285: mid, RFC
+//! 9143 §15.2; abs-send-time; transport-wide sequence numbers) and kept in
+//! a bounded history that answers NACKs (RFC 4585 §6.2.1), with RTX
+//! (RFC 4588) when negotiated.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrtc_jsep::{EXT_ABS_SEND_TIME, EXT_MID, EXT_TWCC, NegotiatedMedia};
+use ferrtc_rtp::codec::Payloader;
+use ferrtc_rtp::extension::{AbsSendTime, TransportSequence};
+use ferrtc_rtp::repair::{HistoryConfig, SendHistory, wrap_rtx};
+use ferrtc_rtp::report::{NtpTime, SendStats};
+use ferrtc_rtp::rtcp::{ReportBlock, SenderReport};
+use ferrtc_rtp::{ExtensionId, RtpPacket};
+
+use super::MediaError;
+use super::codec::{self, Negotiated};
+
+/// Counters of one sender, as W3C `RTCOutboundRtpStreamStats` names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboundCounters {
+    /// `packetsSent`: RTP packets, retransmissions included.
+    pub packets_sent: u64,
+    /// `bytesSent`: payload bytes, retransmissions included.
+    pub bytes_sent: u64,
+    /// `headerBytesSent`.
+    pub header_bytes_sent: u64,
+    /// `retransmittedPacketsSent`.
+    pub retransmitted_packets_sent: u64,
+    /// `retransmittedBytesSent`.
+    pub retransmitted_bytes_sent: u64,
+    /// `framesSent`.
+    pub frames_sent: u64,
+    /// `keyFramesEncoded` (keyframes the application wrote).
+    pub key_frames_sent: u64,
+    /// `nackCount`: NACK packets received for this sender.
+    pub nack_count: u64,
+    /// `pliCount`: PLIs received.
+    pub pli_count: u64,
+    /// `firCount`: FIRs received.
+    pub fir_count: u64,
+}
+
+/// Ids of the header extensions this sender writes.
+#[derive(Debug, Clone, Copy, Default)]
+struct SendExtensions {
+    mid: Option<ExtensionId>,
+    abs_send_time: Option<ExtensionId>,
+    transport_cc: Option<ExtensionId>,
+}
+
+/// The sending half of a transceiver.
+pub(crate) struct Sender {
+    pub mid: String,
+    pub ssrc: u32,
+    pub codec: Negotiated,
+    rtx_ssrc: u32,
+    payloader: Box<dyn Payloader + Send>,
+    ext: SendExtensions,
+    sequence: u16,
+    rtx_sequence: u16,
+    timestamp: u32,
+    history: SendHistory,
+    stats: SendStats,
+    pub counters: OutboundCounters,
+    /// The last report block the peer sent about this stream, and the
+    /// round-trip time measured from one (W3C `remote-inbound-rtp`).
+    pub remote_report: Option<ReportBlock>,
+    /// RTTs measured from report blocks (W3C
+    /// `roundTripTimeMeasurements`).
+    pub rtt_measurements: u64,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("mid", &self.mid)
+            .field("ssrc", &self.ssrc)
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Random starting values of a stream (RFC 3550 §5.1: sequence number and
+/// timestamp start at random values).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamSeeds {
+    pub ssrc: u32,
+    pub rtx_ssrc: u32,
+    pub sequence: u16,
+    pub rtx_sequence: u16,
+    pub timestamp: u32,
+}
+
+impl Sender {
+    /// A sender for what was negotiated, or why it cannot send.
+    pub fn new(
+        negotiated: &NegotiatedMedia,
+        seeds: StreamSeeds,
+        history: HistoryConfig,
+    ) -> Result<Self, MediaError> {
+        let codecs = codec::negotiated(&negotiated.codecs);
+        let Some(&first) = codecs.first() else {
+            let name = negotiated
+                .codecs
+                .first()
+                .map_or_else(|| "none".to_owned(), |c| c.name.clone());
+            return Err(MediaError::UnsupportedCodec(name));
+        };
+        let id = |uri| codec::extension_id(&negotiated.header_extensions, uri);
+        Ok(Self {
+            mid: negotiated.mid.clone(),
+            ssrc: seeds.ssrc,
+            codec: first,
+            rtx_ssrc: seeds.rtx_ssrc,
+            payloader: first.codec.payloader(),
+            ext: SendExtensions {
+                mid: id(EXT_MID),
+                abs_send_time: id(EXT_ABS_SEND_TIME),
+                transport_cc: id(EXT_TWCC),
+            },
+            sequence: seeds.sequence,
+            rtx_sequence: seeds.rtx_sequence,
+            timestamp: seeds.timestamp,
+            history: SendHistory::new(history),
+            stats: SendStats::new(seeds.ssrc, first.clock_rate),
+            counters: OutboundCounters::default(),
+            remote_report: None,
+            rtt_measurements: 0,
+        })
+    }
+
+    /// The RTX SSRC when RTX is negotiated.
+    pub fn rtx_ssrc(&self) -> Option<u32> {
+        self.codec.rtx.map(|_| self.rtx_ssrc)
+    }
+
+    /// The RTP packets of one frame (before SRTP), each at most `mtu`
+    /// bytes; kept in the history. `duration` advances the RTP clock for
+    /// the next frame. Returns the packets and the frame's RTP timestamp.
+    #[allow(clippy::too_many_arguments)]
+    pub fn packetize(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        mtu: usize,
+        frame: &[u8],
+        duration: Duration,
+        keyframe: bool,
+        transport_seq: &mut u16,
+    ) -> Result<(Vec<Vec<u8>>, u32), MediaError> {
+        let timestamp = self.timestamp;
+        let abs = AbsSendTime::from_ntp(NtpTime::from_system_time(wall).0).write();
+        let mut header = RtpPacket::new(self.codec.payload_type, 0, timestamp, self.ssrc, &[]);
+        if let Some(id) = self.ext.mid {
+            header
+                .extensions
+                .insert(id, self.mid.as_bytes())
+                .map_err(|e| MediaError::Header(e.to_string()))?;
+        }
+        if let Some(id) = self.ext.abs_send_time {
+            let _ = header.extensions.insert(id, &abs);
+        }
+        // The transport-wide sequence number differs per packet; reserve
+        // its room now so every packet's header has the same length.
+        let placeholder = [0u8; 2];
+        if let Some(id) = self.ext.transport_cc {
+            let _ = header.extensions.insert(id, &placeholder);
+        }
+        let header_len = header.header_len();
+        let room = mtu.checked_sub(header_len).filter(|r| *r > 0).ok_or(
+            ferrtc_rtp::codec::CodecError::MtuTooSmall {
+                needed: header_len + 1,
+                mtu,
+            },
+        )?;
+        let payloads = self.payloader.payload(room, frame)?;
+        let last = payloads.len().saturating_sub(1);
+        let mut out = Vec::with_capacity(payloads.len());
+        for (i, payload) in payloads.iter().enumerate() {
+            let twcc = TransportSequence(*transport_seq).write();
+            *transport_seq = transport_seq.wrapping_add(1);
+            let mut p = header;
+            if let Some(id) = self.ext.transport_cc {
+                p.extensions.remove(id);
+                let _ = p.extensions.insert(id, &twcc);
+            }
+            p.payload = payload;
+            p.sequence_number = self.sequence;
+            // RFC 3551 §4.1 and each video payload format: the marker bit
+            // ends a video frame.
+            p.marker = i == last && self.codec.codec.is_video();
+            self.sequence = self.sequence.wrapping_add(1);
+            let bytes = p.to_vec();
+            self.history.insert(now, p.sequence_number, &bytes);
+            self.stats.on_packet_sent(now, timestamp, payload.len());
+            self.counters.packets_sent += 1;
+            self.counters.bytes_sent += payload.len() as u64;
+            self.counters.header_bytes_sent += (bytes.len() - payload.len()) as u64;
+            out.push(bytes);
+        }
+        self.counters.frames_sent += 1;
+        if keyframe {
+            self.counters.key_frames_sent += 1;
+        }
+        let ticks = duration.as_nanos() * u128::from(self.codec.clock_rate) / 1_000_000_000;
+        self.timestamp = self.timestamp.wrapping_add(ticks as u32);
+        Ok((out, timestamp))
+    }
+
+    /// The packet that answers a NACK for `sequence` (RFC 4585 §6.2.1):
+    /// wrapped in RTX when negotiated (RFC 4588 §4), else the original
+    /// again. `None` when the history no longer has it or it was resent
+    /// less than `rtt` ago.
+    pub fn retransmit(&mut self, now: Instant, sequence: u16, rtt: Duration) -> Option<Vec<u8>> {
+        let rtx = self.codec.rtx;
+        let original = self.history.resend(now, sequence, rtt)?;
+        let out = match rtx {
+            None => original.to_vec(),
+            Some(pt) => {
+                let parsed = RtpPacket::parse(original).ok()?;
+                let mut buf = vec![0u8; original.len() + 2];
+                let len = wrap_rtx(&parsed, self.rtx_ssrc, pt, self.rtx_sequence, &mut buf).ok()?;
+                self.rtx_sequence = self.rtx_sequence.wrapping_add(1);
+                buf.truncate(len);
+                buf
+            }
+        };
+        let payload = original_payload_len(&out, rtx.is_some());
+        self.counters.packets_sent += 1;
+        self.counters.bytes_sent += payload as u64;
+        self.counters.retransmitted_packets_sent += 1;
+        self.counters.retransmitted_bytes_sent += payload as u64;
+        Some(out)
+    }
+
+    /// A sender report (RFC 3550 §6.4.1) with the NTP/RTP mapping at `now`.
+    pub fn sender_report(&mut self, now: Instant, wall: SystemTime) -> Option<SenderReport> {
+        (self.counters.packets_sent > 0).then(|| self.stats.sender_report(now, wall))
+    }
+
+    /// A report block about this sender's stream: the round-trip time it
+    /// gives (RFC 3550 §6.4.1), if it echoes one of our SRs.
+    pub fn on_report_block(&mut self, now: Instant, block: &ReportBlock) -> Option<Duration> {
+        if block.ssrc != self.ssrc {
+            return None;
+        }
+        self.remote_report = Some(*block);
+        let rtt = self.stats.on_report_block(now, block);
+        if rtt.is_some() {
+            self.rtt_measurements += 1;
+        }
+        rtt
+    }
+
+    /// The last round-trip time measured.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.stats.rtt()
+    }
+
+    /// Whether `ssrc` is this sender's primary or RTX stream.
+    pub fn owns(&self, ssrc: u32) -> bool {
+        ssrc == self.ssrc || self.rtx_ssrc() == Some(ssrc)
+    }
+}
+
+/// The media payload length of a packet (less the RTX OSN).
+fn original_payload_len(packet: &[u8], rtx: bool) -> usize {
+    RtpPacket::parse(packet)
+        .map(|p| p.payload.len().saturating_sub(if rtx { 2 } else { 0 }))
+        .unwrap_or(0)
+}

@@ -1,0 +1,253 @@
+//! Unit tests of the media session on hostile input: SRTP keyed from known
+//! DTLS-SRTP material, so the test can forge valid packets from the peer.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrtc_dtls::{Role, SrtpKeys, SrtpProfile};
+use ferrtc_jsep::{
+    Codec as SdpCodec, EXT_MID, HeaderExtension, IceCredentials, Jsep, JsepConfig, NegotiatedMedia,
+    TransceiverId, TransceiverInit,
+};
+use ferrtc_rtp::codec::Codec;
+use ferrtc_rtp::repair::HistoryConfig;
+use ferrtc_rtp::rtcp::{Nack, RtcpPacket};
+use ferrtc_rtp::{ExtensionId, PayloadType, RtpPacket};
+use ferrtc_sdp::{Direction, MediaKind};
+use ferrtc_srtp::{Config, Context, ProtectionProfile};
+
+use super::codec::Negotiated;
+use super::receiver::Receiver;
+use super::sender::{Sender, StreamSeeds};
+use super::{MediaConfig, MediaSession};
+
+const MID_ID: u8 = 4;
+
+/// A keyed session (our side is the DTLS server) and the peer's SRTP
+/// context, which protects what the session unprotects.
+fn keyed(now: Instant) -> (MediaSession, Context, TransceiverId) {
+    let material: Vec<u8> = (0..56u8).collect();
+    let profile = SrtpProfile::AeadAes128Gcm;
+    let ours = SrtpKeys::from_keying_material(profile, Role::Server, &material).unwrap();
+    let mut session = MediaSession::new(MediaConfig::default());
+    session.start_srtp(now, &ours);
+    let remote = ours.remote();
+    let peer = Context::new(
+        ProtectionProfile::AeadAes128Gcm,
+        &remote.key,
+        &remote.salt,
+        Config::default().with_max_streams(100_000),
+    )
+    .unwrap();
+    // Transceiver ids come from JSEP, which owns the transceivers.
+    let mut jsep = Jsep::new(JsepConfig::new(
+        1,
+        IceCredentials::new("ufrag", "passwordpasswordpassword"),
+        vec![],
+    ));
+    let id = jsep.add_transceiver(TransceiverInit::new(MediaKind::Video, Direction::SendRecv));
+    session.mid_ext = ExtensionId::new(MID_ID);
+    (session, peer, id)
+}
+
+fn vp8() -> Negotiated {
+    Negotiated {
+        codec: Codec::Vp8,
+        payload_type: PayloadType::new(96).unwrap(),
+        clock_rate: 90_000,
+        rtx: PayloadType::new(97),
+        nack: true,
+        pli: true,
+    }
+}
+
+fn forged(peer: &mut Context, ssrc: u32, seq: u16, pt: u8, mid: Option<&[u8]>) -> Vec<u8> {
+    let payload = [0x10, 1, 2, 3];
+    let mut p = RtpPacket::new(PayloadType::new(pt).unwrap(), seq, 1000, ssrc, &payload);
+    p.marker = true;
+    if let Some(mid) = mid {
+        p.extensions
+            .insert(ExtensionId::new(MID_ID).unwrap(), mid)
+            .unwrap();
+    }
+    let mut v = p.to_vec();
+    peer.protect_rtp(&mut v).unwrap();
+    v
+}
+
+#[test]
+fn a_flood_of_new_ssrcs_is_bounded_and_counted() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], 2000));
+    let n = 2000u32;
+    for i in 0..n {
+        let mut d = forged(&mut peer, 0x1000 + i, 1, 96, Some(b"v"));
+        let _ = session.handle_receive(now, wall, &mut d);
+    }
+    let s = session.stats();
+    let limit = MediaConfig::default().max_ssrcs;
+    assert!(session.bound_ssrcs() <= limit);
+    // Every SSRC past the table's bound is dropped: by the demux, or by
+    // SRTP once its own bound of streams is reached.
+    assert_eq!(
+        s.ssrcs_over_limit + s.srtp_failures,
+        u64::from(n) - limit as u64,
+        "{s:?}"
+    );
+    // One stream per receiver: a new SSRC replaces the old one.
+    assert!(session.held_packets() <= 1);
+
+    // Without a mid, an SSRC not bound and a payload type nobody
+    // negotiated name no receiver.
+    let before = session.stats();
+    for i in 0..50 {
+        let mut d = forged(&mut peer, 0x9000_0000 + i, 1, 50, None);
+        let _ = session.handle_receive(now, wall, &mut d);
+    }
+    let after = session.stats();
+    assert_eq!(
+        (after.unroutable_rtp - before.unroutable_rtp)
+            + (after.srtp_failures - before.srtp_failures),
+        50
+    );
+}
+
+#[test]
+fn a_packet_without_mid_reaches_its_receiver_by_ssrc_then_payload_type() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], 2000));
+    // RFC 8843 §9.2: no mid, unknown SSRC, a payload type one receiver has.
+    let mut d = forged(&mut peer, 42, 1, 96, None);
+    assert!(session.handle_receive(now, wall, &mut d));
+    assert_eq!(session.bound_ssrcs(), 1);
+    assert_eq!(session.receivers[&id].counters.packets_received, 1);
+    assert_eq!(session.stats().unroutable_rtp, 0);
+}
+
+#[test]
+fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, _peer, id) = keyed(now);
+    let negotiated = NegotiatedMedia {
+        mid: "v".into(),
+        direction: Direction::SendOnly,
+        codecs: vec![
+            SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)]),
+            SdpCodec::rtx(97, 96, 90_000),
+        ],
+        header_extensions: vec![HeaderExtension::new(u16::from(MID_ID), EXT_MID)],
+        send_rids: vec![],
+        recv_rids: vec![],
+        remote_ssrcs: vec![],
+        remote_msid: None,
+    };
+    let seeds = StreamSeeds {
+        ssrc: 7,
+        rtx_ssrc: 8,
+        sequence: 100,
+        rtx_sequence: 0,
+        timestamp: 0,
+    };
+    session.senders.insert(
+        id,
+        Sender::new(&negotiated, seeds, HistoryConfig::default()).unwrap(),
+    );
+    for _ in 0..400 {
+        session
+            .write_frame(
+                now,
+                wall,
+                id,
+                &[0x10; 100],
+                Duration::from_millis(20),
+                false,
+            )
+            .unwrap();
+    }
+    while session.poll_transmit().is_some() {}
+    // The peer asks for 2,000 packets (most of which we never sent) in one
+    // NACK.
+    let lost: Vec<u16> = (0..2000u16).map(|i| 100u16.wrapping_add(i)).collect();
+    let nack = RtcpPacket::Nack(Nack::from_sequences(1, 7, &lost));
+    session.handle_rtcp(now, &nack.to_vec().unwrap());
+    let limit = MediaConfig::default().max_retransmissions_per_nack;
+    let mut resent = 0;
+    while session.poll_transmit().is_some() {
+        resent += 1;
+    }
+    assert_eq!(resent, limit, "retransmissions of the first {limit} asked");
+    assert_eq!(session.stats().nacks_over_limit, 2000 - limit as u64);
+    let c = session.senders[&id].counters;
+    assert_eq!(c.nack_count, 1);
+    assert_eq!(c.retransmitted_packets_sent, limit as u64);
+}
+
+#[test]
+fn before_the_keys_exist_media_is_dropped_and_counted() {
+    let mut session = MediaSession::new(MediaConfig::default());
+    let mut d = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 9];
+    assert!(!session.handle_receive(Instant::now(), SystemTime::now(), &mut d));
+    let mut r = vec![0x80, 200, 0, 1, 0, 0, 0, 1];
+    assert!(!session.handle_receive(Instant::now(), SystemTime::now(), &mut r));
+    assert_eq!(session.stats().srtp_failures, 1);
+    assert_eq!(session.stats().srtcp_failures, 1);
+}
+
+#[test]
+fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, _peer, id) = keyed(now);
+    session.config.max_queued_datagrams = 3;
+    let negotiated = NegotiatedMedia {
+        mid: "v".into(),
+        direction: Direction::SendOnly,
+        codecs: vec![SdpCodec::new(96, "VP8", 90_000, None)],
+        header_extensions: vec![],
+        send_rids: vec![],
+        recv_rids: vec![],
+        remote_ssrcs: vec![],
+        remote_msid: None,
+    };
+    let seeds = StreamSeeds {
+        ssrc: 7,
+        rtx_ssrc: 8,
+        sequence: 65_535,
+        rtx_sequence: 0,
+        timestamp: 0,
+    };
+    session.senders.insert(
+        id,
+        Sender::new(&negotiated, seeds, HistoryConfig::default()).unwrap(),
+    );
+    let frame = [0x10; 100];
+    let d = Duration::from_millis(20);
+    for _ in 0..3 {
+        session
+            .write_frame(now, wall, id, &frame, d, false)
+            .unwrap();
+    }
+    let err = session
+        .write_frame(now, wall, id, &frame, d, false)
+        .unwrap_err();
+    assert!(matches!(err, super::MediaError::QueueFull { limit: 3 }));
+    let mut seqs = Vec::new();
+    while let Some(p) = session.poll_transmit() {
+        seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
+    }
+    session
+        .write_frame(now, wall, id, &frame, d, false)
+        .unwrap();
+    let p = session.poll_transmit().unwrap();
+    seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
+    assert_eq!(seqs, vec![65_535, 0, 1, 2], "consecutive, across the wrap");
+    assert_eq!(session.senders[&id].counters.frames_sent, 4);
+}

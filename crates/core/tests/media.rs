@@ -1,0 +1,683 @@
+//! Media between two `ferrtc-core` peer connections on the simulated
+//! network: transceivers negotiated through JSEP, SRTP keyed from
+//! DTLS-SRTP, frames written on one side and read whole on the other,
+//! NACK/RTX under loss, PLI after a burst, hostile datagrams dropped and
+//! counted, and the `inbound-rtp`/`outbound-rtp` stats.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrtc_core::{
+    Config, Event, InboundRtpStats, MediaKind, OutboundRtpStats, PeerConnection,
+    PeerConnectionState, Stats, TrackInfo, TransceiverId,
+};
+use ferrtc_sim::{Endpoint, HostId, LinkConfig, Network, Transmit};
+
+/// Drops some received datagrams: `(payload type, whether to drop)`.
+type Filter = Box<dyn FnMut(u8) -> bool>;
+
+struct Peer {
+    pc: PeerConnection,
+    events: Vec<Event>,
+    /// Decides, by RTP payload type (the header is in the clear under
+    /// SRTP), which received RTP packets the test loses on purpose.
+    filter: Option<Filter>,
+}
+
+impl Endpoint for Peer {
+    fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
+        let rtp =
+            matches!(data.first(), Some(128..=191)) && !matches!(data.get(1), Some(192..=223));
+        if rtp
+            && let (Some(f), Some(pt)) = (self.filter.as_mut(), data.get(1))
+            && f(pt & 0x7f)
+        {
+            return;
+        }
+        self.pc
+            .handle_receive(now, source, dest, &mut data.to_vec());
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let t = self.pc.poll_transmit(now, buf)?;
+        Some(Transmit {
+            source: t.source,
+            destination: t.destination,
+        })
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.pc.handle_timeout(now);
+    }
+}
+
+struct Pair {
+    net: Network,
+    a: HostId<Peer>,
+    b: HostId<Peer>,
+}
+
+fn peer(seed: u8, ip: IpAddr, now: Instant) -> Peer {
+    let mut config = Config::default();
+    config.rng_seed = Some([seed; 32]);
+    let mut pc = PeerConnection::new(config, now, SystemTime::now()).unwrap();
+    pc.add_local_host(now, SocketAddr::new(ip, 5000)).unwrap();
+    Peer {
+        pc,
+        events: Vec::new(),
+        filter: None,
+    }
+}
+
+impl Pair {
+    fn new(seed: u64, link: LinkConfig) -> Pair {
+        let mut net = Network::new(seed);
+        let (ip_a, ip_b): (IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let now = net.now();
+        let a = net.add_host([ip_a], link, peer(1, ip_a, now)).unwrap();
+        let b = net.add_host([ip_b], link, peer(2, ip_b, now)).unwrap();
+        Pair { net, a, b }
+    }
+
+    fn a(&mut self) -> &mut Peer {
+        self.net.endpoint_mut(&self.a)
+    }
+
+    fn b(&mut self) -> &mut Peer {
+        self.net.endpoint_mut(&self.b)
+    }
+
+    fn negotiate(&mut self) {
+        let now = self.net.now();
+        let offer = self.a().pc.create_offer().unwrap();
+        self.a()
+            .pc
+            .set_local_description(now, Some(offer.clone()))
+            .unwrap();
+        self.b().pc.set_remote_description(now, offer).unwrap();
+        let answer = self.b().pc.create_answer().unwrap();
+        self.b()
+            .pc
+            .set_local_description(now, Some(answer.clone()))
+            .unwrap();
+        self.a().pc.set_remote_description(now, answer).unwrap();
+    }
+
+    fn signal(&mut self) {
+        let now = self.net.now();
+        for (from, to) in [(self.a, self.b), (self.b, self.a)] {
+            let mut trickled = Vec::new();
+            let p = self.net.endpoint_mut(&from);
+            while let Some(ev) = p.pc.poll_event() {
+                if let Event::IceCandidate(c) = &ev {
+                    trickled.push(c.clone());
+                }
+                p.events.push(ev);
+            }
+            for c in trickled {
+                self.net
+                    .endpoint_mut(&to)
+                    .pc
+                    .add_ice_candidate(now, &c)
+                    .unwrap();
+            }
+        }
+    }
+
+    fn run(&mut self, d: Duration) {
+        self.net.run_for(d);
+        self.signal();
+    }
+
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
+        let deadline = self.net.now() + limit;
+        while self.net.now() < deadline {
+            self.signal();
+            if done(self) {
+                return true;
+            }
+            self.net.run_for(Duration::from_millis(5));
+        }
+        self.signal();
+        done(self)
+    }
+}
+
+/// The offerer's video and audio senders.
+struct Call {
+    pair: Pair,
+    video: TransceiverId,
+    audio: TransceiverId,
+    video_mid: String,
+    audio_mid: String,
+}
+
+/// a adds a VP8 video track and an Opus audio track, b answers with the
+/// transceivers the offer created; both connect.
+fn call(seed: u64, link: LinkConfig) -> Call {
+    let mut pair = Pair::new(seed, link);
+    let video = pair
+        .a()
+        .pc
+        .add_track(TrackInfo {
+            id: "camera".into(),
+            kind: MediaKind::Video,
+            stream_ids: vec!["stream".into()],
+        })
+        .unwrap();
+    let audio = pair
+        .a()
+        .pc
+        .add_track(TrackInfo {
+            id: "mic".into(),
+            kind: MediaKind::Audio,
+            stream_ids: vec!["stream".into()],
+        })
+        .unwrap();
+    pair.signal();
+    assert!(
+        pair.a().events.contains(&Event::NegotiationNeeded),
+        "add_track fires negotiationneeded"
+    );
+    pair.negotiate();
+    pair.signal();
+    // W3C: setRemoteDescription fires `track` for what the peer sends.
+    let tracks = pair
+        .b()
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Track { .. }))
+        .count();
+    assert_eq!(tracks, 2, "track events at setRemoteDescription");
+    let up = pair.run_until(Duration::from_secs(10), |p| {
+        p.a().pc.connection_state() == PeerConnectionState::Connected
+            && p.b().pc.connection_state() == PeerConnectionState::Connected
+    });
+    assert!(up, "the peers did not connect");
+    let mids: Vec<_> = pair.a().pc.transceivers();
+    let mid = |id| {
+        mids.iter()
+            .find(|t| t.id == id)
+            .and_then(|t| t.mid.clone())
+            .unwrap()
+    };
+    Call {
+        video_mid: mid(video),
+        audio_mid: mid(audio),
+        pair,
+        video,
+        audio,
+    }
+}
+
+/// The VP8 frame `i`: a keyframe every 30 (RFC 7741 §4.3: the P bit of the
+/// first byte is 0 on a keyframe), over several packets, numbered.
+fn vp8_frame(i: usize) -> (Vec<u8>, bool) {
+    vp8_frame_as(i, i % 30 == 0)
+}
+
+fn opus_frame(i: usize) -> Vec<u8> {
+    (0..120).map(|j| (i * 13 + j) as u8).collect()
+}
+
+fn frames(events: &[Event], want_mid: &str) -> Vec<(Vec<u8>, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TrackFrame {
+                mid,
+                frame,
+                keyframe,
+                ..
+            } if mid == want_mid => Some((frame.clone(), *keyframe)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The VP8 frame `i`, a keyframe when `key` (RFC 7741 §4.3: the P bit of
+/// the first byte is 0 on a keyframe).
+fn vp8_frame_as(i: usize, key: bool) -> (Vec<u8>, bool) {
+    let len = if key { 4000 } else { 900 + i * 7 };
+    let mut f = vec![if key { 0x10 } else { 0x11 }];
+    f.extend((0..len).map(|j| (i * 31 + j) as u8));
+    (f, key)
+}
+
+/// Writes `n` video and audio frames, one of each every 20 ms, then lets
+/// the network settle. `each` runs before frame `i` and returns whether to
+/// make it a keyframe out of turn (answering a keyframe request, as an
+/// application does). Returns the video frames written.
+fn stream(
+    call: &mut Call,
+    n: usize,
+    mut each: impl FnMut(usize, &mut Pair) -> bool,
+) -> Vec<(Vec<u8>, bool)> {
+    let (video, audio) = (call.video, call.audio);
+    let mut written = Vec::new();
+    for i in 0..n {
+        let force = each(i, &mut call.pair);
+        let now = call.pair.net.now();
+        let (f, key) = if force {
+            vp8_frame_as(i, true)
+        } else {
+            vp8_frame(i)
+        };
+        let a = call.pair.a();
+        a.pc.write_frame(now, video, &f, Duration::from_millis(20), key)
+            .unwrap();
+        a.pc.write_frame(now, audio, &opus_frame(i), Duration::from_millis(20), false)
+            .unwrap();
+        written.push((f, key));
+        call.pair.run(Duration::from_millis(20));
+    }
+    call.pair.run(Duration::from_secs(2));
+    written
+}
+
+fn inbound(pc: &PeerConnection, kind: &str) -> InboundRtpStats {
+    let report = pc.get_stats(SystemTime::now());
+    report
+        .stats
+        .values()
+        .find_map(|s| match s {
+            Stats::InboundRtp(s) if s.kind == kind => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no inbound-rtp {kind} in {}", report.to_json()))
+}
+
+fn outbound(pc: &PeerConnection, kind: &str) -> OutboundRtpStats {
+    let report = pc.get_stats(SystemTime::now());
+    report
+        .stats
+        .values()
+        .find_map(|s| match s {
+            Stats::OutboundRtp(s) if s.kind == kind => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no outbound-rtp {kind} in {}", report.to_json()))
+}
+
+#[test]
+fn video_and_audio_frames_arrive_whole_and_in_order_with_track_events() {
+    let mut call = call(1, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    stream(&mut call, 100, |_, _| false);
+    let b = call.pair.b();
+    let tracks: Vec<_> = b
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Track {
+                mid,
+                stream_ids,
+                track_id,
+                ..
+            } => Some((mid.clone(), stream_ids.clone(), track_id.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tracks.len(),
+        2,
+        "one track event per transceiver: {tracks:?}"
+    );
+    for (mid, streams, track) in &tracks {
+        assert_eq!(streams, &vec!["stream".to_owned()]);
+        let want = if *mid == call.video_mid {
+            "camera"
+        } else {
+            "mic"
+        };
+        assert_eq!(track.as_deref(), Some(want));
+    }
+    // Every track event comes before that track's first frame.
+    let first_frame = b
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::TrackFrame { .. }))
+        .unwrap();
+    let last_track = b
+        .events
+        .iter()
+        .rposition(|e| matches!(e, Event::Track { .. }))
+        .unwrap();
+    assert!(last_track < first_frame);
+
+    let video = frames(&b.events, &call.video_mid);
+    let want: Vec<_> = (0..100).map(vp8_frame).collect();
+    assert_eq!(video.len(), 100, "video frames");
+    assert!(
+        video == want,
+        "video frames intact, in order, keyframes marked"
+    );
+    let audio: Vec<_> = frames(&b.events, &call.audio_mid)
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    let want: Vec<_> = (0..100).map(opus_frame).collect();
+    assert!(audio == want, "audio frames intact and in order");
+
+    let v_in = inbound(&b.pc, "video");
+    let a_in = inbound(&b.pc, "audio");
+    assert_eq!(v_in.frames_received, 100);
+    assert_eq!(a_in.packets_received, 100);
+    assert_eq!(v_in.packets_lost, 0);
+    assert_eq!(v_in.mid, call.video_mid);
+    let json = b.pc.get_stats(SystemTime::now()).to_json();
+    assert!(json.contains("\"type\":\"inbound-rtp\""), "{json}");
+    assert!(json.contains("\"packetsReceived\""), "{json}");
+
+    let a = call.pair.a();
+    let v_out = outbound(&a.pc, "video");
+    let a_out = outbound(&a.pc, "audio");
+    assert_eq!(v_out.frames_sent, 100);
+    assert_eq!(v_out.key_frames_encoded, 4);
+    assert_eq!(v_out.packets_sent, v_in.packets_received);
+    assert_eq!(v_out.bytes_sent, v_in.bytes_received);
+    assert_eq!(a_out.packets_sent, 100);
+    assert_eq!(v_out.retransmitted_packets_sent, 0);
+    assert_eq!(a.pc.media_stats(), Default::default());
+    // b's receiver reports about a's streams echo a's sender reports: the
+    // round-trip time (RFC 3550 §6.4.1), 2 x 10 ms on this link.
+    let report = a.pc.get_stats(SystemTime::now());
+    let remote = report
+        .stats
+        .values()
+        .find_map(|s| match s {
+            Stats::RemoteInboundRtp(s) if s.kind == "video" => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no remote-inbound-rtp in {}", report.to_json()));
+    let rtt = remote.round_trip_time.expect("an RTT was measured");
+    assert!((0.015..0.05).contains(&rtt), "rtt {rtt}");
+    assert_eq!(remote.packets_lost, 0);
+    assert!(remote.round_trip_time_measurements >= 1);
+}
+
+#[test]
+fn nack_and_rtx_repair_video_over_a_lossy_link() {
+    let link = LinkConfig::IDEAL
+        .with_delay(Duration::from_millis(10))
+        .with_loss(0.05);
+    let mut call = call(7, link);
+    // The stream goes on after the 100 frames checked: a lost tail shows
+    // only when a later packet arrives.
+    stream(&mut call, 105, |_, _| false);
+    let b = call.pair.b();
+    let video = frames(&b.events, &call.video_mid);
+    let want: Vec<_> = (0..100).map(vp8_frame).collect();
+    assert!(video.len() >= 100, "no video frame lost: {}", video.len());
+    assert!(video[..100] == want, "video frames intact and in order");
+    let v_in = inbound(&b.pc, "video");
+    assert!(v_in.nack_count > 0, "{v_in:?}");
+    assert!(v_in.retransmitted_packets_received > 0, "{v_in:?}");
+    let v_out = outbound(&call.pair.a().pc, "video");
+    assert!(v_out.nack_count > 0, "{v_out:?}");
+    assert!(v_out.retransmitted_packets_sent > 0, "{v_out:?}");
+    assert!(v_out.rtx_ssrc.is_some());
+}
+
+#[test]
+fn a_frame_lost_for_good_brings_a_pli_and_a_keyframe_request() {
+    let mut call = call(3, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let video = call.video;
+    let burst = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = burst.clone();
+    // VP8 is payload type 96 and its RTX 97 (JSEP's defaults): frames of
+    // the burst are lost, and so is every retransmission.
+    call.pair.b().filter = Some(Box::new(move |pt| pt == 97 || (pt == 96 && flag.get())));
+    let mut requested_at = None;
+    // The jitter buffer gives a gap up after 500 ms: frames 31 and 32 lost
+    // for good are given up before the keyframe of frame 60 is due.
+    let written = stream(&mut call, 100, |i, pair| {
+        burst.set((31..33).contains(&i));
+        if requested_at.is_none()
+            && pair
+                .a()
+                .events
+                .contains(&Event::KeyframeRequested { transceiver: video })
+        {
+            requested_at = Some(i);
+            return true;
+        }
+        false
+    });
+    let asked = requested_at.expect("the sender was asked for a keyframe");
+    assert!(asked > 33 && asked <= 60, "asked at frame {asked}");
+    let b = call.pair.b();
+    let v_in = inbound(&b.pc, "video");
+    assert!(v_in.pli_count >= 1, "{v_in:?}");
+    let got = frames(&b.events, &call.video_mid);
+    // Frames before the burst, then from the keyframe that answered the
+    // request on: the frames between cannot be decoded.
+    let want: Vec<_> = written[..31]
+        .iter()
+        .chain(&written[asked..])
+        .cloned()
+        .collect();
+    assert!(got == want, "got {} frames, want {}", got.len(), want.len());
+    let v_out = outbound(&call.pair.a().pc, "video");
+    assert!(v_out.pli_count >= 1, "{v_out:?}");
+}
+
+#[test]
+fn malformed_srtp_and_rtcp_are_dropped_and_counted() {
+    let mut call = call(5, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    stream(&mut call, 5, |_, _| false);
+    let now = call.pair.net.now();
+    let b = call.pair.b();
+    let pair = b.pc.selected_pair().cloned().unwrap();
+    let before = b.pc.media_stats();
+    for i in 0..200u32 {
+        let mut rtp = vec![0x80, 96];
+        rtp.extend(i.to_be_bytes());
+        rtp.extend([0u8; 4]);
+        rtp.extend(i.wrapping_mul(2_654_435_761).to_be_bytes());
+        rtp.extend([0xab; 40]);
+        b.pc.handle_receive(now, pair.destination, pair.source, &mut rtp);
+        let mut rtcp = vec![0x80, 201, 0, 1, 1, 2, 3, 4, 9, 9, 9];
+        b.pc.handle_receive(now, pair.destination, pair.source, &mut rtcp);
+        let mut short = vec![0x80];
+        b.pc.handle_receive(now, pair.destination, pair.source, &mut short);
+    }
+    let after = b.pc.media_stats();
+    assert_eq!(after.srtp_failures - before.srtp_failures, 400);
+    assert_eq!(after.srtcp_failures - before.srtcp_failures, 200);
+    let (held, ssrcs) = b.pc.media_held();
+    assert!(ssrcs <= 2, "forged SSRCs bound: {ssrcs}");
+    assert!(held < 100, "{held}");
+    assert_eq!(b.pc.stats().dropped_rtp, 600);
+    // Media still flows.
+    stream(&mut call, 10, |_, _| false);
+    let b = call.pair.b();
+    assert_eq!(frames(&b.events, &call.video_mid).len(), 15);
+}
+
+fn negotiation_needed(p: &mut Peer) -> bool {
+    while let Some(e) = p.pc.poll_event() {
+        p.events.push(e);
+    }
+    let fired = p.events.contains(&Event::NegotiationNeeded);
+    p.events.clear();
+    fired
+}
+
+#[test]
+fn transceivers_follow_the_w3c_calls_and_fire_negotiationneeded() {
+    let mut pair = Pair::new(9, LinkConfig::IDEAL);
+    let a = pair.a();
+    let video =
+        a.pc.add_transceiver(
+            MediaKind::Video,
+            ferrtc_core::RtpTransceiverInit {
+                direction: ferrtc_core::RtpTransceiverDirection::RecvOnly,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(negotiation_needed(a));
+    assert!(
+        a.pc.add_transceiver(MediaKind::Application, Default::default())
+            .is_err(),
+        "only audio and video"
+    );
+    let t = &a.pc.transceivers()[0];
+    assert_eq!(t.id, video);
+    assert_eq!(t.kind, MediaKind::Video);
+    assert_eq!(t.direction, ferrtc_core::RtpTransceiverDirection::RecvOnly);
+    assert_eq!(
+        (t.mid.clone(), t.current_direction, t.stopped),
+        (None, None, false)
+    );
+    pair.negotiate();
+    let a = pair.a();
+    negotiation_needed(a);
+    let t = &a.pc.transceivers()[0];
+    assert!(t.mid.is_some());
+    // b had nothing to send: the answer said inactive (RFC 8829 §5.3.1).
+    assert_eq!(
+        t.current_direction,
+        Some(ferrtc_core::RtpTransceiverDirection::Inactive)
+    );
+
+    // b answered with a transceiver the offer created: addTrack reuses it
+    // (W3C webrtc-pc §5.1) and turns it to sendrecv.
+    let b = pair.b();
+    negotiation_needed(b);
+    let created = b.pc.transceivers()[0].id;
+    let sender =
+        b.pc.add_track(TrackInfo {
+            id: "cam".into(),
+            kind: MediaKind::Video,
+            stream_ids: vec!["s".into()],
+        })
+        .unwrap();
+    assert_eq!(sender, created);
+    assert_eq!(b.pc.transceivers().len(), 1);
+    assert!(matches!(
+        b.pc.transceivers()[0].direction,
+        ferrtc_core::RtpTransceiverDirection::SendOnly
+            | ferrtc_core::RtpTransceiverDirection::SendRecv
+    ));
+    assert_eq!(b.pc.transceivers()[0].sender_track.as_deref(), Some("cam"));
+    assert!(negotiation_needed(b));
+    assert!(
+        b.pc.add_track(TrackInfo {
+            id: "cam".into(),
+            kind: MediaKind::Video,
+            stream_ids: vec![],
+        })
+        .is_err(),
+        "one sender per track"
+    );
+    // An audio track finds no free audio transceiver: a new one.
+    let mic =
+        b.pc.add_track(TrackInfo {
+            id: "mic".into(),
+            kind: MediaKind::Audio,
+            stream_ids: vec![],
+        })
+        .unwrap();
+    assert_ne!(mic, created);
+    assert_eq!(b.pc.transceivers().len(), 2);
+    b.pc.remove_track(mic).unwrap();
+    let t = b.pc.transceivers()[1].clone();
+    assert_eq!(t.direction, ferrtc_core::RtpTransceiverDirection::RecvOnly);
+    assert_eq!(t.sender_track, None);
+    b.pc.set_direction(mic, ferrtc_core::RtpTransceiverDirection::Inactive)
+        .unwrap();
+    b.pc.stop_transceiver(mic).unwrap();
+    assert!(b.pc.transceivers()[1].stopped);
+    assert!(
+        b.pc.set_direction(mic, ferrtc_core::RtpTransceiverDirection::SendRecv)
+            .is_err()
+    );
+    let now = pair.net.now();
+    let err = pair
+        .b()
+        .pc
+        .write_frame(now, mic, &[1], Duration::from_millis(20), false)
+        .unwrap_err();
+    assert_eq!(err.name(), "InvalidStateError");
+}
+
+/// An H.264 access unit in Annex B: SPS, PPS and an IDR slice for a
+/// keyframe, one non-IDR slice otherwise (RFC 6184 §1.3 NAL types); each
+/// slice starts a picture (first_mb_in_slice 0: the first bit set).
+fn h264_frame(i: usize) -> (Vec<u8>, bool) {
+    let key = i % 30 == 0;
+    let nal = |header: u8, len: usize| {
+        let mut v = vec![0, 0, 0, 1, header, 0x88];
+        v.extend((0..len).map(|j| ((i * 17 + j) % 251) as u8 | 1));
+        v
+    };
+    let f = if key {
+        [nal(0x67, 10), nal(0x68, 4), nal(0x65, 3000)].concat()
+    } else {
+        nal(0x41, 700 + i * 5)
+    };
+    (f, key)
+}
+
+#[test]
+fn h264_negotiated_by_codec_preferences_is_payloaded_and_reassembled() {
+    let mut pair = Pair::new(4, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let a = pair.a();
+    let video =
+        a.pc.add_track(TrackInfo {
+            id: "camera".into(),
+            kind: MediaKind::Video,
+            stream_ids: vec!["s".into()],
+        })
+        .unwrap();
+    let h264: Vec<_> = PeerConnection::codec_capabilities(&MediaKind::Video)
+        .into_iter()
+        .filter(|c| c.name == "H264" || c.apt() == Some(102))
+        .filter(|c| c.is_rtx() || c.payload_type == 102)
+        .collect();
+    assert_eq!(h264.len(), 2, "H.264 and its RTX");
+    a.pc.set_codec_preferences(video, h264).unwrap();
+    let mut bogus = PeerConnection::codec_capabilities(&MediaKind::Video)[0].clone();
+    bogus.name = "MPV".into();
+    assert_eq!(
+        a.pc.set_codec_preferences(video, vec![bogus])
+            .unwrap_err()
+            .name(),
+        "InvalidModificationError"
+    );
+    pair.negotiate();
+    let answer = pair.a().pc.current_remote_description().unwrap().sdp;
+    assert!(
+        answer.contains("H264/90000") && !answer.contains("VP8"),
+        "{answer}"
+    );
+    assert!(pair.run_until(Duration::from_secs(10), |p| {
+        p.a().pc.connection_state() == PeerConnectionState::Connected
+            && p.b().pc.connection_state() == PeerConnectionState::Connected
+    }));
+    let mut written = Vec::new();
+    for i in 0..40 {
+        let now = pair.net.now();
+        let (f, key) = h264_frame(i);
+        pair.a()
+            .pc
+            .write_frame(now, video, &f, Duration::from_millis(33), key)
+            .unwrap();
+        written.push((f, key));
+        pair.run(Duration::from_millis(33));
+    }
+    pair.run(Duration::from_secs(1));
+    let mid = pair.a().pc.transceivers()[0].mid.clone().unwrap();
+    let got = frames(&pair.b().events, &mid);
+    assert_eq!(got.len(), 40);
+    assert!(
+        got == written,
+        "H.264 access units intact, keyframes marked"
+    );
+}
