@@ -120,7 +120,10 @@ pub struct MediaStats {
 /// The media part of a peer connection.
 pub(crate) struct MediaSession {
     config: MediaConfig,
-    srtp: Option<SrtpPair>,
+    /// DTLS-SRTP keys, until media first needs the contexts: a connection
+    /// that only carries data channels never builds them.
+    keys: Option<Box<SrtpKeys>>,
+    srtp: Option<Box<SrtpPair>>,
     senders: BTreeMap<TransceiverId, Sender>,
     receivers: BTreeMap<TransceiverId, Receiver>,
     ssrcs: SsrcTable,
@@ -171,6 +174,7 @@ impl MediaSession {
         let ssrcs = SsrcTable::new(config.max_ssrcs);
         Self {
             config,
+            keys: None,
             srtp: None,
             senders: BTreeMap::new(),
             receivers: BTreeMap::new(),
@@ -199,14 +203,25 @@ impl MediaSession {
     }
 
     /// DTLS connected with DTLS-SRTP keys (RFC 5764 §4.2): media may flow.
+    /// The contexts are built when media first needs them.
     pub fn start_srtp(&mut self, now: Instant, keys: &SrtpKeys) {
-        match SrtpPair::new(keys, self.config.max_ssrcs.saturating_mul(2)) {
-            Ok(pair) => {
-                self.srtp = Some(pair);
-                self.next_report = Some(now + self.config.report_interval / 2);
+        self.keys = Some(Box::new(keys.clone()));
+        self.srtp = None;
+        self.next_report = Some(now + self.config.report_interval / 2);
+    }
+
+    /// Builds the SRTP contexts from the keys if they are not built yet;
+    /// whether they exist.
+    pub(super) fn ensure_srtp(&mut self) -> bool {
+        if self.srtp.is_none()
+            && let Some(keys) = self.keys.take()
+        {
+            match SrtpPair::new(&keys, self.config.max_ssrcs.saturating_mul(2)) {
+                Ok(pair) => self.srtp = Some(Box::new(pair)),
+                Err(e) => tracing::warn!("SRTP not started: {e}"),
             }
-            Err(e) => tracing::warn!("SRTP not started: {e}"),
         }
+        self.srtp.is_some()
     }
 
     /// Brings senders and receivers in step with what JSEP negotiated;
@@ -333,9 +348,10 @@ impl MediaSession {
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, MediaError> {
+        self.ensure_srtp();
         let srtp = self
             .srtp
-            .as_mut()
+            .as_deref_mut()
             .ok_or(MediaError::NotSending(sender, "SRTP is not keyed yet"))?;
         let s = self.senders.get_mut(&sender).ok_or(MediaError::NotSending(
             sender,
@@ -376,7 +392,8 @@ impl MediaSession {
     pub fn handle_receive(&mut self, now: Instant, wall: SystemTime, datagram: &mut [u8]) -> bool {
         let before = self.dropped();
         let rtcp = srtp::is_rtcp(datagram);
-        let Some(srtp) = self.srtp.as_mut() else {
+        self.ensure_srtp();
+        let Some(srtp) = self.srtp.as_deref_mut() else {
             if rtcp {
                 self.stats.srtcp_failures += 1;
             } else {
@@ -467,7 +484,8 @@ impl MediaSession {
             self.stats.queue_drops += 1;
             return;
         }
-        let Some(srtp) = self.srtp.as_mut() else {
+        self.ensure_srtp();
+        let Some(srtp) = self.srtp.as_deref_mut() else {
             return;
         };
         let mut buf = packet;

@@ -123,11 +123,13 @@ impl MediaSession {
         let Some(due) = self.next_report else {
             return;
         };
-        if now < due || self.srtp.is_none() {
+        if now < due {
             return;
         }
+        // The next one is scheduled first: a report that cannot go out
+        // (no stream, no SRTP) must not leave a deadline that stays due.
         self.next_report = Some(now + self.config.report_interval);
-        if !self.has_streams() {
+        if !self.has_streams() || !self.ensure_srtp() {
             return;
         }
         let blocks: Vec<ReportBlock> = self

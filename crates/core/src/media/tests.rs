@@ -251,3 +251,20 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
     assert_eq!(seqs, vec![65_535, 0, 1, 2], "consecutive, across the wrap");
     assert_eq!(session.senders[&id].counters.frames_sent, 4);
 }
+
+#[test]
+fn a_connection_without_media_never_builds_its_srtp_contexts() {
+    let now = Instant::now();
+    let (mut session, _peer, _id) = keyed(now);
+    // Keyed (DTLS connected), no stream: report timers pass, nothing is built.
+    session.handle_timeout(now + Duration::from_secs(5), SystemTime::now());
+    assert!(
+        session.srtp.is_none(),
+        "SRTP contexts built for a data-only connection"
+    );
+    assert!(session.poll_timeout().is_none());
+    // The first media datagram builds them.
+    let mut d = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 9];
+    session.handle_receive(now, SystemTime::now(), &mut d);
+    assert!(session.srtp.is_some());
+}
