@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::event::{
     Event, IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState,
 };
-use crate::media::MediaSession;
+use crate::media::MediaSlot;
 use crate::stats::{self, StatsReport};
 
 pub use ferrtc_ice::Transmit;
@@ -131,7 +131,7 @@ pub struct PeerConnection {
     /// The data channels and the SCTP association under them.
     channels: DataChannels,
     /// SRTP, senders, receivers and RTCP of the transceivers JSEP owns.
-    media: MediaSession,
+    media: MediaSlot,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
     signaling: SignalingState,
@@ -206,7 +206,7 @@ impl PeerConnection {
             max_message_size: config.max_message_size.min(remote_max_message_size),
             ..ferrtc_datachannel::Config::default()
         });
-        let media = MediaSession::new(config.media.clone());
+        let media = MediaSlot::default();
         Ok(PeerConnection {
             media,
             rng,
@@ -293,7 +293,7 @@ impl PeerConnection {
                 dtls_role: self.dtls_role,
                 channels: &self.channels,
                 counters: self.stats,
-                media: &self.media,
+                media: self.media.get(),
             },
             wall_clock,
         )

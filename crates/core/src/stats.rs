@@ -421,7 +421,7 @@ pub(crate) struct Sources<'a> {
     pub(crate) dtls_role: Option<Role>,
     pub(crate) channels: &'a DataChannels,
     pub(crate) counters: ConnectionStats,
-    pub(crate) media: &'a crate::media::MediaSession,
+    pub(crate) media: Option<&'a crate::media::MediaSession>,
 }
 
 /// `getStats()` (W3C webrtc-pc §8.2): the peer connection, its transport,
@@ -566,14 +566,16 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
             bytes_received: c.stats.bytes_received,
         }));
     }
-    for s in src.media.inbound_stats(timestamp, &transport_id) {
-        report.insert(Stats::InboundRtp(s));
-    }
-    for s in src.media.outbound_stats(timestamp, &transport_id) {
-        report.insert(Stats::OutboundRtp(s));
-    }
-    for s in src.media.remote_inbound_stats(timestamp, &transport_id) {
-        report.insert(Stats::RemoteInboundRtp(s));
+    if let Some(media) = src.media {
+        for s in media.inbound_stats(timestamp, &transport_id) {
+            report.insert(Stats::InboundRtp(s));
+        }
+        for s in media.outbound_stats(timestamp, &transport_id) {
+            report.insert(Stats::OutboundRtp(s));
+        }
+        for s in media.remote_inbound_stats(timestamp, &transport_id) {
+            report.insert(Stats::RemoteInboundRtp(s));
+        }
     }
     report
 }

@@ -208,8 +208,12 @@ impl PeerConnection {
         self.transceiver(id)?;
         self.jsep.stop_transceiver(id)?;
         let remote = self.jsep.remote_sdp();
-        self.media
-            .sync(self.jsep.transceivers(), remote.as_ref(), &mut self.rng);
+        self.media.sync(
+            &self.config.media,
+            self.jsep.transceivers(),
+            remote.as_ref(),
+            &mut self.rng,
+        );
         self.check_negotiation_needed();
         Ok(())
     }
@@ -283,9 +287,15 @@ impl PeerConnection {
         self.check_open()?;
         self.transceiver(sender)?;
         let wall = self.wall_clock(now);
-        Ok(self
-            .media
-            .write_frame(now, wall, sender, frame, duration, keyframe)?)
+        Ok(self.media.write_frame(
+            &self.config.media,
+            now,
+            wall,
+            sender,
+            frame,
+            duration,
+            keyframe,
+        )?)
     }
 
     /// Counters of the media session: what was dropped, and why.
@@ -305,7 +315,10 @@ impl PeerConnection {
     /// counted ([`MediaStats`]).
     pub(super) fn handle_rtp(&mut self, now: Instant, datagram: &mut [u8]) {
         let wall = self.wall_clock(now);
-        if !self.media.handle_receive(now, wall, datagram) {
+        if !self
+            .media
+            .handle_receive(&self.config.media, now, wall, datagram)
+        {
             self.stats.dropped_rtp += 1;
         }
     }

@@ -217,8 +217,12 @@ impl PeerConnection {
         }
         self.check_negotiation_needed();
         let remote = self.jsep.remote_sdp();
-        self.media
-            .sync(self.jsep.transceivers(), remote.as_ref(), &mut self.rng);
+        self.media.sync(
+            &self.config.media,
+            self.jsep.transceivers(),
+            remote.as_ref(),
+            &mut self.rng,
+        );
         if let Some(t) = self.jsep.transport() {
             self.dtls_role = Some(t.dtls_role);
             self.channels.set_role(now, t.dtls_role);

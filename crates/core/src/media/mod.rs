@@ -144,6 +144,128 @@ pub(crate) struct MediaSession {
     frames: Vec<Frame>,
 }
 
+/// The connection's media session, made when media first needs it: a
+/// connection that carries only data channels holds two pointers here,
+/// not a session (see the memory figures in the README).
+#[derive(Debug, Default)]
+pub(crate) struct MediaSlot {
+    /// DTLS-SRTP keys and when DTLS connected, while there is no session.
+    keys: Option<Box<(Instant, SrtpKeys)>>,
+    session: Option<Box<MediaSession>>,
+}
+
+impl MediaSlot {
+    /// The session, made now if there is none.
+    fn session(&mut self, config: &MediaConfig) -> &mut MediaSession {
+        let keys = &mut self.keys;
+        self.session.get_or_insert_with(|| {
+            let mut session = MediaSession::new(config.clone());
+            if let Some(k) = keys.take() {
+                session.start_srtp(k.0, &k.1);
+            }
+            Box::new(session)
+        })
+    }
+
+    /// The session, if media made one.
+    pub fn get(&self) -> Option<&MediaSession> {
+        self.session.as_deref()
+    }
+
+    /// See [`MediaSession::start_srtp`].
+    pub fn start_srtp(&mut self, now: Instant, keys: &SrtpKeys) {
+        match self.session.as_deref_mut() {
+            Some(s) => s.start_srtp(now, keys),
+            None => self.keys = Some(Box::new((now, keys.clone()))),
+        }
+    }
+
+    /// See [`MediaSession::sync`]; makes the session once a transceiver
+    /// exists.
+    pub fn sync(
+        &mut self,
+        config: &MediaConfig,
+        transceivers: &[Transceiver],
+        remote: Option<&ferrtc_sdp::SessionDescription>,
+        rng: &mut impl Rng,
+    ) {
+        if self.session.is_none() && transceivers.is_empty() {
+            return;
+        }
+        self.session(config).sync(transceivers, remote, rng);
+    }
+
+    /// See [`MediaSession::write_frame`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_frame(
+        &mut self,
+        config: &MediaConfig,
+        now: Instant,
+        wall: SystemTime,
+        sender: TransceiverId,
+        frame: &[u8],
+        duration: Duration,
+        keyframe: bool,
+    ) -> Result<u32, MediaError> {
+        self.session(config)
+            .write_frame(now, wall, sender, frame, duration, keyframe)
+    }
+
+    /// See [`MediaSession::handle_receive`] (an SRTP datagram makes the
+    /// session, which counts what it cannot use).
+    pub fn handle_receive(
+        &mut self,
+        config: &MediaConfig,
+        now: Instant,
+        wall: SystemTime,
+        datagram: &mut [u8],
+    ) -> bool {
+        self.session(config).handle_receive(now, wall, datagram)
+    }
+
+    /// See [`MediaSession::poll_transmit`].
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.session.as_deref_mut()?.poll_transmit()
+    }
+
+    /// See [`MediaSession::poll_event`].
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.session.as_deref_mut()?.poll_event()
+    }
+
+    /// See [`MediaSession::poll_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.get()?.poll_timeout()
+    }
+
+    /// See [`MediaSession::handle_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        if let Some(s) = self.session.as_deref_mut() {
+            s.handle_timeout(now, wall);
+        }
+    }
+
+    /// See [`MediaSession::stats`].
+    pub fn stats(&self) -> MediaStats {
+        self.get().map(MediaSession::stats).unwrap_or_default()
+    }
+
+    /// See [`MediaSession::held_packets`].
+    pub fn held_packets(&self) -> usize {
+        self.get().map_or(0, MediaSession::held_packets)
+    }
+
+    /// See [`MediaSession::bound_ssrcs`].
+    pub fn bound_ssrcs(&self) -> usize {
+        self.get().map_or(0, MediaSession::bound_ssrcs)
+    }
+
+    /// See [`MediaSession::sender_ssrc`].
+    pub fn sender_ssrc(&self, t: TransceiverId) -> Option<u32> {
+        self.get()?.sender_ssrc(t)
+    }
+}
+
 impl std::fmt::Debug for MediaSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaSession")
