@@ -150,7 +150,7 @@ pub struct PeerConnection {
     /// offer; the agent restarts to them once that answer is applied (see
     /// `PeerConnection::sync_ice`). Kept until the session is stable, so a
     /// pranswer and its final answer carry the same ones.
-    restart_answer: Option<Credentials>,
+    restart_answer: Option<Box<Credentials>>,
     /// Peer identity (W3C webrtc-identity): our IdP and assertion, the
     /// peer's validated identity.
     identity: crate::identity::Identity,

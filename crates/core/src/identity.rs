@@ -359,7 +359,8 @@ pub(crate) fn fingerprints_of(remote: &[ferrtc_sdp::Fingerprint]) -> Vec<Content
 #[derive(Default)]
 pub(crate) struct Identity {
     /// W3C `[[IdpProvider]]` (`setIdentityProvider`) and its options.
-    pub(crate) provider: Option<(Arc<dyn IdentityProvider>, IdentityOptions)>,
+    /// Boxed: most connections have none.
+    pub(crate) provider: Option<Box<(Arc<dyn IdentityProvider>, IdentityOptions)>>,
     /// Our `a=identity` value, made once per provider (the fingerprints do
     /// not change over a connection's life).
     pub(crate) assertion: Option<String>,
@@ -372,7 +373,7 @@ pub(crate) struct Identity {
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Identity")
-            .field("provider", &self.provider.as_ref().map(|(_, o)| o))
+            .field("provider", &self.provider.as_deref().map(|(_, o)| o))
             .field("assertion", &self.assertion.is_some())
             .field("peer", &self.peer)
             .finish()

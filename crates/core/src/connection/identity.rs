@@ -39,7 +39,7 @@ impl PeerConnection {
         options: IdentityOptions,
     ) -> Result<(), Error> {
         self.check_open()?;
-        self.identity.provider = Some((provider, options));
+        self.identity.provider = Some(Box::new((provider, options)));
         // A new provider makes a new assertion.
         self.identity.assertion = None;
         self.jsep.set_identity(None);
@@ -116,7 +116,7 @@ impl PeerConnection {
         if let Some(value) = &self.identity.assertion {
             return Ok(Some(value.clone()));
         }
-        let Some((provider, options)) = &self.identity.provider else {
+        let Some((provider, options)) = self.identity.provider.as_deref() else {
             return Ok(None);
         };
         // RFC 8827 §7.3: the contents are our a=fingerprint lines.
@@ -201,7 +201,7 @@ impl PeerConnection {
         let result = self
             .identity
             .provider
-            .as_ref()
+            .as_deref()
             .ok_or(IdentityError::ProviderMissing)
             .and_then(|(provider, options)| {
                 identity::validate(provider.as_ref(), &options.origin, value, &fingerprints)

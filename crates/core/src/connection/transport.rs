@@ -193,7 +193,7 @@ impl PeerConnection {
         }
         let c = self
             .restart_answer
-            .get_or_insert_with(|| Credentials::random(&mut self.rng));
+            .get_or_insert_with(|| Box::new(Credentials::random(&mut self.rng)));
         IceCredentials::new(c.ufrag(), c.pwd())
     }
 
