@@ -13,7 +13,7 @@ use ferrtc_core::{
     IdentityProvider, IdentityProviderDetails, PeerConnection, PeerConnectionState,
     PeerIdentityState, SessionDescription, SignalingState, ValidatedIdentity,
 };
-use ferrtc_sim::{Endpoint, HostId, LinkConfig, Network, Transmit};
+use ferrtc_sim::{HostId, LinkConfig, Network};
 
 const KEY: &[u8] = b"the key the test IdP shares with itself";
 
@@ -102,33 +102,8 @@ impl IdentityProvider for TestIdp {
     }
 }
 
-struct Peer {
-    pc: PeerConnection,
-    events: Vec<Event>,
-}
-
-impl Endpoint for Peer {
-    fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
-        self.pc
-            .handle_receive(now, source, dest, &mut data.to_vec());
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let t = self.pc.poll_transmit(now, buf)?;
-        Some(Transmit {
-            source: t.source,
-            destination: t.destination,
-        })
-    }
-
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.pc.poll_timeout()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.pc.handle_timeout(now);
-    }
-}
+mod common;
+use common::Peer;
 
 /// One side: its IdP (if any) and the peer identity it requires (if any).
 struct Side {
@@ -159,10 +134,7 @@ fn peer(seed: u8, ip: IpAddr, now: Instant, side: Side) -> Peer {
         pc.set_identity_provider(idp, IdentityOptions::default())
             .unwrap();
     }
-    Peer {
-        pc,
-        events: Vec::new(),
-    }
+    Peer::new(pc)
 }
 
 impl Pair {

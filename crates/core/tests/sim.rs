@@ -8,36 +8,10 @@ use ferrtc_core::{
     ChannelId, Config, DataChannelInit, DataChannelMessage, DataChannelState, Event,
     IceConnectionState, PeerConnection, PeerConnectionState, SignalingState,
 };
-use ferrtc_sim::{Endpoint, HostId, LinkConfig, Network, Transmit};
+use ferrtc_sim::{HostId, LinkConfig, Network};
 
-/// A peer connection as a simulator endpoint, keeping the events it emits.
-struct Peer {
-    pc: PeerConnection,
-    events: Vec<Event>,
-}
-
-impl Endpoint for Peer {
-    fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
-        self.pc
-            .handle_receive(now, source, dest, &mut data.to_vec());
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let t = self.pc.poll_transmit(now, buf)?;
-        Some(Transmit {
-            source: t.source,
-            destination: t.destination,
-        })
-    }
-
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.pc.poll_timeout()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.pc.handle_timeout(now);
-    }
-}
+mod common;
+use common::Peer;
 
 struct Pair {
     net: Network,
@@ -50,10 +24,7 @@ fn peer(seed: u8, ip: IpAddr, now: Instant) -> Peer {
     config.rng_seed = Some([seed; 32]);
     let mut pc = PeerConnection::new(config, now, SystemTime::now()).unwrap();
     pc.add_local_host(now, SocketAddr::new(ip, 5000)).unwrap();
-    Peer {
-        pc,
-        events: Vec::new(),
-    }
+    Peer::new(pc)
 }
 
 impl Pair {
