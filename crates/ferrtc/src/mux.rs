@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
-use crate::net::UdpSocket;
+use crate::net::{SHARED_SOCKET_BUF, UdpSocket};
 
 /// Datagrams queued for one connection before more are dropped (as a full
 /// socket buffer would).
@@ -41,11 +41,6 @@ const BURST: usize = 64;
 
 /// The read buffer: room for a coalesced flight (receive offload).
 const RECV_BUF: usize = 64 * 1024;
-
-/// Kernel buffer asked for each direction of the shared socket (the kernel
-/// caps it at `net.core.rmem_max` / `wmem_max`): every connection's bursts
-/// meet there, and a check lost to an overflow counts against consent.
-const SOCKET_BUF: usize = 4 << 20;
 
 /// One UDP socket shared by many [`crate::PeerConnection`]s (not part of
 /// the W3C API): give it to each through
@@ -113,15 +108,9 @@ impl UdpMux {
                 "a UdpMux needs a specific IP address: it is the host candidate of its connections",
             ));
         }
+        // Every connection's bursts meet in this one socket's buffers.
         let socket = UdpSocket::bind(addr)?;
-        for (what, r) in [
-            ("receive", socket.set_recv_buffer_size(SOCKET_BUF)),
-            ("send", socket.set_send_buffer_size(SOCKET_BUF)),
-        ] {
-            if let Err(e) = r {
-                tracing::debug!("UdpMux: {what} buffer stays at the default: {e}");
-            }
-        }
+        socket.grow_buffers(SHARED_SOCKET_BUF);
         let local = socket.local_addr()?;
         let shared = Arc::new(Shared {
             socket,

@@ -115,16 +115,27 @@ impl UdpSocket {
         self.io.readable().await
     }
 
-    /// Asks the kernel for `bytes` of receive buffer.
-    pub(crate) fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
-        self.state
-            .set_recv_buffer_size(UdpSockRef::from(&self.io), bytes)
+    /// Asks the kernel for `bytes` of buffer each way (Linux caps it at
+    /// `net.core.rmem_max` / `wmem_max`). A burst that overflows the receive
+    /// buffer is lost in the kernel and costs a retransmission; a failure
+    /// here leaves the default and is only logged.
+    pub(crate) fn grow_buffers(&self, bytes: usize) {
+        let sock = || UdpSockRef::from(&self.io);
+        for (what, r) in [
+            ("receive", self.state.set_recv_buffer_size(sock(), bytes)),
+            ("send", self.state.set_send_buffer_size(sock(), bytes)),
+        ] {
+            if let Err(e) = r {
+                tracing::debug!("UDP {what} buffer stays at the default: {e}");
+            }
+        }
     }
 
-    /// Asks the kernel for `bytes` of send buffer.
-    pub(crate) fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
-        self.state
-            .set_send_buffer_size(UdpSockRef::from(&self.io), bytes)
+    /// The kernel's receive buffer size (Linux reports twice what was asked:
+    /// its bookkeeping is included).
+    #[cfg(test)]
+    pub(crate) fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.state.recv_buffer_size(UdpSockRef::from(&self.io))
     }
 }
 
