@@ -256,8 +256,10 @@ def log(*args):
 class Relay:
     """Signaling between the page (HTTP) and ferrtc (stdio)."""
 
-    def __init__(self, proc):
+    def __init__(self, proc, page=PAGE, name="pc_chromium"):
         self.proc = proc
+        self.page = page
+        self.name = name
         self.to_page = []
         self.page_wakeup = asyncio.Event()
         self.result = asyncio.get_running_loop().create_future()
@@ -286,7 +288,7 @@ class Relay:
             body = await reader.readexactly(length) if length else b""
             status, ctype, out = "200 OK", "application/json", b"{}"
             if method == "GET" and path.startswith("/?"):
-                ctype, out = "text/html; charset=utf-8", PAGE.encode()
+                ctype, out = "text/html; charset=utf-8", self.page.encode()
             elif method == "GET" and path == "/poll":
                 if not self.to_page:
                     self.page_wakeup.clear()
@@ -299,7 +301,7 @@ class Relay:
             elif method == "POST" and path == "/signal":
                 await self.to_ferrtc(json.loads(body))
             elif method == "POST" and path == "/log":
-                log("page:", json.loads(body)["msg"])
+                print(f"{self.name}: page:", json.loads(body)["msg"], file=sys.stderr, flush=True)
             elif method == "POST" and path == "/result":
                 if not self.result.done():
                     self.result.set_result(json.loads(body))
@@ -325,6 +327,20 @@ def chromium_binary():
     raise SystemExit("pc_chromium: no Chromium found (apt-get install chromium)")
 
 
+async def start_chromium(url, profile, *extra):
+    """Headless Chromium on `url` with a fresh profile; `extra` flags added."""
+    return await asyncio.create_subprocess_exec(
+        chromium_binary(),
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+        # Plain host addresses rather than mDNS names: resolving those would make
+        # ferrtc send mDNS queries off loopback, and tests stay on loopback.
+        "--disable-features=WebRtcHideLocalIpsWithMdns", *extra, url,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
 async def run(args):
     offering_ferrtc = args.role == "ferrtc-offers"
     if args.role == "negotiated":
@@ -346,16 +362,7 @@ async def run(args):
         url += "&cert=rsa"
     elif args.rsa_check_on_ecdsa:
         url += "&cert=ecdsa-as-rsa"
-    browser = await asyncio.create_subprocess_exec(
-        chromium_binary(),
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-        # Plain host addresses rather than mDNS names: resolving those would make
-        # ferrtc send mDNS queries off loopback, and tests stay on loopback.
-        "--disable-features=WebRtcHideLocalIpsWithMdns", url,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
+    browser = await start_chromium(url, profile)
     pump = asyncio.ensure_future(relay.from_ferrtc())
     try:
         result = await asyncio.wait_for(relay.result, args.timeout)
