@@ -1,7 +1,11 @@
 // Drives Debian's headless Chromium through the ferrtc demo page:
 // two tabs join as two users, chat over a data channel, send a 5 MiB file
 // and compare the SHA-256 each side shows with the one computed here; a third
-// tab tries a taken name and must see the error. Screenshots go to ARTIFACTS.
+// tab tries a taken name and must see the error. Then alice starts video in
+// the call (Chromium's fake camera and microphone): bob answers with his,
+// both see the other's video play with frame rates in the stats panel,
+// alice mutes, bob takes a photo of alice's video (a PNG to save), and bob
+// hangs up. Screenshots go to ARTIFACTS.
 //
 //   node demo_browser.mjs URL ARTIFACTS_DIR [SERVER_PID] [--bot]
 //
@@ -43,6 +47,7 @@ const browser = await chromium.launch({
   args: [
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
     // Plain host candidates instead of mDNS names, which a sandbox may not resolve.
     '--disable-features=WebRtcHideLocalIpsWithMdns',
   ],
@@ -120,9 +125,41 @@ try {
   await bob.screenshot({ path: join(artifacts, 'demo-bob.png') });
   result.screenshots = [join(artifacts, 'demo-alice.png'), join(artifacts, 'demo-bob.png')];
 
-  // Bob hangs up; alice is told.
+  // Video in the same call: alice starts it, bob answers with his camera.
+  await alice.click('#start-video');
+  const playing = (page) => page.waitForFunction(() => {
+    const v = document.getElementById('remote-video');
+    return v && v.videoWidth > 0 && v.currentTime > 1 && !document.getElementById('media').hidden;
+  }, null, { timeout: 30_000 });
+  await playing(alice);
+  await playing(bob);
+  for (const [name, page] of [['alice', alice], ['bob', bob]]) {
+    await page.locator('#stat-video-in', { hasText: 'fps' }).waitFor();
+    await page.locator('#stat-audio-in', { hasText: 'kbit/s' }).waitFor();
+    result[`video_in_${name}`] = await page.textContent('#stat-video-in');
+    result[`video_size_${name}`] = await page.evaluate(() => {
+      const v = document.getElementById('remote-video');
+      return [v.videoWidth, v.videoHeight];
+    });
+  }
+  await alice.click('#mute');
+  await alice.locator('#mute', { hasText: 'Unmute' }).waitFor();
+  result.muted = await alice.evaluate(() => document.querySelector('#local-video').srcObject.getAudioTracks().every((t) => !t.enabled));
+  if (!result.muted) throw new Error('mute left the microphone on');
+  await bob.click('#photo');
+  const photo = bob.locator('#photos figure.photo img');
+  await photo.waitFor();
+  result.photo = await photo.evaluate((img) => [img.naturalWidth, img.naturalHeight, img.src.startsWith('data:image/png;base64,')]);
+  if (!(result.photo[0] > 0 && result.photo[2])) throw new Error(`no photo: ${result.photo}`);
+  await alice.waitForTimeout(2000); // the stats panel fills in
+  await alice.screenshot({ path: join(artifacts, 'video-alice.png') });
+  await bob.screenshot({ path: join(artifacts, 'video-bob.png') });
+  result.screenshots.push(join(artifacts, 'video-alice.png'), join(artifacts, 'video-bob.png'));
+
+  // Bob hangs up; alice is told and her video tiles go.
   await bob.click('#hangup');
   await alice.locator('#banner', { hasText: 'bob hung up' }).waitFor();
+  await alice.locator('#media[hidden]').waitFor({ state: 'attached' });
   result.hangup = true;
 
   if (withBot) {

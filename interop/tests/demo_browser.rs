@@ -62,7 +62,7 @@ impl Drop for Server {
 }
 
 #[test]
-fn two_browser_tabs_chat_and_send_a_file_and_the_ferrtc_bot_echoes_and_hashes_an_upload() {
+fn two_browser_tabs_chat_send_a_file_and_video_call_and_the_ferrtc_bot_echoes_and_hashes_an_upload() {
     if !interop_enabled() {
         return;
     }
@@ -136,6 +136,26 @@ fn two_browser_tabs_chat_and_send_a_file_and_the_ferrtc_bot_echoes_and_hashes_an
     assert_eq!(result["sha256_sender"], result["sha256_expected"]);
     assert_eq!(result["name_taken_error"], "the name \"alice\" is taken");
     assert_eq!(result["hangup"], true);
+    // The video call between the two tabs (fake camera: 640x480, which
+    // Chromium may send scaled down while its bandwidth estimate ramps up).
+    for name in ["alice", "bob"] {
+        let width = result[format!("video_size_{name}")][0]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(width >= 160, "{name} saw no remote video: {report}");
+        assert!(
+            result[format!("video_in_{name}")]
+                .as_str()
+                .is_some_and(|s| s.starts_with("VP8") && s.contains("fps")),
+            "{name}'s stats panel shows no inbound video: {report}"
+        );
+    }
+    assert_eq!(result["muted"], true, "{report}");
+    assert!(
+        result["photo"][0].as_u64().unwrap_or(0) >= 160 && result["photo"][2] == true,
+        "no photo: {report}"
+    );
+    assert!(artifacts.join("video-alice.png").exists());
     assert!(
         result["signaling_lost"]
             .as_str()

@@ -1,6 +1,9 @@
 // ferrtc demo page: signaling client (WebSocket /ws), calls between browsers
 // (RTCPeerConnection + data channels, "perfect negotiation"), chat, file
-// transfer with SHA-256, and a live stats panel from getStats().
+// transfer with SHA-256, video calls (camera and microphone, as MDN's
+// "Signaling and video calling" guide does them: the callee answers a call
+// with media with its own camera), mute, a still photo of the remote video,
+// and a live stats panel from getStats().
 //
 // Data channel protocol, shared with the ferrtc bot:
 // - label "chat": text messages are chat lines; "/stats" asks the bot for its stats.
@@ -184,21 +187,26 @@ function renderUsers(users) {
       call.disabled = app.me === null;
       call.title = app.me === null ? 'Join first' : `Call ${name}`;
       call.onclick = () => startCall(name);
-      li.append(call);
+      const video = el('button', { class: 'video-call secondary', type: 'button', text: 'Video' });
+      video.disabled = call.disabled;
+      video.title = app.me === null ? 'Join first' : `Video call ${name}`;
+      video.onclick = () => startCall(name, true);
+      li.append(call, video);
     }
     list.append(li);
   }
 }
 
-function startCall(name) {
+function startCall(name, withVideo = false) {
   if (app.me === null) { banner('Join with a name before calling.'); return; }
   let peer = app.peers.get(name);
   if (!peer) {
     peer = new Peer(name);
-    peer.system(`calling ${name}…`);
+    peer.system(`calling ${name}${withVideo ? ' with video' : ''}…`);
     peer.attachChat(peer.pc.createDataChannel('chat'));
   }
   select(name);
+  if (withVideo) peer.startMedia();
 }
 
 function select(name) {
@@ -214,6 +222,8 @@ function renderActive() {
   $('peer-title').textContent = peer ? peer.name : 'No call yet';
   $('peer-state').hidden = !peer;
   $('hangup').hidden = !peer;
+  $('start-video').hidden = !peer || !!peer.localStream;
+  renderMedia(peer);
   if (peer) {
     $('peer-state').dataset.state = peer.pc.connectionState;
     $('peer-state').textContent = peer.pc.connectionState;
@@ -233,6 +243,71 @@ $('hangup').onclick = () => {
   peer.close('you hung up');
 };
 
+// ---------- video ----------
+
+function renderMedia(peer) {
+  const show = !!(peer && (peer.localStream || peer.remoteStream));
+  $('media').hidden = !show;
+  const local = $('local-video');
+  const remote = $('remote-video');
+  const want = (video, stream) => { if (video.srcObject !== stream) video.srcObject = stream; };
+  want(local, show ? peer.localStream : null);
+  want(remote, show ? peer.remoteStream : null);
+  if (!show) return;
+  const audio = peer.localStream ? peer.localStream.getAudioTracks() : [];
+  const camera = peer.localStream ? peer.localStream.getVideoTracks() : [];
+  const muted = audio.length > 0 && audio.every((t) => !t.enabled);
+  const dark = camera.length > 0 && camera.every((t) => !t.enabled);
+  $('mute').textContent = muted ? 'Unmute' : 'Mute';
+  $('mute').setAttribute('aria-pressed', String(muted));
+  $('mute').disabled = audio.length === 0;
+  $('camera').textContent = dark ? 'Camera on' : 'Camera off';
+  $('camera').setAttribute('aria-pressed', String(dark));
+  $('camera').disabled = camera.length === 0;
+  $('remote-caption').textContent = peer.remoteStream ? peer.name : 'waiting for video…';
+}
+
+const activePeer = () => app.active && app.peers.get(app.active);
+
+$('start-video').onclick = () => { const peer = activePeer(); if (peer) peer.startMedia(); };
+$('mute').onclick = () => {
+  const peer = activePeer();
+  if (!peer || !peer.localStream) return;
+  const tracks = peer.localStream.getAudioTracks();
+  const enable = tracks.every((t) => !t.enabled);
+  for (const t of tracks) t.enabled = enable;
+  peer.system(enable ? 'microphone on' : 'microphone muted');
+  renderMedia(peer);
+};
+$('camera').onclick = () => {
+  const peer = activePeer();
+  if (!peer || !peer.localStream) return;
+  const tracks = peer.localStream.getVideoTracks();
+  const enable = tracks.every((t) => !t.enabled);
+  for (const t of tracks) t.enabled = enable;
+  peer.system(enable ? 'camera on' : 'camera off');
+  renderMedia(peer);
+};
+// A still of the remote video (MDN "Taking still photos with getUserMedia()"):
+// drawn on a canvas, kept as a PNG the user can save.
+$('photo').onclick = () => {
+  const peer = activePeer();
+  const video = $('remote-video');
+  if (!peer || !video.videoWidth) { banner('No remote video to take a photo of yet.', 'info'); return; }
+  const canvas = el('canvas');
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+  const png = canvas.toDataURL('image/png');
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = `ferrtc-${peer.name}-${stamp}.png`;
+  const figure = el('figure', { class: 'photo' },
+    el('img', { src: png, alt: `photo of ${peer.name}`, width: String(canvas.width), height: String(canvas.height) }),
+    el('figcaption', {}, `${canvas.width}×${canvas.height} · `, el('a', { href: png, download: file, text: 'save' })));
+  $('photos').prepend(figure);
+  peer.system(`took a ${canvas.width}×${canvas.height} photo`);
+};
+
 // ---------- a call ----------
 
 class Peer {
@@ -244,6 +319,9 @@ class Peer {
     this.ignoreOffer = false;
     this.chat = null;
     this.closed = false;
+    this.localStream = null;   // our camera and microphone, once asked for
+    this.remoteStream = null;  // what the peer sends
+    this.gettingMedia = null;
     this.stats = new StatsHistory();
     this.logEl = el('ol', { class: 'log', 'data-peer': name });
     this.logEl.hidden = app.active !== name;
@@ -266,6 +344,13 @@ class Peer {
       } finally {
         this.makingOffer = false;
       }
+    };
+    pc.ontrack = ({ track, streams }) => {
+      if (!this.remoteStream) this.remoteStream = streams[0] || new MediaStream();
+      if (!this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
+      this.system(`receiving ${track.kind}`);
+      track.onended = () => { if (this.remoteStream) this.remoteStream.removeTrack(track); };
+      if (app.active === name) renderMedia(this);
     };
     pc.ondatachannel = ({ channel }) => {
       if (channel.label === 'chat') this.attachChat(channel);
@@ -294,6 +379,9 @@ class Peer {
         this.ignoreOffer = !this.polite && collision;
         if (this.ignoreOffer) return;
         await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });
+        // A call with media is answered with ours (MDN's video call guide);
+        // the tracks reuse the offered transceivers, so the answer sends.
+        if (msg.type === 'offer' && /^m=(audio|video) [1-9]/m.test(msg.sdp)) await this.startMedia(false);
         if (msg.type === 'offer') {
           await pc.setLocalDescription();
           send({ type: pc.localDescription.type, target: this.name, sdp: pc.localDescription.sdp });
@@ -315,6 +403,34 @@ class Peer {
       this.system(`signaling with ${this.name} failed: ${e.message}`, true);
       banner(`Signaling with ${this.name} failed: ${e.message}`);
     }
+  }
+
+  // Adds our camera and microphone to the call (once). With `renegotiate`
+  // the tracks fire negotiationneeded and an offer goes out; while an offer
+  // is being answered they join that answer instead.
+  async startMedia(renegotiate = true) {
+    if (this.localStream) return true;
+    if (!this.gettingMedia) {
+      this.gettingMedia = (async () => {
+        try {
+          if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('this page has no camera access (it needs https or localhost)');
+          const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+          if (this.closed) { for (const t of stream.getTracks()) t.stop(); return false; }
+          this.localStream = stream;
+          for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
+          this.system(`sending camera and microphone${renegotiate ? '' : ' in the answer'}`);
+          return true;
+        } catch (e) {
+          this.system(`no camera or microphone: ${e.message || e}; receiving only`, true);
+          banner(`Camera or microphone unavailable: ${e.message || e}`);
+          return false;
+        } finally {
+          this.gettingMedia = null;
+          if (app.active === this.name) renderActive();
+        }
+      })();
+    }
+    return this.gettingMedia;
   }
 
   attachChat(channel) {
@@ -362,6 +478,9 @@ class Peer {
     if (this.closed) return;
     this.closed = true;
     this.system(`call ended: ${reason}`);
+    if (this.localStream) for (const t of this.localStream.getTracks()) t.stop();
+    this.localStream = null;
+    this.remoteStream = null;
     this.pc.close();
     app.peers.delete(this.name);
     this.logEl.remove();
@@ -556,7 +675,8 @@ class StatsHistory {
 }
 
 function resetStatsPanel() {
-  for (const id of ['stat-state', 'stat-ice', 'stat-local', 'stat-remote', 'stat-rtt']) $(id).textContent = '–';
+  for (const id of ['stat-state', 'stat-ice', 'stat-local', 'stat-remote', 'stat-rtt',
+    'stat-video-in', 'stat-video-out', 'stat-audio-in', 'stat-audio-out']) $(id).textContent = '–';
   for (const id of ['cap-rtt', 'cap-bytes', 'cap-msgs']) $(id).textContent = '';
   for (const id of ['graph-rtt', 'graph-bytes', 'graph-msgs']) drawGraph($(id), []);
 }
@@ -567,16 +687,35 @@ function describeCandidate(c) {
   return `${c.candidateType} ${c.protocol} ${where}:${c.port}`;
 }
 
+// One line per RTP stream: codec, rate, and what the W3C stats say of
+// frames and repair.
+function describeRtp(r, bps) {
+  if (!r) return '–';
+  const parts = [];
+  if (r.codec && r.codec.mimeType) parts.push(r.codec.mimeType.split('/')[1]);
+  if (typeof bps === 'number') parts.push(`${(bps / 1000).toFixed(0)} kbit/s`);
+  if (r.frameWidth) parts.push(`${r.frameWidth}×${r.frameHeight}`);
+  if (typeof r.framesPerSecond === 'number') parts.push(`${r.framesPerSecond.toFixed(0)} fps`);
+  if (typeof r.packetsLost === 'number') parts.push(`lost ${r.packetsLost}`);
+  if (typeof r.nackCount === 'number') parts.push(`NACK ${r.nackCount}`);
+  if (typeof r.pliCount === 'number') parts.push(`PLI ${r.pliCount}`);
+  return parts.join(' · ') || r.kind;
+}
+
 async function sampleStats(peer) {
   const report = await peer.pc.getStats();
   let pair = null;
   let msgsIn = 0;
   let msgsOut = 0;
+  const rtp = {};
   const byId = new Map();
   report.forEach((s) => byId.set(s.id, s));
   report.forEach((s) => {
     if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId) || pair;
     if (s.type === 'data-channel') { msgsIn += s.messagesReceived || 0; msgsOut += s.messagesSent || 0; }
+    if ((s.type === 'inbound-rtp' || s.type === 'outbound-rtp') && (s.kind === 'audio' || s.kind === 'video')) {
+      rtp[`${s.type === 'inbound-rtp' ? 'in' : 'out'}_${s.kind}`] = s;
+    }
   });
   if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
   const now = performance.now();
@@ -597,7 +736,18 @@ async function sampleStats(peer) {
   h.prev = sample;
   const rttMs = pair && typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
   if (rttMs !== null) h.push('rtt', rttMs);
+  // Bits per second of each RTP stream, from its byte counter.
+  const rates = {};
+  for (const [key, r] of Object.entries(rtp)) {
+    const bytes = key.startsWith('in') ? r.bytesReceived : r.bytesSent;
+    const before = h.rtpPrev && h.rtpPrev[key];
+    if (before && typeof bytes === 'number') rates[key] = (8 * (bytes - before.bytes)) / Math.max((now - before.t) / 1000, 0.001);
+    rtp[key] = { ...r, codec: r.codecId && byId.get(r.codecId) };
+  }
+  h.rtpPrev = Object.fromEntries(Object.entries(rtp).map(([k, r]) => [k, { t: now, bytes: k.startsWith('in') ? r.bytesReceived : r.bytesSent }]));
   return {
+    rtp,
+    rates,
     pair,
     local: pair && byId.get(pair.localCandidateId),
     remote: pair && byId.get(pair.remoteCandidateId),
@@ -655,6 +805,9 @@ async function tickStats() {
   $('stat-local').textContent = describeCandidate(s.local);
   $('stat-remote').textContent = describeCandidate(s.remote);
   $('stat-rtt').textContent = s.rttMs === null ? '–' : `${s.rttMs.toFixed(1)} ms`;
+  for (const key of ['in_video', 'out_video', 'in_audio', 'out_audio']) {
+    $(`stat-${key.replace('_', '-').replace(/^(in|out)-(.*)$/, '$2-$1')}`).textContent = describeRtp(s.rtp[key], s.rates[key]);
+  }
   $('cap-rtt').textContent = s.rttMs === null ? '' : `${s.rttMs.toFixed(1)} ms`;
   $('cap-bytes').textContent = `${formatBytes(last(h.bytesIn))}/s / ${formatBytes(last(h.bytesOut))}/s`;
   $('cap-msgs').textContent = `${last(h.msgsIn).toFixed(0)} / ${last(h.msgsOut).toFixed(0)}`;
