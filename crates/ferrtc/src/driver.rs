@@ -679,12 +679,10 @@ impl Driver {
             }
             ev @ (Event::Track { .. }
             | Event::TrackFrame { .. }
-            | Event::KeyframeRequested { .. }) => {
-                match self.media.handle_event(&self.core, ev) {
-                    Some(track) => PeerConnectionEvent::Track(track),
-                    None => return,
-                }
-            }
+            | Event::KeyframeRequested { .. }) => match self.media.handle_event(&self.core, ev) {
+                Some(track) => PeerConnectionEvent::Track(track),
+                None => return,
+            },
             _ => return,
         };
         self.events.publish(to_pc);

@@ -186,7 +186,9 @@ impl<E: Clone + Weight> Hub<E> {
         if let Some(backlog) = &mut state.backlog {
             self.add(weight);
             backlog.push_back(event);
-            if self.backlog_limit.is_some_and(|limit| backlog.len() > limit)
+            if self
+                .backlog_limit
+                .is_some_and(|limit| backlog.len() > limit)
                 && let Some(old) = backlog.pop_front()
             {
                 self.read(old.weight());

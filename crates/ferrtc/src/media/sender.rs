@@ -168,11 +168,7 @@ impl RtpSender {
             duration,
             keyframe,
         }));
-        self.shared
-            .link
-            .ops
-            .send(op)
-            .map_err(|_| Error::Closed)
+        self.shared.link.ops.send(op).map_err(|_| Error::Closed)
     }
 
     /// `replaceTrack(track)` (W3C webrtc-pc §5.2): sends `track` (or
