@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferrtc::{MediaStream, MediaStreamTrack, PeerConnection, RtpSender, TrackEvent};
+use ferrtc::{
+    MediaKind, MediaStream, MediaStreamTrack, PeerConnection, RtpSender, RtpTransceiverDirection,
+    RtpTransceiverInit, TrackEvent,
+};
 use tokio::task::JoinSet;
 
 use crate::play::{self, PlayFile};
@@ -37,7 +40,9 @@ impl Media {
     }
 
     /// Adds the files as tracks (before our offer, or before our answer so
-    /// that they reuse the offered transceivers), the file's codec first
+    /// that they reuse the offered transceivers), and when we offer and
+    /// record, a `recvonly` audio and video transceiver for each kind not
+    /// played; the file's codec first
     /// in the transceiver's preferences (the only one in an answer, which
     /// keeps the offerer's order).
     pub async fn add_tracks(
@@ -46,6 +51,20 @@ impl Media {
         answering: bool,
     ) -> Result<(), ferrtc::Error> {
         let stream = MediaStream::with_id("ferrtc");
+        if !answering && self.record.is_some() {
+            // A recorder that offers asks for audio and video, so that an
+            // answering peer has m-sections to send on; a kind played here
+            // is received on the played track's transceiver.
+            for kind in [MediaKind::Audio, MediaKind::Video] {
+                if !self.files.iter().any(|f| f.kind == kind) {
+                    let init = RtpTransceiverInit {
+                        direction: Some(RtpTransceiverDirection::RecvOnly),
+                        ..RtpTransceiverInit::default()
+                    };
+                    pc.add_transceiver(kind, init).await?;
+                }
+            }
+        }
         for file in std::mem::take(&mut self.files) {
             let label = file
                 .path
