@@ -12,6 +12,9 @@ use ferrtc_media::pacing::{Pacer, SourceFrame};
 /// The frame rate of an Annex B file, which carries no timestamps.
 const H264_FPS: u64 = 30;
 
+/// A file's frames with their times.
+type Frames = Vec<SourceFrame<Vec<u8>>>;
+
 /// A file to play: its frames with their times, and the codec that sends
 /// them (the rtpmap name).
 #[derive(Debug, Clone)]
@@ -23,7 +26,7 @@ pub struct PlayFile {
     /// Audio or video.
     pub kind: MediaKind,
     /// The frames, in file order.
-    pub frames: Vec<SourceFrame<Vec<u8>>>,
+    pub frames: Frames,
 }
 
 /// Why a file cannot be played: a format not supported (a usage error) or
@@ -97,7 +100,7 @@ pub fn load(path: &Path) -> Result<PlayFile, LoadError> {
     })
 }
 
-fn ivf_frames(bytes: &[u8]) -> Result<(&'static str, Vec<SourceFrame<Vec<u8>>>), LoadError> {
+fn ivf_frames(bytes: &[u8]) -> Result<(&'static str, Frames), LoadError> {
     let bad = |e: ferrtc_media::ivf::IvfError| LoadError::Bad(e.to_string());
     let reader = IvfReader::new(bytes).map_err(bad)?;
     let header = *reader.header();
@@ -128,7 +131,7 @@ fn ivf_frames(bytes: &[u8]) -> Result<(&'static str, Vec<SourceFrame<Vec<u8>>>),
     Ok((codec, out))
 }
 
-fn opus_frames(bytes: &[u8]) -> Result<Vec<SourceFrame<Vec<u8>>>, ferrtc_media::opus::OpusError> {
+fn opus_frames(bytes: &[u8]) -> Result<Frames, ferrtc_media::opus::OpusError> {
     let reader = OpusReader::new(bytes)?;
     let mut pts = Duration::ZERO;
     let mut out = Vec::new();
@@ -145,7 +148,7 @@ fn opus_frames(bytes: &[u8]) -> Result<Vec<SourceFrame<Vec<u8>>>, ferrtc_media::
     Ok(out)
 }
 
-fn h264_frames(bytes: &[u8]) -> Result<Vec<SourceFrame<Vec<u8>>>, ferrtc_media::h264::AnnexBError> {
+fn h264_frames(bytes: &[u8]) -> Result<Frames, ferrtc_media::h264::AnnexBError> {
     let mut reader = ferrtc_media::h264::AnnexBReader::new(bytes);
     let frame = Duration::from_nanos(1_000_000_000 / H264_FPS);
     let mut out = Vec::new();

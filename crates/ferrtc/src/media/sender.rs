@@ -240,7 +240,9 @@ impl RtpSender {
             if self.shared.kind == MediaKind::Audio {
                 e.scale_resolution_down_by = None;
             }
-            if e.scale_resolution_down_by.is_some_and(|s| !(s >= 1.0)) {
+            if e.scale_resolution_down_by
+                .is_some_and(|s| s.is_nan() || s < 1.0)
+            {
                 return Err(Error::Range("scaleResolutionDownBy must be at least 1.0"));
             }
         }
