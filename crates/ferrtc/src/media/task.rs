@@ -334,3 +334,49 @@ impl MediaTask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{CommandQueue, OpQueue};
+
+    /// W3C webrtc-encoded-transform `keyframerequest`: a PLI or FIR from
+    /// the peer reaches every task reading a clone of the sender.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_keyframe_request_reaches_every_task_on_clones_of_the_sender() {
+        let now = Instant::now();
+        let mut core =
+            Core::new(ferrtc_core::Config::default(), now, std::time::SystemTime::now()).unwrap();
+        let (commands, _rx) = CommandQueue::new_pair();
+        let mut task = MediaTask::new(Link {
+            commands,
+            ops: Arc::new(OpQueue::default()),
+        });
+        let (tx, rx) = oneshot::channel();
+        task.run(
+            MediaCommand::AddTransceiver(MediaKind::Video, RtpTransceiverInit::default(), tx),
+            &mut core,
+        );
+        let transceiver = rx.await.unwrap().unwrap();
+        let sender = transceiver.sender();
+        let mut readers = Vec::new();
+        for _ in 0..3 {
+            let s = sender.clone();
+            readers.push(tokio::spawn(async move { s.next_event().await }));
+        }
+        // The readers subscribe at their first read.
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+        let id = transceiver.shared.id;
+        let ev = ferrtc_core::Event::KeyframeRequested { transceiver: id };
+        assert!(task.handle_event(&core, ev).is_none());
+        for r in readers {
+            assert_eq!(r.await.unwrap(), Some(RtpSenderEvent::KeyframeRequest));
+        }
+        // The connection ends: so do the sender's events.
+        task.end();
+        assert_eq!(sender.next_event().await, None);
+        assert!(!transceiver.shared.sendable());
+    }
+}
