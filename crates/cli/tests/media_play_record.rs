@@ -130,8 +130,26 @@ fn wire(from: tokio::process::ChildStdout, to: mpsc::UnboundedSender<String>) {
     });
 }
 
-async fn bye(mut peer: Peer) -> String {
-    peer.lines.send("{\"type\":\"bye\"}\n".into()).unwrap();
+/// How a peer is told to end.
+#[derive(Clone, Copy)]
+enum End {
+    Bye,
+    Sigterm,
+}
+
+async fn end(mut peer: Peer, how: End) -> String {
+    match how {
+        End::Bye => peer.lines.send("{\"type\":\"bye\"}\n".into()).unwrap(),
+        End::Sigterm => {
+            // The shell's builtin `kill`: /usr/bin/kill is not everywhere.
+            let pid = peer.child.id().expect("running").to_string();
+            let status = std::process::Command::new("sh")
+                .args(["-c", r#"kill -s TERM "$1""#, "sh", &pid])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
     let status = tokio::time::timeout(TIMEOUT, peer.child.wait())
         .await
         .expect("ferrtc peer exits")
@@ -195,7 +213,7 @@ fn check_recordings(dir: &Path) {
     assert_run_of(&packets, &opus_packets(), "audio");
 }
 
-async fn play_and_record(name: &str, player_offers: bool) {
+async fn play_and_record(name: &str, player_offers: bool, recorder_end: End) {
     let dir = temp_dir(name);
     let (ivf, ogg) = write_sources(&dir);
     let out = dir.join("out");
@@ -218,8 +236,8 @@ async fn play_and_record(name: &str, player_offers: bool) {
     wire(p_out, r.lines.clone());
     wire(r_out, p.lines.clone());
     tokio::time::sleep(PLAY_FOR).await;
-    let p_err = bye(p).await;
-    let r_err = bye(r).await;
+    let r_err = end(r, recorder_end).await;
+    let p_err = end(p, End::Bye).await;
     assert!(!p_err.contains("ERROR"), "player: {p_err}");
     assert!(!r_err.contains("ERROR"), "recorder: {r_err}");
     check_recordings(&out);
@@ -228,10 +246,15 @@ async fn play_and_record(name: &str, player_offers: bool) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn offerer_plays_ivf_and_ogg_and_the_answerer_records_them() {
-    play_and_record("offer-plays", true).await;
+    play_and_record("offer-plays", true, End::Bye).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn answerer_plays_ivf_and_ogg_and_the_offerer_records_them() {
-    play_and_record("answer-plays", false).await;
+    play_and_record("answer-plays", false, End::Bye).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_recorder_ended_by_sigterm_finishes_its_files() {
+    play_and_record("sigterm", true, End::Sigterm).await;
 }
