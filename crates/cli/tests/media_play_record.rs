@@ -168,7 +168,7 @@ async fn end(mut peer: Peer, how: End) -> String {
 
 /// `got` is a run of `source` from some frame on, looping: every frame
 /// whole and in order.
-fn assert_run_of(got: &[Vec<u8>], source: &[Vec<u8>], what: &str) {
+fn assert_run_of<T: PartialEq + std::fmt::Debug>(got: &[T], source: &[T], what: &str) {
     let start = source
         .iter()
         .position(|f| *f == got[0])
@@ -257,4 +257,80 @@ async fn answerer_plays_ivf_and_ogg_and_the_offerer_records_them() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_recorder_ended_by_sigterm_finishes_its_files() {
     play_and_record("sigterm", true, End::Sigterm).await;
+}
+
+/// Synthetic H.264 access units: SPS, PPS and an IDR slice every 15th,
+/// else one non-IDR slice; every slice has `first_mb_in_slice` 0 (the top
+/// bit after the NAL header set) and no zero bytes, so no start code is
+/// emulated.
+fn h264_units() -> Vec<Vec<Vec<u8>>> {
+    (0..45u8)
+        .map(|i| {
+            let body: Vec<u8> = (0..300 + usize::from(i) * 20)
+                .map(|j| 1 + (j as u8 ^ i) % 250)
+                .collect();
+            let mut slice = vec![if i % 15 == 0 { 0x65 } else { 0x41 }, 0x88, i + 1];
+            slice.extend(body);
+            if i % 15 == 0 {
+                vec![
+                    vec![0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40],
+                    vec![0x68, 0xce, 0x3c, 0x80],
+                    slice,
+                ]
+            } else {
+                vec![slice]
+            }
+        })
+        .collect()
+}
+
+fn read_units(path: &Path) -> Vec<Vec<Vec<u8>>> {
+    let mut reader = ferrtc_media::h264::AnnexBReader::new(std::fs::File::open(path).unwrap());
+    let mut out = Vec::new();
+    while let Some(au) = reader.next_access_unit().unwrap() {
+        out.push(au.nals);
+    }
+    out
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_h264_file_is_played_and_recorded_as_annex_b() {
+    let dir = temp_dir("h264");
+    let source = dir.join("clip.h264");
+    let mut bytes = Vec::new();
+    for au in h264_units() {
+        for nal in au {
+            bytes.extend_from_slice(&[0, 0, 0, 1]);
+            bytes.extend_from_slice(&nal);
+        }
+    }
+    std::fs::write(&source, bytes).unwrap();
+    assert_eq!(read_units(&source), h264_units(), "the source parses back");
+    let out = dir.join("out");
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["peer", "--signal", "stdio"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let (p, p_out) = spawn(&args(&["--offer", "--play", &source.display().to_string()]));
+    let (r, r_out) = spawn(&args(&["--record", &out.display().to_string()]));
+    wire(p_out, r.lines.clone());
+    wire(r_out, p.lines.clone());
+    tokio::time::sleep(PLAY_FOR).await;
+    let r_err = end(r, End::Bye).await;
+    let p_err = end(p, End::Bye).await;
+    assert!(!p_err.contains("ERROR"), "player: {p_err}");
+    assert!(!r_err.contains("ERROR"), "recorder: {r_err}");
+    let recorded: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].extension().unwrap(), "h264");
+    let units = read_units(&recorded[0]);
+    assert!(units.len() >= 30, "only {} access units", units.len());
+    assert_run_of(&units, &h264_units(), "h264");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -345,8 +345,12 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_keyframe_request_reaches_every_task_on_clones_of_the_sender() {
         let now = Instant::now();
-        let mut core =
-            Core::new(ferrtc_core::Config::default(), now, std::time::SystemTime::now()).unwrap();
+        let mut core = Core::new(
+            ferrtc_core::Config::default(),
+            now,
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
         let (commands, _rx) = CommandQueue::new_pair();
         let mut task = MediaTask::new(Link {
             commands,
