@@ -22,6 +22,7 @@ use ferrtc::{DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage}
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::media::Media;
 use crate::peer::{End, PeerOptions, session};
 
 /// Size of each data message.
@@ -267,7 +268,10 @@ pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error>
         .create_data_channel("file", DataChannelInit::default())
         .await?;
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    finish(session(&pc, true, tx, send_file(dc, path)).await?, false)
+    finish(
+        session(&pc, true, tx, send_file(dc, path), &mut Media::default()).await?,
+        false,
+    )
 }
 
 /// `ferrtc recv [--out DIR] --signal stdio`.
@@ -275,6 +279,13 @@ pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> 
     let pc = crate::peer::connect(&opts)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let done = std::cell::Cell::new(false);
-    let end = session(&pc, false, tx, recv_file(rx, dir, &done)).await?;
+    let end = session(
+        &pc,
+        false,
+        tx,
+        recv_file(rx, dir, &done),
+        &mut Media::default(),
+    )
+    .await?;
     finish(end, done.get())
 }

@@ -4,7 +4,10 @@
 mod bench;
 mod demo;
 mod file;
+mod media;
 mod peer;
+mod play;
+mod record;
 mod signal;
 
 use std::net::SocketAddr;
@@ -59,6 +62,14 @@ enum Command {
         /// Credential of the `--ice-server`s (W3C `RTCIceServer.credential`).
         #[arg(long, value_name = "C")]
         ice_credential: Option<String>,
+        /// Send a media file as a track, paced at its rate and looped
+        /// (repeatable): IVF (VP8, VP9, AV1), Ogg Opus, H.264 Annex B
+        /// (`.h264`, `.264`).
+        #[arg(long = "play", value_name = "FILE")]
+        play: Vec<PathBuf>,
+        /// Write every received track to DIR/track-<mid>.ivf, .ogg or .h264.
+        #[arg(long, value_name = "DIR")]
+        record: Option<PathBuf>,
     },
     /// Send a file over a data channel.
     Send {
@@ -169,10 +180,32 @@ fn main() -> ExitCode {
             ice_servers,
             ice_username,
             ice_credential,
+            play,
+            record,
         } => {
             // Relayed candidates need a TURN client, which is not built.
             if ice_servers.iter().any(|u| u.starts_with("turn")) {
                 return unsupported("TURN servers in `--ice-server`");
+            }
+            let mut files = Vec::new();
+            for path in &play {
+                match play::load(path) {
+                    Ok(f) => files.push(f),
+                    Err(play::LoadError::Unsupported(e)) => {
+                        eprintln!("ferrtc: --play {e}");
+                        return ExitCode::from(UNSUPPORTED);
+                    }
+                    Err(play::LoadError::Bad(e)) => {
+                        eprintln!("ferrtc: --play {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            if let Some(dir) = &record
+                && let Err(e) = std::fs::create_dir_all(dir)
+            {
+                eprintln!("ferrtc: --record {}: {e}", dir.display());
+                return ExitCode::FAILURE;
             }
             runtime.block_on(peer::run(peer::PeerOptions {
                 offer,
@@ -181,6 +214,8 @@ fn main() -> ExitCode {
                 ice_servers,
                 ice_username,
                 ice_credential,
+                play: files,
+                record,
             }))
         }
         Command::Bench {

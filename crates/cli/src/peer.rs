@@ -1,5 +1,6 @@
 //! `ferrtc peer --signal stdio`: a command-line peer that answers (or
-//! offers), optionally echoing every data-channel message.
+//! offers), optionally echoing every data-channel message, playing media
+//! files and recording the peer's tracks.
 
 use std::io::Write;
 
@@ -9,6 +10,7 @@ use ferrtc::{
 };
 use tokio::io::BufReader;
 
+use crate::media::Media;
 use crate::signal::{Incoming, Line, LineReader, Outgoing, parse};
 
 /// Options of the peer subcommand that are implemented (also the ICE
@@ -27,6 +29,10 @@ pub struct PeerOptions {
     pub ice_username: Option<String>,
     /// `--ice-credential`, given to every `--ice-server`.
     pub ice_credential: Option<String>,
+    /// `--play` files, read.
+    pub play: Vec<crate::play::PlayFile>,
+    /// `--record` directory.
+    pub record: Option<std::path::PathBuf>,
 }
 
 pub fn emit(message: &Outgoing) {
@@ -115,8 +121,31 @@ pub async fn run(opts: PeerOptions) -> Result<(), ferrtc::Error> {
             serve_channel(dc, echo);
         }
     });
-    session(&pc, opts.offer, tx, std::future::pending()).await?;
+    let mut media = Media::new(opts.play, opts.record);
+    let result = session(&pc, opts.offer, tx, std::future::pending(), &mut media).await;
+    // The connection is closed: the recorders finish their files.
+    media.finish().await;
+    result?;
     Ok(())
+}
+
+/// Resolves at SIGINT or (Unix) SIGTERM; never when they cannot be
+/// watched.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// How a [`session`] ended.
@@ -129,15 +158,21 @@ pub enum End {
 }
 
 /// Runs stdio signaling for `pc` (sending the offer first when `offering`)
-/// until `bye`, end of stdin or the end of `work`; hands the channels the
-/// peer opens to `channels`; closes the connection at the end.
+/// until `bye`, end of stdin, SIGINT or SIGTERM, or the end of `work`;
+/// hands the channels the peer opens to `channels` and its tracks to
+/// `media`, which also adds its tracks before the offer or the answer;
+/// closes the connection at the end.
 pub async fn session(
     pc: &PeerConnection,
     offering: bool,
     channels: tokio::sync::mpsc::UnboundedSender<DataChannel>,
     work: impl std::future::Future<Output = Result<(), String>>,
+    media: &mut Media,
 ) -> Result<End, ferrtc::Error> {
+    let shutdown = shutdown_signal();
+    let mut shutdown = std::pin::pin!(shutdown);
     if offering {
+        media.add_tracks(pc, false).await?;
         let offer = pc.create_offer().await?;
         pc.set_local_description(Some(offer.clone())).await?;
         if let Some(m) = Outgoing::description(&offer) {
@@ -149,6 +184,7 @@ pub async fn session(
     let end = loop {
         tokio::select! {
             result = &mut work => break End::Work(result),
+            () = &mut shutdown => { tracing::info!("signal: exiting"); break End::Signaling; }
             line = lines.next() => {
                 let line = match line {
                     Ok(Some(Line::Text(l))) => l,
@@ -162,7 +198,7 @@ pub async fn session(
                 match parse(&line) {
                     Ok(Incoming::Bye) => { tracing::info!("bye"); break End::Signaling; }
                     Ok(Incoming::Description(d)) => {
-                        if let Err(e) = on_description(pc, d, offering).await {
+                        if let Err(e) = on_description(pc, d, offering, media).await {
                             skip(e);
                         }
                     }
@@ -183,6 +219,7 @@ pub async fn session(
                 Some(PeerConnectionEvent::ConnectionStateChange(s)) => {
                     tracing::info!("connection state {}", s.as_str());
                 }
+                Some(PeerConnectionEvent::Track(t)) => media.on_track(t),
                 Some(PeerConnectionEvent::IceConnectionStateChange(s)) => {
                     tracing::debug!("ICE connection state {s:?}");
                 }
@@ -199,6 +236,7 @@ async fn on_description(
     pc: &PeerConnection,
     d: ferrtc::SessionDescription,
     offering: bool,
+    media: &mut Media,
 ) -> Result<(), String> {
     match (d.kind, offering) {
         (SdpType::Offer, true) => return Err("got an offer but this peer offers".into()),
@@ -210,6 +248,11 @@ async fn on_description(
         .await
         .map_err(|e| e.to_string())?;
     if kind == SdpType::Offer {
+        // Before the answer: the tracks reuse the offered transceivers.
+        media
+            .add_tracks(pc, true)
+            .await
+            .map_err(|e| e.to_string())?;
         let answer = pc.create_answer().await.map_err(|e| e.to_string())?;
         pc.set_local_description(Some(answer.clone()))
             .await
@@ -217,6 +260,9 @@ async fn on_description(
         if let Some(m) = Outgoing::description(&answer) {
             emit(&m);
         }
+    }
+    if matches!(kind, SdpType::Offer | SdpType::Answer) {
+        media.negotiated(pc);
     }
     Ok(())
 }

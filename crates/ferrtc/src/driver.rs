@@ -70,6 +70,8 @@ pub(crate) enum Command {
     Close(oneshot::Sender<()>),
     /// Peer identity calls (W3C webrtc-identity), run by `identity.rs`.
     Identity(Box<crate::identity::IdentityCommand>),
+    /// Media calls (transceivers, tracks), run by `media/task.rs`.
+    Media(Box<crate::media::MediaCommand>),
 }
 
 /// The queue of commands from a connection's handles to its task: memory
@@ -189,8 +191,8 @@ pub(crate) struct StunUpdate {
     pub(crate) reply: Option<Reply<()>>,
 }
 
-/// What a data channel handle asks of the task, on the connection's
-/// queue of channel operations: one queue, so that one writer's sends and
+/// What a data channel handle (or a media sender) asks of the task, on
+/// the connection's queue of channel operations: one queue, so that one writer's sends and
 /// its `close` reach the core in the order made. No answer is awaited.
 pub(crate) enum ChannelOp {
     /// A message `send` accepted (its bytes are counted in the channel's
@@ -206,6 +208,9 @@ pub(crate) enum ChannelOp {
     },
     Close(ChannelId),
     SetLowThreshold(ChannelId, usize),
+    /// A frame `RtpSender::write_frame` accepted (boxed: the queue's
+    /// slots stay small).
+    Frame(Box<crate::media::FrameOp>),
 }
 
 /// The queue of channel operations: one per connection, shared by the
@@ -351,6 +356,8 @@ pub(crate) struct Driver {
     /// sees it, published by the task after each remote description, when
     /// the connection state changes, and (closed) when the task ends.
     identity: tokio::sync::watch::Sender<crate::identity::Published>,
+    /// The media handles' state, by transceiver.
+    media: crate::media::MediaTask,
 }
 
 impl Drop for Driver {
@@ -375,14 +382,20 @@ impl Driver {
         events: Arc<Hub<PeerConnectionEvent>>,
         identity: tokio::sync::watch::Sender<crate::identity::Published>,
     ) -> Driver {
+        let ops: Arc<OpQueue> = Arc::default();
+        let media = crate::media::MediaTask::new(crate::media::Link {
+            commands: Arc::clone(&commands.0),
+            ops: Arc::clone(&ops),
+        });
         Driver {
+            media,
             core,
             sockets,
             mdns,
             resolved: Vec::new(),
             held_end: None,
             commands,
-            ops: Arc::default(),
+            ops,
             max_message_size: Arc::new(AtomicUsize::new(0)),
             events,
             channels: HashMap::new(),
@@ -496,6 +509,7 @@ impl Driver {
             sink.shared.events.publish(DataChannelEvent::Close);
             sink.shared.events.close();
         }
+        self.media.end();
         self.events.close();
         // Sends accepted that the task never took: uncount them.
         self.ops.close();
@@ -599,6 +613,7 @@ impl Driver {
                 sink.shared.events.wake();
             }
         }
+        self.media.wake();
     }
 
     fn dispatch(&mut self, ev: Event) {
@@ -609,6 +624,7 @@ impl Driver {
             Event::ConnectionStateChange(s) => {
                 // DTLS connected (the certificate is checked) or failed.
                 self.publish_identity(false);
+                self.media.set_connection_state(&self.core, s);
                 PeerConnectionEvent::ConnectionStateChange(s)
             }
             Event::SignalingStateChange(s) => PeerConnectionEvent::SignalingStateChange(s),
@@ -661,6 +677,12 @@ impl Driver {
                 }
                 return;
             }
+            ev @ (Event::Track { .. }
+            | Event::TrackFrame { .. }
+            | Event::KeyframeRequested { .. }) => match self.media.handle_event(&self.core, ev) {
+                Some(track) => PeerConnectionEvent::Track(track),
+                None => return,
+            },
             _ => return,
         };
         self.events.publish(to_pc);
@@ -749,6 +771,7 @@ impl Driver {
                     tracing::debug!("threshold: {e}");
                 }
             }
+            ChannelOp::Frame(frame) => self.media.write(&mut self.core, *frame),
         }
     }
 
@@ -969,7 +992,13 @@ impl Driver {
                 self.closing.push(r);
             }
             Command::Identity(c) => c.run(&mut self.core),
+            Command::Media(c) => {
+                self.media.run(*c, &mut self.core);
+                return;
+            }
         }
+        // A description or `close` may change every transceiver.
+        self.media.sync(&self.core);
     }
 }
 

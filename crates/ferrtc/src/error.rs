@@ -1,6 +1,7 @@
 //! Errors of the async API.
 
-/// What went wrong in a [`crate::PeerConnection`] or [`crate::DataChannel`] call.
+/// What went wrong in a [`crate::PeerConnection`], [`crate::DataChannel`] or
+/// media handle call.
 ///
 /// Every variant is one of the W3C exception kinds ([`Error::name`]); the
 /// core's refusals keep theirs ([`ferrtc_core::Error`], with the lower-layer
@@ -31,6 +32,10 @@ pub enum Error {
     /// cannot carry one).
     #[error("a text message must be UTF-8")]
     NotUtf8,
+    /// A value out of its range (W3C `RangeError`), e.g. a
+    /// `scaleResolutionDownBy` below 1.0 in `setParameters`.
+    #[error("{0}")]
+    Range(&'static str),
     /// The connection's task has ended (closed, or every handle dropped).
     #[error("the peer connection is closed")]
     Closed,
@@ -45,6 +50,7 @@ impl Error {
             Error::InvalidIceServer { .. } => "SyntaxError",
             Error::InvalidModification(_) => "InvalidModificationError",
             Error::NotUtf8 => "TypeError",
+            Error::Range(_) => "RangeError",
             Error::Closed => "InvalidStateError",
         }
     }

@@ -46,6 +46,9 @@ pub(crate) struct Hub<E> {
     state: Mutex<HubState<E>>,
     /// Where unread messages count; `None` for streams without messages.
     gate: Option<Arc<ReceiveGate>>,
+    /// At most this many events wait for a first subscriber, the oldest
+    /// dropped first (media frames nobody reads); `None`: no bound.
+    backlog_limit: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -108,6 +111,16 @@ impl<E: Clone + Weight> Hub<E> {
                 closed: false,
             }),
             gate,
+            backlog_limit: None,
+        }
+    }
+
+    /// A hub whose backlog (events before the first subscription) keeps
+    /// at most the `limit` latest events.
+    pub(crate) fn with_backlog_limit(limit: usize) -> Self {
+        Hub {
+            backlog_limit: Some(limit),
+            ..Hub::new(None)
         }
     }
 
@@ -173,6 +186,13 @@ impl<E: Clone + Weight> Hub<E> {
         if let Some(backlog) = &mut state.backlog {
             self.add(weight);
             backlog.push_back(event);
+            if self
+                .backlog_limit
+                .is_some_and(|limit| backlog.len() > limit)
+                && let Some(old) = backlog.pop_front()
+            {
+                self.read(old.weight());
+            }
             return true;
         }
         // A subscription gone holds no other reference to its queue.

@@ -23,7 +23,14 @@
 //! [`PeerConnection::peer_identity`]; [`Configuration::peer_identity`]
 //! requires one.
 //!
-//! Not yet: media tracks, TURN (URLs are accepted and ignored), `getStats`
+//! Media (W3C webrtc-pc §5): [`PeerConnection::add_track`] and
+//! [`PeerConnection::add_transceiver`] give [`RtpSender`]s, whose
+//! [`RtpSender::write_frame`] sends encoded frames the application brings;
+//! the peer's tracks come as [`PeerConnectionEvent::Track`], whose
+//! [`RtpReceiver::recv_frame`] gives whole encoded frames. ferrtc does not
+//! encode or decode.
+//!
+//! Not yet: simulcast sending, TURN (URLs are accepted and ignored), `getStats`
 //! RTT of the candidate pair.
 #![forbid(unsafe_code)]
 
@@ -34,6 +41,7 @@ mod error;
 mod events;
 mod identity;
 mod mdns;
+mod media;
 mod mux;
 mod net;
 mod peer_connection;
@@ -52,6 +60,12 @@ pub use ferrtc_core::DataChannelState;
 pub use ferrtc_core::{
     IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,
     IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
+};
+pub use media::{
+    EncodedFrame, MediaKind, MediaStream, MediaStreamTrack, RtpCodec, RtpEncodingParameters,
+    RtpReceiveParameters, RtpReceiver, RtpReceiverFrames, RtpSendParameters, RtpSender,
+    RtpSenderEvent, RtpTransceiver, RtpTransceiverDirection, RtpTransceiverInit, SendEncoding,
+    TrackEvent,
 };
 pub use mux::UdpMux;
 pub use peer_connection::{

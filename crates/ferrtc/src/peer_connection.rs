@@ -23,7 +23,7 @@ use crate::stun::{self, StunServers};
 use ferrtc_core::{IdentityAssertion, IdentityOptions, IdentityProvider, PeerIdentityState};
 
 /// An event of a peer connection (W3C `icecandidate`, the state change
-/// events, `negotiationneeded`, `datachannel`).
+/// events, `negotiationneeded`, `datachannel`, `track`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum PeerConnectionEvent {
@@ -41,6 +41,9 @@ pub enum PeerConnectionEvent {
     NegotiationNeeded,
     /// `datachannel`: the peer opened a channel.
     DataChannel(DataChannel),
+    /// `track` (W3C `RTCTrackEvent`): the peer sends on a transceiver; its
+    /// receiver's frames follow.
+    Track(crate::TrackEvent),
 }
 
 impl Weight for PeerConnectionEvent {
@@ -218,7 +221,12 @@ impl PeerConnection {
         })
     }
 
-    async fn ask<T>(
+    /// The connection's command queue.
+    pub(crate) fn commands(&self) -> &Arc<CommandQueue> {
+        &self.inner.commands
+    }
+
+    pub(crate) async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
     ) -> Result<T, Error> {

@@ -340,3 +340,15 @@ fn check_kind(kind: &MediaKind) -> Result<(), Error> {
         other => Err(MediaError::BadKind(other.to_string()).into()),
     }
 }
+
+impl PeerConnection {
+    /// The codecs the last completed offer/answer exchange settled for a
+    /// transceiver (W3C `RTCRtpParameters.codecs` of its sender and
+    /// receiver), in the answer's order: the first that is not RTX is the
+    /// one its sender sends with. `None` before the transceiver was
+    /// negotiated or for an unknown handle.
+    pub fn negotiated_codecs(&self, id: TransceiverId) -> Option<Vec<RtpCodec>> {
+        let t = self.jsep.transceiver(id)?;
+        Some(t.negotiated()?.codecs.clone())
+    }
+}

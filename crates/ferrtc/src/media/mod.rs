@@ -1,0 +1,95 @@
+//! Media on the async API (W3C webrtc-pc §5): `RTCRtpTransceiver`,
+//! `RTCRtpSender` and `RTCRtpReceiver` handles, the `track` event, and
+//! the encoded frames the application writes and reads.
+//!
+//! ferrtc neither captures, encodes nor decodes: a sender takes encoded
+//! frames from the application ([`RtpSender::write_frame`], the sample
+//! writer) and a receiver gives whole encoded frames back
+//! ([`RtpReceiver::recv_frame`], the frame reader). Between the two the
+//! core payloads, numbers, protects, repairs and reassembles.
+//!
+//! | module | job |
+//! |---|---|
+//! | `shared.rs` | the state of one transceiver that its handles read and the task updates |
+//! | `transceiver.rs` | [`RtpTransceiver`] |
+//! | `sender.rs` | [`RtpSender`], its parameters and keyframe requests |
+//! | `receiver.rs` | [`RtpReceiver`] and its frames |
+//! | `peer.rs` | the `PeerConnection` calls (`addTrack`, `addTransceiver`, ...) |
+//! | `task.rs` | the connection task's side: handles by transceiver, commands, core events |
+//! | `keyframe.rs` | which written frames are keyframes, by codec |
+
+mod keyframe;
+mod peer;
+mod receiver;
+mod sender;
+mod shared;
+mod task;
+mod transceiver;
+
+use std::sync::Arc;
+
+pub use ferrtc_core::{RtpCodec, RtpTransceiverDirection, SendEncoding};
+pub use ferrtc_media::track::{MediaKind, MediaStream, MediaStreamTrack};
+pub use receiver::{RtpReceiveParameters, RtpReceiver, RtpReceiverFrames};
+pub use sender::{RtpEncodingParameters, RtpSendParameters, RtpSender, RtpSenderEvent};
+pub(crate) use shared::Link;
+pub(crate) use task::{FrameOp, MediaCommand, MediaTask};
+pub use transceiver::{RtpTransceiver, RtpTransceiverInit};
+
+use crate::events::Weight;
+
+/// One whole encoded frame out of a receiver (the frame reader's unit;
+/// close to W3C `RTCEncodedVideoFrame`/`RTCEncodedAudioFrame` of
+/// webrtc-encoded-transform, without the transform).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[doc(alias = "RTCEncodedVideoFrame")]
+#[doc(alias = "RTCEncodedAudioFrame")]
+pub struct EncodedFrame {
+    /// `data`: the encoded bytes (Annex B for H.264, OBUs with size
+    /// fields for AV1), shared by every subscriber.
+    pub data: Arc<[u8]>,
+    /// The RTP timestamp of its packets (`getMetadata().rtpTimestamp`).
+    pub rtp_timestamp: u32,
+    /// Whether the codec marks it as a keyframe (`type == "key"`).
+    pub keyframe: bool,
+}
+
+impl Weight for EncodedFrame {
+    fn weight(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// The W3C `track` event (`RTCTrackEvent`): the peer sends on a
+/// transceiver's m-section, so its receiver's track has media coming.
+#[derive(Debug, Clone)]
+#[doc(alias = "RTCTrackEvent")]
+pub struct TrackEvent {
+    /// `receiver`: a handle without a subscription of its own.
+    pub receiver: RtpReceiver,
+    /// `transceiver`.
+    pub transceiver: RtpTransceiver,
+    /// `streams`: the remote MediaStreams (ids from the peer's `a=msid`),
+    /// each holding `track`.
+    pub streams: Vec<MediaStream>,
+    /// `track`: the receiver's track.
+    pub track: MediaStreamTrack,
+}
+
+/// The SDP kind of a W3C track kind.
+fn sdp_kind(kind: MediaKind) -> ferrtc_core::MediaKind {
+    match kind {
+        MediaKind::Audio => ferrtc_core::MediaKind::Audio,
+        MediaKind::Video => ferrtc_core::MediaKind::Video,
+    }
+}
+
+/// The W3C track kind of an SDP kind (only audio and video transceivers
+/// exist).
+fn track_kind(kind: &ferrtc_core::MediaKind) -> MediaKind {
+    match kind {
+        ferrtc_core::MediaKind::Audio => MediaKind::Audio,
+        _ => MediaKind::Video,
+    }
+}

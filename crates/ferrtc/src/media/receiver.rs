@@ -1,0 +1,119 @@
+//! `RTCRtpReceiver` handles: the frame reader.
+
+use std::sync::Arc;
+
+use ferrtc_core::{RtpCodec, StatsReport};
+use tokio::sync::Mutex;
+
+use super::shared::TransceiverShared;
+use super::task::filter_stats;
+use super::{EncodedFrame, MediaStreamTrack};
+use crate::Error;
+use crate::events::Subscription;
+
+/// W3C `RTCRtpReceiveParameters`, from [`RtpReceiver::get_parameters`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "RTCRtpReceiveParameters")]
+pub struct RtpReceiveParameters {
+    /// `codecs`: negotiated, in the answer's order (empty before the
+    /// exchange completes).
+    pub codecs: Vec<RtpCodec>,
+}
+
+/// A receiver (W3C `RTCRtpReceiver`). Cheap to clone; a handle does not
+/// keep its connection alive.
+///
+/// # Frames
+///
+/// As data channel events ([`DataChannel`](crate::DataChannel#events)):
+/// each handle value is a subscriber of its own from its first
+/// [`recv_frame`](Self::recv_frame) and gets every frame from then on,
+/// shared (not copied) with the other subscribers; a clone starts with no
+/// subscription. The first subscription also gets the frames that came
+/// before any (at most the 256 latest). Frames a subscription has not
+/// read stay queued: drop a subscription (or handle value) that is no
+/// longer read.
+#[derive(Debug)]
+#[doc(alias = "RTCRtpReceiver")]
+pub struct RtpReceiver {
+    shared: Arc<TransceiverShared>,
+    frames: Mutex<Option<Subscription<EncodedFrame>>>,
+}
+
+impl Clone for RtpReceiver {
+    /// Another handle of the receiver, without a subscription yet.
+    fn clone(&self) -> Self {
+        RtpReceiver::new(Arc::clone(&self.shared))
+    }
+}
+
+impl PartialEq for RtpReceiver {
+    /// The same receiver (W3C object identity).
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for RtpReceiver {}
+
+/// A subscription to a receiver's frames, from [`RtpReceiver::subscribe`].
+/// It goes on after every handle of the receiver is dropped.
+#[derive(Debug)]
+pub struct RtpReceiverFrames {
+    frames: Subscription<EncodedFrame>,
+}
+
+impl RtpReceiverFrames {
+    /// The next frame, or `None` once the receiver ended and is drained.
+    pub async fn recv(&mut self) -> Option<EncodedFrame> {
+        self.frames.recv().await
+    }
+}
+
+impl RtpReceiver {
+    pub(crate) fn new(shared: Arc<TransceiverShared>) -> Self {
+        RtpReceiver {
+            shared,
+            frames: Mutex::new(None),
+        }
+    }
+
+    /// `track`: the receiver's track (made with the transceiver).
+    pub fn track(&self) -> MediaStreamTrack {
+        self.shared.receiver_track.clone()
+    }
+
+    /// `getParameters()`: the negotiated codecs.
+    pub fn get_parameters(&self) -> RtpReceiveParameters {
+        RtpReceiveParameters {
+            codecs: self.shared.lock().codecs.clone(),
+        }
+    }
+
+    /// The next whole frame of this handle value's subscription (made by
+    /// the first call; see [Frames](Self#frames)), in order; `None` once
+    /// the transceiver is stopped or the connection closed, and drained.
+    pub async fn recv_frame(&self) -> Option<EncodedFrame> {
+        let mut frames = self.frames.lock().await;
+        frames
+            .get_or_insert_with(|| self.shared.frames.subscribe())
+            .recv()
+            .await
+    }
+
+    /// A new subscription: every frame from now on (and those that came
+    /// before any subscription, if it is the first).
+    pub fn subscribe(&self) -> RtpReceiverFrames {
+        RtpReceiverFrames {
+            frames: self.shared.frames.subscribe(),
+        }
+    }
+
+    /// `getStats()` of the receiver: its `inbound-rtp` object (W3C
+    /// webrtc-pc §5.3, the stats selection algorithm).
+    pub async fn get_stats(&self) -> Result<StatsReport, Error> {
+        let mid = self.shared.lock().mid.clone();
+        let report = super::task::get_stats(&self.shared.link).await?;
+        Ok(filter_stats(report, "inbound-rtp", mid.as_deref()))
+    }
+}
