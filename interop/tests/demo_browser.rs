@@ -62,7 +62,7 @@ impl Drop for Server {
 }
 
 #[test]
-fn two_browser_tabs_chat_send_a_file_and_video_call_and_the_ferrtc_bot_echoes_and_hashes_an_upload() {
+fn two_tabs_chat_send_a_file_and_video_call_and_the_ferrtc_bot_echoes_an_upload() {
     if !interop_enabled() {
         return;
     }
