@@ -12,7 +12,9 @@
 // With --bot (for `ferrtc demo`, whose room has the ferrtc peer named
 // ferrtc-bot), alice then calls the bot: her chat line must come back, a
 // 5 MiB upload must be confirmed with the right SHA-256, and /stats must be
-// answered with JSON. With SERVER_PID (a server the caller started for this
+// answered with JSON; then alice starts video and must see her own camera
+// come back through the bot, whose /stats then has inbound and outbound
+// RTP. With SERVER_PID (a server the caller started for this
 // test), the server is then stopped and the page must say that signaling was
 // lost.
 //
@@ -187,6 +189,23 @@ try {
     await alice.press('#chat-input', 'Enter');
     await botLog.locator(`.msg.remote[data-from="${BOT}"] .text.json`).first().waitFor();
     result.bot_stats = true;
+
+    // Video with the bot: it sends alice's own camera and microphone back,
+    // forwarded without decoding; its /stats then has RTP both ways.
+    await alice.click('#start-video');
+    await playing(alice);
+    await alice.locator('#stat-video-in', { hasText: 'fps' }).waitFor();
+    result.bot_video_in = await alice.textContent('#stat-video-in');
+    result.bot_video_size = await alice.evaluate(() => {
+      const v = document.getElementById('remote-video');
+      return [v.videoWidth, v.videoHeight];
+    });
+    await alice.fill('#chat-input', '/stats');
+    await alice.press('#chat-input', 'Enter');
+    const rtpStats = botLog.locator(`.msg.remote[data-from="${BOT}"] .text.json`, { hasText: 'outbound-rtp' });
+    await rtpStats.first().waitFor();
+    const text = await rtpStats.first().textContent();
+    result.bot_rtp_stats = ['inbound-rtp', 'outbound-rtp'].filter((t) => text.includes(`"${t}"`));
     await alice.waitForTimeout(2000);
     await alice.screenshot({ path: join(artifacts, 'demo-bot.png') });
   }

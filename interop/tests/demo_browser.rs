@@ -171,6 +171,15 @@ fn two_tabs_chat_send_a_file_and_video_call_and_the_ferrtc_bot_echoes_an_upload(
         result["bot_stats"], true,
         "the bot did not answer /stats: {report}"
     );
+    assert!(
+        result["bot_video_size"][0].as_u64().unwrap_or(0) >= 160,
+        "alice's video did not come back through the bot: {report}"
+    );
+    assert_eq!(
+        result["bot_rtp_stats"],
+        serde_json::json!(["inbound-rtp", "outbound-rtp"]),
+        "{report}"
+    );
     assert!(artifacts.join("demo-alice.png").exists());
     assert!(artifacts.join("demo-bob.png").exists());
 }

@@ -7,14 +7,24 @@
 //! - `file` (one channel per file): a JSON header, then exactly `size`
 //!   bytes in binary messages; answered with
 //!   `{"type":"file-received","size":N,"sha256":"<hex>"}`.
+//!
+//! In a call with audio or video the bot answers each track the caller
+//! sends with one of its own on the same transceiver and sends back every
+//! frame it receives, as a forwarding server does: the frames are not
+//! decoded, only re-packetized under the bot's SSRC, and a keyframe request
+//! (PLI) from the caller is passed on to the caller's sender.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use aws_lc_rs::digest;
+use std::time::Duration;
+
 use ferrtc::{
-    Configuration, DataChannel, DataChannelEvent, DataChannelMessage, IceCandidateInit,
-    PeerConnection, PeerConnectionEvent, PeerConnectionState, SdpType, SessionDescription,
+    Configuration, DataChannel, DataChannelEvent, DataChannelMessage, Error, IceCandidateInit,
+    MediaStream, MediaStreamTrack, PeerConnection, PeerConnectionEvent, PeerConnectionState,
+    RtpReceiver, RtpSender, RtpSenderEvent, RtpTransceiverDirection, SdpType, SessionDescription,
+    TrackEvent,
 };
 use ferrtc_signal::{BotHandle, BotSender, ServerMessage, Signal, SignalConfig};
 use serde::Deserialize;
@@ -123,6 +133,16 @@ async fn answer(
         sdp,
     })
     .await?;
+    // Every track the caller sends gets one back on its transceiver: a
+    // track added now reuses the offered transceiver (W3C addTrack), so
+    // the answer says sendrecv.
+    let stream = MediaStream::new();
+    for t in pc.get_transceivers().await {
+        if t.direction() == RtpTransceiverDirection::RecvOnly && t.sender().track().is_none() {
+            let track = MediaStreamTrack::new(t.kind(), "ferrtc-bot echo");
+            pc.add_track(&track, &[&stream]).await?;
+        }
+    }
     let answer = pc.create_answer().await?;
     pc.set_local_description(Some(answer.clone())).await?;
     sender
@@ -149,6 +169,13 @@ async fn serve_call(pc: PeerConnection, caller: String, sender: BotSender) {
             }
             PeerConnectionEvent::DataChannel(channel) => {
                 tokio::spawn(serve_channel(pc.clone(), channel));
+            }
+            PeerConnectionEvent::Track(TrackEvent {
+                receiver,
+                transceiver,
+                ..
+            }) => {
+                tokio::spawn(echo_media(receiver, transceiver.sender()));
             }
             PeerConnectionEvent::ConnectionStateChange(
                 PeerConnectionState::Closed | PeerConnectionState::Failed,
@@ -186,6 +213,47 @@ async fn chat(pc: &PeerConnection, channel: &DataChannel) -> Result<(), BoxError
         }
     }
     Ok(())
+}
+
+/// Sends every frame `receiver` gets back on `sender`, and passes the
+/// caller's keyframe requests on to the caller's sender.
+async fn echo_media(receiver: RtpReceiver, sender: RtpSender) {
+    let requests = {
+        let (receiver, sender) = (receiver.clone(), sender.clone());
+        tokio::spawn(async move {
+            while let Some(RtpSenderEvent::KeyframeRequest) = sender.next_event().await {
+                if let Err(e) = receiver.request_keyframe().await {
+                    tracing::debug!("bot: keyframe request not passed on: {e}");
+                }
+            }
+        })
+    };
+    let mut frames = receiver.subscribe();
+    let mut last: Option<u32> = None;
+    // A frame's duration (how far the next one's RTP timestamp moves) is
+    // known when the next one arrives; the last interval stands in for it.
+    let mut duration = Duration::from_millis(20);
+    while let Some(frame) = frames.recv().await {
+        let clock = receiver
+            .get_parameters()
+            .codecs
+            .first()
+            .map_or(90_000, |c| c.clock_rate.max(1));
+        if let Some(previous) = last {
+            let ticks = frame.rtp_timestamp.wrapping_sub(previous);
+            if ticks > 0 && ticks < clock {
+                duration = Duration::from_secs_f64(f64::from(ticks) / f64::from(clock));
+            }
+        }
+        last = Some(frame.rtp_timestamp);
+        match sender.write_frame(&frame.data, duration) {
+            Ok(()) => {}
+            Err(Error::Closed) => break,
+            // Not sending yet (before DTLS, say): this frame is skipped.
+            Err(e) => tracing::debug!("bot: frame not echoed: {e}"),
+        }
+    }
+    requests.abort();
 }
 
 #[derive(Deserialize)]

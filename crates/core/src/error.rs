@@ -290,7 +290,9 @@ impl From<crate::media::MediaError> for Error {
         let message = e.to_string();
         match &e {
             M::UnknownTransceiver(_) => invalid_access(message, Some(Box::new(e))),
-            M::Stopped(_) | M::NotSending(..) => invalid_state(message, Some(Box::new(e))),
+            M::Stopped(_) | M::NotSending(..) | M::NotReceiving(..) => {
+                invalid_state(message, Some(Box::new(e)))
+            }
             M::BadKind(_) | M::KindMismatch { .. } => type_error(message, Some(Box::new(e))),
             M::UnsupportedCodec(_) => not_supported(message, Some(Box::new(e))),
             _ => operation(message, Some(Box::new(e))),

@@ -467,6 +467,51 @@ fn a_frame_lost_for_good_brings_a_pli_and_a_keyframe_request() {
 }
 
 #[test]
+fn an_application_asks_for_a_keyframe_and_the_sender_is_told() {
+    let mut call = call(4, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let video = call.video;
+    let mid = call.video_mid.clone();
+    let received = call
+        .pair
+        .b()
+        .pc
+        .transceivers()
+        .into_iter()
+        .find(|t| t.mid.as_deref() == Some(mid.as_str()))
+        .expect("b has the video transceiver")
+        .id;
+    // No stream yet: nothing to ask.
+    let now = call.pair.net.now();
+    let early = call.pair.b().pc.request_keyframe(now, received);
+    assert!(
+        matches!(early, Err(ferrtc_core::Error::InvalidState { .. })),
+        "{early:?}"
+    );
+    let mut asked = None;
+    stream(&mut call, 40, |i, pair| {
+        if i == 10 {
+            let now = pair.net.now();
+            pair.b().pc.request_keyframe(now, received).unwrap();
+        }
+        if asked.is_none()
+            && pair
+                .a()
+                .events
+                .contains(&Event::KeyframeRequested { transceiver: video })
+        {
+            asked = Some(i);
+            return true;
+        }
+        false
+    });
+    // One 10 ms hop after the request, within a frame or two.
+    let asked = asked.expect("the sender was asked for a keyframe");
+    assert!((11..=12).contains(&asked), "asked at frame {asked}");
+    assert!(inbound(&call.pair.b().pc, "video").pli_count >= 1);
+    assert!(outbound(&call.pair.a().pc, "video").pli_count >= 1);
+}
+
+#[test]
 fn malformed_srtp_and_rtcp_are_dropped_and_counted() {
     let mut call = call(5, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
     stream(&mut call, 5, |_, _| false);

@@ -298,6 +298,19 @@ impl PeerConnection {
         )?)
     }
 
+    /// Asks the peer's sender on this transceiver for a keyframe (a PLI, RFC
+    /// 4585 §6.3.1, queued for [`poll_transmit`](Self::poll_transmit)),
+    /// the way `RTCRtpScriptTransformer.sendKeyFrameRequest()` does (W3C
+    /// webrtc-encoded-transform): for a forwarder passing on its viewers'
+    /// requests, or a decoder that lost its state. Repeated once per round
+    /// trip until a keyframe arrives. Fails with an `InvalidStateError`
+    /// before a stream was received or without PLI negotiated.
+    pub fn request_keyframe(&mut self, now: Instant, receiver: TransceiverId) -> Result<(), Error> {
+        self.check_open()?;
+        self.transceiver(receiver)?;
+        Ok(self.media.request_keyframe(now, receiver)?)
+    }
+
     /// Counters of the media session: what was dropped, and why.
     pub fn media_stats(&self) -> MediaStats {
         self.media.stats()

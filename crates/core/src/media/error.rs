@@ -30,6 +30,10 @@ pub enum MediaError {
     /// keys (W3C `InvalidStateError`).
     #[error("sender {0:?} cannot send: {1}")]
     NotSending(TransceiverId, &'static str),
+    /// No negotiated receiving direction for this receiver yet, no stream
+    /// received, or no PLI negotiated (W3C `InvalidStateError`).
+    #[error("receiver {0:?} cannot ask for a keyframe: {1}")]
+    NotReceiving(TransceiverId, &'static str),
     /// The negotiated codec has no payloader (W3C `NotSupportedError`).
     #[error("codec {0} is not supported for sending")]
     UnsupportedCodec(String),

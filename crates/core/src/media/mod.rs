@@ -238,6 +238,14 @@ impl MediaSlot {
         self.get()?.poll_timeout()
     }
 
+    /// See [`MediaSession::request_keyframe`].
+    pub fn request_keyframe(&mut self, now: Instant, id: TransceiverId) -> Result<(), MediaError> {
+        match self.session.as_deref_mut() {
+            Some(s) => s.request_keyframe(now, id),
+            None => Err(MediaError::NotReceiving(id, "no media session")),
+        }
+    }
+
     /// See [`MediaSession::handle_timeout`].
     pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
         if let Some(s) = self.session.as_deref_mut() {
@@ -457,6 +465,20 @@ impl MediaSession {
                 track_id: msid.and_then(|m| m.track_id.clone()),
             });
         }
+    }
+
+    /// Asks the sender of what `id` receives for a keyframe now (a PLI goes
+    /// out with this call's feedback), as when a frame cannot be decoded:
+    /// a forwarder passes a viewer's request up this way.
+    pub fn request_keyframe(&mut self, now: Instant, id: TransceiverId) -> Result<(), MediaError> {
+        let r = self
+            .receivers
+            .get_mut(&id)
+            .ok_or(MediaError::NotReceiving(id, "it does not receive"))?;
+        r.request_keyframe()
+            .map_err(|why| MediaError::NotReceiving(id, why))?;
+        self.flush_feedback(now);
+        Ok(())
     }
 
     /// Writes one encoded frame on `sender` (see

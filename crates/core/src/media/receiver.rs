@@ -288,6 +288,16 @@ impl Receiver {
         }
     }
 
+    /// Asks the sender for a keyframe (PLI, RFC 4585 §6.3.1) as a lost one
+    /// would; repeated at most once per round trip until one arrives.
+    pub fn request_keyframe(&mut self) -> Result<(), &'static str> {
+        let s = self.stream.as_mut().ok_or("no stream received yet")?;
+        let k = s.keyframe.as_mut().ok_or("PLI was not negotiated")?;
+        k.request();
+        s.keyframe_wanted.get_or_insert(None);
+        Ok(())
+    }
+
     /// Feedback due now (RFC 4585): a generic NACK for the packets to ask
     /// for again, a PLI while a keyframe is wanted.
     pub fn poll_feedback(

@@ -109,6 +109,21 @@ impl RtpReceiver {
         }
     }
 
+    /// Asks the peer's sender for a keyframe now (a PLI, RFC 4585 §6.3.1),
+    /// as `RTCRtpScriptTransformer.sendKeyFrameRequest()` does (W3C
+    /// webrtc-encoded-transform): a forwarder passes its viewers' requests
+    /// up this way. Repeated once per round trip until a keyframe arrives.
+    /// `InvalidStateError` before a stream was received or without PLI
+    /// negotiated.
+    #[doc(alias = "sendKeyFrameRequest")]
+    pub async fn request_keyframe(&self) -> Result<(), Error> {
+        let id = self.shared.id;
+        super::task::ask(&self.shared.link, |r| {
+            super::task::MediaCommand::RequestKeyframe(id, r)
+        })
+        .await
+    }
+
     /// `getStats()` of the receiver: its `inbound-rtp` object (W3C
     /// webrtc-pc §5.3, the stats selection algorithm).
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {

@@ -39,6 +39,8 @@ pub(crate) enum MediaCommand {
     Stop(TransceiverId, Reply<()>),
     /// `setCodecPreferences()`.
     SetCodecPreferences(TransceiverId, Vec<RtpCodec>, Reply<()>),
+    /// A keyframe request (PLI) to the peer's sender on a transceiver.
+    RequestKeyframe(TransceiverId, Reply<()>),
 }
 
 /// A frame `write_frame` accepted, on the connection's queue of handle
@@ -176,6 +178,10 @@ impl MediaTask {
             }
             MediaCommand::SetCodecPreferences(id, codecs, reply) => {
                 let _ = reply.send(core.set_codec_preferences(id, codecs).map_err(Error::from));
+            }
+            MediaCommand::RequestKeyframe(id, reply) => {
+                let now = std::time::Instant::now();
+                let _ = reply.send(core.request_keyframe(now, id).map_err(Error::from));
             }
         }
         self.sync(core);
