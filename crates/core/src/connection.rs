@@ -28,6 +28,7 @@ pub use media::{RtpTransceiverInit, TrackInfo, TransceiverInfo};
 // The connection in parts a reader can name; each adds an `impl
 // PeerConnection` block over the fields declared here.
 mod channels;
+mod dtmf;
 mod identity;
 mod media;
 mod signaling;

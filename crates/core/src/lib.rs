@@ -18,10 +18,11 @@
 //! Media (first slice): transceivers through JSEP, SRTP keyed from
 //! DTLS-SRTP, a sample writer ([`PeerConnection::write_frame`]) and frames
 //! out as [`Event::TrackFrame`], NACK/RTX, PLI, SR/RR, `setCodecPreferences`,
-//! and `inbound-rtp` / `outbound-rtp` / `remote-inbound-rtp` stats; see
-//! `docs/architecture.md`.
+//! DTMF ([`PeerConnection::insert_dtmf`], RFC 4733 telephone events both
+//! ways), and `inbound-rtp` / `outbound-rtp` / `remote-inbound-rtp` stats;
+//! see `docs/architecture.md`.
 //!
-//! Not yet: simulcast, DTMF, a pacer and congestion control, TURN, the
+//! Not yet: simulcast, a pacer and congestion control, TURN, the
 //! `accepts()` test for many connections on one socket, and mDNS
 //! resolution of `.local` candidates (such peers connect through
 //! peer-reflexive discovery instead).
