@@ -281,8 +281,9 @@ impl PeerConnection {
     /// `getStats()`: the peer connection, its transport, the selected
     /// candidate pair with its candidates, every local candidate, the
     /// certificates, the data channels and the RTP streams (`inbound-rtp`,
-    /// `outbound-rtp`) (W3C webrtc-stats). `wall_clock`
-    /// gives the `timestamp`s.
+    /// `outbound-rtp`, `remote-inbound-rtp`, `remote-outbound-rtp`, with
+    /// their `codec`s and the senders' `media-source`s) (W3C
+    /// webrtc-stats). `wall_clock` gives the `timestamp`s.
     pub fn get_stats(&self, wall_clock: SystemTime) -> StatsReport {
         stats::report(
             &stats::Sources {
@@ -295,6 +296,7 @@ impl PeerConnection {
                 channels: &self.channels,
                 counters: self.stats,
                 media: self.media.get(),
+                transceivers: self.jsep.transceivers(),
             },
             wall_clock,
         )

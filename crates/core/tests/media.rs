@@ -1048,3 +1048,138 @@ fn dtmf_durations_are_clamped_to_40_ms_and_gaps_to_30_ms() {
         "{end:?}"
     );
 }
+
+/// The stats object with `id`, of the type `pick` extracts.
+fn by_id<T: Clone>(
+    report: &ferrtc_core::StatsReport,
+    id: &str,
+    pick: impl Fn(&Stats) -> Option<&T>,
+) -> T {
+    report
+        .stats
+        .get(id)
+        .and_then(pick)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {id} in {}", report.to_json()))
+}
+
+#[test]
+fn stats_link_codecs_media_sources_and_remote_outbound_rtp_as_browsers_do() {
+    let mut call = call(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    stream(&mut call, 60, |_, _| false);
+
+    let a = call.pair.a();
+    let report = a.pc.get_stats(SystemTime::now());
+    fn codec(s: &Stats) -> Option<&ferrtc_core::CodecStats> {
+        match s {
+            Stats::Codec(c) => Some(c),
+            _ => None,
+        }
+    }
+    fn source(s: &Stats) -> Option<&ferrtc_core::MediaSourceStats> {
+        match s {
+            Stats::MediaSource(m) => Some(m),
+            _ => None,
+        }
+    }
+    fn remote_outbound(s: &Stats) -> Option<&ferrtc_core::RemoteOutboundRtpStats> {
+        match s {
+            Stats::RemoteOutboundRtp(r) => Some(r),
+            _ => None,
+        }
+    }
+    let v_out = outbound(&a.pc, "video");
+    let vp8 = by_id(&report, v_out.codec_id.as_deref().unwrap(), codec);
+    assert_eq!(vp8.id, "COT01_96");
+    assert_eq!(
+        (vp8.payload_type, vp8.mime_type.as_str(), vp8.clock_rate),
+        (96, "video/VP8", 90000)
+    );
+    assert_eq!((vp8.channels, vp8.sdp_fmtp_line.clone()), (None, None));
+    assert_eq!(vp8.transport_id, v_out.transport_id);
+    let a_out = outbound(&a.pc, "audio");
+    let opus = by_id(&report, a_out.codec_id.as_deref().unwrap(), codec);
+    assert_eq!(opus.id, "COT01_111_minptime=10;useinbandfec=1");
+    assert_eq!(
+        (
+            opus.payload_type,
+            opus.mime_type.as_str(),
+            opus.clock_rate,
+            opus.channels
+        ),
+        (111, "audio/opus", 48000, Some(2))
+    );
+    assert_eq!(
+        opus.sdp_fmtp_line.as_deref(),
+        Some("minptime=10;useinbandfec=1")
+    );
+    // Only codecs in use: no telephone-event, no RTX, no other video codec.
+    let codecs = report
+        .stats
+        .values()
+        .filter(|s| matches!(s, Stats::Codec(_)))
+        .count();
+    assert_eq!(codecs, 2, "{}", report.to_json());
+
+    let camera = by_id(&report, v_out.media_source_id.as_deref().unwrap(), source);
+    assert_eq!(
+        (camera.track_identifier.as_str(), camera.kind, camera.frames),
+        ("camera", "video", Some(60))
+    );
+    let mic = by_id(&report, a_out.media_source_id.as_deref().unwrap(), source);
+    assert_eq!((mic.track_identifier.as_str(), mic.kind), ("mic", "audio"));
+    let seconds = mic.total_samples_duration.unwrap();
+    assert!((seconds - 1.2).abs() < 1e-9, "{seconds}");
+    assert_eq!(mic.frames, None);
+
+    let b = call.pair.b();
+    let report = b.pc.get_stats(SystemTime::now());
+    let v_in = inbound(&b.pc, "video");
+    assert_eq!(v_in.codec_id.as_deref(), Some("CIT01_96"));
+    by_id(&report, "CIT01_96", codec);
+    assert_eq!(v_in.frames_decoded, 60);
+    assert_eq!(v_in.frames_decoded, v_in.frames_received);
+    assert_eq!(v_in.key_frames_decoded, 2, "frames 0 and 30");
+    let remote = by_id(&report, v_in.remote_id.as_deref().unwrap(), remote_outbound);
+    assert_eq!(remote.local_id, v_in.id);
+    assert_eq!(remote.ssrc, v_in.ssrc);
+    assert_eq!(remote.codec_id, v_in.codec_id);
+    assert_eq!(remote.kind, "video");
+    // The last sender report came after the last frame.
+    assert_eq!(remote.packets_sent, v_out.packets_sent);
+    assert_eq!(remote.bytes_sent, v_out.bytes_sent);
+    assert!(remote.reports_sent >= 2, "{remote:?}");
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0;
+    assert!(
+        (remote.remote_timestamp - now_ms).abs() < 60_000.0,
+        "{remote:?}"
+    );
+    let json = report.to_json();
+    for field in [
+        "\"type\":\"codec\"",
+        "\"type\":\"remote-outbound-rtp\"",
+        "\"remoteTimestamp\"",
+        "\"reportsSent\"",
+        "\"remoteId\"",
+        "\"codecId\"",
+        "\"framesDecoded\"",
+        "\"keyFramesDecoded\"",
+        "\"mimeType\":\"audio/opus\"",
+        "\"sdpFmtpLine\"",
+    ] {
+        assert!(json.contains(field), "{field} in {json}");
+    }
+    let json = call.pair.a().pc.get_stats(SystemTime::now()).to_json();
+    for field in [
+        "\"type\":\"media-source\"",
+        "\"trackIdentifier\":\"mic\"",
+        "\"totalSamplesDuration\"",
+        "\"mediaSourceId\"",
+    ] {
+        assert!(json.contains(field), "{field} in {json}");
+    }
+}

@@ -11,6 +11,7 @@
 //! | `receiver` | one `RTCRtpReceiver`: statistics, NACK, RTX unwrap, jitter buffer, PLI |
 //! | `demux` | mid, then SSRC, then payload type (RFC 8843 §9.2), a bounded SSRC table |
 //! | `rtcp` | reports (RFC 3550 §6.4) and feedback (RFC 4585) in and out |
+//! | `stats` | the `getStats()` objects of the RTP streams, their codecs and sources |
 //! | `dtmf` | a sender's `RTCDTMFSender` (webrtc-pc §7): RFC 4733 events on the audio clock |
 //!
 //! JSEP (`ferrtc-jsep`) owns the transceivers; this session only keeps, per
@@ -25,6 +26,7 @@ mod receiver;
 mod rtcp;
 mod sender;
 mod srtp;
+mod stats;
 
 #[cfg(test)]
 mod tests;
@@ -45,7 +47,6 @@ pub use receiver::InboundCounters;
 pub use sender::OutboundCounters;
 
 use crate::event::Event;
-use crate::stats::{InboundRtpStats, OutboundRtpStats, RemoteInboundRtpStats};
 use demux::{SsrcTable, Unroutable};
 use dtmf::ToneSender;
 use receiver::Receiver;
@@ -310,15 +311,6 @@ impl std::fmt::Debug for MediaSession {
             .field("queued", &self.outbound.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Browsers' stats ids name the kind with one letter.
-fn kind_letter(video: bool) -> char {
-    if video { 'V' } else { 'A' }
-}
-
-fn kind_str(video: bool) -> &'static str {
-    if video { "video" } else { "audio" }
 }
 
 /// The round-trip time assumed until reports measure one.
@@ -866,96 +858,6 @@ impl MediaSession {
     /// The SSRC of a transceiver's sender, once it can send.
     pub fn sender_ssrc(&self, t: TransceiverId) -> Option<u32> {
         self.senders.get(&t).map(|s| s.ssrc)
-    }
-
-    /// `inbound-rtp` stats, one per receiver that got media.
-    pub fn inbound_stats(&self, timestamp: f64, transport: &str) -> Vec<InboundRtpStats> {
-        self.receivers
-            .values()
-            .filter_map(|r| {
-                let ssrc = r.ssrc()?;
-                let codec = r.codec()?;
-                let (lost, jitter) = r.loss_and_jitter();
-                let c = r.counters;
-                Some(InboundRtpStats {
-                    id: format!("IT01{}{ssrc}", kind_letter(codec.codec.is_video())),
-                    timestamp,
-                    ssrc,
-                    kind: kind_str(codec.codec.is_video()),
-                    transport_id: transport.to_owned(),
-                    mid: r.mid.clone(),
-                    packets_received: c.packets_received,
-                    bytes_received: c.bytes_received,
-                    header_bytes_received: c.header_bytes_received,
-                    packets_lost: lost,
-                    packets_discarded: c.packets_discarded,
-                    jitter,
-                    nack_count: c.nack_count,
-                    pli_count: c.pli_count,
-                    frames_received: c.frames_received,
-                    retransmitted_packets_received: c.retransmitted_packets_received,
-                    retransmitted_bytes_received: c.retransmitted_bytes_received,
-                })
-            })
-            .collect()
-    }
-
-    /// `outbound-rtp` stats, one per sender.
-    pub fn outbound_stats(&self, timestamp: f64, transport: &str) -> Vec<OutboundRtpStats> {
-        self.senders
-            .values()
-            .map(|s| {
-                let c = s.counters;
-                let video = s.codec.codec.is_video();
-                OutboundRtpStats {
-                    id: format!("OT01{}{}", kind_letter(video), s.ssrc),
-                    timestamp,
-                    ssrc: s.ssrc,
-                    kind: kind_str(video),
-                    transport_id: transport.to_owned(),
-                    mid: s.mid.clone(),
-                    rtx_ssrc: s.rtx_ssrc(),
-                    packets_sent: c.packets_sent,
-                    bytes_sent: c.bytes_sent,
-                    header_bytes_sent: c.header_bytes_sent,
-                    retransmitted_packets_sent: c.retransmitted_packets_sent,
-                    retransmitted_bytes_sent: c.retransmitted_bytes_sent,
-                    frames_sent: c.frames_sent,
-                    key_frames_encoded: c.key_frames_sent,
-                    nack_count: c.nack_count,
-                    pli_count: c.pli_count,
-                    fir_count: c.fir_count,
-                }
-            })
-            .collect()
-    }
-
-    /// `remote-inbound-rtp` stats, one per sender the peer reported on.
-    pub fn remote_inbound_stats(
-        &self,
-        timestamp: f64,
-        transport: &str,
-    ) -> Vec<RemoteInboundRtpStats> {
-        self.senders
-            .values()
-            .filter_map(|s| {
-                let b = s.remote_report?;
-                let video = s.codec.codec.is_video();
-                Some(RemoteInboundRtpStats {
-                    id: format!("RI01{}{}", kind_letter(video), s.ssrc),
-                    timestamp,
-                    ssrc: s.ssrc,
-                    kind: kind_str(video),
-                    transport_id: transport.to_owned(),
-                    local_id: format!("OT01{}{}", kind_letter(video), s.ssrc),
-                    packets_lost: i64::from(b.cumulative_lost),
-                    fraction_lost: f64::from(b.fraction_lost) / 256.0,
-                    jitter: f64::from(b.jitter) / f64::from(s.codec.clock_rate),
-                    round_trip_time: s.rtt().map(|d| d.as_secs_f64()),
-                    round_trip_time_measurements: s.rtt_measurements,
-                })
-            })
-            .collect()
     }
 
     /// SSRCs bound in the demux table.

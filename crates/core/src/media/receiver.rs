@@ -53,6 +53,20 @@ pub struct InboundCounters {
     pub pli_count: u64,
 }
 
+/// The peer's last sender report about the stream received (RFC 3550
+/// §6.4.1; W3C `RTCRemoteOutboundRtpStreamStats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RemoteSender {
+    /// The sender's packet count (wraps at 2^32).
+    pub packets_sent: u32,
+    /// The sender's octet count, payload only (wraps at 2^32).
+    pub octets_sent: u32,
+    /// The NTP timestamp of the report.
+    pub ntp_time: u64,
+    /// Sender reports received about the stream.
+    pub reports: u64,
+}
+
 /// The stream of one remote SSRC.
 struct Stream {
     ssrc: u32,
@@ -64,6 +78,8 @@ struct Stream {
     /// When the last keyframe request went out, while one is wanted.
     keyframe_wanted: Option<Option<Instant>>,
     stats: ReceiveStats,
+    /// What the sender's reports say.
+    remote: Option<RemoteSender>,
 }
 
 /// The receiving half of a transceiver.
@@ -319,6 +335,7 @@ impl Receiver {
                 .then(|| KeyframeRequester::new(KeyframeMethod::Pli, local_ssrc, ssrc)),
             keyframe_wanted: None,
             stats: ReceiveStats::new(ssrc, codec.clock_rate),
+            remote: None,
         }
     }
 
@@ -420,7 +437,19 @@ impl Receiver {
     pub fn on_sender_report(&mut self, now: Instant, sr: &SenderReport) {
         if let Some(s) = self.stream.as_mut().filter(|s| s.ssrc == sr.ssrc) {
             s.stats.on_sender_report(now, sr);
+            let reports = s.remote.map_or(0, |r| r.reports) + 1;
+            s.remote = Some(RemoteSender {
+                packets_sent: sr.packet_count,
+                octets_sent: sr.octet_count,
+                ntp_time: sr.ntp_time,
+                reports,
+            });
         }
+    }
+
+    /// What the peer's sender reports said about the stream, once one came.
+    pub fn remote_sender(&self) -> Option<RemoteSender> {
+        self.stream.as_ref()?.remote
     }
 
     /// RFC 3550 A.3: packets lost, and the interarrival jitter in seconds.

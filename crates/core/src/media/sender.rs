@@ -43,6 +43,17 @@ pub struct OutboundCounters {
     pub fir_count: u64,
 }
 
+/// What the application wrote on a sender (W3C `RTCMediaSourceStats`):
+/// every frame, the ones muted by a DTMF tone included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SourceCounters {
+    /// Frames written (`frames` of a video source).
+    pub frames: u64,
+    /// Their durations added up (`totalSamplesDuration` of an audio
+    /// source).
+    pub duration: Duration,
+}
+
 /// Ids of the header extensions this sender writes.
 #[derive(Debug, Clone, Copy, Default)]
 struct SendExtensions {
@@ -68,6 +79,8 @@ pub(crate) struct Sender {
     history: SendHistory,
     stats: SendStats,
     pub counters: OutboundCounters,
+    /// What the application wrote.
+    pub source: SourceCounters,
     /// The last report block the peer sent about this stream, and the
     /// round-trip time measured from one (W3C `remote-inbound-rtp`).
     pub remote_report: Option<ReportBlock>,
@@ -131,6 +144,7 @@ impl Sender {
             history: SendHistory::new(history),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
+            source: SourceCounters::default(),
             remote_report: None,
             rtt_measurements: 0,
         })
@@ -209,8 +223,10 @@ impl Sender {
         Ok((out, timestamp))
     }
 
-    /// Moves the RTP clock on by `duration` of media.
+    /// Moves the RTP clock on by `duration` of media, one frame written.
     fn advance(&mut self, duration: Duration) {
+        self.source.frames += 1;
+        self.source.duration += duration;
         let ticks = duration.as_nanos() * u128::from(self.codec.clock_rate) / 1_000_000_000;
         self.timestamp = self.timestamp.wrapping_add(ticks as u32);
     }
