@@ -1023,7 +1023,27 @@ fn dtmf_durations_are_clamped_to_40_ms_and_gaps_to_30_ms() {
         .pc
         .insert_dtmf(now, audio, "12", Duration::ZERO, Duration::ZERO)
         .unwrap();
+    // The drive contract: one pass leaves nothing due, and the DTMF timer
+    // (the first update, 40 ms at the latest) is in poll_timeout.
     let mut changes = Vec::new();
+    let a = call.pair.a();
+    let mut buf = Vec::new();
+    let mut sent = 0;
+    while a.pc.poll_transmit(now, &mut buf).is_some() {
+        sent += 1;
+    }
+    assert!(sent >= 1, "the first telephone-event packet leaves at once");
+    while let Some(e) = a.pc.poll_event() {
+        if let Event::DtmfToneChange { tone, .. } = e {
+            changes.push((tone, Duration::ZERO));
+        }
+    }
+    let next = a.pc.poll_timeout().expect("a timer");
+    assert!(
+        next > now && next <= now + Duration::from_millis(40),
+        "{:?}",
+        next - now
+    );
     for _ in 0..200 {
         call.pair.net.run_for(Duration::from_millis(1));
         let t = call.pair.net.now() - start;
