@@ -28,6 +28,7 @@ pub use media::{RtpTransceiverInit, TrackInfo, TransceiverInfo};
 // The connection in parts a reader can name; each adds an `impl
 // PeerConnection` block over the fields declared here.
 mod channels;
+mod dtmf;
 mod identity;
 mod media;
 mod signaling;
@@ -280,8 +281,9 @@ impl PeerConnection {
     /// `getStats()`: the peer connection, its transport, the selected
     /// candidate pair with its candidates, every local candidate, the
     /// certificates, the data channels and the RTP streams (`inbound-rtp`,
-    /// `outbound-rtp`) (W3C webrtc-stats). `wall_clock`
-    /// gives the `timestamp`s.
+    /// `outbound-rtp`, `remote-inbound-rtp`, `remote-outbound-rtp`, with
+    /// their `codec`s and the senders' `media-source`s) (W3C
+    /// webrtc-stats). `wall_clock` gives the `timestamp`s.
     pub fn get_stats(&self, wall_clock: SystemTime) -> StatsReport {
         stats::report(
             &stats::Sources {
@@ -294,6 +296,7 @@ impl PeerConnection {
                 channels: &self.channels,
                 counters: self.stats,
                 media: self.media.get(),
+                transceivers: self.jsep.transceivers(),
             },
             wall_clock,
         )

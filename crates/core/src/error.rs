@@ -295,6 +295,15 @@ impl From<crate::media::MediaError> for Error {
             }
             M::BadKind(_) | M::KindMismatch { .. } => type_error(message, Some(Box::new(e))),
             M::UnsupportedCodec(_) => not_supported(message, Some(Box::new(e))),
+            // webrtc-pc §7.2 insertDTMF: InvalidCharacterError has no kind
+            // here; SyntaxError is the closest DOMException (the source is
+            // the precise `DtmfError`).
+            M::Dtmf(ferrtc_rtp::dtmf::DtmfError::InvalidCharacterError { .. }) => {
+                syntax(message, Some(Box::new(e)))
+            }
+            M::Dtmf(ferrtc_rtp::dtmf::DtmfError::InvalidStateError) => {
+                invalid_state(message, Some(Box::new(e)))
+            }
             _ => operation(message, Some(Box::new(e))),
         }
     }

@@ -110,4 +110,25 @@ pub enum Event {
         /// The transceiver whose sender is asked.
         transceiver: TransceiverId,
     },
+    /// The `tonechange` event of a sender's `RTCDTMFSender` (W3C
+    /// webrtc-pc §7.3, `RTCDTMFToneChangeEvent`): `tone` is the tone that
+    /// starts playing (`,` included), or empty once the tone buffer is
+    /// done.
+    #[doc(alias = "RTCDTMFToneChangeEvent")]
+    DtmfToneChange {
+        /// The transceiver whose sender plays the tones.
+        transceiver: TransceiverId,
+        /// One character, or empty at the end of the tone buffer.
+        tone: String,
+    },
+    /// A DTMF tone the peer sent on a receiver's stream as an RFC 4733
+    /// telephone event (§2.5.2): one per event, when its first packet
+    /// arrives, in order; repeated and retransmitted packets of an event
+    /// are not reported again.
+    DtmfReceived {
+        /// The transceiver whose receiver got it.
+        transceiver: TransceiverId,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        tone: char,
+    },
 }

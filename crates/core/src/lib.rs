@@ -18,10 +18,12 @@
 //! Media (first slice): transceivers through JSEP, SRTP keyed from
 //! DTLS-SRTP, a sample writer ([`PeerConnection::write_frame`]) and frames
 //! out as [`Event::TrackFrame`], NACK/RTX, PLI, SR/RR, `setCodecPreferences`,
-//! and `inbound-rtp` / `outbound-rtp` / `remote-inbound-rtp` stats; see
+//! DTMF ([`PeerConnection::insert_dtmf`], RFC 4733 telephone events both
+//! ways), and `inbound-rtp` / `outbound-rtp` / `remote-inbound-rtp` /
+//! `remote-outbound-rtp` / `codec` / `media-source` stats; see
 //! `docs/architecture.md`.
 //!
-//! Not yet: simulcast, DTMF, a pacer and congestion control, TURN, the
+//! Not yet: simulcast, a pacer and congestion control, TURN, the
 //! `accepts()` test for many connections on one socket, and mDNS
 //! resolution of `.local` candidates (such peers connect through
 //! peer-reflexive discovery instead).
@@ -63,7 +65,8 @@ pub use identity::{
 };
 pub use media::{InboundCounters, MediaConfig, MediaError, MediaStats, OutboundCounters};
 pub use stats::{
-    CandidatePairStats, CandidateStats, CertificateStats, DataChannelStats, InboundRtpStats,
-    OutboundRtpStats, PeerConnectionStats, RemoteInboundRtpStats, SctpTransportStats, Stats,
-    StatsReport, TransportStats,
+    CandidatePairStats, CandidateStats, CertificateStats, CodecStats, DataChannelStats,
+    InboundRtpStats, MediaSourceStats, OutboundRtpStats, PeerConnectionStats,
+    RemoteInboundRtpStats, RemoteOutboundRtpStats, SctpTransportStats, Stats, StatsReport,
+    TransportStats,
 };

@@ -65,6 +65,12 @@ pub enum Stats {
     OutboundRtp(OutboundRtpStats),
     /// `RTCRemoteInboundRtpStreamStats`.
     RemoteInboundRtp(RemoteInboundRtpStats),
+    /// `RTCRemoteOutboundRtpStreamStats`.
+    RemoteOutboundRtp(RemoteOutboundRtpStats),
+    /// `RTCCodecStats`.
+    Codec(CodecStats),
+    /// `RTCAudioSourceStats` or `RTCVideoSourceStats`.
+    MediaSource(MediaSourceStats),
 }
 
 impl Stats {
@@ -81,6 +87,9 @@ impl Stats {
             Stats::InboundRtp(s) => &s.id,
             Stats::OutboundRtp(s) => &s.id,
             Stats::RemoteInboundRtp(s) => &s.id,
+            Stats::RemoteOutboundRtp(s) => &s.id,
+            Stats::Codec(s) => &s.id,
+            Stats::MediaSource(s) => &s.id,
         }
     }
 
@@ -98,6 +107,9 @@ impl Stats {
             Stats::InboundRtp(_) => "inbound-rtp",
             Stats::OutboundRtp(_) => "outbound-rtp",
             Stats::RemoteInboundRtp(_) => "remote-inbound-rtp",
+            Stats::RemoteOutboundRtp(_) => "remote-outbound-rtp",
+            Stats::Codec(_) => "codec",
+            Stats::MediaSource(_) => "media-source",
         }
     }
 }
@@ -308,6 +320,19 @@ pub struct InboundRtpStats {
     /// `framesReceived`: whole frames out of the jitter buffer (before any
     /// decoder: ferrtc does not decode).
     pub frames_received: u64,
+    /// `framesDecoded`: ferrtc does not decode; this counts the frames
+    /// assembled and handed to the application ([`crate::Event::TrackFrame`]),
+    /// the same as `framesReceived`.
+    pub frames_decoded: u64,
+    /// `keyFramesDecoded`: the keyframes among `framesDecoded`.
+    pub key_frames_decoded: u64,
+    /// `codecId`: the `codec` of the stream's payload type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec_id: Option<String>,
+    /// `remoteId`: the `remote-outbound-rtp` from the sender's reports,
+    /// once one came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
     /// `retransmittedPacketsReceived`.
     pub retransmitted_packets_received: u64,
     /// `retransmittedBytesReceived`.
@@ -335,6 +360,13 @@ pub struct OutboundRtpStats {
     /// `rtxSsrc`, when RTX is negotiated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtx_ssrc: Option<u32>,
+    /// `codecId`: the `codec` the sender sends with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec_id: Option<String>,
+    /// `mediaSourceId`: the `media-source` of the sender's track, if it
+    /// has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_source_id: Option<String>,
     /// `packetsSent`, retransmissions included.
     pub packets_sent: u64,
     /// `bytesSent`, retransmissions included.
@@ -389,6 +421,90 @@ pub struct RemoteInboundRtpStats {
     pub round_trip_time_measurements: u64,
 }
 
+/// `RTCRemoteOutboundRtpStreamStats` (W3C webrtc-stats §5.3.9): what the
+/// peer's sender reports (RFC 3550 §6.4.1) say about a stream we receive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[doc(alias = "RTCRemoteOutboundRtpStreamStats")]
+pub struct RemoteOutboundRtpStats {
+    /// `id`.
+    pub id: String,
+    /// `timestamp` (of the report, not of the sender report).
+    pub timestamp: f64,
+    /// `ssrc`.
+    pub ssrc: u32,
+    /// `kind`.
+    pub kind: &'static str,
+    /// `transportId`.
+    pub transport_id: String,
+    /// `codecId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec_id: Option<String>,
+    /// `localId`: the `inbound-rtp` of the stream.
+    pub local_id: String,
+    /// `packetsSent`: the sender report's packet count.
+    pub packets_sent: u64,
+    /// `bytesSent`: the sender report's octet count (payload bytes).
+    pub bytes_sent: u64,
+    /// `remoteTimestamp`: the sender report's NTP time, in milliseconds
+    /// since the Unix epoch.
+    pub remote_timestamp: f64,
+    /// `reportsSent`: sender reports received about the stream.
+    pub reports_sent: u64,
+}
+
+/// `RTCCodecStats` (W3C webrtc-stats §5.3.3): a payload type in use by an
+/// RTP stream of the transport (browsers expose only those).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[doc(alias = "RTCCodecStats")]
+pub struct CodecStats {
+    /// `id`.
+    pub id: String,
+    /// `timestamp`.
+    pub timestamp: f64,
+    /// `transportId`.
+    pub transport_id: String,
+    /// `payloadType`.
+    pub payload_type: u8,
+    /// `mimeType`: `audio/opus`, `video/VP8`, ... (the kind, then the
+    /// encoding name as negotiated).
+    pub mime_type: String,
+    /// `clockRate`.
+    pub clock_rate: u32,
+    /// `channels`, when the rtpmap says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u16>,
+    /// `sdpFmtpLine`: the `a=fmtp` parameters, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sdp_fmtp_line: Option<String>,
+}
+
+/// `RTCMediaSourceStats` (W3C webrtc-stats §5.3.10), with the members of
+/// `RTCAudioSourceStats` or `RTCVideoSourceStats` ferrtc knows: the
+/// application writes encoded frames, so there are no levels, sizes or
+/// rates, only what was written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[doc(alias = "RTCMediaSourceStats")]
+pub struct MediaSourceStats {
+    /// `id`.
+    pub id: String,
+    /// `timestamp`.
+    pub timestamp: f64,
+    /// `trackIdentifier`: the sender's track id.
+    pub track_identifier: String,
+    /// `kind`: `audio` or `video`.
+    pub kind: &'static str,
+    /// `frames` (video): frames written on the sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u64>,
+    /// `totalSamplesDuration` (audio): seconds of audio written, from the
+    /// frames' durations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_samples_duration: Option<f64>,
+}
+
 /// Standard base64 (RFC 4648 §4) for `base64Certificate`.
 pub(crate) fn base64(data: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -422,11 +538,13 @@ pub(crate) struct Sources<'a> {
     pub(crate) channels: &'a DataChannels,
     pub(crate) counters: ConnectionStats,
     pub(crate) media: Option<&'a crate::media::MediaSession>,
+    pub(crate) transceivers: &'a [ferrtc_jsep::Transceiver],
 }
 
 /// `getStats()` (W3C webrtc-pc §8.2): the peer connection, its transport,
 /// the selected candidate pair with its candidates, every local candidate,
-/// the certificates, the SCTP transport and the data channels.
+/// the certificates, the SCTP transport, the data channels and the media
+/// session's RTP stream objects.
 /// `wall_clock` gives the `timestamp`s.
 pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> StatsReport {
     let timestamp = wall_clock
@@ -567,14 +685,8 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
         }));
     }
     if let Some(media) = src.media {
-        for s in media.inbound_stats(timestamp, &transport_id) {
-            report.insert(Stats::InboundRtp(s));
-        }
-        for s in media.outbound_stats(timestamp, &transport_id) {
-            report.insert(Stats::OutboundRtp(s));
-        }
-        for s in media.remote_inbound_stats(timestamp, &transport_id) {
-            report.insert(Stats::RemoteInboundRtp(s));
+        for s in media.rtp_stats(timestamp, &transport_id, src.transceivers) {
+            report.insert(s);
         }
     }
     report

@@ -726,3 +726,525 @@ fn h264_negotiated_by_codec_preferences_is_payloaded_and_reassembled() {
         "H.264 access units intact, keyframes marked"
     );
 }
+
+/// The tones a peer received (RFC 4733 events) on `transceiver`, in order.
+fn received_tones(events: &[Event]) -> Vec<char> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DtmfReceived { tone, .. } => Some(*tone),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sender's `tonechange` events on `transceiver`, in order.
+fn tone_changes(events: &[Event], transceiver: TransceiverId) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DtmfToneChange {
+                transceiver: t,
+                tone,
+            } if *t == transceiver => Some(tone.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The instant (ms since `start`) each event matching `want` was seen,
+/// stepping the network `step_ms` at a time for `total_ms`, writing a
+/// 20 ms Opus frame on a's audio sender every 20 ms.
+fn run_with_audio(call: &mut Call, total_ms: u64) -> Vec<(u64, Event)> {
+    let audio = call.audio;
+    let mut seen = Vec::new();
+    let (mut ta, mut tb) = (call.pair.a().events.len(), call.pair.b().events.len());
+    for step in 0..total_ms / 20 {
+        let now = call.pair.net.now();
+        call.pair
+            .a()
+            .pc
+            .write_frame(
+                now,
+                audio,
+                &opus_frame(step as usize),
+                Duration::from_millis(20),
+                false,
+            )
+            .unwrap();
+        call.pair.run(Duration::from_millis(20));
+        let ms = (step + 1) * 20;
+        let a = &call.pair.a().events;
+        seen.extend(a[ta..].iter().map(|e| (ms, e.clone())));
+        ta = a.len();
+        let b = &call.pair.b().events;
+        seen.extend(b[tb..].iter().map(|e| (ms, e.clone())));
+        tb = b.len();
+    }
+    seen
+}
+
+#[test]
+fn dtmf_tones_inserted_on_one_side_arrive_in_order_with_the_comma_pause() {
+    let mut call = call(11, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let audio = call.audio;
+    run_with_audio(&mut call, 200);
+    let now = call.pair.net.now();
+    let a = call.pair.a();
+    assert!(a.pc.can_insert_dtmf(audio).unwrap());
+    assert_eq!(a.pc.dtmf_tone_buffer(audio).unwrap(), "");
+    let ms = Duration::from_millis;
+    a.pc.insert_dtmf(now, audio, "1,#a", ms(100), ms(70))
+        .unwrap();
+    // The first tone started with the call: the buffer holds the rest.
+    assert_eq!(a.pc.dtmf_tone_buffer(audio).unwrap(), ",#A");
+    let seen = run_with_audio(&mut call, 3000);
+    let at = |tone: char| {
+        seen.iter()
+            .find_map(|(t, e)| match e {
+                Event::DtmfReceived { tone: x, .. } if *x == tone => Some(*t),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{tone} not received"))
+    };
+    let (one, hash, a_tone) = (at('1'), at('#'), at('A'));
+    // "1" (100 ms) and its gap (70 ms), "," (2 s), then "#".
+    assert!(
+        (2150..=2220).contains(&(hash - one)),
+        "1 at {one} ms, # at {hash} ms"
+    );
+    assert!(
+        (160..=190).contains(&(a_tone - hash)),
+        "# {hash}, A {a_tone}"
+    );
+
+    let b = call.pair.b();
+    assert_eq!(received_tones(&b.events), vec!['1', '#', 'A']);
+    let b_audio =
+        b.pc.transceivers()
+            .iter()
+            .find(|t| t.mid.as_deref() == Some(call.audio_mid.as_str()))
+            .unwrap()
+            .id;
+    assert!(b.events.iter().all(|e| match e {
+        Event::DtmfReceived { transceiver, .. } => *transceiver == b_audio,
+        _ => true,
+    }));
+    // Telephone events never reach the audio frames; they share the
+    // stream's sequence numbers without looking like loss.
+    let audio_frames: Vec<u32> = b
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TrackFrame {
+                mid,
+                frame,
+                rtp_timestamp,
+                ..
+            } if *mid == call.audio_mid => {
+                assert_eq!(frame.len(), 120, "an Opus frame, not an event");
+                Some(*rtp_timestamp)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        audio_frames
+            .windows(2)
+            .all(|w| w[1].wrapping_sub(w[0]) < 0x8000_0000 && w[1] != w[0]),
+        "audio timestamps move forward past the events"
+    );
+    let a_in = inbound(&b.pc, "audio");
+    assert_eq!(a_in.packets_lost, 0, "{a_in:?}");
+    assert_eq!(a_in.packets_discarded, 0, "{a_in:?}");
+    assert_eq!(a_in.frames_received, audio_frames.len() as u64);
+
+    let a = call.pair.a();
+    assert_eq!(
+        tone_changes(&a.events, audio),
+        vec!["1", ",", "#", "A", ""],
+        "tonechange per tone, then empty"
+    );
+    assert_eq!(a.pc.dtmf_tone_buffer(audio).unwrap(), "");
+    let a_out = outbound(&a.pc, "audio");
+    // Frames written while a tone played were not sent: 3 tones x 100 ms.
+    assert_eq!(a_out.frames_sent, audio_frames.len() as u64);
+    assert!(
+        (10 + 150 - 16..=10 + 150 - 14).contains(&a_out.frames_sent),
+        "{a_out:?}"
+    );
+    // Each tone: a first packet, one update, three end packets.
+    assert_eq!(a_out.packets_sent, a_out.frames_sent + 15, "{a_out:?}");
+    assert_eq!(a_in.packets_received, a_out.packets_sent);
+}
+
+#[test]
+fn a_lost_dtmf_packet_still_yields_each_tone_once() {
+    let mut call = call(12, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let audio = call.audio;
+    // telephone-event/48000 is payload type 110 (JSEP's default, as
+    // Chromium): lose the first packet of the first tone, the first and
+    // the update of the second, and two of the three end packets of the
+    // third.
+    let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = seen.clone();
+    call.pair.b().filter = Some(Box::new(move |pt| {
+        if pt != 110 {
+            return false;
+        }
+        count.set(count.get() + 1);
+        [1, 6, 7, 14, 15].contains(&count.get())
+    }));
+    let now = call.pair.net.now();
+    call.pair
+        .a()
+        .pc
+        .insert_dtmf(
+            now,
+            audio,
+            "123",
+            Duration::from_millis(100),
+            Duration::from_millis(70),
+        )
+        .unwrap();
+    run_with_audio(&mut call, 1000);
+    // Five packets a tone: first, one update, three ends.
+    assert_eq!(seen.get(), 15, "telephone events on payload type 110");
+    assert_eq!(received_tones(&call.pair.b().events), vec!['1', '2', '3']);
+    // The stream's statistics count from its first packet received (RFC
+    // 3550 A.3): the very first one, lost, is not known as lost.
+    assert_eq!(inbound(&call.pair.b().pc, "audio").packets_lost, 4);
+    assert_eq!(
+        tone_changes(&call.pair.a().events, audio),
+        vec!["1", "2", "3", ""]
+    );
+    // And again, with the same transceiver, later.
+    let now = call.pair.net.now();
+    call.pair
+        .a()
+        .pc
+        .insert_dtmf(
+            now,
+            audio,
+            "*",
+            Duration::from_millis(100),
+            Duration::from_millis(70),
+        )
+        .unwrap();
+    run_with_audio(&mut call, 500);
+    assert_eq!(
+        received_tones(&call.pair.b().events),
+        vec!['1', '2', '3', '*']
+    );
+}
+
+#[test]
+fn insert_dtmf_refuses_bad_tones_and_senders_that_cannot_send_dtmf() {
+    let mut call = call(13, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let (audio, video) = (call.audio, call.video);
+    let now = call.pair.net.now();
+    let ms = Duration::from_millis;
+    let a = call.pair.a();
+    a.pc.insert_dtmf(now, audio, "9", ms(6000), ms(30)).unwrap();
+    // A character that is not a tone: the W3C InvalidCharacterError, as
+    // the closest kind we have; the buffer is unchanged.
+    let err =
+        a.pc.insert_dtmf(now, audio, "12x4", ms(100), ms(70))
+            .unwrap_err();
+    assert_eq!(err.name(), "SyntaxError", "{err}");
+    assert!(matches!(
+        err.cause::<ferrtc_core::MediaError>(),
+        Some(ferrtc_core::MediaError::Dtmf(
+            ferrtc_rtp::dtmf::DtmfError::InvalidCharacterError {
+                character: 'x',
+                position: 2
+            }
+        ))
+    ));
+    assert_eq!(a.pc.dtmf_tone_buffer(audio).unwrap(), "");
+    // Video has no RTCDTMFSender.
+    assert!(!a.pc.can_insert_dtmf(video).unwrap());
+    let err =
+        a.pc.insert_dtmf(now, video, "1", ms(100), ms(70))
+            .unwrap_err();
+    assert_eq!(err.name(), "InvalidStateError");
+
+    // b answered without tracks: its audio transceiver is recvonly.
+    let b = call.pair.b();
+    let b_audio =
+        b.pc.transceivers()
+            .iter()
+            .find(|t| t.mid.as_deref() == Some(call.audio_mid.as_str()))
+            .unwrap()
+            .id;
+    assert!(!b.pc.can_insert_dtmf(b_audio).unwrap());
+    let err =
+        b.pc.insert_dtmf(now, b_audio, "1", ms(100), ms(70))
+            .unwrap_err();
+    assert_eq!(err.name(), "InvalidStateError");
+    // A track on it makes its direction sendrecv, but until that is
+    // negotiated its currentDirection still does not send.
+    let reused =
+        b.pc.add_track(TrackInfo {
+            id: "mic2".into(),
+            kind: MediaKind::Audio,
+            stream_ids: vec![],
+        })
+        .unwrap();
+    assert_eq!(reused, b_audio);
+    assert!(!b.pc.can_insert_dtmf(reused).unwrap());
+    assert_eq!(
+        b.pc.insert_dtmf(now, reused, "1", ms(100), ms(70))
+            .unwrap_err()
+            .name(),
+        "InvalidStateError"
+    );
+    // Never negotiated: no currentDirection.
+    let fresh =
+        b.pc.add_transceiver(MediaKind::Audio, Default::default())
+            .unwrap();
+    assert!(!b.pc.can_insert_dtmf(fresh).unwrap());
+    assert_eq!(
+        b.pc.insert_dtmf(now, fresh, "1", ms(100), ms(70))
+            .unwrap_err()
+            .name(),
+        "InvalidStateError"
+    );
+
+    // Stopped.
+    let a = call.pair.a();
+    a.pc.stop_transceiver(audio).unwrap();
+    assert!(!a.pc.can_insert_dtmf(audio).unwrap());
+    assert_eq!(
+        a.pc.insert_dtmf(now, audio, "1", ms(100), ms(70))
+            .unwrap_err()
+            .name(),
+        "InvalidStateError"
+    );
+}
+
+#[test]
+fn without_a_negotiated_telephone_event_dtmf_cannot_be_inserted() {
+    let mut pair = Pair::new(14, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let a = pair.a();
+    let audio =
+        a.pc.add_track(TrackInfo {
+            id: "mic".into(),
+            kind: MediaKind::Audio,
+            stream_ids: vec![],
+        })
+        .unwrap();
+    let opus: Vec<_> = PeerConnection::codec_capabilities(&MediaKind::Audio)
+        .into_iter()
+        .filter(|c| c.name == "opus")
+        .collect();
+    a.pc.set_codec_preferences(audio, opus).unwrap();
+    pair.negotiate();
+    let answer = pair.a().pc.current_remote_description().unwrap().sdp;
+    assert!(!answer.contains("telephone-event"), "{answer}");
+    let now = pair.net.now();
+    let a = pair.a();
+    assert!(!a.pc.can_insert_dtmf(audio).unwrap());
+    let err =
+        a.pc.insert_dtmf(
+            now,
+            audio,
+            "1",
+            Duration::from_millis(100),
+            Duration::from_millis(70),
+        )
+        .unwrap_err();
+    assert_eq!(err.name(), "InvalidStateError", "{err}");
+}
+
+#[test]
+fn dtmf_durations_are_clamped_to_40_ms_and_gaps_to_30_ms() {
+    let mut call = call(15, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let audio = call.audio;
+    let now = call.pair.net.now();
+    let start = now;
+    call.pair
+        .a()
+        .pc
+        .insert_dtmf(now, audio, "12", Duration::ZERO, Duration::ZERO)
+        .unwrap();
+    // The drive contract: one pass leaves nothing due, and the DTMF timer
+    // (the first update, 40 ms at the latest) is in poll_timeout.
+    let mut changes = Vec::new();
+    let a = call.pair.a();
+    let mut buf = Vec::new();
+    let mut sent = 0;
+    while a.pc.poll_transmit(now, &mut buf).is_some() {
+        sent += 1;
+    }
+    assert!(sent >= 1, "the first telephone-event packet leaves at once");
+    while let Some(e) = a.pc.poll_event() {
+        if let Event::DtmfToneChange { tone, .. } = e {
+            changes.push((tone, Duration::ZERO));
+        }
+    }
+    let next = a.pc.poll_timeout().expect("a timer");
+    assert!(
+        next > now && next <= now + Duration::from_millis(40),
+        "{:?}",
+        next - now
+    );
+    for _ in 0..200 {
+        call.pair.net.run_for(Duration::from_millis(1));
+        let t = call.pair.net.now() - start;
+        let a = call.pair.a();
+        while let Some(e) = a.pc.poll_event() {
+            if let Event::DtmfToneChange { tone, .. } = e {
+                changes.push((tone, t));
+            }
+        }
+    }
+    let tones: Vec<_> = changes.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(tones, vec!["1", "2", ""], "{changes:?}");
+    // "1" fired inside insert_dtmf; "2" after a 40 ms tone and a 30 ms
+    // gap, the end after as long again.
+    let (second, end) = (changes[1].1, changes[2].1);
+    assert!(
+        (Duration::from_millis(70)..Duration::from_millis(72)).contains(&second),
+        "{second:?}"
+    );
+    assert!(
+        (Duration::from_millis(140)..Duration::from_millis(142)).contains(&end),
+        "{end:?}"
+    );
+}
+
+/// The stats object with `id`, of the type `pick` extracts.
+fn by_id<T: Clone>(
+    report: &ferrtc_core::StatsReport,
+    id: &str,
+    pick: impl Fn(&Stats) -> Option<&T>,
+) -> T {
+    report
+        .stats
+        .get(id)
+        .and_then(pick)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {id} in {}", report.to_json()))
+}
+
+#[test]
+fn stats_link_codecs_media_sources_and_remote_outbound_rtp_as_browsers_do() {
+    let mut call = call(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    stream(&mut call, 60, |_, _| false);
+
+    let a = call.pair.a();
+    let report = a.pc.get_stats(SystemTime::now());
+    fn codec(s: &Stats) -> Option<&ferrtc_core::CodecStats> {
+        match s {
+            Stats::Codec(c) => Some(c),
+            _ => None,
+        }
+    }
+    fn source(s: &Stats) -> Option<&ferrtc_core::MediaSourceStats> {
+        match s {
+            Stats::MediaSource(m) => Some(m),
+            _ => None,
+        }
+    }
+    fn remote_outbound(s: &Stats) -> Option<&ferrtc_core::RemoteOutboundRtpStats> {
+        match s {
+            Stats::RemoteOutboundRtp(r) => Some(r),
+            _ => None,
+        }
+    }
+    let v_out = outbound(&a.pc, "video");
+    let vp8 = by_id(&report, v_out.codec_id.as_deref().unwrap(), codec);
+    assert_eq!(vp8.id, "COT01_96");
+    assert_eq!(
+        (vp8.payload_type, vp8.mime_type.as_str(), vp8.clock_rate),
+        (96, "video/VP8", 90000)
+    );
+    assert_eq!((vp8.channels, vp8.sdp_fmtp_line.clone()), (None, None));
+    assert_eq!(vp8.transport_id, v_out.transport_id);
+    let a_out = outbound(&a.pc, "audio");
+    let opus = by_id(&report, a_out.codec_id.as_deref().unwrap(), codec);
+    assert_eq!(opus.id, "COT01_111_minptime=10;useinbandfec=1");
+    assert_eq!(
+        (
+            opus.payload_type,
+            opus.mime_type.as_str(),
+            opus.clock_rate,
+            opus.channels
+        ),
+        (111, "audio/opus", 48000, Some(2))
+    );
+    assert_eq!(
+        opus.sdp_fmtp_line.as_deref(),
+        Some("minptime=10;useinbandfec=1")
+    );
+    // Only codecs in use: no telephone-event, no RTX, no other video codec.
+    let codecs = report
+        .stats
+        .values()
+        .filter(|s| matches!(s, Stats::Codec(_)))
+        .count();
+    assert_eq!(codecs, 2, "{}", report.to_json());
+
+    let camera = by_id(&report, v_out.media_source_id.as_deref().unwrap(), source);
+    assert_eq!(
+        (camera.track_identifier.as_str(), camera.kind, camera.frames),
+        ("camera", "video", Some(60))
+    );
+    let mic = by_id(&report, a_out.media_source_id.as_deref().unwrap(), source);
+    assert_eq!((mic.track_identifier.as_str(), mic.kind), ("mic", "audio"));
+    let seconds = mic.total_samples_duration.unwrap();
+    assert!((seconds - 1.2).abs() < 1e-9, "{seconds}");
+    assert_eq!(mic.frames, None);
+
+    let b = call.pair.b();
+    let report = b.pc.get_stats(SystemTime::now());
+    let v_in = inbound(&b.pc, "video");
+    assert_eq!(v_in.codec_id.as_deref(), Some("CIT01_96"));
+    by_id(&report, "CIT01_96", codec);
+    assert_eq!(v_in.frames_decoded, 60);
+    assert_eq!(v_in.frames_decoded, v_in.frames_received);
+    assert_eq!(v_in.key_frames_decoded, 2, "frames 0 and 30");
+    let remote = by_id(&report, v_in.remote_id.as_deref().unwrap(), remote_outbound);
+    assert_eq!(remote.local_id, v_in.id);
+    assert_eq!(remote.ssrc, v_in.ssrc);
+    assert_eq!(remote.codec_id, v_in.codec_id);
+    assert_eq!(remote.kind, "video");
+    // The last sender report came after the last frame.
+    assert_eq!(remote.packets_sent, v_out.packets_sent);
+    assert_eq!(remote.bytes_sent, v_out.bytes_sent);
+    assert!(remote.reports_sent >= 2, "{remote:?}");
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0;
+    assert!(
+        (remote.remote_timestamp - now_ms).abs() < 60_000.0,
+        "{remote:?}"
+    );
+    let json = report.to_json();
+    for field in [
+        "\"type\":\"codec\"",
+        "\"type\":\"remote-outbound-rtp\"",
+        "\"remoteTimestamp\"",
+        "\"reportsSent\"",
+        "\"remoteId\"",
+        "\"codecId\"",
+        "\"framesDecoded\"",
+        "\"keyFramesDecoded\"",
+        "\"mimeType\":\"audio/opus\"",
+        "\"sdpFmtpLine\"",
+    ] {
+        assert!(json.contains(field), "{field} in {json}");
+    }
+    let json = call.pair.a().pc.get_stats(SystemTime::now()).to_json();
+    for field in [
+        "\"type\":\"media-source\"",
+        "\"trackIdentifier\":\"mic\"",
+        "\"totalSamplesDuration\"",
+        "\"mediaSourceId\"",
+    ] {
+        assert!(json.contains(field), "{field} in {json}");
+    }
+}

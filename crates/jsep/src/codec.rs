@@ -77,6 +77,11 @@ impl Codec {
         self.name.eq_ignore_ascii_case("rtx")
     }
 
+    /// Whether this is an RFC 4733 `telephone-event` format (DTMF).
+    pub fn is_telephone_event(&self) -> bool {
+        self.name.eq_ignore_ascii_case(TELEPHONE_EVENT)
+    }
+
     /// The associated payload type of an RTX codec (`apt=`).
     pub fn apt(&self) -> Option<u8> {
         self.param("apt").and_then(|v| v.parse().ok())
@@ -327,7 +332,12 @@ const FB_VIDEO: &[(&str, Option<&str>)] = &[
     ("nack", Some("pli")),
 ];
 
-/// Default audio codecs: Opus, G.722, PCMU, PCMA (payload types as Chromium uses).
+/// Default audio codecs: Opus, G.722, PCMU, PCMA, then `telephone-event`
+/// (RFC 4733 §7.1.1) at 48000 Hz for Opus and 8000 Hz for the G.7xx
+/// codecs, with the payload types and order Chromium offers (see
+/// `fixtures/sdp/chromium-156/audio-offer.sdp`). Like Chromium, no
+/// `a=fmtp` is written for telephone-event: RFC 4733 §2.4.1 reads its
+/// absence as events 0-15, the DTMF tones.
 pub fn default_audio_codecs() -> Vec<Codec> {
     vec![
         Codec::new(111, "opus", 48000, Some(2))
@@ -336,8 +346,17 @@ pub fn default_audio_codecs() -> Vec<Codec> {
         Codec::new(9, "G722", 8000, None),
         Codec::new(0, "PCMU", 8000, None),
         Codec::new(8, "PCMA", 8000, None),
+        Codec::new(TELEPHONE_EVENT_48000_PT, TELEPHONE_EVENT, 48000, None),
+        Codec::new(TELEPHONE_EVENT_8000_PT, TELEPHONE_EVENT, 8000, None),
     ]
 }
+
+/// The encoding name of RFC 4733 telephone events (DTMF), §7.1.1.
+pub const TELEPHONE_EVENT: &str = "telephone-event";
+/// The payload type Chromium offers `telephone-event/48000` with.
+pub const TELEPHONE_EVENT_48000_PT: u8 = 110;
+/// The payload type Chromium offers `telephone-event/8000` with.
+pub const TELEPHONE_EVENT_8000_PT: u8 = 126;
 
 /// Default video codecs: VP8, VP9 profile 0, H.264 constrained baseline and
 /// baseline (packetization-mode 1), AV1, each with RTX and the usual feedback.

@@ -33,7 +33,8 @@ mod transceiver;
 
 pub use candidate::IceCandidateInit;
 pub use codec::{
-    Codec, H264Profile, RtcpFeedback, default_audio_codecs, default_video_codecs, h264_profile,
+    Codec, H264Profile, RtcpFeedback, TELEPHONE_EVENT, TELEPHONE_EVENT_8000_PT,
+    TELEPHONE_EVENT_48000_PT, default_audio_codecs, default_video_codecs, h264_profile,
     negotiate_codecs, parse_profile_level_id,
 };
 pub use config::{

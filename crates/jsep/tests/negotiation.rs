@@ -777,3 +777,77 @@ fn codec_preferences_shape_the_offer_and_an_empty_list_restores_the_defaults() {
     let offer = a.create_offer(OfferOptions::default()).unwrap();
     assert!(sdp(&offer).media[0].payload_types().count() > 2);
 }
+
+/// The `telephone-event` rtpmaps of an audio section, as (pt, clock rate),
+/// in `m=` line order, and whether any has an `a=fmtp`.
+fn telephone_events(m: &ferrtc_sdp::MediaDescription) -> (Vec<(u8, u32)>, bool) {
+    let events: Vec<_> = m
+        .payload_types()
+        .filter_map(|pt| m.rtpmap(pt).map(|r| (pt, r)))
+        .filter(|(_, r)| r.encoding.eq_ignore_ascii_case("telephone-event"))
+        .map(|(pt, r)| (pt, r.clock_rate))
+        .collect();
+    let fmtp = events.iter().any(|(pt, _)| m.fmtp(*pt).is_some());
+    (events, fmtp)
+}
+
+#[test]
+fn audio_offers_and_answers_carry_telephone_event_as_chromium_does() {
+    let chromium: Sdp = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/sdp/chromium-156/audio-offer.sdp"
+    ))
+    .parse()
+    .expect("fixture parses");
+    let want = telephone_events(&chromium.media[0]);
+    assert_eq!(want, (vec![(110, 48000), (126, 8000)], false));
+
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert_eq!(telephone_events(&offer.media[0]), want, "offer");
+    assert_eq!(telephone_events(&answer.media[0]), want, "answer");
+    // They come after the audio codecs, as in Chromium's m= line.
+    let pts: Vec<u8> = offer.media[0].payload_types().collect();
+    assert_eq!(&pts[pts.len() - 2..], &[110, 126], "{pts:?}");
+    let codecs = a.transceivers()[0]
+        .negotiated()
+        .expect("negotiated")
+        .codecs
+        .clone();
+    assert!(
+        codecs
+            .iter()
+            .any(|c| c.is_telephone_event() && c.clock_rate == 48000)
+    );
+}
+
+#[test]
+fn a_remote_offer_with_telephone_event_keeps_it_with_the_offered_payload_types() {
+    let offer = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/sdp/chromium-156/audio-offer.sdp"
+    ))
+    .replace("110", "101")
+    .replace("126", "127");
+    let mut b = jsep("bbbb");
+    b.set_remote_description(SessionDescription::offer(&offer))
+        .expect("SRD");
+    let answer = b.create_answer(AnswerOptions::default()).expect("answer");
+    let (events, fmtp) = telephone_events(&sdp(&answer).media[0]);
+    assert_eq!(events, vec![(101, 48000), (127, 8000)]);
+    assert!(!fmtp);
+    // An offer without it gets an answer without it.
+    let plain = offer
+        .lines()
+        .filter(|l| !l.contains("telephone-event"))
+        .map(|l| l.replace(" 101 127", ""))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        + "\r\n";
+    let mut c = jsep("cccc");
+    c.set_remote_description(SessionDescription::offer(&plain))
+        .expect("SRD");
+    let answer = c.create_answer(AnswerOptions::default()).expect("answer");
+    assert_eq!(telephone_events(&sdp(&answer).media[0]).0, vec![]);
+}

@@ -108,6 +108,9 @@ struct Stored {
     marker: bool,
     payload: Vec<u8>,
     arrival: Instant,
+    /// A sequence number of the stream that carries no media (see
+    /// [`JitterBuffer::skip`]): released as nothing.
+    skip: bool,
 }
 
 /// The jitter buffer and frame assembler of one RTP stream.
@@ -163,7 +166,40 @@ impl JitterBuffer {
 
     /// Adds a received packet and releases what it completes.
     pub fn insert(&mut self, now: Instant, packet: &RtpPacket<'_>) -> Inserted {
-        let ext = self.seq.unwrap(packet.sequence_number);
+        self.store(
+            now,
+            packet.sequence_number,
+            Stored {
+                timestamp: packet.timestamp,
+                marker: packet.marker,
+                payload: packet.payload.to_vec(),
+                arrival: now,
+                skip: false,
+            },
+        )
+    }
+
+    /// Marks `sequence` as received but carrying no media of this stream:
+    /// a packet of another payload format that shares the stream's SSRC and
+    /// sequence numbers, such as an RFC 4733 telephone event (§2.1). The
+    /// buffer does not wait for it as a gap; it releases no frame for it
+    /// and releases the frames it was holding behind it.
+    pub fn skip(&mut self, now: Instant, sequence: u16, timestamp: u32) -> Inserted {
+        self.store(
+            now,
+            sequence,
+            Stored {
+                timestamp,
+                marker: false,
+                payload: Vec::new(),
+                arrival: now,
+                skip: true,
+            },
+        )
+    }
+
+    fn store(&mut self, now: Instant, sequence: u16, stored: Stored) -> Inserted {
+        let ext = self.seq.unwrap(sequence);
         self.first_arrival.get_or_insert(now);
         match self.next {
             Some(n) if ext < n && self.settled => return Inserted::Late,
@@ -173,15 +209,7 @@ impl JitterBuffer {
         if self.packets.contains_key(&ext) {
             return Inserted::Duplicate;
         }
-        self.packets.insert(
-            ext,
-            Stored {
-                timestamp: packet.timestamp,
-                marker: packet.marker,
-                payload: packet.payload.to_vec(),
-                arrival: now,
-            },
-        );
+        self.packets.insert(ext, stored);
         self.drain(now);
         Inserted::Stored
     }
@@ -239,6 +267,9 @@ impl JitterBuffer {
         let Some(p) = self.packets.get(&first) else {
             return Assembly::Incomplete;
         };
+        if p.skip {
+            return Assembly::Complete(first);
+        }
         if !self.settled && !self.depacketizer.is_frame_start(&p.payload) {
             // Before the first frame, a packet from the middle of a frame
             // may have overtaken the frame's start: wait for it.
@@ -250,7 +281,7 @@ impl JitterBuffer {
             let Some(p) = self.packets.get(&s) else {
                 return Assembly::Incomplete;
             };
-            if p.timestamp != ts {
+            if p.timestamp != ts || p.skip {
                 // The frame ended without a marker: the next one has begun.
                 return Assembly::Complete(s - 1);
             }
@@ -320,6 +351,13 @@ impl JitterBuffer {
     }
 
     fn release(&mut self, first: u64, last: u64) {
+        if self.packets.get(&first).is_some_and(|p| p.skip) {
+            // No media: nothing to release, and the stream is not settled
+            // by it (its first frame may still be on its way).
+            self.packets.remove(&first);
+            self.next = Some(first + 1);
+            return;
+        }
         self.settled = true;
         self.next = Some(last + 1);
         let mut parts = Vec::with_capacity((last - first + 1) as usize);
@@ -585,6 +623,38 @@ mod tests {
             })
             .collect();
         assert_eq!(ts, vec![0, 960, 1920, 2880, 3840]);
+    }
+
+    #[test]
+    fn skipped_sequence_numbers_are_not_waited_for_and_release_no_frame() {
+        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let now = Instant::now();
+        let opus =
+            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
+        j.insert(now, &opus(1, 0));
+        j.handle_timeout(now + JitterConfig::AUDIO.start_delay);
+        let t = now + JitterConfig::AUDIO.start_delay;
+        // Sequence numbers 2 and 3 carry telephone events (RFC 4733 §2.1):
+        // 3 arrives after the audio packet behind it, 2 not at all yet.
+        j.insert(t, &opus(4, 960));
+        assert_eq!(j.skip(t, 3, 500), Inserted::Stored);
+        let frames = |j: &mut JitterBuffer| -> Vec<u32> {
+            events(j)
+                .into_iter()
+                .map(|e| match e {
+                    JitterEvent::Frame(f) => f.timestamp,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(frames(&mut j), vec![0], "2 is still missing");
+        assert_eq!(j.skip(t, 2, 500), Inserted::Stored);
+        assert_eq!(frames(&mut j), vec![960], "no frame for 2 and 3");
+        assert_eq!(j.skip(t, 3, 500), Inserted::Late);
+        j.insert(t, &opus(5, 1920));
+        assert_eq!(frames(&mut j), vec![1920]);
+        assert!(j.is_empty());
+        assert_eq!(j.poll_timeout(), None, "nothing waited for");
     }
 
     proptest::proptest! {

@@ -112,9 +112,30 @@ impl ReceiveStats {
     /// which case the source restarted and the statistics start over.
     /// Returns whether the packet was counted.
     pub fn on_packet(&mut self, now: Instant, sequence: u16, rtp_timestamp: u32) -> bool {
+        if !self.track_sequence(sequence) {
+            return false;
+        }
+        self.count(now, rtp_timestamp);
+        true
+    }
+
+    /// Counts a received packet of the stream whose RTP timestamp does not
+    /// follow the media clock at its sending (an RFC 4733 telephone event
+    /// repeats its start timestamp in every update, §2.5.1.2): its sequence
+    /// number counts for loss (A.1, A.3), not for the interarrival jitter
+    /// (A.8). Returns whether it was counted.
+    pub fn on_untimed_packet(&mut self, sequence: u16) -> bool {
+        if !self.track_sequence(sequence) {
+            return false;
+        }
+        self.received += 1;
+        true
+    }
+
+    /// RFC 3550 A.1 update_seq: whether the packet counts.
+    fn track_sequence(&mut self, sequence: u16) -> bool {
         let Some(state) = &mut self.seq else {
             self.restart(sequence);
-            self.count(now, rtp_timestamp);
             return true;
         };
         let delta = sequence.wrapping_sub(state.max_seq);
@@ -134,7 +155,6 @@ impl ReceiveStats {
             }
         }
         // Otherwise a duplicate or a reordered packet: counted as received.
-        self.count(now, rtp_timestamp);
         true
     }
 
@@ -328,6 +348,26 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn untimed_packets_count_for_loss_but_not_for_jitter() {
+        let t0 = Instant::now();
+        let mut s = ReceiveStats::new(1, 8000);
+        // Audio every 20 ms, exactly on time: no jitter.
+        for i in 0..5u16 {
+            s.on_packet(t0 + MS * 20 * u32::from(i), i, 160 * u32::from(i));
+        }
+        // Telephone events with one start timestamp, 50 ms apart.
+        for i in 5..10u16 {
+            assert!(s.on_untimed_packet(i));
+        }
+        s.on_packet(t0 + MS * 200, 10, 1600);
+        assert_eq!(s.jitter(), 0);
+        assert_eq!(s.cumulative_lost(), 0);
+        assert_eq!(s.received(), 11);
+        s.on_packet(t0 + MS * 220, 12, 1760);
+        assert_eq!(s.cumulative_lost(), 1, "the skipped 11 is lost");
+    }
 
     #[test]
     fn jitter_follows_the_a8_recurrence() {

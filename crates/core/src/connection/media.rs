@@ -257,7 +257,10 @@ impl PeerConnection {
         }
     }
 
-    fn transceiver(&self, id: TransceiverId) -> Result<&ferrtc_jsep::Transceiver, Error> {
+    pub(super) fn transceiver(
+        &self,
+        id: TransceiverId,
+    ) -> Result<&ferrtc_jsep::Transceiver, Error> {
         self.jsep
             .transceiver(id)
             .ok_or_else(|| MediaError::UnknownTransceiver(id).into())

@@ -76,3 +76,36 @@ pub(crate) fn extension_id(extensions: &[HeaderExtension], uri: &str) -> Option<
         .and_then(|e| u8::try_from(e.id).ok())
         .and_then(ExtensionId::new)
 }
+
+/// One negotiated RFC 4733 `telephone-event` format (§7.1.1): its payload
+/// type and clock rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TelephoneEvent {
+    pub payload_type: PayloadType,
+    pub clock_rate: u32,
+}
+
+/// The negotiated telephone-event formats, in the answer's order.
+pub(crate) fn telephone_events(codecs: &[SdpCodec]) -> Vec<TelephoneEvent> {
+    codecs
+        .iter()
+        .filter(|c| c.is_telephone_event())
+        .filter_map(|c| {
+            Some(TelephoneEvent {
+                payload_type: PayloadType::new(c.payload_type)?,
+                clock_rate: c.clock_rate.max(1),
+            })
+        })
+        .collect()
+}
+
+/// The telephone-event format a sender of `clock_rate` sends DTMF with:
+/// the one at the audio codec's own clock rate, since the events continue
+/// the audio stream's RTP clock (RFC 4733 §2.1, §2.3.5; 48000 Hz next to
+/// Opus). None when no such format was negotiated (W3C `canInsertDTMF` is
+/// then false).
+pub(crate) fn telephone_event_for(codecs: &[SdpCodec], clock_rate: u32) -> Option<TelephoneEvent> {
+    telephone_events(codecs)
+        .into_iter()
+        .find(|e| e.clock_rate == clock_rate)
+}

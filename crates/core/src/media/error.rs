@@ -48,6 +48,13 @@ pub enum MediaError {
     /// many streams.
     #[error("SRTP: {0}")]
     Srtp(String),
+    /// `insertDTMF` refused the tones (ferrtc-rtp's check of webrtc-pc
+    /// §7.2): a character that is not a tone is the W3C
+    /// `InvalidCharacterError`, which [`crate::Error`] has no kind for and
+    /// maps to the closest, `SyntaxError` (a string that does not match
+    /// the expected pattern); the state check is an `InvalidStateError`.
+    #[error("insertDTMF: {0}")]
+    Dtmf(#[source] ferrtc_rtp::dtmf::DtmfError),
     /// The outbound media queue is full (W3C `OperationError`): the caller
     /// writes faster than `poll_transmit` drains.
     #[error("outbound media queue full ({limit} datagrams)")]

@@ -11,6 +11,8 @@
 //! | `receiver` | one `RTCRtpReceiver`: statistics, NACK, RTX unwrap, jitter buffer, PLI |
 //! | `demux` | mid, then SSRC, then payload type (RFC 8843 §9.2), a bounded SSRC table |
 //! | `rtcp` | reports (RFC 3550 §6.4) and feedback (RFC 4585) in and out |
+//! | `stats` | the `getStats()` objects of the RTP streams, their codecs and sources |
+//! | `dtmf` | a sender's `RTCDTMFSender` (webrtc-pc §7): RFC 4733 events on the audio clock |
 //!
 //! JSEP (`ferrtc-jsep`) owns the transceivers; this session only keeps, per
 //! transceiver id, the RTP state that JSEP's negotiated parameters call for
@@ -18,11 +20,13 @@
 
 mod codec;
 mod demux;
+mod dtmf;
 mod error;
 mod receiver;
 mod rtcp;
 mod sender;
 mod srtp;
+mod stats;
 
 #[cfg(test)]
 mod tests;
@@ -43,8 +47,8 @@ pub use receiver::InboundCounters;
 pub use sender::OutboundCounters;
 
 use crate::event::Event;
-use crate::stats::{InboundRtpStats, OutboundRtpStats, RemoteInboundRtpStats};
 use demux::{SsrcTable, Unroutable};
+use dtmf::ToneSender;
 use receiver::Receiver;
 use sender::{Sender, StreamSeeds};
 use srtp::SrtpPair;
@@ -142,6 +146,8 @@ pub(crate) struct MediaSession {
     rtt: Option<Duration>,
     stats: MediaStats,
     frames: Vec<Frame>,
+    /// The `RTCDTMFSender`s that were used, by transceiver.
+    dtmf: BTreeMap<TransceiverId, ToneSender>,
 }
 
 /// The connection's media session, made when media first needs it: a
@@ -209,6 +215,37 @@ impl MediaSlot {
     ) -> Result<u32, MediaError> {
         self.session(config)
             .write_frame(now, wall, sender, frame, duration, keyframe)
+    }
+
+    /// See [`MediaSession::insert_dtmf`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_dtmf(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        sender: TransceiverId,
+        tones: &str,
+        duration_ms: u32,
+        inter_tone_gap_ms: u32,
+    ) -> Result<(), MediaError> {
+        self.session
+            .as_deref_mut()
+            .ok_or(MediaError::NotSending(
+                sender,
+                "no negotiated send direction",
+            ))?
+            .insert_dtmf(now, wall, sender, tones, duration_ms, inter_tone_gap_ms)
+    }
+
+    /// See [`MediaSession::can_insert_dtmf`].
+    pub fn can_insert_dtmf(&self, sender: TransceiverId) -> bool {
+        self.get().is_some_and(|s| s.can_insert_dtmf(sender))
+    }
+
+    /// See [`MediaSession::tone_buffer`].
+    pub fn tone_buffer(&self, sender: TransceiverId) -> String {
+        self.get()
+            .map_or_else(String::new, |s| s.tone_buffer(sender).to_owned())
     }
 
     /// See [`MediaSession::handle_receive`] (an SRTP datagram makes the
@@ -284,15 +321,6 @@ impl std::fmt::Debug for MediaSession {
     }
 }
 
-/// Browsers' stats ids name the kind with one letter.
-fn kind_letter(video: bool) -> char {
-    if video { 'V' } else { 'A' }
-}
-
-fn kind_str(video: bool) -> &'static str {
-    if video { "video" } else { "audio" }
-}
-
 /// The round-trip time assumed until reports measure one.
 const DEFAULT_RTT: Duration = Duration::from_millis(100);
 
@@ -320,6 +348,7 @@ impl MediaSession {
             rtt: None,
             stats: MediaStats::default(),
             frames: Vec::new(),
+            dtmf: BTreeMap::new(),
         }
     }
 
@@ -400,15 +429,24 @@ impl MediaSession {
             } else if !sends {
                 self.senders.remove(&t.id());
             }
+            if let Some(s) = self.senders.get_mut(&t.id()) {
+                s.telephone_event = codec::telephone_event_for(&n.codecs, s.codec.clock_rate);
+            }
             if receives {
                 live.insert(t.id());
                 let codecs = codec::negotiated(&n.codecs);
+                let events = codec::telephone_events(&n.codecs);
                 match self.receivers.get_mut(&t.id()) {
-                    Some(r) => r.set_codecs(codecs),
+                    Some(r) => r.set_codecs(codecs, events),
                     None => {
                         self.receivers.insert(
                             t.id(),
-                            Receiver::new(n.mid.clone(), codecs, self.config.jitter_capacity),
+                            Receiver::new(
+                                n.mid.clone(),
+                                codecs,
+                                events,
+                                self.config.jitter_capacity,
+                            ),
                         );
                     }
                 }
@@ -422,6 +460,16 @@ impl MediaSession {
             .map(|t| t.id())
             .collect();
         self.senders.retain(|t, _| alive.contains(t));
+        // W3C webrtc-pc §7.2 canInsertDTMF follows the sender: a playout
+        // task that runs while it is false stops playout.
+        self.dtmf.retain(|t, _| alive.contains(t));
+        for (t, d) in self.dtmf.iter_mut() {
+            let can = self
+                .senders
+                .get(t)
+                .is_some_and(|s| s.telephone_event.is_some());
+            d.engine.set_can_insert_dtmf(can);
+        }
     }
 
     /// W3C webrtc-pc §4.4.1.6 "process the addition of a remote track":
@@ -492,6 +540,7 @@ impl MediaSession {
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, MediaError> {
+        self.drive_dtmf(now, wall);
         self.ensure_srtp();
         let srtp = self
             .srtp
@@ -501,6 +550,15 @@ impl MediaSession {
             sender,
             "no negotiated send direction",
         ))?;
+        if self
+            .dtmf
+            .get(&sender)
+            .is_some_and(|d| d.engine.is_playing_tone())
+        {
+            // The tone replaces the audio (see `dtmf`): the frame is not
+            // sent, the RTP clock moves on.
+            return Ok(s.mute_frame(duration));
+        }
         // Checked before the sender numbers anything, so a refused frame
         // leaves no gap: the queue may pass its bound by one frame.
         if self.outbound.len() >= self.config.max_queued_datagrams {
@@ -604,6 +662,125 @@ impl MediaSession {
         };
         r.receive(now, &packet, self.local_ssrc, &mut self.frames);
         self.emit_frames(t);
+        self.emit_tones(t);
+    }
+
+    /// The DTMF tones a receiver got (RFC 4733 §2.5.2), as events.
+    fn emit_tones(&mut self, t: TransceiverId) {
+        let Some(r) = self.receivers.get_mut(&t) else {
+            return;
+        };
+        while let Some(tone) = r.poll_tone() {
+            self.events.push_back(Event::DtmfReceived {
+                transceiver: t,
+                tone,
+            });
+        }
+    }
+
+    /// W3C `canInsertDTMF` as far as the media session knows: the
+    /// transceiver has a sender and negotiated a telephone-event format at
+    /// its codec's clock rate.
+    pub fn can_insert_dtmf(&self, t: TransceiverId) -> bool {
+        self.senders
+            .get(&t)
+            .is_some_and(|s| s.telephone_event.is_some())
+    }
+
+    /// The W3C `toneBuffer` of a sender: empty until `insert_dtmf`.
+    pub fn tone_buffer(&self, t: TransceiverId) -> &str {
+        self.dtmf.get(&t).map_or("", |d| d.engine.tone_buffer())
+    }
+
+    /// W3C webrtc-pc §7.2 `insertDTMF` after the connection's state checks:
+    /// replaces the tone buffer (the engine checks the characters and
+    /// clamps the durations) and runs what is due now, so the first
+    /// `tonechange` and packet leave with this call.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_dtmf(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        t: TransceiverId,
+        tones: &str,
+        duration_ms: u32,
+        inter_tone_gap_ms: u32,
+    ) -> Result<(), MediaError> {
+        let rate = self
+            .senders
+            .get(&t)
+            .and_then(|s| s.telephone_event)
+            .map(|e| e.clock_rate)
+            .ok_or(MediaError::NotSending(t, "no telephone-event negotiated"))?;
+        let d = self
+            .dtmf
+            .entry(t)
+            .or_insert_with(|| ToneSender::new(rate, now));
+        if d.clock_rate() != rate && !d.engine.is_playing_tone() {
+            // A renegotiated audio codec with another clock rate.
+            *d = ToneSender::new(rate, now);
+        }
+        d.engine.set_can_insert_dtmf(true);
+        d.engine
+            .insert_dtmf(tones, duration_ms, inter_tone_gap_ms)
+            .map_err(MediaError::Dtmf)?;
+        self.drive_dtmf(now, wall);
+        Ok(())
+    }
+
+    /// Runs the DTMF senders up to `now`: their RFC 4733 packets are
+    /// numbered on their audio stream, protected and queued; their
+    /// `tonechange`s become events.
+    fn drive_dtmf(&mut self, now: Instant, wall: SystemTime) {
+        if self.dtmf.is_empty() {
+            return;
+        }
+        let mut packets = Vec::new();
+        for (t, d) in self.dtmf.iter_mut() {
+            d.engine.handle_timeout(now);
+            let mut sender = self.senders.get_mut(t);
+            loop {
+                let clock = sender.as_ref().map_or(0, |s| s.next_timestamp());
+                let Some((p, timestamp)) = d.poll_packet(now, clock) else {
+                    break;
+                };
+                // A sender that stopped sending mid-tone: its packets go
+                // nowhere.
+                let Some(s) = sender.as_deref_mut() else {
+                    continue;
+                };
+                let Some(te) = s.telephone_event else {
+                    continue;
+                };
+                // RFC 4733 §2.3.5: the duration counts from the timestamp.
+                let end = timestamp.wrapping_add(u32::from(p.event.duration));
+                match s.event_packet(
+                    now,
+                    wall,
+                    te.payload_type,
+                    timestamp,
+                    &p.payload,
+                    p.marker,
+                    end,
+                    &mut self.transport_seq,
+                ) {
+                    Ok(bytes) => packets.push(bytes),
+                    Err(e) => tracing::debug!("telephone event not sent: {e}"),
+                }
+                if p.is_end {
+                    s.advance_timestamp_to(end);
+                }
+            }
+            while let Some(change) = d.engine.poll_event() {
+                self.events.push_back(Event::DtmfToneChange {
+                    transceiver: *t,
+                    tone: change.tone,
+                });
+            }
+        }
+        for p in packets {
+            self.queue(p, false);
+        }
     }
 
     fn emit_frames(&mut self, t: TransceiverId) {
@@ -671,6 +848,7 @@ impl MediaSession {
             .values()
             .filter_map(|r| r.poll_timeout(rtt))
             .chain(self.next_report.filter(|_| self.has_streams()))
+            .chain(self.dtmf.values().filter_map(|d| d.engine.poll_timeout()))
             .min()
     }
 
@@ -681,12 +859,14 @@ impl MediaSession {
     /// Time reached `now`: jitter buffers give gaps up, NACKs and PLIs
     /// repeat, reports go out.
     pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        self.drive_dtmf(now, wall);
         let ids: Vec<TransceiverId> = self.receivers.keys().copied().collect();
         for t in ids {
             if let Some(r) = self.receivers.get_mut(&t) {
                 r.handle_timeout(now, &mut self.frames);
             }
             self.emit_frames(t);
+            self.emit_tones(t);
         }
         self.flush_feedback(now);
         self.maybe_report(now, wall);
@@ -700,96 +880,6 @@ impl MediaSession {
     /// The SSRC of a transceiver's sender, once it can send.
     pub fn sender_ssrc(&self, t: TransceiverId) -> Option<u32> {
         self.senders.get(&t).map(|s| s.ssrc)
-    }
-
-    /// `inbound-rtp` stats, one per receiver that got media.
-    pub fn inbound_stats(&self, timestamp: f64, transport: &str) -> Vec<InboundRtpStats> {
-        self.receivers
-            .values()
-            .filter_map(|r| {
-                let ssrc = r.ssrc()?;
-                let codec = r.codec()?;
-                let (lost, jitter) = r.loss_and_jitter();
-                let c = r.counters;
-                Some(InboundRtpStats {
-                    id: format!("IT01{}{ssrc}", kind_letter(codec.codec.is_video())),
-                    timestamp,
-                    ssrc,
-                    kind: kind_str(codec.codec.is_video()),
-                    transport_id: transport.to_owned(),
-                    mid: r.mid.clone(),
-                    packets_received: c.packets_received,
-                    bytes_received: c.bytes_received,
-                    header_bytes_received: c.header_bytes_received,
-                    packets_lost: lost,
-                    packets_discarded: c.packets_discarded,
-                    jitter,
-                    nack_count: c.nack_count,
-                    pli_count: c.pli_count,
-                    frames_received: c.frames_received,
-                    retransmitted_packets_received: c.retransmitted_packets_received,
-                    retransmitted_bytes_received: c.retransmitted_bytes_received,
-                })
-            })
-            .collect()
-    }
-
-    /// `outbound-rtp` stats, one per sender.
-    pub fn outbound_stats(&self, timestamp: f64, transport: &str) -> Vec<OutboundRtpStats> {
-        self.senders
-            .values()
-            .map(|s| {
-                let c = s.counters;
-                let video = s.codec.codec.is_video();
-                OutboundRtpStats {
-                    id: format!("OT01{}{}", kind_letter(video), s.ssrc),
-                    timestamp,
-                    ssrc: s.ssrc,
-                    kind: kind_str(video),
-                    transport_id: transport.to_owned(),
-                    mid: s.mid.clone(),
-                    rtx_ssrc: s.rtx_ssrc(),
-                    packets_sent: c.packets_sent,
-                    bytes_sent: c.bytes_sent,
-                    header_bytes_sent: c.header_bytes_sent,
-                    retransmitted_packets_sent: c.retransmitted_packets_sent,
-                    retransmitted_bytes_sent: c.retransmitted_bytes_sent,
-                    frames_sent: c.frames_sent,
-                    key_frames_encoded: c.key_frames_sent,
-                    nack_count: c.nack_count,
-                    pli_count: c.pli_count,
-                    fir_count: c.fir_count,
-                }
-            })
-            .collect()
-    }
-
-    /// `remote-inbound-rtp` stats, one per sender the peer reported on.
-    pub fn remote_inbound_stats(
-        &self,
-        timestamp: f64,
-        transport: &str,
-    ) -> Vec<RemoteInboundRtpStats> {
-        self.senders
-            .values()
-            .filter_map(|s| {
-                let b = s.remote_report?;
-                let video = s.codec.codec.is_video();
-                Some(RemoteInboundRtpStats {
-                    id: format!("RI01{}{}", kind_letter(video), s.ssrc),
-                    timestamp,
-                    ssrc: s.ssrc,
-                    kind: kind_str(video),
-                    transport_id: transport.to_owned(),
-                    local_id: format!("OT01{}{}", kind_letter(video), s.ssrc),
-                    packets_lost: i64::from(b.cumulative_lost),
-                    fraction_lost: f64::from(b.fraction_lost) / 256.0,
-                    jitter: f64::from(b.jitter) / f64::from(s.codec.clock_rate),
-                    round_trip_time: s.rtt().map(|d| d.as_secs_f64()),
-                    round_trip_time_measurements: s.rtt_measurements,
-                })
-            })
-            .collect()
     }
 
     /// SSRCs bound in the demux table.

@@ -2,11 +2,13 @@
 //! to it is counted (RFC 3550 A.3, A.8), repaired (NACK, RFC 4585
 //! §6.2.1; RTX unwrapped, RFC 4588 §4), assembled into frames by the
 //! jitter buffer, and a keyframe asked for (PLI, RFC 4585 §6.3.1) when a
-//! frame is lost for good.
+//! frame is lost for good. RFC 4733 telephone events on the stream go to
+//! a DTMF receiver instead of the jitter buffer.
 
 use std::time::{Duration, Instant};
 
 use ferrtc_rtp::RtpPacket;
+use ferrtc_rtp::dtmf::{DtmfReceiver, ToneEvent, tone_for_event};
 use ferrtc_rtp::jitter::{Frame, Inserted, JitterBuffer, JitterConfig, JitterEvent};
 use ferrtc_rtp::repair::{
     KeyframeMethod, KeyframeRequester, NackConfig, NackGenerator, unwrap_rtx,
@@ -14,7 +16,7 @@ use ferrtc_rtp::repair::{
 use ferrtc_rtp::report::ReceiveStats;
 use ferrtc_rtp::rtcp::{Nack, ReportBlock, RtcpPacket, SenderReport};
 
-use super::codec::Negotiated;
+use super::codec::{Negotiated, TelephoneEvent};
 
 /// The least time between two keyframe requests for one stream.
 const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(200);
@@ -51,6 +53,20 @@ pub struct InboundCounters {
     pub pli_count: u64,
 }
 
+/// The peer's last sender report about the stream received (RFC 3550
+/// §6.4.1; W3C `RTCRemoteOutboundRtpStreamStats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RemoteSender {
+    /// The sender's packet count (wraps at 2^32).
+    pub packets_sent: u32,
+    /// The sender's octet count, payload only (wraps at 2^32).
+    pub octets_sent: u32,
+    /// The NTP timestamp of the report.
+    pub ntp_time: u64,
+    /// Sender reports received about the stream.
+    pub reports: u64,
+}
+
 /// The stream of one remote SSRC.
 struct Stream {
     ssrc: u32,
@@ -62,12 +78,18 @@ struct Stream {
     /// When the last keyframe request went out, while one is wanted.
     keyframe_wanted: Option<Option<Instant>>,
     stats: ReceiveStats,
+    /// What the sender's reports say.
+    remote: Option<RemoteSender>,
 }
 
 /// The receiving half of a transceiver.
 pub(crate) struct Receiver {
     pub mid: String,
     codecs: Vec<Negotiated>,
+    /// Negotiated telephone-event formats (RFC 4733 §7.1.1).
+    telephone_events: Vec<TelephoneEvent>,
+    /// The received telephone events, made at the first one.
+    dtmf: Option<Box<DtmfReceiver>>,
     /// The jitter buffer's capacity in packets.
     max_packets: usize,
     stream: Option<Stream>,
@@ -94,10 +116,17 @@ enum Kind {
 impl Receiver {
     /// A receiver for the codecs negotiated on `mid`; the jitter buffer
     /// holds at most `max_packets`.
-    pub fn new(mid: String, codecs: Vec<Negotiated>, max_packets: usize) -> Self {
+    pub fn new(
+        mid: String,
+        codecs: Vec<Negotiated>,
+        telephone_events: Vec<TelephoneEvent>,
+        max_packets: usize,
+    ) -> Self {
         Self {
             mid,
             codecs,
+            telephone_events,
+            dtmf: None,
             max_packets,
             stream: None,
             counters: InboundCounters::default(),
@@ -105,8 +134,9 @@ impl Receiver {
     }
 
     /// A new negotiation may change the codecs.
-    pub fn set_codecs(&mut self, codecs: Vec<Negotiated>) {
+    pub fn set_codecs(&mut self, codecs: Vec<Negotiated>, telephone_events: Vec<TelephoneEvent>) {
         self.codecs = codecs;
+        self.telephone_events = telephone_events;
     }
 
     /// The primary SSRC received, once media arrived.
@@ -121,7 +151,28 @@ impl Receiver {
 
     /// Whether `pt` is a payload type negotiated here (media or RTX).
     pub fn has_payload_type(&self, pt: u8) -> bool {
-        self.kind(pt).is_some()
+        self.kind(pt).is_some() || self.is_telephone_event(pt)
+    }
+
+    fn is_telephone_event(&self, pt: u8) -> bool {
+        self.telephone_events
+            .iter()
+            .any(|e| e.payload_type.get() == pt)
+    }
+
+    /// The next DTMF tone received (W3C has no receiving event; this is
+    /// RFC 4733 §2.5.2): one per telephone event, when its first packet
+    /// arrives, in the order the events started.
+    pub fn poll_tone(&mut self) -> Option<char> {
+        let dtmf = self.dtmf.as_deref_mut()?;
+        while let Some(e) = dtmf.poll_event() {
+            if let ToneEvent::Started { event, .. } = e
+                && let Some(tone) = tone_for_event(event)
+            {
+                return Some(tone);
+            }
+        }
+        None
     }
 
     /// Packets held in the jitter buffer.
@@ -151,6 +202,10 @@ impl Receiver {
         frames: &mut Vec<Frame>,
     ) {
         let header = packet.header_len() as u64;
+        if self.is_telephone_event(packet.payload_type.get()) {
+            self.receive_event(now, packet, header, frames);
+            return;
+        }
         let (packet, retransmission) = match self.kind(packet.payload_type.get()) {
             None => {
                 self.counters.packets_discarded += 1;
@@ -224,6 +279,40 @@ impl Receiver {
         self.drain(now, frames);
     }
 
+    /// An RFC 4733 telephone-event packet. It shares the audio stream's
+    /// SSRC and sequence numbers (§2.1): counted as received there (for
+    /// loss, not jitter: its timestamp is the event's start, §2.5.1.2), not
+    /// NACKed, and skipped by the jitter buffer, which must not wait for
+    /// it; its payload goes to the DTMF receiver, never into a frame.
+    fn receive_event(
+        &mut self,
+        now: Instant,
+        packet: &RtpPacket<'_>,
+        header: u64,
+        frames: &mut Vec<Frame>,
+    ) {
+        let c = &mut self.counters;
+        c.packets_received += 1;
+        c.bytes_received += packet.payload.len() as u64;
+        c.header_bytes_received += header;
+        let seq = packet.sequence_number;
+        if let Some(s) = self.stream.as_mut().filter(|s| s.ssrc == packet.ssrc) {
+            s.stats.on_untimed_packet(seq);
+            if let Some(nack) = s.nack.as_mut() {
+                nack.on_packet(now, seq);
+            }
+            s.jitter.skip(now, seq, packet.timestamp);
+        }
+        let dtmf = self.dtmf.get_or_insert_with(Box::default);
+        if dtmf
+            .handle_packet(packet.payload, packet.timestamp, seq, packet.marker)
+            .is_err()
+        {
+            self.counters.packets_discarded += 1;
+        }
+        self.drain(now, frames);
+    }
+
     fn new_stream(&self, ssrc: u32, codec: Negotiated, local_ssrc: u32) -> Stream {
         let video = codec.codec.is_video();
         let config = JitterConfig {
@@ -246,6 +335,7 @@ impl Receiver {
                 .then(|| KeyframeRequester::new(KeyframeMethod::Pli, local_ssrc, ssrc)),
             keyframe_wanted: None,
             stats: ReceiveStats::new(ssrc, codec.clock_rate),
+            remote: None,
         }
     }
 
@@ -357,7 +447,19 @@ impl Receiver {
     pub fn on_sender_report(&mut self, now: Instant, sr: &SenderReport) {
         if let Some(s) = self.stream.as_mut().filter(|s| s.ssrc == sr.ssrc) {
             s.stats.on_sender_report(now, sr);
+            let reports = s.remote.map_or(0, |r| r.reports) + 1;
+            s.remote = Some(RemoteSender {
+                packets_sent: sr.packet_count,
+                octets_sent: sr.octet_count,
+                ntp_time: sr.ntp_time,
+                reports,
+            });
         }
+    }
+
+    /// What the peer's sender reports said about the stream, once one came.
+    pub fn remote_sender(&self) -> Option<RemoteSender> {
+        self.stream.as_ref()?.remote
     }
 
     /// RFC 3550 A.3: packets lost, and the interarrival jitter in seconds.

@@ -13,10 +13,10 @@ use ferrtc_rtp::extension::{AbsSendTime, TransportSequence};
 use ferrtc_rtp::repair::{HistoryConfig, SendHistory, wrap_rtx};
 use ferrtc_rtp::report::{NtpTime, SendStats};
 use ferrtc_rtp::rtcp::{ReportBlock, SenderReport};
-use ferrtc_rtp::{ExtensionId, RtpPacket};
+use ferrtc_rtp::{ExtensionId, PayloadType, RtpPacket};
 
 use super::MediaError;
-use super::codec::{self, Negotiated};
+use super::codec::{self, Negotiated, TelephoneEvent};
 
 /// Counters of one sender, as W3C `RTCOutboundRtpStreamStats` names them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,6 +43,17 @@ pub struct OutboundCounters {
     pub fir_count: u64,
 }
 
+/// What the application wrote on a sender (W3C `RTCMediaSourceStats`):
+/// every frame, the ones muted by a DTMF tone included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SourceCounters {
+    /// Frames written (`frames` of a video source).
+    pub frames: u64,
+    /// Their durations added up (`totalSamplesDuration` of an audio
+    /// source).
+    pub duration: Duration,
+}
+
 /// Ids of the header extensions this sender writes.
 #[derive(Debug, Clone, Copy, Default)]
 struct SendExtensions {
@@ -56,6 +67,9 @@ pub(crate) struct Sender {
     pub mid: String,
     pub ssrc: u32,
     pub codec: Negotiated,
+    /// The telephone-event format at the codec's clock rate, if
+    /// negotiated (RFC 4733; W3C `canInsertDTMF`).
+    pub telephone_event: Option<TelephoneEvent>,
     rtx_ssrc: u32,
     payloader: Box<dyn Payloader + Send>,
     ext: SendExtensions,
@@ -65,6 +79,8 @@ pub(crate) struct Sender {
     history: SendHistory,
     stats: SendStats,
     pub counters: OutboundCounters,
+    /// What the application wrote.
+    pub source: SourceCounters,
     /// The last report block the peer sent about this stream, and the
     /// round-trip time measured from one (W3C `remote-inbound-rtp`).
     pub remote_report: Option<ReportBlock>,
@@ -114,6 +130,7 @@ impl Sender {
             mid: negotiated.mid.clone(),
             ssrc: seeds.ssrc,
             codec: first,
+            telephone_event: codec::telephone_event_for(&negotiated.codecs, first.clock_rate),
             rtx_ssrc: seeds.rtx_ssrc,
             payloader: first.codec.payloader(),
             ext: SendExtensions {
@@ -127,6 +144,7 @@ impl Sender {
             history: SendHistory::new(history),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
+            source: SourceCounters::default(),
             remote_report: None,
             rtt_measurements: 0,
         })
@@ -153,22 +171,18 @@ impl Sender {
     ) -> Result<(Vec<Vec<u8>>, u32), MediaError> {
         let timestamp = self.timestamp;
         let abs = AbsSendTime::from_ntp(NtpTime::from_system_time(wall).0).write();
-        let mut header = RtpPacket::new(self.codec.payload_type, 0, timestamp, self.ssrc, &[]);
-        if let Some(id) = self.ext.mid {
-            header
-                .extensions
-                .insert(id, self.mid.as_bytes())
-                .map_err(|e| MediaError::Header(e.to_string()))?;
-        }
-        if let Some(id) = self.ext.abs_send_time {
-            let _ = header.extensions.insert(id, &abs);
-        }
         // The transport-wide sequence number differs per packet; reserve
         // its room now so every packet's header has the same length.
         let placeholder = [0u8; 2];
-        if let Some(id) = self.ext.transport_cc {
-            let _ = header.extensions.insert(id, &placeholder);
-        }
+        let header = header(
+            &self.ext,
+            &self.mid,
+            self.codec.payload_type,
+            timestamp,
+            self.ssrc,
+            &abs,
+            &placeholder,
+        )?;
         let header_len = header.header_len();
         let room = mtu.checked_sub(header_len).filter(|r| *r > 0).ok_or(
             ferrtc_rtp::codec::CodecError::MtuTooSmall {
@@ -205,9 +219,77 @@ impl Sender {
         if keyframe {
             self.counters.key_frames_sent += 1;
         }
+        self.advance(duration);
+        Ok((out, timestamp))
+    }
+
+    /// Moves the RTP clock on by `duration` of media, one frame written.
+    fn advance(&mut self, duration: Duration) {
+        self.source.frames += 1;
+        self.source.duration += duration;
         let ticks = duration.as_nanos() * u128::from(self.codec.clock_rate) / 1_000_000_000;
         self.timestamp = self.timestamp.wrapping_add(ticks as u32);
-        Ok((out, timestamp))
+    }
+
+    /// The RTP timestamp the next frame will carry: where the stream's
+    /// media clock stands.
+    pub fn next_timestamp(&self) -> u32 {
+        self.timestamp
+    }
+
+    /// A frame written while a telephone event replaces the audio (see
+    /// `MediaSession::write_frame`): nothing is sent, the clock moves on by
+    /// its duration as if it had been. Returns the timestamp it had.
+    pub fn mute_frame(&mut self, duration: Duration) -> u32 {
+        let timestamp = self.timestamp;
+        self.advance(duration);
+        timestamp
+    }
+
+    /// Moves the RTP clock to `timestamp` if that is ahead of it (RFC
+    /// 3550 §5.1 timestamp order): audio after a telephone event starts
+    /// where the event ended, never inside it (RFC 4733 §2.5.1.2).
+    pub fn advance_timestamp_to(&mut self, timestamp: u32) {
+        let ahead = timestamp.wrapping_sub(self.timestamp);
+        if ahead != 0 && ahead < 0x8000_0000 {
+            self.timestamp = timestamp;
+        }
+    }
+
+    /// One RFC 4733 telephone-event packet on this stream: the sender's
+    /// SSRC and sequence numbers, the telephone-event payload type `pt`,
+    /// RTP timestamp `timestamp` (the event's start, §2.5.1.2), the marker
+    /// on an event's first packet, the same header extensions as media.
+    /// Kept in the send history and counted as media.
+    #[allow(clippy::too_many_arguments)]
+    pub fn event_packet(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        pt: PayloadType,
+        timestamp: u32,
+        payload: &[u8],
+        marker: bool,
+        media_time: u32,
+        transport_seq: &mut u16,
+    ) -> Result<Vec<u8>, MediaError> {
+        let abs = AbsSendTime::from_ntp(NtpTime::from_system_time(wall).0).write();
+        let twcc = TransportSequence(*transport_seq).write();
+        let mut p = header(&self.ext, &self.mid, pt, timestamp, self.ssrc, &abs, &twcc)?;
+        *transport_seq = transport_seq.wrapping_add(1);
+        p.payload = payload;
+        p.marker = marker;
+        p.sequence_number = self.sequence;
+        self.sequence = self.sequence.wrapping_add(1);
+        let bytes = p.to_vec();
+        self.history.insert(now, p.sequence_number, &bytes);
+        // The sender report maps `now` to the media clock: the event's
+        // start plus its duration so far, not the start repeated.
+        self.stats.on_packet_sent(now, media_time, payload.len());
+        self.counters.packets_sent += 1;
+        self.counters.bytes_sent += payload.len() as u64;
+        self.counters.header_bytes_sent += (bytes.len() - payload.len()) as u64;
+        Ok(bytes)
     }
 
     /// The packet that answers a NACK for `sequence` (RFC 4585 §6.2.1):
@@ -264,6 +346,34 @@ impl Sender {
     pub fn owns(&self, ssrc: u32) -> bool {
         ssrc == self.ssrc || self.rtx_ssrc() == Some(ssrc)
     }
+}
+
+/// The header every packet of a sender carries (RFC 8285): mid,
+/// abs-send-time and the transport-wide sequence number (`twcc`: its value,
+/// or a placeholder of its size that each packet overwrites), as negotiated.
+fn header<'a>(
+    ext: &SendExtensions,
+    mid: &'a str,
+    pt: PayloadType,
+    timestamp: u32,
+    ssrc: u32,
+    abs: &'a [u8],
+    twcc: &'a [u8],
+) -> Result<RtpPacket<'a>, MediaError> {
+    let mut header = RtpPacket::new(pt, 0, timestamp, ssrc, &[]);
+    if let Some(id) = ext.mid {
+        header
+            .extensions
+            .insert(id, mid.as_bytes())
+            .map_err(|e| MediaError::Header(e.to_string()))?;
+    }
+    if let Some(id) = ext.abs_send_time {
+        let _ = header.extensions.insert(id, abs);
+    }
+    if let Some(id) = ext.transport_cc {
+        let _ = header.extensions.insert(id, twcc);
+    }
+    Ok(header)
 }
 
 /// The media payload length of a packet (less the RTX OSN).

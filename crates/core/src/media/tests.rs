@@ -81,7 +81,7 @@ fn a_flood_of_new_ssrcs_is_bounded_and_counted() {
     let (mut session, mut peer, id) = keyed(now);
     session
         .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], 2000));
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
     let n = 2000u32;
     for i in 0..n {
         let mut d = forged(&mut peer, 0x1000 + i, 1, 96, Some(b"v"));
@@ -122,7 +122,7 @@ fn a_packet_without_mid_reaches_its_receiver_by_ssrc_then_payload_type() {
     let (mut session, mut peer, id) = keyed(now);
     session
         .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], 2000));
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
     // RFC 8843 §9.2: no mid, unknown SSRC, a payload type one receiver has.
     let mut d = forged(&mut peer, 42, 1, 96, None);
     assert!(session.handle_receive(now, wall, &mut d));

@@ -1,0 +1,269 @@
+//! The `getStats()` objects of the media session (W3C webrtc-stats §5.3):
+//! `inbound-rtp`, `outbound-rtp`, `remote-inbound-rtp`,
+//! `remote-outbound-rtp`, `codec` and `media-source`, linked by id the way
+//! browsers link them (`codecId`, `remoteId`, `localId`, `mediaSourceId`).
+//! JSEP's transceivers give what the session does not keep: the
+//! negotiated codecs' names and parameters, the senders' tracks.
+
+use ferrtc_jsep::{Codec as SdpCodec, Transceiver, TransceiverId};
+use ferrtc_sdp::MediaKind;
+
+use super::MediaSession;
+use crate::stats::{
+    CodecStats, InboundRtpStats, MediaSourceStats, OutboundRtpStats, RemoteInboundRtpStats,
+    RemoteOutboundRtpStats, Stats,
+};
+
+/// Browsers' stats ids name the kind with one letter.
+fn kind_letter(video: bool) -> char {
+    if video { 'V' } else { 'A' }
+}
+
+fn kind_str(video: bool) -> &'static str {
+    if video { "video" } else { "audio" }
+}
+
+/// Seconds from 1900 (NTP's era 0) to 1970 (RFC 5905 §6).
+const NTP_UNIX_OFFSET: f64 = 2_208_988_800.0;
+
+/// A 64-bit NTP timestamp (RFC 3550 §4) in milliseconds since the Unix
+/// epoch.
+fn ntp_to_unix_ms(ntp: u64) -> f64 {
+    let seconds = (ntp >> 32) as f64;
+    let fraction = (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0;
+    (seconds - NTP_UNIX_OFFSET + fraction) * 1000.0
+}
+
+/// The negotiated codec of transceiver `t` with payload type `pt`.
+fn sdp_codec(transceivers: &[Transceiver], t: TransceiverId, pt: u8) -> Option<&SdpCodec> {
+    transceivers
+        .iter()
+        .find(|x| x.id() == t)?
+        .negotiated()?
+        .codecs
+        .iter()
+        .find(|c| c.payload_type == pt)
+}
+
+/// The `codec` object of a payload type as Chromium names it: `CIT01_111`
+/// for a receiving one, `COT01_...` for a sending one, the fmtp appended.
+fn codec_stats(
+    direction: char,
+    timestamp: f64,
+    transport: &str,
+    video: bool,
+    c: &SdpCodec,
+) -> CodecStats {
+    let mut id = format!("C{direction}{transport}_{}", c.payload_type);
+    if let Some(fmtp) = &c.fmtp {
+        id.push('_');
+        id.push_str(fmtp);
+    }
+    CodecStats {
+        id,
+        timestamp,
+        transport_id: transport.to_owned(),
+        payload_type: c.payload_type,
+        mime_type: format!("{}/{}", kind_str(video), c.name),
+        clock_rate: c.clock_rate,
+        channels: c.channels,
+        sdp_fmtp_line: c.fmtp.clone(),
+    }
+}
+
+/// The `media-source` id of a transceiver's sender track (Chromium: `SA1`).
+fn source_id(t: TransceiverId, video: bool) -> String {
+    format!("S{}{}", kind_letter(video), t.index())
+}
+
+/// The transceivers whose sender has a track: a media source each.
+fn sources(transceivers: &[Transceiver]) -> impl Iterator<Item = (&Transceiver, &str, bool)> {
+    transceivers.iter().filter_map(|t| {
+        let video = match t.kind() {
+            MediaKind::Audio => false,
+            MediaKind::Video => true,
+            _ => return None,
+        };
+        let track = t.init().track_id.as_deref().filter(|_| !t.is_stopped())?;
+        Some((t, track, video))
+    })
+}
+
+impl MediaSession {
+    /// Every stats object of the RTP streams at `timestamp` on the bundled
+    /// transport `transport`.
+    pub fn rtp_stats(
+        &self,
+        timestamp: f64,
+        transport: &str,
+        transceivers: &[Transceiver],
+    ) -> Vec<Stats> {
+        let mut out = Vec::new();
+        self.inbound_stats(timestamp, transport, transceivers, &mut out);
+        self.outbound_stats(timestamp, transport, transceivers, &mut out);
+        self.remote_inbound_stats(timestamp, transport, &mut out);
+        for (t, track, video) in sources(transceivers) {
+            let source = self
+                .senders
+                .get(&t.id())
+                .map(|s| s.source)
+                .unwrap_or_default();
+            out.push(Stats::MediaSource(MediaSourceStats {
+                id: source_id(t.id(), video),
+                timestamp,
+                track_identifier: track.to_owned(),
+                kind: kind_str(video),
+                frames: video.then_some(source.frames),
+                total_samples_duration: (!video).then_some(source.duration.as_secs_f64()),
+            }));
+        }
+        out
+    }
+
+    /// `inbound-rtp` per receiver that got media, its `codec`, and its
+    /// `remote-outbound-rtp` once the sender reported.
+    fn inbound_stats(
+        &self,
+        timestamp: f64,
+        transport: &str,
+        transceivers: &[Transceiver],
+        out: &mut Vec<Stats>,
+    ) {
+        for (t, r) in &self.receivers {
+            let (Some(ssrc), Some(codec)) = (r.ssrc(), r.codec()) else {
+                continue;
+            };
+            let video = codec.codec.is_video();
+            let kind = kind_str(video);
+            let id = format!("IT01{}{ssrc}", kind_letter(video));
+            let codec_id = sdp_codec(transceivers, *t, codec.payload_type.get()).map(|c| {
+                let c = codec_stats('I', timestamp, transport, video, c);
+                let id = c.id.clone();
+                out.push(Stats::Codec(c));
+                id
+            });
+            let remote_id = r.remote_sender().map(|sr| {
+                let remote = RemoteOutboundRtpStats {
+                    id: format!("RO01{}{ssrc}", kind_letter(video)),
+                    timestamp,
+                    ssrc,
+                    kind,
+                    transport_id: transport.to_owned(),
+                    codec_id: codec_id.clone(),
+                    local_id: id.clone(),
+                    packets_sent: u64::from(sr.packets_sent),
+                    bytes_sent: u64::from(sr.octets_sent),
+                    remote_timestamp: ntp_to_unix_ms(sr.ntp_time),
+                    reports_sent: sr.reports,
+                };
+                let id = remote.id.clone();
+                out.push(Stats::RemoteOutboundRtp(remote));
+                id
+            });
+            let (lost, jitter) = r.loss_and_jitter();
+            let c = r.counters;
+            out.push(Stats::InboundRtp(InboundRtpStats {
+                id,
+                timestamp,
+                ssrc,
+                kind,
+                transport_id: transport.to_owned(),
+                mid: r.mid.clone(),
+                packets_received: c.packets_received,
+                bytes_received: c.bytes_received,
+                header_bytes_received: c.header_bytes_received,
+                packets_lost: lost,
+                packets_discarded: c.packets_discarded,
+                jitter,
+                nack_count: c.nack_count,
+                pli_count: c.pli_count,
+                frames_received: c.frames_received,
+                frames_decoded: c.frames_received,
+                key_frames_decoded: c.key_frames_received,
+                codec_id,
+                remote_id,
+                retransmitted_packets_received: c.retransmitted_packets_received,
+                retransmitted_bytes_received: c.retransmitted_bytes_received,
+            }));
+        }
+    }
+
+    /// `outbound-rtp` per sender, and its `codec`.
+    fn outbound_stats(
+        &self,
+        timestamp: f64,
+        transport: &str,
+        transceivers: &[Transceiver],
+        out: &mut Vec<Stats>,
+    ) {
+        for (t, s) in &self.senders {
+            let c = s.counters;
+            let video = s.codec.codec.is_video();
+            let codec_id = sdp_codec(transceivers, *t, s.codec.payload_type.get()).map(|c| {
+                let c = codec_stats('O', timestamp, transport, video, c);
+                let id = c.id.clone();
+                out.push(Stats::Codec(c));
+                id
+            });
+            let media_source_id = sources(transceivers)
+                .any(|(x, _, _)| x.id() == *t)
+                .then(|| source_id(*t, video));
+            out.push(Stats::OutboundRtp(OutboundRtpStats {
+                id: format!("OT01{}{}", kind_letter(video), s.ssrc),
+                timestamp,
+                ssrc: s.ssrc,
+                kind: kind_str(video),
+                transport_id: transport.to_owned(),
+                mid: s.mid.clone(),
+                rtx_ssrc: s.rtx_ssrc(),
+                codec_id,
+                media_source_id,
+                packets_sent: c.packets_sent,
+                bytes_sent: c.bytes_sent,
+                header_bytes_sent: c.header_bytes_sent,
+                retransmitted_packets_sent: c.retransmitted_packets_sent,
+                retransmitted_bytes_sent: c.retransmitted_bytes_sent,
+                frames_sent: c.frames_sent,
+                key_frames_encoded: c.key_frames_sent,
+                nack_count: c.nack_count,
+                pli_count: c.pli_count,
+                fir_count: c.fir_count,
+            }));
+        }
+    }
+
+    /// `remote-inbound-rtp` per sender the peer reported on.
+    fn remote_inbound_stats(&self, timestamp: f64, transport: &str, out: &mut Vec<Stats>) {
+        for s in self.senders.values() {
+            let Some(b) = s.remote_report else {
+                continue;
+            };
+            let video = s.codec.codec.is_video();
+            out.push(Stats::RemoteInboundRtp(RemoteInboundRtpStats {
+                id: format!("RI01{}{}", kind_letter(video), s.ssrc),
+                timestamp,
+                ssrc: s.ssrc,
+                kind: kind_str(video),
+                transport_id: transport.to_owned(),
+                local_id: format!("OT01{}{}", kind_letter(video), s.ssrc),
+                packets_lost: i64::from(b.cumulative_lost),
+                fraction_lost: f64::from(b.fraction_lost) / 256.0,
+                jitter: f64::from(b.jitter) / f64::from(s.codec.clock_rate),
+                round_trip_time: s.rtt().map(|d| d.as_secs_f64()),
+                round_trip_time_measurements: s.rtt_measurements,
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ntp_timestamps_become_unix_milliseconds() {
+        // 2001-09-09T01:46:40.5Z is 1,000,000,000.5 s after 1970.
+        let ntp = ((1_000_000_000u64 + 2_208_988_800) << 32) | 0x8000_0000;
+        assert_eq!(ntp_to_unix_ms(ntp), 1_000_000_000_500.0);
+    }
+}
