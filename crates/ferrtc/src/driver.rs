@@ -679,7 +679,9 @@ impl Driver {
             }
             ev @ (Event::Track { .. }
             | Event::TrackFrame { .. }
-            | Event::KeyframeRequested { .. }) => match self.media.handle_event(&self.core, ev) {
+            | Event::KeyframeRequested { .. }
+            | Event::DtmfToneChange { .. }
+            | Event::DtmfReceived { .. }) => match self.media.handle_event(&self.core, ev) {
                 Some(track) => PeerConnectionEvent::Track(track),
                 None => return,
             },

@@ -62,10 +62,10 @@ pub use ferrtc_core::{
     IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
 };
 pub use media::{
-    EncodedFrame, MediaKind, MediaStream, MediaStreamTrack, RtpCodec, RtpEncodingParameters,
-    RtpReceiveParameters, RtpReceiver, RtpReceiverFrames, RtpSendParameters, RtpSender,
-    RtpSenderEvent, RtpTransceiver, RtpTransceiverDirection, RtpTransceiverInit, SendEncoding,
-    TrackEvent,
+    DtmfSender, DtmfTone, DtmfToneChange, EncodedFrame, MediaKind, MediaStream, MediaStreamTrack,
+    RtpCodec, RtpEncodingParameters, RtpReceiveParameters, RtpReceiver, RtpReceiverFrames,
+    RtpSendParameters, RtpSender, RtpSenderEvent, RtpTransceiver, RtpTransceiverDirection,
+    RtpTransceiverInit, SendEncoding, TrackEvent,
 };
 pub use mux::UdpMux;
 pub use peer_connection::{

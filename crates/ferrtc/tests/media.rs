@@ -517,3 +517,110 @@ async fn transceivers_follow_the_w3c_calls_from_clones_on_several_tasks() {
     assert!(a.get_senders().await.is_empty());
     assert_eq!(a.get_transceivers().await.len(), 1);
 }
+
+/// W3C RTCDTMFSender over a real connection: tones inserted on a's audio
+/// sender come out of b's receiver in order, and every task on a clone of
+/// the DTMF sender (and of the receiver) sees every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtmf_tones_reach_the_peer_in_order_and_every_clone_sees_the_tonechanges() {
+    let (a, b) = pair();
+    let _wa = watch(&a, &b);
+    let mut wb = watch(&b, &a);
+    let stream = MediaStream::with_id("s");
+    let sender = a
+        .add_track(&MediaStreamTrack::new(MediaKind::Audio, "mic"), &[&stream])
+        .await
+        .unwrap();
+    let video = a
+        .add_track(&MediaStreamTrack::new(MediaKind::Video, "cam"), &[&stream])
+        .await
+        .unwrap();
+    assert!(video.dtmf().is_none(), "a video sender has no DTMF sender");
+    let dtmf = sender.dtmf().expect("an audio sender has a DTMF sender");
+    // Not negotiated yet: canInsertDTMF is false and inserting fails.
+    assert!(!dtmf.can_insert_dtmf().await.unwrap());
+    assert!(
+        dtmf.insert_dtmf("1", Duration::from_millis(100), Duration::from_millis(70))
+            .await
+            .is_err()
+    );
+    negotiate(&a, &b).await;
+    let track = next_track(&mut wb).await;
+    assert_eq!(track.track.kind(), MediaKind::Audio);
+    wait_connected(&[&a, &b]).await;
+    assert!(dtmf.can_insert_dtmf().await.unwrap());
+    // A character outside 0-9 A-D # * , is refused.
+    assert!(
+        dtmf.insert_dtmf("1x", Duration::from_millis(100), Duration::from_millis(70))
+            .await
+            .is_err()
+    );
+
+    // Each clone subscribes with its first call (nothing to read yet).
+    let mut clones = Vec::new();
+    for _ in 0..3 {
+        let d = dtmf.clone();
+        assert!(
+            timeout(Duration::from_millis(1), d.next_tone_change())
+                .await
+                .is_err()
+        );
+        clones.push(d);
+    }
+    let listeners: Vec<_> = clones
+        .into_iter()
+        .map(|d| {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                loop {
+                    let change = timeout(WAIT, d.next_tone_change())
+                        .await
+                        .expect("tonechange")
+                        .expect("open");
+                    if change.tone.is_empty() {
+                        return seen;
+                    }
+                    seen.push(change.tone);
+                }
+            })
+        })
+        .collect();
+    let mut receivers = Vec::new();
+    for _ in 0..2 {
+        let r = track.receiver.clone();
+        assert!(
+            timeout(Duration::from_millis(1), r.next_dtmf_tone())
+                .await
+                .is_err()
+        );
+        receivers.push(r);
+    }
+    let hearers: Vec<_> = receivers
+        .into_iter()
+        .map(|r| {
+            tokio::spawn(async move {
+                let mut heard = String::new();
+                while heard.len() < 3 {
+                    let t = timeout(WAIT, r.next_dtmf_tone())
+                        .await
+                        .expect("a tone")
+                        .expect("open");
+                    heard.push(t.tone);
+                }
+                heard
+            })
+        })
+        .collect();
+    dtmf.insert_dtmf("1#a", Duration::from_millis(100), Duration::from_millis(70))
+        .await
+        .unwrap();
+    for l in listeners {
+        assert_eq!(l.await.unwrap(), ["1", "#", "A"]);
+    }
+    for h in hearers {
+        assert_eq!(h.await.unwrap(), "1#A");
+    }
+    assert_eq!(dtmf.tone_buffer().await.unwrap(), "");
+    a.close().await;
+    b.close().await;
+}

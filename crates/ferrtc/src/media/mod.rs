@@ -17,7 +17,9 @@
 //! | `peer.rs` | the `PeerConnection` calls (`addTrack`, `addTransceiver`, ...) |
 //! | `task.rs` | the connection task's side: handles by transceiver, commands, core events |
 //! | `keyframe.rs` | which written frames are keyframes, by codec |
+//! | `dtmf.rs` | [`DtmfSender`] (`RTCDTMFSender`) and the tones a receiver hears |
 
+mod dtmf;
 mod keyframe;
 mod peer;
 mod receiver;
@@ -28,6 +30,7 @@ mod transceiver;
 
 use std::sync::Arc;
 
+pub use dtmf::{DtmfSender, DtmfTone, DtmfToneChange};
 pub use ferrtc_core::{RtpCodec, RtpTransceiverDirection, SendEncoding};
 pub use ferrtc_media::track::{MediaKind, MediaStream, MediaStreamTrack};
 pub use receiver::{RtpReceiveParameters, RtpReceiver, RtpReceiverFrames};

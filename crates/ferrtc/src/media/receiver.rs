@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ferrtc_core::{RtpCodec, StatsReport};
 use tokio::sync::Mutex;
 
+use super::dtmf::DtmfTone;
 use super::shared::TransceiverShared;
 use super::task::filter_stats;
 use super::{EncodedFrame, MediaStreamTrack};
@@ -38,6 +39,7 @@ pub struct RtpReceiveParameters {
 pub struct RtpReceiver {
     shared: Arc<TransceiverShared>,
     frames: Mutex<Option<Subscription<EncodedFrame>>>,
+    tones: Mutex<Option<Subscription<DtmfTone>>>,
 }
 
 impl Clone for RtpReceiver {
@@ -75,6 +77,7 @@ impl RtpReceiver {
         RtpReceiver {
             shared,
             frames: Mutex::new(None),
+            tones: Mutex::new(None),
         }
     }
 
@@ -107,6 +110,20 @@ impl RtpReceiver {
         RtpReceiverFrames {
             frames: self.shared.frames.subscribe(),
         }
+    }
+
+    /// The next DTMF tone the peer sent on this (audio) receiver (RFC 4733
+    /// telephone events: one per event, in order, when its first packet
+    /// arrives), for this handle value's subscription (made by the first
+    /// call, which also gets the tones heard before any, at most 64);
+    /// `None` once the transceiver is stopped or the connection closed,
+    /// and drained. Telephone events never appear among the frames.
+    pub async fn next_dtmf_tone(&self) -> Option<DtmfTone> {
+        let mut tones = self.tones.lock().await;
+        tones
+            .get_or_insert_with(|| self.shared.tones_received.subscribe())
+            .recv()
+            .await
     }
 
     /// Asks the peer's sender for a keyframe now (a PLI, RFC 4585 §6.3.1),

@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 
 use super::MediaKind;
 use super::MediaStreamTrack;
+use super::dtmf::DtmfSender;
 use super::shared::TransceiverShared;
 use super::task::{FrameOp, filter_stats};
 use crate::Error;
@@ -120,6 +121,12 @@ impl RtpSender {
     /// `track`: the track it sends, if any.
     pub fn track(&self) -> Option<MediaStreamTrack> {
         self.shared.lock().track.clone()
+    }
+
+    /// `dtmf`: the DTMF sender of an audio sender (W3C webrtc-pc §7.1);
+    /// `None` for video.
+    pub fn dtmf(&self) -> Option<DtmfSender> {
+        (self.shared.kind == MediaKind::Audio).then(|| DtmfSender::new(Arc::clone(&self.shared)))
     }
 
     /// `RTCRtpSender.getCapabilities(kind).codecs`: the codecs ferrtc

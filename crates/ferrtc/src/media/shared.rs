@@ -8,6 +8,7 @@ use ferrtc_core::{RtpCodec, RtpTransceiverDirection, TransceiverId};
 use ferrtc_media::track::{MediaKind, MediaStreamTrack};
 
 use super::EncodedFrame;
+use super::dtmf::{DtmfTone, DtmfToneChange, TONE_BACKLOG};
 use super::sender::{RtpEncodingParameters, RtpSenderEvent};
 use crate::driver::{CommandQueue, OpQueue};
 use crate::events::Hub;
@@ -64,6 +65,10 @@ pub(crate) struct TransceiverShared {
     pub(crate) sender_events: Arc<Hub<RtpSenderEvent>>,
     /// Frames of the receiver.
     pub(crate) frames: Arc<Hub<EncodedFrame>>,
+    /// `tonechange` events of the sender's DTMF sender.
+    pub(crate) tone_changes: Arc<Hub<DtmfToneChange>>,
+    /// Telephone events the receiver heard.
+    pub(crate) tones_received: Arc<Hub<DtmfTone>>,
     /// The connection's queues.
     pub(crate) link: Link,
 }
@@ -94,6 +99,8 @@ impl TransceiverShared {
             sendable: AtomicBool::new(false),
             sender_events: Arc::new(Hub::new(None)),
             frames: Arc::new(Hub::with_backlog_limit(FRAME_BACKLOG)),
+            tone_changes: Arc::new(Hub::with_backlog_limit(TONE_BACKLOG)),
+            tones_received: Arc::new(Hub::with_backlog_limit(TONE_BACKLOG)),
             link,
         }
     }
@@ -113,5 +120,7 @@ impl TransceiverShared {
     pub(crate) fn end(&self) {
         self.sender_events.close();
         self.frames.close();
+        self.tone_changes.close();
+        self.tones_received.close();
     }
 }

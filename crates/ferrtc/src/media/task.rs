@@ -12,6 +12,7 @@ use ferrtc_core::{
 };
 use tokio::sync::oneshot;
 
+use super::dtmf::{DtmfTone, DtmfToneChange};
 use super::sender::{RtpEncodingParameters, RtpSenderEvent};
 use super::shared::{Link, TransceiverShared};
 use super::{
@@ -41,6 +42,10 @@ pub(crate) enum MediaCommand {
     SetCodecPreferences(TransceiverId, Vec<RtpCodec>, Reply<()>),
     /// A keyframe request (PLI) to the peer's sender on a transceiver.
     RequestKeyframe(TransceiverId, Reply<()>),
+    /// `insertDTMF(tones, duration, interToneGap)`.
+    InsertDtmf(TransceiverId, String, Duration, Duration, Reply<()>),
+    /// `toneBuffer` and `canInsertDTMF`.
+    DtmfState(TransceiverId, Reply<(String, bool)>),
 }
 
 /// A frame `write_frame` accepted, on the connection's queue of handle
@@ -180,8 +185,19 @@ impl MediaTask {
                 let _ = reply.send(core.set_codec_preferences(id, codecs).map_err(Error::from));
             }
             MediaCommand::RequestKeyframe(id, reply) => {
-                let now = std::time::Instant::now();
+                let now = Instant::now();
                 let _ = reply.send(core.request_keyframe(now, id).map_err(Error::from));
+            }
+            MediaCommand::InsertDtmf(id, tones, duration, gap, reply) => {
+                let now = Instant::now();
+                let result = core.insert_dtmf(now, id, &tones, duration, gap);
+                let _ = reply.send(result.map_err(Error::from));
+            }
+            MediaCommand::DtmfState(id, reply) => {
+                let state = core
+                    .dtmf_tone_buffer(id)
+                    .and_then(|buffer| Ok((buffer, core.can_insert_dtmf(id)?)));
+                let _ = reply.send(state.map_err(Error::from));
             }
         }
         self.sync(core);
@@ -283,6 +299,18 @@ impl MediaTask {
                         keyframe,
                     });
                     self.unwoken = true;
+                }
+                None
+            }
+            ferrtc_core::Event::DtmfToneChange { transceiver, tone } => {
+                if let Some(shared) = self.get(transceiver) {
+                    shared.tone_changes.publish(DtmfToneChange { tone });
+                }
+                None
+            }
+            ferrtc_core::Event::DtmfReceived { transceiver, tone } => {
+                if let Some(shared) = self.get(transceiver) {
+                    shared.tones_received.publish(DtmfTone { tone });
                 }
                 None
             }
