@@ -14,8 +14,10 @@
 //!   of both peers and of the relay (bound inside the namespaces by `setns`
 //!   on the test thread before `PeerConnection::new`); **loss** is an
 //!   nftables rule in the middle namespace (`numgen random mod 100 < N
-//!   drop` on the input hook, so every datagram in either direction faces it
-//!   once; not seeded, the kernel draws it); a **path cut** is either
+//!   drop` on the input hook, so every packet in either direction faces it
+//!   once; not seeded, the kernel draws it; a packet is one datagram only
+//!   with [`Lab::one_datagram_per_packet`], else a train of datagrams the
+//!   peer sent with UDP GSO in one call); a **path cut** is either
 //!   `ip link set … down` on both veths of the middle namespace
 //!   ([`Lab::cut`]) or a second nftables table dropping every UDP datagram
 //!   on input ([`Lab::block_udp`]), which acts at once (a veth coming up
@@ -275,20 +277,14 @@ impl Lab {
 
     /// Datagrams the nftables rule dropped so far.
     pub fn dropped_by_kernel(&self) -> u64 {
-        let out = run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &self.m,
-                "nft",
-                "list",
-                "table",
-                "inet",
-                "ferrtc_faults",
-            ],
-            None,
-        );
+        self.nft_counter("ferrtc_faults")
+    }
+
+    /// The packet count of the first counter in nftables table `table`
+    /// of the middle namespace.
+    fn nft_counter(&self, table: &str) -> u64 {
+        #[rustfmt::skip]
+        let out = run("ip", &["netns", "exec", &self.m, "nft", "list", "table", "inet", table], None);
         let mut words = out.split_whitespace();
         while let Some(w) = words.next() {
             if w == "packets" {
@@ -296,6 +292,42 @@ impl Lab {
             }
         }
         0
+    }
+
+    /// One datagram per packet on the wire. The peers send with UDP
+    /// segmentation offload (`UDP_SEGMENT`): one system call hands the
+    /// kernel a train of datagrams, and a veth carries that train as ONE
+    /// packet, split only at the receiving socket, after the input hook.
+    /// So, by default, the nftables rule draws once per train and drops
+    /// whole trains (up to a video frame's packets at once). With at most
+    /// one segment per packet on the peers' veths (`gso_max_segs 1`) the
+    /// kernel splits each train before the veth, as a NIC would before the
+    /// wire, and every datagram faces the rule on its own.
+    pub fn one_datagram_per_packet(&self) {
+        for side in [Side::A, Side::B] {
+            #[rustfmt::skip]
+            ip(&["-n", self.peer_ns(side), "link", "set", "veth0", "gso_max_segs", "1"]);
+        }
+    }
+
+    /// UDP datagrams the kernel dropped for a full receive buffer
+    /// (`RcvbufErrors` of `/proc/net/snmp`) in the namespaces of A, the
+    /// middle and B: loss the test did not ask for, when a socket is not
+    /// read fast enough.
+    pub fn udp_receive_buffer_errors(&self) -> [u64; 3] {
+        [&self.a, &self.m, &self.b].map(|ns| {
+            let snmp = run("ip", &["netns", "exec", ns, "cat", "/proc/net/snmp"], None);
+            let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+            let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+                panic!("no Udp lines in /proc/net/snmp of {ns}");
+            };
+            names
+                .split_whitespace()
+                .zip(values.split_whitespace())
+                .find(|(name, _)| *name == "RcvbufErrors")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or_else(|| panic!("no RcvbufErrors in /proc/net/snmp of {ns}"))
+        })
     }
 
     /// Cuts the path: both veths of the middle namespace go down.
@@ -331,9 +363,12 @@ impl Lab {
     }
 
     /// Ends [`block_udp`](Self::block_udp): its table is deleted.
-    pub fn unblock_udp(&self) {
+    /// Returns how many datagrams it dropped.
+    pub fn unblock_udp(&self) -> u64 {
+        let dropped = self.nft_counter("ferrtc_block");
         #[rustfmt::skip]
         run("ip", &["netns", "exec", &self.m, "nft", "delete", "table", "inet", "ferrtc_block"], None);
+        dropped
     }
 }
 
