@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod dtmf;
 mod file;
 mod media;
 mod peer;
@@ -70,6 +71,11 @@ enum Command {
         /// Write every received track to DIR/track-<mid>.ivf, .ogg or .h264.
         #[arg(long, value_name = "DIR")]
         record: Option<PathBuf>,
+        /// Send these DTMF tones (0-9 A-D # * and `,` for a pause) on the
+        /// first audio sender once connected; received tones are logged
+        /// on stderr as `dtmf received: X`.
+        #[arg(long, value_name = "TONES")]
+        dtmf: Option<String>,
     },
     /// Send a file over a data channel.
     Send {
@@ -182,7 +188,14 @@ fn main() -> ExitCode {
             ice_credential,
             play,
             record,
+            dtmf,
         } => {
+            if let Some(tones) = &dtmf
+                && let Err(c) = dtmf::check(tones)
+            {
+                eprintln!("ferrtc: --dtmf {tones:?}: {c:?} is not a DTMF tone (0-9 A-D # * ,)");
+                return ExitCode::from(UNSUPPORTED);
+            }
             // Relayed candidates need a TURN client, which is not built.
             if ice_servers.iter().any(|u| u.starts_with("turn")) {
                 return unsupported("TURN servers in `--ice-server`");
@@ -216,6 +229,7 @@ fn main() -> ExitCode {
                 ice_credential,
                 play: files,
                 record,
+                dtmf,
             }))
         }
         Command::Bench {

@@ -25,6 +25,9 @@ pub struct Media {
     added: Vec<(RtpSender, PlayFile)>,
     /// Where received tracks are recorded.
     record: Option<PathBuf>,
+    /// `--dtmf` tones not sent yet, and the audio sender they go on.
+    dtmf: Option<String>,
+    dtmf_sender: Option<RtpSender>,
     /// The players and recorders.
     tasks: JoinSet<()>,
 }
@@ -37,6 +40,11 @@ impl Media {
             record,
             ..Media::default()
         }
+    }
+
+    /// Tones to send on the first audio sender once connected.
+    pub fn set_dtmf(&mut self, tones: Option<String>) {
+        self.dtmf = tones;
     }
 
     /// Adds the files as tracks (before our offer, or before our answer so
@@ -82,7 +90,15 @@ impl Media {
                 t.set_codec_preferences(play::preferences(&file, answering))
                     .await?;
             }
+            if file.kind == MediaKind::Audio && self.dtmf_sender.is_none() {
+                self.dtmf_sender = Some(sender.clone());
+            }
             self.added.push((sender, file));
+        }
+        if self.dtmf.is_some() && self.dtmf_sender.is_none() {
+            // Tones need an audio sender: a silent track carries them.
+            let track = MediaStreamTrack::new(MediaKind::Audio, "dtmf");
+            self.dtmf_sender = Some(pc.add_track(&track, &[&stream]).await?);
         }
         Ok(())
     }
@@ -90,6 +106,10 @@ impl Media {
     /// An offer/answer exchange completed: each file whose codec was
     /// negotiated plays; the others are skipped with an error.
     pub fn negotiated(&mut self, pc: &PeerConnection) {
+        if let (Some(sender), Some(tones)) = (&self.dtmf_sender, self.dtmf.take()) {
+            self.tasks
+                .spawn(crate::dtmf::send(pc.clone(), sender.clone(), tones));
+        }
         for (sender, file) in std::mem::take(&mut self.added) {
             let codecs = sender.get_parameters().codecs;
             match codecs.iter().find(|c| !c.is_rtx()) {
@@ -115,6 +135,10 @@ impl Media {
             ev.track.kind().as_str(),
             ev.streams.iter().map(|s| s.id()).collect::<Vec<_>>()
         );
+        if ev.track.kind() == MediaKind::Audio {
+            self.tasks
+                .spawn(crate::dtmf::log_received(ev.receiver.clone()));
+        }
         if let Some(dir) = &self.record {
             self.tasks.spawn(crate::record::record(
                 ev.transceiver,

@@ -33,6 +33,8 @@ pub struct PeerOptions {
     pub play: Vec<crate::play::PlayFile>,
     /// `--record` directory.
     pub record: Option<std::path::PathBuf>,
+    /// `--dtmf` tones.
+    pub dtmf: Option<String>,
 }
 
 pub fn emit(message: &Outgoing) {
@@ -122,6 +124,7 @@ pub async fn run(opts: PeerOptions) -> Result<(), ferrtc::Error> {
         }
     });
     let mut media = Media::new(opts.play, opts.record);
+    media.set_dtmf(opts.dtmf);
     let result = session(&pc, opts.offer, tx, std::future::pending(), &mut media).await;
     // The connection is closed: the recorders finish their files.
     media.finish().await;

@@ -334,3 +334,52 @@ async fn an_h264_file_is_played_and_recorded_as_annex_b() {
     assert_run_of(&units, &h264_units(), "h264");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The tones the peer logged, in order, from its stderr lines ending in
+/// `dtmf received: X`.
+fn tones_logged(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter_map(|l| l.trim_end().rsplit_once("dtmf received: "))
+        .map(|(_, tone)| tone.to_owned())
+        .collect()
+}
+
+/// `--dtmf` on one peer, the tones logged by the other; `sender_offers`
+/// picks the roles (an offerer without media asks for audio with
+/// `--record`, so that an answering sender has an m-section to send on).
+async fn dtmf_between_peers(name: &str, sender_offers: bool) {
+    let dir = temp_dir(name);
+    let mut sender: Vec<String> = ["peer", "--signal", "stdio", "--dtmf", "1#a,9"]
+        .map(String::from)
+        .to_vec();
+    let mut hearer: Vec<String> = ["peer", "--signal", "stdio"].map(String::from).to_vec();
+    if sender_offers {
+        sender.push("--offer".into());
+    } else {
+        hearer.extend(["--offer".into(), "--record".into()]);
+        hearer.push(dir.join("out").display().to_string());
+    }
+    let (s, s_out) = spawn(&sender);
+    let (h, h_out) = spawn(&hearer);
+    wire(s_out, h.lines.clone());
+    wire(h_out, s.lines.clone());
+    // Three tones of 100 ms with 70 ms gaps, and a 2 s pause before the last.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let h_err = end(h, End::Bye).await;
+    let s_err = end(s, End::Bye).await;
+    assert!(!s_err.contains("ERROR"), "sender: {s_err}");
+    assert_eq!(tones_logged(&h_err), "1#A9", "hearer: {h_err}");
+    assert!(s_err.contains("dtmf sent: 1#a,9"), "sender: {s_err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dtmf_tones_of_an_offerer_are_logged_by_the_answerer_in_order() {
+    dtmf_between_peers("dtmf-offerer", true).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dtmf_tones_of_an_answerer_are_logged_by_the_offerer_in_order() {
+    dtmf_between_peers("dtmf-answerer", false).await;
+}
