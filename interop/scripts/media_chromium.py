@@ -35,6 +35,19 @@ PAGE = r"""<!doctype html><meta charset="utf-8"><title>ferrtc media interop</tit
 const q = new URLSearchParams(location.search);
 const role = q.get("role"), CODEC = q.get("codec"), SECS = Number(q.get("secs"));
 const CHROMIUM_DTMF = q.get("dtmf") || "";
+// With ferrtc sending DTMF, the page reads the telephone events Chromium
+// receives from its audio receiver's encoded frames (payload type and the
+// RFC 4733 event code in the first byte), one tone per RTP timestamp.
+const HEAR_DTMF = q.get("hear") === "1";
+const heard = [];
+const TONES = "0123456789*#ABCD";
+function passThrough(endpoint, inspect) {
+  const {readable, writable} = endpoint.createEncodedStreams();
+  readable.pipeThrough(new TransformStream({transform(frame, out) {
+    if (inspect) inspect(frame);
+    out.enqueue(frame);
+  }})).pipeTo(writable);
+}
 const post = (path, obj) => fetch(path, {method: "POST", body: JSON.stringify(obj)});
 const log = (...a) => post("/log", {msg: a.join(" ")});
 const sleep = ms => new Promise(r => setTimeout(r, ms));
@@ -66,7 +79,20 @@ async function statsOf(pc) {
 async function main() {
   const stream = await navigator.mediaDevices.getUserMedia(
     {video: {width: 320, height: 240, frameRate: 30}, audio: true});
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(HEAR_DTMF ? {encodedInsertableStreams: true} : {});
+  let telephoneEvent = new Set();
+  let lastEventTs = null;
+  const inspectAudio = frame => {
+    const md = frame.getMetadata();
+    if (!telephoneEvent.size) {
+      const sdp = (pc.remoteDescription && pc.remoteDescription.sdp) || "";
+      for (const m of sdp.matchAll(/^a=rtpmap:(\d+) telephone-event\//gm)) telephoneEvent.add(Number(m[1]));
+    }
+    if (!telephoneEvent.has(md.payloadType)) return;
+    const ts = md.rtpTimestamp !== undefined ? md.rtpTimestamp : md.timestamp;
+    const code = new Uint8Array(frame.data)[0];
+    if (ts !== lastEventTs) { lastEventTs = ts; heard.push(TONES[code] || "?"); }
+  };
   pc.onicecandidate = e => post("/signal", e.candidate ?
     {type: "candidate", candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex} :
     {type: "candidate", candidate: "", sdpMid: "0", sdpMLineIndex: 0});
@@ -76,6 +102,7 @@ async function main() {
   const both = new Promise(r => gotBoth = r);
   pc.ontrack = e => {
     log("track", e.track.kind, "streams", e.streams.map(s => s.id));
+    if (HEAR_DTMF) passThrough(e.receiver, e.track.kind === "audio" ? inspectAudio : null);
     tracks[e.track.kind] = e;
     if (e.track.kind === "audio") {
       const a = document.getElementById("remote-audio");
@@ -93,6 +120,7 @@ async function main() {
     for (const track of stream.getTracks()) {
       const t = pc.addTransceiver(track, {direction: "sendrecv", streams: [stream]});
       if (track.kind === "video") preferCodec(t);
+      if (HEAR_DTMF) passThrough(t.sender, null);
     }
     await pc.setLocalDescription();
     await post("/signal", {type: "offer", sdp: pc.localDescription.sdp});
@@ -105,7 +133,10 @@ async function main() {
           await pc.setRemoteDescription(m);
           if (m.type === "offer") {
             // addTrack reuses the offered transceivers: the answer sends on them.
-            for (const track of stream.getTracks()) pc.addTrack(track, stream);
+            for (const track of stream.getTracks()) {
+              const sender = pc.addTrack(track, stream);
+              if (HEAR_DTMF) passThrough(sender, null);
+            }
             await pc.setLocalDescription();
             await post("/signal", {type: "answer", sdp: pc.localDescription.sdp});
           }
@@ -155,6 +186,7 @@ async function main() {
     sent_video_frames: b.out_video ? b.out_video.framesSent : 0,
     sent_audio_packets: b.out_audio ? b.out_audio.packetsSent : 0,
     chromium_dtmf_sent: dtmfTones,
+    chromium_dtmf_heard: heard.join(""),
   };
   // What Chromium sends stops before the harness says bye, so the count of
   // frames sent is exact when ferrtc's recording ends.
@@ -220,7 +252,7 @@ async def run(args):
     port = server.sockets[0].getsockname()[1]
     profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
     url = (f"http://127.0.0.1:{port}/?role={args.role}&codec={args.codec}&secs={args.secs}"
-           f"&dtmf={args.chromium_dtmf}")
+           f"&dtmf={args.chromium_dtmf}&hear={1 if args.dtmf else 0}")
     browser = await start_chromium(
         url, profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         "--autoplay-policy=no-user-gesture-required")

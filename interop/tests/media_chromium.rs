@@ -6,6 +6,10 @@
 //! sends its camera; ferrtc's recording must decode with ffprobe and hold at
 //! least the frames Chromium reports sent (less a margin for the frames in
 //! flight when the test ends).
+//! DTMF both ways: `ferrtc peer --dtmf` tones are read back from Chromium's
+//! audio receiver (its encoded frames: the telephone-event payload type and
+//! the RFC 4733 event code), and the tones of Chromium's RTCDTMFSender come
+//! out of ferrtc as `dtmf received: X` lines, in order.
 
 #[path = "pc_common/mod.rs"]
 mod pc_common;
@@ -121,5 +125,18 @@ fn ferrtc_calls_chromium_with_vp8_and_opus_both_ways() {
 fn ferrtc_and_chromium_exchange_h264_both_ways() {
     if let Some(s) = run("ferrtc-answers", "H264", &[]) {
         check_both_ways(&s, "video/H264", "h264", ".h264");
+    }
+}
+
+#[test]
+fn dtmf_goes_both_ways_between_chromium_and_ferrtc_in_order() {
+    let extra = ["--dtmf", "1#A,9", "--chromium-dtmf", "5*B0"];
+    if let Some(s) = run("ferrtc-answers", "VP8", &extra) {
+        assert_eq!(s["chromium_dtmf_sent"], "5*B0", "{s}");
+        assert_eq!(s["dtmf_received"], "5*B0", "ferrtc heard: {s}");
+        assert_eq!(s["chromium_dtmf_heard"], "1#A9", "Chromium heard: {s}");
+        // The media goes on meanwhile.
+        let fps = s["recv_video_fps"].as_f64().unwrap_or(0.0);
+        assert!(fps > 20.0, "Chromium decoded {fps} fps: {s}");
     }
 }

@@ -183,8 +183,14 @@ pub fn preferences(file: &PlayFile, only: bool) -> Vec<RtpCodec> {
             && c.apt()
                 .is_some_and(|apt| first.iter().any(|f| f.payload_type == apt))
     });
+    // Telephone events ride along with an audio codec (RFC 4733 §2.1):
+    // kept so that `--dtmf` and the peer's tones still work.
+    let events = all
+        .iter()
+        .filter(|c| c.is_telephone_event() && first.iter().any(|f| f.clock_rate == c.clock_rate));
     let mut out: Vec<RtpCodec> = first.clone();
     out.extend(rtx.cloned());
+    out.extend(events.cloned());
     if !only {
         let rest: Vec<RtpCodec> = all.into_iter().filter(|c| !out.contains(c)).collect();
         out.extend(rest);
