@@ -8,6 +8,7 @@
 
 mod floor;
 mod proc;
+mod rtp;
 mod stacks;
 mod workload;
 
@@ -121,6 +122,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: ferrtc-compare [--quick] [--full] [--stacks a,b] [--out FILE.md]\n       \
+         ferrtc-compare rtp [--frames N] [--frame-size BYTES] [--stacks ferrtc,str0m] [--out FILE.md]\n       \
          ferrtc-compare one --stack S --workload-json JSON\nstacks: {}",
         stacks::STACKS.join(", ")
     );
@@ -129,9 +131,10 @@ fn usage() -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("one") {
-        child(&args[1..]);
-        return;
+    match args.first().map(String::as_str) {
+        Some("one") => return child(&args[1..]),
+        Some("rtp") => return rtp::command(&args[1..]),
+        _ => {}
     }
     let mut opts = Options {
         quick: false,
