@@ -7,6 +7,8 @@
 //! The offerer adds one video track restricted to VP8 (and VP8's RTX) with
 //! `set_codec_preferences`; the answerer receives it on the transceiver the
 //! offer created. Each peer has one host candidate on a made-up address.
+//! SRTP: ferrtc's default profile order (AES-128-GCM first), or only
+//! AES-256-GCM for the row compared with str0m's cipher.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrtc_core::{
     Config, Event, MediaKind, PeerConnection, PeerConnectionState, TrackInfo, TransceiverId,
 };
+use ferrtc_dtls::SrtpProfile;
 
 use super::{Call, FRAME_INTERVAL, FrameSource, Res, Tally, check_frames, measure};
 use crate::workload::Sample;
@@ -31,8 +34,14 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(addr: &str, now: Instant, wall: SystemTime) -> Res<Peer> {
-        let mut pc = PeerConnection::new(Config::default(), now, wall).map_err(err)?;
+    /// A peer with the default configuration, or with SRTP restricted to
+    /// AES-256-GCM when `aes256`.
+    fn new(addr: &str, now: Instant, wall: SystemTime, aes256: bool) -> Res<Peer> {
+        let mut config = Config::default();
+        if aes256 {
+            config.dtls.srtp_profiles = vec![SrtpProfile::AeadAes256Gcm];
+        }
+        let mut pc = PeerConnection::new(config, now, wall).map_err(err)?;
         pc.add_local_host(now, addr.parse().map_err(err)?)
             .map_err(err)?;
         Ok(Peer {
@@ -218,12 +227,13 @@ impl Call for Pair<'_> {
     }
 }
 
-/// Connects, then [`measure`]s `frames` frames.
-pub fn run(source: &FrameSource, frames: u64) -> Res<Sample> {
+/// Connects, then [`measure`]s `frames` frames; SRTP with AES-256-GCM
+/// when `aes256` (else ferrtc's default, AES-128-GCM).
+pub fn run(source: &FrameSource, frames: u64, aes256: bool) -> Res<Sample> {
     let start = Instant::now();
     let wall = SystemTime::now();
-    let mut a = Peer::new("10.0.0.1:5000", start, wall)?;
-    let mut b = Peer::new("10.0.0.2:5000", start, wall)?;
+    let mut a = Peer::new("10.0.0.1:5000", start, wall, aes256)?;
+    let mut b = Peer::new("10.0.0.2:5000", start, wall, aes256)?;
     let (video, connected) = connect(&mut a, &mut b, start)?;
     let mut pair = Pair {
         a,

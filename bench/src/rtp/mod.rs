@@ -56,8 +56,18 @@ pub const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 /// the TWCC feedback its receiver sends every 50 ms by default (ferrtc's
 /// receiver sends none).
 pub const STR0M_NO_TWCC: &str = "str0m (no TWCC)";
+/// ferrtc with SRTP_AEAD_AES_256_GCM, the profile str0m negotiates with
+/// itself (its DTLS server prefers it); ferrtc prefers AES-128-GCM.
+pub const FERRTC_AES256: &str = "ferrtc (AES-256-GCM)";
 /// Stacks that run the media path.
-pub const STACKS: &[&str] = &["ferrtc", "str0m", STR0M_NO_TWCC];
+pub const STACKS: &[&str] = &["ferrtc", FERRTC_AES256, "str0m", STR0M_NO_TWCC];
+/// The ratio rows: ferrtc's figure over str0m's, each with its defaults,
+/// then with the same SRTP cipher, then also without TWCC feedback.
+const RATIOS: &[(&str, &str)] = &[
+    ("ferrtc", "str0m"),
+    (FERRTC_AES256, "str0m"),
+    (FERRTC_AES256, STR0M_NO_TWCC),
+];
 /// Runs per stack; the run of median duration is kept.
 const RUNS: usize = 3;
 
@@ -70,18 +80,25 @@ pub fn run(stack: &str, frames: u64, frame_size: usize) -> Res<Sample> {
     }
     let source = FrameSource::new(frame_size);
     let mut sample = match stack {
-        "ferrtc" => ferrtc::run(&source, frames)?,
+        "ferrtc" => ferrtc::run(&source, frames, false)?,
+        FERRTC_AES256 => ferrtc::run(&source, frames, true)?,
         "str0m" => str0m::run(&source, frames, true)?,
         STR0M_NO_TWCC => str0m::run(&source, frames, false)?,
         other => return Err(format!("{other} does not run the media path")),
     };
     sample.stack = stack.to_string();
-    sample.version = match stack {
-        "ferrtc" => crate::crate_version("ferrtc-core"),
-        _ => crate::crate_version("str0m"),
-    };
+    sample.version = version(stack);
     sample.peak_rss_mib = crate::proc::peak_rss_mib();
     Ok(sample)
+}
+
+/// The crate version behind a media-path stack name.
+pub fn version(stack: &str) -> String {
+    if stack.starts_with("ferrtc") {
+        crate::crate_version("ferrtc-core")
+    } else {
+        crate::crate_version("str0m")
+    }
 }
 
 /// The synthetic VP8 frames: frame `i` is a VP8 payload header byte (RFC
@@ -509,8 +526,8 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
          calls (hand it the datagrams, poll its events: SRTP unprotect, jitter buffer, \
          depacketize). The rest of the loop is timers, RTCP and STUN in both directions, \
          and the checks.\n",
-        opts.frames,
-        opts.frame_size,
+        crate::fmt_value(opts.frames as f64),
+        crate::fmt_value(opts.frame_size as f64),
         FRAME_INTERVAL.as_millis()
     );
     let figures: Vec<(&str, Result<Figures, String>)> = runs
@@ -543,32 +560,47 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
         }
         out.push('\n');
     }
-    if let Some((_, Ok(ours))) = figures.iter().find(|(s, _)| *s == "ferrtc") {
-        for (stack, theirs) in figures.iter().filter(|(s, _)| *s != "ferrtc") {
-            let Ok(theirs) = theirs else { continue };
-            let _ = write!(out, "| **ferrtc / {stack}** |");
-            for (_, higher, pick) in COLUMNS {
-                let (a, b) = (pick(ours), pick(theirs));
-                let cell = match higher {
-                    Some(higher) if b > 0.0 && a.is_finite() && b.is_finite() => {
-                        let r = a / b;
-                        let text = format!("{r:.2}x");
-                        if (r > 1.0) == *higher && r != 1.0 {
-                            format!("**{text}**")
-                        } else {
-                            text
-                        }
+    let find = |name: &str| {
+        figures
+            .iter()
+            .find(|(s, _)| *s == name)
+            .and_then(|(_, f)| f.as_ref().ok())
+    };
+    let mut ratios = false;
+    for (num, den) in RATIOS {
+        let (Some(ours), Some(theirs)) = (find(num), find(den)) else {
+            continue;
+        };
+        ratios = true;
+        let _ = write!(out, "| **{num} / {den}** |");
+        for (_, higher, pick) in COLUMNS {
+            let (a, b) = (pick(ours), pick(theirs));
+            let cell = match higher {
+                Some(higher) if b > 0.0 && a.is_finite() && b.is_finite() => {
+                    let r = a / b;
+                    let text = format!("{r:.2}x");
+                    if (r > 1.0) == *higher && r != 1.0 {
+                        format!("**{text}**")
+                    } else {
+                        text
                     }
-                    _ => "–".into(),
-                };
-                let _ = write!(out, " {cell} |");
-            }
-            out.push('\n');
+                }
+                _ => "–".into(),
+            };
+            let _ = write!(out, " {cell} |");
         }
+        out.push('\n');
+    }
+    if ratios {
         let _ = writeln!(
             out,
-            "\nThe ratio row divides ferrtc's figure by the other stack's: above 1x is better \
-             for ↑ columns, below 1x for ↓ columns; bold where ferrtc is ahead."
+            "\nA ratio row divides the first stack's figure by the second's: above 1x is better \
+             for ↑ columns, below 1x for ↓ columns; bold where ferrtc is ahead. Each stack with its \
+             defaults negotiates a different SRTP cipher (ferrtc AES-128-GCM, str0m AES-256-GCM: \
+             its DTLS server prefers it); \"{FERRTC_AES256}\" restricts ferrtc to str0m's. str0m's \
+             receiver sends transport-wide congestion control feedback every 50 ms (the \
+             \"Datagrams back\"), ferrtc's does not; \"{STR0M_NO_TWCC}\" leaves out the TWCC header \
+             extension, which turns that feedback off. The last row is the closest like for like."
         );
     }
     let errors: Vec<_> = figures
@@ -582,4 +614,43 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_numbered_checked_and_probed() {
+        let source = FrameSource::new(DEFAULT_FRAME_SIZE);
+        let mut buf = Vec::new();
+        source.frame(0, &mut buf);
+        assert_eq!(buf.len(), DEFAULT_FRAME_SIZE);
+        assert_eq!(buf[0] & 1, 0, "frame 0 is a keyframe");
+        assert!(source.is_frame(0, &buf));
+        assert!(!source.is_frame(1, &buf));
+        let probe = source.probe().unwrap();
+        for i in [1, 250, 251, 1000] {
+            source.frame(i, &mut buf);
+            assert_eq!(buf[0] & 1, 1, "delta frame");
+            assert!(source.is_frame(i, &buf));
+            assert!(buf.windows(16).any(|w| w == probe), "probe in frame {i}");
+        }
+        buf[100] ^= 1;
+        assert!(!source.is_frame(1000, &buf));
+        let mut next = 5;
+        source.frame(6, &mut buf);
+        assert!(check_frames(&source, &mut next, [&buf[..]]).is_err());
+        assert!(FrameSource::new(200).probe().is_none());
+    }
+
+    #[test]
+    fn rtp_is_told_from_rtcp() {
+        assert!(is_rtp(&[0x80, 96, 0, 1]));
+        assert!(is_rtp(&[0x90, 96 | 0x80]));
+        assert!(!is_rtp(&[0x80, 200]));
+        assert!(!is_rtp(&[0x81, 205]));
+        assert!(!is_rtp(&[0x00, 1]));
+        assert!(!is_rtp(&[22, 254, 253]));
+    }
 }

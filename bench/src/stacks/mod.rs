@@ -24,7 +24,7 @@ pub fn run(stack: &str, w: Workload) -> Sample {
         version: match stack {
             "webrtc-rs 0.17" => webrtc_rs17::VERSION.to_string(),
             "webrtc-rs" => crate::crate_version("webrtc"),
-            "ferrtc" if matches!(w, Workload::Rtp { .. }) => crate::crate_version("ferrtc-core"),
+            _ if matches!(w, Workload::Rtp { .. }) => crate::rtp::version(stack),
             other => crate::crate_version(other),
         },
         peak_rss_mib: crate::proc::peak_rss_mib(),
