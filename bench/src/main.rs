@@ -1,9 +1,11 @@
 //! `ferrtc-compare`: runs the workloads of issue 8 on ferrtc, str0m,
 //! webrtc-rs and rustrtc, plus the machine's raw floor, each in a child
-//! process of its own, and prints one markdown table.
+//! process of its own, and prints one markdown table. `rtp` measures the
+//! media path instead (see [`rtp`]).
 //!
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--full] [--stacks a,b] [--out FILE.md]
+//! cargo run --release --manifest-path bench/Cargo.toml -- rtp [--frames N] [--frame-size B] [--stacks a,b] [--out FILE.md]
 //! ```
 
 mod floor;

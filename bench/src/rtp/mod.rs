@@ -17,16 +17,16 @@
 //! `frames` frames; per frame it runs, until neither peer has anything
 //! left to send:
 //!
-//! 1. the sender's due timers, then the frame is written and the sender's
-//!    datagrams polled out (send: packetize, SRTP protect);
-//! 2. those datagrams handed to the receiver and its events polled (receive:
-//!    SRTP unprotect, jitter buffer, depacketize, the frame event);
-//! 3. the receiver's due timers, and what it sends back (RTCP, STUN)
-//!    handed to the sender.
+//! 1. send: the frame is written, the sender's due timers run and its
+//!    datagrams are polled out (packetize, SRTP protect);
+//! 2. receive: those datagrams go into the receiver, its due timers run,
+//!    its events are polled (SRTP unprotect, jitter buffer, depacketize,
+//!    the frame event) and what it sends back (RTCP, STUN) is polled out;
+//! 3. what the receiver sent back goes into the sender.
 //!
 //! Step 1 and step 2 are timed apart (wall clock around the stack's calls:
-//! `send_secs` and `receive_secs`); the whole loop, checking included, is
-//! the run's `secs` and its process CPU time `cpu_s`.
+//! `send_secs` and `receive_secs`); the whole loop, step 3 and the checks
+//! included, is the run's `secs` and its process CPU time `cpu_s`.
 
 mod ferrtc;
 mod str0m;
@@ -521,11 +521,12 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
          frame; every frame checked whole and in order on the receiver. Figures are the run of \
          median duration of {RUNS}, each in its own process. Packets/s and frames/s are over the \
          wall-clock of the timed loop (one thread: per core); CPU is the process's user + system \
-         time over the loop (10 ms ticks). Send is the time inside the sender's calls (write the \
-         frame, poll its datagrams out: packetize, SRTP protect); receive, inside the receiver's \
-         calls (hand it the datagrams, poll its events: SRTP unprotect, jitter buffer, \
-         depacketize). The rest of the loop is timers, RTCP and STUN in both directions, \
-         and the checks.\n",
+         time over the loop (10 ms ticks). Send is the wall-clock time inside the sender's calls \
+         (write the frame, run its due timers, poll its datagrams out: packetize, SRTP protect); \
+         receive, inside the receiver's calls (hand it the datagrams, run its due timers, poll \
+         its events and its datagrams back: SRTP unprotect, jitter buffer, depacketize, RTCP). \
+         The rest of the loop is the sender taking in what the receiver sent back, and the \
+         checks. See bench/README.md.\n",
         crate::fmt_value(opts.frames as f64),
         crate::fmt_value(opts.frame_size as f64),
         FRAME_INTERVAL.as_millis()
