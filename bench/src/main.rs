@@ -1,13 +1,16 @@
 //! `ferrtc-compare`: runs the workloads of issue 8 on ferrtc, str0m,
 //! webrtc-rs and rustrtc, plus the machine's raw floor, each in a child
-//! process of its own, and prints one markdown table.
+//! process of its own, and prints one markdown table. `rtp` measures the
+//! media path instead (see [`rtp`]).
 //!
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--full] [--stacks a,b] [--out FILE.md]
+//! cargo run --release --manifest-path bench/Cargo.toml -- rtp [--frames N] [--frame-size B] [--stacks a,b] [--out FILE.md]
 //! ```
 
 mod floor;
 mod proc;
+mod rtp;
 mod stacks;
 mod workload;
 
@@ -121,6 +124,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: ferrtc-compare [--quick] [--full] [--stacks a,b] [--out FILE.md]\n       \
+         ferrtc-compare rtp [--frames N] [--frame-size BYTES] [--stacks ferrtc,str0m] [--out FILE.md]\n       \
          ferrtc-compare one --stack S --workload-json JSON\nstacks: {}",
         stacks::STACKS.join(", ")
     );
@@ -129,9 +133,10 @@ fn usage() -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("one") {
-        child(&args[1..]);
-        return;
+    match args.first().map(String::as_str) {
+        Some("one") => return child(&args[1..]),
+        Some("rtp") => return rtp::command(&args[1..]),
+        _ => {}
     }
     let mut opts = Options {
         quick: false,

@@ -23,6 +23,11 @@ pub enum Workload {
     /// 4. `count` small messages of `message_size` bytes on one reliable
     ///    ordered channel.
     SmallMessages { count: u64, message_size: usize },
+    /// The media path (`ferrtc-compare rtp`, `src/rtp/`): one VP8 video
+    /// track between two peers in one process, without sockets; `frames`
+    /// frames of `frame_size` bytes written on one side and read whole on
+    /// the other. Only ferrtc (its sans-IO core) and str0m run it.
+    Rtp { frames: u64, frame_size: usize },
 }
 
 /// What a run measured. Fields that do not apply to a workload are `None`.
@@ -50,6 +55,21 @@ pub struct Sample {
     pub rss_per_connection_kib: Option<f64>,
     /// Messages per second (workload 4).
     pub messages_per_s: Option<f64>,
+    /// RTP packets (media, sender to receiver) in the timed phase (rtp).
+    pub rtp_packets: Option<u64>,
+    /// Whole frames delivered in the timed phase (rtp).
+    pub frames: Option<u64>,
+    /// Datagrams the receiver sent back (RTCP feedback, STUN) in the timed
+    /// phase (rtp).
+    pub feedback_datagrams: Option<u64>,
+    /// Mean size of a media datagram, SRTP included, bytes (rtp).
+    pub rtp_datagram_bytes: Option<f64>,
+    /// Wall-clock seconds inside the sender's calls: writing the frames and
+    /// polling their datagrams out (packetize, protect) (rtp).
+    pub send_secs: Option<f64>,
+    /// Wall-clock seconds inside the receiver's calls: handing it the
+    /// datagrams and taking the frames out (unprotect, depacketize) (rtp).
+    pub receive_secs: Option<f64>,
     /// Peak RSS of the process, MiB.
     pub peak_rss_mib: f64,
     /// Set when the stack could not do the workload (the table shows it).

@@ -57,6 +57,8 @@ pub fn run<S: AsyncStack>(w: Workload) -> Result<Sample, String> {
                 count,
                 message_size,
             } => S::small_messages(count, message_size).await,
+            // `stacks::run` sends it to `crate::rtp`, not here.
+            Workload::Rtp { .. } => Err(super::RTP_ELSEWHERE.into()),
         }
     })?;
     sample.stack = S::NAME.into();

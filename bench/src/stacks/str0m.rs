@@ -67,6 +67,8 @@ pub fn run(w: Workload) -> Res<Sample> {
                 ..Default::default()
             }
         }
+        // `stacks::run` sends it to `crate::rtp`, not here.
+        Workload::Rtp { .. } => return Err(super::RTP_ELSEWHERE.into()),
     };
     sample.stack = "str0m".into();
     sample.version = crate::crate_version("str0m");
