@@ -1248,3 +1248,40 @@ fn stats_link_codecs_media_sources_and_remote_outbound_rtp_as_browsers_do() {
         assert!(json.contains(field), "{field} in {json}");
     }
 }
+
+#[test]
+fn the_rtp_clock_keeps_the_pace_of_durations_that_are_not_whole_ticks() {
+    let mut call = call(9, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let video = call.video;
+    // 30 fps: 33.333333 ms a frame, 2999.99997 ticks of the 90 kHz clock.
+    let frame = Duration::from_nanos(33_333_333);
+    for i in 0..31 {
+        let now = call.pair.net.now();
+        let (f, key) = vp8_frame(i);
+        call.pair
+            .a()
+            .pc
+            .write_frame(now, video, &f, frame, key)
+            .unwrap();
+        call.pair.run(frame);
+    }
+    call.pair.run(Duration::from_millis(500));
+    let stamps: Vec<u32> = call
+        .pair
+        .b()
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TrackFrame {
+                mid, rtp_timestamp, ..
+            } if *mid == call.video_mid => Some(*rtp_timestamp),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stamps.len(), 31);
+    let steps: Vec<u32> = stamps.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    assert!(steps.iter().all(|s| *s == 2999 || *s == 3000), "{steps:?}");
+    // One second of frames is one second of clock, less the last fraction
+    // of a tick; truncating each frame would lose 30 ticks.
+    assert_eq!(stamps[30].wrapping_sub(stamps[0]), 89_999, "{steps:?}");
+}

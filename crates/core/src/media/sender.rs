@@ -76,6 +76,10 @@ pub(crate) struct Sender {
     sequence: u16,
     rtx_sequence: u16,
     timestamp: u32,
+    /// What `advance` could not turn into a whole tick yet, in units of
+    /// 1/clock-rate nanoseconds: 33.333 ms frames at 90 kHz make 3000
+    /// ticks each on average, not 2999.
+    tick_remainder: u128,
     history: SendHistory,
     stats: SendStats,
     pub counters: OutboundCounters,
@@ -141,6 +145,7 @@ impl Sender {
             sequence: seeds.sequence,
             rtx_sequence: seeds.rtx_sequence,
             timestamp: seeds.timestamp,
+            tick_remainder: 0,
             history: SendHistory::new(history),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
@@ -227,8 +232,11 @@ impl Sender {
     fn advance(&mut self, duration: Duration) {
         self.source.frames += 1;
         self.source.duration += duration;
-        let ticks = duration.as_nanos() * u128::from(self.codec.clock_rate) / 1_000_000_000;
-        self.timestamp = self.timestamp.wrapping_add(ticks as u32);
+        // The part of a tick left over carries to the next frame, so the
+        // RTP clock keeps the written durations' pace (RFC 3550 §5.1).
+        let scaled = duration.as_nanos() * u128::from(self.codec.clock_rate) + self.tick_remainder;
+        self.tick_remainder = scaled % 1_000_000_000;
+        self.timestamp = self.timestamp.wrapping_add((scaled / 1_000_000_000) as u32);
     }
 
     /// The RTP timestamp the next frame will carry: where the stream's
