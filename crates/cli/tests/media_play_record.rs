@@ -334,3 +334,44 @@ async fn an_h264_file_is_played_and_recorded_as_annex_b() {
     assert_run_of(&units, &h264_units(), "h264");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An IVF whose frames all have one pts lasts no time: looped, it would
+/// send every frame at once forever. `--play` refuses it at once, as a
+/// file it cannot read (exit code 1), with a message on stderr and
+/// nothing on stdout.
+#[test]
+fn a_file_of_zero_duration_is_refused() {
+    let dir = temp_dir("zero-duration");
+    let path = dir.join("still.ivf");
+    let mut w = IvfWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        IvfHeader::new(FourCc::VP80, 64, 48, 30, 1),
+    )
+    .unwrap();
+    for f in vp8_frames().iter().take(5) {
+        w.write_frame(7, f).unwrap();
+    }
+    w.finish_seekable().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args(["peer", "--signal", "stdio", "--offer", "--play"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ferrtc peer did not refuse the file");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lasts no time"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no offer for a refused file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
