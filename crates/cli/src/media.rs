@@ -12,8 +12,10 @@ use ferrtc::{
 use tokio::task::JoinSet;
 
 use crate::play::{self, PlayFile};
+use crate::record::Writers;
 
-/// How long the recorders may take to finish their files at exit.
+/// How long the recorders may take, after the connection closed, to see
+/// their tracks end; their files are finished in any case.
 const FINISH: Duration = Duration::from_secs(5);
 
 /// The media of one session.
@@ -28,8 +30,12 @@ pub struct Media {
     /// `--dtmf` tones not sent yet, and the audio sender they go on.
     dtmf: Option<String>,
     dtmf_sender: Option<RtpSender>,
-    /// The players and recorders.
-    tasks: JoinSet<()>,
+    /// The players, and the DTMF sender and listeners.
+    players: JoinSet<()>,
+    /// The recorders, which hand frames to their writer threads.
+    recorders: JoinSet<()>,
+    /// The recordings' writer threads.
+    writers: Writers,
 }
 
 impl Media {
@@ -107,14 +113,14 @@ impl Media {
     /// negotiated plays; the others are skipped with an error.
     pub fn negotiated(&mut self, pc: &PeerConnection) {
         if let (Some(sender), Some(tones)) = (&self.dtmf_sender, self.dtmf.take()) {
-            self.tasks
+            self.players
                 .spawn(crate::dtmf::send(pc.clone(), sender.clone(), tones));
         }
         for (sender, file) in std::mem::take(&mut self.added) {
             let codecs = sender.get_parameters().codecs;
             match codecs.iter().find(|c| !c.is_rtx()) {
                 Some(c) if play::same_codec(file.codec, c) => {
-                    self.tasks.spawn(play::play(pc.clone(), sender, file));
+                    self.players.spawn(play::play(pc.clone(), sender, file));
                 }
                 other => {
                     let got = other.map_or("nothing".to_owned(), |c| c.name.clone());
@@ -136,24 +142,41 @@ impl Media {
             ev.streams.iter().map(|s| s.id()).collect::<Vec<_>>()
         );
         if ev.track.kind() == MediaKind::Audio {
-            self.tasks
+            self.players
                 .spawn(crate::dtmf::log_received(ev.receiver.clone()));
         }
         if let Some(dir) = &self.record {
-            self.tasks.spawn(crate::record::record(
+            self.recorders.spawn(crate::record::record(
                 ev.transceiver,
                 ev.receiver,
                 dir.clone(),
+                self.writers.token(),
             ));
         }
     }
 
-    /// After the connection closed: waits for the recorders to finish
-    /// their files (the players end with the connection).
-    pub async fn finish(mut self) {
-        let all = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(FINISH, all).await.is_err() {
-            tracing::warn!("media tasks did not finish in time");
+    /// After the connection closed: stops the players at once and waits
+    /// for the recorders to finish their files, unless `interrupt` (a
+    /// second Ctrl-C) resolves first. A recorder whose track has not ended
+    /// [`FINISH`] after the close is stopped; its file is finished too.
+    pub async fn finish(mut self, interrupt: impl std::future::Future<Output = ()>) {
+        self.players.abort_all();
+        let mut interrupt = std::pin::pin!(interrupt);
+        let ended = async { while self.recorders.join_next().await.is_some() {} };
+        tokio::select! {
+            r = tokio::time::timeout(FINISH, ended) => if r.is_err() {
+                tracing::warn!("tracks still open {FINISH:?} after the close: finishing their files");
+                self.recorders.abort_all();
+            },
+            () = &mut interrupt => {
+                tracing::warn!("interrupted: recordings left unfinished");
+                return;
+            }
+        }
+        // An aborted recorder drops its queue: its writer finishes then.
+        tokio::select! {
+            () = self.writers.wait() => {}
+            () = &mut interrupt => tracing::warn!("interrupted: recordings left unfinished"),
         }
     }
 }

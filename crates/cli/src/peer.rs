@@ -126,8 +126,9 @@ pub async fn run(opts: PeerOptions) -> Result<(), ferrtc::Error> {
     let mut media = Media::new(opts.play, opts.record);
     media.set_dtmf(opts.dtmf);
     let result = session(&pc, opts.offer, tx, std::future::pending(), &mut media).await;
-    // The connection is closed: the recorders finish their files.
-    media.finish().await;
+    // The connection is closed: the players stop, the recorders finish
+    // their files (a second Ctrl-C or SIGTERM gives up on them).
+    media.finish(shutdown_signal()).await;
     result?;
     Ok(())
 }

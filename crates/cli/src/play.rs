@@ -2,18 +2,40 @@
 //! task that writes its frames on a sender at the file's rate, looped.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrtc::{MediaKind, PeerConnection, PeerConnectionState, RtpCodec, RtpSender};
+use ferrtc::{MediaKind, PeerConnection, PeerConnectionState, RtpCodec, RtpSender, RtpSenderEvent};
 use ferrtc_media::ivf::{FourCc, IvfReader};
 use ferrtc_media::opus::OpusReader;
-use ferrtc_media::pacing::{Pacer, SourceFrame};
+use ferrtc_media::pacing::{MIN_FRAME_DURATION, Pacer, SourceFrame};
 
-/// The frame rate of an Annex B file, which carries no timestamps.
-const H264_FPS: u64 = 30;
+/// The frame rate of a file without usable times: an Annex B file, which
+/// carries none, or an IVF file whose timebase is zero or whose pts do
+/// not convert.
+const DEFAULT_FPS: u64 = 30;
+
+/// How many due frames the player writes before it yields to the other
+/// tasks (a late wake-up can find many due).
+const BURST: usize = 16;
+
+/// One frame of a file, shared by every pass of the loop.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The encoded frame.
+    pub data: Arc<[u8]>,
+    /// Whether a decoder can start at it (always for audio).
+    pub keyframe: bool,
+}
 
 /// A file's frames with their times.
-type Frames = Vec<SourceFrame<Vec<u8>>>;
+type Frames = Vec<SourceFrame<Frame>>;
+
+/// The time of frame `index` at [`DEFAULT_FPS`].
+fn default_time(index: usize) -> Duration {
+    let index = u64::try_from(index).unwrap_or(u64::MAX);
+    Duration::from_nanos(index.saturating_mul(1_000_000_000) / DEFAULT_FPS)
+}
 
 /// A file to play: its frames with their times, and the codec that sends
 /// them (the rtpmap name).
@@ -92,6 +114,7 @@ pub fn load(path: &Path) -> Result<PlayFile, LoadError> {
     if frames.is_empty() {
         return Err(LoadError::Bad(format!("{}: no frames", path.display())));
     }
+    let frames = checked_times(frames).map_err(|e| bad(&e))?;
     Ok(PlayFile {
         path: path.to_owned(),
         codec,
@@ -100,6 +123,27 @@ pub fn load(path: &Path) -> Result<PlayFile, LoadError> {
     })
 }
 
+/// Refuses a clip that lasts no time at all (looped, it would have to
+/// send every frame at once, forever), and makes every frame last at
+/// least [`MIN_FRAME_DURATION`].
+fn checked_times(mut frames: Frames) -> Result<Frames, &'static str> {
+    let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
+        return Ok(frames);
+    };
+    let total = last.pts.saturating_sub(first.pts) + last.duration;
+    if total.is_zero() {
+        return Err("the clip lasts no time (every frame has the same time and no duration)");
+    }
+    for f in &mut frames {
+        f.duration = f.duration.max(MIN_FRAME_DURATION);
+    }
+    Ok(frames)
+}
+
+/// The IVF frames with their times: the pts in the header's timebase, or
+/// the frame index at [`DEFAULT_FPS`] when the timebase is zero or a pts
+/// does not convert. A frame lasts until the next one's time, the last one
+/// as long as the one before it (a single frame: one frame at 30 fps).
 fn ivf_frames(bytes: &[u8]) -> Result<(&'static str, Frames), LoadError> {
     let bad = |e: ferrtc_media::ivf::IvfError| LoadError::Bad(e.to_string());
     let reader = IvfReader::new(bytes).map_err(bad)?;
@@ -111,20 +155,30 @@ fn ivf_frames(bytes: &[u8]) -> Result<(&'static str, Frames), LoadError> {
         other => return Err(LoadError::Unsupported(format!("IVF fourcc {other}"))),
     };
     let frames: Vec<_> = reader.collect::<Result<_, _>>().map_err(bad)?;
-    let pts = |i: usize| header.pts_to_duration(frames[i].pts).unwrap_or_default();
-    let out = (0..frames.len())
-        .map(|i| {
-            let duration = if i + 1 < frames.len() {
-                pts(i + 1).saturating_sub(pts(i))
-            } else if i > 0 {
-                pts(i).saturating_sub(pts(i - 1))
-            } else {
-                Duration::from_millis(33)
+    let times: Vec<Duration> = frames
+        .iter()
+        .map(|f| header.pts_to_duration(f.pts))
+        .collect::<Option<_>>()
+        .unwrap_or_else(|| {
+            tracing::warn!("IVF timebase unusable: playing at {DEFAULT_FPS} fps");
+            (0..frames.len()).map(default_time).collect()
+        });
+    let out = frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let duration = match (times.get(i + 1), i.checked_sub(1)) {
+                (Some(next), _) => next.saturating_sub(times[i]),
+                (None, Some(before)) => times[i].saturating_sub(times[before]),
+                (None, None) => default_time(1),
             };
             SourceFrame {
-                pts: pts(i),
+                pts: times[i],
                 duration,
-                frame: frames[i].data.clone(),
+                frame: Frame {
+                    keyframe: header.fourcc.is_keyframe(&f.data),
+                    data: f.data.into(),
+                },
             }
         })
         .collect();
@@ -141,7 +195,10 @@ fn opus_frames(bytes: &[u8]) -> Result<Frames, ferrtc_media::opus::OpusError> {
         out.push(SourceFrame {
             pts,
             duration,
-            frame: packet.data,
+            frame: Frame {
+                data: packet.data.into(),
+                keyframe: true,
+            },
         });
         pts += duration;
     }
@@ -150,14 +207,16 @@ fn opus_frames(bytes: &[u8]) -> Result<Frames, ferrtc_media::opus::OpusError> {
 
 fn h264_frames(bytes: &[u8]) -> Result<Frames, ferrtc_media::h264::AnnexBError> {
     let mut reader = ferrtc_media::h264::AnnexBReader::new(bytes);
-    let frame = Duration::from_nanos(1_000_000_000 / H264_FPS);
     let mut out = Vec::new();
     while let Some(au) = reader.next_access_unit()? {
-        let pts = frame * u32::try_from(out.len()).unwrap_or(u32::MAX);
+        let i = out.len();
         out.push(SourceFrame {
-            pts,
-            duration: frame,
-            frame: au.to_annex_b(),
+            pts: default_time(i),
+            duration: default_time(i + 1) - default_time(i),
+            frame: Frame {
+                data: au.to_annex_b().into(),
+                keyframe: au.is_keyframe(),
+            },
         });
     }
     Ok(out)
@@ -199,7 +258,10 @@ pub fn preferences(file: &PlayFile, only: bool) -> Vec<RtpCodec> {
 }
 
 /// Writes the file's frames on `sender` at the file's rate, looped, from
-/// the moment the connection is connected, until the connection closes.
+/// the moment the connection is connected, until the transceiver stops or
+/// the connection closes (the sender's events end). A keyframe request
+/// from the peer makes it go on from the file's next keyframe (the first
+/// one when none is left before the end), at once.
 pub async fn play(pc: PeerConnection, sender: RtpSender, file: PlayFile) {
     loop {
         match pc.connection_state().await {
@@ -209,24 +271,111 @@ pub async fn play(pc: PeerConnection, sender: RtpSender, file: PlayFile) {
         }
     }
     tracing::info!("playing {} ({})", file.path.display(), file.codec);
+    let path = file.path;
     let mut pacer = Pacer::from_frames(file.frames, true);
+    let mut keyframe_wanted = false;
     loop {
         let now = Instant::now();
-        while let Some(f) = pacer.poll_frame(now) {
-            match sender.write_frame(&f.frame, f.duration) {
+        if std::mem::take(&mut keyframe_wanted) && pacer.skip_to(|f: &Frame| f.keyframe) {
+            tracing::debug!("{}: keyframe requested, skipping to one", path.display());
+        }
+        let mut written = 0;
+        while written < BURST {
+            let Some(f) = pacer.poll_frame(now) else {
+                break;
+            };
+            written += 1;
+            match sender.write_frame(&f.frame.data, f.duration) {
                 Ok(()) => {}
                 Err(ferrtc::Error::Closed) => return,
-                Err(e) => {
-                    if pc.connection_state().await == PeerConnectionState::Closed {
-                        return;
-                    }
-                    tracing::debug!("frame of {} not sent: {e}", file.path.display());
-                }
+                // Not connected for now (or stopped: the events end).
+                Err(e) => tracing::debug!("frame of {} not sent: {e}", path.display()),
             }
         }
-        match pacer.next_due(now) {
-            Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-            None => return,
+        if written == BURST {
+            // More may be due: let the connection's task send these first.
+            tokio::task::yield_now().await;
+            continue;
         }
+        let Some(due) = pacer.next_due(now) else {
+            return;
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+            event = sender.next_event() => match event {
+                Some(RtpSenderEvent::KeyframeRequest) => keyframe_wanted = true,
+                Some(_) => {}
+                None => {
+                    tracing::info!("{}: stopped playing (track ended)", path.display());
+                    return;
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrtc_media::ivf::{IvfHeader, IvfWriter};
+
+    /// Writes an IVF (VP8) file with these pts and a timebase of
+    /// 1/`rate`; frame 0 and 3 are keyframes.
+    fn ivf_file(name: &str, rate: u32, pts: &[u64]) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("ferrtc-play-{}-{name}.ivf", std::process::id()));
+        let mut w = IvfWriter::new(Vec::new(), IvfHeader::new(FourCc::VP80, 2, 2, rate, 1))
+            .expect("header");
+        for (i, &p) in pts.iter().enumerate() {
+            let tag = if i % 3 == 0 { 0x10 } else { 0x11 };
+            w.write_frame(p, &[tag, 0, 0, i as u8]).expect("frame");
+        }
+        std::fs::write(&path, w.finish().expect("finish")).expect("write");
+        path
+    }
+
+    fn times(file: &PlayFile) -> Vec<(Duration, Duration)> {
+        file.frames.iter().map(|f| (f.pts, f.duration)).collect()
+    }
+
+    #[test]
+    fn an_ivf_with_a_zero_rate_plays_at_30_fps() {
+        let path = ivf_file("rate0", 0, &[0, 1, 2, 3]);
+        let file = load(&path).expect("loads");
+        let _ = std::fs::remove_file(&path);
+        let frame = |i: u64| Duration::from_nanos(i * 1_000_000_000 / 30);
+        // The last frame lasts as long as the one before it.
+        let step = |i: u64| frame(i.min(2) + 1) - frame(i.min(2));
+        let want: Vec<_> = (0..4).map(|i| (frame(i), step(i))).collect();
+        assert_eq!(times(&file), want);
+        let keys: Vec<bool> = file.frames.iter().map(|f| f.frame.keyframe).collect();
+        assert_eq!(keys, [true, false, false, true]);
+    }
+
+    #[test]
+    fn a_clip_of_no_duration_is_refused() {
+        let path = ivf_file("same-pts", 30, &[5, 5, 5]);
+        let err = load(&path).expect_err("refused");
+        let _ = std::fs::remove_file(&path);
+        assert!(matches!(err, LoadError::Bad(_)), "{err}");
+        assert!(err.to_string().contains("lasts no time"), "{err}");
+    }
+
+    #[test]
+    fn every_frame_lasts_at_least_a_millisecond() {
+        // Frames 1 and 2 share a pts: frame 1 would last 0.
+        let path = ivf_file("dup-pts", 1000, &[0, 40, 40, 80]);
+        let file = load(&path).expect("loads");
+        let _ = std::fs::remove_file(&path);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            times(&file),
+            [
+                (ms(0), ms(40)),
+                (ms(40), ms(1)),
+                (ms(40), ms(40)),
+                (ms(80), ms(40))
+            ]
+        );
     }
 }

@@ -4,25 +4,107 @@
 //! properly when the track ends.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ferrtc::{EncodedFrame, RtpReceiver, RtpTransceiver};
 use ferrtc_media::h264::{AnnexBWriter, split_nal_units};
 use ferrtc_media::ivf::{FourCc, IvfHeader, IvfWriter};
-use ferrtc_media::opus::{OpusHead, OpusTags, OpusWriter};
+use ferrtc_media::ogg::PacketWriter;
+use ferrtc_media::opus::{OpusHead, OpusTags, packet_samples};
+use tokio::sync::mpsc;
 
 /// The RTP clock of video, the timebase of the IVF files written.
 const VIDEO_CLOCK: u32 = 90_000;
+
+/// The RTP clock of Opus (RFC 7587 §4.1), also the rate of Ogg Opus
+/// granule positions (RFC 7845 §4).
+const OPUS_CLOCK: u32 = 48_000;
+
+/// Frames waiting for a recording's writer thread at most; past that the
+/// recorder waits (the receiver's queue then takes the slack).
+const QUEUE: usize = 64;
+
+/// How many names `track-<mid>-<n>.<ext>` are tried when `track-<mid>.<ext>`
+/// exists.
+const MAX_SUFFIX: u32 = 1000;
+
+/// RTP timestamps on a timeline that does not wrap: the first is 0, each
+/// next one goes forward by its wrapping difference from the last; one
+/// that goes back keeps the last position.
+#[derive(Debug, Default)]
+struct Timeline {
+    /// The last RTP timestamp and its position.
+    last: Option<(u32, u64)>,
+}
+
+impl Timeline {
+    /// The position of `rtp_timestamp`.
+    fn position(&mut self, rtp_timestamp: u32) -> u64 {
+        let pos = match self.last {
+            None => 0,
+            Some((ts, pos)) => {
+                let delta = rtp_timestamp.wrapping_sub(ts);
+                if delta < 1 << 31 {
+                    pos + u64::from(delta)
+                } else {
+                    return pos;
+                }
+            }
+        };
+        self.last = Some((rtp_timestamp, pos));
+        pos
+    }
+}
+
+/// The container of a codec: its file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// IVF with this fourcc (VP8, VP9, AV1).
+    Ivf(FourCc),
+    /// Ogg Opus.
+    Ogg,
+    /// H.264 Annex B.
+    AnnexB,
+}
+
+impl Format {
+    /// The container of the codec named `name` (rtpmap), if any.
+    fn of(name: &str) -> Option<Format> {
+        Some(match name.to_ascii_uppercase().as_str() {
+            "VP8" => Format::Ivf(FourCc::VP80),
+            "VP9" => Format::Ivf(FourCc::VP90),
+            "AV1" => Format::Ivf(FourCc::AV01),
+            "OPUS" => Format::Ogg,
+            "H264" => Format::AnnexB,
+            _ => return None,
+        })
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Ivf(_) => "ivf",
+            Format::Ogg => "ogg",
+            Format::AnnexB => "h264",
+        }
+    }
+}
 
 /// One open recording.
 enum Writer {
     Ivf {
         writer: IvfWriter<BufWriter<File>>,
-        /// The RTP timestamp of the last frame and its pts.
-        last: Option<(u32, u64)>,
+        /// The pts (90 kHz) of each frame from its RTP timestamp.
+        timeline: Timeline,
     },
-    Opus(OpusWriter<BufWriter<File>>),
+    Opus {
+        pages: PacketWriter<BufWriter<File>>,
+        /// The start (48 kHz) of each packet from its RTP timestamp.
+        timeline: Timeline,
+        /// The granule position of the last packet written.
+        granule: u64,
+    },
     H264(AnnexBWriter<BufWriter<File>>),
 }
 
@@ -51,84 +133,108 @@ fn vp8_size(frame: &[u8]) -> (u16, u16) {
     }
 }
 
+/// Creates `dir/track-<mid>.<ext>`, or when that exists (a mid that
+/// reads the same once made a file name, or an earlier run)
+/// `dir/track-<mid>-2.<ext>` and so on: never an existing file.
+fn create_file(dir: &Path, mid: &str, ext: &str) -> Result<(File, PathBuf), String> {
+    let part = file_part(mid);
+    for n in 1..=MAX_SUFFIX {
+        let name = if n == 1 {
+            format!("track-{part}.{ext}")
+        } else {
+            format!("track-{part}-{n}.{ext}")
+        };
+        let path = dir.join(name);
+        match File::options().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((file, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Err(format!(
+        "{}: track-{part}.{ext} and {MAX_SUFFIX} more names exist",
+        dir.display()
+    ))
+}
+
 impl Writer {
-    /// Opens `dir/track-<mid>.<ext>` for `codec`; `None` (logged) for a
-    /// codec that has no container here.
+    /// Creates the file of track `mid` in `dir` for `format` (`channels`
+    /// for Ogg Opus; `first`, the first frame, gives a VP8 file its size)
+    /// and writes its header.
     fn open(
         dir: &Path,
         mid: &str,
-        codec: &ferrtc::RtpCodec,
-        first: &EncodedFrame,
-    ) -> Result<Option<(Writer, PathBuf)>, String> {
-        let name = codec.name.to_ascii_uppercase();
-        let (ext, fourcc) = match name.as_str() {
-            "VP8" => ("ivf", Some(FourCc::VP80)),
-            "VP9" => ("ivf", Some(FourCc::VP90)),
-            "AV1" => ("ivf", Some(FourCc::AV01)),
-            "OPUS" => ("ogg", None),
-            "H264" => ("h264", None),
-            _ => {
-                tracing::error!("track {mid}: no file format for codec {}", codec.name);
-                return Ok(None);
-            }
-        };
-        let path = dir.join(format!("track-{}.{ext}", file_part(mid)));
-        let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        format: Format,
+        channels: u8,
+        first: &[u8],
+    ) -> Result<(Writer, PathBuf), String> {
+        let (file, path) = create_file(dir, mid, format.extension())?;
         let out = BufWriter::new(file);
         let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-        let writer = match (fourcc, name.as_str()) {
-            (Some(fourcc), _) => {
+        let writer = match format {
+            Format::Ivf(fourcc) => {
                 let (w, h) = if fourcc == FourCc::VP80 {
-                    vp8_size(&first.data)
+                    vp8_size(first)
                 } else {
                     (0, 0)
                 };
                 let header = IvfHeader::new(fourcc, w, h, VIDEO_CLOCK, 1);
                 Writer::Ivf {
                     writer: IvfWriter::new(out, header).map_err(|e| err(&e))?,
-                    last: None,
+                    timeline: Timeline::default(),
                 }
             }
-            (None, "OPUS") => {
-                let channels = codec.channels.map_or(2, |c| u8::try_from(c).unwrap_or(2));
+            Format::Ogg => {
                 let tags = OpusTags {
                     vendor: "ferrtc".into(),
                     comments: Vec::new(),
                 };
-                let head = OpusHead::new(channels, 48_000);
-                Writer::Opus(
-                    OpusWriter::new(out, rand_serial(), &head, &tags).map_err(|e| err(&e))?,
-                )
+                let head = OpusHead::new(channels, OPUS_CLOCK);
+                // RFC 7845 §3: OpusHead alone on the first page, OpusTags
+                // on the next, both at granule position 0.
+                let mut pages = PacketWriter::new(out, rand_serial());
+                let mut header = || -> Result<(), ferrtc_media::ogg::OggError> {
+                    pages.write_packet(&head.to_bytes(), 0)?;
+                    pages.flush_page()?;
+                    pages.write_packet(&tags.to_bytes(), 0)?;
+                    pages.flush_page()
+                };
+                header().map_err(|e| err(&e))?;
+                Writer::Opus {
+                    pages,
+                    timeline: Timeline::default(),
+                    granule: 0,
+                }
             }
-            _ => Writer::H264(AnnexBWriter::new(out)),
+            Format::AnnexB => Writer::H264(AnnexBWriter::new(out)),
         };
-        Ok(Some((writer, path)))
+        Ok((writer, path))
     }
 
-    fn write(&mut self, frame: &EncodedFrame) -> Result<(), String> {
+    /// Writes one frame sent at `rtp_timestamp`: an IVF frame at the RTP
+    /// time (90 kHz), an Ogg Opus packet ending at its RTP time (48 kHz)
+    /// plus its samples, so that a packet lost or not sent (DTX) leaves a
+    /// jump in the granule positions instead of moving the rest earlier.
+    fn write(&mut self, data: &[u8], rtp_timestamp: u32) -> Result<(), String> {
         match self {
-            Writer::Ivf { writer, last } => {
-                let pts = match *last {
-                    None => 0,
-                    Some((ts, pts)) => {
-                        // Forward by the wrapping difference; a frame that
-                        // goes back keeps the last pts.
-                        let delta = frame.rtp_timestamp.wrapping_sub(ts);
-                        if delta < 1 << 31 {
-                            pts + u64::from(delta)
-                        } else {
-                            pts
-                        }
-                    }
-                };
-                *last = Some((frame.rtp_timestamp, pts));
-                writer
-                    .write_frame(pts, &frame.data)
+            Writer::Ivf { writer, timeline } => writer
+                .write_frame(timeline.position(rtp_timestamp), data)
+                .map_err(|e| e.to_string()),
+            Writer::Opus {
+                pages,
+                timeline,
+                granule,
+            } => {
+                let samples = packet_samples(data).map_err(|e| e.to_string())?;
+                let start = timeline.position(rtp_timestamp);
+                // Granule positions never go back (RFC 7845 §4).
+                *granule = (*granule).max(start + u64::from(samples));
+                pages
+                    .write_packet(data, *granule)
                     .map_err(|e| e.to_string())
             }
-            Writer::Opus(w) => w.write_packet(&frame.data).map_err(|e| e.to_string()),
             Writer::H264(w) => {
-                for nal in split_nal_units(&frame.data) {
+                for nal in split_nal_units(data) {
                     w.write_nal(nal).map_err(|e| e.to_string())?;
                 }
                 Ok(())
@@ -138,10 +244,11 @@ impl Writer {
 
     /// Completes the file: the IVF frame count, the Ogg EOS page.
     fn finish(self) -> Result<(), String> {
-        use std::io::Write;
         let mut out = match self {
             Writer::Ivf { writer, .. } => writer.finish_seekable().map_err(|e| e.to_string())?,
-            Writer::Opus(w) => w.finish().map_err(|e| e.to_string())?,
+            Writer::Opus { pages, granule, .. } => {
+                pages.finish(granule).map_err(|e| e.to_string())?
+            }
             Writer::H264(w) => w.finish().map_err(|e| e.to_string())?,
         };
         out.flush().map_err(|e| e.to_string())
@@ -154,10 +261,125 @@ fn rand_serial() -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// Keeps count of the recordings' writer threads, so that the peer can
+/// wait at exit until every file is finished.
+#[derive(Debug)]
+pub struct Writers {
+    /// Cloned into each writer thread, dropped when it ends.
+    alive: Option<mpsc::Sender<()>>,
+    /// Ends once every clone of `alive` is gone.
+    ended: mpsc::Receiver<()>,
+}
+
+impl Default for Writers {
+    fn default() -> Self {
+        let (alive, ended) = mpsc::channel(1);
+        Writers {
+            alive: Some(alive),
+            ended,
+        }
+    }
+}
+
+impl Writers {
+    /// A token a writer thread holds while it runs (`None` once waiting).
+    pub fn token(&self) -> Option<mpsc::Sender<()>> {
+        self.alive.clone()
+    }
+
+    /// Waits until every writer thread started (and every recorder that
+    /// may still start one, which holds a token too) has ended.
+    pub async fn wait(&mut self) {
+        self.alive = None;
+        while self.ended.recv().await.is_some() {}
+    }
+}
+
+/// A received frame as the writer thread takes it.
+#[derive(Debug, Clone)]
+struct Frame {
+    data: Arc<[u8]>,
+    rtp_timestamp: u32,
+}
+
+impl From<EncodedFrame> for Frame {
+    fn from(f: EncodedFrame) -> Self {
+        Frame {
+            data: f.data,
+            rtp_timestamp: f.rtp_timestamp,
+        }
+    }
+}
+
+/// What a writer thread is given: where and how to write, and the first
+/// frame.
+struct Job {
+    dir: PathBuf,
+    mid: String,
+    format: Format,
+    channels: u8,
+    first: Frame,
+}
+
+/// The body of a recording's writer thread: creates the file, writes the
+/// frames as they come, and finishes the file when the recorder drops
+/// its end of `frames`.
+fn write_file(job: Job, mut frames: mpsc::Receiver<Frame>) {
+    let Job {
+        dir,
+        mid,
+        format,
+        channels,
+        first,
+    } = job;
+    let (mut writer, path) = match Writer::open(&dir, &mid, format, channels, &first.data) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!("cannot record track {mid}: {e}");
+            return;
+        }
+    };
+    tracing::info!("recording track {mid} to {}", path.display());
+    let mut count = 0u64;
+    let mut next = Some(first);
+    while let Some(frame) = next {
+        match writer.write(&frame.data, frame.rtp_timestamp) {
+            Ok(()) => count += 1,
+            Err(e) => tracing::warn!("{}: frame not recorded: {e}", path.display()),
+        }
+        next = frames.blocking_recv();
+    }
+    match writer.finish() {
+        Ok(()) => tracing::info!("recorded {count} frames to {}", path.display()),
+        Err(e) => tracing::error!("{}: not finished: {e}", path.display()),
+    }
+}
+
+/// Starts the writer thread of a recording; frames sent on the returned
+/// queue are written in order, and the file is finished once the queue is
+/// dropped. `token` ([`Writers`]) is held until then.
+fn start_writer(job: Job, token: Option<mpsc::Sender<()>>) -> Result<mpsc::Sender<Frame>, String> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    std::thread::Builder::new()
+        .name(format!("ferrtc-record-{}", file_part(&job.mid)))
+        .spawn(move || {
+            write_file(job, rx);
+            drop(token);
+        })
+        .map_err(|e| format!("cannot start a writer thread: {e}"))?;
+    Ok(tx)
+}
+
 /// Records the receiver's frames into `dir` until the track ends (the
 /// transceiver stops or the connection closes). The file is chosen at the
-/// first frame, by the codec negotiated then.
-pub async fn record(transceiver: RtpTransceiver, receiver: RtpReceiver, dir: PathBuf) {
+/// first frame, by the codec negotiated then; it is created, written and
+/// finished on a thread of its own, never on the runtime's.
+pub async fn record(
+    transceiver: RtpTransceiver,
+    receiver: RtpReceiver,
+    dir: PathBuf,
+    token: Option<mpsc::Sender<()>>,
+) {
     let Some(first) = receiver.recv_frame().await else {
         return;
     };
@@ -171,31 +393,150 @@ pub async fn record(transceiver: RtpTransceiver, receiver: RtpReceiver, dir: Pat
         tracing::error!("track {mid}: no negotiated codec, not recorded");
         return;
     };
-    let (mut writer, path) = match Writer::open(&dir, &mid, &codec, &first) {
-        Ok(Some(w)) => w,
-        Ok(None) => return,
+    let Some(format) = Format::of(&codec.name) else {
+        tracing::error!("track {mid}: no file format for codec {}", codec.name);
+        return;
+    };
+    tracing::info!("track {mid}: recording {}", codec.name);
+    let channels = codec.channels.map_or(2, |c| u8::try_from(c).unwrap_or(2));
+    let job = Job {
+        dir,
+        mid: mid.clone(),
+        format,
+        channels,
+        first: first.into(),
+    };
+    let frames = match start_writer(job, token) {
+        Ok(tx) => tx,
         Err(e) => {
             tracing::error!("cannot record track {mid}: {e}");
             return;
         }
     };
-    tracing::info!(
-        "recording track {mid} ({}) to {}",
-        codec.name,
-        path.display()
-    );
-    let mut frames = 0u64;
-    let mut next = Some(first);
-    while let Some(frame) = next {
-        if let Err(e) = writer.write(&frame) {
-            tracing::warn!("{}: frame not recorded: {e}", path.display());
-        } else {
-            frames += 1;
+    while let Some(frame) = receiver.recv_frame().await {
+        if frames.send(frame.into()).await.is_err() {
+            // The writer gave up (logged there).
+            return;
         }
-        next = receiver.recv_frame().await;
     }
-    match writer.finish() {
-        Ok(()) => tracing::info!("recorded {frames} frames to {}", path.display()),
-        Err(e) => tracing::error!("{}: not finished: {e}", path.display()),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrtc_media::opus::OpusReader;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ferrtc-record-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    /// A 20 ms CELT packet (TOC 0xfc: 960 samples) carrying `i`.
+    fn packet(i: u8) -> Frame {
+        Frame {
+            data: vec![0xfc, i, i, i].into(),
+            rtp_timestamp: 0,
+        }
+    }
+
+    /// Records Opus packets sent at these RTP timestamps through a writer
+    /// thread; the granule positions read back.
+    async fn granules(name: &str, timestamps: &[u32]) -> Vec<u64> {
+        let dir = temp_dir(name);
+        let mut writers = Writers::default();
+        let mut frames = timestamps.iter().enumerate().map(|(i, &ts)| Frame {
+            rtp_timestamp: ts,
+            ..packet(i as u8)
+        });
+        let job = Job {
+            dir: dir.clone(),
+            mid: "0".into(),
+            format: Format::Ogg,
+            channels: 2,
+            first: frames.next().expect("a packet"),
+        };
+        let tx = start_writer(job, writers.token()).expect("thread");
+        for f in frames {
+            tx.send(f).await.expect("writer runs");
+        }
+        drop(tx);
+        writers.wait().await;
+        let file = std::fs::File::open(dir.join("track-0.ogg")).expect("recorded");
+        let mut reader = OpusReader::new(file).expect("Ogg Opus");
+        // The granule of each page, on its last packet.
+        let mut out = Vec::new();
+        let mut data = Vec::new();
+        while let Some(p) = reader.next_packet().expect("packet") {
+            data.push(p.data[1]);
+            out.extend(p.granule_position);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(data, (0..timestamps.len() as u8).collect::<Vec<_>>());
+        out
+    }
+
+    /// The writer thread writes a page per 4096 bytes: the granule of the
+    /// last page is that of the last packet, which follows its RTP time
+    /// across a gap (a lost or DTX packet) instead of the packet count.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ogg_granules_follow_the_rtp_timestamps_across_a_gap() {
+        // 20 ms packets; the one at 2920 is missing.
+        let g = granules("gap", &[1000, 1960, 3880, 4840]).await;
+        assert_eq!(g.last(), Some(&(4840 - 1000 + 960)));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn ogg_granules_follow_the_rtp_timestamps_across_a_wrap() {
+        let first = u32::MAX - 959;
+        let g = granules("wrap", &[first, first.wrapping_add(960), 960, 3 * 960]).await;
+        assert_eq!(g.last(), Some(&(4 * 960 + 960)));
+    }
+
+    /// Every packet's granule: a writer with one packet per page.
+    #[test]
+    fn each_granule_is_the_packet_end_at_its_rtp_time() {
+        let dir = temp_dir("each");
+        let (mut w, path) = Writer::open(&dir, "a", Format::Ogg, 2, &[]).expect("open");
+        if let Writer::Opus { pages, .. } = &mut w {
+            pages.set_target_page_size(1);
+        }
+        // A gap after the second packet; the fourth goes back (a reordered
+        // packet): its granule does not go back.
+        for (i, ts) in [0u32, 960, 2880, 1920, 3840].into_iter().enumerate() {
+            w.write(&packet(i as u8).data, ts).expect("write");
+        }
+        w.finish().expect("finish");
+        let mut reader = OpusReader::new(std::fs::File::open(&path).expect("file")).expect("ogg");
+        let mut got = Vec::new();
+        while let Some(p) = reader.next_packet().expect("packet") {
+            got.push(p.granule_position);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let want = [960, 1920, 3840, 3840, 4800].map(Some);
+        assert_eq!(got, want);
+    }
+
+    /// Mids that read the same as file names get files of their own, and
+    /// an existing file is never truncated.
+    #[test]
+    fn colliding_names_get_a_suffix() {
+        let dir = temp_dir("collide");
+        std::fs::write(dir.join("track-x.ivf"), b"keep").expect("write");
+        let (_, a) = create_file(&dir, "a.b", "ogg").expect("a.b");
+        let (_, b) = create_file(&dir, "a/b", "ogg").expect("a/b");
+        let (_, x) = create_file(&dir, "x", "ivf").expect("x");
+        let names: Vec<_> = [&a, &b, &x]
+            .iter()
+            .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        let keep = std::fs::read(dir.join("track-x.ivf")).expect("read");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            names,
+            ["track-a_b.ogg", "track-a_b-2.ogg", "track-x-2.ivf"].map(|n| Some(n.to_owned()))
+        );
+        assert_eq!(keep, b"keep");
     }
 }

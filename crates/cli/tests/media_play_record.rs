@@ -200,16 +200,44 @@ fn check_recordings(dir: &Path) {
     let header = *reader.header();
     assert_eq!(header.fourcc, FourCc::VP80);
     assert_eq!((header.width, header.height), (64, 48));
-    let frames: Vec<Vec<u8>> = reader.map(|f| f.unwrap().data).collect();
+    assert_eq!(
+        (header.timebase_denominator, header.timebase_numerator),
+        (90_000, 1)
+    );
+    let (pts, frames): (Vec<u64>, Vec<Vec<u8>>) =
+        reader.map(|f| f.unwrap()).map(|f| (f.pts, f.data)).unzip();
     assert_eq!(header.frame_count as usize, frames.len(), "frame count");
     assert!(frames.len() >= 30, "only {} video frames", frames.len());
     assert_run_of(&frames, &vp8_frames(), "video");
+    // 30 fps on the 90 kHz RTP clock: 3000 ticks a frame, across the
+    // loop's wrap too. A frame of 33.333333 ms is 2999.99997 ticks: the
+    // core carries the fraction, so frame n is at 3000 n less at most one
+    // tick (nothing lost, no jump, no pause, no drift).
+    assert_eq!(pts[0], 0, "the first frame at pts 0");
+    for (n, p) in pts.iter().enumerate() {
+        let want = 3000 * n as u64;
+        assert!(
+            *p == want || *p + 1 == want,
+            "video pts of frame {n} is {p}, not {want}: {pts:?}"
+        );
+    }
 
     let ogg = ogg.expect("no Ogg recorded");
     let reader = OpusReader::new(std::fs::File::open(&ogg).unwrap()).unwrap();
     assert_eq!(reader.head().channels, 2);
-    let packets: Vec<Vec<u8>> = reader.map(|p| p.unwrap().data).collect();
+    let packets: Vec<_> = reader.map(|p| p.unwrap()).collect();
     assert!(packets.len() >= 50, "only {} audio packets", packets.len());
+    // Each 20 ms packet advances the 48 kHz RTP clock by 960: a page's
+    // granule position is the end of its last packet.
+    let mut granules = 0;
+    for (i, p) in packets.iter().enumerate() {
+        if let Some(g) = p.granule_position {
+            assert_eq!(g, 960 * (i as u64 + 1), "granule of audio packet {i}");
+            granules += 1;
+        }
+    }
+    assert!(granules > 0, "no page granule in the recording");
+    let packets: Vec<Vec<u8>> = packets.into_iter().map(|p| p.data).collect();
     assert_run_of(&packets, &opus_packets(), "audio");
 }
 
@@ -382,4 +410,45 @@ async fn dtmf_tones_of_an_offerer_are_logged_by_the_answerer_in_order() {
 #[tokio::test(flavor = "current_thread")]
 async fn dtmf_tones_of_an_answerer_are_logged_by_the_offerer_in_order() {
     dtmf_between_peers("dtmf-answerer", false).await;
+}
+
+/// An IVF whose frames all have one pts lasts no time: looped, it would
+/// send every frame at once forever. `--play` refuses it at once, as a
+/// file it cannot read (exit code 1), with a message on stderr and
+/// nothing on stdout.
+#[test]
+fn a_file_of_zero_duration_is_refused() {
+    let dir = temp_dir("zero-duration");
+    let path = dir.join("still.ivf");
+    let mut w = IvfWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        IvfHeader::new(FourCc::VP80, 64, 48, 30, 1),
+    )
+    .unwrap();
+    for f in vp8_frames().iter().take(5) {
+        w.write_frame(7, f).unwrap();
+    }
+    w.finish_seekable().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args(["peer", "--signal", "stdio", "--offer", "--play"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ferrtc peer did not refuse the file");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lasts no time"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no offer for a refused file");
+    let _ = std::fs::remove_dir_all(&dir);
 }

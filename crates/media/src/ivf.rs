@@ -47,6 +47,68 @@ impl FourCc {
     pub fn is_known(self) -> bool {
         matches!(self, Self::VP80 | Self::VP90 | Self::AV01)
     }
+
+    /// Whether `frame`, a frame of this codec, is one a decoder can start
+    /// at: a VP8 key frame (RFC 6386 §9.1), a VP9 key frame (VP9 bitstream
+    /// §6.2) or an AV1 temporal unit holding a sequence header OBU (AV1
+    /// §5.3). `false` for other codecs and frames too short to tell.
+    pub fn is_keyframe(self, frame: &[u8]) -> bool {
+        match self {
+            Self::VP80 => frame.first().is_some_and(|b| b & 1 == 0),
+            Self::VP90 => vp9_keyframe(frame),
+            Self::AV01 => av1_has_sequence_header(frame),
+            _ => false,
+        }
+    }
+}
+
+/// The start of a VP9 uncompressed header: frame_marker `10`, profile
+/// (two bits, low bit first, then a reserved bit in profile 3),
+/// show_existing_frame, frame_type (0 for a key frame).
+fn vp9_keyframe(frame: &[u8]) -> bool {
+    let Some(&b) = frame.first() else {
+        return false;
+    };
+    let bit = |n: u32| (b >> (7 - n)) & 1;
+    if b >> 6 != 0b10 {
+        return false;
+    }
+    let profile = bit(2) | (bit(3) << 1);
+    let next = if profile == 3 { 5 } else { 4 };
+    bit(next) == 0 && bit(next + 1) == 0
+}
+
+/// Whether an AV1 temporal unit (OBUs in the low-overhead format, each
+/// with its size) holds a sequence header OBU (type 1).
+fn av1_has_sequence_header(mut data: &[u8]) -> bool {
+    while let Some(&header) = data.first() {
+        if (header >> 3) & 0x0f == 1 {
+            return true;
+        }
+        if header & 0b10 == 0 {
+            // No size field: the OBU runs to the end; nothing follows.
+            return false;
+        }
+        let mut at = if header & 0b100 != 0 { 2 } else { 1 };
+        // leb128 size, at most 8 bytes.
+        let mut size: u64 = 0;
+        for i in 0..8 {
+            let Some(&b) = data.get(at) else {
+                return false;
+            };
+            at += 1;
+            size |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = usize::try_from(size).ok().and_then(|n| n.checked_add(at));
+        match end.and_then(|end| data.get(end..)) {
+            Some(rest) => data = rest,
+            None => return false,
+        }
+    }
+    false
 }
 
 impl std::fmt::Display for FourCc {

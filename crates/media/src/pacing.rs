@@ -14,6 +14,18 @@
 //! plus its media timestamp. A caller that polls late gets every overdue
 //! frame at once, one per call.
 //!
+//! Every frame lasts at least [`MIN_FRAME_DURATION`]: a shorter duration,
+//! zero included, is raised to it, and a frame is due at least that long
+//! after the one before it. A file whose timestamps are all equal cannot
+//! make an endless run of frames due at one instant: one frame is due per
+//! millisecond at most (a caller that polls late still gets the overdue
+//! ones at once, as many as the time it missed allows).
+//!
+//! A receiver that lost the picture asks for a keyframe;
+//! [`Pacer::skip_to`] jumps a pacer made by [`Pacer::from_frames`] to the
+//! clip's next keyframe, due when the skipped frame was: the schedule goes
+//! on without a pause and without going back.
+//!
 //! An IVF file played in a loop (a frame lasts until the next one's pts;
 //! the last one as long as the one before):
 //!
@@ -58,12 +70,16 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// The shortest duration of a frame: shorter ones are raised to it.
+pub const MIN_FRAME_DURATION: Duration = Duration::from_millis(1);
+
 /// A frame as the pacer takes it: its timestamp in the file and duration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFrame<F> {
     /// Presentation time in the file (from the file's first frame or any origin).
     pub pts: Duration,
     /// How long the frame lasts; ends the pass when it is the last frame.
+    /// At least [`MIN_FRAME_DURATION`] once pushed.
     pub duration: Duration,
     /// The frame itself.
     pub frame: F,
@@ -75,7 +91,7 @@ pub struct PacedFrame<F> {
     /// Media time since the start of the first pass; never decreases,
     /// across loops too.
     pub timestamp: Duration,
-    /// How long the frame lasts.
+    /// How long the frame lasts, at least [`MIN_FRAME_DURATION`].
     pub duration: Duration,
     /// When it was due.
     pub due: Instant,
@@ -90,6 +106,8 @@ struct Queued<F> {
     timestamp: Duration,
     duration: Duration,
     pass: u64,
+    /// Its index in the clip of a pacer made by [`Pacer::from_frames`].
+    index: Option<usize>,
     frame: F,
 }
 
@@ -161,6 +179,11 @@ impl<F> Pacer<F> {
 
     /// Adds the next frame of the file.
     pub fn push(&mut self, frame: SourceFrame<F>) {
+        self.push_indexed(frame, None);
+    }
+
+    fn push_indexed(&mut self, frame: SourceFrame<F>, index: Option<usize>) {
+        let duration = frame.duration.max(MIN_FRAME_DURATION);
         if self.eof && self.looping {
             // The first frame after the end: a new pass.
             self.eof = false;
@@ -172,14 +195,15 @@ impl<F> Pacer<F> {
         let relative = frame.pts.saturating_sub(origin);
         let mut timestamp = self.pass_base + relative;
         if let Some(last) = self.last_timestamp {
-            timestamp = timestamp.max(last);
+            timestamp = timestamp.max(last + MIN_FRAME_DURATION);
         }
         self.last_timestamp = Some(timestamp);
-        self.end = self.end.max(timestamp + frame.duration);
+        self.end = self.end.max(timestamp + duration);
         self.queue.push_back(Queued {
             timestamp,
-            duration: frame.duration,
+            duration,
             pass: self.pass,
+            index,
             frame: frame.frame,
         });
     }
@@ -262,9 +286,55 @@ impl<F> Pacer<F> {
                 self.end_of_file();
                 continue;
             }
-            let f = (clip.copy)(&clip.frames[clip.next]);
+            let index = clip.next;
+            let f = (clip.copy)(&clip.frames[index]);
             clip.next += 1;
-            self.push(f);
+            self.push_indexed(f, Some(index));
         }
+    }
+
+    /// For a pacer made by [`Pacer::from_frames`]: goes on from the next
+    /// frame of the clip for which `wanted` holds, the next one to be
+    /// released included (when looping, from the clip's first such frame
+    /// once none is left in this pass). That frame takes the place of the
+    /// next one to be released: it is due when that one was, and the
+    /// frames after it follow at the clip's rate. Returns whether a frame
+    /// was found; nothing changes when none was, or for other pacers.
+    pub fn skip_to(&mut self, wanted: impl Fn(&F) -> bool) -> bool {
+        let Some(head) = self.queue.front() else {
+            return false;
+        };
+        let (Some(clip), Some(start)) = (&self.clip, head.index) else {
+            return false;
+        };
+        let (base, pass) = (head.timestamp, head.pass);
+        let len = clip.frames.len();
+        let later = (start..len).find(|&i| wanted(&clip.frames[i].frame));
+        let (index, pass) = match later {
+            Some(i) => (i, pass),
+            None if self.looping => match (0..start).find(|&i| wanted(&clip.frames[i].frame)) {
+                Some(i) => (i, pass + 1),
+                None => return false,
+            },
+            None => return false,
+        };
+        if index == start && pass == head.pass {
+            return true;
+        }
+        // A new stretch of the schedule: the frame found at the head's
+        // time, the clip's timing after it.
+        self.queue.clear();
+        self.pass = pass;
+        self.pass_base = base;
+        self.pass_origin = None;
+        self.end = base;
+        // The frames released so far are due before `base`.
+        self.last_timestamp = None;
+        self.eof = false;
+        if let Some(clip) = &mut self.clip {
+            clip.next = index;
+        }
+        self.refill();
+        true
     }
 }

@@ -171,6 +171,33 @@ fn truncated_frames_are_errors_with_the_frame_index() {
 }
 
 #[test]
+fn keyframes_are_told_by_the_fourcc() {
+    assert!(FourCc::VP80.is_keyframe(&[0x10, 0, 0]));
+    assert!(!FourCc::VP80.is_keyframe(&[0x11, 0, 0]));
+    assert!(!FourCc::VP80.is_keyframe(&[]));
+    // VP9: marker 10, profile 0, show_existing_frame 0, frame_type 0/1.
+    assert!(FourCc::VP90.is_keyframe(&[0b1000_0000]));
+    assert!(!FourCc::VP90.is_keyframe(&[0b1000_0100]));
+    assert!(
+        !FourCc::VP90.is_keyframe(&[0b1000_1000]),
+        "show_existing_frame"
+    );
+    // Profile 3 has a reserved bit before show_existing_frame.
+    assert!(FourCc::VP90.is_keyframe(&[0b1011_0000]));
+    assert!(!FourCc::VP90.is_keyframe(&[0b1011_0010]));
+    assert!(!FourCc::VP90.is_keyframe(&[0b0000_0000]), "no frame marker");
+    // AV1: a temporal delimiter (type 2, size 0) then a sequence header
+    // (type 1); without the sequence header, a frame OBU (type 6) only.
+    assert!(FourCc::AV01.is_keyframe(&[0x12, 0x00, 0x0a, 0x01, 0x00]));
+    assert!(!FourCc::AV01.is_keyframe(&[0x12, 0x00, 0x32, 0x01, 0x00]));
+    assert!(
+        !FourCc::AV01.is_keyframe(&[0x12, 0x05]),
+        "size past the end"
+    );
+    assert!(!FourCc(*b"XXXX").is_keyframe(&[0]));
+}
+
+#[test]
 fn oversized_frames_are_refused_before_reading_them() {
     let mut bytes = IvfHeader::new(FourCc::VP80, 2, 2, 30, 1)
         .to_bytes()

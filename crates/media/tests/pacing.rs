@@ -141,8 +141,9 @@ fn late_polls_release_overdue_frames_in_a_burst_and_timestamps_never_go_back() {
     while let Some(f) = p.poll_frame(start + ms(100)) {
         burst.push((f.frame, f.timestamp));
     }
-    // Frame 2's pts went back: it is clamped to the previous timestamp.
-    assert_eq!(burst, [(1, ms(20)), (2, ms(20)), (3, ms(40))]);
+    // Frame 2's pts went back: it comes 1 ms (the shortest frame) after
+    // the previous one.
+    assert_eq!(burst, [(1, ms(20)), (2, ms(21)), (3, ms(40))]);
     assert!(p.is_finished());
 }
 
@@ -151,4 +152,87 @@ fn an_empty_clip_finishes_at_once() {
     let mut p: Pacer<u32> = Pacer::from_frames(Vec::new(), true);
     assert!(p.is_finished());
     assert!(p.poll_frame(Instant::now()).is_none());
+}
+
+/// A looped clip whose frames all have pts 0 and duration 0 (an IVF with
+/// a zero frame rate read naively): each frame still lasts 1 ms, so at one
+/// instant at most one pass is due, and time moves on between passes.
+#[test]
+fn zero_durations_never_release_an_endless_burst() {
+    let start = Instant::now();
+    let frames: Vec<_> = (0..3u32)
+        .map(|i| SourceFrame {
+            pts: Duration::ZERO,
+            duration: Duration::ZERO,
+            frame: i,
+        })
+        .collect();
+    let mut p = Pacer::from_frames(frames, true);
+    let mut burst = 0;
+    while p.poll_frame(start).is_some() {
+        burst += 1;
+        assert!(burst <= 3, "an endless burst at one instant");
+    }
+    assert_eq!(burst, 1, "frames sharing a pts come 1 ms apart");
+    let later = p.next_due(start).expect("looping");
+    assert!(later > start);
+    // Over a second: about one frame per millisecond, never more.
+    let out = run(&mut p, start, ms(1000));
+    assert!(out.len() <= 1001, "{} frames in a second", out.len());
+    assert!(out.windows(2).all(|w| w[0].2 < w[1].2));
+    assert!(out.iter().all(|f| f.0 >= f.2));
+}
+
+/// A keyframe request: the pacer jumps to the clip's next frame that
+/// qualifies, due when the frame it replaces was; time never goes back.
+#[test]
+fn skip_to_jumps_to_the_next_keyframe_on_schedule() {
+    let start = Instant::now();
+    let key = |f: &u32| f % 5 == 0;
+    let mut p = Pacer::from_frames(clip(12), true);
+    let out = run(&mut p, start, ms(40));
+    // Frames 0 and 1 released (0 ms and 33 ms); frame 2 is next, at 66 ms.
+    assert_eq!(out.iter().map(|f| f.1).collect::<Vec<_>>(), [0, 1]);
+    assert!(p.skip_to(key));
+    let due = p.next_due(start).unwrap();
+    assert_eq!(due, start + Duration::from_micros(2 * 33_333));
+    let f = p.poll_frame(due).unwrap();
+    assert_eq!((f.frame, f.pass), (5, 0));
+    assert_eq!(f.timestamp, Duration::from_micros(2 * 33_333));
+    // The clip's rate after it.
+    let g = p.poll_frame(due + Duration::from_micros(33_333)).unwrap();
+    assert_eq!(g.frame, 6);
+    assert_eq!(g.timestamp, Duration::from_micros(3 * 33_333));
+
+    // No keyframe left in this pass (10 is the last): wraps to frame 0 of
+    // the next pass.
+    let mut t = due + Duration::from_micros(33_333);
+    let mut last = g.timestamp;
+    loop {
+        t += ms(1);
+        if let Some(f) = p.poll_frame(t) {
+            assert!(f.timestamp > last);
+            last = f.timestamp;
+            if f.frame == 10 {
+                break;
+            }
+        }
+    }
+    assert!(p.skip_to(key));
+    let f = p.poll_frame(t + ms(100)).unwrap();
+    assert_eq!((f.frame, f.pass), (0, 1));
+    assert_eq!(f.timestamp, last + Duration::from_micros(33_333));
+    // The next pass starts where this shortened one ends.
+    let rest = run(&mut p, start, t - start + ms(1000));
+    let mut prev = f.timestamp;
+    for r in &rest {
+        assert!(r.2 > prev, "timestamps go back at frame {}", r.1);
+        prev = r.2;
+    }
+    // Already at a keyframe: nothing changes. None at all: false.
+    let mut q = Pacer::from_frames(clip(3), false);
+    assert!(q.skip_to(|f| *f == 0));
+    assert_eq!(q.poll_frame(start).unwrap().frame, 0);
+    assert!(!q.skip_to(|f| *f == 0), "not looping: no keyframe left");
+    assert_eq!(q.poll_frame(start + ms(34)).unwrap().frame, 1);
 }
