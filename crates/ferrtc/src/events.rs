@@ -34,10 +34,152 @@ pub(crate) fn trim_drained<T>(queue: &mut VecDeque<T>) {
     }
 }
 
-/// Bytes of the receive gate an event holds while unread.
+/// Bytes of the receive gate an event holds while unread, and what a
+/// bounded hub needs to know to drop events.
 pub(crate) trait Weight {
-    /// Zero for everything but received messages.
+    /// Zero for everything but received messages and frames.
     fn weight(&self) -> usize;
+
+    /// Whether a reader of a [`QueueLimit::keyframes`] stream can start
+    /// again at this event after a gap (a video keyframe).
+    fn is_keyframe(&self) -> bool {
+        false
+    }
+
+    /// Events dropped right before this one (see
+    /// [`set_dropped_before`](Self::set_dropped_before)).
+    fn dropped_before(&self) -> u64 {
+        0
+    }
+
+    /// Tells the event that `n` events were dropped right before it.
+    fn set_dropped_before(&mut self, _n: u64) {}
+
+    /// Whether this event, published while `queued` waits unread as the
+    /// last event, adds nothing to it (it is then not queued: keyframe requests merge).
+    fn merges_into(&self, _queued: &Self) -> bool {
+        false
+    }
+}
+
+/// What one subscription (and the backlog) of a bounded hub holds unread
+/// at most; one event is always kept, however large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueLimit {
+    /// Events.
+    pub(crate) events: usize,
+    /// Bytes (the events' [`Weight`]).
+    pub(crate) bytes: usize,
+    /// The stream depends on keyframes (video): past the limit it drops
+    /// up to the next queued keyframe, or everything until the next one
+    /// (and the hub asks for one, see [`Hub::take_keyframe_wanted`]);
+    /// otherwise (audio) it drops the oldest events.
+    pub(crate) keyframes: bool,
+}
+
+/// Unread events of one subscription or of the backlog.
+#[derive(Debug)]
+struct Unread<E> {
+    events: VecDeque<E>,
+    /// Their weight.
+    bytes: usize,
+    /// Events dropped and not yet told to a later one.
+    lost: u64,
+    /// A keyframe stream was dropped to nothing: events are dropped until
+    /// a keyframe.
+    skip_until_keyframe: bool,
+}
+
+/// What [`Unread::push`] did.
+#[derive(Debug, Default)]
+struct Pushed {
+    /// The event was queued (and may have been dropped again since,
+    /// counted in `released`).
+    queued: bool,
+    /// Weight of the queued events dropped to stay within the limit.
+    released: usize,
+    /// A keyframe stream lost its every keyframe: ask for one.
+    keyframe_wanted: bool,
+}
+
+impl<E: Weight> Unread<E> {
+    fn new() -> Self {
+        Unread {
+            events: VecDeque::new(),
+            bytes: 0,
+            lost: 0,
+            skip_until_keyframe: false,
+        }
+    }
+
+    /// Queues `event` unless it merges into a queued one, then drops what
+    /// `limit` requires.
+    fn push(&mut self, mut event: E, limit: Option<&QueueLimit>) -> Pushed {
+        let mut out = Pushed::default();
+        if self.events.back().is_some_and(|q| event.merges_into(q)) {
+            return out;
+        }
+        if let Some(limit) = limit
+            && limit.keyframes
+            && self.skip_until_keyframe
+        {
+            if !event.is_keyframe() {
+                self.lost += 1;
+                return out;
+            }
+            self.skip_until_keyframe = false;
+        }
+        if self.lost > 0 {
+            event.set_dropped_before(std::mem::take(&mut self.lost));
+        }
+        self.bytes += event.weight();
+        self.events.push_back(event);
+        out.queued = true;
+        let Some(limit) = limit else {
+            return out;
+        };
+        while self.events.len() > 1
+            && (self.events.len() > limit.events || self.bytes > limit.bytes)
+        {
+            let n = if limit.keyframes {
+                // Through to the next keyframe, or all of them.
+                self.events
+                    .iter()
+                    .skip(1)
+                    .position(E::is_keyframe)
+                    .map_or(self.events.len(), |i| i + 1)
+            } else {
+                1
+            };
+            for e in self.events.drain(..n) {
+                self.bytes -= e.weight();
+                out.released += e.weight();
+            }
+            let n = n as u64;
+            match self.events.front_mut() {
+                Some(front) => {
+                    // Gaps add up on the first event after them.
+                    let before = std::mem::take(&mut self.lost);
+                    front.set_dropped_before(before + n + front.dropped_before());
+                }
+                None => {
+                    self.lost += n;
+                    self.skip_until_keyframe = true;
+                    out.keyframe_wanted = true;
+                }
+            }
+        }
+        out
+    }
+
+    fn pop(&mut self) -> Option<E> {
+        let event = self.events.pop_front()?;
+        self.bytes -= event.weight();
+        if self.events.is_empty() {
+            trim_drained(&mut self.events);
+        }
+        Some(event)
+    }
 }
 
 /// The subscribers of one stream of events.
@@ -46,18 +188,20 @@ pub(crate) struct Hub<E> {
     state: Mutex<HubState<E>>,
     /// Where unread messages count; `None` for streams without messages.
     gate: Option<Arc<ReceiveGate>>,
-    /// At most this many events wait for a first subscriber, the oldest
-    /// dropped first (media frames nobody reads); `None`: no bound.
-    backlog_limit: Option<usize>,
+    /// What each subscription and the backlog hold at most (media
+    /// frames); `None`: no bound.
+    limit: Option<QueueLimit>,
 }
 
 #[derive(Debug)]
 struct HubState<E> {
     subscribers: Vec<Arc<Queue<E>>>,
     /// Events published before the first subscription (`None` after it).
-    backlog: Option<VecDeque<E>>,
+    backlog: Option<Unread<E>>,
     /// No event will be published any more.
     closed: bool,
+    /// A queue of a keyframe stream dropped every keyframe it had.
+    keyframe_wanted: bool,
 }
 
 /// One subscription's unread events, shared by the hub (which pushes) and
@@ -71,7 +215,7 @@ struct Queue<E> {
 
 #[derive(Debug)]
 struct QueueState<E> {
-    events: VecDeque<E>,
+    unread: Unread<E>,
     /// The stream has ended: nothing more will be pushed.
     ended: bool,
     /// The subscription is gone: nothing more may be pushed (the gate
@@ -82,10 +226,10 @@ struct QueueState<E> {
 }
 
 impl<E> Queue<E> {
-    fn new(events: VecDeque<E>, ended: bool) -> Self {
+    fn new(unread: Unread<E>, ended: bool) -> Self {
         Queue {
             state: Mutex::new(QueueState {
-                events,
+                unread,
                 ended,
                 dropped: false,
                 unwoken: false,
@@ -107,21 +251,28 @@ impl<E: Clone + Weight> Hub<E> {
         Hub {
             state: Mutex::new(HubState {
                 subscribers: Vec::new(),
-                backlog: Some(VecDeque::new()),
+                backlog: Some(Unread::new()),
                 closed: false,
+                keyframe_wanted: false,
             }),
             gate,
-            backlog_limit: None,
+            limit: None,
         }
     }
 
-    /// A hub whose backlog (events before the first subscription) keeps
-    /// at most the `limit` latest events.
-    pub(crate) fn with_backlog_limit(limit: usize) -> Self {
+    /// A hub whose every subscription, and the backlog (events before the
+    /// first subscription), hold at most `limit` unread.
+    pub(crate) fn bounded(limit: QueueLimit) -> Self {
         Hub {
-            backlog_limit: Some(limit),
+            limit: Some(limit),
             ..Hub::new(None)
         }
+    }
+
+    /// Whether a queue dropped every keyframe it had since the last call
+    /// (the publisher then asks the peer for one).
+    pub(crate) fn take_keyframe_wanted(&self) -> bool {
+        std::mem::take(&mut self.lock().keyframe_wanted)
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState<E>> {
@@ -142,24 +293,28 @@ impl<E: Clone + Weight> Hub<E> {
         }
     }
 
-    /// Pushes `event` to `queue` unless its subscription is gone; returns
-    /// whether it was pushed. Wakes the reader at once, or (`quiet`) at the
-    /// next [`wake`](Self::wake).
+    /// Pushes `event` to `queue` unless its subscription is gone (within
+    /// the hub's limit); returns whether a keyframe is wanted. Wakes the
+    /// reader at once, or (`quiet`) at the next [`wake`](Self::wake).
     fn push(&self, queue: &Queue<E>, event: E, weight: usize, quiet: bool) -> bool {
         let mut q = queue.lock();
         if q.dropped {
             return false;
         }
+        let pushed = q.unread.push(event, self.limit.as_ref());
+        if !pushed.queued {
+            return pushed.keyframe_wanted;
+        }
         // Counted under the queue's lock: a subscription dropped
         // meanwhile releases what it held, never more.
         self.add(weight);
-        q.events.push_back(event);
+        self.read(pushed.released);
         q.unwoken = quiet;
         drop(q);
         if !quiet {
             queue.ready.notify_one();
         }
-        true
+        pushed.keyframe_wanted
     }
 
     /// Gives `event` to every live subscription (or to the backlog while
@@ -184,15 +339,12 @@ impl<E: Clone + Weight> Hub<E> {
             return false;
         }
         if let Some(backlog) = &mut state.backlog {
-            self.add(weight);
-            backlog.push_back(event);
-            if self
-                .backlog_limit
-                .is_some_and(|limit| backlog.len() > limit)
-                && let Some(old) = backlog.pop_front()
-            {
-                self.read(old.weight());
+            let pushed = backlog.push(event, self.limit.as_ref());
+            if pushed.queued {
+                self.add(weight);
+                self.read(pushed.released);
             }
+            state.keyframe_wanted |= pushed.keyframe_wanted;
             return true;
         }
         // A subscription gone holds no other reference to its queue.
@@ -200,10 +352,12 @@ impl<E: Clone + Weight> Hub<E> {
         let Some((last, rest)) = state.subscribers.split_last() else {
             return false;
         };
+        let mut wanted = false;
         for queue in rest {
-            self.push(queue, event.clone(), weight, quiet);
+            wanted |= self.push(queue, event.clone(), weight, quiet);
         }
-        self.push(last, event, weight, quiet);
+        wanted |= self.push(last, event, weight, quiet);
+        state.keyframe_wanted |= wanted;
         true
     }
 
@@ -224,7 +378,7 @@ impl<E: Clone + Weight> Hub<E> {
     pub(crate) fn subscribe(self: &Arc<Self>) -> Subscription<E> {
         let mut state = self.lock();
         // Already counted against the gate; the subscription now holds them.
-        let backlog = state.backlog.take().unwrap_or_default();
+        let backlog = state.backlog.take().unwrap_or_else(Unread::new);
         let queue = Arc::new(Queue::new(backlog, state.closed));
         if !state.closed {
             state.subscribers.push(Arc::clone(&queue));
@@ -250,8 +404,8 @@ impl<E: Clone + Weight> Hub<E> {
     /// on until [`close`](Self::close).
     pub(crate) fn drop_backlog(&self) {
         let backlog = self.lock().backlog.take();
-        for event in backlog.into_iter().flatten() {
-            self.read(event.weight());
+        if let Some(backlog) = backlog {
+            self.read(backlog.bytes);
         }
     }
 }
@@ -283,11 +437,8 @@ impl<E: Clone + Weight> Subscription<E> {
     /// reader must wait.
     fn try_recv(&self) -> Option<Option<E>> {
         let mut q = self.queue.lock();
-        match q.events.pop_front() {
+        match q.unread.pop() {
             Some(event) => {
-                if q.events.is_empty() {
-                    trim_drained(&mut q.events);
-                }
                 drop(q);
                 self.hub.read(event.weight());
                 Some(Some(event))
@@ -301,14 +452,14 @@ impl<E: Clone + Weight> Subscription<E> {
 impl<E: Clone + Weight> Drop for Subscription<E> {
     fn drop(&mut self) {
         // No more pushes can land; what is left no longer counts as unread.
-        let events = {
+        let bytes = {
             let mut q = self.queue.lock();
             q.dropped = true;
-            std::mem::take(&mut q.events)
+            let bytes = q.unread.bytes;
+            q.unread = Unread::new();
+            bytes
         };
-        for event in events {
-            self.hub.read(event.weight());
-        }
+        self.hub.read(bytes);
     }
 }
 

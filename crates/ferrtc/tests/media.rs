@@ -177,7 +177,10 @@ async fn vp8_and_opus_frames_arrive_whole_and_in_order_with_the_stream_ids() {
         let t = next_track(&mut wb).await;
         assert_eq!(t.streams.len(), 1);
         assert_eq!(t.streams[0].id(), "stream-1");
-        assert_eq!(t.streams[0].get_tracks()[0].id(), t.track.id());
+        // One stream per msid across the description's track events:
+        // it holds the audio and the video track (W3C webrtc-pc §4.4.1.6).
+        assert_eq!(t.streams[0].get_tracks().len(), 2);
+        assert!(t.streams[0].get_track_by_id(t.track.id()).is_some());
         assert_eq!(t.receiver.track().id(), t.track.id());
         assert_eq!(t.transceiver.receiver(), t.receiver);
         by_kind.push((t.track.kind(), t.receiver));
@@ -314,9 +317,11 @@ async fn replace_track_switches_the_source_without_renegotiation() {
     let (_a, _b, sender, track, mut wa) = video_call().await;
     while wa.negotiation_needed.try_recv().is_ok() {}
     let screen = MediaStreamTrack::new(MediaKind::Video, "screen");
-    sender.replace_track(Some(&screen)).unwrap();
+    sender.replace_track(Some(&screen)).await.unwrap();
     assert_eq!(sender.track().unwrap().id(), screen.id());
-    let wrong = sender.replace_track(Some(&MediaStreamTrack::new(MediaKind::Audio, "mic")));
+    let wrong = sender
+        .replace_track(Some(&MediaStreamTrack::new(MediaKind::Audio, "mic")))
+        .await;
     assert_eq!(wrong.unwrap_err().name(), "TypeError");
     let frames: Vec<Vec<u8>> = (0..5).map(|i| vp8_frame(i, i == 0)).collect();
     write_paced(&sender, &frames).await;
@@ -324,7 +329,7 @@ async fn replace_track_switches_the_source_without_renegotiation() {
         assert_eq!(&recv(&track.receiver).await.data[..], &want[..]);
     }
     // No track: nothing to send.
-    sender.replace_track(None).unwrap();
+    sender.replace_track(None).await.unwrap();
     assert!(sender.track().is_none());
     let none = sender.write_frame(&vp8_frame(9, true), Duration::from_millis(20));
     assert_eq!(none.unwrap_err().name(), "InvalidStateError");
@@ -346,7 +351,9 @@ async fn set_parameters_active_false_stops_the_packets() {
     let mut bad = p.clone();
     bad.encodings[0].scale_resolution_down_by = Some(0.5);
     assert_eq!(sender.set_parameters(bad).unwrap_err().name(), "RangeError");
-    // That call used the transaction.
+    // A refused call leaves the transaction: the retry works (W3C, WPT
+    // RTCRtpSender-setParameters), and only that one uses it.
+    sender.set_parameters(p.clone()).unwrap();
     assert_eq!(
         sender.set_parameters(p).unwrap_err().name(),
         "InvalidStateError"
@@ -465,6 +472,7 @@ async fn transceivers_follow_the_w3c_calls_from_clones_on_several_tasks() {
     );
     t.sender()
         .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "v")))
+        .await
         .unwrap();
     negotiate(&a, &b).await;
     let remote = next_track(&mut wb).await;

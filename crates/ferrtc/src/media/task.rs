@@ -29,6 +29,8 @@ pub(crate) enum MediaCommand {
     AddTrack(MediaStreamTrack, Vec<String>, Reply<RtpSender>),
     /// `removeTrack(sender)`.
     RemoveTrack(TransceiverId, Reply<()>),
+    /// `replaceTrack(track)`.
+    ReplaceTrack(TransceiverId, Option<MediaStreamTrack>, Reply<()>),
     /// `addTransceiver(kind, init)`.
     AddTransceiver(MediaKind, RtpTransceiverInit, Reply<RtpTransceiver>),
     /// `getTransceivers()`.
@@ -97,6 +99,29 @@ pub(crate) struct MediaTask {
     connected: bool,
     /// Frames were published quietly since the readers were last woken.
     unwoken: bool,
+    /// When a keyframe was last asked for because a frame queue
+    /// overflowed, by transceiver (at most one per
+    /// [`OVERFLOW_KEYFRAME_INTERVAL`]).
+    overflow_requests: Vec<(TransceiverId, Instant)>,
+    /// Frames the core refused since the last [`end_burst`](Self::end_burst).
+    dropped_in_burst: u64,
+}
+
+/// A frame queue that overflowed asks the peer for a keyframe at most
+/// this often.
+pub(crate) const OVERFLOW_KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Whether senders may write in connection state `state`, given whether
+/// they could before: from DTLS connected (`connected`) until the
+/// connection fails or closes; a transient ICE `disconnected` (and the
+/// `connecting` of an ICE restart) keeps the SRTP session, so writing
+/// goes on.
+pub(crate) fn may_write(before: bool, state: PeerConnectionState) -> bool {
+    match state {
+        PeerConnectionState::Connected => true,
+        PeerConnectionState::Disconnected | PeerConnectionState::Connecting => before,
+        _ => false,
+    }
 }
 
 impl MediaTask {
@@ -106,6 +131,8 @@ impl MediaTask {
             transceivers: Vec::new(),
             connected: false,
             unwoken: false,
+            overflow_requests: Vec::new(),
+            dropped_in_burst: 0,
         }
     }
 
@@ -113,7 +140,9 @@ impl MediaTask {
         self.transceivers.iter().find(|t| t.id == id)
     }
 
-    /// Runs a media call on the core and replies.
+    /// Runs a media call on the core and replies, after publishing the
+    /// state it left: a handle read once the call returns sees it, on any
+    /// thread.
     pub(crate) fn run(&mut self, cmd: MediaCommand, core: &mut Core) {
         match cmd {
             MediaCommand::AddTrack(track, streams, reply) => {
@@ -127,6 +156,7 @@ impl MediaTask {
                     shared.lock().track = Some(track);
                     Ok(RtpSender::new(shared))
                 });
+                self.sync(core);
                 let _ = reply.send(result);
             }
             MediaCommand::RemoveTrack(id, reply) => {
@@ -136,6 +166,18 @@ impl MediaTask {
                 {
                     shared.lock().track = None;
                 }
+                self.sync(core);
+                let _ = reply.send(result);
+            }
+            MediaCommand::ReplaceTrack(id, track, reply) => {
+                let track_id = track.as_ref().map(|t| t.id().to_owned());
+                let result = core.replace_track(id, track_id).map_err(Error::from);
+                if result.is_ok()
+                    && let Some(shared) = self.get(id)
+                {
+                    shared.lock().track = track;
+                }
+                self.sync(core);
                 let _ = reply.send(result);
             }
             MediaCommand::AddTransceiver(kind, init, reply) => {
@@ -159,6 +201,7 @@ impl MediaTask {
                         }
                         Ok(RtpTransceiver::new(shared))
                     });
+                self.sync(core);
                 let _ = reply.send(result);
             }
             MediaCommand::Transceivers(reply) => {
@@ -171,20 +214,27 @@ impl MediaTask {
                 let _ = reply.send(all);
             }
             MediaCommand::SetDirection(id, direction, reply) => {
-                let _ = reply.send(core.set_direction(id, direction).map_err(Error::from));
+                let result = core.set_direction(id, direction).map_err(Error::from);
+                self.sync(core);
+                let _ = reply.send(result);
             }
             MediaCommand::Stop(id, reply) => {
-                let _ = reply.send(core.stop_transceiver(id).map_err(Error::from));
+                let result = core.stop_transceiver(id).map_err(Error::from);
+                self.sync(core);
+                let _ = reply.send(result);
             }
             MediaCommand::SetCodecPreferences(id, codecs, reply) => {
-                let _ = reply.send(core.set_codec_preferences(id, codecs).map_err(Error::from));
+                let result = core.set_codec_preferences(id, codecs).map_err(Error::from);
+                self.sync(core);
+                let _ = reply.send(result);
             }
             MediaCommand::RequestKeyframe(id, reply) => {
-                let now = std::time::Instant::now();
-                let _ = reply.send(core.request_keyframe(now, id).map_err(Error::from));
+                let now = Instant::now();
+                let result = core.request_keyframe(now, id).map_err(Error::from);
+                self.sync(core);
+                let _ = reply.send(result);
             }
         }
-        self.sync(core);
     }
 
     /// The shared state of a transceiver the core just made.
@@ -225,13 +275,71 @@ impl MediaTask {
                 state.stopped = info.stopped;
                 state.codecs = core.negotiated_codecs(info.id).unwrap_or_default();
             }
-            shared
-                .sendable
-                .store(sends && self.connected && !info.stopped, Ordering::Release);
+            shared.sendable.store(
+                sends && self.connected && !info.stopped && !self.link.is_closed(),
+                Ordering::Release,
+            );
             if info.stopped {
                 shared.end();
             }
         }
+    }
+
+    /// The `track` events of one description (core `Track` events), their
+    /// streams grouped by msid: every event's stream of an id holds every
+    /// track of the description with that id (W3C webrtc-pc §4.4.1.6,
+    /// "set the associated remote streams").
+    pub(crate) fn track_events(
+        &mut self,
+        core: &Core,
+        events: Vec<ferrtc_core::Event>,
+    ) -> Vec<TrackEvent> {
+        let mut found = Vec::new();
+        for ev in events {
+            if let ferrtc_core::Event::Track {
+                transceiver,
+                stream_ids,
+                ..
+            } = ev
+            {
+                if self.get(transceiver).is_none() {
+                    self.sync(core);
+                }
+                if let Some(shared) = self.get(transceiver) {
+                    found.push((Arc::clone(shared), stream_ids));
+                }
+            }
+        }
+        let mut streams: Vec<MediaStream> = Vec::new();
+        for (shared, ids) in &found {
+            for id in ids {
+                let i = match streams.iter().position(|s| s.id() == id) {
+                    Some(i) => i,
+                    None => {
+                        streams.push(MediaStream::with_id(id.clone()));
+                        streams.len() - 1
+                    }
+                };
+                streams[i].add_track(shared.receiver_track.clone());
+            }
+        }
+        found
+            .into_iter()
+            .map(|(shared, ids)| {
+                let track = shared.receiver_track.clone();
+                let streams = ids
+                    .iter()
+                    .filter_map(|id| streams.iter().find(|s| s.id() == id).cloned())
+                    .collect();
+                let transceiver = RtpTransceiver::new(shared);
+                TrackEvent {
+                    receiver: transceiver.receiver(),
+                    transceiver,
+                    streams,
+                    track,
+                }
+            })
+            .collect()
     }
 
     /// A core event of media (or the connection state, which decides
@@ -239,35 +347,12 @@ impl MediaTask {
     /// connection, if any.
     pub(crate) fn handle_event(
         &mut self,
-        core: &Core,
+        core: &mut Core,
         event: ferrtc_core::Event,
     ) -> Option<TrackEvent> {
         match event {
-            ferrtc_core::Event::Track {
-                transceiver,
-                stream_ids,
-                ..
-            } => {
-                if self.get(transceiver).is_none() {
-                    self.sync(core);
-                }
-                let shared = Arc::clone(self.get(transceiver)?);
-                let track = shared.receiver_track.clone();
-                let streams = stream_ids
-                    .into_iter()
-                    .map(|id| {
-                        let mut s = MediaStream::with_id(id);
-                        s.add_track(track.clone());
-                        s
-                    })
-                    .collect();
-                let transceiver = RtpTransceiver::new(shared);
-                Some(TrackEvent {
-                    receiver: transceiver.receiver(),
-                    transceiver,
-                    streams,
-                    track,
-                })
+            ev @ ferrtc_core::Event::Track { .. } => {
+                self.track_events(core, vec![ev]).into_iter().next()
             }
             ferrtc_core::Event::TrackFrame {
                 transceiver,
@@ -276,13 +361,16 @@ impl MediaTask {
                 keyframe,
                 ..
             } => {
-                if let Some(shared) = self.get(transceiver) {
-                    shared.frames.publish_quietly(EncodedFrame {
-                        data: frame.into(),
-                        rtp_timestamp,
-                        keyframe,
-                    });
-                    self.unwoken = true;
+                let shared = Arc::clone(self.get(transceiver)?);
+                shared.frames.publish_quietly(EncodedFrame {
+                    data: frame.into(),
+                    rtp_timestamp,
+                    keyframe,
+                    dropped_before: 0,
+                });
+                self.unwoken = true;
+                if shared.frames.take_keyframe_wanted() {
+                    self.overflow_keyframe(core, transceiver);
                 }
                 None
             }
@@ -298,10 +386,27 @@ impl MediaTask {
         }
     }
 
-    /// The connection state changed: senders may write only while
-    /// connected.
+    /// A frame queue of `id` overflowed with no keyframe left in it: asks
+    /// the peer for one (a PLI), at most once per
+    /// [`OVERFLOW_KEYFRAME_INTERVAL`].
+    fn overflow_keyframe(&mut self, core: &mut Core, id: TransceiverId) {
+        let now = Instant::now();
+        let last = self.overflow_requests.iter_mut().find(|(t, _)| *t == id);
+        match last {
+            Some((_, at)) if now.duration_since(*at) < OVERFLOW_KEYFRAME_INTERVAL => return,
+            Some((_, at)) => *at = now,
+            None => self.overflow_requests.push((id, now)),
+        }
+        tracing::debug!("a frame reader fell behind: asking for a keyframe");
+        if let Err(e) = core.request_keyframe(now, id) {
+            tracing::debug!("keyframe request after an overflow not sent: {e}");
+        }
+    }
+
+    /// The connection state changed: senders may write from DTLS
+    /// connected until failed or closed ([`may_write`]).
     pub(crate) fn set_connection_state(&mut self, core: &Core, state: PeerConnectionState) {
-        let connected = state == PeerConnectionState::Connected;
+        let connected = may_write(self.connected, state) && !self.link.is_closed();
         if connected != self.connected {
             self.connected = connected;
             self.sync(core);
@@ -309,8 +414,13 @@ impl MediaTask {
     }
 
     /// Hands a written frame to the core; a refusal `write_frame` could
-    /// not foresee (a renegotiation meanwhile) drops it.
+    /// not foresee (a full outbound queue, a renegotiation meanwhile)
+    /// drops it, counted on the sender and logged at the burst's end.
     pub(crate) fn write(&mut self, core: &mut Core, op: FrameOp) {
+        let shared = self.get(op.transceiver).cloned();
+        if let Some(s) = &shared {
+            s.release(op.data.len());
+        }
         if let Err(e) = core.write_frame(
             Instant::now(),
             op.transceiver,
@@ -319,6 +429,21 @@ impl MediaTask {
             op.keyframe,
         ) {
             tracing::debug!("frame dropped: {e}");
+            self.dropped_in_burst += 1;
+            if let Some(s) = shared {
+                s.dropped_frames.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A burst of operations ended: logs the frames it dropped, once.
+    pub(crate) fn end_burst(&mut self) {
+        let dropped = std::mem::take(&mut self.dropped_in_burst);
+        if dropped > 0 {
+            tracing::warn!(
+                "{dropped} written frames dropped: the core refused them \
+                 (outbound queue full or not sending); see RtpSender::dropped_frames"
+            );
         }
     }
 
@@ -333,6 +458,7 @@ impl MediaTask {
 
     /// The connection ended: every sender's and receiver's stream ends.
     pub(crate) fn end(&mut self) {
+        self.link.closed.store(true, Ordering::Release);
         self.connected = false;
         for t in &self.transceivers {
             t.sendable.store(false, Ordering::Release);
@@ -361,6 +487,7 @@ mod tests {
         let mut task = MediaTask::new(Link {
             commands,
             ops: Arc::new(OpQueue::default()),
+            closed: Arc::default(),
         });
         let (tx, rx) = oneshot::channel();
         task.run(
@@ -380,7 +507,7 @@ mod tests {
         }
         let id = transceiver.shared.id;
         let ev = ferrtc_core::Event::KeyframeRequested { transceiver: id };
-        assert!(task.handle_event(&core, ev).is_none());
+        assert!(task.handle_event(&mut core, ev).is_none());
         for r in readers {
             assert_eq!(r.await.unwrap(), Some(RtpSenderEvent::KeyframeRequest));
         }
