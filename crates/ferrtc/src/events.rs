@@ -151,19 +151,18 @@ impl<E: Weight> Unread<E> {
             } else {
                 1
             };
+            // Gaps add up on the first event after them: the dropped
+            // events' own gaps, and the dropped events.
+            let mut gap = 0;
             for e in self.events.drain(..n) {
                 self.bytes -= e.weight();
                 out.released += e.weight();
+                gap += 1 + e.dropped_before();
             }
-            let n = n as u64;
             match self.events.front_mut() {
-                Some(front) => {
-                    // Gaps add up on the first event after them.
-                    let before = std::mem::take(&mut self.lost);
-                    front.set_dropped_before(before + n + front.dropped_before());
-                }
+                Some(front) => front.set_dropped_before(front.dropped_before() + gap),
                 None => {
-                    self.lost += n;
+                    self.lost += gap;
                     self.skip_until_keyframe = true;
                     out.keyframe_wanted = true;
                 }
@@ -479,6 +478,123 @@ mod tests {
     fn hub() -> (Arc<Hub<Bytes>>, Arc<ReceiveGate>) {
         let gate = Arc::new(ReceiveGate::default());
         (Arc::new(Hub::new(Some(Arc::clone(&gate)))), gate)
+    }
+
+    /// A frame: number, keyframe, size, and the gap before it.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Frame(u64, bool, usize, u64);
+
+    impl Weight for Frame {
+        fn weight(&self) -> usize {
+            self.2
+        }
+        fn is_keyframe(&self) -> bool {
+            self.1
+        }
+        fn dropped_before(&self) -> u64 {
+            self.3
+        }
+        fn set_dropped_before(&mut self, n: u64) {
+            self.3 = n;
+        }
+    }
+
+    fn frames(hub: &Arc<Hub<Frame>>, range: std::ops::Range<u64>, key: impl Fn(u64) -> bool) {
+        for n in range {
+            assert!(hub.publish(Frame(n, key(n), 10, 0)));
+        }
+    }
+
+    fn drain(s: &Subscription<Frame>) -> Vec<Frame> {
+        std::iter::from_fn(|| s.try_recv().flatten()).collect()
+    }
+
+    const AUDIO: QueueLimit = QueueLimit {
+        events: 8,
+        bytes: 1000,
+        keyframes: false,
+    };
+
+    #[test]
+    fn an_unread_audio_backlog_keeps_the_latest_frames_and_tells_the_gap() {
+        let hub = Arc::new(Hub::bounded(AUDIO));
+        frames(&hub, 0..20, |_| false);
+        let s = hub.subscribe();
+        let got = drain(&s);
+        assert_eq!(got.len(), 8);
+        assert_eq!(got[0], Frame(12, false, 10, 12));
+        assert!(got[1..].iter().all(|f| f.3 == 0));
+        // A live subscription is bounded too, and by bytes.
+        for n in 20..30 {
+            hub.publish(Frame(n, false, 300, 0));
+        }
+        let got = drain(&s);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], Frame(27, false, 300, 7));
+    }
+
+    #[test]
+    fn a_video_queue_drops_through_to_its_next_keyframe() {
+        let hub = Arc::new(Hub::bounded(QueueLimit {
+            keyframes: true,
+            ..AUDIO
+        }));
+        let s = hub.subscribe();
+        // Keyframes 0 and 4: the ninth frame drops 0..4.
+        frames(&hub, 0..9, |n| n % 4 == 0);
+        let got = drain(&s);
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[0], Frame(4, true, 10, 4));
+        assert!(!hub.take_keyframe_wanted());
+    }
+
+    #[test]
+    fn a_video_queue_without_a_later_keyframe_skips_until_one_and_wants_it() {
+        let hub = Arc::new(Hub::bounded(QueueLimit {
+            keyframes: true,
+            ..AUDIO
+        }));
+        // The backlog first, then a subscription: the same rule.
+        frames(&hub, 0..9, |n| n == 0);
+        assert!(hub.take_keyframe_wanted());
+        assert!(!hub.take_keyframe_wanted(), "one flag, taken once");
+        frames(&hub, 9..12, |_| false);
+        let s = hub.subscribe();
+        assert!(drain(&s).is_empty());
+        frames(&hub, 12..14, |n| n == 12);
+        // 0..9 cleared, 9..12 skipped: 12 frames before the keyframe.
+        assert_eq!(
+            drain(&s),
+            [Frame(12, true, 10, 12), Frame(13, false, 10, 0)]
+        );
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Request;
+
+    impl Weight for Request {
+        fn weight(&self) -> usize {
+            0
+        }
+        fn merges_into(&self, queued: &Self) -> bool {
+            self == queued
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn unread_requests_merge_into_one_in_the_backlog_and_in_a_queue() {
+        let hub = Arc::new(Hub::new(None));
+        for _ in 0..5 {
+            hub.publish(Request);
+        }
+        let mut s = hub.subscribe();
+        for _ in 0..5 {
+            hub.publish(Request);
+        }
+        assert_eq!(s.recv().await, Some(Request));
+        assert_eq!(s.try_recv(), None, "a replay of merged requests");
+        hub.publish(Request);
+        assert_eq!(s.recv().await, Some(Request));
     }
 
     #[tokio::test(flavor = "current_thread")]

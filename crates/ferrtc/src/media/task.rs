@@ -472,6 +472,59 @@ mod tests {
     use super::*;
     use crate::driver::{CommandQueue, OpQueue};
 
+    /// Writing goes on through a transient ICE `disconnected` (and the
+    /// `connecting` of an ICE restart) once DTLS connected; it stops at
+    /// `failed` and `closed`, and never starts before `connected`.
+    #[test]
+    fn senders_write_from_connected_until_failed_or_closed() {
+        use PeerConnectionState::*;
+        assert!(!may_write(false, New));
+        assert!(!may_write(false, Connecting));
+        assert!(!may_write(false, Disconnected));
+        assert!(may_write(false, Connected));
+        assert!(may_write(true, Disconnected));
+        assert!(may_write(true, Connecting));
+        assert!(!may_write(true, Failed));
+        assert!(!may_write(true, Closed));
+    }
+
+    /// Keyframe requests nobody has read yet merge: a reader that comes
+    /// late gets one request, not one per PLI since the start.
+    #[tokio::test(flavor = "current_thread")]
+    async fn keyframe_requests_before_a_reader_merge_into_one() {
+        let now = Instant::now();
+        let mut core = Core::new(
+            ferrtc_core::Config::default(),
+            now,
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        let (commands, _rx) = CommandQueue::new_pair();
+        let mut task = MediaTask::new(Link {
+            commands,
+            ops: Arc::new(OpQueue::default()),
+            closed: Arc::default(),
+        });
+        let (tx, rx) = oneshot::channel();
+        task.run(
+            MediaCommand::AddTransceiver(MediaKind::Video, RtpTransceiverInit::default(), tx),
+            &mut core,
+        );
+        let transceiver = rx.await.unwrap().unwrap();
+        let id = transceiver.shared.id;
+        for _ in 0..5 {
+            let ev = ferrtc_core::Event::KeyframeRequested { transceiver: id };
+            task.handle_event(&mut core, ev);
+        }
+        let sender = transceiver.sender();
+        assert_eq!(
+            sender.next_event().await,
+            Some(RtpSenderEvent::KeyframeRequest)
+        );
+        let again = tokio::time::timeout(Duration::from_millis(50), sender.next_event()).await;
+        assert!(again.is_err(), "a replayed request: {again:?}");
+    }
+
     /// W3C webrtc-encoded-transform `keyframerequest`: a PLI or FIR from
     /// the peer reaches every task reading a clone of the sender.
     #[tokio::test(flavor = "current_thread")]
