@@ -544,18 +544,25 @@ async fn state_is_published_before_each_call_returns_on_a_multi_thread_runtime()
         RtpTransceiverDirection::Inactive,
         RtpTransceiverDirection::SendRecv,
     ];
-    for i in 0..400 {
+    for i in 0..2000 {
         let d = directions[i % 4];
         t.set_direction(d).await.unwrap();
-        // Read on a blocking thread, as a caller without a runtime would.
-        let seen = {
-            let t = t.clone();
-            tokio::task::spawn_blocking(move || t.direction())
-                .await
-                .unwrap()
-        };
-        assert_eq!(seen, d, "round {i}");
+        // At once: this task may run on the other worker while the
+        // connection's task is still at work.
+        assert_eq!(t.direction(), d, "round {i}");
     }
+    // And from a blocking thread, as a caller without a runtime would.
+    let t2 = t.clone();
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Handle::current();
+        for i in 0..200 {
+            let d = directions[i % 4];
+            rt.block_on(t2.set_direction(d)).unwrap();
+            assert_eq!(t2.direction(), d, "blocking round {i}");
+        }
+    })
+    .await
+    .unwrap();
     let offer = a.create_offer().await.unwrap();
     a.set_local_description(Some(offer.clone())).await.unwrap();
     assert_eq!(
