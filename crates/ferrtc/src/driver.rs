@@ -34,6 +34,10 @@ pub(crate) const SEND_LOW_WATER: usize = SEND_HIGH_WATER / 2;
 /// output: a burst of small messages goes out in full packets.
 const OPS_BURST: usize = 1024;
 
+/// Room the packets of a frame's RTP header and extensions take, at most
+/// (to estimate a frame's packets from the core's RTP MTU).
+const RTP_OVERHEAD: usize = 100;
+
 /// Datagrams read per wake-up before the core is polled for output.
 const RECV_BURST: usize = 64;
 
@@ -358,6 +362,13 @@ pub(crate) struct Driver {
     identity: tokio::sync::watch::Sender<crate::identity::Published>,
     /// The media handles' state, by transceiver.
     media: crate::media::MediaTask,
+    /// Packets the frames of one burst of operations may make: half the
+    /// core's outbound queue (`MediaConfig::max_queued_datagrams`, past
+    /// which the core refuses frames).
+    frame_packets_burst: usize,
+    /// Payload bytes of one RTP packet, at least (estimates a frame's
+    /// packets).
+    frame_payload: usize,
 }
 
 impl Drop for Driver {
@@ -386,9 +397,13 @@ impl Driver {
         let media = crate::media::MediaTask::new(crate::media::Link {
             commands: Arc::clone(&commands.0),
             ops: Arc::clone(&ops),
+            closed: Arc::default(),
         });
+        let media_config = ferrtc_core::MediaConfig::default();
         Driver {
             media,
+            frame_packets_burst: (media_config.max_queued_datagrams / 2).max(1),
+            frame_payload: media_config.rtp_mtu.saturating_sub(RTP_OVERHEAD).max(100),
             core,
             sockets,
             mdns,
@@ -419,6 +434,38 @@ impl Driver {
             p.state = state;
             changed
         });
+    }
+
+    /// Publishes what a description changed before its call returns (W3C
+    /// webrtc-pc §4.4.1.5: the transceivers' state, then the `track`
+    /// events, precede the promise's resolution): the transceivers' state,
+    /// then the core's events, the `track` events of one description
+    /// together (their streams grouped by msid).
+    fn publish_description(&mut self) {
+        self.media.sync(&self.core);
+        let mut tracks = Vec::new();
+        while let Some(ev) = self.core.poll_event() {
+            match ev {
+                Event::Track { .. } => tracks.push(ev),
+                ev => {
+                    self.publish_tracks(&mut tracks);
+                    self.dispatch(ev);
+                }
+            }
+        }
+        self.publish_tracks(&mut tracks);
+        self.media.wake();
+    }
+
+    /// Publishes `track` events of one description, with one stream per
+    /// msid holding every track of it.
+    fn publish_tracks(&mut self, tracks: &mut Vec<Event>) {
+        if tracks.is_empty() {
+            return;
+        }
+        for ev in self.media.track_events(&self.core, std::mem::take(tracks)) {
+            self.events.publish(PeerConnectionEvent::Track(ev));
+        }
     }
 
     /// Runs until `close()` or until every `PeerConnection` handle is gone.
@@ -574,6 +621,9 @@ impl Driver {
     }
 
     fn close_core(&mut self) {
+        // First: a writer that sees the transceivers stopped by `close`
+        // also sees the connection closed (`Error::Closed`).
+        self.media.end();
         self.core.close(Instant::now());
         for (_, sink) in self.channels.iter() {
             sink.shared.set_state(DataChannelState::Closed);
@@ -681,7 +731,7 @@ impl Driver {
             | Event::TrackFrame { .. }
             | Event::KeyframeRequested { .. }
             | Event::DtmfToneChange { .. }
-            | Event::DtmfReceived { .. }) => match self.media.handle_event(&self.core, ev) {
+            | Event::DtmfReceived { .. }) => match self.media.handle_event(&mut self.core, ev) {
                 Some(track) => PeerConnectionEvent::Track(track),
                 None => return,
             },
@@ -739,14 +789,27 @@ impl Driver {
 
     /// Runs `first` and the operations queued behind it, up to
     /// [`OPS_BURST`], before the next round of output.
+    ///
+    /// Frames count against a budget of half the core's outbound queue
+    /// (estimated in packets by size): the burst ends before the frames it
+    /// hands the core could fill that queue, so that the output round
+    /// empties it before more come.
     fn channel_ops(&mut self, first: ChannelOp) {
-        self.channel_op(first);
-        for _ in 1..OPS_BURST {
-            match self.ops.try_recv() {
-                Some(op) => self.channel_op(op),
-                None => break,
+        let mut packets = 0;
+        let mut next = Some(first);
+        for _ in 0..OPS_BURST {
+            let Some(op) = next.take().or_else(|| self.ops.try_recv()) else {
+                break;
+            };
+            if let ChannelOp::Frame(f) = &op {
+                packets += f.data.len() / self.frame_payload + 1;
+            }
+            self.channel_op(op);
+            if packets >= self.frame_packets_burst {
+                break;
             }
         }
+        self.media.end_burst();
     }
 
     fn channel_op(&mut self, op: ChannelOp) {
@@ -917,11 +980,14 @@ impl Driver {
                 let _ = r.send(self.core.create_answer().map_err(Error::from));
             }
             Command::SetLocal(d, r) => {
-                let _ = r.send(
-                    self.core
-                        .set_local_description(Instant::now(), d.map(|d| *d))
-                        .map_err(Error::from),
-                );
+                let result = self
+                    .core
+                    .set_local_description(Instant::now(), d.map(|d| *d))
+                    .map_err(Error::from);
+                // Before the reply: a handle read once the call returns
+                // sees the transceivers as the description left them.
+                self.publish_description();
+                let _ = r.send(result);
             }
             Command::SetRemote(d, r) => {
                 let result = self
@@ -931,6 +997,7 @@ impl Driver {
                 // Before the reply: a caller that stops waiting for it
                 // cannot keep the state from the other handles.
                 self.publish_identity(true);
+                self.publish_description();
                 let _ = r.send(result);
             }
             Command::AddIceCandidate(c, r) if c.is_end_of_candidates() && self.mdns.busy() => {

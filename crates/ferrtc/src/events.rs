@@ -34,10 +34,151 @@ pub(crate) fn trim_drained<T>(queue: &mut VecDeque<T>) {
     }
 }
 
-/// Bytes of the receive gate an event holds while unread.
+/// Bytes of the receive gate an event holds while unread, and what a
+/// bounded hub needs to know to drop events.
 pub(crate) trait Weight {
-    /// Zero for everything but received messages.
+    /// Zero for everything but received messages and frames.
     fn weight(&self) -> usize;
+
+    /// Whether a reader of a [`QueueLimit::keyframes`] stream can start
+    /// again at this event after a gap (a video keyframe).
+    fn is_keyframe(&self) -> bool {
+        false
+    }
+
+    /// Events dropped right before this one (see
+    /// [`set_dropped_before`](Self::set_dropped_before)).
+    fn dropped_before(&self) -> u64 {
+        0
+    }
+
+    /// Tells the event that `n` events were dropped right before it.
+    fn set_dropped_before(&mut self, _n: u64) {}
+
+    /// Whether this event, published while `queued` waits unread as the
+    /// last event, adds nothing to it (it is then not queued: keyframe requests merge).
+    fn merges_into(&self, _queued: &Self) -> bool {
+        false
+    }
+}
+
+/// What one subscription (and the backlog) of a bounded hub holds unread
+/// at most; one event is always kept, however large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueLimit {
+    /// Events.
+    pub(crate) events: usize,
+    /// Bytes (the events' [`Weight`]).
+    pub(crate) bytes: usize,
+    /// The stream depends on keyframes (video): past the limit it drops
+    /// up to the next queued keyframe, or everything until the next one
+    /// (and the hub asks for one, see [`Hub::take_keyframe_wanted`]);
+    /// otherwise (audio) it drops the oldest events.
+    pub(crate) keyframes: bool,
+}
+
+/// Unread events of one subscription or of the backlog.
+#[derive(Debug)]
+struct Unread<E> {
+    events: VecDeque<E>,
+    /// Their weight.
+    bytes: usize,
+    /// Events dropped and not yet told to a later one.
+    lost: u64,
+    /// A keyframe stream was dropped to nothing: events are dropped until
+    /// a keyframe.
+    skip_until_keyframe: bool,
+}
+
+/// What [`Unread::push`] did.
+#[derive(Debug, Default)]
+struct Pushed {
+    /// The event was queued (and may have been dropped again since,
+    /// counted in `released`).
+    queued: bool,
+    /// Weight of the queued events dropped to stay within the limit.
+    released: usize,
+    /// A keyframe stream lost its every keyframe: ask for one.
+    keyframe_wanted: bool,
+}
+
+impl<E: Weight> Unread<E> {
+    fn new() -> Self {
+        Unread {
+            events: VecDeque::new(),
+            bytes: 0,
+            lost: 0,
+            skip_until_keyframe: false,
+        }
+    }
+
+    /// Queues `event` unless it merges into a queued one, then drops what
+    /// `limit` requires.
+    fn push(&mut self, mut event: E, limit: Option<&QueueLimit>) -> Pushed {
+        let mut out = Pushed::default();
+        if self.events.back().is_some_and(|q| event.merges_into(q)) {
+            return out;
+        }
+        if let Some(limit) = limit
+            && limit.keyframes
+            && self.skip_until_keyframe
+        {
+            if !event.is_keyframe() {
+                self.lost += 1;
+                return out;
+            }
+            self.skip_until_keyframe = false;
+        }
+        if self.lost > 0 {
+            event.set_dropped_before(std::mem::take(&mut self.lost));
+        }
+        self.bytes += event.weight();
+        self.events.push_back(event);
+        out.queued = true;
+        let Some(limit) = limit else {
+            return out;
+        };
+        while self.events.len() > 1
+            && (self.events.len() > limit.events || self.bytes > limit.bytes)
+        {
+            let n = if limit.keyframes {
+                // Through to the next keyframe, or all of them.
+                self.events
+                    .iter()
+                    .skip(1)
+                    .position(E::is_keyframe)
+                    .map_or(self.events.len(), |i| i + 1)
+            } else {
+                1
+            };
+            // Gaps add up on the first event after them: the dropped
+            // events' own gaps, and the dropped events.
+            let mut gap = 0;
+            for e in self.events.drain(..n) {
+                self.bytes -= e.weight();
+                out.released += e.weight();
+                gap += 1 + e.dropped_before();
+            }
+            match self.events.front_mut() {
+                Some(front) => front.set_dropped_before(front.dropped_before() + gap),
+                None => {
+                    self.lost += gap;
+                    self.skip_until_keyframe = true;
+                    out.keyframe_wanted = true;
+                }
+            }
+        }
+        out
+    }
+
+    fn pop(&mut self) -> Option<E> {
+        let event = self.events.pop_front()?;
+        self.bytes -= event.weight();
+        if self.events.is_empty() {
+            trim_drained(&mut self.events);
+        }
+        Some(event)
+    }
 }
 
 /// The subscribers of one stream of events.
@@ -46,18 +187,20 @@ pub(crate) struct Hub<E> {
     state: Mutex<HubState<E>>,
     /// Where unread messages count; `None` for streams without messages.
     gate: Option<Arc<ReceiveGate>>,
-    /// At most this many events wait for a first subscriber, the oldest
-    /// dropped first (media frames nobody reads); `None`: no bound.
-    backlog_limit: Option<usize>,
+    /// What each subscription and the backlog hold at most (media
+    /// frames); `None`: no bound.
+    limit: Option<QueueLimit>,
 }
 
 #[derive(Debug)]
 struct HubState<E> {
     subscribers: Vec<Arc<Queue<E>>>,
     /// Events published before the first subscription (`None` after it).
-    backlog: Option<VecDeque<E>>,
+    backlog: Option<Unread<E>>,
     /// No event will be published any more.
     closed: bool,
+    /// A queue of a keyframe stream dropped every keyframe it had.
+    keyframe_wanted: bool,
 }
 
 /// One subscription's unread events, shared by the hub (which pushes) and
@@ -71,7 +214,7 @@ struct Queue<E> {
 
 #[derive(Debug)]
 struct QueueState<E> {
-    events: VecDeque<E>,
+    unread: Unread<E>,
     /// The stream has ended: nothing more will be pushed.
     ended: bool,
     /// The subscription is gone: nothing more may be pushed (the gate
@@ -82,10 +225,10 @@ struct QueueState<E> {
 }
 
 impl<E> Queue<E> {
-    fn new(events: VecDeque<E>, ended: bool) -> Self {
+    fn new(unread: Unread<E>, ended: bool) -> Self {
         Queue {
             state: Mutex::new(QueueState {
-                events,
+                unread,
                 ended,
                 dropped: false,
                 unwoken: false,
@@ -107,21 +250,28 @@ impl<E: Clone + Weight> Hub<E> {
         Hub {
             state: Mutex::new(HubState {
                 subscribers: Vec::new(),
-                backlog: Some(VecDeque::new()),
+                backlog: Some(Unread::new()),
                 closed: false,
+                keyframe_wanted: false,
             }),
             gate,
-            backlog_limit: None,
+            limit: None,
         }
     }
 
-    /// A hub whose backlog (events before the first subscription) keeps
-    /// at most the `limit` latest events.
-    pub(crate) fn with_backlog_limit(limit: usize) -> Self {
+    /// A hub whose every subscription, and the backlog (events before the
+    /// first subscription), hold at most `limit` unread.
+    pub(crate) fn bounded(limit: QueueLimit) -> Self {
         Hub {
-            backlog_limit: Some(limit),
+            limit: Some(limit),
             ..Hub::new(None)
         }
+    }
+
+    /// Whether a queue dropped every keyframe it had since the last call
+    /// (the publisher then asks the peer for one).
+    pub(crate) fn take_keyframe_wanted(&self) -> bool {
+        std::mem::take(&mut self.lock().keyframe_wanted)
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState<E>> {
@@ -142,24 +292,28 @@ impl<E: Clone + Weight> Hub<E> {
         }
     }
 
-    /// Pushes `event` to `queue` unless its subscription is gone; returns
-    /// whether it was pushed. Wakes the reader at once, or (`quiet`) at the
-    /// next [`wake`](Self::wake).
+    /// Pushes `event` to `queue` unless its subscription is gone (within
+    /// the hub's limit); returns whether a keyframe is wanted. Wakes the
+    /// reader at once, or (`quiet`) at the next [`wake`](Self::wake).
     fn push(&self, queue: &Queue<E>, event: E, weight: usize, quiet: bool) -> bool {
         let mut q = queue.lock();
         if q.dropped {
             return false;
         }
+        let pushed = q.unread.push(event, self.limit.as_ref());
+        if !pushed.queued {
+            return pushed.keyframe_wanted;
+        }
         // Counted under the queue's lock: a subscription dropped
         // meanwhile releases what it held, never more.
         self.add(weight);
-        q.events.push_back(event);
+        self.read(pushed.released);
         q.unwoken = quiet;
         drop(q);
         if !quiet {
             queue.ready.notify_one();
         }
-        true
+        pushed.keyframe_wanted
     }
 
     /// Gives `event` to every live subscription (or to the backlog while
@@ -184,15 +338,12 @@ impl<E: Clone + Weight> Hub<E> {
             return false;
         }
         if let Some(backlog) = &mut state.backlog {
-            self.add(weight);
-            backlog.push_back(event);
-            if self
-                .backlog_limit
-                .is_some_and(|limit| backlog.len() > limit)
-                && let Some(old) = backlog.pop_front()
-            {
-                self.read(old.weight());
+            let pushed = backlog.push(event, self.limit.as_ref());
+            if pushed.queued {
+                self.add(weight);
+                self.read(pushed.released);
             }
+            state.keyframe_wanted |= pushed.keyframe_wanted;
             return true;
         }
         // A subscription gone holds no other reference to its queue.
@@ -200,10 +351,12 @@ impl<E: Clone + Weight> Hub<E> {
         let Some((last, rest)) = state.subscribers.split_last() else {
             return false;
         };
+        let mut wanted = false;
         for queue in rest {
-            self.push(queue, event.clone(), weight, quiet);
+            wanted |= self.push(queue, event.clone(), weight, quiet);
         }
-        self.push(last, event, weight, quiet);
+        wanted |= self.push(last, event, weight, quiet);
+        state.keyframe_wanted |= wanted;
         true
     }
 
@@ -224,7 +377,7 @@ impl<E: Clone + Weight> Hub<E> {
     pub(crate) fn subscribe(self: &Arc<Self>) -> Subscription<E> {
         let mut state = self.lock();
         // Already counted against the gate; the subscription now holds them.
-        let backlog = state.backlog.take().unwrap_or_default();
+        let backlog = state.backlog.take().unwrap_or_else(Unread::new);
         let queue = Arc::new(Queue::new(backlog, state.closed));
         if !state.closed {
             state.subscribers.push(Arc::clone(&queue));
@@ -250,8 +403,8 @@ impl<E: Clone + Weight> Hub<E> {
     /// on until [`close`](Self::close).
     pub(crate) fn drop_backlog(&self) {
         let backlog = self.lock().backlog.take();
-        for event in backlog.into_iter().flatten() {
-            self.read(event.weight());
+        if let Some(backlog) = backlog {
+            self.read(backlog.bytes);
         }
     }
 }
@@ -283,11 +436,8 @@ impl<E: Clone + Weight> Subscription<E> {
     /// reader must wait.
     fn try_recv(&self) -> Option<Option<E>> {
         let mut q = self.queue.lock();
-        match q.events.pop_front() {
+        match q.unread.pop() {
             Some(event) => {
-                if q.events.is_empty() {
-                    trim_drained(&mut q.events);
-                }
                 drop(q);
                 self.hub.read(event.weight());
                 Some(Some(event))
@@ -301,14 +451,14 @@ impl<E: Clone + Weight> Subscription<E> {
 impl<E: Clone + Weight> Drop for Subscription<E> {
     fn drop(&mut self) {
         // No more pushes can land; what is left no longer counts as unread.
-        let events = {
+        let bytes = {
             let mut q = self.queue.lock();
             q.dropped = true;
-            std::mem::take(&mut q.events)
+            let bytes = q.unread.bytes;
+            q.unread = Unread::new();
+            bytes
         };
-        for event in events {
-            self.hub.read(event.weight());
-        }
+        self.hub.read(bytes);
     }
 }
 
@@ -328,6 +478,123 @@ mod tests {
     fn hub() -> (Arc<Hub<Bytes>>, Arc<ReceiveGate>) {
         let gate = Arc::new(ReceiveGate::default());
         (Arc::new(Hub::new(Some(Arc::clone(&gate)))), gate)
+    }
+
+    /// A frame: number, keyframe, size, and the gap before it.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Frame(u64, bool, usize, u64);
+
+    impl Weight for Frame {
+        fn weight(&self) -> usize {
+            self.2
+        }
+        fn is_keyframe(&self) -> bool {
+            self.1
+        }
+        fn dropped_before(&self) -> u64 {
+            self.3
+        }
+        fn set_dropped_before(&mut self, n: u64) {
+            self.3 = n;
+        }
+    }
+
+    fn frames(hub: &Arc<Hub<Frame>>, range: std::ops::Range<u64>, key: impl Fn(u64) -> bool) {
+        for n in range {
+            assert!(hub.publish(Frame(n, key(n), 10, 0)));
+        }
+    }
+
+    fn drain(s: &Subscription<Frame>) -> Vec<Frame> {
+        std::iter::from_fn(|| s.try_recv().flatten()).collect()
+    }
+
+    const AUDIO: QueueLimit = QueueLimit {
+        events: 8,
+        bytes: 1000,
+        keyframes: false,
+    };
+
+    #[test]
+    fn an_unread_audio_backlog_keeps_the_latest_frames_and_tells_the_gap() {
+        let hub = Arc::new(Hub::bounded(AUDIO));
+        frames(&hub, 0..20, |_| false);
+        let s = hub.subscribe();
+        let got = drain(&s);
+        assert_eq!(got.len(), 8);
+        assert_eq!(got[0], Frame(12, false, 10, 12));
+        assert!(got[1..].iter().all(|f| f.3 == 0));
+        // A live subscription is bounded too, and by bytes.
+        for n in 20..30 {
+            hub.publish(Frame(n, false, 300, 0));
+        }
+        let got = drain(&s);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], Frame(27, false, 300, 7));
+    }
+
+    #[test]
+    fn a_video_queue_drops_through_to_its_next_keyframe() {
+        let hub = Arc::new(Hub::bounded(QueueLimit {
+            keyframes: true,
+            ..AUDIO
+        }));
+        let s = hub.subscribe();
+        // Keyframes 0 and 4: the ninth frame drops 0..4.
+        frames(&hub, 0..9, |n| n % 4 == 0);
+        let got = drain(&s);
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[0], Frame(4, true, 10, 4));
+        assert!(!hub.take_keyframe_wanted());
+    }
+
+    #[test]
+    fn a_video_queue_without_a_later_keyframe_skips_until_one_and_wants_it() {
+        let hub = Arc::new(Hub::bounded(QueueLimit {
+            keyframes: true,
+            ..AUDIO
+        }));
+        // The backlog first, then a subscription: the same rule.
+        frames(&hub, 0..9, |n| n == 0);
+        assert!(hub.take_keyframe_wanted());
+        assert!(!hub.take_keyframe_wanted(), "one flag, taken once");
+        frames(&hub, 9..12, |_| false);
+        let s = hub.subscribe();
+        assert!(drain(&s).is_empty());
+        frames(&hub, 12..14, |n| n == 12);
+        // 0..9 cleared, 9..12 skipped: 12 frames before the keyframe.
+        assert_eq!(
+            drain(&s),
+            [Frame(12, true, 10, 12), Frame(13, false, 10, 0)]
+        );
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Request;
+
+    impl Weight for Request {
+        fn weight(&self) -> usize {
+            0
+        }
+        fn merges_into(&self, queued: &Self) -> bool {
+            self == queued
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn unread_requests_merge_into_one_in_the_backlog_and_in_a_queue() {
+        let hub = Arc::new(Hub::new(None));
+        for _ in 0..5 {
+            hub.publish(Request);
+        }
+        let mut s = hub.subscribe();
+        for _ in 0..5 {
+            hub.publish(Request);
+        }
+        assert_eq!(s.recv().await, Some(Request));
+        assert_eq!(s.try_recv(), None, "a replay of merged requests");
+        hub.publish(Request);
+        assert_eq!(s.recv().await, Some(Request));
     }
 
     #[tokio::test(flavor = "current_thread")]

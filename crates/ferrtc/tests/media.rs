@@ -177,7 +177,10 @@ async fn vp8_and_opus_frames_arrive_whole_and_in_order_with_the_stream_ids() {
         let t = next_track(&mut wb).await;
         assert_eq!(t.streams.len(), 1);
         assert_eq!(t.streams[0].id(), "stream-1");
-        assert_eq!(t.streams[0].get_tracks()[0].id(), t.track.id());
+        // One stream per msid across the description's track events:
+        // it holds the audio and the video track (W3C webrtc-pc §4.4.1.6).
+        assert_eq!(t.streams[0].get_tracks().len(), 2);
+        assert!(t.streams[0].get_track_by_id(t.track.id()).is_some());
         assert_eq!(t.receiver.track().id(), t.track.id());
         assert_eq!(t.transceiver.receiver(), t.receiver);
         by_kind.push((t.track.kind(), t.receiver));
@@ -314,9 +317,11 @@ async fn replace_track_switches_the_source_without_renegotiation() {
     let (_a, _b, sender, track, mut wa) = video_call().await;
     while wa.negotiation_needed.try_recv().is_ok() {}
     let screen = MediaStreamTrack::new(MediaKind::Video, "screen");
-    sender.replace_track(Some(&screen)).unwrap();
+    sender.replace_track(Some(&screen)).await.unwrap();
     assert_eq!(sender.track().unwrap().id(), screen.id());
-    let wrong = sender.replace_track(Some(&MediaStreamTrack::new(MediaKind::Audio, "mic")));
+    let wrong = sender
+        .replace_track(Some(&MediaStreamTrack::new(MediaKind::Audio, "mic")))
+        .await;
     assert_eq!(wrong.unwrap_err().name(), "TypeError");
     let frames: Vec<Vec<u8>> = (0..5).map(|i| vp8_frame(i, i == 0)).collect();
     write_paced(&sender, &frames).await;
@@ -324,7 +329,7 @@ async fn replace_track_switches_the_source_without_renegotiation() {
         assert_eq!(&recv(&track.receiver).await.data[..], &want[..]);
     }
     // No track: nothing to send.
-    sender.replace_track(None).unwrap();
+    sender.replace_track(None).await.unwrap();
     assert!(sender.track().is_none());
     let none = sender.write_frame(&vp8_frame(9, true), Duration::from_millis(20));
     assert_eq!(none.unwrap_err().name(), "InvalidStateError");
@@ -346,7 +351,9 @@ async fn set_parameters_active_false_stops_the_packets() {
     let mut bad = p.clone();
     bad.encodings[0].scale_resolution_down_by = Some(0.5);
     assert_eq!(sender.set_parameters(bad).unwrap_err().name(), "RangeError");
-    // That call used the transaction.
+    // A refused call leaves the transaction: the retry works (W3C, WPT
+    // RTCRtpSender-setParameters), and only that one uses it.
+    sender.set_parameters(p.clone()).unwrap();
     assert_eq!(
         sender.set_parameters(p).unwrap_err().name(),
         "InvalidStateError"
@@ -465,6 +472,7 @@ async fn transceivers_follow_the_w3c_calls_from_clones_on_several_tasks() {
     );
     t.sender()
         .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "v")))
+        .await
         .unwrap();
     negotiate(&a, &b).await;
     let remote = next_track(&mut wb).await;
@@ -623,4 +631,246 @@ async fn dtmf_tones_reach_the_peer_in_order_and_every_clone_sees_the_tonechanges
     assert_eq!(dtmf.tone_buffer().await.unwrap(), "");
     a.close().await;
     b.close().await;
+}
+
+/// Finding: replies came before the transceivers' state was published, so
+/// a caller on another thread read the old `direction`, `stopped`, `mid`
+/// or `currentDirection` after the call returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_is_published_before_each_call_returns_on_a_multi_thread_runtime() {
+    let (a, b) = pair();
+    let _wa = watch(&a, &b);
+    let _wb = watch(&b, &a);
+    let t = a
+        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .await
+        .unwrap();
+    let directions = [
+        RtpTransceiverDirection::RecvOnly,
+        RtpTransceiverDirection::SendOnly,
+        RtpTransceiverDirection::Inactive,
+        RtpTransceiverDirection::SendRecv,
+    ];
+    for i in 0..2000 {
+        let d = directions[i % 4];
+        t.set_direction(d).await.unwrap();
+        // At once: this task may run on the other worker while the
+        // connection's task is still at work.
+        assert_eq!(t.direction(), d, "round {i}");
+    }
+    // And from a blocking thread, as a caller without a runtime would.
+    let t2 = t.clone();
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Handle::current();
+        for i in 0..200 {
+            let d = directions[i % 4];
+            rt.block_on(t2.set_direction(d)).unwrap();
+            assert_eq!(t2.direction(), d, "blocking round {i}");
+        }
+    })
+    .await
+    .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    assert_eq!(
+        t.mid().as_deref(),
+        Some("0"),
+        "mid after setLocalDescription"
+    );
+    b.set_remote_description(offer).await.unwrap();
+    let remote = b.get_transceivers().await.remove(0);
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    // The answerer has no track: it only receives.
+    assert_eq!(
+        t.current_direction(),
+        Some(RtpTransceiverDirection::SendOnly)
+    );
+    assert!(!t.sender().get_parameters().codecs.is_empty());
+    remote.stop().await.unwrap();
+    assert!(remote.stopped());
+}
+
+/// `replaceTrack` changes the connection's sender track, which `addTrack`
+/// and `removeTrack` decide by (W3C webrtc-pc §5.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_track_is_seen_by_add_track_and_remove_track() {
+    let (a, b) = pair();
+    let mut wa = watch(&a, &b);
+    let _wb = watch(&b, &a);
+    // addTransceiver, replaceTrack(cam), addTrack(screen): the transceiver
+    // has a track, so addTrack makes another.
+    let t = a
+        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
+        .await
+        .unwrap();
+    let cam = MediaStreamTrack::new(MediaKind::Video, "cam");
+    t.sender().replace_track(Some(&cam)).await.unwrap();
+    let screen = MediaStreamTrack::new(MediaKind::Video, "screen");
+    let screen_sender = a.add_track(&screen, &[]).await.unwrap();
+    assert_ne!(screen_sender, t.sender(), "addTrack took cam's sender");
+    assert_eq!(t.sender().track().unwrap().id(), cam.id());
+    assert_eq!(a.get_transceivers().await.len(), 2);
+
+    // addTrack(A), replaceTrack(B): B has a sender, A has none.
+    let track_a = MediaStreamTrack::new(MediaKind::Audio, "a");
+    let track_b = MediaStreamTrack::new(MediaKind::Audio, "b");
+    let sender = a.add_track(&track_a, &[]).await.unwrap();
+    sender.replace_track(Some(&track_b)).await.unwrap();
+    let again = a.add_track(&track_b, &[]).await;
+    assert_eq!(again.unwrap_err().name(), "InvalidAccessError");
+    let a_again = a.add_track(&track_a, &[]).await.unwrap();
+    assert_ne!(a_again, sender);
+
+    // addTransceiver, negotiate, replaceTrack(mic): no negotiationneeded;
+    // removeTrack then stops sending and asks for negotiation.
+    negotiate(&a, &b).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    while wa.negotiation_needed.try_recv().is_ok() {}
+    let audio = a
+        .get_transceivers()
+        .await
+        .into_iter()
+        .find(|x| x.sender() == a_again)
+        .unwrap();
+    let mic = MediaStreamTrack::new(MediaKind::Audio, "mic");
+    audio.sender().replace_track(Some(&mic)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(wa.negotiation_needed.try_recv().is_err());
+    a.remove_track(&audio.sender()).await.unwrap();
+    assert!(audio.sender().track().is_none());
+    assert_eq!(audio.direction(), RtpTransceiverDirection::RecvOnly);
+    timeout(WAIT, wa.negotiation_needed.recv())
+        .await
+        .expect("removeTrack after replaceTrack fired no negotiationneeded")
+        .unwrap();
+}
+
+/// Past the sender's queue bound `write_frame` fails at once with an
+/// `OperationError` instead of dropping frames silently; every frame it
+/// accepted arrives.
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_past_the_senders_queue_is_refused_at_once_and_nothing_accepted_is_lost() {
+    let (_a, _b, sender, track, _w) = video_call().await;
+    let mut accepted = Vec::new();
+    let mut refused = None;
+    // No await: on this runtime the task cannot take any frame meanwhile.
+    for i in 0..1500 {
+        let f = vp8_frame(i, i == 0);
+        match sender.write_frame(&f, Duration::from_millis(1)) {
+            Ok(()) => accepted.push(f),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(refused.expect("never refused").name(), "OperationError");
+    assert_eq!(accepted.len(), RtpSender::MAX_QUEUED_FRAMES);
+    for (i, want) in accepted.iter().enumerate() {
+        assert_eq!(
+            &recv(&track.receiver).await.data[..],
+            &want[..],
+            "frame {i}"
+        );
+    }
+    assert_eq!(sender.dropped_frames(), 0);
+    // The task took them: writing works again.
+    sender
+        .write_frame(&vp8_frame(0, true), Duration::from_millis(1))
+        .unwrap();
+}
+
+/// A receiver nobody reads holds a bounded backlog: the video frames past
+/// it are dropped until a keyframe, which is asked of the sender (a PLI
+/// reaching it as a keyframe request); the first frame read is that
+/// keyframe and tells how many were dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_receiver_drops_to_a_keyframe_asks_for_one_and_tells_the_gap() {
+    let (_a, _b, sender, track, _w) = video_call().await;
+    let requests = {
+        let s = sender.clone();
+        tokio::spawn(async move { timeout(WAIT, s.next_event()).await })
+    };
+    // 400 frames, the first a keyframe: past 256 unread, everything goes.
+    let frames: Vec<Vec<u8>> = (0..400).map(|i| vp8_frame(i, i == 0)).collect();
+    for chunk in frames.chunks(50) {
+        for f in chunk {
+            sender.write_frame(f, Duration::from_millis(1)).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let request = requests.await.unwrap().expect("no keyframe request");
+    assert_eq!(request, Some(ferrtc::RtpSenderEvent::KeyframeRequest));
+    let key = vp8_frame(400, true);
+    sender.write_frame(&key, Duration::from_millis(1)).unwrap();
+    let got = recv(&track.receiver).await;
+    assert!(got.keyframe);
+    assert_eq!(&got.data[..], &key[..]);
+    assert_eq!(got.dropped_before, 400);
+}
+
+/// After `close()`: `write_frame` is `Error::Closed` (as documented) and
+/// the frame readers end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_close_write_frame_is_closed_and_recv_frame_ends() {
+    let (a, b, sender, track, _w) = video_call().await;
+    sender
+        .write_frame(&vp8_frame(0, true), Duration::from_millis(1))
+        .unwrap();
+    recv(&track.receiver).await;
+    let reader = {
+        let rx = track.receiver.clone();
+        tokio::spawn(async move { timeout(WAIT, rx.recv_frame()).await })
+    };
+    a.close().await;
+    let err = sender
+        .write_frame(&vp8_frame(1, false), Duration::from_millis(1))
+        .unwrap_err();
+    assert!(matches!(err, ferrtc::Error::Closed), "{err:?}");
+    b.close().await;
+    assert_eq!(reader.await.unwrap().expect("recv_frame hangs"), None);
+    assert_eq!(track.receiver.recv_frame().await, None);
+}
+
+/// Clones on several tasks of a multi-thread runtime: writers on clones
+/// of one sender and readers on clones of one receiver, in parallel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_write_and_read_in_parallel_on_a_multi_thread_runtime() {
+    let (_a, _b, sender, track, _w) = video_call().await;
+    const PER_WRITER: u8 = 20;
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        let rx = track.receiver.clone();
+        readers.push(tokio::spawn(async move {
+            let mut next = [0u8; 3];
+            for _ in 0..3 * usize::from(PER_WRITER) {
+                let f = recv(&rx).await;
+                let (w, seq) = (usize::from(f.data[1]), f.data[2]);
+                assert_eq!(seq, next[w], "writer {w} out of order");
+                next[w] += 1;
+            }
+            next
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut writers = Vec::new();
+    for w in 0..3u8 {
+        let s = sender.clone();
+        writers.push(tokio::spawn(async move {
+            for seq in 0..PER_WRITER {
+                let mut f = vec![0x10, w, seq];
+                f.extend(std::iter::repeat_n(w, 500));
+                s.write_frame(&f, Duration::from_millis(5)).unwrap();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    for r in readers {
+        assert_eq!(r.await.unwrap(), [PER_WRITER; 3]);
+    }
 }

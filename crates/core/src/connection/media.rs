@@ -368,3 +368,28 @@ impl PeerConnection {
         Some(t.negotiated()?.codecs.clone())
     }
 }
+
+impl PeerConnection {
+    /// `replaceTrack(withTrack)` of a sender (W3C webrtc-pc §5.2): the
+    /// sender's track becomes `track_id` (`None`: no track) without
+    /// renegotiation, so no `negotiationneeded` fires. `addTrack` and
+    /// `removeTrack` then see the new track: `addTrack` of it is an
+    /// `InvalidAccessError`, `addTrack` of the old one finds no sender and
+    /// `removeTrack` of this sender stops its sending. The next offer's
+    /// `a=msid` names the new track. An `InvalidStateError` once the
+    /// transceiver is stopped.
+    pub fn replace_track(
+        &mut self,
+        sender: TransceiverId,
+        track_id: Option<String>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let t = self.transceiver(sender)?;
+        if t.is_stopped() {
+            return Err(MediaError::Stopped(sender).into());
+        }
+        let streams = t.init().stream_ids.clone();
+        self.jsep.set_sender(sender, track_id, streams)?;
+        Ok(())
+    }
+}

@@ -9,11 +9,15 @@ use tokio::sync::Mutex;
 use super::shared::TransceiverShared;
 use super::task::{MediaCommand, ask};
 use crate::Error;
-use crate::events::{Subscription, Weight};
+use crate::events::{QueueLimit, Subscription, Weight};
 
-/// Tone events a hub keeps before anyone subscribes (a tone buffer is at
-/// most a few dozen tones).
-pub(crate) const TONE_BACKLOG: usize = 64;
+/// Tone events a subscription (or the backlog before the first one) keeps
+/// unread, the oldest dropped first: a tone buffer is a few dozen tones.
+pub(crate) const TONE_QUEUE_LIMIT: QueueLimit = QueueLimit {
+    events: 64,
+    bytes: 0,
+    keyframes: false,
+};
 
 /// W3C `RTCDTMFToneChangeEvent`: a tone started playing, or (`tone` empty)
 /// the tone buffer is done.

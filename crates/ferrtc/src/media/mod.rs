@@ -56,11 +56,28 @@ pub struct EncodedFrame {
     pub rtp_timestamp: u32,
     /// Whether the codec marks it as a keyframe (`type == "key"`).
     pub keyframe: bool,
+    /// Frames this subscription dropped right before this one because it
+    /// fell behind (not W3C): 0 normally; otherwise the frame follows a
+    /// gap (a discontinuity). Each subscription holds at most 256 frames
+    /// and 8 MiB unread (the backlog for the first one too); past that
+    /// audio drops its oldest frames and video drops up to the next
+    /// queued keyframe, or, with none queued, every frame until the next
+    /// keyframe (asked for from the peer, at most once per 500 ms), so
+    /// that a video frame after a gap is always a keyframe.
+    pub dropped_before: u64,
 }
 
 impl Weight for EncodedFrame {
     fn weight(&self) -> usize {
         self.data.len()
+    }
+
+    fn is_keyframe(&self) -> bool {
+        self.keyframe
+    }
+
+    fn set_dropped_before(&mut self, n: u64) {
+        self.dropped_before = n;
     }
 }
 

@@ -31,9 +31,17 @@ pub struct RtpReceiveParameters {
 /// [`recv_frame`](Self::recv_frame) and gets every frame from then on,
 /// shared (not copied) with the other subscribers; a clone starts with no
 /// subscription. The first subscription also gets the frames that came
-/// before any (at most the 256 latest). Frames a subscription has not
-/// read stay queued: drop a subscription (or handle value) that is no
-/// longer read.
+/// before any.
+///
+/// Each subscription (and the frames kept for the first one) holds at
+/// most 256 frames and 8 MiB unread. A reader that falls further behind
+/// loses frames: audio its oldest ones; video those up to its next queued
+/// keyframe or, with none queued, every frame until the next keyframe,
+/// which is asked of the peer (a PLI, at most once per 500 ms). The first
+/// frame after such a gap tells how many were dropped
+/// ([`EncodedFrame::dropped_before`]); a video frame after a gap is a
+/// keyframe. Drop a subscription (or handle value) that is no longer
+/// read.
 #[derive(Debug)]
 #[doc(alias = "RTCRtpReceiver")]
 pub struct RtpReceiver {

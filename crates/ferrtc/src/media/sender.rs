@@ -2,6 +2,7 @@
 //! parameters and keyframe requests.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ferrtc_core::{RtpCodec, StatsReport};
@@ -30,6 +31,12 @@ pub enum RtpSenderEvent {
 impl Weight for RtpSenderEvent {
     fn weight(&self) -> usize {
         0
+    }
+
+    /// Keyframe requests not yet read merge into one: a late reader gets
+    /// one request, not a replay of every PLI since.
+    fn merges_into(&self, queued: &Self) -> bool {
+        self == queued
     }
 }
 
@@ -136,21 +143,37 @@ impl RtpSender {
     }
 
     /// Writes one encoded frame (the sample writer: the application
-    /// brings frames from its own encoder or file). `duration` (the
-    /// frame's length in time) advances the RTP timestamp of the next
+    /// brings frames from its own encoder or file; close to writing an
+    /// `RTCEncodedVideoFrame` of W3C webrtc-encoded-transform). `duration`
+    /// (the frame's length in time) advances the RTP timestamp of the next
     /// frame; keyframes are told by the negotiated codec (VP8, VP9, H.264
     /// IDR, AV1 sequence header).
     ///
     /// Like [`DataChannel::send`](crate::DataChannel::send), it queues the
     /// frame for the connection's task and returns without a round trip.
-    /// Errors are those the call can tell at once: no track, or not (yet,
-    /// or any more) negotiated to send on a connected transport (W3C
-    /// `InvalidStateError`), or the connection is gone
-    /// ([`Error::Closed`]). While every encoding is inactive
+    /// Errors are those the call can tell at once:
+    ///
+    /// - [`Error::Closed`] once the connection is closed;
+    /// - W3C `InvalidStateError`: no track, the transceiver stopped, not
+    ///   (yet, or any more) negotiated to send, DTLS not connected yet or
+    ///   the connection failed (a transient ICE `disconnected` still
+    ///   writes);
+    /// - W3C `OperationError`: the sender's queue for the task is full
+    ///   ([`MAX_QUEUED_FRAMES`](Self::MAX_QUEUED_FRAMES) frames or
+    ///   [`MAX_QUEUED_BYTES`](Self::MAX_QUEUED_BYTES) bytes not yet taken):
+    ///   the writer is faster than the task; the frame is not queued, and
+    ///   writing again after a yield or a frame interval works.
+    ///
+    /// While every encoding is inactive
     /// ([`set_parameters`](Self::set_parameters)) frames are accepted and
-    /// dropped: nothing is sent.
+    /// dropped: nothing is sent. A frame accepted that the core refuses
+    /// later (a full outbound queue, a renegotiation meanwhile) is counted
+    /// in [`dropped_frames`](Self::dropped_frames).
     pub fn write_frame(&self, frame: &[u8], duration: Duration) -> Result<(), Error> {
-        let keyframe = {
+        if self.shared.link.is_closed() {
+            return Err(Error::Closed);
+        }
+        let codec = {
             let state = self.shared.lock();
             if state.track.is_none() {
                 return Err(invalid_state("the sender has no track"));
@@ -161,13 +184,30 @@ impl RtpSender {
             if !state.encodings.iter().any(|e| e.active) {
                 return Ok(());
             }
-            let codec = state.codecs.iter().find(|c| !c.is_rtx());
-            codec.is_some_and(|c| super::keyframe::is_keyframe(&c.name, frame))
+            state
+                .codecs
+                .iter()
+                .find(|c| !c.is_rtx())
+                .map(|c| c.name.clone())
         };
         if !self.shared.sendable() {
             return Err(invalid_state(
                 "the sender is not negotiated to send on a connected transport",
             ));
+        }
+        // Scanned without the lock: H.264 is read in full.
+        let keyframe = codec.is_some_and(|c| super::keyframe::is_keyframe(&c, frame));
+        if !self.shared.reserve(frame.len()) {
+            return Err(ferrtc_core::Error::Operation {
+                message: format!(
+                    "the sender's queue is full ({} frames or {} bytes not yet sent): \
+                     write more slowly",
+                    Self::MAX_QUEUED_FRAMES,
+                    Self::MAX_QUEUED_BYTES
+                ),
+                source: None,
+            }
+            .into());
         }
         let op = ChannelOp::Frame(Box::new(FrameOp {
             transceiver: self.shared.id,
@@ -175,14 +215,40 @@ impl RtpSender {
             duration,
             keyframe,
         }));
-        self.shared.link.ops.send(op).map_err(|_| Error::Closed)
+        self.shared.link.ops.send(op).map_err(|_| {
+            self.shared.release(frame.len());
+            Error::Closed
+        })
     }
 
-    /// `replaceTrack(track)` (W3C webrtc-pc §5.2): sends `track` (or
-    /// nothing) from now on without renegotiation. The track must have
-    /// the transceiver's kind (`TypeError`); the transceiver must not be
-    /// stopped (`InvalidStateError`).
-    pub fn replace_track(&self, track: Option<&MediaStreamTrack>) -> Result<(), Error> {
+    /// Frames [`write_frame`](Self::write_frame) may have queued for the
+    /// connection's task at once (not W3C; see `docs/limits.md`).
+    pub const MAX_QUEUED_FRAMES: usize = super::shared::MAX_QUEUED_FRAMES;
+
+    /// Bytes [`write_frame`](Self::write_frame) may have queued for the
+    /// connection's task at once; one frame larger than this is still
+    /// taken when nothing else is queued (not W3C; see `docs/limits.md`).
+    pub const MAX_QUEUED_BYTES: usize = super::shared::MAX_QUEUED_BYTES;
+
+    /// Frames [`write_frame`](Self::write_frame) accepted that were then
+    /// dropped, not sent: the core refused them (its outbound queue full,
+    /// or the transceiver renegotiated not to send meanwhile). Not W3C
+    /// (close to the `framesDropped`-like counters of `outbound-rtp`);
+    /// each burst of drops is also logged at `warn`.
+    pub fn dropped_frames(&self) -> u64 {
+        self.shared.dropped_frames.load(Ordering::Relaxed)
+    }
+
+    /// `replaceTrack(withTrack)` (W3C webrtc-pc §5.2): sends `track` (or
+    /// nothing) from now on without renegotiation (no
+    /// `negotiationneeded`). The connection's sender track changes too:
+    /// `addTrack(track)` then fails with an `InvalidAccessError`,
+    /// `addTrack` of the old track makes a new sender, and
+    /// [`remove_track`](crate::PeerConnection::remove_track) of this sender
+    /// stops sending. The track must have the transceiver's kind
+    /// (`TypeError`); the transceiver must not be stopped
+    /// (`InvalidStateError`).
+    pub async fn replace_track(&self, track: Option<&MediaStreamTrack>) -> Result<(), Error> {
         if let Some(t) = track
             && t.kind() != self.shared.kind
         {
@@ -193,12 +259,15 @@ impl RtpSender {
             ))
             .into());
         }
-        let mut state = self.shared.lock();
-        if state.stopped {
+        if self.shared.lock().stopped {
             return Err(invalid_state("the transceiver is stopped"));
         }
-        state.track = track.cloned();
-        Ok(())
+        let id = self.shared.id;
+        let track = track.cloned();
+        super::task::ask(&self.shared.link, |r| {
+            super::task::MediaCommand::ReplaceTrack(id, track, r)
+        })
+        .await
     }
 
     /// `getParameters()`: the encodings and the negotiated codecs, with a
@@ -218,7 +287,8 @@ impl RtpSender {
     /// `setParameters(parameters)` (W3C webrtc-pc §5.2): applies the
     /// encodings' `active`, `maxBitrate` and `scaleResolutionDownBy`.
     /// Fails with an `InvalidStateError` without a `getParameters` since
-    /// the last call or once stopped, an `InvalidModificationError` when
+    /// the last successful call or once stopped (a refused call leaves the
+    /// transaction for a retry), an `InvalidModificationError` when
     /// the transaction id, the number of encodings or a rid differs, and a
     /// `RangeError` for `scaleResolutionDownBy` below 1.0. Audio ignores
     /// `scaleResolutionDownBy`.
@@ -227,10 +297,12 @@ impl RtpSender {
         if state.stopped {
             return Err(invalid_state("the transceiver is stopped"));
         }
-        let Some(transaction) = state.transaction.take() else {
+        // Used up only by a call that succeeds: a retry after a refusal
+        // with the same parameters' transaction works (W3C, WPT).
+        let Some(transaction) = &state.transaction else {
             return Err(invalid_state("setParameters without getParameters"));
         };
-        if transaction != parameters.transaction_id {
+        if *transaction != parameters.transaction_id {
             return Err(invalid_modification("transactionId"));
         }
         if parameters.encodings.len() != state.encodings.len()
@@ -254,6 +326,7 @@ impl RtpSender {
             }
         }
         state.encodings = encodings;
+        state.transaction = None;
         Ok(())
     }
 

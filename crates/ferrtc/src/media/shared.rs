@@ -1,21 +1,33 @@
 //! The state of one transceiver that its handles read without asking the
 //! task, and that the task updates after every call and every description.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferrtc_core::{RtpCodec, RtpTransceiverDirection, TransceiverId};
 use ferrtc_media::track::{MediaKind, MediaStreamTrack};
 
 use super::EncodedFrame;
-use super::dtmf::{DtmfTone, DtmfToneChange, TONE_BACKLOG};
+use super::dtmf::{DtmfTone, DtmfToneChange, TONE_QUEUE_LIMIT};
 use super::sender::{RtpEncodingParameters, RtpSenderEvent};
 use crate::driver::{CommandQueue, OpQueue};
-use crate::events::Hub;
+use crate::events::{Hub, QueueLimit};
 
-/// Frames a receiver keeps for its first subscriber, the oldest dropped
-/// first: a receiver nobody reads holds no more than this.
-pub(crate) const FRAME_BACKLOG: usize = 256;
+/// What each subscription to a receiver's frames (and the backlog kept
+/// for the first one) holds unread at most: 256 frames and 8 MiB. Past
+/// it audio drops its oldest frames and video drops up to its next
+/// queued keyframe, or everything until a keyframe comes, which is asked
+/// for (see `events.rs`, `docs/limits.md`).
+pub(crate) const FRAME_QUEUE_LIMIT: QueueLimit = QueueLimit {
+    events: 256,
+    bytes: 8 * 1024 * 1024,
+    keyframes: false,
+};
+
+/// Frames a sender may have queued for the task, not yet taken.
+pub(crate) const MAX_QUEUED_FRAMES: usize = 128;
+/// Bytes a sender may have queued for the task, not yet taken.
+pub(crate) const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 
 /// The connection's queues, as the media handles reach the task. Holding
 /// them does not keep the connection alive.
@@ -23,6 +35,15 @@ pub(crate) const FRAME_BACKLOG: usize = 256;
 pub(crate) struct Link {
     pub(crate) commands: Arc<CommandQueue>,
     pub(crate) ops: Arc<OpQueue>,
+    /// The connection is closed (set first thing by `close`).
+    pub(crate) closed: Arc<AtomicBool>,
+}
+
+impl Link {
+    /// Whether the connection is closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
 }
 
 /// What the task last saw of a transceiver, and what the handles own
@@ -71,6 +92,12 @@ pub(crate) struct TransceiverShared {
     pub(crate) tones_received: Arc<Hub<DtmfTone>>,
     /// The connection's queues.
     pub(crate) link: Link,
+    /// Frames written and not yet taken by the task.
+    queued_frames: AtomicUsize,
+    /// Their bytes.
+    queued_bytes: AtomicUsize,
+    /// Frames accepted by `write_frame` that the core refused.
+    pub(crate) dropped_frames: AtomicU64,
 }
 
 impl TransceiverShared {
@@ -98,11 +125,35 @@ impl TransceiverShared {
             }),
             sendable: AtomicBool::new(false),
             sender_events: Arc::new(Hub::new(None)),
-            frames: Arc::new(Hub::with_backlog_limit(FRAME_BACKLOG)),
-            tone_changes: Arc::new(Hub::with_backlog_limit(TONE_BACKLOG)),
-            tones_received: Arc::new(Hub::with_backlog_limit(TONE_BACKLOG)),
+            frames: Arc::new(Hub::bounded(QueueLimit {
+                keyframes: kind == MediaKind::Video,
+                ..FRAME_QUEUE_LIMIT
+            })),
+            tone_changes: Arc::new(Hub::bounded(TONE_QUEUE_LIMIT)),
+            tones_received: Arc::new(Hub::bounded(TONE_QUEUE_LIMIT)),
             link,
+            queued_frames: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            dropped_frames: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a frame of `len` bytes as queued for the task, if the
+    /// sender's bound leaves room (one frame always fits an empty queue).
+    pub(crate) fn reserve(&self, len: usize) -> bool {
+        let frames = self.queued_frames.fetch_add(1, Ordering::AcqRel);
+        let bytes = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if frames == 0 || (frames < MAX_QUEUED_FRAMES && bytes + len <= MAX_QUEUED_BYTES) {
+            return true;
+        }
+        self.release(len);
+        false
+    }
+
+    /// The task took (or dropped) a frame of `len` bytes.
+    pub(crate) fn release(&self, len: usize) {
+        self.queued_frames.fetch_sub(1, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
     }
 
     /// The snapshot, locked.

@@ -30,6 +30,8 @@ pub(crate) enum MediaCommand {
     AddTrack(MediaStreamTrack, Vec<String>, Reply<RtpSender>),
     /// `removeTrack(sender)`.
     RemoveTrack(TransceiverId, Reply<()>),
+    /// `replaceTrack(track)`.
+    ReplaceTrack(TransceiverId, Option<MediaStreamTrack>, Reply<()>),
     /// `addTransceiver(kind, init)`.
     AddTransceiver(MediaKind, RtpTransceiverInit, Reply<RtpTransceiver>),
     /// `getTransceivers()`.
@@ -102,6 +104,29 @@ pub(crate) struct MediaTask {
     connected: bool,
     /// Frames were published quietly since the readers were last woken.
     unwoken: bool,
+    /// When a keyframe was last asked for because a frame queue
+    /// overflowed, by transceiver (at most one per
+    /// [`OVERFLOW_KEYFRAME_INTERVAL`]).
+    overflow_requests: Vec<(TransceiverId, Instant)>,
+    /// Frames the core refused since the last [`end_burst`](Self::end_burst).
+    dropped_in_burst: u64,
+}
+
+/// A frame queue that overflowed asks the peer for a keyframe at most
+/// this often.
+pub(crate) const OVERFLOW_KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Whether senders may write in connection state `state`, given whether
+/// they could before: from DTLS connected (`connected`) until the
+/// connection fails or closes; a transient ICE `disconnected` (and the
+/// `connecting` of an ICE restart) keeps the SRTP session, so writing
+/// goes on.
+pub(crate) fn may_write(before: bool, state: PeerConnectionState) -> bool {
+    match state {
+        PeerConnectionState::Connected => true,
+        PeerConnectionState::Disconnected | PeerConnectionState::Connecting => before,
+        _ => false,
+    }
 }
 
 impl MediaTask {
@@ -111,6 +136,8 @@ impl MediaTask {
             transceivers: Vec::new(),
             connected: false,
             unwoken: false,
+            overflow_requests: Vec::new(),
+            dropped_in_burst: 0,
         }
     }
 
@@ -118,7 +145,9 @@ impl MediaTask {
         self.transceivers.iter().find(|t| t.id == id)
     }
 
-    /// Runs a media call on the core and replies.
+    /// Runs a media call on the core and replies, after publishing the
+    /// state it left: a handle read once the call returns sees it, on any
+    /// thread.
     pub(crate) fn run(&mut self, cmd: MediaCommand, core: &mut Core) {
         match cmd {
             MediaCommand::AddTrack(track, streams, reply) => {
@@ -132,6 +161,7 @@ impl MediaTask {
                     shared.lock().track = Some(track);
                     Ok(RtpSender::new(shared))
                 });
+                self.sync(core);
                 let _ = reply.send(result);
             }
             MediaCommand::RemoveTrack(id, reply) => {
@@ -141,6 +171,18 @@ impl MediaTask {
                 {
                     shared.lock().track = None;
                 }
+                self.sync(core);
+                let _ = reply.send(result);
+            }
+            MediaCommand::ReplaceTrack(id, track, reply) => {
+                let track_id = track.as_ref().map(|t| t.id().to_owned());
+                let result = core.replace_track(id, track_id).map_err(Error::from);
+                if result.is_ok()
+                    && let Some(shared) = self.get(id)
+                {
+                    shared.lock().track = track;
+                }
+                self.sync(core);
                 let _ = reply.send(result);
             }
             MediaCommand::AddTransceiver(kind, init, reply) => {
@@ -164,6 +206,7 @@ impl MediaTask {
                         }
                         Ok(RtpTransceiver::new(shared))
                     });
+                self.sync(core);
                 let _ = reply.send(result);
             }
             MediaCommand::Transceivers(reply) => {
@@ -176,17 +219,25 @@ impl MediaTask {
                 let _ = reply.send(all);
             }
             MediaCommand::SetDirection(id, direction, reply) => {
-                let _ = reply.send(core.set_direction(id, direction).map_err(Error::from));
+                let result = core.set_direction(id, direction).map_err(Error::from);
+                self.sync(core);
+                let _ = reply.send(result);
             }
             MediaCommand::Stop(id, reply) => {
-                let _ = reply.send(core.stop_transceiver(id).map_err(Error::from));
+                let result = core.stop_transceiver(id).map_err(Error::from);
+                self.sync(core);
+                let _ = reply.send(result);
             }
             MediaCommand::SetCodecPreferences(id, codecs, reply) => {
-                let _ = reply.send(core.set_codec_preferences(id, codecs).map_err(Error::from));
+                let result = core.set_codec_preferences(id, codecs).map_err(Error::from);
+                self.sync(core);
+                let _ = reply.send(result);
             }
             MediaCommand::RequestKeyframe(id, reply) => {
                 let now = Instant::now();
-                let _ = reply.send(core.request_keyframe(now, id).map_err(Error::from));
+                let result = core.request_keyframe(now, id).map_err(Error::from);
+                self.sync(core);
+                let _ = reply.send(result);
             }
             MediaCommand::InsertDtmf(id, tones, duration, gap, reply) => {
                 let now = Instant::now();
@@ -200,7 +251,6 @@ impl MediaTask {
                 let _ = reply.send(state.map_err(Error::from));
             }
         }
-        self.sync(core);
     }
 
     /// The shared state of a transceiver the core just made.
@@ -241,13 +291,71 @@ impl MediaTask {
                 state.stopped = info.stopped;
                 state.codecs = core.negotiated_codecs(info.id).unwrap_or_default();
             }
-            shared
-                .sendable
-                .store(sends && self.connected && !info.stopped, Ordering::Release);
+            shared.sendable.store(
+                sends && self.connected && !info.stopped && !self.link.is_closed(),
+                Ordering::Release,
+            );
             if info.stopped {
                 shared.end();
             }
         }
+    }
+
+    /// The `track` events of one description (core `Track` events), their
+    /// streams grouped by msid: every event's stream of an id holds every
+    /// track of the description with that id (W3C webrtc-pc §4.4.1.6,
+    /// "set the associated remote streams").
+    pub(crate) fn track_events(
+        &mut self,
+        core: &Core,
+        events: Vec<ferrtc_core::Event>,
+    ) -> Vec<TrackEvent> {
+        let mut found = Vec::new();
+        for ev in events {
+            if let ferrtc_core::Event::Track {
+                transceiver,
+                stream_ids,
+                ..
+            } = ev
+            {
+                if self.get(transceiver).is_none() {
+                    self.sync(core);
+                }
+                if let Some(shared) = self.get(transceiver) {
+                    found.push((Arc::clone(shared), stream_ids));
+                }
+            }
+        }
+        let mut streams: Vec<MediaStream> = Vec::new();
+        for (shared, ids) in &found {
+            for id in ids {
+                let i = match streams.iter().position(|s| s.id() == id) {
+                    Some(i) => i,
+                    None => {
+                        streams.push(MediaStream::with_id(id.clone()));
+                        streams.len() - 1
+                    }
+                };
+                streams[i].add_track(shared.receiver_track.clone());
+            }
+        }
+        found
+            .into_iter()
+            .map(|(shared, ids)| {
+                let track = shared.receiver_track.clone();
+                let streams = ids
+                    .iter()
+                    .filter_map(|id| streams.iter().find(|s| s.id() == id).cloned())
+                    .collect();
+                let transceiver = RtpTransceiver::new(shared);
+                TrackEvent {
+                    receiver: transceiver.receiver(),
+                    transceiver,
+                    streams,
+                    track,
+                }
+            })
+            .collect()
     }
 
     /// A core event of media (or the connection state, which decides
@@ -255,35 +363,12 @@ impl MediaTask {
     /// connection, if any.
     pub(crate) fn handle_event(
         &mut self,
-        core: &Core,
+        core: &mut Core,
         event: ferrtc_core::Event,
     ) -> Option<TrackEvent> {
         match event {
-            ferrtc_core::Event::Track {
-                transceiver,
-                stream_ids,
-                ..
-            } => {
-                if self.get(transceiver).is_none() {
-                    self.sync(core);
-                }
-                let shared = Arc::clone(self.get(transceiver)?);
-                let track = shared.receiver_track.clone();
-                let streams = stream_ids
-                    .into_iter()
-                    .map(|id| {
-                        let mut s = MediaStream::with_id(id);
-                        s.add_track(track.clone());
-                        s
-                    })
-                    .collect();
-                let transceiver = RtpTransceiver::new(shared);
-                Some(TrackEvent {
-                    receiver: transceiver.receiver(),
-                    transceiver,
-                    streams,
-                    track,
-                })
+            ev @ ferrtc_core::Event::Track { .. } => {
+                self.track_events(core, vec![ev]).into_iter().next()
             }
             ferrtc_core::Event::TrackFrame {
                 transceiver,
@@ -292,13 +377,16 @@ impl MediaTask {
                 keyframe,
                 ..
             } => {
-                if let Some(shared) = self.get(transceiver) {
-                    shared.frames.publish_quietly(EncodedFrame {
-                        data: frame.into(),
-                        rtp_timestamp,
-                        keyframe,
-                    });
-                    self.unwoken = true;
+                let shared = Arc::clone(self.get(transceiver)?);
+                shared.frames.publish_quietly(EncodedFrame {
+                    data: frame.into(),
+                    rtp_timestamp,
+                    keyframe,
+                    dropped_before: 0,
+                });
+                self.unwoken = true;
+                if shared.frames.take_keyframe_wanted() {
+                    self.overflow_keyframe(core, transceiver);
                 }
                 None
             }
@@ -326,10 +414,27 @@ impl MediaTask {
         }
     }
 
-    /// The connection state changed: senders may write only while
-    /// connected.
+    /// A frame queue of `id` overflowed with no keyframe left in it: asks
+    /// the peer for one (a PLI), at most once per
+    /// [`OVERFLOW_KEYFRAME_INTERVAL`].
+    fn overflow_keyframe(&mut self, core: &mut Core, id: TransceiverId) {
+        let now = Instant::now();
+        let last = self.overflow_requests.iter_mut().find(|(t, _)| *t == id);
+        match last {
+            Some((_, at)) if now.duration_since(*at) < OVERFLOW_KEYFRAME_INTERVAL => return,
+            Some((_, at)) => *at = now,
+            None => self.overflow_requests.push((id, now)),
+        }
+        tracing::debug!("a frame reader fell behind: asking for a keyframe");
+        if let Err(e) = core.request_keyframe(now, id) {
+            tracing::debug!("keyframe request after an overflow not sent: {e}");
+        }
+    }
+
+    /// The connection state changed: senders may write from DTLS
+    /// connected until failed or closed ([`may_write`]).
     pub(crate) fn set_connection_state(&mut self, core: &Core, state: PeerConnectionState) {
-        let connected = state == PeerConnectionState::Connected;
+        let connected = may_write(self.connected, state) && !self.link.is_closed();
         if connected != self.connected {
             self.connected = connected;
             self.sync(core);
@@ -337,8 +442,13 @@ impl MediaTask {
     }
 
     /// Hands a written frame to the core; a refusal `write_frame` could
-    /// not foresee (a renegotiation meanwhile) drops it.
+    /// not foresee (a full outbound queue, a renegotiation meanwhile)
+    /// drops it, counted on the sender and logged at the burst's end.
     pub(crate) fn write(&mut self, core: &mut Core, op: FrameOp) {
+        let shared = self.get(op.transceiver).cloned();
+        if let Some(s) = &shared {
+            s.release(op.data.len());
+        }
         if let Err(e) = core.write_frame(
             Instant::now(),
             op.transceiver,
@@ -347,6 +457,21 @@ impl MediaTask {
             op.keyframe,
         ) {
             tracing::debug!("frame dropped: {e}");
+            self.dropped_in_burst += 1;
+            if let Some(s) = shared {
+                s.dropped_frames.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A burst of operations ended: logs the frames it dropped, once.
+    pub(crate) fn end_burst(&mut self) {
+        let dropped = std::mem::take(&mut self.dropped_in_burst);
+        if dropped > 0 {
+            tracing::warn!(
+                "{dropped} written frames dropped: the core refused them \
+                 (outbound queue full or not sending); see RtpSender::dropped_frames"
+            );
         }
     }
 
@@ -361,6 +486,7 @@ impl MediaTask {
 
     /// The connection ended: every sender's and receiver's stream ends.
     pub(crate) fn end(&mut self) {
+        self.link.closed.store(true, Ordering::Release);
         self.connected = false;
         for t in &self.transceivers {
             t.sendable.store(false, Ordering::Release);
@@ -373,6 +499,59 @@ impl MediaTask {
 mod tests {
     use super::*;
     use crate::driver::{CommandQueue, OpQueue};
+
+    /// Writing goes on through a transient ICE `disconnected` (and the
+    /// `connecting` of an ICE restart) once DTLS connected; it stops at
+    /// `failed` and `closed`, and never starts before `connected`.
+    #[test]
+    fn senders_write_from_connected_until_failed_or_closed() {
+        use PeerConnectionState::*;
+        assert!(!may_write(false, New));
+        assert!(!may_write(false, Connecting));
+        assert!(!may_write(false, Disconnected));
+        assert!(may_write(false, Connected));
+        assert!(may_write(true, Disconnected));
+        assert!(may_write(true, Connecting));
+        assert!(!may_write(true, Failed));
+        assert!(!may_write(true, Closed));
+    }
+
+    /// Keyframe requests nobody has read yet merge: a reader that comes
+    /// late gets one request, not one per PLI since the start.
+    #[tokio::test(flavor = "current_thread")]
+    async fn keyframe_requests_before_a_reader_merge_into_one() {
+        let now = Instant::now();
+        let mut core = Core::new(
+            ferrtc_core::Config::default(),
+            now,
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        let (commands, _rx) = CommandQueue::new_pair();
+        let mut task = MediaTask::new(Link {
+            commands,
+            ops: Arc::new(OpQueue::default()),
+            closed: Arc::default(),
+        });
+        let (tx, rx) = oneshot::channel();
+        task.run(
+            MediaCommand::AddTransceiver(MediaKind::Video, RtpTransceiverInit::default(), tx),
+            &mut core,
+        );
+        let transceiver = rx.await.unwrap().unwrap();
+        let id = transceiver.shared.id;
+        for _ in 0..5 {
+            let ev = ferrtc_core::Event::KeyframeRequested { transceiver: id };
+            task.handle_event(&mut core, ev);
+        }
+        let sender = transceiver.sender();
+        assert_eq!(
+            sender.next_event().await,
+            Some(RtpSenderEvent::KeyframeRequest)
+        );
+        let again = tokio::time::timeout(Duration::from_millis(50), sender.next_event()).await;
+        assert!(again.is_err(), "a replayed request: {again:?}");
+    }
 
     /// W3C webrtc-encoded-transform `keyframerequest`: a PLI or FIR from
     /// the peer reaches every task reading a clone of the sender.
@@ -389,6 +568,7 @@ mod tests {
         let mut task = MediaTask::new(Link {
             commands,
             ops: Arc::new(OpQueue::default()),
+            closed: Arc::default(),
         });
         let (tx, rx) = oneshot::channel();
         task.run(
@@ -408,7 +588,7 @@ mod tests {
         }
         let id = transceiver.shared.id;
         let ev = ferrtc_core::Event::KeyframeRequested { transceiver: id };
-        assert!(task.handle_event(&core, ev).is_none());
+        assert!(task.handle_event(&mut core, ev).is_none());
         for r in readers {
             assert_eq!(r.await.unwrap(), Some(RtpSenderEvent::KeyframeRequest));
         }
