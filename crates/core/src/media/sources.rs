@@ -188,7 +188,7 @@ fn recent(table: &[SourceEntry], now: Instant) -> Vec<SourceEntry> {
         .filter(|e| is_recent(e, now))
         .copied()
         .collect();
-    out.sort_by(|a, b| b.received.cmp(&a.received));
+    out.sort_by_key(|e| std::cmp::Reverse(e.received));
     out
 }
 
