@@ -1528,3 +1528,38 @@ fn a_jitter_buffer_target_holds_frames_that_long_after_arrival_and_refuses_over_
         "not counted in samples"
     );
 }
+
+#[test]
+fn a_jitter_buffer_target_can_be_set_before_negotiation_and_is_kept() {
+    let now = Instant::now();
+    let mut pc = PeerConnection::new(Config::default(), now, SystemTime::now()).unwrap();
+    let t = pc
+        .add_transceiver(MediaKind::Audio, Default::default())
+        .unwrap();
+    assert!(pc.synchronization_sources(now, t).unwrap().is_empty());
+    assert!(pc.contributing_sources(now, t).unwrap().is_empty());
+    assert_eq!(pc.jitter_buffer_target(t).unwrap(), None);
+    pc.set_jitter_buffer_target(now, t, Some(Duration::from_millis(80)))
+        .unwrap();
+    assert_eq!(
+        pc.jitter_buffer_target(t).unwrap(),
+        Some(Duration::from_millis(80))
+    );
+    let err = pc
+        .set_jitter_buffer_target(now, t, Some(Duration::from_secs(5)))
+        .unwrap_err();
+    assert_eq!(err.name(), "RangeError");
+    assert_eq!(
+        pc.jitter_buffer_target(t).unwrap(),
+        Some(Duration::from_millis(80))
+    );
+    // The offer negotiates nothing yet; the target stays.
+    let offer = pc.create_offer().unwrap();
+    pc.set_local_description(now, Some(offer)).unwrap();
+    assert_eq!(
+        pc.jitter_buffer_target(t).unwrap(),
+        Some(Duration::from_millis(80))
+    );
+    pc.set_jitter_buffer_target(now, t, None).unwrap();
+    assert_eq!(pc.jitter_buffer_target(t).unwrap(), None);
+}
