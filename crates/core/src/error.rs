@@ -4,7 +4,7 @@
 //! names of WebIDL §2.8.1, and the ECMAScript `TypeError`); what the lower
 //! layer (JSEP, ICE, DTLS, SCTP) said is kept as the
 //! [`source`](std::error::Error::source). `RangeError` joins them with the
-//! media API (`setParameters`): no data channel call throws it.
+//! media API (`jitterBufferTarget`): no data channel call throws it.
 
 use std::error::Error as StdError;
 
@@ -87,6 +87,16 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// ECMAScript `RangeError`: a value outside the range the API allows
+    /// (`jitterBufferTarget` above 4000 ms).
+    #[error("RangeError: {message}")]
+    Range {
+        /// What is out of range.
+        message: String,
+        /// The lower layer's error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The peer connection is closed (W3C `InvalidStateError` once the
     /// `[[IsClosed]]` slot is true).
     #[error("InvalidStateError: the peer connection is closed")]
@@ -104,6 +114,7 @@ impl Error {
             Error::Syntax { .. } => "SyntaxError",
             Error::Type { .. } => "TypeError",
             Error::NotSupported { .. } => "NotSupportedError",
+            Error::Range { .. } => "RangeError",
         }
     }
 
@@ -295,6 +306,10 @@ impl From<crate::media::MediaError> for Error {
             }
             M::BadKind(_) | M::KindMismatch { .. } => type_error(message, Some(Box::new(e))),
             M::UnsupportedCodec(_) => not_supported(message, Some(Box::new(e))),
+            M::JitterBufferTarget(_) => Error::Range {
+                message,
+                source: Some(Box::new(e)),
+            },
             // webrtc-pc §7.2 insertDTMF: InvalidCharacterError has no kind
             // here; SyntaxError is the closest DOMException (the source is
             // the precise `DtmfError`).

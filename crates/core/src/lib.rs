@@ -63,7 +63,9 @@ pub use identity::{
     IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,
     IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
 };
-pub use media::{InboundCounters, MediaConfig, MediaError, MediaStats, OutboundCounters};
+pub use media::{
+    InboundCounters, MediaConfig, MediaError, MediaStats, OutboundCounters, RtpSource,
+};
 pub use stats::{
     CandidatePairStats, CandidateStats, CertificateStats, CodecStats, DataChannelStats,
     InboundRtpStats, MediaSourceStats, OutboundRtpStats, PeerConnectionStats,

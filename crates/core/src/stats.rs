@@ -337,6 +337,21 @@ pub struct InboundRtpStats {
     pub retransmitted_packets_received: u64,
     /// `retransmittedBytesReceived`.
     pub retransmitted_bytes_received: u64,
+    /// `jitterBufferDelay` in seconds: for each video frame out of the
+    /// jitter buffer, the time from its first packet's arrival to its
+    /// release, summed. Video only: for audio the W3C counts decoded
+    /// samples, which ferrtc does not make.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_buffer_delay: Option<f64>,
+    /// `jitterBufferTargetDelay` in seconds: for each video frame out of
+    /// the jitter buffer, the hold it was given (the receiver's
+    /// `jitterBufferTarget`, zero without one), summed. Video only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_buffer_target_delay: Option<f64>,
+    /// `jitterBufferEmittedCount`: the video frames out of the jitter
+    /// buffer. Video only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_buffer_emitted_count: Option<u64>,
 }
 
 /// `RTCOutboundRtpStreamStats` (W3C webrtc-stats §5.3.8): one per sender

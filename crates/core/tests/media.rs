@@ -1285,3 +1285,281 @@ fn the_rtp_clock_keeps_the_pace_of_durations_that_are_not_whole_ticks() {
     // of a tick; truncating each frame would lose 30 ticks.
     assert_eq!(stamps[30].wrapping_sub(stamps[0]), 89_999, "{steps:?}");
 }
+
+/// The one-way delay of `LinkConfig::IDEAL.with_delay(10 ms)`: the
+/// sender's and the receiver's access links.
+const ONE_WAY: Duration = Duration::from_millis(20);
+
+/// b's receiver of what a sends as audio or video (from b's `track`
+/// events).
+fn receiver_of(call: &mut Call, audio: bool) -> TransceiverId {
+    let want_mid = if audio {
+        call.audio_mid.clone()
+    } else {
+        call.video_mid.clone()
+    };
+    call.pair
+        .b()
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Track {
+                transceiver, mid, ..
+            } if *mid == want_mid => Some(*transceiver),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no track event for mid {want_mid}"))
+}
+
+fn sender_ssrc(pc: &PeerConnection, id: TransceiverId) -> u32 {
+    pc.transceivers()
+        .iter()
+        .find(|t| t.id == id)
+        .and_then(|t| t.sender_ssrc)
+        .expect("the sender has an SSRC")
+}
+
+#[test]
+fn synchronization_sources_name_the_stream_with_its_last_rtp_time_and_fade_after_ten_seconds() {
+    let before = SystemTime::now();
+    let mut call = call(31, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let after = SystemTime::now();
+    let start = call.pair.net.start();
+    let audio_rx = receiver_of(&mut call, true);
+    let video_rx = receiver_of(&mut call, false);
+    let (audio, video) = (call.audio, call.video);
+    let now = call.pair.net.now();
+    assert!(
+        call.pair
+            .b()
+            .pc
+            .synchronization_sources(now, audio_rx)
+            .unwrap()
+            .is_empty(),
+        "nothing received yet"
+    );
+    // Ten audio frames 20 ms apart, then a video keyframe 300 ms later.
+    let mut last_audio = 0;
+    let mut audio_sent_at = now;
+    for i in 0..10 {
+        audio_sent_at = call.pair.net.now();
+        last_audio = call
+            .pair
+            .a()
+            .pc
+            .write_frame(
+                audio_sent_at,
+                audio,
+                &opus_frame(i),
+                Duration::from_millis(20),
+                false,
+            )
+            .unwrap();
+        call.pair.run(Duration::from_millis(20));
+    }
+    call.pair.run(Duration::from_millis(280));
+    let video_sent_at = call.pair.net.now();
+    assert_eq!(video_sent_at - audio_sent_at, Duration::from_millis(300));
+    let (key, _) = vp8_frame(0);
+    let last_video = call
+        .pair
+        .a()
+        .pc
+        .write_frame(video_sent_at, video, &key, Duration::from_millis(33), true)
+        .unwrap();
+    call.pair.run(Duration::from_millis(200));
+
+    let now = call.pair.net.now();
+    let a_audio_ssrc = sender_ssrc(&call.pair.a().pc, audio);
+    let a_video_ssrc = sender_ssrc(&call.pair.a().pc, video);
+    let b = &call.pair.b().pc;
+    let sa = b.synchronization_sources(now, audio_rx).unwrap();
+    let sv = b.synchronization_sources(now, video_rx).unwrap();
+    assert_eq!(sa.len(), 1, "{sa:?}");
+    assert_eq!(sv.len(), 1, "{sv:?}");
+    assert_eq!(sa[0].source, a_audio_ssrc);
+    assert_eq!(sv[0].source, a_video_ssrc);
+    assert_eq!(sa[0].rtp_timestamp, last_audio, "the last frame's RTP time");
+    assert_eq!(sv[0].rtp_timestamp, last_video);
+    // The same link delay: the wall-clock times are 300 ms apart, as the
+    // writes were.
+    assert_eq!(
+        sv[0].timestamp.duration_since(sa[0].timestamp).unwrap(),
+        Duration::from_millis(300)
+    );
+    // b's wall clock started between `before` and `after` at `start`; the
+    // last audio packet arrived one way later than it was written.
+    let arrived = audio_sent_at + ONE_WAY - start;
+    assert!(sa[0].timestamp >= before + arrived, "{sa:?}");
+    assert!(
+        sa[0].timestamp <= after + arrived + Duration::from_millis(5),
+        "{sa:?}"
+    );
+    // ferrtc's sender writes no RFC 6464 level; video never has one.
+    assert_eq!(sa[0].audio_level, None);
+    assert_eq!(sv[0].audio_level, None);
+    assert!(b.contributing_sources(now, audio_rx).unwrap().is_empty());
+
+    // W3C webrtc-pc §5.3.1: ten seconds after its last packet, a source is
+    // gone; the video one, 300 ms younger, outlives the audio one.
+    let audio_arrival = audio_sent_at + ONE_WAY;
+    let at = audio_arrival + Duration::from_secs(10);
+    assert_eq!(b.synchronization_sources(at, audio_rx).unwrap().len(), 1);
+    // (The link's serialisation adds a few microseconds to the arrival.)
+    let past = at + Duration::from_millis(1);
+    assert!(
+        b.synchronization_sources(past, audio_rx)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(b.synchronization_sources(past, video_rx).unwrap().len(), 1);
+    let later = past + Duration::from_millis(300);
+    assert!(
+        b.synchronization_sources(later, video_rx)
+            .unwrap()
+            .is_empty()
+    );
+    // Run the network past that too: the connection stays up, the tables
+    // stay empty.
+    call.pair.run(Duration::from_secs(11));
+    let now = call.pair.net.now();
+    let b = &call.pair.b().pc;
+    assert!(b.synchronization_sources(now, audio_rx).unwrap().is_empty());
+    assert!(b.synchronization_sources(now, video_rx).unwrap().is_empty());
+}
+
+#[test]
+fn a_jitter_buffer_target_holds_frames_that_long_after_arrival_and_refuses_over_4000_ms() {
+    let mut call = call(32, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let audio_rx = receiver_of(&mut call, true);
+    let video_rx = receiver_of(&mut call, false);
+    let now = call.pair.net.now();
+    let b = &mut call.pair.b().pc;
+    assert_eq!(b.jitter_buffer_target(video_rx).unwrap(), None);
+    let err = b
+        .set_jitter_buffer_target(now, video_rx, Some(Duration::from_millis(4001)))
+        .unwrap_err();
+    assert_eq!(err.name(), "RangeError", "{err}");
+    assert_eq!(b.jitter_buffer_target(video_rx).unwrap(), None, "unchanged");
+    b.set_jitter_buffer_target(now, video_rx, Some(Duration::from_millis(4000)))
+        .unwrap();
+    assert_eq!(
+        b.jitter_buffer_target(video_rx).unwrap(),
+        Some(Duration::from_millis(4000))
+    );
+    let target = Duration::from_millis(300);
+    b.set_jitter_buffer_target(now, video_rx, Some(target))
+        .unwrap();
+    assert_eq!(b.jitter_buffer_target(audio_rx).unwrap(), None);
+
+    // One video and one audio frame every 20 ms for 200 ms; watch when
+    // each frame comes out on b, in 5 ms steps.
+    let (video_mid, audio_mid) = (call.video_mid.clone(), call.audio_mid.clone());
+    let start = call.pair.net.now();
+    let mut written = Vec::new();
+    let mut seen: Vec<(Duration, String, u32)> = Vec::new();
+    let mut from = call.pair.b().events.len();
+    for step in 0..120 {
+        let now = call.pair.net.now();
+        if step % 4 == 0 && step < 40 {
+            let i = step / 4;
+            let (f, key) = vp8_frame(i);
+            let a = &mut call.pair.a().pc;
+            let ts = a
+                .write_frame(now, call.video, &f, Duration::from_millis(20), key)
+                .unwrap();
+            a.write_frame(
+                now,
+                call.audio,
+                &opus_frame(i),
+                Duration::from_millis(20),
+                false,
+            )
+            .unwrap();
+            written.push((now - start, ts));
+        }
+        call.pair.run(Duration::from_millis(5));
+        let at = call.pair.net.now() - start;
+        let events = &call.pair.b().events;
+        for e in &events[from..] {
+            if let Event::TrackFrame {
+                mid, rtp_timestamp, ..
+            } = e
+            {
+                seen.push((at, mid.clone(), *rtp_timestamp));
+            }
+        }
+        from = events.len();
+    }
+    let video: Vec<_> = seen.iter().filter(|s| s.1 == video_mid).collect();
+    let audio: Vec<_> = seen.iter().filter(|s| s.1 == audio_mid).collect();
+    assert_eq!(video.len(), written.len(), "every video frame came out");
+    assert_eq!(audio.len(), written.len(), "every audio frame came out");
+    for ((sent, ts), (out, _, got)) in written.iter().zip(&video) {
+        assert_eq!(ts, got);
+        // The first packet arrives 20 ms after the write (two access links
+        // of 10 ms): held until 300 ms after that, seen by the end of the
+        // 5 ms step it left in.
+        let release = *sent + ONE_WAY + target;
+        assert!(
+            *out >= release,
+            "frame {ts} out at {out:?}, before {release:?}"
+        );
+        assert!(
+            *out <= release + Duration::from_millis(5),
+            "frame {ts} out at {out:?}, held past {release:?}"
+        );
+    }
+    // Audio has no target: out within its 20 ms start delay and the link's.
+    for ((sent, _), (out, _, _)) in written.iter().zip(&audio) {
+        assert!(*out < *sent + Duration::from_millis(50), "audio at {out:?}");
+    }
+    let stats = inbound(&call.pair.b().pc, "video");
+    let emitted = stats.jitter_buffer_emitted_count.unwrap();
+    assert_eq!(emitted, written.len() as u64);
+    let held = stats.jitter_buffer_delay.unwrap();
+    assert!(held >= 0.3 * emitted as f64, "{held}");
+    assert!(held <= 0.31 * emitted as f64, "{held}");
+    let targets = stats.jitter_buffer_target_delay.unwrap();
+    assert!((targets - 0.3 * emitted as f64).abs() < 1e-9, "{targets}");
+    let audio_stats = inbound(&call.pair.b().pc, "audio");
+    assert_eq!(
+        audio_stats.jitter_buffer_delay, None,
+        "not counted in samples"
+    );
+}
+
+#[test]
+fn a_jitter_buffer_target_can_be_set_before_negotiation_and_is_kept() {
+    let now = Instant::now();
+    let mut pc = PeerConnection::new(Config::default(), now, SystemTime::now()).unwrap();
+    let t = pc
+        .add_transceiver(MediaKind::Audio, Default::default())
+        .unwrap();
+    assert!(pc.synchronization_sources(now, t).unwrap().is_empty());
+    assert!(pc.contributing_sources(now, t).unwrap().is_empty());
+    assert_eq!(pc.jitter_buffer_target(t).unwrap(), None);
+    pc.set_jitter_buffer_target(now, t, Some(Duration::from_millis(80)))
+        .unwrap();
+    assert_eq!(
+        pc.jitter_buffer_target(t).unwrap(),
+        Some(Duration::from_millis(80))
+    );
+    let err = pc
+        .set_jitter_buffer_target(now, t, Some(Duration::from_secs(5)))
+        .unwrap_err();
+    assert_eq!(err.name(), "RangeError");
+    assert_eq!(
+        pc.jitter_buffer_target(t).unwrap(),
+        Some(Duration::from_millis(80))
+    );
+    // The offer negotiates nothing yet; the target stays.
+    let offer = pc.create_offer().unwrap();
+    pc.set_local_description(now, Some(offer)).unwrap();
+    assert_eq!(
+        pc.jitter_buffer_target(t).unwrap(),
+        Some(Duration::from_millis(80))
+    );
+    pc.set_jitter_buffer_target(now, t, None).unwrap();
+    assert_eq!(pc.jitter_buffer_target(t).unwrap(), None);
+}

@@ -6,6 +6,11 @@
 //! packet arrives, so packets that were overtaken by it can still join it;
 //! after that, packets older than what was released count as late.
 //!
+//! A target delay ([`JitterBuffer::set_target_delay`], W3C
+//! `jitterBufferTarget`) holds every complete frame until that long after
+//! its first packet arrived, smoothing the release of frames whose packets
+//! arrive unevenly; a full buffer still releases at once.
+//!
 //! Drive order, as every ferrtc engine: after [`JitterBuffer::insert`] or
 //! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
 //! `None`, then [`JitterBuffer::poll_timeout`].
@@ -72,6 +77,9 @@ pub struct Frame {
     pub data: Vec<u8>,
     /// When its last packet arrived.
     pub received: Instant,
+    /// When its first packet to arrive did (the start of its time in the
+    /// buffer, W3C `jitterBufferDelay`).
+    pub first_received: Instant,
 }
 
 /// What the jitter buffer reports.
@@ -124,6 +132,8 @@ pub struct JitterBuffer {
     /// The packets before `next` were given up (or, at the start, unseen).
     after_gap: bool,
     first_arrival: Option<Instant>,
+    /// How long a complete frame is held after its first packet arrived.
+    target_delay: Duration,
     need_keyframe: bool,
     keyframe_requested: bool,
     events: VecDeque<JitterEvent>,
@@ -158,6 +168,7 @@ impl JitterBuffer {
             settled: false,
             after_gap: true,
             first_arrival: None,
+            target_delay: Duration::ZERO,
             need_keyframe: config.wait_for_keyframe,
             keyframe_requested: false,
             events: VecDeque::new(),
@@ -214,7 +225,21 @@ impl JitterBuffer {
         Inserted::Stored
     }
 
-    /// Gives up gaps that waited [`JitterConfig::max_wait`].
+    /// Holds every complete frame until `delay` after its first packet
+    /// arrived (zero, the default, releases frames as soon as they are
+    /// complete). Frames already complete are held by the new delay too;
+    /// call [`Self::handle_timeout`] and [`Self::poll_timeout`] after.
+    pub fn set_target_delay(&mut self, delay: Duration) {
+        self.target_delay = delay;
+    }
+
+    /// The delay of [`Self::set_target_delay`].
+    pub fn target_delay(&self) -> Duration {
+        self.target_delay
+    }
+
+    /// Gives up gaps that waited [`JitterConfig::max_wait`] and releases
+    /// the frames whose hold ended.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.drain(now);
     }
@@ -222,11 +247,10 @@ impl JitterBuffer {
     /// When [`Self::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let next = self.next?;
-        if let Some(start) = self.first_arrival.filter(|_| !self.settled) {
-            let release = start + self.config.start_delay;
-            if matches!(self.assemble(next), Assembly::Complete(_)) {
-                return Some(release);
-            }
+        if let Assembly::Complete(last) = self.assemble(next)
+            && let Some(release) = self.release_at(next, last)
+        {
+            return Some(release);
         }
         let waiting = self
             .packets
@@ -292,18 +316,39 @@ impl JitterBuffer {
         }
     }
 
+    /// When the complete frame `first..=last` may leave: the end of the
+    /// start delay before the first frame, and the end of the target
+    /// delay for a frame with media. `None`: at once.
+    fn release_at(&self, first: u64, last: u64) -> Option<Instant> {
+        let start = self
+            .first_arrival
+            .filter(|_| !self.settled)
+            .map(|t| t + self.config.start_delay);
+        let media = self.packets.get(&first).is_some_and(|p| !p.skip);
+        let target = (media && !self.target_delay.is_zero())
+            .then(|| {
+                self.packets
+                    .range(first..=last)
+                    .map(|(_, p)| p.arrival)
+                    .min()
+            })
+            .flatten()
+            .map(|t| t + self.target_delay);
+        start.into_iter().chain(target).max()
+    }
+
     fn drain(&mut self, now: Instant) {
         while let Some(next) = self.next {
             if self.packets.is_empty() {
                 break;
             }
             let overflow = self.packets.len() > self.config.capacity;
-            let starting = !self.settled
-                && self
-                    .first_arrival
-                    .is_some_and(|t| now < t + self.config.start_delay);
             match self.assemble(next) {
-                Assembly::Complete(_) if starting && !overflow => break,
+                Assembly::Complete(last)
+                    if !overflow && self.release_at(next, last).is_some_and(|t| now < t) =>
+                {
+                    break;
+                }
                 Assembly::Complete(last) => self.release(next, last),
                 Assembly::Incomplete => {
                     let timed_out = self.poll_timeout().is_some_and(|t| t <= now);
@@ -403,6 +448,11 @@ impl JitterBuffer {
             keyframe,
             data,
             received: parts.last().map_or(head.arrival, |p| p.arrival),
+            first_received: parts
+                .iter()
+                .map(|p| p.arrival)
+                .min()
+                .unwrap_or(head.arrival),
         }));
     }
 }
@@ -655,6 +705,68 @@ mod tests {
         assert_eq!(frames(&mut j), vec![1920]);
         assert!(j.is_empty());
         assert_eq!(j.poll_timeout(), None, "nothing waited for");
+    }
+
+    #[test]
+    fn a_target_delay_holds_each_frame_after_its_first_packet_arrived() {
+        let mut j = JitterBuffer::new(JitterConfig::VIDEO, Codec::Vp8.depacketizer());
+        let target = Duration::from_millis(100);
+        j.set_target_delay(target);
+        assert_eq!(j.target_delay(), target);
+        let t0 = Instant::now();
+        let mut s = Stream::new(7);
+        let key = s.frame(true, 3000);
+        assert!(key.len() > 1);
+        // The keyframe's packets arrive 10 ms apart; its hold counts from
+        // the first, not the last.
+        for (i, p) in key.iter().enumerate() {
+            feed(&mut j, t0 + Duration::from_millis(10 * i as u64), p);
+        }
+        let last_arrival = t0 + Duration::from_millis(10 * (key.len() as u64 - 1));
+        assert!(last_arrival < t0 + target);
+        j.handle_timeout(last_arrival);
+        assert!(events(&mut j).is_empty(), "held for the target");
+        assert_eq!(j.poll_timeout(), Some(t0 + target));
+        j.handle_timeout(t0 + target - Duration::from_millis(1));
+        assert!(events(&mut j).is_empty());
+        j.handle_timeout(t0 + target);
+        let released: Vec<_> = events(&mut j)
+            .into_iter()
+            .map(|e| match e {
+                JitterEvent::Frame(f) => (f.timestamp, f.first_received, f.received),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(released, vec![(1000, t0, last_arrival)]);
+        // A later frame, complete at once, waits its own target too.
+        let t1 = t0 + Duration::from_millis(500);
+        for p in &s.frame(false, 100) {
+            feed(&mut j, t1, p);
+        }
+        assert!(events(&mut j).is_empty());
+        assert_eq!(j.poll_timeout(), Some(t1 + target));
+        // Back to zero: the held frame leaves at the next call.
+        j.set_target_delay(Duration::ZERO);
+        j.handle_timeout(t1);
+        assert_eq!(events(&mut j).len(), 1);
+    }
+
+    #[test]
+    fn a_full_buffer_releases_frames_the_target_still_holds() {
+        let config = JitterConfig {
+            capacity: 4,
+            ..JitterConfig::AUDIO
+        };
+        let mut j = JitterBuffer::new(config, Codec::Opus.depacketizer());
+        j.set_target_delay(Duration::from_secs(4));
+        let now = Instant::now();
+        let opus =
+            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
+        for i in 0..10u16 {
+            j.insert(now, &opus(i, u32::from(i) * 960));
+            assert!(j.len() <= 4);
+        }
+        assert_eq!(events(&mut j).len(), 6);
     }
 
     proptest::proptest! {

@@ -15,7 +15,7 @@ use rand::Rng;
 
 use super::PeerConnection;
 use crate::error::Error;
-use crate::media::{MediaError, MediaStats};
+use crate::media::{MediaError, MediaStats, RtpSource};
 
 /// W3C `RTCRtpTransceiverInit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -391,5 +391,85 @@ impl PeerConnection {
         let streams = t.init().stream_ids.clone();
         self.jsep.set_sender(sender, track_id, streams)?;
         Ok(())
+    }
+}
+
+/// W3C webrtc-pc §5.3.1 `RTCRtpReceiver`: its sources and its
+/// `jitterBufferTarget`.
+impl PeerConnection {
+    /// `getSynchronizationSources()` of a receiver (W3C webrtc-pc §5.3.1):
+    /// each SSRC whose media packets it received in the 10 seconds before
+    /// `now`, most recent first, with when the last one arrived (wall
+    /// clock), its RTP timestamp and, for audio with the RFC 6464
+    /// `ssrc-audio-level` extension negotiated, its level. Telephone
+    /// events and retransmissions do not count. Empty for a receiver that
+    /// received nothing (or does not receive). Fails with an
+    /// `InvalidAccessError` for an unknown handle.
+    #[doc(alias = "getSynchronizationSources")]
+    pub fn synchronization_sources(
+        &self,
+        now: Instant,
+        receiver: TransceiverId,
+    ) -> Result<Vec<RtpSource>, Error> {
+        self.rtp_sources(now, receiver, false)
+    }
+
+    /// `getContributingSources()` of a receiver (W3C webrtc-pc §5.3.1):
+    /// each CSRC (RFC 3550 §5.1, the sources a mixer combined) in its media
+    /// packets of the 10 seconds before `now`, most recent first, with the
+    /// RFC 6465 `csrc-audio-level` level of each when negotiated. At most
+    /// 16 are remembered (see `docs/limits.md`).
+    #[doc(alias = "getContributingSources")]
+    pub fn contributing_sources(
+        &self,
+        now: Instant,
+        receiver: TransceiverId,
+    ) -> Result<Vec<RtpSource>, Error> {
+        self.rtp_sources(now, receiver, true)
+    }
+
+    fn rtp_sources(
+        &self,
+        now: Instant,
+        receiver: TransceiverId,
+        contributing: bool,
+    ) -> Result<Vec<RtpSource>, Error> {
+        self.transceiver(receiver)?;
+        let entries = self
+            .media
+            .sources(now, receiver, contributing)
+            .unwrap_or_default();
+        Ok(entries
+            .into_iter()
+            .map(|e| e.to_public(|at| self.wall_clock(at)))
+            .collect())
+    }
+
+    /// The `jitterBufferTarget` setter of a receiver (W3C webrtc-pc
+    /// §5.3.1): `None` (the default) leaves the delay to ferrtc. ferrtc
+    /// does not play out; the target is what its jitter buffer does: it
+    /// holds each complete frame until `target` after its first packet
+    /// arrived, so frames reach [`crate::Event::TrackFrame`] smoothed by at
+    /// least that much (a full buffer still releases at once). Kept across
+    /// negotiations while the transceiver lives. Fails with a `RangeError`
+    /// above 4000 ms, an `InvalidAccessError` for an unknown handle.
+    #[doc(alias = "jitterBufferTarget")]
+    pub fn set_jitter_buffer_target(
+        &mut self,
+        now: Instant,
+        receiver: TransceiverId,
+        target: Option<Duration>,
+    ) -> Result<(), Error> {
+        self.transceiver(receiver)?;
+        self.media
+            .set_jitter_buffer_target(&self.config.media, now, receiver, target)?;
+        Ok(())
+    }
+
+    /// The `jitterBufferTarget` getter of a receiver (W3C webrtc-pc
+    /// §5.3.1): what [`Self::set_jitter_buffer_target`] set.
+    pub fn jitter_buffer_target(&self, receiver: TransceiverId) -> Result<Option<Duration>, Error> {
+        self.transceiver(receiver)?;
+        Ok(self.media.jitter_buffer_target(receiver))
     }
 }

@@ -55,6 +55,10 @@ pub enum MediaError {
     /// the expected pattern); the state check is an `InvalidStateError`.
     #[error("insertDTMF: {0}")]
     Dtmf(#[source] ferrtc_rtp::dtmf::DtmfError),
+    /// A `jitterBufferTarget` above 4000 ms (W3C webrtc-pc §5.3.1:
+    /// `RangeError`).
+    #[error("jitterBufferTarget {0:?} is above 4000 ms")]
+    JitterBufferTarget(std::time::Duration),
     /// The outbound media queue is full (W3C `OperationError`): the caller
     /// writes faster than `poll_transmit` drains.
     #[error("outbound media queue full ({limit} datagrams)")]

@@ -8,7 +8,8 @@
 //! | `srtp` | the two SRTP contexts keyed from DTLS-SRTP (RFC 5764 §4.2), RTP/RTCP told apart (RFC 5761 §4) |
 //! | `codec` | JSEP's negotiated codecs and extensions in `ferrtc-rtp` terms |
 //! | `sender` | one `RTCRtpSender`: payloading, numbering, extensions, send history, RTX |
-//! | `receiver` | one `RTCRtpReceiver`: statistics, NACK, RTX unwrap, jitter buffer, PLI |
+//! | `receiver` | one `RTCRtpReceiver`: statistics, NACK, RTX unwrap, jitter buffer (and its `jitterBufferTarget` hold), PLI |
+//! | `sources` | a receiver's `getSynchronizationSources()`/`getContributingSources()`: SSRCs and CSRCs of the last 10 s with RFC 6464/6465 levels, bounded |
 //! | `demux` | mid, then SSRC, then payload type (RFC 8843 §9.2), a bounded SSRC table |
 //! | `rtcp` | reports (RFC 3550 §6.4) and feedback (RFC 4585) in and out |
 //! | `stats` | the `getStats()` objects of the RTP streams, their codecs and sources |
@@ -25,6 +26,7 @@ mod error;
 mod receiver;
 mod rtcp;
 mod sender;
+mod sources;
 mod srtp;
 mod stats;
 
@@ -37,6 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrtc_dtls::SrtpKeys;
 use ferrtc_jsep::{Transceiver, TransceiverId};
 use ferrtc_rtp::RtpPacket;
+use ferrtc_rtp::extension::{AUDIO_LEVEL_URI, CSRC_AUDIO_LEVEL_URI};
 use ferrtc_rtp::jitter::Frame;
 use ferrtc_rtp::repair::HistoryConfig;
 use ferrtc_sdp::Direction;
@@ -45,12 +48,14 @@ use rand::Rng;
 pub use error::MediaError;
 pub use receiver::InboundCounters;
 pub use sender::OutboundCounters;
+pub use sources::RtpSource;
 
 use crate::event::Event;
 use demux::{SsrcTable, Unroutable};
 use dtmf::ToneSender;
-use receiver::Receiver;
+use receiver::{MAX_JITTER_BUFFER_TARGET, Receiver};
 use sender::{Sender, StreamSeeds};
+use sources::{LevelExtensions, SourceEntry};
 use srtp::SrtpPair;
 
 /// Limits of the media session (see `docs/limits.md`).
@@ -148,6 +153,9 @@ pub(crate) struct MediaSession {
     frames: Vec<Frame>,
     /// The `RTCDTMFSender`s that were used, by transceiver.
     dtmf: BTreeMap<TransceiverId, ToneSender>,
+    /// W3C `jitterBufferTarget` of the receivers that set one, kept while
+    /// the transceiver lives (a receiver made later starts with it).
+    jitter_targets: BTreeMap<TransceiverId, Duration>,
 }
 
 /// The connection's media session, made when media first needs it: a
@@ -283,6 +291,40 @@ impl MediaSlot {
         }
     }
 
+    /// See [`MediaSession::sources`].
+    pub fn sources(
+        &self,
+        now: Instant,
+        id: TransceiverId,
+        contributing: bool,
+    ) -> Result<Vec<SourceEntry>, MediaError> {
+        match self.get() {
+            Some(s) => s.sources(now, id, contributing),
+            None => Err(MediaError::NotReceiving(id, "no media session")),
+        }
+    }
+
+    /// See [`MediaSession::set_jitter_buffer_target`] (makes the session:
+    /// the target outlives negotiations).
+    pub fn set_jitter_buffer_target(
+        &mut self,
+        config: &MediaConfig,
+        now: Instant,
+        id: TransceiverId,
+        target: Option<Duration>,
+    ) -> Result<(), MediaError> {
+        if target.is_none() && self.session.is_none() {
+            return Ok(());
+        }
+        self.session(config)
+            .set_jitter_buffer_target(now, id, target)
+    }
+
+    /// See [`MediaSession::jitter_buffer_target`].
+    pub fn jitter_buffer_target(&self, id: TransceiverId) -> Option<Duration> {
+        self.get()?.jitter_buffer_target(id)
+    }
+
     /// See [`MediaSession::handle_timeout`].
     pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
         if let Some(s) = self.session.as_deref_mut() {
@@ -349,6 +391,7 @@ impl MediaSession {
             stats: MediaStats::default(),
             frames: Vec::new(),
             dtmf: BTreeMap::new(),
+            jitter_targets: BTreeMap::new(),
         }
     }
 
@@ -436,20 +479,23 @@ impl MediaSession {
                 live.insert(t.id());
                 let codecs = codec::negotiated(&n.codecs);
                 let events = codec::telephone_events(&n.codecs);
-                match self.receivers.get_mut(&t.id()) {
-                    Some(r) => r.set_codecs(codecs, events),
-                    None => {
-                        self.receivers.insert(
-                            t.id(),
-                            Receiver::new(
-                                n.mid.clone(),
-                                codecs,
-                                events,
-                                self.config.jitter_capacity,
-                            ),
-                        );
-                    }
-                }
+                let levels = LevelExtensions {
+                    ssrc: codec::extension_id(&n.header_extensions, AUDIO_LEVEL_URI),
+                    csrc: codec::extension_id(&n.header_extensions, CSRC_AUDIO_LEVEL_URI),
+                };
+                let target = self.jitter_targets.get(&t.id()).copied();
+                let r = self.receivers.entry(t.id()).or_insert_with(|| {
+                    let mut r = Receiver::new(
+                        n.mid.clone(),
+                        Vec::new(),
+                        Vec::new(),
+                        self.config.jitter_capacity,
+                    );
+                    r.set_jitter_buffer_target(target);
+                    r
+                });
+                r.set_codecs(codecs, events);
+                r.set_level_extensions(levels);
             }
         }
         self.receivers.retain(|t, _| live.contains(t));
@@ -460,6 +506,7 @@ impl MediaSession {
             .map(|t| t.id())
             .collect();
         self.senders.retain(|t, _| alive.contains(t));
+        self.jitter_targets.retain(|t, _| alive.contains(t));
         // W3C webrtc-pc §7.2 canInsertDTMF follows the sender: a playout
         // task that runs while it is false stops playout.
         self.dtmf.retain(|t, _| alive.contains(t));
@@ -527,6 +574,54 @@ impl MediaSession {
             .map_err(|why| MediaError::NotReceiving(id, why))?;
         self.flush_feedback(now);
         Ok(())
+    }
+
+    /// The SSRCs (or, `contributing`, the CSRCs) `id`'s receiver heard from
+    /// in the last 10 seconds, most recent first (W3C webrtc-pc §5.3.1).
+    pub fn sources(
+        &self,
+        now: Instant,
+        id: TransceiverId,
+        contributing: bool,
+    ) -> Result<Vec<SourceEntry>, MediaError> {
+        let r = self
+            .receivers
+            .get(&id)
+            .ok_or(MediaError::NotReceiving(id, "it does not receive"))?;
+        Ok(if contributing {
+            r.contributing_sources(now)
+        } else {
+            r.synchronization_sources(now)
+        })
+    }
+
+    /// W3C webrtc-pc §5.3.1 `jitterBufferTarget` of `id`'s receiver: a
+    /// `RangeError` above 4000 ms; frames a shorter target no longer holds
+    /// leave now.
+    pub fn set_jitter_buffer_target(
+        &mut self,
+        now: Instant,
+        id: TransceiverId,
+        target: Option<Duration>,
+    ) -> Result<(), MediaError> {
+        if let Some(t) = target.filter(|t| *t > MAX_JITTER_BUFFER_TARGET) {
+            return Err(MediaError::JitterBufferTarget(t));
+        }
+        match target {
+            Some(t) => self.jitter_targets.insert(id, t),
+            None => self.jitter_targets.remove(&id),
+        };
+        if let Some(r) = self.receivers.get_mut(&id) {
+            r.set_jitter_buffer_target(target);
+            r.handle_timeout(now, &mut self.frames);
+            self.emit_frames(id);
+        }
+        Ok(())
+    }
+
+    /// The `jitterBufferTarget` of `id`'s receiver, if one was set.
+    pub fn jitter_buffer_target(&self, id: TransceiverId) -> Option<Duration> {
+        self.jitter_targets.get(&id).copied()
     }
 
     /// Writes one encoded frame on `sender` (see

@@ -4,6 +4,11 @@
 //! jitter buffer, and a keyframe asked for (PLI, RFC 4585 §6.3.1) when a
 //! frame is lost for good. RFC 4733 telephone events on the stream go to
 //! a DTMF receiver instead of the jitter buffer.
+//!
+//! Every media packet of the stream also updates the receiver's sources
+//! (W3C webrtc-pc §5.3.1 `getSynchronizationSources()`, see `sources`),
+//! and the jitter buffer holds frames for the W3C `jitterBufferTarget`
+//! (§5.3.1) when one is set.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +22,10 @@ use ferrtc_rtp::report::ReceiveStats;
 use ferrtc_rtp::rtcp::{Nack, ReportBlock, RtcpPacket, SenderReport};
 
 use super::codec::{Negotiated, TelephoneEvent};
+use super::sources::{LevelExtensions, SourceEntry, Sources};
+
+/// W3C webrtc-pc §5.3.1 `jitterBufferTarget`: at most 4000 ms.
+pub(crate) const MAX_JITTER_BUFFER_TARGET: Duration = Duration::from_millis(4000);
 
 /// The least time between two keyframe requests for one stream.
 const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(200);
@@ -51,6 +60,16 @@ pub struct InboundCounters {
     pub nack_count: u64,
     /// `pliCount`: PLIs sent.
     pub pli_count: u64,
+    /// `jitterBufferDelay`: for each frame released, the time from its
+    /// first packet's arrival to its release, summed.
+    pub jitter_buffer_delay: Duration,
+    /// `jitterBufferTargetDelay`: for each frame released, the target
+    /// the jitter buffer held it for (zero without `jitterBufferTarget`),
+    /// summed.
+    pub jitter_buffer_target_delay: Duration,
+    /// `jitterBufferEmittedCount`: frames released (ferrtc does not
+    /// decode audio into samples: see the `inbound-rtp` stats).
+    pub jitter_buffer_emitted_count: u64,
 }
 
 /// The peer's last sender report about the stream received (RFC 3550
@@ -94,6 +113,12 @@ pub(crate) struct Receiver {
     max_packets: usize,
     stream: Option<Stream>,
     pub counters: InboundCounters,
+    /// The level extensions negotiated (audio only).
+    levels: LevelExtensions,
+    /// W3C `jitterBufferTarget`, applied to every stream.
+    jitter_target: Option<Duration>,
+    /// The sources heard from (W3C webrtc-pc §5.3.1).
+    sources: Sources,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -130,6 +155,9 @@ impl Receiver {
             max_packets,
             stream: None,
             counters: InboundCounters::default(),
+            levels: LevelExtensions::default(),
+            jitter_target: None,
+            sources: Sources::default(),
         }
     }
 
@@ -137,6 +165,35 @@ impl Receiver {
     pub fn set_codecs(&mut self, codecs: Vec<Negotiated>, telephone_events: Vec<TelephoneEvent>) {
         self.codecs = codecs;
         self.telephone_events = telephone_events;
+    }
+
+    /// The negotiated ids of the audio level extensions (RFC 6464, RFC
+    /// 6465), read into the sources of audio streams.
+    pub fn set_level_extensions(&mut self, levels: LevelExtensions) {
+        self.levels = levels;
+    }
+
+    /// W3C `jitterBufferTarget` (webrtc-pc §5.3.1): the jitter buffer holds
+    /// each frame at least this long after its first packet arrived; the
+    /// caller checked the range. `None` is the default, no hold. A
+    /// shorter target may release frames: call `handle_timeout` after.
+    pub fn set_jitter_buffer_target(&mut self, target: Option<Duration>) {
+        self.jitter_target = target;
+        if let Some(s) = self.stream.as_mut() {
+            s.jitter.set_target_delay(target.unwrap_or_default());
+        }
+    }
+
+    /// `getSynchronizationSources()`: the SSRCs heard from in the last 10
+    /// seconds, most recent first.
+    pub fn synchronization_sources(&self, now: Instant) -> Vec<SourceEntry> {
+        self.sources.synchronization(now)
+    }
+
+    /// `getContributingSources()`: the CSRCs heard from in the last 10
+    /// seconds, most recent first.
+    pub fn contributing_sources(&self, now: Instant) -> Vec<SourceEntry> {
+        self.sources.contributing(now)
     }
 
     /// The primary SSRC received, once media arrived.
@@ -273,6 +330,17 @@ impl Receiver {
             nack.on_packet(now, packet.sequence_number);
         }
         match stream.jitter.insert(now, &packet) {
+            Inserted::Stored if !retransmission => {
+                // W3C webrtc-pc §5.3.2: sources follow the stream's media
+                // packets (RTX repairs them late; telephone events never
+                // come here).
+                let levels = if stream.codec.codec.is_video() {
+                    LevelExtensions::default()
+                } else {
+                    self.levels
+                };
+                self.sources.on_packet(now, &packet, levels);
+            }
             Inserted::Stored => {}
             Inserted::Duplicate | Inserted::Late => c.packets_discarded += 1,
         }
@@ -323,11 +391,13 @@ impl Receiver {
                 JitterConfig::AUDIO
             }
         };
+        let mut jitter = JitterBuffer::new(config, codec.codec.depacketizer());
+        jitter.set_target_delay(self.jitter_target.unwrap_or_default());
         Stream {
             ssrc,
             rtx_ssrc: None,
             codec,
-            jitter: JitterBuffer::new(config, codec.codec.depacketizer()),
+            jitter,
             nack: codec
                 .nack
                 .then(|| NackGenerator::new(NackConfig::default())),
@@ -348,7 +418,7 @@ impl Receiver {
     }
 
     /// Takes the jitter buffer's events.
-    fn drain(&mut self, _now: Instant, frames: &mut Vec<Frame>) {
+    fn drain(&mut self, now: Instant, frames: &mut Vec<Frame>) {
         let Some(s) = self.stream.as_mut() else {
             return;
         };
@@ -356,6 +426,12 @@ impl Receiver {
             match ev {
                 JitterEvent::Frame(f) => {
                     self.counters.frames_received += 1;
+                    // W3C webrtc-stats `jitterBufferDelay`: emission less
+                    // the first packet's arrival.
+                    self.counters.jitter_buffer_delay +=
+                        now.saturating_duration_since(f.first_received);
+                    self.counters.jitter_buffer_target_delay += s.jitter.target_delay();
+                    self.counters.jitter_buffer_emitted_count += 1;
                     if f.keyframe {
                         self.counters.key_frames_received += 1;
                         if let Some(k) = s.keyframe.as_mut() {

@@ -184,6 +184,10 @@ impl MediaSession {
                 remote_id,
                 retransmitted_packets_received: c.retransmitted_packets_received,
                 retransmitted_bytes_received: c.retransmitted_bytes_received,
+                jitter_buffer_delay: video.then_some(c.jitter_buffer_delay.as_secs_f64()),
+                jitter_buffer_target_delay: video
+                    .then_some(c.jitter_buffer_target_delay.as_secs_f64()),
+                jitter_buffer_emitted_count: video.then_some(c.jitter_buffer_emitted_count),
             }));
         }
     }
