@@ -64,8 +64,8 @@ pub use ferrtc_core::{
 pub use media::{
     DtmfSender, DtmfTone, DtmfToneChange, EncodedFrame, MediaKind, MediaStream, MediaStreamTrack,
     RtpCodec, RtpEncodingParameters, RtpReceiveParameters, RtpReceiver, RtpReceiverFrames,
-    RtpSendParameters, RtpSender, RtpSenderEvent, RtpTransceiver, RtpTransceiverDirection,
-    RtpTransceiverInit, SendEncoding, TrackEvent,
+    RtpSendParameters, RtpSender, RtpSenderEvent, RtpSource, RtpTransceiver,
+    RtpTransceiverDirection, RtpTransceiverInit, SendEncoding, TrackEvent,
 };
 pub use mux::UdpMux;
 pub use peer_connection::{

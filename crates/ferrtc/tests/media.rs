@@ -874,3 +874,64 @@ async fn clones_write_and_read_in_parallel_on_a_multi_thread_runtime() {
         assert_eq!(r.await.unwrap(), [PER_WRITER; 3]);
     }
 }
+
+/// W3C RTCRtpReceiver: the synchronization source of what arrived, with
+/// the RTP timestamp of the last frame, and `jitterBufferTarget` with its
+/// range, asked from several tasks on clones of the receiver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_names_its_synchronization_source_and_keeps_its_jitter_buffer_target() {
+    let (a, b, sender, track, _w) = video_call().await;
+    let receiver = track.receiver;
+    assert!(
+        receiver
+            .get_synchronization_sources()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let frames: Vec<Vec<u8>> = (0..10).map(|i| vp8_frame(i, i == 0)).collect();
+    write_paced(&sender, &frames).await;
+    let mut last = None;
+    for _ in 0..10 {
+        last = Some(recv(&receiver).await.rtp_timestamp);
+    }
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let r = receiver.clone();
+            tokio::spawn(async move {
+                (
+                    r.get_synchronization_sources().await.unwrap(),
+                    r.get_contributing_sources().await.unwrap(),
+                )
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (ssrcs, csrcs) = t.await.unwrap();
+        assert_eq!(ssrcs.len(), 1, "{ssrcs:?}");
+        assert_eq!(Some(ssrcs[0].rtp_timestamp), last);
+        assert_eq!(ssrcs[0].audio_level, None, "video has no level");
+        let age = std::time::SystemTime::now()
+            .duration_since(ssrcs[0].timestamp)
+            .unwrap_or_default();
+        assert!(age < Duration::from_secs(5), "heard {age:?} ago");
+        assert!(csrcs.is_empty(), "no mixer, no CSRC: {csrcs:?}");
+    }
+
+    assert_eq!(receiver.jitter_buffer_target().await.unwrap(), None);
+    let too_long = receiver
+        .set_jitter_buffer_target(Some(Duration::from_millis(4001)))
+        .await;
+    assert!(too_long.is_err(), "{too_long:?}");
+    let clone = receiver.clone();
+    clone
+        .set_jitter_buffer_target(Some(Duration::from_millis(150)))
+        .await
+        .unwrap();
+    assert_eq!(
+        receiver.jitter_buffer_target().await.unwrap(),
+        Some(Duration::from_millis(150))
+    );
+    a.close().await;
+    b.close().await;
+}

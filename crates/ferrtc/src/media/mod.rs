@@ -31,7 +31,7 @@ mod transceiver;
 use std::sync::Arc;
 
 pub use dtmf::{DtmfSender, DtmfTone, DtmfToneChange};
-pub use ferrtc_core::{RtpCodec, RtpTransceiverDirection, SendEncoding};
+pub use ferrtc_core::{RtpCodec, RtpSource, RtpTransceiverDirection, SendEncoding};
 pub use ferrtc_media::track::{MediaKind, MediaStream, MediaStreamTrack};
 pub use receiver::{RtpReceiveParameters, RtpReceiver, RtpReceiverFrames};
 pub use sender::{RtpEncodingParameters, RtpSendParameters, RtpSender, RtpSenderEvent};

@@ -1,13 +1,14 @@
 //! `RTCRtpReceiver` handles: the frame reader.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use ferrtc_core::{RtpCodec, StatsReport};
+use ferrtc_core::{RtpCodec, RtpSource, StatsReport};
 use tokio::sync::Mutex;
 
 use super::dtmf::DtmfTone;
 use super::shared::TransceiverShared;
-use super::task::filter_stats;
+use super::task::{MediaCommand, ask, filter_stats};
 use super::{EncodedFrame, MediaStreamTrack};
 use crate::Error;
 use crate::events::Subscription;
@@ -118,6 +119,48 @@ impl RtpReceiver {
         RtpReceiverFrames {
             frames: self.shared.frames.subscribe(),
         }
+    }
+
+    /// `getSynchronizationSources()` (W3C webrtc-pc §5.3.1): each SSRC whose
+    /// media packets this receiver got in the last 10 seconds, most recent
+    /// first, with when the last one arrived, its RTP timestamp and (audio,
+    /// with `ssrc-audio-level` negotiated) its level.
+    #[doc(alias = "getSynchronizationSources")]
+    pub async fn get_synchronization_sources(&self) -> Result<Vec<RtpSource>, Error> {
+        let id = self.shared.id;
+        ask(&self.shared.link, |r| MediaCommand::Sources(id, false, r)).await
+    }
+
+    /// `getContributingSources()` (W3C webrtc-pc §5.3.1): each CSRC (the
+    /// sources a mixer combined, RFC 3550 §5.1) of the last 10 seconds,
+    /// most recent first, with its `csrc-audio-level` when negotiated.
+    #[doc(alias = "getContributingSources")]
+    pub async fn get_contributing_sources(&self) -> Result<Vec<RtpSource>, Error> {
+        let id = self.shared.id;
+        ask(&self.shared.link, |r| MediaCommand::Sources(id, true, r)).await
+    }
+
+    /// The `jitterBufferTarget` setter (W3C webrtc-pc §5.3.1): ferrtc does
+    /// not play out, so the target is how long the jitter buffer holds each
+    /// complete frame after its first packet arrived before
+    /// [`recv_frame`](Self::recv_frame) gets it (`None`, the default: no
+    /// hold). A `RangeError` above 4000 ms.
+    #[doc(alias = "jitterBufferTarget")]
+    pub async fn set_jitter_buffer_target(&self, target: Option<Duration>) -> Result<(), Error> {
+        let id = self.shared.id;
+        ask(&self.shared.link, |r| {
+            MediaCommand::SetJitterBufferTarget(id, target, r)
+        })
+        .await
+    }
+
+    /// The `jitterBufferTarget` getter.
+    pub async fn jitter_buffer_target(&self) -> Result<Option<Duration>, Error> {
+        let id = self.shared.id;
+        ask(&self.shared.link, |r| {
+            MediaCommand::JitterBufferTarget(id, r)
+        })
+        .await
     }
 
     /// The next DTMF tone the peer sent on this (audio) receiver (RFC 4733

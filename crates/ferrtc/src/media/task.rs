@@ -44,6 +44,13 @@ pub(crate) enum MediaCommand {
     SetCodecPreferences(TransceiverId, Vec<RtpCodec>, Reply<()>),
     /// A keyframe request (PLI) to the peer's sender on a transceiver.
     RequestKeyframe(TransceiverId, Reply<()>),
+    /// `getSynchronizationSources()` (false) or `getContributingSources()`
+    /// (true).
+    Sources(TransceiverId, bool, Reply<Vec<ferrtc_core::RtpSource>>),
+    /// The `jitterBufferTarget` setter.
+    SetJitterBufferTarget(TransceiverId, Option<Duration>, Reply<()>),
+    /// The `jitterBufferTarget` getter.
+    JitterBufferTarget(TransceiverId, Reply<Option<Duration>>),
     /// `insertDTMF(tones, duration, interToneGap)`.
     InsertDtmf(TransceiverId, String, Duration, Duration, Reply<()>),
     /// `toneBuffer` and `canInsertDTMF`.
@@ -238,6 +245,23 @@ impl MediaTask {
                 let result = core.request_keyframe(now, id).map_err(Error::from);
                 self.sync(core);
                 let _ = reply.send(result);
+            }
+            MediaCommand::Sources(id, contributing, reply) => {
+                let now = Instant::now();
+                let sources = if contributing {
+                    core.contributing_sources(now, id)
+                } else {
+                    core.synchronization_sources(now, id)
+                };
+                let _ = reply.send(sources.map_err(Error::from));
+            }
+            MediaCommand::SetJitterBufferTarget(id, target, reply) => {
+                let now = Instant::now();
+                let result = core.set_jitter_buffer_target(now, id, target);
+                let _ = reply.send(result.map_err(Error::from));
+            }
+            MediaCommand::JitterBufferTarget(id, reply) => {
+                let _ = reply.send(core.jitter_buffer_target(id).map_err(Error::from));
             }
             MediaCommand::InsertDtmf(id, tones, duration, gap, reply) => {
                 let now = Instant::now();
