@@ -72,8 +72,15 @@ async fn run_bot(mut bot: BotHandle) {
         };
         match signal {
             Signal::Offer { sdp } => {
-                let pc = match calls.get(&from) {
-                    Some(pc) => pc.clone(),
+                // A call that failed (and closed itself) starts anew.
+                let mut existing = calls.get(&from).cloned();
+                if let Some(pc) = &existing
+                    && pc.connection_state().await == PeerConnectionState::Closed
+                {
+                    existing = None;
+                }
+                let pc = match existing {
+                    Some(pc) => pc,
                     None => match PeerConnection::new(Configuration::default()) {
                         Ok(pc) => {
                             tokio::spawn(serve_call(pc.clone(), from.clone(), bot.sender()));
@@ -177,9 +184,13 @@ async fn serve_call(pc: PeerConnection, caller: String, sender: BotSender) {
             }) => {
                 tokio::spawn(echo_media(receiver, transceiver.sender()));
             }
-            PeerConnectionEvent::ConnectionStateChange(
-                PeerConnectionState::Closed | PeerConnectionState::Failed,
-            ) => break,
+            // A failed call is closed here (its echo tasks end with it); a
+            // later offer from the caller finds it closed and starts anew.
+            PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Failed) => {
+                pc.close().await;
+                break;
+            }
+            PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
             _ => {}
         }
     }
@@ -221,9 +232,14 @@ async fn echo_media(receiver: RtpReceiver, sender: RtpSender) {
     let requests = {
         let (receiver, sender) = (receiver.clone(), sender.clone());
         tokio::spawn(async move {
-            while let Some(RtpSenderEvent::KeyframeRequest) = sender.next_event().await {
-                if let Err(e) = receiver.request_keyframe().await {
-                    tracing::debug!("bot: keyframe request not passed on: {e}");
+            while let Some(event) = sender.next_event().await {
+                match event {
+                    RtpSenderEvent::KeyframeRequest => {
+                        if let Err(e) = receiver.request_keyframe().await {
+                            tracing::debug!("bot: keyframe request not passed on: {e}");
+                        }
+                    }
+                    other => tracing::debug!("bot: sender event {other:?}"),
                 }
             }
         })

@@ -14,8 +14,12 @@ const GAP: Duration = Duration::from_millis(70);
 const CONNECT: Duration = Duration::from_secs(30);
 
 /// Whether `tones` are all characters `insertDTMF` takes (`0-9 A-D # * ,`,
-/// any case); the first other one otherwise.
+/// any case); the first other one otherwise (or a space for none at all:
+/// no tone would play, and no `tonechange` would end the wait).
 pub fn check(tones: &str) -> Result<(), char> {
+    if tones.is_empty() {
+        return Err(' ');
+    }
     match tones
         .chars()
         .find(|c| !matches!(c.to_ascii_uppercase(), '0'..='9' | 'A'..='D' | '#' | '*' | ','))
@@ -32,16 +36,22 @@ pub async fn send(pc: PeerConnection, sender: RtpSender, tones: String) {
         return;
     };
     let connected = async {
-        while pc.connection_state().await != PeerConnectionState::Connected {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        loop {
+            match pc.connection_state().await {
+                PeerConnectionState::Connected => return true,
+                PeerConnectionState::Failed | PeerConnectionState::Closed => return false,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
         }
     };
-    if tokio::time::timeout(CONNECT, connected).await.is_err() {
-        tracing::error!("dtmf: not connected after {CONNECT:?}; tones not sent");
+    if !tokio::time::timeout(CONNECT, connected)
+        .await
+        .unwrap_or(false)
+    {
+        tracing::error!("dtmf: the connection did not come up; tones not sent");
         return;
     }
-    // The first call subscribes to the tone changes before any can fire.
-    let _ = tokio::time::timeout(Duration::ZERO, dtmf.next_tone_change()).await;
+    // The handle made above sees every tonechange from here on.
     if let Err(e) = dtmf.insert_dtmf(&tones, DURATION, GAP).await {
         tracing::error!("dtmf: {tones:?} not sent: {e}");
         return;
@@ -71,5 +81,6 @@ mod tests {
         assert_eq!(check("0123456789ABCDabcd#*,"), Ok(()));
         assert_eq!(check("12x"), Err('x'));
         assert_eq!(check("1 2"), Err(' '));
+        assert_eq!(check(""), Err(' '));
     }
 }

@@ -193,7 +193,11 @@ fn main() -> ExitCode {
             if let Some(tones) = &dtmf
                 && let Err(c) = dtmf::check(tones)
             {
-                eprintln!("ferrtc: --dtmf {tones:?}: {c:?} is not a DTMF tone (0-9 A-D # * ,)");
+                if tones.is_empty() {
+                    eprintln!("ferrtc: --dtmf needs at least one tone (0-9 A-D # * ,)");
+                } else {
+                    eprintln!("ferrtc: --dtmf {tones:?}: {c:?} is not a DTMF tone (0-9 A-D # * ,)");
+                }
                 return ExitCode::from(UNSUPPORTED);
             }
             // Relayed candidates need a TURN client, which is not built.

@@ -512,9 +512,12 @@ impl DtmfSender {
         let interval = self.config.update_interval;
         if !p.first_sent {
             // §2.5.1.2: the first packet as soon as the event starts, with
-            // the marker bit and the duration so far.
+            // the marker bit. §2.3.5: a sender MUST NOT send a zero
+            // duration (receivers ignore it), so it reports one update
+            // interval, the span it stands for until the next packet.
             p.first_sent = true;
-            self.push(&p, 0, false, true);
+            let first = self.units(interval).clamp(1, p.total_units.max(1));
+            self.push(&p, first, false, true);
             p.next = (p.start + interval).min(p.end_at);
         } else if at < p.end_at {
             // §2.5.1.2: an update with the same timestamp and the duration
@@ -1109,7 +1112,7 @@ mod tests {
         assert_eq!(
             seen,
             vec![
-                (0, true, false, 0, 0),
+                (0, true, false, 400, 0),
                 (50, false, false, 400, 0),
                 (100, false, true, 800, 0),
                 (100, false, true, 800, 0),
@@ -1121,7 +1124,7 @@ mod tests {
             assert_eq!(p.event.volume, 10);
             assert_eq!(p.payload, p.event.to_bytes().unwrap());
         }
-        assert_eq!(packets[0].1.payload, [7, 10, 0, 0]);
+        assert_eq!(packets[0].1.payload, [7, 10, 0x01, 0x90]);
         assert_eq!(packets[4].1.payload, [7, 0x80 | 10, 0x03, 0x20]);
         assert_eq!(changes, vec![(0, "7".to_string()), (170, String::new())]);
     }
@@ -1149,7 +1152,8 @@ mod tests {
             .filter(|(_, p)| p.event.event == 1)
             .map(|(_, p)| p.event.duration)
             .collect();
-        assert_eq!(ones, vec![0, 960, 1920, 2880, 2880, 2880]);
+        // The first packet reports one update interval, never zero (§2.3.5).
+        assert_eq!(ones, vec![960, 960, 1920, 2880, 2880, 2880]);
     }
 
     #[test]
@@ -1287,7 +1291,7 @@ mod tests {
         while let Some(p) = s.poll_packet(t0 + Duration::from_millis(180)) {
             late.push((p.marker, p.event.duration));
         }
-        assert_eq!(late, vec![(true, 0), (false, 1200)]);
+        assert_eq!(late, vec![(true, 400), (false, 1200)]);
     }
 
     #[test]

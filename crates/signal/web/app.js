@@ -322,6 +322,7 @@ class Peer {
     this.localStream = null;   // our camera and microphone, once asked for
     this.remoteStream = null;  // what the peer sends
     this.gettingMedia = null;
+    this.mediaRefused = false;
     this.stats = new StatsHistory();
     this.logEl = el('ol', { class: 'log', 'data-peer': name });
     this.logEl.hidden = app.active !== name;
@@ -410,17 +411,31 @@ class Peer {
   // is being answered they join that answer instead.
   async startMedia(renegotiate = true) {
     if (this.localStream) return true;
+    // An incoming call with media asks once: after a refusal (or no
+    // device) later offers are answered receive-only without asking again;
+    // the user's own "Video"/"Start video" always asks.
+    if (!renegotiate && this.mediaRefused) return false;
     if (!this.gettingMedia) {
       this.gettingMedia = (async () => {
         try {
           if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('this page has no camera access (it needs https or localhost)');
-          const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+          let stream;
+          try {
+            stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+          } catch (e) {
+            // No camera (or none that fits): the microphone alone.
+            if (e.name !== 'NotFoundError' && e.name !== 'OverconstrainedError' && e.name !== 'NotReadableError') throw e;
+            stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+            this.system(`no camera (${e.message || e.name}): sending the microphone only`, true);
+          }
           if (this.closed) { for (const t of stream.getTracks()) t.stop(); return false; }
           this.localStream = stream;
+          this.mediaRefused = false;
           for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
-          this.system(`sending camera and microphone${renegotiate ? '' : ' in the answer'}`);
+          this.system(`sending ${stream.getVideoTracks().length ? 'camera and microphone' : 'microphone'}${renegotiate ? '' : ' in the answer'}`);
           return true;
         } catch (e) {
+          this.mediaRefused = true;
           this.system(`no camera or microphone: ${e.message || e}; receiving only`, true);
           banner(`Camera or microphone unavailable: ${e.message || e}`);
           return false;

@@ -774,12 +774,15 @@ impl MediaSession {
     }
 
     /// W3C `canInsertDTMF` as far as the media session knows: the
-    /// transceiver has a sender and negotiated a telephone-event format at
-    /// its codec's clock rate.
+    /// transceiver has a sender, negotiated a telephone-event format at
+    /// its codec's clock rate, and DTLS keyed SRTP (tones inserted before
+    /// would be played to nobody).
     pub fn can_insert_dtmf(&self, t: TransceiverId) -> bool {
-        self.senders
-            .get(&t)
-            .is_some_and(|s| s.telephone_event.is_some())
+        (self.srtp.is_some() || self.keys.is_some())
+            && self
+                .senders
+                .get(&t)
+                .is_some_and(|s| s.telephone_event.is_some())
     }
 
     /// The W3C `toneBuffer` of a sender: empty until `insert_dtmf`.

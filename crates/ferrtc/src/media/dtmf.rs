@@ -50,14 +50,14 @@ impl Weight for DtmfTone {
 
 /// An audio sender's DTMF sender (W3C webrtc-pc §7, `RTCDTMFSender`), from
 /// [`RtpSender::dtmf`](super::RtpSender::dtmf). Cheap to clone; each
-/// handle value gets every `tonechange` from its first
-/// [`next_tone_change`](Self::next_tone_change) on, as the receiver's
-/// frames do.
+/// handle value gets every `tonechange` fired after it was made (at most
+/// 64 unread, the oldest dropped first), so one made before
+/// [`insert_dtmf`](Self::insert_dtmf) sees the first tone.
 #[derive(Debug)]
 #[doc(alias = "RTCDTMFSender")]
 pub struct DtmfSender {
     shared: Arc<TransceiverShared>,
-    changes: Mutex<Option<Subscription<DtmfToneChange>>>,
+    changes: Mutex<Subscription<DtmfToneChange>>,
 }
 
 impl Clone for DtmfSender {
@@ -69,9 +69,10 @@ impl Clone for DtmfSender {
 
 impl DtmfSender {
     pub(crate) fn new(shared: Arc<TransceiverShared>) -> Self {
+        let changes = shared.tone_changes.subscribe();
         DtmfSender {
             shared,
-            changes: Mutex::new(None),
+            changes: Mutex::new(changes),
         }
     }
 
@@ -118,15 +119,11 @@ impl DtmfSender {
             .1)
     }
 
-    /// The next `tonechange` event of this handle value's subscription
-    /// (made by the first call); `None` once the transceiver is stopped or
-    /// the connection closed, and drained.
+    /// The next `tonechange` event of this handle value (see the type's
+    /// doc); `None` once the transceiver is stopped or the connection
+    /// closed, and drained.
     #[doc(alias = "ontonechange")]
     pub async fn next_tone_change(&self) -> Option<DtmfToneChange> {
-        let mut changes = self.changes.lock().await;
-        changes
-            .get_or_insert_with(|| self.shared.tone_changes.subscribe())
-            .recv()
-            .await
+        self.changes.lock().await.recv().await
     }
 }

@@ -48,7 +48,7 @@ pub struct RtpReceiveParameters {
 pub struct RtpReceiver {
     shared: Arc<TransceiverShared>,
     frames: Mutex<Option<Subscription<EncodedFrame>>>,
-    tones: Mutex<Option<Subscription<DtmfTone>>>,
+    tones: Mutex<Subscription<DtmfTone>>,
 }
 
 impl Clone for RtpReceiver {
@@ -83,10 +83,11 @@ impl RtpReceiverFrames {
 
 impl RtpReceiver {
     pub(crate) fn new(shared: Arc<TransceiverShared>) -> Self {
+        let tones = shared.tones_received.subscribe();
         RtpReceiver {
             shared,
             frames: Mutex::new(None),
-            tones: Mutex::new(None),
+            tones: Mutex::new(tones),
         }
     }
 
@@ -165,16 +166,13 @@ impl RtpReceiver {
 
     /// The next DTMF tone the peer sent on this (audio) receiver (RFC 4733
     /// telephone events: one per event, in order, when its first packet
-    /// arrives), for this handle value's subscription (made by the first
-    /// call, which also gets the tones heard before any, at most 64);
-    /// `None` once the transceiver is stopped or the connection closed,
-    /// and drained. Telephone events never appear among the frames.
+    /// arrives): each handle value gets every tone heard after it was made
+    /// (the first handle also those heard before; at most 64 unread, the
+    /// oldest dropped first); `None` once the transceiver is stopped or the
+    /// connection closed, and drained. Telephone events never appear among
+    /// the frames.
     pub async fn next_dtmf_tone(&self) -> Option<DtmfTone> {
-        let mut tones = self.tones.lock().await;
-        tones
-            .get_or_insert_with(|| self.shared.tones_received.subscribe())
-            .recv()
-            .await
+        self.tones.lock().await.recv().await
     }
 
     /// Asks the peer's sender for a keyframe now (a PLI, RFC 4585 §6.3.1),
