@@ -177,11 +177,12 @@ async fn serve_call(pc: PeerConnection, caller: String, sender: BotSender) {
             PeerConnectionEvent::DataChannel(channel) => {
                 tokio::spawn(serve_channel(pc.clone(), channel));
             }
-            PeerConnectionEvent::Track(TrackEvent {
-                receiver,
-                transceiver,
-                ..
-            }) => {
+            PeerConnectionEvent::Track(track) => {
+                let TrackEvent {
+                    receiver,
+                    transceiver,
+                    ..
+                } = *track;
                 tokio::spawn(echo_media(receiver, transceiver.sender()));
             }
             // A failed call is closed here (its echo tasks end with it); a

@@ -223,7 +223,7 @@ pub async fn session(
                 Some(PeerConnectionEvent::ConnectionStateChange(s)) => {
                     tracing::info!("connection state {}", s.as_str());
                 }
-                Some(PeerConnectionEvent::Track(t)) => media.on_track(t),
+                Some(PeerConnectionEvent::Track(t)) => media.on_track(*t),
                 Some(PeerConnectionEvent::IceConnectionStateChange(s)) => {
                     tracing::debug!("ICE connection state {s:?}");
                 }

@@ -38,6 +38,15 @@ const OPS_BURST: usize = 1024;
 /// (to estimate a frame's packets from the core's RTP MTU).
 const RTP_OVERHEAD: usize = 100;
 
+/// Packets the frames of one burst of operations may make: half the
+/// core's outbound queue (`MediaConfig::max_queued_datagrams`, past which
+/// the core refuses frames; the connections here use the default).
+const FRAME_PACKETS_BURST: usize = 4096 / 2;
+
+/// Payload bytes of one RTP packet, at least (estimates a frame's
+/// packets): the default `MediaConfig::rtp_mtu` less the overhead.
+const FRAME_PAYLOAD: usize = 1200 - RTP_OVERHEAD;
+
 /// Datagrams read per wake-up before the core is polled for output.
 const RECV_BURST: usize = 64;
 
@@ -85,6 +94,9 @@ pub(crate) enum Command {
 #[derive(Default)]
 pub(crate) struct CommandQueue {
     state: std::sync::Mutex<CommandState>,
+    /// `close()` was called (set first thing by it, before the task hears
+    /// of it): the media handles refuse work from then on.
+    closing: std::sync::atomic::AtomicBool,
     /// Wakes the task after a push or the hang-up.
     ready: tokio::sync::Notify,
 }
@@ -111,6 +123,17 @@ impl std::fmt::Debug for CommandQueue {
 }
 
 impl CommandQueue {
+    /// Marks the connection as closing (see `closing`).
+    pub(crate) fn mark_closing(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether `close()` was called.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CommandState> {
         // Only pushes, pops and flags: a panic leaves consistent state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -362,13 +385,6 @@ pub(crate) struct Driver {
     identity: tokio::sync::watch::Sender<crate::identity::Published>,
     /// The media handles' state, by transceiver.
     media: crate::media::MediaTask,
-    /// Packets the frames of one burst of operations may make: half the
-    /// core's outbound queue (`MediaConfig::max_queued_datagrams`, past
-    /// which the core refuses frames).
-    frame_packets_burst: usize,
-    /// Payload bytes of one RTP packet, at least (estimates a frame's
-    /// packets).
-    frame_payload: usize,
 }
 
 impl Drop for Driver {
@@ -397,13 +413,9 @@ impl Driver {
         let media = crate::media::MediaTask::new(crate::media::Link {
             commands: Arc::clone(&commands.0),
             ops: Arc::clone(&ops),
-            closed: Arc::default(),
         });
-        let media_config = ferrtc_core::MediaConfig::default();
         Driver {
             media,
-            frame_packets_burst: (media_config.max_queued_datagrams / 2).max(1),
-            frame_payload: media_config.rtp_mtu.saturating_sub(RTP_OVERHEAD).max(100),
             core,
             sockets,
             mdns,
@@ -464,7 +476,8 @@ impl Driver {
             return;
         }
         for ev in self.media.track_events(&self.core, std::mem::take(tracks)) {
-            self.events.publish(PeerConnectionEvent::Track(ev));
+            self.events
+                .publish(PeerConnectionEvent::Track(Box::new(ev)));
         }
     }
 
@@ -732,7 +745,7 @@ impl Driver {
             | Event::KeyframeRequested { .. }
             | Event::DtmfToneChange { .. }
             | Event::DtmfReceived { .. }) => match self.media.handle_event(&mut self.core, ev) {
-                Some(track) => PeerConnectionEvent::Track(track),
+                Some(track) => PeerConnectionEvent::Track(Box::new(track)),
                 None => return,
             },
             _ => return,
@@ -802,10 +815,10 @@ impl Driver {
                 break;
             };
             if let ChannelOp::Frame(f) = &op {
-                packets += f.data.len() / self.frame_payload + 1;
+                packets += f.data.len() / FRAME_PAYLOAD + 1;
             }
             self.channel_op(op);
-            if packets >= self.frame_packets_burst {
+            if packets >= FRAME_PACKETS_BURST {
                 break;
             }
         }
@@ -1096,5 +1109,17 @@ mod tests {
         assert!(answer.await.is_err());
         let (reply, _answer) = oneshot::channel();
         assert!(tx.send(Command::Close(reply)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod media_burst_tests {
+    /// The burst bounds are the core's default media limits (the driver
+    /// never configures others).
+    #[test]
+    fn burst_bounds_follow_the_cores_default_media_config() {
+        let media = ferrtc_core::MediaConfig::default();
+        assert_eq!(super::FRAME_PACKETS_BURST, media.max_queued_datagrams / 2);
+        assert_eq!(super::FRAME_PAYLOAD + super::RTP_OVERHEAD, media.rtp_mtu);
     }
 }

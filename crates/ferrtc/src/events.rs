@@ -189,7 +189,7 @@ pub(crate) struct Hub<E> {
     gate: Option<Arc<ReceiveGate>>,
     /// What each subscription and the backlog hold at most (media
     /// frames); `None`: no bound.
-    limit: Option<QueueLimit>,
+    limit: Option<&'static QueueLimit>,
 }
 
 #[derive(Debug)]
@@ -261,7 +261,7 @@ impl<E: Clone + Weight> Hub<E> {
 
     /// A hub whose every subscription, and the backlog (events before the
     /// first subscription), hold at most `limit` unread.
-    pub(crate) fn bounded(limit: QueueLimit) -> Self {
+    pub(crate) fn bounded(limit: &'static QueueLimit) -> Self {
         Hub {
             limit: Some(limit),
             ..Hub::new(None)
@@ -300,7 +300,7 @@ impl<E: Clone + Weight> Hub<E> {
         if q.dropped {
             return false;
         }
-        let pushed = q.unread.push(event, self.limit.as_ref());
+        let pushed = q.unread.push(event, self.limit);
         if !pushed.queued {
             return pushed.keyframe_wanted;
         }
@@ -338,7 +338,7 @@ impl<E: Clone + Weight> Hub<E> {
             return false;
         }
         if let Some(backlog) = &mut state.backlog {
-            let pushed = backlog.push(event, self.limit.as_ref());
+            let pushed = backlog.push(event, self.limit);
             if pushed.queued {
                 self.add(weight);
                 self.read(pushed.released);
@@ -514,10 +514,14 @@ mod tests {
         bytes: 1000,
         keyframes: false,
     };
+    const VIDEO: QueueLimit = QueueLimit {
+        keyframes: true,
+        ..AUDIO
+    };
 
     #[test]
     fn an_unread_audio_backlog_keeps_the_latest_frames_and_tells_the_gap() {
-        let hub = Arc::new(Hub::bounded(AUDIO));
+        let hub = Arc::new(Hub::bounded(&AUDIO));
         frames(&hub, 0..20, |_| false);
         let s = hub.subscribe();
         let got = drain(&s);
@@ -535,10 +539,7 @@ mod tests {
 
     #[test]
     fn a_video_queue_drops_through_to_its_next_keyframe() {
-        let hub = Arc::new(Hub::bounded(QueueLimit {
-            keyframes: true,
-            ..AUDIO
-        }));
+        let hub = Arc::new(Hub::bounded(&VIDEO));
         let s = hub.subscribe();
         // Keyframes 0 and 4: the ninth frame drops 0..4.
         frames(&hub, 0..9, |n| n % 4 == 0);
@@ -550,10 +551,7 @@ mod tests {
 
     #[test]
     fn a_video_queue_without_a_later_keyframe_skips_until_one_and_wants_it() {
-        let hub = Arc::new(Hub::bounded(QueueLimit {
-            keyframes: true,
-            ..AUDIO
-        }));
+        let hub = Arc::new(Hub::bounded(&VIDEO));
         // The backlog first, then a subscription: the same rule.
         frames(&hub, 0..9, |n| n == 0);
         assert!(hub.take_keyframe_wanted());

@@ -42,8 +42,9 @@ pub enum PeerConnectionEvent {
     /// `datachannel`: the peer opened a channel.
     DataChannel(DataChannel),
     /// `track` (W3C `RTCTrackEvent`): the peer sends on a transceiver; its
-    /// receiver's frames follow.
-    Track(crate::TrackEvent),
+    /// receiver's frames follow. Boxed: every queued event is as large as
+    /// the largest variant, and a data-only connection queues many.
+    Track(Box<crate::TrackEvent>),
 }
 
 impl Weight for PeerConnectionEvent {

@@ -55,7 +55,7 @@ fn forward(
                     }
                 }
                 PeerConnectionEvent::Track(t) => {
-                    let _ = tracks.send(t);
+                    let _ = tracks.send(*t);
                 }
                 PeerConnectionEvent::NegotiationNeeded => {
                     let _ = nn.send(());

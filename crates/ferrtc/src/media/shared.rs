@@ -24,6 +24,12 @@ pub(crate) const FRAME_QUEUE_LIMIT: QueueLimit = QueueLimit {
     keyframes: false,
 };
 
+/// [`FRAME_QUEUE_LIMIT`] for video: dropping goes to keyframes.
+const VIDEO_FRAME_QUEUE_LIMIT: QueueLimit = QueueLimit {
+    keyframes: true,
+    ..FRAME_QUEUE_LIMIT
+};
+
 /// Frames a sender may have queued for the task, not yet taken.
 pub(crate) const MAX_QUEUED_FRAMES: usize = 128;
 /// Bytes a sender may have queued for the task, not yet taken.
@@ -35,14 +41,12 @@ pub(crate) const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 pub(crate) struct Link {
     pub(crate) commands: Arc<CommandQueue>,
     pub(crate) ops: Arc<OpQueue>,
-    /// The connection is closed (set first thing by `close`).
-    pub(crate) closed: Arc<AtomicBool>,
 }
 
 impl Link {
     /// Whether the connection is closed.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.commands.is_closing()
     }
 }
 
@@ -86,6 +90,10 @@ pub(crate) struct TransceiverShared {
     pub(crate) sender_events: Arc<Hub<RtpSenderEvent>>,
     /// Frames of the receiver.
     pub(crate) frames: Arc<Hub<EncodedFrame>>,
+    /// When the task last asked for a keyframe because a frame queue
+    /// overflowed (at most once per `OVERFLOW_KEYFRAME_INTERVAL`); only
+    /// the task touches it.
+    pub(crate) overflow_request: Mutex<Option<std::time::Instant>>,
     /// `tonechange` events of the sender's DTMF sender.
     pub(crate) tone_changes: Arc<Hub<DtmfToneChange>>,
     /// Telephone events the receiver heard.
@@ -125,12 +133,14 @@ impl TransceiverShared {
             }),
             sendable: AtomicBool::new(false),
             sender_events: Arc::new(Hub::new(None)),
-            frames: Arc::new(Hub::bounded(QueueLimit {
-                keyframes: kind == MediaKind::Video,
-                ..FRAME_QUEUE_LIMIT
+            frames: Arc::new(Hub::bounded(if kind == MediaKind::Video {
+                &VIDEO_FRAME_QUEUE_LIMIT
+            } else {
+                &FRAME_QUEUE_LIMIT
             })),
-            tone_changes: Arc::new(Hub::bounded(TONE_QUEUE_LIMIT)),
-            tones_received: Arc::new(Hub::bounded(TONE_QUEUE_LIMIT)),
+            overflow_request: Mutex::new(None),
+            tone_changes: Arc::new(Hub::bounded(&TONE_QUEUE_LIMIT)),
+            tones_received: Arc::new(Hub::bounded(&TONE_QUEUE_LIMIT)),
             link,
             queued_frames: AtomicUsize::new(0),
             queued_bytes: AtomicUsize::new(0),

@@ -111,12 +111,9 @@ pub(crate) struct MediaTask {
     connected: bool,
     /// Frames were published quietly since the readers were last woken.
     unwoken: bool,
-    /// When a keyframe was last asked for because a frame queue
-    /// overflowed, by transceiver (at most one per
-    /// [`OVERFLOW_KEYFRAME_INTERVAL`]).
-    overflow_requests: Vec<(TransceiverId, Instant)>,
-    /// Frames the core refused since the last [`end_burst`](Self::end_burst).
-    dropped_in_burst: u64,
+    /// Frames the core refused since the last [`end_burst`](Self::end_burst)
+    /// (a burst is at most a few thousand operations).
+    dropped_in_burst: u32,
 }
 
 /// A frame queue that overflowed asks the peer for a keyframe at most
@@ -143,7 +140,6 @@ impl MediaTask {
             transceivers: Vec::new(),
             connected: false,
             unwoken: false,
-            overflow_requests: Vec::new(),
             dropped_in_burst: 0,
         }
     }
@@ -443,11 +439,18 @@ impl MediaTask {
     /// [`OVERFLOW_KEYFRAME_INTERVAL`].
     fn overflow_keyframe(&mut self, core: &mut Core, id: TransceiverId) {
         let now = Instant::now();
-        let last = self.overflow_requests.iter_mut().find(|(t, _)| *t == id);
-        match last {
-            Some((_, at)) if now.duration_since(*at) < OVERFLOW_KEYFRAME_INTERVAL => return,
-            Some((_, at)) => *at = now,
-            None => self.overflow_requests.push((id, now)),
+        let Some(shared) = self.get(id) else {
+            return;
+        };
+        {
+            let mut last = shared
+                .overflow_request
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| now.duration_since(at) < OVERFLOW_KEYFRAME_INTERVAL) {
+                return;
+            }
+            *last = Some(now);
         }
         tracing::debug!("a frame reader fell behind: asking for a keyframe");
         if let Err(e) = core.request_keyframe(now, id) {
@@ -481,7 +484,7 @@ impl MediaTask {
             op.keyframe,
         ) {
             tracing::debug!("frame dropped: {e}");
-            self.dropped_in_burst += 1;
+            self.dropped_in_burst = self.dropped_in_burst.saturating_add(1);
             if let Some(s) = shared {
                 s.dropped_frames.fetch_add(1, Ordering::Relaxed);
             }
@@ -510,7 +513,7 @@ impl MediaTask {
 
     /// The connection ended: every sender's and receiver's stream ends.
     pub(crate) fn end(&mut self) {
-        self.link.closed.store(true, Ordering::Release);
+        self.link.commands.mark_closing();
         self.connected = false;
         for t in &self.transceivers {
             t.sendable.store(false, Ordering::Release);
@@ -555,7 +558,6 @@ mod tests {
         let mut task = MediaTask::new(Link {
             commands,
             ops: Arc::new(OpQueue::default()),
-            closed: Arc::default(),
         });
         let (tx, rx) = oneshot::channel();
         task.run(
@@ -592,7 +594,6 @@ mod tests {
         let mut task = MediaTask::new(Link {
             commands,
             ops: Arc::new(OpQueue::default()),
-            closed: Arc::default(),
         });
         let (tx, rx) = oneshot::channel();
         task.run(
