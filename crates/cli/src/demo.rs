@@ -72,10 +72,13 @@ async fn run_bot(mut bot: BotHandle) {
         };
         match signal {
             Signal::Offer { sdp } => {
-                // A call that failed (and closed itself) starts anew.
+                // A call that failed (and is closing itself) starts anew.
                 let mut existing = calls.get(&from).cloned();
                 if let Some(pc) = &existing
-                    && pc.connection_state().await == PeerConnectionState::Closed
+                    && matches!(
+                        pc.connection_state().await,
+                        PeerConnectionState::Closed | PeerConnectionState::Failed
+                    )
                 {
                     existing = None;
                 }

@@ -94,8 +94,9 @@ pub(crate) enum Command {
 #[derive(Default)]
 pub(crate) struct CommandQueue {
     state: std::sync::Mutex<CommandState>,
-    /// `close()` was called (set first thing by it, before the task hears
-    /// of it): the media handles refuse work from then on.
+    /// The connection's task ended the media session (`close()`, the last
+    /// handle dropped, or the task's end): the media handles refuse work
+    /// from then on.
     closing: std::sync::atomic::AtomicBool,
     /// Wakes the task after a push or the hang-up.
     ready: tokio::sync::Notify,
@@ -129,7 +130,7 @@ impl CommandQueue {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
-    /// Whether `close()` was called.
+    /// Whether the media session ended (see `closing`).
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(std::sync::atomic::Ordering::Acquire)
     }

@@ -380,6 +380,9 @@ impl<E: Clone + Weight> Hub<E> {
         let backlog = state.backlog.take().unwrap_or_else(Unread::new);
         let queue = Arc::new(Queue::new(backlog, state.closed));
         if !state.closed {
+            // Subscriptions dropped since the last publish go now: a hub
+            // that rarely publishes (tones) is bounded by the live handles.
+            state.subscribers.retain(|q| Arc::strong_count(q) > 1);
             state.subscribers.push(Arc::clone(&queue));
         }
         Subscription {
@@ -535,6 +538,16 @@ mod tests {
         let got = drain(&s);
         assert_eq!(got.len(), 3);
         assert_eq!(got[0], Frame(27, false, 300, 7));
+    }
+
+    #[test]
+    fn subscribing_forgets_dropped_subscriptions_of_a_quiet_hub() {
+        let hub: Arc<Hub<Frame>> = Arc::new(Hub::bounded(&AUDIO));
+        for _ in 0..1000 {
+            drop(hub.subscribe());
+        }
+        let _live = hub.subscribe();
+        assert_eq!(hub.lock().subscribers.len(), 1);
     }
 
     #[test]

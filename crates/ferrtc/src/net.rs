@@ -309,10 +309,13 @@ mod tests {
     #[tokio::test]
     async fn own_sockets_ask_for_a_receive_buffer_that_holds_a_window() {
         let sockets = Sockets::bind(&[Ipv4Addr::LOCALHOST.into()], None).unwrap();
-        let cap = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        let Some(cap) = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
-            .unwrap_or(0);
+        else {
+            eprintln!("skipped: /proc/sys/net/core/rmem_max unreadable");
+            return;
+        };
         let got = sockets.sockets[0].1.recv_buffer_size().unwrap();
         // Linux doubles the request for its bookkeeping, capped at rmem_max.
         assert!(

@@ -94,7 +94,8 @@ impl PeerConnection {
         if !self.media.can_insert_dtmf(sender) {
             return Err(MediaError::NotSending(
                 sender,
-                "no telephone-event negotiated at the audio codec's clock rate",
+                "no telephone-event negotiated at the audio codec's clock rate, \
+                 or DTLS has not keyed SRTP yet",
             )
             .into());
         }

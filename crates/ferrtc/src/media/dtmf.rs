@@ -61,7 +61,8 @@ pub struct DtmfSender {
 }
 
 impl Clone for DtmfSender {
-    /// Another handle of the same DTMF sender, without a subscription yet.
+    /// Another handle of the same DTMF sender, which gets the `tonechange`s
+    /// fired from now on.
     fn clone(&self) -> Self {
         DtmfSender::new(Arc::clone(&self.shared))
     }

@@ -86,7 +86,7 @@ impl Weight for EncodedFrame {
 #[derive(Debug, Clone)]
 #[doc(alias = "RTCTrackEvent")]
 pub struct TrackEvent {
-    /// `receiver`: a handle without a subscription of its own.
+    /// `receiver`: a handle without a frame subscription of its own yet.
     pub receiver: RtpReceiver,
     /// `transceiver`.
     pub transceiver: RtpTransceiver,

@@ -52,7 +52,8 @@ pub struct RtpReceiver {
 }
 
 impl Clone for RtpReceiver {
-    /// Another handle of the receiver, without a subscription yet.
+    /// Another handle of the receiver: no frame subscription until its first
+    /// `recv_frame`; tones heard from now on.
     fn clone(&self) -> Self {
         RtpReceiver::new(Arc::clone(&self.shared))
     }

@@ -107,7 +107,7 @@ impl RtpTransceiver {
         RtpSender::new(Arc::clone(&self.shared))
     }
 
-    /// `receiver`: a handle without a subscription of its own.
+    /// `receiver`: a handle without a frame subscription of its own yet.
     pub fn receiver(&self) -> RtpReceiver {
         RtpReceiver::new(Arc::clone(&self.shared))
     }

@@ -25,6 +25,10 @@ pub(crate) struct UdpSocket {
     pub(crate) segments_cap: usize,
 }
 
+/// The smallest buffer [`UdpSocket::grow_buffers`] still asks for after
+/// refusals.
+const MIN_GROWN: usize = 256 * 1024;
+
 impl UdpSocket {
     /// Binds `addr` (non-blocking, with receive offload where there is one).
     /// Must be called within a tokio runtime.
@@ -115,19 +119,39 @@ impl UdpSocket {
         self.io.readable().await
     }
 
-    /// Asks the kernel for `bytes` of buffer each way (Linux caps it at
-    /// `net.core.rmem_max` / `wmem_max`). A burst that overflows the receive
-    /// buffer is lost in the kernel and costs a retransmission; a failure
-    /// here leaves the default and is only logged.
+    /// Asks the kernel for `bytes` of buffer each way. Linux caps the
+    /// request at `net.core.rmem_max` / `wmem_max` (208 KiB on a stock
+    /// kernel: raise them for bursts of small datagrams); the BSDs refuse
+    /// a request over their limit, so a refused size is halved until one
+    /// is taken (down to 256 KiB). A buffer left smaller than asked is
+    /// logged; nothing here fails the socket.
     pub(crate) fn grow_buffers(&self, bytes: usize) {
         let sock = || UdpSockRef::from(&self.io);
-        for (what, r) in [
-            ("receive", self.state.set_recv_buffer_size(sock(), bytes)),
-            ("send", self.state.set_send_buffer_size(sock(), bytes)),
-        ] {
-            if let Err(e) = r {
-                tracing::debug!("UDP {what} buffer stays at the default: {e}");
+        let set = |what: &str, size: usize| match what {
+            "receive" => self.state.set_recv_buffer_size(sock(), size),
+            _ => self.state.set_send_buffer_size(sock(), size),
+        };
+        for what in ["receive", "send"] {
+            let mut size = bytes;
+            loop {
+                match set(what, size) {
+                    Ok(()) => break,
+                    Err(e) if size / 2 < MIN_GROWN => {
+                        tracing::debug!("UDP {what} buffer stays at the default: {e}");
+                        break;
+                    }
+                    Err(_) => size /= 2,
+                }
             }
+        }
+        // Linux reports twice the size it grants (its bookkeeping).
+        if let Ok(got) = self.state.recv_buffer_size(sock())
+            && got < bytes
+        {
+            tracing::debug!(
+                "UDP receive buffer is {got} B of the {bytes} B asked: bursts of small datagrams \
+                 may be lost in the kernel (raise net.core.rmem_max)"
+            );
         }
     }
 
