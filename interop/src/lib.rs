@@ -153,6 +153,50 @@ impl Coturn {
         coturn
     }
 
+    /// Starts `turnserver` as a TURN server on 127.0.0.1 and a free port,
+    /// relaying on 127.0.0.1 to loopback peers, with `auth` giving the
+    /// credential options (e.g. `--lt-cred-mech --user alice:secret
+    /// --realm ferrtc.test`, or `--use-auth-secret --static-auth-secret S
+    /// --realm ferrtc.test`); waits (up to 10 s) until it answers.
+    pub fn start_turn(auth: &[&str]) -> Coturn {
+        let port = free_udp_port();
+        let pidfile = std::env::temp_dir().join(format!("ferrtc-coturn-{port}.pid"));
+        let child = Command::new("turnserver")
+            .args([
+                "-n",
+                "--listening-ip",
+                "127.0.0.1",
+                "--relay-ip",
+                "127.0.0.1",
+            ])
+            .arg("--listening-port")
+            .arg(port.to_string())
+            .args(auth)
+            .args([
+                "--allow-loopback-peers",
+                "--no-tls",
+                "--no-dtls",
+                "--no-tcp",
+                "--no-cli",
+                "--log-file",
+                "stdout",
+                "--simple-log",
+                "--pidfile",
+            ])
+            .arg(pidfile)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("FERRTC_INTEROP=1 but `turnserver` could not start: {e}"));
+        let coturn = Coturn {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        coturn.wait_ready(Duration::from_secs(10));
+        coturn
+    }
+
     /// Waits until the server answers a bare Binding request (RFC 8489
     /// §5: type 0x0001, length 0, magic cookie, transaction id), so that
     /// tests measure the client, not coturn's start-up.
