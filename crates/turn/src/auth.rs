@@ -47,9 +47,8 @@ fn challenge<'a>(
 
 impl Auth {
     /// Credentials for the challenge in a 401 response (RFC 8489 §9.2.3):
-    /// `None` if it carries no REALM or NONCE. Prefers SHA-256 when the
-    /// server offers PASSWORD-ALGORITHMS (RFC 8656 §9.2 of RFC 8489's
-    /// §9.2.4 procedure).
+    /// `None` if it carries no REALM or NONCE. When the server offers
+    /// PASSWORD-ALGORITHMS, prefers SHA-256, else MD5 (RFC 8489 §9.2.4).
     pub(crate) fn from_challenge(
         msg: &Message<'_>,
         username: &str,
