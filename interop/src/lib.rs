@@ -124,33 +124,7 @@ impl Coturn {
     /// Starts `turnserver` and waits (up to 10 s) until it answers; panics
     /// (a test failure) if it cannot be started.
     pub fn start_stun_only() -> Coturn {
-        let port = free_udp_port();
-        let pidfile = std::env::temp_dir().join(format!("ferrtc-coturn-{port}.pid"));
-        let child = Command::new("turnserver")
-            .args(["-n", "--listening-ip", "127.0.0.1", "--listening-port"])
-            .arg(port.to_string())
-            .args([
-                "--no-tls",
-                "--no-dtls",
-                "--stun-only",
-                "--no-cli",
-                "--log-file",
-                "stdout",
-                "--simple-log",
-                "--pidfile",
-            ])
-            .arg(pidfile)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("FERRTC_INTEROP=1 but `turnserver` could not start: {e}"));
-        let coturn = Coturn {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        coturn.wait_ready(Duration::from_secs(10));
-        coturn
+        Coturn::spawn(&["--stun-only"])
     }
 
     /// Starts `turnserver` as a TURN server on 127.0.0.1 and a free port,
@@ -159,24 +133,29 @@ impl Coturn {
     /// --realm ferrtc.test`, or `--use-auth-secret --static-auth-secret S
     /// --realm ferrtc.test`); waits (up to 10 s) until it answers.
     pub fn start_turn(auth: &[&str]) -> Coturn {
+        let mut options = vec![
+            "--relay-ip",
+            "127.0.0.1",
+            "--allow-loopback-peers",
+            "--no-tcp",
+        ];
+        options.extend_from_slice(auth);
+        Coturn::spawn(&options)
+    }
+
+    /// `turnserver` on 127.0.0.1 and a free UDP port, without TLS, DTLS or
+    /// its CLI, logging nowhere, with `options` added; ready when it
+    /// answers a Binding request (up to 10 s).
+    fn spawn(options: &[&str]) -> Coturn {
         let port = free_udp_port();
         let pidfile = std::env::temp_dir().join(format!("ferrtc-coturn-{port}.pid"));
         let child = Command::new("turnserver")
-            .args([
-                "-n",
-                "--listening-ip",
-                "127.0.0.1",
-                "--relay-ip",
-                "127.0.0.1",
-            ])
-            .arg("--listening-port")
+            .args(["-n", "--listening-ip", "127.0.0.1", "--listening-port"])
             .arg(port.to_string())
-            .args(auth)
+            .args(options)
             .args([
-                "--allow-loopback-peers",
                 "--no-tls",
                 "--no-dtls",
-                "--no-tcp",
                 "--no-cli",
                 "--log-file",
                 "stdout",
