@@ -54,7 +54,8 @@ enum Command {
         /// Send every received message back on its channel, same type.
         #[arg(long)]
         echo: bool,
-        /// STUN server URL, `stun:HOST:PORT` (repeatable).
+        /// STUN or TURN server URL, `stun:HOST:PORT` or
+        /// `turn:HOST:PORT[?transport=udp]` (repeatable).
         #[arg(long = "ice-server", value_name = "URL")]
         ice_servers: Vec<String>,
         /// Username of the `--ice-server`s (W3C `RTCIceServer.username`).
@@ -63,6 +64,9 @@ enum Command {
         /// Credential of the `--ice-server`s (W3C `RTCIceServer.credential`).
         #[arg(long, value_name = "C")]
         ice_credential: Option<String>,
+        /// Use relayed candidates only (W3C `iceTransportPolicy: "relay"`).
+        #[arg(long)]
+        relay_only: bool,
         /// Send a media file as a track, paced at its rate and looped
         /// (repeatable): IVF (VP8, VP9, AV1), Ogg Opus, H.264 Annex B
         /// (`.h264`, `.264`).
@@ -186,6 +190,7 @@ fn main() -> ExitCode {
             ice_servers,
             ice_username,
             ice_credential,
+            relay_only,
             play,
             record,
             dtmf,
@@ -200,9 +205,12 @@ fn main() -> ExitCode {
                 }
                 return ExitCode::from(UNSUPPORTED);
             }
-            // Relayed candidates need a TURN client, which is not built.
-            if ice_servers.iter().any(|u| u.starts_with("turn")) {
-                return unsupported("TURN servers in `--ice-server`");
+            // The TURN client speaks UDP to its server.
+            if ice_servers
+                .iter()
+                .any(|u| u.starts_with("turns:") || u.contains("transport=tcp"))
+            {
+                return unsupported("TURN over TCP or TLS in `--ice-server`");
             }
             let mut files = Vec::new();
             for path in &play {
@@ -231,6 +239,7 @@ fn main() -> ExitCode {
                 ice_servers,
                 ice_username,
                 ice_credential,
+                relay_only,
                 play: files,
                 record,
                 dtmf,

@@ -23,12 +23,14 @@ pub struct PeerOptions {
     pub channels: Vec<String>,
     /// Echo every message back on its channel.
     pub echo: bool,
-    /// `--ice-server` URLs (STUN).
+    /// `--ice-server` URLs (STUN and TURN).
     pub ice_servers: Vec<String>,
     /// `--ice-username`, given to every `--ice-server`.
     pub ice_username: Option<String>,
     /// `--ice-credential`, given to every `--ice-server`.
     pub ice_credential: Option<String>,
+    /// `--relay-only`: W3C `iceTransportPolicy: "relay"`.
+    pub relay_only: bool,
     /// `--play` files, read.
     pub play: Vec<crate::play::PlayFile>,
     /// `--record` directory.
@@ -94,8 +96,14 @@ pub fn connect(opts: &PeerOptions) -> Result<PeerConnection, ferrtc::Error> {
             credential: opts.ice_credential.clone(),
         })
         .collect();
+    let ice_transport_policy = if opts.relay_only {
+        ferrtc::IceTransportPolicy::Relay
+    } else {
+        ferrtc::IceTransportPolicy::All
+    };
     PeerConnection::new(Configuration {
         ice_servers,
+        ice_transport_policy,
         ..Configuration::default()
     })
 }

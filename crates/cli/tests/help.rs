@@ -70,6 +70,7 @@ fn the_built_commands_and_peer_flags_are_listed() {
         "--ice-server",
         "--ice-username",
         "--ice-credential",
+        "--relay-only",
         "--play",
         "--record",
         "--dtmf",
@@ -82,11 +83,11 @@ fn the_built_commands_and_peer_flags_are_listed() {
 fn what_is_not_built_exits_with_a_usage_error() {
     for args in [
         &["turn"][..],
-        &["peer", "--relay-only"],
         &["peer", "--play", "x.webm"],
         &["peer", "--dtmf", "12x"],
         &["peer", "--signal", "ws://127.0.0.1:8080/ws"],
-        &["peer", "--ice-server", "turn:127.0.0.1:3478"],
+        &["peer", "--ice-server", "turns:127.0.0.1:5349"],
+        &["peer", "--ice-server", "turn:127.0.0.1:3478?transport=tcp"],
         &["send", "f", "--signal", "ws://127.0.0.1:8080/ws"],
     ] {
         let out = ferrtc(args);

@@ -27,6 +27,10 @@ pub struct Config {
     pub certificate: Option<Certificate>,
     /// STUN servers, resolved, for server-reflexive candidates.
     pub stun_servers: Vec<SocketAddr>,
+    /// TURN servers, resolved, for relayed candidates (RFC 8656 over UDP).
+    /// [`ferrtc_ice::AgentConfig::relay_only`] in [`Self::ice`] is the W3C
+    /// `iceTransportPolicy: "relay"`.
+    pub turn_servers: Vec<TurnServer>,
     /// Bundle policy (W3C `bundlePolicy`).
     pub bundle_policy: BundlePolicy,
     /// Largest message this side accepts (`a=max-message-size`, RFC 8841 §6).
@@ -66,6 +70,7 @@ impl Default for Config {
             rng_seed: None,
             certificate: None,
             stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
             bundle_policy: BundlePolicy::MaxBundle,
             max_message_size: 256 * 1024,
             max_channels: ferrtc_datachannel::DEFAULT_MAX_CHANNELS,
@@ -92,11 +97,34 @@ impl std::fmt::Debug for Config {
             .field("rng_seed", &self.rng_seed.is_some())
             .field("certificate", &self.certificate.is_some())
             .field("stun_servers", &self.stun_servers)
+            .field("turn_servers", &self.turn_servers)
             .field("bundle_policy", &self.bundle_policy)
             .field("max_message_size", &self.max_message_size)
             .field("media", &self.media)
             .field("max_channels", &self.max_channels)
             .field("peer_identity", &self.peer_identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A TURN server with its long-term credentials (W3C `RTCIceServer` with a
+/// `turn:` URL, resolved).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// The server's UDP address.
+    pub server: SocketAddr,
+    /// `RTCIceServer.username`.
+    pub username: String,
+    /// `RTCIceServer.credential`.
+    pub credential: String,
+}
+
+impl std::fmt::Debug for TurnServer {
+    /// The credential stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnServer")
+            .field("server", &self.server)
+            .field("username", &self.username)
             .finish_non_exhaustive()
     }
 }

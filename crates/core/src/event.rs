@@ -51,6 +51,18 @@ pub enum Event {
     IceGatheringStateChange(IceGatheringState),
     /// `iceconnectionstatechange`.
     IceConnectionStateChange(IceConnectionState),
+    /// `icecandidateerror` (W3C `RTCPeerConnectionIceErrorEvent`): a TURN
+    /// server gave no relayed candidate.
+    #[doc(alias = "RTCPeerConnectionIceErrorEvent")]
+    IceCandidateError {
+        /// The server's address.
+        server: std::net::SocketAddr,
+        /// `errorCode`: the STUN error code of its answer (401 for wrong
+        /// credentials, ...), or 701 when it did not answer.
+        error_code: u16,
+        /// `errorText`.
+        error_text: String,
+    },
     /// `connectionstatechange`.
     ConnectionStateChange(PeerConnectionState),
     /// `signalingstatechange`.

@@ -41,7 +41,7 @@ mod media;
 pub mod fuzzing;
 mod stats;
 
-pub use config::{BundlePolicy, Config};
+pub use config::{BundlePolicy, Config, TurnServer};
 pub use connection::{ConnectionStats, PeerConnection, Transmit};
 pub use error::{Cause, Error};
 pub use event::{

@@ -39,8 +39,8 @@ pub enum IceTransportPolicy {
     /// Every candidate type.
     #[default]
     All,
-    /// Relayed candidates only (needs TURN, which is not there yet: no
-    /// candidate will be gathered).
+    /// Relayed candidates only: host and server-reflexive candidates are
+    /// neither signalled nor paired (the sockets only talk to TURN servers).
     Relay,
 }
 

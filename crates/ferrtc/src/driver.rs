@@ -215,6 +215,8 @@ const _: () = assert!(std::mem::size_of::<Command>() <= 24);
 /// The payload of [`Command::SetStunServers`].
 pub(crate) struct StunUpdate {
     pub(crate) servers: Vec<std::net::SocketAddr>,
+    /// The TURN servers, resolved, with their credentials.
+    pub(crate) turn: Vec<ferrtc_core::TurnServer>,
     pub(crate) generation: u64,
     pub(crate) reply: Option<Reply<()>>,
 }
@@ -685,6 +687,15 @@ impl Driver {
             Event::IceCandidate(c) => PeerConnectionEvent::IceCandidate(c),
             Event::IceGatheringStateChange(s) => PeerConnectionEvent::IceGatheringStateChange(s),
             Event::IceConnectionStateChange(s) => PeerConnectionEvent::IceConnectionStateChange(s),
+            Event::IceCandidateError {
+                server,
+                error_code,
+                error_text,
+            } => PeerConnectionEvent::IceCandidateError {
+                server,
+                error_code,
+                error_text,
+            },
             Event::ConnectionStateChange(s) => {
                 // DTLS connected (the certificate is checked) or failed.
                 self.publish_identity(false);
@@ -955,6 +966,7 @@ impl Driver {
     fn set_stun_servers(
         &mut self,
         servers: Vec<std::net::SocketAddr>,
+        turn: Vec<ferrtc_core::TurnServer>,
         generation: u64,
         reply: Option<Reply<()>>,
     ) {
@@ -962,9 +974,11 @@ impl Driver {
             tracing::debug!("STUN servers of an earlier configuration ignored");
             Ok(())
         } else {
+            let now = Instant::now();
             let result = self
                 .core
-                .set_stun_servers(Instant::now(), servers)
+                .set_stun_servers(now, servers)
+                .and_then(|()| self.core.set_turn_servers(now, turn))
                 .map_err(Error::from);
             // A failed configuration does not count: lookups of the one
             // the core still has may still land.
@@ -1041,10 +1055,11 @@ impl Driver {
             Command::SetStunServers(update) => {
                 let StunUpdate {
                     servers,
+                    turn,
                     generation,
                     reply,
                 } = *update;
-                self.set_stun_servers(servers, generation, reply);
+                self.set_stun_servers(servers, turn, generation, reply);
             }
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice(Instant::now()).map_err(Error::from));

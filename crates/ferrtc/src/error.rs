@@ -24,6 +24,13 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A TURN URL in `iceServers` without a username or credential (W3C
+    /// webrtc-pc §4.4.1.6: `InvalidAccessError`).
+    #[error("TURN server {url:?} needs a username and a credential")]
+    MissingTurnCredentials {
+        /// The URL.
+        url: String,
+    },
     /// `setConfiguration` tried to change what cannot change after
     /// creation (W3C `InvalidModificationError`).
     #[error("cannot change {0} of an existing connection")]
@@ -48,6 +55,7 @@ impl Error {
             Error::Core(e) => e.name(),
             Error::Io(_) => "OperationError",
             Error::InvalidIceServer { .. } => "SyntaxError",
+            Error::MissingTurnCredentials { .. } => "InvalidAccessError",
             Error::InvalidModification(_) => "InvalidModificationError",
             Error::NotUtf8 => "TypeError",
             Error::Range(_) => "RangeError",

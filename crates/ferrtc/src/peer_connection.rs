@@ -33,6 +33,18 @@ pub enum PeerConnectionEvent {
     IceGatheringStateChange(IceGatheringState),
     /// `iceconnectionstatechange`.
     IceConnectionStateChange(IceConnectionState),
+    /// `icecandidateerror` (W3C `RTCPeerConnectionIceErrorEvent`): a TURN
+    /// server gave no relayed candidate.
+    #[doc(alias = "RTCPeerConnectionIceErrorEvent")]
+    IceCandidateError {
+        /// The server's address (W3C `url` names it by URL).
+        server: std::net::SocketAddr,
+        /// `errorCode`: the server's STUN error code (401: wrong
+        /// credentials), or 701 when it did not answer.
+        error_code: u16,
+        /// `errorText`.
+        error_text: String,
+    },
     /// `connectionstatechange`.
     ConnectionStateChange(PeerConnectionState),
     /// `signalingstatechange`.
@@ -171,6 +183,8 @@ impl PeerConnection {
         config.certificate = configuration.certificates.first().cloned();
         config.bundle_policy = configuration.bundle_policy;
         config.stun_servers = stun.ready.clone();
+        config.turn_servers = stun.turn_ready.clone();
+        config.ice.relay_only = configuration.ice_transport_policy == IceTransportPolicy::Relay;
         config.peer_identity = configuration.peer_identity.clone();
         let mut core = Core::new(
             config,
@@ -186,10 +200,10 @@ impl PeerConnection {
             local_addresses()
         };
         let sockets = Sockets::bind(&addresses, mux)?;
-        if configuration.ice_transport_policy == IceTransportPolicy::All {
-            for addr in sockets.local_addrs() {
-                core.add_local_host(std::time::Instant::now(), addr)?;
-            }
+        // With the relay policy the sockets still reach the TURN servers;
+        // the agent keeps their host candidates to itself.
+        for addr in sockets.local_addrs() {
+            core.add_local_host(std::time::Instant::now(), addr)?;
         }
         let (tx, rx) = CommandQueue::new_pair();
         let events = Arc::new(Hub::new(None));
@@ -498,6 +512,7 @@ impl PeerConnection {
         }
         let stun = StunServers::of(&configuration)?;
         let servers = stun.ready.clone();
+        let turn = stun.turn_ready.clone();
         let (tx, rx) = oneshot::channel();
         let generation = {
             // The generation and the command together: the task gets
@@ -508,6 +523,7 @@ impl PeerConnection {
                 .commands
                 .send(Command::SetStunServers(Box::new(StunUpdate {
                     servers,
+                    turn,
                     generation,
                     reply: Some(tx),
                 })))

@@ -1,8 +1,9 @@
-//! The STUN servers of a configuration: IP literals apply at once, host
-//! names are looked up in a task of their own (`tokio::net::lookup_host`,
-//! with a timeout), so that neither the runtime nor the connection's setup
-//! waits for DNS. The addresses found join the literals when they arrive;
-//! a name that does not resolve is logged and left out.
+//! The STUN and TURN servers of a configuration: IP literals apply at
+//! once, host names are looked up in a task of their own
+//! (`tokio::net::lookup_host`, with a timeout), so that neither the runtime
+//! nor the connection's setup waits for DNS. The addresses found join the
+//! literals when they arrive; a name that does not resolve is logged and
+//! left out.
 
 use std::future::Future;
 use std::io;
@@ -10,33 +11,82 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::Error;
-use crate::config::{Configuration, ServerUrl};
+use crate::config::{Configuration, IceServer, ServerUrl};
+use ferrtc_core::TurnServer;
 use crate::driver::{Command, CommandQueue, StunUpdate};
 
 /// How long the lookup of one STUN server name may take.
 pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The STUN servers of a configuration.
+/// The STUN and TURN servers of a configuration.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct StunServers {
-    /// Servers given as IP literals: usable at once.
+    /// STUN servers given as IP literals: usable at once.
     pub(crate) ready: Vec<SocketAddr>,
-    /// Servers given by name, with their ports: looked up later.
+    /// STUN servers given by name, with their ports: looked up later.
     pub(crate) names: Vec<(String, u16)>,
+    /// TURN servers (UDP) given as IP literals, with their credentials.
+    pub(crate) turn_ready: Vec<TurnServer>,
+    /// TURN servers (UDP) given by name: looked up later.
+    pub(crate) turn_names: Vec<TurnName>,
+}
+
+/// A TURN server given by name, and its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TurnName {
+    host: String,
+    port: u16,
+    username: String,
+    credential: String,
 }
 
 impl StunServers {
     /// Parses the configuration's ICE server URLs (errors for those that
-    /// do not parse); TURN URLs are checked and logged (the TURN client is
-    /// not there yet).
+    /// do not parse, and for TURN URLs without a username and credential:
+    /// W3C webrtc-pc §4.4.1.6 `InvalidAccessError`). TURN over TCP or TLS
+    /// is checked and logged, not used (the client speaks UDP).
     pub(crate) fn of(configuration: &Configuration) -> Result<Self, Error> {
         let mut servers = StunServers::default();
-        for url in configuration.ice_servers.iter().flat_map(|s| &s.urls) {
-            let parsed = ServerUrl::parse(url)?;
-            if let ServerUrl::Turn { .. } = parsed {
-                tracing::warn!("TURN server {url} accepted but not used yet");
-                continue;
+        for server in &configuration.ice_servers {
+            for url in &server.urls {
+                servers.add(server, url)?;
             }
+        }
+        Ok(servers)
+    }
+
+    fn add(&mut self, server: &IceServer, url: &str) -> Result<(), Error> {
+        let parsed = ServerUrl::parse(url)?;
+        if let ServerUrl::Turn { tcp, tls, .. } = parsed {
+            let (Some(username), Some(credential)) = (&server.username, &server.credential) else {
+                return Err(Error::MissingTurnCredentials {
+                    url: url.to_owned(),
+                });
+            };
+            if tcp || tls {
+                tracing::warn!("TURN server {url}: TCP and TLS are not supported yet, not used");
+                return Ok(());
+            }
+            match parsed.literal() {
+                Some(addr) => self.turn_ready.push(TurnServer {
+                    server: addr,
+                    username: username.clone(),
+                    credential: credential.clone(),
+                }),
+                None => {
+                    let (host, port) = parsed.host_port();
+                    self.turn_names.push(TurnName {
+                        host: host.to_owned(),
+                        port,
+                        username: username.clone(),
+                        credential: credential.clone(),
+                    });
+                }
+            }
+            return Ok(());
+        }
+        {
+            let servers = self;
             match parsed.literal() {
                 Some(addr) => servers.ready.push(addr),
                 None => {
@@ -45,7 +95,7 @@ impl StunServers {
                 }
             }
         }
-        Ok(servers)
+        Ok(())
     }
 }
 
@@ -117,12 +167,26 @@ pub(crate) fn spawn_lookups(
     generation: u64,
     commands: std::sync::Weak<CommandQueue>,
 ) {
-    if servers.names.is_empty() {
+    if servers.names.is_empty() && servers.turn_names.is_empty() {
         return;
     }
     tokio::spawn(async move {
         let found = resolve(&servers.names, LOOKUP_TIMEOUT, system_lookup).await;
-        if found.is_empty() {
+        let mut turn = servers.turn_ready;
+        let mut turn_found = false;
+        for t in &servers.turn_names {
+            let name = [(t.host.clone(), t.port)];
+            // The first address of each name: one allocation per server.
+            if let Some(addr) = resolve(&name, LOOKUP_TIMEOUT, system_lookup).await.first() {
+                turn_found = true;
+                turn.push(TurnServer {
+                    server: *addr,
+                    username: t.username.clone(),
+                    credential: t.credential.clone(),
+                });
+            }
+        }
+        if found.is_empty() && !turn_found {
             return;
         }
         let mut all = servers.ready;
@@ -131,6 +195,7 @@ pub(crate) fn spawn_lookups(
         if let Some(commands) = commands.upgrade() {
             let _ = commands.send(Command::SetStunServers(Box::new(StunUpdate {
                 servers: all,
+                turn,
                 generation,
                 reply: None,
             })));

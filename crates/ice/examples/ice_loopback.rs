@@ -152,15 +152,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Data path: A pings through its selected pair, B echoes, A times the round trip.
         if connected_at.is_some() && pings_sent == rtts.len() {
             let ping = format!("ping {pings_sent}");
-            let t = a.agent.send(ping.as_bytes())?;
-            a.send_from(t.source, t.destination, ping.as_bytes())?;
+            let mut datagram = ping.clone().into_bytes();
+            let t = a.agent.send(&mut datagram)?;
+            a.send_from(t.source, t.destination, &datagram)?;
             pings_sent += 1;
             ping_sent_at = Instant::now();
         }
         let mut at_b = Vec::new();
         b.receive(now, &mut rx, &mut at_b)?;
-        for d in at_b {
-            let t = b.agent.send(&d)?;
+        for mut d in at_b {
+            let t = b.agent.send(&mut d)?;
             b.send_from(t.source, t.destination, &d)?;
         }
         let mut at_a = Vec::new();

@@ -126,6 +126,9 @@ pub struct AgentConfig {
     pub max_pairs: usize,
     /// Most local host addresses.
     pub max_local_hosts: usize,
+    /// W3C `iceTransportPolicy: "relay"`: only relayed candidates are
+    /// signalled and paired; host sockets only talk to TURN servers.
+    pub relay_only: bool,
 }
 
 impl Default for AgentConfig {
@@ -148,6 +151,7 @@ impl Default for AgentConfig {
             max_remote_candidates: 64,
             max_pairs: 100,
             max_local_hosts: 16,
+            relay_only: false,
         }
     }
 }

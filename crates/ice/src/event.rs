@@ -116,6 +116,17 @@ pub enum Event {
     },
     /// A (new) pair was selected (W3C `selectedcandidatepairchange`).
     SelectedPairChange(Box<SelectedPair>),
+    /// A TURN server gave no relayed candidate (W3C `icecandidateerror`,
+    /// `RTCPeerConnectionIceErrorEvent`).
+    CandidateError {
+        /// The server.
+        server: SocketAddr,
+        /// The STUN error code of its answer (e.g. 401), or 701 when it
+        /// did not answer (W3C).
+        code: u16,
+        /// Why, in words.
+        text: String,
+    },
     /// A role conflict switched the agent's role (RFC 8445 §7.3.1.1).
     RoleChange {
         /// Whether the agent is now controlling.

@@ -5,7 +5,7 @@
 //! - [`Agent`]: the ICE agent, full or lite, for one component over UDP.
 //!   It owns no socket and reads no clock: see its polling order.
 //!
-//! What the agent does: host and server-reflexive gathering, pairing and
+//! What the agent does: host, server-reflexive and relayed gathering, pairing and
 //! pair priorities (RFC 8445 §6.1.2), the frozen/waiting algorithm with Ta
 //! pacing and a triggered-check queue, STUN retransmissions (RFC 8489
 //! §6.2.1), short-term credentials with MESSAGE-INTEGRITY and FINGERPRINT,
@@ -28,7 +28,14 @@
 //! - a controlled agent with valid pairs that is never nominated fails
 //!   after the consent timeout without checks from the peer.
 //!
-//! Not implemented: TURN relayed candidates, TCP candidates (RFC 6544,
+//! Relayed candidates: [`Agent::add_turn_server`] makes one TURN allocation
+//! (RFC 8656, over UDP) per server; its relayed address is a base like a
+//! host, its datagrams wrapped in ChannelData or Send indications on the
+//! way out and unwrapped on the way in, so a relayed pair is checked,
+//! nominated and kept by consent like any other. [`AgentConfig::relay_only`]
+//! is the W3C `iceTransportPolicy: "relay"`.
+//!
+//! Not implemented: TURN over TCP or TLS, TCP candidates (RFC 6544,
 //! refused), mDNS name resolution (`.local` candidates are refused), more
 //! than one component, consent checks by a lite agent.
 #![forbid(unsafe_code)]
@@ -87,6 +94,10 @@ pub enum Error {
     /// No pair is selected (yet, or consent was lost): data cannot be sent.
     #[error("no selected candidate pair")]
     NotConnected,
+    /// The TURN allocation of the selected pair did not take the datagram
+    /// (no permission for the peer yet, or the allocation is gone).
+    #[error("the TURN relay of the selected pair refused the datagram")]
+    RelayRefused,
     /// The agent is closed.
     #[error("the ICE agent is closed")]
     Closed,

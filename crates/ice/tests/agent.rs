@@ -187,7 +187,7 @@ fn an_authenticated_check_from_an_unknown_address_is_answered_and_checked_back()
     assert_eq!(selected.destination, sa(PEER));
     assert_eq!(selected.remote.kind(), CandidateType::PeerReflexive);
     assert_eq!(a.connection_state(), ConnectionState::Connected);
-    assert_eq!(a.send(b"hi").unwrap().destination, sa(PEER));
+    assert_eq!(a.send(&mut b"hi".to_vec()).unwrap().destination, sa(PEER));
 }
 
 #[test]
@@ -345,7 +345,7 @@ fn close_stops_everything() {
     a.close();
     assert_eq!(drain(&mut a, now).len(), 0);
     assert_eq!(a.poll_timeout(), None);
-    assert_eq!(a.send(b"x"), Err(Error::Closed));
+    assert_eq!(a.send(&mut b"x".to_vec()), Err(Error::Closed));
     assert_eq!(a.connection_state(), ConnectionState::Closed);
     let last = std::iter::from_fn(|| a.poll_event()).last();
     assert_eq!(

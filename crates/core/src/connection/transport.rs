@@ -98,6 +98,30 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// Replaces the TURN servers (W3C `setConfiguration`, or a TURN server
+    /// name resolved): servers not known before allocate at once when
+    /// gathering has started, else at its start.
+    pub fn set_turn_servers(
+        &mut self,
+        now: Instant,
+        servers: Vec<crate::TurnServer>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        if self.gathering
+            && let Some(ice) = ice_at(&mut self.ice, now)
+        {
+            for t in servers
+                .iter()
+                .filter(|t| !self.config.turn_servers.contains(t))
+            {
+                ice.add_turn_server(t.server, &t.username, &t.credential)?;
+            }
+        }
+        self.config.turn_servers = servers;
+        self.process(now);
+        Ok(())
+    }
+
     /// Creates the ICE agent on the first description: the offerer
     /// controls (RFC 8445 §6.1.1; RFC 8829 §5.2.1).
     pub(super) fn ensure_ice(&mut self, now: Instant, controlling: bool) {
@@ -130,6 +154,9 @@ impl PeerConnection {
         }
         for server in &self.config.stun_servers {
             ice.add_stun_server(*server)?;
+        }
+        for t in &self.config.turn_servers {
+            ice.add_turn_server(t.server, &t.username, &t.credential)?;
         }
         Ok(())
     }
@@ -336,17 +363,23 @@ impl PeerConnection {
             self.stats.dropped_datagrams += 1;
             return;
         };
-        // ICE hands application data up whole (no relay framing yet), so
-        // what it passes is `datagram` itself.
+        // ICE hands direct application data up whole, so what it passes
+        // is `datagram` itself; data through a TURN relay comes unwrapped.
         match ice.handle_receive(now, source, destination, datagram) {
-            Receive::Data(_) => match classify(datagram) {
-                Demux::Dtls => self.handle_dtls(now, datagram),
-                Demux::Rtp => self.handle_rtp(now, datagram),
-                Demux::Stun | Demux::Other => self.stats.dropped_datagrams += 1,
-            },
+            Receive::Data(_) => self.demux(now, datagram),
+            Receive::Relayed(mut inner) => self.demux(now, &mut inner),
             Receive::Stun | Receive::Dropped(_) => {}
         }
         self.process(now);
+    }
+
+    /// RFC 7983 demultiplexing of application data from ICE.
+    fn demux(&mut self, now: Instant, datagram: &mut [u8]) {
+        match classify(datagram) {
+            Demux::Dtls => self.handle_dtls(now, datagram),
+            Demux::Rtp => self.handle_rtp(now, datagram),
+            Demux::Stun | Demux::Other => self.stats.dropped_datagrams += 1,
+        }
     }
 
     /// A DTLS datagram: its application records (SCTP packets) go to the
@@ -469,6 +502,14 @@ impl PeerConnection {
                 }
                 ferrtc_ice::Event::SelectedPairChange(p) => {
                     tracing::debug!("selected pair {} -> {}", p.source, p.destination);
+                }
+                ferrtc_ice::Event::CandidateError { server, code, text } => {
+                    tracing::warn!("TURN server {server}: no relayed candidate: {code} {text}");
+                    self.events.push_back(Event::IceCandidateError {
+                        server,
+                        error_code: code,
+                        error_text: text,
+                    });
                 }
                 _ => {}
             }

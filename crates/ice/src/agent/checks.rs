@@ -118,6 +118,10 @@ impl Agent {
         let Some(host) = self.hosts.iter().position(|h| h.addr == destination) else {
             return Receive::Dropped(DropReason::UnknownDestination);
         };
+        // W3C iceTransportPolicy "relay": host sockets only talk to servers.
+        if self.config.relay_only && self.hosts[host].relay.is_none() {
+            return Receive::Dropped(DropReason::UnknownDestination);
+        }
         let respond = |agent: &mut Agent, error: Option<u16>, key: Option<KeyRef>| {
             agent.queue(Out::Response {
                 tid,

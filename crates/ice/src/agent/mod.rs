@@ -15,6 +15,7 @@ mod checks;
 mod consent;
 mod nomination;
 mod pairs;
+mod relay;
 mod wire;
 
 #[cfg(test)]
@@ -45,6 +46,9 @@ pub enum Receive<'a> {
     Stun,
     /// Application data from a validated pair, for the layer above.
     Data(&'a [u8]),
+    /// Application data from a validated pair through a TURN relay
+    /// (unwrapped from ChannelData or a Data indication), for the layer above.
+    Relayed(Vec<u8>),
     /// Dropped and counted in [`Stats`].
     Dropped(DropReason),
 }
@@ -86,14 +90,27 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Application bytes received on validated pairs.
     pub bytes_received: u64,
+    /// TURN requests that failed (RFC 8656; an Allocate failure also
+    /// comes out as [`Event::CandidateError`]).
+    pub relay_request_failures: u64,
+    /// Datagrams a TURN allocation could not take (no permission yet, or
+    /// the allocation is gone).
+    pub relay_send_failures: u64,
 }
 
-/// A local host candidate: a socket address the caller owns.
+/// A local base: a host candidate (a socket address the caller owns) or a
+/// relayed candidate (an address on a TURN server, RFC 8445 §5.1.1.2,
+/// reached through the allocation `relay`). Checks and data leave from a
+/// base; a relayed base's datagrams are wrapped for its server on the way
+/// out and unwrapped on the way in, so pairing, checks and consent treat
+/// both alike.
 #[derive(Debug)]
 struct Host {
     candidate: Candidate,
     addr: SocketAddr,
     local_preference: u16,
+    /// For a relayed base, the index of its allocation in `Agent::relays`.
+    relay: Option<usize>,
 }
 
 /// A remote candidate with a usable IP address.
@@ -223,6 +240,8 @@ pub struct Agent {
     hosts: Vec<Host>,
     srflx: Vec<Candidate>,
     stun_servers: Vec<SocketAddr>,
+    turn_servers: Vec<relay::TurnServer>,
+    relays: Vec<relay::Relay>,
     remotes: Vec<Remote>,
     pairs: Vec<Pair>,
     triggered: VecDeque<usize>,
@@ -290,6 +309,8 @@ impl Agent {
             hosts: Vec::new(),
             srflx: Vec::new(),
             stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
+            relays: Vec::new(),
             remotes: Vec::new(),
             pairs: Vec::new(),
             triggered: VecDeque::new(),
@@ -350,8 +371,10 @@ impl Agent {
 
     /// The local candidates gathered so far (host and server-reflexive).
     pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
+        let relay_only = self.config.relay_only;
         self.hosts
             .iter()
+            .filter(move |h| !relay_only || h.relay.is_some())
             .map(|h| &h.candidate)
             .chain(self.srflx.iter())
     }
@@ -364,7 +387,9 @@ impl Agent {
     // ---- configuration inputs ----
 
     /// Adds a local socket address as a host candidate (RFC 8445 §5.1.1.1).
-    /// The candidate comes out as [`Event::LocalCandidate`].
+    /// The candidate comes out as [`Event::LocalCandidate`] (unless
+    /// [`AgentConfig::relay_only`]: the socket then only talks to TURN
+    /// servers).
     pub fn add_local_host(&mut self, addr: SocketAddr) -> Result<Candidate, Error> {
         self.check_open()?;
         if self.hosts.iter().any(|h| h.addr == addr) {
@@ -383,18 +408,24 @@ impl Agent {
             candidate: candidate.clone(),
             addr,
             local_preference,
+            relay: None,
         });
         self.set_gathering(GatheringState::Gathering);
-        self.push_event(Event::LocalCandidate(candidate.clone()));
+        if !self.config.relay_only {
+            self.push_event(Event::LocalCandidate(candidate.clone()));
+        }
         let host = self.hosts.len() - 1;
         if !self.config.lite {
-            for server in self.stun_servers.clone() {
-                self.start_gather(host, server);
+            if !self.config.relay_only {
+                for server in self.stun_servers.clone() {
+                    self.start_gather(host, server);
+                }
+                // Pair the new host with the remote candidates already known.
+                for r in 0..self.remotes.len() {
+                    self.add_pair(host, r);
+                }
             }
-            // Pair the new host with the remote candidates already known.
-            for r in 0..self.remotes.len() {
-                self.add_pair(host, r);
-            }
+            self.allocate_from(addr);
         }
         Ok(candidate)
     }
@@ -410,8 +441,13 @@ impl Agent {
             return Ok(());
         }
         self.stun_servers.push(server);
+        if self.config.relay_only {
+            return Ok(());
+        }
         for host in 0..self.hosts.len() {
-            self.start_gather(host, server);
+            if self.hosts[host].relay.is_none() {
+                self.start_gather(host, server);
+            }
         }
         Ok(())
     }
@@ -550,12 +586,17 @@ impl Agent {
         self.srflx.clear();
         self.gathering = GatheringState::New;
         for h in 0..self.hosts.len() {
-            let pref = self.hosts[h].local_preference;
-            let c = self.host_candidate(self.hosts[h].addr, pref);
+            let relayed = self.hosts[h].relay.is_some();
+            let c = match self.relay_candidate_again(h) {
+                Some(c) => c,
+                None => self.host_candidate(self.hosts[h].addr, self.hosts[h].local_preference),
+            };
             self.hosts[h].candidate = c.clone();
             self.set_gathering(GatheringState::Gathering);
-            self.push_event(Event::LocalCandidate(c));
-            if !self.config.lite {
+            if relayed || !self.config.relay_only {
+                self.push_event(Event::LocalCandidate(c));
+            }
+            if !self.config.lite && !relayed && !self.config.relay_only {
                 for server in self.stun_servers.clone() {
                     self.start_gather(h, server);
                 }
@@ -567,11 +608,14 @@ impl Agent {
         Ok(())
     }
 
-    /// Closes the agent: nothing more is sent; state `closed`.
+    /// Closes the agent: nothing more is sent but the deallocation of TURN
+    /// allocations (RFC 8656 §8.1); state `closed`.
     pub fn close(&mut self) {
         if self.state == ConnectionState::Closed {
             return;
         }
+        let now = self.now;
+        self.close_relays(now);
         self.out.clear();
         self.transactions.clear();
         self.triggered.clear();
@@ -581,19 +625,24 @@ impl Agent {
 
     // ---- data path ----
 
-    /// Routes an application datagram of `data.len()` bytes: the caller
-    /// sends `data` from `Transmit::source` to `Transmit::destination`.
-    /// Fails when no pair is selected or consent was lost (RFC 7675 §5.1).
-    pub fn send(&mut self, data: &[u8]) -> Result<Transmit, Error> {
+    /// Routes the application datagram in `buf`: the caller sends `buf`
+    /// from `Transmit::source` to `Transmit::destination`. On a pair
+    /// through a TURN relay `buf` is rewritten for the server (ChannelData
+    /// or a Send indication, RFC 8656; it may then hold a TURN message
+    /// that was waiting, the data following from
+    /// [`Self::poll_transmit`]). Fails when no pair is selected, consent
+    /// was lost (RFC 7675 §5.1), or the relay cannot take it.
+    pub fn send(&mut self, buf: &mut Vec<u8>) -> Result<Transmit, Error> {
         if self.state == ConnectionState::Closed {
             return Err(Error::Closed);
         }
         let s = self.selected.as_ref().ok_or(Error::NotConnected)?;
-        self.stats.bytes_sent += data.len() as u64;
-        Ok(Transmit {
+        let t = Transmit {
             source: s.pair.source,
             destination: s.pair.destination,
-        })
+        };
+        self.stats.bytes_sent += buf.len() as u64;
+        self.route(t, buf).ok_or(Error::RelayRefused)
     }
 
     /// A datagram arrived from `source` on the local socket `destination`.
@@ -608,6 +657,11 @@ impl Agent {
         self.now = now;
         if self.state == ConnectionState::Closed {
             return Receive::Dropped(DropReason::Closed);
+        }
+        if !self.relays.is_empty()
+            && let Some(r) = self.relay_of_datagram(source, destination, data)
+        {
+            return self.receive_relayed(now, r, source, data);
         }
         if !is_stun_message(data) {
             return self.receive_data(source, destination, data);
@@ -626,24 +680,29 @@ impl Agent {
         destination: SocketAddr,
         data: &'a [u8],
     ) -> Receive<'a> {
-        // Fast path: the selected pair.
-        let on_selected = self
-            .selected
-            .as_ref()
-            .is_some_and(|s| s.pair.destination == source && s.pair.source == destination);
-        let ok = on_selected
-            || self.pairs.iter().any(|p| {
-                (p.is_valid() || p.inbound_ok)
-                    && self.hosts[p.local].addr == destination
-                    && self.remotes[p.remote].addr == source
-            });
-        if ok {
+        if self.is_validated(source, destination) {
             self.stats.bytes_received += data.len() as u64;
             Receive::Data(data)
         } else {
             self.stats.dropped_unvalidated += 1;
             Receive::Dropped(DropReason::Unvalidated)
         }
+    }
+
+    /// Whether data from `source` to the local base `destination` is on a
+    /// validated pair (or one the peer checked, RFC 8445 §7.3.1.4).
+    fn is_validated(&self, source: SocketAddr, destination: SocketAddr) -> bool {
+        // Fast path: the selected pair.
+        let on_selected = self
+            .selected
+            .as_ref()
+            .is_some_and(|s| s.pair.destination == source && s.pair.source == destination);
+        on_selected
+            || self.pairs.iter().any(|p| {
+                (p.is_valid() || p.inbound_ok)
+                    && self.hosts[p.local].addr == destination
+                    && self.remotes[p.remote].addr == source
+            })
     }
 
     fn receive_stun(
@@ -677,11 +736,15 @@ impl Agent {
     /// Writes the next datagram to send into `buf` (cleared first) and says
     /// where it goes, or `None`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let _ = now;
         while let Some(out) = self.out.pop_front() {
-            if let Some(t) = self.write(out, buf) {
+            if let Some(t) = self.write(out, buf)
+                && let Some(t) = self.route(t, buf)
+            {
                 return Some(t);
             }
+        }
+        if let Some(t) = self.poll_relays(now, buf) {
+            return Some(t);
         }
         // Connected, the agent sends a check every few seconds: an idle
         // agent keeps no queue capacity.
@@ -728,6 +791,9 @@ impl Agent {
         }
         let mut t: Option<Instant> = None;
         let mut at = |i: Instant| t = Some(t.map_or(i, |t| t.min(i)));
+        if let Some(relays) = self.relays_timeout() {
+            at(relays);
+        }
         for tx in &self.transactions {
             at(tx.deadline);
         }
@@ -766,6 +832,7 @@ impl Agent {
             return;
         }
         self.expire_transactions(now);
+        self.relays_handle_timeout(now);
         if now >= self.next_check && self.has_check_work() {
             self.send_next_check(now);
             self.next_check = now + self.config.ta;

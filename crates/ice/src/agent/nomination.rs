@@ -147,6 +147,8 @@ impl Agent {
         self.previous_local = None;
         self.transactions
             .retain(|t| !matches!(t.kind, TxnKind::Consent));
+        // Through a relay, data goes as ChannelData from now on.
+        self.bind_selected(self.pairs[i].local, pair.destination);
         self.push_event(Event::SelectedPairChange(Box::new(pair)));
         // Connected first, as browsers do; `update_states` moves on to
         // Completed when both sides are done with candidates.

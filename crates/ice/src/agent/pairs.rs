@@ -20,6 +20,10 @@ impl Agent {
 
     pub(super) fn add_pair(&mut self, host: usize, remote: usize) -> Option<usize> {
         let h = &self.hosts[host];
+        // W3C iceTransportPolicy "relay": relayed bases only.
+        if self.config.relay_only && h.relay.is_none() {
+            return None;
+        }
         let r = &self.remotes[remote];
         // RFC 8445 §6.1.2.2: same address family only.
         if h.addr.is_ipv4() != r.addr.is_ipv4() {
@@ -53,6 +57,7 @@ impl Agent {
             PairState::Waiting
         };
         self.pairs.push(Pair::new(host, remote, priority, state));
+        self.permit_pair(host, remote);
         Some(self.pairs.len() - 1)
     }
 
@@ -97,9 +102,11 @@ impl Agent {
     }
 
     pub(super) fn gathering_pending(&self) -> bool {
-        self.transactions
-            .iter()
-            .any(|t| matches!(t.kind, TxnKind::Gather { .. }))
+        self.relays_pending()
+            || self
+                .transactions
+                .iter()
+                .any(|t| matches!(t.kind, TxnKind::Gather { .. }))
     }
 
     pub(super) fn on_gathered(&mut self, base: SocketAddr, server: SocketAddr, mapped: SocketAddr) {

@@ -94,9 +94,9 @@ impl Endpoint for Peer {
         if self.agent.selected_pair().is_some()
             && let Some(data) = self.outbox.pop_front()
         {
-            let t = self.agent.send(&data).ok()?;
             buf.clear();
             buf.extend_from_slice(&data);
+            let t = self.agent.send(buf).ok()?;
             if self.down.contains(&t.source) {
                 return None;
             }

@@ -1,0 +1,382 @@
+//! Relayed candidates through TURN servers (RFC 8445 §5.1.1.2, RFC 8656).
+//!
+//! Each TURN server gets one allocation, made from the first local host of
+//! its address family. Once allocated, the relayed address becomes a base
+//! like a host (`Host::relay` says which allocation carries it): pairs,
+//! checks and consent use it unchanged. At the edges of the agent:
+//! - out: a datagram whose source is a relayed base goes to the allocation
+//!   ([`ferrtc_turn::Client::send_to`]: ChannelData once a channel is bound,
+//!   else a Send indication) and leaves from the host socket to the server;
+//! - in: datagrams from the server (ChannelData, and STUN other than
+//!   Binding) go to the allocation; what a peer sent comes back out as if
+//!   it had arrived from the peer on the relayed address.
+//!
+//! A permission is asked for each remote candidate paired with a relayed
+//! base (RFC 8656 §10), and a channel is bound to the peer of a selected
+//! relayed pair (RFC 8656 §12), so data pays 4 bytes of framing instead of
+//! a Send indication's 36.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ferrtc_stun::{Method, is_stun_message};
+use ferrtc_turn::{Client, ClientConfig, Event as TurnEvent, Request, is_channel_data};
+
+use super::*;
+
+/// A TURN server from the configuration (W3C `RTCIceServer` with a
+/// `turn:` URL), resolved to an address.
+#[derive(Debug, Clone)]
+pub(super) struct TurnServer {
+    pub server: SocketAddr,
+    pub username: String,
+    pub password: String,
+}
+
+/// One allocation on a TURN server.
+#[derive(Debug)]
+pub(super) struct Relay {
+    pub client: Client,
+    /// The host socket that talks to the server.
+    pub host_addr: SocketAddr,
+    /// Index of the relayed base in `Agent::hosts`, once allocated.
+    pub base: Option<usize>,
+    /// Allocating (a gathering step: gathering completes once it is done).
+    pub pending: bool,
+}
+
+/// Most TURN servers an agent uses.
+pub const MAX_TURN_SERVERS: usize = 8;
+
+impl Agent {
+    /// Adds a TURN server to gather a relayed candidate from (RFC 8445
+    /// §5.1.1.2, RFC 8656 §7): one allocation, made from the first local
+    /// host of the server's address family (now, or when such a host is
+    /// added), with the long-term credentials `username` and `password`
+    /// (W3C `RTCIceServer.username` and `.credential`).
+    pub fn add_turn_server(
+        &mut self,
+        server: SocketAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        if self.config.lite {
+            return Err(Error::NotInLiteMode("TURN servers"));
+        }
+        if self.turn_servers.iter().any(|t| t.server == server) {
+            return Ok(());
+        }
+        if self.turn_servers.len() >= MAX_TURN_SERVERS {
+            return Err(Error::TooManyCandidates {
+                limit: MAX_TURN_SERVERS,
+            });
+        }
+        self.turn_servers.push(TurnServer {
+            server,
+            username: username.to_owned(),
+            password: password.to_owned(),
+        });
+        let t = self.turn_servers.len() - 1;
+        if let Some(host) = self
+            .hosts
+            .iter()
+            .find(|h| h.relay.is_none() && h.addr.is_ipv4() == server.is_ipv4())
+        {
+            let host_addr = host.addr;
+            self.start_allocation(t, host_addr);
+        }
+        Ok(())
+    }
+
+    /// Starts the allocations of TURN servers of `host`'s family that have none.
+    pub(super) fn allocate_from(&mut self, host_addr: SocketAddr) {
+        for t in 0..self.turn_servers.len() {
+            let server = self.turn_servers[t].server;
+            let done = self.relays.iter().any(|r| r.client.server() == server);
+            if !done && server.is_ipv4() == host_addr.is_ipv4() {
+                self.start_allocation(t, host_addr);
+            }
+        }
+    }
+
+    fn start_allocation(&mut self, t: usize, host_addr: SocketAddr) {
+        let ts = &self.turn_servers[t];
+        let mut config = ClientConfig::new(ts.server, &ts.username, &ts.password);
+        config.software = None;
+        let rng = StdRng::from_rng(&mut self.rng);
+        let client = Client::with_rng(config, self.now, rng);
+        self.relays.push(Relay {
+            client,
+            host_addr,
+            base: None,
+            pending: true,
+        });
+        self.set_gathering(GatheringState::Gathering);
+    }
+
+    /// Whether an allocation is still being made.
+    pub(super) fn relays_pending(&self) -> bool {
+        self.relays.iter().any(|r| r.pending)
+    }
+
+    /// The allocation a datagram from `source` to the host socket
+    /// `destination` belongs to, if it is TURN traffic: ChannelData, or STUN
+    /// other than Binding (Binding responses from the server answer our
+    /// server-reflexive gathering).
+    pub(super) fn relay_of_datagram(
+        &self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> Option<usize> {
+        let r = self
+            .relays
+            .iter()
+            .position(|r| r.client.server() == source && r.host_addr == destination)?;
+        let turn = is_channel_data(data)
+            || (is_stun_message(data)
+                && ferrtc_stun::Message::parse(data).is_ok_and(|m| m.method() != Method::BINDING));
+        turn.then_some(r)
+    }
+
+    /// A datagram from the server of allocation `r`: TURN's own messages
+    /// are consumed; what a peer sent through the relay is handled as if it
+    /// had arrived from the peer on the relayed address.
+    pub(super) fn receive_relayed<'a>(
+        &mut self,
+        now: Instant,
+        r: usize,
+        source: SocketAddr,
+        data: &[u8],
+    ) -> Receive<'a> {
+        self.relays[r].client.handle_receive(now, source, data);
+        let Some((peer, inner)) = self.relay_events(now, r) else {
+            self.update_states(now);
+            return Receive::Stun;
+        };
+        let Some(relayed) = self.relays[r].base.map(|b| self.hosts[b].addr) else {
+            return Receive::Dropped(DropReason::UnknownDestination);
+        };
+        if is_stun_message(&inner) {
+            let result = self.receive_stun(now, peer, relayed, &inner);
+            if let Receive::Dropped(_) = result {
+                self.stats.dropped_stun += 1;
+            }
+            self.update_states(now);
+            return result;
+        }
+        if self.is_validated(peer, relayed) {
+            self.stats.bytes_received += inner.len() as u64;
+            Receive::Relayed(inner)
+        } else {
+            self.stats.dropped_unvalidated += 1;
+            Receive::Dropped(DropReason::Unvalidated)
+        }
+    }
+
+    /// Drains the events of allocation `r`; returns the peer data among
+    /// them (one datagram brings at most one).
+    pub(super) fn relay_events(&mut self, now: Instant, r: usize) -> Option<(SocketAddr, Vec<u8>)> {
+        let mut data = None;
+        while let Some(event) = self.relays[r].client.poll_event() {
+            match event {
+                TurnEvent::Allocated {
+                    relayed, mapped, ..
+                } => self.on_allocated(now, r, relayed, mapped),
+                TurnEvent::Data { peer, data: d } => data = Some((peer, d)),
+                TurnEvent::Failed { request, error } => {
+                    self.stats.relay_request_failures += 1;
+                    if request == Request::Allocate {
+                        self.relays[r].pending = false;
+                        // W3C `icecandidateerror`: the server gave no candidate.
+                        let (code, text) = match &error {
+                            ferrtc_turn::RequestError::Rejected { code, reason } => {
+                                (*code, reason.clone())
+                            }
+                            // W3C: 701 when the server cannot be reached.
+                            other => (701, other.to_string()),
+                        };
+                        let server = self.relays[r].client.server();
+                        self.push_event(Event::CandidateError { server, code, text });
+                    }
+                }
+                TurnEvent::Closed => {
+                    self.relays[r].pending = false;
+                    // Pairs through a relay that is gone fail now rather
+                    // than at the consent timeout.
+                    if let Some(b) = self.relays[r].base {
+                        for p in self.pairs.iter_mut().filter(|p| p.local == b) {
+                            p.state = PairState::Failed;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        data
+    }
+
+    /// The allocation exists: its relayed address becomes a local
+    /// candidate and a base (RFC 8445 §5.1.1.2: related address is the
+    /// mapped address the server saw).
+    fn on_allocated(&mut self, _now: Instant, r: usize, relayed: SocketAddr, mapped: SocketAddr) {
+        self.relays[r].pending = false;
+        if self.relays[r].base.is_some() || self.hosts.iter().any(|h| h.addr == relayed) {
+            return;
+        }
+        // RFC 8445 §5.1.2.1: distinct local preferences, relays below hosts.
+        let index = u16::try_from(r).unwrap_or(u16::MAX);
+        let local_preference = u16::MAX.saturating_sub(index);
+        let server = self.relays[r].client.server();
+        let candidate = relay_candidate(relayed, mapped, server, local_preference);
+        self.hosts.push(Host {
+            candidate: candidate.clone(),
+            addr: relayed,
+            local_preference,
+            relay: Some(r),
+        });
+        let base = self.hosts.len() - 1;
+        self.relays[r].base = Some(base);
+        self.push_event(Event::LocalCandidate(candidate));
+        for remote in 0..self.remotes.len() {
+            self.add_pair(base, remote);
+        }
+    }
+
+    /// A pair with relayed base `base` was formed: ask the server for a
+    /// permission for its remote (RFC 8656 §10.1; known peers cost nothing).
+    pub(super) fn permit_pair(&mut self, base: usize, remote: usize) {
+        let Some(r) = self.hosts[base].relay else {
+            return;
+        };
+        let peer = self.remotes[remote].addr.ip();
+        let now = self.now;
+        // Refused only when the allocation is gone: its pairs fail then.
+        if self.relays[r].client.create_permission(peer, now).is_err() {
+            self.stats.relay_send_failures += 1;
+        }
+    }
+
+    /// The selected pair runs through allocation `r`: bind a channel to its
+    /// peer so data goes as ChannelData (RFC 8656 §12).
+    pub(super) fn bind_selected(&mut self, base: usize, peer: SocketAddr) {
+        let Some(r) = self.hosts[base].relay else {
+            return;
+        };
+        let now = self.now;
+        let _ = self.relays[r].client.bind_channel(peer, now);
+    }
+
+    /// Routes a datagram in `buf` for `t`: unchanged from a host base;
+    /// through the allocation from a relayed one (the buffer then holds
+    /// what goes to the server, maybe a TURN message queued before it).
+    pub(super) fn route(&mut self, t: Transmit, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if self.relays.is_empty() {
+            return Some(t);
+        }
+        let Some(r) = self
+            .hosts
+            .iter()
+            .find(|h| h.addr == t.source)
+            .and_then(|h| h.relay)
+        else {
+            return Some(t);
+        };
+        let now = self.now;
+        let relay = &mut self.relays[r];
+        if relay.client.send_to(t.destination, buf).is_err() {
+            self.stats.relay_send_failures += 1;
+            return None;
+        }
+        let out = relay.client.poll_transmit(now, buf)?;
+        Some(Transmit {
+            source: relay.host_addr,
+            destination: out.destination,
+        })
+    }
+
+    /// The next datagram of any allocation (requests, refreshes,
+    /// permissions, channel binds, and data queued behind them).
+    pub(super) fn poll_relays(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        for relay in &mut self.relays {
+            if let Some(out) = relay.client.poll_transmit(now, buf) {
+                return Some(Transmit {
+                    source: relay.host_addr,
+                    destination: out.destination,
+                });
+            }
+        }
+        None
+    }
+
+    /// Timers of the allocations.
+    pub(super) fn relays_timeout(&self) -> Option<Instant> {
+        self.relays.iter().filter_map(|r| r.client.poll_timeout()).min()
+    }
+
+    pub(super) fn relays_handle_timeout(&mut self, now: Instant) {
+        for r in 0..self.relays.len() {
+            if self.relays[r]
+                .client
+                .poll_timeout()
+                .is_some_and(|t| t <= now)
+            {
+                self.relays[r].client.handle_timeout(now);
+            }
+            // Data cannot arrive on a timeout; other events are handled.
+            let _ = self.relay_events(now, r);
+        }
+    }
+
+    /// Deallocates every allocation (RFC 8656 §8.1: Refresh with LIFETIME 0).
+    pub(super) fn close_relays(&mut self, now: Instant) {
+        for relay in &mut self.relays {
+            relay.client.close(now);
+        }
+    }
+
+    /// The relayed candidate of base `h`, again (ICE restart: same
+    /// allocation, new generation).
+    pub(super) fn relay_candidate_again(&self, h: usize) -> Option<Candidate> {
+        let host = &self.hosts[h];
+        let r = host.relay?;
+        let mapped = host
+            .candidate
+            .related_address()
+            .and_then(|(a, port)| a.ip().map(|ip| SocketAddr::new(ip, port)))
+            .unwrap_or(host.addr);
+        Some(relay_candidate(
+            host.addr,
+            mapped,
+            self.relays[r].client.server(),
+            host.local_preference,
+        ))
+    }
+}
+
+/// A relayed candidate (RFC 8445 §5.1.1.2, §5.1.1.3: its foundation
+/// depends on the type, the base and the server).
+fn relay_candidate(
+    relayed: SocketAddr,
+    mapped: SocketAddr,
+    server: SocketAddr,
+    local_preference: u16,
+) -> Candidate {
+    let foundation = Foundation::compute(
+        CandidateType::Relayed,
+        relayed.ip(),
+        Some(server.ip()),
+        Transport::Udp,
+    );
+    let priority = Candidate::compute_priority(CandidateType::Relayed, local_preference, 1);
+    Candidate::new(
+        foundation,
+        1,
+        Transport::Udp,
+        priority,
+        relayed,
+        CandidateType::Relayed,
+    )
+    .with_related_address(mapped)
+}
