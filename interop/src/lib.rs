@@ -297,9 +297,10 @@ impl IceSocket {
 
     /// Sends application data on the selected pair.
     pub fn send(&mut self, data: &[u8]) -> Result<(), String> {
-        let t = self.agent.send(data).map_err(|e| e.to_string())?;
+        let mut datagram = data.to_vec();
+        let t = self.agent.send(&mut datagram).map_err(|e| e.to_string())?;
         self.socket
-            .send_to(data, t.destination)
+            .send_to(&datagram, t.destination)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

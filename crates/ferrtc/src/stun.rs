@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::config::{Configuration, IceServer, ServerUrl};
-use ferrtc_core::TurnServer;
 use crate::driver::{Command, CommandQueue, StunUpdate};
+use ferrtc_core::TurnServer;
 
 /// How long the lookup of one STUN server name may take.
 pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);

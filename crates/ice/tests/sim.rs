@@ -219,7 +219,10 @@ fn symmetric_nats_on_both_sides_fail_with_a_clear_reason_within_the_rfc_timeouts
         assert!(peer.states().iter().all(|s| !connected(*s)));
     }
     let peer = call.net.endpoint_mut(&call.a);
-    assert_eq!(peer.agent.send(&mut b"x".to_vec()), Err(Error::NotConnected));
+    assert_eq!(
+        peer.agent.send(&mut b"x".to_vec()),
+        Err(Error::NotConnected)
+    );
 }
 
 fn role_conflict(controlling: bool) {
@@ -282,7 +285,10 @@ fn consent_loss_leads_to_disconnected_then_failed() {
     assert!(disc_at > cut && disc_at - cut <= Duration::from_secs(8));
     assert!(fail_at - cut >= Duration::from_secs(24) && fail_at - cut <= Duration::from_secs(30));
     let peer = call.net.endpoint_mut(&call.a);
-    assert_eq!(peer.agent.send(&mut b"late".to_vec()), Err(Error::NotConnected));
+    assert_eq!(
+        peer.agent.send(&mut b"late".to_vec()),
+        Err(Error::NotConnected)
+    );
 }
 
 #[test]

@@ -312,7 +312,10 @@ impl Agent {
 
     /// Timers of the allocations.
     pub(super) fn relays_timeout(&self) -> Option<Instant> {
-        self.relays.iter().filter_map(|r| r.client.poll_timeout()).min()
+        self.relays
+            .iter()
+            .filter_map(|r| r.client.poll_timeout())
+            .min()
     }
 
     pub(super) fn relays_handle_timeout(&mut self, now: Instant) {

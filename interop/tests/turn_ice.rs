@@ -1,0 +1,181 @@
+//! Two `ferrtc::PeerConnection`s with `iceTransportPolicy: "relay"` reach
+//! each other only through coturn (`turnserver`) on 127.0.0.1: every
+//! candidate they signal is relayed, the selected pair runs relay to relay,
+//! and a data channel carries messages both ways. Wrong credentials give
+//! an `icecandidateerror` with the server's 401 and no candidate.
+//!
+//! Runs only with FERRTC_INTEROP=1; then a missing `turnserver` fails.
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use ferrtc::{
+    Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage, IceServer,
+    IceTransportPolicy, PeerConnection, PeerConnectionEvent, PeerConnectionState,
+};
+use ferrtc_interop::{Coturn, interop_enabled};
+use tokio::sync::mpsc;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn relay_only(turn: &Coturn, credential: &str) -> Configuration {
+    Configuration {
+        ice_servers: vec![IceServer {
+            urls: vec![format!("turn:{}", turn.addr)],
+            username: Some("alice".into()),
+            credential: Some(credential.into()),
+        }],
+        ice_transport_policy: IceTransportPolicy::Relay,
+        // Loopback only: the host candidates (never signalled) use it.
+        host_addresses: vec!["127.0.0.1".parse().unwrap()],
+        ..Configuration::default()
+    }
+}
+
+fn start_coturn() -> Coturn {
+    Coturn::start_turn(&[
+        "--lt-cred-mech",
+        "--user",
+        "alice:secret",
+        "--realm",
+        "ferrtc.test",
+    ])
+}
+
+/// Forwards `from`'s candidates to `to`, recording each candidate line in
+/// `seen`; sends `from`'s data channels to `channels`.
+fn trickle(
+    from: PeerConnection,
+    to: PeerConnection,
+    seen: mpsc::UnboundedSender<String>,
+    channels: mpsc::UnboundedSender<DataChannel>,
+) {
+    tokio::spawn(async move {
+        while let Some(ev) = from.next_event().await {
+            match ev {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    let _ = seen.send(c.candidate.clone());
+                    if to.add_ice_candidate(c).await.is_err() {
+                        break;
+                    }
+                }
+                PeerConnectionEvent::DataChannel(dc) => {
+                    let _ = channels.send(dc);
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+async fn next_message(dc: &DataChannel) -> DataChannelMessage {
+    loop {
+        match tokio::time::timeout(TIMEOUT, dc.recv()).await {
+            Ok(Some(DataChannelEvent::Message(m))) => return std::sync::Arc::unwrap_or_clone(m),
+            Ok(Some(_)) => continue,
+            other => panic!("no message: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn relay_only_peers_connect_through_coturn_and_signal_relayed_candidates_only() {
+    if !interop_enabled() {
+        return;
+    }
+    let turn = start_coturn();
+    let a = PeerConnection::new(relay_only(&turn, "secret")).unwrap();
+    let b = PeerConnection::new(relay_only(&turn, "secret")).unwrap();
+    let dc = a
+        .create_data_channel("relayed", DataChannelInit::default())
+        .await
+        .unwrap();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let (chan_tx, mut chans) = mpsc::unbounded_channel();
+    trickle(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
+    trickle(b.clone(), a.clone(), seen_tx, chan_tx);
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .expect("the channel opens through the relay in time")
+        .unwrap();
+    let remote = tokio::time::timeout(TIMEOUT, chans.recv())
+        .await
+        .expect("b gets the channel")
+        .unwrap();
+    // Both ways, a large message included (ChannelData carries each
+    // DTLS record; SCTP fragments the message).
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    dc.send_text("through the relay").await.unwrap();
+    dc.send_binary(&big).await.unwrap();
+    assert_eq!(
+        next_message(&remote).await,
+        DataChannelMessage::Text("through the relay".into())
+    );
+    assert_eq!(next_message(&remote).await, DataChannelMessage::Binary(big));
+    remote.send_text("and back").await.unwrap();
+    assert_eq!(
+        next_message(&dc).await,
+        DataChannelMessage::Text("and back".into())
+    );
+
+    // Every candidate signalled is relayed (or the end-of-candidates mark).
+    let mut lines = Vec::new();
+    while let Ok(l) = seen.try_recv() {
+        lines.push(l);
+    }
+    let relayed: Vec<_> = lines.iter().filter(|l| !l.is_empty()).collect();
+    assert!(relayed.len() >= 2, "candidates: {lines:?}");
+    for l in &relayed {
+        assert!(l.contains(" typ relay "), "a non-relayed candidate: {l}");
+    }
+
+    // The selected pair is relay to relay, in the W3C stats.
+    let stats = a.get_stats().await.unwrap();
+    let json = serde_json::to_value(&stats).unwrap().to_string();
+    assert!(json.contains("\"candidateType\":\"relay\""), "{json}");
+    assert!(!json.contains("\"candidateType\":\"host\""), "{json}");
+    assert_eq!(a.connection_state().await, PeerConnectionState::Connected);
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn wrong_turn_credentials_give_an_ice_candidate_error_with_the_servers_401() {
+    if !interop_enabled() {
+        return;
+    }
+    let turn = start_coturn();
+    let a = PeerConnection::new(relay_only(&turn, "not-the-secret")).unwrap();
+    a.create_data_channel("x", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer)).await.unwrap();
+    let error = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match a.next_event().await {
+                Some(PeerConnectionEvent::IceCandidate(c)) => {
+                    assert!(c.candidate.is_empty(), "a candidate was gathered: {c:?}");
+                }
+                Some(PeerConnectionEvent::IceCandidateError {
+                    server,
+                    error_code,
+                    error_text,
+                }) => return (server, error_code, error_text),
+                Some(_) => {}
+                None => panic!("no icecandidateerror"),
+            }
+        }
+    })
+    .await
+    .expect("icecandidateerror in time");
+    assert_eq!(error.0, turn.addr);
+    assert_eq!(error.1, 401, "{error:?}");
+}
