@@ -21,6 +21,10 @@ and the connected DTLS transport's local certificate in getStats() has that
 fingerprint and an rsaEncryption public key. The summary then has a
 "certificate" object. --rsa-check-on-ecdsa runs the same check on an ECDSA
 P-256 certificate instead: it must fail (shows the check can).
+With --turn URL --turn-user U --turn-pass P, both sides use only relayed
+candidates from that TURN server (Chromium's iceTransportPolicy "relay",
+ferrtc's --relay-only); the summary names the selected pair's candidate
+types ("local_type", "remote_type").
 Chromium keeps its default of hiding host addresses behind mDNS `.local`
 names, so ferrtc must connect through peer-reflexive discovery.
 Prints one JSON summary line; exits non-zero on any failure.
@@ -42,6 +46,10 @@ const BULK = Number(new URLSearchParams(location.search).get("bulk"));
 // and the page proves it is the one in use; cert=ecdsa-as-rsa makes the same
 // check on an ECDSA P-256 certificate, where it must fail.
 const CERT = new URLSearchParams(location.search).get("cert") || "";
+// turn=URL&tu=USER&tp=PASS: relayed candidates only, from that server.
+const TURN = new URLSearchParams(location.search).get("turn");
+const TURN_USER = new URLSearchParams(location.search).get("tu");
+const TURN_PASS = new URLSearchParams(location.search).get("tp");
 const post = (path, obj) => fetch(path, {method: "POST", body: JSON.stringify(obj)});
 const log = (...a) => post("/log", {msg: a.join(" ")});
 const timeout = (p, ms, what) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error("timeout: " + what)), ms))]);
@@ -185,7 +193,12 @@ async function main() {
   let cert = null;
   if (CERT)
     cert = await RTCPeerConnection.generateCertificate(CERT === "rsa" ? RSA_PARAMS : ECDSA_PARAMS);
-  const pc = new RTCPeerConnection(cert ? {certificates: [cert]} : {});
+  const config = cert ? {certificates: [cert]} : {};
+  if (TURN) {
+    config.iceServers = [{urls: TURN, username: TURN_USER, credential: TURN_PASS}];
+    config.iceTransportPolicy = "relay";
+  }
+  const pc = new RTCPeerConnection(config);
   pc.onicecandidate = e => post("/signal", e.candidate ?
     {type: "candidate", candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex} :
     {type: "candidate", candidate: "", sdpMid: "0", sdpMLineIndex: 0});
@@ -237,7 +250,13 @@ async function main() {
   const [bytes, secs] = await bulk(echo, BULK, 16384);
   result.bulk_bytes = bytes; result.bulk_secs = secs; result.bulk_mib_per_s = bytes / 1048576 / secs;
   const stats = await pc.getStats();
-  stats.forEach(s => { if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") result.pair = s.id; });
+  stats.forEach(s => {
+    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+      result.pair = s.id;
+      result.local_type = stats.get(s.localCandidateId).candidateType;
+      result.remote_type = stats.get(s.remoteCandidateId).candidateType;
+    }
+  });
   data.close();
   if (unord) unord.close();
   await timeout(echo.closed, 30000, "close");
@@ -348,6 +367,9 @@ async def run(args):
         cmd = [args.ferrtc, "7"]
     else:
         cmd = [args.ferrtc, "peer", "--signal", "stdio", "--echo"]
+        if args.turn:
+            cmd += ["--ice-server", args.turn, "--ice-username", args.turn_user,
+                    "--ice-credential", args.turn_pass, "--relay-only"]
     if offering_ferrtc:
         cmd.append("--offer")
     proc = await asyncio.create_subprocess_exec(
@@ -362,6 +384,9 @@ async def run(args):
         url += "&cert=rsa"
     elif args.rsa_check_on_ecdsa:
         url += "&cert=ecdsa-as-rsa"
+    if args.turn:
+        from urllib.parse import quote
+        url += f"&turn={quote(args.turn)}&tu={quote(args.turn_user)}&tp={quote(args.turn_pass)}"
     browser = await start_chromium(url, profile)
     pump = asyncio.ensure_future(relay.from_ferrtc())
     try:
@@ -394,6 +419,9 @@ def main():
     cert.add_argument("--rsa-check-on-ecdsa", action="store_true",
                       help="the --rsa check on an ECDSA P-256 certificate: must fail")
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--turn", help="TURN URL: relayed candidates only, on both sides")
+    ap.add_argument("--turn-user", default="")
+    ap.add_argument("--turn-pass", default="")
     asyncio.run(run(ap.parse_args()))
 
 

@@ -99,3 +99,42 @@ fn ferrtc_offers_to_chromium_using_an_rsa_certificate() {
     // ferrtc's ECDSA certificate, and Chromium's CertificateVerify is RSA.
     run_rsa("ferrtc-offers", &["\"dtls_role\": \"client\""]);
 }
+
+/// Both sides relay-only through coturn: Chromium's `iceTransportPolicy:
+/// "relay"` and `ferrtc peer --relay-only --ice-server turn:...`.
+fn run_relayed(role: &str) {
+    if !ferrtc_interop::interop_enabled() {
+        return;
+    }
+    let turn = ferrtc_interop::Coturn::start_turn(&[
+        "--lt-cred-mech",
+        "--user",
+        "alice:secret",
+        "--realm",
+        "ferrtc.test",
+    ]);
+    let url = format!("turn:{}", turn.addr);
+    let out = run_with(
+        role,
+        &[
+            "--turn",
+            &url,
+            "--turn-user",
+            "alice",
+            "--turn-pass",
+            "secret",
+        ],
+    );
+    assert!(out.contains("\"local_type\": \"relay\""), "{out}");
+    assert!(out.contains("\"remote_type\": \"relay\""), "{out}");
+}
+
+#[test]
+fn chromium_relay_only_reaches_a_relay_only_ferrtc_answerer_through_coturn() {
+    run_relayed("ferrtc-answers");
+}
+
+#[test]
+fn a_relay_only_ferrtc_offerer_reaches_relay_only_chromium_through_coturn() {
+    run_relayed("ferrtc-offers");
+}
