@@ -142,6 +142,37 @@ async fn relay_only_peers_connect_through_coturn_and_signal_relayed_candidates_o
     assert!(json.contains("\"candidateType\":\"relay\""), "{json}");
     assert!(!json.contains("\"candidateType\":\"host\""), "{json}");
     assert_eq!(a.connection_state().await, PeerConnectionState::Connected);
+
+    // ICE restart through the relay (RFC 8445 §9): new credentials, the
+    // same allocations, new relayed candidates of the new generation, and
+    // the channel carries on.
+    a.restart_ice().await.unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    dc.send_text("after the restart").await.unwrap();
+    assert_eq!(
+        next_message(&remote).await,
+        DataChannelMessage::Text("after the restart".into())
+    );
+    let restarted = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let l = seen.recv().await.expect("candidates go on");
+            if !l.is_empty() {
+                return l;
+            }
+        }
+    })
+    .await
+    .expect("relayed candidates of the new generation");
+    assert!(restarted.contains(" typ relay "), "{restarted}");
+    let stats = serde_json::to_value(a.get_stats().await.unwrap())
+        .unwrap()
+        .to_string();
+    assert!(stats.contains("\"candidateType\":\"relay\""), "{stats}");
     a.close().await;
     b.close().await;
 }

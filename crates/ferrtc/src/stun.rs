@@ -217,13 +217,65 @@ mod tests {
             ice_servers: vec![
                 crate::IceServer::new("stun:127.0.0.1:3478"),
                 crate::IceServer::new("stun:localhost:3479"),
-                crate::IceServer::new("turn:10.0.0.1"),
             ],
             ..Default::default()
         };
         let servers = StunServers::of(&configuration).unwrap();
         assert_eq!(servers.ready, vec!["127.0.0.1:3478".parse().unwrap()]);
         assert_eq!(servers.names, names(&[("localhost", 3479)]));
+    }
+
+    fn turn(url: &str, username: Option<&str>, credential: Option<&str>) -> Configuration {
+        Configuration {
+            ice_servers: vec![crate::IceServer {
+                urls: vec![url.to_owned()],
+                username: username.map(str::to_owned),
+                credential: credential.map(str::to_owned),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn turn_servers_carry_their_credentials_and_names_wait_for_a_lookup() {
+        let literal = StunServers::of(&turn("turn:10.0.0.1", Some("u"), Some("p"))).unwrap();
+        assert_eq!(
+            literal.turn_ready,
+            vec![TurnServer {
+                server: "10.0.0.1:3478".parse().unwrap(),
+                username: "u".into(),
+                credential: "p".into(),
+            }]
+        );
+        assert!(literal.ready.is_empty() && literal.turn_names.is_empty());
+        let named = StunServers::of(&turn(
+            "turn:turn.example:3479?transport=udp",
+            Some("u"),
+            Some("p"),
+        ))
+        .unwrap();
+        assert!(named.turn_ready.is_empty());
+        assert_eq!(named.turn_names.len(), 1);
+        assert_eq!(
+            (named.turn_names[0].host.as_str(), named.turn_names[0].port),
+            ("turn.example", 3479)
+        );
+    }
+
+    #[test]
+    fn a_turn_server_without_credentials_is_an_invalid_access_error() {
+        for (u, c) in [(None, Some("p")), (Some("u"), None), (None, None)] {
+            let e = StunServers::of(&turn("turn:10.0.0.1", u, c)).unwrap_err();
+            assert_eq!(e.name(), "InvalidAccessError", "{e}");
+        }
+    }
+
+    #[test]
+    fn turn_over_tcp_or_tls_is_accepted_but_not_used() {
+        for url in ["turn:10.0.0.1?transport=tcp", "turns:10.0.0.1"] {
+            let s = StunServers::of(&turn(url, Some("u"), Some("p"))).unwrap();
+            assert!(s.turn_ready.is_empty() && s.turn_names.is_empty(), "{url}");
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]
