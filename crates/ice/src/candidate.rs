@@ -159,6 +159,16 @@ pub enum Transport {
     Tcp(TcpType),
 }
 
+impl Transport {
+    /// The IP protocol: UDP, or TCP whatever the role.
+    pub fn protocol(self) -> crate::Protocol {
+        match self {
+            Transport::Udp => crate::Protocol::Udp,
+            Transport::Tcp(_) => crate::Protocol::Tcp,
+        }
+    }
+}
+
 /// Where a candidate is: an IP address, or a fully qualified domain name such
 /// as the mDNS names (`<uuid>.local`) browsers use to hide host addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ferrtc_stun::TransactionId;
 
+use crate::agent::Protocol;
 use crate::stun_io::RoleAttr;
 
 /// What a transaction is for.
@@ -33,6 +34,8 @@ pub(crate) struct Transaction {
     pub source: SocketAddr,
     /// Where it goes.
     pub destination: SocketAddr,
+    /// Over UDP or over a TCP connection (RFC 6544).
+    pub protocol: Protocol,
     /// When it was first sent.
     pub started: Instant,
     /// Transmissions so far.
@@ -68,8 +71,7 @@ impl Transaction {
     pub(crate) fn new(
         id: TransactionId,
         kind: TxnKind,
-        source: SocketAddr,
-        destination: SocketAddr,
+        (source, destination, protocol): (SocketAddr, SocketAddr, Protocol),
         now: Instant,
         schedule: &Schedule,
     ) -> Self {
@@ -78,6 +80,7 @@ impl Transaction {
             kind,
             source,
             destination,
+            protocol,
             started: now,
             transmits: 0,
             rto: schedule.rto,
@@ -123,7 +126,13 @@ mod tests {
         };
         let t0 = Instant::now();
         let a: SocketAddr = "10.0.0.1:1".parse().unwrap();
-        let mut t = Transaction::new(TransactionId([0; 12]), TxnKind::Consent, a, a, t0, &s);
+        let mut t = Transaction::new(
+            TransactionId([0; 12]),
+            TxnKind::Consent,
+            (a, a, Protocol::Udp),
+            t0,
+            &s,
+        );
         let mut sends = vec![Duration::ZERO];
         loop {
             let now = t.deadline;

@@ -272,7 +272,7 @@ fn unusable_remote_candidates_are_refused_with_a_reason() {
     let now = Instant::now();
     let mut a = agent(now);
     let cases = [
-        "candidate:1 1 tcp 1518280447 192.0.2.2 9 typ host tcptype active",
+        "candidate:1 1 tcp 1518280447 192.0.2.2 9 typ host tcptype so",
         "candidate:1 2 udp 2130706430 192.0.2.2 6001 typ host",
         "candidate:1 1 udp 2113937151 0b2d4b56-c6d3-4d7a-a1c4-1d5c8c2b0e6f.local 6000 typ host",
         "candidate:1 1 udp 2130706431 0.0.0.0 6000 typ host",

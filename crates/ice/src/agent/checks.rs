@@ -75,6 +75,7 @@ impl Agent {
         let Some(p) = self.pairs.get(i) else { return };
         let source = self.hosts[p.local].addr;
         let destination = self.remotes[p.remote].addr;
+        let protocol = self.hosts[p.local].protocol();
         let kind = TxnKind::Check {
             pair: i,
             use_candidate: self.controlling
@@ -87,7 +88,7 @@ impl Agent {
         {
             t.cancelled = true;
         }
-        let id = self.start_transaction(kind, source, destination);
+        let id = self.start_transaction(kind, source, destination, protocol);
         let p = &mut self.pairs[i];
         p.state = PairState::InProgress;
         p.transaction = Some(id);
@@ -111,11 +112,16 @@ impl Agent {
         &mut self,
         now: Instant,
         msg: &Message<'_>,
+        protocol: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
     ) -> Receive<'static> {
         let tid = msg.transaction_id();
-        let Some(host) = self.hosts.iter().position(|h| h.addr == destination) else {
+        let Some(host) = self
+            .hosts
+            .iter()
+            .position(|h| h.addr == destination && h.protocol() == protocol)
+        else {
             return Receive::Dropped(DropReason::UnknownDestination);
         };
         // W3C iceTransportPolicy "relay": host sockets only talk to servers.
@@ -127,6 +133,7 @@ impl Agent {
                 tid,
                 source: destination,
                 destination: source,
+                protocol,
                 error,
                 key,
             });
@@ -197,7 +204,11 @@ impl Agent {
             return Receive::Stun;
         };
         // RFC 8445 §7.3.1.3: an unknown source is a peer-reflexive candidate.
-        let remote = match self.remotes.iter().position(|r| r.addr == source) {
+        let remote = match self
+            .remotes
+            .iter()
+            .position(|r| r.addr == source && r.protocol() == protocol)
+        {
             Some(r) => r,
             None => {
                 if self.remotes.len() >= self.config.max_remote_candidates {
@@ -207,10 +218,20 @@ impl Agent {
                 let foundation: Foundation = format!("prflx{}", self.prflx_count)
                     .parse()
                     .unwrap_or_else(|_| self.hosts[host].candidate.foundation().clone());
+                // RFC 6544 §7.2.2: over TCP, the peer's role is the
+                // opposite of the local candidate's.
+                let transport = match self.hosts[host].candidate.transport() {
+                    Transport::Udp => Transport::Udp,
+                    Transport::Tcp(TcpType::Passive) => Transport::Tcp(TcpType::Active),
+                    Transport::Tcp(TcpType::Active) => Transport::Tcp(TcpType::Passive),
+                    Transport::Tcp(TcpType::SimultaneousOpen) => {
+                        Transport::Tcp(TcpType::SimultaneousOpen)
+                    }
+                };
                 let c = Candidate::new(
                     foundation,
                     1,
-                    Transport::Udp,
+                    transport,
                     priority,
                     source,
                     CandidateType::PeerReflexive,
@@ -261,11 +282,16 @@ impl Agent {
         &mut self,
         now: Instant,
         msg: &Message<'_>,
+        protocol: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
     ) -> Receive<'static> {
         let tid = msg.transaction_id();
-        let Some(idx) = self.transactions.iter().position(|t| t.id == tid) else {
+        let Some(idx) = self
+            .transactions
+            .iter()
+            .position(|t| t.id == tid && t.protocol == protocol)
+        else {
             return Receive::Dropped(DropReason::UnknownTransaction);
         };
         let kind = self.transactions[idx].kind;

@@ -29,8 +29,12 @@ impl Agent {
         }
         let Some(s) = &self.selected else { return };
         let silent = now.saturating_duration_since(s.last_consent);
-        let (source, destination, next_consent) =
-            (s.pair.source, s.pair.destination, s.next_consent);
+        let (source, destination, protocol, next_consent) = (
+            s.pair.source,
+            s.pair.destination,
+            s.protocol,
+            s.next_consent,
+        );
         if silent >= self.config.consent_timeout {
             // RFC 7675 §5.1: consent expired; stop sending on this pair.
             self.selected = None;
@@ -54,7 +58,7 @@ impl Agent {
             // One consent transaction at a time.
             self.transactions
                 .retain(|t| !matches!(t.kind, TxnKind::Consent));
-            self.start_transaction(TxnKind::Consent, source, destination);
+            self.start_transaction(TxnKind::Consent, source, destination, protocol);
             let next = now + self.consent_interval();
             if let Some(s) = &mut self.selected {
                 s.next_consent = next;

@@ -20,7 +20,7 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
-use crate::candidate::{Candidate, CandidateType, Foundation, Transport};
+use crate::candidate::{Candidate, CandidateType, Foundation, TcpType, Transport};
 use crate::config::{AgentConfig, Credentials};
 use crate::event::{
     ConnectionState, Event, FailureReason, GatheringState, RoundTrip, SelectedPair,
@@ -33,10 +33,25 @@ use crate::transaction::{Expiry, Schedule, Transaction, TxnKind};
 /// remote address to send to. The payload is in the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Transmit {
-    /// The local address (one added with [`Agent::add_local_host`]) to send from.
+    /// The local address (one added with [`Agent::add_local_host`] or
+    /// [`Agent::add_local_tcp`]) to send from.
     pub source: SocketAddr,
     /// The remote address to send to.
     pub destination: SocketAddr,
+    /// UDP, or one framed message (RFC 4571) on the TCP connection between
+    /// the two addresses (RFC 6544): for an active local candidate
+    /// (`source` is its `IP:9`) the caller opens it, for a passive one the
+    /// peer did.
+    pub protocol: Protocol,
+}
+
+/// The IP protocol a datagram or message travels over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// UDP datagrams.
+    Udp,
+    /// Messages framed on a TCP connection (RFC 6544 §3, RFC 4571).
+    Tcp,
 }
 
 /// What became of a received datagram ([`Agent::handle_receive`]).
@@ -120,11 +135,25 @@ struct Remote {
     addr: SocketAddr,
 }
 
+impl Host {
+    fn protocol(&self) -> Protocol {
+        self.candidate.transport().protocol()
+    }
+}
+
+impl Remote {
+    fn protocol(&self) -> Protocol {
+        self.candidate.transport().protocol()
+    }
+}
+
 /// The selected pair and what consent freshness needs to keep it
 /// (credentials are copied so that it survives an ICE restart).
 #[derive(Debug)]
 struct Selected {
     pair: SelectedPair,
+    /// UDP, or TCP for a pair of TCP candidates.
+    protocol: Protocol,
     /// Index of the pair in the current check list (`None` after a restart).
     index: Option<usize>,
     priority: u64,
@@ -148,6 +177,7 @@ enum Out {
         tid: TransactionId,
         source: SocketAddr,
         destination: SocketAddr,
+        protocol: Protocol,
         /// `None` for success, else the error code.
         error: Option<u16>,
         /// Which local password signs it (none for 400/401).
@@ -392,7 +422,11 @@ impl Agent {
     /// servers).
     pub fn add_local_host(&mut self, addr: SocketAddr) -> Result<Candidate, Error> {
         self.check_open()?;
-        if self.hosts.iter().any(|h| h.addr == addr) {
+        if self
+            .hosts
+            .iter()
+            .any(|h| h.addr == addr && h.protocol() == Protocol::Udp)
+        {
             return Err(Error::DuplicateHost(addr));
         }
         if self.hosts.len() >= self.config.max_local_hosts {
@@ -430,6 +464,63 @@ impl Agent {
         Ok(candidate)
     }
 
+    /// Adds TCP host candidates for ICE-TCP (RFC 6544) on the IP of
+    /// `listener`, a TCP socket address the caller listens on: a passive
+    /// candidate there (the peer connects to it), and an active one at
+    /// `IP:9` (this side connects to the peer's passive candidates: a
+    /// [`Transmit`] with [`Protocol::Tcp`] from `IP:9` asks the caller to
+    /// open a connection to its destination, or to use the one it has).
+    /// Messages on either kind of connection go to
+    /// [`Self::handle_receive_tcp`]. Returns the two candidates.
+    pub fn add_local_tcp(&mut self, listener: SocketAddr) -> Result<[Candidate; 2], Error> {
+        self.check_open()?;
+        if self.config.lite {
+            return Err(Error::NotInLiteMode("TCP candidates"));
+        }
+        let active_addr = SocketAddr::new(listener.ip(), 9);
+        if self
+            .hosts
+            .iter()
+            .any(|h| h.protocol() == Protocol::Tcp && (h.addr == listener || h.addr == active_addr))
+        {
+            return Err(Error::DuplicateHost(listener));
+        }
+        if self.hosts.len() + 2 > self.config.max_local_hosts {
+            return Err(Error::TooManyCandidates {
+                limit: self.config.max_local_hosts,
+            });
+        }
+        // RFC 6544 §4.2 "other-preference": distinct per IP, the first highest.
+        let tcp_hosts = self
+            .hosts
+            .iter()
+            .filter(|h| h.protocol() == Protocol::Tcp)
+            .count();
+        let other = 0x1fff_u16.saturating_sub(u16::try_from(tcp_hosts / 2).unwrap_or(0x1fff));
+        let passive = self.push_tcp_host(listener, TcpType::Passive, other);
+        let active = self.push_tcp_host(active_addr, TcpType::Active, other);
+        Ok([passive, active])
+    }
+
+    fn push_tcp_host(&mut self, addr: SocketAddr, tcp: TcpType, other: u16) -> Candidate {
+        let candidate = pairs::tcp_candidate(addr, tcp, other);
+        self.hosts.push(Host {
+            candidate: candidate.clone(),
+            addr,
+            local_preference: other,
+            relay: None,
+        });
+        self.set_gathering(GatheringState::Gathering);
+        if !self.config.relay_only {
+            self.push_event(Event::LocalCandidate(candidate.clone()));
+            let host = self.hosts.len() - 1;
+            for r in 0..self.remotes.len() {
+                self.add_pair(host, r);
+            }
+        }
+        candidate
+    }
+
     /// Adds a STUN server to learn server-reflexive candidates from, one per
     /// local host of the same address family (RFC 8445 §5.1.1.2).
     pub fn add_stun_server(&mut self, server: SocketAddr) -> Result<(), Error> {
@@ -445,7 +536,7 @@ impl Agent {
             return Ok(());
         }
         for host in 0..self.hosts.len() {
-            if self.hosts[host].relay.is_none() {
+            if self.hosts[host].relay.is_none() && self.hosts[host].protocol() == Protocol::Udp {
                 self.start_gather(host, server);
             }
         }
@@ -495,8 +586,8 @@ impl Agent {
         if candidate.component() != 1 {
             return Err(Error::UnsupportedCandidate("component other than 1"));
         }
-        if candidate.transport() != Transport::Udp {
-            return Err(Error::UnsupportedCandidate("transport other than UDP"));
+        if candidate.transport() == Transport::Tcp(TcpType::SimultaneousOpen) {
+            return Err(Error::UnsupportedCandidate("TCP simultaneous open"));
         }
         let Some(addr) = candidate.socket_addr() else {
             return Err(Error::UnsupportedCandidate("host name (mDNS) address"));
@@ -509,7 +600,11 @@ impl Agent {
         {
             return Err(Error::UfragMismatch);
         }
-        if let Some(r) = self.remotes.iter().position(|r| r.addr == addr) {
+        if let Some(r) = self
+            .remotes
+            .iter()
+            .position(|r| r.addr == addr && r.protocol() == candidate.transport().protocol())
+        {
             // Already known (a peer-reflexive one learned from a check, or a
             // redundant srflx): keep one, with the signalled type and the
             // higher priority (RFC 8445 §7.3.1.3, §6.1.2.4).
@@ -587,16 +682,22 @@ impl Agent {
         self.gathering = GatheringState::New;
         for h in 0..self.hosts.len() {
             let relayed = self.hosts[h].relay.is_some();
-            let c = match self.relay_candidate_again(h) {
-                Some(c) => c,
-                None => self.host_candidate(self.hosts[h].addr, self.hosts[h].local_preference),
+            let udp = self.hosts[h].protocol() == Protocol::Udp;
+            let pref = self.hosts[h].local_preference;
+            let c = match (
+                self.relay_candidate_again(h),
+                self.hosts[h].candidate.transport(),
+            ) {
+                (Some(c), _) => c,
+                (None, Transport::Tcp(t)) => pairs::tcp_candidate(self.hosts[h].addr, t, pref),
+                (None, Transport::Udp) => self.host_candidate(self.hosts[h].addr, pref),
             };
             self.hosts[h].candidate = c.clone();
             self.set_gathering(GatheringState::Gathering);
             if relayed || !self.config.relay_only {
                 self.push_event(Event::LocalCandidate(c));
             }
-            if !self.config.lite && !relayed && !self.config.relay_only {
+            if !self.config.lite && !relayed && udp && !self.config.relay_only {
                 for server in self.stun_servers.clone() {
                     self.start_gather(h, server);
                 }
@@ -640,6 +741,7 @@ impl Agent {
         let t = Transmit {
             source: s.pair.source,
             destination: s.pair.destination,
+            protocol: s.protocol,
         };
         self.stats.bytes_sent += buf.len() as u64;
         self.route(t, buf).ok_or(Error::RelayRefused)
@@ -654,19 +756,47 @@ impl Agent {
         destination: SocketAddr,
         data: &'a [u8],
     ) -> Receive<'a> {
+        self.receive(now, Protocol::Udp, source, destination, data)
+    }
+
+    /// One message, its RFC 4571 framing removed, arrived on the TCP
+    /// connection between `source` and the local candidate `destination`
+    /// (RFC 6544): a passive candidate's listening address for a connection
+    /// the peer opened, an active candidate's `IP:9` for one the caller
+    /// opened for a [`Transmit`] from it. Handled as
+    /// [`Self::handle_receive`] handles a datagram.
+    pub fn handle_receive_tcp<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        message: &'a [u8],
+    ) -> Receive<'a> {
+        self.receive(now, Protocol::Tcp, source, destination, message)
+    }
+
+    fn receive<'a>(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &'a [u8],
+    ) -> Receive<'a> {
         self.now = now;
         if self.state == ConnectionState::Closed {
             return Receive::Dropped(DropReason::Closed);
         }
-        if !self.relays.is_empty()
+        if proto == Protocol::Udp
+            && !self.relays.is_empty()
             && let Some(r) = self.relay_of_datagram(source, destination, data)
         {
             return self.receive_relayed(now, r, source, data);
         }
         if !is_stun_message(data) {
-            return self.receive_data(source, destination, data);
+            return self.receive_data(proto, source, destination, data);
         }
-        let result = self.receive_stun(now, source, destination, data);
+        let result = self.receive_stun(now, proto, source, destination, data);
         if let Receive::Dropped(_) = result {
             self.stats.dropped_stun += 1;
         }
@@ -676,11 +806,12 @@ impl Agent {
 
     fn receive_data<'a>(
         &mut self,
+        proto: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
         data: &'a [u8],
     ) -> Receive<'a> {
-        if self.is_validated(source, destination) {
+        if self.is_validated(proto, source, destination) {
             self.stats.bytes_received += data.len() as u64;
             Receive::Data(data)
         } else {
@@ -691,23 +822,24 @@ impl Agent {
 
     /// Whether data from `source` to the local base `destination` is on a
     /// validated pair (or one the peer checked, RFC 8445 §7.3.1.4).
-    fn is_validated(&self, source: SocketAddr, destination: SocketAddr) -> bool {
+    fn is_validated(&self, proto: Protocol, source: SocketAddr, destination: SocketAddr) -> bool {
         // Fast path: the selected pair.
-        let on_selected = self
-            .selected
-            .as_ref()
-            .is_some_and(|s| s.pair.destination == source && s.pair.source == destination);
+        let on_selected = self.selected.as_ref().is_some_and(|s| {
+            s.pair.destination == source && s.pair.source == destination && s.protocol == proto
+        });
         on_selected
             || self.pairs.iter().any(|p| {
                 (p.is_valid() || p.inbound_ok)
                     && self.hosts[p.local].addr == destination
                     && self.remotes[p.remote].addr == source
+                    && self.hosts[p.local].protocol() == proto
             })
     }
 
     fn receive_stun(
         &mut self,
         now: Instant,
+        proto: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
         data: &[u8],
@@ -722,11 +854,11 @@ impl Agent {
             return Receive::Dropped(DropReason::UnsupportedStun);
         }
         match msg.class() {
-            Class::Request => self.handle_request(now, &msg, source, destination),
+            Class::Request => self.handle_request(now, &msg, proto, source, destination),
             // Binding indications are keepalives (RFC 8445 §11): nothing to do.
             Class::Indication => Receive::Stun,
             Class::SuccessResponse | Class::ErrorResponse => {
-                self.handle_response(now, &msg, source, destination)
+                self.handle_response(now, &msg, proto, source, destination)
             }
         }
     }

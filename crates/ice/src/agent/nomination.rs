@@ -98,8 +98,11 @@ impl Agent {
         let p = &self.pairs[i];
         let host = &self.hosts[p.local];
         let remote = &self.remotes[p.remote];
+        let protocol = host.protocol();
         let local = match p.mapped {
-            Some(m) if m != host.addr => {
+            // Over TCP the mapped address is the connection's own port,
+            // not a candidate (RFC 6544 §7.2.2: no peer-reflexive local ones).
+            Some(m) if m != host.addr && protocol == Protocol::Udp => {
                 let srflx = self.srflx.iter().find(|c| c.socket_addr() == Some(m));
                 match srflx {
                     Some(c) => c.clone(),
@@ -134,6 +137,7 @@ impl Agent {
         let next_consent = now + self.consent_interval();
         self.selected = Some(Selected {
             pair: pair.clone(),
+            protocol,
             index: Some(i),
             priority: self.pairs[i].priority,
             local_ufrag: self.local.ufrag().to_owned(),

@@ -24,6 +24,9 @@ impl Agent {
         if self.config.relay_only && h.relay.is_none() {
             return None;
         }
+        if !transports_pair(&h.candidate, &self.remotes[remote].candidate) {
+            return None;
+        }
         let r = &self.remotes[remote];
         // RFC 8445 §6.1.2.2: same address family only.
         if h.addr.is_ipv4() != r.addr.is_ipv4() {
@@ -98,7 +101,7 @@ impl Agent {
         if source.is_ipv4() != server.is_ipv4() {
             return;
         }
-        self.start_transaction(TxnKind::Gather { server }, source, server);
+        self.start_transaction(TxnKind::Gather { server }, source, server, Protocol::Udp);
     }
 
     pub(super) fn gathering_pending(&self) -> bool {
@@ -110,7 +113,11 @@ impl Agent {
     }
 
     pub(super) fn on_gathered(&mut self, base: SocketAddr, server: SocketAddr, mapped: SocketAddr) {
-        let Some(host) = self.hosts.iter().find(|h| h.addr == base) else {
+        let Some(host) = self
+            .hosts
+            .iter()
+            .find(|h| h.addr == base && h.protocol() == Protocol::Udp)
+        else {
             return;
         };
         if self.srflx.iter().any(|c| c.socket_addr() == Some(mapped)) {
@@ -140,3 +147,48 @@ impl Agent {
         self.push_event(Event::LocalCandidate(c));
     }
 }
+
+/// RFC 6544 §6.2: UDP pairs with UDP; over TCP an active candidate pairs
+/// with a passive one. A passive local candidate pairs with an active
+/// remote only once the peer has connected (a peer-reflexive remote with
+/// its real port): a signalled active candidate's port is 9, the discard
+/// port, which nothing can be sent to.
+fn transports_pair(local: &Candidate, remote: &Candidate) -> bool {
+    match (local.transport(), remote.transport()) {
+        (Transport::Udp, Transport::Udp) => true,
+        (Transport::Tcp(TcpType::Active), Transport::Tcp(TcpType::Passive)) => true,
+        (Transport::Tcp(TcpType::Passive), Transport::Tcp(TcpType::Active)) => {
+            remote.kind() == CandidateType::PeerReflexive
+        }
+        _ => false,
+    }
+}
+
+/// A TCP host candidate (RFC 6544 §4): a passive one at the listening
+/// address, an active one at `IP:9` (§4.5: the port of an active candidate
+/// is meaningless; 9 as browsers write it). Priority per RFC 6544 §4.2:
+/// local preference `2^13 * direction + other` (direction 6 active, 4
+/// passive), and a type preference below UDP host candidates (90, as
+/// Chromium), so UDP is preferred when both work.
+pub(super) fn tcp_candidate(addr: SocketAddr, tcp: TcpType, other: u16) -> Candidate {
+    let direction: u32 = match tcp {
+        TcpType::Active => 6,
+        TcpType::Passive => 4,
+        TcpType::SimultaneousOpen => 2,
+    };
+    let local_preference = (direction << 13) + u32::from(other & 0x1fff);
+    let priority = (TCP_HOST_TYPE_PREFERENCE << 24) + (local_preference << 8) + 255;
+    let foundation = Foundation::compute(CandidateType::Host, addr.ip(), None, Transport::Tcp(tcp));
+    Candidate::new(
+        foundation,
+        1,
+        Transport::Tcp(tcp),
+        priority,
+        addr,
+        CandidateType::Host,
+    )
+}
+
+/// The type preference of TCP host candidates (RFC 6544 §4.2 leaves it to
+/// the agent; below UDP's 126 as browsers do).
+const TCP_HOST_TYPE_PREFERENCE: u32 = 90;

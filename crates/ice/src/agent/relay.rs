@@ -159,14 +159,14 @@ impl Agent {
             return Receive::Dropped(DropReason::UnknownDestination);
         };
         if is_stun_message(&inner) {
-            let result = self.receive_stun(now, peer, relayed, &inner);
+            let result = self.receive_stun(now, Protocol::Udp, peer, relayed, &inner);
             if let Receive::Dropped(_) = result {
                 self.stats.dropped_stun += 1;
             }
             self.update_states(now);
             return result;
         }
-        if self.is_validated(peer, relayed) {
+        if self.is_validated(Protocol::Udp, peer, relayed) {
             self.stats.bytes_received += inner.len() as u64;
             Receive::Relayed(inner)
         } else {
@@ -293,6 +293,7 @@ impl Agent {
         Some(Transmit {
             source: relay.host_addr,
             destination: out.destination,
+            protocol: Protocol::Udp,
         })
     }
 
@@ -304,6 +305,7 @@ impl Agent {
                 return Some(Transmit {
                     source: relay.host_addr,
                     destination: out.destination,
+                    protocol: Protocol::Udp,
                 });
             }
         }

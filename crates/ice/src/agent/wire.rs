@@ -19,6 +19,7 @@ impl Agent {
         kind: TxnKind,
         source: SocketAddr,
         destination: SocketAddr,
+        protocol: Protocol,
     ) -> TransactionId {
         let id = self.new_tid();
         let mut schedule = self.schedule;
@@ -33,7 +34,13 @@ impl Agent {
             let paced = self.config.ta * u32::try_from(busy).unwrap_or(u32::MAX);
             schedule.rto = schedule.rto.max(paced).min(schedule.max_rto);
         }
-        let t = Transaction::new(id, kind, source, destination, self.now, &schedule);
+        let t = Transaction::new(
+            id,
+            kind,
+            (source, destination, protocol),
+            self.now,
+            &schedule,
+        );
         self.transactions.push(t);
         self.queue(Out::Request(id));
         id
@@ -116,7 +123,7 @@ impl Agent {
         match out {
             Out::Request(id) => {
                 let t = self.transactions.iter().find(|t| t.id == id)?;
-                let (source, destination) = (t.source, t.destination);
+                let (source, destination, protocol) = (t.source, t.destination, t.protocol);
                 let ok = match t.kind {
                     TxnKind::Gather { .. } => stun_io::write_server_binding(buf, id),
                     TxnKind::Check {
@@ -157,12 +164,14 @@ impl Agent {
                 ok.then_some(Transmit {
                     source,
                     destination,
+                    protocol,
                 })
             }
             Out::Response {
                 tid,
                 source,
                 destination,
+                protocol,
                 error,
                 key,
             } => {
@@ -180,6 +189,7 @@ impl Agent {
                 ok.then_some(Transmit {
                     source,
                     destination,
+                    protocol,
                 })
             }
         }
