@@ -92,14 +92,17 @@ async fn relay_only_peers_connect_through_coturn_and_signal_relayed_candidates_o
         .unwrap();
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let (chan_tx, mut chans) = mpsc::unbounded_channel();
-    trickle(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
-    trickle(b.clone(), a.clone(), seen_tx, chan_tx);
     let offer = a.create_offer().await.unwrap();
     a.set_local_description(Some(offer.clone())).await.unwrap();
     b.set_remote_description(offer).await.unwrap();
     let answer = b.create_answer().await.unwrap();
     b.set_local_description(Some(answer.clone())).await.unwrap();
     a.set_remote_description(answer).await.unwrap();
+    // Candidates once both descriptions are in (one before its remote
+    // description would be refused); the first subscriber of each
+    // connection also gets the events from before it subscribed.
+    trickle(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
+    trickle(b.clone(), a.clone(), seen_tx, chan_tx);
 
     tokio::time::timeout(TIMEOUT, dc.wait_open())
         .await

@@ -121,6 +121,8 @@ pub struct PeerConnection {
     credentials: Credentials,
     ice: Option<Agent>,
     hosts: Vec<SocketAddr>,
+    /// TCP listening addresses for ICE-TCP (RFC 6544).
+    tcp_hosts: Vec<SocketAddr>,
     gathering: bool,
     candidate_mid: String,
     candidate_index: u16,
@@ -217,6 +219,7 @@ impl PeerConnection {
             credentials,
             ice: None,
             hosts: Vec::new(),
+            tcp_hosts: Vec::new(),
             gathering: false,
             candidate_mid: "0".into(),
             candidate_index: 0,

@@ -215,6 +215,9 @@ pub struct CandidateStats {
     pub protocol: &'static str,
     /// `host`, `srflx`, `prflx` or `relay`.
     pub candidate_type: &'static str,
+    /// `tcpType` of a TCP candidate (RFC 6544): `active`, `passive` or `so`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_type: Option<&'static str>,
     /// Priority.
     pub priority: u32,
     /// Foundation.
@@ -608,6 +611,12 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
             _ => "tcp",
         },
         candidate_type: c.kind().as_str(),
+        tcp_type: match c.transport() {
+            ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::Active) => Some("active"),
+            ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::Passive) => Some("passive"),
+            ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::SimultaneousOpen) => Some("so"),
+            ferrtc_ice::Transport::Udp => None,
+        },
         priority: c.priority(),
         foundation: c.foundation().as_str().to_owned(),
     };

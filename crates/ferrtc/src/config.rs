@@ -87,6 +87,15 @@ pub struct Configuration {
     /// thousands of connections can name one address to stay within its
     /// open-file limit.
     pub host_addresses: Vec<IpAddr>,
+    /// ICE-TCP (RFC 6544; not part of W3C `RTCConfiguration`, where
+    /// browsers decide): listen on a TCP port of each host address and
+    /// signal a passive TCP candidate there and an active one, so that a
+    /// peer whose UDP is blocked (a browser behind a firewall that lets
+    /// only TCP out) can still connect; UDP pairs are preferred when both
+    /// work. Off by default: each connection then holds one listening
+    /// socket per address. Remote TCP candidates are used whenever this
+    /// side has TCP candidates of its own.
+    pub tcp_candidates: bool,
     /// One UDP socket shared with other connections (not part of W3C
     /// `RTCConfiguration`): the connection's host candidate is then the
     /// mux's address, and it binds sockets of its own only on the

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use ferrtc_core::{
     ChannelId, DataChannelInit, DataChannelState, Event, IceCandidateInit, PeerConnection as Core,
-    SessionDescription,
+    Protocol, SessionDescription,
 };
 use tokio::sync::oneshot;
 
@@ -22,7 +22,7 @@ use crate::data_channel::{
 };
 use crate::events::Hub;
 use crate::mdns::Resolver;
-use crate::net::Sockets;
+use crate::net::{Sockets, TcpEvent, TcpSockets};
 use crate::peer_connection::{PeerConnectionEvent, States};
 
 /// Bytes buffered on a channel at which `send` waits (back-pressure).
@@ -352,6 +352,10 @@ enum Pending {
 pub(crate) struct Driver {
     core: Core,
     sockets: Sockets,
+    /// ICE-TCP listeners and connections, when asked for
+    /// ([`crate::Configuration::tcp_candidates`]); boxed, as most
+    /// connections have none.
+    tcp: Option<Box<TcpSockets>>,
     /// Resolves remote `.local` candidates.
     mdns: Resolver,
     /// Candidates mDNS resolved, to add to the core.
@@ -399,6 +403,14 @@ impl Drop for Driver {
     }
 }
 
+/// The next ICE-TCP event; never, for a connection without ICE-TCP.
+async fn recv_tcp(tcp: &mut Option<Box<TcpSockets>>) -> TcpEvent {
+    match tcp {
+        Some(tcp) => tcp.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Due core deadlines run without a trip through the timer, at most this
 /// many times in a row.
 const MAX_DUE_IN_A_ROW: u32 = 8;
@@ -407,6 +419,7 @@ impl Driver {
     pub(crate) fn new(
         core: Core,
         sockets: Sockets,
+        tcp: Option<Box<TcpSockets>>,
         mdns: Resolver,
         commands: CommandReceiver,
         events: Arc<Hub<PeerConnectionEvent>>,
@@ -421,6 +434,7 @@ impl Driver {
             media,
             core,
             sockets,
+            tcp,
             mdns,
             resolved: Vec::new(),
             held_end: None,
@@ -543,6 +557,7 @@ impl Driver {
                     self.unpause_if_drained();
                 }
                 () = self.sockets.readable() => self.receive_burst(),
+                ev = recv_tcp(&mut self.tcp) => self.receive_tcp(ev),
                 r = self.mdns.recv() => match r {
                     Ok((from, len)) => {
                         self.mdns.handle_response(from, len, &mut self.resolved);
@@ -611,6 +626,17 @@ impl Driver {
         });
     }
 
+    /// A message or connection change from the ICE-TCP side.
+    fn receive_tcp(&mut self, event: TcpEvent) {
+        let Some(tcp) = self.tcp.as_mut() else {
+            return;
+        };
+        if let Some((local, remote, mut data)) = tcp.handle(event) {
+            self.core
+                .handle_receive_tcp(Instant::now(), remote, local, &mut data);
+        }
+    }
+
     /// Takes messages from SCTP again once the application has read the
     /// unread bytes down to [`RECEIVE_LOW_WATER`].
     fn unpause_if_drained(&mut self) {
@@ -655,7 +681,11 @@ impl Driver {
             // only used within this call.
             TRANSMIT.with_borrow_mut(|buf| {
                 while let Some(t) = self.core.poll_transmit(now, buf) {
-                    self.sockets.send(t.source, t.destination, buf);
+                    match (t.protocol, &mut self.tcp) {
+                        (Protocol::Udp, _) => self.sockets.send(t.source, t.destination, buf),
+                        (Protocol::Tcp, Some(tcp)) => tcp.send(t.source, t.destination, buf),
+                        (Protocol::Tcp, None) => {}
+                    }
                 }
             });
             self.sockets.flush();

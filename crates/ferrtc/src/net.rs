@@ -1,5 +1,6 @@
 //! Local addresses and the UDP sockets of a connection.
 
+mod tcp;
 mod udp;
 
 use std::future::poll_fn;
@@ -7,6 +8,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::task::Poll;
 
+pub(crate) use tcp::{TcpEvent, TcpSockets};
 pub(crate) use udp::UdpSocket;
 
 use crate::mux::MuxPort;

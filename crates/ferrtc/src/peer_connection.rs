@@ -18,7 +18,7 @@ use crate::driver::{Command, CommandQueue, Descriptions, Driver, StunUpdate};
 use crate::events::{Hub, Subscription, Weight};
 use crate::identity::{IdentityCommand, Published};
 use crate::mdns::{MDNS_GROUP, Resolver};
-use crate::net::{Sockets, local_addresses};
+use crate::net::{Sockets, TcpSockets, local_addresses};
 use crate::stun::{self, StunServers};
 use ferrtc_core::{IdentityAssertion, IdentityOptions, IdentityProvider, PeerIdentityState};
 
@@ -200,6 +200,15 @@ impl PeerConnection {
             local_addresses()
         };
         let sockets = Sockets::bind(&addresses, mux)?;
+        let tcp = configuration.tcp_candidates.then(|| {
+            let tcp = TcpSockets::listen(&addresses);
+            for listener in tcp.listeners() {
+                if let Err(e) = core.add_local_tcp(std::time::Instant::now(), *listener) {
+                    tracing::debug!("TCP candidate on {listener} not used: {e}");
+                }
+            }
+            Box::new(tcp)
+        });
         // With the relay policy the sockets still reach the TURN servers;
         // the agent keeps their host candidates to itself.
         for addr in sockets.local_addrs() {
@@ -212,6 +221,7 @@ impl PeerConnection {
         let driver = Driver::new(
             core,
             sockets,
+            tcp,
             mdns,
             rx,
             Arc::clone(&events),

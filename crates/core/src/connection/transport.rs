@@ -74,6 +74,29 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// Adds a TCP address the caller listens on for ICE-TCP (RFC 6544): it
+    /// becomes a passive TCP host candidate, with an active one on the same
+    /// IP, once gathering starts. Messages on TCP connections go to
+    /// [`Self::handle_receive_tcp`]; a [`Transmit`] whose `protocol` is TCP
+    /// goes on the connection between its addresses (see
+    /// [`ferrtc_ice::Agent::add_local_tcp`]).
+    pub fn add_local_tcp(&mut self, now: Instant, listener: SocketAddr) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if self.tcp_hosts.contains(&listener) {
+            return Ok(());
+        }
+        self.tcp_hosts.push(listener);
+        if self.gathering
+            && let Some(ice) = ice_at(&mut self.ice, now)
+        {
+            ice.add_local_tcp(listener)?;
+        }
+        self.process(now);
+        Ok(())
+    }
+
     /// Replaces the STUN servers (W3C `setConfiguration` with new
     /// `iceServers`): servers not known before are queried at once when
     /// gathering has started, else at its start.
@@ -150,6 +173,11 @@ impl PeerConnection {
         for host in &self.hosts {
             if let Err(e) = ice.add_local_host(*host) {
                 tracing::warn!("local address {host} not used: {e}");
+            }
+        }
+        for listener in &self.tcp_hosts {
+            if let Err(e) = ice.add_local_tcp(*listener) {
+                tracing::warn!("TCP address {listener} not used: {e}");
             }
         }
         for server in &self.config.stun_servers {
@@ -358,6 +386,37 @@ impl PeerConnection {
         destination: SocketAddr,
         datagram: &mut [u8],
     ) {
+        self.receive(
+            now,
+            ferrtc_ice::Protocol::Udp,
+            source,
+            destination,
+            datagram,
+        );
+    }
+
+    /// One message arrived on the TCP connection between `source` and the
+    /// local candidate address `destination` (ICE-TCP, RFC 6544), its RFC
+    /// 4571 length prefix removed: handled as [`Self::handle_receive`]
+    /// handles a datagram.
+    pub fn handle_receive_tcp(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        message: &mut [u8],
+    ) {
+        self.receive(now, ferrtc_ice::Protocol::Tcp, source, destination, message);
+    }
+
+    fn receive(
+        &mut self,
+        now: Instant,
+        protocol: ferrtc_ice::Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &mut [u8],
+    ) {
         self.stats.datagrams_received += 1;
         let Some(ice) = self.ice.as_mut() else {
             self.stats.dropped_datagrams += 1;
@@ -365,7 +424,11 @@ impl PeerConnection {
         };
         // ICE hands direct application data up whole, so what it passes
         // is `datagram` itself; data through a TURN relay comes unwrapped.
-        match ice.handle_receive(now, source, destination, datagram) {
+        let received = match protocol {
+            ferrtc_ice::Protocol::Udp => ice.handle_receive(now, source, destination, datagram),
+            ferrtc_ice::Protocol::Tcp => ice.handle_receive_tcp(now, source, destination, datagram),
+        };
+        match received {
             Receive::Data(_) => self.demux(now, datagram),
             Receive::Relayed(mut inner) => self.demux(now, &mut inner),
             Receive::Stun | Receive::Dropped(_) => {}

@@ -1,0 +1,166 @@
+//! ICE-TCP (RFC 6544) between two `ferrtc::PeerConnection`s on loopback:
+//! only their TCP candidates are signalled, so the connection can only form
+//! over a TCP connection from one side's active candidate to the other's
+//! listener. A data channel then carries messages from several tasks on
+//! clones of one handle, and the stats name the TCP pair.
+
+use std::time::Duration;
+
+use ferrtc::{
+    Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
+    PeerConnection, PeerConnectionEvent,
+};
+use tokio::sync::mpsc;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn tcp_config() -> Configuration {
+    Configuration {
+        tcp_candidates: true,
+        host_addresses: vec!["127.0.0.1".parse().unwrap()],
+        ..Configuration::default()
+    }
+}
+
+/// Forwards `from`'s TCP candidates (and end of candidates) to `to`, and
+/// counts the candidates of each kind it saw; sends `from`'s data channels
+/// to `channels`.
+fn trickle_tcp_only(
+    from: PeerConnection,
+    to: PeerConnection,
+    seen: mpsc::UnboundedSender<String>,
+    channels: mpsc::UnboundedSender<DataChannel>,
+) {
+    tokio::spawn(async move {
+        while let Some(ev) = from.next_event().await {
+            match ev {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    let _ = seen.send(c.candidate.clone());
+                    if c.candidate.is_empty() || c.candidate.contains(" tcp ") {
+                        let _ = to.add_ice_candidate(c).await;
+                    }
+                }
+                PeerConnectionEvent::DataChannel(dc) => {
+                    let _ = channels.send(dc);
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+async fn next_message(dc: &DataChannel) -> DataChannelMessage {
+    loop {
+        match tokio::time::timeout(TIMEOUT, dc.recv()).await {
+            Ok(Some(DataChannelEvent::Message(m))) => return std::sync::Arc::unwrap_or_clone(m),
+            Ok(Some(_)) => continue,
+            other => panic!("no message: {other:?}"),
+        }
+    }
+}
+
+/// The offer and answer go to the peers with their UDP candidates removed.
+fn without_udp_candidates(sdp: &str) -> String {
+    sdp.split("\r\n")
+        .filter(|l| !(l.starts_with("a=candidate:") && l.contains(" udp ")))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_that_only_see_tcp_candidates_connect_over_ice_tcp() {
+    let a = PeerConnection::new(tcp_config()).unwrap();
+    let b = PeerConnection::new(tcp_config()).unwrap();
+    let dc = a
+        .create_data_channel("tcp", DataChannelInit::default())
+        .await
+        .unwrap();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let (chan_tx, mut chans) = mpsc::unbounded_channel();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(ferrtc::SessionDescription::offer(&without_udp_candidates(
+        &offer.sdp,
+    )))
+    .await
+    .unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(ferrtc::SessionDescription::answer(&without_udp_candidates(
+        &answer.sdp,
+    )))
+    .await
+    .unwrap();
+    // Candidates once both descriptions are in (a candidate before its
+    // remote description would be refused); the first subscriber of each
+    // connection also gets the events from before it subscribed.
+    trickle_tcp_only(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
+    trickle_tcp_only(b.clone(), a.clone(), seen_tx, chan_tx);
+
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .expect("the channel opens over TCP in time")
+        .unwrap();
+    let remote = tokio::time::timeout(TIMEOUT, chans.recv())
+        .await
+        .expect("b gets the channel")
+        .unwrap();
+
+    // Several tasks on clones of one channel handle, then one large message
+    // (SCTP fragments it over the framed stream).
+    let mut tasks = Vec::new();
+    for t in 0..4u8 {
+        let dc = dc.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25u8 {
+                dc.send_binary(&[t, i]).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        match next_message(&remote).await {
+            DataChannelMessage::Binary(b) => got.push((b[0], b[1])),
+            other => panic!("{other:?}"),
+        }
+    }
+    for t in 0..4u8 {
+        let from_t: Vec<u8> = got.iter().filter(|m| m.0 == t).map(|m| m.1).collect();
+        assert_eq!(
+            from_t,
+            (0..25).collect::<Vec<u8>>(),
+            "task {t}'s messages in order"
+        );
+    }
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    remote.send_binary(&big).await.unwrap();
+    assert_eq!(next_message(&dc).await, DataChannelMessage::Binary(big));
+
+    // Both kinds of TCP candidate were gathered, and the pair in use is TCP.
+    let mut lines = Vec::new();
+    while let Ok(l) = seen.try_recv() {
+        lines.push(l);
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("tcptype passive")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("tcptype active")),
+        "{lines:?}"
+    );
+    let stats = serde_json::to_value(a.get_stats().await.unwrap()).unwrap();
+    let pair = stats
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| s["type"] == "candidate-pair" && s["nominated"] == true)
+        .unwrap_or_else(|| panic!("no nominated pair: {stats}"));
+    let local = &stats[pair["localCandidateId"].as_str().unwrap()];
+    assert_eq!(local["protocol"], "tcp", "{local}");
+    a.close().await;
+    b.close().await;
+}
