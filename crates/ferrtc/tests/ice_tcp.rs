@@ -79,14 +79,14 @@ async fn two_peers_that_only_see_tcp_candidates_connect_over_ice_tcp() {
     let (chan_tx, mut chans) = mpsc::unbounded_channel();
     let offer = a.create_offer().await.unwrap();
     a.set_local_description(Some(offer.clone())).await.unwrap();
-    b.set_remote_description(ferrtc::SessionDescription::offer(&without_udp_candidates(
+    b.set_remote_description(ferrtc::SessionDescription::offer(without_udp_candidates(
         &offer.sdp,
     )))
     .await
     .unwrap();
     let answer = b.create_answer().await.unwrap();
     b.set_local_description(Some(answer.clone())).await.unwrap();
-    a.set_remote_description(ferrtc::SessionDescription::answer(&without_udp_candidates(
+    a.set_remote_description(ferrtc::SessionDescription::answer(without_udp_candidates(
         &answer.sdp,
     )))
     .await
