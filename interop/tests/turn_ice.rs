@@ -137,6 +137,8 @@ async fn relay_only_peers_connect_through_coturn_and_signal_relayed_candidates_o
     assert!(relayed.len() >= 2, "candidates: {lines:?}");
     for l in &relayed {
         assert!(l.contains(" typ relay "), "a non-relayed candidate: {l}");
+        // The relay policy hides the local and public address.
+        assert!(l.contains(" raddr 0.0.0.0 rport 0"), "{l}");
     }
 
     // The selected pair is relay to relay, in the W3C stats.

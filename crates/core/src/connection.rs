@@ -342,8 +342,13 @@ impl PeerConnection {
             && let Some(ice) = self.ice.as_mut()
         {
             // Everything of the close (SCTP ABORT, close_notify) is out:
-            // ICE may stop now.
+            // ICE may stop now. The deallocation of its TURN allocations
+            // (RFC 8656 §8.1) leaves last.
             ice.close();
+            if let Some(t) = ice.poll_transmit(now, buf) {
+                self.stats.datagrams_sent += 1;
+                return Some(t);
+            }
         }
         None
     }

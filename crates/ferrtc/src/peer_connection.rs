@@ -177,7 +177,13 @@ impl PeerConnection {
     /// looked up in the background and used once found (see
     /// [`IceServer`](crate::IceServer)).
     pub fn new(configuration: Configuration) -> Result<Self, Error> {
-        let stun = StunServers::of(&configuration)?;
+        let mut stun = StunServers::of(&configuration)?;
+        if configuration.udp_mux.is_some() && configuration.host_addresses.is_empty() {
+            // Every connection on a mux would allocate from the same
+            // 5-tuple (the server answers 437), and the mux routes the
+            // server's datagrams to one of them.
+            stun.drop_turn("a UdpMux without host_addresses of its own");
+        }
         let mut config = CoreConfig::default();
         config.rng_seed = configuration.seed;
         config.certificate = configuration.certificates.first().cloned();
@@ -520,7 +526,10 @@ impl PeerConnection {
         if configuration.peer_identity != current.peer_identity {
             return Err(Error::InvalidModification("peerIdentity"));
         }
-        let stun = StunServers::of(&configuration)?;
+        let mut stun = StunServers::of(&configuration)?;
+        if configuration.udp_mux.is_some() && configuration.host_addresses.is_empty() {
+            stun.drop_turn("a UdpMux without host_addresses of its own");
+        }
         let servers = stun.ready.clone();
         let turn = stun.turn_ready.clone();
         let (tx, rx) = oneshot::channel();

@@ -55,6 +55,15 @@ impl StunServers {
         Ok(servers)
     }
 
+    /// Leaves the TURN servers out, saying why.
+    pub(crate) fn drop_turn(&mut self, why: &str) {
+        if !self.turn_ready.is_empty() || !self.turn_names.is_empty() {
+            tracing::warn!("TURN servers not used with {why}");
+            self.turn_ready.clear();
+            self.turn_names.clear();
+        }
+    }
+
     fn add(&mut self, server: &IceServer, url: &str) -> Result<(), Error> {
         let parsed = ServerUrl::parse(url)?;
         if let ServerUrl::Turn { tcp, tls, .. } = parsed {
@@ -142,10 +151,10 @@ where
     for (host, port) in names {
         match lookup_one(host, *port, timeout, &lookup).await {
             Ok(addrs) if addrs.is_empty() => {
-                tracing::warn!("STUN server {host}:{port}: no address");
+                tracing::warn!("ICE server {host}:{port}: no address");
             }
             Ok(addrs) => found.extend(addrs),
-            Err(e) => tracing::warn!("STUN server {host}:{port} not resolved: {e}"),
+            Err(e) => tracing::warn!("ICE server {host}:{port} not resolved: {e}"),
         }
     }
     found
@@ -176,8 +185,10 @@ pub(crate) fn spawn_lookups(
         let mut turn_found = false;
         for t in &servers.turn_names {
             let name = [(t.host.clone(), t.port)];
-            // The first address of each name: one allocation per server.
-            if let Some(addr) = resolve(&name, LOOKUP_TIMEOUT, system_lookup).await.first() {
+            // One address per name (one allocation per server): IPv4 when
+            // there is one, the family every network routes.
+            let addrs = resolve(&name, LOOKUP_TIMEOUT, system_lookup).await;
+            if let Some(addr) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
                 turn_found = true;
                 turn.push(TurnServer {
                     server: *addr,

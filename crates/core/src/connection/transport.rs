@@ -137,7 +137,9 @@ impl PeerConnection {
                 .iter()
                 .filter(|t| !self.config.turn_servers.contains(t))
             {
-                ice.add_turn_server(t.server, &t.username, &t.credential)?;
+                if let Err(e) = ice.add_turn_server(t.server, &t.username, &t.credential) {
+                    tracing::warn!("TURN server {} not used: {e}", t.server);
+                }
             }
         }
         self.config.turn_servers = servers;
@@ -184,7 +186,11 @@ impl PeerConnection {
             ice.add_stun_server(*server)?;
         }
         for t in &self.config.turn_servers {
-            ice.add_turn_server(t.server, &t.username, &t.credential)?;
+            // A server the agent cannot use is left out (the description
+            // is applied already): gathering goes on with the others.
+            if let Err(e) = ice.add_turn_server(t.server, &t.username, &t.credential) {
+                tracing::warn!("TURN server {} not used: {e}", t.server);
+            }
         }
         Ok(())
     }

@@ -429,7 +429,7 @@ impl Agent {
         {
             return Err(Error::DuplicateHost(addr));
         }
-        if self.hosts.len() >= self.config.max_local_hosts {
+        if self.hosts.iter().filter(|h| h.relay.is_none()).count() >= self.config.max_local_hosts {
             return Err(Error::TooManyCandidates {
                 limit: self.config.max_local_hosts,
             });
@@ -677,9 +677,11 @@ impl Agent {
         if let Some(s) = &mut self.selected {
             s.index = None;
         }
-        // Gather again: same hosts, new credentials.
+        // Gather again: same hosts, new credentials; allocations that
+        // failed or ended are made again.
         self.srflx.clear();
         self.gathering = GatheringState::New;
+        self.restart_relays();
         for h in 0..self.hosts.len() {
             let relayed = self.hosts[h].relay.is_some();
             let udp = self.hosts[h].protocol() == Protocol::Udp;

@@ -27,6 +27,12 @@ impl Agent {
         if !transports_pair(&h.candidate, &self.remotes[remote].candidate) {
             return None;
         }
+        // A relayed base whose allocation is gone carries nothing.
+        if let Some(r) = h.relay
+            && self.relays[r].client.is_closed()
+        {
+            return None;
+        }
         let r = &self.remotes[remote];
         // RFC 8445 §6.1.2.2: same address family only.
         if h.addr.is_ipv4() != r.addr.is_ipv4() {

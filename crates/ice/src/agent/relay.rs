@@ -64,7 +64,11 @@ impl Agent {
         if self.config.lite {
             return Err(Error::NotInLiteMode("TURN servers"));
         }
-        if self.turn_servers.iter().any(|t| t.server == server) {
+        if let Some(known) = self.turn_servers.iter_mut().find(|t| t.server == server) {
+            // New credentials (W3C setConfiguration) serve the next
+            // allocation: after an ICE restart, or when this one failed.
+            known.username = username.to_owned();
+            known.password = password.to_owned();
             return Ok(());
         }
         if self.turn_servers.len() >= MAX_TURN_SERVERS {
@@ -78,25 +82,86 @@ impl Agent {
             password: password.to_owned(),
         });
         let t = self.turn_servers.len() - 1;
-        if let Some(host) = self
+        let host = self
             .hosts
             .iter()
-            .find(|h| h.relay.is_none() && h.addr.is_ipv4() == server.is_ipv4())
-        {
-            let host_addr = host.addr;
-            self.start_allocation(t, host_addr);
+            .find(|h| h.relay.is_none() && can_reach(h, server))
+            .map(|h| h.addr);
+        match host {
+            Some(host_addr) => self.start_allocation(t, host_addr),
+            // W3C: 701, the server cannot be reached (from any address yet;
+            // a host added later that can starts the allocation).
+            None if !self.hosts.is_empty() => self.push_event(Event::CandidateError {
+                server,
+                code: 701,
+                text: "no local address can reach the TURN server".into(),
+            }),
+            None => {}
         }
         Ok(())
     }
 
-    /// Starts the allocations of TURN servers of `host`'s family that have none.
+    /// Starts the allocations that `host_addr` can make: TURN servers with
+    /// none yet that it can reach.
     pub(super) fn allocate_from(&mut self, host_addr: SocketAddr) {
-        for t in 0..self.turn_servers.len() {
-            let server = self.turn_servers[t].server;
-            let done = self.relays.iter().any(|r| r.client.server() == server);
-            if !done && server.is_ipv4() == host_addr.is_ipv4() {
-                self.start_allocation(t, host_addr);
+        let Some(host) = self
+            .hosts
+            .iter()
+            .find(|h| h.addr == host_addr && h.relay.is_none())
+        else {
+            return;
+        };
+        let reachable: Vec<usize> = (0..self.turn_servers.len())
+            .filter(|&t| {
+                let server = self.turn_servers[t].server;
+                can_reach(host, server) && !self.relays.iter().any(|r| r.client.server() == server)
+            })
+            .collect();
+        for t in reachable {
+            self.start_allocation(t, host_addr);
+        }
+    }
+
+    /// ICE restart: allocations that failed or ended are forgotten, with
+    /// their relayed bases (the check list is empty now, so no pair points
+    /// at them), and made again, with the credentials known now.
+    pub(super) fn restart_relays(&mut self) {
+        let dead: Vec<bool> = self
+            .relays
+            .iter()
+            .map(|r| r.client.is_closed() || (!r.pending && r.base.is_none()))
+            .collect();
+        if dead.iter().any(|d| *d) {
+            let mut renumber = Vec::with_capacity(self.relays.len());
+            let mut kept = 0;
+            for d in &dead {
+                renumber.push((!d).then(|| {
+                    kept += 1;
+                    kept - 1
+                }));
             }
+            self.hosts
+                .retain(|h| h.relay.is_none_or(|r| renumber[r].is_some()));
+            for h in &mut self.hosts {
+                h.relay = h.relay.and_then(|r| renumber[r]);
+            }
+            let mut i = 0;
+            self.relays.retain(|_| {
+                i += 1;
+                !dead[i - 1]
+            });
+            for (r, relay) in self.relays.iter_mut().enumerate() {
+                relay.base = self.hosts.iter().position(|h| h.relay == Some(r));
+            }
+        }
+        let hosts: Vec<SocketAddr> = self
+            .hosts
+            .iter()
+            .filter(|h| h.relay.is_none())
+            .map(|h| h.addr)
+            .collect();
+        for host in hosts {
+            self.allocate_from(host);
         }
     }
 
@@ -229,7 +294,13 @@ impl Agent {
         let index = u16::try_from(r).unwrap_or(u16::MAX);
         let local_preference = u16::MAX.saturating_sub(index);
         let server = self.relays[r].client.server();
-        let candidate = relay_candidate(relayed, mapped, server, local_preference);
+        // RFC 8445 §5.1.1.2: the Allocate's XOR-MAPPED-ADDRESS is a
+        // server-reflexive candidate too (not under the relay policy).
+        if !self.config.relay_only {
+            let host = self.relays[r].host_addr;
+            self.on_gathered(host, server, mapped);
+        }
+        let candidate = self.relay_candidate(relayed, mapped, server, local_preference);
         self.hosts.push(Host {
             candidate: candidate.clone(),
             addr: relayed,
@@ -351,17 +422,57 @@ impl Agent {
             .related_address()
             .and_then(|(a, port)| a.ip().map(|ip| SocketAddr::new(ip, port)))
             .unwrap_or(host.addr);
-        Some(relay_candidate(
+        Some(self.relay_candidate(
             host.addr,
             mapped,
             self.relays[r].client.server(),
             host.local_preference,
         ))
     }
+
+    /// A relayed candidate (RFC 8445 §5.1.1.2, §5.1.1.3: its foundation
+    /// depends on the type, the base and the server). Under the relay
+    /// policy its related address is `0.0.0.0:0` (or `[::]:0`): the point
+    /// of that policy is not to reveal the local or public address.
+    fn relay_candidate(
+        &self,
+        relayed: SocketAddr,
+        mapped: SocketAddr,
+        server: SocketAddr,
+        local_preference: u16,
+    ) -> Candidate {
+        let related = if self.config.relay_only {
+            let unspecified = if mapped.is_ipv4() {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            } else {
+                std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            };
+            SocketAddr::new(unspecified, 0)
+        } else {
+            mapped
+        };
+        relay_candidate(relayed, related, server, local_preference)
+    }
 }
 
-/// A relayed candidate (RFC 8445 §5.1.1.2, §5.1.1.3: its foundation
-/// depends on the type, the base and the server).
+/// Whether an allocation on `server` can be made from host base `host`: a
+/// UDP host of the server's family, loopback only for a loopback server and
+/// IPv6 link-local only for a link-local one (a datagram from 127.0.0.1 to
+/// a routed address is refused by the kernel).
+fn can_reach(host: &Host, server: SocketAddr) -> bool {
+    let (h, s) = (host.addr.ip(), server.ip());
+    let link_local = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) => v6.is_unicast_link_local(),
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+    };
+    host.relay.is_none()
+        && host.protocol() == Protocol::Udp
+        && h.is_ipv4() == s.is_ipv4()
+        && h.is_loopback() == s.is_loopback()
+        && (!link_local(h) || link_local(s))
+}
+
+/// A relayed candidate (RFC 8445 §5.1.1.2, §5.1.1.3).
 fn relay_candidate(
     relayed: SocketAddr,
     mapped: SocketAddr,
