@@ -21,7 +21,7 @@ use crate::data_channel::{
     ReceiveGate, Sink,
 };
 use crate::events::Hub;
-use crate::mdns::Resolver;
+use crate::mdns::{Mdns, Publisher, Resolver};
 use crate::net::Sockets;
 use crate::peer_connection::{PeerConnectionEvent, States};
 
@@ -354,6 +354,9 @@ pub(crate) struct Driver {
     sockets: Sockets,
     /// Resolves remote `.local` candidates.
     mdns: Resolver,
+    /// Signals our host candidates under `.local` names, when asked; its
+    /// names go (with a goodbye) when the task ends.
+    publisher: Option<Publisher>,
     /// Candidates mDNS resolved, to add to the core.
     resolved: Vec<IceCandidateInit>,
     /// The peer's end-of-candidates, held while mDNS lookups run: given to
@@ -407,7 +410,7 @@ impl Driver {
     pub(crate) fn new(
         core: Core,
         sockets: Sockets,
-        mdns: Resolver,
+        mdns: Mdns,
         commands: CommandReceiver,
         events: Arc<Hub<PeerConnectionEvent>>,
         identity: tokio::sync::watch::Sender<crate::identity::Published>,
@@ -421,7 +424,8 @@ impl Driver {
             media,
             core,
             sockets,
-            mdns,
+            mdns: mdns.resolver,
+            publisher: mdns.publisher,
             resolved: Vec::new(),
             held_end: None,
             commands,
@@ -684,7 +688,13 @@ impl Driver {
 
     fn dispatch(&mut self, ev: Event) {
         let to_pc = match ev {
-            Event::IceCandidate(c) => PeerConnectionEvent::IceCandidate(c),
+            Event::IceCandidate(c) => match &mut self.publisher {
+                Some(p) => match p.conceal(c) {
+                    Some(c) => PeerConnectionEvent::IceCandidate(c),
+                    None => return,
+                },
+                None => PeerConnectionEvent::IceCandidate(c),
+            },
             Event::IceGatheringStateChange(s) => PeerConnectionEvent::IceGatheringStateChange(s),
             Event::IceConnectionStateChange(s) => PeerConnectionEvent::IceConnectionStateChange(s),
             Event::IceCandidateError {
