@@ -315,3 +315,37 @@ async fn publishing_cannot_be_switched_after_creation() {
         Err(ferrtc::Error::InvalidModification(_))
     ));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn garbage_sent_to_the_responder_is_dropped_and_counted_and_it_keeps_answering() {
+    let responder = loopback_responder(None);
+    let pc = publishing(&responder);
+    pc.create_data_channel("x", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer)).await.unwrap();
+    let name = addresses(&gathered(&pc).await).remove(0);
+
+    let asker = tokio::net::UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    let mut truncated = query(&name);
+    truncated.truncate(20);
+    for garbage in [&[][..], &[0xff; 3][..], &truncated[..]] {
+        asker
+            .send_to(garbage, responder.local_addr())
+            .await
+            .unwrap();
+    }
+    asker
+        .send_to(&query(&name), responder.local_addr())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let (len, _) = tokio::time::timeout(WAIT, asker.recv_from(&mut buf))
+        .await
+        .expect("no answer after the garbage")
+        .unwrap();
+    assert_eq!(a_records(&buf[..len]), [(name, 10, Ipv4Addr::LOCALHOST)]);
+    let stats = responder.stats();
+    assert_eq!((stats.malformed, stats.answers), (3, 1));
+}
