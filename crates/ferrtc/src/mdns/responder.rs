@@ -177,17 +177,17 @@ impl Responder {
             return None;
         }
         let legacy = from.port() != MDNS_PORT;
-        let questions = &self.query.questions;
+        // The names asked about that are ours, each once: one table lookup
+        // per question, however many names the responder holds.
         let mut unicast = legacy;
-        let mut matched: Vec<&mut Entry> = Vec::new();
-        for e in self.names.values_mut() {
-            let about: Vec<&wire::Question> =
-                questions.iter().filter(|q| q.name == e.name).collect();
-            if about.is_empty() {
-                continue;
+        let mut matched: Vec<&str> = Vec::new();
+        for q in &self.query.questions {
+            if self.names.contains_key(&q.name) {
+                unicast |= q.unicast;
+                if !matched.contains(&q.name.as_str()) {
+                    matched.push(&q.name);
+                }
             }
-            unicast |= about.iter().any(|q| q.unicast);
-            matched.push(e);
         }
         if matched.is_empty() {
             self.stats.ignored += 1;
@@ -197,20 +197,25 @@ impl Responder {
             Destination::Unicast(from)
         } else {
             // §6: each record at most once a second on the group.
-            let due = matched
-                .iter()
-                .any(|e| e.multicast_at.is_none_or(|t| now >= t + MULTICAST_INTERVAL));
+            let due = matched.iter().any(|n| {
+                self.names
+                    .get(*n)
+                    .is_some_and(|e| e.multicast_at.is_none_or(|t| now >= t + MULTICAST_INTERVAL))
+            });
             if !due {
                 self.stats.ignored += 1;
                 return None;
             }
-            for e in &mut matched {
-                e.multicast_at = Some(now);
+            for n in &matched {
+                if let Some(e) = self.names.get_mut(*n) {
+                    e.multicast_at = Some(now);
+                }
             }
             Destination::Multicast
         };
         let records: Vec<Record<'_>> = matched
             .iter()
+            .filter_map(|n| self.names.get(*n))
             .map(|e| Record {
                 name: &e.name,
                 ip: e.ip,
@@ -221,7 +226,7 @@ impl Responder {
         } else {
             Framing::Mdns { ttl: HOST_TTL }
         };
-        wire::write_response(framing, &records, Some(questions), out);
+        wire::write_response(framing, &records, Some(&self.query.questions), out);
         self.stats.answers += 1;
         Some(destination)
     }
