@@ -18,6 +18,9 @@ use super::responder::{Destination, MdnsResponderStats, RegisterError, Responder
 /// Largest query read (RFC 6762 §17 allows 9000 bytes).
 const RECV_BUF: usize = 9000;
 
+/// How long the task rests after a failed read.
+const RECV_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// An mDNS responder (RFC 6762 §6) for the `.local` names that stand for
 /// our host candidates when
 /// [`Configuration::mdns_host_candidates`](crate::Configuration::mdns_host_candidates)
@@ -167,8 +170,13 @@ async fn serve(socket: UdpSocket, shared: Weak<Shared>) {
         let (len, from) = match socket.recv_from(&mut buf).await {
             Ok(r) => r,
             Err(e) => {
-                // ICMP errors from earlier sends and the like: not fatal.
+                // ICMP errors from earlier sends and the like: not fatal,
+                // but an error that repeats must not spin the task.
                 tracing::debug!("mDNS responder recv: {e}");
+                if shared.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(RECV_ERROR_PAUSE).await;
                 continue;
             }
         };
