@@ -482,9 +482,9 @@ impl PeerConnection {
 
     /// `setConfiguration()` (W3C webrtc-pc §4.4.1.7): the ICE servers may
     /// change (new STUN servers are queried at once; those given by name
-    /// once looked up, in the background); the bundle policy,
-    /// the RTCP mux policy, the certificates, the seed and
-    /// `mdns_host_candidates` may not ([`Error::InvalidModification`]). A new `iceTransportPolicy` is
+    /// once looked up, in the background); the bundle policy, the RTCP mux
+    /// policy, the certificates, the seed and `mdns_host_candidates` may
+    /// not ([`Error::InvalidModification`]). A new `iceTransportPolicy` is
     /// kept but applies to no address already gathered.
     pub async fn set_configuration(&self, configuration: Configuration) -> Result<(), Error> {
         let current = self.get_configuration();
