@@ -80,6 +80,30 @@ pub struct Configuration {
     /// `224.0.0.251:5353` (RFC 6762 §3); a unicast address reaches one
     /// responder directly, which tests use where multicast is unreliable.
     pub mdns_server: Option<SocketAddr>,
+    /// Signal each host candidate under a random `<uuid>.local` name
+    /// instead of its IP address, as browsers do
+    /// (draft-ietf-mmusic-mdns-ice-candidates §3.1.1; not part of W3C
+    /// `RTCConfiguration`, where the browser decides). Off by default:
+    /// ferrtc runs in servers and command-line tools more often than on
+    /// a user's machine, and a peer that cannot resolve the names (one
+    /// off the local link, or without mDNS) only reaches our host
+    /// candidates through peer-reflexive discovery.
+    ///
+    /// When on, each host address gets one name for the connection's
+    /// life, the related address of server-reflexive candidates becomes
+    /// `0.0.0.0 0` (`:: 0`), and an mDNS responder answers A/AAAA queries
+    /// for the names (RFC 6762 §6) until the connection closes, then says
+    /// goodbye (§10.1): [`Self::mdns_responder`], or the process-wide one
+    /// on the mDNS group (`PeerConnection::new` fails if port 5353 cannot
+    /// be bound). Cannot change after creation.
+    pub mdns_host_candidates: bool,
+    /// The responder that answers for the names of
+    /// [`Self::mdns_host_candidates`] (not part of W3C `RTCConfiguration`).
+    /// `None` is [`MdnsResponder::multicast`](crate::MdnsResponder::multicast),
+    /// shared by every connection of the process; a responder bound to a
+    /// unicast address serves peers told to query it (their
+    /// [`Self::mdns_server`]), as tests do on loopback.
+    pub mdns_responder: Option<crate::MdnsResponder>,
     /// The local addresses to bind and gather host candidates on (not part
     /// of W3C `RTCConfiguration`; browsers choose them). Empty, the
     /// default, is loopback (IPv4 and IPv6) plus the addresses of the
@@ -94,7 +118,7 @@ pub struct Configuration {
     /// only TCP out) can still connect; UDP pairs are preferred when both
     /// work. Off by default: each connection then holds one listening
     /// socket per address. Remote TCP candidates are used whenever this
-    /// side has TCP candidates of its own.
+    /// side has TCP candidates of its own. It cannot change after creation.
     pub tcp_candidates: bool,
     /// One UDP socket shared with other connections (not part of W3C
     /// `RTCConfiguration`): the connection's host candidate is then the

@@ -21,7 +21,7 @@ use crate::data_channel::{
     ReceiveGate, Sink,
 };
 use crate::events::Hub;
-use crate::mdns::Resolver;
+use crate::mdns::{Mdns, Publisher, Resolver};
 use crate::net::{Sockets, TcpEvent, TcpSockets};
 use crate::peer_connection::{PeerConnectionEvent, States};
 
@@ -358,6 +358,9 @@ pub(crate) struct Driver {
     tcp: Option<Box<TcpSockets>>,
     /// Resolves remote `.local` candidates.
     mdns: Resolver,
+    /// Signals our host candidates under `.local` names, when asked; its
+    /// names go (with a goodbye) when the task ends.
+    publisher: Option<Publisher>,
     /// Candidates mDNS resolved, to add to the core.
     resolved: Vec<IceCandidateInit>,
     /// The peer's end-of-candidates, held while mDNS lookups run: given to
@@ -420,7 +423,7 @@ impl Driver {
         core: Core,
         sockets: Sockets,
         tcp: Option<Box<TcpSockets>>,
-        mdns: Resolver,
+        mdns: Mdns,
         commands: CommandReceiver,
         events: Arc<Hub<PeerConnectionEvent>>,
         identity: tokio::sync::watch::Sender<crate::identity::Published>,
@@ -435,7 +438,8 @@ impl Driver {
             core,
             sockets,
             tcp,
-            mdns,
+            mdns: mdns.resolver,
+            publisher: mdns.publisher,
             resolved: Vec::new(),
             held_end: None,
             commands,
@@ -714,7 +718,13 @@ impl Driver {
 
     fn dispatch(&mut self, ev: Event) {
         let to_pc = match ev {
-            Event::IceCandidate(c) => PeerConnectionEvent::IceCandidate(c),
+            Event::IceCandidate(c) => match &mut self.publisher {
+                Some(p) => match p.conceal(c) {
+                    Some(c) => PeerConnectionEvent::IceCandidate(c),
+                    None => return,
+                },
+                None => PeerConnectionEvent::IceCandidate(c),
+            },
             Event::IceGatheringStateChange(s) => PeerConnectionEvent::IceGatheringStateChange(s),
             Event::IceConnectionStateChange(s) => PeerConnectionEvent::IceConnectionStateChange(s),
             Event::IceCandidateError {

@@ -16,7 +16,10 @@
 //! Chromium signals them) are resolved with a one-shot mDNS query (RFC 6762
 //! §5.1) and added again with the address found; when no answer comes
 //! within a second, such peers still connect through peer-reflexive
-//! discovery.
+//! discovery. With [`Configuration::mdns_host_candidates`] a connection
+//! signals its own host candidates under such names, which an
+//! [`MdnsResponder`] (by default one on the mDNS group, shared by the
+//! process) answers for until the connection closes.
 //!
 //! Peer identity (W3C webrtc-identity): [`PeerConnection::set_identity_provider`]
 //! with an [`IdentityProvider`] of the application's, and
@@ -61,6 +64,7 @@ pub use ferrtc_core::{
     IdentityAssertion, IdentityAssertionResult, IdentityError, IdentityOptions, IdentityProvider,
     IdentityProviderDetails, PeerIdentityState, ValidatedIdentity,
 };
+pub use mdns::{MdnsResponder, MdnsResponderStats};
 pub use media::{
     DtmfSender, DtmfTone, DtmfToneChange, EncodedFrame, MediaKind, MediaStream, MediaStreamTrack,
     RtpCodec, RtpEncodingParameters, RtpReceiveParameters, RtpReceiver, RtpReceiverFrames,

@@ -17,7 +17,7 @@ use crate::data_channel::{DataChannel, DataChannelInit};
 use crate::driver::{Command, CommandQueue, Descriptions, Driver, StunUpdate};
 use crate::events::{Hub, Subscription, Weight};
 use crate::identity::{IdentityCommand, Published};
-use crate::mdns::{MDNS_GROUP, Resolver};
+use crate::mdns::Mdns;
 use crate::net::{Sockets, TcpSockets, local_addresses};
 use crate::stun::{self, StunServers};
 use ferrtc_core::{IdentityAssertion, IdentityOptions, IdentityProvider, PeerIdentityState};
@@ -222,7 +222,7 @@ impl PeerConnection {
         }
         let (tx, rx) = CommandQueue::new_pair();
         let events = Arc::new(Hub::new(None));
-        let mdns = Resolver::new(configuration.mdns_server.unwrap_or(MDNS_GROUP));
+        let mdns = Mdns::new(&configuration)?;
         let identity = tokio::sync::watch::Sender::new(Published::default());
         let driver = Driver::new(
             core,
@@ -498,9 +498,9 @@ impl PeerConnection {
 
     /// `setConfiguration()` (W3C webrtc-pc §4.4.1.7): the ICE servers may
     /// change (new STUN servers are queried at once; those given by name
-    /// once looked up, in the background); the bundle policy,
-    /// the RTCP mux policy, the certificates and the seed may not
-    /// ([`Error::InvalidModification`]). A new `iceTransportPolicy` is
+    /// once looked up, in the background); the bundle policy, the RTCP mux
+    /// policy, the certificates, the seed and `mdns_host_candidates` may
+    /// not ([`Error::InvalidModification`]). A new `iceTransportPolicy` is
     /// kept but applies to no address already gathered.
     pub async fn set_configuration(&self, configuration: Configuration) -> Result<(), Error> {
         let current = self.get_configuration();
@@ -525,6 +525,12 @@ impl PeerConnection {
         // W3C webrtc-identity §9.6: the target peer identity cannot change.
         if configuration.peer_identity != current.peer_identity {
             return Err(Error::InvalidModification("peerIdentity"));
+        }
+        if configuration.mdns_host_candidates != current.mdns_host_candidates {
+            return Err(Error::InvalidModification("mdnsHostCandidates"));
+        }
+        if configuration.tcp_candidates != current.tcp_candidates {
+            return Err(Error::InvalidModification("tcpCandidates"));
         }
         let mut stun = StunServers::of(&configuration)?;
         if configuration.udp_mux.is_some() && configuration.host_addresses.is_empty() {

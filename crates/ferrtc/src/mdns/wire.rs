@@ -1,6 +1,8 @@
-//! The slice of the DNS message format (RFC 1035 §4) that an mDNS one-shot
-//! querier needs (RFC 6762 §5.1): a query for the A and AAAA records of one
-//! `.local` name, and the addresses a response gives for that name.
+//! The slice of the DNS message format (RFC 1035 §4) that mDNS needs for
+//! `.local` host names: for the one-shot querier (RFC 6762 §5.1), a query
+//! for the A and AAAA records of one name and the addresses a response
+//! gives for it; for the responder (§6), the questions of a query and the
+//! answers (address records, NSEC for the types a name lacks, goodbyes).
 //!
 //! The parser is bounded by the message: every step consumes bytes or
 //! fails, compression pointers must go strictly backwards (so they cannot
@@ -26,6 +28,12 @@ const MAX_LABEL: usize = 63;
 pub(crate) const MAX_ADDRS: usize = 8;
 /// Size of the fixed header (RFC 1035 §4.1.1).
 const HEADER_LEN: usize = 12;
+/// RR type NSEC (RFC 4034 §4), mDNS's negative answer (RFC 6762 §6.1).
+const TYPE_NSEC: u16 = 47;
+/// QTYPE and QCLASS "any" (RFC 1035 §3.2.3, §3.2.5).
+const ANY: u16 = 255;
+/// Questions of one query the responder looks at; the rest are skipped.
+pub(crate) const MAX_QUESTIONS: usize = 16;
 
 /// Why an mDNS message or name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +48,9 @@ pub(crate) enum WireError {
     /// The QR bit is clear: a query, not a response (RFC 1035 §4.1.1).
     #[error("mDNS message is not a response")]
     NotAResponse,
+    /// The QR bit is set: a response, not a query (RFC 1035 §4.1.1).
+    #[error("mDNS message is not a query")]
+    NotAQuery,
     /// Opcode or response code other than zero: RFC 6762 §18.3 and §18.11
     /// say such messages are silently ignored.
     #[error("mDNS response with opcode {opcode} and rcode {rcode}")]
@@ -110,6 +121,215 @@ impl LocalName {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Writes `name` (dotted, labels of at most 63 bytes) uncompressed.
+fn write_name(name: &str, out: &mut Vec<u8>) {
+    for label in name.split('.') {
+        // Callers give `LocalName`s, whose labels are at most 63 bytes.
+        out.push(label.len().min(MAX_LABEL) as u8);
+        out.extend_from_slice(
+            label
+                .as_bytes()
+                .get(..MAX_LABEL)
+                .unwrap_or(label.as_bytes()),
+        );
+    }
+    out.push(0);
+}
+
+/// One question of a query (RFC 1035 §4.1.2), its name in lower case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Question {
+    /// The name asked about, dotted, lower case, without a final dot.
+    pub(crate) name: String,
+    /// QTYPE.
+    pub(crate) kind: u16,
+    /// The QU bit: the querier asks for a unicast answer (RFC 6762 §5.4).
+    pub(crate) unicast: bool,
+}
+
+impl Question {
+    /// Whether the question asks for an A (`v4`) or AAAA record of class IN.
+    fn wants(&self, v4: bool) -> bool {
+        self.kind == ANY || self.kind == if v4 { TYPE_A } else { TYPE_AAAA }
+    }
+}
+
+/// What [`read_query`] found: the query id and the questions.
+#[derive(Debug, Default)]
+pub(crate) struct Query {
+    /// The query id, echoed in legacy unicast answers (RFC 6762 §6.7).
+    pub(crate) id: u16,
+    /// The questions of class IN or ANY, at most [`MAX_QUESTIONS`].
+    pub(crate) questions: Vec<Question>,
+}
+
+/// Reads a query (RFC 6762 §5, §18): its id and its questions of class IN
+/// (or ANY). Responses, and queries with an opcode or response code other
+/// than zero (§18.3, §18.11), are refused; so is anything malformed. The
+/// known-answer, authority and additional sections are not read.
+pub(crate) fn read_query(msg: &[u8], query: &mut Query) -> Result<(), WireError> {
+    query.questions.clear();
+    let mut r = Reader { msg, pos: 0 };
+    query.id = r.u16()?;
+    let flags = r.u16()?;
+    if flags & 0x8000 != 0 {
+        return Err(WireError::NotAQuery);
+    }
+    let opcode = ((flags >> 11) & 0xF) as u8;
+    let rcode = (flags & 0xF) as u8;
+    if opcode != 0 || rcode != 0 {
+        return Err(WireError::NotStandard { opcode, rcode });
+    }
+    let count = r.u16()?;
+    r.take(6)?;
+    for _ in 0..count {
+        let mut name = String::new();
+        r.read_name(&mut name)?;
+        let kind = r.u16()?;
+        let class = r.u16()?;
+        if query.questions.len() >= MAX_QUESTIONS {
+            continue;
+        }
+        let class_bits = class & !CLASS_TOP_BIT;
+        if class_bits != CLASS_IN && class_bits != ANY {
+            continue;
+        }
+        query.questions.push(Question {
+            name,
+            kind,
+            unicast: class & CLASS_TOP_BIT != 0,
+        });
+    }
+    Ok(())
+}
+
+/// How an answer is framed (RFC 6762 §6 and §6.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// A full mDNS response: id 0, no question, the cache-flush bit on our
+    /// unique records (§10.2), the TTL given.
+    Mdns {
+        /// Seconds: 120 for host records (§10), 0 for a goodbye (§10.1).
+        ttl: u32,
+    },
+    /// The answer to a one-shot query from a port other than 5353 (§6.7):
+    /// the id and the questions echoed, no cache-flush bit, a TTL of at
+    /// most 10 s.
+    Legacy {
+        /// The query's id.
+        id: u16,
+    },
+}
+
+/// The TTL of legacy unicast answers (RFC 6762 §6.7: at most ten seconds).
+pub(crate) const LEGACY_TTL: u32 = 10;
+
+/// One `.local` name we own and the address it stands for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record<'a> {
+    /// The name, dotted, without a final dot.
+    pub(crate) name: &'a str,
+    /// Its one address (one name per address, draft-ietf-mmusic-mdns-ice-candidates §3.1.1).
+    pub(crate) ip: IpAddr,
+}
+
+/// Writes a response (RFC 6762 §6) into `out`: for each record, its A or
+/// AAAA record in the answer section when `questions` asks for that type
+/// (every record when `questions` is `None`, as in a goodbye), and an NSEC
+/// record in the additional section when a question asks for the address
+/// type the name lacks (§6.1). Returns the number of answers written.
+pub(crate) fn write_response(
+    framing: Framing,
+    records: &[Record<'_>],
+    questions: Option<&[Question]>,
+    out: &mut Vec<u8>,
+) -> usize {
+    out.clear();
+    let (id, ttl, flush) = match framing {
+        Framing::Mdns { ttl } => (0, ttl, CLASS_TOP_BIT),
+        Framing::Legacy { id } => (id, LEGACY_TTL, 0),
+    };
+    // Header: QR and AA (§18.2, §18.4).
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&[0x84, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let mut echoed = 0u16;
+    if let (Framing::Legacy { .. }, Some(questions)) = (framing, questions) {
+        for q in questions {
+            write_name(&q.name, out);
+            out.extend_from_slice(&q.kind.to_be_bytes());
+            out.extend_from_slice(&CLASS_IN.to_be_bytes());
+            echoed += 1;
+        }
+    }
+    let mut answers = 0u16;
+    let mut negatives: Vec<Record<'_>> = Vec::new();
+    for r in records {
+        let v4 = r.ip.is_ipv4();
+        let (asked, asked_other) = match questions {
+            None => (true, false),
+            Some(qs) => {
+                let about: Vec<&Question> = qs
+                    .iter()
+                    .filter(|q| q.name.eq_ignore_ascii_case(r.name))
+                    .collect();
+                (
+                    about.iter().any(|q| q.wants(v4)),
+                    about.iter().any(|q| q.wants(!v4)),
+                )
+            }
+        };
+        if asked {
+            write_name(r.name, out);
+            let kind = if v4 { TYPE_A } else { TYPE_AAAA };
+            out.extend_from_slice(&kind.to_be_bytes());
+            out.extend_from_slice(&(CLASS_IN | flush).to_be_bytes());
+            out.extend_from_slice(&ttl.to_be_bytes());
+            match r.ip {
+                IpAddr::V4(ip) => {
+                    out.extend_from_slice(&4u16.to_be_bytes());
+                    out.extend_from_slice(&ip.octets());
+                }
+                IpAddr::V6(ip) => {
+                    out.extend_from_slice(&16u16.to_be_bytes());
+                    out.extend_from_slice(&ip.octets());
+                }
+            }
+            answers += 1;
+        }
+        if asked_other {
+            negatives.push(*r);
+        }
+    }
+    // RFC 6762 §6.1: NSEC saying which address type the name has.
+    for r in &negatives {
+        write_name(r.name, out);
+        out.extend_from_slice(&TYPE_NSEC.to_be_bytes());
+        out.extend_from_slice(&(CLASS_IN | flush).to_be_bytes());
+        out.extend_from_slice(&ttl.to_be_bytes());
+        let bitmap: &[u8] = if r.ip.is_ipv4() {
+            // Window 0, 1 byte: type 1 (A) is bit 1.
+            &[0, 1, 0x40]
+        } else {
+            // Window 0, 4 bytes: type 28 (AAAA) is bit 28.
+            &[0, 4, 0, 0, 0, 0x08]
+        };
+        // Next domain name: the name itself, uncompressed (§6.1).
+        let rdlength = r.name.len() + 2 + bitmap.len();
+        out.extend_from_slice(&(rdlength as u16).to_be_bytes());
+        write_name(r.name, out);
+        out.extend_from_slice(bitmap);
+    }
+    let set = |out: &mut Vec<u8>, at: usize, v: u16| {
+        if let Some(b) = out.get_mut(at..at + 2) {
+            b.copy_from_slice(&v.to_be_bytes());
+        }
+    };
+    set(out, 4, echoed);
+    set(out, 6, answers);
+    set(out, 10, negatives.len() as u16);
+    usize::from(answers)
 }
 
 /// Writes a one-shot query (RFC 6762 §5.1) into `out`: two questions, A
@@ -210,22 +430,60 @@ impl<'a> Reader<'a> {
     }
 
     fn skip_name(&mut self) -> Result<(), WireError> {
-        self.name_equals("").map(|_| ())
+        self.walk_name(|_, _| {})
     }
 
-    /// Reads the name at the cursor (following compression pointers,
-    /// RFC 1035 §4.1.4), leaves the cursor after it, and says whether it
-    /// equals `want` (dotted, no final dot) without regard to ASCII case.
+    /// Reads the name at the cursor and says whether it equals `want`
+    /// (dotted, no final dot) without regard to ASCII case.
     fn name_equals(&mut self, want: &str) -> Result<bool, WireError> {
         let want = want.as_bytes();
+        let mut equal = true;
+        let mut read = 0usize;
+        self.walk_name(|offset, label| {
+            // `offset` is where the label starts in the dotted name: after
+            // the dot that precedes it, if any.
+            let dot = usize::from(offset > 0);
+            if equal {
+                let expected = want.get(offset - dot..offset + label.len());
+                equal = expected.is_some_and(|e| {
+                    (dot == 0 || e[0] == b'.') && e[dot..].eq_ignore_ascii_case(label)
+                });
+            }
+            read = offset + label.len();
+        })?;
+        Ok(equal && read == want.len())
+    }
+
+    /// Reads the name at the cursor into `out`, dotted, in lower case.
+    /// Labels with bytes other than letters, digits, `-` and `_` are kept
+    /// as `?`s: such a name matches none of ours.
+    fn read_name(&mut self, out: &mut String) -> Result<(), WireError> {
+        out.clear();
+        self.walk_name(|offset, label| {
+            if offset > 0 {
+                out.push('.');
+            }
+            out.extend(label.iter().map(|&b| {
+                if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                    char::from(b.to_ascii_lowercase())
+                } else {
+                    '?'
+                }
+            }));
+        })
+    }
+
+    /// Walks the name at the cursor (following compression pointers,
+    /// RFC 1035 §4.1.4), calling `label(offset, bytes)` for each label with
+    /// its offset in the dotted name, and leaves the cursor after it.
+    fn walk_name(&mut self, mut label: impl FnMut(usize, &[u8])) -> Result<(), WireError> {
         let mut at = self.pos;
         // Where the cursor goes once the name is read: after the first pointer.
         let mut resume = None;
         // Pointers must go strictly below this, so that they cannot loop.
         let mut limit = self.pos;
-        // Bytes of the dotted name read so far (what `want` is compared to).
+        // Bytes of the dotted name read so far.
         let mut read = 0usize;
-        let mut equal = true;
         loop {
             let len_byte = *self.msg.get(at).ok_or(WireError::Truncated { at })?;
             match len_byte & 0xC0 {
@@ -235,7 +493,7 @@ impl<'a> Reader<'a> {
                 }
                 0x00 => {
                     let n = usize::from(len_byte);
-                    let label = self
+                    let bytes = self
                         .msg
                         .get(at + 1..at + 1 + n)
                         .ok_or(WireError::Truncated { at })?;
@@ -246,12 +504,7 @@ impl<'a> Reader<'a> {
                             reason: "longer than 255 bytes",
                         });
                     }
-                    if equal {
-                        let expected = want.get(read..read + dot + n);
-                        equal = expected.is_some_and(|e| {
-                            (dot == 0 || e[0] == b'.') && e[dot..].eq_ignore_ascii_case(label)
-                        });
-                    }
+                    label(read + dot, bytes);
                     read += dot + n;
                     at += 1 + n;
                 }
@@ -278,7 +531,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.pos = resume.unwrap_or(at);
-        Ok(equal && read == want.len())
+        Ok(())
     }
 }
 
@@ -438,7 +691,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_query_gives_its_id_and_its_questions_in_lower_case() {
+        let mut q = Vec::new();
+        write_query(&LocalName::parse("AbC.local").unwrap(), &mut q);
+        q[0..2].copy_from_slice(&[0xbe, 0xef]);
+        let mut query = Query::default();
+        read_query(&q, &mut query).unwrap();
+        assert_eq!(query.id, 0xbeef);
+        let got: Vec<(&str, u16, bool)> = query
+            .questions
+            .iter()
+            .map(|q| (q.name.as_str(), q.kind, q.unicast))
+            .collect();
+        assert_eq!(
+            got,
+            [("abc.local", TYPE_A, true), ("abc.local", TYPE_AAAA, true)]
+        );
+        // A response is not a query.
+        assert_eq!(
+            read_query(&captured_response(), &mut query),
+            Err(WireError::NotAQuery)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn arbitrary_queries_never_panic(msg in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut query = Query::default();
+            let _ = read_query(&msg, &mut query);
+            prop_assert!(query.questions.len() <= MAX_QUESTIONS);
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(msg in proptest::collection::vec(any::<u8>(), 0..600)) {
             let mut out = Vec::new();
