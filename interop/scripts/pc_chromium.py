@@ -255,6 +255,7 @@ async function main() {
       result.pair = s.id;
       result.local_type = stats.get(s.localCandidateId).candidateType;
       result.remote_type = stats.get(s.remoteCandidateId).candidateType;
+      result.local_protocol = stats.get(s.localCandidateId).protocol;
     }
   });
   data.close();

@@ -104,6 +104,9 @@ pub fn connect(opts: &PeerOptions) -> Result<PeerConnection, ferrtc::Error> {
     PeerConnection::new(Configuration {
         ice_servers,
         ice_transport_policy,
+        // As browsers do: TCP candidates too, so that a peer whose UDP is
+        // blocked can still connect (RFC 6544).
+        tcp_candidates: true,
         ..Configuration::default()
     })
 }
