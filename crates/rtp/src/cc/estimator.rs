@@ -1,0 +1,282 @@
+//! The send-side bandwidth estimate of Google Congestion Control
+//! (draft-ietf-rmcat-gcc-02 §4): transport-cc feedback feeds the
+//! delay-based controller (trendline detector and AIMD) and the loss-based
+//! controller; the target is the lower of the two, raised by probe
+//! results, and capped by the receiver's REMB when it sends one.
+
+use std::time::{Duration, Instant};
+
+use super::Bitrate;
+use super::acked::AckedBitrate;
+use super::aimd::{AimdConfig, AimdRateControl};
+use super::history::{HistoryCounters, ProbeId, SendHistory};
+use super::loss::{LossConfig, LossController};
+use super::probe::{ProbeCluster, ProbeConfig, Prober};
+use super::trendline::{BandwidthUsage, DelayDetector, TrendlineConfig};
+use crate::rtcp::{Remb, TransportFeedback};
+
+/// Configuration of a [`SendSideEstimator`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EstimatorConfig {
+    /// The estimate before any feedback.
+    pub start: Bitrate,
+    /// The estimate never goes below this.
+    pub min: Bitrate,
+    /// Nor above this (the sum of the senders' `maxBitrate`, say).
+    pub max: Bitrate,
+    /// Probe at start (3× and 6× `start`, then exponentially).
+    pub probe_at_start: bool,
+    /// Delay-based detector tuning.
+    pub trendline: TrendlineConfig,
+    /// Loss-based tuning.
+    pub loss: LossConfig,
+    /// Probing tuning (its `max` is replaced by `max`).
+    pub probe: ProbeConfig,
+}
+
+impl Default for EstimatorConfig {
+    fn default() -> Self {
+        Self {
+            start: Bitrate::kbps(300),
+            min: Bitrate::kbps(30),
+            max: Bitrate::kbps(20_000),
+            probe_at_start: true,
+            trendline: TrendlineConfig::default(),
+            loss: LossConfig::default(),
+            probe: ProbeConfig::default(),
+        }
+    }
+}
+
+/// The sender's view, for stats and tests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EstimatorStats {
+    /// The delay-based estimate.
+    pub delay_based: Bitrate,
+    /// The loss-based limit, when loss sets one.
+    pub loss_based: Option<Bitrate>,
+    /// The last REMB received.
+    pub remb: Option<Bitrate>,
+    /// The acknowledged rate.
+    pub acked: Option<Bitrate>,
+    /// The detector's state.
+    pub usage: BandwidthUsage,
+    /// The loss fraction of the last window.
+    pub loss: f64,
+    /// Round-trip time from feedback (send to feedback received).
+    pub rtt: Option<Duration>,
+    /// Probe results taken.
+    pub probes: u64,
+    /// The history's counters.
+    pub history: HistoryCounters,
+}
+
+/// The send-side bandwidth estimator.
+///
+/// Drive order: [`on_packet_sent`](Self::on_packet_sent) for every packet
+/// that carries a transport-wide sequence number, as it leaves;
+/// [`on_transport_feedback`](Self::on_transport_feedback) and
+/// [`on_remb`](Self::on_remb) as feedback arrives; then
+/// [`poll_probe`](Self::poll_probe) until `None` (give each cluster to the
+/// pacer) and read [`target_bitrate`](Self::target_bitrate).
+#[derive(Debug)]
+pub struct SendSideEstimator {
+    config: EstimatorConfig,
+    history: SendHistory,
+    detector: DelayDetector,
+    aimd: AimdRateControl,
+    loss: LossController,
+    acked: AckedBitrate,
+    prober: Prober,
+    remb: Option<Bitrate>,
+    rtt: Option<Duration>,
+    target: Bitrate,
+    started: bool,
+    probes: u64,
+}
+
+impl SendSideEstimator {
+    /// An estimator with `config`.
+    pub fn new(config: EstimatorConfig) -> Self {
+        let aimd = AimdRateControl::new(
+            AimdConfig {
+                min: config.min,
+                max: config.max,
+                ..AimdConfig::default()
+            },
+            config.start,
+        );
+        Self {
+            history: SendHistory::new(Duration::from_secs(5), 16_384),
+            detector: DelayDetector::new(config.trendline),
+            target: aimd.estimate(),
+            aimd,
+            loss: LossController::new(config.loss),
+            acked: AckedBitrate::new(Duration::from_millis(500), Duration::from_millis(100)),
+            prober: Prober::new(ProbeConfig {
+                max: config.max,
+                ..config.probe
+            }),
+            remb: None,
+            rtt: None,
+            started: false,
+            probes: 0,
+            config,
+        }
+    }
+
+    /// The target send rate: min(delay-based, loss-based), at most REMB,
+    /// within the configured bounds (W3C `availableOutgoingBitrate`).
+    pub fn target_bitrate(&self) -> Bitrate {
+        self.target
+    }
+
+    /// What the parts of the estimate say.
+    pub fn stats(&self) -> EstimatorStats {
+        EstimatorStats {
+            delay_based: self.aimd.estimate(),
+            loss_based: self.loss.estimate(),
+            remb: self.remb,
+            acked: self.acked.bitrate(),
+            usage: self.detector.state(),
+            loss: self.loss.loss(),
+            rtt: self.rtt,
+            probes: self.probes,
+            history: self.history.counters(),
+        }
+    }
+
+    /// Changes the upper bound (a sender's `maxBitrate` changed).
+    pub fn set_max(&mut self, max: Bitrate) {
+        self.config.max = max;
+        self.recompute(None);
+    }
+
+    /// A packet with transport-wide sequence number `seq` and `size` bytes
+    /// left at `now`, in probe cluster `probe` if the pacer said so.
+    pub fn on_packet_sent(&mut self, now: Instant, seq: u16, size: usize, probe: Option<ProbeId>) {
+        if !self.started {
+            self.started = true;
+            if self.config.probe_at_start {
+                self.prober.start(now, self.config.start);
+            }
+        }
+        self.history.on_sent(now, seq, size, probe);
+        if let Some(id) = probe {
+            self.prober.on_sent(now, id, size);
+        }
+    }
+
+    /// Planned probe clusters, for the pacer. Poll after creation (the
+    /// start probes are planned at the first packet sent) and after every
+    /// feedback.
+    pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeCluster> {
+        if !self.started {
+            self.started = true;
+            if self.config.probe_at_start {
+                self.prober.start(now, self.config.start);
+            }
+        }
+        self.prober.poll_probe()
+    }
+
+    /// Transport-cc feedback arrived at `now`.
+    pub fn on_transport_feedback(&mut self, now: Instant, feedback: &TransportFeedback) {
+        let report = self.history.on_feedback(feedback);
+        if let Some(sent) = report.newest_received_send_time {
+            let sample = now.saturating_duration_since(sent);
+            // A short memory: the newest sample counts for a quarter.
+            self.rtt = Some(match self.rtt {
+                None => sample,
+                Some(r) => (r * 3 + sample) / 4,
+            });
+            self.aimd.set_rtt(self.rtt.unwrap_or(sample));
+        }
+        for p in report.received() {
+            if let Some(a) = p.arrival {
+                self.acked.on_received(a, p.sent.size);
+                self.detector.on_packet(p.sent.send_time, a, p.sent.size);
+            }
+        }
+        let results = self.prober.on_feedback(now, &report.packets);
+        let mut probe = None;
+        for r in results {
+            self.probes += 1;
+            probe = Some(probe.map_or(r, |p: Bitrate| p.max(r)));
+        }
+        if let Some(p) = probe
+            && p > self.aimd.estimate()
+        {
+            self.aimd.set_estimate(now, p);
+        }
+        if !report.packets.is_empty() {
+            self.aimd
+                .update(now, self.detector.state(), self.acked.bitrate());
+        }
+        let received = report.received().count() as u64;
+        let lost = report.lost() as u64;
+        self.recompute(Some((now, received, lost)));
+        self.prober.on_estimate(now, self.target);
+    }
+
+    /// The receiver's REMB (a cap on the estimate).
+    pub fn on_remb(&mut self, remb: &Remb) {
+        self.remb = Some(Bitrate::bps(remb.bitrate));
+        self.recompute(None);
+    }
+
+    fn recompute(&mut self, loss_report: Option<(Instant, u64, u64)>) {
+        let delay = self.aimd.estimate();
+        let mut target = delay;
+        if let Some((now, received, lost)) = loss_report {
+            if let Some(l) = self.loss.update(now, received, lost, delay) {
+                target = target.min(l);
+            }
+        } else if let Some(l) = self.loss.estimate() {
+            target = target.min(l);
+        }
+        if let Some(r) = self.remb {
+            target = target.min(r);
+        }
+        self.target = target.clamp(self.config.min, self.config.max.max(self.config.min));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remb_caps_the_estimate() {
+        let mut e = SendSideEstimator::new(EstimatorConfig::default());
+        assert_eq!(e.target_bitrate(), Bitrate::kbps(300));
+        e.on_remb(&Remb {
+            sender_ssrc: 1,
+            bitrate: 100_000,
+            ssrcs: vec![],
+        });
+        assert_eq!(e.target_bitrate(), Bitrate::kbps(100));
+    }
+
+    #[test]
+    fn the_first_poll_plans_the_start_probes() {
+        let t0 = Instant::now();
+        let mut e = SendSideEstimator::new(EstimatorConfig::default());
+        assert_eq!(
+            e.poll_probe(t0).map(|c| c.bitrate),
+            Some(Bitrate::kbps(900))
+        );
+        assert_eq!(
+            e.poll_probe(t0).map(|c| c.bitrate),
+            Some(Bitrate::kbps(1800))
+        );
+        assert_eq!(e.poll_probe(t0), None);
+    }
+
+    #[test]
+    fn max_bounds_the_target() {
+        let mut e = SendSideEstimator::new(EstimatorConfig::default());
+        e.set_max(Bitrate::kbps(200));
+        assert_eq!(e.target_bitrate(), Bitrate::kbps(200));
+    }
+}
