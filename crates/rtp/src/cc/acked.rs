@@ -37,7 +37,7 @@ impl AckedBitrate {
         self.samples.push_back((at, size));
         self.bytes += size;
         while let Some(&(t, s)) = self.samples.front() {
-            if at - t > self.window_us {
+            if at.saturating_sub(t) > self.window_us {
                 self.samples.pop_front();
                 self.bytes -= s;
             } else {
@@ -49,7 +49,7 @@ impl AckedBitrate {
     /// The rate over the window, once it spans enough time.
     pub fn bitrate(&self) -> Option<Bitrate> {
         let (&(first, first_size), &(last, _)) = (self.samples.front()?, self.samples.back()?);
-        let span = last - first;
+        let span = last.saturating_sub(first);
         if span < self.min_span_us {
             return None;
         }

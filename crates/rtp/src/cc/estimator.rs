@@ -245,6 +245,50 @@ impl SendSideEstimator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtcp::PacketStatus;
+    use proptest::prelude::*;
+
+    fn status() -> impl Strategy<Value = PacketStatus> {
+        prop_oneof![
+            Just(PacketStatus::NotReceived),
+            any::<u8>().prop_map(PacketStatus::SmallDelta),
+            any::<i16>().prop_map(PacketStatus::LargeDelta),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn hostile_feedback_never_panics_and_the_target_stays_in_bounds(
+            start in any::<u16>(),
+            feedback in proptest::collection::vec(
+                (any::<u16>(), 0u32..1 << 24, proptest::collection::vec(status(), 0..200)),
+                1..20,
+            ),
+        ) {
+            let t0 = Instant::now();
+            let config = EstimatorConfig::default();
+            let mut e = SendSideEstimator::new(config);
+            for i in 0..500u16 {
+                e.on_packet_sent(t0 + Duration::from_millis(u64::from(i)), start.wrapping_add(i), 1000, None);
+            }
+            let mut now = t0 + Duration::from_millis(500);
+            for (k, (offset, reference_time, packets)) in feedback.into_iter().enumerate() {
+                now += Duration::from_millis(50);
+                let f = TransportFeedback {
+                    sender_ssrc: 1,
+                    media_ssrc: 2,
+                    base_sequence: start.wrapping_add(offset % 600),
+                    reference_time,
+                    feedback_count: k as u8,
+                    packets,
+                };
+                e.on_transport_feedback(now, &f);
+                while e.poll_probe(now).is_some() {}
+                let t = e.target_bitrate();
+                prop_assert!(t >= config.min && t <= config.max, "{t}");
+            }
+        }
+    }
 
     #[test]
     fn remb_caps_the_estimate() {

@@ -161,11 +161,11 @@ impl SendHistory {
                 } else {
                     diff
                 };
-                last + diff
+                last.saturating_add(diff)
             }
         };
         self.reference = Some(reference);
-        let shift = (reference - raw) * 64_000;
+        let shift = reference.saturating_sub(raw).saturating_mul(64_000);
         let base = self.unwrapper.peek(feedback.base_sequence);
         let mut report = FeedbackReport::default();
         for (i, arrival) in feedback.arrivals().into_iter().enumerate() {
@@ -177,7 +177,7 @@ impl SendHistory {
             if entry.received {
                 continue;
             }
-            let arrival = arrival.map(|a| a + shift);
+            let arrival = arrival.map(|a| a.saturating_add(shift));
             if arrival.is_some() {
                 entry.received = true;
                 report.newest_received_send_time = Some(

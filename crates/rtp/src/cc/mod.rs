@@ -83,8 +83,10 @@ impl Bitrate {
 
     /// How long `bytes` take at this rate (`None` at zero).
     pub fn time_for(self, bytes: f64) -> Option<std::time::Duration> {
-        (self.0 > 0)
-            .then(|| std::time::Duration::from_secs_f64(bytes.max(0.0) * 8.0 / self.0 as f64))
+        // At most an hour, so that `now + time_for(..)` never overflows.
+        (self.0 > 0).then(|| {
+            std::time::Duration::from_secs_f64((bytes.max(0.0) * 8.0 / self.0 as f64).min(3600.0))
+        })
     }
 }
 

@@ -263,12 +263,12 @@ fn measure(c: &ClusterStats) -> Option<Bitrate> {
         .last_send?
         .saturating_duration_since(c.first_send?)
         .as_secs_f64();
-    let recv_span = (c.last_arrival? - c.first_arrival?) as f64 / 1e6;
+    let recv_span = c.last_arrival?.saturating_sub(c.first_arrival?) as f64 / 1e6;
     if send_span <= 0.0 || recv_span <= 0.0 {
         return None;
     }
-    let send = (c.bytes - c.last_send_size) as f64 * 8.0 / send_span;
-    let recv = (c.bytes - c.first_arrival_size) as f64 * 8.0 / recv_span;
+    let send = c.bytes.saturating_sub(c.last_send_size) as f64 * 8.0 / send_span;
+    let recv = c.bytes.saturating_sub(c.first_arrival_size) as f64 * 8.0 / recv_span;
     Some(Bitrate::from_f64(if recv < 0.9 * send {
         0.95 * recv
     } else {

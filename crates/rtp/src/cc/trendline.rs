@@ -158,7 +158,7 @@ impl DelayDetector {
         });
         if let Some(prev) = self.previous {
             let send_delta = done.last_send.duration_since(prev.last_send).as_secs_f64() * 1e3;
-            let arrival_delta = (done.last_arrival - prev.last_arrival) as f64 / 1e3;
+            let arrival_delta = done.last_arrival.saturating_sub(prev.last_arrival) as f64 / 1e3;
             self.update(arrival_delta, send_delta, done.last_arrival);
         }
         self.previous = Some(done);
@@ -173,7 +173,7 @@ impl DelayDetector {
         self.smoothed = s * self.smoothed + (1.0 - s) * self.accumulated;
         let first = *self.first_arrival.get_or_insert(arrival);
         self.history
-            .push_back(((arrival - first) as f64 / 1e3, self.smoothed));
+            .push_back((arrival.saturating_sub(first) as f64 / 1e3, self.smoothed));
         if self.history.len() > self.config.window {
             self.history.pop_front();
         }
@@ -227,7 +227,7 @@ impl DelayDetector {
         } else {
             self.config.k_up
         };
-        let dt = ((arrival - last) as f64 / 1e3).clamp(0.0, 100.0);
+        let dt = (arrival.saturating_sub(last) as f64 / 1e3).clamp(0.0, 100.0);
         self.threshold += k * (modified.abs() - self.threshold) * dt;
         self.threshold = self.threshold.clamp(6.0, 600.0);
         self.last_threshold_update = Some(arrival);
