@@ -90,6 +90,7 @@ pub struct SendSideEstimator {
     prober: Prober,
     remb: Option<Bitrate>,
     rtt: Option<Duration>,
+    last_probe: Option<(Instant, Bitrate)>,
     target: Bitrate,
     started: bool,
     probes: u64,
@@ -119,6 +120,7 @@ impl SendSideEstimator {
             }),
             remb: None,
             rtt: None,
+            last_probe: None,
             started: false,
             probes: 0,
             config,
@@ -191,6 +193,7 @@ impl SendSideEstimator {
                 Some(r) => (r * 3 + sample) / 4,
             });
             self.aimd.set_rtt(self.rtt.unwrap_or(sample));
+            self.loss.set_rtt(self.rtt.unwrap_or(sample));
         }
         for p in report.received() {
             if let Some(a) = p.arrival {
@@ -204,14 +207,29 @@ impl SendSideEstimator {
             self.probes += 1;
             probe = Some(probe.map_or(r, |p: Bitrate| p.max(r)));
         }
+        if let Some(p) = probe {
+            self.last_probe = Some((now, p));
+        }
+        // The rate a decrease starts from: what is acknowledged, or what a
+        // probe measured within the last second if more (the acknowledged
+        // rate lags while the rate ramps up).
+        let recent_probe = self
+            .last_probe
+            .filter(|(t, _)| now.saturating_duration_since(*t) < Duration::from_secs(1))
+            .map(|(_, p)| p);
+        let throughput = match (self.acked.bitrate(), recent_probe) {
+            (Some(a), Some(p)) => Some(a.max(p)),
+            (a, p) => a.or(p),
+        };
+        if !report.packets.is_empty() {
+            self.aimd.update(now, self.detector.state(), throughput);
+        }
+        // A probe measures the path directly; the overuse its own burst
+        // caused does not undo it.
         if let Some(p) = probe
             && p > self.aimd.estimate()
         {
             self.aimd.set_estimate(now, p);
-        }
-        if !report.packets.is_empty() {
-            self.aimd
-                .update(now, self.detector.state(), self.acked.bitrate());
         }
         let received = report.received().count() as u64;
         let lost = report.lost() as u64;

@@ -46,6 +46,8 @@ pub struct LossController {
     window_start: Option<Instant>,
     last_update: Option<Instant>,
     last_loss: f64,
+    last_decrease: Option<Instant>,
+    rtt: Duration,
 }
 
 impl LossController {
@@ -59,7 +61,15 @@ impl LossController {
             window_start: None,
             last_update: None,
             last_loss: 0.0,
+            last_decrease: None,
+            rtt: Duration::from_millis(100),
         }
+    }
+
+    /// The round-trip time: after a cut, the next waits for a window of
+    /// packets sent after it (window + RTT), so one loss burst cuts once.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt;
     }
 
     /// The loss fraction of the last closed window.
@@ -104,8 +114,16 @@ impl LossController {
         let base = self
             .estimate
             .map_or(current.as_f64(), |e| e.min(current.as_f64()));
+        let cut_allowed = self
+            .last_decrease
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.config.window + self.rtt);
         self.estimate = if loss > self.config.high {
-            Some(base * (1.0 - 0.5 * loss))
+            if cut_allowed {
+                self.last_decrease = Some(now);
+                Some(base * (1.0 - 0.5 * loss))
+            } else {
+                Some(base)
+            }
         } else if loss < self.config.low {
             match self.estimate {
                 // Grow back; once at the combined estimate, loss sets no limit.
@@ -155,6 +173,18 @@ mod tests {
             c.update(t, 100, 0, Bitrate::kbps(1000));
         }
         assert_eq!(c.estimate(), None, "loss no longer limits the rate");
+    }
+
+    #[test]
+    fn one_loss_burst_cuts_once() {
+        let t0 = Instant::now();
+        let mut c = LossController::new(LossConfig::default());
+        c.update(t0, 0, 0, Bitrate::kbps(1000));
+        c.update(t0 + ms(500), 50, 50, Bitrate::kbps(1000));
+        c.update(t0 + ms(1000), 50, 50, Bitrate::kbps(1000));
+        assert_eq!(c.estimate(), Some(Bitrate::kbps(750)));
+        c.update(t0 + ms(1500), 50, 50, Bitrate::kbps(1000));
+        assert_eq!(c.estimate(), Some(Bitrate::bps(562_500)));
     }
 
     #[test]
