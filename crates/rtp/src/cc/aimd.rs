@@ -135,6 +135,12 @@ impl AimdRateControl {
         self.rtt = rtt;
     }
 
+    /// Changes the upper bound; the estimate comes down to it at once.
+    pub fn set_max(&mut self, max: Bitrate) {
+        self.config.max = max.max(self.config.min);
+        self.estimate = self.estimate.min(self.config.max.as_f64());
+    }
+
     /// Sets the estimate outright (from a probe result).
     pub fn set_estimate(&mut self, now: Instant, bitrate: Bitrate) {
         self.estimate = bitrate

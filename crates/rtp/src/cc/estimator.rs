@@ -151,6 +151,7 @@ impl SendSideEstimator {
     /// Changes the upper bound (a sender's `maxBitrate` changed).
     pub fn set_max(&mut self, max: Bitrate) {
         self.config.max = max;
+        self.aimd.set_max(max);
         self.recompute(None);
     }
 
@@ -275,6 +276,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         #[test]
         fn hostile_feedback_never_panics_and_the_target_stays_in_bounds(
             start in any::<u16>(),
