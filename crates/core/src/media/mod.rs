@@ -5,6 +5,7 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | `cc` | transport-wide congestion control: feedback on what arrives, the send-side estimate from the peer's feedback |
 //! | `srtp` | the two SRTP contexts keyed from DTLS-SRTP (RFC 5764 §4.2), RTP/RTCP told apart (RFC 5761 §4) |
 //! | `codec` | JSEP's negotiated codecs and extensions in `ferrtc-rtp` terms |
 //! | `sender` | one `RTCRtpSender`: payloading, numbering, extensions, send history, RTX |
@@ -19,6 +20,7 @@
 //! transceiver id, the RTP state that JSEP's negotiated parameters call for
 //! ([`MediaSession::sync`] after every description).
 
+mod cc;
 mod codec;
 mod demux;
 mod dtmf;
@@ -51,6 +53,7 @@ pub use sender::OutboundCounters;
 pub use sources::RtpSource;
 
 use crate::event::Event;
+use cc::TransportCc;
 use demux::{SsrcTable, Unroutable};
 use dtmf::ToneSender;
 use receiver::{MAX_JITTER_BUFFER_TARGET, Receiver};
@@ -145,6 +148,10 @@ pub(crate) struct MediaSession {
     /// RFC 7022: a random CNAME per connection.
     cname: String,
     transport_seq: u16,
+    /// Transport-wide congestion control, when negotiated.
+    cc: Option<TransportCc>,
+    /// W3C `maxBitrate` of the senders that set one, by transceiver.
+    max_bitrates: BTreeMap<TransceiverId, u32>,
     next_report: Option<Instant>,
     /// Transceivers whose `track` event fired.
     announced: BTreeSet<TransceiverId>,
@@ -351,6 +358,20 @@ impl MediaSlot {
     pub fn sender_ssrc(&self, t: TransceiverId) -> Option<u32> {
         self.get()?.sender_ssrc(t)
     }
+
+    /// See [`MediaSession::set_max_bitrate`] (makes the session: the
+    /// value outlives negotiations).
+    pub fn set_max_bitrate(&mut self, config: &MediaConfig, t: TransceiverId, max: Option<u32>) {
+        if max.is_none() && self.session.is_none() {
+            return;
+        }
+        self.session(config).set_max_bitrate(t, max);
+    }
+
+    /// See [`MediaSession::available_outgoing_bitrate`].
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.get()?.available_outgoing_bitrate()
+    }
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -385,6 +406,8 @@ impl MediaSession {
             local_ssrc: 0,
             cname: String::new(),
             transport_seq: 0,
+            cc: None,
+            max_bitrates: BTreeMap::new(),
             next_report: None,
             announced: BTreeSet::new(),
             rtt: None,
@@ -517,6 +540,76 @@ impl MediaSession {
                 .is_some_and(|s| s.telephone_event.is_some());
             d.engine.set_can_insert_dtmf(can);
         }
+        self.sync_cc(transceivers);
+    }
+
+    /// Transport-wide congestion control is on while some live m-section
+    /// negotiated the transport-cc extension and `a=rtcp-fb` `transport-cc`
+    /// on one of its codecs (the extension id is one per BUNDLE group).
+    fn sync_cc(&mut self, transceivers: &[Transceiver]) {
+        let ext = transceivers
+            .iter()
+            .filter(|t| !t.is_stopped())
+            .filter_map(|t| t.negotiated())
+            .filter(|n| {
+                n.codecs
+                    .iter()
+                    .any(|c| c.feedback.iter().any(|f| f.kind == "transport-cc"))
+            })
+            .find_map(|n| codec::extension_id(&n.header_extensions, ferrtc_jsep::EXT_TWCC));
+        match (ext, self.cc.as_mut()) {
+            (None, _) => self.cc = None,
+            (Some(id), Some(cc)) if cc.ext() != id => cc.set_ext(id),
+            (Some(_), Some(_)) => {}
+            (Some(id), None) => self.cc = Some(TransportCc::new(id)),
+        }
+        let alive: BTreeSet<_> = transceivers
+            .iter()
+            .filter(|t| !t.is_stopped())
+            .map(|t| t.id())
+            .collect();
+        self.max_bitrates.retain(|t, _| alive.contains(t));
+        self.apply_max_bitrate();
+    }
+
+    /// The sum of the senders' `maxBitrate` caps the estimate while every
+    /// sender has one.
+    fn apply_max_bitrate(&mut self) {
+        let capped = !self.senders.is_empty()
+            && self
+                .senders
+                .keys()
+                .all(|t| self.max_bitrates.contains_key(t));
+        let max = capped.then(|| {
+            let sum: u64 = self
+                .senders
+                .keys()
+                .filter_map(|t| self.max_bitrates.get(t))
+                .map(|&m| u64::from(m))
+                .sum();
+            ferrtc_rtp::cc::Bitrate::bps(sum)
+        });
+        if let Some(cc) = self.cc.as_mut() {
+            cc.set_max(max);
+        }
+    }
+
+    /// W3C `availableOutgoingBitrate` of the candidate pair: the send-side
+    /// estimate, when transport-cc is negotiated.
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.cc
+            .as_ref()
+            .map(|c| c.available_outgoing_bitrate().as_bps())
+    }
+
+    /// A sender's W3C `maxBitrate` (the sum over the senders caps the
+    /// estimate while every sender has one).
+    pub fn set_max_bitrate(&mut self, sender: TransceiverId, max: Option<u32>) {
+        match max {
+            Some(m) => self.max_bitrates.insert(sender, m),
+            None => self.max_bitrates.remove(&sender),
+        };
+        self.apply_max_bitrate();
     }
 
     /// W3C webrtc-pc §4.4.1.6 "process the addition of a remote track":
@@ -678,6 +771,11 @@ impl MediaSession {
             srtp.tx
                 .protect_rtp(&mut buf)
                 .map_err(|e| MediaError::Srtp(e.to_string()))?;
+            if let Some(cc) = self.cc.as_mut()
+                && let Some(seq) = cc.sequence_of(&p)
+            {
+                cc.on_sent(now, seq, buf.len());
+            }
             self.outbound.push_back(buf);
         }
         Ok(timestamp)
@@ -736,6 +834,9 @@ impl MediaSession {
             self.stats.malformed_rtp += 1;
             return;
         };
+        if let Some(cc) = self.cc.as_mut() {
+            cc.on_received(now, &packet);
+        }
         let mid = self.mid_ext.and_then(|id| packet.extensions.get(id));
         let t = match self
             .ssrcs
@@ -877,7 +978,7 @@ impl MediaSession {
             }
         }
         for p in packets {
-            self.queue(p, false);
+            self.queue(now, p, false);
         }
     }
 
@@ -898,7 +999,7 @@ impl MediaSession {
     }
 
     /// Queues an RTP or RTCP packet protected, unless the queue is full.
-    fn queue(&mut self, packet: Vec<u8>, rtcp: bool) {
+    fn queue(&mut self, now: Instant, packet: Vec<u8>, rtcp: bool) {
         if self.outbound.len() >= self.config.max_queued_datagrams {
             self.stats.queue_drops += 1;
             return;
@@ -908,13 +1009,22 @@ impl MediaSession {
             return;
         };
         let mut buf = packet;
+        let seq = match self.cc.as_ref() {
+            Some(cc) if !rtcp => cc.sequence_of(&buf),
+            _ => None,
+        };
         let protected = if rtcp {
             srtp.tx.protect_rtcp(&mut buf)
         } else {
             srtp.tx.protect_rtp(&mut buf)
         };
         match protected {
-            Ok(()) => self.outbound.push_back(buf),
+            Ok(()) => {
+                if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
+                    cc.on_sent(now, seq, buf.len());
+                }
+                self.outbound.push_back(buf)
+            }
             Err(e) => {
                 tracing::debug!("not protected: {e}");
                 self.stats.protect_failures += 1;
@@ -947,6 +1057,7 @@ impl MediaSession {
             .filter_map(|r| r.poll_timeout(rtt))
             .chain(self.next_report.filter(|_| self.has_streams()))
             .chain(self.dtmf.values().filter_map(|d| d.engine.poll_timeout()))
+            .chain(self.cc.as_ref().and_then(TransportCc::poll_timeout))
             .min()
     }
 

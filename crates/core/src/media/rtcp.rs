@@ -1,6 +1,6 @@
 //! RTCP in and out: sender and receiver reports (RFC 3550 §6.4) every
 //! report interval, feedback (RFC 4585: generic NACK §6.2.1, PLI §6.3.1;
-//! RFC 5104 FIR §4.3.1) as it is due, and what the peer's RTCP asks of our
+//! RFC 5104 FIR §4.3.1; transport-cc) as it is due, and what the peer's RTCP asks of our
 //! senders (retransmissions, keyframes) or tells them (round-trip time).
 
 use std::time::{Instant, SystemTime};
@@ -52,7 +52,7 @@ impl MediaSession {
                         }
                     }
                     for p in resent {
-                        self.queue(p, false);
+                        self.queue(now, p, false);
                     }
                 }
                 RtcpPacket::Pli(pli) => {
@@ -73,6 +73,16 @@ impl MediaSession {
                             self.events
                                 .push_back(Event::KeyframeRequested { transceiver: t });
                         }
+                    }
+                }
+                RtcpPacket::TransportFeedback(f) => {
+                    if let Some(cc) = self.cc.as_mut() {
+                        cc.on_transport_feedback(now, &f);
+                    }
+                }
+                RtcpPacket::Remb(remb) => {
+                    if let Some(cc) = self.cc.as_mut() {
+                        cc.on_remb(&remb);
                     }
                 }
                 _ => {}
@@ -107,9 +117,13 @@ impl MediaSession {
         for r in self.receivers.values_mut() {
             out.extend(r.poll_feedback(now, rtt, self.local_ssrc));
         }
+        // Transport-wide feedback on everything received.
+        if let Some(cc) = self.cc.as_mut() {
+            out.extend(cc.poll_feedback(now, self.local_ssrc));
+        }
         for p in out {
             match p.to_vec() {
-                Ok(bytes) => self.queue(bytes, true),
+                Ok(bytes) => self.queue(now, bytes, true),
                 Err(e) => tracing::debug!("feedback not written: {e}"),
             }
         }
@@ -169,7 +183,7 @@ impl MediaSession {
         }));
         let mut out = Vec::new();
         match rtcp::write_compound(&packets, &mut out) {
-            Ok(()) => self.queue(out, true),
+            Ok(()) => self.queue(now, out, true),
             Err(e) => tracing::debug!("report not written: {e}"),
         }
     }
