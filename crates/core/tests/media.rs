@@ -1590,6 +1590,21 @@ fn transport_cc_feedback_drives_the_available_outgoing_bitrate_of_the_candidate_
     // congestion the estimate grows from its start.
     assert!(grown > 300_000.0, "{grown}");
     assert_eq!(a.pc.available_outgoing_bitrate(), Some(grown as u64));
+    let announced: Vec<u64> = a
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AvailableOutgoingBitrate { bitrate } => Some(*bitrate),
+            _ => None,
+        })
+        .collect();
+    println!("availableOutgoingBitrate events: {announced:?}, now {grown}");
+    let last = *announced.last().expect("an event as the estimate moved");
+    assert!(last.abs_diff(grown as u64) * 10 < last, "the last event is within 10 % of now");
+    assert!(
+        announced.windows(2).all(|w| w[0].abs_diff(w[1]) * 10 >= w[0]),
+        "each event moved 10 % from the one before"
+    );
     // Every sender with a maxBitrate: their sum caps the estimate.
     let (video, audio) = (call.video, call.audio);
     a.pc.set_max_bitrate(video, Some(150_000)).unwrap();

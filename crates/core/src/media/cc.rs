@@ -5,11 +5,13 @@
 //! feeds. On when the transport-cc extension and `a=rtcp-fb:* transport-cc`
 //! are negotiated, as Chromium does.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use ferrtc_rtp::cc::Bitrate;
 use ferrtc_rtp::cc::estimator::{EstimatorConfig, SendSideEstimator};
 use ferrtc_rtp::cc::feedback::{FeedbackConfig, FeedbackGenerator};
+use ferrtc_rtp::cc::probe::ProbeCluster;
 use ferrtc_rtp::extension::TransportSequence;
 use ferrtc_rtp::rtcp::{Remb, RtcpPacket, TransportFeedback};
 use ferrtc_rtp::{ExtensionId, RtpPacket};
@@ -27,6 +29,12 @@ pub(super) struct TransportCc {
     last_sent: Option<u16>,
     /// The media SSRC the feedback names: the last one received.
     media_ssrc: u32,
+    /// Probe clusters the estimator planned, filled with the next media
+    /// packets (no pacer sends padding yet: a frame's packets leave back to
+    /// back, a packet train whose arrival spread measures the path).
+    probes: VecDeque<(ProbeCluster, usize, usize)>,
+    /// The estimate last announced by an event.
+    announced: Option<Bitrate>,
 }
 
 impl std::fmt::Debug for TransportCc {
@@ -50,6 +58,8 @@ impl TransportCc {
             }),
             last_sent: None,
             media_ssrc: 0,
+            probes: VecDeque::new(),
+            announced: None,
         }
     }
 
@@ -79,7 +89,22 @@ impl TransportCc {
             return;
         }
         self.last_sent = Some(seq);
-        self.estimator.on_packet_sent(now, seq, wire_len, None);
+        while let Some(c) = self.estimator.poll_probe(now) {
+            self.probes.push_back((c, 0, 0));
+        }
+        let probe = match self.probes.front_mut() {
+            Some((c, packets, bytes)) => {
+                *packets += 1;
+                *bytes += wire_len;
+                let id = c.id;
+                if *packets >= c.min_packets && *bytes >= c.min_bytes {
+                    self.probes.pop_front();
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        self.estimator.on_packet_sent(now, seq, wire_len, probe);
     }
 
     /// An RTP packet arrived (unprotected).
@@ -109,8 +134,21 @@ impl TransportCc {
     /// The peer's transport-cc feedback.
     pub fn on_transport_feedback(&mut self, now: Instant, f: &TransportFeedback) {
         self.estimator.on_transport_feedback(now, f);
-        // No pacer sends probe clusters yet: the plan is dropped.
-        while self.estimator.poll_probe(now).is_some() {}
+        while let Some(c) = self.estimator.poll_probe(now) {
+            self.probes.push_back((c, 0, 0));
+        }
+    }
+
+    /// The estimate, when it moved by 10 % or more since it was last
+    /// returned here (the first time, whenever it differs from the start).
+    pub fn poll_change(&mut self) -> Option<Bitrate> {
+        let now = self.estimator.target_bitrate();
+        let last = self.announced.unwrap_or(EstimatorConfig::default().start);
+        let moved = now.as_bps().abs_diff(last.as_bps()) * 10 >= last.as_bps().max(1);
+        (moved && self.announced != Some(now)).then(|| {
+            self.announced = Some(now);
+            now
+        })
     }
 
     /// The peer's REMB.

@@ -610,6 +610,7 @@ impl MediaSession {
             None => self.max_bitrates.remove(&sender),
         };
         self.apply_max_bitrate();
+        self.announce_bitrate();
     }
 
     /// W3C webrtc-pc §4.4.1.6 "process the addition of a remote track":

@@ -79,14 +79,25 @@ impl MediaSession {
                     if let Some(cc) = self.cc.as_mut() {
                         cc.on_transport_feedback(now, &f);
                     }
+                    self.announce_bitrate();
                 }
                 RtcpPacket::Remb(remb) => {
                     if let Some(cc) = self.cc.as_mut() {
                         cc.on_remb(&remb);
                     }
+                    self.announce_bitrate();
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// An event when the send-side estimate moved enough to matter.
+    pub(super) fn announce_bitrate(&mut self) {
+        if let Some(b) = self.cc.as_mut().and_then(|c| c.poll_change()) {
+            self.events.push_back(Event::AvailableOutgoingBitrate {
+                bitrate: b.as_bps(),
+            });
         }
     }
 
