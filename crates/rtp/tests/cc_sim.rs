@@ -44,6 +44,9 @@ struct Sender {
     estimates: Vec<(Duration, Bitrate)>,
     /// (time since start, the estimator's parts) after each feedback.
     parts: Vec<(Duration, EstimatorStats)>,
+    /// Every packet the pacer released outside probes: (time since start,
+    /// bytes, pacing rate then).
+    released: Vec<(Duration, usize, Bitrate)>,
 }
 
 impl Sender {
@@ -64,6 +67,7 @@ impl Sender {
             out: VecDeque::new(),
             estimates: vec![(Duration::ZERO, target)],
             parts: Vec::new(),
+            released: Vec::new(),
         }
     }
 
@@ -97,6 +101,10 @@ impl Sender {
                 Paced::Padding { size, probe } => (size.saturating_sub(20), probe),
             };
             let bytes = self.packet(now, payload, false);
+            if probe.is_none() {
+                self.released
+                    .push((now - self.start, bytes.len(), self.pacer.pacing_rate()));
+            }
             self.estimator
                 .on_packet_sent(now, self.transport_seq, bytes.len(), probe);
             self.transport_seq = self.transport_seq.wrapping_add(1);
@@ -505,4 +513,34 @@ fn two_flows_share_a_2_mbit_link_fairly() {
     assert!((0.5..=2.0).contains(&(a / b)), "{a} vs {b}");
     assert!(max < Duration::from_millis(100), "{max:?}");
     assert!(a + b >= 0.7 * LINK);
+}
+
+#[test]
+fn the_pacer_releases_media_in_bursts_of_at_most_5_ms_at_the_pacing_rate() {
+    let mut sc = Scenario::new(5, 250_000, 1, sender_link());
+    sc.net.run_for(10 * S);
+    let released = &sc.net.endpoint(&sc.senders[0]).released;
+    // In every 5 ms from each release: at most what the pacing rate (the
+    // highest in force in those 5 ms) allows in 5 ms, plus the budget
+    // carried in (5 ms), one packet of debt and one audio packet (audio is
+    // not held by the budget).
+    let window = Duration::from_millis(5);
+    let mut worst: f64 = 0.0;
+    for (i, &(t, _, _)) in released.iter().enumerate() {
+        let within = released[i..].iter().take_while(|(u, _, _)| *u < t + window);
+        let bytes: usize = within.clone().map(|(_, b, _)| b).sum();
+        let rate = within.map(|(_, _, r)| *r).max().unwrap_or_default();
+        let allowed = 2.0 * rate.bytes_in(window) + 1200.0 + 120.0;
+        worst = worst.max(bytes as f64 / allowed);
+    }
+    let counters = sc.net.endpoint(&sc.senders[0]).pacer.counters();
+    println!(
+        "pacer: {} packets released, worst 5 ms window at {:.0} % of its allowance, {} dropped, {} padding",
+        released.len(),
+        worst * 100.0,
+        counters.dropped,
+        counters.padding
+    );
+    assert!(worst <= 1.0, "{worst}");
+    assert_eq!(counters.dropped, 0);
 }
