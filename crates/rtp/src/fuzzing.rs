@@ -38,7 +38,8 @@ pub fn parse_rtp_rtcp(data: &[u8]) {
 
 /// Congestion control under hostile input: every RTCP packet parsed from
 /// `data` goes to a send-side estimator that has sent 300 packets (seq
-/// numbers from the first two bytes), and the bytes as sequence numbers to
+/// numbers from the first two bytes, reported both ways: transport-wide
+/// and by SSRC for RFC 8888 feedback), and the bytes as sequence numbers to
 /// a feedback generator whose feedback goes to the estimator too. Must never
 /// panic, and the target must stay within the configured bounds.
 pub fn congestion_control(data: &[u8]) {
@@ -51,6 +52,7 @@ pub fn congestion_control(data: &[u8]) {
     for i in 0..300u16 {
         let at = t0 + Duration::from_millis(u64::from(i));
         estimator.on_packet_sent(at, first.wrapping_add(i), 1200, None);
+        estimator.on_rtp_sent(at, u32::from(first), first.wrapping_add(i), 1200, None);
     }
     let mut now = t0 + Duration::from_millis(300);
     let in_bounds = |e: &SendSideEstimator| {
@@ -62,6 +64,7 @@ pub fn congestion_control(data: &[u8]) {
             now += Duration::from_millis(10);
             match p {
                 rtcp::RtcpPacket::TransportFeedback(f) => estimator.on_transport_feedback(now, &f),
+                rtcp::RtcpPacket::CongestionControlFeedback(f) => estimator.on_ccfb(now, &f),
                 rtcp::RtcpPacket::Remb(r) => estimator.on_remb(&r),
                 _ => {}
             }

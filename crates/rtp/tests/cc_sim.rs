@@ -10,11 +10,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ferrtc_rtp::cc::Bitrate;
+use ferrtc_rtp::cc::ccfb::{CcfbConfig, CcfbGenerator};
 use ferrtc_rtp::cc::estimator::{EstimatorConfig, EstimatorStats, SendSideEstimator};
 use ferrtc_rtp::cc::feedback::{FeedbackConfig, FeedbackGenerator};
 use ferrtc_rtp::cc::pacer::{Paced, Pacer, PacerConfig, PacketKind};
 use ferrtc_rtp::extension::TransportSequence;
-use ferrtc_rtp::rtcp::{self, RtcpPacket};
+use ferrtc_rtp::rtcp::{self, Ecn, RtcpPacket};
 use ferrtc_rtp::{ExtensionId, PayloadType, RtpPacket};
 use ferrtc_sim::{Endpoint, Link, LinkConfig, Network, Transmit};
 
@@ -27,8 +28,18 @@ const HEADER: usize = 20;
 const AUDIO_BPS: f64 = ((100 + HEADER) * 8 * 50) as f64;
 const RECEIVER_IP: &str = "10.0.0.100";
 
+/// Which feedback the receiver sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Transport-cc (draft-holmer-rmcat-transport-wide-cc-extensions-01).
+    TransportCc,
+    /// RFC 8888 congestion control feedback.
+    Rfc8888,
+}
+
 /// The sending side of one flow.
 struct Sender {
+    mode: Mode,
     local: SocketAddr,
     remote: SocketAddr,
     start: Instant,
@@ -50,10 +61,11 @@ struct Sender {
 }
 
 impl Sender {
-    fn new(local: SocketAddr, remote: SocketAddr, start: Instant, ssrc: u32) -> Self {
+    fn new(local: SocketAddr, remote: SocketAddr, start: Instant, ssrc: u32, mode: Mode) -> Self {
         let estimator = SendSideEstimator::new(EstimatorConfig::default());
         let target = estimator.target_bitrate();
         Self {
+            mode,
             local,
             remote,
             start,
@@ -100,13 +112,22 @@ impl Sender {
                 Paced::Media { item, probe, .. } => (item, probe),
                 Paced::Padding { size, probe } => (size.saturating_sub(20), probe),
             };
+            let rtp_seq = self.rtp_seq;
             let bytes = self.packet(now, payload, false);
             if probe.is_none() {
                 self.released
                     .push((now - self.start, bytes.len(), self.pacer.pacing_rate()));
             }
-            self.estimator
-                .on_packet_sent(now, self.transport_seq, bytes.len(), probe);
+            match self.mode {
+                Mode::TransportCc => {
+                    self.estimator
+                        .on_packet_sent(now, self.transport_seq, bytes.len(), probe)
+                }
+                Mode::Rfc8888 => {
+                    self.estimator
+                        .on_rtp_sent(now, self.ssrc, rtp_seq, bytes.len(), probe)
+                }
+            }
             self.transport_seq = self.transport_seq.wrapping_add(1);
             self.out.push_back(bytes);
         }
@@ -121,6 +142,7 @@ impl Endpoint for Sender {
         for p in packets {
             match p {
                 RtcpPacket::TransportFeedback(fb) => self.estimator.on_transport_feedback(now, &fb),
+                RtcpPacket::CongestionControlFeedback(fb) => self.estimator.on_ccfb(now, &fb),
                 RtcpPacket::Remb(r) => self.estimator.on_remb(&r),
                 _ => {}
             }
@@ -178,12 +200,14 @@ impl Endpoint for Sender {
 /// Per flow at the receiver.
 struct Flow {
     feedback: FeedbackGenerator,
+    ccfb: CcfbGenerator,
     /// (arrival since start, one-way delay, bytes).
     arrivals: Vec<(Duration, Duration, usize)>,
 }
 
 /// The receiving side of every flow.
 struct Receiver {
+    mode: Mode,
     local: SocketAddr,
     start: Instant,
     flows: BTreeMap<SocketAddr, Flow>,
@@ -191,8 +215,9 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn new(local: SocketAddr, start: Instant) -> Self {
+    fn new(local: SocketAddr, start: Instant, mode: Mode) -> Self {
         Self {
+            mode,
             local,
             start,
             flows: BTreeMap::new(),
@@ -201,9 +226,16 @@ impl Receiver {
     }
 
     fn flush(&mut self, now: Instant) {
+        // The report timestamp: compact NTP (16.16 s) of virtual time, from
+        // an arbitrary epoch.
+        let ntp = (((now - self.start).as_secs_f64() + 1000.0) * 65536.0) as u32;
         for (addr, flow) in &mut self.flows {
             while let Some(fb) = flow.feedback.poll_feedback(now) {
                 let bytes = RtcpPacket::TransportFeedback(fb).to_vec().unwrap();
+                self.out.push_back((*addr, bytes));
+            }
+            if let Some(fb) = flow.ccfb.poll_feedback(now, ntp) {
+                let bytes = RtcpPacket::CongestionControlFeedback(fb).to_vec().unwrap();
                 self.out.push_back((*addr, bytes));
             }
         }
@@ -225,9 +257,15 @@ impl Endpoint for Receiver {
         let sent = u64::from_be_bytes(p.payload[..8].try_into().unwrap());
         let flow = self.flows.entry(source).or_insert_with(|| Flow {
             feedback: FeedbackGenerator::new(FeedbackConfig::default()),
+            ccfb: CcfbGenerator::new(CcfbConfig::default()),
             arrivals: Vec::new(),
         });
-        flow.feedback.on_packet(now, seq.0);
+        match self.mode {
+            Mode::TransportCc => flow.feedback.on_packet(now, seq.0),
+            Mode::Rfc8888 => flow
+                .ccfb
+                .on_packet(now, p.ssrc, p.sequence_number, Ecn::NotEct),
+        }
         let since = now - self.start;
         flow.arrivals
             .push((since, since - Duration::from_nanos(sent), payload.len()));
@@ -247,7 +285,8 @@ impl Endpoint for Receiver {
     fn poll_timeout(&mut self) -> Option<Instant> {
         self.flows
             .values()
-            .filter_map(|f| f.feedback.poll_timeout())
+            .flat_map(|f| [f.feedback.poll_timeout(), f.ccfb.poll_timeout()])
+            .flatten()
             .min()
     }
 
@@ -275,18 +314,28 @@ fn bottleneck(bytes_per_second: u64) -> Link {
 
 impl Scenario {
     fn new(seed: u64, rate: u64, senders: usize, sender_link: LinkConfig) -> Self {
+        Self::with_mode(seed, rate, senders, sender_link, Mode::TransportCc)
+    }
+
+    fn with_mode(
+        seed: u64,
+        rate: u64,
+        senders: usize,
+        sender_link: LinkConfig,
+        mode: Mode,
+    ) -> Self {
         let mut net = Network::new(seed);
         let start = net.start();
         let rip: IpAddr = RECEIVER_IP.parse().unwrap();
         let raddr = SocketAddr::new(rip, 5000);
         let receiver = net
-            .add_host([rip], bottleneck(rate), Receiver::new(raddr, start))
+            .add_host([rip], bottleneck(rate), Receiver::new(raddr, start, mode))
             .unwrap();
         let senders = (0..senders)
             .map(|i| {
                 let ip: IpAddr = format!("10.0.0.{}", i + 1).parse().unwrap();
                 let addr = SocketAddr::new(ip, 6000);
-                let sender = Sender::new(addr, raddr, start, 0x1000 + i as u32);
+                let sender = Sender::new(addr, raddr, start, 0x1000 + i as u32, mode);
                 net.add_host([ip], Link::symmetric(sender_link), sender)
                     .unwrap()
             })
@@ -405,6 +454,13 @@ fn with_jitter_and_the_reordering_it_causes_the_estimate_still_settles() {
         println!("seed {seed}, 0..3 ms jitter:");
         settles_near_2_mbit(&mut sc);
     }
+}
+
+#[test]
+fn with_rfc_8888_feedback_instead_the_estimate_settles_as_well() {
+    let mut sc = Scenario::with_mode(6, 250_000, 1, sender_link(), Mode::Rfc8888);
+    println!("RFC 8888 feedback:");
+    settles_near_2_mbit(&mut sc);
 }
 
 fn settles_near_2_mbit(sc: &mut Scenario) {

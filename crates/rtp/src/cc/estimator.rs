@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use super::Bitrate;
 use super::acked::AckedBitrate;
 use super::aimd::{AimdConfig, AimdRateControl};
-use super::history::{HistoryCounters, ProbeId, SendHistory};
+use super::ccfb::RtpIndex;
+use super::history::{FeedbackReport, HistoryCounters, ProbeId, SendHistory};
 use super::loss::{LossConfig, LossController};
 use super::probe::{ProbeCluster, ProbeConfig, Prober};
 use super::trendline::{BandwidthUsage, DelayDetector, TrendlineConfig};
-use crate::rtcp::{Remb, TransportFeedback};
+use crate::rtcp::{CongestionControlFeedback, Remb, TransportFeedback};
 
 /// Configuration of a [`SendSideEstimator`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,6 +84,9 @@ pub struct EstimatorStats {
 pub struct SendSideEstimator {
     config: EstimatorConfig,
     history: SendHistory,
+    /// The RFC 8888 path: packets by SSRC and sequence number, and their
+    /// own history (made at the first packet sent that way).
+    rtp: Option<Box<(RtpIndex, SendHistory)>>,
     detector: DelayDetector,
     aimd: AimdRateControl,
     loss: LossController,
@@ -109,6 +113,7 @@ impl SendSideEstimator {
         );
         Self {
             history: SendHistory::new(Duration::from_secs(5), 16_384),
+            rtp: None,
             detector: DelayDetector::new(config.trendline),
             target: aimd.estimate(),
             aimd,
@@ -144,7 +149,14 @@ impl SendSideEstimator {
             loss: self.loss.loss(),
             rtt: self.rtt,
             probes: self.probes,
-            history: self.history.counters(),
+            history: {
+                let mut h = self.history.counters();
+                if let Some(rtp) = self.rtp.as_deref() {
+                    h.unknown += rtp.1.counters().unknown;
+                    h.expired += rtp.1.counters().expired;
+                }
+                h
+            },
         }
     }
 
@@ -158,15 +170,43 @@ impl SendSideEstimator {
     /// A packet with transport-wide sequence number `seq` and `size` bytes
     /// left at `now`, in probe cluster `probe` if the pacer said so.
     pub fn on_packet_sent(&mut self, now: Instant, seq: u16, size: usize, probe: Option<ProbeId>) {
+        self.start(now);
+        self.history.on_sent(now, seq, size, probe);
+        if let Some(id) = probe {
+            self.prober.on_sent(now, id, size);
+        }
+    }
+
+    /// The RFC 8888 path: a packet of `ssrc` with RTP sequence number `seq`
+    /// and `size` bytes left at `now` (no transport-wide number needed).
+    pub fn on_rtp_sent(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        seq: u16,
+        size: usize,
+        probe: Option<ProbeId>,
+    ) {
+        self.start(now);
+        let rtp = self.rtp.get_or_insert_with(|| {
+            Box::new((
+                RtpIndex::new(64, 16_384),
+                SendHistory::new(Duration::from_secs(5), 16_384),
+            ))
+        });
+        let id = rtp.0.on_sent(ssrc, seq);
+        rtp.1.on_sent_id(now, id, size, probe);
+        if let Some(id) = probe {
+            self.prober.on_sent(now, id, size);
+        }
+    }
+
+    fn start(&mut self, now: Instant) {
         if !self.started {
             self.started = true;
             if self.config.probe_at_start {
                 self.prober.start(now, self.config.start);
             }
-        }
-        self.history.on_sent(now, seq, size, probe);
-        if let Some(id) = probe {
-            self.prober.on_sent(now, id, size);
         }
     }
 
@@ -186,6 +226,21 @@ impl SendSideEstimator {
     /// Transport-cc feedback arrived at `now`.
     pub fn on_transport_feedback(&mut self, now: Instant, feedback: &TransportFeedback) {
         let report = self.history.on_feedback(feedback);
+        self.on_report(now, &report);
+    }
+
+    /// RFC 8888 congestion control feedback arrived at `now` (for packets
+    /// reported with [`on_rtp_sent`](Self::on_rtp_sent)).
+    pub fn on_ccfb(&mut self, now: Instant, feedback: &CongestionControlFeedback) {
+        let Some(rtp) = self.rtp.as_deref_mut() else {
+            return;
+        };
+        let results = rtp.0.results(feedback);
+        let report = rtp.1.report(results);
+        self.on_report(now, &report);
+    }
+
+    fn on_report(&mut self, now: Instant, report: &FeedbackReport) {
         if let Some(sent) = report.newest_received_send_time {
             let sample = now.saturating_duration_since(sent);
             // A short memory: the newest sample counts for a quarter.

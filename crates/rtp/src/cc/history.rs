@@ -116,6 +116,13 @@ impl SendHistory {
     /// A packet with transport-wide sequence number `seq` left at `now`.
     pub fn on_sent(&mut self, now: Instant, seq: u16, size: usize, probe: Option<ProbeId>) {
         let seq = self.unwrapper.unwrap(seq);
+        self.on_sent_id(now, seq, size, probe);
+    }
+
+    /// A packet the caller numbered `seq` itself (growing, never reused)
+    /// left at `now`: the RFC 8888 path, where packets are known by SSRC
+    /// and RTP sequence number and [`super::ccfb::RtpIndex`] numbers them.
+    pub fn on_sent_id(&mut self, now: Instant, seq: u64, size: usize, probe: Option<ProbeId>) {
         self.packets.insert(
             seq,
             Entry {
@@ -167,17 +174,29 @@ impl SendHistory {
         self.reference = Some(reference);
         let shift = reference.saturating_sub(raw).saturating_mul(64_000);
         let base = self.unwrapper.peek(feedback.base_sequence);
+        let results = feedback
+            .arrivals()
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| (Some(base + i as u64), a.map(|a| a.saturating_add(shift))));
+        self.report(results)
+    }
+
+    /// Matches `(packet, arrival in receiver microseconds)` pairs against
+    /// the packets sent (`None` for an id this history does not know).
+    pub fn report(
+        &mut self,
+        results: impl IntoIterator<Item = (Option<u64>, Option<i64>)>,
+    ) -> FeedbackReport {
         let mut report = FeedbackReport::default();
-        for (i, arrival) in feedback.arrivals().into_iter().enumerate() {
-            let seq = base + i as u64;
-            let Some(entry) = self.packets.get_mut(&seq) else {
+        for (seq, arrival) in results {
+            let Some(entry) = seq.and_then(|s| self.packets.get_mut(&s)) else {
                 self.counters.unknown += 1;
                 continue;
             };
             if entry.received {
                 continue;
             }
-            let arrival = arrival.map(|a| a.saturating_add(shift));
             if arrival.is_some() {
                 entry.received = true;
                 report.newest_received_send_time = Some(

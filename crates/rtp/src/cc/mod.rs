@@ -6,6 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`feedback`] | receiver: records transport-wide sequence numbers and arrival times, emits transport-cc feedback |
+//! | [`ccfb`] | RFC 8888 feedback: the receiver's generator, the sender's index of packets by SSRC and sequence number |
 //! | [`estimator`] | sender: the combined estimate (delay-based, loss-based, probes, REMB cap) |
 //! | [`history`] | sender: packets sent, matched against feedback |
 //! | [`trendline`] | delay gradient over packet groups, trendline filter, overuse detector |
@@ -29,6 +30,7 @@
 
 pub mod acked;
 pub mod aimd;
+pub mod ccfb;
 pub mod estimator;
 pub mod feedback;
 pub mod history;
