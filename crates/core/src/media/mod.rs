@@ -56,6 +56,7 @@ use crate::event::Event;
 use cc::TransportCc;
 use demux::{SsrcTable, Unroutable};
 use dtmf::ToneSender;
+use ferrtc_rtp::cc::pacer::{Paced as PacedPacket, Pacer, PacerConfig, PacketKind};
 use receiver::{MAX_JITTER_BUFFER_TARGET, Receiver};
 use sender::{Sender, StreamSeeds};
 use sources::{LevelExtensions, SourceEntry};
@@ -87,6 +88,12 @@ pub struct MediaConfig {
     /// Time between two RTCP reports (RFC 3550 §6.2; WebRTC senders use
     /// about 1 s).
     pub report_interval: Duration,
+    /// Pace RTP by the send-side estimate when transport-cc is negotiated
+    /// (`ferrtc-rtp`'s pacer: audio first, then retransmissions, then
+    /// video, at 2.5 × the estimate in bursts of at most 5 ms; video that
+    /// waited 2 s is dropped and counted). Off by default: without it
+    /// packets leave as soon as `poll_transmit` asks.
+    pub pacing: bool,
 }
 
 impl Default for MediaConfig {
@@ -100,6 +107,7 @@ impl Default for MediaConfig {
             max_retransmissions_per_nack: 256,
             rtp_mtu: 1200,
             report_interval: Duration::from_secs(1),
+            pacing: false,
         }
     }
 }
@@ -127,6 +135,8 @@ pub struct MediaStats {
     pub protect_failures: u64,
     /// NACKed packets not retransmitted because of the per-NACK bound.
     pub nacks_over_limit: u64,
+    /// RTP packets the pacer dropped (video that waited too long).
+    pub paced_drops: u64,
 }
 
 /// The media part of a peer connection.
@@ -152,6 +162,10 @@ pub(crate) struct MediaSession {
     cc: Option<TransportCc>,
     /// W3C `maxBitrate` of the senders that set one, by transceiver.
     max_bitrates: BTreeMap<TransceiverId, u32>,
+    /// The pacer (`MediaConfig::pacing` with transport-cc): protected RTP
+    /// with its transport-wide sequence number, released by
+    /// `poll_transmit`.
+    pacer: Option<Pacer<Paced>>,
     next_report: Option<Instant>,
     /// Transceivers whose `track` event fired.
     announced: BTreeSet<TransceiverId>,
@@ -276,8 +290,8 @@ impl MediaSlot {
     }
 
     /// See [`MediaSession::poll_transmit`].
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.session.as_deref_mut()?.poll_transmit()
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.session.as_deref_mut()?.poll_transmit(now)
     }
 
     /// See [`MediaSession::poll_event`].
@@ -384,6 +398,15 @@ impl std::fmt::Debug for MediaSession {
     }
 }
 
+/// A protected RTP packet waiting in the pacer.
+#[derive(Debug)]
+struct Paced {
+    bytes: Vec<u8>,
+    /// Its transport-wide sequence number, reported to the estimator when
+    /// it leaves.
+    seq: Option<u16>,
+}
+
 /// The round-trip time assumed until reports measure one.
 const DEFAULT_RTT: Duration = Duration::from_millis(100);
 
@@ -408,6 +431,7 @@ impl MediaSession {
             transport_seq: 0,
             cc: None,
             max_bitrates: BTreeMap::new(),
+            pacer: None,
             next_report: None,
             announced: BTreeSet::new(),
             rtt: None,
@@ -562,6 +586,21 @@ impl MediaSession {
             (Some(id), Some(cc)) if cc.ext() != id => cc.set_ext(id),
             (Some(_), Some(_)) => {}
             (Some(id), None) => self.cc = Some(TransportCc::new(id)),
+        }
+        match (&self.cc, self.config.pacing) {
+            (Some(cc), true) if self.pacer.is_none() => {
+                self.pacer = Some(Pacer::new(
+                    PacerConfig::default(),
+                    cc.available_outgoing_bitrate(),
+                ));
+            }
+            (Some(_), true) => {}
+            // What waits is sent unpaced.
+            _ => {
+                if let Some(mut p) = self.pacer.take() {
+                    self.outbound.extend(p.drain().into_iter().map(|q| q.bytes));
+                }
+            }
         }
         let alive: BTreeSet<_> = transceivers
             .iter()
@@ -750,7 +789,8 @@ impl MediaSession {
         }
         // Checked before the sender numbers anything, so a refused frame
         // leaves no gap: the queue may pass its bound by one frame.
-        if self.outbound.len() >= self.config.max_queued_datagrams {
+        let queued = self.outbound.len() + self.pacer.as_ref().map_or(0, Pacer::queued_packets);
+        if queued >= self.config.max_queued_datagrams {
             return Err(MediaError::QueueFull {
                 limit: self.config.max_queued_datagrams,
             });
@@ -772,12 +812,24 @@ impl MediaSession {
             srtp.tx
                 .protect_rtp(&mut buf)
                 .map_err(|e| MediaError::Srtp(e.to_string()))?;
-            if let Some(cc) = self.cc.as_mut()
-                && let Some(seq) = cc.sequence_of(&p)
-            {
-                cc.on_sent(now, seq, buf.len());
+            let seq = self.cc.as_ref().and_then(|cc| cc.sequence_of(&p));
+            match (self.pacer.as_mut(), seq) {
+                (Some(pacer), _) => {
+                    let kind = if s.codec.codec.is_video() {
+                        PacketKind::Video
+                    } else {
+                        PacketKind::Audio
+                    };
+                    pacer.push(now, kind, buf.len(), Paced { bytes: buf, seq });
+                }
+                (None, Some(seq)) => {
+                    if let Some(cc) = self.cc.as_mut() {
+                        cc.on_sent(now, seq, buf.len());
+                    }
+                    self.outbound.push_back(buf);
+                }
+                (None, None) => self.outbound.push_back(buf),
             }
-            self.outbound.push_back(buf);
         }
         Ok(timestamp)
     }
@@ -979,7 +1031,7 @@ impl MediaSession {
             }
         }
         for p in packets {
-            self.queue(now, p, false);
+            self.queue(now, p, Some(PacketKind::Audio));
         }
     }
 
@@ -999,9 +1051,11 @@ impl MediaSession {
         }
     }
 
-    /// Queues an RTP or RTCP packet protected, unless the queue is full.
-    fn queue(&mut self, now: Instant, packet: Vec<u8>, rtcp: bool) {
-        if self.outbound.len() >= self.config.max_queued_datagrams {
+    /// Queues an RTP packet of `kind` (`None`: RTCP) protected, unless the
+    /// queue is full. RTP goes through the pacer when there is one.
+    fn queue(&mut self, now: Instant, packet: Vec<u8>, kind: Option<PacketKind>) {
+        let rtcp = kind.is_none();
+        if self.queued() >= self.config.max_queued_datagrams {
             self.stats.queue_drops += 1;
             return;
         }
@@ -1020,12 +1074,17 @@ impl MediaSession {
             srtp.tx.protect_rtp(&mut buf)
         };
         match protected {
-            Ok(()) => {
-                if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
-                    cc.on_sent(now, seq, buf.len());
+            Ok(()) => match (kind, self.pacer.as_mut()) {
+                (Some(kind), Some(pacer)) => {
+                    pacer.push(now, kind, buf.len(), Paced { bytes: buf, seq });
                 }
-                self.outbound.push_back(buf)
-            }
+                _ => {
+                    if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
+                        cc.on_sent(now, seq, buf.len());
+                    }
+                    self.outbound.push_back(buf)
+                }
+            },
             Err(e) => {
                 tracing::debug!("not protected: {e}");
                 self.stats.protect_failures += 1;
@@ -1033,16 +1092,35 @@ impl MediaSession {
         }
     }
 
-    /// The next protected datagram to send. This is where a pacer goes:
-    /// it would release these on its own schedule (and add its release
-    /// instant to [`Self::poll_timeout`]); today they leave as soon as
-    /// `poll_transmit` asks.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        let d = self.outbound.pop_front();
-        if d.is_none() && self.outbound.capacity() > 64 {
+    /// Datagrams waiting, paced or not.
+    fn queued(&self) -> usize {
+        self.outbound.len() + self.pacer.as_ref().map_or(0, Pacer::queued_packets)
+    }
+
+    /// The next protected datagram to send at `now`: RTCP (and RTP when
+    /// nothing paces) as soon as asked, then what the pacer releases
+    /// (reported to the estimator as it leaves).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if let Some(d) = self.outbound.pop_front() {
+            return Some(d);
+        }
+        if self.outbound.capacity() > 64 {
             self.outbound = VecDeque::new();
         }
-        d
+        let pacer = self.pacer.as_mut()?;
+        let before = pacer.counters().dropped;
+        let released = pacer.poll_packet(now);
+        self.stats.paced_drops += pacer.counters().dropped - before;
+        match released? {
+            PacedPacket::Media { item, size, .. } => {
+                if let (Some(cc), Some(seq)) = (self.cc.as_mut(), item.seq) {
+                    cc.on_sent(now, seq, size);
+                }
+                Some(item.bytes)
+            }
+            // No probe cluster or padding rate is given to this pacer.
+            PacedPacket::Padding { .. } => None,
+        }
     }
 
     /// The next event.
@@ -1059,6 +1137,7 @@ impl MediaSession {
             .chain(self.next_report.filter(|_| self.has_streams()))
             .chain(self.dtmf.values().filter_map(|d| d.engine.poll_timeout()))
             .chain(self.cc.as_ref().and_then(TransportCc::poll_timeout))
+            .chain(self.pacer.as_ref().and_then(Pacer::poll_timeout))
             .min()
     }
 

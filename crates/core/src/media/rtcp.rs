@@ -6,6 +6,7 @@
 use std::time::{Instant, SystemTime};
 
 use ferrtc_jsep::TransceiverId;
+use ferrtc_rtp::cc::pacer::PacketKind;
 use ferrtc_rtp::rtcp::{self, ReceiverReport, ReportBlock, RtcpPacket, Sdes, SdesChunk, SdesItem};
 
 use super::MediaSession;
@@ -52,7 +53,7 @@ impl MediaSession {
                         }
                     }
                     for p in resent {
-                        self.queue(now, p, false);
+                        self.queue(now, p, Some(PacketKind::Retransmission));
                     }
                 }
                 RtcpPacket::Pli(pli) => {
@@ -80,12 +81,14 @@ impl MediaSession {
                         cc.on_transport_feedback(now, &f);
                     }
                     self.announce_bitrate();
+                    self.pace_at_estimate(now);
                 }
                 RtcpPacket::Remb(remb) => {
                     if let Some(cc) = self.cc.as_mut() {
                         cc.on_remb(&remb);
                     }
                     self.announce_bitrate();
+                    self.pace_at_estimate(now);
                 }
                 _ => {}
             }
@@ -98,6 +101,13 @@ impl MediaSession {
             self.events.push_back(Event::AvailableOutgoingBitrate {
                 bitrate: b.as_bps(),
             });
+        }
+    }
+
+    /// The pacer follows the estimate.
+    pub(super) fn pace_at_estimate(&mut self, now: Instant) {
+        if let (Some(cc), Some(p)) = (self.cc.as_ref(), self.pacer.as_mut()) {
+            p.set_target(now, cc.available_outgoing_bitrate());
         }
     }
 
@@ -134,7 +144,7 @@ impl MediaSession {
         }
         for p in out {
             match p.to_vec() {
-                Ok(bytes) => self.queue(now, bytes, true),
+                Ok(bytes) => self.queue(now, bytes, None),
                 Err(e) => tracing::debug!("feedback not written: {e}"),
             }
         }
@@ -194,7 +204,7 @@ impl MediaSession {
         }));
         let mut out = Vec::new();
         match rtcp::write_compound(&packets, &mut out) {
-            Ok(()) => self.queue(now, out, true),
+            Ok(()) => self.queue(now, out, None),
             Err(e) => tracing::debug!("report not written: {e}"),
         }
     }

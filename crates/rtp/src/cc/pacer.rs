@@ -330,6 +330,18 @@ impl<T> Pacer<T> {
         })
     }
 
+    /// Everything waiting, in priority order, unpaced (for an owner that
+    /// stops pacing); probes in progress are dropped.
+    pub fn drain(&mut self) -> Vec<T> {
+        self.probes.clear();
+        self.active = None;
+        self.queued_bytes = 0;
+        self.queues
+            .iter_mut()
+            .flat_map(|q| q.drain(..).map(|e| e.item))
+            .collect()
+    }
+
     /// When [`poll_packet`](Self::poll_packet) will have something, if
     /// anything waits.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -454,6 +466,18 @@ mod tests {
         )));
         // 1200 bytes at 960 kbit/s = 10 ms apart.
         assert_eq!(out[4].0 - out[0].0, Duration::from_millis(40));
+    }
+
+    #[test]
+    fn drain_gives_everything_in_priority_order() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(PacerConfig::default(), Bitrate::kbps(30));
+        p.push(t0, PacketKind::Video, 1000, 1);
+        p.push(t0, PacketKind::Audio, 100, 2);
+        p.push(t0, PacketKind::Video, 1000, 3);
+        assert_eq!(p.drain(), [2, 1, 3]);
+        assert_eq!((p.queued_packets(), p.queued_bytes()), (0, 0));
+        assert_eq!(p.poll_timeout(), None);
     }
 
     #[test]
