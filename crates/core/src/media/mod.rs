@@ -165,7 +165,7 @@ pub(crate) struct MediaSession {
     /// The pacer (`MediaConfig::pacing` with transport-cc): protected RTP
     /// with its transport-wide sequence number, released by
     /// `poll_transmit`.
-    pacer: Option<Pacer<Paced>>,
+    pacer: Option<Pacer<PacedRtp>>,
     next_report: Option<Instant>,
     /// Transceivers whose `track` event fired.
     announced: BTreeSet<TransceiverId>,
@@ -400,7 +400,7 @@ impl std::fmt::Debug for MediaSession {
 
 /// A protected RTP packet waiting in the pacer.
 #[derive(Debug)]
-struct Paced {
+struct PacedRtp {
     bytes: Vec<u8>,
     /// Its transport-wide sequence number, reported to the estimator when
     /// it leaves.
@@ -820,7 +820,7 @@ impl MediaSession {
                     } else {
                         PacketKind::Audio
                     };
-                    pacer.push(now, kind, buf.len(), Paced { bytes: buf, seq });
+                    pacer.push(now, kind, buf.len(), PacedRtp { bytes: buf, seq });
                 }
                 (None, Some(seq)) => {
                     if let Some(cc) = self.cc.as_mut() {
@@ -1076,7 +1076,7 @@ impl MediaSession {
         match protected {
             Ok(()) => match (kind, self.pacer.as_mut()) {
                 (Some(kind), Some(pacer)) => {
-                    pacer.push(now, kind, buf.len(), Paced { bytes: buf, seq });
+                    pacer.push(now, kind, buf.len(), PacedRtp { bytes: buf, seq });
                 }
                 _ => {
                     if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {

@@ -25,8 +25,13 @@
 //!    (or `on_remb`), then read [`estimator::SendSideEstimator::target_bitrate`]
 //!    and give the pacer its rates and any probe from
 //!    [`estimator::SendSideEstimator::poll_probe`];
-//! 3. [`pacer::Pacer::poll_timeout`] and
-//!    [`estimator::SendSideEstimator::poll_timeout`] say when to come back.
+//! 3. [`pacer::Pacer::poll_timeout`] says when to come back; the estimator
+//!    has no timer of its own: it moves only with feedback.
+//!
+//! The receiver's: [`feedback::FeedbackGenerator::on_packet`] for every
+//! packet with the transport-wide sequence extension, then
+//! [`feedback::FeedbackGenerator::poll_feedback`] at its `poll_timeout`
+//! (or [`ccfb::CcfbGenerator`] for RFC 8888 feedback).
 
 pub mod acked;
 pub mod aimd;
