@@ -600,3 +600,30 @@ fn the_pacer_releases_media_in_bursts_of_at_most_5_ms_at_the_pacing_rate() {
     assert!(worst <= 1.0, "{worst}");
     assert_eq!(counters.dropped, 0);
 }
+
+#[test]
+fn when_feedback_stops_the_estimate_backs_off() {
+    let mut sc = Scenario::new(7, 250_000, 1, sender_link());
+    sc.net.run_for(5 * S);
+    let before = sc.estimate_at(0, 5 * S);
+    // The receiver's feedback is lost from now on.
+    let receiver = sc.receiver;
+    sc.net.set_host_link(
+        &receiver,
+        Link::new(
+            LinkConfig::IDEAL.with_loss(1.0),
+            LinkConfig::IDEAL.with_rate(250_000, 50_000),
+        ),
+    );
+    sc.net.run_for(3 * S);
+    let after = sc.net.endpoint(&sc.senders[0]).estimator.target_bitrate();
+    println!(
+        "feedback lost from 5 s: estimate {:.0} kbit/s before, {:.0} kbit/s 3 s later",
+        before.as_f64() / 1e3,
+        after.as_f64() / 1e3
+    );
+    assert!(
+        after.as_f64() <= before.as_f64() / 4.0,
+        "{after} vs {before}"
+    );
+}

@@ -98,7 +98,16 @@ pub struct SendSideEstimator {
     target: Bitrate,
     started: bool,
     probes: u64,
+    /// When feedback last arrived, and when the estimate was last cut for
+    /// the lack of it.
+    last_feedback: Option<Instant>,
+    last_silence_cut: Option<Instant>,
 }
+
+/// Feedback missing this long (or four RTTs if longer) while packets are
+/// sent halves the estimate, and again each such period: the reverse path
+/// may be gone, and the forward one with it.
+const FEEDBACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl SendSideEstimator {
     /// An estimator with `config`.
@@ -128,6 +137,8 @@ impl SendSideEstimator {
             last_probe: None,
             started: false,
             probes: 0,
+            last_feedback: None,
+            last_silence_cut: None,
             config,
         }
     }
@@ -201,7 +212,24 @@ impl SendSideEstimator {
         }
     }
 
+    /// Feedback stopped while we send: halve the estimate once per timeout.
+    fn check_silence(&mut self, now: Instant) {
+        let Some(last) = self.last_feedback else {
+            // A peer that never sent feedback: nothing to miss yet.
+            return;
+        };
+        let timeout = FEEDBACK_TIMEOUT.max(self.rtt.unwrap_or_default() * 4);
+        let since = self.last_silence_cut.map_or(last, |c| c.max(last));
+        if now.saturating_duration_since(since) > timeout {
+            self.last_silence_cut = Some(now);
+            let half = Bitrate::from_f64(self.aimd.estimate().as_f64() / 2.0);
+            self.aimd.set_estimate(now, half);
+            self.recompute(None);
+        }
+    }
+
     fn start(&mut self, now: Instant) {
+        self.check_silence(now);
         if !self.started {
             self.started = true;
             if self.config.probe_at_start {
@@ -241,6 +269,7 @@ impl SendSideEstimator {
     }
 
     fn on_report(&mut self, now: Instant, report: &FeedbackReport) {
+        self.last_feedback = Some(now);
         if let Some(sent) = report.newest_received_send_time {
             let sample = now.saturating_duration_since(sent);
             // A short memory: the newest sample counts for a quarter.
@@ -391,6 +420,32 @@ mod tests {
             Some(Bitrate::kbps(1800))
         );
         assert_eq!(e.poll_probe(t0), None);
+    }
+
+    #[test]
+    fn the_estimate_halves_each_second_feedback_stays_away_while_sending() {
+        let t0 = Instant::now();
+        let mut e = SendSideEstimator::new(EstimatorConfig {
+            probe_at_start: false,
+            ..EstimatorConfig::default()
+        });
+        e.on_packet_sent(t0, 0, 1000, None);
+        // Without any feedback ever, silence means nothing.
+        e.on_packet_sent(t0 + Duration::from_secs(3), 1, 1000, None);
+        assert_eq!(e.target_bitrate(), Bitrate::kbps(300));
+        let fb = TransportFeedback::from_arrivals(0, 0, 0, 0, &[Some(0), Some(1000)]);
+        e.on_transport_feedback(t0 + Duration::from_secs(3), &fb);
+        let before = e.target_bitrate();
+        let mut seq = 2;
+        let mut at = |ms: u64| {
+            seq += 1;
+            e.on_packet_sent(t0 + Duration::from_millis(3000 + ms), seq, 1000, None);
+            e.target_bitrate()
+        };
+        assert_eq!(at(900), before);
+        assert_eq!(at(1100).as_bps(), before.as_bps() / 2);
+        assert_eq!(at(1500).as_bps(), before.as_bps() / 2);
+        assert_eq!(at(2200).as_bps(), before.as_bps() / 4);
     }
 
     #[test]

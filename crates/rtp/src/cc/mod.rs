@@ -26,7 +26,8 @@
 //!    and give the pacer its rates and any probe from
 //!    [`estimator::SendSideEstimator::poll_probe`];
 //! 3. [`pacer::Pacer::poll_timeout`] says when to come back; the estimator
-//!    has no timer of its own: it moves only with feedback.
+//!    has no timer of its own: it moves with feedback, and with packets
+//!    sent while feedback stays away (a second of silence halves it).
 //!
 //! The receiver's: [`feedback::FeedbackGenerator::on_packet`] for every
 //! packet with the transport-wide sequence extension, then
