@@ -1,7 +1,9 @@
 //! Fuzzes the RTP and RTCP parsers of ferrtc-rtp (header extensions, every
 //! RTCP type, compound packets) and checks that whatever parses writes back
 //! to bytes that parse again; also the RFC 4733 telephone-event payload and
-//! the DTMF receiver fed with packets cut from the input.
+//! the DTMF receiver fed with packets cut from the input; and congestion
+//! control (transport-cc feedback to the send-side estimator, the input as
+//! sequence numbers to the feedback generator).
 #![no_main]
 
 use ferrtc_rtp::dtmf::{DtmfReceiver, TelephoneEvent};
@@ -9,6 +11,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     ferrtc_rtp::fuzzing::parse_rtp_rtcp(data);
+    ferrtc_rtp::fuzzing::congestion_control(data);
     if let Ok(event) = TelephoneEvent::parse(data) {
         let bytes = event.to_bytes().expect("a parsed telephone-event writes");
         assert_eq!(Some(&bytes[..]), data.get(..4));

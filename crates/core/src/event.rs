@@ -143,4 +143,13 @@ pub enum Event {
         /// `0`-`9`, `*`, `#`, `A`-`D`.
         tone: char,
     },
+    /// The send-side bandwidth estimate (W3C `availableOutgoingBitrate`
+    /// of the candidate pair, from transport-cc feedback) moved by 10 % or
+    /// more since the last such event: an application picks its layers or
+    /// bitrates from it.
+    #[doc(alias = "availableOutgoingBitrate")]
+    AvailableOutgoingBitrate {
+        /// Bits per second.
+        bitrate: u64,
+    },
 }

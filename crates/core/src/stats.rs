@@ -195,6 +195,11 @@ pub struct CandidatePairStats {
     pub total_round_trip_time: f64,
     /// `responsesReceived`: connectivity and consent responses measured.
     pub responses_received: u64,
+    /// `availableOutgoingBitrate` in bits per second: the send-side
+    /// bandwidth estimate (transport-cc feedback, GCC), when transport-cc is
+    /// negotiated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_outgoing_bitrate: Option<f64>,
 }
 
 /// `RTCIceCandidateStats`.
@@ -647,6 +652,10 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
                 current_round_trip_time: rtt.current.map(|d| d.as_secs_f64()),
                 total_round_trip_time: rtt.total.as_secs_f64(),
                 responses_received: rtt.responses_received,
+                available_outgoing_bitrate: src
+                    .media
+                    .and_then(crate::media::MediaSession::available_outgoing_bitrate)
+                    .map(|b| b as f64),
             }));
             pair_id = Some(id);
         }

@@ -1,5 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`).
 
+use std::time::{Duration, Instant};
+
+use crate::cc::estimator::{EstimatorConfig, SendSideEstimator};
+use crate::cc::feedback::{FeedbackConfig, FeedbackGenerator};
 use crate::codec::Codec;
 use crate::packet::RtpPacket;
 use crate::rtcp;
@@ -30,6 +34,58 @@ pub fn parse_rtp_rtcp(data: &[u8]) {
             assert_eq!(again.len(), packets.len());
         }
     }
+}
+
+/// Congestion control under hostile input: every RTCP packet parsed from
+/// `data` goes to a send-side estimator that has sent 300 packets (seq
+/// numbers from the first two bytes, reported both ways: transport-wide
+/// and by SSRC for RFC 8888 feedback), and the bytes as sequence numbers to
+/// a feedback generator whose feedback goes to the estimator too. Must never
+/// panic, and the target must stay within the configured bounds.
+pub fn congestion_control(data: &[u8]) {
+    let t0 = Instant::now();
+    let config = EstimatorConfig::default();
+    let mut estimator = SendSideEstimator::new(config);
+    let first = data
+        .get(..2)
+        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    for i in 0..300u16 {
+        let at = t0 + Duration::from_millis(u64::from(i));
+        estimator.on_packet_sent(at, first.wrapping_add(i), 1200, None);
+        estimator.on_rtp_sent(at, u32::from(first), first.wrapping_add(i), 1200, None);
+    }
+    let mut now = t0 + Duration::from_millis(300);
+    let in_bounds = |e: &SendSideEstimator| {
+        let t = e.target_bitrate();
+        t >= config.min && t <= config.max
+    };
+    if let Ok(packets) = rtcp::parse(data) {
+        for p in packets {
+            now += Duration::from_millis(10);
+            match p {
+                rtcp::RtcpPacket::TransportFeedback(f) => estimator.on_transport_feedback(now, &f),
+                rtcp::RtcpPacket::CongestionControlFeedback(f) => estimator.on_ccfb(now, &f),
+                rtcp::RtcpPacket::Remb(r) => estimator.on_remb(&r),
+                _ => {}
+            }
+            assert!(in_bounds(&estimator));
+        }
+    }
+    let mut generator = FeedbackGenerator::new(FeedbackConfig::default());
+    for pair in data.chunks_exact(2) {
+        now += Duration::from_micros(u64::from(pair[1]) * 100);
+        generator.on_packet(now, u16::from_be_bytes([pair[0], pair[1]]));
+        while let Some(f) = generator.poll_feedback(now) {
+            let bytes = rtcp::RtcpPacket::TransportFeedback(f)
+                .to_vec()
+                .expect("generated feedback writes");
+            let again = rtcp::parse(&bytes).expect("generated feedback parses");
+            if let Some(rtcp::RtcpPacket::TransportFeedback(f)) = again.first() {
+                estimator.on_transport_feedback(now, f);
+            }
+        }
+    }
+    assert!(in_bounds(&estimator));
 }
 
 /// Feeds `data` to every depacketizer: the first byte picks a split point
@@ -67,6 +123,7 @@ mod tests {
                 .collect();
             super::parse_rtp_rtcp(&data);
             super::depacketize(&data);
+            super::congestion_control(&data);
             let mut rtp = data.clone();
             if let Some(b) = rtp.first_mut() {
                 *b = 0x80 | (*b & 0x3f);

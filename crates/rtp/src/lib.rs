@@ -10,6 +10,7 @@
 //! | [`packet`] | RTP parse into a borrowed view, write into the caller's buffer |
 //! | [`extension`] | typed header extension values and the negotiated id map |
 //! | [`rtcp`] | RTCP packets, compound and reduced-size |
+//! | [`cc`] | congestion control: transport-cc feedback, the send-side estimate (GCC), the pacer |
 //! | [`codec`] | payloaders and depacketizers, keyframe detection |
 //! | [`dtmf`] | RFC 4733 telephone events, the W3C DTMF sender, tone events on receipt |
 //! | [`jitter`] | frame assembly in sequence order, loss given up after a bounded wait |
@@ -35,6 +36,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod cc;
 pub mod codec;
 pub mod dtmf;
 pub mod extension;

@@ -431,6 +431,103 @@ impl TransportFeedback {
     }
 }
 
+/// Explicit Congestion Notification bits of a packet (RFC 3168 §5), as
+/// RFC 8888 §3.1 echoes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Ecn {
+    /// Not ECN-capable (00).
+    #[default]
+    NotEct,
+    /// ECT(1) (01).
+    Ect1,
+    /// ECT(0) (10).
+    Ect0,
+    /// Congestion experienced (11).
+    Ce,
+}
+
+impl Ecn {
+    fn from_bits(b: u16) -> Self {
+        match b & 3 {
+            0 => Self::NotEct,
+            1 => Self::Ect1,
+            2 => Self::Ect0,
+            _ => Self::Ce,
+        }
+    }
+
+    fn bits(self) -> u16 {
+        match self {
+            Self::NotEct => 0,
+            Self::Ect1 => 1,
+            Self::Ect0 => 2,
+            Self::Ce => 3,
+        }
+    }
+}
+
+/// The largest arrival time offset, meaning "over range" (RFC 8888 §3.1).
+pub const CCFB_ATO_OVER_RANGE: u16 = 0x1fff;
+
+/// One packet's metric block in RFC 8888 feedback (§3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CcfbMetric {
+    /// R=0: not received (the other bits are ignored on receipt, written 0).
+    NotReceived,
+    /// R=1: received.
+    Received {
+        /// The packet's ECN marking.
+        ecn: Ecn,
+        /// How long before the report timestamp it arrived, in 1/1024 s
+        /// (13 bits; [`CCFB_ATO_OVER_RANGE`] for longer, 0x1ffe for at least
+        /// that long).
+        arrival_offset: u16,
+    },
+}
+
+/// The metrics of one RTP stream in RFC 8888 feedback: one per sequence
+/// number from `begin_seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CcfbStream {
+    /// The media source reported on.
+    pub ssrc: u32,
+    /// The RTP sequence number of the first metric.
+    pub begin_seq: u16,
+    /// One metric per sequence number.
+    pub metrics: Vec<CcfbMetric>,
+}
+
+/// RTP Control Protocol feedback for congestion control (RFC 8888 §3.1,
+/// RTPFB FMT=11): per stream, whether each packet arrived, when and with
+/// what ECN marking, against one report timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CongestionControlFeedback {
+    /// The sender of this feedback.
+    pub sender_ssrc: u32,
+    /// The streams reported.
+    pub streams: Vec<CcfbStream>,
+    /// When the report was made: the middle 32 bits of an NTP timestamp.
+    pub report_timestamp: u32,
+}
+
+impl CongestionControlFeedback {
+    /// The arrival time of each packet of `stream`, in 1/1024 s before the
+    /// report timestamp (`None`: not received or over range).
+    pub fn offsets(stream: &CcfbStream) -> impl Iterator<Item = (u16, Option<u16>)> + '_ {
+        stream.metrics.iter().enumerate().map(move |(i, m)| {
+            let seq = stream.begin_seq.wrapping_add(i as u16);
+            match *m {
+                CcfbMetric::Received { arrival_offset, .. }
+                    if arrival_offset < CCFB_ATO_OVER_RANGE =>
+                {
+                    (seq, Some(arrival_offset))
+                }
+                _ => (seq, None),
+            }
+        })
+    }
+}
+
 /// An RTCP packet of a type this crate does not model, kept raw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unknown {
@@ -459,6 +556,8 @@ pub enum RtcpPacket {
     Nack(Nack),
     /// Transport-wide congestion control feedback.
     TransportFeedback(TransportFeedback),
+    /// RFC 8888 congestion control feedback.
+    CongestionControlFeedback(CongestionControlFeedback),
     /// Picture loss indication (RFC 4585 §6.3.1).
     Pli(Pli),
     /// Full intra request (RFC 5104 §4.3.1).
@@ -593,6 +692,7 @@ impl RtcpPacket {
                 })
             }
             (PT_RTPFB, 15) => Self::TransportFeedback(parse_twcc(r)?),
+            (PT_RTPFB, 11) => Self::CongestionControlFeedback(parse_ccfb(r)?),
             (PT_PSFB, 1) => Self::Pli(Pli {
                 sender_ssrc: r.u32("feedback header")?,
                 media_ssrc: r.u32("feedback header")?,
@@ -724,6 +824,10 @@ impl RtcpPacket {
                 }
                 (15, PT_RTPFB)
             }
+            Self::CongestionControlFeedback(c) => {
+                write_ccfb(c, out)?;
+                (11, PT_RTPFB)
+            }
             Self::Pli(p) => {
                 out.extend_from_slice(&p.sender_ssrc.to_be_bytes());
                 out.extend_from_slice(&p.media_ssrc.to_be_bytes());
@@ -849,6 +953,90 @@ fn parse_twcc(r: &mut Reader<'_>) -> Result<TransportFeedback, RtcpError> {
         feedback_count,
         packets,
     })
+}
+
+fn parse_ccfb(r: &mut Reader<'_>) -> Result<CongestionControlFeedback, RtcpError> {
+    // RFC 8888 §3.1: sender SSRC, report blocks per stream, report timestamp last.
+    let sender_ssrc = r.u32("feedback header")?;
+    let Some(split) = r.data.len().checked_sub(4) else {
+        return Err(RtcpError::TooShort {
+            what: "ccfb report timestamp",
+            packet_type: r.pt,
+        });
+    };
+    let (blocks, ts) = r.data.split_at(split);
+    let report_timestamp = u32::from_be_bytes([ts[0], ts[1], ts[2], ts[3]]);
+    let b = &mut Reader {
+        data: blocks,
+        pt: r.pt,
+    };
+    let mut streams = Vec::new();
+    while !b.data.is_empty() {
+        let ssrc = b.u32("ccfb stream")?;
+        let begin_seq = b.u16("ccfb stream")?;
+        let n = usize::from(b.u16("ccfb stream")?);
+        let raw = b.bytes(2 * n, "ccfb metrics")?;
+        let metrics = raw
+            .chunks_exact(2)
+            .map(|m| {
+                let v = u16::from_be_bytes([m[0], m[1]]);
+                if v & 0x8000 == 0 {
+                    CcfbMetric::NotReceived
+                } else {
+                    CcfbMetric::Received {
+                        ecn: Ecn::from_bits(v >> 13),
+                        arrival_offset: v & 0x1fff,
+                    }
+                }
+            })
+            .collect();
+        if n % 2 == 1 {
+            b.bytes(2, "ccfb padding")?;
+        }
+        streams.push(CcfbStream {
+            ssrc,
+            begin_seq,
+            metrics,
+        });
+    }
+    r.data = &[];
+    Ok(CongestionControlFeedback {
+        sender_ssrc,
+        streams,
+        report_timestamp,
+    })
+}
+
+fn write_ccfb(c: &CongestionControlFeedback, out: &mut Vec<u8>) -> Result<(), RtcpError> {
+    out.extend_from_slice(&c.sender_ssrc.to_be_bytes());
+    for s in &c.streams {
+        let n = u16::try_from(s.metrics.len())
+            .map_err(|_| RtcpError::OutOfRange("ccfb num_reports"))?;
+        out.extend_from_slice(&s.ssrc.to_be_bytes());
+        out.extend_from_slice(&s.begin_seq.to_be_bytes());
+        out.extend_from_slice(&n.to_be_bytes());
+        for m in &s.metrics {
+            let v = match *m {
+                CcfbMetric::NotReceived => 0,
+                CcfbMetric::Received {
+                    ecn,
+                    arrival_offset,
+                } => {
+                    if arrival_offset > CCFB_ATO_OVER_RANGE {
+                        return Err(RtcpError::OutOfRange("ccfb arrival time offset"));
+                    }
+                    0x8000 | ecn.bits() << 13 | arrival_offset
+                }
+            };
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        // §3.1: two octets of zero padding after an odd number of metrics.
+        if n % 2 == 1 {
+            out.extend_from_slice(&[0, 0]);
+        }
+    }
+    out.extend_from_slice(&c.report_timestamp.to_be_bytes());
+    Ok(())
 }
 
 fn write_twcc(t: &TransportFeedback, out: &mut Vec<u8>) -> Result<(), RtcpError> {
@@ -1009,6 +1197,46 @@ mod tests {
                 ssrcs: vec![9]
             })
         );
+        assert_eq!(p.to_vec().unwrap(), bytes);
+    }
+
+    #[test]
+    fn rfc8888_feedback_reads_r_ecn_and_arrival_offset_with_padding_after_an_odd_count() {
+        let bytes = [
+            0x8b, 205, 0, 6, // V=2, FMT=11, RTPFB, 7 words
+            0x11, 0x11, 0x11, 0x11, // sender SSRC
+            0x22, 0x22, 0x22, 0x22, // stream SSRC
+            0, 100, 0, 3, // begin_seq 100, 3 reports
+            0xc0, 0x05, // R=1, ECT(0), 5/1024 s
+            0x00, 0x00, // not received
+            0xff, 0xff, // R=1, CE, over range
+            0x00, 0x00, // padding
+            0xaa, 0xbb, 0xcc, 0xdd, // report timestamp
+        ];
+        let (p, len) = RtcpPacket::parse(&bytes).unwrap();
+        assert_eq!(len, 28);
+        let RtcpPacket::CongestionControlFeedback(c) = &p else {
+            panic!("{p:?}");
+        };
+        assert_eq!(c.report_timestamp, 0xaabb_ccdd);
+        let s = &c.streams[0];
+        assert_eq!((s.ssrc, s.begin_seq), (0x2222_2222, 100));
+        assert_eq!(
+            s.metrics,
+            [
+                CcfbMetric::Received {
+                    ecn: Ecn::Ect0,
+                    arrival_offset: 5
+                },
+                CcfbMetric::NotReceived,
+                CcfbMetric::Received {
+                    ecn: Ecn::Ce,
+                    arrival_offset: CCFB_ATO_OVER_RANGE
+                },
+            ]
+        );
+        let offsets: Vec<_> = CongestionControlFeedback::offsets(s).collect();
+        assert_eq!(offsets, [(100, Some(5)), (101, None), (102, None)]);
         assert_eq!(p.to_vec().unwrap(), bytes);
     }
 
@@ -1188,6 +1416,18 @@ mod tests {
         ]
     }
 
+    fn ccfb_metric() -> impl Strategy<Value = CcfbMetric> {
+        prop_oneof![
+            Just(CcfbMetric::NotReceived),
+            (0u16..4, 0u16..=CCFB_ATO_OVER_RANGE).prop_map(|(e, arrival_offset)| {
+                CcfbMetric::Received {
+                    ecn: Ecn::from_bits(e),
+                    arrival_offset,
+                }
+            }),
+        ]
+    }
+
     fn packet() -> impl Strategy<Value = RtcpPacket> {
         let blocks = || proptest::collection::vec(block(), 0..4);
         prop_oneof![
@@ -1286,6 +1526,32 @@ mod tests {
                         packets
                     }
                 )),
+            (
+                any::<u32>(),
+                proptest::collection::vec(
+                    (
+                        any::<u32>(),
+                        any::<u16>(),
+                        proptest::collection::vec(ccfb_metric(), 0..20)
+                    ),
+                    0..3
+                ),
+                any::<u32>()
+            )
+                .prop_map(|(sender_ssrc, streams, report_timestamp)| {
+                    RtcpPacket::CongestionControlFeedback(CongestionControlFeedback {
+                        sender_ssrc,
+                        streams: streams
+                            .into_iter()
+                            .map(|(ssrc, begin_seq, metrics)| CcfbStream {
+                                ssrc,
+                                begin_seq,
+                                metrics,
+                            })
+                            .collect(),
+                        report_timestamp,
+                    })
+                }),
             any::<(u32, u32)>().prop_map(|(s, m)| RtcpPacket::Pli(Pli {
                 sender_ssrc: s,
                 media_ssrc: m

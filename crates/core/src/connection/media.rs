@@ -466,6 +466,28 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// A sender's `maxBitrate` (W3C webrtc-pc §5.2, the sum over its
+    /// encodings; `None`: no limit). While every sender has one, the
+    /// send-side bandwidth estimate never exceeds their sum.
+    #[doc(alias = "maxBitrate")]
+    pub fn set_max_bitrate(
+        &mut self,
+        sender: TransceiverId,
+        max: Option<u32>,
+    ) -> Result<(), Error> {
+        self.transceiver(sender)?;
+        self.media.set_max_bitrate(&self.config.media, sender, max);
+        Ok(())
+    }
+
+    /// W3C `availableOutgoingBitrate` (webrtc-stats, on the selected
+    /// candidate pair) in bits per second: the send-side estimate from the
+    /// peer's transport-cc feedback, when transport-cc is negotiated.
+    #[doc(alias = "availableOutgoingBitrate")]
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.media.available_outgoing_bitrate()
+    }
+
     /// The `jitterBufferTarget` getter of a receiver (W3C webrtc-pc
     /// §5.3.1): what [`Self::set_jitter_buffer_target`] set.
     pub fn jitter_buffer_target(&self, receiver: TransceiverId) -> Result<Option<Duration>, Error> {

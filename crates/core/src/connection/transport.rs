@@ -489,9 +489,9 @@ impl PeerConnection {
                 }
             }
             // Media, protected when it was queued: after DTLS's own
-            // records, before SCTP (the pacer hook is the media queue).
+            // records, before SCTP (paced when `MediaConfig::pacing`).
             if dtls.state() == TransportState::Connected
-                && let Some(d) = self.media.poll_transmit()
+                && let Some(d) = self.media.poll_transmit(now)
             {
                 buf.clear();
                 buf.extend_from_slice(&d);

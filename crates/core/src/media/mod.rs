@@ -5,6 +5,7 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | `cc` | transport-wide congestion control: feedback on what arrives, the send-side estimate from the peer's feedback |
 //! | `srtp` | the two SRTP contexts keyed from DTLS-SRTP (RFC 5764 §4.2), RTP/RTCP told apart (RFC 5761 §4) |
 //! | `codec` | JSEP's negotiated codecs and extensions in `ferrtc-rtp` terms |
 //! | `sender` | one `RTCRtpSender`: payloading, numbering, extensions, send history, RTX |
@@ -19,6 +20,7 @@
 //! transceiver id, the RTP state that JSEP's negotiated parameters call for
 //! ([`MediaSession::sync`] after every description).
 
+mod cc;
 mod codec;
 mod demux;
 mod dtmf;
@@ -51,8 +53,10 @@ pub use sender::OutboundCounters;
 pub use sources::RtpSource;
 
 use crate::event::Event;
+use cc::TransportCc;
 use demux::{SsrcTable, Unroutable};
 use dtmf::ToneSender;
+use ferrtc_rtp::cc::pacer::{Paced as PacedPacket, Pacer, PacerConfig, PacketKind};
 use receiver::{MAX_JITTER_BUFFER_TARGET, Receiver};
 use sender::{Sender, StreamSeeds};
 use sources::{LevelExtensions, SourceEntry};
@@ -84,6 +88,12 @@ pub struct MediaConfig {
     /// Time between two RTCP reports (RFC 3550 §6.2; WebRTC senders use
     /// about 1 s).
     pub report_interval: Duration,
+    /// Pace RTP by the send-side estimate when transport-cc is negotiated
+    /// (`ferrtc-rtp`'s pacer: audio first, then retransmissions, then
+    /// video, at 2.5 × the estimate in bursts of at most 5 ms; video that
+    /// waited 2 s is dropped and counted). Off by default: without it
+    /// packets leave as soon as `poll_transmit` asks.
+    pub pacing: bool,
 }
 
 impl Default for MediaConfig {
@@ -97,6 +107,7 @@ impl Default for MediaConfig {
             max_retransmissions_per_nack: 256,
             rtp_mtu: 1200,
             report_interval: Duration::from_secs(1),
+            pacing: false,
         }
     }
 }
@@ -124,6 +135,8 @@ pub struct MediaStats {
     pub protect_failures: u64,
     /// NACKed packets not retransmitted because of the per-NACK bound.
     pub nacks_over_limit: u64,
+    /// RTP packets the pacer dropped (video that waited too long).
+    pub paced_drops: u64,
 }
 
 /// The media part of a peer connection.
@@ -145,6 +158,14 @@ pub(crate) struct MediaSession {
     /// RFC 7022: a random CNAME per connection.
     cname: String,
     transport_seq: u16,
+    /// Transport-wide congestion control, when negotiated.
+    cc: Option<TransportCc>,
+    /// W3C `maxBitrate` of the senders that set one, by transceiver.
+    max_bitrates: BTreeMap<TransceiverId, u32>,
+    /// The pacer (`MediaConfig::pacing` with transport-cc): protected RTP
+    /// with its transport-wide sequence number, released by
+    /// `poll_transmit`.
+    pacer: Option<Pacer<PacedRtp>>,
     next_report: Option<Instant>,
     /// Transceivers whose `track` event fired.
     announced: BTreeSet<TransceiverId>,
@@ -269,8 +290,8 @@ impl MediaSlot {
     }
 
     /// See [`MediaSession::poll_transmit`].
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.session.as_deref_mut()?.poll_transmit()
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.session.as_deref_mut()?.poll_transmit(now)
     }
 
     /// See [`MediaSession::poll_event`].
@@ -351,6 +372,20 @@ impl MediaSlot {
     pub fn sender_ssrc(&self, t: TransceiverId) -> Option<u32> {
         self.get()?.sender_ssrc(t)
     }
+
+    /// See [`MediaSession::set_max_bitrate`] (makes the session: the
+    /// value outlives negotiations).
+    pub fn set_max_bitrate(&mut self, config: &MediaConfig, t: TransceiverId, max: Option<u32>) {
+        if max.is_none() && self.session.is_none() {
+            return;
+        }
+        self.session(config).set_max_bitrate(t, max);
+    }
+
+    /// See [`MediaSession::available_outgoing_bitrate`].
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.get()?.available_outgoing_bitrate()
+    }
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -361,6 +396,15 @@ impl std::fmt::Debug for MediaSession {
             .field("queued", &self.outbound.len())
             .finish_non_exhaustive()
     }
+}
+
+/// A protected RTP packet waiting in the pacer.
+#[derive(Debug)]
+struct PacedRtp {
+    bytes: Vec<u8>,
+    /// Its transport-wide sequence number, reported to the estimator when
+    /// it leaves.
+    seq: Option<u16>,
 }
 
 /// The round-trip time assumed until reports measure one.
@@ -385,6 +429,9 @@ impl MediaSession {
             local_ssrc: 0,
             cname: String::new(),
             transport_seq: 0,
+            cc: None,
+            max_bitrates: BTreeMap::new(),
+            pacer: None,
             next_report: None,
             announced: BTreeSet::new(),
             rtt: None,
@@ -517,6 +564,92 @@ impl MediaSession {
                 .is_some_and(|s| s.telephone_event.is_some());
             d.engine.set_can_insert_dtmf(can);
         }
+        self.sync_cc(transceivers);
+    }
+
+    /// Transport-wide congestion control is on while some live m-section
+    /// negotiated the transport-cc extension and `a=rtcp-fb` `transport-cc`
+    /// on one of its codecs (the extension id is one per BUNDLE group).
+    fn sync_cc(&mut self, transceivers: &[Transceiver]) {
+        let ext = transceivers
+            .iter()
+            .filter(|t| !t.is_stopped())
+            .filter_map(|t| t.negotiated())
+            .filter(|n| {
+                n.codecs
+                    .iter()
+                    .any(|c| c.feedback.iter().any(|f| f.kind == "transport-cc"))
+            })
+            .find_map(|n| codec::extension_id(&n.header_extensions, ferrtc_jsep::EXT_TWCC));
+        match (ext, self.cc.as_mut()) {
+            (None, _) => self.cc = None,
+            (Some(id), Some(cc)) if cc.ext() != id => cc.set_ext(id),
+            (Some(_), Some(_)) => {}
+            (Some(id), None) => self.cc = Some(TransportCc::new(id)),
+        }
+        match (&self.cc, self.config.pacing) {
+            (Some(cc), true) if self.pacer.is_none() => {
+                self.pacer = Some(Pacer::new(
+                    PacerConfig::default(),
+                    cc.available_outgoing_bitrate(),
+                ));
+            }
+            (Some(_), true) => {}
+            // What waits is sent unpaced.
+            _ => {
+                if let Some(mut p) = self.pacer.take() {
+                    self.outbound.extend(p.drain().into_iter().map(|q| q.bytes));
+                }
+            }
+        }
+        let alive: BTreeSet<_> = transceivers
+            .iter()
+            .filter(|t| !t.is_stopped())
+            .map(|t| t.id())
+            .collect();
+        self.max_bitrates.retain(|t, _| alive.contains(t));
+        self.apply_max_bitrate();
+    }
+
+    /// The sum of the senders' `maxBitrate` caps the estimate while every
+    /// sender has one.
+    fn apply_max_bitrate(&mut self) {
+        let capped = !self.senders.is_empty()
+            && self
+                .senders
+                .keys()
+                .all(|t| self.max_bitrates.contains_key(t));
+        let max = capped.then(|| {
+            let sum: u64 = self
+                .senders
+                .keys()
+                .filter_map(|t| self.max_bitrates.get(t))
+                .map(|&m| u64::from(m))
+                .sum();
+            ferrtc_rtp::cc::Bitrate::bps(sum)
+        });
+        if let Some(cc) = self.cc.as_mut() {
+            cc.set_max(max);
+        }
+    }
+
+    /// W3C `availableOutgoingBitrate` of the candidate pair: the send-side
+    /// estimate, when transport-cc is negotiated.
+    pub fn available_outgoing_bitrate(&self) -> Option<u64> {
+        self.cc
+            .as_ref()
+            .map(|c| c.available_outgoing_bitrate().as_bps())
+    }
+
+    /// A sender's W3C `maxBitrate` (the sum over the senders caps the
+    /// estimate while every sender has one).
+    pub fn set_max_bitrate(&mut self, sender: TransceiverId, max: Option<u32>) {
+        match max {
+            Some(m) => self.max_bitrates.insert(sender, m),
+            None => self.max_bitrates.remove(&sender),
+        };
+        self.apply_max_bitrate();
+        self.announce_bitrate();
     }
 
     /// W3C webrtc-pc §4.4.1.6 "process the addition of a remote track":
@@ -656,7 +789,8 @@ impl MediaSession {
         }
         // Checked before the sender numbers anything, so a refused frame
         // leaves no gap: the queue may pass its bound by one frame.
-        if self.outbound.len() >= self.config.max_queued_datagrams {
+        let queued = self.outbound.len() + self.pacer.as_ref().map_or(0, Pacer::queued_packets);
+        if queued >= self.config.max_queued_datagrams {
             return Err(MediaError::QueueFull {
                 limit: self.config.max_queued_datagrams,
             });
@@ -678,7 +812,24 @@ impl MediaSession {
             srtp.tx
                 .protect_rtp(&mut buf)
                 .map_err(|e| MediaError::Srtp(e.to_string()))?;
-            self.outbound.push_back(buf);
+            let seq = self.cc.as_ref().and_then(|cc| cc.sequence_of(&p));
+            match (self.pacer.as_mut(), seq) {
+                (Some(pacer), _) => {
+                    let kind = if s.codec.codec.is_video() {
+                        PacketKind::Video
+                    } else {
+                        PacketKind::Audio
+                    };
+                    pacer.push(now, kind, buf.len(), PacedRtp { bytes: buf, seq });
+                }
+                (None, Some(seq)) => {
+                    if let Some(cc) = self.cc.as_mut() {
+                        cc.on_sent(now, seq, buf.len());
+                    }
+                    self.outbound.push_back(buf);
+                }
+                (None, None) => self.outbound.push_back(buf),
+            }
         }
         Ok(timestamp)
     }
@@ -736,6 +887,9 @@ impl MediaSession {
             self.stats.malformed_rtp += 1;
             return;
         };
+        if let Some(cc) = self.cc.as_mut() {
+            cc.on_received(now, &packet);
+        }
         let mid = self.mid_ext.and_then(|id| packet.extensions.get(id));
         let t = match self
             .ssrcs
@@ -877,7 +1031,7 @@ impl MediaSession {
             }
         }
         for p in packets {
-            self.queue(p, false);
+            self.queue(now, p, Some(PacketKind::Audio));
         }
     }
 
@@ -897,9 +1051,11 @@ impl MediaSession {
         }
     }
 
-    /// Queues an RTP or RTCP packet protected, unless the queue is full.
-    fn queue(&mut self, packet: Vec<u8>, rtcp: bool) {
-        if self.outbound.len() >= self.config.max_queued_datagrams {
+    /// Queues an RTP packet of `kind` (`None`: RTCP) protected, unless the
+    /// queue is full. RTP goes through the pacer when there is one.
+    fn queue(&mut self, now: Instant, packet: Vec<u8>, kind: Option<PacketKind>) {
+        let rtcp = kind.is_none();
+        if self.queued() >= self.config.max_queued_datagrams {
             self.stats.queue_drops += 1;
             return;
         }
@@ -908,13 +1064,27 @@ impl MediaSession {
             return;
         };
         let mut buf = packet;
+        let seq = match self.cc.as_ref() {
+            Some(cc) if !rtcp => cc.sequence_of(&buf),
+            _ => None,
+        };
         let protected = if rtcp {
             srtp.tx.protect_rtcp(&mut buf)
         } else {
             srtp.tx.protect_rtp(&mut buf)
         };
         match protected {
-            Ok(()) => self.outbound.push_back(buf),
+            Ok(()) => match (kind, self.pacer.as_mut()) {
+                (Some(kind), Some(pacer)) => {
+                    pacer.push(now, kind, buf.len(), PacedRtp { bytes: buf, seq });
+                }
+                _ => {
+                    if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
+                        cc.on_sent(now, seq, buf.len());
+                    }
+                    self.outbound.push_back(buf)
+                }
+            },
             Err(e) => {
                 tracing::debug!("not protected: {e}");
                 self.stats.protect_failures += 1;
@@ -922,16 +1092,35 @@ impl MediaSession {
         }
     }
 
-    /// The next protected datagram to send. This is where a pacer goes:
-    /// it would release these on its own schedule (and add its release
-    /// instant to [`Self::poll_timeout`]); today they leave as soon as
-    /// `poll_transmit` asks.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        let d = self.outbound.pop_front();
-        if d.is_none() && self.outbound.capacity() > 64 {
+    /// Datagrams waiting, paced or not.
+    fn queued(&self) -> usize {
+        self.outbound.len() + self.pacer.as_ref().map_or(0, Pacer::queued_packets)
+    }
+
+    /// The next protected datagram to send at `now`: RTCP (and RTP when
+    /// nothing paces) as soon as asked, then what the pacer releases
+    /// (reported to the estimator as it leaves).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if let Some(d) = self.outbound.pop_front() {
+            return Some(d);
+        }
+        if self.outbound.capacity() > 64 {
             self.outbound = VecDeque::new();
         }
-        d
+        let pacer = self.pacer.as_mut()?;
+        let before = pacer.counters().dropped;
+        let released = pacer.poll_packet(now);
+        self.stats.paced_drops += pacer.counters().dropped - before;
+        match released? {
+            PacedPacket::Media { item, size, .. } => {
+                if let (Some(cc), Some(seq)) = (self.cc.as_mut(), item.seq) {
+                    cc.on_sent(now, seq, size);
+                }
+                Some(item.bytes)
+            }
+            // No probe cluster or padding rate is given to this pacer.
+            PacedPacket::Padding { .. } => None,
+        }
     }
 
     /// The next event.
@@ -947,6 +1136,8 @@ impl MediaSession {
             .filter_map(|r| r.poll_timeout(rtt))
             .chain(self.next_report.filter(|_| self.has_streams()))
             .chain(self.dtmf.values().filter_map(|d| d.engine.poll_timeout()))
+            .chain(self.cc.as_ref().and_then(TransportCc::poll_timeout))
+            .chain(self.pacer.as_ref().and_then(Pacer::poll_timeout))
             .min()
     }
 

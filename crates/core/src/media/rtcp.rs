@@ -1,11 +1,12 @@
 //! RTCP in and out: sender and receiver reports (RFC 3550 §6.4) every
 //! report interval, feedback (RFC 4585: generic NACK §6.2.1, PLI §6.3.1;
-//! RFC 5104 FIR §4.3.1) as it is due, and what the peer's RTCP asks of our
+//! RFC 5104 FIR §4.3.1; transport-cc) as it is due, and what the peer's RTCP asks of our
 //! senders (retransmissions, keyframes) or tells them (round-trip time).
 
 use std::time::{Instant, SystemTime};
 
 use ferrtc_jsep::TransceiverId;
+use ferrtc_rtp::cc::pacer::PacketKind;
 use ferrtc_rtp::rtcp::{self, ReceiverReport, ReportBlock, RtcpPacket, Sdes, SdesChunk, SdesItem};
 
 use super::MediaSession;
@@ -52,7 +53,7 @@ impl MediaSession {
                         }
                     }
                     for p in resent {
-                        self.queue(p, false);
+                        self.queue(now, p, Some(PacketKind::Retransmission));
                     }
                 }
                 RtcpPacket::Pli(pli) => {
@@ -75,8 +76,38 @@ impl MediaSession {
                         }
                     }
                 }
+                RtcpPacket::TransportFeedback(f) => {
+                    if let Some(cc) = self.cc.as_mut() {
+                        cc.on_transport_feedback(now, &f);
+                    }
+                    self.announce_bitrate();
+                    self.pace_at_estimate(now);
+                }
+                RtcpPacket::Remb(remb) => {
+                    if let Some(cc) = self.cc.as_mut() {
+                        cc.on_remb(&remb);
+                    }
+                    self.announce_bitrate();
+                    self.pace_at_estimate(now);
+                }
                 _ => {}
             }
+        }
+    }
+
+    /// An event when the send-side estimate moved enough to matter.
+    pub(super) fn announce_bitrate(&mut self) {
+        if let Some(b) = self.cc.as_mut().and_then(|c| c.poll_change()) {
+            self.events.push_back(Event::AvailableOutgoingBitrate {
+                bitrate: b.as_bps(),
+            });
+        }
+    }
+
+    /// The pacer follows the estimate.
+    pub(super) fn pace_at_estimate(&mut self, now: Instant) {
+        if let (Some(cc), Some(p)) = (self.cc.as_ref(), self.pacer.as_mut()) {
+            p.set_target(now, cc.available_outgoing_bitrate());
         }
     }
 
@@ -107,9 +138,13 @@ impl MediaSession {
         for r in self.receivers.values_mut() {
             out.extend(r.poll_feedback(now, rtt, self.local_ssrc));
         }
+        // Transport-wide feedback on everything received.
+        if let Some(cc) = self.cc.as_mut() {
+            out.extend(cc.poll_feedback(now, self.local_ssrc));
+        }
         for p in out {
             match p.to_vec() {
-                Ok(bytes) => self.queue(bytes, true),
+                Ok(bytes) => self.queue(now, bytes, None),
                 Err(e) => tracing::debug!("feedback not written: {e}"),
             }
         }
@@ -169,7 +204,7 @@ impl MediaSession {
         }));
         let mut out = Vec::new();
         match rtcp::write_compound(&packets, &mut out) {
-            Ok(()) => self.queue(out, true),
+            Ok(()) => self.queue(now, out, None),
             Err(e) => tracing::debug!("report not written: {e}"),
         }
     }

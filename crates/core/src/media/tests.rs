@@ -172,7 +172,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
             )
             .unwrap();
     }
-    while session.poll_transmit().is_some() {}
+    while session.poll_transmit(now).is_some() {}
     // The peer asks for 2,000 packets (most of which we never sent) in one
     // NACK.
     let lost: Vec<u16> = (0..2000u16).map(|i| 100u16.wrapping_add(i)).collect();
@@ -180,7 +180,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
     session.handle_rtcp(now, &nack.to_vec().unwrap());
     let limit = MediaConfig::default().max_retransmissions_per_nack;
     let mut resent = 0;
-    while session.poll_transmit().is_some() {
+    while session.poll_transmit(now).is_some() {
         resent += 1;
     }
     assert_eq!(resent, limit, "retransmissions of the first {limit} asked");
@@ -240,13 +240,13 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
         .unwrap_err();
     assert!(matches!(err, super::MediaError::QueueFull { limit: 3 }));
     let mut seqs = Vec::new();
-    while let Some(p) = session.poll_transmit() {
+    while let Some(p) = session.poll_transmit(now) {
         seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     }
     session
         .write_frame(now, wall, id, &frame, d, false)
         .unwrap();
-    let p = session.poll_transmit().unwrap();
+    let p = session.poll_transmit(now).unwrap();
     seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     assert_eq!(seqs, vec![65_535, 0, 1, 2], "consecutive, across the wrap");
     assert_eq!(session.senders[&id].counters.frames_sent, 4);

@@ -1,0 +1,170 @@
+//! Transport-wide congestion control on the bundled transport
+//! (draft-holmer-rmcat-transport-wide-cc-extensions-01): one transport-wide
+//! sequence space for every RTP packet we send, feedback on every packet we
+//! receive, and the send-side estimate (`ferrtc-rtp`'s GCC) that feedback
+//! feeds. On when the transport-cc extension and `a=rtcp-fb:* transport-cc`
+//! are negotiated, as Chromium does.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use ferrtc_rtp::cc::Bitrate;
+use ferrtc_rtp::cc::estimator::{EstimatorConfig, SendSideEstimator};
+use ferrtc_rtp::cc::feedback::{FeedbackConfig, FeedbackGenerator};
+use ferrtc_rtp::cc::probe::ProbeCluster;
+use ferrtc_rtp::extension::TransportSequence;
+use ferrtc_rtp::rtcp::{Remb, RtcpPacket, TransportFeedback};
+use ferrtc_rtp::{ExtensionId, RtpPacket};
+
+/// The estimate's ceiling when no sender sets `maxBitrate`.
+const DEFAULT_MAX: Bitrate = Bitrate::kbps(20_000);
+
+/// The congestion control state of the media session.
+pub(super) struct TransportCc {
+    ext: ExtensionId,
+    feedback: FeedbackGenerator,
+    estimator: SendSideEstimator,
+    /// The last transport-wide sequence number reported to the estimator
+    /// (retransmissions carry their original one and are not reported again).
+    last_sent: Option<u16>,
+    /// The media SSRC the feedback names: the last one received.
+    media_ssrc: u32,
+    /// Probe clusters the estimator planned, filled with the next media
+    /// packets (no pacer sends padding yet: a frame's packets leave back to
+    /// back, a packet train whose arrival spread measures the path).
+    probes: VecDeque<(ProbeCluster, usize, usize)>,
+    /// The estimate last announced by an event.
+    announced: Option<Bitrate>,
+}
+
+impl std::fmt::Debug for TransportCc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportCc")
+            .field("ext", &self.ext)
+            .field("target", &self.estimator.target_bitrate())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransportCc {
+    /// Transport-wide congestion control with the extension at `ext`.
+    pub fn new(ext: ExtensionId) -> Self {
+        Self {
+            ext,
+            feedback: FeedbackGenerator::new(FeedbackConfig::default()),
+            estimator: SendSideEstimator::new(EstimatorConfig {
+                max: DEFAULT_MAX,
+                ..EstimatorConfig::default()
+            }),
+            last_sent: None,
+            media_ssrc: 0,
+            probes: VecDeque::new(),
+            announced: None,
+        }
+    }
+
+    /// The negotiated extension id.
+    pub fn ext(&self) -> ExtensionId {
+        self.ext
+    }
+
+    /// The id changed in a renegotiation.
+    pub fn set_ext(&mut self, ext: ExtensionId) {
+        self.ext = ext;
+    }
+
+    /// The transport-wide sequence number of an RTP packet (before SRTP).
+    pub fn sequence_of(&self, plain: &[u8]) -> Option<u16> {
+        let p = RtpPacket::parse(plain).ok()?;
+        let value = p.extensions.get(self.ext)?;
+        TransportSequence::read(value).ok().map(|s| s.0)
+    }
+
+    /// The packet numbered `seq` leaves with `wire_len` bytes (after SRTP).
+    pub fn on_sent(&mut self, now: Instant, seq: u16, wire_len: usize) {
+        if self
+            .last_sent
+            .is_some_and(|last| (seq.wrapping_sub(last) as i16) <= 0)
+        {
+            return;
+        }
+        self.last_sent = Some(seq);
+        while let Some(c) = self.estimator.poll_probe(now) {
+            self.probes.push_back((c, 0, 0));
+        }
+        let probe = match self.probes.front_mut() {
+            Some((c, packets, bytes)) => {
+                *packets += 1;
+                *bytes += wire_len;
+                let id = c.id;
+                if *packets >= c.min_packets && *bytes >= c.min_bytes {
+                    self.probes.pop_front();
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        self.estimator.on_packet_sent(now, seq, wire_len, probe);
+    }
+
+    /// An RTP packet arrived (unprotected).
+    pub fn on_received(&mut self, now: Instant, packet: &RtpPacket<'_>) {
+        if let Some(Ok(seq)) = packet.extensions.get(self.ext).map(TransportSequence::read) {
+            self.media_ssrc = packet.ssrc;
+            self.feedback.on_packet(now, seq.0);
+        }
+    }
+
+    /// Feedback due at `now`, from `local_ssrc`.
+    pub fn poll_feedback(&mut self, now: Instant, local_ssrc: u32) -> Vec<RtcpPacket> {
+        let mut out = Vec::new();
+        while let Some(mut f) = self.feedback.poll_feedback(now) {
+            f.sender_ssrc = local_ssrc;
+            f.media_ssrc = self.media_ssrc;
+            out.push(RtcpPacket::TransportFeedback(f));
+        }
+        out
+    }
+
+    /// When feedback is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.feedback.poll_timeout()
+    }
+
+    /// The peer's transport-cc feedback.
+    pub fn on_transport_feedback(&mut self, now: Instant, f: &TransportFeedback) {
+        self.estimator.on_transport_feedback(now, f);
+        while let Some(c) = self.estimator.poll_probe(now) {
+            self.probes.push_back((c, 0, 0));
+        }
+    }
+
+    /// The estimate, when it moved by 10 % or more since it was last
+    /// returned here (the first time, whenever it differs from the start).
+    pub fn poll_change(&mut self) -> Option<Bitrate> {
+        let now = self.estimator.target_bitrate();
+        let last = self.announced.unwrap_or(EstimatorConfig::default().start);
+        let moved = now.as_bps().abs_diff(last.as_bps()) * 10 >= last.as_bps().max(1);
+        (moved && self.announced != Some(now)).then(|| {
+            self.announced = Some(now);
+            now
+        })
+    }
+
+    /// The peer's REMB.
+    pub fn on_remb(&mut self, r: &Remb) {
+        self.estimator.on_remb(r);
+    }
+
+    /// W3C `availableOutgoingBitrate`, in bits per second.
+    pub fn available_outgoing_bitrate(&self) -> Bitrate {
+        self.estimator.target_bitrate()
+    }
+
+    /// The estimate's ceiling: the sum of the senders' `maxBitrate` while
+    /// every sender has one (`None`: no cap but the default).
+    pub fn set_max(&mut self, max: Option<Bitrate>) {
+        self.estimator
+            .set_max(max.map_or(DEFAULT_MAX, |m| m.min(DEFAULT_MAX)));
+    }
+}

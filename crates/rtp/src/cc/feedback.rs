@@ -1,0 +1,306 @@
+//! The receive side of transport-wide congestion control
+//! (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2): record the
+//! transport-wide sequence number and arrival time of every packet, and
+//! report them back in transport-cc feedback (§3.1) at a fixed interval or
+//! once enough packets are waiting.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::rtcp::TransportFeedback;
+use crate::seq::SeqUnwrapper;
+
+/// How a [`FeedbackGenerator`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackConfig {
+    /// The SSRC the feedback is sent from.
+    pub sender_ssrc: u32,
+    /// The media SSRC field (libwebrtc puts the first media SSRC; 0 works).
+    pub media_ssrc: u32,
+    /// Feedback is sent this often while packets arrive (libwebrtc: 50..250 ms
+    /// by rate; the draft suggests one per frame or per RTT).
+    pub interval: Duration,
+    /// Feedback is sent at once when this many packets wait; also the most
+    /// statuses in one feedback packet (keeps it within an MTU).
+    pub max_packets: usize,
+    /// How long an arrival is kept after it was reported, so a packet
+    /// reordered behind a feedback is still reported with its neighbours.
+    pub keep: Duration,
+    /// The most arrivals held at once (oldest dropped first).
+    pub max_arrivals: usize,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        Self {
+            sender_ssrc: 0,
+            media_ssrc: 0,
+            interval: Duration::from_millis(50),
+            max_packets: 200,
+            keep: Duration::from_millis(500),
+            max_arrivals: 4096,
+        }
+    }
+}
+
+/// What a [`FeedbackGenerator`] counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeedbackCounters {
+    /// Packets recorded.
+    pub packets: u64,
+    /// Packets whose sequence number had already arrived (not recorded again).
+    pub duplicates: u64,
+    /// Packets too old to report (before everything still held).
+    pub too_old: u64,
+    /// Feedback packets produced.
+    pub feedback_sent: u64,
+}
+
+/// Records arrivals and produces transport-cc feedback.
+///
+/// Drive order: [`on_packet`](Self::on_packet) for each received packet that
+/// carries the transport-wide sequence extension; then
+/// [`poll_feedback`](Self::poll_feedback) until `None`; then
+/// [`poll_timeout`](Self::poll_timeout), calling `poll_feedback` again when
+/// that instant comes.
+#[derive(Debug)]
+pub struct FeedbackGenerator {
+    config: FeedbackConfig,
+    unwrapper: SeqUnwrapper,
+    /// Arrival times by unwrapped sequence number.
+    arrivals: BTreeMap<u64, Instant>,
+    /// The first sequence number the next feedback reports.
+    next_unreported: Option<u64>,
+    /// Packets recorded since the last feedback.
+    pending: usize,
+    /// The origin of the microsecond clock the feedback reports in.
+    origin: Option<Instant>,
+    last_feedback: Option<Instant>,
+    feedback_count: u8,
+    counters: FeedbackCounters,
+}
+
+impl FeedbackGenerator {
+    /// A generator with `config`.
+    pub fn new(config: FeedbackConfig) -> Self {
+        Self {
+            config: FeedbackConfig {
+                max_packets: config.max_packets.clamp(1, 0xffff),
+                max_arrivals: config.max_arrivals.max(1),
+                ..config
+            },
+            unwrapper: SeqUnwrapper::default(),
+            arrivals: BTreeMap::new(),
+            next_unreported: None,
+            pending: 0,
+            origin: None,
+            last_feedback: None,
+            feedback_count: 0,
+            counters: FeedbackCounters::default(),
+        }
+    }
+
+    /// What was counted so far.
+    pub fn counters(&self) -> FeedbackCounters {
+        self.counters
+    }
+
+    /// A packet with transport-wide sequence number `seq` arrived at `now`.
+    pub fn on_packet(&mut self, now: Instant, seq: u16) {
+        let ext = self.unwrapper.unwrap(seq);
+        if self.arrivals.contains_key(&ext) {
+            self.counters.duplicates += 1;
+            return;
+        }
+        let oldest = self.arrivals.keys().next().copied();
+        if let (Some(next), Some(oldest)) = (self.next_unreported, oldest)
+            && ext < next
+            && ext < oldest
+        {
+            // Reported as lost already, and its neighbours are gone.
+            self.counters.too_old += 1;
+            return;
+        }
+        self.origin.get_or_insert(now);
+        self.arrivals.insert(ext, now);
+        self.counters.packets += 1;
+        self.pending += 1;
+        match self.next_unreported {
+            // A packet reordered behind a feedback: report again from it.
+            Some(next) if ext < next => self.next_unreported = Some(ext),
+            Some(_) => {}
+            None => self.next_unreported = Some(ext),
+        }
+        while self.arrivals.len() > self.config.max_arrivals {
+            self.arrivals.pop_first();
+        }
+        if let Some(first) = self.arrivals.keys().next().copied() {
+            self.next_unreported = self.next_unreported.map(|n| n.max(first));
+        }
+    }
+
+    /// When feedback is next due, if packets wait.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.pending == 0 {
+            return None;
+        }
+        Some(match self.last_feedback {
+            Some(last) => last + self.config.interval,
+            // The first feedback goes one interval after the first packet.
+            None => self.origin? + self.config.interval,
+        })
+    }
+
+    /// The next feedback packet, if one is due at `now` (the interval has
+    /// passed, or `max_packets` wait).
+    pub fn poll_feedback(&mut self, now: Instant) -> Option<TransportFeedback> {
+        let due = self.poll_timeout().is_some_and(|t| t <= now)
+            || self.pending >= self.config.max_packets;
+        if !due {
+            return None;
+        }
+        let feedback = self.build(now);
+        if feedback.is_none() {
+            self.pending = 0;
+        }
+        feedback
+    }
+
+    fn build(&mut self, now: Instant) -> Option<TransportFeedback> {
+        let origin = self.origin?;
+        let highest = *self.arrivals.keys().next_back()?;
+        let mut start = self.next_unreported?;
+        // Start at the first packet still held (a long run of losses before
+        // it is not worth reporting packet by packet).
+        let first_held = *self.arrivals.range(start..).next()?.0;
+        if first_held - start >= self.config.max_packets as u64 {
+            start = first_held;
+        }
+        let end = highest.min(start + self.config.max_packets as u64 - 1);
+        let mut arrivals = Vec::with_capacity((end - start + 1) as usize);
+        let mut at = start;
+        for (&seq, &time) in self.arrivals.range(start..=end) {
+            arrivals.extend(std::iter::repeat_n(None, (seq - at) as usize));
+            arrivals.push(Some(micros_since(origin, time)));
+            at = seq + 1;
+        }
+        let feedback = TransportFeedback::from_arrivals(
+            self.config.sender_ssrc,
+            self.config.media_ssrc,
+            start as u16,
+            self.feedback_count,
+            &arrivals,
+        );
+        self.feedback_count = self.feedback_count.wrapping_add(1);
+        self.counters.feedback_sent += 1;
+        self.next_unreported = Some(end + 1);
+        self.pending = self.arrivals.range(end + 1..).count();
+        self.last_feedback = Some(now);
+        // Forget arrivals reported long enough ago.
+        while let Some((&seq, &time)) = self.arrivals.first_key_value() {
+            if seq <= end && now.saturating_duration_since(time) > self.config.keep {
+                self.arrivals.pop_first();
+            } else {
+                break;
+            }
+        }
+        Some(feedback)
+    }
+}
+
+fn micros_since(origin: Instant, t: Instant) -> i64 {
+    i64::try_from(t.saturating_duration_since(origin).as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn feedback_reports_each_arrival_and_marks_gaps_lost() {
+        let t0 = Instant::now();
+        let mut g = FeedbackGenerator::new(FeedbackConfig::default());
+        g.on_packet(t0, 10);
+        g.on_packet(t0 + ms(5), 11);
+        g.on_packet(t0 + ms(12), 13);
+        assert!(g.poll_feedback(t0 + ms(20)).is_none());
+        assert_eq!(g.poll_timeout(), Some(t0 + ms(50)));
+        let fb = g.poll_feedback(t0 + ms(50)).unwrap();
+        assert_eq!(fb.base_sequence, 10);
+        let a = fb.arrivals();
+        assert_eq!(a.len(), 4);
+        assert_eq!(a[1].unwrap() - a[0].unwrap(), 5_000);
+        assert_eq!(a[2], None);
+        assert_eq!(a[3].unwrap() - a[0].unwrap(), 12_000);
+        assert!(g.poll_feedback(t0 + ms(200)).is_none());
+        assert_eq!(g.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_packet_reordered_behind_a_feedback_is_reported_in_the_next_one() {
+        let t0 = Instant::now();
+        let mut g = FeedbackGenerator::new(FeedbackConfig::default());
+        g.on_packet(t0, 1);
+        g.on_packet(t0 + ms(1), 3);
+        let first = g.poll_feedback(t0 + ms(50)).unwrap();
+        assert_eq!(first.arrivals()[1], None);
+        g.on_packet(t0 + ms(60), 2);
+        g.on_packet(t0 + ms(61), 4);
+        let second = g.poll_feedback(t0 + ms(100)).unwrap();
+        assert_eq!(second.base_sequence, 2);
+        assert_eq!(second.feedback_count, 1);
+        assert!(second.arrivals().iter().all(Option::is_some));
+        assert_eq!(second.arrivals().len(), 3);
+    }
+
+    #[test]
+    fn duplicates_are_counted_once_and_sequence_numbers_unwrap() {
+        let t0 = Instant::now();
+        let mut g = FeedbackGenerator::new(FeedbackConfig::default());
+        g.on_packet(t0, 65535);
+        g.on_packet(t0, 65535);
+        g.on_packet(t0 + ms(1), 0);
+        assert_eq!(g.counters().duplicates, 1);
+        let fb = g.poll_feedback(t0 + ms(50)).unwrap();
+        assert_eq!(fb.base_sequence, 65535);
+        assert_eq!(fb.arrivals().len(), 2);
+    }
+
+    #[test]
+    fn enough_waiting_packets_make_feedback_due_at_once_and_bounded_in_size() {
+        let t0 = Instant::now();
+        let config = FeedbackConfig {
+            max_packets: 10,
+            ..FeedbackConfig::default()
+        };
+        let mut g = FeedbackGenerator::new(config);
+        for s in 0..25u16 {
+            g.on_packet(t0, s);
+        }
+        let a = g.poll_feedback(t0).unwrap();
+        let b = g.poll_feedback(t0).unwrap();
+        assert_eq!((a.packets.len(), b.packets.len()), (10, 10));
+        assert_eq!(b.base_sequence, 10);
+        assert!(g.poll_feedback(t0).is_none());
+        assert_eq!(g.poll_feedback(t0 + ms(50)).unwrap().packets.len(), 5);
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_sequence_numbers() {
+        let t0 = Instant::now();
+        let config = FeedbackConfig {
+            max_arrivals: 100,
+            ..FeedbackConfig::default()
+        };
+        let mut g = FeedbackGenerator::new(config);
+        for s in 0..10_000u32 {
+            g.on_packet(t0, (s * 7) as u16);
+        }
+        assert!(g.arrivals.len() <= 100);
+        while g.poll_feedback(t0 + ms(50)).is_some() {}
+    }
+}

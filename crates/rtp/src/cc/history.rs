@@ -1,0 +1,290 @@
+//! The sender's record of packets sent with a transport-wide sequence
+//! number, matched against transport-cc feedback
+//! (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::rtcp::TransportFeedback;
+use crate::seq::SeqUnwrapper;
+
+/// The probe cluster a packet was sent in, as the pacer tagged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProbeId(pub u32);
+
+/// One packet as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentPacket {
+    /// The unwrapped transport-wide sequence number.
+    pub seq: u64,
+    /// When it left.
+    pub send_time: Instant,
+    /// Its size in bytes (the whole RTP packet; the estimate counts these).
+    pub size: usize,
+    /// The probe cluster it belonged to, if any.
+    pub probe: Option<ProbeId>,
+}
+
+/// A sent packet and what feedback said of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketResult {
+    /// The packet.
+    pub sent: SentPacket,
+    /// Its arrival in microseconds on the receiver's clock (unwrapped
+    /// across feedback packets), or `None` if reported lost.
+    pub arrival: Option<i64>,
+}
+
+/// What one feedback packet said about the packets it names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FeedbackReport {
+    /// Every packet reported that this history knew, in sequence order.
+    /// A packet reported received earlier is left out when reported again.
+    pub packets: Vec<PacketResult>,
+    /// The sent time of the newest packet reported received, if any.
+    pub newest_received_send_time: Option<Instant>,
+}
+
+impl FeedbackReport {
+    /// The packets reported received, in sequence order.
+    pub fn received(&self) -> impl Iterator<Item = &PacketResult> {
+        self.packets.iter().filter(|p| p.arrival.is_some())
+    }
+
+    /// How many were reported lost.
+    pub fn lost(&self) -> usize {
+        self.packets.iter().filter(|p| p.arrival.is_none()).count()
+    }
+}
+
+/// What the history counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistoryCounters {
+    /// Feedback entries for packets this history does not hold (too old,
+    /// never sent, or a hostile peer).
+    pub unknown: u64,
+    /// Packets forgotten unacknowledged because they grew too old.
+    pub expired: u64,
+}
+
+/// Packets sent, kept until acknowledged or `max_age` old.
+#[derive(Debug)]
+pub struct SendHistory {
+    unwrapper: SeqUnwrapper,
+    packets: BTreeMap<u64, Entry>,
+    max_age: Duration,
+    max_packets: usize,
+    /// The unwrapped 24-bit reference time of the last feedback (64 ms units).
+    reference: Option<i64>,
+    counters: HistoryCounters,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    sent: SentPacket,
+    received: bool,
+}
+
+impl SendHistory {
+    /// A history keeping packets up to `max_age` and at most `max_packets`.
+    pub fn new(max_age: Duration, max_packets: usize) -> Self {
+        Self {
+            unwrapper: SeqUnwrapper::default(),
+            packets: BTreeMap::new(),
+            max_age,
+            max_packets: max_packets.max(1),
+            reference: None,
+            counters: HistoryCounters::default(),
+        }
+    }
+
+    /// What was counted so far.
+    pub fn counters(&self) -> HistoryCounters {
+        self.counters
+    }
+
+    /// Packets held.
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// A packet with transport-wide sequence number `seq` left at `now`.
+    pub fn on_sent(&mut self, now: Instant, seq: u16, size: usize, probe: Option<ProbeId>) {
+        let seq = self.unwrapper.unwrap(seq);
+        self.on_sent_id(now, seq, size, probe);
+    }
+
+    /// A packet the caller numbered `seq` itself (growing, never reused)
+    /// left at `now`: the RFC 8888 path, where packets are known by SSRC
+    /// and RTP sequence number and [`super::ccfb::RtpIndex`] numbers them.
+    pub fn on_sent_id(&mut self, now: Instant, seq: u64, size: usize, probe: Option<ProbeId>) {
+        self.packets.insert(
+            seq,
+            Entry {
+                sent: SentPacket {
+                    seq,
+                    send_time: now,
+                    size,
+                    probe,
+                },
+                received: false,
+            },
+        );
+        while self.packets.len() > self.max_packets {
+            self.pop_oldest();
+        }
+        while let Some((_, e)) = self.packets.first_key_value() {
+            if now.saturating_duration_since(e.sent.send_time) > self.max_age {
+                self.pop_oldest();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some((_, e)) = self.packets.pop_first()
+            && !e.received
+        {
+            self.counters.expired += 1;
+        }
+    }
+
+    /// Matches `feedback` against the packets sent.
+    pub fn on_feedback(&mut self, feedback: &TransportFeedback) -> FeedbackReport {
+        // The 24-bit reference time (64 ms units) unwraps against the last.
+        let raw = i64::from(feedback.reference_time & 0x00ff_ffff);
+        let reference = match self.reference {
+            None => raw,
+            Some(last) => {
+                let diff = (raw - last).rem_euclid(1 << 24);
+                let diff = if diff >= 1 << 23 {
+                    diff - (1 << 24)
+                } else {
+                    diff
+                };
+                last.saturating_add(diff)
+            }
+        };
+        self.reference = Some(reference);
+        let shift = reference.saturating_sub(raw).saturating_mul(64_000);
+        let base = self.unwrapper.peek(feedback.base_sequence);
+        let results = feedback
+            .arrivals()
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| (Some(base + i as u64), a.map(|a| a.saturating_add(shift))));
+        self.report(results)
+    }
+
+    /// Matches `(packet, arrival in receiver microseconds)` pairs against
+    /// the packets sent (`None` for an id this history does not know).
+    pub fn report(
+        &mut self,
+        results: impl IntoIterator<Item = (Option<u64>, Option<i64>)>,
+    ) -> FeedbackReport {
+        let mut report = FeedbackReport::default();
+        for (seq, arrival) in results {
+            let Some(entry) = seq.and_then(|s| self.packets.get_mut(&s)) else {
+                self.counters.unknown += 1;
+                continue;
+            };
+            if entry.received {
+                continue;
+            }
+            if arrival.is_some() {
+                entry.received = true;
+                report.newest_received_send_time = Some(
+                    report
+                        .newest_received_send_time
+                        .map_or(entry.sent.send_time, |t| t.max(entry.sent.send_time)),
+                );
+            }
+            report.packets.push(PacketResult {
+                sent: entry.sent,
+                arrival,
+            });
+        }
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feedback_is_matched_to_send_times_and_sizes_and_a_repeat_is_not_counted_twice() {
+        let t0 = Instant::now();
+        let mut h = SendHistory::new(Duration::from_secs(2), 1000);
+        for s in 0..4u16 {
+            h.on_sent(
+                t0 + Duration::from_millis(u64::from(s)),
+                s,
+                1000 + usize::from(s),
+                None,
+            );
+        }
+        let fb =
+            TransportFeedback::from_arrivals(0, 0, 1, 0, &[Some(100_000), None, Some(102_000)]);
+        let r = h.on_feedback(&fb);
+        assert_eq!(r.packets.len(), 3);
+        assert_eq!(r.packets[0].sent.size, 1001);
+        assert_eq!(r.lost(), 1);
+        assert_eq!(
+            r.packets[2].arrival.unwrap() - r.packets[0].arrival.unwrap(),
+            2_000
+        );
+        assert_eq!(
+            r.newest_received_send_time,
+            Some(t0 + Duration::from_millis(3))
+        );
+        let again = h.on_feedback(&fb);
+        assert_eq!(
+            again.packets.len(),
+            1,
+            "only the lost one is reported again"
+        );
+    }
+
+    #[test]
+    fn reference_time_wraps_at_24_bits_without_a_jump() {
+        let t0 = Instant::now();
+        let mut h = SendHistory::new(Duration::from_secs(2), 1000);
+        h.on_sent(t0, 0, 100, None);
+        h.on_sent(t0, 1, 100, None);
+        let mut a = TransportFeedback::from_arrivals(0, 0, 0, 0, &[Some(0)]);
+        a.reference_time = 0x00ff_ffff;
+        let mut b = TransportFeedback::from_arrivals(0, 0, 1, 1, &[Some(0)]);
+        b.reference_time = 0;
+        let first = h.on_feedback(&a).packets[0].arrival.unwrap();
+        let second = h.on_feedback(&b).packets[0].arrival.unwrap();
+        assert_eq!(second - first, 64_000);
+    }
+
+    #[test]
+    fn feedback_for_unknown_packets_is_counted_not_trusted() {
+        let mut h = SendHistory::new(Duration::from_secs(2), 1000);
+        let fb = TransportFeedback::from_arrivals(0, 0, 500, 0, &[Some(1), Some(2)]);
+        assert!(h.on_feedback(&fb).packets.is_empty());
+        assert_eq!(h.counters().unknown, 2);
+    }
+
+    #[test]
+    fn history_is_bounded_by_count_and_age() {
+        let t0 = Instant::now();
+        let mut h = SendHistory::new(Duration::from_millis(100), 10);
+        for s in 0..50u16 {
+            h.on_sent(t0, s, 100, None);
+        }
+        assert_eq!(h.len(), 10);
+        h.on_sent(t0 + Duration::from_secs(1), 50, 100, None);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.counters().expired, 50);
+    }
+}
