@@ -727,6 +727,9 @@ impl Driver {
             },
             Event::IceGatheringStateChange(s) => PeerConnectionEvent::IceGatheringStateChange(s),
             Event::IceConnectionStateChange(s) => PeerConnectionEvent::IceConnectionStateChange(s),
+            Event::AvailableOutgoingBitrate { bitrate } => {
+                PeerConnectionEvent::AvailableOutgoingBitrate(bitrate)
+            }
             Event::IceCandidateError {
                 server,
                 error_code,

@@ -33,6 +33,12 @@ pub enum PeerConnectionEvent {
     IceGatheringStateChange(IceGatheringState),
     /// `iceconnectionstatechange`.
     IceConnectionStateChange(IceConnectionState),
+    /// The send-side bandwidth estimate (W3C `availableOutgoingBitrate`,
+    /// in bits per second) moved by 10 % or more since the last such event:
+    /// pick layers or encoder bitrates from it. Only when transport-cc is
+    /// negotiated (ferrtc and browsers offer it).
+    #[doc(alias = "availableOutgoingBitrate")]
+    AvailableOutgoingBitrate(u64),
     /// `icecandidateerror` (W3C `RTCPeerConnectionIceErrorEvent`): a TURN
     /// server gave no relayed candidate.
     #[doc(alias = "RTCPeerConnectionIceErrorEvent")]

@@ -917,3 +917,42 @@ async fn a_receiver_names_its_synchronization_source_and_keeps_its_jitter_buffer
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_bitrate_caps_the_bandwidth_estimate_and_its_changes_are_events() {
+    let (a, _b, sender, track, _w) = video_call().await;
+    let mut events = a.subscribe();
+    let mut p = sender.get_parameters();
+    p.encodings[0].max_bitrate = Some(200_000);
+    sender.set_parameters(p).unwrap();
+    // Frames for about 2 s: transport-cc feedback flows, the estimate moves.
+    let frames: Vec<Vec<u8>> = (0..100).map(|i| vp8_frame(i, i % 30 == 0)).collect();
+    let reader = {
+        let receiver = track.receiver.clone();
+        tokio::spawn(async move { while receiver.recv_frame().await.is_some() {} })
+    };
+    for f in &frames {
+        sender.write_frame(f, Duration::from_millis(20)).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut estimates = Vec::new();
+    while let Ok(Some(ev)) = timeout(Duration::from_millis(200), events.recv()).await {
+        if let PeerConnectionEvent::AvailableOutgoingBitrate(b) = ev {
+            estimates.push(b);
+        }
+    }
+    assert!(!estimates.is_empty(), "no availableOutgoingBitrate event");
+    assert!(estimates.iter().all(|b| *b <= 200_000), "{estimates:?}");
+    let stats = serde_json::to_value(a.get_stats().await.unwrap()).unwrap();
+    let pair = stats
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| s["type"] == "candidate-pair" && s["nominated"] == true)
+        .unwrap_or_else(|| panic!("no pair: {stats}"));
+    let available = pair["availableOutgoingBitrate"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{pair}"));
+    assert!(available > 0.0 && available <= 200_000.0, "{pair}");
+    reader.abort();
+}

@@ -325,8 +325,30 @@ impl RtpSender {
                 return Err(Error::Range("scaleResolutionDownBy must be at least 1.0"));
             }
         }
+        // W3C webrtc-pc §5.2: maxBitrate caps what the sender sends; the
+        // core caps the bandwidth estimate by the senders' sums.
+        let max = state
+            .encodings
+            .iter()
+            .zip(&encodings)
+            .any(|(old, new)| old.max_bitrate != new.max_bitrate)
+            .then(|| {
+                encodings
+                    .iter()
+                    .map(|e| e.max_bitrate)
+                    .try_fold(0u32, |sum, m| m.map(|m| sum.saturating_add(m)))
+            });
         state.encodings = encodings;
         state.transaction = None;
+        if let Some(max) = max {
+            let command = super::task::MediaCommand::SetMaxBitrate(self.shared.id, max);
+            // A closed connection has no estimate left to cap.
+            let _ = self
+                .shared
+                .link
+                .commands
+                .send(crate::driver::Command::Media(Box::new(command)));
+        }
         Ok(())
     }
 

@@ -55,6 +55,9 @@ pub(crate) enum MediaCommand {
     InsertDtmf(TransceiverId, String, Duration, Duration, Reply<()>),
     /// `toneBuffer` and `canInsertDTMF`.
     DtmfState(TransceiverId, Reply<(String, bool)>),
+    /// `setParameters` changed the sender's `maxBitrate` (the sum over its
+    /// encodings, `None` when one has none): the estimate is capped by it.
+    SetMaxBitrate(TransceiverId, Option<u32>),
 }
 
 /// A frame `write_frame` accepted, on the connection's queue of handle
@@ -235,6 +238,12 @@ impl MediaTask {
                 let result = core.set_codec_preferences(id, codecs).map_err(Error::from);
                 self.sync(core);
                 let _ = reply.send(result);
+            }
+            MediaCommand::SetMaxBitrate(id, max) => {
+                if let Err(e) = core.set_max_bitrate(id, max) {
+                    tracing::debug!("maxBitrate not applied: {e}");
+                }
+                self.sync(core);
             }
             MediaCommand::RequestKeyframe(id, reply) => {
                 let now = Instant::now();
