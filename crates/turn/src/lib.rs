@@ -29,14 +29,22 @@ mod channel_data;
 mod client;
 mod error;
 mod permission;
+mod stream;
 mod transaction;
 
-pub use channel::{CHANNEL_LIFETIME, CHANNEL_REFRESH};
+pub use channel::{CHANNEL_LIFETIME, CHANNEL_REFRESH, CHANNEL_REUSE_DELAY};
 pub use channel_data::{
     CHANNEL_DATA_HEADER_LEN, ChannelData, MAX_CHANNEL, MIN_CHANNEL, is_channel_data,
     stream_frame_len,
 };
-pub use client::{Client, ClientConfig, Event, Request, Stats, Transmit};
+pub use client::{
+    Client, ClientConfig, Event, MAX_QUEUED_EVENTS, MAX_QUEUED_TRANSMITS, PeerData, Request, Stats,
+    Transmit, Transport,
+};
 pub use error::{Error, RequestError};
 pub use permission::{PERMISSION_LIFETIME, PERMISSION_REFRESH};
-pub use transaction::{FINAL_WAIT_FACTOR, INITIAL_RTO, MAX_TRANSMITS};
+pub use stream::{MAX_STREAM_FRAME_LEN, STREAM_BUFFER_LIMIT, StreamDecoder};
+pub use transaction::{
+    FINAL_WAIT_FACTOR, INITIAL_RTO, MAX_TRANSMITS, REFRESH_RETRY_MAX, REFRESH_RETRY_MIN,
+    RELIABLE_TIMEOUT,
+};
