@@ -168,7 +168,12 @@ impl Auth {
         if let Some(realm) = realm {
             self.realm = realm.to_owned();
         }
-        self.key = long_term_key(&self.username, &self.realm, &self.password, self.algorithm());
+        self.key = long_term_key(
+            &self.username,
+            &self.realm,
+            &self.password,
+            self.algorithm(),
+        );
         Ok(true)
     }
 

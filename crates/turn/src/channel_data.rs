@@ -112,7 +112,10 @@ mod tests {
     fn padded_encoding_fills_to_four_bytes() {
         let mut out = Vec::new();
         ChannelData::encode_padded(0x4001, b"hello", &mut out).unwrap();
-        assert_eq!(out, [0x40, 0x01, 0, 5, b'h', b'e', b'l', b'l', b'o', 0, 0, 0]);
+        assert_eq!(
+            out,
+            [0x40, 0x01, 0, 5, b'h', b'e', b'l', b'l', b'o', 0, 0, 0]
+        );
         ChannelData::encode_padded(0x4001, b"four", &mut out).unwrap();
         assert_eq!(out.len(), 8);
     }

@@ -578,7 +578,8 @@ impl Client {
         };
         // RFC 8656 §7.2 ff.: 437 to any request on an allocation means the
         // server has none for our 5-tuple: it is gone.
-        let mismatch = matches!(error, RequestError::Rejected { code, .. } if code == ALLOCATION_MISMATCH);
+        let mismatch =
+            matches!(error, RequestError::Rejected { code, .. } if code == ALLOCATION_MISMATCH);
         if mismatch || matches!(kind, Kind::Allocate | Kind::Refresh { lifetime: 0 }) {
             self.push_event(Event::Failed { request, error });
             self.finish();
@@ -722,7 +723,8 @@ impl Client {
         // valid integrity, except the unauthenticated 401 and 438; anything
         // else is discarded as if never received (retransmissions go on).
         if let Some(auth) = &self.auth {
-            let may_be_unsigned = matches!(&error, Some((c, _)) if *c == UNAUTHENTICATED || *c == STALE_NONCE);
+            let may_be_unsigned =
+                matches!(&error, Some((c, _)) if *c == UNAUTHENTICATED || *c == STALE_NONCE);
             match auth.verify(msg) {
                 Some(true) => {}
                 None if may_be_unsigned => {}
@@ -920,10 +922,56 @@ impl Client {
         .min()
     }
 
-    /// Runs the timers due at `now`: retransmissions (RFC 8489 §6.2.1),
-    /// allocation refresh (RFC 8656 §8), permission and channel refresh and
-    /// expiry (RFC 8656 §9, §12).
+    /// Runs the timers due at `now`: allocation, permission and channel
+    /// expiry and refresh (RFC 8656 §8, §9, §12), then retransmissions
+    /// (RFC 8489 §6.2.1) of what is still outstanding.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let State::Allocated {
+            expires, refresh, ..
+        } = self.state
+        {
+            if now >= expires {
+                self.finish();
+                return;
+            }
+            self.permission_and_channel_timers(now);
+            if !refresh.in_flight && now >= refresh.due {
+                if let State::Allocated { refresh, .. } = &mut self.state {
+                    refresh.in_flight = true;
+                }
+                let lifetime = self.config.lifetime_secs();
+                self.start(Kind::Refresh { lifetime }, now, false);
+            }
+        }
+        self.transaction_timers(now);
+    }
+
+    /// Lapsed permissions and channels are reported (whatever is in flight
+    /// for them is moot: the server forgot them); due refreshes are sent.
+    fn permission_and_channel_timers(&mut self, now: Instant) {
+        let work = self.permissions.handle_timeout(now);
+        for peer in work.expired {
+            self.transactions
+                .retain(|_, t| t.kind != Kind::CreatePermission { peer });
+            self.push_event(Event::PermissionExpired { peer });
+        }
+        for peer in work.refresh {
+            self.start(Kind::CreatePermission { peer }, now, false);
+        }
+        let work = self.channels.handle_timeout(now);
+        for (peer, channel) in work.expired {
+            self.transactions
+                .retain(|_, t| t.kind != Kind::ChannelBind { peer, channel });
+            self.push_event(Event::ChannelExpired { peer, channel });
+        }
+        for (peer, channel) in work.rebind {
+            self.start(Kind::ChannelBind { peer, channel }, now, false);
+        }
+    }
+
+    /// Retransmissions and timeouts of outstanding requests (RFC 8489
+    /// §6.2.1, §6.2.2).
+    fn transaction_timers(&mut self, now: Instant) {
         let due: Vec<TransactionId> = self
             .transactions
             .iter()
@@ -946,42 +994,6 @@ impl Client {
                     self.fail(kind, RequestError::Timeout { transmits }, now);
                 }
             }
-        }
-        let State::Allocated {
-            expires, refresh, ..
-        } = self.state
-        else {
-            return;
-        };
-        if now >= expires {
-            self.finish();
-            return;
-        }
-        if !refresh.in_flight && now >= refresh.due {
-            if let State::Allocated { refresh, .. } = &mut self.state {
-                refresh.in_flight = true;
-            }
-            let lifetime = self.config.lifetime_secs();
-            self.start(Kind::Refresh { lifetime }, now, false);
-        }
-        let work = self.permissions.handle_timeout(now);
-        for peer in work.expired {
-            // Whatever is in flight for it is moot: the server forgot it.
-            self.transactions
-                .retain(|_, t| t.kind != Kind::CreatePermission { peer });
-            self.push_event(Event::PermissionExpired { peer });
-        }
-        for peer in work.refresh {
-            self.start(Kind::CreatePermission { peer }, now, false);
-        }
-        let work = self.channels.handle_timeout(now);
-        for (peer, channel) in work.expired {
-            self.transactions
-                .retain(|_, t| t.kind != Kind::ChannelBind { peer, channel });
-            self.push_event(Event::ChannelExpired { peer, channel });
-        }
-        for (peer, channel) in work.rebind {
-            self.start(Kind::ChannelBind { peer, channel }, now, false);
         }
     }
 }

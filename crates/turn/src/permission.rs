@@ -30,6 +30,8 @@ pub(crate) struct Permission {
     used: bool,
     /// After a failed refresh: when it is tried again.
     retry: Option<Retry>,
+    /// A CreatePermission for it succeeded (and was reported) already.
+    created: bool,
 }
 
 impl Permission {
@@ -101,31 +103,30 @@ impl Permissions {
     }
 
     /// A CreatePermission for `ip` succeeded at `now` (RFC 8656 §10.3);
-    /// true if the permission is new.
+    /// true if it is the first for this permission (even if a ChannelBind
+    /// installed it before).
     pub(crate) fn created(&mut self, ip: IpAddr, now: Instant) -> bool {
         let p = self.map.entry(ip).or_default();
-        let first = !p.is_installed();
+        let first = !p.created;
         *p = Permission {
             expires: Some(now + PERMISSION_LIFETIME),
             in_flight: false,
             used: false,
             retry: None,
+            created: true,
         };
         first
     }
 
     /// A ChannelBind to a transport address of `ip` succeeded at `now`: it
     /// installs or refreshes the permission too (RFC 8656 §12.3). A
-    /// CreatePermission in flight stays in flight. True if the permission
-    /// is new.
-    pub(crate) fn bound(&mut self, ip: IpAddr, now: Instant) -> bool {
+    /// CreatePermission in flight stays in flight.
+    pub(crate) fn bound(&mut self, ip: IpAddr, now: Instant) {
         let p = self.map.entry(ip).or_default();
-        let first = !p.is_installed();
         let expires = now + PERMISSION_LIFETIME;
         p.expires = Some(p.expires.map_or(expires, |e| e.max(expires)));
         p.used = false;
         p.retry = None;
-        first
     }
 
     /// A CreatePermission for `ip` failed at `now`.
@@ -213,8 +214,9 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Permissions::default();
         assert!(p.request(IP));
-        assert!(p.bound(IP, t0));
+        p.bound(IP, t0);
         assert!(p.is_installed(&IP));
         assert!(!p.request(IP), "the CreatePermission is still outstanding");
+        assert!(p.created(IP, t0), "its success is still the first");
     }
 }

@@ -162,10 +162,7 @@ mod tests {
         ] {
             let mut d = StreamDecoder::new();
             d.push(bad).unwrap();
-            assert!(matches!(
-                d.next_frame(),
-                Err(Error::StreamGarbage { .. })
-            ));
+            assert!(matches!(d.next_frame(), Err(Error::StreamGarbage { .. })));
         }
     }
 
@@ -177,9 +174,6 @@ mod tests {
         d.push(&vec![0; MAX_STREAM_FRAME_LEN]).unwrap();
         assert!(d.next_frame().unwrap().is_some());
         let big = vec![0; STREAM_BUFFER_LIMIT];
-        assert!(matches!(
-            d.push(&big),
-            Err(Error::StreamBufferFull { .. })
-        ));
+        assert!(matches!(d.push(&big), Err(Error::StreamBufferFull { .. })));
     }
 }

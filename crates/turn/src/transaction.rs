@@ -112,9 +112,7 @@ pub(crate) struct Retry {
 impl Retry {
     /// The retry after a failure at `now`, following `previous` (if any).
     pub(crate) fn after(previous: Option<Retry>, now: Instant) -> Retry {
-        let delay = previous.map_or(REFRESH_RETRY_MIN, |r| {
-            (r.delay * 2).min(REFRESH_RETRY_MAX)
-        });
+        let delay = previous.map_or(REFRESH_RETRY_MIN, |r| (r.delay * 2).min(REFRESH_RETRY_MAX));
         Retry {
             at: now + delay,
             delay,
