@@ -28,6 +28,8 @@ mod channel;
 mod channel_data;
 mod client;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod permission;
 mod stream;
 mod transaction;
