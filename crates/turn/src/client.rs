@@ -281,6 +281,14 @@ fn refresh_time(now: Instant, lifetime: Duration) -> Instant {
     }
 }
 
+/// What is kept of a transaction once its response matched it.
+#[derive(Debug, Clone, Copy)]
+struct Answered {
+    kind: Kind,
+    stale_retried: bool,
+    signed: bool,
+}
+
 /// The ERROR-CODE of an error response (0 and "" if missing).
 fn error_code(msg: &Message<'_>) -> (u16, String) {
     msg.attributes()
@@ -706,7 +714,12 @@ impl Client {
             self.stats.unmatched_responses += 1;
             return;
         };
-        let (kind, stale_retried, signed) = (txn.kind, txn.stale_retried, txn.signed);
+        let answered = Answered {
+            kind: txn.kind,
+            stale_retried: txn.stale_retried,
+            signed: txn.signed,
+        };
+        let kind = answered.kind;
         let method_ok = matches!(
             (kind, msg.method()),
             (Kind::Allocate, Method::ALLOCATE)
@@ -736,24 +749,24 @@ impl Client {
         }
         self.transactions.remove(&tid);
         match error {
-            Some((code, reason)) => {
-                self.handle_error_response(msg, kind, code, reason, stale_retried, signed, now);
-            }
+            Some((code, reason)) => self.handle_error_response(msg, answered, code, reason, now),
             None => self.handle_success(msg, kind, now),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn handle_error_response(
         &mut self,
         msg: &Message<'_>,
-        kind: Kind,
+        answered: Answered,
         code: u16,
         reason: String,
-        stale_retried: bool,
-        signed: bool,
         now: Instant,
     ) {
+        let Answered {
+            kind,
+            stale_retried,
+            signed,
+        } = answered;
         match code {
             // RFC 8656 §7.2 / RFC 8489 §9.2.3: the first Allocate is
             // challenged. A 401 to a signed request means wrong

@@ -179,4 +179,19 @@ mod tests {
         client_receive(&[2, 0, 20, 1, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42]);
         client_receive(&[1, 0x40, 0, 0, 1, 9, 0, 0, 0]);
     }
+
+    #[test]
+    fn random_server_bytes_never_panic_the_client() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8656);
+        for _ in 0..500 {
+            let len = rng.random_range(0..300);
+            let mut data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            // Mostly plausible first bytes: STUN or ChannelData.
+            if let Some(b) = data.get_mut(3) {
+                *b &= 0x7F;
+            }
+            client_receive(&data);
+        }
+    }
 }
