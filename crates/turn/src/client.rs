@@ -584,17 +584,20 @@ impl Client {
             Kind::CreatePermission { peer } => Request::CreatePermission(peer),
             Kind::ChannelBind { peer, channel } => Request::ChannelBind(peer, channel),
         };
-        // RFC 8656 §7.2 ff.: 437 to any request on an allocation means the
-        // server has none for our 5-tuple: it is gone.
+        // 437 Allocation Mismatch (RFC 8656 §18): the server has no
+        // allocation for our 5-tuple, whatever the request: it is gone
+        // (RFC 8656 §8.3).
         let mismatch =
             matches!(error, RequestError::Rejected { code, .. } if code == ALLOCATION_MISMATCH);
-        if mismatch || matches!(kind, Kind::Allocate | Kind::Refresh { lifetime: 0 }) {
+        if mismatch {
             self.push_event(Event::Failed { request, error });
-            self.finish();
-            return;
+            return self.finish();
         }
-        let reported = match kind {
-            Kind::Allocate => true,
+        match kind {
+            Kind::Allocate | Kind::Refresh { lifetime: 0 } => {
+                self.push_event(Event::Failed { request, error });
+                self.finish();
+            }
             Kind::Refresh { .. } => {
                 if let State::Allocated { refresh, .. } = &mut self.state {
                     let retry = Retry::after(refresh.retry, now);
@@ -603,20 +606,23 @@ impl Client {
                         in_flight: false,
                         retry: Some(retry),
                     };
+                    self.stats.refresh_failures += 1;
                 }
-                false
             }
-            Kind::CreatePermission { peer } => {
-                self.permissions.failed(peer, now) == permission::Failure::NeverInstalled
-            }
-            Kind::ChannelBind { peer, .. } => {
-                self.channels.failed(&peer, now) == channel::Failure::NeverConfirmed
-            }
-        };
-        if reported {
-            self.push_event(Event::Failed { request, error });
-        } else {
-            self.stats.refresh_failures += 1;
+            Kind::CreatePermission { peer } => match self.permissions.failed(peer, now) {
+                permission::Failure::NeverInstalled => {
+                    self.push_event(Event::Failed { request, error });
+                }
+                permission::Failure::WillRetry => self.stats.refresh_failures += 1,
+                permission::Failure::Unknown => {}
+            },
+            Kind::ChannelBind { peer, .. } => match self.channels.failed(&peer, now) {
+                channel::Failure::NeverConfirmed => {
+                    self.push_event(Event::Failed { request, error });
+                }
+                channel::Failure::WillRetry => self.stats.refresh_failures += 1,
+                channel::Failure::Unknown => {}
+            },
         }
     }
 
