@@ -133,7 +133,9 @@ pub enum Event {
         /// LIFETIME granted.
         lifetime: Duration,
     },
-    /// A permission is installed (RFC 8656 §10.3).
+    /// A permission asked for with [`Client::create_permission`] is
+    /// installed (RFC 8656 §10.3); reported once, not for its refreshes,
+    /// nor for one a ChannelBind installed ([`Event::ChannelBound`]).
     PermissionCreated {
         /// The peer IP.
         peer: IpAddr,

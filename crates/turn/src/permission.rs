@@ -30,7 +30,9 @@ pub(crate) struct Permission {
     used: bool,
     /// After a failed refresh: when it is tried again.
     retry: Option<Retry>,
-    /// A CreatePermission for it succeeded (and was reported) already.
+    /// Its installation was reported ([`crate::Event::PermissionCreated`]
+    /// after a CreatePermission) or covered by a ChannelBound: later
+    /// refreshes are not reported again.
     created: bool,
 }
 
@@ -120,9 +122,13 @@ impl Permissions {
 
     /// A ChannelBind to a transport address of `ip` succeeded at `now`: it
     /// installs or refreshes the permission too (RFC 8656 §12.3). A
-    /// CreatePermission in flight stays in flight.
+    /// CreatePermission in flight stays in flight, and its success is
+    /// still reported; otherwise the ChannelBound stands for it.
     pub(crate) fn bound(&mut self, ip: IpAddr, now: Instant) {
         let p = self.map.entry(ip).or_default();
+        if !p.in_flight {
+            p.created = true;
+        }
         let expires = now + PERMISSION_LIFETIME;
         p.expires = Some(p.expires.map_or(expires, |e| e.max(expires)));
         p.used = false;

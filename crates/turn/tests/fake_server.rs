@@ -10,8 +10,8 @@ use ferrtc_stun::{
 };
 use ferrtc_turn::{
     CHANNEL_LIFETIME, ChannelData, Client, ClientConfig, Event, MAX_QUEUED_EVENTS,
-    MAX_QUEUED_TRANSMITS, PERMISSION_LIFETIME, RELIABLE_TIMEOUT, Request, RequestError,
-    StreamDecoder, Transport,
+    MAX_QUEUED_TRANSMITS, PERMISSION_LIFETIME, PERMISSION_REFRESH, RELIABLE_TIMEOUT, Request,
+    RequestError, StreamDecoder, Transport,
 };
 use proptest::prelude::*;
 
@@ -997,6 +997,28 @@ fn a_channel_bind_success_leaves_a_pending_create_permission_outstanding() {
     assert_eq!(
         c.poll_event(),
         Some(Event::PermissionCreated { peer: peer.ip() })
+    );
+}
+
+#[test]
+fn refreshing_a_permission_a_channel_installed_reports_nothing_new() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let peer = addr(PEER);
+    let channel = c.bind_channel(peer, t0).unwrap();
+    assert_eq!(
+        pump(&mut c, &mut s, t0),
+        [Event::ChannelBound { peer, channel }]
+    );
+    assert!(c.has_permission(peer.ip()));
+    c.send_to(peer, b"x").unwrap();
+    pump(&mut c, &mut s, t0);
+    let t1 = t0 + PERMISSION_REFRESH;
+    assert_eq!(run_until(&mut c, &mut s, t1), []);
+    assert_eq!(
+        s.count(Method::CREATE_PERMISSION),
+        1,
+        "refreshed by CreatePermission"
     );
 }
 
