@@ -428,12 +428,17 @@ impl Client {
     ///
     /// The permission for the peer's IP must be installed: without one the
     /// call fails with [`Error::NoPermission`], while its CreatePermission
-    /// is in flight with [`Error::PermissionPending`] (nothing is queued:
+    /// (or a ChannelBind to `peer`) is in flight with
+    /// [`Error::PermissionPending`] (nothing is queued:
     /// wait for [`Event::PermissionCreated`] or [`Event::ChannelBound`]).
     pub fn send_to(&mut self, peer: SocketAddr, data: &[u8]) -> Result<(), Error> {
         self.require_allocated()?;
         let ip = peer.ip();
         match self.permissions.get(&ip) {
+            // A ChannelBind in flight will install it (RFC 8656 §12.3).
+            None if self.channels.get(&peer).is_some() => {
+                return Err(Error::PermissionPending { peer: ip });
+            }
             None => return Err(Error::NoPermission { peer: ip }),
             Some(p) if !p.is_installed() => return Err(Error::PermissionPending { peer: ip }),
             Some(_) => {}

@@ -1037,6 +1037,13 @@ fn a_permission_in_flight_lets_no_data_through() {
     assert_eq!(c.stats().unknown_peer, 1);
     pump(&mut c, &mut s, now);
     c.send_to(peer, b"now").unwrap();
+    // Likewise while a ChannelBind to a new peer's address is in flight.
+    let other = addr("198.51.100.5:5000");
+    c.bind_channel(other, now).unwrap();
+    assert_eq!(
+        c.send_to(other, b"early"),
+        Err(ferrtc_turn::Error::PermissionPending { peer: other.ip() })
+    );
 }
 
 #[test]
