@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -112,49 +112,78 @@ impl Drop for LinePeer {
     }
 }
 
-/// coturn (`turnserver`) as a STUN-only server on 127.0.0.1 and a free
-/// port. Killed on drop.
+/// coturn (`turnserver`) on 127.0.0.1 and a free port, as a STUN-only or a
+/// TURN server. Killed on drop; its pidfile and log are removed then.
 pub struct Coturn {
     child: Child,
-    /// Where it listens.
+    /// Where it listens (UDP, and TCP when started with
+    /// [`Coturn::start_turn_streams`]).
     pub addr: SocketAddr,
+    /// Where it listens for TLS, when started with
+    /// [`Coturn::start_turn_streams`].
+    pub tls_addr: Option<SocketAddr>,
+    pidfile: PathBuf,
+    log: PathBuf,
 }
 
 impl Coturn {
     /// Starts `turnserver` and waits (up to 10 s) until it answers; panics
     /// (a test failure) if it cannot be started.
     pub fn start_stun_only() -> Coturn {
-        Coturn::spawn(&["--stun-only"])
+        Coturn::spawn(&["--stun-only", "--no-tls"], None)
     }
 
-    /// Starts `turnserver` as a TURN server on 127.0.0.1 and a free port,
-    /// relaying on 127.0.0.1 to loopback peers, with `auth` giving the
-    /// credential options (e.g. `--lt-cred-mech --user alice:secret
-    /// --realm ferrtc.test`, or `--use-auth-secret --static-auth-secret S
-    /// --realm ferrtc.test`); waits (up to 10 s) until it answers.
+    /// Starts `turnserver` as a TURN server on 127.0.0.1 and a free port
+    /// (UDP only), relaying on 127.0.0.1 to loopback peers, with `auth`
+    /// giving the credential options (e.g. `--lt-cred-mech --user
+    /// alice:secret --realm ferrtc.test`, or `--use-auth-secret
+    /// --static-auth-secret S --realm ferrtc.test`); waits (up to 10 s)
+    /// until it answers.
     pub fn start_turn(auth: &[&str]) -> Coturn {
-        let mut options = vec![
-            "--relay-ip",
-            "127.0.0.1",
-            "--allow-loopback-peers",
-            "--no-tcp",
-        ];
+        let mut options = TURN_OPTIONS.to_vec();
+        options.extend_from_slice(&["--no-tcp", "--no-tls"]);
         options.extend_from_slice(auth);
-        Coturn::spawn(&options)
+        Coturn::spawn(&options, None)
     }
 
-    /// `turnserver` on 127.0.0.1 and a free UDP port, without TLS, DTLS or
-    /// its CLI, logging nowhere, with `options` added; ready when it
-    /// answers a Binding request (up to 10 s).
-    fn spawn(options: &[&str]) -> Coturn {
+    /// Like [`Coturn::start_turn`], listening on UDP and TCP at
+    /// [`Coturn::addr`] and on TLS at [`Coturn::tls_addr`] with the PEM
+    /// certificate chain `cert` and private key `key` (RFC 8656 §3.1).
+    pub fn start_turn_streams(auth: &[&str], cert: &Path, key: &Path) -> Coturn {
+        let tls_port = free_tcp_port();
+        let tls_port_text = tls_port.to_string();
+        let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+        let mut options = TURN_OPTIONS.to_vec();
+        options.extend_from_slice(&[
+            "--tls-listening-port",
+            &tls_port_text,
+            "--cert",
+            &cert,
+            "--pkey",
+            &key,
+        ]);
+        options.extend_from_slice(auth);
+        Coturn::spawn(&options, Some(tls_port))
+    }
+
+    /// `turnserver` on 127.0.0.1 and a free port, without DTLS or its CLI,
+    /// logging to a file, with `options` added; ready when it answers a
+    /// Binding request (up to 10 s), else the test fails with its log.
+    fn spawn(options: &[&str], tls_port: Option<u16>) -> Coturn {
         let port = free_udp_port();
-        let pidfile = std::env::temp_dir().join(format!("ferrtc-coturn-{port}.pid"));
+        let dir = std::env::temp_dir();
+        let pidfile = dir.join(format!("ferrtc-coturn-{port}.pid"));
+        let log = dir.join(format!("ferrtc-coturn-{port}.log"));
+        let log_file = std::fs::File::create(&log)
+            .unwrap_or_else(|e| panic!("create coturn's log {}: {e}", log.display()));
+        let log_err = log_file
+            .try_clone()
+            .unwrap_or_else(|e| panic!("share coturn's log {}: {e}", log.display()));
         let child = Command::new("turnserver")
             .args(["-n", "--listening-ip", "127.0.0.1", "--listening-port"])
             .arg(port.to_string())
             .args(options)
             .args([
-                "--no-tls",
                 "--no-dtls",
                 "--no-cli",
                 "--log-file",
@@ -162,27 +191,35 @@ impl Coturn {
                 "--simple-log",
                 "--pidfile",
             ])
-            .arg(pidfile)
+            .arg(&pidfile)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(log_err))
             .spawn()
             .unwrap_or_else(|e| panic!("FERRTC_INTEROP=1 but `turnserver` could not start: {e}"));
-        let coturn = Coturn {
+        let mut coturn = Coturn {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls_addr: tls_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+            pidfile,
+            log,
         };
         coturn.wait_ready(Duration::from_secs(10));
         coturn
     }
 
+    /// What coturn logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Waits until the server answers a bare Binding request (RFC 8489
     /// §5: type 0x0001, length 0, magic cookie, transaction id), so that
-    /// tests measure the client, not coturn's start-up.
-    fn wait_ready(&self, limit: Duration) {
-        let Ok(probe) = UdpSocket::bind("127.0.0.1:0") else {
-            return;
-        };
+    /// tests measure the client, not coturn's start-up; and, with TLS,
+    /// until its TLS port accepts connections. Panics with coturn's log if
+    /// it does not get there within `limit` or exits.
+    fn wait_ready(&mut self, limit: Duration) {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1");
         let _ = probe.set_read_timeout(Some(Duration::from_millis(20)));
         let mut request = [0u8; 20];
         request[1] = 0x01;
@@ -190,23 +227,50 @@ impl Coturn {
         request[8..].copy_from_slice(b"ferrtc-ready");
         let end = Instant::now() + limit;
         let mut answer = [0u8; 512];
+        let mut udp_ready = false;
         while Instant::now() < end {
-            let _ = probe.send_to(&request, self.addr);
-            if let Ok((n, _)) = probe.recv_from(&mut answer)
-                && n >= 20
-                && answer[8..20] == request[8..]
-            {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("turnserver exited ({status}); its log:\n{}", self.log());
+            }
+            if !udp_ready {
+                let _ = probe.send_to(&request, self.addr);
+                udp_ready = matches!(probe.recv_from(&mut answer),
+                    Ok((n, _)) if n >= 20 && answer[8..20] == request[8..]);
+            }
+            let tls_ready = self.tls_addr.is_none_or(|a| {
+                std::net::TcpStream::connect_timeout(&a, Duration::from_millis(20)).is_ok()
+            });
+            if udp_ready && tls_ready {
                 return;
             }
+            std::thread::sleep(Duration::from_millis(10));
         }
+        panic!(
+            "turnserver did not answer on {} within {limit:?}; its log:\n{}",
+            self.addr,
+            self.log()
+        );
     }
 }
+
+/// Options of every TURN-mode coturn: relay on loopback to loopback peers.
+const TURN_OPTIONS: [&str; 3] = ["--relay-ip", "127.0.0.1", "--allow-loopback-peers"];
 
 impl Drop for Coturn {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.pidfile);
+        let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("bind a TCP socket on 127.0.0.1")
 }
 
 /// A sans-IO ICE agent driven over one real UDP socket on 127.0.0.1: a

@@ -1,47 +1,95 @@
 //! Channel bindings (RFC 8656 §12): a channel number per peer transport
-//! address, 10 minutes' lifetime, rebound by the client before that.
+//! address, 10 minutes' lifetime, rebound by the client a minute before
+//! that while in use.
+//!
+//! Policy: ChannelData is used only once the server confirmed the binding.
+//! A failed rebind is tried again with back-off until the lifetime runs
+//! out; then the binding is gone ([`crate::Event::ChannelExpired`]) and its
+//! number is not handed out again for [`CHANNEL_REUSE_DELAY`] (RFC 8656
+//! §12: the server keeps it reserved that long).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::channel_data::{MAX_CHANNEL, MIN_CHANNEL};
+use crate::transaction::Retry;
 
 /// Channel binding lifetime on the server (RFC 8656 §12: 10 minutes).
 pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
 /// When the client rebinds a used channel: a minute before it expires.
 pub const CHANNEL_REFRESH: Duration = Duration::from_secs(540);
+/// After a binding expires, its number stays unusable for another peer for
+/// 5 minutes (RFC 8656 §12).
+pub const CHANNEL_REUSE_DELAY: Duration = Duration::from_secs(300);
+
+/// How many channel numbers there are: 0x4000..=0x4FFF (RFC 8656 §12).
+const CHANNEL_COUNT: usize = (MAX_CHANNEL - MIN_CHANNEL) as usize + 1;
 
 /// One binding.
 #[derive(Debug, Clone)]
 pub(crate) struct Channel {
     pub number: u16,
-    /// The server confirmed it; ChannelData may be used.
-    pub confirmed: bool,
+    /// When the server forgets it; `None` until confirmed (ChannelData may
+    /// be used only once it is).
+    expires: Option<Instant>,
     /// A ChannelBind is outstanding.
-    pub pending: bool,
-    /// When the server forgets it, once confirmed.
-    pub expires: Option<Instant>,
+    in_flight: bool,
     /// Used since the last (re)bind.
-    pub used: bool,
+    used: bool,
+    /// After a failed rebind: when it is tried again.
+    retry: Option<Retry>,
+}
+
+impl Channel {
+    /// Whether the server confirmed the binding (RFC 8656 §11.3).
+    pub(crate) fn is_confirmed(&self) -> bool {
+        self.expires.is_some()
+    }
+
+    /// When its rebind is due, if it is waiting for one (not in flight).
+    fn refresh_due(&self) -> Option<Instant> {
+        let expires = self.expires?;
+        if self.in_flight {
+            return None;
+        }
+        match self.retry {
+            Some(r) => Some(r.at),
+            None if self.used => Some(expires - (CHANNEL_LIFETIME - CHANNEL_REFRESH)),
+            None => None,
+        }
+    }
 }
 
 /// The channel bindings, by peer and by number.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Channels {
     by_peer: HashMap<SocketAddr, Channel>,
     by_number: HashMap<u16, SocketAddr>,
+    /// Numbers of expired bindings, unusable until the instant given.
+    cooling: HashMap<u16, Instant>,
+    /// Where the search for a free number starts (round robin).
     next: u16,
 }
 
-impl Default for Channels {
-    fn default() -> Self {
-        Channels {
-            by_peer: HashMap::new(),
-            by_number: HashMap::new(),
-            next: MIN_CHANNEL,
-        }
-    }
+/// What the channel timers ask for at some instant.
+#[derive(Debug, Default)]
+pub(crate) struct ChannelWork {
+    /// Send a ChannelBind for these (peer, number), now in flight.
+    pub rebind: Vec<(SocketAddr, u16)>,
+    /// These lapsed and are forgotten.
+    pub expired: Vec<(SocketAddr, u16)>,
+}
+
+/// What a failed ChannelBind means.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// It was never confirmed: forgotten, the request failed for good.
+    NeverConfirmed,
+    /// A confirmed binding's rebind failed: retried with back-off.
+    WillRetry,
+    /// Nothing known about the peer (it lapsed meanwhile).
+    Unknown,
 }
 
 impl Channels {
@@ -55,33 +103,28 @@ impl Channels {
         let peer = self.by_number.get(&number)?;
         self.by_peer
             .get(peer)
-            .filter(|c| c.confirmed)
+            .filter(|c| c.is_confirmed())
             .map(|_| *peer)
     }
 
-    /// The channel of `peer`, or a new unused number for it (marked
-    /// pending); `None` when all 4096 numbers are taken. The bool says
-    /// whether a ChannelBind should be sent now.
-    pub(crate) fn bind(&mut self, peer: SocketAddr) -> Option<(u16, bool)> {
-        if let Some(c) = self.by_peer.get_mut(&peer) {
-            if c.pending || c.confirmed {
-                return Some((c.number, false));
-            }
-            c.pending = true;
-            return Some((c.number, true));
+    /// The channel of `peer`, or a new number for it (marked in flight):
+    /// never one bound, being bound, or expired less than
+    /// [`CHANNEL_REUSE_DELAY`] ago. `None` when all 4096 are taken. The
+    /// bool says whether a ChannelBind should be sent now.
+    pub(crate) fn bind(&mut self, peer: SocketAddr, now: Instant) -> Option<(u16, bool)> {
+        if let Some(c) = self.by_peer.get(&peer) {
+            return Some((c.number, false));
         }
-        let count = usize::from(MAX_CHANNEL - MIN_CHANNEL) + 1;
-        if self.by_number.len() >= count {
+        self.cooling.retain(|_, until| *until > now);
+        if self.by_number.len() + self.cooling.len() >= CHANNEL_COUNT {
             return None;
         }
-        let mut number = self.next;
-        while self.by_number.contains_key(&number) {
-            number = if number >= MAX_CHANNEL {
-                MIN_CHANNEL
-            } else {
-                number + 1
-            };
-        }
+        let start = self.next.clamp(MIN_CHANNEL, MAX_CHANNEL);
+        let number = (MIN_CHANNEL..=MAX_CHANNEL)
+            .cycle()
+            .skip(usize::from(start - MIN_CHANNEL))
+            .take(CHANNEL_COUNT)
+            .find(|n| !self.by_number.contains_key(n) && !self.cooling.contains_key(n))?;
         self.next = if number >= MAX_CHANNEL {
             MIN_CHANNEL
         } else {
@@ -92,35 +135,43 @@ impl Channels {
             peer,
             Channel {
                 number,
-                confirmed: false,
-                pending: true,
                 expires: None,
+                in_flight: true,
                 used: false,
+                retry: None,
             },
         );
         Some((number, true))
     }
 
-    /// The server confirmed (or refreshed) the binding of `peer` at `now`.
-    pub(crate) fn confirmed(&mut self, peer: &SocketAddr, now: Instant) {
-        if let Some(c) = self.by_peer.get_mut(peer) {
-            c.confirmed = true;
-            c.pending = false;
-            c.used = false;
-            c.expires = Some(now + CHANNEL_LIFETIME);
-        }
+    /// The server confirmed (or refreshed) the binding of `peer` at `now`;
+    /// true if it is new.
+    pub(crate) fn confirmed(&mut self, peer: &SocketAddr, now: Instant) -> bool {
+        let Some(c) = self.by_peer.get_mut(peer) else {
+            return false;
+        };
+        let first = !c.is_confirmed();
+        c.expires = Some(now + CHANNEL_LIFETIME);
+        c.in_flight = false;
+        c.used = false;
+        c.retry = None;
+        first
     }
 
-    /// A ChannelBind for `peer` failed: forget it unless confirmed.
-    pub(crate) fn failed(&mut self, peer: &SocketAddr) {
-        if let Some(c) = self.by_peer.get_mut(peer) {
-            c.pending = false;
-            if !c.confirmed {
-                let number = c.number;
-                self.by_peer.remove(peer);
-                self.by_number.remove(&number);
-            }
+    /// A ChannelBind for `peer` failed at `now`.
+    pub(crate) fn failed(&mut self, peer: &SocketAddr, now: Instant) -> Failure {
+        let Some(c) = self.by_peer.get_mut(peer) else {
+            return Failure::Unknown;
+        };
+        c.in_flight = false;
+        if c.is_confirmed() {
+            c.retry = Some(Retry::after(c.retry, now));
+            return Failure::WillRetry;
         }
+        let number = c.number;
+        self.by_peer.remove(peer);
+        self.by_number.remove(&number);
+        Failure::NeverConfirmed
     }
 
     /// Marks the binding of `peer` as used.
@@ -130,44 +181,80 @@ impl Channels {
         }
     }
 
-    /// The next instant a binding needs attention.
+    /// The next instant a binding needs attention: its rebind (or retry) or
+    /// its expiry.
     pub(crate) fn next_timeout(&self) -> Option<Instant> {
         self.by_peer
             .values()
-            .filter(|c| !c.pending)
-            .filter_map(|c| {
-                c.expires.map(|e| {
-                    if c.used {
-                        e - (CHANNEL_LIFETIME - CHANNEL_REFRESH)
-                    } else {
-                        e
-                    }
-                })
-            })
+            .flat_map(|c| [c.expires, c.refresh_due()])
+            .flatten()
             .min()
     }
 
-    /// Timers at `now`: used bindings due for refresh are marked pending
-    /// and returned as (peer, number); unused expired ones are forgotten.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Vec<(SocketAddr, u16)> {
-        let mut rebind = Vec::new();
-        let mut gone = Vec::new();
+    /// Timers at `now`: lapsed bindings are forgotten (their numbers cool
+    /// down) and returned in `expired`; those due for a rebind or a retry
+    /// are marked in flight and returned in `rebind`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> ChannelWork {
+        let mut work = ChannelWork::default();
         for (peer, c) in &mut self.by_peer {
             let Some(expires) = c.expires else { continue };
-            if !c.pending && c.used && now >= expires - (CHANNEL_LIFETIME - CHANNEL_REFRESH) {
-                c.pending = true;
-                rebind.push((*peer, c.number));
-            } else if now >= expires && !c.pending {
-                gone.push((*peer, c.number));
+            if now >= expires {
+                work.expired.push((*peer, c.number));
+            } else if c.refresh_due().is_some_and(|due| now >= due) {
+                c.in_flight = true;
+                work.rebind.push((*peer, c.number));
             }
         }
-        for (peer, number) in gone {
-            // RFC 8656 §12: the number stays reserved for 5 more minutes on
-            // the server; reusing it for another peer sooner would fail, so
-            // it is simply never reused before the counter wraps.
-            self.by_peer.remove(&peer);
-            self.by_number.remove(&number);
+        for (peer, number) in &work.expired {
+            let expires = self.by_peer.remove(peer).and_then(|c| c.expires);
+            self.by_number.remove(number);
+            self.cooling
+                .insert(*number, expires.unwrap_or(now) + CHANNEL_REUSE_DELAY);
         }
-        rebind
+        work
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(i: u16) -> SocketAddr {
+        SocketAddr::from(([203, 0, 113, 9], i))
+    }
+
+    #[test]
+    fn an_expired_number_cools_down_before_reuse() {
+        let t0 = Instant::now();
+        let mut c = Channels::default();
+        assert_eq!(c.bind(peer(0), t0), Some((MIN_CHANNEL, true)));
+        assert!(c.confirmed(&peer(0), t0));
+        let t1 = t0 + CHANNEL_LIFETIME;
+        assert_eq!(c.handle_timeout(t1).expired, [(peer(0), MIN_CHANNEL)]);
+        for i in 1..CHANNEL_COUNT {
+            let (n, send) = c.bind(peer(i as u16), t1).unwrap();
+            assert!(send);
+            assert_ne!(n, MIN_CHANNEL);
+        }
+        assert_eq!(c.bind(peer(9999), t1), None, "every number is taken");
+        let t2 = t1 + CHANNEL_REUSE_DELAY;
+        assert_eq!(c.bind(peer(9999), t2), Some((MIN_CHANNEL, true)));
+    }
+
+    #[test]
+    fn a_failed_rebind_waits_then_lapses() {
+        let t0 = Instant::now();
+        let mut c = Channels::default();
+        c.bind(peer(1), t0).unwrap();
+        c.confirmed(&peer(1), t0);
+        c.touch(&peer(1));
+        let due = t0 + CHANNEL_REFRESH;
+        assert_eq!(c.next_timeout(), Some(due));
+        assert_eq!(c.handle_timeout(due).rebind.len(), 1);
+        assert_eq!(c.failed(&peer(1), due), Failure::WillRetry);
+        assert!(c.handle_timeout(due).rebind.is_empty());
+        assert_eq!(c.next_timeout(), Some(due + Duration::from_secs(5)));
+        assert_eq!(c.handle_timeout(t0 + CHANNEL_LIFETIME).expired.len(), 1);
+        assert!(c.get(&peer(1)).is_none());
     }
 }

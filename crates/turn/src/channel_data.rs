@@ -58,6 +58,15 @@ impl<'a> ChannelData<'a> {
         out.extend_from_slice(data);
         Ok(())
     }
+
+    /// Writes the message into `out` (cleared first) for a stream transport
+    /// (TCP, TLS): zero padding up to a multiple of 4 bytes (RFC 8656
+    /// §12.5). Errors if `data` exceeds 65535 bytes.
+    pub fn encode_padded(channel: u16, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        ChannelData::encode(channel, data, out)?;
+        out.resize(stream_frame_len(data.len()), 0);
+        Ok(())
+    }
 }
 
 /// How many bytes a ChannelData message with `data_len` bytes of data takes
@@ -97,6 +106,18 @@ mod tests {
             ChannelData::parse(&[0x50, 0x00, 0, 0]),
             Err(Error::InvalidChannel { channel: 0x5000 })
         ));
+    }
+
+    #[test]
+    fn padded_encoding_fills_to_four_bytes() {
+        let mut out = Vec::new();
+        ChannelData::encode_padded(0x4001, b"hello", &mut out).unwrap();
+        assert_eq!(
+            out,
+            [0x40, 0x01, 0, 5, b'h', b'e', b'l', b'l', b'o', 0, 0, 0]
+        );
+        ChannelData::encode_padded(0x4001, b"four", &mut out).unwrap();
+        assert_eq!(out.len(), 8);
     }
 
     #[test]

@@ -20,7 +20,40 @@ pub enum Error {
         /// The peer's IP.
         peer: IpAddr,
     },
-    /// All channel numbers 0x4000..=0x4FFF are in use (RFC 8656 §12).
+    /// A CreatePermission for the peer's IP is still in flight: data may go
+    /// out only once the server installed the permission (RFC 8656 §9).
+    #[error("permission for peer {peer} not installed yet")]
+    PermissionPending {
+        /// The peer's IP.
+        peer: IpAddr,
+    },
+    /// The queue of datagrams for the server is full
+    /// ([`crate::MAX_QUEUED_TRANSMITS`]): the caller is not draining
+    /// [`crate::Client::poll_transmit`].
+    #[error("transmit queue full ({queued} datagrams)")]
+    QueueFull {
+        /// Datagrams queued.
+        queued: usize,
+    },
+    /// Bytes on a TCP/TLS stream from the server that start neither a STUN
+    /// message nor ChannelData (RFC 8656 §12.5): framing is lost and the
+    /// connection must be closed.
+    #[error("stream from the server lost framing at byte {byte:#04x}")]
+    StreamGarbage {
+        /// The first byte of the bad frame.
+        byte: u8,
+    },
+    /// More unframed bytes than [`crate::STREAM_BUFFER_LIMIT`]: the caller
+    /// must take frames out before pushing more.
+    #[error("stream buffer holds {buffered} bytes, {pushed} more would exceed its limit")]
+    StreamBufferFull {
+        /// Bytes already buffered.
+        buffered: usize,
+        /// Bytes pushed.
+        pushed: usize,
+    },
+    /// All channel numbers 0x4000..=0x4FFF are bound, being bound, or
+    /// expired less than 5 minutes ago (RFC 8656 §12).
     #[error("no free channel number for {peer}")]
     ChannelsExhausted {
         /// The peer asked for.
@@ -83,4 +116,8 @@ pub enum RequestError {
     /// The 401 challenge offered no password algorithm we know (RFC 8489 §9.2.4).
     #[error("no supported password algorithm offered")]
     NoPasswordAlgorithm,
+    /// The nonce announces password algorithms but PASSWORD-ALGORITHMS is
+    /// missing or changed: a bid-down attack (RFC 8489 §9.2.5).
+    #[error("PASSWORD-ALGORITHMS missing or changed: bid-down refused")]
+    BidDown,
 }

@@ -8,7 +8,11 @@ use ferrtc_stun::{
     Attribute, Class, Message, MessageBuilder, Method, PasswordAlgorithm, PasswordAlgorithmValue,
     PasswordAlgorithms, long_term_key,
 };
-use ferrtc_turn::{ChannelData, Client, ClientConfig, Event, Request, RequestError};
+use ferrtc_turn::{
+    CHANNEL_LIFETIME, ChannelData, Client, ClientConfig, Event, MAX_QUEUED_EVENTS,
+    MAX_QUEUED_TRANSMITS, PERMISSION_LIFETIME, PERMISSION_REFRESH, RELIABLE_TIMEOUT, Request,
+    RequestError, StreamDecoder, Transport,
+};
 use proptest::prelude::*;
 
 const SERVER: &str = "192.0.2.1:3478";
@@ -20,13 +24,37 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
+/// How the fake server signs its responses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Signing {
+    /// With the agreed algorithm (MESSAGE-INTEGRITY-SHA256 for SHA-256).
+    Agreed,
+    /// Plain MESSAGE-INTEGRITY with the agreed key, whatever was agreed.
+    PlainMessageIntegrity,
+    /// Not at all.
+    Unsigned,
+}
+
 /// A minimal TURN server: challenges, checks integrity, answers.
 struct FakeServer {
     nonce: String,
     /// Answer the next authenticated request with 438 and this new nonce.
     stale_next: Option<String>,
-    offer_sha256: bool,
+    /// Announce password algorithms in the nonce cookie (RFC 8489 §9.2)
+    /// and offer these in PASSWORD-ALGORITHMS (empty: announce, omit the
+    /// attribute).
+    algorithms: Option<Vec<PasswordAlgorithm>>,
+    /// Offer PASSWORD-ALGORITHMS without the nonce cookie (as an RFC 5389
+    /// server never would).
+    algorithms_without_cookie: bool,
     lifetime: u32,
+    /// Requests of these methods get this error code (signed as `signing`).
+    reject: Vec<(Method, u16)>,
+    /// Requests of these methods get no answer.
+    drop: Vec<Method>,
+    /// Answer every request with a 401 challenge.
+    always_401: bool,
+    signing: Signing,
     requests: Vec<(Method, Vec<u8>)>,
 }
 
@@ -35,19 +63,76 @@ impl FakeServer {
         FakeServer {
             nonce: "nonce-1".into(),
             stale_next: None,
-            offer_sha256: false,
+            algorithms: None,
+            algorithms_without_cookie: false,
             lifetime: 600,
+            reject: Vec::new(),
+            drop: Vec::new(),
+            always_401: false,
+            signing: Signing::Agreed,
             requests: Vec::new(),
         }
     }
 
+    fn sha256() -> Self {
+        FakeServer {
+            algorithms: Some(vec![PasswordAlgorithm::Md5, PasswordAlgorithm::Sha256]),
+            ..FakeServer::new()
+        }
+    }
+
+    /// The algorithm the client should pick.
+    fn agreed(&self) -> PasswordAlgorithm {
+        match &self.algorithms {
+            Some(a) if a.contains(&PasswordAlgorithm::Sha256) => PasswordAlgorithm::Sha256,
+            _ => PasswordAlgorithm::Md5,
+        }
+    }
+
     fn key(&self) -> Vec<u8> {
-        let alg = if self.offer_sha256 {
-            PasswordAlgorithm::Sha256
+        long_term_key("alice", "ferrtc.test", "secret", self.agreed())
+    }
+
+    /// The NONCE as sent: with the nonce cookie and the "password
+    /// algorithms" feature bit when they are announced.
+    fn wire_nonce(&self) -> String {
+        if self.algorithms.is_some() {
+            format!("obMatJos2gAAA{}", self.nonce)
         } else {
-            PasswordAlgorithm::Md5
+            self.nonce.clone()
+        }
+    }
+
+    fn add_challenge(&self, b: &mut MessageBuilder<'_>, code: u16, reason: &str) {
+        b.add(&Attribute::ErrorCode { code, reason }).unwrap();
+        b.add(&Attribute::Realm("ferrtc.test")).unwrap();
+        b.add(&Attribute::Nonce(&self.wire_nonce())).unwrap();
+        let offered = match (&self.algorithms, self.algorithms_without_cookie) {
+            (Some(a), _) if !a.is_empty() => a.clone(),
+            (None, true) => vec![PasswordAlgorithm::Md5, PasswordAlgorithm::Sha256],
+            _ => Vec::new(),
         };
-        long_term_key("alice", "ferrtc.test", "secret", alg)
+        if !offered.is_empty() {
+            let list: Vec<PasswordAlgorithmValue<'_>> = offered
+                .iter()
+                .map(|a| PasswordAlgorithmValue::from(*a))
+                .collect();
+            b.add(&Attribute::PasswordAlgorithms(PasswordAlgorithms::new(
+                &list,
+            )))
+            .unwrap();
+        }
+    }
+
+    fn sign(&self, b: &mut MessageBuilder<'_>) {
+        let key = self.key();
+        match self.signing {
+            Signing::Agreed if self.agreed() == PasswordAlgorithm::Sha256 => {
+                b.add_message_integrity_sha256(&key)
+            }
+            Signing::Agreed | Signing::PlainMessageIntegrity => b.add_message_integrity(&key),
+            Signing::Unsigned => {}
+        }
     }
 
     /// The server's answer to one datagram from the client, if any.
@@ -57,33 +142,20 @@ impl FakeServer {
             return None;
         }
         self.requests.push((msg.method(), datagram.to_vec()));
+        if self.drop.contains(&msg.method()) {
+            return None;
+        }
         let tid = msg.transaction_id();
         let mut out = Vec::new();
         let mut b = MessageBuilder::new(&mut out, Class::ErrorResponse, msg.method(), tid);
         let authenticated = msg.has_message_integrity() || msg.has_message_integrity_sha256();
-        if !authenticated {
-            b.add(&Attribute::ErrorCode {
-                code: 401,
-                reason: "Unauthorized",
-            })
-            .unwrap();
-            b.add(&Attribute::Realm("ferrtc.test")).unwrap();
-            b.add(&Attribute::Nonce(&self.nonce)).unwrap();
-            if self.offer_sha256 {
-                let list = [
-                    PasswordAlgorithmValue::from(PasswordAlgorithm::Md5),
-                    PasswordAlgorithmValue::from(PasswordAlgorithm::Sha256),
-                ];
-                b.add(&Attribute::PasswordAlgorithms(PasswordAlgorithms::new(
-                    &list,
-                )))
-                .unwrap();
-            }
+        if !authenticated || self.always_401 {
+            self.add_challenge(&mut b, 401, "Unauthorized");
             b.finish();
             return Some(out);
         }
         let key = self.key();
-        if self.offer_sha256 {
+        if self.agreed() == PasswordAlgorithm::Sha256 {
             msg.verify_message_integrity_sha256(&key).ok()?;
         } else {
             msg.verify_message_integrity(&key).ok()?;
@@ -95,14 +167,18 @@ impl FakeServer {
         if let Some(new) = self.stale_next.take() {
             self.nonce = new;
         }
-        if nonce != self.nonce {
+        if nonce != self.wire_nonce() {
+            self.add_challenge(&mut b, 438, "Stale Nonce");
+            b.finish();
+            return Some(out);
+        }
+        if let Some((_, code)) = self.reject.iter().find(|(m, _)| *m == msg.method()) {
             b.add(&Attribute::ErrorCode {
-                code: 438,
-                reason: "Stale Nonce",
+                code: *code,
+                reason: "Rejected",
             })
             .unwrap();
-            b.add(&Attribute::Realm("ferrtc.test")).unwrap();
-            b.add(&Attribute::Nonce(&self.nonce)).unwrap();
+            self.sign(&mut b);
             b.finish();
             return Some(out);
         }
@@ -125,13 +201,14 @@ impl FakeServer {
             }
             _ => {}
         }
-        if self.offer_sha256 {
-            b.add_message_integrity_sha256(&key);
-        } else {
-            b.add_message_integrity(&key);
-        }
+        self.sign(&mut b);
         b.finish();
         Some(out)
+    }
+
+    /// How many requests of `method` it got.
+    fn count(&self, method: Method) -> usize {
+        self.requests.iter().filter(|(m, _)| *m == method).count()
     }
 }
 
@@ -204,8 +281,7 @@ fn allocates_after_a_401_challenge() {
 fn prefers_sha256_when_password_algorithms_are_offered() {
     let now = Instant::now();
     let mut c = client(now);
-    let mut s = FakeServer::new();
-    s.offer_sha256 = true;
+    let mut s = FakeServer::sha256();
     let events = pump(&mut c, &mut s, now);
     assert!(
         matches!(events[..], [Event::Allocated { .. }]),
@@ -213,10 +289,25 @@ fn prefers_sha256_when_password_algorithms_are_offered() {
     );
     let second = Message::parse(&s.requests[1].1).unwrap();
     assert!(second.has_message_integrity_sha256());
+    assert!(!second.has_message_integrity());
     assert!(second.attributes().any(|a| a
         == Ok(Attribute::PasswordAlgorithm(
             PasswordAlgorithm::Sha256.into()
         ))));
+    // The list as received is echoed (RFC 8489 §9.2.4 bid-down protection).
+    let echoed = second.attributes().find_map(|a| match a {
+        Ok(Attribute::PasswordAlgorithms(l)) => {
+            Some(l.iter().map(|v| v.algorithm).collect::<Vec<_>>())
+        }
+        _ => None,
+    });
+    assert_eq!(
+        echoed,
+        Some(vec![
+            PasswordAlgorithm::Md5.code(),
+            PasswordAlgorithm::Sha256.code()
+        ])
+    );
 }
 
 #[test]
@@ -534,6 +625,616 @@ fn api_needs_an_allocation() {
     assert!(c.send_to(addr(PEER), b"x").is_err());
 }
 
+/// Runs the client's timers up to `until` (inclusive), exchanging with the
+/// server at each; returns the events.
+fn run_until(c: &mut Client, s: &mut FakeServer, until: Instant) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut steps = 0;
+    while let Some(t) = c.poll_timeout().filter(|t| *t <= until) {
+        steps += 1;
+        assert!(steps < 10_000, "timers loop at {t:?}");
+        c.handle_timeout(t);
+        events.extend(pump(c, s, t));
+    }
+    events
+}
+
+fn is_failed(e: &Event) -> bool {
+    matches!(e, Event::Failed { .. })
+}
+
+#[test]
+fn a_rejected_allocation_refresh_backs_off_until_the_allocation_expires() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    s.reject.push((Method::REFRESH, 500));
+    let due = t0 + Duration::from_secs(540);
+    c.handle_timeout(due);
+    assert_eq!(pump(&mut c, &mut s, due), []);
+    assert_eq!(s.count(Method::REFRESH), 1);
+    // Not resent at once: the timer moved 5 s on.
+    c.handle_timeout(due);
+    assert_eq!(pump(&mut c, &mut s, due), []);
+    assert_eq!(s.count(Method::REFRESH), 1);
+    assert_eq!(c.poll_timeout(), Some(due + Duration::from_secs(5)));
+    // Retries at +5, +10, +20 s, then every 40 s or so, until expiry.
+    let events = run_until(&mut c, &mut s, t0 + Duration::from_secs(600));
+    assert_eq!(events, [Event::Closed]);
+    assert!(
+        (4..=5).contains(&s.count(Method::REFRESH)),
+        "{}",
+        s.count(Method::REFRESH)
+    );
+    assert!(c.stats().refresh_failures >= 4);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn a_refresh_that_recovers_after_a_failure_keeps_the_allocation() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    s.reject.push((Method::REFRESH, 500));
+    let due = t0 + Duration::from_secs(540);
+    c.handle_timeout(due);
+    pump(&mut c, &mut s, due);
+    s.reject.clear();
+    let events = run_until(&mut c, &mut s, due + Duration::from_secs(5));
+    assert!(
+        matches!(events[..], [Event::Refreshed { .. }]),
+        "{events:?}"
+    );
+    assert_eq!(c.poll_timeout(), Some(due + Duration::from_secs(5 + 540)));
+}
+
+#[test]
+fn a_437_to_a_refresh_ends_the_allocation() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    s.reject.push((Method::REFRESH, 437));
+    let due = t0 + Duration::from_secs(540);
+    c.handle_timeout(due);
+    assert_eq!(
+        pump(&mut c, &mut s, due),
+        [
+            Event::Failed {
+                request: Request::Refresh,
+                error: RequestError::Rejected {
+                    code: 437,
+                    reason: "Rejected".into()
+                }
+            },
+            Event::Closed
+        ]
+    );
+    assert!(c.is_closed());
+    assert_eq!(c.relayed_address(), None);
+    assert!(c.send_to(addr(PEER), b"x").is_err());
+}
+
+#[test]
+fn a_permission_whose_refreshes_time_out_expires_and_sends_fail() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let peer = addr(PEER);
+    c.create_permission(peer.ip(), t0).unwrap();
+    pump(&mut c, &mut s, t0);
+    c.send_to(peer, b"x").unwrap();
+    pump(&mut c, &mut s, t0);
+    s.drop.push(Method::CREATE_PERMISSION);
+    let events = run_until(&mut c, &mut s, t0 + PERMISSION_LIFETIME);
+    assert_eq!(events, [Event::PermissionExpired { peer: peer.ip() }]);
+    // The refresh at 240 s timed out at 279.5 s (7 sends), one retry 5 s
+    // later was still in flight at 300 s: no resend loop.
+    assert_eq!(s.count(Method::CREATE_PERMISSION), 1 + 7 + 5);
+    assert!(matches!(
+        c.send_to(peer, b"x"),
+        Err(ferrtc_turn::Error::NoPermission { .. })
+    ));
+    assert!(!c.has_permission(peer.ip()));
+    // The allocation lives on; its own refresh is all that is due next.
+    assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(540)));
+}
+
+#[test]
+fn unused_permissions_lapse_with_an_event() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let ip = addr(PEER).ip();
+    c.create_permission(ip, t0).unwrap();
+    pump(&mut c, &mut s, t0);
+    assert_eq!(c.poll_timeout(), Some(t0 + PERMISSION_LIFETIME));
+    let events = run_until(&mut c, &mut s, t0 + PERMISSION_LIFETIME);
+    assert_eq!(events, [Event::PermissionExpired { peer: ip }]);
+    assert_eq!(s.count(Method::CREATE_PERMISSION), 1);
+}
+
+#[test]
+fn a_channel_whose_rebinds_fail_expires_and_data_falls_back_to_send_indications() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let peer = addr(PEER);
+    let channel = c.bind_channel(peer, t0).unwrap();
+    pump(&mut c, &mut s, t0);
+    // A permission kept alive by its own refreshes.
+    c.create_permission(peer.ip(), t0).unwrap();
+    pump(&mut c, &mut s, t0);
+    s.reject.push((Method::CHANNEL_BIND, 500));
+    let mut events = Vec::new();
+    let mut t = t0;
+    // Data every 30 s keeps both in use.
+    while t < t0 + CHANNEL_LIFETIME {
+        t += Duration::from_secs(30);
+        events.extend(run_until(&mut c, &mut s, t));
+        c.send_to(peer, b"x").unwrap();
+        events.extend(pump(&mut c, &mut s, t));
+    }
+    assert!(
+        events.contains(&Event::ChannelExpired { peer, channel }),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(is_failed), "{events:?}");
+    let binds = s.count(Method::CHANNEL_BIND);
+    assert!((4..=6).contains(&binds), "{binds} ChannelBinds");
+    // After expiry data goes in a Send indication again.
+    c.send_to(peer, b"after").unwrap();
+    let mut buf = Vec::new();
+    c.poll_transmit(t, &mut buf).unwrap();
+    let msg = Message::parse(&buf).unwrap();
+    assert_eq!(msg.method(), Method::SEND);
+    // Its ChannelData is no longer accepted.
+    c.handle_receive(t, addr(SERVER), &[0x40, 0x00, 0, 1, b'!']);
+    assert_eq!(c.poll_event(), None);
+}
+
+#[test]
+fn unsigned_error_responses_are_ignored_once_credentials_are_known() {
+    let now = Instant::now();
+    let (mut c, mut s) = allocated(now);
+    s.signing = Signing::Unsigned;
+    s.reject.push((Method::CREATE_PERMISSION, 403));
+    c.create_permission(addr(PEER).ip(), now).unwrap();
+    assert_eq!(pump(&mut c, &mut s, now), []);
+    assert_eq!(c.stats().bad_integrity, 1);
+    // Still outstanding: it is retransmitted.
+    c.handle_timeout(now + Duration::from_millis(500));
+    let mut buf = Vec::new();
+    assert!(c.poll_transmit(now, &mut buf).is_some());
+}
+
+#[test]
+fn a_401_to_a_signed_request_fails_instead_of_looping() {
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::new();
+    s.always_401 = true;
+    assert_eq!(
+        pump(&mut c, &mut s, now),
+        [
+            Event::Failed {
+                request: Request::Allocate,
+                error: RequestError::Rejected {
+                    code: 401,
+                    reason: "Unauthorized".into()
+                }
+            },
+            Event::Closed
+        ]
+    );
+    assert_eq!(s.requests.len(), 2);
+}
+
+#[test]
+fn a_nonce_announcing_password_algorithms_without_the_list_is_a_bid_down() {
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::new();
+    s.algorithms = Some(Vec::new());
+    assert_eq!(
+        pump(&mut c, &mut s, now),
+        [
+            Event::Failed {
+                request: Request::Allocate,
+                error: RequestError::BidDown
+            },
+            Event::Closed
+        ]
+    );
+    assert_eq!(s.requests.len(), 1, "no retry with weaker credentials");
+}
+
+#[test]
+fn without_the_nonce_cookie_md5_and_message_integrity_are_used() {
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::new();
+    s.algorithms_without_cookie = true;
+    let events = pump(&mut c, &mut s, now);
+    assert!(
+        matches!(events[..], [Event::Allocated { .. }]),
+        "{events:?}"
+    );
+    let second = Message::parse(&s.requests[1].1).unwrap();
+    assert!(second.has_message_integrity());
+    assert!(!second.has_message_integrity_sha256());
+    assert!(
+        !second
+            .attributes()
+            .any(|a| matches!(a, Ok(Attribute::PasswordAlgorithm(_))))
+    );
+}
+
+#[test]
+fn md5_chosen_from_password_algorithms_signs_with_message_integrity_and_echoes_the_list() {
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::new();
+    s.algorithms = Some(vec![PasswordAlgorithm::Md5]);
+    let events = pump(&mut c, &mut s, now);
+    assert!(
+        matches!(events[..], [Event::Allocated { .. }]),
+        "{events:?}"
+    );
+    let second = Message::parse(&s.requests[1].1).unwrap();
+    assert!(second.has_message_integrity());
+    assert!(!second.has_message_integrity_sha256());
+    assert!(
+        second
+            .attributes()
+            .any(|a| a == Ok(Attribute::PasswordAlgorithm(PasswordAlgorithm::Md5.into())))
+    );
+    assert!(
+        second
+            .attributes()
+            .any(|a| matches!(a, Ok(Attribute::PasswordAlgorithms(_))))
+    );
+}
+
+#[test]
+fn after_sha256_is_agreed_a_plain_message_integrity_is_refused() {
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::sha256();
+    s.signing = Signing::PlainMessageIntegrity;
+    assert_eq!(pump(&mut c, &mut s, now), []);
+    assert_eq!(c.stats().bad_integrity, 1);
+    assert_eq!(c.relayed_address(), None);
+}
+
+#[test]
+fn a_stale_nonce_that_drops_the_agreed_algorithms_is_a_bid_down() {
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::sha256();
+    pump(&mut c, &mut s, now);
+    // The server (or an attacker) answers the next request with a 438
+    // whose nonce no longer announces password algorithms.
+    s.algorithms = None;
+    s.stale_next = Some("plain".into());
+    // The request is signed with the SHA-256 key: make the server accept it.
+    s.algorithms = Some(vec![PasswordAlgorithm::Md5, PasswordAlgorithm::Sha256]);
+    c.create_permission(addr(PEER).ip(), now).unwrap();
+    let mut buf = Vec::new();
+    c.poll_transmit(now, &mut buf).unwrap();
+    let answer = {
+        let stale = s.answer(&buf).unwrap();
+        // Rebuild the 438 without cookie and list.
+        let msg = Message::parse(&stale).unwrap();
+        assert_eq!(msg.class(), Class::ErrorResponse);
+        let mut out = Vec::new();
+        let mut b = MessageBuilder::new(
+            &mut out,
+            Class::ErrorResponse,
+            Method::CREATE_PERMISSION,
+            msg.transaction_id(),
+        );
+        b.add(&Attribute::ErrorCode {
+            code: 438,
+            reason: "Stale Nonce",
+        })
+        .unwrap();
+        b.add(&Attribute::Realm("ferrtc.test")).unwrap();
+        b.add(&Attribute::Nonce("plain-nonce")).unwrap();
+        b.finish();
+        out
+    };
+    c.handle_receive(now, addr(SERVER), &answer);
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::Failed {
+            request: Request::CreatePermission(addr(PEER).ip()),
+            error: RequestError::BidDown
+        })
+    );
+}
+
+#[test]
+fn a_lifetime_under_a_second_asks_for_one_second_never_zero() {
+    let t0 = Instant::now();
+    let config = ClientConfig {
+        seed: Some(7),
+        lifetime: Duration::from_millis(500),
+        ..ClientConfig::new(addr(SERVER), "alice", "secret")
+    };
+    let mut c = Client::new(config, t0);
+    let mut s = FakeServer::new();
+    s.lifetime = 1;
+    pump(&mut c, &mut s, t0);
+    let t1 = c.poll_timeout().unwrap();
+    c.handle_timeout(t1);
+    let events = pump(&mut c, &mut s, t1);
+    assert!(
+        matches!(events[..], [Event::Refreshed { .. }]),
+        "{events:?}"
+    );
+    for (method, bytes) in &s.requests[1..] {
+        let msg = Message::parse(bytes).unwrap();
+        assert!(
+            msg.attributes().any(|a| a == Ok(Attribute::Lifetime(1))),
+            "{method:?} asks for LIFETIME 1"
+        );
+    }
+}
+
+#[test]
+fn a_channel_bind_success_leaves_a_pending_create_permission_outstanding() {
+    let now = Instant::now();
+    let (mut c, mut s) = allocated(now);
+    let peer = addr(PEER);
+    c.create_permission(peer.ip(), now).unwrap();
+    let mut buf = Vec::new();
+    c.poll_transmit(now, &mut buf).unwrap();
+    let held = buf.clone();
+    let channel = c.bind_channel(peer, now).unwrap();
+    assert_eq!(
+        pump(&mut c, &mut s, now),
+        [Event::ChannelBound { peer, channel }]
+    );
+    // Asking again sends nothing: the first CreatePermission is outstanding.
+    c.create_permission(peer.ip(), now).unwrap();
+    assert!(c.poll_transmit(now, &mut buf).is_none());
+    let answer = s.answer(&held).unwrap();
+    c.handle_receive(now, addr(SERVER), &answer);
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::PermissionCreated { peer: peer.ip() })
+    );
+}
+
+#[test]
+fn refreshing_a_permission_a_channel_installed_reports_nothing_new() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let peer = addr(PEER);
+    let channel = c.bind_channel(peer, t0).unwrap();
+    assert_eq!(
+        pump(&mut c, &mut s, t0),
+        [Event::ChannelBound { peer, channel }]
+    );
+    assert!(c.has_permission(peer.ip()));
+    c.send_to(peer, b"x").unwrap();
+    pump(&mut c, &mut s, t0);
+    let t1 = t0 + PERMISSION_REFRESH;
+    assert_eq!(run_until(&mut c, &mut s, t1), []);
+    assert_eq!(
+        s.count(Method::CREATE_PERMISSION),
+        1,
+        "refreshed by CreatePermission"
+    );
+}
+
+#[test]
+fn a_permission_in_flight_lets_no_data_through() {
+    let now = Instant::now();
+    let (mut c, mut s) = allocated(now);
+    let peer = addr(PEER);
+    c.create_permission(peer.ip(), now).unwrap();
+    assert_eq!(
+        c.send_to(peer, b"early"),
+        Err(ferrtc_turn::Error::PermissionPending { peer: peer.ip() })
+    );
+    c.handle_receive(now, addr(SERVER), &data_indication(peer, b"early"));
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.stats().unknown_peer, 1);
+    pump(&mut c, &mut s, now);
+    c.send_to(peer, b"now").unwrap();
+    // Likewise while a ChannelBind to a new peer's address is in flight.
+    let other = addr("198.51.100.5:5000");
+    c.bind_channel(other, now).unwrap();
+    assert_eq!(
+        c.send_to(other, b"early"),
+        Err(ferrtc_turn::Error::PermissionPending { peer: other.ip() })
+    );
+}
+
+#[test]
+fn channel_numbers_are_never_handed_out_twice_and_run_out() {
+    let now = Instant::now();
+    let (mut c, _s) = allocated(now);
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..4096u32 {
+        let peer = SocketAddr::from(([203, 0, 113, (i / 250) as u8], 1000 + (i % 250) as u16));
+        let n = c.bind_channel(peer, now).unwrap();
+        assert!((0x4000..=0x4FFF).contains(&n));
+        assert!(seen.insert(n), "{n:#x} handed out twice");
+        let mut buf = Vec::new();
+        while c.poll_transmit(now, &mut buf).is_some() {}
+    }
+    assert!(matches!(
+        c.bind_channel(addr("198.51.100.1:1"), now),
+        Err(ferrtc_turn::Error::ChannelsExhausted { .. })
+    ));
+}
+
+#[test]
+fn close_before_the_challenge_stops_without_an_allocation() {
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::new();
+    c.close(now);
+    assert_eq!(pump(&mut c, &mut s, now), [Event::Closed]);
+    assert_eq!(s.requests.len(), 1);
+}
+
+#[test]
+fn close_while_allocating_deallocates_once_the_allocate_succeeds() {
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::new();
+    let mut buf = Vec::new();
+    c.poll_transmit(now, &mut buf).unwrap();
+    let challenge = s.answer(&buf).unwrap();
+    c.handle_receive(now, addr(SERVER), &challenge);
+    c.poll_transmit(now, &mut buf).unwrap();
+    let success = s.answer(&buf).unwrap();
+    c.close(now);
+    assert!(!c.is_closed());
+    c.handle_receive(now, addr(SERVER), &success);
+    assert_eq!(pump(&mut c, &mut s, now), [Event::Closed]);
+    let (method, bytes) = s.requests.last().unwrap();
+    assert_eq!(*method, Method::REFRESH);
+    let msg = Message::parse(bytes).unwrap();
+    assert!(msg.attributes().any(|a| a == Ok(Attribute::Lifetime(0))));
+}
+
+#[test]
+fn close_while_allocating_stops_when_the_allocate_times_out() {
+    let t0 = Instant::now();
+    let mut c = client(t0);
+    c.close(t0);
+    while let Some(t) = c.poll_timeout() {
+        c.handle_timeout(t);
+    }
+    assert!(c.is_closed());
+}
+
+#[test]
+fn the_transmit_queue_is_bounded() {
+    let now = Instant::now();
+    let (mut c, mut s) = allocated(now);
+    let peer = addr(PEER);
+    c.create_permission(peer.ip(), now).unwrap();
+    pump(&mut c, &mut s, now);
+    for _ in 0..MAX_QUEUED_TRANSMITS {
+        c.send_to(peer, b"x").unwrap();
+    }
+    assert!(matches!(
+        c.send_to(peer, b"x"),
+        Err(ferrtc_turn::Error::QueueFull { .. })
+    ));
+    assert_eq!(c.stats().dropped_transmits, 1);
+}
+
+#[test]
+fn data_events_are_bounded() {
+    let now = Instant::now();
+    let (mut c, mut s) = allocated(now);
+    let peer = addr(PEER);
+    c.create_permission(peer.ip(), now).unwrap();
+    pump(&mut c, &mut s, now);
+    let datagram = data_indication(peer, b"d");
+    for _ in 0..MAX_QUEUED_EVENTS + 10 {
+        c.handle_receive(now, addr(SERVER), &datagram);
+    }
+    assert_eq!(c.stats().dropped_events, 10);
+    assert_eq!(
+        std::iter::from_fn(|| c.poll_event()).count(),
+        MAX_QUEUED_EVENTS
+    );
+}
+
+#[test]
+fn receive_lends_the_payload_instead_of_queueing_an_event() {
+    let now = Instant::now();
+    let (mut c, mut s) = allocated(now);
+    let peer = addr(PEER);
+    let channel = c.bind_channel(peer, now).unwrap();
+    pump(&mut c, &mut s, now);
+    let mut datagram = channel.to_be_bytes().to_vec();
+    datagram.extend_from_slice(&[0, 3, b'a', b'b', b'c']);
+    let got = c.receive(now, addr(SERVER), &datagram).unwrap();
+    assert_eq!(got.peer, peer);
+    assert!(std::ptr::eq(got.data.as_ptr(), datagram[4..].as_ptr()));
+    assert_eq!(c.poll_event(), None);
+}
+
+/// Exchanges over a byte stream: what the client writes is split into
+/// requests by a [`StreamDecoder`] on the server side, the answers are
+/// concatenated and cut again by the client's decoder.
+fn pump_stream(
+    c: &mut Client,
+    s: &mut FakeServer,
+    now: Instant,
+    sent: &mut Vec<Vec<u8>>,
+) -> Vec<Event> {
+    let mut buf = Vec::new();
+    let mut to_server = StreamDecoder::new();
+    let mut to_client = StreamDecoder::new();
+    loop {
+        let mut wrote = false;
+        while c.poll_transmit(now, &mut buf).is_some() {
+            sent.push(buf.clone());
+            to_server.push(&buf).unwrap();
+            wrote = true;
+        }
+        while let Some(frame) = to_server.next_frame().unwrap() {
+            if let Some(answer) = s.answer(frame) {
+                to_client.push(&answer).unwrap();
+            }
+        }
+        while let Some(frame) = to_client.next_frame().unwrap() {
+            c.handle_receive(now, addr(SERVER), frame);
+        }
+        if !wrote {
+            break;
+        }
+    }
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+#[test]
+fn over_tcp_requests_go_once_and_channel_data_is_padded() {
+    let t0 = Instant::now();
+    let config = ClientConfig {
+        seed: Some(7),
+        transport: Transport::Tcp,
+        ..ClientConfig::new(addr(SERVER), "alice", "secret")
+    };
+    let mut c = Client::new(config, t0);
+    let mut s = FakeServer::new();
+    let mut sent = Vec::new();
+    let events = pump_stream(&mut c, &mut s, t0, &mut sent);
+    assert!(
+        matches!(events[..], [Event::Allocated { .. }]),
+        "{events:?}"
+    );
+    let peer = addr(PEER);
+    let channel = c.bind_channel(peer, t0).unwrap();
+    pump_stream(&mut c, &mut s, t0, &mut sent);
+    c.send_to(peer, b"hello").unwrap();
+    pump_stream(&mut c, &mut s, t0, &mut sent);
+    let last = sent.last().unwrap();
+    assert_eq!(last.len(), 12);
+    assert_eq!(&last[..4], &[(channel >> 8) as u8, channel as u8, 0, 5]);
+    assert_eq!(&last[9..], &[0, 0, 0]);
+    // A request without an answer is not retransmitted; it fails at Ti.
+    s.drop.push(Method::CREATE_PERMISSION);
+    c.create_permission("198.51.100.3".parse().unwrap(), t0)
+        .unwrap();
+    let n = sent.len();
+    pump_stream(&mut c, &mut s, t0, &mut sent);
+    assert_eq!(sent.len(), n + 1);
+    assert_eq!(c.poll_timeout(), Some(t0 + RELIABLE_TIMEOUT));
+    c.handle_timeout(t0 + RELIABLE_TIMEOUT);
+    assert_eq!(c.stats().retransmits, 0);
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event::Failed {
+            error: RequestError::Timeout { transmits: 1 },
+            ..
+        })
+    ));
+}
+
 proptest! {
     #[test]
     fn garbage_from_the_server_never_panics(
@@ -549,5 +1250,83 @@ proptest! {
         c.handle_receive(now, addr(SERVER), &data);
         let _ = ChannelData::parse(&data);
         while c.poll_event().is_some() {}
+    }
+}
+
+/// Applies `mutations` (index, xor) and an optional truncation to `bytes`.
+fn mutate(
+    bytes: &[u8],
+    mutations: &[(prop::sample::Index, u8)],
+    truncate: Option<prop::sample::Index>,
+) -> Vec<u8> {
+    let mut m = bytes.to_vec();
+    for (i, x) in mutations {
+        let i = i.index(m.len());
+        m[i] ^= x;
+    }
+    if let Some(t) = truncate {
+        m.truncate(t.index(m.len()));
+    }
+    m
+}
+
+proptest! {
+    /// Answers built by the server for the client's in-flight
+    /// CreatePermission and ChannelBind, then mutated: a changed answer
+    /// never completes a request (integrity covers it all), an unchanged
+    /// one always does, and the originals still work afterwards.
+    #[test]
+    fn mutated_answers_to_live_transactions_never_complete_them(
+        perm_mutations in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..3),
+        bind_mutations in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..3),
+        truncate in proptest::option::of(any::<prop::sample::Index>()),
+        sha256 in any::<bool>(),
+        reject in any::<bool>(),
+    ) {
+        let now = Instant::now();
+        let mut c = client(now);
+        let mut s = if sha256 { FakeServer::sha256() } else { FakeServer::new() };
+        let events = pump(&mut c, &mut s, now);
+        prop_assert!(matches!(events[..], [Event::Allocated { .. }]), "{:?}", events);
+        if reject {
+            s.reject.push((Method::CREATE_PERMISSION, 403));
+        }
+        let perm_peer: IpAddr = "198.51.100.20".parse().unwrap();
+        let bind_peer = addr(PEER);
+        c.create_permission(perm_peer, now).unwrap();
+        let channel = c.bind_channel(bind_peer, now).unwrap();
+        let mut buf = Vec::new();
+        let mut answers = Vec::new();
+        while c.poll_transmit(now, &mut buf).is_some() {
+            answers.push(s.answer(&buf).unwrap());
+        }
+        prop_assert_eq!(answers.len(), 2);
+        let perm_done = if reject {
+            Event::Failed {
+                request: Request::CreatePermission(perm_peer),
+                error: RequestError::Rejected { code: 403, reason: "Rejected".into() },
+            }
+        } else {
+            Event::PermissionCreated { peer: perm_peer }
+        };
+        let bind_done = Event::ChannelBound { peer: bind_peer, channel };
+        let mutated = [
+            mutate(&answers[0], &perm_mutations, None),
+            mutate(&answers[1], &bind_mutations, truncate),
+        ];
+        for m in &mutated {
+            c.handle_receive(now, addr(SERVER), m);
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+        prop_assert_eq!(events.contains(&perm_done), mutated[0] == answers[0], "{:?}", events);
+        prop_assert_eq!(events.contains(&bind_done), mutated[1] == answers[1], "{:?}", events);
+        prop_assert!(!events.contains(&Event::Closed));
+        for a in &answers {
+            c.handle_receive(now, addr(SERVER), a);
+        }
+        let mut all = events;
+        all.extend(std::iter::from_fn(|| c.poll_event()));
+        prop_assert_eq!(all.iter().filter(|e| **e == perm_done).count(), 1, "{:?}", all);
+        prop_assert_eq!(all.iter().filter(|e| **e == bind_done).count(), 1, "{:?}", all);
     }
 }
