@@ -256,6 +256,7 @@ async function main() {
       result.local_type = stats.get(s.localCandidateId).candidateType;
       result.remote_type = stats.get(s.remoteCandidateId).candidateType;
       result.local_protocol = stats.get(s.localCandidateId).protocol;
+      result.local_tcp_type = stats.get(s.localCandidateId).tcpType || null;
     }
   });
   data.close();

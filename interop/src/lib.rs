@@ -147,6 +147,15 @@ impl Coturn {
     }
 
     /// Like [`Coturn::start_turn`], listening on UDP and TCP at
+    /// [`Coturn::addr`] (no TLS).
+    pub fn start_turn_tcp(auth: &[&str]) -> Coturn {
+        let mut options = TURN_OPTIONS.to_vec();
+        options.push("--no-tls");
+        options.extend_from_slice(auth);
+        Coturn::spawn(&options, None)
+    }
+
+    /// Like [`Coturn::start_turn`], listening on UDP and TCP at
     /// [`Coturn::addr`] and on TLS at [`Coturn::tls_addr`] with the PEM
     /// certificate chain `cert` and private key `key` (RFC 8656 §3.1).
     pub fn start_turn_streams(auth: &[&str], cert: &Path, key: &Path) -> Coturn {

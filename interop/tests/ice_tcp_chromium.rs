@@ -151,6 +151,8 @@ fn run_in_namespace(role: &str, tag: &str) {
     assert!(out.contains("\"ok\": true"), "{out}");
     assert!(out.contains("\"bulk_bytes\": 8388608"), "{out}");
     assert!(out.contains("\"local_protocol\": \"tcp\""), "{out}");
+    // Chromium's active candidate connected to ferrtc's listener.
+    assert!(out.contains("\"local_tcp_type\": \"active\""), "{out}");
     // UDP was tried (checks, at least) and every datagram dropped.
     assert!(ns.udp_dropped() > 0, "no UDP was even tried");
 }

@@ -19,9 +19,13 @@ use tokio::sync::mpsc;
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn relay_only(turn: &Coturn, credential: &str) -> Configuration {
+    relay_only_at(&format!("turn:{}", turn.addr), credential)
+}
+
+fn relay_only_at(url: &str, credential: &str) -> Configuration {
     Configuration {
         ice_servers: vec![IceServer {
-            urls: vec![format!("turn:{}", turn.addr)],
+            urls: vec![url.to_owned()],
             username: Some("alice".into()),
             credential: Some(credential.into()),
         }],
@@ -214,4 +218,58 @@ async fn wrong_turn_credentials_give_an_ice_candidate_error_with_the_servers_401
     .expect("icecandidateerror in time");
     assert_eq!(error.0, turn.addr);
     assert_eq!(error.1, 401, "{error:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn relay_only_peers_connect_through_coturn_over_tcp() {
+    if !interop_enabled() {
+        return;
+    }
+    let turn = Coturn::start_turn_tcp(&[
+        "--lt-cred-mech",
+        "--user",
+        "alice:secret",
+        "--realm",
+        "ferrtc.test",
+    ]);
+    let url = format!("turn:{}?transport=tcp", turn.addr);
+    let a = PeerConnection::new(relay_only_at(&url, "secret")).unwrap();
+    let b = PeerConnection::new(relay_only_at(&url, "secret")).unwrap();
+    let dc = a
+        .create_data_channel("over-tcp", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    let (seen_tx, _seen) = mpsc::unbounded_channel();
+    let (chan_tx, mut chans) = mpsc::unbounded_channel();
+    trickle(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
+    trickle(b.clone(), a.clone(), seen_tx, chan_tx);
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .expect("the channel opens through the relay over TCP in time")
+        .unwrap();
+    let remote = tokio::time::timeout(TIMEOUT, chans.recv())
+        .await
+        .expect("b gets the channel")
+        .unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 249) as u8).collect();
+    dc.send_binary(&big).await.unwrap();
+    assert_eq!(next_message(&remote).await, DataChannelMessage::Binary(big));
+    remote.send_text("back over tcp").await.unwrap();
+    assert_eq!(
+        next_message(&dc).await,
+        DataChannelMessage::Text("back over tcp".into())
+    );
+    // W3C relayProtocol: the allocation is reached over TCP.
+    let stats = serde_json::to_value(a.get_stats().await.unwrap())
+        .unwrap()
+        .to_string();
+    assert!(stats.contains("\"relayProtocol\":\"tcp\""), "{stats}");
+    a.close().await;
+    b.close().await;
 }

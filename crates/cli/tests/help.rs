@@ -89,7 +89,6 @@ fn what_is_not_built_exits_with_a_usage_error() {
         &["peer", "--dtmf", "12x"],
         &["peer", "--signal", "ws://127.0.0.1:8080/ws"],
         &["peer", "--ice-server", "turns:127.0.0.1:5349"],
-        &["peer", "--ice-server", "turn:127.0.0.1:3478?transport=tcp"],
         &["send", "f", "--signal", "ws://127.0.0.1:8080/ws"],
     ] {
         let out = ferrtc(args);

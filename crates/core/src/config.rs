@@ -111,8 +111,12 @@ impl std::fmt::Debug for Config {
 /// `turn:` URL, resolved).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {
-    /// The server's UDP address.
+    /// The server's address.
     pub server: SocketAddr,
+    /// How the server is reached: UDP (`turn:`), TCP
+    /// (`turn:...?transport=tcp`: [`ferrtc_ice::Protocol::TurnTcp`]
+    /// transmits).
+    pub transport: ferrtc_ice::TurnTransport,
     /// `RTCIceServer.username`.
     pub username: String,
     /// `RTCIceServer.credential`.
@@ -124,6 +128,7 @@ impl std::fmt::Debug for TurnServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TurnServer")
             .field("server", &self.server)
+            .field("transport", &self.transport)
             .field("username", &self.username)
             .finish_non_exhaustive()
     }

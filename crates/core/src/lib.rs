@@ -54,7 +54,7 @@ pub use ferrtc_datachannel::{
     ChannelId, ChannelInfo, ChannelStats, DataChannelInit, DataChannelMessage, DataChannelState,
 };
 pub use ferrtc_dtls::Certificate;
-pub use ferrtc_ice::{Protocol, check_recipient};
+pub use ferrtc_ice::{Protocol, TurnTransport, check_recipient};
 pub use ferrtc_jsep::{
     Codec as RtpCodec, SdpType, SendEncoding, SessionDescription, TransceiverId,
 };

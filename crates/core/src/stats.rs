@@ -223,6 +223,10 @@ pub struct CandidateStats {
     /// `tcpType` of a TCP candidate (RFC 6544): `active`, `passive` or `so`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_type: Option<&'static str>,
+    /// `relayProtocol` of a local relayed candidate: how its TURN server is
+    /// reached (`udp`, `tcp` or `tls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_protocol: Option<&'static str>,
     /// Priority.
     pub priority: u32,
     /// Foundation.
@@ -622,8 +626,23 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
             ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::SimultaneousOpen) => Some("so"),
             ferrtc_ice::Transport::Udp => None,
         },
+        relay_protocol: None,
         priority: c.priority(),
         foundation: c.foundation().as_str().to_owned(),
+    };
+    let local = |id: String, c: &ferrtc_ice::Candidate, ice: &ferrtc_ice::Agent| {
+        let relay_protocol =
+            c.socket_addr()
+                .and_then(|a| ice.relay_transport(a))
+                .map(|t| match t {
+                    ferrtc_ice::TurnTransport::Udp => "udp",
+                    ferrtc_ice::TurnTransport::Tcp => "tcp",
+                    ferrtc_ice::TurnTransport::Tls => "tls",
+                });
+        CandidateStats {
+            relay_protocol,
+            ..candidate(id, c)
+        }
     };
     let candidate_id = |side: &str, c: &ferrtc_ice::Candidate| {
         format!("I{side}-{}-{}-{}", c.address(), c.port(), c.kind().as_str())
@@ -631,11 +650,11 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
     let mut pair_id = None;
     if let Some(ice) = src.ice {
         for c in ice.local_candidates() {
-            report.insert(Stats::LocalCandidate(candidate(candidate_id("L", c), c)));
+            report.insert(Stats::LocalCandidate(local(candidate_id("L", c), c, ice)));
         }
         if let Some(p) = ice.selected_pair() {
             let (l, r) = (candidate_id("L", &p.local), candidate_id("R", &p.remote));
-            report.insert(Stats::LocalCandidate(candidate(l.clone(), &p.local)));
+            report.insert(Stats::LocalCandidate(local(l.clone(), &p.local, ice)));
             report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));
             let id = format!("CP{l}_{r}");
             let rtt = ice.selected_pair_round_trip().unwrap_or_default();

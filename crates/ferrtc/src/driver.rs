@@ -22,7 +22,7 @@ use crate::data_channel::{
 };
 use crate::events::Hub;
 use crate::mdns::{Mdns, Publisher, Resolver};
-use crate::net::{Sockets, TcpEvent, TcpSockets};
+use crate::net::{Sockets, TcpEvent, TcpKind, TcpSockets};
 use crate::peer_connection::{PeerConnectionEvent, States};
 
 /// Bytes buffered on a channel at which `send` waits (back-pressure).
@@ -630,14 +630,36 @@ impl Driver {
         });
     }
 
-    /// A message or connection change from the ICE-TCP side.
+    /// A message or connection change from the TCP side.
     fn receive_tcp(&mut self, event: TcpEvent) {
         let Some(tcp) = self.tcp.as_mut() else {
             return;
         };
-        if let Some((local, remote, mut data)) = tcp.handle(event) {
-            self.core
-                .handle_receive_tcp(Instant::now(), remote, local, &mut data);
+        let now = Instant::now();
+        match tcp.handle(event) {
+            Some(TcpEvent::Message {
+                kind: TcpKind::Ice,
+                local,
+                remote,
+                mut data,
+            }) => self.core.handle_receive_tcp(now, remote, local, &mut data),
+            Some(TcpEvent::Message {
+                kind: TcpKind::Turn,
+                local,
+                remote,
+                mut data,
+            }) => self
+                .core
+                .handle_receive_turn_tcp(now, remote, local, &mut data),
+            Some(TcpEvent::Closed {
+                kind: TcpKind::Ice,
+                local,
+                remote,
+            }) => self.core.handle_tcp_closed(now, local, remote),
+            // A TURN connection that closed is opened again by the next
+            // message to the server (a refresh at the latest); the
+            // allocation's own timers judge whether it survived.
+            _ => {}
         }
     }
 
@@ -689,6 +711,9 @@ impl Driver {
                         (Protocol::Udp, _) => self.sockets.send(t.source, t.destination, buf),
                         (Protocol::Tcp, Some(tcp)) => tcp.send(t.source, t.destination, buf),
                         (Protocol::Tcp, None) => {}
+                        (Protocol::TurnTcp, tcp) => tcp
+                            .get_or_insert_with(|| Box::new(TcpSockets::new()))
+                            .send_turn(t.source, t.destination, buf),
                     }
                 }
             });

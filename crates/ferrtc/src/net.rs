@@ -8,7 +8,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::task::Poll;
 
-pub(crate) use tcp::{TcpEvent, TcpSockets};
+pub(crate) use tcp::{Kind as TcpKind, TcpEvent, TcpSockets};
 pub(crate) use udp::UdpSocket;
 
 use crate::mux::MuxPort;

@@ -36,6 +36,7 @@ pub(crate) struct StunServers {
 pub(crate) struct TurnName {
     host: String,
     port: u16,
+    transport: ferrtc_core::TurnTransport,
     username: String,
     credential: String,
 }
@@ -43,8 +44,8 @@ pub(crate) struct TurnName {
 impl StunServers {
     /// Parses the configuration's ICE server URLs (errors for those that
     /// do not parse, and for TURN URLs without a username and credential:
-    /// W3C webrtc-pc §4.4.1.6 `InvalidAccessError`). TURN over TCP or TLS
-    /// is checked and logged, not used (the client speaks UDP).
+    /// W3C webrtc-pc §4.4.1.6 `InvalidAccessError`). TURN over TLS
+    /// (`turns:`) is checked and logged, not used yet.
     pub(crate) fn of(configuration: &Configuration) -> Result<Self, Error> {
         let mut servers = StunServers::default();
         for server in &configuration.ice_servers {
@@ -72,13 +73,19 @@ impl StunServers {
                     url: url.to_owned(),
                 });
             };
-            if tcp || tls {
-                tracing::warn!("TURN server {url}: TCP and TLS are not supported yet, not used");
+            if tls {
+                tracing::warn!("TURN server {url}: TLS is not supported yet, not used");
                 return Ok(());
             }
+            let transport = if tcp {
+                ferrtc_core::TurnTransport::Tcp
+            } else {
+                ferrtc_core::TurnTransport::Udp
+            };
             match parsed.literal() {
                 Some(addr) => self.turn_ready.push(TurnServer {
                     server: addr,
+                    transport,
                     username: username.clone(),
                     credential: credential.clone(),
                 }),
@@ -87,6 +94,7 @@ impl StunServers {
                     self.turn_names.push(TurnName {
                         host: host.to_owned(),
                         port,
+                        transport,
                         username: username.clone(),
                         credential: credential.clone(),
                     });
@@ -192,6 +200,7 @@ pub(crate) fn spawn_lookups(
                 turn_found = true;
                 turn.push(TurnServer {
                     server: *addr,
+                    transport: t.transport,
                     username: t.username.clone(),
                     credential: t.credential.clone(),
                 });
@@ -254,6 +263,7 @@ mod tests {
             literal.turn_ready,
             vec![TurnServer {
                 server: "10.0.0.1:3478".parse().unwrap(),
+                transport: ferrtc_core::TurnTransport::Udp,
                 username: "u".into(),
                 credential: "p".into(),
             }]
@@ -282,11 +292,14 @@ mod tests {
     }
 
     #[test]
-    fn turn_over_tcp_or_tls_is_accepted_but_not_used() {
-        for url in ["turn:10.0.0.1?transport=tcp", "turns:10.0.0.1"] {
-            let s = StunServers::of(&turn(url, Some("u"), Some("p"))).unwrap();
-            assert!(s.turn_ready.is_empty() && s.turn_names.is_empty(), "{url}");
-        }
+    fn turn_over_tcp_is_used_and_tls_accepted_but_not_used() {
+        let tcp = StunServers::of(&turn("turn:10.0.0.1?transport=tcp", Some("u"), Some("p")));
+        assert_eq!(
+            tcp.unwrap().turn_ready[0].transport,
+            ferrtc_core::TurnTransport::Tcp
+        );
+        let tls = StunServers::of(&turn("turns:10.0.0.1", Some("u"), Some("p"))).unwrap();
+        assert!(tls.turn_ready.is_empty() && tls.turn_names.is_empty());
     }
 
     #[tokio::test(flavor = "current_thread")]

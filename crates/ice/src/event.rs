@@ -60,6 +60,8 @@ pub enum FailureReason {
     /// No consent response for the consent timeout: consent expired
     /// (RFC 7675 §5.1); the agent stopped sending.
     ConsentExpired,
+    /// The TCP connection of the selected pair closed (ICE-TCP, RFC 6544).
+    ConnectionClosed,
 }
 
 impl std::fmt::Display for FailureReason {
@@ -74,6 +76,9 @@ impl std::fmt::Display for FailureReason {
             FailureReason::NoCandidatePairs => f.write_str("no candidate pair could be formed"),
             FailureReason::NoNomination => {
                 f.write_str("the controlling peer stopped checking without nominating a pair")
+            }
+            FailureReason::ConnectionClosed => {
+                f.write_str("the TCP connection of the selected pair closed")
             }
             FailureReason::ConsentMissing => {
                 f.write_str("consent checks on the selected pair are unanswered")

@@ -55,6 +55,8 @@ pub use candidate::{
 };
 pub use config::{AgentConfig, Credentials};
 pub use event::{ConnectionState, Event, FailureReason, GatheringState, RoundTrip, SelectedPair};
+/// How the agent reaches a TURN server (RFC 8656 §3.1): UDP, TCP or TLS.
+pub use ferrtc_turn::Transport as TurnTransport;
 pub use stun_io::check_recipient;
 
 use std::net::SocketAddr;

@@ -124,6 +124,7 @@ impl Lab {
     ) {
         let to = 1 - from;
         let (seen_source, arrival) = match protocol {
+            Protocol::TurnTcp => unreachable!("no TURN server in this lab"),
             Protocol::Udp => {
                 if self.udp_blocked {
                     return;
@@ -161,6 +162,7 @@ impl Lab {
         };
         let side = &mut self.sides[to];
         let received = match protocol {
+            Protocol::TurnTcp => unreachable!("no TURN server in this lab"),
             Protocol::Udp => side
                 .agent
                 .handle_receive(self.now, seen_source, arrival, data),
@@ -190,7 +192,9 @@ fn setup(lab: &mut Lab) {
     for (i, ip) in ["10.0.0.1", "10.0.0.2"].iter().enumerate() {
         let agent = &mut lab.sides[i].agent;
         agent.add_local_host(sa(&format!("{ip}:5000"))).unwrap();
-        let [passive, active] = agent.add_local_tcp(sa(&format!("{ip}:7000"))).unwrap();
+        // The same port number as the UDP host: addresses are told apart
+        // by protocol, as a server that uses one port for both does.
+        let [passive, active] = agent.add_local_tcp(sa(&format!("{ip}:5000"))).unwrap();
         assert_eq!(passive.transport(), Transport::Tcp(TcpType::Passive));
         assert_eq!(active.transport(), Transport::Tcp(TcpType::Active));
         assert_eq!(active.port(), 9, "active candidates carry the discard port");
@@ -242,6 +246,22 @@ fn with_udp_blocked_the_agents_connect_over_tcp_and_carry_data_both_ways() {
         lab.sides[0].agent.connection_state(),
         ConnectionState::Connected
     );
+    assert!(lab.udp_datagrams == 0);
+
+    // The connection closes: the selected pair is given up at once, not
+    // after the consent timeout.
+    let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
+    let now = lab.now;
+    lab.sides[0]
+        .agent
+        .handle_tcp_closed(now, pair.source, pair.destination);
+    assert!(lab.sides[0].agent.selected_pair().is_none());
+    assert_eq!(
+        lab.sides[0].agent.connection_state(),
+        ConnectionState::Failed
+    );
+    let mut buf = b"after the close".to_vec();
+    assert!(lab.sides[0].agent.send(&mut buf).is_err());
 }
 
 #[test]
@@ -277,7 +297,7 @@ fn signalled_tcp_candidates_read_as_browsers_write_them() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains(" tcp ") && l.contains("10.0.0.1 7000 typ host tcptype passive")),
+            .any(|l| l.contains(" tcp ") && l.contains("10.0.0.1 5000 typ host tcptype passive")),
         "{lines:?}"
     );
     assert!(

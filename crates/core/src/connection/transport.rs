@@ -137,7 +137,9 @@ impl PeerConnection {
                 .iter()
                 .filter(|t| !self.config.turn_servers.contains(t))
             {
-                if let Err(e) = ice.add_turn_server(t.server, &t.username, &t.credential) {
+                if let Err(e) =
+                    ice.add_turn_server(t.server, t.transport, &t.username, &t.credential)
+                {
                     tracing::warn!("TURN server {} not used: {e}", t.server);
                 }
             }
@@ -188,7 +190,7 @@ impl PeerConnection {
         for t in &self.config.turn_servers {
             // A server the agent cannot use is left out (the description
             // is applied already): gathering goes on with the others.
-            if let Err(e) = ice.add_turn_server(t.server, &t.username, &t.credential) {
+            if let Err(e) = ice.add_turn_server(t.server, t.transport, &t.username, &t.credential) {
                 tracing::warn!("TURN server {} not used: {e}", t.server);
             }
         }
@@ -415,6 +417,36 @@ impl PeerConnection {
         self.receive(now, ferrtc_ice::Protocol::Tcp, source, destination, message);
     }
 
+    /// One TURN message (cut from the stream with
+    /// `ferrtc_turn::StreamDecoder`) arrived from the TURN server `source`
+    /// on the TCP connection opened for a [`ferrtc_ice::Protocol::TurnTcp`]
+    /// transmit from `destination`.
+    pub fn handle_receive_turn_tcp(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        message: &mut [u8],
+    ) {
+        self.receive(
+            now,
+            ferrtc_ice::Protocol::TurnTcp,
+            source,
+            destination,
+            message,
+        );
+    }
+
+    /// The ICE-TCP connection between the local candidate address `local`
+    /// and `remote` closed or could not be opened (see
+    /// [`ferrtc_ice::Agent::handle_tcp_closed`]).
+    pub fn handle_tcp_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        if let Some(ice) = self.ice.as_mut() {
+            ice.handle_tcp_closed(now, local, remote);
+        }
+        self.process(now);
+    }
+
     fn receive(
         &mut self,
         now: Instant,
@@ -433,6 +465,9 @@ impl PeerConnection {
         let received = match protocol {
             ferrtc_ice::Protocol::Udp => ice.handle_receive(now, source, destination, datagram),
             ferrtc_ice::Protocol::Tcp => ice.handle_receive_tcp(now, source, destination, datagram),
+            ferrtc_ice::Protocol::TurnTcp => {
+                ice.handle_receive_turn_tcp(now, source, destination, datagram)
+            }
         };
         match received {
             Receive::Data(_) => self.demux(now, datagram),

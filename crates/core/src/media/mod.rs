@@ -159,13 +159,16 @@ pub(crate) struct MediaSession {
     cname: String,
     transport_seq: u16,
     /// Transport-wide congestion control, when negotiated.
-    cc: Option<TransportCc>,
+    /// Boxed: a data-only connection has none, and every connection
+    /// would otherwise carry its size.
+    cc: Option<Box<TransportCc>>,
     /// W3C `maxBitrate` of the senders that set one, by transceiver.
     max_bitrates: BTreeMap<TransceiverId, u32>,
     /// The pacer (`MediaConfig::pacing` with transport-cc): protected RTP
     /// with its transport-wide sequence number, released by
     /// `poll_transmit`.
-    pacer: Option<Pacer<PacedRtp>>,
+    /// Boxed, as `cc`.
+    pacer: Option<Box<Pacer<PacedRtp>>>,
     next_report: Option<Instant>,
     /// Transceivers whose `track` event fired.
     announced: BTreeSet<TransceiverId>,
@@ -585,14 +588,14 @@ impl MediaSession {
             (None, _) => self.cc = None,
             (Some(id), Some(cc)) if cc.ext() != id => cc.set_ext(id),
             (Some(_), Some(_)) => {}
-            (Some(id), None) => self.cc = Some(TransportCc::new(id)),
+            (Some(id), None) => self.cc = Some(Box::new(TransportCc::new(id))),
         }
         match (&self.cc, self.config.pacing) {
             (Some(cc), true) if self.pacer.is_none() => {
-                self.pacer = Some(Pacer::new(
+                self.pacer = Some(Box::new(Pacer::new(
                     PacerConfig::default(),
                     cc.available_outgoing_bitrate(),
-                ));
+                )));
             }
             (Some(_), true) => {}
             // What waits is sent unpaced.
@@ -789,7 +792,7 @@ impl MediaSession {
         }
         // Checked before the sender numbers anything, so a refused frame
         // leaves no gap: the queue may pass its bound by one frame.
-        let queued = self.outbound.len() + self.pacer.as_ref().map_or(0, Pacer::queued_packets);
+        let queued = self.outbound.len() + self.pacer.as_deref().map_or(0, Pacer::queued_packets);
         if queued >= self.config.max_queued_datagrams {
             return Err(MediaError::QueueFull {
                 limit: self.config.max_queued_datagrams,
@@ -1094,7 +1097,7 @@ impl MediaSession {
 
     /// Datagrams waiting, paced or not.
     fn queued(&self) -> usize {
-        self.outbound.len() + self.pacer.as_ref().map_or(0, Pacer::queued_packets)
+        self.outbound.len() + self.pacer.as_deref().map_or(0, Pacer::queued_packets)
     }
 
     /// The next protected datagram to send at `now`: RTCP (and RTP when
@@ -1136,8 +1139,8 @@ impl MediaSession {
             .filter_map(|r| r.poll_timeout(rtt))
             .chain(self.next_report.filter(|_| self.has_streams()))
             .chain(self.dtmf.values().filter_map(|d| d.engine.poll_timeout()))
-            .chain(self.cc.as_ref().and_then(TransportCc::poll_timeout))
-            .chain(self.pacer.as_ref().and_then(Pacer::poll_timeout))
+            .chain(self.cc.as_deref().and_then(TransportCc::poll_timeout))
+            .chain(self.pacer.as_deref().and_then(Pacer::poll_timeout))
             .min()
     }
 

@@ -1,15 +1,22 @@
-//! ICE-TCP (RFC 6544) sockets of one connection: a listener per local
-//! address (the passive candidates), connections opened for the active
-//! candidates, and RFC 4571 framing (a 16-bit length before each STUN,
-//! DTLS or RTP message).
+//! The TCP side of one connection: ICE-TCP (RFC 6544) listeners (the
+//! passive candidates) and connections opened for active candidates, with
+//! RFC 4571 framing (a 16-bit length before each STUN, DTLS or RTP
+//! message); and TURN over TCP (RFC 8656 §3.1) to the servers of
+//! `turn:...?transport=tcp`, where messages delimit themselves (cut with
+//! `ferrtc_turn::StreamDecoder`).
 //!
-//! Each connection runs two small tasks: a reader that cuts the stream into
+//! Each connection runs one task: a reader that cuts the stream into
 //! messages and hands them to the connection's task, and a writer fed by a
 //! bounded queue (a full queue drops the message, as a full UDP socket
 //! buffer would: ICE retransmits, SCTP and NACK repair). Nothing here blocks
-//! the connection's task. The tasks end when the connection's task drops
-//! [`TcpSockets`] (the readers see their channel closed, the writers their
-//! queue).
+//! the connection's task. A connection ends when the peer closes it, on an
+//! error, or when the connection's task drops [`TcpSockets`]: its queue
+//! closes, what was queued (a DTLS close_notify, say) is written first.
+//!
+//! Hostile peers: connections accepted on a listener count against their
+//! own budget, and one that does not send a STUN message first, within
+//! [`FIRST_MESSAGE_TIMEOUT`], is closed; the messages waiting for the
+//! connection's task are bounded.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,30 +24,48 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 /// Messages queued for one connection's writer.
 const WRITE_QUEUE: usize = 256;
 
-/// Messages from every connection waiting for the connection's task.
-const READ_QUEUE: usize = 1024;
+/// Messages from every connection waiting for the connection's task (at
+/// most 64 KiB each).
+const READ_QUEUE: usize = 256;
 
-/// Most TCP connections at once (accepted and opened): past it, new ones
-/// are closed at once. A handful is normal (one per candidate pair).
-const MAX_CONNECTIONS: usize = 32;
+/// Most connections accepted on the listeners at once; more are closed.
+const MAX_ACCEPTED: usize = 16;
 
-/// How long an active candidate's connect may take (RFC 6544 leaves it to
-/// the agent; a check that is not answered fails on its own timers).
+/// Most connections this side opens at once (active candidates, TURN).
+const MAX_OPENED: usize = 16;
+
+/// How long an accepted connection may take to send its first message,
+/// which must be a STUN message (a connectivity check).
+pub(crate) const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connect may take (a check that is not answered fails on
+/// ICE's own timers).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a connection carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    /// ICE-TCP: RFC 4571 framing.
+    Ice,
+    /// TURN over TCP to a TURN server: self-delimiting messages.
+    Turn,
+}
 
 /// What the connection's task hears from the TCP side.
 #[derive(Debug)]
 pub(crate) enum TcpEvent {
-    /// A message (framing removed) on the connection between `local` (the
-    /// candidate address: listener, or the active candidate's `IP:9`) and
-    /// `remote`.
+    /// A message on the connection between `local` (the candidate
+    /// address: a listener, an active candidate's `IP:9`, or the host a
+    /// TURN connection was opened for) and `remote`.
     Message {
+        kind: Kind,
         local: SocketAddr,
         remote: SocketAddr,
         data: Vec<u8>,
@@ -51,29 +76,46 @@ pub(crate) enum TcpEvent {
         remote: SocketAddr,
         writer: mpsc::Sender<Vec<u8>>,
     },
-    /// The connection ended (closed by the peer, failed, or refused).
+    /// The connection ended (closed by the peer, failed, or never opened).
     Closed {
+        kind: Kind,
         local: SocketAddr,
         remote: SocketAddr,
     },
+}
+
+/// One open (or opening) connection.
+struct Conn {
+    writer: mpsc::Sender<Vec<u8>>,
+    accepted: bool,
 }
 
 /// The listeners and connections of one peer connection.
 pub(crate) struct TcpSockets {
     /// The listening addresses (passive candidates).
     listeners: Vec<SocketAddr>,
-    /// Writers by (local candidate address, remote address).
-    writers: HashMap<(SocketAddr, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    /// Connections by (kind, local address, remote address).
+    conns: HashMap<(Kind, SocketAddr, SocketAddr), Conn>,
     events_tx: mpsc::Sender<TcpEvent>,
     events: mpsc::Receiver<TcpEvent>,
 }
 
 impl TcpSockets {
+    /// No listener: for TURN over TCP and active candidates only.
+    pub(crate) fn new() -> TcpSockets {
+        let (events_tx, events) = mpsc::channel(READ_QUEUE);
+        TcpSockets {
+            listeners: Vec::new(),
+            conns: HashMap::new(),
+            events_tx,
+            events,
+        }
+    }
+
     /// Listens on an ephemeral TCP port of each address; addresses that fail
     /// are skipped (and logged). Must run inside the runtime.
     pub(crate) fn listen(addrs: &[std::net::IpAddr]) -> TcpSockets {
-        let (events_tx, events) = mpsc::channel(READ_QUEUE);
-        let mut listeners = Vec::new();
+        let mut sockets = TcpSockets::new();
         for ip in addrs {
             let bound = std::net::TcpListener::bind(SocketAddr::new(*ip, 0)).and_then(|l| {
                 l.set_nonblocking(true)?;
@@ -82,18 +124,13 @@ impl TcpSockets {
             });
             match bound {
                 Ok((addr, listener)) => {
-                    listeners.push(addr);
-                    tokio::spawn(accept_loop(addr, listener, events_tx.clone()));
+                    sockets.listeners.push(addr);
+                    tokio::spawn(accept_loop(addr, listener, sockets.events_tx.clone()));
                 }
-                Err(e) => tracing::debug!("no TCP listener on {ip}: {e}"),
+                Err(e) => tracing::warn!("no ICE-TCP listener on {ip}: {e}"),
             }
         }
-        TcpSockets {
-            listeners,
-            writers: HashMap::new(),
-            events_tx,
-            events,
-        }
+        sockets
     }
 
     /// The listening addresses: the passive candidates.
@@ -110,39 +147,45 @@ impl TcpSockets {
         }
     }
 
-    /// Applies an event that concerns the table of connections; returns a
-    /// message for the core, if it is one.
-    pub(crate) fn handle(&mut self, event: TcpEvent) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
+    /// Keeps the table of connections up to date with `event`; gives the
+    /// event back when the core has to hear of it (a message, a close).
+    pub(crate) fn handle(&mut self, event: TcpEvent) -> Option<TcpEvent> {
         match event {
-            TcpEvent::Message {
-                local,
-                remote,
-                data,
-            } => Some((local, remote, data)),
             TcpEvent::Accepted {
                 local,
                 remote,
                 writer,
             } => {
-                if self.writers.len() >= MAX_CONNECTIONS {
-                    tracing::debug!("TCP connection from {remote} refused: {MAX_CONNECTIONS} open");
+                let accepted = self.conns.values().filter(|c| c.accepted).count();
+                if accepted >= MAX_ACCEPTED {
+                    // Dropping the writer closes the connection.
+                    tracing::debug!("TCP connection from {remote} refused: {accepted} open");
                 } else {
-                    self.writers.insert((local, remote), writer);
+                    let conn = Conn {
+                        writer,
+                        accepted: true,
+                    };
+                    self.conns.insert((Kind::Ice, local, remote), conn);
                 }
                 None
             }
-            TcpEvent::Closed { local, remote } => {
-                self.writers.remove(&(local, remote));
-                None
+            TcpEvent::Closed {
+                kind,
+                local,
+                remote,
+            } => {
+                self.conns.remove(&(kind, local, remote));
+                Some(event)
             }
+            TcpEvent::Message { .. } => Some(event),
         }
     }
 
-    /// Sends one message from the candidate address `local` to `remote`:
-    /// on the connection between them, opened now when `local` is an active
-    /// candidate (`IP:9`, RFC 6544 §4.5) and there is none. Dropped when
-    /// there is no connection to a passive candidate's peer, or its queue is
-    /// full.
+    /// Sends one ICE-TCP message from the candidate address `local` to
+    /// `remote`: on the connection between them, opened now when `local`
+    /// is an active candidate (`IP:9`, RFC 6544 §4.5), the message is a
+    /// STUN message (a check: data alone never opens one) and there is
+    /// none. Dropped otherwise, or when the connection's queue is full.
     pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
         let Ok(len) = u16::try_from(data.len()) else {
             tracing::debug!(
@@ -154,20 +197,49 @@ impl TcpSockets {
         let mut framed = Vec::with_capacity(data.len() + 2);
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(data);
-        if let Some(writer) = self.writers.get(&(local, remote)) {
-            if writer.try_send(framed).is_err() {
+        let opens = local.port() == 9 && looks_like_stun(data);
+        self.write(Kind::Ice, local, remote, framed, opens);
+    }
+
+    /// Sends one TURN message from host `local` to the TURN server
+    /// `remote`, on the connection to it (opened now if there is none).
+    pub(crate) fn send_turn(&mut self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+        self.write(Kind::Turn, local, remote, data.to_vec(), true);
+    }
+
+    fn write(
+        &mut self,
+        kind: Kind,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: Vec<u8>,
+        may_open: bool,
+    ) {
+        if let Some(conn) = self.conns.get(&(kind, local, remote)) {
+            if conn.writer.try_send(bytes).is_err() {
                 tracing::trace!("TCP message to {remote} dropped: queue full or closed");
             }
             return;
         }
-        if local.port() != 9 || self.writers.len() >= MAX_CONNECTIONS {
+        let opened = self.conns.values().filter(|c| !c.accepted).count();
+        if !may_open || opened >= MAX_OPENED {
             return;
         }
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
-        let _ = writer.try_send(framed);
-        self.writers.insert((local, remote), writer);
-        tokio::spawn(connect(local, remote, queue, self.events_tx.clone()));
+        let _ = writer.try_send(bytes);
+        let conn = Conn {
+            writer,
+            accepted: false,
+        };
+        self.conns.insert((kind, local, remote), conn);
+        tokio::spawn(connect(kind, local, remote, queue, self.events_tx.clone()));
     }
+}
+
+/// A STUN message's fixed header (RFC 8489 §5): two zero bits, the magic
+/// cookie.
+fn looks_like_stun(data: &[u8]) -> bool {
+    data.len() >= 20 && data[0] & 0xc0 == 0 && data[4..8] == [0x21, 0x12, 0xa4, 0x42]
 }
 
 /// Accepts connections until the connection's task is gone.
@@ -180,19 +252,7 @@ async fn accept_loop(local: SocketAddr, listener: TcpListener, events: mpsc::Sen
         match accepted {
             Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
-                let (writer, queue) = mpsc::channel(WRITE_QUEUE);
-                if events
-                    .send(TcpEvent::Accepted {
-                        local,
-                        remote,
-                        writer,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                tokio::spawn(run(local, remote, stream, queue, events.clone()));
+                tokio::spawn(serve_accepted(local, remote, stream, events.clone()));
             }
             Err(e) => {
                 tracing::debug!("TCP accept on {local}: {e}");
@@ -202,8 +262,44 @@ async fn accept_loop(local: SocketAddr, listener: TcpListener, events: mpsc::Sen
     }
 }
 
-/// Opens the active candidate's connection from its IP, then runs it.
+/// An accepted connection: its first message must be a STUN message and
+/// come in time; only then does the connection's task hear of it.
+async fn serve_accepted(
+    local: SocketAddr,
+    remote: SocketAddr,
+    stream: TcpStream,
+    events: mpsc::Sender<TcpEvent>,
+) {
+    let (mut reader, writer) = stream.into_split();
+    let first = tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, read_framed(&mut reader)).await;
+    let first = match first {
+        Ok(Ok(m)) if looks_like_stun(&m) => m,
+        _ => {
+            tracing::debug!("TCP connection from {remote}: no connectivity check first, closed");
+            return;
+        }
+    };
+    let (tx, queue) = mpsc::channel(WRITE_QUEUE);
+    let accepted = TcpEvent::Accepted {
+        local,
+        remote,
+        writer: tx,
+    };
+    let message = TcpEvent::Message {
+        kind: Kind::Ice,
+        local,
+        remote,
+        data: first,
+    };
+    if events.send(accepted).await.is_err() || events.send(message).await.is_err() {
+        return;
+    }
+    run(Kind::Ice, local, remote, reader, writer, queue, events).await;
+}
+
+/// Opens a connection from `local`'s IP to `remote`, then runs it.
 async fn connect(
+    kind: Kind,
     local: SocketAddr,
     remote: SocketAddr,
     queue: mpsc::Receiver<Vec<u8>>,
@@ -221,58 +317,107 @@ async fn connect(
     match tokio::time::timeout(CONNECT_TIMEOUT, opened).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
-            run(local, remote, stream, queue, events).await;
+            let (reader, writer) = stream.into_split();
+            run(kind, local, remote, reader, writer, queue, events).await;
         }
         Ok(Err(e)) => {
             tracing::debug!("TCP connect {local} -> {remote}: {e}");
-            let _ = events.send(TcpEvent::Closed { local, remote }).await;
+            let _ = events
+                .send(TcpEvent::Closed {
+                    kind,
+                    local,
+                    remote,
+                })
+                .await;
         }
         Err(_) => {
             tracing::debug!("TCP connect {local} -> {remote}: no answer in {CONNECT_TIMEOUT:?}");
-            let _ = events.send(TcpEvent::Closed { local, remote }).await;
+            let _ = events
+                .send(TcpEvent::Closed {
+                    kind,
+                    local,
+                    remote,
+                })
+                .await;
         }
     }
 }
 
-/// Runs one connection: the writer drains `queue`, the reader cuts the
-/// stream into messages; either ending ends both.
+/// One RFC 4571 frame.
+async fn read_framed(reader: &mut OwnedReadHalf) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    reader.read_exact(&mut len).await?;
+    let mut data = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    reader.read_exact(&mut data).await?;
+    Ok(data)
+}
+
+/// Runs one connection: the writer drains `queue` (to its end once the
+/// connection's task is gone), the reader cuts the stream into messages;
+/// either ending ends both.
 async fn run(
+    kind: Kind,
     local: SocketAddr,
     remote: SocketAddr,
-    stream: TcpStream,
+    mut reader: OwnedReadHalf,
+    mut writer: OwnedWriteHalf,
     mut queue: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<TcpEvent>,
 ) {
-    let (mut reader, mut writer) = stream.into_split();
     let write = async {
-        while let Some(framed) = queue.recv().await {
-            writer.write_all(&framed).await?;
+        while let Some(bytes) = queue.recv().await {
+            writer.write_all(&bytes).await?;
         }
-        io::Result::Ok(())
+        writer.shutdown().await
     };
     let read = async {
+        let mut decoder = ferrtc_turn::StreamDecoder::new();
+        let mut chunk = vec![0u8; 16 * 1024];
         loop {
-            let mut len = [0u8; 2];
-            reader.read_exact(&mut len).await?;
-            let mut data = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            reader.read_exact(&mut data).await?;
-            let message = TcpEvent::Message {
-                local,
-                remote,
-                data,
-            };
-            if events.send(message).await.is_err() {
-                return io::Result::Ok(());
+            let mut messages = Vec::new();
+            match kind {
+                Kind::Ice => messages.push(read_framed(&mut reader).await?),
+                Kind::Turn => {
+                    let n = reader.read(&mut chunk).await?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    decoder
+                        .push(&chunk[..n])
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    while let Some(frame) = decoder
+                        .next_frame()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+                    {
+                        messages.push(frame.to_vec());
+                    }
+                }
+            }
+            for data in messages {
+                let message = TcpEvent::Message {
+                    kind,
+                    local,
+                    remote,
+                    data,
+                };
+                if events.send(message).await.is_err() {
+                    return io::Result::Ok(());
+                }
             }
         }
     };
     let ended = tokio::select! {
         r = write => r,
         r = read => r,
-        () = events.closed() => Ok(()),
     };
     if let Err(e) = ended {
         tracing::debug!("TCP {local} <-> {remote} ended: {e}");
     }
-    let _ = events.send(TcpEvent::Closed { local, remote }).await;
+    let _ = events
+        .send(TcpEvent::Closed {
+            kind,
+            local,
+            remote,
+        })
+        .await;
 }

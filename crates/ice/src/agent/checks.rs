@@ -239,6 +239,9 @@ impl Agent {
                 self.remotes.push(Remote {
                     candidate: c,
                     addr: source,
+                    // A TCP peer-reflexive remote exists only on the
+                    // connection it came on (RFC 6544 §7.2.2).
+                    via: (protocol == Protocol::Tcp).then_some(destination),
                 });
                 self.remotes.len() - 1
             }
@@ -422,11 +425,11 @@ impl Agent {
             }
         }
         // Any successful check on the selected pair is consent (RFC 7675 §5.1).
-        if self
-            .selected
-            .as_ref()
-            .is_some_and(|s| s.pair.source == t.source && s.pair.destination == t.destination)
-        {
+        if self.selected.as_ref().is_some_and(|s| {
+            s.pair.source == t.source
+                && s.pair.destination == t.destination
+                && s.protocol == t.protocol
+        }) {
             self.refresh_consent(now);
         }
         let nominate = (use_candidate && self.controlling)

@@ -45,13 +45,20 @@ pub struct Transmit {
     pub protocol: Protocol,
 }
 
-/// The IP protocol a datagram or message travels over.
+/// How a datagram or message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// UDP datagrams.
     Udp,
     /// Messages framed on a TCP connection (RFC 6544 §3, RFC 4571).
     Tcp,
+    /// TURN messages on the TCP connection from the IP of `source` to the
+    /// TURN server `destination` (RFC 8656 §3.1): STUN messages and
+    /// ChannelData delimit themselves (ChannelData padded to 4 bytes,
+    /// §12.5), no RFC 4571 length. What the caller reads from it goes,
+    /// cut with `ferrtc_turn::StreamDecoder`, to
+    /// [`Agent::handle_receive_turn_tcp`].
+    TurnTcp,
 }
 
 /// What became of a received datagram ([`Agent::handle_receive`]).
@@ -133,6 +140,9 @@ struct Host {
 struct Remote {
     candidate: Candidate,
     addr: SocketAddr,
+    /// For a TCP peer-reflexive remote: the local candidate address whose
+    /// connection it came on (it pairs with that one only).
+    via: Option<SocketAddr>,
 }
 
 impl Host {
@@ -507,7 +517,9 @@ impl Agent {
         self.hosts.push(Host {
             candidate: candidate.clone(),
             addr,
-            local_preference: other,
+            // RFC 6544 §4.2: direction and other preference, as in the
+            // candidate's priority (and so in the PRIORITY of its checks).
+            local_preference: pairs::tcp_local_preference(tcp, other),
             relay: None,
         });
         self.set_gathering(GatheringState::Gathering);
@@ -622,7 +634,11 @@ impl Agent {
                 limit: self.config.max_remote_candidates,
             });
         }
-        self.remotes.push(Remote { candidate, addr });
+        self.remotes.push(Remote {
+            candidate,
+            addr,
+            via: None,
+        });
         let r = self.remotes.len() - 1;
         for h in 0..self.hosts.len() {
             self.add_pair(h, r);
@@ -691,7 +707,9 @@ impl Agent {
                 self.hosts[h].candidate.transport(),
             ) {
                 (Some(c), _) => c,
-                (None, Transport::Tcp(t)) => pairs::tcp_candidate(self.hosts[h].addr, t, pref),
+                (None, Transport::Tcp(t)) => {
+                    pairs::tcp_candidate(self.hosts[h].addr, t, pref & 0x1fff)
+                }
                 (None, Transport::Udp) => self.host_candidate(self.hosts[h].addr, pref),
             };
             self.hosts[h].candidate = c.clone();
@@ -777,6 +795,55 @@ impl Agent {
         self.receive(now, Protocol::Tcp, source, destination, message)
     }
 
+    /// One TURN message (a STUN message or ChannelData, cut from the stream
+    /// with `ferrtc_turn::StreamDecoder`) arrived from the TURN server
+    /// `source` on the TCP connection the caller opened for a
+    /// [`Protocol::TurnTcp`] transmit from `destination`.
+    pub fn handle_receive_turn_tcp<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        message: &'a [u8],
+    ) -> Receive<'a> {
+        self.receive(now, Protocol::TurnTcp, source, destination, message)
+    }
+
+    /// The TCP connection between the local candidate address `local` and
+    /// `remote` closed (or could not be opened): pairs on it fail, and if
+    /// the selected pair was one of them, it is given up as consent would
+    /// give it up (RFC 7675 §5.1), so that another pair or a restart can
+    /// take over.
+    pub fn handle_tcp_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.now = now;
+        let on = |agent: &Agent, p: &Pair| {
+            agent.hosts[p.local].protocol() == Protocol::Tcp
+                && agent.hosts[p.local].addr == local
+                && agent.remotes[p.remote].addr == remote
+        };
+        let closed: Vec<usize> = (0..self.pairs.len())
+            .filter(|&i| on(self, &self.pairs[i]))
+            .collect();
+        for i in closed {
+            let p = &mut self.pairs[i];
+            p.state = PairState::Failed;
+            p.inbound_ok = false;
+            p.transaction = None;
+        }
+        if self.selected.as_ref().is_some_and(|s| {
+            s.protocol == Protocol::Tcp && s.pair.source == local && s.pair.destination == remote
+        }) {
+            self.selected = None;
+            self.transactions
+                .retain(|t| !matches!(t.kind, TxnKind::Consent));
+            self.set_state(
+                ConnectionState::Failed,
+                Some(FailureReason::ConnectionClosed),
+            );
+        }
+        self.update_states(now);
+    }
+
     fn receive<'a>(
         &mut self,
         now: Instant,
@@ -789,11 +856,16 @@ impl Agent {
         if self.state == ConnectionState::Closed {
             return Receive::Dropped(DropReason::Closed);
         }
-        if proto == Protocol::Udp
+        if proto != Protocol::Tcp
             && !self.relays.is_empty()
-            && let Some(r) = self.relay_of_datagram(source, destination, data)
+            && let Some(r) = self.relay_of_datagram(proto, source, destination, data)
         {
             return self.receive_relayed(now, r, source, data);
+        }
+        if proto == Protocol::TurnTcp {
+            // From no allocation of ours.
+            self.stats.dropped_stun += 1;
+            return Receive::Dropped(DropReason::UnknownDestination);
         }
         if !is_stun_message(data) {
             return self.receive_data(proto, source, destination, data);

@@ -27,6 +27,9 @@ impl Agent {
         if !transports_pair(&h.candidate, &self.remotes[remote].candidate) {
             return None;
         }
+        if self.remotes[remote].via.is_some_and(|via| via != h.addr) {
+            return None;
+        }
         // A relayed base whose allocation is gone carries nothing.
         if let Some(r) = h.relay
             && self.relays[r].client.is_closed()
@@ -177,12 +180,7 @@ fn transports_pair(local: &Candidate, remote: &Candidate) -> bool {
 /// passive), and a type preference below UDP host candidates (90, as
 /// Chromium), so UDP is preferred when both work.
 pub(super) fn tcp_candidate(addr: SocketAddr, tcp: TcpType, other: u16) -> Candidate {
-    let direction: u32 = match tcp {
-        TcpType::Active => 6,
-        TcpType::Passive => 4,
-        TcpType::SimultaneousOpen => 2,
-    };
-    let local_preference = (direction << 13) + u32::from(other & 0x1fff);
+    let local_preference = u32::from(tcp_local_preference(tcp, other));
     let priority = (TCP_HOST_TYPE_PREFERENCE << 24) + (local_preference << 8) + 255;
     let foundation = Foundation::compute(CandidateType::Host, addr.ip(), None, Transport::Tcp(tcp));
     Candidate::new(
@@ -193,6 +191,17 @@ pub(super) fn tcp_candidate(addr: SocketAddr, tcp: TcpType, other: u16) -> Candi
         addr,
         CandidateType::Host,
     )
+}
+
+/// RFC 6544 §4.2: `2^13 * direction-pref + other-pref` (direction 6
+/// active, 4 passive, 2 simultaneous open).
+pub(super) fn tcp_local_preference(tcp: TcpType, other: u16) -> u16 {
+    let direction: u16 = match tcp {
+        TcpType::Active => 6,
+        TcpType::Passive => 4,
+        TcpType::SimultaneousOpen => 2,
+    };
+    (direction << 13) + (other & 0x1fff)
 }
 
 /// The type preference of TCP host candidates (RFC 6544 §4.2 leaves it to

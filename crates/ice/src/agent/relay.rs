@@ -22,6 +22,8 @@ use std::time::Instant;
 use ferrtc_stun::{Method, is_stun_message};
 use ferrtc_turn::{Client, ClientConfig, Event as TurnEvent, Request, is_channel_data};
 
+use crate::TurnTransport;
+
 use super::*;
 
 /// A TURN server from the configuration (W3C `RTCIceServer` with a
@@ -29,6 +31,7 @@ use super::*;
 #[derive(Debug, Clone)]
 pub(super) struct TurnServer {
     pub server: SocketAddr,
+    pub transport: TurnTransport,
     pub username: String,
     pub password: String,
 }
@@ -50,13 +53,15 @@ pub const MAX_TURN_SERVERS: usize = 8;
 
 impl Agent {
     /// Adds a TURN server to gather a relayed candidate from (RFC 8445
-    /// §5.1.1.2, RFC 8656 §7): one allocation, made from the first local
-    /// host of the server's address family (now, or when such a host is
-    /// added), with the long-term credentials `username` and `password`
-    /// (W3C `RTCIceServer.username` and `.credential`).
+    /// §5.1.1.2, RFC 8656 §7): one allocation, made from a local host that
+    /// can reach it (now, or when such a host is added), over `transport`
+    /// (UDP, or TCP: [`Protocol::TurnTcp`]; TLS is the caller's to run as
+    /// TCP), with the long-term credentials `username` and `password` (W3C
+    /// `RTCIceServer.username` and `.credential`).
     pub fn add_turn_server(
         &mut self,
         server: SocketAddr,
+        transport: TurnTransport,
         username: &str,
         password: &str,
     ) -> Result<(), Error> {
@@ -78,6 +83,7 @@ impl Agent {
         }
         self.turn_servers.push(TurnServer {
             server,
+            transport,
             username: username.to_owned(),
             password: password.to_owned(),
         });
@@ -101,13 +107,21 @@ impl Agent {
         Ok(())
     }
 
+    /// How the allocation behind the relayed candidate at `relayed` reaches
+    /// its server (W3C `RTCIceCandidateStats.relayProtocol`), if that is one
+    /// of ours.
+    pub fn relay_transport(&self, relayed: SocketAddr) -> Option<TurnTransport> {
+        let h = self.hosts.iter().find(|h| h.addr == relayed)?;
+        Some(self.relays[h.relay?].client.transport())
+    }
+
     /// Starts the allocations that `host_addr` can make: TURN servers with
     /// none yet that it can reach.
     pub(super) fn allocate_from(&mut self, host_addr: SocketAddr) {
         let Some(host) = self
             .hosts
             .iter()
-            .find(|h| h.addr == host_addr && h.relay.is_none())
+            .find(|h| h.addr == host_addr && h.relay.is_none() && h.protocol() == Protocol::Udp)
         else {
             return;
         };
@@ -169,6 +183,7 @@ impl Agent {
         let ts = &self.turn_servers[t];
         let mut config = ClientConfig::new(ts.server, &ts.username, &ts.password);
         config.software = None;
+        config.transport = ts.transport;
         let rng = StdRng::from_rng(&mut self.rng);
         let client = Client::with_rng(config, self.now, rng);
         self.relays.push(Relay {
@@ -191,15 +206,19 @@ impl Agent {
     /// server-reflexive gathering).
     pub(super) fn relay_of_datagram(
         &self,
+        proto: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
         data: &[u8],
     ) -> Option<usize> {
-        let r = self
-            .relays
-            .iter()
-            .position(|r| r.client.server() == source && r.host_addr == destination)?;
-        let turn = is_channel_data(data)
+        let r = self.relays.iter().position(|r| {
+            r.client.server() == source
+                && r.host_addr == destination
+                && relay_protocol(&r.client) == proto
+        })?;
+        // On a TURN stream everything is the server's.
+        let turn = proto == Protocol::TurnTcp
+            || is_channel_data(data)
             || (is_stun_message(data)
                 && ferrtc_stun::Message::parse(data).is_ok_and(|m| m.method() != Method::BINDING));
         turn.then_some(r)
@@ -290,9 +309,17 @@ impl Agent {
         if self.relays[r].base.is_some() || self.hosts.iter().any(|h| h.addr == relayed) {
             return;
         }
-        // RFC 8445 §5.1.2.1: distinct local preferences, relays below hosts.
-        let index = u16::try_from(r).unwrap_or(u16::MAX);
-        let local_preference = u16::MAX.saturating_sub(index);
+        // RFC 8445 §5.1.2.1: distinct local preferences among relayed
+        // candidates (the first free one: a restart may have dropped some).
+        let local_preference = (0..=u16::MAX)
+            .rev()
+            .find(|p| {
+                !self
+                    .hosts
+                    .iter()
+                    .any(|h| h.relay.is_some() && h.local_preference == *p)
+            })
+            .unwrap_or(0);
         let server = self.relays[r].client.server();
         // RFC 8445 §5.1.1.2: the Allocate's XOR-MAPPED-ADDRESS is a
         // server-reflexive candidate too (not under the relay policy).
@@ -343,13 +370,13 @@ impl Agent {
     /// through the allocation from a relayed one (the buffer then holds
     /// what goes to the server, maybe a TURN message queued before it).
     pub(super) fn route(&mut self, t: Transmit, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if self.relays.is_empty() {
+        if self.relays.is_empty() || t.protocol != Protocol::Udp {
             return Some(t);
         }
         let Some(r) = self
             .hosts
             .iter()
-            .find(|h| h.addr == t.source)
+            .find(|h| h.addr == t.source && h.protocol() == Protocol::Udp)
             .and_then(|h| h.relay)
         else {
             return Some(t);
@@ -364,7 +391,7 @@ impl Agent {
         Some(Transmit {
             source: relay.host_addr,
             destination: out.destination,
-            protocol: Protocol::Udp,
+            protocol: relay_protocol(&relay.client),
         })
     }
 
@@ -376,7 +403,7 @@ impl Agent {
                 return Some(Transmit {
                     source: relay.host_addr,
                     destination: out.destination,
-                    protocol: Protocol::Udp,
+                    protocol: relay_protocol(&relay.client),
                 });
             }
         }
@@ -470,6 +497,14 @@ fn can_reach(host: &Host, server: SocketAddr) -> bool {
         && h.is_ipv4() == s.is_ipv4()
         && h.is_loopback() == s.is_loopback()
         && (!link_local(h) || link_local(s))
+}
+
+/// How an allocation's datagrams travel to its server.
+fn relay_protocol(client: &Client) -> Protocol {
+    match client.transport() {
+        TurnTransport::Udp => Protocol::Udp,
+        TurnTransport::Tcp | TurnTransport::Tls => Protocol::TurnTcp,
+    }
 }
 
 /// A relayed candidate (RFC 8445 §5.1.1.2, §5.1.1.3).

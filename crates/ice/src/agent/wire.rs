@@ -148,7 +148,7 @@ impl Agent {
                         let pref = self
                             .hosts
                             .iter()
-                            .find(|h| h.addr == source)
+                            .find(|h| h.addr == source && h.protocol() == s.protocol)
                             .map_or(65535, |h| h.local_preference);
                         let req = CheckRequest {
                             local_ufrag: &s.local_ufrag,
