@@ -120,9 +120,8 @@ pub struct PeerConnection {
     jsep: Jsep,
     credentials: Credentials,
     ice: Option<Agent>,
-    hosts: Vec<SocketAddr>,
-    /// TCP listening addresses for ICE-TCP (RFC 6544).
-    tcp_hosts: Vec<SocketAddr>,
+    /// Local UDP sockets, and TCP listening addresses for ICE-TCP (RFC 6544).
+    hosts: Vec<(SocketAddr, ferrtc_ice::Protocol)>,
     gathering: bool,
     candidate_mid: String,
     candidate_index: u16,
@@ -219,7 +218,6 @@ impl PeerConnection {
             credentials,
             ice: None,
             hosts: Vec::new(),
-            tcp_hosts: Vec::new(),
             gathering: false,
             candidate_mid: "0".into(),
             candidate_index: 0,

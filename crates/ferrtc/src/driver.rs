@@ -360,13 +360,14 @@ pub(crate) struct Driver {
     mdns: Resolver,
     /// Signals our host candidates under `.local` names, when asked; its
     /// names go (with a goodbye) when the task ends.
-    publisher: Option<Publisher>,
+    publisher: Option<Box<Publisher>>,
     /// Candidates mDNS resolved, to add to the core.
     resolved: Vec<IceCandidateInit>,
     /// The peer's end-of-candidates, held while mDNS lookups run: given to
     /// the core with no usable candidate, it would fail ICE at once
     /// (RFC 8838 §8) before the resolved ones arrive.
-    held_end: Option<IceCandidateInit>,
+    /// Boxed: rare, and every connection's task would carry its size.
+    held_end: Option<Box<IceCandidateInit>>,
     commands: CommandReceiver,
     /// Channel operations, from every channel handle of the connection.
     ops: Arc<OpQueue>,
@@ -439,7 +440,7 @@ impl Driver {
             sockets,
             tcp,
             mdns: mdns.resolver,
-            publisher: mdns.publisher,
+            publisher: mdns.publisher.map(Box::new),
             resolved: Vec::new(),
             held_end: None,
             commands,
@@ -1097,7 +1098,7 @@ impl Driver {
                 let _ = r.send(result);
             }
             Command::AddIceCandidate(c, r) if c.is_end_of_candidates() && self.mdns.busy() => {
-                self.held_end = Some(*c);
+                self.held_end = Some(c);
                 let _ = r.send(Ok(()));
             }
             Command::AddIceCandidate(c, r) => {

@@ -61,10 +61,11 @@ impl PeerConnection {
         if self.closed {
             return Err(Error::Closed);
         }
-        if self.hosts.contains(&addr) {
+        let host = (addr, ferrtc_ice::Protocol::Udp);
+        if self.hosts.contains(&host) {
             return Ok(());
         }
-        self.hosts.push(addr);
+        self.hosts.push(host);
         if self.gathering
             && let Some(ice) = ice_at(&mut self.ice, now)
         {
@@ -84,10 +85,11 @@ impl PeerConnection {
         if self.closed {
             return Err(Error::Closed);
         }
-        if self.tcp_hosts.contains(&listener) {
+        let host = (listener, ferrtc_ice::Protocol::Tcp);
+        if self.hosts.contains(&host) {
             return Ok(());
         }
-        self.tcp_hosts.push(listener);
+        self.hosts.push(host);
         if self.gathering
             && let Some(ice) = ice_at(&mut self.ice, now)
         {
@@ -174,14 +176,13 @@ impl PeerConnection {
             return Ok(());
         };
         self.gathering = true;
-        for host in &self.hosts {
-            if let Err(e) = ice.add_local_host(*host) {
-                tracing::warn!("local address {host} not used: {e}");
-            }
-        }
-        for listener in &self.tcp_hosts {
-            if let Err(e) = ice.add_local_tcp(*listener) {
-                tracing::warn!("TCP address {listener} not used: {e}");
+        for (host, protocol) in &self.hosts {
+            let added = match protocol {
+                ferrtc_ice::Protocol::Tcp => ice.add_local_tcp(*host).map(|_| ()),
+                _ => ice.add_local_host(*host).map(|_| ()),
+            };
+            if let Err(e) = added {
+                tracing::warn!("local address {host} ({protocol:?}) not used: {e}");
             }
         }
         for server in &self.config.stun_servers {

@@ -163,7 +163,8 @@ pub(crate) struct MediaSession {
     /// would otherwise carry its size.
     cc: Option<Box<TransportCc>>,
     /// W3C `maxBitrate` of the senders that set one, by transceiver.
-    max_bitrates: BTreeMap<TransceiverId, u32>,
+    /// Boxed: only applications that set a `maxBitrate` have one.
+    max_bitrates: Option<Box<BTreeMap<TransceiverId, u32>>>,
     /// The pacer (`MediaConfig::pacing` with transport-cc): protected RTP
     /// with its transport-wide sequence number, released by
     /// `poll_transmit`.
@@ -433,7 +434,7 @@ impl MediaSession {
             cname: String::new(),
             transport_seq: 0,
             cc: None,
-            max_bitrates: BTreeMap::new(),
+            max_bitrates: None,
             pacer: None,
             next_report: None,
             announced: BTreeSet::new(),
@@ -610,23 +611,24 @@ impl MediaSession {
             .filter(|t| !t.is_stopped())
             .map(|t| t.id())
             .collect();
-        self.max_bitrates.retain(|t, _| alive.contains(t));
+        if let Some(m) = self.max_bitrates.as_deref_mut() {
+            m.retain(|t, _| alive.contains(t));
+        }
         self.apply_max_bitrate();
     }
 
     /// The sum of the senders' `maxBitrate` caps the estimate while every
     /// sender has one.
     fn apply_max_bitrate(&mut self) {
-        let capped = !self.senders.is_empty()
-            && self
-                .senders
-                .keys()
-                .all(|t| self.max_bitrates.contains_key(t));
+        let empty = BTreeMap::new();
+        let max_bitrates = self.max_bitrates.as_deref().unwrap_or(&empty);
+        let capped =
+            !self.senders.is_empty() && self.senders.keys().all(|t| max_bitrates.contains_key(t));
         let max = capped.then(|| {
             let sum: u64 = self
                 .senders
                 .keys()
-                .filter_map(|t| self.max_bitrates.get(t))
+                .filter_map(|t| max_bitrates.get(t))
                 .map(|&m| u64::from(m))
                 .sum();
             ferrtc_rtp::cc::Bitrate::bps(sum)
@@ -648,9 +650,17 @@ impl MediaSession {
     /// estimate while every sender has one).
     pub fn set_max_bitrate(&mut self, sender: TransceiverId, max: Option<u32>) {
         match max {
-            Some(m) => self.max_bitrates.insert(sender, m),
-            None => self.max_bitrates.remove(&sender),
-        };
+            Some(m) => {
+                self.max_bitrates
+                    .get_or_insert_with(Box::default)
+                    .insert(sender, m);
+            }
+            None => {
+                if let Some(map) = self.max_bitrates.as_deref_mut() {
+                    map.remove(&sender);
+                }
+            }
+        }
         self.apply_max_bitrate();
         self.announce_bitrate();
     }

@@ -153,7 +153,7 @@ impl Agent {
             KeyRef::Current
         } else if self
             .previous_local
-            .as_ref()
+            .as_deref()
             .is_some_and(|(c, _)| c.ufrag() == local_ufrag)
         {
             KeyRef::Previous
@@ -163,7 +163,7 @@ impl Agent {
         };
         let verified = match key {
             KeyRef::Current => msg.verify_message_integrity(&self.local_key),
-            KeyRef::Previous => match &self.previous_local {
+            KeyRef::Previous => match self.previous_local.as_deref() {
                 Some((_, k)) => msg.verify_message_integrity(k),
                 None => return Receive::Dropped(DropReason::UnknownTransaction),
             },

@@ -267,14 +267,14 @@ const MAX_EVENTS: usize = 1024;
 #[doc(alias = "RTCIceTransport")]
 pub struct Agent {
     config: AgentConfig,
-    schedule: Schedule,
     rng: StdRng,
     controlling: bool,
     tie_breaker: u64,
     local: Credentials,
     local_key: Vec<u8>,
     /// The credentials before a restart, answered until the new pair is selected.
-    previous_local: Option<(Credentials, Vec<u8>)>,
+    /// Boxed: it exists only between a restart and the next selection.
+    previous_local: Option<Box<(Credentials, Vec<u8>)>>,
     remote: Option<(Credentials, Vec<u8>)>,
     remote_lite: bool,
     hosts: Vec<Host>,
@@ -328,17 +328,10 @@ impl Agent {
             .unwrap_or_else(|| Credentials::random(&mut rng));
         let tie_breaker = rng.random();
         let local_key = short_term_key(local.pwd());
-        let schedule = Schedule {
-            rto: config.rto,
-            max_rto: config.max_rto.max(config.rto),
-            max_transmits: config.max_transmits.max(1),
-            final_wait_factor: config.final_wait_factor.max(1),
-        };
         Agent {
             // RFC 8445 §6.1.1: a lite agent is always controlled.
             controlling: config.controlling && !config.lite,
             config,
-            schedule,
             rng,
             tie_breaker,
             local,
@@ -368,6 +361,17 @@ impl Agent {
             prflx_count: 0,
             stats: Stats::default(),
             now,
+        }
+    }
+
+    /// The retransmission schedule of the configuration (computed, not
+    /// stored: an agent per connection, thousands of connections).
+    pub(super) fn schedule(&self) -> Schedule {
+        Schedule {
+            rto: self.config.rto,
+            max_rto: self.config.max_rto.max(self.config.rto),
+            max_transmits: self.config.max_transmits.max(1),
+            final_wait_factor: self.config.final_wait_factor.max(1),
         }
     }
 
@@ -677,7 +681,7 @@ impl Agent {
         let old = std::mem::replace(&mut self.local, credentials);
         let old_key = std::mem::replace(&mut self.local_key, short_term_key(self.local.pwd()));
         if self.selected.is_some() {
-            self.previous_local = Some((old, old_key));
+            self.previous_local = Some(Box::new((old, old_key)));
         }
         self.remote = None;
         self.remotes.clear();

@@ -22,7 +22,7 @@ impl Agent {
         protocol: Protocol,
     ) -> TransactionId {
         let id = self.new_tid();
-        let mut schedule = self.schedule;
+        let mut schedule = self.schedule();
         if let TxnKind::Check { .. } = kind {
             // RFC 8445 §14.3: RTO = MAX(500 ms, Ta * (Waiting + In-Progress)),
             // with the configured RTO in place of 500 ms.
@@ -59,7 +59,8 @@ impl Agent {
                 i += 1;
                 continue;
             }
-            match self.transactions[i].expire(now, &self.schedule) {
+            let schedule = self.schedule();
+            match self.transactions[i].expire(now, &schedule) {
                 Expiry::Retransmit => {
                     self.stats.retransmissions += 1;
                     let id = self.transactions[i].id;
