@@ -163,7 +163,9 @@ pub(crate) struct MediaSession {
     /// would otherwise carry its size.
     cc: Option<Box<TransportCc>>,
     /// W3C `maxBitrate` of the senders that set one, by transceiver.
-    /// Boxed: only applications that set a `maxBitrate` have one.
+    /// Boxed: only applications that set a `maxBitrate` have one, and a
+    /// box is 8 bytes in every connection where the map is 24.
+    #[allow(clippy::box_collection)]
     max_bitrates: Option<Box<BTreeMap<TransceiverId, u32>>>,
     /// The pacer (`MediaConfig::pacing` with transport-cc): protected RTP
     /// with its transport-wide sequence number, released by
