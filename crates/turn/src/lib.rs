@@ -31,6 +31,10 @@ mod error;
 mod permission;
 mod transaction;
 
+/// The sans-IO TURN server behind `ferrtc turn` (feature `server`).
+#[cfg(feature = "server")]
+pub mod server;
+
 pub use channel::{CHANNEL_LIFETIME, CHANNEL_REFRESH};
 pub use channel_data::{
     CHANNEL_DATA_HEADER_LEN, ChannelData, MAX_CHANNEL, MIN_CHANNEL, is_channel_data,
