@@ -35,6 +35,10 @@ mod transaction;
 #[cfg(feature = "server")]
 pub mod server;
 
+/// The tokio listeners of the TURN server (feature `server`).
+#[cfg(feature = "server")]
+pub mod listen;
+
 pub use channel::{CHANNEL_LIFETIME, CHANNEL_REFRESH};
 pub use channel_data::{
     CHANNEL_DATA_HEADER_LEN, ChannelData, MAX_CHANNEL, MIN_CHANNEL, is_channel_data,

@@ -1125,6 +1125,26 @@ impl Server {
         }
     }
 
+    /// Counts a message its driver could not even frame (a TCP stream that
+    /// is neither STUN nor ChannelData).
+    pub fn count_malformed(&mut self) {
+        self.metrics.drop(Drop::Malformed);
+    }
+
+    /// The client's TCP or TLS connection of `tuple` closed: its allocation
+    /// goes with it (RFC 8656 §3.1), and an Allocate waiting for a relay
+    /// socket is forgotten.
+    pub fn close_tuple(&mut self, tuple: FiveTuple) {
+        if let Some(id) = self.by_tuple.get(&tuple).copied() {
+            self.remove(id);
+        }
+        if let Some((pending, _)) = self.pending_by_tuple.remove(&tuple)
+            && let Some(p) = self.pending.remove(&pending)
+        {
+            self.release_user(p.user);
+        }
+    }
+
     /// Expires allocations (RFC 8656 §5), permissions and channel bindings.
     pub fn handle_timeout(&mut self, now: Instant) {
         let expired: Vec<AllocationId> = self
