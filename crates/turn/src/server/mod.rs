@@ -36,6 +36,7 @@ use allocation::{Allocation, BindError, TokenBucket};
 pub use allocation::{AllocationId, SERVER_CHANNEL_LIFETIME, SERVER_PERMISSION_LIFETIME};
 pub use auth::{Credentials, rest_password};
 use auth::{LookupError, NonceCheck, Nonces};
+pub use ferrtc_stun::AddressFamily as RelayFamily;
 pub use metrics::{AuthFailure, Drop, Metrics};
 pub use policy::{Forbidden, PeerPolicy};
 
