@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::server::{
-    AllocationId, FiveTuple, Metrics, Output, PEER_HEADROOM, PEER_TAILROOM, PendingId, Server,
-    ServerConfig, ServerEvent, Transport,
+    AllocationId, FiveTuple, Metrics, Output, PEER_HEADROOM, PEER_TAILROOM, PendingId, RelayPort,
+    Server, ServerConfig, ServerEvent, Transport,
 };
 
 /// Largest UDP payload received.
@@ -75,6 +75,8 @@ struct Core {
     relays: HashMap<AllocationId, Relay>,
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
+    /// Sockets of reserved ports (EVEN-PORT with the R bit), by token.
+    reserved: HashMap<u64, UdpSocket>,
     relay_ip: IpAddr,
     out: Vec<u8>,
     /// Datagrams a full socket buffer or write queue refused.
@@ -204,6 +206,7 @@ pub async fn start(listen: ListenConfig, config: ServerConfig) -> Result<Running
             relays: HashMap::new(),
             udp: udp.iter().map(|(a, s)| (*a, s.clone())).collect(),
             streams: HashMap::new(),
+            reserved: HashMap::new(),
             relay_ip: listen.relay_ip,
             out: Vec::with_capacity(1024),
             send_drops: 0,
@@ -262,9 +265,16 @@ async fn timers(shared: Arc<Shared>) {
 impl Core {
     /// Closes the relay sockets of allocations the server let go.
     fn close_relays(&mut self) {
-        while let Some(ServerEvent::Closed(id)) = self.server.poll_event() {
-            if let Some(r) = self.relays.remove(&id) {
-                r.task.abort();
+        while let Some(event) = self.server.poll_event() {
+            match event {
+                ServerEvent::Closed(id) => {
+                    if let Some(r) = self.relays.remove(&id) {
+                        r.task.abort();
+                    }
+                }
+                ServerEvent::ReservationExpired(token) => {
+                    self.reserved.remove(&token);
+                }
             }
         }
     }
@@ -313,35 +323,74 @@ impl Core {
                     self.send_drops += 1;
                 }
             }
-            Output::OpenRelay { pending } => self.open_relay(shared, pending, &mut out),
+            Output::OpenRelay { pending, port } => self.open_relay(shared, pending, port, &mut out),
         }
         self.out = out;
     }
 
-    /// Binds a relay socket for a pending Allocate (RFC 8656 §7.2: any port
-    /// the OS gives), starts its task and answers the client.
-    fn open_relay(&mut self, shared: &Arc<Shared>, pending: PendingId, out: &mut Vec<u8>) {
-        let socket =
-            udp_socket(SocketAddr::new(self.relay_ip, 0)).and_then(|s| Ok((s.local_addr()?, s)));
-        let (relayed, socket) = match socket {
-            Ok((a, s)) => (Some(a), Some(Arc::new(s))),
-            Err(e) => {
-                tracing::warn!("cannot bind a relay socket on {}: {e}", self.relay_ip);
-                (None, None)
-            }
+    /// Binds a relay socket for a pending Allocate (RFC 8656 §7.2: the
+    /// port the OS gives, an even one, or a reserved one), starts its task
+    /// and answers the client.
+    fn open_relay(
+        &mut self,
+        shared: &Arc<Shared>,
+        pending: PendingId,
+        port: RelayPort,
+        out: &mut Vec<u8>,
+    ) {
+        let mut reserved_next = None;
+        let socket = match port {
+            RelayPort::Any => udp_socket(SocketAddr::new(self.relay_ip, 0)).ok(),
+            RelayPort::Even => bind_even(self.relay_ip, false).map(|(s, _)| s),
+            RelayPort::EvenReserveNext => bind_even(self.relay_ip, true).map(|(s, next)| {
+                reserved_next = next;
+                s
+            }),
+            RelayPort::Reserved(token) => self.reserved.remove(&token),
         };
-        let Some((tuple, id)) = self
+        let socket = socket.and_then(|s| Some((s.local_addr().ok()?, Arc::new(s))));
+        if socket.is_none() {
+            tracing::warn!("cannot bind a relay socket ({port:?}) on {}", self.relay_ip);
+        }
+        let relayed = socket.as_ref().map(|(a, _)| *a);
+        let Some(opened) = self
             .server
             .relay_opened(Instant::now(), pending, relayed, out)
         else {
             return;
         };
-        if let (Some(id), Some(socket)) = (id, socket) {
+        if let (Some(id), Some((_, socket))) = (opened.allocation, socket) {
             let task = tokio::spawn(serve_relay(shared.clone(), id, socket.clone()));
             self.relays.insert(id, Relay { socket, task });
         }
-        self.send_to_client(tuple, out);
+        if let (Some(token), Some(next)) = (opened.reservation, reserved_next) {
+            self.reserved.insert(token, next);
+        }
+        self.send_to_client(opened.tuple, out);
     }
+}
+
+/// Binds an even relay port (RFC 8656 §14.7) and, with `reserve_next`, the
+/// port above it too: asks the OS for ports until one fits (at most 64 tries).
+fn bind_even(ip: IpAddr, reserve_next: bool) -> Option<(UdpSocket, Option<UdpSocket>)> {
+    for _ in 0..64 {
+        let Ok(s) = udp_socket(SocketAddr::new(ip, 0)) else {
+            continue;
+        };
+        let Ok(port) = s.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        if !reserve_next {
+            return Some((s, None));
+        }
+        if let Ok(next) = udp_socket(SocketAddr::new(ip, port + 1)) {
+            return Some((s, Some(next)));
+        }
+    }
+    None
 }
 
 /// The UDP listener: every datagram is a client message (RFC 8656 §3.1).
@@ -352,7 +401,14 @@ async fn serve_udp(shared: Arc<Shared>, local: SocketAddr, socket: Arc<UdpSocket
             Ok(r) => r,
             // ICMP port unreachable from a client that went away (Linux
             // reports it on the next receive): not the listener's fault.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue;
+            }
             Err(e) => {
                 tracing::error!("udp {local}: {e}");
                 return;
@@ -375,7 +431,14 @@ async fn serve_relay(shared: Arc<Shared>, id: AllocationId, socket: Arc<UdpSocke
     loop {
         let (n, peer) = match socket.recv_from(&mut buf[PEER_HEADROOM..end]).await {
             Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue;
+            }
             Err(_) => return,
         };
         let mut core = shared.lock();

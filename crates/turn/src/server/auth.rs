@@ -134,6 +134,14 @@ impl Nonces {
         out
     }
 
+    /// An unguessable RESERVATION-TOKEN (RFC 8656 §14.9) for counter `n`.
+    pub(crate) fn token(&self, n: u64) -> u64 {
+        let tag = hmac::sign(&self.key, &n.to_be_bytes());
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&tag.as_ref()[..8]);
+        u64::from_be_bytes(t)
+    }
+
     /// A fresh nonce for `client`, valid until `unix_now + lifetime`.
     pub(crate) fn issue(&self, unix_now: u64, client: IpAddr) -> String {
         let expiry = format!("{:016x}", unix_now.saturating_add(self.lifetime.as_secs()));

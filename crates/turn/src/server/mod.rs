@@ -179,17 +179,52 @@ pub enum Output {
         /// The application data within the datagram given.
         data: Range<usize>,
     },
-    /// Bind a UDP socket on the relay address (port 0: the OS picks), then
-    /// call [`Server::relay_opened`] with `pending`.
+    /// Bind a UDP socket on the relay address as `port` says, then call
+    /// [`Server::relay_opened`] with `pending`.
     OpenRelay {
         /// The Allocate waiting.
         pending: PendingId,
+        /// Which port.
+        port: RelayPort,
     },
 }
+
+/// Which relay port an Allocate asks for (RFC 8656 §7.2, §14.7 EVEN-PORT,
+/// §14.9 RESERVATION-TOKEN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayPort {
+    /// Any port the OS gives (bind port 0).
+    Any,
+    /// An even port.
+    Even,
+    /// An even port P, and P + 1 reserved for a later Allocate: the driver
+    /// keeps that second socket under the token [`Opened::reservation`] gives.
+    EvenReserveNext,
+    /// The socket the driver keeps under this reservation token.
+    Reserved(u64),
+}
+
+/// The outcome of [`Server::relay_opened`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// Send the response in `out` on this 5-tuple.
+    pub tuple: FiveTuple,
+    /// The allocation, or `None` if it failed (a 508 is in `out`).
+    pub allocation: Option<AllocationId>,
+    /// For [`RelayPort::EvenReserveNext`]: the token to keep the reserved
+    /// socket under (until [`ServerEvent::ReservationExpired`] or a
+    /// [`RelayPort::Reserved`] takes it).
+    pub reservation: Option<u64>,
+}
+
+/// How long a reserved port waits for its Allocate (RFC 8656 §7.2: about 30 s).
+pub const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
 
 /// What happened in the table, for the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerEvent {
+    /// A reserved port was not claimed in time: close its socket.
+    ReservationExpired(u64),
     /// The allocation is gone (expired or deleted): close its relay socket.
     Closed(AllocationId),
 }
@@ -230,8 +265,8 @@ struct Attrs<'a> {
     channel: Option<u16>,
     transport: Option<u8>,
     family: Option<AddressFamily>,
-    even_port: bool,
-    reservation: bool,
+    even_port: Option<bool>,
+    reservation: Option<u64>,
     data: Option<&'a [u8]>,
     fingerprint: bool,
 }
@@ -251,8 +286,8 @@ impl<'a> Attrs<'a> {
                 Attribute::ChannelNumber(c) => a.channel = Some(c),
                 Attribute::RequestedTransport(p) => a.transport = Some(p),
                 Attribute::RequestedAddressFamily(f) => a.family = Some(f),
-                Attribute::EvenPort { .. } => a.even_port = true,
-                Attribute::ReservationToken(_) => a.reservation = true,
+                Attribute::EvenPort { reserve } => a.even_port = Some(reserve),
+                Attribute::ReservationToken(t) => a.reservation = Some(t),
                 Attribute::Data(d) => a.data = Some(d),
                 Attribute::Fingerprint(_) => a.fingerprint = true,
                 _ => {}
@@ -279,6 +314,7 @@ struct Pending {
     signer: Signer,
     lifetime: u32,
     fingerprint: bool,
+    port: RelayPort,
 }
 
 /// The reason phrase of an error code (RFC 8489 §14.8, RFC 8656 §19).
@@ -325,6 +361,8 @@ pub struct Server {
     by_tuple: HashMap<FiveTuple, AllocationId>,
     pending: HashMap<PendingId, Pending>,
     pending_by_tuple: HashMap<FiveTuple, (PendingId, TransactionId)>,
+    /// Reserved ports (RFC 8656 §7.2 EVEN-PORT R bit): token, expiry.
+    reservations: HashMap<u64, Instant>,
     users: HashMap<String, usize>,
     user_slots: Vec<Option<User>>,
     free_slots: Vec<usize>,
@@ -348,6 +386,7 @@ impl Server {
             by_tuple: HashMap::new(),
             pending: HashMap::new(),
             pending_by_tuple: HashMap::new(),
+            reservations: HashMap::new(),
             users: HashMap::new(),
             user_slots: Vec::new(),
             free_slots: Vec::new(),
@@ -512,9 +551,15 @@ impl Server {
             Err((code, signer)) => {
                 self.error(out, method, tid, code, signer.as_ref(), None, fp, now)
             }
-            Ok((Some(Step::Open(pending)), _)) => Output::OpenRelay { pending },
+            Ok((Some(Step::Open(pending)), _)) => match self.pending.get(&pending) {
+                Some(p) => Output::OpenRelay {
+                    pending,
+                    port: p.port,
+                },
+                None => Output::Nothing,
+            },
             Ok((Some(Step::Allocated(id)), authed)) => {
-                self.allocate_success(out, id, tuple, tid, &authed.signer, fp, now)
+                self.allocate_success(out, id, tuple, tid, &authed.signer, fp, now, None)
             }
             Ok((Some(Step::Lifetime(lifetime)), authed)) => self.write(
                 out,
@@ -669,11 +714,24 @@ impl Server {
             Some(UDP) => {}
             Some(_) => return Err((442, signer)),
         }
-        // No reservations of port pairs: EVEN-PORT and RESERVATION-TOKEN are
-        // refused as a server that has no such port would (RFC 8656 §7.2).
-        if a.even_port || a.reservation {
-            return Err((508, signer));
-        }
+        // RFC 8656 §7.2 steps 5-7: a token excludes EVEN-PORT and
+        // REQUESTED-ADDRESS-FAMILY; an unknown token gets 508.
+        let port = match (a.reservation, a.even_port) {
+            (Some(_), Some(_)) => return Err((400, signer)),
+            (Some(_), None) if a.family.is_some() => return Err((400, signer)),
+            (Some(token), None) => match self.reservations.remove(&token) {
+                Some(r) if r > now => RelayPort::Reserved(token),
+                _ => return Err((508, signer)),
+            },
+            (None, Some(true))
+                if self.reservations.len() >= self.config.quotas.total_allocations as usize =>
+            {
+                return Err((508, signer));
+            }
+            (None, Some(true)) => RelayPort::EvenReserveNext,
+            (None, Some(false)) => RelayPort::Even,
+            (None, None) => RelayPort::Any,
+        };
         if a.family.is_some_and(|f| f != self.config.relay_family) {
             return Err((440, signer));
         }
@@ -713,6 +771,7 @@ impl Server {
                 signer: authed.signer.clone(),
                 lifetime,
                 fingerprint: fp,
+                port,
             },
         );
         self.pending_by_tuple.insert(tuple, (id, tid));
@@ -762,7 +821,7 @@ impl Server {
         pending: PendingId,
         relayed: Option<SocketAddr>,
         out: &mut Vec<u8>,
-    ) -> Option<(FiveTuple, Option<AllocationId>)> {
+    ) -> Option<Opened> {
         let p = self.pending.remove(&pending)?;
         self.pending_by_tuple.remove(&p.tuple);
         let Some(relayed) = relayed else {
@@ -777,7 +836,11 @@ impl Server {
                 p.fingerprint,
                 now,
             );
-            return Some((p.tuple, None));
+            return Some(Opened {
+                tuple: p.tuple,
+                allocation: None,
+                reservation: None,
+            });
         };
         let id = AllocationId(self.next());
         let username = self
@@ -795,8 +858,27 @@ impl Server {
         );
         self.by_tuple.insert(p.tuple, id);
         self.metrics.allocations_total += 1;
-        self.allocate_success(out, id, p.tuple, p.tid, &p.signer, p.fingerprint, now);
-        Some((p.tuple, Some(id)))
+        let reservation = (p.port == RelayPort::EvenReserveNext).then(|| {
+            let token = self.nonces.token(self.next_id);
+            self.next_id += 1;
+            self.reservations.insert(token, now + RESERVATION_LIFETIME);
+            token
+        });
+        self.allocate_success(
+            out,
+            id,
+            p.tuple,
+            p.tid,
+            &p.signer,
+            p.fingerprint,
+            now,
+            reservation,
+        );
+        Some(Opened {
+            tuple: p.tuple,
+            allocation: Some(id),
+            reservation,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -809,6 +891,7 @@ impl Server {
         signer: &Signer,
         fp: bool,
         now: Instant,
+        reservation: Option<u64>,
     ) -> Output {
         let Some(alloc) = self.allocations.get(&id) else {
             return Output::Nothing;
@@ -824,6 +907,9 @@ impl Server {
                 b.add(&Attribute::XorRelayedAddress(relayed))?;
                 b.add(&Attribute::Lifetime(left))?;
                 b.add(&Attribute::XorMappedAddress(tuple.client))?;
+                if let Some(token) = reservation {
+                    b.add(&Attribute::ReservationToken(token))?;
+                }
                 Ok(b)
             },
             Some(signer),
@@ -1160,6 +1246,14 @@ impl Server {
         for alloc in self.allocations.values_mut() {
             alloc.expire(now);
         }
+        let events = &mut self.events;
+        self.reservations.retain(|token, expires| {
+            let keep = *expires > now;
+            if !keep {
+                events.push_back(ServerEvent::ReservationExpired(*token));
+            }
+            keep
+        });
     }
 
     /// When [`Self::handle_timeout`] next has something to do.

@@ -131,15 +131,15 @@ impl Fx {
     fn request_bytes(&mut self, from: FiveTuple, bytes: &[u8]) -> (Class, Option<u16>) {
         match self.send(from, bytes) {
             Output::Reply => {}
-            Output::OpenRelay { pending } => {
+            Output::OpenRelay { pending, .. } => {
                 self.relay_port += 1;
                 let relayed = SocketAddr::from(([198, 51, 100, 1], self.relay_port));
                 let mut out = std::mem::take(&mut self.out);
-                let (t, _) = self
+                let opened = self
                     .server
                     .relay_opened(self.now, pending, Some(relayed), &mut out)
                     .unwrap();
-                assert_eq!(t, from);
+                assert_eq!(opened.tuple, from);
                 self.out = out;
             }
             other => panic!("no response: {other:?}"),
@@ -444,7 +444,7 @@ fn an_allocation_flood_past_the_user_quota_gets_486_and_past_the_total_508() {
 }
 
 #[test]
-fn allocate_refuses_other_transports_missing_transport_dont_fragment_and_even_port() {
+fn allocate_refuses_other_transports_missing_transport_dont_fragment_and_other_families() {
     let mut fx = Fx::new();
     let cred = fx.login(tuple(1), "alice", "wonderland");
     assert_eq!(
@@ -468,18 +468,6 @@ fn allocate_refuses_other_transports_missing_transport_dont_fragment_and_even_po
             Some(&cred)
         ),
         (Class::ErrorResponse, Some(420))
-    );
-    assert_eq!(
-        fx.request(
-            tuple(1),
-            Method::ALLOCATE,
-            &[
-                Attribute::RequestedTransport(17),
-                Attribute::EvenPort { reserve: false }
-            ],
-            Some(&cred)
-        ),
-        (Class::ErrorResponse, Some(508))
     );
     assert_eq!(
         fx.request(
@@ -1043,7 +1031,7 @@ fn hostile_input_never_panics_and_memory_stays_bounded() {
         }
         let from = tuple(rng.random_range(1..2000));
         let _ = fx.send(from, &bytes);
-        if let Output::OpenRelay { pending } = fx.send(from, &bytes) {
+        if let Output::OpenRelay { pending, .. } = fx.send(from, &bytes) {
             let mut out = Vec::new();
             fx.server.relay_opened(
                 fx.now,
@@ -1065,5 +1053,124 @@ fn hostile_input_never_panics_and_memory_stays_bounded() {
             .allocations
             .values()
             .all(|a| a.next_expiry() >= fx.now)
+    );
+}
+
+fn token_of(fx: &Fx) -> Option<u64> {
+    fx.response().attributes().flatten().find_map(|a| match a {
+        Attribute::ReservationToken(t) => Some(t),
+        _ => None,
+    })
+}
+
+#[test]
+fn even_port_with_the_r_bit_reserves_the_next_port_for_a_token() {
+    let mut fx = Fx::new();
+    let cred = fx.login(tuple(1), "alice", "wonderland");
+    let even = [
+        Attribute::RequestedTransport(17),
+        Attribute::EvenPort { reserve: true },
+    ];
+    let tid = fx.tid();
+    let req = fx.build(Method::ALLOCATE, tid, &even, Some(&cred));
+    let Output::OpenRelay { pending, port } = fx.send(tuple(1), &req) else {
+        panic!()
+    };
+    assert_eq!(port, RelayPort::EvenReserveNext);
+    let mut out = Vec::new();
+    let opened = fx
+        .server
+        .relay_opened(
+            fx.now,
+            pending,
+            Some("198.51.100.1:50000".parse().unwrap()),
+            &mut out,
+        )
+        .unwrap();
+    fx.out = out;
+    let token = opened.reservation.expect("a token for the reserved port");
+    assert_eq!(token_of(&fx), Some(token));
+    // The token with EVEN-PORT is a bad request; an unknown token, 508.
+    let both = [
+        Attribute::RequestedTransport(17),
+        Attribute::EvenPort { reserve: false },
+        Attribute::ReservationToken(token),
+    ];
+    assert_eq!(
+        fx.request(tuple(2), Method::ALLOCATE, &both, Some(&cred)),
+        (Class::ErrorResponse, Some(400))
+    );
+    let unknown = [
+        Attribute::RequestedTransport(17),
+        Attribute::ReservationToken(token ^ 1),
+    ];
+    assert_eq!(
+        fx.request(tuple(2), Method::ALLOCATE, &unknown, Some(&cred)),
+        (Class::ErrorResponse, Some(508))
+    );
+    // The token claims the reserved socket, once.
+    let claim = [
+        Attribute::RequestedTransport(17),
+        Attribute::ReservationToken(token),
+    ];
+    let tid = fx.tid();
+    let req = fx.build(Method::ALLOCATE, tid, &claim, Some(&cred));
+    assert_eq!(
+        fx.send(tuple(2), &req),
+        Output::OpenRelay {
+            pending: PendingId(fx.server.next_id - 1),
+            port: RelayPort::Reserved(token)
+        }
+    );
+    assert_eq!(
+        fx.request(tuple(3), Method::ALLOCATE, &claim, Some(&cred)),
+        (Class::ErrorResponse, Some(508))
+    );
+    // EVEN-PORT without R asks for an even port only.
+    let tid = fx.tid();
+    let req = fx.build(
+        Method::ALLOCATE,
+        tid,
+        &[
+            Attribute::RequestedTransport(17),
+            Attribute::EvenPort { reserve: false },
+        ],
+        Some(&cred),
+    );
+    assert!(matches!(
+        fx.send(tuple(4), &req),
+        Output::OpenRelay {
+            port: RelayPort::Even,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_unclaimed_reservation_expires_after_30_seconds() {
+    let mut fx = Fx::new();
+    let cred = fx.login(tuple(1), "alice", "wonderland");
+    let even = [
+        Attribute::RequestedTransport(17),
+        Attribute::EvenPort { reserve: true },
+    ];
+    assert_eq!(
+        fx.request(tuple(1), Method::ALLOCATE, &even, Some(&cred)).0,
+        Class::SuccessResponse
+    );
+    let token = token_of(&fx).unwrap();
+    fx.server.handle_timeout(fx.now + RESERVATION_LIFETIME);
+    assert_eq!(
+        fx.server.poll_event(),
+        Some(ServerEvent::ReservationExpired(token))
+    );
+    fx.now += RESERVATION_LIFETIME;
+    let claim = [
+        Attribute::RequestedTransport(17),
+        Attribute::ReservationToken(token),
+    ];
+    assert_eq!(
+        fx.request(tuple(2), Method::ALLOCATE, &claim, Some(&cred)),
+        (Class::ErrorResponse, Some(508))
     );
 }
