@@ -397,59 +397,105 @@ fn bind_even(ip: IpAddr, reserve_next: bool) -> Option<(UdpSocket, Option<UdpSoc
 async fn serve_udp(shared: Arc<Shared>, local: SocketAddr, socket: Arc<UdpSocket>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            // ICMP port unreachable from a client that went away (Linux
-            // reports it on the next receive): not the listener's fault.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                continue;
+        if let Err(e) = socket.readable().await {
+            tracing::error!("udp {local}: {e}");
+            return;
+        }
+        let mut flow = Flow::Full;
+        {
+            let mut core = shared.lock();
+            for _ in 0..RELAY_BATCH {
+                let (n, from) = match socket.try_recv_from(&mut buf) {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        flow = Flow::Drained;
+                        break;
+                    }
+                    Err(e) if is_reset(&e) => continue,
+                    Err(e) => {
+                        tracing::error!("udp {local}: {e}");
+                        flow = Flow::Fatal;
+                        break;
+                    }
+                };
+                let tuple = FiveTuple {
+                    transport: Transport::Udp,
+                    client: from,
+                    server: local,
+                };
+                core.client_message(&shared, tuple, &buf[..n]);
             }
-            Err(e) => {
-                tracing::error!("udp {local}: {e}");
-                return;
-            }
-        };
-        let tuple = FiveTuple {
-            transport: Transport::Udp,
-            client: from,
-            server: local,
-        };
-        shared.lock().client_message(&shared, tuple, &buf[..n]);
+        }
+        match flow {
+            Flow::Drained => {}
+            Flow::Full => tokio::task::yield_now().await,
+            Flow::Fatal => return,
+        }
     }
 }
 
-/// One allocation's relay socket: datagrams from peers, framed in place
-/// for the client.
+thread_local! {
+    /// The receive buffer of every relay socket on this thread, with
+    /// [`PEER_HEADROOM`] in front and [`PEER_TAILROOM`] behind: relay tasks
+    /// wait for readiness without a buffer and receive into this one, so an
+    /// allocation costs no buffer of its own.
+    static RELAY_BUF: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0u8; PEER_HEADROOM + MAX_DATAGRAM + PEER_TAILROOM]);
+}
+
+/// Most datagrams handled per wake-up of one relay socket before yielding.
+const RELAY_BATCH: usize = 64;
+
+/// One allocation's relay socket: datagrams from peers, framed in place for
+/// the client (RFC 8656 §11.3, §12.5) and sent from the same buffer.
 async fn serve_relay(shared: Arc<Shared>, id: AllocationId, socket: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; PEER_HEADROOM + MAX_DATAGRAM + PEER_TAILROOM];
-    let end = PEER_HEADROOM + MAX_DATAGRAM;
     loop {
-        let (n, peer) = match socket.recv_from(&mut buf[PEER_HEADROOM..end]).await {
-            Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                continue;
+        if socket.readable().await.is_err() {
+            return;
+        }
+        let flow = RELAY_BUF.with_borrow_mut(|buf| {
+            let end = PEER_HEADROOM + MAX_DATAGRAM;
+            let mut core = shared.lock();
+            for _ in 0..RELAY_BATCH {
+                let (n, peer) = match socket.try_recv_from(&mut buf[PEER_HEADROOM..end]) {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Drained,
+                    Err(e) if is_reset(&e) => continue,
+                    Err(_) => return Flow::Fatal,
+                };
+                let data = PEER_HEADROOM..PEER_HEADROOM + n;
+                if let Some(to) = core.server.handle_peer(Instant::now(), id, peer, buf, data) {
+                    core.send_to_client(to.tuple, &buf[to.message]);
+                }
             }
-            Err(_) => return,
-        };
-        let mut core = shared.lock();
-        let data = PEER_HEADROOM..PEER_HEADROOM + n;
-        if let Some(to) = core
-            .server
-            .handle_peer(Instant::now(), id, peer, &mut buf, data)
-        {
-            core.send_to_client(to.tuple, &buf[to.message]);
+            Flow::Full
+        });
+        match flow {
+            Flow::Drained => {}
+            // Let the other sockets run after a full batch.
+            Flow::Full => tokio::task::yield_now().await,
+            Flow::Fatal => return,
         }
     }
+}
+
+/// How a batch of receives ended.
+enum Flow {
+    /// The socket has nothing more now.
+    Drained,
+    /// The batch is full; more may wait.
+    Full,
+    /// The socket is broken.
+    Fatal,
+}
+
+/// ICMP port unreachable from a client or peer that went away (Linux
+/// reports it on the next receive, Windows as a reset): not the socket's fault.
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// A rustls server configuration (aws-lc-rs provider, TLS 1.2 and 1.3) from

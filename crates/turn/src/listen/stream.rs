@@ -107,9 +107,17 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
         let _ = writer.shutdown().await;
     });
-    let mut buf = vec![0u8; MAX_FRAME * 2];
+    // Grows with the largest message seen, up to two of the largest.
+    let mut buf = vec![0u8; 4096];
     let mut filled = 0;
     'read: loop {
+        if filled == buf.len() {
+            let grown = (buf.len() * 2).min(MAX_FRAME * 2);
+            if grown == buf.len() {
+                break;
+            }
+            buf.resize(grown, 0);
+        }
         match reader.read(&mut buf[filled..]).await {
             Ok(0) | Err(_) => break,
             Ok(n) => filled += n,

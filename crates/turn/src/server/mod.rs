@@ -1050,16 +1050,26 @@ impl Server {
             self.metrics.drop(Drop::NoAllocation);
             return Output::Nothing;
         };
-        let (Ok(a), true) = (Attrs::read(msg), true) else {
-            self.metrics.drop(Drop::Malformed);
-            return Output::Nothing;
-        };
-        let (Some(data), [peer]) = (a.data, a.peers.as_slice()) else {
+        // One pass, nothing collected: this is the data path of clients
+        // without channels. Exactly one XOR-PEER-ADDRESS and a DATA.
+        let (mut peer, mut data, mut peers) = (None, None, 0);
+        for attr in msg.attributes() {
+            match attr {
+                Ok(Attribute::XorPeerAddress(p)) => {
+                    peer = Some(p);
+                    peers += 1;
+                }
+                Ok(Attribute::Data(d)) => data = Some(d),
+                Ok(_) => {}
+                Err(_) => peers = 2,
+            }
+        }
+        let (Some(peer), Some(data), 1) = (peer, data, peers) else {
             self.metrics.drop(Drop::Malformed);
             return Output::Nothing;
         };
         let start = data.as_ptr() as usize - datagram.as_ptr() as usize;
-        self.relay_to_peer(now, id, *peer, start..start + data.len())
+        self.relay_to_peer(now, id, peer, start..start + data.len())
     }
 
     /// ChannelData from a client (RFC 8656 §12.6).
