@@ -1174,3 +1174,32 @@ fn an_unclaimed_reservation_expires_after_30_seconds() {
         (Class::ErrorResponse, Some(508))
     );
 }
+
+#[test]
+fn a_send_indication_without_exactly_one_peer_and_data_is_dropped() {
+    let mut fx = Fx::with(allow_all());
+    let (cred, _) = fx.allocated();
+    let peer: SocketAddr = "8.8.8.8:1000".parse().unwrap();
+    assert_eq!(
+        fx.request(
+            tuple(1),
+            Method::CREATE_PERMISSION,
+            &[Attribute::XorPeerAddress(peer)],
+            Some(&cred)
+        )
+        .0,
+        Class::SuccessResponse
+    );
+    let two = indication(&[
+        Attribute::XorPeerAddress(peer),
+        Attribute::XorPeerAddress(peer),
+        Attribute::Data(b"x"),
+    ]);
+    let no_data = indication(&[Attribute::XorPeerAddress(peer)]);
+    let no_peer = indication(&[Attribute::Data(b"x")]);
+    for bad in [two, no_data, no_peer] {
+        assert_eq!(fx.send(tuple(1), &bad), Output::Nothing);
+    }
+    assert_eq!(fx.server.metrics().drops(Drop::Malformed), 3);
+    assert_eq!(fx.server.metrics().packets_to_peer, 0);
+}
