@@ -9,12 +9,18 @@
 //! machine with a release build:
 //!
 //! ```sh
-//! FERRTC_INTEROP=1 cargo test --release -p ferrtc-interop --test turn_server_bench -- --ignored --nocapture
+//! cargo build --release -p ferrtc-cli
+//! FERRTC_INTEROP=1 FERRTC_BIN=target/release/ferrtc \
+//!   cargo test -p ferrtc-interop --test turn_server_bench -- --ignored --nocapture
 //! ```
 //!
-//! `FERRTC_TURN_BENCH_CLIENTS` (uclient processes, each its own user, 10
-//! allocations each; default 4) and `FERRTC_TURN_BENCH_MESSAGES` (per
-//! allocation; default 20000) size the load.
+//! (The test itself only starts processes: its own build profile does not
+//! matter, the server binary's does.) `FERRTC_TURN_BENCH_CLIENTS` (uclient
+//! processes, each its own user with 5 sessions of 2 allocations, the
+//! default per-user quota; default 4) and `FERRTC_TURN_BENCH_MESSAGES` (per
+//! session; default 5000) size the load. uclient paces itself (`-z 0` still
+//! waits between packets), so datagrams per second are the client's; the
+//! comparison is per CPU-second of the server.
 #![allow(missing_docs)]
 
 mod pc_common;
@@ -28,9 +34,9 @@ use std::time::{Duration, Instant};
 use ferrtc_interop::{free_udp_port, interop_enabled};
 use turn_server_common::{Killed, Load, cpu_time, echo_peer, ferrtc_turn, parse_load, rss_kib};
 
-/// Allocations per uclient process (`-m`): the default per-user quota of
-/// `ferrtc turn`.
-const PER_CLIENT: usize = 10;
+/// Sessions per uclient process (`-m`): uclient opens two allocations per
+/// session, so 10 per process, the default per-user quota of `ferrtc turn`.
+const PER_CLIENT: usize = 5;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -81,7 +87,7 @@ fn load(pid: u32, port: u16, peer: u16, clients: usize, messages: usize) -> Meas
                     "127.0.0.1",
                 ])
                 .args(["-r", &peer.to_string(), "-m", &PER_CLIENT.to_string()])
-                .args(["-n", &messages.to_string(), "-l", "100", "-z", "1"])
+                .args(["-n", &messages.to_string(), "-l", "100", "-z", "0"])
                 .args(["-p", &port.to_string(), "127.0.0.1"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -186,7 +192,7 @@ fn relay_rate_and_memory_per_allocation_against_coturn() {
         return;
     }
     let clients = env_or("FERRTC_TURN_BENCH_CLIENTS", 4);
-    let messages = env_or("FERRTC_TURN_BENCH_MESSAGES", 20_000);
+    let messages = env_or("FERRTC_TURN_BENCH_MESSAGES", 5_000);
     let peer_port = free_udp_port();
     let _peer = echo_peer(peer_port);
 
@@ -213,7 +219,7 @@ fn relay_rate_and_memory_per_allocation_against_coturn() {
     drop(f);
 
     println!(
-        "\n{clients} uclient processes x {PER_CLIENT} sessions x {messages} messages of 100 bytes (-s -c -z 1), loopback\n"
+        "\n{clients} uclient processes x {PER_CLIENT} sessions x {messages} messages of 100 bytes (-s -c -z 0), loopback\n"
     );
     println!(
         "| server | relayed datagrams | lost | datagrams/s | datagrams per CPU-second | CPU us/datagram | server CPU s | RSS KiB/allocation |"
