@@ -31,11 +31,9 @@ mod error;
 mod permission;
 mod transaction;
 
-/// The sans-IO TURN server behind `ferrtc turn` (feature `server`).
 #[cfg(feature = "server")]
 pub mod server;
 
-/// The tokio listeners of the TURN server (feature `server`).
 #[cfg(feature = "server")]
 pub mod listen;
 
