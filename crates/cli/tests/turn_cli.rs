@@ -39,7 +39,8 @@ fn start(args: &[&str]) -> Turn {
         .expect("ferrtc turn starts");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut lines = Vec::new();
-    let want = if args.contains(&"--metrics") { 3 } else { 2 };
+    let want =
+        2 + usize::from(args.contains(&"--metrics")) + usize::from(args.contains(&"--tls-listen"));
     for _ in 0..want {
         let mut line = String::new();
         stdout.read_line(&mut line).expect("a stdout line");
@@ -61,11 +62,10 @@ fn start(args: &[&str]) -> Turn {
 }
 
 fn users_file(text: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "ferrtc-turn-users-{}-{}",
-        std::process::id(),
-        text.len()
-    ));
+    // Tests run in parallel: one file per call.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("ferrtc-turn-users-{}-{}", std::process::id(), n));
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -286,4 +286,57 @@ fn metrics_are_served_as_prometheus_text() {
         "{text}"
     );
     assert!(get(metrics, "/").starts_with("HTTP/1.1 404"));
+}
+
+#[test]
+fn a_tls_listener_is_announced_after_the_udp_and_tcp_ones() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = std::env::temp_dir();
+    let (cert_path, key_path) = (
+        dir.join(format!("ferrtc-turn-cert-{}.pem", std::process::id())),
+        dir.join(format!("ferrtc-turn-key-{}.pem", std::process::id())),
+    );
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let turn = start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--secret",
+        "s",
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        cert_path.to_str().unwrap(),
+        "--key",
+        key_path.to_str().unwrap(),
+    ]);
+    assert!(
+        turn.lines[2].starts_with("listening on tls 127.0.0.1:"),
+        "{:?}",
+        turn.lines
+    );
+    let tls: SocketAddr = turn.lines[2]["listening on tls ".len()..].parse().unwrap();
+    // The port accepts connections (the TLS handshake itself is tested in
+    // ferrtc-turn's server_client tests).
+    TcpStream::connect(tls).expect("the TLS port accepts");
+    // A key that is not a key: exit 2.
+    std::fs::write(&key_path, "not a key").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args([
+            "turn",
+            "--secret",
+            "s",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--cert",
+        ])
+        .arg(&cert_path)
+        .arg("--key")
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key"));
+    let _ = std::fs::remove_file(cert_path);
+    let _ = std::fs::remove_file(key_path);
 }
