@@ -1150,6 +1150,7 @@ impl Server {
         let (user, tuple) = (alloc.user, alloc.tuple);
         let len = data.len();
         if data.start < PEER_HEADROOM
+            || data.start > data.end
             || data.end + PEER_TAILROOM > buf.len()
             || len > usize::from(u16::MAX) - PEER_HEADROOM
         {
