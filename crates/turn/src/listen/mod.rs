@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::server::{
@@ -74,7 +73,7 @@ struct Core {
     server: Server,
     relays: HashMap<AllocationId, Relay>,
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
-    streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
+    streams: HashMap<FiveTuple, stream::Writer>,
     /// Sockets of reserved ports (EVEN-PORT with the R bit), by token.
     reserved: HashMap<u64, UdpSocket>,
     relay_ip: IpAddr,
@@ -287,10 +286,9 @@ impl Core {
                 .udp
                 .get(&tuple.server)
                 .is_some_and(|s| s.try_send_to(bytes, tuple.client).is_ok()),
-            Transport::Tcp | Transport::Tls => self
-                .streams
-                .get(&tuple)
-                .is_some_and(|tx| tx.try_send(bytes.to_vec()).is_ok()),
+            Transport::Tcp | Transport::Tls => {
+                self.streams.get(&tuple).is_some_and(|w| w.try_send(bytes))
+            }
         };
         if !sent {
             self.send_drops += 1;

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -17,6 +18,30 @@ use crate::server::{FiveTuple, Transport};
 const MAX_CONNECTIONS: usize = 4096;
 /// Messages queued to one connection before more are dropped.
 const WRITE_QUEUE: usize = 256;
+/// Bytes queued to one connection before more are dropped: a client that
+/// stops reading cannot make the server buffer without bound.
+const WRITE_BUDGET: usize = 256 * 1024;
+
+/// The write queue of one TCP/TLS connection, bounded in messages and bytes.
+pub(super) struct Writer {
+    tx: mpsc::Sender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    /// Queues a copy of `msg`; false (dropped) if the queue is full.
+    pub(super) fn try_send(&self, msg: &[u8]) -> bool {
+        if self.queued.load(Ordering::Relaxed) + msg.len() > WRITE_BUDGET {
+            return false;
+        }
+        self.queued.fetch_add(msg.len(), Ordering::Relaxed);
+        if self.tx.try_send(msg.to_vec()).is_err() {
+            self.queued.fetch_sub(msg.len(), Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
 /// Longest message: a ChannelData header and 65535 bytes, padded.
 const MAX_FRAME: usize = 4 + 65_535 + 3;
 
@@ -27,7 +52,7 @@ pub(super) async fn accept(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
 ) {
-    let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let live = Arc::new(AtomicUsize::new(0));
     loop {
         let (conn, client) = match listener.accept().await {
             Ok(c) => c,
@@ -37,11 +62,11 @@ pub(super) async fn accept(
                 continue;
             }
         };
-        if live.load(std::sync::atomic::Ordering::Relaxed) >= MAX_CONNECTIONS {
+        if live.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
             continue;
         }
         let _ = conn.set_nodelay(true);
-        live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        live.fetch_add(1, Ordering::Relaxed);
         let (shared, live, tls) = (shared.clone(), live.clone(), tls.clone());
         tokio::spawn(async move {
             match tls {
@@ -68,7 +93,7 @@ pub(super) async fn accept(
                     }
                 }
             }
-            live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            live.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -98,10 +123,19 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
-    shared.lock().streams.insert(tuple, tx);
+    let queued = Arc::new(AtomicUsize::new(0));
+    shared.lock().streams.insert(
+        tuple,
+        Writer {
+            tx,
+            queued: queued.clone(),
+        },
+    );
     let write = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
-            if writer.write_all(&msg).await.is_err() {
+            let written = writer.write_all(&msg).await;
+            queued.fetch_sub(msg.len(), Ordering::Relaxed);
+            if written.is_err() {
                 break;
             }
         }
