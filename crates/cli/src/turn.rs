@@ -18,16 +18,27 @@ pub const DEFAULT_REALM: &str = "ferrtc";
 /// The command line of `ferrtc turn`, checked.
 #[derive(Debug)]
 pub struct TurnOptions {
+    /// `--listen`: UDP and TCP listeners (empty: [`DEFAULT_LISTEN`]).
     pub listen: Vec<SocketAddr>,
+    /// `--tls-listen`: the TLS listener.
     pub tls_listen: Option<SocketAddr>,
+    /// `--cert`: PEM certificate chain of the TLS listener.
     pub cert: Option<PathBuf>,
+    /// `--key`: PEM private key of the TLS listener.
     pub key: Option<PathBuf>,
+    /// `--realm`: REALM of the long-term credentials (RFC 8489 §9.2).
     pub realm: String,
+    /// `--users`: `name:password` lines.
     pub users: Option<PathBuf>,
+    /// `--secret`: the TURN REST API shared secret.
     pub secret: Option<String>,
+    /// `--relay-ip`: where relay sockets bind.
     pub relay_ip: Option<IpAddr>,
+    /// `--allow-loopback`: relay to loopback peers.
     pub allow_loopback: bool,
+    /// `--allow-private`: relay to private and link-local peers.
     pub allow_private: bool,
+    /// `--metrics`: where to serve `GET /metrics`.
     pub metrics: Option<SocketAddr>,
 }
 
