@@ -10,8 +10,9 @@ mod peer;
 mod play;
 mod record;
 mod signal;
+mod turn;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -113,6 +114,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A TURN server (RFC 8656) on UDP, TCP and TLS.
+    #[command(after_help = turn::AFTER_HELP)]
+    Turn {
+        /// UDP and TCP listener (repeatable; default 0.0.0.0:3478).
+        #[arg(long = "listen", value_name = "ADDR")]
+        listen: Vec<SocketAddr>,
+        /// TLS listener (`turns:`); needs --cert and --key.
+        #[arg(long, value_name = "ADDR")]
+        tls_listen: Option<SocketAddr>,
+        /// Certificate chain (PEM) of the TLS listener.
+        #[arg(long, value_name = "PEM")]
+        cert: Option<PathBuf>,
+        /// Private key (PEM) of the TLS listener.
+        #[arg(long, value_name = "PEM")]
+        key: Option<PathBuf>,
+        /// Realm of the long-term credentials.
+        #[arg(long, value_name = "R", default_value = turn::DEFAULT_REALM)]
+        realm: String,
+        /// Users file: one `name:password` per line.
+        #[arg(long, value_name = "FILE")]
+        users: Option<PathBuf>,
+        /// Shared secret of the TURN REST API: username `expiry:name`,
+        /// password base64(HMAC-SHA1(secret, username)).
+        #[arg(long, value_name = "S")]
+        secret: Option<String>,
+        /// Address relay sockets bind to (default: the listen address, or
+        /// this host's outbound address for a wildcard listen address).
+        #[arg(long, value_name = "IP")]
+        relay_ip: Option<IpAddr>,
+        /// Relay to loopback peers (127.0.0.0/8, ::1).
+        #[arg(long)]
+        allow_loopback: bool,
+        /// Relay to private and link-local peers (RFC 1918, fc00::/7, ...).
+        #[arg(long)]
+        allow_private: bool,
+        /// Serve Prometheus counters at http://ADDR/metrics.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
+    },
 }
 
 /// The one signaling transport built: JSON lines on stdin/stdout.
@@ -169,6 +209,38 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Turn {
+            listen,
+            tls_listen,
+            cert,
+            key,
+            realm,
+            users,
+            secret,
+            relay_ip,
+            allow_loopback,
+            allow_private,
+            metrics,
+        } => {
+            let opts = turn::TurnOptions {
+                listen,
+                tls_listen,
+                cert,
+                key,
+                realm,
+                users,
+                secret,
+                relay_ip,
+                allow_loopback,
+                allow_private,
+                metrics,
+            };
+            if let Err(turn::UsageError(e)) = turn::check(&opts) {
+                eprintln!("ferrtc: {e}");
+                return ExitCode::from(UNSUPPORTED);
+            }
+            return exit_code(runtime.block_on(turn::run(opts)));
+        }
         Command::Demo { listen } => return exit_code(runtime.block_on(demo::demo(listen))),
         Command::Signal { listen } => {
             let listen = listen.unwrap_or(DEFAULT_LISTEN);

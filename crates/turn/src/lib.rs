@@ -55,6 +55,12 @@ mod permission;
 mod stream;
 mod transaction;
 
+#[cfg(feature = "server")]
+pub mod server;
+
+#[cfg(feature = "server")]
+pub mod listen;
+
 pub use channel::{CHANNEL_LIFETIME, CHANNEL_REFRESH, CHANNEL_REUSE_DELAY};
 pub use channel_data::{
     CHANNEL_DATA_HEADER_LEN, ChannelData, MAX_CHANNEL, MIN_CHANNEL, is_channel_data,

@@ -1,0 +1,201 @@
+//! TCP and TLS client connections (RFC 8656 §3.1): the byte stream cut into
+//! STUN messages and ChannelData (padded to 4 bytes, §12.5), replies and
+//! relayed data written back in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+use super::Shared;
+use crate::server::{FiveTuple, Transport};
+
+/// Most TCP/TLS connections open at once; more are closed at accept.
+const MAX_CONNECTIONS: usize = 4096;
+/// Messages queued to one connection before more are dropped.
+const WRITE_QUEUE: usize = 256;
+/// Bytes queued to one connection before more are dropped: a client that
+/// stops reading cannot make the server buffer without bound.
+const WRITE_BUDGET: usize = 256 * 1024;
+
+/// The write queue of one TCP/TLS connection, bounded in messages and bytes.
+pub(super) struct Writer {
+    tx: mpsc::Sender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    /// Queues a copy of `msg`; false (dropped) if the queue is full.
+    pub(super) fn try_send(&self, msg: &[u8]) -> bool {
+        if self.queued.load(Ordering::Relaxed) + msg.len() > WRITE_BUDGET {
+            return false;
+        }
+        self.queued.fetch_add(msg.len(), Ordering::Relaxed);
+        if self.tx.try_send(msg.to_vec()).is_err() {
+            self.queued.fetch_sub(msg.len(), Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+/// Longest message: a ChannelData header and 65535 bytes, padded.
+const MAX_FRAME: usize = 4 + 65_535 + 3;
+
+/// Accepts connections (TLS handshakes when `tls` is set) and serves each.
+pub(super) async fn accept(
+    shared: Arc<Shared>,
+    local: SocketAddr,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+) {
+    let live = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (conn, client) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("accept on {local}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if live.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            continue;
+        }
+        let _ = conn.set_nodelay(true);
+        live.fetch_add(1, Ordering::Relaxed);
+        let (shared, live, tls) = (shared.clone(), live.clone(), tls.clone());
+        tokio::spawn(async move {
+            match tls {
+                None => {
+                    let tuple = FiveTuple {
+                        transport: Transport::Tcp,
+                        client,
+                        server: local,
+                    };
+                    serve(shared, tuple, conn).await;
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(conn),
+                    );
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let tuple = FiveTuple {
+                            transport: Transport::Tls,
+                            client,
+                            server: local,
+                        };
+                        serve(shared, tuple, stream).await;
+                    }
+                }
+            }
+            live.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// How many bytes the message at the front of `buf` takes, if its header
+/// is there: STUN (20 + length, RFC 8489 §5) or ChannelData (4 + length
+/// padded to 4, RFC 8656 §12.5). `Err` for anything else: the stream
+/// cannot be resynchronised.
+fn frame_len(buf: &[u8]) -> Result<Option<usize>, ()> {
+    let Some(&[b0, _, l0, l1]) = buf.first_chunk::<4>() else {
+        return Ok(None);
+    };
+    let len = usize::from(u16::from_be_bytes([l0, l1]));
+    match b0 >> 6 {
+        0 => Ok(Some(20 + len)),
+        1 => Ok(Some((4 + len + 3) & !3)),
+        _ => Err(()),
+    }
+}
+
+/// Serves one connection until it closes or breaks framing; its allocation
+/// goes with it.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: Arc<Shared>,
+    tuple: FiveTuple,
+    stream: S,
+) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+    let queued = Arc::new(AtomicUsize::new(0));
+    shared.lock().streams.insert(
+        tuple,
+        Writer {
+            tx,
+            queued: queued.clone(),
+        },
+    );
+    let write = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let written = writer.write_all(&msg).await;
+            queued.fetch_sub(msg.len(), Ordering::Relaxed);
+            if written.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    // Grows with the largest message seen, up to two of the largest.
+    let mut buf = vec![0u8; 4096];
+    let mut filled = 0;
+    'read: loop {
+        if filled == buf.len() {
+            let grown = (buf.len() * 2).min(MAX_FRAME * 2);
+            if grown == buf.len() {
+                break;
+            }
+            buf.resize(grown, 0);
+        }
+        match reader.read(&mut buf[filled..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled += n,
+        }
+        let mut start = 0;
+        loop {
+            let len = match frame_len(&buf[start..filled]) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(()) => {
+                    shared.lock().server.count_malformed();
+                    break 'read;
+                }
+            };
+            if filled - start < len {
+                break;
+            }
+            shared
+                .lock()
+                .client_message(&shared, tuple, &buf[start..start + len]);
+            start += len;
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+    }
+    let mut core = shared.lock();
+    core.streams.remove(&tuple);
+    core.server.close_tuple(tuple);
+    core.close_relays();
+    drop(core);
+    write.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_len;
+
+    #[test]
+    fn frames_are_cut_by_their_length_fields() {
+        assert_eq!(frame_len(&[0, 1, 0]), Ok(None));
+        assert_eq!(frame_len(&[0x00, 0x01, 0x00, 0x08]), Ok(Some(28)));
+        // ChannelData over a stream is padded to 4 bytes (RFC 8656 §12.5).
+        assert_eq!(frame_len(&[0x40, 0x00, 0x00, 0x05]), Ok(Some(12)));
+        assert_eq!(frame_len(&[0x40, 0x00, 0x00, 0x04]), Ok(Some(8)));
+        assert_eq!(frame_len(&[0x80, 0x00, 0x00, 0x04]), Err(()));
+    }
+}
