@@ -125,7 +125,7 @@ impl Agent {
             return Receive::Dropped(DropReason::UnknownDestination);
         };
         // W3C iceTransportPolicy "relay": host sockets only talk to servers.
-        if self.config.relay_only && self.hosts[host].relay.is_none() {
+        if self.config.relay_only && self.hosts[host].relay().is_none() {
             return Receive::Dropped(DropReason::UnknownDestination);
         }
         let respond = |agent: &mut Agent, error: Option<u16>, key: Option<KeyRef>| {
@@ -241,7 +241,9 @@ impl Agent {
                     addr: source,
                     // A TCP peer-reflexive remote exists only on the
                     // connection it came on (RFC 6544 §7.2.2).
-                    via: (protocol == Protocol::Tcp).then_some(destination),
+                    via: (protocol == Protocol::Tcp)
+                        .then(|| u16::try_from(host).ok())
+                        .flatten(),
                 });
                 self.remotes.len() - 1
             }

@@ -131,8 +131,10 @@ struct Host {
     candidate: Candidate,
     addr: SocketAddr,
     local_preference: u16,
-    /// For a relayed base, the index of its allocation in `Agent::relays`.
-    relay: Option<usize>,
+    /// For a relayed base, the index of its allocation in `Agent::relays`
+    /// (at most [`relay::MAX_TURN_SERVERS`]; a byte keeps `Host` as small
+    /// as before relays existed).
+    relay: Option<u8>,
 }
 
 /// A remote candidate with a usable IP address.
@@ -140,12 +142,18 @@ struct Host {
 struct Remote {
     candidate: Candidate,
     addr: SocketAddr,
-    /// For a TCP peer-reflexive remote: the local candidate address whose
-    /// connection it came on (it pairs with that one only).
-    via: Option<SocketAddr>,
+    /// For a TCP peer-reflexive remote: the index of the local candidate
+    /// (in `Agent::hosts`) whose connection it came on; it pairs with that
+    /// one only. (Remotes are forgotten before a restart renumbers hosts.)
+    via: Option<u16>,
 }
 
 impl Host {
+    /// For a relayed base, the index of its allocation in `Agent::relays`.
+    fn relay(&self) -> Option<usize> {
+        self.relay.map(usize::from)
+    }
+
     fn protocol(&self) -> Protocol {
         self.candidate.transport().protocol()
     }
@@ -418,7 +426,7 @@ impl Agent {
         let relay_only = self.config.relay_only;
         self.hosts
             .iter()
-            .filter(move |h| !relay_only || h.relay.is_some())
+            .filter(move |h| !relay_only || h.relay().is_some())
             .map(|h| &h.candidate)
             .chain(self.srflx.iter())
     }
@@ -443,7 +451,8 @@ impl Agent {
         {
             return Err(Error::DuplicateHost(addr));
         }
-        if self.hosts.iter().filter(|h| h.relay.is_none()).count() >= self.config.max_local_hosts {
+        if self.hosts.iter().filter(|h| h.relay().is_none()).count() >= self.config.max_local_hosts
+        {
             return Err(Error::TooManyCandidates {
                 limit: self.config.max_local_hosts,
             });
@@ -552,7 +561,7 @@ impl Agent {
             return Ok(());
         }
         for host in 0..self.hosts.len() {
-            if self.hosts[host].relay.is_none() && self.hosts[host].protocol() == Protocol::Udp {
+            if self.hosts[host].relay().is_none() && self.hosts[host].protocol() == Protocol::Udp {
                 self.start_gather(host, server);
             }
         }
@@ -703,7 +712,7 @@ impl Agent {
         self.gathering = GatheringState::New;
         self.restart_relays();
         for h in 0..self.hosts.len() {
-            let relayed = self.hosts[h].relay.is_some();
+            let relayed = self.hosts[h].relay().is_some();
             let udp = self.hosts[h].protocol() == Protocol::Udp;
             let pref = self.hosts[h].local_preference;
             let c = match (

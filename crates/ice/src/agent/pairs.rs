@@ -21,17 +21,20 @@ impl Agent {
     pub(super) fn add_pair(&mut self, host: usize, remote: usize) -> Option<usize> {
         let h = &self.hosts[host];
         // W3C iceTransportPolicy "relay": relayed bases only.
-        if self.config.relay_only && h.relay.is_none() {
+        if self.config.relay_only && h.relay().is_none() {
             return None;
         }
         if !transports_pair(&h.candidate, &self.remotes[remote].candidate) {
             return None;
         }
-        if self.remotes[remote].via.is_some_and(|via| via != h.addr) {
+        if self.remotes[remote]
+            .via
+            .is_some_and(|via| usize::from(via) != host)
+        {
             return None;
         }
         // A relayed base whose allocation is gone carries nothing.
-        if let Some(r) = h.relay
+        if let Some(r) = h.relay()
             && self.relays[r].client.is_closed()
         {
             return None;

@@ -91,7 +91,7 @@ impl Agent {
         let host = self
             .hosts
             .iter()
-            .find(|h| h.relay.is_none() && can_reach(h, server))
+            .find(|h| h.relay().is_none() && can_reach(h, server))
             .map(|h| h.addr);
         match host {
             Some(host_addr) => self.start_allocation(t, host_addr),
@@ -112,7 +112,7 @@ impl Agent {
     /// of ours.
     pub fn relay_transport(&self, relayed: SocketAddr) -> Option<TurnTransport> {
         let h = self.hosts.iter().find(|h| h.addr == relayed)?;
-        Some(self.relays[h.relay?].client.transport())
+        Some(self.relays[h.relay()?].client.transport())
     }
 
     /// Starts the allocations that `host_addr` can make: TURN servers with
@@ -121,7 +121,7 @@ impl Agent {
         let Some(host) = self
             .hosts
             .iter()
-            .find(|h| h.addr == host_addr && h.relay.is_none() && h.protocol() == Protocol::Udp)
+            .find(|h| h.addr == host_addr && h.relay().is_none() && h.protocol() == Protocol::Udp)
         else {
             return;
         };
@@ -155,9 +155,9 @@ impl Agent {
                 }));
             }
             self.hosts
-                .retain(|h| h.relay.is_none_or(|r| renumber[r].is_some()));
+                .retain(|h| h.relay().is_none_or(|r| renumber[r].is_some()));
             for h in &mut self.hosts {
-                h.relay = h.relay.and_then(|r| renumber[r]);
+                h.relay = h.relay().and_then(|r| renumber[r]);
             }
             let mut i = 0;
             self.relays.retain(|_| {
@@ -165,13 +165,13 @@ impl Agent {
                 !dead[i - 1]
             });
             for (r, relay) in self.relays.iter_mut().enumerate() {
-                relay.base = self.hosts.iter().position(|h| h.relay == Some(r));
+                relay.base = self.hosts.iter().position(|h| h.relay() == Some(r));
             }
         }
         let hosts: Vec<SocketAddr> = self
             .hosts
             .iter()
-            .filter(|h| h.relay.is_none())
+            .filter(|h| h.relay().is_none())
             .map(|h| h.addr)
             .collect();
         for host in hosts {
@@ -317,7 +317,7 @@ impl Agent {
                 !self
                     .hosts
                     .iter()
-                    .any(|h| h.relay.is_some() && h.local_preference == *p)
+                    .any(|h| h.relay().is_some() && h.local_preference == *p)
             })
             .unwrap_or(0);
         let server = self.relays[r].client.server();
@@ -327,12 +327,16 @@ impl Agent {
             let host = self.relays[r].host_addr;
             self.on_gathered(host, server, mapped);
         }
+        // At most MAX_TURN_SERVERS allocations: the index fits a byte.
+        let Ok(slot) = u8::try_from(r) else {
+            return;
+        };
         let candidate = self.relay_candidate(relayed, mapped, server, local_preference);
         self.hosts.push(Host {
             candidate: candidate.clone(),
             addr: relayed,
             local_preference,
-            relay: Some(r),
+            relay: Some(slot),
         });
         let base = self.hosts.len() - 1;
         self.relays[r].base = Some(base);
@@ -345,7 +349,7 @@ impl Agent {
     /// A pair with relayed base `base` was formed: ask the server for a
     /// permission for its remote (RFC 8656 §10.1; known peers cost nothing).
     pub(super) fn permit_pair(&mut self, base: usize, remote: usize) {
-        let Some(r) = self.hosts[base].relay else {
+        let Some(r) = self.hosts[base].relay() else {
             return;
         };
         let peer = self.remotes[remote].addr.ip();
@@ -359,7 +363,7 @@ impl Agent {
     /// The selected pair runs through allocation `r`: bind a channel to its
     /// peer so data goes as ChannelData (RFC 8656 §12).
     pub(super) fn bind_selected(&mut self, base: usize, peer: SocketAddr) {
-        let Some(r) = self.hosts[base].relay else {
+        let Some(r) = self.hosts[base].relay() else {
             return;
         };
         let now = self.now;
@@ -377,7 +381,7 @@ impl Agent {
             .hosts
             .iter()
             .find(|h| h.addr == t.source && h.protocol() == Protocol::Udp)
-            .and_then(|h| h.relay)
+            .and_then(|h| h.relay())
         else {
             return Some(t);
         };
@@ -443,7 +447,7 @@ impl Agent {
     /// allocation, new generation).
     pub(super) fn relay_candidate_again(&self, h: usize) -> Option<Candidate> {
         let host = &self.hosts[h];
-        let r = host.relay?;
+        let r = host.relay()?;
         let mapped = host
             .candidate
             .related_address()
@@ -492,7 +496,7 @@ fn can_reach(host: &Host, server: SocketAddr) -> bool {
         std::net::IpAddr::V6(v6) => v6.is_unicast_link_local(),
         std::net::IpAddr::V4(v4) => v4.is_link_local(),
     };
-    host.relay.is_none()
+    host.relay().is_none()
         && host.protocol() == Protocol::Udp
         && h.is_ipv4() == s.is_ipv4()
         && h.is_loopback() == s.is_loopback()
