@@ -352,10 +352,6 @@ enum Pending {
 pub(crate) struct Driver {
     core: Core,
     sockets: Sockets,
-    /// ICE-TCP listeners and connections, when asked for
-    /// ([`crate::Configuration::tcp_candidates`]); boxed, as most
-    /// connections have none.
-    tcp: Option<Box<TcpSockets>>,
     /// Resolves remote `.local` candidates.
     mdns: Resolver,
     /// Signals our host candidates under `.local` names, when asked; its
@@ -407,14 +403,6 @@ impl Drop for Driver {
     }
 }
 
-/// The next ICE-TCP event; never, for a connection without ICE-TCP.
-async fn recv_tcp(tcp: &mut Option<Box<TcpSockets>>) -> TcpEvent {
-    match tcp {
-        Some(tcp) => tcp.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Due core deadlines run without a trip through the timer, at most this
 /// many times in a row.
 const MAX_DUE_IN_A_ROW: u32 = 8;
@@ -423,7 +411,6 @@ impl Driver {
     pub(crate) fn new(
         core: Core,
         sockets: Sockets,
-        tcp: Option<Box<TcpSockets>>,
         mdns: Mdns,
         commands: CommandReceiver,
         events: Arc<Hub<PeerConnectionEvent>>,
@@ -438,7 +425,6 @@ impl Driver {
             media,
             core,
             sockets,
-            tcp,
             mdns: mdns.resolver,
             publisher: mdns.publisher.map(Box::new),
             resolved: Vec::new(),
@@ -562,7 +548,6 @@ impl Driver {
                     self.unpause_if_drained();
                 }
                 () = self.sockets.readable() => self.receive_burst(),
-                ev = recv_tcp(&mut self.tcp) => self.receive_tcp(ev),
                 r = self.mdns.recv() => match r {
                     Ok((from, len)) => {
                         self.mdns.handle_response(from, len, &mut self.resolved);
@@ -629,11 +614,19 @@ impl Driver {
                 }
             }
         });
+        // TCP's messages wake the same branch (no select branch of their
+        // own: its future would sit in every connection's task).
+        for _ in 0..RECV_BURST {
+            let Some(event) = self.sockets.tcp.as_mut().and_then(|t| t.try_recv()) else {
+                break;
+            };
+            self.receive_tcp(event);
+        }
     }
 
     /// A message or connection change from the TCP side.
     fn receive_tcp(&mut self, event: TcpEvent) {
-        let Some(tcp) = self.tcp.as_mut() else {
+        let Some(tcp) = self.sockets.tcp.as_mut() else {
             return;
         };
         let now = Instant::now();
@@ -708,7 +701,7 @@ impl Driver {
             // only used within this call.
             TRANSMIT.with_borrow_mut(|buf| {
                 while let Some(t) = self.core.poll_transmit(now, buf) {
-                    match (t.protocol, &mut self.tcp) {
+                    match (t.protocol, &mut self.sockets.tcp) {
                         (Protocol::Udp, _) => self.sockets.send(t.source, t.destination, buf),
                         (Protocol::Tcp, Some(tcp)) => tcp.send(t.source, t.destination, buf),
                         (Protocol::Tcp, None) => {}

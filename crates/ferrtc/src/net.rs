@@ -48,6 +48,11 @@ const KEPT_BATCH_BYTES: usize = 4096;
 /// shared [`crate::UdpMux`] if it has one.
 pub(crate) struct Sockets {
     sockets: Vec<(SocketAddr, UdpSocket)>,
+    /// ICE-TCP listeners and connections, and TURN over TCP, when used
+    /// ([`crate::Configuration::tcp_candidates`], `turn:...?transport=tcp`);
+    /// boxed, as most connections have none. Its messages make
+    /// [`Self::readable`] ready too.
+    pub(crate) tcp: Option<Box<TcpSockets>>,
     mux: Option<MuxPort>,
     /// Which socket to poll first next time (fairness).
     next: usize,
@@ -148,6 +153,7 @@ impl Sockets {
         }
         Ok(Sockets {
             sockets,
+            tcp: None,
             mux,
             next: 0,
             batch: Batch::default(),
@@ -220,6 +226,11 @@ impl Sockets {
                     }
                     ready = true;
                 }
+            }
+            if let Some(tcp) = &mut self.tcp
+                && tcp.poll_ready(cx)
+            {
+                ready = true;
             }
             if self.mux_pending.is_none()
                 && let Some(mux) = &mut self.mux

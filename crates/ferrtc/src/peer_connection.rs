@@ -211,7 +211,7 @@ impl PeerConnection {
         } else {
             local_addresses()
         };
-        let sockets = Sockets::bind(&addresses, mux)?;
+        let mut sockets = Sockets::bind(&addresses, mux)?;
         let tcp = configuration.tcp_candidates.then(|| {
             let tcp = TcpSockets::listen(&addresses);
             for listener in tcp.listeners() {
@@ -230,10 +230,10 @@ impl PeerConnection {
         let events = Arc::new(Hub::new(None));
         let mdns = Mdns::new(&configuration)?;
         let identity = tokio::sync::watch::Sender::new(Published::default());
+        sockets.tcp = tcp;
         let driver = Driver::new(
             core,
             sockets,
-            tcp,
             mdns,
             rx,
             Arc::clone(&events),

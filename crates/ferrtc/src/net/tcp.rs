@@ -98,6 +98,8 @@ pub(crate) struct TcpSockets {
     conns: HashMap<(Kind, SocketAddr, SocketAddr), Conn>,
     events_tx: mpsc::Sender<TcpEvent>,
     events: mpsc::Receiver<TcpEvent>,
+    /// An event taken while polling for readiness.
+    pending: Option<TcpEvent>,
 }
 
 impl TcpSockets {
@@ -109,6 +111,7 @@ impl TcpSockets {
             conns: HashMap::new(),
             events_tx,
             events,
+            pending: None,
         }
     }
 
@@ -138,13 +141,20 @@ impl TcpSockets {
         &self.listeners
     }
 
-    /// The next event; never ends while `self` lives.
-    pub(crate) async fn recv(&mut self) -> TcpEvent {
-        match self.events.recv().await {
-            Some(e) => e,
-            // `self` holds a sender: the channel cannot close.
-            None => std::future::pending().await,
+    /// Whether an event is waiting ([`Self::try_recv`] takes it); else
+    /// `cx` is woken when one comes.
+    pub(crate) fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        if self.pending.is_none()
+            && let std::task::Poll::Ready(Some(event)) = self.events.poll_recv(cx)
+        {
+            self.pending = Some(event);
         }
+        self.pending.is_some()
+    }
+
+    /// The next event, if one is waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<TcpEvent> {
+        self.pending.take().or_else(|| self.events.try_recv().ok())
     }
 
     /// Keeps the table of connections up to date with `event`; gives the
