@@ -867,6 +867,12 @@ impl Agent {
     ) -> Receive<'a> {
         self.now = now;
         if self.state == ConnectionState::Closed {
+            // The deallocations still hear their answers (a 438 is retried).
+            if proto != Protocol::Tcp
+                && let Some(r) = self.relay_of_datagram(proto, source, destination, data)
+            {
+                self.relays[r].client.handle_receive(now, source, data);
+            }
             return Receive::Dropped(DropReason::Closed);
         }
         if proto != Protocol::Tcp
@@ -1006,7 +1012,8 @@ impl Agent {
     /// When [`Self::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state == ConnectionState::Closed {
-            return None;
+            // Deallocations (RFC 8656 §8.1) until they are answered.
+            return self.relays_timeout();
         }
         let mut t: Option<Instant> = None;
         let mut at = |i: Instant| t = Some(t.map_or(i, |t| t.min(i)));
@@ -1048,6 +1055,7 @@ impl Agent {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         if self.state == ConnectionState::Closed {
+            self.relays_handle_timeout(now);
             return;
         }
         self.expire_transactions(now);

@@ -1,0 +1,241 @@
+//! Relayed candidates on the simulated network: two agents behind
+//! symmetric NATs (where checks between their reflexive addresses fail, see
+//! `sim.rs`) connect through the sans-IO TURN server of `ferrtc-turn`,
+//! carry data both ways, deallocate on close, and re-allocate after an ICE
+//! restart; wrong credentials end in an `icecandidateerror` (401).
+//!
+//! The addresses are ordinary public ones (the TURN server refuses to relay
+//! to documentation ranges); nothing leaves the simulation.
+
+mod common;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{Call, Side, ip, sa};
+use ferrtc_ice::{CandidateType, ConnectionState, Event, TurnTransport};
+use ferrtc_sim::{Endpoint, LinkConfig, NatConfig, Transmit};
+use ferrtc_turn::server::{
+    AllocationId, Credentials, FiveTuple, Output, PEER_HEADROOM, PEER_TAILROOM, Server,
+    ServerConfig, ServerEvent, Transport,
+};
+
+const TURN: &str = "34.0.0.10:3478";
+
+/// The TURN server as a host: its listener on port 3478, one relay port
+/// per allocation from 50000 up.
+struct TurnHost {
+    server: Server,
+    queue: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    relays: HashMap<SocketAddr, AllocationId>,
+    next_port: u16,
+    /// Allocations closed (deallocated or expired).
+    closed: usize,
+}
+
+impl TurnHost {
+    fn new(now: Instant) -> TurnHost {
+        let users = HashMap::from([("alice".to_owned(), "secret".to_owned())]);
+        let config = ServerConfig::new("ferrtc.test", Credentials::new(users, None), b"k");
+        TurnHost {
+            server: Server::new(config, now, 1_800_000_000),
+            queue: VecDeque::new(),
+            relays: HashMap::new(),
+            next_port: 50000,
+            closed: 0,
+        }
+    }
+
+    fn allocations(&self) -> usize {
+        self.server.allocation_count()
+    }
+}
+
+impl Endpoint for TurnHost {
+    fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
+        if dest == sa(TURN) {
+            let tuple = FiveTuple {
+                transport: Transport::Udp,
+                client: source,
+                server: dest,
+            };
+            let mut out = Vec::new();
+            match self.server.handle_client(now, tuple, data, &mut out) {
+                Output::Nothing => {}
+                Output::Reply => self.queue.push_back((dest, source, out)),
+                Output::Relay {
+                    allocation,
+                    peer,
+                    data: range,
+                } => {
+                    if let Some((&relay, _)) = self.relays.iter().find(|(_, a)| **a == allocation) {
+                        self.queue.push_back((relay, peer, data[range].to_vec()));
+                    }
+                }
+                Output::OpenRelay { pending, .. } => {
+                    self.next_port += 2;
+                    let relayed = SocketAddr::new(dest.ip(), self.next_port);
+                    let opened = self
+                        .server
+                        .relay_opened(now, pending, Some(relayed), &mut out);
+                    if let Some(opened) = opened {
+                        if let Some(a) = opened.allocation {
+                            self.relays.insert(relayed, a);
+                        }
+                        self.queue
+                            .push_back((opened.tuple.server, opened.tuple.client, out));
+                    }
+                }
+            }
+            return;
+        }
+        let Some(&allocation) = self.relays.get(&dest) else {
+            return;
+        };
+        let mut buf = vec![0u8; PEER_HEADROOM + data.len() + PEER_TAILROOM];
+        buf[PEER_HEADROOM..PEER_HEADROOM + data.len()].copy_from_slice(data);
+        let range = PEER_HEADROOM..PEER_HEADROOM + data.len();
+        if let Some(to) = self
+            .server
+            .handle_peer(now, allocation, source, &mut buf, range)
+        {
+            self.queue
+                .push_back((to.tuple.server, to.tuple.client, buf[to.message].to_vec()));
+        }
+    }
+
+    fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let (source, destination, data) = self.queue.pop_front()?;
+        buf.clear();
+        buf.extend_from_slice(&data);
+        Some(Transmit {
+            source,
+            destination,
+        })
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.server.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.server.handle_timeout(now);
+        while let Some(e) = self.server.poll_event() {
+            if let ServerEvent::Closed(a) = e {
+                self.relays.retain(|_, x| *x != a);
+                self.closed += 1;
+            }
+        }
+    }
+}
+
+fn symmetric_side(nat_ip: &str, host: &str, controlling: bool, seed: u64) -> Side {
+    let mut side = Side::public(host, controlling, seed);
+    side.nat = Some(NatConfig::symmetric(ip(nat_ip)));
+    side
+}
+
+/// Two agents behind symmetric NATs with the TURN server in the network.
+fn relayed_call(seed: u64, password: &str) -> (Call, ferrtc_sim::HostId<TurnHost>) {
+    let a = symmetric_side("52.0.0.1", "10.0.0.2", true, seed);
+    let b = symmetric_side("52.0.0.2", "10.0.0.3", false, seed + 1);
+    let mut call = Call::new(seed, a, b);
+    let now = call.net.now();
+    let turn = call
+        .net
+        .add_host(
+            [ip("34.0.0.10")],
+            LinkConfig::IDEAL.with_delay(Duration::from_millis(5)),
+            TurnHost::new(now),
+        )
+        .unwrap();
+    for id in [call.a, call.b] {
+        call.net
+            .endpoint_mut(&id)
+            .agent
+            .add_turn_server(sa(TURN), TurnTransport::Udp, "alice", password)
+            .unwrap();
+    }
+    (call, turn)
+}
+
+#[test]
+fn two_symmetric_nats_connect_through_a_relay_and_carry_data_both_ways() {
+    let (mut call, turn) = relayed_call(40, "secret");
+    let connected = |c: &Call| {
+        [c.peer_a().state(), c.peer_b().state()]
+            .iter()
+            .all(|s| matches!(s, ConnectionState::Connected | ConnectionState::Completed))
+    };
+    assert!(call.run_until(Duration::from_secs(30), connected));
+    let a = call.peer_a().agent.selected_pair().unwrap().clone();
+    let b = call.peer_b().agent.selected_pair().unwrap().clone();
+    // Direct checks between symmetric NATs fail: at least one end relays.
+    assert!(
+        a.local.kind() == CandidateType::Relayed || a.remote.kind() == CandidateType::Relayed,
+        "{a:?}"
+    );
+    assert!(
+        b.local.kind() == CandidateType::Relayed || b.remote.kind() == CandidateType::Relayed,
+        "{b:?}"
+    );
+    assert_eq!(call.net.endpoint(&turn).allocations(), 2);
+    call.assert_data_flows_both_ways("relayed");
+
+    // Closing deallocates at once (RFC 8656 §8.1), not at expiry. (An
+    // allocation the selected pair does not use sends nothing for minutes:
+    // behind a NAT whose mapping expired meanwhile, its deallocation comes
+    // from a new 5-tuple and is refused with 437; the server expires it.)
+    for id in [call.a, call.b] {
+        call.net.endpoint_mut(&id).agent.close();
+    }
+    call.net.run_for(Duration::from_secs(1));
+    assert_eq!(call.net.endpoint(&turn).allocations(), 0);
+}
+
+#[test]
+fn an_ice_restart_through_the_relay_reconnects_on_the_same_allocations() {
+    let (mut call, turn) = relayed_call(41, "secret");
+    let connected = |c: &Call| {
+        [c.peer_a().state(), c.peer_b().state()]
+            .iter()
+            .all(|s| matches!(s, ConnectionState::Connected | ConnectionState::Completed))
+    };
+    assert!(call.run_until(Duration::from_secs(30), connected));
+    // Consent through the relay keeps the pair for a minute.
+    assert!(!call.run_until(Duration::from_secs(60), |c| !connected(c)));
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    call.net.endpoint_mut(&call.b).agent.restart(now).unwrap();
+    call.exchange_credentials();
+    let before = call.peer_a().events.len();
+    let reselected = |c: &Call| {
+        c.peer_a().events[before..]
+            .iter()
+            .any(|(_, e)| matches!(e, Event::SelectedPairChange(_)))
+    };
+    assert!(call.run_until(Duration::from_secs(30), reselected));
+    assert!(connected(&call));
+    assert_eq!(call.net.endpoint(&turn).allocations(), 2);
+    call.assert_data_flows_both_ways("relayed after restart");
+}
+
+#[test]
+fn wrong_credentials_give_a_candidate_error_and_no_relayed_candidate() {
+    let (mut call, _turn) = relayed_call(42, "wrong");
+    call.net.run_for(Duration::from_secs(5));
+    let peer = call.peer_a();
+    assert!(
+        peer.events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::CandidateError { code: 401, .. })),
+        "{:?}",
+        peer.events
+    );
+    assert!(
+        peer.agent
+            .local_candidates()
+            .all(|c| c.kind() != CandidateType::Relayed)
+    );
+}
