@@ -19,7 +19,12 @@ import random
 import sys
 import time
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.sdp import candidate_from_sdp
 
 STEP_TIMEOUT = 60.0
@@ -147,13 +152,22 @@ async def run(args):
     rng = random.Random(6)
     offering_ferrtc = args.role == "ferrtc-offers"
     cmd = [args.ferrtc, "peer", "--signal", "stdio", "--echo"]
+    if args.turn:
+        # ferrtc relays only; aiortc (no transport policy) uses the server
+        # too, so either of its candidates may pair with ferrtc's relay.
+        cmd += ["--ice-server", args.turn, "--ice-username", args.turn_user,
+                "--ice-credential", args.turn_pass, "--relay-only"]
     if offering_ferrtc:
         cmd.append("--offer")
     proc = await asyncio.create_subprocess_exec(
         *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
     )
     sig = Signaling(proc)
-    pc = RTCPeerConnection()
+    if args.turn:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[
+            RTCIceServer(urls=args.turn, username=args.turn_user, credential=args.turn_pass)]))
+    else:
+        pc = RTCPeerConnection()
     remote_channel = asyncio.get_running_loop().create_future()
 
     @pc.on("datachannel")
@@ -207,6 +221,9 @@ def main():
     ap.add_argument("--ferrtc", required=True)
     ap.add_argument("--role", choices=["ferrtc-offers", "ferrtc-answers"], required=True)
     ap.add_argument("--bulk-mib", type=int, default=32)
+    ap.add_argument("--turn", help="TURN URL: ferrtc uses relayed candidates only")
+    ap.add_argument("--turn-user", default="")
+    ap.add_argument("--turn-pass", default="")
     args = ap.parse_args()
     asyncio.run(run(args))
 

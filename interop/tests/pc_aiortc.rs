@@ -8,6 +8,8 @@
 
 #[path = "pc_common/mod.rs"]
 mod pc_common;
+#[path = "turn_server_common/mod.rs"]
+mod turn_server_common;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,8 +22,12 @@ fn aiortc_python() -> PathBuf {
 }
 
 fn run(role: &str) {
+    run_with(role, &[]);
+}
+
+fn run_with(role: &str, extra: &[&str]) -> String {
     if !ferrtc_interop::interop_enabled() {
-        return;
+        return String::new();
     }
     let python = aiortc_python();
     assert!(
@@ -31,19 +37,58 @@ fn run(role: &str) {
     );
     let bin = pc_common::ferrtc_bin();
     let script = pc_common::script("pc_aiortc.py");
-    let out = pc_common::run_with_deadline(
-        &python,
-        &[
-            script.as_os_str(),
-            "--ferrtc".as_ref(),
-            bin.as_os_str(),
-            "--role".as_ref(),
-            role.as_ref(),
-        ],
-        Duration::from_secs(600),
-    );
+    let mut args = vec![
+        script.as_os_str(),
+        "--ferrtc".as_ref(),
+        bin.as_os_str(),
+        "--role".as_ref(),
+        role.as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = pc_common::run_with_deadline(&python, &args, Duration::from_secs(600));
     println!("{out}");
     assert!(out.contains("\"bulk_bytes\": 33554432"), "{out}");
+    out
+}
+
+#[test]
+fn a_relay_only_ferrtc_and_aiortc_connect_through_ferrtc_turn() {
+    if !ferrtc_interop::interop_enabled() {
+        return;
+    }
+    let users = std::env::temp_dir().join(format!("ferrtc-pc-aiortc-users-{}", std::process::id()));
+    std::fs::write(&users, "alice:secret\n").unwrap();
+    let turn = turn_server_common::ferrtc_turn(
+        &pc_common::ferrtc_bin(),
+        &[
+            "--users",
+            users.to_str().unwrap(),
+            "--allow-loopback",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let url = format!("turn:{}", turn.udp);
+    run_with(
+        "ferrtc-answers",
+        &[
+            "--turn",
+            &url,
+            "--turn-user",
+            "alice",
+            "--turn-pass",
+            "secret",
+        ],
+    );
+    // The 32 MiB went through the relay.
+    let metrics = turn_server_common::http_get(turn.metrics.unwrap(), "/metrics");
+    let relayed = metrics
+        .lines()
+        .find(|l| l.starts_with("ferrtc_turn_relayed_bytes_total{direction=\"to_peer\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(relayed > 32 << 20, "{metrics}");
 }
 
 #[test]

@@ -17,6 +17,7 @@
 
 #[path = "pc_common/mod.rs"]
 mod pc_common;
+mod turn_server_common;
 
 use std::time::Duration;
 
@@ -113,12 +114,17 @@ fn run_relayed(role: &str) {
         "--realm",
         "ferrtc.test",
     ]);
-    let url = format!("turn:{}", turn.addr);
+    run_relayed_through(role, &format!("turn:{}", turn.addr));
+}
+
+/// Both sides relay-only through `url`, a TURN server that knows
+/// alice:secret.
+fn run_relayed_through(role: &str, url: &str) {
     let out = run_with(
         role,
         &[
             "--turn",
-            &url,
+            url,
             "--turn-user",
             "alice",
             "--turn-pass",
@@ -137,4 +143,33 @@ fn chromium_relay_only_reaches_a_relay_only_ferrtc_answerer_through_coturn() {
 #[test]
 fn a_relay_only_ferrtc_offerer_reaches_relay_only_chromium_through_coturn() {
     run_relayed("ferrtc-offers");
+}
+
+/// `ferrtc turn` on 127.0.0.1 with alice:secret, relaying to loopback.
+fn ferrtc_turn() -> turn_server_common::FerrtcTurn {
+    let users =
+        std::env::temp_dir().join(format!("ferrtc-pc-chromium-users-{}", std::process::id()));
+    std::fs::write(&users, "alice:secret\n").unwrap();
+    turn_server_common::ferrtc_turn(
+        &pc_common::ferrtc_bin(),
+        &["--users", users.to_str().unwrap(), "--allow-loopback"],
+    )
+}
+
+#[test]
+fn chromium_relay_only_reaches_a_relay_only_ferrtc_through_ferrtc_turn() {
+    if !ferrtc_interop::interop_enabled() {
+        return;
+    }
+    let turn = ferrtc_turn();
+    run_relayed_through("ferrtc-answers", &format!("turn:{}", turn.udp));
+}
+
+#[test]
+fn relay_only_ferrtc_and_chromium_reach_each_other_through_ferrtc_turn_over_tcp() {
+    if !ferrtc_interop::interop_enabled() {
+        return;
+    }
+    let turn = ferrtc_turn();
+    run_relayed_through("ferrtc-offers", &format!("turn:{}?transport=tcp", turn.tcp));
 }
