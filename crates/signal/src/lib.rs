@@ -90,16 +90,20 @@ pub mod assets;
 #[cfg(feature = "server")]
 pub mod bot;
 #[cfg(feature = "server")]
+pub mod cluster;
+#[cfg(feature = "server")]
 mod config;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod gauge;
-mod protocol;
 #[cfg(feature = "server")]
-mod room;
+mod hub;
+mod protocol;
+pub mod ratelimit;
 #[cfg(feature = "server")]
 mod server;
+pub mod token;
 
 #[cfg(feature = "server")]
 pub use bot::{BotHandle, BotPort, BotSender, ServerGone, bot};
@@ -107,6 +111,10 @@ pub use bot::{BotHandle, BotPort, BotSender, ServerGone, bot};
 pub use config::SignalConfig;
 pub use error::{ErrorCode, SignalError};
 pub use gauge::{Gauge, GaugeSnapshot};
-pub use protocol::{ClientMessage, MAX_NAME_CHARS, ServerMessage, Signal, validate_name};
+pub use protocol::{
+    ClientMessage, DEFAULT_ROOM, MAX_NAME_CHARS, ServerMessage, Signal, validate_name,
+    validate_room,
+};
+pub use ratelimit::RateLimit;
 #[cfg(feature = "server")]
 pub use server::{serve, serve_with_shutdown};
