@@ -32,7 +32,7 @@
 //! # Failures
 //!
 //! - A node that dies stops refreshing `node:ID`; within its TTL plus one
-//!   sweep period (under 5 s) every node that knows users of it sees the key
+//!   sweep period (3.5 s) every node that knows users of it sees the key
 //!   gone, drops those users from its lists and sends `bye` to their
 //!   partners; the first to notice removes its names from Redis (one Lua
 //!   script, idempotent).
@@ -42,7 +42,7 @@
 //!   when Redis is back register again, claim every local name again (a
 //!   name another node took meanwhile is refused to the local user with
 //!   `name-taken` and the connection closed) and re-read their rooms. Nodes
-//!   do not sweep for dead nodes in the first 5 s after a reconnect, so that
+//!   do not sweep for dead nodes in the first 3 s after a reconnect, so that
 //!   a restarted Redis does not make live nodes look dead.
 //! - A node whose own key expired (it stalled) registers and claims again.
 
@@ -65,14 +65,15 @@ const PREFIX: &str = "ferrtc:";
 pub(crate) const NODE_TTL: Duration = Duration::from_secs(3);
 /// How often the presence key is refreshed.
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How often the nodes known are checked for liveness.
-const SWEEP: Duration = Duration::from_secs(1);
-/// No sweep this long after (re)connecting: other nodes may be
-/// re-registering after a Redis restart.
-const SWEEP_GRACE: Duration = Duration::from_secs(5);
+/// How often the nodes known are checked for liveness: a dead node is
+/// noticed at most `NODE_TTL + SWEEP` after its last heartbeat.
+const SWEEP: Duration = Duration::from_millis(500);
 /// Reconnect backoff bounds.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// No sweep this long after a reconnect: after a Redis restart the other
+/// nodes re-register within their backoff.
+const SWEEP_GRACE: Duration = Duration::from_secs(3);
 /// Most operations sent to Redis in one pipeline.
 const BATCH: usize = 512;
 
@@ -264,6 +265,7 @@ pub(crate) async fn run(
 ) {
     let mut backoff = BACKOFF_MIN;
     let mut known = HashSet::new();
+    let mut grace = Duration::ZERO;
     loop {
         match connect(&client, &settings.node).await {
             Ok((conn, pubsub)) => {
@@ -278,7 +280,8 @@ pub(crate) async fn run(
                     events: &events,
                     known: &mut known,
                 };
-                let end = link.serve(pubsub, &mut ops).await;
+                let end = link.serve(pubsub, &mut ops, grace).await;
+                grace = SWEEP_GRACE;
                 match end {
                     End::Closed => {
                         link.leave().await;
@@ -372,10 +375,11 @@ impl Link<'_> {
         &mut self,
         mut pubsub: redis::aio::PubSubStream,
         ops: &mut mpsc::Receiver<Op>,
+        grace: Duration,
     ) -> End {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut sweep = tokio::time::interval_at(Instant::now() + SWEEP_GRACE, SWEEP);
+        let mut sweep = tokio::time::interval_at(Instant::now() + grace, SWEEP);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
         loop {
