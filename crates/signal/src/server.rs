@@ -301,12 +301,11 @@ async fn upgrade(
 /// Sends `error` and closes with 1008 (policy violation).
 async fn refuse(mut socket: WebSocket, error: &SignalError) {
     let _ = reply(&mut socket, error).await;
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code: close_code::POLICY,
-            reason: Utf8Bytes::from(error.code_str()),
-        })))
-        .await;
+    let frame = CloseFrame {
+        code: close_code::POLICY,
+        reason: Utf8Bytes::from(error.code_str()),
+    };
+    close_gracefully(&mut socket, frame).await;
 }
 
 fn users_json(users: &[String]) -> Arc<str> {
@@ -678,9 +677,27 @@ async fn session(
     };
     let _ = state.hub.send(Command::Disconnect { id }).await;
     if let Some(frame) = close {
-        let _ = socket.send(Message::Close(Some(frame))).await;
+        close_gracefully(&mut socket, frame).await;
     }
     drop(guard);
+}
+
+/// Sends the close frame and reads (dropping) what the client still sends
+/// until its own close (RFC 6455 section 7.1.1), for at most a second: a
+/// socket closed with unread data is reset, and the reset can destroy the
+/// error message sent just before.
+async fn close_gracefully(socket: &mut WebSocket, frame: CloseFrame) {
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let drain = async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 fn going_away() -> CloseFrame {
