@@ -89,11 +89,17 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return {1, redis.call('HGETALL', KEYS[1])}
 ";
 
-/// `KEYS[1]` room hash; `ARGV` name, node. Deletes the name if the node
-/// holds it; returns the members left.
+/// `KEYS[1]` room hash, `KEYS[2]` node's room set; `ARGV` name, node,
+/// room. Deletes the name if the node holds it, forgets the room for the
+/// node when it holds no other name there; returns the members left.
 const RELEASE: &str = r"
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return redis.call('HGETALL', KEYS[1])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 2, #all, 2 do
+  if all[i] == ARGV[2] then return all end
+end
+redis.call('SREM', KEYS[2], ARGV[3])
+return all
 ";
 
 /// `KEYS[1]` nodes set, `KEYS[2]` the dead node's room set; `ARGV` dead
@@ -462,10 +468,12 @@ impl Link<'_> {
                 Op::Release { room, name } => {
                     pipe.cmd("EVAL")
                         .arg(RELEASE)
-                        .arg(1)
+                        .arg(2)
                         .arg(room_key(room))
+                        .arg(node_rooms_key(&me))
                         .arg(name)
-                        .arg(&me);
+                        .arg(&me)
+                        .arg(room);
                 }
                 Op::Forward { node, message } => {
                     pipe.cmd("PUBLISH").arg(inbox(node)).arg(message.to_json());
