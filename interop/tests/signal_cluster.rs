@@ -682,11 +682,17 @@ fn bad_input_against_the_cluster_is_refused_with_the_protocols_errors() {
 struct LoadReport {
     clients: usize,
     join_secs: f64,
-    relay_secs: f64,
-    offer_ms: (f64, f64),
-    answer_ms: (f64, f64),
+    /// Every pair at once: (p50, p99) of offer and answer relays, ms.
+    burst_offer_ms: (f64, f64),
+    burst_answer_ms: (f64, f64),
+    /// Pairs one after another at a steady rate (1 / PACE).
+    paced_offer_ms: (f64, f64),
+    paced_answer_ms: (f64, f64),
     rss_per_client_kib: f64,
 }
+
+/// Gap between pairs in the paced round.
+const PACE: Duration = Duration::from_micros(500);
 
 fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
@@ -694,17 +700,52 @@ fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
+/// The next signal a client gets (user lists skipped), or a panic.
+async fn next_signal(client: &mut Client, k: usize) -> (String, Signal) {
+    loop {
+        match client.next(Duration::from_secs(120)).await {
+            Ok(ServerMessage::Signal { from, signal }) => return (from, signal),
+            Ok(ServerMessage::Users { .. }) => {}
+            other => panic!("pair {k}: {other:?}"),
+        }
+    }
+}
+
+/// One offer from `a{k}` to `b{k}` and the answer back, each checked to
+/// come from the right user with the right content; their relay times, ms.
+async fn exchange(a: &mut Client, b: &mut Client, k: usize, round: u32) -> (f64, f64) {
+    let (a_name, b_name) = (format!("a{k}"), format!("b{k}"));
+    let sent_offer = offer(&format!("offer {k} round {round}"));
+    let t = Instant::now();
+    a.signal(&b_name, sent_offer.clone()).await;
+    assert_eq!(
+        next_signal(b, k).await,
+        (a_name.clone(), sent_offer),
+        "pair {k}"
+    );
+    let offer_ms = t.elapsed().as_secs_f64() * 1e3;
+    let answer = Signal::Answer {
+        sdp: format!("answer {k} round {round}"),
+    };
+    let t = Instant::now();
+    b.signal(&a_name, answer.clone()).await;
+    assert_eq!(next_signal(a, k).await, (b_name, answer), "pair {k}");
+    (offer_ms, t.elapsed().as_secs_f64() * 1e3)
+}
+
 /// `clients` clients in pairs, each pair in a room of its own with its two
 /// users on different nodes: all join, then each pair relays an offer and an
-/// answer carrying the pair's number; every message must reach exactly its
-/// addressee.
+/// answer carrying the pair's number, all pairs at once, then again one pair
+/// after another; every message must reach exactly its addressee.
 async fn load(nodes: &[Node; 3], clients: usize) -> LoadReport {
     let pairs = clients / 2;
     let epoch = Instant::now();
     let rss_before: u64 = nodes.iter().map(Node::rss_kib).sum();
     let connect_slots = Arc::new(tokio::sync::Semaphore::new(200));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(pairs.max(1));
+    let (burst_tx, mut burst_rx) = tokio::sync::mpsc::channel::<(f64, f64)>(pairs.max(1));
     let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let (paced_tx, paced_rx) = tokio::sync::watch::channel(None::<Instant>);
     let urls: Vec<String> = nodes
         .iter()
         .map(|n| format!("ws://{}/ws", n.addr))
@@ -715,7 +756,9 @@ async fn load(nodes: &[Node; 3], clients: usize) -> LoadReport {
         let url_b = format!("{}?room=p{k}", urls[(2 * k + 1) % 3]);
         let slots = connect_slots.clone();
         let ready = ready_tx.clone();
+        let burst_done = burst_tx.clone();
         let mut go = go_rx.clone();
+        let mut paced = paced_rx.clone();
         tasks.spawn(async move {
             let (a_name, b_name) = (format!("a{k}"), format!("b{k}"));
             let (mut a, mut b) = {
@@ -731,78 +774,51 @@ async fn load(nodes: &[Node; 3], clients: usize) -> LoadReport {
                 .await;
             let _ = ready.send(()).await;
             let _ = go.wait_for(|go| *go).await;
-
-            let sent = epoch.elapsed().as_nanos();
-            a.signal(&b_name, offer(&format!("offer {k} {sent}"))).await;
-            let got = loop {
-                match b
-                    .next(Duration::from_secs(120))
-                    .await
-                    .expect("offer arrives")
-                {
-                    ServerMessage::Signal { from, signal } => break (from, signal),
-                    ServerMessage::Users { .. } => {}
-                    other => panic!("pair {k}: b got {other:?}"),
-                }
-            };
-            let offer_ns = epoch.elapsed().as_nanos() - sent;
-            assert_eq!(
-                got,
-                (a_name.clone(), offer(&format!("offer {k} {sent}"))),
-                "pair {k}"
-            );
-            let sent = epoch.elapsed().as_nanos();
-            let answer = Signal::Answer {
-                sdp: format!("answer {k}"),
-            };
-            b.signal(&a_name, answer.clone()).await;
-            let got = loop {
-                match a
-                    .next(Duration::from_secs(120))
-                    .await
-                    .expect("answer arrives")
-                {
-                    ServerMessage::Signal { from, signal } => break (from, signal),
-                    ServerMessage::Users { .. } => {}
-                    other => panic!("pair {k}: a got {other:?}"),
-                }
-            };
-            let answer_ns = epoch.elapsed().as_nanos() - sent;
-            assert_eq!(got, (b_name, answer), "pair {k}");
+            let burst = exchange(&mut a, &mut b, k, 1).await;
+            let _ = burst_done.send(burst).await;
+            let start = *paced.wait_for(Option::is_some).await.expect("paced start");
+            let start = start.unwrap_or_else(Instant::now) + PACE * k as u32;
+            tokio::time::sleep_until(start.into()).await;
+            let paced = exchange(&mut a, &mut b, k, 2).await;
             // The clients go back to the caller: the sockets stay open until
             // every pair is done.
-            (offer_ns as f64 / 1e6, answer_ns as f64 / 1e6, a, b)
+            (paced, a, b)
         });
     }
-    drop(ready_tx);
+    drop((ready_tx, burst_tx));
     for _ in 0..pairs {
         ready_rx.recv().await.expect("every pair gets ready");
     }
     let join_secs = epoch.elapsed().as_secs_f64();
     let rss_after: u64 = nodes.iter().map(Node::rss_kib).sum();
-    let relay_start = Instant::now();
     go_tx.send_replace(true);
-    let mut offers = Vec::with_capacity(pairs);
-    let mut answers = Vec::with_capacity(pairs);
-    let mut sockets = Vec::with_capacity(pairs);
+    let mut burst = (Vec::with_capacity(pairs), Vec::with_capacity(pairs));
     for _ in 0..pairs {
-        let (o, a, x, y) = tasks
-            .join_next()
+        let (o, a) = burst_rx
+            .recv()
             .await
-            .expect("a task")
-            .expect("no pair lost or misdelivered a message");
-        offers.push(o);
-        answers.push(a);
+            .expect("every pair relays its burst round");
+        burst.0.push(o);
+        burst.1.push(a);
+    }
+    paced_tx.send_replace(Some(Instant::now() + Duration::from_millis(100)));
+    let mut paced = (Vec::with_capacity(pairs), Vec::with_capacity(pairs));
+    let mut sockets = Vec::with_capacity(pairs);
+    while let Some(done) = tasks.join_next().await {
+        let ((o, a), x, y) = done.expect("no pair lost or misdelivered a message");
+        paced.0.push(o);
+        paced.1.push(a);
         sockets.push((x, y));
     }
-    let relay_secs = relay_start.elapsed().as_secs_f64();
+    assert_eq!(sockets.len(), pairs, "every pair finished");
     drop(sockets);
     LoadReport {
         clients: pairs * 2,
         join_secs,
-        relay_secs,
-        offer_ms: percentiles(offers),
-        answer_ms: percentiles(answers),
+        burst_offer_ms: percentiles(burst.0),
+        burst_answer_ms: percentiles(burst.1),
+        paced_offer_ms: percentiles(paced.0),
+        paced_answer_ms: percentiles(paced.1),
         rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / (pairs * 2) as f64,
     }
 }
@@ -838,11 +854,15 @@ fn load_10000_clients_report() {
             "clients": report.clients,
             "nodes": 3,
             "join_secs": report.join_secs,
-            "relay_secs": report.relay_secs,
-            "offer_p50_ms": report.offer_ms.0,
-            "offer_p99_ms": report.offer_ms.1,
-            "answer_p50_ms": report.answer_ms.0,
-            "answer_p99_ms": report.answer_ms.1,
+            "burst_offer_p50_ms": report.burst_offer_ms.0,
+            "burst_offer_p99_ms": report.burst_offer_ms.1,
+            "burst_answer_p50_ms": report.burst_answer_ms.0,
+            "burst_answer_p99_ms": report.burst_answer_ms.1,
+            "paced_pairs_per_s": 1.0 / PACE.as_secs_f64(),
+            "paced_offer_p50_ms": report.paced_offer_ms.0,
+            "paced_offer_p99_ms": report.paced_offer_ms.1,
+            "paced_answer_p50_ms": report.paced_answer_ms.0,
+            "paced_answer_p99_ms": report.paced_answer_ms.1,
             "rss_per_client_kib": report.rss_per_client_kib,
         })
     );

@@ -201,6 +201,9 @@ async fn health(State(state): State<AppState>) -> Response {
     axum::Json(state.gauge.snapshot()).into_response()
 }
 
+/// Read and write buffer of each WebSocket, bytes.
+const IO_BUFFER: usize = 8 * 1024;
+
 /// The room and token a connection asked for in `/ws?room=..&token=..`.
 struct Admission {
     room: String,
@@ -286,8 +289,14 @@ async fn upgrade(
     };
     let admission = admit(&state.limits, query.as_deref());
     let max = state.limits.max_frame_bytes;
+    // Signaling messages are small: buffers of a few KiB (instead of
+    // tungstenite's 128 KiB each way) keep a connected client cheap; larger
+    // messages still fit, in more reads.
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(IO_BUFFER)
+        .write_buffer_size(IO_BUFFER)
+        .max_write_buffer_size(max.saturating_mul(2).max(IO_BUFFER + 1))
         .on_upgrade(move |socket| async move {
             match admission {
                 Ok(admission) => session(socket, state, guard, admission).await,
