@@ -68,6 +68,9 @@ fn the_built_commands_and_peer_flags_are_listed() {
         "--play",
         "--record",
         "--dtmf",
+        "--name",
+        "--room",
+        "--call",
     ] {
         assert!(peer.contains(flag), "no {flag} in:\n{peer}");
     }
