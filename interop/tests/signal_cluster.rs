@@ -839,7 +839,7 @@ fn a_thousand_clients_in_pairs_across_nodes_relay_offers_and_answers_without_los
 /// The 10,000-client run with figures:
 /// `FERRTC_INTEROP=1 cargo test --release -p ferrtc-interop --test signal_cluster -- --ignored --nocapture`
 #[test]
-#[ignore = "takes minutes; run by hand for the figures"]
+#[ignore = "10,000 sockets; run by hand, in release, for the figures"]
 fn load_10000_clients_report() {
     if !interop_enabled() || !redis_available() {
         return;
