@@ -38,28 +38,88 @@ const MAX_FILE: u64 = 256 << 20;
 /// Any error of the demo, reported on stderr.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// `--redis` and `--secret` of `demo` and `signal`.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// `redis://HOST:PORT`: one node of a cluster.
+    pub redis: Option<String>,
+    /// The join-token secret.
+    pub secret: Option<String>,
+}
+
+impl ServerOptions {
+    fn config(self) -> Result<SignalConfig, BoxError> {
+        let mut config = SignalConfig::default();
+        if let Some(url) = &self.redis {
+            // Refuse a bad URL now rather than retry it forever.
+            redis_url_ok(url)?;
+        }
+        config.redis = self.redis;
+        config.secret = self.secret.map(String::into_bytes);
+        Ok(config)
+    }
+}
+
+fn redis_url_ok(url: &str) -> Result<(), BoxError> {
+    if url.starts_with("redis://") || url.starts_with("unix://") || url.starts_with("redis+unix://")
+    {
+        Ok(())
+    } else {
+        Err(format!("--redis {url:?}: expected redis://HOST:PORT").into())
+    }
+}
+
 /// `ferrtc signal`: the signaling server and web app, without a bot.
-pub async fn signal(listen: SocketAddr) -> Result<(), BoxError> {
+pub async fn signal(listen: SocketAddr, options: ServerOptions) -> Result<(), BoxError> {
+    let config = options.config()?;
+    raise_fd_limit();
     let listener = TcpListener::bind(listen).await?;
     // The first line on stdout says where to go (tests read it with --listen :0).
     println!("listening on http://{}", listener.local_addr()?);
-    ferrtc_signal::serve_with_shutdown(listener, SignalConfig::default(), shutdown()).await?;
+    ferrtc_signal::serve_with_shutdown(listener, config, shutdown()).await?;
     Ok(())
 }
 
 /// `ferrtc demo`: the signaling server, the web app and the bot.
-pub async fn demo(listen: SocketAddr) -> Result<(), BoxError> {
+pub async fn demo(listen: SocketAddr, options: ServerOptions) -> Result<(), BoxError> {
+    let config = options.config()?;
+    raise_fd_limit();
     let listener = TcpListener::bind(listen).await?;
     let (port, bot) = ferrtc_signal::bot(BOT_NAME, 256)?;
     tokio::spawn(run_bot(bot));
     println!("listening on http://{}", listener.local_addr()?);
     eprintln!("ferrtc demo: open that page in a browser, join, and call {BOT_NAME}");
-    let config = SignalConfig::default().with_bot(port);
+    let config = config.with_bot(port);
     ferrtc_signal::serve_with_shutdown(listener, config, shutdown()).await?;
     Ok(())
 }
 
+/// Each WebSocket client takes a file descriptor: the soft open-file limit
+/// goes up to the hard one (a failure only means fewer clients fit).
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
+        && soft < hard
+        && let Err(e) = rlimit::Resource::NOFILE.set(hard, hard)
+    {
+        tracing::warn!("cannot raise the open-file limit to {hard}: {e}");
+    }
+}
+
+/// SIGINT or SIGTERM: stop serving (a killed node is what the cluster's
+/// expiry is for).
 async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
     let _ = tokio::signal::ctrl_c().await;
 }
 

@@ -1,5 +1,7 @@
 //! `ferrtc send FILE` and `ferrtc recv --out DIR`: one file over a
-//! reliable, ordered data channel named `file`, with stdio signaling.
+//! reliable, ordered data channel named `file`, with stdio signaling or a
+//! signaling server's room (`send --signal URL --name a --call b`,
+//! `recv --signal URL --name b`).
 //!
 //! Framing (version 1), all on the one channel:
 //! 1. sender -> receiver, text: `{"name":"NAME","size":N}` (NAME is the file
@@ -23,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::media::Media;
-use crate::peer::{End, PeerOptions, session};
+use crate::peer::{End, PeerOptions, open_signaling, session};
 
 /// Size of each data message.
 const CHUNK: usize = 16 * 1024;
@@ -261,21 +263,31 @@ fn finish(end: End, done: bool) -> Result<(), ferrtc::Error> {
     }
 }
 
-/// `ferrtc send FILE --signal stdio`.
+/// `ferrtc send FILE --signal stdio|URL`.
 pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> {
+    let mut signaling = open_signaling(&opts.signal).await?;
     let pc = crate::peer::connect(&opts)?;
     let dc = pc
         .create_data_channel("file", DataChannelInit::default())
         .await?;
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     finish(
-        session(&pc, true, tx, send_file(dc, path), &mut Media::default()).await?,
+        session(
+            &pc,
+            true,
+            tx,
+            send_file(dc, path),
+            &mut Media::default(),
+            &mut signaling,
+        )
+        .await?,
         false,
     )
 }
 
-/// `ferrtc recv [--out DIR] --signal stdio`.
+/// `ferrtc recv [--out DIR] --signal stdio|URL`.
 pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> {
+    let mut signaling = open_signaling(&opts.signal).await?;
     let pc = crate::peer::connect(&opts)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let done = std::cell::Cell::new(false);
@@ -285,6 +297,7 @@ pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> 
         tx,
         recv_file(rx, dir, &done),
         &mut Media::default(),
+        &mut signaling,
     )
     .await?;
     finish(end, done.get())

@@ -33,20 +33,31 @@ enum Command {
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// The signaling server alone.
     Signal {
         /// Address to serve on.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
-    /// A command-line peer: signaling as JSON lines on stdin/stdout.
+    /// A command-line peer: signaling as JSON lines on stdin/stdout, or in a
+    /// room of a signaling server.
     #[command(after_help = FIFO_HELP)]
     Peer {
-        /// Signaling transport: JSON lines on stdin/stdout.
-        #[arg(long, default_value = "stdio", value_parser = [SIGNAL_STDIO])]
+        /// Signaling: `stdio` (JSON lines on stdin/stdout) or the WebSocket
+        /// of a `ferrtc signal`/`ferrtc demo`, `ws://HOST:PORT/ws`.
+        #[arg(long, default_value = SIGNAL_STDIO)]
         signal: String,
-        /// Create the offer instead of answering.
+        #[command(flatten)]
+        room: RoomArgs,
+        /// The user to call (this peer makes the offer).
+        #[arg(long, value_name = "NAME")]
+        call: Option<String>,
+        /// Create the offer instead of answering (stdio).
         #[arg(long)]
         offer: bool,
         /// A data channel to create when offering (repeatable; default `data`).
@@ -86,18 +97,27 @@ enum Command {
     Send {
         /// The file.
         file: PathBuf,
-        /// Signaling transport: JSON lines on stdin/stdout.
-        #[arg(long, value_parser = [SIGNAL_STDIO])]
+        /// Signaling: `stdio` or `ws://HOST:PORT/ws` (then `--name` and
+        /// `--call`).
+        #[arg(long)]
         signal: String,
+        #[command(flatten)]
+        room: RoomArgs,
+        /// The receiver's name in the room (the sender calls).
+        #[arg(long, value_name = "NAME")]
+        call: Option<String>,
     },
     /// Receive a file over a data channel.
     Recv {
         /// Directory to write into.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Signaling transport: JSON lines on stdin/stdout.
-        #[arg(long, value_parser = [SIGNAL_STDIO])]
+        /// Signaling: `stdio` or `ws://HOST:PORT/ws` (then `--name`; the
+        /// sender calls).
+        #[arg(long)]
         signal: String,
+        #[command(flatten)]
+        room: RoomArgs,
     },
     /// Loopback benchmark: peer connection pairs in one process.
     Bench {
@@ -155,8 +175,76 @@ enum Command {
     },
 }
 
-/// The one signaling transport built: JSON lines on stdin/stdout.
+/// Options of `demo` and `signal`.
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// Run as one node of a cluster sharing rooms through this Redis,
+    /// `redis://HOST:PORT`.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Accept only joins with a token signed with this secret
+    /// (`/ws?token=`; format in the ferrtc-signal docs).
+    #[arg(long, value_name = "S")]
+    secret: Option<String>,
+}
+
+/// The room options that go with `--signal ws://...`.
+#[derive(Debug, clap::Args)]
+struct RoomArgs {
+    /// The name to join the room with.
+    #[arg(long, value_name = "N")]
+    name: Option<String>,
+    /// The room to join (default: the server's default room).
+    #[arg(long, value_name = "R")]
+    room: Option<String>,
+}
+
+/// JSON lines on stdin/stdout.
 const SIGNAL_STDIO: &str = "stdio";
+
+/// Reads `--signal` and the room options that go with it; `Err` is the
+/// usage error to print (exit code 2).
+fn signal_target(
+    signal: &str,
+    room: RoomArgs,
+    call: Option<String>,
+) -> Result<signal::Target, String> {
+    if signal == SIGNAL_STDIO {
+        if room.name.is_some() || room.room.is_some() || call.is_some() {
+            return Err("--name, --room and --call go with --signal ws://HOST:PORT/ws".into());
+        }
+        return Ok(signal::Target::Stdio);
+    }
+    if signal.starts_with("wss://") {
+        return Err("--signal wss:// (TLS) is not supported; use ws://".into());
+    }
+    if !signal.starts_with("ws://") {
+        return Err(format!(
+            "--signal {signal:?}: expected `stdio` or ws://HOST:PORT/ws"
+        ));
+    }
+    let Some(name) = room.name else {
+        return Err("--signal ws://... needs --name".into());
+    };
+    ferrtc_signal::validate_name(&name).map_err(|e| format!("--name {name:?}: {e}"))?;
+    if let Some(r) = &room.room {
+        ferrtc_signal::validate_room(r).map_err(|e| format!("--room {r:?}: {e}"))?;
+    }
+    if let Some(c) = &call {
+        ferrtc_signal::validate_name(c).map_err(|e| format!("--call {c:?}: {e}"))?;
+    }
+    Ok(signal::Target::Server(signal::Room {
+        url: signal.to_owned(),
+        name,
+        room: room.room,
+        call,
+    }))
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("ferrtc: {message}");
+    ExitCode::from(UNSUPPORTED)
+}
 
 /// How two `peer`s are joined through two FIFOs (the second opens its
 /// output first: each open of a FIFO waits for the other end).
@@ -241,21 +329,48 @@ fn main() -> ExitCode {
             }
             return exit_code(runtime.block_on(turn::run(opts)));
         }
-        Command::Demo { listen } => return exit_code(runtime.block_on(demo::demo(listen))),
-        Command::Signal { listen } => {
+        Command::Demo { listen, server } => {
+            let options = demo::ServerOptions {
+                redis: server.redis,
+                secret: server.secret,
+            };
+            return exit_code(runtime.block_on(demo::demo(listen, options)));
+        }
+        Command::Signal { listen, server } => {
             let listen = listen.unwrap_or(DEFAULT_LISTEN);
-            return exit_code(runtime.block_on(demo::signal(listen)));
+            let options = demo::ServerOptions {
+                redis: server.redis,
+                secret: server.secret,
+            };
+            return exit_code(runtime.block_on(demo::signal(listen, options)));
         }
-        // `--signal` takes `stdio` only (its value parser).
-        Command::Send { file, signal: _ } => {
-            runtime.block_on(file::send(file, peer::PeerOptions::default()))
+        Command::Send {
+            file,
+            signal,
+            room,
+            call,
+        } => {
+            let target = match signal_target(&signal, room, call) {
+                Ok(t) => t,
+                Err(e) => return usage(&e),
+            };
+            if matches!(&target, signal::Target::Server(r) if r.call.is_none()) {
+                return usage("send --signal ws://... needs --call NAME (the receiver)");
+            }
+            runtime.block_on(file::send(file, peer::PeerOptions::new(target)))
         }
-        Command::Recv { out, signal: _ } => {
+        Command::Recv { out, signal, room } => {
+            let target = match signal_target(&signal, room, None) {
+                Ok(t) => t,
+                Err(e) => return usage(&e),
+            };
             let dir = out.unwrap_or_else(|| PathBuf::from("."));
-            runtime.block_on(file::recv(dir, peer::PeerOptions::default()))
+            runtime.block_on(file::recv(dir, peer::PeerOptions::new(target)))
         }
         Command::Peer {
-            signal: _,
+            signal,
+            room,
+            call,
             offer,
             channels,
             echo,
@@ -301,7 +416,19 @@ fn main() -> ExitCode {
                 eprintln!("ferrtc: --record {}: {e}", dir.display());
                 return ExitCode::FAILURE;
             }
+            let target = match signal_target(&signal, room, call) {
+                Ok(t) => t,
+                Err(e) => return usage(&e),
+            };
+            let offer = match &target {
+                signal::Target::Stdio => offer,
+                signal::Target::Server(r) if offer && r.call.is_none() => {
+                    return usage("with --signal ws://..., the caller is the one with --call NAME");
+                }
+                signal::Target::Server(r) => r.call.is_some(),
+            };
             runtime.block_on(peer::run(peer::PeerOptions {
+                signal: target,
                 offer,
                 channels,
                 echo,

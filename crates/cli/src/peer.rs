@@ -1,22 +1,24 @@
-//! `ferrtc peer --signal stdio`: a command-line peer that answers (or
-//! offers), optionally echoing every data-channel message, playing media
-//! files and recording the peer's tracks.
+//! `ferrtc peer --signal stdio|ws://...`: a command-line peer that answers
+//! (or offers), optionally echoing every data-channel message, playing media
+//! files and recording the peer's tracks. With a signaling server's URL it
+//! joins a room under `--name` and calls `--call NAME` (offering) or waits
+//! to be called (answering).
 
 use std::io::Write;
 
+use crate::media::Media;
+use crate::signal::{Incoming, Outgoing, Received, Signaling, Target};
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, IceServer, PeerConnection,
     PeerConnectionEvent, SdpType,
 };
-use tokio::io::BufReader;
-
-use crate::media::Media;
-use crate::signal::{Incoming, Line, LineReader, Outgoing, parse};
 
 /// Options of the peer subcommand that are implemented (also the ICE
 /// options of `send` and `recv`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PeerOptions {
+    /// `--signal`: stdio or a signaling server's room.
+    pub signal: Target,
     /// Create the offer (with `channels`) instead of answering.
     pub offer: bool,
     /// Channel labels to create when offering.
@@ -37,6 +39,32 @@ pub struct PeerOptions {
     pub record: Option<std::path::PathBuf>,
     /// `--dtmf` tones.
     pub dtmf: Option<String>,
+}
+
+impl PeerOptions {
+    /// Stdio signaling, answering, no media: what `send` and `recv` start from.
+    pub fn new(signal: Target) -> Self {
+        Self {
+            signal,
+            offer: false,
+            channels: Vec::new(),
+            echo: false,
+            ice_servers: Vec::new(),
+            ice_username: None,
+            ice_credential: None,
+            relay_only: false,
+            play: Vec::new(),
+            record: None,
+            dtmf: None,
+        }
+    }
+}
+
+/// Opens `--signal`, as an I/O error for the caller.
+pub async fn open_signaling(target: &Target) -> Result<Signaling, ferrtc::Error> {
+    Signaling::open(target)
+        .await
+        .map_err(|e| ferrtc::Error::Io(std::io::Error::other(e)))
 }
 
 pub fn emit(message: &Outgoing) {
@@ -113,6 +141,7 @@ pub fn connect(opts: &PeerOptions) -> Result<PeerConnection, ferrtc::Error> {
 
 /// Runs the peer until `bye` or end of stdin.
 pub async fn run(opts: PeerOptions) -> Result<(), ferrtc::Error> {
+    let mut signaling = open_signaling(&opts.signal).await?;
     let pc = connect(&opts)?;
     if opts.offer {
         let labels = if opts.channels.is_empty() {
@@ -136,7 +165,15 @@ pub async fn run(opts: PeerOptions) -> Result<(), ferrtc::Error> {
     });
     let mut media = Media::new(opts.play, opts.record);
     media.set_dtmf(opts.dtmf);
-    let result = session(&pc, opts.offer, tx, std::future::pending(), &mut media).await;
+    let result = session(
+        &pc,
+        opts.offer,
+        tx,
+        std::future::pending(),
+        &mut media,
+        &mut signaling,
+    )
+    .await;
     // The connection is closed: the players stop, the recorders finish
     // their files (a second Ctrl-C or SIGTERM gives up on them).
     media.finish(shutdown_signal()).await;
@@ -172,8 +209,9 @@ pub enum End {
     Work(Result<(), String>),
 }
 
-/// Runs stdio signaling for `pc` (sending the offer first when `offering`)
-/// until `bye`, end of stdin, SIGINT or SIGTERM, or the end of `work`;
+/// Runs `signaling` for `pc` (sending the offer first when `offering`)
+/// until `bye`, end of stdin (or the server's close), SIGINT or SIGTERM, or
+/// the end of `work`;
 /// hands the channels the peer opens to `channels` and its tracks to
 /// `media`, which also adds its tracks before the offer or the answer;
 /// closes the connection at the end.
@@ -183,6 +221,7 @@ pub async fn session(
     channels: tokio::sync::mpsc::UnboundedSender<DataChannel>,
     work: impl std::future::Future<Output = Result<(), String>>,
     media: &mut Media,
+    signaling: &mut Signaling,
 ) -> Result<End, ferrtc::Error> {
     let shutdown = shutdown_signal();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -191,42 +230,33 @@ pub async fn session(
         let offer = pc.create_offer().await?;
         pc.set_local_description(Some(offer.clone())).await?;
         if let Some(m) = Outgoing::description(&offer) {
-            emit(&m);
+            signaling.send(&m).await;
         }
     }
     let mut work = std::pin::pin!(work);
-    let mut lines = LineReader::new(BufReader::new(tokio::io::stdin()));
     let end = loop {
         tokio::select! {
             result = &mut work => break End::Work(result),
             () = &mut shutdown => { tracing::info!("signal: exiting"); break End::Signaling; }
-            line = lines.next() => {
-                let line = match line {
-                    Ok(Some(Line::Text(l))) => l,
-                    Ok(Some(Line::Invalid(why))) => { skip(why); continue; }
-                    Ok(None) => { tracing::info!("end of input"); break End::Signaling; }
-                    Err(e) => { tracing::warn!("stdin: {e}"); break End::Signaling; }
-                };
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match parse(&line) {
-                    Ok(Incoming::Bye) => { tracing::info!("bye"); break End::Signaling; }
-                    Ok(Incoming::Description(d)) => {
-                        if let Err(e) = on_description(pc, d, offering, media).await {
-                            skip(e);
-                        }
+            received = signaling.recv() => match received {
+                Received::End => break End::Signaling,
+                Received::Skip(why) => if !why.is_empty() { skip(why) },
+                Received::Message(Incoming::Bye) => { tracing::info!("bye"); break End::Signaling; }
+                Received::Message(Incoming::Description(d)) => {
+                    match on_description(pc, d, offering, media).await {
+                        Ok(Some(answer)) => signaling.send(&answer).await,
+                        Ok(None) => {}
+                        Err(e) => skip(e),
                     }
-                    Ok(Incoming::Candidate(c)) => {
-                        if let Err(e) = pc.add_ice_candidate(c).await {
-                            skip(e);
-                        }
-                    }
-                    Err(e) => skip(e),
                 }
-            }
+                Received::Message(Incoming::Candidate(c)) => {
+                    if let Err(e) = pc.add_ice_candidate(c).await {
+                        skip(e);
+                    }
+                }
+            },
             ev = pc.next_event() => match ev {
-                Some(PeerConnectionEvent::IceCandidate(c)) => emit(&Outgoing::candidate(c)),
+                Some(PeerConnectionEvent::IceCandidate(c)) => signaling.send(&Outgoing::candidate(c)).await,
                 Some(PeerConnectionEvent::DataChannel(dc)) => {
                     tracing::info!("remote opened channel {:?}", dc.label());
                     let _ = channels.send(dc);
@@ -244,21 +274,24 @@ pub async fn session(
         }
     };
     pc.close().await;
+    signaling.close().await;
     Ok(end)
 }
 
+/// Applies a remote description; for an offer, returns the answer to send.
 async fn on_description(
     pc: &PeerConnection,
     d: ferrtc::SessionDescription,
     offering: bool,
     media: &mut Media,
-) -> Result<(), String> {
+) -> Result<Option<Outgoing>, String> {
     match (d.kind, offering) {
         (SdpType::Offer, true) => return Err("got an offer but this peer offers".into()),
         (SdpType::Answer, false) => return Err("got an answer but this peer answers".into()),
         _ => {}
     }
     let kind = d.kind;
+    let mut reply = None;
     pc.set_remote_description(d)
         .await
         .map_err(|e| e.to_string())?;
@@ -272,12 +305,10 @@ async fn on_description(
         pc.set_local_description(Some(answer.clone()))
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(m) = Outgoing::description(&answer) {
-            emit(&m);
-        }
+        reply = Outgoing::description(&answer);
     }
     if matches!(kind, SdpType::Offer | SdpType::Answer) {
         media.negotiated(pc);
     }
-    Ok(())
+    Ok(reply)
 }

@@ -1,10 +1,16 @@
-//! The stdio signaling channel: one JSON object per line, in the browsers'
-//! own JSON forms (the README's "The `ferrtc` command").
+//! The signaling channels of `peer`, `send` and `recv`: JSON lines on
+//! stdio, one JSON object per line in the browsers' own forms (the README's
+//! "The `ferrtc` command"), or a room of a `ferrtc signal`/`ferrtc demo`
+//! server over its WebSocket (the protocol documented in `ferrtc-signal`).
+
+use std::collections::BTreeSet;
 
 use ferrtc::{IceCandidateInit, SdpType, SessionDescription};
-use ferrtc_signal::Signal;
+use ferrtc_signal::{ClientMessage, ServerMessage, Signal};
+use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader, Stdin};
+use tokio_tungstenite::tungstenite::Message;
 
 /// Longest signaling line accepted (an SDP with many candidates fits well).
 pub const MAX_LINE: usize = 1 << 20;
@@ -73,10 +79,34 @@ impl Outgoing {
     }
 }
 
+impl Outgoing {
+    /// The payload in `ferrtc-signal`'s form.
+    fn to_signal(&self) -> Signal {
+        match self.clone() {
+            Outgoing::Offer { sdp } => Signal::Offer { sdp },
+            Outgoing::Answer { sdp } => Signal::Answer { sdp },
+            Outgoing::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => Signal::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+                username_fragment: None,
+            },
+        }
+    }
+}
+
 /// Parses one signaling line (the pure parser is
 /// [`ferrtc_signal::Signal::parse`], where the fuzz target reaches it).
 pub fn parse(line: &str) -> Result<Incoming, String> {
-    Ok(match Signal::parse(line).map_err(|e| e.to_string())? {
+    Ok(incoming(Signal::parse(line).map_err(|e| e.to_string())?))
+}
+
+fn incoming(signal: Signal) -> Incoming {
+    match signal {
         Signal::Offer { sdp } => Incoming::Description(SessionDescription::offer(sdp)),
         Signal::Answer { sdp } => Incoming::Description(SessionDescription::answer(sdp)),
         Signal::Candidate {
@@ -91,7 +121,7 @@ pub fn parse(line: &str) -> Result<Incoming, String> {
             username_fragment,
         }),
         Signal::Bye {} => Incoming::Bye,
-    })
+    }
 }
 
 /// What [`LineReader::next`] read.
@@ -179,6 +209,254 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 }
 
+/// Where `--signal` points: stdio, or a signaling server's WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// JSON lines on stdin/stdout.
+    Stdio,
+    /// A room of a signaling server.
+    Server(Room),
+}
+
+/// `--signal ws://HOST:PORT/ws --name N [--room R] [--call NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// The WebSocket URL as given (it may carry `?token=`).
+    pub url: String,
+    /// The name to join with.
+    pub name: String,
+    /// The room (`room=` added to the URL's query), else the URL's or the
+    /// server's default room.
+    pub room: Option<String>,
+    /// The user to call (this side offers); else wait to be called.
+    pub call: Option<String>,
+}
+
+impl Room {
+    /// The URL to open: the given one with `room=` added.
+    pub fn connect_url(&self) -> String {
+        let Some(room) = &self.room else {
+            return self.url.clone();
+        };
+        let encoded: String = room
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}room={encoded}", self.url)
+    }
+}
+
+/// What [`Signaling::recv`] got.
+#[derive(Debug)]
+pub enum Received {
+    /// A signal of the peer.
+    Message(Incoming),
+    /// Something to skip, with why (logged on stderr).
+    Skip(String),
+    /// The channel ended (end of stdin, server closed).
+    End,
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An open signaling channel.
+pub enum Signaling {
+    /// Stdio.
+    Stdio(LineReader<BufReader<Stdin>>),
+    /// A signaling server's room.
+    Server(Box<ServerLink>),
+}
+
+/// This peer in a room of a signaling server.
+pub struct ServerLink {
+    ws: WsStream,
+    /// Who this peer talks to: `--call`, or the first user whose offer came.
+    partner: Option<String>,
+    /// The partner hung up (no `bye` back).
+    partner_gone: bool,
+}
+
+impl Signaling {
+    /// Opens the channel: for a server, connects, joins and (with `--call`)
+    /// waits until the callee is in the room.
+    pub async fn open(target: &Target) -> Result<Self, String> {
+        match target {
+            Target::Stdio => Ok(Signaling::Stdio(LineReader::new(BufReader::new(
+                tokio::io::stdin(),
+            )))),
+            Target::Server(room) => Ok(Signaling::Server(Box::new(ServerLink::open(room).await?))),
+        }
+    }
+
+    /// The next signal. Cancel-safe.
+    pub async fn recv(&mut self) -> Received {
+        match self {
+            Signaling::Stdio(lines) => {
+                let line = match lines.next().await {
+                    Ok(Some(Line::Text(l))) => l,
+                    Ok(Some(Line::Invalid(why))) => return Received::Skip(why.into()),
+                    Ok(None) => {
+                        tracing::info!("end of input");
+                        return Received::End;
+                    }
+                    Err(e) => {
+                        tracing::warn!("stdin: {e}");
+                        return Received::End;
+                    }
+                };
+                if line.trim().is_empty() {
+                    return Received::Skip(String::new());
+                }
+                match parse(&line) {
+                    Ok(m) => Received::Message(m),
+                    Err(e) => Received::Skip(e),
+                }
+            }
+            Signaling::Server(link) => link.recv().await,
+        }
+    }
+
+    /// Sends a signal to the peer.
+    pub async fn send(&mut self, message: &Outgoing) {
+        match self {
+            Signaling::Stdio(_) => crate::peer::emit(message),
+            Signaling::Server(link) => link.send(message.to_signal()).await,
+        }
+    }
+
+    /// Ends the session: on a server, hangs up (`bye`) unless the partner
+    /// did, and closes the WebSocket.
+    pub async fn close(&mut self) {
+        if let Signaling::Server(link) = self {
+            if !link.partner_gone {
+                link.send(Signal::Bye {}).await;
+            }
+            let _ = link.ws.close(None).await;
+        }
+    }
+}
+
+impl ServerLink {
+    async fn open(room: &Room) -> Result<Self, String> {
+        let url = room.connect_url();
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let join = ClientMessage::Join {
+            name: room.name.clone(),
+        };
+        ws.send(Message::text(join.to_json()))
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let mut users = BTreeSet::new();
+        let mut joined = false;
+        loop {
+            if joined {
+                match &room.call {
+                    None => break,
+                    Some(callee) if users.contains(callee) => break,
+                    Some(_) => {}
+                }
+            }
+            let text = match ws.next().await {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Close(frame))) => {
+                    let why = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    return Err(format!("{url}: the server closed the connection {why}"));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(format!("{url}: {e}")),
+                None => return Err(format!("{url}: the server closed the connection")),
+            };
+            match ServerMessage::parse(text.as_str()) {
+                Ok(ServerMessage::Joined { name }) => {
+                    tracing::info!("joined as {name:?}");
+                    joined = true;
+                    if let Some(callee) = &room.call
+                        && !users.contains(callee)
+                    {
+                        tracing::info!("waiting for {callee:?} to join");
+                    }
+                }
+                Ok(ServerMessage::Users { users: list }) => users = list.into_iter().collect(),
+                Ok(ServerMessage::Error { message, .. }) if !joined => {
+                    return Err(format!("{url}: the server refused the join: {message}"));
+                }
+                Ok(ServerMessage::Error { message, .. }) => {
+                    tracing::warn!("server: {message}");
+                }
+                // A call before ours is placed: keep nothing; the caller
+                // sends its offer again only if it retries.
+                Ok(ServerMessage::Signal { from, .. }) => {
+                    tracing::warn!("signal from {from:?} before the session started; skipped");
+                }
+                Err(e) => tracing::warn!("server sent a message that does not parse: {e}"),
+            }
+        }
+        Ok(Self {
+            ws,
+            partner: room.call.clone(),
+            partner_gone: false,
+        })
+    }
+
+    async fn recv(&mut self) -> Received {
+        let text = match self.ws.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | None => {
+                tracing::info!("the signaling server closed the connection");
+                return Received::End;
+            }
+            Some(Ok(_)) => return Received::Skip(String::new()),
+            Some(Err(e)) => {
+                tracing::warn!("signaling server: {e}");
+                return Received::End;
+            }
+        };
+        match ServerMessage::parse(text.as_str()) {
+            Ok(ServerMessage::Signal { from, signal }) => {
+                if self.partner.is_none() && matches!(signal, Signal::Offer { .. }) {
+                    tracing::info!("{from:?} is calling");
+                    self.partner = Some(from.clone());
+                }
+                if self.partner.as_deref() != Some(from.as_str()) {
+                    return Received::Skip(format!(
+                        "{} from {from:?}, who is not in this call",
+                        signal.kind()
+                    ));
+                }
+                if matches!(signal, Signal::Bye {}) {
+                    self.partner_gone = true;
+                }
+                Received::Message(incoming(signal))
+            }
+            Ok(ServerMessage::Error { message, .. }) => {
+                Received::Skip(format!("server: {message}"))
+            }
+            Ok(_) => Received::Skip(String::new()),
+            Err(e) => Received::Skip(format!("server sent a message that does not parse: {e}")),
+        }
+    }
+
+    async fn send(&mut self, signal: Signal) {
+        let Some(target) = self.partner.clone() else {
+            tracing::debug!("no partner yet; {} not sent", signal.kind());
+            return;
+        };
+        let message = ClientMessage::Signal { target, signal };
+        if let Err(e) = self.ws.send(Message::text(message.to_json())).await {
+            tracing::warn!("signaling server: {e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +517,25 @@ mod tests {
             }
             .to_line(),
             r#"{"type":"candidate","candidate":"","sdpMid":"0","sdpMLineIndex":0}"#
+        );
+    }
+
+    #[test]
+    fn the_room_is_added_to_the_url_query_percent_encoded() {
+        let room = |url: &str, r: Option<&str>| Room {
+            url: url.into(),
+            name: "a".into(),
+            room: r.map(Into::into),
+            call: None,
+        };
+        assert_eq!(room("ws://h:1/ws", None).connect_url(), "ws://h:1/ws");
+        assert_eq!(
+            room("ws://h:1/ws", Some("team one")).connect_url(),
+            "ws://h:1/ws?room=team%20one"
+        );
+        assert_eq!(
+            room("ws://h:1/ws?token=1.ab", Some("r")).connect_url(),
+            "ws://h:1/ws?token=1.ab&room=r"
         );
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::bot::BotPort;
 use crate::gauge::Gauge;
+use crate::ratelimit::RateLimit;
 
 /// Configuration of [`crate::serve`]: limits with safe defaults, the bots to
 /// seat in the room, and the [`Gauge`] the server reports into.
@@ -24,9 +25,12 @@ pub struct SignalConfig {
     /// Largest WebSocket message read at all; past it the connection is
     /// closed (code 1009). Default 1 MiB.
     pub max_frame_bytes: usize,
-    /// Most WebSocket sessions at once; more get HTTP 503. Default 1024.
+    /// Most WebSocket sessions at once; more get HTTP 503. Default 16384
+    /// (each takes a file descriptor: the process's open-file limit must be
+    /// higher; `ferrtc signal` raises its soft limit to the hard one).
     pub max_connections: usize,
-    /// Most users joined at once, bots included. Default 1024.
+    /// Most users joined in one room, bots included (across the cluster
+    /// with [`Self::redis`]). Default 1024.
     pub max_users: usize,
     /// Messages queued for one client before it is dropped as too slow.
     /// Default 256.
@@ -36,6 +40,20 @@ pub struct SignalConfig {
     /// A client silent (no frame, no pong) this long is dropped as gone.
     /// Default 45 s.
     pub idle_timeout: Duration,
+    /// Join tokens: with a secret, a connection must carry
+    /// `?token=` minted for its room and the name it joins with (see
+    /// [`crate::token`]); others get `bad-token` and are closed. Default none.
+    pub secret: Option<Vec<u8>>,
+    /// Origins (`scheme://host[:port]`) whose pages may open the WebSocket.
+    /// Empty (the default): any. A request with another `Origin` header gets
+    /// HTTP 403; clients that send no `Origin` (not browsers) are let in.
+    pub allowed_origins: Vec<String>,
+    /// Per-client message rate limit.
+    pub rate_limit: RateLimit,
+    /// `redis://HOST:PORT`: run as one node of a cluster sharing presence
+    /// and routing through that Redis (see [`crate::cluster`]). Default none:
+    /// one process, in memory.
+    pub redis: Option<String>,
     /// The counters the server keeps; clone it before handing the config over.
     pub gauge: Gauge,
     pub(crate) bots: Vec<BotPort>,
@@ -55,11 +73,15 @@ impl Default for SignalConfig {
         Self {
             max_message_bytes: 64 * 1024,
             max_frame_bytes: 1024 * 1024,
-            max_connections: 1024,
+            max_connections: 16 * 1024,
             max_users: 1024,
             queue_len: 256,
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
+            secret: None,
+            allowed_origins: Vec::new(),
+            rate_limit: RateLimit::default(),
+            redis: None,
             gauge: Gauge::default(),
             bots: Vec::new(),
         }
@@ -76,6 +98,10 @@ impl fmt::Debug for SignalConfig {
             .field("queue_len", &self.queue_len)
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
+            .field("secret", &self.secret.as_ref().map(|_| "<set>"))
+            .field("allowed_origins", &self.allowed_origins)
+            .field("rate_limit", &self.rate_limit)
+            .field("redis", &self.redis)
             .field(
                 "bots",
                 &self.bots.iter().map(BotPort::name).collect::<Vec<_>>(),

@@ -32,6 +32,17 @@ pub enum ErrorCode {
     SelfTarget,
     /// The room has as many users as the configuration allows.
     RoomFull,
+    /// The room named in `/ws?room=` is not a valid room name.
+    BadRoom,
+    /// The join token is missing, malformed, expired or not for this room
+    /// and name (see [`crate::token`]); the server closes the connection.
+    BadToken,
+    /// The client sends faster than its rate limit allows; a client that
+    /// keeps on is disconnected.
+    RateLimited,
+    /// The target is on another node that cannot be reached now (the
+    /// cluster's Redis is down).
+    Unavailable,
     /// An error code this version does not know (from a newer server).
     #[serde(other)]
     Other,
@@ -101,9 +112,54 @@ pub enum SignalError {
         /// The configured maximum.
         max: usize,
     },
+    /// The room name is not acceptable.
+    #[error("bad room name: {reason}")]
+    BadRoom {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The join token was refused.
+    #[error("join token refused: {0}")]
+    BadToken(#[from] crate::token::TokenError),
+    /// Over the per-client rate limit.
+    #[error("too many messages; retry in {retry_after_ms} ms")]
+    RateLimited {
+        /// How long until the next message is accepted.
+        retry_after_ms: u64,
+    },
+    /// The target is on a node that cannot be reached now.
+    #[error("{name:?} is on another node, which cannot be reached now")]
+    Unavailable {
+        /// The target asked for.
+        name: String,
+    },
 }
 
 impl SignalError {
+    /// The wire code of this error as text (`"bad-token"`), as used in close
+    /// frames.
+    pub fn code_str(&self) -> &'static str {
+        match self.code() {
+            ErrorCode::BadJson => "bad-json",
+            ErrorCode::BadMessage => "bad-message",
+            ErrorCode::UnknownType => "unknown-type",
+            ErrorCode::TooLarge => "too-large",
+            ErrorCode::Binary => "binary",
+            ErrorCode::NotJoined => "not-joined",
+            ErrorCode::AlreadyJoined => "already-joined",
+            ErrorCode::BadName => "bad-name",
+            ErrorCode::NameTaken => "name-taken",
+            ErrorCode::UnknownTarget => "unknown-target",
+            ErrorCode::SelfTarget => "self-target",
+            ErrorCode::RoomFull => "room-full",
+            ErrorCode::BadRoom => "bad-room",
+            ErrorCode::BadToken => "bad-token",
+            ErrorCode::RateLimited => "rate-limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Other => "other",
+        }
+    }
+
     /// The wire code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -119,6 +175,10 @@ impl SignalError {
             Self::UnknownTarget { .. } => ErrorCode::UnknownTarget,
             Self::SelfTarget => ErrorCode::SelfTarget,
             Self::RoomFull { .. } => ErrorCode::RoomFull,
+            Self::BadRoom { .. } => ErrorCode::BadRoom,
+            Self::BadToken(_) => ErrorCode::BadToken,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable { .. } => ErrorCode::Unavailable,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Live counters of the server, for tests, logs and `GET /health`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -18,6 +18,9 @@ struct Counters {
     sessions_total: AtomicU64,
     rejected_total: AtomicU64,
     kicked_total: AtomicU64,
+    remote_users: AtomicUsize,
+    cluster_up: AtomicBool,
+    rate_limited_total: AtomicU64,
 }
 
 /// One reading of a [`Gauge`], served as JSON at `GET /health`.
@@ -36,6 +39,12 @@ pub struct GaugeSnapshot {
     pub rejected_total: u64,
     /// Clients dropped because they did not read their messages.
     pub kicked_total: u64,
+    /// Users of other nodes in this node's rooms (cluster only).
+    pub remote_users: usize,
+    /// Whether the cluster's Redis is reachable now (false when alone).
+    pub cluster_up: bool,
+    /// Messages refused by the rate limit.
+    pub rate_limited_total: u64,
 }
 
 impl Gauge {
@@ -49,6 +58,9 @@ impl Gauge {
             sessions_total: c.sessions_total.load(Ordering::Relaxed),
             rejected_total: c.rejected_total.load(Ordering::Relaxed),
             kicked_total: c.kicked_total.load(Ordering::Relaxed),
+            remote_users: c.remote_users.load(Ordering::Relaxed),
+            cluster_up: c.cluster_up.load(Ordering::Relaxed),
+            rate_limited_total: c.rate_limited_total.load(Ordering::Relaxed),
         }
     }
 
@@ -71,9 +83,18 @@ impl Gauge {
         }
     }
 
-    pub(crate) fn set_room(&self, users: usize, room_clients: usize) {
+    pub(crate) fn set_room(&self, users: usize, room_clients: usize, remote_users: usize) {
         self.0.users.store(users, Ordering::Relaxed);
         self.0.room_clients.store(room_clients, Ordering::Relaxed);
+        self.0.remote_users.store(remote_users, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_cluster_up(&self, up: bool) {
+        self.0.cluster_up.store(up, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_rate_limited(&self) {
+        self.0.rate_limited_total.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_kick(&self) {

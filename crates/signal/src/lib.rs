@@ -5,14 +5,14 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /` (`/app.js`, `/app.css`, `/favicon.svg`) | the demo web app, embedded in the binary |
-//! | `GET /ws` | the signaling WebSocket (JSON text frames) |
+//! | `GET /ws[?room=NAME][&token=T]` | the signaling WebSocket (JSON text frames) in room NAME |
 //! | `GET /health` | the [`Gauge`] as JSON: sessions, users, totals |
 //!
 //! # Signaling protocol
 //!
-//! In the spirit of MDN's "Signaling and video calling": one room, users join
-//! with a unique name, see who is there, and send offers, answers, candidates
-//! and hang-ups to a user by name. The payloads are the browsers' own JSON
+//! In the spirit of MDN's "Signaling and video calling": users join a room
+//! with a name unique in it, see who is there, and send offers, answers,
+//! candidates and hang-ups to a user of the room by name. The payloads are the browsers' own JSON
 //! forms (`RTCSessionDescriptionInit`, `RTCIceCandidateInit`, `bye`) with one
 //! routing field added: `target` on the way in, `from` on the way out. The
 //! server only relays: it never reads an SDP.
@@ -38,10 +38,28 @@
 //! ```
 //!
 //! Rules (each refusal is an `error` message with an [`ErrorCode`]; the
-//! connection stays open, nothing crashes):
+//! connection stays open unless said otherwise, nothing crashes):
+//! - the room is chosen when connecting, `/ws?room=NAME` (percent-encoded;
+//!   the same rules as user names, else `bad-room` and the connection is
+//!   closed with 1008); without `room` it is [`DEFAULT_ROOM`] (`default`).
+//!   User lists, names and relaying stay within a room;
 //! - names are 1 to 32 letters, digits, `-`, `_`, `.` or inner spaces, and
-//!   unique (`bad-name`, `name-taken`); one join per connection
-//!   (`already-joined`); at most `max_users` (`room-full`);
+//!   unique in the room (`bad-name`, `name-taken`); one join per connection
+//!   (`already-joined`); at most `max_users` in a room (`room-full`);
+//! - with a secret ([`SignalConfig::secret`], `--secret S`) a connection
+//!   needs `?token=` ([`token`]: `EXPIRY.HMAC-SHA256(S, room, name,
+//!   expiry)`); a missing, malformed or expired token gets `bad-token` as
+//!   soon as the socket opens, a token not made for this room and the name
+//!   of the `join` gets it at the join; then the connection is closed (1008);
+//! - each client has a token bucket ([`SignalConfig::rate_limit`], default
+//!   bursts of 100, 20 messages a second): a message over it gets
+//!   `rate-limited` and is dropped; 50 refusals in a row close the
+//!   connection (1008);
+//! - with [`SignalConfig::allowed_origins`], a browser page of another
+//!   origin gets HTTP 403 at the upgrade (clients sending no `Origin`, i.e.
+//!   not browsers, are let in);
+//! - in a cluster, a signal for a user of another node while Redis is
+//!   unreachable gets `unavailable`;
 //! - signals need a join first (`not-joined`), a `target` that is in the room
 //!   (`unknown-target`) and not oneself (`self-target`); unknown fields are
 //!   dropped, not relayed;
@@ -54,10 +72,19 @@
 //!   sent again and everyone it exchanged signals with since its last `bye`
 //!   gets `{"type":"bye","from":<it>}`.
 //!
+//! # Cluster
+//!
+//! With [`SignalConfig::redis`] (`--redis redis://HOST:PORT`) several
+//! servers share rooms through Redis: users on different nodes see and call
+//! each other, names are unique across the cluster, a dead node's users
+//! leave within a few seconds and their partners get `bye`. The wire
+//! protocol above does not change. Keys, channels and failure handling:
+//! [`cluster`].
+//!
 //! # The bot seam
 //!
-//! An in-process peer (the demo's `ferrtc-bot`) joins through [`bot()`]: see
-//! the [`bot`](mod@bot) module. No bot is seated unless one is passed with
+//! An in-process peer (the demo's `ferrtc-bot`) joins the default room
+//! through [`bot()`]: see the [`bot`](mod@bot) module. No bot is seated unless one is passed with
 //! [`SignalConfig::with_bot`].
 //!
 //! # Data channels of the demo page
@@ -90,16 +117,20 @@ pub mod assets;
 #[cfg(feature = "server")]
 pub mod bot;
 #[cfg(feature = "server")]
+pub mod cluster;
+#[cfg(feature = "server")]
 mod config;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod gauge;
-mod protocol;
 #[cfg(feature = "server")]
-mod room;
+mod hub;
+mod protocol;
+pub mod ratelimit;
 #[cfg(feature = "server")]
 mod server;
+pub mod token;
 
 #[cfg(feature = "server")]
 pub use bot::{BotHandle, BotPort, BotSender, ServerGone, bot};
@@ -107,6 +138,10 @@ pub use bot::{BotHandle, BotPort, BotSender, ServerGone, bot};
 pub use config::SignalConfig;
 pub use error::{ErrorCode, SignalError};
 pub use gauge::{Gauge, GaugeSnapshot};
-pub use protocol::{ClientMessage, MAX_NAME_CHARS, ServerMessage, Signal, validate_name};
+pub use protocol::{
+    ClientMessage, DEFAULT_ROOM, MAX_NAME_CHARS, ServerMessage, Signal, validate_name,
+    validate_room,
+};
+pub use ratelimit::RateLimit;
 #[cfg(feature = "server")]
 pub use server::{serve, serve_with_shutdown};

@@ -60,7 +60,7 @@ impl Signal {
     }
 
     /// Writes the fields of this payload, `type` included, into `map`.
-    fn write_fields(&self, map: &mut Map<String, Value>) {
+    pub(crate) fn write_fields(&self, map: &mut Map<String, Value>) {
         map.insert("type".into(), self.kind().into());
         match self {
             Self::Offer { sdp } | Self::Answer { sdp } => {
@@ -131,7 +131,7 @@ impl Signal {
     }
 
     /// Reads a payload from an object whose `type` is one of the signal types.
-    fn from_object(object: Value) -> Result<Self, SignalError> {
+    pub(crate) fn from_object(object: Value) -> Result<Self, SignalError> {
         serde_json::from_value(object).map_err(|e| SignalError::BadMessage(e.to_string()))
     }
 }
@@ -324,6 +324,18 @@ pub fn validate_name(name: &str) -> Result<(), SignalError> {
         });
     }
     Ok(())
+}
+
+/// The room of a connection that names none (`/ws` without `?room=`).
+pub const DEFAULT_ROOM: &str = "default";
+
+/// Checks a room name (from `/ws?room=NAME`): the rules of user names
+/// ([`validate_name`]), refused as `bad-room`.
+pub fn validate_room(room: &str) -> Result<(), SignalError> {
+    validate_name(room).map_err(|e| match e {
+        SignalError::BadName { reason } => SignalError::BadRoom { reason },
+        other => other,
+    })
 }
 
 fn message_type(value: &Value) -> Result<String, SignalError> {

@@ -1,12 +1,14 @@
 //! The async driver: axum routes, one task per WebSocket session, one task
-//! that owns the [`Room`], one forwarding task per bot.
+//! that owns the [`Hub`], one forwarding task per bot, and in a cluster one
+//! task that talks to Redis ([`crate::cluster`]).
 //!
-//! Sessions and bots talk to the room task over a bounded command channel;
-//! the room task never waits on a client: it hands each message to the
-//! client's bounded queue with `try_send` and drops a client that lets its
-//! queue fill up, so one slow or stuck browser cannot hold up the others.
-//! The user list is published through a `watch` channel, which coalesces a
-//! burst of joins into one list per client.
+//! Sessions and bots talk to the hub task over a bounded command channel;
+//! the hub task never waits on a client nor on Redis: it hands each message
+//! to the client's bounded queue with `try_send` and drops a client that
+//! lets its queue fill up, so one slow or stuck browser cannot hold up the
+//! others, and it queues cluster operations the same way. Each room's user
+//! list is published through a `watch` channel, which coalesces a burst of
+//! joins into one list per client.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,28 +18,34 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::{StatusCode, header};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::assets;
 use crate::bot::BotPort;
+use crate::cluster::{self, Event, Op};
 use crate::config::SignalConfig;
 use crate::error::SignalError;
 use crate::gauge::{Gauge, SessionGuard};
-use crate::protocol::{ClientMessage, ServerMessage};
-use crate::room::{ClientId, Room};
+use crate::hub::{Claim, ClientId, Hub, Output};
+use crate::protocol::{ClientMessage, DEFAULT_ROOM, ServerMessage, validate_room};
+use crate::ratelimit::{RateLimit, TokenBucket, Verdict};
+use crate::token::{Token, TokenError, unix_now};
 
-/// Commands queued to the room task.
+/// Commands queued to the hub task.
 enum Command {
     Connect {
         id: ClientId,
+        room: String,
         outbox: Outbox,
+        /// Where the hub sends the room's user-list channel back.
+        users: oneshot::Sender<watch::Receiver<Arc<str>>>,
     },
     Message {
         id: ClientId,
@@ -48,7 +56,7 @@ enum Command {
     },
 }
 
-/// Where the room task puts a client's messages.
+/// Where the hub task puts a client's messages.
 struct Outbox {
     tx: mpsc::Sender<ServerMessage>,
     /// Browsers that stop reading are dropped; a busy bot loses the message
@@ -59,8 +67,7 @@ struct Outbox {
 /// What every session needs, shared by the routes.
 #[derive(Clone)]
 struct AppState {
-    room: mpsc::Sender<Command>,
-    users: watch::Receiver<Arc<str>>,
+    hub: mpsc::Sender<Command>,
     stop: watch::Receiver<bool>,
     next_id: Arc<AtomicU64>,
     limits: Arc<Limits>,
@@ -74,6 +81,9 @@ struct Limits {
     queue_len: usize,
     ping_interval: Duration,
     idle_timeout: Duration,
+    secret: Option<Vec<u8>>,
+    allowed_origins: Vec<String>,
+    rate_limit: RateLimit,
 }
 
 /// Serves the demo web app and the signaling WebSocket (`/ws`) on `listener`
@@ -97,6 +107,10 @@ pub async fn serve_with_shutdown(
         queue_len,
         ping_interval,
         idle_timeout,
+        secret,
+        allowed_origins,
+        rate_limit,
+        redis,
         gauge,
         bots,
     } = config;
@@ -107,26 +121,37 @@ pub async fn serve_with_shutdown(
         queue_len: queue_len.max(1),
         ping_interval: ping_interval.max(Duration::from_millis(10)),
         idle_timeout,
+        secret,
+        allowed_origins,
+        rate_limit,
     };
-    let (room_tx, room_rx) = mpsc::channel(1024);
-    let (users_tx, users_rx) = watch::channel(users_json(&[]));
+    let (hub_tx, hub_rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
     let next_id = Arc::new(AtomicU64::new(1));
 
-    tokio::spawn(run_room(
-        Room::new(max_users),
-        room_rx,
-        users_tx,
-        gauge.clone(),
-    ));
+    let (hub, cluster) = match redis {
+        None => (Hub::new(max_users), None),
+        Some(url) => {
+            let client = redis::Client::open(url.as_str()).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("--redis {url}: {e}"))
+            })?;
+            let node = cluster::new_node_id();
+            tracing::info!(%node, "signaling node of a cluster");
+            let (ops_tx, ops_rx) = mpsc::channel(64 * 1024);
+            let (events_tx, events_rx) = mpsc::channel(64 * 1024);
+            let settings = cluster::Settings { node, max_users };
+            tokio::spawn(cluster::run(client, settings, ops_rx, events_tx));
+            (Hub::clustered(max_users), Some((ops_tx, events_rx)))
+        }
+    };
+    tokio::spawn(run_hub(hub, hub_rx, cluster, gauge.clone()));
     for port in bots {
         let id = ClientId(next_id.fetch_add(1, Ordering::Relaxed));
-        tokio::spawn(run_bot(id, port, room_tx.clone(), users_rx.clone()));
+        tokio::spawn(run_bot(id, port, hub_tx.clone()));
     }
 
     let state = AppState {
-        room: room_tx,
-        users: users_rx,
+        hub: hub_tx,
         stop: stop_rx,
         next_id,
         limits: Arc::new(limits),
@@ -176,14 +201,120 @@ async fn health(State(state): State<AppState>) -> Response {
     axum::Json(state.gauge.snapshot()).into_response()
 }
 
-async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// Read and write buffer of each WebSocket, bytes.
+const IO_BUFFER: usize = 8 * 1024;
+
+/// The room and token a connection asked for in `/ws?room=..&token=..`.
+struct Admission {
+    room: String,
+    token: Option<Token>,
+}
+
+/// Checks the query of `/ws`: the room name, and the token's shape and
+/// expiry when a secret is set (its MAC is checked at `join`, with the name).
+fn admit(limits: &Limits, query: Option<&str>) -> Result<Admission, SignalError> {
+    let mut room = None;
+    let mut token = None;
+    for (key, value) in query.map(query_pairs).unwrap_or_default() {
+        match key.as_str() {
+            "room" => room = Some(value),
+            "token" => token = Some(value),
+            _ => {}
+        }
+    }
+    let room = room.unwrap_or_else(|| DEFAULT_ROOM.to_owned());
+    validate_room(&room)?;
+    let token = match (&limits.secret, token) {
+        (None, _) => None,
+        (Some(_), None) => return Err(TokenError::Missing.into()),
+        (Some(_), Some(text)) => {
+            let token = Token::parse(&text)?;
+            token.check_expiry(unix_now())?;
+            Some(token)
+        }
+    };
+    Ok(Admission { room, token })
+}
+
+/// `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte);
+/// pairs that do not decode to UTF-8 are skipped.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> Option<String> {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = s.get(i + 1..i + 3)?;
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).ok()
+    }
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Browsers say which page opened the socket; other clients send no Origin.
+    if !state.limits.allowed_origins.is_empty()
+        && let Some(origin) = headers.get(header::ORIGIN)
+        && !state
+            .limits
+            .allowed_origins
+            .iter()
+            .any(|allowed| origin.as_bytes() == allowed.as_bytes())
+    {
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
     let Some(guard) = state.gauge.try_open_session(state.limits.max_connections) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
     };
+    let admission = admit(&state.limits, query.as_deref());
     let max = state.limits.max_frame_bytes;
+    // Signaling messages are small: buffers of a few KiB (instead of
+    // tungstenite's 128 KiB each way) keep a connected client cheap; larger
+    // messages still fit, in more reads.
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session(socket, state, guard))
+        .read_buffer_size(IO_BUFFER)
+        .write_buffer_size(IO_BUFFER)
+        .max_write_buffer_size(max.saturating_mul(2).max(IO_BUFFER + 1))
+        .on_upgrade(move |socket| async move {
+            match admission {
+                Ok(admission) => session(socket, state, guard, admission).await,
+                // A browser cannot read an HTTP refusal of a WebSocket: it
+                // gets the protocol's error, then the close.
+                Err(error) => refuse(socket, &error).await,
+            }
+        })
+}
+
+/// Sends `error` and closes with 1008 (policy violation).
+async fn refuse(mut socket: WebSocket, error: &SignalError) {
+    let _ = reply(&mut socket, error).await;
+    let frame = CloseFrame {
+        code: close_code::POLICY,
+        reason: Utf8Bytes::from(error.code_str()),
+    };
+    close_gracefully(&mut socket, frame).await;
 }
 
 fn users_json(users: &[String]) -> Arc<str> {
@@ -194,70 +325,193 @@ fn users_json(users: &[String]) -> Arc<str> {
     .into()
 }
 
-/// The room task: applies commands in order and routes what comes out.
-async fn run_room(
-    mut room: Room,
+type Cluster = (mpsc::Sender<Op>, mpsc::Receiver<Event>);
+
+/// The hub task: applies commands and cluster events in order and routes
+/// what comes out.
+async fn run_hub(
+    mut hub: Hub,
     mut commands: mpsc::Receiver<Command>,
-    users: watch::Sender<Arc<str>>,
+    cluster: Option<Cluster>,
     gauge: Gauge,
 ) {
+    let (ops, mut events) = match cluster {
+        Some((ops, events)) => (Some(ops), Some(events)),
+        None => (None, None),
+    };
     let mut outboxes: HashMap<ClientId, Outbox> = HashMap::new();
-    while let Some(command) = commands.recv().await {
-        match command {
-            Command::Connect { id, outbox } => {
-                room.connect(id);
-                outboxes.insert(id, outbox);
+    let mut lists: HashMap<String, watch::Sender<Arc<str>>> = HashMap::new();
+    let mut resync = tokio::time::interval(RESYNC);
+    resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let event = async {
+            match events.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
             }
-            Command::Message { id, message } => {
-                if let Err(error) = room.handle(id, message) {
-                    if let Some(outbox) = outboxes.get(&id) {
-                        // Best effort: a client too busy to take its own
-                        // error loses it; its next messages show why.
-                        let _ = outbox.tx.try_send(ServerMessage::from(&error));
+        };
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                apply(&mut hub, command, &mut outboxes, &mut lists);
+                // Take what else is queued, so that one user list goes out
+                // for a burst of joins.
+                for _ in 0..256 {
+                    match commands.try_recv() {
+                        Ok(command) => apply(&mut hub, command, &mut outboxes, &mut lists),
+                        Err(_) => break,
                     }
                 }
             }
-            Command::Disconnect { id } => {
-                room.disconnect(id);
-                outboxes.remove(&id);
+            event = event => match event {
+                Some(event) => on_event(&mut hub, event, &gauge),
+                // The cluster task is gone; go on alone.
+                None => events = None,
+            },
+            _ = resync.tick() => hub.resync(),
+        }
+        flush(&mut hub, &mut outboxes, ops.as_ref(), &gauge);
+        for room in hub.take_dirty_rooms() {
+            if !hub.has_room(&room) {
+                lists.remove(&room);
+            } else if let Some(list) = lists.get(&room) {
+                list.send_replace(users_json(&hub.users(&room)));
             }
         }
-        while let Some((to, message)) = room.poll_delivery() {
-            let Some(outbox) = outboxes.get(&to) else {
-                continue;
-            };
-            match outbox.tx.try_send(message) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) if !outbox.drop_client_when_full => {
-                    tracing::warn!(client = to.0, "bot queue full; message dropped");
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(client = to.0, "client does not read its messages; dropped");
-                    gauge.count_kick();
-                    outboxes.remove(&to);
-                    room.disconnect(to);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    outboxes.remove(&to);
-                    room.disconnect(to);
-                }
-            }
-        }
-        if room.take_users_changed() {
-            users.send_replace(users_json(&room.users()));
-        }
-        gauge.set_room(room.user_count(), room.client_count());
+        gauge.set_room(
+            hub.user_count(),
+            hub.client_count(),
+            hub.remote_user_count(),
+        );
     }
 }
 
-/// Seats one bot: joins it, forwards its signals, and removes it when its
-/// handle is dropped.
-async fn run_bot(
-    id: ClientId,
-    port: BotPort,
-    room: mpsc::Sender<Command>,
-    mut users: watch::Receiver<Arc<str>>,
+/// How often a cluster node re-reads its rooms from Redis, whatever the
+/// notices said.
+const RESYNC: Duration = Duration::from_secs(10);
+
+fn apply(
+    hub: &mut Hub,
+    command: Command,
+    outboxes: &mut HashMap<ClientId, Outbox>,
+    lists: &mut HashMap<String, watch::Sender<Arc<str>>>,
 ) {
+    match command {
+        Command::Connect {
+            id,
+            room,
+            outbox,
+            users,
+        } => {
+            hub.connect(id, &room);
+            outboxes.insert(id, outbox);
+            let list = lists
+                .entry(room.clone())
+                .or_insert_with(|| watch::channel(users_json(&hub.users(&room))).0);
+            let _ = users.send(list.subscribe());
+        }
+        Command::Message { id, message } => {
+            if let Err(error) = hub.handle(id, message)
+                && let Some(outbox) = outboxes.get(&id)
+            {
+                // Best effort: a client too busy to take its own error
+                // loses it; its next messages show why.
+                let _ = outbox.tx.try_send(ServerMessage::from(&error));
+            }
+        }
+        Command::Disconnect { id } => {
+            hub.disconnect(id);
+            outboxes.remove(&id);
+        }
+    }
+}
+
+fn on_event(hub: &mut Hub, event: Event, gauge: &Gauge) {
+    match event {
+        Event::Up => {
+            gauge.set_cluster_up(true);
+            hub.cluster_up();
+        }
+        Event::Down => {
+            gauge.set_cluster_up(false);
+            hub.cluster_down();
+        }
+        Event::Claimed {
+            client,
+            room,
+            name,
+            result,
+        } => hub.claimed(client, &room, &name, result),
+        Event::Message(message) => hub.node_message(message),
+        Event::Snapshot { room, members } => hub.room_snapshot(&room, members),
+        Event::NodeGone(node) => hub.node_gone(&node),
+    }
+}
+
+/// Carries out what the hub asked for.
+fn flush(
+    hub: &mut Hub,
+    outboxes: &mut HashMap<ClientId, Outbox>,
+    ops: Option<&mpsc::Sender<Op>>,
+    gauge: &Gauge,
+) {
+    while let Some(output) = hub.poll_output() {
+        let op = match output {
+            Output::Deliver { to, message } => {
+                let Some(outbox) = outboxes.get(&to) else {
+                    continue;
+                };
+                match outbox.tx.try_send(message) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) if !outbox.drop_client_when_full => {
+                        tracing::warn!(client = to.0, "bot queue full; message dropped");
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(client = to.0, "client does not read its messages; dropped");
+                        gauge.count_kick();
+                        outboxes.remove(&to);
+                        hub.disconnect(to);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        outboxes.remove(&to);
+                        hub.disconnect(to);
+                    }
+                }
+                continue;
+            }
+            Output::Kick { client, error } => {
+                // The error is queued before the queue closes: the session
+                // sends it, then closes the connection.
+                if let Some(outbox) = outboxes.remove(&client) {
+                    let _ = outbox.tx.try_send(ServerMessage::from(&error));
+                }
+                hub.disconnect(client);
+                continue;
+            }
+            Output::Claim { client, room, name } => Op::Claim { client, room, name },
+            Output::Release { room, name } => Op::Release { room, name },
+            Output::Forward { node, message } => Op::Forward { node, message },
+            Output::Sync { room } => Op::Sync { room },
+        };
+        let sent = match ops {
+            Some(ops) => ops.try_send(op).map_err(|e| e.into_inner()),
+            None => Err(op),
+        };
+        if let Err(op) = sent {
+            match op {
+                // Held locally; claimed again when the cluster catches up.
+                Op::Claim { client, room, name } => {
+                    hub.claimed(client, &room, &name, Claim::Unreachable);
+                }
+                other => tracing::warn!(?other, "cluster queue full; operation dropped"),
+            }
+        }
+    }
+}
+
+/// Seats one bot in the default room: joins it, forwards its signals, and
+/// removes it when its handle is dropped.
+async fn run_bot(id: ClientId, port: BotPort, hub: mpsc::Sender<Command>) {
     let BotPort {
         name,
         to_bot,
@@ -267,22 +521,32 @@ async fn run_bot(
         tx: to_bot.clone(),
         drop_client_when_full: false,
     };
+    let (users_tx, users_rx) = oneshot::channel();
+    let connect = Command::Connect {
+        id,
+        room: DEFAULT_ROOM.to_owned(),
+        outbox,
+        users: users_tx,
+    };
     let join = ClientMessage::Join { name: name.clone() };
-    if room.send(Command::Connect { id, outbox }).await.is_err()
-        || room
+    if hub.send(connect).await.is_err()
+        || hub
             .send(Command::Message { id, message: join })
             .await
             .is_err()
     {
         return;
     }
+    let Ok(mut users) = users_rx.await else {
+        return;
+    };
     users.mark_changed();
     loop {
         tokio::select! {
             command = from_bot.recv() => {
                 let Some(command) = command else { break };
                 let message = ClientMessage::Signal { target: command.target, signal: command.signal };
-                if room.send(Command::Message { id, message }).await.is_err() {
+                if hub.send(Command::Message { id, message }).await.is_err() {
                     return;
                 }
             }
@@ -299,46 +563,74 @@ async fn run_bot(
         }
     }
     tracing::info!(bot = %name, "bot left the room");
-    let _ = room.send(Command::Disconnect { id }).await;
+    let _ = hub.send(Command::Disconnect { id }).await;
 }
 
 /// One WebSocket client, from upgrade to close.
-async fn session(mut socket: WebSocket, state: AppState, guard: SessionGuard) {
+async fn session(
+    mut socket: WebSocket,
+    state: AppState,
+    guard: SessionGuard,
+    admission: Admission,
+) {
     let id = ClientId(state.next_id.fetch_add(1, Ordering::Relaxed));
+    let Admission { room, token } = admission;
     let (tx, mut outbox) = mpsc::channel(state.limits.queue_len);
+    let (users_tx, users_rx) = oneshot::channel();
     let connect = Command::Connect {
         id,
+        room: room.clone(),
         outbox: Outbox {
             tx,
             drop_client_when_full: true,
         },
+        users: users_tx,
     };
-    if state.room.send(connect).await.is_err() {
+    if state.hub.send(connect).await.is_err() {
         return;
     }
-    let mut users = state.users.clone();
+    let Ok(mut users) = users_rx.await else {
+        return;
+    };
     users.mark_changed();
     let mut stop = state.stop.clone();
     let limits = &state.limits;
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
+    let mut bucket = TokenBucket::new(limits.rate_limit, std::time::Instant::now());
 
     let close: Option<CloseFrame> = loop {
         tokio::select! {
             frame = socket.recv() => {
                 last_seen = Instant::now();
-                let text = match frame {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Binary(_))) => {
-                        if reply(&mut socket, &SignalError::Binary).await.is_err() { break None; }
-                        continue;
-                    }
+                let frame = match frame {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => break None,
                     Some(Err(error)) => {
                         tracing::debug!(client = id.0, %error, "websocket read failed");
                         break Some(CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("read failed or message too big") });
+                    }
+                    Some(Ok(frame)) => frame,
+                };
+                match bucket.take(std::time::Instant::now()) {
+                    Verdict::Allow => {}
+                    verdict => {
+                        state.gauge.count_rate_limited();
+                        let error = SignalError::RateLimited { retry_after_ms: bucket.retry_after().as_millis().min(u128::from(u64::MAX)) as u64 };
+                        if reply(&mut socket, &error).await.is_err() { break None; }
+                        if verdict == Verdict::Disconnect {
+                            tracing::info!(client = id.0, "client over its rate limit; disconnected");
+                            break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("rate-limited") });
+                        }
+                        continue;
+                    }
+                }
+                let text = match frame {
+                    Message::Text(text) => text,
+                    _ => {
+                        if reply(&mut socket, &SignalError::Binary).await.is_err() { break None; }
+                        continue;
                     }
                 };
                 if text.len() > limits.max_message_bytes {
@@ -346,21 +638,34 @@ async fn session(mut socket: WebSocket, state: AppState, guard: SessionGuard) {
                     if reply(&mut socket, &error).await.is_err() { break None; }
                     continue;
                 }
-                match ClientMessage::parse(text.as_str()) {
-                    Ok(message) => {
-                        if state.room.send(Command::Message { id, message }).await.is_err() {
-                            break Some(going_away());
-                        }
-                    }
+                let message = match ClientMessage::parse(text.as_str()) {
+                    Ok(message) => message,
                     Err(error) => {
                         if reply(&mut socket, &error).await.is_err() { break None; }
+                        continue;
                     }
+                };
+                // With a secret, the token must be for this room and name.
+                if let (ClientMessage::Join { name }, Some(secret)) = (&message, &limits.secret) {
+                    let checked = token
+                        .as_ref()
+                        .ok_or(TokenError::Missing)
+                        .and_then(|t| t.verify(secret, &room, name, unix_now()));
+                    if let Err(e) = checked {
+                        let error = SignalError::from(e);
+                        let _ = reply(&mut socket, &error).await;
+                        break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from(error.code_str()) });
+                    }
+                }
+                if state.hub.send(Command::Message { id, message }).await.is_err() {
+                    break Some(going_away());
                 }
             }
             message = outbox.recv() => {
-                // `None`: the room dropped this client (too slow) or stopped.
+                // `None`: the hub removed this client (too slow, or kicked
+                // after the error it was just sent) or stopped.
                 let Some(message) = message else {
-                    break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("dropped: messages not read in time") });
+                    break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("removed by the server") });
                 };
                 if socket.send(Message::Text(message.to_json().into())).await.is_err() { break None; }
             }
@@ -379,11 +684,29 @@ async fn session(mut socket: WebSocket, state: AppState, guard: SessionGuard) {
             _ = stop.changed() => break Some(going_away()),
         }
     };
-    let _ = state.room.send(Command::Disconnect { id }).await;
+    let _ = state.hub.send(Command::Disconnect { id }).await;
     if let Some(frame) = close {
-        let _ = socket.send(Message::Close(Some(frame))).await;
+        close_gracefully(&mut socket, frame).await;
     }
     drop(guard);
+}
+
+/// Sends the close frame and reads (dropping) what the client still sends
+/// until its own close (RFC 6455 section 7.1.1), for at most a second: a
+/// socket closed with unread data is reset, and the reset can destroy the
+/// error message sent just before.
+async fn close_gracefully(socket: &mut WebSocket, frame: CloseFrame) {
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let drain = async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 fn going_away() -> CloseFrame {
@@ -396,4 +719,53 @@ fn going_away() -> CloseFrame {
 async fn reply(socket: &mut WebSocket, error: &SignalError) -> Result<(), axum::Error> {
     let text = ServerMessage::from(error).to_json();
     socket.send(Message::Text(text.into())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(secret: Option<&[u8]>) -> Limits {
+        Limits {
+            max_message_bytes: 1,
+            max_frame_bytes: 1,
+            max_connections: 1,
+            queue_len: 1,
+            ping_interval: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            secret: secret.map(<[u8]>::to_vec),
+            allowed_origins: Vec::new(),
+            rate_limit: RateLimit::default(),
+        }
+    }
+
+    #[test]
+    fn the_query_names_the_room_percent_decoded_and_the_default_room_otherwise() {
+        let l = limits(None);
+        assert_eq!(admit(&l, None).unwrap().room, DEFAULT_ROOM);
+        assert_eq!(
+            admit(&l, Some("room=team%20one&x=1")).unwrap().room,
+            "team one"
+        );
+        assert_eq!(admit(&l, Some("room=a+b")).unwrap().room, "a b");
+        let bad = admit(&l, Some("room=%3Cscript%3E")).map(|_| ());
+        assert_eq!(bad.map_err(|e| e.code()), Err(crate::ErrorCode::BadRoom));
+        let broken = admit(&l, Some("room=%zz")).unwrap();
+        assert_eq!(broken.room, DEFAULT_ROOM, "an undecodable pair is skipped");
+    }
+
+    #[test]
+    fn with_a_secret_a_token_is_required_well_formed_and_unexpired() {
+        let l = limits(Some(b"s"));
+        let code = |q: Option<&str>| admit(&l, q).map(|_| ()).map_err(|e| e.code());
+        assert_eq!(code(None), Err(crate::ErrorCode::BadToken));
+        assert_eq!(code(Some("token=junk")), Err(crate::ErrorCode::BadToken));
+        let expired = crate::token::mint(b"s", DEFAULT_ROOM, "a", 1);
+        assert_eq!(
+            code(Some(&format!("token={expired}"))),
+            Err(crate::ErrorCode::BadToken)
+        );
+        let fine = crate::token::mint(b"s", DEFAULT_ROOM, "a", unix_now() + 60);
+        assert_eq!(code(Some(&format!("token={fine}"))), Ok(()));
+    }
 }

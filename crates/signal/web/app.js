@@ -70,7 +70,12 @@ function setSignalState(state, text) {
 }
 
 function connectSignaling() {
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  // The page's own ?room= and ?token= select the room and carry a join token.
+  const page = new URLSearchParams(location.search);
+  const query = new URLSearchParams();
+  for (const key of ['room', 'token']) if (page.get(key)) query.set(key, page.get(key));
+  const search = query.toString() ? `?${query}` : '';
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws${search}`;
   setSignalState('connecting', 'connecting…');
   const ws = new WebSocket(url);
   app.ws = ws;
@@ -151,7 +156,7 @@ async function onServerMessage(msg) {
 
 function onServerError(msg) {
   const text = msg.message || msg.code || 'error';
-  if (['name-taken', 'bad-name', 'already-joined', 'room-full'].includes(msg.code)) {
+  if (['name-taken', 'bad-name', 'already-joined', 'room-full', 'bad-token'].includes(msg.code)) {
     $('join-error').textContent = text;
     $('join-error').hidden = false;
     app.wanted = null;

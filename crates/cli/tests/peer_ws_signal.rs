@@ -1,0 +1,219 @@
+//! `ferrtc peer`, `send` and `recv` with `--signal ws://...`: peers that
+//! meet in a room of a running `ferrtc signal` instead of over stdio.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferrtc::{DataChannelEvent, DataChannelInit, PeerConnection, PeerConnectionEvent};
+use ferrtc_signal::{ClientMessage, ServerMessage, Signal};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn ferrtc(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferrtc"));
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts `ferrtc signal` on a free loopback port; returns it and its
+/// WebSocket URL.
+async fn signal_server(extra: &[&str]) -> (Child, String) {
+    let mut args = vec!["signal", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut child = ferrtc(&args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = first
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    (child, format!("ws://{addr}/ws"))
+}
+
+async fn exit_code(child: &mut Child) -> Option<i32> {
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("exits in time")
+        .unwrap()
+        .code()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn send_and_recv_move_a_file_through_a_room_with_join_tokens() {
+    let dir = std::env::temp_dir().join(format!("ferrtc-ws-file-{}", std::process::id()));
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let src = dir.join("notes.bin");
+    let data: Vec<u8> = (0..3_000_001u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+
+    let secret = "s3cret";
+    let (_server, url) = signal_server(&["--secret", secret]).await;
+    let expiry = ferrtc_signal::token::unix_now() + 600;
+    let token = |name: &str| ferrtc_signal::token::mint(secret.as_bytes(), "files", name, expiry);
+
+    let recv_url = format!("{url}?token={}", token("bob"));
+    let mut recv = ferrtc(&[
+        "recv",
+        "--out",
+        out.to_str().unwrap(),
+        "--signal",
+        &recv_url,
+        "--name",
+        "bob",
+        "--room",
+        "files",
+    ])
+    .spawn()
+    .unwrap();
+    let send_url = format!("{url}?token={}", token("alice"));
+    let mut send = ferrtc(&[
+        "send",
+        src.to_str().unwrap(),
+        "--signal",
+        &send_url,
+        "--name",
+        "alice",
+        "--room",
+        "files",
+        "--call",
+        "bob",
+    ])
+    .spawn()
+    .unwrap();
+    assert_eq!(exit_code(&mut send).await, Some(0), "send");
+    assert_eq!(exit_code(&mut recv).await, Some(0), "recv");
+    assert_eq!(std::fs::read(out.join("notes.bin")).unwrap(), data);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_without_a_valid_token_is_refused_and_exits_with_an_error() {
+    let (_server, url) = signal_server(&["--secret", "s3cret"]).await;
+    let forged = ferrtc_signal::token::mint(b"not the secret", "default", "eve", u64::MAX / 2);
+    for url in [url.clone(), format!("{url}?token={forged}")] {
+        let mut peer = ferrtc(&["peer", "--signal", &url, "--name", "eve"])
+            .spawn()
+            .unwrap();
+        assert_eq!(exit_code(&mut peer).await, Some(1), "{url}");
+    }
+}
+
+/// A caller in the test process: a ferrtc `PeerConnection` that signals
+/// through the server's WebSocket by hand.
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_waits_in_a_room_answers_a_call_and_echoes() {
+    let (_server, url) = signal_server(&[]).await;
+    let _peer = ferrtc(&[
+        "peer", "--signal", &url, "--name", "echo", "--room", "lab", "--echo",
+    ])
+    .spawn()
+    .unwrap();
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}?room=lab"))
+        .await
+        .unwrap();
+    let join = ClientMessage::Join {
+        name: "tester".into(),
+    };
+    ws.send(Message::text(join.to_json())).await.unwrap();
+    // Wait until the peer is in the room.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let text = match ws.next().await {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(_)) => continue,
+                _ => panic!("server closed"),
+            };
+            if let Ok(ServerMessage::Users { users }) = ServerMessage::parse(&text)
+                && users.iter().any(|u| u == "echo")
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the peer joins the room");
+
+    let pc = PeerConnection::new(ferrtc::Configuration::default()).unwrap();
+    let dc = pc
+        .create_data_channel("data", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer.clone())).await.unwrap();
+    let to_echo = |signal: Signal| {
+        Message::text(
+            ClientMessage::Signal {
+                target: "echo".into(),
+                signal,
+            }
+            .to_json(),
+        )
+    };
+    ws.send(to_echo(Signal::Offer { sdp: offer.sdp }))
+        .await
+        .unwrap();
+
+    let echoed = tokio::time::timeout(WAIT, async {
+        let mut sent = false;
+        loop {
+            tokio::select! {
+                frame = ws.next() => {
+                    let text = match frame {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(_)) => continue,
+                        _ => panic!("server closed"),
+                    };
+                    match ServerMessage::parse(&text) {
+                        Ok(ServerMessage::Signal { from, signal: Signal::Answer { sdp } }) => {
+                            assert_eq!(from, "echo");
+                            pc.set_remote_description(ferrtc::SessionDescription::answer(sdp)).await.unwrap();
+                        }
+                        Ok(ServerMessage::Signal { signal: Signal::Candidate { candidate, sdp_mid, sdp_m_line_index, username_fragment }, .. }) => {
+                            let init = ferrtc::IceCandidateInit { candidate, sdp_mid, sdp_m_line_index, username_fragment };
+                            let _ = pc.add_ice_candidate(init).await;
+                        }
+                        _ => {}
+                    }
+                }
+                event = pc.next_event() => {
+                    if let Some(PeerConnectionEvent::IceCandidate(c)) = event {
+                        let signal = Signal::Candidate {
+                            candidate: c.candidate,
+                            sdp_mid: c.sdp_mid,
+                            sdp_m_line_index: c.sdp_m_line_index,
+                            username_fragment: c.username_fragment,
+                        };
+                        ws.send(to_echo(signal)).await.unwrap();
+                    }
+                }
+                event = dc.recv() => match event {
+                    Some(DataChannelEvent::Open) if !sent => {
+                        dc.send_text("ping over the room").await.unwrap();
+                        sent = true;
+                    }
+                    Some(DataChannelEvent::Message(m)) => return m.as_bytes().to_vec(),
+                    None => panic!("channel gone"),
+                    _ => {}
+                },
+            }
+        }
+    })
+    .await
+    .expect("the peer echoes");
+    assert_eq!(echoed, b"ping over the room");
+    pc.close().await;
+}
