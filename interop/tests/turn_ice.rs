@@ -270,6 +270,21 @@ async fn relay_only_peers_connect_through_coturn_over_tcp() {
         .unwrap()
         .to_string();
     assert!(stats.contains("\"relayProtocol\":\"tcp\""), "{stats}");
+
+    // The server goes away: its TCP connections close, and with them the
+    // allocations (RFC 8656 §3.1); the relayed pair fails at once rather
+    // than after the 30 s consent timeout.
+    drop(turn);
+    let failed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if a.connection_state().await == PeerConnectionState::Failed {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(failed.is_ok(), "still {:?}", a.connection_state().await);
     a.close().await;
     b.close().await;
 }

@@ -645,14 +645,10 @@ impl Driver {
             }) => self
                 .core
                 .handle_receive_turn_tcp(now, remote, local, &mut data),
-            Some(TcpEvent::Closed {
-                kind: TcpKind::Ice,
-                local,
-                remote,
-            }) => self.core.handle_tcp_closed(now, local, remote),
-            // A TURN connection that closed is opened again by the next
-            // message to the server (a refresh at the latest); the
-            // allocation's own timers judge whether it survived.
+            // ICE-TCP or TURN over TCP: the agent fails what ran on it.
+            Some(TcpEvent::Closed { local, remote, .. }) => {
+                self.core.handle_tcp_closed(now, local, remote);
+            }
             _ => {}
         }
     }

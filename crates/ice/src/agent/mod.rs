@@ -827,8 +827,17 @@ impl Agent {
     /// the selected pair was one of them, it is given up as consent would
     /// give it up (RFC 7675 §5.1), so that another pair or a restart can
     /// take over.
+    ///
+    /// Also for the TCP connection of a TURN allocation (a
+    /// [`Protocol::TurnTcp`] transmit's addresses): the server deleted the
+    /// allocation with it (RFC 8656 §3.1), so pairs through it fail now and
+    /// an ICE restart allocates again.
     pub fn handle_tcp_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
         self.now = now;
+        if self.turn_connection_closed(local, remote) {
+            self.update_states(now);
+            return;
+        }
         let on = |agent: &Agent, p: &Pair| {
             agent.hosts[p.local].protocol() == Protocol::Tcp
                 && agent.hosts[p.local].addr == local

@@ -35,7 +35,7 @@ impl Agent {
         }
         // A relayed base whose allocation is gone carries nothing.
         if let Some(r) = h.relay()
-            && self.relays[r].client.is_closed()
+            && (self.relays[r].client.is_closed() || self.relays[r].lost)
         {
             return None;
         }

@@ -46,6 +46,9 @@ pub(super) struct Relay {
     pub base: Option<usize>,
     /// Allocating (a gathering step: gathering completes once it is done).
     pub pending: bool,
+    /// Its TCP connection to the server closed: the server deleted the
+    /// allocation with it (RFC 8656 §3.1).
+    pub lost: bool,
 }
 
 /// Most TURN servers an agent uses.
@@ -69,7 +72,13 @@ impl Agent {
         if self.config.lite {
             return Err(Error::NotInLiteMode("TURN servers"));
         }
-        if let Some(known) = self.turn_servers.iter_mut().find(|t| t.server == server) {
+        // One allocation per server and transport: `turn:h?transport=udp`
+        // and `turn:h?transport=tcp` are two servers.
+        if let Some(known) = self
+            .turn_servers
+            .iter_mut()
+            .find(|t| t.server == server && t.transport == transport)
+        {
             // New credentials (W3C setConfiguration) serve the next
             // allocation: after an ICE restart, or when this one failed.
             known.username = username.to_owned();
@@ -127,8 +136,13 @@ impl Agent {
         };
         let reachable: Vec<usize> = (0..self.turn_servers.len())
             .filter(|&t| {
-                let server = self.turn_servers[t].server;
-                can_reach(host, server) && !self.relays.iter().any(|r| r.client.server() == server)
+                let (server, transport) =
+                    (self.turn_servers[t].server, self.turn_servers[t].transport);
+                can_reach(host, server)
+                    && !self
+                        .relays
+                        .iter()
+                        .any(|r| r.client.server() == server && r.client.transport() == transport)
             })
             .collect();
         for t in reachable {
@@ -143,7 +157,7 @@ impl Agent {
         let dead: Vec<bool> = self
             .relays
             .iter()
-            .map(|r| r.client.is_closed() || (!r.pending && r.base.is_none()))
+            .map(|r| r.lost || r.client.is_closed() || (!r.pending && r.base.is_none()))
             .collect();
         if dead.iter().any(|d| *d) {
             let mut renumber = Vec::with_capacity(self.relays.len());
@@ -191,6 +205,7 @@ impl Agent {
             host_addr,
             base: None,
             pending: true,
+            lost: false,
         });
         self.set_gathering(GatheringState::Gathering);
     }
@@ -387,7 +402,7 @@ impl Agent {
         };
         let now = self.now;
         let relay = &mut self.relays[r];
-        if relay.client.send_to(t.destination, buf).is_err() {
+        if relay.lost || relay.client.send_to(t.destination, buf).is_err() {
             self.stats.relay_send_failures += 1;
             return None;
         }
@@ -402,7 +417,9 @@ impl Agent {
     /// The next datagram of any allocation (requests, refreshes,
     /// permissions, channel binds, and data queued behind them).
     pub(super) fn poll_relays(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        for relay in &mut self.relays {
+        // A lost allocation sends nothing (its connection would reopen for
+        // a server that has forgotten it).
+        for relay in self.relays.iter_mut().filter(|r| !r.lost) {
             if let Some(out) = relay.client.poll_transmit(now, buf) {
                 return Some(Transmit {
                     source: relay.host_addr,
@@ -412,6 +429,45 @@ impl Agent {
             }
         }
         None
+    }
+
+    /// The TCP connection from host `local` to TURN server `server` closed:
+    /// the server deleted that allocation with it (RFC 8656 §3.1). Its
+    /// pairs fail now (not at the next refresh's 437); an ICE restart
+    /// allocates again. Returns whether it was one of ours.
+    pub(super) fn turn_connection_closed(&mut self, local: SocketAddr, server: SocketAddr) -> bool {
+        let Some(r) = self.relays.iter().position(|r| {
+            r.host_addr == local
+                && r.client.server() == server
+                && relay_protocol(&r.client) == Protocol::TurnTcp
+                && !r.lost
+        }) else {
+            return false;
+        };
+        self.relays[r].lost = true;
+        self.relays[r].pending = false;
+        if let Some(b) = self.relays[r].base {
+            for p in self.pairs.iter_mut().filter(|p| p.local == b) {
+                p.state = PairState::Failed;
+                p.transaction = None;
+                p.inbound_ok = false;
+            }
+            let relayed = self.hosts[b].addr;
+            if self
+                .selected
+                .as_ref()
+                .is_some_and(|s| s.pair.source == relayed && s.protocol == Protocol::Udp)
+            {
+                self.selected = None;
+                self.transactions
+                    .retain(|t| !matches!(t.kind, TxnKind::Consent));
+                self.set_state(
+                    ConnectionState::Failed,
+                    Some(FailureReason::ConnectionClosed),
+                );
+            }
+        }
+        true
     }
 
     /// Timers of the allocations.
