@@ -719,9 +719,18 @@ impl Server {
         let port = match (a.reservation, a.even_port) {
             (Some(_), Some(_)) => return Err((400, signer)),
             (Some(_), None) if a.family.is_some() => return Err((400, signer)),
-            (Some(token), None) => match self.reservations.remove(&token) {
-                Some(r) if r > now => RelayPort::Reserved(token),
-                _ => return Err((508, signer)),
+            // The token is taken only once every check below has passed: a
+            // refused Allocate leaves it (and its socket) to its expiry.
+            (Some(token), None) => match self.reservations.get(&token) {
+                Some(r) if *r > now => RelayPort::Reserved(token),
+                Some(_) => {
+                    // Expired, not yet swept: the driver closes its socket.
+                    self.reservations.remove(&token);
+                    self.events
+                        .push_back(ServerEvent::ReservationExpired(token));
+                    return Err((508, signer));
+                }
+                None => return Err((508, signer)),
             },
             (None, Some(true))
                 if self.reservations.len() >= self.config.quotas.total_allocations as usize =>
@@ -752,6 +761,9 @@ impl Server {
             >= self.config.quotas.total_allocations as usize
         {
             return Err((508, signer));
+        }
+        if let RelayPort::Reserved(token) = port {
+            self.reservations.remove(&token);
         }
         let user = match user {
             Some(u) => u,

@@ -1203,3 +1203,35 @@ fn a_send_indication_without_exactly_one_peer_and_data_is_dropped() {
     assert_eq!(fx.server.metrics().drops(Drop::Malformed), 3);
     assert_eq!(fx.server.metrics().packets_to_peer, 0);
 }
+
+#[test]
+fn a_refused_claim_leaves_the_reservation_to_expire_with_its_socket() {
+    let mut c = config();
+    c.quotas.user_allocations = 1;
+    let mut fx = Fx::with(c);
+    let cred = fx.login(tuple(1), "alice", "wonderland");
+    let even = [
+        Attribute::RequestedTransport(17),
+        Attribute::EvenPort { reserve: true },
+    ];
+    assert_eq!(
+        fx.request(tuple(1), Method::ALLOCATE, &even, Some(&cred)).0,
+        Class::SuccessResponse
+    );
+    let token = token_of(&fx).unwrap();
+    // Past alice's quota: refused, and the token (and the socket the
+    // driver keeps for it) is not lost by the refusal.
+    let claim = [
+        Attribute::RequestedTransport(17),
+        Attribute::ReservationToken(token),
+    ];
+    assert_eq!(
+        fx.request(tuple(2), Method::ALLOCATE, &claim, Some(&cred)),
+        (Class::ErrorResponse, Some(486))
+    );
+    fx.server.handle_timeout(fx.now + RESERVATION_LIFETIME);
+    assert_eq!(
+        fx.server.poll_event(),
+        Some(ServerEvent::ReservationExpired(token))
+    );
+}
