@@ -45,6 +45,11 @@ impl Writer {
 /// Longest message: a ChannelData header and 65535 bytes, padded.
 const MAX_FRAME: usize = 4 + 65_535 + 3;
 
+/// How long a connection may stay without an allocation: one that does not
+/// allocate by then is closed (it holds a connection slot and a buffer
+/// before anyone has authenticated).
+const ALLOCATE_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Accepts connections (TLS handshakes when `tls` is set) and serves each.
 pub(super) async fn accept(
     shared: Arc<Shared>,
@@ -144,6 +149,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     // Grows with the largest message seen, up to two of the largest.
     let mut buf = vec![0u8; 4096];
     let mut filled = 0;
+    let deadline = tokio::time::Instant::now() + ALLOCATE_WITHIN;
     'read: loop {
         if filled == buf.len() {
             let grown = (buf.len() * 2).min(MAX_FRAME * 2);
@@ -152,7 +158,17 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
             buf.resize(grown, 0);
         }
-        match reader.read(&mut buf[filled..]).await {
+        let allocated = shared.lock().server.has_allocation(tuple);
+        let read = reader.read(&mut buf[filled..]);
+        let read = if allocated {
+            read.await
+        } else {
+            match tokio::time::timeout_at(deadline, read).await {
+                Ok(r) => r,
+                Err(_) => break,
+            }
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(n) => filled += n,
         }

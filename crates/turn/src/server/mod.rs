@@ -409,6 +409,12 @@ impl Server {
         m
     }
 
+    /// Whether the 5-tuple has an allocation (a TCP/TLS connection
+    /// without one is only waiting to authenticate).
+    pub fn has_allocation(&self, tuple: FiveTuple) -> bool {
+        self.by_tuple.contains_key(&tuple)
+    }
+
     /// Allocations alive.
     pub fn allocation_count(&self) -> usize {
         self.allocations.len()
