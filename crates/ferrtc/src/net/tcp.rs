@@ -45,6 +45,15 @@ const MAX_OPENED: usize = 16;
 /// which must be a STUN message (a connectivity check).
 pub(crate) const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// An ICE-TCP connection silent this long is closed: a pair in use hears
+/// consent checks every few seconds (RFC 7675), so only unused or fake
+/// connections reach it, and they no longer hold a slot.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Once the connection's task is gone, how long what it queued may take
+/// to leave (a peer that stopped reading cannot hold the task forever).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long a connect may take (a check that is not answered fails on
 /// ICE's own timers).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -386,7 +395,12 @@ async fn run(
         loop {
             let mut messages = Vec::new();
             match kind {
-                Kind::Ice => messages.push(read_framed(&mut reader).await?),
+                Kind::Ice => {
+                    match tokio::time::timeout(IDLE_TIMEOUT, read_framed(&mut reader)).await {
+                        Ok(frame) => messages.push(frame?),
+                        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                    }
+                }
                 Kind::Turn => {
                     let n = reader.read(&mut chunk).await?;
                     if n == 0 {
@@ -416,9 +430,14 @@ async fn run(
             }
         }
     };
+    let gone = async {
+        events.closed().await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
     let ended = tokio::select! {
         r = write => r,
         r = read => r,
+        () = gone => Ok(()),
     };
     if let Err(e) = ended {
         tracing::debug!("TCP {local} <-> {remote} ended: {e}");
