@@ -212,7 +212,9 @@ impl PeerConnection {
             local_addresses()
         };
         let mut sockets = Sockets::bind(&addresses, mux)?;
-        let tcp = configuration.tcp_candidates.then(|| {
+        // Under the relay policy host candidates are never used: no listener.
+        let relay_only = configuration.ice_transport_policy == IceTransportPolicy::Relay;
+        let tcp = (configuration.tcp_candidates && !relay_only).then(|| {
             let tcp = TcpSockets::listen(&addresses);
             for listener in tcp.listeners() {
                 if let Err(e) = core.add_local_tcp(std::time::Instant::now(), *listener) {
