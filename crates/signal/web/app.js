@@ -69,6 +69,19 @@ function setSignalState(state, text) {
   pill.textContent = `signaling: ${text}`;
 }
 
+// The page's ?turn=URL&turnUser=U&turnPass=P (and &relay=1 for
+// iceTransportPolicy "relay") give the calls a TURN server, e.g. a
+// `ferrtc turn` next to the demo; without them, no ICE server.
+function rtcConfiguration() {
+  const page = new URLSearchParams(location.search);
+  const turn = page.get('turn');
+  if (!turn) return { iceServers: [] };
+  return {
+    iceServers: [{ urls: turn, username: page.get('turnUser') || '', credential: page.get('turnPass') || '' }],
+    iceTransportPolicy: page.get('relay') === '1' ? 'relay' : 'all',
+  };
+}
+
 function connectSignaling() {
   // The page's own ?room= and ?token= select the room and carry a join token.
   const page = new URLSearchParams(location.search);
@@ -332,7 +345,7 @@ class Peer {
     this.logEl = el('ol', { class: 'log', 'data-peer': name });
     this.logEl.hidden = app.active !== name;
     $('logs').append(this.logEl);
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    const pc = new RTCPeerConnection(rtcConfiguration());
     this.pc = pc;
     app.peers.set(name, this);
 
