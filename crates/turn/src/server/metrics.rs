@@ -64,10 +64,13 @@ pub enum Drop {
     Unexpected,
     /// Relay buffer without room for the header (a driver bug, counted).
     NoHeadroom,
+    /// To the server's own relay address on a port that is no relay
+    /// socket (its listeners, or any other service on that address).
+    OwnAddress,
 }
 
 impl Drop {
-    const ALL: [Drop; 7] = [
+    const ALL: [Drop; 8] = [
         Drop::Malformed,
         Drop::NoAllocation,
         Drop::NoPermission,
@@ -75,6 +78,7 @@ impl Drop {
         Drop::Bandwidth,
         Drop::Unexpected,
         Drop::NoHeadroom,
+        Drop::OwnAddress,
     ];
 
     fn label(self) -> &'static str {
@@ -86,6 +90,7 @@ impl Drop {
             Drop::Bandwidth => "bandwidth",
             Drop::Unexpected => "unexpected",
             Drop::NoHeadroom => "no_headroom",
+            Drop::OwnAddress => "own_address",
         }
     }
 }
@@ -100,7 +105,7 @@ pub struct Metrics {
     /// Requests answered with an error response, by code.
     pub error_responses: Vec<(u16, u64)>,
     auth_failures: [u64; 7],
-    drops: [u64; 7],
+    drops: [u64; 8],
     /// Datagrams relayed from clients to peers.
     pub packets_to_peer: u64,
     /// Application bytes relayed from clients to peers.

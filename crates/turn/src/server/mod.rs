@@ -358,6 +358,12 @@ pub struct Server {
     unix_epoch: u64,
     epoch: Instant,
     allocations: HashMap<AllocationId, Allocation>,
+    /// The relayed addresses of the allocations, and how many are on each
+    /// IP: data to one of those IPs may only go to a relay socket (two
+    /// clients of this server relaying to each other), never to another
+    /// port there (the listeners: TURN in TURN; any local service).
+    relayed: std::collections::HashSet<SocketAddr>,
+    relay_ips: HashMap<IpAddr, usize>,
     by_tuple: HashMap<FiveTuple, AllocationId>,
     pending: HashMap<PendingId, Pending>,
     pending_by_tuple: HashMap<FiveTuple, (PendingId, TransactionId)>,
@@ -383,6 +389,8 @@ impl Server {
             unix_epoch: unix_now,
             epoch: now,
             allocations: HashMap::new(),
+            relayed: std::collections::HashSet::new(),
+            relay_ips: HashMap::new(),
             by_tuple: HashMap::new(),
             pending: HashMap::new(),
             pending_by_tuple: HashMap::new(),
@@ -874,6 +882,8 @@ impl Server {
                 p.tuple, p.user, username, relayed, expires, p.tid.0, p.lifetime,
             ),
         );
+        self.relayed.insert(relayed);
+        *self.relay_ips.entry(relayed.ip()).or_default() += 1;
         self.by_tuple.insert(p.tuple, id);
         self.metrics.allocations_total += 1;
         let reservation = (p.port == RelayPort::EvenReserveNext).then(|| {
@@ -1129,6 +1139,14 @@ impl Server {
             self.metrics.drop(Drop::NoPermission);
             return Output::Nothing;
         }
+        // A relay IP the operator opened on purpose (--allow-loopback for
+        // peers on this host) is not guarded: the rule is for a public one.
+        let opened = (peer.ip().is_loopback() && self.config.policy.allow_loopback)
+            || (is_private_ip(peer.ip()) && self.config.policy.allow_private);
+        if !opened && self.relay_ips.contains_key(&peer.ip()) && !self.relayed.contains(&peer) {
+            self.metrics.drop(Drop::OwnAddress);
+            return Output::Nothing;
+        }
         let user = alloc.user;
         if !self.within_bandwidth(user, data.len(), now) {
             self.metrics.drop(Drop::Bandwidth);
@@ -1235,6 +1253,13 @@ impl Server {
     /// Deletes an allocation and tells the driver.
     fn remove(&mut self, id: AllocationId) {
         if let Some(alloc) = self.allocations.remove(&id) {
+            self.relayed.remove(&alloc.relayed);
+            if let Some(n) = self.relay_ips.get_mut(&alloc.relayed.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    self.relay_ips.remove(&alloc.relayed.ip());
+                }
+            }
             self.by_tuple.remove(&alloc.tuple);
             self.release_user(alloc.user);
             self.events.push_back(ServerEvent::Closed(id));
@@ -1383,3 +1408,14 @@ type StepResult = Result<(Option<Step>, Authed), (u16, Option<Signer>)>;
 
 #[cfg(test)]
 mod tests;
+
+/// RFC 1918, RFC 6598 shared and unique local addresses.
+fn is_private_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private() || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}

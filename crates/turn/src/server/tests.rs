@@ -1235,3 +1235,54 @@ fn a_refused_claim_leaves_the_reservation_to_expire_with_its_socket() {
         Some(ServerEvent::ReservationExpired(token))
     );
 }
+
+#[test]
+fn data_to_the_servers_own_address_goes_to_relay_sockets_only() {
+    // A public relay address (loopback and private ones are opened by the
+    // operator's --allow-* flags).
+    let mut fx = Fx::with(allow_all());
+    let cred = fx.login(tuple(1), "alice", "wonderland");
+    // Two allocations whose relay sockets are on 8.8.8.8 (the server's
+    // public address in this test): 8.8.8.8:50001 and :50002.
+    for (client, port) in [(1, 50_001), (2, 50_002)] {
+        let tid = fx.tid();
+        let req = fx.build(
+            Method::ALLOCATE,
+            tid,
+            &[Attribute::RequestedTransport(17)],
+            Some(&cred),
+        );
+        let Output::OpenRelay { pending, .. } = fx.send(tuple(client), &req) else {
+            panic!("no relay socket asked for")
+        };
+        let mut out = Vec::new();
+        let relayed = SocketAddr::from(([8, 8, 8, 8], port));
+        assert!(
+            fx.server
+                .relay_opened(fx.now, pending, Some(relayed), &mut out)
+                .is_some()
+        );
+    }
+    assert_eq!(
+        fx.request(
+            tuple(1),
+            Method::CREATE_PERMISSION,
+            &[Attribute::XorPeerAddress("8.8.8.8:0".parse().unwrap())],
+            Some(&cred)
+        )
+        .0,
+        Class::SuccessResponse
+    );
+    // To the other client's relay socket: relayed (two clients of one
+    // server reaching each other through their relays).
+    let other: SocketAddr = "8.8.8.8:50002".parse().unwrap();
+    let send = indication(&[Attribute::XorPeerAddress(other), Attribute::Data(b"hi")]);
+    assert!(matches!(fx.send(tuple(1), &send), Output::Relay { peer, .. } if peer == other));
+    // To the listener, or any other port on that address: dropped.
+    for port in [3478, 53, 50_003] {
+        let to = SocketAddr::from(([8, 8, 8, 8], port));
+        let send = indication(&[Attribute::XorPeerAddress(to), Attribute::Data(b"hi")]);
+        assert_eq!(fx.send(tuple(1), &send), Output::Nothing, "{to}");
+    }
+    assert_eq!(fx.server.metrics().drops(Drop::OwnAddress), 3);
+}
