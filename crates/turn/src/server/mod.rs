@@ -758,7 +758,10 @@ impl Server {
         if a.family.is_some_and(|f| f != self.config.relay_family) {
             return Err((440, signer));
         }
-        let user = self.users.get(&authed.username).copied();
+        // Quotas are per user: the TURN REST API's `expiry:name` counts as
+        // `name` (a fresh credential is not a fresh quota).
+        let quota_name = quota_name(&authed.username).to_owned();
+        let user = self.users.get(&quota_name).copied();
         if let Some(u) = user
             && self
                 .user_slots
@@ -781,7 +784,7 @@ impl Server {
         }
         let user = match user {
             Some(u) => u,
-            None => self.add_user(&authed.username, now),
+            None => self.add_user(&quota_name, now),
         };
         if let Some(Some(u)) = self.user_slots.get_mut(user) {
             u.allocations += 1;
@@ -1417,5 +1420,18 @@ fn is_private_ip(ip: IpAddr) -> bool {
             v4.is_private() || (a == 100 && (64..128).contains(&b))
         }
         IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// The user a quota belongs to: `name` of a TURN REST API username
+/// `expiry:name`, else the username.
+fn quota_name(username: &str) -> &str {
+    match username.split_once(':') {
+        Some((expiry, name))
+            if !expiry.is_empty() && expiry.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            name
+        }
+        _ => username,
     }
 }

@@ -1286,3 +1286,20 @@ fn data_to_the_servers_own_address_goes_to_relay_sockets_only() {
     }
     assert_eq!(fx.server.metrics().drops(Drop::OwnAddress), 3);
 }
+
+#[test]
+fn fresh_rest_api_credentials_share_their_users_quota() {
+    let mut c = config();
+    c.quotas.user_allocations = 1;
+    let mut fx = Fx::with(c);
+    let first = format!("{}:carol", UNIX0 + 100);
+    let cred = fx.login(tuple(1), &first, &rest_password(b"s3cret", &first));
+    assert_eq!(fx.allocate(tuple(1), &cred).0, Class::SuccessResponse);
+    // A newly minted credential for the same name is the same user.
+    let second = format!("{}:carol", UNIX0 + 200);
+    let cred = fx.login(tuple(2), &second, &rest_password(b"s3cret", &second));
+    assert_eq!(
+        fx.allocate(tuple(2), &cred),
+        (Class::ErrorResponse, Some(486))
+    );
+}
