@@ -1333,7 +1333,9 @@ impl Server {
         signer: Option<&Signer>,
         fp: bool,
     ) -> Output {
-        let software = self.config.software.as_deref();
+        // Only to authenticated clients: unsigned answers (challenges,
+        // Binding) go to addresses that may be spoofed, and stay small.
+        let software = self.config.software.as_deref().filter(|_| signer.is_some());
         let result = build(out).and_then(|mut b| {
             if let Some(s) = software {
                 b.add(&Attribute::Software(s))?;
