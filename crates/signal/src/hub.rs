@@ -261,11 +261,20 @@ impl Hub {
         match result {
             Claim::Claimed { members } => {
                 if !pending && !joined {
-                    // The client left while the claim was on its way.
-                    self.outputs.push_back(Output::Release {
-                        room: room.to_owned(),
-                        name: name.to_owned(),
-                    });
+                    // The client left while the claim was on its way. The
+                    // directory's entry names this node, not the client: if
+                    // another local client holds or is claiming the name
+                    // now, the entry is that client's and stays.
+                    let reused = self
+                        .rooms
+                        .get(room)
+                        .is_some_and(|r| r.local.contains_key(name));
+                    if !reused {
+                        self.outputs.push_back(Output::Release {
+                            room: room.to_owned(),
+                            name: name.to_owned(),
+                        });
+                    }
                     return;
                 }
                 self.merge_members(room, members);
@@ -946,6 +955,29 @@ mod tests {
                 name: "alice".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_late_claim_answer_keeps_a_name_another_local_client_took_meanwhile() {
+        let mut hub = up_hub();
+        hub.connect(ClientId(1), R);
+        hub.connect(ClientId(2), R);
+        let alice = || ClientMessage::Join {
+            name: "alice".into(),
+        };
+        hub.handle(ClientId(1), alice()).unwrap();
+        hub.disconnect(ClientId(1));
+        // w2 claims the same name before w1's claim is answered.
+        hub.handle(ClientId(2), alice()).unwrap();
+        drain(&mut hub);
+        hub.claimed(ClientId(1), R, "alice", Claim::Claimed { members: vec![] });
+        assert_eq!(drain(&mut hub), vec![], "no Release while w2 claims alice");
+        hub.claimed(ClientId(2), R, "alice", Claim::Claimed { members: vec![] });
+        drain(&mut hub);
+        // And once w2 holds it, a late answer (e.g. a duplicate) keeps it too.
+        hub.claimed(ClientId(1), R, "alice", Claim::Claimed { members: vec![] });
+        assert_eq!(drain(&mut hub), vec![], "no Release while w2 holds alice");
+        assert_eq!(hub.users(R), vec!["alice".to_owned()]);
     }
 
     fn clustered_pair() -> Hub {
