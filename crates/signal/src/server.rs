@@ -595,6 +595,9 @@ async fn session(
     users.mark_changed();
     let mut stop = state.stop.clone();
     let limits = &state.limits;
+    // With a secret, a token's MAC is checked at `join`: until then the
+    // connection learns nothing of the room, not even who is in it.
+    let mut admitted = limits.secret.is_none();
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
@@ -656,6 +659,7 @@ async fn session(
                         let _ = reply(&mut socket, &error).await;
                         break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from(error.code_str()) });
                     }
+                    admitted = true;
                 }
                 if state.hub.send(Command::Message { id, message }).await.is_err() {
                     break Some(going_away());
@@ -669,7 +673,7 @@ async fn session(
                 };
                 if socket.send(Message::Text(message.to_json().into())).await.is_err() { break None; }
             }
-            changed = users.changed() => {
+            changed = users.changed(), if admitted => {
                 if changed.is_err() { break Some(going_away()); }
                 let list = users.borrow_and_update().clone();
                 if socket.send(Message::Text(list.as_ref().into())).await.is_err() { break None; }
