@@ -596,6 +596,9 @@ impl Hub {
         }
         if room.clients == 0 {
             self.rooms.remove(&room_name);
+            // Marked so that the driver drops what it keeps for the room
+            // (its published list) even when nobody ever joined it.
+            self.dirty.insert(room_name);
         }
     }
 
@@ -844,12 +847,25 @@ mod tests {
     }
 
     #[test]
-    fn disconnecting_an_unknown_or_unjoined_client_changes_nothing() {
+    fn disconnecting_an_unknown_client_changes_nothing() {
         let mut hub = Hub::new(10);
-        hub.disconnect(ClientId(9));
         hub.connect(ClientId(1), R);
-        hub.disconnect(ClientId(1));
+        hub.take_dirty_rooms();
+        hub.disconnect(ClientId(9));
         assert!(hub.take_dirty_rooms().is_empty());
+        assert_eq!(hub.client_count(), 1);
+    }
+
+    #[test]
+    fn a_room_nobody_joined_is_reported_changed_when_its_last_client_leaves() {
+        let mut hub = Hub::new(10);
+        hub.connect(ClientId(1), "r1");
+        hub.connect(ClientId(2), "r1");
+        hub.disconnect(ClientId(1));
+        assert!(hub.take_dirty_rooms().is_empty(), "r1 still has a client");
+        hub.disconnect(ClientId(2));
+        assert_eq!(hub.take_dirty_rooms(), BTreeSet::from(["r1".to_owned()]));
+        assert!(!hub.has_room("r1"));
         assert_eq!(hub.client_count(), 0);
     }
 

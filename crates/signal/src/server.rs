@@ -371,18 +371,24 @@ async fn run_hub(
             _ = resync.tick() => hub.resync(),
         }
         flush(&mut hub, &mut outboxes, ops.as_ref(), &gauge);
-        for room in hub.take_dirty_rooms() {
-            if !hub.has_room(&room) {
-                lists.remove(&room);
-            } else if let Some(list) = lists.get(&room) {
-                list.send_replace(users_json(&hub.users(&room)));
-            }
-        }
+        publish_lists(&mut hub, &mut lists);
         gauge.set_room(
             hub.user_count(),
             hub.client_count(),
             hub.remote_user_count(),
         );
+    }
+}
+
+/// Publishes the user list of every room that changed; forgets the list of
+/// a room that is gone.
+fn publish_lists(hub: &mut Hub, lists: &mut HashMap<String, watch::Sender<Arc<str>>>) {
+    for room in hub.take_dirty_rooms() {
+        if !hub.has_room(&room) {
+            lists.remove(&room);
+        } else if let Some(list) = lists.get(&room) {
+            list.send_replace(users_json(&hub.users(&room)));
+        }
     }
 }
 
@@ -741,6 +747,38 @@ mod tests {
             allowed_origins: Vec::new(),
             rate_limit: RateLimit::default(),
         }
+    }
+
+    #[test]
+    fn lists_of_rooms_nobody_joined_are_forgotten_after_connect_close_cycles() {
+        let mut hub = Hub::new(10);
+        let mut outboxes = HashMap::new();
+        let mut lists = HashMap::new();
+        for i in 0..50u64 {
+            let (tx, _rx) = mpsc::channel(1);
+            let (users, _users_rx) = oneshot::channel();
+            let connect = Command::Connect {
+                id: ClientId(i),
+                room: format!("room-{i}"),
+                outbox: Outbox {
+                    tx,
+                    drop_client_when_full: true,
+                },
+                users,
+            };
+            apply(&mut hub, connect, &mut outboxes, &mut lists);
+            publish_lists(&mut hub, &mut lists);
+            assert_eq!(lists.len(), 1);
+            apply(
+                &mut hub,
+                Command::Disconnect { id: ClientId(i) },
+                &mut outboxes,
+                &mut lists,
+            );
+            publish_lists(&mut hub, &mut lists);
+        }
+        assert!(lists.is_empty(), "{} lists left", lists.len());
+        assert!(outboxes.is_empty());
     }
 
     #[test]
