@@ -110,6 +110,26 @@ impl Redis {
         }
     }
 
+    /// Stops the server after writing its data to disk: the next
+    /// [`Redis::resume`] starts with the keys it had (Redis unreachable for a
+    /// while, not lost).
+    fn shutdown_saving(&mut self) {
+        let _ = self.cli(&["SHUTDOWN", "SAVE"]);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs one `redis-cli` command; its output, trimmed.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs (Debian's redis-tools)");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -541,6 +561,51 @@ fn a_killed_node_s_users_leave_within_5_s_and_calls_set_up_again_after_redis_ret
             c2.expect_signal("a1", "offer").await,
             offer("hello newcomer")
         );
+    });
+}
+
+#[test]
+fn names_released_while_redis_was_unreachable_are_freed_when_it_returns() {
+    if !interop_enabled() || !redis_available() {
+        return;
+    }
+    let ferrtc = build_ferrtc();
+    let mut redis = Redis::start();
+    let url = redis.url();
+    // One node: no other node sweeps, so only the node itself can free
+    // the name.
+    let node = Node::start(&ferrtc, &["--redis", &url]);
+    let owner = |redis: &Redis, name: &str| redis.cli(&["HGET", "ferrtc:room:r", name]);
+    runtime().block_on(async {
+        let alice = Client::join(&node.ws("room=r"), "alice").await;
+        let mut bob = Client::join(&node.ws("room=r"), "bob").await;
+        bob.wait_users(Duration::from_secs(5), |u| u.len() == 2)
+            .await;
+        let me = owner(&redis, "alice");
+        assert!(!me.is_empty(), "alice is claimed in Redis");
+        assert_eq!(owner(&redis, "bob"), me);
+
+        // Redis goes away with its data; alice leaves meanwhile.
+        redis.shutdown_saving();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drop(alice);
+        bob.wait_users(Duration::from_secs(5), |u| !has(u, "alice"))
+            .await;
+
+        redis.resume();
+        let back = Instant::now();
+        loop {
+            if owner(&redis, "alice").is_empty() {
+                break;
+            }
+            assert!(
+                back.elapsed() < Duration::from_secs(10),
+                "alice still owned by the node 10 s after Redis returned"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!("stale name freed {:?} after Redis returned", back.elapsed());
+        assert_eq!(owner(&redis, "bob"), me, "a name still held stays");
     });
 }
 

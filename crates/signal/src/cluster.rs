@@ -39,7 +39,9 @@
 //! - Redis lost: nodes go on serving their own users (joins are checked
 //!   against local names; signals to users of other nodes get
 //!   `unavailable`), reconnect with backoff (100 ms doubling to 2 s), and
-//!   when Redis is back register again, claim every local name again (a
+//!   when Redis is back register again, free the names this node owns in
+//!   its rooms but no longer holds (users who left while Redis was away;
+//!   one Lua script), claim every local name again (a
 //!   name another node took meanwhile is refused to the local user with
 //!   `name-taken` and the connection closed) and re-read their rooms. Nodes
 //!   do not sweep for dead nodes in the first 3 s after a reconnect, so that
@@ -116,6 +118,38 @@ end
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[1], ARGV[1])
 return #rooms
+";
+
+/// `KEYS[1]` this node's room set; `ARGV` node, key prefix, then pairs
+/// room, name of the names this node holds. In every room of the set,
+/// deletes the names the node owns but does not hold (their releases were
+/// lost while Redis was unreachable) and forgets rooms where it owns none.
+/// Returns the number of names deleted.
+const RECONCILE: &str = r"
+local held = {}
+for i = 3, #ARGV - 1, 2 do
+  held[ARGV[i]] = held[ARGV[i]] or {}
+  held[ARGV[i]][ARGV[i + 1]] = true
+end
+local removed = 0
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[2] .. 'room:' .. room
+  local keep = held[room] or {}
+  local all = redis.call('HGETALL', key)
+  local owns = false
+  for i = 1, #all, 2 do
+    if all[i + 1] == ARGV[1] then
+      if keep[all[i]] then
+        owns = true
+      else
+        redis.call('HDEL', key, all[i])
+        removed = removed + 1
+      end
+    end
+  end
+  if not owns then redis.call('SREM', KEYS[1], room) end
+end
+return removed
 ";
 
 fn node_key(node: &str) -> String {
@@ -227,6 +261,11 @@ pub(crate) enum Op {
     },
     Sync {
         room: String,
+    },
+    /// Frees the names of this node the directory has that it no longer
+    /// holds (see [`crate::hub::Output::Reconcile`]).
+    Reconcile {
+        held: Vec<(String, String)>,
     },
 }
 
@@ -481,6 +520,17 @@ impl Link<'_> {
                 Op::Sync { room } => {
                     pipe.cmd("HGETALL").arg(room_key(room));
                 }
+                Op::Reconcile { held } => {
+                    pipe.cmd("EVAL")
+                        .arg(RECONCILE)
+                        .arg(1)
+                        .arg(node_rooms_key(&me))
+                        .arg(&me)
+                        .arg(PREFIX);
+                    for (room, name) in held {
+                        pipe.arg(room).arg(name);
+                    }
+                }
             }
         }
         let replies: Vec<Value> = pipe.query_async(&mut self.conn).await?;
@@ -539,6 +589,18 @@ impl Link<'_> {
                     }
                 }
                 Op::Forward { .. } => {}
+                Op::Reconcile { .. } => {
+                    if let Value::Int(n) = reply
+                        && n > 0
+                    {
+                        // The other nodes' lists catch up at their next
+                        // re-read of the room.
+                        tracing::info!(
+                            names = n,
+                            "cluster: freed names released while Redis was away"
+                        );
+                    }
+                }
                 Op::Sync { room } => {
                     let members = others(&reply, &me);
                     for (_, node) in &members {

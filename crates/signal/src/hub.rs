@@ -123,6 +123,10 @@ pub(crate) enum Output {
     /// Cluster: read the room's members from the directory; answer with
     /// [`Hub::room_snapshot`].
     Sync { room: String },
+    /// Cluster, on reconnect: free every name the directory has for this
+    /// node that is not in `held` (room, name): releases lost while the
+    /// directory was unreachable.
+    Reconcile { held: Vec<(String, String)> },
 }
 
 /// The rooms' state on one node.
@@ -497,6 +501,19 @@ impl Hub {
             return;
         }
         self.cluster_up = Some(true);
+        // Names held or being claimed here; the directory forgets the rest
+        // of this node's names (their releases may have been lost), before
+        // the claims below, which the driver sends in order.
+        let mut held: Vec<(String, String)> = self
+            .clients
+            .values()
+            .filter_map(|c| match &c.seat {
+                Seat::Joined(name) | Seat::Pending(name) => Some((c.room.clone(), name.clone())),
+                Seat::Unjoined => None,
+            })
+            .collect();
+        held.sort();
+        self.outputs.push_back(Output::Reconcile { held });
         let mut claims: Vec<Output> = self
             .clients
             .iter()
@@ -1151,6 +1168,36 @@ mod tests {
             .collect();
         assert_eq!(claims, vec!["alice", "carol"]);
         assert!(out.contains(&Output::Sync { room: R.into() }));
+    }
+
+    #[test]
+    fn on_reconnect_the_directory_is_told_which_names_are_held_before_they_are_claimed() {
+        let mut hub = clustered_pair();
+        hub.connect(ClientId(2), R);
+        hub.handle(
+            ClientId(2),
+            ClientMessage::Join {
+                name: "bob2".into(),
+            },
+        )
+        .unwrap();
+        hub.connect(ClientId(3), "r2");
+        hub.cluster_down();
+        join(&mut hub, 4, "carol");
+        hub.disconnect(ClientId(4));
+        drain(&mut hub);
+        hub.cluster_up();
+        let out = drain(&mut hub);
+        assert_eq!(
+            out.first(),
+            Some(&Output::Reconcile {
+                held: vec![
+                    (R.to_owned(), "alice".to_owned()),
+                    (R.to_owned(), "bob2".to_owned())
+                ]
+            }),
+            "carol left while the directory was away: not held; {out:?}"
+        );
     }
 
     #[test]

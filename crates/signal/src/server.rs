@@ -498,6 +498,7 @@ fn flush(
             Output::Release { room, name } => Op::Release { room, name },
             Output::Forward { node, message } => Op::Forward { node, message },
             Output::Sync { room } => Op::Sync { room },
+            Output::Reconcile { held } => Op::Reconcile { held },
         };
         let sent = match ops {
             Some(ops) => ops.try_send(op).map_err(|e| e.into_inner()),
