@@ -610,6 +610,32 @@ fn names_released_while_redis_was_unreachable_are_freed_when_it_returns() {
 }
 
 #[test]
+fn the_sweep_leaves_the_names_of_a_node_whose_key_is_back_and_removes_a_dead_ones() {
+    if !interop_enabled() || !redis_available() {
+        return;
+    }
+    let redis = Redis::start();
+    let url = redis.url();
+    // Node "n1" holds alice in room r, as the claim script records it.
+    redis.cli(&["HSET", "ferrtc:room:r", "alice", "n1", "bob", "n2"]);
+    redis.cli(&["SADD", "ferrtc:noderooms:n1", "r"]);
+    redis.cli(&["SADD", "ferrtc:nodes", "n1", "n2"]);
+    // A sweep saw n1's key missing; n1 registered again before the cleanup.
+    redis.cli(&["SET", "ferrtc:node:n1", "1", "PX", "60000"]);
+    let swept = runtime().block_on(ferrtc_signal::cluster::sweep_node(&url, "n1"));
+    assert!(!swept.expect("Redis answers"), "n1 is alive");
+    assert_eq!(redis.cli(&["HGET", "ferrtc:room:r", "alice"]), "n1");
+    assert_eq!(redis.cli(&["SISMEMBER", "ferrtc:nodes", "n1"]), "1");
+    // Now n1 is really gone.
+    redis.cli(&["DEL", "ferrtc:node:n1"]);
+    let swept = runtime().block_on(ferrtc_signal::cluster::sweep_node(&url, "n1"));
+    assert!(swept.expect("Redis answers"), "n1 is dead");
+    assert_eq!(redis.cli(&["HGET", "ferrtc:room:r", "alice"]), "");
+    assert_eq!(redis.cli(&["HGET", "ferrtc:room:r", "bob"]), "n2");
+    assert_eq!(redis.cli(&["SISMEMBER", "ferrtc:nodes", "n1"]), "0");
+}
+
+#[test]
 fn bad_input_against_the_cluster_is_refused_with_the_protocols_errors() {
     if !interop_enabled() || !redis_available() {
         return;

@@ -35,7 +35,8 @@
 //!   sweep period (3.5 s) every node that knows users of it sees the key
 //!   gone, drops those users from its lists and sends `bye` to their
 //!   partners; the first to notice removes its names from Redis (one Lua
-//!   script, idempotent).
+//!   script, idempotent, that does nothing if the node's key is back: a
+//!   node that registered again keeps its fresh names).
 //! - Redis lost: nodes go on serving their own users (joins are checked
 //!   against local names; signals to users of other nodes get
 //!   `unavailable`), reconnect with backoff (100 ms doubling to 2 s), and
@@ -104,9 +105,13 @@ redis.call('SREM', KEYS[2], ARGV[3])
 return all
 ";
 
-/// `KEYS[1]` nodes set, `KEYS[2]` the dead node's room set; `ARGV` dead
-/// node, key prefix. Removes every name the dead node held.
+/// `KEYS[1]` nodes set, `KEYS[2]` the dead node's room set, `KEYS[3]` its
+/// presence key; `ARGV` dead node, key prefix. Removes every name the dead
+/// node held and returns the number of its rooms, or -1 (nothing removed)
+/// when the presence key exists: the node registered again since it was
+/// seen dead, and its names are fresh.
 const CLEANUP: &str = r"
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local rooms = redis.call('SMEMBERS', KEYS[2])
 for _, room in ipairs(rooms) do
   local key = ARGV[2] .. 'room:' .. room
@@ -646,16 +651,12 @@ impl Link<'_> {
             if alive != 0 {
                 continue;
             }
+            // The key may be back by now: the script checks it again, in
+            // the same atomic step as the cleanup.
+            if !remove_dead_node(&mut self.conn, &node).await? {
+                continue;
+            }
             tracing::info!(dead = %node, "cluster: node gone");
-            let _: Value = redis::cmd("EVAL")
-                .arg(CLEANUP)
-                .arg(2)
-                .arg(nodes_key())
-                .arg(node_rooms_key(&node))
-                .arg(&node)
-                .arg(PREFIX)
-                .query_async(&mut self.conn)
-                .await?;
             self.known.remove(&node);
             if self.events.send(Event::NodeGone(node)).await.is_err() {
                 return Ok(());
@@ -672,6 +673,36 @@ impl Link<'_> {
             .exec_async(&mut self.conn)
             .await;
     }
+}
+
+/// Removes the names of the node `node` from the directory if its presence
+/// key is absent, in one atomic script; returns whether it did (`false`: the
+/// node is alive, nothing changed).
+async fn remove_dead_node(
+    conn: &mut MultiplexedConnection,
+    node: &str,
+) -> redis::RedisResult<bool> {
+    let removed: i64 = redis::cmd("EVAL")
+        .arg(CLEANUP)
+        .arg(3)
+        .arg(nodes_key())
+        .arg(node_rooms_key(node))
+        .arg(node_key(node))
+        .arg(node)
+        .arg(PREFIX)
+        .query_async(conn)
+        .await?;
+    Ok(removed >= 0)
+}
+
+/// What the sweep does to a node it found dead, for tests against a
+/// `redis-server`: connects to `redis_url` and removes the names of `node`
+/// from the cluster's directory unless its presence key exists. Returns
+/// whether the names were removed.
+pub async fn sweep_node(redis_url: &str, node: &str) -> redis::RedisResult<bool> {
+    let client = redis::Client::open(redis_url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    remove_dead_node(&mut conn, node).await
 }
 
 /// The claim script's reply.
