@@ -7,6 +7,8 @@
 //! - a killed node's users leave the other nodes' lists within 5 s and their
 //!   partners get `bye`; with Redis stopped, local users go on and calls to
 //!   other nodes get `unavailable`; once Redis is back, calls set up again;
+//! - names of users who left while Redis was unreachable are freed when it
+//!   returns; the sweep spares the names of a node whose key is back;
 //! - bad input (forged and expired tokens, a message for a user of another
 //!   room, a name taken on another node, a flood) gets the protocol's errors;
 //! - load: clients in pairs on different nodes relay an offer and an answer
