@@ -39,7 +39,8 @@
 //!   node that registered again keeps its fresh names).
 //! - Redis lost: nodes go on serving their own users (joins are checked
 //!   against local names; signals to users of other nodes get
-//!   `unavailable`), reconnect with backoff (100 ms doubling to 2 s), and
+//!   `unavailable`), reconnect with backoff (100 ms doubling to 2 s, each
+//!   wait spread over its upper half), and
 //!   when Redis is back register again, free the names this node owns in
 //!   its rooms but no longer holds (users who left while Redis was away;
 //!   one Lua script), claim every local name again (a
@@ -349,7 +350,7 @@ pub(crate) async fn run(
         }
         // Until the next try, operations fail fast: claims are answered
         // `Unreachable` (the name is held locally and claimed later).
-        let until = Instant::now() + backoff;
+        let until = Instant::now() + jittered(backoff, random_u16());
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => break,
@@ -360,6 +361,51 @@ pub(crate) async fn run(
             }
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// `backoff` spread over 50 % to 100 % of itself by `random`, so that the
+/// nodes a Redis restart disconnected together do not all come back at
+/// the same instant.
+fn jittered(backoff: Duration, random: u16) -> Duration {
+    let half = backoff / 2;
+    half + half.mul_f64(f64::from(random) / f64::from(u16::MAX))
+}
+
+fn random_u16() -> u16 {
+    let mut bytes = [0u8; 2];
+    // Without a system RNG the backoff is not spread: still correct.
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    u16::from_be_bytes(bytes)
+}
+
+/// Refreshes this node's presence key every [`HEARTBEAT`], in a task of
+/// its own so that a slow pipeline or a busy hub cannot let a live node's
+/// key expire; returns why it stopped (Redis lost, or the key gone).
+async fn heartbeat(mut conn: MultiplexedConnection, node: String) -> String {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let refreshed: redis::RedisResult<i64> = redis::cmd("PEXPIRE")
+            .arg(node_key(&node))
+            .arg(NODE_TTL.as_millis() as u64)
+            .query_async(&mut conn)
+            .await;
+        match refreshed {
+            Ok(1) => {}
+            Ok(_) => return "this node's presence key expired".into(),
+            Err(e) => return e.to_string(),
+        }
+    }
+}
+
+/// Aborts the task when dropped.
+struct Abort(tokio::task::JoinHandle<String>);
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -427,8 +473,10 @@ impl Link<'_> {
         ops: &mut mpsc::Receiver<Op>,
         grace: Duration,
     ) -> End {
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heart = Abort(tokio::spawn(heartbeat(
+            self.conn.clone(),
+            self.settings.node.clone(),
+        )));
         let mut sweep = tokio::time::interval_at(Instant::now() + grace, SWEEP);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
@@ -464,17 +512,8 @@ impl Link<'_> {
                         None => tracing::warn!("cluster: malformed message on the node channel; dropped"),
                     }
                 }
-                _ = heartbeat.tick() => {
-                    let refreshed: redis::RedisResult<i64> = redis::cmd("PEXPIRE")
-                        .arg(node_key(&self.settings.node))
-                        .arg(NODE_TTL.as_millis() as u64)
-                        .query_async(&mut self.conn)
-                        .await;
-                    match refreshed {
-                        Ok(1) => {}
-                        Ok(_) => return End::Lost("this node's presence key expired".into()),
-                        Err(e) => return End::Lost(e.to_string()),
-                    }
+                stopped = &mut heart.0 => {
+                    return End::Lost(stopped.unwrap_or_else(|e| format!("heartbeat task: {e}")));
                 }
                 _ = sweep.tick() => {
                     if let Err(e) = self.sweep().await {
@@ -813,6 +852,15 @@ mod tests {
             Claim::Full
         );
         assert_eq!(claim_result(&Value::Nil, "me"), Claim::Unreachable);
+    }
+
+    #[test]
+    fn the_reconnect_backoff_is_spread_over_its_upper_half() {
+        let b = Duration::from_millis(800);
+        assert_eq!(jittered(b, 0), Duration::from_millis(400));
+        assert_eq!(jittered(b, u16::MAX), b);
+        let mid = jittered(b, u16::MAX / 2);
+        assert!(mid > Duration::from_millis(590) && mid < Duration::from_millis(610));
     }
 
     #[test]
