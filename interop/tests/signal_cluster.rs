@@ -7,6 +7,8 @@
 //! - a killed node's users leave the other nodes' lists within 5 s and their
 //!   partners get `bye`; with Redis stopped, local users go on and calls to
 //!   other nodes get `unavailable`; once Redis is back, calls set up again;
+//! - names of users who left while Redis was unreachable are freed when it
+//!   returns; the sweep spares the names of a node whose key is back;
 //! - bad input (forged and expired tokens, a message for a user of another
 //!   room, a name taken on another node, a flood) gets the protocol's errors;
 //! - load: clients in pairs on different nodes relay an offer and an answer
@@ -108,6 +110,26 @@ impl Redis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Stops the server after writing its data to disk: the next
+    /// [`Redis::resume`] starts with the keys it had (Redis unreachable for a
+    /// while, not lost).
+    fn shutdown_saving(&mut self) {
+        let _ = self.cli(&["SHUTDOWN", "SAVE"]);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs one `redis-cli` command; its output, trimmed.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs (Debian's redis-tools)");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     fn stop(&mut self) {
@@ -542,6 +564,77 @@ fn a_killed_node_s_users_leave_within_5_s_and_calls_set_up_again_after_redis_ret
             offer("hello newcomer")
         );
     });
+}
+
+#[test]
+fn names_released_while_redis_was_unreachable_are_freed_when_it_returns() {
+    if !interop_enabled() || !redis_available() {
+        return;
+    }
+    let ferrtc = build_ferrtc();
+    let mut redis = Redis::start();
+    let url = redis.url();
+    // One node: no other node sweeps, so only the node itself can free
+    // the name.
+    let node = Node::start(&ferrtc, &["--redis", &url]);
+    let owner = |redis: &Redis, name: &str| redis.cli(&["HGET", "ferrtc:room:r", name]);
+    runtime().block_on(async {
+        let alice = Client::join(&node.ws("room=r"), "alice").await;
+        let mut bob = Client::join(&node.ws("room=r"), "bob").await;
+        bob.wait_users(Duration::from_secs(5), |u| u.len() == 2)
+            .await;
+        let me = owner(&redis, "alice");
+        assert!(!me.is_empty(), "alice is claimed in Redis");
+        assert_eq!(owner(&redis, "bob"), me);
+
+        // Redis goes away with its data; alice leaves meanwhile.
+        redis.shutdown_saving();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drop(alice);
+        bob.wait_users(Duration::from_secs(5), |u| !has(u, "alice"))
+            .await;
+
+        redis.resume();
+        let back = Instant::now();
+        loop {
+            if owner(&redis, "alice").is_empty() {
+                break;
+            }
+            assert!(
+                back.elapsed() < Duration::from_secs(10),
+                "alice still owned by the node 10 s after Redis returned"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!("stale name freed {:?} after Redis returned", back.elapsed());
+        assert_eq!(owner(&redis, "bob"), me, "a name still held stays");
+    });
+}
+
+#[test]
+fn the_sweep_leaves_the_names_of_a_node_whose_key_is_back_and_removes_a_dead_ones() {
+    if !interop_enabled() || !redis_available() {
+        return;
+    }
+    let redis = Redis::start();
+    let url = redis.url();
+    // Node "n1" holds alice in room r, as the claim script records it.
+    redis.cli(&["HSET", "ferrtc:room:r", "alice", "n1", "bob", "n2"]);
+    redis.cli(&["SADD", "ferrtc:noderooms:n1", "r"]);
+    redis.cli(&["SADD", "ferrtc:nodes", "n1", "n2"]);
+    // A sweep saw n1's key missing; n1 registered again before the cleanup.
+    redis.cli(&["SET", "ferrtc:node:n1", "1", "PX", "60000"]);
+    let swept = runtime().block_on(ferrtc_signal::cluster::sweep_node(&url, "n1"));
+    assert!(!swept.expect("Redis answers"), "n1 is alive");
+    assert_eq!(redis.cli(&["HGET", "ferrtc:room:r", "alice"]), "n1");
+    assert_eq!(redis.cli(&["SISMEMBER", "ferrtc:nodes", "n1"]), "1");
+    // Now n1 is really gone.
+    redis.cli(&["DEL", "ferrtc:node:n1"]);
+    let swept = runtime().block_on(ferrtc_signal::cluster::sweep_node(&url, "n1"));
+    assert!(swept.expect("Redis answers"), "n1 is dead");
+    assert_eq!(redis.cli(&["HGET", "ferrtc:room:r", "alice"]), "");
+    assert_eq!(redis.cli(&["HGET", "ferrtc:room:r", "bob"]), "n2");
+    assert_eq!(redis.cli(&["SISMEMBER", "ferrtc:nodes", "n1"]), "0");
 }
 
 #[test]

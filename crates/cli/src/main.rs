@@ -232,6 +232,9 @@ fn signal_target(
     }
     if let Some(c) = &call {
         ferrtc_signal::validate_name(c).map_err(|e| format!("--call {c:?}: {e}"))?;
+        if *c == name {
+            return Err(format!("--call {c:?} is this peer's own --name"));
+        }
     }
     Ok(signal::Target::Server(signal::Room {
         url: signal.to_owned(),

@@ -234,12 +234,14 @@ pub async fn session(
         }
     }
     let mut work = std::pin::pin!(work);
+    let mut failed = None;
     let end = loop {
         tokio::select! {
             result = &mut work => break End::Work(result),
             () = &mut shutdown => { tracing::info!("signal: exiting"); break End::Signaling; }
             received = signaling.recv() => match received {
                 Received::End => break End::Signaling,
+                Received::Failed(why) => { failed = Some(why); break End::Signaling; }
                 Received::Skip(why) => if !why.is_empty() { skip(why) },
                 Received::Message(Incoming::Bye) => { tracing::info!("bye"); break End::Signaling; }
                 Received::Message(Incoming::Description(d)) => {
@@ -275,6 +277,9 @@ pub async fn session(
     };
     pc.close().await;
     signaling.close().await;
+    if let Some(why) = failed {
+        return Err(ferrtc::Error::Io(std::io::Error::other(why)));
+    }
     Ok(end)
 }
 

@@ -6,14 +6,19 @@
 use std::collections::BTreeSet;
 
 use ferrtc::{IceCandidateInit, SdpType, SessionDescription};
-use ferrtc_signal::{ClientMessage, ServerMessage, Signal};
+use ferrtc_signal::{ClientMessage, ErrorCode, ServerMessage, Signal};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader, Stdin};
+use tokio::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Longest signaling line accepted (an SDP with many candidates fits well).
 pub const MAX_LINE: usize = 1 << 20;
+
+/// How long a caller (`--call NAME`) waits, once joined, for NAME to be in
+/// the room and answer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A signaling message from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +266,10 @@ pub enum Received {
     Skip(String),
     /// The channel ended (end of stdin, server closed).
     End,
+    /// The call cannot go on (the partner is unknown, oneself or
+    /// unavailable, or did not answer in time): the session ends with this
+    /// error.
+    Failed(String),
 }
 
 type WsStream =
@@ -277,10 +286,67 @@ pub enum Signaling {
 /// This peer in a room of a signaling server.
 pub struct ServerLink {
     ws: WsStream,
+    call: Call,
+}
+
+/// Where this peer stands with its partner: what the server's messages
+/// mean for the call.
+#[derive(Debug)]
+struct Call {
     /// Who this peer talks to: `--call`, or the first user whose offer came.
     partner: Option<String>,
-    /// The partner hung up (no `bye` back).
+    /// The partner hung up (no `bye` back), or the call failed.
     partner_gone: bool,
+    /// A caller's deadline for the partner's answer; `None` once it came
+    /// (or when waiting to be called).
+    answer_by: Option<Instant>,
+}
+
+impl Call {
+    /// What a message of the server means for the call.
+    fn on_message(&mut self, message: ServerMessage) -> Received {
+        match message {
+            ServerMessage::Signal { from, signal } => {
+                if self.partner.is_none() && matches!(signal, Signal::Offer { .. }) {
+                    tracing::info!("{from:?} is calling");
+                    self.partner = Some(from.clone());
+                }
+                if self.partner.as_deref() != Some(from.as_str()) {
+                    return Received::Skip(format!(
+                        "{} from {from:?}, who is not in this call",
+                        signal.kind()
+                    ));
+                }
+                match signal {
+                    Signal::Bye {} => self.partner_gone = true,
+                    Signal::Answer { .. } => self.answer_by = None,
+                    _ => {}
+                }
+                Received::Message(incoming(signal))
+            }
+            // The signals for the partner cannot reach it: waiting would
+            // be forever.
+            ServerMessage::Error {
+                code: ErrorCode::UnknownTarget | ErrorCode::SelfTarget | ErrorCode::Unavailable,
+                message,
+            } => {
+                self.partner_gone = true;
+                Received::Failed(format!("server: {message}"))
+            }
+            ServerMessage::Error { message, .. } => Received::Skip(format!("server: {message}")),
+            _ => Received::Skip(String::new()),
+        }
+    }
+
+    fn timed_out(&mut self) -> Received {
+        self.partner_gone = true;
+        self.answer_by = None;
+        let who = self.partner.as_deref().unwrap_or_default();
+        Received::Failed(format!(
+            "{who:?} did not answer within {} s",
+            ANSWER_TIMEOUT.as_secs()
+        ))
+    }
 }
 
 impl Signaling {
@@ -335,7 +401,7 @@ impl Signaling {
     /// did, and closes the WebSocket.
     pub async fn close(&mut self) {
         if let Signaling::Server(link) = self {
-            if !link.partner_gone {
+            if !link.call.partner_gone {
                 link.send(Signal::Bye {}).await;
             }
             let _ = link.ws.close(None).await;
@@ -357,6 +423,9 @@ impl ServerLink {
             .map_err(|e| format!("{url}: {e}"))?;
         let mut users = BTreeSet::new();
         let mut joined = false;
+        // A caller waits for the callee (to join, then to answer) from its
+        // own join on, at most `ANSWER_TIMEOUT`.
+        let mut deadline: Option<Instant> = None;
         loop {
             if joined {
                 match &room.call {
@@ -365,7 +434,20 @@ impl ServerLink {
                     Some(_) => {}
                 }
             }
-            let text = match ws.next().await {
+            let next = match deadline {
+                Some(at) => match tokio::time::timeout_at(at, ws.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let callee = room.call.as_deref().unwrap_or_default();
+                        return Err(format!(
+                            "{url}: {callee:?} did not join the room within {} s",
+                            ANSWER_TIMEOUT.as_secs()
+                        ));
+                    }
+                },
+                None => ws.next().await,
+            };
+            let text = match next {
                 Some(Ok(Message::Text(text))) => text,
                 Some(Ok(Message::Close(frame))) => {
                     let why = frame.map(|f| f.reason.to_string()).unwrap_or_default();
@@ -379,6 +461,9 @@ impl ServerLink {
                 Ok(ServerMessage::Joined { name }) => {
                     tracing::info!("joined as {name:?}");
                     joined = true;
+                    if room.call.is_some() {
+                        deadline = Some(Instant::now() + ANSWER_TIMEOUT);
+                    }
                     if let Some(callee) = &room.call
                         && !users.contains(callee)
                     {
@@ -402,13 +487,23 @@ impl ServerLink {
         }
         Ok(Self {
             ws,
-            partner: room.call.clone(),
-            partner_gone: false,
+            call: Call {
+                partner: room.call.clone(),
+                partner_gone: false,
+                answer_by: deadline,
+            },
         })
     }
 
     async fn recv(&mut self) -> Received {
-        let text = match self.ws.next().await {
+        let next = match self.call.answer_by {
+            Some(at) => match tokio::time::timeout_at(at, self.ws.next()).await {
+                Ok(next) => next,
+                Err(_) => return self.call.timed_out(),
+            },
+            None => self.ws.next().await,
+        };
+        let text = match next {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(_))) | None => {
                 tracing::info!("the signaling server closed the connection");
@@ -421,32 +516,13 @@ impl ServerLink {
             }
         };
         match ServerMessage::parse(text.as_str()) {
-            Ok(ServerMessage::Signal { from, signal }) => {
-                if self.partner.is_none() && matches!(signal, Signal::Offer { .. }) {
-                    tracing::info!("{from:?} is calling");
-                    self.partner = Some(from.clone());
-                }
-                if self.partner.as_deref() != Some(from.as_str()) {
-                    return Received::Skip(format!(
-                        "{} from {from:?}, who is not in this call",
-                        signal.kind()
-                    ));
-                }
-                if matches!(signal, Signal::Bye {}) {
-                    self.partner_gone = true;
-                }
-                Received::Message(incoming(signal))
-            }
-            Ok(ServerMessage::Error { message, .. }) => {
-                Received::Skip(format!("server: {message}"))
-            }
-            Ok(_) => Received::Skip(String::new()),
+            Ok(message) => self.call.on_message(message),
             Err(e) => Received::Skip(format!("server sent a message that does not parse: {e}")),
         }
     }
 
     async fn send(&mut self, signal: Signal) {
-        let Some(target) = self.partner.clone() else {
+        let Some(target) = self.call.partner.clone() else {
             tracing::debug!("no partner yet; {} not sent", signal.kind());
             return;
         };
@@ -537,6 +613,60 @@ mod tests {
             room("ws://h:1/ws?token=1.ab", Some("r")).connect_url(),
             "ws://h:1/ws?token=1.ab&room=r"
         );
+    }
+
+    fn caller() -> Call {
+        Call {
+            partner: Some("bob".into()),
+            partner_gone: false,
+            answer_by: Some(Instant::now() + ANSWER_TIMEOUT),
+        }
+    }
+
+    fn error(code: ErrorCode) -> ServerMessage {
+        ServerMessage::Error {
+            code,
+            message: format!("{code:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_about_the_partner_end_the_call_and_others_are_skipped() {
+        for code in [
+            ErrorCode::UnknownTarget,
+            ErrorCode::SelfTarget,
+            ErrorCode::Unavailable,
+        ] {
+            let mut call = caller();
+            assert!(
+                matches!(call.on_message(error(code)), Received::Failed(_)),
+                "{code:?}"
+            );
+            assert!(call.partner_gone, "no bye to a partner that is not there");
+        }
+        let mut call = caller();
+        assert!(matches!(
+            call.on_message(error(ErrorCode::BadJson)),
+            Received::Skip(_)
+        ));
+        assert!(!call.partner_gone);
+    }
+
+    #[test]
+    fn the_partners_answer_stops_the_callers_clock_and_others_signals_do_not() {
+        let mut call = caller();
+        let answer = |from: &str| ServerMessage::Signal {
+            from: from.into(),
+            signal: Signal::Answer { sdp: "v=0".into() },
+        };
+        assert!(matches!(call.on_message(answer("eve")), Received::Skip(_)));
+        assert!(call.answer_by.is_some());
+        assert!(matches!(
+            call.on_message(answer("bob")),
+            Received::Message(Incoming::Description(_))
+        ));
+        assert!(call.answer_by.is_none());
+        assert!(matches!(call.timed_out(), Received::Failed(m) if m.contains("bob")));
     }
 
     #[tokio::test(flavor = "current_thread")]

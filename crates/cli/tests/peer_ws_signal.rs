@@ -217,3 +217,69 @@ async fn a_peer_waits_in_a_room_answers_a_call_and_echoes() {
     assert_eq!(echoed, b"ping over the room");
     pc.close().await;
 }
+
+/// Runs `ferrtc peer` to its end; its exit code and what it wrote on stderr.
+async fn peer_outcome(args: &[&str]) -> (Option<i32>, String) {
+    let child = ferrtc(args).stderr(Stdio::piped()).spawn().unwrap();
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("exits in time")
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn calling_oneself_is_a_usage_error() {
+    let (_server, url) = signal_server(&[]).await;
+    let (code, stderr) =
+        peer_outcome(&["peer", "--signal", &url, "--name", "al", "--call", "al"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--call"), "{stderr}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_caller_whose_callee_never_joins_gives_up_with_an_error() {
+    let (_server, url) = signal_server(&[]).await;
+    let (code, stderr) =
+        peer_outcome(&["peer", "--signal", &url, "--name", "al", "--call", "nobody"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("did not join"), "{stderr}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_caller_whose_callee_never_answers_gives_up_with_an_error() {
+    let (_server, url) = signal_server(&[]).await;
+    let (mut bob, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let join = ClientMessage::Join { name: "bob".into() };
+    bob.send(Message::text(join.to_json())).await.unwrap();
+    let args = ["peer", "--signal", &url, "--name", "al", "--call", "bob"];
+    let peer = peer_outcome(&args);
+    let mut peer = std::pin::pin!(peer);
+    // Bob reads (so the server keeps him) but never answers.
+    let mut offered = false;
+    let (code, stderr) = loop {
+        tokio::select! {
+            outcome = &mut peer => break outcome,
+            frame = bob.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerMessage::Signal { from, signal: Signal::Offer { .. } }) =
+                        ServerMessage::parse(&text)
+                    {
+                        assert_eq!(from, "al");
+                        offered = true;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => panic!("bob's connection closed"),
+            },
+        }
+    };
+    assert!(offered, "the peer called bob");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("did not answer"), "{stderr}");
+}

@@ -35,11 +35,15 @@
 //!   sweep period (3.5 s) every node that knows users of it sees the key
 //!   gone, drops those users from its lists and sends `bye` to their
 //!   partners; the first to notice removes its names from Redis (one Lua
-//!   script, idempotent).
+//!   script, idempotent, that does nothing if the node's key is back: a
+//!   node that registered again keeps its fresh names).
 //! - Redis lost: nodes go on serving their own users (joins are checked
 //!   against local names; signals to users of other nodes get
-//!   `unavailable`), reconnect with backoff (100 ms doubling to 2 s), and
-//!   when Redis is back register again, claim every local name again (a
+//!   `unavailable`), reconnect with backoff (100 ms doubling to 2 s, each
+//!   wait spread over its upper half), and
+//!   when Redis is back register again, free the names this node owns in
+//!   its rooms but no longer holds (users who left while Redis was away;
+//!   one Lua script), claim every local name again (a
 //!   name another node took meanwhile is refused to the local user with
 //!   `name-taken` and the connection closed) and re-read their rooms. Nodes
 //!   do not sweep for dead nodes in the first 3 s after a reconnect, so that
@@ -102,9 +106,13 @@ redis.call('SREM', KEYS[2], ARGV[3])
 return all
 ";
 
-/// `KEYS[1]` nodes set, `KEYS[2]` the dead node's room set; `ARGV` dead
-/// node, key prefix. Removes every name the dead node held.
+/// `KEYS[1]` nodes set, `KEYS[2]` the dead node's room set, `KEYS[3]` its
+/// presence key; `ARGV` dead node, key prefix. Removes every name the dead
+/// node held and returns the number of its rooms, or -1 (nothing removed)
+/// when the presence key exists: the node registered again since it was
+/// seen dead, and its names are fresh.
 const CLEANUP: &str = r"
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local rooms = redis.call('SMEMBERS', KEYS[2])
 for _, room in ipairs(rooms) do
   local key = ARGV[2] .. 'room:' .. room
@@ -116,6 +124,38 @@ end
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[1], ARGV[1])
 return #rooms
+";
+
+/// `KEYS[1]` this node's room set; `ARGV` node, key prefix, then pairs
+/// room, name of the names this node holds. In every room of the set,
+/// deletes the names the node owns but does not hold (their releases were
+/// lost while Redis was unreachable) and forgets rooms where it owns none.
+/// Returns the number of names deleted.
+const RECONCILE: &str = r"
+local held = {}
+for i = 3, #ARGV - 1, 2 do
+  held[ARGV[i]] = held[ARGV[i]] or {}
+  held[ARGV[i]][ARGV[i + 1]] = true
+end
+local removed = 0
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[2] .. 'room:' .. room
+  local keep = held[room] or {}
+  local all = redis.call('HGETALL', key)
+  local owns = false
+  for i = 1, #all, 2 do
+    if all[i + 1] == ARGV[1] then
+      if keep[all[i]] then
+        owns = true
+      else
+        redis.call('HDEL', key, all[i])
+        removed = removed + 1
+      end
+    end
+  end
+  if not owns then redis.call('SREM', KEYS[1], room) end
+end
+return removed
 ";
 
 fn node_key(node: &str) -> String {
@@ -228,6 +268,11 @@ pub(crate) enum Op {
     Sync {
         room: String,
     },
+    /// Frees the names of this node the directory has that it no longer
+    /// holds (see [`crate::hub::Output::Reconcile`]).
+    Reconcile {
+        held: Vec<(String, String)>,
+    },
 }
 
 /// What the cluster task tells the hub.
@@ -305,7 +350,7 @@ pub(crate) async fn run(
         }
         // Until the next try, operations fail fast: claims are answered
         // `Unreachable` (the name is held locally and claimed later).
-        let until = Instant::now() + backoff;
+        let until = Instant::now() + jittered(backoff, random_u16());
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => break,
@@ -316,6 +361,51 @@ pub(crate) async fn run(
             }
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// `backoff` spread over 50 % to 100 % of itself by `random`, so that the
+/// nodes a Redis restart disconnected together do not all come back at
+/// the same instant.
+fn jittered(backoff: Duration, random: u16) -> Duration {
+    let half = backoff / 2;
+    half + half.mul_f64(f64::from(random) / f64::from(u16::MAX))
+}
+
+fn random_u16() -> u16 {
+    let mut bytes = [0u8; 2];
+    // Without a system RNG the backoff is not spread: still correct.
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    u16::from_be_bytes(bytes)
+}
+
+/// Refreshes this node's presence key every [`HEARTBEAT`], in a task of
+/// its own so that a slow pipeline or a busy hub cannot let a live node's
+/// key expire; returns why it stopped (Redis lost, or the key gone).
+async fn heartbeat(mut conn: MultiplexedConnection, node: String) -> String {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let refreshed: redis::RedisResult<i64> = redis::cmd("PEXPIRE")
+            .arg(node_key(&node))
+            .arg(NODE_TTL.as_millis() as u64)
+            .query_async(&mut conn)
+            .await;
+        match refreshed {
+            Ok(1) => {}
+            Ok(_) => return "this node's presence key expired".into(),
+            Err(e) => return e.to_string(),
+        }
+    }
+}
+
+/// Aborts the task when dropped.
+struct Abort(tokio::task::JoinHandle<String>);
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -383,8 +473,10 @@ impl Link<'_> {
         ops: &mut mpsc::Receiver<Op>,
         grace: Duration,
     ) -> End {
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heart = Abort(tokio::spawn(heartbeat(
+            self.conn.clone(),
+            self.settings.node.clone(),
+        )));
         let mut sweep = tokio::time::interval_at(Instant::now() + grace, SWEEP);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
@@ -420,17 +512,8 @@ impl Link<'_> {
                         None => tracing::warn!("cluster: malformed message on the node channel; dropped"),
                     }
                 }
-                _ = heartbeat.tick() => {
-                    let refreshed: redis::RedisResult<i64> = redis::cmd("PEXPIRE")
-                        .arg(node_key(&self.settings.node))
-                        .arg(NODE_TTL.as_millis() as u64)
-                        .query_async(&mut self.conn)
-                        .await;
-                    match refreshed {
-                        Ok(1) => {}
-                        Ok(_) => return End::Lost("this node's presence key expired".into()),
-                        Err(e) => return End::Lost(e.to_string()),
-                    }
+                stopped = &mut heart.0 => {
+                    return End::Lost(stopped.unwrap_or_else(|e| format!("heartbeat task: {e}")));
                 }
                 _ = sweep.tick() => {
                     if let Err(e) = self.sweep().await {
@@ -480,6 +563,17 @@ impl Link<'_> {
                 }
                 Op::Sync { room } => {
                     pipe.cmd("HGETALL").arg(room_key(room));
+                }
+                Op::Reconcile { held } => {
+                    pipe.cmd("EVAL")
+                        .arg(RECONCILE)
+                        .arg(1)
+                        .arg(node_rooms_key(&me))
+                        .arg(&me)
+                        .arg(PREFIX);
+                    for (room, name) in held {
+                        pipe.arg(room).arg(name);
+                    }
                 }
             }
         }
@@ -539,6 +633,18 @@ impl Link<'_> {
                     }
                 }
                 Op::Forward { .. } => {}
+                Op::Reconcile { .. } => {
+                    if let Value::Int(n) = reply
+                        && n > 0
+                    {
+                        // The other nodes' lists catch up at their next
+                        // re-read of the room.
+                        tracing::info!(
+                            names = n,
+                            "cluster: freed names released while Redis was away"
+                        );
+                    }
+                }
                 Op::Sync { room } => {
                     let members = others(&reply, &me);
                     for (_, node) in &members {
@@ -584,16 +690,12 @@ impl Link<'_> {
             if alive != 0 {
                 continue;
             }
+            // The key may be back by now: the script checks it again, in
+            // the same atomic step as the cleanup.
+            if !remove_dead_node(&mut self.conn, &node).await? {
+                continue;
+            }
             tracing::info!(dead = %node, "cluster: node gone");
-            let _: Value = redis::cmd("EVAL")
-                .arg(CLEANUP)
-                .arg(2)
-                .arg(nodes_key())
-                .arg(node_rooms_key(&node))
-                .arg(&node)
-                .arg(PREFIX)
-                .query_async(&mut self.conn)
-                .await?;
             self.known.remove(&node);
             if self.events.send(Event::NodeGone(node)).await.is_err() {
                 return Ok(());
@@ -610,6 +712,36 @@ impl Link<'_> {
             .exec_async(&mut self.conn)
             .await;
     }
+}
+
+/// Removes the names of the node `node` from the directory if its presence
+/// key is absent, in one atomic script; returns whether it did (`false`: the
+/// node is alive, nothing changed).
+async fn remove_dead_node(
+    conn: &mut MultiplexedConnection,
+    node: &str,
+) -> redis::RedisResult<bool> {
+    let removed: i64 = redis::cmd("EVAL")
+        .arg(CLEANUP)
+        .arg(3)
+        .arg(nodes_key())
+        .arg(node_rooms_key(node))
+        .arg(node_key(node))
+        .arg(node)
+        .arg(PREFIX)
+        .query_async(conn)
+        .await?;
+    Ok(removed >= 0)
+}
+
+/// What the sweep does to a node it found dead, for tests against a
+/// `redis-server`: connects to `redis_url` and removes the names of `node`
+/// from the cluster's directory unless its presence key exists. Returns
+/// whether the names were removed.
+pub async fn sweep_node(redis_url: &str, node: &str) -> redis::RedisResult<bool> {
+    let client = redis::Client::open(redis_url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    remove_dead_node(&mut conn, node).await
 }
 
 /// The claim script's reply.
@@ -720,6 +852,15 @@ mod tests {
             Claim::Full
         );
         assert_eq!(claim_result(&Value::Nil, "me"), Claim::Unreachable);
+    }
+
+    #[test]
+    fn the_reconnect_backoff_is_spread_over_its_upper_half() {
+        let b = Duration::from_millis(800);
+        assert_eq!(jittered(b, 0), Duration::from_millis(400));
+        assert_eq!(jittered(b, u16::MAX), b);
+        let mid = jittered(b, u16::MAX / 2);
+        assert!(mid > Duration::from_millis(590) && mid < Duration::from_millis(610));
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub(crate) enum Output {
     /// Cluster: read the room's members from the directory; answer with
     /// [`Hub::room_snapshot`].
     Sync { room: String },
+    /// Cluster, on reconnect: free every name the directory has for this
+    /// node that is not in `held` (room, name): releases lost while the
+    /// directory was unreachable.
+    Reconcile { held: Vec<(String, String)> },
 }
 
 /// The rooms' state on one node.
@@ -261,11 +265,20 @@ impl Hub {
         match result {
             Claim::Claimed { members } => {
                 if !pending && !joined {
-                    // The client left while the claim was on its way.
-                    self.outputs.push_back(Output::Release {
-                        room: room.to_owned(),
-                        name: name.to_owned(),
-                    });
+                    // The client left while the claim was on its way. The
+                    // directory's entry names this node, not the client: if
+                    // another local client holds or is claiming the name
+                    // now, the entry is that client's and stays.
+                    let reused = self
+                        .rooms
+                        .get(room)
+                        .is_some_and(|r| r.local.contains_key(name));
+                    if !reused {
+                        self.outputs.push_back(Output::Release {
+                            room: room.to_owned(),
+                            name: name.to_owned(),
+                        });
+                    }
                     return;
                 }
                 self.merge_members(room, members);
@@ -488,6 +501,19 @@ impl Hub {
             return;
         }
         self.cluster_up = Some(true);
+        // Names held or being claimed here; the directory forgets the rest
+        // of this node's names (their releases may have been lost), before
+        // the claims below, which the driver sends in order.
+        let mut held: Vec<(String, String)> = self
+            .clients
+            .values()
+            .filter_map(|c| match &c.seat {
+                Seat::Joined(name) | Seat::Pending(name) => Some((c.room.clone(), name.clone())),
+                Seat::Unjoined => None,
+            })
+            .collect();
+        held.sort();
+        self.outputs.push_back(Output::Reconcile { held });
         let mut claims: Vec<Output> = self
             .clients
             .iter()
@@ -587,6 +613,9 @@ impl Hub {
         }
         if room.clients == 0 {
             self.rooms.remove(&room_name);
+            // Marked so that the driver drops what it keeps for the room
+            // (its published list) even when nobody ever joined it.
+            self.dirty.insert(room_name);
         }
     }
 
@@ -835,12 +864,25 @@ mod tests {
     }
 
     #[test]
-    fn disconnecting_an_unknown_or_unjoined_client_changes_nothing() {
+    fn disconnecting_an_unknown_client_changes_nothing() {
         let mut hub = Hub::new(10);
-        hub.disconnect(ClientId(9));
         hub.connect(ClientId(1), R);
-        hub.disconnect(ClientId(1));
+        hub.take_dirty_rooms();
+        hub.disconnect(ClientId(9));
         assert!(hub.take_dirty_rooms().is_empty());
+        assert_eq!(hub.client_count(), 1);
+    }
+
+    #[test]
+    fn a_room_nobody_joined_is_reported_changed_when_its_last_client_leaves() {
+        let mut hub = Hub::new(10);
+        hub.connect(ClientId(1), "r1");
+        hub.connect(ClientId(2), "r1");
+        hub.disconnect(ClientId(1));
+        assert!(hub.take_dirty_rooms().is_empty(), "r1 still has a client");
+        hub.disconnect(ClientId(2));
+        assert_eq!(hub.take_dirty_rooms(), BTreeSet::from(["r1".to_owned()]));
+        assert!(!hub.has_room("r1"));
         assert_eq!(hub.client_count(), 0);
     }
 
@@ -946,6 +988,29 @@ mod tests {
                 name: "alice".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_late_claim_answer_keeps_a_name_another_local_client_took_meanwhile() {
+        let mut hub = up_hub();
+        hub.connect(ClientId(1), R);
+        hub.connect(ClientId(2), R);
+        let alice = || ClientMessage::Join {
+            name: "alice".into(),
+        };
+        hub.handle(ClientId(1), alice()).unwrap();
+        hub.disconnect(ClientId(1));
+        // w2 claims the same name before w1's claim is answered.
+        hub.handle(ClientId(2), alice()).unwrap();
+        drain(&mut hub);
+        hub.claimed(ClientId(1), R, "alice", Claim::Claimed { members: vec![] });
+        assert_eq!(drain(&mut hub), vec![], "no Release while w2 claims alice");
+        hub.claimed(ClientId(2), R, "alice", Claim::Claimed { members: vec![] });
+        drain(&mut hub);
+        // And once w2 holds it, a late answer (e.g. a duplicate) keeps it too.
+        hub.claimed(ClientId(1), R, "alice", Claim::Claimed { members: vec![] });
+        assert_eq!(drain(&mut hub), vec![], "no Release while w2 holds alice");
+        assert_eq!(hub.users(R), vec!["alice".to_owned()]);
     }
 
     fn clustered_pair() -> Hub {
@@ -1103,6 +1168,36 @@ mod tests {
             .collect();
         assert_eq!(claims, vec!["alice", "carol"]);
         assert!(out.contains(&Output::Sync { room: R.into() }));
+    }
+
+    #[test]
+    fn on_reconnect_the_directory_is_told_which_names_are_held_before_they_are_claimed() {
+        let mut hub = clustered_pair();
+        hub.connect(ClientId(2), R);
+        hub.handle(
+            ClientId(2),
+            ClientMessage::Join {
+                name: "bob2".into(),
+            },
+        )
+        .unwrap();
+        hub.connect(ClientId(3), "r2");
+        hub.cluster_down();
+        join(&mut hub, 4, "carol");
+        hub.disconnect(ClientId(4));
+        drain(&mut hub);
+        hub.cluster_up();
+        let out = drain(&mut hub);
+        assert_eq!(
+            out.first(),
+            Some(&Output::Reconcile {
+                held: vec![
+                    (R.to_owned(), "alice".to_owned()),
+                    (R.to_owned(), "bob2".to_owned())
+                ]
+            }),
+            "carol left while the directory was away: not held; {out:?}"
+        );
     }
 
     #[test]

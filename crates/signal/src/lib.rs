@@ -30,7 +30,7 @@
 //! Server to client ([`ServerMessage`]):
 //!
 //! ```text
-//! {"type":"users","users":["alice","bob","ferrtc-bot"]}     on connect and on every change
+//! {"type":"users","users":["alice","bob","ferrtc-bot"]}     on connect (with a secret, at the join) and on change
 //! {"type":"joined","name":"alice"}                          the join succeeded
 //! {"type":"offer","from":"alice","sdp":"..."}               and answer, candidate, bye alike
 //! {"type":"bye","from":"alice"}                             also when alice disconnects
@@ -50,7 +50,9 @@
 //!   needs `?token=` ([`token`]: `EXPIRY.HMAC-SHA256(S, room, name,
 //!   expiry)`); a missing, malformed or expired token gets `bad-token` as
 //!   soon as the socket opens, a token not made for this room and the name
-//!   of the `join` gets it at the join; then the connection is closed (1008);
+//!   of the `join` gets it at the join; then the connection is closed (1008).
+//!   Until its token is verified at the join, a connection receives nothing
+//!   of the room (no `users` list);
 //! - each client has a token bucket ([`SignalConfig::rate_limit`], default
 //!   bursts of 100, 20 messages a second): a message over it gets
 //!   `rate-limited` and is dropped; 50 refusals in a row close the

@@ -371,18 +371,24 @@ async fn run_hub(
             _ = resync.tick() => hub.resync(),
         }
         flush(&mut hub, &mut outboxes, ops.as_ref(), &gauge);
-        for room in hub.take_dirty_rooms() {
-            if !hub.has_room(&room) {
-                lists.remove(&room);
-            } else if let Some(list) = lists.get(&room) {
-                list.send_replace(users_json(&hub.users(&room)));
-            }
-        }
+        publish_lists(&mut hub, &mut lists);
         gauge.set_room(
             hub.user_count(),
             hub.client_count(),
             hub.remote_user_count(),
         );
+    }
+}
+
+/// Publishes the user list of every room that changed; forgets the list of
+/// a room that is gone.
+fn publish_lists(hub: &mut Hub, lists: &mut HashMap<String, watch::Sender<Arc<str>>>) {
+    for room in hub.take_dirty_rooms() {
+        if !hub.has_room(&room) {
+            lists.remove(&room);
+        } else if let Some(list) = lists.get(&room) {
+            list.send_replace(users_json(&hub.users(&room)));
+        }
     }
 }
 
@@ -492,6 +498,7 @@ fn flush(
             Output::Release { room, name } => Op::Release { room, name },
             Output::Forward { node, message } => Op::Forward { node, message },
             Output::Sync { room } => Op::Sync { room },
+            Output::Reconcile { held } => Op::Reconcile { held },
         };
         let sent = match ops {
             Some(ops) => ops.try_send(op).map_err(|e| e.into_inner()),
@@ -595,6 +602,9 @@ async fn session(
     users.mark_changed();
     let mut stop = state.stop.clone();
     let limits = &state.limits;
+    // With a secret, a token's MAC is checked at `join`: until then the
+    // connection learns nothing of the room, not even who is in it.
+    let mut admitted = limits.secret.is_none();
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
@@ -656,6 +666,7 @@ async fn session(
                         let _ = reply(&mut socket, &error).await;
                         break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from(error.code_str()) });
                     }
+                    admitted = true;
                 }
                 if state.hub.send(Command::Message { id, message }).await.is_err() {
                     break Some(going_away());
@@ -669,7 +680,7 @@ async fn session(
                 };
                 if socket.send(Message::Text(message.to_json().into())).await.is_err() { break None; }
             }
-            changed = users.changed() => {
+            changed = users.changed(), if admitted => {
                 if changed.is_err() { break Some(going_away()); }
                 let list = users.borrow_and_update().clone();
                 if socket.send(Message::Text(list.as_ref().into())).await.is_err() { break None; }
@@ -737,6 +748,38 @@ mod tests {
             allowed_origins: Vec::new(),
             rate_limit: RateLimit::default(),
         }
+    }
+
+    #[test]
+    fn lists_of_rooms_nobody_joined_are_forgotten_after_connect_close_cycles() {
+        let mut hub = Hub::new(10);
+        let mut outboxes = HashMap::new();
+        let mut lists = HashMap::new();
+        for i in 0..50u64 {
+            let (tx, _rx) = mpsc::channel(1);
+            let (users, _users_rx) = oneshot::channel();
+            let connect = Command::Connect {
+                id: ClientId(i),
+                room: format!("room-{i}"),
+                outbox: Outbox {
+                    tx,
+                    drop_client_when_full: true,
+                },
+                users,
+            };
+            apply(&mut hub, connect, &mut outboxes, &mut lists);
+            publish_lists(&mut hub, &mut lists);
+            assert_eq!(lists.len(), 1);
+            apply(
+                &mut hub,
+                Command::Disconnect { id: ClientId(i) },
+                &mut outboxes,
+                &mut lists,
+            );
+            publish_lists(&mut hub, &mut lists);
+        }
+        assert!(lists.is_empty(), "{} lists left", lists.len());
+        assert!(outboxes.is_empty());
     }
 
     #[test]

@@ -211,6 +211,44 @@ async fn with_a_secret_only_a_valid_unexpired_token_for_the_room_and_name_joins(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_secret_a_forged_token_learns_nothing_of_the_room_before_its_refusal() {
+    let mut config = SignalConfig::default();
+    config.secret = Some(b"k".to_vec());
+    let addr = start(config).await;
+    let later = unix_now() + 60;
+    let good = mint(b"k", "r", "alice", later);
+    let mut alice = join(addr, &format!("?room=r&token={good}"), "alice").await;
+    users_become(&mut alice, &["alice"]).await;
+
+    // Well formed and unexpired, but signed with another key.
+    let forged = mint(b"x", "r", "mallory", later);
+    let mut ws = connect(addr, &format!("?room=r&token={forged}")).await;
+    // Give the server time to send the list it must not send.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(
+        &mut ws,
+        ClientMessage::Join {
+            name: "mallory".into(),
+        },
+    )
+    .await;
+    let mut seen = Vec::new();
+    while let Some(message) = next_matching(&mut ws, |_| true).await {
+        seen.push(message);
+    }
+    assert!(
+        matches!(
+            seen.as_slice(),
+            [ServerMessage::Error {
+                code: ErrorCode::BadToken,
+                ..
+            }]
+        ),
+        "only the refusal, no user list: {seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_of_other_origins_are_refused_and_clients_without_origin_are_not() {
     let mut config = SignalConfig::default();
     config.allowed_origins = vec!["https://app.example".into()];
