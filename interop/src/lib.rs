@@ -179,7 +179,8 @@ impl Coturn {
     /// logging to a file, with `options` added; ready when it answers a
     /// Binding request (up to 10 s), else the test fails with its log.
     fn spawn(options: &[&str], tls_port: Option<u16>) -> Coturn {
-        let port = free_udp_port();
+        // coturn listens on UDP and TCP at this port: both must be free.
+        let port = free_udp_and_tcp_port();
         let dir = std::env::temp_dir();
         let pidfile = dir.join(format!("ferrtc-coturn-{port}.pid"));
         let log = dir.join(format!("ferrtc-coturn-{port}.log"));
@@ -272,6 +273,19 @@ impl Drop for Coturn {
         let _ = std::fs::remove_file(&self.pidfile);
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// A port on 127.0.0.1 free for both UDP and TCP a moment ago (a server
+/// that listens on both at one port; a UDP port alone may be taken on TCP
+/// by another test running in parallel).
+pub fn free_udp_and_tcp_port() -> u16 {
+    for _ in 0..64 {
+        let port = free_udp_port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP on 127.0.0.1")
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
