@@ -311,6 +311,9 @@ struct Pending {
     tuple: FiveTuple,
     tid: TransactionId,
     user: usize,
+    /// The USERNAME the allocation is bound to (RFC 8656 §6.2: later
+    /// requests must use it; 441 otherwise), `expiry:name` for the REST API.
+    username: String,
     signer: Signer,
     lifetime: u32,
     fingerprint: bool,
@@ -797,6 +800,7 @@ impl Server {
                 tuple,
                 tid,
                 user,
+                username: authed.username.clone(),
                 signer: authed.signer.clone(),
                 lifetime,
                 fingerprint: fp,
@@ -872,12 +876,7 @@ impl Server {
             });
         };
         let id = AllocationId(self.next());
-        let username = self
-            .user_slots
-            .get(p.user)
-            .and_then(Option::as_ref)
-            .map(|u| u.name.clone())
-            .unwrap_or_default();
+        let username = p.username;
         let expires = now + Duration::from_secs(u64::from(p.lifetime));
         self.allocations.insert(
             id,

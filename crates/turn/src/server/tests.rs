@@ -1295,6 +1295,16 @@ fn fresh_rest_api_credentials_share_their_users_quota() {
     let first = format!("{}:carol", UNIX0 + 100);
     let cred = fx.login(tuple(1), &first, &rest_password(b"s3cret", &first));
     assert_eq!(fx.allocate(tuple(1), &cred).0, Class::SuccessResponse);
+    // The allocation stays bound to the full USERNAME (RFC 8656 §6.2).
+    assert_eq!(
+        fx.request(
+            tuple(1),
+            Method::CREATE_PERMISSION,
+            &[Attribute::XorPeerAddress("8.8.8.8:0".parse().unwrap())],
+            Some(&cred)
+        ),
+        (Class::SuccessResponse, None)
+    );
     // A newly minted credential for the same name is the same user.
     let second = format!("{}:carol", UNIX0 + 200);
     let cred = fx.login(tuple(2), &second, &rest_password(b"s3cret", &second));
