@@ -16,6 +16,9 @@ use ferrtc::{
 use ferrtc_interop::{Coturn, interop_enabled};
 use tokio::sync::mpsc;
 
+mod pc_common;
+mod turn_server_common;
+
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn relay_only(turn: &Coturn, credential: &str) -> Configuration {
@@ -287,4 +290,212 @@ async fn relay_only_peers_connect_through_coturn_over_tcp() {
     assert!(failed.is_ok(), "still {:?}", a.connection_state().await);
     a.close().await;
     b.close().await;
+}
+
+/// A self-signed certificate for `name` (a DNS name or an IP address) as
+/// PEM files, and its DER for `tls_trust_anchors`.
+struct TestCert {
+    der: Vec<u8>,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl TestCert {
+    fn new(name: &str) -> TestCert {
+        let certified =
+            rcgen::generate_simple_self_signed(vec![name.to_owned()]).expect("a certificate");
+        let unique = format!(
+            "ferrtc-turns-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_nanos()
+        );
+        let dir = std::env::temp_dir();
+        let cert = dir.join(format!("{unique}.crt"));
+        let key = dir.join(format!("{unique}.key"));
+        std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
+        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+        TestCert {
+            der: certified.cert.der().to_vec(),
+            cert,
+            key,
+        }
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.cert);
+        let _ = std::fs::remove_file(&self.key);
+    }
+}
+
+/// Two relay-only peers through the TURN server of `url` (TLS, trusting
+/// `anchor`) exchange messages; the relay is reached over TLS.
+async fn relay_only_peers_talk_over_tls(url: &str, anchor: &[u8]) {
+    let config = || Configuration {
+        tls_trust_anchors: vec![anchor.to_vec()],
+        ..relay_only_at(url, "secret")
+    };
+    let a = PeerConnection::new(config()).unwrap();
+    let b = PeerConnection::new(config()).unwrap();
+    let dc = a
+        .create_data_channel("over-tls", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let (chan_tx, mut chans) = mpsc::unbounded_channel();
+    trickle(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
+    trickle(b.clone(), a.clone(), seen_tx, chan_tx);
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .expect("the channel opens through the relay over TLS in time")
+        .unwrap();
+    let remote = tokio::time::timeout(TIMEOUT, chans.recv())
+        .await
+        .expect("b gets the channel")
+        .unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    dc.send_binary(&big).await.unwrap();
+    assert_eq!(next_message(&remote).await, DataChannelMessage::Binary(big));
+    remote.send_text("back over tls").await.unwrap();
+    assert_eq!(
+        next_message(&dc).await,
+        DataChannelMessage::Text("back over tls".into())
+    );
+    // Every candidate signalled is relayed (an empty one ends the list).
+    let mut relayed = 0;
+    while let Ok(line) = seen.try_recv() {
+        assert!(line.is_empty() || line.contains("typ relay"), "{line}");
+        relayed += usize::from(!line.is_empty());
+    }
+    assert!(relayed >= 2, "{relayed} relayed candidates");
+    // W3C relayProtocol: the allocation is reached over TLS.
+    let stats = serde_json::to_value(a.get_stats().await.unwrap())
+        .unwrap()
+        .to_string();
+    assert!(stats.contains("\"relayProtocol\":\"tls\""), "{stats}");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn relay_only_peers_connect_through_coturn_over_tls_checking_its_certificate() {
+    if !interop_enabled() {
+        return;
+    }
+    let cert = TestCert::new("localhost");
+    let turn = Coturn::start_turn_streams(
+        &[
+            "--lt-cred-mech",
+            "--user",
+            "alice:secret",
+            "--realm",
+            "ferrtc.test",
+        ],
+        &cert.cert,
+        &cert.key,
+    );
+    let tls = turn.tls_addr.expect("coturn's TLS port");
+    // By name: the certificate names `localhost`, which resolves to loopback.
+    let url = format!("turns:localhost:{}", tls.port());
+    relay_only_peers_talk_over_tls(&url, &cert.der).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn relay_only_peers_connect_through_ferrtc_turn_over_tls() {
+    if !interop_enabled() {
+        return;
+    }
+    let cert = TestCert::new("127.0.0.1");
+    let users = std::env::temp_dir().join(format!("ferrtc-turns-users-{}", std::process::id()));
+    std::fs::write(&users, "alice:secret\n").unwrap();
+    let turn = turn_server_common::ferrtc_turn(
+        &pc_common::ferrtc_bin(),
+        &[
+            "--users",
+            users.to_str().unwrap(),
+            "--allow-loopback",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--cert",
+            cert.cert.to_str().unwrap(),
+            "--key",
+            cert.key.to_str().unwrap(),
+        ],
+    );
+    let tls = turn.tls.expect("a TLS listener");
+    // An IP literal: the certificate must carry it as an IP address.
+    relay_only_peers_talk_over_tls(&format!("turns:{tls}"), &cert.der).await;
+    let _ = std::fs::remove_file(users);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_turn_server_whose_certificate_is_not_trusted_gives_no_relayed_candidate() {
+    if !interop_enabled() {
+        return;
+    }
+    let cert = TestCert::new("localhost");
+    let turn = Coturn::start_turn_streams(
+        &[
+            "--lt-cred-mech",
+            "--user",
+            "alice:secret",
+            "--realm",
+            "ferrtc.test",
+        ],
+        &cert.cert,
+        &cert.key,
+    );
+    let tls = turn.tls_addr.expect("coturn's TLS port");
+    // Trusted, but issued for another name than the URL's host.
+    let other = TestCert::new("turn.example");
+    for (url, anchors) in [
+        (format!("turns:localhost:{}", tls.port()), Vec::new()),
+        (
+            format!("turns:localhost:{}", tls.port()),
+            vec![other.der.clone()],
+        ),
+        (
+            format!("turns:127.0.0.1:{}", tls.port()),
+            vec![cert.der.clone()],
+        ),
+    ] {
+        let a = PeerConnection::new(Configuration {
+            tls_trust_anchors: anchors,
+            ..relay_only_at(&url, "secret")
+        })
+        .unwrap();
+        a.create_data_channel("x", DataChannelInit::default())
+            .await
+            .unwrap();
+        let offer = a.create_offer().await.unwrap();
+        a.set_local_description(Some(offer)).await.unwrap();
+        // Gathering ends with no candidate: the handshake failed.
+        tokio::time::timeout(TIMEOUT, async {
+            loop {
+                match a.next_event().await {
+                    Some(PeerConnectionEvent::IceCandidate(c)) if c.candidate.is_empty() => {
+                        return;
+                    }
+                    Some(PeerConnectionEvent::IceCandidate(c)) => {
+                        panic!("{url}: a candidate was gathered: {c:?}")
+                    }
+                    Some(_) => {}
+                    None => panic!("{url}: no end of candidates"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{url}: gathering never ended"));
+        a.close().await;
+    }
 }

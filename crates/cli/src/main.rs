@@ -261,11 +261,6 @@ const UNSUPPORTED: u8 = 2;
 const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
-fn unsupported(what: &str) -> ExitCode {
-    eprintln!("ferrtc: {what} is not implemented yet");
-    ExitCode::from(UNSUPPORTED)
-}
-
 fn exit_code(result: Result<(), demo::BoxError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -394,10 +389,6 @@ fn main() -> ExitCode {
                     eprintln!("ferrtc: --dtmf {tones:?}: {c:?} is not a DTMF tone (0-9 A-D # * ,)");
                 }
                 return ExitCode::from(UNSUPPORTED);
-            }
-            // TURN over TLS is not wired into the ICE agent yet.
-            if ice_servers.iter().any(|u| u.starts_with("turns:")) {
-                return unsupported("TURN over TLS (`turns:`) in `--ice-server`");
             }
             let mut files = Vec::new();
             for path in &play {

@@ -85,7 +85,6 @@ fn what_is_not_built_exits_with_a_usage_error() {
         &["peer", "--play", "x.webm"][..],
         &["peer", "--dtmf", "12x"],
         &["peer", "--signal", "ws://127.0.0.1:8080/ws"],
-        &["peer", "--ice-server", "turns:127.0.0.1:5349"],
         &["peer", "--signal", "wss://127.0.0.1:8080/ws", "--name", "a"],
         &["peer", "--name", "a"],
         &["send", "f", "--signal", "ws://127.0.0.1:8080/ws"],

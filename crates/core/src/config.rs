@@ -114,13 +114,16 @@ pub struct TurnServer {
     /// The server's address.
     pub server: SocketAddr,
     /// How the server is reached: UDP (`turn:`), TCP
-    /// (`turn:...?transport=tcp`: [`ferrtc_ice::Protocol::TurnTcp`]
-    /// transmits).
+    /// (`turn:...?transport=tcp`) or TLS (`turns:`); both stream transports
+    /// are [`ferrtc_ice::Protocol::TurnTcp`] transmits, the driver runs TLS.
     pub transport: ferrtc_ice::TurnTransport,
     /// `RTCIceServer.username`.
     pub username: String,
     /// `RTCIceServer.credential`.
     pub credential: String,
+    /// The URL's host (a name or an IP literal): the name the server's
+    /// certificate must carry over TLS (`turns:`).
+    pub host: String,
 }
 
 impl std::fmt::Debug for TurnServer {
@@ -130,6 +133,7 @@ impl std::fmt::Debug for TurnServer {
             .field("server", &self.server)
             .field("transport", &self.transport)
             .field("username", &self.username)
+            .field("host", &self.host)
             .finish_non_exhaustive()
     }
 }

@@ -123,6 +123,8 @@ pub struct PeerConnection {
     /// Local UDP sockets, and TCP listening addresses for ICE-TCP (RFC 6544).
     hosts: Vec<(SocketAddr, ferrtc_ice::Protocol)>,
     gathering: bool,
+    /// The caller is still finding ICE servers: gathering stays open.
+    gathering_held: bool,
     candidate_mid: String,
     candidate_index: u16,
     dtls: Option<Dtls>,
@@ -219,6 +221,7 @@ impl PeerConnection {
             ice: None,
             hosts: Vec::new(),
             gathering: false,
+            gathering_held: false,
             candidate_mid: "0".into(),
             candidate_index: 0,
             dtls: None,

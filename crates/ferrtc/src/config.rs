@@ -120,6 +120,12 @@ pub struct Configuration {
     /// socket per address. Remote TCP candidates are used whenever this
     /// side has TCP candidates of its own. It cannot change after creation.
     pub tcp_candidates: bool,
+    /// Certificates (DER) trusted as roots for TURN servers reached over
+    /// TLS (`turns:`), besides the system's trusted roots (not part of W3C
+    /// `RTCConfiguration`, where the browser's store decides): for a
+    /// private certificate authority. The server's certificate must name the
+    /// URL's host (a DNS name, or an IP address for a literal).
+    pub tls_trust_anchors: Vec<Vec<u8>>,
     /// One UDP socket shared with other connections (not part of W3C
     /// `RTCConfiguration`): the connection's host candidate is then the
     /// mux's address, and it binds sockets of its own only on the

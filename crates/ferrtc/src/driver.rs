@@ -217,6 +217,11 @@ pub(crate) struct StunUpdate {
     pub(crate) servers: Vec<std::net::SocketAddr>,
     /// The TURN servers, resolved, with their credentials.
     pub(crate) turn: Vec<ferrtc_core::TurnServer>,
+    /// Those of them reached over TLS.
+    pub(crate) tls: crate::net::TlsServers,
+    /// Names of this configuration's servers are still being looked up
+    /// (ICE gathering stays open until an update says they are done).
+    pub(crate) lookups_pending: bool,
     pub(crate) generation: u64,
     pub(crate) reply: Option<Reply<()>>,
 }
@@ -1025,6 +1030,8 @@ impl Driver {
         &mut self,
         servers: Vec<std::net::SocketAddr>,
         turn: Vec<ferrtc_core::TurnServer>,
+        tls: crate::net::TlsServers,
+        lookups_pending: bool,
         generation: u64,
         reply: Option<Reply<()>>,
     ) {
@@ -1038,10 +1045,14 @@ impl Driver {
                 .set_stun_servers(now, servers)
                 .and_then(|()| self.core.set_turn_servers(now, turn))
                 .map_err(Error::from);
+            if generation >= self.stun_generation {
+                self.core.hold_gathering(now, lookups_pending);
+            }
             // A failed configuration does not count: lookups of the one
             // the core still has may still land.
             if result.is_ok() {
                 self.stun_generation = generation;
+                self.sockets.set_tls_servers(tls);
             }
             result
         };
@@ -1114,10 +1125,12 @@ impl Driver {
                 let StunUpdate {
                     servers,
                     turn,
+                    tls,
+                    lookups_pending,
                     generation,
                     reply,
                 } = *update;
-                self.set_stun_servers(servers, turn, generation, reply);
+                self.set_stun_servers(servers, turn, tls, lookups_pending, generation, reply);
             }
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice(Instant::now()).map_err(Error::from));

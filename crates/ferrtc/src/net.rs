@@ -1,6 +1,7 @@
 //! Local addresses and the UDP sockets of a connection.
 
 mod tcp;
+mod tls;
 mod udp;
 
 use std::future::poll_fn;
@@ -9,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket
 use std::task::Poll;
 
 pub(crate) use tcp::{Kind as TcpKind, TcpEvent, TcpSockets};
+pub(crate) use tls::TlsServers;
 pub(crate) use udp::UdpSocket;
 
 use crate::mux::MuxPort;
@@ -60,6 +62,22 @@ pub(crate) struct Sockets {
     batch: Batch,
     /// A datagram taken from the mux while waiting for readiness.
     mux_pending: Option<(SocketAddr, Vec<u8>)>,
+}
+
+impl Sockets {
+    /// The TURN servers to reach over TLS (the TCP side is made for them
+    /// when there are any).
+    pub(crate) fn set_tls_servers(&mut self, tls: TlsServers) {
+        match &mut self.tcp {
+            Some(tcp) => tcp.set_tls_servers(tls),
+            None if tls.is_empty() => {}
+            None => {
+                let mut tcp = Box::new(TcpSockets::new());
+                tcp.set_tls_servers(tls);
+                self.tcp = Some(tcp);
+            }
+        }
+    }
 }
 
 /// Consecutive datagrams from one socket to one destination, all of one

@@ -233,6 +233,8 @@ impl PeerConnection {
         let mdns = Mdns::new(&configuration)?;
         let identity = tokio::sync::watch::Sender::new(Published::default());
         sockets.tcp = tcp;
+        sockets.set_tls_servers(stun.tls_ready());
+        core.hold_gathering(std::time::Instant::now(), stun.lookups_pending());
         let driver = Driver::new(
             core,
             sockets,
@@ -546,6 +548,7 @@ impl PeerConnection {
         }
         let servers = stun.ready.clone();
         let turn = stun.turn_ready.clone();
+        let tls = stun.tls_ready();
         let (tx, rx) = oneshot::channel();
         let generation = {
             // The generation and the command together: the task gets
@@ -557,6 +560,8 @@ impl PeerConnection {
                 .send(Command::SetStunServers(Box::new(StunUpdate {
                     servers,
                     turn,
+                    tls,
+                    lookups_pending: stun.lookups_pending(),
                     generation,
                     reply: Some(tx),
                 })))

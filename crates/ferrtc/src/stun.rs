@@ -25,10 +25,13 @@ pub(crate) struct StunServers {
     pub(crate) ready: Vec<SocketAddr>,
     /// STUN servers given by name, with their ports: looked up later.
     pub(crate) names: Vec<(String, u16)>,
-    /// TURN servers (UDP) given as IP literals, with their credentials.
+    /// TURN servers given as IP literals, with their credentials.
     pub(crate) turn_ready: Vec<TurnServer>,
-    /// TURN servers (UDP) given by name: looked up later.
+    /// TURN servers given by name: looked up later.
     pub(crate) turn_names: Vec<TurnName>,
+    /// Extra TLS roots for `turns:` servers
+    /// ([`Configuration::tls_trust_anchors`]).
+    pub(crate) tls_anchors: Vec<Vec<u8>>,
 }
 
 /// A TURN server given by name, and its credentials.
@@ -44,16 +47,28 @@ pub(crate) struct TurnName {
 impl StunServers {
     /// Parses the configuration's ICE server URLs (errors for those that
     /// do not parse, and for TURN URLs without a username and credential:
-    /// W3C webrtc-pc §4.4.1.6 `InvalidAccessError`). TURN over TLS
-    /// (`turns:`) is checked and logged, not used yet.
+    /// W3C webrtc-pc §4.4.1.6 `InvalidAccessError`).
     pub(crate) fn of(configuration: &Configuration) -> Result<Self, Error> {
-        let mut servers = StunServers::default();
+        let mut servers = StunServers {
+            tls_anchors: configuration.tls_trust_anchors.clone(),
+            ..StunServers::default()
+        };
         for server in &configuration.ice_servers {
             for url in &server.urls {
                 servers.add(server, url)?;
             }
         }
         Ok(servers)
+    }
+
+    /// Whether some servers are given by name (looked up later).
+    pub(crate) fn lookups_pending(&self) -> bool {
+        !self.names.is_empty() || !self.turn_names.is_empty()
+    }
+
+    /// The servers of [`Self::turn_ready`] reached over TLS.
+    pub(crate) fn tls_ready(&self) -> crate::net::TlsServers {
+        crate::net::TlsServers::new(&self.turn_ready, &self.tls_anchors)
     }
 
     /// Leaves the TURN servers out, saying why.
@@ -73,11 +88,10 @@ impl StunServers {
                     url: url.to_owned(),
                 });
             };
-            if tls {
-                tracing::warn!("TURN server {url}: TLS is not supported yet, not used");
-                return Ok(());
-            }
-            let transport = if tcp {
+            // RFC 7065 §3: `turns:` is TLS over TCP whatever `?transport=`.
+            let transport = if tls {
+                ferrtc_core::TurnTransport::Tls
+            } else if tcp {
                 ferrtc_core::TurnTransport::Tcp
             } else {
                 ferrtc_core::TurnTransport::Udp
@@ -88,6 +102,7 @@ impl StunServers {
                     transport,
                     username: username.clone(),
                     credential: credential.clone(),
+                    host: parsed.host_port().0.to_owned(),
                 }),
                 None => {
                     let (host, port) = parsed.host_port();
@@ -178,7 +193,8 @@ async fn system_lookup(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
 /// Looks `servers`' names up in a task of their own, then gives the
 /// connection's task the literals and the addresses found as the STUN
 /// servers of configuration `generation` (a later configuration wins over
-/// a lookup still running for an earlier one). Nothing to do without names.
+/// a lookup still running for an earlier one), which also ends the hold on
+/// ICE gathering. Nothing to do without names.
 pub(crate) fn spawn_lookups(
     servers: StunServers,
     generation: u64,
@@ -203,19 +219,24 @@ pub(crate) fn spawn_lookups(
                     transport: t.transport,
                     username: t.username.clone(),
                     credential: t.credential.clone(),
+                    host: t.host.clone(),
                 });
             }
         }
         if found.is_empty() && !turn_found {
-            return;
+            tracing::debug!("no ICE server name resolved");
         }
+        // Sent even when nothing was found: it ends the hold on gathering.
         let mut all = servers.ready;
         all.extend(found);
         // The connection may be gone meanwhile: nothing to tell then.
         if let Some(commands) = commands.upgrade() {
+            let tls = crate::net::TlsServers::new(&turn, &servers.tls_anchors);
             let _ = commands.send(Command::SetStunServers(Box::new(StunUpdate {
                 servers: all,
                 turn,
+                tls,
+                lookups_pending: false,
                 generation,
                 reply: None,
             })));
@@ -266,6 +287,7 @@ mod tests {
                 transport: ferrtc_core::TurnTransport::Udp,
                 username: "u".into(),
                 credential: "p".into(),
+                host: "10.0.0.1".into(),
             }]
         );
         assert!(literal.ready.is_empty() && literal.turn_names.is_empty());
@@ -292,14 +314,23 @@ mod tests {
     }
 
     #[test]
-    fn turn_over_tcp_is_used_and_tls_accepted_but_not_used() {
+    fn turn_over_tcp_and_over_tls_are_used_and_tls_keeps_the_host_name() {
         let tcp = StunServers::of(&turn("turn:10.0.0.1?transport=tcp", Some("u"), Some("p")));
         assert_eq!(
             tcp.unwrap().turn_ready[0].transport,
             ferrtc_core::TurnTransport::Tcp
         );
+        // RFC 7065 §3: `turns:` defaults to port 5349, TLS over TCP.
         let tls = StunServers::of(&turn("turns:10.0.0.1", Some("u"), Some("p"))).unwrap();
-        assert!(tls.turn_ready.is_empty() && tls.turn_names.is_empty());
+        assert_eq!(tls.turn_ready[0].transport, ferrtc_core::TurnTransport::Tls);
+        assert_eq!(tls.turn_ready[0].server, "10.0.0.1:5349".parse().unwrap());
+        assert!(!tls.tls_ready().is_empty());
+        let named = StunServers::of(&turn("turns:turn.example:443", Some("u"), Some("p"))).unwrap();
+        assert_eq!(named.turn_names[0].host, "turn.example");
+        assert_eq!(
+            named.turn_names[0].transport,
+            ferrtc_core::TurnTransport::Tls
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -528,3 +528,44 @@ fn gathering_goes_new_then_gathering_then_complete_once_the_stun_server_answers(
         Some(Event::GatheringStateChange(GatheringState::Complete))
     ));
 }
+
+#[test]
+fn held_gathering_stays_open_until_released_even_with_nothing_left_to_gather() {
+    let now = Instant::now();
+    let mut a = Agent::new(
+        AgentConfig {
+            seed: Some(6),
+            ..Default::default()
+        },
+        now,
+    );
+    // The caller is still looking up its servers' names.
+    a.hold_gathering(now, true);
+    a.add_local_host(sa(LOCAL)).unwrap();
+    drain(&mut a, now);
+    a.handle_timeout(now + Duration::from_secs(10));
+    assert_eq!(a.gathering_state(), GatheringState::Gathering);
+    // The lookup found a STUN server: it is still gathering while it asks.
+    let server = sa("198.51.100.7:3478");
+    a.add_stun_server(server).unwrap();
+    a.hold_gathering(now + Duration::from_secs(10), false);
+    assert_eq!(a.gathering_state(), GatheringState::Gathering);
+    // Released with nothing left: complete, and end-of-candidates is last.
+    let mut b = Agent::new(
+        AgentConfig {
+            seed: Some(7),
+            ..Default::default()
+        },
+        now,
+    );
+    b.hold_gathering(now, true);
+    b.add_local_host(sa(LOCAL)).unwrap();
+    assert_eq!(b.gathering_state(), GatheringState::Gathering);
+    b.hold_gathering(now + Duration::from_secs(1), false);
+    assert_eq!(b.gathering_state(), GatheringState::Complete);
+    let events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+    assert!(matches!(
+        events.last(),
+        Some(Event::GatheringStateChange(GatheringState::Complete))
+    ));
+}

@@ -24,6 +24,8 @@ pub struct FerrtcTurn {
     pub process: Killed,
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
+    /// The TLS listener, with `--tls-listen`.
+    pub tls: Option<SocketAddr>,
     pub metrics: Option<SocketAddr>,
 }
 
@@ -38,7 +40,8 @@ pub fn ferrtc_turn(bin: &Path, args: &[&str]) -> FerrtcTurn {
         .spawn()
         .expect("ferrtc turn starts");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let want = if args.contains(&"--metrics") { 3 } else { 2 };
+    let want =
+        2 + usize::from(args.contains(&"--metrics")) + usize::from(args.contains(&"--tls-listen"));
     let mut lines = Vec::new();
     for _ in 0..want {
         let mut line = String::new();
@@ -54,6 +57,7 @@ pub fn ferrtc_turn(bin: &Path, args: &[&str]) -> FerrtcTurn {
     FerrtcTurn {
         udp: find("listening on udp ").expect("udp line"),
         tcp: find("listening on tcp ").expect("tcp line"),
+        tls: find("listening on tls "),
         metrics: find("metrics on http://"),
         process: Killed(child),
     }

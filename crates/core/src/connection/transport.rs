@@ -123,6 +123,19 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// Says whether the caller is still finding STUN or TURN servers (their
+    /// names being looked up): while it is, ICE gathering does not
+    /// complete, so that end-of-candidates does not reach the peer before
+    /// the candidates those servers give. Release it when the lookups end,
+    /// found or not.
+    pub fn hold_gathering(&mut self, now: Instant, hold: bool) {
+        self.gathering_held = hold;
+        if let Some(ice) = self.ice.as_mut() {
+            ice.hold_gathering(now, hold);
+        }
+        self.process(now);
+    }
+
     /// Replaces the TURN servers (W3C `setConfiguration`, or a TURN server
     /// name resolved): servers not known before allocate at once when
     /// gathering has started, else at its start.
@@ -165,7 +178,9 @@ impl PeerConnection {
         // The agent's own secrets (transaction ids, restart credentials)
         // come from a 256-bit seed drawn from ours.
         let rng = StdRng::from_rng(&mut self.rng);
-        self.ice = Some(Agent::with_rng(config, now, rng));
+        let mut ice = Agent::with_rng(config, now, rng);
+        ice.hold_gathering(now, self.gathering_held);
+        self.ice = Some(ice);
     }
 
     pub(super) fn start_gathering(&mut self, now: Instant) -> Result<(), Error> {

@@ -3,7 +3,8 @@
 //! RFC 4571 framing (a 16-bit length before each STUN, DTLS or RTP
 //! message); and TURN over TCP (RFC 8656 §3.1) to the servers of
 //! `turn:...?transport=tcp`, where messages delimit themselves (cut with
-//! `ferrtc_turn::StreamDecoder`).
+//! `ferrtc_turn::StreamDecoder`), and the same over TLS to the servers of
+//! `turns:` (the session opened by [`super::tls`]).
 //!
 //! Each connection runs one task: a reader that cuts the stream into
 //! messages and hands them to the connection's task, and a writer fed by a
@@ -23,10 +24,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
+
+use super::tls::{Connector, TlsServers};
 
 /// Messages queued for one connection's writer.
 const WRITE_QUEUE: usize = 256;
@@ -109,6 +111,8 @@ pub(crate) struct TcpSockets {
     events: mpsc::Receiver<TcpEvent>,
     /// An event taken while polling for readiness.
     pending: Option<TcpEvent>,
+    /// The TURN servers reached over TLS.
+    tls: TlsServers,
 }
 
 impl TcpSockets {
@@ -121,7 +125,14 @@ impl TcpSockets {
             events_tx,
             events,
             pending: None,
+            tls: TlsServers::default(),
         }
+    }
+
+    /// The TURN servers to reach over TLS from now on (connections open
+    /// already keep theirs).
+    pub(crate) fn set_tls_servers(&mut self, tls: TlsServers) {
+        self.tls = tls;
     }
 
     /// Listens on an ephemeral TCP port of each address; addresses that fail
@@ -221,7 +232,8 @@ impl TcpSockets {
     }
 
     /// Sends one TURN message from host `local` to the TURN server
-    /// `remote`, on the connection to it (opened now if there is none).
+    /// `remote`, on the connection to it (opened now if there is none; over
+    /// TLS when `remote` is a `turns:` server).
     pub(crate) fn send_turn(&mut self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
         self.write(Kind::Turn, local, remote, data.to_vec(), true);
     }
@@ -251,7 +263,12 @@ impl TcpSockets {
             accepted: false,
         };
         self.conns.insert((kind, local, remote), conn);
-        tokio::spawn(connect(kind, local, remote, queue, self.events_tx.clone()));
+        let tls = match kind {
+            Kind::Turn => self.tls.connector(remote),
+            Kind::Ice => None,
+        };
+        let events = self.events_tx.clone();
+        tokio::spawn(connect(kind, local, remote, tls, queue, events));
     }
 }
 
@@ -316,11 +333,13 @@ async fn serve_accepted(
     run(Kind::Ice, local, remote, reader, writer, queue, events).await;
 }
 
-/// Opens a connection from `local`'s IP to `remote`, then runs it.
+/// Opens a connection from `local`'s IP to `remote` (and a TLS session on
+/// it with `tls`), then runs it.
 async fn connect(
     kind: Kind,
     local: SocketAddr,
     remote: SocketAddr,
+    tls: Option<Connector>,
     queue: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<TcpEvent>,
 ) {
@@ -333,37 +352,58 @@ async fn connect(
         socket.bind(SocketAddr::new(local.ip(), 0))?;
         socket.connect(remote).await
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT, opened).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            let (reader, writer) = stream.into_split();
-            run(kind, local, remote, reader, writer, queue, events).await;
-        }
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, opened).await {
+        Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!("TCP connect {local} -> {remote}: {e}");
-            let _ = events
-                .send(TcpEvent::Closed {
-                    kind,
-                    local,
-                    remote,
-                })
-                .await;
+            return closed(&events, kind, local, remote).await;
         }
         Err(_) => {
             tracing::debug!("TCP connect {local} -> {remote}: no answer in {CONNECT_TIMEOUT:?}");
-            let _ = events
-                .send(TcpEvent::Closed {
-                    kind,
-                    local,
-                    remote,
-                })
-                .await;
+            return closed(&events, kind, local, remote).await;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        let (reader, writer) = stream.into_split();
+        return run(kind, local, remote, reader, writer, queue, events).await;
+    };
+    // The handshake counts against the same budget as the connect: a
+    // server that accepts but never answers is a failed connection.
+    match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(stream)).await {
+        Ok(Ok(session)) => {
+            let (reader, writer) = tokio::io::split(session);
+            run(kind, local, remote, reader, writer, queue, events).await;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("TURN server {remote}: {e}");
+            closed(&events, kind, local, remote).await;
+        }
+        Err(_) => {
+            tracing::debug!("TLS to {remote}: no handshake in {CONNECT_TIMEOUT:?}");
+            closed(&events, kind, local, remote).await;
         }
     }
 }
 
+/// Tells the connection's task that a connection ended.
+async fn closed(
+    events: &mpsc::Sender<TcpEvent>,
+    kind: Kind,
+    local: SocketAddr,
+    remote: SocketAddr,
+) {
+    let _ = events
+        .send(TcpEvent::Closed {
+            kind,
+            local,
+            remote,
+        })
+        .await;
+}
+
 /// One RFC 4571 frame.
-async fn read_framed(reader: &mut OwnedReadHalf) -> io::Result<Vec<u8>> {
+async fn read_framed(reader: &mut (impl AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 2];
     reader.read_exact(&mut len).await?;
     let mut data = vec![0u8; usize::from(u16::from_be_bytes(len))];
@@ -378,8 +418,8 @@ async fn run(
     kind: Kind,
     local: SocketAddr,
     remote: SocketAddr,
-    mut reader: OwnedReadHalf,
-    mut writer: OwnedWriteHalf,
+    mut reader: impl AsyncRead + Unpin,
+    mut writer: impl AsyncWrite + Unpin,
     mut queue: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<TcpEvent>,
 ) {
@@ -442,11 +482,5 @@ async fn run(
     if let Err(e) = ended {
         tracing::debug!("TCP {local} <-> {remote} ended: {e}");
     }
-    let _ = events
-        .send(TcpEvent::Closed {
-            kind,
-            local,
-            remote,
-        })
-        .await;
+    closed(&events, kind, local, remote).await;
 }

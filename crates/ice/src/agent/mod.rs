@@ -305,6 +305,8 @@ pub struct Agent {
     nominating: bool,
     selected: Option<Selected>,
     gathering: GatheringState,
+    /// Gathering may not complete: the caller is still finding servers.
+    gathering_held: bool,
     state: ConnectionState,
     prflx_count: u32,
     stats: Stats,
@@ -365,6 +367,7 @@ impl Agent {
             nominating: false,
             selected: None,
             gathering: GatheringState::New,
+            gathering_held: false,
             state: ConnectionState::New,
             prflx_count: 0,
             stats: Stats::default(),
@@ -1084,11 +1087,24 @@ impl Agent {
 
     // ---- internals: states and events ----
 
+    /// Holds gathering open (`hold`) or lets it complete: while the caller
+    /// is still finding STUN or TURN servers (names being looked up),
+    /// gathering must not complete, or the peer hears end-of-candidates
+    /// (RFC 8838 §8) before the server-reflexive and relayed candidates,
+    /// and an agent with nothing else (a relay-only one) fails at once.
+    pub fn hold_gathering(&mut self, now: Instant, hold: bool) {
+        self.gathering_held = hold;
+        self.update_states(now);
+    }
+
     fn update_states(&mut self, now: Instant) {
         if self.state == ConnectionState::Closed {
             return;
         }
-        if self.gathering == GatheringState::Gathering && !self.gathering_pending() {
+        if self.gathering == GatheringState::Gathering
+            && !self.gathering_held
+            && !self.gathering_pending()
+        {
             self.set_gathering(GatheringState::Complete);
         }
         self.maybe_nominate_early(now);
