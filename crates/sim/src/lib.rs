@@ -55,14 +55,18 @@ mod link;
 mod nat;
 mod network;
 mod probe;
+mod stream;
 mod trace;
 
 pub use endpoint::{Endpoint, Transmit};
 pub use error::SimError;
 pub use link::{DEFAULT_QUEUE_LIMIT, Link, LinkConfig, LinkCounters};
-pub use nat::{DEFAULT_MAPPING_TIMEOUT, NatBehavior, NatConfig, NatCounters};
+pub use nat::{
+    DEFAULT_MAPPING_TIMEOUT, DEFAULT_TCP_MAPPING_TIMEOUT, NatBehavior, NatConfig, NatCounters,
+};
 pub use network::{
-    DEFAULT_INSTANT_BUDGET, DuplexCounters, HostId, NatId, Network, NetworkCounters,
+    DEFAULT_INSTANT_BUDGET, DuplexCounters, HostId, NatId, Network, NetworkCounters, TcpCounters,
 };
 pub use probe::{Probe, Received, Reply};
-pub use trace::TraceEntry;
+pub use stream::{CloseReason, ConnId, ConnectError, MSS, StreamCommand, StreamEvent};
+pub use trace::{Protocol, TraceEntry};

@@ -11,16 +11,17 @@ use std::time::{Duration, Instant};
 use crate::endpoint::Endpoint;
 use crate::error::SimError;
 use crate::link::{Link, LinkState};
-use crate::nat::{NatConfig, NatCounters, NatState};
-use crate::trace::{Trace, TraceEntry};
+use crate::nat::{NatConfig, NatCounters, NatState, Proto};
+use crate::trace::{Protocol, Trace, TraceEntry};
 
 mod event;
 mod handles;
 mod routing;
 mod seeds;
+mod tcp;
 
-use event::{Datagram, Direction, Event, LinkRef, Node, Segment};
-pub use handles::{DuplexCounters, HostId, NatId, NetworkCounters};
+use event::{Datagram, Direction, Event, LinkRef, Node, SegKind, Segment, What};
+pub use handles::{DuplexCounters, HostId, NatId, NetworkCounters, TcpCounters};
 use seeds::{StreamKind, derive_seed, rng_stream};
 
 /// Default bound on the work (deliveries, timeouts, transmits) done at one
@@ -133,6 +134,7 @@ pub struct Network {
     pool: Vec<Vec<u8>>,
     counters: NetworkCounters,
     trace: Trace,
+    tcp: tcp::TcpTable,
     poll_pending: bool,
     instant_budget: u64,
 }
@@ -171,6 +173,7 @@ impl Network {
             pool: Vec::new(),
             counters: NetworkCounters::default(),
             trace: Trace::new(),
+            tcp: tcp::TcpTable::default(),
             poll_pending: false,
             instant_budget: DEFAULT_INSTANT_BUDGET,
         }
@@ -331,7 +334,15 @@ impl Network {
 
     /// Network-wide counters.
     pub fn counters(&self) -> NetworkCounters {
-        self.counters
+        let mut counters = self.counters;
+        counters.tcp = self.tcp.counters;
+        counters
+    }
+
+    /// Number of TCP connections the network still holds state for (an
+    /// end is let go once its endpoint closed it and all it sent arrived).
+    pub fn tcp_connections(&self) -> usize {
+        self.tcp.len()
     }
 
     /// A running hash of every delivery so far (time since start, addresses,
@@ -520,7 +531,8 @@ impl Network {
         self.check_budget(*work);
     }
 
-    /// Phase 3: `poll_transmit` on every host, in creation order, until `None`.
+    /// Phase 3: on every host, in creation order, `poll_transmit` until
+    /// `None`, then `poll_stream` until `None`.
     fn drain_transmits(&mut self, work: &mut u64) {
         let mut buf = self.take_buffer();
         for index in 0..self.hosts.len() {
@@ -537,8 +549,18 @@ impl Network {
                         source: transmit.source,
                         destination: transmit.destination,
                         payload,
+                        tcp: None,
                     },
                 );
+                *work += 1;
+                self.check_budget(*work);
+            }
+            while let Some(command) = self
+                .hosts
+                .get_mut(index)
+                .and_then(|host| host.endpoint.poll_stream(self.now, &mut buf))
+            {
+                self.stream_command(index, command, &buf);
                 *work += 1;
                 self.check_budget(*work);
             }
