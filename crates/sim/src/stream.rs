@@ -70,6 +70,7 @@ pub enum CloseReason {
 /// What a host's TCP stack tells its endpoint, through
 /// [`Endpoint::handle_stream`](crate::Endpoint::handle_stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StreamEvent<'a> {
     /// A [`StreamCommand::Connect`] succeeded (the SYN-ACK arrived).
     Connected {
