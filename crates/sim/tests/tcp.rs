@@ -68,6 +68,14 @@ impl Stack {
             .collect()
     }
 
+    fn received_len(&self, conn: ConnId) -> usize {
+        self.bytes
+            .iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, b)| b.len())
+            .sum()
+    }
+
     fn connected(&self) -> Option<ConnId> {
         self.heard.iter().find_map(|(_, h)| match h {
             Heard::Connected(c, ..) | Heard::Accepted(c, ..) => Some(*c),
@@ -316,6 +324,34 @@ fn a_rate_limited_link_queues_segments_and_still_delivers_everything() {
     assert!(net.now() - before >= Duration::from_secs(2));
     assert!(net.host_link_counters(&client).up.rate_dropped > 0);
     assert!(net.counters().tcp.retransmits > 0);
+}
+
+#[test]
+fn a_bulk_write_fills_a_rate_limited_link_without_overflowing_its_queue() {
+    // 100 kB/s behind the default 64 KiB queue: the window (44 segments)
+    // fits in the queue and the RTO follows the queueing delay, so 300 kB
+    // arrive in about 3 s without a drop or a retransmission.
+    let slow = LinkConfig::IDEAL
+        .with_delay(10 * MS)
+        .with_rate(100_000, ferrtc_sim::DEFAULT_QUEUE_LIMIT);
+    let (mut net, server, client) = pair(13, slow);
+    connect(&mut net, &client, SERVER);
+    net.run_for(Duration::from_secs(1));
+    let conn = net.endpoint(&client).connected().unwrap();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let before = net.now();
+    net.endpoint_mut(&client).write(conn, &data);
+    assert!(net.run_until_condition(Duration::from_secs(60), |n| {
+        n.endpoint(&server).received_len(conn) == data.len()
+    }));
+    let took = net.now() - before;
+    assert_eq!(net.endpoint(&server).received(conn), data);
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!(net.host_link_counters(&client).up.rate_dropped, 0);
+    assert_eq!(net.counters().tcp.retransmits, 0);
 }
 
 #[test]

@@ -16,9 +16,10 @@
 //!   retransmission timeout is sent again, the timeout doubled each time
 //!   (RFC 6298 §5.5); a lost segment arrives late, after its timeout, and
 //!   holds back the ones behind it.
-//! - **Timeouts.** The RTO starts at 1 s (RFC 6298 §2.1); once the handshake
-//!   measured a round trip R (first SYN only, Karn's rule), it is 3R (RFC
-//!   6298 §2.2: SRTT + 4 RTTVAR with RTTVAR = R/2), at least 200 ms (as
+//! - **Timeouts.** Each sender keeps the RFC 6298 estimator: the RTO starts
+//!   at 1 s (§2.1), then follows SRTT + 4 RTTVAR from round-trip samples
+//!   (the SYN's measured; a data segment's taken as twice its one-way time;
+//!   none from retransmitted segments, Karn's rule), at least 200 ms (as
 //!   Linux) and at most 60 s. The SYN is sent [`SYN_RETRIES`] + 1 times; a
 //!   data segment [`DATA_RETRIES`] + 1 times, then the connection is given
 //!   up ([`CloseReason::TimedOut`]).
@@ -26,13 +27,21 @@
 //!   [`StreamEvent::Closed`] once everything before it arrived. No half
 //!   close.
 //!
-//! Not modelled: congestion and flow control (a write is sent at once, cut
-//! into [`MSS`] segments; rate-limited links queue them), keepalives,
+//! - **Windows.** At most min(cwnd, [`WINDOW`]) segments are in flight per
+//!   direction; the rest of a write (cut into [`MSS`] segments) waits in the
+//!   sender's backlog. The congestion window starts at 10 segments (RFC
+//!   6928), grows by one per acknowledgement (slow start, RFC 5681 §3.1)
+//!   and falls to 1 after a retransmission timeout. A rate-limited link
+//!   queues or tail-drops segments like datagrams.
+//!
+//! Not modelled: fast retransmit and congestion avoidance (losses are only
+//! repaired by timeouts), receive buffers (the endpoint takes every byte at
+//! once), keepalives,
 //! simultaneous open, TIME-WAIT, resets in answer to segments for unknown
 //! connections (they are dropped and counted), byte-granular
 //! sequence numbers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -47,6 +56,14 @@ pub const SYN_RETRIES: u32 = 2;
 /// Times a segment of an open connection is sent again before the
 /// connection is given up.
 pub const DATA_RETRIES: u32 = 8;
+
+/// Most segments in flight (sent, not yet acknowledged) per direction: a
+/// fixed window of 64 KiB or so, the classic receive window without
+/// window scaling (RFC 9293 §3.8.6). More waits in a backlog.
+pub const WINDOW: usize = 44;
+
+/// RFC 6928: the initial congestion window, in segments.
+const INITIAL_CWND: usize = 10;
 
 /// RFC 6298 §2.1: the RTO before a round trip is measured.
 const INITIAL_RTO: Duration = Duration::from_secs(1);
@@ -64,6 +81,46 @@ struct Unacked {
     kind: SegKind,
     payload: Vec<u8>,
     attempt: u32,
+    /// When it was first sent.
+    sent: Instant,
+}
+
+/// RFC 6298 §2: the smoothed round-trip time, its variation and the RTO
+/// they give.
+#[derive(Debug)]
+struct RttEstimator {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    rto: Duration,
+}
+
+impl RttEstimator {
+    fn new() -> RttEstimator {
+        RttEstimator {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: INITIAL_RTO,
+        }
+    }
+
+    /// RFC 6298 §2.2 (first sample) and §2.3 (later ones), with alpha 1/8
+    /// and beta 1/4; the RTO bounded as §2.4 and §2.5 allow.
+    fn sample(&mut self, r: Duration) {
+        let srtt = match self.srtt {
+            None => {
+                self.rttvar = r / 2;
+                r
+            }
+            Some(srtt) => {
+                let delta = srtt.abs_diff(r);
+                self.rttvar = (self.rttvar * 3 + delta) / 4;
+                (srtt * 7 + r) / 8
+            }
+        };
+        self.srtt = Some(srtt);
+        let variation = (self.rttvar * 4).max(Duration::from_millis(1));
+        self.rto = (srtt + variation).clamp(MIN_RTO, MAX_RTO);
+    }
 }
 
 /// One end of a connection, as its host sees it.
@@ -79,6 +136,13 @@ struct End {
     connected: bool,
     next_seq: u64,
     unacked: BTreeMap<u64, Unacked>,
+    rtt: RttEstimator,
+    /// The congestion window in segments (RFC 5681 §3.1, counted in
+    /// segments): starts at 10 (RFC 6928), one more per acknowledgement up
+    /// to [`WINDOW`], back to 1 after a retransmission timeout.
+    cwnd: usize,
+    /// Segments waiting for room in the window, numbered when they leave.
+    backlog: VecDeque<(SegKind, Vec<u8>)>,
     /// The next segment number to hand to the endpoint.
     expected: u64,
     /// Segments that arrived ahead of `expected`.
@@ -96,15 +160,38 @@ impl End {
             connected: acceptor,
             next_seq: 0,
             unacked: BTreeMap::new(),
+            rtt: RttEstimator::new(),
+            cwnd: INITIAL_CWND,
+            backlog: VecDeque::new(),
             // The acceptor consumed the SYN (segment 0) on creation.
             expected: u64::from(acceptor),
             early: BTreeMap::new(),
         }
     }
 
+    /// Segment `seq` reached the peer: it leaves the flight, the window
+    /// grows, and the RTT is sampled (Karn's rule, RFC 6298 §3: not from a
+    /// retransmitted segment). Acknowledgements are not packets, so a data
+    /// segment's round trip is taken as twice its one-way time; the SYN's
+    /// is measured (it is acknowledged when the SYN-ACK is back).
+    fn acknowledged(&mut self, now: Instant, seq: u64) {
+        let Some(segment) = self.unacked.remove(&seq) else {
+            return;
+        };
+        self.cwnd = (self.cwnd + 1).min(WINDOW);
+        if segment.attempt == 0 {
+            let elapsed = now.saturating_duration_since(segment.sent);
+            let rtt = match segment.kind {
+                SegKind::Syn => elapsed,
+                _ => elapsed * 2,
+            };
+            self.rtt.sample(rtt);
+        }
+    }
+
     /// Nothing left to do: the endpoint is done with it and all it sent arrived.
     fn finished(&self) -> bool {
-        !self.open && self.unacked.is_empty()
+        !self.open && self.unacked.is_empty() && self.backlog.is_empty()
     }
 }
 
@@ -112,8 +199,6 @@ impl End {
 struct Conn {
     ends: [Option<End>; 2],
     token: u64,
-    rto: Duration,
-    syn_sent: Instant,
 }
 
 impl Conn {
@@ -247,17 +332,40 @@ impl Network {
             Conn {
                 ends: [Some(opener), None],
                 token,
-                rto: INITIAL_RTO,
-                syn_sent: self.now,
             },
         );
         self.tcp.ends.insert((host, local, to), (id, Side::Opener));
         self.send_segment(id, Side::Opener, SegKind::Syn, Vec::new());
     }
 
+    /// Queues a segment of `side`'s direction and sends what the window allows.
+    fn send_segment(&mut self, conn: ConnId, side: Side, kind: SegKind, payload: Vec<u8>) {
+        let Some(end) = self.tcp.conns.get_mut(&conn).and_then(|c| c.end(side)) else {
+            return;
+        };
+        end.backlog.push_back((kind, payload));
+        self.fill_window(conn, side);
+    }
+
+    /// Sends backlogged segments while fewer than [`WINDOW`] are in flight.
+    fn fill_window(&mut self, conn: ConnId, side: Side) {
+        loop {
+            let Some(end) = self.tcp.conns.get_mut(&conn).and_then(|c| c.end(side)) else {
+                return;
+            };
+            if end.unacked.len() >= end.cwnd.min(WINDOW) {
+                return;
+            }
+            let Some((kind, payload)) = end.backlog.pop_front() else {
+                return;
+            };
+            self.number_and_transmit(conn, side, kind, payload);
+        }
+    }
+
     /// Numbers a segment of `side`'s direction, keeps it until it is
     /// acknowledged, and transmits it.
-    fn send_segment(&mut self, conn: ConnId, side: Side, kind: SegKind, payload: Vec<u8>) {
+    fn number_and_transmit(&mut self, conn: ConnId, side: Side, kind: SegKind, payload: Vec<u8>) {
         let Some(end) = self.tcp.conns.get_mut(&conn).and_then(|c| c.end(side)) else {
             return;
         };
@@ -269,6 +377,7 @@ impl Network {
                 kind,
                 payload,
                 attempt: 0,
+                sent: self.now,
             },
         );
         self.transmit_segment(conn, side, seq);
@@ -277,13 +386,10 @@ impl Network {
     /// Puts the unacknowledged segment `seq` on the wire and arms its timer.
     fn transmit_segment(&mut self, conn: ConnId, side: Side, seq: u64) {
         let now = self.now;
-        let Some(c) = self.tcp.conns.get_mut(&conn) else {
+        let Some(end) = self.tcp.conns.get_mut(&conn).and_then(|c| c.end(side)) else {
             return;
         };
-        let rto = c.rto;
-        let Some(end) = c.end(side) else {
-            return;
-        };
+        let rto = end.rtt.rto;
         let Some(segment) = end.unacked.get(&seq) else {
             return;
         };
@@ -345,6 +451,8 @@ impl Network {
             return self.give_up(timer.conn, timer.side);
         }
         segment.attempt += 1;
+        // RFC 5681 §3.1: after a retransmission timeout, one segment.
+        end.cwnd = 1;
         self.tcp.counters.retransmits += 1;
         self.transmit_segment(timer.conn, timer.side, timer.seq);
     }
@@ -480,19 +588,21 @@ impl Network {
             return self.recycle(payload);
         };
         if let Some(sender) = conn.end(header.from) {
-            sender.unacked.remove(&header.seq);
+            sender.acknowledged(now, header.seq);
         }
         if header.kind == SegKind::SynAck
             && let Some(opener) = conn.end(Side::Opener)
-            && let Some(syn) = opener.unacked.remove(&0)
-            && syn.attempt == 0
         {
-            // Karn's rule: only an unambiguous sample (RFC 6298 §3).
-            let rtt = now.saturating_duration_since(conn.syn_sent);
-            conn.rto = rtt.saturating_mul(3).clamp(MIN_RTO, MAX_RTO);
+            opener.acknowledged(now, 0);
         }
         let token = conn.token;
-        let Some(end) = conn.end(header.from.other()) else {
+        self.fill_window(header.conn, header.from);
+        let Some(end) = self
+            .tcp
+            .conns
+            .get_mut(&header.conn)
+            .and_then(|c| c.end(header.from.other()))
+        else {
             return self.recycle(payload);
         };
         if header.seq < end.expected || end.early.contains_key(&header.seq) {
