@@ -107,6 +107,13 @@ struct Nat {
 ///   the NAT's public IP is hairpinned if the NAT allows it. Unroutable and
 ///   filtered datagrams are dropped and counted. An endpoint receives every
 ///   datagram for any port of its host's addresses.
+/// - **TCP.** Each host has a TCP stack that endpoints drive with
+///   [`StreamCommand`](crate::StreamCommand)s and that answers with
+///   [`StreamEvent`](crate::StreamEvent)s. Its segments are routed, impaired
+///   and translated like datagrams (NATs keep TCP mappings apart, RFC 5382,
+///   and let no SYN in from outside); losses are repaired by retransmission,
+///   so endpoints see bytes in order, late rather than lost. See the crate
+///   documentation for what the model includes and leaves out.
 /// - **Time.** Virtual time starts at a base `Instant` and moves only by
 ///   events: link exits (ordered by `(time, sequence number)`, so ties are
 ///   deterministic) and endpoint timeouts. Nothing sleeps.
@@ -114,10 +121,12 @@ struct Nat {
 /// # Driving order
 ///
 /// At each instant, [`step`](Self::step) repeats, until nothing is left at
-/// that instant: deliver every due datagram (`handle_receive`), in event
-/// order; then, host by host in creation order, call `handle_timeout` if
-/// `poll_timeout` is at or before now (a past instant counts as now); then,
-/// host by host, call `poll_transmit` until it returns `None`. A zero-delay
+/// that instant: deliver every due datagram (`handle_receive`) and TCP
+/// segment (`handle_stream` for what it brings), and fire due TCP
+/// retransmission timers, in event order; then, host by host in creation
+/// order, call `handle_timeout` if `poll_timeout` is at or before now (a
+/// past instant counts as now); then, host by host, call `poll_transmit`
+/// until it returns `None`, then `poll_stream` until it returns `None`. A zero-delay
 /// path makes replies happen at the same instant; an exchange that never
 /// stops (two echo endpoints on ideal links) exhausts the instant budget
 /// ([`set_instant_budget`](Self::set_instant_budget)) and panics with a message

@@ -26,7 +26,6 @@
 //! - **Close.** A FIN follows what was sent; the peer hears
 //!   [`StreamEvent::Closed`] once everything before it arrived. No half
 //!   close.
-//!
 //! - **Windows.** At most min(cwnd, [`WINDOW`]) segments are in flight per
 //!   direction; the rest of a write (cut into [`MSS`] segments) waits in the
 //!   sender's backlog. The congestion window starts at 10 segments (RFC
@@ -36,10 +35,9 @@
 //!
 //! Not modelled: fast retransmit and congestion avoidance (losses are only
 //! repaired by timeouts), receive buffers (the endpoint takes every byte at
-//! once), keepalives,
-//! simultaneous open, TIME-WAIT, resets in answer to segments for unknown
-//! connections (they are dropped and counted), byte-granular
-//! sequence numbers.
+//! once), half close, keepalives, simultaneous open, TIME-WAIT, resets in
+//! answer to segments for unknown connections (they are dropped and
+//! counted), byte-granular sequence numbers, TCP through hairpinning NATs.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
