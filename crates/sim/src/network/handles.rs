@@ -105,8 +105,8 @@ pub struct TcpCounters {
     pub timed_out: u64,
     /// Connections an endpoint closed.
     pub closed: u64,
-    /// Established connections given up after a segment went unanswered
-    /// through every retransmission.
+    /// Connection ends given up after a segment went unanswered through
+    /// every retransmission (after the handshake; before it, `timed_out`).
     pub reset: u64,
     /// Segments sent, control and retransmissions included.
     pub segments_sent: u64,

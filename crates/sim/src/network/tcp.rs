@@ -111,13 +111,13 @@ impl RttEstimator {
             }
             Some(srtt) => {
                 let delta = srtt.abs_diff(r);
-                self.rttvar = (self.rttvar * 3 + delta) / 4;
-                (srtt * 7 + r) / 8
+                self.rttvar = (self.rttvar.saturating_mul(3) + delta) / 4;
+                (srtt.saturating_mul(7).saturating_add(r)) / 8
             }
         };
         self.srtt = Some(srtt);
-        let variation = (self.rttvar * 4).max(Duration::from_millis(1));
-        self.rto = (srtt + variation).clamp(MIN_RTO, MAX_RTO);
+        let variation = self.rttvar.saturating_mul(4).max(Duration::from_millis(1));
+        self.rto = srtt.saturating_add(variation).clamp(MIN_RTO, MAX_RTO);
     }
 }
 
@@ -181,7 +181,7 @@ impl End {
             let elapsed = now.saturating_duration_since(segment.sent);
             let rtt = match segment.kind {
                 SegKind::Syn => elapsed,
-                _ => elapsed * 2,
+                _ => elapsed.saturating_mul(2),
             };
             self.rtt.sample(rtt);
         }
@@ -473,13 +473,15 @@ impl Network {
                 error: ConnectError::TimedOut,
             };
             self.notify(end.host, event);
-        } else if end.open {
+        } else {
             self.tcp.counters.reset += 1;
-            let event = StreamEvent::Closed {
-                conn,
-                reason: CloseReason::TimedOut,
-            };
-            self.notify(end.host, event);
+            if end.open {
+                let event = StreamEvent::Closed {
+                    conn,
+                    reason: CloseReason::TimedOut,
+                };
+                self.notify(end.host, event);
+            }
         }
         self.reap(conn);
     }
