@@ -277,6 +277,39 @@ fn a_client_behind_a_nat_connects_out_and_the_server_sees_the_mapping() {
 }
 
 #[test]
+fn an_idle_connection_whose_nat_mapping_expired_breaks() {
+    let mut net = Network::new(14);
+    let link = LinkConfig::IDEAL.with_delay(5 * MS);
+    let server = net
+        .add_host([ip("198.51.100.7")], link, Stack::listening(SERVER))
+        .unwrap();
+    let nat = net
+        .add_nat(
+            NatConfig::port_restricted_cone(ip("203.0.113.1"))
+                .with_tcp_mapping_timeout(Duration::from_secs(10)),
+        )
+        .unwrap();
+    let client = net
+        .add_host_behind(nat, [ip("10.0.0.2")], link, Stack::default())
+        .unwrap();
+    connect(&mut net, &client, SERVER);
+    net.run_for(Duration::from_secs(1));
+    let conn = net.endpoint(&client).connected().unwrap();
+    net.run_for(Duration::from_secs(20));
+    // The next segment gets a new mapping: the server knows no connection
+    // from that port and drops it; the client gives up.
+    net.endpoint_mut(&client).write(conn, b"still there?");
+    net.run_for(Duration::from_secs(300));
+    assert!(net.endpoint(&server).received(conn).is_empty());
+    assert_eq!(
+        net.endpoint(&client).heard.last().unwrap().1,
+        Heard::Closed(conn, CloseReason::TimedOut)
+    );
+    assert!(net.nat_counters(nat).mappings_created >= 2);
+    assert_eq!(net.counters().tcp.no_connection, 9);
+}
+
+#[test]
 fn on_a_lossy_link_every_byte_arrives_in_order_some_after_a_retransmission() {
     let lossy = LinkConfig::IDEAL
         .with_delay(10 * MS)
