@@ -52,7 +52,8 @@ pub enum ConnectError {
     /// No answer to the SYN and its retransmissions (a firewall or a NAT
     /// dropped it, or the path loses everything).
     TimedOut,
-    /// `from` is not one of the host's addresses, or the address families differ.
+    /// `from` is not one of the host's addresses, the address families
+    /// differ, or no ephemeral port of `from` is free.
     InvalidAddress,
 }
 

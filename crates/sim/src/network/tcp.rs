@@ -345,7 +345,7 @@ impl Network {
         self.fill_window(conn, side);
     }
 
-    /// Sends backlogged segments while fewer than [`WINDOW`] are in flight.
+    /// Sends backlogged segments while fewer than min(cwnd, [`WINDOW`]) are in flight.
     fn fill_window(&mut self, conn: ConnId, side: Side) {
         loop {
             let Some(end) = self.tcp.conns.get_mut(&conn).and_then(|c| c.end(side)) else {
