@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::stream::{StreamCommand, StreamEvent};
+
 /// Where a datagram goes: the local address it leaves from and the remote
 /// address it is sent to. The payload is in the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,8 +19,12 @@ pub struct Transmit {
 /// `handle_*`/`poll_*` shape of the ferrtc protocol crates.
 ///
 /// The simulator calls, at each virtual instant: `handle_receive` for every
-/// datagram due, `handle_timeout` if `poll_timeout` is due, then
-/// `poll_transmit` until it returns `None`.
+/// datagram due (and `handle_stream` for what its TCP stack has to say),
+/// `handle_timeout` if `poll_timeout` is due, then `poll_transmit` until it
+/// returns `None`, then `poll_stream` until it returns `None`.
+///
+/// The TCP methods have default bodies: an endpoint that only uses UDP
+/// implements the first four.
 pub trait Endpoint {
     /// A datagram arrived at `destination` (one of this host's addresses) from `source`.
     fn handle_receive(
@@ -38,4 +44,18 @@ pub trait Endpoint {
 
     /// Virtual time reached `now`, at or after the instant `poll_timeout` gave.
     fn handle_timeout(&mut self, now: Instant);
+
+    /// The next command for the host's TCP stack (listen, connect, send,
+    /// close), or `None`. For [`StreamCommand::Send`] the bytes are in `buf`
+    /// (cleared first by the endpoint).
+    fn poll_stream(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<StreamCommand> {
+        let _ = (now, buf);
+        None
+    }
+
+    /// The host's TCP stack has news: a connection opened, failed, was
+    /// accepted or closed, or bytes arrived on it.
+    fn handle_stream(&mut self, now: Instant, event: StreamEvent<'_>) {
+        let _ = (now, event);
+    }
 }

@@ -1,8 +1,9 @@
 //! Deterministic simulated network for testing sans-IO protocol engines.
 //!
 //! A [`Network`] holds hosts (each with IPv4 and/or IPv6 addresses, an access
-//! [`Link`] and one [`Endpoint`]), NAT boxes ([`NatConfig`], RFC 4787
-//! mapping and filtering behaviours) and a queue of datagrams in flight. It
+//! [`Link`], one [`Endpoint`] and a small TCP stack), NAT boxes
+//! ([`NatConfig`], RFC 4787 mapping and filtering behaviours) and a queue of
+//! datagrams and TCP segments in flight. It
 //! runs in virtual time: nothing sleeps, and the same seed gives the same run,
 //! which [`Network::trace_hash`] shows.
 //!
@@ -13,9 +14,31 @@
 //!   address-and-port-dependent mapping and filtering (RFC 4787), presets for
 //!   full cone, restricted cone, port-restricted cone and symmetric, seeded
 //!   port allocation, mapping timeout refreshed by outbound traffic, optional
-//!   hairpinning, NATs behind NATs.
+//!   hairpinning, NATs behind NATs; TCP mappings apart from UDP ones (RFC
+//!   5382: long-lived, no unsolicited connection let in); optionally a
+//!   firewall that drops all UDP ([`NatConfig::with_udp_blocked`]).
+//! - TCP ([`StreamCommand`], [`StreamEvent`]): an endpoint listens, connects
+//!   from an ephemeral port, writes and closes through
+//!   [`Endpoint::poll_stream`] and hears back through
+//!   [`Endpoint::handle_stream`] (both have default bodies: UDP-only
+//!   endpoints need not know). Segments cross the same links and NATs as
+//!   datagrams. The handshake costs a round trip; a SYN to a port nobody
+//!   listens on is refused (reset), one a NAT or a lossy path drops times
+//!   out (sent at 0, 1 and 3 s, failed at 7 s). Bytes arrive in order and
+//!   exactly once: a segment lost on a link comes again after its
+//!   retransmission timeout (RFC 6298 estimator, at least 200 ms, doubled
+//!   per attempt) and holds back those behind it; after 8 retransmissions
+//!   of one segment the connection is given up. At most min(cwnd, 44)
+//!   segments of at most [`MSS`] bytes are in flight (cwnd from 10, +1 per
+//!   acknowledgement, 1 after a timeout). A close arrives after the data
+//!   before it. Acknowledgements are not packets (a segment is acknowledged
+//!   when it reaches the peer's stack), so the reverse path carries no ACK
+//!   traffic. Not modelled: fast retransmit, congestion avoidance, receive
+//!   windows, half close, keepalives, simultaneous open, TCP hairpinning,
+//!   resets for segments to unknown connections (dropped and counted).
 //! - Counters per link ([`LinkCounters`]), per NAT ([`NatCounters`]) and for
-//!   the whole network ([`NetworkCounters`]): nothing is dropped silently.
+//!   the whole network ([`NetworkCounters`], with [`TcpCounters`]): nothing
+//!   is dropped silently.
 //! - [`Probe`]: a small endpoint (sink, echo, address reflector) for tests.
 //!
 //! See [`Network`] for the model and the order in which endpoints are driven.
@@ -55,14 +78,18 @@ mod link;
 mod nat;
 mod network;
 mod probe;
+mod stream;
 mod trace;
 
 pub use endpoint::{Endpoint, Transmit};
 pub use error::SimError;
 pub use link::{DEFAULT_QUEUE_LIMIT, Link, LinkConfig, LinkCounters};
-pub use nat::{DEFAULT_MAPPING_TIMEOUT, NatBehavior, NatConfig, NatCounters};
+pub use nat::{
+    DEFAULT_MAPPING_TIMEOUT, DEFAULT_TCP_MAPPING_TIMEOUT, NatBehavior, NatConfig, NatCounters,
+};
 pub use network::{
-    DEFAULT_INSTANT_BUDGET, DuplexCounters, HostId, NatId, Network, NetworkCounters,
+    DEFAULT_INSTANT_BUDGET, DuplexCounters, HostId, NatId, Network, NetworkCounters, TcpCounters,
 };
 pub use probe::{Probe, Received, Reply};
-pub use trace::TraceEntry;
+pub use stream::{CloseReason, ConnId, ConnectError, MSS, StreamCommand, StreamEvent};
+pub use trace::{Protocol, TraceEntry};

@@ -14,6 +14,11 @@ use crate::link::Link;
 /// ICE consent and keepalives must survive).
 pub const DEFAULT_MAPPING_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default lifetime of a TCP mapping without outbound traffic: RFC 5382
+/// REQ-5, an established connection's idle timeout of at least 2 hours and
+/// 4 minutes.
+pub const DEFAULT_TCP_MAPPING_TIMEOUT: Duration = Duration::from_secs(2 * 3600 + 4 * 60);
+
 /// An RFC 4787 behaviour, used both for mapping (section 4.1) and for
 /// filtering (section 5).
 ///
@@ -64,6 +69,12 @@ pub struct NatConfig {
     pub last_port: u16,
     /// The access link of the NAT's public side.
     pub link: Link,
+    /// A TCP mapping expires after this long without outbound segments
+    /// through it (RFC 5382 REQ-5).
+    pub tcp_mapping_timeout: Duration,
+    /// A firewall that lets no UDP through, either way: such datagrams are
+    /// dropped and counted in [`NatCounters::udp_blocked`]. TCP still passes.
+    pub udp_blocked: bool,
 }
 
 impl NatConfig {
@@ -80,6 +91,8 @@ impl NatConfig {
             first_port: 49152,
             last_port: 65535,
             link: Link::IDEAL,
+            tcp_mapping_timeout: DEFAULT_TCP_MAPPING_TIMEOUT,
+            udp_blocked: false,
         }
     }
 
@@ -144,6 +157,19 @@ impl NatConfig {
         self.link = link.into();
         self
     }
+
+    /// Sets the lifetime of TCP mappings without outbound segments.
+    pub fn with_tcp_mapping_timeout(mut self, timeout: Duration) -> Self {
+        self.tcp_mapping_timeout = timeout;
+        self
+    }
+
+    /// Blocks (or lets through) every UDP datagram, as a firewall that lets
+    /// only TCP out does.
+    pub fn with_udp_blocked(mut self, blocked: bool) -> Self {
+        self.udp_blocked = blocked;
+        self
+    }
 }
 
 /// What a NAT did with the datagrams that reached it.
@@ -168,6 +194,15 @@ pub struct NatCounters {
     pub mappings_created: u64,
     /// Mappings removed after `mapping_timeout` without outbound traffic.
     pub mappings_expired: u64,
+    /// UDP datagrams dropped, either way, because the NAT blocks UDP
+    /// ([`NatConfig::udp_blocked`]).
+    pub udp_blocked: u64,
+    /// Inbound TCP connection attempts (SYN) dropped: the NAT lets no
+    /// unsolicited connection in (RFC 5382 REQ-4: no reset sent back).
+    pub tcp_unsolicited: u64,
+    /// TCP segments or connection attempts hairpinned from inside, dropped
+    /// (TCP hairpinning is not modelled).
+    pub tcp_hairpin_dropped: u64,
 }
 
 /// Why an inbound datagram did not pass the NAT.
@@ -185,8 +220,17 @@ enum Remote {
     Addr(SocketAddr),
 }
 
+/// Which transport a mapping is for: UDP and TCP have separate port
+/// spaces and tables (RFC 5382 for TCP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Proto {
+    Udp,
+    Tcp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct MappingKey {
+    proto: Proto,
     internal: SocketAddr,
     remote: Remote,
 }
@@ -206,7 +250,7 @@ pub(crate) struct NatState {
     pub counters: NatCounters,
     rng: StdRng,
     by_key: BTreeMap<MappingKey, u16>,
-    by_port: BTreeMap<u16, Mapping>,
+    by_port: BTreeMap<(Proto, u16), Mapping>,
 }
 
 impl NatState {
@@ -225,10 +269,12 @@ impl NatState {
     pub fn outbound(
         &mut self,
         now: Instant,
+        proto: Proto,
         internal: SocketAddr,
         remote: SocketAddr,
     ) -> Option<SocketAddr> {
         let key = MappingKey {
+            proto,
             internal,
             remote: match self.config.mapping {
                 NatBehavior::EndpointIndependent => Remote::Any,
@@ -238,22 +284,22 @@ impl NatState {
         };
         let live = self.by_key.get(&key).copied().filter(|port| {
             self.by_port
-                .get(port)
+                .get(&(proto, *port))
                 .is_some_and(|mapping| mapping.expires > now)
         });
         let port = match live {
             Some(port) => port,
             None => {
                 if let Some(stale) = self.by_key.get(&key).copied() {
-                    self.remove(stale);
+                    self.remove((proto, stale));
                 }
-                let Some(port) = self.allocate(now) else {
+                let Some(port) = self.allocate(now, proto) else {
                     self.counters.ports_exhausted += 1;
                     return None;
                 };
                 self.by_key.insert(key, port);
                 self.by_port.insert(
-                    port,
+                    (proto, port),
                     Mapping {
                         key,
                         expires: now,
@@ -264,8 +310,12 @@ impl NatState {
                 port
             }
         };
-        if let Some(mapping) = self.by_port.get_mut(&port) {
-            mapping.expires = now + self.config.mapping_timeout;
+        let timeout = match proto {
+            Proto::Udp => self.config.mapping_timeout,
+            Proto::Tcp => self.config.tcp_mapping_timeout,
+        };
+        if let Some(mapping) = self.by_port.get_mut(&(proto, port)) {
+            mapping.expires = now + timeout;
             mapping.permissions.insert(remote);
         }
         self.counters.outbound += 1;
@@ -277,15 +327,16 @@ impl NatState {
     pub fn inbound(
         &mut self,
         now: Instant,
+        proto: Proto,
         remote: SocketAddr,
         port: u16,
     ) -> Result<SocketAddr, InboundDrop> {
-        let Some(mapping) = self.by_port.get(&port) else {
+        let Some(mapping) = self.by_port.get(&(proto, port)) else {
             self.counters.no_mapping += 1;
             return Err(InboundDrop::NoMapping);
         };
         if mapping.expires <= now {
-            self.remove(port);
+            self.remove((proto, port));
             self.counters.no_mapping += 1;
             return Err(InboundDrop::NoMapping);
         }
@@ -311,23 +362,24 @@ impl NatState {
 
     /// Picks a free external port: a seeded random start, then the next free
     /// one (bounded by the size of the range).
-    fn allocate(&mut self, now: Instant) -> Option<u16> {
+    fn allocate(&mut self, now: Instant, proto: Proto) -> Option<u16> {
         let first = self.config.first_port;
         let last = self.config.last_port;
         let size = usize::from(last - first) + 1;
-        if self.by_port.len() >= size {
+        let in_use = |s: &Self| s.by_port.keys().filter(|(p, _)| *p == proto).count();
+        if in_use(self) >= size {
             self.expire(now);
         }
-        if self.by_port.len() >= size {
+        if in_use(self) >= size {
             return None;
         }
         let start = self.rng.random_range(first..=last);
         let mut port = start;
         for _ in 0..size {
-            match self.by_port.get(&port) {
+            match self.by_port.get(&(proto, port)) {
                 None => return Some(port),
                 Some(m) if m.expires <= now => {
-                    self.remove(port);
+                    self.remove((proto, port));
                     return Some(port);
                 }
                 Some(_) => port = if port == last { first } else { port + 1 },
@@ -337,7 +389,7 @@ impl NatState {
     }
 
     fn expire(&mut self, now: Instant) {
-        let stale: Vec<u16> = self
+        let stale: Vec<(Proto, u16)> = self
             .by_port
             .iter()
             .filter(|(_, m)| m.expires <= now)
@@ -348,7 +400,7 @@ impl NatState {
         }
     }
 
-    fn remove(&mut self, port: u16) {
+    fn remove(&mut self, port: (Proto, u16)) {
         if let Some(mapping) = self.by_port.remove(&port) {
             self.by_key.remove(&mapping.key);
             self.counters.mappings_expired += 1;
@@ -374,8 +426,18 @@ mod tests {
     fn endpoint_independent_mapping_reuses_the_port_for_every_destination() {
         let now = Instant::now();
         let mut nat = nat(NatConfig::full_cone(PUBLIC));
-        let a = nat.outbound(now, addr("10.0.0.2:5000"), addr("198.51.100.1:3478"));
-        let b = nat.outbound(now, addr("10.0.0.2:5000"), addr("198.51.100.2:9"));
+        let a = nat.outbound(
+            now,
+            Proto::Udp,
+            addr("10.0.0.2:5000"),
+            addr("198.51.100.1:3478"),
+        );
+        let b = nat.outbound(
+            now,
+            Proto::Udp,
+            addr("10.0.0.2:5000"),
+            addr("198.51.100.2:9"),
+        );
         assert_eq!(a, b);
         assert_eq!(nat.counters.mappings_created, 1);
     }
@@ -388,9 +450,24 @@ mod tests {
             NatBehavior::AddressDependent,
             NatBehavior::AddressDependent,
         ));
-        let a = nat.outbound(now, addr("10.0.0.2:5000"), addr("198.51.100.1:1"));
-        let b = nat.outbound(now, addr("10.0.0.2:5000"), addr("198.51.100.1:2"));
-        let c = nat.outbound(now, addr("10.0.0.2:5000"), addr("198.51.100.2:1"));
+        let a = nat.outbound(
+            now,
+            Proto::Udp,
+            addr("10.0.0.2:5000"),
+            addr("198.51.100.1:1"),
+        );
+        let b = nat.outbound(
+            now,
+            Proto::Udp,
+            addr("10.0.0.2:5000"),
+            addr("198.51.100.1:2"),
+        );
+        let c = nat.outbound(
+            now,
+            Proto::Udp,
+            addr("10.0.0.2:5000"),
+            addr("198.51.100.2:1"),
+        );
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -400,14 +477,19 @@ mod tests {
         let now = Instant::now();
         let mut nat = nat(NatConfig::restricted_cone(PUBLIC));
         let public = nat
-            .outbound(now, addr("10.0.0.2:5000"), addr("198.51.100.1:1"))
+            .outbound(
+                now,
+                Proto::Udp,
+                addr("10.0.0.2:5000"),
+                addr("198.51.100.1:1"),
+            )
             .unwrap();
         assert_eq!(
-            nat.inbound(now, addr("198.51.100.1:2"), public.port()),
+            nat.inbound(now, Proto::Udp, addr("198.51.100.1:2"), public.port()),
             Ok(addr("10.0.0.2:5000"))
         );
         assert_eq!(
-            nat.inbound(now, addr("198.51.100.9:1"), public.port()),
+            nat.inbound(now, Proto::Udp, addr("198.51.100.9:1"), public.port()),
             Err(InboundDrop::Filtered)
         );
     }
@@ -418,19 +500,53 @@ mod tests {
         let mut nat =
             nat(NatConfig::full_cone(PUBLIC).with_mapping_timeout(Duration::from_secs(30)));
         let public = nat
-            .outbound(now, addr("10.0.0.2:5000"), addr("198.51.100.1:1"))
+            .outbound(
+                now,
+                Proto::Udp,
+                addr("10.0.0.2:5000"),
+                addr("198.51.100.1:1"),
+            )
             .unwrap();
         let later = now + Duration::from_secs(30);
         assert_eq!(
-            nat.inbound(later, addr("198.51.100.1:1"), public.port()),
+            nat.inbound(later, Proto::Udp, addr("198.51.100.1:1"), public.port()),
             Err(InboundDrop::NoMapping)
         );
         assert_eq!(nat.counters.mappings_expired, 1);
         assert!(
-            nat.outbound(later, addr("10.0.0.2:5000"), addr("198.51.100.1:1"))
-                .is_some()
+            nat.outbound(
+                later,
+                Proto::Udp,
+                addr("10.0.0.2:5000"),
+                addr("198.51.100.1:1")
+            )
+            .is_some()
         );
         assert_eq!(nat.counters.mappings_created, 2);
+    }
+
+    #[test]
+    fn tcp_mappings_live_apart_from_udp_and_last_hours() {
+        let now = Instant::now();
+        let mut nat = nat(NatConfig::symmetric(PUBLIC).with_port_range(40000, 40000));
+        let (internal, remote) = (addr("10.0.0.2:5000"), addr("198.51.100.1:443"));
+        let udp = nat.outbound(now, Proto::Udp, internal, remote).unwrap();
+        // One port in the range, but TCP has its own port space.
+        let tcp = nat.outbound(now, Proto::Tcp, internal, remote).unwrap();
+        assert_eq!(udp, tcp);
+        assert_eq!(
+            nat.inbound(now, Proto::Tcp, remote, tcp.port()),
+            Ok(internal)
+        );
+        let later = now + Duration::from_secs(3600);
+        assert_eq!(
+            nat.inbound(later, Proto::Udp, remote, udp.port()),
+            Err(InboundDrop::NoMapping)
+        );
+        assert_eq!(
+            nat.inbound(later, Proto::Tcp, remote, tcp.port()),
+            Ok(internal)
+        );
     }
 
     #[test]
@@ -438,15 +554,15 @@ mod tests {
         let now = Instant::now();
         let mut nat = nat(NatConfig::symmetric(PUBLIC).with_port_range(40000, 40001));
         assert!(
-            nat.outbound(now, addr("10.0.0.2:1"), addr("198.51.100.1:1"))
+            nat.outbound(now, Proto::Udp, addr("10.0.0.2:1"), addr("198.51.100.1:1"))
                 .is_some()
         );
         assert!(
-            nat.outbound(now, addr("10.0.0.2:1"), addr("198.51.100.1:2"))
+            nat.outbound(now, Proto::Udp, addr("10.0.0.2:1"), addr("198.51.100.1:2"))
                 .is_some()
         );
         assert!(
-            nat.outbound(now, addr("10.0.0.2:1"), addr("198.51.100.1:3"))
+            nat.outbound(now, Proto::Udp, addr("10.0.0.2:1"), addr("198.51.100.1:3"))
                 .is_none()
         );
         assert_eq!(nat.counters.ports_exhausted, 1);

@@ -3,7 +3,18 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-/// One datagram handed to an endpoint.
+/// How a packet travelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// A UDP datagram.
+    #[default]
+    Udp,
+    /// A TCP segment (data or control: SYN, SYN-ACK, FIN, RST).
+    Tcp,
+}
+
+/// One datagram handed to an endpoint, or one TCP segment that reached a
+/// host's TCP stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceEntry {
     /// Virtual time of the delivery, since the network's start.
@@ -14,6 +25,8 @@ pub struct TraceEntry {
     pub destination: SocketAddr,
     /// Payload length in bytes.
     pub len: usize,
+    /// UDP or TCP.
+    pub protocol: Protocol,
 }
 
 /// A running FNV-1a hash of every delivery (time, addresses, payload bytes)
@@ -47,7 +60,14 @@ impl Trace {
         self.log.get_or_insert_with(Vec::new);
     }
 
-    pub fn record(&mut self, entry: TraceEntry, payload: &[u8]) {
+    /// Records a delivery. `tcp` is the segment's kind and sequence
+    /// number, hashed for TCP only (so runs with UDP alone hash as before
+    /// TCP existed).
+    pub fn record(&mut self, entry: TraceEntry, tcp: Option<(u8, u64)>, payload: &[u8]) {
+        if let Some((kind, seq)) = tcp {
+            self.write(&[6, kind]);
+            self.write(&seq.to_be_bytes());
+        }
         self.write(&entry.at.as_nanos().to_be_bytes());
         self.write_addr(entry.source);
         self.write_addr(entry.destination);

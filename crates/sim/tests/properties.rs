@@ -3,7 +3,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferrtc_sim::{LinkConfig, LinkCounters, Network, Probe};
+use std::time::Instant;
+
+use ferrtc_sim::{
+    CloseReason, ConnId, Endpoint, LinkConfig, LinkCounters, Network, Probe, StreamCommand,
+    StreamEvent, Transmit,
+};
 use proptest::prelude::*;
 
 fn link_config() -> impl Strategy<Value = LinkConfig> {
@@ -33,6 +38,54 @@ fn link_config() -> impl Strategy<Value = LinkConfig> {
 /// out or was dropped, once the network is idle.
 fn conserved(c: LinkCounters) -> bool {
     c.sent + c.duplicated == c.delivered + c.lost + c.rate_dropped
+}
+
+/// A TCP endpoint: listens, or connects, writes `chunks` and closes.
+#[derive(Default)]
+struct Tcp {
+    commands: Vec<(StreamCommand, Vec<u8>)>,
+    chunks: Vec<Vec<u8>>,
+    received: Vec<u8>,
+    closed_by_peer: bool,
+}
+
+impl Endpoint for Tcp {
+    fn handle_receive(&mut self, _: Instant, _: SocketAddr, _: SocketAddr, _: &[u8]) {}
+    fn poll_transmit(&mut self, _: Instant, _: &mut Vec<u8>) -> Option<Transmit> {
+        None
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+
+    fn poll_stream(&mut self, _: Instant, buf: &mut Vec<u8>) -> Option<StreamCommand> {
+        if self.commands.is_empty() {
+            return None;
+        }
+        let (command, bytes) = self.commands.remove(0);
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        Some(command)
+    }
+
+    fn handle_stream(&mut self, _: Instant, event: StreamEvent<'_>) {
+        match event {
+            StreamEvent::Connected { conn, .. } => {
+                let conn: ConnId = conn;
+                for chunk in self.chunks.drain(..) {
+                    self.commands.push((StreamCommand::Send(conn), chunk));
+                }
+                self.commands.push((StreamCommand::Close(conn), Vec::new()));
+            }
+            StreamEvent::Data { bytes, .. } => self.received.extend_from_slice(bytes),
+            StreamEvent::Closed {
+                reason: CloseReason::ByPeer,
+                ..
+            } => self.closed_by_peer = true,
+            _ => {}
+        }
+    }
 }
 
 proptest! {
@@ -71,5 +124,49 @@ proptest! {
         prop_assert_eq!(net.endpoint(&receiver).received().len() as u64, received.delivered);
         prop_assert_eq!(net.counters().delivered, received.delivered);
         prop_assert!(sent.reordered <= sent.delivered);
+    }
+
+    #[test]
+    fn tcp_delivers_a_prefix_of_what_was_written_and_all_of_it_unless_given_up(
+        seed in any::<u64>(),
+        up in link_config(),
+        down in link_config(),
+        sizes in proptest::collection::vec(1usize..5000, 1..20),
+    ) {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let server_addr = SocketAddr::new(b, 443);
+        let mut net = Network::new(seed);
+        let mut written = Vec::new();
+        let mut chunks = Vec::new();
+        for (i, size) in sizes.iter().enumerate() {
+            let chunk: Vec<u8> = (0..*size).map(|j| (i * 7 + j) as u8).collect();
+            written.extend_from_slice(&chunk);
+            chunks.push(chunk);
+        }
+        let client = Tcp {
+            commands: vec![(StreamCommand::Connect { from: a, to: server_addr, token: 1 }, Vec::new())],
+            chunks,
+            ..Tcp::default()
+        };
+        let server = Tcp {
+            commands: vec![(StreamCommand::Listen(server_addr), Vec::new())],
+            ..Tcp::default()
+        };
+        net.add_host([a], up, client).unwrap();
+        let server = net.add_host([b], down, server).unwrap();
+        while net.step() {}
+
+        let got = &net.endpoint(&server).received;
+        prop_assert!(written.starts_with(got), "not a prefix of what was written");
+        let tcp = net.counters().tcp;
+        if tcp.established == 1 && tcp.reset == 0 {
+            prop_assert_eq!(got, &written, "{:?}", tcp);
+            prop_assert!(net.endpoint(&server).closed_by_peer);
+        }
+        if net.endpoint(&server).closed_by_peer {
+            prop_assert_eq!(got, &written);
+        }
+        prop_assert_eq!(tcp.bytes_delivered, got.len() as u64);
     }
 }

@@ -4,6 +4,8 @@ use std::cmp::Ordering;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::stream::ConnId;
+
 /// Where a node lives: the public network, or the private side of a NAT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Segment {
@@ -32,22 +34,86 @@ pub(crate) struct LinkRef {
     pub(crate) direction: Direction,
 }
 
-/// A datagram in flight, with its current (possibly translated) addresses.
+/// A packet in flight, with its current (possibly translated) addresses:
+/// a UDP datagram, or a TCP segment when `tcp` is set.
 #[derive(Debug)]
 pub(crate) struct Datagram {
     pub(crate) source: SocketAddr,
     pub(crate) destination: SocketAddr,
     pub(crate) payload: Vec<u8>,
+    pub(crate) tcp: Option<TcpHeader>,
 }
 
-/// A datagram coming out of the far end of a link at `at`.
+/// Which end of a TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Side {
+    /// The end that connected (active open).
+    Opener = 0,
+    /// The end a listener accepted (passive open).
+    Acceptor = 1,
+}
+
+impl Side {
+    pub(crate) fn other(self) -> Side {
+        match self {
+            Side::Opener => Side::Acceptor,
+            Side::Acceptor => Side::Opener,
+        }
+    }
+}
+
+/// What a TCP segment carries (RFC 9293 §3.1 control bits, reduced to the
+/// ones the model needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SegKind {
+    Syn = 1,
+    SynAck = 2,
+    Data = 3,
+    Fin = 4,
+    Rst = 5,
+}
+
+/// The header of a simulated TCP segment. `conn` and `from` let the sender
+/// learn that the segment arrived (acknowledgements are not packets); the
+/// receiver finds its connection by the segment's addresses, as TCP does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TcpHeader {
+    pub(crate) conn: ConnId,
+    pub(crate) from: Side,
+    pub(crate) kind: SegKind,
+    /// Segment number in its direction (SYN or SYN-ACK is 0); 0 for RST.
+    pub(crate) seq: u64,
+}
+
+/// A TCP retransmission timer: the segment `seq` of `side`'s direction of
+/// `conn`, transmitted for the `attempt`-th time (0 first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timer {
+    pub(crate) conn: ConnId,
+    pub(crate) side: Side,
+    pub(crate) seq: u64,
+    pub(crate) attempt: u32,
+}
+
+/// What happens at an event's instant.
+#[derive(Debug)]
+pub(crate) enum What {
+    /// A packet comes out of the far end of a link.
+    Exit {
+        link: LinkRef,
+        link_seq: u64,
+        datagram: Datagram,
+    },
+    /// A TCP retransmission timer fires.
+    Retransmit(Timer),
+}
+
+/// Something due at `at`; ties broken by `seq`, the order of scheduling.
 #[derive(Debug)]
 pub(crate) struct Event {
     pub(crate) at: Instant,
     pub(crate) seq: u64,
-    pub(crate) link: LinkRef,
-    pub(crate) link_seq: u64,
-    pub(crate) datagram: Datagram,
+    pub(crate) what: What,
 }
 
 impl PartialEq for Event {
@@ -87,12 +153,15 @@ mod tests {
         let event = |at, seq| Event {
             at,
             seq,
-            link,
-            link_seq: 0,
-            datagram: Datagram {
-                source: "1.1.1.1:1".parse().unwrap(),
-                destination: "1.1.1.1:1".parse().unwrap(),
-                payload: Vec::new(),
+            what: What::Exit {
+                link,
+                link_seq: 0,
+                datagram: Datagram {
+                    source: "1.1.1.1:1".parse().unwrap(),
+                    destination: "1.1.1.1:1".parse().unwrap(),
+                    payload: Vec::new(),
+                    tcp: None,
+                },
             },
         };
         let mut heap = BinaryHeap::new();

@@ -81,6 +81,47 @@ pub struct NetworkCounters {
     /// Datagrams dropped because no host, NAT or gateway has the destination
     /// (or the source and destination address families differ).
     pub no_route: u64,
-    /// Datagrams dropped because their source IP is not one of the sending host's.
+    /// Datagrams (and TCP segments) dropped because their source IP is not
+    /// one of the sending host's.
     pub invalid_source: u64,
+    /// The TCP stacks of all hosts (TCP segments are not counted above,
+    /// except in `no_route` and `invalid_source`).
+    pub tcp: TcpCounters,
+}
+
+/// What the hosts' TCP stacks did, network-wide.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpCounters {
+    /// Connections endpoints asked to open.
+    pub connects: u64,
+    /// Connections established (the opener got the SYN-ACK).
+    pub established: u64,
+    /// Connections accepted by listeners.
+    pub accepted: u64,
+    /// Connection attempts refused (nothing listened: reset).
+    pub refused: u64,
+    /// Connection attempts that got no answer.
+    pub timed_out: u64,
+    /// Connections an endpoint closed.
+    pub closed: u64,
+    /// Connection ends given up after a segment went unanswered through
+    /// every retransmission (after the handshake; before it, `timed_out`).
+    pub reset: u64,
+    /// Segments sent, control and retransmissions included.
+    pub segments_sent: u64,
+    /// Payload bytes sent, retransmissions included.
+    pub bytes_sent: u64,
+    /// Segments sent again after their retransmission timeout.
+    pub retransmits: u64,
+    /// Payload bytes handed to endpoints, in order.
+    pub bytes_delivered: u64,
+    /// Segments that arrived again (a retransmission or a link duplicate)
+    /// and were discarded.
+    pub duplicates: u64,
+    /// Segments that arrived for no connection of the receiving host, dropped.
+    pub no_connection: u64,
+    /// Stream commands that named no connection of the host, or an address
+    /// not its own: ignored.
+    pub invalid_commands: u64,
 }

@@ -11,16 +11,17 @@ use std::time::{Duration, Instant};
 use crate::endpoint::Endpoint;
 use crate::error::SimError;
 use crate::link::{Link, LinkState};
-use crate::nat::{NatConfig, NatCounters, NatState};
-use crate::trace::{Trace, TraceEntry};
+use crate::nat::{NatConfig, NatCounters, NatState, Proto};
+use crate::trace::{Protocol, Trace, TraceEntry};
 
 mod event;
 mod handles;
 mod routing;
 mod seeds;
+mod tcp;
 
-use event::{Datagram, Direction, Event, LinkRef, Node, Segment};
-pub use handles::{DuplexCounters, HostId, NatId, NetworkCounters};
+use event::{Datagram, Direction, Event, LinkRef, Node, SegKind, Segment, What};
+pub use handles::{DuplexCounters, HostId, NatId, NetworkCounters, TcpCounters};
 use seeds::{StreamKind, derive_seed, rng_stream};
 
 /// Default bound on the work (deliveries, timeouts, transmits) done at one
@@ -106,6 +107,13 @@ struct Nat {
 ///   the NAT's public IP is hairpinned if the NAT allows it. Unroutable and
 ///   filtered datagrams are dropped and counted. An endpoint receives every
 ///   datagram for any port of its host's addresses.
+/// - **TCP.** Each host has a TCP stack that endpoints drive with
+///   [`StreamCommand`](crate::StreamCommand)s and that answers with
+///   [`StreamEvent`](crate::StreamEvent)s. Its segments are routed, impaired
+///   and translated like datagrams (NATs keep TCP mappings apart, RFC 5382,
+///   and let no SYN in from outside); losses are repaired by retransmission,
+///   so endpoints see bytes in order, late rather than lost. See the crate
+///   documentation for what the model includes and leaves out.
 /// - **Time.** Virtual time starts at a base `Instant` and moves only by
 ///   events: link exits (ordered by `(time, sequence number)`, so ties are
 ///   deterministic) and endpoint timeouts. Nothing sleeps.
@@ -113,10 +121,12 @@ struct Nat {
 /// # Driving order
 ///
 /// At each instant, [`step`](Self::step) repeats, until nothing is left at
-/// that instant: deliver every due datagram (`handle_receive`), in event
-/// order; then, host by host in creation order, call `handle_timeout` if
-/// `poll_timeout` is at or before now (a past instant counts as now); then,
-/// host by host, call `poll_transmit` until it returns `None`. A zero-delay
+/// that instant: deliver every due datagram (`handle_receive`) and TCP
+/// segment (`handle_stream` for what it brings), and fire due TCP
+/// retransmission timers, in event order; then, host by host in creation
+/// order, call `handle_timeout` if `poll_timeout` is at or before now (a
+/// past instant counts as now); then, host by host, call `poll_transmit`
+/// until it returns `None`, then `poll_stream` until it returns `None`. A zero-delay
 /// path makes replies happen at the same instant; an exchange that never
 /// stops (two echo endpoints on ideal links) exhausts the instant budget
 /// ([`set_instant_budget`](Self::set_instant_budget)) and panics with a message
@@ -133,6 +143,7 @@ pub struct Network {
     pool: Vec<Vec<u8>>,
     counters: NetworkCounters,
     trace: Trace,
+    tcp: tcp::TcpTable,
     poll_pending: bool,
     instant_budget: u64,
 }
@@ -171,6 +182,7 @@ impl Network {
             pool: Vec::new(),
             counters: NetworkCounters::default(),
             trace: Trace::new(),
+            tcp: tcp::TcpTable::default(),
             poll_pending: false,
             instant_budget: DEFAULT_INSTANT_BUDGET,
         }
@@ -331,7 +343,15 @@ impl Network {
 
     /// Network-wide counters.
     pub fn counters(&self) -> NetworkCounters {
-        self.counters
+        let mut counters = self.counters;
+        counters.tcp = self.tcp.counters;
+        counters
+    }
+
+    /// Number of TCP connections the network still holds state for (an
+    /// end is let go once its endpoint closed it and all it sent arrived).
+    pub fn tcp_connections(&self) -> usize {
+        self.tcp.len()
     }
 
     /// A running hash of every delivery so far (time since start, addresses,
@@ -520,7 +540,8 @@ impl Network {
         self.check_budget(*work);
     }
 
-    /// Phase 3: `poll_transmit` on every host, in creation order, until `None`.
+    /// Phase 3: on every host, in creation order, `poll_transmit` until
+    /// `None`, then `poll_stream` until `None`.
     fn drain_transmits(&mut self, work: &mut u64) {
         let mut buf = self.take_buffer();
         for index in 0..self.hosts.len() {
@@ -537,8 +558,18 @@ impl Network {
                         source: transmit.source,
                         destination: transmit.destination,
                         payload,
+                        tcp: None,
                     },
                 );
+                *work += 1;
+                self.check_budget(*work);
+            }
+            while let Some(command) = self
+                .hosts
+                .get_mut(index)
+                .and_then(|host| host.endpoint.poll_stream(self.now, &mut buf))
+            {
+                self.stream_command(index, command, &buf);
                 *work += 1;
                 self.check_budget(*work);
             }

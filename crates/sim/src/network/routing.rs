@@ -3,9 +3,12 @@
 use super::*;
 
 impl Network {
-    /// A host's endpoint handed a datagram to the network.
+    /// A host's endpoint handed a datagram to the network, or its TCP stack
+    /// a segment.
     pub(super) fn send(&mut self, host: usize, datagram: Datagram) {
-        self.counters.transmitted += 1;
+        if datagram.tcp.is_none() {
+            self.counters.transmitted += 1;
+        }
         let Some(h) = self.hosts.get(host) else {
             return self.recycle(datagram.payload);
         };
@@ -51,6 +54,7 @@ impl Network {
                 source: datagram.source,
                 destination: datagram.destination,
                 payload: copy,
+                tcp: datagram.tcp,
             };
             self.schedule(at, link, admission.seq, duplicate);
         }
@@ -61,24 +65,40 @@ impl Network {
     }
 
     fn schedule(&mut self, at: Instant, link: LinkRef, link_seq: u64, datagram: Datagram) {
-        let seq = self.next_event_seq;
-        self.next_event_seq += 1;
-        self.queue.push(Reverse(Event {
+        self.push_event(
             at,
-            seq,
-            link,
-            link_seq,
-            datagram,
-        }));
+            What::Exit {
+                link,
+                link_seq,
+                datagram,
+            },
+        );
     }
 
-    /// A datagram came out of the far end of a link.
+    pub(super) fn push_event(&mut self, at: Instant, what: What) {
+        let seq = self.next_event_seq;
+        self.next_event_seq += 1;
+        self.queue.push(Reverse(Event { at, seq, what }));
+    }
+
+    /// An event is due: a packet came out of the far end of a link, or a
+    /// TCP timer fired.
     pub(super) fn handle_event(&mut self, event: Event) {
-        if let Some(state) = self.link_state(event.link) {
-            state.exit(event.link_seq);
+        match event.what {
+            What::Exit {
+                link,
+                link_seq,
+                datagram,
+            } => self.link_exit(link, link_seq, datagram),
+            What::Retransmit(timer) => self.tcp_timer(timer),
         }
-        let datagram = event.datagram;
-        match (event.link.node, event.link.direction) {
+    }
+
+    fn link_exit(&mut self, link: LinkRef, link_seq: u64, datagram: Datagram) {
+        if let Some(state) = self.link_state(link) {
+            state.exit(link_seq);
+        }
+        match (link.node, link.direction) {
             (Node::Host(h), Direction::Up) => match self.hosts.get(h) {
                 Some(host) => self.route(host.segment, datagram, false),
                 None => self.recycle(datagram.payload),
@@ -123,7 +143,8 @@ impl Network {
         }
     }
 
-    /// RFC 4787 section 4: translate the source and send out of NAT `n`.
+    /// RFC 4787 section 4 (RFC 5382 for TCP): translate the source and
+    /// send out of NAT `n`.
     fn nat_outbound(&mut self, n: usize, mut datagram: Datagram) {
         let now = self.now;
         let Some(nat) = self.nats.get_mut(n) else {
@@ -133,9 +154,14 @@ impl Network {
             self.counters.no_route += 1;
             return self.recycle(datagram.payload);
         }
+        let proto = proto_of(&datagram);
+        if proto == Proto::Udp && nat.state.config.udp_blocked {
+            nat.state.counters.udp_blocked += 1;
+            return self.recycle(datagram.payload);
+        }
         match nat
             .state
-            .outbound(now, datagram.source, datagram.destination)
+            .outbound(now, proto, datagram.source, datagram.destination)
         {
             Some(public) => {
                 datagram.source = public;
@@ -151,15 +177,26 @@ impl Network {
         }
     }
 
-    /// RFC 4787 section 5: filter and translate the destination into NAT `n`.
+    /// RFC 4787 section 5: filter and translate the destination into NAT
+    /// `n`. A TCP SYN from outside never gets in (RFC 5382 REQ-4: dropped
+    /// silently; simultaneous open is not modelled).
     fn nat_inbound(&mut self, n: usize, mut datagram: Datagram) {
         let now = self.now;
         let Some(nat) = self.nats.get_mut(n) else {
             return self.recycle(datagram.payload);
         };
+        let proto = proto_of(&datagram);
+        if proto == Proto::Udp && nat.state.config.udp_blocked {
+            nat.state.counters.udp_blocked += 1;
+            return self.recycle(datagram.payload);
+        }
+        if datagram.tcp.is_some_and(|h| h.kind == SegKind::Syn) {
+            nat.state.counters.tcp_unsolicited += 1;
+            return self.recycle(datagram.payload);
+        }
         match nat
             .state
-            .inbound(now, datagram.source, datagram.destination.port())
+            .inbound(now, proto, datagram.source, datagram.destination.port())
         {
             Ok(internal) => {
                 datagram.destination = internal;
@@ -175,22 +212,32 @@ impl Network {
         let Some(nat) = self.nats.get_mut(n) else {
             return self.recycle(datagram.payload);
         };
+        if datagram.tcp.is_some() {
+            nat.state.counters.tcp_hairpin_dropped += 1;
+            return self.recycle(datagram.payload);
+        }
+        if nat.state.config.udp_blocked {
+            nat.state.counters.udp_blocked += 1;
+            return self.recycle(datagram.payload);
+        }
         if !nat.state.config.hairpinning {
             nat.state.counters.hairpin_dropped += 1;
             return self.recycle(datagram.payload);
         }
-        let Some(public) = nat
-            .state
-            .outbound(now, datagram.source, datagram.destination)
+        let Some(public) =
+            nat.state
+                .outbound(now, Proto::Udp, datagram.source, datagram.destination)
         else {
             return self.recycle(datagram.payload);
         };
         // REQ-9: the receiver sees the sender's external mapping.
         datagram.source = public;
-        match nat
-            .state
-            .inbound(now, datagram.source, datagram.destination.port())
-        {
+        match nat.state.inbound(
+            now,
+            Proto::Udp,
+            datagram.source,
+            datagram.destination.port(),
+        ) {
             Ok(internal) => {
                 nat.state.counters.hairpinned += 1;
                 datagram.destination = internal;
@@ -207,10 +254,22 @@ impl Network {
             source: datagram.source,
             destination: datagram.destination,
             len: datagram.payload.len(),
+            protocol: match datagram.tcp {
+                Some(_) => Protocol::Tcp,
+                None => Protocol::Udp,
+            },
         };
+        if let Some(header) = datagram.tcp {
+            self.trace.record(
+                entry,
+                Some((header.kind as u8, header.seq)),
+                &datagram.payload,
+            );
+            return self.tcp_arrive(host, datagram);
+        }
         if let Some(h) = self.hosts.get_mut(host) {
             self.counters.delivered += 1;
-            self.trace.record(entry, &datagram.payload);
+            self.trace.record(entry, None, &datagram.payload);
             h.endpoint.handle_receive(
                 now,
                 datagram.source,
@@ -230,5 +289,12 @@ impl Network {
         if self.pool.len() < 1024 {
             self.pool.push(buf);
         }
+    }
+}
+
+fn proto_of(datagram: &Datagram) -> Proto {
+    match datagram.tcp {
+        Some(_) => Proto::Tcp,
+        None => Proto::Udp,
     }
 }
