@@ -497,3 +497,43 @@ fn both_sides_restarting_answer_with_the_credentials_restart_ice_made() {
         .unwrap();
     assert_eq!(b.signaling_state(), SignalingState::Stable);
 }
+
+/// The candidate lines of the `IceCandidate` events waiting on `pc`.
+fn candidates(pc: &mut PeerConnection) -> Vec<String> {
+    std::iter::from_fn(|| pc.poll_event())
+        .filter_map(|e| match e {
+            ferrtc_core::Event::IceCandidate(c) if !c.candidate.is_empty() => Some(c.candidate),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_relay_policy_set_later_applies_from_the_next_ice_restart() {
+    // W3C setConfiguration with iceTransportPolicy "relay" (RFC 8829
+    // §3.5.3): the candidates gathered already stand; the restart gathers
+    // under the new policy, so no host candidate is offered again.
+    let now = Instant::now();
+    let mut a = peer(1);
+    a.add_local_host(now, "192.0.2.10:5000".parse().unwrap())
+        .unwrap();
+    a.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    let first = candidates(&mut a);
+    assert!(first.iter().any(|c| c.contains("typ host")), "{first:?}");
+    a.set_ice_transport_policy(true);
+    assert!(candidates(&mut a).is_empty());
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    assert!(a.local_description().unwrap().sdp.contains("a=ice-ufrag:"));
+    let after = candidates(&mut a);
+    assert!(after.iter().all(|c| !c.contains("typ host")), "{after:?}");
+    // And back: the next restart offers the host again.
+    a.set_local_description(now, Some(rollback())).unwrap();
+    a.set_ice_transport_policy(false);
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    let again = candidates(&mut a);
+    assert!(again.iter().any(|c| c.contains("typ host")), "{again:?}");
+}

@@ -219,6 +219,9 @@ pub(crate) struct StunUpdate {
     pub(crate) turn: Vec<ferrtc_core::TurnServer>,
     /// Those of them reached over TLS.
     pub(crate) tls: crate::net::TlsServers,
+    /// W3C `iceTransportPolicy` is `"relay"` (from the next gathering);
+    /// `None` leaves it (a lookup's update).
+    pub(crate) relay_only: Option<bool>,
     /// Names of this configuration's servers are still being looked up
     /// (ICE gathering stays open until an update says they are done).
     pub(crate) lookups_pending: bool,
@@ -1031,7 +1034,7 @@ impl Driver {
         servers: Vec<std::net::SocketAddr>,
         turn: Vec<ferrtc_core::TurnServer>,
         tls: crate::net::TlsServers,
-        lookups_pending: bool,
+        (relay_only, lookups_pending): (Option<bool>, bool),
         generation: u64,
         reply: Option<Reply<()>>,
     ) {
@@ -1047,6 +1050,9 @@ impl Driver {
                 .map_err(Error::from);
             if generation >= self.stun_generation {
                 self.core.hold_gathering(now, lookups_pending);
+                if let Some(relay_only) = relay_only {
+                    self.core.set_ice_transport_policy(relay_only);
+                }
             }
             // A failed configuration does not count: lookups of the one
             // the core still has may still land.
@@ -1126,11 +1132,13 @@ impl Driver {
                     servers,
                     turn,
                     tls,
+                    relay_only,
                     lookups_pending,
                     generation,
                     reply,
                 } = *update;
-                self.set_stun_servers(servers, turn, tls, lookups_pending, generation, reply);
+                let flags = (relay_only, lookups_pending);
+                self.set_stun_servers(servers, turn, tls, flags, generation, reply);
             }
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice(Instant::now()).map_err(Error::from));

@@ -510,8 +510,9 @@ impl PeerConnection {
     /// change (new STUN servers are queried at once; those given by name
     /// once looked up, in the background); the bundle policy, the RTCP mux
     /// policy, the certificates, the seed and `mdns_host_candidates` may
-    /// not ([`Error::InvalidModification`]). A new `iceTransportPolicy` is
-    /// kept but applies to no address already gathered.
+    /// not ([`Error::InvalidModification`]). A new `iceTransportPolicy`
+    /// applies from the next gathering, an ICE restart (`restart_ice`; RFC
+    /// 8829 §3.5.3), not to the candidates already gathered.
     pub async fn set_configuration(&self, configuration: Configuration) -> Result<(), Error> {
         let current = self.get_configuration();
         if configuration.bundle_policy != current.bundle_policy {
@@ -561,6 +562,9 @@ impl PeerConnection {
                     servers,
                     turn,
                     tls,
+                    relay_only: Some(
+                        configuration.ice_transport_policy == IceTransportPolicy::Relay,
+                    ),
                     lookups_pending: stun.lookups_pending(),
                     generation,
                     reply: Some(tx),

@@ -236,6 +236,7 @@ pub(crate) fn spawn_lookups(
                 servers: all,
                 turn,
                 tls,
+                relay_only: None,
                 lookups_pending: false,
                 generation,
                 reply: None,

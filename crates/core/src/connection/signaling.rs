@@ -79,6 +79,8 @@ impl PeerConnection {
             // Nothing negotiated yet: the first offer starts fresh anyway.
             return Ok(());
         };
+        // A policy changed by setConfiguration applies from this gathering.
+        ice.set_relay_only(self.config.ice.relay_only);
         ice.restart(now)?;
         self.credentials = ice.local_credentials().clone();
         self.restart_pending = true;

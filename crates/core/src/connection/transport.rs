@@ -123,6 +123,14 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// W3C `iceTransportPolicy` as `setConfiguration` changed it
+    /// (`relay_only` for `"relay"`): it applies from the next gathering, an
+    /// ICE restart (RFC 8829 §3.5.3; webrtc-pc §4.4.1.6), not to the
+    /// candidates and pairs of the current one.
+    pub fn set_ice_transport_policy(&mut self, relay_only: bool) {
+        self.config.ice.relay_only = relay_only;
+    }
+
     /// Says whether the caller is still finding STUN or TURN servers (their
     /// names being looked up): while it is, ICE gathering does not
     /// complete, so that end-of-candidates does not reach the peer before
@@ -345,6 +353,7 @@ impl PeerConnection {
             let jsep = self.jsep.local_ice_credentials();
             let credentials = Credentials::new(&jsep.ufrag, &jsep.pwd)?;
             if let Some(ice) = ice_at(&mut self.ice, now) {
+                ice.set_relay_only(self.config.ice.relay_only);
                 ice.restart_with(now, credentials.clone())?;
             }
             self.credentials = credentials;

@@ -1087,6 +1087,15 @@ impl Agent {
 
     // ---- internals: states and events ----
 
+    /// Sets [`AgentConfig::relay_only`] (W3C `iceTransportPolicy` changed
+    /// by `setConfiguration`). Call it just before [`Self::restart`] or
+    /// [`Self::restart_with`]: a policy applies to a whole gathering, and
+    /// changing it mid-way would leave the candidates already signalled
+    /// outside it.
+    pub fn set_relay_only(&mut self, relay_only: bool) {
+        self.config.relay_only = relay_only;
+    }
+
     /// Holds gathering open (`hold`) or lets it complete: while the caller
     /// is still finding STUN or TURN servers (names being looked up),
     /// gathering must not complete, or the peer hears end-of-candidates
