@@ -470,16 +470,31 @@ mod tests {
         assert_eq!(read_rgb(b"GIF89a.."), Err(PngError::Signature));
     }
 
-    #[test]
-    fn arbitrary_bytes_after_the_signature_never_panic() {
-        let mut state = 0x1234_5678u32;
-        for len in 0..400 {
-            let mut bytes = SIGNATURE.to_vec();
-            for _ in 0..len {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                bytes.push((state >> 24) as u8);
-            }
-            let _ = read_rgb(&bytes);
+    proptest::proptest! {
+        #[test]
+        fn any_picture_round_trips(w in 1u32..48, h in 1u32..48, seed in proptest::prelude::any::<u32>()) {
+            let data = (0..w * h * 3).map(|i| (i.wrapping_mul(seed | 1) >> 3) as u8).collect();
+            let img = RgbImage::new(w, h, data).unwrap();
+            proptest::prop_assert_eq!(read_rgb(&write_rgb(&img)), Ok(img));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            let _ = read_rgb(&data);
+            let mut png = SIGNATURE.to_vec();
+            png.extend_from_slice(&data);
+            let _ = read_rgb(&png);
+        }
+
+        #[test]
+        fn a_changed_byte_never_reads_back_as_the_picture(at in 0usize..400, xor in 1u8..=255) {
+            let png = write_rgb(&gradient(8, 8));
+            let mut bad = png.clone();
+            let i = at % bad.len();
+            bad[i] ^= xor;
+            // Every byte is covered by the signature, a chunk CRC or the
+            // chunk framing: nothing changed reads back as the picture.
+            proptest::prop_assert_ne!(read_rgb(&bad), Ok(gradient(8, 8)));
         }
     }
 }

@@ -60,6 +60,16 @@ pub enum CodecError {
     /// A parameter out of range.
     #[error("invalid parameter: {0}")]
     Invalid(&'static str),
+    /// A keyframe stating a picture larger than the decoder accepts.
+    #[error("VP8 keyframe of {width}x{height} is over the limit of {max_pixels} pixels")]
+    TooLarge {
+        /// The width the keyframe states.
+        width: u32,
+        /// The height it states.
+        height: u32,
+        /// The decoder's limit.
+        max_pixels: u64,
+    },
     /// The encoder produced no frame for a picture.
     #[error("the encoder produced no frame")]
     NoOutput,

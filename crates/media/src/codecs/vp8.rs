@@ -158,25 +158,56 @@ impl Drop for Vp8Encoder {
     }
 }
 
+/// The most pixels a [`Vp8Decoder`] accepts in a keyframe by default:
+/// 4096x2304 (a keyframe states its size, RFC 6386 §9.1, and libvpx
+/// allocates for it before decoding anything).
+pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 2304;
+
+/// The size a VP8 keyframe states (RFC 6386 §9.1: a 3-byte frame tag
+/// with bit 0 clear, the start code 9d 01 2a, then 14-bit width and
+/// height), or `None` for an interframe or a frame too short.
+pub fn keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
+    let b = frame.get(..10)?;
+    if b[0] & 1 != 0 || b[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let w = u16::from_le_bytes([b[6], b[7]]) & 0x3fff;
+    let h = u16::from_le_bytes([b[8], b[9]]) & 0x3fff;
+    Some((u32::from(w), u32::from(h)))
+}
+
 /// A VP8 decoder (libvpx).
 #[derive(Debug)]
 pub struct Vp8Decoder {
     raw: NonNull<ffi::Vp8Dec>,
     /// Frames decoded since the decoder was made.
     decoded: u64,
+    /// Keyframes stating more pixels than this are refused.
+    max_pixels: u64,
 }
 
 // SAFETY: as for the encoder.
 unsafe impl Send for Vp8Decoder {}
 
 impl Vp8Decoder {
-    /// A decoder; the first frame it takes must be a keyframe.
+    /// A decoder; the first frame it takes must be a keyframe. Keyframes
+    /// over [`DEFAULT_MAX_PIXELS`] are refused.
     pub fn new() -> Result<Vp8Decoder, CodecError> {
+        Vp8Decoder::with_max_pixels(DEFAULT_MAX_PIXELS)
+    }
+
+    /// A decoder that refuses keyframes stating more than `max_pixels`
+    /// pixels (a peer cannot make it allocate for a 16383x16383 picture).
+    pub fn with_max_pixels(max_pixels: u64) -> Result<Vp8Decoder, CodecError> {
         let mut err: c_int = 0;
         // SAFETY: `err` is valid; the result is NULL or ours.
         let raw = unsafe { ffi::ferrtc_vp8_dec_new(&mut err) };
         let raw = NonNull::new(raw).ok_or_else(|| vpx("decoder init", err))?;
-        Ok(Vp8Decoder { raw, decoded: 0 })
+        Ok(Vp8Decoder {
+            raw,
+            decoded: 0,
+            max_pixels,
+        })
     }
 
     /// How many pictures came out so far.
@@ -191,6 +222,15 @@ impl Vp8Decoder {
     pub fn decode(&mut self, frame: &[u8]) -> Result<Option<I420Image>, CodecError> {
         if frame.is_empty() {
             return Err(CodecError::Invalid("an empty VP8 frame"));
+        }
+        if let Some((w, h)) = keyframe_size(frame)
+            && u64::from(w) * u64::from(h) > self.max_pixels
+        {
+            return Err(CodecError::TooLarge {
+                width: w,
+                height: h,
+                max_pixels: self.max_pixels,
+            });
         }
         // SAFETY: `frame` is valid for its length; libvpx copies what it
         // keeps.
@@ -342,6 +382,26 @@ mod tests {
     }
 
     #[test]
+    fn a_keyframe_over_the_pixel_limit_is_refused_before_decoding() {
+        let mut enc = Vp8Encoder::new(small()).unwrap();
+        let key = enc
+            .encode(&TestPattern::new(160, 120).unwrap().picture(0), true)
+            .unwrap();
+        assert_eq!(keyframe_size(&key[0].data), Some((160, 120)));
+        let mut dec = Vp8Decoder::with_max_pixels(160 * 119).unwrap();
+        assert_eq!(
+            dec.decode(&key[0].data),
+            Err(CodecError::TooLarge {
+                width: 160,
+                height: 120,
+                max_pixels: 160 * 119
+            })
+        );
+        let mut dec = Vp8Decoder::with_max_pixels(160 * 120).unwrap();
+        assert!(dec.decode(&key[0].data).unwrap().is_some());
+    }
+
+    #[test]
     fn a_corrupt_or_headless_frame_is_an_error_not_a_panic() {
         let mut dec = Vp8Decoder::new().unwrap();
         assert!(dec.decode(&[]).is_err());
@@ -366,5 +426,37 @@ mod tests {
         }
         let _ = dec.decode(&flipped);
         assert!(dec.decode(key).unwrap().is_some());
+    }
+
+    /// One real 160x120 keyframe, encoded once.
+    fn keyframe() -> &'static [u8] {
+        static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| {
+            let mut enc = Vp8Encoder::new(small()).unwrap();
+            let picture = TestPattern::new(160, 120).unwrap().picture(0);
+            enc.encode(&picture, true).unwrap().swap_remove(0).data
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Arbitrary bytes, alone or after a real keyframe, with or
+        /// without a keyframe tag: an `Err` or a picture of a sane size.
+        #[test]
+        fn arbitrary_frames_never_crash_the_decoder(
+            mut data in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..600),
+            as_keyframe in proptest::prelude::any::<bool>(),
+        ) {
+            if as_keyframe && data.len() >= 10 {
+                data[0] &= !1;
+                data[3..6].copy_from_slice(&[0x9d, 0x01, 0x2a]);
+            }
+            let mut dec = Vp8Decoder::new().unwrap();
+            if let Ok(Some(p)) = dec.decode(&data) {
+                proptest::prop_assert!(p.width() <= MAX_DIMENSION && p.height() <= MAX_DIMENSION);
+            }
+            proptest::prop_assert!(dec.decode(keyframe()).is_ok());
+            let _ = dec.decode(&data);
+        }
     }
 }
