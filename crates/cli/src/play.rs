@@ -376,40 +376,37 @@ mod live {
     use ferrtc_media::codecs::source::{SourceFrame as Encoded, TestPatternSource, ToneSource};
     use ferrtc_media::codecs::vp8::Vp8Config;
 
-    /// The test pattern's tone, in Hz.
+    /// The tone's frequency, in Hz.
     const TONE_HZ: u32 = 440;
     /// The tone's Opus bitrate, bit/s.
     const TONE_BITRATE: u32 = 32_000;
 
-    /// A live source, or why it could not start.
+    /// A live source: it encodes each frame when asked.
     pub enum Live {
-        Pattern(Result<Box<TestPatternSource>, CodecError>),
-        Tone(Result<Box<ToneSource>, CodecError>),
-    }
-
-    impl Live {
-        /// The test pattern at 640x480, 30 fps, 1 Mbit/s.
-        pub fn test_pattern() -> Live {
-            Live::Pattern(TestPatternSource::new(Vp8Config::default()).map(Box::new))
-        }
-
-        /// A 440 Hz tone.
-        pub fn tone() -> Live {
-            Live::Tone(ToneSource::new(TONE_HZ, TONE_BITRATE).map(Box::new))
-        }
-    }
-
-    /// A started source.
-    enum Started {
         Pattern(Box<TestPatternSource>),
         Tone(Box<ToneSource>),
     }
 
-    impl Started {
+    impl Live {
+        /// The test pattern at 640x480, 30 fps, 1 Mbit/s.
+        pub fn test_pattern() -> Result<Live, CodecError> {
+            Ok(Live::Pattern(Box::new(TestPatternSource::new(
+                Vp8Config::default(),
+            )?)))
+        }
+
+        /// A 440 Hz tone.
+        pub fn tone() -> Result<Live, CodecError> {
+            Ok(Live::Tone(Box::new(ToneSource::new(
+                TONE_HZ,
+                TONE_BITRATE,
+            )?)))
+        }
+
         fn next(&mut self, force_keyframe: bool) -> Result<Encoded, CodecError> {
             match self {
-                Started::Pattern(s) => s.next_frame(force_keyframe),
-                Started::Tone(s) => s.next_frame(),
+                Live::Pattern(s) => s.next_frame(force_keyframe),
+                Live::Tone(s) => s.next_frame(),
             }
         }
     }
@@ -417,9 +414,9 @@ mod live {
     /// Encodes the source's next frame on the blocking pool (a 640x480
     /// VP8 frame takes milliseconds), handing the source back.
     async fn encode(
-        mut source: Started,
+        mut source: Live,
         force_keyframe: bool,
-    ) -> Option<(Started, Result<Encoded, CodecError>)> {
+    ) -> Option<(Live, Result<Encoded, CodecError>)> {
         tokio::task::spawn_blocking(move || {
             let frame = source.next(force_keyframe);
             (source, frame)
@@ -431,13 +428,9 @@ mod live {
     /// Writes the source's frames on `sender` as they fall due, encoding
     /// each just ahead of its time; a keyframe request from the peer makes
     /// the next picture encoded a keyframe.
-    pub async fn play(sender: RtpSender, name: PathBuf, live: Live) {
+    pub async fn play(sender: RtpSender, name: PathBuf, live: Result<Live, CodecError>) {
         let name = name.display().to_string();
-        let started = match live {
-            Live::Pattern(s) => s.map(Started::Pattern),
-            Live::Tone(s) => s.map(Started::Tone),
-        };
-        let mut source = match started {
+        let mut source = match live {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::error!("{name}: cannot start the encoder: {e}");
