@@ -13,6 +13,11 @@ With --chromium-dtmf TONES, Chromium's RTCDTMFSender sends the tones during
 the window and they must come out of ferrtc as `dtmf received: X` stderr
 lines, in order (`dtmf_received` in the summary). --dtmf TONES passes
 `--dtmf TONES` to ferrtc.
+With --generated (a ferrtc built with the `codecs` feature), ferrtc plays
+`--play test-pattern --play tone` (VP8 640x480 and a 440 Hz Opus tone,
+encoded live) instead of the files; with --snapshot, ferrtc also writes a
+PNG still of Chromium's camera (`--snapshot`), whose size and validity go
+into the summary (`snapshot`).
 Prints one JSON summary line; exits non-zero on any failure.
 """
 
@@ -23,9 +28,11 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 from pc_chromium import Relay, start_chromium
 
@@ -221,13 +228,40 @@ def ffprobe(path):
     return streams[0]["codec_name"], int(streams[0].get("nb_read_frames") or 0)
 
 
+def png_summary(path):
+    """The size of the PNG at `path` and whether its chunks' CRCs hold."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return {"error": str(e)}
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return {"error": "no PNG signature"}
+    crcs_ok, i, chunks = True, 8, []
+    while i + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[i:i + 4])
+        kind, body = data[i + 4:i + 8], data[i + 8:i + 8 + length]
+        (crc,) = struct.unpack(">I", data[i + 8 + length:i + 12 + length])
+        crcs_ok &= zlib.crc32(kind + body) == crc
+        chunks.append(kind.decode("latin-1"))
+        i += 12 + length
+    width, height = struct.unpack(">II", data[16:24])
+    return {"width": width, "height": height, "crcs_ok": crcs_ok,
+            "first": chunks[:1], "last": chunks[-1:], "bytes": len(data)}
+
+
 async def run(args):
     video = {"VP8": "vp8-320x240-30fps-4s.ivf", "H264": "h264-320x240-30fps-4s.h264"}[args.codec]
     record = tempfile.mkdtemp(prefix="ferrtc-record-")
+    if args.generated:
+        sources = ["test-pattern", "tone"]
+    else:
+        sources = [os.path.join(args.media, video), os.path.join(args.media, "opus-440hz-4s.ogg")]
     cmd = [args.ferrtc, "peer", "--signal", "stdio",
-           "--play", os.path.join(args.media, video),
-           "--play", os.path.join(args.media, "opus-440hz-4s.ogg"),
-           "--record", record]
+           "--play", sources[0], "--play", sources[1], "--record", record]
+    snapshot = os.path.join(record, "snapshot.png") if args.snapshot else None
+    if snapshot:
+        cmd += ["--snapshot", snapshot]
     if args.dtmf:
         cmd += ["--dtmf", args.dtmf]
     if args.role == "ferrtc-offers":
@@ -267,7 +301,9 @@ async def run(args):
         await asyncio.wait_for(errors, 10)
         if code != 0:
             raise SystemExit(f"media_chromium: ferrtc exited with {code}")
-        files = sorted(glob.glob(os.path.join(record, "*")))
+        if snapshot:
+            result["snapshot"] = png_summary(snapshot)
+        files = sorted(f for f in glob.glob(os.path.join(record, "*")) if f != snapshot)
         result["recorded"] = {}
         for f in files:
             codec, frames = ffprobe(f)
@@ -297,6 +333,10 @@ def main():
     ap.add_argument("--secs", type=int, default=5, help="how long the page measures")
     ap.add_argument("--dtmf", default="", help="tones ferrtc sends (its --dtmf)")
     ap.add_argument("--chromium-dtmf", default="", help="tones Chromium's RTCDTMFSender sends")
+    ap.add_argument("--generated", action="store_true",
+                    help="ferrtc plays test-pattern and tone (feature codecs)")
+    ap.add_argument("--snapshot", action="store_true",
+                    help="ferrtc writes a PNG still of Chromium's camera (feature codecs)")
     ap.add_argument("--timeout", type=float, default=120)
     asyncio.run(run(ap.parse_args()))
 

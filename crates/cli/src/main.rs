@@ -10,6 +10,8 @@ mod peer;
 mod play;
 mod record;
 mod signal;
+#[cfg(feature = "codecs")]
+mod snapshot;
 mod turn;
 
 use std::net::{IpAddr, SocketAddr};
@@ -81,8 +83,9 @@ enum Command {
         relay_only: bool,
         /// Send a media file as a track, paced at its rate and looped
         /// (repeatable): IVF (VP8, VP9, AV1), Ogg Opus, H.264 Annex B
-        /// (`.h264`, `.264`).
-        #[arg(long = "play", value_name = "FILE")]
+        /// (`.h264`, `.264`); `test-pattern` (VP8 colour bars, 640x480,
+        /// 30 fps) and `tone` (440 Hz Opus) with the `codecs` feature.
+        #[arg(long = "play", value_name = "FILE|test-pattern|tone")]
         play: Vec<PathBuf>,
         /// Write every received track to DIR/track-<mid>.ivf, .ogg or .h264.
         #[arg(long, value_name = "DIR")]
@@ -92,6 +95,10 @@ enum Command {
         /// on stderr as `dtmf received: X`.
         #[arg(long, value_name = "TONES")]
         dtmf: Option<String>,
+        /// Write a PNG still of the first received video track (VP8) once
+        /// a keyframe decodes, and go on (needs the `codecs` feature).
+        #[arg(long, value_name = "FILE.png")]
+        snapshot: Option<PathBuf>,
     },
     /// Send a file over a data channel.
     Send {
@@ -379,6 +386,7 @@ fn main() -> ExitCode {
             play,
             record,
             dtmf,
+            snapshot,
         } => {
             if let Some(tones) = &dtmf
                 && let Err(c) = dtmf::check(tones)
@@ -392,6 +400,17 @@ fn main() -> ExitCode {
             }
             let mut files = Vec::new();
             for path in &play {
+                if let Some(name) = path.to_str().filter(|p| play::GENERATED.contains(p)) {
+                    #[cfg(feature = "codecs")]
+                    if let Some(f) = play::generated(path) {
+                        files.push(f);
+                        continue;
+                    }
+                    return usage(&format!(
+                        "--play {name} needs ferrtc built with the `codecs` feature \
+                         (cargo build --features codecs; libvpx-dev and libopus-dev)"
+                    ));
+                }
                 match play::load(path) {
                     Ok(f) => files.push(f),
                     Err(play::LoadError::Unsupported(e)) => {
@@ -403,6 +422,12 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 }
+            }
+            if snapshot.is_some() && cfg!(not(feature = "codecs")) {
+                return usage(
+                    "--snapshot needs ferrtc built with the `codecs` feature \
+                     (cargo build --features codecs; libvpx-dev and libopus-dev)",
+                );
             }
             if let Some(dir) = &record
                 && let Err(e) = std::fs::create_dir_all(dir)
@@ -433,6 +458,7 @@ fn main() -> ExitCode {
                 play: files,
                 record,
                 dtmf,
+                snapshot,
             }))
         }
         Command::Bench {

@@ -1,6 +1,7 @@
 //! The media of `ferrtc peer`: the `--play` files added as tracks before
-//! the offer or the answer and played once negotiated, and the tracks of
-//! the peer recorded with `--record`.
+//! the offer or the answer and played once negotiated, the tracks of
+//! the peer recorded with `--record`, and a still of its first video
+//! track written with `--snapshot` (feature `codecs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +28,11 @@ pub struct Media {
     added: Vec<(RtpSender, PlayFile)>,
     /// Where received tracks are recorded.
     record: Option<PathBuf>,
+    /// `--snapshot`: where the still of the first received video goes.
+    snapshot: Option<PathBuf>,
+    /// Whether a video track was given to the snapshot already.
+    #[cfg(feature = "codecs")]
+    snapshot_taken: bool,
     /// `--dtmf` tones not sent yet, and the audio sender they go on.
     dtmf: Option<String>,
     dtmf_sender: Option<RtpSender>,
@@ -48,6 +54,11 @@ impl Media {
         }
     }
 
+    /// `--snapshot FILE.png`: a still of the first received video track.
+    pub fn set_snapshot(&mut self, path: Option<PathBuf>) {
+        self.snapshot = path;
+    }
+
     /// Tones to send on the first audio sender once connected.
     pub fn set_dtmf(&mut self, tones: Option<String>) {
         self.dtmf = tones;
@@ -65,12 +76,14 @@ impl Media {
         answering: bool,
     ) -> Result<(), ferrtc::Error> {
         let stream = MediaStream::with_id("ferrtc");
-        if !answering && self.record.is_some() {
-            // A recorder that offers asks for audio and video, so that an
-            // answering peer has m-sections to send on; a kind played here
-            // is received on the played track's transceiver.
+        if !answering && (self.record.is_some() || self.snapshot.is_some()) {
+            // A recorder that offers asks for audio and video (a snapshot
+            // for video), so that an answering peer has m-sections to send
+            // on; a kind played here is received on the played track's
+            // transceiver.
             for kind in [MediaKind::Audio, MediaKind::Video] {
-                if !self.files.iter().any(|f| f.kind == kind) {
+                let wanted = self.record.is_some() || kind == MediaKind::Video;
+                if wanted && !self.files.iter().any(|f| f.kind == kind) {
                     let init = RtpTransceiverInit {
                         direction: Some(RtpTransceiverDirection::RecvOnly),
                         ..RtpTransceiverInit::default()
@@ -144,6 +157,15 @@ impl Media {
         if ev.track.kind() == MediaKind::Audio {
             self.players
                 .spawn(crate::dtmf::log_received(ev.receiver.clone()));
+        }
+        #[cfg(feature = "codecs")]
+        if ev.track.kind() == MediaKind::Video
+            && !self.snapshot_taken
+            && let Some(path) = &self.snapshot
+        {
+            self.snapshot_taken = true;
+            self.players
+                .spawn(crate::snapshot::snapshot(ev.receiver.clone(), path.clone()));
         }
         if let Some(dir) = &self.record {
             self.recorders.spawn(crate::record::record(

@@ -39,6 +39,8 @@ pub struct PeerOptions {
     pub record: Option<std::path::PathBuf>,
     /// `--dtmf` tones.
     pub dtmf: Option<String>,
+    /// `--snapshot` file (feature `codecs`).
+    pub snapshot: Option<std::path::PathBuf>,
 }
 
 impl PeerOptions {
@@ -56,6 +58,7 @@ impl PeerOptions {
             play: Vec::new(),
             record: None,
             dtmf: None,
+            snapshot: None,
         }
     }
 }
@@ -165,6 +168,7 @@ pub async fn run(opts: PeerOptions) -> Result<(), ferrtc::Error> {
     });
     let mut media = Media::new(opts.play, opts.record);
     media.set_dtmf(opts.dtmf);
+    media.set_snapshot(opts.snapshot);
     let result = session(
         &pc,
         opts.offer,

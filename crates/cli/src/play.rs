@@ -1,5 +1,8 @@
 //! `ferrtc peer --play FILE`: a media file read whole, its codec, and a
 //! task that writes its frames on a sender at the file's rate, looped.
+//! With the `codecs` feature, `--play test-pattern` and `--play tone`:
+//! live sources encoded as they are sent (VP8 moving colour bars, a
+//! 440 Hz Opus tone), paced the same way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,14 +44,47 @@ fn default_time(index: usize) -> Duration {
 /// them (the rtpmap name).
 #[derive(Debug, Clone)]
 pub struct PlayFile {
-    /// Where it was read from.
+    /// Where it was read from (for a generated source, its name).
     pub path: PathBuf,
     /// `VP8`, `VP9`, `AV1`, `H264` or `opus`.
     pub codec: &'static str,
     /// Audio or video.
     pub kind: MediaKind,
-    /// The frames, in file order.
-    pub frames: Frames,
+    /// Where the frames come from.
+    pub source: Source,
+}
+
+/// Where the frames of a [`PlayFile`] come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file's frames, in file order.
+    File(Frames),
+    /// The VP8 test pattern, encoded live.
+    #[cfg(feature = "codecs")]
+    TestPattern,
+    /// The Opus tone, encoded live.
+    #[cfg(feature = "codecs")]
+    Tone,
+}
+
+/// The `--play` names of the generated sources.
+pub const GENERATED: [&str; 2] = ["test-pattern", "tone"];
+
+/// The generated source `name` (one of [`GENERATED`]), or `None` for a
+/// file name.
+#[cfg(feature = "codecs")]
+pub fn generated(name: &Path) -> Option<PlayFile> {
+    let (codec, kind, source) = match name.to_str()? {
+        "test-pattern" => ("VP8", MediaKind::Video, Source::TestPattern),
+        "tone" => ("opus", MediaKind::Audio, Source::Tone),
+        _ => return None,
+    };
+    Some(PlayFile {
+        path: name.to_owned(),
+        codec,
+        kind,
+        source,
+    })
 }
 
 /// Why a file cannot be played: a format not supported (a usage error) or
@@ -119,7 +155,7 @@ pub fn load(path: &Path) -> Result<PlayFile, LoadError> {
         path: path.to_owned(),
         codec,
         kind,
-        frames,
+        source: Source::File(frames),
     })
 }
 
@@ -257,22 +293,40 @@ pub fn preferences(file: &PlayFile, only: bool) -> Vec<RtpCodec> {
     out
 }
 
-/// Writes the file's frames on `sender` at the file's rate, looped, from
-/// the moment the connection is connected, until the transceiver stops or
-/// the connection closes (the sender's events end). A keyframe request
-/// from the peer makes it go on from the file's next keyframe (the first
-/// one when none is left before the end), at once.
-pub async fn play(pc: PeerConnection, sender: RtpSender, file: PlayFile) {
+/// Waits until the connection is connected: `false` if it closed or
+/// failed first.
+async fn connected(pc: &PeerConnection) -> bool {
     loop {
         match pc.connection_state().await {
-            PeerConnectionState::Connected => break,
-            PeerConnectionState::Closed | PeerConnectionState::Failed => return,
+            PeerConnectionState::Connected => return true,
+            PeerConnectionState::Closed | PeerConnectionState::Failed => return false,
             _ => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+}
+
+/// Plays `file` on `sender` from the moment the connection is connected,
+/// until the transceiver stops or the connection closes (the sender's
+/// events end).
+pub async fn play(pc: PeerConnection, sender: RtpSender, file: PlayFile) {
+    if !connected(&pc).await {
+        return;
+    }
     tracing::info!("playing {} ({})", file.path.display(), file.codec);
-    let path = file.path;
-    let mut pacer = Pacer::from_frames(file.frames, true);
+    match file.source {
+        Source::File(frames) => play_frames(sender, file.path, frames).await,
+        #[cfg(feature = "codecs")]
+        Source::TestPattern => live::play(sender, file.path, live::Live::test_pattern()).await,
+        #[cfg(feature = "codecs")]
+        Source::Tone => live::play(sender, file.path, live::Live::tone()).await,
+    }
+}
+
+/// Writes a file's frames on `sender` at the file's rate, looped. A
+/// keyframe request from the peer makes it go on from the file's next
+/// keyframe (the first one when none is left before the end), at once.
+async fn play_frames(sender: RtpSender, path: PathBuf, frames: Frames) {
+    let mut pacer = Pacer::from_frames(frames, true);
     let mut keyframe_wanted = false;
     loop {
         let now = Instant::now();
@@ -314,6 +368,131 @@ pub async fn play(pc: PeerConnection, sender: RtpSender, file: PlayFile) {
     }
 }
 
+/// The live sources of `--play test-pattern` and `--play tone`.
+#[cfg(feature = "codecs")]
+mod live {
+    use super::*;
+    use ferrtc_media::codecs::CodecError;
+    use ferrtc_media::codecs::source::{SourceFrame as Encoded, TestPatternSource, ToneSource};
+    use ferrtc_media::codecs::vp8::Vp8Config;
+
+    /// The tone's frequency, in Hz.
+    const TONE_HZ: u32 = 440;
+    /// The tone's Opus bitrate, bit/s.
+    const TONE_BITRATE: u32 = 32_000;
+
+    /// A live source: it encodes each frame when asked.
+    pub enum Live {
+        Pattern(Box<TestPatternSource>),
+        Tone(Box<ToneSource>),
+    }
+
+    impl Live {
+        /// The test pattern at 640x480, 30 fps, 1 Mbit/s.
+        pub fn test_pattern() -> Result<Live, CodecError> {
+            Ok(Live::Pattern(Box::new(TestPatternSource::new(
+                Vp8Config::default(),
+            )?)))
+        }
+
+        /// A 440 Hz tone.
+        pub fn tone() -> Result<Live, CodecError> {
+            Ok(Live::Tone(Box::new(ToneSource::new(
+                TONE_HZ,
+                TONE_BITRATE,
+            )?)))
+        }
+
+        fn next(&mut self, force_keyframe: bool) -> Result<Encoded, CodecError> {
+            match self {
+                Live::Pattern(s) => s.next_frame(force_keyframe),
+                Live::Tone(s) => s.next_frame(),
+            }
+        }
+    }
+
+    /// Encodes the source's next frame on the blocking pool (a 640x480
+    /// VP8 frame takes milliseconds), handing the source back.
+    async fn encode(
+        mut source: Live,
+        force_keyframe: bool,
+    ) -> Option<(Live, Result<Encoded, CodecError>)> {
+        tokio::task::spawn_blocking(move || {
+            let frame = source.next(force_keyframe);
+            (source, frame)
+        })
+        .await
+        .ok()
+    }
+
+    /// Writes the source's frames on `sender` as they fall due, encoding
+    /// each just ahead of its time; a keyframe request from the peer makes
+    /// the next picture encoded a keyframe.
+    pub async fn play(sender: RtpSender, name: PathBuf, live: Result<Live, CodecError>) {
+        let name = name.display().to_string();
+        let mut source = match live {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!("{name}: cannot start the encoder: {e}");
+                return;
+            }
+        };
+        let mut pacer: Pacer<Arc<[u8]>> = Pacer::new(false);
+        let mut pts = Duration::ZERO;
+        let mut keyframe_wanted = false;
+        loop {
+            while pacer.wants_frame() {
+                let Some(s) = source.take() else { return };
+                let Some((s, frame)) = encode(s, std::mem::take(&mut keyframe_wanted)).await else {
+                    return;
+                };
+                source = Some(s);
+                let frame = match frame {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!("{name}: encoding failed, stopped playing: {e}");
+                        return;
+                    }
+                };
+                pacer.push(SourceFrame {
+                    pts,
+                    duration: frame.duration,
+                    frame: frame.data.into(),
+                });
+                pts += frame.duration;
+            }
+            let now = Instant::now();
+            while let Some(f) = pacer.poll_frame(now) {
+                match sender.write_frame(&f.frame, f.duration) {
+                    Ok(()) => {}
+                    Err(ferrtc::Error::Closed) => return,
+                    Err(e) => tracing::debug!("frame of {name} not sent: {e}"),
+                }
+            }
+            if pacer.wants_frame() {
+                continue;
+            }
+            let Some(due) = pacer.next_due(now) else {
+                return;
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+                event = sender.next_event() => match event {
+                    Some(RtpSenderEvent::KeyframeRequest) => {
+                        tracing::debug!("{name}: keyframe requested");
+                        keyframe_wanted = true;
+                    }
+                    Some(_) => {}
+                    None => {
+                        tracing::info!("{name}: stopped playing (track ended)");
+                        return;
+                    }
+                },
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,8 +513,16 @@ mod tests {
         path
     }
 
+    fn frames(file: &PlayFile) -> &Frames {
+        match &file.source {
+            Source::File(frames) => frames,
+            #[cfg(feature = "codecs")]
+            _ => panic!("not a file"),
+        }
+    }
+
     fn times(file: &PlayFile) -> Vec<(Duration, Duration)> {
-        file.frames.iter().map(|f| (f.pts, f.duration)).collect()
+        frames(file).iter().map(|f| (f.pts, f.duration)).collect()
     }
 
     #[test]
@@ -348,7 +535,7 @@ mod tests {
         let step = |i: u64| frame(i.min(2) + 1) - frame(i.min(2));
         let want: Vec<_> = (0..4).map(|i| (frame(i), step(i))).collect();
         assert_eq!(times(&file), want);
-        let keys: Vec<bool> = file.frames.iter().map(|f| f.frame.keyframe).collect();
+        let keys: Vec<bool> = frames(&file).iter().map(|f| f.frame.keyframe).collect();
         assert_eq!(keys, [true, false, false, true]);
     }
 

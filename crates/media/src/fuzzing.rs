@@ -5,10 +5,19 @@ use crate::ivf::{IvfReader, IvfWriter};
 use crate::ogg::PageReader;
 use crate::opus::OpusReader;
 
-/// Feeds `data` to the IVF, Ogg page, Ogg Opus and Annex B readers with
-/// small limits. An IVF file that reads to the end writes back to the same
-/// frames. Must never panic.
+/// Feeds `data` to the IVF, Ogg page, Ogg Opus, Annex B and PNG readers
+/// with small limits (the PNG reader also after the PNG signature). An IVF
+/// file that reads to the end writes back to the same frames, a PNG that
+/// reads writes back to the same picture. Must never panic.
 pub fn media_files(data: &[u8]) {
+    let mut png = crate::png::SIGNATURE.to_vec();
+    png.extend_from_slice(data);
+    for bytes in [data, &png[..]] {
+        if let Ok(img) = crate::png::read_rgb(bytes) {
+            let again = crate::png::read_rgb(&crate::png::write_rgb(&img));
+            assert_eq!(again.as_ref(), Ok(&img), "a PNG read writes back");
+        }
+    }
     if let Ok(mut r) = IvfReader::with_max_frame_size(data, 1 << 16) {
         let header = *r.header();
         let mut frames = Vec::new();

@@ -12,6 +12,10 @@
 //! | [`opus`] | the Opus TOC byte (RFC 6716 §3.1) and Opus in Ogg (RFC 7845) |
 //! | [`h264`] | Annex B start codes, NAL units, access units |
 //! | [`pacing`] | a file source released at the file's rate, looped on request |
+//! | [`image`] | I420 and RGB pictures, BT.601 conversion |
+//! | [`png`] | PNG still pictures: an RGB writer, and a reader of what it writes |
+//! | [`pattern`] | a moving colour bar test pattern and a sine tone, raw |
+//! | `codecs` | with the `codecs` feature: VP8 and Opus through libvpx and libopus, and the test pattern and tone as encoded live sources |
 //!
 //! ```
 //! use ferrtc_media::ivf::{IvfHeader, IvfReader, IvfWriter, FourCc};
@@ -25,15 +29,23 @@
 //! let frame = reader.next_frame().unwrap().unwrap();
 //! assert_eq!((frame.pts, &frame.data[..]), (0, &b"frame"[..]));
 //! ```
-#![forbid(unsafe_code)]
+// The `codecs` feature's FFI modules allow `unsafe` (the crate's lints deny
+// it); without the feature there is none at all.
+#![cfg_attr(not(feature = "codecs"), forbid(unsafe_code))]
+
+#[cfg(feature = "codecs")]
+pub mod codecs;
 
 // Also built for unit tests, which run the fuzz entry points on fixed inputs.
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod h264;
+pub mod image;
 pub mod ivf;
 pub mod ogg;
 pub mod opus;
 pub mod pacing;
+pub mod pattern;
+pub mod png;
 mod read;
 pub mod track;
