@@ -572,8 +572,13 @@ impl PeerConnection {
                 .map_err(|_| Error::Closed)?;
             generation
         };
-        rx.await.map_err(|_| Error::Closed)??;
+        // The lookups start before the answer is awaited: a caller that
+        // drops this future must not leave gathering held open for names
+        // nobody looks up. Their update follows the command on the same
+        // queue; if the task refused this configuration (it is closed),
+        // the update finds nothing to apply to.
         stun::spawn_lookups(stun, generation, Arc::downgrade(&self.inner.commands));
+        rx.await.map_err(|_| Error::Closed)??;
         // The task applied this generation: it stands unless a later one
         // (applied after it) is stored already.
         let mut applied = self.lock_configuration();

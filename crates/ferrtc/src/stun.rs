@@ -89,6 +89,16 @@ impl StunServers {
                 });
             };
             // RFC 7065 §3: `turns:` is TLS over TCP whatever `?transport=`.
+            // Its host must be a name (or address) a certificate can carry,
+            // else the server could only be reached without TLS.
+            if tls
+                && rustls::pki_types::ServerName::try_from(parsed.host_port().0.to_owned()).is_err()
+            {
+                return Err(Error::InvalidIceServer {
+                    url: url.to_owned(),
+                    reason: "a turns: host must be a DNS name or an IP address",
+                });
+            }
             let transport = if tls {
                 ferrtc_core::TurnTransport::Tls
             } else if tcp {

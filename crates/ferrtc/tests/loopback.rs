@@ -727,6 +727,43 @@ async fn a_stun_name_that_does_not_resolve_blocks_neither_new_nor_gathering() {
     }
 }
 
+/// Waits for the end-of-candidates event; the candidate lines before it.
+async fn gathered(pc: &PeerConnection) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), pc.next_event())
+            .await
+            .expect("gathering did not finish")
+            .unwrap();
+        if let PeerConnectionEvent::IceCandidate(c) = ev {
+            if c.candidate.is_empty() {
+                return lines;
+            }
+            lines.push(c.candidate);
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_set_configuration_dropped_midway_does_not_hold_gathering_open() {
+    let pc = PeerConnection::new(Configuration {
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut config = pc.get_configuration();
+    // A name the resolver refuses at once (a NUL byte): the lookup ends
+    // with nothing found, which must still release gathering.
+    config.ice_servers = vec![ferrtc::IceServer::new("stun:bad\0name:3478")];
+    // Polled once (the command is sent), then dropped.
+    let mut call = Box::pin(pc.set_configuration(config));
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+    assert!(first.is_pending(), "set_configuration finished in one poll");
+    drop(call);
+    let _dc = start_gathering(&pc).await;
+    gathered(&pc).await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_send_accepted_before_the_task_saw_close_ends_as_the_close_not_a_panic() {
     let (_a, _b, send, recv) = connected_pair().await;

@@ -129,10 +129,10 @@ impl TcpSockets {
         }
     }
 
-    /// The TURN servers to reach over TLS from now on (connections open
-    /// already keep theirs).
+    /// Adds the TURN servers of a new configuration reached over TLS (see
+    /// [`TlsServers::merge`]: none is ever dropped).
     pub(crate) fn set_tls_servers(&mut self, tls: TlsServers) {
-        self.tls = tls;
+        self.tls.merge(tls);
     }
 
     /// Listens on an ephemeral TCP port of each address; addresses that fail

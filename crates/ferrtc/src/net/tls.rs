@@ -39,23 +39,46 @@ pub(crate) enum TlsError {
 }
 
 impl TlsServers {
-    /// The TLS servers among `servers`, with extra roots `anchors`.
-    /// Servers whose host is not a valid DNS name or IP address are left
-    /// out (logged).
+    /// The TLS servers among `servers`, with extra roots `anchors`. A host
+    /// that is no valid DNS name or IP address never gets here (the URL is
+    /// refused when parsed); one is logged and left out all the same.
     pub(crate) fn new(servers: &[ferrtc_core::TurnServer], anchors: &[Vec<u8>]) -> TlsServers {
-        let mut names = Vec::new();
+        let mut tls = TlsServers {
+            names: Vec::new(),
+            anchors: anchors.into(),
+        };
         for s in servers {
             if s.transport != ferrtc_core::TurnTransport::Tls {
                 continue;
             }
             match ServerName::try_from(s.host.clone()) {
-                Ok(name) => names.push((s.server, name)),
+                Ok(name) => tls.add(s.server, name),
                 Err(e) => tracing::warn!("TURN server {}: bad TLS name: {e}", s.host),
             }
         }
-        TlsServers {
-            names,
-            anchors: anchors.into(),
+        tls
+    }
+
+    /// One server and its name. The agent keeps one allocation per
+    /// address, so one name per address: the first stands.
+    fn add(&mut self, server: SocketAddr, name: ServerName<'static>) {
+        match self.names.iter().find(|(addr, _)| *addr == server) {
+            Some((_, known)) if *known != name => tracing::warn!(
+                "TURN server {server}: named {known:?} already, {name:?} not used for it"
+            ),
+            Some(_) => {}
+            None => self.names.push((server, name)),
+        }
+    }
+
+    /// Takes the servers and roots of a new configuration, keeping the
+    /// servers known before: the ICE agent never forgets a TURN server
+    /// (its allocation may still be in use), so an address once reached
+    /// over TLS is never reached without it.
+    pub(crate) fn merge(&mut self, newer: TlsServers) {
+        self.anchors = newer.anchors;
+        for (server, name) in newer.names {
+            self.add(server, name);
         }
     }
 
@@ -192,6 +215,28 @@ mod tests {
             Some(ServerName::IpAddress(_))
         ));
         assert_eq!(servers.name("192.0.2.3:3478".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn a_later_configuration_never_turns_a_tls_server_into_a_plain_one() {
+        let tls = ferrtc_core::TurnTransport::Tls;
+        let mut servers = TlsServers::new(&[server("turn.example", "192.0.2.1:5349", tls)], &[]);
+        servers.merge(TlsServers::new(
+            &[server("other.example", "192.0.2.2:5349", tls)],
+            &[b"root".to_vec()],
+        ));
+        assert!(servers.name("192.0.2.1:5349".parse().unwrap()).is_some());
+        assert!(servers.name("192.0.2.2:5349".parse().unwrap()).is_some());
+        assert_eq!(&*servers.anchors, &[b"root".to_vec()]);
+        // A second name for the same address does not replace the first.
+        servers.merge(TlsServers::new(
+            &[server("third.example", "192.0.2.1:5349", tls)],
+            &[],
+        ));
+        assert_eq!(
+            servers.name("192.0.2.1:5349".parse().unwrap()),
+            Some(ServerName::try_from("turn.example").unwrap())
+        );
     }
 
     #[test]
