@@ -15,7 +15,8 @@
 //!   full cone, restricted cone, port-restricted cone and symmetric, seeded
 //!   port allocation, mapping timeout refreshed by outbound traffic, optional
 //!   hairpinning, NATs behind NATs; TCP mappings apart from UDP ones (RFC
-//!   5382: long-lived, no unsolicited connection let in); optionally a
+//!   5382: long-lived, refreshed by segments either way, no unsolicited
+//!   connection let in); optionally a
 //!   firewall that drops all UDP ([`NatConfig::with_udp_blocked`]).
 //! - TCP ([`StreamCommand`], [`StreamEvent`]): an endpoint listens, connects
 //!   from an ephemeral port, writes and closes through
@@ -31,11 +32,17 @@
 //!   of one segment the connection is given up. At most min(cwnd, 44)
 //!   segments of at most [`MSS`] bytes are in flight (cwnd from 10, +1 per
 //!   acknowledgement, 1 after a timeout). A close arrives after the data
-//!   before it. Acknowledgements are not packets (a segment is acknowledged
+//!   before it; the peer's stack then drops its unsent bytes and answers
+//!   with its own FIN (no half close), what was in flight to the closed end
+//!   is acknowledged and discarded, and both ends are forgotten once both
+//!   FINs are acknowledged (also when both close at once). A host cannot
+//!   connect to its own addresses ([`ConnectError::InvalidAddress`]).
+//!   Acknowledgements are not packets (a segment is acknowledged
 //!   when it reaches the peer's stack), so the reverse path carries no ACK
 //!   traffic. Not modelled: fast retransmit, congestion avoidance, receive
-//!   windows, half close, keepalives, simultaneous open, TCP hairpinning,
-//!   resets for segments to unknown connections (dropped and counted).
+//!   windows, half close, keepalives, simultaneous open, the 2 MSL wait of
+//!   TIME-WAIT, TCP hairpinning, resets for segments to unknown connections
+//!   (dropped and counted).
 //! - Counters per link ([`LinkCounters`]), per NAT ([`NatCounters`]) and for
 //!   the whole network ([`NetworkCounters`], with [`TcpCounters`]): nothing
 //!   is dropped silently.

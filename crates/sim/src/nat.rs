@@ -14,7 +14,7 @@ use crate::link::Link;
 /// ICE consent and keepalives must survive).
 pub const DEFAULT_MAPPING_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Default lifetime of a TCP mapping without outbound traffic: RFC 5382
+/// Default lifetime of an idle TCP mapping (no segment either way): RFC 5382
 /// REQ-5, an established connection's idle timeout of at least 2 hours and
 /// 4 minutes.
 pub const DEFAULT_TCP_MAPPING_TIMEOUT: Duration = Duration::from_secs(2 * 3600 + 4 * 60);
@@ -56,7 +56,7 @@ pub struct NatConfig {
     pub mapping: NatBehavior,
     /// Which inbound datagrams are let in (RFC 4787 section 5).
     pub filtering: NatBehavior,
-    /// A mapping expires after this long without outbound traffic through it
+    /// A UDP mapping expires after this long without outbound traffic through it
     /// (RFC 4787 section 4.3; inbound traffic does not refresh it).
     pub mapping_timeout: Duration,
     /// RFC 4787 section 6: whether an internal host can reach another one
@@ -69,8 +69,10 @@ pub struct NatConfig {
     pub last_port: u16,
     /// The access link of the NAT's public side.
     pub link: Link,
-    /// A TCP mapping expires after this long without outbound segments
-    /// through it (RFC 5382 REQ-5).
+    /// A TCP mapping expires after this long without segments through it,
+    /// either way (RFC 5382 REQ-5 counts a connection idle when nothing
+    /// crosses; inbound segments also stand in for the ACKs the model does
+    /// not send).
     pub tcp_mapping_timeout: Duration,
     /// A firewall that lets no UDP through, either way: such datagrams are
     /// dropped and counted in [`NatCounters::udp_blocked`]. TCP still passes.
@@ -158,7 +160,7 @@ impl NatConfig {
         self
     }
 
-    /// Sets the lifetime of TCP mappings without outbound segments.
+    /// Sets the lifetime of idle TCP mappings (no segment either way).
     pub fn with_tcp_mapping_timeout(mut self, timeout: Duration) -> Self {
         self.tcp_mapping_timeout = timeout;
         self
@@ -192,7 +194,7 @@ pub struct NatCounters {
     pub ports_exhausted: u64,
     /// Mappings created.
     pub mappings_created: u64,
-    /// Mappings removed after `mapping_timeout` without outbound traffic.
+    /// Mappings removed after their timeout without traffic refreshing them.
     pub mappings_expired: u64,
     /// UDP datagrams dropped, either way, because the NAT blocks UDP
     /// ([`NatConfig::udp_blocked`]).
@@ -324,6 +326,8 @@ impl NatState {
 
     /// Finds the internal address for an inbound datagram from `remote` to
     /// the external `port`, applying the filtering behaviour (RFC 4787 section 5).
+    /// A TCP segment let in refreshes its mapping (RFC 5382 REQ-5); a UDP
+    /// datagram does not (RFC 4787 REQ-6 asks only for outbound refresh).
     pub fn inbound(
         &mut self,
         now: Instant,
@@ -352,7 +356,13 @@ impl NatState {
             return Err(InboundDrop::Filtered);
         }
         self.counters.inbound += 1;
-        Ok(mapping.key.internal)
+        let internal = mapping.key.internal;
+        if proto == Proto::Tcp
+            && let Some(mapping) = self.by_port.get_mut(&(proto, port))
+        {
+            mapping.expires = now + self.config.tcp_mapping_timeout;
+        }
+        Ok(internal)
     }
 
     /// Number of live mappings at `now`.
@@ -539,6 +549,36 @@ mod tests {
             Ok(internal)
         );
         let later = now + Duration::from_secs(3600);
+        assert_eq!(
+            nat.inbound(later, Proto::Udp, remote, udp.port()),
+            Err(InboundDrop::NoMapping)
+        );
+        assert_eq!(
+            nat.inbound(later, Proto::Tcp, remote, tcp.port()),
+            Ok(internal)
+        );
+    }
+
+    #[test]
+    fn inbound_tcp_refreshes_its_mapping_and_inbound_udp_does_not() {
+        let now = Instant::now();
+        let timeout = Duration::from_secs(10);
+        let mut nat = nat(NatConfig::full_cone(PUBLIC)
+            .with_mapping_timeout(timeout)
+            .with_tcp_mapping_timeout(timeout));
+        let (internal, remote) = (addr("10.0.0.2:5000"), addr("198.51.100.1:443"));
+        let udp = nat.outbound(now, Proto::Udp, internal, remote).unwrap();
+        let tcp = nat.outbound(now, Proto::Tcp, internal, remote).unwrap();
+        let mid = now + Duration::from_secs(8);
+        assert_eq!(
+            nat.inbound(mid, Proto::Udp, remote, udp.port()),
+            Ok(internal)
+        );
+        assert_eq!(
+            nat.inbound(mid, Proto::Tcp, remote, tcp.port()),
+            Ok(internal)
+        );
+        let later = now + Duration::from_secs(16);
         assert_eq!(
             nat.inbound(later, Proto::Udp, remote, udp.port()),
             Err(InboundDrop::NoMapping)

@@ -27,7 +27,8 @@ pub enum StreamCommand {
     Listen(SocketAddr),
     /// Open a connection from an ephemeral port of the host's address `from`
     /// to `to` (an active open): the answer is [`StreamEvent::Connected`] or
-    /// [`StreamEvent::ConnectFailed`], carrying `token`.
+    /// [`StreamEvent::ConnectFailed`], carrying `token`. `to` must not be
+    /// one of the host's own addresses ([`ConnectError::InvalidAddress`]).
     Connect {
         /// One of the host's addresses.
         from: IpAddr,
@@ -39,7 +40,8 @@ pub enum StreamCommand {
     /// Send the bytes in the buffer `poll_stream` was given on the connection.
     Send(ConnId),
     /// Close the connection (both directions): what was sent before still
-    /// arrives, then the peer hears [`StreamEvent::Closed`].
+    /// arrives, then the peer hears [`StreamEvent::Closed`]. What the peer
+    /// sends meanwhile is discarded; the peer can send nothing after that.
     Close(ConnId),
 }
 
@@ -53,7 +55,8 @@ pub enum ConnectError {
     /// dropped it, or the path loses everything).
     TimedOut,
     /// `from` is not one of the host's addresses, the address families
-    /// differ, or no ephemeral port of `from` is free.
+    /// differ, `to` is one of the host's own addresses (a connection to
+    /// itself, not modelled), or no ephemeral port of `from` is free.
     InvalidAddress,
 }
 

@@ -168,5 +168,9 @@ proptest! {
             prop_assert_eq!(got, &written);
         }
         prop_assert_eq!(tcp.bytes_delivered, got.len() as u64);
+        // Both FINs crossed and were acknowledged: nothing is left behind.
+        if tcp.reset == 0 {
+            prop_assert_eq!(net.tcp_connections(), 0, "{:?}", tcp);
+        }
     }
 }

@@ -538,3 +538,115 @@ fn stream_commands_on_addresses_or_connections_not_the_hosts_are_ignored() {
     assert_eq!(net.counters().tcp.invalid_commands, 2);
     assert_eq!(net.tcp_connections(), 0);
 }
+
+#[test]
+fn a_simultaneous_close_ends_both_sides_without_a_reset_or_a_retransmission() {
+    let (mut net, server, client) = pair(15, LinkConfig::IDEAL.with_delay(10 * MS));
+    connect(&mut net, &client, SERVER);
+    net.run_for(Duration::from_secs(1));
+    let conn = net.endpoint(&client).connected().unwrap();
+    // RFC 9293 §3.6: both FINs cross; each is acknowledged.
+    net.endpoint_mut(&client)
+        .command(StreamCommand::Close(conn));
+    net.endpoint_mut(&server)
+        .command(StreamCommand::Close(conn));
+    net.run_for(Duration::from_secs(1));
+    let c = net.counters().tcp;
+    assert_eq!(c.closed, 2);
+    assert_eq!(c.retransmits, 0, "{c:?}");
+    assert_eq!(c.reset, 0, "{c:?}");
+    assert_eq!(c.no_connection, 0, "{c:?}");
+    assert_eq!(net.tcp_connections(), 0);
+    // Each closed it itself: neither hears a close.
+    for heard in [&net.endpoint(&client).heard, &net.endpoint(&server).heard] {
+        assert!(!heard.iter().any(|(_, h)| matches!(h, Heard::Closed(..))));
+    }
+}
+
+#[test]
+fn closing_while_the_peer_writes_tells_the_writer_at_once_and_leaves_nothing_behind() {
+    let (mut net, server, client) = pair(16, LinkConfig::IDEAL.with_delay(10 * MS));
+    connect(&mut net, &client, SERVER);
+    net.run_for(Duration::from_secs(1));
+    let conn = net.endpoint(&client).connected().unwrap();
+    net.endpoint_mut(&server).write(conn, &vec![0xa5; 200_000]);
+    net.run_for(30 * MS);
+    let closed_at = net.now();
+    net.endpoint_mut(&client)
+        .command(StreamCommand::Close(conn));
+    net.run_for(Duration::from_secs(1));
+    // The FIN crosses two links of 10 ms: the writer hears of it then.
+    let s = net.endpoint(&server);
+    let (at, heard) = s.heard.last().cloned().unwrap();
+    assert_eq!(heard, Heard::Closed(conn, CloseReason::ByPeer));
+    assert_eq!(at - closed_at, 20 * MS);
+    // The closer takes no more of what was in flight to it.
+    assert!(net.endpoint(&client).received_len(conn) < 200_000);
+    let c = net.counters().tcp;
+    assert_eq!(c.retransmits, 0, "{c:?}");
+    assert_eq!(c.reset, 0, "{c:?}");
+    assert_eq!(c.no_connection, 0, "{c:?}");
+    assert!(c.discarded > 0, "{c:?}");
+    assert_eq!(net.tcp_connections(), 0);
+}
+
+#[test]
+fn segments_coming_in_keep_a_receive_only_hosts_nat_mapping_alive() {
+    let mut net = Network::new(17);
+    let link = LinkConfig::IDEAL.with_delay(5 * MS);
+    let server = net
+        .add_host([ip("198.51.100.7")], link, Stack::listening(SERVER))
+        .unwrap();
+    let nat = net
+        .add_nat(
+            NatConfig::port_restricted_cone(ip("203.0.113.1"))
+                .with_tcp_mapping_timeout(Duration::from_secs(10)),
+        )
+        .unwrap();
+    let client = net
+        .add_host_behind(nat, [ip("10.0.0.2")], link, Stack::default())
+        .unwrap();
+    connect(&mut net, &client, SERVER);
+    net.run_for(Duration::from_secs(1));
+    let conn = net.endpoint(&client).connected().unwrap();
+    // The client only receives, every 4 s for 40 s (RFC 5382 REQ-5: the
+    // idle timeout counts traffic both ways; ACKs are not modelled).
+    let mut sent = Vec::new();
+    for i in 0..10u32 {
+        let line = format!("tick {i}\n");
+        sent.extend_from_slice(line.as_bytes());
+        net.endpoint_mut(&server).write(conn, line.as_bytes());
+        net.run_for(Duration::from_secs(4));
+    }
+    assert_eq!(net.endpoint(&client).received(conn), sent);
+    net.endpoint_mut(&client).write(conn, b"still here");
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.endpoint(&server).received(conn), b"still here");
+    assert_eq!(net.nat_counters(nat).mappings_created, 1);
+    assert_eq!(net.counters().tcp.retransmits, 0);
+}
+
+#[test]
+fn a_connection_to_the_hosts_own_address_is_rejected() {
+    let mut net = Network::new(18);
+    let host = net
+        .add_host(
+            [ip("198.51.100.7")],
+            LinkConfig::IDEAL,
+            Stack::listening(SERVER),
+        )
+        .unwrap();
+    connect(&mut net, &host, SERVER);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(
+        net.endpoint(&host)
+            .heard
+            .iter()
+            .map(|(_, h)| h.clone())
+            .collect::<Vec<_>>(),
+        [Heard::Failed(7, ConnectError::InvalidAddress)]
+    );
+    assert_eq!(net.counters().tcp.invalid_commands, 1);
+    assert_eq!(net.counters().tcp.accepted, 0);
+    assert_eq!(net.tcp_connections(), 0);
+}

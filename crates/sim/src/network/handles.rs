@@ -121,6 +121,10 @@ pub struct TcpCounters {
     pub duplicates: u64,
     /// Segments that arrived for no connection of the receiving host, dropped.
     pub no_connection: u64,
+    /// Data segments not handed to an endpoint because a side closed: those
+    /// that reached an end its endpoint had closed (acknowledged, then
+    /// dropped), and those still unsent when the peer's FIN arrived.
+    pub discarded: u64,
     /// Stream commands that named no connection of the host, or an address
     /// not its own: ignored.
     pub invalid_commands: u64,

@@ -25,7 +25,13 @@
 //!   up ([`CloseReason::TimedOut`]).
 //! - **Close.** A FIN follows what was sent; the peer hears
 //!   [`StreamEvent::Closed`] once everything before it arrived. No half
-//!   close.
+//!   close: the peer's stack then drops what its endpoint had not yet sent
+//!   and answers with its own FIN (RFC 9293 §3.6, CLOSE-WAIT straight to
+//!   LAST-ACK), and what was already in flight to the closed end is
+//!   acknowledged and discarded there (counted). Both FINs cross in a
+//!   simultaneous close. An end is forgotten once its FIN is acknowledged
+//!   and the peer's has arrived (a TIME-WAIT without the 2 MSL wait: a late
+//!   copy of a segment then meets no connection and is dropped).
 //! - **Windows.** At most min(cwnd, [`WINDOW`]) segments are in flight per
 //!   direction; the rest of a write (cut into [`MSS`] segments) waits in the
 //!   sender's backlog. The congestion window starts at 10 segments (RFC
@@ -35,9 +41,11 @@
 //!
 //! Not modelled: fast retransmit and congestion avoidance (losses are only
 //! repaired by timeouts), receive buffers (the endpoint takes every byte at
-//! once), half close, keepalives, simultaneous open, TIME-WAIT, resets in
-//! answer to segments for unknown connections (they are dropped and
-//! counted), byte-granular sequence numbers, TCP through hairpinning NATs.
+//! once), half close, keepalives, simultaneous open, the 2 MSL wait of
+//! TIME-WAIT, resets in answer to segments for unknown connections (they are
+//! dropped and counted), byte-granular sequence numbers, TCP through
+//! hairpinning NATs, connections from a host to itself (refused as
+//! [`ConnectError::InvalidAddress`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -132,6 +140,12 @@ struct End {
     open: bool,
     /// The opener got its SYN-ACK (always true for the acceptor).
     connected: bool,
+    /// This end's FIN is queued or sent (its endpoint closed, or the peer
+    /// did and the stack answered).
+    fin_sent: bool,
+    /// The peer's FIN was handed over in order: everything the peer sent
+    /// arrived.
+    fin_received: bool,
     next_seq: u64,
     unacked: BTreeMap<u64, Unacked>,
     rtt: RttEstimator,
@@ -156,6 +170,8 @@ impl End {
             remote,
             open: true,
             connected: acceptor,
+            fin_sent: false,
+            fin_received: false,
             next_seq: 0,
             unacked: BTreeMap::new(),
             rtt: RttEstimator::new(),
@@ -187,9 +203,10 @@ impl End {
         }
     }
 
-    /// Nothing left to do: the endpoint is done with it and all it sent arrived.
+    /// Nothing left to do: both FINs crossed and all this end sent arrived
+    /// (RFC 9293 §3.6: TIME-WAIT or LAST-ACK is over).
     fn finished(&self) -> bool {
-        !self.open && self.unacked.is_empty() && self.backlog.is_empty()
+        self.fin_sent && self.fin_received && self.unacked.is_empty() && self.backlog.is_empty()
     }
 }
 
@@ -275,6 +292,7 @@ impl Network {
                 let side = self.side_of(host, conn);
                 if let Some(end) = self.tcp.conns.get_mut(&conn).and_then(|c| c.end(side)) {
                     end.open = false;
+                    end.fin_sent = true;
                 }
                 self.tcp.counters.closed += 1;
                 self.send_segment(conn, side, SegKind::Fin, Vec::new());
@@ -286,10 +304,12 @@ impl Network {
         self.hosts.get(host).is_some_and(|h| h.addrs.contains(&ip))
     }
 
-    /// Which side of `conn` lives on `host` (the opener when both do).
+    /// Which side of `conn` lives on `host`. Unambiguous: the two ends of a
+    /// connection are on different hosts, as a host cannot connect to
+    /// itself (see [`Network::connect`]).
     fn side_of(&self, host: usize, conn: ConnId) -> Side {
         match self.tcp.conns.get(&conn) {
-            Some(c) if c.ends[0].as_ref().is_some_and(|e| e.host == host && e.open) => Side::Opener,
+            Some(c) if c.ends[0].as_ref().is_some_and(|e| e.host == host) => Side::Opener,
             _ => Side::Acceptor,
         }
     }
@@ -305,9 +325,14 @@ impl Network {
     }
 
     /// An active open (RFC 9293 §3.10.1): a new connection, its SYN sent.
+    /// A connection to one of the host's own addresses is refused as an
+    /// invalid address: endpoints name connections by [`ConnId`] alone,
+    /// which could not tell its two ends apart.
     fn connect(&mut self, host: usize, from: IpAddr, to: SocketAddr, token: u64) {
         self.tcp.counters.connects += 1;
-        let port = if self.owns(host, from) && from.is_ipv4() == to.is_ipv4() {
+        let valid =
+            self.owns(host, from) && from.is_ipv4() == to.is_ipv4() && !self.owns(host, to.ip());
+        let port = if valid {
             self.tcp.ephemeral(host, from, to)
         } else {
             None
@@ -628,6 +653,7 @@ impl Network {
                 break;
             };
             let was_open = end.open;
+            let mut answer_fin = false;
             let event = match kind {
                 SegKind::SynAck => {
                     end.connected = true;
@@ -642,6 +668,9 @@ impl Network {
                 SegKind::Data => {
                     if was_open {
                         self.tcp.counters.bytes_delivered += bytes.len() as u64;
+                    } else {
+                        // The endpoint closed: acknowledged, then dropped.
+                        self.tcp.counters.discarded += 1;
                     }
                     Some(StreamEvent::Data {
                         conn: id,
@@ -650,6 +679,8 @@ impl Network {
                 }
                 SegKind::Fin => {
                     end.open = false;
+                    end.fin_received = true;
+                    answer_fin = !end.fin_sent;
                     Some(StreamEvent::Closed {
                         conn: id,
                         reason: CloseReason::ByPeer,
@@ -661,8 +692,27 @@ impl Network {
                 self.notify(host, event);
             }
             self.recycle(bytes);
+            if answer_fin {
+                self.passive_close(id, header.from.other());
+            }
         }
         self.reap(id);
+    }
+
+    /// The peer's FIN arrived and this end had not closed: with no half
+    /// close, the peer takes nothing more, so what waits in the backlog is
+    /// dropped (counted as discarded) and a FIN answers (RFC 9293 §3.6,
+    /// CLOSE-WAIT then LAST-ACK at once). Segments already in flight still
+    /// reach the peer's stack, which acknowledges and discards them.
+    fn passive_close(&mut self, conn: ConnId, side: Side) {
+        let Some(end) = self.tcp.conns.get_mut(&conn).and_then(|c| c.end(side)) else {
+            return;
+        };
+        end.fin_sent = true;
+        let before = end.backlog.len();
+        end.backlog.retain(|(kind, _)| *kind != SegKind::Data);
+        self.tcp.counters.discarded += (before - end.backlog.len()) as u64;
+        self.send_segment(conn, side, SegKind::Fin, Vec::new());
     }
 
     /// Forgets the ends of `conn` that are finished, and `conn` once none is left.
