@@ -650,3 +650,22 @@ fn a_connection_to_the_hosts_own_address_is_rejected() {
     assert_eq!(net.counters().tcp.accepted, 0);
     assert_eq!(net.tcp_connections(), 0);
 }
+
+#[test]
+fn a_closed_end_whose_peer_gave_up_its_fin_is_forgotten_too() {
+    let (mut net, _server, client) = pair(19, LinkConfig::IDEAL.with_delay(10 * MS));
+    connect(&mut net, &client, SERVER);
+    net.run_for(Duration::from_secs(1));
+    let conn = net.endpoint(&client).connected().unwrap();
+    net.endpoint_mut(&client)
+        .command(StreamCommand::Close(conn));
+    // The client's FIN is past its link when the link dies: the server's
+    // answering FIN never arrives, and the server gives it up.
+    net.run_for(15 * MS);
+    net.set_host_link(&client, LinkConfig::IDEAL.with_loss(1.0));
+    net.run_for(Duration::from_secs(600));
+    let c = net.counters().tcp;
+    assert_eq!(c.reset, 1, "{c:?}");
+    assert_eq!(c.retransmits, 8, "{c:?}");
+    assert_eq!(net.tcp_connections(), 0);
+}

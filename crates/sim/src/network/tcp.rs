@@ -508,6 +508,19 @@ impl Network {
                 self.notify(end.host, event);
             }
         }
+        // The peer's end, closed with nothing left to send, waited for this
+        // end's FIN, which will not come now (FIN-WAIT-2 would time out, RFC
+        // 9293 §3.10.7.4): it is forgotten too.
+        if let Some(c) = self.tcp.conns.get_mut(&conn) {
+            let peer = &mut c.ends[side.other() as usize];
+            if peer
+                .as_ref()
+                .is_some_and(|e| !e.open && e.unacked.is_empty() && e.backlog.is_empty())
+                && let Some(e) = peer.take()
+            {
+                self.tcp.ends.remove(&(e.host, e.local, e.remote));
+            }
+        }
         self.reap(conn);
     }
 
