@@ -234,7 +234,9 @@ impl PeerConnection {
         let identity = tokio::sync::watch::Sender::new(Published::default());
         sockets.tcp = tcp;
         sockets.set_tls_servers(stun.tls_ready());
-        core.hold_gathering(std::time::Instant::now(), stun.lookups_pending());
+        if stun.lookups_pending() {
+            core.hold_gathering(std::time::Instant::now(), true);
+        }
         let driver = Driver::new(
             core,
             sockets,

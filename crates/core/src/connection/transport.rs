@@ -137,11 +137,15 @@ impl PeerConnection {
     /// the candidates those servers give. Release it when the lookups end,
     /// found or not.
     pub fn hold_gathering(&mut self, now: Instant, hold: bool) {
+        if self.gathering_held == hold {
+            return;
+        }
         self.gathering_held = hold;
+        // Without an agent yet, it takes the hold when it is made.
         if let Some(ice) = self.ice.as_mut() {
             ice.hold_gathering(now, hold);
+            self.process(now);
         }
-        self.process(now);
     }
 
     /// Replaces the TURN servers (W3C `setConfiguration`, or a TURN server
