@@ -5,12 +5,14 @@ mod bench;
 mod demo;
 mod dtmf;
 mod file;
+mod forward;
 mod media;
 mod peer;
 mod play;
 mod record;
 mod signal;
 mod turn;
+mod whip;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
