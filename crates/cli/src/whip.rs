@@ -41,6 +41,12 @@ use crate::forward::{Forwarder, FrameInfo, ViewerId};
 
 /// How long a session may take to gather its candidates for the answer.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A session not connected this long after its answer is ended, so that
+/// an offer whose client never connects does not hold the publisher's
+/// seat (or a viewer's resources) for ever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most viewers at once; more get 503.
+const MAX_VIEWERS: usize = 256;
 /// Frames queued for one viewer track before it drops (about a second of
 /// video at 30 frames a second).
 const VIEWER_QUEUE: usize = 32;
@@ -139,6 +145,11 @@ impl Broadcast {
                         return;
                     }
                 };
+                // The publisher's connection is one of the sessions.
+                if self.sessions.len() > MAX_VIEWERS {
+                    reply.refuse(MediaRefusal::Busy);
+                    return;
+                }
                 let viewer = self.next_viewer;
                 self.next_viewer += 1;
                 let session = ViewerSession { id, viewer, tracks };
@@ -504,13 +515,28 @@ async fn watch(
     internal: &mpsc::UnboundedSender<Internal>,
     mut on_event: impl FnMut(PeerConnectionEvent),
 ) {
-    while let Some(event) = events.recv().await {
+    let deadline = tokio::time::sleep(CONNECT_TIMEOUT);
+    tokio::pin!(deadline);
+    let mut connected = false;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = &mut deadline, if !connected => {
+                tracing::info!("whip: session {id} not connected after {CONNECT_TIMEOUT:?}; ended");
+                break;
+            }
+        };
+        let Some(event) = event else { break };
         match event {
             PeerConnectionEvent::ConnectionStateChange(
                 state @ (PeerConnectionState::Failed | PeerConnectionState::Closed),
             ) => {
                 tracing::info!("whip: session {id} {state:?}");
                 break;
+            }
+            PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Connected) => {
+                connected = true;
+                on_event(event);
             }
             event => on_event(event),
         }

@@ -157,6 +157,9 @@ pub enum MediaRefusal {
     /// publisher does not send (400).
     #[error("{0}")]
     BadOffer(String),
+    /// No room for another session now (503).
+    #[error("too many sessions")]
+    Busy,
 }
 
 impl From<MediaRefusal> for crate::whip::WhipError {
@@ -165,6 +168,7 @@ impl From<MediaRefusal> for crate::whip::WhipError {
             MediaRefusal::NoPublisher => Self::NotFound("nobody is publishing"),
             MediaRefusal::PublisherLive => Self::PublisherLive,
             MediaRefusal::BadOffer(why) => Self::BadOffer(why),
+            MediaRefusal::Busy => Self::Unavailable,
         }
     }
 }
