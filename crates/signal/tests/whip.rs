@@ -366,3 +366,51 @@ async fn many_publish_attempts_at_once_seat_exactly_one_publisher() {
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
 }
+
+#[tokio::test]
+async fn sessions_the_media_side_ends_from_several_tasks_are_gone_with_404() {
+    let (port, mut media) = media_port(16);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+    let ender = media.ender();
+    // A media side that answers every offer, publisher or viewer.
+    let (ids_tx, mut ids) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(request) = media.recv().await {
+            if let MediaRequest::Open { id, reply, .. } = request {
+                reply.answer("v=0\r\n".into());
+                let _ = ids_tx.send(id);
+            }
+        }
+    });
+    let mut locations = Vec::new();
+    for _ in 0..4 {
+        let reply = request(addr, "POST", "/whep", &[SDP], OFFER).await;
+        assert_eq!(reply.status, 201);
+        locations.push(reply.header("location").unwrap().to_owned());
+    }
+    // Each session's connection "fails" in a task of its own, on a clone
+    // of one ender.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let id = ids.recv().await.unwrap();
+        let ender = ender.clone();
+        tasks.spawn(async move { ender.ended(&id) });
+    }
+    while tasks.join_next().await.is_some() {}
+    for location in &locations {
+        let mut status = 0;
+        for _ in 0..100 {
+            // A PATCH leaves a live session as it is (204), unlike DELETE.
+            status = request(addr, "PATCH", location, &[FRAG], "a=end-of-candidates\r\n")
+                .await
+                .status;
+            if status == 404 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(status, 404, "{location} is gone");
+    }
+}
