@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Web app + signaling server + a built-in bot peer.
+    /// Web app + signaling server + WHIP/WHEP broadcast + a built-in bot peer.
     Demo {
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -38,7 +38,7 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// The signaling server alone.
+    /// The signaling server and web app (with WHIP/WHEP broadcast) alone.
     Signal {
         /// Address to serve on.
         #[arg(long)]

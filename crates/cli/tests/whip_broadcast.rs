@@ -23,8 +23,13 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Starts `ferrtc signal` on a free loopback port.
 async fn server() -> (Child, SocketAddr) {
+    start("signal").await
+}
+
+/// Starts `ferrtc COMMAND --listen 127.0.0.1:0` (`signal` or `demo`).
+async fn start(command: &str) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
-        .args(["signal", "--listen", "127.0.0.1:0"])
+        .args([command, "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -402,4 +407,20 @@ async fn a_whip_publisher_reaches_three_whep_viewers_and_a_late_one_starts_at_a_
         .await
         .unwrap();
     assert_eq!(open(addr, "/whep", &viewer).await.err(), Some(404));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ferrtc_demo_serves_whip_and_whep_next_to_its_bot() {
+    let (_server, addr) = start("demo").await;
+    let sdp = [("Content-Type", "application/sdp")];
+    // A media side is there: a viewer is told nobody publishes (without
+    // one it would be 503), and a publisher's non-SDP offer is refused.
+    assert_eq!(
+        http(addr, "POST", "/whep", &sdp, "v=0\r\n").await.status,
+        404
+    );
+    assert_eq!(http(addr, "POST", "/whip", &sdp, "hello").await.status, 400);
+    let preflight = http(addr, "OPTIONS", "/whip", &[], "").await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("accept-post"), Some("application/sdp"));
 }
