@@ -12,7 +12,11 @@
 //!   the WHEP viewers cannot do);
 //! - one task per session sets it up (offer, answer, candidates gathered
 //!   into the answer: WHIP has no trickle from the server) and then
-//!   watches its events;
+//!   watches its events; a session not connected within 30 s is ended;
+//! - a `PATCH` with candidates adds them; one with new ICE credentials
+//!   restarts ICE (RFC 9725 §4.3.2): the session's offer again with the new
+//!   credentials, answered, and the answer's ICE part sent back as a
+//!   fragment;
 //! - one forwarding task per published track owns a
 //!   [`Forwarder`](crate::forward::Forwarder): each frame of the
 //!   publisher goes to the bounded queue of each viewer it decides on; a
@@ -164,6 +168,19 @@ impl Broadcast {
                     tokio::spawn(add_candidates(pc.clone(), candidates, end_of_candidates));
                 }
             }
+            MediaRequest::Restart {
+                id,
+                ice_ufrag,
+                ice_pwd,
+                candidates,
+                reply,
+            } => match self.sessions.get(&id) {
+                Some(pc) => {
+                    let credentials = (ice_ufrag, ice_pwd);
+                    tokio::spawn(restart_ice(pc.clone(), credentials, candidates, reply));
+                }
+                None => reply.refuse(MediaRefusal::BadOffer("the session is not set up".into())),
+            },
             MediaRequest::Close { id } => self.end(&id),
             other => tracing::debug!("whip: request not handled: {other:?}"),
         }
@@ -545,6 +562,100 @@ async fn watch(
     let _ = internal.send(Internal::Ended { id: id.to_owned() });
 }
 
+/// An ICE restart by `PATCH` (RFC 9725 §4.3.2): the session's offer again
+/// with the client's new credentials (a new remote offer that restarts ICE,
+/// RFC 8445 §9, RFC 8829 §5.3), answered; the reply is the answer's new
+/// credentials and candidates as a fragment.
+async fn restart_ice(
+    pc: PeerConnection,
+    (ufrag, pwd): (String, String),
+    candidates: Vec<FragCandidate>,
+    reply: MediaReply,
+) {
+    let restarted = async {
+        let remote = pc
+            .remote_description()
+            .await
+            .ok_or_else(|| BadOffer("the session has no offer to restart".into()))?;
+        let mut events = pc.subscribe();
+        pc.set_remote_description(SessionDescription::offer(restarted_offer(
+            &remote.sdp,
+            &ufrag,
+            &pwd,
+        )))
+        .await?;
+        answer(&pc, &mut events, &|_| {}).await
+    }
+    .await;
+    match restarted {
+        Ok(sdp) => {
+            add_candidates(pc, candidates, false).await;
+            reply.answer(fragment_of(&sdp));
+        }
+        Err(BadOffer(why)) => {
+            tracing::info!("whip: ICE restart refused: {why}");
+            reply.refuse(MediaRefusal::BadOffer(why));
+        }
+    }
+}
+
+/// `offer` as a new offer (the `o=` version one higher, RFC 3264 §8) with
+/// other ICE credentials and without its candidates.
+pub fn restarted_offer(offer: &str, ufrag: &str, pwd: &str) -> String {
+    let mut out = String::with_capacity(offer.len());
+    for line in offer.lines().map(|l| l.trim_end_matches('\r')) {
+        if line.starts_with("a=candidate:") || line == "a=end-of-candidates" || line.is_empty() {
+            continue;
+        }
+        if line.starts_with("a=ice-ufrag:") {
+            out.push_str("a=ice-ufrag:");
+            out.push_str(ufrag);
+        } else if line.starts_with("a=ice-pwd:") {
+            out.push_str("a=ice-pwd:");
+            out.push_str(pwd);
+        } else if let Some(origin) = line.strip_prefix("o=") {
+            // o=<username> <sess-id> <sess-version> <nettype> <addrtype> <addr>
+            let mut fields: Vec<String> = origin.split(' ').map(str::to_owned).collect();
+            if let Some(version) = fields.get_mut(2)
+                && let Ok(v) = version.parse::<u64>()
+            {
+                *version = v.saturating_add(1).to_string();
+            }
+            out.push_str("o=");
+            out.push_str(&fields.join(" "));
+        } else {
+            out.push_str(line);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The ICE part of an SDP as an `application/trickle-ice-sdpfrag` body
+/// (RFC 8840 §9): its first credentials, then each media section's `m=`
+/// line, `a=mid`, candidates and end of candidates.
+pub fn fragment_of(sdp: &str) -> String {
+    let lines: Vec<&str> = sdp.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let mut out = String::new();
+    for prefix in ["a=ice-ufrag:", "a=ice-pwd:"] {
+        if let Some(line) = lines.iter().find(|l| l.starts_with(prefix)) {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    for line in lines {
+        if line.starts_with("m=")
+            || line.starts_with("a=mid:")
+            || line.starts_with("a=candidate:")
+            || line == "a=end-of-candidates"
+        {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
 /// Adds a `PATCH`'s candidates to a session's connection.
 async fn add_candidates(pc: PeerConnection, candidates: Vec<FragCandidate>, end: bool) {
     let inits = candidates.into_iter().map(|c| ferrtc::IceCandidateInit {
@@ -728,7 +839,29 @@ async fn write_viewer(
 
 #[cfg(test)]
 mod tests {
-    use super::with_candidates;
+    use super::{fragment_of, restarted_offer, with_candidates};
+
+    const OFFER: &str = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nm=video 9 X 96\r\n\
+        a=mid:0\r\na=ice-ufrag:old1\r\na=ice-pwd:oldpassword\r\n\
+        a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n";
+
+    #[test]
+    fn a_restarted_offer_has_the_new_credentials_a_new_version_and_no_old_candidates() {
+        assert_eq!(
+            restarted_offer(OFFER, "new1", "newpassword"),
+            "v=0\r\no=- 42 3 IN IP4 127.0.0.1\r\ns=-\r\nm=video 9 X 96\r\n\
+             a=mid:0\r\na=ice-ufrag:new1\r\na=ice-pwd:newpassword\r\n"
+        );
+    }
+
+    #[test]
+    fn the_fragment_of_an_answer_is_its_credentials_sections_and_candidates() {
+        assert_eq!(
+            fragment_of(OFFER),
+            "a=ice-ufrag:old1\r\na=ice-pwd:oldpassword\r\nm=video 9 X 96\r\na=mid:0\r\n\
+             a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n"
+        );
+    }
 
     #[test]
     fn candidates_go_into_the_media_section_they_name_with_end_of_candidates() {

@@ -226,6 +226,33 @@ fn microphone(sender: RtpSender) {
     });
 }
 
+/// A publisher's connection: a VP8 video track and an audio track.
+async fn publisher() -> (PeerConnection, RtpSender, RtpSender) {
+    let publisher = PeerConnection::new(Configuration::default()).unwrap();
+    let stream = MediaStream::new();
+    let video = publisher
+        .add_track(
+            &MediaStreamTrack::new(MediaKind::Video, "camera"),
+            &[&stream],
+        )
+        .await
+        .unwrap();
+    let audio = publisher
+        .add_track(&MediaStreamTrack::new(MediaKind::Audio, "mic"), &[&stream])
+        .await
+        .unwrap();
+    for t in publisher.get_transceivers().await {
+        if t.kind() == MediaKind::Video {
+            let vp8: Vec<_> = RtpSender::get_capabilities(MediaKind::Video)
+                .into_iter()
+                .filter(|c| c.name.eq_ignore_ascii_case("VP8"))
+                .collect();
+            t.set_codec_preferences(vp8).await.unwrap();
+        }
+    }
+    (publisher, video, audio)
+}
+
 /// What a viewer saw: the number of its first video frame, whether that
 /// was a keyframe, how many video frames in order, and audio frames.
 #[derive(Debug)]
@@ -311,28 +338,7 @@ async fn a_whip_publisher_reaches_three_whep_viewers_and_a_late_one_starts_at_a_
         "nobody publishes yet"
     );
 
-    let publisher = PeerConnection::new(Configuration::default()).unwrap();
-    let stream = MediaStream::new();
-    let video = publisher
-        .add_track(
-            &MediaStreamTrack::new(MediaKind::Video, "camera"),
-            &[&stream],
-        )
-        .await
-        .unwrap();
-    let audio = publisher
-        .add_track(&MediaStreamTrack::new(MediaKind::Audio, "mic"), &[&stream])
-        .await
-        .unwrap();
-    for t in publisher.get_transceivers().await {
-        if t.kind() == MediaKind::Video {
-            let vp8: Vec<_> = RtpSender::get_capabilities(MediaKind::Video)
-                .into_iter()
-                .filter(|c| c.name.eq_ignore_ascii_case("VP8"))
-                .collect();
-            t.set_codec_preferences(vp8).await.unwrap();
-        }
-    }
+    let (publisher, video, audio) = publisher().await;
     let published = open(addr, "/whip", &publisher)
         .await
         .expect("201 for the publisher");
@@ -423,4 +429,139 @@ async fn ferrtc_demo_serves_whip_and_whep_next_to_its_bot() {
     let preflight = http(addr, "OPTIONS", "/whip", &[], "").await;
     assert_eq!(preflight.status, 204);
     assert_eq!(preflight.header("accept-post"), Some("application/sdp"));
+}
+
+/// `answer` with the ICE credentials and candidates of an answer fragment
+/// (RFC 8840) in place of its own (the candidates in the first section).
+fn apply_fragment(answer: &str, frag: &str) -> String {
+    let find = |prefix: &str| {
+        frag.lines()
+            .map(str::trim_end)
+            .find(|l| l.starts_with(prefix))
+            .unwrap()
+            .to_owned()
+    };
+    let candidates: Vec<&str> = frag
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("a=candidate:"))
+        .collect();
+    let mut out = String::new();
+    let mut sections = 0;
+    let mut placed = false;
+    for line in answer.lines().map(str::trim_end) {
+        if line.starts_with("a=candidate:") || line == "a=end-of-candidates" {
+            continue;
+        }
+        if line.starts_with("m=") {
+            sections += 1;
+            if sections == 2 {
+                for c in &candidates {
+                    out.push_str(&format!("{c}\r\n"));
+                }
+                out.push_str("a=end-of-candidates\r\n");
+                placed = true;
+            }
+        }
+        let line = if line.starts_with("a=ice-ufrag:") {
+            find("a=ice-ufrag:")
+        } else if line.starts_with("a=ice-pwd:") {
+            find("a=ice-pwd:")
+        } else {
+            line.to_owned()
+        };
+        out.push_str(&format!("{line}\r\n"));
+    }
+    if !placed {
+        for c in &candidates {
+            out.push_str(&format!("{c}\r\n"));
+        }
+        out.push_str("a=end-of-candidates\r\n");
+    }
+    out
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_ice_restart_by_patch_gives_new_server_credentials_and_the_broadcast_goes_on() {
+    let (_server, addr) = server().await;
+    let (publisher, video, _audio) = publisher().await;
+    let published = open(addr, "/whip", &publisher).await.expect("201");
+    camera(video, Arc::new(AtomicU64::new(0)));
+    let first_answer = publisher.remote_description().await.unwrap().sdp;
+
+    // RFC 9725 §4.3.2: new local credentials, sent as a fragment with
+    // `If-Match: *`; the server's new ones come back.
+    let mut events = publisher.subscribe();
+    publisher.restart_ice().await.unwrap();
+    let offer = publisher.create_offer().await.unwrap();
+    publisher
+        .set_local_description(Some(offer.clone()))
+        .await
+        .unwrap();
+    let mut frag = String::new();
+    for prefix in ["a=ice-ufrag:", "a=ice-pwd:"] {
+        let line = offer.sdp.lines().find(|l| l.starts_with(prefix)).unwrap();
+        frag.push_str(&format!("{}\r\n", line.trim_end()));
+    }
+    frag.push_str("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n");
+    // The restarted agent gathers again; its candidates come once the offer
+    // is set, in any order with its gathering states: a quiet half second
+    // ends the wait.
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+    {
+        if let PeerConnectionEvent::IceCandidate(c) = event
+            && !c.candidate.is_empty()
+        {
+            frag.push_str(&format!("a={}\r\n", c.candidate));
+        }
+    }
+    assert!(
+        frag.contains("a=candidate:"),
+        "the restart gathered: {frag} (offer {})",
+        offer.sdp
+    );
+    frag.push_str("a=end-of-candidates\r\n");
+    let restarted = http(
+        addr,
+        "PATCH",
+        &published.location,
+        &[
+            ("Content-Type", "application/trickle-ice-sdpfrag"),
+            ("If-Match", "*"),
+        ],
+        &frag,
+    )
+    .await;
+    assert_eq!(restarted.status, 200, "{}", restarted.body);
+    assert_eq!(
+        restarted.header("content-type"),
+        Some("application/trickle-ice-sdpfrag")
+    );
+    let old_ufrag = ferrtc_signal::whip::sdp_ice_ufrag(&first_answer).unwrap();
+    let new_ufrag = ferrtc_signal::whip::sdp_ice_ufrag(&restarted.body).unwrap();
+    assert_ne!(
+        new_ufrag, old_ufrag,
+        "the server restarted with new credentials"
+    );
+    assert!(
+        restarted.body.contains("a=candidate:"),
+        "{}",
+        restarted.body
+    );
+    publisher
+        .set_remote_description(SessionDescription::answer(apply_fragment(
+            &first_answer,
+            &restarted.body,
+        )))
+        .await
+        .unwrap();
+
+    // The broadcast goes on over the restarted connection.
+    let watched = watch(addr, 10).await;
+    assert!(watched.first_is_key, "{watched:?}");
+    assert_eq!(
+        publisher.connection_state().await,
+        ferrtc::PeerConnectionState::Connected
+    );
 }

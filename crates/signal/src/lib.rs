@@ -110,9 +110,11 @@
 //!   offer the media side cannot answer 400; no media side 503.
 //! - `PATCH /whip/<id>` with `application/trickle-ice-sdpfrag` (RFC 8840):
 //!   the candidates go to the session's connection, `204`. A fragment with
-//!   other ICE credentials than the offer's is an ICE restart, not
-//!   implemented: `501` (publish again instead). `If-Match` other than the
-//!   session's `ETag` or `*`: 412.
+//!   other ICE credentials than the session's is an ICE restart (RFC 9725
+//!   §4.3.2): the media side restarts ICE, and the reply is `200` with the
+//!   server's new credentials and candidates as a fragment and a new
+//!   `ETag` (`501` from a media side that cannot restart). `If-Match`
+//!   other than the session's `ETag` or `*`: 412.
 //! - `DELETE /whip/<id>`: ends the session, `200`; an unknown id 404.
 //! - `OPTIONS` on each: `204` with CORS headers (`Access-Control-Allow-*`),
 //!   for pages of other origins and clients that ask first.

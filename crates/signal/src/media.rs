@@ -117,6 +117,22 @@ pub enum MediaRequest {
         /// The fragment said `a=end-of-candidates`.
         end_of_candidates: bool,
     },
+    /// `PATCH` with new ICE credentials: an ICE restart (RFC 9725 §4.3.2,
+    /// RFC 8445 §9). Answer through `reply` with the server's new
+    /// credentials and candidates as an `application/trickle-ice-sdpfrag`
+    /// body; the route replies 200 with it and a new `ETag`.
+    Restart {
+        /// The session id.
+        id: String,
+        /// The client's new `a=ice-ufrag`.
+        ice_ufrag: String,
+        /// The client's new `a=ice-pwd`.
+        ice_pwd: String,
+        /// The client's candidates sent with the restart.
+        candidates: Vec<FragCandidate>,
+        /// Where the answer fragment goes.
+        reply: MediaReply,
+    },
     /// `DELETE`: end session `id`.
     Close {
         /// The session id.
@@ -124,15 +140,16 @@ pub enum MediaRequest {
     },
 }
 
-/// The answer to one [`MediaRequest::Open`]. Dropping it unanswered makes
-/// the request fail with 503.
+/// The answer to one [`MediaRequest::Open`] or [`MediaRequest::Restart`].
+/// Dropping it unanswered makes the request fail with 503.
 #[derive(Debug)]
 pub struct MediaReply {
     pub(crate) tx: oneshot::Sender<Result<String, MediaRefusal>>,
 }
 
 impl MediaReply {
-    /// Answers with the answer SDP: the route replies 201 Created.
+    /// Answers with the answer SDP (an `Open`: the route replies 201
+    /// Created) or the answer fragment (a `Restart`: 200).
     pub fn answer(self, sdp: String) {
         let _ = self.tx.send(Ok(sdp));
     }
@@ -160,6 +177,9 @@ pub enum MediaRefusal {
     /// No room for another session now (503).
     #[error("too many sessions")]
     Busy,
+    /// This media side does not restart ICE (501).
+    #[error("ICE restarts are not implemented")]
+    RestartUnsupported,
 }
 
 impl From<MediaRefusal> for crate::whip::WhipError {
@@ -169,6 +189,7 @@ impl From<MediaRefusal> for crate::whip::WhipError {
             MediaRefusal::PublisherLive => Self::PublisherLive,
             MediaRefusal::BadOffer(why) => Self::BadOffer(why),
             MediaRefusal::Busy => Self::Unavailable,
+            MediaRefusal::RestartUnsupported => Self::RestartNotImplemented,
         }
     }
 }

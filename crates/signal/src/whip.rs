@@ -106,8 +106,9 @@ pub enum WhipError {
     /// The media side refused the offer (400).
     #[error("offer refused: {0}")]
     BadOffer(String),
-    /// An ICE restart fragment: not implemented (501, RFC 9725 §4.3).
-    #[error("ICE restarts are not implemented; publish again instead")]
+    /// An ICE restart fragment the media side cannot serve (501, RFC 9725
+    /// §4.3).
+    #[error("ICE restarts are not implemented here; publish again instead")]
     RestartNotImplemented,
     /// No media side is configured, or it did not answer in time (503).
     #[error("the media side is not available")]

@@ -5,7 +5,7 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /whip`, `POST /whep` | offer (`application/sdp`) in, `201 Created` with the answer, `Location`, `ETag` out |
-//! | `PATCH /whip/{id}`, `/whep/{id}` | trickled candidates (`application/trickle-ice-sdpfrag`): `204`; an ICE restart: `501` |
+//! | `PATCH /whip/{id}`, `/whep/{id}` | trickled candidates (`application/trickle-ice-sdpfrag`): `204`; an ICE restart: `200` with the answer fragment and a new `ETag` |
 //! | `DELETE /whip/{id}`, `/whep/{id}` | ends the session: `200` |
 //! | `OPTIONS` on all four | CORS preflight: `204` |
 
@@ -189,7 +189,16 @@ async fn accept_offer(
     }
 }
 
-/// `PATCH /whip/{id}`: trickle ICE (RFC 9725 §4.3.1, RFC 8840).
+/// What a `PATCH` answers.
+enum Patched {
+    /// Trickled candidates: 204.
+    Trickled,
+    /// An ICE restart: 200 with the answer fragment and the new entity tag.
+    Restarted { frag: String, etag: String },
+}
+
+/// `PATCH /whip/{id}`: trickle ICE (RFC 9725 §4.3.1, RFC 8840) or an ICE
+/// restart (§4.3.2).
 async fn trickle(
     kind: SessionKind,
     State(state): State<WhipState>,
@@ -211,23 +220,62 @@ async fn trickle(
         let body = read_body(&state, &headers, body).await?;
         if_match(text(&headers, header::IF_MATCH), &etag)?;
         let frag = SdpFrag::parse(&body)?;
-        if frag.is_restart(ufrag.as_deref()) {
-            return Err(WhipError::RestartNotImplemented);
-        }
         let media = state.inner.media.as_ref().ok_or(WhipError::Unavailable)?;
-        let request = MediaRequest::Trickle {
-            id,
+        if !frag.is_restart(ufrag.as_deref()) {
+            let request = MediaRequest::Trickle {
+                id,
+                candidates: frag.candidates,
+                end_of_candidates: frag.end_of_candidates,
+            };
+            media
+                .send(request)
+                .await
+                .map_err(|_| WhipError::Unavailable)?;
+            return Ok(Patched::Trickled);
+        }
+        let (Some(ice_ufrag), Some(ice_pwd)) = (frag.ice_ufrag, frag.ice_pwd) else {
+            return Err(WhipError::Malformed(
+                "an ICE restart needs a=ice-ufrag and a=ice-pwd",
+            ));
+        };
+        let (tx, rx) = oneshot::channel();
+        let request = MediaRequest::Restart {
+            id: id.clone(),
+            ice_ufrag: ice_ufrag.clone(),
+            ice_pwd,
             candidates: frag.candidates,
-            end_of_candidates: frag.end_of_candidates,
+            reply: MediaReply { tx },
         };
         media
             .send(request)
             .await
-            .map_err(|_| WhipError::Unavailable)
+            .map_err(|_| WhipError::Unavailable)?;
+        let frag = match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+            Ok(Ok(Ok(frag))) => frag,
+            Ok(Ok(Err(refusal))) => return Err(refusal.into()),
+            Ok(Err(_)) | Err(_) => return Err(WhipError::Unavailable),
+        };
+        // The restart's credentials are the session's from now on, under a
+        // new entity tag (RFC 9725 §4.3.2).
+        let etag = new_etag();
+        let mut sessions = state.sessions();
+        let session = sessions
+            .get_mut(&id)
+            .ok_or(WhipError::NotFound("no such session"))?;
+        session.etag.clone_from(&etag);
+        session.ice_ufrag = Some(ice_ufrag);
+        Ok(Patched::Restarted { frag, etag })
     }
     .await;
     let response = match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Patched::Trickled) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Patched::Restarted { frag, etag }) => {
+            let mut response = (StatusCode::OK, frag).into_response();
+            let h = response.headers_mut();
+            set(h, header::CONTENT_TYPE, SDP_FRAG);
+            set(h, header::ETAG, &etag);
+            response
+        }
         Err(error) => refusal(&error),
     };
     with_cors(response, cors)

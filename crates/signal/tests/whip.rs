@@ -70,6 +70,7 @@ async fn request(
 enum Seen {
     Open(SessionKind),
     Trickle(String, usize, bool),
+    Restart(String, String),
     Close(String),
 }
 
@@ -111,6 +112,21 @@ fn fake_media(mut media: MediaHandle) -> mpsc::UnboundedReceiver<Seen> {
                     end_of_candidates,
                 } => {
                     let _ = seen_tx.send(Seen::Trickle(id, candidates.len(), end_of_candidates));
+                }
+                MediaRequest::Restart {
+                    id,
+                    ice_ufrag,
+                    reply,
+                    ..
+                } => {
+                    if ice_ufrag == "nope" {
+                        reply.refuse(MediaRefusal::RestartUnsupported);
+                    } else {
+                        reply.answer(
+                            "a=ice-ufrag:srv2\r\na=ice-pwd:0123456789abcdefghijkl\r\n".into(),
+                        );
+                        let _ = seen_tx.send(Seen::Restart(id, ice_ufrag));
+                    }
                 }
                 MediaRequest::Close { id } => {
                     if publisher.as_ref() == Some(&id) {
@@ -242,7 +258,7 @@ async fn with_a_secret_a_missing_or_wrong_bearer_is_401_with_www_authenticate() 
 }
 
 #[tokio::test]
-async fn patch_passes_trickled_candidates_on_and_refuses_restarts_with_501() {
+async fn patch_passes_trickled_candidates_on_and_restarts_ice_with_a_new_etag() {
     let (addr, mut seen) = start(None).await;
     let created = publish(addr).await;
     let location = created.header("location").unwrap().to_owned();
@@ -267,16 +283,6 @@ async fn patch_passes_trickled_candidates_on_and_refuses_restarts_with_501() {
     assert_eq!(stale.status, 412);
     let sdp = request(addr, "PATCH", &location, &[SDP], frag).await;
     assert_eq!(sdp.status, 415);
-    let restart = frag.replace("ice-ufrag:abcd", "ice-ufrag:wxyz");
-    let restart = request(
-        addr,
-        "PATCH",
-        &location,
-        &[FRAG, ("If-Match", "*")],
-        &restart,
-    )
-    .await;
-    assert_eq!(restart.status, 501);
     let junk = request(addr, "PATCH", &location, &[FRAG], "junk").await;
     assert_eq!(junk.status, 400);
     let elsewhere = format!("/whep/{id}");
@@ -286,6 +292,66 @@ async fn patch_passes_trickled_candidates_on_and_refuses_restarts_with_501() {
             .status,
         404,
         "a WHIP session is not a WHEP resource"
+    );
+
+    // New credentials: an ICE restart, answered with the server's new ones
+    // under a new entity tag.
+    let restart = frag.replace("ice-ufrag:abcd", "ice-ufrag:wxyz");
+    let restarted = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", "*")],
+        &restart,
+    )
+    .await;
+    assert_eq!(restarted.status, 200, "{restarted:?}");
+    assert_eq!(
+        restarted.header("content-type"),
+        Some("application/trickle-ice-sdpfrag")
+    );
+    assert!(restarted.body.starts_with("a=ice-ufrag:srv2"));
+    let new_etag = restarted.header("etag").unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    assert_eq!(
+        seen.recv().await,
+        Some(Seen::Restart(id.clone(), "wxyz".into()))
+    );
+    let old = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", &etag)],
+        &restart,
+    )
+    .await;
+    assert_eq!(old.status, 412, "the old entity tag is stale");
+    let trickle = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", &new_etag)],
+        &restart,
+    )
+    .await;
+    assert_eq!(
+        trickle.status, 204,
+        "the restart's credentials are the session's now"
+    );
+    let no_pwd = "a=ice-ufrag:qqqq\r\n";
+    assert_eq!(
+        request(addr, "PATCH", &location, &[FRAG], no_pwd)
+            .await
+            .status,
+        400
+    );
+    let unsupported = frag.replace("ice-ufrag:abcd", "ice-ufrag:nope");
+    assert_eq!(
+        request(addr, "PATCH", &location, &[FRAG], &unsupported)
+            .await
+            .status,
+        501,
+        "a media side that cannot restart"
     );
 }
 
