@@ -304,9 +304,80 @@ impl Forwarder {
     }
 }
 
+/// Keeps a viewer's RTP timestamps in step with the publisher's.
+///
+/// A sender numbers a frame's timestamp by the durations written before
+/// it; the duration of a forwarded frame is only an estimate (the last
+/// interval), and a viewer that skipped frames would fall behind for
+/// good. So each duration is chosen to bring the viewer's timeline to
+/// where the source's is after this frame: the first frame after a gap is
+/// early by the gap once, and the next one is back in step (RFC 3550
+/// §5.1: the timestamp reflects the sampling instant). Estimation errors
+/// do not add up: every frame is measured from the first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeline {
+    /// The source timestamp of the last frame.
+    last: Option<u32>,
+    /// Source time from the first frame to the last one.
+    source: Duration,
+    /// The durations written so far (where the next frame's timestamp is).
+    written: Duration,
+}
+
+/// A step of the source's clock larger than this is a jump (a new
+/// stream, a wrap), not a gap: the timeline starts again from it.
+const MAX_STEP: Duration = Duration::from_secs(5);
+
+impl Timeline {
+    /// The duration to write with a frame of source timestamp `timestamp`
+    /// (clock `clock` Hz), whose duration is estimated at `estimate`.
+    pub fn duration(&mut self, timestamp: u32, clock: u32, estimate: Duration) -> Duration {
+        if let Some(previous) = self.last {
+            let ticks = timestamp.wrapping_sub(previous);
+            let step = Duration::from_secs_f64(f64::from(ticks) / f64::from(clock.max(1)));
+            self.source = if step < MAX_STEP {
+                self.source + step
+            } else {
+                self.written
+            };
+        }
+        self.last = Some(timestamp);
+        let duration = (self.source + estimate).saturating_sub(self.written);
+        self.written += duration;
+        duration
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_viewers_timestamps_catch_up_one_frame_after_a_gap() {
+        let ms = Duration::from_millis;
+        let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_micros(2);
+        let mut t = Timeline::default();
+        // 30 fps at 90 kHz: 3000 ticks a frame, estimated at 33 ms.
+        let d0 = t.duration(0, 90_000, ms(33));
+        let d1 = t.duration(3000, 90_000, ms(33));
+        // Frames 2 to 9 skipped: frame 10 is early by the gap once, and its
+        // duration takes the viewer to where the source's frame 11 is (up
+        // to frame 10's own estimate).
+        let d10 = t.duration(30_000, 90_000, ms(33));
+        let at_11 = d0 + d1 + d10;
+        let source_10 = Duration::from_secs_f64(30_000.0 / 90_000.0);
+        assert!(close(at_11, source_10 + ms(33)), "{at_11:?}");
+        assert!(close(d0 + d1, ms(33) + Duration::from_secs_f64(1.0 / 30.0)));
+        // Estimation errors do not add up over many frames.
+        for n in 11..1000u32 {
+            t.duration(n * 3000, 90_000, ms(33));
+        }
+        let at_1000 = t.written;
+        let expected = Duration::from_secs_f64(999.0 * 3000.0 / 90_000.0) + ms(33);
+        assert!(close(at_1000, expected), "{at_1000:?} vs {expected:?}");
+        // A jump of the source clock is not followed.
+        assert_eq!(t.duration(999 * 3000 + 90_000 * 60, 90_000, ms(33)), ms(33));
+    }
 
     fn key(layer: usize) -> FrameInfo {
         FrameInfo {

@@ -41,7 +41,7 @@ use ferrtc_signal::{MediaHandle, MediaRefusal, MediaReply, MediaRequest, Session
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::forward::{Forwarder, FrameInfo, ViewerId};
+use crate::forward::{Forwarder, FrameInfo, Timeline, ViewerId};
 
 /// How long a session may take to gather its candidates for the answer.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -694,6 +694,10 @@ enum Control {
 /// A frame on its way to a viewer's sender.
 struct Outgoing {
     data: Arc<[u8]>,
+    /// Its source RTP timestamp and clock rate.
+    rtp_timestamp: u32,
+    clock: u32,
+    /// Its estimated duration.
     duration: Duration,
 }
 
@@ -742,7 +746,12 @@ async fn forward_track(
                 forwarder.on_frame(std::time::Instant::now(), info, &mut out);
                 for viewer in &out {
                     let Some(queue) = queues.get(viewer) else { continue };
-                    let item = Outgoing { data: Arc::clone(&frame.data), duration };
+                    let item = Outgoing {
+                        data: Arc::clone(&frame.data),
+                        rtp_timestamp: frame.rtp_timestamp,
+                        clock,
+                        duration,
+                    };
                     match queue.try_send(item) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => forwarder.on_dropped(*viewer),
@@ -821,8 +830,10 @@ async fn write_viewer(
             }
         })
     };
+    let mut timeline = Timeline::default();
     while let Some(frame) = queue.recv().await {
-        match sender.write_frame(&frame.data, frame.duration) {
+        let duration = timeline.duration(frame.rtp_timestamp, frame.clock, frame.duration);
+        match sender.write_frame(&frame.data, duration) {
             Ok(()) => {}
             Err(Error::Closed) => break,
             // Its queue to the connection is full, or it does not send
