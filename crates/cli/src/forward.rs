@@ -15,7 +15,9 @@
 //!   viewers' PLIs must not become N keyframes);
 //! - with layers (simulcast, RFC 8853), which layer each viewer gets: its
 //!   [`LayerSelector`] picks the highest layer whose measured bitrate fits
-//!   the viewer's estimate, switching only at a keyframe of the new layer.
+//!   the viewer's estimate, switching only at a keyframe of the new layer;
+//! - each viewer's RTP timestamps follow the publisher's ([`Timeline`]),
+//!   skipped frames included.
 //!
 //! Drive it like the protocol engines: after every input
 //! ([`Forwarder::on_frame`], [`Forwarder::add_viewer`], ...), take
