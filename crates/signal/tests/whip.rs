@@ -480,3 +480,40 @@ async fn sessions_the_media_side_ends_from_several_tasks_are_gone_with_404() {
         assert_eq!(status, 404, "{location} is gone");
     }
 }
+
+#[tokio::test]
+async fn with_an_origin_allow_list_other_pages_get_403_and_allowed_ones_their_origin_back() {
+    let (port, media) = media_port(16);
+    let mut config = SignalConfig::default().with_media(port);
+    config.allowed_origins = vec!["https://studio.example".into()];
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, config));
+    let _seen = fake_media(media);
+    let foreign = ("Origin", "https://evil.example");
+    assert_eq!(
+        request(addr, "POST", "/whip", &[SDP, foreign], OFFER)
+            .await
+            .status,
+        403
+    );
+    let allowed = request(
+        addr,
+        "POST",
+        "/whip",
+        &[SDP, ("Origin", "https://studio.example")],
+        OFFER,
+    )
+    .await;
+    assert_eq!(allowed.status, 201);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://studio.example")
+    );
+    assert_eq!(allowed.header("vary"), Some("Origin"));
+    assert_eq!(
+        publish(addr).await.status,
+        409,
+        "no Origin (not a browser): let in, and one publisher is live"
+    );
+}
