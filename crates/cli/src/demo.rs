@@ -1,5 +1,6 @@
 //! `ferrtc demo` and `ferrtc signal`: the signaling server of `ferrtc-signal`
-//! with its web app, and for the demo the built-in bot peer `ferrtc-bot`.
+//! with its web app and WHIP/WHEP broadcast ([`crate::whip`]), and for the
+//! demo the built-in bot peer `ferrtc-bot`.
 //!
 //! The bot answers every call with a ferrtc [`PeerConnection`] and serves
 //! the page's data-channel protocol (documented in `ferrtc-signal`):
@@ -74,6 +75,7 @@ pub async fn signal(listen: SocketAddr, options: ServerOptions) -> Result<(), Bo
     let config = options.config()?;
     raise_fd_limit();
     let listener = TcpListener::bind(listen).await?;
+    let config = with_broadcast(config);
     // The first line on stdout says where to go (tests read it with --listen :0).
     println!("listening on http://{}", listener.local_addr()?);
     ferrtc_signal::serve_with_shutdown(listener, config, shutdown()).await?;
@@ -89,9 +91,17 @@ pub async fn demo(listen: SocketAddr, options: ServerOptions) -> Result<(), BoxE
     tokio::spawn(run_bot(bot));
     println!("listening on http://{}", listener.local_addr()?);
     eprintln!("ferrtc demo: open that page in a browser, join, and call {BOT_NAME}");
-    let config = config.with_bot(port);
+    let config = with_broadcast(config.with_bot(port));
     ferrtc_signal::serve_with_shutdown(listener, config, shutdown()).await?;
     Ok(())
+}
+
+/// WHIP ingest and WHEP egress (`POST /whip`, `POST /whep`): the media
+/// side of [`crate::whip`] behind the server's media seam.
+fn with_broadcast(config: SignalConfig) -> SignalConfig {
+    let (port, media) = ferrtc_signal::media_port(256);
+    tokio::spawn(crate::whip::run(media));
+    config.with_media(port)
 }
 
 /// Each WebSocket client takes a file descriptor: the soft open-file limit

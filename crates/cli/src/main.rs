@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod dtmf;
 mod file;
+mod forward;
 mod media;
 mod peer;
 mod play;
@@ -13,6 +14,7 @@ mod signal;
 #[cfg(feature = "codecs")]
 mod snapshot;
 mod turn;
+mod whip;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -30,7 +32,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Web app + signaling server + a built-in bot peer.
+    /// Web app + signaling server + WHIP/WHEP broadcast + a built-in bot peer.
     Demo {
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -38,7 +40,7 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// The signaling server alone.
+    /// The signaling server and web app (with WHIP/WHEP broadcast) alone.
     Signal {
         /// Address to serve on.
         #[arg(long)]

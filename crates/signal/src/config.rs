@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::bot::BotPort;
 use crate::gauge::Gauge;
+use crate::media::MediaPort;
 use crate::ratelimit::RateLimit;
 
 /// Configuration of [`crate::serve`]: limits with safe defaults, the bots to
@@ -57,6 +58,7 @@ pub struct SignalConfig {
     /// The counters the server keeps; clone it before handing the config over.
     pub gauge: Gauge,
     pub(crate) bots: Vec<BotPort>,
+    pub(crate) media: Option<MediaPort>,
 }
 
 impl SignalConfig {
@@ -64,6 +66,15 @@ impl SignalConfig {
     /// [`crate::BotHandle`] lives.
     pub fn with_bot(mut self, port: BotPort) -> Self {
         self.bots.push(port);
+        self
+    }
+
+    /// Serves WHIP (`POST /whip`) and WHEP (`POST /whep`) with the media
+    /// side at the other end of `port` (see [`crate::media_port()`]).
+    /// Without one those routes answer 503. Offers and fragments are read
+    /// up to [`Self::max_message_bytes`] (413 past it).
+    pub fn with_media(mut self, port: MediaPort) -> Self {
+        self.media = Some(port);
         self
     }
 }
@@ -84,6 +95,7 @@ impl Default for SignalConfig {
             redis: None,
             gauge: Gauge::default(),
             bots: Vec::new(),
+            media: None,
         }
     }
 }
@@ -106,6 +118,7 @@ impl fmt::Debug for SignalConfig {
                 "bots",
                 &self.bots.iter().map(BotPort::name).collect::<Vec<_>>(),
             )
+            .field("media", &self.media.is_some())
             .finish_non_exhaustive()
     }
 }

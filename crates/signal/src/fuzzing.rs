@@ -27,9 +27,45 @@ pub fn parse_json(data: &[u8]) -> usize {
     parsed
 }
 
+/// Parses `data` as a WHIP/WHEP `PATCH` body
+/// ([`crate::whip::SdpFrag::parse`]) and its bearer check
+/// ([`crate::whip::authorize`]) as an `Authorization` header. Neither may
+/// panic; a parsed fragment keeps at most
+/// [`crate::whip::MAX_FRAG_CANDIDATES`] candidates, each `candidate:...`.
+/// Returns the number of candidates parsed.
+pub fn parse_whip(data: &[u8]) -> usize {
+    use crate::whip::{MAX_FRAG_CANDIDATES, SdpFrag, SessionKind, authorize};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return 0;
+    };
+    let _ = authorize(Some(text), Some(b"s"), SessionKind::Publish, 0);
+    let Ok(frag) = SdpFrag::parse(text) else {
+        return 0;
+    };
+    assert!(frag.candidates.len() <= MAX_FRAG_CANDIDATES);
+    assert!(
+        frag.candidates
+            .iter()
+            .all(|c| c.candidate.starts_with("candidate:"))
+    );
+    let _ = frag.is_restart(Some("x"));
+    frag.candidates.len()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_json;
+    use super::{parse_json, parse_whip};
+
+    #[test]
+    fn the_whip_fragment_parser_counts_candidates_and_survives_junk() {
+        assert_eq!(
+            parse_whip(b"a=candidate:1 1 udp 1 192.0.2.1 9 typ host\r\n"),
+            1
+        );
+        assert_eq!(parse_whip(b"\xff\xfe"), 0);
+        assert_eq!(parse_whip(b"m=\nm=\na=candidate:x\na=mid:\n"), 1);
+        assert_eq!(parse_whip(&[b'='; 10_000]), 0);
+    }
 
     #[test]
     fn every_parser_round_trips_what_it_accepts() {

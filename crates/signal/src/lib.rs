@@ -7,6 +7,8 @@
 //! | `GET /` (`/app.js`, `/app.css`, `/favicon.svg`) | the demo web app, embedded in the binary |
 //! | `GET /ws[?room=NAME][&token=T]` | the signaling WebSocket (JSON text frames) in room NAME |
 //! | `GET /health` | the [`Gauge`] as JSON: sessions, users, totals |
+//! | `POST /whip`, `POST /whep` | WHIP ingest (RFC 9725) and WHEP egress: offer in, `201 Created` with the answer and a `Location` |
+//! | `PATCH`, `DELETE` `/whip/{id}`, `/whep/{id}` | trickled candidates (RFC 8840 fragments), end of the session |
 //!
 //! # Signaling protocol
 //!
@@ -89,6 +91,39 @@
 //! through [`bot()`]: see the [`bot`](mod@bot) module. No bot is seated unless one is passed with
 //! [`SignalConfig::with_bot`].
 //!
+//! # WHIP and WHEP
+//!
+//! One publisher pushes a stream with WHIP (`POST /whip`, RFC 9725) and
+//! any number of viewers pull it with WHEP (`POST /whep`,
+//! draft-ietf-wish-whep). The HTTP side is here ([`whip`]: statuses,
+//! bearer tokens, trickle fragments); the peer connections and the
+//! forwarding are the application's, behind the media seam
+//! ([`media`](mod@media), [`SignalConfig::with_media`]).
+//!
+//! - `POST` with `Content-Type: application/sdp` and the offer: `201
+//!   Created`, the answer (`application/sdp`, with the server's
+//!   candidates), `Location: /whip/<id>` (or `/whep/<id>`), `ETag`.
+//!   Refusals: another content type 415; an empty body 400; a body over
+//!   [`SignalConfig::max_message_bytes`] 413; with a secret, a missing or
+//!   wrong bearer token 401 with `WWW-Authenticate: Bearer`; WHEP while
+//!   nobody publishes 404; a second publisher while one is live 409; an
+//!   offer the media side cannot answer 400; no media side 503.
+//! - `PATCH /whip/<id>` with `application/trickle-ice-sdpfrag` (RFC 8840):
+//!   the candidates go to the session's connection, `204`. A fragment with
+//!   other ICE credentials than the session's is an ICE restart (RFC 9725
+//!   §4.3.2): the media side restarts ICE, and the reply is `200` with the
+//!   server's new credentials and candidates as a fragment and a new
+//!   `ETag` (`501` from a media side that cannot restart). `If-Match`
+//!   other than the session's `ETag` or `*`: 412.
+//! - `DELETE /whip/<id>`: ends the session, `200`; an unknown id 404.
+//! - `OPTIONS` on each: `204` with CORS headers (`Access-Control-Allow-*`),
+//!   for pages of other origins and clients that ask first.
+//! - With [`SignalConfig::secret`], `Authorization: Bearer <token>` where
+//!   the token is a [`token`] for room `whip`, name `publisher` (publish)
+//!   or room `whep`, name `viewer` (watch), on every request of the
+//!   session. With [`SignalConfig::allowed_origins`], another `Origin` gets
+//!   403.
+//!
 //! # Data channels of the demo page
 //!
 //! What the page (and so a bot it calls) sends over the peer connection; the
@@ -128,11 +163,16 @@ pub mod fuzzing;
 mod gauge;
 #[cfg(feature = "server")]
 mod hub;
+#[cfg(feature = "server")]
+pub mod media;
 mod protocol;
 pub mod ratelimit;
 #[cfg(feature = "server")]
 mod server;
 pub mod token;
+pub mod whip;
+#[cfg(feature = "server")]
+mod whip_routes;
 
 #[cfg(feature = "server")]
 pub use bot::{BotHandle, BotPort, BotSender, ServerGone, bot};
@@ -140,6 +180,10 @@ pub use bot::{BotHandle, BotPort, BotSender, ServerGone, bot};
 pub use config::SignalConfig;
 pub use error::{ErrorCode, SignalError};
 pub use gauge::{Gauge, GaugeSnapshot};
+#[cfg(feature = "server")]
+pub use media::{
+    MediaHandle, MediaPort, MediaRefusal, MediaReply, MediaRequest, SessionEnder, media_port,
+};
 pub use protocol::{
     ClientMessage, DEFAULT_ROOM, MAX_NAME_CHARS, ServerMessage, Signal, validate_name,
     validate_room,

@@ -113,7 +113,14 @@ pub async fn serve_with_shutdown(
         redis,
         gauge,
         bots,
+        media,
     } = config;
+    let whip = crate::whip_routes::WhipState::new(
+        media,
+        secret.clone(),
+        max_message_bytes,
+        allowed_origins.clone(),
+    );
     let limits = Limits {
         max_message_bytes,
         max_frame_bytes: max_frame_bytes.max(max_message_bytes),
@@ -176,7 +183,8 @@ pub async fn serve_with_shutdown(
         )
         .route("/health", get(health))
         .route("/ws", get(upgrade))
-        .with_state(state);
+        .with_state(state)
+        .merge(crate::whip_routes::routes(whip));
     tracing::info!(addr = ?listener.local_addr().ok(), "signaling server listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -860,4 +860,109 @@ if (!window.RTCPeerConnection) {
 }
 resetStatsPanel();
 renderActive();
+// ---------- broadcast (WHIP) and watch (WHEP) ----------
+//
+// One RTCPeerConnection per role, set up by one HTTP exchange (RFC 9725,
+// draft-ietf-wish-whep): the offer, with every candidate gathered, goes in a
+// POST; the answer comes back with 201 Created and the session's Location,
+// which a DELETE ends. With a server --secret, the page's ?whip_token= and
+// ?whep_token= are sent as bearer tokens.
+
+const cast = { role: null, pc: null, resource: null, stream: null, token: null };
+
+function castState(text) { $('broadcast-state').textContent = text; }
+
+// Resolves once ICE gathering is complete (or after 3 s with what there is).
+function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, 3000);
+  });
+}
+
+async function castSession(endpoint, pc, token) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const headers = { 'Content-Type': 'application/sdp' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(endpoint, { method: 'POST', headers, body: pc.localDescription.sdp });
+  const body = await res.text();
+  if (res.status !== 201) {
+    const why = { 401: 'a bearer token is needed (?whip_token= / ?whep_token=)', 404: 'nobody is broadcasting', 409: 'someone else is broadcasting' }[res.status];
+    throw new Error(`${endpoint} answered ${res.status}: ${why || body.trim()}`);
+  }
+  const resource = new URL(res.headers.get('Location'), location.href).href;
+  await pc.setRemoteDescription({ type: 'answer', sdp: body });
+  return resource;
+}
+
+async function stopCast(note = 'Not broadcasting.') {
+  const { pc, resource, stream, token } = cast;
+  Object.assign(cast, { role: null, pc: null, resource: null, stream: null });
+  if (resource) {
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    fetch(resource, { method: 'DELETE', headers }).catch(() => {});
+  }
+  if (pc) pc.close();
+  if (stream) for (const t of stream.getTracks()) t.stop();
+  $('broadcast-tile').hidden = true;
+  $('broadcast-video').srcObject = null;
+  $('broadcast-start').textContent = 'Broadcast';
+  $('watch-start').textContent = 'Watch';
+  $('broadcast-start').disabled = false;
+  $('watch-start').disabled = false;
+  castState(note);
+}
+
+function watchCastState(pc) {
+  pc.onconnectionstatechange = () => {
+    if (cast.pc !== pc) return;
+    if (pc.connectionState === 'failed') stopCast('The broadcast connection failed.');
+    else if (pc.connectionState === 'connected') castState(cast.role === 'broadcast' ? 'Broadcasting.' : 'Watching the broadcast.');
+  };
+}
+
+async function startCast(role) {
+  if (cast.role) { await stopCast(); return; }
+  const page = new URLSearchParams(location.search);
+  const token = page.get(role === 'broadcast' ? 'whip_token' : 'whep_token');
+  const pc = new RTCPeerConnection(rtcConfiguration());
+  Object.assign(cast, { role, pc, token });
+  $('broadcast-start').disabled = role !== 'broadcast';
+  $('watch-start').disabled = role !== 'watch';
+  try {
+    const video = $('broadcast-video');
+    if (role === 'broadcast') {
+      castState('Starting the camera…');
+      const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+      cast.stream = stream;
+      for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      video.muted = true;
+      video.srcObject = stream;
+      $('broadcast-caption').textContent = 'you (broadcasting)';
+    } else {
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const remote = new MediaStream();
+      pc.ontrack = (event) => { remote.addTrack(event.track); video.srcObject = remote; };
+      video.muted = false;
+      $('broadcast-caption').textContent = 'the broadcast';
+    }
+    watchCastState(pc);
+    castState('Connecting…');
+    cast.resource = await castSession(role === 'broadcast' ? '/whip' : '/whep', pc, token);
+    $('broadcast-tile').hidden = false;
+    $(role === 'broadcast' ? 'broadcast-start' : 'watch-start').textContent = 'Stop';
+  } catch (e) {
+    if (cast.pc === pc) await stopCast(e.message || String(e));
+  }
+}
+
+$('broadcast-start').onclick = () => startCast('broadcast');
+$('watch-start').onclick = () => startCast('watch');
+// For tests and the console: the broadcast's peer connection.
+window.ferrtcCast = cast;
+
 connectSignaling();

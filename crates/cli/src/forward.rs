@@ -1,0 +1,581 @@
+//! The forwarding core of a broadcast (an SFU's fan-out for one track),
+//! without I/O: frames of the publisher's track in, per-viewer decisions
+//! out, and the keyframe requests to pass up to the publisher.
+//!
+//! Nothing is decoded: a forwarded frame is the publisher's encoded frame,
+//! written on each viewer's sender (which gives it the viewer's SSRC,
+//! sequence numbers and timestamps). What this core decides:
+//!
+//! - a viewer starts at a keyframe: joining asks the publisher for one;
+//! - a viewer whose queue overflowed (it cannot keep up) skips to the next
+//!   keyframe, and one is asked for; the others are not held up;
+//! - viewers' keyframe requests (PLI/FIR) go up to the publisher, merged and
+//!   rate-limited to one per [`KEYFRAME_INTERVAL`] per layer (RFC 4585
+//!   §6.3.1 lets a media sender answer PLIs at its own pace; a burst of N
+//!   viewers' PLIs must not become N keyframes);
+//! - with layers (simulcast, RFC 8853), which layer each viewer gets: its
+//!   [`LayerSelector`] picks the highest layer whose measured bitrate fits
+//!   the viewer's estimate, switching only at a keyframe of the new layer;
+//! - each viewer's RTP timestamps follow the publisher's ([`Timeline`]),
+//!   skipped frames included.
+//!
+//! Drive it like the protocol engines: after every input
+//! ([`Forwarder::on_frame`], [`Forwarder::add_viewer`], ...), take
+//! [`Forwarder::poll_keyframe_request`] until `None`, and call it again at
+//! [`Forwarder::poll_timeout`].
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Shortest time between two keyframe requests to the publisher, per
+/// layer.
+pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
+/// The window over which a layer's bitrate is measured.
+pub const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// Going up a layer needs this much headroom over its bitrate; going down
+/// happens as soon as the current layer does not fit. The gap between the
+/// two is the hysteresis that keeps a viewer from flapping.
+pub const UP_HEADROOM: f64 = 1.25;
+
+/// A viewer of the broadcast, as the forwarder knows it.
+pub type ViewerId = u64;
+
+/// What the forwarder needs of one received frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// The simulcast layer (encoding) it belongs to, 0 = lowest; 0 without
+    /// simulcast.
+    pub layer: usize,
+    /// A frame a decoder can start from (every audio frame is one).
+    pub keyframe: bool,
+    /// Its size, for the layer's bitrate.
+    pub bytes: usize,
+}
+
+/// Picks a viewer's layer from its bandwidth estimate (W3C
+/// `availableOutgoingBitrate`) and the layers' measured bitrates.
+///
+/// The target is the highest layer whose bitrate fits the estimate (a
+/// higher layer than the current one needs [`UP_HEADROOM`] times its
+/// bitrate); with no estimate, the highest layer; when none fits, the
+/// lowest. The viewer moves to the target only at a keyframe of the target
+/// layer, and keeps getting its current layer meanwhile, so that the
+/// decoder never sees a frame it cannot decode.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LayerSelector {
+    current: Option<usize>,
+    target: Option<usize>,
+    available: Option<u64>,
+}
+
+impl LayerSelector {
+    /// The layer the viewer gets now (`None` until its first keyframe).
+    pub fn current(&self) -> Option<usize> {
+        self.current
+    }
+
+    /// The layer it moves to at that layer's next keyframe.
+    pub fn target(&self) -> Option<usize> {
+        self.target
+    }
+
+    /// A new bandwidth estimate, bits per second.
+    pub fn set_available(&mut self, bps: u64) {
+        self.available = Some(bps);
+    }
+
+    /// Recomputes the target from `rates`, each layer's bitrate in bits per
+    /// second, lowest layer first (a layer with rate 0 sends nothing now and
+    /// is never picked, unless no layer sends).
+    pub fn update(&mut self, rates: &[u64]) {
+        let live: Vec<usize> = (0..rates.len()).filter(|&i| rates[i] > 0).collect();
+        let Some(&lowest) = live.first() else {
+            self.target = (!rates.is_empty()).then_some(0).or(self.target);
+            return;
+        };
+        let Some(available) = self.available else {
+            self.target = live.last().copied();
+            return;
+        };
+        let fits = |layer: usize| {
+            let rate = rates[layer] as f64;
+            let need = match self.current {
+                Some(current) if layer > current => rate * UP_HEADROOM,
+                _ => rate,
+            };
+            need <= available as f64
+        };
+        self.target = Some(
+            live.iter()
+                .rev()
+                .copied()
+                .find(|&l| fits(l))
+                .unwrap_or(lowest),
+        );
+    }
+
+    /// Whether a frame of `frame.layer` goes to the viewer: the frames of
+    /// its current layer, and the keyframe of the target layer that moves
+    /// it there.
+    pub fn accept(&mut self, frame: &FrameInfo) -> bool {
+        if self.target.is_none() {
+            // No rates measured yet: the first layer seen is the target.
+            self.target = Some(frame.layer);
+        }
+        if self.target == Some(frame.layer) && self.current != self.target {
+            if frame.keyframe {
+                self.current = self.target;
+                return true;
+            }
+            return false;
+        }
+        self.current == Some(frame.layer)
+    }
+
+    /// The layer to ask a keyframe of, while the viewer waits to switch.
+    pub fn wants_keyframe(&self) -> Option<usize> {
+        self.target.filter(|t| self.current != Some(*t))
+    }
+}
+
+/// One viewer's state.
+#[derive(Debug, Default)]
+struct Viewer {
+    selector: LayerSelector,
+    /// After a drop: nothing until a keyframe of the current layer.
+    resync: bool,
+}
+
+/// Each layer's bytes over the last [`RATE_WINDOW`].
+#[derive(Debug, Default)]
+struct LayerRates {
+    /// Per layer: the window's start and its bytes, and the rate of the
+    /// last full window.
+    layers: Vec<(Instant, u64, u64)>,
+}
+
+impl LayerRates {
+    fn add(&mut self, now: Instant, layer: usize, bytes: usize) {
+        if self.layers.len() <= layer {
+            self.layers.resize(layer + 1, (now, 0, 0));
+        }
+        let (start, sum, rate) = &mut self.layers[layer];
+        let elapsed = now.saturating_duration_since(*start);
+        if elapsed >= RATE_WINDOW {
+            *rate = (*sum as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+            *start = now;
+            *sum = 0;
+        }
+        *sum += bytes as u64;
+    }
+
+    /// Bits per second of each layer (the last full window; before one
+    /// completes, the bytes so far over the window).
+    fn rates(&self) -> Vec<u64> {
+        self.layers
+            .iter()
+            .map(|&(_, sum, rate)| {
+                if rate > 0 {
+                    rate
+                } else {
+                    (sum as f64 * 8.0 / RATE_WINDOW.as_secs_f64()) as u64
+                }
+            })
+            .collect()
+    }
+}
+
+/// The fan-out of one published track to its viewers.
+#[derive(Debug, Default)]
+pub struct Forwarder {
+    viewers: BTreeMap<ViewerId, Viewer>,
+    rates: LayerRates,
+    /// Per layer: when a keyframe was last asked for, and whether one is
+    /// wanted now.
+    keyframes: BTreeMap<usize, (Option<Instant>, bool)>,
+}
+
+impl Forwarder {
+    /// An empty forwarder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Viewers now.
+    pub fn viewer_count(&self) -> usize {
+        self.viewers.len()
+    }
+
+    /// A viewer joins: it gets frames from the next keyframe on, and one is
+    /// asked for.
+    pub fn add_viewer(&mut self, id: ViewerId) {
+        let mut viewer = Viewer::default();
+        viewer.selector.update(&self.rates.rates());
+        let layer = viewer.selector.target().unwrap_or(0);
+        self.viewers.insert(id, viewer);
+        self.want_keyframe(layer);
+    }
+
+    /// A viewer leaves.
+    pub fn remove_viewer(&mut self, id: ViewerId) {
+        self.viewers.remove(&id);
+    }
+
+    /// The viewer's bandwidth estimate changed (bits per second).
+    pub fn set_available_bitrate(&mut self, id: ViewerId, bps: u64) {
+        let rates = self.rates.rates();
+        if let Some(v) = self.viewers.get_mut(&id) {
+            v.selector.set_available(bps);
+            v.selector.update(&rates);
+            if let Some(layer) = v.selector.wants_keyframe() {
+                self.want_keyframe(layer);
+            }
+        }
+    }
+
+    /// The viewer asked for a keyframe (its decoder lost track): passed up,
+    /// rate-limited.
+    pub fn on_keyframe_request(&mut self, id: ViewerId) {
+        if let Some(v) = self.viewers.get(&id) {
+            let layer = v.selector.current().or(v.selector.target()).unwrap_or(0);
+            self.want_keyframe(layer);
+        }
+    }
+
+    /// A frame for the viewer was lost (its queue was full, or its sender
+    /// refused it): it gets nothing more until a keyframe.
+    pub fn on_dropped(&mut self, id: ViewerId) {
+        if let Some(v) = self.viewers.get_mut(&id) {
+            v.resync = true;
+            let layer = v.selector.current().or(v.selector.target()).unwrap_or(0);
+            self.want_keyframe(layer);
+        }
+    }
+
+    /// A frame of the publisher: `out` is filled with the viewers it goes
+    /// to (cleared first).
+    pub fn on_frame(&mut self, now: Instant, frame: FrameInfo, out: &mut Vec<ViewerId>) {
+        out.clear();
+        self.rates.add(now, frame.layer, frame.bytes);
+        let rates = frame.keyframe.then(|| self.rates.rates());
+        for (&id, v) in &mut self.viewers {
+            if let Some(rates) = &rates {
+                v.selector.update(rates);
+            }
+            if !v.selector.accept(&frame) {
+                continue;
+            }
+            if v.resync {
+                if !frame.keyframe {
+                    continue;
+                }
+                v.resync = false;
+            }
+            out.push(id);
+        }
+        if frame.keyframe {
+            // This keyframe answers what was asked of its layer.
+            if let Some((_, wanted)) = self.keyframes.get_mut(&frame.layer) {
+                *wanted = false;
+            }
+        }
+    }
+
+    /// The next keyframe request to send to the publisher (the layer), if
+    /// one is wanted and the layer's last request is [`KEYFRAME_INTERVAL`]
+    /// old.
+    pub fn poll_keyframe_request(&mut self, now: Instant) -> Option<usize> {
+        let (&layer, entry) = self.keyframes.iter_mut().find(|(_, (last, wanted))| {
+            *wanted && last.is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_INTERVAL)
+        })?;
+        *entry = (Some(now), false);
+        Some(layer)
+    }
+
+    /// When a wanted keyframe request may next be sent.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.keyframes
+            .values()
+            .filter(|(_, wanted)| *wanted)
+            .filter_map(|(last, _)| last.map(|t| t + KEYFRAME_INTERVAL))
+            .min()
+    }
+
+    fn want_keyframe(&mut self, layer: usize) {
+        self.keyframes.entry(layer).or_insert((None, false)).1 = true;
+    }
+}
+
+/// Keeps a viewer's RTP timestamps in step with the publisher's.
+///
+/// A sender numbers a frame's timestamp by the durations written before
+/// it; the duration of a forwarded frame is only an estimate (the last
+/// interval), and a viewer that skipped frames would fall behind for
+/// good. So each duration is chosen to bring the viewer's timeline to
+/// where the source's is after this frame: the first frame after a gap is
+/// early by the gap once, and the next one is back in step (RFC 3550
+/// §5.1: the timestamp reflects the sampling instant). Estimation errors
+/// do not add up: every frame is measured from the first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeline {
+    /// The source timestamp of the last frame.
+    last: Option<u32>,
+    /// Source time from the first frame to the last one.
+    source: Duration,
+    /// The durations written so far (where the next frame's timestamp is).
+    written: Duration,
+}
+
+/// A step of the source's clock larger than this is a jump (a new
+/// stream, a wrap), not a gap: the timeline starts again from it.
+const MAX_STEP: Duration = Duration::from_secs(5);
+
+impl Timeline {
+    /// The duration to write with a frame of source timestamp `timestamp`
+    /// (clock `clock` Hz), whose duration is estimated at `estimate`.
+    pub fn duration(&mut self, timestamp: u32, clock: u32, estimate: Duration) -> Duration {
+        if let Some(previous) = self.last {
+            let ticks = timestamp.wrapping_sub(previous);
+            let step = Duration::from_secs_f64(f64::from(ticks) / f64::from(clock.max(1)));
+            self.source = if step < MAX_STEP {
+                self.source + step
+            } else {
+                self.written
+            };
+        }
+        self.last = Some(timestamp);
+        let duration = (self.source + estimate).saturating_sub(self.written);
+        self.written += duration;
+        duration
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewers_timestamps_catch_up_one_frame_after_a_gap() {
+        let ms = Duration::from_millis;
+        let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_micros(2);
+        let mut t = Timeline::default();
+        // 30 fps at 90 kHz: 3000 ticks a frame, estimated at 33 ms.
+        let d0 = t.duration(0, 90_000, ms(33));
+        let d1 = t.duration(3000, 90_000, ms(33));
+        // Frames 2 to 9 skipped: frame 10 is early by the gap once, and its
+        // duration takes the viewer to where the source's frame 11 is (up
+        // to frame 10's own estimate).
+        let d10 = t.duration(30_000, 90_000, ms(33));
+        let at_11 = d0 + d1 + d10;
+        let source_10 = Duration::from_secs_f64(30_000.0 / 90_000.0);
+        assert!(close(at_11, source_10 + ms(33)), "{at_11:?}");
+        assert!(close(d0 + d1, ms(33) + Duration::from_secs_f64(1.0 / 30.0)));
+        // Estimation errors do not add up over many frames.
+        for n in 11..1000u32 {
+            t.duration(n * 3000, 90_000, ms(33));
+        }
+        let at_1000 = t.written;
+        let expected = Duration::from_secs_f64(999.0 * 3000.0 / 90_000.0) + ms(33);
+        assert!(close(at_1000, expected), "{at_1000:?} vs {expected:?}");
+        // A jump of the source clock is not followed.
+        assert_eq!(t.duration(999 * 3000 + 90_000 * 60, 90_000, ms(33)), ms(33));
+    }
+
+    fn key(layer: usize) -> FrameInfo {
+        FrameInfo {
+            layer,
+            keyframe: true,
+            bytes: 1000,
+        }
+    }
+
+    fn delta(layer: usize) -> FrameInfo {
+        FrameInfo {
+            layer,
+            keyframe: false,
+            bytes: 100,
+        }
+    }
+
+    fn sent(f: &mut Forwarder, now: Instant, frame: FrameInfo) -> Vec<ViewerId> {
+        let mut out = Vec::new();
+        f.on_frame(now, frame, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_new_viewer_starts_at_a_keyframe_and_one_is_asked_for() {
+        let now = Instant::now();
+        let mut f = Forwarder::new();
+        f.add_viewer(1);
+        assert_eq!(f.poll_keyframe_request(now), Some(0));
+        assert_eq!(f.poll_keyframe_request(now), None);
+        assert_eq!(sent(&mut f, now, delta(0)), Vec::<ViewerId>::new());
+        assert_eq!(sent(&mut f, now, key(0)), [1]);
+        assert_eq!(sent(&mut f, now, delta(0)), [1]);
+    }
+
+    #[test]
+    fn a_late_viewer_waits_for_a_keyframe_while_the_others_go_on() {
+        let now = Instant::now();
+        let mut f = Forwarder::new();
+        f.add_viewer(1);
+        sent(&mut f, now, key(0));
+        f.add_viewer(2);
+        assert_eq!(sent(&mut f, now, delta(0)), [1]);
+        assert_eq!(sent(&mut f, now, key(0)), [1, 2]);
+    }
+
+    #[test]
+    fn a_viewer_that_dropped_a_frame_skips_to_the_next_keyframe_alone() {
+        let now = Instant::now();
+        let mut f = Forwarder::new();
+        f.add_viewer(1);
+        f.add_viewer(2);
+        let _ = f.poll_keyframe_request(now);
+        sent(&mut f, now, key(0));
+        f.on_dropped(2);
+        assert_eq!(sent(&mut f, now, delta(0)), [1], "viewer 2 waits");
+        let later = now + KEYFRAME_INTERVAL;
+        assert_eq!(f.poll_keyframe_request(later), Some(0), "asked for");
+        assert_eq!(sent(&mut f, later, key(0)), [1, 2]);
+        assert_eq!(sent(&mut f, later, delta(0)), [1, 2]);
+    }
+
+    #[test]
+    fn keyframe_requests_of_many_viewers_merge_into_one_per_500_ms() {
+        let start = Instant::now();
+        let mut f = Forwarder::new();
+        for id in 0..10 {
+            f.add_viewer(id);
+        }
+        sent(&mut f, start, key(0));
+        assert_eq!(
+            f.poll_keyframe_request(start),
+            None,
+            "the keyframe answered them"
+        );
+        for id in 0..10 {
+            f.on_keyframe_request(id);
+        }
+        assert_eq!(f.poll_keyframe_request(start), Some(0));
+        for id in 0..10 {
+            f.on_keyframe_request(id);
+        }
+        let soon = start + Duration::from_millis(100);
+        assert_eq!(f.poll_keyframe_request(soon), None, "rate-limited");
+        assert_eq!(f.poll_timeout(), Some(start + KEYFRAME_INTERVAL));
+        assert_eq!(f.poll_keyframe_request(start + KEYFRAME_INTERVAL), Some(0));
+        assert_eq!(f.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_removed_viewer_gets_nothing_more() {
+        let now = Instant::now();
+        let mut f = Forwarder::new();
+        f.add_viewer(1);
+        f.add_viewer(2);
+        f.remove_viewer(1);
+        assert_eq!(sent(&mut f, now, key(0)), [2]);
+        assert_eq!(f.viewer_count(), 1);
+    }
+
+    /// Three layers at 150 kbit/s, 500 kbit/s, 1.5 Mbit/s.
+    const RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
+
+    #[test]
+    fn the_selector_picks_the_highest_layer_that_fits_the_estimate() {
+        let mut s = LayerSelector::default();
+        s.update(&RATES);
+        assert_eq!(s.target(), Some(2), "no estimate: the top layer");
+        s.set_available(700_000);
+        s.update(&RATES);
+        assert_eq!(s.target(), Some(1));
+        s.set_available(100_000);
+        s.update(&RATES);
+        assert_eq!(s.target(), Some(0), "none fits: the lowest");
+        s.set_available(10_000_000);
+        s.update(&[0, 500_000, 0]);
+        assert_eq!(s.target(), Some(1), "a layer sending nothing is skipped");
+    }
+
+    #[test]
+    fn the_selector_switches_only_at_a_keyframe_of_the_target_layer() {
+        let mut s = LayerSelector::default();
+        s.set_available(700_000);
+        s.update(&RATES);
+        assert!(!s.accept(&delta(1)));
+        assert!(s.accept(&key(1)));
+        assert_eq!(s.current(), Some(1));
+        assert!(!s.accept(&key(0)), "other layers are not forwarded");
+        // The estimate drops: layer 0 is the target, layer 1 goes on until
+        // layer 0's keyframe.
+        s.set_available(200_000);
+        s.update(&RATES);
+        assert_eq!(s.wants_keyframe(), Some(0));
+        assert!(s.accept(&delta(1)));
+        assert!(!s.accept(&delta(0)));
+        assert!(s.accept(&key(0)));
+        assert!(!s.accept(&delta(1)));
+        assert!(s.accept(&delta(0)));
+        assert_eq!(s.wants_keyframe(), None);
+    }
+
+    #[test]
+    fn the_selector_needs_headroom_to_go_up_but_not_to_stay() {
+        let mut s = LayerSelector::default();
+        s.set_available(520_000);
+        s.update(&RATES);
+        assert!(s.accept(&key(1)), "from nothing, layer 1 fits as is");
+        s.set_available(160_000);
+        s.update(&RATES);
+        assert!(s.accept(&key(0)));
+        // 520 kbit/s fits layer 1's 500 kbit/s, but not with the headroom.
+        s.set_available(520_000);
+        s.update(&RATES);
+        assert_eq!(s.target(), Some(0), "no flapping up at the edge");
+        s.set_available(700_000);
+        s.update(&RATES);
+        assert_eq!(s.target(), Some(1));
+    }
+
+    #[test]
+    fn the_forwarder_gives_each_viewer_its_own_layer() {
+        let start = Instant::now();
+        let mut f = Forwarder::new();
+        // A second of all three layers measures their rates.
+        let mut t = start;
+        for _ in 0..30 {
+            for (layer, rate) in RATES.iter().enumerate() {
+                let bytes = (rate / 8 / 30) as usize;
+                let mut out = Vec::new();
+                f.on_frame(
+                    t,
+                    FrameInfo {
+                        layer,
+                        keyframe: false,
+                        bytes,
+                    },
+                    &mut out,
+                );
+            }
+            t += Duration::from_millis(34);
+        }
+        f.add_viewer(1);
+        f.add_viewer(2);
+        f.set_available_bitrate(1, 5_000_000);
+        f.set_available_bitrate(2, 300_000);
+        let key_of = |layer| FrameInfo {
+            layer,
+            keyframe: true,
+            bytes: 1,
+        };
+        assert_eq!(
+            sent(&mut f, t, key_of(2)),
+            [1],
+            "the fast viewer gets the top layer"
+        );
+        assert_eq!(sent(&mut f, t, key_of(1)), Vec::<ViewerId>::new());
+        assert_eq!(sent(&mut f, t, key_of(0)), [2], "the slow one the lowest");
+    }
+}

@@ -1,0 +1,898 @@
+//! The media side of WHIP/WHEP in `ferrtc demo` and `ferrtc signal`: one
+//! publisher's peer connection (from a `POST /whip` offer), N viewers'
+//! peer connections (from `POST /whep` offers), and the forwarding between
+//! them, without decoding (the HTTP side is `ferrtc-signal`'s, behind its
+//! media seam).
+//!
+//! Tasks:
+//! - the broadcast task ([`run`]) owns the sessions: it answers the seam's
+//!   requests, reserves the publisher's seat (a second publisher gets 409,
+//!   a viewer without a publisher 404), and ends every viewer when the
+//!   publisher leaves (a new publisher's media would need a renegotiation
+//!   the WHEP viewers cannot do);
+//! - one task per session sets it up (offer, answer, candidates gathered
+//!   into the answer: WHIP has no trickle from the server) and then
+//!   watches its events; a session not connected within 30 s is ended;
+//! - a `PATCH` with candidates adds them; one with new ICE credentials
+//!   restarts ICE (RFC 9725 §4.3.2): the session's offer again with the new
+//!   credentials, answered, and the answer's ICE part sent back as a
+//!   fragment;
+//! - one forwarding task per published track owns a
+//!   [`Forwarder`](crate::forward::Forwarder): each frame of the
+//!   publisher goes to the bounded queue of each viewer it decides on; a
+//!   full queue drops the frame for that viewer only, which then waits for
+//!   a keyframe;
+//! - one writer task per viewer track writes its queue on the viewer's
+//!   sender (its SSRC, sequence numbers and timestamps) and passes its
+//!   keyframe requests up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrtc::{
+    Configuration, Error, IceGatheringState, MediaKind, MediaStream, MediaStreamTrack,
+    PeerConnection, PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, RtpCodec,
+    RtpReceiver, RtpSender, RtpSenderEvent, RtpTransceiverDirection, SessionDescription,
+    TrackEvent,
+};
+use ferrtc_signal::whip::{FragCandidate, SessionKind};
+use ferrtc_signal::{MediaHandle, MediaRefusal, MediaReply, MediaRequest, SessionEnder};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::forward::{Forwarder, FrameInfo, Timeline, ViewerId};
+
+/// How long a session may take to gather its candidates for the answer.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A session not connected this long after its answer is ended, so that
+/// an offer whose client never connects does not hold the publisher's
+/// seat (or a viewer's resources) for ever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most viewers at once; more get 503.
+const MAX_VIEWERS: usize = 256;
+/// Frames queued for one viewer track before it drops (about a second of
+/// video at 30 frames a second).
+const VIEWER_QUEUE: usize = 32;
+
+/// Serves the media seam until the server stops.
+pub async fn run(mut media: MediaHandle) {
+    let (internal_tx, mut internal) = mpsc::unbounded_channel();
+    let mut broadcast = Broadcast {
+        publisher: None,
+        sessions: HashMap::new(),
+        next_viewer: 1,
+        internal: internal_tx,
+        ender: media.ender(),
+    };
+    loop {
+        tokio::select! {
+            // What a session task said comes first: its connection is
+            // known before its 201 went out, so before any PATCH for it.
+            biased;
+            Some(message) = internal.recv() => broadcast.on_internal(message),
+            request = media.recv() => match request {
+                Some(request) => broadcast.on_request(request),
+                None => break,
+            },
+        }
+    }
+    for pc in broadcast.sessions.values() {
+        pc.close().await;
+    }
+}
+
+/// What session tasks tell the broadcast task.
+enum Internal {
+    /// A session's connection exists (sent before its answer).
+    Session { id: String, pc: PeerConnection },
+    /// The publisher's connection has a track.
+    Track {
+        publisher: String,
+        event: Box<TrackEvent>,
+    },
+    /// A session ended (failed, closed, or refused).
+    Ended { id: String },
+}
+
+/// A track of the publisher, forwarded by its own task.
+#[derive(Clone)]
+struct PublishedTrack {
+    kind: MediaKind,
+    receiver: RtpReceiver,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+struct Publisher {
+    id: String,
+    tracks: Vec<PublishedTrack>,
+}
+
+struct Broadcast {
+    publisher: Option<Publisher>,
+    /// Every session's connection, the publisher's too.
+    sessions: HashMap<String, PeerConnection>,
+    next_viewer: ViewerId,
+    internal: mpsc::UnboundedSender<Internal>,
+    ender: SessionEnder,
+}
+
+impl Broadcast {
+    fn on_request(&mut self, request: MediaRequest) {
+        match request {
+            MediaRequest::Open {
+                id,
+                kind: SessionKind::Publish,
+                offer,
+                reply,
+            } => {
+                if self.publisher.is_some() {
+                    reply.refuse(MediaRefusal::PublisherLive);
+                    return;
+                }
+                self.publisher = Some(Publisher {
+                    id: id.clone(),
+                    tracks: Vec::new(),
+                });
+                tokio::spawn(open_publisher(id, offer, reply, self.internal.clone()));
+            }
+            MediaRequest::Open {
+                id,
+                kind: SessionKind::View,
+                offer,
+                reply,
+            } => {
+                let tracks = match &self.publisher {
+                    Some(p) if !p.tracks.is_empty() => p.tracks.clone(),
+                    _ => {
+                        reply.refuse(MediaRefusal::NoPublisher);
+                        return;
+                    }
+                };
+                // The publisher's connection is one of the sessions.
+                if self.sessions.len() > MAX_VIEWERS {
+                    reply.refuse(MediaRefusal::Busy);
+                    return;
+                }
+                let viewer = self.next_viewer;
+                self.next_viewer += 1;
+                let session = ViewerSession { id, viewer, tracks };
+                tokio::spawn(open_viewer(session, offer, reply, self.internal.clone()));
+            }
+            MediaRequest::Trickle {
+                id,
+                candidates,
+                end_of_candidates,
+            } => {
+                if let Some(pc) = self.sessions.get(&id) {
+                    tokio::spawn(add_candidates(pc.clone(), candidates, end_of_candidates));
+                }
+            }
+            MediaRequest::Restart {
+                id,
+                ice_ufrag,
+                ice_pwd,
+                candidates,
+                reply,
+            } => match self.sessions.get(&id) {
+                Some(pc) => {
+                    let credentials = (ice_ufrag, ice_pwd);
+                    tokio::spawn(restart_ice(pc.clone(), credentials, candidates, reply));
+                }
+                None => reply.refuse(MediaRefusal::BadOffer("the session is not set up".into())),
+            },
+            MediaRequest::Close { id } => self.end(&id),
+            other => tracing::debug!("whip: request not handled: {other:?}"),
+        }
+    }
+
+    fn on_internal(&mut self, message: Internal) {
+        match message {
+            Internal::Session { id, pc } => {
+                self.sessions.insert(id, pc);
+            }
+            Internal::Track { publisher, event } => match &mut self.publisher {
+                Some(p) if p.id == publisher => {
+                    let (control, commands) = mpsc::unbounded_channel();
+                    let kind = event.track.kind();
+                    tokio::spawn(forward_track(
+                        event.receiver.clone(),
+                        kind,
+                        commands,
+                        control.clone(),
+                    ));
+                    p.tracks.push(PublishedTrack {
+                        kind,
+                        receiver: event.receiver,
+                        control,
+                    });
+                }
+                _ => {}
+            },
+            Internal::Ended { id } => self.end(&id),
+        }
+    }
+
+    /// Ends session `id`; the publisher's end ends every viewer.
+    fn end(&mut self, id: &str) {
+        if let Some(pc) = self.sessions.remove(id) {
+            tokio::spawn(async move { pc.close().await });
+        }
+        self.ender.ended(id);
+        if self.publisher.as_ref().is_some_and(|p| p.id == id) {
+            tracing::info!("whip: the publisher left; ending its viewers");
+            self.publisher = None;
+            for (viewer, pc) in self.sessions.drain() {
+                self.ender.ended(&viewer);
+                tokio::spawn(async move { pc.close().await });
+            }
+        }
+    }
+}
+
+/// Answers the publisher's offer and watches its connection.
+async fn open_publisher(
+    id: String,
+    offer: String,
+    reply: MediaReply,
+    internal: mpsc::UnboundedSender<Internal>,
+) {
+    let on_track = |event: Box<TrackEvent>| {
+        let _ = internal.send(Internal::Track {
+            publisher: id.clone(),
+            event,
+        });
+    };
+    let opened = async {
+        let pc = PeerConnection::new(Configuration::default())?;
+        let mut events = pc.subscribe();
+        pc.set_remote_description(SessionDescription::offer(offer))
+            .await?;
+        let receives = pc.get_transceivers().await.iter().any(|t| {
+            matches!(
+                t.direction(),
+                RtpTransceiverDirection::RecvOnly | RtpTransceiverDirection::SendRecv
+            )
+        });
+        if !receives {
+            pc.close().await;
+            return Err(BadOffer("the offer sends no audio or video".into()));
+        }
+        let answer = answer(&pc, &mut events, &on_track).await?;
+        Ok((pc, events, answer))
+    }
+    .await;
+    let (pc, events, sdp) = match opened {
+        Ok(opened) => opened,
+        Err(BadOffer(why)) => {
+            tracing::info!("whip: publisher offer refused: {why}");
+            reply.refuse(MediaRefusal::BadOffer(why));
+            let _ = internal.send(Internal::Ended { id });
+            return;
+        }
+    };
+    let _ = internal.send(Internal::Session {
+        id: id.clone(),
+        pc: pc.clone(),
+    });
+    reply.answer(sdp);
+    tracing::info!("whip: publisher {id} answered");
+    watch(pc, events, &id, &internal, |event| {
+        if let PeerConnectionEvent::Track(event) = event {
+            on_track(event);
+        }
+    })
+    .await;
+}
+
+/// A viewer being set up: its id, its id in the forwarders, and the
+/// publisher's tracks it may get.
+struct ViewerSession {
+    id: String,
+    viewer: ViewerId,
+    tracks: Vec<PublishedTrack>,
+}
+
+/// Answers a viewer's offer with the publisher's tracks (each in the codec
+/// the publisher sends) and feeds it once connected.
+async fn open_viewer(
+    session: ViewerSession,
+    offer: String,
+    reply: MediaReply,
+    internal: mpsc::UnboundedSender<Internal>,
+) {
+    let ViewerSession { id, viewer, tracks } = session;
+    let opened = async {
+        let pc = PeerConnection::new(Configuration::default())?;
+        let mut events = pc.subscribe();
+        pc.set_remote_description(SessionDescription::offer(offer))
+            .await?;
+        let pairs = match add_tracks(&pc, &tracks).await {
+            Ok(pairs) if !pairs.is_empty() => pairs,
+            Ok(_) => {
+                pc.close().await;
+                return Err(BadOffer(
+                    "the offer receives none of the broadcast's media".into(),
+                ));
+            }
+            Err(e) => {
+                pc.close().await;
+                return Err(e);
+            }
+        };
+        let sdp = answer(&pc, &mut events, &|_| {}).await?;
+        // The answer keeps only the publisher's codec: a sender left
+        // without it cannot carry the frames.
+        let pairs: Vec<_> = pairs
+            .into_iter()
+            .filter(|(sender, track)| {
+                let sent = first_codec(&sender.get_parameters().codecs);
+                let published = first_codec(&track.receiver.get_parameters().codecs);
+                matches!((sent, published), (Some(a), Some(b)) if a.name.eq_ignore_ascii_case(&b.name))
+            })
+            .collect();
+        if pairs.is_empty() {
+            pc.close().await;
+            return Err(BadOffer(
+                "the offer accepts none of the codecs the publisher sends".into(),
+            ));
+        }
+        Ok((pc, events, sdp, pairs))
+    }
+    .await;
+    let (pc, events, sdp, pairs) = match opened {
+        Ok(opened) => opened,
+        Err(BadOffer(why)) => {
+            tracing::info!("whep: viewer offer refused: {why}");
+            reply.refuse(MediaRefusal::BadOffer(why));
+            return;
+        }
+    };
+    let _ = internal.send(Internal::Session {
+        id: id.clone(),
+        pc: pc.clone(),
+    });
+    reply.answer(sdp);
+    tracing::info!("whep: viewer {id} answered ({} tracks)", pairs.len());
+    let mut joined = false;
+    watch(pc, events, &id, &internal, |event| match event {
+        PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Connected) if !joined => {
+            joined = true;
+            for (sender, track) in &pairs {
+                let _ = track.control.send(Control::Join {
+                    viewer,
+                    sender: sender.clone(),
+                });
+            }
+        }
+        PeerConnectionEvent::AvailableOutgoingBitrate(bps) => {
+            for (_, track) in pairs.iter().filter(|(_, t)| t.kind == MediaKind::Video) {
+                let _ = track.control.send(Control::Bitrate { viewer, bps });
+            }
+        }
+        _ => {}
+    })
+    .await;
+    for (_, track) in &pairs {
+        let _ = track.control.send(Control::Leave { viewer });
+    }
+}
+
+/// An offer that cannot be answered, and why.
+struct BadOffer(String);
+
+impl From<Error> for BadOffer {
+    fn from(e: Error) -> Self {
+        BadOffer(e.to_string())
+    }
+}
+
+/// For each offered transceiver that receives a kind the publisher sends:
+/// the publisher's codec as the only preference, and a track on it.
+async fn add_tracks(
+    pc: &PeerConnection,
+    tracks: &[PublishedTrack],
+) -> Result<Vec<(RtpSender, PublishedTrack)>, BadOffer> {
+    let stream = MediaStream::with_id("ferrtc-broadcast");
+    let mut pairs: Vec<(RtpSender, PublishedTrack)> = Vec::new();
+    for t in pc.get_transceivers().await {
+        if !matches!(
+            t.direction(),
+            RtpTransceiverDirection::RecvOnly | RtpTransceiverDirection::SendRecv
+        ) || t.sender().track().is_some()
+        {
+            continue;
+        }
+        // Each published track once, in the offer's order of its kind.
+        let Some(track) = tracks.iter().find(|p| {
+            p.kind == t.kind()
+                && !pairs
+                    .iter()
+                    .any(|(_, q)| q.control.same_channel(&p.control))
+        }) else {
+            continue;
+        };
+        let Some(codec) = first_codec(&track.receiver.get_parameters().codecs) else {
+            continue;
+        };
+        t.set_codec_preferences(preferences(t.kind(), &codec))
+            .await?;
+        let label = format!("broadcast {}", t.kind().as_str());
+        let sender = pc
+            .add_track(&MediaStreamTrack::new(t.kind(), label), &[&stream])
+            .await?;
+        pairs.push((sender, track.clone()));
+    }
+    Ok(pairs)
+}
+
+/// The first media codec (not RTX) of a negotiated list.
+fn first_codec(codecs: &[RtpCodec]) -> Option<RtpCodec> {
+    codecs.iter().find(|c| !c.is_rtx()).cloned()
+}
+
+/// The capabilities of `kind` with the same name as `codec` (the same
+/// fmtp first, as an H.264 profile), with their RTX: nothing else, so that
+/// the answer carries the publisher's codec or nothing.
+fn preferences(kind: MediaKind, codec: &RtpCodec) -> Vec<RtpCodec> {
+    let all = RtpSender::get_capabilities(kind);
+    let mut same: Vec<RtpCodec> = all
+        .iter()
+        .filter(|c| c.name.eq_ignore_ascii_case(&codec.name) && c.clock_rate == codec.clock_rate)
+        .cloned()
+        .collect();
+    same.sort_by_key(|c| c.fmtp != codec.fmtp);
+    let rtx = all.iter().filter(|c| {
+        c.is_rtx()
+            && c.apt()
+                .is_some_and(|apt| same.iter().any(|s| s.payload_type == apt))
+    });
+    let mut out = same.clone();
+    out.extend(rtx.cloned());
+    out
+}
+
+/// Creates and sets the answer, waits for the candidates, and gives the
+/// answer SDP with them. Other events met meanwhile go to `other`.
+async fn answer(
+    pc: &PeerConnection,
+    events: &mut PeerConnectionEvents,
+    other: &(dyn Fn(Box<TrackEvent>) + Sync),
+) -> Result<String, BadOffer> {
+    let answer = pc.create_answer().await?;
+    pc.set_local_description(Some(answer.clone())).await?;
+    let mut candidates: Vec<(u16, String)> = Vec::new();
+    let gathered = async {
+        while let Some(event) = events.recv().await {
+            match event {
+                PeerConnectionEvent::IceCandidate(c) if c.candidate.is_empty() => break,
+                PeerConnectionEvent::IceCandidate(c) => {
+                    candidates.push((c.sdp_m_line_index.unwrap_or(0), c.candidate));
+                }
+                PeerConnectionEvent::IceGatheringStateChange(IceGatheringState::Complete) => {
+                    break;
+                }
+                PeerConnectionEvent::Track(track) => other(track),
+                _ => {}
+            }
+        }
+    };
+    if tokio::time::timeout(GATHER_TIMEOUT, gathered)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "whip: candidates still gathering after {GATHER_TIMEOUT:?}; answering with those found"
+        );
+    }
+    // The local description has no candidates: they go into the answer,
+    // since WHIP/WHEP servers do not trickle (RFC 9725 §4.3.1).
+    let sdp = pc.local_description().await.map_or(answer.sdp, |d| d.sdp);
+    Ok(with_candidates(&sdp, &candidates))
+}
+
+/// `sdp` with `a=candidate` lines (and `a=end-of-candidates`) appended to
+/// the media section each names by index (RFC 8839 §5.1, §5.2).
+pub fn with_candidates(sdp: &str, candidates: &[(u16, String)]) -> String {
+    let mut out = String::with_capacity(sdp.len() + candidates.len() * 100);
+    let mut section: Option<u16> = None;
+    let close = |out: &mut String, section: Option<u16>| {
+        if let Some(index) = section {
+            for (_, c) in candidates.iter().filter(|(i, _)| *i == index) {
+                out.push_str("a=");
+                out.push_str(c.strip_prefix("a=").unwrap_or(c));
+                out.push_str("\r\n");
+            }
+            out.push_str("a=end-of-candidates\r\n");
+        }
+    };
+    for line in sdp.lines().map(|l| l.trim_end_matches('\r')) {
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with("m=") {
+            close(&mut out, section);
+            section = Some(section.map_or(0, |s| s.saturating_add(1)));
+        }
+        if line != "a=end-of-candidates" {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    close(&mut out, section);
+    out
+}
+
+/// Reads a session's events until it fails or closes (`on_event` sees
+/// each), then reports it ended.
+async fn watch(
+    pc: PeerConnection,
+    mut events: PeerConnectionEvents,
+    id: &str,
+    internal: &mpsc::UnboundedSender<Internal>,
+    mut on_event: impl FnMut(PeerConnectionEvent),
+) {
+    let deadline = tokio::time::sleep(CONNECT_TIMEOUT);
+    tokio::pin!(deadline);
+    let mut connected = false;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = &mut deadline, if !connected => {
+                tracing::info!("whip: session {id} not connected after {CONNECT_TIMEOUT:?}; ended");
+                break;
+            }
+        };
+        let Some(event) = event else { break };
+        match event {
+            PeerConnectionEvent::ConnectionStateChange(
+                state @ (PeerConnectionState::Failed | PeerConnectionState::Closed),
+            ) => {
+                tracing::info!("whip: session {id} {state:?}");
+                break;
+            }
+            PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Connected) => {
+                connected = true;
+                on_event(event);
+            }
+            event => on_event(event),
+        }
+    }
+    pc.close().await;
+    let _ = internal.send(Internal::Ended { id: id.to_owned() });
+}
+
+/// An ICE restart by `PATCH` (RFC 9725 §4.3.2): the session's offer again
+/// with the client's new credentials (a new remote offer that restarts ICE,
+/// RFC 8445 §9, RFC 8829 §5.3), answered; the reply is the answer's new
+/// credentials and candidates as a fragment.
+async fn restart_ice(
+    pc: PeerConnection,
+    (ufrag, pwd): (String, String),
+    candidates: Vec<FragCandidate>,
+    reply: MediaReply,
+) {
+    let restarted = async {
+        let remote = pc
+            .remote_description()
+            .await
+            .ok_or_else(|| BadOffer("the session has no offer to restart".into()))?;
+        let mut events = pc.subscribe();
+        pc.set_remote_description(SessionDescription::offer(restarted_offer(
+            &remote.sdp,
+            &ufrag,
+            &pwd,
+        )))
+        .await?;
+        answer(&pc, &mut events, &|_| {}).await
+    }
+    .await;
+    match restarted {
+        Ok(sdp) => {
+            add_candidates(pc, candidates, false).await;
+            reply.answer(fragment_of(&sdp));
+        }
+        Err(BadOffer(why)) => {
+            tracing::info!("whip: ICE restart refused: {why}");
+            reply.refuse(MediaRefusal::BadOffer(why));
+        }
+    }
+}
+
+/// `offer` as a new offer (the `o=` version one higher, RFC 3264 §8) with
+/// other ICE credentials and without its candidates.
+pub fn restarted_offer(offer: &str, ufrag: &str, pwd: &str) -> String {
+    let mut out = String::with_capacity(offer.len());
+    for line in offer.lines().map(|l| l.trim_end_matches('\r')) {
+        if line.starts_with("a=candidate:") || line == "a=end-of-candidates" || line.is_empty() {
+            continue;
+        }
+        if line.starts_with("a=ice-ufrag:") {
+            out.push_str("a=ice-ufrag:");
+            out.push_str(ufrag);
+        } else if line.starts_with("a=ice-pwd:") {
+            out.push_str("a=ice-pwd:");
+            out.push_str(pwd);
+        } else if let Some(origin) = line.strip_prefix("o=") {
+            // o=<username> <sess-id> <sess-version> <nettype> <addrtype> <addr>
+            let mut fields: Vec<String> = origin.split(' ').map(str::to_owned).collect();
+            if let Some(version) = fields.get_mut(2)
+                && let Ok(v) = version.parse::<u64>()
+            {
+                *version = v.saturating_add(1).to_string();
+            }
+            out.push_str("o=");
+            out.push_str(&fields.join(" "));
+        } else {
+            out.push_str(line);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The ICE part of an SDP as an `application/trickle-ice-sdpfrag` body
+/// (RFC 8840 §9): its first credentials, then each media section's `m=`
+/// line, `a=mid`, candidates and end of candidates.
+pub fn fragment_of(sdp: &str) -> String {
+    let lines: Vec<&str> = sdp.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let mut out = String::new();
+    for prefix in ["a=ice-ufrag:", "a=ice-pwd:"] {
+        if let Some(line) = lines.iter().find(|l| l.starts_with(prefix)) {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    for line in lines {
+        if line.starts_with("m=")
+            || line.starts_with("a=mid:")
+            || line.starts_with("a=candidate:")
+            || line == "a=end-of-candidates"
+        {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+/// Adds a `PATCH`'s candidates to a session's connection.
+async fn add_candidates(pc: PeerConnection, candidates: Vec<FragCandidate>, end: bool) {
+    let inits = candidates.into_iter().map(|c| ferrtc::IceCandidateInit {
+        candidate: c.candidate,
+        sdp_mid: c.sdp_mid,
+        sdp_m_line_index: Some(c.sdp_m_line_index),
+        username_fragment: c.username_fragment,
+    });
+    let end = end.then(|| ferrtc::IceCandidateInit {
+        candidate: String::new(),
+        sdp_mid: None,
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    });
+    for init in inits.chain(end) {
+        if let Err(e) = pc.add_ice_candidate(init).await {
+            tracing::info!("whip: trickled candidate refused: {e}");
+        }
+    }
+}
+
+/// What a forwarding task is told.
+enum Control {
+    /// A viewer is connected: forward to `sender`.
+    Join { viewer: ViewerId, sender: RtpSender },
+    /// A viewer left (or its writer ended).
+    Leave { viewer: ViewerId },
+    /// A viewer asked for a keyframe.
+    KeyframeRequest { viewer: ViewerId },
+    /// A frame for a viewer was lost.
+    Dropped { viewer: ViewerId },
+    /// A viewer's bandwidth estimate, bits per second.
+    Bitrate { viewer: ViewerId, bps: u64 },
+}
+
+/// A frame on its way to a viewer's sender.
+struct Outgoing {
+    data: Arc<[u8]>,
+    /// Its source RTP timestamp and clock rate.
+    rtp_timestamp: u32,
+    clock: u32,
+    /// Its estimated duration.
+    duration: Duration,
+}
+
+/// Forwards one published track to its viewers until the publisher's
+/// track ends.
+async fn forward_track(
+    receiver: RtpReceiver,
+    kind: MediaKind,
+    mut commands: mpsc::UnboundedReceiver<Control>,
+    control: mpsc::UnboundedSender<Control>,
+) {
+    let mut frames = receiver.subscribe();
+    let mut forwarder = Forwarder::new();
+    let mut queues: HashMap<ViewerId, mpsc::Sender<Outgoing>> = HashMap::new();
+    let mut writers = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
+    let mut last_timestamp: Option<u32> = None;
+    let mut duration = Duration::from_millis(match kind {
+        MediaKind::Audio => 20,
+        MediaKind::Video => 33,
+    });
+    loop {
+        let wake = forwarder.poll_timeout().map(Instant::from_std);
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some(frame) = frame else { break };
+                let clock = receiver
+                    .get_parameters()
+                    .codecs
+                    .first()
+                    .map_or(90_000, |c| c.clock_rate.max(1));
+                // A frame's duration is known when the next one arrives:
+                // the last interval stands in for it.
+                if let Some(previous) = last_timestamp {
+                    let ticks = frame.rtp_timestamp.wrapping_sub(previous);
+                    if ticks > 0 && ticks < clock {
+                        duration = Duration::from_secs_f64(f64::from(ticks) / f64::from(clock));
+                    }
+                }
+                last_timestamp = Some(frame.rtp_timestamp);
+                let info = FrameInfo {
+                    layer: 0,
+                    keyframe: frame.keyframe || kind == MediaKind::Audio,
+                    bytes: frame.data.len(),
+                };
+                forwarder.on_frame(std::time::Instant::now(), info, &mut out);
+                for viewer in &out {
+                    let Some(queue) = queues.get(viewer) else { continue };
+                    let item = Outgoing {
+                        data: Arc::clone(&frame.data),
+                        rtp_timestamp: frame.rtp_timestamp,
+                        clock,
+                        duration,
+                    };
+                    match queue.try_send(item) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => forwarder.on_dropped(*viewer),
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            queues.remove(viewer);
+                            forwarder.remove_viewer(*viewer);
+                        }
+                    }
+                }
+            }
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                match command {
+                    Control::Join { viewer, sender } => {
+                        let (tx, rx) = mpsc::channel(VIEWER_QUEUE);
+                        queues.insert(viewer, tx);
+                        forwarder.add_viewer(viewer);
+                        tracing::info!(
+                            "whep: viewer {viewer} joined the {} track ({} viewers)",
+                            kind.as_str(),
+                            forwarder.viewer_count()
+                        );
+                        writers.spawn(write_viewer(viewer, sender, rx, control.clone()));
+                    }
+                    Control::Leave { viewer } => {
+                        queues.remove(&viewer);
+                        forwarder.remove_viewer(viewer);
+                    }
+                    Control::KeyframeRequest { viewer } => forwarder.on_keyframe_request(viewer),
+                    Control::Dropped { viewer } => forwarder.on_dropped(viewer),
+                    Control::Bitrate { viewer, bps } => forwarder.set_available_bitrate(viewer, bps),
+                }
+            }
+            () = sleep_until(wake) => {}
+        }
+        while forwarder
+            .poll_keyframe_request(std::time::Instant::now())
+            .is_some()
+        {
+            if kind == MediaKind::Video
+                && let Err(e) = receiver.request_keyframe().await
+            {
+                tracing::debug!("whip: keyframe request not sent: {e}");
+            }
+        }
+    }
+    // The publisher's track ended: the writers end with their queues.
+    drop(queues);
+    while writers.join_next().await.is_some() {}
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a viewer's queue on its sender, and passes its keyframe
+/// requests up.
+async fn write_viewer(
+    viewer: ViewerId,
+    sender: RtpSender,
+    mut queue: mpsc::Receiver<Outgoing>,
+    control: mpsc::UnboundedSender<Control>,
+) {
+    let requests = {
+        let (sender, control) = (sender.clone(), control.clone());
+        tokio::spawn(async move {
+            while let Some(event) = sender.next_event().await {
+                if event == RtpSenderEvent::KeyframeRequest
+                    && control.send(Control::KeyframeRequest { viewer }).is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+    let mut timeline = Timeline::default();
+    while let Some(frame) = queue.recv().await {
+        let duration = timeline.duration(frame.rtp_timestamp, frame.clock, frame.duration);
+        match sender.write_frame(&frame.data, duration) {
+            Ok(()) => {}
+            Err(Error::Closed) => break,
+            // Its queue to the connection is full, or it does not send
+            // (yet): the frame is lost, the next one it gets is a keyframe.
+            Err(e) => {
+                tracing::debug!("whep: frame for viewer {viewer} dropped: {e}");
+                let _ = control.send(Control::Dropped { viewer });
+            }
+        }
+    }
+    requests.abort();
+    let _ = control.send(Control::Leave { viewer });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fragment_of, restarted_offer, with_candidates};
+
+    const OFFER: &str = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nm=video 9 X 96\r\n\
+        a=mid:0\r\na=ice-ufrag:old1\r\na=ice-pwd:oldpassword\r\n\
+        a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n";
+
+    #[test]
+    fn a_restarted_offer_has_the_new_credentials_a_new_version_and_no_old_candidates() {
+        assert_eq!(
+            restarted_offer(OFFER, "new1", "newpassword"),
+            "v=0\r\no=- 42 3 IN IP4 127.0.0.1\r\ns=-\r\nm=video 9 X 96\r\n\
+             a=mid:0\r\na=ice-ufrag:new1\r\na=ice-pwd:newpassword\r\n"
+        );
+    }
+
+    #[test]
+    fn the_fragment_of_an_answer_is_its_credentials_sections_and_candidates() {
+        assert_eq!(
+            fragment_of(OFFER),
+            "a=ice-ufrag:old1\r\na=ice-pwd:oldpassword\r\nm=video 9 X 96\r\na=mid:0\r\n\
+             a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n"
+        );
+    }
+
+    #[test]
+    fn candidates_go_into_the_media_section_they_name_with_end_of_candidates() {
+        let sdp = "v=0\r\ns=-\r\nm=audio 9 X 111\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\n";
+        let candidates = [
+            (0, "candidate:1 1 udp 1 127.0.0.1 5000 typ host".to_owned()),
+            (1, "candidate:2 1 udp 1 127.0.0.1 5001 typ host".to_owned()),
+        ];
+        let out = with_candidates(sdp, &candidates);
+        assert_eq!(
+            out,
+            "v=0\r\ns=-\r\nm=audio 9 X 111\r\na=mid:0\r\n\
+             a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n\
+             m=video 9 X 96\r\na=mid:1\r\n\
+             a=candidate:2 1 udp 1 127.0.0.1 5001 typ host\r\na=end-of-candidates\r\n"
+        );
+    }
+
+    #[test]
+    fn an_sdp_without_media_sections_is_left_as_is() {
+        assert_eq!(with_candidates("v=0\n", &[]), "v=0\r\n");
+    }
+}

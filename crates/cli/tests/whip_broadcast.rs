@@ -1,0 +1,567 @@
+//! WHIP ingest and WHEP egress of `ferrtc signal`, end to end on loopback:
+//! a ferrtc `PeerConnection` publishes by WHIP (offer by `POST`, its
+//! candidates by `PATCH`), ferrtc viewers watch by WHEP, and the frames the
+//! publisher writes reach every viewer, each starting at a keyframe that
+//! its joining asked the publisher for.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use ferrtc::{
+    Configuration, IceGatheringState, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
+    PeerConnectionEvent, PeerConnectionEvents, RtpSender, RtpSenderEvent, RtpTransceiverDirection,
+    RtpTransceiverInit, SessionDescription,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Starts `ferrtc signal` on a free loopback port.
+async fn server() -> (Child, SocketAddr) {
+    start("signal").await
+}
+
+/// Starts `ferrtc COMMAND --listen 127.0.0.1:0` (`signal` or `demo`).
+async fn start(command: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args([command, "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = first
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+/// An HTTP/1.1 response: status, headers (lower-case names), body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 client, one request per connection.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("a response in time")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// A WHIP/WHEP session of a ferrtc client: its resource and its events.
+struct Session {
+    location: String,
+    events: PeerConnectionEvents,
+}
+
+/// The client side of WHIP/WHEP (RFC 9725 §4.2, §4.3.1): the offer by
+/// `POST`, the answer set, then the client's candidates by `PATCH`.
+async fn open(addr: SocketAddr, endpoint: &str, pc: &PeerConnection) -> Result<Session, u16> {
+    let mut events = pc.subscribe();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer.clone())).await.unwrap();
+    let mut candidates = Vec::new();
+    while let Some(event) = tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+        match event {
+            PeerConnectionEvent::IceCandidate(c) if !c.candidate.is_empty() => candidates.push(c),
+            PeerConnectionEvent::IceGatheringStateChange(IceGatheringState::Complete) => break,
+            _ => {}
+        }
+    }
+    let created = http(
+        addr,
+        "POST",
+        endpoint,
+        &[("Content-Type", "application/sdp")],
+        &offer.sdp,
+    )
+    .await;
+    if created.status != 201 {
+        return Err(created.status);
+    }
+    let location = created.header("location").unwrap().to_owned();
+    let etag = created.header("etag").unwrap().to_owned();
+    assert_eq!(created.header("content-type"), Some("application/sdp"));
+    assert!(
+        created.body.contains("a=candidate:"),
+        "the answer has the server's candidates"
+    );
+    pc.set_remote_description(SessionDescription::answer(created.body))
+        .await
+        .unwrap();
+
+    let ufrag = ferrtc_signal::whip::sdp_ice_ufrag(&offer.sdp).unwrap();
+    let pwd = offer
+        .sdp
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=ice-pwd:"))
+        .unwrap();
+    let mut frag = format!(
+        "a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n"
+    );
+    for c in &candidates {
+        frag.push_str(&format!("a={}\r\n", c.candidate));
+    }
+    frag.push_str("a=end-of-candidates\r\n");
+    let patched = http(
+        addr,
+        "PATCH",
+        &location,
+        &[
+            ("Content-Type", "application/trickle-ice-sdpfrag"),
+            ("If-Match", &etag),
+        ],
+        &frag,
+    )
+    .await;
+    assert_eq!(patched.status, 204, "{}", patched.body);
+    Ok(Session { location, events })
+}
+
+/// A VP8-shaped frame: the key bit of the frame tag (RFC 6386 §9.1), then
+/// the frame's number.
+fn vp8_frame(n: u32, key: bool) -> Vec<u8> {
+    let mut f = vec![if key { 0x10 } else { 0x11 }];
+    f.extend_from_slice(&n.to_be_bytes());
+    f.resize(600, 0xab);
+    f
+}
+
+/// The publisher's camera: a frame every 33 ms, a keyframe first and then
+/// only when asked (so that every viewer's start proves that its request
+/// went up). Counts the requests.
+fn camera(sender: RtpSender, requests: Arc<AtomicU64>) {
+    let wanted = Arc::new(AtomicBool::new(true));
+    {
+        let (sender, wanted) = (sender.clone(), wanted.clone());
+        tokio::spawn(async move {
+            while let Some(event) = sender.next_event().await {
+                if event == RtpSenderEvent::KeyframeRequest {
+                    requests.fetch_add(1, Ordering::Relaxed);
+                    wanted.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(33));
+        for n in 0u32.. {
+            tick.tick().await;
+            let key = wanted.load(Ordering::Relaxed);
+            match sender.write_frame(&vp8_frame(n, key), Duration::from_millis(33)) {
+                Ok(()) if key => wanted.store(false, Ordering::Relaxed),
+                Ok(()) => {}
+                Err(ferrtc::Error::Closed) => break,
+                Err(_) => {} // not connected yet
+            }
+        }
+    });
+}
+
+/// A microphone: an Opus-sized frame every 20 ms.
+fn microphone(sender: RtpSender) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            if let Err(ferrtc::Error::Closed) =
+                sender.write_frame(&[0x78; 80], Duration::from_millis(20))
+            {
+                break;
+            }
+        }
+    });
+}
+
+/// A publisher's connection: a VP8 video track and an audio track.
+async fn publisher() -> (PeerConnection, RtpSender, RtpSender) {
+    let publisher = PeerConnection::new(Configuration::default()).unwrap();
+    let stream = MediaStream::new();
+    let video = publisher
+        .add_track(
+            &MediaStreamTrack::new(MediaKind::Video, "camera"),
+            &[&stream],
+        )
+        .await
+        .unwrap();
+    let audio = publisher
+        .add_track(&MediaStreamTrack::new(MediaKind::Audio, "mic"), &[&stream])
+        .await
+        .unwrap();
+    for t in publisher.get_transceivers().await {
+        if t.kind() == MediaKind::Video {
+            let vp8: Vec<_> = RtpSender::get_capabilities(MediaKind::Video)
+                .into_iter()
+                .filter(|c| c.name.eq_ignore_ascii_case("VP8"))
+                .collect();
+            t.set_codec_preferences(vp8).await.unwrap();
+        }
+    }
+    (publisher, video, audio)
+}
+
+/// What a viewer saw: the number of its first video frame, whether that
+/// was a keyframe, how many video frames in order, and audio frames.
+#[derive(Debug)]
+struct Watched {
+    first: u32,
+    first_is_key: bool,
+    video_frames: usize,
+    audio_frames: usize,
+}
+
+/// Watches by WHEP until `frames` video frames arrived.
+async fn watch(addr: SocketAddr, frames: usize) -> Watched {
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        let init = RtpTransceiverInit {
+            direction: Some(RtpTransceiverDirection::RecvOnly),
+            ..RtpTransceiverInit::default()
+        };
+        pc.add_transceiver(kind, init).await.unwrap();
+    }
+    let mut session = open(addr, "/whep", &pc).await.expect("201 for a viewer");
+    let mut video = None;
+    let mut audio = None;
+    while video.is_none() || audio.is_none() {
+        let event = tokio::time::timeout(WAIT, session.events.recv())
+            .await
+            .expect("tracks in time")
+            .unwrap();
+        if let PeerConnectionEvent::Track(t) = event {
+            match t.track.kind() {
+                MediaKind::Video => video = Some(t.receiver.subscribe()),
+                MediaKind::Audio => audio = Some(t.receiver.subscribe()),
+            }
+        }
+    }
+    let (mut video, mut audio) = (video.unwrap(), audio.unwrap());
+    let audio_frames = Arc::new(AtomicU64::new(0));
+    let counted = audio_frames.clone();
+    let audio_task = tokio::spawn(async move {
+        while audio.recv().await.is_some() {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let mut seen: Vec<(u32, bool)> = Vec::new();
+    while seen.len() < frames {
+        let frame = tokio::time::timeout(WAIT, video.recv())
+            .await
+            .expect("video frames in time")
+            .expect("the track goes on");
+        let n = u32::from_be_bytes(frame.data[1..5].try_into().unwrap());
+        seen.push((n, frame.data[0] == 0x10));
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "frames in the publisher's order: {seen:?}"
+    );
+    audio_task.abort();
+    let watched = Watched {
+        first: seen[0].0,
+        first_is_key: seen[0].1,
+        video_frames: seen.len(),
+        audio_frames: audio_frames.load(Ordering::Relaxed) as usize,
+    };
+    let _ = http(addr, "DELETE", &session.location, &[], "").await;
+    pc.close().await;
+    watched
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_whip_publisher_reaches_three_whep_viewers_and_a_late_one_starts_at_a_keyframe() {
+    let (_server, addr) = server().await;
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/whep",
+            &[("Content-Type", "application/sdp")],
+            "v=0\r\n"
+        )
+        .await
+        .status,
+        404,
+        "nobody publishes yet"
+    );
+
+    let (publisher, video, audio) = publisher().await;
+    let published = open(addr, "/whip", &publisher)
+        .await
+        .expect("201 for the publisher");
+    assert!(published.location.starts_with("/whip/"));
+    let requests = Arc::new(AtomicU64::new(0));
+    camera(video, requests.clone());
+    microphone(audio);
+
+    let second = PeerConnection::new(Configuration::default()).unwrap();
+    second
+        .add_track(
+            &MediaStreamTrack::new(MediaKind::Video, "other"),
+            &[&MediaStream::new()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        open(addr, "/whip", &second).await.err(),
+        Some(409),
+        "one publisher at a time"
+    );
+    second.close().await;
+
+    // Three viewers at once, each in its own task.
+    let mut viewers = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        viewers.spawn(watch(addr, 30));
+    }
+    while let Some(watched) = viewers.join_next().await {
+        let watched = watched.unwrap();
+        assert!(
+            watched.first_is_key,
+            "a viewer starts at a keyframe: {watched:?}"
+        );
+        assert_eq!(watched.video_frames, 30);
+        assert!(
+            watched.audio_frames > 0,
+            "audio is forwarded too: {watched:?}"
+        );
+    }
+
+    // A late viewer: the publisher sends keyframes only when asked, so its
+    // start is the keyframe its joining asked for.
+    let before = requests.load(Ordering::Relaxed);
+    let late = watch(addr, 10).await;
+    assert!(late.first_is_key, "{late:?}");
+    assert!(late.first > 30, "it joined late: {late:?}");
+    assert!(
+        requests.load(Ordering::Relaxed) > before,
+        "its keyframe request went up to the publisher"
+    );
+
+    // The publisher leaves: nobody to watch any more.
+    let deleted = http(addr, "DELETE", &published.location, &[], "").await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(
+        http(addr, "DELETE", &published.location, &[], "")
+            .await
+            .status,
+        404
+    );
+    publisher.close().await;
+    let viewer = PeerConnection::new(Configuration::default()).unwrap();
+    viewer
+        .add_transceiver(
+            MediaKind::Video,
+            RtpTransceiverInit {
+                direction: Some(RtpTransceiverDirection::RecvOnly),
+                ..RtpTransceiverInit::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(open(addr, "/whep", &viewer).await.err(), Some(404));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ferrtc_demo_serves_whip_and_whep_next_to_its_bot() {
+    let (_server, addr) = start("demo").await;
+    let sdp = [("Content-Type", "application/sdp")];
+    // A media side is there: a viewer is told nobody publishes (without
+    // one it would be 503), and a publisher's non-SDP offer is refused.
+    assert_eq!(
+        http(addr, "POST", "/whep", &sdp, "v=0\r\n").await.status,
+        404
+    );
+    assert_eq!(http(addr, "POST", "/whip", &sdp, "hello").await.status, 400);
+    let preflight = http(addr, "OPTIONS", "/whip", &[], "").await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("accept-post"), Some("application/sdp"));
+}
+
+/// `answer` with the ICE credentials and candidates of an answer fragment
+/// (RFC 8840) in place of its own (the candidates in the first section).
+fn apply_fragment(answer: &str, frag: &str) -> String {
+    let find = |prefix: &str| {
+        frag.lines()
+            .map(str::trim_end)
+            .find(|l| l.starts_with(prefix))
+            .unwrap()
+            .to_owned()
+    };
+    let candidates: Vec<&str> = frag
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("a=candidate:"))
+        .collect();
+    let mut out = String::new();
+    let mut sections = 0;
+    let mut placed = false;
+    for line in answer.lines().map(str::trim_end) {
+        if line.starts_with("a=candidate:") || line == "a=end-of-candidates" {
+            continue;
+        }
+        if line.starts_with("m=") {
+            sections += 1;
+            if sections == 2 {
+                for c in &candidates {
+                    out.push_str(&format!("{c}\r\n"));
+                }
+                out.push_str("a=end-of-candidates\r\n");
+                placed = true;
+            }
+        }
+        let line = if line.starts_with("a=ice-ufrag:") {
+            find("a=ice-ufrag:")
+        } else if line.starts_with("a=ice-pwd:") {
+            find("a=ice-pwd:")
+        } else {
+            line.to_owned()
+        };
+        out.push_str(&format!("{line}\r\n"));
+    }
+    if !placed {
+        for c in &candidates {
+            out.push_str(&format!("{c}\r\n"));
+        }
+        out.push_str("a=end-of-candidates\r\n");
+    }
+    out
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_ice_restart_by_patch_gives_new_server_credentials_and_the_broadcast_goes_on() {
+    let (_server, addr) = server().await;
+    let (publisher, video, _audio) = publisher().await;
+    let published = open(addr, "/whip", &publisher).await.expect("201");
+    camera(video, Arc::new(AtomicU64::new(0)));
+    let first_answer = publisher.remote_description().await.unwrap().sdp;
+
+    // RFC 9725 §4.3.2: new local credentials, sent as a fragment with
+    // `If-Match: *`; the server's new ones come back.
+    let mut events = publisher.subscribe();
+    publisher.restart_ice().await.unwrap();
+    let offer = publisher.create_offer().await.unwrap();
+    publisher
+        .set_local_description(Some(offer.clone()))
+        .await
+        .unwrap();
+    let mut frag = String::new();
+    for prefix in ["a=ice-ufrag:", "a=ice-pwd:"] {
+        let line = offer.sdp.lines().find(|l| l.starts_with(prefix)).unwrap();
+        frag.push_str(&format!("{}\r\n", line.trim_end()));
+    }
+    frag.push_str("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n");
+    // The restarted agent gathers again; its candidates come once the offer
+    // is set, in any order with its gathering states: a quiet half second
+    // ends the wait.
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+    {
+        if let PeerConnectionEvent::IceCandidate(c) = event
+            && !c.candidate.is_empty()
+        {
+            frag.push_str(&format!("a={}\r\n", c.candidate));
+        }
+    }
+    assert!(
+        frag.contains("a=candidate:"),
+        "the restart gathered: {frag} (offer {})",
+        offer.sdp
+    );
+    frag.push_str("a=end-of-candidates\r\n");
+    let restarted = http(
+        addr,
+        "PATCH",
+        &published.location,
+        &[
+            ("Content-Type", "application/trickle-ice-sdpfrag"),
+            ("If-Match", "*"),
+        ],
+        &frag,
+    )
+    .await;
+    assert_eq!(restarted.status, 200, "{}", restarted.body);
+    assert_eq!(
+        restarted.header("content-type"),
+        Some("application/trickle-ice-sdpfrag")
+    );
+    let old_ufrag = ferrtc_signal::whip::sdp_ice_ufrag(&first_answer).unwrap();
+    let new_ufrag = ferrtc_signal::whip::sdp_ice_ufrag(&restarted.body).unwrap();
+    assert_ne!(
+        new_ufrag, old_ufrag,
+        "the server restarted with new credentials"
+    );
+    assert!(
+        restarted.body.contains("a=candidate:"),
+        "{}",
+        restarted.body
+    );
+    publisher
+        .set_remote_description(SessionDescription::answer(apply_fragment(
+            &first_answer,
+            &restarted.body,
+        )))
+        .await
+        .unwrap();
+
+    // The broadcast goes on over the restarted connection.
+    let watched = watch(addr, 10).await;
+    assert!(watched.first_is_key, "{watched:?}");
+    assert_eq!(
+        publisher.connection_state().await,
+        ferrtc::PeerConnectionState::Connected
+    );
+}

@@ -1,0 +1,519 @@
+//! The WHIP/WHEP routes over real HTTP/1.1 on loopback, with a fake media
+//! side: the statuses, headers and the requests that reach the media seam.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ferrtc_signal::whip::SessionKind;
+use ferrtc_signal::{MediaHandle, MediaRefusal, MediaRequest, SignalConfig, media_port, serve};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(10);
+const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+    m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n";
+
+/// A response: status, headers (lower-case names), body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("a response in time")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// What the fake media side saw.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Open(SessionKind),
+    Trickle(String, usize, bool),
+    Restart(String, String),
+    Close(String),
+}
+
+/// A fake media side: one publisher at a time (409 for a second), WHEP
+/// only while one is live (404 otherwise), answers "answer <kind>".
+fn fake_media(mut media: MediaHandle) -> mpsc::UnboundedReceiver<Seen> {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut publisher: Option<String> = None;
+        while let Some(request) = media.recv().await {
+            match request {
+                MediaRequest::Open {
+                    id,
+                    kind,
+                    offer,
+                    reply,
+                } => {
+                    let _ = seen_tx.send(Seen::Open(kind));
+                    match kind {
+                        _ if !offer.starts_with("v=0") => {
+                            reply.refuse(MediaRefusal::BadOffer("not SDP".into()));
+                        }
+                        SessionKind::Publish if publisher.is_some() => {
+                            reply.refuse(MediaRefusal::PublisherLive);
+                        }
+                        SessionKind::View if publisher.is_none() => {
+                            reply.refuse(MediaRefusal::NoPublisher);
+                        }
+                        SessionKind::Publish => {
+                            publisher = Some(id);
+                            reply.answer("v=0\r\nanswer publish\r\n".into());
+                        }
+                        SessionKind::View => reply.answer("v=0\r\nanswer view\r\n".into()),
+                    }
+                }
+                MediaRequest::Trickle {
+                    id,
+                    candidates,
+                    end_of_candidates,
+                } => {
+                    let _ = seen_tx.send(Seen::Trickle(id, candidates.len(), end_of_candidates));
+                }
+                MediaRequest::Restart {
+                    id,
+                    ice_ufrag,
+                    reply,
+                    ..
+                } => {
+                    if ice_ufrag == "nope" {
+                        reply.refuse(MediaRefusal::RestartUnsupported);
+                    } else {
+                        reply.answer(
+                            "a=ice-ufrag:srv2\r\na=ice-pwd:0123456789abcdefghijkl\r\n".into(),
+                        );
+                        let _ = seen_tx.send(Seen::Restart(id, ice_ufrag));
+                    }
+                }
+                MediaRequest::Close { id } => {
+                    if publisher.as_ref() == Some(&id) {
+                        publisher = None;
+                    }
+                    let _ = seen_tx.send(Seen::Close(id));
+                }
+                _ => {}
+            }
+        }
+    });
+    seen
+}
+
+async fn start(secret: Option<&str>) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
+    let (port, media) = media_port(16);
+    let mut config = SignalConfig::default().with_media(port);
+    config.secret = secret.map(|s| s.as_bytes().to_vec());
+    config.max_message_bytes = 4096;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, config));
+    (addr, fake_media(media))
+}
+
+const SDP: (&str, &str) = ("Content-Type", "application/sdp");
+const FRAG: (&str, &str) = ("Content-Type", "application/trickle-ice-sdpfrag");
+
+async fn publish(addr: SocketAddr) -> Reply {
+    request(addr, "POST", "/whip", &[SDP], OFFER).await
+}
+
+#[tokio::test]
+async fn a_whip_offer_gets_201_with_the_answer_a_location_and_an_etag() {
+    let (addr, mut seen) = start(None).await;
+    let reply = publish(addr).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(reply.body, "v=0\r\nanswer publish\r\n");
+    assert_eq!(reply.header("content-type"), Some("application/sdp"));
+    let location = reply.header("location").unwrap();
+    assert!(
+        location.starts_with("/whip/") && location.len() == 6 + 32,
+        "{location}"
+    );
+    assert!(reply.header("etag").is_some_and(|e| e.starts_with('"')));
+    assert_eq!(
+        reply.header("accept-patch"),
+        Some("application/trickle-ice-sdpfrag")
+    );
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415_and_an_empty_body_400_and_a_huge_one_413() {
+    let (addr, _seen) = start(None).await;
+    let text = ("Content-Type", "text/plain");
+    assert_eq!(
+        request(addr, "POST", "/whip", &[text], OFFER).await.status,
+        415
+    );
+    assert_eq!(request(addr, "POST", "/whep", &[], OFFER).await.status, 415);
+    assert_eq!(request(addr, "POST", "/whip", &[SDP], "").await.status, 400);
+    assert_eq!(
+        request(addr, "POST", "/whip", &[SDP], " \r\n").await.status,
+        400
+    );
+    let huge = "a".repeat(5000);
+    assert_eq!(
+        request(addr, "POST", "/whip", &[SDP], &huge).await.status,
+        413
+    );
+    let refused = request(addr, "POST", "/whip", &[SDP], "hello").await;
+    assert_eq!(refused.status, 400, "the media side refused the offer");
+    assert!(refused.body.contains("not SDP"), "{}", refused.body);
+}
+
+#[tokio::test]
+async fn a_second_publisher_is_409_and_a_viewer_without_one_404() {
+    let (addr, _seen) = start(None).await;
+    assert_eq!(
+        request(addr, "POST", "/whep", &[SDP], OFFER).await.status,
+        404
+    );
+    let first = publish(addr).await;
+    assert_eq!(first.status, 201);
+    assert_eq!(publish(addr).await.status, 409);
+    let viewer = request(addr, "POST", "/whep", &[SDP], OFFER).await;
+    assert_eq!(viewer.status, 201);
+    assert!(viewer.header("location").unwrap().starts_with("/whep/"));
+    // Once the publisher leaves, another may publish.
+    let location = first.header("location").unwrap();
+    assert_eq!(request(addr, "DELETE", location, &[], "").await.status, 200);
+    assert_eq!(publish(addr).await.status, 201);
+}
+
+#[tokio::test]
+async fn with_a_secret_a_missing_or_wrong_bearer_is_401_with_www_authenticate() {
+    let secret = "s3cret";
+    let (addr, _seen) = start(Some(secret)).await;
+    let expiry = ferrtc_signal::token::unix_now() + 60;
+    let publish_token = ferrtc_signal::token::mint(secret.as_bytes(), "whip", "publisher", expiry);
+    let view_token = ferrtc_signal::token::mint(secret.as_bytes(), "whep", "viewer", expiry);
+
+    let missing = publish(addr).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    let viewer_bearer = format!("Bearer {view_token}");
+    let wrong = request(
+        addr,
+        "POST",
+        "/whip",
+        &[SDP, ("Authorization", &viewer_bearer)],
+        OFFER,
+    )
+    .await;
+    assert_eq!(wrong.status, 401, "a viewer's token does not publish");
+
+    let bearer = format!("Bearer {publish_token}");
+    let auth = ("Authorization", bearer.as_str());
+    let ok = request(addr, "POST", "/whip", &[SDP, auth], OFFER).await;
+    assert_eq!(ok.status, 201);
+    let location = ok.header("location").unwrap();
+    assert_eq!(request(addr, "DELETE", location, &[], "").await.status, 401);
+    assert_eq!(
+        request(addr, "DELETE", location, &[auth], "").await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn patch_passes_trickled_candidates_on_and_restarts_ice_with_a_new_etag() {
+    let (addr, mut seen) = start(None).await;
+    let created = publish(addr).await;
+    let location = created.header("location").unwrap().to_owned();
+    let etag = created.header("etag").unwrap().to_owned();
+    let id = location.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+
+    let frag = "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n\
+        a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\na=end-of-candidates\r\n";
+    let ok = request(addr, "PATCH", &location, &[FRAG, ("If-Match", &etag)], frag).await;
+    assert_eq!(ok.status, 204, "{ok:?}");
+    assert_eq!(seen.recv().await, Some(Seen::Trickle(id.clone(), 1, true)));
+
+    let stale = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", "\"x\"")],
+        frag,
+    )
+    .await;
+    assert_eq!(stale.status, 412);
+    let sdp = request(addr, "PATCH", &location, &[SDP], frag).await;
+    assert_eq!(sdp.status, 415);
+    let junk = request(addr, "PATCH", &location, &[FRAG], "junk").await;
+    assert_eq!(junk.status, 400);
+    let elsewhere = format!("/whep/{id}");
+    assert_eq!(
+        request(addr, "PATCH", &elsewhere, &[FRAG], frag)
+            .await
+            .status,
+        404,
+        "a WHIP session is not a WHEP resource"
+    );
+
+    // New credentials: an ICE restart, answered with the server's new ones
+    // under a new entity tag.
+    let restart = frag.replace("ice-ufrag:abcd", "ice-ufrag:wxyz");
+    let restarted = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", "*")],
+        &restart,
+    )
+    .await;
+    assert_eq!(restarted.status, 200, "{restarted:?}");
+    assert_eq!(
+        restarted.header("content-type"),
+        Some("application/trickle-ice-sdpfrag")
+    );
+    assert!(restarted.body.starts_with("a=ice-ufrag:srv2"));
+    let new_etag = restarted.header("etag").unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    assert_eq!(
+        seen.recv().await,
+        Some(Seen::Restart(id.clone(), "wxyz".into()))
+    );
+    let old = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", &etag)],
+        &restart,
+    )
+    .await;
+    assert_eq!(old.status, 412, "the old entity tag is stale");
+    let trickle = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", &new_etag)],
+        &restart,
+    )
+    .await;
+    assert_eq!(
+        trickle.status, 204,
+        "the restart's credentials are the session's now"
+    );
+    let no_pwd = "a=ice-ufrag:qqqq\r\n";
+    assert_eq!(
+        request(addr, "PATCH", &location, &[FRAG], no_pwd)
+            .await
+            .status,
+        400
+    );
+    let unsupported = frag.replace("ice-ufrag:abcd", "ice-ufrag:nope");
+    assert_eq!(
+        request(addr, "PATCH", &location, &[FRAG], &unsupported)
+            .await
+            .status,
+        501,
+        "a media side that cannot restart"
+    );
+}
+
+#[tokio::test]
+async fn delete_ends_the_session_once_and_unknown_ids_are_404() {
+    let (addr, mut seen) = start(None).await;
+    let created = publish(addr).await;
+    let location = created.header("location").unwrap().to_owned();
+    let id = location.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+    assert_eq!(
+        request(addr, "DELETE", &location, &[], "").await.status,
+        200
+    );
+    assert_eq!(seen.recv().await, Some(Seen::Close(id)));
+    assert_eq!(
+        request(addr, "DELETE", &location, &[], "").await.status,
+        404
+    );
+    let unknown = format!("/whip/{}", "0".repeat(32));
+    assert_eq!(request(addr, "DELETE", &unknown, &[], "").await.status, 404);
+    assert_eq!(
+        request(addr, "DELETE", "/whip/..%2F", &[], "").await.status,
+        404
+    );
+    assert_eq!(
+        request(addr, "PATCH", &unknown, &[FRAG], "a=end-of-candidates\r\n")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn options_is_a_cors_preflight_on_endpoints_and_resources() {
+    let (addr, _seen) = start(None).await;
+    for path in ["/whip", "/whep", &format!("/whip/{}", "a".repeat(32))] {
+        let reply = request(
+            addr,
+            "OPTIONS",
+            path,
+            &[
+                ("Origin", "https://studio.example"),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(reply.status, 204, "{path}");
+        assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+        let methods = reply.header("access-control-allow-methods").unwrap();
+        assert!(methods.contains("POST") && methods.contains("DELETE"));
+        let allowed = reply.header("access-control-allow-headers").unwrap();
+        assert!(allowed.contains("Authorization") && allowed.contains("Content-Type"));
+        assert_eq!(reply.header("accept-post"), Some("application/sdp"));
+    }
+}
+
+#[tokio::test]
+async fn without_a_media_side_whip_is_503() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default()));
+    assert_eq!(publish(addr).await.status, 503);
+}
+
+#[tokio::test]
+async fn many_publish_attempts_at_once_seat_exactly_one_publisher() {
+    let (addr, _seen) = start(None).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        tasks.spawn(async move { publish(addr).await.status });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+}
+
+#[tokio::test]
+async fn sessions_the_media_side_ends_from_several_tasks_are_gone_with_404() {
+    let (port, mut media) = media_port(16);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+    let ender = media.ender();
+    // A media side that answers every offer, publisher or viewer.
+    let (ids_tx, mut ids) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(request) = media.recv().await {
+            if let MediaRequest::Open { id, reply, .. } = request {
+                reply.answer("v=0\r\n".into());
+                let _ = ids_tx.send(id);
+            }
+        }
+    });
+    let mut locations = Vec::new();
+    for _ in 0..4 {
+        let reply = request(addr, "POST", "/whep", &[SDP], OFFER).await;
+        assert_eq!(reply.status, 201);
+        locations.push(reply.header("location").unwrap().to_owned());
+    }
+    // Each session's connection "fails" in a task of its own, on a clone
+    // of one ender.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let id = ids.recv().await.unwrap();
+        let ender = ender.clone();
+        tasks.spawn(async move { ender.ended(&id) });
+    }
+    while tasks.join_next().await.is_some() {}
+    for location in &locations {
+        let mut status = 0;
+        for _ in 0..100 {
+            // A PATCH leaves a live session as it is (204), unlike DELETE.
+            status = request(addr, "PATCH", location, &[FRAG], "a=end-of-candidates\r\n")
+                .await
+                .status;
+            if status == 404 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(status, 404, "{location} is gone");
+    }
+}
+
+#[tokio::test]
+async fn with_an_origin_allow_list_other_pages_get_403_and_allowed_ones_their_origin_back() {
+    let (port, media) = media_port(16);
+    let mut config = SignalConfig::default().with_media(port);
+    config.allowed_origins = vec!["https://studio.example".into()];
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, config));
+    let _seen = fake_media(media);
+    let foreign = ("Origin", "https://evil.example");
+    assert_eq!(
+        request(addr, "POST", "/whip", &[SDP, foreign], OFFER)
+            .await
+            .status,
+        403
+    );
+    let allowed = request(
+        addr,
+        "POST",
+        "/whip",
+        &[SDP, ("Origin", "https://studio.example")],
+        OFFER,
+    )
+    .await;
+    assert_eq!(allowed.status, 201);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://studio.example")
+    );
+    assert_eq!(allowed.header("vary"), Some("Origin"));
+    assert_eq!(
+        publish(addr).await.status,
+        409,
+        "no Origin (not a browser): let in, and one publisher is live"
+    );
+}
