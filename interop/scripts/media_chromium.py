@@ -303,7 +303,9 @@ async def run(args):
             raise SystemExit(f"media_chromium: ferrtc exited with {code}")
         if snapshot:
             result["snapshot"] = png_summary(snapshot)
-        files = sorted(f for f in glob.glob(os.path.join(record, "*")) if f != snapshot)
+        # A snapshot's `.part` (left only by a crash mid-write) is no recording.
+        files = sorted(f for f in glob.glob(os.path.join(record, "*"))
+                       if f != snapshot and not f.endswith(".part"))
         result["recorded"] = {}
         for f in files:
             codec, frames = ffprobe(f)

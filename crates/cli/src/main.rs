@@ -437,6 +437,18 @@ fn main() -> ExitCode {
                 eprintln!("ferrtc: --record {}: {e}", dir.display());
                 return ExitCode::FAILURE;
             }
+            // The still is written long after the start: a directory that
+            // is not there is said now (the --record one exists by here).
+            if let Some(path) = &snapshot
+                && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.is_dir()
+            {
+                return usage(&format!(
+                    "--snapshot {}: the directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                ));
+            }
             let target = match signal_target(&signal, room, call) {
                 Ok(t) => t,
                 Err(e) => return usage(&e),

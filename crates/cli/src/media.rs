@@ -30,9 +30,10 @@ pub struct Media {
     record: Option<PathBuf>,
     /// `--snapshot`: where the still of the first received video goes.
     snapshot: Option<PathBuf>,
-    /// Whether a video track was given to the snapshot already.
+    /// Whether a video track's snapshot task has written the still
+    /// (shared by one task per video track).
     #[cfg(feature = "codecs")]
-    snapshot_taken: bool,
+    snapshot_taken: crate::snapshot::Taken,
     /// `--dtmf` tones not sent yet, and the audio sender they go on.
     dtmf: Option<String>,
     dtmf_sender: Option<RtpSender>,
@@ -160,12 +161,16 @@ impl Media {
         }
         #[cfg(feature = "codecs")]
         if ev.track.kind() == MediaKind::Video
-            && !self.snapshot_taken
+            && !self.snapshot_taken.is_set()
             && let Some(path) = &self.snapshot
         {
-            self.snapshot_taken = true;
-            self.players
-                .spawn(crate::snapshot::snapshot(ev.receiver.clone(), path.clone()));
+            // Every video track tries (the first may not be VP8, or get no
+            // media); the first picture decoded is the still.
+            self.players.spawn(crate::snapshot::snapshot(
+                ev.receiver.clone(),
+                path.clone(),
+                self.snapshot_taken.clone(),
+            ));
         }
         if let Some(dir) = &self.record {
             self.recorders.spawn(crate::record::record(

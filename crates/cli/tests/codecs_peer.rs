@@ -19,6 +19,7 @@ mod with_codecs {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::process::{Child, Command};
     use tokio::sync::mpsc;
+    use tokio::task::JoinHandle;
 
     const TIMEOUT: Duration = Duration::from_secs(30);
     /// How long the media flows after the snapshot is written.
@@ -34,6 +35,9 @@ mod with_codecs {
     struct Peer {
         child: Child,
         lines: mpsc::UnboundedSender<String>,
+        /// The child's stderr, read while it runs (a full pipe would stop
+        /// it, with FERRTC_LOG=debug say).
+        stderr: JoinHandle<String>,
     }
 
     fn spawn(args: &[String]) -> (Peer, tokio::process::ChildStdout) {
@@ -47,6 +51,12 @@ mod with_codecs {
             .expect("ferrtc binary runs");
         let mut stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            let _ = err.read_to_end(&mut bytes).await;
+            String::from_utf8_lossy(&bytes).into_owned()
+        });
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
@@ -55,7 +65,14 @@ mod with_codecs {
                 }
             }
         });
-        (Peer { child, lines: tx }, stdout)
+        (
+            Peer {
+                child,
+                lines: tx,
+                stderr,
+            },
+            stdout,
+        )
     }
 
     /// Copies one peer's stdout lines to the other's stdin.
@@ -77,13 +94,9 @@ mod with_codecs {
             .await
             .expect("ferrtc peer exits")
             .unwrap();
-        let mut stderr = String::new();
-        peer.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
+        let stderr = tokio::time::timeout(TIMEOUT, peer.stderr)
             .await
+            .expect("stderr closes")
             .unwrap();
         assert!(status.success(), "exit status {status}: {stderr}");
         stderr
@@ -203,6 +216,77 @@ mod with_codecs {
         assert_eq!(ext, ["ivf", "ogg"], "{recorded:?}");
         check_video(&recorded[0]);
         check_audio(&recorded[1]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Synthetic H.264 access units (SPS, PPS and an IDR slice every
+    /// 15th, else one slice, no zero bytes) as an Annex B file.
+    fn write_h264(path: &Path) {
+        let mut bytes = Vec::new();
+        for i in 0..45u8 {
+            let mut slice = vec![if i % 15 == 0 { 0x65 } else { 0x41 }, 0x88, i + 1];
+            slice.extend((0..300 + usize::from(i) * 20).map(|j| 1 + (j as u8 ^ i) % 250));
+            let mut nals = vec![slice];
+            if i % 15 == 0 {
+                nals.insert(0, vec![0x68, 0xce, 0x3c, 0x80]);
+                nals.insert(0, vec![0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40]);
+            }
+            for nal in nals {
+                bytes.extend_from_slice(&[0, 0, 0, 1]);
+                bytes.extend_from_slice(&nal);
+            }
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_later_vp8_track_is_snapshotted_when_the_first_video_is_h264() {
+        let dir = temp_dir("h264-first");
+        let png = dir.join("out.png");
+        let h264 = dir.join("clip.h264");
+        write_h264(&h264);
+        let base = ["peer", "--signal", "stdio"].map(String::from);
+        let mut player = base.to_vec();
+        player.extend([
+            "--offer".into(),
+            "--play".into(),
+            h264.display().to_string(),
+        ]);
+        player.extend(["--play", "test-pattern"].map(String::from));
+        let mut viewer = base.to_vec();
+        viewer.extend(["--snapshot".into(), png.display().to_string()]);
+        let (p, p_out) = spawn(&player);
+        let (v, v_out) = spawn(&viewer);
+        wire(p_out, v.lines.clone());
+        wire(v_out, p.lines.clone());
+        let start = Instant::now();
+        while !png.exists() {
+            assert!(start.elapsed() < TIMEOUT, "no snapshot after {TIMEOUT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let v_err = end(v).await;
+        let _ = end(p).await;
+        assert!(!v_err.contains("ERROR"), "viewer: {v_err}");
+        check_snapshot(&png);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_snapshot_into_a_missing_directory_is_a_usage_error() {
+        let dir = temp_dir("missing");
+        let png = dir.join("not-there").join("out.png");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+            .args(["peer", "--signal", "stdio", "--snapshot"])
+            .arg(&png)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ferrtc runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--snapshot") && stderr.contains("does not exist"),
+            "{stderr}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
