@@ -283,12 +283,14 @@ impl Forwarder {
 
     /// The next keyframe request to send to the publisher (the layer), if
     /// one is wanted and the layer's last request is [`KEYFRAME_INTERVAL`]
-    /// old.
+    /// old. The keyframe stays wanted until one of that layer arrives: a
+    /// lost request (PLI over UDP, RFC 4585 §6.3.1) is sent again every
+    /// [`KEYFRAME_INTERVAL`].
     pub fn poll_keyframe_request(&mut self, now: Instant) -> Option<usize> {
-        let (&layer, entry) = self.keyframes.iter_mut().find(|(_, (last, wanted))| {
+        let (&layer, (last, _)) = self.keyframes.iter_mut().find(|(_, (last, wanted))| {
             *wanted && last.is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_INTERVAL)
         })?;
-        *entry = (Some(now), false);
+        *last = Some(now);
         Some(layer)
     }
 
@@ -466,6 +468,26 @@ mod tests {
         assert_eq!(f.poll_keyframe_request(soon), None, "rate-limited");
         assert_eq!(f.poll_timeout(), Some(start + KEYFRAME_INTERVAL));
         assert_eq!(f.poll_keyframe_request(start + KEYFRAME_INTERVAL), Some(0));
+        sent(&mut f, start + KEYFRAME_INTERVAL, key(0));
+        assert_eq!(f.poll_timeout(), None, "answered: nothing more to ask");
+    }
+
+    #[test]
+    fn a_keyframe_request_is_repeated_every_interval_until_a_keyframe_arrives() {
+        let start = Instant::now();
+        let mut f = Forwarder::new();
+        f.add_viewer(1);
+        assert_eq!(f.poll_keyframe_request(start), Some(0));
+        // The request (or the keyframe) was lost: only delta frames come.
+        sent(&mut f, start, delta(0));
+        assert_eq!(f.poll_timeout(), Some(start + KEYFRAME_INTERVAL));
+        let again = start + KEYFRAME_INTERVAL;
+        assert_eq!(f.poll_keyframe_request(again), Some(0), "asked again");
+        assert_eq!(f.poll_keyframe_request(again), None, "once per interval");
+        let third = again + KEYFRAME_INTERVAL;
+        assert_eq!(f.poll_keyframe_request(third), Some(0), "and again");
+        assert_eq!(sent(&mut f, third, key(0)), [1]);
+        assert_eq!(f.poll_keyframe_request(third + 4 * KEYFRAME_INTERVAL), None);
         assert_eq!(f.poll_timeout(), None);
     }
 
