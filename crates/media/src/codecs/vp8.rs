@@ -430,33 +430,86 @@ mod tests {
 
     /// One real 160x120 keyframe, encoded once.
     fn keyframe() -> &'static [u8] {
-        static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-        KEY.get_or_init(|| {
+        &clip()[0]
+    }
+
+    /// A real 160x120 keyframe and the four delta frames after it,
+    /// encoded once.
+    fn clip() -> &'static [Vec<u8>] {
+        static CLIP: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+        CLIP.get_or_init(|| {
             let mut enc = Vp8Encoder::new(small()).unwrap();
-            let picture = TestPattern::new(160, 120).unwrap().picture(0);
-            enc.encode(&picture, true).unwrap().swap_remove(0).data
+            let pattern = TestPattern::new(160, 120).unwrap();
+            (0..5)
+                .map(|i| {
+                    enc.encode(&pattern.picture(i), i == 0)
+                        .unwrap()
+                        .swap_remove(0)
+                        .data
+                })
+                .collect()
         })
     }
 
+    /// The decoder's pixel cap in the property below: the clip's size, so
+    /// that a mutated keyframe stating a larger size must be refused.
+    const CAP: u64 = 160 * 120;
+
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
-        /// Arbitrary bytes, alone or after a real keyframe, with or
-        /// without a keyframe tag: an `Err` or a picture of a sane size.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+        /// A real keyframe and its delta frames with bytes changed (in
+        /// the frame tag and size too), cut short or not: each frame
+        /// decodes to an `Err` or a picture within the decoder's pixel
+        /// cap, and the decoder still takes the real keyframe after.
         #[test]
-        fn arbitrary_frames_never_crash_the_decoder(
-            mut data in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..600),
-            as_keyframe in proptest::prelude::any::<bool>(),
+        fn mutated_frames_never_crash_the_decoder(
+            changes in proptest::collection::vec(
+                (0usize..5, proptest::prelude::any::<proptest::sample::Index>(), 1u8..=255),
+                0..6,
+            ),
+            cut in proptest::option::of((0usize..5, proptest::prelude::any::<proptest::sample::Index>())),
+            size in proptest::option::of((1u16..400, 1u16..300)),
+            big_cap in proptest::prelude::any::<bool>(),
         ) {
-            if as_keyframe && data.len() >= 10 {
-                data[0] &= !1;
-                data[3..6].copy_from_slice(&[0x9d, 0x01, 0x2a]);
+            let mut frames = clip().to_vec();
+            if let Some((w, h)) = size {
+                // The size the keyframe states (RFC 6386 §9.1), scaling
+                // bits kept.
+                let key = &mut frames[0];
+                for (at, d) in [(6, w), (8, h)] {
+                    let old = u16::from_le_bytes([key[at], key[at + 1]]);
+                    key[at..at + 2].copy_from_slice(&(d | old & 0xc000).to_le_bytes());
+                }
             }
-            let mut dec = Vp8Decoder::new().unwrap();
+            for (f, at, xor) in changes {
+                let i = at.index(frames[f].len());
+                frames[f][i] ^= xor;
+            }
+            if let Some((f, at)) = cut {
+                let n = at.index(frames[f].len());
+                frames[f].truncate(n);
+            }
+            let cap = if big_cap { DEFAULT_MAX_PIXELS } else { CAP };
+            let mut dec = Vp8Decoder::with_max_pixels(cap).unwrap();
+            for f in &frames {
+                if let Ok(Some(p)) = dec.decode(f) {
+                    let pixels = u64::from(p.width()) * u64::from(p.height());
+                    proptest::prop_assert!(pixels <= cap, "{}x{}", p.width(), p.height());
+                }
+            }
+            let picture = dec.decode(keyframe());
+            proptest::prop_assert!(matches!(picture, Ok(Some(_))), "{:?}", picture.map(|_| ()));
+        }
+
+        /// Arbitrary bytes alone: an `Err` or a picture within the cap.
+        #[test]
+        fn arbitrary_bytes_never_crash_the_decoder(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..600),
+        ) {
+            let mut dec = Vp8Decoder::with_max_pixels(CAP).unwrap();
             if let Ok(Some(p)) = dec.decode(&data) {
-                proptest::prop_assert!(p.width() <= MAX_DIMENSION && p.height() <= MAX_DIMENSION);
+                proptest::prop_assert!(u64::from(p.width()) * u64::from(p.height()) <= CAP);
             }
-            proptest::prop_assert!(dec.decode(keyframe()).is_ok());
-            let _ = dec.decode(&data);
         }
     }
 }
