@@ -470,7 +470,129 @@ mod tests {
         assert_eq!(read_rgb(b"GIF89a.."), Err(PngError::Signature));
     }
 
+    /// `cur` filtered with filter type `kind` (PNG §9.2) over `prev`, the
+    /// row above (none for the first); an unknown type leaves it as is.
+    fn filter_row(kind: u8, prev: Option<&[u8]>, cur: &[u8]) -> Vec<u8> {
+        (0..cur.len())
+            .map(|i| {
+                let a = if i >= 3 { cur[i - 3] } else { 0 };
+                let b = prev.map_or(0, |p| p[i]);
+                let c = if i >= 3 {
+                    prev.map_or(0, |p| p[i - 3])
+                } else {
+                    0
+                };
+                let predicted = match kind {
+                    1 => a,
+                    2 => b,
+                    3 => ((u16::from(a) + u16::from(b)) / 2) as u8,
+                    4 => paeth(a, b, c),
+                    _ => 0,
+                };
+                cur[i].wrapping_sub(predicted)
+            })
+            .collect()
+    }
+
+    /// The data of a zlib stream's stored blocks and where its Adler-32
+    /// goes, read leniently (no checks but the framing), or `None`.
+    fn stored_data(stream: &[u8]) -> Option<(Vec<u8>, usize)> {
+        let mut at = 2;
+        let mut data = Vec::new();
+        loop {
+            let b = *stream.get(at)?;
+            let len = usize::from(u16::from_le_bytes([
+                *stream.get(at + 1)?,
+                *stream.get(at + 2)?,
+            ]));
+            data.extend_from_slice(stream.get(at + 5..at + 5 + len)?);
+            at += 5 + len;
+            if b & 1 == 1 {
+                return Some((data, at));
+            }
+        }
+    }
+
+    /// A PNG of `w`x`h` made of `raw` (filter bytes and rows) with
+    /// `ihdr`, whose zlib stream is changed by `zlib` then given back a
+    /// matching Adler-32 (when its blocks still frame), in two IDAT
+    /// chunks split at `split`; every chunk CRC is valid.
+    fn assemble(
+        ihdr: &[u8; 13],
+        raw: &[u8],
+        zlib: &[(proptest::sample::Index, u8)],
+        split: proptest::sample::Index,
+    ) -> Vec<u8> {
+        let mut stream = zlib_stored(raw);
+        for (at, xor) in zlib {
+            let i = at.index(stream.len());
+            stream[i] ^= xor;
+        }
+        if let Some((data, at)) = stored_data(&stream) {
+            stream.truncate(at);
+            stream.extend_from_slice(&adler32(&data).to_be_bytes());
+        }
+        let mut png = SIGNATURE.to_vec();
+        chunk(&mut png, b"IHDR", ihdr);
+        let (a, b) = stream.split_at(split.index(stream.len() + 1));
+        chunk(&mut png, b"IDAT", a);
+        chunk(&mut png, b"IDAT", b);
+        chunk(&mut png, b"IEND", &[]);
+        png
+    }
+
     proptest::proptest! {
+        /// `write_rgb`'s output changed past its checksums (filter types
+        /// 0-5 per row, changed row bytes, IHDR fields, zlib framing, all
+        /// CRCs and the Adler-32 recomputed): IHDR checks, the stored
+        /// blocks, unfiltering and Paeth are reached; reading never
+        /// panics, and rows with valid filters and nothing else changed
+        /// read back at their size.
+        #[test]
+        fn mutated_pngs_with_valid_checksums_never_panic(
+            w in 1u32..7,
+            h in 1u32..7,
+            filters in proptest::collection::vec(0u8..6, 1..7),
+            raw_changes in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 0..3),
+            zlib in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), 1u8..=255), 0..2),
+            ihdr_changes in proptest::collection::vec((0usize..13, 1u8..=255), 0..2),
+            split in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let image = gradient(w, h);
+            let stride = w as usize * 3;
+            let mut raw = Vec::new();
+            for (row, pixels) in image.data().chunks(stride).enumerate() {
+                let kind = filters[row % filters.len()];
+                let prev = row.checked_sub(1).map(|r| &image.data()[r * stride..(r + 1) * stride]);
+                raw.push(kind);
+                raw.extend(filter_row(kind, prev, pixels));
+            }
+            for (at, value) in &raw_changes {
+                let i = at.index(raw.len());
+                raw[i] = *value;
+            }
+            let mut ihdr = [0u8; 13];
+            ihdr[0..4].copy_from_slice(&w.to_be_bytes());
+            ihdr[4..8].copy_from_slice(&h.to_be_bytes());
+            ihdr[8..13].copy_from_slice(&[8, 2, 0, 0, 0]);
+            for (i, xor) in &ihdr_changes {
+                ihdr[*i] ^= xor;
+            }
+            let read = read_rgb(&assemble(&ihdr, &raw, &zlib, split));
+            let valid_filters = raw.chunks(stride + 1).all(|row| row[0] <= 4);
+            if zlib.is_empty() && ihdr_changes.is_empty() {
+                if valid_filters {
+                    let img = read.unwrap();
+                    proptest::prop_assert_eq!((img.width(), img.height()), (w, h));
+                    if raw_changes.is_empty() {
+                        proptest::prop_assert_eq!(img, image);
+                    }
+                } else {
+                    proptest::prop_assert_eq!(read, Err(PngError::Malformed("unknown filter type")));
+                }
+            }
+        }
+
         #[test]
         fn any_picture_round_trips(w in 1u32..48, h in 1u32..48, seed in proptest::prelude::any::<u32>()) {
             let data = (0..w * h * 3).map(|i| (i.wrapping_mul(seed | 1) >> 3) as u8).collect();
