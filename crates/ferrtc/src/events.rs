@@ -29,7 +29,13 @@ const KEEP_DRAINED_BYTES: usize = 4096;
 
 /// Called when `queue` has just been drained.
 pub(crate) fn trim_drained<T>(queue: &mut VecDeque<T>) {
-    if queue.capacity() * std::mem::size_of::<T>() > KEEP_DRAINED_BYTES {
+    trim_drained_to(queue, KEEP_DRAINED_BYTES);
+}
+
+/// Called when `queue` has just been drained: keeps at most `keep` bytes
+/// of room.
+fn trim_drained_to<T>(queue: &mut VecDeque<T>, keep: usize) {
+    if queue.capacity() * std::mem::size_of::<T>() > keep {
         *queue = VecDeque::new();
     }
 }
@@ -37,6 +43,10 @@ pub(crate) fn trim_drained<T>(queue: &mut VecDeque<T>) {
 /// Bytes of the receive gate an event holds while unread, and what a
 /// bounded hub needs to know to drop events.
 pub(crate) trait Weight {
+    /// Room a drained subscription keeps for these events (see
+    /// [`KEEP_DRAINED_BYTES`]).
+    const KEEP_DRAINED: usize = KEEP_DRAINED_BYTES;
+
     /// Zero for everything but received messages and frames.
     fn weight(&self) -> usize;
 
@@ -175,7 +185,7 @@ impl<E: Weight> Unread<E> {
         let event = self.events.pop_front()?;
         self.bytes -= event.weight();
         if self.events.is_empty() {
-            trim_drained(&mut self.events);
+            trim_drained_to(&mut self.events, E::KEEP_DRAINED);
         }
         Some(event)
     }
