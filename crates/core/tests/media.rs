@@ -463,7 +463,10 @@ fn a_frame_lost_for_good_brings_a_pli_and_a_keyframe_request() {
             && pair
                 .a()
                 .events
-                .contains(&Event::KeyframeRequested { transceiver: video })
+                .contains(&Event::KeyframeRequested {
+                    transceiver: video,
+                    rid: None
+                })
         {
             requested_at = Some(i);
             return true;
@@ -519,7 +522,10 @@ fn an_application_asks_for_a_keyframe_and_the_sender_is_told() {
             && pair
                 .a()
                 .events
-                .contains(&Event::KeyframeRequested { transceiver: video })
+                .contains(&Event::KeyframeRequested {
+                    transceiver: video,
+                    rid: None
+                })
         {
             asked = Some(i);
             return true;

@@ -127,7 +127,7 @@ fn a_packet_without_mid_reaches_its_receiver_by_ssrc_then_payload_type() {
     let mut d = forged(&mut peer, 42, 1, 96, None);
     assert!(session.handle_receive(now, wall, &mut d));
     assert_eq!(session.bound_ssrcs(), 1);
-    assert_eq!(session.receivers[&id].counters.packets_received, 1);
+    assert_eq!(session.receivers[&id].layers()[0].counters.packets_received, 1);
     assert_eq!(session.stats().unroutable_rtp, 0);
 }
 
@@ -157,8 +157,8 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
         timestamp: 0,
     };
     session.senders.insert(
-        id,
-        Sender::new(&negotiated, seeds, HistoryConfig::default()).unwrap(),
+        (id, 0),
+        Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap(),
     );
     for _ in 0..400 {
         session
@@ -166,6 +166,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
                 now,
                 wall,
                 id,
+                None,
                 &[0x10; 100],
                 Duration::from_millis(20),
                 false,
@@ -185,7 +186,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
     }
     assert_eq!(resent, limit, "retransmissions of the first {limit} asked");
     assert_eq!(session.stats().nacks_over_limit, 2000 - limit as u64);
-    let c = session.senders[&id].counters;
+    let c = session.senders[&(id, 0)].counters;
     assert_eq!(c.nack_count, 1);
     assert_eq!(c.retransmitted_packets_sent, limit as u64);
 }
@@ -225,18 +226,18 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
         timestamp: 0,
     };
     session.senders.insert(
-        id,
-        Sender::new(&negotiated, seeds, HistoryConfig::default()).unwrap(),
+        (id, 0),
+        Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap(),
     );
     let frame = [0x10; 100];
     let d = Duration::from_millis(20);
     for _ in 0..3 {
         session
-            .write_frame(now, wall, id, &frame, d, false)
+            .write_frame(now, wall, id, None, &frame, d, false)
             .unwrap();
     }
     let err = session
-        .write_frame(now, wall, id, &frame, d, false)
+        .write_frame(now, wall, id, None, &frame, d, false)
         .unwrap_err();
     assert!(matches!(err, super::MediaError::QueueFull { limit: 3 }));
     let mut seqs = Vec::new();
@@ -244,12 +245,12 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
         seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     }
     session
-        .write_frame(now, wall, id, &frame, d, false)
+        .write_frame(now, wall, id, None, &frame, d, false)
         .unwrap();
     let p = session.poll_transmit(now).unwrap();
     seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     assert_eq!(seqs, vec![65_535, 0, 1, 2], "consecutive, across the wrap");
-    assert_eq!(session.senders[&id].counters.frames_sent, 4);
+    assert_eq!(session.senders[&(id, 0)].counters.frames_sent, 4);
 }
 
 #[test]
