@@ -570,7 +570,11 @@ impl MediaSession {
                     // The first layer keeps the SSRCs `a=ssrc` announces
                     // (none are announced with rids).
                     let seeds = StreamSeeds {
-                        ssrc: t.init().ssrc.filter(|_| i == 0).unwrap_or_else(|| rng.random()),
+                        ssrc: t
+                            .init()
+                            .ssrc
+                            .filter(|_| i == 0)
+                            .unwrap_or_else(|| rng.random()),
                         rtx_ssrc: t
                             .init()
                             .rtx_ssrc

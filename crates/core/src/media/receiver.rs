@@ -367,8 +367,13 @@ impl Receiver {
                     .as_ref()
                     .is_none_or(|s| s.ssrc != packet.ssrc || s.codec != codec);
                 if new {
-                    let mut stream =
-                        Self::new_stream(packet.ssrc, codec, local_ssrc, max_packets, jitter_target);
+                    let mut stream = Self::new_stream(
+                        packet.ssrc,
+                        codec,
+                        local_ssrc,
+                        max_packets,
+                        jitter_target,
+                    );
                     // A stream whose first packet is not the start of a
                     // frame lost its start: no later packet would show that
                     // gap, so ask for the packets before it at once (the

@@ -14,8 +14,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use ferrtc_jsep::{
-    EXT_ABS_SEND_TIME, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, NegotiatedMedia,
-    TransceiverId,
+    EXT_ABS_SEND_TIME, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, NegotiatedMedia, TransceiverId,
 };
 use ferrtc_rtp::codec::Payloader;
 use ferrtc_rtp::extension::{AbsSendTime, TransportSequence};
@@ -377,8 +376,7 @@ impl Sender {
     /// A sender report (RFC 3550 §6.4.1) with the NTP/RTP mapping at `now`,
     /// once the stream sent and while it is active.
     pub fn sender_report(&mut self, now: Instant, wall: SystemTime) -> Option<SenderReport> {
-        (self.active && self.counters.packets_sent > 0)
-            .then(|| self.stats.sender_report(now, wall))
+        (self.active && self.counters.packets_sent > 0).then(|| self.stats.sender_report(now, wall))
     }
 
     /// A report block about this sender's stream: the round-trip time it

@@ -127,7 +127,10 @@ fn a_packet_without_mid_reaches_its_receiver_by_ssrc_then_payload_type() {
     let mut d = forged(&mut peer, 42, 1, 96, None);
     assert!(session.handle_receive(now, wall, &mut d));
     assert_eq!(session.bound_ssrcs(), 1);
-    assert_eq!(session.receivers[&id].layers()[0].counters.packets_received, 1);
+    assert_eq!(
+        session.receivers[&id].layers()[0].counters.packets_received,
+        1
+    );
     assert_eq!(session.stats().unroutable_rtp, 0);
 }
 
