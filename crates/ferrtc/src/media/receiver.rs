@@ -182,11 +182,25 @@ impl RtpReceiver {
     /// up this way. Repeated once per round trip until a keyframe arrives.
     /// `InvalidStateError` before a stream was received or without PLI
     /// negotiated.
+    /// On a simulcast receiver every layer received is asked.
     #[doc(alias = "sendKeyFrameRequest")]
     pub async fn request_keyframe(&self) -> Result<(), Error> {
         let id = self.shared.id;
         super::task::ask(&self.shared.link, |r| {
-            super::task::MediaCommand::RequestKeyframe(id, r)
+            super::task::MediaCommand::RequestKeyframe(id, None, r)
+        })
+        .await
+    }
+
+    /// [`request_keyframe`](Self::request_keyframe) for the simulcast layer
+    /// `rid` alone (RFC 8853; a PLI for that layer's SSRC): a forwarder
+    /// asks only the layer its viewers watch. `InvalidStateError` before
+    /// that layer was received.
+    pub async fn request_keyframe_for(&self, rid: &str) -> Result<(), Error> {
+        let id = self.shared.id;
+        let rid = rid.to_owned();
+        super::task::ask(&self.shared.link, |r| {
+            super::task::MediaCommand::RequestKeyframe(id, Some(rid), r)
         })
         .await
     }
