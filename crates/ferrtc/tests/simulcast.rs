@@ -283,6 +283,10 @@ async fn send_encodings_are_checked_as_add_transceiver_does() {
         ..RtpEncodingParameters::with_rid("a")
     }];
     assert_eq!(add(small).await.unwrap_err().name(), "RangeError");
+    let five = ["a", "b", "c", "d", "e"]
+        .map(RtpEncodingParameters::with_rid)
+        .to_vec();
+    assert_eq!(add(five).await.unwrap_err().name(), "TypeError");
     let ok = add(encodings()).await.unwrap();
     assert_eq!(ok.sender().get_parameters().encodings, encodings());
 }
