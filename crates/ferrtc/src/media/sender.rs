@@ -530,3 +530,37 @@ fn invalid_modification(what: &str) -> Error {
     }
     .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoding(rid: &str, active: bool, max: Option<u32>) -> RtpEncodingParameters {
+        RtpEncodingParameters {
+            active,
+            max_bitrate: max,
+            ..RtpEncodingParameters::with_rid(rid)
+        }
+    }
+
+    /// W3C `maxBitrate` per encoding: the sender's cap is the sum over the
+    /// layers that send; an active layer without one lifts the cap.
+    #[test]
+    fn the_max_bitrate_of_a_sender_sums_its_active_encodings() {
+        let all = [
+            encoding("q", true, Some(100_000)),
+            encoding("h", true, Some(300_000)),
+            encoding("f", true, Some(1_000_000)),
+        ];
+        assert_eq!(max_bitrate_of(&all), Some(1_400_000));
+        let mut f_off = all.clone();
+        f_off[2].active = false;
+        assert_eq!(max_bitrate_of(&f_off), Some(400_000));
+        let mut unbounded = all.clone();
+        unbounded[1].max_bitrate = None;
+        assert_eq!(max_bitrate_of(&unbounded), None);
+        // An inactive layer without a cap does not lift it.
+        f_off[2].max_bitrate = None;
+        assert_eq!(max_bitrate_of(&f_off), Some(400_000));
+    }
+}
