@@ -43,6 +43,11 @@ pub struct RtpReceiveParameters {
 /// ([`EncodedFrame::dropped_before`]); a video frame after a gap is a
 /// keyframe. Drop a subscription (or handle value) that is no longer
 /// read.
+///
+/// A simulcast receiver (RFC 8853) gives the frames of every layer it
+/// receives, interleaved, each layer's in order, each naming its layer
+/// ([`EncodedFrame::rid`]); the bounds above are shared by the layers (a
+/// keyframe after a gap is one of some layer).
 #[derive(Debug)]
 #[doc(alias = "RTCRtpReceiver")]
 pub struct RtpReceiver {
@@ -205,8 +210,9 @@ impl RtpReceiver {
         .await
     }
 
-    /// `getStats()` of the receiver: its `inbound-rtp` object (W3C
-    /// webrtc-pc §5.3, the stats selection algorithm).
+    /// `getStats()` of the receiver: its `inbound-rtp` object, one per
+    /// simulcast layer received with its `rid` (W3C webrtc-pc §5.3, the
+    /// stats selection algorithm).
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {
         let mid = self.shared.lock().mid.clone();
         let report = super::task::get_stats(&self.shared.link).await?;

@@ -510,8 +510,9 @@ impl RtpSender {
             .await
     }
 
-    /// `getStats()` of the sender: its `outbound-rtp` object (W3C
-    /// webrtc-pc §5.2, the stats selection algorithm).
+    /// `getStats()` of the sender: its `outbound-rtp` object, one per
+    /// simulcast layer with its `rid` (W3C webrtc-pc §5.2, the stats
+    /// selection algorithm).
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {
         let mid = self.shared.lock().mid.clone();
         let report = super::task::get_stats(&self.shared.link).await?;
