@@ -1,7 +1,8 @@
 //! `ferrtc peer --record DIR`: every received track written to
 //! `DIR/track-<mid>.<ext>` in the container of its negotiated codec (IVF
 //! for VP8, VP9 and AV1, Ogg for Opus, Annex B for H.264), finished
-//! properly when the track ends.
+//! properly when the track ends; each layer of a simulcast track (RFC
+//! 8853) to `DIR/track-<mid>-<rid>.<ext>`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -371,9 +372,12 @@ fn start_writer(job: Job, token: Option<mpsc::Sender<()>>) -> Result<mpsc::Sende
 }
 
 /// Records the receiver's frames into `dir` until the track ends (the
-/// transceiver stops or the connection closes). The file is chosen at the
-/// first frame, by the codec negotiated then; it is created, written and
-/// finished on a thread of its own, never on the runtime's.
+/// transceiver stops or the connection closes). The format is chosen at
+/// the first frame, by the codec negotiated then. Each simulcast layer
+/// (RFC 8853, frames with a rid) goes to a file of its own,
+/// `track-<mid>-<rid>.<ext>`; a track without simulcast to
+/// `track-<mid>.<ext>`. Each file is created, written and finished on a
+/// thread of its own, never on the runtime's.
 pub async fn record(
     transceiver: RtpTransceiver,
     receiver: RtpReceiver,
@@ -399,25 +403,40 @@ pub async fn record(
     };
     tracing::info!("track {mid}: recording {}", codec.name);
     let channels = codec.channels.map_or(2, |c| u8::try_from(c).unwrap_or(2));
-    let job = Job {
-        dir,
-        mid: mid.clone(),
-        format,
-        channels,
-        first: first.into(),
-    };
-    let frames = match start_writer(job, token) {
-        Ok(tx) => tx,
-        Err(e) => {
-            tracing::error!("cannot record track {mid}: {e}");
-            return;
+    // The writer of each layer (by rid), made at its first frame; `None`
+    // once it gave up (logged there).
+    let mut layers: Vec<(Option<String>, Option<mpsc::Sender<Frame>>)> = Vec::new();
+    let mut next = Some(first);
+    while let Some(frame) = next {
+        let i = match layers.iter().position(|(rid, _)| *rid == frame.rid) {
+            Some(i) => i,
+            None => {
+                let name = match &frame.rid {
+                    Some(rid) => format!("{mid}-{rid}"),
+                    None => mid.clone(),
+                };
+                let rid = frame.rid.clone();
+                let job = Job {
+                    dir: dir.clone(),
+                    mid: name.clone(),
+                    format,
+                    channels,
+                    first: frame.into(),
+                };
+                let writer = start_writer(job, token.clone())
+                    .inspect_err(|e| tracing::error!("cannot record track {name}: {e}"))
+                    .ok();
+                layers.push((rid, writer));
+                next = receiver.recv_frame().await;
+                continue;
+            }
+        };
+        if let Some(tx) = &layers[i].1
+            && tx.send(frame.into()).await.is_err()
+        {
+            layers[i].1 = None;
         }
-    };
-    while let Some(frame) = receiver.recv_frame().await {
-        if frames.send(frame.into()).await.is_err() {
-            // The writer gave up (logged there).
-            return;
-        }
+        next = receiver.recv_frame().await;
     }
 }
 

@@ -300,7 +300,9 @@ impl From<crate::media::MediaError> for Error {
         use crate::media::MediaError as M;
         let message = e.to_string();
         match &e {
-            M::UnknownTransceiver(_) => invalid_access(message, Some(Box::new(e))),
+            M::UnknownTransceiver(_) | M::UnknownRid(..) => {
+                invalid_access(message, Some(Box::new(e)))
+            }
             M::Stopped(_) | M::NotSending(..) | M::NotReceiving(..) => {
                 invalid_state(message, Some(Box::new(e)))
             }

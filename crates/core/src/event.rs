@@ -109,6 +109,9 @@ pub enum Event {
         transceiver: TransceiverId,
         /// Its mid.
         mid: String,
+        /// The RFC 8852 rid of the simulcast layer it belongs to (`None`
+        /// without simulcast).
+        rid: Option<String>,
         /// The encoded frame (Annex B for H.264, OBUs for AV1).
         frame: Vec<u8>,
         /// The RTP timestamp of its packets.
@@ -121,6 +124,9 @@ pub enum Event {
     KeyframeRequested {
         /// The transceiver whose sender is asked.
         transceiver: TransceiverId,
+        /// The simulcast layer asked for (RFC 8852 rid); `None` without
+        /// simulcast.
+        rid: Option<String>,
     },
     /// The `tonechange` event of a sender's `RTCDTMFSender` (W3C
     /// webrtc-pc §7.3, `RTCDTMFToneChangeEvent`): `tone` is the tone that

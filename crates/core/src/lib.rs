@@ -20,10 +20,11 @@
 //! out as [`Event::TrackFrame`], NACK/RTX, PLI, SR/RR, `setCodecPreferences`,
 //! DTMF ([`PeerConnection::insert_dtmf`], RFC 4733 telephone events both
 //! ways), and `inbound-rtp` / `outbound-rtp` / `remote-inbound-rtp` /
-//! `remote-outbound-rtp` / `codec` / `media-source` stats; see
-//! `docs/architecture.md`.
+//! `remote-outbound-rtp` / `codec` / `media-source` stats, simulcast (RFC
+//! 8853: one stream per rid each way, [`PeerConnection::write_frame_for`],
+//! frames and stats naming their rid); see `docs/architecture.md`.
 //!
-//! Not yet: simulcast, a pacer and congestion control, TURN, the
+//! Not yet: TURN, the
 //! `accepts()` test for many connections on one socket, and mDNS
 //! resolution of `.local` candidates (such peers connect through
 //! peer-reflexive discovery instead).

@@ -313,6 +313,9 @@ pub struct InboundRtpStats {
     pub transport_id: String,
     /// `mid`.
     pub mid: String,
+    /// `rid`: the simulcast layer's RFC 8852 rid, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rid: Option<String>,
     /// `packetsReceived`.
     pub packets_received: u64,
     /// `bytesReceived`.
@@ -384,6 +387,12 @@ pub struct OutboundRtpStats {
     pub transport_id: String,
     /// `mid`.
     pub mid: String,
+    /// `rid`: the simulcast layer's RFC 8852 rid, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rid: Option<String>,
+    /// `active`: whether the encoding is sent (W3C
+    /// `RTCRtpEncodingParameters.active`).
+    pub active: bool,
     /// `rtxSsrc`, when RTX is negotiated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtx_ssrc: Option<u32>,

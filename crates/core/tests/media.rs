@@ -460,10 +460,10 @@ fn a_frame_lost_for_good_brings_a_pli_and_a_keyframe_request() {
     let written = stream(&mut call, 100, |i, pair| {
         burst.set((31..33).contains(&i));
         if requested_at.is_none()
-            && pair
-                .a()
-                .events
-                .contains(&Event::KeyframeRequested { transceiver: video })
+            && pair.a().events.contains(&Event::KeyframeRequested {
+                transceiver: video,
+                rid: None,
+            })
         {
             requested_at = Some(i);
             return true;
@@ -516,10 +516,10 @@ fn an_application_asks_for_a_keyframe_and_the_sender_is_told() {
             pair.b().pc.request_keyframe(now, received).unwrap();
         }
         if asked.is_none()
-            && pair
-                .a()
-                .events
-                .contains(&Event::KeyframeRequested { transceiver: video })
+            && pair.a().events.contains(&Event::KeyframeRequested {
+                transceiver: video,
+                rid: None,
+            })
         {
             asked = Some(i);
             return true;

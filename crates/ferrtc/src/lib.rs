@@ -31,9 +31,12 @@
 //! [`RtpSender::write_frame`] sends encoded frames the application brings;
 //! the peer's tracks come as [`PeerConnectionEvent::Track`], whose
 //! [`RtpReceiver::recv_frame`] gives whole encoded frames. ferrtc does not
-//! encode or decode.
+//! encode or decode. Simulcast (RFC 8853): W3C `sendEncodings` with rids
+//! ([`RtpTransceiverInit::send_encodings`]) send one RTP stream per layer,
+//! each written with [`RtpSender::write_frame_for`]; a receiver's frames
+//! name their layer ([`EncodedFrame::rid`]).
 //!
-//! Not yet: simulcast sending, TURN (URLs are accepted and ignored), `getStats`
+//! Not yet: TURN (URLs are accepted and ignored), `getStats`
 //! RTT of the candidate pair.
 #![forbid(unsafe_code)]
 

@@ -505,8 +505,17 @@ impl Jsep {
             .iter()
             .map(|e| e.rid.clone())
             .collect();
+        // RFC 8853 §5.3 and RFC 8829 §5.2.2: a re-offer keeps the layers
+        // the last exchange agreed this side receives.
+        let receiving = t
+            .negotiated
+            .as_ref()
+            .map(|n| n.recv_rids.clone())
+            .filter(|r| !r.is_empty() && t.init.direction.receives());
         let (rids, simulcast) = if rids.len() >= 2 && t.init.direction.sends() {
             build::send_simulcast(&rids)
+        } else if let Some(recv) = receiving {
+            build::simulcast(&recv, RidDirection::Recv)
         } else {
             (Vec::new(), None)
         };

@@ -25,8 +25,9 @@ pub struct RtpTransceiverInit {
     pub direction: Direction,
     /// `streams`: the MediaStream ids of the sender's track (`a=msid`).
     pub streams: Vec<String>,
-    /// `sendEncodings`; two or more with rids offer simulcast (RFC 8853),
-    /// which this slice negotiates but does not send.
+    /// `sendEncodings`; two or more with rids offer simulcast (RFC 8853):
+    /// one RTP stream per agreed rid, written with
+    /// [`PeerConnection::write_frame_for`].
     pub send_encodings: Vec<SendEncoding>,
 }
 
@@ -279,10 +280,45 @@ impl PeerConnection {
     ///
     /// Fails with an `InvalidStateError` before the transceiver negotiated
     /// a sending direction or before DTLS connected.
+    ///
+    /// On a simulcast sender (RFC 8853) the frame goes to its first active
+    /// layer; [`write_frame_for`](Self::write_frame_for) names the layer.
     pub fn write_frame(
         &mut self,
         now: Instant,
         sender: TransceiverId,
+        frame: &[u8],
+        duration: Duration,
+        keyframe: bool,
+    ) -> Result<u32, Error> {
+        self.write_layer(now, sender, None, frame, duration, keyframe)
+    }
+
+    /// Writes one encoded frame on the simulcast layer `rid` of a sender
+    /// (RFC 8853: the application encodes each layer itself; ferrtc does
+    /// not scale). Each layer has its own SSRC, RTX SSRC, sequence
+    /// numbers, RTP clock, send history and sender reports, and its packets
+    /// carry the RFC 8852 rid (`repaired-rid` on RTX). A frame for an
+    /// inactive layer ([`set_encoding_active`](Self::set_encoding_active))
+    /// is not sent. Fails as [`write_frame`](Self::write_frame) does, and
+    /// with an `InvalidAccessError` for a rid the exchange did not agree.
+    pub fn write_frame_for(
+        &mut self,
+        now: Instant,
+        sender: TransceiverId,
+        rid: &str,
+        frame: &[u8],
+        duration: Duration,
+        keyframe: bool,
+    ) -> Result<u32, Error> {
+        self.write_layer(now, sender, Some(rid), frame, duration, keyframe)
+    }
+
+    fn write_layer(
+        &mut self,
+        now: Instant,
+        sender: TransceiverId,
+        rid: Option<&str>,
         frame: &[u8],
         duration: Duration,
         keyframe: bool,
@@ -295,10 +331,34 @@ impl PeerConnection {
             now,
             wall,
             sender,
+            rid,
             frame,
             duration,
             keyframe,
         )?)
+    }
+
+    /// W3C `RTCRtpEncodingParameters.active` of the simulcast layer `rid`
+    /// of a sender (webrtc-pc §5.2 `setParameters`): an inactive layer
+    /// sends nothing (no RTP, no sender report) until it is active again.
+    /// Kept across negotiations while the transceiver lives.
+    #[doc(alias = "active")]
+    pub fn set_encoding_active(
+        &mut self,
+        sender: TransceiverId,
+        rid: &str,
+        active: bool,
+    ) -> Result<(), Error> {
+        self.transceiver(sender)?;
+        self.media
+            .set_encoding_active(&self.config.media, sender, rid, active);
+        Ok(())
+    }
+
+    /// The rids a sender sends, in layer order, as the last exchange
+    /// agreed (RFC 8853 §5.3); empty without simulcast.
+    pub fn send_rids(&self, sender: TransceiverId) -> Vec<String> {
+        self.media.send_rids(sender)
     }
 
     /// Asks the peer's sender on this transceiver for a keyframe (a PLI, RFC
@@ -308,10 +368,25 @@ impl PeerConnection {
     /// requests, or a decoder that lost its state. Repeated once per round
     /// trip until a keyframe arrives. Fails with an `InvalidStateError`
     /// before a stream was received or without PLI negotiated.
+    /// On a simulcast receiver every layer received is asked.
     pub fn request_keyframe(&mut self, now: Instant, receiver: TransceiverId) -> Result<(), Error> {
         self.check_open()?;
         self.transceiver(receiver)?;
-        Ok(self.media.request_keyframe(now, receiver)?)
+        Ok(self.media.request_keyframe(now, receiver, None)?)
+    }
+
+    /// [`request_keyframe`](Self::request_keyframe) for the simulcast
+    /// layer `rid` alone (a PLI for its SSRC). An `InvalidStateError`
+    /// before that layer was received.
+    pub fn request_keyframe_for(
+        &mut self,
+        now: Instant,
+        receiver: TransceiverId,
+        rid: &str,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        self.transceiver(receiver)?;
+        Ok(self.media.request_keyframe(now, receiver, Some(rid))?)
     }
 
     /// Counters of the media session: what was dropped, and why.

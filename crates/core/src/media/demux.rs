@@ -1,7 +1,10 @@
 //! Which receiver an RTP packet belongs to on the bundled transport (RFC
 //! 8843 §9.2): the mid header extension first, then an SSRC already bound
-//! to a receiver, then a payload type only one receiver negotiated. The
-//! SSRC table is bounded: a flood of new SSRCs cannot grow it.
+//! to a receiver, then a payload type only one receiver negotiated. Within
+//! a simulcast receiver the RFC 8852 `rtp-stream-id` binds a media SSRC to
+//! its layer and `repaired-rtp-stream-id` an RTX SSRC (RFC 8852 §3, RFC
+//! 8853 §5.2). The SSRC table is bounded: a flood of new SSRCs cannot grow
+//! it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,10 +22,24 @@ pub(crate) enum Unroutable {
     TooManySsrcs,
 }
 
-/// SSRC to transceiver, learned from packets (and their mid).
+/// The identifying header extensions of one packet (RFC 8843 §15, RFC
+/// 8852 §3), their values as sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StreamNames<'a> {
+    pub mid: Option<&'a [u8]>,
+    pub rid: Option<&'a [u8]>,
+    pub repaired_rid: Option<&'a [u8]>,
+}
+
+/// Where a bound SSRC goes: a receiver and, once a rid named it, its
+/// layer.
+type Route = (TransceiverId, Option<usize>);
+
+/// SSRC to transceiver (and simulcast layer), learned from packets (and
+/// their mid and rid).
 #[derive(Debug, Default)]
 pub(crate) struct SsrcTable {
-    map: HashMap<u32, TransceiverId>,
+    map: HashMap<u32, Route>,
     limit: usize,
 }
 
@@ -42,46 +59,62 @@ impl SsrcTable {
 
     /// Forgets the SSRCs of transceivers that no longer receive.
     pub fn retain(&mut self, keep: impl Fn(TransceiverId) -> bool) {
-        self.map.retain(|_, t| keep(*t));
+        self.map.retain(|_, (t, _)| keep(*t));
     }
 
-    fn bind(&mut self, ssrc: u32, t: TransceiverId) -> Result<TransceiverId, Unroutable> {
+    fn bind(&mut self, ssrc: u32, route: Route) -> Result<Route, Unroutable> {
         if let Some(bound) = self.map.get_mut(&ssrc) {
-            // RFC 8843 §9.2: the mid a packet carries wins over the table.
-            *bound = t;
-            return Ok(t);
+            // RFC 8843 §9.2: the mid (and rid) a packet carries wins over
+            // the table.
+            *bound = route;
+            return Ok(route);
         }
         if self.map.len() >= self.limit {
             return Err(Unroutable::TooManySsrcs);
         }
-        self.map.insert(ssrc, t);
-        Ok(t)
+        self.map.insert(ssrc, route);
+        Ok(route)
     }
 
-    /// The receiver of a packet with `mid` (from its header extension, if
-    /// any), `ssrc` and payload type `pt`, binding the SSRC when it is new.
+    /// The receiver (and simulcast layer, once known) of a packet with the
+    /// identifying extensions `names`, `ssrc` and payload type `pt`,
+    /// binding the SSRC when it is new or named anew.
     pub fn route(
         &mut self,
         receivers: &BTreeMap<TransceiverId, Receiver>,
-        mid: Option<&[u8]>,
+        names: StreamNames<'_>,
         ssrc: u32,
         pt: u8,
-    ) -> Result<TransceiverId, Unroutable> {
-        if let Some(mid) = mid {
-            let t = receivers
+    ) -> Result<Route, Unroutable> {
+        let bound = self.map.get(&ssrc).copied();
+        let t = if let Some(mid) = names.mid {
+            receivers
                 .iter()
                 .find(|(_, r)| r.mid.as_bytes() == mid)
                 .map(|(t, _)| *t)
-                .ok_or(Unroutable::Unknown)?;
-            return self.bind(ssrc, t);
+                .ok_or(Unroutable::Unknown)?
+        } else if let Some((t, _)) = bound {
+            t
+        } else {
+            let mut by_pt = receivers.iter().filter(|(_, r)| r.has_payload_type(pt));
+            match (by_pt.next(), by_pt.next()) {
+                (Some((t, _)), None) => *t,
+                _ => return Err(Unroutable::Unknown),
+            }
+        };
+        let r = receivers.get(&t).ok_or(Unroutable::Unknown)?;
+        // RFC 8852 §3: the rid names a media stream's layer; the repaired
+        // rid names the layer an RTX stream repairs. A rid the receiver
+        // did not agree to receive is dropped (RFC 8853 §5.3).
+        let named = match names.rid.or(names.repaired_rid) {
+            Some(rid) => Some(r.layer_of(rid).ok_or(Unroutable::Unknown)?),
+            None => None,
+        };
+        let layer = named.or(bound.filter(|(b, _)| *b == t).and_then(|(_, l)| l));
+        let route = (t, layer);
+        if bound == Some(route) {
+            return Ok(route);
         }
-        if let Some(t) = self.map.get(&ssrc) {
-            return Ok(*t);
-        }
-        let mut by_pt = receivers.iter().filter(|(_, r)| r.has_payload_type(pt));
-        match (by_pt.next(), by_pt.next()) {
-            (Some((t, _)), None) => self.bind(ssrc, *t),
-            _ => Err(Unroutable::Unknown),
-        }
+        self.bind(ssrc, route)
     }
 }

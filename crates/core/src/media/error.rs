@@ -59,6 +59,10 @@ pub enum MediaError {
     /// `RangeError`).
     #[error("jitterBufferTarget {0:?} is above 4000 ms")]
     JitterBufferTarget(std::time::Duration),
+    /// No simulcast layer of the sender has this rid (W3C
+    /// `InvalidAccessError`, as an encoding that is not the sender's).
+    #[error("sender {0:?} has no encoding with rid {1:?}")]
+    UnknownRid(TransceiverId, String),
     /// The outbound media queue is full (W3C `OperationError`): the caller
     /// writes faster than `poll_transmit` drains.
     #[error("outbound media queue full ({limit} datagrams)")]

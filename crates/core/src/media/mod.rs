@@ -58,7 +58,7 @@ use demux::{SsrcTable, Unroutable};
 use dtmf::ToneSender;
 use ferrtc_rtp::cc::pacer::{Paced as PacedPacket, Pacer, PacerConfig, PacketKind};
 use receiver::{MAX_JITTER_BUFFER_TARGET, Receiver};
-use sender::{Sender, StreamSeeds};
+use sender::{MAX_LAYERS, SendKey, Sender, StreamSeeds};
 use sources::{LevelExtensions, SourceEntry};
 use srtp::SrtpPair;
 
@@ -146,11 +146,17 @@ pub(crate) struct MediaSession {
     /// that only carries data channels never builds them.
     keys: Option<Box<SrtpKeys>>,
     srtp: Option<Box<SrtpPair>>,
-    senders: BTreeMap<TransceiverId, Sender>,
+    /// One sender stream per transceiver and layer (simulcast: one per
+    /// rid, RFC 8853).
+    senders: BTreeMap<SendKey, Sender>,
     receivers: BTreeMap<TransceiverId, Receiver>,
     ssrcs: SsrcTable,
     /// The mid extension's id (one per BUNDLE group, RFC 8843 §9.1).
     mid_ext: Option<ferrtc_rtp::ExtensionId>,
+    /// The RFC 8852 rid extension's id (one per BUNDLE group).
+    rid_ext: Option<ferrtc_rtp::ExtensionId>,
+    /// The RFC 8852 repaired-rid extension's id.
+    repaired_rid_ext: Option<ferrtc_rtp::ExtensionId>,
     outbound: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     /// The SSRC our RTCP comes from when we send no media (RFC 3550 §6.4.2).
@@ -167,6 +173,10 @@ pub(crate) struct MediaSession {
     /// box is 8 bytes in every connection where the map is 24.
     #[allow(clippy::box_collection)]
     max_bitrates: Option<Box<BTreeMap<TransceiverId, u32>>>,
+    /// Simulcast layers set inactive (W3C `active: false`), by transceiver
+    /// and rid, kept across negotiations. Boxed as `max_bitrates`.
+    #[allow(clippy::box_collection)]
+    inactive: Option<Box<BTreeSet<(TransceiverId, String)>>>,
     /// The pacer (`MediaConfig::pacing` with transport-cc): protected RTP
     /// with its transport-wide sequence number, released by
     /// `poll_transmit`.
@@ -177,7 +187,8 @@ pub(crate) struct MediaSession {
     announced: BTreeSet<TransceiverId>,
     rtt: Option<Duration>,
     stats: MediaStats,
-    frames: Vec<Frame>,
+    /// Frames out of a receiver's jitter buffers, with their layer.
+    frames: Vec<(usize, Frame)>,
     /// The `RTCDTMFSender`s that were used, by transceiver.
     dtmf: BTreeMap<TransceiverId, ToneSender>,
     /// W3C `jitterBufferTarget` of the receivers that set one, kept while
@@ -244,12 +255,33 @@ impl MediaSlot {
         now: Instant,
         wall: SystemTime,
         sender: TransceiverId,
+        rid: Option<&str>,
         frame: &[u8],
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, MediaError> {
         self.session(config)
-            .write_frame(now, wall, sender, frame, duration, keyframe)
+            .write_frame(now, wall, sender, rid, frame, duration, keyframe)
+    }
+
+    /// See [`MediaSession::set_encoding_active`] (makes the session: the
+    /// value outlives negotiations).
+    pub fn set_encoding_active(
+        &mut self,
+        config: &MediaConfig,
+        t: TransceiverId,
+        rid: &str,
+        active: bool,
+    ) {
+        if active && self.session.is_none() {
+            return;
+        }
+        self.session(config).set_encoding_active(t, rid, active);
+    }
+
+    /// See [`MediaSession::send_rids`].
+    pub fn send_rids(&self, t: TransceiverId) -> Vec<String> {
+        self.get().map(|s| s.send_rids(t)).unwrap_or_default()
     }
 
     /// See [`MediaSession::insert_dtmf`].
@@ -311,9 +343,14 @@ impl MediaSlot {
     }
 
     /// See [`MediaSession::request_keyframe`].
-    pub fn request_keyframe(&mut self, now: Instant, id: TransceiverId) -> Result<(), MediaError> {
+    pub fn request_keyframe(
+        &mut self,
+        now: Instant,
+        id: TransceiverId,
+        rid: Option<&str>,
+    ) -> Result<(), MediaError> {
         match self.session.as_deref_mut() {
-            Some(s) => s.request_keyframe(now, id),
+            Some(s) => s.request_keyframe(now, id, rid),
             None => Err(MediaError::NotReceiving(id, "no media session")),
         }
     }
@@ -430,6 +467,8 @@ impl MediaSession {
             receivers: BTreeMap::new(),
             ssrcs,
             mid_ext: None,
+            rid_ext: None,
+            repaired_rid_ext: None,
             outbound: VecDeque::new(),
             events: VecDeque::new(),
             local_ssrc: 0,
@@ -437,6 +476,7 @@ impl MediaSession {
             transport_seq: 0,
             cc: None,
             max_bitrates: None,
+            inactive: None,
             pacer: None,
             next_report: None,
             announced: BTreeSet::new(),
@@ -502,31 +542,69 @@ impl MediaSession {
             if self.mid_ext.is_none() {
                 self.mid_ext = codec::extension_id(&n.header_extensions, ferrtc_jsep::EXT_MID);
             }
+            if self.rid_ext.is_none() {
+                self.rid_ext = codec::extension_id(&n.header_extensions, ferrtc_jsep::EXT_RID);
+            }
+            if self.repaired_rid_ext.is_none() {
+                self.repaired_rid_ext =
+                    codec::extension_id(&n.header_extensions, ferrtc_jsep::EXT_REPAIRED_RID);
+            }
             let sends = matches!(n.direction, Direction::SendRecv | Direction::SendOnly);
             let receives = matches!(n.direction, Direction::SendRecv | Direction::RecvOnly);
-            if sends && !self.senders.contains_key(&t.id()) {
-                let seeds = StreamSeeds {
-                    ssrc: t.init().ssrc.unwrap_or_else(|| rng.random()),
-                    rtx_ssrc: t.init().rtx_ssrc.unwrap_or_else(|| rng.random()),
-                    sequence: rng.random(),
-                    rtx_sequence: rng.random(),
-                    timestamp: rng.random(),
-                };
-                let history = HistoryConfig {
-                    max_packets: self.config.history_packets,
-                    max_age: self.config.history_age,
-                };
-                match Sender::new(n, seeds, history) {
-                    Ok(s) => {
-                        self.senders.insert(t.id(), s);
+            // RFC 8853 §5.3: one stream per agreed rid, in the answer's
+            // order; one stream without rid when simulcast is not agreed.
+            let rids: Vec<Option<String>> = if n.send_rids.is_empty() {
+                vec![None]
+            } else {
+                n.send_rids
+                    .iter()
+                    .take(MAX_LAYERS)
+                    .map(|r| Some(r.clone()))
+                    .collect()
+            };
+            let current: Vec<Option<String>> =
+                self.layers(t.id()).map(|(_, s)| s.rid.clone()).collect();
+            if sends && current != rids {
+                self.senders.retain(|(id, _), _| *id != t.id());
+                for (i, rid) in rids.into_iter().enumerate() {
+                    // The first layer keeps the SSRCs `a=ssrc` announces
+                    // (none are announced with rids).
+                    let seeds = StreamSeeds {
+                        ssrc: t
+                            .init()
+                            .ssrc
+                            .filter(|_| i == 0)
+                            .unwrap_or_else(|| rng.random()),
+                        rtx_ssrc: t
+                            .init()
+                            .rtx_ssrc
+                            .filter(|_| i == 0)
+                            .unwrap_or_else(|| rng.random()),
+                        sequence: rng.random(),
+                        rtx_sequence: rng.random(),
+                        timestamp: rng.random(),
+                    };
+                    let history = HistoryConfig {
+                        max_packets: self.config.history_packets,
+                        max_age: self.config.history_age,
+                    };
+                    match Sender::new(n, seeds, history, rid) {
+                        Ok(mut s) => {
+                            s.active = !self.is_inactive(t.id(), s.rid.as_deref());
+                            self.senders.insert((t.id(), i as u8), s);
+                        }
+                        Err(e) => {
+                            tracing::debug!("mid {}: no sender: {e}", n.mid);
+                            break;
+                        }
                     }
-                    Err(e) => tracing::debug!("mid {}: no sender: {e}", n.mid),
                 }
             } else if !sends {
-                self.senders.remove(&t.id());
+                self.senders.retain(|(id, _), _| *id != t.id());
             }
-            if let Some(s) = self.senders.get_mut(&t.id()) {
-                s.telephone_event = codec::telephone_event_for(&n.codecs, s.codec.clock_rate);
+            let te = |rate| codec::telephone_event_for(&n.codecs, rate);
+            for (_, s) in self.layers_mut(t.id()) {
+                s.telephone_event = te(s.codec.clock_rate);
             }
             if receives {
                 live.insert(t.id());
@@ -548,6 +626,7 @@ impl MediaSession {
                     r
                 });
                 r.set_codecs(codecs, events);
+                r.set_rids(n.recv_rids.iter().take(MAX_LAYERS).cloned().collect());
                 r.set_level_extensions(levels);
             }
         }
@@ -558,7 +637,10 @@ impl MediaSession {
             .filter(|t| !t.is_stopped())
             .map(|t| t.id())
             .collect();
-        self.senders.retain(|t, _| alive.contains(t));
+        self.senders.retain(|(t, _), _| alive.contains(t));
+        if let Some(set) = self.inactive.as_deref_mut() {
+            set.retain(|(t, _)| alive.contains(t));
+        }
         self.jitter_targets.retain(|t, _| alive.contains(t));
         // W3C webrtc-pc §7.2 canInsertDTMF follows the sender: a playout
         // task that runs while it is false stops playout.
@@ -566,11 +648,70 @@ impl MediaSession {
         for (t, d) in self.dtmf.iter_mut() {
             let can = self
                 .senders
-                .get(t)
+                .get(&(*t, 0))
                 .is_some_and(|s| s.telephone_event.is_some());
             d.engine.set_can_insert_dtmf(can);
         }
         self.sync_cc(transceivers);
+    }
+
+    /// The sender streams of transceiver `t`, in layer order.
+    fn layers(&self, t: TransceiverId) -> impl Iterator<Item = (&SendKey, &Sender)> {
+        self.senders.range((t, 0)..=(t, u8::MAX))
+    }
+
+    fn layers_mut(&mut self, t: TransceiverId) -> impl Iterator<Item = (&SendKey, &mut Sender)> {
+        self.senders.range_mut((t, 0)..=(t, u8::MAX))
+    }
+
+    /// Whether the application set the layer `rid` of `t` inactive.
+    fn is_inactive(&self, t: TransceiverId, rid: Option<&str>) -> bool {
+        let (Some(set), Some(rid)) = (self.inactive.as_deref(), rid) else {
+            return false;
+        };
+        set.contains(&(t, rid.to_owned()))
+    }
+
+    /// W3C `RTCRtpEncodingParameters.active` of the simulcast layer `rid`
+    /// of `t` (kept across negotiations): an inactive layer sends nothing,
+    /// no RTP and no sender report; frames written on it are dropped.
+    pub fn set_encoding_active(&mut self, t: TransceiverId, rid: &str, active: bool) {
+        if active {
+            if let Some(set) = self.inactive.as_deref_mut() {
+                set.remove(&(t, rid.to_owned()));
+            }
+        } else {
+            self.inactive
+                .get_or_insert_with(Box::default)
+                .insert((t, rid.to_owned()));
+        }
+        for (_, s) in self.layers_mut(t) {
+            if s.rid.as_deref() == Some(rid) {
+                s.active = active;
+            }
+        }
+    }
+
+    /// The sender stream a frame for `rid` goes to: the layer of that rid,
+    /// or without one the first active layer (the first when none is).
+    fn send_key(&self, t: TransceiverId, rid: Option<&str>) -> Result<SendKey, MediaError> {
+        let mut layers = self.layers(t).peekable();
+        let first = *layers
+            .peek()
+            .ok_or(MediaError::NotSending(t, "no negotiated send direction"))?
+            .0;
+        match rid {
+            Some(rid) => layers
+                .find(|(_, s)| s.rid.as_deref() == Some(rid))
+                .map(|(k, _)| *k)
+                .ok_or_else(|| MediaError::UnknownRid(t, rid.to_owned())),
+            None => Ok(layers.find(|(_, s)| s.active).map_or(first, |(k, _)| *k)),
+        }
+    }
+
+    /// The rids `t` sends, in layer order (empty without simulcast).
+    pub fn send_rids(&self, t: TransceiverId) -> Vec<String> {
+        self.layers(t).filter_map(|(_, s)| s.rid.clone()).collect()
     }
 
     /// Transport-wide congestion control is on while some live m-section
@@ -624,14 +765,16 @@ impl MediaSession {
     fn apply_max_bitrate(&mut self) {
         let empty = BTreeMap::new();
         let max_bitrates = self.max_bitrates.as_deref().unwrap_or(&empty);
-        let capped =
-            !self.senders.is_empty() && self.senders.keys().all(|t| max_bitrates.contains_key(t));
-        let max = capped.then(|| {
-            let sum: u64 = self
+        let capped = !self.senders.is_empty()
+            && self
                 .senders
                 .keys()
-                .filter_map(|t| max_bitrates.get(t))
-                .map(|&m| u64::from(m))
+                .all(|(t, _)| max_bitrates.contains_key(t));
+        let max = capped.then(|| {
+            let sum: u64 = max_bitrates
+                .iter()
+                .filter(|(t, _)| self.senders.contains_key(&(**t, 0)))
+                .map(|(_, &m)| u64::from(m))
                 .sum();
             ferrtc_rtp::cc::Bitrate::bps(sum)
         });
@@ -713,12 +856,19 @@ impl MediaSession {
     /// Asks the sender of what `id` receives for a keyframe now (a PLI goes
     /// out with this call's feedback), as when a frame cannot be decoded:
     /// a forwarder passes a viewer's request up this way.
-    pub fn request_keyframe(&mut self, now: Instant, id: TransceiverId) -> Result<(), MediaError> {
+    /// With `rid`, only that simulcast layer is asked; without, every
+    /// layer received.
+    pub fn request_keyframe(
+        &mut self,
+        now: Instant,
+        id: TransceiverId,
+        rid: Option<&str>,
+    ) -> Result<(), MediaError> {
         let r = self
             .receivers
             .get_mut(&id)
             .ok_or(MediaError::NotReceiving(id, "it does not receive"))?;
-        r.request_keyframe()
+        r.request_keyframe(rid)
             .map_err(|why| MediaError::NotReceiving(id, why))?;
         self.flush_feedback(now);
         Ok(())
@@ -773,26 +923,35 @@ impl MediaSession {
     }
 
     /// Writes one encoded frame on `sender` (see
-    /// [`crate::PeerConnection::write_frame`]); returns its RTP timestamp.
+    /// [`crate::PeerConnection::write_frame`]), on its simulcast layer
+    /// `rid` or, without, its first active layer; returns its RTP
+    /// timestamp. A frame for an inactive layer is not sent (its clock
+    /// moves on).
+    #[allow(clippy::too_many_arguments)]
     pub fn write_frame(
         &mut self,
         now: Instant,
         wall: SystemTime,
         sender: TransceiverId,
+        rid: Option<&str>,
         frame: &[u8],
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, MediaError> {
         self.drive_dtmf(now, wall);
         self.ensure_srtp();
+        let key = self.send_key(sender, rid)?;
         let srtp = self
             .srtp
             .as_deref_mut()
             .ok_or(MediaError::NotSending(sender, "SRTP is not keyed yet"))?;
-        let s = self.senders.get_mut(&sender).ok_or(MediaError::NotSending(
+        let s = self.senders.get_mut(&key).ok_or(MediaError::NotSending(
             sender,
             "no negotiated send direction",
         ))?;
+        if !s.active {
+            return Ok(s.mute_frame(duration));
+        }
         if self
             .dtmf
             .get(&sender)
@@ -905,11 +1064,18 @@ impl MediaSession {
         if let Some(cc) = self.cc.as_mut() {
             cc.on_received(now, &packet);
         }
-        let mid = self.mid_ext.and_then(|id| packet.extensions.get(id));
-        let t = match self
-            .ssrcs
-            .route(&self.receivers, mid, packet.ssrc, packet.payload_type.get())
-        {
+        let ext = |id: Option<ferrtc_rtp::ExtensionId>| id.and_then(|id| packet.extensions.get(id));
+        let names = demux::StreamNames {
+            mid: ext(self.mid_ext),
+            rid: ext(self.rid_ext),
+            repaired_rid: ext(self.repaired_rid_ext),
+        };
+        let (t, layer) = match self.ssrcs.route(
+            &self.receivers,
+            names,
+            packet.ssrc,
+            packet.payload_type.get(),
+        ) {
             Ok(t) => t,
             Err(Unroutable::Unknown) => {
                 self.stats.unroutable_rtp += 1;
@@ -924,7 +1090,13 @@ impl MediaSession {
             self.stats.unroutable_rtp += 1;
             return;
         };
-        r.receive(now, &packet, self.local_ssrc, &mut self.frames);
+        // RFC 8843 §9.2: a simulcast stream not yet bound to a rid cannot
+        // be told apart from the others.
+        let Some(layer) = layer.or_else(|| r.single_layer()) else {
+            self.stats.unroutable_rtp += 1;
+            return;
+        };
+        r.receive(now, &packet, layer, self.local_ssrc, &mut self.frames);
         self.emit_frames(t);
         self.emit_tones(t);
     }
@@ -950,7 +1122,7 @@ impl MediaSession {
         (self.srtp.is_some() || self.keys.is_some())
             && self
                 .senders
-                .get(&t)
+                .get(&(t, 0))
                 .is_some_and(|s| s.telephone_event.is_some())
     }
 
@@ -975,7 +1147,7 @@ impl MediaSession {
     ) -> Result<(), MediaError> {
         let rate = self
             .senders
-            .get(&t)
+            .get(&(t, 0))
             .and_then(|s| s.telephone_event)
             .map(|e| e.clock_rate)
             .ok_or(MediaError::NotSending(t, "no telephone-event negotiated"))?;
@@ -1005,7 +1177,8 @@ impl MediaSession {
         let mut packets = Vec::new();
         for (t, d) in self.dtmf.iter_mut() {
             d.engine.handle_timeout(now);
-            let mut sender = self.senders.get_mut(t);
+            // Audio has no simulcast: the first layer carries the tones.
+            let mut sender = self.senders.get_mut(&(*t, 0));
             loop {
                 let clock = sender.as_ref().map_or(0, |s| s.next_timestamp());
                 let Some((p, timestamp)) = d.poll_packet(now, clock) else {
@@ -1051,14 +1224,15 @@ impl MediaSession {
     }
 
     fn emit_frames(&mut self, t: TransceiverId) {
-        let Some(mid) = self.receivers.get(&t).map(|r| r.mid.clone()) else {
+        let Some(r) = self.receivers.get(&t) else {
             self.frames.clear();
             return;
         };
-        for f in self.frames.drain(..) {
+        for (layer, f) in self.frames.drain(..) {
             self.events.push_back(Event::TrackFrame {
                 transceiver: t,
-                mid: mid.clone(),
+                mid: r.mid.clone(),
+                rid: r.rid(layer).map(str::to_owned),
                 frame: f.data,
                 rtp_timestamp: f.timestamp,
                 keyframe: f.keyframe,
@@ -1181,9 +1355,10 @@ impl MediaSession {
         self.receivers.values().map(Receiver::held).sum()
     }
 
-    /// The SSRC of a transceiver's sender, once it can send.
+    /// The SSRC of a transceiver's sender (its first layer), once it can
+    /// send.
     pub fn sender_ssrc(&self, t: TransceiverId) -> Option<u32> {
-        self.senders.get(&t).map(|s| s.ssrc)
+        self.senders.get(&(t, 0)).map(|s| s.ssrc)
     }
 
     /// SSRCs bound in the demux table.

@@ -5,6 +5,10 @@
 //! frame is lost for good. RFC 4733 telephone events on the stream go to
 //! a DTMF receiver instead of the jitter buffer.
 //!
+//! A simulcast receiver (RFC 8853) keeps one layer per agreed rid, each
+//! its own stream (SSRC, RTX SSRC, statistics, NACK, jitter buffer, PLI);
+//! the demux tells which layer a packet belongs to.
+//!
 //! Every media packet of the stream also updates the receiver's sources
 //! (W3C webrtc-pc §5.3.1 `getSynchronizationSources()`, see `sources`),
 //! and the jitter buffer holds frames for the W3C `jitterBufferTarget`
@@ -101,6 +105,50 @@ struct Stream {
     remote: Option<RemoteSender>,
 }
 
+/// One received RTP stream of a receiver: the whole of it without
+/// simulcast, or one simulcast layer (W3C: one `inbound-rtp` each).
+#[derive(Default)]
+pub(crate) struct Layer {
+    /// The rid of the layer (`None`: no simulcast).
+    pub rid: Option<String>,
+    stream: Option<Stream>,
+    pub counters: InboundCounters,
+}
+
+impl Layer {
+    fn new(rid: Option<String>) -> Self {
+        Layer {
+            rid,
+            ..Layer::default()
+        }
+    }
+
+    /// The primary SSRC received, once media arrived.
+    pub fn ssrc(&self) -> Option<u32> {
+        self.stream.as_ref().map(|s| s.ssrc)
+    }
+
+    /// The codec of the stream received.
+    pub fn codec(&self) -> Option<Negotiated> {
+        self.stream.as_ref().map(|s| s.codec)
+    }
+
+    /// What the peer's sender reports said about the stream, once one came.
+    pub fn remote_sender(&self) -> Option<RemoteSender> {
+        self.stream.as_ref()?.remote
+    }
+
+    /// RFC 3550 A.3: packets lost, and the interarrival jitter in seconds.
+    pub fn loss_and_jitter(&self) -> (i64, f64) {
+        self.stream.as_ref().map_or((0, 0.0), |s| {
+            (
+                s.stats.cumulative_lost(),
+                f64::from(s.stats.jitter()) / f64::from(s.codec.clock_rate),
+            )
+        })
+    }
+}
+
 /// The receiving half of a transceiver.
 pub(crate) struct Receiver {
     pub mid: String,
@@ -111,8 +159,8 @@ pub(crate) struct Receiver {
     dtmf: Option<Box<DtmfReceiver>>,
     /// The jitter buffer's capacity in packets.
     max_packets: usize,
-    stream: Option<Stream>,
-    pub counters: InboundCounters,
+    /// One layer per rid received, or one without rid; never empty.
+    layers: Vec<Layer>,
     /// The level extensions negotiated (audio only).
     levels: LevelExtensions,
     /// W3C `jitterBufferTarget`, applied to every stream.
@@ -153,8 +201,7 @@ impl Receiver {
             telephone_events,
             dtmf: None,
             max_packets,
-            stream: None,
-            counters: InboundCounters::default(),
+            layers: vec![Layer::new(None)],
             levels: LevelExtensions::default(),
             jitter_target: None,
             sources: Sources::default(),
@@ -165,6 +212,45 @@ impl Receiver {
     pub fn set_codecs(&mut self, codecs: Vec<Negotiated>, telephone_events: Vec<TelephoneEvent>) {
         self.codecs = codecs;
         self.telephone_events = telephone_events;
+    }
+
+    /// The rids a new negotiation agreed to receive (RFC 8853 §5.3; empty:
+    /// no simulcast). Layers whose rid list changed start anew.
+    pub fn set_rids(&mut self, rids: Vec<String>) {
+        let wanted: Vec<Option<String>> = if rids.is_empty() {
+            vec![None]
+        } else {
+            rids.into_iter().map(Some).collect()
+        };
+        if self.layers.iter().map(|l| &l.rid).ne(wanted.iter()) {
+            self.layers = wanted.into_iter().map(Layer::new).collect();
+        }
+    }
+
+    /// The layers received, in rid order.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The rid of layer `layer`.
+    pub fn rid(&self, layer: usize) -> Option<&str> {
+        self.layers.get(layer)?.rid.as_deref()
+    }
+
+    /// The layer a packet naming `rid` (RFC 8852 §3) belongs to; a
+    /// receiver without simulcast takes it whole.
+    pub fn layer_of(&self, rid: &[u8]) -> Option<usize> {
+        if self.layers.len() == 1 && self.layers[0].rid.is_none() {
+            return Some(0);
+        }
+        self.layers
+            .iter()
+            .position(|l| l.rid.as_deref().map(str::as_bytes) == Some(rid))
+    }
+
+    /// The layer of every packet when there is one only.
+    pub fn single_layer(&self) -> Option<usize> {
+        (self.layers.len() == 1).then_some(0)
     }
 
     /// The negotiated ids of the audio level extensions (RFC 6464, RFC
@@ -179,7 +265,7 @@ impl Receiver {
     /// shorter target may release frames: call `handle_timeout` after.
     pub fn set_jitter_buffer_target(&mut self, target: Option<Duration>) {
         self.jitter_target = target;
-        if let Some(s) = self.stream.as_mut() {
+        for s in self.layers.iter_mut().filter_map(|l| l.stream.as_mut()) {
             s.jitter.set_target_delay(target.unwrap_or_default());
         }
     }
@@ -196,14 +282,9 @@ impl Receiver {
         self.sources.contributing(now)
     }
 
-    /// The primary SSRC received, once media arrived.
+    /// The primary SSRC of the first layer received, once media arrived.
     pub fn ssrc(&self) -> Option<u32> {
-        self.stream.as_ref().map(|s| s.ssrc)
-    }
-
-    /// The codec of the stream received.
-    pub fn codec(&self) -> Option<Negotiated> {
-        self.stream.as_ref().map(|s| s.codec)
+        self.layers.iter().find_map(Layer::ssrc)
     }
 
     /// Whether `pt` is a payload type negotiated here (media or RTX).
@@ -234,7 +315,11 @@ impl Receiver {
 
     /// Packets held in the jitter buffer.
     pub fn held(&self) -> usize {
-        self.stream.as_ref().map_or(0, |s| s.jitter.len())
+        self.layers
+            .iter()
+            .filter_map(|l| l.stream.as_ref())
+            .map(|s| s.jitter.len())
+            .sum()
     }
 
     fn kind(&self, pt: u8) -> Option<Kind> {
@@ -249,32 +334,46 @@ impl Receiver {
         })
     }
 
-    /// A received RTP packet; complete frames go to `frames`. `local_ssrc`
-    /// names us in the feedback this stream will need.
+    /// A received RTP packet of layer `layer` (the demux's); complete
+    /// frames go to `frames` with their layer. `local_ssrc` names us in
+    /// the feedback this stream will need.
     pub fn receive(
         &mut self,
         now: Instant,
         packet: &RtpPacket<'_>,
+        layer: usize,
         local_ssrc: u32,
-        frames: &mut Vec<Frame>,
+        frames: &mut Vec<(usize, Frame)>,
     ) {
         let header = packet.header_len() as u64;
-        if self.is_telephone_event(packet.payload_type.get()) {
-            self.receive_event(now, packet, header, frames);
+        if layer >= self.layers.len() {
             return;
         }
-        let (packet, retransmission) = match self.kind(packet.payload_type.get()) {
+        if self.is_telephone_event(packet.payload_type.get()) {
+            self.receive_event(now, packet, layer, header, frames);
+            return;
+        }
+        let kind = self.kind(packet.payload_type.get());
+        let (max_packets, jitter_target) = (self.max_packets, self.jitter_target);
+        let l = &mut self.layers[layer];
+        let (packet, retransmission) = match kind {
             None => {
-                self.counters.packets_discarded += 1;
+                l.counters.packets_discarded += 1;
                 return;
             }
             Some(Kind::Media(codec)) => {
-                let new = self
+                let new = l
                     .stream
                     .as_ref()
                     .is_none_or(|s| s.ssrc != packet.ssrc || s.codec != codec);
                 if new {
-                    let mut stream = self.new_stream(packet.ssrc, codec, local_ssrc);
+                    let mut stream = Self::new_stream(
+                        packet.ssrc,
+                        codec,
+                        local_ssrc,
+                        max_packets,
+                        jitter_target,
+                    );
                     // A stream whose first packet is not the start of a
                     // frame lost its start: no later packet would show that
                     // gap, so ask for the packets before it at once (the
@@ -286,15 +385,15 @@ impl Receiver {
                         let before = packet.sequence_number.wrapping_sub(START_LOOKBACK + 1);
                         nack.on_packet(now, before);
                     }
-                    self.stream = Some(stream);
+                    l.stream = Some(stream);
                 }
                 (*packet, false)
             }
             Some(Kind::Rtx(codec)) => {
                 // RFC 4588 §4: the original SSRC and payload type come from
                 // the stream the RTX stream repairs (the apt mapping).
-                let Some(stream) = self.stream.as_mut().filter(|s| s.codec == codec) else {
-                    self.counters.packets_discarded += 1;
+                let Some(stream) = l.stream.as_mut().filter(|s| s.codec == codec) else {
+                    l.counters.packets_discarded += 1;
                     return;
                 };
                 match unwrap_rtx(packet, stream.ssrc, codec.payload_type) {
@@ -304,16 +403,16 @@ impl Receiver {
                     }
                     Err(_) => {
                         // Padding-only probes carry no media.
-                        self.counters.packets_discarded += 1;
+                        l.counters.packets_discarded += 1;
                         return;
                     }
                 }
             }
         };
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(stream) = l.stream.as_mut() else {
             return;
         };
-        let c = &mut self.counters;
+        let c = &mut l.counters;
         c.packets_received += 1;
         c.bytes_received += packet.payload.len() as u64;
         c.header_bytes_received += header;
@@ -344,7 +443,7 @@ impl Receiver {
             Inserted::Stored => {}
             Inserted::Duplicate | Inserted::Late => c.packets_discarded += 1,
         }
-        self.drain(now, frames);
+        self.drain(now, layer, frames);
     }
 
     /// An RFC 4733 telephone-event packet. It shares the audio stream's
@@ -356,15 +455,17 @@ impl Receiver {
         &mut self,
         now: Instant,
         packet: &RtpPacket<'_>,
+        layer: usize,
         header: u64,
-        frames: &mut Vec<Frame>,
+        frames: &mut Vec<(usize, Frame)>,
     ) {
-        let c = &mut self.counters;
+        let l = &mut self.layers[layer];
+        let c = &mut l.counters;
         c.packets_received += 1;
         c.bytes_received += packet.payload.len() as u64;
         c.header_bytes_received += header;
         let seq = packet.sequence_number;
-        if let Some(s) = self.stream.as_mut().filter(|s| s.ssrc == packet.ssrc) {
+        if let Some(s) = l.stream.as_mut().filter(|s| s.ssrc == packet.ssrc) {
             s.stats.on_untimed_packet(seq);
             if let Some(nack) = s.nack.as_mut() {
                 nack.on_packet(now, seq);
@@ -376,15 +477,21 @@ impl Receiver {
             .handle_packet(packet.payload, packet.timestamp, seq, packet.marker)
             .is_err()
         {
-            self.counters.packets_discarded += 1;
+            self.layers[layer].counters.packets_discarded += 1;
         }
-        self.drain(now, frames);
+        self.drain(now, layer, frames);
     }
 
-    fn new_stream(&self, ssrc: u32, codec: Negotiated, local_ssrc: u32) -> Stream {
+    fn new_stream(
+        ssrc: u32,
+        codec: Negotiated,
+        local_ssrc: u32,
+        max_packets: usize,
+        jitter_target: Option<Duration>,
+    ) -> Stream {
         let video = codec.codec.is_video();
         let config = JitterConfig {
-            capacity: self.max_packets,
+            capacity: max_packets,
             ..if video {
                 JitterConfig::VIDEO
             } else {
@@ -392,7 +499,7 @@ impl Receiver {
             }
         };
         let mut jitter = JitterBuffer::new(config, codec.codec.depacketizer());
-        jitter.set_target_delay(self.jitter_target.unwrap_or_default());
+        jitter.set_target_delay(jitter_target.unwrap_or_default());
         Stream {
             ssrc,
             rtx_ssrc: None,
@@ -410,39 +517,44 @@ impl Receiver {
     }
 
     /// Time reached `now`: gaps waited long enough are given up.
-    pub fn handle_timeout(&mut self, now: Instant, frames: &mut Vec<Frame>) {
-        if let Some(s) = self.stream.as_mut() {
-            s.jitter.handle_timeout(now);
+    pub fn handle_timeout(&mut self, now: Instant, frames: &mut Vec<(usize, Frame)>) {
+        for layer in 0..self.layers.len() {
+            if let Some(s) = self.layers[layer].stream.as_mut() {
+                s.jitter.handle_timeout(now);
+            }
+            self.drain(now, layer, frames);
         }
-        self.drain(now, frames);
     }
 
-    /// Takes the jitter buffer's events.
-    fn drain(&mut self, now: Instant, frames: &mut Vec<Frame>) {
-        let Some(s) = self.stream.as_mut() else {
+    /// Takes the jitter buffer events of layer `layer`.
+    fn drain(&mut self, now: Instant, layer: usize, frames: &mut Vec<(usize, Frame)>) {
+        let Some(l) = self.layers.get_mut(layer) else {
             return;
         };
+        let Some(s) = l.stream.as_mut() else {
+            return;
+        };
+        let counters = &mut l.counters;
         while let Some(ev) = s.jitter.poll_event() {
             match ev {
                 JitterEvent::Frame(f) => {
-                    self.counters.frames_received += 1;
+                    counters.frames_received += 1;
                     // W3C webrtc-stats `jitterBufferDelay`: emission less
                     // the first packet's arrival.
-                    self.counters.jitter_buffer_delay +=
-                        now.saturating_duration_since(f.first_received);
-                    self.counters.jitter_buffer_target_delay += s.jitter.target_delay();
-                    self.counters.jitter_buffer_emitted_count += 1;
+                    counters.jitter_buffer_delay += now.saturating_duration_since(f.first_received);
+                    counters.jitter_buffer_target_delay += s.jitter.target_delay();
+                    counters.jitter_buffer_emitted_count += 1;
                     if f.keyframe {
-                        self.counters.key_frames_received += 1;
+                        counters.key_frames_received += 1;
                         if let Some(k) = s.keyframe.as_mut() {
                             k.keyframe_received();
                         }
                         s.keyframe_wanted = None;
                     }
-                    frames.push(f);
+                    frames.push((layer, f));
                 }
                 JitterEvent::Dropped { first, last } => {
-                    self.counters.packets_given_up += u64::from(last.wrapping_sub(first)) + 1;
+                    counters.packets_given_up += u64::from(last.wrapping_sub(first)) + 1;
                 }
                 JitterEvent::KeyframeNeeded => {
                     if let Some(k) = s.keyframe.as_mut() {
@@ -455,17 +567,34 @@ impl Receiver {
     }
 
     /// Asks the sender for a keyframe (PLI, RFC 4585 §6.3.1) as a lost one
-    /// would; repeated at most once per round trip until one arrives.
-    pub fn request_keyframe(&mut self) -> Result<(), &'static str> {
-        let s = self.stream.as_mut().ok_or("no stream received yet")?;
-        let k = s.keyframe.as_mut().ok_or("PLI was not negotiated")?;
-        k.request();
-        s.keyframe_wanted.get_or_insert(None);
-        Ok(())
+    /// would, on the layer `rid` or, without, on every layer received;
+    /// repeated at most once per round trip until one arrives.
+    pub fn request_keyframe(&mut self, rid: Option<&str>) -> Result<(), &'static str> {
+        let mut asked = false;
+        let mut why = "no stream received yet";
+        for l in &mut self.layers {
+            if rid.is_some() && l.rid.as_deref() != rid {
+                continue;
+            }
+            let Some(s) = l.stream.as_mut() else {
+                continue;
+            };
+            let Some(k) = s.keyframe.as_mut() else {
+                why = "PLI was not negotiated";
+                continue;
+            };
+            k.request();
+            s.keyframe_wanted.get_or_insert(None);
+            asked = true;
+        }
+        if rid.is_some() && !self.layers.iter().any(|l| l.rid.as_deref() == rid) {
+            why = "no layer received has this rid";
+        }
+        if asked { Ok(()) } else { Err(why) }
     }
 
-    /// Feedback due now (RFC 4585): a generic NACK for the packets to ask
-    /// for again, a PLI while a keyframe is wanted.
+    /// Feedback due now (RFC 4585): per layer, a generic NACK for the
+    /// packets to ask for again, a PLI while a keyframe is wanted.
     pub fn poll_feedback(
         &mut self,
         now: Instant,
@@ -473,55 +602,68 @@ impl Receiver {
         local_ssrc: u32,
     ) -> Vec<RtcpPacket> {
         let mut out = Vec::new();
-        let Some(s) = self.stream.as_mut() else {
-            return out;
-        };
-        if let Some(nack) = s.nack.as_mut() {
-            let lost = nack.poll_nack(now, rtt);
-            if !lost.is_empty() {
-                self.counters.nack_count += 1;
-                out.push(RtcpPacket::Nack(Nack::from_sequences(
-                    local_ssrc, s.ssrc, &lost,
-                )));
+        for l in &mut self.layers {
+            let Some(s) = l.stream.as_mut() else {
+                continue;
+            };
+            if let Some(nack) = s.nack.as_mut() {
+                let lost = nack.poll_nack(now, rtt);
+                if !lost.is_empty() {
+                    l.counters.nack_count += 1;
+                    out.push(RtcpPacket::Nack(Nack::from_sequences(
+                        local_ssrc, s.ssrc, &lost,
+                    )));
+                }
             }
-        }
-        if let (Some(k), Some(last)) = (s.keyframe.as_mut(), s.keyframe_wanted.as_mut())
-            && let Some(p) = k.poll_request(now, rtt.max(MIN_KEYFRAME_INTERVAL))
-        {
-            *last = Some(now);
-            self.counters.pli_count += 1;
-            out.push(p);
+            if let (Some(k), Some(last)) = (s.keyframe.as_mut(), s.keyframe_wanted.as_mut())
+                && let Some(p) = k.poll_request(now, rtt.max(MIN_KEYFRAME_INTERVAL))
+            {
+                *last = Some(now);
+                l.counters.pli_count += 1;
+                out.push(p);
+            }
         }
         out
     }
 
     /// When this receiver next wants `handle_timeout` or `poll_feedback`.
     pub fn poll_timeout(&self, rtt: Duration) -> Option<Instant> {
-        let s = self.stream.as_ref()?;
-        let keyframe = match s.keyframe_wanted {
-            Some(Some(last)) => Some(last + rtt.max(MIN_KEYFRAME_INTERVAL)),
-            // Not sent yet: `poll_feedback` runs after every input.
-            Some(None) | None => None,
-        };
-        [
-            s.jitter.poll_timeout(),
-            s.nack.as_ref().and_then(|n| n.poll_timeout(rtt)),
-            keyframe,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.layers
+            .iter()
+            .filter_map(|l| l.stream.as_ref())
+            .filter_map(|s| {
+                let keyframe = match s.keyframe_wanted {
+                    Some(Some(last)) => Some(last + rtt.max(MIN_KEYFRAME_INTERVAL)),
+                    // Not sent yet: `poll_feedback` runs after every input.
+                    Some(None) | None => None,
+                };
+                [
+                    s.jitter.poll_timeout(),
+                    s.nack.as_ref().and_then(|n| n.poll_timeout(rtt)),
+                    keyframe,
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+            })
+            .min()
     }
 
-    /// The report block about the stream received (RFC 3550 §6.4.2).
-    pub fn report_block(&mut self, now: Instant) -> Option<ReportBlock> {
-        let s = self.stream.as_mut()?;
-        Some(s.stats.report_block(now))
+    /// The report blocks about the streams received (RFC 3550 §6.4.2), one
+    /// per layer.
+    pub fn report_blocks(&mut self, now: Instant) -> impl Iterator<Item = ReportBlock> + '_ {
+        self.layers
+            .iter_mut()
+            .filter_map(|l| l.stream.as_mut())
+            .map(move |s| s.stats.report_block(now))
     }
 
     /// A sender report about `ssrc`, for LSR/DLSR (RFC 3550 §6.4.1).
     pub fn on_sender_report(&mut self, now: Instant, sr: &SenderReport) {
-        if let Some(s) = self.stream.as_mut().filter(|s| s.ssrc == sr.ssrc) {
+        for s in self.layers.iter_mut().filter_map(|l| l.stream.as_mut()) {
+            if s.ssrc != sr.ssrc {
+                continue;
+            }
             s.stats.on_sender_report(now, sr);
             let reports = s.remote.map_or(0, |r| r.reports) + 1;
             s.remote = Some(RemoteSender {
@@ -531,20 +673,5 @@ impl Receiver {
                 reports,
             });
         }
-    }
-
-    /// What the peer's sender reports said about the stream, once one came.
-    pub fn remote_sender(&self) -> Option<RemoteSender> {
-        self.stream.as_ref()?.remote
-    }
-
-    /// RFC 3550 A.3: packets lost, and the interarrival jitter in seconds.
-    pub fn loss_and_jitter(&self) -> (i64, f64) {
-        self.stream.as_ref().map_or((0, 0.0), |s| {
-            (
-                s.stats.cumulative_lost(),
-                f64::from(s.stats.jitter()) / f64::from(s.codec.clock_rate),
-            )
-        })
     }
 }

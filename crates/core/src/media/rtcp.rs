@@ -5,11 +5,11 @@
 
 use std::time::{Instant, SystemTime};
 
-use ferrtc_jsep::TransceiverId;
 use ferrtc_rtp::cc::pacer::PacketKind;
 use ferrtc_rtp::rtcp::{self, ReceiverReport, ReportBlock, RtcpPacket, Sdes, SdesChunk, SdesItem};
 
 use super::MediaSession;
+use super::sender::SendKey;
 use crate::event::Event;
 
 /// RFC 3550 §6.4: a report carries at most 31 blocks.
@@ -57,22 +57,26 @@ impl MediaSession {
                     }
                 }
                 RtcpPacket::Pli(pli) => {
-                    if let Some(t) = self.sender_of(pli.media_ssrc) {
-                        if let Some(s) = self.senders.get_mut(&t) {
-                            s.counters.pli_count += 1;
-                        }
-                        self.events
-                            .push_back(Event::KeyframeRequested { transceiver: t });
+                    if let Some(t) = self.sender_of(pli.media_ssrc)
+                        && let Some(s) = self.senders.get_mut(&t)
+                    {
+                        s.counters.pli_count += 1;
+                        self.events.push_back(Event::KeyframeRequested {
+                            transceiver: t.0,
+                            rid: s.rid.clone(),
+                        });
                     }
                 }
                 RtcpPacket::Fir(fir) => {
                     for e in &fir.entries {
-                        if let Some(t) = self.sender_of(e.ssrc) {
-                            if let Some(s) = self.senders.get_mut(&t) {
-                                s.counters.fir_count += 1;
-                            }
-                            self.events
-                                .push_back(Event::KeyframeRequested { transceiver: t });
+                        if let Some(t) = self.sender_of(e.ssrc)
+                            && let Some(s) = self.senders.get_mut(&t)
+                        {
+                            s.counters.fir_count += 1;
+                            self.events.push_back(Event::KeyframeRequested {
+                                transceiver: t.0,
+                                rid: s.rid.clone(),
+                            });
                         }
                     }
                 }
@@ -111,7 +115,8 @@ impl MediaSession {
         }
     }
 
-    fn sender_of(&self, ssrc: u32) -> Option<TransceiverId> {
+    /// The sender stream (transceiver and layer) `ssrc` belongs to.
+    fn sender_of(&self, ssrc: u32) -> Option<SendKey> {
         self.senders
             .iter()
             .find(|(_, s)| s.owns(ssrc))
@@ -170,7 +175,7 @@ impl MediaSession {
         let blocks: Vec<ReportBlock> = self
             .receivers
             .values_mut()
-            .filter_map(|r| r.report_block(now))
+            .flat_map(|r| r.report_blocks(now))
             .take(MAX_REPORT_BLOCKS)
             .collect();
         let mut srs: Vec<_> = self

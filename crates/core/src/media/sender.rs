@@ -4,10 +4,18 @@
 //! 9143 §15.2; abs-send-time; transport-wide sequence numbers) and kept in
 //! a bounded history that answers NACKs (RFC 4585 §6.2.1), with RTX
 //! (RFC 4588) when negotiated.
+//!
+//! A `Sender` is one RTP stream. A simulcast sender (RFC 8853) has one per
+//! negotiated rid, each with its own SSRC, RTX SSRC, numbering, history and
+//! reports; its packets carry the RFC 8852 `rtp-stream-id` extension and
+//! its retransmissions `repaired-rtp-stream-id` (§3.2), always, so the
+//! peer can bind every SSRC whatever it already learned.
 
 use std::time::{Duration, Instant, SystemTime};
 
-use ferrtc_jsep::{EXT_ABS_SEND_TIME, EXT_MID, EXT_TWCC, NegotiatedMedia};
+use ferrtc_jsep::{
+    EXT_ABS_SEND_TIME, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, NegotiatedMedia, TransceiverId,
+};
 use ferrtc_rtp::codec::Payloader;
 use ferrtc_rtp::extension::{AbsSendTime, TransportSequence};
 use ferrtc_rtp::repair::{HistoryConfig, SendHistory, wrap_rtx};
@@ -60,11 +68,28 @@ struct SendExtensions {
     mid: Option<ExtensionId>,
     abs_send_time: Option<ExtensionId>,
     transport_cc: Option<ExtensionId>,
+    /// RFC 8852 §3.1 `rtp-stream-id`, written by a simulcast layer.
+    rid: Option<ExtensionId>,
+    /// RFC 8852 §3.2 `repaired-rtp-stream-id`, on a layer's RTX packets.
+    repaired_rid: Option<ExtensionId>,
 }
+
+/// A sender stream's key: its transceiver and its layer, the index of its
+/// rid in the negotiated order (0 without simulcast).
+pub(crate) type SendKey = (TransceiverId, u8);
+
+/// The most simulcast layers one sender sends (W3C webrtc-pc lets the
+/// user agent bound `sendEncodings`; browsers send at most 4).
+pub(crate) const MAX_LAYERS: usize = 4;
 
 /// The sending half of a transceiver.
 pub(crate) struct Sender {
     pub mid: String,
+    /// The RFC 8852 rid of this simulcast layer (`None`: no simulcast).
+    pub rid: Option<String>,
+    /// W3C `RTCRtpEncodingParameters.active`: an inactive layer sends
+    /// nothing (no RTP, no sender report).
+    pub active: bool,
     pub ssrc: u32,
     pub codec: Negotiated,
     /// The telephone-event format at the codec's clock rate, if
@@ -120,6 +145,7 @@ impl Sender {
         negotiated: &NegotiatedMedia,
         seeds: StreamSeeds,
         history: HistoryConfig,
+        rid: Option<String>,
     ) -> Result<Self, MediaError> {
         let codecs = codec::negotiated(&negotiated.codecs);
         let Some(&first) = codecs.first() else {
@@ -132,6 +158,8 @@ impl Sender {
         let id = |uri| codec::extension_id(&negotiated.header_extensions, uri);
         Ok(Self {
             mid: negotiated.mid.clone(),
+            rid,
+            active: true,
             ssrc: seeds.ssrc,
             codec: first,
             telephone_event: codec::telephone_event_for(&negotiated.codecs, first.clock_rate),
@@ -141,6 +169,8 @@ impl Sender {
                 mid: id(EXT_MID),
                 abs_send_time: id(EXT_ABS_SEND_TIME),
                 transport_cc: id(EXT_TWCC),
+                rid: id(EXT_RID),
+                repaired_rid: id(EXT_REPAIRED_RID),
             },
             sequence: seeds.sequence,
             rtx_sequence: seeds.rtx_sequence,
@@ -182,6 +212,7 @@ impl Sender {
         let header = header(
             &self.ext,
             &self.mid,
+            self.rid.as_deref(),
             self.codec.payload_type,
             timestamp,
             self.ssrc,
@@ -283,7 +314,16 @@ impl Sender {
     ) -> Result<Vec<u8>, MediaError> {
         let abs = AbsSendTime::from_ntp(NtpTime::from_system_time(wall).0).write();
         let twcc = TransportSequence(*transport_seq).write();
-        let mut p = header(&self.ext, &self.mid, pt, timestamp, self.ssrc, &abs, &twcc)?;
+        let mut p = header(
+            &self.ext,
+            &self.mid,
+            self.rid.as_deref(),
+            pt,
+            timestamp,
+            self.ssrc,
+            &abs,
+            &twcc,
+        )?;
         *transport_seq = transport_seq.wrapping_add(1);
         p.payload = payload;
         p.marker = marker;
@@ -310,7 +350,14 @@ impl Sender {
         let out = match rtx {
             None => original.to_vec(),
             Some(pt) => {
-                let parsed = RtpPacket::parse(original).ok()?;
+                let mut parsed = RtpPacket::parse(original).ok()?;
+                // RFC 8852 §3.2: an RTX stream names the layer it repairs
+                // with `repaired-rtp-stream-id`, not `rtp-stream-id`.
+                if let (Some(rid), Some(repaired)) = (self.ext.rid, self.ext.repaired_rid)
+                    && let Some(value) = parsed.extensions.remove(rid)
+                {
+                    let _ = parsed.extensions.insert(repaired, value);
+                }
                 let mut buf = vec![0u8; original.len() + 2];
                 let len = wrap_rtx(&parsed, self.rtx_ssrc, pt, self.rtx_sequence, &mut buf).ok()?;
                 self.rtx_sequence = self.rtx_sequence.wrapping_add(1);
@@ -326,9 +373,10 @@ impl Sender {
         Some(out)
     }
 
-    /// A sender report (RFC 3550 §6.4.1) with the NTP/RTP mapping at `now`.
+    /// A sender report (RFC 3550 §6.4.1) with the NTP/RTP mapping at `now`,
+    /// once the stream sent and while it is active.
     pub fn sender_report(&mut self, now: Instant, wall: SystemTime) -> Option<SenderReport> {
-        (self.counters.packets_sent > 0).then(|| self.stats.sender_report(now, wall))
+        (self.active && self.counters.packets_sent > 0).then(|| self.stats.sender_report(now, wall))
     }
 
     /// A report block about this sender's stream: the round-trip time it
@@ -356,12 +404,14 @@ impl Sender {
     }
 }
 
-/// The header every packet of a sender carries (RFC 8285): mid,
+/// The header every packet of a sender carries (RFC 8285): mid, rid,
 /// abs-send-time and the transport-wide sequence number (`twcc`: its value,
 /// or a placeholder of its size that each packet overwrites), as negotiated.
+#[allow(clippy::too_many_arguments)]
 fn header<'a>(
     ext: &SendExtensions,
     mid: &'a str,
+    rid: Option<&'a str>,
     pt: PayloadType,
     timestamp: u32,
     ssrc: u32,
@@ -373,6 +423,13 @@ fn header<'a>(
         header
             .extensions
             .insert(id, mid.as_bytes())
+            .map_err(|e| MediaError::Header(e.to_string()))?;
+    }
+    // RFC 8852 §3.1: every packet of a simulcast layer names its rid.
+    if let (Some(id), Some(rid)) = (ext.rid, rid) {
+        header
+            .extensions
+            .insert(id, rid.as_bytes())
             .map_err(|e| MediaError::Header(e.to_string()))?;
     }
     if let Some(id) = ext.abs_send_time {

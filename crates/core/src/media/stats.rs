@@ -105,7 +105,7 @@ impl MediaSession {
         for (t, track, video) in sources(transceivers) {
             let source = self
                 .senders
-                .get(&t.id())
+                .get(&(t.id(), 0))
                 .map(|s| s.source)
                 .unwrap_or_default();
             out.push(Stats::MediaSource(MediaSourceStats {
@@ -120,7 +120,7 @@ impl MediaSession {
         out
     }
 
-    /// `inbound-rtp` per receiver that got media, its `codec`, and its
+    /// `inbound-rtp` per stream received (per simulcast layer), its `codec`, and its
     /// `remote-outbound-rtp` once the sender reported.
     fn inbound_stats(
         &self,
@@ -129,8 +129,12 @@ impl MediaSession {
         transceivers: &[Transceiver],
         out: &mut Vec<Stats>,
     ) {
-        for (t, r) in &self.receivers {
-            let (Some(ssrc), Some(codec)) = (r.ssrc(), r.codec()) else {
+        let layers = self
+            .receivers
+            .iter()
+            .flat_map(|(t, r)| r.layers().iter().map(move |l| (t, r, l)));
+        for (t, r, l) in layers {
+            let (Some(ssrc), Some(codec)) = (l.ssrc(), l.codec()) else {
                 continue;
             };
             let video = codec.codec.is_video();
@@ -142,7 +146,7 @@ impl MediaSession {
                 out.push(Stats::Codec(c));
                 id
             });
-            let remote_id = r.remote_sender().map(|sr| {
+            let remote_id = l.remote_sender().map(|sr| {
                 let remote = RemoteOutboundRtpStats {
                     id: format!("RO01{}{ssrc}", kind_letter(video)),
                     timestamp,
@@ -160,8 +164,8 @@ impl MediaSession {
                 out.push(Stats::RemoteOutboundRtp(remote));
                 id
             });
-            let (lost, jitter) = r.loss_and_jitter();
-            let c = r.counters;
+            let (lost, jitter) = l.loss_and_jitter();
+            let c = l.counters;
             out.push(Stats::InboundRtp(InboundRtpStats {
                 id,
                 timestamp,
@@ -169,6 +173,7 @@ impl MediaSession {
                 kind,
                 transport_id: transport.to_owned(),
                 mid: r.mid.clone(),
+                rid: l.rid.clone(),
                 packets_received: c.packets_received,
                 bytes_received: c.bytes_received,
                 header_bytes_received: c.header_bytes_received,
@@ -192,7 +197,8 @@ impl MediaSession {
         }
     }
 
-    /// `outbound-rtp` per sender, and its `codec`.
+    /// `outbound-rtp` per sender stream (per simulcast layer), and its
+    /// `codec`.
     fn outbound_stats(
         &self,
         timestamp: f64,
@@ -200,7 +206,7 @@ impl MediaSession {
         transceivers: &[Transceiver],
         out: &mut Vec<Stats>,
     ) {
-        for (t, s) in &self.senders {
+        for ((t, _), s) in &self.senders {
             let c = s.counters;
             let video = s.codec.codec.is_video();
             let codec_id = sdp_codec(transceivers, *t, s.codec.payload_type.get()).map(|c| {
@@ -219,6 +225,8 @@ impl MediaSession {
                 kind: kind_str(video),
                 transport_id: transport.to_owned(),
                 mid: s.mid.clone(),
+                rid: s.rid.clone(),
+                active: s.active,
                 rtx_ssrc: s.rtx_ssrc(),
                 codec_id,
                 media_source_id,

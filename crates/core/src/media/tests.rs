@@ -127,7 +127,10 @@ fn a_packet_without_mid_reaches_its_receiver_by_ssrc_then_payload_type() {
     let mut d = forged(&mut peer, 42, 1, 96, None);
     assert!(session.handle_receive(now, wall, &mut d));
     assert_eq!(session.bound_ssrcs(), 1);
-    assert_eq!(session.receivers[&id].counters.packets_received, 1);
+    assert_eq!(
+        session.receivers[&id].layers()[0].counters.packets_received,
+        1
+    );
     assert_eq!(session.stats().unroutable_rtp, 0);
 }
 
@@ -157,8 +160,8 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
         timestamp: 0,
     };
     session.senders.insert(
-        id,
-        Sender::new(&negotiated, seeds, HistoryConfig::default()).unwrap(),
+        (id, 0),
+        Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap(),
     );
     for _ in 0..400 {
         session
@@ -166,6 +169,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
                 now,
                 wall,
                 id,
+                None,
                 &[0x10; 100],
                 Duration::from_millis(20),
                 false,
@@ -185,7 +189,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
     }
     assert_eq!(resent, limit, "retransmissions of the first {limit} asked");
     assert_eq!(session.stats().nacks_over_limit, 2000 - limit as u64);
-    let c = session.senders[&id].counters;
+    let c = session.senders[&(id, 0)].counters;
     assert_eq!(c.nack_count, 1);
     assert_eq!(c.retransmitted_packets_sent, limit as u64);
 }
@@ -225,18 +229,18 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
         timestamp: 0,
     };
     session.senders.insert(
-        id,
-        Sender::new(&negotiated, seeds, HistoryConfig::default()).unwrap(),
+        (id, 0),
+        Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap(),
     );
     let frame = [0x10; 100];
     let d = Duration::from_millis(20);
     for _ in 0..3 {
         session
-            .write_frame(now, wall, id, &frame, d, false)
+            .write_frame(now, wall, id, None, &frame, d, false)
             .unwrap();
     }
     let err = session
-        .write_frame(now, wall, id, &frame, d, false)
+        .write_frame(now, wall, id, None, &frame, d, false)
         .unwrap_err();
     assert!(matches!(err, super::MediaError::QueueFull { limit: 3 }));
     let mut seqs = Vec::new();
@@ -244,12 +248,12 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
         seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     }
     session
-        .write_frame(now, wall, id, &frame, d, false)
+        .write_frame(now, wall, id, None, &frame, d, false)
         .unwrap();
     let p = session.poll_transmit(now).unwrap();
     seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     assert_eq!(seqs, vec![65_535, 0, 1, 2], "consecutive, across the wrap");
-    assert_eq!(session.senders[&id].counters.frames_sent, 4);
+    assert_eq!(session.senders[&(id, 0)].counters.frames_sent, 4);
 }
 
 #[test]
@@ -267,4 +271,113 @@ fn a_connection_without_media_never_builds_its_srtp_contexts() {
     let mut d = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 9];
     session.handle_receive(now, SystemTime::now(), &mut d);
     assert!(session.srtp.is_some());
+}
+
+const RID_ID: u8 = 10;
+const REPAIRED_RID_ID: u8 = 11;
+
+/// A packet of the peer with the optional mid, rid and repaired-rid
+/// extensions (RFC 8852 §3), `payload` after the header.
+#[allow(clippy::too_many_arguments)]
+fn forged_named(
+    peer: &mut Context,
+    ssrc: u32,
+    seq: u16,
+    pt: u8,
+    mid: Option<&[u8]>,
+    rid: Option<&[u8]>,
+    repaired: Option<&[u8]>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let timestamp = u32::from(seq) * 3000;
+    let mut p = RtpPacket::new(PayloadType::new(pt).unwrap(), seq, timestamp, ssrc, payload);
+    p.marker = true;
+    for (id, value) in [(MID_ID, mid), (RID_ID, rid), (REPAIRED_RID_ID, repaired)] {
+        if let Some(v) = value {
+            p.extensions
+                .insert(ExtensionId::new(id).unwrap(), v)
+                .unwrap();
+        }
+    }
+    let mut v = p.to_vec();
+    peer.protect_rtp(&mut v).unwrap();
+    v
+}
+
+/// RFC 8843 §9.2 and RFC 8852 §3: the rid a packet carries binds its SSRC
+/// to a layer, which later packets without extensions keep (browsers stop
+/// sending them once the SSRC is acknowledged); an RTX SSRC is bound by
+/// the repaired rid and repairs its layer; a new SSRC that no rid names
+/// cannot be told apart from the layers and is dropped and counted.
+#[test]
+fn a_simulcast_receiver_binds_each_ssrc_to_the_layer_its_rid_names() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session.rid_ext = ExtensionId::new(RID_ID);
+    session.repaired_rid_ext = ExtensionId::new(REPAIRED_RID_ID);
+    let mut r = Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000);
+    r.set_rids(vec!["q".into(), "f".into()]);
+    session.receivers.insert(id, r);
+    // VP8 (RFC 7741 §4.2: S bit; RFC 6386 §9.1: P bit clear) keyframes.
+    let key = [0x10, 0, 2, 3];
+    let named = |peer: &mut Context, ssrc, seq, rid: &[u8]| {
+        forged_named(peer, ssrc, seq, 96, Some(b"v"), Some(rid), None, &key)
+    };
+    for (ssrc, rid) in [(100, b"q"), (200, b"f")] {
+        let mut d = named(&mut peer, ssrc, 1, rid);
+        assert!(session.handle_receive(now, wall, &mut d));
+    }
+    // Later packets of both SSRCs carry nothing but their SSRC.
+    for seq in 2..5 {
+        for ssrc in [100, 200] {
+            let mut d = forged_named(&mut peer, ssrc, seq, 96, None, None, None, &key);
+            assert!(session.handle_receive(now, wall, &mut d));
+        }
+    }
+    // The jitter buffer holds a stream's first frame a while for packets
+    // before it.
+    session.handle_timeout(now + Duration::from_secs(1), wall);
+    let layers = session.receivers[&id].layers();
+    assert_eq!(layers[0].ssrc(), Some(100));
+    assert_eq!(layers[1].ssrc(), Some(200));
+    assert_eq!(layers[0].counters.frames_received, 4);
+    assert_eq!(layers[1].counters.frames_received, 4);
+    // Frames came out tagged with their layer.
+    let rids: Vec<_> = std::iter::from_fn(|| session.poll_event())
+        .filter_map(|e| match e {
+            crate::Event::TrackFrame { rid, .. } => rid,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rids.iter().filter(|r| *r == "q").count(), 4, "{rids:?}");
+    assert_eq!(rids.iter().filter(|r| *r == "f").count(), 4, "{rids:?}");
+
+    // RTX (RFC 4588 §4: OSN first) of layer f, named by repaired-rid.
+    let mut rtx_payload = 6u16.to_be_bytes().to_vec();
+    rtx_payload.extend_from_slice(&key);
+    let mut d = forged_named(
+        &mut peer,
+        201,
+        1,
+        97,
+        Some(b"v"),
+        None,
+        Some(b"f"),
+        &rtx_payload,
+    );
+    assert!(session.handle_receive(now, wall, &mut d));
+    let f = &session.receivers[&id].layers()[1];
+    assert_eq!(f.counters.retransmitted_packets_received, 1);
+    assert_eq!(
+        session.receivers[&id].layers()[0].counters.packets_received,
+        4
+    );
+
+    // An SSRC no rid named, and a rid not agreed: dropped and counted.
+    let mut d = forged_named(&mut peer, 300, 1, 96, Some(b"v"), None, None, &key);
+    assert!(!session.handle_receive(now, wall, &mut d));
+    let mut d = named(&mut peer, 400, 1, b"x");
+    assert!(!session.handle_receive(now, wall, &mut d));
+    assert_eq!(session.stats().unroutable_rtp, 2);
 }

@@ -56,6 +56,11 @@ pub struct EncodedFrame {
     pub rtp_timestamp: u32,
     /// Whether the codec marks it as a keyframe (`type == "key"`).
     pub keyframe: bool,
+    /// The RFC 8852 rid of the simulcast layer it belongs to (`rid` of
+    /// W3C `RTCEncodedVideoFrameMetadata`); `None` without simulcast.
+    /// Frames of every layer come through one receiver, each layer in
+    /// order.
+    pub rid: Option<String>,
     /// Frames this subscription dropped right before this one because it
     /// fell behind (not W3C): 0 normally; otherwise the frame follows a
     /// gap (a discontinuity). Each subscription holds at most 256 frames

@@ -43,6 +43,11 @@ pub struct RtpReceiveParameters {
 /// ([`EncodedFrame::dropped_before`]); a video frame after a gap is a
 /// keyframe. Drop a subscription (or handle value) that is no longer
 /// read.
+///
+/// A simulcast receiver (RFC 8853) gives the frames of every layer it
+/// receives, interleaved, each layer's in order, each naming its layer
+/// ([`EncodedFrame::rid`]); the bounds above are shared by the layers (a
+/// keyframe after a gap is one of some layer).
 #[derive(Debug)]
 #[doc(alias = "RTCRtpReceiver")]
 pub struct RtpReceiver {
@@ -182,17 +187,32 @@ impl RtpReceiver {
     /// up this way. Repeated once per round trip until a keyframe arrives.
     /// `InvalidStateError` before a stream was received or without PLI
     /// negotiated.
+    /// On a simulcast receiver every layer received is asked.
     #[doc(alias = "sendKeyFrameRequest")]
     pub async fn request_keyframe(&self) -> Result<(), Error> {
         let id = self.shared.id;
         super::task::ask(&self.shared.link, |r| {
-            super::task::MediaCommand::RequestKeyframe(id, r)
+            super::task::MediaCommand::RequestKeyframe(id, None, r)
         })
         .await
     }
 
-    /// `getStats()` of the receiver: its `inbound-rtp` object (W3C
-    /// webrtc-pc §5.3, the stats selection algorithm).
+    /// [`request_keyframe`](Self::request_keyframe) for the simulcast layer
+    /// `rid` alone (RFC 8853; a PLI for that layer's SSRC): a forwarder
+    /// asks only the layer its viewers watch. `InvalidStateError` before
+    /// that layer was received.
+    pub async fn request_keyframe_for(&self, rid: &str) -> Result<(), Error> {
+        let id = self.shared.id;
+        let rid = rid.to_owned();
+        super::task::ask(&self.shared.link, |r| {
+            super::task::MediaCommand::RequestKeyframe(id, Some(rid), r)
+        })
+        .await
+    }
+
+    /// `getStats()` of the receiver: its `inbound-rtp` object, one per
+    /// simulcast layer received with its `rid` (W3C webrtc-pc §5.3, the
+    /// stats selection algorithm).
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {
         let mid = self.shared.lock().mid.clone();
         let report = super::task::get_stats(&self.shared.link).await?;

@@ -26,6 +26,13 @@ pub enum RtpSenderEvent {
     /// application should encode one next.
     #[doc(alias = "keyframerequest")]
     KeyframeRequest,
+    /// The peer asked for a keyframe on one simulcast layer (RFC 8853; a
+    /// PLI or FIR for that layer's SSRC): the application should encode
+    /// one next on the layer `rid`.
+    LayerKeyframeRequest {
+        /// The layer's rid.
+        rid: String,
+    },
 }
 
 impl Weight for RtpSenderEvent {
@@ -40,20 +47,32 @@ impl Weight for RtpSenderEvent {
     }
 }
 
-/// W3C `RTCRtpEncodingParameters` of a sender.
+/// W3C `RTCRtpEncodingParameters` of a sender: one per simulcast layer
+/// (RFC 8853), or one without rid.
 #[derive(Debug, Clone, PartialEq)]
 #[doc(alias = "RTCRtpEncodingParameters")]
 pub struct RtpEncodingParameters {
-    /// `rid` (simulcast), which `setParameters` may not change.
+    /// `rid` (simulcast, RFC 8851), which `setParameters` may not change.
     pub rid: Option<String>,
     /// `active`: `false` stops sending on the encoding (frames written
-    /// meanwhile are dropped, as an encoder that does not run).
+    /// meanwhile are dropped, as an encoder that does not run; no RTP and
+    /// no sender report leave for its layer).
     pub active: bool,
-    /// `maxBitrate` in bits per second (kept; ferrtc does not encode).
+    /// `maxBitrate` in bits per second: ferrtc does not encode, so it
+    /// caps the send-side estimate (the sum over a sender's active
+    /// encodings, while every sender has one).
     pub max_bitrate: Option<u32>,
-    /// `scaleResolutionDownBy`, at least 1.0, video only (kept; ferrtc
-    /// does not encode).
+    /// `scaleResolutionDownBy`, at least 1.0, video only (kept and
+    /// reported; ferrtc does not scale: the application writes each
+    /// layer's frames at its size).
     pub scale_resolution_down_by: Option<f64>,
+}
+
+impl Default for RtpEncodingParameters {
+    /// An active encoding without rid and without limit.
+    fn default() -> Self {
+        RtpEncodingParameters::new(None)
+    }
 }
 
 impl RtpEncodingParameters {
@@ -66,6 +85,85 @@ impl RtpEncodingParameters {
             scale_resolution_down_by: None,
         }
     }
+
+    /// An active simulcast encoding named `rid`, with no limit.
+    pub fn with_rid(rid: &str) -> Self {
+        RtpEncodingParameters::new(Some(rid.to_owned()))
+    }
+}
+
+/// The most encodings `sendEncodings` may have (W3C lets the user agent
+/// bound it; Chromium allows 4 too).
+const MAX_ENCODINGS: usize = 4;
+
+/// The longest rid taken (RFC 8851 §10 leaves it open; Chromium takes 16).
+const MAX_RID_LEN: usize = 16;
+
+/// W3C webrtc-pc §5.1 `addTransceiver` step "validate sendEncodings": rids
+/// present when there are several, unique and well formed (RFC 8851 §10:
+/// alphanumeric, `-`, `_`), `scaleResolutionDownBy` at least 1.0 (video;
+/// audio drops it). An empty list is one encoding without rid.
+pub(crate) fn check_send_encodings(
+    kind: MediaKind,
+    mut encodings: Vec<RtpEncodingParameters>,
+) -> Result<Vec<RtpEncodingParameters>, Error> {
+    if encodings.is_empty() {
+        return Ok(vec![RtpEncodingParameters::new(None)]);
+    }
+    let type_error = |m: String| -> Error { ferrtc_core::Error::type_error(m).into() };
+    if encodings.len() > MAX_ENCODINGS {
+        return Err(type_error(format!(
+            "at most {MAX_ENCODINGS} sendEncodings are supported"
+        )));
+    }
+    for (i, e) in encodings.iter().enumerate() {
+        match &e.rid {
+            None if encodings.len() > 1 => {
+                return Err(type_error(
+                    "each of several sendEncodings needs a rid".into(),
+                ));
+            }
+            None => {}
+            Some(rid) => {
+                let well_formed = !rid.is_empty()
+                    && rid.len() <= MAX_RID_LEN
+                    && rid
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !well_formed {
+                    return Err(type_error(format!(
+                        "rid {rid:?} is not a valid RtpStreamId"
+                    )));
+                }
+                if encodings[..i].iter().any(|o| o.rid.as_ref() == Some(rid)) {
+                    return Err(type_error(format!("rid {rid:?} appears twice")));
+                }
+            }
+        }
+    }
+    for e in &mut encodings {
+        if kind == MediaKind::Audio {
+            e.scale_resolution_down_by = None;
+        }
+        if e.scale_resolution_down_by
+            .is_some_and(|s| s.is_nan() || s < 1.0)
+        {
+            return Err(Error::Range("scaleResolutionDownBy must be at least 1.0"));
+        }
+    }
+    Ok(encodings)
+}
+
+/// A sender's `maxBitrate` for the estimate's cap: the sum over its active
+/// encodings (over all when none is active), `None` when one of those has
+/// none.
+pub(crate) fn max_bitrate_of(encodings: &[RtpEncodingParameters]) -> Option<u32> {
+    let active = encodings.iter().any(|e| e.active);
+    encodings
+        .iter()
+        .filter(|e| e.active || !active)
+        .map(|e| e.max_bitrate)
+        .try_fold(0u32, |sum, m| m.map(|m| sum.saturating_add(m)))
 }
 
 /// W3C `RTCRtpSendParameters`, from [`RtpSender::get_parameters`].
@@ -169,7 +267,31 @@ impl RtpSender {
     /// dropped: nothing is sent. A frame accepted that the core refuses
     /// later (a full outbound queue, a renegotiation meanwhile) is counted
     /// in [`dropped_frames`](Self::dropped_frames).
+    ///
+    /// On a simulcast sender the frame goes to the first active layer;
+    /// [`write_frame_for`](Self::write_frame_for) names the layer.
     pub fn write_frame(&self, frame: &[u8], duration: Duration) -> Result<(), Error> {
+        self.write(None, frame, duration)
+    }
+
+    /// Writes one encoded frame on the simulcast layer `rid` (RFC 8853):
+    /// the application encodes each layer itself, at the size its
+    /// `scaleResolutionDownBy` says, and writes each with its rid. Each
+    /// layer is its own RTP stream (SSRC, RTX SSRC, numbering, RTP clock,
+    /// NACK history, sender reports) carrying the RFC 8852 rid. A frame for
+    /// an inactive layer is accepted and dropped. Errors as
+    /// [`write_frame`](Self::write_frame), and an `InvalidAccessError` for
+    /// a rid that is not one of the sender's encodings.
+    pub fn write_frame_for(
+        &self,
+        rid: &str,
+        frame: &[u8],
+        duration: Duration,
+    ) -> Result<(), Error> {
+        self.write(Some(rid), frame, duration)
+    }
+
+    fn write(&self, rid: Option<&str>, frame: &[u8], duration: Duration) -> Result<(), Error> {
         if self.shared.link.is_closed() {
             return Err(Error::Closed);
         }
@@ -181,7 +303,24 @@ impl RtpSender {
             if state.stopped {
                 return Err(invalid_state("the transceiver is stopped"));
             }
-            if !state.encodings.iter().any(|e| e.active) {
+            let active = match rid {
+                None => state.encodings.iter().any(|e| e.active),
+                Some(rid) => {
+                    state
+                        .encodings
+                        .iter()
+                        .find(|e| e.rid.as_deref() == Some(rid))
+                        .ok_or_else(|| -> Error {
+                            ferrtc_core::Error::InvalidAccess {
+                                message: format!("the sender has no encoding with rid {rid:?}"),
+                                source: None,
+                            }
+                            .into()
+                        })?
+                        .active
+                }
+            };
+            if !active {
                 return Ok(());
             }
             state
@@ -211,6 +350,7 @@ impl RtpSender {
         }
         let op = ChannelOp::Frame(Box::new(FrameOp {
             transceiver: self.shared.id,
+            rid: rid.map(str::to_owned),
             data: frame.to_vec(),
             duration,
             keyframe,
@@ -285,7 +425,8 @@ impl RtpSender {
     }
 
     /// `setParameters(parameters)` (W3C webrtc-pc §5.2): applies the
-    /// encodings' `active`, `maxBitrate` and `scaleResolutionDownBy`.
+    /// encodings' `active` (an inactive simulcast layer sends nothing),
+    /// `maxBitrate` and `scaleResolutionDownBy`.
     /// Fails with an `InvalidStateError` without a `getParameters` since
     /// the last successful call or once stopped (a refused call leaves the
     /// transaction for a retry), an `InvalidModificationError` when
@@ -327,22 +468,28 @@ impl RtpSender {
         }
         // W3C webrtc-pc §5.2: maxBitrate caps what the sender sends; the
         // core caps the bandwidth estimate by the senders' sums.
-        let max = state
-            .encodings
-            .iter()
-            .zip(&encodings)
-            .any(|(old, new)| old.max_bitrate != new.max_bitrate)
-            .then(|| {
-                encodings
-                    .iter()
-                    .map(|e| e.max_bitrate)
-                    .try_fold(0u32, |sum, m| m.map(|m| sum.saturating_add(m)))
-            });
+        let max = (max_bitrate_of(&state.encodings) != max_bitrate_of(&encodings))
+            .then(|| max_bitrate_of(&encodings));
+        let mut commands = Vec::new();
+        for (old, new) in state.encodings.iter().zip(&encodings) {
+            if let Some(rid) = new.rid.as_ref().filter(|_| old.active != new.active) {
+                commands.push(super::task::MediaCommand::SetEncodingActive(
+                    self.shared.id,
+                    rid.clone(),
+                    new.active,
+                ));
+            }
+        }
         state.encodings = encodings;
         state.transaction = None;
         if let Some(max) = max {
-            let command = super::task::MediaCommand::SetMaxBitrate(self.shared.id, max);
-            // A closed connection has no estimate left to cap.
+            commands.push(super::task::MediaCommand::SetMaxBitrate(
+                self.shared.id,
+                max,
+            ));
+        }
+        for command in commands {
+            // A closed connection has no stream left to change.
             let _ = self
                 .shared
                 .link
@@ -363,8 +510,9 @@ impl RtpSender {
             .await
     }
 
-    /// `getStats()` of the sender: its `outbound-rtp` object (W3C
-    /// webrtc-pc §5.2, the stats selection algorithm).
+    /// `getStats()` of the sender: its `outbound-rtp` object, one per
+    /// simulcast layer with its `rid` (W3C webrtc-pc §5.2, the stats
+    /// selection algorithm).
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {
         let mid = self.shared.lock().mid.clone();
         let report = super::task::get_stats(&self.shared.link).await?;
@@ -382,4 +530,38 @@ fn invalid_modification(what: &str) -> Error {
         source: None,
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoding(rid: &str, active: bool, max: Option<u32>) -> RtpEncodingParameters {
+        RtpEncodingParameters {
+            active,
+            max_bitrate: max,
+            ..RtpEncodingParameters::with_rid(rid)
+        }
+    }
+
+    /// W3C `maxBitrate` per encoding: the sender's cap is the sum over the
+    /// layers that send; an active layer without one lifts the cap.
+    #[test]
+    fn the_max_bitrate_of_a_sender_sums_its_active_encodings() {
+        let all = [
+            encoding("q", true, Some(100_000)),
+            encoding("h", true, Some(300_000)),
+            encoding("f", true, Some(1_000_000)),
+        ];
+        assert_eq!(max_bitrate_of(&all), Some(1_400_000));
+        let mut f_off = all.clone();
+        f_off[2].active = false;
+        assert_eq!(max_bitrate_of(&f_off), Some(400_000));
+        let mut unbounded = all.clone();
+        unbounded[1].max_bitrate = None;
+        assert_eq!(max_bitrate_of(&unbounded), None);
+        // An inactive layer without a cap does not lift it.
+        f_off[2].max_bitrate = None;
+        assert_eq!(max_bitrate_of(&f_off), Some(400_000));
+    }
 }

@@ -42,8 +42,9 @@ pub(crate) enum MediaCommand {
     Stop(TransceiverId, Reply<()>),
     /// `setCodecPreferences()`.
     SetCodecPreferences(TransceiverId, Vec<RtpCodec>, Reply<()>),
-    /// A keyframe request (PLI) to the peer's sender on a transceiver.
-    RequestKeyframe(TransceiverId, Reply<()>),
+    /// A keyframe request (PLI) to the peer's sender on a transceiver, on
+    /// one simulcast layer (its rid) or all.
+    RequestKeyframe(TransceiverId, Option<String>, Reply<()>),
     /// `getSynchronizationSources()` (false) or `getContributingSources()`
     /// (true).
     Sources(TransceiverId, bool, Reply<Vec<ferrtc_core::RtpSource>>),
@@ -58,12 +59,16 @@ pub(crate) enum MediaCommand {
     /// `setParameters` changed the sender's `maxBitrate` (the sum over its
     /// encodings, `None` when one has none): the estimate is capped by it.
     SetMaxBitrate(TransceiverId, Option<u32>),
+    /// `setParameters` changed the `active` of the simulcast layer `rid`.
+    SetEncodingActive(TransceiverId, String, bool),
 }
 
 /// A frame `write_frame` accepted, on the connection's queue of handle
 /// operations.
 pub(crate) struct FrameOp {
     pub(crate) transceiver: TransceiverId,
+    /// The simulcast layer (`None`: the first active one).
+    pub(crate) rid: Option<String>,
     pub(crate) data: Vec<u8>,
     pub(crate) duration: Duration,
     pub(crate) keyframe: bool,
@@ -192,20 +197,32 @@ impl MediaTask {
                 let _ = reply.send(result);
             }
             MediaCommand::AddTransceiver(kind, init, reply) => {
-                let encodings: Vec<RtpEncodingParameters> = init
-                    .send_encodings
-                    .iter()
-                    .map(|e| RtpEncodingParameters::new(Some(e.rid.clone())))
-                    .collect();
-                let core_init = ferrtc_core::RtpTransceiverInit {
-                    direction: init.direction.unwrap_or(RtpTransceiverDirection::SendRecv),
-                    streams: init.streams.iter().map(|s| s.id().to_owned()).collect(),
-                    send_encodings: init.send_encodings,
-                };
-                let result = core
-                    .add_transceiver(sdp_kind(kind), core_init)
-                    .map_err(Error::from)
-                    .and_then(|id| {
+                let result = super::sender::check_send_encodings(kind, init.send_encodings)
+                    .and_then(|encodings| {
+                        let core_init = ferrtc_core::RtpTransceiverInit {
+                            direction: init.direction.unwrap_or(RtpTransceiverDirection::SendRecv),
+                            streams: init.streams.iter().map(|s| s.id().to_owned()).collect(),
+                            // Simulcast needs two layers (RFC 8853 §5.1);
+                            // a single rid is kept in the parameters only.
+                            send_encodings: encodings
+                                .iter()
+                                .filter(|_| encodings.len() > 1)
+                                .filter_map(|e| e.rid.clone())
+                                .map(|rid| ferrtc_core::SendEncoding { rid })
+                                .collect(),
+                        };
+                        let id = core.add_transceiver(sdp_kind(kind), core_init)?;
+                        Ok((id, encodings))
+                    })
+                    .and_then(|(id, encodings)| {
+                        for e in encodings.iter().filter(|e| !e.active) {
+                            if let Some(rid) = &e.rid {
+                                core.set_encoding_active(id, rid, false)?;
+                            }
+                        }
+                        if let Some(max) = super::sender::max_bitrate_of(&encodings) {
+                            core.set_max_bitrate(id, Some(max))?;
+                        }
                         let shared = self.shared(core, id)?;
                         if !encodings.is_empty() {
                             shared.lock().encodings = encodings;
@@ -245,9 +262,18 @@ impl MediaTask {
                 }
                 self.sync(core);
             }
-            MediaCommand::RequestKeyframe(id, reply) => {
+            MediaCommand::SetEncodingActive(id, rid, active) => {
+                if let Err(e) = core.set_encoding_active(id, &rid, active) {
+                    tracing::debug!("active not applied: {e}");
+                }
+            }
+            MediaCommand::RequestKeyframe(id, rid, reply) => {
                 let now = Instant::now();
-                let result = core.request_keyframe(now, id).map_err(Error::from);
+                let result = match rid {
+                    Some(rid) => core.request_keyframe_for(now, id, &rid),
+                    None => core.request_keyframe(now, id),
+                }
+                .map_err(Error::from);
                 self.sync(core);
                 let _ = reply.send(result);
             }
@@ -401,6 +427,7 @@ impl MediaTask {
             }
             ferrtc_core::Event::TrackFrame {
                 transceiver,
+                rid,
                 frame,
                 rtp_timestamp,
                 keyframe,
@@ -411,6 +438,7 @@ impl MediaTask {
                     data: frame.into(),
                     rtp_timestamp,
                     keyframe,
+                    rid,
                     dropped_before: 0,
                 });
                 self.unwoken = true;
@@ -431,11 +459,12 @@ impl MediaTask {
                 }
                 None
             }
-            ferrtc_core::Event::KeyframeRequested { transceiver } => {
+            ferrtc_core::Event::KeyframeRequested { transceiver, rid } => {
                 if let Some(shared) = self.get(transceiver) {
-                    shared
-                        .sender_events
-                        .publish(RtpSenderEvent::KeyframeRequest);
+                    shared.sender_events.publish(match rid {
+                        Some(rid) => RtpSenderEvent::LayerKeyframeRequest { rid },
+                        None => RtpSenderEvent::KeyframeRequest,
+                    });
                 }
                 None
             }
@@ -485,13 +514,14 @@ impl MediaTask {
         if let Some(s) = &shared {
             s.release(op.data.len());
         }
-        if let Err(e) = core.write_frame(
-            Instant::now(),
-            op.transceiver,
-            &op.data,
-            op.duration,
-            op.keyframe,
-        ) {
+        let now = Instant::now();
+        let written = match &op.rid {
+            Some(rid) => {
+                core.write_frame_for(now, op.transceiver, rid, &op.data, op.duration, op.keyframe)
+            }
+            None => core.write_frame(now, op.transceiver, &op.data, op.duration, op.keyframe),
+        };
+        if let Err(e) = written {
             tracing::debug!("frame dropped: {e}");
             self.dropped_in_burst = self.dropped_in_burst.saturating_add(1);
             if let Some(s) = shared {
@@ -576,7 +606,10 @@ mod tests {
         let transceiver = rx.await.unwrap().unwrap();
         let id = transceiver.shared.id;
         for _ in 0..5 {
-            let ev = ferrtc_core::Event::KeyframeRequested { transceiver: id };
+            let ev = ferrtc_core::Event::KeyframeRequested {
+                transceiver: id,
+                rid: None,
+            };
             task.handle_event(&mut core, ev);
         }
         let sender = transceiver.sender();
@@ -621,7 +654,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let id = transceiver.shared.id;
-        let ev = ferrtc_core::Event::KeyframeRequested { transceiver: id };
+        let ev = ferrtc_core::Event::KeyframeRequested {
+            transceiver: id,
+            rid: None,
+        };
         assert!(task.handle_event(&mut core, ev).is_none());
         for r in readers {
             assert_eq!(r.await.unwrap(), Some(RtpSenderEvent::KeyframeRequest));

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use ferrtc_core::{RtpCodec, RtpTransceiverDirection, SendEncoding};
+use ferrtc_core::{RtpCodec, RtpTransceiverDirection};
 
 use super::receiver::RtpReceiver;
-use super::sender::RtpSender;
+use super::sender::{RtpEncodingParameters, RtpSender};
 use super::shared::TransceiverShared;
 use super::task::{MediaCommand, ask};
 use super::{MediaKind, MediaStream};
@@ -21,9 +21,15 @@ pub struct RtpTransceiverInit {
     pub direction: Option<RtpTransceiverDirection>,
     /// `streams`: the MediaStreams of the sender's track (`a=msid`).
     pub streams: Vec<MediaStream>,
-    /// `sendEncodings`; two or more with rids offer simulcast (RFC 8853),
-    /// which is negotiated but not sent yet.
-    pub send_encodings: Vec<SendEncoding>,
+    /// `sendEncodings`: two or more, each with a rid, offer simulcast (RFC
+    /// 8853): one RTP stream per agreed rid, each written with
+    /// [`RtpSender::write_frame_for`] (ferrtc does not encode or scale;
+    /// `scaleResolutionDownBy` is kept and reported). Checked as W3C
+    /// `addTransceiver` does: a `TypeError` for a missing, repeated or
+    /// malformed rid (RFC 8851 §10: letters, digits, `-` and `_`, at most
+    /// 16 here) or more than 4 encodings, a `RangeError` for
+    /// `scaleResolutionDownBy` below 1.0.
+    pub send_encodings: Vec<RtpEncodingParameters>,
 }
 
 /// A transceiver (W3C `RTCRtpTransceiver`): one m-section, with its

@@ -1,0 +1,292 @@
+//! Simulcast (RFC 8853) between two `ferrtc::PeerConnection`s in one
+//! process over UDP on loopback: W3C `sendEncodings` with rids, one task
+//! per layer writing on clones of one sender (`write_frame_for`), the
+//! receiver's frames tagged with their rid, `getParameters` /
+//! `setParameters` of the encodings, and one `outbound-rtp` and one
+//! `inbound-rtp` per layer.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ferrtc::{
+    Configuration, EncodedFrame, MediaKind, MediaStreamTrack, PeerConnection, PeerConnectionEvent,
+    PeerConnectionState, RtpEncodingParameters, RtpReceiver, RtpSender, RtpTransceiverDirection,
+    RtpTransceiverInit, Stats, TrackEvent,
+};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+const RIDS: [&str; 3] = ["q", "h", "f"];
+
+/// Forwards every candidate of `from` to `to`; its track events go to the
+/// returned channel.
+fn watch(from: &PeerConnection, to: &PeerConnection) -> UnboundedReceiver<TrackEvent> {
+    let (tracks_tx, tracks) = unbounded_channel();
+    let mut events = from.subscribe();
+    let to = to.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    for _ in 0..500 {
+                        if to.add_ice_candidate(c.clone()).await.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                PeerConnectionEvent::Track(t) => {
+                    let _ = tracks_tx.send(*t);
+                }
+                PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
+                _ => {}
+            }
+        }
+    });
+    tracks
+}
+
+fn pc(seed: u8) -> PeerConnection {
+    PeerConnection::new(Configuration {
+        seed: Some([seed; 32]),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+async fn negotiate(offerer: &PeerConnection, answerer: &PeerConnection) {
+    let offer = offerer.create_offer().await.unwrap();
+    assert!(
+        offer.sdp.contains("a=simulcast:send q;h;f"),
+        "{}",
+        offer.sdp
+    );
+    offerer
+        .set_local_description(Some(offer.clone()))
+        .await
+        .unwrap();
+    answerer.set_remote_description(offer).await.unwrap();
+    let answer = answerer.create_answer().await.unwrap();
+    assert!(
+        answer.sdp.contains("a=simulcast:recv q;h;f"),
+        "{}",
+        answer.sdp
+    );
+    answerer
+        .set_local_description(Some(answer.clone()))
+        .await
+        .unwrap();
+    offerer.set_remote_description(answer).await.unwrap();
+}
+
+fn encodings() -> Vec<RtpEncodingParameters> {
+    RIDS.iter()
+        .zip([Some(4.0), Some(2.0), None])
+        .map(|(rid, scale)| RtpEncodingParameters {
+            scale_resolution_down_by: scale,
+            max_bitrate: Some(500_000),
+            ..RtpEncodingParameters::with_rid(rid)
+        })
+        .collect()
+}
+
+/// a sends three layers to b; returns a's sender and b's receiver.
+async fn simulcast_call() -> (PeerConnection, PeerConnection, RtpSender, RtpReceiver) {
+    let (a, b) = (pc(1), pc(2));
+    let _wa = watch(&a, &b);
+    let mut wb = watch(&b, &a);
+    let transceiver = a
+        .add_transceiver(
+            MediaKind::Video,
+            RtpTransceiverInit {
+                direction: Some(RtpTransceiverDirection::SendOnly),
+                send_encodings: encodings(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let sender = transceiver.sender();
+    sender
+        .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "camera")))
+        .await
+        .unwrap();
+    negotiate(&a, &b).await;
+    let track = timeout(WAIT, wb.recv()).await.expect("track").unwrap();
+    for pc in [&a, &b] {
+        timeout(WAIT, async {
+            while pc.connection_state().await != PeerConnectionState::Connected {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("not connected");
+    }
+    (a, b, sender, track.receiver)
+}
+
+/// Frame `seq` of layer `l`: a VP8 keyframe (byte 0 bit 0 clear, RFC 6386
+/// §9.1), then the layer and the number, longer for higher layers.
+fn layer_frame(l: u8, seq: u8) -> Vec<u8> {
+    let mut f = vec![0x10, l, seq];
+    f.extend(std::iter::repeat_n(l, (300 + usize::from(seq) * 40) << l));
+    f
+}
+
+async fn recv(receiver: &RtpReceiver) -> EncodedFrame {
+    timeout(WAIT, receiver.recv_frame())
+        .await
+        .expect("no frame")
+        .expect("frames ended")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_task_per_layer_on_clones_of_one_sender_and_each_layer_arrives_in_order_with_its_rid() {
+    let (_a, _b, sender, receiver) = simulcast_call().await;
+    // The receiver subscribes before any frame.
+    let mut frames = receiver.subscribe();
+    let mut writers = Vec::new();
+    for (l, rid) in RIDS.iter().enumerate() {
+        let s = sender.clone();
+        writers.push(tokio::spawn(async move {
+            for seq in 0..15u8 {
+                let f = layer_frame(l as u8, seq);
+                s.write_frame_for(rid, &f, Duration::from_millis(33))
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let mut got: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for _ in 0..45 {
+        let f = timeout(WAIT, frames.recv()).await.expect("frame").unwrap();
+        let rid = f.rid.clone().expect("a simulcast frame names its rid");
+        let l = RIDS.iter().position(|r| *r == rid).unwrap() as u8;
+        assert_eq!(f.data[1], l, "layer {rid} carries its own frames");
+        assert_eq!(*f.data, *layer_frame(l, f.data[2]), "whole");
+        got.entry(rid).or_default().push(f.data[2]);
+    }
+    for rid in RIDS {
+        assert_eq!(
+            got[rid],
+            (0..15).collect::<Vec<u8>>(),
+            "layer {rid} in order"
+        );
+    }
+
+    // One outbound-rtp per layer (with its rid) on the sender, one
+    // inbound-rtp per layer on the receiver.
+    let out = sender.get_stats().await.unwrap();
+    let mut out_rids: Vec<_> = out
+        .stats
+        .values()
+        .filter_map(|s| match s {
+            Stats::OutboundRtp(o) => Some((o.rid.clone(), o.frames_sent)),
+            _ => None,
+        })
+        .collect();
+    out_rids.sort();
+    assert_eq!(
+        out_rids,
+        [("f", 15), ("h", 15), ("q", 15)].map(|(r, n)| (Some(r.to_owned()), n))
+    );
+    let inbound = receiver.get_stats().await.unwrap();
+    let mut in_rids: Vec<_> = inbound
+        .stats
+        .values()
+        .filter_map(|s| match s {
+            Stats::InboundRtp(i) => Some((i.rid.clone(), i.frames_received)),
+            _ => None,
+        })
+        .collect();
+    in_rids.sort();
+    assert_eq!(in_rids, out_rids);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn set_parameters_deactivates_one_layer_and_keeps_the_rids() {
+    let (_a, _b, sender, receiver) = simulcast_call().await;
+    let mut params = sender.get_parameters();
+    assert_eq!(params.encodings, encodings());
+    // W3C webrtc-pc §5.2: the rids cannot change.
+    let mut renamed = params.clone();
+    renamed.encodings[1].rid = Some("x".into());
+    let err = sender.set_parameters(renamed).unwrap_err();
+    assert_eq!(err.name(), "InvalidModificationError", "{err}");
+    params.encodings[1].active = false;
+    sender.set_parameters(params).unwrap();
+    assert!(!sender.get_parameters().encodings[1].active);
+    // A frame for the inactive layer is accepted and not sent; an unknown
+    // rid is refused.
+    let mut frames = receiver.subscribe();
+    for seq in 0..3u8 {
+        for (l, rid) in RIDS.iter().enumerate() {
+            sender
+                .write_frame_for(rid, &layer_frame(l as u8, seq), Duration::from_millis(33))
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = sender
+        .write_frame_for("x", &layer_frame(0, 0), Duration::from_millis(33))
+        .unwrap_err();
+    assert_eq!(err.name(), "InvalidAccessError", "{err}");
+    let mut rids = Vec::new();
+    for _ in 0..6 {
+        let f = timeout(WAIT, frames.recv()).await.expect("frame").unwrap();
+        rids.push(f.rid.unwrap());
+    }
+    assert!(!rids.contains(&"h".to_owned()), "{rids:?}");
+    let more = timeout(Duration::from_millis(300), frames.recv()).await;
+    assert!(more.is_err(), "h sent nothing: {more:?}");
+    // Without a rid a frame goes to the first active layer.
+    sender
+        .write_frame(&layer_frame(0, 9), Duration::from_millis(33))
+        .unwrap();
+    assert_eq!(recv(&receiver).await.rid.as_deref(), Some("q"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn send_encodings_are_checked_as_add_transceiver_does() {
+    let a = pc(3);
+    let add = |send_encodings| {
+        let a = a.clone();
+        async move {
+            a.add_transceiver(
+                MediaKind::Video,
+                RtpTransceiverInit {
+                    send_encodings,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+    };
+    let twice = vec![
+        RtpEncodingParameters::with_rid("a"),
+        RtpEncodingParameters::with_rid("a"),
+    ];
+    assert_eq!(add(twice).await.unwrap_err().name(), "TypeError");
+    let unnamed = vec![
+        RtpEncodingParameters::with_rid("a"),
+        RtpEncodingParameters::default(),
+    ];
+    assert_eq!(add(unnamed).await.unwrap_err().name(), "TypeError");
+    let bad = vec![RtpEncodingParameters::with_rid("a b")];
+    assert_eq!(add(bad).await.unwrap_err().name(), "TypeError");
+    let small = vec![RtpEncodingParameters {
+        scale_resolution_down_by: Some(0.5),
+        ..RtpEncodingParameters::with_rid("a")
+    }];
+    assert_eq!(add(small).await.unwrap_err().name(), "RangeError");
+    let five = ["a", "b", "c", "d", "e"]
+        .map(RtpEncodingParameters::with_rid)
+        .to_vec();
+    assert_eq!(add(five).await.unwrap_err().name(), "TypeError");
+    let ok = add(encodings()).await.unwrap();
+    assert_eq!(ok.sender().get_parameters().encodings, encodings());
+}
