@@ -9,7 +9,12 @@
 //!   requests, reserves the publisher's seat (a second publisher gets 409,
 //!   a viewer without a publisher 404), and ends every viewer when the
 //!   publisher leaves (a new publisher's media would need a renegotiation
-//!   the WHEP viewers cannot do);
+//!   the WHEP viewers cannot do). A session counts from its offer on (the
+//!   viewer cap includes the viewers being set up); one whose answer is
+//!   ready is let in only if it is still wanted (not closed meanwhile, and
+//!   for a viewer, its publisher still the one live), otherwise it is
+//!   closed and refused. Every session that ends or is refused is reported
+//!   ended to the HTTP side;
 //! - one task per session sets it up (offer, answer, candidates gathered
 //!   into the answer: WHIP has no trickle from the server) and then
 //!   watches its events; a session not connected within 30 s is ended;
@@ -61,6 +66,7 @@ pub async fn run(mut media: MediaHandle) {
     let mut broadcast = Broadcast {
         publisher: None,
         sessions: HashMap::new(),
+        opening: HashMap::new(),
         next_viewer: 1,
         internal: internal_tx,
         ender: media.ender(),
@@ -84,8 +90,15 @@ pub async fn run(mut media: MediaHandle) {
 
 /// What session tasks tell the broadcast task.
 enum Internal {
-    /// A session's connection exists (sent before its answer).
-    Session { id: String, pc: PeerConnection },
+    /// A session's connection and answer are ready: the broadcast task
+    /// answers the offer, or closes the connection and refuses it if the
+    /// session is no longer wanted.
+    Session {
+        id: String,
+        pc: PeerConnection,
+        answer: String,
+        reply: MediaReply,
+    },
     /// The publisher's connection has a track.
     Track {
         publisher: String,
@@ -108,10 +121,21 @@ struct Publisher {
     tracks: Vec<PublishedTrack>,
 }
 
+/// A session whose offer is being answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Opening {
+    /// The publisher.
+    Publisher,
+    /// A viewer of the publisher with this session id.
+    Viewer { publisher: String },
+}
+
 struct Broadcast {
     publisher: Option<Publisher>,
-    /// Every session's connection, the publisher's too.
+    /// Every answered session's connection, the publisher's too.
     sessions: HashMap<String, PeerConnection>,
+    /// The sessions whose offers are being answered.
+    opening: HashMap<String, Opening>,
     next_viewer: ViewerId,
     internal: mpsc::UnboundedSender<Internal>,
     ender: SessionEnder,
@@ -128,12 +152,14 @@ impl Broadcast {
             } => {
                 if self.publisher.is_some() {
                     reply.refuse(MediaRefusal::PublisherLive);
+                    self.ender.ended(&id);
                     return;
                 }
                 self.publisher = Some(Publisher {
                     id: id.clone(),
                     tracks: Vec::new(),
                 });
+                self.opening.insert(id.clone(), Opening::Publisher);
                 tokio::spawn(open_publisher(id, offer, reply, self.internal.clone()));
             }
             MediaRequest::Open {
@@ -142,18 +168,22 @@ impl Broadcast {
                 offer,
                 reply,
             } => {
-                let tracks = match &self.publisher {
-                    Some(p) if !p.tracks.is_empty() => p.tracks.clone(),
+                let (publisher, tracks) = match &self.publisher {
+                    Some(p) if !p.tracks.is_empty() => (p.id.clone(), p.tracks.clone()),
                     _ => {
                         reply.refuse(MediaRefusal::NoPublisher);
+                        self.ender.ended(&id);
                         return;
                     }
                 };
-                // The publisher's connection is one of the sessions.
-                if self.sessions.len() > MAX_VIEWERS {
+                if self.viewer_count() >= MAX_VIEWERS {
                     reply.refuse(MediaRefusal::Busy);
+                    self.ender.ended(&id);
                     return;
                 }
+                // Its seat is taken from now on, until it is refused or ends.
+                self.opening
+                    .insert(id.clone(), Opening::Viewer { publisher });
                 let viewer = self.next_viewer;
                 self.next_viewer += 1;
                 let session = ViewerSession { id, viewer, tracks };
@@ -173,13 +203,15 @@ impl Broadcast {
                 ice_ufrag,
                 ice_pwd,
                 candidates,
+                end_of_candidates,
                 reply,
             } => match self.sessions.get(&id) {
                 Some(pc) => {
                     let credentials = (ice_ufrag, ice_pwd);
+                    let candidates = (candidates, end_of_candidates);
                     tokio::spawn(restart_ice(pc.clone(), credentials, candidates, reply));
                 }
-                None => reply.refuse(MediaRefusal::BadOffer("the session is not set up".into())),
+                None => reply.refuse(MediaRefusal::NoSession),
             },
             MediaRequest::Close { id } => self.end(&id),
             other => tracing::debug!("whip: request not handled: {other:?}"),
@@ -188,8 +220,30 @@ impl Broadcast {
 
     fn on_internal(&mut self, message: Internal) {
         match message {
-            Internal::Session { id, pc } => {
-                self.sessions.insert(id, pc);
+            Internal::Session {
+                id,
+                pc,
+                answer,
+                reply,
+            } => {
+                let live = self.publisher.as_ref().map(|p| p.id.as_str());
+                // A viewer of a publisher that left meanwhile, or a session
+                // closed (DELETE, client gone) while its answer was made.
+                let refusal = match self.opening.remove(&id) {
+                    Some(Opening::Publisher) if live == Some(id.as_str()) => None,
+                    Some(Opening::Viewer { publisher }) if live == Some(publisher.as_str()) => None,
+                    Some(Opening::Viewer { .. }) => Some(MediaRefusal::NoPublisher),
+                    Some(Opening::Publisher) | None => Some(MediaRefusal::NoSession),
+                };
+                if let Some(refusal) = refusal {
+                    tracing::info!("whip: session {id} ended while being set up; refused");
+                    reply.refuse(refusal);
+                    self.ender.ended(&id);
+                    tokio::spawn(async move { pc.close().await });
+                } else {
+                    self.sessions.insert(id, pc);
+                    reply.answer(answer);
+                }
             }
             Internal::Track { publisher, event } => match &mut self.publisher {
                 Some(p) if p.id == publisher => {
@@ -213,11 +267,28 @@ impl Broadcast {
         }
     }
 
-    /// Ends session `id`; the publisher's end ends every viewer.
+    /// Viewers answered or being set up.
+    fn viewer_count(&self) -> usize {
+        let answered = self.sessions.keys().filter(|id| self.is_viewer(id)).count();
+        let opening = self
+            .opening
+            .values()
+            .filter(|o| matches!(o, Opening::Viewer { .. }))
+            .count();
+        answered + opening
+    }
+
+    fn is_viewer(&self, id: &str) -> bool {
+        self.publisher.as_ref().is_none_or(|p| p.id != id)
+    }
+
+    /// Ends session `id` (answered or being set up); the publisher's end
+    /// ends every viewer, those being set up too.
     fn end(&mut self, id: &str) {
         if let Some(pc) = self.sessions.remove(id) {
             tokio::spawn(async move { pc.close().await });
         }
+        self.opening.remove(id);
         self.ender.ended(id);
         if self.publisher.as_ref().is_some_and(|p| p.id == id) {
             tracing::info!("whip: the publisher left; ending its viewers");
@@ -226,6 +297,9 @@ impl Broadcast {
                 self.ender.ended(&viewer);
                 tokio::spawn(async move { pc.close().await });
             }
+            // Their answers, when ready, find them gone and are refused.
+            self.opening
+                .retain(|_, o| !matches!(o, Opening::Viewer { .. }));
         }
     }
 }
@@ -274,8 +348,9 @@ async fn open_publisher(
     let _ = internal.send(Internal::Session {
         id: id.clone(),
         pc: pc.clone(),
+        answer: sdp,
+        reply,
     });
-    reply.answer(sdp);
     tracing::info!("whip: publisher {id} answered");
     watch(pc, events, &id, &internal, |event| {
         if let PeerConnectionEvent::Track(event) = event {
@@ -345,14 +420,16 @@ async fn open_viewer(
         Err(BadOffer(why)) => {
             tracing::info!("whep: viewer offer refused: {why}");
             reply.refuse(MediaRefusal::BadOffer(why));
+            let _ = internal.send(Internal::Ended { id });
             return;
         }
     };
     let _ = internal.send(Internal::Session {
         id: id.clone(),
         pc: pc.clone(),
+        answer: sdp,
+        reply,
     });
-    reply.answer(sdp);
     tracing::info!("whep: viewer {id} answered ({} tracks)", pairs.len());
     let mut joined = false;
     watch(pc, events, &id, &internal, |event| match event {
@@ -569,7 +646,7 @@ async fn watch(
 async fn restart_ice(
     pc: PeerConnection,
     (ufrag, pwd): (String, String),
-    candidates: Vec<FragCandidate>,
+    (candidates, end_of_candidates): (Vec<FragCandidate>, bool),
     reply: MediaReply,
 ) {
     let restarted = async {
@@ -589,7 +666,7 @@ async fn restart_ice(
     .await;
     match restarted {
         Ok(sdp) => {
-            add_candidates(pc, candidates, false).await;
+            add_candidates(pc, candidates, end_of_candidates).await;
             reply.answer(fragment_of(&sdp));
         }
         Err(BadOffer(why)) => {

@@ -33,11 +33,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::whip::{FragCandidate, SessionKind};
 
 /// Makes the two ends of the media seam, with a queue of `capacity`
-/// requests (at least 1).
+/// requests (at least 1). Ended notices are never dropped (their queue is
+/// unbounded: each is one per session, which the requests bound).
 pub fn media_port(capacity: usize) -> (MediaPort, MediaHandle) {
     let capacity = capacity.max(1);
     let (requests_tx, requests_rx) = mpsc::channel(capacity);
-    let (ended_tx, ended_rx) = mpsc::channel(capacity);
+    let (ended_tx, ended_rx) = mpsc::unbounded_channel();
     (
         MediaPort {
             requests: requests_tx,
@@ -55,7 +56,7 @@ pub fn media_port(capacity: usize) -> (MediaPort, MediaHandle) {
 #[derive(Debug)]
 pub struct MediaPort {
     pub(crate) requests: mpsc::Sender<MediaRequest>,
-    pub(crate) ended: mpsc::Receiver<String>,
+    pub(crate) ended: mpsc::UnboundedReceiver<String>,
 }
 
 /// The media task's end: requests from the WHIP/WHEP routes.
@@ -80,15 +81,15 @@ impl MediaHandle {
 /// Tells the server that sessions ended on the media side; clone it freely.
 #[derive(Debug, Clone)]
 pub struct SessionEnder {
-    ended: mpsc::Sender<String>,
+    ended: mpsc::UnboundedSender<String>,
 }
 
 impl SessionEnder {
     /// The session `id` ended (its connection failed or closed): the server
-    /// forgets it, and its resource answers 404 from now on. Never waits; a
-    /// full queue or a stopped server loses the notice.
+    /// forgets it, and its resource answers 404 from now on. Never waits,
+    /// and never drops the notice (only a stopped server loses it).
     pub fn ended(&self, id: &str) {
-        let _ = self.ended.try_send(id.to_owned());
+        let _ = self.ended.send(id.to_owned());
     }
 }
 
@@ -130,6 +131,8 @@ pub enum MediaRequest {
         ice_pwd: String,
         /// The client's candidates sent with the restart.
         candidates: Vec<FragCandidate>,
+        /// The fragment said `a=end-of-candidates`.
+        end_of_candidates: bool,
         /// Where the answer fragment goes.
         reply: MediaReply,
     },
@@ -180,6 +183,9 @@ pub enum MediaRefusal {
     /// This media side does not restart ICE (501).
     #[error("ICE restarts are not implemented")]
     RestartUnsupported,
+    /// The session has ended or is not known (404).
+    #[error("no such session")]
+    NoSession,
 }
 
 impl From<MediaRefusal> for crate::whip::WhipError {
@@ -190,6 +196,7 @@ impl From<MediaRefusal> for crate::whip::WhipError {
             MediaRefusal::BadOffer(why) => Self::BadOffer(why),
             MediaRefusal::Busy => Self::Unavailable,
             MediaRefusal::RestartUnsupported => Self::RestartNotImplemented,
+            MediaRefusal::NoSession => Self::NotFound("no such session"),
         }
     }
 }

@@ -186,6 +186,8 @@ pub async fn serve_with_shutdown(
         .with_state(state)
         .merge(crate::whip_routes::routes(whip));
     tracing::info!(addr = ?listener.local_addr().ok(), "signaling server listening");
+    // The client's address: the WHIP/WHEP `POST` rate limit is per address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -24,12 +24,21 @@
 //! assert!(parsed.verify(b"s3cret", "lobby", "alice", 1_800_000_000).is_ok());
 //! assert!(parsed.verify(b"s3cret", "lobby", "mallory", 1_800_000_000).is_err());
 //! ```
+//!
+//! WHIP/WHEP bearer tokens ([`mint_whip`], [`Token::verify_whip`]) have the
+//! same `EXPIRY.MAC` form with another context: the MAC is over
+//! `ferrtc-whip-token-v1\nROLE\nEXPIRY`, `ROLE` being `publisher` or
+//! `viewer`. A join token is never a bearer token, nor the reverse.
 
 use aws_lc_rs::hmac;
+
+use crate::whip::SessionKind;
 
 /// Domain separation: a MAC for another purpose under the same secret is
 /// never a valid token.
 const CONTEXT: &str = "ferrtc-signal-token-v1";
+/// The context of WHIP/WHEP bearer tokens (distinct from join tokens').
+const WHIP_CONTEXT: &str = "ferrtc-whip-token-v1";
 
 /// Why a token was refused (all are sent as the `bad-token` error code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -98,19 +107,49 @@ impl Token {
         now: u64,
     ) -> Result<(), TokenError> {
         self.check_expiry(now)?;
+        self.verify_message(secret, &message(room, name, self.expiry))
+    }
+
+    /// Checks the expiry and the MAC (in constant time) of a WHIP/WHEP
+    /// bearer token (RFC 9725 §4.5) for sessions of `kind`.
+    pub fn verify_whip(
+        &self,
+        secret: &[u8],
+        kind: SessionKind,
+        now: u64,
+    ) -> Result<(), TokenError> {
+        self.check_expiry(now)?;
+        self.verify_message(secret, &whip_message(kind, self.expiry))
+    }
+
+    fn verify_message(&self, secret: &[u8], message: &str) -> Result<(), TokenError> {
         let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        hmac::verify(&key, message(room, name, self.expiry).as_bytes(), &self.mac)
-            .map_err(|_| TokenError::BadSignature)
+        hmac::verify(&key, message.as_bytes(), &self.mac).map_err(|_| TokenError::BadSignature)
     }
 }
 
 /// Makes the token that lets `name` join `room` until `expiry` (Unix
 /// seconds, inclusive) on a server with `secret`.
 pub fn mint(secret: &[u8], room: &str, name: &str, expiry: u64) -> String {
+    sign(secret, &message(room, name, expiry), expiry)
+}
+
+/// Makes the WHIP/WHEP bearer token (RFC 9725 §4.5) that lets its holder
+/// publish ([`SessionKind::Publish`]) or watch ([`SessionKind::View`])
+/// until `expiry` (Unix seconds, inclusive) on a server with `secret`.
+pub fn mint_whip(secret: &[u8], kind: SessionKind, expiry: u64) -> String {
+    sign(secret, &whip_message(kind, expiry), expiry)
+}
+
+fn sign(secret: &[u8], message: &str, expiry: u64) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let tag = hmac::sign(&key, message(room, name, expiry).as_bytes());
+    let tag = hmac::sign(&key, message.as_bytes());
     let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("{expiry}.{hex}")
+}
+
+fn whip_message(kind: SessionKind, expiry: u64) -> String {
+    format!("{WHIP_CONTEXT}\n{}\n{expiry}", kind.token_role())
 }
 
 fn message(room: &str, name: &str, expiry: u64) -> String {

@@ -15,10 +15,11 @@
 //!
 //! # Bearer tokens
 //!
-//! With a secret (`--secret S`), the bearer token is a join token of
-//! [`crate::token`] minted for a fixed room and name: room `whip`, name
-//! `publisher` to publish ([`SessionKind::Publish`]), room `whep`, name
-//! `viewer` to watch ([`SessionKind::View`]). A viewer's token cannot
+//! With a secret (`--secret S`), the bearer token is a WHIP/WHEP token of
+//! [`crate::token`] ([`crate::token::mint_whip`]), for the role
+//! `publisher` to publish ([`SessionKind::Publish`]) or `viewer` to watch
+//! ([`SessionKind::View`]); its MAC has a context of its own, so a
+//! WebSocket join token is never a bearer token. A viewer's token cannot
 //! publish. `PATCH` and `DELETE` need the token of the session's kind too.
 
 use crate::token::{Token, TokenError};
@@ -48,16 +49,9 @@ impl SessionKind {
         }
     }
 
-    /// The room a bearer token of this kind is minted for.
-    pub fn token_room(self) -> &'static str {
-        match self {
-            SessionKind::Publish => "whip",
-            SessionKind::View => "whep",
-        }
-    }
-
-    /// The name a bearer token of this kind is minted for.
-    pub fn token_name(self) -> &'static str {
+    /// The role a bearer token of this kind is minted for
+    /// ([`crate::token::mint_whip`]).
+    pub fn token_role(self) -> &'static str {
         match self {
             SessionKind::Publish => "publisher",
             SessionKind::View => "viewer",
@@ -113,6 +107,15 @@ pub enum WhipError {
     /// No media side is configured, or it did not answer in time (503).
     #[error("the media side is not available")]
     Unavailable,
+    /// An ICE restart of the session is already pending (409).
+    #[error("an ICE restart of this session is pending")]
+    RestartPending,
+    /// The client sent too many `POST`s lately (429, RFC 6585 §4).
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until the next one is let in (`Retry-After`).
+        retry_after_secs: u64,
+    },
 }
 
 impl WhipError {
@@ -125,7 +128,8 @@ impl WhipError {
             WhipError::Unauthorized(_) => 401,
             WhipError::ForbiddenOrigin => 403,
             WhipError::NotFound(_) => 404,
-            WhipError::PublisherLive => 409,
+            WhipError::PublisherLive | WhipError::RestartPending => 409,
+            WhipError::TooManyRequests { .. } => 429,
             WhipError::PreconditionFailed => 412,
             WhipError::RestartNotImplemented => 501,
             WhipError::Unavailable => 503,
@@ -144,7 +148,7 @@ pub fn media_type_is(header: Option<&str>, expected: &str) -> bool {
 
 /// Checks the `Authorization` header of a request for a session of `kind`:
 /// without a secret anything passes; with one, `Bearer TOKEN` must carry a
-/// token of [`crate::token`] for the kind's room and name, unexpired at
+/// WHIP/WHEP token of [`crate::token`] for the kind's role, unexpired at
 /// `now` (Unix seconds).
 pub fn authorize(
     header: Option<&str>,
@@ -165,7 +169,7 @@ pub fn authorize(
         return Err(WhipError::Unauthorized(TokenError::Missing));
     }
     Token::parse(token.trim())
-        .and_then(|t| t.verify(secret, kind.token_room(), kind.token_name(), now))
+        .and_then(|t| t.verify_whip(secret, kind, now))
         .map_err(WhipError::Unauthorized)
 }
 
@@ -321,7 +325,7 @@ pub fn is_session_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::mint;
+    use crate::token::{mint, mint_whip};
 
     #[test]
     fn content_type_ignores_parameters_and_case() {
@@ -345,8 +349,8 @@ mod tests {
     fn with_a_secret_the_bearer_token_must_be_minted_for_the_kind() {
         let secret = b"s".as_slice();
         let now = 1_000;
-        let publish = mint(secret, "whip", "publisher", now + 60);
-        let view = mint(secret, "whep", "viewer", now + 60);
+        let publish = mint_whip(secret, SessionKind::Publish, now + 60);
+        let view = mint_whip(secret, SessionKind::View, now + 60);
         let check = |h: Option<&str>, kind| authorize(h, Some(secret), kind, now);
         assert_eq!(
             check(Some(&format!("Bearer {publish}")), SessionKind::Publish),
@@ -368,11 +372,34 @@ mod tests {
             check(Some(&format!("Basic {publish}")), SessionKind::Publish),
             Err(WhipError::Unauthorized(TokenError::Missing))
         );
-        let expired = mint(secret, "whip", "publisher", now - 1);
+        let expired = mint_whip(secret, SessionKind::Publish, now - 1);
         assert_eq!(
             check(Some(&format!("Bearer {expired}")), SessionKind::Publish),
             Err(WhipError::Unauthorized(TokenError::Expired))
         );
+    }
+
+    #[test]
+    fn a_websocket_join_token_is_never_a_bearer_token() {
+        let secret = b"s".as_slice();
+        let now = 1_000;
+        for (room, name, kind) in [
+            ("whip", "publisher", SessionKind::Publish),
+            ("whep", "viewer", SessionKind::View),
+        ] {
+            let join = mint(secret, room, name, now + 60);
+            assert_eq!(
+                authorize(Some(&format!("Bearer {join}")), Some(secret), kind, now),
+                Err(WhipError::Unauthorized(TokenError::BadSignature)),
+                "a join token for room {room} name {name}"
+            );
+            // Nor is a bearer token a join token.
+            let bearer = Token::parse(&mint_whip(secret, kind, now + 60)).unwrap();
+            assert_eq!(
+                bearer.verify(secret, room, name, now),
+                Err(TokenError::BadSignature)
+            );
+        }
     }
 
     #[test]
@@ -384,6 +411,13 @@ mod tests {
             (WhipError::Unauthorized(TokenError::Missing), 401),
             (WhipError::NotFound("no publisher"), 404),
             (WhipError::PublisherLive, 409),
+            (WhipError::RestartPending, 409),
+            (
+                WhipError::TooManyRequests {
+                    retry_after_secs: 1,
+                },
+                429,
+            ),
             (WhipError::PreconditionFailed, 412),
             (WhipError::RestartNotImplemented, 501),
             (WhipError::Unavailable, 503),

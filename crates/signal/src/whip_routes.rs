@@ -8,20 +8,33 @@
 //! | `PATCH /whip/{id}`, `/whep/{id}` | trickled candidates (`application/trickle-ice-sdpfrag`): `204`; an ICE restart: `200` with the answer fragment and a new `ETag` |
 //! | `DELETE /whip/{id}`, `/whep/{id}` | ends the session: `200` |
 //! | `OPTIONS` on all four | CORS preflight: `204` |
+//!
+//! A `POST` from an address that sent more than [`POST_BURST`] of them
+//! lately (refilled at [`POSTS_PER_SECOND`]) is refused with `429 Too Many
+//! Requests`: each one makes a peer connection. A session whose `POST` is
+//! not answered (refused, timed out, or the client went away while the
+//! media side was answering) leaves the table and the media side is told to
+//! close it. ICE restarts of one session are one at a time (`409` while one
+//! is pending); a `PATCH` whose fragment carries ICE credentials the
+//! session had before its last restart is stale: it is answered `204` and
+//! ignored (RFC 8838 §4.4: candidates of an earlier ICE generation are
+//! discarded).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media::{MediaPort, MediaReply, MediaRequest};
+use crate::ratelimit::{RateLimit, TokenBucket, Verdict};
 use crate::token::unix_now;
 use crate::whip::{
     SDP, SDP_FRAG, SdpFrag, SessionKind, WhipError, authorize, if_match, is_session_id,
@@ -31,6 +44,14 @@ use crate::whip::{
 /// How long a `POST` waits for the media side's answer (it gathers its
 /// candidates first).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+/// `POST`s one address may send at once.
+pub(crate) const POST_BURST: u32 = 20;
+/// `POST`s one address may send per second on average.
+pub(crate) const POSTS_PER_SECOND: f64 = 2.0;
+/// Addresses with a bucket before the idle (full) ones are forgotten.
+const MAX_BUCKETS: usize = 4096;
+/// Former ICE usernames a session remembers, to tell stale fragments.
+const FORMER_UFRAGS: usize = 8;
 
 /// What the routes share.
 #[derive(Clone)]
@@ -44,6 +65,8 @@ struct Shared {
     secret: Option<Vec<u8>>,
     max_body: usize,
     allowed_origins: Vec<String>,
+    /// Per client address: its `POST` token bucket, and its last `POST`.
+    buckets: Mutex<HashMap<IpAddr, (TokenBucket, Instant)>>,
 }
 
 /// One live WHIP or WHEP session, as the HTTP side knows it.
@@ -52,6 +75,10 @@ struct Session {
     etag: String,
     /// The offer's `a=ice-ufrag`: another one in a `PATCH` is a restart.
     ice_ufrag: Option<String>,
+    /// The usernames of earlier ICE generations, newest last.
+    former_ufrags: Vec<String>,
+    /// An ICE restart is with the media side.
+    restarting: bool,
 }
 
 impl WhipState {
@@ -72,6 +99,7 @@ impl WhipState {
                 secret,
                 max_body,
                 allowed_origins,
+                buckets: Mutex::new(HashMap::new()),
             }),
         };
         if let Some(mut ended) = ended {
@@ -93,14 +121,100 @@ impl WhipState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Takes a token of `ip`'s `POST` bucket: `Err` with the seconds to
+    /// wait when it is empty.
+    fn take_post(&self, ip: IpAddr) -> Result<(), WhipError> {
+        let now = Instant::now();
+        let limit = RateLimit::new(POSTS_PER_SECOND, POST_BURST, u32::MAX);
+        let mut buckets = self
+            .inner
+            .buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&ip) {
+            // A bucket idle long enough to be full again is a new one.
+            let refill = Duration::from_secs_f64(f64::from(POST_BURST) / POSTS_PER_SECOND);
+            buckets.retain(|_, (_, last)| now.saturating_duration_since(*last) < refill);
+        }
+        let (bucket, last) = buckets
+            .entry(ip)
+            .or_insert_with(|| (TokenBucket::new(limit, now), now));
+        *last = now;
+        match bucket.take(now) {
+            Verdict::Allow => Ok(()),
+            Verdict::Refuse | Verdict::Disconnect => Err(WhipError::TooManyRequests {
+                retry_after_secs: bucket.retry_after().as_secs().saturating_add(1),
+            }),
+        }
+    }
+
+    /// Tells the media side to close `id`, without dropping the request
+    /// when its queue is full, and without waiting here.
+    fn close_later(&self, id: String) {
+        let Some(media) = self.inner.media.clone() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = media.send(MediaRequest::Close { id }).await;
+            });
+        }
+    }
+}
+
+/// A session in the table whose offer is not answered yet. Dropped
+/// unanswered (refused, timed out, or its handler dropped because the
+/// client went away), it leaves the table; unless the media side refused it
+/// (and so knows), the media side is told to close it.
+struct Opening {
+    state: WhipState,
+    id: Option<String>,
+    tell_media: bool,
+}
+
+impl Opening {
+    /// The offer was answered: the session stays.
+    fn answered(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        self.state.sessions().remove(&id);
+        if self.tell_media {
+            self.state.close_later(id);
+        }
+    }
+}
+
+/// A restart with the media side: when it is over, answered or not (or
+/// its handler dropped), the session may restart again.
+struct Restarting {
+    state: WhipState,
+    id: String,
+}
+
+impl Drop for Restarting {
+    fn drop(&mut self) {
+        if let Some(session) = self.state.sessions().get_mut(&self.id) {
+            session.restarting = false;
+        }
+    }
 }
 
 /// The routes, with their state applied.
 pub(crate) fn routes(state: WhipState) -> Router {
     let mut router = Router::new();
     for kind in [SessionKind::Publish, SessionKind::View] {
-        let endpoint = post(move |s: State<WhipState>, h: HeaderMap, b: Body| offer(kind, s, h, b))
-            .options(preflight);
+        let endpoint = post(
+            move |s: State<WhipState>, c: ConnectInfo<SocketAddr>, h: HeaderMap, b: Body| {
+                offer(kind, s, c, h, b)
+            },
+        )
+        .options(preflight);
         let resource = patch(
             move |s: State<WhipState>, p: Path<String>, h: HeaderMap, b: Body| {
                 trickle(kind, s, p, h, b)
@@ -119,10 +233,14 @@ pub(crate) fn routes(state: WhipState) -> Router {
 async fn offer(
     kind: SessionKind,
     State(state): State<WhipState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let cors = cors(&state, &headers);
+    if let Err(error) = state.take_post(peer.ip()) {
+        return with_cors(refusal(&error), cors);
+    }
     match accept_offer(kind, &state, &headers, body).await {
         Ok((id, etag, answer)) => {
             let mut response = (StatusCode::CREATED, answer).into_response();
@@ -159,8 +277,15 @@ async fn accept_offer(
             kind,
             etag: etag.clone(),
             ice_ufrag: sdp_ice_ufrag(&offer).map(str::to_owned),
+            former_ufrags: Vec::new(),
+            restarting: false,
         },
     );
+    let mut opening = Opening {
+        state: state.clone(),
+        id: Some(id.clone()),
+        tell_media: true,
+    };
     let (tx, rx) = oneshot::channel();
     let request = MediaRequest::Open {
         id: id.clone(),
@@ -168,24 +293,21 @@ async fn accept_offer(
         offer,
         reply: MediaReply { tx },
     };
-    let answer = match media.send(request).await {
-        Err(_) => Err(WhipError::Unavailable),
-        Ok(()) => match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
-            Ok(Ok(Ok(answer))) => Ok(answer),
-            Ok(Ok(Err(refusal))) => Err(refusal.into()),
-            Ok(Err(_)) | Err(_) => Err(WhipError::Unavailable),
-        },
-    };
-    match answer {
-        Ok(answer) => Ok((id, etag, answer)),
-        Err(error) => {
-            state.sessions().remove(&id);
-            if error == WhipError::Unavailable {
-                // It may still come up: let the media side drop it.
-                let _ = media.try_send(MediaRequest::Close { id });
-            }
-            Err(error)
+    media
+        .send(request)
+        .await
+        .map_err(|_| WhipError::Unavailable)?;
+    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+        Ok(Ok(Ok(answer))) => {
+            opening.answered();
+            Ok((id, etag, answer))
         }
+        Ok(Ok(Err(refusal))) => {
+            opening.tell_media = false;
+            Err(refusal.into())
+        }
+        // It may still come up: the media side is told to drop it.
+        Ok(Err(_)) | Err(_) => Err(WhipError::Unavailable),
     }
 }
 
@@ -209,19 +331,41 @@ async fn trickle(
     let cors = cors(&state, &headers);
     let result = async {
         check_request(&state, &headers, kind)?;
-        let (etag, ufrag) = {
-            let sessions = state.sessions();
-            let session = session_of(&sessions, &id, kind)?;
-            (session.etag.clone(), session.ice_ufrag.clone())
-        };
+        session_of(&state.sessions(), &id, kind)?;
         if !media_type_is(text(&headers, header::CONTENT_TYPE), SDP_FRAG) {
             return Err(WhipError::UnsupportedMediaType { expected: SDP_FRAG });
         }
         let body = read_body(&state, &headers, body).await?;
-        if_match(text(&headers, header::IF_MATCH), &etag)?;
         let frag = SdpFrag::parse(&body)?;
         let media = state.inner.media.as_ref().ok_or(WhipError::Unavailable)?;
-        if !frag.is_restart(ufrag.as_deref()) {
+        // The checks and what they decide under one lock, with no wait in
+        // between: two restarts under one entity tag cannot both pass.
+        let restart = {
+            let mut sessions = state.sessions();
+            let session = session_of_mut(&mut sessions, &id, kind)?;
+            if_match(text(&headers, header::IF_MATCH), &session.etag)?;
+            let stale = frag.ice_ufrag.as_ref().is_some_and(|u| {
+                session.ice_ufrag.as_ref() != Some(u) && session.former_ufrags.contains(u)
+            });
+            if stale {
+                // RFC 8838 §4.4: a previous generation's candidates are
+                // discarded.
+                return Ok(Patched::Trickled);
+            }
+            if frag.is_restart(session.ice_ufrag.as_deref()) {
+                if session.restarting {
+                    return Err(WhipError::RestartPending);
+                }
+                session.restarting = true;
+                Some(Restarting {
+                    state: state.clone(),
+                    id: id.clone(),
+                })
+            } else {
+                None
+            }
+        };
+        let Some(restarting) = restart else {
             let request = MediaRequest::Trickle {
                 id,
                 candidates: frag.candidates,
@@ -232,7 +376,7 @@ async fn trickle(
                 .await
                 .map_err(|_| WhipError::Unavailable)?;
             return Ok(Patched::Trickled);
-        }
+        };
         let (Some(ice_ufrag), Some(ice_pwd)) = (frag.ice_ufrag, frag.ice_pwd) else {
             return Err(WhipError::Malformed(
                 "an ICE restart needs a=ice-ufrag and a=ice-pwd",
@@ -244,6 +388,7 @@ async fn trickle(
             ice_ufrag: ice_ufrag.clone(),
             ice_pwd,
             candidates: frag.candidates,
+            end_of_candidates: frag.end_of_candidates,
             reply: MediaReply { tx },
         };
         media
@@ -263,7 +408,15 @@ async fn trickle(
             .get_mut(&id)
             .ok_or(WhipError::NotFound("no such session"))?;
         session.etag.clone_from(&etag);
-        session.ice_ufrag = Some(ice_ufrag);
+        if let Some(former) = session.ice_ufrag.replace(ice_ufrag) {
+            if session.former_ufrags.len() >= FORMER_UFRAGS {
+                session.former_ufrags.remove(0);
+            }
+            session.former_ufrags.push(former);
+        }
+        session.restarting = false;
+        drop(sessions);
+        drop(restarting);
         Ok(Patched::Restarted { frag, etag })
     }
     .await;
@@ -298,13 +451,9 @@ async fn end(
     })();
     let response = match result {
         Ok(()) => {
-            if let Some(media) = &state.inner.media {
-                // The HTTP resource is gone either way; a full queue only
-                // delays the close until the connection times out.
-                if media.try_send(MediaRequest::Close { id }).is_err() {
-                    tracing::warn!("whip: media queue full; DELETE not passed on");
-                }
-            }
+            // The HTTP resource is gone now; the close waits for room in
+            // the media queue if it must, never lost.
+            state.close_later(id);
             StatusCode::OK.into_response()
         }
         Err(error) => refusal(&error),
@@ -361,6 +510,17 @@ fn session_of<'a>(
     }
     sessions
         .get(id)
+        .filter(|s| s.kind == kind)
+        .ok_or(WhipError::NotFound("no such session"))
+}
+
+fn session_of_mut<'a>(
+    sessions: &'a mut HashMap<String, Session>,
+    id: &str,
+    kind: SessionKind,
+) -> Result<&'a mut Session, WhipError> {
+    sessions
+        .get_mut(id)
         .filter(|s| s.kind == kind)
         .ok_or(WhipError::NotFound("no such session"))
 }
@@ -434,6 +594,10 @@ fn refusal(error: &WhipError) -> Response {
     if status == StatusCode::UNAUTHORIZED {
         // RFC 6750 §3.
         set(h, header::WWW_AUTHENTICATE, "Bearer");
+    }
+    if let WhipError::TooManyRequests { retry_after_secs } = error {
+        // RFC 6585 §4, RFC 9110 §10.2.3.
+        set(h, header::RETRY_AFTER, &retry_after_secs.to_string());
     }
     response
 }

@@ -121,6 +121,14 @@ fn fake_media(mut media: MediaHandle) -> mpsc::UnboundedReceiver<Seen> {
                 } => {
                     if ice_ufrag == "nope" {
                         reply.refuse(MediaRefusal::RestartUnsupported);
+                    } else if ice_ufrag.starts_with("slow") {
+                        // Answered later: another PATCH meanwhile.
+                        let seen_tx = seen_tx.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            reply.answer(format!("a=ice-ufrag:srv{ice_ufrag}\r\n"));
+                            let _ = seen_tx.send(Seen::Restart(id, ice_ufrag));
+                        });
                     } else {
                         reply.answer(
                             "a=ice-ufrag:srv2\r\na=ice-pwd:0123456789abcdefghijkl\r\n".into(),
@@ -228,8 +236,9 @@ async fn with_a_secret_a_missing_or_wrong_bearer_is_401_with_www_authenticate() 
     let secret = "s3cret";
     let (addr, _seen) = start(Some(secret)).await;
     let expiry = ferrtc_signal::token::unix_now() + 60;
-    let publish_token = ferrtc_signal::token::mint(secret.as_bytes(), "whip", "publisher", expiry);
-    let view_token = ferrtc_signal::token::mint(secret.as_bytes(), "whep", "viewer", expiry);
+    let mint = |kind| ferrtc_signal::token::mint_whip(secret.as_bytes(), kind, expiry);
+    let publish_token = mint(SessionKind::Publish);
+    let view_token = mint(SessionKind::View);
 
     let missing = publish(addr).await;
     assert_eq!(missing.status, 401);
@@ -338,6 +347,32 @@ async fn patch_passes_trickled_candidates_on_and_restarts_ice_with_a_new_etag() 
         trickle.status, 204,
         "the restart's credentials are the session's now"
     );
+    assert_eq!(seen.recv().await, Some(Seen::Trickle(id.clone(), 1, true)));
+    // A late fragment of the first ICE generation is stale: ignored.
+    let late = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", &new_etag)],
+        frag,
+    )
+    .await;
+    assert_eq!(late.status, 204, "{late:?}");
+    let trickled = frag
+        .replace("ice-ufrag:abcd", "ice-ufrag:wxyz")
+        .replace("a=end-of-candidates\r\n", "");
+    assert_eq!(
+        request(addr, "PATCH", &location, &[FRAG], &trickled)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        seen.recv().await,
+        Some(Seen::Trickle(id.clone(), 1, false)),
+        "the stale fragment did not reach the media side, this one did"
+    );
+    assert!(seen.try_recv().is_err());
     let no_pwd = "a=ice-ufrag:qqqq\r\n";
     assert_eq!(
         request(addr, "PATCH", &location, &[FRAG], no_pwd)
@@ -516,4 +551,143 @@ async fn with_an_origin_allow_list_other_pages_get_403_and_allowed_ones_their_or
         409,
         "no Origin (not a browser): let in, and one publisher is live"
     );
+}
+
+#[tokio::test]
+async fn two_restarts_at_once_under_one_etag_one_is_served_the_other_409() {
+    let (addr, mut seen) = start(None).await;
+    let created = publish(addr).await;
+    let location = created.header("location").unwrap().to_owned();
+    let etag = created.header("etag").unwrap().to_owned();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..2 {
+        let (location, etag) = (location.clone(), etag.clone());
+        tasks.spawn(async move {
+            let frag = format!("a=ice-ufrag:slow{n}\r\na=ice-pwd:0123456789abcdefghijkl\r\n");
+            let reply = request(
+                addr,
+                "PATCH",
+                &location,
+                &[FRAG, ("If-Match", &etag)],
+                &frag,
+            )
+            .await;
+            reply.status
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    // Once it is over, the session restarts again (with its new tag).
+    let frag = "a=ice-ufrag:slow9\r\na=ice-pwd:0123456789abcdefghijkl\r\n";
+    assert_eq!(
+        request(addr, "PATCH", &location, &[FRAG, ("If-Match", "*")], frag)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_client_gone_before_the_answer_leaves_no_session_and_the_media_side_closes_it() {
+    let (port, mut media) = media_port(16);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Some(request) = media.recv().await {
+            match request {
+                // Never answered while the client waits.
+                MediaRequest::Open { id, reply, .. } => {
+                    let _ = seen_tx.send(Seen::Open(SessionKind::Publish));
+                    held.push((id, reply));
+                }
+                MediaRequest::Close { id } => {
+                    assert!(held.iter().any(|(h, _)| *h == id));
+                    let _ = seen_tx.send(Seen::Close(id));
+                }
+                _ => {}
+            }
+        }
+    });
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /whip HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{OFFER}",
+        OFFER.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+    drop(stream);
+    let closed = tokio::time::timeout(WAIT, seen.recv()).await;
+    assert!(
+        matches!(closed, Ok(Some(Seen::Close(_)))),
+        "the media side is told: {closed:?}"
+    );
+}
+
+#[tokio::test]
+async fn many_ended_notices_at_once_are_all_delivered_even_with_a_small_queue() {
+    let (port, mut media) = media_port(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+    let ender = media.ender();
+    let (ids_tx, mut ids) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(request) = media.recv().await {
+            if let MediaRequest::Open { id, reply, .. } = request {
+                reply.answer("v=0\r\n".into());
+                let _ = ids_tx.send(id);
+            }
+        }
+    });
+    let mut locations = Vec::new();
+    for _ in 0..8 {
+        let reply = request(addr, "POST", "/whep", &[SDP], OFFER).await;
+        assert_eq!(reply.status, 201);
+        locations.push(reply.header("location").unwrap().to_owned());
+    }
+    // All at once, as when a publisher leaves with its viewers.
+    for _ in 0..8 {
+        ender.ended(&ids.recv().await.unwrap());
+    }
+    for location in &locations {
+        let mut status = 0;
+        for _ in 0..100 {
+            status = request(addr, "PATCH", location, &[FRAG], "a=end-of-candidates\r\n")
+                .await
+                .status;
+            if status == 404 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(status, 404, "{location} is gone");
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_posts_from_one_address_is_cut_off_with_429_and_retry_after() {
+    let (addr, _seen) = start(None).await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..30 {
+        let reply = request(addr, "POST", "/whep", &[SDP], OFFER).await;
+        statuses.push(reply.status);
+        if reply.status == 429 {
+            limited.get_or_insert(reply);
+        }
+    }
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!((5..=10).contains(&refused), "{statuses:?}");
+    assert!(statuses[..20].iter().all(|s| *s == 404), "{statuses:?}");
+    let limited = limited.unwrap();
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
 }
