@@ -97,8 +97,8 @@ enum Command {
         /// on stderr as `dtmf received: X`.
         #[arg(long, value_name = "TONES")]
         dtmf: Option<String>,
-        /// Write a PNG still of the first received video track (VP8) once
-        /// a keyframe decodes, and go on (needs the `codecs` feature).
+        /// Write a PNG still of the first VP8 picture decoded from any
+        /// received video track, and go on (needs the `codecs` feature).
         #[arg(long, value_name = "FILE.png")]
         snapshot: Option<PathBuf>,
     },

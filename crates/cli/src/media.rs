@@ -55,7 +55,8 @@ impl Media {
         }
     }
 
-    /// `--snapshot FILE.png`: a still of the first received video track.
+    /// `--snapshot FILE.png`: a still of the first VP8 picture decoded
+    /// from any received video track.
     pub fn set_snapshot(&mut self, path: Option<PathBuf>) {
         self.snapshot = path;
     }
