@@ -30,6 +30,17 @@ const VIDEO_FRAME_QUEUE_LIMIT: QueueLimit = QueueLimit {
     ..FRAME_QUEUE_LIMIT
 };
 
+/// What a sender's unread events hold at most: keyframe requests merge
+/// with the last one queued, so PLIs alternating between simulcast
+/// layers' SSRCs (RFC 8853: at most 4 layers, plus the stream without
+/// rid) would otherwise queue without end while the application does not
+/// read; past the limit the oldest requests go (a peer repeats its PLIs).
+const SENDER_EVENT_QUEUE_LIMIT: QueueLimit = QueueLimit {
+    events: 8,
+    bytes: usize::MAX,
+    keyframes: false,
+};
+
 /// Frames a sender may have queued for the task, not yet taken.
 pub(crate) const MAX_QUEUED_FRAMES: usize = 128;
 /// Bytes a sender may have queued for the task, not yet taken.
@@ -132,7 +143,7 @@ impl TransceiverShared {
                 transactions: 0,
             }),
             sendable: AtomicBool::new(false),
-            sender_events: Arc::new(Hub::new(None)),
+            sender_events: Arc::new(Hub::bounded(&SENDER_EVENT_QUEUE_LIMIT)),
             frames: Arc::new(Hub::bounded(if kind == MediaKind::Video {
                 &VIDEO_FRAME_QUEUE_LIMIT
             } else {

@@ -621,6 +621,54 @@ mod tests {
         assert!(again.is_err(), "a replayed request: {again:?}");
     }
 
+    /// Hostile RTCP: PLIs alternating between two layers' SSRCs, never
+    /// read, stay within a bound, and the latest requests of both layers
+    /// are still there for a late reader.
+    #[tokio::test(flavor = "current_thread")]
+    async fn unread_layer_keyframe_requests_alternating_between_layers_stay_bounded() {
+        let now = Instant::now();
+        let mut core = Core::new(
+            ferrtc_core::Config::default(),
+            now,
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        let (commands, _rx) = CommandQueue::new_pair();
+        let mut task = MediaTask::new(Link {
+            commands,
+            ops: Arc::new(OpQueue::default()),
+        });
+        let (tx, rx) = oneshot::channel();
+        task.run(
+            MediaCommand::AddTransceiver(MediaKind::Video, RtpTransceiverInit::default(), tx),
+            &mut core,
+        );
+        let transceiver = rx.await.unwrap().unwrap();
+        let id = transceiver.shared.id;
+        let sender = transceiver.sender();
+        for i in 0..10_000 {
+            let rid = if i % 2 == 0 { "q" } else { "h" };
+            let ev = ferrtc_core::Event::KeyframeRequested {
+                transceiver: id,
+                rid: Some(rid.to_owned()),
+            };
+            task.handle_event(&mut core, ev);
+        }
+        let mut read = Vec::new();
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(20), sender.next_event()).await
+        {
+            read.push(ev);
+        }
+        assert!(read.len() <= 8, "{} requests queued", read.len());
+        for rid in ["q", "h"] {
+            let want = RtpSenderEvent::LayerKeyframeRequest {
+                rid: rid.to_owned(),
+            };
+            assert!(read.contains(&want), "no request for {rid}: {read:?}");
+        }
+    }
+
     /// W3C webrtc-encoded-transform `keyframerequest`: a PLI or FIR from
     /// the peer reaches every task reading a clone of the sender.
     #[tokio::test(flavor = "current_thread")]
