@@ -481,6 +481,32 @@ fn apply_fragment(answer: &str, frag: &str) -> String {
     out
 }
 
+/// The connection's ICE side as its stats say: the local username
+/// fragment, and the selected pair's remote candidate (`address:port`) and
+/// connectivity check responses received, once a pair is selected.
+async fn ice_of(pc: &PeerConnection) -> (String, Option<(String, u64)>) {
+    let report = pc.get_stats().await.unwrap();
+    let Some(ferrtc::Stats::Transport(transport)) = report.first_of_type("transport") else {
+        panic!("no transport stats: {}", report.to_json());
+    };
+    let pair = transport
+        .selected_candidate_pair_id
+        .as_ref()
+        .and_then(|id| {
+            let Some(ferrtc::Stats::CandidatePair(pair)) = report.stats.get(id) else {
+                return None;
+            };
+            let Some(ferrtc::Stats::RemoteCandidate(remote)) =
+                report.stats.get(&pair.remote_candidate_id)
+            else {
+                return None;
+            };
+            let remote = format!("{}:{}", remote.address, remote.port);
+            Some((remote, pair.responses_received))
+        });
+    (transport.ice_local_username_fragment.clone(), pair)
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn an_ice_restart_by_patch_gives_new_server_credentials_and_the_broadcast_goes_on() {
     let (_server, addr) = server().await;
@@ -488,6 +514,17 @@ async fn an_ice_restart_by_patch_gives_new_server_credentials_and_the_broadcast_
     let published = open(addr, "/whip", &publisher).await.expect("201");
     camera(video, Arc::new(AtomicU64::new(0)));
     let first_answer = publisher.remote_description().await.unwrap().sdp;
+    let mut before = ice_of(&publisher).await;
+    for _ in 0..100 {
+        if before.1.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        before = ice_of(&publisher).await;
+    }
+    let (old_local_ufrag, Some(_)) = before else {
+        panic!("the publisher never selected a pair");
+    };
 
     // RFC 9725 §4.3.2: new local credentials, sent as a fragment with
     // `If-Match: *`; the server's new ones come back.
@@ -522,6 +559,7 @@ async fn an_ice_restart_by_patch_gives_new_server_credentials_and_the_broadcast_
         offer.sdp
     );
     frag.push_str("a=end-of-candidates\r\n");
+    let responses_before = ice_of(&publisher).await.1.map_or(0, |(_, n)| n);
     let restarted = http(
         addr,
         "PATCH",
@@ -556,6 +594,45 @@ async fn an_ice_restart_by_patch_gives_new_server_credentials_and_the_broadcast_
         )))
         .await
         .unwrap();
+
+    // The connection moved to the new credentials: its ufrag is the new
+    // offer's, its selected pair's remote candidate is one the restart's
+    // answer gave, and checks signed with the server's new password are
+    // answered on it (RFC 8445 §9: the new ICE generation is checked).
+    let new_local_ufrag = ferrtc_signal::whip::sdp_ice_ufrag(&offer.sdp).unwrap();
+    assert_ne!(new_local_ufrag, old_local_ufrag);
+    let restart_candidates: Vec<String> = restarted
+        .body
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=candidate:"))
+        .filter_map(|c| {
+            let f: Vec<&str> = c.split(' ').collect();
+            Some(format!("{}:{}", f.get(4)?, f.get(5)?))
+        })
+        .collect();
+    let mut after = ice_of(&publisher).await;
+    for _ in 0..200 {
+        if after.0 == new_local_ufrag
+            && after.1.as_ref().is_some_and(|(_, n)| *n > responses_before)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        after = ice_of(&publisher).await;
+    }
+    assert_eq!(
+        after.0, new_local_ufrag,
+        "the restart's credentials are used"
+    );
+    let (remote, responses) = after.1.expect("a pair selected after the restart");
+    assert!(
+        restart_candidates.contains(&remote),
+        "the selected pair's remote {remote} is one of the restart's {restart_candidates:?}"
+    );
+    assert!(
+        responses > responses_before,
+        "checks of the new generation answered: {responses} after {responses_before}"
+    );
 
     // The broadcast goes on over the restarted connection.
     let watched = watch(addr, 10).await;
