@@ -62,6 +62,33 @@ impl SsrcTable {
         self.map.retain(|_, (t, _)| keep(*t));
     }
 
+    /// Where `ssrc` is bound, if it is.
+    pub fn get(&self, ssrc: u32) -> Option<Route> {
+        self.map.get(&ssrc).copied()
+    }
+
+    /// The layers of transceiver `t` changed (a new negotiation): an SSRC
+    /// bound to old layer `i` follows its rid to layer `moved[i]`, or is
+    /// forgotten when its rid is gone, so no SSRC feeds a layer by a stale
+    /// index.
+    pub fn remap(&mut self, t: TransceiverId, moved: &[Option<usize>]) {
+        self.map.retain(|_, (bt, layer)| {
+            if *bt != t {
+                return true;
+            }
+            let Some(old) = *layer else {
+                return true;
+            };
+            match moved.get(old).copied().flatten() {
+                Some(new) => {
+                    *layer = Some(new);
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+
     fn bind(&mut self, ssrc: u32, route: Route) -> Result<Route, Unroutable> {
         if let Some(bound) = self.map.get_mut(&ssrc) {
             // RFC 8843 §9.2: the mid (and rid) a packet carries wins over

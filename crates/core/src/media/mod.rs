@@ -626,8 +626,8 @@ impl MediaSession {
                     r
                 });
                 r.set_codecs(codecs, events);
-                r.set_rids(n.recv_rids.iter().take(MAX_LAYERS).cloned().collect());
                 r.set_level_extensions(levels);
+                self.set_receive_rids(t.id(), n.recv_rids.iter().take(MAX_LAYERS).cloned());
             }
         }
         self.receivers.retain(|t, _| live.contains(t));
@@ -1070,6 +1070,7 @@ impl MediaSession {
             rid: ext(self.rid_ext),
             repaired_rid: ext(self.repaired_rid_ext),
         };
+        let before = self.ssrcs.get(packet.ssrc);
         let (t, layer) = match self.ssrcs.route(
             &self.receivers,
             names,
@@ -1086,6 +1087,14 @@ impl MediaSession {
                 return;
             }
         };
+        // RFC 8852 §3: an SSRC that names another layer (or receiver)
+        // leaves its old layer, which stops reporting on it.
+        if let Some((bt, Some(bl))) = before
+            && before != Some((t, layer))
+            && let Some(old) = self.receivers.get_mut(&bt)
+        {
+            old.forget_stream(bl, packet.ssrc);
+        }
         let Some(r) = self.receivers.get_mut(&t) else {
             self.stats.unroutable_rtp += 1;
             return;
@@ -1096,9 +1105,25 @@ impl MediaSession {
             self.stats.unroutable_rtp += 1;
             return;
         };
+        if layer >= r.layers().len() {
+            self.stats.unroutable_rtp += 1;
+            return;
+        }
         r.receive(now, &packet, layer, self.local_ssrc, &mut self.frames);
         self.emit_frames(t);
         self.emit_tones(t);
+    }
+
+    /// The rids receiver `t` agreed to receive (RFC 8853 §5.3): when they
+    /// change, the SSRCs bound to its layers follow their rids, and those
+    /// whose rid is gone are forgotten (no stale layer index).
+    fn set_receive_rids(&mut self, t: TransceiverId, rids: impl Iterator<Item = String>) {
+        let Some(r) = self.receivers.get_mut(&t) else {
+            return;
+        };
+        if let Some(moved) = r.set_rids(rids.collect()) {
+            self.ssrcs.remap(t, &moved);
+        }
     }
 
     /// The DTMF tones a receiver got (RFC 4733 §2.5.2), as events.

@@ -215,15 +215,38 @@ impl Receiver {
     }
 
     /// The rids a new negotiation agreed to receive (RFC 8853 §5.3; empty:
-    /// no simulcast). Layers whose rid list changed start anew.
-    pub fn set_rids(&mut self, rids: Vec<String>) {
+    /// no simulcast). Layers whose rid list changed start anew; when it
+    /// changed, returns where each old layer went (by rid; `None`: gone),
+    /// for the SSRCs bound to them.
+    pub fn set_rids(&mut self, rids: Vec<String>) -> Option<Vec<Option<usize>>> {
         let wanted: Vec<Option<String>> = if rids.is_empty() {
             vec![None]
         } else {
             rids.into_iter().map(Some).collect()
         };
-        if self.layers.iter().map(|l| &l.rid).ne(wanted.iter()) {
-            self.layers = wanted.into_iter().map(Layer::new).collect();
+        if self.layers.iter().map(|l| &l.rid).eq(wanted.iter()) {
+            return None;
+        }
+        let moved = self
+            .layers
+            .iter()
+            .map(|l| {
+                let rid = l.rid.as_ref()?;
+                wanted.iter().position(|w| w.as_ref() == Some(rid))
+            })
+            .collect();
+        self.layers = wanted.into_iter().map(Layer::new).collect();
+        Some(moved)
+    }
+
+    /// An SSRC now names another layer or receiver (RFC 8852 §3, RFC 8843
+    /// §9.2): layer `layer` no longer receives it, so its stream (reports,
+    /// NACKs, `inbound-rtp`) ends.
+    pub fn forget_stream(&mut self, layer: usize, ssrc: u32) {
+        if let Some(l) = self.layers.get_mut(layer)
+            && l.ssrc() == Some(ssrc)
+        {
+            l.stream = None;
         }
     }
 

@@ -381,3 +381,60 @@ fn a_simulcast_receiver_binds_each_ssrc_to_the_layer_its_rid_names() {
     assert!(!session.handle_receive(now, wall, &mut d));
     assert_eq!(session.stats().unroutable_rtp, 2);
 }
+
+/// A new negotiation that drops or reorders rids ([q, h, f] to [f, q]):
+/// the SSRCs bound to layers follow their rids, and one whose rid is gone
+/// is unroutable and counted, never fed to another layer by its old index.
+#[test]
+fn renegotiated_rids_move_ssrc_bindings_with_their_rids() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session.rid_ext = ExtensionId::new(RID_ID);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    session.set_receive_rids(id, ["q", "h", "f"].map(String::from).into_iter());
+    let key = [0x10, 0, 2, 3];
+    for (ssrc, rid) in [(100, b"q"), (200, b"h"), (300, b"f")] {
+        let mut d = forged_named(&mut peer, ssrc, 1, 96, Some(b"v"), Some(rid), None, &key);
+        assert!(session.handle_receive(now, wall, &mut d));
+    }
+    session.set_receive_rids(id, ["f", "q"].map(String::from).into_iter());
+    // Packets carrying nothing but their SSRC.
+    for ssrc in [100, 200, 300] {
+        let mut d = forged_named(&mut peer, ssrc, 2, 96, None, None, None, &key);
+        session.handle_receive(now, wall, &mut d);
+    }
+    let layers = session.receivers[&id].layers();
+    assert_eq!(layers[0].rid.as_deref(), Some("f"));
+    assert_eq!(layers[0].ssrc(), Some(300));
+    assert_eq!(layers[1].rid.as_deref(), Some("q"));
+    assert_eq!(layers[1].ssrc(), Some(100));
+    assert_eq!(layers[0].counters.packets_received, 1);
+    assert_eq!(layers[1].counters.packets_received, 1);
+    assert_eq!(session.stats().unroutable_rtp, 1, "the h SSRC");
+}
+
+/// RFC 8852 §3: an SSRC that names another layer leaves its old one, which
+/// stops reporting on it (no duplicate report blocks, NACKs or
+/// `inbound-rtp`).
+#[test]
+fn an_ssrc_that_switches_rid_leaves_its_old_layer() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session.rid_ext = ExtensionId::new(RID_ID);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    session.set_receive_rids(id, ["q", "f"].map(String::from).into_iter());
+    let key = [0x10, 0, 2, 3];
+    let mut d = forged_named(&mut peer, 100, 1, 96, Some(b"v"), Some(b"q"), None, &key);
+    assert!(session.handle_receive(now, wall, &mut d));
+    let mut d = forged_named(&mut peer, 100, 2, 96, Some(b"v"), Some(b"f"), None, &key);
+    assert!(session.handle_receive(now, wall, &mut d));
+    let layers = session.receivers[&id].layers();
+    assert_eq!(layers[0].ssrc(), None, "q still holds the SSRC");
+    assert_eq!(layers[1].ssrc(), Some(100));
+}
