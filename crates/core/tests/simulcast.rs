@@ -406,3 +406,32 @@ fn a_keyframe_request_for_one_layer_reaches_that_layer_of_the_sender_only() {
     assert_eq!(by_rid(&inbound, "f", |s| s.rid.as_deref()).pli_count, 1);
     assert_eq!(by_rid(&inbound, "q", |s| s.rid.as_deref()).pli_count, 0);
 }
+
+/// RFC 8853 §5.3: an answer agrees to each offered rid once and to four
+/// layers at most, the layers the media session receives; the rest are
+/// removed from the answer.
+#[test]
+fn an_answer_agrees_to_at_most_four_distinct_rids() {
+    let now = Instant::now();
+    let mut a = peer(1, "10.0.0.1".parse().unwrap(), now);
+    let mut b = peer(2, "10.0.0.2".parse().unwrap(), now);
+    a.pc.add_transceiver(MediaKind::Video, simulcast_init())
+        .unwrap();
+    let mut offer = a.pc.create_offer().unwrap();
+    offer.sdp = offer
+        .sdp
+        .replace("a=simulcast:send q;h;f", "a=simulcast:send q;h;q;f;x;y")
+        .replace(
+            "a=rid:f send\r\n",
+            "a=rid:f send\r\na=rid:x send\r\na=rid:y send\r\n",
+        );
+    assert!(offer.sdp.contains("a=rid:y send"), "{}", offer.sdp);
+    b.pc.set_remote_description(now, offer).unwrap();
+    let answer = b.pc.create_answer().unwrap();
+    assert!(
+        answer.sdp.contains("a=simulcast:recv q;h;f;x\r\n"),
+        "{}",
+        answer.sdp
+    );
+    assert_eq!(answer.sdp.matches("a=rid:").count(), 4, "{}", answer.sdp);
+}

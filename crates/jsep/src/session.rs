@@ -50,6 +50,10 @@ struct Applied {
     text: String,
 }
 
+/// Simulcast layers an answer agrees to receive at most (RFC 8853 §5.3:
+/// the media session keeps one RTP stream per layer, four at most).
+const MAX_SIMULCAST_LAYERS: usize = 4;
+
 /// Limits for parsing a description again: its text was accepted (within
 /// the configured limits) when it was applied, and has only grown by the
 /// bounded number of trickled candidates since.
@@ -754,7 +758,16 @@ impl Jsep {
                     })
                     .unwrap_or_default();
                 if !offered_send.is_empty() && direction.receives() {
-                    build::simulcast(&offered_send, RidDirection::Recv)
+                    // RFC 8853 §5.3: the answerer may remove rids; it
+                    // agrees to each once, and to no more layers than it
+                    // receives.
+                    let mut agreed: Vec<String> = Vec::new();
+                    for rid in offered_send {
+                        if agreed.len() < MAX_SIMULCAST_LAYERS && !agreed.contains(&rid) {
+                            agreed.push(rid);
+                        }
+                    }
+                    build::simulcast(&agreed, RidDirection::Recv)
                 } else if !offered_recv.is_empty() && direction.sends() {
                     let mine: Vec<String> = offered_recv
                         .into_iter()
