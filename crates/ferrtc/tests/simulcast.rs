@@ -251,7 +251,8 @@ async fn set_parameters_deactivates_one_layer_and_keeps_the_rids() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn send_encodings_are_checked_as_add_transceiver_does() {
+async fn send_encodings_are_checked_trimmed_to_four_and_a_lone_rid_dropped_as_add_transceiver_does()
+{
     let a = pc(3);
     let add = |send_encodings| {
         let a = a.clone();
@@ -283,10 +284,34 @@ async fn send_encodings_are_checked_as_add_transceiver_does() {
         ..RtpEncodingParameters::with_rid("a")
     }];
     assert_eq!(add(small).await.unwrap_err().name(), "RangeError");
+    // More than four are trimmed from the tail (W3C: maxN is the user
+    // agent's), and a lone encoding loses its rid.
     let five = ["a", "b", "c", "d", "e"]
         .map(RtpEncodingParameters::with_rid)
         .to_vec();
-    assert_eq!(add(five).await.unwrap_err().name(), "TypeError");
+    let trimmed = add(five).await.unwrap().sender().get_parameters().encodings;
+    assert_eq!(
+        trimmed,
+        ["a", "b", "c", "d"].map(RtpEncodingParameters::with_rid)
+    );
+    let solo = pc(4);
+    let lone = solo
+        .add_transceiver(
+            MediaKind::Video,
+            RtpTransceiverInit {
+                send_encodings: vec![RtpEncodingParameters::with_rid("a")],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lone.sender().get_parameters().encodings,
+        [RtpEncodingParameters::default()]
+    );
+    let offer = solo.create_offer().await.unwrap();
+    assert!(!offer.sdp.contains("a=rid:"), "{}", offer.sdp);
+    assert!(!offer.sdp.contains("a=simulcast:"), "{}", offer.sdp);
     let ok = add(encodings()).await.unwrap();
     assert_eq!(ok.sender().get_parameters().encodings, encodings());
 }

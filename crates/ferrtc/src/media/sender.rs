@@ -102,7 +102,9 @@ const MAX_RID_LEN: usize = 16;
 /// W3C webrtc-pc §5.1 `addTransceiver` step "validate sendEncodings": rids
 /// present when there are several, unique and well formed (RFC 8851 §10:
 /// alphanumeric, `-`, `_`), `scaleResolutionDownBy` at least 1.0 (video;
-/// audio drops it). An empty list is one encoding without rid.
+/// audio drops it). Then more than [`MAX_ENCODINGS`] are trimmed from the
+/// tail, and a lone encoding loses its rid (a plain single stream). An
+/// empty list is one encoding without rid.
 pub(crate) fn check_send_encodings(
     kind: MediaKind,
     mut encodings: Vec<RtpEncodingParameters>,
@@ -111,11 +113,6 @@ pub(crate) fn check_send_encodings(
         return Ok(vec![RtpEncodingParameters::new(None)]);
     }
     let type_error = |m: String| -> Error { ferrtc_core::Error::type_error(m).into() };
-    if encodings.len() > MAX_ENCODINGS {
-        return Err(type_error(format!(
-            "at most {MAX_ENCODINGS} sendEncodings are supported"
-        )));
-    }
     for (i, e) in encodings.iter().enumerate() {
         match &e.rid {
             None if encodings.len() > 1 => {
@@ -150,6 +147,12 @@ pub(crate) fn check_send_encodings(
         {
             return Err(Error::Range("scaleResolutionDownBy must be at least 1.0"));
         }
+    }
+    // W3C webrtc-pc §5.1 addTransceiver: trim to maxN from the tail; a
+    // lone encoding has no rid.
+    encodings.truncate(MAX_ENCODINGS);
+    if let [lone] = encodings.as_mut_slice() {
+        lone.rid = None;
     }
     Ok(encodings)
 }
