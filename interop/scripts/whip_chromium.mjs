@@ -2,8 +2,10 @@
 // presses "Broadcast" (its fake camera and microphone go to the server by
 // WHIP), three pages press "Watch" (WHEP), and each viewer's getStats() must
 // show its inbound video decoding: framesDecoded grows. A fourth page that
-// tries to broadcast at the same time must be refused (409). Screenshots go
-// to ARTIFACTS.
+// tries to broadcast at the same time must be refused (409). When the
+// broadcaster stops, every viewer's connection must end (the server ends its
+// WHEP sessions; each page sees its connection fail, close or stay
+// disconnected, and stops watching). Screenshots go to ARTIFACTS.
 //
 //   node whip_chromium.mjs URL ARTIFACTS_DIR
 //
@@ -117,10 +119,26 @@ try {
   }
 
   // The broadcaster stops: the viewers' connections end.
+  for (const page of viewers) {
+    await page.evaluate(() => {
+      const { pc } = window.ferrtcCast;
+      window.castStates = [];
+      pc.addEventListener('connectionstatechange', () => window.castStates.push(pc.connectionState));
+    });
+  }
   await publisher.click('#broadcast-start');
   await state(publisher, 'Not broadcasting.');
   result.stopped = true;
-  result.ok = result.viewers.every((v) => v.frames_later > v.frames_first && v.frames_first > 0);
+  result.viewers_ended = [];
+  for (const page of viewers) {
+    await page.waitForFunction(() => window.ferrtcCast.pc === null, null, { timeout: TIMEOUT });
+    result.viewers_ended.push({
+      states: await page.evaluate(() => window.castStates),
+      note: await page.locator('#broadcast-state').textContent(),
+    });
+  }
+  result.ok = result.viewers.every((v) => v.frames_later > v.frames_first && v.frames_first > 0)
+    && result.viewers_ended.length === VIEWERS;
 } catch (e) {
   result.error = String(e && e.stack || e);
 } finally {

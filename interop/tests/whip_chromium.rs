@@ -147,5 +147,16 @@ fn chromium_broadcasts_by_whip_and_three_chromium_viewers_decode_it_by_whep() {
         );
     }
     assert_eq!(result["stopped"], true, "{report}");
+    let ended = result["viewers_ended"].as_array().expect("viewers_ended");
+    assert_eq!(ended.len(), 3, "every viewer's connection ended: {report}");
+    for v in ended {
+        let states = v["states"].as_array().expect("states");
+        assert!(
+            states
+                .iter()
+                .any(|s| ["disconnected", "failed", "closed"].contains(&s.as_str().unwrap_or(""))),
+            "the viewer's connection ended: {report}"
+        );
+    }
     assert!(artifacts.join("whep-viewer0.png").exists());
 }

@@ -642,3 +642,78 @@ async fn an_ice_restart_by_patch_gives_new_server_credentials_and_the_broadcast_
         ferrtc::PeerConnectionState::Connected
     );
 }
+
+/// A viewer's offer with its candidates, not sent.
+async fn viewer_offer() -> (PeerConnection, String) {
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        let init = RtpTransceiverInit {
+            direction: Some(RtpTransceiverDirection::RecvOnly),
+            ..RtpTransceiverInit::default()
+        };
+        pc.add_transceiver(kind, init).await.unwrap();
+    }
+    let mut events = pc.subscribe();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer)).await.unwrap();
+    while let Some(event) = tokio::time::timeout(WAIT, events.recv()).await.unwrap() {
+        if let PeerConnectionEvent::IceGatheringStateChange(IceGatheringState::Complete) = event {
+            break;
+        }
+    }
+    let sdp = pc.local_description().await.unwrap().sdp;
+    (pc, sdp)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_viewer_being_set_up_when_the_publisher_leaves_is_refused_or_ended_never_left_behind() {
+    let (_server, addr) = server().await;
+    for round in 0..6 {
+        let (publisher, video, _audio) = publisher().await;
+        let published = open(addr, "/whip", &publisher).await.expect("201");
+        camera(video, Arc::new(AtomicU64::new(0)));
+        let (viewer, offer) = viewer_offer().await;
+        // The viewer's offer and the publisher's DELETE at once: the
+        // viewer's answer is made while the publisher leaves.
+        let sdp = [("Content-Type", "application/sdp")];
+        // Which comes first varies with the round; the window where the
+        // answer is being made is short, so not every run hits it, but no
+        // run may leave a viewer behind.
+        let (post_after, delete_after) = if round % 2 == 0 {
+            (0, round / 2)
+        } else {
+            (round / 2, 0)
+        };
+        let (watched, deleted) = tokio::join!(
+            async {
+                tokio::time::sleep(Duration::from_millis(post_after)).await;
+                http(addr, "POST", "/whep", &sdp, &offer).await
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(delete_after)).await;
+                http(addr, "DELETE", &published.location, &[], "").await
+            }
+        );
+        assert_eq!(deleted.status, 200);
+        if watched.status == 201 {
+            // Answered before the publisher left: ended with it.
+            let location = watched.header("location").unwrap().to_owned();
+            let frag = [("Content-Type", "application/trickle-ice-sdpfrag")];
+            let mut status = 0;
+            for _ in 0..100 {
+                status = http(addr, "PATCH", &location, &frag, "a=end-of-candidates\r\n")
+                    .await
+                    .status;
+                if status == 404 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(status, 404, "round {round}: the viewer was left behind");
+        } else {
+            assert_eq!(watched.status, 404, "round {round}: {}", watched.body);
+        }
+        viewer.close().await;
+        publisher.close().await;
+    }
+}

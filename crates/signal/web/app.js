@@ -882,6 +882,7 @@ function gathered(pc) {
   });
 }
 
+// The offer POSTed; gives the session's resource and the answer.
 async function castSession(endpoint, pc, token) {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
@@ -890,21 +891,21 @@ async function castSession(endpoint, pc, token) {
   const res = await fetch(endpoint, { method: 'POST', headers, body: pc.localDescription.sdp });
   const body = await res.text();
   if (res.status !== 201) {
-    const why = { 401: 'a bearer token is needed (?whip_token= / ?whep_token=)', 404: 'nobody is broadcasting', 409: 'someone else is broadcasting' }[res.status];
+    const why = { 401: 'a bearer token is needed (?whip_token= / ?whep_token=)', 404: 'nobody is broadcasting', 409: 'someone else is broadcasting', 429: 'too many attempts; wait a moment' }[res.status];
     throw new Error(`${endpoint} answered ${res.status}: ${why || body.trim()}`);
   }
-  const resource = new URL(res.headers.get('Location'), location.href).href;
-  await pc.setRemoteDescription({ type: 'answer', sdp: body });
-  return resource;
+  return { resource: new URL(res.headers.get('Location'), location.href).href, answer: body };
+}
+
+function deleteResource(resource, token) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  fetch(resource, { method: 'DELETE', headers }).catch(() => {});
 }
 
 async function stopCast(note = 'Not broadcasting.') {
   const { pc, resource, stream, token } = cast;
   Object.assign(cast, { role: null, pc: null, resource: null, stream: null });
-  if (resource) {
-    const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    fetch(resource, { method: 'DELETE', headers }).catch(() => {});
-  }
+  if (resource) deleteResource(resource, token);
   if (pc) pc.close();
   if (stream) for (const t of stream.getTracks()) t.stop();
   $('broadcast-tile').hidden = true;
@@ -916,11 +917,19 @@ async function stopCast(note = 'Not broadcasting.') {
   castState(note);
 }
 
+// A connection that fails or closes (the publisher left: the server ends
+// its viewers) stops the cast; one disconnected for 5 s too.
 function watchCastState(pc) {
+  let lost = null;
   pc.onconnectionstatechange = () => {
     if (cast.pc !== pc) return;
-    if (pc.connectionState === 'failed') stopCast('The broadcast connection failed.');
-    else if (pc.connectionState === 'connected') castState(cast.role === 'broadcast' ? 'Broadcasting.' : 'Watching the broadcast.');
+    clearTimeout(lost);
+    const state = pc.connectionState;
+    if (state === 'failed' || state === 'closed') stopCast(cast.role === 'watch' ? 'The broadcast ended.' : 'The broadcast connection failed.');
+    else if (state === 'disconnected') {
+      castState('The connection is interrupted…');
+      lost = setTimeout(() => { if (cast.pc === pc) stopCast(cast.role === 'watch' ? 'The broadcast ended.' : 'The broadcast connection was lost.'); }, 5000);
+    } else if (state === 'connected') castState(cast.role === 'broadcast' ? 'Broadcasting.' : 'Watching the broadcast.');
   };
 }
 
@@ -937,6 +946,8 @@ async function startCast(role) {
     if (role === 'broadcast') {
       castState('Starting the camera…');
       const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+      // Stopped while the camera started: it is not kept.
+      if (cast.pc !== pc) { for (const t of stream.getTracks()) t.stop(); return; }
       cast.stream = stream;
       for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
       video.muted = true;
@@ -952,7 +963,12 @@ async function startCast(role) {
     }
     watchCastState(pc);
     castState('Connecting…');
-    cast.resource = await castSession(role === 'broadcast' ? '/whip' : '/whep', pc, token);
+    const { resource, answer } = await castSession(role === 'broadcast' ? '/whip' : '/whep', pc, token);
+    // Stopped while the offer was out: the session just made is ended.
+    if (cast.pc !== pc) { deleteResource(resource, token); return; }
+    cast.resource = resource;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    if (cast.pc !== pc) return;
     $('broadcast-tile').hidden = false;
     $(role === 'broadcast' ? 'broadcast-start' : 'watch-start').textContent = 'Stop';
   } catch (e) {
