@@ -927,7 +927,109 @@ async fn write_viewer(
 
 #[cfg(test)]
 mod tests {
-    use super::{fragment_of, restarted_offer, with_candidates};
+    use super::{
+        Broadcast, HashMap, Internal, Opening, Publisher, fragment_of, restarted_offer,
+        with_candidates,
+    };
+    use ferrtc::{Configuration, PeerConnection};
+    use ferrtc_signal::{MediaReply, MediaRequest, SignalConfig, media_port, serve};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::mpsc;
+
+    /// A WHEP `POST` to a real server whose media side is this test: the
+    /// reply for its offer, and the HTTP status it ends with.
+    async fn pending_viewer() -> (
+        Broadcast,
+        String,
+        MediaReply,
+        tokio::task::JoinHandle<String>,
+    ) {
+        let (port, mut media) = media_port(4);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+        let post = tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let body = "v=0\r\n";
+            let head = format!(
+                "POST /whep HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+                 Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut raw = String::new();
+            stream.read_to_string(&mut raw).await.unwrap();
+            raw
+        });
+        let Some(MediaRequest::Open { id, reply, .. }) = media.recv().await else {
+            panic!("an offer");
+        };
+        let (internal, _) = mpsc::unbounded_channel();
+        let broadcast = Broadcast {
+            publisher: None,
+            sessions: HashMap::new(),
+            opening: HashMap::new(),
+            next_viewer: 1,
+            internal,
+            ender: media.ender(),
+        };
+        (broadcast, id, reply, post)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_viewer_answered_after_its_publisher_left_is_closed_and_refused() {
+        let (mut broadcast, id, reply, post) = pending_viewer().await;
+        broadcast.publisher = Some(Publisher {
+            id: "p".into(),
+            tracks: Vec::new(),
+        });
+        let publisher = "p".to_owned();
+        broadcast
+            .opening
+            .insert(id.clone(), Opening::Viewer { publisher });
+        // The publisher leaves while the viewer's answer is being made.
+        broadcast.end("p");
+        assert_eq!(broadcast.viewer_count(), 0, "its seat is free again");
+        let pc = PeerConnection::new(Configuration::default()).unwrap();
+        broadcast.on_internal(Internal::Session {
+            id: id.clone(),
+            pc: pc.clone(),
+            answer: "v=0\r\n".into(),
+            reply,
+        });
+        assert!(broadcast.sessions.is_empty(), "not let in");
+        let response = post.await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_viewer_being_set_up_holds_a_seat_until_answered_or_ended() {
+        let (mut broadcast, id, reply, post) = pending_viewer().await;
+        broadcast.publisher = Some(Publisher {
+            id: "p".into(),
+            tracks: Vec::new(),
+        });
+        broadcast.opening.insert(
+            id.clone(),
+            Opening::Viewer {
+                publisher: "p".into(),
+            },
+        );
+        assert_eq!(broadcast.viewer_count(), 1);
+        let pc = PeerConnection::new(Configuration::default()).unwrap();
+        broadcast.on_internal(Internal::Session {
+            id: id.clone(),
+            pc,
+            answer: "v=0\r\n".into(),
+            reply,
+        });
+        assert_eq!(broadcast.viewer_count(), 1, "answered, still one");
+        let response = post.await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+        broadcast.end(&id);
+        assert_eq!(broadcast.viewer_count(), 0);
+    }
 
     const OFFER: &str = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nm=video 9 X 96\r\n\
         a=mid:0\r\na=ice-ufrag:old1\r\na=ice-pwd:oldpassword\r\n\

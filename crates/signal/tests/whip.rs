@@ -121,6 +121,8 @@ fn fake_media(mut media: MediaHandle) -> mpsc::UnboundedReceiver<Seen> {
                 } => {
                     if ice_ufrag == "nope" {
                         reply.refuse(MediaRefusal::RestartUnsupported);
+                    } else if ice_ufrag == "gone" {
+                        reply.refuse(MediaRefusal::NoSession);
                     } else if ice_ufrag.starts_with("slow") {
                         // Answered later: another PATCH meanwhile.
                         let seen_tx = seen_tx.clone();
@@ -387,6 +389,14 @@ async fn patch_passes_trickled_candidates_on_and_restarts_ice_with_a_new_etag() 
             .status,
         501,
         "a media side that cannot restart"
+    );
+    let ended = frag.replace("ice-ufrag:abcd", "ice-ufrag:gone");
+    assert_eq!(
+        request(addr, "PATCH", &location, &[FRAG], &ended)
+            .await
+            .status,
+        404,
+        "a restart of a session the media side no longer has"
     );
 }
 
