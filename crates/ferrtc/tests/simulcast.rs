@@ -55,7 +55,13 @@ fn pc(seed: u8) -> PeerConnection {
     .unwrap()
 }
 
-async fn negotiate(offerer: &PeerConnection, answerer: &PeerConnection) {
+/// a offers, b answers: the answerer getting the offer as `munge` rewrites it
+/// (as a peer that takes fewer rids, or no simulcast, would answer).
+async fn negotiate_with(
+    offerer: &PeerConnection,
+    answerer: &PeerConnection,
+    munge: impl Fn(String) -> String,
+) {
     let offer = offerer.create_offer().await.unwrap();
     assert!(
         offer.sdp.contains("a=simulcast:send q;h;f"),
@@ -66,10 +72,13 @@ async fn negotiate(offerer: &PeerConnection, answerer: &PeerConnection) {
         .set_local_description(Some(offer.clone()))
         .await
         .unwrap();
-    answerer.set_remote_description(offer).await.unwrap();
+    let mut seen = offer.clone();
+    seen.sdp = munge(offer.sdp);
+    let all = seen.sdp.contains("a=simulcast:send q;h;f");
+    answerer.set_remote_description(seen).await.unwrap();
     let answer = answerer.create_answer().await.unwrap();
     assert!(
-        answer.sdp.contains("a=simulcast:recv q;h;f"),
+        !all || answer.sdp.contains("a=simulcast:recv q;h;f"),
         "{}",
         answer.sdp
     );
@@ -93,6 +102,13 @@ fn encodings() -> Vec<RtpEncodingParameters> {
 
 /// a sends three layers to b; returns a's sender and b's receiver.
 async fn simulcast_call() -> (PeerConnection, PeerConnection, RtpSender, RtpReceiver) {
+    simulcast_call_with(|sdp| sdp).await
+}
+
+/// [`simulcast_call`], b getting a's offer as `munge` rewrites it.
+async fn simulcast_call_with(
+    munge: impl Fn(String) -> String,
+) -> (PeerConnection, PeerConnection, RtpSender, RtpReceiver) {
     let (a, b) = (pc(1), pc(2));
     let _wa = watch(&a, &b);
     let mut wb = watch(&b, &a);
@@ -112,7 +128,7 @@ async fn simulcast_call() -> (PeerConnection, PeerConnection, RtpSender, RtpRece
         .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "camera")))
         .await
         .unwrap();
-    negotiate(&a, &b).await;
+    negotiate_with(&a, &b, munge).await;
     let track = timeout(WAIT, wb.recv()).await.expect("track").unwrap();
     for pc in [&a, &b] {
         timeout(WAIT, async {
@@ -314,4 +330,56 @@ async fn send_encodings_are_checked_trimmed_to_four_and_a_lone_rid_dropped_as_ad
     assert!(!offer.sdp.contains("a=simulcast:"), "{}", offer.sdp);
     let ok = add(encodings()).await.unwrap();
     assert_eq!(ok.sender().get_parameters().encodings, encodings());
+}
+
+/// W3C webrtc-pc §4.4.1.6: an answer that agrees to fewer rids cuts the
+/// sender's encodings to them; a frame for a rid no longer negotiated is
+/// refused at once.
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_removing_a_rid_cuts_the_encodings_and_refuses_its_frames() {
+    let (_a, _b, sender, receiver) = simulcast_call_with(|sdp| {
+        sdp.replace("a=simulcast:send q;h;f", "a=simulcast:send q;f")
+            .replace("a=rid:h send\r\n", "")
+    })
+    .await;
+    let rids: Vec<_> = sender
+        .get_parameters()
+        .encodings
+        .into_iter()
+        .map(|e| e.rid)
+        .collect();
+    assert_eq!(rids, [Some("q".to_owned()), Some("f".to_owned())]);
+    let err = sender
+        .write_frame_for("h", &layer_frame(1, 0), Duration::from_millis(33))
+        .unwrap_err();
+    assert_eq!(err.name(), "InvalidAccessError", "{err}");
+    sender
+        .write_frame_for("f", &layer_frame(2, 0), Duration::from_millis(33))
+        .unwrap();
+    assert_eq!(recv(&receiver).await.rid.as_deref(), Some("f"));
+}
+
+/// W3C webrtc-pc §4.4.1.6 (RFC 8829 §3.7): an answer without simulcast
+/// leaves the first encoding only, whose frames are the one stream.
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_refusing_simulcast_keeps_the_first_encoding_as_the_one_stream() {
+    let (_a, _b, sender, receiver) = simulcast_call_with(|sdp| {
+        sdp.split_inclusive("\r\n")
+            .filter(|l| !l.starts_with("a=rid:") && !l.starts_with("a=simulcast:"))
+            .collect()
+    })
+    .await;
+    let encodings = sender.get_parameters().encodings;
+    assert_eq!(encodings.len(), 1, "{encodings:?}");
+    assert_eq!(encodings[0].rid.as_deref(), Some("q"));
+    let err = sender
+        .write_frame_for("f", &layer_frame(2, 0), Duration::from_millis(33))
+        .unwrap_err();
+    assert_eq!(err.name(), "InvalidAccessError", "{err}");
+    sender
+        .write_frame_for("q", &layer_frame(0, 0), Duration::from_millis(33))
+        .unwrap();
+    let f = recv(&receiver).await;
+    assert_eq!(f.rid, None);
+    assert_eq!(*f.data, *layer_frame(0, 0));
 }

@@ -157,6 +157,21 @@ pub(crate) fn check_send_encodings(
     Ok(encodings)
 }
 
+/// W3C webrtc-pc §4.4.1.6 (RFC 8829 §5.10): once an answer is applied, a
+/// sender's encodings are those whose rid it agreed to (`agreed`, the
+/// rids sent), in the sender's order; when it refused simulcast, the
+/// first encoding only. An encoding without rid (one stream) stays.
+pub(crate) fn cut_to_agreed(encodings: &mut Vec<RtpEncodingParameters>, agreed: &[String]) {
+    if encodings.len() <= 1 {
+        return;
+    }
+    if agreed.is_empty() {
+        encodings.truncate(1);
+    } else {
+        encodings.retain(|e| e.rid.as_ref().is_some_and(|r| agreed.contains(r)));
+    }
+}
+
 /// A sender's `maxBitrate` for the estimate's cap: the sum over its active
 /// encodings (over all when none is active), `None` when one of those has
 /// none.
@@ -298,7 +313,7 @@ impl RtpSender {
         if self.shared.link.is_closed() {
             return Err(Error::Closed);
         }
-        let codec = {
+        let (codec, rid) = {
             let state = self.shared.lock();
             if state.track.is_none() {
                 return Err(invalid_state("the sender has no track"));
@@ -326,11 +341,15 @@ impl RtpSender {
             if !active {
                 return Ok(());
             }
-            state
+            // The answer refused simulcast (W3C webrtc-pc §4.4.1.6): the
+            // first encoding, kept, is the one stream, without rid.
+            let rid = rid.filter(|_| state.encodings.len() > 1);
+            let codec = state
                 .codecs
                 .iter()
                 .find(|c| !c.is_rtx())
-                .map(|c| c.name.clone())
+                .map(|c| c.name.clone());
+            (codec, rid)
         };
         if !self.shared.sendable() {
             return Err(invalid_state(

@@ -345,6 +345,9 @@ impl MediaTask {
                 state.current_direction = info.current_direction;
                 state.stopped = info.stopped;
                 state.codecs = core.negotiated_codecs(info.id).unwrap_or_default();
+                if sends {
+                    super::sender::cut_to_agreed(&mut state.encodings, &core.send_rids(info.id));
+                }
             }
             shared.sendable.store(
                 sends && self.connected && !info.stopped && !self.link.is_closed(),
