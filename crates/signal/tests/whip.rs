@@ -701,3 +701,59 @@ async fn a_burst_of_posts_from_one_address_is_cut_off_with_429_and_retry_after()
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
 }
+
+#[tokio::test]
+async fn a_delete_while_the_media_queue_is_full_still_reaches_the_media_side() {
+    let (port, mut media) = media_port(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    {
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            let mut first = true;
+            while let Some(request) = media.recv().await {
+                match request {
+                    MediaRequest::Open { id, reply, .. } => {
+                        reply.answer("v=0\r\n".into());
+                        let _ = seen_tx.send(Seen::Open(SessionKind::Publish));
+                        let _ = seen_tx.send(Seen::Close(id));
+                    }
+                    MediaRequest::Trickle { id, .. } => {
+                        let _ = seen_tx.send(Seen::Trickle(id, 0, false));
+                    }
+                    MediaRequest::Close { id } => {
+                        let _ = seen_tx.send(Seen::Close(id));
+                    }
+                    _ => {}
+                }
+                if first {
+                    // Busy for a while after the first request: the
+                    // queue (one request) fills up.
+                    first = false;
+                    gate.notified().await;
+                }
+            }
+        });
+    }
+    let created = publish(addr).await;
+    assert_eq!(created.status, 201);
+    let location = created.header("location").unwrap().to_owned();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+    let Some(Seen::Close(id)) = seen.recv().await else {
+        panic!("the id")
+    };
+    // The queue's one place taken by a trickle, then the DELETE.
+    let trickle = request(addr, "PATCH", &location, &[FRAG], "a=end-of-candidates\r\n").await;
+    assert_eq!(trickle.status, 204);
+    assert_eq!(
+        request(addr, "DELETE", &location, &[], "").await.status,
+        200
+    );
+    gate.notify_one();
+    assert_eq!(seen.recv().await, Some(Seen::Trickle(id.clone(), 0, false)));
+    let closed = tokio::time::timeout(WAIT, seen.recv()).await;
+    assert_eq!(closed, Ok(Some(Seen::Close(id))), "the DELETE was not lost");
+}
