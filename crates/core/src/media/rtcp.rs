@@ -14,6 +14,8 @@ use crate::event::Event;
 
 /// RFC 3550 §6.4: a report carries at most 31 blocks.
 const MAX_REPORT_BLOCKS: usize = 31;
+/// RFC 3550 §6.5: an SDES packet carries at most 31 chunks.
+const MAX_SDES_CHUNKS: usize = 31;
 /// RFC 3550 §6.5.1: SDES item type of the CNAME.
 const SDES_CNAME: u8 = 1;
 
@@ -197,15 +199,27 @@ impl MediaSession {
                 self.local_ssrc
             }
         };
+        // RFC 3550 §6.5.1: every SSRC that reports (each simulcast layer's
+        // SR) is bound to our CNAME, one chunk each (at most 31, §6.5).
+        let mut named = vec![reporter];
+        for sr in &srs {
+            if !named.contains(&sr.ssrc) {
+                named.push(sr.ssrc);
+            }
+        }
         packets.splice(0..0, srs.into_iter().map(RtcpPacket::SenderReport));
         packets.push(RtcpPacket::Sdes(Sdes {
-            chunks: vec![SdesChunk {
-                ssrc: reporter,
-                items: vec![SdesItem {
-                    kind: SDES_CNAME,
-                    text: self.cname.clone().into_bytes(),
-                }],
-            }],
+            chunks: named
+                .into_iter()
+                .take(MAX_SDES_CHUNKS)
+                .map(|ssrc| SdesChunk {
+                    ssrc,
+                    items: vec![SdesItem {
+                        kind: SDES_CNAME,
+                        text: self.cname.clone().into_bytes(),
+                    }],
+                })
+                .collect(),
         }));
         let mut out = Vec::new();
         match rtcp::write_compound(&packets, &mut out) {

@@ -352,9 +352,11 @@ impl Sender {
             Some(pt) => {
                 let mut parsed = RtpPacket::parse(original).ok()?;
                 // RFC 8852 §3.2: an RTX stream names the layer it repairs
-                // with `repaired-rtp-stream-id`, not `rtp-stream-id`.
-                if let (Some(rid), Some(repaired)) = (self.ext.rid, self.ext.repaired_rid)
+                // with `repaired-rtp-stream-id`, never `rtp-stream-id`
+                // (without the former negotiated, it names none).
+                if let Some(rid) = self.ext.rid
                     && let Some(value) = parsed.extensions.remove(rid)
+                    && let Some(repaired) = self.ext.repaired_rid
                 {
                     let _ = parsed.extensions.insert(repaired, value);
                 }
@@ -446,4 +448,94 @@ fn original_payload_len(packet: &[u8], rtx: bool) -> usize {
     RtpPacket::parse(packet)
         .map(|p| p.payload.len().saturating_sub(if rtx { 2 } else { 0 }))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use ferrtc_jsep::{Codec, EXT_REPAIRED_RID, EXT_RID, HeaderExtension, NegotiatedMedia};
+    use ferrtc_rtp::repair::HistoryConfig;
+    use ferrtc_rtp::{ExtensionId, RtpPacket};
+    use ferrtc_sdp::Direction;
+
+    use super::{Sender, StreamSeeds};
+
+    fn layer(extensions: &[(u16, &str)]) -> Sender {
+        let negotiated = NegotiatedMedia {
+            mid: "v".into(),
+            direction: Direction::SendOnly,
+            codecs: vec![
+                Codec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)]),
+                Codec::rtx(97, 96, 90_000),
+            ],
+            header_extensions: extensions
+                .iter()
+                .map(|(id, uri)| HeaderExtension::new(*id, uri))
+                .collect(),
+            send_rids: vec!["q".into()],
+            recv_rids: vec![],
+            remote_ssrcs: vec![],
+            remote_msid: None,
+        };
+        let seeds = StreamSeeds {
+            ssrc: 7,
+            rtx_ssrc: 8,
+            sequence: 100,
+            rtx_sequence: 0,
+            timestamp: 0,
+        };
+        Sender::new(
+            &negotiated,
+            seeds,
+            HistoryConfig::default(),
+            Some("q".into()),
+        )
+        .unwrap()
+    }
+
+    /// The RTX packet resending the first packet of a frame on `s`.
+    fn resent(s: &mut Sender) -> Vec<u8> {
+        let now = Instant::now();
+        let mut twcc = 0;
+        let (packets, _) = s
+            .packetize(
+                now,
+                SystemTime::now(),
+                1200,
+                &[0x10; 50],
+                Duration::from_millis(33),
+                true,
+                &mut twcc,
+            )
+            .unwrap();
+        let first = RtpPacket::parse(&packets[0]).unwrap();
+        assert_eq!(
+            first.extensions.get(ExtensionId::new(10).unwrap()),
+            Some(&b"q"[..])
+        );
+        s.retransmit(now, first.sequence_number, Duration::ZERO)
+            .unwrap()
+    }
+
+    /// RFC 8852 §3.2: an RTX packet never carries `rtp-stream-id`; it names
+    /// its layer with `repaired-rtp-stream-id` when that is negotiated.
+    #[test]
+    fn rtx_of_a_layer_carries_the_repaired_rid_and_never_the_rid() {
+        let mut both = layer(&[(10, EXT_RID), (11, EXT_REPAIRED_RID)]);
+        let rtx = resent(&mut both);
+        let p = RtpPacket::parse(&rtx).unwrap();
+        assert_eq!(p.ssrc, 8);
+        assert_eq!(p.extensions.get(ExtensionId::new(10).unwrap()), None);
+        assert_eq!(
+            p.extensions.get(ExtensionId::new(11).unwrap()),
+            Some(&b"q"[..])
+        );
+
+        let mut rid_only = layer(&[(10, EXT_RID)]);
+        let rtx = resent(&mut rid_only);
+        let p = RtpPacket::parse(&rtx).unwrap();
+        assert_eq!(p.ssrc, 8);
+        assert_eq!(p.extensions.get(ExtensionId::new(10).unwrap()), None);
+    }
 }

@@ -438,3 +438,82 @@ fn an_ssrc_that_switches_rid_leaves_its_old_layer() {
     assert_eq!(layers[0].ssrc(), None, "q still holds the SSRC");
     assert_eq!(layers[1].ssrc(), Some(100));
 }
+
+/// RFC 3550 §6.5.1: with a sender report per simulcast layer, every SSRC
+/// that reports is bound to the CNAME by an SDES chunk of its own.
+#[test]
+fn every_layer_that_sends_a_report_has_a_cname_chunk() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, _peer, id) = keyed(now);
+    // What the session protects, its peer unprotects with these keys.
+    let material: Vec<u8> = (0..56u8).collect();
+    let ours = SrtpKeys::from_keying_material(SrtpProfile::AeadAes128Gcm, Role::Server, &material)
+        .unwrap();
+    let mut listener = Context::new(
+        ProtectionProfile::AeadAes128Gcm,
+        &ours.local().key,
+        &ours.local().salt,
+        Config::default(),
+    )
+    .unwrap();
+    let negotiated = NegotiatedMedia {
+        mid: "v".into(),
+        direction: Direction::SendOnly,
+        codecs: vec![SdpCodec::new(96, "VP8", 90_000, None)],
+        header_extensions: vec![HeaderExtension::new(u16::from(MID_ID), EXT_MID)],
+        send_rids: vec!["q".into(), "f".into()],
+        recv_rids: vec![],
+        remote_ssrcs: vec![],
+        remote_msid: None,
+    };
+    for (layer, (ssrc, rid)) in [(70, "q"), (80, "f")].into_iter().enumerate() {
+        let seeds = StreamSeeds {
+            ssrc,
+            rtx_ssrc: ssrc + 1,
+            sequence: 1,
+            rtx_sequence: 0,
+            timestamp: 0,
+        };
+        let s = Sender::new(
+            &negotiated,
+            seeds,
+            HistoryConfig::default(),
+            Some(rid.into()),
+        );
+        session.senders.insert((id, layer as u8), s.unwrap());
+        session
+            .write_frame(
+                now,
+                wall,
+                id,
+                Some(rid),
+                &[0x10; 100],
+                Duration::from_millis(33),
+                true,
+            )
+            .unwrap();
+    }
+    while session.poll_transmit(now).is_some() {}
+    let later = now + Duration::from_secs(2);
+    session.handle_timeout(later, wall);
+    let mut named = Vec::new();
+    let mut reporting = Vec::new();
+    while let Some(mut d) = session.poll_transmit(later) {
+        if !(200..=206).contains(&d[1]) {
+            continue;
+        }
+        let len = listener.unprotect_rtcp(&mut d).unwrap();
+        for p in ferrtc_rtp::rtcp::parse(&d[..len]).unwrap() {
+            match p {
+                RtcpPacket::SenderReport(sr) => reporting.push(sr.ssrc),
+                RtcpPacket::Sdes(sdes) => named.extend(sdes.chunks.iter().map(|c| c.ssrc)),
+                _ => {}
+            }
+        }
+    }
+    reporting.sort_unstable();
+    named.sort_unstable();
+    assert_eq!(reporting, [70, 80]);
+    assert_eq!(named, reporting, "a CNAME chunk per reporting SSRC");
+}
