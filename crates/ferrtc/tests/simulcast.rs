@@ -264,6 +264,39 @@ async fn set_parameters_deactivates_one_layer_and_keeps_the_rids() {
         .write_frame(&layer_frame(0, 9), Duration::from_millis(33))
         .unwrap();
     assert_eq!(recv(&receiver).await.rid.as_deref(), Some("q"));
+    // The core stopped the layer: its outbound-rtp says inactive and it
+    // sent no RTP, and b saw no stream of it.
+    let out = sender.get_stats().await.unwrap();
+    let h = out
+        .stats
+        .values()
+        .find_map(|s| match s {
+            Stats::OutboundRtp(o) if o.rid.as_deref() == Some("h") => Some(o.clone()),
+            _ => None,
+        })
+        .expect("an outbound-rtp for h");
+    assert!(!h.active, "{h:?}");
+    assert_eq!(h.packets_sent, 0, "{h:?}");
+    let inbound = receiver.get_stats().await.unwrap();
+    assert!(
+        !inbound
+            .stats
+            .values()
+            .any(|s| matches!(s, Stats::InboundRtp(i) if i.ssrc == h.ssrc)),
+        "b received h's SSRC"
+    );
+    // With q stopped as well, a frame without rid goes to f, the first
+    // layer the core still sends.
+    let mut params = sender.get_parameters();
+    params.encodings[0].active = false;
+    sender.set_parameters(params).unwrap();
+    // The change travels with the calls, frames on their own queue: a
+    // call's answer orders them.
+    sender.get_stats().await.unwrap();
+    sender
+        .write_frame(&layer_frame(2, 10), Duration::from_millis(33))
+        .unwrap();
+    assert_eq!(recv(&receiver).await.rid.as_deref(), Some("f"));
 }
 
 #[tokio::test(flavor = "current_thread")]
