@@ -321,9 +321,12 @@ impl RtpSender {
             if state.stopped {
                 return Err(invalid_state("the transceiver is stopped"));
             }
-            let active = match rid {
-                None => state.encodings.iter().any(|e| e.active),
-                Some(rid) => {
+            // The encoding the frame is for: its rid's, or without one the
+            // first active (resolved here, in the order of the calls, so a
+            // `setParameters` just made decides it, not the task's view).
+            let encoding = match rid {
+                None => state.encodings.iter().find(|e| e.active),
+                Some(rid) => Some(
                     state
                         .encodings
                         .iter()
@@ -334,16 +337,15 @@ impl RtpSender {
                                 source: None,
                             }
                             .into()
-                        })?
-                        .active
-                }
+                        })?,
+                ),
             };
-            if !active {
+            let Some(encoding) = encoding.filter(|e| e.active) else {
                 return Ok(());
-            }
-            // The answer refused simulcast (W3C webrtc-pc §4.4.1.6): the
-            // first encoding, kept, is the one stream, without rid.
-            let rid = rid.filter(|_| state.encodings.len() > 1);
+            };
+            // One encoding is one stream without rid: no simulcast, or the
+            // answer refused it (W3C webrtc-pc §4.4.1.6: the first kept).
+            let rid = encoding.rid.clone().filter(|_| state.encodings.len() > 1);
             let codec = state
                 .codecs
                 .iter()
@@ -372,7 +374,7 @@ impl RtpSender {
         }
         let op = ChannelOp::Frame(Box::new(FrameOp {
             transceiver: self.shared.id,
-            rid: rid.map(str::to_owned),
+            rid,
             data: frame.to_vec(),
             duration,
             keyframe,

@@ -67,7 +67,8 @@ pub(crate) enum MediaCommand {
 /// operations.
 pub(crate) struct FrameOp {
     pub(crate) transceiver: TransceiverId,
-    /// The simulcast layer (`None`: the first active one).
+    /// The simulcast layer, resolved by the writer (`None`: the one
+    /// stream without simulcast).
     pub(crate) rid: Option<String>,
     pub(crate) data: Vec<u8>,
     pub(crate) duration: Duration,
