@@ -249,6 +249,10 @@ pub(crate) enum ChannelOp {
     /// A frame `RtpSender::write_frame` accepted (boxed: the queue's
     /// slots stay small).
     Frame(Box<crate::media::FrameOp>),
+    /// `RtpSender::set_parameters` (de)activated a simulcast encoding: on
+    /// this queue, in order with the frames written around it (a keyframe
+    /// written right after reactivating its layer is sent, not muted).
+    EncodingActive(Box<(ferrtc_core::TransceiverId, String, bool)>),
 }
 
 /// The queue of channel operations: one per connection, shared by the
@@ -928,6 +932,12 @@ impl Driver {
                 }
             }
             ChannelOp::Frame(frame) => self.media.write(&mut self.core, *frame),
+            ChannelOp::EncodingActive(change) => {
+                let (id, rid, active) = *change;
+                if let Err(e) = self.core.set_encoding_active(id, &rid, active) {
+                    tracing::debug!("active not applied: {e}");
+                }
+            }
         }
     }
 

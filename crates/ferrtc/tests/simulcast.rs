@@ -294,6 +294,15 @@ async fn set_parameters_deactivates_one_layer_and_keeps_the_rids() {
         .write_frame(&layer_frame(2, 10), Duration::from_millis(33))
         .unwrap();
     assert_eq!(recv(&receiver).await.rid.as_deref(), Some("f"));
+    // A layer turned on again takes the frame written right after: the
+    // change travels in order with the frames.
+    let mut params = sender.get_parameters();
+    params.encodings[1].active = true;
+    sender.set_parameters(params).unwrap();
+    sender
+        .write_frame_for("h", &layer_frame(1, 11), Duration::from_millis(33))
+        .unwrap();
+    assert_eq!(recv(&receiver).await.rid.as_deref(), Some("h"));
 }
 
 #[tokio::test(flavor = "current_thread")]

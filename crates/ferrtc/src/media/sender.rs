@@ -497,11 +497,15 @@ impl RtpSender {
         let mut commands = Vec::new();
         for (old, new) in state.encodings.iter().zip(&encodings) {
             if let Some(rid) = new.rid.as_ref().filter(|_| old.active != new.active) {
-                commands.push(super::task::MediaCommand::SetEncodingActive(
-                    self.shared.id,
-                    rid.clone(),
-                    new.active,
-                ));
+                // On the frames' queue: ordered with the frames written
+                // before and after it, from any clone of this sender.
+                let change = (self.shared.id, rid.clone(), new.active);
+                // A closed connection has no stream left to change.
+                let _ = self
+                    .shared
+                    .link
+                    .ops
+                    .send(ChannelOp::EncodingActive(Box::new(change)));
             }
         }
         state.encodings = encodings;

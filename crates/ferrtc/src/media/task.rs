@@ -59,8 +59,6 @@ pub(crate) enum MediaCommand {
     /// `setParameters` changed the sender's `maxBitrate` (the sum over its
     /// encodings, `None` when one has none): the estimate is capped by it.
     SetMaxBitrate(TransceiverId, Option<u32>),
-    /// `setParameters` changed the `active` of the simulcast layer `rid`.
-    SetEncodingActive(TransceiverId, String, bool),
 }
 
 /// A frame `write_frame` accepted, on the connection's queue of handle
@@ -262,11 +260,6 @@ impl MediaTask {
                     tracing::debug!("maxBitrate not applied: {e}");
                 }
                 self.sync(core);
-            }
-            MediaCommand::SetEncodingActive(id, rid, active) => {
-                if let Err(e) = core.set_encoding_active(id, &rid, active) {
-                    tracing::debug!("active not applied: {e}");
-                }
             }
             MediaCommand::RequestKeyframe(id, rid, reply) => {
                 let now = Instant::now();
