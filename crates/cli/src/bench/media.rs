@@ -56,7 +56,7 @@ pub fn delta_frame_bytes() -> usize {
 /// on a keyframe, every [`GOP`] frames from frame 0), the frame number,
 /// then filler.
 pub fn video_frame(i: u64) -> Vec<u8> {
-    let key = i % GOP == 0;
+    let key = i.is_multiple_of(GOP);
     let size = if key {
         delta_frame_bytes() * KEY_WEIGHT as usize
     } else {
@@ -301,7 +301,8 @@ pub async fn run(opts: MediaOptions) -> Result<MediaReport, Error> {
     let audio_frame = vec![0xfc_u8; AUDIO_BYTES];
     let mut frame_bytes = 0u64;
     loop {
-        let next_video = t0 + video_interval * video_i as u32;
+        // Frame i at i/fps s exactly (a truncated interval would drift).
+        let next_video = t0 + Duration::from_nanos(video_i * 1_000_000_000 / u64::from(VIDEO_FPS));
         let next_audio = t0 + AUDIO_INTERVAL * audio_i as u32;
         let next = next_video.min(next_audio);
         if next.duration_since(t0) >= opts.stream {
