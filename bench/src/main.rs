@@ -9,6 +9,7 @@
 //! ```
 
 mod floor;
+mod forward;
 mod proc;
 mod rtp;
 mod stacks;
@@ -125,6 +126,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: ferrtc-compare [--quick] [--full] [--stacks a,b] [--out FILE.md]\n       \
          ferrtc-compare rtp [--frames N] [--frame-size BYTES] [--stacks ferrtc,str0m] [--out FILE.md]\n       \
+         ferrtc-compare forward [--quick] [--receivers 10,50,200] [--secs S] [--stacks a,b] [--out FILE.md]\n       \
          ferrtc-compare one --stack S --workload-json JSON\nstacks: {}",
         stacks::STACKS.join(", ")
     );
@@ -136,6 +138,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("one") => return child(&args[1..]),
         Some("rtp") => return rtp::command(&args[1..]),
+        Some("forward") => return forward::command(&args[1..]),
         _ => {}
     }
     let mut opts = Options {

@@ -28,6 +28,10 @@ pub enum Workload {
     /// frames of `frame_size` bytes written on one side and read whole on
     /// the other. Only ferrtc (its sans-IO core) and str0m run it.
     Rtp { frames: u64, frame_size: usize },
+    /// Media forwarding (`ferrtc-compare forward`, `src/forward/`): one
+    /// sender's video and audio through a forwarder to `receivers`
+    /// receivers over loopback UDP, `secs` seconds of real time.
+    Forward { receivers: usize, secs: u64 },
 }
 
 /// What a run measured. Fields that do not apply to a workload are `None`.
@@ -70,6 +74,12 @@ pub struct Sample {
     /// Wall-clock seconds inside the receiver's calls: handing it the
     /// datagrams and taking the frames out (unprotect, depacketize) (rtp).
     pub receive_secs: Option<f64>,
+    /// Frames the sender wrote (forward).
+    pub frames_sent: Option<u64>,
+    /// Receivers connected (forward).
+    pub receivers: Option<usize>,
+    /// Resident memory added per receiver, KiB (forward).
+    pub rss_per_receiver_kib: Option<f64>,
     /// Peak RSS of the process, MiB.
     pub peak_rss_mib: f64,
     /// Set when the stack could not do the workload (the table shows it).

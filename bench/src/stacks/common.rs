@@ -58,7 +58,7 @@ pub fn run<S: AsyncStack>(w: Workload) -> Result<Sample, String> {
                 message_size,
             } => S::small_messages(count, message_size).await,
             // `stacks::run` sends it to `crate::rtp`, not here.
-            Workload::Rtp { .. } => Err(super::RTP_ELSEWHERE.into()),
+            Workload::Rtp { .. } | Workload::Forward { .. } => Err(super::RTP_ELSEWHERE.into()),
         }
     })?;
     sample.stack = S::NAME.into();

@@ -17,6 +17,7 @@ pub const STACKS: &[&str] = &["ferrtc", "str0m", "webrtc-rs 0.17", "webrtc-rs", 
 pub fn run(stack: &str, w: Workload) -> Sample {
     let result = match w {
         Workload::Rtp { frames, frame_size } => crate::rtp::run(stack, frames, frame_size),
+        Workload::Forward { receivers, secs } => crate::forward::run(stack, receivers, secs),
         _ => run_data(stack, w),
     };
     result.unwrap_or_else(|e| Sample {
@@ -25,6 +26,7 @@ pub fn run(stack: &str, w: Workload) -> Sample {
             "webrtc-rs 0.17" => webrtc_rs17::VERSION.to_string(),
             "webrtc-rs" => crate::crate_version("webrtc"),
             _ if matches!(w, Workload::Rtp { .. }) => crate::rtp::version(stack),
+            _ if matches!(w, Workload::Forward { .. }) => crate::forward::version(stack),
             other => crate::crate_version(other),
         },
         peak_rss_mib: crate::proc::peak_rss_mib(),
@@ -35,7 +37,7 @@ pub fn run(stack: &str, w: Workload) -> Sample {
 
 /// What a stack module answers when asked for the media path, which
 /// [`run`] hands to [`crate::rtp`] instead.
-pub const RTP_ELSEWHERE: &str = "the media path runs in src/rtp (ferrtc-compare rtp)";
+pub const RTP_ELSEWHERE: &str = "the media workloads run in src/rtp and src/forward";
 
 /// Runs a data-channel workload on `stack`.
 fn run_data(stack: &str, w: Workload) -> Result<Sample, String> {

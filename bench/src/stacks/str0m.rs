@@ -68,7 +68,9 @@ pub fn run(w: Workload) -> Res<Sample> {
             }
         }
         // `stacks::run` sends it to `crate::rtp`, not here.
-        Workload::Rtp { .. } => return Err(super::RTP_ELSEWHERE.into()),
+        Workload::Rtp { .. } | Workload::Forward { .. } => {
+            return Err(super::RTP_ELSEWHERE.into());
+        }
     };
     sample.stack = "str0m".into();
     sample.version = crate::crate_version("str0m");

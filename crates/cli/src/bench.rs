@@ -11,6 +11,11 @@
 //!   back-pressure (`mib_per_s`, `cpu_s`);
 //! - small messages: [`SMALL_COUNT`] messages of [`SMALL_SIZE`] bytes on the
 //!   first pair (`small_messages_per_s`).
+//!
+//! `--media` runs the media forwarding workload instead ([`media`]): one
+//! sender, a forwarder and `--connections` receivers.
+
+mod media;
 
 use std::time::{Duration, Instant};
 
@@ -27,8 +32,12 @@ pub struct BenchOptions {
     pub bytes: u64,
     /// Size of each message.
     pub message_size: usize,
-    /// Number of connection pairs.
+    /// Number of connection pairs (receivers with `media`).
     pub connections: usize,
+    /// Run the media forwarding workload instead of the data channels.
+    pub media: bool,
+    /// Seconds of media stream (with `media`).
+    pub secs: u64,
     /// Print one JSON object instead of text.
     pub json: bool,
 }
@@ -111,7 +120,7 @@ impl Pair {
 
 /// A distinct 32-byte RNG seed per connection of a run, for reproducible
 /// runs (a repeated seed would repeat ICE credentials).
-fn seed_bytes(n: u64) -> [u8; 32] {
+pub(crate) fn seed_bytes(n: u64) -> [u8; 32] {
     let mut seed = [0; 32];
     seed[..8].copy_from_slice(&n.to_le_bytes());
     seed
@@ -193,6 +202,9 @@ async fn setup_median_ms(seed: u64) -> Result<f64, ferrtc::Error> {
 
 /// Runs the benchmark and prints its report.
 pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
+    if opts.media {
+        return run_media(opts).await;
+    }
     let message_size = opts.message_size.max(1);
     // Each offering peer connection has a socket of its own: 10,000 pairs
     // need more descriptors than the usual soft limit.
@@ -313,6 +325,39 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
     Ok(())
 }
 
+/// `--media`: the forwarding workload, its report printed.
+async fn run_media(opts: BenchOptions) -> Result<(), ferrtc::Error> {
+    // Two sockets per receiver (the forwarder's and the receiver's).
+    raise_fd_limit(opts.connections as u64 * 2 + 1024);
+    let report = media::run(media::MediaOptions {
+        receivers: opts.connections,
+        stream: Duration::from_secs(opts.secs.max(1)),
+    })
+    .await?;
+    if opts.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        println!(
+            "{} receiver(s) connected in {:.1} ms; {:.1} KiB per receiver (forwarder side and receiver peer)",
+            report.receivers, report.setup_ms, report.rss_per_receiver_kib
+        );
+        println!(
+            "{} s of 2.5 Mbit/s video + audio forwarded: {} RTP packets, {:.0} packets/s, \
+             {:.0} packets per CPU-s, {:.2} CPU-ms per receiver per second; {} of {} frames lost; \
+             peak RSS {:.1} MiB",
+            report.secs,
+            report.media_packets_forwarded,
+            report.media_packets_per_s,
+            report.media_packets_per_cpu_s,
+            report.cpu_ms_per_receiver_s,
+            report.frames_lost,
+            report.frames_sent * report.receivers as u64,
+            report.peak_rss_mib
+        );
+    }
+    Ok(())
+}
+
 /// Raises the soft limit on open files towards `wanted` (and the hard
 /// limit, where the process may); a failure only means fewer pairs open.
 #[cfg(unix)]
@@ -341,7 +386,7 @@ fn raise_fd_limit(_wanted: u64) {}
 
 /// User plus system CPU time of the process (Linux `/proc/self/stat`,
 /// in clock ticks of 1/100 s, the value on every Linux target).
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };
@@ -361,12 +406,12 @@ fn cpu_seconds() -> f64 {
 }
 
 /// Peak resident set size (`VmHWM` of `/proc/self/status`), MiB.
-fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     status_kib("VmHWM:") / 1024.0
 }
 
 /// Resident set size now (`VmRSS`), KiB.
-fn rss_kib() -> f64 {
+pub(crate) fn rss_kib() -> f64 {
     status_kib("VmRSS:")
 }
 

@@ -136,9 +136,16 @@ enum Command {
         /// Size of each message.
         #[arg(long, default_value_t = 16 * 1024)]
         message_size: usize,
-        /// Number of connection pairs.
-        #[arg(long, default_value_t = 1)]
-        connections: usize,
+        /// Number of connection pairs (with --media: receivers, default 10).
+        #[arg(long)]
+        connections: Option<usize>,
+        /// Media forwarding instead: one sender's 2.5 Mbit/s video and
+        /// audio forwarded to N receivers over loopback.
+        #[arg(long)]
+        media: bool,
+        /// Seconds of media stream (with --media).
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -479,11 +486,15 @@ fn main() -> ExitCode {
             bytes,
             message_size,
             connections,
+            media,
+            secs,
             json,
         } => runtime.block_on(bench::run(bench::BenchOptions {
             bytes,
             message_size,
-            connections,
+            connections: connections.unwrap_or(if media { 10 } else { 1 }),
+            media,
+            secs,
             json,
         })),
     };

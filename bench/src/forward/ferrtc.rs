@@ -1,0 +1,244 @@
+//! Forwarding on ferrtc: the public async API on a tokio multi-thread
+//! runtime (one worker per core), one peer connection per leg end, each on
+//! its own socket on 127.0.0.1 (`Configuration::host_addresses`).
+//!
+//! Every leg (sender → forwarder, forwarder → receiver i) is one pair: the
+//! sending end adds a video and an audio track (`add_track`; VP8 and Opus
+//! are ferrtc's first codecs), offers, the other end answers, candidates
+//! are trickled in-process. The forwarder subscribes to each ingest
+//! receiver (`RtpReceiver::subscribe`) and writes every frame on the N
+//! senders of that kind (`RtpSender::write_frame`), one task per kind, as
+//! `ferrtc demo`'s bot forwards. Receivers count frames from a
+//! subscription; packets come from their `inbound-rtp` stats at the end.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ferrtc::{
+    Configuration, Error, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
+    PeerConnectionEvent, PeerConnectionState, RtpReceiver, RtpSender, Stats,
+};
+use tokio::sync::mpsc;
+
+use super::{
+    AUDIO_INTERVAL, CONNECT_LIMIT, DRAIN, Frame, Outcome, Res, Schedule, audio_frame, rss_kib,
+    video_frame, video_interval,
+};
+use crate::proc::cpu_seconds;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn loopback(seed: u64) -> Configuration {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_le_bytes());
+    Configuration {
+        seed: Some(s),
+        host_addresses: vec![Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    }
+}
+
+/// Hands `from`'s candidates to `to` (again until `to` has the
+/// description); sends `from`'s remote tracks' receivers to `tracks`.
+fn trickle(from: PeerConnection, to: PeerConnection, tracks: mpsc::UnboundedSender<RtpReceiver>) {
+    let mut events = from.subscribe();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    for _ in 0..1000 {
+                        if to.add_ice_candidate(c.clone()).await.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                PeerConnectionEvent::Track(t) => {
+                    let _ = tracks.send(t.receiver);
+                }
+                PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
+                _ => {}
+            }
+        }
+    });
+}
+
+/// A connected pair carrying a video and an audio track from `a` to `b`.
+struct Leg {
+    a: PeerConnection,
+    b: PeerConnection,
+    video: RtpSender,
+    audio: RtpSender,
+    receivers: Vec<RtpReceiver>,
+}
+
+async fn open_leg(seed: u64) -> Result<Leg, Error> {
+    let a = PeerConnection::new(loopback(seed))?;
+    let b = PeerConnection::new(loopback(seed + 1))?;
+    let stream = MediaStream::new();
+    let video = a
+        .add_track(
+            &MediaStreamTrack::new(MediaKind::Video, "video"),
+            &[&stream],
+        )
+        .await?;
+    let audio = a
+        .add_track(
+            &MediaStreamTrack::new(MediaKind::Audio, "audio"),
+            &[&stream],
+        )
+        .await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    trickle(a.clone(), b.clone(), mpsc::unbounded_channel().0);
+    trickle(b.clone(), a.clone(), tx);
+    let offer = a.create_offer().await?;
+    a.set_local_description(Some(offer.clone())).await?;
+    b.set_remote_description(offer).await?;
+    let answer = b.create_answer().await?;
+    b.set_local_description(Some(answer.clone())).await?;
+    a.set_remote_description(answer).await?;
+    let mut receivers = Vec::new();
+    while receivers.len() < 2 {
+        receivers.push(rx.recv().await.ok_or(Error::Closed)?);
+    }
+    for pc in [&a, &b] {
+        loop {
+            match pc.connection_state().await {
+                PeerConnectionState::Connected => break,
+                PeerConnectionState::Failed | PeerConnectionState::Closed => {
+                    return Err(Error::Closed);
+                }
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+    Ok(Leg {
+        a,
+        b,
+        video,
+        audio,
+        receivers,
+    })
+}
+
+/// Writes a frame; a refusal (queue full) is counted as a drop.
+fn write(sender: &RtpSender, frame: &[u8], duration: Duration, dropped: &AtomicU64) {
+    if sender.write_frame(frame, duration).is_err() {
+        dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs the workload with `n` receivers for `length`.
+pub fn run(n: usize, length: Duration) -> Res<Outcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(err)?;
+    runtime.block_on(forward(n, length))
+}
+
+async fn forward(n: usize, length: Duration) -> Res<Outcome> {
+    let started = Instant::now();
+    let ingest = tokio::time::timeout(CONNECT_LIMIT, open_leg(1))
+        .await
+        .map_err(|_| "the ingest leg did not connect")?
+        .map_err(err)?;
+    let rss_before = rss_kib();
+    let mut opening = tokio::task::JoinSet::new();
+    for i in 0..n {
+        opening.spawn(tokio::time::timeout(
+            CONNECT_LIMIT,
+            open_leg(3 + 2 * i as u64),
+        ));
+    }
+    let mut downstream = Vec::with_capacity(n);
+    while let Some(leg) = opening.join_next().await {
+        downstream.push(
+            leg.map_err(err)?
+                .map_err(|_| "a receiver did not connect")?
+                .map_err(err)?,
+        );
+    }
+    let setup = started.elapsed();
+
+    let dropped = Arc::new(AtomicU64::new(0));
+    let received = Arc::new(AtomicU64::new(0));
+    for leg in &downstream {
+        for r in &leg.receivers {
+            let mut frames = r.subscribe();
+            let received = received.clone();
+            tokio::spawn(async move {
+                while frames.recv().await.is_some() {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    }
+    for r in &ingest.receivers {
+        let (to, duration): (Vec<RtpSender>, _) = match r.track().kind() {
+            MediaKind::Video => (
+                downstream.iter().map(|l| l.video.clone()).collect(),
+                video_interval(),
+            ),
+            MediaKind::Audio => (
+                downstream.iter().map(|l| l.audio.clone()).collect(),
+                AUDIO_INTERVAL,
+            ),
+        };
+        let mut frames = r.subscribe();
+        let dropped = dropped.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = frames.recv().await {
+                for sender in &to {
+                    write(sender, &frame.data, duration, &dropped);
+                }
+            }
+        });
+    }
+
+    let schedule = Schedule::new(length);
+    let audio = audio_frame();
+    let cpu0 = cpu_seconds();
+    let t0 = tokio::time::Instant::now();
+    for (at, frame) in schedule.frames() {
+        tokio::time::sleep_until(t0 + *at).await;
+        match frame {
+            Frame::Video(i) => write(&ingest.video, &video_frame(*i), video_interval(), &dropped),
+            Frame::Audio(_) => write(&ingest.audio, &audio, AUDIO_INTERVAL, &dropped),
+        }
+    }
+    tokio::time::sleep_until(t0 + length + DRAIN).await;
+    let cpu_s = cpu_seconds() - cpu0;
+    let rss_per_receiver_kib = (rss_kib() - rss_before).max(0.0) / n.max(1) as f64;
+    let mut packets = 0;
+    for leg in &downstream {
+        let report = leg.b.get_stats().await.map_err(err)?;
+        for s in report.stats.values() {
+            if let Stats::InboundRtp(s) = s {
+                packets += s.packets_received;
+            }
+        }
+    }
+    let not_written = dropped.load(Ordering::Relaxed);
+    if not_written > 0 {
+        eprintln!("ferrtc: {not_written} frames refused by write_frame");
+    }
+    let frames_received = received.load(Ordering::Relaxed);
+    for leg in downstream.iter().chain(std::iter::once(&ingest)) {
+        leg.a.close().await;
+        leg.b.close().await;
+    }
+    Ok(Outcome {
+        receivers: n,
+        setup,
+        cpu_s,
+        packets,
+        frames_sent: schedule.frames().len() as u64,
+        frames_received,
+        rss_per_receiver_kib,
+    })
+}
