@@ -3,7 +3,7 @@
 //! unwrapping, and keyframe requests (PLI, FIR) when a frame cannot be
 //! decoded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -186,6 +186,8 @@ impl Default for HistoryConfig {
 
 #[derive(Debug, Clone)]
 struct Sent {
+    /// Extended sequence number.
+    ext: u64,
     bytes: Vec<u8>,
     sent: Instant,
     last_resent: Option<Instant>,
@@ -193,11 +195,15 @@ struct Sent {
 
 /// The packets one stream sent recently, to answer NACKs (RFC 4585 §6.2.1)
 /// with retransmissions, bounded by count and age.
+///
+/// A ring in sending order (sequence numbers only grow on a stream), found
+/// by binary search: no allocation per packet once full, since the buffer
+/// of the packet that ages out takes the next one.
 #[derive(Debug, Clone)]
 pub struct SendHistory {
     config: HistoryConfig,
     seq: SeqUnwrapper,
-    packets: BTreeMap<u64, Sent>,
+    packets: VecDeque<Sent>,
 }
 
 impl SendHistory {
@@ -206,33 +212,71 @@ impl SendHistory {
         Self {
             config,
             seq: SeqUnwrapper::default(),
-            packets: BTreeMap::new(),
+            packets: VecDeque::new(),
         }
     }
 
     /// Keeps a sent packet (the whole RTP packet, before SRTP).
     pub fn insert(&mut self, now: Instant, sequence: u16, packet: &[u8]) {
         let ext = self.seq.unwrap(sequence);
-        self.packets.insert(
-            ext,
-            Sent {
-                bytes: packet.to_vec(),
+        let in_order = self.packets.back().is_none_or(|last| last.ext < ext);
+        if in_order {
+            // The oldest packet's buffer, when it has to go anyway, holds
+            // the new one.
+            let full = self.config.max_packets > 0 && self.packets.len() >= self.config.max_packets;
+            let mut bytes = match full {
+                true => self
+                    .packets
+                    .pop_front()
+                    .map(|s| s.bytes)
+                    .unwrap_or_default(),
+                false => Vec::new(),
+            };
+            bytes.clear();
+            bytes.extend_from_slice(packet);
+            self.packets.push_back(Sent {
+                ext,
+                bytes,
                 sent: now,
                 last_resent: None,
-            },
-        );
+            });
+        } else {
+            // A sequence number sent again: keep the order.
+            match self.packets.binary_search_by_key(&ext, |s| s.ext) {
+                Ok(i) => {
+                    let kept = &mut self.packets[i];
+                    kept.bytes.clear();
+                    kept.bytes.extend_from_slice(packet);
+                    kept.sent = now;
+                    kept.last_resent = None;
+                }
+                Err(i) => self.packets.insert(
+                    i,
+                    Sent {
+                        ext,
+                        bytes: packet.to_vec(),
+                        sent: now,
+                        last_resent: None,
+                    },
+                ),
+            }
+        }
         self.expire(now);
     }
 
     fn expire(&mut self, now: Instant) {
         while self.packets.len() > self.config.max_packets {
-            self.packets.pop_first();
+            self.packets.pop_front();
         }
-        while let Some(e) = self.packets.first_entry() {
-            if now.saturating_duration_since(e.get().sent) <= self.config.max_age {
+        while let Some(first) = self.packets.front() {
+            if now.saturating_duration_since(first.sent) <= self.config.max_age {
                 break;
             }
-            e.remove();
+            self.packets.pop_front();
+        }
+        if self.packets.is_empty() && self.packets.capacity() > 0 {
+            // An idle stream keeps nothing.
+            self.packets = VecDeque::new();
         }
     }
 
@@ -242,7 +286,8 @@ impl SendHistory {
     pub fn resend(&mut self, now: Instant, sequence: u16, rtt: Duration) -> Option<&[u8]> {
         self.expire(now);
         let ext = self.seq.peek(sequence);
-        let sent = self.packets.get_mut(&ext)?;
+        let i = self.packets.binary_search_by_key(&ext, |s| s.ext).ok()?;
+        let sent = &mut self.packets[i];
         if sent
             .last_resent
             .is_some_and(|t| now.saturating_duration_since(t) < rtt)
@@ -486,6 +531,30 @@ mod tests {
                 .is_none()
         );
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn the_send_history_finds_packets_across_a_wrap_out_of_order_inserts_and_reused_buffers() {
+        let mut h = SendHistory::new(HistoryConfig {
+            max_packets: 4,
+            max_age: Duration::from_secs(1),
+        });
+        let t0 = Instant::now();
+        // Across the 16-bit wrap, one sent again out of order, and longer
+        // packets into the buffers of shorter ones that aged out.
+        for s in [65533u16, 65534, 0, 65535, 1, 2] {
+            h.insert(t0, s, &vec![s as u8; usize::from(s % 7) + 1]);
+        }
+        assert_eq!(h.len(), 4);
+        assert!(h.resend(t0, 65534, 50 * MS).is_none(), "aged out by count");
+        for s in [65535u16, 0, 1, 2] {
+            let want = vec![s as u8; usize::from(s % 7) + 1];
+            assert_eq!(h.resend(t0, s, 50 * MS), Some(&want[..]), "{s}");
+        }
+        // The same number sent again replaces the packet kept for it.
+        h.insert(t0 + 100 * MS, 1, b"again");
+        assert_eq!(h.resend(t0 + 200 * MS, 1, 50 * MS), Some(&b"again"[..]));
+        assert_eq!(h.len(), 4);
     }
 
     #[test]
