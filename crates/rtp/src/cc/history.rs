@@ -2,7 +2,7 @@
 //! number, matched against transport-cc feedback
 //! (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1).
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::rtcp::TransportFeedback;
@@ -67,11 +67,12 @@ pub struct HistoryCounters {
     pub expired: u64,
 }
 
-/// Packets sent, kept until acknowledged or `max_age` old.
+/// Packets sent, kept until acknowledged or `max_age` old: in sending
+/// order (their numbers only grow), found by binary search.
 #[derive(Debug)]
 pub struct SendHistory {
     unwrapper: SeqUnwrapper,
-    packets: BTreeMap<u64, Entry>,
+    packets: VecDeque<Entry>,
     max_age: Duration,
     max_packets: usize,
     /// The unwrapped 24-bit reference time of the last feedback (64 ms units).
@@ -90,7 +91,7 @@ impl SendHistory {
     pub fn new(max_age: Duration, max_packets: usize) -> Self {
         Self {
             unwrapper: SeqUnwrapper::default(),
-            packets: BTreeMap::new(),
+            packets: VecDeque::new(),
             max_age,
             max_packets: max_packets.max(1),
             reference: None,
@@ -123,22 +124,29 @@ impl SendHistory {
     /// left at `now`: the RFC 8888 path, where packets are known by SSRC
     /// and RTP sequence number and [`super::ccfb::RtpIndex`] numbers them.
     pub fn on_sent_id(&mut self, now: Instant, seq: u64, size: usize, probe: Option<ProbeId>) {
-        self.packets.insert(
-            seq,
-            Entry {
-                sent: SentPacket {
-                    seq,
-                    send_time: now,
-                    size,
-                    probe,
-                },
-                received: false,
+        let entry = Entry {
+            sent: SentPacket {
+                seq,
+                send_time: now,
+                size,
+                probe,
             },
-        );
+            received: false,
+        };
+        match self.packets.back() {
+            Some(last) if last.sent.seq >= seq => {
+                // Out of order (not how senders number): keep the order.
+                match self.packets.binary_search_by_key(&seq, |e| e.sent.seq) {
+                    Ok(i) => self.packets[i] = entry,
+                    Err(i) => self.packets.insert(i, entry),
+                }
+            }
+            _ => self.packets.push_back(entry),
+        }
         while self.packets.len() > self.max_packets {
             self.pop_oldest();
         }
-        while let Some((_, e)) = self.packets.first_key_value() {
+        while let Some(e) = self.packets.front() {
             if now.saturating_duration_since(e.sent.send_time) > self.max_age {
                 self.pop_oldest();
             } else {
@@ -148,7 +156,7 @@ impl SendHistory {
     }
 
     fn pop_oldest(&mut self) {
-        if let Some((_, e)) = self.packets.pop_first()
+        if let Some(e) = self.packets.pop_front()
             && !e.received
         {
             self.counters.expired += 1;
@@ -190,7 +198,11 @@ impl SendHistory {
     ) -> FeedbackReport {
         let mut report = FeedbackReport::default();
         for (seq, arrival) in results {
-            let Some(entry) = seq.and_then(|s| self.packets.get_mut(&s)) else {
+            let found = seq.and_then(|s| {
+                let i = self.packets.binary_search_by_key(&s, |e| e.sent.seq).ok()?;
+                self.packets.get_mut(i)
+            });
+            let Some(entry) = found else {
                 self.counters.unknown += 1;
                 continue;
             };
