@@ -24,7 +24,7 @@
 //! [`Forwarder::poll_keyframe_request`] until `None`, and call it again at
 //! [`Forwarder::poll_timeout`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Shortest time between two keyframe requests to the publisher, per
@@ -43,8 +43,9 @@ pub type ViewerId = u64;
 /// What the forwarder needs of one received frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameInfo {
-    /// The simulcast layer (encoding) it belongs to, 0 = lowest; 0 without
-    /// simulcast.
+    /// The simulcast layer (encoding) it belongs to, a stable index (from
+    /// [`Rids::layer`]); 0 without simulcast. Layers rank by their
+    /// measured bitrates, not by their index.
     pub layer: usize,
     /// A frame a decoder can start from (every audio frame is one).
     pub keyframe: bool,
@@ -55,12 +56,15 @@ pub struct FrameInfo {
 /// Picks a viewer's layer from its bandwidth estimate (W3C
 /// `availableOutgoingBitrate`) and the layers' measured bitrates.
 ///
-/// The target is the highest layer whose bitrate fits the estimate (a
-/// higher layer than the current one needs [`UP_HEADROOM`] times its
-/// bitrate); with no estimate, the highest layer; when none fits, the
+/// A layer is a stable index (the order its stream first appeared in);
+/// what ranks layers is their measured bitrate, whatever their rids are
+/// called. The target is the layer with the highest bitrate that fits the
+/// estimate (one above the current layer's bitrate needs [`UP_HEADROOM`]
+/// times its bitrate); with no estimate, the highest; when none fits, the
 /// lowest. The viewer moves to the target only at a keyframe of the target
 /// layer, and keeps getting its current layer meanwhile, so that the
-/// decoder never sees a frame it cannot decode.
+/// decoder never sees a frame it cannot decode, nor two layers
+/// interleaved.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LayerSelector {
     current: Option<usize>,
@@ -85,10 +89,12 @@ impl LayerSelector {
     }
 
     /// Recomputes the target from `rates`, each layer's bitrate in bits per
-    /// second, lowest layer first (a layer with rate 0 sends nothing now and
+    /// second, by layer index (a layer with rate 0 sends nothing now and
     /// is never picked, unless no layer sends).
     pub fn update(&mut self, rates: &[u64]) {
-        let live: Vec<usize> = (0..rates.len()).filter(|&i| rates[i] > 0).collect();
+        // Live layers, lowest bitrate first (ties: by index).
+        let mut live: Vec<usize> = (0..rates.len()).filter(|&i| rates[i] > 0).collect();
+        live.sort_by_key(|&i| (rates[i], i));
         let Some(&lowest) = live.first() else {
             self.target = (!rates.is_empty()).then_some(0).or(self.target);
             return;
@@ -97,10 +103,13 @@ impl LayerSelector {
             self.target = live.last().copied();
             return;
         };
+        let current_rate = self.current.and_then(|c| rates.get(c).copied());
         let fits = |layer: usize| {
             let rate = rates[layer] as f64;
-            let need = match self.current {
-                Some(current) if layer > current => rate * UP_HEADROOM,
+            let need = match current_rate {
+                Some(current) if Some(layer) != self.current && rates[layer] > current => {
+                    rate * UP_HEADROOM
+                }
                 _ => rate,
             };
             need <= available as f64
@@ -138,6 +147,32 @@ impl LayerSelector {
     }
 }
 
+/// The simulcast layers of a track by rid (RFC 8852 `rid`, W3C
+/// `RTCEncodedVideoFrameMetadata.rid`): each rid gets a stable layer
+/// index, in the order its first frame came; frames without a rid are
+/// layer 0 (no simulcast).
+#[derive(Debug, Default, Clone)]
+pub struct Rids {
+    rids: Vec<Option<String>>,
+}
+
+impl Rids {
+    /// The layer of frames with `rid` (a new index for a rid not seen).
+    pub fn layer(&mut self, rid: Option<&str>) -> usize {
+        if let Some(i) = self.rids.iter().position(|r| r.as_deref() == rid) {
+            return i;
+        }
+        self.rids.push(rid.map(str::to_owned));
+        self.rids.len() - 1
+    }
+
+    /// The rid of `layer` (`None` without simulcast or for a layer not
+    /// seen).
+    pub fn rid(&self, layer: usize) -> Option<&str> {
+        self.rids.get(layer).and_then(|r| r.as_deref())
+    }
+}
+
 /// One viewer's state.
 #[derive(Debug, Default)]
 struct Viewer {
@@ -146,41 +181,43 @@ struct Viewer {
     resync: bool,
 }
 
-/// Each layer's bytes over the last [`RATE_WINDOW`].
+/// Each layer's bytes over the last [`RATE_WINDOW`] (a sliding window of
+/// frame sizes).
 #[derive(Debug, Default)]
 struct LayerRates {
-    /// Per layer: the window's start and its bytes, and the rate of the
-    /// last full window.
-    layers: Vec<(Instant, u64, u64)>,
+    /// Per layer: its frames in the window (arrival, bytes) and their sum.
+    layers: Vec<(VecDeque<(Instant, usize)>, u64)>,
 }
 
 impl LayerRates {
     fn add(&mut self, now: Instant, layer: usize, bytes: usize) {
         if self.layers.len() <= layer {
-            self.layers.resize(layer + 1, (now, 0, 0));
+            self.layers.resize_with(layer + 1, Default::default);
         }
-        let (start, sum, rate) = &mut self.layers[layer];
-        let elapsed = now.saturating_duration_since(*start);
-        if elapsed >= RATE_WINDOW {
-            *rate = (*sum as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
-            *start = now;
-            *sum = 0;
-        }
+        let (frames, sum) = &mut self.layers[layer];
+        frames.push_back((now, bytes));
         *sum += bytes as u64;
+        self.expire(now);
     }
 
-    /// Bits per second of each layer (the last full window; before one
-    /// completes, the bytes so far over the window).
+    fn expire(&mut self, now: Instant) {
+        for (frames, sum) in &mut self.layers {
+            while let Some(&(at, bytes)) = frames.front() {
+                if now.saturating_duration_since(at) < RATE_WINDOW {
+                    break;
+                }
+                frames.pop_front();
+                *sum -= bytes as u64;
+            }
+        }
+    }
+
+    /// Bits per second of each layer over the window (a layer that sent
+    /// nothing in it: 0).
     fn rates(&self) -> Vec<u64> {
         self.layers
             .iter()
-            .map(|&(_, sum, rate)| {
-                if rate > 0 {
-                    rate
-                } else {
-                    (sum as f64 * 8.0 / RATE_WINDOW.as_secs_f64()) as u64
-                }
-            })
+            .map(|(_, sum)| (*sum as f64 * 8.0 / RATE_WINDOW.as_secs_f64()) as u64)
             .collect()
     }
 }
@@ -221,7 +258,8 @@ impl Forwarder {
         self.viewers.remove(&id);
     }
 
-    /// The viewer's bandwidth estimate changed (bits per second).
+    /// The viewer's bandwidth estimate changed (bits per second): its
+    /// target layer follows, and a keyframe of a new target is asked for.
     pub fn set_available_bitrate(&mut self, id: ViewerId, bps: u64) {
         let rates = self.rates.rates();
         if let Some(v) = self.viewers.get_mut(&id) {
@@ -257,12 +295,20 @@ impl Forwarder {
     pub fn on_frame(&mut self, now: Instant, frame: FrameInfo, out: &mut Vec<ViewerId>) {
         out.clear();
         self.rates.add(now, frame.layer, frame.bytes);
+        // Targets follow the rates at each keyframe (of any layer).
         let rates = frame.keyframe.then(|| self.rates.rates());
+        let mut wanted = Vec::new();
         for (&id, v) in &mut self.viewers {
             if let Some(rates) = &rates {
                 v.selector.update(rates);
             }
-            if !v.selector.accept(&frame) {
+            let accepted = v.selector.accept(&frame);
+            if let Some(layer) = v.selector.wants_keyframe()
+                && !wanted.contains(&layer)
+            {
+                wanted.push(layer);
+            }
+            if !accepted {
                 continue;
             }
             if v.resync {
@@ -278,6 +324,10 @@ impl Forwarder {
             if let Some((_, wanted)) = self.keyframes.get_mut(&frame.layer) {
                 *wanted = false;
             }
+        }
+        // Viewers waiting to switch wait for their target's keyframe.
+        for layer in wanted {
+            self.want_keyframe(layer);
         }
     }
 
@@ -333,6 +383,15 @@ pub struct Timeline {
 const MAX_STEP: Duration = Duration::from_secs(5);
 
 impl Timeline {
+    /// The next frame comes from another source stream (another simulcast
+    /// layer, whose RTP clock has its own random start, RFC 3550 §5.1): it
+    /// follows the last frame written, one estimated duration later, and
+    /// the timeline goes on from it.
+    pub fn switch_source(&mut self) {
+        self.last = None;
+        self.source = self.written;
+    }
+
     /// The duration to write with a frame of source timestamp `timestamp`
     /// (clock `clock` Hz), whose duration is estimated at `estimate`.
     pub fn duration(&mut self, timestamp: u32, clock: u32, estimate: Duration) -> Duration {
@@ -599,5 +658,130 @@ mod tests {
         );
         assert_eq!(sent(&mut f, t, key_of(1)), Vec::<ViewerId>::new());
         assert_eq!(sent(&mut f, t, key_of(0)), [2], "the slow one the lowest");
+    }
+
+    /// A second of frames of each layer at its bitrate, `layers[i]` being
+    /// layer `i`'s rid; each layer's first frame a keyframe. Returns when
+    /// it ended.
+    fn measure(
+        f: &mut Forwarder,
+        rids: &mut Rids,
+        start: Instant,
+        layers: &[(&str, u64)],
+    ) -> Instant {
+        let mut t = start;
+        for n in 0..30 {
+            for (rid, rate) in layers {
+                let frame = FrameInfo {
+                    layer: rids.layer(Some(rid)),
+                    keyframe: n == 0,
+                    bytes: (rate / 8 / 30) as usize,
+                };
+                sent(f, t, frame);
+            }
+            t += Duration::from_millis(34);
+        }
+        t
+    }
+
+    #[test]
+    fn layers_rank_by_their_measured_bitrate_whatever_their_rids() {
+        let mut rids = Rids::default();
+        let mut f = Forwarder::new();
+        // The top layer's rid comes first and is called "a".
+        let layers = [("a", 1_500_000), ("zz", 150_000), ("m", 500_000)];
+        let t = measure(&mut f, &mut rids, Instant::now(), &layers);
+        assert_eq!(rids.layer(Some("a")), 0);
+        assert_eq!(rids.rid(2), Some("m"));
+        f.add_viewer(1);
+        f.set_available_bitrate(1, 700_000);
+        let m = rids.layer(Some("m"));
+        // Joining without an estimate aimed at the top layer; the
+        // estimate moves the target to the middle one.
+        assert_eq!(f.poll_keyframe_request(t), Some(0));
+        assert_eq!(
+            f.poll_keyframe_request(t),
+            Some(m),
+            "the middle layer's keyframe asked"
+        );
+        let key_of = |layer| FrameInfo {
+            layer,
+            keyframe: true,
+            bytes: 2000,
+        };
+        assert_eq!(sent(&mut f, t, key_of(0)), Vec::<ViewerId>::new());
+        assert_eq!(sent(&mut f, t, key_of(1)), Vec::<ViewerId>::new());
+        assert_eq!(
+            sent(&mut f, t, key_of(m)),
+            [1],
+            "the layer that fits 700 kbit/s"
+        );
+    }
+
+    #[test]
+    fn a_viewer_switching_layers_gets_one_layer_at_a_time_from_the_new_layers_keyframe() {
+        let mut rids = Rids::default();
+        let mut f = Forwarder::new();
+        let layers = [("q", 150_000), ("h", 500_000), ("f", 1_500_000)];
+        let mut t = measure(&mut f, &mut rids, Instant::now(), &layers);
+        f.add_viewer(1);
+        f.set_available_bitrate(1, 5_000_000);
+        let (q, fl) = (rids.layer(Some("q")), rids.layer(Some("f")));
+        assert_eq!(f.poll_keyframe_request(t), Some(fl));
+        // Interleaved frames of the three layers, as a simulcast receiver
+        // gives them; the top layer's keyframe at round 2, the estimate
+        // drops at round 5, the low layer's keyframe at round 8.
+        let mut got = Vec::new();
+        for round in 0..12 {
+            if round == 5 {
+                f.set_available_bitrate(1, 200_000);
+                assert_eq!(
+                    f.poll_keyframe_request(t),
+                    Some(q),
+                    "the low layer is asked"
+                );
+            }
+            for (rid, rate) in layers {
+                let layer = rids.layer(Some(rid));
+                let keyframe = (round == 2 && layer == fl) || (round == 8 && layer == q);
+                let frame = FrameInfo {
+                    layer,
+                    keyframe,
+                    bytes: (rate / 8 / 30) as usize,
+                };
+                if sent(&mut f, t, frame) == [1] {
+                    got.push((round, rid, keyframe));
+                }
+            }
+            t += Duration::from_millis(34);
+        }
+        let expected: Vec<_> = (2..8)
+            .map(|r| (r, "f", r == 2))
+            .chain((8..12).map(|r| (r, "q", r == 8)))
+            .collect();
+        assert_eq!(
+            got, expected,
+            "one layer per frame time, switching at keyframes"
+        );
+    }
+
+    #[test]
+    fn a_layer_switch_keeps_the_viewers_timestamps_continuous() {
+        let ms = Duration::from_millis;
+        let mut t = Timeline::default();
+        // Layer A's clock starts at 1000, layer B's at 4_000_000_000.
+        let mut at = Duration::ZERO;
+        for n in 0..3u32 {
+            at += t.duration(1000 + n * 3000, 90_000, ms(33));
+        }
+        t.switch_source();
+        let d = t.duration(4_000_000_000, 90_000, ms(33));
+        assert_eq!(d, ms(33), "the switch frame lasts its estimate");
+        let d = t.duration(4_000_003_000, 90_000, ms(33));
+        let step = Duration::from_secs_f64(3000.0 / 90_000.0);
+        assert!(
+            d.abs_diff(step) < Duration::from_micros(2),
+            "then the new clock: {d:?}"
+        );
     }
 }

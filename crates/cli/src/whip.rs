@@ -27,6 +27,11 @@
 //!   publisher goes to the bounded queue of each viewer it decides on; a
 //!   full queue drops the frame for that viewer only, which then waits for
 //!   a keyframe;
+//! - a simulcast publisher's layers (frames named by rid, RFC 8853) are
+//!   ranked by their measured bitrates; each viewer gets one layer, picked
+//!   from its connection's estimate (the `AvailableOutgoingBitrate` event,
+//!   W3C `availableOutgoingBitrate`), switched at that layer's keyframe,
+//!   which is asked of that layer alone (`request_keyframe_for`);
 //! - one writer task per viewer track writes its queue on the viewer's
 //!   sender (its SSRC, sequence numbers and timestamps) and passes its
 //!   keyframe requests up.
@@ -46,7 +51,7 @@ use ferrtc_signal::{MediaHandle, MediaRefusal, MediaReply, MediaRequest, Session
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::forward::{Forwarder, FrameInfo, Timeline, ViewerId};
+use crate::forward::{Forwarder, FrameInfo, Rids, Timeline, ViewerId};
 
 /// How long a session may take to gather its candidates for the answer.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -771,6 +776,8 @@ enum Control {
 /// A frame on its way to a viewer's sender.
 struct Outgoing {
     data: Arc<[u8]>,
+    /// The simulcast layer it is of (0 without simulcast).
+    layer: usize,
     /// Its source RTP timestamp and clock rate.
     rtp_timestamp: u32,
     clock: u32,
@@ -788,10 +795,13 @@ async fn forward_track(
 ) {
     let mut frames = receiver.subscribe();
     let mut forwarder = Forwarder::new();
+    // Simulcast layers by rid; each layer's last RTP timestamp (each has
+    // its own RTP clock start, RFC 3550 §5.1).
+    let mut rids = Rids::default();
+    let mut last_timestamps: Vec<Option<u32>> = Vec::new();
     let mut queues: HashMap<ViewerId, mpsc::Sender<Outgoing>> = HashMap::new();
     let mut writers = tokio::task::JoinSet::new();
     let mut out = Vec::new();
-    let mut last_timestamp: Option<u32> = None;
     let mut duration = Duration::from_millis(match kind {
         MediaKind::Audio => 20,
         MediaKind::Video => 33,
@@ -806,17 +816,21 @@ async fn forward_track(
                     .codecs
                     .first()
                     .map_or(90_000, |c| c.clock_rate.max(1));
-                // A frame's duration is known when the next one arrives:
-                // the last interval stands in for it.
-                if let Some(previous) = last_timestamp {
+                let layer = rids.layer(frame.rid.as_deref());
+                if last_timestamps.len() <= layer {
+                    last_timestamps.resize(layer + 1, None);
+                }
+                // A frame's duration is known when the next one of its
+                // layer arrives: the last interval stands in for it.
+                if let Some(previous) = last_timestamps[layer] {
                     let ticks = frame.rtp_timestamp.wrapping_sub(previous);
                     if ticks > 0 && ticks < clock {
                         duration = Duration::from_secs_f64(f64::from(ticks) / f64::from(clock));
                     }
                 }
-                last_timestamp = Some(frame.rtp_timestamp);
+                last_timestamps[layer] = Some(frame.rtp_timestamp);
                 let info = FrameInfo {
-                    layer: 0,
+                    layer,
                     keyframe: frame.keyframe || kind == MediaKind::Audio,
                     bytes: frame.data.len(),
                 };
@@ -825,6 +839,7 @@ async fn forward_track(
                     let Some(queue) = queues.get(viewer) else { continue };
                     let item = Outgoing {
                         data: Arc::clone(&frame.data),
+                        layer,
                         rtp_timestamp: frame.rtp_timestamp,
                         clock,
                         duration,
@@ -864,13 +879,17 @@ async fn forward_track(
             }
             () = sleep_until(wake) => {}
         }
-        while forwarder
-            .poll_keyframe_request(std::time::Instant::now())
-            .is_some()
-        {
-            if kind == MediaKind::Video
-                && let Err(e) = receiver.request_keyframe().await
-            {
+        while let Some(layer) = forwarder.poll_keyframe_request(std::time::Instant::now()) {
+            if kind != MediaKind::Video {
+                continue;
+            }
+            // A simulcast publisher is asked for the layer's keyframe only
+            // (a PLI for its SSRC, RFC 8853 §5.2).
+            let asked = match rids.rid(layer) {
+                Some(rid) => receiver.request_keyframe_for(rid).await,
+                None => receiver.request_keyframe().await,
+            };
+            if let Err(e) = asked {
                 tracing::debug!("whip: keyframe request not sent: {e}");
             }
         }
@@ -908,7 +927,14 @@ async fn write_viewer(
         })
     };
     let mut timeline = Timeline::default();
+    let mut layer = None;
     while let Some(frame) = queue.recv().await {
+        // A switch of layer: the new layer's timestamps go on from the
+        // last frame written.
+        if layer.is_some_and(|l| l != frame.layer) {
+            timeline.switch_source();
+        }
+        layer = Some(frame.layer);
         let duration = timeline.duration(frame.rtp_timestamp, frame.clock, frame.duration);
         match sender.write_frame(&frame.data, duration) {
             Ok(()) => {}

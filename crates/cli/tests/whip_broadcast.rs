@@ -717,3 +717,164 @@ async fn a_viewer_being_set_up_when_the_publisher_leaves_is_refused_or_ended_nev
         publisher.close().await;
     }
 }
+
+/// The simulcast layers a publisher sends (RFC 8853), lowest first: rid
+/// and frame size (at 30 frames a second: 48, 144 and 432 kbit/s).
+const LAYERS: [(&str, usize); 3] = [("q", 200), ("h", 600), ("f", 1800)];
+
+/// A layer's frame: VP8's key bit, the frame's number, its layer.
+fn layer_frame(n: u32, layer: u8, key: bool, size: usize) -> Vec<u8> {
+    let mut f = vp8_frame(n, key);
+    f[5] = layer;
+    f.resize(size, 0xcd);
+    f
+}
+
+/// A simulcast camera: every 33 ms a frame of each layer, each layer's
+/// first frame a keyframe and then only when that layer is asked (or
+/// every layer is). Counts each layer's requests.
+fn simulcast_camera(sender: RtpSender, requests: Arc<[AtomicU64; 3]>) {
+    let wanted: Arc<[AtomicBool; 3]> = Arc::new(std::array::from_fn(|_| AtomicBool::new(true)));
+    {
+        let (sender, wanted) = (sender.clone(), wanted.clone());
+        tokio::spawn(async move {
+            while let Some(event) = sender.next_event().await {
+                let layers: Vec<usize> = match event {
+                    RtpSenderEvent::KeyframeRequest => vec![0, 1, 2],
+                    RtpSenderEvent::LayerKeyframeRequest { rid } => LAYERS
+                        .iter()
+                        .position(|(r, _)| *r == rid)
+                        .into_iter()
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for l in layers {
+                    requests[l].fetch_add(1, Ordering::Relaxed);
+                    wanted[l].store(true, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(33));
+        for n in 0u32.. {
+            tick.tick().await;
+            for (l, (rid, size)) in LAYERS.iter().enumerate() {
+                let key = wanted[l].load(Ordering::Relaxed);
+                let frame = layer_frame(n, l as u8, key, *size);
+                match sender.write_frame_for(rid, &frame, Duration::from_millis(33)) {
+                    Ok(()) if key => wanted[l].store(false, Ordering::Relaxed),
+                    Ok(()) => {}
+                    Err(ferrtc::Error::Closed) => return,
+                    Err(_) => {} // not connected yet
+                }
+            }
+        }
+    });
+}
+
+/// Watches the video of a simulcast broadcast by WHEP: each frame's
+/// (number, layer, keyframe) for `frames` frames.
+async fn watch_layers(addr: SocketAddr, frames: usize) -> Vec<(u32, u8, bool)> {
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let init = RtpTransceiverInit {
+        direction: Some(RtpTransceiverDirection::RecvOnly),
+        ..RtpTransceiverInit::default()
+    };
+    pc.add_transceiver(MediaKind::Video, init).await.unwrap();
+    let mut session = open(addr, "/whep", &pc).await.expect("201 for a viewer");
+    let mut video = loop {
+        let event = tokio::time::timeout(WAIT, session.events.recv())
+            .await
+            .expect("a track in time")
+            .unwrap();
+        if let PeerConnectionEvent::Track(t) = event {
+            break t.receiver.subscribe();
+        }
+    };
+    let mut seen = Vec::new();
+    while seen.len() < frames {
+        let frame = tokio::time::timeout(WAIT, video.recv())
+            .await
+            .expect("video frames in time")
+            .expect("the track goes on");
+        assert_eq!(frame.rid, None, "a viewer gets one stream, without rid");
+        let n = u32::from_be_bytes(frame.data[1..5].try_into().unwrap());
+        seen.push((n, frame.data[5], frame.data[0] == 0x10));
+    }
+    let _ = http(addr, "DELETE", &session.location, &[], "").await;
+    pc.close().await;
+    seen
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_simulcast_publisher_reaches_each_viewer_as_one_layer_switched_only_at_keyframes() {
+    let (_server, addr) = server().await;
+    let publisher = PeerConnection::new(Configuration::default()).unwrap();
+    let encodings = LAYERS
+        .iter()
+        .map(|(rid, _)| ferrtc::RtpEncodingParameters::with_rid(rid))
+        .collect();
+    let transceiver = publisher
+        .add_transceiver(
+            MediaKind::Video,
+            RtpTransceiverInit {
+                direction: Some(RtpTransceiverDirection::SendOnly),
+                streams: vec![MediaStream::new()],
+                send_encodings: encodings,
+            },
+        )
+        .await
+        .unwrap();
+    let vp8: Vec<_> = RtpSender::get_capabilities(MediaKind::Video)
+        .into_iter()
+        .filter(|c| c.name.eq_ignore_ascii_case("VP8"))
+        .collect();
+    transceiver.set_codec_preferences(vp8).await.unwrap();
+    let sender = transceiver.sender();
+    sender
+        .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "camera")))
+        .await
+        .unwrap();
+    let _published = open(addr, "/whip", &publisher)
+        .await
+        .expect("201 for the publisher");
+    let requests = Arc::new(std::array::from_fn(|_| AtomicU64::new(0)));
+    simulcast_camera(sender, requests.clone());
+    // Let the forwarder measure the layers.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut viewers = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        viewers.spawn(watch_layers(addr, 90));
+    }
+    while let Some(seen) = viewers.join_next().await {
+        let seen = seen.unwrap();
+        assert!(seen[0].2, "a viewer starts at a keyframe: {seen:?}");
+        for w in seen.windows(2) {
+            let ((n0, l0, _), (n1, l1, key1)) = (w[0], w[1]);
+            assert!(n1 > n0, "frames in order: {seen:?}");
+            if l1 != l0 {
+                assert!(key1, "a layer switch only at its keyframe: {seen:?}");
+            }
+        }
+        // Each layer seen is one run: never two layers interleaved.
+        let mut runs: Vec<u8> = seen.iter().map(|s| s.1).collect();
+        runs.dedup();
+        assert!(runs.len() <= 3, "no flapping between layers: {runs:?}");
+        let last = seen.last().unwrap().1;
+        assert_eq!(
+            LAYERS[last as usize].0, "f",
+            "a viewer on loopback ends on the top layer: {runs:?}"
+        );
+        let (n_last, _, _) = *seen.last().unwrap();
+        let tail = seen.iter().filter(|s| s.1 == last).count();
+        assert!(tail > 30, "and stays there ({tail} frames up to {n_last})");
+    }
+    let asked: Vec<u64> = requests.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+    assert!(
+        asked[2] > 0,
+        "the top layer's keyframe was asked: {asked:?}"
+    );
+    publisher.close().await;
+}
