@@ -37,6 +37,10 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(1);
 /// two is the hysteresis that keeps a viewer from flapping.
 pub const UP_HEADROOM: f64 = 1.25;
 
+/// How often the viewers' layers are reconsidered besides keyframes and
+/// new estimates.
+pub const UPDATE_INTERVAL: Duration = Duration::from_millis(500);
+
 /// A viewer of the broadcast, as the forwarder knows it.
 pub type ViewerId = u64;
 
@@ -58,19 +62,47 @@ pub struct FrameInfo {
 ///
 /// A layer is a stable index (the order its stream first appeared in);
 /// what ranks layers is their measured bitrate, whatever their rids are
-/// called. The target is the layer with the highest bitrate that fits the
-/// estimate (one above the current layer's bitrate needs [`UP_HEADROOM`]
-/// times its bitrate); with no estimate, the highest; when none fits, the
-/// lowest. The viewer moves to the target only at a keyframe of the target
-/// layer, and keeps getting its current layer meanwhile, so that the
-/// decoder never sees a frame it cannot decode, nor two layers
-/// interleaved.
+/// called. Without an estimate the target is the highest layer; before
+/// the viewer has a layer, the highest that fits the estimate. Then:
+///
+/// - down, when the estimate fell (a congestion signal) below the current
+///   layer's bitrate: to the highest layer that fits, or the lowest;
+/// - up, to the highest layer whose bitrate with [`UP_HEADROOM`] fits;
+/// - a probe one layer up, when the estimate has [`UP_HEADROOM`] over the
+///   current layer's bitrate but not over the next one's: a send-side
+///   estimate stays near what is sent (GCC grows it to about 1.5 times the
+///   acknowledged rate), so a viewer on a low layer would never see room
+///   for a higher one. The probe is the higher layer itself: if the path
+///   cannot carry it the estimate falls and the viewer goes back down.
+///   Probes are [`PROBE_INTERVAL`] apart, doubled (up to
+///   [`MAX_PROBE_INTERVAL`]) after each probe that fell back within
+///   [`PROBE_TRIAL`];
+/// - otherwise it stays: an estimate below the current layer's bitrate
+///   that is rising (after a switch up) is not congestion.
+///
+/// The viewer moves to the target only at a keyframe of the target layer,
+/// and keeps getting its current layer meanwhile, so that the decoder
+/// never sees a frame it cannot decode, nor two layers interleaved.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LayerSelector {
     current: Option<usize>,
     target: Option<usize>,
     available: Option<u64>,
+    /// Whether the last estimate was lower than the one before.
+    falling: bool,
+    /// When the last switch up was decided, and the next probe may be.
+    last_up: Option<Instant>,
+    probe_at: Option<Instant>,
+    /// The wait before the next probe after a failed one.
+    backoff: Option<Duration>,
 }
+
+/// The first wait between probes one layer up.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(4);
+/// The longest wait between probes.
+pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+/// A switch up followed by a switch down within this long failed.
+pub const PROBE_TRIAL: Duration = Duration::from_secs(4);
 
 impl LayerSelector {
     /// The layer the viewer gets now (`None` until its first keyframe).
@@ -85,13 +117,14 @@ impl LayerSelector {
 
     /// A new bandwidth estimate, bits per second.
     pub fn set_available(&mut self, bps: u64) {
+        self.falling = self.available.is_some_and(|last| bps < last);
         self.available = Some(bps);
     }
 
-    /// Recomputes the target from `rates`, each layer's bitrate in bits per
-    /// second, by layer index (a layer with rate 0 sends nothing now and
-    /// is never picked, unless no layer sends).
-    pub fn update(&mut self, rates: &[u64]) {
+    /// Recomputes the target at `now` from `rates`, each layer's bitrate in
+    /// bits per second, by layer index (a layer with rate 0 sends nothing
+    /// now and is never picked, unless no layer sends).
+    pub fn update(&mut self, now: Instant, rates: &[u64]) {
         // Live layers, lowest bitrate first (ties: by index).
         let mut live: Vec<usize> = (0..rates.len()).filter(|&i| rates[i] > 0).collect();
         live.sort_by_key(|&i| (rates[i], i));
@@ -103,24 +136,49 @@ impl LayerSelector {
             self.target = live.last().copied();
             return;
         };
-        let current_rate = self.current.and_then(|c| rates.get(c).copied());
-        let fits = |layer: usize| {
-            let rate = rates[layer] as f64;
-            let need = match current_rate {
-                Some(current) if Some(layer) != self.current && rates[layer] > current => {
-                    rate * UP_HEADROOM
-                }
-                _ => rate,
-            };
-            need <= available as f64
-        };
-        self.target = Some(
+        let fitting = |headroom: f64| {
             live.iter()
                 .rev()
                 .copied()
-                .find(|&l| fits(l))
-                .unwrap_or(lowest),
-        );
+                .find(|&l| rates[l] as f64 * headroom <= available as f64)
+        };
+        let Some(current) = self.current.filter(|c| live.contains(c)) else {
+            self.target = Some(fitting(1.0).unwrap_or(lowest));
+            return;
+        };
+        let rate = rates[current];
+        if self
+            .last_up
+            .is_some_and(|t| now.saturating_duration_since(t) >= PROBE_TRIAL)
+        {
+            // The last switch up held: probing starts afresh.
+            self.last_up = None;
+            self.backoff = None;
+        }
+        let target = if rate > available && self.falling {
+            let failed = self.last_up.take().is_some();
+            let backoff = match self.backoff {
+                Some(b) if failed => (b * 2).min(MAX_PROBE_INTERVAL),
+                Some(b) => b,
+                None => PROBE_INTERVAL,
+            };
+            self.backoff = Some(backoff);
+            self.probe_at = Some(now + backoff);
+            fitting(1.0).unwrap_or(lowest)
+        } else if let Some(up) = fitting(UP_HEADROOM).filter(|&l| rates[l] > rate) {
+            self.last_up = Some(now);
+            up
+        } else if rate as f64 * UP_HEADROOM <= available as f64
+            && self.probe_at.is_none_or(|t| now >= t)
+            && let Some(&next) = live.iter().find(|&&l| rates[l] > rate)
+        {
+            self.last_up = Some(now);
+            self.probe_at = Some(now + self.backoff.unwrap_or(PROBE_INTERVAL));
+            next
+        } else {
+            current
+        };
+        self.target = Some(target);
     }
 
     /// Whether a frame of `frame.layer` goes to the viewer: the frames of
@@ -227,6 +285,8 @@ impl LayerRates {
 pub struct Forwarder {
     viewers: BTreeMap<ViewerId, Viewer>,
     rates: LayerRates,
+    /// When the viewers' targets were last recomputed.
+    last_update: Option<Instant>,
     /// Per layer: when a keyframe was last asked for, and whether one is
     /// wanted now.
     keyframes: BTreeMap<usize, (Option<Instant>, bool)>,
@@ -247,7 +307,7 @@ impl Forwarder {
     /// asked for.
     pub fn add_viewer(&mut self, id: ViewerId) {
         let mut viewer = Viewer::default();
-        viewer.selector.update(&self.rates.rates());
+        viewer.selector.update(Instant::now(), &self.rates.rates());
         let layer = viewer.selector.target().unwrap_or(0);
         self.viewers.insert(id, viewer);
         self.want_keyframe(layer);
@@ -260,11 +320,11 @@ impl Forwarder {
 
     /// The viewer's bandwidth estimate changed (bits per second): its
     /// target layer follows, and a keyframe of a new target is asked for.
-    pub fn set_available_bitrate(&mut self, id: ViewerId, bps: u64) {
+    pub fn set_available_bitrate(&mut self, now: Instant, id: ViewerId, bps: u64) {
         let rates = self.rates.rates();
         if let Some(v) = self.viewers.get_mut(&id) {
             v.selector.set_available(bps);
-            v.selector.update(&rates);
+            v.selector.update(now, &rates);
             if let Some(layer) = v.selector.wants_keyframe() {
                 self.want_keyframe(layer);
             }
@@ -295,12 +355,19 @@ impl Forwarder {
     pub fn on_frame(&mut self, now: Instant, frame: FrameInfo, out: &mut Vec<ViewerId>) {
         out.clear();
         self.rates.add(now, frame.layer, frame.bytes);
-        // Targets follow the rates at each keyframe (of any layer).
-        let rates = frame.keyframe.then(|| self.rates.rates());
+        // Targets follow the rates at each keyframe (of any layer) and
+        // every UPDATE_INTERVAL.
+        let due = self
+            .last_update
+            .is_none_or(|t| now.saturating_duration_since(t) >= UPDATE_INTERVAL);
+        let rates = (frame.keyframe || due).then(|| self.rates.rates());
+        if due {
+            self.last_update = Some(now);
+        }
         let mut wanted = Vec::new();
         for (&id, v) in &mut self.viewers {
             if let Some(rates) = &rates {
-                v.selector.update(rates);
+                v.selector.update(now, rates);
             }
             let accepted = v.selector.accept(&frame);
             if let Some(layer) = v.selector.wants_keyframe()
@@ -566,25 +633,27 @@ mod tests {
 
     #[test]
     fn the_selector_picks_the_highest_layer_that_fits_the_estimate() {
+        let now = Instant::now();
         let mut s = LayerSelector::default();
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert_eq!(s.target(), Some(2), "no estimate: the top layer");
         s.set_available(700_000);
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert_eq!(s.target(), Some(1));
         s.set_available(100_000);
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert_eq!(s.target(), Some(0), "none fits: the lowest");
         s.set_available(10_000_000);
-        s.update(&[0, 500_000, 0]);
+        s.update(now, &[0, 500_000, 0]);
         assert_eq!(s.target(), Some(1), "a layer sending nothing is skipped");
     }
 
     #[test]
     fn the_selector_switches_only_at_a_keyframe_of_the_target_layer() {
+        let now = Instant::now();
         let mut s = LayerSelector::default();
         s.set_available(700_000);
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert!(!s.accept(&delta(1)));
         assert!(s.accept(&key(1)));
         assert_eq!(s.current(), Some(1));
@@ -592,7 +661,7 @@ mod tests {
         // The estimate drops: layer 0 is the target, layer 1 goes on until
         // layer 0's keyframe.
         s.set_available(200_000);
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert_eq!(s.wants_keyframe(), Some(0));
         assert!(s.accept(&delta(1)));
         assert!(!s.accept(&delta(0)));
@@ -604,19 +673,20 @@ mod tests {
 
     #[test]
     fn the_selector_needs_headroom_to_go_up_but_not_to_stay() {
+        let now = Instant::now();
         let mut s = LayerSelector::default();
         s.set_available(520_000);
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert!(s.accept(&key(1)), "from nothing, layer 1 fits as is");
         s.set_available(160_000);
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert!(s.accept(&key(0)));
         // 520 kbit/s fits layer 1's 500 kbit/s, but not with the headroom.
         s.set_available(520_000);
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert_eq!(s.target(), Some(0), "no flapping up at the edge");
         s.set_available(700_000);
-        s.update(&RATES);
+        s.update(now, &RATES);
         assert_eq!(s.target(), Some(1));
     }
 
@@ -644,8 +714,8 @@ mod tests {
         }
         f.add_viewer(1);
         f.add_viewer(2);
-        f.set_available_bitrate(1, 5_000_000);
-        f.set_available_bitrate(2, 300_000);
+        f.set_available_bitrate(t, 1, 5_000_000);
+        f.set_available_bitrate(t, 2, 300_000);
         let key_of = |layer| FrameInfo {
             layer,
             keyframe: true,
@@ -694,7 +764,7 @@ mod tests {
         assert_eq!(rids.layer(Some("a")), 0);
         assert_eq!(rids.rid(2), Some("m"));
         f.add_viewer(1);
-        f.set_available_bitrate(1, 700_000);
+        f.set_available_bitrate(t, 1, 700_000);
         let m = rids.layer(Some("m"));
         // Joining without an estimate aimed at the top layer; the
         // estimate moves the target to the middle one.
@@ -725,7 +795,7 @@ mod tests {
         let layers = [("q", 150_000), ("h", 500_000), ("f", 1_500_000)];
         let mut t = measure(&mut f, &mut rids, Instant::now(), &layers);
         f.add_viewer(1);
-        f.set_available_bitrate(1, 5_000_000);
+        f.set_available_bitrate(t, 1, 5_000_000);
         let (q, fl) = (rids.layer(Some("q")), rids.layer(Some("f")));
         assert_eq!(f.poll_keyframe_request(t), Some(fl));
         // Interleaved frames of the three layers, as a simulcast receiver
@@ -734,7 +804,7 @@ mod tests {
         let mut got = Vec::new();
         for round in 0..12 {
             if round == 5 {
-                f.set_available_bitrate(1, 200_000);
+                f.set_available_bitrate(t, 1, 200_000);
                 assert_eq!(
                     f.poll_keyframe_request(t),
                     Some(q),
@@ -783,5 +853,63 @@ mod tests {
             d.abs_diff(step) < Duration::from_micros(2),
             "then the new clock: {d:?}"
         );
+    }
+
+    #[test]
+    fn a_viewer_on_a_low_layer_probes_one_layer_up_and_backs_off_when_it_fails() {
+        let start = Instant::now();
+        let mut s = LayerSelector::default();
+        s.set_available(5_000_000);
+        s.update(start, &RATES);
+        assert!(s.accept(&key(2)));
+        // Congestion: down to the layer that fits.
+        s.set_available(170_000);
+        s.update(start, &RATES);
+        assert_eq!(s.target(), Some(0));
+        assert!(s.accept(&key(0)));
+        // The estimate grows with what is sent, to 1.4 times the low layer:
+        // never the headroom of the middle one.
+        s.set_available(210_000);
+        let probe = start + PROBE_INTERVAL;
+        s.update(probe - Duration::from_millis(1), &RATES);
+        assert_eq!(s.target(), Some(0), "not before the probe interval");
+        s.update(probe, &RATES);
+        assert_eq!(s.target(), Some(1), "a probe one layer up");
+        assert!(s.accept(&key(1)));
+        // Rising after the switch up is not congestion: it stays.
+        s.set_available(300_000);
+        s.update(probe + Duration::from_millis(500), &RATES);
+        assert_eq!(s.target(), Some(1));
+        // The path cannot carry it: the estimate falls; back down.
+        s.set_available(180_000);
+        let failed = probe + Duration::from_secs(1);
+        s.update(failed, &RATES);
+        assert_eq!(s.target(), Some(0));
+        assert!(s.accept(&key(0)));
+        // The next probe waits twice as long.
+        s.set_available(210_000);
+        s.update(failed + PROBE_INTERVAL, &RATES);
+        assert_eq!(s.target(), Some(0), "backed off");
+        s.update(failed + 2 * PROBE_INTERVAL, &RATES);
+        assert_eq!(s.target(), Some(1), "probed again");
+    }
+
+    #[test]
+    fn a_probe_that_holds_leads_on_to_the_top_layer() {
+        let start = Instant::now();
+        let mut s = LayerSelector::default();
+        s.set_available(170_000);
+        s.update(start, &RATES);
+        assert!(s.accept(&key(0)));
+        s.set_available(210_000);
+        // Never congested: no wait for the first probe.
+        s.update(start, &RATES);
+        assert_eq!(s.target(), Some(1));
+        assert!(s.accept(&key(1)));
+        // The estimate follows the middle layer up, with room to probe.
+        s.set_available(700_000);
+        let later = start + PROBE_INTERVAL;
+        s.update(later, &RATES);
+        assert_eq!(s.target(), Some(2));
     }
 }

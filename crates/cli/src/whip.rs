@@ -802,6 +802,8 @@ async fn forward_track(
     let mut queues: HashMap<ViewerId, mpsc::Sender<Outgoing>> = HashMap::new();
     let mut writers = tokio::task::JoinSet::new();
     let mut out = Vec::new();
+    // Per viewer: the layer it got last and its last estimate (for logs).
+    let mut layers: HashMap<ViewerId, (usize, Option<u64>)> = HashMap::new();
     let mut duration = Duration::from_millis(match kind {
         MediaKind::Audio => 20,
         MediaKind::Video => 33,
@@ -837,6 +839,14 @@ async fn forward_track(
                 forwarder.on_frame(std::time::Instant::now(), info, &mut out);
                 for viewer in &out {
                     let Some(queue) = queues.get(viewer) else { continue };
+                    let (last, estimate) = layers.entry(*viewer).or_insert((usize::MAX, None));
+                    if *last != layer && frame.rid.is_some() {
+                        tracing::info!(
+                            "whep: viewer {viewer} gets layer {:?} (estimate {estimate:?} bit/s)",
+                            rids.rid(layer).unwrap_or_default()
+                        );
+                    }
+                    *last = layer;
                     let item = Outgoing {
                         data: Arc::clone(&frame.data),
                         layer,
@@ -870,11 +880,16 @@ async fn forward_track(
                     }
                     Control::Leave { viewer } => {
                         queues.remove(&viewer);
+                        layers.remove(&viewer);
                         forwarder.remove_viewer(viewer);
                     }
                     Control::KeyframeRequest { viewer } => forwarder.on_keyframe_request(viewer),
                     Control::Dropped { viewer } => forwarder.on_dropped(viewer),
-                    Control::Bitrate { viewer, bps } => forwarder.set_available_bitrate(viewer, bps),
+                    Control::Bitrate { viewer, bps } => {
+                        tracing::debug!("whep: viewer {viewer} estimate {bps} bit/s");
+                        layers.entry(viewer).or_insert((usize::MAX, None)).1 = Some(bps);
+                        forwarder.set_available_bitrate(std::time::Instant::now(), viewer, bps);
+                    }
                 }
             }
             () = sleep_until(wake) => {}
