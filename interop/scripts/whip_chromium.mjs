@@ -1,6 +1,6 @@
 // WHIP/WHEP through the demo page in Debian's headless Chromium: one page
 // presses "Broadcast" (its fake camera and microphone go to the server by
-// WHIP), three pages press "Watch" (WHEP), and each viewer's getStats() must
+// WHIP, the video as three simulcast layers q/h/f), three pages press "Watch" (WHEP), and each viewer's getStats() must
 // show its inbound video decoding: framesDecoded grows. A fourth page that
 // tries to broadcast at the same time must be refused (409). When the
 // broadcaster stops, every viewer's connection must end (the server ends its
@@ -43,6 +43,9 @@ const browser = await chromium.launch({
     // Background tabs keep decoding at full rate.
     '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
     '--disable-backgrounding-occluded-windows',
+    // The broadcast's three simulcast layers at any capture size (the
+    // legacy table allows fewer below 960x540).
+    '--force-fieldtrials=WebRTC-LegacySimulcastLayerLimit/Disabled/',
   ],
 });
 const result = { ok: false };
@@ -114,6 +117,17 @@ try {
       codec: later.codec,
     });
   }
+  // The broadcaster sends simulcast: its outbound video layers by rid.
+  result.layers_sent = await publisher.evaluate(async () => {
+    const stats = await window.ferrtcCast.pc.getStats();
+    const layers = [];
+    stats.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video' && s.rid) {
+        layers.push({ rid: s.rid, width: s.frameWidth || 0, bytes: s.bytesSent || 0 });
+      }
+    });
+    return layers.sort((a, b) => a.rid.localeCompare(b.rid));
+  });
   for (let i = 0; i < VIEWERS; i += 1) {
     await viewers[i].screenshot({ path: join(artifacts, `whep-viewer${i}.png`) });
   }

@@ -1,6 +1,7 @@
 //! WHIP ingest and WHEP egress with browsers: headless Chromium (Debian's
 //! `chromium`, driven by playwright-core from `interop/browser/`) opens the
-//! page of `ferrtc signal`, one page broadcasts its fake camera by WHIP, a
+//! page of `ferrtc signal`, one page broadcasts its fake camera by WHIP (as
+//! three simulcast layers, each sending), a
 //! second broadcaster is refused (409), three pages watch by WHEP, and each
 //! viewer's `getStats()` shows its inbound video decoding (`framesDecoded`
 //! grows) with the codec the broadcaster sends, forwarded by ferrtc without
@@ -146,6 +147,14 @@ fn chromium_broadcasts_by_whip_and_three_chromium_viewers_decode_it_by_whep() {
             "{report}"
         );
     }
+    // The page broadcasts simulcast: three layers, each sending.
+    let layers = result["layers_sent"].as_array().expect("layers_sent");
+    let rids: Vec<&str> = layers.iter().filter_map(|l| l["rid"].as_str()).collect();
+    assert_eq!(rids, ["f", "h", "q"], "{report}");
+    assert!(
+        layers.iter().all(|l| l["bytes"].as_u64().unwrap_or(0) > 0),
+        "every layer sends: {report}"
+    );
     assert_eq!(result["stopped"], true, "{report}");
     let ended = result["viewers_ended"].as_array().expect("viewers_ended");
     assert_eq!(ended.len(), 3, "every viewer's connection ended: {report}");

@@ -870,6 +870,14 @@ renderActive();
 
 const cast = { role: null, pc: null, resource: null, stream: null, token: null };
 
+// The broadcast's simulcast layers, lowest first: a quarter, half and full
+// resolution (the browser sends fewer at small capture sizes).
+const CAST_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4 },
+  { rid: 'h', scaleResolutionDownBy: 2 },
+  { rid: 'f', scaleResolutionDownBy: 1 },
+];
+
 function castState(text) { $('broadcast-state').textContent = text; }
 
 // Resolves once ICE gathering is complete (or after 3 s with what there is).
@@ -945,11 +953,18 @@ async function startCast(role) {
     const video = $('broadcast-video');
     if (role === 'broadcast') {
       castState('Starting the camera…');
-      const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+      // 720p asked, so that a camera that has it sends three layers.
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true });
       // Stopped while the camera started: it is not kept.
       if (cast.pc !== pc) { for (const t of stream.getTracks()) t.stop(); return; }
       cast.stream = stream;
-      for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      // Video as simulcast (RFC 8853): the server forwards each viewer the
+      // layer its bandwidth estimate fits, switching at keyframes.
+      for (const track of stream.getTracks()) {
+        const init = { direction: 'sendonly', streams: [stream] };
+        if (track.kind === 'video') init.sendEncodings = CAST_LAYERS.map((l) => ({ ...l }));
+        pc.addTransceiver(track, init);
+      }
       video.muted = true;
       video.srcObject = stream;
       $('broadcast-caption').textContent = 'you (broadcasting)';
