@@ -36,6 +36,11 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(1);
 /// happens as soon as the current layer does not fit. The gap between the
 /// two is the hysteresis that keeps a viewer from flapping.
 pub const UP_HEADROOM: f64 = 1.25;
+/// Going down needs the estimate to fall below this fraction of the
+/// current layer's bitrate: a send-side estimate hovers around what is
+/// sent, and its dips on a path that carries the layer (a decrease is to
+/// 0.85 of the acknowledged rate, GCC §5.5) must not move the viewer.
+pub const DOWN_MARGIN: f64 = 0.75;
 
 /// How often the viewers' layers are reconsidered besides keyframes and
 /// new estimates.
@@ -65,8 +70,9 @@ pub struct FrameInfo {
 /// called. Without an estimate the target is the highest layer; before
 /// the viewer has a layer, the highest that fits the estimate. Then:
 ///
-/// - down, when the estimate fell (a congestion signal) below the current
-///   layer's bitrate: to the highest layer that fits, or the lowest;
+/// - down, when the estimate fell (a congestion signal) below
+///   [`DOWN_MARGIN`] of the current layer's bitrate: to the highest layer
+///   that fits, or the lowest;
 /// - up, to the highest layer whose bitrate with [`UP_HEADROOM`] fits;
 /// - a probe one layer up, when the estimate has [`UP_HEADROOM`] over the
 ///   current layer's bitrate but not over the next one's: a send-side
@@ -155,7 +161,7 @@ impl LayerSelector {
             self.last_up = None;
             self.backoff = None;
         }
-        let target = if rate > available && self.falling {
+        let target = if (rate as f64 * DOWN_MARGIN) > available as f64 && self.falling {
             let failed = self.last_up.take().is_some();
             let backoff = match self.backoff {
                 Some(b) if failed => (b * 2).min(MAX_PROBE_INTERVAL),
@@ -243,39 +249,79 @@ struct Viewer {
 /// frame sizes).
 #[derive(Debug, Default)]
 struct LayerRates {
-    /// Per layer: its frames in the window (arrival, bytes) and their sum.
-    layers: Vec<(VecDeque<(Instant, usize)>, u64)>,
+    layers: Vec<Window>,
+}
+
+/// One layer's frames in the window.
+#[derive(Debug, Default)]
+struct Window {
+    /// Arrival, bytes, keyframe.
+    frames: VecDeque<(Instant, usize, bool)>,
+    /// Bytes of its delta frames, and their count.
+    delta_bytes: u64,
+    deltas: usize,
+    /// Bytes of all its frames.
+    bytes: u64,
 }
 
 impl LayerRates {
-    fn add(&mut self, now: Instant, layer: usize, bytes: usize) {
-        if self.layers.len() <= layer {
-            self.layers.resize_with(layer + 1, Default::default);
+    fn add(&mut self, now: Instant, frame: &FrameInfo) {
+        if self.layers.len() <= frame.layer {
+            self.layers.resize_with(frame.layer + 1, Default::default);
         }
-        let (frames, sum) = &mut self.layers[layer];
-        frames.push_back((now, bytes));
-        *sum += bytes as u64;
+        let w = &mut self.layers[frame.layer];
+        w.frames.push_back((now, frame.bytes, frame.keyframe));
+        w.bytes += frame.bytes as u64;
+        if !frame.keyframe {
+            w.delta_bytes += frame.bytes as u64;
+            w.deltas += 1;
+        }
         self.expire(now);
     }
 
     fn expire(&mut self, now: Instant) {
-        for (frames, sum) in &mut self.layers {
-            while let Some(&(at, bytes)) = frames.front() {
+        for w in &mut self.layers {
+            while let Some(&(at, bytes, key)) = w.frames.front() {
                 if now.saturating_duration_since(at) < RATE_WINDOW {
                     break;
                 }
-                frames.pop_front();
-                *sum -= bytes as u64;
+                w.frames.pop_front();
+                w.bytes -= bytes as u64;
+                if !key {
+                    w.delta_bytes -= bytes as u64;
+                    w.deltas -= 1;
+                }
             }
         }
     }
 
     /// Bits per second of each layer over the window (a layer that sent
-    /// nothing in it: 0).
+    /// nothing in it: 0). The steady rate: its delta frames' mean size at
+    /// its frame rate, so that a keyframe (tens of delta frames' worth,
+    /// sent only when asked) does not make the layer look twice as dear
+    /// for a second; a layer of keyframes alone counts them all. Over the
+    /// time its frames span (n frames span n - 1 intervals), so that a
+    /// layer that just started or resumed (a publisher turns its top layer
+    /// off while its own estimate is low) does not look cheap.
     fn rates(&self) -> Vec<u64> {
         self.layers
             .iter()
-            .map(|(_, sum)| (*sum as f64 * 8.0 / RATE_WINDOW.as_secs_f64()) as u64)
+            .map(|w| {
+                let n = w.frames.len();
+                let bytes = if w.deltas > 0 {
+                    w.delta_bytes as f64 * n as f64 / w.deltas as f64
+                } else {
+                    w.bytes as f64
+                };
+                let span = match (w.frames.front(), w.frames.back()) {
+                    (Some(first), Some(last)) if n >= 2 => {
+                        let span = last.0.saturating_duration_since(first.0).as_secs_f64();
+                        (span * n as f64 / (n - 1) as f64).clamp(0.1, RATE_WINDOW.as_secs_f64())
+                    }
+                    _ => RATE_WINDOW.as_secs_f64(),
+                };
+                (bytes * 8.0 / span) as u64
+            })
             .collect()
     }
 }
@@ -354,7 +400,7 @@ impl Forwarder {
     /// to (cleared first).
     pub fn on_frame(&mut self, now: Instant, frame: FrameInfo, out: &mut Vec<ViewerId>) {
         out.clear();
-        self.rates.add(now, frame.layer, frame.bytes);
+        self.rates.add(now, &frame);
         // Targets follow the rates at each keyframe (of any layer) and
         // every UPDATE_INTERVAL.
         let due = self
@@ -911,5 +957,60 @@ mod tests {
         let later = start + PROBE_INTERVAL;
         s.update(later, &RATES);
         assert_eq!(s.target(), Some(2));
+    }
+
+    #[test]
+    fn a_dip_of_the_estimate_just_below_the_layer_does_not_move_the_viewer() {
+        let now = Instant::now();
+        let mut s = LayerSelector::default();
+        s.set_available(2_000_000);
+        s.update(now, &RATES);
+        assert!(s.accept(&key(2)));
+        // GCC's decrease: 0.85 of the 1.5 Mbit/s acknowledged.
+        s.set_available(1_275_000);
+        s.update(now, &RATES);
+        assert_eq!(s.target(), Some(2), "a dip, not congestion");
+        s.set_available(1_000_000);
+        s.update(now, &RATES);
+        assert_eq!(s.target(), Some(1), "below the margin: down");
+    }
+
+    #[test]
+    fn a_keyframe_does_not_raise_its_layers_measured_rate() {
+        let start = Instant::now();
+        let mut rates = LayerRates::default();
+        for n in 0..30u32 {
+            let frame = FrameInfo {
+                layer: 0,
+                keyframe: n == 10,
+                bytes: if n == 10 { 60_000 } else { 2_000 },
+            };
+            rates.add(start + Duration::from_millis(33) * n, &frame);
+        }
+        // 2000 bytes every 33 ms: 485 kbit/s.
+        let rate = rates.rates()[0];
+        assert!(rate.abs_diff(484_848) < 1_000, "{rate}");
+    }
+
+    #[test]
+    fn a_layer_that_just_resumed_is_measured_at_its_own_rate() {
+        let start = Instant::now();
+        let mut rates = LayerRates::default();
+        // Layer 0 throughout; layer 1 (ten times dearer) only for the last
+        // 200 ms of the window.
+        for n in 0..30u32 {
+            let at = start + Duration::from_millis(33) * n;
+            let delta = |layer, bytes| FrameInfo {
+                layer,
+                keyframe: false,
+                bytes,
+            };
+            rates.add(at, &delta(0, 200));
+            if n >= 24 {
+                rates.add(at, &delta(1, 2000));
+            }
+        }
+        let r = rates.rates();
+        assert!(r[1].abs_diff(484_848) < 1_000, "not a sixth of it: {r:?}");
     }
 }
