@@ -62,6 +62,19 @@ pub struct FrameInfo {
     pub bytes: usize,
 }
 
+/// A layer's bitrate as the forwarder measured it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LayerRate {
+    /// Bits per second: the last measured rate (0 if never measured).
+    pub bps: u64,
+    /// Whether it sends now (frames in the last [`RATE_WINDOW`]).
+    pub sending: bool,
+    /// Whether `bps` was measured now (frames spanning at least
+    /// [`MIN_SPAN`]), not kept from before a pause: only measured layers
+    /// are moved up to.
+    pub measured: bool,
+}
+
 /// Picks a viewer's layer from its bandwidth estimate (W3C
 /// `availableOutgoingBitrate`) and the layers' measured bitrates.
 ///
@@ -70,21 +83,23 @@ pub struct FrameInfo {
 /// called. Without an estimate the target is the highest layer; before
 /// the viewer has a layer, the highest that fits the estimate. Then:
 ///
-/// - down, when the estimate fell (a congestion signal) below
-///   [`DOWN_MARGIN`] of the current layer's bitrate: to the highest layer
-///   that fits, or the lowest;
-/// - up, to the highest layer whose bitrate with [`UP_HEADROOM`] fits;
+/// - down, when the estimate is below [`DOWN_MARGIN`] of the current
+///   layer's bitrate and fell (a congestion signal), or stayed below for
+///   [`DOWN_HOLD`] ([`PROBE_TRIAL`] after a switch up, while the estimate
+///   grows with what is sent): to the highest layer that fits, or the
+///   lowest. A decided down target is kept until its keyframe;
+/// - up, to the highest measured layer whose bitrate with
+///   [`UP_HEADROOM`] fits;
 /// - a probe one layer up, when the estimate has [`UP_HEADROOM`] over the
 ///   current layer's bitrate but not over the next one's: a send-side
 ///   estimate stays near what is sent (GCC grows it to about 1.5 times the
 ///   acknowledged rate), so a viewer on a low layer would never see room
 ///   for a higher one. The probe is the higher layer itself: if the path
 ///   cannot carry it the estimate falls and the viewer goes back down.
-///   Probes are [`PROBE_INTERVAL`] apart, doubled (up to
-///   [`MAX_PROBE_INTERVAL`]) after each probe that fell back within
-///   [`PROBE_TRIAL`];
-/// - otherwise it stays: an estimate below the current layer's bitrate
-///   that is rising (after a switch up) is not congestion.
+///   A probe target is kept until its keyframe (or congestion). Probes are
+///   [`PROBE_INTERVAL`] apart, doubled (up to [`MAX_PROBE_INTERVAL`])
+///   after each probe that fell back within [`PROBE_TRIAL`];
+/// - otherwise it stays.
 ///
 /// The viewer moves to the target only at a keyframe of the target layer,
 /// and keeps getting its current layer meanwhile, so that the decoder
@@ -94,13 +109,25 @@ pub struct LayerSelector {
     current: Option<usize>,
     target: Option<usize>,
     available: Option<u64>,
-    /// Whether the last estimate was lower than the one before.
+    /// Whether the last estimate was lower than the one before (the first
+    /// one counts as a fall from unlimited).
     falling: bool,
+    /// Since when the estimate has been below the current layer's margin.
+    below_since: Option<Instant>,
+    /// A decided move (down, or a probe up) waiting for its keyframe.
+    pending: Option<Move>,
     /// When the last switch up was decided, and the next probe may be.
     last_up: Option<Instant>,
     probe_at: Option<Instant>,
     /// The wait before the next probe after a failed one.
     backoff: Option<Duration>,
+}
+
+/// A decided layer move waiting for the new layer's keyframe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Move {
+    Down(usize),
+    Probe(usize),
 }
 
 /// The first wait between probes one layer up.
@@ -109,6 +136,12 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(4);
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 /// A switch up followed by a switch down within this long failed.
 pub const PROBE_TRIAL: Duration = Duration::from_secs(4);
+/// An estimate below [`DOWN_MARGIN`] of the current layer this long moves
+/// the viewer down even if it did not fall.
+pub const DOWN_HOLD: Duration = Duration::from_secs(1);
+/// A layer's frames must span this long for its bitrate to count as
+/// measured (one keyframe over a second would look cheap).
+pub const MIN_SPAN: Duration = Duration::from_millis(200);
 
 impl LayerSelector {
     /// The layer the viewer gets now (`None` until its first keyframe).
@@ -123,45 +156,67 @@ impl LayerSelector {
 
     /// A new bandwidth estimate, bits per second.
     pub fn set_available(&mut self, bps: u64) {
-        self.falling = self.available.is_some_and(|last| bps < last);
+        self.falling = self.available.is_none_or(|last| bps < last);
         self.available = Some(bps);
     }
 
-    /// Recomputes the target at `now` from `rates`, each layer's bitrate in
-    /// bits per second, by layer index (a layer with rate 0 sends nothing
-    /// now and is never picked, unless no layer sends).
-    pub fn update(&mut self, now: Instant, rates: &[u64]) {
+    /// Recomputes the target at `now` from `rates`, by layer index (a
+    /// layer that sends nothing now is never picked, unless no layer
+    /// sends: then the lowest known one).
+    pub fn update(&mut self, now: Instant, rates: &[LayerRate]) {
         // Live layers, lowest bitrate first (ties: by index).
-        let mut live: Vec<usize> = (0..rates.len()).filter(|&i| rates[i] > 0).collect();
-        live.sort_by_key(|&i| (rates[i], i));
+        let mut live: Vec<usize> = (0..rates.len())
+            .filter(|&i| rates[i].sending && rates[i].bps > 0)
+            .collect();
+        live.sort_by_key(|&i| (rates[i].bps, i));
         let Some(&lowest) = live.first() else {
-            self.target = (!rates.is_empty()).then_some(0).or(self.target);
+            let known = (0..rates.len())
+                .filter(|&i| rates[i].bps > 0)
+                .min_by_key(|&i| (rates[i].bps, i));
+            self.target = known.or((!rates.is_empty()).then_some(0)).or(self.target);
             return;
         };
         let Some(available) = self.available else {
             self.target = live.last().copied();
             return;
         };
-        let fitting = |headroom: f64| {
+        let bps = |l: usize| rates[l].bps;
+        let fitting = |headroom: f64, measured: bool| {
             live.iter()
                 .rev()
                 .copied()
-                .find(|&l| rates[l] as f64 * headroom <= available as f64)
+                .filter(|&l| !measured || rates[l].measured)
+                .find(|&l| bps(l) as f64 * headroom <= available as f64)
         };
         let Some(current) = self.current.filter(|c| live.contains(c)) else {
-            self.target = Some(fitting(1.0).unwrap_or(lowest));
+            self.pending = None;
+            self.target = Some(fitting(1.0, false).unwrap_or(lowest));
             return;
         };
-        let rate = rates[current];
-        if self
+        let rate = bps(current);
+        let below = (rate as f64 * DOWN_MARGIN) > available as f64;
+        let in_trial = self
             .last_up
-            .is_some_and(|t| now.saturating_duration_since(t) >= PROBE_TRIAL)
-        {
+            .is_some_and(|t| now.saturating_duration_since(t) < PROBE_TRIAL);
+        if self.last_up.is_some() && !in_trial && !below {
             // The last switch up held: probing starts afresh.
             self.last_up = None;
             self.backoff = None;
         }
-        let target = if (rate as f64 * DOWN_MARGIN) > available as f64 && self.falling {
+        if !below {
+            self.below_since = None;
+        } else if self.below_since.is_none() {
+            self.below_since = Some(now);
+        }
+        let hold = if in_trial { PROBE_TRIAL } else { DOWN_HOLD };
+        let held = self
+            .below_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= hold);
+        let pending = self.pending.filter(|m| match *m {
+            Move::Down(l) => live.contains(&l) && bps(l) < rate,
+            Move::Probe(l) => live.contains(&l) && bps(l) > rate,
+        });
+        let target = if below && (self.falling || held) {
             let failed = self.last_up.take().is_some();
             let backoff = match self.backoff {
                 Some(b) if failed => (b * 2).min(MAX_PROBE_INTERVAL),
@@ -170,18 +225,33 @@ impl LayerSelector {
             };
             self.backoff = Some(backoff);
             self.probe_at = Some(now + backoff);
-            fitting(1.0).unwrap_or(lowest)
-        } else if let Some(up) = fitting(UP_HEADROOM).filter(|&l| rates[l] > rate) {
+            let mut down = fitting(1.0, false).unwrap_or(lowest);
+            if let Some(Move::Down(before)) = pending
+                && bps(before) < bps(down)
+            {
+                down = before;
+            }
+            self.pending = (down != current).then_some(Move::Down(down));
+            down
+        } else if let Some(Move::Down(down)) = pending {
+            down
+        } else if let Some(up) = fitting(UP_HEADROOM, true).filter(|&l| bps(l) > rate) {
             self.last_up = Some(now);
+            self.pending = None;
             up
+        } else if let Some(Move::Probe(next)) = pending {
+            next
         } else if rate as f64 * UP_HEADROOM <= available as f64
             && self.probe_at.is_none_or(|t| now >= t)
-            && let Some(&next) = live.iter().find(|&&l| rates[l] > rate)
+            && let Some(&next) = live.iter().find(|&&l| bps(l) > rate)
+            && rates[next].measured
         {
             self.last_up = Some(now);
             self.probe_at = Some(now + self.backoff.unwrap_or(PROBE_INTERVAL));
+            self.pending = Some(Move::Probe(next));
             next
         } else {
+            self.pending = None;
             current
         };
         self.target = Some(target);
@@ -198,6 +268,8 @@ impl LayerSelector {
         if self.target == Some(frame.layer) && self.current != self.target {
             if frame.keyframe {
                 self.current = self.target;
+                self.pending = None;
+                self.below_since = None;
                 return true;
             }
             return false;
@@ -262,6 +334,8 @@ struct Window {
     deltas: usize,
     /// Bytes of all its frames.
     bytes: u64,
+    /// Its last measured bitrate.
+    last_rate: u64,
 }
 
 impl LayerRates {
@@ -295,32 +369,47 @@ impl LayerRates {
         }
     }
 
-    /// Bits per second of each layer over the window (a layer that sent
-    /// nothing in it: 0). The steady rate: its delta frames' mean size at
-    /// its frame rate, so that a keyframe (tens of delta frames' worth,
-    /// sent only when asked) does not make the layer look twice as dear
-    /// for a second; a layer of keyframes alone counts them all. Over the
-    /// time its frames span (n frames span n - 1 intervals), so that a
-    /// layer that just started or resumed (a publisher turns its top layer
-    /// off while its own estimate is low) does not look cheap.
-    fn rates(&self) -> Vec<u64> {
+    /// Each layer's bitrate over the window. The steady rate: its delta
+    /// frames' mean size at its frame rate, so that a keyframe (tens of
+    /// delta frames' worth, sent only when asked) does not make the layer
+    /// look twice as dear for a second; a layer of keyframes alone counts
+    /// them all. Over the time its frames span (n frames span n - 1
+    /// intervals). A layer whose frames span less than [`MIN_SPAN`] (it
+    /// just started or resumed: a publisher turns its top layer off while
+    /// its own estimate is low, and resumes it with a keyframe) is not
+    /// measured: it keeps its last measured rate.
+    fn rates(&mut self) -> Vec<LayerRate> {
         self.layers
-            .iter()
+            .iter_mut()
             .map(|w| {
                 let n = w.frames.len();
-                let bytes = if w.deltas > 0 {
-                    w.delta_bytes as f64 * n as f64 / w.deltas as f64
-                } else {
-                    w.bytes as f64
-                };
                 let span = match (w.frames.front(), w.frames.back()) {
                     (Some(first), Some(last)) if n >= 2 => {
-                        let span = last.0.saturating_duration_since(first.0).as_secs_f64();
-                        (span * n as f64 / (n - 1) as f64).clamp(0.1, RATE_WINDOW.as_secs_f64())
+                        Some(last.0.saturating_duration_since(first.0))
                     }
-                    _ => RATE_WINDOW.as_secs_f64(),
+                    _ => None,
                 };
-                (bytes * 8.0 / span) as u64
+                if let Some(span) = span.filter(|s| *s >= MIN_SPAN) {
+                    let bytes = if w.deltas > 0 {
+                        w.delta_bytes as f64 * n as f64 / w.deltas as f64
+                    } else {
+                        w.bytes as f64
+                    };
+                    let secs = (span.as_secs_f64() * n as f64 / (n - 1) as f64)
+                        .min(RATE_WINDOW.as_secs_f64());
+                    w.last_rate = (bytes * 8.0 / secs) as u64;
+                    LayerRate {
+                        bps: w.last_rate,
+                        sending: true,
+                        measured: true,
+                    }
+                } else {
+                    LayerRate {
+                        bps: w.last_rate,
+                        sending: n > 0,
+                        measured: false,
+                    }
+                }
             })
             .collect()
     }
@@ -677,20 +766,31 @@ mod tests {
     /// Three layers at 150 kbit/s, 500 kbit/s, 1.5 Mbit/s.
     const RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
 
+    fn measured(rates: &[u64]) -> Vec<LayerRate> {
+        rates
+            .iter()
+            .map(|&bps| LayerRate {
+                bps,
+                sending: bps > 0,
+                measured: bps > 0,
+            })
+            .collect()
+    }
+
     #[test]
     fn the_selector_picks_the_highest_layer_that_fits_the_estimate() {
         let now = Instant::now();
         let mut s = LayerSelector::default();
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert_eq!(s.target(), Some(2), "no estimate: the top layer");
         s.set_available(700_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert_eq!(s.target(), Some(1));
         s.set_available(100_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert_eq!(s.target(), Some(0), "none fits: the lowest");
         s.set_available(10_000_000);
-        s.update(now, &[0, 500_000, 0]);
+        s.update(now, &measured(&[0, 500_000, 0]));
         assert_eq!(s.target(), Some(1), "a layer sending nothing is skipped");
     }
 
@@ -699,7 +799,7 @@ mod tests {
         let now = Instant::now();
         let mut s = LayerSelector::default();
         s.set_available(700_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert!(!s.accept(&delta(1)));
         assert!(s.accept(&key(1)));
         assert_eq!(s.current(), Some(1));
@@ -707,7 +807,7 @@ mod tests {
         // The estimate drops: layer 0 is the target, layer 1 goes on until
         // layer 0's keyframe.
         s.set_available(200_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert_eq!(s.wants_keyframe(), Some(0));
         assert!(s.accept(&delta(1)));
         assert!(!s.accept(&delta(0)));
@@ -722,17 +822,17 @@ mod tests {
         let now = Instant::now();
         let mut s = LayerSelector::default();
         s.set_available(520_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert!(s.accept(&key(1)), "from nothing, layer 1 fits as is");
         s.set_available(160_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert!(s.accept(&key(0)));
         // 520 kbit/s fits layer 1's 500 kbit/s, but not with the headroom.
         s.set_available(520_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert_eq!(s.target(), Some(0), "no flapping up at the edge");
         s.set_available(700_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert_eq!(s.target(), Some(1));
     }
 
@@ -906,37 +1006,37 @@ mod tests {
         let start = Instant::now();
         let mut s = LayerSelector::default();
         s.set_available(5_000_000);
-        s.update(start, &RATES);
+        s.update(start, &measured(&RATES));
         assert!(s.accept(&key(2)));
         // Congestion: down to the layer that fits.
         s.set_available(170_000);
-        s.update(start, &RATES);
+        s.update(start, &measured(&RATES));
         assert_eq!(s.target(), Some(0));
         assert!(s.accept(&key(0)));
         // The estimate grows with what is sent, to 1.4 times the low layer:
         // never the headroom of the middle one.
         s.set_available(210_000);
         let probe = start + PROBE_INTERVAL;
-        s.update(probe - Duration::from_millis(1), &RATES);
+        s.update(probe - Duration::from_millis(1), &measured(&RATES));
         assert_eq!(s.target(), Some(0), "not before the probe interval");
-        s.update(probe, &RATES);
+        s.update(probe, &measured(&RATES));
         assert_eq!(s.target(), Some(1), "a probe one layer up");
         assert!(s.accept(&key(1)));
         // Rising after the switch up is not congestion: it stays.
         s.set_available(300_000);
-        s.update(probe + Duration::from_millis(500), &RATES);
+        s.update(probe + Duration::from_millis(500), &measured(&RATES));
         assert_eq!(s.target(), Some(1));
         // The path cannot carry it: the estimate falls; back down.
         s.set_available(180_000);
         let failed = probe + Duration::from_secs(1);
-        s.update(failed, &RATES);
+        s.update(failed, &measured(&RATES));
         assert_eq!(s.target(), Some(0));
         assert!(s.accept(&key(0)));
         // The next probe waits twice as long.
         s.set_available(210_000);
-        s.update(failed + PROBE_INTERVAL, &RATES);
+        s.update(failed + PROBE_INTERVAL, &measured(&RATES));
         assert_eq!(s.target(), Some(0), "backed off");
-        s.update(failed + 2 * PROBE_INTERVAL, &RATES);
+        s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
         assert_eq!(s.target(), Some(1), "probed again");
     }
 
@@ -945,17 +1045,17 @@ mod tests {
         let start = Instant::now();
         let mut s = LayerSelector::default();
         s.set_available(170_000);
-        s.update(start, &RATES);
+        s.update(start, &measured(&RATES));
         assert!(s.accept(&key(0)));
         s.set_available(210_000);
         // Never congested: no wait for the first probe.
-        s.update(start, &RATES);
+        s.update(start, &measured(&RATES));
         assert_eq!(s.target(), Some(1));
         assert!(s.accept(&key(1)));
         // The estimate follows the middle layer up, with room to probe.
         s.set_available(700_000);
         let later = start + PROBE_INTERVAL;
-        s.update(later, &RATES);
+        s.update(later, &measured(&RATES));
         assert_eq!(s.target(), Some(2));
     }
 
@@ -964,14 +1064,14 @@ mod tests {
         let now = Instant::now();
         let mut s = LayerSelector::default();
         s.set_available(2_000_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert!(s.accept(&key(2)));
         // GCC's decrease: 0.85 of the 1.5 Mbit/s acknowledged.
         s.set_available(1_275_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert_eq!(s.target(), Some(2), "a dip, not congestion");
         s.set_available(1_000_000);
-        s.update(now, &RATES);
+        s.update(now, &measured(&RATES));
         assert_eq!(s.target(), Some(1), "below the margin: down");
     }
 
@@ -988,7 +1088,7 @@ mod tests {
             rates.add(start + Duration::from_millis(33) * n, &frame);
         }
         // 2000 bytes every 33 ms: 485 kbit/s.
-        let rate = rates.rates()[0];
+        let rate = rates.rates()[0].bps;
         assert!(rate.abs_diff(484_848) < 1_000, "{rate}");
     }
 
@@ -997,7 +1097,7 @@ mod tests {
         let start = Instant::now();
         let mut rates = LayerRates::default();
         // Layer 0 throughout; layer 1 (ten times dearer) only for the last
-        // 200 ms of the window.
+        // 300 ms of the window.
         for n in 0..30u32 {
             let at = start + Duration::from_millis(33) * n;
             let delta = |layer, bytes| FrameInfo {
@@ -1006,11 +1106,179 @@ mod tests {
                 bytes,
             };
             rates.add(at, &delta(0, 200));
-            if n >= 24 {
+            if n >= 21 {
                 rates.add(at, &delta(1, 2000));
             }
         }
         let r = rates.rates();
-        assert!(r[1].abs_diff(484_848) < 1_000, "not a sixth of it: {r:?}");
+        assert!(r[1].measured, "{r:?}");
+        assert!(
+            r[1].bps.abs_diff(484_848) < 1_000,
+            "not a third of it: {r:?}"
+        );
+    }
+
+    /// A publisher of simulcast layers at fixed bitrates, 30 frames a
+    /// second, answering keyframe requests at the layer's next frame.
+    struct Publisher {
+        f: Forwarder,
+        t: Instant,
+        rates: Vec<u64>,
+        asked: Vec<bool>,
+        /// What viewer 1 got: (when, layer, keyframe).
+        got: Vec<(Instant, usize, bool)>,
+    }
+
+    impl Publisher {
+        fn new(rates: &[u64]) -> Self {
+            Self {
+                f: Forwarder::new(),
+                t: Instant::now(),
+                rates: rates.to_vec(),
+                asked: vec![true; rates.len()],
+                got: Vec::new(),
+            }
+        }
+
+        /// Frames for `secs` seconds.
+        fn play(&mut self, secs: f64) {
+            let end = self.t + Duration::from_secs_f64(secs);
+            while self.t < end {
+                for layer in 0..self.rates.len() {
+                    if self.rates[layer] == 0 {
+                        continue;
+                    }
+                    let keyframe = std::mem::take(&mut self.asked[layer]);
+                    let bytes = (self.rates[layer] / 8 / 30) as usize;
+                    let frame = FrameInfo {
+                        layer,
+                        keyframe,
+                        bytes: if keyframe { bytes * 10 } else { bytes },
+                    };
+                    if sent(&mut self.f, self.t, frame).contains(&1) {
+                        self.got.push((self.t, layer, keyframe));
+                    }
+                }
+                while let Some(layer) = self.f.poll_keyframe_request(self.t) {
+                    self.asked[layer] = true;
+                }
+                self.t += Duration::from_millis(33);
+            }
+        }
+
+        fn estimate(&mut self, bps: u64) {
+            self.f.set_available_bitrate(self.t, 1, bps);
+        }
+
+        /// The layers viewer 1 switched to since `from` (keyframes of a new
+        /// layer).
+        fn switches(&self, from: Instant) -> Vec<usize> {
+            let mut last = None;
+            let mut out = Vec::new();
+            for &(at, layer, _) in &self.got {
+                if last.is_some_and(|l| l != layer) && at >= from {
+                    out.push(layer);
+                }
+                last = Some(layer);
+            }
+            out
+        }
+
+        fn last_layer(&self) -> Option<usize> {
+            self.got.last().map(|g| g.1)
+        }
+    }
+
+    #[test]
+    fn a_probe_up_reaches_the_higher_layers_keyframe() {
+        let mut p = Publisher::new(&RATES);
+        p.play(1.0);
+        p.f.add_viewer(1);
+        p.estimate(5_000_000);
+        p.play(1.0);
+        assert_eq!(p.last_layer(), Some(2));
+        p.estimate(170_000);
+        p.play(1.0);
+        assert_eq!(p.last_layer(), Some(0), "down on congestion");
+        let flat = p.t;
+        p.estimate(210_000);
+        p.play(30.0);
+        let switches = p.switches(flat);
+        assert!(
+            switches.contains(&1),
+            "the probe took the viewer up to layer 1: {switches:?}"
+        );
+        // Each probe failed (the estimate stayed flat): backed off, so
+        // only a few in 30 s.
+        assert!(switches.len() <= 8, "{switches:?}");
+    }
+
+    #[test]
+    fn a_layer_resuming_with_a_keyframe_does_not_look_cheap() {
+        let mut p = Publisher::new(&[150_000, 1_500_000]);
+        p.play(1.0);
+        // The top layer pauses for two seconds.
+        p.rates[1] = 0;
+        p.f.add_viewer(1);
+        p.estimate(450_000);
+        p.play(2.0);
+        assert_eq!(p.last_layer(), Some(0));
+        // It resumes with a 40 KB keyframe: 320 kbit/s over a second.
+        let resumed = p.t;
+        let frame = FrameInfo {
+            layer: 1,
+            keyframe: true,
+            bytes: 40_000,
+        };
+        assert_eq!(sent(&mut p.f, p.t, frame), Vec::<ViewerId>::new());
+        p.rates[1] = 1_500_000;
+        p.play(0.3);
+        assert_eq!(p.switches(resumed), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_first_estimate_below_the_layer_moves_the_viewer_down() {
+        let mut p = Publisher::new(&RATES);
+        p.play(1.0);
+        p.f.add_viewer(1);
+        p.play(1.0);
+        assert_eq!(p.last_layer(), Some(2), "no estimate: the top layer");
+        p.estimate(300_000);
+        p.play(2.0);
+        assert_eq!(p.last_layer(), Some(0));
+    }
+
+    #[test]
+    fn an_estimate_flat_below_the_layer_moves_the_viewer_down_after_a_while() {
+        let mut p = Publisher::new(&RATES);
+        p.play(1.0);
+        p.f.add_viewer(1);
+        p.estimate(2_000_000);
+        p.play(1.0);
+        assert_eq!(p.last_layer(), Some(2));
+        // Rising, but still below the top layer's margin.
+        p.estimate(900_000);
+        p.estimate(1_000_000);
+        p.play(3.0);
+        assert_eq!(p.last_layer(), Some(1));
+    }
+
+    #[test]
+    fn a_decided_down_switch_waits_for_its_keyframe_even_if_the_estimate_rises() {
+        let mut p = Publisher::new(&RATES);
+        p.play(1.0);
+        p.f.add_viewer(1);
+        p.estimate(5_000_000);
+        p.play(1.0);
+        assert_eq!(p.last_layer(), Some(2));
+        p.estimate(1_000_000);
+        // Before layer 1's keyframe, the estimate rises a little.
+        p.estimate(1_100_000);
+        let key = FrameInfo {
+            layer: 1,
+            keyframe: true,
+            bytes: 20_000,
+        };
+        assert_eq!(sent(&mut p.f, p.t, key), [1], "the down switch holds");
     }
 }
