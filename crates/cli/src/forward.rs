@@ -60,6 +60,10 @@ pub struct FrameInfo {
     pub keyframe: bool,
     /// Its size, for the layer's bitrate.
     pub bytes: usize,
+    /// The receiver dropped frames right before it (its reader fell
+    /// behind): frames of every layer were lost, so the viewers on other
+    /// layers than this one (a keyframe, after a gap) miss references.
+    pub gap: bool,
 }
 
 /// A layer's bitrate as the forwarder measured it.
@@ -378,7 +382,8 @@ impl LayerRates {
     /// just started or resumed: a publisher turns its top layer off while
     /// its own estimate is low, and resumes it with a keyframe) is not
     /// measured: it keeps its last measured rate.
-    fn rates(&mut self) -> Vec<LayerRate> {
+    fn rates(&mut self, now: Instant) -> Vec<LayerRate> {
+        self.expire(now);
         self.layers
             .iter_mut()
             .map(|w| {
@@ -440,9 +445,9 @@ impl Forwarder {
 
     /// A viewer joins: it gets frames from the next keyframe on, and one is
     /// asked for.
-    pub fn add_viewer(&mut self, id: ViewerId) {
+    pub fn add_viewer(&mut self, now: Instant, id: ViewerId) {
         let mut viewer = Viewer::default();
-        viewer.selector.update(Instant::now(), &self.rates.rates());
+        viewer.selector.update(now, &self.rates.rates(now));
         let layer = viewer.selector.target().unwrap_or(0);
         self.viewers.insert(id, viewer);
         self.want_keyframe(layer);
@@ -456,7 +461,7 @@ impl Forwarder {
     /// The viewer's bandwidth estimate changed (bits per second): its
     /// target layer follows, and a keyframe of a new target is asked for.
     pub fn set_available_bitrate(&mut self, now: Instant, id: ViewerId, bps: u64) {
-        let rates = self.rates.rates();
+        let rates = self.rates.rates(now);
         if let Some(v) = self.viewers.get_mut(&id) {
             v.selector.set_available(bps);
             v.selector.update(now, &rates);
@@ -489,13 +494,32 @@ impl Forwarder {
     /// to (cleared first).
     pub fn on_frame(&mut self, now: Instant, frame: FrameInfo, out: &mut Vec<ViewerId>) {
         out.clear();
+        if frame.gap {
+            // Frames of any layer may be gone: every viewer on another
+            // layer waits for a keyframe of its own.
+            let mut layers = Vec::new();
+            for v in self.viewers.values_mut() {
+                let Some(layer) = v.selector.current() else {
+                    continue;
+                };
+                if layer != frame.layer {
+                    v.resync = true;
+                    if !layers.contains(&layer) {
+                        layers.push(layer);
+                    }
+                }
+            }
+            for layer in layers {
+                self.want_keyframe(layer);
+            }
+        }
         self.rates.add(now, &frame);
         // Targets follow the rates at each keyframe (of any layer) and
         // every UPDATE_INTERVAL.
         let due = self
             .last_update
             .is_none_or(|t| now.saturating_duration_since(t) >= UPDATE_INTERVAL);
-        let rates = (frame.keyframe || due).then(|| self.rates.rates());
+        let rates = (frame.keyframe || due).then(|| self.rates.rates(now));
         if due {
             self.last_update = Some(now);
         }
@@ -649,6 +673,7 @@ mod tests {
             layer,
             keyframe: true,
             bytes: 1000,
+            gap: false,
         }
     }
 
@@ -657,6 +682,7 @@ mod tests {
             layer,
             keyframe: false,
             bytes: 100,
+            gap: false,
         }
     }
 
@@ -670,7 +696,7 @@ mod tests {
     fn a_new_viewer_starts_at_a_keyframe_and_one_is_asked_for() {
         let now = Instant::now();
         let mut f = Forwarder::new();
-        f.add_viewer(1);
+        f.add_viewer(now, 1);
         assert_eq!(f.poll_keyframe_request(now), Some(0));
         assert_eq!(f.poll_keyframe_request(now), None);
         assert_eq!(sent(&mut f, now, delta(0)), Vec::<ViewerId>::new());
@@ -682,9 +708,9 @@ mod tests {
     fn a_late_viewer_waits_for_a_keyframe_while_the_others_go_on() {
         let now = Instant::now();
         let mut f = Forwarder::new();
-        f.add_viewer(1);
+        f.add_viewer(now, 1);
         sent(&mut f, now, key(0));
-        f.add_viewer(2);
+        f.add_viewer(now, 2);
         assert_eq!(sent(&mut f, now, delta(0)), [1]);
         assert_eq!(sent(&mut f, now, key(0)), [1, 2]);
     }
@@ -693,8 +719,8 @@ mod tests {
     fn a_viewer_that_dropped_a_frame_skips_to_the_next_keyframe_alone() {
         let now = Instant::now();
         let mut f = Forwarder::new();
-        f.add_viewer(1);
-        f.add_viewer(2);
+        f.add_viewer(now, 1);
+        f.add_viewer(now, 2);
         let _ = f.poll_keyframe_request(now);
         sent(&mut f, now, key(0));
         f.on_dropped(2);
@@ -710,7 +736,7 @@ mod tests {
         let start = Instant::now();
         let mut f = Forwarder::new();
         for id in 0..10 {
-            f.add_viewer(id);
+            f.add_viewer(start, id);
         }
         sent(&mut f, start, key(0));
         assert_eq!(
@@ -737,7 +763,7 @@ mod tests {
     fn a_keyframe_request_is_repeated_every_interval_until_a_keyframe_arrives() {
         let start = Instant::now();
         let mut f = Forwarder::new();
-        f.add_viewer(1);
+        f.add_viewer(start, 1);
         assert_eq!(f.poll_keyframe_request(start), Some(0));
         // The request (or the keyframe) was lost: only delta frames come.
         sent(&mut f, start, delta(0));
@@ -756,8 +782,8 @@ mod tests {
     fn a_removed_viewer_gets_nothing_more() {
         let now = Instant::now();
         let mut f = Forwarder::new();
-        f.add_viewer(1);
-        f.add_viewer(2);
+        f.add_viewer(now, 1);
+        f.add_viewer(now, 2);
         f.remove_viewer(1);
         assert_eq!(sent(&mut f, now, key(0)), [2]);
         assert_eq!(f.viewer_count(), 1);
@@ -852,20 +878,22 @@ mod tests {
                         layer,
                         keyframe: false,
                         bytes,
+                        gap: false,
                     },
                     &mut out,
                 );
             }
             t += Duration::from_millis(34);
         }
-        f.add_viewer(1);
-        f.add_viewer(2);
+        f.add_viewer(t, 1);
+        f.add_viewer(t, 2);
         f.set_available_bitrate(t, 1, 5_000_000);
         f.set_available_bitrate(t, 2, 300_000);
         let key_of = |layer| FrameInfo {
             layer,
             keyframe: true,
             bytes: 1,
+            gap: false,
         };
         assert_eq!(
             sent(&mut f, t, key_of(2)),
@@ -892,6 +920,7 @@ mod tests {
                     layer: rids.layer(Some(rid)),
                     keyframe: n == 0,
                     bytes: (rate / 8 / 30) as usize,
+                    gap: false,
                 };
                 sent(f, t, frame);
             }
@@ -909,7 +938,7 @@ mod tests {
         let t = measure(&mut f, &mut rids, Instant::now(), &layers);
         assert_eq!(rids.layer(Some("a")), 0);
         assert_eq!(rids.rid(2), Some("m"));
-        f.add_viewer(1);
+        f.add_viewer(t, 1);
         f.set_available_bitrate(t, 1, 700_000);
         let m = rids.layer(Some("m"));
         // Joining without an estimate aimed at the top layer; the
@@ -924,6 +953,7 @@ mod tests {
             layer,
             keyframe: true,
             bytes: 2000,
+            gap: false,
         };
         assert_eq!(sent(&mut f, t, key_of(0)), Vec::<ViewerId>::new());
         assert_eq!(sent(&mut f, t, key_of(1)), Vec::<ViewerId>::new());
@@ -940,7 +970,7 @@ mod tests {
         let mut f = Forwarder::new();
         let layers = [("q", 150_000), ("h", 500_000), ("f", 1_500_000)];
         let mut t = measure(&mut f, &mut rids, Instant::now(), &layers);
-        f.add_viewer(1);
+        f.add_viewer(t, 1);
         f.set_available_bitrate(t, 1, 5_000_000);
         let (q, fl) = (rids.layer(Some("q")), rids.layer(Some("f")));
         assert_eq!(f.poll_keyframe_request(t), Some(fl));
@@ -964,6 +994,7 @@ mod tests {
                     layer,
                     keyframe,
                     bytes: (rate / 8 / 30) as usize,
+                    gap: false,
                 };
                 if sent(&mut f, t, frame) == [1] {
                     got.push((round, rid, keyframe));
@@ -1084,11 +1115,12 @@ mod tests {
                 layer: 0,
                 keyframe: n == 10,
                 bytes: if n == 10 { 60_000 } else { 2_000 },
+                gap: false,
             };
             rates.add(start + Duration::from_millis(33) * n, &frame);
         }
         // 2000 bytes every 33 ms: 485 kbit/s.
-        let rate = rates.rates()[0].bps;
+        let rate = rates.rates(start + Duration::from_millis(33) * 29)[0].bps;
         assert!(rate.abs_diff(484_848) < 1_000, "{rate}");
     }
 
@@ -1104,13 +1136,14 @@ mod tests {
                 layer,
                 keyframe: false,
                 bytes,
+                gap: false,
             };
             rates.add(at, &delta(0, 200));
             if n >= 21 {
                 rates.add(at, &delta(1, 2000));
             }
         }
-        let r = rates.rates();
+        let r = rates.rates(start + Duration::from_millis(33) * 29);
         assert!(r[1].measured, "{r:?}");
         assert!(
             r[1].bps.abs_diff(484_848) < 1_000,
@@ -1154,6 +1187,7 @@ mod tests {
                         layer,
                         keyframe,
                         bytes: if keyframe { bytes * 10 } else { bytes },
+                        gap: false,
                     };
                     if sent(&mut self.f, self.t, frame).contains(&1) {
                         self.got.push((self.t, layer, keyframe));
@@ -1193,7 +1227,7 @@ mod tests {
     fn a_probe_up_reaches_the_higher_layers_keyframe() {
         let mut p = Publisher::new(&RATES);
         p.play(1.0);
-        p.f.add_viewer(1);
+        p.f.add_viewer(p.t, 1);
         p.estimate(5_000_000);
         p.play(1.0);
         assert_eq!(p.last_layer(), Some(2));
@@ -1219,7 +1253,7 @@ mod tests {
         p.play(1.0);
         // The top layer pauses for two seconds.
         p.rates[1] = 0;
-        p.f.add_viewer(1);
+        p.f.add_viewer(p.t, 1);
         p.estimate(450_000);
         p.play(2.0);
         assert_eq!(p.last_layer(), Some(0));
@@ -1229,6 +1263,7 @@ mod tests {
             layer: 1,
             keyframe: true,
             bytes: 40_000,
+            gap: false,
         };
         assert_eq!(sent(&mut p.f, p.t, frame), Vec::<ViewerId>::new());
         p.rates[1] = 1_500_000;
@@ -1240,7 +1275,7 @@ mod tests {
     fn a_first_estimate_below_the_layer_moves_the_viewer_down() {
         let mut p = Publisher::new(&RATES);
         p.play(1.0);
-        p.f.add_viewer(1);
+        p.f.add_viewer(p.t, 1);
         p.play(1.0);
         assert_eq!(p.last_layer(), Some(2), "no estimate: the top layer");
         p.estimate(300_000);
@@ -1252,7 +1287,7 @@ mod tests {
     fn an_estimate_flat_below_the_layer_moves_the_viewer_down_after_a_while() {
         let mut p = Publisher::new(&RATES);
         p.play(1.0);
-        p.f.add_viewer(1);
+        p.f.add_viewer(p.t, 1);
         p.estimate(2_000_000);
         p.play(1.0);
         assert_eq!(p.last_layer(), Some(2));
@@ -1267,7 +1302,7 @@ mod tests {
     fn a_decided_down_switch_waits_for_its_keyframe_even_if_the_estimate_rises() {
         let mut p = Publisher::new(&RATES);
         p.play(1.0);
-        p.f.add_viewer(1);
+        p.f.add_viewer(p.t, 1);
         p.estimate(5_000_000);
         p.play(1.0);
         assert_eq!(p.last_layer(), Some(2));
@@ -1278,7 +1313,59 @@ mod tests {
             layer: 1,
             keyframe: true,
             bytes: 20_000,
+            gap: false,
         };
         assert_eq!(sent(&mut p.f, p.t, key), [1], "the down switch holds");
+    }
+
+    #[test]
+    fn after_a_receiver_gap_viewers_on_other_layers_wait_for_their_keyframe() {
+        let mut p = Publisher::new(&RATES);
+        p.play(1.0);
+        p.f.add_viewer(p.t, 1);
+        p.f.add_viewer(p.t, 2);
+        p.f.set_available_bitrate(p.t, 1, 700_000);
+        p.f.set_available_bitrate(p.t, 2, 5_000_000);
+        p.play(1.0);
+        assert_eq!(p.last_layer(), Some(1));
+        // The receiver dropped frames; the next is a keyframe of layer 2.
+        let t = p.t;
+        let gap = FrameInfo {
+            layer: 2,
+            keyframe: true,
+            bytes: 20_000,
+            gap: true,
+        };
+        assert_eq!(sent(&mut p.f, t, gap), [2], "viewer 2 goes on from it");
+        let delta1 = FrameInfo {
+            layer: 1,
+            keyframe: false,
+            bytes: 2_000,
+            gap: false,
+        };
+        assert_eq!(
+            sent(&mut p.f, t, delta1),
+            Vec::<ViewerId>::new(),
+            "viewer 1's references may be gone"
+        );
+        let later = t + KEYFRAME_INTERVAL;
+        let asked: Vec<_> = std::iter::from_fn(|| p.f.poll_keyframe_request(later)).collect();
+        assert!(asked.contains(&1), "layer 1 is asked: {asked:?}");
+        let key1 = FrameInfo {
+            keyframe: true,
+            ..delta1
+        };
+        assert_eq!(sent(&mut p.f, t, key1), [1]);
+    }
+
+    #[test]
+    fn with_no_layer_sending_a_new_viewer_waits_for_the_lowest_known_layer() {
+        // The top layer first, at index 0.
+        let mut p = Publisher::new(&[1_500_000, 150_000]);
+        p.play(1.0);
+        // Everything pauses for longer than the window.
+        let t = p.t + RATE_WINDOW * 2;
+        p.f.add_viewer(t, 1);
+        assert_eq!(p.f.poll_keyframe_request(t), Some(1));
     }
 }

@@ -804,10 +804,12 @@ async fn forward_track(
     let mut out = Vec::new();
     // Per viewer: the layer it got last and its last estimate (for logs).
     let mut layers: HashMap<ViewerId, (usize, Option<u64>)> = HashMap::new();
-    let mut duration = Duration::from_millis(match kind {
+    // Each layer's last frame interval (a layer's frame rate is its own).
+    let default_duration = Duration::from_millis(match kind {
         MediaKind::Audio => 20,
         MediaKind::Video => 33,
     });
+    let mut durations: Vec<Duration> = Vec::new();
     loop {
         let wake = forwarder.poll_timeout().map(Instant::from_std);
         tokio::select! {
@@ -821,13 +823,15 @@ async fn forward_track(
                 let layer = rids.layer(frame.rid.as_deref());
                 if last_timestamps.len() <= layer {
                     last_timestamps.resize(layer + 1, None);
+                    durations.resize(layer + 1, default_duration);
                 }
                 // A frame's duration is known when the next one of its
                 // layer arrives: the last interval stands in for it.
                 if let Some(previous) = last_timestamps[layer] {
                     let ticks = frame.rtp_timestamp.wrapping_sub(previous);
                     if ticks > 0 && ticks < clock {
-                        duration = Duration::from_secs_f64(f64::from(ticks) / f64::from(clock));
+                        durations[layer] =
+                            Duration::from_secs_f64(f64::from(ticks) / f64::from(clock));
                     }
                 }
                 last_timestamps[layer] = Some(frame.rtp_timestamp);
@@ -835,6 +839,9 @@ async fn forward_track(
                     layer,
                     keyframe: frame.keyframe || kind == MediaKind::Audio,
                     bytes: frame.data.len(),
+                    // The receiver dropped frames before it (of any
+                    // layer): viewers on other layers resync.
+                    gap: frame.dropped_before > 0 && kind == MediaKind::Video,
                 };
                 forwarder.on_frame(std::time::Instant::now(), info, &mut out);
                 for viewer in &out {
@@ -852,7 +859,7 @@ async fn forward_track(
                         layer,
                         rtp_timestamp: frame.rtp_timestamp,
                         clock,
-                        duration,
+                        duration: durations[layer],
                     };
                     match queue.try_send(item) {
                         Ok(()) => {}
@@ -870,7 +877,7 @@ async fn forward_track(
                     Control::Join { viewer, sender } => {
                         let (tx, rx) = mpsc::channel(VIEWER_QUEUE);
                         queues.insert(viewer, tx);
-                        forwarder.add_viewer(viewer);
+                        forwarder.add_viewer(std::time::Instant::now(), viewer);
                         tracing::info!(
                             "whep: viewer {viewer} joined the {} track ({} viewers)",
                             kind.as_str(),
