@@ -25,8 +25,17 @@ use serde::Serialize;
 
 use crate::workload::{Sample, Workload};
 
-/// A child that runs longer than this is killed and reported as an error.
+/// A child that runs longer than this is killed and reported as an error
+/// (a forwarding child: its workload's own limit, [`child_timeout`]).
 const CHILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long the child running `w` may take.
+fn child_timeout(w: Workload) -> Duration {
+    match w {
+        Workload::Forward { secs, .. } => forward::child_limit(secs),
+        _ => CHILD_TIMEOUT,
+    }
+}
 /// Floor runs stop after this long even if the byte count is not reached.
 const FLOOR_LIMIT: Duration = Duration::from_secs(2);
 const MIB: f64 = 1024.0 * 1024.0;
@@ -197,6 +206,9 @@ fn child(args: &[String]) {
         }
     };
     raise_nofile_limit();
+    // Two rustls crypto features are on (ferrtc's aws-lc-rs, webrtc-rs's
+    // ring): rustls picks no process default itself, webrtc-rs needs one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let sample = match stack.as_str() {
         FLOOR_UDP | FLOOR_AES => {
             let bytes = match w {
@@ -271,7 +283,7 @@ fn run_child(stack: &str, w: Workload) -> Sample {
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
-            Ok(None) if t0.elapsed() > CHILD_TIMEOUT => {
+            Ok(None) if t0.elapsed() > child_timeout(w) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
@@ -282,7 +294,7 @@ fn run_child(stack: &str, w: Workload) -> Sample {
     };
     let out = reader.join().unwrap_or_default();
     let Some(status) = status else {
-        return failed(format!("killed after {} s", CHILD_TIMEOUT.as_secs()));
+        return failed(format!("killed after {} s", child_timeout(w).as_secs()));
     };
     let parsed = out
         .lines()

@@ -74,6 +74,9 @@ pub struct Sample {
     /// Wall-clock seconds inside the receiver's calls: handing it the
     /// datagrams and taking the frames out (unprotect, depacketize) (rtp).
     pub receive_secs: Option<f64>,
+    /// Bytes of the whole frames the receivers got, each frame once
+    /// (forward).
+    pub media_bytes: Option<u64>,
     /// Frames the sender wrote (forward).
     pub frames_sent: Option<u64>,
     /// Receivers connected (forward).

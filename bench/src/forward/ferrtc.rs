@@ -8,12 +8,14 @@
 //! are trickled in-process. The forwarder subscribes to each ingest
 //! receiver (`RtpReceiver::subscribe`) and writes every frame on the N
 //! senders of that kind (`RtpSender::write_frame`), one task per kind, as
-//! `ferrtc demo`'s bot forwards. Receivers count frames from a
-//! subscription; packets come from their `inbound-rtp` stats at the end.
+//! `ferrtc demo`'s bot forwards. Receivers count whole frames from a
+//! subscription ([`Tally`]); distinct packets come from their
+//! `inbound-rtp` stats (`packetsReceived` − `packetsDiscarded`), read
+//! after the forwarder stopped.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrtc::{
@@ -23,8 +25,8 @@ use ferrtc::{
 use tokio::sync::mpsc;
 
 use super::{
-    AUDIO_INTERVAL, CONNECT_LIMIT, DRAIN, Frame, Outcome, Res, Schedule, audio_frame, rss_kib,
-    video_frame, video_interval,
+    AUDIO_INTERVAL, CONNECT_LIMIT, DRAIN, Frame, Outcome, Res, Schedule, TEARDOWN_LIMIT, Tally,
+    audio_frame, rss_kib, video_frame, video_interval,
 };
 use crate::proc::cpu_seconds;
 
@@ -125,10 +127,16 @@ async fn open_leg(seed: u64) -> Result<Leg, Error> {
     })
 }
 
-/// Writes a frame; a refusal (queue full) is counted as a drop.
-fn write(sender: &RtpSender, frame: &[u8], duration: Duration, dropped: &AtomicU64) {
-    if sender.write_frame(frame, duration).is_err() {
-        dropped.fetch_add(1, Ordering::Relaxed);
+/// Writes a frame unless `stop`; a refusal (queue full) is counted as a
+/// drop, a closed connection ends the run (`false`).
+fn write(sender: &RtpSender, frame: &[u8], duration: Duration, dropped: &AtomicU64) -> bool {
+    match sender.write_frame(frame, duration) {
+        Ok(()) => true,
+        Err(Error::Closed) => false,
+        Err(_) => {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            true
+        }
     }
 }
 
@@ -141,43 +149,80 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
     runtime.block_on(forward(n, length))
 }
 
+/// Distinct media packets a receiving peer connection got: its
+/// `inbound-rtp` `packetsReceived` less `packetsDiscarded` (duplicates,
+/// late packets, RTX padding).
+async fn distinct_packets(pc: &PeerConnection) -> Result<u64, Error> {
+    let report = pc.get_stats().await?;
+    Ok(report
+        .stats
+        .values()
+        .map(|s| match s {
+            Stats::InboundRtp(s) => s.packets_received.saturating_sub(s.packets_discarded),
+            _ => 0,
+        })
+        .sum())
+}
+
 async fn forward(n: usize, length: Duration) -> Res<Outcome> {
     let started = Instant::now();
     let ingest = tokio::time::timeout(CONNECT_LIMIT, open_leg(1))
         .await
         .map_err(|_| "the ingest leg did not connect")?
-        .map_err(err)?;
+        .map_err(|e| format!("the ingest leg: {e}"))?;
     let rss_before = rss_kib();
     let mut opening = tokio::task::JoinSet::new();
     for i in 0..n {
-        opening.spawn(tokio::time::timeout(
-            CONNECT_LIMIT,
-            open_leg(3 + 2 * i as u64),
-        ));
+        opening.spawn(async move {
+            (
+                i,
+                tokio::time::timeout(CONNECT_LIMIT, open_leg(3 + 2 * i as u64)).await,
+            )
+        });
     }
     let mut downstream = Vec::with_capacity(n);
     while let Some(leg) = opening.join_next().await {
-        downstream.push(
-            leg.map_err(err)?
-                .map_err(|_| "a receiver did not connect")?
-                .map_err(err)?,
-        );
+        match leg.map_err(err)? {
+            (_, Ok(Ok(leg))) => downstream.push(leg),
+            (i, Ok(Err(e))) => return Err(format!("receiver {i}: {e}")),
+            (i, Err(_)) => {
+                return Err(format!(
+                    "receiver {i} did not connect in {} s",
+                    CONNECT_LIMIT.as_secs()
+                ));
+            }
+        }
     }
     let setup = started.elapsed();
 
+    // Set at the drain's end: the forwarder and the counters stop there.
+    let stop = Arc::new(AtomicBool::new(false));
     let dropped = Arc::new(AtomicU64::new(0));
-    let received = Arc::new(AtomicU64::new(0));
+    let mut tallies = Vec::new();
     for leg in &downstream {
         for r in &leg.receivers {
             let mut frames = r.subscribe();
-            let received = received.clone();
+            let video = r.track().kind() == MediaKind::Video;
+            let tally = Arc::new(Mutex::new(Tally::default()));
+            tallies.push(tally.clone());
+            let stop = stop.clone();
             tokio::spawn(async move {
-                while frames.recv().await.is_some() {
-                    received.fetch_add(1, Ordering::Relaxed);
+                while let Some(frame) = frames.recv().await {
+                    let Ok(mut t) = tally.lock() else { break };
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if video {
+                        t.video_frame(&frame.data);
+                    } else {
+                        t.audio_frame(frame.data.len());
+                    }
                 }
             });
         }
     }
+    let closed = Arc::new(AtomicBool::new(false));
+    let mut forwarders = Vec::new();
     for r in &ingest.receivers {
         let (to, duration): (Vec<RtpSender>, _) = match r.track().kind() {
             MediaKind::Video => (
@@ -190,14 +235,16 @@ async fn forward(n: usize, length: Duration) -> Res<Outcome> {
             ),
         };
         let mut frames = r.subscribe();
-        let dropped = dropped.clone();
-        tokio::spawn(async move {
+        let (dropped, closed) = (dropped.clone(), closed.clone());
+        forwarders.push(tokio::spawn(async move {
             while let Some(frame) = frames.recv().await {
                 for sender in &to {
-                    write(sender, &frame.data, duration, &dropped);
+                    if !write(sender, &frame.data, duration, &dropped) {
+                        closed.store(true, Ordering::Relaxed);
+                    }
                 }
             }
-        });
+        }));
     }
 
     let schedule = Schedule::new(length);
@@ -206,39 +253,64 @@ async fn forward(n: usize, length: Duration) -> Res<Outcome> {
     let t0 = tokio::time::Instant::now();
     for (at, frame) in schedule.frames() {
         tokio::time::sleep_until(t0 + *at).await;
-        match frame {
+        let written = match frame {
             Frame::Video(i) => write(&ingest.video, &video_frame(*i), video_interval(), &dropped),
             Frame::Audio(_) => write(&ingest.audio, &audio, AUDIO_INTERVAL, &dropped),
+        };
+        if !written || closed.load(Ordering::Relaxed) {
+            return Err("a connection closed during the stream".into());
         }
     }
     tokio::time::sleep_until(t0 + length + DRAIN).await;
-    let cpu_s = cpu_seconds() - cpu0;
-    let rss_per_receiver_kib = (rss_kib() - rss_before).max(0.0) / n.max(1) as f64;
-    let mut packets = 0;
-    for leg in &downstream {
-        let report = leg.b.get_stats().await.map_err(err)?;
-        for s in report.stats.values() {
-            if let Stats::InboundRtp(s) = s {
-                packets += s.packets_received;
-            }
-        }
+    // One moment for counts and CPU: the forwarder stops, the receivers'
+    // counters stop, then the CPU time is read.
+    for f in &forwarders {
+        f.abort();
     }
+    stop.store(true, Ordering::Relaxed);
+    let cpu_s = cpu_seconds() - cpu0;
+    let elapsed = t0.elapsed();
+    let rss_per_receiver_kib = (rss_kib() - rss_before).max(0.0) / n.max(1) as f64;
+    let mut got = Tally::default();
+    for t in &tallies {
+        got.add(&*t.lock().map_err(|_| "a counter panicked")?);
+    }
+    // Nothing is forwarded any more: the packet counts read now are those
+    // of the interval (a late retransmission at most).
+    let teardown = async {
+        for (i, leg) in downstream.iter().enumerate() {
+            got.packets += distinct_packets(&leg.b)
+                .await
+                .map_err(|e| format!("receiver {i}'s stats: {e}"))?;
+        }
+        for leg in &downstream {
+            let write_dropped = leg.video.dropped_frames() + leg.audio.dropped_frames();
+            dropped.fetch_add(write_dropped, Ordering::Relaxed);
+        }
+        dropped.fetch_add(
+            ingest.video.dropped_frames() + ingest.audio.dropped_frames(),
+            Ordering::Relaxed,
+        );
+        for leg in downstream.iter().chain(std::iter::once(&ingest)) {
+            leg.a.close().await;
+            leg.b.close().await;
+        }
+        Ok::<_, String>(())
+    };
+    tokio::time::timeout(TEARDOWN_LIMIT, teardown)
+        .await
+        .map_err(|_| "the stats and close after the stream timed out")??;
     let not_written = dropped.load(Ordering::Relaxed);
     if not_written > 0 {
-        eprintln!("ferrtc: {not_written} frames refused by write_frame");
-    }
-    let frames_received = received.load(Ordering::Relaxed);
-    for leg in downstream.iter().chain(std::iter::once(&ingest)) {
-        leg.a.close().await;
-        leg.b.close().await;
+        eprintln!("ferrtc: {not_written} frames not written (refused or dropped by a sender)");
     }
     Ok(Outcome {
         receivers: n,
         setup,
+        elapsed,
         cpu_s,
-        packets,
+        got,
         frames_sent: schedule.frames().len() as u64,
-        frames_received,
         rss_per_receiver_kib,
     })
 }

@@ -11,9 +11,14 @@
 //!   each stack's VP8 payloader cuts into RTP payloads of about 1,200 bytes;
 //! - audio: [`AUDIO_BYTES`]-byte Opus-like frames every 20 ms (50 packets/s).
 //!
-//! Figures ([`Outcome`]): RTP packets the receivers got (forwarded), per
-//! second and per CPU-second of the whole process, CPU-ms per receiver per
-//! second, resident memory added per receiver, frames lost at receivers.
+//! Figures ([`Outcome`]), counted the same way on every stack ([`Tally`]):
+//! the distinct media packets the receivers got (after SRTP, each sequence
+//! number once) and the bytes and frames of the whole frames they got
+//! (each frame number once), per second and per CPU-second of the whole
+//! process, CPU-ms per receiver per second, resident memory added per
+//! receiver, frames lost at receivers. Every stack stops its sender and
+//! forwarder, takes its counts and reads the CPU time at one moment, the
+//! drain's end: packets and CPU cover the same interval.
 
 mod ferrtc;
 mod str0m;
@@ -43,6 +48,18 @@ pub const AUDIO_BYTES: usize = 120;
 pub const DRAIN: Duration = Duration::from_millis(500);
 /// Every connection must be up within this.
 pub const CONNECT_LIMIT: Duration = Duration::from_secs(120);
+/// Counting, closing and reporting after the drain get this long.
+pub const TEARDOWN_LIMIT: Duration = Duration::from_secs(60);
+
+/// The longest a forwarding child may run: the connections, the stream,
+/// the drain and the teardown, plus a margin for a loaded machine.
+pub fn child_limit(secs: u64) -> Duration {
+    CONNECT_LIMIT
+        + Duration::from_secs(secs.max(1))
+        + DRAIN
+        + TEARDOWN_LIMIT
+        + Duration::from_secs(60)
+}
 /// Default stream length, seconds.
 pub const DEFAULT_SECS: u64 = 10;
 /// The ratio rows leave out a stack that lost more than this share of
@@ -79,6 +96,84 @@ pub fn video_frame(i: u64) -> Vec<u8> {
     f[0] = if key { 0x10 } else { 0x11 };
     f[1..9].copy_from_slice(&i.to_be_bytes());
     f
+}
+
+/// The size of video frame `i` ([`video_frame`]), without making it.
+pub fn video_frame_len(i: u64) -> usize {
+    if i.is_multiple_of(GOP) {
+        delta_frame_bytes() * KEY_WEIGHT as usize
+    } else {
+        delta_frame_bytes()
+    }
+}
+
+/// The frame number a video frame carries in its bytes 1..9.
+pub fn frame_number(frame: &[u8]) -> Option<u64> {
+    let b: [u8; 8] = frame.get(1..9)?.try_into().ok()?;
+    Some(u64::from_be_bytes(b))
+}
+
+/// The length of the VP8 payload descriptor (RFC 7741 §4.2) at the start
+/// of an RTP payload, and whether the packet starts a frame (S set,
+/// partition index 0).
+pub fn vp8_descriptor(payload: &[u8]) -> Option<(usize, bool)> {
+    let b0 = *payload.first()?;
+    let mut n = 1;
+    if b0 & 0x80 != 0 {
+        let x = *payload.get(1)?;
+        n = 2;
+        if x & 0x80 != 0 {
+            // PictureID: 7 or 15 bits (M).
+            n += if *payload.get(n)? & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            n += 1; // TL0PICIDX
+        }
+        if x & 0x30 != 0 {
+            n += 1; // TID / KEYIDX
+        }
+    }
+    (payload.len() >= n).then_some((n, b0 & 0x10 != 0 && b0 & 0x07 == 0))
+}
+
+/// What the receivers got, counted alike on every stack: distinct media
+/// packets (after SRTP, each sequence number of a stream once), and the
+/// whole frames (each video frame number once) with their bytes.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    /// Distinct media packets.
+    pub packets: u64,
+    /// Whole frames, video and audio.
+    pub frames: u64,
+    /// Bytes of those frames.
+    pub bytes: u64,
+    /// Video frame numbers already counted.
+    seen: std::collections::HashSet<u64>,
+}
+
+impl Tally {
+    /// A whole video frame (counted once per frame number).
+    pub fn video_frame(&mut self, frame: &[u8]) {
+        if let Some(i) = frame_number(frame)
+            && self.seen.insert(i)
+        {
+            self.frames += 1;
+            self.bytes += frame.len() as u64;
+        }
+    }
+
+    /// A whole audio frame of `bytes`.
+    pub fn audio_frame(&mut self, bytes: usize) {
+        self.frames += 1;
+        self.bytes += bytes as u64;
+    }
+
+    /// Adds another receiver's tally.
+    pub fn add(&mut self, other: &Tally) {
+        self.packets += other.packets;
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+    }
 }
 
 /// An audio frame (the same bytes every time).
@@ -134,26 +229,28 @@ pub struct Outcome {
     pub receivers: usize,
     /// From the first peer made until every connection was up.
     pub setup: Duration,
-    /// Process CPU seconds from the stream's start to the drain's end.
+    /// From the stream's start to the moment counts and CPU were taken
+    /// (the drain's end).
+    pub elapsed: Duration,
+    /// Process CPU seconds over `elapsed`.
     pub cpu_s: f64,
-    /// RTP packets the receivers got (media; retransmissions included).
-    pub packets: u64,
+    /// What the receivers got, all together.
+    pub got: Tally,
     /// Frames the sender wrote.
     pub frames_sent: u64,
-    /// Frames the receivers got, all together.
-    pub frames_received: u64,
     /// Resident memory added by the N downstream connections (forwarder's
     /// and receiver's side) and the stream, per receiver, KiB.
     pub rss_per_receiver_kib: f64,
 }
 
 impl Outcome {
-    fn sample(self, secs: u64) -> Sample {
+    fn sample(self) -> Sample {
         Sample {
-            secs: secs as f64,
+            secs: self.elapsed.as_secs_f64(),
             cpu_s: self.cpu_s,
-            rtp_packets: Some(self.packets),
-            frames: Some(self.frames_received),
+            rtp_packets: Some(self.got.packets),
+            frames: Some(self.got.frames),
+            media_bytes: Some(self.got.bytes),
             frames_sent: Some(self.frames_sent),
             receivers: Some(self.receivers),
             establish_ms: Some(self.setup.as_secs_f64() * 1000.0),
@@ -168,11 +265,6 @@ pub fn rss_kib() -> f64 {
     crate::proc::rss_mib() * 1024.0
 }
 
-/// Whether `d` is an RTP packet (not RTCP, STUN or DTLS).
-pub fn is_rtp(d: &[u8]) -> bool {
-    crate::rtp::is_rtp(d)
-}
-
 /// Runs the forwarding workload on `stack` (in the child process).
 pub fn run(stack: &str, receivers: usize, secs: u64) -> Res<Sample> {
     let length = Duration::from_secs(secs.max(1));
@@ -182,7 +274,7 @@ pub fn run(stack: &str, receivers: usize, secs: u64) -> Res<Sample> {
         "webrtc-rs 0.17" => webrtc_rs::run(receivers, length)?,
         other => return Err(format!("{other} does not run the forwarding workload")),
     };
-    let mut sample = outcome.sample(secs.max(1));
+    let mut sample = outcome.sample();
     sample.stack = stack.to_string();
     sample.version = version(stack);
     sample.peak_rss_mib = crate::proc::peak_rss_mib();
@@ -291,6 +383,7 @@ pub fn command(args: &[String]) {
 struct Figures {
     packets_per_s: f64,
     packets_per_cpu_s: f64,
+    mib_per_cpu_s: f64,
     cpu_ms_per_receiver_s: f64,
     kib_per_receiver: f64,
     lost: f64,
@@ -309,6 +402,11 @@ impl Figures {
             } else {
                 f64::NAN
             },
+            mib_per_cpu_s: if s.cpu_s > 0.0 {
+                s.media_bytes? as f64 / (1024.0 * 1024.0) / s.cpu_s
+            } else {
+                f64::NAN
+            },
             cpu_ms_per_receiver_s: s.cpu_s * 1000.0 / n / s.secs,
             kib_per_receiver: s.rss_per_receiver_kib?,
             lost: (expected - s.frames? as f64).max(0.0) / expected.max(1.0) * 100.0,
@@ -324,6 +422,9 @@ const COLUMNS: &[Col] = &[
     ("Packets per CPU-second ↑", Some(true), |f| {
         f.packets_per_cpu_s
     }),
+    ("Frame MiB per CPU-second ↑", Some(true), |f| {
+        f.mib_per_cpu_s
+    }),
     ("CPU-ms per receiver per s ↓", Some(false), |f| {
         f.cpu_ms_per_receiver_s
     }),
@@ -333,6 +434,23 @@ const COLUMNS: &[Col] = &[
     ("Frames lost at receivers %", None, |f| f.lost),
     ("Setup ms", None, |f| f.setup_ms),
 ];
+
+/// The other stacks' figures that ferrtc's compare with, or `None` when
+/// no ratio row is due. A stack (ferrtc too) that lost more than
+/// [`MAX_LOSS_PERCENT`] of the frames did not keep up: its figures are
+/// no bar to compare with, nor a figure to compare.
+fn comparable<'a>(ours: &Figures, of_n: &'a [(&str, Option<Figures>)]) -> Option<Vec<&'a Figures>> {
+    if ours.lost.is_nan() || ours.lost > MAX_LOSS_PERCENT {
+        return None;
+    }
+    let others: Vec<&Figures> = of_n
+        .iter()
+        .filter(|(s, _)| *s != "ferrtc")
+        .filter_map(|(_, f)| f.as_ref())
+        .filter(|f| f.lost <= MAX_LOSS_PERCENT)
+        .collect();
+    (!others.is_empty()).then_some(others)
+}
 
 fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
     let mut out = String::new();
@@ -382,11 +500,14 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
          keyframe every {GOP} frames) and {AUDIO_BYTES}-byte audio frames every {} ms to a forwarder, \
          which sends each frame on to N receivers; all peers in one process, each with its own UDP \
          socket on 127.0.0.1, for {} s of real time after every connection is up (plus {} ms for the \
-         receivers to drain). Packets are the RTP packets the receivers got; per CPU-second is over \
-         the whole process's user + system time (sender, forwarder and receivers: 10 ms ticks), from \
-         the stream's start to the drain's end; RSS per receiver is (RSS after the stream − RSS \
-         before the N downstream connections) / N. Each (stack, N) runs once in its own process. \
-         See bench/README.md.\n",
+         receivers to drain). Counted alike on every stack: packets are the distinct media packets \
+         the receivers got (after SRTP, each sequence number once); frame MiB are the bytes of the \
+         whole frames they got (each frame once). At the drain's end the sender and forwarder stop, \
+         the counts are taken and the CPU time is read, so counts, CPU and seconds cover one \
+         interval: the stream's start to the drain's end (per second is over that interval too). \
+         CPU is the whole process's user + system time (sender, forwarder and receivers: 10 ms \
+         ticks); RSS per receiver is (RSS after the stream − RSS before the N downstream \
+         connections) / N. Each (stack, N) runs once in its own process. See bench/README.md.\n",
         VIDEO_BITRATE as f64 / 1e6,
         crate::fmt_value(delta_frame_bytes() as f64),
         crate::fmt_value((delta_frame_bytes() * KEY_WEIGHT as usize) as f64),
@@ -438,17 +559,9 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
         else {
             continue;
         };
-        // A stack that lost more than MAX_LOSS_PERCENT of the frames did
-        // not keep up: its figures are not a bar to compare with.
-        let others: Vec<&Figures> = of_n
-            .iter()
-            .filter(|(s, _)| *s != "ferrtc")
-            .filter_map(|(_, f)| f.as_ref())
-            .filter(|f| f.lost <= MAX_LOSS_PERCENT)
-            .collect();
-        if others.is_empty() {
+        let Some(others) = comparable(ours, &of_n) else {
             continue;
-        }
+        };
         let _ = write!(out, "| {n} | **ferrtc / best other** |");
         for (_, higher, pick) in COLUMNS {
             let cell = match higher {
@@ -486,7 +599,8 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
     let _ = writeln!(
         out,
         "\nA ratio row divides ferrtc's figure by the better of the other stacks' (highest for ↑, \
-         lowest for ↓) among those that lost at most {MAX_LOSS_PERCENT}% of the frames: above 1x is \
+         lowest for ↓) among those that lost at most {MAX_LOSS_PERCENT}% of the frames (no row when \
+         ferrtc itself lost more, or no other stack qualifies): above 1x is \
          better for ↑ columns, below 1x for ↓ columns; bold where ferrtc is ahead. The issue's \
          goal is 2x on packets per CPU-second."
     );
@@ -502,6 +616,68 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn figures(lost: f64) -> Option<Figures> {
+        Some(Figures {
+            packets_per_s: 1.0,
+            packets_per_cpu_s: 1.0,
+            mib_per_cpu_s: 1.0,
+            cpu_ms_per_receiver_s: 1.0,
+            kib_per_receiver: 1.0,
+            lost,
+            setup_ms: 1.0,
+        })
+    }
+
+    #[test]
+    fn the_ratio_row_leaves_out_stacks_that_lost_over_five_percent() {
+        let of_n = [
+            ("ferrtc", figures(0.0)),
+            ("str0m", figures(5.1)),
+            ("webrtc-rs 0.17", figures(5.0)),
+        ];
+        let ours = of_n[0].1.as_ref().unwrap();
+        let others = comparable(ours, &of_n).expect("webrtc-rs qualifies");
+        assert_eq!(others.len(), 1);
+        assert_eq!(others[0].lost, 5.0);
+        let none_keep_up = [("ferrtc", figures(0.0)), ("str0m", figures(45.0))];
+        assert!(comparable(ours, &none_keep_up).is_none());
+    }
+
+    #[test]
+    fn no_ratio_row_when_ferrtc_itself_lost_over_five_percent() {
+        let of_n = [("ferrtc", figures(6.0)), ("str0m", figures(0.0))];
+        let ours = of_n[0].1.as_ref().unwrap();
+        assert!(comparable(ours, &of_n).is_none());
+        let nan = figures(f64::NAN).unwrap();
+        assert!(
+            comparable(&nan, &of_n).is_none(),
+            "an unknown loss is no basis either"
+        );
+    }
+
+    #[test]
+    fn frame_numbers_and_vp8_descriptors_are_read_back() {
+        assert_eq!(frame_number(&video_frame(61)), Some(61));
+        assert_eq!(video_frame_len(61), video_frame(61).len());
+        assert_eq!(video_frame_len(60), video_frame(60).len());
+        assert_eq!(vp8_descriptor(&[0x10, 0x11]), Some((1, true)));
+        assert_eq!(vp8_descriptor(&[0x00, 0x11]), Some((1, false)));
+        // X, I with a 15-bit picture id, L, T: 1 + 1 + 2 + 1 + 1.
+        assert_eq!(
+            vp8_descriptor(&[0x90, 0xf0, 0x80, 0x01, 0, 0, 0x10]),
+            Some((6, true))
+        );
+        assert_eq!(vp8_descriptor(&[0x90, 0x80]), None);
+        let mut t = Tally::default();
+        t.video_frame(&video_frame(3));
+        t.video_frame(&video_frame(3));
+        t.audio_frame(AUDIO_BYTES);
+        assert_eq!(
+            (t.frames, t.bytes),
+            (2, (video_frame_len(3) + AUDIO_BYTES) as u64)
+        );
+    }
 
     #[test]
     fn the_stream_makes_its_bit_rate_with_a_keyframe_every_two_seconds() {

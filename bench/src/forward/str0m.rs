@@ -13,8 +13,10 @@
 //! `Writer::write` (its `Arc<[u8]>` payload shared, not copied), which
 //! packetizes anew. Codecs: VP8 and Opus only (`clear_codecs`); header
 //! extensions and everything else are str0m's defaults (so its receivers
-//! send TWCC feedback). Receivers count `Event::MediaData` frames and the
-//! RTP datagrams that reach their socket.
+//! send TWCC feedback). Receivers count their `Event::MediaData` frames
+//! ([`Tally`]) and, as packets, the sequence numbers each frame was made
+//! of (`MediaData::seq_range`, each once): frame mode shows no packet of a
+//! frame it could not complete, which on loopback without loss is none.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -27,7 +29,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use super::{
-    CONNECT_LIMIT, DRAIN, Frame, Outcome, Res, Schedule, audio_frame, is_rtp, rss_kib, video_frame,
+    CONNECT_LIMIT, DRAIN, Frame, Outcome, Res, Schedule, Tally, audio_frame, rss_kib, video_frame,
 };
 use crate::proc::cpu_seconds;
 
@@ -42,10 +44,12 @@ struct Peer {
     addr: SocketAddr,
     timeout: Instant,
     connected: bool,
-    /// RTP datagrams that reached the socket.
-    rtp_in: u64,
-    /// `Event::MediaData` frames.
-    frames_in: u64,
+    /// What it got (receivers).
+    got: Tally,
+    /// The first sequence number of each frame counted (each once).
+    firsts: std::collections::HashSet<u64>,
+    /// Its video mid (receivers: the other is audio).
+    video: Option<Mid>,
     /// The video and audio mids and payload types it sends (senders only).
     send: Option<[(Mid, Pt); 2]>,
 }
@@ -67,8 +71,9 @@ impl Peer {
             addr,
             timeout: now,
             connected: false,
-            rtp_in: 0,
-            frames_in: 0,
+            got: Tally::default(),
+            firsts: std::collections::HashSet::new(),
+            video: None,
             send: None,
         })
     }
@@ -88,9 +93,6 @@ impl Peer {
         }
         while readable && let Ok((n, source)) = self.socket.recv_from(buf) {
             let Some(data) = buf.get(..n) else { continue };
-            if is_rtp(data) {
-                self.rtp_in += 1;
-            }
             let Ok(contents) = data.try_into() else {
                 continue;
             };
@@ -123,7 +125,15 @@ impl Peer {
                     let _ = self.socket.send_to(&t.contents, t.destination);
                 }
                 Output::Event(Event::MediaData(m)) => {
-                    self.frames_in += 1;
+                    let (first, last) = (**m.seq_range.start(), **m.seq_range.end());
+                    if self.firsts.insert(first) {
+                        self.got.packets += last.saturating_sub(first) + 1;
+                        if Some(m.mid) == self.video {
+                            self.got.video_frame(&m.data);
+                        } else {
+                            self.got.audio_frame(m.data.len());
+                        }
+                    }
                     frames.push(m);
                 }
                 Output::Event(Event::Connected) => self.connected = true,
@@ -308,7 +318,9 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
         let now = Instant::now();
         let mut f = Peer::new(now)?;
         let mut r = Peer::new(now)?;
-        mids.push((2 + 2 * i, negotiate(&mut f, &mut r)?));
+        let m = negotiate(&mut f, &mut r)?;
+        r.video = Some(m[0]);
+        mids.push((2 + 2 * i, m));
         sfu.peers.push(f);
         sfu.peers.push(r);
     }
@@ -351,18 +363,22 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
             .map_or(t0 + length + DRAIN, |(at, _)| t0 + *at);
         sfu.step(until)?;
     }
+    // The one thread that drives every peer stopped: counts and CPU are
+    // of the same moment.
     let cpu_s = cpu_seconds() - cpu0;
+    let elapsed = t0.elapsed();
     let rss_per_receiver_kib = (rss_kib() - rss_before).max(0.0) / n.max(1) as f64;
-    let receivers = sfu.peers.iter().skip(3).step_by(2);
-    let (packets, frames_received) =
-        receivers.fold((0, 0), |(p, f), r| (p + r.rtp_in, f + r.frames_in));
+    let mut got = Tally::default();
+    for r in sfu.peers.iter().skip(3).step_by(2) {
+        got.add(&r.got);
+    }
     Ok(Outcome {
         receivers: n,
         setup,
+        elapsed,
         cpu_s,
-        packets,
+        got,
         frames_sent: frames.len() as u64,
-        frames_received,
         rss_per_receiver_kib,
     })
 }

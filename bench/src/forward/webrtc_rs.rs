@@ -11,12 +11,15 @@
 //! The sender writes frames with `TrackLocalStaticSample::write_sample`
 //! (VP8 and Opus packetizers). Each `RTCRtpSender`'s RTCP is read in a
 //! loop, as the examples do, so that the interceptors see it. Receivers
-//! count RTP packets from `read_rtp`, and frames: audio packets and video
-//! packets with the marker bit (the last of a frame).
+//! log each packet from `read_rtp` (after SRTP) and, at the end, count
+//! ([`Track::tally`]) the distinct sequence numbers as packets and, as
+//! frames, each audio packet and each video frame number (bytes 1..9 of
+//! the frame, after the VP8 descriptor of its first packet) whose packets,
+//! first to marker, all came.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -41,8 +44,9 @@ use webrtc17::track::track_local::{TrackLocal, TrackLocalWriter};
 use webrtc17::track::track_remote::TrackRemote;
 
 use super::{
-    AUDIO_INTERVAL, CONNECT_LIMIT, DRAIN, Frame, Outcome, Res, Schedule, audio_frame, rss_kib,
-    video_frame, video_interval,
+    AUDIO_INTERVAL, CONNECT_LIMIT, DRAIN, Frame, Outcome, Res, Schedule, TEARDOWN_LIMIT, Tally,
+    audio_frame, frame_number, rss_kib, video_frame, video_frame_len, video_interval,
+    vp8_descriptor,
 };
 use crate::proc::cpu_seconds;
 
@@ -142,17 +146,97 @@ async fn connect(
     Ok(())
 }
 
-/// Counts a receiver's packets and frames.
-fn count(pc: &RTCPeerConnection, packets: Arc<AtomicU64>, frames: Arc<AtomicU64>) {
-    pc.on_track(Box::new(move |track: Arc<TrackRemote>, _, _| {
-        let (packets, frames) = (packets.clone(), frames.clone());
+/// The packets one receiving track got, logged as they come.
+#[derive(Default)]
+struct Track {
+    video: bool,
+    /// Extended sequence number, marker bit, payload bytes, and the frame
+    /// number when the packet starts a video frame.
+    packets: Vec<(i64, bool, usize, Option<u64>)>,
+    last: Option<i64>,
+}
+
+impl Track {
+    fn log(&mut self, seq: u16, marker: bool, payload: &[u8]) {
+        // RFC 3550 §A.1: the sequence number extended by the nearest wrap.
+        let ext = match self.last {
+            None => i64::from(seq),
+            Some(last) => last + i64::from(seq.wrapping_sub(last as u16) as i16),
+        };
+        self.last = Some(self.last.map_or(ext, |l| l.max(ext)));
+        let start = if self.video {
+            vp8_descriptor(payload)
+                .filter(|(_, start)| *start)
+                .and_then(|(n, _)| frame_number(&payload[n..]))
+        } else {
+            None
+        };
+        self.packets.push((ext, marker, payload.len(), start));
+    }
+
+    /// Distinct packets; whole frames, each once.
+    fn tally(&self) -> Tally {
+        let mut packets = self.packets.clone();
+        packets.sort_by_key(|p| p.0);
+        packets.dedup_by_key(|p| p.0);
+        let mut t = Tally {
+            packets: packets.len() as u64,
+            ..Default::default()
+        };
+        if !self.video {
+            for p in &packets {
+                t.audio_frame(p.2);
+            }
+            return t;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut i = 0;
+        while i < packets.len() {
+            let Some(f) = packets[i].3 else {
+                i += 1;
+                continue;
+            };
+            // Contiguous from the first packet to the marker.
+            let mut j = i;
+            while !packets[j].1
+                && packets
+                    .get(j + 1)
+                    .is_some_and(|n| n.0 == packets[j].0 + 1 && n.3.is_none())
+            {
+                j += 1;
+            }
+            if packets[j].1 && seen.insert(f) {
+                t.frames += 1;
+                t.bytes += video_frame_len(f) as u64;
+            }
+            i = j + 1;
+        }
+        t
+    }
+}
+
+/// Logs a receiver's packets in `tracks` until `stop`.
+fn count(
+    pc: &RTCPeerConnection,
+    tracks: Arc<Mutex<Vec<Arc<Mutex<Track>>>>>,
+    stop: Arc<AtomicBool>,
+) {
+    pc.on_track(Box::new(move |remote: Arc<TrackRemote>, _, _| {
+        let track = Arc::new(Mutex::new(Track {
+            video: remote.kind() == RTPCodecType::Video,
+            ..Default::default()
+        }));
+        if let Ok(mut all) = tracks.lock() {
+            all.push(track.clone());
+        }
+        let stop = stop.clone();
         tokio::spawn(async move {
-            let video = track.kind() == RTPCodecType::Video;
-            while let Ok((p, _)) = track.read_rtp().await {
-                packets.fetch_add(1, Ordering::Relaxed);
-                if !video || p.header.marker {
-                    frames.fetch_add(1, Ordering::Relaxed);
+            while let Ok((p, _)) = remote.read_rtp().await {
+                let Ok(mut t) = track.lock() else { break };
+                if stop.load(Ordering::Relaxed) {
+                    break;
                 }
+                t.log(p.header.sequence_number, p.header.marker, &p.payload);
             }
         });
         Box::pin(async {})
@@ -219,26 +303,35 @@ async fn forward(n: usize, length: Duration) -> Res<Outcome> {
     .map_err(|_| "the ingest leg did not connect")??;
 
     let rss_before = rss_kib();
-    let packets = Arc::new(AtomicU64::new(0));
-    let frames = Arc::new(AtomicU64::new(0));
+    let tracks = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
     let mut opening = tokio::task::JoinSet::new();
-    for _ in 0..n {
+    for i in 0..n {
         let (video, audio) = (out_video.clone(), out_audio.clone());
-        let (packets, frames) = (packets.clone(), frames.clone());
-        opening.spawn(tokio::time::timeout(CONNECT_LIMIT, async move {
-            let f = peer().await?;
-            let r = peer().await?;
-            count(&r, packets, frames);
-            connect(&f, &r, [video, audio]).await?;
-            Ok::<_, String>((f, r))
-        }));
+        let (tracks, stop) = (tracks.clone(), stop.clone());
+        opening.spawn(async move {
+            let leg = tokio::time::timeout(CONNECT_LIMIT, async move {
+                let f = peer().await?;
+                let r = peer().await?;
+                count(&r, tracks, stop);
+                connect(&f, &r, [video, audio]).await?;
+                Ok::<_, String>((f, r))
+            });
+            (i, leg.await)
+        });
     }
     let mut downstream = Vec::with_capacity(n);
     while let Some(leg) = opening.join_next().await {
-        downstream.push(
-            leg.map_err(err)?
-                .map_err(|_| "a receiver did not connect")??,
-        );
+        match leg.map_err(err)? {
+            (_, Ok(Ok(leg))) => downstream.push(leg),
+            (i, Ok(Err(e))) => return Err(format!("receiver {i}: {e}")),
+            (i, Err(_)) => {
+                return Err(format!(
+                    "receiver {i} did not connect in {} s",
+                    CONNECT_LIMIT.as_secs()
+                ));
+            }
+        }
     }
     let setup = started.elapsed();
 
@@ -269,22 +362,36 @@ async fn forward(n: usize, length: Duration) -> Res<Outcome> {
         track.write_sample(&sample).await.map_err(err)?;
     }
     tokio::time::sleep_until(t0 + length + DRAIN).await;
+    // One moment for counts and CPU: the receivers stop logging (the
+    // sender is done; what the forwarder still sends is not counted),
+    // then the CPU time is read.
+    stop.store(true, Ordering::Relaxed);
     let cpu_s = cpu_seconds() - cpu0;
+    let elapsed = t0.elapsed();
     let rss_per_receiver_kib = (rss_kib() - rss_before).max(0.0) / n.max(1) as f64;
+    let mut got = Tally::default();
+    for t in tracks.lock().map_err(|_| "a counter panicked")?.iter() {
+        got.add(&t.lock().map_err(|_| "a counter panicked")?.tally());
+    }
     let outcome = Outcome {
         receivers: n,
         setup,
+        elapsed,
         cpu_s,
-        packets: packets.load(Ordering::Relaxed),
+        got,
         frames_sent: schedule.frames().len() as u64,
-        frames_received: frames.load(Ordering::Relaxed),
         rss_per_receiver_kib,
     };
-    for (f, r) in &downstream {
-        let _ = f.close().await;
-        let _ = r.close().await;
-    }
-    let _ = sender.close().await;
-    let _ = ingest.close().await;
+    let teardown = async {
+        for (f, r) in &downstream {
+            let _ = f.close().await;
+            let _ = r.close().await;
+        }
+        let _ = sender.close().await;
+        let _ = ingest.close().await;
+    };
+    tokio::time::timeout(TEARDOWN_LIMIT, teardown)
+        .await
+        .map_err(|_| "closing after the stream timed out")?;
     Ok(outcome)
 }
