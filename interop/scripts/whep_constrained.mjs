@@ -1,11 +1,12 @@
 // The publisher of interop/tests/whep_constrained.rs: Debian's headless
 // Chromium opens the demo page of `ferrtc signal` and presses "Broadcast"
 // (its fake camera as three simulcast layers q/h/f by WHIP), prints
-// "broadcasting" on stdout once connected, keeps broadcasting for SECS
-// seconds, then prints one JSON line: the layers it sent (rid, width,
-// bytes) from its getStats().
+// "broadcasting" on stdout once connected, keeps broadcasting until its
+// stdin closes (the test tells it to stop so; at most MAX_SECS seconds),
+// then prints one JSON line: the layers it sent (rid, width, bytes) from
+// its getStats().
 //
-//   node whep_constrained.mjs URL SECS
+//   node whep_constrained.mjs URL MAX_SECS
 //
 // playwright-core comes from interop/browser/node_modules (npm ci there); it
 // never downloads a browser: CHROMIUM (default /usr/bin/chromium) is used.
@@ -21,9 +22,16 @@ const { chromium } = require('playwright-core');
 
 const [url, secs] = process.argv.slice(2);
 if (!url || !secs) {
-  console.error('usage: node whep_constrained.mjs URL SECS');
+  console.error('usage: node whep_constrained.mjs URL MAX_SECS');
   process.exit(2);
 }
+// Resolves when stdin closes (the test's "stop").
+const stopped = new Promise((resolve) => {
+  process.stdin.on('end', resolve);
+  process.stdin.on('close', resolve);
+  process.stdin.on('error', resolve);
+  process.stdin.resume();
+});
 const TIMEOUT = 30_000;
 
 const browser = await chromium.launch({
@@ -49,7 +57,7 @@ try {
   await page.click('#broadcast-start');
   await page.locator('#broadcast-state', { hasText: 'Broadcasting.' }).waitFor();
   console.log('broadcasting');
-  await page.waitForTimeout(Number(secs) * 1000);
+  await Promise.race([stopped, page.waitForTimeout(Number(secs) * 1000)]);
   result.layers_sent = await page.evaluate(async () => {
     const stats = await window.ferrtcCast.pc.getStats();
     const layers = [];

@@ -30,8 +30,10 @@ mod netns_common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,9 @@ const LIMIT: &str = "300kbit";
 const WATCH: Duration = Duration::from_secs(30);
 const JUDGED: Duration = Duration::from_secs(10);
 const WAIT: Duration = Duration::from_secs(30);
+/// How many layer switches the constrained viewer may make in the judged
+/// window (a viewer probing up and falling back; more is flapping).
+const MAX_SWITCHES: usize = 4;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -92,6 +97,67 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The publisher (node, and the Chromium it launches) in namespace `ns`:
+/// asked to stop by closing its stdin; when dropped, its process group is
+/// ended (SIGTERM first: playwright closes its browser on it), then every
+/// process left in the namespace but this one (Playwright starts Chromium
+/// in a process group of its own), so that no browser survives a panic.
+struct Publisher {
+    child: Child,
+    ns: String,
+}
+
+impl Publisher {
+    /// Closes its stdin: it stops broadcasting and prints its report.
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.stop();
+        let group = format!("-{}", self.child.id());
+        let signal = |sig: &str, pid: &str| {
+            let _ = Command::new("kill")
+                .args([sig, "--", pid])
+                .stderr(Stdio::null())
+                .status();
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        signal("-TERM", &group);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        signal("-KILL", &group);
+        let _ = self.child.wait();
+        let pids = Command::new("ip")
+            .args(["netns", "pids", &self.ns])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let me = std::process::id().to_string();
+        for pid in pids.split_whitespace().filter(|p| *p != me) {
+            signal("-KILL", pid);
+        }
+    }
+}
+
+/// The lines of `from`, read on a thread of their own (so that waiting for
+/// one can time out).
+fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// One HTTP/1.1 request from namespace a (the signaling path is not the
@@ -233,8 +299,9 @@ async fn watch(lab: &Lab, side: Side, port: u16) -> (PeerConnection, Received) {
 }
 
 /// Over the frames received since `since`: the width most of them had, the
-/// share of them at it, and the bitrate received.
-fn judge(received: &Received, since: Instant) -> (u32, f64, u64) {
+/// share of them at it, the bitrate received, and how many times the width
+/// changed (layer switches).
+fn judge(received: &Received, since: Instant) -> (u32, f64, u64, usize) {
     let log = received.lock().expect("log");
     let frames: Vec<_> = log.iter().filter(|(at, _, _)| *at >= since).collect();
     let mut widths: Vec<u32> = frames.iter().map(|f| f.2).collect();
@@ -249,7 +316,8 @@ fn judge(received: &Received, since: Instant) -> (u32, f64, u64) {
     let share = best.1 as f64 / frames.len().max(1) as f64;
     let bytes: usize = frames.iter().map(|f| f.1).sum();
     let bps = (bytes as f64 * 8.0 / JUDGED.as_secs_f64()) as u64;
-    (best.0, share, bps)
+    let switches = frames.windows(2).filter(|w| w[0].2 != w[1].2).count();
+    (best.0, share, bps, switches)
 }
 
 #[test]
@@ -300,10 +368,10 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
         .expect("ferrtc signal starts");
     let stdout = server.stdout.take().expect("piped stdout");
     let server = Killed(server);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the server prints its address");
+    let server_lines = lines_of(stdout);
+    let line = server_lines
+        .recv_timeout(WAIT)
+        .expect("the server prints its address in time");
     let addr: SocketAddr = line
         .trim()
         .strip_prefix("listening on http://")
@@ -312,20 +380,28 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
     let port = addr.port();
 
     let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
-    let secs = (WATCH + Duration::from_secs(8)).as_secs().to_string();
-    let mut publisher = Command::new("ip")
+    // It broadcasts until its stdin closes (at most 10 minutes); in a
+    // process group of its own, ended on drop.
+    let mut child = Command::new("ip")
         .args(["netns", "exec", &a, &node])
         .arg(root.join("interop/scripts/whep_constrained.mjs"))
         .arg(format!("http://127.0.0.1:{port}/"))
-        .arg(&secs)
+        .arg("600")
         .env("CHROMIUM", &chromium)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        .process_group(0)
         .spawn()
         .expect("node runs");
-    let mut lines = BufReader::new(publisher.stdout.take().expect("piped stdout")).lines();
-    let publisher = Killed(publisher);
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let lines = lines_of(child.stdout.take().expect("piped stdout"));
+    let mut publisher = Publisher {
+        child,
+        ns: a.clone(),
+    };
+    let first = lines
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_default();
     assert_eq!(first, "broadcasting", "Chromium broadcasts by WHIP");
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -348,11 +424,12 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
         }
         judged
     });
-    // The publisher's report comes when its broadcast time is over.
-    let report = lines.next().and_then(Result::ok).unwrap_or_default();
+    // Told to stop, the publisher reports what it sent.
+    publisher.stop();
+    let report = lines.recv_timeout(WAIT).unwrap_or_default();
     drop(publisher);
     drop(server);
-    println!("viewers (width, share of frames, bit/s): {judged:?}");
+    println!("viewers (width, share of frames, bit/s, switches): {judged:?}");
     println!("publisher: {report}");
 
     let sent: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
@@ -365,7 +442,7 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
         ["f", "h", "q"],
         "Chromium sends three layers: {report}"
     );
-    let [(w0, s0, _), (w1, s1, _), (w2, s2, r2)] = judged[..] else {
+    let [(w0, s0, _, _), (w1, s1, _, _), (w2, s2, r2, n2)] = judged[..] else {
         panic!("three viewers: {judged:?}");
     };
     let top = w0.max(w1);
@@ -380,6 +457,10 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
     );
     assert!(s2 > 0.7, "most of the time: {judged:?}");
     assert!(r2 < 300_000, "within its path's rate: {judged:?}");
+    assert!(
+        n2 <= MAX_SWITCHES,
+        "the constrained viewer does not flap between layers: {judged:?}"
+    );
     drop(lab);
     assert!(
         !run("ip", &["netns", "list"], None)
