@@ -113,8 +113,8 @@ pub struct LayerSelector {
     current: Option<usize>,
     target: Option<usize>,
     available: Option<u64>,
-    /// Whether the last estimate was lower than the one before (the first
-    /// one counts as a fall from unlimited).
+    /// Whether the estimate just fell (the first one counts as a fall from
+    /// unlimited), until the next update.
     falling: bool,
     /// Since when the estimate has been below the current layer's margin.
     below_since: Option<Instant>,
@@ -141,8 +141,12 @@ pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 /// A switch up followed by a switch down within this long failed.
 pub const PROBE_TRIAL: Duration = Duration::from_secs(4);
 /// An estimate below [`DOWN_MARGIN`] of the current layer this long moves
-/// the viewer down even if it did not fall.
-pub const DOWN_HOLD: Duration = Duration::from_secs(1);
+/// the viewer down even if it did not fall. Longer than an estimate takes
+/// to follow a layer whose bitrate rose (estimates are reported on a 10 %
+/// change, and GCC grows by at most 8 % a second, §5.5): a free viewer's
+/// flat estimate under a layer that got dearer for a second is not
+/// congestion.
+pub const DOWN_HOLD: Duration = Duration::from_secs(3);
 /// A layer's frames must span this long for its bitrate to count as
 /// measured (one keyframe over a second would look cheap).
 pub const MIN_SPAN: Duration = Duration::from_millis(200);
@@ -168,6 +172,9 @@ impl LayerSelector {
     /// layer that sends nothing now is never picked, unless no layer
     /// sends: then the lowest known one).
     pub fn update(&mut self, now: Instant, rates: &[LayerRate]) {
+        // A fall is a signal when it arrives, not a state: a flat estimate
+        // under a layer that got dearer waits for DOWN_HOLD.
+        let falling = std::mem::take(&mut self.falling);
         // Live layers, lowest bitrate first (ties: by index).
         let mut live: Vec<usize> = (0..rates.len())
             .filter(|&i| rates[i].sending && rates[i].bps > 0)
@@ -220,7 +227,7 @@ impl LayerSelector {
             Move::Down(l) => live.contains(&l) && bps(l) < rate,
             Move::Probe(l) => live.contains(&l) && bps(l) > rate,
         });
-        let target = if below && (self.falling || held) {
+        let target = if below && (falling || held) {
             let failed = self.last_up.take().is_some();
             let backoff = match self.backoff {
                 Some(b) if failed => (b * 2).min(MAX_PROBE_INTERVAL),
@@ -1288,12 +1295,13 @@ mod tests {
         let mut p = Publisher::new(&RATES);
         p.play(1.0);
         p.f.add_viewer(p.t, 1);
-        p.estimate(2_000_000);
+        p.estimate(1_600_000);
         p.play(1.0);
         assert_eq!(p.last_layer(), Some(2));
-        // Rising, but still below the top layer's margin.
-        p.estimate(900_000);
-        p.estimate(1_000_000);
+        // The top layer gets dearer; the estimate does not move.
+        p.rates[2] = 2_500_000;
+        p.play(2.0);
+        assert_eq!(p.last_layer(), Some(2), "not at once");
         p.play(3.0);
         assert_eq!(p.last_layer(), Some(1));
     }
@@ -1324,7 +1332,7 @@ mod tests {
         p.play(1.0);
         p.f.add_viewer(p.t, 1);
         p.f.add_viewer(p.t, 2);
-        p.f.set_available_bitrate(p.t, 1, 700_000);
+        p.f.set_available_bitrate(p.t, 1, 600_000);
         p.f.set_available_bitrate(p.t, 2, 5_000_000);
         p.play(1.0);
         assert_eq!(p.last_layer(), Some(1));
