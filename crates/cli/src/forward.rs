@@ -88,10 +88,11 @@ pub struct LayerRate {
 /// the viewer has a layer, the highest that fits the estimate. Then:
 ///
 /// - down, when the estimate is below [`DOWN_MARGIN`] of the current
-///   layer's bitrate and fell (a congestion signal), or stayed below for
-///   [`DOWN_HOLD`] ([`PROBE_TRIAL`] after a switch up, while the estimate
-///   grows with what is sent): to the highest layer that fits, or the
-///   lowest. A decided down target is kept until its keyframe;
+///   layer's bitrate and just fell (a congestion signal), or stayed below
+///   without rising for [`DOWN_HOLD`] (a rising estimate, as after a
+///   switch up, is catching up with what is sent): to the highest layer
+///   that fits, or the lowest. A decided down target is kept until its
+///   keyframe;
 /// - up, to the highest measured layer whose bitrate with
 ///   [`UP_HEADROOM`] fits;
 /// - a probe one layer up, when the estimate has [`UP_HEADROOM`] over the
@@ -165,6 +166,10 @@ impl LayerSelector {
     /// A new bandwidth estimate, bits per second.
     pub fn set_available(&mut self, bps: u64) {
         self.falling = self.available.is_none_or(|last| bps < last);
+        if self.available.is_some_and(|last| bps > last) {
+            // Rising: catching up with what is sent, the wait starts again.
+            self.below_since = None;
+        }
         self.available = Some(bps);
     }
 
@@ -219,10 +224,9 @@ impl LayerSelector {
         } else if self.below_since.is_none() {
             self.below_since = Some(now);
         }
-        let hold = if in_trial { PROBE_TRIAL } else { DOWN_HOLD };
         let held = self
             .below_since
-            .is_some_and(|t| now.saturating_duration_since(t) >= hold);
+            .is_some_and(|t| now.saturating_duration_since(t) >= DOWN_HOLD);
         let pending = self.pending.filter(|m| match *m {
             Move::Down(l) => live.contains(&l) && bps(l) < rate,
             Move::Probe(l) => live.contains(&l) && bps(l) > rate,
@@ -1375,5 +1379,26 @@ mod tests {
         let t = p.t + RATE_WINDOW * 2;
         p.f.add_viewer(t, 1);
         assert_eq!(p.f.poll_keyframe_request(t), Some(1));
+    }
+
+    #[test]
+    fn a_probe_whose_estimate_keeps_rising_stays_up() {
+        let mut p = Publisher::new(&RATES);
+        p.play(1.0);
+        p.f.add_viewer(p.t, 1);
+        p.estimate(170_000);
+        p.play(1.0);
+        assert_eq!(p.last_layer(), Some(0));
+        p.estimate(210_000);
+        p.play(1.0);
+        assert_eq!(p.last_layer(), Some(1), "probed up");
+        // The estimate follows what is sent, 10 % a second.
+        let mut bps = 210_000.0;
+        for _ in 0..8 {
+            bps *= 1.1;
+            p.estimate(bps as u64);
+            p.play(1.0);
+            assert_eq!(p.last_layer(), Some(1), "at {bps}");
+        }
     }
 }
