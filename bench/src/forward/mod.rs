@@ -656,6 +656,45 @@ mod tests {
         );
     }
 
+    /// The item `start` (a line prefix) of `src`, to its closing line.
+    fn item<'a>(src: &'a str, start: &str) -> &'a str {
+        let at = src
+            .find(start)
+            .unwrap_or_else(|| panic!("{start:?} not found"));
+        let rest = &src[at..];
+        let end = if rest.lines().next().is_some_and(|l| l.ends_with(';')) {
+            rest.find('\n').unwrap_or(rest.len())
+        } else {
+            rest.find("\n}\n").map_or(rest.len(), |e| e + 2)
+        };
+        &rest[..end]
+    }
+
+    #[test]
+    fn the_stream_is_the_one_ferrtc_bench_media_sends() {
+        // `ferrtc bench --media` (crates/cli/src/bench/media.rs) sends the
+        // same stream: the same constants and frames, item by item.
+        let cli = include_str!("../../../crates/cli/src/bench/media.rs");
+        let ours = include_str!("mod.rs");
+        for start in [
+            "pub const VIDEO_FPS:",
+            "pub const VIDEO_BITRATE:",
+            "pub const GOP:",
+            "pub const KEY_WEIGHT:",
+            "pub const AUDIO_INTERVAL:",
+            "pub const AUDIO_BYTES:",
+            "pub fn delta_frame_bytes()",
+            "pub fn video_frame(i: u64)",
+        ] {
+            // The CLI keeps its MSRV (1.85): `%` where 1.87 has
+            // `is_multiple_of`, the same test.
+            let ours = item(ours, start).replace("i.is_multiple_of(GOP)", "i % GOP == 0");
+            assert_eq!(item(cli, start), ours, "{start}");
+        }
+        let drain = |src: &str| item(src, "const DRAIN:").to_string();
+        assert_eq!(drain(cli), drain(ours));
+    }
+
     #[test]
     fn frame_numbers_and_vp8_descriptors_are_read_back() {
         assert_eq!(frame_number(&video_frame(61)), Some(61));

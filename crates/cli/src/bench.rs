@@ -329,11 +329,19 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
 async fn run_media(opts: BenchOptions) -> Result<(), ferrtc::Error> {
     // Two sockets per receiver (the forwarder's and the receiver's).
     raise_fd_limit(opts.connections as u64 * 2 + 1024);
-    let report = media::run(media::MediaOptions {
+    let report = match media::run(media::MediaOptions {
         receivers: opts.connections,
         stream: Duration::from_secs(opts.secs.max(1)),
     })
-    .await?;
+    .await
+    {
+        Ok(report) => report,
+        Err(e) => {
+            // Which leg or phase failed; the error under it follows.
+            eprintln!("ferrtc: bench --media: {}", e.context);
+            return Err(e.source);
+        }
+    };
     if opts.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
@@ -342,16 +350,18 @@ async fn run_media(opts: BenchOptions) -> Result<(), ferrtc::Error> {
             report.receivers, report.setup_ms, report.rss_per_receiver_kib
         );
         println!(
-            "{} s of 2.5 Mbit/s video + audio forwarded: {} RTP packets, {:.0} packets/s, \
-             {:.0} packets per CPU-s, {:.2} CPU-ms per receiver per second; {} of {} frames lost; \
-             peak RSS {:.1} MiB",
+            "{:.1} s of 2.5 Mbit/s video + audio forwarded (stream and drain): {} RTP packets, \
+             {:.0} packets/s, {:.0} packets per CPU-s, {:.1} MiB of frames per CPU-s, {:.2} CPU-ms \
+             per receiver per second; {} of {} frames lost, {} not written; peak RSS {:.1} MiB",
             report.secs,
             report.media_packets_forwarded,
             report.media_packets_per_s,
             report.media_packets_per_cpu_s,
+            report.mib_per_cpu_s,
             report.cpu_ms_per_receiver_s,
             report.frames_lost,
             report.frames_sent * report.receivers as u64,
+            report.frames_not_written,
             report.peak_rss_mib
         );
     }

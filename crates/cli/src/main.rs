@@ -131,10 +131,10 @@ enum Command {
     /// Loopback benchmark: peer connection pairs in one process.
     Bench {
         /// Payload bytes moved over each pair.
-        #[arg(long, default_value_t = 64 * 1024 * 1024)]
+        #[arg(long, default_value_t = 64 * 1024 * 1024, conflicts_with = "media")]
         bytes: u64,
         /// Size of each message.
-        #[arg(long, default_value_t = 16 * 1024)]
+        #[arg(long, default_value_t = 16 * 1024, conflicts_with = "media")]
         message_size: usize,
         /// Number of connection pairs (with --media: receivers, default 10).
         #[arg(long)]
@@ -144,7 +144,7 @@ enum Command {
         #[arg(long)]
         media: bool,
         /// Seconds of media stream (with --media).
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, requires = "media")]
         secs: u64,
         /// Print one JSON object on stdout.
         #[arg(long)]
