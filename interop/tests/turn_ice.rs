@@ -223,6 +223,51 @@ async fn wrong_turn_credentials_give_an_ice_candidate_error_with_the_servers_401
     assert_eq!(error.1, 401, "{error:?}");
 }
 
+/// `a` and `b` (relay-only) connect over a channel `a` opens, carry 200 kB
+/// one way and a text back, and `a`'s selected relay is reached over
+/// `protocol` (W3C `relayProtocol`); returns the candidate lines both
+/// signalled.
+async fn relayed_peers_talk(
+    a: &PeerConnection,
+    b: &PeerConnection,
+    protocol: &str,
+) -> mpsc::UnboundedReceiver<String> {
+    let dc = a
+        .create_data_channel(&format!("over-{protocol}"), DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let (chan_tx, mut chans) = mpsc::unbounded_channel();
+    trickle(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
+    trickle(b.clone(), a.clone(), seen_tx, chan_tx);
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .unwrap_or_else(|_| panic!("the channel opens through the relay over {protocol} in time"))
+        .unwrap();
+    let remote = tokio::time::timeout(TIMEOUT, chans.recv())
+        .await
+        .expect("b gets the channel")
+        .unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    dc.send_binary(&big).await.unwrap();
+    assert_eq!(next_message(&remote).await, DataChannelMessage::Binary(big));
+    let back = format!("back over {protocol}");
+    remote.send_text(&back).await.unwrap();
+    assert_eq!(next_message(&dc).await, DataChannelMessage::Text(back));
+    let stats = serde_json::to_value(a.get_stats().await.unwrap())
+        .unwrap()
+        .to_string();
+    let want = format!("\"relayProtocol\":\"{protocol}\"");
+    assert!(stats.contains(&want), "{stats}");
+    seen
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn relay_only_peers_connect_through_coturn_over_tcp() {
     if !interop_enabled() {
@@ -238,41 +283,8 @@ async fn relay_only_peers_connect_through_coturn_over_tcp() {
     let url = format!("turn:{}?transport=tcp", turn.addr);
     let a = PeerConnection::new(relay_only_at(&url, "secret")).unwrap();
     let b = PeerConnection::new(relay_only_at(&url, "secret")).unwrap();
-    let dc = a
-        .create_data_channel("over-tcp", DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = a.create_offer().await.unwrap();
-    a.set_local_description(Some(offer.clone())).await.unwrap();
-    b.set_remote_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    b.set_local_description(Some(answer.clone())).await.unwrap();
-    a.set_remote_description(answer).await.unwrap();
-    let (seen_tx, _seen) = mpsc::unbounded_channel();
-    let (chan_tx, mut chans) = mpsc::unbounded_channel();
-    trickle(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
-    trickle(b.clone(), a.clone(), seen_tx, chan_tx);
-    tokio::time::timeout(TIMEOUT, dc.wait_open())
-        .await
-        .expect("the channel opens through the relay over TCP in time")
-        .unwrap();
-    let remote = tokio::time::timeout(TIMEOUT, chans.recv())
-        .await
-        .expect("b gets the channel")
-        .unwrap();
-    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 249) as u8).collect();
-    dc.send_binary(&big).await.unwrap();
-    assert_eq!(next_message(&remote).await, DataChannelMessage::Binary(big));
-    remote.send_text("back over tcp").await.unwrap();
-    assert_eq!(
-        next_message(&dc).await,
-        DataChannelMessage::Text("back over tcp".into())
-    );
     // W3C relayProtocol: the allocation is reached over TCP.
-    let stats = serde_json::to_value(a.get_stats().await.unwrap())
-        .unwrap()
-        .to_string();
-    assert!(stats.contains("\"relayProtocol\":\"tcp\""), "{stats}");
+    relayed_peers_talk(&a, &b, "tcp").await;
 
     // The server goes away: its TCP connections close, and with them the
     // allocations (RFC 8656 §3.1); the relayed pair fails at once rather
@@ -341,36 +353,8 @@ async fn relay_only_peers_talk_over_tls(url: &str, anchor: &[u8]) {
     };
     let a = PeerConnection::new(config()).unwrap();
     let b = PeerConnection::new(config()).unwrap();
-    let dc = a
-        .create_data_channel("over-tls", DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = a.create_offer().await.unwrap();
-    a.set_local_description(Some(offer.clone())).await.unwrap();
-    b.set_remote_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    b.set_local_description(Some(answer.clone())).await.unwrap();
-    a.set_remote_description(answer).await.unwrap();
-    let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let (chan_tx, mut chans) = mpsc::unbounded_channel();
-    trickle(a.clone(), b.clone(), seen_tx.clone(), chan_tx.clone());
-    trickle(b.clone(), a.clone(), seen_tx, chan_tx);
-    tokio::time::timeout(TIMEOUT, dc.wait_open())
-        .await
-        .expect("the channel opens through the relay over TLS in time")
-        .unwrap();
-    let remote = tokio::time::timeout(TIMEOUT, chans.recv())
-        .await
-        .expect("b gets the channel")
-        .unwrap();
-    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    dc.send_binary(&big).await.unwrap();
-    assert_eq!(next_message(&remote).await, DataChannelMessage::Binary(big));
-    remote.send_text("back over tls").await.unwrap();
-    assert_eq!(
-        next_message(&dc).await,
-        DataChannelMessage::Text("back over tls".into())
-    );
+    // W3C relayProtocol: the allocation is reached over TLS.
+    let mut seen = relayed_peers_talk(&a, &b, "tls").await;
     // Every candidate signalled is relayed (an empty one ends the list).
     let mut relayed = 0;
     while let Ok(line) = seen.try_recv() {
@@ -378,11 +362,6 @@ async fn relay_only_peers_talk_over_tls(url: &str, anchor: &[u8]) {
         relayed += usize::from(!line.is_empty());
     }
     assert!(relayed >= 2, "{relayed} relayed candidates");
-    // W3C relayProtocol: the allocation is reached over TLS.
-    let stats = serde_json::to_value(a.get_stats().await.unwrap())
-        .unwrap()
-        .to_string();
-    assert!(stats.contains("\"relayProtocol\":\"tls\""), "{stats}");
     a.close().await;
     b.close().await;
 }
