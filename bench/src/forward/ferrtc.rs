@@ -1,6 +1,7 @@
-//! Forwarding on ferrtc: the public async API on a tokio multi-thread
-//! runtime (one worker per core), one peer connection per leg end, each on
-//! its own socket on 127.0.0.1 (`Configuration::host_addresses`).
+//! Forwarding on ferrtc: the public async API on a tokio current-thread
+//! runtime (the one the `ferrtc` binary runs everything on, and one thread
+//! as str0m's loop), one peer connection per leg end, each on its own
+//! socket on 127.0.0.1 (`Configuration::host_addresses`).
 //!
 //! Every leg (sender → forwarder, forwarder → receiver i) is one pair: the
 //! sending end adds a video and an audio track (`add_track`; VP8 and Opus
@@ -142,7 +143,7 @@ fn write(sender: &RtpSender, frame: &[u8], duration: Duration, dropped: &AtomicU
 
 /// Runs the workload with `n` receivers for `length`.
 pub fn run(n: usize, length: Duration) -> Res<Outcome> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(err)?;
