@@ -24,6 +24,10 @@ struct Peer {
     filter: Option<Filter>,
     /// (when, bytes) of every RTP datagram sent.
     sent_rtp: Vec<(Instant, usize)>,
+    /// The transport-wide sequence number of every RTP datagram sent, in
+    /// sending order (the header is in the clear under SRTP; the only
+    /// two-byte extension element these peers send).
+    sent_transport_seq: Vec<u16>,
 }
 
 impl Endpoint for Peer {
@@ -44,6 +48,12 @@ impl Endpoint for Peer {
         let t = self.pc.poll_transmit(now, buf)?;
         if matches!(buf.first(), Some(128..=191)) && !matches!(buf.get(1), Some(192..=223)) {
             self.sent_rtp.push((now, buf.len()));
+            if let Ok(p) = ferrtc_rtp::RtpPacket::parse(buf)
+                && let Some((_, v)) = p.extensions.iter().find(|(_, v)| v.len() == 2)
+            {
+                self.sent_transport_seq
+                    .push(u16::from_be_bytes([v[0], v[1]]));
+            }
         }
         Some(Transmit {
             source: t.source,
@@ -81,6 +91,7 @@ fn peer_with(seed: u8, ip: IpAddr, now: Instant, pacing: bool) -> Peer {
         events: Vec::new(),
         filter: None,
         sent_rtp: Vec::new(),
+        sent_transport_seq: Vec::new(),
     }
 }
 
@@ -1710,7 +1721,10 @@ fn keyframe_stream(call: &mut Call, n: usize) -> Vec<(Vec<u8>, bool)> {
 #[test]
 fn with_pacing_keyframes_leave_spread_over_time_and_arrive_whole() {
     let run = |pacing: bool| {
-        let link = LinkConfig::IDEAL.with_delay(Duration::from_millis(10));
+        // A 2 Mbit/s path: the estimate (so the pacing rate) finds it.
+        let link = LinkConfig::IDEAL
+            .with_delay(Duration::from_millis(10))
+            .with_rate(250_000, 100_000);
         let mut call = call_with(13, link, pacing);
         let written = keyframe_stream(&mut call, 100);
         let vid = call.video_mid.clone();
@@ -1728,11 +1742,100 @@ fn with_pacing_keyframes_leave_spread_over_time_and_arrive_whole() {
     );
     assert_eq!(got, written, "paced frames arrive whole and in order");
     // A 30 KB keyframe leaves in one instant unpaced; paced, a 5 ms
-    // burst holds at most twice 5 ms at 2.5 x the estimate, and a packet.
+    // burst holds at most twice 5 ms at 2.5 x the estimate, and a packet;
+    // the estimate stays within the path's 2 Mbit/s and 15 %.
+    assert!(estimate < 2_300_000, "{estimate}");
     assert!(unpaced >= 30_000, "{unpaced}");
-    let allowed = 2.0 * 2.5 * estimate as f64 / 8.0 * 0.005 + 1500.0;
+    let allowed: f64 = 2.0 * 2.5 * 2_300_000.0 / 8.0 * 0.005 + 1500.0;
     assert!(
         (paced as f64) < allowed.min(unpaced as f64),
         "{paced} vs {allowed}"
+    );
+}
+
+#[test]
+fn paced_probes_are_filled_with_rtx_padding_that_the_receiver_drops() {
+    let run = |pacing: bool, link: LinkConfig| {
+        let mut call = call_with(14, link, pacing);
+        let written = stream(&mut call, 150, |_, _| false);
+        let vid = call.video_mid.clone();
+        let got = frames(&call.pair.b().events, &vid);
+        let estimate = available_outgoing_bitrate(&call.pair.a().pc).unwrap();
+        let padding = call.pair.a().pc.media_stats().padding_packets;
+        let sent = outbound(&call.pair.a().pc, "video");
+        let received = inbound(&call.pair.b().pc, "video");
+        (written, got, estimate, padding, sent, received)
+    };
+    let free = LinkConfig::IDEAL.with_delay(Duration::from_millis(10));
+    let (_, _, unpaced_estimate, unpaced_padding, ..) = run(false, free);
+    let (written, got, estimate, padding, sent, received) = run(true, free);
+    println!(
+        "estimate after 3 s: {unpaced_estimate} bit/s unpaced (probes filled with media), \
+         {estimate} bit/s paced with {padding} padding packets"
+    );
+    assert_eq!(unpaced_padding, 0, "without a pacer nothing pads");
+    assert!(padding > 0, "the start probes outgrow the media and pad");
+    assert_eq!(got, written, "media arrives whole and in order");
+    // Padding is not media: the receiver counts the media packets only
+    // and drops the padding-only RTX packets.
+    assert_eq!(received.packets_received, sent.packets_sent);
+    assert!(received.packets_discarded >= padding, "{received:?}");
+    assert!(
+        estimate > unpaced_estimate,
+        "padding probes measure beyond the media rate: {estimate} vs {unpaced_estimate}"
+    );
+    // On a 2 Mbit/s path the probes find its rate and do not overshoot.
+    let narrow = free.with_rate(250_000, 60_000);
+    let (written, got, estimate, padding, ..) = run(true, narrow);
+    println!("on a 2 Mbit/s link: {estimate} bit/s with {padding} padding packets");
+    assert_eq!(got, written);
+    assert!(padding > 0);
+    assert!((1_000_000.0..2_300_000.0).contains(&estimate), "{estimate}");
+}
+
+#[test]
+fn paced_audio_overtakes_queued_video_and_transport_wide_numbers_follow_the_sending_order() {
+    // 30 KB keyframes every 200 ms on a 2 Mbit/s path queue video in the
+    // pacer; audio written meanwhile leaves first.
+    let link = LinkConfig::IDEAL
+        .with_delay(Duration::from_millis(10))
+        .with_rate(250_000, 100_000);
+    let mut call = call_with(15, link, true);
+    let (video, audio) = (call.video, call.audio);
+    let mut written = Vec::new();
+    for i in 0..150 {
+        let now = call.pair.net.now();
+        let key = i % 10 == 0;
+        let (mut f, _) = vp8_frame_as(i, key);
+        if key {
+            f.resize(30_000, 7);
+        }
+        let a = call.pair.a();
+        a.pc.write_frame(now, video, &f, Duration::from_millis(20), key)
+            .unwrap();
+        a.pc.write_frame(now, audio, &opus_frame(i), Duration::from_millis(20), false)
+            .unwrap();
+        written.push((f, key));
+        call.pair.run(Duration::from_millis(20));
+    }
+    call.pair.run(Duration::from_secs(2));
+    let vid = call.video_mid.clone();
+    assert_eq!(frames(&call.pair.b().events, &vid), written);
+    let a = call.pair.a();
+    let seqs = &a.sent_transport_seq;
+    assert!(seqs.len() > 500, "{}", seqs.len());
+    let out_of_order = seqs
+        .windows(2)
+        .filter(|w| w[1] != w[0].wrapping_add(1))
+        .count();
+    assert_eq!(out_of_order, 0, "numbers leave in order, without gaps");
+    let estimate = available_outgoing_bitrate(&a.pc).unwrap();
+    println!(
+        "estimate {estimate} bit/s, {} paced RTP packets",
+        seqs.len()
+    );
+    assert!(
+        (1_000_000.0..2_300_000.0).contains(&estimate),
+        "the estimate finds the path: {estimate}"
     );
 }

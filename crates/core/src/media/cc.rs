@@ -80,6 +80,24 @@ impl TransportCc {
         TransportSequence::read(value).ok().map(|s| s.0)
     }
 
+    /// Writes `seq` as the transport-wide sequence number of `plain`, an RTP
+    /// packet before SRTP whose header holds the extension (a paced packet
+    /// is numbered as it leaves). False when it holds none.
+    pub fn set_sequence(&self, plain: &mut [u8], seq: u16) -> bool {
+        let at = RtpPacket::parse(plain)
+            .ok()
+            .and_then(|p| p.extensions.get(self.ext))
+            .filter(|v| v.len() == 2)
+            .and_then(|v| (v.as_ptr() as usize).checked_sub(plain.as_ptr() as usize));
+        match at.and_then(|at| plain.get_mut(at..at + 2)) {
+            Some(value) => {
+                value.copy_from_slice(&TransportSequence(seq).write());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The packet numbered `seq` leaves with `wire_len` bytes (after SRTP).
     pub fn on_sent(&mut self, now: Instant, seq: u16, wire_len: usize) {
         if self
@@ -105,6 +123,35 @@ impl TransportCc {
             None => None,
         };
         self.estimator.on_packet_sent(now, seq, wire_len, probe);
+    }
+
+    /// The paced packet numbered `seq` leaves with `wire_len` bytes, in the
+    /// probe cluster `probe` the pacer filled with it (a pacer takes the
+    /// clusters from [`Self::poll_probe`]).
+    pub fn on_paced_sent(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        wire_len: usize,
+        probe: Option<ferrtc_rtp::cc::history::ProbeId>,
+    ) {
+        if self
+            .last_sent
+            .is_some_and(|last| (seq.wrapping_sub(last) as i16) <= 0)
+        {
+            return;
+        }
+        self.last_sent = Some(seq);
+        self.estimator.on_packet_sent(now, seq, wire_len, probe);
+    }
+
+    /// The next probe cluster the estimator planned, for a pacer to send
+    /// (without one, [`Self::on_sent`] fills clusters with media).
+    pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeCluster> {
+        if let Some((c, ..)) = self.probes.pop_front() {
+            return Some(c);
+        }
+        self.estimator.poll_probe(now)
     }
 
     /// An RTP packet arrived (unprotected).

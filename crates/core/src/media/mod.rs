@@ -56,6 +56,7 @@ use crate::event::Event;
 use cc::TransportCc;
 use demux::{SsrcTable, Unroutable};
 use dtmf::ToneSender;
+use ferrtc_rtp::cc::history::ProbeId;
 use ferrtc_rtp::cc::pacer::{Paced as PacedPacket, Pacer, PacerConfig, PacketKind};
 use receiver::{MAX_JITTER_BUFFER_TARGET, Receiver};
 use sender::{MAX_LAYERS, SendKey, Sender, StreamSeeds};
@@ -91,8 +92,10 @@ pub struct MediaConfig {
     /// Pace RTP by the send-side estimate when transport-cc is negotiated
     /// (`ferrtc-rtp`'s pacer: audio first, then retransmissions, then
     /// video, at 2.5 × the estimate in bursts of at most 5 ms; video that
-    /// waited 2 s is dropped and counted). Off by default: without it
-    /// packets leave as soon as `poll_transmit` asks.
+    /// waited 2 s is dropped and counted), and probe clusters are filled
+    /// with padding-only RTX packets when media runs short. On by default;
+    /// off, packets leave as soon as `poll_transmit` asks and probes are
+    /// filled with media only.
     pub pacing: bool,
 }
 
@@ -107,7 +110,7 @@ impl Default for MediaConfig {
             max_retransmissions_per_nack: 256,
             rtp_mtu: 1200,
             report_interval: Duration::from_secs(1),
-            pacing: false,
+            pacing: true,
         }
     }
 }
@@ -137,6 +140,8 @@ pub struct MediaStats {
     pub nacks_over_limit: u64,
     /// RTP packets the pacer dropped (video that waited too long).
     pub paced_drops: u64,
+    /// Padding-only RTX packets sent to fill bandwidth probes.
+    pub padding_packets: u64,
 }
 
 /// The media part of a peer connection.
@@ -182,6 +187,9 @@ pub(crate) struct MediaSession {
     /// `poll_transmit`.
     /// Boxed, as `cc`.
     pacer: Option<Box<Pacer<PacedRtp>>>,
+    /// The wall clock at an instant, from the last `handle_timeout`: what
+    /// `poll_transmit` (given only `now`) stamps padding's abs-send-time by.
+    wall_clock: Option<(Instant, SystemTime)>,
     next_report: Option<Instant>,
     /// Transceivers whose `track` event fired.
     announced: BTreeSet<TransceiverId>,
@@ -444,14 +452,19 @@ impl std::fmt::Debug for MediaSession {
 /// A protected RTP packet waiting in the pacer.
 #[derive(Debug)]
 struct PacedRtp {
-    bytes: Vec<u8>,
-    /// Its transport-wide sequence number, reported to the estimator when
-    /// it leaves.
-    seq: Option<u16>,
+    /// The packet before SRTP: it is numbered (transport-wide) and
+    /// protected as it leaves, so that numbers follow the sending order
+    /// even though audio and retransmissions overtake video.
+    plain: Vec<u8>,
 }
 
 /// The round-trip time assumed until reports measure one.
 const DEFAULT_RTT: Duration = Duration::from_millis(100);
+
+/// The padding the pacer asks for at once, in bytes after SRTP: one
+/// padding-only packet (255 padding octets at most, RFC 3550 §5.1) with
+/// its header extensions and the SRTP tag.
+const PADDING_PACKET: usize = 300;
 
 impl MediaSession {
     /// A session with no media yet. Its random values (RTCP SSRC, CNAME)
@@ -478,6 +491,7 @@ impl MediaSession {
             max_bitrates: None,
             inactive: None,
             pacer: None,
+            wall_clock: None,
             next_report: None,
             announced: BTreeSet::new(),
             rtt: None,
@@ -736,16 +750,29 @@ impl MediaSession {
         }
         match (&self.cc, self.config.pacing) {
             (Some(cc), true) if self.pacer.is_none() => {
+                let config = PacerConfig {
+                    max_padding: PADDING_PACKET,
+                    ..PacerConfig::default()
+                };
                 self.pacer = Some(Box::new(Pacer::new(
-                    PacerConfig::default(),
+                    config,
                     cc.available_outgoing_bitrate(),
                 )));
             }
             (Some(_), true) => {}
             // What waits is sent unpaced.
             _ => {
+                // (No transport-cc any more: nothing to number.)
                 if let Some(mut p) = self.pacer.take() {
-                    self.outbound.extend(p.drain().into_iter().map(|q| q.bytes));
+                    for mut plain in p.drain().into_iter().map(|q| q.plain) {
+                        let Some(srtp) = self.srtp.as_deref_mut() else {
+                            break;
+                        };
+                        match srtp.tx.protect_rtp(&mut plain) {
+                            Ok(()) => self.outbound.push_back(plain),
+                            Err(_) => self.stats.protect_failures += 1,
+                        }
+                    }
                 }
             }
         }
@@ -970,40 +997,36 @@ impl MediaSession {
             });
         }
         let mtu = self.config.rtp_mtu;
-        let (packets, timestamp) = s.packetize(
-            now,
-            wall,
-            mtu,
-            frame,
-            duration,
-            keyframe,
-            &mut self.transport_seq,
-        )?;
+        // Paced packets are numbered as they leave (`send_paced`): the
+        // numbers written now are placeholders then.
+        let mut numbers = self.transport_seq;
+        let (packets, timestamp) =
+            s.packetize(now, wall, mtu, frame, duration, keyframe, &mut numbers)?;
+        if self.pacer.is_none() {
+            self.transport_seq = numbers;
+        }
         let overhead = srtp.rtp_overhead();
         for p in packets {
+            if let Some(pacer) = self.pacer.as_mut() {
+                let kind = if s.codec.codec.is_video() {
+                    PacketKind::Video
+                } else {
+                    PacketKind::Audio
+                };
+                pacer.push(now, kind, p.len() + overhead, PacedRtp { plain: p });
+                continue;
+            }
             let mut buf = Vec::with_capacity(p.len() + overhead);
             buf.extend_from_slice(&p);
             srtp.tx
                 .protect_rtp(&mut buf)
                 .map_err(|e| MediaError::Srtp(e.to_string()))?;
-            let seq = self.cc.as_ref().and_then(|cc| cc.sequence_of(&p));
-            match (self.pacer.as_mut(), seq) {
-                (Some(pacer), _) => {
-                    let kind = if s.codec.codec.is_video() {
-                        PacketKind::Video
-                    } else {
-                        PacketKind::Audio
-                    };
-                    pacer.push(now, kind, buf.len(), PacedRtp { bytes: buf, seq });
-                }
-                (None, Some(seq)) => {
-                    if let Some(cc) = self.cc.as_mut() {
-                        cc.on_sent(now, seq, buf.len());
-                    }
-                    self.outbound.push_back(buf);
-                }
-                (None, None) => self.outbound.push_back(buf),
+            if let Some(cc) = self.cc.as_mut()
+                && let Some(seq) = cc.sequence_of(&p)
+            {
+                cc.on_sent(now, seq, buf.len());
             }
+            self.outbound.push_back(buf);
         }
         Ok(timestamp)
     }
@@ -1200,6 +1223,8 @@ impl MediaSession {
             return;
         }
         let mut packets = Vec::new();
+        // As in `write_frame`: paced packets are numbered as they leave.
+        let mut numbers = self.transport_seq;
         for (t, d) in self.dtmf.iter_mut() {
             d.engine.handle_timeout(now);
             // Audio has no simulcast: the first layer carries the tones.
@@ -1227,7 +1252,7 @@ impl MediaSession {
                     &p.payload,
                     p.marker,
                     end,
-                    &mut self.transport_seq,
+                    &mut numbers,
                 ) {
                     Ok(bytes) => packets.push(bytes),
                     Err(e) => tracing::debug!("telephone event not sent: {e}"),
@@ -1242,6 +1267,9 @@ impl MediaSession {
                     tone: change.tone,
                 });
             }
+        }
+        if self.pacer.is_none() {
+            self.transport_seq = numbers;
         }
         for p in packets {
             self.queue(now, p, Some(PacketKind::Audio));
@@ -1278,6 +1306,11 @@ impl MediaSession {
             return;
         };
         let mut buf = packet;
+        if let (Some(kind), Some(pacer)) = (kind, self.pacer.as_mut()) {
+            let size = buf.len() + srtp.rtp_overhead();
+            pacer.push(now, kind, size, PacedRtp { plain: buf });
+            return;
+        }
         let seq = match self.cc.as_ref() {
             Some(cc) if !rtcp => cc.sequence_of(&buf),
             _ => None,
@@ -1288,17 +1321,12 @@ impl MediaSession {
             srtp.tx.protect_rtp(&mut buf)
         };
         match protected {
-            Ok(()) => match (kind, self.pacer.as_mut()) {
-                (Some(kind), Some(pacer)) => {
-                    pacer.push(now, kind, buf.len(), PacedRtp { bytes: buf, seq });
+            Ok(()) => {
+                if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
+                    cc.on_sent(now, seq, buf.len());
                 }
-                _ => {
-                    if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
-                        cc.on_sent(now, seq, buf.len());
-                    }
-                    self.outbound.push_back(buf)
-                }
-            },
+                self.outbound.push_back(buf)
+            }
             Err(e) => {
                 tracing::debug!("not protected: {e}");
                 self.stats.protect_failures += 1;
@@ -1313,7 +1341,8 @@ impl MediaSession {
 
     /// The next protected datagram to send at `now`: RTCP (and RTP when
     /// nothing paces) as soon as asked, then what the pacer releases
-    /// (reported to the estimator as it leaves).
+    /// (reported to the estimator as it leaves, with the probe cluster it
+    /// fills).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
         if let Some(d) = self.outbound.pop_front() {
             return Some(d);
@@ -1321,20 +1350,89 @@ impl MediaSession {
         if self.outbound.capacity() > 64 {
             self.outbound = VecDeque::new();
         }
-        let pacer = self.pacer.as_mut()?;
-        let before = pacer.counters().dropped;
-        let released = pacer.poll_packet(now);
-        self.stats.paced_drops += pacer.counters().dropped - before;
-        match released? {
-            PacedPacket::Media { item, size, .. } => {
-                if let (Some(cc), Some(seq)) = (self.cc.as_mut(), item.seq) {
-                    cc.on_sent(now, seq, size);
-                }
-                Some(item.bytes)
+        // The estimator's probe clusters go to the pacer, which fills them
+        // with what waits and then with padding. They wait for a stream
+        // that can pad (a video stream with RTX, once it sent media), or,
+        // when none ever will, for media to fill them.
+        let video = || self.senders.values().filter(|s| s.codec.codec.is_video());
+        let ready = match video().any(|s| s.codec.rtx.is_some()) {
+            true => video().any(Sender::can_pad),
+            false => self.pacer.as_ref().is_some_and(|p| p.queued_packets() > 0),
+        };
+        if ready && let (Some(cc), Some(pacer)) = (self.cc.as_mut(), self.pacer.as_mut()) {
+            while let Some(cluster) = cc.poll_probe(now) {
+                pacer.probe(cluster);
             }
-            // No probe cluster or padding rate is given to this pacer.
-            PacedPacket::Padding { .. } => None,
         }
+        loop {
+            let pacer = self.pacer.as_mut()?;
+            let before = pacer.counters().dropped;
+            let released = pacer.poll_packet(now);
+            self.stats.paced_drops += pacer.counters().dropped - before;
+            match released? {
+                PacedPacket::Media { item, probe, .. } => {
+                    if let Some(d) = self.send_paced(now, item.plain, probe) {
+                        return Some(d);
+                    }
+                }
+                // A probe with nothing to send along: padding, if a stream
+                // can carry it (else the pacer moves on).
+                PacedPacket::Padding { size, probe } => {
+                    if let Some(d) = self.padding(now, size, probe) {
+                        return Some(d);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A paced RTP packet leaves: the next transport-wide sequence number
+    /// goes in (numbers follow the sending order, as the peer's feedback
+    /// and the estimator expect), then SRTP; reported to the estimator
+    /// with the probe cluster it fills.
+    fn send_paced(
+        &mut self,
+        now: Instant,
+        mut plain: Vec<u8>,
+        probe: Option<ProbeId>,
+    ) -> Option<Vec<u8>> {
+        let seq = self.transport_seq;
+        let numbered = self
+            .cc
+            .as_ref()
+            .is_some_and(|cc| cc.set_sequence(&mut plain, seq));
+        if numbered {
+            self.transport_seq = seq.wrapping_add(1);
+        }
+        let srtp = self.srtp.as_deref_mut()?;
+        if let Err(e) = srtp.tx.protect_rtp(&mut plain) {
+            tracing::debug!("paced RTP not protected: {e}");
+            self.stats.protect_failures += 1;
+            return None;
+        }
+        if let Some(cc) = self.cc.as_mut().filter(|_| numbered) {
+            cc.on_paced_sent(now, seq, plain.len(), probe);
+        }
+        Some(plain)
+    }
+
+    /// A padding-only packet of about `size` bytes (after SRTP) on the
+    /// first video stream with RTX that has sent media (RFC 4588 §4:
+    /// padding rides the RTX stream, so receivers drop it without touching
+    /// the media sequence), counted in the probe cluster `probe`.
+    fn padding(&mut self, now: Instant, size: usize, probe: Option<ProbeId>) -> Option<Vec<u8>> {
+        let wall = self
+            .wall_clock
+            .map(|(at, wall)| wall + now.saturating_duration_since(at));
+        let plain = size.saturating_sub(self.srtp.as_deref()?.rtp_overhead());
+        let packet = self
+            .senders
+            .values_mut()
+            .filter(|s| s.codec.codec.is_video())
+            .find_map(|s| s.padding_packet(wall, plain))?;
+        let sent = self.send_paced(now, packet, probe)?;
+        self.stats.padding_packets += 1;
+        Some(sent)
     }
 
     /// The next event.
@@ -1362,6 +1460,7 @@ impl MediaSession {
     /// Time reached `now`: jitter buffers give gaps up, NACKs and PLIs
     /// repeat, reports go out.
     pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        self.wall_clock = Some((now, wall));
         self.drive_dtmf(now, wall);
         let ids: Vec<TransceiverId> = self.receivers.keys().copied().collect();
         for t in ids {

@@ -375,6 +375,48 @@ impl Sender {
         Some(out)
     }
 
+    /// Whether [`Self::padding_packet`] makes packets: RTX negotiated, the
+    /// layer active and media sent.
+    pub fn can_pad(&self) -> bool {
+        self.codec.rtx.is_some() && self.active && self.counters.packets_sent > 0
+    }
+
+    /// A padding-only packet on the RTX stream (RFC 3550 §5.1 padding; RFC
+    /// 4588 §4 lets an RTX packet carry no payload) of `size` bytes before
+    /// SRTP, or as near as one packet's 255 padding bytes allow, to fill a
+    /// bandwidth probe: it carries room for the transport-wide sequence
+    /// number (written as it leaves) and the stream's mid and repaired-rid, and is not media (no stream
+    /// counter moves). `None` without negotiated RTX, for an
+    /// inactive layer, or before the stream's first media packet (nothing
+    /// to probe along yet).
+    pub fn padding_packet(&mut self, wall: Option<SystemTime>, size: usize) -> Option<Vec<u8>> {
+        if !self.can_pad() {
+            return None;
+        }
+        let pt = self.codec.rtx?;
+        let abs = wall.map(|w| AbsSendTime::from_ntp(NtpTime::from_system_time(w).0).write());
+        // Numbered as it leaves (the pacer's caller writes the number).
+        let twcc = [0u8; 2];
+        let mut p = RtpPacket::new(pt, self.rtx_sequence, self.timestamp, self.rtx_ssrc, &[]);
+        // RFC 8852 §3.2: the RTX stream names the layer it repairs.
+        let repaired = self.ext.repaired_rid.zip(self.rid.as_deref());
+        let elements = [
+            self.ext.mid.map(|id| (id, self.mid.as_bytes())),
+            repaired.map(|(id, rid)| (id, rid.as_bytes())),
+            self.ext.abs_send_time.zip(abs.as_ref().map(|a| &a[..])),
+            self.ext.transport_cc.map(|id| (id, &twcc[..])),
+        ];
+        for (id, value) in elements.into_iter().flatten() {
+            p.extensions.insert(id, value).ok()?;
+        }
+        // RFC 3550 §5.1: the last padding octet counts the padding, itself
+        // included; a padding-only packet has at least one.
+        let padding = size.saturating_sub(p.header_len()).clamp(1, 255);
+        p.padding = u8::try_from(padding).unwrap_or(u8::MAX);
+        self.rtx_sequence = self.rtx_sequence.wrapping_add(1);
+        Some(p.to_vec())
+    }
+
     /// A sender report (RFC 3550 §6.4.1) with the NTP/RTP mapping at `now`,
     /// once the stream sent and while it is active.
     pub fn sender_report(&mut self, now: Instant, wall: SystemTime) -> Option<SenderReport> {
