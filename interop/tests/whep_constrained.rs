@@ -1,59 +1,69 @@
 //! WHEP viewers on paths of different capacity get different simulcast
 //! layers: headless Chromium publishes its fake camera by WHIP as three
-//! layers (q/h/f, the demo page's Broadcast), three ferrtc viewers in this
-//! test process watch by WHEP, and the one whose path is rate-limited by
-//! the kernel gets the low layer while the other two keep the top one.
+//! layers (q/h/f, the demo page's Broadcast), three headless Chromium pages
+//! watch by WHEP (the demo page's Watch), and the one whose path the kernel
+//! polices to a rate between the quarter and the half layer gets the
+//! quarter layer while the other two keep the top one.
 //!
 //! ```text
-//!  ns "…-a"                               ns "…-m" (IP forwarding)        ns "…-b"
-//!  ferrtc signal, Chromium (WHIP),   ──veth── 10.201.1.1  10.201.2.1 ──veth── viewer 2
-//!  viewers 0 and 1 (WHEP)                    tc tbf 300 kbit/s egress to b   (WHEP)
-//!  10.201.1.2
+//!  ns "…-a"                          ns "…-m" (IP forwarding)          ns "…-b"
+//!  ferrtc signal, Chromium:   ──veth── 10.201.1.1   10.201.2.1 ──veth── Chromium:
+//!  publisher (WHIP),                 nft forward: UDP to b over       viewer 2 (WHEP)
+//!  viewers 0 and 1 (WHEP)            LIMIT dropped                    10.201.2.2
+//!  10.201.1.2, 127.0.0.1
 //! ```
 //!
-//! The viewers are `ferrtc::PeerConnection`s, not Chromium pages (a
-//! browser per namespace would need its own display of signaling); their
-//! sockets are bound in their namespaces (`setns` on the test thread), and
-//! their HTTP goes to the server from namespace a. What each viewer gets is
-//! read from the VP8 frames it receives: the width in each keyframe's
-//! header (RFC 6386 §9.1) is the layer's resolution, and holds for the
-//! frames up to the next keyframe (the forwarder switches layers only at
-//! keyframes).
+//! Each browser is driven by a node script (playwright-core) started with
+//! `ip netns exec` in its namespace: Chromium is controlled over a pipe, not
+//! the network, and the script reports on its stdout. The publisher and
+//! the two free viewers open the page on 127.0.0.1 of namespace a; the
+//! constrained viewer opens it on 10.201.1.2, through the middle namespace,
+//! whose nftables rule polices the UDP towards b (`limit rate over … drop`:
+//! what exceeds the rate is dropped, nothing queues, so the server's
+//! congestion control sees loss, not delay). What each viewer gets is read
+//! from its page's `getStats()` every second (interop/scripts/whep_viewers.mjs):
+//! the inbound video's `frameWidth` (the layer it decodes) and
+//! `framesDecoded` (that it decodes at all).
 //!
-//! Needs root, `ip`, `tc` (the `tbf` qdisc), `node`, `/usr/bin/chromium`
+//! Needs root, `ip`, `nft` (Debian `nftables`), `node`, `/usr/bin/chromium`
 //! (or `CHROMIUM`) and `npm ci --prefix interop/browser`. Runs only with
-//! FERRTC_INTEROP=1. The namespaces are deleted on drop (and stale ones at
-//! the next start).
+//! FERRTC_INTEROP=1. The browsers are ended and the namespaces deleted on
+//! drop (stale ones, and what still runs in them, at the next start).
 
 #[path = "netns_common/mod.rs"]
 mod netns_common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrtc::{
-    Configuration, IceGatheringState, MediaKind, PeerConnection, PeerConnectionEvent,
-    RtpTransceiverDirection, RtpTransceiverInit, SessionDescription,
-};
 use ferrtc_interop::interop_enabled;
 use netns_common::{Lab, PREFIX, Side, run};
 
-/// The constrained path's rate (tc tbf on the middle namespace's veth
-/// towards viewer 2): above the low layer, below the middle one.
-const LIMIT: &str = "300kbit";
+/// The constrained path's rate in kbytes/s (nftables, UDP towards viewer
+/// 2): 264 kbit/s, above the quarter layer with audio (~180-200 kbit/s of
+/// video measured here, ~250 kbit/s on the wire in all), well below the
+/// half one (~380 kbit/s of video, ~460 kbit/s in all), so that the loss a
+/// probe up meets (~40 %) brings the estimate under the selector's down
+/// margin soon (a probe the selector still counts as held lets the next
+/// one come 4 s later instead of backing off: then the share on the
+/// quarter layer is ~65 %). At 320 kbit/s the estimate on the half layer
+/// hovered at that margin and the viewer sat on it 60 % of the time; at
+/// 280 kbit/s it passed 1 run of 2; at 264 kbit/s 3 of 3.
+const LIMIT_KBYTES: u64 = 33;
 /// How long the viewers watch; the last [`JUDGED`] of it is judged.
-const WATCH: Duration = Duration::from_secs(30);
-const JUDGED: Duration = Duration::from_secs(10);
+const WATCH: Duration = Duration::from_secs(40);
+const JUDGED: Duration = Duration::from_secs(20);
 const WAIT: Duration = Duration::from_secs(30);
 /// How many layer switches the constrained viewer may make in the judged
 /// window (a viewer probing up and falling back; more is flapping).
 const MAX_SWITCHES: usize = 4;
+/// Frames a viewer decodes per second at least (the fake camera sends 30).
+const MIN_FPS: u64 = 5;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -99,60 +109,15 @@ impl Drop for Killed {
     }
 }
 
-/// The publisher (node, and the Chromium it launches) in namespace `ns`:
-/// asked to stop by closing its stdin; when dropped, its process group is
-/// ended (SIGTERM first: playwright closes its browser on it), then every
-/// process left in the namespace but this one (Playwright starts Chromium
-/// in a process group of its own), so that no browser survives a panic.
-struct Publisher {
-    child: Child,
-    ns: String,
-}
-
-impl Publisher {
-    /// Closes its stdin: it stops broadcasting and prints its report.
-    fn stop(&mut self) {
-        drop(self.child.stdin.take());
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        self.stop();
-        let group = format!("-{}", self.child.id());
-        let signal = |sig: &str, pid: &str| {
-            let _ = Command::new("kill")
-                .args([sig, "--", pid])
-                .stderr(Stdio::null())
-                .status();
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        signal("-TERM", &group);
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        signal("-KILL", &group);
-        let _ = self.child.wait();
-        let pids = Command::new("ip")
-            .args(["netns", "pids", &self.ns])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let me = std::process::id().to_string();
-        for pid in pids.split_whitespace().filter(|p| *p != me) {
-            signal("-KILL", pid);
-        }
-    }
-}
-
-/// The lines of `from`, read on a thread of their own (so that waiting for
-/// one can time out).
-fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+/// The lines of `from`, each with when it was read, on a thread of their
+/// own (so that waiting for one can time out, and samples keep their time
+/// however late they are looked at).
+fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<(Instant, String)> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(from).lines() {
             let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
+            if tx.send((Instant::now(), line)).is_err() {
                 break;
             }
         }
@@ -160,164 +125,155 @@ fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
-/// One HTTP/1.1 request from namespace a (the signaling path is not the
-/// one under test): status, `Location`, body.
-fn http(
-    lab: &Lab,
-    port: u16,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-) -> (u16, Option<String>, String) {
-    let mut stream = lab.enter(lab.peer_ns(Side::A), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the server")
-    });
-    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("request sent");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("a response");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let location = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(": ")?;
-        k.eq_ignore_ascii_case("location").then(|| v.to_owned())
-    });
-    (status, location, body.to_owned())
+/// A node script driving headless Chromium in namespace `ns`: asked to
+/// stop by closing its stdin; when dropped, its process group is ended
+/// (after 3 s to stop by itself, SIGTERM: playwright closes its browser on
+/// it, then SIGKILL).
+/// Playwright starts Chromium in a process group of its own: what survives
+/// is ended with the namespace ([`Lab`]'s drop).
+struct Browser {
+    child: Child,
+    lines: mpsc::Receiver<(Instant, String)>,
 }
 
-/// What a viewer received: per video frame, when, its size, and the width
-/// of the keyframe it follows (0 before the first keyframe).
-type Received = Arc<Mutex<Vec<(Instant, usize, u32)>>>;
-
-/// The width in a VP8 keyframe's header (RFC 6386 §9.1: the 3-byte frame
-/// tag, the start code 9d 01 2a, then 14 bits of width).
-fn vp8_key_width(frame: &[u8]) -> Option<u32> {
-    if frame.first()? & 1 != 0 || frame.get(3..6)? != [0x9d, 0x01, 0x2a] {
-        return None;
+impl Browser {
+    /// Runs `node interop/scripts/<script> <args>` in namespace `ns`.
+    fn start(root: &Path, ns: &str, script: &str, args: &[&str]) -> Browser {
+        let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, &node])
+            .arg(root.join("interop/scripts").join(script))
+            .args(args)
+            .env("CHROMIUM", &chromium)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .spawn()
+            .expect("node runs");
+        let lines = lines_of(child.stdout.take().expect("piped stdout"));
+        Browser { child, lines }
     }
-    let w = u16::from_le_bytes([*frame.get(6)?, *frame.get(7)?]);
-    Some(u32::from(w & 0x3fff))
+
+    /// The next line it prints, if one comes within `wait`.
+    fn line(&self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok().map(|(_, l)| l)
+    }
+
+    /// Closes its stdin: it stops (and a publisher prints its report).
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+    }
 }
 
-/// A WHEP viewer in namespace `side`: its offer by `POST`, its candidates
-/// by `PATCH` (RFC 9725 §4.3.1), and a task recording its video frames.
-async fn watch(lab: &Lab, side: Side, port: u16) -> (PeerConnection, Received) {
-    let pc = lab
-        .enter(lab.peer_ns(side), || {
-            PeerConnection::new(Configuration::default())
-        })
-        .expect("a viewer's PeerConnection");
-    let mut events = pc.subscribe();
-    for kind in [MediaKind::Audio, MediaKind::Video] {
-        let init = RtpTransceiverInit {
-            direction: Some(RtpTransceiverDirection::RecvOnly),
-            ..RtpTransceiverInit::default()
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.stop();
+        let group = format!("-{}", self.child.id());
+        let signal = |sig: &str| {
+            let _ = Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status();
         };
-        pc.add_transceiver(kind, init).await.expect("transceiver");
-    }
-    let offer = pc.create_offer().await.expect("offer");
-    pc.set_local_description(Some(offer.clone()))
-        .await
-        .expect("local offer");
-    let mut candidates = Vec::new();
-    while let Some(event) = tokio::time::timeout(WAIT, events.recv())
-        .await
-        .expect("gathering in time")
-    {
-        match event {
-            PeerConnectionEvent::IceCandidate(c) if !c.candidate.is_empty() => candidates.push(c),
-            PeerConnectionEvent::IceGatheringStateChange(IceGatheringState::Complete) => break,
-            _ => {}
-        }
-    }
-    let (status, location, answer) =
-        http(lab, port, "POST", "/whep", "application/sdp", &offer.sdp);
-    assert_eq!(status, 201, "a viewer is let in: {answer}");
-    pc.set_remote_description(SessionDescription::answer(answer))
-        .await
-        .expect("the server's answer");
-    let ice = |prefix: &str| {
-        offer
-            .sdp
-            .lines()
-            .find_map(|l| l.trim_end().strip_prefix(prefix).map(str::to_owned))
-            .expect("ICE credentials in the offer")
-    };
-    let mut frag = format!(
-        "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n",
-        ice("a=ice-ufrag:"),
-        ice("a=ice-pwd:")
-    );
-    for c in &candidates {
-        frag.push_str(&format!("a={}\r\n", c.candidate));
-    }
-    frag.push_str("a=end-of-candidates\r\n");
-    let location = location.expect("a Location");
-    let (status, _, body) = http(
-        lab,
-        port,
-        "PATCH",
-        &location,
-        "application/trickle-ice-sdpfrag",
-        &frag,
-    );
-    assert_eq!(status, 204, "candidates patched: {body}");
-
-    let mut video = loop {
-        let event = tokio::time::timeout(WAIT, events.recv())
-            .await
-            .expect("a video track in time")
-            .expect("events go on");
-        if let PeerConnectionEvent::Track(t) = event
-            && t.track.kind() == MediaKind::Video
-        {
-            break t.receiver.subscribe();
-        }
-    };
-    let received: Received = Arc::default();
-    let log = Arc::clone(&received);
-    tokio::spawn(async move {
-        let mut width = 0;
-        while let Some(frame) = video.recv().await {
-            if frame.keyframe
-                && let Some(w) = vp8_key_width(&frame.data)
-            {
-                width = w;
+        let exited = |child: &mut Child, within: Duration| {
+            let deadline = Instant::now() + within;
+            while Instant::now() < deadline {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            if let Ok(mut log) = log.lock() {
-                log.push((Instant::now(), frame.data.len(), width));
-            }
+            false
+        };
+        // Stopped, it closes its browser itself; else it is told to.
+        if !exited(&mut self.child, Duration::from_secs(3)) {
+            signal("-TERM");
+            exited(&mut self.child, Duration::from_secs(2));
         }
-    });
-    (pc, received)
+        signal("-KILL");
+        let _ = self.child.wait();
+    }
 }
 
-/// Over the frames received since `since`: the width most of them had, the
-/// share of them at it, the bitrate received, and how many times the width
-/// changed (layer switches).
-fn judge(received: &Received, since: Instant) -> (u32, f64, u64, usize) {
-    let log = received.lock().expect("log");
-    let frames: Vec<_> = log.iter().filter(|(at, _, _)| *at >= since).collect();
-    let mut widths: Vec<u32> = frames.iter().map(|f| f.2).collect();
-    widths.sort_unstable();
-    let mut best = (0, 0);
-    for w in &widths {
-        let n = widths.iter().filter(|x| *x == w).count();
-        if n > best.1 {
-            best = (*w, n);
+/// One `getStats()` sample of one viewer page: when the test read it,
+/// the inbound video's `frameWidth`, `framesDecoded`, `bytesReceived`.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: Instant,
+    width: u64,
+    frames: u64,
+    bytes: u64,
+}
+
+/// The samples `browser` printed so far, per page (`whep_viewers.mjs`).
+fn samples(browser: &Browser, into: &mut Vec<Vec<Sample>>) {
+    for (at, line) in browser.lines.try_iter() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let Some(viewers) = v["viewers"].as_array() else {
+            continue;
+        };
+        into.resize(into.len().max(viewers.len()), Vec::new());
+        for (i, s) in viewers.iter().enumerate() {
+            let n = |k: &str| s[k].as_u64().unwrap_or(0);
+            into[i].push(Sample {
+                at,
+                width: n("width"),
+                frames: n("frames"),
+                bytes: n("bytes"),
+            });
         }
     }
-    let share = best.1 as f64 / frames.len().max(1) as f64;
-    let bytes: usize = frames.iter().map(|f| f.1).sum();
-    let bps = (bytes as f64 * 8.0 / JUDGED.as_secs_f64()) as u64;
-    let switches = frames.windows(2).filter(|w| w[0].2 != w[1].2).count();
-    (best.0, share, bps, switches)
+}
+
+/// What a viewer got over the judged window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Judged {
+    /// The width most samples had.
+    width: u64,
+    /// The share of samples at it.
+    share: f64,
+    /// Frames decoded per second.
+    fps: u64,
+    /// Video bits received per second.
+    bps: u64,
+    /// How many times the width changed between samples (layer switches).
+    switches: usize,
+}
+
+/// Judges the samples taken since `since`.
+fn judge(samples: &[Sample], since: Instant) -> Judged {
+    let window: Vec<&Sample> = samples.iter().filter(|s| s.at >= since).collect();
+    let mut best = (0, 0);
+    for s in &window {
+        let n = window.iter().filter(|x| x.width == s.width).count();
+        if n > best.1 {
+            best = (s.width, n);
+        }
+    }
+    let (Some(first), Some(last)) = (window.first(), window.last()) else {
+        return Judged {
+            width: 0,
+            share: 0.0,
+            fps: 0,
+            bps: 0,
+            switches: 0,
+        };
+    };
+    let secs = (last.at - first.at).as_secs_f64().max(1.0);
+    Judged {
+        width: best.0,
+        share: best.1 as f64 / window.len() as f64,
+        fps: (last.frames.saturating_sub(first.frames) as f64 / secs) as u64,
+        bps: (last.bytes.saturating_sub(first.bytes) as f64 * 8.0 / secs) as u64,
+        switches: window
+            .windows(2)
+            .filter(|w| w[0].width != w[1].width)
+            .count(),
+    }
 }
 
 #[test]
@@ -345,17 +301,29 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
         lab.peer_ns(Side::B).to_owned(),
     );
     let middle = format!("{PREFIX}{}-{tag}-m", std::process::id());
-    // The middle namespace routes between a and b; its veth towards b
-    // sends at most LIMIT (a token bucket with a short queue).
+    // The middle namespace routes between a and b, and polices the UDP it
+    // forwards towards b (the page and its signaling, over TCP, are not
+    // limited).
     #[rustfmt::skip]
     run("ip", &["netns", "exec", &middle, "sysctl", "-qw", "net.ipv4.ip_forward=1"], None);
-    #[rustfmt::skip]
-    run("ip", &["netns", "exec", &middle, "tc", "qdisc", "add", "dev", Side::B.middle_dev(),
-                "root", "tbf", "rate", LIMIT, "burst", "16kb", "latency", "150ms"], None);
-    // Namespace a talks to itself (the page's server is on 127.0.0.1,
-    // a secure context for getUserMedia).
+    let rules = format!(
+        "table inet ferrtc_limit {{\n\
+           chain forward {{\n\
+             type filter hook forward priority 0; policy accept;\n\
+             oifname \"{}\" meta l4proto udp \
+               limit rate over {LIMIT_KBYTES} kbytes/second burst 16 kbytes counter drop\n\
+           }}\n\
+         }}\n",
+        Side::B.middle_dev()
+    );
+    run(
+        "ip",
+        &["netns", "exec", &middle, "nft", "-f", "-"],
+        Some(&rules),
+    );
+    // Namespace a talks to itself (the page on 127.0.0.1 is a secure
+    // context for the publisher's getUserMedia).
     run("ip", &["-n", &a, "link", "set", "lo", "up"], None);
-    let _ = b;
 
     let mut server = Command::new("ip")
         .args(["netns", "exec", &a])
@@ -368,8 +336,7 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
         .expect("ferrtc signal starts");
     let stdout = server.stdout.take().expect("piped stdout");
     let server = Killed(server);
-    let server_lines = lines_of(stdout);
-    let line = server_lines
+    let (_, line) = lines_of(stdout)
         .recv_timeout(WAIT)
         .expect("the server prints its address in time");
     let addr: SocketAddr = line
@@ -378,58 +345,64 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"));
     let port = addr.port();
+    let local = format!("http://127.0.0.1:{port}/");
+    let across = format!("http://{}:{port}/", Side::A.peer_ip());
 
-    let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
-    // It broadcasts until its stdin closes (at most 10 minutes); in a
-    // process group of its own, ended on drop.
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &a, &node])
-        .arg(root.join("interop/scripts/whep_constrained.mjs"))
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .arg("600")
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .expect("node runs");
-    let lines = lines_of(child.stdout.take().expect("piped stdout"));
-    let mut publisher = Publisher {
-        child,
-        ns: a.clone(),
-    };
-    let first = lines
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_default();
-    assert_eq!(first, "broadcasting", "Chromium broadcasts by WHIP");
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let judged = rt.block_on(async {
-        // The publisher's encoder ramps up its layers first.
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let mut viewers = Vec::new();
-        for side in [Side::A, Side::A, Side::B] {
-            viewers.push(watch(&lab, side, port).await);
-        }
-        tokio::time::sleep(WATCH - JUDGED).await;
-        let since = Instant::now();
-        tokio::time::sleep(JUDGED).await;
-        let judged: Vec<_> = viewers.iter().map(|(_, r)| judge(r, since)).collect();
-        for (pc, _) in &viewers {
-            pc.close().await;
-        }
-        judged
-    });
+    // Each browser runs until its stdin closes (at most 10 minutes).
+    let mut publisher = Browser::start(&root, &a, "whep_constrained.mjs", &[&local, "600"]);
+    let first = publisher.line(Duration::from_secs(60));
+    assert_eq!(
+        first.as_deref(),
+        Some("broadcasting"),
+        "Chromium broadcasts by WHIP"
+    );
+    // The publisher's encoder ramps up its layers first.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut free = Browser::start(&root, &a, "whep_viewers.mjs", &[&local, "2", "600"]);
+    let mut constrained = Browser::start(&root, &b, "whep_viewers.mjs", &[&across, "1", "600"]);
+    for (who, browser) in [("free", &free), ("constrained", &constrained)] {
+        assert_eq!(
+            browser.line(Duration::from_secs(60)).as_deref(),
+            Some("watching"),
+            "the {who} Chromium viewers watch by WHEP"
+        );
+    }
+    std::thread::sleep(WATCH - JUDGED);
+    let since = Instant::now();
+    std::thread::sleep(JUDGED);
+    let mut seen = Vec::new();
+    samples(&free, &mut seen);
+    let mut seen_constrained = Vec::new();
+    samples(&constrained, &mut seen_constrained);
+    seen.extend(seen_constrained);
+    free.stop();
+    constrained.stop();
     // Told to stop, the publisher reports what it sent.
     publisher.stop();
-    let report = lines.recv_timeout(WAIT).unwrap_or_default();
-    drop(publisher);
+    let report = publisher.line(WAIT).unwrap_or_default();
+    drop((free, constrained, publisher));
     drop(server);
-    println!("viewers (width, share of frames, bit/s, switches): {judged:?}");
+    #[rustfmt::skip]
+    let policed = run("ip", &["netns", "exec", &middle, "nft", "list", "table", "inet", "ferrtc_limit"], None);
+    let dropped = policed
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .unwrap_or("?")
+        .to_owned();
+    for (i, viewer) in seen.iter().enumerate() {
+        let trace: Vec<String> = viewer
+            .iter()
+            .map(|s| format!("{}/{}", s.width, s.frames))
+            .collect();
+        println!(
+            "viewer {i} (width/framesDecoded each second): {}",
+            trace.join(" ")
+        );
+    }
+    let judged: Vec<Judged> = seen.iter().map(|v| judge(v, since)).collect();
+    println!("judged over the last {JUDGED:?}: {judged:?}");
+    println!("datagrams the limit dropped: {dropped}");
     println!("publisher: {report}");
 
     let sent: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
@@ -442,26 +415,38 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
         ["f", "h", "q"],
         "Chromium sends three layers: {report}"
     );
-    let [(w0, s0, _, _), (w1, s1, _, _), (w2, s2, r2, n2)] = judged[..] else {
+    let [v0, v1, v2] = judged[..] else {
         panic!("three viewers: {judged:?}");
     };
-    let top = w0.max(w1);
+    for v in [v0, v1, v2] {
+        assert!(
+            v.fps >= MIN_FPS,
+            "every viewer decodes frames all along: {judged:?}"
+        );
+    }
+    let top = v0.width.max(v1.width);
     assert!(
-        w0 == top && w1 == top,
+        v0.width == top && v1.width == top,
         "the free viewers keep one top layer: {judged:?}"
     );
     // Most of the time: a probe or a dip of the estimate may move a free
     // viewer down for a few seconds (the estimator needs ~3 s to recover).
-    assert!(s0 > 0.75 && s1 > 0.75, "and stay on it: {judged:?}");
     assert!(
-        w2 > 0 && w2 * 4 <= top,
+        v0.share > 0.75 && v1.share > 0.75,
+        "and stay on it: {judged:?}"
+    );
+    assert!(
+        v2.width > 0 && v2.width * 4 <= top,
         "the constrained viewer gets the quarter-size layer: {judged:?}"
     );
     // Most of the time: a failed probe up holds it ~3 s on the middle one.
-    assert!(s2 > 0.6, "most of the time: {judged:?}");
-    assert!(r2 < 300_000, "within its path's rate: {judged:?}");
+    assert!(v2.share > 0.6, "most of the time: {judged:?}");
     assert!(
-        n2 <= MAX_SWITCHES,
+        v2.bps < LIMIT_KBYTES * 8_000,
+        "within its path's rate: {judged:?}"
+    );
+    assert!(
+        v2.switches <= MAX_SWITCHES,
         "the constrained viewer does not flap between layers: {judged:?}"
     );
     drop(lab);

@@ -36,7 +36,8 @@
 //! The tests need root, `ip` (iproute2) and `nft` (Debian `nftables`). They
 //! run only with `FERRTC_INTEROP=1`, and then any of those missing is a
 //! failure, not a skip. Namespaces are named `ferrtc-faults-<pid>-<test>-*`,
-//! removed on drop, and stale ones (whose pid is gone) are removed at start.
+//! removed on drop, and stale ones (whose pid is gone) are removed at start;
+//! processes still running in them are ended first.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -150,7 +151,27 @@ pub fn ip(args: &[&str]) -> String {
     run("ip", args, None)
 }
 
-/// Deletes namespaces of ours whose test process is gone.
+/// Ends (SIGKILL) every process running in namespace `ns` but this one:
+/// a namespace's name going away does not end what runs in it (browsers a
+/// test started there, in process groups of their own).
+pub fn kill_processes_in(ns: &str) {
+    let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() else {
+        return;
+    };
+    let me = std::process::id().to_string();
+    for pid in String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|p| *p != me)
+    {
+        let _ = Command::new("kill")
+            .args(["-KILL", pid])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Deletes namespaces of ours whose test process is gone, and ends what
+/// still runs in them.
 pub fn remove_stale_namespaces() {
     for line in ip(&["netns", "list"]).lines() {
         let Some(name) = line.split_whitespace().next() else {
@@ -161,6 +182,7 @@ pub fn remove_stale_namespaces() {
         };
         let pid = rest.split('-').next().unwrap_or_default();
         if !std::path::Path::new("/proc").join(pid).exists() {
+            kill_processes_in(name);
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
     }
@@ -375,6 +397,7 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for ns in &self.made {
+            kill_processes_in(ns);
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
