@@ -3,8 +3,10 @@
 //! (the estimate × a factor, 2.5 by default as libwebrtc) from a budget
 //! that holds at most a few milliseconds of sending, so media leaves in
 //! short bursts rather than all at once. Padding is made only to fill a
-//! probe cluster or when a padding rate is asked for. Video waiting longer
-//! than a limit is dropped, oldest first, and counted.
+//! probe cluster or when a padding rate is asked for. A queue that would
+//! not leave within half the queue-time limit at the pacing rate leaves
+//! faster (the rate rises to drain it in time); video waiting longer than
+//! the limit is dropped, oldest first, and counted.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -229,10 +231,31 @@ impl<T> Pacer<T> {
             return;
         }
         self.last = Some(now);
-        let cap = self.pacing.bytes_in(self.config.burst);
-        self.budget = (self.budget + self.pacing.bytes_in(dt)).min(cap);
+        let rate = self.rate(now);
+        let cap = rate.bytes_in(self.config.burst);
+        self.budget = (self.budget + rate.bytes_in(dt)).min(cap);
         let pad_cap = self.padding.bytes_in(self.config.burst);
         self.padding_budget = (self.padding_budget + self.padding.bytes_in(dt)).min(pad_cap);
+    }
+
+    /// The rate in force at `now`: the pacing rate, or more when what
+    /// waits would not leave within half `max_queue_time` at it (the
+    /// queue drains rather than grows into drops; libwebrtc drains long
+    /// queues likewise).
+    fn rate(&self, now: Instant) -> Bitrate {
+        let oldest = self
+            .queues
+            .iter()
+            .filter_map(|q| q.front().map(|e| e.enqueued))
+            .min();
+        let Some(oldest) = oldest else {
+            return self.pacing;
+        };
+        let left = (self.config.max_queue_time / 2)
+            .saturating_sub(now.saturating_duration_since(oldest))
+            .max(Duration::from_millis(10));
+        let needed = self.queued_bytes as f64 * 8.0 / left.as_secs_f64();
+        self.pacing.max(Bitrate::from_f64(needed))
     }
 
     fn next_kind(&self) -> Option<PacketKind> {
@@ -357,7 +380,7 @@ impl<T> Pacer<T> {
                 return Some(last);
             }
             // Until the budget is positive again (a tick of at least 1 ms).
-            let wait = self.pacing.time_for(-self.budget + 1.0)?;
+            let wait = self.rate(last).time_for(-self.budget + 1.0)?;
             return Some(last + wait.max(Duration::from_millis(1)));
         }
         if self.padding > Bitrate::ZERO {
@@ -423,6 +446,27 @@ mod tests {
             span.abs_diff(Duration::from_millis(990)) <= Duration::from_millis(30),
             "{span:?}"
         );
+    }
+
+    #[test]
+    fn a_queue_too_long_for_the_estimate_drains_within_a_second_instead_of_dropping() {
+        let t0 = Instant::now();
+        // 100 kbit/s target → 250 kbit/s pacing: 250 KB would take 8 s.
+        let mut p = Pacer::new(PacerConfig::default(), Bitrate::kbps(100));
+        p.poll_packet(t0);
+        for i in 0..200 {
+            p.push(t0, PacketKind::Video, 1250, i);
+        }
+        let mut now = t0;
+        while p.queued_packets() > 0 {
+            drain(&mut p, now);
+            if let Some(t) = p.poll_timeout() {
+                now = t;
+            }
+        }
+        assert_eq!(p.counters().dropped, 0);
+        assert!(now - t0 <= Duration::from_millis(1100), "{:?}", now - t0);
+        assert!(now - t0 >= Duration::from_millis(800), "{:?}", now - t0);
     }
 
     #[test]
