@@ -211,6 +211,11 @@ impl LayerSelector {
         };
         let rate = bps(current);
         let below = (rate as f64 * DOWN_MARGIN) > available as f64;
+        // A switch up is on trial from when it happens (at the keyframe of
+        // the layer up), not from when it was decided.
+        if self.last_up.is_some() && self.target != self.current {
+            self.last_up = Some(now);
+        }
         let in_trial = self
             .last_up
             .is_some_and(|t| now.saturating_duration_since(t) < PROBE_TRIAL);
@@ -1075,6 +1080,41 @@ mod tests {
         assert_eq!(s.target(), Some(0));
         assert!(s.accept(&key(0)));
         // The next probe waits twice as long.
+        s.set_available(210_000);
+        s.update(failed + PROBE_INTERVAL, &measured(&RATES));
+        assert_eq!(s.target(), Some(0), "backed off");
+        s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
+        assert_eq!(s.target(), Some(1), "probed again");
+    }
+
+    #[test]
+    fn a_probe_whose_keyframe_comes_late_is_still_on_trial_when_it_fails() {
+        let start = Instant::now();
+        let mut s = LayerSelector::default();
+        s.set_available(5_000_000);
+        s.update(start, &measured(&RATES));
+        assert!(s.accept(&key(2)));
+        s.set_available(170_000);
+        s.update(start, &measured(&RATES));
+        assert!(s.accept(&key(0)));
+        s.set_available(210_000);
+        let probe = start + PROBE_INTERVAL;
+        s.update(probe, &measured(&RATES));
+        assert_eq!(s.target(), Some(1), "a probe one layer up");
+        // Its keyframe takes longer than a trial; meanwhile the estimate
+        // is fine for the layer the viewer is still on.
+        let switched = probe + PROBE_TRIAL + Duration::from_secs(1);
+        s.update(switched - Duration::from_millis(500), &measured(&RATES));
+        assert!(s.accept(&delta(0)), "still on the low layer");
+        assert!(!s.accept(&delta(1)), "not up before the keyframe");
+        assert!(s.accept(&key(1)));
+        // Right after the switch the path shows it cannot carry it.
+        s.set_available(180_000);
+        let failed = switched + Duration::from_secs(1);
+        s.update(failed, &measured(&RATES));
+        assert_eq!(s.target(), Some(0));
+        assert!(s.accept(&key(0)));
+        // A failed probe: the next waits twice as long.
         s.set_available(210_000);
         s.update(failed + PROBE_INTERVAL, &measured(&RATES));
         assert_eq!(s.target(), Some(0), "backed off");
