@@ -454,7 +454,10 @@ fn original_payload_len(packet: &[u8], rtx: bool) -> usize {
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
-    use ferrtc_jsep::{Codec, EXT_REPAIRED_RID, EXT_RID, HeaderExtension, NegotiatedMedia};
+    use ferrtc_jsep::{
+        Codec, EXT_ABS_SEND_TIME, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, HeaderExtension,
+        NegotiatedMedia,
+    };
     use ferrtc_rtp::repair::HistoryConfig;
     use ferrtc_rtp::{ExtensionId, RtpPacket};
     use ferrtc_sdp::Direction;
@@ -517,6 +520,162 @@ mod tests {
         s.retransmit(now, first.sequence_number, Duration::ZERO)
             .unwrap()
     }
+
+    /// A sender of `codecs` writing `extensions`, numbered from fixed seeds.
+    fn pinned_sender(codecs: Vec<Codec>, extensions: &[(u16, &str)], rid: Option<&str>) -> Sender {
+        let negotiated = NegotiatedMedia {
+            mid: "0".into(),
+            direction: Direction::SendOnly,
+            codecs,
+            header_extensions: extensions
+                .iter()
+                .map(|(id, uri)| HeaderExtension::new(*id, uri))
+                .collect(),
+            send_rids: rid.iter().map(|r| (*r).to_owned()).collect(),
+            recv_rids: vec![],
+            remote_ssrcs: vec![],
+            remote_msid: None,
+        };
+        let seeds = StreamSeeds {
+            ssrc: 0x1234_5678,
+            rtx_ssrc: 0x0abc_def0,
+            sequence: 65_534,
+            rtx_sequence: 0,
+            timestamp: 0xffff_f000,
+        };
+        Sender::new(
+            &negotiated,
+            seeds,
+            HistoryConfig::default(),
+            rid.map(str::to_owned),
+        )
+        .unwrap()
+    }
+
+    /// A digest of packets: each one's length and first 40 bytes in hex
+    /// (header, descriptor, start of payload), then an FNV-1a hash of all
+    /// their bytes.
+    fn digest(packets: &[Vec<u8>]) -> String {
+        let mut out = String::new();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for p in packets {
+            out.push_str(&format!("{}:", p.len()));
+            for b in p.iter().take(40) {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push('\n');
+            for b in p {
+                hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        out.push_str(&format!("fnv {hash:016x}"));
+        out
+    }
+
+    /// Packetizes two frames of `frame_len` bytes (the second 33 ms after
+    /// the first) at a fixed wall clock, transport-wide numbers from 65,535.
+    fn two_frames(s: &mut Sender, frame_len: usize) -> (Vec<Vec<u8>>, u16) {
+        let now = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let frame: Vec<u8> = (0..frame_len).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut twcc = 65_535;
+        let mut all = Vec::new();
+        for (i, keyframe) in [true, false].into_iter().enumerate() {
+            let at = Duration::from_millis(33 * i as u64);
+            let (packets, _) = s
+                .packetize(
+                    now + at,
+                    wall + at,
+                    1200,
+                    &frame,
+                    Duration::from_millis(33),
+                    keyframe,
+                    &mut twcc,
+                )
+                .unwrap();
+            all.extend(packets);
+        }
+        (all, twcc)
+    }
+
+    const EXTENSIONS: [(u16, &str); 3] = [(1, EXT_MID), (2, EXT_ABS_SEND_TIME), (3, EXT_TWCC)];
+
+    /// The exact bytes a VP8 frame becomes (RFC 7741 descriptor with a
+    /// 15-bit picture id, RFC 8285 one-byte extensions, sequence numbers
+    /// and transport-wide numbers wrapping, the marker on each frame's
+    /// last packet): pinned so a faster packetizer cannot change the wire.
+    #[test]
+    fn a_vp8_frame_becomes_exactly_these_bytes() {
+        let mut s = pinned_sender(vec![Codec::new(96, "VP8", 90_000, None)], &EXTENSIONS, None);
+        let (packets, twcc) = two_frames(&mut s, 9_765);
+        assert_eq!(twcc, 65_535u16.wrapping_add(packets.len() as u16));
+        assert_eq!(digest(&packets), VP8_PINNED);
+        assert_eq!(s.counters.packets_sent, packets.len() as u64);
+        assert_eq!(s.counters.bytes_sent, 2 * 9_765 + 4 * packets.len() as u64);
+    }
+
+    /// The same for a simulcast layer, whose packets also carry its rid
+    /// (RFC 8852 §3.1).
+    #[test]
+    fn a_vp8_frame_of_a_simulcast_layer_becomes_exactly_these_bytes() {
+        let mut extensions = EXTENSIONS.to_vec();
+        extensions.push((10, EXT_RID));
+        let mut s = pinned_sender(
+            vec![Codec::new(96, "VP8", 90_000, None)],
+            &extensions,
+            Some("hi"),
+        );
+        let (packets, _) = two_frames(&mut s, 2_500);
+        assert_eq!(digest(&packets), VP8_LAYER_PINNED);
+    }
+
+    /// An Opus frame is one packet, never marked (RFC 7587 §4.1).
+    #[test]
+    fn an_opus_frame_becomes_exactly_these_bytes() {
+        let mut s = pinned_sender(
+            vec![Codec::new(111, "opus", 48_000, Some(2))],
+            &EXTENSIONS,
+            None,
+        );
+        let (packets, _) = two_frames(&mut s, 120);
+        assert_eq!(digest(&packets), OPUS_PINNED);
+    }
+
+    const VP8_PINNED: &str = concat!(
+        "1117:9060fffefffff00012345678bede0003103022007df331ffff0000009080800000070e151c232a31\n",
+        "1117:9060fffffffff00012345678bede0003103022007df331000000000080808000afb6bdc4cbd2d9e0\n",
+        "1117:90600000fffff00012345678bede0003103022007df3310001000000808080005e656c737a81888f\n",
+        "1117:90600001fffff00012345678bede0003103022007df3310002000000808080000d141b222930373e\n",
+        "1117:90600002fffff00012345678bede0003103022007df331000300000080808000bdc4cbd2d9e0e7ee\n",
+        "1117:90600003fffff00012345678bede0003103022007df3310004000000808080006c737a81888f969d\n",
+        "1117:90600004fffff00012345678bede0003103022007df3310005000000808080001b222930373e454c\n",
+        "1117:90600005fffff00012345678bede0003103022007df331000600000080808000cbd2d9e0e7eef5fc\n",
+        "1117:90e00006fffff00012345678bede0003103022007df3310007000000808080007a81888f969da4ab\n",
+        "1117:90600007fffffb9a12345678bede0003103022009fbe3100080000009080800100070e151c232a31\n",
+        "1117:90600008fffffb9a12345678bede0003103022009fbe31000900000080808001afb6bdc4cbd2d9e0\n",
+        "1117:90600009fffffb9a12345678bede0003103022009fbe31000a000000808080015e656c737a81888f\n",
+        "1117:9060000afffffb9a12345678bede0003103022009fbe31000b000000808080010d141b222930373e\n",
+        "1117:9060000bfffffb9a12345678bede0003103022009fbe31000c00000080808001bdc4cbd2d9e0e7ee\n",
+        "1117:9060000cfffffb9a12345678bede0003103022009fbe31000d000000808080016c737a81888f969d\n",
+        "1117:9060000dfffffb9a12345678bede0003103022009fbe31000e000000808080011b222930373e454c\n",
+        "1117:9060000efffffb9a12345678bede0003103022009fbe31000f00000080808001cbd2d9e0e7eef5fc\n",
+        "1117:90e0000ffffffb9a12345678bede0003103022009fbe310010000000808080017a81888f969da4ab\n",
+        "fnv dc75589d0532239b"
+    );
+    const VP8_LAYER_PINNED: &str = concat!(
+        "866:9060fffefffff00012345678bede00031030a1686922007df331ffff9080800000070e151c232a31\n",
+        "865:9060fffffffff00012345678bede00031030a1686922007df331000080808000d1d8dfe6edf4fb02\n",
+        "865:90e00000fffff00012345678bede00031030a1686922007df3310001808080009ba2a9b0b7bec5cc\n",
+        "866:90600001fffffb9a12345678bede00031030a1686922009fbe3100029080800100070e151c232a31\n",
+        "865:90600002fffffb9a12345678bede00031030a1686922009fbe31000380808001d1d8dfe6edf4fb02\n",
+        "865:90e00003fffffb9a12345678bede00031030a1686922009fbe310004808080019ba2a9b0b7bec5cc\n",
+        "fnv 18d7603c89adebaf"
+    );
+    const OPUS_PINNED: &str = concat!(
+        "148:906ffffefffff00012345678bede0003103022007df331ffff00000000070e151c232a31383f464d\n",
+        "148:906ffffffffff63012345678bede0003103022009fbe31000000000000070e151c232a31383f464d\n",
+        "fnv b2ef3a70f446165f"
+    );
 
     /// RFC 8852 §3.2: an RTX packet never carries `rtp-stream-id`; it names
     /// its layer with `repaired-rtp-stream-id` when that is negotiated.
