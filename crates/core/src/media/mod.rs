@@ -974,26 +974,35 @@ impl MediaSession {
             now,
             wall,
             mtu,
+            srtp.rtp_overhead(),
             frame,
             duration,
             keyframe,
             &mut self.transport_seq,
         )?;
-        let overhead = srtp.rtp_overhead();
+        // The sender knows each packet's transport-wide number when it
+        // writes the extension congestion control reads; else it is read
+        // back from the packet.
+        let cc_ext = self.cc.as_deref().map(TransportCc::ext);
+        let numbered = cc_ext.is_some() && cc_ext == s.transport_cc_ext();
+        let kind = if s.codec.codec.is_video() {
+            PacketKind::Video
+        } else {
+            PacketKind::Audio
+        };
         for p in packets {
-            let mut buf = Vec::with_capacity(p.len() + overhead);
-            buf.extend_from_slice(&p);
+            let seq = match (&self.cc, numbered) {
+                (None, _) => None,
+                (Some(_), true) => p.transport_seq,
+                (Some(cc), false) => cc.sequence_of(&p.bytes),
+            };
+            // Encrypted in place: the packet's buffer has room for the tag.
+            let mut buf = p.bytes;
             srtp.tx
                 .protect_rtp(&mut buf)
                 .map_err(|e| MediaError::Srtp(e.to_string()))?;
-            let seq = self.cc.as_ref().and_then(|cc| cc.sequence_of(&p));
             match (self.pacer.as_mut(), seq) {
                 (Some(pacer), _) => {
-                    let kind = if s.codec.codec.is_video() {
-                        PacketKind::Video
-                    } else {
-                        PacketKind::Audio
-                    };
                     pacer.push(now, kind, buf.len(), PacedRtp { bytes: buf, seq });
                 }
                 (None, Some(seq)) => {

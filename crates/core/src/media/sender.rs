@@ -62,6 +62,15 @@ pub(crate) struct SourceCounters {
     pub duration: Duration,
 }
 
+/// One RTP packet a sender wrote (before SRTP).
+#[derive(Debug)]
+pub(crate) struct SentPacket {
+    /// The packet, with spare capacity for SRTP's tag.
+    pub bytes: Vec<u8>,
+    /// Its transport-wide sequence number, when it carries the extension.
+    pub transport_seq: Option<u16>,
+}
+
 /// Ids of the header extensions this sender writes.
 #[derive(Debug, Clone, Copy, Default)]
 struct SendExtensions {
@@ -106,6 +115,9 @@ pub(crate) struct Sender {
     /// ticks each on average, not 2999.
     tick_remainder: u128,
     history: SendHistory,
+    /// The header of the frame being packetized, written once per frame
+    /// (kept to reuse its allocation).
+    header_template: Vec<u8>,
     stats: SendStats,
     pub counters: OutboundCounters,
     /// What the application wrote.
@@ -177,6 +189,7 @@ impl Sender {
             timestamp: seeds.timestamp,
             tick_remainder: 0,
             history: SendHistory::new(history),
+            header_template: Vec::new(),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
             source: SourceCounters::default(),
@@ -185,25 +198,37 @@ impl Sender {
         })
     }
 
+    /// The id of the transport-wide sequence number extension this sender
+    /// writes, if negotiated.
+    pub fn transport_cc_ext(&self) -> Option<ExtensionId> {
+        self.ext.transport_cc
+    }
+
     /// The RTX SSRC when RTX is negotiated.
     pub fn rtx_ssrc(&self) -> Option<u32> {
         self.codec.rtx.map(|_| self.rtx_ssrc)
     }
 
     /// The RTP packets of one frame (before SRTP), each at most `mtu`
-    /// bytes; kept in the history. `duration` advances the RTP clock for
+    /// bytes and with room for `reserve` more (the SRTP tag, added in
+    /// place); kept in the history. `duration` advances the RTP clock for
     /// the next frame. Returns the packets and the frame's RTP timestamp.
+    ///
+    /// The header is written once per frame; each packet copies it, the
+    /// payloader's pieces after it, and patches what differs per packet:
+    /// sequence number, marker and transport-wide sequence number.
     #[allow(clippy::too_many_arguments)]
     pub fn packetize(
         &mut self,
         now: Instant,
         wall: SystemTime,
         mtu: usize,
+        reserve: usize,
         frame: &[u8],
         duration: Duration,
         keyframe: bool,
         transport_seq: &mut u16,
-    ) -> Result<(Vec<Vec<u8>>, u32), MediaError> {
+    ) -> Result<(Vec<SentPacket>, u32), MediaError> {
         let timestamp = self.timestamp;
         let abs = AbsSendTime::from_ntp(NtpTime::from_system_time(wall).0).write();
         // The transport-wide sequence number differs per packet; reserve
@@ -226,31 +251,54 @@ impl Sender {
                 mtu,
             },
         )?;
-        let payloads = self.payloader.payload(room, frame)?;
-        let last = payloads.len().saturating_sub(1);
-        let mut out = Vec::with_capacity(payloads.len());
-        for (i, payload) in payloads.iter().enumerate() {
-            let twcc = TransportSequence(*transport_seq).write();
-            *transport_seq = transport_seq.wrapping_add(1);
-            let mut p = header;
-            if let Some(id) = self.ext.transport_cc {
-                p.extensions.remove(id);
-                let _ = p.extensions.insert(id, &twcc);
-            }
-            p.payload = payload;
-            p.sequence_number = self.sequence;
-            // RFC 3551 §4.1 and each video payload format: the marker bit
-            // ends a video frame.
-            p.marker = i == last && self.codec.codec.is_video();
-            self.sequence = self.sequence.wrapping_add(1);
-            let bytes = p.to_vec();
-            self.history.insert(now, p.sequence_number, &bytes);
-            self.stats.on_packet_sent(now, timestamp, payload.len());
-            self.counters.packets_sent += 1;
-            self.counters.bytes_sent += payload.len() as u64;
-            self.counters.header_bytes_sent += (bytes.len() - payload.len()) as u64;
-            out.push(bytes);
-        }
+        let twcc_at = self
+            .ext
+            .transport_cc
+            .and_then(|id| header.extension_value_offset(id));
+        let template = &mut self.header_template;
+        template.clear();
+        template.resize(header_len, 0);
+        header
+            .write_header(template)
+            .map_err(|e| MediaError::Header(e.to_string()))?;
+        let template = &*template;
+        let video = self.codec.codec.is_video();
+        let sequence = &mut self.sequence;
+        let history = &mut self.history;
+        let stats = &mut self.stats;
+        let counters = &mut self.counters;
+        let mut out = Vec::with_capacity(frame.len() / room + 1);
+        self.payloader
+            .payload_pieces(room, frame, &mut |pieces, last| {
+                let payload_len: usize = pieces.iter().map(|p| p.len()).sum();
+                let mut bytes = Vec::with_capacity(header_len + payload_len + reserve);
+                bytes.extend_from_slice(template);
+                for piece in pieces {
+                    bytes.extend_from_slice(piece);
+                }
+                bytes[2..4].copy_from_slice(&sequence.to_be_bytes());
+                // RFC 3551 §4.1 and each video payload format: the marker
+                // bit ends a video frame.
+                if last && video {
+                    bytes[1] |= 0x80;
+                }
+                let twcc = *transport_seq;
+                *transport_seq = transport_seq.wrapping_add(1);
+                let twcc = twcc_at.map(|at| {
+                    bytes[at..at + 2].copy_from_slice(&TransportSequence(twcc).write());
+                    twcc
+                });
+                history.insert(now, *sequence, &bytes);
+                *sequence = sequence.wrapping_add(1);
+                stats.on_packet_sent(now, timestamp, payload_len);
+                counters.packets_sent += 1;
+                counters.bytes_sent += payload_len as u64;
+                counters.header_bytes_sent += header_len as u64;
+                out.push(SentPacket {
+                    bytes,
+                    transport_seq: twcc,
+                });
+            })?;
         self.counters.frames_sent += 1;
         if keyframe {
             self.counters.key_frames_sent += 1;
@@ -462,7 +510,7 @@ mod tests {
     use ferrtc_rtp::{ExtensionId, RtpPacket};
     use ferrtc_sdp::Direction;
 
-    use super::{Sender, StreamSeeds};
+    use super::{Sender, SentPacket, StreamSeeds};
 
     fn layer(extensions: &[(u16, &str)]) -> Sender {
         let negotiated = NegotiatedMedia {
@@ -506,13 +554,14 @@ mod tests {
                 now,
                 SystemTime::now(),
                 1200,
+                0,
                 &[0x10; 50],
                 Duration::from_millis(33),
                 true,
                 &mut twcc,
             )
             .unwrap();
-        let first = RtpPacket::parse(&packets[0]).unwrap();
+        let first = RtpPacket::parse(&packets[0].bytes).unwrap();
         assert_eq!(
             first.extensions.get(ExtensionId::new(10).unwrap()),
             Some(&b"q"[..])
@@ -555,10 +604,11 @@ mod tests {
     /// A digest of packets: each one's length and first 40 bytes in hex
     /// (header, descriptor, start of payload), then an FNV-1a hash of all
     /// their bytes.
-    fn digest(packets: &[Vec<u8>]) -> String {
+    fn digest(packets: &[SentPacket]) -> String {
         let mut out = String::new();
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for p in packets {
+        for SentPacket { bytes: p, .. } in packets {
+            assert!(p.capacity() >= p.len() + 16, "room for the SRTP tag");
             out.push_str(&format!("{}:", p.len()));
             for b in p.iter().take(40) {
                 out.push_str(&format!("{b:02x}"));
@@ -574,7 +624,7 @@ mod tests {
 
     /// Packetizes two frames of `frame_len` bytes (the second 33 ms after
     /// the first) at a fixed wall clock, transport-wide numbers from 65,535.
-    fn two_frames(s: &mut Sender, frame_len: usize) -> (Vec<Vec<u8>>, u16) {
+    fn two_frames(s: &mut Sender, frame_len: usize) -> (Vec<SentPacket>, u16) {
         let now = Instant::now();
         let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         let frame: Vec<u8> = (0..frame_len).map(|i| (i * 7 + i / 251) as u8).collect();
@@ -587,6 +637,7 @@ mod tests {
                     now + at,
                     wall + at,
                     1200,
+                    16,
                     &frame,
                     Duration::from_millis(33),
                     keyframe,
@@ -609,9 +660,21 @@ mod tests {
         let mut s = pinned_sender(vec![Codec::new(96, "VP8", 90_000, None)], &EXTENSIONS, None);
         let (packets, twcc) = two_frames(&mut s, 9_765);
         assert_eq!(twcc, 65_535u16.wrapping_add(packets.len() as u16));
+        for (i, p) in packets.iter().enumerate() {
+            let seq = 65_535u16.wrapping_add(i as u16);
+            assert_eq!(p.transport_seq, Some(seq));
+            let parsed = RtpPacket::parse(&p.bytes).unwrap();
+            let value = parsed.extensions.get(ExtensionId::new(3).unwrap());
+            assert_eq!(value, Some(&seq.to_be_bytes()[..]));
+        }
         assert_eq!(digest(&packets), VP8_PINNED);
         assert_eq!(s.counters.packets_sent, packets.len() as u64);
         assert_eq!(s.counters.bytes_sent, 2 * 9_765 + 4 * packets.len() as u64);
+        let wire: usize = packets.iter().map(|p| p.bytes.len()).sum();
+        assert_eq!(
+            s.counters.bytes_sent + s.counters.header_bytes_sent,
+            wire as u64
+        );
     }
 
     /// The same for a simulcast layer, whose packets also carry its rid
