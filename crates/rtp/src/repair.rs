@@ -197,21 +197,14 @@ struct Sent {
 /// with retransmissions, bounded by count and age.
 ///
 /// A ring in sending order (sequence numbers only grow on a stream), found
-/// by binary search: no allocation per packet once warm, since the buffer
-/// of a packet that leaves (by count or by age) takes a later one.
+/// by binary search: no allocation per packet once full, since the buffer
+/// of the packet that ages out takes the next one.
 #[derive(Debug, Clone)]
 pub struct SendHistory {
     config: HistoryConfig,
     seq: SeqUnwrapper,
     packets: VecDeque<Sent>,
-    /// Buffers of packets that aged out, reused by the next inserts (at
-    /// most [`SPARE_BUFFERS`]; dropped when the stream goes idle).
-    spare: Vec<Vec<u8>>,
 }
-
-/// The most buffers a [`SendHistory`] keeps for reuse: steady sending ages
-/// out about one packet per insert, so a few cover it.
-const SPARE_BUFFERS: usize = 64;
 
 impl SendHistory {
     /// An empty history.
@@ -220,7 +213,6 @@ impl SendHistory {
             config,
             seq: SeqUnwrapper::default(),
             packets: VecDeque::new(),
-            spare: Vec::new(),
         }
     }
 
@@ -238,7 +230,7 @@ impl SendHistory {
                     .pop_front()
                     .map(|s| s.bytes)
                     .unwrap_or_default(),
-                false => self.spare.pop().unwrap_or_default(),
+                false => Vec::new(),
             };
             bytes.clear();
             bytes.extend_from_slice(packet);
@@ -262,12 +254,7 @@ impl SendHistory {
                     i,
                     Sent {
                         ext,
-                        bytes: {
-                            let mut bytes = self.spare.pop().unwrap_or_default();
-                            bytes.clear();
-                            bytes.extend_from_slice(packet);
-                            bytes
-                        },
+                        bytes: packet.to_vec(),
                         sent: now,
                         last_resent: None,
                     },
@@ -279,27 +266,17 @@ impl SendHistory {
 
     fn expire(&mut self, now: Instant) {
         while self.packets.len() > self.config.max_packets {
-            self.retire_oldest();
+            self.packets.pop_front();
         }
         while let Some(first) = self.packets.front() {
             if now.saturating_duration_since(first.sent) <= self.config.max_age {
                 break;
             }
-            self.retire_oldest();
+            self.packets.pop_front();
         }
         if self.packets.is_empty() && self.packets.capacity() > 0 {
             // An idle stream keeps nothing.
             self.packets = VecDeque::new();
-            self.spare = Vec::new();
-        }
-    }
-
-    /// Forgets the oldest packet, keeping its buffer for a later one.
-    fn retire_oldest(&mut self) {
-        if let Some(old) = self.packets.pop_front()
-            && self.spare.len() < SPARE_BUFFERS
-        {
-            self.spare.push(old.bytes);
         }
     }
 
@@ -578,36 +555,6 @@ mod tests {
         h.insert(t0 + 100 * MS, 1, b"again");
         assert_eq!(h.resend(t0 + 200 * MS, 1, 50 * MS), Some(&b"again"[..]));
         assert_eq!(h.len(), 4);
-    }
-
-    #[test]
-    fn buffers_of_packets_that_aged_out_carry_later_packets_with_their_own_bytes() {
-        let mut h = SendHistory::new(HistoryConfig {
-            max_packets: 1024,
-            max_age: Duration::from_millis(100),
-        });
-        let t0 = Instant::now();
-        // 1,000 packets 10 ms apart: about ten kept at a time, of lengths
-        // that grow and shrink so reused buffers are both too short and too
-        // long for their next packet.
-        let bytes = |s: u16| vec![(s % 251) as u8; usize::from(s % 13) * 90 + 1];
-        for i in 0..1000u16 {
-            let s = i.wrapping_add(65_000);
-            let now = t0 + 10 * MS * u32::from(i);
-            h.insert(now, s, &bytes(s));
-            assert!(h.len() <= 11, "aged out by time");
-            assert!(h.spare.len() <= SPARE_BUFFERS);
-        }
-        let end = t0 + 10 * MS * 999;
-        assert!(h.resend(end, 65_000u16.wrapping_add(980), MS).is_none());
-        for i in 990..1000u16 {
-            let s = i.wrapping_add(65_000);
-            assert_eq!(h.resend(end, s, MS), Some(&bytes(s)[..]), "{s}");
-        }
-        // Idle: every packet and every spare buffer goes.
-        assert!(h.resend(end + Duration::from_secs(1), 0, MS).is_none());
-        assert!(h.is_empty());
-        assert!(h.spare.is_empty());
     }
 
     #[test]
