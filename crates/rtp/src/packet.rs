@@ -293,6 +293,24 @@ impl<'a> Extensions<'a> {
         4 + body.div_ceil(4) * 4
     }
 
+    /// Where [`Self::write`] puts the value of `id`: its offset from the
+    /// start of the block (the 4-byte header included), if present.
+    fn value_offset(&self, id: ExtensionId) -> Option<usize> {
+        let per = match self.form() {
+            ExtensionForm::OneByte => 1,
+            ExtensionForm::TwoByte { .. } => 2,
+        };
+        let mut at = 4;
+        for (i, v) in self.iter() {
+            at += per;
+            if i == id {
+                return Some(at);
+            }
+            at += v.len();
+        }
+        None
+    }
+
     /// Parses an RFC 8285 block body; `None` when `profile` is neither form.
     fn parse(profile: u16, data: &'a [u8]) -> Option<Result<Self, ParseError>> {
         let two = if profile == ONE_BYTE_PROFILE {
@@ -518,6 +536,18 @@ impl<'a> RtpPacket<'a> {
             None => self.extensions.encoded_len(),
         };
         FIXED_HEADER_LEN + 4 * self.csrcs.len() + ext
+    }
+
+    /// Where [`Self::write_header`] puts the value of header extension `id`
+    /// (RFC 8285): its offset from the start of the packet, if the packet
+    /// carries it. A sender writes a header once and patches a value that
+    /// changes per packet (a transport-wide sequence number) there.
+    pub fn extension_value_offset(&self, id: ExtensionId) -> Option<usize> {
+        if self.raw_extension.is_some() {
+            return None;
+        }
+        let block = self.extensions.value_offset(id)?;
+        Some(FIXED_HEADER_LEN + 4 * self.csrcs.len() + block)
     }
 
     /// Bytes of the whole packet as [`Self::write`] writes it.
@@ -881,6 +911,13 @@ mod tests {
             }
             let bytes = p.to_vec();
             prop_assert_eq!(bytes.len(), p.encoded_len());
+            for (i, v) in p.extensions.iter() {
+                let at = p.extension_value_offset(i).unwrap();
+                prop_assert_eq!(&bytes[at..at + v.len()], v);
+            }
+            if let Some(absent) = (1..=255).map(id).find(|i| p.extensions.get(*i).is_none()) {
+                prop_assert_eq!(p.extension_value_offset(absent), None);
+            }
             let q = RtpPacket::parse(&bytes).unwrap();
             if p.extensions.is_empty() {
                 p.extensions = Extensions::new();

@@ -1000,30 +1000,47 @@ impl MediaSession {
         // Paced packets are numbered as they leave (`send_paced`): the
         // numbers written now are placeholders then.
         let mut numbers = self.transport_seq;
-        let (packets, timestamp) =
-            s.packetize(now, wall, mtu, frame, duration, keyframe, &mut numbers)?;
-        if self.pacer.is_none() {
-            self.transport_seq = numbers;
-        }
-        let overhead = srtp.rtp_overhead();
-        for p in packets {
-            if let Some(pacer) = self.pacer.as_mut() {
-                let kind = if s.codec.codec.is_video() {
-                    PacketKind::Video
-                } else {
-                    PacketKind::Audio
-                };
-                pacer.push(now, kind, p.len() + overhead, PacedRtp { plain: p });
-                continue;
+        let (packets, timestamp) = s.packetize(
+            now,
+            wall,
+            mtu,
+            srtp.rtp_overhead(),
+            frame,
+            duration,
+            keyframe,
+            &mut numbers,
+        )?;
+        let kind = if s.codec.codec.is_video() {
+            PacketKind::Video
+        } else {
+            PacketKind::Audio
+        };
+        if let Some(pacer) = self.pacer.as_mut() {
+            let overhead = srtp.rtp_overhead();
+            for p in packets {
+                let size = p.bytes.len() + overhead;
+                pacer.push(now, kind, size, PacedRtp { plain: p.bytes });
             }
-            let mut buf = Vec::with_capacity(p.len() + overhead);
-            buf.extend_from_slice(&p);
+            return Ok(timestamp);
+        }
+        self.transport_seq = numbers;
+        // The sender knows each packet's transport-wide number when it
+        // writes the extension congestion control reads; else it is read
+        // back from the packet.
+        let cc_ext = self.cc.as_deref().map(TransportCc::ext);
+        let numbered = cc_ext.is_some() && cc_ext == s.transport_cc_ext();
+        for p in packets {
+            let seq = match (&self.cc, numbered) {
+                (None, _) => None,
+                (Some(_), true) => p.transport_seq,
+                (Some(cc), false) => cc.sequence_of(&p.bytes),
+            };
+            // Encrypted in place: the packet's buffer has room for the tag.
+            let mut buf = p.bytes;
             srtp.tx
                 .protect_rtp(&mut buf)
                 .map_err(|e| MediaError::Srtp(e.to_string()))?;
-            if let Some(cc) = self.cc.as_mut()
-                && let Some(seq) = cc.sequence_of(&p)
-            {
+            if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
                 cc.on_sent(now, seq, buf.len());
             }
             self.outbound.push_back(buf);

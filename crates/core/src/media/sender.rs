@@ -62,6 +62,15 @@ pub(crate) struct SourceCounters {
     pub duration: Duration,
 }
 
+/// One RTP packet a sender wrote (before SRTP).
+#[derive(Debug)]
+pub(crate) struct SentPacket {
+    /// The packet, with spare capacity for SRTP's tag.
+    pub bytes: Vec<u8>,
+    /// Its transport-wide sequence number, when it carries the extension.
+    pub transport_seq: Option<u16>,
+}
+
 /// Ids of the header extensions this sender writes.
 #[derive(Debug, Clone, Copy, Default)]
 struct SendExtensions {
@@ -106,6 +115,9 @@ pub(crate) struct Sender {
     /// ticks each on average, not 2999.
     tick_remainder: u128,
     history: SendHistory,
+    /// The header of the frame being packetized, written once per frame
+    /// (kept to reuse its allocation).
+    header_template: Vec<u8>,
     stats: SendStats,
     pub counters: OutboundCounters,
     /// What the application wrote.
@@ -177,6 +189,7 @@ impl Sender {
             timestamp: seeds.timestamp,
             tick_remainder: 0,
             history: SendHistory::new(history),
+            header_template: Vec::new(),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
             source: SourceCounters::default(),
@@ -185,25 +198,37 @@ impl Sender {
         })
     }
 
+    /// The id of the transport-wide sequence number extension this sender
+    /// writes, if negotiated.
+    pub fn transport_cc_ext(&self) -> Option<ExtensionId> {
+        self.ext.transport_cc
+    }
+
     /// The RTX SSRC when RTX is negotiated.
     pub fn rtx_ssrc(&self) -> Option<u32> {
         self.codec.rtx.map(|_| self.rtx_ssrc)
     }
 
     /// The RTP packets of one frame (before SRTP), each at most `mtu`
-    /// bytes; kept in the history. `duration` advances the RTP clock for
+    /// bytes and with room for `reserve` more (the SRTP tag, added in
+    /// place); kept in the history. `duration` advances the RTP clock for
     /// the next frame. Returns the packets and the frame's RTP timestamp.
+    ///
+    /// The header is written once per frame; each packet copies it, the
+    /// payloader's pieces after it, and patches what differs per packet:
+    /// sequence number, marker and transport-wide sequence number.
     #[allow(clippy::too_many_arguments)]
     pub fn packetize(
         &mut self,
         now: Instant,
         wall: SystemTime,
         mtu: usize,
+        reserve: usize,
         frame: &[u8],
         duration: Duration,
         keyframe: bool,
         transport_seq: &mut u16,
-    ) -> Result<(Vec<Vec<u8>>, u32), MediaError> {
+    ) -> Result<(Vec<SentPacket>, u32), MediaError> {
         let timestamp = self.timestamp;
         let abs = AbsSendTime::from_ntp(NtpTime::from_system_time(wall).0).write();
         // The transport-wide sequence number differs per packet; reserve
@@ -226,31 +251,54 @@ impl Sender {
                 mtu,
             },
         )?;
-        let payloads = self.payloader.payload(room, frame)?;
-        let last = payloads.len().saturating_sub(1);
-        let mut out = Vec::with_capacity(payloads.len());
-        for (i, payload) in payloads.iter().enumerate() {
-            let twcc = TransportSequence(*transport_seq).write();
-            *transport_seq = transport_seq.wrapping_add(1);
-            let mut p = header;
-            if let Some(id) = self.ext.transport_cc {
-                p.extensions.remove(id);
-                let _ = p.extensions.insert(id, &twcc);
-            }
-            p.payload = payload;
-            p.sequence_number = self.sequence;
-            // RFC 3551 §4.1 and each video payload format: the marker bit
-            // ends a video frame.
-            p.marker = i == last && self.codec.codec.is_video();
-            self.sequence = self.sequence.wrapping_add(1);
-            let bytes = p.to_vec();
-            self.history.insert(now, p.sequence_number, &bytes);
-            self.stats.on_packet_sent(now, timestamp, payload.len());
-            self.counters.packets_sent += 1;
-            self.counters.bytes_sent += payload.len() as u64;
-            self.counters.header_bytes_sent += (bytes.len() - payload.len()) as u64;
-            out.push(bytes);
-        }
+        let twcc_at = self
+            .ext
+            .transport_cc
+            .and_then(|id| header.extension_value_offset(id));
+        let template = &mut self.header_template;
+        template.clear();
+        template.resize(header_len, 0);
+        header
+            .write_header(template)
+            .map_err(|e| MediaError::Header(e.to_string()))?;
+        let template = &*template;
+        let video = self.codec.codec.is_video();
+        let sequence = &mut self.sequence;
+        let history = &mut self.history;
+        let stats = &mut self.stats;
+        let counters = &mut self.counters;
+        let mut out = Vec::with_capacity(frame.len() / room + 1);
+        self.payloader
+            .payload_pieces(room, frame, &mut |pieces, last| {
+                let payload_len: usize = pieces.iter().map(|p| p.len()).sum();
+                let mut bytes = Vec::with_capacity(header_len + payload_len + reserve);
+                bytes.extend_from_slice(template);
+                for piece in pieces {
+                    bytes.extend_from_slice(piece);
+                }
+                bytes[2..4].copy_from_slice(&sequence.to_be_bytes());
+                // RFC 3551 §4.1 and each video payload format: the marker
+                // bit ends a video frame.
+                if last && video {
+                    bytes[1] |= 0x80;
+                }
+                let twcc = *transport_seq;
+                *transport_seq = transport_seq.wrapping_add(1);
+                let twcc = twcc_at.map(|at| {
+                    bytes[at..at + 2].copy_from_slice(&TransportSequence(twcc).write());
+                    twcc
+                });
+                history.insert(now, *sequence, &bytes);
+                *sequence = sequence.wrapping_add(1);
+                stats.on_packet_sent(now, timestamp, payload_len);
+                counters.packets_sent += 1;
+                counters.bytes_sent += payload_len as u64;
+                counters.header_bytes_sent += header_len as u64;
+                out.push(SentPacket {
+                    bytes,
+                    transport_seq: twcc,
+                });
+            })?;
         self.counters.frames_sent += 1;
         if keyframe {
             self.counters.key_frames_sent += 1;
@@ -496,12 +544,15 @@ fn original_payload_len(packet: &[u8], rtx: bool) -> usize {
 mod tests {
     use std::time::{Duration, Instant, SystemTime};
 
-    use ferrtc_jsep::{Codec, EXT_REPAIRED_RID, EXT_RID, HeaderExtension, NegotiatedMedia};
+    use ferrtc_jsep::{
+        Codec, EXT_ABS_SEND_TIME, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, HeaderExtension,
+        NegotiatedMedia,
+    };
     use ferrtc_rtp::repair::HistoryConfig;
     use ferrtc_rtp::{ExtensionId, RtpPacket};
     use ferrtc_sdp::Direction;
 
-    use super::{Sender, StreamSeeds};
+    use super::{Sender, SentPacket, StreamSeeds};
 
     fn layer(extensions: &[(u16, &str)]) -> Sender {
         let negotiated = NegotiatedMedia {
@@ -545,13 +596,14 @@ mod tests {
                 now,
                 SystemTime::now(),
                 1200,
+                0,
                 &[0x10; 50],
                 Duration::from_millis(33),
                 true,
                 &mut twcc,
             )
             .unwrap();
-        let first = RtpPacket::parse(&packets[0]).unwrap();
+        let first = RtpPacket::parse(&packets[0].bytes).unwrap();
         assert_eq!(
             first.extensions.get(ExtensionId::new(10).unwrap()),
             Some(&b"q"[..])
@@ -559,6 +611,176 @@ mod tests {
         s.retransmit(now, first.sequence_number, Duration::ZERO)
             .unwrap()
     }
+
+    /// A sender of `codecs` writing `extensions`, numbered from fixed seeds.
+    fn pinned_sender(codecs: Vec<Codec>, extensions: &[(u16, &str)], rid: Option<&str>) -> Sender {
+        let negotiated = NegotiatedMedia {
+            mid: "0".into(),
+            direction: Direction::SendOnly,
+            codecs,
+            header_extensions: extensions
+                .iter()
+                .map(|(id, uri)| HeaderExtension::new(*id, uri))
+                .collect(),
+            send_rids: rid.iter().map(|r| (*r).to_owned()).collect(),
+            recv_rids: vec![],
+            remote_ssrcs: vec![],
+            remote_msid: None,
+        };
+        let seeds = StreamSeeds {
+            ssrc: 0x1234_5678,
+            rtx_ssrc: 0x0abc_def0,
+            sequence: 65_534,
+            rtx_sequence: 0,
+            timestamp: 0xffff_f000,
+        };
+        Sender::new(
+            &negotiated,
+            seeds,
+            HistoryConfig::default(),
+            rid.map(str::to_owned),
+        )
+        .unwrap()
+    }
+
+    /// A digest of packets: each one's length and first 40 bytes in hex
+    /// (header, descriptor, start of payload), then an FNV-1a hash of all
+    /// their bytes.
+    fn digest(packets: &[SentPacket]) -> String {
+        let mut out = String::new();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for SentPacket { bytes: p, .. } in packets {
+            assert!(p.capacity() >= p.len() + 16, "room for the SRTP tag");
+            out.push_str(&format!("{}:", p.len()));
+            for b in p.iter().take(40) {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push('\n');
+            for b in p {
+                hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        out.push_str(&format!("fnv {hash:016x}"));
+        out
+    }
+
+    /// Packetizes two frames of `frame_len` bytes (the second 33 ms after
+    /// the first) at a fixed wall clock, transport-wide numbers from 65,535.
+    fn two_frames(s: &mut Sender, frame_len: usize) -> (Vec<SentPacket>, u16) {
+        let now = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let frame: Vec<u8> = (0..frame_len).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut twcc = 65_535;
+        let mut all = Vec::new();
+        for (i, keyframe) in [true, false].into_iter().enumerate() {
+            let at = Duration::from_millis(33 * i as u64);
+            let (packets, _) = s
+                .packetize(
+                    now + at,
+                    wall + at,
+                    1200,
+                    16,
+                    &frame,
+                    Duration::from_millis(33),
+                    keyframe,
+                    &mut twcc,
+                )
+                .unwrap();
+            all.extend(packets);
+        }
+        (all, twcc)
+    }
+
+    const EXTENSIONS: [(u16, &str); 3] = [(1, EXT_MID), (2, EXT_ABS_SEND_TIME), (3, EXT_TWCC)];
+
+    /// The exact bytes a VP8 frame becomes (RFC 7741 descriptor with a
+    /// 15-bit picture id, RFC 8285 one-byte extensions, sequence numbers
+    /// and transport-wide numbers wrapping, the marker on each frame's
+    /// last packet): pinned so a faster packetizer cannot change the wire.
+    #[test]
+    fn a_vp8_frame_becomes_exactly_these_bytes() {
+        let mut s = pinned_sender(vec![Codec::new(96, "VP8", 90_000, None)], &EXTENSIONS, None);
+        let (packets, twcc) = two_frames(&mut s, 9_765);
+        assert_eq!(twcc, 65_535u16.wrapping_add(packets.len() as u16));
+        for (i, p) in packets.iter().enumerate() {
+            let seq = 65_535u16.wrapping_add(i as u16);
+            assert_eq!(p.transport_seq, Some(seq));
+            let parsed = RtpPacket::parse(&p.bytes).unwrap();
+            let value = parsed.extensions.get(ExtensionId::new(3).unwrap());
+            assert_eq!(value, Some(&seq.to_be_bytes()[..]));
+        }
+        assert_eq!(digest(&packets), VP8_PINNED);
+        assert_eq!(s.counters.packets_sent, packets.len() as u64);
+        assert_eq!(s.counters.bytes_sent, 2 * 9_765 + 4 * packets.len() as u64);
+        let wire: usize = packets.iter().map(|p| p.bytes.len()).sum();
+        assert_eq!(
+            s.counters.bytes_sent + s.counters.header_bytes_sent,
+            wire as u64
+        );
+    }
+
+    /// The same for a simulcast layer, whose packets also carry its rid
+    /// (RFC 8852 §3.1).
+    #[test]
+    fn a_vp8_frame_of_a_simulcast_layer_becomes_exactly_these_bytes() {
+        let mut extensions = EXTENSIONS.to_vec();
+        extensions.push((10, EXT_RID));
+        let mut s = pinned_sender(
+            vec![Codec::new(96, "VP8", 90_000, None)],
+            &extensions,
+            Some("hi"),
+        );
+        let (packets, _) = two_frames(&mut s, 2_500);
+        assert_eq!(digest(&packets), VP8_LAYER_PINNED);
+    }
+
+    /// An Opus frame is one packet, never marked (RFC 7587 §4.1).
+    #[test]
+    fn an_opus_frame_becomes_exactly_these_bytes() {
+        let mut s = pinned_sender(
+            vec![Codec::new(111, "opus", 48_000, Some(2))],
+            &EXTENSIONS,
+            None,
+        );
+        let (packets, _) = two_frames(&mut s, 120);
+        assert_eq!(digest(&packets), OPUS_PINNED);
+    }
+
+    const VP8_PINNED: &str = concat!(
+        "1117:9060fffefffff00012345678bede0003103022007df331ffff0000009080800000070e151c232a31\n",
+        "1117:9060fffffffff00012345678bede0003103022007df331000000000080808000afb6bdc4cbd2d9e0\n",
+        "1117:90600000fffff00012345678bede0003103022007df3310001000000808080005e656c737a81888f\n",
+        "1117:90600001fffff00012345678bede0003103022007df3310002000000808080000d141b222930373e\n",
+        "1117:90600002fffff00012345678bede0003103022007df331000300000080808000bdc4cbd2d9e0e7ee\n",
+        "1117:90600003fffff00012345678bede0003103022007df3310004000000808080006c737a81888f969d\n",
+        "1117:90600004fffff00012345678bede0003103022007df3310005000000808080001b222930373e454c\n",
+        "1117:90600005fffff00012345678bede0003103022007df331000600000080808000cbd2d9e0e7eef5fc\n",
+        "1117:90e00006fffff00012345678bede0003103022007df3310007000000808080007a81888f969da4ab\n",
+        "1117:90600007fffffb9a12345678bede0003103022009fbe3100080000009080800100070e151c232a31\n",
+        "1117:90600008fffffb9a12345678bede0003103022009fbe31000900000080808001afb6bdc4cbd2d9e0\n",
+        "1117:90600009fffffb9a12345678bede0003103022009fbe31000a000000808080015e656c737a81888f\n",
+        "1117:9060000afffffb9a12345678bede0003103022009fbe31000b000000808080010d141b222930373e\n",
+        "1117:9060000bfffffb9a12345678bede0003103022009fbe31000c00000080808001bdc4cbd2d9e0e7ee\n",
+        "1117:9060000cfffffb9a12345678bede0003103022009fbe31000d000000808080016c737a81888f969d\n",
+        "1117:9060000dfffffb9a12345678bede0003103022009fbe31000e000000808080011b222930373e454c\n",
+        "1117:9060000efffffb9a12345678bede0003103022009fbe31000f00000080808001cbd2d9e0e7eef5fc\n",
+        "1117:90e0000ffffffb9a12345678bede0003103022009fbe310010000000808080017a81888f969da4ab\n",
+        "fnv dc75589d0532239b"
+    );
+    const VP8_LAYER_PINNED: &str = concat!(
+        "866:9060fffefffff00012345678bede00031030a1686922007df331ffff9080800000070e151c232a31\n",
+        "865:9060fffffffff00012345678bede00031030a1686922007df331000080808000d1d8dfe6edf4fb02\n",
+        "865:90e00000fffff00012345678bede00031030a1686922007df3310001808080009ba2a9b0b7bec5cc\n",
+        "866:90600001fffffb9a12345678bede00031030a1686922009fbe3100029080800100070e151c232a31\n",
+        "865:90600002fffffb9a12345678bede00031030a1686922009fbe31000380808001d1d8dfe6edf4fb02\n",
+        "865:90e00003fffffb9a12345678bede00031030a1686922009fbe310004808080019ba2a9b0b7bec5cc\n",
+        "fnv 18d7603c89adebaf"
+    );
+    const OPUS_PINNED: &str = concat!(
+        "148:906ffffefffff00012345678bede0003103022007df331ffff00000000070e151c232a31383f464d\n",
+        "148:906ffffffffff63012345678bede0003103022009fbe31000000000000070e151c232a31383f464d\n",
+        "fnv b2ef3a70f446165f"
+    );
 
     /// RFC 8852 §3.2: an RTX packet never carries `rtp-stream-id`; it names
     /// its layer with `repaired-rtp-stream-id` when that is negotiated.

@@ -64,6 +64,26 @@ pub enum CodecError {
 pub trait Payloader {
     /// The payloads of `frame`, in order, each at most `mtu` bytes.
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError>;
+
+    /// The same payloads as [`Self::payload`], handed to `emit` one by one
+    /// as pieces to write back to back (say a payload descriptor, then a
+    /// range of `frame`), `true` with the frame's last one: a sender writes
+    /// them straight into its packet buffers. An error comes before the
+    /// first payload is emitted. Payloaders that can cut without copying
+    /// override it; the default copies through [`Self::payload`].
+    fn payload_pieces(
+        &mut self,
+        mtu: usize,
+        frame: &[u8],
+        emit: &mut dyn FnMut(&[&[u8]], bool),
+    ) -> Result<(), CodecError> {
+        let payloads = self.payload(mtu, frame)?;
+        let last = payloads.len().saturating_sub(1);
+        for (i, p) in payloads.iter().enumerate() {
+            emit(&[p], i == last);
+        }
+        Ok(())
+    }
 }
 
 /// Turns RTP payloads back into encoded frames.
@@ -228,7 +248,7 @@ impl Packetizer {
 }
 
 /// Splits `len` bytes into `n` near-equal parts of at most `max` each.
-fn split_sizes(len: usize, max: usize) -> impl Iterator<Item = usize> {
+fn split_sizes(len: usize, max: usize) -> impl ExactSizeIterator<Item = usize> {
     let n = len.div_ceil(max).max(1);
     let base = len / n;
     let extra = len % n;

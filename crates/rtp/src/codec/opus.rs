@@ -8,17 +8,34 @@ pub struct OpusPayloader;
 
 impl Payloader for OpusPayloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
-        if frame.is_empty() {
-            return Err(CodecError::Empty("Opus frame"));
-        }
-        if frame.len() > mtu {
-            return Err(CodecError::TooLarge {
-                size: frame.len(),
-                mtu,
-            });
-        }
+        check(mtu, frame)?;
         Ok(vec![frame.to_vec()])
     }
+
+    fn payload_pieces(
+        &mut self,
+        mtu: usize,
+        frame: &[u8],
+        emit: &mut dyn FnMut(&[&[u8]], bool),
+    ) -> Result<(), CodecError> {
+        check(mtu, frame)?;
+        emit(&[frame], true);
+        Ok(())
+    }
+}
+
+/// Whether `frame` is one Opus packet that fits in `mtu` bytes.
+fn check(mtu: usize, frame: &[u8]) -> Result<(), CodecError> {
+    if frame.is_empty() {
+        return Err(CodecError::Empty("Opus frame"));
+    }
+    if frame.len() > mtu {
+        return Err(CodecError::TooLarge {
+            size: frame.len(),
+            mtu,
+        });
+    }
+    Ok(())
 }
 
 /// Opus depacketizer (RFC 7587 §4.2).

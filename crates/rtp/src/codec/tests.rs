@@ -370,6 +370,38 @@ proptest! {
     }
 
     #[test]
+    fn payload_pieces_are_the_payloads_with_the_last_marked(
+        body in proptest::collection::vec(any::<u8>(), 1..6000),
+        mtu in 60usize..1400,
+    ) {
+        let small = &body[..body.len().min(mtu)];
+        for (codec, frame) in [(Codec::Vp8, &body[..]), (Codec::Opus, small), (Codec::Pcmu, &body[..])] {
+            // Two frames each: state (VP8's picture id) moves on alike.
+            let mut whole = codec.payloader();
+            let mut pieces = codec.payloader();
+            for _ in 0..2 {
+                let want = whole.payload(mtu, frame).unwrap();
+                let mut got = Vec::new();
+                let mut lasts = Vec::new();
+                pieces
+                    .payload_pieces(mtu, frame, &mut |p, last| {
+                        got.push(p.concat());
+                        lasts.push(last);
+                    })
+                    .unwrap();
+                prop_assert_eq!(&got, &want);
+                let marked: Vec<bool> = (0..want.len()).map(|i| i + 1 == want.len()).collect();
+                prop_assert_eq!(lasts, marked);
+            }
+        }
+        let mut emitted = 0;
+        let too_long = Codec::Opus.payloader().payload_pieces(mtu, &vec![0; mtu + 1], &mut |_, _| emitted += 1);
+        let empty = Codec::Vp8.payloader().payload_pieces(mtu, &[], &mut |_, _| emitted += 1);
+        prop_assert!(too_long.is_err() && empty.is_err());
+        prop_assert_eq!(emitted, 0);
+    }
+
+    #[test]
     fn h264_round_trips_any_access_unit_in_mode_1(nals in proptest::collection::vec(nal(), 1..6), mtu in 40usize..1400) {
         let frame = annex_b(&nals);
         let (_, out) = round_trip(Codec::H264(PacketizationMode::NonInterleaved), mtu, &frame);

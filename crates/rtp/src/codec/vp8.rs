@@ -94,6 +94,20 @@ impl Vp8Payloader {
 
 impl Payloader for Vp8Payloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
+        let mut out = Vec::new();
+        self.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
+        Ok(out)
+    }
+
+    /// RFC 7741 §4.2: each payload is a 4-byte descriptor (X set, a 15-bit
+    /// PictureID, S on the frame's first) and the next part of the frame,
+    /// cut in near-equal parts.
+    fn payload_pieces(
+        &mut self,
+        mtu: usize,
+        frame: &[u8],
+        emit: &mut dyn FnMut(&[&[u8]], bool),
+    ) -> Result<(), CodecError> {
         const HEADER: usize = 4;
         if frame.is_empty() {
             return Err(CodecError::Empty("VP8 frame"));
@@ -105,20 +119,20 @@ impl Payloader for Vp8Payloader {
             });
         }
         let [hi, lo] = self.picture_id.to_be_bytes();
+        let sizes = split_sizes(frame.len(), mtu - HEADER);
+        let last = sizes.len().saturating_sub(1);
         let mut at = 0;
-        let out = split_sizes(frame.len(), mtu - HEADER)
-            .map(|n| {
-                let s = if at == 0 { 0x10 } else { 0 };
-                let mut p = Vec::with_capacity(HEADER + n);
-                // X=1, S on the first packet, PID 0; I=1; M=1 and 15 bits.
-                p.extend_from_slice(&[0x80 | s, 0x80, 0x80 | hi, lo]);
-                p.extend_from_slice(&frame[at..at + n]);
-                at += n;
-                p
-            })
-            .collect();
+        for (i, n) in sizes.enumerate() {
+            let s = if at == 0 { 0x10 } else { 0 };
+            // X=1, S on the first packet, PID 0; I=1; M=1 and 15 bits.
+            emit(
+                &[&[0x80 | s, 0x80, 0x80 | hi, lo], &frame[at..at + n]],
+                i == last,
+            );
+            at += n;
+        }
         self.picture_id = (self.picture_id + 1) & 0x7fff;
-        Ok(out)
+        Ok(())
     }
 }
 
