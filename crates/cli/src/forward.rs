@@ -121,7 +121,9 @@ pub struct LayerSelector {
     below_since: Option<Instant>,
     /// A decided move (down, or a probe up) waiting for its keyframe.
     pending: Option<Move>,
-    /// When the last switch up was decided, and the next probe may be.
+    /// When the last switch up happened (or, until it does, the last
+    /// update while it waits for its keyframe), and when the next probe
+    /// may be.
     last_up: Option<Instant>,
     probe_at: Option<Instant>,
     /// The wait before the next probe after a failed one.
@@ -263,6 +265,8 @@ impl LayerSelector {
             next
         } else if rate as f64 * UP_HEADROOM <= available as f64
             && self.probe_at.is_none_or(|t| now >= t)
+            // Not while the last switch up is on trial.
+            && self.last_up.is_none()
             && let Some(&next) = live.iter().find(|&&l| bps(l) > rate)
             && rates[next].measured
         {

@@ -24,10 +24,11 @@ struct Peer {
     filter: Option<Filter>,
     /// (when, bytes) of every RTP datagram sent.
     sent_rtp: Vec<(Instant, usize)>,
-    /// The transport-wide sequence number of every RTP datagram sent, in
-    /// sending order (the header is in the clear under SRTP; the only
-    /// two-byte extension element these peers send).
-    sent_transport_seq: Vec<u16>,
+    /// The transport-wide sequence number (the only two-byte extension
+    /// element these peers send) and the payload type of every RTP
+    /// datagram sent, in sending order (the header is in the clear under
+    /// SRTP).
+    sent_transport_seq: Vec<(u16, u8)>,
 }
 
 impl Endpoint for Peer {
@@ -48,11 +49,15 @@ impl Endpoint for Peer {
         let t = self.pc.poll_transmit(now, buf)?;
         if matches!(buf.first(), Some(128..=191)) && !matches!(buf.get(1), Some(192..=223)) {
             self.sent_rtp.push((now, buf.len()));
-            if let Ok(p) = ferrtc_rtp::RtpPacket::parse(buf)
+            // The header only: the P bit would read the padding count
+            // from the SRTP tag.
+            let mut header = buf.clone();
+            header[0] &= !0x20;
+            if let Ok(p) = ferrtc_rtp::RtpPacket::parse(&header)
                 && let Some((_, v)) = p.extensions.iter().find(|(_, v)| v.len() == 2)
             {
                 self.sent_transport_seq
-                    .push(u16::from_be_bytes([v[0], v[1]]));
+                    .push((u16::from_be_bytes([v[0], v[1]]), header[1] & 0x7f));
             }
         }
         Some(Transmit {
@@ -1822,17 +1827,31 @@ fn paced_audio_overtakes_queued_video_and_transport_wide_numbers_follow_the_send
     let vid = call.video_mid.clone();
     assert_eq!(frames(&call.pair.b().events, &vid), written);
     let a = call.pair.a();
-    let seqs = &a.sent_transport_seq;
-    assert!(seqs.len() > 500, "{}", seqs.len());
-    let out_of_order = seqs
+    let sent = &a.sent_transport_seq;
+    assert!(sent.len() > 500, "{}", sent.len());
+    let out_of_order = sent
         .windows(2)
-        .filter(|w| w[1] != w[0].wrapping_add(1))
+        .filter(|w| w[1].0 != w[0].0.wrapping_add(1))
         .count();
     assert_eq!(out_of_order, 0, "numbers leave in order, without gaps");
+    // Audio did overtake video: some audio left between two video packets
+    // (by payload type: video sent the most packets, audio the next most).
+    let mut counts = std::collections::BTreeMap::<u8, usize>::new();
+    for (_, pt) in sent {
+        *counts.entry(*pt).or_default() += 1;
+    }
+    let mut by_count: Vec<(usize, u8)> = counts.into_iter().map(|(pt, n)| (n, pt)).collect();
+    by_count.sort_unstable_by(|x, y| y.cmp(x));
+    let (video_pt, audio_pt) = (by_count[0].1, by_count[1].1);
+    let overtaken = sent
+        .windows(3)
+        .filter(|w| w[0].1 == video_pt && w[1].1 == audio_pt && w[2].1 == video_pt)
+        .count();
+    assert!(overtaken > 0, "no audio overtook queued video");
     let estimate = available_outgoing_bitrate(&a.pc).unwrap();
     println!(
-        "estimate {estimate} bit/s, {} paced RTP packets",
-        seqs.len()
+        "estimate {estimate} bit/s, {} paced RTP packets, audio between video {overtaken} times",
+        sent.len()
     );
     assert!(
         (1_000_000.0..2_300_000.0).contains(&estimate),

@@ -280,6 +280,20 @@ impl SendHistory {
         }
     }
 
+    /// The packet with `sequence` left at `now` (after a pacer held it):
+    /// `patch` gets its bytes to make them what was sent (a number written
+    /// as it left), and its age counts from now. False when it is not kept.
+    pub fn on_left(&mut self, now: Instant, sequence: u16, patch: impl FnOnce(&mut [u8])) -> bool {
+        let ext = self.seq.peek(sequence);
+        let Ok(i) = self.packets.binary_search_by_key(&ext, |s| s.ext) else {
+            return false;
+        };
+        let kept = &mut self.packets[i];
+        patch(&mut kept.bytes);
+        kept.sent = kept.sent.max(now);
+        true
+    }
+
     /// The packet with `sequence` to send again, unless it is gone or was
     /// already resent less than `rtt` ago (a repeated NACK the first
     /// retransmission answers).

@@ -35,6 +35,9 @@ pub(super) struct TransportCc {
     probes: VecDeque<(ProbeCluster, usize, usize)>,
     /// The estimate last announced by an event.
     announced: Option<Bitrate>,
+    /// A pacer takes the probe clusters ([`Self::poll_probe`]) when it can
+    /// send them.
+    paced: bool,
 }
 
 impl std::fmt::Debug for TransportCc {
@@ -60,6 +63,7 @@ impl TransportCc {
             media_ssrc: 0,
             probes: VecDeque::new(),
             announced: None,
+            paced: false,
         }
     }
 
@@ -82,20 +86,19 @@ impl TransportCc {
 
     /// Writes `seq` as the transport-wide sequence number of `plain`, an RTP
     /// packet before SRTP whose header holds the extension (a paced packet
-    /// is numbered as it leaves). False when it holds none.
-    pub fn set_sequence(&self, plain: &mut [u8], seq: u16) -> bool {
+    /// is numbered as it leaves). Where the value went, or `None` when the
+    /// packet holds no such extension.
+    pub fn set_sequence(&self, plain: &mut [u8], seq: u16) -> Option<usize> {
         let at = RtpPacket::parse(plain)
             .ok()
             .and_then(|p| p.extensions.get(self.ext))
             .filter(|v| v.len() == 2)
             .and_then(|v| (v.as_ptr() as usize).checked_sub(plain.as_ptr() as usize));
-        match at.and_then(|at| plain.get_mut(at..at + 2)) {
-            Some(value) => {
-                value.copy_from_slice(&TransportSequence(seq).write());
-                true
-            }
-            None => false,
-        }
+        let at = at?;
+        plain
+            .get_mut(at..at + 2)?
+            .copy_from_slice(&TransportSequence(seq).write());
+        Some(at)
     }
 
     /// The packet numbered `seq` leaves with `wire_len` bytes (after SRTP).
@@ -181,9 +184,18 @@ impl TransportCc {
     /// The peer's transport-cc feedback.
     pub fn on_transport_feedback(&mut self, now: Instant, f: &TransportFeedback) {
         self.estimator.on_transport_feedback(now, f);
+        if self.paced {
+            return;
+        }
         while let Some(c) = self.estimator.poll_probe(now) {
             self.probes.push_back((c, 0, 0));
         }
+    }
+
+    /// A pacer sends the probe clusters from now on: they stay planned
+    /// until it takes them (a cluster polled early would be stale by then).
+    pub fn set_paced(&mut self) {
+        self.paced = true;
     }
 
     /// The estimate, when it moved by 10 % or more since it was last

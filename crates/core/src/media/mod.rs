@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrtc_dtls::SrtpKeys;
 use ferrtc_jsep::{Transceiver, TransceiverId};
 use ferrtc_rtp::RtpPacket;
-use ferrtc_rtp::extension::{AUDIO_LEVEL_URI, CSRC_AUDIO_LEVEL_URI};
+use ferrtc_rtp::extension::{AUDIO_LEVEL_URI, CSRC_AUDIO_LEVEL_URI, TransportSequence};
 use ferrtc_rtp::jitter::Frame;
 use ferrtc_rtp::repair::HistoryConfig;
 use ferrtc_sdp::Direction;
@@ -182,7 +182,7 @@ pub(crate) struct MediaSession {
     /// and rid, kept across negotiations. Boxed as `max_bitrates`.
     #[allow(clippy::box_collection)]
     inactive: Option<Box<BTreeSet<(TransceiverId, String)>>>,
-    /// The pacer (`MediaConfig::pacing` with transport-cc): protected RTP
+    /// The pacer (`MediaConfig::pacing` with transport-cc): RTP before SRTP
     /// with its transport-wide sequence number, released by
     /// `poll_transmit`.
     /// Boxed, as `cc`.
@@ -449,7 +449,7 @@ impl std::fmt::Debug for MediaSession {
     }
 }
 
-/// A protected RTP packet waiting in the pacer.
+/// An RTP packet waiting in the pacer, before SRTP.
 #[derive(Debug)]
 struct PacedRtp {
     /// The packet before SRTP: it is numbered (transport-wide) and
@@ -758,6 +758,9 @@ impl MediaSession {
                     config,
                     cc.available_outgoing_bitrate(),
                 )));
+                if let Some(cc) = self.cc.as_mut() {
+                    cc.set_paced();
+                }
             }
             (Some(_), true) => {}
             // What waits is sent unpaced.
@@ -1369,16 +1372,19 @@ impl MediaSession {
         }
         // The estimator's probe clusters go to the pacer, which fills them
         // with what waits and then with padding. They wait for a stream
-        // that can pad (a video stream with RTX, once it sent media), or,
-        // when none ever will, for media to fill them.
+        // that can pad (a video stream with RTX, once it sent media: the
+        // estimator plans its start probes when first asked, so they are
+        // fresh then); without video with RTX nothing probes.
         let video = || self.senders.values().filter(|s| s.codec.codec.is_video());
-        let ready = match video().any(|s| s.codec.rtx.is_some()) {
-            true => video().any(Sender::can_pad),
-            false => self.pacer.as_ref().is_some_and(|p| p.queued_packets() > 0),
-        };
-        if ready && let (Some(cc), Some(pacer)) = (self.cc.as_mut(), self.pacer.as_mut()) {
+        let can_pad = video().any(Sender::can_pad);
+        let never = !video().any(|s| s.codec.rtx.is_some());
+        if (can_pad || never)
+            && let (Some(cc), Some(pacer)) = (self.cc.as_mut(), self.pacer.as_mut())
+        {
             while let Some(cluster) = cc.poll_probe(now) {
-                pacer.probe(cluster);
+                if can_pad {
+                    pacer.probe(cluster);
+                }
             }
         }
         loop {
@@ -1387,8 +1393,10 @@ impl MediaSession {
             let released = pacer.poll_packet(now);
             self.stats.paced_drops += pacer.counters().dropped - before;
             match released? {
-                PacedPacket::Media { item, probe, .. } => {
-                    if let Some(d) = self.send_paced(now, item.plain, probe) {
+                PacedPacket::Media {
+                    item, kind, probe, ..
+                } => {
+                    if let Some(d) = self.send_paced(now, item.plain, kind, probe) {
                         return Some(d);
                     }
                 }
@@ -1411,16 +1419,41 @@ impl MediaSession {
         &mut self,
         now: Instant,
         mut plain: Vec<u8>,
+        kind: PacketKind,
         probe: Option<ProbeId>,
     ) -> Option<Vec<u8>> {
-        let seq = self.transport_seq;
-        let numbered = self
-            .cc
-            .as_ref()
-            .is_some_and(|cc| cc.set_sequence(&mut plain, seq));
-        if numbered {
-            self.transport_seq = seq.wrapping_add(1);
+        if !self.ensure_srtp() {
+            self.stats.protect_failures += 1;
+            return None;
         }
+        // The media stream (not RTX) the packet belongs to, if any.
+        let header = RtpPacket::parse(&plain)
+            .ok()
+            .map(|p| (p.ssrc, p.sequence_number));
+        let mut media = header.and_then(|(ssrc, sequence)| {
+            self.senders
+                .values_mut()
+                .find(|s| s.ssrc == ssrc)
+                .map(|s| (s, sequence))
+        });
+        // A retransmission without RTX repeats the packet as it first left
+        // (an SRTP index must never protect two different packets, RFC
+        // 3711 §9.1; with AES-GCM, RFC 7714 §8.3, it would leak the key):
+        // it keeps its number.
+        let repeat = kind == PacketKind::Retransmission && media.is_some();
+        let seq = self.transport_seq;
+        let at = match (&self.cc, repeat) {
+            (Some(cc), false) => cc.set_sequence(&mut plain, seq),
+            _ => None,
+        };
+        if let Some(at) = at {
+            self.transport_seq = seq.wrapping_add(1);
+            // The history keeps the packet as sent, for that repeat.
+            if let Some((s, sequence)) = media.as_mut() {
+                s.on_paced_send(now, *sequence, at, TransportSequence(seq).write());
+            }
+        }
+        let numbered = at.is_some();
         let srtp = self.srtp.as_deref_mut()?;
         if let Err(e) = srtp.tx.protect_rtp(&mut plain) {
             tracing::debug!("paced RTP not protected: {e}");
@@ -1447,7 +1480,7 @@ impl MediaSession {
             .values_mut()
             .filter(|s| s.codec.codec.is_video())
             .find_map(|s| s.padding_packet(wall, plain))?;
-        let sent = self.send_paced(now, packet, probe)?;
+        let sent = self.send_paced(now, packet, PacketKind::Padding, probe)?;
         self.stats.padding_packets += 1;
         Some(sent)
     }

@@ -429,6 +429,18 @@ impl Sender {
         self.codec.rtx.is_some() && self.active && self.counters.packets_sent > 0
     }
 
+    /// The media packet `sequence` of this stream left a pacer at `now`
+    /// with its transport-wide number `value` written at `at`: the history
+    /// keeps it as sent (a retransmission without RTX repeats it exactly)
+    /// and ages it from now.
+    pub fn on_paced_send(&mut self, now: Instant, sequence: u16, at: usize, value: [u8; 2]) {
+        self.history.on_left(now, sequence, |bytes| {
+            if let Some(v) = bytes.get_mut(at..at + 2) {
+                v.copy_from_slice(&value);
+            }
+        });
+    }
+
     /// A padding-only packet on the RTX stream (RFC 3550 §5.1 padding; RFC
     /// 4588 §4 lets an RTX packet carry no payload) of `size` bytes before
     /// SRTP, or as near as one packet's 255 padding bytes allow, to fill a
@@ -610,6 +622,45 @@ mod tests {
         );
         s.retransmit(now, first.sequence_number, Duration::ZERO)
             .unwrap()
+    }
+
+    #[test]
+    fn a_retransmission_without_rtx_repeats_the_packet_as_it_left_the_pacer() {
+        let mut s = pinned_sender(
+            vec![Codec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
+            &[(3, EXT_TWCC)],
+            None,
+        );
+        let now = Instant::now();
+        let mut placeholder = 0;
+        let (packets, _) = s
+            .packetize(
+                now,
+                SystemTime::now(),
+                1200,
+                16,
+                &[0x10; 50],
+                Duration::from_millis(33),
+                true,
+                &mut placeholder,
+            )
+            .unwrap();
+        let mut sent = packets[0].bytes.clone();
+        let (sequence, at) = {
+            let p = RtpPacket::parse(&sent).unwrap();
+            let at = p
+                .extension_value_offset(ExtensionId::new(3).unwrap())
+                .unwrap();
+            (p.sequence_number, at)
+        };
+        // The pacer's caller numbers it as it leaves, a second later.
+        sent[at..at + 2].copy_from_slice(&[0xbe, 0xef]);
+        let left = now + Duration::from_secs(1);
+        s.on_paced_send(left, sequence, at, [0xbe, 0xef]);
+        let again = s
+            .retransmit(left + Duration::from_millis(900), sequence, Duration::ZERO)
+            .expect("kept, aged from when it left");
+        assert_eq!(again, sent, "the very packet that left");
     }
 
     /// A sender of `codecs` writing `extensions`, numbered from fixed seeds.
