@@ -370,6 +370,12 @@ pub fn command(args: &[String]) {
         .and_then(|json| {
             std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))
         });
+    let default_out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS-media.md");
+    let written = written.and_then(|()| match opts.out == default_out {
+        // The default run's table is also the media section of RESULTS.md.
+        true => splice_into_results(&table),
+        false => Ok(()),
+    });
     match written {
         Ok(()) => eprintln!("wrote {} and {}", opts.out.display(), json_path.display()),
         Err(e) => {
@@ -377,6 +383,26 @@ pub fn command(args: &[String]) {
             std::process::exit(1)
         }
     }
+}
+
+const SECTION_BEGIN: &str = "<!-- forward: written by `ferrtc-compare forward` -->";
+const SECTION_END: &str = "<!-- forward: end -->";
+
+/// Puts `table` (its title a level down) between the forward markers of
+/// bench/RESULTS.md, or at its end the first time.
+fn splice_into_results(table: &str) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let section = format!("{SECTION_BEGIN}\n#{}\n{SECTION_END}", table.trim_end());
+    let spliced = match (text.find(SECTION_BEGIN), text.find(SECTION_END)) {
+        (Some(begin), Some(end)) if begin < end => format!(
+            "{}{section}{}",
+            &text[..begin],
+            &text[end + SECTION_END.len()..]
+        ),
+        _ => format!("{}\n\n{section}\n", text.trim_end()),
+    };
+    std::fs::write(&path, spliced).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Figures of one sample, derived for the table.
