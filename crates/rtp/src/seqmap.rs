@@ -37,11 +37,16 @@ impl<V> SeqMap<V> {
         self.entries.is_empty()
     }
 
-    /// The index of `key`, if held: one comparison when the entries from
-    /// the front up to it have no hole, else a binary search.
+    /// The index of `key`, if held: none for a key outside the front and
+    /// back (a new packet, the common case), one comparison when the
+    /// entries from the front up to it have no hole, else a binary search.
     fn index(&self, key: u64) -> Option<usize> {
         let &(front, _) = self.entries.front()?;
-        let guess = usize::try_from(key.checked_sub(front)?).ok()?;
+        let &(back, _) = self.entries.back()?;
+        if key < front || key > back {
+            return None;
+        }
+        let guess = usize::try_from(key - front).ok()?;
         if self.entries.get(guess).is_some_and(|e| e.0 == key) {
             return Some(guess);
         }
