@@ -196,17 +196,28 @@ impl SendHistory {
         &mut self,
         results: impl IntoIterator<Item = (Option<u64>, Option<i64>)>,
     ) -> FeedbackReport {
-        let mut report = FeedbackReport::default();
-        // Feedback names packets in sequence order, mostly consecutive:
-        // the entry after the last one found is tried before a search.
-        let mut hint = 0;
+        let results = results.into_iter();
+        // Sized once: one result per packet named, mostly.
+        let mut report = FeedbackReport {
+            packets: Vec::with_capacity(results.size_hint().0),
+            newest_received_send_time: None,
+        };
+        // Feedback names packets in sequence order, mostly consecutive, and
+        // the history holds them so: the entry after the last one found
+        // (first: the one at the number's offset from the oldest) is tried
+        // before a search.
+        let mut hint = None;
         for (seq, arrival) in results {
             let found = seq.and_then(|s| {
-                let i = match self.packets.get(hint) {
-                    Some(e) if e.sent.seq == s => hint,
+                let at = hint.unwrap_or_else(|| {
+                    let oldest = self.packets.front().map_or(0, |e| e.sent.seq);
+                    usize::try_from(s.saturating_sub(oldest)).unwrap_or(usize::MAX)
+                });
+                let i = match self.packets.get(at) {
+                    Some(e) if e.sent.seq == s => at,
                     _ => self.packets.binary_search_by_key(&s, |e| e.sent.seq).ok()?,
                 };
-                hint = i + 1;
+                hint = Some(i + 1);
                 self.packets.get_mut(i)
             });
             let Some(entry) = found else {
