@@ -55,10 +55,18 @@ impl<V> SeqMap<V> {
 
     /// The index of the first entry whose key is at least `key`.
     fn lower_bound(&self, key: u64) -> usize {
-        match self.entries.front() {
-            Some(&(front, _)) if key <= front => 0,
-            _ => self.entries.partition_point(|e| e.0 < key),
+        let (Some(&(front, _)), Some(&(back, _))) = (self.entries.front(), self.entries.back())
+        else {
+            return 0;
+        };
+        if key <= front {
+            return 0;
         }
+        if key > back {
+            return self.entries.len();
+        }
+        self.index(key)
+            .unwrap_or_else(|| self.entries.partition_point(|e| e.0 < key))
     }
 
     /// Whether `key` is held.
@@ -161,6 +169,12 @@ mod tests {
             let held = (100..200).contains(&k) && k % 7 != 0;
             assert_eq!(m.contains(k), held, "key {k}");
             assert_eq!(m.get(k).copied(), held.then_some(k));
+        }
+        for k in 90u64..210 {
+            let first = (k.max(100)..200).find(|s| s % 7 != 0);
+            assert_eq!(m.first_from(k).map(|(s, _)| s), first, "from {k}");
+            let count = (k.max(100)..200).filter(|s| s % 7 != 0).count();
+            assert_eq!(m.count_from(k), count, "count from {k}");
         }
         assert_eq!(m.remove(150), Some(150));
         assert_eq!(m.remove(150), None);
