@@ -111,9 +111,6 @@ pub enum Inserted {
     Late,
 }
 
-/// The most payload buffers kept for reuse: about one frame's packets.
-const SPARE_BUFFERS: usize = 32;
-
 #[derive(Debug)]
 struct Stored {
     timestamp: u32,
@@ -130,9 +127,6 @@ pub struct JitterBuffer {
     config: JitterConfig,
     depacketizer: Box<dyn Depacketizer + Send>,
     packets: SeqMap<Stored>,
-    /// Payload buffers of released packets, reused for the next ones (at
-    /// most [`SPARE_BUFFERS`]): no allocation per packet once warm.
-    spare: Vec<Vec<u8>>,
     seq: SeqUnwrapper,
     next: Option<u64>,
     settled: bool,
@@ -170,7 +164,6 @@ impl JitterBuffer {
             config,
             depacketizer,
             packets: SeqMap::default(),
-            spare: Vec::new(),
             seq: SeqUnwrapper::default(),
             next: None,
             settled: false,
@@ -205,7 +198,8 @@ impl JitterBuffer {
 
     /// Stores a packet with `payload`, or a skipped sequence number
     /// (`None`); the payload is copied only once the packet is known to be
-    /// new, into a spare buffer when there is one.
+    /// new (a fresh allocation: the allocator's recently freed memory is
+    /// warm in the cache, a buffer kept per stream is not).
     fn store(
         &mut self,
         now: Instant,
@@ -228,12 +222,7 @@ impl JitterBuffer {
             timestamp,
             marker,
             payload: match payload {
-                Some(p) => {
-                    let mut buf = self.spare.pop().unwrap_or_default();
-                    buf.clear();
-                    buf.extend_from_slice(p);
-                    buf
-                }
+                Some(p) => p.to_vec(),
                 None => Vec::new(),
             },
             arrival: now,
@@ -481,24 +470,14 @@ impl JitterBuffer {
         })
     }
 
-    /// Removes the packet at `seq`, keeping its payload buffer for reuse.
+    /// Removes the packet at `seq`.
     fn remove(&mut self, seq: u64) {
-        if let Some(p) = self.packets.remove(seq) {
-            self.recycle(p.payload);
-        }
+        self.packets.remove(seq);
     }
 
-    /// Removes the oldest packet, keeping its payload buffer for reuse.
+    /// Removes the oldest packet.
     fn remove_first(&mut self) {
-        if let Some((_, p)) = self.packets.pop_first() {
-            self.recycle(p.payload);
-        }
-    }
-
-    fn recycle(&mut self, payload: Vec<u8>) {
-        if payload.capacity() > 0 && self.spare.len() < SPARE_BUFFERS {
-            self.spare.push(payload);
-        }
+        self.packets.pop_first();
     }
 }
 
@@ -696,7 +675,7 @@ mod tests {
     }
 
     #[test]
-    fn reused_payload_buffers_give_each_frame_its_own_bytes_across_the_wrap_and_after_expiry() {
+    fn frames_carry_their_own_packets_bytes_across_the_wrap_and_after_losses_given_up() {
         let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
         let t0 = Instant::now();
         let start = JitterConfig::AUDIO.start_delay;
@@ -739,7 +718,6 @@ mod tests {
         assert_eq!(dropped, 1200 / 50 - 1);
         assert_eq!(got.len(), expected.len());
         assert!(got == expected, "a frame carried another packet's bytes");
-        assert!(j.spare.len() <= SPARE_BUFFERS);
     }
 
     #[test]
