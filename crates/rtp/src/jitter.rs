@@ -15,12 +15,13 @@
 //! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
 //! `None`, then [`JitterBuffer::poll_timeout`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::codec::Depacketizer;
 use crate::packet::RtpPacket;
 use crate::seq::SeqUnwrapper;
+use crate::seqmap::SeqMap;
 
 /// Limits and behaviour of a [`JitterBuffer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +126,7 @@ struct Stored {
 pub struct JitterBuffer {
     config: JitterConfig,
     depacketizer: Box<dyn Depacketizer + Send>,
-    packets: BTreeMap<u64, Stored>,
+    packets: SeqMap<Stored>,
     seq: SeqUnwrapper,
     next: Option<u64>,
     settled: bool,
@@ -162,7 +163,7 @@ impl JitterBuffer {
         Self {
             config,
             depacketizer,
-            packets: BTreeMap::new(),
+            packets: SeqMap::default(),
             seq: SeqUnwrapper::default(),
             next: None,
             settled: false,
@@ -180,13 +181,9 @@ impl JitterBuffer {
         self.store(
             now,
             packet.sequence_number,
-            Stored {
-                timestamp: packet.timestamp,
-                marker: packet.marker,
-                payload: packet.payload.to_vec(),
-                arrival: now,
-                skip: false,
-            },
+            packet.timestamp,
+            packet.marker,
+            Some(packet.payload),
         )
     }
 
@@ -196,20 +193,21 @@ impl JitterBuffer {
     /// buffer does not wait for it as a gap; it releases no frame for it
     /// and releases the frames it was holding behind it.
     pub fn skip(&mut self, now: Instant, sequence: u16, timestamp: u32) -> Inserted {
-        self.store(
-            now,
-            sequence,
-            Stored {
-                timestamp,
-                marker: false,
-                payload: Vec::new(),
-                arrival: now,
-                skip: true,
-            },
-        )
+        self.store(now, sequence, timestamp, false, None)
     }
 
-    fn store(&mut self, now: Instant, sequence: u16, stored: Stored) -> Inserted {
+    /// Stores a packet with `payload`, or a skipped sequence number
+    /// (`None`); the payload is copied only once the packet is known to be
+    /// new (a fresh allocation: the allocator's recently freed memory is
+    /// warm in the cache, a buffer kept per stream is not).
+    fn store(
+        &mut self,
+        now: Instant,
+        sequence: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: Option<&[u8]>,
+    ) -> Inserted {
         let ext = self.seq.unwrap(sequence);
         self.first_arrival.get_or_insert(now);
         match self.next {
@@ -217,9 +215,19 @@ impl JitterBuffer {
             Some(n) if ext >= n => {}
             _ => self.next = Some(ext),
         }
-        if self.packets.contains_key(&ext) {
+        if self.packets.contains(ext) {
             return Inserted::Duplicate;
         }
+        let stored = Stored {
+            timestamp,
+            marker,
+            payload: match payload {
+                Some(p) => p.to_vec(),
+                None => Vec::new(),
+            },
+            arrival: now,
+            skip: payload.is_none(),
+        };
         self.packets.insert(ext, stored);
         self.drain(now);
         Inserted::Stored
@@ -254,8 +262,8 @@ impl JitterBuffer {
         }
         let waiting = self
             .packets
-            .get(&next)
-            .or_else(|| self.packets.values().next())?;
+            .get(next)
+            .or_else(|| self.packets.first().map(|(_, p)| p))?;
         Some(waiting.arrival + self.config.max_wait)
     }
 
@@ -281,14 +289,14 @@ impl JitterBuffer {
             return Vec::new();
         };
         (next..high)
-            .filter(|s| !self.packets.contains_key(s))
+            .filter(|&s| !self.packets.contains(s))
             .take(limit)
             .map(|s| s as u16)
             .collect()
     }
 
     fn assemble(&self, first: u64) -> Assembly {
-        let Some(p) = self.packets.get(&first) else {
+        let Some(p) = self.packets.get(first) else {
             return Assembly::Incomplete;
         };
         if p.skip {
@@ -302,7 +310,7 @@ impl JitterBuffer {
         let ts = p.timestamp;
         let mut s = first;
         loop {
-            let Some(p) = self.packets.get(&s) else {
+            let Some(p) = self.packets.get(s) else {
                 return Assembly::Incomplete;
             };
             if p.timestamp != ts || p.skip {
@@ -324,7 +332,7 @@ impl JitterBuffer {
             .first_arrival
             .filter(|_| !self.settled)
             .map(|t| t + self.config.start_delay);
-        let media = self.packets.get(&first).is_some_and(|p| !p.skip);
+        let media = self.packets.get(first).is_some_and(|p| !p.skip);
         let target = (media && !self.target_delay.is_zero())
             .then(|| {
                 self.packets
@@ -365,18 +373,18 @@ impl JitterBuffer {
     /// before the following stored packet.
     fn give_up(&mut self, next: u64) {
         let mut end = next;
-        if let Some(ts) = self.packets.get(&next).map(|p| p.timestamp) {
-            while let Some(entry) = self.packets.first_entry() {
-                if entry.get().timestamp != ts {
+        if let Some(ts) = self.packets.get(next).map(|p| p.timestamp) {
+            while let Some((seq, p)) = self.packets.first() {
+                if p.timestamp != ts {
                     break;
                 }
-                end = *entry.key();
-                entry.remove();
+                end = seq;
+                self.remove_first();
             }
         }
         self.settled = true;
         self.after_gap = true;
-        let resume = self.packets.keys().next().copied().unwrap_or(end + 1);
+        let resume = self.packets.first().map_or(end + 1, |(seq, _)| seq);
         self.drop_range(next, resume - 1);
         self.next = Some(resume);
     }
@@ -396,22 +404,37 @@ impl JitterBuffer {
     }
 
     fn release(&mut self, first: u64, last: u64) {
-        if self.packets.get(&first).is_some_and(|p| p.skip) {
+        if self.packets.get(first).is_some_and(|p| p.skip) {
             // No media: nothing to release, and the stream is not settled
             // by it (its first frame may still be on its way).
-            self.packets.remove(&first);
+            self.remove(first);
             self.next = Some(first + 1);
             return;
         }
         self.settled = true;
         self.next = Some(last + 1);
-        let mut parts = Vec::with_capacity((last - first + 1) as usize);
+        let frame = self.assemble_frame(first, last);
         for s in first..=last {
-            if let Some(p) = self.packets.remove(&s) {
-                parts.push(p);
-            }
+            self.remove(s);
         }
-        let Some(head) = parts.first() else { return };
+        match frame {
+            Some(frame) => {
+                if frame.keyframe {
+                    self.need_keyframe = false;
+                    self.keyframe_requested = false;
+                }
+                self.events.push_back(JitterEvent::Frame(frame));
+            }
+            // A frame whose start was given up, one the decoder cannot use
+            // before the next keyframe, or one that does not depacketize.
+            None => self.drop_range(first, last),
+        }
+    }
+
+    /// The frame made of the packets `first..=last` (in place: the caller
+    /// removes them), or `None` when it cannot be released.
+    fn assemble_frame(&mut self, first: u64, last: u64) -> Option<Frame> {
+        let head = self.packets.get(first)?;
         let keyframe = self.depacketizer.is_keyframe(&head.payload);
         let start = if std::mem::take(&mut self.after_gap) {
             // Packets just before this one are lost (or were never seen):
@@ -421,39 +444,40 @@ impl JitterBuffer {
             self.depacketizer.is_frame_start(&head.payload)
         };
         if !start || (self.need_keyframe && !keyframe) {
-            // A frame whose start was given up, or one the decoder cannot
-            // use before the next keyframe.
-            self.drop_range(first, last);
-            return;
+            return None;
         }
-        let mut data = Vec::with_capacity(parts.iter().map(|p| p.payload.len()).sum());
-        for p in &parts {
-            if self
-                .depacketizer
-                .depacketize(&p.payload, &mut data)
-                .is_err()
-            {
-                self.drop_range(first, last);
-                return;
-            }
+        let size = self
+            .packets
+            .range(first..=last)
+            .map(|(_, p)| p.payload.len())
+            .sum();
+        // One buffer, sized once, handed to the caller with the frame.
+        let mut data = Vec::with_capacity(size);
+        let (mut first_received, mut received) = (head.arrival, head.arrival);
+        for (_, p) in self.packets.range(first..=last) {
+            self.depacketizer.depacketize(&p.payload, &mut data).ok()?;
+            first_received = first_received.min(p.arrival);
+            received = p.arrival;
         }
-        if keyframe {
-            self.need_keyframe = false;
-            self.keyframe_requested = false;
-        }
-        self.events.push_back(JitterEvent::Frame(Frame {
+        Some(Frame {
             timestamp: head.timestamp,
             first_sequence: first as u16,
             last_sequence: last as u16,
             keyframe,
             data,
-            received: parts.last().map_or(head.arrival, |p| p.arrival),
-            first_received: parts
-                .iter()
-                .map(|p| p.arrival)
-                .min()
-                .unwrap_or(head.arrival),
-        }));
+            received,
+            first_received,
+        })
+    }
+
+    /// Removes the packet at `seq`.
+    fn remove(&mut self, seq: u64) {
+        self.packets.remove(seq);
+    }
+
+    /// Removes the oldest packet.
+    fn remove_first(&mut self) {
+        self.packets.pop_first();
     }
 }
 
@@ -648,6 +672,52 @@ mod tests {
                 assert!(j.len() <= 10);
             }
         }
+    }
+
+    #[test]
+    fn frames_carry_their_own_packets_bytes_across_the_wrap_and_after_losses_given_up() {
+        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let t0 = Instant::now();
+        let start = JitterConfig::AUDIO.start_delay;
+        // Payloads of changing sizes, so a reused buffer that kept old
+        // bytes or an old length would show.
+        let payload = |seq: u16| vec![seq as u8; 1 + usize::from(seq) % 97];
+        let mut now = t0;
+        let mut expected = Vec::new();
+        let mut got = Vec::new();
+        let mut dropped = 0;
+        let mut seq = 65_000u16;
+        for round in 0..1200u32 {
+            let p = payload(seq);
+            let packet = RtpPacket::new(PayloadType::new(111).unwrap(), seq, round * 960, 1, &p);
+            if round % 50 == 49 {
+                // Lost for good: waited for, then given up.
+                now += JitterConfig::AUDIO.max_wait + Duration::from_millis(1);
+                j.handle_timeout(now);
+            } else {
+                assert_eq!(j.insert(now, &packet), Inserted::Stored);
+                expected.push(p);
+            }
+            if round == 0 {
+                now += start;
+                j.handle_timeout(now);
+            }
+            got.extend(events(&mut j).into_iter().filter_map(|e| match e {
+                JitterEvent::Frame(f) => Some(f.data),
+                JitterEvent::Dropped { first, last } => {
+                    assert_eq!(first, last);
+                    dropped += 1;
+                    None
+                }
+                other => panic!("{other:?}"),
+            }));
+            seq = seq.wrapping_add(1);
+        }
+        // Every loss but the last was given up (the last has no packet
+        // after it yet).
+        assert_eq!(dropped, 1200 / 50 - 1);
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "a frame carried another packet's bytes");
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub mod repair;
 pub mod report;
 pub mod rtcp;
 mod seq;
+mod seqmap;
 
 pub use packet::{
     Csrcs, ExtensionForm, ExtensionId, Extensions, ParseError, PayloadType, RawExtension,

@@ -288,19 +288,26 @@ impl Context {
         let tag_len = self.rtp.tag_len();
         let header = parse_rtp(packet, packet.len().saturating_sub(tag_len))?;
         let ssrc = header.ssrc;
-        // RFC 3711 §3.3.1: a new stream starts with ROC 0 (or a declared ROC)
-        // and s_l = SEQ of its first packet.
-        let index = match self.inbound_rtp.get(&ssrc) {
+        let streams = self.inbound_rtp.len();
+        // A stream already authenticated (every packet but its first): one
+        // lookup, the state updated in place once the packet authenticates.
+        let index = match self.inbound_rtp.get_mut(&ssrc) {
             Some(InboundRtp::Active { rollover, window }) => {
                 let index = rollover
                     .estimate(header.seq)
                     .map_err(|_| Error::KeyLifetimeExceeded { ssrc })?;
                 window.check(index).map_err(|r| rejection(r, ssrc, index))?;
-                index
+                let len = self.rtp.unprotect_rtp(packet, header.len, ssrc, index)?;
+                // Only an authenticated packet changes the stream state.
+                rollover.update(index);
+                window.accept(index);
+                return Ok(len);
             }
+            // RFC 3711 §3.3.1: a new stream starts with ROC 0 (or a declared
+            // ROC) and s_l = SEQ of its first packet.
             Some(InboundRtp::Declared { roc }) => (u64::from(*roc) << 16) | u64::from(header.seq),
             None if !self.config.accept_unknown_ssrc => return Err(Error::UnknownSsrc { ssrc }),
-            None if self.inbound_rtp.len() >= self.config.max_streams => {
+            None if streams >= self.config.max_streams => {
                 return Err(Error::TooManyStreams {
                     limit: self.config.max_streams,
                 });
@@ -308,25 +315,17 @@ impl Context {
             None => u64::from(header.seq),
         };
         let len = self.rtp.unprotect_rtp(packet, header.len, ssrc, index)?;
-        // Only an authenticated packet changes the stream state.
-        match self.inbound_rtp.get_mut(&ssrc) {
-            Some(InboundRtp::Active { rollover, window }) => {
-                rollover.update(index);
-                window.accept(index);
-            }
-            _ => {
-                self.inbound_rtp.insert(
-                    ssrc,
-                    InboundRtp::Active {
-                        rollover: RolloverState {
-                            roc: (index >> 16) as u32,
-                            highest_seq: header.seq,
-                        },
-                        window: ReplayWindow::new(self.config.replay_window, index),
-                    },
-                );
-            }
-        }
+        // The stream's first authenticated packet starts its state.
+        self.inbound_rtp.insert(
+            ssrc,
+            InboundRtp::Active {
+                rollover: RolloverState {
+                    roc: (index >> 16) as u32,
+                    highest_seq: header.seq,
+                },
+                window: ReplayWindow::new(self.config.replay_window, index),
+            },
+        );
         Ok(len)
     }
 

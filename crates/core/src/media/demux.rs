@@ -114,7 +114,15 @@ impl SsrcTable {
         pt: u8,
     ) -> Result<Route, Unroutable> {
         let bound = self.map.get(&ssrc).copied();
-        let t = if let Some(mid) = names.mid {
+        // Most packets: the SSRC is bound to the receiver its MID names.
+        let bound_by_mid = bound.map(|(t, _)| t).filter(|t| {
+            names
+                .mid
+                .is_some_and(|mid| receivers.get(t).is_some_and(|r| r.mid.as_bytes() == mid))
+        });
+        let t = if let Some(t) = bound_by_mid {
+            t
+        } else if let Some(mid) = names.mid {
             receivers
                 .iter()
                 .find(|(_, r)| r.mid.as_bytes() == mid)

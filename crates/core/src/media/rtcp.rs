@@ -18,6 +18,13 @@ const MAX_REPORT_BLOCKS: usize = 31;
 const MAX_SDES_CHUNKS: usize = 31;
 /// RFC 3550 §6.5.1: SDES item type of the CNAME.
 const SDES_CNAME: u8 = 1;
+/// The buffer a feedback packet is written into: a NACK, a PLI or a
+/// transport-cc feedback of a few dozen packets, plus the SRTCP trailer
+/// (at most 20 bytes), fit without regrowth; larger ones grow.
+const FEEDBACK_CAPACITY: usize = 256;
+/// The same for the compound report: an SR or RR with a few report
+/// blocks and the SDES CNAME.
+const REPORT_CAPACITY: usize = 512;
 
 impl MediaSession {
     /// An unprotected RTCP compound (or reduced-size, RFC 5506) packet.
@@ -150,8 +157,11 @@ impl MediaSession {
             out.extend(cc.poll_feedback(now, self.local_ssrc));
         }
         for p in out {
-            match p.to_vec() {
-                Ok(bytes) => self.queue(now, bytes, None),
+            // Room for the packet and the SRTCP trailer from the start: no
+            // regrowth while writing or protecting.
+            let mut bytes = Vec::with_capacity(FEEDBACK_CAPACITY);
+            match p.write(&mut bytes) {
+                Ok(()) => self.queue(now, bytes, None),
                 Err(e) => tracing::debug!("feedback not written: {e}"),
             }
         }
@@ -221,7 +231,7 @@ impl MediaSession {
                 })
                 .collect(),
         }));
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(REPORT_CAPACITY);
         match rtcp::write_compound(&packets, &mut out) {
             Ok(()) => self.queue(now, out, None),
             Err(e) => tracing::debug!("report not written: {e}"),

@@ -4,11 +4,11 @@
 //! report them back in transport-cc feedback (§3.1) at a fixed interval or
 //! once enough packets are waiting.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::rtcp::TransportFeedback;
 use crate::seq::SeqUnwrapper;
+use crate::seqmap::SeqMap;
 
 /// How a [`FeedbackGenerator`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +67,11 @@ pub struct FeedbackCounters {
 pub struct FeedbackGenerator {
     config: FeedbackConfig,
     unwrapper: SeqUnwrapper,
-    /// Arrival times by unwrapped sequence number.
-    arrivals: BTreeMap<u64, Instant>,
+    /// Arrival times by unwrapped sequence number (in order: appended,
+    /// forgotten from the front, no allocation per packet).
+    arrivals: SeqMap<Instant>,
+    /// The arrivals of the feedback being built, kept for the next one.
+    scratch: Vec<Option<i64>>,
     /// The first sequence number the next feedback reports.
     next_unreported: Option<u64>,
     /// Packets recorded since the last feedback.
@@ -90,7 +93,8 @@ impl FeedbackGenerator {
                 ..config
             },
             unwrapper: SeqUnwrapper::default(),
-            arrivals: BTreeMap::new(),
+            arrivals: SeqMap::default(),
+            scratch: Vec::new(),
             next_unreported: None,
             pending: 0,
             origin: None,
@@ -108,11 +112,11 @@ impl FeedbackGenerator {
     /// A packet with transport-wide sequence number `seq` arrived at `now`.
     pub fn on_packet(&mut self, now: Instant, seq: u16) {
         let ext = self.unwrapper.unwrap(seq);
-        if self.arrivals.contains_key(&ext) {
+        if self.arrivals.contains(ext) {
             self.counters.duplicates += 1;
             return;
         }
-        let oldest = self.arrivals.keys().next().copied();
+        let oldest = self.arrivals.first().map(|(seq, _)| seq);
         if let (Some(next), Some(oldest)) = (self.next_unreported, oldest)
             && ext < next
             && ext < oldest
@@ -134,7 +138,7 @@ impl FeedbackGenerator {
         while self.arrivals.len() > self.config.max_arrivals {
             self.arrivals.pop_first();
         }
-        if let Some(first) = self.arrivals.keys().next().copied() {
+        if let Some((first, _)) = self.arrivals.first() {
             self.next_unreported = self.next_unreported.map(|n| n.max(first));
         }
     }
@@ -168,18 +172,19 @@ impl FeedbackGenerator {
 
     fn build(&mut self, now: Instant) -> Option<TransportFeedback> {
         let origin = self.origin?;
-        let highest = *self.arrivals.keys().next_back()?;
+        let highest = self.arrivals.last_key()?;
         let mut start = self.next_unreported?;
         // Start at the first packet still held (a long run of losses before
         // it is not worth reporting packet by packet).
-        let first_held = *self.arrivals.range(start..).next()?.0;
+        let (first_held, _) = self.arrivals.first_from(start)?;
         if first_held - start >= self.config.max_packets as u64 {
             start = first_held;
         }
         let end = highest.min(start + self.config.max_packets as u64 - 1);
-        let mut arrivals = Vec::with_capacity((end - start + 1) as usize);
+        let mut arrivals = std::mem::take(&mut self.scratch);
+        arrivals.clear();
         let mut at = start;
-        for (&seq, &time) in self.arrivals.range(start..=end) {
+        for (seq, &time) in self.arrivals.range(start..=end) {
             arrivals.extend(std::iter::repeat_n(None, (seq - at) as usize));
             arrivals.push(Some(micros_since(origin, time)));
             at = seq + 1;
@@ -194,10 +199,11 @@ impl FeedbackGenerator {
         self.feedback_count = self.feedback_count.wrapping_add(1);
         self.counters.feedback_sent += 1;
         self.next_unreported = Some(end + 1);
-        self.pending = self.arrivals.range(end + 1..).count();
+        self.scratch = arrivals;
+        self.pending = self.arrivals.count_from(end + 1);
         self.last_feedback = Some(now);
         // Forget arrivals reported long enough ago.
-        while let Some((&seq, &time)) = self.arrivals.first_key_value() {
+        while let Some((seq, &time)) = self.arrivals.first() {
             if seq <= end && now.saturating_duration_since(time) > self.config.keep {
                 self.arrivals.pop_first();
             } else {
@@ -287,6 +293,43 @@ mod tests {
         assert_eq!(b.base_sequence, 10);
         assert!(g.poll_feedback(t0).is_none());
         assert_eq!(g.poll_feedback(t0 + ms(50)).unwrap().packets.len(), 5);
+    }
+
+    #[test]
+    fn a_long_stream_is_reported_whole_across_wraps_and_expired_arrivals_are_forgotten() {
+        let t0 = Instant::now();
+        let mut g = FeedbackGenerator::new(FeedbackConfig::default());
+        let mut now = t0;
+        let mut seq = 65_000u16;
+        let mut next_base = seq;
+        let mut reported = 0usize;
+        for i in 0..200_000u32 {
+            // Every 100th packet is overtaken by the next one.
+            if i % 100 == 50 {
+                g.on_packet(now, seq.wrapping_add(1));
+                g.on_packet(now, seq);
+                seq = seq.wrapping_add(2);
+            } else {
+                g.on_packet(now, seq);
+                seq = seq.wrapping_add(1);
+            }
+            now += Duration::from_micros(250);
+            while let Some(fb) = g.poll_feedback(now) {
+                assert_eq!(fb.base_sequence, next_base, "feedback {i}");
+                let a = fb.arrivals();
+                assert!(a.iter().all(Option::is_some), "nothing was lost");
+                reported += a.len();
+                next_base = next_base.wrapping_add(a.len() as u16);
+            }
+        }
+        assert_eq!(reported + g.pending, 200_000 + 2_000);
+        assert_eq!(g.counters().duplicates, 0);
+        // Only the last `keep` of arrivals (plus one interval) is held.
+        assert!(
+            g.arrivals.len() <= 2 * 4 * (500 + 50),
+            "{}",
+            g.arrivals.len()
+        );
     }
 
     #[test]

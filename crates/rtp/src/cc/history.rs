@@ -196,10 +196,28 @@ impl SendHistory {
         &mut self,
         results: impl IntoIterator<Item = (Option<u64>, Option<i64>)>,
     ) -> FeedbackReport {
-        let mut report = FeedbackReport::default();
+        let results = results.into_iter();
+        // Sized once: one result per packet named, mostly.
+        let mut report = FeedbackReport {
+            packets: Vec::with_capacity(results.size_hint().0),
+            newest_received_send_time: None,
+        };
+        // Feedback names packets in sequence order, mostly consecutive, and
+        // the history holds them so: the entry after the last one found
+        // (first: the one at the number's offset from the oldest) is tried
+        // before a search.
+        let mut hint = None;
         for (seq, arrival) in results {
             let found = seq.and_then(|s| {
-                let i = self.packets.binary_search_by_key(&s, |e| e.sent.seq).ok()?;
+                let at = hint.unwrap_or_else(|| {
+                    let oldest = self.packets.front().map_or(0, |e| e.sent.seq);
+                    usize::try_from(s.saturating_sub(oldest)).unwrap_or(usize::MAX)
+                });
+                let i = match self.packets.get(at) {
+                    Some(e) if e.sent.seq == s => at,
+                    _ => self.packets.binary_search_by_key(&s, |e| e.sent.seq).ok()?,
+                };
+                hint = Some(i + 1);
                 self.packets.get_mut(i)
             });
             let Some(entry) = found else {
@@ -262,6 +280,23 @@ mod tests {
             1,
             "only the lost one is reported again"
         );
+    }
+
+    #[test]
+    fn feedback_across_the_sequence_wrap_finds_every_packet_around_a_hole_in_the_history() {
+        let t0 = Instant::now();
+        let mut h = SendHistory::new(Duration::from_secs(2), 1000);
+        // 65530..=5 sent, but 65535 never (another path numbered it).
+        let sent: Vec<u16> = (65530u16..=65534).chain(0..=5).collect();
+        for (i, &s) in sent.iter().enumerate() {
+            h.on_sent(t0 + Duration::from_millis(i as u64), s, 100 + i, None);
+        }
+        let arrivals: Vec<Option<i64>> = (0..12).map(|i| Some(1000 * i)).collect();
+        let r = h.on_feedback(&TransportFeedback::from_arrivals(0, 0, 65530, 0, &arrivals));
+        let sizes: Vec<usize> = r.packets.iter().map(|p| p.sent.size).collect();
+        assert_eq!(sizes, (100..111).collect::<Vec<_>>());
+        assert_eq!(h.counters().unknown, 1, "65535 was never sent");
+        assert_eq!(r.packets[5].arrival, Some(6000), "0 follows the hole");
     }
 
     #[test]
