@@ -41,6 +41,10 @@ fn loopback(seed: u64) -> Configuration {
     Configuration {
         seed: Some(s),
         host_addresses: vec![Ipv4Addr::LOCALHOST.into()],
+        // As str0m's default here (no bandwidth estimation): a fan-out
+        // forwarder that does not adapt to each viewer's estimate (see
+        // bench/README.md).
+        unpaced_media: true,
         ..Default::default()
     }
 }

@@ -138,6 +138,15 @@ pub struct Configuration {
     /// [`PeerConnection::peer_identity`](crate::PeerConnection::peer_identity)
     /// fails. It cannot change after creation.
     pub peer_identity: Option<String>,
+    /// Send RTP as soon as it is written instead of pacing it by the
+    /// bandwidth estimate (not part of W3C `RTCConfiguration`; browsers
+    /// always pace). Paced, the default, media leaves in bursts of at most
+    /// 5 ms at 2.5 × the estimate, audio and retransmissions first, and the
+    /// estimate's probes are filled with RTX padding. A forwarder that
+    /// cannot adapt what it sends to each viewer's estimate, running many
+    /// connections on one thread, may turn it off: the estimate is still
+    /// measured and reported. It cannot change after creation.
+    pub unpaced_media: bool,
 }
 
 /// A parsed ICE server URL (RFC 7064 `stun:`, RFC 7065 `turn:`).

@@ -203,6 +203,7 @@ impl PeerConnection {
         config.turn_servers = stun.turn_ready.clone();
         config.ice.relay_only = configuration.ice_transport_policy == IceTransportPolicy::Relay;
         config.peer_identity = configuration.peer_identity.clone();
+        config.media.pacing = !configuration.unpaced_media;
         let mut core = Core::new(
             config,
             std::time::Instant::now(),
@@ -549,6 +550,9 @@ impl PeerConnection {
         }
         if configuration.tcp_candidates != current.tcp_candidates {
             return Err(Error::InvalidModification("tcpCandidates"));
+        }
+        if configuration.unpaced_media != current.unpaced_media {
+            return Err(Error::InvalidModification("unpacedMedia"));
         }
         let mut stun = StunServers::of(&configuration)?;
         if configuration.udp_mux.is_some() && configuration.host_addresses.is_empty() {

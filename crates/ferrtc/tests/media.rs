@@ -956,3 +956,40 @@ async fn max_bitrate_caps_the_bandwidth_estimate_and_its_changes_are_events() {
     assert!(available > 0.0 && available <= 200_000.0, "{pair}");
     reader.abort();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn unpaced_media_is_delivered_and_cannot_change_after_creation() {
+    let pc = |seed| {
+        PeerConnection::new(Configuration {
+            seed: Some([seed; 32]),
+            unpaced_media: true,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let (a, b) = (pc(3), pc(4));
+    let _wa = watch(&a, &b);
+    let mut wb = watch(&b, &a);
+    let sender = a
+        .add_track(
+            &MediaStreamTrack::new(MediaKind::Video, "camera"),
+            &[&MediaStream::new()],
+        )
+        .await
+        .unwrap();
+    negotiate(&a, &b).await;
+    let track = next_track(&mut wb).await;
+    wait_connected(&[&a, &b]).await;
+    let frames: Vec<Vec<u8>> = (0..30).map(|i| vp8_frame(i, i == 0)).collect();
+    write_paced(&sender, &frames).await;
+    for f in &frames {
+        assert_eq!(&recv(&track.receiver).await.data[..], &f[..]);
+    }
+    let mut config = a.get_configuration();
+    assert!(config.unpaced_media);
+    config.unpaced_media = false;
+    assert!(matches!(
+        a.set_configuration(config).await,
+        Err(ferrtc::Error::InvalidModification("unpacedMedia"))
+    ));
+}

@@ -679,8 +679,8 @@ mod tests {
         let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
         let t0 = Instant::now();
         let start = JitterConfig::AUDIO.start_delay;
-        // Payloads of changing sizes, so a reused buffer that kept old
-        // bytes or an old length would show.
+        // Payloads of changing sizes, so a frame built with stale bytes or
+        // a stale length would show.
         let payload = |seq: u16| vec![seq as u8; 1 + usize::from(seq) % 97];
         let mut now = t0;
         let mut expected = Vec::new();

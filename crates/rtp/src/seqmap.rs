@@ -46,7 +46,8 @@ impl<V> SeqMap<V> {
         if key < front || key > back {
             return None;
         }
-        let guess = usize::try_from(key - front).ok()?;
+        // A span too wide for `usize` (32-bit targets) is a missed guess.
+        let guess = usize::try_from(key - front).unwrap_or(usize::MAX);
         if self.entries.get(guess).is_some_and(|e| e.0 == key) {
             return Some(guess);
         }

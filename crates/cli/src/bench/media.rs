@@ -166,10 +166,15 @@ fn timed_out(what: impl std::fmt::Display, limit: Duration) -> MediaError {
 }
 
 /// A configuration on 127.0.0.1 alone: one socket per peer connection.
+/// Unpaced, as a fan-out forwarder that does not adapt to each viewer's
+/// estimate runs (and as str0m's SFU mode without bandwidth estimation):
+/// with every peer on one busy thread, paced connections read the loop's
+/// own delay as congestion.
 fn loopback(seed: u64) -> Configuration {
     Configuration {
         seed: Some(seed_bytes(seed)),
         host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        unpaced_media: true,
         ..Default::default()
     }
 }

@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(g.counters().duplicates, 0);
         // Only the last `keep` of arrivals (plus one interval) is held.
         assert!(
-            g.arrivals.len() <= 2 * 4 * (500 + 50),
+            g.arrivals.len() <= 4 * (500 + 50) + 200,
             "{}",
             g.arrivals.len()
         );

@@ -199,7 +199,8 @@ impl SendHistory {
         let results = results.into_iter();
         // Sized once: one result per packet named, mostly.
         let mut report = FeedbackReport {
-            packets: Vec::with_capacity(results.size_hint().0),
+            // (At most what is held: a peer's feedback may claim 65,535.)
+            packets: Vec::with_capacity(results.size_hint().0.min(self.packets.len())),
             newest_received_send_time: None,
         };
         // Feedback names packets in sequence order, mostly consecutive, and

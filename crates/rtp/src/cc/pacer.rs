@@ -15,6 +15,9 @@ use super::Bitrate;
 use super::history::ProbeId;
 use super::probe::ProbeCluster;
 
+/// The most sending time a late poll catches up on.
+const CATCH_UP: Duration = Duration::from_millis(500);
+
 /// The class of a packet; queues are served in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PacketKind {
@@ -232,8 +235,15 @@ impl<T> Pacer<T> {
         }
         self.last = Some(now);
         let rate = self.rate(now);
-        let cap = rate.bytes_in(self.config.burst);
-        self.budget = (self.budget + rate.bytes_in(dt)).min(cap);
+        // Bursts of at most `burst` when polled on time; a caller polled
+        // late while packets wait catches up on the time it missed (up to
+        // half a second, as libwebrtc's budget window), else a busy event
+        // loop would pace below the rate.
+        let window = match self.queued_packets() {
+            0 => self.config.burst,
+            _ => self.config.burst.max(dt.min(CATCH_UP)),
+        };
+        self.budget = (self.budget + rate.bytes_in(dt)).min(rate.bytes_in(window));
         let pad_cap = self.padding.bytes_in(self.config.burst);
         self.padding_budget = (self.padding_budget + self.padding.bytes_in(dt)).min(pad_cap);
     }
@@ -467,6 +477,34 @@ mod tests {
         assert_eq!(p.counters().dropped, 0);
         assert!(now - t0 <= Duration::from_millis(1100), "{:?}", now - t0);
         assert!(now - t0 >= Duration::from_millis(800), "{:?}", now - t0);
+    }
+
+    #[test]
+    fn a_pacer_polled_late_catches_up_on_the_time_it_missed() {
+        let t0 = Instant::now();
+        // 400 kbit/s target → 1 Mbit/s pacing → 125 bytes per ms.
+        let mut p = Pacer::new(PacerConfig::default(), Bitrate::kbps(400));
+        p.poll_packet(t0);
+        for i in 0..100 {
+            p.push(t0, PacketKind::Video, 1250, i);
+        }
+        // Polled every 50 ms rather than at its 10 ms ticks: 50 ms of
+        // sending each time (5 packets), not one 5 ms burst (one packet).
+        let mut now = t0;
+        let mut sent = 0;
+        for _ in 0..10 {
+            now += Duration::from_millis(50);
+            sent += drain(&mut p, now).len();
+        }
+        assert!((48..=55).contains(&sent), "{sent} packets in 500 ms");
+        // An idle pacer still builds up no more than one burst.
+        let mut idle = Pacer::new(PacerConfig::default(), Bitrate::kbps(400));
+        idle.poll_packet(t0);
+        idle.poll_packet(t0 + Duration::from_secs(1));
+        for i in 0..10 {
+            idle.push(t0 + Duration::from_secs(1), PacketKind::Video, 1250, i);
+        }
+        assert_eq!(drain(&mut idle, t0 + Duration::from_secs(1)).len(), 1);
     }
 
     #[test]
