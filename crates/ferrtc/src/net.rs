@@ -43,8 +43,13 @@ const MAX_SEGMENTS: usize = 64;
 /// Most bytes in one GSO send (the UDP length limit, less headers).
 const MAX_BATCH_BYTES: usize = 65_000;
 
-/// Batch buffer capacity a connection keeps between flights.
-const KEPT_BATCH_BYTES: usize = 4096;
+thread_local! {
+    /// The buffer of the batch being filled, one per thread: a batch is
+    /// sent at the end of each round of output ([`Sockets::flush`]), so
+    /// the connections of a thread take turns with it. A connection keeps
+    /// no buffer between flights, and none regrows one for each flight.
+    static BATCH_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// The sockets of one connection, one per local address, and its end of a
 /// shared [`crate::UdpMux`] if it has one.
@@ -116,6 +121,12 @@ impl Batch {
 
     fn push(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         if self.count == 0 {
+            if self.data.capacity() == 0 {
+                // The thread's buffer, unless another batch of this
+                // thread holds it (then this one grows its own).
+                self.data = BATCH_BUFFER.take();
+                self.data.reserve(MAX_BATCH_BYTES);
+            }
             self.source = Some(source);
             self.destination = Some(destination);
             self.segment = data.len();
@@ -130,11 +141,17 @@ impl Batch {
         self.count = 0;
         self.closed = false;
         self.data.clear();
-        // A bulk flight grows the buffer to 64 KB; do not keep that per
-        // idle connection (one allocation per flight is cheap).
-        if self.data.capacity() > KEPT_BATCH_BYTES {
-            self.data = Vec::new();
-        }
+        // Back to the thread for the next batch: an idle connection keeps
+        // no buffer.
+        let data = std::mem::take(&mut self.data);
+        BATCH_BUFFER.with(|spare| {
+            let other = spare.take();
+            spare.set(if other.capacity() >= data.capacity() {
+                other
+            } else {
+                data
+            });
+        });
     }
 }
 
@@ -463,6 +480,52 @@ mod tests {
             // This kernel (Linux >= 5.0) hands the GSO flight over in one read.
             assert!(coalesced, "no read carried more than one datagram");
         }
+    }
+
+    /// The connections of a thread take turns with one batch buffer: after
+    /// a flush none keeps it, and the next flight (of another connection,
+    /// shorter than the last) leaves with its own bytes only.
+    #[tokio::test(flavor = "current_thread")]
+    async fn connections_taking_turns_with_the_threads_batch_buffer_send_their_own_bytes() {
+        let lo = [Ipv4Addr::LOCALHOST.into()];
+        let mut a = Sockets::bind(&lo, None).unwrap();
+        let mut b = Sockets::bind(&lo, None).unwrap();
+        let receiver = PlainSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = receiver.local_addr().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let (from_a, from_b) = (
+            a.local_addrs().next().unwrap(),
+            b.local_addrs().next().unwrap(),
+        );
+        let mut sent = Vec::new();
+        for round in 0..3u8 {
+            for (sockets, from, count) in [(&mut a, from_a, 6u8), (&mut b, from_b, 2u8)] {
+                for i in 0..count {
+                    let d = vec![round * 16 + i; 1000 - usize::from(round) * 100];
+                    sockets.send(from, to, &d);
+                    sent.push((from, d));
+                }
+                sockets.flush();
+                assert_eq!(
+                    sockets.batch.data.capacity(),
+                    0,
+                    "a flushed batch keeps a buffer"
+                );
+            }
+        }
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while got.len() < sent.len() {
+            let (len, from) = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                receiver.recv_from(&mut buf),
+            )
+            .await
+            .expect("datagram lost on loopback")
+            .unwrap();
+            got.push((from, buf[..len].to_vec()));
+        }
+        assert_eq!(got, sent);
     }
 
     #[test]
