@@ -1,22 +1,46 @@
 //! Which written frames are keyframes, told from the frame's first bytes
 //! by the codec that sends it (counted in `keyFramesEncoded`).
 
-/// Whether `frame`, encoded with the codec named `codec` (the rtpmap
-/// name), is a keyframe. Audio frames never are.
-pub(crate) fn is_keyframe(codec: &str, frame: &[u8]) -> bool {
-    if codec.eq_ignore_ascii_case("VP8") {
-        // RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame.
-        frame.first().is_some_and(|b| b & 1 == 0)
-    } else if codec.eq_ignore_ascii_case("VP9") {
-        vp9_keyframe(frame)
-    } else if codec.eq_ignore_ascii_case("H264") {
-        ferrtc_media::h264::split_nal_units(frame)
-            .into_iter()
-            .any(|nal| ferrtc_media::h264::nal_type(nal) == Some(ferrtc_media::h264::NAL_IDR))
-    } else if codec.eq_ignore_ascii_case("AV1") {
-        av1_has_sequence_header(frame)
-    } else {
-        false
+/// The codec a sender's frames are encoded with, as far as telling its
+/// keyframes goes; resolved from the rtpmap name once per negotiation, not
+/// per written frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum FrameCodec {
+    Vp8,
+    Vp9,
+    H264,
+    Av1,
+    /// Audio, or a codec whose keyframes are not told (none is counted).
+    #[default]
+    Other,
+}
+
+impl FrameCodec {
+    /// The codec of rtpmap name `name` (case-insensitive).
+    pub(crate) fn of(name: &str) -> Self {
+        [
+            ("VP8", FrameCodec::Vp8),
+            ("VP9", FrameCodec::Vp9),
+            ("H264", FrameCodec::H264),
+            ("AV1", FrameCodec::Av1),
+        ]
+        .into_iter()
+        .find_map(|(n, c)| name.eq_ignore_ascii_case(n).then_some(c))
+        .unwrap_or(FrameCodec::Other)
+    }
+
+    /// Whether `frame` is a keyframe. Audio frames never are.
+    pub(crate) fn is_keyframe(self, frame: &[u8]) -> bool {
+        match self {
+            // RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame.
+            FrameCodec::Vp8 => frame.first().is_some_and(|b| b & 1 == 0),
+            FrameCodec::Vp9 => vp9_keyframe(frame),
+            FrameCodec::H264 => ferrtc_media::h264::split_nal_units(frame)
+                .into_iter()
+                .any(|nal| ferrtc_media::h264::nal_type(nal) == Some(ferrtc_media::h264::NAL_IDR)),
+            FrameCodec::Av1 => av1_has_sequence_header(frame),
+            FrameCodec::Other => false,
+        }
     }
 }
 
@@ -83,6 +107,10 @@ fn av1_has_sequence_header(mut data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn is_keyframe(codec: &str, frame: &[u8]) -> bool {
+        FrameCodec::of(codec).is_keyframe(frame)
+    }
 
     #[test]
     fn keyframes_by_codec() {

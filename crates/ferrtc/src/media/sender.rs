@@ -346,12 +346,7 @@ impl RtpSender {
             // One encoding is one stream without rid: no simulcast, or the
             // answer refused it (W3C webrtc-pc §4.4.1.6: the first kept).
             let rid = encoding.rid.clone().filter(|_| state.encodings.len() > 1);
-            let codec = state
-                .codecs
-                .iter()
-                .find(|c| !c.is_rtx())
-                .map(|c| c.name.clone());
-            (codec, rid)
+            (state.send_codec, rid)
         };
         if !self.shared.sendable() {
             return Err(invalid_state(
@@ -359,7 +354,7 @@ impl RtpSender {
             ));
         }
         // Scanned without the lock: H.264 is read in full.
-        let keyframe = codec.is_some_and(|c| super::keyframe::is_keyframe(&c, frame));
+        let keyframe = codec.is_some_and(|c| c.is_keyframe(frame));
         if !self.shared.reserve(frame.len()) {
             return Err(ferrtc_core::Error::Operation {
                 message: format!(

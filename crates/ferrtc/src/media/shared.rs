@@ -9,6 +9,7 @@ use ferrtc_media::track::{MediaKind, MediaStreamTrack};
 
 use super::EncodedFrame;
 use super::dtmf::{DtmfTone, DtmfToneChange, TONE_QUEUE_LIMIT};
+use super::keyframe::FrameCodec;
 use super::sender::{RtpEncodingParameters, RtpSenderEvent};
 use crate::driver::{CommandQueue, OpQueue};
 use crate::events::{Hub, QueueLimit};
@@ -73,8 +74,12 @@ pub(crate) struct Snapshot {
     pub(crate) current_direction: Option<RtpTransceiverDirection>,
     /// `stopped`.
     pub(crate) stopped: bool,
-    /// The codecs of the last completed exchange, the send codec first.
+    /// The codecs of the last completed exchange, the send codec first
+    /// (set with [`Self::set_codecs`]).
     pub(crate) codecs: Vec<RtpCodec>,
+    /// The send codec (the first of `codecs` that is not RTX), as a
+    /// writer tells keyframes by it.
+    pub(crate) send_codec: Option<FrameCodec>,
     /// `sender.track`.
     pub(crate) track: Option<MediaStreamTrack>,
     /// The sender's encodings (`getParameters().encodings`).
@@ -84,6 +89,17 @@ pub(crate) struct Snapshot {
     pub(crate) transaction: Option<String>,
     /// Counts `getParameters()` calls, for transaction ids.
     pub(crate) transactions: u64,
+}
+
+impl Snapshot {
+    /// The codecs of a completed exchange, and the send codec among them.
+    pub(crate) fn set_codecs(&mut self, codecs: Vec<RtpCodec>) {
+        self.send_codec = codecs
+            .iter()
+            .find(|c| !c.is_rtx())
+            .map(|c| FrameCodec::of(&c.name));
+        self.codecs = codecs;
+    }
 }
 
 /// One transceiver's state, shared by its handles and the task.
@@ -137,6 +153,7 @@ impl TransceiverShared {
                 current_direction: None,
                 stopped: false,
                 codecs: Vec::new(),
+                send_codec: None,
                 track,
                 encodings,
                 transaction: None,
@@ -194,5 +211,37 @@ impl TransceiverShared {
         self.frames.close();
         self.tone_changes.close();
         self.tones_received.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_send_codec_is_the_first_negotiated_codec_that_is_not_rtx() {
+        let mut snapshot = Snapshot {
+            mid: None,
+            direction: RtpTransceiverDirection::SendRecv,
+            current_direction: None,
+            stopped: false,
+            codecs: Vec::new(),
+            send_codec: None,
+            track: None,
+            encodings: Vec::new(),
+            transaction: None,
+            transactions: 0,
+        };
+        snapshot.set_codecs(vec![
+            RtpCodec::rtx(97, 96, 90_000),
+            RtpCodec::new(96, "vp8", 90_000, None),
+            RtpCodec::new(98, "H264", 90_000, None),
+        ]);
+        assert_eq!(snapshot.send_codec, Some(FrameCodec::Vp8));
+        assert_eq!(snapshot.codecs.len(), 3);
+        snapshot.set_codecs(vec![RtpCodec::new(111, "opus", 48_000, Some(2))]);
+        assert_eq!(snapshot.send_codec, Some(FrameCodec::Other));
+        snapshot.set_codecs(Vec::new());
+        assert_eq!(snapshot.send_codec, None);
     }
 }

@@ -338,7 +338,7 @@ impl MediaTask {
                 state.direction = info.direction;
                 state.current_direction = info.current_direction;
                 state.stopped = info.stopped;
-                state.codecs = core.negotiated_codecs(info.id).unwrap_or_default();
+                state.set_codecs(core.negotiated_codecs(info.id).unwrap_or_default());
                 if sends {
                     super::sender::cut_to_agreed(&mut state.encodings, &core.send_rids(info.id));
                 }
