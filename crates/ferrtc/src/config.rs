@@ -140,8 +140,9 @@ pub struct Configuration {
     pub peer_identity: Option<String>,
     /// Send RTP as soon as it is written instead of pacing it by the
     /// bandwidth estimate (not part of W3C `RTCConfiguration`; browsers
-    /// always pace). Paced, the default, media leaves in bursts of at most
-    /// 5 ms at 2.5 × the estimate, audio and retransmissions first, and the
+    /// always pace). Paced, the default, media leaves at 2.5 × the estimate
+    /// in short bursts (at most 5 ms when the connection's task runs on
+    /// time), audio and retransmissions first, and the
     /// estimate's probes are filled with RTX padding. A forwarder that
     /// cannot adapt what it sends to each viewer's estimate, running many
     /// connections on one thread, may turn it off: the estimate is still

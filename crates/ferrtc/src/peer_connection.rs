@@ -517,8 +517,9 @@ impl PeerConnection {
     /// `setConfiguration()` (W3C webrtc-pc §4.4.1.7): the ICE servers may
     /// change (new STUN servers are queried at once; those given by name
     /// once looked up, in the background); the bundle policy, the RTCP mux
-    /// policy, the certificates, the seed and `mdns_host_candidates` may
-    /// not ([`Error::InvalidModification`]). A new `iceTransportPolicy`
+    /// policy, the certificates, the seed, the peer identity,
+    /// `mdns_host_candidates`, `tcp_candidates` and `unpaced_media` may not
+    /// ([`Error::InvalidModification`]). A new `iceTransportPolicy`
     /// applies from the next gathering, an ICE restart (`restart_ice`; RFC
     /// 8829 §3.5.3), not to the candidates already gathered.
     pub async fn set_configuration(&self, configuration: Configuration) -> Result<(), Error> {

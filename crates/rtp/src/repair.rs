@@ -191,6 +191,9 @@ struct Sent {
     bytes: Vec<u8>,
     sent: Instant,
     last_resent: Option<Instant>,
+    /// It left (a paced packet waits in the pacer first): only what left
+    /// is sent again, as it left.
+    left: bool,
 }
 
 /// The packets one stream sent recently, to answer NACKs (RFC 4585 §6.2.1)
@@ -218,6 +221,23 @@ impl SendHistory {
 
     /// Keeps a sent packet (the whole RTP packet, before SRTP).
     pub fn insert(&mut self, now: Instant, sequence: u16, packet: &[u8]) {
+        self.keep(now, sequence, packet, true);
+    }
+
+    /// Keeps a packet that waits in a pacer before it leaves: it is not
+    /// sent again until [`Self::on_left`] (a NACK may name it before).
+    pub fn insert_held(&mut self, now: Instant, sequence: u16, packet: &[u8]) {
+        self.keep(now, sequence, packet, false);
+    }
+
+    /// Every packet kept counts as left (the pacer let them all go).
+    pub fn release_all(&mut self) {
+        for p in &mut self.packets {
+            p.left = true;
+        }
+    }
+
+    fn keep(&mut self, now: Instant, sequence: u16, packet: &[u8], left: bool) {
         let ext = self.seq.unwrap(sequence);
         let in_order = self.packets.back().is_none_or(|last| last.ext < ext);
         if in_order {
@@ -239,6 +259,7 @@ impl SendHistory {
                 bytes,
                 sent: now,
                 last_resent: None,
+                left,
             });
         } else {
             // A sequence number sent again: keep the order.
@@ -249,6 +270,7 @@ impl SendHistory {
                     kept.bytes.extend_from_slice(packet);
                     kept.sent = now;
                     kept.last_resent = None;
+                    kept.left = left;
                 }
                 Err(i) => self.packets.insert(
                     i,
@@ -257,6 +279,7 @@ impl SendHistory {
                         bytes: packet.to_vec(),
                         sent: now,
                         last_resent: None,
+                        left,
                     },
                 ),
             }
@@ -291,6 +314,7 @@ impl SendHistory {
         let kept = &mut self.packets[i];
         patch(&mut kept.bytes);
         kept.sent = kept.sent.max(now);
+        kept.left = true;
         true
     }
 
@@ -302,9 +326,10 @@ impl SendHistory {
         let ext = self.seq.peek(sequence);
         let i = self.packets.binary_search_by_key(&ext, |s| s.ext).ok()?;
         let sent = &mut self.packets[i];
-        if sent
-            .last_resent
-            .is_some_and(|t| now.saturating_duration_since(t) < rtt)
+        if !sent.left
+            || sent
+                .last_resent
+                .is_some_and(|t| now.saturating_duration_since(t) < rtt)
         {
             return None;
         }

@@ -779,6 +779,10 @@ impl MediaSession {
                 }
             }
         }
+        let paced = self.pacer.is_some();
+        for s in self.senders.values_mut() {
+            s.set_held(paced);
+        }
         let alive: BTreeSet<_> = transceivers
             .iter()
             .filter(|t| !t.is_stopped())

@@ -115,6 +115,9 @@ pub(crate) struct Sender {
     /// ticks each on average, not 2999.
     tick_remainder: u128,
     history: SendHistory,
+    /// A pacer holds what this stream writes before it leaves
+    /// ([`Self::on_paced_send`] tells the history it left).
+    held: bool,
     /// The header of the frame being packetized, written once per frame
     /// (kept to reuse its allocation).
     header_template: Vec<u8>,
@@ -189,6 +192,7 @@ impl Sender {
             timestamp: seeds.timestamp,
             tick_remainder: 0,
             history: SendHistory::new(history),
+            held: false,
             header_template: Vec::new(),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
@@ -265,6 +269,7 @@ impl Sender {
         let video = self.codec.codec.is_video();
         let sequence = &mut self.sequence;
         let history = &mut self.history;
+        let held = self.held;
         let stats = &mut self.stats;
         let counters = &mut self.counters;
         let mut out = Vec::with_capacity(frame.len() / room + 1);
@@ -288,7 +293,10 @@ impl Sender {
                     bytes[at..at + 2].copy_from_slice(&TransportSequence(twcc).write());
                     twcc
                 });
-                history.insert(now, *sequence, &bytes);
+                match held {
+                    true => history.insert_held(now, *sequence, &bytes),
+                    false => history.insert(now, *sequence, &bytes),
+                }
                 *sequence = sequence.wrapping_add(1);
                 stats.on_packet_sent(now, timestamp, payload_len);
                 counters.packets_sent += 1;
@@ -378,7 +386,10 @@ impl Sender {
         p.sequence_number = self.sequence;
         self.sequence = self.sequence.wrapping_add(1);
         let bytes = p.to_vec();
-        self.history.insert(now, p.sequence_number, &bytes);
+        match self.held {
+            true => self.history.insert_held(now, p.sequence_number, &bytes),
+            false => self.history.insert(now, p.sequence_number, &bytes),
+        }
         // The sender report maps `now` to the media clock: the event's
         // start plus its duration so far, not the start repeated.
         self.stats.on_packet_sent(now, media_time, payload.len());
@@ -427,6 +438,15 @@ impl Sender {
     /// layer active and media sent.
     pub fn can_pad(&self) -> bool {
         self.codec.rtx.is_some() && self.active && self.counters.packets_sent > 0
+    }
+
+    /// Whether a pacer holds this stream's packets before they leave; when
+    /// it stops, what it held was let go.
+    pub fn set_held(&mut self, held: bool) {
+        if self.held && !held {
+            self.history.release_all();
+        }
+        self.held = held;
     }
 
     /// The media packet `sequence` of this stream left a pacer at `now`
@@ -631,6 +651,7 @@ mod tests {
             &[(3, EXT_TWCC)],
             None,
         );
+        s.set_held(true);
         let now = Instant::now();
         let mut placeholder = 0;
         let (packets, _) = s
@@ -653,6 +674,9 @@ mod tests {
                 .unwrap();
             (p.sequence_number, at)
         };
+        // A NACK for it while the pacer holds it: nothing (the packet as
+        // it will leave is not known yet, and it leaves anyway).
+        assert_eq!(s.retransmit(now, sequence, Duration::ZERO), None);
         // The pacer's caller numbers it as it leaves, a second later.
         sent[at..at + 2].copy_from_slice(&[0xbe, 0xef]);
         let left = now + Duration::from_secs(1);

@@ -239,7 +239,9 @@ impl<T> Pacer<T> {
         // late while packets wait catches up on the time it missed (up to
         // half a second, as libwebrtc's budget window), else a busy event
         // loop would pace below the rate.
-        let window = match self.queued_packets() {
+        // (Audio is never held by the budget: it earns no catching up.)
+        let held = self.queued_packets() - self.queues[PacketKind::Audio as usize].len();
+        let window = match held {
             0 => self.config.burst,
             _ => self.config.burst.max(dt.min(CATCH_UP)),
         };
