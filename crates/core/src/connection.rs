@@ -375,11 +375,19 @@ impl PeerConnection {
             self.ice.as_ref().and_then(Agent::poll_timeout),
             self.dtls.as_ref().and_then(Dtls::poll_timeout),
             self.channels.poll_timeout(),
-            self.media.poll_timeout(),
+            self.media.poll_timeout(self.media_sending()),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Whether media may leave: the core polls it out only while DTLS is
+    /// connected (see `next_transmit`).
+    fn media_sending(&self) -> bool {
+        self.dtls
+            .as_ref()
+            .is_some_and(|d| d.state() == TransportState::Connected)
     }
 
     /// Time reached `now`: runs every engine's due timers.
@@ -398,7 +406,7 @@ impl PeerConnection {
         if due(self.channels.poll_timeout()) {
             self.channels.handle_timeout(now);
         }
-        if due(self.media.poll_timeout()) {
+        if due(self.media.poll_timeout(self.media_sending())) {
             let wall = self.wall_clock(now);
             self.media.handle_timeout(now, wall);
         }

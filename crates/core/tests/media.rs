@@ -1858,3 +1858,29 @@ fn paced_audio_overtakes_queued_video_and_transport_wide_numbers_follow_the_send
         "the estimate finds the path: {estimate}"
     );
 }
+
+#[test]
+fn paced_packets_left_waiting_when_the_peer_closes_do_not_keep_the_timer_in_the_past() {
+    let link = LinkConfig::IDEAL
+        .with_delay(Duration::from_millis(10))
+        .with_rate(250_000, 100_000);
+    let mut call = call_with(16, link, true);
+    let video = call.video;
+    let now = call.pair.net.now();
+    let (mut f, _) = vp8_frame_as(0, true);
+    f.resize(200_000, 7);
+    call.pair
+        .a()
+        .pc
+        .write_frame(now, video, &f, Duration::from_millis(20), true)
+        .unwrap();
+    call.pair.run(Duration::from_millis(5));
+    let now = call.pair.net.now();
+    call.pair.b().pc.close(now);
+    call.pair.run(Duration::from_millis(100));
+    let now = call.pair.net.now();
+    let a = call.pair.a();
+    a.pc.handle_timeout(now);
+    let next = a.pc.poll_timeout();
+    assert!(next.is_none_or(|t| t > now), "{next:?} at {now:?}");
+}

@@ -346,8 +346,8 @@ impl MediaSlot {
     }
 
     /// See [`MediaSession::poll_timeout`].
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.get()?.poll_timeout()
+    pub fn poll_timeout(&self, sending: bool) -> Option<Instant> {
+        self.get()?.poll_timeout(sending)
     }
 
     /// See [`MediaSession::request_keyframe`].
@@ -1494,8 +1494,11 @@ impl MediaSession {
         self.events.pop_front()
     }
 
-    /// When [`Self::handle_timeout`] is next wanted.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// When [`Self::handle_timeout`] (or, for the pacer's next release,
+    /// `poll_transmit`) is next wanted. The pacer counts only while
+    /// `sending` (the transport lets media out): a release nobody polls
+    /// would stay due forever.
+    pub fn poll_timeout(&self, sending: bool) -> Option<Instant> {
         let rtt = self.rtt();
         self.receivers
             .values()
@@ -1503,7 +1506,12 @@ impl MediaSession {
             .chain(self.next_report.filter(|_| self.has_streams()))
             .chain(self.dtmf.values().filter_map(|d| d.engine.poll_timeout()))
             .chain(self.cc.as_deref().and_then(TransportCc::poll_timeout))
-            .chain(self.pacer.as_deref().and_then(Pacer::poll_timeout))
+            .chain(
+                self.pacer
+                    .as_deref()
+                    .filter(|_| sending)
+                    .and_then(Pacer::poll_timeout),
+            )
             .min()
     }
 
