@@ -1052,13 +1052,33 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_viewer_on_a_low_layer_probes_one_layer_up_and_backs_off_when_it_fails() {
-        let start = Instant::now();
+    /// A viewer with room for every layer, on the top one.
+    fn on_the_top_layer(start: Instant) -> LayerSelector {
         let mut s = LayerSelector::default();
         s.set_available(5_000_000);
         s.update(start, &measured(&RATES));
         assert!(s.accept(&key(2)));
+        s
+    }
+
+    /// The estimate falls under the layer a probe reached at `failed`:
+    /// back down, and the next probe waits twice as long.
+    fn fails_and_backs_off(s: &mut LayerSelector, failed: Instant) {
+        s.set_available(180_000);
+        s.update(failed, &measured(&RATES));
+        assert_eq!(s.target(), Some(0));
+        assert!(s.accept(&key(0)));
+        s.set_available(210_000);
+        s.update(failed + PROBE_INTERVAL, &measured(&RATES));
+        assert_eq!(s.target(), Some(0), "backed off");
+        s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
+        assert_eq!(s.target(), Some(1), "probed again");
+    }
+
+    #[test]
+    fn a_viewer_on_a_low_layer_probes_one_layer_up_and_backs_off_when_it_fails() {
+        let start = Instant::now();
+        let mut s = on_the_top_layer(start);
         // Congestion: down to the layer that fits.
         s.set_available(170_000);
         s.update(start, &measured(&RATES));
@@ -1078,26 +1098,13 @@ mod tests {
         s.update(probe + Duration::from_millis(500), &measured(&RATES));
         assert_eq!(s.target(), Some(1));
         // The path cannot carry it: the estimate falls; back down.
-        s.set_available(180_000);
-        let failed = probe + Duration::from_secs(1);
-        s.update(failed, &measured(&RATES));
-        assert_eq!(s.target(), Some(0));
-        assert!(s.accept(&key(0)));
-        // The next probe waits twice as long.
-        s.set_available(210_000);
-        s.update(failed + PROBE_INTERVAL, &measured(&RATES));
-        assert_eq!(s.target(), Some(0), "backed off");
-        s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
-        assert_eq!(s.target(), Some(1), "probed again");
+        fails_and_backs_off(&mut s, probe + Duration::from_secs(1));
     }
 
     #[test]
     fn a_probe_whose_keyframe_comes_late_is_still_on_trial_when_it_fails() {
         let start = Instant::now();
-        let mut s = LayerSelector::default();
-        s.set_available(5_000_000);
-        s.update(start, &measured(&RATES));
-        assert!(s.accept(&key(2)));
+        let mut s = on_the_top_layer(start);
         s.set_available(170_000);
         s.update(start, &measured(&RATES));
         assert!(s.accept(&key(0)));
@@ -1113,17 +1120,7 @@ mod tests {
         assert!(!s.accept(&delta(1)), "not up before the keyframe");
         assert!(s.accept(&key(1)));
         // Right after the switch the path shows it cannot carry it.
-        s.set_available(180_000);
-        let failed = switched + Duration::from_secs(1);
-        s.update(failed, &measured(&RATES));
-        assert_eq!(s.target(), Some(0));
-        assert!(s.accept(&key(0)));
-        // A failed probe: the next waits twice as long.
-        s.set_available(210_000);
-        s.update(failed + PROBE_INTERVAL, &measured(&RATES));
-        assert_eq!(s.target(), Some(0), "backed off");
-        s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
-        assert_eq!(s.target(), Some(1), "probed again");
+        fails_and_backs_off(&mut s, switched + Duration::from_secs(1));
     }
 
     #[test]

@@ -407,6 +407,17 @@ impl<T> Pacer<T> {
 mod tests {
     use super::*;
 
+    /// A pacer for `target`, started at `t0`, with `n` video packets of
+    /// `size` bytes queued then (numbered from 0).
+    fn video_queued(t0: Instant, target: Bitrate, n: u32, size: usize) -> Pacer<u32> {
+        let mut p = Pacer::new(PacerConfig::default(), target);
+        p.poll_packet(t0);
+        for i in 0..n {
+            p.push(t0, PacketKind::Video, size, i);
+        }
+        p
+    }
+
     fn drain(p: &mut Pacer<u32>, now: Instant) -> Vec<Paced<u32>> {
         std::iter::from_fn(|| p.poll_packet(now)).collect()
     }
@@ -433,11 +444,7 @@ mod tests {
     fn video_leaves_at_the_pacing_rate_in_bursts_of_at_most_five_ms() {
         let t0 = Instant::now();
         // 400 kbit/s target → 1 Mbit/s pacing → 125 bytes per ms.
-        let mut p = Pacer::new(PacerConfig::default(), Bitrate::kbps(400));
-        p.poll_packet(t0);
-        for i in 0..100 {
-            p.push(t0, PacketKind::Video, 1250, i);
-        }
+        let mut p = video_queued(t0, Bitrate::kbps(400), 100, 1250);
         let mut now = t0;
         let mut sent_at = Vec::new();
         loop {
@@ -464,11 +471,7 @@ mod tests {
     fn a_queue_too_long_for_the_estimate_drains_within_a_second_instead_of_dropping() {
         let t0 = Instant::now();
         // 100 kbit/s target → 250 kbit/s pacing: 250 KB would take 8 s.
-        let mut p = Pacer::new(PacerConfig::default(), Bitrate::kbps(100));
-        p.poll_packet(t0);
-        for i in 0..200 {
-            p.push(t0, PacketKind::Video, 1250, i);
-        }
+        let mut p = video_queued(t0, Bitrate::kbps(100), 200, 1250);
         let mut now = t0;
         while p.queued_packets() > 0 {
             drain(&mut p, now);
@@ -485,11 +488,7 @@ mod tests {
     fn a_pacer_polled_late_catches_up_on_the_time_it_missed() {
         let t0 = Instant::now();
         // 400 kbit/s target → 1 Mbit/s pacing → 125 bytes per ms.
-        let mut p = Pacer::new(PacerConfig::default(), Bitrate::kbps(400));
-        p.poll_packet(t0);
-        for i in 0..100 {
-            p.push(t0, PacketKind::Video, 1250, i);
-        }
+        let mut p = video_queued(t0, Bitrate::kbps(400), 100, 1250);
         // Polled every 50 ms rather than at its 10 ms ticks: 50 ms of
         // sending each time (5 packets), not one 5 ms burst (one packet).
         let mut now = t0;
@@ -512,11 +511,7 @@ mod tests {
     #[test]
     fn stale_video_is_dropped_and_counted() {
         let t0 = Instant::now();
-        let mut p = Pacer::new(PacerConfig::default(), Bitrate::kbps(30));
-        p.poll_packet(t0);
-        for i in 0..100 {
-            p.push(t0, PacketKind::Video, 1200, i);
-        }
+        let mut p = video_queued(t0, Bitrate::kbps(30), 100, 1200);
         drain(&mut p, t0 + Duration::from_secs(3));
         assert!(p.counters().dropped > 90);
         assert_eq!(p.queued_packets(), 0);
