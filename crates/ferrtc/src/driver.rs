@@ -56,8 +56,10 @@ const TRANSMIT_BUF: usize = 2048;
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 thread_local! {
-    /// Where datagrams are read: one coalesced GRO read is at most 64 KB.
-    static RECEIVE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65_536]);
+    /// Where datagrams are read: one coalesced GRO read is at most 64 KB,
+    /// and one read takes up to two.
+    static RECEIVE: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0; crate::net::READ_BYTES]);
     /// Where the core writes each outgoing datagram.
     static TRANSMIT: std::cell::RefCell<Vec<u8>> =
         std::cell::RefCell::new(Vec::with_capacity(TRANSMIT_BUF));
@@ -618,11 +620,13 @@ impl Driver {
         let now = Instant::now();
         RECEIVE.with_borrow_mut(|buf| {
             for _ in 0..RECV_BURST {
-                let Some((local, remote, len, segment)) = self.sockets.try_recv(buf) else {
+                let Some((local, read)) = self.sockets.try_recv(buf) else {
                     break;
                 };
-                for datagram in buf[..len].chunks_mut(segment) {
-                    self.core.handle_receive(now, remote, local, datagram);
+                for (at, group) in read.groups() {
+                    for datagram in buf[at..at + group.len].chunks_mut(group.segment) {
+                        self.core.handle_receive(now, group.from, local, datagram);
+                    }
                 }
             }
         });

@@ -39,8 +39,8 @@ const MAX_REMOTES: usize = 64;
 /// Reads per wake-up of the reading task.
 const BURST: usize = 64;
 
-/// The read buffer: room for a coalesced flight (receive offload).
-const RECV_BUF: usize = 64 * 1024;
+/// The read buffer: room for one read (up to two coalesced flights).
+const RECV_BUF: usize = crate::net::READ_BYTES;
 
 /// One UDP socket shared by many [`crate::PeerConnection`]s (not part of
 /// the W3C API): give it to each through
@@ -166,7 +166,7 @@ async fn read(shared: Arc<Shared>) {
         }
         let mut routes = None;
         for _ in 0..BURST {
-            let (len, from, segment) = match shared.socket.try_recv(&mut buf) {
+            let read = match shared.socket.try_recv(&mut buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -175,9 +175,12 @@ async fn read(shared: Arc<Shared>) {
                 }
             };
             let routes = routes.get_or_insert_with(|| shared.routes());
-            for datagram in buf.get(..len).unwrap_or_default().chunks(segment.max(1)) {
-                if !routes.deliver(from, datagram) {
-                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+            for (at, group) in read.groups() {
+                let data = buf.get(at..at + group.len).unwrap_or_default();
+                for datagram in data.chunks(group.segment) {
+                    if !routes.deliver(group.from, datagram) {
+                        shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
         }

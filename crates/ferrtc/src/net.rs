@@ -12,6 +12,10 @@ use std::task::Poll;
 pub(crate) use tcp::{Kind as TcpKind, TcpEvent, TcpSockets};
 pub(crate) use tls::TlsServers;
 pub(crate) use udp::UdpSocket;
+use udp::{Group, Read};
+
+/// Room for one read of [`Sockets::try_recv`].
+pub(crate) const READ_BYTES: usize = udp::READ_GROUPS * udp::GROUP_BYTES;
 
 use crate::mux::MuxPort;
 
@@ -282,27 +286,29 @@ impl Sockets {
         .await
     }
 
-    /// A datagram that is already waiting, without blocking: (local,
-    /// remote, len, segment). With UDP GRO the kernel may hand several
-    /// datagrams from one sender at once: `buf[..len]` then holds them
-    /// back to back, each `segment` bytes but the last.
-    pub(crate) fn try_recv(
-        &mut self,
-        buf: &mut [u8],
-    ) -> Option<(SocketAddr, SocketAddr, usize, usize)> {
+    /// Datagrams that are already waiting, without blocking: the local
+    /// address they came to and one read of them (see
+    /// [`UdpSocket::try_recv`]: `buf` should hold [`READ_BYTES`]).
+    pub(crate) fn try_recv(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, Read)> {
         let n = self.sockets.len();
         for k in 0..n {
             let i = (self.next + k) % n;
             let (local, socket) = &self.sockets[i];
-            if let Ok((len, from, segment)) = socket.try_recv(buf) {
+            if let Ok(read) = socket.try_recv(buf) {
                 self.next = (i + 1) % n;
-                return Some((*local, from, len, segment));
+                return Some((*local, read));
             }
         }
         if let Some(mux) = self.mux.as_mut() {
             let (from, data) = self.mux_pending.take().or_else(|| mux.try_recv())?;
-            let (local, from, len) = copy_in(mux.local_addr(), from, &data, buf);
-            return Some((local, from, len, len));
+            let len = data.len().min(buf.len());
+            buf[..len].copy_from_slice(&data[..len]);
+            let group = Group {
+                len,
+                from,
+                segment: len.max(1),
+            };
+            return Some((mux.local_addr(), Read::one(group)));
         }
         None
     }
@@ -328,19 +334,6 @@ fn send_batch(socket: &UdpSocket, destination: SocketAddr, batch: &Batch) {
             tracing::trace!("send to {destination} failed: {e}");
         }
     }
-}
-
-/// A datagram from the mux, copied into the caller's buffer (truncated to
-/// it, as a socket read would be).
-fn copy_in(
-    local: SocketAddr,
-    from: SocketAddr,
-    data: &[u8],
-    buf: &mut [u8],
-) -> (SocketAddr, SocketAddr, usize) {
-    let len = data.len().min(buf.len());
-    buf[..len].copy_from_slice(&data[..len]);
-    (local, from, len)
 }
 
 #[cfg(test)]
@@ -464,15 +457,17 @@ mod tests {
         tx.flush();
         let mut got = Vec::new();
         let mut coalesced = false;
-        let mut buf = vec![0; 65_536];
+        let mut buf = vec![0; READ_BYTES];
         while got.len() < sent.len() {
             tokio::time::timeout(std::time::Duration::from_secs(5), rx.readable())
                 .await
                 .expect("nothing to read");
-            while let Some((local, remote, len, segment)) = rx.try_recv(&mut buf) {
-                assert_eq!((local, remote), (to, from));
-                coalesced |= len > segment;
-                got.extend(buf[..len].chunks(segment).map(<[u8]>::to_vec));
+            while let Some((local, read)) = rx.try_recv(&mut buf) {
+                for (at, g) in read.groups() {
+                    assert_eq!((local, g.from), (to, from));
+                    coalesced |= g.len > g.segment;
+                    got.extend(buf[at..at + g.len].chunks(g.segment).map(<[u8]>::to_vec));
+                }
             }
         }
         assert_eq!(got, sent);
@@ -480,6 +475,74 @@ mod tests {
             // This kernel (Linux >= 5.0) hands the GSO flight over in one read.
             assert!(coalesced, "no read carried more than one datagram");
         }
+    }
+
+    /// One read takes what two sources sent; a read that empties the socket
+    /// ends its readiness at once (Linux: no further call that reads
+    /// nothing), and a datagram arriving after it still wakes the reader.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_read_takes_two_sources_flights_and_emptying_the_socket_still_wakes_for_the_next() {
+        let lo = [Ipv4Addr::LOCALHOST.into()];
+        let (mut a, mut b, mut rx) = (
+            Sockets::bind(&lo, None).unwrap(),
+            Sockets::bind(&lo, None).unwrap(),
+            Sockets::bind(&lo, None).unwrap(),
+        );
+        let (from_a, from_b, to) = (
+            a.local_addrs().next().unwrap(),
+            b.local_addrs().next().unwrap(),
+            rx.local_addrs().next().unwrap(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        a.send(from_a, to, b"from a");
+        a.flush();
+        b.send(from_b, to, b"from b");
+        b.flush();
+        let mut buf = vec![0; READ_BYTES];
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            tokio::time::timeout(std::time::Duration::from_secs(5), rx.readable())
+                .await
+                .expect("nothing to read");
+            let Some((_, read)) = rx.try_recv(&mut buf) else {
+                continue;
+            };
+            for (at, g) in read.groups() {
+                got.push((g.from, buf[at..at + g.len].to_vec()));
+            }
+            if cfg!(target_os = "linux") {
+                assert_eq!(got.len(), 2, "both were waiting: one read takes both");
+            }
+        }
+        assert_eq!(
+            got,
+            [(from_a, b"from a".to_vec()), (from_b, b"from b".to_vec())]
+        );
+        assert!(rx.try_recv(&mut buf).is_none());
+        // One datagram: the read that takes it leaves the socket empty.
+        a.send(from_a, to, b"alone");
+        a.flush();
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.readable())
+            .await
+            .expect("nothing to read");
+        let (_, read) = rx.try_recv(&mut buf).expect("the datagram");
+        assert_eq!(read.groups().count(), 1);
+        if cfg!(target_os = "linux") {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let mut readable = std::pin::pin!(rx.readable());
+            assert!(
+                readable.as_mut().poll(&mut cx).is_pending(),
+                "a read that emptied the socket left it marked readable"
+            );
+        }
+        a.send(from_a, to, b"later");
+        a.flush();
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.readable())
+            .await
+            .expect("the datagram after the emptying read did not wake the reader");
+        let (_, read) = rx.try_recv(&mut buf).expect("the later datagram");
+        let (at, g) = read.groups().next().unwrap();
+        assert_eq!((g.from, &buf[at..at + g.len]), (from_a, &b"later"[..]));
     }
 
     /// The connections of a thread take turns with one batch buffer: after

@@ -241,10 +241,15 @@ impl SendHistory {
         let ext = self.seq.unwrap(sequence);
         let in_order = self.packets.back().is_none_or(|last| last.ext < ext);
         if in_order {
-            // The oldest packet's buffer, when it has to go anyway, holds
-            // the new one.
+            // The oldest packet's buffer, when it has to go anyway (one
+            // too many, or too old: what a steady stream hits first), holds
+            // the new one: no allocation and no free per packet.
             let full = self.config.max_packets > 0 && self.packets.len() >= self.config.max_packets;
-            let mut bytes = match full {
+            let aged = self
+                .packets
+                .front()
+                .is_some_and(|first| self.aged(now, first));
+            let mut bytes = match full || aged {
                 true => self
                     .packets
                     .pop_front()
@@ -287,12 +292,17 @@ impl SendHistory {
         self.expire(now);
     }
 
+    /// Whether `sent` is older than the history keeps.
+    fn aged(&self, now: Instant, sent: &Sent) -> bool {
+        now.saturating_duration_since(sent.sent) > self.config.max_age
+    }
+
     fn expire(&mut self, now: Instant) {
         while self.packets.len() > self.config.max_packets {
             self.packets.pop_front();
         }
         while let Some(first) = self.packets.front() {
-            if now.saturating_duration_since(first.sent) <= self.config.max_age {
+            if !self.aged(now, first) {
                 break;
             }
             self.packets.pop_front();
@@ -594,6 +604,24 @@ mod tests {
         h.insert(t0 + 100 * MS, 1, b"again");
         assert_eq!(h.resend(t0 + 200 * MS, 1, 50 * MS), Some(&b"again"[..]));
         assert_eq!(h.len(), 4);
+    }
+
+    #[test]
+    fn a_steady_stream_keeps_one_second_and_packets_written_into_aged_buffers_read_back_whole() {
+        let mut h = SendHistory::new(HistoryConfig::default());
+        let t0 = Instant::now();
+        // 100 packets a second for 3 s, of changing lengths: from the
+        // second second on each one takes the buffer of one that aged out.
+        let packet = |s: u16| vec![s as u8; usize::from(s % 13) * 100 + 1];
+        for s in 0..300u16 {
+            h.insert(t0 + u32::from(s) * 10 * MS, s, &packet(s));
+        }
+        let now = t0 + 2990 * MS;
+        assert_eq!(h.len(), 101, "1 s of packets, both ends included");
+        assert!(h.resend(now, 198, 50 * MS).is_none(), "aged out");
+        for s in 199..300u16 {
+            assert_eq!(h.resend(now, s, 50 * MS), Some(&packet(s)[..]), "{s}");
+        }
     }
 
     #[test]

@@ -29,6 +29,51 @@ pub(crate) struct UdpSocket {
 /// refusals.
 const MIN_GROWN: usize = 256 * 1024;
 
+/// Groups of datagrams one [`UdpSocket::try_recv`] may take.
+pub(crate) const READ_GROUPS: usize = 2;
+
+/// Room for one group: a coalesced (GRO) read is at most 64 KiB.
+pub(crate) const GROUP_BYTES: usize = 65_536;
+
+/// Whether the platform's read fills every group it can (`recvmmsg`):
+/// then a read that filled fewer than asked left nothing waiting.
+const READS_ALL_WAITING: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Datagrams from one source that one read took (several, back to back,
+/// with receive offload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Group {
+    /// Bytes read.
+    pub(crate) len: usize,
+    /// The source.
+    pub(crate) from: SocketAddr,
+    /// Each datagram's length but the last's.
+    pub(crate) segment: usize,
+}
+
+/// What one [`UdpSocket::try_recv`] took: at least one group.
+#[derive(Debug, Default)]
+pub(crate) struct Read {
+    groups: [Option<Group>; READ_GROUPS],
+}
+
+impl Read {
+    /// A read of one group.
+    pub(crate) fn one(group: Group) -> Self {
+        let mut read = Read::default();
+        read.groups[0] = Some(group);
+        read
+    }
+
+    /// Each group with where it starts in the buffer read into.
+    pub(crate) fn groups(&self) -> impl Iterator<Item = (usize, Group)> + '_ {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.map(|g| (i * GROUP_BYTES, g)))
+    }
+}
+
 impl UdpSocket {
     /// Binds `addr` (non-blocking, with receive offload where there is one).
     /// Must be called within a tokio runtime.
@@ -84,29 +129,51 @@ impl UdpSocket {
         self.state.try_send(UdpSockRef::from(&self.io), &transmit)
     }
 
-    /// Reads what is waiting without blocking: (len, source, segment). With
-    /// receive offload `buf[..len]` may hold several datagrams from one
-    /// source, back to back, each `segment` bytes but the last; `buf`
-    /// should then hold 64 KiB.
-    pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, usize)> {
-        self.io.try_io(Interest::READABLE, || {
-            let mut meta = [RecvMeta::default()];
+    /// Reads what is waiting without blocking: up to [`READ_GROUPS`]
+    /// groups, group `i` in `buf[i * GROUP_BYTES..]` (so `buf` should hold
+    /// `READ_GROUPS * GROUP_BYTES`; a smaller one holds fewer groups). With
+    /// receive offload a group may hold several datagrams from one source,
+    /// back to back, each `segment` bytes but the last.
+    ///
+    /// Where the platform reads several at once (`recvmmsg` on Linux and
+    /// Android), a read that fills fewer groups than asked found the queue
+    /// empty: the readiness is cleared then, not on one more call that
+    /// reads nothing (tokio keeps it if a datagram arrived meanwhile).
+    pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<Read> {
+        let mut read = Read::default();
+        let asked = buf.len().div_ceil(GROUP_BYTES).clamp(1, READ_GROUPS);
+        let done = self.io.try_io(Interest::READABLE, || {
+            let mut parts = buf.chunks_mut(GROUP_BYTES);
+            let mut slots: [IoSliceMut<'_>; READ_GROUPS] =
+                std::array::from_fn(|_| IoSliceMut::new(parts.next().unwrap_or_default()));
+            let mut meta = [RecvMeta::default(); READ_GROUPS];
             let n = self.state.recv(
                 UdpSockRef::from(&self.io),
-                &mut [IoSliceMut::new(buf)],
-                &mut meta,
+                &mut slots[..asked],
+                &mut meta[..asked],
             )?;
-            if n == 0 {
+            for (group, meta) in read.groups.iter_mut().zip(&meta[..n]) {
+                let segment = if meta.stride == 0 || meta.stride > meta.len {
+                    meta.len
+                } else {
+                    meta.stride
+                };
+                *group = Some(Group {
+                    len: meta.len,
+                    from: meta.addr,
+                    segment: segment.max(1),
+                });
+            }
+            if n == 0 || (READS_ALL_WAITING && n < asked) {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let [meta] = meta;
-            let segment = if meta.stride == 0 || meta.stride > meta.len {
-                meta.len
-            } else {
-                meta.stride
-            };
-            Ok((meta.len, meta.addr, segment.max(1)))
-        })
+            Ok(())
+        });
+        match done {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ if read.groups[0].is_none() => Err(io::ErrorKind::WouldBlock.into()),
+            _ => Ok(read),
+        }
     }
 
     /// Waits until a datagram may be waiting.
@@ -176,9 +243,9 @@ mod tests {
             .try_send(receiver.local_addr().unwrap(), b"first check", None)
             .expect("the first datagram of a new socket is sent");
         let mut buf = [0; 64];
-        let (len, _, _) = loop {
+        let group = loop {
             match receiver.try_recv(&mut buf) {
-                Ok(got) => break got,
+                Ok(read) => break read.groups().next().unwrap().1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     std::future::poll_fn(|cx| receiver.poll_recv_ready(cx))
                         .await
@@ -187,6 +254,6 @@ mod tests {
                 Err(e) => panic!("receive failed: {e}"),
             }
         };
-        assert_eq!(&buf[..len], b"first check");
+        assert_eq!(&buf[..group.len], b"first check");
     }
 }
