@@ -238,7 +238,7 @@ fn spawn_writer(
                 key = true;
             }
             sender
-                .write_frame(&frame(n, key), FRAME_INTERVAL)
+                .write_frame(frame(n, key), FRAME_INTERVAL)
                 .unwrap_or_else(|e| panic!("write_frame {n}: {e}"));
             let mut w = log.lock().expect("log");
             w.at.push(Instant::now());

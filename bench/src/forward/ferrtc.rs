@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrtc::{
+    FrameBytes,
     Configuration, Error, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
     PeerConnectionEvent, PeerConnectionState, RtpReceiver, RtpSender, Stats,
 };
@@ -134,7 +135,12 @@ async fn open_leg(seed: u64) -> Result<Leg, Error> {
 
 /// Writes a frame unless `stop`; a refusal (queue full) is counted as a
 /// drop, a closed connection ends the run (`false`).
-fn write(sender: &RtpSender, frame: &[u8], duration: Duration, dropped: &AtomicU64) -> bool {
+fn write(
+    sender: &RtpSender,
+    frame: impl Into<FrameBytes>,
+    duration: Duration,
+    dropped: &AtomicU64,
+) -> bool {
     match sender.write_frame(frame, duration) {
         Ok(()) => true,
         Err(Error::Closed) => false,

@@ -5,10 +5,11 @@
 //! 440 Hz Opus tone), paced the same way.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrtc::{MediaKind, PeerConnection, PeerConnectionState, RtpCodec, RtpSender, RtpSenderEvent};
+use ferrtc::{
+    Bytes, MediaKind, PeerConnection, PeerConnectionState, RtpCodec, RtpSender, RtpSenderEvent,
+};
 use ferrtc_media::ivf::{FourCc, IvfReader};
 use ferrtc_media::opus::OpusReader;
 use ferrtc_media::pacing::{MIN_FRAME_DURATION, Pacer, SourceFrame};
@@ -26,7 +27,7 @@ const BURST: usize = 16;
 #[derive(Debug, Clone)]
 pub struct Frame {
     /// The encoded frame.
-    pub data: Arc<[u8]>,
+    pub data: Bytes,
     /// Whether a decoder can start at it (always for audio).
     pub keyframe: bool,
 }
@@ -437,7 +438,7 @@ mod live {
                 return;
             }
         };
-        let mut pacer: Pacer<Arc<[u8]>> = Pacer::new(false);
+        let mut pacer: Pacer<Bytes> = Pacer::new(false);
         let mut pts = Duration::ZERO;
         let mut keyframe_wanted = false;
         loop {

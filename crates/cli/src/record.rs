@@ -7,9 +7,8 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use ferrtc::{EncodedFrame, RtpReceiver, RtpTransceiver};
+use ferrtc::{Bytes, EncodedFrame, RtpReceiver, RtpTransceiver};
 use ferrtc_media::h264::{AnnexBWriter, split_nal_units};
 use ferrtc_media::ivf::{FourCc, IvfHeader, IvfWriter};
 use ferrtc_media::ogg::PacketWriter;
@@ -299,7 +298,7 @@ impl Writers {
 /// A received frame as the writer thread takes it.
 #[derive(Debug, Clone)]
 struct Frame {
-    data: Arc<[u8]>,
+    data: Bytes,
     rtp_timestamp: u32,
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ferrtc::RtpReceiver;
+use ferrtc::{Bytes, RtpReceiver};
 use ferrtc_media::codecs::CodecError;
 use ferrtc_media::codecs::vp8::{Vp8Decoder, keyframe_size};
 use ferrtc_media::image::I420Image;
@@ -55,7 +55,7 @@ fn may_be_vp8<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
 /// Decodes one frame on the blocking pool, handing the decoder back.
 async fn decode(
     mut decoder: Vp8Decoder,
-    data: Arc<[u8]>,
+    data: Bytes,
 ) -> Option<(Vp8Decoder, Result<Option<I420Image>, CodecError>)> {
     tokio::task::spawn_blocking(move || {
         let picture = decoder.decode(&data);

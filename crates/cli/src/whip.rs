@@ -37,11 +37,10 @@
 //!   keyframe requests up.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ferrtc::{
-    Configuration, Error, IceGatheringState, MediaKind, MediaStream, MediaStreamTrack,
+    Bytes, Configuration, Error, IceGatheringState, MediaKind, MediaStream, MediaStreamTrack,
     PeerConnection, PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, RtpCodec,
     RtpReceiver, RtpSender, RtpSenderEvent, RtpTransceiverDirection, SessionDescription,
     TrackEvent,
@@ -775,7 +774,7 @@ enum Control {
 
 /// A frame on its way to a viewer's sender.
 struct Outgoing {
-    data: Arc<[u8]>,
+    data: Bytes,
     /// The simulcast layer it is of (0 without simulcast).
     layer: usize,
     /// Its source RTP timestamp and clock rate.
@@ -855,7 +854,7 @@ async fn forward_track(
                     }
                     *last = layer;
                     let item = Outgoing {
-                        data: Arc::clone(&frame.data),
+                        data: frame.data.clone(),
                         layer,
                         rtp_timestamp: frame.rtp_timestamp,
                         clock,

@@ -201,7 +201,7 @@ fn camera(sender: RtpSender, requests: Arc<AtomicU64>) {
         for n in 0u32.. {
             tick.tick().await;
             let key = wanted.load(Ordering::Relaxed);
-            match sender.write_frame(&vp8_frame(n, key), Duration::from_millis(33)) {
+            match sender.write_frame(vp8_frame(n, key), Duration::from_millis(33)) {
                 Ok(()) if key => wanted.store(false, Ordering::Relaxed),
                 Ok(()) => {}
                 Err(ferrtc::Error::Closed) => break,

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ferrtc_core::{
     ChannelId, DataChannelInit, DataChannelState, Event, IceCandidateInit, PeerConnection as Core,
@@ -507,6 +507,13 @@ impl Driver {
     pub(crate) async fn run(mut self: Box<Self>) {
         self.sockets.set_ufrag(self.core.local_ufrag());
         let mut due_in_a_row = 0;
+        // One timer for the task's life, moved when the deadline moves (a
+        // new one per wake-up would enter and leave tokio's timer wheel
+        // every time), and armed again after it fired: a deadline that
+        // stays due waits for the timer's next tick instead of spinning.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             // Here as well as on the gate's wake-up: under constant traffic
             // the branches before that one always win.
@@ -531,12 +538,12 @@ impl Driver {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let sleep = async {
-                match deadline {
-                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-                    None => std::future::pending().await,
-                }
-            };
+            if let Some(t) = deadline
+                && armed != Some(t)
+            {
+                timer.as_mut().reset(tokio::time::Instant::from_std(t));
+                armed = Some(t);
+            }
             tokio::select! {
                 biased;
                 cmd = self.commands.0.recv() => match cmd {
@@ -569,7 +576,8 @@ impl Driver {
                     }
                     Err(e) => tracing::debug!("mDNS recv: {e}"),
                 },
-                () = sleep => {
+                () = &mut timer, if deadline.is_some() => {
+                    armed = None;
                     let now = Instant::now();
                     self.mdns.handle_timeout(now);
                     self.add_resolved();

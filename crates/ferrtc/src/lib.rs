@@ -69,9 +69,9 @@ pub use ferrtc_core::{
 };
 pub use mdns::{MdnsResponder, MdnsResponderStats};
 pub use media::{
-    DtmfSender, DtmfTone, DtmfToneChange, EncodedFrame, MediaKind, MediaStream, MediaStreamTrack,
-    RtpCodec, RtpEncodingParameters, RtpReceiveParameters, RtpReceiver, RtpReceiverFrames,
-    RtpSendParameters, RtpSender, RtpSenderEvent, RtpSource, RtpTransceiver,
+    Bytes, DtmfSender, DtmfTone, DtmfToneChange, EncodedFrame, FrameBytes, MediaKind, MediaStream,
+    MediaStreamTrack, RtpCodec, RtpEncodingParameters, RtpReceiveParameters, RtpReceiver,
+    RtpReceiverFrames, RtpSendParameters, RtpSender, RtpSenderEvent, RtpSource, RtpTransceiver,
     RtpTransceiverDirection, RtpTransceiverInit, SendEncoding, TrackEvent,
 };
 pub use mux::UdpMux;

@@ -168,7 +168,7 @@ async fn vp8_and_opus_frames_arrive_whole_and_in_order_with_the_stream_ids() {
     assert_eq!(video_sender.track().unwrap().id(), video.id());
     assert_eq!(a.get_senders().await.len(), 2);
     // Not negotiated yet: refused at once.
-    let early = video_sender.write_frame(&vp8_frame(0, true), Duration::from_millis(33));
+    let early = video_sender.write_frame(vp8_frame(0, true), Duration::from_millis(33));
     assert_eq!(early.unwrap_err().name(), "InvalidStateError");
 
     negotiate(&a, &b).await;
@@ -331,7 +331,7 @@ async fn replace_track_switches_the_source_without_renegotiation() {
     // No track: nothing to send.
     sender.replace_track(None).await.unwrap();
     assert!(sender.track().is_none());
-    let none = sender.write_frame(&vp8_frame(9, true), Duration::from_millis(20));
+    let none = sender.write_frame(vp8_frame(9, true), Duration::from_millis(20));
     assert_eq!(none.unwrap_err().name(), "InvalidStateError");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
@@ -413,7 +413,7 @@ async fn a_second_track_after_connect_fires_negotiationneeded_and_a_new_track_ev
     assert_eq!(first.track.kind(), MediaKind::Audio);
     wait_connected(&[&a, &b]).await;
     audio
-        .write_frame(&opus_frame(0), Duration::from_millis(20))
+        .write_frame(opus_frame(0), Duration::from_millis(20))
         .unwrap();
     recv(&first.receiver).await;
     while wa.negotiation_needed.try_recv().is_ok() {}
@@ -760,7 +760,7 @@ async fn a_burst_past_the_senders_queue_is_refused_at_once_and_nothing_accepted_
     assert_eq!(sender.dropped_frames(), 0);
     // The task took them: writing works again.
     sender
-        .write_frame(&vp8_frame(0, true), Duration::from_millis(1))
+        .write_frame(vp8_frame(0, true), Duration::from_millis(1))
         .unwrap();
 }
 
@@ -799,7 +799,7 @@ async fn an_unread_receiver_drops_to_a_keyframe_asks_for_one_and_tells_the_gap()
 async fn after_close_write_frame_is_closed_and_recv_frame_ends() {
     let (a, b, sender, track, _w) = video_call().await;
     sender
-        .write_frame(&vp8_frame(0, true), Duration::from_millis(1))
+        .write_frame(vp8_frame(0, true), Duration::from_millis(1))
         .unwrap();
     recv(&track.receiver).await;
     let reader = {
@@ -808,7 +808,7 @@ async fn after_close_write_frame_is_closed_and_recv_frame_ends() {
     };
     a.close().await;
     let err = sender
-        .write_frame(&vp8_frame(1, false), Duration::from_millis(1))
+        .write_frame(vp8_frame(1, false), Duration::from_millis(1))
         .unwrap_err();
     assert!(matches!(err, ferrtc::Error::Closed), "{err:?}");
     b.close().await;

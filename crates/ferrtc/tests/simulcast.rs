@@ -242,13 +242,13 @@ async fn set_parameters_deactivates_one_layer_and_keeps_the_rids() {
     for seq in 0..3u8 {
         for (l, rid) in RIDS.iter().enumerate() {
             sender
-                .write_frame_for(rid, &layer_frame(l as u8, seq), Duration::from_millis(33))
+                .write_frame_for(rid, layer_frame(l as u8, seq), Duration::from_millis(33))
                 .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let err = sender
-        .write_frame_for("x", &layer_frame(0, 0), Duration::from_millis(33))
+        .write_frame_for("x", layer_frame(0, 0), Duration::from_millis(33))
         .unwrap_err();
     assert_eq!(err.name(), "InvalidAccessError", "{err}");
     let mut rids = Vec::new();
@@ -261,7 +261,7 @@ async fn set_parameters_deactivates_one_layer_and_keeps_the_rids() {
     assert!(more.is_err(), "h sent nothing: {more:?}");
     // Without a rid a frame goes to the first active layer.
     sender
-        .write_frame(&layer_frame(0, 9), Duration::from_millis(33))
+        .write_frame(layer_frame(0, 9), Duration::from_millis(33))
         .unwrap();
     assert_eq!(recv(&receiver).await.rid.as_deref(), Some("q"));
     // The core stopped the layer: its outbound-rtp says inactive and it
@@ -291,7 +291,7 @@ async fn set_parameters_deactivates_one_layer_and_keeps_the_rids() {
     params.encodings[0].active = false;
     sender.set_parameters(params).unwrap();
     sender
-        .write_frame(&layer_frame(2, 10), Duration::from_millis(33))
+        .write_frame(layer_frame(2, 10), Duration::from_millis(33))
         .unwrap();
     assert_eq!(recv(&receiver).await.rid.as_deref(), Some("f"));
     // A layer turned on again takes the frame written right after: the
@@ -300,7 +300,7 @@ async fn set_parameters_deactivates_one_layer_and_keeps_the_rids() {
     params.encodings[1].active = true;
     sender.set_parameters(params).unwrap();
     sender
-        .write_frame_for("h", &layer_frame(1, 11), Duration::from_millis(33))
+        .write_frame_for("h", layer_frame(1, 11), Duration::from_millis(33))
         .unwrap();
     assert_eq!(recv(&receiver).await.rid.as_deref(), Some("h"));
 }
@@ -389,11 +389,11 @@ async fn an_answer_removing_a_rid_cuts_the_encodings_and_refuses_its_frames() {
         .collect();
     assert_eq!(rids, [Some("q".to_owned()), Some("f".to_owned())]);
     let err = sender
-        .write_frame_for("h", &layer_frame(1, 0), Duration::from_millis(33))
+        .write_frame_for("h", layer_frame(1, 0), Duration::from_millis(33))
         .unwrap_err();
     assert_eq!(err.name(), "InvalidAccessError", "{err}");
     sender
-        .write_frame_for("f", &layer_frame(2, 0), Duration::from_millis(33))
+        .write_frame_for("f", layer_frame(2, 0), Duration::from_millis(33))
         .unwrap();
     assert_eq!(recv(&receiver).await.rid.as_deref(), Some("f"));
 }
@@ -412,11 +412,11 @@ async fn an_answer_refusing_simulcast_keeps_the_first_encoding_as_the_one_stream
     assert_eq!(encodings.len(), 1, "{encodings:?}");
     assert_eq!(encodings[0].rid.as_deref(), Some("q"));
     let err = sender
-        .write_frame_for("f", &layer_frame(2, 0), Duration::from_millis(33))
+        .write_frame_for("f", layer_frame(2, 0), Duration::from_millis(33))
         .unwrap_err();
     assert_eq!(err.name(), "InvalidAccessError", "{err}");
     sender
-        .write_frame_for("q", &layer_frame(0, 0), Duration::from_millis(33))
+        .write_frame_for("q", layer_frame(0, 0), Duration::from_millis(33))
         .unwrap();
     let f = recv(&receiver).await;
     assert_eq!(f.rid, None);

@@ -241,15 +241,10 @@ impl SendHistory {
         let ext = self.seq.unwrap(sequence);
         let in_order = self.packets.back().is_none_or(|last| last.ext < ext);
         if in_order {
-            // The oldest packet's buffer, when it has to go anyway (one
-            // too many, or too old: what a steady stream hits first), holds
-            // the new one: no allocation and no free per packet.
+            // The oldest packet's buffer, when it has to go anyway, holds
+            // the new one.
             let full = self.config.max_packets > 0 && self.packets.len() >= self.config.max_packets;
-            let aged = self
-                .packets
-                .front()
-                .is_some_and(|first| self.aged(now, first));
-            let mut bytes = match full || aged {
+            let mut bytes = match full {
                 true => self
                     .packets
                     .pop_front()
@@ -292,17 +287,12 @@ impl SendHistory {
         self.expire(now);
     }
 
-    /// Whether `sent` is older than the history keeps.
-    fn aged(&self, now: Instant, sent: &Sent) -> bool {
-        now.saturating_duration_since(sent.sent) > self.config.max_age
-    }
-
     fn expire(&mut self, now: Instant) {
         while self.packets.len() > self.config.max_packets {
             self.packets.pop_front();
         }
         while let Some(first) = self.packets.front() {
-            if !self.aged(now, first) {
+            if now.saturating_duration_since(first.sent) <= self.config.max_age {
                 break;
             }
             self.packets.pop_front();
@@ -607,11 +597,10 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_stream_keeps_one_second_and_packets_written_into_aged_buffers_read_back_whole() {
+    fn a_steady_stream_keeps_one_second_of_packets_and_reads_them_back_whole() {
         let mut h = SendHistory::new(HistoryConfig::default());
         let t0 = Instant::now();
-        // 100 packets a second for 3 s, of changing lengths: from the
-        // second second on each one takes the buffer of one that aged out.
+        // 100 packets a second for 3 s, of changing lengths.
         let packet = |s: u16| vec![s as u8; usize::from(s % 13) * 100 + 1];
         for s in 0..300u16 {
             h.insert(t0 + u32::from(s) * 10 * MS, s, &packet(s));

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferrtc::{
-    Configuration, Error, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
+    Configuration, Error, FrameBytes, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
     PeerConnectionEvent, PeerConnectionState, RtpReceiver, RtpSender, Stats,
 };
 use serde::Serialize;
@@ -268,7 +268,12 @@ async fn open_leg(seed: u64) -> Result<Leg, Error> {
 
 /// Writes one frame; a full queue or a not-yet-sending sender drops it
 /// (counted); a closed connection is `false`, which ends the run.
-fn write(sender: &RtpSender, frame: &[u8], duration: Duration, dropped: &AtomicU64) -> bool {
+fn write(
+    sender: &RtpSender,
+    frame: impl Into<FrameBytes>,
+    duration: Duration,
+    dropped: &AtomicU64,
+) -> bool {
     match sender.write_frame(frame, duration) {
         Ok(()) => true,
         Err(Error::Closed) => false,
@@ -413,7 +418,7 @@ pub async fn run(opts: MediaOptions) -> Result<MediaReport, MediaError> {
             video_i += 1;
             write(
                 &ingest.video,
-                &video_frame(video_i - 1),
+                video_frame(video_i - 1),
                 video_interval,
                 &dropped,
             )

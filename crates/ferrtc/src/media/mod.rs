@@ -28,8 +28,7 @@ mod shared;
 mod task;
 mod transceiver;
 
-use std::sync::Arc;
-
+pub use bytes::Bytes;
 pub use dtmf::{DtmfSender, DtmfTone, DtmfToneChange};
 pub use ferrtc_core::{RtpCodec, RtpSource, RtpTransceiverDirection, SendEncoding};
 pub use ferrtc_media::track::{MediaKind, MediaStream, MediaStreamTrack};
@@ -50,8 +49,10 @@ use crate::events::Weight;
 #[doc(alias = "RTCEncodedAudioFrame")]
 pub struct EncodedFrame {
     /// `data`: the encoded bytes (Annex B for H.264, OBUs with size
-    /// fields for AV1), shared by every subscriber.
-    pub data: Arc<[u8]>,
+    /// fields for AV1), shared by every subscriber. A clone shares them
+    /// too: a forwarder hands `&frame.data` to
+    /// [`RtpSender::write_frame`] of each downstream sender without a copy.
+    pub data: Bytes,
     /// The RTP timestamp of its packets (`getMetadata().rtpTimestamp`).
     pub rtp_timestamp: u32,
     /// Whether the codec marks it as a keyframe (`type == "key"`).
@@ -86,6 +87,57 @@ impl Weight for EncodedFrame {
     }
 }
 
+/// The bytes of one encoded frame for [`RtpSender::write_frame`] (not
+/// W3C): borrowed bytes (`&[u8]`, `&Vec<u8>`, `&[u8; N]`) are copied once;
+/// owned or shared ones (`Vec<u8>`, [`Bytes`], `&Bytes` such as a received
+/// [`EncodedFrame::data`]) are taken without a copy, so one frame written
+/// on many senders is held once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameBytes(Bytes);
+
+impl FrameBytes {
+    /// The bytes.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl From<&[u8]> for FrameBytes {
+    fn from(b: &[u8]) -> Self {
+        Self(Bytes::copy_from_slice(b))
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for FrameBytes {
+    fn from(b: &[u8; N]) -> Self {
+        Self(Bytes::copy_from_slice(b))
+    }
+}
+
+impl From<&Vec<u8>> for FrameBytes {
+    fn from(b: &Vec<u8>) -> Self {
+        Self(Bytes::copy_from_slice(b))
+    }
+}
+
+impl From<Vec<u8>> for FrameBytes {
+    fn from(b: Vec<u8>) -> Self {
+        Self(Bytes::from(b))
+    }
+}
+
+impl From<Bytes> for FrameBytes {
+    fn from(b: Bytes) -> Self {
+        Self(b)
+    }
+}
+
+impl From<&Bytes> for FrameBytes {
+    fn from(b: &Bytes) -> Self {
+        Self(b.clone())
+    }
+}
+
 /// The W3C `track` event (`RTCTrackEvent`): the peer sends on a
 /// transceiver's m-section, so its receiver's track has media coming.
 #[derive(Debug, Clone)]
@@ -116,5 +168,29 @@ fn track_kind(kind: &ferrtc_core::MediaKind) -> MediaKind {
     match kind {
         ferrtc_core::MediaKind::Audio => MediaKind::Audio,
         _ => MediaKind::Video,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_bytes_take_owned_and_shared_bytes_as_they_are_and_copy_borrowed_ones() {
+        let received = Bytes::from(vec![1u8; 1000]);
+        let forwarded = FrameBytes::from(&received).into_bytes();
+        assert_eq!(forwarded.as_ptr(), received.as_ptr(), "&Bytes is shared");
+        let owned = vec![2u8; 1000];
+        let at = owned.as_ptr();
+        assert_eq!(
+            FrameBytes::from(owned).into_bytes().as_ptr(),
+            at,
+            "Vec is moved"
+        );
+        let borrowed = [3u8; 4];
+        let copied = FrameBytes::from(&borrowed).into_bytes();
+        assert_ne!(copied.as_ptr(), borrowed.as_ptr());
+        assert_eq!(copied, &borrowed[..]);
+        assert_eq!(FrameBytes::from(&borrowed[..2]).into_bytes(), &[3u8, 3][..]);
     }
 }

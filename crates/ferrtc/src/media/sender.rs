@@ -13,6 +13,7 @@ use super::MediaStreamTrack;
 use super::dtmf::DtmfSender;
 use super::shared::TransceiverShared;
 use super::task::{FrameOp, filter_stats};
+use super::{Bytes, FrameBytes};
 use crate::Error;
 use crate::driver::ChannelOp;
 use crate::events::{Subscription, Weight};
@@ -288,8 +289,16 @@ impl RtpSender {
     ///
     /// On a simulcast sender the frame goes to the first active layer;
     /// [`write_frame_for`](Self::write_frame_for) names the layer.
-    pub fn write_frame(&self, frame: &[u8], duration: Duration) -> Result<(), Error> {
-        self.write(None, frame, duration)
+    ///
+    /// `frame` is borrowed bytes (copied once) or owned or shared ones
+    /// (taken without a copy: a received frame's `&frame.data` written on
+    /// many senders is held once), see [`FrameBytes`].
+    pub fn write_frame(
+        &self,
+        frame: impl Into<FrameBytes>,
+        duration: Duration,
+    ) -> Result<(), Error> {
+        self.write(None, frame.into().into_bytes(), duration)
     }
 
     /// Writes one encoded frame on the simulcast layer `rid` (RFC 8853):
@@ -303,13 +312,13 @@ impl RtpSender {
     pub fn write_frame_for(
         &self,
         rid: &str,
-        frame: &[u8],
+        frame: impl Into<FrameBytes>,
         duration: Duration,
     ) -> Result<(), Error> {
-        self.write(Some(rid), frame, duration)
+        self.write(Some(rid), frame.into().into_bytes(), duration)
     }
 
-    fn write(&self, rid: Option<&str>, frame: &[u8], duration: Duration) -> Result<(), Error> {
+    fn write(&self, rid: Option<&str>, frame: Bytes, duration: Duration) -> Result<(), Error> {
         if self.shared.link.is_closed() {
             return Err(Error::Closed);
         }
@@ -354,8 +363,9 @@ impl RtpSender {
             ));
         }
         // Scanned without the lock: H.264 is read in full.
-        let keyframe = codec.is_some_and(|c| c.is_keyframe(frame));
-        if !self.shared.reserve(frame.len()) {
+        let keyframe = codec.is_some_and(|c| c.is_keyframe(&frame));
+        let len = frame.len();
+        if !self.shared.reserve(len) {
             return Err(ferrtc_core::Error::Operation {
                 message: format!(
                     "the sender's queue is full ({} frames or {} bytes not yet sent): \
@@ -370,12 +380,12 @@ impl RtpSender {
         let op = ChannelOp::Frame(Box::new(FrameOp {
             transceiver: self.shared.id,
             rid,
-            data: frame.to_vec(),
+            data: frame,
             duration,
             keyframe,
         }));
         self.shared.link.ops.send(op).map_err(|_| {
-            self.shared.release(frame.len());
+            self.shared.release(len);
             Error::Closed
         })
     }

@@ -68,7 +68,7 @@ pub(crate) struct FrameOp {
     /// The simulcast layer, resolved by the writer (`None`: the one
     /// stream without simulcast).
     pub(crate) rid: Option<String>,
-    pub(crate) data: Vec<u8>,
+    pub(crate) data: bytes::Bytes,
     pub(crate) duration: Duration,
     pub(crate) keyframe: bool,
 }
@@ -432,6 +432,7 @@ impl MediaTask {
             } => {
                 let shared = Arc::clone(self.get(transceiver)?);
                 shared.frames.publish_quietly(EncodedFrame {
+                    // The core's buffer itself: no copy.
                     data: frame.into(),
                     rtp_timestamp,
                     keyframe,
