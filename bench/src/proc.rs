@@ -1,27 +1,17 @@
 //! Process figures from Linux `/proc`: CPU time and resident memory, plus a
 //! median helper. Every stack module uses these so the figures mean the same.
 
-/// User plus system CPU seconds of the whole process (`utime + stime` of
-/// `/proc/self/stat`, in clock ticks of 1/100 s, the value on Linux).
+/// User plus system CPU seconds of the whole process, every thread
+/// (`getrusage(RUSAGE_SELF)`: microseconds, where `/proc/self/stat` counts
+/// 10 ms ticks, too coarse for a short run).
 pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    // SAFETY: `getrusage` only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
         return 0.0;
-    };
-    // The command name is in parentheses and may hold spaces: split after it.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
-    let mut fields = rest.split_whitespace().skip(11);
-    let mut tick = || {
-        fields
-            .next()
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let utime = tick();
-    let stime = tick();
-    (utime + stime) as f64 / 100.0
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// A `kB` line of `/proc/self/status` (e.g. `VmRSS`), in MiB; 0 if missing.

@@ -8,8 +8,9 @@
 //! are ferrtc's first codecs), offers, the other end answers, candidates
 //! are trickled in-process. The forwarder subscribes to each ingest
 //! receiver (`RtpReceiver::subscribe`) and writes every frame on the N
-//! senders of that kind (`RtpSender::write_frame`), one task per kind, as
-//! `ferrtc demo`'s bot forwards. Receivers count whole frames from a
+//! senders of that kind (`RtpSender::write_frame(&frame.data)`: the
+//! received bytes shared, not copied), one task per kind, as `ferrtc
+//! demo`'s bot forwards. Receivers count whole frames from a
 //! subscription ([`Tally`]); distinct packets come from their
 //! `inbound-rtp` stats (`packetsReceived` − `packetsDiscarded`), read
 //! after the forwarder stopped.
@@ -20,8 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrtc::{
-    FrameBytes,
-    Configuration, Error, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
+    Configuration, Error, FrameBytes, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
     PeerConnectionEvent, PeerConnectionState, RtpReceiver, RtpSender, Stats,
 };
 use tokio::sync::mpsc;
@@ -265,7 +265,7 @@ async fn forward(n: usize, length: Duration) -> Res<Outcome> {
     for (at, frame) in schedule.frames() {
         tokio::time::sleep_until(t0 + *at).await;
         let written = match frame {
-            Frame::Video(i) => write(&ingest.video, &video_frame(*i), video_interval(), &dropped),
+            Frame::Video(i) => write(&ingest.video, video_frame(*i), video_interval(), &dropped),
             Frame::Audio(_) => write(&ingest.audio, &audio, AUDIO_INTERVAL, &dropped),
         };
         if !written || closed.load(Ordering::Relaxed) {

@@ -62,6 +62,9 @@ pub fn child_limit(secs: u64) -> Duration {
 }
 /// Default stream length, seconds.
 pub const DEFAULT_SECS: u64 = 10;
+
+/// Runs per (stack, N) by default; the table shows the median one.
+pub const DEFAULT_RUNS: usize = 3;
 /// The ratio rows leave out a stack that lost more than this share of
 /// the frames (percent): it did not keep up with the stream.
 pub const MAX_LOSS_PERCENT: f64 = 5.0;
@@ -294,13 +297,15 @@ pub fn version(stack: &str) -> String {
 struct Options {
     receivers: Vec<usize>,
     secs: u64,
+    /// Runs per (stack, N); the table shows the median one.
+    runs: usize,
     stacks: Vec<String>,
     out: PathBuf,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: ferrtc-compare forward [--quick] [--receivers 10,50,200] [--secs S] [--stacks a,b] [--out FILE.md]\n\
+        "usage: ferrtc-compare forward [--quick] [--receivers 10,50,200] [--secs S] [--runs K] [--stacks a,b] [--out FILE.md]\n\
          stacks: {}",
         STACKS.join(", ")
     );
@@ -320,6 +325,7 @@ pub fn command(args: &[String]) {
     let mut opts = Options {
         receivers: vec![10, 50, 200],
         secs: DEFAULT_SECS,
+        runs: DEFAULT_RUNS,
         stacks: STACKS.iter().map(|s| s.to_string()).collect(),
         out: Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS-media.md"),
     };
@@ -335,6 +341,13 @@ pub fn command(args: &[String]) {
                     .collect()
             }
             "--secs" => opts.secs = value().parse().unwrap_or_else(|_| usage()),
+            "--runs" => {
+                opts.runs = value()
+                    .parse()
+                    .ok()
+                    .filter(|&k| k > 0)
+                    .unwrap_or_else(|| usage())
+            }
             "--stacks" => {
                 opts.stacks = value().split(',').map(|s| s.trim().to_string()).collect();
                 if let Some(bad) = opts.stacks.iter().find(|s| !STACKS.contains(&s.as_str())) {
@@ -348,20 +361,30 @@ pub fn command(args: &[String]) {
     }
     let started = Instant::now();
     let mut runs = Vec::new();
+    let mut medians = Vec::new();
     for &n in &opts.receivers {
-        for stack in &opts.stacks {
-            let workload = Workload::Forward {
-                receivers: n,
-                secs: opts.secs,
-            };
-            runs.push(Run {
-                stack: stack.clone(),
-                workload,
-                sample: crate::run_child(stack, workload),
-            });
+        let workload = Workload::Forward {
+            receivers: n,
+            secs: opts.secs,
+        };
+        // Rounds of one run per stack, so that a slow spell of the machine
+        // falls on every stack alike.
+        let mut by_stack: Vec<Vec<Run>> = vec![Vec::new(); opts.stacks.len()];
+        for _ in 0..opts.runs {
+            for (stack, samples) in opts.stacks.iter().zip(&mut by_stack) {
+                samples.push(Run {
+                    stack: stack.clone(),
+                    workload,
+                    sample: crate::run_child(stack, workload),
+                });
+            }
+        }
+        for samples in by_stack {
+            medians.push(median_run(&samples));
+            runs.extend(samples);
         }
     }
-    let table = render(&opts, &runs, started.elapsed());
+    let table = render(&opts, &medians, started.elapsed());
     println!("{table}");
     let json_path = opts.out.with_extension("json");
     let written = std::fs::write(&opts.out, &table)
@@ -403,6 +426,23 @@ fn splice_into_results(table: &str) -> Result<(), String> {
         _ => format!("{}\n\n{section}\n", text.trim_end()),
     };
     std::fs::write(&path, spliced).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The run whose packets per CPU-second are the median of those that
+/// succeeded (the lower middle one of an even count); the first failure
+/// when none did.
+fn median_run(samples: &[Run]) -> Run {
+    let mut ok: Vec<(f64, &Run)> = samples
+        .iter()
+        .filter(|r| r.sample.error.is_none())
+        .filter_map(|r| Some((Figures::of(&r.sample)?.packets_per_cpu_s, r)))
+        .filter(|(f, _)| f.is_finite())
+        .collect();
+    ok.sort_by(|a, b| a.0.total_cmp(&b.0));
+    match ok.get(ok.len().saturating_sub(1) / 2) {
+        Some((_, r)) => (*r).clone(),
+        None => samples[0].clone(),
+    }
 }
 
 /// Figures of one sample, derived for the table.
@@ -515,9 +555,10 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
     let ns: Vec<String> = opts.receivers.iter().map(|n| n.to_string()).collect();
     let _ = writeln!(
         out,
-        "- Command: `cargo run --release --manifest-path bench/Cargo.toml -- forward --receivers {} --secs {}` ({:.0} s)\n",
+        "- Command: `cargo run --release --manifest-path bench/Cargo.toml -- forward --receivers {} --secs {} --runs {}` ({:.0} s)\n",
         ns.join(","),
         opts.secs,
+        opts.runs,
         took.as_secs_f64()
     );
     let _ = writeln!(
@@ -531,15 +572,18 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
          whole frames they got (each frame once). At the drain's end the sender and forwarder stop, \
          the counts are taken and the CPU time is read, so counts, CPU and seconds cover one \
          interval: the stream's start to the drain's end (per second is over that interval too). \
-         CPU is the whole process's user + system time (sender, forwarder and receivers: 10 ms \
-         ticks); RSS per receiver is (RSS after the stream − RSS before the N downstream \
-         connections) / N. Each (stack, N) runs once in its own process. See bench/README.md.\n",
+         CPU is the whole process's user + system time (sender, forwarder and receivers; \
+         getrusage); RSS per receiver is (RSS after the stream − RSS before the N downstream \
+         connections) / N. Each run is its own process; each (stack, N) runs {} times, in rounds of \
+         one run per stack, and the table shows its median run by packets per CPU-second (every run \
+         is in the .json beside RESULTS-media.md). See bench/README.md.\n",
         VIDEO_BITRATE as f64 / 1e6,
         crate::fmt_value(delta_frame_bytes() as f64),
         crate::fmt_value((delta_frame_bytes() * KEY_WEIGHT as usize) as f64),
         AUDIO_INTERVAL.as_millis(),
         opts.secs,
-        DRAIN.as_millis()
+        DRAIN.as_millis(),
+        opts.runs
     );
     let _ = write!(out, "| N | Stack |");
     for (title, _, _) in COLUMNS {
