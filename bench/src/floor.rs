@@ -77,7 +77,7 @@ pub fn udp(bytes: u64, limit: Duration) -> Result<Sample, String> {
 
 /// (b) AES-128-GCM `seal_in_place` over 1,200-byte buffers with distinct
 /// nonces on one core: at least `bytes` and at least one second (so the
-/// CPU clock, in 10 ms ticks, has something to count), at most `limit`.
+/// CPU clock has something to count), at most `limit`.
 pub fn aes_gcm(bytes: u64, limit: Duration) -> Result<Sample, String> {
     let key = UnboundKey::new(&AES_128_GCM, &[7_u8; 16]).map_err(|e| e.to_string())?;
     let key = LessSafeKey::new(key);

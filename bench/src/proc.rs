@@ -1,4 +1,5 @@
-//! Process figures from Linux `/proc`: CPU time and resident memory, plus a
+//! Process figures: CPU time (`getrusage`) and resident memory (Linux
+//! `/proc`), plus a
 //! median helper. Every stack module uses these so the figures mean the same.
 
 /// User plus system CPU seconds of the whole process, every thread
@@ -63,8 +64,8 @@ mod tests {
     }
 
     #[test]
-    fn process_figures_are_read_from_proc() {
-        // Spin until the CPU clock (10 ms ticks) moves, for at most 2 s.
+    fn process_figures_are_read() {
+        // Spin until the CPU clock moves, for at most 2 s.
         let start = cpu_seconds();
         let t0 = std::time::Instant::now();
         let mut x = 0u64;

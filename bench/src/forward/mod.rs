@@ -384,7 +384,18 @@ pub fn command(args: &[String]) {
             runs.extend(samples);
         }
     }
-    let table = render(&opts, &medians, started.elapsed());
+    // Every failed run is listed, the median's or not.
+    let failed: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            let e = r.sample.error.as_ref()?;
+            let Workload::Forward { receivers, .. } = r.workload else {
+                return None;
+            };
+            Some(format!("{} N = {receivers}: {e}", r.stack))
+        })
+        .collect();
+    let table = render(&opts, &medians, &failed, started.elapsed());
     println!("{table}");
     let json_path = opts.out.with_extension("json");
     let written = std::fs::write(&opts.out, &table)
@@ -518,7 +529,7 @@ fn comparable<'a>(ours: &Figures, of_n: &'a [(&str, Option<Figures>)]) -> Option
     (!others.is_empty()).then_some(others)
 }
 
-fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
+fn render(opts: &Options, runs: &[Run], failed: &[String], took: Duration) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -594,15 +605,11 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
         let _ = write!(out, "---:|");
     }
     out.push('\n');
-    let mut errors = Vec::new();
     for &n in &opts.receivers {
         let of_n: Vec<(&str, Option<Figures>)> = runs
             .iter()
             .filter(|r| matches!(r.workload, Workload::Forward { receivers, .. } if receivers == n))
             .map(|r| {
-                if let Some(e) = &r.sample.error {
-                    errors.push(format!("{} N = {n}: {e}", r.stack));
-                }
                 let f = if r.sample.error.is_none() {
                     Figures::of(&r.sample)
                 } else {
@@ -674,9 +681,9 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
          better for ↑ columns, below 1x for ↓ columns; bold where ferrtc is ahead. The issue's \
          goal is 2x on packets per CPU-second."
     );
-    if !errors.is_empty() {
-        let _ = writeln!(out, "\nErrors:");
-        for e in errors {
+    if !failed.is_empty() {
+        let _ = writeln!(out, "\nFailed runs:");
+        for e in failed {
             let _ = writeln!(out, "- {e}");
         }
     }

@@ -44,8 +44,8 @@ pub const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 /// Frames written and checked before the timed phase (the keyframe first).
 pub const WARMUP_FRAMES: u64 = 60;
 /// Default number of timed frames: 1,000,000 packets, long enough for the
-/// 10 ms ticks of the process CPU clock (20,000 frames take about 0.1 s
-/// on ferrtc).
+/// process CPU clock to count well (20,000 frames take about 0.1 s on
+/// ferrtc).
 pub const DEFAULT_FRAMES: u64 = 200_000;
 /// Default frame size: five RTP packets on both stacks (ferrtc's
 /// payloader cuts at 1,200 bytes of RTP, str0m's at a 1,150-byte datagram).
@@ -521,7 +521,7 @@ fn render(opts: &Options, runs: &[Run], took: Duration) -> String {
          frame; every frame checked whole and in order on the receiver. Figures are the run of \
          median duration of {RUNS}, each in its own process. Packets/s and frames/s are over the \
          wall-clock of the timed loop (one thread: per core); CPU is the process's user + system \
-         time over the loop (10 ms ticks). Send is the wall-clock time inside the sender's calls \
+         time over the loop (getrusage). Send is the wall-clock time inside the sender's calls \
          (write the frame, run its due timers, poll its datagrams out: packetize, SRTP protect); \
          receive, inside the receiver's calls (hand it the datagrams, run its due timers, poll \
          its events and its datagrams back: SRTP unprotect, jitter buffer, depacketize, RTCP). \

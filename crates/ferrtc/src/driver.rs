@@ -509,8 +509,7 @@ impl Driver {
         let mut due_in_a_row = 0;
         // One timer for the task's life, moved when the deadline moves (a
         // new one per wake-up would enter and leave tokio's timer wheel
-        // every time), and armed again after it fired: a deadline that
-        // stays due waits for the timer's next tick instead of spinning.
+        // every time), and armed again after it fired.
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
@@ -622,8 +621,8 @@ impl Driver {
     }
 
     /// Reads up to [`RECV_BURST`] datagrams that are already there (none
-    /// waits), for one round of output; the buffer is per thread (GRO
-    /// reads are up to 64 KB).
+    /// waits), for one round of output; the buffer is per thread (a read
+    /// takes up to two GRO groups of up to 64 KB each).
     fn receive_burst(&mut self) {
         let now = Instant::now();
         RECEIVE.with_borrow_mut(|buf| {

@@ -73,6 +73,17 @@ pub(crate) struct FrameOp {
     pub(crate) keyframe: bool,
 }
 
+/// A received frame as its subscribers share it: the core's buffer
+/// itself (no copy), unless it holds much more room than bytes (a
+/// depacketizer that grew it, H.264's start codes): the frame queues
+/// count bytes, and the room would be held unseen.
+fn shared_frame(mut frame: Vec<u8>) -> bytes::Bytes {
+    if frame.capacity() > frame.len() + frame.len() / 4 {
+        frame.shrink_to_fit();
+    }
+    frame.into()
+}
+
 /// Sends a media call to the task and waits for its reply.
 pub(crate) async fn ask<T>(
     link: &Link,
@@ -432,8 +443,7 @@ impl MediaTask {
             } => {
                 let shared = Arc::clone(self.get(transceiver)?);
                 shared.frames.publish_quietly(EncodedFrame {
-                    // The core's buffer itself: no copy.
-                    data: frame.into(),
+                    data: shared_frame(frame),
                     rtp_timestamp,
                     keyframe,
                     rid,
@@ -563,6 +573,21 @@ impl MediaTask {
 mod tests {
     use super::*;
     use crate::driver::{CommandQueue, OpQueue};
+
+    #[test]
+    fn a_received_frame_is_shared_as_assembled_unless_it_holds_much_unused_room() {
+        let exact = Vec::from([7u8; 1000]);
+        let at = exact.as_ptr();
+        assert_eq!(shared_frame(exact).as_ptr(), at, "no copy");
+        // Grown by a depacketizer: 1,000 bytes in 4,000 of room.
+        let mut grown = Vec::with_capacity(4000);
+        grown.extend_from_slice(&[8u8; 1000]);
+        let shared = shared_frame(grown);
+        assert_eq!(shared, &[8u8; 1000][..]);
+        // `Bytes` keeps a Vec's room unless it is exact: converted back, an
+        // exact one has as much room as bytes.
+        assert_eq!(Vec::from(shared).capacity(), 1000);
+    }
 
     /// Writing goes on through a transient ICE `disconnected` (and the
     /// `connecting` of an ICE restart) once DTLS connected; it stops at

@@ -35,8 +35,12 @@ pub(crate) const READ_GROUPS: usize = 2;
 /// Room for one group: a coalesced (GRO) read is at most 64 KiB.
 pub(crate) const GROUP_BYTES: usize = 65_536;
 
-/// Whether the platform's read fills every group it can (`recvmmsg`):
-/// then a read that filled fewer than asked left nothing waiting.
+/// Whether the platform's read fills every group it can (`recvmmsg` with
+/// no flags on a non-blocking socket: it stops at the first slot that
+/// would block): then a read that filled fewer than asked left nothing
+/// waiting. (A pending socket error would also stop it early, but these
+/// sockets are unconnected and ask for no `IP_RECVERR`: the kernel queues
+/// none for them.)
 const READS_ALL_WAITING: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// Datagrams from one source that one read took (several, back to back,
@@ -141,7 +145,8 @@ impl UdpSocket {
     /// reads nothing (tokio keeps it if a datagram arrived meanwhile).
     pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<Read> {
         let mut read = Read::default();
-        let asked = buf.len().div_ceil(GROUP_BYTES).clamp(1, READ_GROUPS);
+        // Whole groups only (a short slot would cut a coalesced read).
+        let asked = (buf.len() / GROUP_BYTES).clamp(1, READ_GROUPS);
         let done = self.io.try_io(Interest::READABLE, || {
             let mut parts = buf.chunks_mut(GROUP_BYTES);
             let mut slots: [IoSliceMut<'_>; READ_GROUPS] =
