@@ -1,7 +1,8 @@
 //! The receive side of transport-wide congestion control
 //! (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2): record the
 //! transport-wide sequence number and arrival time of every packet, and
-//! report them back in transport-cc feedback (§3.1) at a fixed interval or
+//! report them back in transport-cc feedback (§3.1) about once an interval
+//! (with the first packet after it, or on a timer once packets stop) or
 //! once enough packets are waiting.
 
 use std::time::{Duration, Instant};
@@ -143,8 +144,8 @@ impl FeedbackGenerator {
         }
     }
 
-    /// When feedback is next due, if packets wait.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// When feedback is due, if packets wait: one interval after the last.
+    fn due(&self) -> Option<Instant> {
         if self.pending == 0 {
             return None;
         }
@@ -155,11 +156,21 @@ impl FeedbackGenerator {
         })
     }
 
+    /// When [`Self::poll_feedback`] must be called again, if packets wait:
+    /// half an interval after feedback is due. Feedback that is due goes
+    /// out with the next packet that arrives (`poll_feedback` after each
+    /// `on_packet`), so while a stream flows its feedback leaves as its
+    /// packets come in, not on a wake-up of its own (a stream with a
+    /// packet every 20 ms or less never needs the timer); the timer sends
+    /// what waits when packets stop.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.due().map(|t| t + self.config.interval / 2)
+    }
+
     /// The next feedback packet, if one is due at `now` (the interval has
     /// passed, or `max_packets` wait).
     pub fn poll_feedback(&mut self, now: Instant) -> Option<TransportFeedback> {
-        let due = self.poll_timeout().is_some_and(|t| t <= now)
-            || self.pending >= self.config.max_packets;
+        let due = self.due().is_some_and(|t| t <= now) || self.pending >= self.config.max_packets;
         if !due {
             return None;
         }
@@ -234,7 +245,8 @@ mod tests {
         g.on_packet(t0 + ms(5), 11);
         g.on_packet(t0 + ms(12), 13);
         assert!(g.poll_feedback(t0 + ms(20)).is_none());
-        assert_eq!(g.poll_timeout(), Some(t0 + ms(50)));
+        // Due at 50 ms; the timer waits 25 ms more for a packet to carry it.
+        assert_eq!(g.poll_timeout(), Some(t0 + ms(75)));
         let fb = g.poll_feedback(t0 + ms(50)).unwrap();
         assert_eq!(fb.base_sequence, 10);
         let a = fb.arrivals();
@@ -243,6 +255,36 @@ mod tests {
         assert_eq!(a[2], None);
         assert_eq!(a[3].unwrap() - a[0].unwrap(), 12_000);
         assert!(g.poll_feedback(t0 + ms(200)).is_none());
+        assert_eq!(g.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_steady_stream_carries_its_feedback_out_and_the_timer_only_sends_what_waits_when_it_stops()
+    {
+        let t0 = Instant::now();
+        let mut g = FeedbackGenerator::new(FeedbackConfig::default());
+        let mut sent_at = Vec::new();
+        // A packet every 20 ms for 1 s: feedback leaves as packets arrive,
+        // before the timer is ever due.
+        for i in 0..50u16 {
+            let now = t0 + ms(20 * u64::from(i));
+            if g.poll_timeout().is_some_and(|t| t <= now) {
+                panic!("the timer came due at {:?} while packets flowed", now - t0);
+            }
+            g.on_packet(now, i);
+            if g.poll_feedback(now).is_some() {
+                sent_at.push(now - t0);
+            }
+        }
+        assert_eq!(sent_at.first(), Some(&ms(60)));
+        assert!(
+            sent_at.windows(2).all(|w| w[1] - w[0] == ms(60)),
+            "{sent_at:?}"
+        );
+        // The stream stops at 980 ms: what waits goes on the timer.
+        let t = g.poll_timeout().expect("arrivals wait");
+        assert_eq!(t, t0 + *sent_at.last().unwrap() + ms(75));
+        assert!(g.poll_feedback(t).is_some());
         assert_eq!(g.poll_timeout(), None);
     }
 
