@@ -18,8 +18,9 @@ pub struct FeedbackConfig {
     pub sender_ssrc: u32,
     /// The media SSRC field (libwebrtc puts the first media SSRC; 0 works).
     pub media_ssrc: u32,
-    /// Feedback is sent this often while packets arrive (libwebrtc: 50..250 ms
-    /// by rate; the draft suggests one per frame or per RTT).
+    /// Feedback is due this often while packets arrive (libwebrtc: 50..250 ms
+    /// by rate; the draft suggests one per frame or per RTT); it leaves with
+    /// the first packet after, or half an interval later on the timer.
     pub interval: Duration,
     /// Feedback is sent at once when this many packets wait; also the most
     /// statuses in one feedback packet (keeps it within an MTU).
@@ -161,7 +162,8 @@ impl FeedbackGenerator {
     /// out with the next packet that arrives (`poll_feedback` after each
     /// `on_packet`), so while a stream flows its feedback leaves as its
     /// packets come in, not on a wake-up of its own (a stream with a
-    /// packet every 20 ms or less never needs the timer); the timer sends
+    /// packet less than half an interval apart never needs the timer); the
+    /// timer sends
     /// what waits when packets stop.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.due().map(|t| t + self.config.interval / 2)
@@ -182,6 +184,15 @@ impl FeedbackGenerator {
     }
 
     fn build(&mut self, now: Instant) -> Option<TransportFeedback> {
+        // The next one is due an interval after this one was due, when it
+        // left late with a packet (within an interval): a flowing stream
+        // keeps the interval on average. Early (`max_packets`) or much
+        // later: from now.
+        let interval = self.config.interval;
+        let counted_from = match self.due() {
+            Some(due) if due <= now && now < due + interval => due,
+            _ => now,
+        };
         let origin = self.origin?;
         let highest = self.arrivals.last_key()?;
         let mut start = self.next_unreported?;
@@ -212,7 +223,7 @@ impl FeedbackGenerator {
         self.next_unreported = Some(end + 1);
         self.scratch = arrivals;
         self.pending = self.arrivals.count_from(end + 1);
-        self.last_feedback = Some(now);
+        self.last_feedback = Some(counted_from);
         // Forget arrivals reported long enough ago.
         while let Some((seq, &time)) = self.arrivals.first() {
             if seq <= end && now.saturating_duration_since(time) > self.config.keep {
@@ -276,14 +287,18 @@ mod tests {
                 sent_at.push(now - t0);
             }
         }
+        // Due at 50, 100, 150, ...: each leaves with the first packet from
+        // then on, and the next is due an interval after this one was.
         assert_eq!(sent_at.first(), Some(&ms(60)));
+        assert_eq!(sent_at.len(), 19, "{sent_at:?}");
         assert!(
-            sent_at.windows(2).all(|w| w[1] - w[0] == ms(60)),
+            sent_at.iter().all(|t| t.as_millis() % 50 <= 10),
             "{sent_at:?}"
         );
-        // The stream stops at 980 ms: what waits goes on the timer.
+        // The stream stops at 980 ms: what waits goes on the timer, half an
+        // interval after it was due at 1,000 ms.
         let t = g.poll_timeout().expect("arrivals wait");
-        assert_eq!(t, t0 + *sent_at.last().unwrap() + ms(75));
+        assert_eq!(t, t0 + ms(1025));
         assert!(g.poll_feedback(t).is_some());
         assert_eq!(g.poll_timeout(), None);
     }

@@ -31,8 +31,9 @@
 //!
 //! The receiver's: [`feedback::FeedbackGenerator::on_packet`] for every
 //! packet with the transport-wide sequence extension, then
-//! [`feedback::FeedbackGenerator::poll_feedback`] at its `poll_timeout`
-//! (or [`ccfb::CcfbGenerator`] for RFC 8888 feedback).
+//! [`feedback::FeedbackGenerator::poll_feedback`] after every packet and at
+//! its `poll_timeout` (or [`ccfb::CcfbGenerator`] for RFC 8888 feedback, at
+//! its `poll_timeout`).
 
 pub mod acked;
 pub mod aimd;
