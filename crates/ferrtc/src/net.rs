@@ -389,9 +389,18 @@ mod tests {
             // This kernel (Linux >= 4.18) segments: the fallback was not needed.
             assert!(sockets.sockets[0].1.max_segments() > 1, "GSO was refused");
         }
+        let got = receive(&receiver, 6).await;
+        assert!(got.iter().all(|(from, _)| *from == source));
+        assert_eq!(receive(&other, 1).await, [(source, vec![7; 1200])]);
+        got.into_iter().map(|(_, d)| d).collect()
+    }
+
+    /// The next `n` datagrams `receiver` gets (5 s each at most), with
+    /// their sources.
+    async fn receive(receiver: &PlainSocket, n: usize) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut got = Vec::new();
         let mut buf = [0u8; 2048];
-        while got.len() < 6 {
+        while got.len() < n {
             let (len, from) = tokio::time::timeout(
                 std::time::Duration::from_secs(5),
                 receiver.recv_from(&mut buf),
@@ -399,11 +408,8 @@ mod tests {
             .await
             .expect("datagram lost on loopback")
             .unwrap();
-            assert_eq!(from, source);
-            got.push(buf[..len].to_vec());
+            got.push((from, buf[..len].to_vec()));
         }
-        let (len, _) = other.recv_from(&mut buf).await.unwrap();
-        assert_eq!(&buf[..len], &[7; 1200][..]);
         got
     }
 
@@ -576,19 +582,7 @@ mod tests {
                 );
             }
         }
-        let mut got = Vec::new();
-        let mut buf = [0u8; 2048];
-        while got.len() < sent.len() {
-            let (len, from) = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                receiver.recv_from(&mut buf),
-            )
-            .await
-            .expect("datagram lost on loopback")
-            .unwrap();
-            got.push((from, buf[..len].to_vec()));
-        }
-        assert_eq!(got, sent);
+        assert_eq!(receive(&receiver, sent.len()).await, sent);
     }
 
     #[test]

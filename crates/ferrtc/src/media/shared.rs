@@ -92,6 +92,22 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
+    /// A new transceiver's state: sendrecv, nothing negotiated yet.
+    fn new(track: Option<MediaStreamTrack>, encodings: Vec<RtpEncodingParameters>) -> Self {
+        Snapshot {
+            mid: None,
+            direction: RtpTransceiverDirection::SendRecv,
+            current_direction: None,
+            stopped: false,
+            codecs: Vec::new(),
+            send_codec: None,
+            track,
+            encodings,
+            transaction: None,
+            transactions: 0,
+        }
+    }
+
     /// The codecs of a completed exchange, and the send codec among them.
     pub(crate) fn set_codecs(&mut self, codecs: Vec<RtpCodec>) {
         self.send_codec = codecs
@@ -147,18 +163,7 @@ impl TransceiverShared {
             id,
             kind,
             receiver_track: MediaStreamTrack::new(kind, "remote"),
-            state: Mutex::new(Snapshot {
-                mid: None,
-                direction: RtpTransceiverDirection::SendRecv,
-                current_direction: None,
-                stopped: false,
-                codecs: Vec::new(),
-                send_codec: None,
-                track,
-                encodings,
-                transaction: None,
-                transactions: 0,
-            }),
+            state: Mutex::new(Snapshot::new(track, encodings)),
             sendable: AtomicBool::new(false),
             sender_events: Arc::new(Hub::bounded(&SENDER_EVENT_QUEUE_LIMIT)),
             frames: Arc::new(Hub::bounded(if kind == MediaKind::Video {
@@ -220,18 +225,7 @@ mod tests {
 
     #[test]
     fn the_send_codec_is_the_first_negotiated_codec_that_is_not_rtx() {
-        let mut snapshot = Snapshot {
-            mid: None,
-            direction: RtpTransceiverDirection::SendRecv,
-            current_direction: None,
-            stopped: false,
-            codecs: Vec::new(),
-            send_codec: None,
-            track: None,
-            encodings: Vec::new(),
-            transaction: None,
-            transactions: 0,
-        };
+        let mut snapshot = Snapshot::new(None, Vec::new());
         snapshot.set_codecs(vec![
             RtpCodec::rtx(97, 96, 90_000),
             RtpCodec::new(96, "vp8", 90_000, None),
