@@ -191,17 +191,15 @@ struct Sent {
     bytes: Vec<u8>,
     sent: Instant,
     last_resent: Option<Instant>,
-    /// It left (a paced packet waits in the pacer first): only what left
-    /// is sent again, as it left.
-    left: bool,
 }
 
 /// The packets one stream sent recently, to answer NACKs (RFC 4585 §6.2.1)
 /// with retransmissions, bounded by count and age.
 ///
-/// A ring in sending order (sequence numbers only grow on a stream), found
-/// by binary search: no allocation per packet once full, since the buffer
-/// of the packet that ages out takes the next one.
+/// It keeps each packet as it left, before SRTP: the caller hands over
+/// the packet's buffer once it has been protected into the datagram, so
+/// keeping it costs neither an allocation nor a copy. A ring in sending
+/// order (sequence numbers only grow on a stream), found by binary search.
 #[derive(Debug, Clone)]
 pub struct SendHistory {
     config: HistoryConfig,
@@ -219,70 +217,24 @@ impl SendHistory {
         }
     }
 
-    /// Keeps a sent packet (the whole RTP packet, before SRTP).
-    pub fn insert(&mut self, now: Instant, sequence: u16, packet: &[u8]) {
-        self.keep(now, sequence, packet, true);
-    }
-
-    /// Keeps a packet that waits in a pacer before it leaves: it is not
-    /// sent again until [`Self::on_left`] (a NACK may name it before).
-    pub fn insert_held(&mut self, now: Instant, sequence: u16, packet: &[u8]) {
-        self.keep(now, sequence, packet, false);
-    }
-
-    /// Every packet kept counts as left (the pacer let them all go).
-    pub fn release_all(&mut self) {
-        for p in &mut self.packets {
-            p.left = true;
-        }
-    }
-
-    fn keep(&mut self, now: Instant, sequence: u16, packet: &[u8], left: bool) {
+    /// Keeps a packet (the whole RTP packet, before SRTP) that left at
+    /// `now`; a packet kept for the same sequence number is replaced.
+    pub fn insert(&mut self, now: Instant, sequence: u16, packet: Vec<u8>) {
         let ext = self.seq.unwrap(sequence);
-        let in_order = self.packets.back().is_none_or(|last| last.ext < ext);
-        if in_order {
-            // The oldest packet's buffer, when it has to go anyway, holds
-            // the new one.
-            let full = self.config.max_packets > 0 && self.packets.len() >= self.config.max_packets;
-            let mut bytes = match full {
-                true => self
-                    .packets
-                    .pop_front()
-                    .map(|s| s.bytes)
-                    .unwrap_or_default(),
-                false => Vec::new(),
-            };
-            bytes.clear();
-            bytes.extend_from_slice(packet);
-            self.packets.push_back(Sent {
-                ext,
-                bytes,
-                sent: now,
-                last_resent: None,
-                left,
-            });
-        } else {
-            // A sequence number sent again: keep the order.
-            match self.packets.binary_search_by_key(&ext, |s| s.ext) {
-                Ok(i) => {
-                    let kept = &mut self.packets[i];
-                    kept.bytes.clear();
-                    kept.bytes.extend_from_slice(packet);
-                    kept.sent = now;
-                    kept.last_resent = None;
-                    kept.left = left;
-                }
-                Err(i) => self.packets.insert(
-                    i,
-                    Sent {
-                        ext,
-                        bytes: packet.to_vec(),
-                        sent: now,
-                        last_resent: None,
-                        left,
-                    },
-                ),
-            }
+        let sent = Sent {
+            ext,
+            bytes: packet,
+            sent: now,
+            last_resent: None,
+        };
+        match self.packets.back() {
+            None => self.packets.push_back(sent),
+            Some(last) if last.ext < ext => self.packets.push_back(sent),
+            // A sequence number sent again or out of order: keep the order.
+            Some(_) => match self.packets.binary_search_by_key(&ext, |s| s.ext) {
+                Ok(i) => self.packets[i] = sent,
+                Err(i) => self.packets.insert(i, sent),
+            },
         }
         self.expire(now);
     }
@@ -303,21 +255,6 @@ impl SendHistory {
         }
     }
 
-    /// The packet with `sequence` left at `now` (after a pacer held it):
-    /// `patch` gets its bytes to make them what was sent (a number written
-    /// as it left), and its age counts from now. False when it is not kept.
-    pub fn on_left(&mut self, now: Instant, sequence: u16, patch: impl FnOnce(&mut [u8])) -> bool {
-        let ext = self.seq.peek(sequence);
-        let Ok(i) = self.packets.binary_search_by_key(&ext, |s| s.ext) else {
-            return false;
-        };
-        let kept = &mut self.packets[i];
-        patch(&mut kept.bytes);
-        kept.sent = kept.sent.max(now);
-        kept.left = true;
-        true
-    }
-
     /// The packet with `sequence` to send again, unless it is gone or was
     /// already resent less than `rtt` ago (a repeated NACK the first
     /// retransmission answers).
@@ -326,10 +263,9 @@ impl SendHistory {
         let ext = self.seq.peek(sequence);
         let i = self.packets.binary_search_by_key(&ext, |s| s.ext).ok()?;
         let sent = &mut self.packets[i];
-        if !sent.left
-            || sent
-                .last_resent
-                .is_some_and(|t| now.saturating_duration_since(t) < rtt)
+        if sent
+            .last_resent
+            .is_some_and(|t| now.saturating_duration_since(t) < rtt)
         {
             return None;
         }
@@ -558,7 +494,7 @@ mod tests {
         });
         let t0 = Instant::now();
         for s in 0..5u16 {
-            h.insert(t0, s, &[s as u8]);
+            h.insert(t0, s, vec![s as u8]);
         }
         assert_eq!(h.len(), 3);
         assert!(h.resend(t0, 1, 50 * MS).is_none());
@@ -573,16 +509,16 @@ mod tests {
     }
 
     #[test]
-    fn the_send_history_finds_packets_across_a_wrap_out_of_order_inserts_and_reused_buffers() {
+    fn the_send_history_finds_packets_across_a_wrap_and_out_of_order_inserts() {
         let mut h = SendHistory::new(HistoryConfig {
             max_packets: 4,
             max_age: Duration::from_secs(1),
         });
         let t0 = Instant::now();
-        // Across the 16-bit wrap, one sent again out of order, and longer
-        // packets into the buffers of shorter ones that aged out.
+        // Across the 16-bit wrap, one sent out of order, of lengths that
+        // differ.
         for s in [65533u16, 65534, 0, 65535, 1, 2] {
-            h.insert(t0, s, &vec![s as u8; usize::from(s % 7) + 1]);
+            h.insert(t0, s, vec![s as u8; usize::from(s % 7) + 1]);
         }
         assert_eq!(h.len(), 4);
         assert!(h.resend(t0, 65534, 50 * MS).is_none(), "aged out by count");
@@ -591,7 +527,7 @@ mod tests {
             assert_eq!(h.resend(t0, s, 50 * MS), Some(&want[..]), "{s}");
         }
         // The same number sent again replaces the packet kept for it.
-        h.insert(t0 + 100 * MS, 1, b"again");
+        h.insert(t0 + 100 * MS, 1, b"again".to_vec());
         assert_eq!(h.resend(t0 + 200 * MS, 1, 50 * MS), Some(&b"again"[..]));
         assert_eq!(h.len(), 4);
     }
@@ -603,7 +539,7 @@ mod tests {
         // 100 packets a second for 3 s, of changing lengths.
         let packet = |s: u16| vec![s as u8; usize::from(s % 13) * 100 + 1];
         for s in 0..300u16 {
-            h.insert(t0 + u32::from(s) * 10 * MS, s, &packet(s));
+            h.insert(t0 + u32::from(s) * 10 * MS, s, packet(s));
         }
         let now = t0 + 2990 * MS;
         assert_eq!(h.len(), 101, "1 s of packets, both ends included");

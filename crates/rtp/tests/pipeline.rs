@@ -183,7 +183,7 @@ fn run(
                 .unwrap()
             {
                 let seq = RtpPacket::parse(&bytes).unwrap().sequence_number;
-                history.insert(now, seq, &bytes);
+                history.insert(now, seq, bytes.clone());
                 send(&mut path, &mut rng, now, true, bytes);
             }
             sent_frames.push((ts, f));

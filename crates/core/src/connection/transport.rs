@@ -554,11 +554,7 @@ impl PeerConnection {
             }
             // Media, protected when it was queued: after DTLS's own
             // records, before SCTP (paced when `MediaConfig::pacing`).
-            if dtls.state() == TransportState::Connected
-                && let Some(d) = self.media.poll_transmit(now)
-            {
-                buf.clear();
-                buf.extend_from_slice(&d);
+            if dtls.state() == TransportState::Connected && self.media.poll_transmit(now, buf) {
                 match ice.send(buf) {
                     Ok(t) => return Some(t),
                     Err(e) => {

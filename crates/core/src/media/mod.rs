@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ferrtc_dtls::SrtpKeys;
 use ferrtc_jsep::{Transceiver, TransceiverId};
 use ferrtc_rtp::RtpPacket;
-use ferrtc_rtp::extension::{AUDIO_LEVEL_URI, CSRC_AUDIO_LEVEL_URI, TransportSequence};
+use ferrtc_rtp::extension::{AUDIO_LEVEL_URI, CSRC_AUDIO_LEVEL_URI};
 use ferrtc_rtp::jitter::Frame;
 use ferrtc_rtp::repair::HistoryConfig;
 use ferrtc_sdp::Direction;
@@ -71,7 +71,7 @@ pub struct MediaConfig {
     /// are dropped and counted ([`MediaStats::ssrcs_over_limit`]). Also
     /// bounds the SSRC state of each SRTP context (twice this).
     pub max_ssrcs: usize,
-    /// The most protected datagrams waiting for `poll_transmit`; a
+    /// The most datagrams waiting for `poll_transmit`; a
     /// `write_frame` when it is reached fails with an `OperationError`
     /// (one frame's packets may pass it), and retransmissions and reports
     /// past it are dropped and counted.
@@ -162,7 +162,9 @@ pub(crate) struct MediaSession {
     rid_ext: Option<ferrtc_rtp::ExtensionId>,
     /// The RFC 8852 repaired-rid extension's id.
     repaired_rid_ext: Option<ferrtc_rtp::ExtensionId>,
-    outbound: VecDeque<Vec<u8>>,
+    /// What waits for `poll_transmit` unpaced (RTCP, and RTP without a
+    /// pacer).
+    outbound: VecDeque<Outbound>,
     events: VecDeque<Event>,
     /// The SSRC our RTCP comes from when we send no media (RFC 3550 §6.4.2).
     local_ssrc: u32,
@@ -186,7 +188,7 @@ pub(crate) struct MediaSession {
     /// with its transport-wide sequence number, released by
     /// `poll_transmit`.
     /// Boxed, as `cc`.
-    pacer: Option<Box<Pacer<PacedRtp>>>,
+    pacer: Option<Box<Pacer<PlainRtp>>>,
     /// The wall clock at an instant, from the last `handle_timeout`: what
     /// `poll_transmit` (given only `now`) stamps padding's abs-send-time by.
     wall_clock: Option<(Instant, SystemTime)>,
@@ -336,8 +338,10 @@ impl MediaSlot {
     }
 
     /// See [`MediaSession::poll_transmit`].
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
-        self.session.as_deref_mut()?.poll_transmit(now)
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
+        self.session
+            .as_deref_mut()
+            .is_some_and(|m| m.poll_transmit(now, buf))
     }
 
     /// See [`MediaSession::poll_event`].
@@ -449,13 +453,28 @@ impl std::fmt::Debug for MediaSession {
     }
 }
 
-/// An RTP packet waiting in the pacer, before SRTP.
+/// An RTP packet waiting to leave, before SRTP: it is protected into the
+/// datagram as it leaves, and its buffer then goes to its stream's send
+/// history as it is (no copy kept while it waits).
 #[derive(Debug)]
-struct PacedRtp {
-    /// The packet before SRTP: it is numbered (transport-wide) and
-    /// protected as it leaves, so that numbers follow the sending order
-    /// even though audio and retransmissions overtake video.
+struct PlainRtp {
     plain: Vec<u8>,
+    /// What it is (a retransmission is already in the history).
+    kind: PacketKind,
+    /// Its transport-wide sequence number, when written before it waits
+    /// (unpaced). In the pacer it is numbered as it leaves, so that
+    /// numbers follow the sending order even though audio and
+    /// retransmissions overtake video.
+    transport_seq: Option<u16>,
+}
+
+/// A datagram waiting unpaced for `poll_transmit`.
+#[derive(Debug)]
+enum Outbound {
+    /// SRTCP, protected when queued.
+    Rtcp(Vec<u8>),
+    /// RTP, protected as it leaves.
+    Rtp(PlainRtp),
 }
 
 /// The round-trip time assumed until reports measure one.
@@ -465,6 +484,17 @@ const DEFAULT_RTT: Duration = Duration::from_millis(100);
 /// padding-only packet (255 padding octets at most, RFC 3550 §5.1) with
 /// its header extensions and the SRTP tag.
 const PADDING_PACKET: usize = 300;
+
+/// The SSRC and sequence number of an RTP packet we wrote (RFC 3550 §5.1
+/// fixed header).
+fn rtp_stream(plain: &[u8]) -> Option<(u32, u16)> {
+    let sequence = plain.get(2..4)?;
+    let ssrc = plain.get(8..12)?;
+    Some((
+        u32::from_be_bytes([ssrc[0], ssrc[1], ssrc[2], ssrc[3]]),
+        u16::from_be_bytes([sequence[0], sequence[1]]),
+    ))
+}
 
 impl MediaSession {
     /// A session with no media yet. Its random values (RTCP SSRC, CNAME)
@@ -767,21 +797,10 @@ impl MediaSession {
             _ => {
                 // (No transport-cc any more: nothing to number.)
                 if let Some(mut p) = self.pacer.take() {
-                    for mut plain in p.drain().into_iter().map(|q| q.plain) {
-                        let Some(srtp) = self.srtp.as_deref_mut() else {
-                            break;
-                        };
-                        match srtp.tx.protect_rtp(&mut plain) {
-                            Ok(()) => self.outbound.push_back(plain),
-                            Err(_) => self.stats.protect_failures += 1,
-                        }
-                    }
+                    self.outbound
+                        .extend(p.drain().into_iter().map(Outbound::Rtp));
                 }
             }
-        }
-        let paced = self.pacer.is_some();
-        for s in self.senders.values_mut() {
-            s.set_held(paced);
         }
         let alive: BTreeSet<_> = transceivers
             .iter()
@@ -1026,7 +1045,12 @@ impl MediaSession {
             let overhead = srtp.rtp_overhead();
             for p in packets {
                 let size = p.bytes.len() + overhead;
-                pacer.push(now, kind, size, PacedRtp { plain: p.bytes });
+                let item = PlainRtp {
+                    plain: p.bytes,
+                    kind,
+                    transport_seq: None,
+                };
+                pacer.push(now, kind, size, item);
             }
             return Ok(timestamp);
         }
@@ -1037,20 +1061,16 @@ impl MediaSession {
         let cc_ext = self.cc.as_deref().map(TransportCc::ext);
         let numbered = cc_ext.is_some() && cc_ext == s.transport_cc_ext();
         for p in packets {
-            let seq = match (&self.cc, numbered) {
+            let transport_seq = match (&self.cc, numbered) {
                 (None, _) => None,
                 (Some(_), true) => p.transport_seq,
                 (Some(cc), false) => cc.sequence_of(&p.bytes),
             };
-            // Encrypted in place: the packet's buffer has room for the tag.
-            let mut buf = p.bytes;
-            srtp.tx
-                .protect_rtp(&mut buf)
-                .map_err(|e| MediaError::Srtp(e.to_string()))?;
-            if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
-                cc.on_sent(now, seq, buf.len());
-            }
-            self.outbound.push_back(buf);
+            self.outbound.push_back(Outbound::Rtp(PlainRtp {
+                plain: p.bytes,
+                kind,
+                transport_seq,
+            }));
         }
         Ok(timestamp)
     }
@@ -1320,7 +1340,6 @@ impl MediaSession {
     /// Queues an RTP packet of `kind` (`None`: RTCP) protected, unless the
     /// queue is full. RTP goes through the pacer when there is one.
     fn queue(&mut self, now: Instant, packet: Vec<u8>, kind: Option<PacketKind>) {
-        let rtcp = kind.is_none();
         if self.queued() >= self.config.max_queued_datagrams {
             self.stats.queue_drops += 1;
             return;
@@ -1330,32 +1349,32 @@ impl MediaSession {
             return;
         };
         let mut buf = packet;
-        if let (Some(kind), Some(pacer)) = (kind, self.pacer.as_mut()) {
+        let Some(kind) = kind else {
+            match srtp.tx.protect_rtcp(&mut buf) {
+                Ok(()) => self.outbound.push_back(Outbound::Rtcp(buf)),
+                Err(e) => {
+                    tracing::debug!("RTCP not protected: {e}");
+                    self.stats.protect_failures += 1;
+                }
+            }
+            return;
+        };
+        if let Some(pacer) = self.pacer.as_mut() {
             let size = buf.len() + srtp.rtp_overhead();
-            pacer.push(now, kind, size, PacedRtp { plain: buf });
+            let item = PlainRtp {
+                plain: buf,
+                kind,
+                transport_seq: None,
+            };
+            pacer.push(now, kind, size, item);
             return;
         }
-        let seq = match self.cc.as_ref() {
-            Some(cc) if !rtcp => cc.sequence_of(&buf),
-            _ => None,
-        };
-        let protected = if rtcp {
-            srtp.tx.protect_rtcp(&mut buf)
-        } else {
-            srtp.tx.protect_rtp(&mut buf)
-        };
-        match protected {
-            Ok(()) => {
-                if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
-                    cc.on_sent(now, seq, buf.len());
-                }
-                self.outbound.push_back(buf)
-            }
-            Err(e) => {
-                tracing::debug!("not protected: {e}");
-                self.stats.protect_failures += 1;
-            }
-        }
+        let transport_seq = self.cc.as_ref().and_then(|cc| cc.sequence_of(&buf));
+        self.outbound.push_back(Outbound::Rtp(PlainRtp {
+            plain: buf,
+            kind,
+            transport_seq,
+        }));
     }
 
     /// Datagrams waiting, paced or not.
@@ -1363,13 +1382,28 @@ impl MediaSession {
         self.outbound.len() + self.pacer.as_deref().map_or(0, Pacer::queued_packets)
     }
 
-    /// The next protected datagram to send at `now`: RTCP (and RTP when
-    /// nothing paces) as soon as asked, then what the pacer releases
-    /// (reported to the estimator as it leaves, with the probe cluster it
-    /// fills).
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
-        if let Some(d) = self.outbound.pop_front() {
-            return Some(d);
+    /// Writes the next protected datagram to send at `now` into `buf`
+    /// and says whether there was one: RTCP (and RTP when nothing paces)
+    /// as soon as asked, then what the pacer releases (reported to the
+    /// estimator as it leaves, with the probe cluster it fills).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
+        while let Some(d) = self.outbound.pop_front() {
+            match d {
+                Outbound::Rtcp(d) => {
+                    buf.clear();
+                    buf.extend_from_slice(&d);
+                    return true;
+                }
+                Outbound::Rtp(rtp) => {
+                    let seq = rtp.transport_seq;
+                    if self.leave(now, rtp.plain, rtp.kind, buf) {
+                        if let (Some(cc), Some(seq)) = (self.cc.as_mut(), seq) {
+                            cc.on_sent(now, seq, buf.len());
+                        }
+                        return true;
+                    }
+                }
+            }
         }
         if self.outbound.capacity() > 64 {
             self.outbound = VecDeque::new();
@@ -1392,101 +1426,131 @@ impl MediaSession {
             }
         }
         loop {
-            let pacer = self.pacer.as_mut()?;
+            let Some(pacer) = self.pacer.as_mut() else {
+                return false;
+            };
             let before = pacer.counters().dropped;
             let released = pacer.poll_packet(now);
             self.stats.paced_drops += pacer.counters().dropped - before;
-            match released? {
-                PacedPacket::Media {
-                    item, kind, probe, ..
-                } => {
-                    if let Some(d) = self.send_paced(now, item.plain, kind, probe) {
-                        return Some(d);
-                    }
+            let sent = match released {
+                None => return false,
+                Some(PacedPacket::Media { item, probe, .. }) => {
+                    self.send_paced(now, item.plain, item.kind, probe, buf)
                 }
                 // A probe with nothing to send along: padding, if a stream
                 // can carry it (else the pacer moves on).
-                PacedPacket::Padding { size, probe } => {
-                    if let Some(d) = self.padding(now, size, probe) {
-                        return Some(d);
-                    }
-                }
+                Some(PacedPacket::Padding { size, probe }) => self.padding(now, size, probe, buf),
+            };
+            if sent {
+                return true;
             }
         }
     }
 
     /// A paced RTP packet leaves: the next transport-wide sequence number
     /// goes in (numbers follow the sending order, as the peer's feedback
-    /// and the estimator expect), then SRTP; reported to the estimator
-    /// with the probe cluster it fills.
+    /// and the estimator expect), then SRTP into `buf`; reported to the
+    /// estimator with the probe cluster it fills.
     fn send_paced(
         &mut self,
         now: Instant,
         mut plain: Vec<u8>,
         kind: PacketKind,
         probe: Option<ProbeId>,
-    ) -> Option<Vec<u8>> {
+        buf: &mut Vec<u8>,
+    ) -> bool {
         if !self.ensure_srtp() {
             self.stats.protect_failures += 1;
-            return None;
+            return false;
         }
-        // The media stream (not RTX) the packet belongs to, if any.
-        let header = RtpPacket::parse(&plain)
-            .ok()
-            .map(|p| (p.ssrc, p.sequence_number));
-        let mut media = header.and_then(|(ssrc, sequence)| {
-            self.senders
-                .values_mut()
-                .find(|s| s.ssrc == ssrc)
-                .map(|s| (s, sequence))
-        });
         // A retransmission without RTX repeats the packet as it first left
         // (an SRTP index must never protect two different packets, RFC
         // 3711 §9.1; with AES-GCM, RFC 7714 §8.3, it would leak the key):
         // it keeps its number.
-        let repeat = kind == PacketKind::Retransmission && media.is_some();
+        let repeat = kind == PacketKind::Retransmission
+            && rtp_stream(&plain).is_some_and(|(ssrc, _)| self.media_sender(ssrc).is_some());
         let seq = self.transport_seq;
         let at = match (&self.cc, repeat) {
             (Some(cc), false) => cc.set_sequence(&mut plain, seq),
             _ => None,
         };
-        if let Some(at) = at {
+        if at.is_some() {
             self.transport_seq = seq.wrapping_add(1);
-            // The history keeps the packet as sent, for that repeat.
-            if let Some((s, sequence)) = media.as_mut() {
-                s.on_paced_send(now, *sequence, at, TransportSequence(seq).write());
-            }
         }
-        let numbered = at.is_some();
-        let srtp = self.srtp.as_deref_mut()?;
-        if let Err(e) = srtp.tx.protect_rtp(&mut plain) {
-            tracing::debug!("paced RTP not protected: {e}");
+        if !self.leave(now, plain, kind, buf) {
+            return false;
+        }
+        if let Some(cc) = self.cc.as_mut().filter(|_| at.is_some()) {
+            cc.on_paced_sent(now, seq, buf.len(), probe);
+        }
+        true
+    }
+
+    /// An RTP packet leaves at `now`: protected into `buf`, then its
+    /// buffer goes to its stream's send history, as it left (unless it is
+    /// a retransmission, which the history has, or no media stream's: RTX
+    /// and padding). False when SRTP refused it (counted).
+    fn leave(&mut self, now: Instant, plain: Vec<u8>, kind: PacketKind, buf: &mut Vec<u8>) -> bool {
+        if !self.ensure_srtp() {
             self.stats.protect_failures += 1;
-            return None;
+            return false;
         }
-        if let Some(cc) = self.cc.as_mut().filter(|_| numbered) {
-            cc.on_paced_sent(now, seq, plain.len(), probe);
+        let Some(srtp) = self.srtp.as_deref_mut() else {
+            return false;
+        };
+        buf.clear();
+        buf.reserve(plain.len() + srtp.rtp_overhead());
+        buf.extend_from_slice(&plain);
+        if let Err(e) = srtp.tx.protect_rtp(buf) {
+            tracing::debug!("RTP not protected: {e}");
+            self.stats.protect_failures += 1;
+            return false;
         }
-        Some(plain)
+        if kind != PacketKind::Retransmission
+            && let Some((ssrc, sequence)) = rtp_stream(&plain)
+            && let Some(s) = self.media_sender(ssrc)
+        {
+            s.on_sent(now, sequence, plain);
+        }
+        true
+    }
+
+    /// The media stream (not RTX) sending as `ssrc`.
+    fn media_sender(&mut self, ssrc: u32) -> Option<&mut Sender> {
+        self.senders.values_mut().find(|s| s.ssrc == ssrc)
     }
 
     /// A padding-only packet of about `size` bytes (after SRTP) on the
     /// first video stream with RTX that has sent media (RFC 4588 §4:
     /// padding rides the RTX stream, so receivers drop it without touching
     /// the media sequence), counted in the probe cluster `probe`.
-    fn padding(&mut self, now: Instant, size: usize, probe: Option<ProbeId>) -> Option<Vec<u8>> {
+    fn padding(
+        &mut self,
+        now: Instant,
+        size: usize,
+        probe: Option<ProbeId>,
+        buf: &mut Vec<u8>,
+    ) -> bool {
         let wall = self
             .wall_clock
             .map(|(at, wall)| wall + now.saturating_duration_since(at));
-        let plain = size.saturating_sub(self.srtp.as_deref()?.rtp_overhead());
-        let packet = self
+        let Some(srtp) = self.srtp.as_deref() else {
+            return false;
+        };
+        let plain = size.saturating_sub(srtp.rtp_overhead());
+        let Some(packet) = self
             .senders
             .values_mut()
             .filter(|s| s.codec.codec.is_video())
-            .find_map(|s| s.padding_packet(wall, plain))?;
-        let sent = self.send_paced(now, packet, PacketKind::Padding, probe)?;
+            .find_map(|s| s.padding_packet(wall, plain))
+        else {
+            return false;
+        };
+        if !self.send_paced(now, packet, PacketKind::Padding, probe, buf) {
+            return false;
+        }
         self.stats.padding_packets += 1;
-        Some(sent)
+        true
     }
 
     /// The next event.

@@ -114,10 +114,8 @@ pub(crate) struct Sender {
     /// 1/clock-rate nanoseconds: 33.333 ms frames at 90 kHz make 3000
     /// ticks each on average, not 2999.
     tick_remainder: u128,
+    /// What left, as it left ([`Self::on_sent`]).
     history: SendHistory,
-    /// A pacer holds what this stream writes before it leaves
-    /// ([`Self::on_paced_send`] tells the history it left).
-    held: bool,
     /// The header of the frame being packetized, written once per frame
     /// (kept to reuse its allocation).
     header_template: Vec<u8>,
@@ -192,7 +190,6 @@ impl Sender {
             timestamp: seeds.timestamp,
             tick_remainder: 0,
             history: SendHistory::new(history),
-            held: false,
             header_template: Vec::new(),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
@@ -215,7 +212,8 @@ impl Sender {
 
     /// The RTP packets of one frame (before SRTP), each at most `mtu`
     /// bytes and with room for `reserve` more (the SRTP tag, added in
-    /// place); kept in the history. `duration` advances the RTP clock for
+    /// place); [`Self::on_sent`] keeps each as it leaves. `duration`
+    /// advances the RTP clock for
     /// the next frame. Returns the packets and the frame's RTP timestamp.
     ///
     /// The header is written once per frame; each packet copies it, the
@@ -268,8 +266,6 @@ impl Sender {
         let template = &*template;
         let video = self.codec.codec.is_video();
         let sequence = &mut self.sequence;
-        let history = &mut self.history;
-        let held = self.held;
         let stats = &mut self.stats;
         let counters = &mut self.counters;
         let mut out = Vec::with_capacity(frame.len() / room + 1);
@@ -293,10 +289,6 @@ impl Sender {
                     bytes[at..at + 2].copy_from_slice(&TransportSequence(twcc).write());
                     twcc
                 });
-                match held {
-                    true => history.insert_held(now, *sequence, &bytes),
-                    false => history.insert(now, *sequence, &bytes),
-                }
                 *sequence = sequence.wrapping_add(1);
                 stats.on_packet_sent(now, timestamp, payload_len);
                 counters.packets_sent += 1;
@@ -355,7 +347,7 @@ impl Sender {
     /// SSRC and sequence numbers, the telephone-event payload type `pt`,
     /// RTP timestamp `timestamp` (the event's start, §2.5.1.2), the marker
     /// on an event's first packet, the same header extensions as media.
-    /// Kept in the send history and counted as media.
+    /// Counted as media; [`Self::on_sent`] keeps it as it leaves.
     #[allow(clippy::too_many_arguments)]
     pub fn event_packet(
         &mut self,
@@ -386,10 +378,6 @@ impl Sender {
         p.sequence_number = self.sequence;
         self.sequence = self.sequence.wrapping_add(1);
         let bytes = p.to_vec();
-        match self.held {
-            true => self.history.insert_held(now, p.sequence_number, &bytes),
-            false => self.history.insert(now, p.sequence_number, &bytes),
-        }
         // The sender report maps `now` to the media clock: the event's
         // start plus its duration so far, not the start repeated.
         self.stats.on_packet_sent(now, media_time, payload.len());
@@ -440,25 +428,12 @@ impl Sender {
         self.codec.rtx.is_some() && self.active && self.counters.packets_sent > 0
     }
 
-    /// Whether a pacer holds this stream's packets before they leave; when
-    /// it stops, what it held was let go.
-    pub fn set_held(&mut self, held: bool) {
-        if self.held && !held {
-            self.history.release_all();
-        }
-        self.held = held;
-    }
-
-    /// The media packet `sequence` of this stream left a pacer at `now`
-    /// with its transport-wide number `value` written at `at`: the history
-    /// keeps it as sent (a retransmission without RTX repeats it exactly)
-    /// and ages it from now.
-    pub fn on_paced_send(&mut self, now: Instant, sequence: u16, at: usize, value: [u8; 2]) {
-        self.history.on_left(now, sequence, |bytes| {
-            if let Some(v) = bytes.get_mut(at..at + 2) {
-                v.copy_from_slice(&value);
-            }
-        });
+    /// The media packet `sequence` of this stream (`plain`, before SRTP)
+    /// left at `now`: the history keeps it as it left, so that a
+    /// retransmission without RTX repeats it exactly, and ages it from
+    /// now.
+    pub fn on_sent(&mut self, now: Instant, sequence: u16, plain: Vec<u8>) {
+        self.history.insert(now, sequence, plain);
     }
 
     /// A padding-only packet on the RTX stream (RFC 3550 §5.1 padding; RFC
@@ -640,18 +615,18 @@ mod tests {
             first.extensions.get(ExtensionId::new(10).unwrap()),
             Some(&b"q"[..])
         );
-        s.retransmit(now, first.sequence_number, Duration::ZERO)
-            .unwrap()
+        let sequence = first.sequence_number;
+        s.on_sent(now, sequence, packets[0].bytes.clone());
+        s.retransmit(now, sequence, Duration::ZERO).unwrap()
     }
 
     #[test]
-    fn a_retransmission_without_rtx_repeats_the_packet_as_it_left_the_pacer() {
+    fn a_retransmission_without_rtx_repeats_the_packet_as_it_left() {
         let mut s = pinned_sender(
             vec![Codec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
             &[(3, EXT_TWCC)],
             None,
         );
-        s.set_held(true);
         let now = Instant::now();
         let mut placeholder = 0;
         let (packets, _) = s
@@ -674,13 +649,13 @@ mod tests {
                 .unwrap();
             (p.sequence_number, at)
         };
-        // A NACK for it while the pacer holds it: nothing (the packet as
-        // it will leave is not known yet, and it leaves anyway).
+        // A NACK for it before it left (a pacer holds it): nothing (the
+        // packet as it will leave is not known yet, and it leaves anyway).
         assert_eq!(s.retransmit(now, sequence, Duration::ZERO), None);
         // The pacer's caller numbers it as it leaves, a second later.
         sent[at..at + 2].copy_from_slice(&[0xbe, 0xef]);
         let left = now + Duration::from_secs(1);
-        s.on_paced_send(left, sequence, at, [0xbe, 0xef]);
+        s.on_sent(left, sequence, sent.clone());
         let again = s
             .retransmit(left + Duration::from_millis(900), sequence, Duration::ZERO)
             .expect("kept, aged from when it left");

@@ -22,6 +22,12 @@ use super::{MediaConfig, MediaSession};
 
 const MID_ID: u8 = 4;
 
+/// The next datagram `session` sends at `now`.
+fn transmit(session: &mut MediaSession, now: Instant) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    session.poll_transmit(now, &mut buf).then_some(buf)
+}
+
 /// A keyed session (our side is the DTLS server) and the peer's SRTP
 /// context, which protects what the session unprotects.
 fn keyed(now: Instant) -> (MediaSession, Context, TransceiverId) {
@@ -176,7 +182,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
             )
             .unwrap();
     }
-    while session.poll_transmit(now).is_some() {}
+    while transmit(&mut session, now).is_some() {}
     // The peer asks for 2,000 packets (most of which we never sent) in one
     // NACK.
     let lost: Vec<u16> = (0..2000u16).map(|i| 100u16.wrapping_add(i)).collect();
@@ -184,7 +190,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
     session.handle_rtcp(now, &nack.to_vec().unwrap());
     let limit = MediaConfig::default().max_retransmissions_per_nack;
     let mut resent = 0;
-    while session.poll_transmit(now).is_some() {
+    while transmit(&mut session, now).is_some() {
         resent += 1;
     }
     assert_eq!(resent, limit, "retransmissions of the first {limit} asked");
@@ -192,6 +198,60 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
     let c = session.senders[&(id, 0)].counters;
     assert_eq!(c.nack_count, 1);
     assert_eq!(c.retransmitted_packets_sent, limit as u64);
+}
+
+#[test]
+fn a_packet_is_kept_for_nacks_once_it_left_and_resent_exactly_as_it_left() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, _peer, id) = keyed(now);
+    // NACK without RTX: a retransmission repeats the packet itself.
+    let negotiated = NegotiatedMedia {
+        mid: "v".into(),
+        direction: Direction::SendOnly,
+        codecs: vec![SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
+        header_extensions: vec![HeaderExtension::new(u16::from(MID_ID), EXT_MID)],
+        send_rids: vec![],
+        recv_rids: vec![],
+        remote_ssrcs: vec![],
+        remote_msid: None,
+    };
+    let seeds = StreamSeeds {
+        ssrc: 7,
+        rtx_ssrc: 8,
+        sequence: 100,
+        rtx_sequence: 0,
+        timestamp: 0,
+    };
+    session.senders.insert(
+        (id, 0),
+        Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap(),
+    );
+    let nack = RtcpPacket::Nack(Nack::from_sequences(1, 7, &[100]))
+        .to_vec()
+        .unwrap();
+    session
+        .write_frame(
+            now,
+            wall,
+            id,
+            None,
+            &[0x10; 100],
+            Duration::from_millis(20),
+            true,
+        )
+        .unwrap();
+    // Asked for before it left: nothing is resent (it leaves anyway).
+    session.handle_rtcp(now, &nack);
+    let sent: Vec<Vec<u8>> = std::iter::from_fn(|| transmit(&mut session, now)).collect();
+    assert_eq!(sent.len(), 1, "the packet, once");
+    // Asked for after it left: the very datagram again (same packet, same
+    // SRTP index, so the same bytes on the wire).
+    session.handle_rtcp(now, &nack);
+    assert_eq!(transmit(&mut session, now), Some(sent[0].clone()));
+    assert_eq!(transmit(&mut session, now), None);
+    let c = session.senders[&(id, 0)].counters;
+    assert_eq!((c.packets_sent, c.retransmitted_packets_sent), (2, 1));
 }
 
 #[test]
@@ -244,13 +304,13 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
         .unwrap_err();
     assert!(matches!(err, super::MediaError::QueueFull { limit: 3 }));
     let mut seqs = Vec::new();
-    while let Some(p) = session.poll_transmit(now) {
+    while let Some(p) = transmit(&mut session, now) {
         seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     }
     session
         .write_frame(now, wall, id, None, &frame, d, false)
         .unwrap();
-    let p = session.poll_transmit(now).unwrap();
+    let p = transmit(&mut session, now).unwrap();
     seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     assert_eq!(seqs, vec![65_535, 0, 1, 2], "consecutive, across the wrap");
     assert_eq!(session.senders[&(id, 0)].counters.frames_sent, 4);
@@ -494,12 +554,12 @@ fn every_layer_that_sends_a_report_has_a_cname_chunk() {
             )
             .unwrap();
     }
-    while session.poll_transmit(now).is_some() {}
+    while transmit(&mut session, now).is_some() {}
     let later = now + Duration::from_secs(2);
     session.handle_timeout(later, wall);
     let mut named = Vec::new();
     let mut reporting = Vec::new();
-    while let Some(mut d) = session.poll_transmit(later) {
+    while let Some(mut d) = transmit(&mut session, later) {
         if !(200..=206).contains(&d[1]) {
             continue;
         }
