@@ -1,14 +1,12 @@
 //! The SRTP cryptographic context (RFC 3711 §3.2): session keys of one master
 //! key and the per-SSRC state (rollover counters, SRTCP indices, replay windows).
 
-use std::collections::HashMap;
-
 use crate::header::{RTCP_CLEAR_HEADER, parse_rtcp, parse_rtp};
 use crate::index::RolloverState;
 use crate::kdf::Kdf;
 use crate::replay::{MAX_WINDOW, MIN_WINDOW, Rejection, ReplayWindow};
 use crate::transform::{E_FLAG, Protocol, SRTCP_TRAILER, Transform};
-use crate::{Error, ProtectionProfile};
+use crate::{Error, ProtectionProfile, SsrcMap};
 
 /// Largest SRTCP index: the index is 31 bits (RFC 3711 §3.4).
 const MAX_SRTCP_INDEX: u32 = E_FLAG - 1;
@@ -129,10 +127,10 @@ pub struct Context {
     config: Config,
     rtp: Transform,
     rtcp: Transform,
-    pub(crate) outbound_rtp: HashMap<u32, RolloverState>,
-    pub(crate) outbound_rtcp: HashMap<u32, u32>,
-    inbound_rtp: HashMap<u32, InboundRtp>,
-    inbound_rtcp: HashMap<u32, ReplayWindow>,
+    pub(crate) outbound_rtp: SsrcMap<RolloverState>,
+    pub(crate) outbound_rtcp: SsrcMap<u32>,
+    inbound_rtp: SsrcMap<InboundRtp>,
+    inbound_rtcp: SsrcMap<ReplayWindow>,
 }
 
 impl std::fmt::Debug for Context {
@@ -193,10 +191,10 @@ impl Context {
             rtp: Transform::new(profile, &kdf, Protocol::Srtp)?,
             rtcp: Transform::new(profile, &kdf, Protocol::Srtcp)?,
             config,
-            outbound_rtp: HashMap::new(),
-            outbound_rtcp: HashMap::new(),
-            inbound_rtp: HashMap::new(),
-            inbound_rtcp: HashMap::new(),
+            outbound_rtp: SsrcMap::default(),
+            outbound_rtcp: SsrcMap::default(),
+            inbound_rtp: SsrcMap::default(),
+            inbound_rtcp: SsrcMap::default(),
         })
     }
 

@@ -26,6 +26,7 @@ mod index;
 mod kdf;
 mod profile;
 mod replay;
+mod ssrc_map;
 mod transform;
 
 #[cfg(test)]
@@ -36,3 +37,4 @@ mod tests;
 pub use context::{Config, Context};
 pub use error::Error;
 pub use profile::ProtectionProfile;
+pub use ssrc_map::{SsrcHasher, SsrcMap};

@@ -6,9 +6,10 @@
 //! 8853 §5.2). The SSRC table is bounded: a flood of new SSRCs cannot grow
 //! it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use ferrtc_jsep::TransceiverId;
+use ferrtc_srtp::SsrcMap;
 
 use super::receiver::Receiver;
 
@@ -39,7 +40,7 @@ type Route = (TransceiverId, Option<usize>);
 /// their mid and rid).
 #[derive(Debug, Default)]
 pub(crate) struct SsrcTable {
-    map: HashMap<u32, Route>,
+    map: SsrcMap<Route>,
     limit: usize,
 }
 
@@ -47,7 +48,7 @@ impl SsrcTable {
     /// A table holding at most `limit` SSRCs.
     pub fn new(limit: usize) -> Self {
         Self {
-            map: HashMap::new(),
+            map: SsrcMap::default(),
             limit,
         }
     }
