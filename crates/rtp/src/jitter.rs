@@ -260,6 +260,13 @@ impl JitterBuffer {
         {
             return Some(release);
         }
+        self.gap_deadline(next)
+    }
+
+    /// When what waits at `next` (a gap, or a frame not complete) is given
+    /// up: [`JitterConfig::max_wait`] after the packet there, or else the
+    /// first one held, arrived.
+    fn gap_deadline(&self, next: u64) -> Option<Instant> {
         let waiting = self
             .packets
             .get(next)
@@ -308,11 +315,12 @@ impl JitterBuffer {
             return Assembly::Incomplete;
         }
         let ts = p.timestamp;
-        let mut s = first;
-        loop {
-            let Some(p) = self.packets.get(s) else {
+        // One pass over the packets held from `first` on, while their
+        // numbers follow each other.
+        for (expected, (s, p)) in (first..).zip(self.packets.range(first..=u64::MAX)) {
+            if s != expected {
                 return Assembly::Incomplete;
-            };
+            }
             if p.timestamp != ts || p.skip {
                 // The frame ended without a marker: the next one has begun.
                 return Assembly::Complete(s - 1);
@@ -320,8 +328,8 @@ impl JitterBuffer {
             if self.config.packet_is_frame || p.marker {
                 return Assembly::Complete(s);
             }
-            s += 1;
         }
+        Assembly::Incomplete
     }
 
     /// When the complete frame `first..=last` may leave: the end of the
@@ -359,7 +367,7 @@ impl JitterBuffer {
                 }
                 Assembly::Complete(last) => self.release(next, last),
                 Assembly::Incomplete => {
-                    let timed_out = self.poll_timeout().is_some_and(|t| t <= now);
+                    let timed_out = self.gap_deadline(next).is_some_and(|t| t <= now);
                     if !(overflow || timed_out) {
                         break;
                     }
