@@ -29,6 +29,8 @@ struct Peer {
     /// datagram sent, in sending order (the header is in the clear under
     /// SRTP).
     sent_transport_seq: Vec<(u16, u8)>,
+    /// The SSRC and sequence number of every RTP datagram sent.
+    sent_streams: Vec<(u32, u16)>,
 }
 
 impl Endpoint for Peer {
@@ -53,11 +55,12 @@ impl Endpoint for Peer {
             // from the SRTP tag.
             let mut header = buf.clone();
             header[0] &= !0x20;
-            if let Ok(p) = ferrtc_rtp::RtpPacket::parse(&header)
-                && let Some((_, v)) = p.extensions.iter().find(|(_, v)| v.len() == 2)
-            {
-                self.sent_transport_seq
-                    .push((u16::from_be_bytes([v[0], v[1]]), header[1] & 0x7f));
+            if let Ok(p) = ferrtc_rtp::RtpPacket::parse(&header) {
+                self.sent_streams.push((p.ssrc, p.sequence_number));
+                if let Some((_, v)) = p.extensions.iter().find(|(_, v)| v.len() == 2) {
+                    self.sent_transport_seq
+                        .push((u16::from_be_bytes([v[0], v[1]]), header[1] & 0x7f));
+                }
             }
         }
         Some(Transmit {
@@ -97,6 +100,7 @@ fn peer_with(seed: u8, ip: IpAddr, now: Instant, pacing: bool) -> Peer {
         filter: None,
         sent_rtp: Vec::new(),
         sent_transport_seq: Vec::new(),
+        sent_streams: Vec::new(),
     }
 }
 
@@ -688,6 +692,54 @@ fn transceivers_follow_the_w3c_calls_and_fire_negotiationneeded() {
         .write_frame(now, mic, &[1], Duration::from_millis(20), false)
         .unwrap_err();
     assert_eq!(err.name(), "InvalidStateError");
+}
+
+/// A track that stops sending and sends again keeps its SSRC (the one
+/// `a=ssrc` announced), so its sequence numbers go on where they stopped:
+/// the SRTP state of the SSRC lives on, and a sequence number sent before
+/// would protect a new packet under an index already used (RFC 3711
+/// §9.1, RFC 7714 §8.3).
+#[test]
+fn a_sender_that_stops_and_sends_again_continues_its_sequence_numbers() {
+    let mut call = call(11, LinkConfig::default());
+    let video = call.video;
+    stream(&mut call, 10, |_, _| false);
+    let ssrc_of = |p: &mut Pair| {
+        let sent = &p.a().sent_streams;
+        let (ssrc, _) = *sent.first().unwrap();
+        let last = sent.iter().rev().find(|(s, _)| *s == ssrc).unwrap().1;
+        (ssrc, last)
+    };
+    let (ssrc, last) = ssrc_of(&mut call.pair);
+    for direction in [
+        ferrtc_core::RtpTransceiverDirection::RecvOnly,
+        ferrtc_core::RtpTransceiverDirection::SendRecv,
+    ] {
+        call.pair.a().pc.set_direction(video, direction).unwrap();
+        call.pair.negotiate();
+        call.pair.run(Duration::from_millis(100));
+    }
+    let before = call.pair.a().sent_streams.len();
+    stream(&mut call, 10, |_, _| false);
+    let after: Vec<u16> = call.pair.a().sent_streams[before..]
+        .iter()
+        .filter(|(s, _)| *s == ssrc)
+        .map(|(_, q)| *q)
+        .collect();
+    assert!(!after.is_empty(), "the video SSRC sends again");
+    assert_eq!(after[0], last.wrapping_add(1), "its numbers go on");
+    let mut seen = std::collections::HashSet::new();
+    let repeated: Vec<_> = call
+        .pair
+        .a()
+        .sent_streams
+        .iter()
+        .filter(|p| !seen.insert(**p))
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "no (SSRC, sequence) sent twice on a lossless link: {repeated:?}"
+    );
 }
 
 /// An H.264 access unit in Annex B: SPS, PPS and an IDR slice for a

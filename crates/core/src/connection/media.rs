@@ -271,9 +271,10 @@ impl PeerConnection {
     /// application brings frames from its own encoder). The negotiated
     /// codec's payloader (Opus, G.711, VP8, VP9, H.264 in Annex B, AV1 as
     /// OBUs) cuts it into RTP packets with the mid, abs-send-time and
-    /// transport-wide sequence extensions when negotiated; they are kept
-    /// for NACKs, protected with SRTP and queued for
-    /// [`poll_transmit`](Self::poll_transmit). `duration` (the frame's
+    /// transport-wide sequence extensions when negotiated; they are queued
+    /// for [`poll_transmit`](Self::poll_transmit), which protects each with
+    /// SRTP as it leaves, when its send history keeps it for NACKs.
+    /// `duration` (the frame's
     /// length in time) advances the RTP timestamp of the next frame;
     /// `keyframe` is counted in the stats. Returns the frame's RTP
     /// timestamp.

@@ -552,8 +552,9 @@ impl PeerConnection {
                     }
                 }
             }
-            // Media, protected when it was queued: after DTLS's own
-            // records, before SCTP (paced when `MediaConfig::pacing`).
+            // Media (RTP protected as it leaves, RTCP when it was
+            // queued): after DTLS's own records, before SCTP (paced when
+            // `MediaConfig::pacing`).
             if dtls.state() == TransportState::Connected && self.media.poll_transmit(now, buf) {
                 match ice.send(buf) {
                     Ok(t) => return Some(t),

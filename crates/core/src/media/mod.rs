@@ -201,6 +201,13 @@ pub(crate) struct MediaSession {
     frames: Vec<(usize, Frame)>,
     /// The `RTCDTMFSender`s that were used, by transceiver.
     dtmf: BTreeMap<TransceiverId, ToneSender>,
+    /// Where the first stream of a sender that stopped sending stood, by
+    /// transceiver, when it had the SSRC `a=ssrc` announces: sending
+    /// again on that SSRC continues its numbers. The SRTP state of the
+    /// SSRC lives on, so a fresh random sequence number could protect a
+    /// new packet under an index already used (RFC 3711 §9.1; with
+    /// AES-GCM, RFC 7714 §8.3, that leaks the authentication key).
+    retired: BTreeMap<TransceiverId, StreamSeeds>,
     /// W3C `jitterBufferTarget` of the receivers that set one, kept while
     /// the transceiver lives (a receiver made later starts with it).
     jitter_targets: BTreeMap<TransceiverId, Duration>,
@@ -461,6 +468,12 @@ struct PlainRtp {
     plain: Vec<u8>,
     /// What it is (a retransmission is already in the history).
     kind: PacketKind,
+    /// A retransmission without RTX: the packet exactly as it first left,
+    /// its transport-wide number included (an SRTP index must never
+    /// protect two different packets, RFC 3711 §9.1; with AES-GCM, RFC
+    /// 7714 §8.3, it would leak the key). Decided when it is queued, so
+    /// that a sender removed meanwhile changes nothing.
+    repeat: bool,
     /// Its transport-wide sequence number, when written before it waits
     /// (unpaced). In the pacer it is numbered as it leaves, so that
     /// numbers follow the sending order even though audio and
@@ -528,6 +541,7 @@ impl MediaSession {
             stats: MediaStats::default(),
             frames: Vec::new(),
             dtmf: BTreeMap::new(),
+            retired: BTreeMap::new(),
             jitter_targets: BTreeMap::new(),
         }
     }
@@ -609,11 +623,16 @@ impl MediaSession {
             let current: Vec<Option<String>> =
                 self.layers(t.id()).map(|(_, s)| s.rid.clone()).collect();
             if sends && current != rids {
-                self.senders.retain(|(id, _), _| *id != t.id());
+                self.retire_senders(t.id(), t.init().ssrc);
                 for (i, rid) in rids.into_iter().enumerate() {
                     // The first layer keeps the SSRCs `a=ssrc` announces
-                    // (none are announced with rids).
-                    let seeds = StreamSeeds {
+                    // (none are announced with rids), and continues where
+                    // it stood if it sent before.
+                    let continued = match i {
+                        0 => self.retired.remove(&t.id()),
+                        _ => None,
+                    };
+                    let seeds = continued.unwrap_or_else(|| StreamSeeds {
                         ssrc: t
                             .init()
                             .ssrc
@@ -627,7 +646,7 @@ impl MediaSession {
                         sequence: rng.random(),
                         rtx_sequence: rng.random(),
                         timestamp: rng.random(),
-                    };
+                    });
                     let history = HistoryConfig {
                         max_packets: self.config.history_packets,
                         max_age: self.config.history_age,
@@ -644,7 +663,7 @@ impl MediaSession {
                     }
                 }
             } else if !sends {
-                self.senders.retain(|(id, _), _| *id != t.id());
+                self.retire_senders(t.id(), t.init().ssrc);
             }
             let te = |rate| codec::telephone_event_for(&n.codecs, rate);
             for (_, s) in self.layers_mut(t.id()) {
@@ -686,6 +705,7 @@ impl MediaSession {
             set.retain(|(t, _)| alive.contains(t));
         }
         self.jitter_targets.retain(|t, _| alive.contains(t));
+        self.retired.retain(|t, _| alive.contains(t));
         // W3C webrtc-pc §7.2 canInsertDTMF follows the sender: a playout
         // task that runs while it is false stops playout.
         self.dtmf.retain(|t, _| alive.contains(t));
@@ -700,6 +720,17 @@ impl MediaSession {
     }
 
     /// The sender streams of transceiver `t`, in layer order.
+    /// Drops the senders of `t`, keeping where its first stream stood
+    /// when it sends on the announced SSRC `announced` (see `retired`).
+    fn retire_senders(&mut self, t: TransceiverId, announced: Option<u32>) {
+        if let Some(first) = self.senders.get(&(t, 0))
+            && Some(first.ssrc) == announced
+        {
+            self.retired.insert(t, first.continuation());
+        }
+        self.senders.retain(|(id, _), _| *id != t);
+    }
+
     fn layers(&self, t: TransceiverId) -> impl Iterator<Item = (&SendKey, &Sender)> {
         self.senders.range((t, 0)..=(t, u8::MAX))
     }
@@ -1026,16 +1057,8 @@ impl MediaSession {
         // Paced packets are numbered as they leave (`send_paced`): the
         // numbers written now are placeholders then.
         let mut numbers = self.transport_seq;
-        let (packets, timestamp) = s.packetize(
-            now,
-            wall,
-            mtu,
-            srtp.rtp_overhead(),
-            frame,
-            duration,
-            keyframe,
-            &mut numbers,
-        )?;
+        let (packets, timestamp) =
+            s.packetize(now, wall, mtu, frame, duration, keyframe, &mut numbers)?;
         let kind = if s.codec.codec.is_video() {
             PacketKind::Video
         } else {
@@ -1048,6 +1071,7 @@ impl MediaSession {
                 let item = PlainRtp {
                     plain: p.bytes,
                     kind,
+                    repeat: false,
                     transport_seq: None,
                 };
                 pacer.push(now, kind, size, item);
@@ -1069,6 +1093,7 @@ impl MediaSession {
             self.outbound.push_back(Outbound::Rtp(PlainRtp {
                 plain: p.bytes,
                 kind,
+                repeat: false,
                 transport_seq,
             }));
         }
@@ -1260,7 +1285,7 @@ impl MediaSession {
     }
 
     /// Runs the DTMF senders up to `now`: their RFC 4733 packets are
-    /// numbered on their audio stream, protected and queued; their
+    /// numbered on their audio stream and queued; their
     /// `tonechange`s become events.
     fn drive_dtmf(&mut self, now: Instant, wall: SystemTime) {
         if self.dtmf.is_empty() {
@@ -1337,8 +1362,9 @@ impl MediaSession {
         }
     }
 
-    /// Queues an RTP packet of `kind` (`None`: RTCP) protected, unless the
-    /// queue is full. RTP goes through the pacer when there is one.
+    /// Queues an RTP packet of `kind` (protected as it leaves, through the
+    /// pacer when there is one) or, with `None`, an RTCP packet (protected
+    /// now), unless the queue is full.
     fn queue(&mut self, now: Instant, packet: Vec<u8>, kind: Option<PacketKind>) {
         if self.queued() >= self.config.max_queued_datagrams {
             self.stats.queue_drops += 1;
@@ -1359,11 +1385,15 @@ impl MediaSession {
             }
             return;
         };
+        let overhead = srtp.rtp_overhead();
+        let repeat = kind == PacketKind::Retransmission
+            && rtp_stream(&buf).is_some_and(|(ssrc, _)| self.media_sender(ssrc).is_some());
         if let Some(pacer) = self.pacer.as_mut() {
-            let size = buf.len() + srtp.rtp_overhead();
+            let size = buf.len() + overhead;
             let item = PlainRtp {
                 plain: buf,
                 kind,
+                repeat,
                 transport_seq: None,
             };
             pacer.push(now, kind, size, item);
@@ -1373,6 +1403,7 @@ impl MediaSession {
         self.outbound.push_back(Outbound::Rtp(PlainRtp {
             plain: buf,
             kind,
+            repeat,
             transport_seq,
         }));
     }
@@ -1435,7 +1466,7 @@ impl MediaSession {
             let sent = match released {
                 None => return false,
                 Some(PacedPacket::Media { item, probe, .. }) => {
-                    self.send_paced(now, item.plain, item.kind, probe, buf)
+                    self.send_paced(now, item, probe, buf)
                 }
                 // A probe with nothing to send along: padding, if a stream
                 // can carry it (else the pacer moves on).
@@ -1454,8 +1485,7 @@ impl MediaSession {
     fn send_paced(
         &mut self,
         now: Instant,
-        mut plain: Vec<u8>,
-        kind: PacketKind,
+        item: PlainRtp,
         probe: Option<ProbeId>,
         buf: &mut Vec<u8>,
     ) -> bool {
@@ -1463,12 +1493,13 @@ impl MediaSession {
             self.stats.protect_failures += 1;
             return false;
         }
-        // A retransmission without RTX repeats the packet as it first left
-        // (an SRTP index must never protect two different packets, RFC
-        // 3711 §9.1; with AES-GCM, RFC 7714 §8.3, it would leak the key):
-        // it keeps its number.
-        let repeat = kind == PacketKind::Retransmission
-            && rtp_stream(&plain).is_some_and(|(ssrc, _)| self.media_sender(ssrc).is_some());
+        let PlainRtp {
+            mut plain,
+            kind,
+            repeat,
+            ..
+        } = item;
+        // A repeat keeps the number it first left with.
         let seq = self.transport_seq;
         let at = match (&self.cc, repeat) {
             (Some(cc), false) => cc.set_sequence(&mut plain, seq),
@@ -1504,6 +1535,8 @@ impl MediaSession {
         if let Err(e) = srtp.tx.protect_rtp(buf) {
             tracing::debug!("RTP not protected: {e}");
             self.stats.protect_failures += 1;
+            // No plaintext left behind in the datagram buffer.
+            buf.clear();
             return false;
         }
         if kind != PacketKind::Retransmission
@@ -1546,7 +1579,13 @@ impl MediaSession {
         else {
             return false;
         };
-        if !self.send_paced(now, packet, PacketKind::Padding, probe, buf) {
+        let item = PlainRtp {
+            plain: packet,
+            kind: PacketKind::Padding,
+            repeat: false,
+            transport_seq: None,
+        };
+        if !self.send_paced(now, item, probe, buf) {
             return false;
         }
         self.stats.padding_packets += 1;

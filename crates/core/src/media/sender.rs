@@ -205,16 +205,27 @@ impl Sender {
         self.ext.transport_cc
     }
 
+    /// Where this stream stands: its SSRCs and the numbers and timestamp
+    /// its next packets take (to continue the stream in a new sender).
+    pub(crate) fn continuation(&self) -> StreamSeeds {
+        StreamSeeds {
+            ssrc: self.ssrc,
+            rtx_ssrc: self.rtx_ssrc,
+            sequence: self.sequence,
+            rtx_sequence: self.rtx_sequence,
+            timestamp: self.timestamp,
+        }
+    }
+
     /// The RTX SSRC when RTX is negotiated.
     pub fn rtx_ssrc(&self) -> Option<u32> {
         self.codec.rtx.map(|_| self.rtx_ssrc)
     }
 
-    /// The RTP packets of one frame (before SRTP), each at most `mtu`
-    /// bytes and with room for `reserve` more (the SRTP tag, added in
-    /// place); [`Self::on_sent`] keeps each as it leaves. `duration`
-    /// advances the RTP clock for
-    /// the next frame. Returns the packets and the frame's RTP timestamp.
+    /// The RTP packets of one frame (before SRTP, which protects a copy
+    /// as each leaves), each at most `mtu` bytes; [`Self::on_sent`] keeps
+    /// each as it left. `duration` advances the RTP clock for the next
+    /// frame. Returns the packets and the frame's RTP timestamp.
     ///
     /// The header is written once per frame; each packet copies it, the
     /// payloader's pieces after it, and patches what differs per packet:
@@ -225,7 +236,6 @@ impl Sender {
         now: Instant,
         wall: SystemTime,
         mtu: usize,
-        reserve: usize,
         frame: &[u8],
         duration: Duration,
         keyframe: bool,
@@ -272,7 +282,7 @@ impl Sender {
         self.payloader
             .payload_pieces(room, frame, &mut |pieces, last| {
                 let payload_len: usize = pieces.iter().map(|p| p.len()).sum();
-                let mut bytes = Vec::with_capacity(header_len + payload_len + reserve);
+                let mut bytes = Vec::with_capacity(header_len + payload_len);
                 bytes.extend_from_slice(template);
                 for piece in pieces {
                     bytes.extend_from_slice(piece);
@@ -603,7 +613,6 @@ mod tests {
                 now,
                 SystemTime::now(),
                 1200,
-                0,
                 &[0x10; 50],
                 Duration::from_millis(33),
                 true,
@@ -634,7 +643,6 @@ mod tests {
                 now,
                 SystemTime::now(),
                 1200,
-                16,
                 &[0x10; 50],
                 Duration::from_millis(33),
                 true,
@@ -700,7 +708,7 @@ mod tests {
         let mut out = String::new();
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for SentPacket { bytes: p, .. } in packets {
-            assert!(p.capacity() >= p.len() + 16, "room for the SRTP tag");
+            assert_eq!(p.capacity(), p.len(), "sized once, exactly");
             out.push_str(&format!("{}:", p.len()));
             for b in p.iter().take(40) {
                 out.push_str(&format!("{b:02x}"));
@@ -729,7 +737,6 @@ mod tests {
                     now + at,
                     wall + at,
                     1200,
-                    16,
                     &frame,
                     Duration::from_millis(33),
                     keyframe,
