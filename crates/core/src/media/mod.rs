@@ -1133,7 +1133,7 @@ impl MediaSession {
             }
         }
         self.flush_feedback(now);
-        self.maybe_report(now, wall);
+        self.maybe_report(now, wall, self.config.report_interval / 4);
         self.dropped() == before
     }
 
@@ -1636,7 +1636,7 @@ impl MediaSession {
             self.emit_tones(t);
         }
         self.flush_feedback(now);
-        self.maybe_report(now, wall);
+        self.maybe_report(now, wall, Duration::ZERO);
     }
 
     /// Packets held by the receivers' jitter buffers (memory bound checks).

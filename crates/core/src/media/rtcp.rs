@@ -3,7 +3,7 @@
 //! RFC 5104 FIR §4.3.1; transport-cc) as it is due, and what the peer's RTCP asks of our
 //! senders (retransmissions, keyframes) or tells them (round-trip time).
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use ferrtc_rtp::cc::pacer::PacketKind;
 use ferrtc_rtp::rtcp::{self, ReceiverReport, ReportBlock, RtcpPacket, Sdes, SdesChunk, SdesItem};
@@ -171,16 +171,27 @@ impl MediaSession {
     /// SR per sender that sent (the NTP/RTP mapping from `wall`, §6.4.1),
     /// the report blocks of every stream received in the first SR or in an
     /// RR, and our CNAME (§6.5.1).
-    pub(super) fn maybe_report(&mut self, now: Instant, wall: SystemTime) {
+    ///
+    /// A report due within `early` goes now: on a stream that flows, it
+    /// leaves with the packet that woke the connection anyway, and the
+    /// timer never has to wake it alone (RFC 3550 §6.2 spreads reports
+    /// over 0.5 to 1.5 intervals). The next one is due an interval after
+    /// this one was due, so they keep one interval apart on average.
+    pub(super) fn maybe_report(&mut self, now: Instant, wall: SystemTime, early: Duration) {
         let Some(due) = self.next_report else {
             return;
         };
-        if now < due {
+        if now + early < due {
             return;
         }
         // The next one is scheduled first: a report that cannot go out
         // (no stream, no SRTP) must not leave a deadline that stays due.
-        self.next_report = Some(now + self.config.report_interval);
+        let interval = self.config.report_interval;
+        self.next_report = Some(if due + interval > now {
+            due + interval
+        } else {
+            now + interval
+        });
         if !self.has_streams() || !self.ensure_srtp() {
             return;
         }

@@ -254,6 +254,52 @@ fn a_packet_is_kept_for_nacks_once_it_left_and_resent_exactly_as_it_left() {
     assert_eq!((c.packets_sent, c.retransmitted_packets_sent), (2, 1));
 }
 
+/// RFC 3550 §6.2: reports every interval. On a stream that flows, a
+/// report that comes due within a quarter interval leaves with the
+/// packet that woke the connection (no wake-up of its own), and the next
+/// is due an interval after this one was: they stay one interval apart.
+#[test]
+fn reports_ride_with_arriving_packets_one_interval_apart_and_the_timer_sends_them_when_idle() {
+    let t0 = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(t0);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let is_report = |d: &[u8]| matches!(d.get(1), Some(200 | 201));
+    let interval = session.config.report_interval;
+    let mut reports = Vec::new();
+    // Packets every 20 ms for 3 s; the timer is served only when due.
+    for i in 0..150u16 {
+        let now = t0 + Duration::from_millis(20) * u32::from(i);
+        if session.poll_timeout(true).is_some_and(|t| t <= now) {
+            session.handle_timeout(now, wall);
+            while let Some(d) = transmit(&mut session, now) {
+                assert!(!is_report(&d), "no report waits for the timer at {now:?}");
+            }
+        }
+        let mut d = forged(&mut peer, 42, i + 1, 96, Some(b"v"));
+        assert!(session.handle_receive(now, wall, &mut d));
+        while let Some(d) = transmit(&mut session, now) {
+            if is_report(&d) {
+                reports.push(now - t0);
+            }
+        }
+    }
+    // The first is due half an interval after the keys (500 ms), and
+    // leaves with the first packet at least 250 ms in.
+    let ms = |n: u64| Duration::from_millis(n);
+    assert_eq!(reports, [ms(260), ms(1260), ms(2260)]);
+    // Idle: the timer sends the next one when it is due, not before.
+    let due = session.next_report.unwrap();
+    assert_eq!(due - t0, ms(3500), "an interval after the last was due");
+    session.handle_timeout(due - ms(1), wall);
+    assert!(std::iter::from_fn(|| transmit(&mut session, due)).all(|d| !is_report(&d)));
+    session.handle_timeout(due, wall);
+    assert!(std::iter::from_fn(|| transmit(&mut session, due)).any(|d| is_report(&d)));
+    assert_eq!(session.next_report, Some(due + interval));
+}
+
 #[test]
 fn before_the_keys_exist_media_is_dropped_and_counted() {
     let mut session = MediaSession::new(MediaConfig::default());
