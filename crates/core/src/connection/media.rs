@@ -273,7 +273,7 @@ impl PeerConnection {
     /// OBUs) cuts it into RTP packets with the mid, abs-send-time and
     /// transport-wide sequence extensions when negotiated; they are queued
     /// for [`poll_transmit`](Self::poll_transmit), which protects each with
-    /// SRTP as it leaves, when its send history keeps it for NACKs.
+    /// SRTP as it leaves; its send history then keeps it for NACKs.
     /// `duration` (the frame's
     /// length in time) advances the RTP timestamp of the next frame;
     /// `keyframe` is counted in the stats. Returns the frame's RTP

@@ -658,6 +658,10 @@ impl MediaSession {
                         }
                         Err(e) => {
                             tracing::debug!("mid {}: no sender: {e}", n.mid);
+                            // Kept for a later negotiation that can send.
+                            if let Some(c) = continued {
+                                self.retired.insert(t.id(), c);
+                            }
                             break;
                         }
                     }
@@ -719,7 +723,6 @@ impl MediaSession {
         self.sync_cc(transceivers);
     }
 
-    /// The sender streams of transceiver `t`, in layer order.
     /// Drops the senders of `t`, keeping where its first stream stood
     /// when it sends on the announced SSRC `announced` (see `retired`).
     fn retire_senders(&mut self, t: TransceiverId, announced: Option<u32>) {
@@ -731,6 +734,7 @@ impl MediaSession {
         self.senders.retain(|(id, _), _| *id != t);
     }
 
+    /// The sender streams of transceiver `t`, in layer order.
     fn layers(&self, t: TransceiverId) -> impl Iterator<Item = (&SendKey, &Sender)> {
         self.senders.range((t, 0)..=(t, u8::MAX))
     }

@@ -26,6 +26,9 @@ const FEEDBACK_CAPACITY: usize = 256;
 /// blocks and the SDES CNAME.
 const REPORT_CAPACITY: usize = 512;
 
+/// The shortest interval between reports, whatever the configuration.
+const MIN_REPORT_INTERVAL: Duration = Duration::from_millis(10);
+
 impl MediaSession {
     /// An unprotected RTCP compound (or reduced-size, RFC 5506) packet.
     pub(super) fn handle_rtcp(&mut self, now: Instant, data: &[u8]) {
@@ -176,7 +179,9 @@ impl MediaSession {
     /// leaves with the packet that woke the connection anyway, and the
     /// timer never has to wake it alone (RFC 3550 §6.2 spreads reports
     /// over 0.5 to 1.5 intervals). The next one is due an interval after
-    /// this one was due, so they keep one interval apart on average.
+    /// this one was due, so they keep one interval apart on average, and
+    /// never less than three quarters of one after this one left (a late
+    /// report is not followed by a second at once).
     pub(super) fn maybe_report(&mut self, now: Instant, wall: SystemTime, early: Duration) {
         let Some(due) = self.next_report else {
             return;
@@ -186,12 +191,9 @@ impl MediaSession {
         }
         // The next one is scheduled first: a report that cannot go out
         // (no stream, no SRTP) must not leave a deadline that stays due.
-        let interval = self.config.report_interval;
-        self.next_report = Some(if due + interval > now {
-            due + interval
-        } else {
-            now + interval
-        });
+        // A zero interval (a configuration mistake) would stay due.
+        let interval = self.config.report_interval.max(MIN_REPORT_INTERVAL);
+        self.next_report = Some((due + interval).max(now + interval * 3 / 4));
         if !self.has_streams() || !self.ensure_srtp() {
             return;
         }

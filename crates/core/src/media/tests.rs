@@ -298,6 +298,12 @@ fn reports_ride_with_arriving_packets_one_interval_apart_and_the_timer_sends_the
     session.handle_timeout(due, wall);
     assert!(std::iter::from_fn(|| transmit(&mut session, due)).any(|d| is_report(&d)));
     assert_eq!(session.next_report, Some(due + interval));
+    // Served late, by most of an interval: the next still waits three
+    // quarters of one, no second report at once.
+    let late = due + interval + ms(800);
+    session.handle_timeout(late, wall);
+    assert!(std::iter::from_fn(|| transmit(&mut session, late)).any(|d| is_report(&d)));
+    assert_eq!(session.next_report, Some(late + ms(750)));
 }
 
 #[test]
