@@ -362,6 +362,7 @@ pub fn command(args: &[String]) {
     let started = Instant::now();
     let mut runs = Vec::new();
     let mut medians = Vec::new();
+    let mut paired = Vec::new();
     for &n in &opts.receivers {
         let workload = Workload::Forward {
             receivers: n,
@@ -379,6 +380,7 @@ pub fn command(args: &[String]) {
                 });
             }
         }
+        paired.push((n, paired_ratios(&opts.stacks, &by_stack)));
         for samples in by_stack {
             medians.push(median_run(&samples));
             runs.extend(samples);
@@ -395,7 +397,7 @@ pub fn command(args: &[String]) {
             Some(format!("{} N = {receivers}: {e}", r.stack))
         })
         .collect();
-    let table = render(&opts, &medians, &failed, started.elapsed());
+    let table = render(&opts, &medians, &paired, &failed, started.elapsed());
     println!("{table}");
     let json_path = opts.out.with_extension("json");
     let written = std::fs::write(&opts.out, &table)
@@ -437,6 +439,42 @@ fn splice_into_results(table: &str) -> Result<(), String> {
         _ => format!("{}\n\n{section}\n", text.trim_end()),
     };
     std::fs::write(&path, spliced).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Per round (every stack's run of one round back to back), ferrtc's
+/// packets per CPU-second over the best other stack's of the same round,
+/// among those that lost at most [`MAX_LOSS_PERCENT`] of the frames; a
+/// round where either side failed has none.
+fn paired_ratios(stacks: &[String], by_stack: &[Vec<Run>]) -> Vec<f64> {
+    let figures = |r: &Run| {
+        Figures::of(&r.sample)
+            .filter(|_| r.sample.error.is_none())
+            .filter(|f| f.lost <= MAX_LOSS_PERCENT && f.packets_per_cpu_s.is_finite())
+    };
+    let Some(ours) = stacks.iter().position(|s| s == "ferrtc") else {
+        return Vec::new();
+    };
+    let rounds = by_stack.iter().map(Vec::len).min().unwrap_or(0);
+    (0..rounds)
+        .filter_map(|i| {
+            let mine = figures(&by_stack[ours][i])?.packets_per_cpu_s;
+            let best = by_stack
+                .iter()
+                .enumerate()
+                .filter(|(s, _)| *s != ours)
+                .filter_map(|(_, runs)| figures(&runs[i]))
+                .map(|f| f.packets_per_cpu_s)
+                .fold(None, |b: Option<f64>, v| Some(b.map_or(v, |b| b.max(v))))?;
+            (best > 0.0).then_some(mine / best)
+        })
+        .collect()
+}
+
+/// The median of `values` (the lower middle one of an even count).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2).copied()
 }
 
 /// The run whose packets per CPU-second are the median of those that
@@ -529,7 +567,13 @@ fn comparable<'a>(ours: &Figures, of_n: &'a [(&str, Option<Figures>)]) -> Option
     (!others.is_empty()).then_some(others)
 }
 
-fn render(opts: &Options, runs: &[Run], failed: &[String], took: Duration) -> String {
+fn render(
+    opts: &Options,
+    runs: &[Run],
+    paired: &[(usize, Vec<f64>)],
+    failed: &[String],
+    took: Duration,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -681,6 +725,20 @@ fn render(opts: &Options, runs: &[Run], failed: &[String], took: Duration) -> St
          better for ↑ columns, below 1x for ↓ columns; bold where ferrtc is ahead. The issue's \
          goal is 2x on packets per CPU-second."
     );
+    if paired.iter().any(|(_, r)| !r.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\nPaired by round: in each round every stack runs once, back to back, so a slow \
+             spell of the machine falls on the runs of one round alike. Packets per CPU-second, \
+             ferrtc over the best other stack of the same round:\n\n\
+             | N | median of the rounds | each round |\n|---:|---:|---|"
+        );
+        for (n, ratios) in paired {
+            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
+            let mid = median(ratios).map_or_else(|| "–".into(), |m| format!("**{m:.2}x**"));
+            let _ = writeln!(out, "| {n} | {mid} | {} |", each.join(", "));
+        }
+    }
     if !failed.is_empty() {
         let _ = writeln!(out, "\nFailed runs:");
         for e in failed {
@@ -719,6 +777,46 @@ mod tests {
         assert_eq!(others[0].lost, 5.0);
         let none_keep_up = [("ferrtc", figures(0.0)), ("str0m", figures(45.0))];
         assert!(comparable(ours, &none_keep_up).is_none());
+    }
+
+    /// A run of `stack` forwarding `packets` for `cpu_s` CPU-seconds,
+    /// having lost `lost` of its 100 frames.
+    fn run(stack: &str, packets: u64, cpu_s: f64, lost: u64) -> Run {
+        Run {
+            stack: stack.into(),
+            workload: Workload::Forward {
+                receivers: 1,
+                secs: 1,
+            },
+            sample: Sample {
+                secs: 1.0,
+                cpu_s,
+                rtp_packets: Some(packets),
+                receivers: Some(1),
+                frames_sent: Some(100),
+                frames: Some(100 - lost),
+                media_bytes: Some(1),
+                rss_per_receiver_kib: Some(1.0),
+                establish_ms: Some(1.0),
+                ..Sample::default()
+            },
+        }
+    }
+
+    #[test]
+    fn paired_ratios_compare_ferrtc_with_the_best_other_stack_of_each_round() {
+        let stacks = ["ferrtc", "str0m", "webrtc-rs 0.17"].map(String::from);
+        let mut failed = run("webrtc-rs 0.17", 900, 1.0, 0);
+        failed.sample.error = Some("crashed".into());
+        let by_stack = vec![
+            vec![run("ferrtc", 200, 1.0, 0), run("ferrtc", 300, 1.0, 0)],
+            vec![run("str0m", 100, 1.0, 0), run("str0m", 100, 2.0, 0)],
+            // Round 1: webrtc-rs lost too much to count; round 2: failed.
+            vec![run("webrtc-rs 0.17", 800, 1.0, 6), failed],
+        ];
+        assert_eq!(paired_ratios(&stacks, &by_stack), [2.0, 6.0]);
+        assert_eq!(median(&[2.0, 6.0, 3.0]), Some(3.0));
+        assert_eq!(median(&[]), None);
     }
 
     #[test]
