@@ -444,8 +444,8 @@ fn splice_into_results(table: &str) -> Result<(), String> {
 /// Per round (every stack's run of one round back to back), ferrtc's
 /// packets per CPU-second over the best other stack's of the same round,
 /// among those that lost at most [`MAX_LOSS_PERCENT`] of the frames; a
-/// round where either side failed has none.
-fn paired_ratios(stacks: &[String], by_stack: &[Vec<Run>]) -> Vec<f64> {
+/// round where either side failed or lost more has none.
+fn paired_ratios(stacks: &[String], by_stack: &[Vec<Run>]) -> Vec<Option<f64>> {
     let figures = |r: &Run| {
         Figures::of(&r.sample)
             .filter(|_| r.sample.error.is_none())
@@ -456,7 +456,7 @@ fn paired_ratios(stacks: &[String], by_stack: &[Vec<Run>]) -> Vec<f64> {
     };
     let rounds = by_stack.iter().map(Vec::len).min().unwrap_or(0);
     (0..rounds)
-        .filter_map(|i| {
+        .map(|i| {
             let mine = figures(&by_stack[ours][i])?.packets_per_cpu_s;
             let best = by_stack
                 .iter()
@@ -570,7 +570,7 @@ fn comparable<'a>(ours: &Figures, of_n: &'a [(&str, Option<Figures>)]) -> Option
 fn render(
     opts: &Options,
     runs: &[Run],
-    paired: &[(usize, Vec<f64>)],
+    paired: &[(usize, Vec<Option<f64>>)],
     failed: &[String],
     took: Duration,
 ) -> String {
@@ -725,17 +725,23 @@ fn render(
          better for ↑ columns, below 1x for ↓ columns; bold where ferrtc is ahead. The issue's \
          goal is 2x on packets per CPU-second."
     );
-    if paired.iter().any(|(_, r)| !r.is_empty()) {
+    if paired.iter().any(|(_, r)| r.iter().any(Option::is_some)) {
         let _ = writeln!(
             out,
             "\nPaired by round: in each round every stack runs once, back to back, so a slow \
              spell of the machine falls on the runs of one round alike. Packets per CPU-second, \
-             ferrtc over the best other stack of the same round:\n\n\
+             ferrtc over the best other stack of the same round among those that lost at most \
+             {MAX_LOSS_PERCENT}% of the frames (– for a round where ferrtc failed or lost more, \
+             or no other stack qualifies):\n\n\
              | N | median of the rounds | each round |\n|---:|---:|---|"
         );
         for (n, ratios) in paired {
-            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
-            let mid = median(ratios).map_or_else(|| "–".into(), |m| format!("**{m:.2}x**"));
+            let each: Vec<String> = ratios
+                .iter()
+                .map(|r| r.map_or_else(|| "–".into(), |r| format!("{r:.2}x")))
+                .collect();
+            let counted: Vec<f64> = ratios.iter().flatten().copied().collect();
+            let mid = median(&counted).map_or_else(|| "–".into(), |m| format!("**{m:.2}x**"));
             let _ = writeln!(out, "| {n} | {mid} | {} |", each.join(", "));
         }
     }
@@ -814,7 +820,13 @@ mod tests {
             // Round 1: webrtc-rs lost too much to count; round 2: failed.
             vec![run("webrtc-rs 0.17", 800, 1.0, 6), failed],
         ];
-        assert_eq!(paired_ratios(&stacks, &by_stack), [2.0, 6.0]);
+        assert_eq!(paired_ratios(&stacks, &by_stack), [Some(2.0), Some(6.0)]);
+        // A round where ferrtc itself lost too much has no ratio.
+        let lossy = vec![
+            vec![run("ferrtc", 200, 1.0, 6)],
+            vec![run("str0m", 100, 1.0, 0)],
+        ];
+        assert_eq!(paired_ratios(&stacks[..2], &lossy), [None]);
         assert_eq!(median(&[2.0, 6.0, 3.0]), Some(3.0));
         assert_eq!(median(&[]), None);
     }

@@ -87,7 +87,7 @@ pub struct MediaConfig {
     /// The largest RTP packet before SRTP (payloader MTU, header included).
     pub rtp_mtu: usize,
     /// Time between two RTCP reports (RFC 3550 §6.2; WebRTC senders use
-    /// about 1 s).
+    /// about 1 s); counted as at least 10 ms.
     pub report_interval: Duration,
     /// Pace RTP by the send-side estimate when transport-cc is negotiated
     /// (`ferrtc-rtp`'s pacer: audio first, then retransmissions, then
