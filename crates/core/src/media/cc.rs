@@ -101,6 +101,26 @@ impl TransportCc {
         Some(at)
     }
 
+    /// As [`Self::set_sequence`], at `known` (the extension id and value
+    /// offset its sender recorded when it wrote the packet) when that id is
+    /// still the one in use: no parsing per packet.
+    pub fn set_sequence_at(
+        &self,
+        plain: &mut [u8],
+        known: Option<(ExtensionId, usize)>,
+        seq: u16,
+    ) -> Option<usize> {
+        match known {
+            Some((ext, at)) if ext == self.ext => {
+                plain
+                    .get_mut(at..at + 2)?
+                    .copy_from_slice(&TransportSequence(seq).write());
+                Some(at)
+            }
+            _ => self.set_sequence(plain, seq),
+        }
+    }
+
     /// The packet numbered `seq` leaves with `wire_len` bytes (after SRTP).
     pub fn on_sent(&mut self, now: Instant, seq: u16, wire_len: usize) {
         if self
@@ -225,5 +245,36 @@ impl TransportCc {
     pub fn set_max(&mut self, max: Option<Bitrate>) {
         self.estimator
             .set_max(max.map_or(DEFAULT_MAX, |m| m.min(DEFAULT_MAX)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrtc_rtp::{ExtensionId, PayloadType, RtpPacket};
+
+    use super::TransportCc;
+
+    #[test]
+    fn a_paced_packet_is_numbered_where_its_sender_wrote_the_extension_or_found_by_parsing() {
+        let (twcc, other) = (ExtensionId::new(3).unwrap(), ExtensionId::new(5).unwrap());
+        let mut p = RtpPacket::new(PayloadType::new(96).unwrap(), 1, 2, 3, b"media");
+        p.extensions.insert(other, &[9]).unwrap();
+        p.extensions.insert(twcc, &[0, 0]).unwrap();
+        let packet = p.to_vec();
+        let at = RtpPacket::parse(&packet)
+            .unwrap()
+            .extension_value_offset(twcc)
+            .unwrap();
+        let cc = TransportCc::new(twcc);
+        let number = |known| {
+            let mut plain = packet.clone();
+            let written = cc.set_sequence_at(&mut plain, known, 0xbeef);
+            (written, cc.sequence_of(&plain))
+        };
+        let want = (Some(at), Some(0xbeef));
+        assert_eq!(number(Some((twcc, at))), want, "at the recorded offset");
+        assert_eq!(number(None), want, "found by parsing");
+        // Recorded under an id no longer in use: parsed for the one in use.
+        assert_eq!(number(Some((other, 0))), want);
     }
 }

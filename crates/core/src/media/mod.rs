@@ -479,6 +479,9 @@ struct PlainRtp {
     /// numbers follow the sending order even though audio and
     /// retransmissions overtake video.
     transport_seq: Option<u16>,
+    /// Where the transport-wide number goes, as its sender wrote it (see
+    /// `TransportCc::set_sequence_at`).
+    transport_seq_at: Option<(ferrtc_rtp::ExtensionId, usize)>,
 }
 
 /// A datagram waiting unpaced for `poll_transmit`.
@@ -1077,6 +1080,7 @@ impl MediaSession {
                     kind,
                     repeat: false,
                     transport_seq: None,
+                    transport_seq_at: p.transport_seq_at,
                 };
                 pacer.push(now, kind, size, item);
             }
@@ -1099,6 +1103,7 @@ impl MediaSession {
                 kind,
                 repeat: false,
                 transport_seq,
+                transport_seq_at: None,
             }));
         }
         Ok(timestamp)
@@ -1399,6 +1404,7 @@ impl MediaSession {
                 kind,
                 repeat,
                 transport_seq: None,
+                transport_seq_at: None,
             };
             pacer.push(now, kind, size, item);
             return;
@@ -1409,6 +1415,7 @@ impl MediaSession {
             kind,
             repeat,
             transport_seq,
+            transport_seq_at: None,
         }));
     }
 
@@ -1501,12 +1508,13 @@ impl MediaSession {
             mut plain,
             kind,
             repeat,
+            transport_seq_at,
             ..
         } = item;
         // A repeat keeps the number it first left with.
         let seq = self.transport_seq;
         let at = match (&self.cc, repeat) {
-            (Some(cc), false) => cc.set_sequence(&mut plain, seq),
+            (Some(cc), false) => cc.set_sequence_at(&mut plain, transport_seq_at, seq),
             _ => None,
         };
         if at.is_some() {
@@ -1588,6 +1596,7 @@ impl MediaSession {
             kind: PacketKind::Padding,
             repeat: false,
             transport_seq: None,
+            transport_seq_at: None,
         };
         if !self.send_paced(now, item, probe, buf) {
             return false;

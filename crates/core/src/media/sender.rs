@@ -65,10 +65,13 @@ pub(crate) struct SourceCounters {
 /// One RTP packet a sender wrote (before SRTP).
 #[derive(Debug)]
 pub(crate) struct SentPacket {
-    /// The packet, with spare capacity for SRTP's tag.
+    /// The packet.
     pub bytes: Vec<u8>,
     /// Its transport-wide sequence number, when it carries the extension.
     pub transport_seq: Option<u16>,
+    /// Where that number is: the extension's id and the offset of its
+    /// value in `bytes` (a pacer numbers the packet again as it leaves).
+    pub transport_seq_at: Option<(ExtensionId, usize)>,
 }
 
 /// Ids of the header extensions this sender writes.
@@ -267,6 +270,7 @@ impl Sender {
             .ext
             .transport_cc
             .and_then(|id| header.extension_value_offset(id));
+        let transport_cc = self.ext.transport_cc;
         let template = &mut self.header_template;
         template.clear();
         template.resize(header_len, 0);
@@ -307,6 +311,7 @@ impl Sender {
                 out.push(SentPacket {
                     bytes,
                     transport_seq: twcc,
+                    transport_seq_at: transport_cc.zip(twcc_at),
                 });
             })?;
         self.counters.frames_sent += 1;
