@@ -276,5 +276,23 @@ mod tests {
         assert_eq!(number(None), want, "found by parsing");
         // Recorded under an id no longer in use: parsed for the one in use.
         assert_eq!(number(Some((other, 0))), want);
+        // The recorded offset is used as it is, without parsing: even a
+        // packet the parser refuses (version 0) is numbered there, and an
+        // offset past the end writes nothing.
+        let mut unparsable = packet.clone();
+        unparsable[0] &= 0x3f;
+        assert_eq!(cc.set_sequence(&mut unparsable.clone(), 1), None);
+        assert_eq!(
+            cc.set_sequence_at(&mut unparsable, Some((twcc, at)), 0xbeef),
+            Some(at)
+        );
+        assert_eq!(unparsable[at..at + 2], [0xbe, 0xef]);
+        let mut short = packet.clone();
+        let end = short.len() - 1;
+        assert_eq!(
+            cc.set_sequence_at(&mut short, Some((twcc, end)), 0xbeef),
+            None
+        );
+        assert_eq!(short, packet);
     }
 }
