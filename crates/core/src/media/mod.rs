@@ -484,6 +484,19 @@ struct PlainRtp {
     transport_seq_at: Option<(ferrtc_rtp::ExtensionId, usize)>,
 }
 
+impl PlainRtp {
+    /// `plain` of `kind`, not a repeat, not numbered yet.
+    fn new(plain: Vec<u8>, kind: PacketKind) -> Self {
+        Self {
+            plain,
+            kind,
+            repeat: false,
+            transport_seq: None,
+            transport_seq_at: None,
+        }
+    }
+}
+
 /// A datagram waiting unpaced for `poll_transmit`.
 #[derive(Debug)]
 enum Outbound {
@@ -1076,11 +1089,8 @@ impl MediaSession {
             for p in packets {
                 let size = p.bytes.len() + overhead;
                 let item = PlainRtp {
-                    plain: p.bytes,
-                    kind,
-                    repeat: false,
-                    transport_seq: None,
                     transport_seq_at: p.transport_seq_at,
+                    ..PlainRtp::new(p.bytes, kind)
                 };
                 pacer.push(now, kind, size, item);
             }
@@ -1099,11 +1109,8 @@ impl MediaSession {
                 (Some(cc), false) => cc.sequence_of(&p.bytes),
             };
             self.outbound.push_back(Outbound::Rtp(PlainRtp {
-                plain: p.bytes,
-                kind,
-                repeat: false,
                 transport_seq,
-                transport_seq_at: None,
+                ..PlainRtp::new(p.bytes, kind)
             }));
         }
         Ok(timestamp)
@@ -1400,22 +1407,17 @@ impl MediaSession {
         if let Some(pacer) = self.pacer.as_mut() {
             let size = buf.len() + overhead;
             let item = PlainRtp {
-                plain: buf,
-                kind,
                 repeat,
-                transport_seq: None,
-                transport_seq_at: None,
+                ..PlainRtp::new(buf, kind)
             };
             pacer.push(now, kind, size, item);
             return;
         }
         let transport_seq = self.cc.as_ref().and_then(|cc| cc.sequence_of(&buf));
         self.outbound.push_back(Outbound::Rtp(PlainRtp {
-            plain: buf,
-            kind,
             repeat,
             transport_seq,
-            transport_seq_at: None,
+            ..PlainRtp::new(buf, kind)
         }));
     }
 
@@ -1591,14 +1593,7 @@ impl MediaSession {
         else {
             return false;
         };
-        let item = PlainRtp {
-            plain: packet,
-            kind: PacketKind::Padding,
-            repeat: false,
-            transport_seq: None,
-            transport_seq_at: None,
-        };
-        if !self.send_paced(now, item, probe, buf) {
+        if !self.send_paced(now, PlainRtp::new(packet, PacketKind::Padding), probe, buf) {
             return false;
         }
         self.stats.padding_packets += 1;

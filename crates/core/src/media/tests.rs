@@ -28,6 +28,40 @@ fn transmit(session: &mut MediaSession, now: Instant) -> Option<Vec<u8>> {
     session.poll_transmit(now, &mut buf).then_some(buf)
 }
 
+/// A sending stream (SSRC 7, RTX SSRC 8, first sequence number
+/// `sequence`) of `codecs` on `id`, writing the mid extension when `mid`.
+fn add_sender(
+    session: &mut MediaSession,
+    id: TransceiverId,
+    codecs: Vec<SdpCodec>,
+    mid: bool,
+    sequence: u16,
+) {
+    let header_extensions = match mid {
+        true => vec![HeaderExtension::new(u16::from(MID_ID), EXT_MID)],
+        false => vec![],
+    };
+    let negotiated = NegotiatedMedia {
+        mid: "v".into(),
+        direction: Direction::SendOnly,
+        codecs,
+        header_extensions,
+        send_rids: vec![],
+        recv_rids: vec![],
+        remote_ssrcs: vec![],
+        remote_msid: None,
+    };
+    let seeds = StreamSeeds {
+        ssrc: 7,
+        rtx_ssrc: 8,
+        sequence,
+        rtx_sequence: 0,
+        timestamp: 0,
+    };
+    let sender = Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap();
+    session.senders.insert((id, 0), sender);
+}
+
 /// A keyed session (our side is the DTLS server) and the peer's SRTP
 /// context, which protects what the session unprotects.
 fn keyed(now: Instant) -> (MediaSession, Context, TransceiverId) {
@@ -145,29 +179,15 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
     let now = Instant::now();
     let wall = SystemTime::now();
     let (mut session, _peer, id) = keyed(now);
-    let negotiated = NegotiatedMedia {
-        mid: "v".into(),
-        direction: Direction::SendOnly,
-        codecs: vec![
+    add_sender(
+        &mut session,
+        id,
+        vec![
             SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)]),
             SdpCodec::rtx(97, 96, 90_000),
         ],
-        header_extensions: vec![HeaderExtension::new(u16::from(MID_ID), EXT_MID)],
-        send_rids: vec![],
-        recv_rids: vec![],
-        remote_ssrcs: vec![],
-        remote_msid: None,
-    };
-    let seeds = StreamSeeds {
-        ssrc: 7,
-        rtx_ssrc: 8,
-        sequence: 100,
-        rtx_sequence: 0,
-        timestamp: 0,
-    };
-    session.senders.insert(
-        (id, 0),
-        Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap(),
+        true,
+        100,
     );
     for _ in 0..400 {
         session
@@ -206,26 +226,12 @@ fn a_packet_is_kept_for_nacks_once_it_left_and_resent_exactly_as_it_left() {
     let wall = SystemTime::now();
     let (mut session, _peer, id) = keyed(now);
     // NACK without RTX: a retransmission repeats the packet itself.
-    let negotiated = NegotiatedMedia {
-        mid: "v".into(),
-        direction: Direction::SendOnly,
-        codecs: vec![SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
-        header_extensions: vec![HeaderExtension::new(u16::from(MID_ID), EXT_MID)],
-        send_rids: vec![],
-        recv_rids: vec![],
-        remote_ssrcs: vec![],
-        remote_msid: None,
-    };
-    let seeds = StreamSeeds {
-        ssrc: 7,
-        rtx_ssrc: 8,
-        sequence: 100,
-        rtx_sequence: 0,
-        timestamp: 0,
-    };
-    session.senders.insert(
-        (id, 0),
-        Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap(),
+    add_sender(
+        &mut session,
+        id,
+        vec![SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
+        true,
+        100,
     );
     let nack = RtcpPacket::Nack(Nack::from_sequences(1, 7, &[100]))
         .to_vec()
@@ -323,26 +329,12 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
     let wall = SystemTime::now();
     let (mut session, _peer, id) = keyed(now);
     session.config.max_queued_datagrams = 3;
-    let negotiated = NegotiatedMedia {
-        mid: "v".into(),
-        direction: Direction::SendOnly,
-        codecs: vec![SdpCodec::new(96, "VP8", 90_000, None)],
-        header_extensions: vec![],
-        send_rids: vec![],
-        recv_rids: vec![],
-        remote_ssrcs: vec![],
-        remote_msid: None,
-    };
-    let seeds = StreamSeeds {
-        ssrc: 7,
-        rtx_ssrc: 8,
-        sequence: 65_535,
-        rtx_sequence: 0,
-        timestamp: 0,
-    };
-    session.senders.insert(
-        (id, 0),
-        Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap(),
+    add_sender(
+        &mut session,
+        id,
+        vec![SdpCodec::new(96, "VP8", 90_000, None)],
+        false,
+        65_535,
     );
     let frame = [0x10; 100];
     let d = Duration::from_millis(20);
