@@ -11,6 +11,11 @@
 //! its first packet arrived, smoothing the release of frames whose packets
 //! arrive unevenly; a full buffer still releases at once.
 //!
+//! Once the first frame is out, a frame whose packets arrive in order is
+//! depacketized as they arrive, straight from each packet's payload into
+//! the frame (one copy, no buffer per packet); a packet that arrives out
+//! of order, or behind a frame still held, is copied and waits as before.
+//!
 //! Drive order, as every ferrtc engine: after [`JitterBuffer::insert`] or
 //! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
 //! `None`, then [`JitterBuffer::poll_timeout`].
@@ -115,11 +120,35 @@ pub enum Inserted {
 struct Stored {
     timestamp: u32,
     marker: bool,
+    /// The payload, or empty when its media is already in the frame
+    /// being built (see [`Building`]) or it is skipped.
     payload: Vec<u8>,
     arrival: Instant,
     /// A sequence number of the stream that carries no media (see
     /// [`JitterBuffer::skip`]): released as nothing.
     skip: bool,
+}
+
+/// The frame at the next sequence number to release, depacketized as its
+/// packets arrived in order. Its packets stay in the map (for duplicates,
+/// gaps, capacity and release times) with empty payloads.
+#[derive(Debug)]
+struct Building {
+    /// The first and last sequence numbers depacketized into `data`; the
+    /// first is always the buffer's next to release.
+    first: u64,
+    last: u64,
+    timestamp: u32,
+    /// The last packet ends the frame (marker, or a packet per frame).
+    ended: bool,
+    /// What the codec tells of the first packet: a keyframe, a frame
+    /// start, a frame start even after a loss.
+    keyframe: bool,
+    start: bool,
+    start_after_loss: bool,
+    /// A payload did not depacketize: the frame is given up at release.
+    failed: bool,
+    data: Vec<u8>,
 }
 
 /// The jitter buffer and frame assembler of one RTP stream.
@@ -138,6 +167,15 @@ pub struct JitterBuffer {
     need_keyframe: bool,
     keyframe_requested: bool,
     events: VecDeque<JitterEvent>,
+    /// The frame being depacketized as its packets arrive.
+    building: Option<Building>,
+    /// The size of the last frame assembled: the first guess at the size
+    /// of the next one built.
+    last_frame_len: usize,
+    /// Tests compare against a buffer that builds no frame as packets
+    /// arrive (every payload stored, as before building existed).
+    #[cfg(test)]
+    build_off: bool,
 }
 
 impl std::fmt::Debug for JitterBuffer {
@@ -173,6 +211,10 @@ impl JitterBuffer {
             need_keyframe: config.wait_for_keyframe,
             keyframe_requested: false,
             events: VecDeque::new(),
+            building: None,
+            last_frame_len: 0,
+            #[cfg(test)]
+            build_off: false,
         }
     }
 
@@ -197,9 +239,11 @@ impl JitterBuffer {
     }
 
     /// Stores a packet with `payload`, or a skipped sequence number
-    /// (`None`); the payload is copied only once the packet is known to be
-    /// new (a fresh allocation: the allocator's recently freed memory is
-    /// warm in the cache, a buffer kept per stream is not).
+    /// (`None`). A new packet that continues the frame at the next
+    /// sequence number to release is depacketized into it at once (see
+    /// [`Self::build`]); any other is copied (a fresh allocation: the
+    /// allocator's recently freed memory is warm in the cache, a buffer
+    /// kept per stream is not).
     fn store(
         &mut self,
         now: Instant,
@@ -218,19 +262,91 @@ impl JitterBuffer {
         if self.packets.contains(ext) {
             return Inserted::Duplicate;
         }
+        let payload_held = match payload {
+            Some(p) if self.build(ext, timestamp, marker, p) => Vec::new(),
+            Some(p) => p.to_vec(),
+            None => Vec::new(),
+        };
         let stored = Stored {
             timestamp,
             marker,
-            payload: match payload {
-                Some(p) => p.to_vec(),
-                None => Vec::new(),
-            },
+            payload: payload_held,
             arrival: now,
             skip: payload.is_none(),
         };
         self.packets.insert(ext, stored);
         self.drain(now);
         Inserted::Stored
+    }
+
+    /// Depacketizes the new packet `ext` into the frame being built, or
+    /// starts building one with it, when it is the next packet of that
+    /// frame (or the next to release, and a frame start that would be
+    /// released). `false`: the packet is to be stored as is.
+    ///
+    /// Only once settled (the next to release no longer moves back), so
+    /// the frame being built is always the one at `next`: nothing else is
+    /// released or depacketized while it is built, and whatever frees its
+    /// packets (its release, or giving it up) ends it.
+    fn build(&mut self, ext: u64, timestamp: u32, marker: bool, payload: &[u8]) -> bool {
+        #[cfg(test)]
+        if self.build_off {
+            return false;
+        }
+        if !self.settled {
+            return false;
+        }
+        let ended = self.config.packet_is_frame || marker;
+        if let Some(b) = self.building.as_mut() {
+            // Within a frame, packets share the timestamp (RFC 3550 §5.1)
+            // and the marker ends it.
+            if b.ended || ext != b.last + 1 || timestamp != b.timestamp {
+                return false;
+            }
+            if !b.failed && self.depacketizer.depacketize(payload, &mut b.data).is_err() {
+                b.failed = true;
+            }
+            b.last = ext;
+            b.ended = ended;
+            return true;
+        }
+        if Some(ext) != self.next {
+            return false;
+        }
+        let keyframe = self.depacketizer.is_keyframe(payload);
+        let start = self.depacketizer.is_frame_start(payload);
+        let start_after_loss = self.depacketizer.is_frame_start_after_loss(payload);
+        let starts = if self.after_gap {
+            start_after_loss
+        } else {
+            start
+        };
+        if !starts || (self.need_keyframe && !keyframe) {
+            // Given up at release: depacketize nothing of it.
+            return false;
+        }
+        // A frame of one packet is about its payload's size; a longer one
+        // is guessed at the last frame's size and a little more.
+        let guess = if ended {
+            payload.len()
+        } else {
+            let last = self.last_frame_len;
+            (last + last / 8).max(payload.len())
+        };
+        let mut data = Vec::with_capacity(guess);
+        let failed = self.depacketizer.depacketize(payload, &mut data).is_err();
+        self.building = Some(Building {
+            first: ext,
+            last: ext,
+            timestamp,
+            ended,
+            keyframe,
+            start,
+            start_after_loss,
+            failed,
+            data,
+        });
+        true
     }
 
     /// Holds every complete frame until `delay` after its first packet
@@ -392,6 +508,8 @@ impl JitterBuffer {
         }
         self.settled = true;
         self.after_gap = true;
+        // A frame being built is the one at `next`, given up here.
+        self.building = None;
         let resume = self.packets.first().map_or(end + 1, |(seq, _)| seq);
         self.drop_range(next, resume - 1);
         self.next = Some(resume);
@@ -440,32 +558,63 @@ impl JitterBuffer {
     }
 
     /// The frame made of the packets `first..=last` (in place: the caller
-    /// removes them), or `None` when it cannot be released.
+    /// removes them), or `None` when it cannot be released. The frame
+    /// being built, if it is this one, holds the media of its first
+    /// packets; the rest are depacketized from their stored payloads.
     fn assemble_frame(&mut self, first: u64, last: u64) -> Option<Frame> {
+        let built = self
+            .building
+            .take()
+            .filter(|b| b.first == first && b.last <= last);
         let head = self.packets.get(first)?;
-        let keyframe = self.depacketizer.is_keyframe(&head.payload);
-        let start = if std::mem::take(&mut self.after_gap) {
+        let after_gap = std::mem::take(&mut self.after_gap);
+        let (keyframe, start) = match &built {
+            Some(b) => (
+                b.keyframe,
+                if after_gap {
+                    b.start_after_loss
+                } else {
+                    b.start
+                },
+            ),
             // Packets just before this one are lost (or were never seen):
             // only a start that nothing of its frame can precede will do.
-            self.depacketizer.is_frame_start_after_loss(&head.payload)
-        } else {
-            self.depacketizer.is_frame_start(&head.payload)
+            None if after_gap => (
+                self.depacketizer.is_keyframe(&head.payload),
+                self.depacketizer.is_frame_start_after_loss(&head.payload),
+            ),
+            None => (
+                self.depacketizer.is_keyframe(&head.payload),
+                self.depacketizer.is_frame_start(&head.payload),
+            ),
         };
         if !start || (self.need_keyframe && !keyframe) {
             return None;
         }
-        let size = self
+        let (mut data, stored_from) = match built {
+            Some(b) if b.failed => return None,
+            Some(b) => (b.data, b.last + 1),
+            None => (Vec::new(), first),
+        };
+        let size: usize = self
             .packets
-            .range(first..=last)
+            .range(stored_from..=last)
             .map(|(_, p)| p.payload.len())
             .sum();
         // One buffer, sized once, handed to the caller with the frame.
-        let mut data = Vec::with_capacity(size);
+        data.reserve_exact(size);
         let (mut first_received, mut received) = (head.arrival, head.arrival);
-        for (_, p) in self.packets.range(first..=last) {
-            self.depacketizer.depacketize(&p.payload, &mut data).ok()?;
+        for (s, p) in self.packets.range(first..=last) {
+            if s >= stored_from {
+                self.depacketizer.depacketize(&p.payload, &mut data).ok()?;
+            }
             first_received = first_received.min(p.arrival);
             received = p.arrival;
+        }
+        self.last_frame_len = data.len();
+        if data.capacity() / 2 > data.len() {
+            // A guess far above the frame's size: give the rest back.
+            data.shrink_to_fit();
         }
         Some(Frame {
             timestamp: head.timestamp,
@@ -847,7 +996,134 @@ mod tests {
         assert_eq!(events(&mut j).len(), 6);
     }
 
+    #[test]
+    fn a_frame_arriving_in_order_is_built_from_the_packets_without_storing_their_payloads() {
+        let mut s = Stream::new(40);
+        let key = s.frame(true, 300);
+        let delta = s.frame(false, 1800);
+        assert!(delta.len() > 2);
+        let mut j = video();
+        let t0 = Instant::now();
+        feed(&mut j, t0, &key[0]);
+        j.handle_timeout(t0 + JitterConfig::VIDEO.start_delay);
+        assert_eq!(
+            events(&mut j).len(),
+            1,
+            "the keyframe, after the start delay"
+        );
+        let t1 = t0 + JitterConfig::VIDEO.start_delay;
+        let (last, rest) = delta.split_last().unwrap();
+        for p in rest {
+            assert_eq!(feed(&mut j, t1, p), Inserted::Stored);
+            assert_eq!(feed(&mut j, t1, p), Inserted::Duplicate);
+        }
+        // Held for gaps and duplicates, but no payload copied: the media is
+        // in the frame being built.
+        assert_eq!(j.len(), rest.len());
+        assert!(
+            j.packets
+                .range(0..=u64::MAX)
+                .all(|(_, p)| p.payload.capacity() == 0)
+        );
+        let mut want = Vec::new();
+        let mut depacketizer = Codec::Vp8.depacketizer();
+        for p in rest {
+            depacketizer.depacketize(&p.3, &mut want).unwrap();
+        }
+        let built = j
+            .building
+            .as_ref()
+            .map(|b| (b.first as u16, b.last as u16, b.data.clone()));
+        assert_eq!(built, Some((41, 40 + rest.len() as u16, want.clone())));
+        feed(&mut j, t1, last);
+        depacketizer.depacketize(&last.3, &mut want).unwrap();
+        match &events(&mut j)[..] {
+            [JitterEvent::Frame(f)] => {
+                assert_eq!(
+                    (f.first_sequence, f.last_sequence),
+                    (41, 40 + delta.len() as u16)
+                );
+                assert_eq!(f.data, want);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(j.is_empty() && j.building.is_none());
+    }
+
     proptest::proptest! {
+        /// Whatever arrives (loss, reorder, duplicates, undecodable
+        /// payloads, markers missing, skipped numbers, a target delay, a
+        /// small capacity),
+        /// building frames as packets arrive gives the same answers and
+        /// events as storing every payload.
+        #[test]
+        fn building_frames_as_packets_arrive_changes_no_answer_or_event(
+            sizes in proptest::collection::vec(1usize..2500, 1..30),
+            keys in proptest::collection::vec(proptest::bool::weighted(0.15), 30),
+            fate in proptest::collection::vec(0u8..100, 300),
+            swaps in proptest::collection::vec((1usize..300, 1usize..4), 0..20),
+            gaps_ms in proptest::collection::vec(0u64..40, 300),
+            target_ms in proptest::prop_oneof![proptest::strategy::Just(0u64), 1u64..80],
+            capacity in proptest::prop_oneof![proptest::strategy::Just(2000usize), 3usize..20],
+            audio: bool,
+            start: u16,
+        ) {
+            let mut s = Stream::new(start);
+            let frames: Vec<_> =
+                sizes.iter().enumerate().map(|(i, &n)| s.frame(i == 0 || keys[i], n)).collect();
+            let mut packets: Vec<_> = frames.concat();
+            for (at, by) in swaps {
+                if at + by < packets.len() {
+                    packets.swap(at, at + by);
+                }
+            }
+            let (base, codec) = if audio {
+                (JitterConfig::AUDIO, Codec::Opus)
+            } else {
+                (JitterConfig::VIDEO, Codec::Vp8)
+            };
+            let config = JitterConfig { capacity, ..base };
+            let mut fast = JitterBuffer::new(config, codec.depacketizer());
+            let mut slow = JitterBuffer::new(config, codec.depacketizer());
+            slow.build_off = true;
+            for j in [&mut fast, &mut slow] {
+                j.set_target_delay(Duration::from_millis(target_ms));
+            }
+            let mut now = Instant::now();
+            for (i, p) in packets.iter().enumerate() {
+                now += Duration::from_millis(gaps_ms[i % 300]);
+                let fate = fate[i % 300];
+                let mut p = p.clone();
+                match fate {
+                    0..4 => continue, // lost
+                    4..6 => p.3.clear(), // undecodable
+                    6..8 => p.2 = false, // a frame ended without a marker
+                    _ => {}
+                }
+                for _ in 0..1 + usize::from((6..10).contains(&fate)) {
+                    let (a, b) = if (10..13).contains(&fate) {
+                        (fast.skip(now, p.0, p.1), slow.skip(now, p.0, p.1))
+                    } else {
+                        (feed(&mut fast, now, &p), feed(&mut slow, now, &p))
+                    };
+                    proptest::prop_assert_eq!(a, b);
+                }
+                if fate % 3 == 0 {
+                    fast.handle_timeout(now);
+                    slow.handle_timeout(now);
+                }
+                proptest::prop_assert_eq!(events(&mut fast), events(&mut slow));
+                proptest::prop_assert_eq!(fast.len(), slow.len());
+                proptest::prop_assert_eq!(fast.poll_timeout(), slow.poll_timeout());
+                proptest::prop_assert_eq!(fast.missing(20), slow.missing(20));
+            }
+            now += Duration::from_secs(5);
+            fast.handle_timeout(now);
+            slow.handle_timeout(now);
+            proptest::prop_assert_eq!(events(&mut fast), events(&mut slow));
+            proptest::prop_assert!(fast.is_empty() && fast.building.is_none());
+        }
+
         #[test]
         fn released_frames_are_exactly_the_complete_ones_in_order(
             sizes in proptest::collection::vec(1usize..1400, 1..40),
