@@ -2,7 +2,12 @@
 //! feedback generator, the sender's estimator fed that feedback (history
 //! match, trendline, AIMD, loss, acknowledged rate), and the pacer's push
 //! and release, over one second of a 2.5 Mbit/s stream (about 260 packets
-//! of 1,200 bytes, feedback every 50 ms).
+//! of 1,200 bytes, feedback every 50 ms). `round` and `round_200` are the
+//! steady state of a long-lived connection, both ends: one 50 ms round of
+//! packets sent (`on_packet_sent`), received (`FeedbackGenerator::on_packet`
+//! and `poll_feedback` after each) and the feedback taken by the sender;
+//! `round_200` cycles through 200 such connections, as a forwarder does,
+//! so that each one's state is cold in the cache when its turn comes.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -37,6 +42,52 @@ fn feedback(t0: Instant) -> Vec<(Instant, TransportFeedback)> {
         out.push((end, f));
     }
     out
+}
+
+/// One connection in the steady state: the sender's estimator and the
+/// receiver's feedback generator, 20 ms one-way, no loss.
+struct Connection {
+    estimator: SendSideEstimator,
+    generator: FeedbackGenerator,
+    seq: u16,
+    now: Instant,
+}
+
+/// Packets in one 50 ms round (2.5 Mbit/s of 1,200 bytes, about 13).
+const ROUND: u16 = 13;
+
+impl Connection {
+    fn new(t0: Instant) -> Self {
+        let mut c = Self {
+            estimator: SendSideEstimator::new(EstimatorConfig::default()),
+            generator: FeedbackGenerator::new(FeedbackConfig::default()),
+            seq: 0,
+            now: t0,
+        };
+        // Ten seconds in: the history and the windows are full.
+        for _ in 0..200 {
+            c.round();
+        }
+        c
+    }
+
+    /// One round: `ROUND` packets sent and received, then feedback.
+    fn round(&mut self) -> Bitrate {
+        let step = Duration::from_millis(50) / u32::from(ROUND);
+        let one_way = Duration::from_millis(20);
+        for _ in 0..ROUND {
+            self.estimator
+                .on_packet_sent(self.now, self.seq, SIZE, None);
+            let arrival = self.now + one_way;
+            self.generator.on_packet(arrival, self.seq);
+            while let Some(f) = self.generator.poll_feedback(arrival) {
+                self.estimator.on_transport_feedback(arrival + one_way, &f);
+            }
+            self.seq = self.seq.wrapping_add(1);
+            self.now += step;
+        }
+        self.estimator.target_bitrate()
+    }
 }
 
 fn benches(c: &mut Criterion) {
@@ -89,6 +140,20 @@ fn benches(c: &mut Criterion) {
             }
             sent
         });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("cc");
+    group.throughput(Throughput::Elements(u64::from(ROUND)));
+    let mut one = Connection::new(t0);
+    group.bench_function("round", |b| b.iter(|| black_box(one.round())));
+    let mut many: Vec<Connection> = (0..200).map(|_| Connection::new(t0)).collect();
+    let mut next = 0;
+    group.bench_function("round_200", |b| {
+        b.iter(|| {
+            next = (next + 1) % many.len();
+            black_box(many[next].round())
+        })
     });
     group.finish();
 }

@@ -413,21 +413,25 @@ impl TransportFeedback {
     /// sender of the feedback's origin (the 24-bit reference time taken as
     /// unsigned), one per packet from `base_sequence`.
     pub fn arrivals(&self) -> Vec<Option<i64>> {
+        self.arrivals_iter().collect()
+    }
+
+    /// As [`Self::arrivals`], without collecting them (§3.1.5: each delta,
+    /// in 250 µs, from the previous received packet, the first from the
+    /// reference time).
+    pub fn arrivals_iter(&self) -> impl Iterator<Item = Option<i64>> + '_ {
         let mut at = i64::from(self.reference_time) * 64_000;
-        self.packets
-            .iter()
-            .map(|p| match *p {
-                PacketStatus::NotReceived => None,
-                PacketStatus::SmallDelta(d) => {
-                    at += i64::from(d) * 250;
-                    Some(at)
-                }
-                PacketStatus::LargeDelta(d) => {
-                    at += i64::from(d) * 250;
-                    Some(at)
-                }
-            })
-            .collect()
+        self.packets.iter().map(move |p| match *p {
+            PacketStatus::NotReceived => None,
+            PacketStatus::SmallDelta(d) => {
+                at += i64::from(d) * 250;
+                Some(at)
+            }
+            PacketStatus::LargeDelta(d) => {
+                at += i64::from(d) * 250;
+                Some(at)
+            }
+        })
     }
 }
 

@@ -69,9 +69,11 @@ pub struct FeedbackCounters {
 pub struct FeedbackGenerator {
     config: FeedbackConfig,
     unwrapper: SeqUnwrapper,
-    /// Arrival times by unwrapped sequence number (in order: appended,
-    /// forgotten from the front, no allocation per packet).
-    arrivals: SeqMap<Instant>,
+    /// Arrival times by unwrapped sequence number, in nanoseconds from
+    /// `origin` (in order: appended, forgotten from the front, no
+    /// allocation per packet; 16 bytes an entry, and no arithmetic on
+    /// instants per packet reported).
+    arrivals: SeqMap<i64>,
     /// The arrivals of the feedback being built, kept for the next one.
     scratch: Vec<Option<i64>>,
     /// The first sequence number the next feedback reports.
@@ -80,7 +82,10 @@ pub struct FeedbackGenerator {
     pending: usize,
     /// The origin of the microsecond clock the feedback reports in.
     origin: Option<Instant>,
-    last_feedback: Option<Instant>,
+    /// When feedback is due if packets wait: one interval after the last
+    /// feedback was due (before the first: after `origin`), kept as that
+    /// changes, so `poll_feedback` after every packet compares one instant.
+    due_at: Option<Instant>,
     feedback_count: u8,
     counters: FeedbackCounters,
 }
@@ -100,7 +105,7 @@ impl FeedbackGenerator {
             next_unreported: None,
             pending: 0,
             origin: None,
-            last_feedback: None,
+            due_at: None,
             feedback_count: 0,
             counters: FeedbackCounters::default(),
         }
@@ -127,8 +132,16 @@ impl FeedbackGenerator {
             self.counters.too_old += 1;
             return;
         }
-        self.origin.get_or_insert(now);
-        self.arrivals.insert(ext, now);
+        let origin = match self.origin {
+            Some(origin) => origin,
+            None => {
+                self.origin = Some(now);
+                // The first feedback goes one interval after the first packet.
+                self.due_at = now.checked_add(self.config.interval);
+                now
+            }
+        };
+        self.arrivals.insert(ext, nanos_since(origin, now));
         self.counters.packets += 1;
         self.pending += 1;
         match self.next_unreported {
@@ -150,11 +163,7 @@ impl FeedbackGenerator {
         if self.pending == 0 {
             return None;
         }
-        Some(match self.last_feedback {
-            Some(last) => last + self.config.interval,
-            // The first feedback goes one interval after the first packet.
-            None => self.origin? + self.config.interval,
-        })
+        self.due_at
     }
 
     /// When [`Self::poll_feedback`] must be called again, if packets wait:
@@ -208,7 +217,8 @@ impl FeedbackGenerator {
         let mut at = start;
         for (seq, &time) in self.arrivals.range(start..=end) {
             arrivals.extend(std::iter::repeat_n(None, (seq - at) as usize));
-            arrivals.push(Some(micros_since(origin, time)));
+            // Whole microseconds since the origin, none before it.
+            arrivals.push(Some(time.max(0) / 1_000));
             at = seq + 1;
         }
         let feedback = TransportFeedback::from_arrivals(
@@ -223,10 +233,13 @@ impl FeedbackGenerator {
         self.next_unreported = Some(end + 1);
         self.scratch = arrivals;
         self.pending = self.arrivals.count_from(end + 1);
-        self.last_feedback = Some(counted_from);
-        // Forget arrivals reported long enough ago.
+        self.due_at = counted_from.checked_add(interval);
+        // Forget arrivals reported long enough ago (`now - time > keep`;
+        // an arrival after `now` is no age).
+        let now = nanos_since(origin, now);
+        let keep = i64::try_from(self.config.keep.as_nanos()).unwrap_or(i64::MAX);
         while let Some((seq, &time)) = self.arrivals.first() {
-            if seq <= end && now.saturating_duration_since(time) > self.config.keep {
+            if seq <= end && now.saturating_sub(time) > keep {
                 self.arrivals.pop_first();
             } else {
                 break;
@@ -236,8 +249,13 @@ impl FeedbackGenerator {
     }
 }
 
-fn micros_since(origin: Instant, t: Instant) -> i64 {
-    i64::try_from(t.saturating_duration_since(origin).as_micros()).unwrap_or(i64::MAX)
+/// `t - origin` in nanoseconds, negative before `origin` (saturating
+/// at ±292 years).
+fn nanos_since(origin: Instant, t: Instant) -> i64 {
+    match t.checked_duration_since(origin) {
+        Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        None => i64::try_from(origin.duration_since(t).as_nanos()).map_or(i64::MIN, |n| -n),
+    }
 }
 
 #[cfg(test)]
@@ -402,5 +420,39 @@ mod tests {
         }
         assert!(g.arrivals.len() <= 100);
         while g.poll_feedback(t0 + ms(50)).is_some() {}
+    }
+
+    #[test]
+    fn an_arrival_before_the_first_is_reported_at_the_origin_and_forgotten_after_keep() {
+        let t0 = Instant::now();
+        let mut g = FeedbackGenerator::new(FeedbackConfig::default());
+        g.on_packet(t0 + ms(10), 0);
+        // The caller's clock stepped back: not before the origin on the wire.
+        g.on_packet(t0, 1);
+        g.on_packet(t0 + ms(10) + Duration::from_micros(1_999), 2);
+        let fb = g.poll_feedback(t0 + ms(60)).unwrap();
+        assert_eq!(fb.base_sequence, 0);
+        let a = fb.arrivals();
+        assert_eq!(a[0], a[1]);
+        assert_eq!(a[2].unwrap() - a[1].unwrap(), 2_000, "1,999 µs, to 250 µs");
+    }
+
+    #[test]
+    fn a_reported_arrival_is_held_until_older_than_keep() {
+        let t0 = Instant::now();
+        let mut g = FeedbackGenerator::new(FeedbackConfig {
+            max_packets: 1,
+            ..FeedbackConfig::default()
+        });
+        let keep = FeedbackConfig::default().keep;
+        for (seq, at) in [(0, t0), (1, t0 + keep)] {
+            g.on_packet(at, seq);
+            assert!(g.poll_feedback(at).is_some());
+        }
+        assert_eq!(g.arrivals.len(), 2, "exactly `keep` old: held");
+        let later = t0 + keep + Duration::from_nanos(1);
+        g.on_packet(later, 2);
+        assert!(g.poll_feedback(later).is_some());
+        assert_eq!(g.arrivals.first().map(|(s, _)| s & 0xffff), Some(1));
     }
 }

@@ -75,15 +75,37 @@ pub struct SendHistory {
     packets: VecDeque<Entry>,
     max_age: Duration,
     max_packets: usize,
+    /// When the oldest packet held grows older than `max_age` (its send
+    /// time + `max_age`; `None` when nothing is held or never): one
+    /// comparison per packet sent instead of a look at the oldest entry.
+    front_expiry: Option<Instant>,
     /// The unwrapped 24-bit reference time of the last feedback (64 ms units).
     reference: Option<i64>,
     counters: HistoryCounters,
 }
 
+/// One packet held: 40 bytes (a [`SentPacket`] and a flag were 48), so
+/// more of the history shares each cache line a feedback walks.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    sent: SentPacket,
+    seq: u64,
+    send_time: Instant,
+    /// The size in bytes; RTP packets are far below 4 GiB (a larger size
+    /// saturates).
+    size: u32,
+    probe: Option<ProbeId>,
     received: bool,
+}
+
+impl Entry {
+    fn sent(&self) -> SentPacket {
+        SentPacket {
+            seq: self.seq,
+            send_time: self.send_time,
+            size: self.size as usize,
+            probe: self.probe,
+        }
+    }
 }
 
 impl SendHistory {
@@ -94,6 +116,7 @@ impl SendHistory {
             packets: VecDeque::new(),
             max_age,
             max_packets: max_packets.max(1),
+            front_expiry: None,
             reference: None,
             counters: HistoryCounters::default(),
         }
@@ -125,34 +148,42 @@ impl SendHistory {
     /// and RTP sequence number and [`super::ccfb::RtpIndex`] numbers them.
     pub fn on_sent_id(&mut self, now: Instant, seq: u64, size: usize, probe: Option<ProbeId>) {
         let entry = Entry {
-            sent: SentPacket {
-                seq,
-                send_time: now,
-                size,
-                probe,
-            },
+            seq,
+            send_time: now,
+            size: u32::try_from(size).unwrap_or(u32::MAX),
+            probe,
             received: false,
         };
         match self.packets.back() {
-            Some(last) if last.sent.seq >= seq => {
+            Some(last) if last.seq >= seq => {
                 // Out of order (not how senders number): keep the order.
-                match self.packets.binary_search_by_key(&seq, |e| e.sent.seq) {
+                match self.packets.binary_search_by_key(&seq, |e| e.seq) {
                     Ok(i) => self.packets[i] = entry,
                     Err(i) => self.packets.insert(i, entry),
                 }
+                self.front_changed();
             }
-            _ => self.packets.push_back(entry),
+            Some(_) => self.packets.push_back(entry),
+            None => {
+                self.packets.push_back(entry);
+                self.front_changed();
+            }
         }
         while self.packets.len() > self.max_packets {
             self.pop_oldest();
         }
-        while let Some(e) = self.packets.front() {
-            if now.saturating_duration_since(e.sent.send_time) > self.max_age {
-                self.pop_oldest();
-            } else {
-                break;
-            }
+        // `now - oldest send time > max_age`, as `now > expiry`.
+        while self.front_expiry.is_some_and(|t| now > t) {
+            self.pop_oldest();
         }
+    }
+
+    /// The oldest packet changed: when it expires.
+    fn front_changed(&mut self) {
+        self.front_expiry = self
+            .packets
+            .front()
+            .and_then(|e| e.send_time.checked_add(self.max_age));
     }
 
     fn pop_oldest(&mut self) {
@@ -161,10 +192,20 @@ impl SendHistory {
         {
             self.counters.expired += 1;
         }
+        self.front_changed();
     }
 
     /// Matches `feedback` against the packets sent.
     pub fn on_feedback(&mut self, feedback: &TransportFeedback) -> FeedbackReport {
+        let mut report = FeedbackReport::default();
+        self.on_feedback_into(feedback, &mut report);
+        report
+    }
+
+    /// As [`Self::on_feedback`], into `report` (cleared first), whose
+    /// storage a caller keeps from one feedback to the next: no allocation
+    /// per feedback once it has grown.
+    pub fn on_feedback_into(&mut self, feedback: &TransportFeedback, report: &mut FeedbackReport) {
         // The 24-bit reference time (64 ms units) unwraps against the last.
         let raw = i64::from(feedback.reference_time & 0x00ff_ffff);
         let reference = match self.reference {
@@ -183,11 +224,10 @@ impl SendHistory {
         let shift = reference.saturating_sub(raw).saturating_mul(64_000);
         let base = self.unwrapper.peek(feedback.base_sequence);
         let results = feedback
-            .arrivals()
-            .into_iter()
+            .arrivals_iter()
             .enumerate()
             .map(|(i, a)| (Some(base + i as u64), a.map(|a| a.saturating_add(shift))));
-        self.report(results)
+        self.report_into(results, report);
     }
 
     /// Matches `(packet, arrival in receiver microseconds)` pairs against
@@ -196,13 +236,25 @@ impl SendHistory {
         &mut self,
         results: impl IntoIterator<Item = (Option<u64>, Option<i64>)>,
     ) -> FeedbackReport {
+        let mut report = FeedbackReport::default();
+        self.report_into(results, &mut report);
+        report
+    }
+
+    /// As [`Self::report`], into `report` (cleared first, its storage kept).
+    pub fn report_into(
+        &mut self,
+        results: impl IntoIterator<Item = (Option<u64>, Option<i64>)>,
+        report: &mut FeedbackReport,
+    ) {
         let results = results.into_iter();
-        // Sized once: one result per packet named, mostly.
-        let mut report = FeedbackReport {
-            // (At most what is held: a peer's feedback may claim 65,535.)
-            packets: Vec::with_capacity(results.size_hint().0.min(self.packets.len())),
-            newest_received_send_time: None,
-        };
+        report.packets.clear();
+        report.newest_received_send_time = None;
+        // Sized once: one result per packet named, mostly (at most what is
+        // held: a peer's feedback may claim 65,535).
+        report
+            .packets
+            .reserve(results.size_hint().0.min(self.packets.len()));
         // Feedback names packets in sequence order, mostly consecutive, and
         // the history holds them so: the entry after the last one found
         // (first: the one at the number's offset from the oldest) is tried
@@ -211,12 +263,12 @@ impl SendHistory {
         for (seq, arrival) in results {
             let found = seq.and_then(|s| {
                 let at = hint.unwrap_or_else(|| {
-                    let oldest = self.packets.front().map_or(0, |e| e.sent.seq);
+                    let oldest = self.packets.front().map_or(0, |e| e.seq);
                     usize::try_from(s.saturating_sub(oldest)).unwrap_or(usize::MAX)
                 });
                 let i = match self.packets.get(at) {
-                    Some(e) if e.sent.seq == s => at,
-                    _ => self.packets.binary_search_by_key(&s, |e| e.sent.seq).ok()?,
+                    Some(e) if e.seq == s => at,
+                    _ => self.packets.binary_search_by_key(&s, |e| e.seq).ok()?,
                 };
                 hint = Some(i + 1);
                 self.packets.get_mut(i)
@@ -233,21 +285,21 @@ impl SendHistory {
                 report.newest_received_send_time = Some(
                     report
                         .newest_received_send_time
-                        .map_or(entry.sent.send_time, |t| t.max(entry.sent.send_time)),
+                        .map_or(entry.send_time, |t| t.max(entry.send_time)),
                 );
             }
             report.packets.push(PacketResult {
-                sent: entry.sent,
+                sent: entry.sent(),
                 arrival,
             });
         }
-        report
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtcp::PacketStatus;
 
     #[test]
     fn feedback_is_matched_to_send_times_and_sizes_and_a_repeat_is_not_counted_twice() {
@@ -334,5 +386,95 @@ mod tests {
         h.on_sent(t0 + Duration::from_secs(1), 50, 100, None);
         assert_eq!(h.len(), 1);
         assert_eq!(h.counters().expired, 50);
+    }
+
+    #[test]
+    fn a_packet_expires_once_older_than_max_age_not_at_it() {
+        let t0 = Instant::now();
+        let mut h = SendHistory::new(Duration::from_millis(100), 1000);
+        h.on_sent(t0, 0, 100, None);
+        h.on_sent(t0 + Duration::from_millis(100), 1, 100, None);
+        assert_eq!(h.len(), 2, "exactly max_age old is kept");
+        h.on_sent(
+            t0 + Duration::from_millis(100) + Duration::from_nanos(1),
+            2,
+            100,
+            None,
+        );
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.counters().expired, 1);
+        // Reordered into the front, the oldest sets the age again.
+        h.on_sent_id(t0, h.packets[0].seq - 1, 100, None);
+        h.on_sent(t0 + Duration::from_millis(150), 3, 100, None);
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.counters().expired, 2);
+    }
+
+    #[test]
+    fn a_reused_report_holds_only_the_latest_feedback() {
+        let t0 = Instant::now();
+        let mut h = SendHistory::new(Duration::from_secs(2), 1000);
+        for s in 0..6u16 {
+            h.on_sent(t0 + Duration::from_millis(u64::from(s)), s, 100, None);
+        }
+        let mut report = FeedbackReport::default();
+        h.on_feedback_into(
+            &TransportFeedback::from_arrivals(0, 0, 0, 0, &[Some(0), Some(1000), Some(2000)]),
+            &mut report,
+        );
+        assert_eq!(report.packets.len(), 3);
+        h.on_feedback_into(
+            &TransportFeedback::from_arrivals(0, 0, 3, 1, &[None, Some(9000)]),
+            &mut report,
+        );
+        let seqs: Vec<u64> = report.packets.iter().map(|p| p.sent.seq & 0xffff).collect();
+        assert_eq!(seqs, [3, 4]);
+        assert_eq!(
+            report.newest_received_send_time,
+            Some(t0 + Duration::from_millis(4))
+        );
+    }
+
+    fn status() -> impl proptest::strategy::Strategy<Value = PacketStatus> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(PacketStatus::NotReceived),
+            any::<u8>().prop_map(PacketStatus::SmallDelta),
+            any::<i16>().prop_map(PacketStatus::LargeDelta),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Feedback is matched against the packets sent at the arrivals
+        /// `TransportFeedback::arrivals` decodes, whatever statuses it holds.
+        #[test]
+        fn feedback_matches_the_arrivals_it_carries_to_the_packets_sent(
+            reference_time in 0u32..1 << 24,
+            base in proptest::prelude::any::<u16>(),
+            packets in proptest::collection::vec(status(), 0..300),
+        ) {
+            let t0 = Instant::now();
+            let mut h = SendHistory::new(Duration::from_secs(2), 1000);
+            let mut expected = SendHistory::new(Duration::from_secs(2), 1000);
+            for i in 0..300u16 {
+                let at = t0 + Duration::from_micros(u64::from(i) * 300);
+                h.on_sent(at, base.wrapping_add(i), 100 + usize::from(i), None);
+                expected.on_sent(at, base.wrapping_add(i), 100 + usize::from(i), None);
+            }
+            let f = TransportFeedback {
+                sender_ssrc: 0,
+                media_ssrc: 0,
+                base_sequence: base,
+                reference_time,
+                feedback_count: 0,
+                packets,
+            };
+            let first = expected.unwrapper.peek(base);
+            let want = expected.report(
+                f.arrivals().into_iter().enumerate().map(|(i, a)| (Some(first + i as u64), a)),
+            );
+            proptest::prop_assert_eq!(h.on_feedback(&f), want);
+            proptest::prop_assert_eq!(h.counters(), expected.counters());
+        }
     }
 }

@@ -73,6 +73,9 @@ struct Group {
 pub struct DelayDetector {
     config: TrendlineConfig,
     current: Option<Group>,
+    /// The last send time within the current group's burst (its first
+    /// send time + `burst`; `None`: no group, or beyond any instant).
+    burst_end: Option<Instant>,
     previous: Option<Group>,
     /// Accumulated delay variation, ms.
     accumulated: f64,
@@ -96,6 +99,7 @@ impl DelayDetector {
         Self {
             config,
             current: None,
+            burst_end: None,
             previous: None,
             accumulated: 0.0,
             smoothed: 0.0,
@@ -130,38 +134,41 @@ impl DelayDetector {
     /// A packet sent at `send_time` of `size` bytes arrived at `arrival`
     /// (receiver microseconds). Give packets in send order.
     pub fn on_packet(&mut self, send_time: Instant, arrival: i64, size: usize) {
+        let group = Group {
+            first_send: send_time,
+            last_send: send_time,
+            last_arrival: arrival,
+            size,
+        };
         let Some(cur) = self.current.as_mut() else {
-            self.current = Some(Group {
-                first_send: send_time,
-                last_send: send_time,
-                last_arrival: arrival,
-                size,
-            });
+            self.start_group(group);
             return;
         };
         if send_time < cur.first_send {
             // Reordered into an older group: ignore for the gradient.
             return;
         }
-        if send_time.duration_since(cur.first_send) <= self.config.burst {
+        // `send_time - first_send <= burst`, as `send_time <= burst_end`.
+        if self.burst_end.is_none_or(|end| send_time <= end) {
             cur.last_send = cur.last_send.max(send_time);
             cur.last_arrival = cur.last_arrival.max(arrival);
             cur.size += size;
             return;
         }
         let done = *cur;
-        self.current = Some(Group {
-            first_send: send_time,
-            last_send: send_time,
-            last_arrival: arrival,
-            size,
-        });
+        self.start_group(group);
         if let Some(prev) = self.previous {
             let send_delta = done.last_send.duration_since(prev.last_send).as_secs_f64() * 1e3;
             let arrival_delta = done.last_arrival.saturating_sub(prev.last_arrival) as f64 / 1e3;
             self.update(arrival_delta, send_delta, done.last_arrival);
         }
         self.previous = Some(done);
+    }
+
+    /// `group` opens the current group.
+    fn start_group(&mut self, group: Group) {
+        self.burst_end = group.first_send.checked_add(self.config.burst);
+        self.current = Some(group);
     }
 
     /// §5.3: one delay-gradient sample, then the trend and the detector.
@@ -299,5 +306,21 @@ mod tests {
         }
         assert_eq!(d.current.map(|g| g.size), Some(5000));
         assert_eq!(d.deltas, 0);
+    }
+
+    #[test]
+    fn a_packet_exactly_one_burst_after_the_first_joins_its_group_and_one_later_does_not() {
+        let mut d = DelayDetector::new(TrendlineConfig::default());
+        let t0 = Instant::now();
+        let burst = TrendlineConfig::default().burst;
+        d.on_packet(t0, 0, 1000);
+        d.on_packet(t0 + burst, 5_000, 1000);
+        assert_eq!(d.current.map(|g| g.size), Some(2000));
+        d.on_packet(t0 + burst + Duration::from_nanos(1), 5_001, 1000);
+        assert_eq!(
+            d.current.map(|g| (g.first_send, g.size)),
+            Some((t0 + burst + Duration::from_nanos(1), 1000))
+        );
+        assert_eq!(d.previous.map(|g| g.size), Some(2000));
     }
 }
