@@ -11,7 +11,8 @@
 //! its first packet arrived, smoothing the release of frames whose packets
 //! arrive unevenly; a full buffer still releases at once.
 //!
-//! Once the first frame is out, a frame whose packets arrive in order is
+//! Once settled (the first frame out, or a gap given up), a frame whose
+//! packets arrive in order is
 //! depacketized as they arrive, straight from each packet's payload into
 //! the frame (one copy, no buffer per packet); a packet that arrives out
 //! of order, or behind a frame still held, is copied and waits as before.
@@ -120,14 +121,17 @@ pub enum Inserted {
 struct Stored {
     timestamp: u32,
     marker: bool,
-    /// The payload, or empty when its media is already in the frame
-    /// being built (see [`Building`]) or it is skipped.
+    /// The payload; empty when its media is already in the frame being
+    /// built (see [`Building`]), when it is skipped, or when it was empty.
     payload: Vec<u8>,
     arrival: Instant,
     /// A sequence number of the stream that carries no media (see
     /// [`JitterBuffer::skip`]): released as nothing.
     skip: bool,
 }
+
+/// The most a frame being built reserves before its size is known.
+const MAX_FRAME_GUESS: usize = 256 * 1024;
 
 /// The frame at the next sequence number to release, depacketized as its
 /// packets arrived in order. Its packets stay in the map (for duplicates,
@@ -326,12 +330,14 @@ impl JitterBuffer {
             return false;
         }
         // A frame of one packet is about its payload's size; a longer one
-        // is guessed at the last frame's size and a little more.
+        // is guessed at the last frame's size and a little more (at most
+        // `MAX_FRAME_GUESS`: one huge frame does not make every next one
+        // reserve as much).
         let guess = if ended {
             payload.len()
         } else {
             let last = self.last_frame_len;
-            (last + last / 8).max(payload.len())
+            (last + last / 8).min(MAX_FRAME_GUESS).max(payload.len())
         };
         let mut data = Vec::with_capacity(guess);
         let failed = self.depacketizer.depacketize(payload, &mut data).is_err();

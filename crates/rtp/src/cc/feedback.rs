@@ -83,8 +83,9 @@ pub struct FeedbackGenerator {
     /// The origin of the microsecond clock the feedback reports in.
     origin: Option<Instant>,
     /// When feedback is due if packets wait: one interval after the last
-    /// feedback was due (before the first: after `origin`), kept as that
-    /// changes, so `poll_feedback` after every packet compares one instant.
+    /// feedback was due, or after it left when it left early or more than
+    /// an interval late (before the first: after `origin`); kept, so
+    /// `poll_feedback` after every packet compares one instant.
     due_at: Option<Instant>,
     feedback_count: u8,
     counters: FeedbackCounters,
@@ -423,7 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn an_arrival_before_the_first_is_reported_at_the_origin_and_forgotten_after_keep() {
+    fn an_arrival_before_the_first_is_reported_at_the_origin() {
         let t0 = Instant::now();
         let mut g = FeedbackGenerator::new(FeedbackConfig::default());
         g.on_packet(t0 + ms(10), 0);
