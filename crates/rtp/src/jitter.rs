@@ -647,30 +647,76 @@ impl JitterBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{Codec, Payloader, Vp8Payloader};
+    use crate::codec::{Codec, PacketizationMode, Payloader};
     use crate::packet::PayloadType;
 
     struct Stream {
         seq: u16,
         ts: u32,
-        vp8: Vp8Payloader,
+        codec: Codec,
+        payloader: Box<dyn Payloader + Send>,
     }
 
-    /// A VP8 stream starting at `seq`: each frame a list of (seq, ts,
-    /// marker, payload).
+    /// A stream starting at `seq`: each frame a list of (seq, ts, marker,
+    /// payload).
     impl Stream {
+        /// VP8.
         fn new(seq: u16) -> Self {
+            Self::of(Codec::Vp8, seq)
+        }
+
+        /// VP8, H.264 (packetization mode 1) or AV1.
+        fn of(codec: Codec, seq: u16) -> Self {
             Self {
                 seq,
                 ts: 1000,
-                vp8: Vp8Payloader::new(0),
+                codec,
+                payloader: codec.payloader(),
             }
         }
 
+        /// A frame of about `size` bytes in the codec's bitstream: VP8's
+        /// keyframe bit; H.264 in Annex B, SPS, PPS and an IDR slice for a
+        /// keyframe, else a non-IDR slice; an AV1 temporal unit, a
+        /// sequence header before the frame OBU for a keyframe.
         fn frame(&mut self, key: bool, size: usize) -> Vec<(u16, u32, bool, Vec<u8>)> {
-            let mut data = vec![(size % 251) as u8; size];
-            data[0] = if key { 0x10 } else { 0x11 };
-            let payloads = self.vp8.payload(500, &data).unwrap();
+            let data = match self.codec {
+                Codec::H264(_) => {
+                    // No byte 0 or 1: no start code inside a unit.
+                    let body = vec![0x80 | (size % 127) as u8; size];
+                    let mut d = Vec::new();
+                    if key {
+                        d.extend_from_slice(&[0, 0, 0, 1, 0x67, 0x42, 0x00, 0x1f]);
+                        d.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xce, 0x3c]);
+                        d.extend_from_slice(&[0, 0, 0, 1, 0x65]);
+                    } else {
+                        d.extend_from_slice(&[0, 0, 0, 1, 0x41]);
+                    }
+                    d.extend_from_slice(&body);
+                    d
+                }
+                Codec::Av1 => {
+                    // OBUs with their size fields (LEB128, two bytes).
+                    let obu = |kind: u8, len: usize| {
+                        let mut o = vec![kind << 3 | 0x02, 0x80 | (len & 0x7f) as u8];
+                        o.push((len >> 7) as u8);
+                        o.extend(std::iter::repeat_n((len % 251) as u8, len));
+                        o
+                    };
+                    let mut d = Vec::new();
+                    if key {
+                        d.extend(obu(1, 12));
+                    }
+                    d.extend(obu(6, size));
+                    d
+                }
+                _ => {
+                    let mut d = vec![(size % 251) as u8; size];
+                    d[0] = if key { 0x10 } else { 0x11 };
+                    d
+                }
+            };
+            let payloads = self.payloader.payload(500, &data).unwrap();
             let n = payloads.len();
             let out = payloads
                 .into_iter()
@@ -1056,6 +1102,53 @@ mod tests {
         assert!(j.is_empty() && j.building.is_none());
     }
 
+    #[test]
+    fn frames_of_every_video_codec_are_built_in_order_and_released_whole() {
+        for codec in [
+            Codec::Vp8,
+            Codec::H264(PacketizationMode::NonInterleaved),
+            Codec::Av1,
+        ] {
+            let mut s = Stream::of(codec, 65000);
+            let frames = [s.frame(true, 1800), s.frame(false, 1300)];
+            let mut j = JitterBuffer::new(JitterConfig::VIDEO, codec.depacketizer());
+            let t0 = Instant::now();
+            let mut got = Vec::new();
+            for (i, frame) in frames.iter().enumerate() {
+                assert!(frame.len() > 2, "{codec:?}: several packets");
+                for (k, p) in frame.iter().enumerate() {
+                    assert_eq!(feed(&mut j, t0, p), Inserted::Stored);
+                    if i == 1 && k + 1 < frame.len() {
+                        // After the keyframe is out: built as it arrives.
+                        assert!(j.building.is_some(), "{codec:?}: packet {k} built");
+                    }
+                }
+                if i == 0 {
+                    j.handle_timeout(t0 + JitterConfig::VIDEO.start_delay);
+                }
+                got.extend(events(&mut j));
+            }
+            let want: Vec<Vec<u8>> = frames
+                .iter()
+                .map(|f| {
+                    let mut d = codec.depacketizer();
+                    let mut data = Vec::new();
+                    for p in f {
+                        d.depacketize(&p.3, &mut data).unwrap();
+                    }
+                    data
+                })
+                .collect();
+            match &got[..] {
+                [JitterEvent::Frame(a), JitterEvent::Frame(b)] => {
+                    assert!(a.keyframe && !b.keyframe, "{codec:?}");
+                    assert_eq!([&a.data, &b.data], [&want[0], &want[1]], "{codec:?}");
+                }
+                other => panic!("{codec:?}: {other:?}"),
+            }
+        }
+    }
+
     proptest::proptest! {
         /// Whatever arrives (loss, reorder, duplicates, undecodable
         /// payloads, markers missing, skipped numbers, a target delay, a
@@ -1071,10 +1164,14 @@ mod tests {
             gaps_ms in proptest::collection::vec(0u64..40, 300),
             target_ms in proptest::prop_oneof![proptest::strategy::Just(0u64), 1u64..80],
             capacity in proptest::prop_oneof![proptest::strategy::Just(2000usize), 3usize..20],
-            audio: bool,
+            codec in 0usize..4,
             start: u16,
         ) {
-            let mut s = Stream::new(start);
+            // The depacketizers that keep state between payloads (H.264's
+            // FU-A, AV1's fragments) are where building could differ.
+            let video = [Codec::Vp8, Codec::H264(PacketizationMode::NonInterleaved), Codec::Av1];
+            let audio = codec == 3;
+            let mut s = Stream::of(video[codec % 3], start);
             let frames: Vec<_> =
                 sizes.iter().enumerate().map(|(i, &n)| s.frame(i == 0 || keys[i], n)).collect();
             let mut packets: Vec<_> = frames.concat();
@@ -1086,7 +1183,7 @@ mod tests {
             let (base, codec) = if audio {
                 (JitterConfig::AUDIO, Codec::Opus)
             } else {
-                (JitterConfig::VIDEO, Codec::Vp8)
+                (JitterConfig::VIDEO, video[codec])
             };
             let config = JitterConfig { capacity, ..base };
             let mut fast = JitterBuffer::new(config, codec.depacketizer());
