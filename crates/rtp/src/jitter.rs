@@ -682,7 +682,9 @@ mod tests {
         fn frame(&mut self, key: bool, size: usize) -> Vec<(u16, u32, bool, Vec<u8>)> {
             let data = match self.codec {
                 Codec::H264(_) => {
-                    // No byte 0 or 1: no start code inside a unit.
+                    // No byte 0 or 1: no start code inside a unit. Bit 7
+                    // set: a slice's first_mb_in_slice is 0 (ue(v) "1"),
+                    // so each non-key frame starts one.
                     let body = vec![0x80 | (size % 127) as u8; size];
                     let mut d = Vec::new();
                     if key {
@@ -1116,8 +1118,9 @@ mod tests {
             let mut got = Vec::new();
             for (i, frame) in frames.iter().enumerate() {
                 assert!(frame.len() > 2, "{codec:?}: several packets");
+                let at = t0 + JitterConfig::VIDEO.start_delay * i as u32;
                 for (k, p) in frame.iter().enumerate() {
-                    assert_eq!(feed(&mut j, t0, p), Inserted::Stored);
+                    assert_eq!(feed(&mut j, at, p), Inserted::Stored);
                     if i == 1 && k + 1 < frame.len() {
                         // After the keyframe is out: built as it arrives.
                         assert!(j.building.is_some(), "{codec:?}: packet {k} built");
