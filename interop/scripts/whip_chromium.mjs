@@ -118,7 +118,11 @@ try {
     });
   }
   // The broadcaster sends simulcast: its outbound video layers by rid.
-  result.layers_sent = await publisher.evaluate(async () => {
+  // Chromium turns its top layer on only once its own bandwidth estimate
+  // (from ferrtc's transport-cc feedback) has ramped up to it, which can
+  // take longer than the 3 s above on a busy machine: poll until every
+  // layer has sent, up to the page timeout.
+  const layersSent = () => publisher.evaluate(async () => {
     const stats = await window.ferrtcCast.pc.getStats();
     const layers = [];
     stats.forEach((s) => {
@@ -128,6 +132,13 @@ try {
     });
     return layers.sort((a, b) => a.rid.localeCompare(b.rid));
   });
+  const layersDeadline = Date.now() + TIMEOUT;
+  for (;;) {
+    result.layers_sent = await layersSent();
+    const all = result.layers_sent.length === 3 && result.layers_sent.every((l) => l.bytes > 0);
+    if (all || Date.now() > layersDeadline) break;
+    await publisher.waitForTimeout(250);
+  }
   for (let i = 0; i < VIEWERS; i += 1) {
     await viewers[i].screenshot({ path: join(artifacts, `whep-viewer${i}.png`) });
   }
