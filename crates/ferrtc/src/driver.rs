@@ -5,8 +5,10 @@
 //! DTLS and ICE all run inside this one task: no hop between them.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ferrtc_core::{
@@ -100,13 +102,14 @@ pub(crate) struct CommandQueue {
     /// handle dropped, or the task's end): the media handles refuse work
     /// from then on.
     closing: std::sync::atomic::AtomicBool,
-    /// Wakes the task after a push or the hang-up.
-    ready: tokio::sync::Notify,
 }
 
 #[derive(Default)]
 struct CommandState {
     commands: VecDeque<Command>,
+    /// The task, waiting for a command: woken by the next push or the
+    /// hang-up (under the same lock as the queue, so none is lost).
+    waiting: Option<Waker>,
     /// Every handle is gone: the task ends once it has what is queued.
     hung_up: bool,
     /// The task has ended: commands are refused (and their replies, dropped,
@@ -155,43 +158,49 @@ impl CommandQueue {
         if state.hung_up || state.ended {
             return Err(cmd);
         }
-        let was_empty = state.commands.is_empty();
         state.commands.push_back(cmd);
+        // The task waits only on an empty queue: only the first command of
+        // a batch finds it waiting.
+        let waiting = state.waiting.take();
         drop(state);
-        // The task empties the queue before it waits: only the first
-        // command of a batch has to wake it.
-        if was_empty {
-            self.ready.notify_one();
+        if let Some(task) = waiting {
+            task.wake();
         }
         Ok(())
     }
 
     /// Every handle is gone (the handles' shared state was dropped).
     pub(crate) fn hang_up(&self) {
-        self.lock().hung_up = true;
-        self.ready.notify_one();
+        let waiting = {
+            let mut state = self.lock();
+            state.hung_up = true;
+            state.waiting.take()
+        };
+        if let Some(task) = waiting {
+            task.wake();
+        }
     }
 
     /// The next command; `None` once every handle is gone and the queue is
     /// drained. Cancel-safe: a command leaves the queue only in the poll
     /// that returns it.
     async fn recv(&self) -> Option<Command> {
-        loop {
-            {
-                let mut state = self.lock();
-                if let Some(cmd) = state.commands.pop_front() {
-                    if state.commands.is_empty() {
-                        state.commands = VecDeque::new();
-                    }
-                    return Some(cmd);
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if let Some(cmd) = state.commands.pop_front() {
+                if state.commands.is_empty() {
+                    state.commands = VecDeque::new();
                 }
-                if state.hung_up {
-                    return None;
-                }
+                return Poll::Ready(Some(cmd));
             }
-            // A push since the check left a permit: no wake-up is lost.
-            self.ready.notified().await;
-        }
+            if state.hung_up {
+                return Poll::Ready(None);
+            }
+            // Registered under the lock the pushes take: no wake-up is lost.
+            register(&mut state.waiting, cx);
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -205,9 +214,21 @@ impl Drop for CommandReceiver {
         let left = {
             let mut state = self.0.lock();
             state.ended = true;
+            // The task's waker would keep its memory while handles live.
+            state.waiting = None;
             std::mem::take(&mut state.commands)
         };
         drop(left);
+    }
+}
+
+/// Keeps `cx`'s waker in `slot` (one task reads a queue: a waker left by
+/// an earlier poll of the same task is kept, not cloned again). Called with
+/// the queue's lock held.
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }
 
@@ -264,13 +285,14 @@ pub(crate) enum ChannelOp {
 #[derive(Default)]
 pub(crate) struct OpQueue {
     state: std::sync::Mutex<OpState>,
-    /// Wakes the task after a push.
-    ready: tokio::sync::Notify,
 }
 
 #[derive(Default)]
 struct OpState {
     ops: VecDeque<ChannelOp>,
+    /// The task, waiting for an operation: woken by the next push (under
+    /// the same lock as the queue, so none is lost).
+    waiting: Option<Waker>,
     /// The task has ended: nothing is taken any more.
     closed: bool,
 }
@@ -297,20 +319,23 @@ impl OpQueue {
         if state.closed {
             return Err(op);
         }
-        let was_empty = state.ops.is_empty();
         state.ops.push_back(op);
+        // The task waits only on an empty queue: only the first operation
+        // of a batch finds it waiting.
+        let waiting = state.waiting.take();
         drop(state);
-        // The task empties the queue before it waits: only the first
-        // operation of a batch has to wake it.
-        if was_empty {
-            self.ready.notify_one();
+        if let Some(task) = waiting {
+            task.wake();
         }
         Ok(())
     }
 
     /// The next operation, if one waits.
     fn try_recv(&self) -> Option<ChannelOp> {
-        let mut state = self.lock();
+        Self::pop(&mut self.lock())
+    }
+
+    fn pop(state: &mut OpState) -> Option<ChannelOp> {
         let op = state.ops.pop_front()?;
         if state.ops.is_empty() {
             crate::events::trim_drained(&mut state.ops);
@@ -321,18 +346,24 @@ impl OpQueue {
     /// The next operation. Cancel-safe: one leaves the queue only in the
     /// poll that returns it.
     async fn recv(&self) -> ChannelOp {
-        loop {
-            if let Some(op) = self.try_recv() {
-                return op;
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if let Some(op) = Self::pop(&mut state) {
+                return Poll::Ready(op);
             }
-            // A push since `try_recv` left a permit: no wake-up is lost.
-            self.ready.notified().await;
-        }
+            // Registered under the lock the pushes take: no wake-up is lost.
+            register(&mut state.waiting, cx);
+            Poll::Pending
+        })
+        .await
     }
 
     /// Refuses every later `send` (what is queued stays for `try_recv`).
     fn close(&self) {
-        self.lock().closed = true;
+        let mut state = self.lock();
+        state.closed = true;
+        // The task's waker would keep its memory while handles live.
+        state.waiting = None;
     }
 }
 
@@ -431,6 +462,7 @@ impl Driver {
         identity: tokio::sync::watch::Sender<crate::identity::Published>,
     ) -> Driver {
         let ops: Arc<OpQueue> = Arc::default();
+        let max_message_size = Arc::new(AtomicUsize::new(core.max_message_size()));
         let media = crate::media::MediaTask::new(crate::media::Link {
             commands: Arc::clone(&commands.0),
             ops: Arc::clone(&ops),
@@ -445,7 +477,7 @@ impl Driver {
             held_end: None,
             commands,
             ops,
-            max_message_size: Arc::new(AtomicUsize::new(0)),
+            max_message_size,
             events,
             channels: HashMap::new(),
             blocked: HashMap::new(),
@@ -548,6 +580,9 @@ impl Driver {
                 cmd = self.commands.0.recv() => match cmd {
                     Some(cmd) => {
                         self.command(cmd);
+                        // Only a description (a command) changes the limit.
+                        self.max_message_size
+                            .store(self.core.max_message_size(), Ordering::Relaxed);
                         // An ICE restart changes the fragment checks carry.
                         self.sockets.set_ufrag(self.core.local_ufrag());
                     }
@@ -741,8 +776,6 @@ impl Driver {
                 break;
             }
         }
-        self.max_message_size
-            .store(self.core.max_message_size(), Ordering::Relaxed);
         for (id, sink) in &mut self.channels {
             let handed = std::mem::take(&mut sink.handed);
             sink.shared
@@ -1225,6 +1258,143 @@ mod tests {
         assert!(answer.await.is_err());
         let (reply, _answer) = oneshot::channel();
         assert!(tx.send(Command::Close(reply)).is_err());
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Polls `fut` once with `waker`.
+    fn poll_once<F: std::future::Future>(fut: F, waker: &Waker) -> Poll<F::Output> {
+        let mut fut = std::pin::pin!(fut);
+        fut.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn a_task_waiting_on_an_empty_queue_is_woken_by_the_next_push_or_the_hang_up() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        let woken = || wakes.0.load(Ordering::SeqCst);
+
+        let ops = OpQueue::default();
+        assert!(poll_once(ops.recv(), &waker).is_pending());
+        assert_eq!(woken(), 0);
+        let core_now = Instant::now();
+        let mut core = Core::new(
+            ferrtc_core::Config::default(),
+            core_now,
+            std::time::SystemTime::now(),
+        )
+        .expect("a connection");
+        let channel = core
+            .create_data_channel(core_now, "c", DataChannelInit::default())
+            .expect("a channel");
+        assert!(ops.send(ChannelOp::SetLowThreshold(channel, 1)).is_ok());
+        assert_eq!(woken(), 1, "the push woke the waiting task");
+        // A second push while the first waits: the task is already woken.
+        assert!(ops.send(ChannelOp::SetLowThreshold(channel, 2)).is_ok());
+        assert!(poll_once(ops.recv(), &waker).is_ready());
+        assert!(poll_once(ops.recv(), &waker).is_ready());
+        // Waiting again (its `recv` dropped in between, as `select!` does).
+        assert!(poll_once(ops.recv(), &waker).is_pending());
+        assert!(ops.send(ChannelOp::SetLowThreshold(channel, 3)).is_ok());
+        assert_eq!(woken(), 2, "a push after waiting again wakes it again");
+
+        let (commands, rx) = CommandQueue::new_pair();
+        assert!(poll_once(rx.0.recv(), &waker).is_pending());
+        let (reply, _answer) = oneshot::channel();
+        assert!(commands.send(Command::Close(reply)).is_ok());
+        assert_eq!(woken(), 3, "a command wakes the waiting task");
+        assert!(matches!(
+            poll_once(rx.0.recv(), &waker),
+            Poll::Ready(Some(Command::Close(_)))
+        ));
+        assert!(poll_once(rx.0.recv(), &waker).is_pending());
+        commands.hang_up();
+        assert_eq!(woken(), 4, "the hang-up wakes the waiting task");
+        assert!(matches!(poll_once(rx.0.recv(), &waker), Poll::Ready(None)));
+    }
+
+    /// Several tasks on other threads push to one queue, in bursts and one
+    /// at a time, while the task waits, runs or has dropped a `recv` it
+    /// raced against something else (as the driver's `select!` does every
+    /// turn): every push reaches it and it never waits forever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pushes_from_several_tasks_all_wake_the_task_that_reads_the_queues() {
+        const TASKS: usize = 8;
+        const EACH: usize = 500;
+        let (commands, rx) = CommandQueue::new_pair();
+        let ops = Arc::new(OpQueue::default());
+        let now = Instant::now();
+        let mut core = Core::new(
+            ferrtc_core::Config::default(),
+            now,
+            std::time::SystemTime::now(),
+        )
+        .expect("a connection");
+        let channel = core
+            .create_data_channel(now, "c", DataChannelInit::default())
+            .expect("a channel");
+        let mut pushers = Vec::new();
+        for t in 0..TASKS {
+            let (commands, ops) = (Arc::clone(&commands), Arc::clone(&ops));
+            pushers.push(tokio::spawn(async move {
+                for i in 0..EACH {
+                    let (reply, _) = oneshot::channel();
+                    assert!(commands.send(Command::Close(reply)).is_ok());
+                    assert!(ops.send(ChannelOp::SetLowThreshold(channel, i)).is_ok());
+                    if (i + t) % 7 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }));
+        }
+        let reader = {
+            let ops = Arc::clone(&ops);
+            tokio::spawn(async move {
+                let (mut got_commands, mut got_ops) = (0, 0);
+                let mut turn = 0u32;
+                while got_commands < TASKS * EACH || got_ops < TASKS * EACH {
+                    turn += 1;
+                    tokio::select! {
+                        biased;
+                        cmd = rx.0.recv() => {
+                            assert!(cmd.is_some());
+                            got_commands += 1;
+                        }
+                        _ = ops.recv(), if got_ops < TASKS * EACH => got_ops += 1,
+                        // Every few turns a branch that wins at once: both
+                        // receives are dropped after registering.
+                        () = std::future::ready(()), if turn % 5 == 0 => {}
+                    }
+                }
+                (rx, got_commands, got_ops)
+            })
+        };
+        for p in pushers {
+            p.await.expect("a pusher panicked");
+        }
+        let (rx, got_commands, got_ops) = tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .expect("the reader got every push (no lost wake-up)")
+            .expect("the reader panicked");
+        assert_eq!((got_commands, got_ops), (TASKS * EACH, TASKS * EACH));
+        // The hang-up wakes a reader waiting on the empty queue.
+        let waiting = tokio::spawn(async move { rx.0.recv().await.is_none() });
+        tokio::task::yield_now().await;
+        commands.hang_up();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(30), waiting)
+                .await
+                .expect("the hang-up woke the reader")
+                .expect("the reader panicked")
+        );
     }
 }
 
