@@ -445,6 +445,10 @@ impl Drop for Driver {
     /// the connection closes).
     fn drop(&mut self) {
         self.identity.send_modify(|p| p.closed = true);
+        // Also after a panic: the writers' later sends are refused, and
+        // the queue drops the task's waker (which would keep the task's
+        // memory while channel and media handles live).
+        self.ops.close();
     }
 }
 
@@ -508,6 +512,10 @@ impl Driver {
     /// then the core's events, the `track` events of one description
     /// together (their streams grouped by msid).
     fn publish_description(&mut self) {
+        // Only a description changes the channels' size limit: stored
+        // before the reply, so a `send` right after the call sees it.
+        self.max_message_size
+            .store(self.core.max_message_size(), Ordering::Relaxed);
         self.media.sync(&self.core);
         let mut tracks = Vec::new();
         while let Some(ev) = self.core.poll_event() {
@@ -580,9 +588,6 @@ impl Driver {
                 cmd = self.commands.0.recv() => match cmd {
                     Some(cmd) => {
                         self.command(cmd);
-                        // Only a description (a command) changes the limit.
-                        self.max_message_size
-                            .store(self.core.max_message_size(), Ordering::Relaxed);
                         // An ICE restart changes the fragment checks carry.
                         self.sockets.set_ufrag(self.core.local_ufrag());
                     }

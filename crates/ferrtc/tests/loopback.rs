@@ -510,6 +510,33 @@ async fn send_reports_state_size_and_text_errors_at_once() {
     ));
 }
 
+/// RFC 8841 §6: a renegotiation may lower the peer's `max-message-size`;
+/// a `send` made as soon as `setRemoteDescription` returns is checked
+/// against the new limit (W3C webrtc-pc §6.2: a TypeError).
+#[tokio::test(flavor = "current_thread")]
+async fn a_lower_max_message_size_applies_as_soon_as_the_description_is_set() {
+    let (a, b, send, _recv) = connected_pair().await;
+    assert!(send.send(vec![0; 4_000], true).await.is_ok());
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let mut answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    let line = answer
+        .sdp
+        .lines()
+        .find(|l| l.starts_with("a=max-message-size:"))
+        .expect("the answer states its max-message-size")
+        .to_owned();
+    answer.sdp = answer.sdp.replace(&line, "a=max-message-size:3000");
+    a.set_remote_description(answer).await.unwrap();
+    assert!(matches!(
+        send.send(vec![0; 4_000], true).await,
+        Err(ferrtc::Error::Core(ferrtc_core::Error::Type { .. }))
+    ));
+    assert!(send.send(vec![0; 3_000], true).await.is_ok());
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn tasks_reading_clones_of_one_channel_each_get_every_message() {
     let (_a, _b, send, recv) = connected_pair().await;
