@@ -94,7 +94,11 @@ pub struct LayerRate {
 ///   that fits, or the lowest. A decided down target is kept until its
 ///   keyframe;
 /// - up, to the highest measured layer whose bitrate with
-///   [`UP_HEADROOM`] fits;
+///   [`UP_HEADROOM`] fits; but not, until the next probe is due, to a
+///   layer as dear as one whose switch up just failed: an estimate that
+///   jumps right after (a policer's burst allowance lets a padding probe
+///   through at any rate) would repeat the failure, the viewer's video
+///   stalling on the loss each time;
 /// - a probe one layer up, when the estimate has [`UP_HEADROOM`] over the
 ///   current layer's bitrate but not over the next one's: a send-side
 ///   estimate stays near what is sent (GCC grows it to about 1.5 times the
@@ -128,6 +132,9 @@ pub struct LayerSelector {
     probe_at: Option<Instant>,
     /// The wait before the next probe after a failed one.
     backoff: Option<Duration>,
+    /// The bitrate of the layer whose switch up failed last, until a
+    /// switch up holds: no layer as dear is moved up to before `probe_at`.
+    failed_up: Option<u64>,
 }
 
 /// A decided layer move waiting for the new layer's keyframe.
@@ -225,6 +232,7 @@ impl LayerSelector {
             // The last switch up held: probing starts afresh.
             self.last_up = None;
             self.backoff = None;
+            self.failed_up = None;
         }
         if !below {
             self.below_since = None;
@@ -240,6 +248,11 @@ impl LayerSelector {
         });
         let target = if below && (falling || held) {
             let failed = self.last_up.take().is_some();
+            if failed {
+                // The layer tried: the one reached, or still awaited.
+                let tried = self.target.filter(|t| live.contains(t)).map_or(rate, bps);
+                self.failed_up = Some(tried.max(rate));
+            }
             let backoff = match self.backoff {
                 Some(b) if failed => (b * 2).min(MAX_PROBE_INTERVAL),
                 Some(b) => b,
@@ -257,7 +270,17 @@ impl LayerSelector {
             down
         } else if let Some(Move::Down(down)) = pending {
             down
-        } else if let Some(up) = fitting(UP_HEADROOM, true).filter(|&l| bps(l) > rate) {
+        } else if let Some(up) = live
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&l| rates[l].measured && bps(l) > rate)
+            .filter(|&l| bps(l) as f64 * UP_HEADROOM <= available as f64)
+            .find(|&l| {
+                let failed_before = self.failed_up.is_some_and(|f| bps(l) >= f);
+                !(failed_before && self.probe_at.is_some_and(|t| now < t))
+            })
+        {
             self.last_up = Some(now);
             self.pending = None;
             up
@@ -1099,6 +1122,64 @@ mod tests {
         assert_eq!(s.target(), Some(1));
         // The path cannot carry it: the estimate falls; back down.
         fails_and_backs_off(&mut s, probe + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn after_a_failed_probe_a_jump_of_the_estimate_waits_for_the_next_probe() {
+        let start = Instant::now();
+        let mut s = on_the_top_layer(start);
+        s.set_available(170_000);
+        s.update(start, &measured(&RATES));
+        assert!(s.accept(&key(0)));
+        s.set_available(210_000);
+        let probe = start + PROBE_INTERVAL;
+        s.update(probe, &measured(&RATES));
+        assert_eq!(s.target(), Some(1), "a probe one layer up");
+        assert!(s.accept(&key(1)));
+        // The path cannot carry it: back down, the next probe in 8 s.
+        let failed = probe + Duration::from_secs(1);
+        s.set_available(180_000);
+        s.update(failed, &measured(&RATES));
+        assert_eq!(s.target(), Some(0));
+        assert!(s.accept(&key(0)));
+        // A burst the path let through makes the estimate jump to where
+        // the middle layer fits with headroom: not yet.
+        s.set_available(700_000);
+        s.update(failed + Duration::from_secs(1), &measured(&RATES));
+        assert_eq!(s.target(), Some(0), "not up to the layer that just failed");
+        s.update(
+            failed + 2 * PROBE_INTERVAL - Duration::from_millis(1),
+            &measured(&RATES),
+        );
+        assert_eq!(s.target(), Some(0));
+        // Once the next probe is due, the estimate counts again.
+        s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
+        assert_eq!(s.target(), Some(1));
+    }
+
+    #[test]
+    fn after_a_failed_switch_to_the_top_a_lower_layer_that_fits_is_still_moved_up_to() {
+        let start = Instant::now();
+        let mut s = LayerSelector::default();
+        s.set_available(170_000);
+        s.update(start, &measured(&RATES));
+        assert!(s.accept(&key(0)));
+        // The estimate leaps: straight to the top layer.
+        s.set_available(2_000_000);
+        s.update(start + Duration::from_secs(1), &measured(&RATES));
+        assert_eq!(s.target(), Some(2));
+        assert!(s.accept(&key(2)));
+        // It fails at once: down to the lowest.
+        let failed = start + Duration::from_secs(2);
+        s.set_available(180_000);
+        s.update(failed, &measured(&RATES));
+        assert_eq!(s.target(), Some(0));
+        assert!(s.accept(&key(0)));
+        // Room for the middle layer (not the top): the middle one is not
+        // the layer that failed.
+        s.set_available(700_000);
+        s.update(failed + Duration::from_secs(1), &measured(&RATES));
+        assert_eq!(s.target(), Some(1));
     }
 
     #[test]
