@@ -511,10 +511,10 @@ async fn send_reports_state_size_and_text_errors_at_once() {
 }
 
 /// RFC 8841 §6: a renegotiation may lower the peer's `max-message-size`;
-/// a `send` made as soon as `setRemoteDescription` returns is checked
-/// against the new limit (W3C webrtc-pc §6.2: a TypeError).
+/// the next `send` is checked against the new limit (W3C webrtc-pc §6.2:
+/// a TypeError), up to and including it.
 #[tokio::test(flavor = "current_thread")]
-async fn a_lower_max_message_size_applies_as_soon_as_the_description_is_set() {
+async fn a_renegotiated_lower_max_message_size_applies_to_the_next_send() {
     let (a, b, send, _recv) = connected_pair().await;
     assert!(send.send(vec![0; 4_000], true).await.is_ok());
     let offer = a.create_offer().await.unwrap();
