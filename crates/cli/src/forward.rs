@@ -94,11 +94,12 @@ pub struct LayerRate {
 ///   that fits, or the lowest. A decided down target is kept until its
 ///   keyframe;
 /// - up, to the highest measured layer whose bitrate with
-///   [`UP_HEADROOM`] fits; but not, until the next probe is due, to a
-///   layer as dear as one whose switch up just failed: an estimate that
-///   jumps right after (a policer's burst allowance lets a padding probe
-///   through at any rate) would repeat the failure, the viewer's video
-///   stalling on the loss each time;
+///   [`UP_HEADROOM`] fits; but not to the layer whose switch up failed
+///   last, nor to one as dear at today's rates, until the next probe is
+///   due or a switch up to a layer as dear holds: an estimate that jumps
+///   right after (a policer's burst allowance lets a padding probe through
+///   at any rate) would repeat the failure, the viewer's video stalling on
+///   the loss each time;
 /// - a probe one layer up, when the estimate has [`UP_HEADROOM`] over the
 ///   current layer's bitrate but not over the next one's: a send-side
 ///   estimate stays near what is sent (GCC grows it to about 1.5 times the
@@ -132,9 +133,10 @@ pub struct LayerSelector {
     probe_at: Option<Instant>,
     /// The wait before the next probe after a failed one.
     backoff: Option<Duration>,
-    /// The bitrate of the layer whose switch up failed last, until a
-    /// switch up holds: no layer as dear is moved up to before `probe_at`.
-    failed_up: Option<u64>,
+    /// The layer whose switch up failed last, and its bitrate then: until
+    /// the next probe is due (`probe_at`), or a switch up to a layer as
+    /// dear holds, no layer as dear (at today's rates) is moved up to.
+    failed_up: Option<(usize, u64)>,
 }
 
 /// A decided layer move waiting for the new layer's keyframe.
@@ -220,6 +222,17 @@ impl LayerSelector {
         };
         let rate = bps(current);
         let below = (rate as f64 * DOWN_MARGIN) > available as f64;
+        // Whether `l` is as dear as the layer whose switch up failed, at
+        // today's rate of that layer (rates move with the encoder's), or
+        // the rate it had if it sends no more.
+        let as_dear_as_failed = |l: usize, (failed, then): (usize, u64)| {
+            let failed_rate = rates.get(failed).map_or(0, |r| r.bps);
+            l == failed || bps(l) >= if failed_rate > 0 { failed_rate } else { then }
+        };
+        if self.probe_at.is_some_and(|t| now >= t) {
+            // The next probe is due: the failure has been waited out.
+            self.failed_up = None;
+        }
         // A switch up is on trial from when it happens (at the keyframe of
         // the layer up), not from when it was decided.
         if self.last_up.is_some() && self.target != self.current {
@@ -232,7 +245,12 @@ impl LayerSelector {
             // The last switch up held: probing starts afresh.
             self.last_up = None;
             self.backoff = None;
-            self.failed_up = None;
+            if self
+                .failed_up
+                .is_some_and(|f| as_dear_as_failed(current, f))
+            {
+                self.failed_up = None;
+            }
         }
         if !below {
             self.below_since = None;
@@ -250,8 +268,11 @@ impl LayerSelector {
             let failed = self.last_up.take().is_some();
             if failed {
                 // The layer tried: the one reached, or still awaited.
-                let tried = self.target.filter(|t| live.contains(t)).map_or(rate, bps);
-                self.failed_up = Some(tried.max(rate));
+                let tried = self
+                    .target
+                    .filter(|&t| live.contains(&t) && bps(t) > rate)
+                    .unwrap_or(current);
+                self.failed_up = Some((tried, bps(tried)));
             }
             let backoff = match self.backoff {
                 Some(b) if failed => (b * 2).min(MAX_PROBE_INTERVAL),
@@ -276,10 +297,7 @@ impl LayerSelector {
             .copied()
             .filter(|&l| rates[l].measured && bps(l) > rate)
             .filter(|&l| bps(l) as f64 * UP_HEADROOM <= available as f64)
-            .find(|&l| {
-                let failed_before = self.failed_up.is_some_and(|f| bps(l) >= f);
-                !(failed_before && self.probe_at.is_some_and(|t| now < t))
-            })
+            .find(|&l| !self.failed_up.is_some_and(|f| as_dear_as_failed(l, f)))
         {
             self.last_up = Some(now);
             self.pending = None;
@@ -1155,6 +1173,100 @@ mod tests {
         // Once the next probe is due, the estimate counts again.
         s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
         assert_eq!(s.target(), Some(1));
+    }
+
+    /// On the low layer after a probe to the middle one failed at
+    /// `failed` (the next probe due at `failed + 2 * PROBE_INTERVAL`).
+    fn after_a_failed_probe(start: Instant) -> (LayerSelector, Instant) {
+        let mut s = on_the_top_layer(start);
+        s.set_available(170_000);
+        s.update(start, &measured(&RATES));
+        assert!(s.accept(&key(0)));
+        s.set_available(210_000);
+        let probe = start + PROBE_INTERVAL;
+        s.update(probe, &measured(&RATES));
+        assert!(s.accept(&key(1)));
+        let failed = probe + Duration::from_secs(1);
+        s.set_available(180_000);
+        s.update(failed, &measured(&RATES));
+        assert!(s.accept(&key(0)));
+        (s, failed)
+    }
+
+    #[test]
+    fn the_layer_that_failed_stays_held_back_when_its_measured_rate_moves() {
+        let (mut s, failed) = after_a_failed_probe(Instant::now());
+        s.set_available(700_000);
+        // The encoder's rate moves: the layer measures a little less.
+        let cheaper = measured(&[150_000, 490_000, 1_500_000]);
+        s.update(failed + Duration::from_secs(1), &cheaper);
+        assert_eq!(s.target(), Some(0), "the same layer, cheaper by 2 %");
+        s.update(failed + 2 * PROBE_INTERVAL, &cheaper);
+        assert_eq!(s.target(), Some(1));
+    }
+
+    #[test]
+    fn a_failure_is_forgotten_once_the_next_probe_was_due() {
+        let (mut s, failed) = after_a_failed_probe(Instant::now());
+        // The estimate stays under the probe headroom past the next probe.
+        let due = failed + 2 * PROBE_INTERVAL;
+        s.update(due, &measured(&RATES));
+        assert_eq!(s.target(), Some(0));
+        // Much later a dip (the next probe waits again), then a jump:
+        // nothing is held back for the old failure.
+        let later = due + Duration::from_secs(60);
+        s.set_available(100_000);
+        s.update(later, &measured(&RATES));
+        assert_eq!(s.target(), Some(0));
+        s.set_available(700_000);
+        s.update(later + Duration::from_secs(1), &measured(&RATES));
+        assert_eq!(s.target(), Some(1));
+    }
+
+    #[test]
+    fn a_cheaper_layer_holding_does_not_end_the_wait_for_the_one_that_failed() {
+        let start = Instant::now();
+        let mut s = LayerSelector::default();
+        s.set_available(170_000);
+        s.update(start, &measured(&RATES));
+        assert!(s.accept(&key(0)));
+        // Leaps to the top layer fail at once, twice: the second time the
+        // next probe waits 8 s.
+        let mut failed = start;
+        for leap in [
+            start + Duration::from_secs(1),
+            start + Duration::from_secs(10),
+        ] {
+            s.set_available(2_000_000);
+            s.update(leap, &measured(&RATES));
+            assert_eq!(s.target(), Some(2));
+            assert!(s.accept(&key(2)));
+            failed = leap + Duration::from_secs(1);
+            s.set_available(180_000);
+            s.update(failed, &measured(&RATES));
+            assert_eq!(s.target(), Some(0));
+            assert!(s.accept(&key(0)));
+        }
+        // The middle layer fits, is moved up to and holds past its trial,
+        // before the next probe is due.
+        s.set_available(700_000);
+        let up = failed + Duration::from_millis(100);
+        s.update(up, &measured(&RATES));
+        assert_eq!(s.target(), Some(1));
+        assert!(s.accept(&key(1)));
+        s.set_available(720_000);
+        s.update(up + PROBE_TRIAL, &measured(&RATES));
+        assert_eq!(s.target(), Some(1));
+        // A jump that fits the top layer: still held back, until the
+        // next probe is due.
+        s.set_available(2_000_000);
+        s.update(
+            up + PROBE_TRIAL + Duration::from_millis(1),
+            &measured(&RATES),
+        );
+        assert_eq!(s.target(), Some(1), "the top layer failed: not yet");
+        s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
+        assert_eq!(s.target(), Some(2));
     }
 
     #[test]
