@@ -440,15 +440,17 @@ pub(crate) struct Driver {
 }
 
 impl Drop for Driver {
-    /// However the task ends (closed, every handle gone, a panic), every
-    /// `peer_identity()` waiter learns it (W3C: the promise rejects once
-    /// the connection closes).
+    /// However the task ends (closed, every handle gone, a panic, the
+    /// runtime shut down), every handle learns it, and every
+    /// `peer_identity()` waiter (W3C: the promise rejects once the
+    /// connection closes).
     fn drop(&mut self) {
         self.identity.send_modify(|p| p.closed = true);
-        // Also after a panic: the writers' later sends are refused, and
-        // the queue drops the task's waker (which would keep the task's
-        // memory while channel and media handles live).
-        self.ops.close();
+        // Also after a panic, or when the runtime shuts down with the task
+        // unfinished: the handles learn the connection is gone (else a
+        // reader of its events, or a writer waiting for room, waits
+        // forever).
+        self.finish();
     }
 }
 
@@ -626,7 +628,15 @@ impl Driver {
                 }
             }
         }
-        // Final flush of closing datagrams happened in `flush`; tell every channel.
+        // Its end (the handles told) is `Driver::drop`'s: the same
+        // whether the loop ended or the task was dropped unfinished.
+    }
+
+    /// Tells every handle the task is gone: channels closed, their
+    /// buffered counts settled, the event streams ended, the media handles
+    /// ended, later sends refused, `close()` callers answered. The final
+    /// flush of closing datagrams happened in `flush`.
+    fn finish(&mut self) {
         let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
         for id in ids {
             self.drop_blocked(id);

@@ -510,6 +510,33 @@ async fn send_reports_state_size_and_text_errors_at_once() {
     ));
 }
 
+/// A runtime shut down with connections on it drops their tasks
+/// unfinished: the handles learn that the connection is gone, as after
+/// `close()` (no reader of its events waits forever).
+#[test]
+fn when_the_runtime_shuts_down_the_handles_see_the_connection_end() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let (a, _b, send, _recv) = first.block_on(connected_pair());
+    assert_eq!(send.ready_state(), DataChannelState::Open);
+    drop(first);
+    assert_eq!(send.ready_state(), DataChannelState::Closed);
+    runtime().block_on(async {
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while a.next_event().await.is_some() {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the connection's event stream ended");
+        assert!(send.send_text("late").await.is_err());
+        assert_eq!(send.buffered_amount(), 0);
+    });
+}
+
 /// RFC 8841 §6: a renegotiation may lower the peer's `max-message-size`;
 /// the next `send` is checked against the new limit (W3C webrtc-pc §6.2:
 /// a TypeError), up to and including it.
