@@ -222,3 +222,54 @@ async fn a_wait_begun_after_a_failure_ends_with_the_next_equal_failure() {
         Some(IdentityError::IdentityMismatch { .. })
     ));
 }
+
+/// An identity provider that panics (a bug in it).
+struct PanickingIdp;
+
+impl IdentityProvider for PanickingIdp {
+    fn generate_assertion(
+        &self,
+        _contents: &str,
+        _origin: &str,
+        _options: &IdentityOptions,
+    ) -> Result<IdentityAssertionResult, IdentityError> {
+        panic!("the test identity provider panics");
+    }
+
+    fn validate_assertion(
+        &self,
+        _assertion: &str,
+        _origin: &str,
+    ) -> Result<ValidatedIdentity, IdentityError> {
+        panic!("the test identity provider panics");
+    }
+}
+
+/// A panic on the connection's task (here in the identity provider that
+/// `createOffer` calls there) ends that task: the handles learn that the
+/// connection is gone, and the process goes on.
+#[tokio::test(flavor = "current_thread")]
+async fn a_panic_on_the_connection_task_ends_it_and_its_handles_are_told() {
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    pc.set_identity_provider(Arc::new(PanickingIdp), IdentityOptions::default())
+        .await
+        .unwrap();
+    let dc = pc
+        .create_data_channel("c", DataChannelInit::default())
+        .await
+        .unwrap();
+    let mut events = pc.subscribe();
+    assert!(matches!(pc.create_offer().await, Err(Error::Closed)));
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while events.recv().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection's event stream ended");
+    assert_eq!(dc.ready_state(), ferrtc::DataChannelState::Closed);
+    assert!(dc.send_text("late").await.is_err());
+    assert!(
+        pc.create_data_channel("d", DataChannelInit::default())
+            .await
+            .is_err()
+    );
+}
