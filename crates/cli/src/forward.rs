@@ -208,16 +208,18 @@ impl LayerSelector {
             return;
         };
         let bps = |l: usize| rates[l].bps;
-        let fitting = |headroom: f64, measured: bool| {
+        // The dearest live layer that `allowed` lets in and that fits the
+        // estimate with `headroom`.
+        let fitting = |headroom: f64, allowed: &dyn Fn(usize) -> bool| {
             live.iter()
                 .rev()
                 .copied()
-                .filter(|&l| !measured || rates[l].measured)
+                .filter(|&l| allowed(l))
                 .find(|&l| bps(l) as f64 * headroom <= available as f64)
         };
         let Some(current) = self.current.filter(|c| live.contains(c)) else {
             self.pending = None;
-            self.target = Some(fitting(1.0, false).unwrap_or(lowest));
+            self.target = Some(fitting(1.0, &|_| true).unwrap_or(lowest));
             return;
         };
         let rate = bps(current);
@@ -281,7 +283,7 @@ impl LayerSelector {
             };
             self.backoff = Some(backoff);
             self.probe_at = Some(now + backoff);
-            let mut down = fitting(1.0, false).unwrap_or(lowest);
+            let mut down = fitting(1.0, &|_| true).unwrap_or(lowest);
             if let Some(Move::Down(before)) = pending
                 && bps(before) < bps(down)
             {
@@ -291,14 +293,11 @@ impl LayerSelector {
             down
         } else if let Some(Move::Down(down)) = pending {
             down
-        } else if let Some(up) = live
-            .iter()
-            .rev()
-            .copied()
-            .filter(|&l| rates[l].measured && bps(l) > rate)
-            .filter(|&l| bps(l) as f64 * UP_HEADROOM <= available as f64)
-            .find(|&l| !self.failed_up.is_some_and(|f| as_dear_as_failed(l, f)))
-        {
+        } else if let Some(up) = fitting(UP_HEADROOM, &|l| {
+            rates[l].measured
+                && bps(l) > rate
+                && !self.failed_up.is_some_and(|f| as_dear_as_failed(l, f))
+        }) {
             self.last_up = Some(now);
             self.pending = None;
             up
@@ -1142,24 +1141,41 @@ mod tests {
         fails_and_backs_off(&mut s, probe + Duration::from_secs(1));
     }
 
+    /// Sets the estimate to `bps` at `at`: the viewer's target is `layer`,
+    /// and that layer's keyframe moves it there.
+    fn moves_to(s: &mut LayerSelector, at: Instant, bps: u64, layer: usize) {
+        s.set_available(bps);
+        s.update(at, &measured(&RATES));
+        assert_eq!(s.target(), Some(layer));
+        assert!(s.accept(&key(layer)));
+    }
+
+    /// On the low layer after a probe to the middle one failed at
+    /// `failed` (the next probe due at `failed + 2 * PROBE_INTERVAL`).
+    fn after_a_failed_probe(start: Instant) -> (LayerSelector, Instant) {
+        let mut s = on_the_top_layer(start);
+        moves_to(&mut s, start, 170_000, 0);
+        // A probe one layer up; the path cannot carry it: back down.
+        let probe = start + PROBE_INTERVAL;
+        moves_to(&mut s, probe, 210_000, 1);
+        let failed = probe + Duration::from_secs(1);
+        moves_to(&mut s, failed, 180_000, 0);
+        (s, failed)
+    }
+
+    /// From the low layer, an estimate leaping at `leap` moves the viewer
+    /// straight to the top layer, which fails a second later (returned):
+    /// back to the lowest.
+    fn leaps_to_the_top_and_fails(s: &mut LayerSelector, leap: Instant) -> Instant {
+        moves_to(s, leap, 2_000_000, 2);
+        let failed = leap + Duration::from_secs(1);
+        moves_to(s, failed, 180_000, 0);
+        failed
+    }
+
     #[test]
     fn after_a_failed_probe_a_jump_of_the_estimate_waits_for_the_next_probe() {
-        let start = Instant::now();
-        let mut s = on_the_top_layer(start);
-        s.set_available(170_000);
-        s.update(start, &measured(&RATES));
-        assert!(s.accept(&key(0)));
-        s.set_available(210_000);
-        let probe = start + PROBE_INTERVAL;
-        s.update(probe, &measured(&RATES));
-        assert_eq!(s.target(), Some(1), "a probe one layer up");
-        assert!(s.accept(&key(1)));
-        // The path cannot carry it: back down, the next probe in 8 s.
-        let failed = probe + Duration::from_secs(1);
-        s.set_available(180_000);
-        s.update(failed, &measured(&RATES));
-        assert_eq!(s.target(), Some(0));
-        assert!(s.accept(&key(0)));
+        let (mut s, failed) = after_a_failed_probe(Instant::now());
         // A burst the path let through makes the estimate jump to where
         // the middle layer fits with headroom: not yet.
         s.set_available(700_000);
@@ -1173,24 +1189,6 @@ mod tests {
         // Once the next probe is due, the estimate counts again.
         s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
         assert_eq!(s.target(), Some(1));
-    }
-
-    /// On the low layer after a probe to the middle one failed at
-    /// `failed` (the next probe due at `failed + 2 * PROBE_INTERVAL`).
-    fn after_a_failed_probe(start: Instant) -> (LayerSelector, Instant) {
-        let mut s = on_the_top_layer(start);
-        s.set_available(170_000);
-        s.update(start, &measured(&RATES));
-        assert!(s.accept(&key(0)));
-        s.set_available(210_000);
-        let probe = start + PROBE_INTERVAL;
-        s.update(probe, &measured(&RATES));
-        assert!(s.accept(&key(1)));
-        let failed = probe + Duration::from_secs(1);
-        s.set_available(180_000);
-        s.update(failed, &measured(&RATES));
-        assert!(s.accept(&key(0)));
-        (s, failed)
     }
 
     #[test]
@@ -1227,33 +1225,15 @@ mod tests {
     fn a_cheaper_layer_holding_does_not_end_the_wait_for_the_one_that_failed() {
         let start = Instant::now();
         let mut s = LayerSelector::default();
-        s.set_available(170_000);
-        s.update(start, &measured(&RATES));
-        assert!(s.accept(&key(0)));
+        moves_to(&mut s, start, 170_000, 0);
         // Leaps to the top layer fail at once, twice: the second time the
         // next probe waits 8 s.
-        let mut failed = start;
-        for leap in [
-            start + Duration::from_secs(1),
-            start + Duration::from_secs(10),
-        ] {
-            s.set_available(2_000_000);
-            s.update(leap, &measured(&RATES));
-            assert_eq!(s.target(), Some(2));
-            assert!(s.accept(&key(2)));
-            failed = leap + Duration::from_secs(1);
-            s.set_available(180_000);
-            s.update(failed, &measured(&RATES));
-            assert_eq!(s.target(), Some(0));
-            assert!(s.accept(&key(0)));
-        }
+        leaps_to_the_top_and_fails(&mut s, start + Duration::from_secs(1));
+        let failed = leaps_to_the_top_and_fails(&mut s, start + Duration::from_secs(10));
         // The middle layer fits, is moved up to and holds past its trial,
         // before the next probe is due.
-        s.set_available(700_000);
         let up = failed + Duration::from_millis(100);
-        s.update(up, &measured(&RATES));
-        assert_eq!(s.target(), Some(1));
-        assert!(s.accept(&key(1)));
+        moves_to(&mut s, up, 700_000, 1);
         s.set_available(720_000);
         s.update(up + PROBE_TRIAL, &measured(&RATES));
         assert_eq!(s.target(), Some(1));
@@ -1273,20 +1253,8 @@ mod tests {
     fn after_a_failed_switch_to_the_top_a_lower_layer_that_fits_is_still_moved_up_to() {
         let start = Instant::now();
         let mut s = LayerSelector::default();
-        s.set_available(170_000);
-        s.update(start, &measured(&RATES));
-        assert!(s.accept(&key(0)));
-        // The estimate leaps: straight to the top layer.
-        s.set_available(2_000_000);
-        s.update(start + Duration::from_secs(1), &measured(&RATES));
-        assert_eq!(s.target(), Some(2));
-        assert!(s.accept(&key(2)));
-        // It fails at once: down to the lowest.
-        let failed = start + Duration::from_secs(2);
-        s.set_available(180_000);
-        s.update(failed, &measured(&RATES));
-        assert_eq!(s.target(), Some(0));
-        assert!(s.accept(&key(0)));
+        moves_to(&mut s, start, 170_000, 0);
+        let failed = leaps_to_the_top_and_fails(&mut s, start + Duration::from_secs(1));
         // Room for the middle layer (not the top): the middle one is not
         // the layer that failed.
         s.set_available(700_000);

@@ -1275,6 +1275,19 @@ mod tests {
         assert!(tx.send(Command::Close(reply)).is_err());
     }
 
+    /// A channel handle for the operations the tests queue.
+    fn a_channel() -> ChannelId {
+        let now = Instant::now();
+        let mut core = Core::new(
+            ferrtc_core::Config::default(),
+            now,
+            std::time::SystemTime::now(),
+        )
+        .expect("a connection");
+        core.create_data_channel(now, "c", DataChannelInit::default())
+            .expect("a channel")
+    }
+
     /// Counts its wake-ups.
     #[derive(Default)]
     struct Wakes(AtomicUsize);
@@ -1300,16 +1313,7 @@ mod tests {
         let ops = OpQueue::default();
         assert!(poll_once(ops.recv(), &waker).is_pending());
         assert_eq!(woken(), 0);
-        let core_now = Instant::now();
-        let mut core = Core::new(
-            ferrtc_core::Config::default(),
-            core_now,
-            std::time::SystemTime::now(),
-        )
-        .expect("a connection");
-        let channel = core
-            .create_data_channel(core_now, "c", DataChannelInit::default())
-            .expect("a channel");
+        let channel = a_channel();
         assert!(ops.send(ChannelOp::SetLowThreshold(channel, 1)).is_ok());
         assert_eq!(woken(), 1, "the push woke the waiting task");
         // A second push while the first waits: the task is already woken.
@@ -1346,16 +1350,7 @@ mod tests {
         const EACH: usize = 500;
         let (commands, rx) = CommandQueue::new_pair();
         let ops = Arc::new(OpQueue::default());
-        let now = Instant::now();
-        let mut core = Core::new(
-            ferrtc_core::Config::default(),
-            now,
-            std::time::SystemTime::now(),
-        )
-        .expect("a connection");
-        let channel = core
-            .create_data_channel(now, "c", DataChannelInit::default())
-            .expect("a channel");
+        let channel = a_channel();
         let mut pushers = Vec::new();
         for t in 0..TASKS {
             let (commands, ops) = (Arc::clone(&commands), Arc::clone(&ops));
