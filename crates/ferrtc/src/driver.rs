@@ -225,7 +225,7 @@ impl Drop for CommandReceiver {
 /// Keeps `cx`'s waker in `slot` (one task reads a queue: a waker left by
 /// an earlier poll of the same task is kept, not cloned again). Called with
 /// the queue's lock held.
-fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+pub(crate) fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
     match slot {
         Some(w) if w.will_wake(cx.waker()) => {}
         _ => *slot = Some(cx.waker().clone()),

@@ -17,8 +17,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 use crate::data_channel::ReceiveGate;
 
@@ -218,8 +217,6 @@ struct HubState<E> {
 #[derive(Debug)]
 struct Queue<E> {
     state: Mutex<QueueState<E>>,
-    /// Wakes the subscription's reader after a push or the end.
-    ready: Notify,
 }
 
 #[derive(Debug)]
@@ -232,6 +229,10 @@ struct QueueState<E> {
     dropped: bool,
     /// Events were pushed quietly and the reader not yet woken for them.
     unwoken: bool,
+    /// The reader's task, waiting for a push or the end: left under this
+    /// lock when the queue is empty and taken by the next push under it,
+    /// so no wake-up is lost between the reader's look and its sleep.
+    waiting: Option<Waker>,
 }
 
 impl<E> Queue<E> {
@@ -242,8 +243,8 @@ impl<E> Queue<E> {
                 ended,
                 dropped: false,
                 unwoken: false,
+                waiting: None,
             }),
-            ready: Notify::new(),
         }
     }
 
@@ -319,9 +320,10 @@ impl<E: Clone + Weight> Hub<E> {
         self.add(weight);
         self.read(pushed.released);
         q.unwoken = quiet;
+        let reader = if quiet { None } else { q.waiting.take() };
         drop(q);
-        if !quiet {
-            queue.ready.notify_one();
+        if let Some(reader) = reader {
+            reader.wake();
         }
         pushed.keyframe_wanted
     }
@@ -375,9 +377,11 @@ impl<E: Clone + Weight> Hub<E> {
         let state = self.lock();
         for queue in &state.subscribers {
             let mut q = queue.lock();
-            if std::mem::take(&mut q.unwoken) {
+            if std::mem::take(&mut q.unwoken)
+                && let Some(reader) = q.waiting.take()
+            {
                 drop(q);
-                queue.ready.notify_one();
+                reader.wake();
             }
         }
     }
@@ -406,8 +410,13 @@ impl<E: Clone + Weight> Hub<E> {
         let mut state = self.lock();
         state.closed = true;
         for queue in state.subscribers.drain(..) {
-            queue.lock().ended = true;
-            queue.ready.notify_one();
+            let mut q = queue.lock();
+            q.ended = true;
+            let reader = q.waiting.take();
+            drop(q);
+            if let Some(reader) = reader {
+                reader.wake();
+            }
         }
     }
 
@@ -435,28 +444,36 @@ impl<E: Clone + Weight> Subscription<E> {
     /// Cancel-safe: an event leaves the queue only in the same poll that
     /// returns it.
     pub(crate) async fn recv(&mut self) -> Option<E> {
-        loop {
-            if let Some(event) = self.try_recv() {
-                return event;
-            }
-            // A push between `try_recv` and here leaves a permit, so this
-            // returns at once: no wake-up is lost.
-            self.queue.ready.notified().await;
-        }
+        std::future::poll_fn(|cx| self.poll_recv(Some(cx))).await
     }
 
-    /// `Some(next)` when an event or the end is there, `None` when the
-    /// reader must wait.
-    fn try_recv(&self) -> Option<Option<E>> {
+    /// The next event or the end, or `Pending` with the reader's waker
+    /// (`cx`) left in the queue, under the lock a push takes.
+    fn poll_recv(&self, cx: Option<&Context<'_>>) -> Poll<Option<E>> {
         let mut q = self.queue.lock();
         match q.unread.pop() {
             Some(event) => {
                 drop(q);
                 self.hub.read(event.weight());
-                Some(Some(event))
+                Poll::Ready(Some(event))
             }
-            None if q.ended => Some(None),
-            None => None,
+            None if q.ended => Poll::Ready(None),
+            None => {
+                if let Some(cx) = cx {
+                    crate::driver::register(&mut q.waiting, cx);
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// `Some(next)` when an event or the end is there, `None` when the
+    /// reader must wait.
+    #[cfg(test)]
+    fn try_recv(&self) -> Option<Option<E>> {
+        match self.poll_recv(None) {
+            Poll::Ready(next) => Some(next),
+            Poll::Pending => None,
         }
     }
 }
@@ -467,6 +484,8 @@ impl<E: Clone + Weight> Drop for Subscription<E> {
         let bytes = {
             let mut q = self.queue.lock();
             q.dropped = true;
+            // The reader's task is not kept alive by a queue it left.
+            q.waiting = None;
             let bytes = q.unread.bytes;
             q.unread = Unread::new();
             bytes
@@ -697,6 +716,61 @@ mod tests {
         hub.wake();
         let (first, second) = reader.await.unwrap();
         assert_eq!((first, second), (Some(Bytes(1)), Some(Bytes(2))));
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_waiting_reader_is_woken_by_a_push_by_the_wake_after_quiet_ones_and_by_the_end() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        let cx = Context::from_waker(&waker);
+        let woken = || wakes.0.load(std::sync::atomic::Ordering::SeqCst);
+        let (hub, _gate) = hub();
+        let s = hub.subscribe();
+
+        assert!(s.poll_recv(Some(&cx)).is_pending());
+        assert!(hub.publish(Bytes(1)));
+        assert_eq!(woken(), 1, "a push wakes the waiting reader");
+        assert!(hub.publish(Bytes(2)));
+        assert_eq!(woken(), 1, "already woken: not again");
+        assert_eq!(s.poll_recv(Some(&cx)), Poll::Ready(Some(Bytes(1))));
+        assert_eq!(s.poll_recv(Some(&cx)), Poll::Ready(Some(Bytes(2))));
+
+        assert!(s.poll_recv(Some(&cx)).is_pending());
+        assert!(hub.publish_quietly(Bytes(3)));
+        assert_eq!(woken(), 1, "a quiet push waits for the wake");
+        hub.wake();
+        assert_eq!(woken(), 2, "the wake after quiet pushes");
+        hub.wake();
+        assert_eq!(woken(), 2, "nothing new: no wake-up");
+        assert_eq!(s.poll_recv(Some(&cx)), Poll::Ready(Some(Bytes(3))));
+
+        assert!(s.poll_recv(Some(&cx)).is_pending());
+        hub.close();
+        assert_eq!(woken(), 3, "the end wakes the waiting reader");
+        assert_eq!(s.poll_recv(Some(&cx)), Poll::Ready(None));
+
+        // A subscription gone lets go of its reader's waker.
+        let s = hub_with_waiting_reader(&cx);
+        let held = Arc::strong_count(&wakes);
+        drop(s);
+        assert_eq!(Arc::strong_count(&wakes), held - 1);
+    }
+
+    fn hub_with_waiting_reader(cx: &Context<'_>) -> Subscription<Bytes> {
+        let (hub, _gate) = hub();
+        let s = hub.subscribe();
+        assert!(s.poll_recv(Some(cx)).is_pending());
+        s
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
