@@ -166,6 +166,9 @@ pub struct JitterBuffer {
     /// The packets before `next` were given up (or, at the start, unseen).
     after_gap: bool,
     first_arrival: Option<Instant>,
+    /// When the packet that last moved the stream on arrived: the last
+    /// packet of the latest frame (or skipped number) released.
+    released_at: Option<Instant>,
     /// How long a complete frame is held after its first packet arrived.
     target_delay: Duration,
     need_keyframe: bool,
@@ -211,6 +214,7 @@ impl JitterBuffer {
             settled: false,
             after_gap: true,
             first_arrival: None,
+            released_at: None,
             target_delay: Duration::ZERO,
             need_keyframe: config.wait_for_keyframe,
             keyframe_requested: false,
@@ -386,14 +390,22 @@ impl JitterBuffer {
     }
 
     /// When what waits at `next` (a gap, or a frame not complete) is given
-    /// up: [`JitterConfig::max_wait`] after the packet there, or else the
-    /// first one held, arrived.
+    /// up: [`JitterConfig::max_wait`] after the packet there arrived; for
+    /// a gap, after the first one held arrived or the packet that last
+    /// moved the stream on did, whichever is later. A stream still moving
+    /// on in order is not
+    /// given up for a packet far ahead (one stray number, a packet of a
+    /// sender that restarted): that would skip to it, and every packet of
+    /// the stream before it would then come too late.
     fn gap_deadline(&self, next: u64) -> Option<Instant> {
-        let waiting = self
-            .packets
-            .get(next)
-            .or_else(|| self.packets.first().map(|(_, p)| p))?;
-        Some(waiting.arrival + self.config.max_wait)
+        let waiting = match self.packets.get(next) {
+            Some(p) => p.arrival,
+            None => {
+                let first = self.packets.first()?.1.arrival;
+                self.released_at.map_or(first, |at| at.max(first))
+            }
+        };
+        Some(waiting + self.config.max_wait)
     }
 
     /// The next event.
@@ -487,7 +499,11 @@ impl JitterBuffer {
                 {
                     break;
                 }
-                Assembly::Complete(last) => self.release(next, last),
+                Assembly::Complete(last) => {
+                    let arrived = self.packets.get(last).map(|p| p.arrival);
+                    self.released_at = self.released_at.max(arrived);
+                    self.release(next, last);
+                }
                 Assembly::Incomplete => {
                     let timed_out = self.gap_deadline(next).is_some_and(|t| t <= now);
                     if !(overflow || timed_out) {
@@ -954,6 +970,50 @@ mod tests {
             })
             .collect();
         assert_eq!(ts, vec![0, 960, 1920, 2880, 3840]);
+    }
+
+    /// An Opus stream of 20 ms packets from sequence number 1,000, run as
+    /// a connection runs it (due timers fired before each arrival), with
+    /// one packet `stray` numbers ahead after the 100th. Returns the
+    /// frames released after the stray and the packets refused as late.
+    fn audio_with_a_stray(stray: Option<u16>) -> (usize, usize) {
+        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let t0 = Instant::now();
+        let opus =
+            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
+        let (mut frames, mut late) = (0, 0);
+        for i in 0..500u16 {
+            let at = t0 + Duration::from_millis(20 * u64::from(i));
+            while let Some(due) = j.poll_timeout().filter(|t| *t <= at) {
+                j.handle_timeout(due);
+            }
+            let seq = 1000 + i;
+            if j.insert(at, &opus(seq, 960 * u32::from(i))) == Inserted::Late {
+                late += 1;
+            }
+            if let Some(ahead) = stray.filter(|_| i == 100) {
+                j.insert(at, &opus(seq + ahead, 1));
+            }
+            let released = events(&mut j)
+                .into_iter()
+                .filter(|e| matches!(e, JitterEvent::Frame(_)));
+            if i > 100 {
+                frames += released.count();
+            }
+        }
+        (frames, late)
+    }
+
+    #[test]
+    fn one_stray_packet_far_ahead_does_not_make_the_stream_behind_it_late() {
+        assert_eq!(audio_with_a_stray(None), (399, 0));
+        // The stream goes on in order under the stray: nothing is given
+        // up for it (it used to be, one wait after it came, and every
+        // packet before it was then late: 395 of the next 399).
+        assert_eq!(audio_with_a_stray(Some(1000)), (399, 0));
+        // A stray the stream catches up with takes its number's place:
+        // only the real packet of that number is refused.
+        assert_eq!(audio_with_a_stray(Some(300)), (399, 1));
     }
 
     #[test]

@@ -53,6 +53,11 @@ struct Missing {
 pub struct NackGenerator {
     config: NackConfig,
     seq: SeqUnwrapper,
+    /// The highest sequence number believed: gaps below it are tracked.
+    highest: Option<u64>,
+    /// A jump ahead by more than [`NackConfig::max_missing`], not yet
+    /// believed: the number that would confirm it (the one after it).
+    jump: Option<u64>,
     missing: BTreeMap<u64, Missing>,
     given_up: u64,
     recovered: u64,
@@ -64,6 +69,8 @@ impl NackGenerator {
         Self {
             config,
             seq: SeqUnwrapper::default(),
+            highest: None,
+            jump: None,
             missing: BTreeMap::new(),
             given_up: 0,
             recovered: 0,
@@ -72,36 +79,51 @@ impl NackGenerator {
 
     /// Records a received sequence number (original or from RTX); returns
     /// whether it was one being asked for.
+    ///
+    /// A jump ahead by more than `max_missing` is believed only when the
+    /// next packet follows it (RFC 3550 A.1 treats a large jump so): one
+    /// stray number far ahead must not become the highest, or the real
+    /// stream's losses below it would go unseen until the stream passed it.
     pub fn on_packet(&mut self, now: Instant, sequence: u16) -> bool {
-        let before = self.seq.highest();
         let ext = self.seq.unwrap(sequence);
         if self.missing.remove(&ext).is_some() {
             self.recovered += 1;
             return true;
         }
-        let Some(high) = before else { return false };
-        if ext > high + 1 {
-            let gap = ext - high - 1;
-            let first = if gap as usize > self.config.max_missing {
-                self.given_up += gap - self.config.max_missing as u64;
-                ext - self.config.max_missing as u64
-            } else {
-                high + 1
-            };
-            for s in first..ext {
-                self.missing.insert(
-                    s,
-                    Missing {
-                        detected: now,
-                        last_asked: None,
-                        asked: 0,
-                    },
-                );
+        let Some(high) = self.highest else {
+            self.highest = Some(ext);
+            return false;
+        };
+        if ext <= high {
+            return false;
+        }
+        let gap = ext - high - 1;
+        if gap > self.config.max_missing as u64 {
+            if self.jump != Some(ext) {
+                self.jump = Some(ext + 1);
+                return false;
             }
-            while self.missing.len() > self.config.max_missing {
-                self.missing.pop_first();
-                self.given_up += 1;
-            }
+            // Confirmed (the packet before this one came too): a gap
+            // beyond what is tracked is given up whole.
+            self.jump = None;
+            self.highest = Some(ext);
+            self.given_up += gap - 1;
+            return false;
+        }
+        self.highest = Some(ext);
+        for s in high + 1..ext {
+            self.missing.insert(
+                s,
+                Missing {
+                    detected: now,
+                    last_asked: None,
+                    asked: 0,
+                },
+            );
+        }
+        while self.missing.len() > self.config.max_missing {
+            self.missing.pop_first();
+            self.given_up += 1;
         }
         false
     }
@@ -473,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_gap_tracks_at_most_max_missing() {
+    fn a_jump_beyond_max_missing_is_believed_on_the_next_packet_and_its_gap_given_up() {
         let mut g = NackGenerator::new(NackConfig {
             max_missing: 100,
             ..NackConfig::default()
@@ -481,9 +503,35 @@ mod tests {
         let t0 = Instant::now();
         g.on_packet(t0, 0);
         g.on_packet(t0, 30000);
-        assert_eq!(g.missing_count(), 100);
-        assert_eq!(g.given_up(), 29999 - 100);
-        assert_eq!(g.poll_nack(t0 + 10 * MS, MS).first(), Some(&29900));
+        assert_eq!(
+            (g.missing_count(), g.given_up()),
+            (0, 0),
+            "not believed yet"
+        );
+        g.on_packet(t0, 30001);
+        // 1..=29999: more than can be tracked, and seconds old.
+        assert_eq!((g.missing_count(), g.given_up()), (0, 29999));
+        g.on_packet(t0, 30003);
+        assert_eq!(g.poll_nack(t0 + 10 * MS, MS), vec![30002]);
+    }
+
+    #[test]
+    fn one_stray_number_far_ahead_does_not_hide_the_losses_of_the_stream() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in 0..100u16 {
+            g.on_packet(t0, s);
+        }
+        g.on_packet(t0, 20_100);
+        // The stream goes on below the stray and loses 150..160.
+        for s in (100..300u16).filter(|s| !(150..160).contains(s)) {
+            g.on_packet(t0, s);
+        }
+        assert_eq!(
+            g.poll_nack(t0 + 10 * MS, 100 * MS),
+            (150..160).collect::<Vec<u16>>()
+        );
+        assert_eq!(g.given_up(), 0);
     }
 
     #[test]

@@ -142,7 +142,9 @@ impl ReceiveStats {
         if delta < MAX_DROPOUT {
             // In order, with a permissible gap.
             if sequence < state.max_seq {
-                state.cycles += 1 << 16;
+                // The extended highest sequence number is 32 bits (RFC
+                // 3550 §6.4.1): its cycle count wraps too.
+                state.cycles = state.cycles.wrapping_add(1 << 16);
             }
             state.max_seq = sequence;
         } else if u32::from(delta) <= (1 << 16) - MAX_MISORDER {
@@ -181,11 +183,11 @@ impl ReceiveStats {
         let transit = arrival.wrapping_sub(rtp_timestamp);
         if let Some(prev) = self.transit {
             // A.8: J += (|D| - J) / 16, in fixed point with 4 fraction bits.
-            let d = (transit.wrapping_sub(prev) as i32).unsigned_abs();
-            self.jitter_q4 = self
-                .jitter_q4
-                .wrapping_add(d)
-                .wrapping_sub((self.jitter_q4 + 8) >> 4);
+            // In 64 bits and saturated: timestamps that jump by 2^31
+            // (a hostile or broken sender) must not wrap the estimate.
+            let d = u64::from((transit.wrapping_sub(prev) as i32).unsigned_abs());
+            let j = u64::from(self.jitter_q4);
+            self.jitter_q4 = u32::try_from(j + d - ((j + 8) >> 4)).unwrap_or(u32::MAX);
         }
         self.transit = Some(transit);
     }
@@ -386,6 +388,31 @@ mod tests {
             s.on_packet(t0 + u32::from(i) * 20 * MS, i, u32::from(i) * 160);
         }
         assert_eq!(s.jitter(), 0);
+    }
+
+    #[test]
+    fn timestamps_jumping_by_half_their_range_saturate_the_jitter_without_overflow() {
+        let mut s = ReceiveStats::new(1, 90_000);
+        let t = Instant::now();
+        // One arrival instant: each |D| is the timestamp step, 2^31 at
+        // most. The fourth step brings the estimate (16 J) to u32::MAX;
+        // adding to it used to overflow.
+        let j2: u64 = (1 << 32) - (1 << 27);
+        let steps = [
+            0,
+            1 << 31,
+            1 << 31,
+            ((u64::from(u32::MAX) - j2) + ((j2 + 8) >> 4)) as u32,
+        ];
+        let mut ts = 0u32;
+        for (seq, step) in (1..).zip(steps) {
+            ts = ts.wrapping_add(step);
+            assert!(s.on_packet(t, seq, ts));
+        }
+        assert_eq!(s.jitter(), u32::MAX >> 4);
+        // The next packet, in step: the estimate decays by a sixteenth.
+        assert!(s.on_packet(t, 5, ts));
+        assert_eq!(s.jitter(), (u32::MAX - (1 << 28)) >> 4);
     }
 
     #[test]

@@ -54,7 +54,22 @@ pub enum RtcpError {
     /// A value that does not fit its field when writing.
     #[error("{0} does not fit its field")]
     OutOfRange(&'static str),
+    /// Transport-cc feedback naming more packets, all of a datagram's
+    /// feedback together, than [`MAX_FEEDBACK_STATUSES`].
+    #[error(
+        "transport-cc feedback naming more than {MAX_FEEDBACK_STATUSES} packets in one datagram"
+    )]
+    TooManyStatuses,
 }
+
+/// The most packets the transport-cc feedback of one datagram may name,
+/// all its feedback packets together: one feedback's 16-bit count. A
+/// run-length chunk names up to 8,191 packets in two bytes (draft-holmer-
+/// rmcat-transport-wide-cc-extensions-01 §3.1.3), so without a bound a
+/// 1,200-byte datagram could name two million, each to be expanded and
+/// matched; a receiver reports what arrived since its last feedback, far
+/// fewer.
+pub const MAX_FEEDBACK_STATUSES: usize = 65_535;
 
 struct Reader<'a> {
     data: &'a [u8],
@@ -577,8 +592,9 @@ pub enum RtcpPacket {
 /// Never panics.
 pub fn parse(mut data: &[u8]) -> Result<Vec<RtcpPacket>, RtcpError> {
     let mut out = Vec::new();
+    let mut statuses = MAX_FEEDBACK_STATUSES;
     while !data.is_empty() {
-        let (packet, len) = RtcpPacket::parse(data)?;
+        let (packet, len) = RtcpPacket::parse_within(data, &mut statuses)?;
         out.push(packet);
         data = &data[len..];
     }
@@ -617,6 +633,14 @@ fn check_count(n: usize, max: usize, what: &'static str) -> Result<u8, RtcpError
 impl RtcpPacket {
     /// Parses the first packet of `data`, returning it and its length.
     pub fn parse(data: &[u8]) -> Result<(Self, usize), RtcpError> {
+        let mut budget = MAX_FEEDBACK_STATUSES;
+        Self::parse_within(data, &mut budget)
+    }
+
+    /// [`Self::parse`], with transport-cc feedback naming at most
+    /// `statuses` packets (the datagram's budget left, reduced by what it
+    /// names).
+    fn parse_within(data: &[u8], statuses: &mut usize) -> Result<(Self, usize), RtcpError> {
         if data.len() < 4 {
             return Err(RtcpError::TooShort {
                 what: "header",
@@ -695,7 +719,7 @@ impl RtcpPacket {
                     pairs,
                 })
             }
-            (PT_RTPFB, 15) => Self::TransportFeedback(parse_twcc(r)?),
+            (PT_RTPFB, 15) => Self::TransportFeedback(parse_twcc(r, statuses)?),
             (PT_RTPFB, 11) => Self::CongestionControlFeedback(parse_ccfb(r)?),
             (PT_PSFB, 1) => Self::Pli(Pli {
                 sender_ssrc: r.u32("feedback header")?,
@@ -915,12 +939,16 @@ fn parse_sdes(r: &mut Reader<'_>, count: u8) -> Result<Sdes, RtcpError> {
     Ok(Sdes { chunks })
 }
 
-fn parse_twcc(r: &mut Reader<'_>) -> Result<TransportFeedback, RtcpError> {
+fn parse_twcc(r: &mut Reader<'_>, statuses: &mut usize) -> Result<TransportFeedback, RtcpError> {
     // draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1.
     let sender_ssrc = r.u32("feedback header")?;
     let media_ssrc = r.u32("feedback header")?;
     let base_sequence = r.u16("transport-cc")?;
     let count = usize::from(r.u16("transport-cc")?);
+    // Checked before anything is expanded.
+    *statuses = statuses
+        .checked_sub(count)
+        .ok_or(RtcpError::TooManyStatuses)?;
     let reference_time = r.u24("transport-cc")?;
     let feedback_count = r.u8("transport-cc")?;
     let mut symbols: Vec<u8> = Vec::with_capacity(count);
@@ -1275,6 +1303,45 @@ mod tests {
             ]
         );
         assert_eq!(round_trip(&p), p);
+    }
+
+    /// Transport-cc feedback naming `count` packets from `base`, all "not
+    /// received", in run-length chunks of 8,191: 40 bytes for 65,535.
+    fn feedback_of_lost_packets(base: u16, count: u16) -> Vec<u8> {
+        let mut p = vec![0x8f, 205, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        p.extend_from_slice(&base.to_be_bytes());
+        p.extend_from_slice(&count.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 1, 0]);
+        for _ in 0..usize::from(count).div_ceil(0x1fff) {
+            p.extend_from_slice(&0x1fffu16.to_be_bytes());
+        }
+        if p.len() % 4 != 0 {
+            p.extend_from_slice(&[0, 0]);
+        }
+        let words = (p.len() / 4 - 1) as u16;
+        p[2..4].copy_from_slice(&words.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn a_datagram_whose_transport_cc_feedback_names_over_65535_packets_is_refused() {
+        // One feedback may name 65,535 packets (its 16-bit count).
+        let one = feedback_of_lost_packets(0, u16::MAX);
+        let parsed = parse(&one).unwrap();
+        assert!(
+            matches!(&parsed[..], [RtcpPacket::TransportFeedback(f)] if f.packets.len() == 65_535)
+        );
+        // Two such in 80 bytes would name 131,070: refused before the
+        // second is expanded, as a whole datagram refuses any bad packet.
+        let mut two = one.clone();
+        two.extend_from_slice(&feedback_of_lost_packets(1, u16::MAX));
+        assert_eq!(parse(&two), Err(RtcpError::TooManyStatuses));
+        // Many small ones, as real receivers send, stay within the bound.
+        let mut many = Vec::new();
+        for i in 0..20u16 {
+            many.extend_from_slice(&feedback_of_lost_packets(i * 100, 100));
+        }
+        assert_eq!(parse(&many).unwrap().len(), 20);
     }
 
     #[test]

@@ -259,20 +259,31 @@ impl SendHistory {
         // the history holds them so: the entry after the last one found
         // (first: the one at the number's offset from the oldest) is tried
         // before a search.
+        //
+        // A number outside what the history holds is passed over at once:
+        // a feedback may name 65,535 packets in a few bytes (run-length
+        // chunks), and each must not cost a search.
+        let held = self
+            .packets
+            .front()
+            .zip(self.packets.back())
+            .map(|(oldest, newest)| oldest.seq..=newest.seq);
         let mut hint = None;
         for (seq, arrival) in results {
-            let found = seq.and_then(|s| {
-                let at = hint.unwrap_or_else(|| {
-                    let oldest = self.packets.front().map_or(0, |e| e.seq);
-                    usize::try_from(s.saturating_sub(oldest)).unwrap_or(usize::MAX)
+            let held = held.as_ref();
+            let found = seq
+                .filter(|s| held.is_some_and(|h| h.contains(s)))
+                .and_then(|s| {
+                    let oldest = *held?.start();
+                    let at =
+                        hint.unwrap_or_else(|| usize::try_from(s - oldest).unwrap_or(usize::MAX));
+                    let i = match self.packets.get(at) {
+                        Some(e) if e.seq == s => at,
+                        _ => self.packets.binary_search_by_key(&s, |e| e.seq).ok()?,
+                    };
+                    hint = Some(i + 1);
+                    self.packets.get_mut(i)
                 });
-                let i = match self.packets.get(at) {
-                    Some(e) if e.seq == s => at,
-                    _ => self.packets.binary_search_by_key(&s, |e| e.seq).ok()?,
-                };
-                hint = Some(i + 1);
-                self.packets.get_mut(i)
-            });
             let Some(entry) = found else {
                 self.counters.unknown += 1;
                 continue;
