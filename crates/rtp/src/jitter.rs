@@ -133,6 +133,11 @@ struct Stored {
 /// The most a frame being built reserves before its size is known.
 const MAX_FRAME_GUESS: usize = 256 * 1024;
 
+/// How far ahead of the next number to release a lone packet must be for
+/// a gap before it not to be given up on its account (see
+/// `gap_deadline`): beyond the loss bursts a stream recovers from.
+const STRAY_DISTANCE: u64 = 100;
+
 /// The frame at the next sequence number to release, depacketized as its
 /// packets arrived in order. Its packets stay in the map (for duplicates,
 /// gaps, capacity and release times) with empty payloads.
@@ -392,17 +397,23 @@ impl JitterBuffer {
     /// When what waits at `next` (a gap, or a frame not complete) is given
     /// up: [`JitterConfig::max_wait`] after the packet there arrived; for
     /// a gap, after the first one held arrived or the packet that last
-    /// moved the stream on did, whichever is later. A stream still moving
-    /// on in order is not
-    /// given up for a packet far ahead (one stray number, a packet of a
-    /// sender that restarted): that would skip to it, and every packet of
-    /// the stream before it would then come too late.
+    /// moved the stream on did, whichever is later. Giving up a gap skips
+    /// to the first packet held, and every packet of the stream before it
+    /// would then come too late; so a stream still moving on in order is
+    /// not given up for a packet ahead, and a lone packet far ahead (its
+    /// next number not here) is not waited on at all: one stray number, or
+    /// the first packet of a sender that restarted, believed when the
+    /// packet after it comes (RFC 3550 A.1 treats a large jump so).
     fn gap_deadline(&self, next: u64) -> Option<Instant> {
         let waiting = match self.packets.get(next) {
             Some(p) => p.arrival,
             None => {
-                let first = self.packets.first()?.1.arrival;
-                self.released_at.map_or(first, |at| at.max(first))
+                let (seq, first) = self.packets.first()?;
+                if seq > next + STRAY_DISTANCE && !self.packets.contains(seq + 1) {
+                    return None;
+                }
+                self.released_at
+                    .map_or(first.arrival, |at| at.max(first.arrival))
             }
         };
         Some(waiting + self.config.max_wait)
@@ -977,13 +988,24 @@ mod tests {
     /// one packet `stray` numbers ahead after the 100th. Returns the
     /// frames released after the stray and the packets refused as late.
     fn audio_with_a_stray(stray: Option<u16>) -> (usize, usize) {
+        audio_with_a_stray_and_pauses(stray, false)
+    }
+
+    /// As [`audio_with_a_stray`]; with `dtx`, packets 200 to 209 come
+    /// 400 ms apart (Opus DTX in a silence), longer than the buffer waits.
+    fn audio_with_a_stray_and_pauses(stray: Option<u16>, dtx: bool) -> (usize, usize) {
         let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
         let t0 = Instant::now();
         let opus =
             |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         let (mut frames, mut late) = (0, 0);
         for i in 0..500u16 {
-            let at = t0 + Duration::from_millis(20 * u64::from(i));
+            let pauses = if dtx {
+                u64::from(i.clamp(200, 210) - 200)
+            } else {
+                0
+            };
+            let at = t0 + Duration::from_millis(20 * u64::from(i) + 380 * pauses);
             while let Some(due) = j.poll_timeout().filter(|t| *t <= at) {
                 j.handle_timeout(due);
             }
@@ -1014,6 +1036,36 @@ mod tests {
         // A stray the stream catches up with takes its number's place:
         // only the real packet of that number is refused.
         assert_eq!(audio_with_a_stray(Some(300)), (399, 1));
+        // Nor when the stream pauses longer than the buffer waits: a lone
+        // packet far ahead is not waited on.
+        assert_eq!(audio_with_a_stray_and_pauses(None, true), (399, 0));
+        assert_eq!(audio_with_a_stray_and_pauses(Some(1000), true), (399, 0));
+    }
+
+    #[test]
+    fn a_sender_that_restarts_far_ahead_is_followed_once_its_second_packet_comes() {
+        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let t0 = Instant::now();
+        let opus =
+            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
+        for i in 0..10u16 {
+            j.insert(t0 + Duration::from_millis(20 * u64::from(i)), &opus(i, 0));
+        }
+        j.handle_timeout(t0 + Duration::from_secs(1));
+        events(&mut j);
+        // The sender starts again 5,000 numbers on: its first packet alone
+        // is not waited for, the second makes the gap one to give up.
+        let at = t0 + Duration::from_secs(2);
+        assert_eq!(j.insert(at, &opus(5000, 0)), Inserted::Stored);
+        assert_eq!(j.poll_timeout(), None);
+        assert_eq!(j.insert(at, &opus(5001, 960)), Inserted::Stored);
+        let deadline = j.poll_timeout().expect("the gap is now waited on");
+        j.handle_timeout(deadline);
+        let released = events(&mut j)
+            .into_iter()
+            .filter(|e| matches!(e, JitterEvent::Frame(_)))
+            .count();
+        assert_eq!(released, 2);
     }
 
     #[test]
