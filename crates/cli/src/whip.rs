@@ -322,10 +322,11 @@ async fn open_publisher(
         });
     };
     let opened = async {
-        let pc = PeerConnection::new(Configuration::default())?;
+        let pc = PeerConnection::new(Configuration::default()).map_err(Refused::Server)?;
         let mut events = pc.subscribe();
         pc.set_remote_description(SessionDescription::offer(offer))
-            .await?;
+            .await
+            .map_err(BadOffer::from)?;
         let receives = pc.get_transceivers().await.iter().any(|t| {
             matches!(
                 t.direction(),
@@ -334,7 +335,9 @@ async fn open_publisher(
         });
         if !receives {
             pc.close().await;
-            return Err(BadOffer("the offer sends no audio or video".into()));
+            return Err(Refused::Offer(BadOffer(
+                "the offer sends no audio or video".into(),
+            )));
         }
         let answer = answer(&pc, &mut events, &on_track).await?;
         Ok((pc, events, answer))
@@ -342,9 +345,8 @@ async fn open_publisher(
     .await;
     let (pc, events, sdp) = match opened {
         Ok(opened) => opened,
-        Err(BadOffer(why)) => {
-            tracing::info!("whip: publisher offer refused: {why}");
-            reply.refuse(MediaRefusal::BadOffer(why));
+        Err(refused) => {
+            refused.refuse("whip: publisher offer", reply);
             let _ = internal.send(Internal::Ended { id });
             return;
         }
@@ -382,23 +384,39 @@ async fn open_viewer(
 ) {
     let ViewerSession { id, viewer, tracks } = session;
     let opened = async {
-        let pc = PeerConnection::new(Configuration::default())?;
+        let pc = PeerConnection::new(Configuration::default()).map_err(Refused::Server)?;
         let mut events = pc.subscribe();
         pc.set_remote_description(SessionDescription::offer(offer))
-            .await?;
+            .await
+            .map_err(BadOffer::from)?;
         let pairs = match add_tracks(&pc, &tracks).await {
             Ok(pairs) if !pairs.is_empty() => pairs,
             Ok(_) => {
                 pc.close().await;
-                return Err(BadOffer(
+                return Err(Refused::Offer(BadOffer(
                     "the offer receives none of the broadcast's media".into(),
-                ));
+                )));
             }
             Err(e) => {
                 pc.close().await;
-                return Err(e);
+                return Err(Refused::Offer(e));
             }
         };
+        // The broadcast's sections only send, and the others are refused
+        // (port 0): a section the viewer offered to send on would be
+        // received into frame queues nobody reads.
+        for t in pc.get_transceivers().await {
+            let sends = pairs.iter().any(|(sender, _)| *sender == t.sender());
+            let kept = if sends {
+                t.set_direction(RtpTransceiverDirection::SendOnly).await
+            } else {
+                t.stop().await
+            };
+            if let Err(e) = kept {
+                pc.close().await;
+                return Err(Refused::Offer(e.into()));
+            }
+        }
         let sdp = answer(&pc, &mut events, &|_| {}).await?;
         // The answer keeps only the publisher's codec: a sender left
         // without it cannot carry the frames.
@@ -412,18 +430,17 @@ async fn open_viewer(
             .collect();
         if pairs.is_empty() {
             pc.close().await;
-            return Err(BadOffer(
+            return Err(Refused::Offer(BadOffer(
                 "the offer accepts none of the codecs the publisher sends".into(),
-            ));
+            )));
         }
         Ok((pc, events, sdp, pairs))
     }
     .await;
     let (pc, events, sdp, pairs) = match opened {
         Ok(opened) => opened,
-        Err(BadOffer(why)) => {
-            tracing::info!("whep: viewer offer refused: {why}");
-            reply.refuse(MediaRefusal::BadOffer(why));
+        Err(refused) => {
+            refused.refuse("whep: viewer offer", reply);
             let _ = internal.send(Internal::Ended { id });
             return;
         }
@@ -465,6 +482,36 @@ struct BadOffer(String);
 impl From<Error> for BadOffer {
     fn from(e: Error) -> Self {
         BadOffer(e.to_string())
+    }
+}
+
+/// Why a session was not opened: its offer (400), or this server, which
+/// could not make a connection for it (503: out of sockets or file
+/// descriptors; the client may try again).
+enum Refused {
+    Offer(BadOffer),
+    Server(Error),
+}
+
+impl From<BadOffer> for Refused {
+    fn from(bad: BadOffer) -> Self {
+        Refused::Offer(bad)
+    }
+}
+
+impl Refused {
+    /// Logs why, and refuses the request.
+    fn refuse(self, what: &str, reply: MediaReply) {
+        match self {
+            Refused::Offer(BadOffer(why)) => {
+                tracing::info!("{what} refused: {why}");
+                reply.refuse(MediaRefusal::BadOffer(why));
+            }
+            Refused::Server(e) => {
+                tracing::warn!("{what} not answered: no connection for it: {e}");
+                reply.refuse(MediaRefusal::Busy);
+            }
+        }
     }
 }
 
@@ -899,6 +946,9 @@ async fn forward_track(
                 }
             }
             () = sleep_until(wake) => {}
+            // A writer whose viewer left: its task is let go (a join set
+            // keeps every finished task until it is joined).
+            Some(_) = writers.join_next(), if !writers.is_empty() => {}
         }
         while let Some(layer) = forwarder.poll_keyframe_request(std::time::Instant::now()) {
             if kind != MediaKind::Video {

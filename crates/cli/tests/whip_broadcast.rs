@@ -666,6 +666,47 @@ async fn viewer_offer() -> (PeerConnection, String) {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_viewer_offering_to_send_is_answered_sendonly_and_its_extra_sections_refused() {
+    let (_server, addr) = server().await;
+    let (publisher, video, _audio) = publisher().await;
+    let _published = open(addr, "/whip", &publisher).await.expect("201");
+    camera(video, Arc::new(AtomicU64::new(0)));
+    // Audio and video offered sendrecv, and a second video section: had
+    // the answer let the viewer send, the server would hold what it sent,
+    // unread, as long as the session lives.
+    let viewer = PeerConnection::new(Configuration::default()).unwrap();
+    for kind in [MediaKind::Audio, MediaKind::Video, MediaKind::Video] {
+        let init = RtpTransceiverInit {
+            direction: Some(RtpTransceiverDirection::SendRecv),
+            ..RtpTransceiverInit::default()
+        };
+        viewer.add_transceiver(kind, init).await.unwrap();
+    }
+    let offer = viewer.create_offer().await.unwrap();
+    let answered = http(
+        addr,
+        "POST",
+        "/whep",
+        &[("Content-Type", "application/sdp")],
+        &offer.sdp,
+    )
+    .await;
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    let sections: Vec<&str> = answered.body.split("\r\nm=").skip(1).collect();
+    assert_eq!(sections.len(), 3, "{}", answered.body);
+    for broadcast in &sections[..2] {
+        assert!(broadcast.contains("\r\na=sendonly"), "{broadcast}");
+    }
+    assert!(
+        sections[2].starts_with("video 0 "),
+        "the extra section is refused: {}",
+        sections[2]
+    );
+    viewer.close().await;
+    publisher.close().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_viewer_being_set_up_when_the_publisher_leaves_is_refused_or_ended_never_left_behind() {
     let (_server, addr) = server().await;
     for round in 0..6 {

@@ -78,6 +78,11 @@ pub enum WhipError {
         /// The limit, bytes.
         max: usize,
     },
+    /// The body did not arrive whole within [`BODY_TIMEOUT`] (408, RFC
+    /// 9110 §15.5.9): a client that declares a length and stalls holds no
+    /// connection for longer.
+    #[error("the body did not arrive within {} s", BODY_TIMEOUT.as_secs())]
+    BodyTimeout,
     /// The body is not UTF-8 text, or the fragment does not parse (400).
     #[error("malformed body: {0}")]
     Malformed(&'static str),
@@ -118,6 +123,9 @@ pub enum WhipError {
     },
 }
 
+/// How long a request's body may take to arrive.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl WhipError {
     /// The HTTP status code of this refusal.
     pub fn status(&self) -> u16 {
@@ -125,6 +133,7 @@ impl WhipError {
             WhipError::UnsupportedMediaType { .. } => 415,
             WhipError::EmptyBody | WhipError::Malformed(_) | WhipError::BadOffer(_) => 400,
             WhipError::TooLarge { .. } => 413,
+            WhipError::BodyTimeout => 408,
             WhipError::Unauthorized(_) => 401,
             WhipError::ForbiddenOrigin => 403,
             WhipError::NotFound(_) => 404,

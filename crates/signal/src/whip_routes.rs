@@ -536,8 +536,9 @@ async fn read_body(
     if declared.is_some_and(|len| len > max as u64) {
         return Err(WhipError::TooLarge { max });
     }
-    let bytes = to_bytes(body, max)
+    let bytes = tokio::time::timeout(crate::whip::BODY_TIMEOUT, to_bytes(body, max))
         .await
+        .map_err(|_| WhipError::BodyTimeout)?
         .map_err(|_| WhipError::TooLarge { max })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(WhipError::EmptyBody);

@@ -215,6 +215,29 @@ async fn wrong_content_type_is_415_and_an_empty_body_400_and_a_huge_one_413() {
 }
 
 #[tokio::test]
+async fn a_body_that_stalls_short_of_its_declared_length_is_408_after_the_body_timeout() {
+    let (addr, _seen) = start(None).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /whep HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/sdp\r\nContent-Length: 1000\r\n\r\nv=0\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut raw = Vec::new();
+    tokio::time::timeout(
+        ferrtc_signal::whip::BODY_TIMEOUT + WAIT,
+        stream.read_to_end(&mut raw),
+    )
+    .await
+    .expect("answered, not held open")
+    .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() >= ferrtc_signal::whip::BODY_TIMEOUT - Duration::from_millis(100));
+}
+
+#[tokio::test]
 async fn a_second_publisher_is_409_and_a_viewer_without_one_404() {
     let (addr, _seen) = start(None).await;
     assert_eq!(
