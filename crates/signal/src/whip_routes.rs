@@ -125,6 +125,7 @@ impl WhipState {
     /// Takes a token of `ip`'s `POST` bucket: `Err` with the seconds to
     /// wait when it is empty.
     fn take_post(&self, ip: IpAddr) -> Result<(), WhipError> {
+        let ip = client_of(ip);
         let now = Instant::now();
         let limit = RateLimit::new(POSTS_PER_SECOND, POST_BURST, u32::MAX);
         let mut buckets = self
@@ -525,6 +526,22 @@ fn session_of_mut<'a>(
         .ok_or(WhipError::NotFound("no such session"))
 }
 
+/// The client an address stands for in the `POST` limit: an IPv6 address
+/// by its /64 (RFC 7421: one host or one link holds a whole /64, so
+/// counting each address would give a client billions of buckets); an
+/// IPv4 address (or an IPv4-mapped one) as it is.
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
+    }
+}
+
 /// Reads a body of at most the configured size, as UTF-8 text.
 async fn read_body(
     state: &WhipState,
@@ -610,5 +627,23 @@ fn text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
 fn set(headers: &mut HeaderMap, name: impl header::IntoHeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_of;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_ipv4_ones_by_address() {
+        let a = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(client_of(a("2001:db8:1:2:aaaa::1")), a("2001:db8:1:2::"));
+        assert_eq!(
+            client_of(a("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            client_of(a("2001:db8:1:2::9"))
+        );
+        assert_ne!(client_of(a("2001:db8:1:3::1")), a("2001:db8:1:2::"));
+        assert_eq!(client_of(a("::ffff:192.0.2.7")), a("192.0.2.7"));
+        assert_eq!(client_of(a("192.0.2.7")), a("192.0.2.7"));
     }
 }
