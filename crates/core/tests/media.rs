@@ -1715,6 +1715,67 @@ fn transport_cc_feedback_drives_the_available_outgoing_bitrate_of_the_candidate_
 }
 
 #[test]
+fn when_feedback_stops_the_lower_estimate_reaches_the_pacer_and_the_application() {
+    let link = LinkConfig::IDEAL.with_delay(Duration::from_millis(10));
+    let mut call = call_with(15, link, true);
+    stream(&mut call, 100, |_, _| false);
+    let before = available_outgoing_bitrate(&call.pair.a().pc).unwrap();
+    // Nothing b sends reaches a any more: no feedback while a sends.
+    let b = call.pair.b;
+    call.pair.net.set_host_link(
+        &b,
+        ferrtc_sim::Link::new(LinkConfig::IDEAL.with_loss(1.0), link),
+    );
+    let (video, audio) = (call.video, call.audio);
+    for i in 100..500 {
+        let now = call.pair.net.now();
+        let (f, key) = vp8_frame(i);
+        let a = call.pair.a();
+        // The pacer may refuse frames once it falls behind: fine here.
+        let _ =
+            a.pc.write_frame(now, video, &f, Duration::from_millis(20), key);
+        let _ =
+            a.pc.write_frame(now, audio, &opus_frame(i), Duration::from_millis(20), false);
+        call.pair.run(Duration::from_millis(20));
+    }
+    let last_second = call.pair.net.now() - Duration::from_secs(1);
+    let a = call.pair.a();
+    let after = available_outgoing_bitrate(&a.pc).unwrap();
+    let announced = a
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::AvailableOutgoingBitrate { bitrate } => Some(*bitrate as f64),
+            _ => None,
+        })
+        .unwrap();
+    let recent: Vec<(Instant, usize)> = a
+        .sent_rtp
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t >= last_second)
+        .collect();
+    let burst = largest_5_ms_burst(&recent);
+    let frame = vp8_frame(499).0.len();
+    println!(
+        "estimate {before:.0} -> {after:.0} bit/s after 8 s without feedback; \
+         last event {announced:.0}; largest 5 ms of RTP in the last second {burst} bytes \
+         (frames of {frame})"
+    );
+    assert!(after < before / 32.0, "{before} -> {after}");
+    // The application was told (within the events' 10 % step).
+    assert!(
+        (announced - after).abs() * 10.0 <= announced,
+        "{announced} vs {after}"
+    );
+    // The pacer follows too: the frames written, more than the estimate
+    // lets through, queue and leave spread out (the queue drains within
+    // its time limit), not each in one burst at the rate before.
+    assert!(burst < frame, "{burst} bytes within 5 ms");
+}
+
+#[test]
 fn a_bottleneck_the_sender_overruns_brings_the_estimate_below_the_link_rate() {
     // a's sends cross a 300 kbit/s bottleneck (its up-link) with a small
     // queue: the video written (about 450 kbit/s, whatever the estimate

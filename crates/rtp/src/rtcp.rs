@@ -745,7 +745,15 @@ impl RtcpPacket {
                 r.bytes(8, "remb")?;
                 let n = r.u8("remb")?;
                 let v = r.u24("remb")?;
-                let bitrate = u64::from(v & 0x3ffff) << (v >> 18);
+                // draft-alvestrand-rmcat-remb-03 §2.2: mantissa << exp,
+                // saturated where it would not fit 64 bits (an exponent up
+                // to 63 can say more than 2^64 bit/s).
+                let (mantissa, exp) = (u64::from(v & 0x3ffff), v >> 18);
+                let bitrate = if mantissa.leading_zeros() >= exp {
+                    mantissa << exp
+                } else {
+                    u64::MAX
+                };
                 let ssrcs = (0..n)
                     .map(|_| r.u32("remb ssrc"))
                     .collect::<Result<_, _>>()?;
@@ -1342,6 +1350,29 @@ mod tests {
             many.extend_from_slice(&feedback_of_lost_packets(i * 100, 100));
         }
         assert_eq!(parse(&many).unwrap().len(), 20);
+    }
+
+    #[test]
+    fn a_remb_beyond_64_bits_reads_as_the_most_not_as_its_truncated_bits() {
+        let remb = |exp: u32, mantissa: u32| {
+            let mut p = vec![0x8f, 206, 0, 5, 0, 0, 0, 1, 0, 0, 0, 0];
+            p.extend_from_slice(b"REMB");
+            p.push(1);
+            let v = exp << 18 | mantissa;
+            p.extend_from_slice(&v.to_be_bytes()[1..]);
+            p.extend_from_slice(&2u32.to_be_bytes());
+            match &parse(&p).unwrap()[..] {
+                [RtcpPacket::Remb(r)] => r.bitrate,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(remb(10, 1000), 1000 << 10);
+        assert_eq!(remb(46, 0x3ffff), 0x3ffff << 46, "the largest that fits");
+        // 0x20000 << 47 is 2^64: its bits used to be shifted out, leaving 0,
+        // which capped the sender at its minimum.
+        assert_eq!(remb(47, 0x20000), u64::MAX);
+        assert_eq!(remb(63, 1), 1 << 63);
+        assert_eq!(remb(63, 0), 0);
     }
 
     #[test]

@@ -189,6 +189,9 @@ pub(crate) struct MediaSession {
     /// `poll_transmit`.
     /// Boxed, as `cc`.
     pacer: Option<Box<Pacer<PlainRtp>>>,
+    /// The estimate the pacer and the application were last given (see
+    /// `follow_estimate`).
+    followed: Option<ferrtc_rtp::cc::Bitrate>,
     /// The wall clock at an instant, from the last `handle_timeout`: what
     /// `poll_transmit` (given only `now`) stamps padding's abs-send-time by.
     wall_clock: Option<(Instant, SystemTime)>,
@@ -550,6 +553,7 @@ impl MediaSession {
             max_bitrates: None,
             inactive: None,
             pacer: None,
+            followed: None,
             wall_clock: None,
             next_report: None,
             announced: BTreeSet::new(),
@@ -1426,11 +1430,33 @@ impl MediaSession {
         self.outbound.len() + self.pacer.as_deref().map_or(0, Pacer::queued_packets)
     }
 
+    /// The pacer and the application follow the estimate wherever it
+    /// moved: feedback moves it (and is followed at once), but so do
+    /// packets leaving without feedback for a while (the estimator cuts
+    /// it, draft-ietf-rmcat-gcc-02 §5 on a missing feedback) and a new
+    /// `maxBitrate`; those are followed here, at the next transmit.
+    fn follow_estimate(&mut self, now: Instant) {
+        let Some(target) = self
+            .cc
+            .as_deref()
+            .map(TransportCc::available_outgoing_bitrate)
+        else {
+            return;
+        };
+        if self.followed == Some(target) {
+            return;
+        }
+        self.followed = Some(target);
+        self.announce_bitrate();
+        self.pace_at_estimate(now);
+    }
+
     /// Writes the next protected datagram to send at `now` into `buf`
     /// and says whether there was one: RTCP (and RTP when nothing paces)
     /// as soon as asked, then what the pacer releases (reported to the
     /// estimator as it leaves, with the probe cluster it fills).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
+        self.follow_estimate(now);
         while let Some(d) = self.outbound.pop_front() {
             match d {
                 Outbound::Rtcp(d) => {

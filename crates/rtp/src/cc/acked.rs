@@ -29,11 +29,20 @@ impl AckedBitrate {
 
     /// A packet of `size` bytes arrived at `arrival` (receiver microseconds).
     pub fn on_received(&mut self, arrival: i64, size: usize) {
-        // Keep time monotonic: a reordered report counts at the newest time.
-        let at = self
-            .samples
-            .back()
-            .map_or(arrival, |&(t, _)| arrival.max(t));
+        // Keep time monotonic: a reordered report counts at the newest
+        // time. One from more than a window before it is a clock that
+        // jumped (a stepped wall clock, a crafted reference time): the
+        // window starts again from it, or no sample would ever expire
+        // again and the span would stand still while the bytes grow.
+        let at = match self.samples.back() {
+            Some(&(newest, _)) if arrival < newest.saturating_sub(self.window_us) => {
+                self.samples.clear();
+                self.bytes = 0;
+                arrival
+            }
+            Some(&(newest, _)) => arrival.max(newest),
+            None => arrival,
+        };
         self.samples.push_back((at, size));
         self.bytes += size;
         while let Some(&(t, s)) = self.samples.front() {
@@ -73,5 +82,28 @@ mod tests {
             a.on_received(i * 10_000, 1250);
         }
         assert_eq!(a.bitrate(), Some(Bitrate::kbps(1000)));
+    }
+
+    #[test]
+    fn a_clock_that_jumps_a_window_back_or_ahead_starts_the_window_again() {
+        let mut a = AckedBitrate::new(Duration::from_millis(500), Duration::from_millis(100));
+        // 1 Mbit/s; then a report from six days before, then the same
+        // 1 Mbit/s twelve days before (the next honest report unwrapped
+        // against the crafted one).
+        let day: i64 = 86_400_000_000;
+        for (from, n) in [(0, 101), (-6 * day, 1), (-12 * day, 101)] {
+            for i in 0..n {
+                a.on_received(from + i * 10_000, 1250);
+            }
+        }
+        assert_eq!(a.bitrate(), Some(Bitrate::kbps(1000)));
+        assert!(a.samples.len() <= 51, "samples expire: {}", a.samples.len());
+        // A report six days ahead, then the honest stream again.
+        a.on_received(6 * day, 1250);
+        for i in 0..101 {
+            a.on_received(-12 * day + 1_000_000 + i * 10_000, 1250);
+        }
+        assert_eq!(a.bitrate(), Some(Bitrate::kbps(1000)));
+        assert!(a.samples.len() <= 51);
     }
 }

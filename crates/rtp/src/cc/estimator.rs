@@ -136,7 +136,11 @@ impl SendSideEstimator {
             detector: DelayDetector::new(config.trendline),
             target: aimd.estimate(),
             aimd,
-            loss: LossController::new(config.loss),
+            loss: {
+                let mut loss = LossController::new(config.loss);
+                loss.set_floor(config.min);
+                loss
+            },
             acked: AckedBitrate::new(Duration::from_millis(500), Duration::from_millis(100)),
             prober: Prober::new(ProbeConfig {
                 max: config.max,

@@ -48,6 +48,8 @@ pub struct LossController {
     last_loss: f64,
     last_decrease: Option<Instant>,
     rtt: Duration,
+    /// No cut goes below this (the estimator's minimum).
+    floor: f64,
 }
 
 impl LossController {
@@ -63,7 +65,15 @@ impl LossController {
             last_loss: 0.0,
             last_decrease: None,
             rtt: Duration::from_millis(100),
+            floor: 0.0,
         }
+    }
+
+    /// The lowest limit a cut sets (the estimator's minimum): a limit cut
+    /// far below it by a long loss would hold the target at the minimum
+    /// for as long as it took to grow back to it once the loss ended.
+    pub fn set_floor(&mut self, floor: Bitrate) {
+        self.floor = floor.as_f64();
     }
 
     /// The round-trip time: after a cut, the next waits for a window of
@@ -120,7 +130,7 @@ impl LossController {
         self.estimate = if loss > self.config.high {
             if cut_allowed {
                 self.last_decrease = Some(now);
-                Some(base * (1.0 - 0.5 * loss))
+                Some((base * (1.0 - 0.5 * loss)).max(self.floor))
             } else {
                 Some(base)
             }
@@ -146,6 +156,25 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn long_heavy_loss_cuts_no_lower_than_the_floor_and_growth_starts_there() {
+        let t0 = Instant::now();
+        let mut c = LossController::new(LossConfig::default());
+        c.set_floor(Bitrate::kbps(30));
+        c.update(t0, 0, 0, Bitrate::kbps(1000));
+        // 30 s of 50% loss, one window of 100 packets every 600 ms.
+        let mut now = t0;
+        for _ in 0..50 {
+            now += ms(600);
+            c.update(now, 50, 50, Bitrate::kbps(1000));
+        }
+        assert_eq!(c.estimate(), Some(Bitrate::kbps(30)));
+        // The loss ends: the limit grows from the floor at the first window.
+        now += ms(600);
+        let grown = c.update(now, 100, 0, Bitrate::kbps(1000)).unwrap();
+        assert!(grown > Bitrate::kbps(30), "{grown}");
     }
 
     #[test]
