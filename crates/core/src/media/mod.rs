@@ -828,7 +828,11 @@ impl MediaSession {
             })
             .find_map(|n| codec::extension_id(&n.header_extensions, ferrtc_jsep::EXT_TWCC));
         match (ext, self.cc.as_mut()) {
-            (None, _) => self.cc = None,
+            (None, _) => {
+                self.cc = None;
+                // A later estimator starts anew: whatever it says is news.
+                self.followed = None;
+            }
             (Some(id), Some(cc)) if cc.ext() != id => cc.set_ext(id),
             (Some(_), Some(_)) => {}
             (Some(id), None) => self.cc = Some(Box::new(TransportCc::new(id))),
