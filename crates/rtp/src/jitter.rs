@@ -133,10 +133,15 @@ struct Stored {
 /// The most a frame being built reserves before its size is known.
 const MAX_FRAME_GUESS: usize = 256 * 1024;
 
-/// How far ahead of the next number to release a lone packet must be for
-/// a gap before it not to be given up on its account (see
-/// `gap_deadline`): beyond the loss bursts a stream recovers from.
+/// How far ahead of the next number to release a packet held alone must
+/// be to be waited on for [`STRAY_WAIT`] (see `gap_deadline`): beyond the
+/// loss bursts a stream recovers from.
 const STRAY_DISTANCE: u64 = 100;
+
+/// How long a packet held alone far ahead is waited on before the gap
+/// below it is given up: longer than a stream pauses between packets in
+/// a silence (Opus DTX sends one every 400 ms).
+const STRAY_WAIT: Duration = Duration::from_secs(2);
 
 /// The frame at the next sequence number to release, depacketized as its
 /// packets arrived in order. Its packets stay in the map (for duplicates,
@@ -400,23 +405,29 @@ impl JitterBuffer {
     /// moved the stream on did, whichever is later. Giving up a gap skips
     /// to the first packet held, and every packet of the stream before it
     /// would then come too late; so a stream still moving on in order is
-    /// not given up for a packet ahead, and a lone packet far ahead (its
-    /// next number not here) is not waited on at all: one stray number, or
-    /// the first packet of a sender that restarted, believed when the
-    /// packet after it comes (RFC 3550 A.1 treats a large jump so).
+    /// not given up for a packet ahead, and a packet held alone far ahead
+    /// (one stray number, or the first packet after a long outage or of a
+    /// sender that restarted) is waited on for [`STRAY_WAIT`]: the packets
+    /// after it, or the stream below it, show which it was (RFC 3550 A.1
+    /// believes a large jump on the packet after it).
     fn gap_deadline(&self, next: u64) -> Option<Instant> {
-        let waiting = match self.packets.get(next) {
-            Some(p) => p.arrival,
+        let (waiting, wait) = match self.packets.get(next) {
+            Some(p) => (p.arrival, self.config.max_wait),
             None => {
                 let (seq, first) = self.packets.first()?;
-                if seq > next + STRAY_DISTANCE && !self.packets.contains(seq + 1) {
-                    return None;
-                }
-                self.released_at
-                    .map_or(first.arrival, |at| at.max(first.arrival))
+                let since = self
+                    .released_at
+                    .map_or(first.arrival, |at| at.max(first.arrival));
+                let alone_far_ahead = seq > next + STRAY_DISTANCE && self.packets.len() == 1;
+                let wait = if alone_far_ahead {
+                    self.config.max_wait.max(STRAY_WAIT)
+                } else {
+                    self.config.max_wait
+                };
+                (since, wait)
             }
         };
-        Some(waiting + self.config.max_wait)
+        Some(waiting + wait)
     }
 
     /// The next event.
@@ -1054,18 +1065,49 @@ mod tests {
         j.handle_timeout(t0 + Duration::from_secs(1));
         events(&mut j);
         // The sender starts again 5,000 numbers on: its first packet alone
-        // is not waited for, the second makes the gap one to give up.
+        // is waited on long; the second makes the gap an ordinary one.
         let at = t0 + Duration::from_secs(2);
         assert_eq!(j.insert(at, &opus(5000, 0)), Inserted::Stored);
-        assert_eq!(j.poll_timeout(), None);
+        assert_eq!(j.poll_timeout(), Some(at + STRAY_WAIT));
         assert_eq!(j.insert(at, &opus(5001, 960)), Inserted::Stored);
-        let deadline = j.poll_timeout().expect("the gap is now waited on");
+        let deadline = j.poll_timeout().expect("the gap is waited on");
+        assert_eq!(deadline, at + JitterConfig::AUDIO.max_wait);
         j.handle_timeout(deadline);
         let released = events(&mut j)
             .into_iter()
             .filter(|e| matches!(e, JitterEvent::Frame(_)))
             .count();
         assert_eq!(released, 2);
+    }
+
+    #[test]
+    fn after_a_long_outage_the_stream_resumes_though_the_packet_after_its_first_is_lost() {
+        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let t0 = Instant::now();
+        let opus =
+            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
+        let at = |i: u16| t0 + Duration::from_millis(20 * u64::from(i));
+        let mut first_after = None;
+        // 0..100, then 3 s without packets (150 lost), then 250 on, with
+        // 251 lost too.
+        for i in (0..100).chain(250..400).filter(|i| *i != 251) {
+            while let Some(due) = j.poll_timeout().filter(|t| *t <= at(i)) {
+                j.handle_timeout(due);
+            }
+            j.insert(at(i), &opus(i, 960 * u32::from(i)));
+            let released = events(&mut j)
+                .into_iter()
+                .any(|e| matches!(e, JitterEvent::Frame(_)));
+            if i >= 250 && released && first_after.is_none() {
+                first_after = Some(at(i) - at(250));
+            }
+        }
+        // The packets after 251 show the jump was no stray: the gaps are
+        // given up after the ordinary wait, not when the buffer is full.
+        assert!(
+            first_after.is_some_and(|d| d <= 2 * JitterConfig::AUDIO.max_wait),
+            "{first_after:?}"
+        );
     }
 
     #[test]
