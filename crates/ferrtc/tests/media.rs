@@ -729,6 +729,45 @@ async fn replace_track_is_seen_by_add_track_and_remove_track() {
         .unwrap();
 }
 
+/// `setStreams` puts a track into streams on its own transceiver: the
+/// peer's `track` event lists them, and a change asks for negotiation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_streams_names_the_streams_the_peer_sees_the_track_in() {
+    let (a, b) = pair();
+    let mut wa = watch(&a, &b);
+    let mut wb = watch(&b, &a);
+    let init = RtpTransceiverInit {
+        direction: Some(RtpTransceiverDirection::SendOnly),
+        ..RtpTransceiverInit::default()
+    };
+    let t = a.add_transceiver(MediaKind::Video, init).await.unwrap();
+    let cam = MediaStreamTrack::new(MediaKind::Video, "cam");
+    t.sender().replace_track(Some(&cam)).await.unwrap();
+    let stream = MediaStream::with_id("broadcast");
+    t.sender().set_streams(&[&stream]).await.unwrap();
+    negotiate(&a, &b).await;
+    let seen = timeout(WAIT, wb.tracks.recv()).await.unwrap().unwrap();
+    let ids: Vec<_> = seen.streams.iter().map(|s| s.id().to_owned()).collect();
+    assert_eq!(ids, ["broadcast"]);
+    // The same streams again change nothing; others do.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    while wa.negotiation_needed.try_recv().is_ok() {}
+    t.sender().set_streams(&[&stream]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(wa.negotiation_needed.try_recv().is_err());
+    t.sender()
+        .set_streams(&[&MediaStream::with_id("other")])
+        .await
+        .unwrap();
+    timeout(WAIT, wa.negotiation_needed.recv())
+        .await
+        .expect("new streams fire negotiationneeded")
+        .unwrap();
+    t.stop().await.unwrap();
+    let stopped = t.sender().set_streams(&[&stream]).await;
+    assert_eq!(stopped.unwrap_err().name(), "InvalidStateError");
+}
+
 /// Past the sender's queue bound `write_frame` fails at once with an
 /// `OperationError` instead of dropping frames silently; every frame it
 /// accepted arrives.

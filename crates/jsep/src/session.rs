@@ -1163,6 +1163,23 @@ impl Jsep {
                     if m.direction() != wanted {
                         return true;
                     }
+                    // §4.7.3: a sender's streams (`setStreams`) that the
+                    // description's `a=msid` no longer matches.
+                    if wanted.sends() && t.init.track_id.is_some() {
+                        let described: Vec<&str> = m
+                            .msids()
+                            .map(|msid| msid.stream_id.as_str())
+                            .filter(|id| *id != "-")
+                            .collect();
+                        if !described.iter().copied().eq(t
+                            .init
+                            .stream_ids
+                            .iter()
+                            .map(String::as_str))
+                        {
+                            return true;
+                        }
+                    }
                 }
             }
         }

@@ -468,6 +468,30 @@ impl PeerConnection {
         self.jsep.set_sender(sender, track_id, streams)?;
         Ok(())
     }
+
+    /// `setStreams(...streams)` (W3C webrtc-pc §5.2): the media streams a
+    /// sender's track is in from the next description on (its `a=msid`,
+    /// RFC 8830), the track kept; `negotiationneeded` when they changed.
+    /// The transceiver must not be stopped (`InvalidStateError`).
+    #[doc(alias = "setStreams")]
+    pub fn set_streams(
+        &mut self,
+        sender: TransceiverId,
+        stream_ids: Vec<String>,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let t = self.transceiver(sender)?;
+        if t.is_stopped() {
+            return Err(MediaError::Stopped(sender).into());
+        }
+        if t.init().stream_ids == stream_ids {
+            return Ok(());
+        }
+        let track = t.init().track_id.clone();
+        self.jsep.set_sender(sender, track, stream_ids)?;
+        self.check_negotiation_needed();
+        Ok(())
+    }
 }
 
 /// W3C webrtc-pc §5.3.1 `RTCRtpReceiver`: its sources and its

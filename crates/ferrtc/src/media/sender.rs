@@ -9,11 +9,11 @@ use ferrtc_core::{RtpCodec, StatsReport};
 use tokio::sync::Mutex;
 
 use super::MediaKind;
-use super::MediaStreamTrack;
 use super::dtmf::DtmfSender;
 use super::shared::TransceiverShared;
 use super::task::{FrameOp, filter_stats};
 use super::{Bytes, FrameBytes};
+use super::{MediaStream, MediaStreamTrack};
 use crate::Error;
 use crate::driver::ChannelOp;
 use crate::events::{Subscription, Weight};
@@ -435,6 +435,25 @@ impl RtpSender {
         let track = track.cloned();
         super::task::ask(&self.shared.link, |r| {
             super::task::MediaCommand::ReplaceTrack(id, track, r)
+        })
+        .await
+    }
+
+    /// `setStreams(...streams)` (W3C webrtc-pc §5.2): the media streams
+    /// this sender's track is in, as the peer sees them from the next
+    /// offer or answer on (`a=msid`, RFC 8830: the peer's `track` event
+    /// lists them); a change fires `negotiationneeded`. With
+    /// [`replace_track`](Self::replace_track) it puts a track on this
+    /// very transceiver, where `addTrack` would take the first free one of
+    /// its kind. The transceiver must not be stopped (`InvalidStateError`).
+    pub async fn set_streams(&self, streams: &[&MediaStream]) -> Result<(), Error> {
+        if self.shared.lock().stopped {
+            return Err(invalid_state("the transceiver is stopped"));
+        }
+        let id = self.shared.id;
+        let ids = streams.iter().map(|s| s.id().to_owned()).collect();
+        super::task::ask(&self.shared.link, |r| {
+            super::task::MediaCommand::SetStreams(id, ids, r)
         })
         .await
     }

@@ -32,6 +32,8 @@ pub(crate) enum MediaCommand {
     RemoveTrack(TransceiverId, Reply<()>),
     /// `replaceTrack(track)`.
     ReplaceTrack(TransceiverId, Option<MediaStreamTrack>, Reply<()>),
+    /// `setStreams(...streams)`: the stream ids.
+    SetStreams(TransceiverId, Vec<String>, Reply<()>),
     /// `addTransceiver(kind, init)`.
     AddTransceiver(MediaKind, RtpTransceiverInit, Reply<RtpTransceiver>),
     /// `getTransceivers()`.
@@ -203,6 +205,11 @@ impl MediaTask {
                 {
                     shared.lock().track = track;
                 }
+                self.sync(core);
+                let _ = reply.send(result);
+            }
+            MediaCommand::SetStreams(id, streams, reply) => {
+                let result = core.set_streams(id, streams).map_err(Error::from);
                 self.sync(core);
                 let _ = reply.send(result);
             }
