@@ -45,6 +45,7 @@ use ferrtc::{
     RtpReceiver, RtpSender, RtpSenderEvent, RtpTransceiverDirection, SessionDescription,
     TrackEvent,
 };
+use ferrtc_sdp::{Direction, MediaKind as SdpKind};
 use ferrtc_signal::whip::{FragCandidate, SessionKind};
 use ferrtc_signal::{MediaHandle, MediaRefusal, MediaReply, MediaRequest, SessionEnder};
 use tokio::sync::mpsc;
@@ -324,16 +325,13 @@ async fn open_publisher(
     let opened = async {
         let pc = PeerConnection::new(Configuration::default()).map_err(Refused::Server)?;
         let mut events = pc.subscribe();
+        let sends = offered_directions(&offer)
+            .values()
+            .any(|d| matches!(d, Direction::SendOnly | Direction::SendRecv));
         pc.set_remote_description(SessionDescription::offer(offer))
             .await
             .map_err(BadOffer::from)?;
-        let receives = pc.get_transceivers().await.iter().any(|t| {
-            matches!(
-                t.direction(),
-                RtpTransceiverDirection::RecvOnly | RtpTransceiverDirection::SendRecv
-            )
-        });
-        if !receives {
+        if !sends {
             pc.close().await;
             return Err(Refused::Offer(BadOffer(
                 "the offer sends no audio or video".into(),
@@ -386,10 +384,11 @@ async fn open_viewer(
     let opened = async {
         let pc = PeerConnection::new(Configuration::default()).map_err(Refused::Server)?;
         let mut events = pc.subscribe();
+        let offered = offered_directions(&offer);
         pc.set_remote_description(SessionDescription::offer(offer))
             .await
             .map_err(BadOffer::from)?;
-        let pairs = match add_tracks(&pc, &tracks).await {
+        let pairs = match add_tracks(&pc, &tracks, &offered).await {
             Ok(pairs) if !pairs.is_empty() => pairs,
             Ok(_) => {
                 pc.close().await;
@@ -402,16 +401,23 @@ async fn open_viewer(
                 return Err(Refused::Offer(e));
             }
         };
-        // The broadcast's sections only send, and the others are refused
-        // (port 0): a section the viewer offered to send on would be
-        // received into frame queues nobody reads.
+        // The broadcast's sections only send, and the others are
+        // inactive: a section the viewer offered to send on would be
+        // received into frame queues nobody reads. (Not refused: the first
+        // section is the offerer's BUNDLE tag, which an answer may not
+        // reject, RFC 8843 §7.3.3.)
         for t in pc.get_transceivers().await {
+            if t.stopped() {
+                // A section the offer stopped: refused already.
+                continue;
+            }
             let sends = pairs.iter().any(|(sender, _)| *sender == t.sender());
-            let kept = if sends {
-                t.set_direction(RtpTransceiverDirection::SendOnly).await
+            let direction = if sends {
+                RtpTransceiverDirection::SendOnly
             } else {
-                t.stop().await
+                RtpTransceiverDirection::Inactive
             };
+            let kept = t.set_direction(direction).await;
             if let Err(e) = kept {
                 pc.close().await;
                 return Err(Refused::Offer(e.into()));
@@ -515,20 +521,40 @@ impl Refused {
     }
 }
 
-/// For each offered transceiver that receives a kind the publisher sends:
-/// the publisher's codec as the only preference, and a track on it.
+/// The direction the offerer gave each of its audio and video sections,
+/// by mid (a stopped section, port 0 without `a=bundle-only`, is left out;
+/// a bundle-only one, port 0 too, is in, RFC 8843 §6). Empty when the
+/// offer does not parse (`setRemoteDescription` then says why).
+fn offered_directions(offer: &str) -> HashMap<String, Direction> {
+    let Ok(sdp) = ferrtc_sdp::parse(offer) else {
+        return HashMap::new();
+    };
+    sdp.media
+        .iter()
+        .filter(|m| m.port != 0 || m.bundle_only())
+        .filter(|m| matches!(m.kind, SdpKind::Audio | SdpKind::Video))
+        .filter_map(|m| Some((m.mid()?.to_owned(), m.direction())))
+        .collect()
+}
+
+/// For each section the viewer offered to receive on (`offered`: see
+/// [`offered_directions`]) of a kind the publisher sends: the publisher's
+/// codec as the only preference, and a track on it. (The transceivers
+/// `setRemoteDescription` made are all `recvonly` on this side: the
+/// offer's direction says whether the viewer receives.)
 async fn add_tracks(
     pc: &PeerConnection,
     tracks: &[PublishedTrack],
+    offered: &HashMap<String, Direction>,
 ) -> Result<Vec<(RtpSender, PublishedTrack)>, BadOffer> {
     let stream = MediaStream::with_id("ferrtc-broadcast");
     let mut pairs: Vec<(RtpSender, PublishedTrack)> = Vec::new();
     for t in pc.get_transceivers().await {
-        if !matches!(
-            t.direction(),
-            RtpTransceiverDirection::RecvOnly | RtpTransceiverDirection::SendRecv
-        ) || t.sender().track().is_some()
-        {
+        let receives = t
+            .mid()
+            .and_then(|mid| offered.get(&mid))
+            .is_some_and(|d| matches!(d, Direction::RecvOnly | Direction::SendRecv));
+        if !receives || t.sender().track().is_some() {
             continue;
         }
         // Each published track once, in the offer's order of its kind.
@@ -545,10 +571,14 @@ async fn add_tracks(
         };
         t.set_codec_preferences(preferences(t.kind(), &codec))
             .await?;
+        // On this transceiver: `addTrack` would take the first free one of
+        // the kind, maybe a section the viewer only sends on.
         let label = format!("broadcast {}", t.kind().as_str());
-        let sender = pc
-            .add_track(&MediaStreamTrack::new(t.kind(), label), &[&stream])
+        let sender = t.sender();
+        sender
+            .replace_track(Some(&MediaStreamTrack::new(t.kind(), label)))
             .await?;
+        sender.set_streams(&[&stream]).await?;
         pairs.push((sender, track.clone()));
     }
     Ok(pairs)
