@@ -1270,7 +1270,17 @@ impl Jsep {
                 t
             })
             .collect();
-        self.transceivers = snap.transceivers;
+        // A sender's track and streams are the application's
+        // (`replaceTrack`, `setStreams`), not the description's: a
+        // rollback keeps them as they are now.
+        let mut restored = snap.transceivers;
+        for t in &mut restored {
+            if let Some(live) = self.transceivers.iter().find(|l| l.id == t.id) {
+                t.init.track_id.clone_from(&live.init.track_id);
+                t.init.stream_ids.clone_from(&live.init.stream_ids);
+            }
+        }
+        self.transceivers = restored;
         self.transceivers.extend(added);
         self.slots = snap.slots;
         self.next_mid = snap.next_mid;

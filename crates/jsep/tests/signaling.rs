@@ -313,3 +313,26 @@ fn an_answer_refused_while_completing_leaves_the_transceivers_as_they_were() {
     assert_eq!(a.signaling_state(), Stable);
     assert!(!a.transceivers()[0].is_stopped());
 }
+
+#[test]
+fn a_rollback_keeps_the_senders_track_and_streams_and_their_change_still_asks_to_negotiate() {
+    let mut a = jsep("aaaa");
+    let t = a.add_transceiver(ferrtc_jsep::TransceiverInit::new(
+        ferrtc_sdp::MediaKind::Video,
+        ferrtc_sdp::Direction::SendOnly,
+    ));
+    a.set_sender(t, Some("cam".into()), vec!["one".into()])
+        .unwrap();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer).unwrap();
+    // Meanwhile the application moves the track to another stream
+    // (`setStreams`), then the offer is rolled back (glare, say).
+    a.set_sender(t, Some("cam".into()), vec!["two".into()])
+        .unwrap();
+    a.set_local_description(SessionDescription::rollback())
+        .unwrap();
+    let kept = a.transceivers().iter().find(|x| x.id() == t).unwrap();
+    assert_eq!(kept.init().stream_ids, ["two"]);
+    assert_eq!(kept.init().track_id.as_deref(), Some("cam"));
+    assert!(a.is_negotiation_needed());
+}

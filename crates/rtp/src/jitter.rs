@@ -133,15 +133,10 @@ struct Stored {
 /// The most a frame being built reserves before its size is known.
 const MAX_FRAME_GUESS: usize = 256 * 1024;
 
-/// How far ahead of the next number to release a packet held alone must
-/// be to be waited on for [`STRAY_WAIT`] (see `gap_deadline`): beyond the
-/// loss bursts a stream recovers from.
+/// How far ahead of the next number to release a packet must be, with no
+/// other held within as far above it, not to be waited on (see
+/// `gap_deadline`): beyond the loss bursts a stream recovers from.
 const STRAY_DISTANCE: u64 = 100;
-
-/// How long a packet held alone far ahead is waited on before the gap
-/// below it is given up: longer than a stream pauses between packets in
-/// a silence (Opus DTX sends one every 400 ms).
-const STRAY_WAIT: Duration = Duration::from_secs(2);
 
 /// The frame at the next sequence number to release, depacketized as its
 /// packets arrived in order. Its packets stay in the map (for duplicates,
@@ -405,29 +400,30 @@ impl JitterBuffer {
     /// moved the stream on did, whichever is later. Giving up a gap skips
     /// to the first packet held, and every packet of the stream before it
     /// would then come too late; so a stream still moving on in order is
-    /// not given up for a packet ahead, and a packet held alone far ahead
-    /// (one stray number, or the first packet after a long outage or of a
-    /// sender that restarted) is waited on for [`STRAY_WAIT`]: the packets
-    /// after it, or the stream below it, show which it was (RFC 3550 A.1
-    /// believes a large jump on the packet after it).
+    /// not given up for a packet ahead, and a lone packet far ahead (one
+    /// stray number, or the first packet after a long outage or of a
+    /// sender that restarted) is not waited on at all until another
+    /// packet near above it is held: RFC 3550 A.1 believes a large jump
+    /// on the packet after it.
     fn gap_deadline(&self, next: u64) -> Option<Instant> {
-        let (waiting, wait) = match self.packets.get(next) {
-            Some(p) => (p.arrival, self.config.max_wait),
+        let waiting = match self.packets.get(next) {
+            Some(p) => p.arrival,
             None => {
                 let (seq, first) = self.packets.first()?;
-                let since = self
-                    .released_at
-                    .map_or(first.arrival, |at| at.max(first.arrival));
-                let alone_far_ahead = seq > next + STRAY_DISTANCE && self.packets.len() == 1;
-                let wait = if alone_far_ahead {
-                    self.config.max_wait.max(STRAY_WAIT)
-                } else {
-                    self.config.max_wait
-                };
-                (since, wait)
+                let lone_far_ahead = seq > next + STRAY_DISTANCE
+                    && self
+                        .packets
+                        .range(seq + 1..=seq + STRAY_DISTANCE)
+                        .next()
+                        .is_none();
+                if lone_far_ahead {
+                    return None;
+                }
+                self.released_at
+                    .map_or(first.arrival, |at| at.max(first.arrival))
             }
         };
-        Some(waiting + wait)
+        Some(waiting + self.config.max_wait)
     }
 
     /// The next event.
@@ -999,24 +995,21 @@ mod tests {
     /// one packet `stray` numbers ahead after the 100th. Returns the
     /// frames released after the stray and the packets refused as late.
     fn audio_with_a_stray(stray: Option<u16>) -> (usize, usize) {
-        audio_with_a_stray_and_pauses(stray, false)
+        audio_with_a_stray_and_pauses(stray, Duration::ZERO)
     }
 
-    /// As [`audio_with_a_stray`]; with `dtx`, packets 200 to 209 come
-    /// 400 ms apart (Opus DTX in a silence), longer than the buffer waits.
-    fn audio_with_a_stray_and_pauses(stray: Option<u16>, dtx: bool) -> (usize, usize) {
+    /// As [`audio_with_a_stray`], with `pause` more between each of the
+    /// packets 200 to 210 (380 ms: Opus DTX in a silence, a packet every
+    /// 400 ms, longer than the buffer waits).
+    fn audio_with_a_stray_and_pauses(stray: Option<u16>, pause: Duration) -> (usize, usize) {
         let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
         let t0 = Instant::now();
         let opus =
             |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         let (mut frames, mut late) = (0, 0);
         for i in 0..500u16 {
-            let pauses = if dtx {
-                u64::from(i.clamp(200, 210) - 200)
-            } else {
-                0
-            };
-            let at = t0 + Duration::from_millis(20 * u64::from(i) + 380 * pauses);
+            let pauses = u32::from(i.clamp(200, 210) - 200);
+            let at = t0 + Duration::from_millis(20 * u64::from(i)) + pause * pauses;
             while let Some(due) = j.poll_timeout().filter(|t| *t <= at) {
                 j.handle_timeout(due);
             }
@@ -1049,8 +1042,12 @@ mod tests {
         assert_eq!(audio_with_a_stray(Some(300)), (399, 1));
         // Nor when the stream pauses longer than the buffer waits: a lone
         // packet far ahead is not waited on.
-        assert_eq!(audio_with_a_stray_and_pauses(None, true), (399, 0));
-        assert_eq!(audio_with_a_stray_and_pauses(Some(1000), true), (399, 0));
+        let dtx = Duration::from_millis(380);
+        assert_eq!(audio_with_a_stray_and_pauses(None, dtx), (399, 0));
+        assert_eq!(audio_with_a_stray_and_pauses(Some(1000), dtx), (399, 0));
+        // Nor an outage of several seconds.
+        let outage = Duration::from_millis(2500);
+        assert_eq!(audio_with_a_stray_and_pauses(Some(1000), outage), (399, 0));
     }
 
     #[test]
@@ -1065,10 +1062,10 @@ mod tests {
         j.handle_timeout(t0 + Duration::from_secs(1));
         events(&mut j);
         // The sender starts again 5,000 numbers on: its first packet alone
-        // is waited on long; the second makes the gap an ordinary one.
+        // is not waited on; the second makes the gap an ordinary one.
         let at = t0 + Duration::from_secs(2);
         assert_eq!(j.insert(at, &opus(5000, 0)), Inserted::Stored);
-        assert_eq!(j.poll_timeout(), Some(at + STRAY_WAIT));
+        assert_eq!(j.poll_timeout(), None);
         assert_eq!(j.insert(at, &opus(5001, 960)), Inserted::Stored);
         let deadline = j.poll_timeout().expect("the gap is waited on");
         assert_eq!(deadline, at + JitterConfig::AUDIO.max_wait);
