@@ -1270,14 +1270,14 @@ impl Jsep {
                 t
             })
             .collect();
-        // A sender's track and streams are the application's
-        // (`replaceTrack`, `setStreams`), not the description's: a
-        // rollback keeps them as they are now.
+        // What the application set (track, streams, direction, codec
+        // preferences: `addTrack`, `replaceTrack`, `setStreams`, the
+        // `direction` setter) is not the description's: a rollback keeps
+        // it as it is now (only descriptions set the rest).
         let mut restored = snap.transceivers;
         for t in &mut restored {
             if let Some(live) = self.transceivers.iter().find(|l| l.id == t.id) {
-                t.init.track_id.clone_from(&live.init.track_id);
-                t.init.stream_ids.clone_from(&live.init.stream_ids);
+                t.init.clone_from(&live.init);
             }
         }
         self.transceivers = restored;

@@ -336,3 +336,23 @@ fn a_rollback_keeps_the_senders_track_and_streams_and_their_change_still_asks_to
     assert_eq!(kept.init().track_id.as_deref(), Some("cam"));
     assert!(a.is_negotiation_needed());
 }
+
+#[test]
+fn a_rollback_keeps_a_track_added_or_removed_meanwhile_with_its_direction() {
+    let mut a = jsep("aaaa");
+    let t = a.add_transceiver(ferrtc_jsep::TransceiverInit::new(
+        ferrtc_sdp::MediaKind::Audio,
+        ferrtc_sdp::Direction::SendRecv,
+    ));
+    a.set_sender(t, Some("mic".into()), vec![]).unwrap();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer).unwrap();
+    // `removeTrack` during the offer: no track, and recvonly.
+    a.set_sender(t, None, vec![]).unwrap();
+    a.set_direction(t, ferrtc_sdp::Direction::RecvOnly).unwrap();
+    a.set_local_description(SessionDescription::rollback())
+        .unwrap();
+    let kept = a.transceivers().iter().find(|x| x.id() == t).unwrap();
+    assert_eq!(kept.init().track_id, None);
+    assert_eq!(kept.direction(), ferrtc_sdp::Direction::RecvOnly);
+}

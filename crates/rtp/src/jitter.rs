@@ -133,9 +133,9 @@ struct Stored {
 /// The most a frame being built reserves before its size is known.
 const MAX_FRAME_GUESS: usize = 256 * 1024;
 
-/// How far ahead of the next number to release a packet must be, with no
-/// other held within as far above it, not to be waited on (see
-/// `gap_deadline`): beyond the loss bursts a stream recovers from.
+/// How far ahead of the next number to release a packet held alone must
+/// be not to be waited on (see `gap_deadline`): beyond the loss bursts a
+/// stream recovers from.
 const STRAY_DISTANCE: u64 = 100;
 
 /// The frame at the next sequence number to release, depacketized as its
@@ -403,19 +403,14 @@ impl JitterBuffer {
     /// not given up for a packet ahead, and a lone packet far ahead (one
     /// stray number, or the first packet after a long outage or of a
     /// sender that restarted) is not waited on at all until another
-    /// packet near above it is held: RFC 3550 A.1 believes a large jump
-    /// on the packet after it.
+    /// packet is held: RFC 3550 A.1 believes a large jump on the packet
+    /// after it.
     fn gap_deadline(&self, next: u64) -> Option<Instant> {
         let waiting = match self.packets.get(next) {
             Some(p) => p.arrival,
             None => {
                 let (seq, first) = self.packets.first()?;
-                let lone_far_ahead = seq > next + STRAY_DISTANCE
-                    && self
-                        .packets
-                        .range(seq + 1..=seq + STRAY_DISTANCE)
-                        .next()
-                        .is_none();
+                let lone_far_ahead = seq > next + STRAY_DISTANCE && self.packets.len() == 1;
                 if lone_far_ahead {
                     return None;
                 }
@@ -1075,6 +1070,43 @@ mod tests {
             .filter(|e| matches!(e, JitterEvent::Frame(_)))
             .count();
         assert_eq!(released, 2);
+    }
+
+    #[test]
+    fn a_stray_held_when_the_sender_restarts_further_ahead_delays_it_by_two_waits_at_most() {
+        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let t0 = Instant::now();
+        let opus =
+            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
+        let at = |i: u64| t0 + Duration::from_millis(20 * i);
+        for i in 0..10u16 {
+            j.insert(at(u64::from(i)), &opus(i, 960 * u32::from(i)));
+        }
+        j.handle_timeout(at(10));
+        events(&mut j);
+        // A stray 1,000 ahead, then the sender restarts 5,000 ahead.
+        j.insert(at(11), &opus(1000, 1));
+        let mut first_after = None;
+        for i in 0..100u16 {
+            let now = at(20 + u64::from(i));
+            while let Some(due) = j.poll_timeout().filter(|t| *t <= now) {
+                j.handle_timeout(due);
+            }
+            j.insert(now, &opus(5000 + i, 960 * u32::from(i)));
+            let frames = events(&mut j)
+                .into_iter()
+                .filter_map(|e| match e {
+                    JitterEvent::Frame(f) => Some(f.timestamp),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            if frames.iter().any(|ts| *ts != 1) && first_after.is_none() {
+                first_after = Some(now - at(20));
+            }
+        }
+        // The gap below the stray, then the one below the restart.
+        let limit = 2 * JitterConfig::AUDIO.max_wait + Duration::from_millis(40);
+        assert!(first_after.is_some_and(|d| d <= limit), "{first_after:?}");
     }
 
     #[test]
