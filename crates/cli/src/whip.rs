@@ -325,9 +325,9 @@ async fn open_publisher(
     let opened = async {
         let pc = PeerConnection::new(Configuration::default()).map_err(Refused::Server)?;
         let mut events = pc.subscribe();
-        let sends = offered_directions(&offer)
+        let sends = offered_sections(&offer)
             .values()
-            .any(|d| matches!(d, Direction::SendOnly | Direction::SendRecv));
+            .any(|s| matches!(s.direction, Direction::SendOnly | Direction::SendRecv));
         pc.set_remote_description(SessionDescription::offer(offer))
             .await
             .map_err(BadOffer::from)?;
@@ -384,7 +384,7 @@ async fn open_viewer(
     let opened = async {
         let pc = PeerConnection::new(Configuration::default()).map_err(Refused::Server)?;
         let mut events = pc.subscribe();
-        let offered = offered_directions(&offer);
+        let offered = offered_sections(&offer);
         pc.set_remote_description(SessionDescription::offer(offer))
             .await
             .map_err(BadOffer::from)?;
@@ -521,11 +521,32 @@ impl Refused {
     }
 }
 
-/// The direction the offerer gave each of its audio and video sections,
-/// by mid (a stopped section, port 0 without `a=bundle-only`, is left out;
-/// a bundle-only one, port 0 too, is in, RFC 8843 §6). Empty when the
-/// offer does not parse (`setRemoteDescription` then says why).
-fn offered_directions(offer: &str) -> HashMap<String, Direction> {
+/// What an offer says of one of its audio or video sections.
+struct OfferedSection {
+    direction: Direction,
+    /// Its codecs' names and clock rates (`a=rtpmap`).
+    codecs: Vec<(String, u32)>,
+}
+
+impl OfferedSection {
+    /// Whether the offerer receives here.
+    fn receives(&self) -> bool {
+        matches!(self.direction, Direction::RecvOnly | Direction::SendRecv)
+    }
+
+    /// Whether the offer lists `codec` here (name and clock rate).
+    fn has(&self, codec: &RtpCodec) -> bool {
+        self.codecs
+            .iter()
+            .any(|(name, rate)| name.eq_ignore_ascii_case(&codec.name) && *rate == codec.clock_rate)
+    }
+}
+
+/// The offerer's audio and video sections, by mid (a stopped section,
+/// port 0 without `a=bundle-only`, is left out; a bundle-only one, port 0
+/// too, is in, RFC 8843 §6). Empty when the offer does not parse
+/// (`setRemoteDescription` then says why).
+fn offered_sections(offer: &str) -> HashMap<String, OfferedSection> {
     let Ok(sdp) = ferrtc_sdp::parse(offer) else {
         return HashMap::new();
     };
@@ -533,28 +554,38 @@ fn offered_directions(offer: &str) -> HashMap<String, Direction> {
         .iter()
         .filter(|m| m.port != 0 || m.bundle_only())
         .filter(|m| matches!(m.kind, SdpKind::Audio | SdpKind::Video))
-        .filter_map(|m| Some((m.mid()?.to_owned(), m.direction())))
+        .filter_map(|m| {
+            let section = OfferedSection {
+                direction: m.direction(),
+                codecs: m
+                    .rtpmaps()
+                    .map(|r| (r.encoding.clone(), r.clock_rate))
+                    .collect(),
+            };
+            Some((m.mid()?.to_owned(), section))
+        })
         .collect()
 }
 
-/// For each section the viewer offered to receive on (`offered`: see
-/// [`offered_directions`]) of a kind the publisher sends: the publisher's
-/// codec as the only preference, and a track on it. (The transceivers
-/// `setRemoteDescription` made are all `recvonly` on this side: the
-/// offer's direction says whether the viewer receives.)
+/// For each section the viewer offered to receive on with the codec the
+/// publisher sends (`offered`: see [`offered_sections`]), for each kind
+/// the publisher sends: that codec as the only preference, and a track on
+/// it. (The transceivers `setRemoteDescription` made are all `recvonly`
+/// on this side: the offer says whether the viewer receives, and a
+/// section without the codec would be refused, port 0, which the first
+/// section, the BUNDLE tag, may not be.)
 async fn add_tracks(
     pc: &PeerConnection,
     tracks: &[PublishedTrack],
-    offered: &HashMap<String, Direction>,
+    offered: &HashMap<String, OfferedSection>,
 ) -> Result<Vec<(RtpSender, PublishedTrack)>, BadOffer> {
     let stream = MediaStream::with_id("ferrtc-broadcast");
     let mut pairs: Vec<(RtpSender, PublishedTrack)> = Vec::new();
     for t in pc.get_transceivers().await {
-        let receives = t
-            .mid()
-            .and_then(|mid| offered.get(&mid))
-            .is_some_and(|d| matches!(d, Direction::RecvOnly | Direction::SendRecv));
-        if !receives || t.sender().track().is_some() {
+        let Some(section) = t.mid().and_then(|mid| offered.get(&mid)) else {
+            continue;
+        };
+        if !section.receives() || t.sender().track().is_some() {
             continue;
         }
         // Each published track once, in the offer's order of its kind.
@@ -569,6 +600,9 @@ async fn add_tracks(
         let Some(codec) = first_codec(&track.receiver.get_parameters().codecs) else {
             continue;
         };
+        if !section.has(&codec) {
+            continue;
+        }
         t.set_codec_preferences(preferences(t.kind(), &codec))
             .await?;
         // On this transceiver: `addTrack` would take the first free one of

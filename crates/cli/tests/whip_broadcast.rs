@@ -723,6 +723,11 @@ async fn video_frames_of_a_viewer(
         };
         pc.add_transceiver(*kind, init).await.unwrap();
     }
+    video_frames_of(addr, pc).await
+}
+
+/// The video frames (at most 10) a viewer connection got once connected.
+async fn video_frames_of(addr: SocketAddr, pc: PeerConnection) -> usize {
     let mut session = open(addr, "/whep", &pc).await.expect("201 for a viewer");
     let mut frames = 0;
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -768,6 +773,26 @@ async fn a_viewer_gets_video_whatever_its_first_section_or_one_it_only_sends_on(
         (MediaKind::Video, RecvOnly),
     ];
     assert_eq!(video_frames_of_a_viewer(addr, &sender_first).await, 10);
+    // A first video section without the publisher's codec (H.264 only):
+    // it cannot carry the broadcast, which goes on the next, and it is
+    // answered inactive, not refused (it is the BUNDLE tag).
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    for _ in 0..2 {
+        let init = RtpTransceiverInit {
+            direction: Some(RecvOnly),
+            ..RtpTransceiverInit::default()
+        };
+        pc.add_transceiver(MediaKind::Video, init).await.unwrap();
+    }
+    let h264: Vec<_> = RtpSender::get_capabilities(MediaKind::Video)
+        .into_iter()
+        .filter(|c| c.name.eq_ignore_ascii_case("H264"))
+        .collect();
+    pc.get_transceivers().await[0]
+        .set_codec_preferences(h264)
+        .await
+        .unwrap();
+    assert_eq!(video_frames_of(addr, pc).await, 10);
     let _ = http(addr, "DELETE", &published.location, &[], "").await;
     publisher.close().await;
 }

@@ -238,7 +238,8 @@ impl Jsep {
         self.push_transceiver(init, false)
     }
 
-    fn push_transceiver(&mut self, init: TransceiverInit, by_remote: bool) -> TransceiverId {
+    fn push_transceiver(&mut self, mut init: TransceiverInit, by_remote: bool) -> TransceiverId {
+        dedup_in_order(&mut init.stream_ids);
         let id = TransceiverId(self.next_transceiver);
         self.next_transceiver += 1;
         self.transceivers
@@ -283,6 +284,7 @@ impl Jsep {
         let t = self.transceiver_mut(id)?;
         t.init.track_id = track_id;
         t.init.stream_ids = stream_ids;
+        dedup_in_order(&mut t.init.stream_ids);
         Ok(())
     }
 
@@ -1619,4 +1621,12 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
         }
     }
     Ok(())
+}
+
+/// Each stream id once, the first occurrence kept (W3C webrtc-pc §5.1
+/// `addTrack`, `addTransceiver` and §5.2 `setStreams` add a stream only
+/// if it is not there yet): no duplicate `a=msid` lines.
+fn dedup_in_order(ids: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
 }

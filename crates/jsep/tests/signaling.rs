@@ -356,3 +356,30 @@ fn a_rollback_keeps_a_track_added_or_removed_meanwhile_with_its_direction() {
     assert_eq!(kept.init().track_id, None);
     assert_eq!(kept.direction(), ferrtc_sdp::Direction::RecvOnly);
 }
+
+#[test]
+fn a_stream_named_twice_is_one_stream() {
+    let mut a = jsep("aaaa");
+    let mut init = ferrtc_jsep::TransceiverInit::new(
+        ferrtc_sdp::MediaKind::Audio,
+        ferrtc_sdp::Direction::SendOnly,
+    );
+    init.stream_ids = vec!["s".into(), "t".into(), "s".into()];
+    let t = a.add_transceiver(init);
+    let ids = |a: &Jsep| a.transceivers()[0].init().stream_ids.clone();
+    assert_eq!(ids(&a), ["s", "t"]);
+    a.set_sender(
+        t,
+        Some("mic".into()),
+        vec!["u".into(), "u".into(), "s".into()],
+    )
+    .unwrap();
+    assert_eq!(ids(&a), ["u", "s"]);
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    assert_eq!(
+        offer.sdp.matches("a=msid:u mic").count(),
+        1,
+        "{}",
+        offer.sdp
+    );
+}

@@ -451,13 +451,8 @@ impl RtpSender {
             return Err(invalid_state("the transceiver is stopped"));
         }
         let id = self.shared.id;
-        // W3C: each stream once, in the order given.
-        let mut ids: Vec<String> = Vec::with_capacity(streams.len());
-        for s in streams {
-            if !ids.iter().any(|id| id == s.id()) {
-                ids.push(s.id().to_owned());
-            }
-        }
+        // Each once, in the order given (the core drops repeats).
+        let ids = streams.iter().map(|s| s.id().to_owned()).collect();
         super::task::ask(&self.shared.link, |r| {
             super::task::MediaCommand::SetStreams(id, ids, r)
         })
