@@ -542,6 +542,17 @@ impl OfferedSection {
     }
 }
 
+/// The codec of an RFC 3551 §6 static payload type WebRTC uses.
+fn static_codec(pt: u8) -> Option<(&'static str, u32)> {
+    match pt {
+        0 => Some(("PCMU", 8000)),
+        8 => Some(("PCMA", 8000)),
+        // RFC 3551 §4.5.2: G.722's RTP clock is 8,000 (its rate is 16,000).
+        9 => Some(("G722", 8000)),
+        _ => None,
+    }
+}
+
 /// The offerer's audio and video sections, by mid (a stopped section,
 /// port 0 without `a=bundle-only`, is left out; a bundle-only one, port 0
 /// too, is in, RFC 8843 §6). Empty when the offer does not parse
@@ -558,8 +569,14 @@ fn offered_sections(offer: &str) -> HashMap<String, OfferedSection> {
             let section = OfferedSection {
                 direction: m.direction(),
                 codecs: m
-                    .rtpmaps()
-                    .map(|r| (r.encoding.clone(), r.clock_rate))
+                    .formats
+                    .iter()
+                    .filter_map(|f| f.parse::<u8>().ok())
+                    .filter_map(|pt| match m.rtpmap(pt) {
+                        Some(r) => Some((r.encoding.clone(), r.clock_rate)),
+                        // RFC 3551 §6: static payload types need no rtpmap.
+                        None => static_codec(pt).map(|(n, rate)| (n.to_owned(), rate)),
+                    })
                     .collect(),
             };
             Some((m.mid()?.to_owned(), section))
@@ -1089,8 +1106,8 @@ async fn write_viewer(
 #[cfg(test)]
 mod tests {
     use super::{
-        Broadcast, HashMap, Internal, Opening, Publisher, fragment_of, restarted_offer,
-        with_candidates,
+        Broadcast, HashMap, Internal, Opening, Publisher, fragment_of, offered_sections,
+        restarted_offer, with_candidates,
     };
     use ferrtc::{Configuration, PeerConnection};
     use ferrtc_signal::{MediaReply, MediaRequest, SignalConfig, media_port, serve};
@@ -1234,5 +1251,27 @@ mod tests {
     #[test]
     fn an_sdp_without_media_sections_is_left_as_is() {
         assert_eq!(with_candidates("v=0\n", &[]), "v=0\r\n");
+    }
+
+    #[test]
+    fn offered_sections_have_their_direction_and_codecs_static_ones_without_rtpmap_too() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+                     a=group:BUNDLE 0 1 2\r\n\
+                     m=audio 9 UDP/TLS/RTP/SAVPF 0 8 9\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n\
+                     m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendonly\r\n\
+                     a=rtpmap:96 VP8/90000\r\n\
+                     m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\na=bundle-only\r\n\
+                     a=recvonly\r\na=rtpmap:96 H264/90000\r\n";
+        let sections = offered_sections(offer);
+        let audio = &sections["0"];
+        assert!(audio.receives());
+        let names: Vec<_> = audio
+            .codecs
+            .iter()
+            .map(|(n, r)| format!("{n}/{r}"))
+            .collect();
+        assert_eq!(names, ["PCMU/8000", "PCMA/8000", "G722/8000"]);
+        assert!(!sections["1"].receives());
+        assert_eq!(sections["2"].codecs, [("H264".to_owned(), 90_000)]);
     }
 }

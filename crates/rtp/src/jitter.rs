@@ -133,9 +133,9 @@ struct Stored {
 /// The most a frame being built reserves before its size is known.
 const MAX_FRAME_GUESS: usize = 256 * 1024;
 
-/// How far ahead of the next number to release a packet held alone must
-/// be not to be waited on (see `gap_deadline`): beyond the loss bursts a
-/// stream recovers from.
+/// How far ahead of the next number to release a packet must be, with no
+/// other held as near, not to be waited on (see `gap_deadline`): beyond
+/// the loss bursts a stream recovers from.
 const STRAY_DISTANCE: u64 = 100;
 
 /// The frame at the next sequence number to release, depacketized as its
@@ -400,18 +400,17 @@ impl JitterBuffer {
     /// moved the stream on did, whichever is later. Giving up a gap skips
     /// to the first packet held, and every packet of the stream before it
     /// would then come too late; so a stream still moving on in order is
-    /// not given up for a packet ahead, and a lone packet far ahead (one
-    /// stray number, or the first packet after a long outage or of a
-    /// sender that restarted) is not waited on at all until another
-    /// packet is held: RFC 3550 A.1 believes a large jump on the packet
-    /// after it.
+    /// not given up for a packet ahead, and packets far ahead each held
+    /// alone (stray numbers, or the first packet after a long outage or
+    /// of a sender that restarted) are not waited on at all until two are
+    /// held near each other: RFC 3550 A.1 believes a large jump on the
+    /// packet after it.
     fn gap_deadline(&self, next: u64) -> Option<Instant> {
         let waiting = match self.packets.get(next) {
             Some(p) => p.arrival,
             None => {
                 let (seq, first) = self.packets.first()?;
-                let lone_far_ahead = seq > next + STRAY_DISTANCE && self.packets.len() == 1;
-                if lone_far_ahead {
+                if seq > next + STRAY_DISTANCE && self.all_held_alone() {
                     return None;
                 }
                 self.released_at
@@ -419,6 +418,23 @@ impl JitterBuffer {
             }
         };
         Some(waiting + self.config.max_wait)
+    }
+
+    /// Whether no packet held has another held within [`STRAY_DISTANCE`]
+    /// above it: strays, each alone (a restart or the stream after an
+    /// outage brings packets near each other).
+    fn all_held_alone(&self) -> bool {
+        let mut held = self.packets.range(0..=u64::MAX).map(|(s, _)| s);
+        let Some(mut last) = held.next() else {
+            return true;
+        };
+        for s in held {
+            if s - last <= STRAY_DISTANCE {
+                return false;
+            }
+            last = s;
+        }
+        true
     }
 
     /// The next event.
@@ -990,13 +1006,14 @@ mod tests {
     /// one packet `stray` numbers ahead after the 100th. Returns the
     /// frames released after the stray and the packets refused as late.
     fn audio_with_a_stray(stray: Option<u16>) -> (usize, usize) {
-        audio_with_a_stray_and_pauses(stray, Duration::ZERO)
+        audio_with_strays_and_pauses(stray.as_slice(), Duration::ZERO)
     }
 
-    /// As [`audio_with_a_stray`], with `pause` more between each of the
-    /// packets 200 to 210 (380 ms: Opus DTX in a silence, a packet every
-    /// 400 ms, longer than the buffer waits).
-    fn audio_with_a_stray_and_pauses(stray: Option<u16>, pause: Duration) -> (usize, usize) {
+    /// As [`audio_with_a_stray`], with a stray packet each of `strays`
+    /// ahead, and `pause` more between each of the packets 200 to 210
+    /// (380 ms: Opus DTX in a silence, a packet every 400 ms, longer than
+    /// the buffer waits).
+    fn audio_with_strays_and_pauses(strays: &[u16], pause: Duration) -> (usize, usize) {
         let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
         let t0 = Instant::now();
         let opus =
@@ -1012,7 +1029,7 @@ mod tests {
             if j.insert(at, &opus(seq, 960 * u32::from(i))) == Inserted::Late {
                 late += 1;
             }
-            if let Some(ahead) = stray.filter(|_| i == 100) {
+            for ahead in strays.iter().filter(|_| i == 100) {
                 j.insert(at, &opus(seq + ahead, 1));
             }
             let released = events(&mut j)
@@ -1038,11 +1055,15 @@ mod tests {
         // Nor when the stream pauses longer than the buffer waits: a lone
         // packet far ahead is not waited on.
         let dtx = Duration::from_millis(380);
-        assert_eq!(audio_with_a_stray_and_pauses(None, dtx), (399, 0));
-        assert_eq!(audio_with_a_stray_and_pauses(Some(1000), dtx), (399, 0));
-        // Nor an outage of several seconds.
+        assert_eq!(audio_with_strays_and_pauses(&[], dtx), (399, 0));
+        assert_eq!(audio_with_strays_and_pauses(&[1000], dtx), (399, 0));
+        // Nor an outage of several seconds, nor two strays far apart.
         let outage = Duration::from_millis(2500);
-        assert_eq!(audio_with_a_stray_and_pauses(Some(1000), outage), (399, 0));
+        assert_eq!(audio_with_strays_and_pauses(&[1000], outage), (399, 0));
+        assert_eq!(
+            audio_with_strays_and_pauses(&[1000, 3000], outage),
+            (399, 0)
+        );
     }
 
     #[test]
