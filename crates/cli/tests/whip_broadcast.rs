@@ -265,14 +265,11 @@ struct Watched {
 
 /// Watches by WHEP until `frames` video frames arrived.
 async fn watch(addr: SocketAddr, frames: usize) -> Watched {
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    for kind in [MediaKind::Audio, MediaKind::Video] {
-        let init = RtpTransceiverInit {
-            direction: Some(RtpTransceiverDirection::RecvOnly),
-            ..RtpTransceiverInit::default()
-        };
-        pc.add_transceiver(kind, init).await.unwrap();
-    }
+    let pc = viewer(&[
+        (MediaKind::Audio, RtpTransceiverDirection::RecvOnly),
+        (MediaKind::Video, RtpTransceiverDirection::RecvOnly),
+    ])
+    .await;
     let mut session = open(addr, "/whep", &pc).await.expect("201 for a viewer");
     let mut video = None;
     let mut audio = None;
@@ -648,14 +645,11 @@ async fn an_ice_restart_by_patch_gives_new_server_credentials_and_the_broadcast_
 
 /// A viewer's offer with its candidates, not sent.
 async fn viewer_offer() -> (PeerConnection, String) {
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    for kind in [MediaKind::Audio, MediaKind::Video] {
-        let init = RtpTransceiverInit {
-            direction: Some(RtpTransceiverDirection::RecvOnly),
-            ..RtpTransceiverInit::default()
-        };
-        pc.add_transceiver(kind, init).await.unwrap();
-    }
+    let pc = viewer(&[
+        (MediaKind::Audio, RtpTransceiverDirection::RecvOnly),
+        (MediaKind::Video, RtpTransceiverDirection::RecvOnly),
+    ])
+    .await;
     let mut events = pc.subscribe();
     let offer = pc.create_offer().await.unwrap();
     pc.set_local_description(Some(offer)).await.unwrap();
@@ -677,14 +671,13 @@ async fn a_viewer_offering_to_send_is_answered_sendonly_and_its_extra_sections_i
     // Audio and video offered sendrecv, and a second video section: had
     // the answer let the viewer send, the server would hold what it sent,
     // unread, as long as the session lives.
-    let viewer = PeerConnection::new(Configuration::default()).unwrap();
-    for kind in [MediaKind::Audio, MediaKind::Video, MediaKind::Video] {
-        let init = RtpTransceiverInit {
-            direction: Some(RtpTransceiverDirection::SendRecv),
-            ..RtpTransceiverInit::default()
-        };
-        viewer.add_transceiver(kind, init).await.unwrap();
-    }
+    let sendrecv = RtpTransceiverDirection::SendRecv;
+    let viewer = viewer(&[
+        (MediaKind::Audio, sendrecv),
+        (MediaKind::Video, sendrecv),
+        (MediaKind::Video, sendrecv),
+    ])
+    .await;
     let offer = viewer.create_offer().await.unwrap();
     let answered = http(
         addr,
@@ -715,15 +708,20 @@ async fn video_frames_of_a_viewer(
     addr: SocketAddr,
     directions: &[(MediaKind, RtpTransceiverDirection)],
 ) -> usize {
+    video_frames_of(addr, viewer(directions).await).await
+}
+
+/// A viewer's connection with one transceiver per section, in order.
+async fn viewer(sections: &[(MediaKind, RtpTransceiverDirection)]) -> PeerConnection {
     let pc = PeerConnection::new(Configuration::default()).unwrap();
-    for (kind, direction) in directions {
+    for (kind, direction) in sections {
         let init = RtpTransceiverInit {
             direction: Some(*direction),
             ..RtpTransceiverInit::default()
         };
         pc.add_transceiver(*kind, init).await.unwrap();
     }
-    video_frames_of(addr, pc).await
+    pc
 }
 
 /// The video frames (at most 10) a viewer connection got once connected.
@@ -776,14 +774,7 @@ async fn a_viewer_gets_video_whatever_its_first_section_or_one_it_only_sends_on(
     // A first video section without the publisher's codec (H.264 only):
     // it cannot carry the broadcast, which goes on the next, and it is
     // answered inactive, not refused (it is the BUNDLE tag).
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    for _ in 0..2 {
-        let init = RtpTransceiverInit {
-            direction: Some(RecvOnly),
-            ..RtpTransceiverInit::default()
-        };
-        pc.add_transceiver(MediaKind::Video, init).await.unwrap();
-    }
+    let pc = viewer(&[(MediaKind::Video, RecvOnly), (MediaKind::Video, RecvOnly)]).await;
     let h264: Vec<_> = RtpSender::get_capabilities(MediaKind::Video)
         .into_iter()
         .filter(|c| c.name.eq_ignore_ascii_case("H264"))
@@ -908,12 +899,7 @@ fn simulcast_camera(sender: RtpSender, requests: Arc<[AtomicU64; 3]>) {
 /// Watches the video of a simulcast broadcast by WHEP: each frame's
 /// (number, layer, keyframe) for `frames` frames.
 async fn watch_layers(addr: SocketAddr, frames: usize) -> Vec<(u32, u8, bool)> {
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    let init = RtpTransceiverInit {
-        direction: Some(RtpTransceiverDirection::RecvOnly),
-        ..RtpTransceiverInit::default()
-    };
-    pc.add_transceiver(MediaKind::Video, init).await.unwrap();
+    let pc = viewer(&[(MediaKind::Video, RtpTransceiverDirection::RecvOnly)]).await;
     let mut session = open(addr, "/whep", &pc).await.expect("201 for a viewer");
     let mut video = loop {
         let event = tokio::time::timeout(WAIT, session.events.recv())

@@ -797,6 +797,15 @@ mod tests {
         JitterBuffer::new(JitterConfig::VIDEO, Codec::Vp8.depacketizer())
     }
 
+    fn audio() -> JitterBuffer {
+        JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer())
+    }
+
+    /// A one-byte Opus packet.
+    fn opus(seq: u16, ts: u32) -> RtpPacket<'static> {
+        RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1])
+    }
+
     #[test]
     fn frames_come_out_in_order_across_the_sequence_wrap_even_when_the_stream_starts_backwards() {
         let mut s = Stream::new(65530);
@@ -932,7 +941,7 @@ mod tests {
 
     #[test]
     fn frames_carry_their_own_packets_bytes_across_the_wrap_and_after_losses_given_up() {
-        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let mut j = audio();
         let t0 = Instant::now();
         let start = JitterConfig::AUDIO.start_delay;
         // Payloads of changing sizes, so a frame built with stale bytes or
@@ -978,10 +987,8 @@ mod tests {
 
     #[test]
     fn audio_releases_every_packet_as_a_frame_in_order() {
-        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let mut j = audio();
         let now = Instant::now();
-        let opus =
-            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         // The second packet overtakes the first inside the start delay.
         j.insert(now, &opus(2, 960));
         j.insert(now, &opus(1, 0));
@@ -1014,10 +1021,8 @@ mod tests {
     /// (380 ms: Opus DTX in a silence, a packet every 400 ms, longer than
     /// the buffer waits).
     fn audio_with_strays_and_pauses(strays: &[u16], pause: Duration) -> (usize, usize) {
-        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let mut j = audio();
         let t0 = Instant::now();
-        let opus =
-            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         let (mut frames, mut late) = (0, 0);
         for i in 0..500u16 {
             let pauses = u32::from(i.clamp(200, 210) - 200);
@@ -1068,10 +1073,8 @@ mod tests {
 
     #[test]
     fn a_sender_that_restarts_far_ahead_is_followed_once_its_second_packet_comes() {
-        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let mut j = audio();
         let t0 = Instant::now();
-        let opus =
-            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         for i in 0..10u16 {
             j.insert(t0 + Duration::from_millis(20 * u64::from(i)), &opus(i, 0));
         }
@@ -1095,10 +1098,8 @@ mod tests {
 
     #[test]
     fn a_stray_held_when_the_sender_restarts_further_ahead_delays_it_by_two_waits_at_most() {
-        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let mut j = audio();
         let t0 = Instant::now();
-        let opus =
-            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         let at = |i: u64| t0 + Duration::from_millis(20 * i);
         for i in 0..10u16 {
             j.insert(at(u64::from(i)), &opus(i, 960 * u32::from(i)));
@@ -1132,10 +1133,8 @@ mod tests {
 
     #[test]
     fn after_a_long_outage_the_stream_resumes_though_the_packet_after_its_first_is_lost() {
-        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let mut j = audio();
         let t0 = Instant::now();
-        let opus =
-            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         let at = |i: u16| t0 + Duration::from_millis(20 * u64::from(i));
         let mut first_after = None;
         // 0..100, then 3 s without packets (150 lost), then 250 on, with
@@ -1162,10 +1161,8 @@ mod tests {
 
     #[test]
     fn skipped_sequence_numbers_are_not_waited_for_and_release_no_frame() {
-        let mut j = JitterBuffer::new(JitterConfig::AUDIO, Codec::Opus.depacketizer());
+        let mut j = audio();
         let now = Instant::now();
-        let opus =
-            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         j.insert(now, &opus(1, 0));
         j.handle_timeout(now + JitterConfig::AUDIO.start_delay);
         let t = now + JitterConfig::AUDIO.start_delay;
@@ -1245,8 +1242,6 @@ mod tests {
         let mut j = JitterBuffer::new(config, Codec::Opus.depacketizer());
         j.set_target_delay(Duration::from_secs(4));
         let now = Instant::now();
-        let opus =
-            |seq: u16, ts: u32| RtpPacket::new(PayloadType::new(111).unwrap(), seq, ts, 1, &[1]);
         for i in 0..10u16 {
             j.insert(now, &opus(i, u32::from(i) * 960));
             assert!(j.len() <= 4);
