@@ -1288,16 +1288,6 @@ mod tests {
             .expect("a channel")
     }
 
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct Wakes(AtomicUsize);
-
-    impl std::task::Wake for Wakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     /// Polls `fut` once with `waker`.
     fn poll_once<F: std::future::Future>(fut: F, waker: &Waker) -> Poll<F::Output> {
         let mut fut = std::pin::pin!(fut);
@@ -1306,9 +1296,9 @@ mod tests {
 
     #[test]
     fn a_task_waiting_on_an_empty_queue_is_woken_by_the_next_push_or_the_hang_up() {
-        let wakes = Arc::new(Wakes::default());
+        let wakes = Arc::new(crate::testing::Wakes::default());
         let waker = Waker::from(Arc::clone(&wakes));
-        let woken = || wakes.0.load(Ordering::SeqCst);
+        let woken = || wakes.count();
 
         let ops = OpQueue::default();
         assert!(poll_once(ops.recv(), &waker).is_pending());

@@ -718,22 +718,12 @@ mod tests {
         assert_eq!((first, second), (Some(Bytes(1)), Some(Bytes(2))));
     }
 
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct Wakes(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Wakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
     #[test]
     fn a_waiting_reader_is_woken_by_a_push_by_the_wake_after_quiet_ones_and_by_the_end() {
-        let wakes = Arc::new(Wakes::default());
+        let wakes = Arc::new(crate::testing::Wakes::default());
         let waker = Waker::from(Arc::clone(&wakes));
         let cx = Context::from_waker(&waker);
-        let woken = || wakes.0.load(std::sync::atomic::Ordering::SeqCst);
+        let woken = || wakes.count();
         let (hub, _gate) = hub();
         let s = hub.subscribe();
 

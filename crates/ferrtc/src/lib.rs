@@ -52,6 +52,8 @@ mod mux;
 mod net;
 mod peer_connection;
 mod stun;
+#[cfg(test)]
+mod testing;
 
 pub use config::{
     BundlePolicy, Certificate, Configuration, IceServer, IceTransportPolicy, RtcpMuxPolicy,
