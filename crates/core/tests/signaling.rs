@@ -5,8 +5,8 @@
 use std::time::{Instant, SystemTime};
 
 use ferrtc_core::{
-    Config, DataChannelInit, Error, IceCandidateInit, PeerConnection, SessionDescription,
-    SignalingState,
+    Config, DataChannelInit, Error, IceCandidateInit, MediaKind, PeerConnection,
+    SessionDescription, SignalingState, TrackInfo,
 };
 
 fn peer(seed: u8) -> PeerConnection {
@@ -536,4 +536,50 @@ fn a_relay_policy_set_later_applies_from_the_next_ice_restart() {
     a.set_local_description(now, None).unwrap();
     let again = candidates(&mut a);
     assert!(again.iter().any(|c| c.contains("typ host")), "{again:?}");
+}
+
+#[test]
+fn add_track_on_a_transceiver_the_remote_offer_made_survives_its_rollback() {
+    // W3C webrtc-pc §4.4.1.6: the transceiver addTrack took stays, with
+    // its track, no mid and a negotiation to come; the one addTrack did
+    // not touch goes.
+    let now = Instant::now();
+    let mut a = peer(1);
+    for (id, kind) in [("mic", MediaKind::Audio), ("cam", MediaKind::Video)] {
+        a.add_track(TrackInfo {
+            id: id.into(),
+            kind,
+            stream_ids: vec![],
+        })
+        .unwrap();
+    }
+    a.set_local_description(now, None).unwrap();
+    let mut b = peer(2);
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    let created: Vec<_> = b.transceivers().iter().map(|t| t.id).collect();
+    let sender = b
+        .add_track(TrackInfo {
+            id: "b-mic".into(),
+            kind: MediaKind::Audio,
+            stream_ids: vec!["s".into()],
+        })
+        .unwrap();
+    assert_eq!(
+        sender, created[0],
+        "addTrack reuses the offer's transceiver"
+    );
+    while b.poll_event().is_some() {}
+    b.set_remote_description(now, rollback()).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    let kept = b.transceivers();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, sender);
+    assert_eq!(kept[0].mid, None);
+    assert_eq!(kept[0].sender_track.as_deref(), Some("b-mic"));
+    // Its offer is b's to make now.
+    b.set_local_description(now, None).unwrap();
+    let offer = b.local_description().unwrap();
+    assert!(offer.sdp.contains("a=msid:s b-mic"), "{}", offer.sdp);
+    assert_eq!(offer.sdp.matches("m=").count(), 1, "{}", offer.sdp);
 }

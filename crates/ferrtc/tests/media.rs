@@ -763,9 +763,12 @@ async fn set_streams_names_the_streams_the_peer_sees_the_track_in() {
         .await
         .expect("new streams fire negotiationneeded")
         .unwrap();
+    // W3C webrtc-pc §5.2: only a closed connection refuses setStreams.
     t.stop().await.unwrap();
-    let stopped = t.sender().set_streams(&[&stream]).await;
-    assert_eq!(stopped.unwrap_err().name(), "InvalidStateError");
+    t.sender().set_streams(&[&stream]).await.unwrap();
+    a.close().await;
+    let closed = t.sender().set_streams(&[&stream]).await;
+    assert_eq!(closed.unwrap_err().name(), "InvalidStateError");
 }
 
 /// Past the sender's queue bound `write_frame` fails at once with an

@@ -288,6 +288,29 @@ impl Jsep {
         Ok(())
     }
 
+    /// `addTrack` on an existing transceiver (W3C webrtc-pc §5.1, step
+    /// "reuse"): it takes the track and streams and now sends
+    /// (`recvonly` becomes `sendrecv`, `inactive` becomes `sendonly`). One
+    /// a pending remote offer created is kept by a rollback of that offer.
+    pub fn reuse_for_add_track(
+        &mut self,
+        id: TransceiverId,
+        track_id: String,
+        stream_ids: Vec<String>,
+    ) -> Result<(), JsepError> {
+        let t = self.transceiver_mut(id)?;
+        t.init.track_id = Some(track_id);
+        t.init.stream_ids = stream_ids;
+        dedup_in_order(&mut t.init.stream_ids);
+        t.init.direction = match t.init.direction {
+            Direction::RecvOnly => Direction::SendRecv,
+            Direction::Inactive => Direction::SendOnly,
+            d => d,
+        };
+        t.reused_for_add_track = t.created_by_remote;
+        Ok(())
+    }
+
     /// Sets a transceiver's codecs in preference order (W3C
     /// `setCodecPreferences`); an empty list restores the defaults of its
     /// kind. Used by the next offer or answer that (re)negotiates the
@@ -1262,13 +1285,22 @@ impl Jsep {
         let Some(snap) = self.snapshot.clone() else {
             return;
         };
+        // Added since the snapshot: those the application added stay, and
+        // so do those the remote offer created that `addTrack` took (W3C
+        // webrtc-pc §4.4.1.6); they are no longer the remote's, and have
+        // no mid.
         let added: Vec<Transceiver> = self
             .transceivers
             .iter()
-            .filter(|t| !snap.transceivers.iter().any(|s| s.id == t.id) && !t.created_by_remote)
+            .filter(|t| {
+                !snap.transceivers.iter().any(|s| s.id == t.id)
+                    && (!t.created_by_remote || t.reused_for_add_track)
+            })
             .cloned()
             .map(|mut t| {
                 t.mid = None;
+                t.created_by_remote = false;
+                t.reused_for_add_track = false;
                 t
             })
             .collect();

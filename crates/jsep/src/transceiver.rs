@@ -161,6 +161,9 @@ pub struct Transceiver {
     pub(crate) mid: Option<String>,
     pub(crate) stopped: bool,
     pub(crate) created_by_remote: bool,
+    /// `addTrack` took this transceiver, which a remote offer created: a
+    /// rollback of that offer keeps it (W3C webrtc-pc §4.4.1.6).
+    pub(crate) reused_for_add_track: bool,
     pub(crate) current_direction: Option<Direction>,
     pub(crate) negotiated: Option<NegotiatedMedia>,
 }
@@ -173,6 +176,7 @@ impl Transceiver {
             mid: None,
             stopped: false,
             created_by_remote,
+            reused_for_add_track: false,
             current_direction: None,
             negotiated: None,
         }

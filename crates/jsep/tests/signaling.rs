@@ -383,3 +383,38 @@ fn a_stream_named_twice_is_one_stream() {
         offer.sdp
     );
 }
+
+#[test]
+fn a_remote_rollback_keeps_a_transceiver_the_offer_created_that_add_track_took() {
+    // W3C webrtc-pc §4.4.1.6: a rollback removes the transceivers the
+    // remote offer created, unless addTrack attached a track to one.
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    for kind in [ferrtc_sdp::MediaKind::Audio, ferrtc_sdp::MediaKind::Video] {
+        a.add_transceiver(ferrtc_jsep::TransceiverInit::new(
+            kind,
+            ferrtc_sdp::Direction::SendRecv,
+        ));
+    }
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let (audio, video) = (b.transceivers()[0].id(), b.transceivers()[1].id());
+    b.reuse_for_add_track(audio, "mic".into(), vec!["s".into()])
+        .unwrap();
+    b.set_remote_description(SessionDescription::rollback())
+        .unwrap();
+    let ids: Vec<_> = b.transceivers().iter().map(|t| t.id()).collect();
+    assert_eq!(ids, [audio]);
+    assert!(
+        !ids.contains(&video),
+        "the untouched video transceiver is removed"
+    );
+    let kept = &b.transceivers()[0];
+    assert_eq!(kept.mid(), None);
+    assert_eq!(kept.direction(), ferrtc_sdp::Direction::SendRecv);
+    assert_eq!(kept.init().track_id.as_deref(), Some("mic"));
+    // It is now b's own: b's next offer carries it, sending the track.
+    let offer = b.create_offer(OfferOptions::default()).unwrap();
+    assert_eq!(offer.sdp.matches("m=audio").count(), 1, "{}", offer.sdp);
+    assert!(offer.sdp.contains("a=msid:s mic"), "{}", offer.sdp);
+    assert!(!offer.sdp.contains("m=video"), "{}", offer.sdp);
+}

@@ -140,13 +140,8 @@ impl PeerConnection {
             return Ok(id);
         };
         let id = t.id();
-        let direction = match t.direction() {
-            Direction::RecvOnly => Direction::SendRecv,
-            Direction::Inactive => Direction::SendOnly,
-            d => d,
-        };
-        self.jsep.set_sender(id, Some(track.id), track.stream_ids)?;
-        self.jsep.set_direction(id, direction)?;
+        self.jsep
+            .reuse_for_add_track(id, track.id, track.stream_ids)?;
         self.check_negotiation_needed();
         Ok(id)
     }
@@ -472,7 +467,8 @@ impl PeerConnection {
     /// `setStreams(...streams)` (W3C webrtc-pc §5.2): the media streams a
     /// sender's track is in from the next description on (its `a=msid`,
     /// RFC 8830), the track kept; `negotiationneeded` when they changed.
-    /// The transceiver must not be stopped (`InvalidStateError`).
+    /// On a stopped transceiver they are kept and nothing is negotiated;
+    /// only a closed connection refuses the call (`InvalidStateError`).
     #[doc(alias = "setStreams")]
     pub fn set_streams(
         &mut self,
@@ -481,9 +477,6 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         let t = self.transceiver(sender)?;
-        if t.is_stopped() {
-            return Err(MediaError::Stopped(sender).into());
-        }
         if t.init().stream_ids == stream_ids {
             return Ok(());
         }

@@ -445,11 +445,10 @@ impl RtpSender {
     /// lists them); a change fires `negotiationneeded`. With
     /// [`replace_track`](Self::replace_track) it puts a track on this
     /// very transceiver, where `addTrack` would take the first free one of
-    /// its kind. The transceiver must not be stopped (`InvalidStateError`).
+    /// its kind. On a stopped transceiver the streams are kept and nothing
+    /// is negotiated; only a closed connection refuses it
+    /// (`InvalidStateError`).
     pub async fn set_streams(&self, streams: &[&MediaStream]) -> Result<(), Error> {
-        if self.shared.lock().stopped {
-            return Err(invalid_state("the transceiver is stopped"));
-        }
         let id = self.shared.id;
         // Each once, in the order given (the core drops repeats).
         let ids = streams.iter().map(|s| s.id().to_owned()).collect();
