@@ -524,8 +524,9 @@ impl Refused {
 /// What an offer says of one of its audio or video sections.
 struct OfferedSection {
     direction: Direction,
-    /// Its codecs' names and clock rates (`a=rtpmap`).
-    codecs: Vec<(String, u32)>,
+    /// Its codecs (`a=rtpmap` and `a=fmtp`; RFC 3551 static payload types
+    /// without an rtpmap too).
+    codecs: Vec<RtpCodec>,
 }
 
 impl OfferedSection {
@@ -534,22 +535,12 @@ impl OfferedSection {
         matches!(self.direction, Direction::RecvOnly | Direction::SendRecv)
     }
 
-    /// Whether the offer lists `codec` here (name and clock rate).
+    /// Whether the offer lists `codec` here as JSEP matches codecs (RFC
+    /// 8829 §5.3.1): name, clock rate, channels and the parameters that
+    /// must agree (an H.264 profile and packetization mode, a VP9 or AV1
+    /// profile).
     fn has(&self, codec: &RtpCodec) -> bool {
-        self.codecs
-            .iter()
-            .any(|(name, rate)| name.eq_ignore_ascii_case(&codec.name) && *rate == codec.clock_rate)
-    }
-}
-
-/// The codec of an RFC 3551 §6 static payload type WebRTC uses.
-fn static_codec(pt: u8) -> Option<(&'static str, u32)> {
-    match pt {
-        0 => Some(("PCMU", 8000)),
-        8 => Some(("PCMA", 8000)),
-        // RFC 3551 §4.5.2: G.722's RTP clock is 8,000 (its rate is 16,000).
-        9 => Some(("G722", 8000)),
-        _ => None,
+        self.codecs.iter().any(|c| c.matches(codec))
     }
 }
 
@@ -568,16 +559,7 @@ fn offered_sections(offer: &str) -> HashMap<String, OfferedSection> {
         .filter_map(|m| {
             let section = OfferedSection {
                 direction: m.direction(),
-                codecs: m
-                    .formats
-                    .iter()
-                    .filter_map(|f| f.parse::<u8>().ok())
-                    .filter_map(|pt| match m.rtpmap(pt) {
-                        Some(r) => Some((r.encoding.clone(), r.clock_rate)),
-                        // RFC 3551 §6: static payload types need no rtpmap.
-                        None => static_codec(pt).map(|(n, rate)| (n.to_owned(), rate)),
-                    })
-                    .collect(),
+                codecs: RtpCodec::from_section(m),
             };
             Some((m.mid()?.to_owned(), section))
         })
@@ -1109,7 +1091,7 @@ mod tests {
         Broadcast, HashMap, Internal, Opening, Publisher, fragment_of, offered_sections,
         restarted_offer, with_candidates,
     };
-    use ferrtc::{Configuration, PeerConnection};
+    use ferrtc::{Configuration, PeerConnection, RtpCodec};
     use ferrtc_signal::{MediaReply, MediaRequest, SignalConfig, media_port, serve};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
@@ -1261,17 +1243,52 @@ mod tests {
                      m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendonly\r\n\
                      a=rtpmap:96 VP8/90000\r\n\
                      m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\na=bundle-only\r\n\
-                     a=recvonly\r\na=rtpmap:96 H264/90000\r\n";
+                     a=recvonly\r\na=rtpmap:96 H264/90000\r\n\
+                     a=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n";
         let sections = offered_sections(offer);
         let audio = &sections["0"];
         assert!(audio.receives());
         let names: Vec<_> = audio
             .codecs
             .iter()
-            .map(|(n, r)| format!("{n}/{r}"))
+            .map(|c| format!("{}/{}", c.name, c.clock_rate))
             .collect();
         assert_eq!(names, ["PCMU/8000", "PCMA/8000", "G722/8000"]);
         assert!(!sections["1"].receives());
-        assert_eq!(sections["2"].codecs, [("H264".to_owned(), 90_000)]);
+        assert_eq!(sections["2"].codecs.len(), 1);
+        assert_eq!(sections["2"].codecs[0].name, "H264");
+    }
+
+    /// An H.264 section matches the publisher's H.264 only with the same
+    /// profile and packetization mode (RFC 6184 §8.2.2); a VP9 one only
+    /// with the same profile.
+    #[test]
+    fn an_offered_codec_matches_the_publishers_only_with_the_parameters_that_must_agree() {
+        let section = |rtpmap: &str, fmtp: &str| {
+            let offer = format!(
+                "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+                 m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+                 a=recvonly\r\na=rtpmap:96 {rtpmap}\r\na=fmtp:96 {fmtp}\r\n"
+            );
+            offered_sections(&offer).remove("0").unwrap()
+        };
+        let codec = |name: &str, fmtp: &str| RtpCodec {
+            payload_type: 102,
+            name: name.into(),
+            clock_rate: 90_000,
+            channels: None,
+            fmtp: Some(fmtp.into()),
+            feedback: Vec::new(),
+        };
+        let baseline = codec("H264", "packetization-mode=1;profile-level-id=42e01f");
+        let same = section("H264/90000", "packetization-mode=1;profile-level-id=42e034");
+        assert!(same.has(&baseline), "another level of the same profile");
+        let high = section("H264/90000", "packetization-mode=1;profile-level-id=640c1f");
+        assert!(!high.has(&baseline));
+        let mode0 = section("H264/90000", "packetization-mode=0;profile-level-id=42e01f");
+        assert!(!mode0.has(&baseline));
+        let vp9 = codec("VP9", "profile-id=0");
+        assert!(section("VP9/90000", "profile-id=0").has(&vp9));
+        assert!(!section("VP9/90000", "profile-id=2").has(&vp9));
     }
 }
