@@ -137,6 +137,16 @@ impl WhipState {
             // A bucket idle long enough to be full again is a new one.
             let refill = Duration::from_secs_f64(f64::from(POST_BURST) / POSTS_PER_SECOND);
             buckets.retain(|_, (_, last)| now.saturating_duration_since(*last) < refill);
+            if buckets.len() >= MAX_BUCKETS / 2 {
+                // Still crowded by clients seen lately (many addresses):
+                // the half seen least lately start again with a full
+                // bucket. The table stays bounded, and each sweep is paid
+                // for by the MAX_BUCKETS / 2 new clients before the next.
+                let mut lasts: Vec<Instant> = buckets.values().map(|(_, last)| *last).collect();
+                let middle = lasts.len() / 2;
+                let median = *lasts.select_nth_unstable(middle).1;
+                buckets.retain(|_, (_, last)| *last > median);
+            }
         }
         let (bucket, last) = buckets
             .entry(ip)
@@ -632,7 +642,22 @@ fn set(headers: &mut HeaderMap, name: impl header::IntoHeaderName, value: &str) 
 
 #[cfg(test)]
 mod tests {
-    use super::client_of;
+    use super::{IpAddr, MAX_BUCKETS, WhipState, client_of};
+
+    #[test]
+    fn many_client_addresses_keep_the_post_table_bounded_and_the_latest_limited() {
+        let state = WhipState::new(None, None, 1 << 16, Vec::new());
+        let busy: IpAddr = "198.51.100.1".parse().unwrap();
+        for n in 0..3 * MAX_BUCKETS as u32 {
+            let _ = state.take_post(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n)));
+            if n == 3 * MAX_BUCKETS as u32 - 10 {
+                while state.take_post(busy).is_ok() {}
+            }
+            assert!(state.inner.buckets.lock().unwrap().len() <= MAX_BUCKETS);
+        }
+        // Among the latest: its bucket was kept, still empty.
+        assert!(state.take_post(busy).is_err());
+    }
 
     #[test]
     fn ipv6_clients_are_counted_by_their_64_and_ipv4_ones_by_address() {
