@@ -109,6 +109,9 @@ enum Internal {
         publisher: String,
         event: Box<TrackEvent>,
     },
+    /// A session's connection connected (the server stops counting it
+    /// against its client's unconnected sessions).
+    Connected { id: String },
     /// A session ended (failed, closed, or refused).
     Ended { id: String },
 }
@@ -268,6 +271,7 @@ impl Broadcast {
                 }
                 _ => {}
             },
+            Internal::Connected { id } => self.ender.connected(&id),
             Internal::Ended { id } => self.end(&id),
         }
     }
@@ -743,6 +747,9 @@ async fn watch(
                 break;
             }
             PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Connected) => {
+                if !connected {
+                    let _ = internal.send(Internal::Connected { id: id.to_owned() });
+                }
                 connected = true;
                 on_event(event);
             }

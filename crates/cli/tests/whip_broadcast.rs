@@ -996,3 +996,45 @@ async fn a_simulcast_publisher_reaches_each_viewer_as_one_layer_switched_only_at
     );
     publisher.close().await;
 }
+
+/// A session holds a seat from its `POST` until it connects: the server
+/// lets one address have 8 unconnected at once (429 beyond), and a viewer
+/// that connected no longer counts, so viewers who connect keep coming.
+#[tokio::test(flavor = "current_thread")]
+async fn viewers_that_connect_free_their_address_for_more_beyond_the_unconnected_limit() {
+    let (_server, addr) = server().await;
+    let (publisher, video, _audio) = publisher().await;
+    let _published = open(addr, "/whip", &publisher).await.expect("201");
+    camera(video, Arc::new(AtomicU64::new(0)));
+    let mut viewers = Vec::new();
+    for i in 0..9 {
+        let mut session = None;
+        for _ in 0..8 {
+            let pc = viewer(&[(MediaKind::Video, RtpTransceiverDirection::RecvOnly)]).await;
+            match open(addr, "/whep", &pc).await {
+                Ok(s) => {
+                    session = Some((pc, s));
+                    break;
+                }
+                // The server may not have heard of the last connection yet.
+                Err(429) => tokio::time::sleep(Duration::from_millis(250)).await,
+                Err(status) => panic!("viewer {i}: {status}"),
+            }
+        }
+        let (pc, mut session) = session.unwrap_or_else(|| panic!("viewer {i} kept getting 429"));
+        loop {
+            match tokio::time::timeout(WAIT, session.events.recv()).await {
+                Ok(Some(PeerConnectionEvent::ConnectionStateChange(
+                    ferrtc::PeerConnectionState::Connected,
+                ))) => break,
+                Ok(Some(_)) => {}
+                other => panic!("viewer {i} did not connect: {other:?}"),
+            }
+        }
+        viewers.push(pc);
+    }
+    for pc in viewers {
+        pc.close().await;
+    }
+    publisher.close().await;
+}

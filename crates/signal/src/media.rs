@@ -10,7 +10,9 @@
 //! the server) or a [`MediaRefusal`]. `PATCH` becomes
 //! [`MediaRequest::Trickle`], `DELETE` [`MediaRequest::Close`]. When a
 //! session ends on the media side (the connection failed), the task tells
-//! the server with [`SessionEnder::ended`], and its resource is gone (404).
+//! the server with [`SessionEnder::ended`], and its resource is gone (404);
+//! when one connects, with [`SessionEnder::connected`] (until then it
+//! counts against its client's unconnected sessions).
 //!
 //! ```
 //! use ferrtc_signal::{MediaRequest, SignalConfig, media_port};
@@ -38,15 +40,15 @@ use crate::whip::{FragCandidate, SessionKind};
 pub fn media_port(capacity: usize) -> (MediaPort, MediaHandle) {
     let capacity = capacity.max(1);
     let (requests_tx, requests_rx) = mpsc::channel(capacity);
-    let (ended_tx, ended_rx) = mpsc::unbounded_channel();
+    let (news_tx, news_rx) = mpsc::unbounded_channel();
     (
         MediaPort {
             requests: requests_tx,
-            ended: ended_rx,
+            news: news_rx,
         },
         MediaHandle {
             requests: requests_rx,
-            ender: SessionEnder { ended: ended_tx },
+            ender: SessionEnder { news: news_tx },
         },
     )
 }
@@ -56,7 +58,16 @@ pub fn media_port(capacity: usize) -> (MediaPort, MediaHandle) {
 #[derive(Debug)]
 pub struct MediaPort {
     pub(crate) requests: mpsc::Sender<MediaRequest>,
-    pub(crate) ended: mpsc::UnboundedReceiver<String>,
+    pub(crate) news: mpsc::UnboundedReceiver<SessionNews>,
+}
+
+/// What the media side tells the server about a session.
+#[derive(Debug)]
+pub(crate) enum SessionNews {
+    /// Its connection connected.
+    Connected(String),
+    /// It ended.
+    Ended(String),
 }
 
 /// The media task's end: requests from the WHIP/WHEP routes.
@@ -81,7 +92,7 @@ impl MediaHandle {
 /// Tells the server that sessions ended on the media side; clone it freely.
 #[derive(Debug, Clone)]
 pub struct SessionEnder {
-    ended: mpsc::UnboundedSender<String>,
+    news: mpsc::UnboundedSender<SessionNews>,
 }
 
 impl SessionEnder {
@@ -89,7 +100,14 @@ impl SessionEnder {
     /// forgets it, and its resource answers 404 from now on. Never waits,
     /// and never drops the notice (only a stopped server loses it).
     pub fn ended(&self, id: &str) {
-        let _ = self.ended.send(id.to_owned());
+        let _ = self.news.send(SessionNews::Ended(id.to_owned()));
+    }
+
+    /// The session `id`'s connection connected: it no longer counts
+    /// against its client's unconnected sessions (a client with too many
+    /// gets `429` for its next `POST`). Never waits.
+    pub fn connected(&self, id: &str) {
+        let _ = self.news.send(SessionNews::Connected(id.to_owned()));
     }
 }
 

@@ -10,8 +10,10 @@
 //! | `OPTIONS` on all four | CORS preflight: `204` |
 //!
 //! A `POST` from an address that sent more than [`POST_BURST`] of them
-//! lately (refilled at [`POSTS_PER_SECOND`]) is refused with `429 Too Many
-//! Requests`: each one makes a peer connection. A session whose `POST` is
+//! lately (refilled at [`POSTS_PER_SECOND`]), or that has
+//! [`MAX_UNCONNECTED`] sessions whose connection did not connect yet, is
+//! refused with `429 Too Many Requests`: each one makes a peer connection,
+//! and holds a seat until it connects or times out. A session whose `POST` is
 //! not answered (refused, timed out, or the client went away while the
 //! media side was answering) leaves the table and the media side is told to
 //! close it. ICE restarts of one session are one at a time (`409` while one
@@ -33,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::media::{MediaPort, MediaReply, MediaRequest};
+use crate::media::{MediaPort, MediaReply, MediaRequest, SessionNews};
 use crate::ratelimit::{RateLimit, TokenBucket, Verdict};
 use crate::token::unix_now;
 use crate::whip::{
@@ -48,6 +50,10 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) const POST_BURST: u32 = 20;
 /// `POST`s one address may send per second on average.
 pub(crate) const POSTS_PER_SECOND: f64 = 2.0;
+/// Sessions of one client (address, or IPv6 /64) not connected yet.
+pub(crate) const MAX_UNCONNECTED: usize = 8;
+/// `Retry-After` when a client has [`MAX_UNCONNECTED`] sessions.
+const UNCONNECTED_RETRY_SECS: u64 = 5;
 /// Addresses with a bucket before the idle (full) ones are forgotten.
 const MAX_BUCKETS: usize = 4096;
 /// Former ICE usernames a session remembers, to tell stale fragments.
@@ -72,6 +78,10 @@ struct Shared {
 /// One live WHIP or WHEP session, as the HTTP side knows it.
 struct Session {
     kind: SessionKind,
+    /// Who posted it (`client_of` its address).
+    client: IpAddr,
+    /// Its connection connected (the media side said so).
+    connected: bool,
     etag: String,
     /// The offer's `a=ice-ufrag`: another one in a `PATCH` is a restart.
     ice_ufrag: Option<String>,
@@ -88,8 +98,8 @@ impl WhipState {
         max_body: usize,
         allowed_origins: Vec<String>,
     ) -> Self {
-        let (requests, ended) = match media {
-            Some(port) => (Some(port.requests), Some(port.ended)),
+        let (requests, news) = match media {
+            Some(port) => (Some(port.requests), Some(port.news)),
             None => (None, None),
         };
         let state = WhipState {
@@ -102,11 +112,20 @@ impl WhipState {
                 buckets: Mutex::new(HashMap::new()),
             }),
         };
-        if let Some(mut ended) = ended {
+        if let Some(mut news) = news {
             let state = state.clone();
             tokio::spawn(async move {
-                while let Some(id) = ended.recv().await {
-                    state.sessions().remove(&id);
+                while let Some(news) = news.recv().await {
+                    match news {
+                        SessionNews::Ended(id) => {
+                            state.sessions().remove(&id);
+                        }
+                        SessionNews::Connected(id) => {
+                            if let Some(s) = state.sessions().get_mut(&id) {
+                                s.connected = true;
+                            }
+                        }
+                    }
                 }
             });
         }
@@ -252,7 +271,7 @@ async fn offer(
     if let Err(error) = state.take_post(peer.ip()) {
         return with_cors(refusal(&error), cors);
     }
-    match accept_offer(kind, &state, &headers, body).await {
+    match accept_offer(kind, &state, client_of(peer.ip()), &headers, body).await {
         Ok((id, etag, answer)) => {
             let mut response = (StatusCode::CREATED, answer).into_response();
             let h = response.headers_mut();
@@ -269,6 +288,7 @@ async fn offer(
 async fn accept_offer(
     kind: SessionKind,
     state: &WhipState,
+    client: IpAddr,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(String, String, String), WhipError> {
@@ -281,17 +301,31 @@ async fn accept_offer(
     let id = new_session_id();
     let etag = new_etag();
     // In the table before the media side hears of it, so that an early
-    // `ended` notice finds it.
-    state.sessions().insert(
-        id.clone(),
-        Session {
-            kind,
-            etag: etag.clone(),
-            ice_ufrag: sdp_ice_ufrag(&offer).map(str::to_owned),
-            former_ufrags: Vec::new(),
-            restarting: false,
-        },
-    );
+    // notice finds it; counted and put there under one lock.
+    {
+        let mut sessions = state.sessions();
+        let unconnected = sessions
+            .values()
+            .filter(|s| s.client == client && !s.connected)
+            .count();
+        if unconnected >= MAX_UNCONNECTED {
+            return Err(WhipError::TooManyRequests {
+                retry_after_secs: UNCONNECTED_RETRY_SECS,
+            });
+        }
+        sessions.insert(
+            id.clone(),
+            Session {
+                kind,
+                client,
+                connected: false,
+                etag: etag.clone(),
+                ice_ufrag: sdp_ice_ufrag(&offer).map(str::to_owned),
+                former_ufrags: Vec::new(),
+                restarting: false,
+            },
+        );
+    }
     let mut opening = Opening {
         state: state.clone(),
         id: Some(id.clone()),

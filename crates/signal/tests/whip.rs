@@ -780,3 +780,58 @@ async fn a_delete_while_the_media_queue_is_full_still_reaches_the_media_side() {
     let closed = tokio::time::timeout(WAIT, seen.recv()).await;
     assert_eq!(closed, Ok(Some(Seen::Close(id))), "the DELETE was not lost");
 }
+
+/// Each session holds a seat on the media side until its connection
+/// connects or times out: one address may have 8 unconnected at once, the
+/// next `POST` is 429 until one connects (or ends).
+#[tokio::test]
+async fn an_address_with_eight_unconnected_sessions_gets_429_until_one_connects() {
+    let (port, mut media) = media_port(16);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+    let ender = media.ender();
+    let (ids_tx, mut ids) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(request) = media.recv().await {
+            if let MediaRequest::Open { id, reply, .. } = request {
+                reply.answer("v=0\r\n".into());
+                let _ = ids_tx.send(id);
+            }
+        }
+    });
+    for _ in 0..8 {
+        let reply = request(addr, "POST", "/whep", &[SDP], OFFER).await;
+        assert_eq!(reply.status, 201);
+    }
+    let refused = request(addr, "POST", "/whep", &[SDP], OFFER).await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.header("retry-after").is_some());
+    // Two connect, from tasks of their own on clones of one ender: two
+    // more may come.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        let id = ids.recv().await.unwrap();
+        let ender = ender.clone();
+        tasks.spawn(async move { ender.connected(&id) });
+    }
+    while tasks.join_next().await.is_some() {}
+    let mut statuses = Vec::new();
+    for _ in 0..100 {
+        let status = request(addr, "POST", "/whep", &[SDP], OFFER).await.status;
+        if status == 201 {
+            statuses.push(status);
+            if statuses.len() == 2 {
+                break;
+            }
+        } else {
+            assert_eq!(status, 429);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(statuses, [201, 201]);
+    assert_eq!(
+        request(addr, "POST", "/whep", &[SDP], OFFER).await.status,
+        429
+    );
+}
