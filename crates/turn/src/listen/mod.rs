@@ -163,7 +163,7 @@ fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 /// Binds every listener and starts serving with `config`. Must be called
 /// inside a tokio runtime.
-pub async fn start(listen: ListenConfig, config: ServerConfig) -> Result<Running, ListenError> {
+pub async fn start(listen: ListenConfig, mut config: ServerConfig) -> Result<Running, ListenError> {
     if !listen.tls.is_empty() && listen.tls_config.is_none() {
         return Err(ListenError::NoTlsConfig);
     }
@@ -199,6 +199,16 @@ pub async fn start(listen: ListenConfig, config: ServerConfig) -> Result<Running
         }
         None => None,
     };
+    // Nothing is relayed to the listeners' addresses (a wildcard names
+    // none: the relay address is guarded as ever).
+    let bound = udp.iter().map(|(a, _)| *a);
+    let bound = bound.chain(tcp.iter().chain(&tls).map(|(a, _)| *a));
+    let bound = bound.chain(metrics.iter().map(|(a, _)| *a));
+    for ip in bound.map(|a| a.ip()) {
+        if !ip.is_unspecified() && !config.own_addresses.contains(&ip) {
+            config.own_addresses.push(ip);
+        }
+    }
     let shared = Arc::new(Shared {
         core: Mutex::new(Core {
             server: Server::new(config, Instant::now(), unix),

@@ -96,6 +96,10 @@ pub(crate) struct Allocation {
     /// The Allocate's transaction id: a retransmission gets the same answer.
     pub(crate) tid: [u8; 12],
     pub(crate) lifetime: u32,
+    /// The token of the port reserved with it (EVEN-PORT with the R bit,
+    /// RFC 8656 §7.2): a retransmitted Allocate is answered with it again,
+    /// and the reservation goes when the allocation does.
+    pub(crate) reservation: Option<u64>,
     /// (peer IP, expiry): a short list scanned linearly, bounded by config.
     permissions: Vec<(IpAddr, Instant)>,
     channels: Vec<Channel>,
@@ -119,6 +123,7 @@ impl Allocation {
             expires,
             tid,
             lifetime,
+            reservation: None,
             permissions: Vec::new(),
             channels: Vec::new(),
         }

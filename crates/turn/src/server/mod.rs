@@ -136,6 +136,12 @@ pub struct ServerConfig {
     pub max_request_len: usize,
     /// SOFTWARE attribute of responses (RFC 8489 §14.14), if any.
     pub software: Option<String>,
+    /// This host's other addresses, such as its listeners' (the
+    /// [`crate::listen`] driver adds those it binds): nothing is relayed to
+    /// them, as to the relay addresses (RFC 8656 §21.3: TURN within TURN,
+    /// or a service on this host), unless the policy opens them (loopback,
+    /// private).
+    pub own_addresses: Vec<IpAddr>,
 }
 
 impl ServerConfig {
@@ -155,6 +161,7 @@ impl ServerConfig {
             quotas: Quotas::default(),
             max_request_len: 4096,
             software: Some(concat!("ferrtc-turn ", env!("CARGO_PKG_VERSION")).to_owned()),
+            own_addresses: Vec::new(),
         }
     }
 }
@@ -576,7 +583,14 @@ impl Server {
                 None => Output::Nothing,
             },
             Ok((Some(Step::Allocated(id)), authed)) => {
-                self.allocate_success(out, id, tuple, tid, &authed.signer, fp, now, None)
+                // A retransmission: its first answer, the token included
+                // while the port is still reserved.
+                let token = self
+                    .allocations
+                    .get(&id)
+                    .and_then(|a| a.reservation)
+                    .filter(|t| self.reservations.contains_key(t));
+                self.allocate_success(out, id, tuple, tid, &authed.signer, fp, now, token)
             }
             Ok((Some(Step::Lifetime(lifetime)), authed)) => self.write(
                 out,
@@ -894,6 +908,9 @@ impl Server {
             self.reservations.insert(token, now + RESERVATION_LIFETIME);
             token
         });
+        if let Some(alloc) = self.allocations.get_mut(&id) {
+            alloc.reservation = reservation;
+        }
         self.allocate_success(
             out,
             id,
@@ -1145,7 +1162,9 @@ impl Server {
         // peers on this host) is not guarded: the rule is for a public one.
         let opened = (peer.ip().is_loopback() && self.config.policy.allow_loopback)
             || (is_private_ip(peer.ip()) && self.config.policy.allow_private);
-        if !opened && self.relay_ips.contains_key(&peer.ip()) && !self.relayed.contains(&peer) {
+        let own = self.relay_ips.contains_key(&peer.ip())
+            || self.config.own_addresses.contains(&peer.ip());
+        if !opened && own && !self.relayed.contains(&peer) {
             self.metrics.drop(Drop::OwnAddress);
             return Output::Nothing;
         }
@@ -1265,6 +1284,15 @@ impl Server {
             self.by_tuple.remove(&alloc.tuple);
             self.release_user(alloc.user);
             self.events.push_back(ServerEvent::Closed(id));
+            // Its reserved port (unless claimed already) goes with it: else
+            // a user could hold a reserved socket per deleted allocation,
+            // beyond its quota.
+            if let Some(token) = alloc.reservation
+                && self.reservations.remove(&token).is_some()
+            {
+                self.events
+                    .push_back(ServerEvent::ReservationExpired(token));
+            }
         }
     }
 

@@ -1313,3 +1313,96 @@ fn fresh_rest_api_credentials_share_their_users_quota() {
         (Class::ErrorResponse, Some(486))
     );
 }
+
+#[test]
+fn a_deleted_allocations_reserved_port_goes_with_it_so_reservations_stay_within_the_quota() {
+    let mut c = config();
+    c.quotas.user_allocations = 1;
+    let mut fx = Fx::with(c);
+    let cred = fx.login(tuple(1), "alice", "wonderland");
+    let even = [
+        Attribute::RequestedTransport(17),
+        Attribute::EvenPort { reserve: true },
+    ];
+    for _ in 0..50 {
+        let allocated = fx.request(tuple(1), Method::ALLOCATE, &even, Some(&cred));
+        assert_eq!(allocated.0, Class::SuccessResponse);
+        let token = token_of(&fx).expect("a reservation token");
+        while fx.server.poll_event().is_some() {}
+        let deleted = fx.request(
+            tuple(1),
+            Method::REFRESH,
+            &[Attribute::Lifetime(0)],
+            Some(&cred),
+        );
+        assert_eq!(deleted.0, Class::SuccessResponse);
+        let events: Vec<_> = std::iter::from_fn(|| fx.server.poll_event()).collect();
+        assert!(
+            events.contains(&ServerEvent::ReservationExpired(token)),
+            "{events:?}"
+        );
+    }
+    assert_eq!(fx.server.allocation_count(), 0);
+    assert!(fx.server.reservations.is_empty());
+}
+
+#[test]
+fn a_retransmitted_allocate_is_answered_with_its_reservation_token_again() {
+    let mut fx = Fx::new();
+    let cred = fx.login(tuple(1), "alice", "wonderland");
+    let even = [
+        Attribute::RequestedTransport(17),
+        Attribute::EvenPort { reserve: true },
+    ];
+    let tid = fx.tid();
+    let req = fx.build(Method::ALLOCATE, tid, &even, Some(&cred));
+    assert_eq!(fx.request_bytes(tuple(1), &req).0, Class::SuccessResponse);
+    let first = token_of(&fx);
+    assert!(first.is_some());
+    assert_eq!(fx.request_bytes(tuple(1), &req).0, Class::SuccessResponse);
+    assert_eq!(token_of(&fx), first);
+}
+
+#[test]
+fn data_to_one_of_the_servers_own_addresses_such_as_a_listener_is_not_relayed() {
+    let listener: SocketAddr = "1.1.1.1:3478".parse().unwrap();
+    let mut c = config();
+    c.own_addresses = vec![listener.ip()];
+    let mut fx = Fx::with(c);
+    let t = FiveTuple {
+        transport: Transport::Udp,
+        client: SocketAddr::from(([192, 0, 2, 10], 7)),
+        server: listener,
+    };
+    let cred = fx.login(t, "alice", "wonderland");
+    let tid = fx.tid();
+    let req = fx.build(
+        Method::ALLOCATE,
+        tid,
+        &[Attribute::RequestedTransport(17)],
+        Some(&cred),
+    );
+    let Output::OpenRelay { pending, .. } = fx.send(t, &req) else {
+        panic!("no relay socket asked for")
+    };
+    let mut out = Vec::new();
+    fx.server
+        .relay_opened(
+            fx.now,
+            pending,
+            Some("8.8.8.8:50001".parse().unwrap()),
+            &mut out,
+        )
+        .unwrap();
+    for peer in [listener, "1.1.1.1:22".parse().unwrap()] {
+        let permitted = fx.request(
+            t,
+            Method::CREATE_PERMISSION,
+            &[Attribute::XorPeerAddress(peer)],
+            Some(&cred),
+        );
+        assert_eq!(permitted.0, Class::SuccessResponse);
+        let send = indication(&[Attribute::XorPeerAddress(peer), Attribute::Data(b"loop")]);
+        assert_eq!(fx.send(t, &send), Output::Nothing, "relayed to {peer}");
+    }
+}
