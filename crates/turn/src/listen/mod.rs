@@ -85,11 +85,16 @@ struct Core {
 struct Relay {
     socket: Arc<UdpSocket>,
     task: JoinHandle<()>,
+    /// The client's 5-tuple: over TCP or TLS, its connection is told when
+    /// the allocation goes.
+    tuple: FiveTuple,
 }
 
 /// What every task shares.
 struct Shared {
     core: Mutex<Core>,
+    /// TCP and TLS connections open, on every listener.
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -220,6 +225,7 @@ pub async fn start(listen: ListenConfig, mut config: ServerConfig) -> Result<Run
             out: Vec::with_capacity(1024),
             send_drops: 0,
         }),
+        connections: std::sync::atomic::AtomicUsize::new(0),
     });
     let mut running = Running {
         udp: udp.iter().map(|(a, _)| *a).collect(),
@@ -279,6 +285,11 @@ impl Core {
                 ServerEvent::Closed(id) => {
                     if let Some(r) = self.relays.remove(&id) {
                         r.task.abort();
+                        // Its connection now has `ALLOCATE_WITHIN` to
+                        // allocate again, or closes.
+                        if let Some(w) = self.streams.get(&r.tuple) {
+                            w.allocation_gone();
+                        }
                     }
                 }
                 ServerEvent::ReservationExpired(token) => {
@@ -369,7 +380,14 @@ impl Core {
         };
         if let (Some(id), Some((_, socket))) = (opened.allocation, socket) {
             let task = tokio::spawn(serve_relay(shared.clone(), id, socket.clone()));
-            self.relays.insert(id, Relay { socket, task });
+            self.relays.insert(
+                id,
+                Relay {
+                    socket,
+                    task,
+                    tuple: opened.tuple,
+                },
+            );
         }
         if let (Some(token), Some(next)) = (opened.reservation, reserved_next) {
             self.reserved.insert(token, next);

@@ -8,14 +8,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::Shared;
 use crate::server::{FiveTuple, Transport};
 
-/// Most TCP/TLS connections open at once; more are closed at accept.
+/// Most TCP/TLS connections open at once, on all listeners together; more
+/// are closed at accept.
 const MAX_CONNECTIONS: usize = 4096;
+/// How long a closing connection may take to write what was queued to it
+/// (the answer to a Refresh that deleted its allocation, say).
+const FLUSH_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Messages queued to one connection before more are dropped.
 const WRITE_QUEUE: usize = 256;
 /// Bytes queued to one connection before more are dropped: a client that
@@ -26,9 +32,17 @@ const WRITE_BUDGET: usize = 256 * 1024;
 pub(super) struct Writer {
     tx: mpsc::Sender<Vec<u8>>,
     queued: Arc<AtomicUsize>,
+    /// Wakes the connection's reader when its allocation went (expired,
+    /// deleted): it may not wait on the client for ever.
+    lost: Arc<Notify>,
 }
 
 impl Writer {
+    /// The connection's allocation went.
+    pub(super) fn allocation_gone(&self) {
+        self.lost.notify_one();
+    }
+
     /// Queues a copy of `msg`; false (dropped) if the queue is full.
     pub(super) fn try_send(&self, msg: &[u8]) -> bool {
         if self.queued.load(Ordering::Relaxed) + msg.len() > WRITE_BUDGET {
@@ -45,21 +59,46 @@ impl Writer {
 /// Longest message: a ChannelData header and 65535 bytes, padded.
 const MAX_FRAME: usize = 4 + 65_535 + 3;
 
-/// How long a connection may stay without an allocation: one that does not
-/// allocate by then is closed (it holds a connection slot and a buffer
-/// before anyone has authenticated).
+/// How long a connection may stay without an allocation, from its start or
+/// from when its allocation went (expired or deleted): one that does not
+/// allocate by then is closed (RFC 8656 §3.1 ties the connection to its
+/// allocation; it holds a connection slot and a buffer).
 const ALLOCATE_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// One connection counted in [`Shared::connections`] while it lives.
+struct Counted(Arc<Shared>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Accepts connections (TLS handshakes when `tls` is set) and serves each.
+/// The connections are this task's: they end when it is aborted (the
+/// server dropped).
 pub(super) async fn accept(
     shared: Arc<Shared>,
     local: SocketAddr,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
 ) {
-    let live = Arc::new(AtomicUsize::new(0));
+    let mut connections = JoinSet::new();
     loop {
-        let (conn, client) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next() => continue,
+        };
+        let (conn, client) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("accept on {local}: {e}");
@@ -67,13 +106,15 @@ pub(super) async fn accept(
                 continue;
             }
         };
-        if live.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+        if shared.connections.fetch_add(1, Ordering::Relaxed) >= MAX_CONNECTIONS {
+            shared.connections.fetch_sub(1, Ordering::Relaxed);
             continue;
         }
+        let counted = Counted(shared.clone());
         let _ = conn.set_nodelay(true);
-        live.fetch_add(1, Ordering::Relaxed);
-        let (shared, live, tls) = (shared.clone(), live.clone(), tls.clone());
-        tokio::spawn(async move {
+        let (shared, tls) = (shared.clone(), tls.clone());
+        connections.spawn(async move {
+            let _counted = counted;
             match tls {
                 None => {
                     let tuple = FiveTuple {
@@ -98,7 +139,6 @@ pub(super) async fn accept(
                     }
                 }
             }
-            live.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -129,14 +169,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
+    let lost = Arc::new(Notify::new());
     shared.lock().streams.insert(
         tuple,
         Writer {
             tx,
             queued: queued.clone(),
+            lost: lost.clone(),
         },
     );
-    let write = tokio::spawn(async move {
+    let mut write = AbortOnDrop(tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             let written = writer.write_all(&msg).await;
             queued.fetch_sub(msg.len(), Ordering::Relaxed);
@@ -145,11 +187,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
         }
         let _ = writer.shutdown().await;
-    });
+    }));
     // Grows with the largest message seen, up to two of the largest.
     let mut buf = vec![0u8; 4096];
     let mut filled = 0;
-    let deadline = tokio::time::Instant::now() + ALLOCATE_WITHIN;
+    // Since when the connection has had no allocation.
+    let mut unallocated_since = Some(Instant::now());
     'read: loop {
         if filled == buf.len() {
             let grown = (buf.len() * 2).min(MAX_FRAME * 2);
@@ -158,15 +201,22 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
             buf.resize(grown, 0);
         }
-        let allocated = shared.lock().server.has_allocation(tuple);
-        let read = reader.read(&mut buf[filled..]);
-        let read = if allocated {
-            read.await
+        if shared.lock().server.has_allocation(tuple) {
+            unallocated_since = None;
         } else {
-            match tokio::time::timeout_at(deadline, read).await {
+            unallocated_since.get_or_insert_with(Instant::now);
+        }
+        let read = reader.read(&mut buf[filled..]);
+        let read = match unallocated_since {
+            // Reading is cancel-safe: woken, the loop looks again.
+            None => tokio::select! {
+                read = read => read,
+                () = lost.notified() => continue,
+            },
+            Some(since) => match tokio::time::timeout_at(since + ALLOCATE_WITHIN, read).await {
                 Ok(r) => r,
                 Err(_) => break,
-            }
+            },
         };
         match read {
             Ok(0) | Err(_) => break,
@@ -193,12 +243,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         buf.copy_within(start..filled, 0);
         filled -= start;
     }
-    let mut core = shared.lock();
-    core.streams.remove(&tuple);
-    core.server.close_tuple(tuple);
-    core.close_relays();
-    drop(core);
-    write.abort();
+    {
+        let mut core = shared.lock();
+        // The write queue closes: what is queued is written, then the
+        // stream is shut down (or aborted, for a client that does not read).
+        core.streams.remove(&tuple);
+        core.server.close_tuple(tuple);
+        core.close_relays();
+    }
+    let _ = tokio::time::timeout(FLUSH_WITHIN, &mut write.0).await;
 }
 
 #[cfg(test)]

@@ -1,0 +1,163 @@
+//! The TCP connections of the `listen` driver (RFC 8656 §3.1): how long one
+//! lives without an allocation, that a Refresh deleting its allocation is
+//! answered before the connection closes, and that a dropped server closes
+//! them.
+#![cfg(feature = "server")]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use ferrtc_stun::{Class, Message, MessageBuilder, Method, TransactionId};
+use ferrtc_turn::listen::{ListenConfig, Running, start};
+use ferrtc_turn::server::{Credentials, PeerPolicy, ServerConfig};
+use ferrtc_turn::{Client, ClientConfig, Event, StreamDecoder, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const LOCALHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// A server with one TCP listener on loopback; allocations live `lifetime`
+/// (the defaults without).
+async fn server(lifetime: Option<Duration>) -> Running {
+    let users: HashMap<String, String> = [("alice".to_owned(), "wonderland".to_owned())].into();
+    let mut config = ServerConfig::new("ferrtc.test", Credentials::new(users, None), b"k");
+    config.policy = PeerPolicy {
+        allow_loopback: true,
+        allow_private: false,
+    };
+    if let Some(l) = lifetime {
+        config.default_lifetime = l;
+        config.max_lifetime = l;
+    }
+    let listen = ListenConfig {
+        udp: vec![],
+        tcp: vec![SocketAddr::new(LOCALHOST, 0)],
+        tls: vec![],
+        tls_config: None,
+        relay_ip: LOCALHOST,
+        metrics: None,
+    };
+    start(listen, config).await.unwrap()
+}
+
+/// Reads what the server sent into `client`; false once the connection closed.
+async fn read_into(
+    tcp: &mut TcpStream,
+    decoder: &mut StreamDecoder,
+    wait: Duration,
+    mut each: impl FnMut(&[u8]),
+) -> bool {
+    let mut chunk = [0u8; 4096];
+    match tokio::time::timeout(wait, tcp.read(&mut chunk)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => false,
+        Ok(Ok(n)) => {
+            decoder.push(&chunk[..n]).unwrap();
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                each(frame);
+            }
+            true
+        }
+        Err(_) => true,
+    }
+}
+
+/// A client that allocated over TCP, with its connection.
+async fn allocate(server: SocketAddr) -> (Client, TcpStream, StreamDecoder) {
+    let mut tcp = TcpStream::connect(server).await.unwrap();
+    let mut config = ClientConfig::new(server, "alice", "wonderland");
+    config.transport = Transport::Tcp;
+    let mut client = Client::new(config, Instant::now());
+    let mut decoder = StreamDecoder::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut buf = Vec::new();
+    loop {
+        assert!(Instant::now() < end, "no allocation");
+        while client.poll_transmit(Instant::now(), &mut buf).is_some() {
+            tcp.write_all(&buf).await.unwrap();
+        }
+        while let Some(event) = client.poll_event() {
+            if let Event::Allocated { .. } = event {
+                return (client, tcp, decoder);
+            }
+        }
+        let open = read_into(&mut tcp, &mut decoder, Duration::from_millis(50), |frame| {
+            client.handle_receive(Instant::now(), server, frame);
+        })
+        .await;
+        assert!(open, "the server closed the connection");
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_deleting_the_allocation_is_answered_on_a_connection_older_than_30_s() {
+    let running = server(None).await;
+    let (mut client, mut tcp, mut decoder) = allocate(running.tcp[0]).await;
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    client.close(Instant::now());
+    let mut buf = Vec::new();
+    while client.poll_transmit(Instant::now(), &mut buf).is_some() {
+        tcp.write_all(&buf).await.unwrap();
+    }
+    let mut answer = None;
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut open = true;
+    while answer.is_none() && open && Instant::now() < end {
+        open = read_into(
+            &mut tcp,
+            &mut decoder,
+            Duration::from_millis(100),
+            |frame| {
+                let m = Message::parse(frame).unwrap();
+                if m.method() == Method::REFRESH {
+                    answer = Some(m.class());
+                }
+            },
+        )
+        .await;
+    }
+    assert_eq!(running.metrics().allocations_current, 0);
+    assert_eq!(answer, Some(Class::SuccessResponse), "open: {open}");
+}
+
+#[tokio::test]
+async fn a_connection_whose_allocation_expired_is_closed_30_s_later() {
+    let running = server(Some(Duration::from_secs(3))).await;
+    let (_client, mut tcp, _decoder) = allocate(running.tcp[0]).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(running.metrics().allocations_current, 0, "expired");
+    let mut chunk = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(40), tcp.read(&mut chunk)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "still open 45 s after it connected, 42 s after its allocation expired: {read:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_server_closes_its_tcp_connections() {
+    let running = server(None).await;
+    let mut tcp = TcpStream::connect(running.tcp[0]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(running);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut request = Vec::new();
+    MessageBuilder::new(
+        &mut request,
+        Class::Request,
+        Method::BINDING,
+        TransactionId([7; 12]),
+    )
+    .finish();
+    let _ = tcp.write_all(&request).await;
+    let mut buf = [0u8; 1500];
+    let read = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut buf)).await;
+    if let Ok(Ok(n)) = read {
+        assert_eq!(
+            n,
+            0,
+            "a dropped server answered: {:?}",
+            Message::parse(&buf[..n])
+        );
+    }
+}
