@@ -1097,6 +1097,12 @@ impl Server {
             self.metrics.drop(Drop::NoAllocation);
             return Output::Nothing;
         };
+        // RFC 8489 §6.3.2: an indication with an unknown
+        // comprehension-required attribute is discarded.
+        if msg.unknown_comprehension_required().next().is_some() {
+            self.metrics.drop(Drop::Malformed);
+            return Output::Nothing;
+        }
         // One pass, nothing collected: this is the data path of clients
         // without channels. Exactly one XOR-PEER-ADDRESS and a DATA.
         let (mut peer, mut data, mut peers) = (None, None, 0);

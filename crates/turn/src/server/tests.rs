@@ -1176,7 +1176,7 @@ fn an_unclaimed_reservation_expires_after_30_seconds() {
 }
 
 #[test]
-fn a_send_indication_without_exactly_one_peer_and_data_is_dropped() {
+fn a_send_indication_malformed_or_with_an_unknown_required_attribute_is_dropped() {
     let mut fx = Fx::with(allow_all());
     let (cred, _) = fx.allocated();
     let peer: SocketAddr = "8.8.8.8:1000".parse().unwrap();
@@ -1197,10 +1197,20 @@ fn a_send_indication_without_exactly_one_peer_and_data_is_dropped() {
     ]);
     let no_data = indication(&[Attribute::XorPeerAddress(peer)]);
     let no_peer = indication(&[Attribute::Data(b"x")]);
-    for bad in [two, no_data, no_peer] {
+    // RFC 8489 §6.3.2: an unknown comprehension-required attribute
+    // discards an indication.
+    let unknown = indication(&[
+        Attribute::XorPeerAddress(peer),
+        Attribute::Unknown {
+            typ: 0x7777,
+            value: b"abcd",
+        },
+        Attribute::Data(b"x"),
+    ]);
+    for bad in [two, no_data, no_peer, unknown] {
         assert_eq!(fx.send(tuple(1), &bad), Output::Nothing);
     }
-    assert_eq!(fx.server.metrics().drops(Drop::Malformed), 3);
+    assert_eq!(fx.server.metrics().drops(Drop::Malformed), 4);
     assert_eq!(fx.server.metrics().packets_to_peer, 0);
 }
 
