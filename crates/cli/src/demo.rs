@@ -55,6 +55,10 @@ impl ServerOptions {
             // Refuse a bad URL now rather than retry it forever.
             redis_url_ok(url)?;
         }
+        if self.secret.as_deref() == Some("") {
+            // An HMAC key everyone knows: anyone could sign join tokens.
+            return Err("--secret must not be empty".into());
+        }
         config.redis = self.redis;
         config.secret = self.secret.map(String::into_bytes);
         Ok(config)
@@ -411,10 +415,23 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::hex;
+    use super::{ServerOptions, hex};
 
     #[test]
     fn hex_is_lower_case_two_digits_per_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
+    }
+
+    #[test]
+    fn an_empty_secret_or_a_redis_url_of_another_scheme_is_refused() {
+        let options = |redis: Option<&str>, secret: Option<&str>| ServerOptions {
+            redis: redis.map(str::to_owned),
+            secret: secret.map(str::to_owned),
+        };
+        let empty = options(None, Some("")).config().unwrap_err();
+        assert_eq!(empty.to_string(), "--secret must not be empty");
+        assert!(options(Some("http://x"), None).config().is_err());
+        let ok = options(Some("redis://127.0.0.1:6379"), Some("s")).config();
+        assert_eq!(ok.unwrap().secret.as_deref(), Some(&b"s"[..]));
     }
 }
