@@ -435,7 +435,7 @@ async fn open_viewer(
             .filter(|(sender, track)| {
                 let sent = first_codec(&sender.get_parameters().codecs);
                 let published = first_codec(&track.receiver.get_parameters().codecs);
-                matches!((sent, published), (Some(a), Some(b)) if a.name.eq_ignore_ascii_case(&b.name))
+                matches!((sent, published), (Some(a), Some(b)) if a.matches(&b))
             })
             .collect();
         if pairs.is_empty() {
@@ -606,8 +606,14 @@ async fn add_tracks(
         if !section.has(&codec) {
             continue;
         }
-        t.set_codec_preferences(preferences(t.kind(), &codec))
-            .await?;
+        let preferred = preferences(t.kind(), &codec);
+        if preferred.is_empty() {
+            // No capability of ours can carry the publisher's codec here
+            // (an H.264 profile we do not list, say); an empty list would
+            // mean the defaults.
+            continue;
+        }
+        t.set_codec_preferences(preferred).await?;
         // On this transceiver: `addTrack` would take the first free one of
         // the kind, maybe a section the viewer only sends on.
         let label = format!("broadcast {}", t.kind().as_str());
@@ -626,16 +632,13 @@ fn first_codec(codecs: &[RtpCodec]) -> Option<RtpCodec> {
     codecs.iter().find(|c| !c.is_rtx()).cloned()
 }
 
-/// The capabilities of `kind` with the same name as `codec` (the same
-/// fmtp first, as an H.264 profile), with their RTX: nothing else, so that
-/// the answer carries the publisher's codec or nothing.
+/// The capabilities of `kind` that match `codec` as JSEP matches codecs
+/// (name, clock rate, and an H.264 or VP9 profile: RFC 8829 §5.3.1; the
+/// same fmtp first), with their RTX: nothing else, so that the answer
+/// carries the publisher's codec or nothing. Empty when none matches.
 fn preferences(kind: MediaKind, codec: &RtpCodec) -> Vec<RtpCodec> {
     let all = RtpSender::get_capabilities(kind);
-    let mut same: Vec<RtpCodec> = all
-        .iter()
-        .filter(|c| c.name.eq_ignore_ascii_case(&codec.name) && c.clock_rate == codec.clock_rate)
-        .cloned()
-        .collect();
+    let mut same: Vec<RtpCodec> = all.iter().filter(|c| c.matches(codec)).cloned().collect();
     same.sort_by_key(|c| c.fmtp != codec.fmtp);
     let rtx = all.iter().filter(|c| {
         c.is_rtx()
@@ -1096,7 +1099,7 @@ async fn write_viewer(
 mod tests {
     use super::{
         Broadcast, HashMap, Internal, Opening, Publisher, fragment_of, offered_sections,
-        restarted_offer, with_candidates,
+        preferences, restarted_offer, with_candidates,
     };
     use ferrtc::{Configuration, PeerConnection, RtpCodec};
     use ferrtc_signal::{MediaReply, MediaRequest, SignalConfig, media_port, serve};
@@ -1297,5 +1300,28 @@ mod tests {
         let vp9 = codec("VP9", "profile-id=0");
         assert!(section("VP9/90000", "profile-id=0").has(&vp9));
         assert!(!section("VP9/90000", "profile-id=2").has(&vp9));
+    }
+
+    /// The answer may only agree on what the publisher sends: our
+    /// capabilities that match its codec, with their RTX, or nothing.
+    #[test]
+    fn preferences_are_the_capabilities_matching_the_publishers_codec_or_none() {
+        let h264 = |fmtp: &str| RtpCodec {
+            payload_type: 102,
+            name: "H264".into(),
+            clock_rate: 90_000,
+            channels: None,
+            fmtp: Some(fmtp.into()),
+            feedback: Vec::new(),
+        };
+        let baseline = h264("packetization-mode=1;profile-level-id=42e01f");
+        let preferred = preferences(ferrtc::MediaKind::Video, &baseline);
+        let media: Vec<_> = preferred.iter().filter(|c| !c.is_rtx()).collect();
+        assert!(!media.is_empty());
+        assert!(media.iter().all(|c| c.matches(&baseline)), "{media:?}");
+        assert!(preferred.iter().any(|c| c.is_rtx()));
+        // High 4:4:4 Predictive: none of ours.
+        let high444 = h264("packetization-mode=1;profile-level-id=f4001f");
+        assert!(preferences(ferrtc::MediaKind::Video, &high444).is_empty());
     }
 }

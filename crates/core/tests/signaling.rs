@@ -577,6 +577,14 @@ fn add_track_on_a_transceiver_the_remote_offer_made_survives_its_rollback() {
     assert_eq!(kept[0].id, sender);
     assert_eq!(kept[0].mid, None);
     assert_eq!(kept[0].sender_track.as_deref(), Some("b-mic"));
+    // The same offer applied again announces the peer's track again.
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    let tracks = std::iter::from_fn(|| b.poll_event())
+        .filter(|e| matches!(e, ferrtc_core::Event::Track { .. }))
+        .count();
+    assert_eq!(tracks, 2, "a track event for each of the offer's sections");
+    b.set_remote_description(now, rollback()).unwrap();
     // Its offer is b's to make now.
     b.set_local_description(now, None).unwrap();
     let offer = b.local_description().unwrap();

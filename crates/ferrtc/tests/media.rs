@@ -771,6 +771,59 @@ async fn set_streams_names_the_streams_the_peer_sees_the_track_in() {
     assert_eq!(closed.unwrap_err().name(), "InvalidStateError");
 }
 
+/// A rollback of a remote offer (W3C webrtc-pc §4.4.1.6) removes the
+/// transceivers it created but the one `addTrack` took: handles list what
+/// the connection has, the removed one's handle reads stopped, and tasks
+/// on clones of the connection see the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_remote_offers_transceivers_leave_the_list_but_the_one_add_track_took() {
+    let a = PeerConnection::new(Configuration::default()).unwrap();
+    let b = PeerConnection::new(Configuration::default()).unwrap();
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        a.add_transceiver(kind, RtpTransceiverInit::default())
+            .await
+            .unwrap();
+    }
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let created = b.get_transceivers().await;
+    assert_eq!(created.len(), 2);
+    let sender = b
+        .add_track(&MediaStreamTrack::new(MediaKind::Audio, "b-mic"), &[])
+        .await
+        .unwrap();
+    b.set_remote_description(ferrtc::SessionDescription {
+        kind: ferrtc::SdpType::Rollback,
+        sdp: String::new(),
+    })
+    .await
+    .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let (b, sender) = (b.clone(), sender.clone());
+        tasks.spawn(async move {
+            let kept = b.get_transceivers().await;
+            (
+                kept.len(),
+                kept[0].kind(),
+                kept[0].mid(),
+                kept[0].sender() == sender,
+            )
+        });
+    }
+    while let Some(seen) = tasks.join_next().await {
+        let seen = seen.unwrap();
+        assert_eq!((seen.0, seen.1, seen.2), (1, MediaKind::Audio, None));
+        assert!(seen.3, "the kept transceiver is the one addTrack took");
+    }
+    let video = created
+        .iter()
+        .find(|t| t.kind() == MediaKind::Video)
+        .unwrap();
+    assert!(video.stopped());
+}
+
 /// Past the sender's queue bound `write_frame` fails at once with an
 /// `OperationError` instead of dropping frames silently; every frame it
 /// accepted arrives.

@@ -54,6 +54,11 @@ pub(crate) const POSTS_PER_SECOND: f64 = 2.0;
 pub(crate) const MAX_UNCONNECTED: usize = 8;
 /// `Retry-After` when a client has [`MAX_UNCONNECTED`] sessions.
 const UNCONNECTED_RETRY_SECS: u64 = 5;
+/// How long a session counts as unconnected at most: a media side that
+/// never says [`SessionEnder::connected`](crate::SessionEnder::connected)
+/// (or is slow to end a session that failed) does not hold its client's
+/// seats longer.
+const UNCONNECTED_FOR: Duration = Duration::from_secs(35);
 /// Addresses with a bucket before the idle (full) ones are forgotten.
 const MAX_BUCKETS: usize = 4096;
 /// Former ICE usernames a session remembers, to tell stale fragments.
@@ -82,6 +87,8 @@ struct Session {
     client: IpAddr,
     /// Its connection connected (the media side said so).
     connected: bool,
+    /// When its `POST` came.
+    posted: Instant,
     etag: String,
     /// The offer's `a=ice-ufrag`: another one in a `PATCH` is a restart.
     ice_ufrag: Option<String>,
@@ -304,9 +311,11 @@ async fn accept_offer(
     // notice finds it; counted and put there under one lock.
     {
         let mut sessions = state.sessions();
+        let now = Instant::now();
         let unconnected = sessions
             .values()
             .filter(|s| s.client == client && !s.connected)
+            .filter(|s| now.saturating_duration_since(s.posted) < UNCONNECTED_FOR)
             .count();
         if unconnected >= MAX_UNCONNECTED {
             return Err(WhipError::TooManyRequests {
@@ -319,6 +328,7 @@ async fn accept_offer(
                 kind,
                 client,
                 connected: false,
+                posted: now,
                 etag: etag.clone(),
                 ice_ufrag: sdp_ice_ufrag(&offer).map(str::to_owned),
                 former_ufrags: Vec::new(),

@@ -931,6 +931,13 @@ impl MediaSession {
         transceivers: &[Transceiver],
         remote: Option<&ferrtc_sdp::SessionDescription>,
     ) {
+        // A transceiver gone, or without a mid again (a rollback kept it,
+        // §4.4.1.6), is announced anew when a description matches it.
+        self.announced.retain(|id| {
+            transceivers
+                .iter()
+                .any(|t| t.id() == *id && t.mid().is_some())
+        });
         let Some(remote) = remote else {
             return;
         };

@@ -331,6 +331,18 @@ impl MediaTask {
     /// created.
     pub(crate) fn sync(&mut self, core: &Core) {
         let infos = core.transceivers();
+        // Those the core no longer has (a rollback removed the ones the
+        // remote offer created, W3C webrtc-pc §4.4.1.6): not listed any
+        // more, their handles stopped and their streams ended.
+        self.transceivers.retain(|s| {
+            let kept = infos.iter().any(|i| i.id == s.id);
+            if !kept {
+                s.lock().stopped = true;
+                s.sendable.store(false, Ordering::Release);
+                s.end();
+            }
+            kept
+        });
         for info in infos {
             let shared = match self.get(info.id) {
                 Some(s) => Arc::clone(s),

@@ -589,7 +589,7 @@ impl Server {
                     .allocations
                     .get(&id)
                     .and_then(|a| a.reservation)
-                    .filter(|t| self.reservations.contains_key(t));
+                    .filter(|t| self.reservations.get(t).is_some_and(|e| *e > now));
                 self.allocate_success(out, id, tuple, tid, &authed.signer, fp, now, token)
             }
             Ok((Some(Step::Lifetime(lifetime)), authed)) => self.write(
