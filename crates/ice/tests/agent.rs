@@ -569,3 +569,49 @@ fn held_gathering_stays_open_until_released_even_with_nothing_left_to_gather() {
         Some(Event::GatheringStateChange(GatheringState::Complete))
     ));
 }
+
+/// While gathering is held (the caller is still looking up its STUN/TURN
+/// server names) and no gathering transaction is open, the agent has
+/// nothing to do: `poll_timeout` must not keep returning an instant that is
+/// already due, or the driver spins (thousands of wake-ups a second for
+/// the length of a DNS lookup). Gathering cannot complete before the hold
+/// is released (RFC 8838 §8: end-of-candidates comes last), so there is no
+/// deadline to wait for.
+#[test]
+fn held_gathering_does_not_keep_the_timer_due() {
+    let now = Instant::now();
+    let mut a = Agent::new(
+        AgentConfig {
+            seed: Some(1),
+            credentials: Some(Credentials::new("LOCL", "localpasswordlocalpassword").unwrap()),
+            ..Default::default()
+        },
+        now,
+    );
+    a.hold_gathering(now, true);
+    a.add_local_host(sa(LOCAL)).unwrap();
+    drain(&mut a, now);
+    while a.poll_event().is_some() {}
+    assert_eq!(a.gathering_state(), GatheringState::Gathering);
+    let mut t = now;
+    let mut due = 0;
+    for _ in 0..1000 {
+        match a.poll_timeout() {
+            Some(d) if d <= t => {
+                due += 1;
+                a.handle_timeout(t);
+                drain(&mut a, t);
+            }
+            _ => break,
+        }
+        t += Duration::from_micros(10);
+    }
+    assert!(
+        due < 10,
+        "timer due {due} times in a row with nothing to do (next {:?})",
+        a.poll_timeout().map(|d| d.saturating_duration_since(t))
+    );
+    // Released, it completes at once (the held test above covers the rest).
+    a.hold_gathering(t, false);
+    assert_eq!(a.gathering_state(), GatheringState::Complete);
+}

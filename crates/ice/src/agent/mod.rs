@@ -1038,7 +1038,15 @@ impl Agent {
         if self.has_check_work() {
             at(self.next_check);
         }
-        if self.gathering == GatheringState::Gathering && !self.gathering_pending() {
+        // Gathering with nothing left to wait for completes at the next
+        // call. While the caller holds it open (server names being looked
+        // up) it cannot complete, and `hold_gathering(false)` completes it
+        // itself: no deadline then, or the driver would spin on a timer
+        // that stays due (RFC 8838 §8: end-of-candidates comes last).
+        if self.gathering == GatheringState::Gathering
+            && !self.gathering_held
+            && !self.gathering_pending()
+        {
             at(self.now);
         }
         if let Some(deadline) = self.nomination_deadline() {
