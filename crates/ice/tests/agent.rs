@@ -615,3 +615,75 @@ fn held_gathering_does_not_keep_the_timer_due() {
     a.hold_gathering(t, false);
     assert_eq!(a.gathering_state(), GatheringState::Complete);
 }
+
+/// A success response to `tid` from the peer (password `PEER_PWD`).
+fn success(tid: TransactionId, mapped: SocketAddr) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut b = MessageBuilder::new(&mut buf, Class::SuccessResponse, Method::BINDING, tid);
+    b.add(&Attribute::XorMappedAddress(mapped)).unwrap();
+    b.add_message_integrity(PEER_PWD.as_bytes());
+    b.add_fingerprint();
+    b.finish();
+    buf
+}
+
+/// RFC 8445 §7.2.5.2.1 / §7.2.5.2.4 / §8.1.1: a nominating check that
+/// fails (here its success response comes back from another port: not
+/// symmetric) fails that pair, and the controlling agent then nominates
+/// another valid pair; it does not stay in Checking for good.
+#[test]
+fn a_failed_nominating_check_does_not_stop_nomination_for_good() {
+    let now = Instant::now();
+    let mut a = Agent::new(
+        AgentConfig {
+            controlling: true,
+            seed: Some(7),
+            credentials: Some(Credentials::new("LOCL", "localpasswordlocalpassword").unwrap()),
+            ..Default::default()
+        },
+        now,
+    );
+    a.add_local_host(sa(LOCAL)).unwrap();
+    a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+    let r1: Candidate = "candidate:1 1 udp 2130706431 192.0.2.2 6000 typ host"
+        .parse()
+        .unwrap();
+    let r2: Candidate = "candidate:2 1 udp 2130706000 192.0.2.3 6000 typ host"
+        .parse()
+        .unwrap();
+    a.add_remote_candidate(r1).unwrap();
+    a.add_remote_candidate(r2).unwrap();
+    let mut t = now;
+    let mut broke_nomination = false;
+    let end = now + Duration::from_secs(30);
+    while t < end && a.selected_pair().is_none() {
+        for (dest, d) in drain(&mut a, t) {
+            let msg = Message::parse(&d).unwrap();
+            if msg.class() != Class::Request {
+                continue;
+            }
+            let nominating = msg
+                .attributes()
+                .any(|x| matches!(x, Ok(Attribute::UseCandidate)));
+            let resp = success(msg.transaction_id(), sa(LOCAL));
+            // The first nominating check is answered from another port.
+            let from = if nominating && !broke_nomination {
+                broke_nomination = true;
+                SocketAddr::new(dest.ip(), dest.port() + 1)
+            } else {
+                dest
+            };
+            a.handle_receive(t, from, sa(LOCAL), &resp);
+        }
+        t += Duration::from_millis(10);
+        a.handle_timeout(t);
+    }
+    assert!(broke_nomination, "no nominating check was sent");
+    assert!(
+        a.selected_pair().is_some(),
+        "30 s after the nominating check failed, with another valid pair \
+         answering every check, nothing was selected; state {:?}",
+        a.connection_state()
+    );
+    assert_ne!(a.connection_state(), ConnectionState::Checking);
+}

@@ -374,6 +374,23 @@ impl Agent {
         }
     }
 
+    /// The check of pair `i` just failed (an authenticated error other
+    /// than 487, a success that was not symmetric, or one without a mapped
+    /// address): if it was the nominating check and no newer check of the
+    /// pair is in flight, the nomination is over. RFC 8445 §7.2.5.2.4 and
+    /// §8.1.1: the controlling agent nominates another valid pair, so the
+    /// pair's USE-CANDIDATE and the agent's `nominating` are cleared (as
+    /// a nominating check that times out clears them, `on_timeout`).
+    fn nomination_failed(&mut self, i: usize) {
+        let Some(p) = self.pairs.get_mut(i) else {
+            return;
+        };
+        if p.use_candidate && p.transaction.is_none() && !p.nominated {
+            p.use_candidate = false;
+            self.nominating = false;
+        }
+    }
+
     /// `outcome` is the mapped address of a success on the same 5-tuple,
     /// or the error code of a failure (`None` for a non-symmetric success).
     pub(super) fn on_check_response(
@@ -405,12 +422,15 @@ impl Agent {
                     self.enqueue_triggered(i);
                 } else if !t.cancelled {
                     self.pairs[i].state = PairState::Failed;
+                    self.nomination_failed(i);
                 }
                 return;
             }
         };
         let Some(mapped) = mapped else {
+            // RFC 8445 §7.2.5.2.1 (not symmetric) or no mapped address.
             self.pairs[i].state = PairState::Failed;
+            self.nomination_failed(i);
             return;
         };
         let p = &mut self.pairs[i];
