@@ -33,6 +33,9 @@ pub enum ConnectionState {
     /// Consent checks on the selected pair went unanswered for a while.
     Disconnected,
     /// Every pair failed, or consent was lost; see [`FailureReason`].
+    /// (Consent lost on the pair of the generation before an ICE restart
+    /// that is still in progress does not fail the agent: that pair is
+    /// dropped and the state is [`Self::Checking`], with the reason.)
     Failed,
     /// [`crate::Agent::close`] was called.
     Closed,

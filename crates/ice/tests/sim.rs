@@ -334,6 +334,63 @@ fn ice_restart_recovers_when_the_path_dies() {
     call.assert_data_flows_both_ways("after");
 }
 
+/// RFC 7675 §5.1 says to stop sending on a pair whose consent expired;
+/// it does not end an ICE restart (RFC 8445 §9) that is under way, whose
+/// new check list is a separate matter. Here the path dies, both sides
+/// restart at once, but the peer's new candidates reach A late (slow
+/// signalling after the same network change): the old pair's consent
+/// expires meanwhile, and A still checks the new candidates when they
+/// arrive, and connects.
+#[test]
+fn consent_expiry_of_the_old_pair_does_not_abort_an_ice_restart_in_progress() {
+    let mut b = Side::public(PUBLIC_B, false, 52);
+    b.spare_addrs = vec![ip("192.0.2.3")];
+    let mut call = Call::new(13, Side::public(PUBLIC_A, true, 51), b);
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.net
+        .endpoint_mut(&call.b)
+        .down
+        .insert(sa("192.0.2.2:5000"));
+    assert!(call.run_until(Duration::from_secs(15), |c| {
+        c.peer_a().state() == ConnectionState::Disconnected
+    }));
+    // Both restart now; credentials are exchanged at once...
+    let now = call.net.now();
+    {
+        let b = call.net.endpoint_mut(&call.b);
+        b.agent.restart(now).unwrap();
+        b.agent.add_local_host(sa("192.0.2.3:5000")).unwrap();
+    }
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    call.exchange_credentials();
+    // ...but the candidates are held by slow signalling for 25 s, past
+    // the old pair's consent timeout.
+    call.auto_signal = false;
+    let a_signals = call.take_signals(true);
+    let b_signals = call.take_signals(false);
+    call.run_for(Duration::from_secs(25));
+    let state_before = call.peer_a().state();
+    assert_ne!(state_before, ConnectionState::Failed);
+    assert!(call.peer_a().agent.selected_pair().is_none());
+    call.deliver(false, a_signals);
+    call.deliver(true, b_signals);
+    call.auto_signal = true;
+    let ok = call.run_until(Duration::from_secs(20), Call::both_connected);
+    assert!(
+        ok,
+        "A state {:?} (was {:?} when the candidates arrived), B state {:?}: \
+         the restart was abandoned",
+        call.peer_a().state(),
+        state_before,
+        call.peer_b().state()
+    );
+    assert_eq!(
+        call.peer_a().agent.selected_pair().map(|s| s.destination),
+        Some(sa("192.0.2.3:5000"))
+    );
+    call.assert_data_flows_both_ways("after");
+}
+
 #[test]
 fn ice_restart_while_connected_keeps_the_old_pair_until_the_new_one_is_selected() {
     let mut call = Call::new(

@@ -37,10 +37,7 @@ impl Agent {
         );
         if silent >= self.config.consent_timeout {
             // RFC 7675 §5.1: consent expired; stop sending on this pair.
-            self.selected = None;
-            self.transactions
-                .retain(|t| !matches!(t.kind, TxnKind::Consent));
-            self.set_state(ConnectionState::Failed, Some(FailureReason::ConsentExpired));
+            self.lose_selected(FailureReason::ConsentExpired);
             return;
         }
         if silent >= self.config.disconnected_timeout
@@ -63,6 +60,26 @@ impl Agent {
             if let Some(s) = &mut self.selected {
                 s.next_consent = next;
             }
+        }
+    }
+
+    /// The selected pair is given up (consent expired, RFC 7675 §5.1, or
+    /// its TCP connection or TURN allocation is gone): nothing more is
+    /// sent on it. Without an ICE restart in progress the connection has
+    /// failed. With one (the selected pair belongs to the generation
+    /// before it), the new generation's check list (RFC 8445 §9) is what
+    /// remains: checks go on and the state is Checking, so that the new
+    /// candidates, when they come, are still checked.
+    pub(super) fn lose_selected(&mut self, reason: FailureReason) {
+        let Some(s) = self.selected.take() else {
+            return;
+        };
+        self.transactions
+            .retain(|t| !matches!(t.kind, TxnKind::Consent));
+        if s.index.is_none() {
+            self.set_state(ConnectionState::Checking, Some(reason));
+        } else {
+            self.set_state(ConnectionState::Failed, Some(reason));
         }
     }
 }

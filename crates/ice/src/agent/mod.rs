@@ -672,7 +672,10 @@ impl Agent {
 
     /// ICE restart (RFC 8445 §9): new local credentials, the check list
     /// emptied, candidates gathered again. The selected pair keeps carrying
-    /// data (and consent checks) until a new one is selected. The caller
+    /// data (and consent checks) until a new one is selected; if it is
+    /// lost first (its consent expires, RFC 7675 §5.1), it is dropped and
+    /// the state goes to [`ConnectionState::Checking`], not `Failed`: the
+    /// new generation is still checked when its candidates come. The caller
     /// signals the new credentials and candidates, then gives the peer's new
     /// ones to [`Self::set_remote_credentials`] and
     /// [`Self::add_remote_candidate`].
@@ -858,13 +861,7 @@ impl Agent {
         if self.selected.as_ref().is_some_and(|s| {
             s.protocol == Protocol::Tcp && s.pair.source == local && s.pair.destination == remote
         }) {
-            self.selected = None;
-            self.transactions
-                .retain(|t| !matches!(t.kind, TxnKind::Consent));
-            self.set_state(
-                ConnectionState::Failed,
-                Some(FailureReason::ConnectionClosed),
-            );
+            self.lose_selected(FailureReason::ConnectionClosed);
         }
         self.update_states(now);
     }

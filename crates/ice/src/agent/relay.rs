@@ -458,13 +458,7 @@ impl Agent {
                 .as_ref()
                 .is_some_and(|s| s.pair.source == relayed && s.protocol == Protocol::Udp)
             {
-                self.selected = None;
-                self.transactions
-                    .retain(|t| !matches!(t.kind, TxnKind::Consent));
-                self.set_state(
-                    ConnectionState::Failed,
-                    Some(FailureReason::ConnectionClosed),
-                );
+                self.lose_selected(FailureReason::ConnectionClosed);
             }
         }
         true
