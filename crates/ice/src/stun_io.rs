@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 
-use ferrtc_stun::{Attribute, Class, Message, MessageBuilder, Method, TransactionId};
+use ferrtc_stun::{
+    Attribute, Class, Message, MessageBuilder, Method, TransactionId, UnknownAttributes,
+};
 
 /// The ICE role attribute of a Binding request (RFC 8445 §7.1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,11 +139,13 @@ pub(crate) fn write_success(
 }
 
 /// Writes an error response (400, 401, 420 or 487), with MESSAGE-INTEGRITY
-/// when the request was authenticated (`key`).
+/// when the request was authenticated (`key`). A 420 lists the `unknown`
+/// attribute types in UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1.1, §14.13).
 pub(crate) fn write_error(
     buf: &mut Vec<u8>,
     tid: TransactionId,
     code: u16,
+    unknown: &[u16],
     key: Option<&[u8]>,
 ) -> bool {
     let reason = match code {
@@ -153,6 +157,13 @@ pub(crate) fn write_error(
     };
     let mut b = MessageBuilder::new(buf, Class::ErrorResponse, Method::BINDING, tid);
     let mut ok = b.add(&Attribute::ErrorCode { code, reason }).is_ok();
+    if code == 420 {
+        ok = ok
+            && b.add(&Attribute::UnknownAttributes(UnknownAttributes::new(
+                unknown,
+            )))
+            .is_ok();
+    }
     if let Some(key) = key {
         ok = ok && b.try_add_message_integrity(key).is_ok();
     }
@@ -207,6 +218,7 @@ mod tests {
             &mut buf,
             TransactionId([1; 12]),
             487,
+            &[],
             Some(b"k")
         ));
         let msg = Message::parse(&buf).unwrap();

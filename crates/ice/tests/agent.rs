@@ -687,3 +687,53 @@ fn a_failed_nominating_check_does_not_stop_nomination_for_good() {
     );
     assert_ne!(a.connection_state(), ConnectionState::Checking);
 }
+
+/// RFC 8489 §6.3.1.1 / §14.13: a request with an unknown
+/// comprehension-required attribute gets a 420 error response that MUST
+/// carry UNKNOWN-ATTRIBUTES listing the attribute types it did not know.
+#[test]
+fn a_420_lists_the_unknown_attributes() {
+    let now = Instant::now();
+    let mut a = agent(now);
+    while a.poll_event().is_some() {}
+    let mut buf = Vec::new();
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId([5; 12]),
+    );
+    b.add(&Attribute::Username("LOCL:PEER")).unwrap();
+    b.add(&Attribute::Priority(1_845_501_695)).unwrap();
+    b.add(&Attribute::IceControlling(1)).unwrap();
+    b.add(&Attribute::Unknown {
+        typ: 0x7777,
+        value: b"abcd",
+    })
+    .unwrap();
+    b.add(&Attribute::Unknown {
+        typ: 0x7778,
+        value: b"",
+    })
+    .unwrap();
+    b.add_message_integrity(b"localpasswordlocalpassword");
+    b.add_fingerprint();
+    b.finish();
+    a.handle_receive(now, sa(PEER), sa(LOCAL), &buf);
+    let out = drain(&mut a, now);
+    assert_eq!(out.len(), 1);
+    let resp = Message::parse(&out[0].1).unwrap();
+    assert_eq!(resp.class(), Class::ErrorResponse);
+    assert_eq!(error_code(&out[0].1), Some(420));
+    resp.verify_message_integrity(b"localpasswordlocalpassword")
+        .unwrap();
+    let listed: Option<Vec<u16>> = resp.attributes().find_map(|x| match x {
+        Ok(Attribute::UnknownAttributes(u)) => Some(u.iter().collect()),
+        _ => None,
+    });
+    assert_eq!(
+        listed,
+        Some(vec![0x7777, 0x7778]),
+        "420 without UNKNOWN-ATTRIBUTES"
+    );
+}

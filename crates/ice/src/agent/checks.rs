@@ -135,6 +135,7 @@ impl Agent {
                 destination: source,
                 protocol,
                 error,
+                unknown: Box::default(),
                 key,
             });
         };
@@ -172,8 +173,22 @@ impl Agent {
             respond(self, Some(401), None);
             return Receive::Stun;
         }
-        if msg.unknown_comprehension_required().next().is_some() {
-            respond(self, Some(420), Some(key));
+        // RFC 8489 §6.3.1.1: unknown comprehension-required attributes get
+        // a 420 whose UNKNOWN-ATTRIBUTES (§14.13) lists them.
+        let unknown: Box<[u16]> = msg
+            .unknown_comprehension_required()
+            .take(MAX_UNKNOWN_LISTED)
+            .collect();
+        if !unknown.is_empty() {
+            self.queue(Out::Response {
+                tid,
+                source: destination,
+                destination: source,
+                protocol,
+                error: Some(420),
+                unknown,
+                key: Some(key),
+            });
             return Receive::Stun;
         }
         // RFC 8445 §7.3.1.1: role conflicts.

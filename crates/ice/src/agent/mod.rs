@@ -198,6 +198,10 @@ enum Out {
         protocol: Protocol,
         /// `None` for success, else the error code.
         error: Option<u16>,
+        /// For a 420: the unknown comprehension-required attribute types
+        /// to list in UNKNOWN-ATTRIBUTES (RFC 8489 §14.13); empty otherwise
+        /// (an empty box does not allocate).
+        unknown: Box<[u16]>,
         /// Which local password signs it (none for 400/401).
         key: Option<KeyRef>,
     },
@@ -235,6 +239,10 @@ fn trim_list<T>(list: &mut Vec<T>, idle: bool) {
 /// Most datagrams waiting in the agent's output queue; beyond it responses
 /// are dropped (the peer retransmits).
 const MAX_QUEUED: usize = 256;
+
+/// Most attribute types listed in the UNKNOWN-ATTRIBUTES of a 420 (the
+/// rest are left out; a request has no business carrying more).
+const MAX_UNKNOWN_LISTED: usize = 16;
 
 /// Unanswered nominating checks tolerated on one valid pair before it fails.
 const MAX_NOMINATION_FAILURES: u8 = 2;

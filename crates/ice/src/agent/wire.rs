@@ -174,6 +174,7 @@ impl Agent {
                 destination,
                 protocol,
                 error,
+                unknown,
                 key,
             } => {
                 let key: Option<&[u8]> = match key {
@@ -183,7 +184,7 @@ impl Agent {
                 };
                 let ok = match (error, key) {
                     (None, Some(key)) => stun_io::write_success(buf, tid, destination, key),
-                    (Some(code), key) => stun_io::write_error(buf, tid, code, key),
+                    (Some(code), key) => stun_io::write_error(buf, tid, code, &unknown, key),
                     (None, None) => false,
                 };
                 self.stats.responses_sent += u64::from(ok);
