@@ -186,3 +186,156 @@ fn the_default_pair_limit_is_the_100_rfc_8445_recommends() {
     assert!(paths.len() <= 100, "{} pairs checked", paths.len());
     assert!(paths.len() > 64, "{} pairs checked", paths.len());
 }
+
+/// Checks travel in the clear: one authentic check seen on the path can be
+/// replayed unchanged from any source address, and every copy passes
+/// MESSAGE-INTEGRITY (it covers no address). RFC 8445 §7.3.1.3 would make
+/// each source a peer-reflexive candidate whose data is accepted; 64
+/// copies would fill `max_remote_candidates` and the peer's real trickled
+/// candidates would be refused. A request's transaction id is fresh per
+/// transaction (RFC 8489 §5; RFC 8445 §19 on attacks on checks): the same
+/// id from another source is a replay, neither answered nor learned from.
+#[test]
+fn one_replayed_check_does_not_fill_the_remote_candidate_table() {
+    let now = Instant::now();
+    let config = AgentConfig {
+        controlling: false,
+        ..AgentConfig::default()
+    };
+    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    let mut a = agent(now, config, &["192.0.2.1:5000"]);
+    let captured = check(9);
+    let mut buf = Vec::new();
+    // The real peer's check.
+    a.handle_receive(now, "192.0.2.2:6000".parse().unwrap(), local, &captured);
+    while a.poll_transmit(now, &mut buf).is_some() {}
+    // The same bytes from the attacker's ports (no spoofing needed).
+    let mut accepted_data = 0;
+    let mut answered = 0;
+    for port in 1..=200u16 {
+        let from = SocketAddr::from(([198, 51, 100, 66], port));
+        a.handle_receive(now, from, local, &captured);
+        while let Some(t) = a.poll_transmit(now, &mut buf) {
+            if t.destination == from {
+                answered += 1;
+            }
+        }
+        if matches!(
+            a.handle_receive(now, from, local, b"\x17\xfe\xfdjunk"),
+            Receive::Data(_)
+        ) {
+            accepted_data += 1;
+        }
+    }
+    assert_eq!(accepted_data, 0, "data from replaying addresses accepted");
+    assert_eq!(answered, 0, "replayed checks answered");
+    let real: Candidate =
+        "candidate:9 1 udp 1677729535 203.0.113.7 61665 typ srflx raddr 10.0.0.2 rport 5000"
+            .parse()
+            .unwrap();
+    assert_eq!(a.add_remote_candidate(real), Ok(()));
+}
+
+/// Peer-reflexive remotes the agent never validated (each one checked it
+/// from a new source, nothing more) give way to the peer's signalled
+/// candidates when the table is full: a signalled candidate is refused
+/// only when the table is full of candidates that are signalled or
+/// validated. (Distinct transaction ids: not replays, but many sources.)
+#[test]
+fn unverified_peer_reflexive_remotes_give_way_to_signalled_candidates() {
+    let now = Instant::now();
+    let config = AgentConfig {
+        controlling: false,
+        max_remote_candidates: 4,
+        ..AgentConfig::default()
+    };
+    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    let mut a = agent(now, config, &["192.0.2.1:5000"]);
+    let mut buf = Vec::new();
+    for i in 0..4u16 {
+        let from = SocketAddr::from(([203, 0, 113, 9], 20_000 + i));
+        a.handle_receive(now, from, local, &check(i as u8));
+        while a.poll_transmit(now, &mut buf).is_some() {}
+    }
+    // All four are peer-reflexive, none validated by a check of ours: the
+    // peer's signalled candidates still get in.
+    for i in 0..4 {
+        assert_eq!(a.add_remote_candidate(remote(i)), Ok(()));
+    }
+    // The table is now full of signalled candidates: the next is refused.
+    assert_eq!(
+        a.add_remote_candidate(remote(4)),
+        Err(Error::TooManyCandidates { limit: 4 })
+    );
+}
+
+/// A peer-reflexive remote given up for a signalled candidate takes its
+/// pairs and their checks with it; the other pairs keep theirs: a check in
+/// flight when the table moved still validates its own pair (and no
+/// other) when its answer comes.
+#[test]
+fn forgetting_a_peer_reflexive_remote_keeps_the_other_checks_on_their_pairs() {
+    let now = Instant::now();
+    let config = AgentConfig {
+        controlling: false,
+        max_remote_candidates: 4,
+        ..AgentConfig::default()
+    };
+    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    let mut a = agent(now, config, &["192.0.2.1:5000"]);
+    let mut buf = Vec::new();
+    let prflx: Vec<SocketAddr> = (0..3u16)
+        .map(|i| SocketAddr::from(([203, 0, 113, 9], 20_000 + i)))
+        .collect();
+    for (i, from) in prflx.iter().enumerate() {
+        a.handle_receive(now, *from, local, &check(i as u8));
+        while a.poll_transmit(now, &mut buf).is_some() {}
+    }
+    a.add_remote_candidate(remote(0)).unwrap();
+    let r0 = remote(0).socket_addr().unwrap();
+    let r1 = remote(1).socket_addr().unwrap();
+    // Run until the check to the signalled candidate is in flight.
+    let mut t = now;
+    let mut to_r0 = None;
+    while to_r0.is_none() && t < now + Duration::from_secs(2) {
+        t += Duration::from_millis(10);
+        a.handle_timeout(t);
+        while let Some(tx) = a.poll_transmit(t, &mut buf) {
+            let msg = Message::parse(&buf).unwrap();
+            if tx.destination == r0 && msg.class() == Class::Request {
+                to_r0 = Some(msg.transaction_id());
+            }
+        }
+    }
+    let to_r0 = to_r0.expect("no check to the signalled candidate");
+    // The table is full: the next signalled candidate takes the place of
+    // the first peer-reflexive remote.
+    assert!(matches!(
+        a.handle_receive(t, prflx[0], local, b"\x17\xfe\xfdx"),
+        Receive::Data(_)
+    ));
+    a.add_remote_candidate(remote(1)).unwrap();
+    assert!(!matches!(
+        a.handle_receive(t, prflx[0], local, b"\x17\xfe\xfdx"),
+        Receive::Data(_)
+    ));
+    assert!(matches!(
+        a.handle_receive(t, prflx[1], local, b"\x17\xfe\xfdx"),
+        Receive::Data(_)
+    ));
+    // The answer to the check in flight validates the pair it was for.
+    let mut resp = Vec::new();
+    let mut b = MessageBuilder::new(&mut resp, Class::SuccessResponse, Method::BINDING, to_r0);
+    b.add(&Attribute::XorMappedAddress(local)).unwrap();
+    b.add_message_integrity(PEER_PWD.as_bytes());
+    b.finish();
+    assert_eq!(a.handle_receive(t, r0, local, &resp), Receive::Stun);
+    assert!(matches!(
+        a.handle_receive(t, r0, local, b"\x17\xfe\xfdx"),
+        Receive::Data(_)
+    ));
+    assert!(!matches!(
+        a.handle_receive(t, r1, local, b"\x17\xfe\xfdx"),
+        Receive::Data(_)
+    ));
+}

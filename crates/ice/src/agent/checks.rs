@@ -173,6 +173,11 @@ impl Agent {
             respond(self, Some(401), None);
             return Receive::Stun;
         }
+        // RFC 8445 §7.3.1.3, §19: an authentic check sent again from
+        // another source is a replay; it makes no peer-reflexive candidate.
+        if self.recent_requests.is_replay(tid, source) {
+            return Receive::Dropped(DropReason::ReplayedRequest);
+        }
         // RFC 8489 §6.3.1.1: unknown comprehension-required attributes get
         // a 420 whose UNKNOWN-ATTRIBUTES (§14.13) lists them.
         let unknown: Box<[u16]> = msg

@@ -16,6 +16,7 @@ mod consent;
 mod nomination;
 mod pairs;
 mod relay;
+mod replay;
 mod wire;
 
 #[cfg(test)]
@@ -91,6 +92,10 @@ pub enum DropReason {
     UnknownDestination,
     /// The agent is closed.
     Closed,
+    /// An authenticated Binding request whose transaction id came lately
+    /// from another source: a captured check sent again (RFC 8445
+    /// §7.3.1.3, §19). Neither answered nor learned from.
+    ReplayedRequest,
 }
 
 /// Counters of the agent.
@@ -317,6 +322,8 @@ pub struct Agent {
     gathering_held: bool,
     state: ConnectionState,
     prflx_count: u32,
+    /// Recent request transaction ids and their sources (replays).
+    recent_requests: replay::RecentRequests,
     stats: Stats,
     now: Instant,
 }
@@ -378,6 +385,7 @@ impl Agent {
             gathering_held: false,
             state: ConnectionState::New,
             prflx_count: 0,
+            recent_requests: replay::RecentRequests::default(),
             stats: Stats::default(),
             now,
         }
@@ -616,7 +624,10 @@ impl Agent {
     /// Adds a remote candidate (signalled, or trickled per RFC 8838).
     /// UDP candidates of component 1 with an IP address are used; others
     /// are refused with [`Error::UnsupportedCandidate`] (mDNS names are not
-    /// resolved by this crate).
+    /// resolved by this crate). Past [`AgentConfig::max_remote_candidates`]
+    /// a peer-reflexive remote that none of the agent's checks validated
+    /// (and that is not being nominated) is forgotten to make room; with
+    /// none, [`Error::TooManyCandidates`].
     pub fn add_remote_candidate(&mut self, candidate: Candidate) -> Result<(), Error> {
         self.check_open()?;
         if candidate.component() != 1 {
@@ -654,9 +665,15 @@ impl Agent {
             return Ok(());
         }
         if self.remotes.len() >= self.config.max_remote_candidates {
-            return Err(Error::TooManyCandidates {
-                limit: self.config.max_remote_candidates,
-            });
+            // A peer-reflexive remote nothing vouches for (one a replayed
+            // check may have made, `replay.rs`) gives way to the peer's
+            // signalled candidate.
+            let Some(r) = self.unverified_prflx_remote() else {
+                return Err(Error::TooManyCandidates {
+                    limit: self.config.max_remote_candidates,
+                });
+            };
+            self.forget_remote(r);
         }
         self.remotes.push(Remote {
             candidate,
