@@ -2,15 +2,20 @@
 //! only their TCP candidates are signalled, so the connection can only form
 //! over a TCP connection from one side's active candidate to the other's
 //! listener. A data channel then carries messages from several tasks on
-//! clones of one handle, and the stats name the TCP pair.
+//! clones of one handle, and the stats name the TCP pair. And what a
+//! listener holds for connections that never send a check.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
     PeerConnection, PeerConnectionEvent,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -163,4 +168,107 @@ async fn two_peers_that_only_see_tcp_candidates_connect_over_ice_tcp() {
     assert_eq!(local["protocol"], "tcp", "{local}");
     a.close().await;
     b.close().await;
+}
+
+/// How long a listener waits for an accepted connection's first message
+/// (`FIRST_MESSAGE_TIMEOUT` in `src/net/tcp.rs`).
+const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections the listeners hold at once (`MAX_ACCEPTED`).
+const MAX_ACCEPTED: usize = 16;
+
+/// The address of `pc`'s passive candidate (its ICE-TCP listener), once
+/// gathered.
+async fn passive_candidate(pc: &PeerConnection) -> SocketAddr {
+    let _dc = pc
+        .create_data_channel("x", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer)).await.unwrap();
+    tokio::time::timeout(TIMEOUT, async {
+        while let Some(ev) = pc.next_event().await {
+            if let PeerConnectionEvent::IceCandidate(c) = ev
+                && c.candidate.contains("tcptype passive")
+            {
+                let f: Vec<&str> = c.candidate.split(' ').collect();
+                return SocketAddr::new(f[4].parse().unwrap(), f[5].parse().unwrap());
+            }
+        }
+        panic!("no passive candidate")
+    })
+    .await
+    .expect("a passive candidate in time")
+}
+
+/// Opens a connection to `to` that announces a 65535-byte frame and sends
+/// nothing more; reports on `closed` when the listener closes it.
+async fn silent_connection(to: SocketAddr, closed: mpsc::UnboundedSender<Instant>) {
+    let mut s = TcpStream::connect(to).await.unwrap();
+    s.write_all(&[0xff, 0xff]).await.unwrap();
+    tokio::spawn(async move {
+        let mut b = [0u8; 1];
+        // EOF or a reset: either way the listener let go of it.
+        while let Ok(1) = s.read(&mut b).await {}
+        let _ = closed.send(Instant::now());
+    });
+}
+
+/// A passive candidate is open to anyone (RFC 6544 §8, RFC 8445 §19), so
+/// connections that never send their first message (a connectivity check)
+/// are bounded from the accept on: the listeners hold at most
+/// `MAX_ACCEPTED` of them, each until `FIRST_MESSAGE_TIMEOUT`, and close
+/// every one past that as soon as it is accepted (they held a socket, a
+/// task and a 64 KiB buffer each, so a few hundred per second ran a process
+/// out of file descriptors). Once the held ones time out, a new connection
+/// is held again.
+///
+/// Not timing-fragile: a connection closed before `FIRST_MESSAGE_TIMEOUT`
+/// has passed since the first connect can only have been closed by the
+/// bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_to_the_passive_candidate_are_bounded() {
+    const SILENT: usize = 4 * MAX_ACCEPTED;
+    let pc = PeerConnection::new(tcp_config()).unwrap();
+    let target = passive_candidate(&pc).await;
+
+    let start = Instant::now();
+    let (closed_tx, mut closed) = mpsc::unbounded_channel();
+    for _ in 0..SILENT {
+        silent_connection(target, closed_tx.clone()).await;
+    }
+    let mut refused = 0;
+    while refused < SILENT - MAX_ACCEPTED {
+        match tokio::time::timeout_at(start + FIRST_MESSAGE_TIMEOUT, closed.recv()).await {
+            Ok(Some(at)) if at < start + FIRST_MESSAGE_TIMEOUT => refused += 1,
+            _ => break,
+        }
+    }
+    assert_eq!(
+        refused,
+        SILENT - MAX_ACCEPTED,
+        "{} of {SILENT} silent connections still held before any could time out",
+        SILENT - refused
+    );
+    // The ones held were held until their first message was overdue.
+    for _ in 0..MAX_ACCEPTED {
+        let at = tokio::time::timeout(TIMEOUT, closed.recv())
+            .await
+            .expect("the held connections are closed when their first message is overdue")
+            .unwrap();
+        assert!(
+            at >= start + FIRST_MESSAGE_TIMEOUT,
+            "a held connection was closed after {:?}",
+            at - start
+        );
+    }
+    // Their places are free again.
+    silent_connection(target, closed_tx).await;
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), closed.recv())
+            .await
+            .is_err(),
+        "a connection after the silent ones timed out was refused"
+    );
+    pc.close().await;
 }

@@ -14,19 +14,22 @@
 //! error, or when the connection's task drops [`TcpSockets`]: its queue
 //! closes, what was queued (a DTLS close_notify, say) is written first.
 //!
-//! Hostile peers: connections accepted on a listener count against their
-//! own budget, and one that does not send a STUN message first, within
-//! [`FIRST_MESSAGE_TIMEOUT`], is closed; the messages waiting for the
-//! connection's task are bounded.
+//! Hostile peers: connections accepted on the listeners count against their
+//! own budget of [`MAX_ACCEPTED`], taken as they are accepted (before they
+//! sent anything: one more is closed at once), and one that does not send a
+//! STUN message first, within [`FIRST_MESSAGE_TIMEOUT`], is closed; a frame
+//! takes memory as its bytes arrive, not as its length prefix announces; the
+//! messages waiting for the connection's task are bounded.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::tls::{Connector, TlsServers};
 
@@ -37,8 +40,15 @@ const WRITE_QUEUE: usize = 256;
 /// most 64 KiB each).
 const READ_QUEUE: usize = 256;
 
-/// Most connections accepted on the listeners at once; more are closed.
+/// Most connections accepted on the listeners at once, counted from the
+/// accept (a connection that has not sent its first message yet holds a
+/// socket and a task too); more are closed as they are accepted.
 const MAX_ACCEPTED: usize = 16;
+
+/// Memory reserved for a frame before its bytes arrive (a frame's length
+/// prefix may announce up to 64 KiB; more grows as bytes come in). One
+/// datagram's worth: most frames fit.
+const FRAME_PREALLOC: usize = 1500;
 
 /// Most connections this side opens at once (active candidates, TURN).
 const MAX_OPENED: usize = 16;
@@ -139,6 +149,9 @@ impl TcpSockets {
     /// are skipped (and logged). Must run inside the runtime.
     pub(crate) fn listen(addrs: &[std::net::IpAddr]) -> TcpSockets {
         let mut sockets = TcpSockets::new();
+        // One budget for all listeners (RFC 6544 §8, RFC 8445 §19: a
+        // listener is open to anyone; what it accepts must stay bounded).
+        let permits = Arc::new(Semaphore::new(MAX_ACCEPTED));
         for ip in addrs {
             let bound = std::net::TcpListener::bind(SocketAddr::new(*ip, 0)).and_then(|l| {
                 l.set_nonblocking(true)?;
@@ -148,7 +161,12 @@ impl TcpSockets {
             match bound {
                 Ok((addr, listener)) => {
                     sockets.listeners.push(addr);
-                    tokio::spawn(accept_loop(addr, listener, sockets.events_tx.clone()));
+                    tokio::spawn(accept_loop(
+                        addr,
+                        listener,
+                        Arc::clone(&permits),
+                        sockets.events_tx.clone(),
+                    ));
                 }
                 Err(e) => tracing::warn!("no ICE-TCP listener on {ip}: {e}"),
             }
@@ -188,6 +206,8 @@ impl TcpSockets {
             } => {
                 let accepted = self.conns.values().filter(|c| c.accepted).count();
                 if accepted >= MAX_ACCEPTED {
+                    // Not reached while the listeners' permits bound the
+                    // accepted connections (`accept_loop`); kept as a guard.
                     // Dropping the writer closes the connection.
                     tracing::debug!("TCP connection from {remote} refused: {accepted} open");
                 } else {
@@ -278,8 +298,17 @@ fn looks_like_stun(data: &[u8]) -> bool {
     data.len() >= 20 && data[0] & 0xc0 == 0 && data[4..8] == [0x21, 0x12, 0xa4, 0x42]
 }
 
-/// Accepts connections until the connection's task is gone.
-async fn accept_loop(local: SocketAddr, listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
+/// Accepts connections until the connection's task is gone. Each takes one
+/// of `permits` ([`MAX_ACCEPTED`] for all listeners) for its whole life,
+/// from the accept on: with none left, the connection is closed at once
+/// (RFC 6544 §8: a passive candidate is open to anyone, so silent
+/// connections must not pile up until the process runs out of sockets).
+async fn accept_loop(
+    local: SocketAddr,
+    listener: TcpListener,
+    permits: Arc<Semaphore>,
+    events: mpsc::Sender<TcpEvent>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -287,8 +316,21 @@ async fn accept_loop(local: SocketAddr, listener: TcpListener, events: mpsc::Sen
         };
         match accepted {
             Ok((stream, remote)) => {
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    // Dropping the stream closes it.
+                    tracing::debug!(
+                        "TCP connection from {remote} refused: {MAX_ACCEPTED} accepted already"
+                    );
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_accepted(local, remote, stream, events.clone()));
+                tokio::spawn(serve_accepted(
+                    local,
+                    remote,
+                    stream,
+                    permit,
+                    events.clone(),
+                ));
             }
             Err(e) => {
                 tracing::debug!("TCP accept on {local}: {e}");
@@ -299,11 +341,13 @@ async fn accept_loop(local: SocketAddr, listener: TcpListener, events: mpsc::Sen
 }
 
 /// An accepted connection: its first message must be a STUN message and
-/// come in time; only then does the connection's task hear of it.
+/// come in time; only then does the connection's task hear of it. `_permit`
+/// is its place among the [`MAX_ACCEPTED`], given back when it ends.
 async fn serve_accepted(
     local: SocketAddr,
     remote: SocketAddr,
     stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
     events: mpsc::Sender<TcpEvent>,
 ) {
     let (mut reader, writer) = stream.into_split();
@@ -402,12 +446,21 @@ async fn closed(
         .await;
 }
 
-/// One RFC 4571 frame.
+/// One RFC 4571 frame. The memory follows the bytes that arrive: a length
+/// prefix alone (up to 65535) reserves at most [`FRAME_PREALLOC`].
 async fn read_framed(reader: &mut (impl AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 2];
     reader.read_exact(&mut len).await?;
-    let mut data = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    reader.read_exact(&mut data).await?;
+    let announced = u16::from_be_bytes(len);
+    let len = usize::from(announced);
+    let mut data = Vec::with_capacity(len.min(FRAME_PREALLOC));
+    let read = (&mut *reader)
+        .take(u64::from(announced))
+        .read_to_end(&mut data)
+        .await?;
+    if read < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(data)
 }
 
@@ -483,4 +536,20 @@ async fn run(
         tracing::debug!("TCP {local} <-> {remote} ended: {e}");
     }
     closed(&events, kind, local, remote).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 4571 §2: a frame is its 16-bit length and that many bytes; one
+    /// cut short by the end of the stream is an error, not a short frame.
+    #[tokio::test]
+    async fn frames_are_read_whole_and_a_truncated_one_is_an_error() {
+        let mut stream: &[u8] = &[0, 3, b'a', b'b', b'c', 0, 0, 0xff, 0xff, b'x'];
+        assert_eq!(read_framed(&mut stream).await.unwrap(), b"abc");
+        assert_eq!(read_framed(&mut stream).await.unwrap(), b"");
+        let truncated = read_framed(&mut stream).await.unwrap_err();
+        assert_eq!(truncated.kind(), io::ErrorKind::UnexpectedEof);
+    }
 }
