@@ -10,6 +10,16 @@
 //!   source address: one the connection sent to, or one a check of it came
 //!   from.
 //!
+//! The mux cannot authenticate a check (it does not know the passwords that
+//! sign MESSAGE-INTEGRITY, RFC 8489 §9.1.3; the connection's ICE agent
+//! does, RFC 8445 §7.3), and anyone who saw a fragment can send one from any
+//! source address, a peer of another connection on the same mux included.
+//! So an address routed to one connection stays with it until that
+//! connection is gone: a check never moves it to another, nor does another
+//! connection's send (its agent may be answering a forged check). Sending a
+//! STUN error response, which is what an unauthenticated check gets, routes
+//! nothing.
+//!
 //! So the remote side of every connection must have an address of its own,
 //! as real callers do. Datagrams nobody claims are dropped and counted.
 //! Unlike a connection with sockets of its own, each datagram crosses from
@@ -188,27 +198,33 @@ async fn read(shared: Arc<Shared>) {
 }
 
 impl Routes {
-    /// Routes datagrams from `remote` to connection `id`, unless the
-    /// connection has [`MAX_REMOTES`] already: checks carry a fragment
-    /// anyone who saw the SDP knows, so a sender could otherwise grow the
-    /// table with every source address it can forge.
-    fn route_remote(&mut self, remote: SocketAddr, id: u64) {
-        if self.by_remote.get(&remote) == Some(&id) {
-            return;
+    /// Routes datagrams from `remote` to connection `id`; true when they
+    /// go there now. Not when another connection has `remote` (RFC 8445
+    /// §7.3: the check that would move it is one the mux cannot
+    /// authenticate, and another connection's agent may answer a forged
+    /// one), nor when the connection has [`MAX_REMOTES`] already: checks
+    /// carry a fragment anyone who saw the SDP knows, so a sender could
+    /// otherwise grow the table with every source address it can forge.
+    fn route_remote(&mut self, remote: SocketAddr, id: u64) -> bool {
+        if let Some(&owner) = self.by_remote.get(&remote) {
+            return owner == id;
         }
         let remotes = self.remotes_of.entry(id).or_default();
         if remotes.len() >= MAX_REMOTES {
-            return;
+            return false;
         }
         remotes.push(remote);
         self.by_remote.insert(remote, id);
+        true
     }
 
     /// Hands `data` from `from` to its connection; false when nobody took it.
     fn deliver(&mut self, from: SocketAddr, data: &[u8]) -> bool {
         let id = match ferrtc_core::check_recipient(data).and_then(|u| self.by_ufrag.get(u)) {
             Some(&id) => {
-                // The check's source is the connection's peer from now on.
+                // The check goes to the connection it names, whose agent
+                // authenticates it; its source is routed there only if no
+                // other connection has it.
                 self.route_remote(from, id);
                 id
             }
@@ -221,6 +237,16 @@ impl Routes {
             .get(&id)
             .is_some_and(|inbox| inbox.push(from, data))
     }
+}
+
+/// A STUN error response (RFC 8489 §5: class bits `11`), which is what an
+/// agent answers a check it could not authenticate with (§9.1.3): sending
+/// one does not make its destination the connection's peer.
+fn is_stun_error_response(data: &[u8]) -> bool {
+    data.len() >= 20
+        && data[0] & 0xc0 == 0
+        && data[4..8] == [0x21, 0x12, 0xa4, 0x42]
+        && u16::from_be_bytes([data[0], data[1]]) & 0x0110 == 0x0110
 }
 
 /// One connection's queue of datagrams: at most [`QUEUE`], and memory only
@@ -296,7 +322,7 @@ pub(crate) struct MuxPort {
     inbox: Arc<Inbox>,
     /// The username fragment checks to this connection carry.
     ufrag: String,
-    /// Addresses this connection sent to (already routed here).
+    /// Addresses this connection sent to that are routed here.
     remotes: Vec<SocketAddr>,
 }
 
@@ -320,10 +346,14 @@ impl MuxPort {
         self.ufrag = ufrag.to_owned();
     }
 
-    /// Sends from the shared socket; answers from `destination` come here.
+    /// Sends from the shared socket; answers from `destination` come here,
+    /// unless another connection has that address (see the module's doc)
+    /// or `data` is a STUN error response.
     pub(crate) fn send(&mut self, destination: SocketAddr, data: &[u8]) {
-        if !self.remotes.contains(&destination) {
-            self.shared.routes().route_remote(destination, self.id);
+        if !self.remotes.contains(&destination)
+            && !is_stun_error_response(data)
+            && self.shared.routes().route_remote(destination, self.id)
+        {
             self.remotes.push(destination);
         }
         if let Err(e) = self.shared.socket.try_send(destination, data, None) {
@@ -400,5 +430,120 @@ mod tests {
         assert!(!routes.deliver(stranger, b"\x17\xfe\xfd dtls"));
         let learned = SocketAddr::from(([127, 0, 0, 1], 1));
         assert!(routes.deliver(learned, b"\x17\xfe\xfd dtls"));
+    }
+
+    /// A connection's peer at `victim_peer` has been learned (from its
+    /// checks). One Binding request carrying another connection's fragment
+    /// (e.g. the attacker's own connection on the same mux), sent with the
+    /// victim peer's source address and no MESSAGE-INTEGRITY, must not move
+    /// the victim's route: the victim's DTLS/SRTP would go to the
+    /// attacker's connection. The mux cannot authenticate a check (RFC 8489
+    /// §9.1.3; the agent does, RFC 8445 §7.3), so a check never takes an
+    /// address another connection has.
+    #[test]
+    fn an_unauthenticated_check_does_not_steal_another_connections_route() {
+        let victim = Arc::new(Inbox::default());
+        let attacker = Arc::new(Inbox::default());
+        let mut routes = Routes::default();
+        routes.connections.insert(0, Arc::clone(&victim));
+        routes.connections.insert(1, Arc::clone(&attacker));
+        routes.by_ufrag.insert("vict".into(), 0);
+        routes.by_ufrag.insert("evil".into(), 1);
+        let victim_peer = SocketAddr::from(([203, 0, 113, 5], 40000));
+        assert!(routes.deliver(victim_peer, &check("vict")));
+        let _ = victim.try_recv();
+        assert!(routes.deliver(victim_peer, b"\x17\xfe\xfd dtls 1"));
+        assert!(victim.try_recv().is_some());
+        // Spoofed source, no MESSAGE-INTEGRITY at all: still handed to the
+        // connection it names (whose agent answers it with a 400).
+        let mut forged = check("evil");
+        forged[8..20].copy_from_slice(&[1; 12]);
+        assert!(routes.deliver(victim_peer, &forged));
+        assert!(attacker.try_recv().is_some());
+        // The victim peer's next DTLS record:
+        assert!(routes.deliver(victim_peer, b"\x17\xfe\xfd dtls 2"));
+        assert!(
+            victim.try_recv().is_some(),
+            "the victim's datagram went to connection {:?}",
+            routes.by_remote.get(&victim_peer)
+        );
+        // Nor does the other connection's send (its agent answering a
+        // forged check that carries valid MESSAGE-INTEGRITY, whose password
+        // the attacker knows for its own connection).
+        assert!(!routes.route_remote(victim_peer, 1));
+        assert!(routes.deliver(victim_peer, b"\x17\xfe\xfd dtls 3"));
+        assert!(victim.try_recv().is_some());
+        assert!(attacker.try_recv().is_none());
+    }
+
+    /// A Binding error response (what an agent answers a check it cannot
+    /// authenticate with, RFC 8489 §9.1.3) is one; a success response, a
+    /// request and DTLS are not.
+    #[test]
+    fn stun_error_responses_are_told_apart() {
+        let mut error = check("frag");
+        error[0..2].copy_from_slice(&0x0111u16.to_be_bytes());
+        assert!(is_stun_error_response(&error));
+        let mut success = check("frag");
+        success[0..2].copy_from_slice(&0x0101u16.to_be_bytes());
+        assert!(!is_stun_error_response(&success));
+        assert!(!is_stun_error_response(&check("frag")));
+        assert!(!is_stun_error_response(
+            b"\x17\xfe\xfd\x00\x01\x00\x00\x00\x00\x00\x01\x00\x10 dtls dtls"
+        ));
+        assert!(!is_stun_error_response(&error[..19]));
+    }
+
+    /// The next datagram routed to `port`.
+    async fn recv(port: &mut MuxPort) -> (SocketAddr, Vec<u8>) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            std::future::poll_fn(|cx| port.poll_recv(cx)),
+        )
+        .await
+        .expect("a datagram in time")
+        .expect("the port is open")
+    }
+
+    /// Through the ports of a real mux: the attacker's connection answers
+    /// the forged check with an error response (to the victim peer's
+    /// address), and even sends to that address; the victim peer's
+    /// datagrams still reach the victim's connection.
+    #[tokio::test]
+    async fn another_connections_answers_to_a_forged_check_leave_the_route_alone() {
+        let mux = UdpMux::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let mut victim = mux.port();
+        let mut attacker = mux.port();
+        victim.set_ufrag("vict");
+        attacker.set_ufrag("evil");
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let peer_addr = peer.local_addr().unwrap();
+        peer.send_to(&check("vict"), mux.local_addr())
+            .await
+            .unwrap();
+        assert_eq!(recv(&mut victim).await.0, peer_addr);
+        let mut success = check("vict");
+        success[0..2].copy_from_slice(&0x0101u16.to_be_bytes());
+        victim.send(peer_addr, &success);
+        // The forged check, "from" the victim's peer.
+        peer.send_to(&check("evil"), mux.local_addr())
+            .await
+            .unwrap();
+        assert_eq!(recv(&mut attacker).await.0, peer_addr);
+        let mut error = check("evil");
+        error[0..2].copy_from_slice(&0x0111u16.to_be_bytes());
+        attacker.send(peer_addr, &error);
+        attacker.send(peer_addr, b"\x17\xfe\xfd dtls");
+        peer.send_to(b"\x17\xfe\xfd dtls", mux.local_addr())
+            .await
+            .unwrap();
+        let (from, data) = recv(&mut victim).await;
+        assert_eq!(
+            (from, data.as_slice()),
+            (peer_addr, &b"\x17\xfe\xfd dtls"[..])
+        );
+        assert!(attacker.try_recv().is_none());
     }
 }
