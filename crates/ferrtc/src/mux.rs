@@ -16,9 +16,12 @@
 //! source address, a peer of another connection on the same mux included.
 //! So an address routed to one connection stays with it until that
 //! connection is gone: a check never moves it to another, nor does another
-//! connection's send (its agent may be answering a forged check). Sending a
-//! STUN error response, which is what an unauthenticated check gets, routes
-//! nothing.
+//! connection's send. The one exception is an address only a check taught:
+//! a connection that sends to it (other than a STUN error response, which
+//! is what an unauthenticated check gets) takes it, its agent having chosen
+//! that peer. Each connection has at most [`MAX_REMOTES`] addresses of each
+//! kind; the addresses it sends to are always routed back, the least
+//! recently used one making room.
 //!
 //! So the remote side of every connection must have an address of its own,
 //! as real callers do. Datagrams nobody claims are dropped and counted.
@@ -42,8 +45,8 @@ use crate::net::{SHARED_SOCKET_BUF, UdpSocket};
 /// socket buffer would).
 const QUEUE: usize = 256;
 
-/// Remote addresses routed to one connection (ICE's own limit on remote
-/// candidates is 64).
+/// Remote addresses routed to one connection, of each [`Origin`] (ICE's
+/// own limit on remote candidates is 64).
 const MAX_REMOTES: usize = 64;
 
 /// Reads per wake-up of the reading task.
@@ -86,9 +89,69 @@ struct Routes {
     next_id: u64,
     connections: HashMap<u64, Arc<Inbox>>,
     by_ufrag: HashMap<String, u64>,
-    by_remote: HashMap<SocketAddr, u64>,
-    /// The remote addresses routed to each connection, to unroute on drop.
-    remotes_of: HashMap<u64, Vec<SocketAddr>>,
+    by_remote: HashMap<SocketAddr, Route>,
+    /// The remote addresses routed to each connection, to count them and
+    /// to unroute them on drop.
+    remotes_of: HashMap<u64, Remotes>,
+    /// Ticks once per routing decision: when a route was last used.
+    clock: u64,
+}
+
+/// Where datagrams from one remote address go.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    /// The connection.
+    id: u64,
+    origin: Origin,
+    /// [`Routes::clock`] when a datagram last came from the address, or the
+    /// connection last routed it by sending.
+    used: u64,
+}
+
+/// How a remote address came to be routed to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A check carrying the connection's fragment came from it: nothing the
+    /// mux can authenticate. At most [`MAX_REMOTES`] per connection, kept
+    /// until the connection sends to the address or is gone.
+    Check,
+    /// The connection sent to it, other than a STUN error response: its
+    /// agent chose the address (a signalled candidate, a peer-reflexive one
+    /// from an authenticated check, a STUN or TURN server). At most
+    /// [`MAX_REMOTES`] per connection, the least recently used making room.
+    Send,
+}
+
+/// The remote addresses routed to one connection, by [`Origin`].
+#[derive(Debug, Default)]
+struct Remotes {
+    checked: Vec<SocketAddr>,
+    sent: Vec<SocketAddr>,
+}
+
+impl Remotes {
+    fn of(&mut self, origin: Origin) -> &mut Vec<SocketAddr> {
+        match origin {
+            Origin::Check => &mut self.checked,
+            Origin::Send => &mut self.sent,
+        }
+    }
+
+    fn remove(&mut self, remote: SocketAddr) {
+        self.checked.retain(|r| *r != remote);
+        self.sent.retain(|r| *r != remote);
+    }
+}
+
+/// What [`Routes::route`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteChange {
+    /// The address leads to the connection (it may have already);
+    /// `evicted` no longer does.
+    Routed { evicted: Option<SocketAddr> },
+    /// The address stays with the connection that has it, or the
+    /// connection has no room for one more of this origin.
+    Kept,
 }
 
 /// Stops the reading task when the last handle and port are gone.
@@ -160,7 +223,7 @@ impl UdpMux {
             id,
             inbox,
             ufrag: String::new(),
-            remotes: Vec::new(),
+            sent: Vec::new(),
         }
     }
 }
@@ -198,24 +261,76 @@ async fn read(shared: Arc<Shared>) {
 }
 
 impl Routes {
-    /// Routes datagrams from `remote` to connection `id`; true when they
-    /// go there now. Not when another connection has `remote` (RFC 8445
-    /// §7.3: the check that would move it is one the mux cannot
-    /// authenticate, and another connection's agent may answer a forged
-    /// one), nor when the connection has [`MAX_REMOTES`] already: checks
-    /// carry a fragment anyone who saw the SDP knows, so a sender could
-    /// otherwise grow the table with every source address it can forge.
-    fn route_remote(&mut self, remote: SocketAddr, id: u64) -> bool {
-        if let Some(&owner) = self.by_remote.get(&remote) {
-            return owner == id;
+    /// Routes datagrams from `remote` to connection `id`, for the reason
+    /// `origin`:
+    /// - an address another connection has stays there (RFC 8445 §7.3: the
+    ///   check that would move it is one the mux cannot authenticate, and
+    ///   another connection's agent may answer a forged one), except that
+    ///   a [`Origin::Send`] takes one only a check taught;
+    /// - a connection with [`MAX_REMOTES`] check-taught addresses learns no
+    ///   more from checks (they carry a fragment anyone who saw the SDP
+    ///   knows, so a sender could otherwise grow the table with every source
+    ///   address it can forge); one with [`MAX_REMOTES`] addresses it sent
+    ///   to forgets the least recently used of them for a new one.
+    fn route(&mut self, remote: SocketAddr, id: u64, origin: Origin) -> RouteChange {
+        self.clock += 1;
+        let now = self.clock;
+        match self.by_remote.get_mut(&remote) {
+            Some(route) if route.id == id => {
+                route.used = now;
+                if route.origin == Origin::Send || origin == Origin::Check {
+                    return RouteChange::Routed { evicted: None };
+                }
+                // Taught by a check, sent to now: counted with the sent.
+            }
+            Some(route) if route.origin == Origin::Check && origin == Origin::Send => {
+                let owner = route.id;
+                self.unlist(owner, remote);
+            }
+            Some(_) => return RouteChange::Kept,
+            None => {}
         }
         let remotes = self.remotes_of.entry(id).or_default();
-        if remotes.len() >= MAX_REMOTES {
-            return false;
+        let mut evicted = None;
+        if remotes.of(origin).len() >= MAX_REMOTES {
+            match origin {
+                Origin::Check => return RouteChange::Kept,
+                Origin::Send => {
+                    let by_remote = &self.by_remote;
+                    let lru = remotes
+                        .sent
+                        .iter()
+                        .min_by_key(|r| by_remote.get(r).map_or(0, |route| route.used))
+                        .copied();
+                    if let Some(old) = lru {
+                        remotes.remove(old);
+                        self.by_remote.remove(&old);
+                    }
+                    evicted = lru;
+                }
+            }
         }
-        remotes.push(remote);
-        self.by_remote.insert(remote, id);
-        true
+        if origin == Origin::Send {
+            // Taught by a check and sent to now, it moves to the sent ones.
+            remotes.checked.retain(|r| *r != remote);
+        }
+        remotes.of(origin).push(remote);
+        self.by_remote.insert(
+            remote,
+            Route {
+                id,
+                origin,
+                used: now,
+            },
+        );
+        RouteChange::Routed { evicted }
+    }
+
+    /// Takes `remote` off connection `id`'s lists.
+    fn unlist(&mut self, id: u64, remote: SocketAddr) {
+        if let Some(remotes) = self.remotes_of.get_mut(&id) {
+            remotes.remove(remote);
+        }
     }
 
     /// Hands `data` from `from` to its connection; false when nobody took it.
@@ -225,13 +340,20 @@ impl Routes {
                 // The check goes to the connection it names, whose agent
                 // authenticates it; its source is routed there only if no
                 // other connection has it.
-                self.route_remote(from, id);
+                self.route(from, id, Origin::Check);
                 id
             }
-            None => match self.by_remote.get(&from) {
-                Some(&id) => id,
-                None => return false,
-            },
+            None => {
+                self.clock += 1;
+                let now = self.clock;
+                match self.by_remote.get_mut(&from) {
+                    Some(route) => {
+                        route.used = now;
+                        route.id
+                    }
+                    None => return false,
+                }
+            }
         };
         self.connections
             .get(&id)
@@ -322,8 +444,9 @@ pub(crate) struct MuxPort {
     inbox: Arc<Inbox>,
     /// The username fragment checks to this connection carry.
     ufrag: String,
-    /// Addresses this connection sent to that are routed here.
-    remotes: Vec<SocketAddr>,
+    /// Addresses this connection's sends routed here ([`Origin::Send`],
+    /// at most [`MAX_REMOTES`]): sends to them skip the table.
+    sent: Vec<SocketAddr>,
 }
 
 impl MuxPort {
@@ -350,11 +473,17 @@ impl MuxPort {
     /// unless another connection has that address (see the module's doc)
     /// or `data` is a STUN error response.
     pub(crate) fn send(&mut self, destination: SocketAddr, data: &[u8]) {
-        if !self.remotes.contains(&destination)
-            && !is_stun_error_response(data)
-            && self.shared.routes().route_remote(destination, self.id)
-        {
-            self.remotes.push(destination);
+        if !self.sent.contains(&destination) && !is_stun_error_response(data) {
+            let change = self
+                .shared
+                .routes()
+                .route(destination, self.id, Origin::Send);
+            if let RouteChange::Routed { evicted } = change {
+                if let Some(old) = evicted {
+                    self.sent.retain(|r| *r != old);
+                }
+                self.sent.push(destination);
+            }
         }
         if let Err(e) = self.shared.socket.try_send(destination, data, None) {
             // A full socket buffer is loss, which the protocols recover from.
@@ -383,8 +512,13 @@ impl Drop for MuxPort {
         if routes.by_ufrag.get(&self.ufrag) == Some(&self.id) {
             routes.by_ufrag.remove(&self.ufrag);
         }
-        for r in routes.remotes_of.remove(&self.id).unwrap_or_default() {
-            if routes.by_remote.get(&r) == Some(&self.id) {
+        let remotes = routes.remotes_of.remove(&self.id).unwrap_or_default();
+        for r in remotes.checked.into_iter().chain(remotes.sent) {
+            if routes
+                .by_remote
+                .get(&r)
+                .is_some_and(|route| route.id == self.id)
+            {
                 routes.by_remote.remove(&r);
             }
         }
@@ -423,7 +557,7 @@ mod tests {
             let _ = inbox.try_recv();
         }
         assert_eq!(routes.by_remote.len(), MAX_REMOTES);
-        assert_eq!(routes.remotes_of[&0].len(), MAX_REMOTES);
+        assert_eq!(routes.remotes_of[&0].checked.len(), MAX_REMOTES);
         // Checks are still delivered; data from an unlearned source is not.
         let stranger = SocketAddr::from(([127, 0, 0, 1], 2000));
         assert!(routes.deliver(stranger, &request));
@@ -467,13 +601,118 @@ mod tests {
             "the victim's datagram went to connection {:?}",
             routes.by_remote.get(&victim_peer)
         );
-        // Nor does the other connection's send (its agent answering a
-        // forged check that carries valid MESSAGE-INTEGRITY, whose password
-        // the attacker knows for its own connection).
-        assert!(!routes.route_remote(victim_peer, 1));
+        // Nor, once the victim's connection answered its peer, does the
+        // other connection's send (its agent answering a forged check that
+        // carries valid MESSAGE-INTEGRITY, whose password the attacker
+        // knows for its own connection).
+        routes.route(victim_peer, 0, Origin::Send);
+        assert_eq!(
+            routes.route(victim_peer, 1, Origin::Send),
+            RouteChange::Kept
+        );
         assert!(routes.deliver(victim_peer, b"\x17\xfe\xfd dtls 3"));
         assert!(victim.try_recv().is_some());
         assert!(attacker.try_recv().is_none());
+    }
+
+    /// An address only a check taught (which any sender can forge) goes to
+    /// the connection that sends to it: its agent chose that peer after
+    /// authenticating it (RFC 8445 §7.3.1.3) or from signalling.
+    #[test]
+    fn a_connections_send_takes_an_address_only_a_check_taught() {
+        let first = Arc::new(Inbox::default());
+        let second = Arc::new(Inbox::default());
+        let mut routes = Routes::default();
+        routes.connections.insert(0, Arc::clone(&first));
+        routes.connections.insert(1, Arc::clone(&second));
+        routes.by_ufrag.insert("frst".into(), 0);
+        let peer = SocketAddr::from(([203, 0, 113, 5], 40000));
+        assert!(routes.deliver(peer, &check("frst")));
+        let _ = first.try_recv();
+        assert_eq!(
+            routes.route(peer, 1, Origin::Send),
+            RouteChange::Routed { evicted: None }
+        );
+        assert!(routes.deliver(peer, b"\x17\xfe\xfd dtls"));
+        assert!(second.try_recv().is_some());
+        assert!(routes.remotes_of[&0].checked.is_empty());
+        assert_eq!(routes.remotes_of[&1].sent, [peer]);
+        // Once sent to, the address stays: the first connection's send no
+        // longer takes it back.
+        assert_eq!(routes.route(peer, 0, Origin::Send), RouteChange::Kept);
+    }
+
+    /// Routes taught by checks are capped at MAX_REMOTES per connection
+    /// (here: unauthenticated checks from 64 ports of anyone who saw the
+    /// fragment, which every check carries in clear; equally, a long-lived
+    /// peer's address changes). The connection's own sends are still
+    /// routed back: the addresses it sends to have a budget of their own.
+    #[test]
+    fn a_full_route_table_still_routes_answers_to_the_connections_own_sends() {
+        let inbox = Arc::new(Inbox::default());
+        let mut routes = Routes::default();
+        routes.connections.insert(0, Arc::clone(&inbox));
+        routes.by_ufrag.insert("frag".into(), 0);
+        for port in 1..=64u16 {
+            routes.deliver(SocketAddr::from(([198, 51, 100, 66], port)), &check("frag"));
+            let _ = inbox.try_recv();
+        }
+        // The agent selects the peer's new address and sends to it
+        // (MuxPort::send routes the destination the same way).
+        let peer = SocketAddr::from(([203, 0, 113, 9], 50000));
+        routes.route(peer, 0, Origin::Send);
+        assert!(
+            routes.deliver(peer, b"\x17\xfe\xfd dtls from the peer"),
+            "the answer from the address the connection sent to was dropped"
+        );
+    }
+
+    /// The addresses a connection sends to stay bounded too: past
+    /// MAX_REMOTES, the least recently used one (no datagram from it, no
+    /// send routing it, for longest) is forgotten for the new one, and
+    /// an address in use keeps its route.
+    #[test]
+    fn sends_to_ever_new_addresses_forget_the_least_recently_used() {
+        let inbox = Arc::new(Inbox::default());
+        let mut routes = Routes::default();
+        routes.connections.insert(0, Arc::clone(&inbox));
+        let in_use = SocketAddr::from(([203, 0, 113, 9], 50000));
+        routes.route(in_use, 0, Origin::Send);
+        let mut evicted = Vec::new();
+        for port in 1..=1000u16 {
+            let to = SocketAddr::from(([198, 51, 100, 66], port));
+            if let RouteChange::Routed { evicted: Some(old) } = routes.route(to, 0, Origin::Send) {
+                evicted.push(old);
+            }
+            // The peer in use keeps talking.
+            assert!(routes.deliver(in_use, b"\x17\xfe\xfd dtls"));
+            let _ = inbox.try_recv();
+        }
+        assert_eq!(routes.by_remote.len(), MAX_REMOTES);
+        assert_eq!(routes.remotes_of[&0].sent.len(), MAX_REMOTES);
+        assert_eq!(evicted.len(), 1000 + 1 - MAX_REMOTES);
+        assert!(!evicted.contains(&in_use));
+        let newest = SocketAddr::from(([198, 51, 100, 66], 1000));
+        assert!(routes.deliver(newest, b"\x17\xfe\xfd dtls"));
+        let oldest = SocketAddr::from(([198, 51, 100, 66], 1));
+        assert!(!routes.deliver(oldest, b"\x17\xfe\xfd dtls"));
+    }
+
+    /// A port's memory of where it sent stays within MAX_REMOTES however
+    /// many addresses it sends to, and matches its routes.
+    #[tokio::test]
+    async fn a_ports_sends_to_ever_new_addresses_stay_bounded() {
+        let mux = UdpMux::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let mut port = mux.port();
+        for p in 1..=300u16 {
+            port.send(SocketAddr::from(([127, 0, 0, 1], p)), b"\x17\xfe\xfd dtls");
+        }
+        assert_eq!(port.sent.len(), MAX_REMOTES);
+        let routes = mux.shared.routes();
+        assert_eq!(routes.remotes_of[&port.id].sent, port.sent);
+        assert_eq!(routes.by_remote.len(), MAX_REMOTES);
     }
 
     /// A Binding error response (what an agent answers a check it cannot
