@@ -33,6 +33,10 @@ pub enum Signal {
     /// candidates.
     Candidate {
         /// The `candidate-attribute` line, or empty for end of candidates.
+        /// Missing or `null` reads as empty: `RTCIceCandidateInit` (W3C
+        /// webrtc-pc §4.8.1.2) defaults it to "", the end-of-candidates
+        /// indication of RFC 8838 §4.1, as [`Signal::parse`] reads it.
+        #[serde(default, deserialize_with = "null_as_empty")]
         candidate: String,
         /// `sdpMid` of the media section, if known.
         #[serde(rename = "sdpMid", default)]
@@ -46,6 +50,12 @@ pub enum Signal {
     },
     /// `{"type":"bye"}`: hang up.
     Bye {},
+}
+
+/// A string member that may be `null`, read as "" (see
+/// the `candidate` member of [`Signal::Candidate`]).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl Signal {
@@ -405,6 +415,29 @@ mod tests {
     fn end_of_candidates_with_null_mid_parses() {
         let text = r#"{"type":"candidate","target":"bob","candidate":"","sdpMid":null,"sdpMLineIndex":null}"#;
         assert!(ClientMessage::parse(text).is_ok());
+    }
+
+    /// `RTCIceCandidateInit` (W3C webrtc-pc §4.8.1.2) defaults `candidate`
+    /// to "", the end of candidates (RFC 8838 §4.1): a page may leave it out,
+    /// and the WebSocket protocol reads that form as [`Signal::parse`] does.
+    #[test]
+    fn a_candidate_without_the_candidate_member_is_the_browser_form() {
+        let expected = Ok(ClientMessage::Signal {
+            target: "bob".into(),
+            signal: Signal::Candidate {
+                candidate: String::new(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+                username_fragment: None,
+            },
+        });
+        for text in [
+            r#"{"type":"candidate","target":"bob","sdpMid":"0","sdpMLineIndex":0}"#,
+            r#"{"type":"candidate","target":"bob","candidate":null,"sdpMid":"0","sdpMLineIndex":0}"#,
+        ] {
+            assert!(Signal::parse(text).is_ok(), "{text}");
+            assert_eq!(ClientMessage::parse(text), expected, "{text}");
+        }
     }
 
     #[test]
