@@ -39,7 +39,9 @@ pub struct SignalConfig {
     /// How often the server pings each client. Default 15 s.
     pub ping_interval: Duration,
     /// A client silent (no frame, no pong) this long is dropped as gone.
-    /// Default 45 s.
+    /// Also the deadline of every write to a client: one that does not take
+    /// a message (or the close frame) within it stopped reading, and is
+    /// dropped, its connection slot freed. Default 45 s.
     pub idle_timeout: Duration,
     /// Join tokens: with a secret, a connection must carry
     /// `?token=` minted for its room and the name it joins with (see

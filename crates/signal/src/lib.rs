@@ -72,7 +72,8 @@
 //!   `binary`; not JSON gets `bad-json`, the wrong shape `bad-message`, an
 //!   unknown `type` `unknown-type`;
 //! - a client that closes, vanishes (no pong within `idle_timeout`) or does
-//!   not read its messages (`queue_len` queued) is removed: the user list is
+//!   not read its messages (`queue_len` queued, or a write to it not taken
+//!   within `idle_timeout`) is removed: the user list is
 //!   sent again and everyone it exchanged signals with since its last `bye`
 //!   gets `{"type":"bye","from":<it>}`.
 //!

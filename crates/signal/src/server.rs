@@ -312,19 +312,22 @@ async fn upgrade(
                 Ok(admission) => session(socket, state, guard, admission).await,
                 // A browser cannot read an HTTP refusal of a WebSocket: it
                 // gets the protocol's error, then the close.
-                Err(error) => refuse(socket, &error).await,
+                Err(error) => refuse(socket, &error, state.limits.idle_timeout).await,
             }
         })
 }
 
-/// Sends `error` and closes with 1008 (policy violation).
-async fn refuse(mut socket: WebSocket, error: &SignalError) {
-    let _ = reply(&mut socket, error).await;
+/// Sends `error` and closes with 1008 (policy violation); each write waits
+/// at most `deadline`.
+async fn refuse(mut socket: WebSocket, error: &SignalError, deadline: Duration) {
+    if reply(&mut socket, error, deadline).await.is_err() {
+        return;
+    }
     let frame = CloseFrame {
         code: close_code::POLICY,
         reason: Utf8Bytes::from(error.code_str()),
     };
-    close_gracefully(&mut socket, frame).await;
+    close_gracefully(&mut socket, frame, deadline).await;
 }
 
 fn users_json(users: &[String]) -> Arc<str> {
@@ -619,17 +622,20 @@ async fn session(
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     let mut bucket = TokenBucket::new(limits.rate_limit, std::time::Instant::now());
+    // Every write waits at most this long: a client that stops reading
+    // fills its socket buffers, and its writes would block for ever.
+    let deadline = limits.idle_timeout;
 
-    let close: Option<CloseFrame> = loop {
+    let ending = loop {
         tokio::select! {
             frame = socket.recv() => {
                 last_seen = Instant::now();
                 let frame = match frame {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Ok(Message::Close(_))) | None => break Ending::Drop,
                     Some(Err(error)) => {
                         tracing::debug!(client = id.0, %error, "websocket read failed");
-                        break Some(CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("read failed or message too big") });
+                        break Ending::Close(CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("read failed or message too big") });
                     }
                     Some(Ok(frame)) => frame,
                 };
@@ -638,10 +644,10 @@ async fn session(
                     verdict => {
                         state.gauge.count_rate_limited();
                         let error = SignalError::RateLimited { retry_after_ms: bucket.retry_after().as_millis().min(u128::from(u64::MAX)) as u64 };
-                        if reply(&mut socket, &error).await.is_err() { break None; }
+                        if let Err(failed) = reply(&mut socket, &error, deadline).await { break failed.ending(); }
                         if verdict == Verdict::Disconnect {
                             tracing::info!(client = id.0, "client over its rate limit; disconnected");
-                            break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("rate-limited") });
+                            break Ending::Close(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("rate-limited") });
                         }
                         continue;
                     }
@@ -649,19 +655,19 @@ async fn session(
                 let text = match frame {
                     Message::Text(text) => text,
                     _ => {
-                        if reply(&mut socket, &SignalError::Binary).await.is_err() { break None; }
+                        if let Err(failed) = reply(&mut socket, &SignalError::Binary, deadline).await { break failed.ending(); }
                         continue;
                     }
                 };
                 if text.len() > limits.max_message_bytes {
                     let error = SignalError::TooLarge { len: text.len(), max: limits.max_message_bytes };
-                    if reply(&mut socket, &error).await.is_err() { break None; }
+                    if let Err(failed) = reply(&mut socket, &error, deadline).await { break failed.ending(); }
                     continue;
                 }
                 let message = match ClientMessage::parse(text.as_str()) {
                     Ok(message) => message,
                     Err(error) => {
-                        if reply(&mut socket, &error).await.is_err() { break None; }
+                        if let Err(failed) = reply(&mut socket, &error, deadline).await { break failed.ending(); }
                         continue;
                     }
                 };
@@ -673,51 +679,108 @@ async fn session(
                         .and_then(|t| t.verify(secret, &room, name, unix_now()));
                     if let Err(e) = checked {
                         let error = SignalError::from(e);
-                        let _ = reply(&mut socket, &error).await;
-                        break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from(error.code_str()) });
+                        if let Err(failed) = reply(&mut socket, &error, deadline).await { break failed.ending(); }
+                        break Ending::Close(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from(error.code_str()) });
                     }
                     admitted = true;
                 }
                 if state.hub.send(Command::Message { id, message }).await.is_err() {
-                    break Some(going_away());
+                    break Ending::Close(going_away());
                 }
             }
             message = outbox.recv() => {
                 // `None`: the hub removed this client (too slow, or kicked
                 // after the error it was just sent) or stopped.
                 let Some(message) = message else {
-                    break Some(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("removed by the server") });
+                    break Ending::Close(CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("removed by the server") });
                 };
-                if socket.send(Message::Text(message.to_json().into())).await.is_err() { break None; }
+                if let Err(failed) = write(&mut socket, Message::Text(message.to_json().into()), deadline).await { break failed.ending(); }
             }
             changed = users.changed(), if admitted => {
-                if changed.is_err() { break Some(going_away()); }
+                if changed.is_err() { break Ending::Close(going_away()); }
                 let list = users.borrow_and_update().clone();
-                if socket.send(Message::Text(list.as_ref().into())).await.is_err() { break None; }
+                if let Err(failed) = write(&mut socket, Message::Text(list.as_ref().into()), deadline).await { break failed.ending(); }
             }
             _ = ping.tick() => {
                 if last_seen.elapsed() > limits.idle_timeout {
                     tracing::debug!(client = id.0, "client silent past the idle timeout");
-                    break None;
+                    break Ending::Drop;
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() { break None; }
+                if let Err(failed) = write(&mut socket, Message::Ping(Default::default()), deadline).await { break failed.ending(); }
             }
-            _ = stop.changed() => break Some(going_away()),
+            _ = stop.changed() => break Ending::Close(going_away()),
         }
     };
+    if let Ending::Stuck = ending {
+        tracing::warn!(client = id.0, "client does not read its messages; dropped");
+        // Counted once: not when the hub dropped it already (its queue is
+        // closed then).
+        if !outbox.is_closed() {
+            state.gauge.count_kick();
+        }
+    }
     let _ = state.hub.send(Command::Disconnect { id }).await;
-    if let Some(frame) = close {
-        close_gracefully(&mut socket, frame).await;
+    if let Ending::Close(frame) = ending {
+        close_gracefully(&mut socket, frame, deadline).await;
     }
     drop(guard);
 }
 
-/// Sends the close frame and reads (dropping) what the client still sends
-/// until its own close (RFC 6455 section 7.1.1), for at most a second: a
-/// socket closed with unread data is reset, and the reset can destroy the
-/// error message sent just before.
-async fn close_gracefully(socket: &mut WebSocket, frame: CloseFrame) {
-    if socket.send(Message::Close(Some(frame))).await.is_err() {
+/// How a session ends.
+enum Ending {
+    /// The connection is gone or failed: nothing more is sent.
+    Drop,
+    /// A write to the client did not complete within the write deadline:
+    /// it stopped reading. Dropped without a close handshake, which would
+    /// wait on the same full buffers.
+    Stuck,
+    /// Send this close frame, then wait a moment for the client's.
+    Close(CloseFrame),
+}
+
+/// A write to a client that did not go through.
+#[derive(Debug)]
+enum WriteFailed {
+    /// The connection failed or is closed.
+    Socket,
+    /// The client did not take the bytes within the deadline.
+    Deadline,
+}
+
+impl WriteFailed {
+    fn ending(self) -> Ending {
+        match self {
+            Self::Socket => Ending::Drop,
+            Self::Deadline => Ending::Stuck,
+        }
+    }
+}
+
+/// Sends `message`, waiting at most `deadline` for the client to take it: a
+/// client that stops reading must not hold its session (and its connection
+/// slot) for ever (RFC 6455 §7.1.7: an endpoint may drop a connection it
+/// cannot go on with).
+async fn write(
+    socket: &mut WebSocket,
+    message: Message,
+    deadline: Duration,
+) -> Result<(), WriteFailed> {
+    match tokio::time::timeout(deadline, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(WriteFailed::Socket),
+        Err(_) => Err(WriteFailed::Deadline),
+    }
+}
+
+/// Sends the close frame (waiting at most `deadline`) and reads (dropping)
+/// what the client still sends until its own close (RFC 6455 section
+/// 7.1.1), for at most a second: a socket closed with unread data is reset,
+/// and the reset can destroy the error message sent just before.
+async fn close_gracefully(socket: &mut WebSocket, frame: CloseFrame, deadline: Duration) {
+    if write(socket, Message::Close(Some(frame)), deadline)
+        .await
+        .is_err()
+    {
         return;
     }
     let drain = async {
@@ -737,9 +800,14 @@ fn going_away() -> CloseFrame {
     }
 }
 
-async fn reply(socket: &mut WebSocket, error: &SignalError) -> Result<(), axum::Error> {
+/// Sends `error` as the protocol's error message, within `deadline`.
+async fn reply(
+    socket: &mut WebSocket,
+    error: &SignalError,
+    deadline: Duration,
+) -> Result<(), WriteFailed> {
     let text = ServerMessage::from(error).to_json();
-    socket.send(Message::Text(text.into())).await
+    write(socket, Message::Text(text.into()), deadline).await
 }
 
 #[cfg(test)]

@@ -550,3 +550,43 @@ async fn a_client_that_does_not_read_is_dropped_and_the_room_goes_on() {
     .await;
     assert_eq!(expect(&mut sender, "error").await["code"], "unknown-target");
 }
+
+/// A client that stops reading must give back its connection slot: once its
+/// socket buffers are full, the server's writes to it block; every write
+/// has a deadline (`idle_timeout`), after which the session ends and its
+/// `max_connections` slot is free again (crate docs: a client that "does
+/// not read its messages ... is removed"; RFC 6455 §7.1.7 lets an endpoint
+/// drop a connection it cannot go on with).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_releases_its_connection_slot() {
+    let mut config = SignalConfig::default();
+    config.max_connections = 2;
+    config.ping_interval = Duration::from_millis(100);
+    config.idle_timeout = Duration::from_millis(500);
+    config.rate_limit = ferrtc_signal::RateLimit::new(100_000.0, 100_000, 50);
+    let (addr, gauge) = start(config).await;
+    let _stuck = join(addr, "stuck").await; // never read (nor polled) again
+    let mut sender = join(addr, "sender").await;
+    let offer = json!({"type":"offer","target":"stuck","sdp":"a".repeat(60 * 1024)});
+    // Loopback socket buffers take some megabytes first; bounded at 200 MiB.
+    for _ in 0..3_500 {
+        if gauge.snapshot().users < 2 {
+            break;
+        }
+        sender
+            .ws
+            .send(Message::text(offer.to_string()))
+            .await
+            .unwrap();
+    }
+    // `sender` keeps reading (it answers pings); `stuck` stays silent.
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = sender.next().await {} });
+    until(&gauge, "the stuck client's session ends", |g| {
+        g.users == 1 && g.sessions == 1
+    })
+    .await;
+    // The slot is usable: a new client is not refused with 503.
+    let third = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await;
+    assert!(third.is_ok(), "new client refused: {:?}", third.err());
+    drain.abort();
+}
