@@ -23,6 +23,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::SinkExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -632,7 +633,8 @@ async fn session(
                 last_seen = Instant::now();
                 let frame = match frame {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None => break Ending::Drop,
+                    Some(Ok(Message::Close(_))) => break Ending::Answer,
+                    None => break Ending::Drop,
                     Some(Err(error)) => {
                         tracing::debug!(client = id.0, %error, "websocket read failed");
                         break Ending::Close(CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("read failed or message too big") });
@@ -720,8 +722,10 @@ async fn session(
         }
     }
     let _ = state.hub.send(Command::Disconnect { id }).await;
-    if let Ending::Close(frame) = ending {
-        close_gracefully(&mut socket, frame, deadline).await;
+    match ending {
+        Ending::Close(frame) => close_gracefully(&mut socket, frame, deadline).await,
+        Ending::Answer => answer_close(&mut socket, deadline).await,
+        Ending::Drop | Ending::Stuck => {}
     }
     drop(guard);
 }
@@ -736,6 +740,8 @@ enum Ending {
     Stuck,
     /// Send this close frame, then wait a moment for the client's.
     Close(CloseFrame),
+    /// The client sent a close frame: answer it.
+    Answer,
 }
 
 /// A write to a client that did not go through.
@@ -791,6 +797,17 @@ async fn close_gracefully(socket: &mut WebSocket, frame: CloseFrame, deadline: D
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
+/// Answers the client's close frame (RFC 6455 §5.5.1: an endpoint that
+/// receives a Close frame and did not send one "MUST send a Close frame in
+/// response"; §7.1.1: then the server closes the TCP connection, which
+/// dropping the socket does). The WebSocket queued the answer, echoing the
+/// client's status code, when it read the client's frame; flushing sends
+/// it, within `deadline`.
+async fn answer_close(socket: &mut WebSocket, deadline: Duration) {
+    // The flush ends with "connection closed" once the handshake is done.
+    let _ = tokio::time::timeout(deadline, socket.flush()).await;
 }
 
 fn going_away() -> CloseFrame {

@@ -590,3 +590,31 @@ async fn a_client_that_stops_reading_releases_its_connection_slot() {
     assert!(third.is_ok(), "new client refused: {:?}", third.err());
     drain.abort();
 }
+
+/// RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
+/// previously send a Close frame, the endpoint MUST send a Close frame in
+/// response" (and §7.1.1: then the server closes the TCP connection).
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close_frame() {
+    let (addr, gauge) = start(SignalConfig::default()).await;
+    let mut alice = join(addr, "alice").await;
+    let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: 1000u16.into(),
+        reason: "bye".into(),
+    };
+    alice.send(Message::Close(Some(frame))).await.unwrap();
+    let answer = tokio::time::timeout(WAIT, async {
+        loop {
+            match alice.next().await {
+                Some(Ok(Message::Close(frame))) => return Ok(frame),
+                Some(Ok(_)) => {}
+                other => return Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
+    .expect("nothing within the wait");
+    let code = answer.map(|frame| frame.map(|f| u16::from(f.code)));
+    assert_eq!(code, Ok(Some(1000)), "the client's Close was not answered");
+    until(&gauge, "alice's session ends", |g| g.sessions == 0).await;
+}
