@@ -33,7 +33,10 @@ pub struct SignalConfig {
     /// Most users joined in one room, bots included (across the cluster
     /// with [`Self::redis`]). Default 1024.
     pub max_users: usize,
-    /// Messages queued for one client before it is dropped as too slow.
+    /// Messages queued for one client. A client whose queue stays full for
+    /// 2 s with nothing taken from it is dropped as too slow; while it is
+    /// full, a signal that does not fit is refused to its sender with
+    /// `rate-limited` (a burst from several users is not a slow client).
     /// Default 256.
     pub queue_len: usize,
     /// How often the server pings each client. Default 15 s.

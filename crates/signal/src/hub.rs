@@ -385,6 +385,12 @@ impl Hub {
         }
     }
 
+    /// The local client holding `name` in the room of client `near`.
+    pub(crate) fn local_client_near(&self, near: ClientId, name: &str) -> Option<ClientId> {
+        let room = &self.clients.get(&near)?.room;
+        self.rooms.get(room)?.local.get(name).copied()
+    }
+
     fn is_joined(&self, id: ClientId) -> bool {
         self.clients
             .get(&id)

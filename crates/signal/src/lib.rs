@@ -58,7 +58,8 @@
 //! - each client has a token bucket ([`SignalConfig::rate_limit`], default
 //!   bursts of 100, 20 messages a second): a message over it gets
 //!   `rate-limited` and is dropped; 50 refusals in a row close the
-//!   connection (1008);
+//!   connection (1008). A signal whose target's queue is full (a burst of
+//!   signals for one user) gets `rate-limited` too, and is dropped;
 //! - with [`SignalConfig::allowed_origins`], a browser page of another
 //!   origin gets HTTP 403 at the upgrade (clients sending no `Origin`, i.e.
 //!   not browsers, are let in);
@@ -72,8 +73,8 @@
 //!   `binary`; not JSON gets `bad-json`, the wrong shape `bad-message`, an
 //!   unknown `type` `unknown-type`;
 //! - a client that closes, vanishes (no pong within `idle_timeout`) or does
-//!   not read its messages (`queue_len` queued, or a write to it not taken
-//!   within `idle_timeout`) is removed: the user list is
+//!   not read its messages (its `queue_len` queue full for 2 s with nothing
+//!   taken, or a write to it not taken within `idle_timeout`) is removed: the user list is
 //!   sent again and everyone it exchanged signals with since its last `bye`
 //!   gets `{"type":"bye","from":<it>}`.
 //!

@@ -4,9 +4,11 @@
 //!
 //! Sessions and bots talk to the hub task over a bounded command channel;
 //! the hub task never waits on a client nor on Redis: it hands each message
-//! to the client's bounded queue with `try_send` and drops a client that
-//! lets its queue fill up, so one slow or stuck browser cannot hold up the
-//! others, and it queues cluster operations the same way. Each room's user
+//! to the client's bounded queue with `try_send`; a signal that does not fit
+//! is refused to its sender, and a client whose queue stays full (nothing
+//! taken for [`STALLED`]) is dropped, so one slow or stuck browser cannot
+//! hold up the others; it queues cluster operations the same way. Every
+//! write to a socket has a deadline (the idle timeout). Each room's user
 //! list is published through a `watch` channel, which coalesces a burst of
 //! joins into one list per client.
 
@@ -63,7 +65,33 @@ struct Outbox {
     /// Browsers that stop reading are dropped; a busy bot loses the message
     /// instead, so the demo never loses its bot.
     drop_client_when_full: bool,
+    /// Since when the queue has been seen full, with nothing taken from it
+    /// since (see [`STALLED`]).
+    full_since: Option<Instant>,
 }
+
+impl Outbox {
+    fn new(tx: mpsc::Sender<ServerMessage>, drop_client_when_full: bool) -> Self {
+        Self {
+            tx,
+            drop_client_when_full,
+            full_since: None,
+        }
+    }
+}
+
+/// A client whose queue stays full this long, nothing taken from it, is
+/// dropped as too slow. A queue full for a moment is a burst (several users
+/// signalling one at once, each within its rate limit), not a slow client:
+/// what does not fit is refused to its sender with `rate-limited`.
+const STALLED: Duration = Duration::from_secs(2);
+
+/// How often the hub looks for clients stalled past [`STALLED`].
+const STALL_CHECK: Duration = Duration::from_millis(500);
+
+/// The `retry_after_ms` told to a sender whose signal did not fit in its
+/// target's queue.
+const BUSY_RETRY_MS: u64 = 250;
 
 /// What every session needs, shared by the routes.
 #[derive(Clone)]
@@ -357,6 +385,8 @@ async fn run_hub(
     let mut lists: HashMap<String, watch::Sender<Arc<str>>> = HashMap::new();
     let mut resync = tokio::time::interval(RESYNC);
     resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut stall_check = tokio::time::interval(STALL_CHECK);
+    stall_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let event = async {
             match events.as_mut() {
@@ -383,6 +413,7 @@ async fn run_hub(
                 None => events = None,
             },
             _ = resync.tick() => hub.resync(),
+            _ = stall_check.tick() => drop_stalled(&mut hub, &mut outboxes, &gauge),
         }
         flush(&mut hub, &mut outboxes, ops.as_ref(), &gauge);
         publish_lists(&mut hub, &mut lists);
@@ -468,6 +499,29 @@ fn on_event(hub: &mut Hub, event: Event, gauge: &Gauge) {
     }
 }
 
+/// Drops the clients whose queue has been full for [`STALLED`] with
+/// nothing taken from it; forgets the fullness of queues that moved.
+fn drop_stalled(hub: &mut Hub, outboxes: &mut HashMap<ClientId, Outbox>, gauge: &Gauge) {
+    let now = Instant::now();
+    let mut stalled = Vec::new();
+    for (&id, outbox) in outboxes.iter_mut() {
+        let Some(since) = outbox.full_since else {
+            continue;
+        };
+        if outbox.tx.capacity() > 0 {
+            outbox.full_since = None;
+        } else if now.duration_since(since) >= STALLED {
+            stalled.push(id);
+        }
+    }
+    for id in stalled {
+        tracing::warn!(client = id.0, "client does not read its messages; dropped");
+        gauge.count_kick();
+        outboxes.remove(&id);
+        hub.disconnect(id);
+    }
+}
+
 /// Carries out what the hub asked for.
 fn flush(
     hub: &mut Hub,
@@ -478,19 +532,28 @@ fn flush(
     while let Some(output) = hub.poll_output() {
         let op = match output {
             Output::Deliver { to, message } => {
-                let Some(outbox) = outboxes.get(&to) else {
+                let Some(outbox) = outboxes.get_mut(&to) else {
                     continue;
                 };
                 match outbox.tx.try_send(message) {
-                    Ok(()) => {}
+                    Ok(()) => outbox.full_since = None,
                     Err(mpsc::error::TrySendError::Full(_)) if !outbox.drop_client_when_full => {
                         tracing::warn!(client = to.0, "bot queue full; message dropped");
                     }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::warn!(client = to.0, "client does not read its messages; dropped");
-                        gauge.count_kick();
-                        outboxes.remove(&to);
-                        hub.disconnect(to);
+                    Err(mpsc::error::TrySendError::Full(message)) => {
+                        let now = Instant::now();
+                        let since = *outbox.full_since.get_or_insert(now);
+                        if now.duration_since(since) >= STALLED {
+                            tracing::warn!(
+                                client = to.0,
+                                "client does not read its messages; dropped"
+                            );
+                            gauge.count_kick();
+                            outboxes.remove(&to);
+                            hub.disconnect(to);
+                        } else {
+                            refuse_sender(hub, outboxes, to, &message, gauge);
+                        }
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {
                         outboxes.remove(&to);
@@ -530,6 +593,34 @@ fn flush(
     }
 }
 
+/// A signal for `to` did not fit in its full queue: its sender, when it is a
+/// local client, gets `rate-limited` (it may send again shortly); a signal
+/// from another node is dropped.
+fn refuse_sender(
+    hub: &Hub,
+    outboxes: &HashMap<ClientId, Outbox>,
+    to: ClientId,
+    message: &ServerMessage,
+    gauge: &Gauge,
+) {
+    tracing::debug!(client = to.0, "client's queue full; message refused");
+    let ServerMessage::Signal { from, .. } = message else {
+        return;
+    };
+    let Some(outbox) = hub
+        .local_client_near(to, from)
+        .and_then(|sender| outboxes.get(&sender))
+    else {
+        return;
+    };
+    gauge.count_rate_limited();
+    let error = SignalError::RateLimited {
+        retry_after_ms: BUSY_RETRY_MS,
+    };
+    // Best effort, as the other errors.
+    let _ = outbox.tx.try_send(ServerMessage::from(&error));
+}
+
 /// Seats one bot in the default room: joins it, forwards its signals, and
 /// removes it when its handle is dropped.
 async fn run_bot(id: ClientId, port: BotPort, hub: mpsc::Sender<Command>) {
@@ -538,10 +629,7 @@ async fn run_bot(id: ClientId, port: BotPort, hub: mpsc::Sender<Command>) {
         to_bot,
         mut from_bot,
     } = port;
-    let outbox = Outbox {
-        tx: to_bot.clone(),
-        drop_client_when_full: false,
-    };
+    let outbox = Outbox::new(to_bot.clone(), false);
     let (users_tx, users_rx) = oneshot::channel();
     let connect = Command::Connect {
         id,
@@ -601,10 +689,7 @@ async fn session(
     let connect = Command::Connect {
         id,
         room: room.clone(),
-        outbox: Outbox {
-            tx,
-            drop_client_when_full: true,
-        },
+        outbox: Outbox::new(tx, true),
         users: users_tx,
     };
     if state.hub.send(connect).await.is_err() {
@@ -856,10 +941,7 @@ mod tests {
             let connect = Command::Connect {
                 id: ClientId(i),
                 room: format!("room-{i}"),
-                outbox: Outbox {
-                    tx,
-                    drop_client_when_full: true,
-                },
+                outbox: Outbox::new(tx, true),
                 users,
             };
             apply(&mut hub, connect, &mut outboxes, &mut lists);

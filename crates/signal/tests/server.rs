@@ -522,12 +522,15 @@ async fn two_hundred_clients_join_and_leave_at_once_without_leaks() {
     assert_eq!(gauge.snapshot().kicked_total, 0);
 }
 
-/// A client that stops reading must not hold up the room: once its queue is
-/// full it is dropped, and the others go on.
+/// A client that stops reading must not hold up the room: once its queue has
+/// been full for a while (2 s, nothing taken) it is dropped, and the others
+/// go on.
 #[tokio::test]
 async fn a_client_that_does_not_read_is_dropped_and_the_room_goes_on() {
     let mut config = SignalConfig::default();
     config.queue_len = 4;
+    // The sender goes on sending until the stuck client is dropped.
+    config.rate_limit = ferrtc_signal::RateLimit::new(100_000.0, 100_000, 50);
     let (addr, gauge) = start(config).await;
     let _stuck = join(addr, "stuck").await; // never read again
     let mut sender = join(addr, "sender").await;
@@ -548,7 +551,15 @@ async fn a_client_that_does_not_read_is_dropped_and_the_room_goes_on() {
         json!({"type":"offer","target":"stuck","sdp":"x"}),
     )
     .await;
-    assert_eq!(expect(&mut sender, "error").await["code"], "unknown-target");
+    // Before that, offers that did not fit in the stuck client's full queue
+    // were refused with `rate-limited`.
+    loop {
+        let code = expect(&mut sender, "error").await["code"].clone();
+        if code != "rate-limited" {
+            assert_eq!(code, "unknown-target");
+            break;
+        }
+    }
 }
 
 /// A client that stops reading must give back its connection slot: once its
@@ -589,6 +600,63 @@ async fn a_client_that_stops_reading_releases_its_connection_slot() {
     let third = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await;
     assert!(third.is_ok(), "new client refused: {:?}", third.err());
     drain.abort();
+}
+
+/// "Too slow" is judged by progress, not by one burst: ten users each send
+/// 90 candidates (within their bursts of 100) to one client that reads all
+/// it gets. Its queue may fill for a moment; it is not dropped for that
+/// (the senders of what did not fit get `rate-limited`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_is_not_kicked_by_a_burst_of_signals() {
+    let (addr, gauge) = start(SignalConfig::default()).await;
+    let victim = join(addr, "victim").await;
+    let reader = tokio::spawn(async move {
+        let (_tx, mut rx) = victim.ws.split();
+        let mut n = 0u32;
+        loop {
+            match rx.next().await {
+                Some(Ok(Message::Close(f))) => return (n, format!("closed by the server: {f:?}")),
+                Some(Ok(_)) => n += 1,
+                other => return (n, format!("ended: {other:?}")),
+            }
+        }
+    });
+    let mut senders = Vec::new();
+    for i in 0..10 {
+        senders.push(join(addr, &format!("s{i}")).await);
+    }
+    let candidate = Message::text(
+        json!({"type":"candidate","target":"victim","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0})
+            .to_string(),
+    );
+    let mut tasks = Vec::new();
+    for mut s in senders {
+        let c = candidate.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..90 {
+                s.ws.feed(c.clone()).await.unwrap();
+            }
+            s.ws.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            s
+        }));
+    }
+    let mut senders = Vec::new();
+    for t in tasks {
+        senders.push(t.await.unwrap());
+    }
+    let snap = gauge.snapshot();
+    let end = if reader.is_finished() {
+        Some(reader.await.unwrap())
+    } else {
+        reader.abort();
+        None
+    };
+    assert_eq!(
+        snap.kicked_total, 0,
+        "a client that reads was dropped as too slow by 900 small signals from 10 senders: {snap:?}, reader ended: {end:?}"
+    );
+    assert_eq!(snap.users, 11, "{snap:?}");
 }
 
 /// RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
