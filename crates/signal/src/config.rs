@@ -46,6 +46,13 @@ pub struct SignalConfig {
     /// a message (or the close frame) within it stopped reading, and is
     /// dropped, its connection slot freed. Default 45 s.
     pub idle_timeout: Duration,
+    /// An HTTP request head (the WebSocket upgrade, a page, a WHIP `POST`)
+    /// not fully received this long after the connection opened, or after
+    /// the previous response on a kept-alive connection, closes the
+    /// connection: half-sent requests cannot hold sockets for ever. At most
+    /// 1024 HTTP connections that are not WebSockets are open at once;
+    /// more wait to be accepted. Default 10 s.
+    pub header_read_timeout: Duration,
     /// Join tokens: with a secret, a connection must carry
     /// `?token=` minted for its room and the name it joins with (see
     /// [`crate::token`]); others get `bad-token` and are closed. Default none.
@@ -94,6 +101,7 @@ impl Default for SignalConfig {
             queue_len: 256,
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
+            header_read_timeout: Duration::from_secs(10),
             secret: None,
             allowed_origins: Vec::new(),
             rate_limit: RateLimit::default(),
@@ -115,6 +123,7 @@ impl fmt::Debug for SignalConfig {
             .field("queue_len", &self.queue_len)
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
             .field("allowed_origins", &self.allowed_origins)
             .field("rate_limit", &self.rate_limit)

@@ -164,6 +164,8 @@ mod error;
 pub mod fuzzing;
 mod gauge;
 #[cfg(feature = "server")]
+mod http;
+#[cfg(feature = "server")]
 mod hub;
 #[cfg(feature = "server")]
 pub mod media;

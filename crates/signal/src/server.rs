@@ -136,6 +136,7 @@ pub async fn serve_with_shutdown(
         queue_len,
         ping_interval,
         idle_timeout,
+        header_read_timeout,
         secret,
         allowed_origins,
         rate_limit,
@@ -215,14 +216,13 @@ pub async fn serve_with_shutdown(
         .with_state(state)
         .merge(crate::whip_routes::routes(whip));
     tracing::info!(addr = ?listener.local_addr().ok(), "signaling server listening");
-    // The client's address: the WHIP/WHEP `POST` rate limit is per address.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await
+    // Handlers get the client's address (`ConnectInfo`): the WHIP/WHEP
+    // `POST` rate limit is per address.
+    crate::http::serve(listener, app, header_read_timeout, async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

@@ -686,3 +686,25 @@ async fn a_client_close_is_answered_with_a_close_frame() {
     assert_eq!(code, Ok(Some(1000)), "the client's Close was not answered");
     until(&gauge, "alice's session ends", |g| g.sessions == 0).await;
 }
+/// A connection that sends part of an HTTP request head and then nothing is
+/// closed after [`SignalConfig::header_read_timeout`] (slowloris on the
+/// upgrade): it would otherwise hold a socket and a task for ever, outside
+/// `max_connections`. RFC 9112 §9.8 lets a server close an idle connection.
+#[tokio::test]
+async fn a_partial_upgrade_request_is_timed_out() {
+    let mut config = SignalConfig::default();
+    config.header_read_timeout = Duration::from_millis(500);
+    let (addr, _) = start(config).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the half-sent upgrade request is still open after {WAIT:?}"
+    );
+    // A complete request on another connection is still served.
+    assert!(http_get(addr, "/health").await.starts_with("HTTP/1.1 200"));
+}
