@@ -41,7 +41,9 @@
 //!   against local names; signals to users of other nodes get
 //!   `unavailable`), reconnect with backoff (100 ms doubling to 2 s, each
 //!   wait spread over its upper half), and
-//!   when Redis is back register again, free the names this node owns in
+//!   when Redis is back register again, send the `bye`s (to partners on
+//!   other nodes) and releases of the users who left meanwhile (kept in
+//!   order, at most 4,096), free the names this node owns in
 //!   its rooms but no longer holds (users who left while Redis was away;
 //!   one Lua script), claim every local name again (a
 //!   name another node took meanwhile is refused to the local user with
@@ -50,7 +52,7 @@
 //!   a restarted Redis does not make live nodes look dead.
 //! - A node whose own key expired (it stalled) registers and claims again.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -80,6 +82,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const SWEEP_GRACE: Duration = Duration::from_secs(3);
 /// Most operations sent to Redis in one pipeline.
 const BATCH: usize = 512;
+/// Most departures (byes and releases) kept while Redis is unreachable;
+/// past it the oldest is dropped (its name is still freed by the
+/// reconciliation at reconnect; its partner learns at the next re-read).
+const MAX_PENDING: usize = 4096;
 
 /// `KEYS[1]` room hash, `KEYS[2]` node's room set; `ARGV` name, node, max
 /// users, room. Returns `{1, {name, node, ...}}`, `{0}` (taken) or `{-1}`
@@ -317,6 +323,7 @@ pub(crate) async fn run(
     let mut backoff = BACKOFF_MIN;
     let mut known = HashSet::new();
     let mut grace = Duration::ZERO;
+    let mut pending = Pending::default();
     loop {
         match connect(&client, &settings.node).await {
             Ok((conn, pubsub)) => {
@@ -331,7 +338,7 @@ pub(crate) async fn run(
                     events: &events,
                     known: &mut known,
                 };
-                let end = link.serve(pubsub, &mut ops, grace).await;
+                let end = link.serve(pubsub, &mut ops, &mut pending, grace).await;
                 grace = SWEEP_GRACE;
                 match end {
                     End::Closed => {
@@ -356,7 +363,7 @@ pub(crate) async fn run(
                 () = tokio::time::sleep_until(until) => break,
                 op = ops.recv() => match op {
                     None => return,
-                    Some(op) => fail(op, &events).await,
+                    Some(op) => fail(op, &events, &mut pending).await,
                 },
             }
         }
@@ -409,7 +416,57 @@ impl Drop for Abort {
     }
 }
 
-async fn fail(op: Op, events: &mpsc::Sender<Event>) {
+/// Departures of local users that could not be sent to Redis: the `bye`s
+/// for their partners on other nodes and the releases of their names, sent
+/// first when Redis is back (before the claims the reconnect makes: a name
+/// released, then taken again locally meanwhile, is claimed after its
+/// release). Bounded by [`MAX_PENDING`].
+#[derive(Debug, Default)]
+struct Pending(VecDeque<Op>);
+
+impl Pending {
+    /// Keeps `op` when it is a departure (a release, a `bye`); other
+    /// operations are dropped: a signal for a remote user was refused with
+    /// `unavailable` by the hub, a sync or reconciliation is made again at
+    /// reconnect.
+    fn keep(&mut self, op: Op) {
+        let departure = match &op {
+            Op::Release { .. } => true,
+            Op::Forward { message, .. } => matches!(
+                message,
+                NodeMessage::Signal {
+                    signal: Signal::Bye {},
+                    ..
+                }
+            ),
+            Op::Claim { .. } | Op::Sync { .. } | Op::Reconcile { .. } => false,
+        };
+        if !departure {
+            tracing::debug!(?op, "cluster: Redis unreachable; operation dropped");
+            return;
+        }
+        if self.0.len() >= MAX_PENDING {
+            tracing::warn!("cluster: too many departures kept while Redis is away; oldest dropped");
+            self.0.pop_front();
+        }
+        self.0.push_back(op);
+    }
+
+    /// Up to [`BATCH`] of the kept operations, oldest first.
+    fn take_batch(&mut self) -> Vec<Op> {
+        let n = self.0.len().min(BATCH);
+        self.0.drain(..n).collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// An operation that could not be carried out: a claim is answered
+/// `Unreachable` (the name is held locally, claimed again later), a
+/// departure is kept for later, the rest is dropped.
+async fn fail(op: Op, events: &mpsc::Sender<Event>, pending: &mut Pending) {
     if let Op::Claim { client, room, name } = op {
         let _ = events
             .send(Event::Claimed {
@@ -419,6 +476,8 @@ async fn fail(op: Op, events: &mpsc::Sender<Event>) {
                 result: Claim::Unreachable,
             })
             .await;
+    } else {
+        pending.keep(op);
     }
 }
 
@@ -471,12 +530,24 @@ impl Link<'_> {
         &mut self,
         mut pubsub: redis::aio::PubSubStream,
         ops: &mut mpsc::Receiver<Op>,
+        pending: &mut Pending,
         grace: Duration,
     ) -> End {
         let mut heart = Abort(tokio::spawn(heartbeat(
             self.conn.clone(),
             self.settings.node.clone(),
         )));
+        // Departures kept while Redis was away go first, before what the
+        // hub asks for on `Up`.
+        while !pending.is_empty() {
+            let mut batch = pending.take_batch();
+            if let Err(e) = self.execute(&mut batch).await {
+                for op in batch.drain(..) {
+                    fail(op, self.events, pending).await;
+                }
+                return End::Lost(e.to_string());
+            }
+        }
         let mut sweep = tokio::time::interval_at(Instant::now() + grace, SWEEP);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
@@ -493,7 +564,7 @@ impl Link<'_> {
                     }
                     if let Err(e) = self.execute(&mut batch).await {
                         for op in batch.drain(..) {
-                            fail(op, self.events).await;
+                            fail(op, self.events, pending).await;
                         }
                         return End::Lost(e.to_string());
                     }
@@ -861,6 +932,60 @@ mod tests {
         assert_eq!(jittered(b, u16::MAX), b);
         let mid = jittered(b, u16::MAX / 2);
         assert!(mid > Duration::from_millis(590) && mid < Duration::from_millis(610));
+    }
+
+    fn bye(to: &str) -> Op {
+        Op::Forward {
+            node: "n2".into(),
+            message: NodeMessage::Signal {
+                room: "r".into(),
+                from: "bob".into(),
+                to: to.into(),
+                signal: Signal::Bye {},
+            },
+        }
+    }
+
+    /// While Redis is away, the departures of local users (their `bye`s to
+    /// partners on other nodes, the releases of their names) are kept, in
+    /// order and at most `MAX_PENDING`; other operations are not.
+    #[test]
+    fn departures_are_kept_while_redis_is_away_and_bounded() {
+        let mut pending = Pending::default();
+        pending.keep(Op::Sync { room: "r".into() });
+        pending.keep(Op::Forward {
+            node: "n2".into(),
+            message: NodeMessage::Signal {
+                room: "r".into(),
+                from: "bob".into(),
+                to: "alice".into(),
+                signal: Signal::Offer { sdp: "v=0".into() },
+            },
+        });
+        assert!(pending.is_empty());
+        pending.keep(bye("alice"));
+        pending.keep(Op::Release {
+            room: "r".into(),
+            name: "bob".into(),
+        });
+        let batch = pending.take_batch();
+        assert!(matches!(
+            &batch[..],
+            [Op::Forward { .. }, Op::Release { .. }]
+        ));
+        for i in 0..MAX_PENDING + 10 {
+            pending.keep(bye(&format!("u{i}")));
+        }
+        assert_eq!(pending.0.len(), MAX_PENDING);
+        let Some(Op::Forward {
+            message: NodeMessage::Signal { to, .. },
+            ..
+        }) = pending.0.front()
+        else {
+            panic!("not a bye");
+        };
+        assert_eq!(to, "u10", "the oldest are dropped");
+        assert_eq!(pending.take_batch().len(), BATCH);
     }
 
     #[test]

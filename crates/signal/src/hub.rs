@@ -598,6 +598,8 @@ impl Hub {
                             },
                         });
                     } else if let Some(node) = remote {
+                        // Also while the directory is down: the cluster task
+                        // keeps departures until Redis is back.
                         self.outputs.push_back(Output::Forward {
                             node,
                             message: NodeMessage::Signal {
