@@ -25,7 +25,8 @@ struct OutMessage {
     offset: usize,
     ppid: u32,
     unordered: bool,
-    /// SSN (DATA, low 16 bits) or MID (I-DATA).
+    /// SSN (DATA, low 16 bits) or MID (I-DATA); taken from the stream
+    /// when the first fragment gets its TSN (see [`Sender::take_seq`]).
     seq: u32,
     /// Next fragment sequence number (I-DATA).
     fsn: u32,
@@ -251,17 +252,6 @@ impl Sender {
             Reliability::MaxRetransmits(n) => (Some(n), None),
             Reliability::MaxLifetime(d) => (None, Some(now + d)),
         };
-        let seq = if !opts.unordered {
-            let s = st.next_ordered;
-            st.next_ordered = st.next_ordered.wrapping_add(1);
-            s
-        } else if self.idata {
-            let s = st.next_unordered;
-            st.next_unordered = st.next_unordered.wrapping_add(1);
-            s
-        } else {
-            0
-        };
         st.buffered += data.len();
         self.buffered_total += data.len();
         let was_empty = st.queue.is_empty();
@@ -270,7 +260,7 @@ impl Sender {
             offset: 0,
             ppid,
             unordered: opts.unordered,
-            seq,
+            seq: 0,
             fsn: 0,
             max_rtx,
             expires,
@@ -829,6 +819,14 @@ impl Sender {
             if !(self.flight == 0 || take <= self.peer_rwnd) {
                 break;
             }
+            if m.offset == 0 {
+                m.seq = Self::take_seq(
+                    &mut st.next_ordered,
+                    &mut st.next_unordered,
+                    m.unordered,
+                    self.idata,
+                );
+            }
             let mut flags = 0;
             if m.offset == 0 {
                 flags |= flag::BEGIN;
@@ -962,6 +960,32 @@ impl Sender {
             .get(&stream)
             .and_then(|st| st.queue.front())
             .is_some_and(|m| m.offset > 0)
+    }
+
+    /// The SSN / MID of a message whose first fragment is getting its TSN.
+    ///
+    /// Taken here, not at [`enqueue`](Self::enqueue): a message may still
+    /// be dropped from the queue before any of it is sent (its lifetime
+    /// over, RFC 3758 §3.5), and the peer never hears of a message that got
+    /// no TSN, so a number taken for it would leave a hole in the stream's
+    /// sequence that no FORWARD-TSN ever fills: the receiver would wait
+    /// for it for ever (RFC 9260 §6.6: ordered delivery by SSN; RFC 8260
+    /// §2.1: MIDs of a stream, ordered and unordered each, are consecutive).
+    /// DATA sends unordered messages with SSN 0 (RFC 9260 §3.3.1).
+    fn take_seq(
+        next_ordered: &mut u32,
+        next_unordered: &mut u32,
+        unordered: bool,
+        idata: bool,
+    ) -> u32 {
+        let counter = match (unordered, idata) {
+            (false, _) => next_ordered,
+            (true, true) => next_unordered,
+            (true, false) => return 0,
+        };
+        let seq = *counter;
+        *counter = counter.wrapping_add(1);
+        seq
     }
 
     fn header_len(&self) -> usize {

@@ -1,0 +1,113 @@
+//! Partial reliability (PR-SCTP, RFC 3758) in memory, in virtual time:
+//! what happens to a stream and to the send buffer when messages are
+//! abandoned, and how FORWARD-TSN / I-FORWARD-TSN (RFC 8260 §2.3) move the
+//! receiver on.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ferrtc_sctp::{Config, Reliability, SendOptions, ppid};
+
+fn timed(ms: u64) -> SendOptions {
+    SendOptions {
+        unordered: false,
+        reliability: Reliability::MaxLifetime(Duration::from_millis(ms)),
+    }
+}
+
+/// An ordered message whose lifetime ends while it still waits in the send
+/// queue is dropped without ever getting a TSN (RFC 3758 §3.5): the peer
+/// never hears of it, so it must not take an SSN (DATA) or MID (I-DATA)
+/// either. The next message on the stream gets the number the dropped one
+/// would have had, and the receiver, which delivers in SSN order (RFC 9260
+/// §6.6), delivers it.
+fn a_message_expired_in_the_queue_leaves_no_hole_in_the_stream(i_data: bool) {
+    let now = Instant::now();
+    let cfg = |seed| Config {
+        i_data,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(now, cfg(1), cfg(2));
+    // Queued, but nothing is sent until its lifetime is over.
+    a.send(now, 1, ppid::BINARY, b"expired", timed(100))
+        .unwrap();
+    let later = now + Duration::from_millis(200);
+    a.send(later, 1, ppid::BINARY, b"fresh", timed(100))
+        .unwrap();
+    pump(&mut a, &mut b, later);
+    let (msgs, _) = drain(&mut b);
+    let got: Vec<&[u8]> = msgs.iter().map(|m| m.data.as_slice()).collect();
+    assert_eq!(got, vec![b"fresh".as_slice()], "i_data={i_data}");
+}
+
+#[test]
+fn a_message_expired_in_the_queue_leaves_no_hole_in_the_stream_data() {
+    a_message_expired_in_the_queue_leaves_no_hole_in_the_stream(false);
+}
+
+#[test]
+fn a_message_expired_in_the_queue_leaves_no_hole_in_the_stream_idata() {
+    a_message_expired_in_the_queue_leaves_no_hole_in_the_stream(true);
+}
+
+/// The same through congestion alone: a burst of 50 ordered messages with
+/// a 100 ms lifetime over a 300 ms RTT. What the congestion window lets
+/// out in the first round trip arrives; the rest expires in the queue
+/// (RFC 3758 §3.5) and must leave no hole in the SSN sequence, so a
+/// message sent afterwards is still delivered (RFC 9260 §6.6).
+#[test]
+fn a_burst_on_a_timed_ordered_stream_over_a_long_rtt_keeps_delivering() {
+    let t0 = Instant::now();
+    let (mut a, mut b) = connected_pair(t0, config(1), config(2));
+    for k in 0..50 {
+        a.send(t0, 1, ppid::BINARY, &numbered_message(k, 1000), timed(100))
+            .unwrap();
+    }
+    let mut buf = Vec::new();
+    let mut flight = Vec::new();
+    while a.poll_transmit(t0, &mut buf).is_some() {
+        flight.push(buf.clone());
+    }
+    // 150 ms one way, each way; b's delayed SACK after 60 ms.
+    let t1 = t0 + Duration::from_millis(150);
+    for p in &flight {
+        let _ = b.handle_receive(t1, p);
+    }
+    let t_sack = t1 + Duration::from_millis(60);
+    b.handle_timeout(t_sack);
+    let mut back = Vec::new();
+    while b.poll_transmit(t_sack, &mut buf).is_some() {
+        back.push(buf.clone());
+    }
+    let t2 = t0 + Duration::from_millis(360);
+    for p in &back {
+        let _ = a.handle_receive(t2, p);
+    }
+    let (first, _) = drain(&mut b);
+    assert!(
+        !first.is_empty() && first.len() < 50,
+        "part of the burst arrived: {}",
+        first.len()
+    );
+    // From now on, a fast path: whatever is sent arrives.
+    a.send(
+        t2,
+        1,
+        ppid::BINARY,
+        &numbered_message(1000, 1000),
+        timed(100),
+    )
+    .unwrap();
+    pump(&mut a, &mut b, t2);
+    let (msgs, _) = drain(&mut b);
+    let got: Vec<u64> = msgs.iter().map(|m| check_numbered(&m.data)).collect();
+    assert_eq!(
+        got,
+        vec![1000],
+        "after a burst of which {} messages arrived; b holds {} bytes",
+        first.len(),
+        b.receive_buffered()
+    );
+}
