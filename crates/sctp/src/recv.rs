@@ -173,6 +173,10 @@ pub(crate) struct Receiver {
     fragments: BTreeMap<u64, Run>,
     partials: HashMap<(u16, bool, u32), Partial>,
     streams: HashMap<u16, InStream>,
+    /// Per stream, the last TSN (unwrapped) before its latest incoming
+    /// reset (RFC 6525 §5.2.2); see [`Receiver::refers_to_current_use`].
+    /// At most one entry per inbound stream.
+    resets: HashMap<u16, u64>,
     /// I-DATA in use: ordering by 32-bit MID instead of 16-bit SSN.
     idata: bool,
     /// Bytes held in fragments and pending messages (with overhead).
@@ -210,6 +214,7 @@ impl Receiver {
             fragments: BTreeMap::new(),
             partials: HashMap::new(),
             streams: HashMap::new(),
+            resets: HashMap::new(),
             idata,
             buffered: 0,
             inbound_streams,
@@ -553,10 +558,14 @@ impl Receiver {
         f: &chunk::IForwardTsn<'_>,
         out: &mut VecDeque<Event>,
     ) -> bool {
+        let new_cum = unwrap_u32(self.cum_tsn, f.new_cum_tsn);
         if !self.advance_cum(f.new_cum_tsn) {
             return false;
         }
         for (stream, unordered, mid) in f.entries() {
+            if !self.refers_to_current_use(stream, mid, new_cum) {
+                continue;
+            }
             let mut freed = 0;
             self.partials.retain(|&(s, u, m), p| {
                 let skipped = s == stream && u == unordered && mid.wrapping_sub(m) < 1 << 31;
@@ -619,6 +628,9 @@ impl Receiver {
             self.buffered = self.buffered.saturating_sub(run.cost());
         }
         for (stream, ssn) in f.streams() {
+            if !self.refers_to_current_use(stream, u32::from(ssn), new_cum) {
+                continue;
+            }
             if let Some(st) = self.streams.get_mut(&stream) {
                 let ssn = unwrap_u16(st.next_ssn, ssn);
                 if ssn >= st.next_ssn {
@@ -633,13 +645,48 @@ impl Receiver {
         true
     }
 
+    /// Whether a FORWARD-TSN / I-FORWARD-TSN entry skipping `seq` (SSN or
+    /// MID) on `stream`, in a chunk whose new cumulative TSN is `new_cum`,
+    /// can be about the stream's use since its last incoming reset.
+    ///
+    /// A sender lists a stream while abandoned chunks of it are not yet
+    /// acknowledged, so a FORWARD-TSN sent after the stream was reset here
+    /// (RFC 6525 §5.2.2: its SSNs / MIDs start again at 0) may still name
+    /// an SSN of its previous use. Taken as it stands, it would make the
+    /// reused stream skip its first messages. After the reset, which came
+    /// after TSN L, the message numbered k has a TSN of at least L + 1 + k;
+    /// an entry for it needs the new cumulative TSN to have reached that.
+    /// Anything else is about the stream's previous use: ignored.
+    fn refers_to_current_use(&mut self, stream: u16, seq: u32, new_cum: u64) -> bool {
+        let Some(&last) = self.resets.get(&stream) else {
+            return true;
+        };
+        let max_seq = if self.idata {
+            u64::from(u32::MAX)
+        } else {
+            u64::from(u16::MAX)
+        };
+        if new_cum > last + max_seq {
+            // Past any number the stream could reuse: forget the reset.
+            self.resets.remove(&stream);
+            return true;
+        }
+        new_cum > last + u64::from(seq)
+    }
+
     /// Whether every TSN up to `last_tsn` has been received (RFC 6525 §5.2.2).
     pub(crate) fn reached(&self, last_tsn: u32) -> bool {
         unwrap_u32(self.cum_tsn, last_tsn) <= self.cum_tsn
     }
 
-    /// Resets the incoming SSN of a stream to 0 (RFC 6525 §5.2.2).
-    pub(crate) fn reset_stream(&mut self, stream: u16) {
+    /// Resets the incoming SSN of a stream to 0 (RFC 6525 §5.2.2), the
+    /// peer's reset request having named `last_tsn` as the last TSN sent
+    /// before it.
+    pub(crate) fn reset_stream(&mut self, stream: u16, last_tsn: u32) {
+        if stream < self.inbound_streams {
+            let last = unwrap_u32(self.cum_tsn, last_tsn);
+            self.resets.insert(stream, last);
+        }
         if let Some(st) = self.streams.remove(&stream) {
             for m in st.pending.values() {
                 self.buffered = self.buffered.saturating_sub(m.data.len() + ENTRY_OVERHEAD);
@@ -972,6 +1019,33 @@ mod tests {
         assert!(r.handle_iforward_tsn(&f, &mut out));
         assert_eq!(messages(&mut out), vec![b"next".to_vec()]);
         assert_eq!(r.held(), r.event_bytes);
+    }
+
+    /// RFC 6525 §5.2.2 with I-FORWARD-TSN (RFC 8260 §2.3): after stream 1
+    /// was reset following TSN 2, a late I-FORWARD-TSN that still names
+    /// its old MID 2 (its new cumulative TSN, 3, is below the TSN 2 + 1 + 2
+    /// that a post-reset MID 2 would have) leaves the reused stream alone.
+    #[test]
+    fn a_late_i_forward_tsn_entry_leaves_a_reset_stream_at_mid_0() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, true);
+        let mut out = VecDeque::new();
+        r.handle_idata(&idata(0, BE, 0, 53, b"m0"), &mut out)
+            .unwrap();
+        r.handle_idata(&idata(1, BE, 1, 53, b"m1"), &mut out)
+            .unwrap();
+        // TSN 2 (MID 2) is abandoned; then the stream is reset.
+        let v = [0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 2];
+        let f = chunk::IForwardTsn::parse(&v).unwrap();
+        assert!(r.handle_iforward_tsn(&f, &mut out));
+        r.reset_stream(1, 2);
+        messages(&mut out);
+        // Stream 3's TSN 3 abandoned too; the entry for stream 1 is old.
+        let v = [0, 0, 0, 3, 0, 1, 0, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 0, 0, 0];
+        let f = chunk::IForwardTsn::parse(&v).unwrap();
+        assert!(r.handle_iforward_tsn(&f, &mut out));
+        r.handle_idata(&idata(4, BE, 0, 53, b"new0"), &mut out)
+            .unwrap();
+        assert_eq!(messages(&mut out), vec![b"new0".to_vec()]);
     }
 
     #[test]

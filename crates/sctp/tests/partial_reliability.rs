@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrtc_sctp::{Config, Reliability, SendOptions, ppid};
+use ferrtc_sctp::{Association, Config, Event, Reliability, SendOptions, ppid};
 
 fn timed(ms: u64) -> SendOptions {
     SendOptions {
@@ -109,5 +109,119 @@ fn a_burst_on_a_timed_ordered_stream_over_a_long_rtt_keeps_delivering() {
         "after a burst of which {} messages arrived; b holds {} bytes",
         first.len(),
         b.receive_buffered()
+    );
+}
+
+/// Sends what `from` has to send to `to`; returns the packet count.
+fn deliver(from: &mut Association, to: &mut Association, now: Instant) -> usize {
+    let mut buf = Vec::new();
+    let mut n = 0;
+    while from.poll_transmit(now, &mut buf).is_some() {
+        let _ = to.handle_receive(now, &buf);
+        n += 1;
+    }
+    n
+}
+
+/// Drops what `from` has to send; returns the packet count.
+fn lose(from: &mut Association, now: Instant) -> usize {
+    let mut buf = Vec::new();
+    let mut n = 0;
+    while from.poll_transmit(now, &mut buf).is_some() {
+        n += 1;
+    }
+    n
+}
+
+/// A FORWARD-TSN that still lists a stream the receiver has reset since
+/// must not move the reused stream's SSNs. The receiver deferred the
+/// reset (RFC 6525 §5.2.2) until a first FORWARD-TSN moved its cumulative
+/// TSN over the abandoned SSN 1, then performed it; that SACK and the
+/// reset response were lost, so a second abandonment makes the sender
+/// send a FORWARD-TSN that names (stream 1, SSN 1) again. The stream's
+/// next use starts at SSN 0 (RFC 6525 §5.1.2, §5.2.2): its first messages
+/// must be delivered, not dropped as already skipped (with a data channel,
+/// the new channel's DATA_CHANNEL_OPEN would be lost).
+#[test]
+fn a_late_forward_tsn_entry_does_not_skip_ssns_of_a_reset_stream() {
+    let t0 = Instant::now();
+    let cfg = |seed| Config {
+        i_data: false,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(t0, cfg(1), cfg(2));
+    let once = SendOptions {
+        unordered: false,
+        reliability: Reliability::MaxRetransmits(0),
+    };
+    a.send(t0, 1, ppid::BINARY, b"m0", once).unwrap();
+    pump(&mut a, &mut b, t0);
+    drain(&mut b);
+    // m1 (stream 1, SSN 1) is lost; then the stream is reset.
+    a.send(t0, 1, ppid::BINARY, b"m1", once).unwrap();
+    assert_eq!(lose(&mut a, t0), 1);
+    a.reset_stream(1).unwrap();
+    deliver(&mut a, &mut b, t0); // the request: b defers it (in progress)
+    deliver(&mut b, &mut a, t0);
+    // T3: m1 is abandoned; the FORWARD-TSN (stream 1, SSN 1) reaches b,
+    // which performs the deferred reset; its SACK and response are lost.
+    let mut now = t0;
+    let mut reset_at_b = false;
+    for _ in 0..10 {
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+        deliver(&mut a, &mut b, now);
+        lose(&mut b, now);
+        if drain(&mut b).1.contains(&Event::IncomingStreamReset(1)) {
+            reset_at_b = true;
+            break;
+        }
+    }
+    assert!(reset_at_b, "b performed the reset");
+    // Another unreliable message, on stream 3, is lost and abandoned: the
+    // new FORWARD-TSN still names stream 1 / SSN 1 (not acked at a yet).
+    a.send(now, 3, ppid::BINARY, b"y", once).unwrap();
+    lose(&mut a, now);
+    let mut forwarded = false;
+    for _ in 0..10 {
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        let mut buf = Vec::new();
+        while a.poll_transmit(now, &mut buf).is_some() {
+            forwarded |= chunk_types(&buf).contains(&192);
+            let _ = b.handle_receive(now, &buf);
+        }
+        lose(&mut b, now);
+        if forwarded {
+            break;
+        }
+    }
+    assert!(forwarded, "the second FORWARD-TSN went out");
+    // From now on no loss: a's reset completes, stream 1 is used again.
+    for _ in 0..10 {
+        pump(&mut a, &mut b, now);
+        if drain(&mut a).1.contains(&Event::OutgoingStreamReset(1)) {
+            break;
+        }
+        now = a.poll_timeout().unwrap();
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    drain(&mut b);
+    for m in [b"ssn0".as_slice(), b"ssn1", b"ssn2"] {
+        a.send(now, 1, ppid::BINARY, m, SendOptions::default())
+            .unwrap();
+    }
+    pump(&mut a, &mut b, now);
+    let (msgs, _) = drain(&mut b);
+    let got: Vec<String> = msgs
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.data).into_owned())
+        .collect();
+    assert_eq!(
+        got,
+        ["ssn0", "ssn1", "ssn2"],
+        "messages on the reset stream"
     );
 }

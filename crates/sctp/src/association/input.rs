@@ -664,13 +664,13 @@ impl Association {
             return;
         }
         let list: Vec<u16> = chunk::stream_list(streams).collect();
-        self.perform_incoming_reset(seq, &list);
+        self.perform_incoming_reset(seq, last_tsn, &list);
     }
 
-    fn perform_incoming_reset(&mut self, seq: u32, streams: &[u16]) {
+    fn perform_incoming_reset(&mut self, seq: u32, last_tsn: u32, streams: &[u16]) {
         if let Some(e) = self.est.as_mut() {
             for &s in streams {
-                e.receiver.reset_stream(s);
+                e.receiver.reset_stream(s, last_tsn);
                 self.events.push_back(Event::IncomingStreamReset(s));
             }
         }
@@ -693,7 +693,7 @@ impl Association {
             .is_some_and(|e| e.receiver.reached(d.last_tsn));
         if reached {
             if let Some(d) = self.deferred_reset.take() {
-                self.perform_incoming_reset(d.seq, &d.streams);
+                self.perform_incoming_reset(d.seq, d.last_tsn, &d.streams);
             }
         }
     }
