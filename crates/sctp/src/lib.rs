@@ -12,10 +12,11 @@
 //!
 //! Inside: the four-way handshake with an HMAC-signed, time-limited state
 //! cookie (and simultaneous open, as WebRTC peers do); verification tags;
-//! DATA and SACK with gap-ack blocks and duplicate reports; fragmentation
-//! and reassembly bounded by `max_message_size`; ordered and unordered
-//! delivery per stream; slow start (byte counting), congestion avoidance,
-//! fast retransmit and fast recovery, RTO with Karn's rule; delayed SACK
+//! DATA and SACK with gap-ack blocks (data reneged on is sent again) and
+//! duplicate reports; fragmentation and reassembly bounded by
+//! `max_message_size`; ordered and unordered delivery per stream; slow
+//! start (byte counting), congestion avoidance, fast retransmit and fast
+//! recovery, RTO with Karn's rule; delayed SACK
 //! (every second packet, at once on gaps); FORWARD-TSN / I-FORWARD-TSN with
 //! `maxRetransmits` and `maxPacketLifeTime`; stream reset; heartbeats;
 //! ERROR chunks and unknown-chunk handling by the type's high bits;

@@ -91,6 +91,9 @@ struct Sent {
     transmissions: u32,
     state: ChunkState,
     misses: u8,
+    /// Reneged once (§6.2.1 D iv): a later acknowledgement of it may be of
+    /// a retransmission or of an old SACK, so it gives no RTT sample.
+    reneged: bool,
     msg: u64,
     max_rtx: Option<u16>,
     expires: Option<Instant>,
@@ -125,6 +128,10 @@ pub(crate) struct Sender {
     outstanding: VecDeque<Sent>,
     flight: usize,
     to_retransmit: usize,
+    /// Chunks in `outstanding` acknowledged by a gap block only.
+    gap_acked: usize,
+    /// Scratch for [`Sender::handle_sack`]: the valid gap blocks of a SACK.
+    sack_blocks: Vec<(u64, u64)>,
     fast_rtx_pending: bool,
     cwnd: usize,
     ssthresh: usize,
@@ -160,6 +167,9 @@ impl Sender {
         if self.outstanding.capacity() > 0 {
             self.outstanding = VecDeque::new();
         }
+        if self.sack_blocks.capacity() > 0 {
+            self.sack_blocks = Vec::new();
+        }
         if self.ready.is_empty() && self.ready.capacity() > 0 {
             self.ready = VecDeque::new();
         }
@@ -187,6 +197,8 @@ impl Sender {
             outstanding: VecDeque::new(),
             flight: 0,
             to_retransmit: 0,
+            gap_acked: 0,
+            sack_blocks: Vec::new(),
             fast_rtx_pending: false,
             cwnd: cfg.initial_cwnd,
             // RFC 9260 §7.2.1: initial ssthresh is the peer's a_rwnd.
@@ -387,7 +399,7 @@ impl Sender {
                 ChunkState::InFlight => {
                     self.flight -= c.data.len();
                     bytes_acked += c.data.len();
-                    if c.transmissions == 1 {
+                    if c.transmissions == 1 && !c.reneged {
                         rtt_sample = Some(now.saturating_duration_since(c.sent_at));
                     }
                     htna = Some(c.tsn);
@@ -397,7 +409,8 @@ impl Sender {
                     bytes_acked += c.data.len();
                     htna = Some(c.tsn);
                 }
-                ChunkState::Acked | ChunkState::Abandoned => {}
+                ChunkState::Acked => self.gap_acked -= 1,
+                ChunkState::Abandoned => {}
             }
         }
         self.cum_ack = cum;
@@ -409,6 +422,8 @@ impl Sender {
         // Blocks come in ascending order without overlap (RFC 9260 §3.3.4);
         // others are ignored, so one SACK costs at most one pass over the queue.
         let mut next_first = 0u64;
+        let mut blocks = std::mem::take(&mut self.sack_blocks);
+        blocks.clear();
         for (start, end) in sack.gaps() {
             if start == 0 || end < start {
                 continue;
@@ -419,6 +434,7 @@ impl Sender {
                 continue;
             }
             next_first = last + 1;
+            blocks.push((first, last));
             for i in first..=last {
                 let Some(c) = self.outstanding.get_mut(i as usize) else {
                     break;
@@ -427,7 +443,7 @@ impl Sender {
                     ChunkState::InFlight => {
                         self.flight -= c.data.len();
                         bytes_acked += c.data.len();
-                        if c.transmissions == 1 && rtt_sample.is_none() {
+                        if c.transmissions == 1 && !c.reneged && rtt_sample.is_none() {
                             rtt_sample = Some(now.saturating_duration_since(c.sent_at));
                         }
                     }
@@ -438,6 +454,7 @@ impl Sender {
                     ChunkState::Acked | ChunkState::Abandoned => continue,
                 }
                 c.state = ChunkState::Acked;
+                self.gap_acked += 1;
                 htna = Some(htna.map_or(c.tsn, |h: u64| h.max(c.tsn)));
             }
         }
@@ -466,6 +483,8 @@ impl Sender {
                 }
             }
         }
+        self.renege(&blocks);
+        self.sack_blocks = blocks;
         if newly_missing {
             self.fast_rtx_pending = true;
             if self.recovery_exit.is_none() {
@@ -496,10 +515,12 @@ impl Sender {
             self.partial_bytes_acked = 0;
         }
         self.peer_rwnd = (sack.a_rwnd as usize).saturating_sub(self.flight);
-        // T3-rtx (§6.3.2 R2, R3).
-        if self.flight == 0 && self.to_retransmit == 0 {
+        // T3-rtx (§6.3.2 R2, R3): it runs while anything is outstanding, so
+        // that reneged data (§6.2.1 D iv) and a lost FORWARD-TSN (RFC 3758
+        // §3.5 C5) are sent again.
+        if self.outstanding.is_empty() {
             self.t3 = None;
-        } else if progress {
+        } else if progress || self.t3.is_none() {
             self.t3 = Some(now + self.rto);
         }
         self.update_advanced_ack_point();
@@ -539,11 +560,49 @@ impl Sender {
             }
         }
         self.abandon_expired(now, stats);
-        self.t3 = if self.to_retransmit > 0 || self.flight > 0 {
-            Some(now + self.rto)
-        } else {
+        self.t3 = if self.outstanding.is_empty() {
             None
+        } else {
+            Some(now + self.rto)
         };
+    }
+
+    /// Data the peer acknowledged with a gap block before but not in this
+    /// SACK (`blocks`: the indices into `outstanding` that its valid gap
+    /// blocks cover, ascending) was reneged: the receiver dropped it (RFC
+    /// 9260 §6.2.1 D iv). It is in flight again, with one miss indication
+    /// counted towards fast retransmit (§7.2.4); T3-rtx runs while anything
+    /// is outstanding. As usrsctp does, a SACK with gap blocks reneges only
+    /// below its highest block (a receiver may report only the first
+    /// blocks that fit, §3.3.4); one without any reneges all of it.
+    fn renege(&mut self, blocks: &[(u64, u64)]) {
+        let end = blocks
+            .last()
+            .map_or(self.outstanding.len() as u64, |&(_, last)| last + 1);
+        let mut next_block = blocks.iter().peekable();
+        let mut i = 0;
+        // Only while a gap-acked chunk is left to find.
+        while i < end && self.gap_acked > 0 {
+            while next_block.next_if(|&&(_, last)| last < i).is_some() {}
+            if let Some(&&(first, last)) = next_block.peek()
+                && first <= i
+            {
+                i = last + 1;
+                continue;
+            }
+            let Some(c) = self.outstanding.get_mut(i as usize) else {
+                break;
+            };
+            i += 1;
+            if c.state != ChunkState::Acked {
+                continue;
+            }
+            c.misses = 1;
+            c.reneged = true;
+            c.state = ChunkState::InFlight;
+            self.flight += c.data.len();
+            self.gap_acked -= 1;
+        }
     }
 
     // ------------------------------------------------------------ PR-SCTP
@@ -557,7 +616,8 @@ impl Sender {
             match c.state {
                 ChunkState::InFlight => self.flight -= c.data.len(),
                 ChunkState::ToRetransmit => self.to_retransmit -= 1,
-                _ => {}
+                ChunkState::Acked => self.gap_acked -= 1,
+                ChunkState::Abandoned => {}
             }
             c.state = ChunkState::Abandoned;
         }
@@ -864,6 +924,7 @@ impl Sender {
                 transmissions: 1,
                 state: ChunkState::InFlight,
                 misses: 0,
+                reneged: false,
                 msg: m.id,
                 max_rtx: m.max_rtx,
                 expires: m.expires,

@@ -17,40 +17,6 @@ fn config(seed: u64) -> Config {
     }
 }
 
-/// Learns the tag `b` expects by capturing a packet `a` sends it.
-fn tag_expected_by_b(
-    a: &mut ferrtc_sctp::Association,
-    b: &mut ferrtc_sctp::Association,
-    now: Instant,
-) -> u32 {
-    a.send(now, 0, ppid::STRING, b"probe", SendOptions::default())
-        .unwrap();
-    let mut buf = Vec::new();
-    a.poll_transmit(now, &mut buf).unwrap();
-    b.handle_receive(now, &buf).unwrap();
-    pump(a, b, now);
-    drain(b);
-    tag_of(&buf)
-}
-
-/// Our next TSN as `b` expects it: the cumulative TSN from b's SACK + 1.
-fn next_tsn_for(
-    b: &mut ferrtc_sctp::Association,
-    now: Instant,
-    a: &mut ferrtc_sctp::Association,
-) -> u32 {
-    // Send one more message and read b's SACK.
-    a.send(now, 0, ppid::STRING, b"x", SendOptions::default())
-        .unwrap();
-    let mut buf = Vec::new();
-    a.poll_transmit(now, &mut buf).unwrap();
-    let tsn = u32::from_be_bytes(buf[16..20].try_into().unwrap());
-    b.handle_receive(now, &buf).unwrap();
-    pump(a, b, now);
-    drain(b);
-    tsn.wrapping_add(1)
-}
-
 #[test]
 fn unknown_chunks_are_skipped_or_stop_processing_by_their_high_bits() {
     let now = Instant::now();

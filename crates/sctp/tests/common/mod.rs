@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use ferrtc_sctp::{Association, Config, Event, Message};
+use ferrtc_sctp::{Association, Config, Event, Message, SendOptions, ppid};
 use ferrtc_sim::{Endpoint, Transmit};
 
 /// Pushes data into the association before each transmit opportunity.
@@ -241,4 +241,78 @@ pub fn chunk_types(packet: &[u8]) -> Vec<u8> {
         rest = &rest[padded..];
     }
     out
+}
+
+/// Learns the tag `b` expects by capturing a packet `a` sends it.
+pub fn tag_expected_by_b(
+    a: &mut ferrtc_sctp::Association,
+    b: &mut ferrtc_sctp::Association,
+    now: Instant,
+) -> u32 {
+    a.send(now, 0, ppid::STRING, b"probe", SendOptions::default())
+        .unwrap();
+    let mut buf = Vec::new();
+    a.poll_transmit(now, &mut buf).unwrap();
+    b.handle_receive(now, &buf).unwrap();
+    pump(a, b, now);
+    drain(b);
+    tag_of(&buf)
+}
+
+/// Our next TSN as `b` expects it: the cumulative TSN from b's SACK + 1.
+pub fn next_tsn_for(
+    b: &mut ferrtc_sctp::Association,
+    now: Instant,
+    a: &mut ferrtc_sctp::Association,
+) -> u32 {
+    // Send one more message and read b's SACK.
+    a.send(now, 0, ppid::STRING, b"x", SendOptions::default())
+        .unwrap();
+    let mut buf = Vec::new();
+    a.poll_transmit(now, &mut buf).unwrap();
+    let tsn = first_data_tsn(&buf);
+    b.handle_receive(now, &buf).unwrap();
+    pump(a, b, now);
+    drain(b);
+    tsn.wrapping_add(1)
+}
+
+/// The TSN of the first DATA or I-DATA chunk in a packet.
+pub fn first_data_tsn(packet: &[u8]) -> u32 {
+    let mut rest = &packet[12..];
+    loop {
+        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+        if rest[0] == 0 || rest[0] == 64 {
+            return u32::from_be_bytes(rest[4..8].try_into().unwrap());
+        }
+        rest = &rest[(len + 3) & !3..];
+    }
+}
+
+/// A SACK chunk value (RFC 9260 §3.3.4) without duplicate TSNs; gap
+/// blocks as (start, end) offsets from `cum`.
+pub fn sack_value(cum: u32, a_rwnd: u32, gaps: &[(u16, u16)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&cum.to_be_bytes());
+    v.extend_from_slice(&a_rwnd.to_be_bytes());
+    v.extend_from_slice(&(gaps.len() as u16).to_be_bytes());
+    v.extend_from_slice(&0u16.to_be_bytes());
+    for (s, e) in gaps {
+        v.extend_from_slice(&s.to_be_bytes());
+        v.extend_from_slice(&e.to_be_bytes());
+    }
+    v
+}
+
+/// An I-DATA chunk value (RFC 8260 §2.1): PPID on the first fragment,
+/// FSN on the others.
+pub fn idata_value(tsn: u32, stream: u16, mid: u32, ppid_or_fsn: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&tsn.to_be_bytes());
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(&0u16.to_be_bytes());
+    v.extend_from_slice(&mid.to_be_bytes());
+    v.extend_from_slice(&ppid_or_fsn.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
 }
