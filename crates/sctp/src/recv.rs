@@ -6,7 +6,7 @@
 //! for its turn costs its payload plus [`ENTRY_OVERHEAD`], and the sum never
 //! passes the hard limit (twice the advertised receive window).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::chunk::{self, Data, IData, flag};
 use crate::tsn::{unwrap_u16, unwrap_u32};
@@ -177,6 +177,9 @@ pub(crate) struct Receiver {
     /// reset (RFC 6525 §5.2.2); see [`Receiver::refers_to_current_use`].
     /// At most one entry per inbound stream.
     resets: HashMap<u16, u64>,
+    /// Partial messages looked at when dropping some (work counter for tests).
+    #[cfg(test)]
+    partial_visits: usize,
     /// I-DATA in use: ordering by 32-bit MID instead of 16-bit SSN.
     idata: bool,
     /// Bytes held in fragments and pending messages (with overhead).
@@ -215,6 +218,8 @@ impl Receiver {
             partials: HashMap::new(),
             streams: HashMap::new(),
             resets: HashMap::new(),
+            #[cfg(test)]
+            partial_visits: 0,
             idata,
             buffered: 0,
             inbound_streams,
@@ -562,19 +567,21 @@ impl Receiver {
         if !self.advance_cum(f.new_cum_tsn) {
             return false;
         }
+        // The entries fold into the last MID skipped per (stream, U), then
+        // one pass over the partials drops those at or before it: linear in
+        // entries plus partials, where a pass per entry was their product.
+        let mut skip: HashMap<(u16, bool), u32> = HashMap::new();
         for (stream, unordered, mid) in f.entries() {
             if !self.refers_to_current_use(stream, mid, new_cum) {
                 continue;
             }
-            let mut freed = 0;
-            self.partials.retain(|&(s, u, m), p| {
-                let skipped = s == stream && u == unordered && mid.wrapping_sub(m) < 1 << 31;
-                if skipped {
-                    freed += p.cost();
-                }
-                !skipped
-            });
-            self.buffered = self.buffered.saturating_sub(freed);
+            skip.entry((stream, unordered))
+                .and_modify(|m| {
+                    if mid.wrapping_sub(*m) < 1 << 31 {
+                        *m = mid;
+                    }
+                })
+                .or_insert(mid);
             if !unordered {
                 let st = self.streams.entry(stream).or_default();
                 let mid = unwrap_u32(st.next_ssn, mid);
@@ -582,6 +589,12 @@ impl Receiver {
                     st.next_ssn = mid + 1;
                 }
             }
+        }
+        if !skip.is_empty() {
+            self.drop_partials(|s, u, m| {
+                skip.get(&(s, u))
+                    .is_some_and(|mid| mid.wrapping_sub(m) < 1 << 31)
+            });
         }
         self.drain_stream_of(out, None);
         true
@@ -679,25 +692,46 @@ impl Receiver {
         unwrap_u32(self.cum_tsn, last_tsn) <= self.cum_tsn
     }
 
-    /// Resets the incoming SSN of a stream to 0 (RFC 6525 §5.2.2), the
+    /// Resets the incoming SSNs of `streams` to 0 (RFC 6525 §5.2.2), the
     /// peer's reset request having named `last_tsn` as the last TSN sent
-    /// before it.
-    pub(crate) fn reset_stream(&mut self, stream: u16, last_tsn: u32) {
-        if stream < self.inbound_streams {
-            let last = unwrap_u32(self.cum_tsn, last_tsn);
-            self.resets.insert(stream, last);
-        }
-        if let Some(st) = self.streams.remove(&stream) {
-            for m in st.pending.values() {
-                self.buffered = self.buffered.saturating_sub(m.data.len() + ENTRY_OVERHEAD);
+    /// before it. Their partial I-DATA messages go in one pass over the
+    /// partials, however many streams the request lists.
+    pub(crate) fn reset_streams(&mut self, streams: &[u16], last_tsn: u32) {
+        let last = unwrap_u32(self.cum_tsn, last_tsn);
+        let mut reset = HashSet::with_capacity(streams.len());
+        for &stream in streams {
+            if stream < self.inbound_streams {
+                self.resets.insert(stream, last);
             }
+            if let Some(st) = self.streams.remove(&stream) {
+                for m in st.pending.values() {
+                    self.buffered = self.buffered.saturating_sub(m.data.len() + ENTRY_OVERHEAD);
+                }
+            }
+            reset.insert(stream);
+        }
+        self.drop_partials(|s, _, _| reset.contains(&s));
+    }
+
+    /// Drops the partial I-DATA messages for which `skip(stream, unordered,
+    /// MID)` holds, in one pass, and frees what they held.
+    fn drop_partials(&mut self, skip: impl Fn(u16, bool, u32) -> bool) {
+        if self.partials.is_empty() {
+            return;
         }
         let mut freed = 0;
-        self.partials.retain(|&(s, _, _), p| {
-            if s == stream {
+        #[cfg(test)]
+        let visits = &mut self.partial_visits;
+        self.partials.retain(|&(s, u, m), p| {
+            #[cfg(test)]
+            {
+                *visits += 1;
+            }
+            let skipped = skip(s, u, m);
+            if skipped {
                 freed += p.cost();
             }
-            s != stream
+            !skipped
         });
         self.buffered = self.buffered.saturating_sub(freed);
     }
@@ -1037,7 +1071,7 @@ mod tests {
         let v = [0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 2];
         let f = chunk::IForwardTsn::parse(&v).unwrap();
         assert!(r.handle_iforward_tsn(&f, &mut out));
-        r.reset_stream(1, 2);
+        r.reset_streams(&[1], 2);
         messages(&mut out);
         // Stream 3's TSN 3 abandoned too; the entry for stream 1 is old.
         let v = [0, 0, 0, 3, 0, 1, 0, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 0, 0, 0];
@@ -1046,6 +1080,61 @@ mod tests {
         r.handle_idata(&idata(4, BE, 0, 53, b"new0"), &mut out)
             .unwrap();
         assert_eq!(messages(&mut out), vec![b"new0".to_vec()]);
+    }
+
+    /// RFC 8260 §2.3: an I-FORWARD-TSN costs one pass over the partial
+    /// messages held, not one per entry. 3,000 partials on stream 1 and a
+    /// chunk of 2,001 entries (2,000 for streams holding none, one that
+    /// skips MIDs 0..=1499 on stream 1): the partials are looked at 3,000
+    /// times (a pass per entry was 6 million), and exactly the skipped
+    /// ones go.
+    #[test]
+    fn an_i_forward_tsn_looks_at_each_partial_once_however_many_entries() {
+        const PARTIALS: u32 = 3000;
+        let mut r = Receiver::new(0, 4000, 1 << 20, 1 << 18, true);
+        let mut out = VecDeque::new();
+        // TSN 0 is missing; TSNs 1..=3000 are first fragments of MIDs 0..3000.
+        for k in 0..PARTIALS {
+            r.handle_idata(&idata(1 + k, flag::BEGIN, k, 53, b"x"), &mut out)
+                .unwrap();
+        }
+        assert_eq!(r.partials.len(), PARTIALS as usize);
+        let mut v = 0u32.to_be_bytes().to_vec();
+        for s in 2..2002u16 {
+            v.extend_from_slice(&s.to_be_bytes());
+            v.extend_from_slice(&[0; 6]);
+        }
+        v.extend_from_slice(&1u16.to_be_bytes());
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(&1499u32.to_be_bytes());
+        let f = chunk::IForwardTsn::parse(&v).unwrap();
+        assert!(r.handle_iforward_tsn(&f, &mut out));
+        assert_eq!(r.partial_visits, PARTIALS as usize);
+        assert_eq!(r.partials.len(), 1500);
+        assert!(
+            r.partials
+                .keys()
+                .all(|&(s, u, m)| s == 1 && !u && m >= 1500)
+        );
+        assert_eq!(r.held(), 1500 * (1 + ENTRY_OVERHEAD));
+        assert_eq!(r.cum_tsn(), PARTIALS, "over the received TSNs");
+    }
+
+    /// An incoming reset of many streams drops their partials in one pass.
+    #[test]
+    fn resetting_many_streams_looks_at_each_partial_once() {
+        let mut r = Receiver::new(0, 4000, 1 << 20, 1 << 18, true);
+        let mut out = VecDeque::new();
+        for k in 0..3000u32 {
+            let mut d = idata(k, flag::BEGIN, 0, 53, b"x");
+            d.stream = k as u16;
+            r.handle_idata(&d, &mut out).unwrap();
+        }
+        let streams: Vec<u16> = (0..2000).collect();
+        r.reset_streams(&streams, 2999);
+        assert_eq!(r.partial_visits, 3000);
+        assert_eq!(r.partials.len(), 1000);
+        assert_eq!(r.held(), 1000 * (1 + ENTRY_OVERHEAD));
     }
 
     #[test]

@@ -669,8 +669,8 @@ impl Association {
 
     fn perform_incoming_reset(&mut self, seq: u32, last_tsn: u32, streams: &[u16]) {
         if let Some(e) = self.est.as_mut() {
+            e.receiver.reset_streams(streams, last_tsn);
             for &s in streams {
-                e.receiver.reset_stream(s, last_tsn);
                 self.events.push_back(Event::IncomingStreamReset(s));
             }
         }
