@@ -545,7 +545,12 @@ impl Sender {
     }
 
     /// The T3-rtx timer expired (RFC 9260 §6.3.3, §7.2.3).
-    pub(crate) fn handle_t3(&mut self, now: Instant, stats: &mut Stats) {
+    pub(crate) fn handle_t3(
+        &mut self,
+        now: Instant,
+        stats: &mut Stats,
+        events: &mut VecDeque<Event>,
+    ) {
         stats.t3_expiries += 1;
         self.rto = (self.rto * 2).min(self.cfg.rto_max);
         self.ssthresh = (self.cwnd / 2).max(4 * self.cfg.mtu);
@@ -559,7 +564,7 @@ impl Sender {
                 self.to_retransmit += 1;
             }
         }
-        self.abandon_expired(now, stats);
+        self.abandon_expired(now, stats, events);
         self.t3 = if self.outstanding.is_empty() {
             None
         } else {
@@ -607,7 +612,10 @@ impl Sender {
 
     // ------------------------------------------------------------ PR-SCTP
 
-    fn abandon_message(&mut self, msg: u64, stats: &mut Stats) {
+    /// Abandons a message (RFC 3758 §3.5): its outstanding chunks, and the
+    /// rest of it still in the send queue, which leaves `bufferedAmount`
+    /// (with [`Event::BufferedAmountLow`] if that crosses the threshold).
+    fn abandon_message(&mut self, msg: u64, stats: &mut Stats, events: &mut VecDeque<Event>) {
         stats.messages_abandoned += 1;
         for c in self.outstanding.iter_mut() {
             if c.msg != msg {
@@ -634,6 +642,7 @@ impl Sender {
                         let rest = m.data.len() - m.offset;
                         st.buffered -= rest;
                         self.buffered_total -= rest;
+                        Self::check_low(s, st, rest, events);
                     }
                     if self.current == Some(s) {
                         self.current = None;
@@ -651,7 +660,7 @@ impl Sender {
     }
 
     /// Abandons outstanding chunks whose lifetime expired (RFC 3758 §3.5 A3).
-    fn abandon_expired(&mut self, now: Instant, stats: &mut Stats) {
+    fn abandon_expired(&mut self, now: Instant, stats: &mut Stats, events: &mut VecDeque<Event>) {
         if !self.forward_tsn {
             return;
         }
@@ -665,7 +674,7 @@ impl Sender {
             }
         }
         for m in expired {
-            self.abandon_message(m, stats);
+            self.abandon_message(m, stats, events);
         }
     }
 
@@ -801,7 +810,7 @@ impl Sender {
                     continue;
                 }
                 if self.forward_tsn && (expired || exhausted) {
-                    self.abandon_message(msg, stats);
+                    self.abandon_message(msg, stats, events);
                     i += 1;
                     continue;
                 }

@@ -225,3 +225,38 @@ fn a_late_forward_tsn_entry_does_not_skip_ssns_of_a_reset_stream() {
         "messages on the reset stream"
     );
 }
+
+/// A max-retransmits message cut short by loss is abandoned (RFC 3758
+/// §3.5): the part still in the send queue leaves it, bufferedAmount
+/// falls to 0 and, as for any fall past the threshold (0 here),
+/// `BufferedAmountLow` fires (W3C `bufferedamountlow`).
+#[test]
+fn abandoning_a_partly_sent_message_fires_buffered_amount_low() {
+    let now = Instant::now();
+    let (mut a, mut b) = connected_pair(now, config(1), config(2));
+    let once = SendOptions {
+        reliability: Reliability::MaxRetransmits(0),
+        ..SendOptions::default()
+    };
+    a.send(now, 1, ppid::BINARY, &vec![7u8; 100_000], once)
+        .unwrap();
+    // The first window's worth leaves and is lost.
+    assert!(lose(&mut a, now) > 0);
+    let before = a.buffered_amount(1);
+    assert!(before > 0 && before < 100_000, "partly sent: {before}");
+    drain(&mut a);
+    // T3 fires; the lost chunks have no retransmission left: abandoned.
+    let later = a.poll_timeout().unwrap() + Duration::from_millis(1);
+    a.handle_timeout(later);
+    deliver(&mut a, &mut b, later);
+    assert_eq!(
+        a.buffered_amount(1),
+        0,
+        "the rest of the message was dropped"
+    );
+    let (_, events) = drain(&mut a);
+    assert!(
+        events.contains(&Event::BufferedAmountLow(1)),
+        "bufferedAmount fell from {before} to 0: {events:?}"
+    );
+}

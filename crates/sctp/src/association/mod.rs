@@ -535,7 +535,7 @@ impl Association {
         }
         if due(self.est.as_ref().and_then(|e| e.sender.t3())) {
             if let Some(e) = self.est.as_mut() {
-                e.sender.handle_t3(now, &mut self.stats);
+                e.sender.handle_t3(now, &mut self.stats, &mut self.events);
                 e.sender.rearm_forward_tsn();
             }
             self.count_error();
