@@ -785,9 +785,7 @@ impl DataChannels {
                 tracing::debug!("held message on stream {stream} failed: {e}");
             }
         }
-        if c.low_threshold > 0 {
-            sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
-        }
+        sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
         if c.reset_out {
             self.reset_out(id);
         }
@@ -992,9 +990,8 @@ impl DataChannels {
             let Some(sctp) = self.sctp.as_mut() else {
                 return;
             };
-            if c.low_threshold > 0 {
-                sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
-            }
+            // Always: the stream may have been another channel's before.
+            sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
             if !c.negotiated {
                 let mut open = std::mem::take(&mut self.scratch);
                 open.clear();
@@ -1092,6 +1089,10 @@ impl DataChannels {
             Some(stream),
             DataChannelState::Open,
         ));
+        // The new channel's threshold is 0, whoever had the stream before.
+        if let Some(sctp) = self.sctp.as_mut() {
+            sctp.set_buffered_amount_low_threshold(stream, 0);
+        }
         let mut ack = std::mem::take(&mut self.scratch);
         ack.clear();
         DcepMessage::Ack.write(&mut ack);

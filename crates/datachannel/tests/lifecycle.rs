@@ -671,3 +671,101 @@ fn engines_started_with_the_default_sctp_config_have_different_verification_tags
     b.start(Instant::now(), ferrtc_sctp::Config::default());
     assert_ne!(init_tag(&mut a), init_tag(&mut b));
 }
+
+/// Moves packets both ways and runs timers until quiet; on every
+/// `BufferedAmountLow` of `watch` seen on `b`, records `b`'s
+/// bufferedAmount of that channel at that moment.
+fn pump_watching_low(
+    a: &mut DataChannels,
+    b: &mut DataChannels,
+    now: &mut Instant,
+    watch: Option<ChannelId>,
+    lows: &mut Vec<usize>,
+) {
+    let mut buf = Vec::new();
+    for _ in 0..100_000 {
+        let mut moved = false;
+        while a.poll_transmit(*now, &mut buf).is_some() {
+            let _ = b.handle_receive(*now, &buf);
+            moved = true;
+        }
+        while a.poll_event().is_some() {}
+        loop {
+            let sent = b.poll_transmit(*now, &mut buf).is_some();
+            while let Some(e) = b.poll_event() {
+                if let (Event::BufferedAmountLow(id), Some(w)) = (&e, watch) {
+                    if *id == w {
+                        lows.push(b.buffered_amount(w));
+                    }
+                }
+            }
+            if !sent {
+                break;
+            }
+            let _ = a.handle_receive(*now, &buf);
+            moved = true;
+        }
+        if moved {
+            continue;
+        }
+        match [a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+        {
+            Some(t) if t <= *now + Duration::from_secs(5) => {
+                *now = t.max(*now);
+                a.handle_timeout(*now);
+                b.handle_timeout(*now);
+            }
+            _ => return,
+        }
+    }
+}
+
+/// A negotiated channel with the given id (RFC 8832 §6: no DCEP).
+fn negotiated(id: u16) -> DataChannelInit {
+    DataChannelInit {
+        negotiated: true,
+        id: Some(id),
+        ..DataChannelInit::default()
+    }
+}
+
+/// A closed channel's `bufferedAmountLowThreshold` goes with it: the next
+/// channel on the same stream (negotiated with the same id once the first
+/// is closed, its stream reset, RFC 8831 §6.7) has its own threshold, 0,
+/// so W3C `bufferedamountlow` fires when its bufferedAmount reaches 0, and
+/// only then (not at the old channel's 50,000 bytes).
+#[test]
+fn a_new_channel_on_a_reused_stream_does_not_inherit_the_old_low_threshold() {
+    let mut now = Instant::now();
+    let mut a = engine(Role::Client);
+    let mut b = engine(Role::Server);
+    a.start(now, sctp(1));
+    b.start(now, sctp(2));
+    let mut lows = Vec::new();
+    pump_watching_low(&mut a, &mut b, &mut now, None, &mut lows);
+    let xa = a.create(now, "x", negotiated(6)).unwrap();
+    let xb = b.create(now, "x", negotiated(6)).unwrap();
+    pump_watching_low(&mut a, &mut b, &mut now, None, &mut lows);
+    b.set_buffered_amount_low_threshold(xb, 50_000).unwrap();
+    b.close(now, xb).unwrap();
+    pump_watching_low(&mut a, &mut b, &mut now, None, &mut lows);
+    assert_eq!(b.channel(xb).unwrap().ready_state, DataChannelState::Closed);
+    assert_eq!(a.channel(xa).unwrap().ready_state, DataChannelState::Closed);
+    // The application negotiates a new channel with the same id.
+    let _ya = a.create(now, "y", negotiated(6)).unwrap();
+    let yb = b.create(now, "y", negotiated(6)).unwrap();
+    pump_watching_low(&mut a, &mut b, &mut now, None, &mut lows);
+    assert_eq!(b.channel(yb).unwrap().ready_state, DataChannelState::Open);
+    b.set_max_message_size(256 * 1024);
+    b.send(now, yb, &vec![0u8; 200_000], true).unwrap();
+    pump_watching_low(&mut a, &mut b, &mut now, Some(yb), &mut lows);
+    assert_eq!(b.buffered_amount(yb), 0);
+    assert_eq!(
+        lows,
+        vec![0],
+        "bufferedAmount of the new channel (threshold 0) at each bufferedamountlow"
+    );
+}

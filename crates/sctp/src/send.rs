@@ -350,13 +350,21 @@ impl Sender {
     }
 
     /// The peer performed the reset: SSN back to 0, stream open again (RFC 6525 §5.2.3).
+    ///
+    /// The reset ends the stream's use (a data channel's close, RFC 8831
+    /// §6.7): its next user starts afresh, with no `bufferedAmountLow`
+    /// threshold of the last one's. (Its queue is empty: a stream takes no
+    /// message from `reset_stream` until here, and the request goes out
+    /// once the queue drained.)
     pub(crate) fn complete_reset(&mut self, stream: u16) {
         if let Some(st) = self.streams.get_mut(&stream) {
-            st.next_ordered = 0;
-            st.next_unordered = 0;
-            st.state = StreamState::Open;
-            if st.queue.is_empty() && st.low_threshold == 0 {
+            if st.queue.is_empty() {
                 self.streams.remove(&stream);
+            } else {
+                st.next_ordered = 0;
+                st.next_unordered = 0;
+                st.low_threshold = 0;
+                st.state = StreamState::Open;
             }
         }
     }

@@ -389,7 +389,9 @@ impl Association {
     }
 
     /// Sets the threshold under which [`Event::BufferedAmountLow`] fires
-    /// (W3C `bufferedAmountLowThreshold`).
+    /// (W3C `bufferedAmountLowThreshold`). It lasts until the stream's
+    /// reset completes ([`Event::OutgoingStreamReset`]): the stream's next
+    /// user starts at 0.
     pub fn set_buffered_amount_low_threshold(&mut self, stream: u16, threshold: usize) {
         if let Some(e) = self.est.as_mut() {
             e.sender.set_low_threshold(stream, threshold);
