@@ -132,12 +132,30 @@ impl Partial {
     }
 }
 
-#[derive(Debug, Default)]
+/// Where a stream's unwrapped SSN / MID count starts (the wire's 0).
+///
+/// Unwrapping a 16-bit SSN or 32-bit MID takes the value nearest the next
+/// one expected (RFC 1982), which may lie behind it: from 0, SSN 40000 is
+/// 25,536 behind. Counted from 0 that would clamp to 0 and pass for the
+/// next message; counted from here it is below the next expected, stale,
+/// as it is anywhere later in the stream (RFC 9260 §6.6).
+const SEQ_BASE: u64 = 1 << 32;
+
+#[derive(Debug)]
 struct InStream {
-    /// Next SSN to deliver, unwrapped.
+    /// Next SSN to deliver, unwrapped (from [`SEQ_BASE`]).
     next_ssn: u64,
     /// Complete ordered messages waiting for earlier ones, by unwrapped SSN.
     pending: BTreeMap<u64, Message>,
+}
+
+impl Default for InStream {
+    fn default() -> Self {
+        Self {
+            next_ssn: SEQ_BASE,
+            pending: BTreeMap::new(),
+        }
+    }
 }
 
 /// What the association should do after a DATA chunk.
@@ -583,10 +601,14 @@ impl Receiver {
                 })
                 .or_insert(mid);
             if !unordered {
-                let st = self.streams.entry(stream).or_default();
-                let mid = unwrap_u32(st.next_ssn, mid);
-                if mid >= st.next_ssn {
-                    st.next_ssn = mid + 1;
+                if let Some(st) = self.streams.get_mut(&stream) {
+                    let mid = unwrap_u32(st.next_ssn, mid);
+                    if mid >= st.next_ssn {
+                        st.next_ssn = mid + 1;
+                    }
+                } else {
+                    let st = self.streams.entry(stream).or_default();
+                    st.next_ssn = SEQ_BASE + u64::from(mid) + 1;
                 }
             }
         }
@@ -651,7 +673,7 @@ impl Receiver {
                 }
             } else {
                 let st = self.streams.entry(stream).or_default();
-                st.next_ssn = u64::from(ssn) + 1;
+                st.next_ssn = SEQ_BASE + u64::from(ssn) + 1;
             }
         }
         self.drain_stream_of(out, None);
@@ -1135,6 +1157,20 @@ mod tests {
         assert_eq!(r.partial_visits, 3000);
         assert_eq!(r.partials.len(), 1000);
         assert_eq!(r.held(), 1000 * (1 + ENTRY_OVERHEAD));
+    }
+
+    /// RFC 8260 §2.1 / RFC 1982: on a fresh stream, MID 3,000,000,000 is
+    /// behind MID 0: dropped as stale, not delivered in MID 0's place.
+    #[test]
+    fn an_i_data_mid_behind_a_fresh_stream_is_stale() {
+        let mut r = Receiver::new(0, 10, 1 << 20, 1 << 18, true);
+        let mut out = VecDeque::new();
+        r.handle_idata(&idata(0, BE, 3_000_000_000, 53, b"far"), &mut out)
+            .unwrap();
+        r.handle_idata(&idata(1, BE, 0, 53, b"first"), &mut out)
+            .unwrap();
+        assert_eq!(messages(&mut out), vec![b"first".to_vec()]);
+        assert_eq!(r.held(), r.event_bytes);
     }
 
     #[test]

@@ -318,3 +318,37 @@ fn init_flood_keeps_no_state() {
     assert_eq!(answers, 1, "INIT-ACKs do not pile up");
     assert_eq!(b.state(), AssociationState::Closed);
 }
+
+/// On a stream that has delivered nothing yet (next SSN 0), an ordered
+/// DATA chunk with SSN 40000, which serial arithmetic (RFC 1982) puts
+/// 25,536 *behind* 0, is stale: it must not be delivered as if it were
+/// SSN 0, and the real SSN 0 that follows is delivered (RFC 9260 §6.6:
+/// ordered messages are delivered in SSN order).
+#[test]
+fn an_ordered_message_far_from_the_expected_ssn_is_not_delivered_first() {
+    let now = Instant::now();
+    let (mut a, mut b) = connected_pair(now, config(1), config(2));
+    let tag = tag_expected_by_b(&mut a, &mut b, now);
+    let tsn = next_tsn_for(&mut b, now, &mut a);
+    let whole = 0x03; // BEGIN | END, ordered
+    let mut c = Vec::new();
+    raw_chunk(
+        &mut c,
+        0,
+        whole,
+        &data_value(tsn, 5, 40000, ppid::BINARY, b"ssn-40000"),
+    );
+    b.handle_receive(now, &raw_packet(tag, &c)).unwrap();
+    let mut c = Vec::new();
+    let next = tsn.wrapping_add(1);
+    raw_chunk(
+        &mut c,
+        0,
+        whole,
+        &data_value(next, 5, 0, ppid::BINARY, b"ssn-0"),
+    );
+    b.handle_receive(now, &raw_packet(tag, &c)).unwrap();
+    let (msgs, _) = drain(&mut b);
+    let got: Vec<&[u8]> = msgs.iter().map(|m| m.data.as_slice()).collect();
+    assert_eq!(got, [b"ssn-0".as_slice()]);
+}
