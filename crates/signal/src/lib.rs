@@ -59,7 +59,9 @@
 //!   bursts of 100, 20 messages a second): a message over it gets
 //!   `rate-limited` and is dropped; 50 refusals in a row close the
 //!   connection (1008). A signal whose target's queue is full (a burst of
-//!   signals for one user) gets `rate-limited` too, and is dropped;
+//!   signals for one user) gets `rate-limited` too, and is dropped; what no
+//!   sender can be asked to send again (the `bye` of a client that left, a
+//!   signal from another node) is held for the target, up to 64 messages;
 //! - with [`SignalConfig::allowed_origins`], a browser page of another
 //!   origin gets HTTP 403 at the upgrade (clients sending no `Origin`, i.e.
 //!   not browsers, are let in);

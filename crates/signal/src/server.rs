@@ -12,7 +12,7 @@
 //! list is published through a `watch` channel, which coalesces a burst of
 //! joins into one list per client.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use crate::config::SignalConfig;
 use crate::error::SignalError;
 use crate::gauge::{Gauge, SessionGuard};
 use crate::hub::{Claim, ClientId, Hub, Output};
-use crate::protocol::{ClientMessage, DEFAULT_ROOM, ServerMessage, validate_room};
+use crate::protocol::{ClientMessage, DEFAULT_ROOM, ServerMessage, Signal, validate_room};
 use crate::ratelimit::{RateLimit, TokenBucket, Verdict};
 use crate::token::{Token, TokenError, unix_now};
 
@@ -68,6 +68,10 @@ struct Outbox {
     /// Since when the queue has been seen full, with nothing taken from it
     /// since (see [`STALLED`]).
     full_since: Option<Instant>,
+    /// Messages no sender can be asked to send again (a `bye` of a client
+    /// that left, a user list, a signal from another node) that did not
+    /// fit: they go first when the queue has room, at most [`MAX_HELD`].
+    held: VecDeque<ServerMessage>,
 }
 
 impl Outbox {
@@ -76,9 +80,33 @@ impl Outbox {
             tx,
             drop_client_when_full,
             full_since: None,
+            held: VecDeque::new(),
         }
     }
+
+    /// Moves held messages into the queue while it has room; whether none
+    /// is left held.
+    fn release_held(&mut self) -> bool {
+        while let Some(message) = self.held.pop_front() {
+            match self.tx.try_send(message) {
+                Ok(()) => self.full_since = None,
+                Err(mpsc::error::TrySendError::Full(message)) => {
+                    self.held.push_front(message);
+                    return false;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.held.clear();
+                    return true;
+                }
+            }
+        }
+        true
+    }
 }
+
+/// Messages held for one client whose queue is full (see [`Outbox::held`]):
+/// past it the client is dropped as too slow.
+const MAX_HELD: usize = 64;
 
 /// A client whose queue stays full this long, nothing taken from it, is
 /// dropped as too slow. A queue full for a moment is a burst (several users
@@ -508,7 +536,7 @@ fn drop_stalled(hub: &mut Hub, outboxes: &mut HashMap<ClientId, Outbox>, gauge: 
         let Some(since) = outbox.full_since else {
             continue;
         };
-        if outbox.tx.capacity() > 0 {
+        if outbox.release_held() && outbox.tx.capacity() > 0 {
             outbox.full_since = None;
         } else if now.duration_since(since) >= STALLED {
             stalled.push(id);
@@ -535,7 +563,13 @@ fn flush(
                 let Some(outbox) = outboxes.get_mut(&to) else {
                     continue;
                 };
-                match outbox.tx.try_send(message) {
+                // Held messages go first: a new one waits behind them.
+                let sent = if outbox.release_held() {
+                    outbox.tx.try_send(message)
+                } else {
+                    Err(mpsc::error::TrySendError::Full(message))
+                };
+                match sent {
                     Ok(()) => outbox.full_since = None,
                     Err(mpsc::error::TrySendError::Full(_)) if !outbox.drop_client_when_full => {
                         tracing::warn!(client = to.0, "bot queue full; message dropped");
@@ -551,8 +585,18 @@ fn flush(
                             gauge.count_kick();
                             outboxes.remove(&to);
                             hub.disconnect(to);
-                        } else {
-                            refuse_sender(hub, outboxes, to, &message, gauge);
+                        } else if !refuse_sender(hub, outboxes, to, &message, gauge) {
+                            // Nobody to ask again: held, or the client
+                            // is too slow.
+                            let held = outboxes.get_mut(&to).map(|o| &mut o.held);
+                            if let Some(held) = held.filter(|h| h.len() < MAX_HELD) {
+                                held.push_back(message);
+                            } else {
+                                tracing::warn!(client = to.0, "client too far behind; dropped");
+                                gauge.count_kick();
+                                outboxes.remove(&to);
+                                hub.disconnect(to);
+                            }
                         }
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -594,31 +638,36 @@ fn flush(
 }
 
 /// A signal for `to` did not fit in its full queue: its sender, when it is a
-/// local client, gets `rate-limited` (it may send again shortly); a signal
-/// from another node is dropped.
+/// local client, gets `rate-limited` (it may send again shortly). Whether
+/// it was refused so (else the caller holds it).
 fn refuse_sender(
     hub: &Hub,
     outboxes: &HashMap<ClientId, Outbox>,
     to: ClientId,
     message: &ServerMessage,
     gauge: &Gauge,
-) {
-    tracing::debug!(client = to.0, "client's queue full; message refused");
-    let ServerMessage::Signal { from, .. } = message else {
-        return;
+) -> bool {
+    let ServerMessage::Signal { from, signal } = message else {
+        return false;
     };
+    if matches!(signal, Signal::Bye {}) {
+        // The hang-up of a client that may be gone: never refused.
+        return false;
+    }
     let Some(outbox) = hub
         .local_client_near(to, from)
         .and_then(|sender| outboxes.get(&sender))
     else {
-        return;
+        return false;
     };
+    tracing::debug!(client = to.0, "client's queue full; signal refused");
     gauge.count_rate_limited();
     let error = SignalError::RateLimited {
         retry_after_ms: BUSY_RETRY_MS,
     };
     // Best effort, as the other errors.
     let _ = outbox.tx.try_send(ServerMessage::from(&error));
+    true
 }
 
 /// Seats one bot in the default room: joins it, forwards its signals, and
@@ -987,5 +1036,67 @@ mod tests {
         );
         let fine = crate::token::mint(b"s", DEFAULT_ROOM, "a", unix_now() + 60);
         assert_eq!(code(Some(&format!("token={fine}"))), Ok(()));
+    }
+
+    /// A `bye` (or any message no sender can be asked to send again) that
+    /// meets a briefly full queue is held and delivered once there is
+    /// room, in order; the client is not dropped for it.
+    #[test]
+    fn a_departures_bye_to_a_briefly_full_queue_is_held_and_delivered() {
+        let mut hub = Hub::new(10);
+        let mut outboxes = HashMap::new();
+        let mut lists = HashMap::new();
+        let gauge = Gauge::default();
+        let (alice_tx, _alice_rx) = mpsc::channel(64);
+        let (bob_tx, mut bob_rx) = mpsc::channel(2);
+        for (i, tx) in [(1u64, alice_tx), (2u64, bob_tx)] {
+            let (users, _users) = oneshot::channel();
+            let connect = Command::Connect {
+                id: ClientId(i),
+                room: "r".into(),
+                outbox: Outbox::new(tx, true),
+                users,
+            };
+            apply(&mut hub, connect, &mut outboxes, &mut lists);
+        }
+        for (i, name) in [(1u64, "alice"), (2u64, "bob")] {
+            let join = ClientMessage::parse(&format!(r#"{{"type":"join","name":"{name}"}}"#));
+            let message = Command::Message {
+                id: ClientId(i),
+                message: join.unwrap(),
+            };
+            apply(&mut hub, message, &mut outboxes, &mut lists);
+            flush(&mut hub, &mut outboxes, None, &gauge);
+        }
+        while bob_rx.try_recv().is_ok() {}
+        for _ in 0..3 {
+            let offer = ClientMessage::parse(r#"{"type":"offer","target":"bob","sdp":"v=0"}"#);
+            let message = Command::Message {
+                id: ClientId(1),
+                message: offer.unwrap(),
+            };
+            apply(&mut hub, message, &mut outboxes, &mut lists);
+            flush(&mut hub, &mut outboxes, None, &gauge);
+        }
+        let leave = Command::Disconnect { id: ClientId(1) };
+        apply(&mut hub, leave, &mut outboxes, &mut lists);
+        flush(&mut hub, &mut outboxes, None, &gauge);
+        assert!(
+            outboxes.contains_key(&ClientId(2)),
+            "bob is still connected"
+        );
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            while let Ok(m) = bob_rx.try_recv() {
+                got.push(m.to_json());
+            }
+            drop_stalled(&mut hub, &mut outboxes, &gauge);
+        }
+        // The offers that fit, then the bye, held until there was room.
+        assert!(
+            got.last().is_some_and(|j| j.contains(r#""type":"bye""#)),
+            "{got:?}"
+        );
+        assert!(got[..got.len() - 1].iter().all(|j| j.contains("offer")));
     }
 }
