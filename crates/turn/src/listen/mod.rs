@@ -13,10 +13,11 @@
 
 mod http;
 mod stream;
+mod udp;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -72,7 +73,8 @@ pub enum ListenError {
 struct Core {
     server: Server,
     relays: HashMap<AllocationId, Relay>,
-    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    /// UDP listeners by bound address.
+    udp: HashMap<SocketAddr, Arc<udp::Listener>>,
     streams: HashMap<FiveTuple, stream::Writer>,
     /// Sockets of reserved ports (EVEN-PORT with the R bit), by token.
     reserved: HashMap<u64, UdpSocket>,
@@ -177,9 +179,10 @@ pub async fn start(listen: ListenConfig, mut config: ServerConfig) -> Result<Run
         .map_or(0, |d| d.as_secs());
     let mut udp = Vec::new();
     for &addr in &listen.udp {
-        let s = udp_socket(addr).map_err(bind_err("udp", addr))?;
-        let local = s.local_addr().map_err(bind_err("udp", addr))?;
-        udp.push((local, Arc::new(s)));
+        let s = udp_socket(addr)
+            .and_then(udp::Listener::new)
+            .map_err(bind_err("udp", addr))?;
+        udp.push((s.local_addr(), Arc::new(s)));
     }
     let mut tcp = Vec::new();
     for &addr in &listen.tcp {
@@ -299,14 +302,27 @@ impl Core {
         }
     }
 
-    /// Sends `bytes` to the client of `tuple`: from its UDP listener, or
-    /// into its connection's write queue.
+    /// The UDP listener that received on `server`: the one bound there, or
+    /// the wildcard one of its family and port.
+    fn udp_listener(&self, server: SocketAddr) -> Option<&udp::Listener> {
+        let wildcard = match server {
+            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let listener = self.udp.get(&server);
+        let listener = listener.or_else(|| self.udp.get(&SocketAddr::new(wildcard, server.port())));
+        listener.map(|l| &**l)
+    }
+
+    /// Sends `bytes` to the client of `tuple`: over UDP from the server
+    /// address of its 5-tuple (RFC 8489 §6.3, RFC 8656 §2: the address the
+    /// client sent to, also on a wildcard listener), or into its
+    /// connection's write queue.
     fn send_to_client(&mut self, tuple: FiveTuple, bytes: &[u8]) {
         let sent = match tuple.transport {
             Transport::Udp => self
-                .udp
-                .get(&tuple.server)
-                .is_some_and(|s| s.try_send_to(bytes, tuple.client).is_ok()),
+                .udp_listener(tuple.server)
+                .is_some_and(|l| l.try_send(tuple.server, tuple.client, bytes).is_ok()),
             Transport::Tcp | Transport::Tls => {
                 self.streams.get(&tuple).is_some_and(|w| w.try_send(bytes))
             }
@@ -419,9 +435,11 @@ fn bind_even(ip: IpAddr, reserve_next: bool) -> Option<(UdpSocket, Option<UdpSoc
     None
 }
 
-/// The UDP listener: every datagram is a client message (RFC 8656 §3.1).
-async fn serve_udp(shared: Arc<Shared>, local: SocketAddr, socket: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+/// The UDP listener: every datagram is a client message (RFC 8656 §3.1),
+/// of the 5-tuple of its source and the address it was sent to.
+async fn serve_udp(shared: Arc<Shared>, local: SocketAddr, socket: Arc<udp::Listener>) {
+    // Room for a read coalesced by receive offload (at most 64 KiB).
+    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     loop {
         if let Err(e) = socket.readable().await {
             tracing::error!("udp {local}: {e}");
@@ -431,7 +449,7 @@ async fn serve_udp(shared: Arc<Shared>, local: SocketAddr, socket: Arc<UdpSocket
         {
             let mut core = shared.lock();
             for _ in 0..RELAY_BATCH {
-                let (n, from) = match socket.try_recv_from(&mut buf) {
+                let got = match socket.try_recv(&mut buf) {
                     Ok(r) => r,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         flow = Flow::Drained;
@@ -446,10 +464,19 @@ async fn serve_udp(shared: Arc<Shared>, local: SocketAddr, socket: Arc<UdpSocket
                 };
                 let tuple = FiveTuple {
                     transport: Transport::Udp,
-                    client: from,
-                    server: local,
+                    client: got.from,
+                    server: got.to,
                 };
-                core.client_message(&shared, tuple, &buf[..n]);
+                // One message per datagram (an empty one too: counted as malformed).
+                let mut at = 0;
+                loop {
+                    let end = got.len.min(at + got.segment);
+                    core.client_message(&shared, tuple, &buf[at..end]);
+                    at = end;
+                    if at >= got.len {
+                        break;
+                    }
+                }
             }
         }
         match flow {
