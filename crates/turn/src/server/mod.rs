@@ -75,7 +75,9 @@ pub struct FiveTuple {
     pub transport: Transport,
     /// The client's address as the server sees it.
     pub client: SocketAddr,
-    /// The listener's address.
+    /// The server's address the client talks to: the listener's, or for
+    /// a UDP listener on a wildcard address, the address the client's
+    /// datagrams were sent to (answers leave from it, RFC 8489 §6.3).
     pub server: SocketAddr,
 }
 
