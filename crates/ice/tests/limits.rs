@@ -44,6 +44,11 @@ fn remote(i: u16) -> Candidate {
 
 /// A connectivity check from the controlling peer, with valid credentials.
 fn check(id: u8) -> Vec<u8> {
+    check_with(id, false)
+}
+
+/// A check of the controlling peer, nominating (USE-CANDIDATE) or not.
+fn check_with(id: u8, use_candidate: bool) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut b = MessageBuilder::new(
         &mut buf,
@@ -54,6 +59,9 @@ fn check(id: u8) -> Vec<u8> {
     b.add(&Attribute::Username("LOCL:PEER")).unwrap();
     b.add(&Attribute::Priority(1_845_501_695)).unwrap();
     b.add(&Attribute::IceControlling(1)).unwrap();
+    if use_candidate {
+        b.add(&Attribute::UseCandidate).unwrap();
+    }
     b.add_message_integrity(LOCAL_PWD.as_bytes());
     b.finish();
     buf
@@ -267,6 +275,35 @@ fn unverified_peer_reflexive_remotes_give_way_to_signalled_candidates() {
         a.add_remote_candidate(remote(4)),
         Err(Error::TooManyCandidates { limit: 4 })
     );
+}
+
+/// A peer-reflexive remote the controlling peer nominates (its check
+/// carried USE-CANDIDATE, waiting for ours to succeed, RFC 8445 §7.3.1.5)
+/// is not given up for a signalled candidate: the others are.
+#[test]
+fn a_peer_reflexive_remote_the_peer_nominates_is_not_given_up() {
+    let now = Instant::now();
+    let config = AgentConfig {
+        controlling: false,
+        max_remote_candidates: 2,
+        ..AgentConfig::default()
+    };
+    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    let mut a = agent(now, config, &["192.0.2.1:5000"]);
+    let mut buf = Vec::new();
+    let nominated = SocketAddr::from(([203, 0, 113, 9], 20_000));
+    a.handle_receive(now, nominated, local, &check_with(0, true));
+    let other = SocketAddr::from(([203, 0, 113, 9], 20_001));
+    a.handle_receive(now, other, local, &check(1));
+    while a.poll_transmit(now, &mut buf).is_some() {}
+    assert_eq!(a.add_remote_candidate(remote(0)), Ok(()));
+    assert_eq!(
+        a.add_remote_candidate(remote(1)),
+        Err(Error::TooManyCandidates { limit: 2 })
+    );
+    let paths = checked_paths(&mut a, now, Duration::from_secs(1));
+    assert!(paths.contains(&(local, nominated)), "{paths:?}");
+    assert!(!paths.iter().any(|(_, to)| *to == other), "{paths:?}");
 }
 
 /// A peer-reflexive remote given up for a signalled candidate takes its

@@ -53,8 +53,9 @@ impl RecentRequests {
 
 impl Agent {
     /// A peer-reflexive remote candidate nothing vouches for: none of our
-    /// checks to it succeeded, none of its pairs is being nominated or
-    /// carries the selected pair. The one heard from least lately, if any.
+    /// checks to it succeeded, none of its pairs is being nominated (by us,
+    /// or by the peer's USE-CANDIDATE waiting for our check) or carries the
+    /// selected pair. The one heard from least lately, if any.
     pub(super) fn unverified_prflx_remote(&self) -> Option<usize> {
         let selected = self.selected.as_ref().and_then(|s| s.index);
         let mut best: Option<(usize, Option<Instant>)> = None;
@@ -68,6 +69,7 @@ impl Agent {
                 vouched |= p.is_valid()
                     || p.mapped.is_some()
                     || p.nominated
+                    || p.nominate_on_success
                     || p.use_candidate
                     || selected == Some(i);
                 last = last.max(p.inbound_at);
