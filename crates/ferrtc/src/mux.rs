@@ -3,12 +3,16 @@
 //!
 //! One task reads the socket and hands each datagram to the connection it
 //! belongs to (DESIGN.md, "Data path"):
+//! - a STUN response (success or error) whose transaction id is that of a
+//!   request a connection sent goes to that connection, whatever its
+//!   source address (RFC 8489 §6.3: a response carries its request's id),
+//!   so connections that ask the same STUN server each get their answers;
 //! - a STUN Binding request names its connection by the local username
 //!   fragment in USERNAME (RFC 8445 §7.2.2), and teaches the router the
 //!   address it came from;
-//! - everything else (STUN responses, DTLS, SCTP, SRTP) is routed by its
-//!   source address: one the connection sent to, or one a check of it came
-//!   from.
+//! - everything else (other STUN responses, DTLS, SCTP, SRTP) is routed by
+//!   its source address: one the connection sent to, or one a check of it
+//!   came from.
 //!
 //! The mux cannot authenticate a check (it does not know the passwords that
 //! sign MESSAGE-INTEGRITY, RFC 8489 §9.1.3; the connection's ICE agent
@@ -21,7 +25,8 @@
 //! is what an unauthenticated check gets) takes it, its agent having chosen
 //! that peer. Each connection has at most [`MAX_REMOTES`] addresses of each
 //! kind; the addresses it sends to are always routed back, the least
-//! recently used one making room.
+//! recently used one making room. The mux remembers the last
+//! [`MAX_TRANSACTIONS`] requests sent through it.
 //!
 //! So the remote side of every connection must have an address of its own,
 //! as real callers do. Datagrams nobody claims are dropped and counted.
@@ -48,6 +53,10 @@ const QUEUE: usize = 256;
 /// Remote addresses routed to one connection, of each [`Origin`] (ICE's
 /// own limit on remote candidates is 64).
 const MAX_REMOTES: usize = 64;
+
+/// STUN requests (over all connections) whose transaction ids the mux
+/// remembers to route their responses, the oldest forgotten first.
+const MAX_TRANSACTIONS: usize = 4096;
 
 /// Reads per wake-up of the reading task.
 const BURST: usize = 64;
@@ -93,6 +102,8 @@ struct Routes {
     /// The remote addresses routed to each connection, to count them and
     /// to unroute them on drop.
     remotes_of: HashMap<u64, Remotes>,
+    /// The STUN requests connections sent, to route their responses.
+    transactions: Transactions,
     /// Ticks once per routing decision: when a route was last used.
     clock: u64,
 }
@@ -140,6 +151,61 @@ impl Remotes {
     fn remove(&mut self, remote: SocketAddr) {
         self.checked.retain(|r| *r != remote);
         self.sent.retain(|r| *r != remote);
+    }
+}
+
+/// A STUN transaction id (RFC 8489 §5).
+type TransactionId = [u8; 12];
+
+/// The STUN requests (any method) connections sent through the mux, by
+/// transaction id: a response carries its request's id (RFC 8489 §6.3), so
+/// it goes to the connection that asked even when another connection has
+/// the address it comes from (two connections asking one STUN server).
+///
+/// Bounded: the last [`MAX_TRANSACTIONS`] requests, the oldest forgotten
+/// first; an entry goes when its response is delivered or its connection
+/// is gone. A forgotten one's response is routed by its source address.
+#[derive(Debug, Default)]
+struct Transactions {
+    /// The connection that sent each request, and the request's number.
+    by_id: HashMap<TransactionId, (u64, u64)>,
+    /// Requests in the order they were sent, by number; those already
+    /// answered or forgotten are skipped when they come out.
+    order: VecDeque<(TransactionId, u64)>,
+    /// The next request's number.
+    next: u64,
+}
+
+impl Transactions {
+    /// Remembers that connection `id` sent request `tid` (again, for a
+    /// retransmission).
+    fn insert(&mut self, tid: TransactionId, id: u64) {
+        let number = self.next;
+        self.next += 1;
+        self.by_id.insert(tid, (id, number));
+        self.order.push_back((tid, number));
+        while self.order.len() > MAX_TRANSACTIONS {
+            let Some((old, n)) = self.order.pop_front() else {
+                break;
+            };
+            if self
+                .by_id
+                .get(&old)
+                .is_some_and(|&(_, current)| current == n)
+            {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+
+    /// The connection that sent request `tid`, which is forgotten.
+    fn take(&mut self, tid: &TransactionId) -> Option<u64> {
+        self.by_id.remove(tid).map(|(id, _)| id)
+    }
+
+    /// Forgets connection `id`'s requests.
+    fn forget(&mut self, id: u64) {
+        self.by_id.retain(|_, (owner, _)| *owner != id);
     }
 }
 
@@ -335,25 +401,40 @@ impl Routes {
 
     /// Hands `data` from `from` to its connection; false when nobody took it.
     fn deliver(&mut self, from: SocketAddr, data: &[u8]) -> bool {
-        let id = match ferrtc_core::check_recipient(data).and_then(|u| self.by_ufrag.get(u)) {
-            Some(&id) => {
-                // The check goes to the connection it names, whose agent
-                // authenticates it; its source is routed there only if no
-                // other connection has it.
-                self.route(from, id, Origin::Check);
-                id
-            }
-            None => {
+        let answered = stun_header(data)
+            .filter(|h| h.class.is_response())
+            .and_then(|h| self.transactions.take(&h.transaction));
+        let id = match answered {
+            Some(id) => {
+                // RFC 8489 §6.3: the answer to a request the connection
+                // sent, whoever has its source address. It teaches no route.
                 self.clock += 1;
                 let now = self.clock;
-                match self.by_remote.get_mut(&from) {
-                    Some(route) => {
-                        route.used = now;
-                        route.id
-                    }
-                    None => return false,
+                if let Some(route) = self.by_remote.get_mut(&from).filter(|r| r.id == id) {
+                    route.used = now;
                 }
+                id
             }
+            None => match ferrtc_core::check_recipient(data).and_then(|u| self.by_ufrag.get(u)) {
+                Some(&id) => {
+                    // The check goes to the connection it names, whose agent
+                    // authenticates it; its source is routed there only if no
+                    // other connection has it.
+                    self.route(from, id, Origin::Check);
+                    id
+                }
+                None => {
+                    self.clock += 1;
+                    let now = self.clock;
+                    match self.by_remote.get_mut(&from) {
+                        Some(route) => {
+                            route.used = now;
+                            route.id
+                        }
+                        None => return false,
+                    }
+                }
+            },
         };
         self.connections
             .get(&id)
@@ -361,14 +442,56 @@ impl Routes {
     }
 }
 
+/// The class of a STUN message (RFC 8489 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StunClass {
+    Request,
+    Indication,
+    Success,
+    Error,
+}
+
+impl StunClass {
+    fn is_response(self) -> bool {
+        matches!(self, StunClass::Success | StunClass::Error)
+    }
+}
+
+/// What the mux reads of a STUN message's header (RFC 8489 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StunHeader {
+    class: StunClass,
+    transaction: TransactionId,
+}
+
+/// The header of `data` if it is a STUN message (RFC 8489 §5: the first
+/// two bits zero, the magic cookie, a length that is the rest of the
+/// datagram and a multiple of 4); None for anything else.
+fn stun_header(data: &[u8]) -> Option<StunHeader> {
+    let header = data.get(..20)?;
+    if header[0] & 0xc0 != 0 || header[4..8] != [0x21, 0x12, 0xa4, 0x42] {
+        return None;
+    }
+    let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    if length % 4 != 0 || data.len() != 20 + length {
+        return None;
+    }
+    let class = match u16::from_be_bytes([header[0], header[1]]) & 0x0110 {
+        0x0000 => StunClass::Request,
+        0x0010 => StunClass::Indication,
+        0x0100 => StunClass::Success,
+        _ => StunClass::Error,
+    };
+    let mut transaction = [0; 12];
+    transaction.copy_from_slice(&header[8..20]);
+    Some(StunHeader { class, transaction })
+}
+
 /// A STUN error response (RFC 8489 §5: class bits `11`), which is what an
 /// agent answers a check it could not authenticate with (§9.1.3): sending
 /// one does not make its destination the connection's peer.
 fn is_stun_error_response(data: &[u8]) -> bool {
-    data.len() >= 20
-        && data[0] & 0xc0 == 0
-        && data[4..8] == [0x21, 0x12, 0xa4, 0x42]
-        && u16::from_be_bytes([data[0], data[1]]) & 0x0110 == 0x0110
+    stun_header(data).is_some_and(|h| h.class == StunClass::Error)
 }
 
 /// One connection's queue of datagrams: at most [`QUEUE`], and memory only
@@ -471,18 +594,27 @@ impl MuxPort {
 
     /// Sends from the shared socket; answers from `destination` come here,
     /// unless another connection has that address (see the module's doc)
-    /// or `data` is a STUN error response.
+    /// or `data` is a STUN error response. The response to a STUN request
+    /// comes here wherever it comes from.
     pub(crate) fn send(&mut self, destination: SocketAddr, data: &[u8]) {
-        if !self.sent.contains(&destination) && !is_stun_error_response(data) {
-            let change = self
-                .shared
-                .routes()
-                .route(destination, self.id, Origin::Send);
-            if let RouteChange::Routed { evicted } = change {
-                if let Some(old) = evicted {
-                    self.sent.retain(|r| *r != old);
+        let request = stun_header(data)
+            .filter(|h| h.class == StunClass::Request)
+            .map(|h| h.transaction);
+        let route = !self.sent.contains(&destination) && !is_stun_error_response(data);
+        if request.is_some() || route {
+            let mut routes = self.shared.routes();
+            if let Some(tid) = request {
+                routes.transactions.insert(tid, self.id);
+            }
+            if route {
+                let change = routes.route(destination, self.id, Origin::Send);
+                drop(routes);
+                if let RouteChange::Routed { evicted } = change {
+                    if let Some(old) = evicted {
+                        self.sent.retain(|r| *r != old);
+                    }
+                    self.sent.push(destination);
                 }
-                self.sent.push(destination);
             }
         }
         if let Err(e) = self.shared.socket.try_send(destination, data, None) {
@@ -512,6 +644,7 @@ impl Drop for MuxPort {
         if routes.by_ufrag.get(&self.ufrag) == Some(&self.id) {
             routes.by_ufrag.remove(&self.ufrag);
         }
+        routes.transactions.forget(self.id);
         let remotes = routes.remotes_of.remove(&self.id).unwrap_or_default();
         for r in remotes.checked.into_iter().chain(remotes.sent) {
             if routes
@@ -733,6 +866,70 @@ mod tests {
         assert!(!is_stun_error_response(&error[..19]));
     }
 
+    /// A STUN message without attributes: `kind` is the message type
+    /// (0x0001 a Binding request, 0x0101 its success response, 0x0111 its
+    /// error response).
+    fn stun(kind: u16, transaction: [u8; 12]) -> Vec<u8> {
+        let mut m = kind.to_be_bytes().to_vec();
+        m.extend_from_slice(&[0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
+        m.extend_from_slice(&transaction);
+        m
+    }
+
+    /// RFC 8489 §6.3: a response carries its request's transaction id. One
+    /// whose id the mux does not know (not asked through it, already
+    /// answered, or forged) is routed by its source address like any other
+    /// datagram: to the connection that has the address, not to one that
+    /// only asked something of it.
+    #[test]
+    fn a_stun_response_with_an_unknown_id_goes_to_the_owner_of_its_source() {
+        let owner = Arc::new(Inbox::default());
+        let asker = Arc::new(Inbox::default());
+        let mut routes = Routes::default();
+        routes.connections.insert(0, Arc::clone(&owner));
+        routes.connections.insert(1, Arc::clone(&asker));
+        let server = SocketAddr::from(([192, 0, 2, 1], 3478));
+        routes.route(server, 0, Origin::Send);
+        routes.transactions.insert([2; 12], 1);
+        assert!(routes.deliver(server, &stun(0x0101, [9; 12])));
+        assert!(owner.try_recv().is_some());
+        assert!(asker.try_recv().is_none());
+        // The asker's own answer (an error response too) reaches it...
+        assert!(routes.deliver(server, &stun(0x0111, [2; 12])));
+        assert!(asker.try_recv().is_some());
+        // ...once: a second answer to the same request is routed by address.
+        assert!(routes.deliver(server, &stun(0x0101, [2; 12])));
+        assert!(owner.try_recv().is_some());
+        assert!(asker.try_recv().is_none());
+        // A request carrying a remembered id is not an answer.
+        routes.transactions.insert([3; 12], 1);
+        assert!(routes.deliver(server, &stun(0x0001, [3; 12])));
+        assert!(owner.try_recv().is_some());
+    }
+
+    /// The mux remembers at most MAX_TRANSACTIONS requests, over all
+    /// connections, however many are sent: the oldest are forgotten (their
+    /// answers are routed by address), and a gone connection's at once.
+    #[test]
+    fn the_remembered_stun_requests_stay_bounded() {
+        let mut transactions = Transactions::default();
+        for n in 0..10_000u32 {
+            let mut tid = [0; 12];
+            tid[..4].copy_from_slice(&n.to_be_bytes());
+            transactions.insert(tid, u64::from(n % 3));
+            // Retransmissions of the same request count as requests too.
+            transactions.insert(tid, u64::from(n % 3));
+        }
+        assert!(transactions.by_id.len() <= MAX_TRANSACTIONS);
+        assert!(transactions.order.len() <= MAX_TRANSACTIONS);
+        let mut newest = [0; 12];
+        newest[..4].copy_from_slice(&9_999u32.to_be_bytes());
+        assert_eq!(transactions.take(&newest), Some(0));
+        assert_eq!(transactions.take(&[0; 12]), None);
+        transactions.forget(1);
+        assert!(transactions.by_id.values().all(|&(id, _)| id != 1));
+    }
+
     /// The next datagram routed to `port`.
     async fn recv(port: &mut MuxPort) -> (SocketAddr, Vec<u8>) {
         tokio::time::timeout(
@@ -742,6 +939,47 @@ mod tests {
         .await
         .expect("a datagram in time")
         .expect("the port is open")
+    }
+
+    /// Several connections on one mux ask the same STUN server for their
+    /// server-reflexive address, from the one shared socket. The first to
+    /// send has the server's address; each answer must still reach the
+    /// connection that asked (RFC 8489 §6.3: by its transaction id), or
+    /// the later ones never get a server-reflexive candidate (RFC 8445
+    /// §5.1.1.2).
+    #[tokio::test]
+    async fn connections_asking_one_stun_server_each_get_their_answer() {
+        let mux = UdpMux::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let mut a = mux.port();
+        let mut b = mux.port();
+        a.set_ufrag("aaaa");
+        b.set_ufrag("bbbb");
+        let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let server_addr = server.local_addr().unwrap();
+        let mut buf = [0u8; 1500];
+        a.send(server_addr, &stun(0x0001, [1; 12]));
+        let (_, from) = server.recv_from(&mut buf).await.unwrap();
+        server.send_to(&stun(0x0101, [1; 12]), from).await.unwrap();
+        assert_eq!(recv(&mut a).await.1[8..20], [1; 12]);
+        // b asks the same server a little later.
+        b.send(server_addr, &stun(0x0001, [2; 12]));
+        let (_, from) = server.recv_from(&mut buf).await.unwrap();
+        server.send_to(&stun(0x0101, [2; 12]), from).await.unwrap();
+        let got_b = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            std::future::poll_fn(|cx| b.poll_recv(cx)),
+        )
+        .await;
+        assert!(
+            matches!(&got_b, Ok(Some((_, d))) if d[8..20] == [2; 12]),
+            "b's STUN answer went to a instead: {:?}",
+            a.try_recv().map(|(f, d)| (f, d[8..20].to_vec()))
+        );
+        // The server's address stays a's for everything else.
+        server.send_to(b"\x17\xfe\xfd dtls", from).await.unwrap();
+        assert_eq!(recv(&mut a).await.1, b"\x17\xfe\xfd dtls");
     }
 
     /// Through the ports of a real mux: the attacker's connection answers
