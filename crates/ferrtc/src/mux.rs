@@ -18,14 +18,18 @@
 //! sign MESSAGE-INTEGRITY, RFC 8489 §9.1.3; the connection's ICE agent
 //! does, RFC 8445 §7.3), and anyone who saw a fragment can send one from any
 //! source address, a peer of another connection on the same mux included.
-//! So an address routed to one connection stays with it until that
-//! connection is gone: a check never moves it to another, nor does another
-//! connection's send. The one exception is an address only a check taught:
-//! a connection that sends to it (other than a STUN error response, which
-//! is what an unauthenticated check gets) takes it, its agent having chosen
-//! that peer. Each connection has at most [`MAX_REMOTES`] addresses of each
-//! kind; the addresses it sends to are always routed back, the least
-//! recently used one making room. The mux remembers the last
+//! So a check never moves an address routed to one connection to another.
+//! Nor does another connection's send, while the address is in use: one a
+//! connection sent to (other than a STUN error response, which is what an
+//! unauthenticated check gets) stays with it as long as it keeps sending
+//! there (a live connection sends consent checks every few seconds, RFC
+//! 7675 §5.1). Another connection's send takes an address that only a
+//! check taught, or that its owner has not sent to for [`STALE`] (a
+//! connection that failed or moved on, whose peer's address a new peer now
+//! has, as after a NAT reuses a port): its agent chose that peer. Each
+//! connection has at most [`MAX_REMOTES`] addresses of each kind; those it
+//! sends to are routed back (unless another connection has them), the
+//! least recently used one making room. The mux remembers the last
 //! [`MAX_TRANSACTIONS`] requests sent through it.
 //!
 //! So the remote side of every connection must have an address of its own,
@@ -40,6 +44,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
@@ -57,6 +62,15 @@ const MAX_REMOTES: usize = 64;
 /// STUN requests (over all connections) whose transaction ids the mux
 /// remembers to route their responses, the oldest forgotten first.
 const MAX_TRANSACTIONS: usize = 4096;
+
+/// How long after a connection last sent to an address another
+/// connection's send may take its route (RFC 7675 §5.1: a live
+/// connection's consent checks go out every 4 to 6 s).
+const STALE: Duration = Duration::from_secs(30);
+
+/// How often a port's sends to an address routed to it tell the table that
+/// it still sends there (see [`STALE`]); sends in between skip the table.
+const REFRESH: Duration = Duration::from_secs(1);
 
 /// Reads per wake-up of the reading task.
 const BURST: usize = 64;
@@ -117,6 +131,21 @@ struct Route {
     /// [`Routes::clock`] when a datagram last came from the address, or the
     /// connection last routed it by sending.
     used: u64,
+    /// When the connection last sent to the address ([`Origin::Send`]);
+    /// past [`STALE`], another connection's send may take the address.
+    sent: Option<Instant>,
+}
+
+impl Route {
+    /// Whether another connection's send may take the address at `now`:
+    /// only a check taught it, or its connection has not sent to it for
+    /// [`STALE`].
+    fn yields_to_send(&self, now: Instant) -> bool {
+        match (self.origin, self.sent) {
+            (Origin::Check, _) | (Origin::Send, None) => true,
+            (Origin::Send, Some(sent)) => now.saturating_duration_since(sent) >= STALE,
+        }
+    }
 }
 
 /// How a remote address came to be routed to a connection.
@@ -129,7 +158,8 @@ enum Origin {
     /// The connection sent to it, other than a STUN error response: its
     /// agent chose the address (a signalled candidate, a peer-reflexive one
     /// from an authenticated check, a STUN or TURN server). At most
-    /// [`MAX_REMOTES`] per connection, the least recently used making room.
+    /// [`MAX_REMOTES`] per connection, the least recently used making room;
+    /// another connection's send takes one not sent to for [`STALE`].
     Send,
 }
 
@@ -332,24 +362,40 @@ impl Routes {
     /// - an address another connection has stays there (RFC 8445 §7.3: the
     ///   check that would move it is one the mux cannot authenticate, and
     ///   another connection's agent may answer a forged one), except that
-    ///   a [`Origin::Send`] takes one only a check taught;
+    ///   a [`Origin::Send`] takes one only a check taught, or one its
+    ///   connection has not sent to for [`STALE`] ([`Route::yields_to_send`]);
     /// - a connection with [`MAX_REMOTES`] check-taught addresses learns no
     ///   more from checks (they carry a fragment anyone who saw the SDP
     ///   knows, so a sender could otherwise grow the table with every source
     ///   address it can forge); one with [`MAX_REMOTES`] addresses it sent
     ///   to forgets the least recently used of them for a new one.
     fn route(&mut self, remote: SocketAddr, id: u64, origin: Origin) -> RouteChange {
+        self.route_at(remote, id, origin, Instant::now())
+    }
+
+    /// [`Routes::route`] at time `at`.
+    fn route_at(
+        &mut self,
+        remote: SocketAddr,
+        id: u64,
+        origin: Origin,
+        at: Instant,
+    ) -> RouteChange {
         self.clock += 1;
         let now = self.clock;
+        let sent = (origin == Origin::Send).then_some(at);
         match self.by_remote.get_mut(&remote) {
             Some(route) if route.id == id => {
                 route.used = now;
+                if sent.is_some() {
+                    route.sent = sent;
+                }
                 if route.origin == Origin::Send || origin == Origin::Check {
                     return RouteChange::Routed { evicted: None };
                 }
                 // Taught by a check, sent to now: counted with the sent.
             }
-            Some(route) if route.origin == Origin::Check && origin == Origin::Send => {
+            Some(route) if origin == Origin::Send && route.yields_to_send(at) => {
                 let owner = route.id;
                 self.unlist(owner, remote);
             }
@@ -387,6 +433,7 @@ impl Routes {
                 id,
                 origin,
                 used: now,
+                sent,
             },
         );
         RouteChange::Routed { evicted }
@@ -568,8 +615,9 @@ pub(crate) struct MuxPort {
     /// The username fragment checks to this connection carry.
     ufrag: String,
     /// Addresses this connection's sends routed here ([`Origin::Send`],
-    /// at most [`MAX_REMOTES`]): sends to them skip the table.
-    sent: Vec<SocketAddr>,
+    /// at most [`MAX_REMOTES`]), and when a send last told the table so:
+    /// sends to them skip the table for [`REFRESH`].
+    sent: Vec<(SocketAddr, Instant)>,
 }
 
 impl MuxPort {
@@ -600,26 +648,56 @@ impl MuxPort {
         let request = stun_header(data)
             .filter(|h| h.class == StunClass::Request)
             .map(|h| h.transaction);
-        let route = !self.sent.contains(&destination) && !is_stun_error_response(data);
+        let now = Instant::now();
+        let route = !is_stun_error_response(data)
+            && !self.sent.iter().any(|&(r, told)| {
+                r == destination && now.saturating_duration_since(told) < REFRESH
+            });
         if request.is_some() || route {
             let mut routes = self.shared.routes();
             if let Some(tid) = request {
                 routes.transactions.insert(tid, self.id);
             }
             if route {
-                let change = routes.route(destination, self.id, Origin::Send);
+                let change = routes.route_at(destination, self.id, Origin::Send, now);
                 drop(routes);
-                if let RouteChange::Routed { evicted } = change {
-                    if let Some(old) = evicted {
-                        self.sent.retain(|r| *r != old);
-                    }
-                    self.sent.push(destination);
-                }
+                self.note(destination, change, now);
             }
         }
         if let Err(e) = self.shared.socket.try_send(destination, data, None) {
             // A full socket buffer is loss, which the protocols recover from.
             tracing::trace!("send to {destination} failed: {e}");
+        }
+    }
+
+    /// Keeps the cache of the addresses routed here in step with `change`,
+    /// what a send to `destination` at `now` did to the table.
+    fn note(&mut self, destination: SocketAddr, change: RouteChange, now: Instant) {
+        match change {
+            RouteChange::Routed { evicted } => {
+                if let Some(old) = evicted {
+                    self.sent.retain(|&(r, _)| r != old);
+                }
+                match self.sent.iter_mut().find(|(r, _)| *r == destination) {
+                    Some(entry) => entry.1 = now,
+                    None => self.sent.push((destination, now)),
+                }
+                if self.sent.len() > MAX_REMOTES {
+                    // An address another connection took since (its route
+                    // here gone stale) may linger: the one told longest ago
+                    // goes, and a send to it asks the table again.
+                    let oldest = self
+                        .sent
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, (_, told))| *told);
+                    if let Some((i, _)) = oldest {
+                        self.sent.remove(i);
+                    }
+                }
+            }
+            // Another connection has it: each send asks again.
+            RouteChange::Kept => self.sent.retain(|&(r, _)| r != destination),
         }
     }
 
@@ -775,6 +853,91 @@ mod tests {
         assert_eq!(routes.route(peer, 0, Origin::Send), RouteChange::Kept);
     }
 
+    /// A connection that stopped sending to an address (its peer went
+    /// away, it failed, or a NAT gave its peer's port to someone else) does
+    /// not keep it from the connection now talking to a new peer there: the
+    /// new connection's agent answers the new peer's checks (RFC 8445
+    /// §7.3.1.3, the check authenticated by that agent) and, once the old
+    /// owner has sent nothing there for STALE, its send takes the route, so
+    /// the new peer's DTLS/SRTP reaches it.
+    #[test]
+    fn an_address_its_connection_stopped_sending_to_goes_to_the_connection_that_sends_there() {
+        let old = Arc::new(Inbox::default());
+        let new = Arc::new(Inbox::default());
+        let mut routes = Routes::default();
+        routes.connections.insert(0, Arc::clone(&old));
+        routes.connections.insert(1, Arc::clone(&new));
+        routes.by_ufrag.insert("newc".into(), 1);
+        let q = SocketAddr::from(([198, 51, 100, 7], 40000));
+        let t0 = Instant::now();
+        // The old connection last sent to q (a consent check) at t0.
+        routes.route_at(q, 0, Origin::Send, t0);
+        // Much later the new peer, now at q, checks the new connection...
+        assert!(routes.deliver(q, &check("newc")));
+        assert!(new.try_recv().is_some());
+        // ...which answers it.
+        let later = t0 + STALE + Duration::from_secs(1);
+        assert_eq!(
+            routes.route_at(q, 1, Origin::Send, later),
+            RouteChange::Routed { evicted: None }
+        );
+        assert!(routes.remotes_of[&0].sent.is_empty());
+        assert_eq!(routes.remotes_of[&1].sent, [q]);
+        // The new peer's DTLS ClientHello:
+        assert!(routes.deliver(q, b"\x16\xfe\xfd hello"));
+        assert!(new.try_recv().is_some(), "went to the stale connection");
+        assert!(old.try_recv().is_none());
+        // The new owner is active now: the old one's send does not take it
+        // back.
+        assert_eq!(
+            routes.route_at(q, 0, Origin::Send, later),
+            RouteChange::Kept
+        );
+    }
+
+    /// An address a connection keeps sending to (a live connection's
+    /// consent checks go out every few seconds, RFC 7675 §5.1) stays its
+    /// own: another connection's send (its agent answering a forged check
+    /// signed with a password the attacker knows) does not take it, however
+    /// long the route has existed. And a check (which the mux cannot
+    /// authenticate, RFC 8489 §9.1.3) moves no route, not even one whose
+    /// owner has stopped sending.
+    #[test]
+    fn an_active_owner_keeps_its_route_against_another_connections_send() {
+        let owner = Arc::new(Inbox::default());
+        let other = Arc::new(Inbox::default());
+        let mut routes = Routes::default();
+        routes.connections.insert(0, Arc::clone(&owner));
+        routes.connections.insert(1, Arc::clone(&other));
+        routes.by_ufrag.insert("othr".into(), 1);
+        let peer = SocketAddr::from(([203, 0, 113, 5], 40000));
+        let t0 = Instant::now();
+        routes.route_at(peer, 0, Origin::Send, t0);
+        let mut at = t0;
+        for _ in 0..20 {
+            // The owner's consent check, then the other's send just
+            // within STALE of it.
+            routes.route_at(peer, 0, Origin::Send, at);
+            let just_within = at + STALE - Duration::from_millis(1);
+            assert_eq!(
+                routes.route_at(peer, 1, Origin::Send, just_within),
+                RouteChange::Kept
+            );
+            at += Duration::from_secs(5);
+        }
+        assert!(routes.deliver(peer, b"\x17\xfe\xfd dtls"));
+        assert!(owner.try_recv().is_some());
+        assert!(other.try_recv().is_none());
+        // The owner has not sent there for STALE: a forged check naming
+        // the other connection is still handed to it, but the route stays.
+        routes.by_remote.get_mut(&peer).unwrap().sent = t0.checked_sub(STALE);
+        assert!(routes.deliver(peer, &check("othr")));
+        assert!(other.try_recv().is_some());
+        assert!(routes.deliver(peer, b"\x17\xfe\xfd dtls"));
+        assert!(owner.try_recv().is_some());
+        assert!(other.try_recv().is_none());
+    }
+
     /// Routes taught by checks are capped at MAX_REMOTES per connection
     /// (here: unauthenticated checks from 64 ports of anyone who saw the
     /// fragment, which every check carries in clear; equally, a long-lived
@@ -844,8 +1007,42 @@ mod tests {
         }
         assert_eq!(port.sent.len(), MAX_REMOTES);
         let routes = mux.shared.routes();
-        assert_eq!(routes.remotes_of[&port.id].sent, port.sent);
+        let cached: Vec<_> = port.sent.iter().map(|&(r, _)| r).collect();
+        assert_eq!(routes.remotes_of[&port.id].sent, cached);
         assert_eq!(routes.by_remote.len(), MAX_REMOTES);
+    }
+
+    /// Through the ports of a real mux: once a connection's route to an
+    /// address has gone stale and another connection's send took it, the
+    /// old connection's next send there (its cache of the routes it has
+    /// aside) asks the table again, finds the address taken, and leaves
+    /// the route where it is.
+    #[tokio::test]
+    async fn a_ports_stale_route_taken_by_another_stays_taken() {
+        let mux = UdpMux::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let mut old = mux.port();
+        let mut new = mux.port();
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let q = peer.local_addr().unwrap();
+        old.send(q, b"\x17\xfe\xfd old");
+        assert_eq!(old.sent.len(), 1);
+        // STALE passes without the old connection sending to q.
+        let long_ago = Instant::now()
+            .checked_sub(STALE + Duration::from_secs(1))
+            .expect("the clock has run for longer than STALE");
+        mux.shared.routes().by_remote.get_mut(&q).unwrap().sent = Some(long_ago);
+        old.sent[0].1 = long_ago;
+        new.send(q, b"\x17\xfe\xfd new");
+        assert_eq!(new.sent.len(), 1);
+        old.send(q, b"\x17\xfe\xfd old again");
+        assert!(old.sent.is_empty());
+        peer.send_to(b"\x17\xfe\xfd to new", mux.local_addr())
+            .await
+            .unwrap();
+        assert_eq!(recv(&mut new).await, (q, b"\x17\xfe\xfd to new".to_vec()));
+        assert!(old.try_recv().is_none());
     }
 
     /// A Binding error response (what an agent answers a check it cannot
