@@ -533,12 +533,17 @@ fn drop_stalled(hub: &mut Hub, outboxes: &mut HashMap<ClientId, Outbox>, gauge: 
     let now = Instant::now();
     let mut stalled = Vec::new();
     for (&id, outbox) in outboxes.iter_mut() {
-        let Some(since) = outbox.full_since else {
+        if outbox.full_since.is_none() && outbox.held.is_empty() {
             continue;
-        };
+        }
+        // Held messages move first; anything taken clears `full_since`.
         if outbox.release_held() && outbox.tx.capacity() > 0 {
             outbox.full_since = None;
-        } else if now.duration_since(since) >= STALLED {
+            continue;
+        }
+        // Still full, or still holding: stalled if nothing moved for long.
+        let since = *outbox.full_since.get_or_insert(now);
+        if now.duration_since(since) >= STALLED {
             stalled.push(id);
         }
     }
@@ -1098,5 +1103,98 @@ mod tests {
             "{got:?}"
         );
         assert!(got[..got.len() - 1].iter().all(|j| j.contains("offer")));
+    }
+
+    /// Bob's queue (room for 2) full of alice's offers, and carol paired
+    /// with him by an offer refused: then both leave, and their two byes
+    /// are held for bob.
+    struct HeldByes {
+        hub: Hub,
+        outboxes: HashMap<ClientId, Outbox>,
+        gauge: Gauge,
+        bob: mpsc::Receiver<ServerMessage>,
+        _others: Vec<mpsc::Receiver<ServerMessage>>,
+    }
+
+    fn two_byes_held_for_bob() -> HeldByes {
+        let mut hub = Hub::new(10);
+        let mut outboxes = HashMap::new();
+        let mut lists = HashMap::new();
+        let gauge = Gauge::default();
+        let (alice_tx, alice_rx) = mpsc::channel(64);
+        let (carol_tx, carol_rx) = mpsc::channel(64);
+        let (bob_tx, mut bob) = mpsc::channel(2);
+        for (i, tx) in [(1u64, alice_tx), (2u64, bob_tx), (3u64, carol_tx)] {
+            let (users, _users) = oneshot::channel();
+            let connect = Command::Connect {
+                id: ClientId(i),
+                room: "r".into(),
+                outbox: Outbox::new(tx, true),
+                users,
+            };
+            apply(&mut hub, connect, &mut outboxes, &mut lists);
+        }
+        for (i, name) in [(1u64, "alice"), (2u64, "bob"), (3u64, "carol")] {
+            let join = ClientMessage::parse(&format!(r#"{{"type":"join","name":"{name}"}}"#));
+            let message = Command::Message {
+                id: ClientId(i),
+                message: join.unwrap(),
+            };
+            apply(&mut hub, message, &mut outboxes, &mut lists);
+            flush(&mut hub, &mut outboxes, None, &gauge);
+        }
+        while bob.try_recv().is_ok() {}
+        for from in [1u64, 1, 3] {
+            let offer = ClientMessage::parse(r#"{"type":"offer","target":"bob","sdp":"v=0"}"#);
+            let message = Command::Message {
+                id: ClientId(from),
+                message: offer.unwrap(),
+            };
+            apply(&mut hub, message, &mut outboxes, &mut lists);
+            flush(&mut hub, &mut outboxes, None, &gauge);
+        }
+        for leaver in [1u64, 3] {
+            let leave = Command::Disconnect {
+                id: ClientId(leaver),
+            };
+            apply(&mut hub, leave, &mut outboxes, &mut lists);
+            flush(&mut hub, &mut outboxes, None, &gauge);
+        }
+        assert_eq!(outboxes[&ClientId(2)].held.len(), 2, "two byes held");
+        HeldByes {
+            hub,
+            outboxes,
+            gauge,
+            bob,
+            _others: vec![alice_rx, carol_rx],
+        }
+    }
+
+    /// Held messages keep moving as the client reads, with nothing new
+    /// for it (a quiet room): every held bye arrives.
+    #[test]
+    fn held_byes_all_reach_a_client_that_reads_in_a_quiet_room() {
+        let mut h = two_byes_held_for_bob();
+        let mut got = vec![h.bob.try_recv().unwrap().to_json()];
+        for _ in 0..10 {
+            drop_stalled(&mut h.hub, &mut h.outboxes, &h.gauge);
+            while let Ok(m) = h.bob.try_recv() {
+                got.push(m.to_json());
+            }
+        }
+        let byes = got.iter().filter(|j| j.contains(r#""type":"bye""#)).count();
+        assert_eq!(byes, 2, "{got:?}");
+    }
+
+    /// A client whose queue was full for long but that just took a
+    /// message is not dropped as stalled.
+    #[test]
+    fn a_client_that_just_read_is_not_dropped_as_stalled() {
+        let mut h = two_byes_held_for_bob();
+        let long_ago = Instant::now().checked_sub(STALLED + Duration::from_millis(100));
+        h.outboxes.get_mut(&ClientId(2)).unwrap().full_since = long_ago;
+        h.bob.try_recv().unwrap();
+        drop_stalled(&mut h.hub, &mut h.outboxes, &h.gauge);
+        assert!(h.outboxes.contains_key(&ClientId(2)));
     }
 }
