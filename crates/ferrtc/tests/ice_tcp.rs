@@ -272,3 +272,36 @@ async fn silent_connections_to_the_passive_candidate_are_bounded() {
     );
     pc.close().await;
 }
+
+/// With every place taken by connections that sent nothing, a connection
+/// that sends its connectivity check at once (a real peer's) still gets in:
+/// the connection silent the longest is closed to make room, and the one
+/// that spoke is kept past the first-message timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_checks_at_once_gets_in_past_silent_connections() {
+    let pc = PeerConnection::new(tcp_config()).unwrap();
+    let target = passive_candidate(&pc).await;
+    let start = Instant::now();
+    let (closed_tx, mut closed) = mpsc::unbounded_channel();
+    for _ in 0..MAX_ACCEPTED {
+        silent_connection(target, closed_tx.clone()).await;
+    }
+    // RFC 4571 framing: a 20-byte STUN Binding request (RFC 8489 §5).
+    let mut check = vec![0x00, 0x14, 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    check.extend_from_slice(&[7; 12]);
+    let mut speaker = TcpStream::connect(target).await.unwrap();
+    speaker.write_all(&check).await.unwrap();
+    let evicted = tokio::time::timeout_at(start + FIRST_MESSAGE_TIMEOUT, closed.recv())
+        .await
+        .expect("the oldest silent connection makes room before any could time out");
+    assert!(evicted.is_some());
+    // Past the first-message timeout, the speaker is still open.
+    tokio::time::sleep_until(start + FIRST_MESSAGE_TIMEOUT + Duration::from_secs(1)).await;
+    let mut b = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_millis(200), speaker.read(&mut b)).await;
+    assert!(
+        !matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection that checked at once was closed: {read:?}"
+    );
+    pc.close().await;
+}

@@ -16,20 +16,25 @@
 //!
 //! Hostile peers: connections accepted on the listeners count against their
 //! own budget of [`MAX_ACCEPTED`], taken as they are accepted (before they
-//! sent anything: one more is closed at once), and one that does not send a
-//! STUN message first, within [`FIRST_MESSAGE_TIMEOUT`], is closed; a frame
+//! sent anything); with none left, the oldest that has not sent its first
+//! message yet makes room (so silent connections cannot keep a real peer,
+//! whose check comes at once, out), else the new one is closed. One that
+//! does not send a STUN message first, within [`FIRST_MESSAGE_TIMEOUT`], is
+//! closed; a frame
 //! takes memory as its bytes arrive, not as its length prefix announces; the
 //! messages waiting for the connection's task are bounded.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
 use super::tls::{Connector, TlsServers};
 
@@ -151,7 +156,7 @@ impl TcpSockets {
         let mut sockets = TcpSockets::new();
         // One budget for all listeners (RFC 6544 §8, RFC 8445 §19: a
         // listener is open to anyone; what it accepts must stay bounded).
-        let permits = Arc::new(Semaphore::new(MAX_ACCEPTED));
+        let admission = Arc::new(Admission::default());
         for ip in addrs {
             let bound = std::net::TcpListener::bind(SocketAddr::new(*ip, 0)).and_then(|l| {
                 l.set_nonblocking(true)?;
@@ -164,7 +169,7 @@ impl TcpSockets {
                     tokio::spawn(accept_loop(
                         addr,
                         listener,
-                        Arc::clone(&permits),
+                        Arc::clone(&admission),
                         sockets.events_tx.clone(),
                     ));
                 }
@@ -206,7 +211,7 @@ impl TcpSockets {
             } => {
                 let accepted = self.conns.values().filter(|c| c.accepted).count();
                 if accepted >= MAX_ACCEPTED {
-                    // Not reached while the listeners' permits bound the
+                    // Not reached while the listeners' places bound the
                     // accepted connections (`accept_loop`); kept as a guard.
                     // Dropping the writer closes the connection.
                     tracing::debug!("TCP connection from {remote} refused: {accepted} open");
@@ -298,15 +303,63 @@ fn looks_like_stun(data: &[u8]) -> bool {
     data.len() >= 20 && data[0] & 0xc0 == 0 && data[4..8] == [0x21, 0x12, 0xa4, 0x42]
 }
 
-/// Accepts connections until the connection's task is gone. Each takes one
-/// of `permits` ([`MAX_ACCEPTED`] for all listeners) for its whole life,
-/// from the accept on: with none left, the connection is closed at once
-/// (RFC 6544 §8: a passive candidate is open to anyone, so silent
+/// The places of the connections accepted on one connection's listeners
+/// ([`MAX_ACCEPTED`] for all of them), and which of those have not sent
+/// their first message yet, oldest first.
+#[derive(Default)]
+struct Admission {
+    state: Mutex<AdmissionState>,
+}
+
+#[derive(Default)]
+struct AdmissionState {
+    open: usize,
+    next_id: u64,
+    silent: VecDeque<(u64, AbortHandle)>,
+}
+
+impl Admission {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AdmissionState> {
+        // Only counters and a queue: consistent whatever panicked.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One accepted connection's place, given back when its task ends (or is
+/// aborted to make room).
+struct Place {
+    admission: Arc<Admission>,
+    id: u64,
+}
+
+impl Place {
+    /// Its first message came: it is no longer one that makes room.
+    fn spoke(&self) {
+        self.admission
+            .lock()
+            .silent
+            .retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut state = self.admission.lock();
+        state.silent.retain(|(id, _)| *id != self.id);
+        state.open -= 1;
+    }
+}
+
+/// Accepts connections until the connection's task is gone. Each takes a
+/// place ([`MAX_ACCEPTED`] for all listeners) for its whole life, from the
+/// accept on (RFC 6544 §8: a passive candidate is open to anyone, so silent
 /// connections must not pile up until the process runs out of sockets).
+/// With none left, the oldest connection still silent is closed to make
+/// room; with none silent, the new one is closed at once.
 async fn accept_loop(
     local: SocketAddr,
     listener: TcpListener,
-    permits: Arc<Semaphore>,
+    admission: Arc<Admission>,
     events: mpsc::Sender<TcpEvent>,
 ) {
     loop {
@@ -316,21 +369,38 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, remote)) => {
-                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                    // Dropping the stream closes it.
-                    tracing::debug!(
-                        "TCP connection from {remote} refused: {MAX_ACCEPTED} accepted already"
-                    );
-                    continue;
+                // Under the lock until the task is listed as silent, so
+                // that its first message cannot come before.
+                let mut state = admission.lock();
+                let mut evicted = None;
+                if state.open >= MAX_ACCEPTED {
+                    let Some((_, oldest)) = state.silent.pop_front() else {
+                        // Dropping the stream closes it.
+                        tracing::debug!(
+                            "TCP connection from {remote} refused: {MAX_ACCEPTED} accepted already"
+                        );
+                        continue;
+                    };
+                    // Its place goes when its task is dropped (aborted
+                    // below, once the lock its `Place` takes is free).
+                    evicted = Some(oldest);
+                    tracing::debug!("TCP connection closed for {remote}: silent the longest");
+                }
+                state.open += 1;
+                state.next_id += 1;
+                let place = Place {
+                    admission: Arc::clone(&admission),
+                    id: state.next_id,
                 };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve_accepted(
-                    local,
-                    remote,
-                    stream,
-                    permit,
-                    events.clone(),
-                ));
+                let task =
+                    tokio::spawn(serve_accepted(local, remote, stream, place, events.clone()));
+                let id = state.next_id;
+                state.silent.push_back((id, task.abort_handle()));
+                drop(state);
+                if let Some(oldest) = evicted {
+                    oldest.abort();
+                }
             }
             Err(e) => {
                 tracing::debug!("TCP accept on {local}: {e}");
@@ -341,13 +411,13 @@ async fn accept_loop(
 }
 
 /// An accepted connection: its first message must be a STUN message and
-/// come in time; only then does the connection's task hear of it. `_permit`
+/// come in time; only then does the connection's task hear of it. `place`
 /// is its place among the [`MAX_ACCEPTED`], given back when it ends.
 async fn serve_accepted(
     local: SocketAddr,
     remote: SocketAddr,
     stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
+    place: Place,
     events: mpsc::Sender<TcpEvent>,
 ) {
     let (mut reader, writer) = stream.into_split();
@@ -359,6 +429,7 @@ async fn serve_accepted(
             return;
         }
     };
+    place.spoke();
     let (tx, queue) = mpsc::channel(WRITE_QUEUE);
     let accepted = TcpEvent::Accepted {
         local,
