@@ -315,7 +315,8 @@ struct Admission {
 struct AdmissionState {
     open: usize,
     next_id: u64,
-    silent: VecDeque<(u64, AbortHandle)>,
+    /// The silent ones, oldest first, each with its task once spawned.
+    silent: VecDeque<(u64, Option<AbortHandle>)>,
 }
 
 impl Admission {
@@ -333,12 +334,13 @@ struct Place {
 }
 
 impl Place {
-    /// Its first message came: it is no longer one that makes room.
-    fn spoke(&self) {
-        self.admission
-            .lock()
-            .silent
-            .retain(|(id, _)| *id != self.id);
+    /// Its first message came: it is no longer one that makes room. False
+    /// when it was chosen to make room first (its task is being aborted and
+    /// must go no further).
+    fn spoke(&self) -> bool {
+        let mut state = self.admission.lock();
+        let listed = state.silent.iter().position(|(id, _)| *id == self.id);
+        listed.map(|i| state.silent.remove(i)).is_some()
     }
 }
 
@@ -369,37 +371,28 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, remote)) => {
-                // Under the lock until the task is listed as silent, so
-                // that its first message cannot come before.
-                let mut state = admission.lock();
-                let mut evicted = None;
-                if state.open >= MAX_ACCEPTED {
-                    let Some((_, oldest)) = state.silent.pop_front() else {
-                        // Dropping the stream closes it.
-                        tracing::debug!(
-                            "TCP connection from {remote} refused: {MAX_ACCEPTED} accepted already"
-                        );
-                        continue;
-                    };
-                    // Its place goes when its task is dropped (aborted
-                    // below, once the lock its `Place` takes is free).
-                    evicted = Some(oldest);
+                let Some((place, evicted)) = admit(&admission) else {
+                    // Dropping the stream closes it.
+                    tracing::debug!(
+                        "TCP connection from {remote} refused: {MAX_ACCEPTED} accepted already"
+                    );
+                    continue;
+                };
+                if let Some(oldest) = evicted {
+                    // Its place comes back when its task is dropped; if it
+                    // speaks first, `spoke` tells it to go.
+                    oldest.abort();
                     tracing::debug!("TCP connection closed for {remote}: silent the longest");
                 }
-                state.open += 1;
-                state.next_id += 1;
-                let place = Place {
-                    admission: Arc::clone(&admission),
-                    id: state.next_id,
-                };
+                let id = place.id;
                 let _ = stream.set_nodelay(true);
+                // Not under the lock: a task spawned while the runtime
+                // shuts down is dropped at once, and its `Place` takes it.
                 let task =
                     tokio::spawn(serve_accepted(local, remote, stream, place, events.clone()));
-                let id = state.next_id;
-                state.silent.push_back((id, task.abort_handle()));
-                drop(state);
-                if let Some(oldest) = evicted {
-                    oldest.abort();
+                let mut state = admission.lock();
+                if let Some(entry) = state.silent.iter_mut().find(|(i, _)| *i == id) {
+                    entry.1 = Some(task.abort_handle());
                 }
             }
             Err(e) => {
@@ -408,6 +401,29 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// A place for a connection just accepted, listed as silent, and the task
+/// of the connection silent the longest that makes room for it (to abort);
+/// `None` with every place taken by connections that spoke.
+fn admit(admission: &Arc<Admission>) -> Option<(Place, Option<AbortHandle>)> {
+    let mut state = admission.lock();
+    let mut evicted = None;
+    if state.open >= MAX_ACCEPTED {
+        // The oldest whose task is known (one spawned a moment ago is not
+        // yet, and is not the oldest anyway).
+        let i = state.silent.iter().position(|(_, task)| task.is_some())?;
+        evicted = state.silent.remove(i).and_then(|(_, task)| task);
+    }
+    state.open += 1;
+    state.next_id += 1;
+    let id = state.next_id;
+    state.silent.push_back((id, None));
+    let place = Place {
+        admission: Arc::clone(admission),
+        id,
+    };
+    Some((place, evicted))
 }
 
 /// An accepted connection: its first message must be a STUN message and
@@ -429,7 +445,10 @@ async fn serve_accepted(
             return;
         }
     };
-    place.spoke();
+    if !place.spoke() {
+        // Chosen to make room while its first message came.
+        return;
+    }
     let (tx, queue) = mpsc::channel(WRITE_QUEUE);
     let accepted = TcpEvent::Accepted {
         local,
@@ -612,6 +631,54 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Places: the oldest silent connection makes room; one that spoke is
+    /// never chosen, and one chosen cannot speak after; every place comes
+    /// back when dropped.
+    #[tokio::test]
+    async fn the_oldest_silent_place_makes_room_and_a_chosen_one_cannot_speak() {
+        let admission = Arc::new(Admission::default());
+        let mut places = Vec::new();
+        let mut tasks = Vec::new();
+        for _ in 0..MAX_ACCEPTED {
+            let (place, evicted) = admit(&admission).unwrap();
+            assert!(evicted.is_none());
+            let task = tokio::spawn(std::future::pending::<()>());
+            admission.lock().silent.back_mut().unwrap().1 = Some(task.abort_handle());
+            tasks.push(task);
+            places.push(place);
+        }
+        assert!(places[0].spoke(), "the first spoke: no longer silent");
+        let (newest, evicted) = admit(&admission).unwrap();
+        assert!(
+            evicted.is_some(),
+            "the second, silent the longest, makes room"
+        );
+        assert!(!places[1].spoke(), "chosen to make room, it may not go on");
+        assert!(places[2].spoke());
+        drop(newest);
+        drop(places);
+        assert_eq!(admission.lock().open, 0);
+        assert!(admission.lock().silent.is_empty());
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    /// With every place taken by connections that spoke, a new one is refused.
+    #[tokio::test]
+    async fn with_every_place_taken_by_connections_that_spoke_a_new_one_is_refused() {
+        let admission = Arc::new(Admission::default());
+        let places: Vec<Place> = (0..MAX_ACCEPTED)
+            .map(|_| admit(&admission).unwrap().0)
+            .collect();
+        for p in &places {
+            assert!(p.spoke());
+        }
+        assert!(admit(&admission).is_none());
+        drop(places);
+        assert!(admit(&admission).is_some());
+    }
 
     /// RFC 4571 §2: a frame is its 16-bit length and that many bytes; one
     /// cut short by the end of the stream is an error, not a short frame.
