@@ -54,9 +54,9 @@ impl Client {
             cookie: Vec::new(),
             cipher_suites: hs.suites.iter().map(|s| s.id()).collect(),
             extensions: Extensions {
-                supported_groups: hs.groups.iter().map(|g| g.id()).collect(),
+                supported_groups: Some(hs.groups.iter().map(|g| g.id()).collect()),
                 ec_point_formats: true,
-                signature_algorithms: SignatureScheme::ALL.iter().map(|s| s.id()).collect(),
+                signature_algorithms: Some(SignatureScheme::ALL.iter().map(|s| s.id()).collect()),
                 srtp_profiles: (!hs.srtp_profiles.is_empty())
                     .then(|| hs.srtp_profiles.iter().map(|p| p.id()).collect()),
                 extended_master_secret: true,

@@ -84,9 +84,14 @@ pub(crate) const RENEGOTIATION_SCSV: u16 = 0x00ff;
 /// The hello extensions we read and write. Unknown ones are skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Extensions {
-    pub(crate) supported_groups: Vec<u16>,
+    /// `supported_groups`, the groups we know of it (RFC 8422 §5.1.1);
+    /// `None` when absent (the peer takes any), empty when it lists none we
+    /// know.
+    pub(crate) supported_groups: Option<Vec<u16>>,
     pub(crate) ec_point_formats: bool,
-    pub(crate) signature_algorithms: Vec<u16>,
+    /// `signature_algorithms`, the schemes we know of it (RFC 5246
+    /// §7.4.1.4.1); `None` when absent, empty when it lists none we know.
+    pub(crate) signature_algorithms: Option<Vec<u16>>,
     /// `use_srtp` profiles; `None` when absent.
     pub(crate) srtp_profiles: Option<Vec<u16>>,
     pub(crate) extended_master_secret: bool,
@@ -156,11 +161,11 @@ impl Extensions {
             seen.push(id);
             match id {
                 ext::SUPPORTED_GROUPS => {
-                    e.supported_groups = u16_list(
+                    e.supported_groups = Some(u16_list(
                         body.vec16("supported_groups")?,
                         "supported_groups",
                         known_group,
-                    )?;
+                    )?);
                     body.finish("supported_groups")?;
                 }
                 ext::EC_POINT_FORMATS => {
@@ -169,11 +174,11 @@ impl Extensions {
                     body.finish("ec_point_formats")?;
                 }
                 ext::SIGNATURE_ALGORITHMS => {
-                    e.signature_algorithms = u16_list(
+                    e.signature_algorithms = Some(u16_list(
                         body.vec16("signature_algorithms")?,
                         "signature_algorithms",
                         known_scheme,
-                    )?;
+                    )?);
                     body.finish("signature_algorithms")?;
                 }
                 ext::USE_SRTP => {
@@ -217,24 +222,20 @@ impl Extensions {
                 w.put_u16(ext::EXTENDED_MASTER_SECRET);
                 w.put_u16(0);
             }
-            if !self.supported_groups.is_empty() {
+            if let Some(groups) = self.supported_groups.as_ref().filter(|g| !g.is_empty()) {
                 w.put_u16(ext::SUPPORTED_GROUPS);
                 w.put_vec(2, |w| {
-                    w.put_vec(2, |w| {
-                        self.supported_groups.iter().for_each(|g| w.put_u16(*g))
-                    })
+                    w.put_vec(2, |w| groups.iter().for_each(|g| w.put_u16(*g)))
                 });
             }
             if self.ec_point_formats {
                 w.put_u16(ext::EC_POINT_FORMATS);
                 w.put_vec(2, |w| w.put_vec(1, |w| w.put_u8(0)));
             }
-            if !self.signature_algorithms.is_empty() {
+            if let Some(schemes) = self.signature_algorithms.as_ref().filter(|s| !s.is_empty()) {
                 w.put_u16(ext::SIGNATURE_ALGORITHMS);
                 w.put_vec(2, |w| {
-                    w.put_vec(2, |w| {
-                        self.signature_algorithms.iter().for_each(|s| w.put_u16(*s))
-                    })
+                    w.put_vec(2, |w| schemes.iter().for_each(|s| w.put_u16(*s)))
                 });
             }
             if let Some(profiles) = &self.srtp_profiles {
@@ -512,9 +513,9 @@ mod tests {
             cookie: vec![1, 2, 3],
             cipher_suites: vec![0xc02b, RENEGOTIATION_SCSV],
             extensions: Extensions {
-                supported_groups: vec![29, 23],
+                supported_groups: Some(vec![29, 23]),
                 ec_point_formats: true,
-                signature_algorithms: vec![0x0403],
+                signature_algorithms: Some(vec![0x0403]),
                 srtp_profiles: Some(vec![7, 1]),
                 srtp_profile_count: 2,
                 extended_master_secret: true,

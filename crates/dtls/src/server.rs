@@ -79,14 +79,16 @@ pub(crate) fn on_client_hello(
         .copied()
         .find(|s| s.key_kind() == our_kind && hello.cipher_suites.contains(&s.id()))
         .ok_or(ProtocolError::NoCommonCipherSuite)?;
-    let group = if ext.supported_groups.is_empty() {
-        NamedGroup::P256 // RFC 8422 §4: absent means the peer takes any.
-    } else {
-        hs.groups
+    let group = match &ext.supported_groups {
+        None => NamedGroup::P256, // RFC 8422 §4: absent means the peer takes any.
+        // RFC 8422 §5.1.1: only a group the client lists (none we know of
+        // its list: no common group).
+        Some(offered) => hs
+            .groups
             .iter()
             .copied()
-            .find(|g| ext.supported_groups.contains(&g.id()))
-            .ok_or(ProtocolError::NoCommonGroup)?
+            .find(|g| offered.contains(&g.id()))
+            .ok_or(ProtocolError::NoCommonGroup)?,
     };
     if !hs.groups.contains(&group) {
         return Err(ProtocolError::NoCommonGroup);
@@ -103,17 +105,18 @@ pub(crate) fn on_client_hello(
     }
     let secure_renegotiation =
         ext.renegotiation_info.is_some() || hello.cipher_suites.contains(&RENEGOTIATION_SCSV);
-    let peer_schemes: Vec<SignatureScheme> = if ext.signature_algorithms.is_empty() {
-        // RFC 5246 §7.4.1.4.1 would default to SHA-1; take SHA-256.
-        vec![
+    let peer_schemes: Vec<SignatureScheme> = match &ext.signature_algorithms {
+        // RFC 5246 §7.4.1.4.1 would default to SHA-1 when absent; take
+        // SHA-256.
+        None => vec![
             SignatureScheme::EcdsaSha256,
             SignatureScheme::RsaPkcs1Sha256,
-        ]
-    } else {
-        ext.signature_algorithms
+        ],
+        // Present: only what it lists (none we know: no common scheme).
+        Some(offered) => offered
             .iter()
             .filter_map(|id| SignatureScheme::from_id(*id))
-            .collect()
+            .collect(),
     };
     let scheme = hs
         .key

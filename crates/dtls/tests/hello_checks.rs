@@ -180,6 +180,32 @@ fn our_suite_and_group_are_found_after_more_than_64_unknown_entries() {
     assert_eq!((answer[0], answer[13]), (22, 2), "a ServerHello");
 }
 
+/// A list the client sends is its list even when it names nothing we know:
+/// no group of ours among its `supported_groups` (RFC 8422 §5.1.1), or no
+/// scheme among its `signature_algorithms` (RFC 5246 §7.4.1.4.1), is a
+/// fatal `handshake_failure`, not the defaults of an absent extension.
+#[test]
+fn lists_naming_no_group_or_scheme_of_ours_are_a_handshake_failure_not_absent() {
+    // x448 and ffdhe2048 only.
+    let answer = server_answer(&[0xc02b], &[30, 256], &[]);
+    assert_eq!(
+        (answer[0], answer[13], answer[14]),
+        (21, 2, 40),
+        "{answer:?}"
+    );
+    // ed25519 and ecdsa_sha1 only.
+    let schemes = (13, u16s(&[0x0807, 0x0203]));
+    let answer = server_answer(&[0xc02b], &[23], &[schemes]);
+    assert_eq!(
+        (answer[0], answer[13], answer[14]),
+        (21, 2, 40),
+        "{answer:?}"
+    );
+    // Absent signature_algorithms: SHA-256 taken, the hello answered.
+    let answer = server_answer(&[0xc02b], &[23], &[]);
+    assert_eq!((answer[0], answer[13]), (22, 2), "a ServerHello");
+}
+
 #[test]
 fn a_hello_with_a_duplicate_extension_after_many_others_does_not_decode() {
     let mut extra: Vec<(u16, Vec<u8>)> = (0..70).map(|i| (0x3000 + i, vec![])).collect();
