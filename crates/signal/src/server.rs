@@ -1043,59 +1043,88 @@ mod tests {
         assert_eq!(code(Some(&format!("token={fine}"))), Ok(()));
     }
 
+    /// A hub with its outboxes, as the hub task drives it, for tests that
+    /// step through deliveries.
+    struct Room {
+        hub: Hub,
+        outboxes: HashMap<ClientId, Outbox>,
+        lists: HashMap<String, watch::Sender<Arc<str>>>,
+        gauge: Gauge,
+    }
+
+    impl Room {
+        fn new() -> Room {
+            Room {
+                hub: Hub::new(10),
+                outboxes: HashMap::new(),
+                lists: HashMap::new(),
+                gauge: Gauge::default(),
+            }
+        }
+
+        /// Client `id` joins as `name`, with a queue of `room` messages.
+        fn join(&mut self, id: u64, name: &str, room: usize) -> mpsc::Receiver<ServerMessage> {
+            let (tx, rx) = mpsc::channel(room);
+            let (users, _users) = oneshot::channel();
+            let connect = Command::Connect {
+                id: ClientId(id),
+                room: "r".into(),
+                outbox: Outbox::new(tx, true),
+                users,
+            };
+            apply(&mut self.hub, connect, &mut self.outboxes, &mut self.lists);
+            self.send(id, &format!(r#"{{"type":"join","name":"{name}"}}"#));
+            rx
+        }
+
+        /// Client `id` sends `json`; what it causes is delivered.
+        fn send(&mut self, id: u64, json: &str) {
+            let message = Command::Message {
+                id: ClientId(id),
+                message: ClientMessage::parse(json).unwrap(),
+            };
+            self.apply(message);
+        }
+
+        fn leave(&mut self, id: u64) {
+            self.apply(Command::Disconnect { id: ClientId(id) });
+        }
+
+        fn apply(&mut self, command: Command) {
+            apply(&mut self.hub, command, &mut self.outboxes, &mut self.lists);
+            flush(&mut self.hub, &mut self.outboxes, None, &self.gauge);
+        }
+
+        fn drop_stalled(&mut self) {
+            drop_stalled(&mut self.hub, &mut self.outboxes, &self.gauge);
+        }
+    }
+
+    const OFFER_TO_BOB: &str = r#"{"type":"offer","target":"bob","sdp":"v=0"}"#;
+
     /// A `bye` (or any message no sender can be asked to send again) that
     /// meets a briefly full queue is held and delivered once there is
     /// room, in order; the client is not dropped for it.
     #[test]
     fn a_departures_bye_to_a_briefly_full_queue_is_held_and_delivered() {
-        let mut hub = Hub::new(10);
-        let mut outboxes = HashMap::new();
-        let mut lists = HashMap::new();
-        let gauge = Gauge::default();
-        let (alice_tx, _alice_rx) = mpsc::channel(64);
-        let (bob_tx, mut bob_rx) = mpsc::channel(2);
-        for (i, tx) in [(1u64, alice_tx), (2u64, bob_tx)] {
-            let (users, _users) = oneshot::channel();
-            let connect = Command::Connect {
-                id: ClientId(i),
-                room: "r".into(),
-                outbox: Outbox::new(tx, true),
-                users,
-            };
-            apply(&mut hub, connect, &mut outboxes, &mut lists);
-        }
-        for (i, name) in [(1u64, "alice"), (2u64, "bob")] {
-            let join = ClientMessage::parse(&format!(r#"{{"type":"join","name":"{name}"}}"#));
-            let message = Command::Message {
-                id: ClientId(i),
-                message: join.unwrap(),
-            };
-            apply(&mut hub, message, &mut outboxes, &mut lists);
-            flush(&mut hub, &mut outboxes, None, &gauge);
-        }
-        while bob_rx.try_recv().is_ok() {}
+        let mut room = Room::new();
+        let _alice = room.join(1, "alice", 64);
+        let mut bob = room.join(2, "bob", 2);
+        while bob.try_recv().is_ok() {}
         for _ in 0..3 {
-            let offer = ClientMessage::parse(r#"{"type":"offer","target":"bob","sdp":"v=0"}"#);
-            let message = Command::Message {
-                id: ClientId(1),
-                message: offer.unwrap(),
-            };
-            apply(&mut hub, message, &mut outboxes, &mut lists);
-            flush(&mut hub, &mut outboxes, None, &gauge);
+            room.send(1, OFFER_TO_BOB);
         }
-        let leave = Command::Disconnect { id: ClientId(1) };
-        apply(&mut hub, leave, &mut outboxes, &mut lists);
-        flush(&mut hub, &mut outboxes, None, &gauge);
+        room.leave(1);
         assert!(
-            outboxes.contains_key(&ClientId(2)),
+            room.outboxes.contains_key(&ClientId(2)),
             "bob is still connected"
         );
         let mut got = Vec::new();
         for _ in 0..4 {
-            while let Ok(m) = bob_rx.try_recv() {
+            while let Ok(m) = bob.try_recv() {
                 got.push(m.to_json());
             }
-            drop_stalled(&mut hub, &mut outboxes, &gauge);
+            room.drop_stalled();
         }
         // The offers that fit, then the bye, held until there was room.
         assert!(
@@ -1108,77 +1137,30 @@ mod tests {
     /// Bob's queue (room for 2) full of alice's offers, and carol paired
     /// with him by an offer refused: then both leave, and their two byes
     /// are held for bob.
-    struct HeldByes {
-        hub: Hub,
-        outboxes: HashMap<ClientId, Outbox>,
-        gauge: Gauge,
-        bob: mpsc::Receiver<ServerMessage>,
-        _others: Vec<mpsc::Receiver<ServerMessage>>,
-    }
-
-    fn two_byes_held_for_bob() -> HeldByes {
-        let mut hub = Hub::new(10);
-        let mut outboxes = HashMap::new();
-        let mut lists = HashMap::new();
-        let gauge = Gauge::default();
-        let (alice_tx, alice_rx) = mpsc::channel(64);
-        let (carol_tx, carol_rx) = mpsc::channel(64);
-        let (bob_tx, mut bob) = mpsc::channel(2);
-        for (i, tx) in [(1u64, alice_tx), (2u64, bob_tx), (3u64, carol_tx)] {
-            let (users, _users) = oneshot::channel();
-            let connect = Command::Connect {
-                id: ClientId(i),
-                room: "r".into(),
-                outbox: Outbox::new(tx, true),
-                users,
-            };
-            apply(&mut hub, connect, &mut outboxes, &mut lists);
-        }
-        for (i, name) in [(1u64, "alice"), (2u64, "bob"), (3u64, "carol")] {
-            let join = ClientMessage::parse(&format!(r#"{{"type":"join","name":"{name}"}}"#));
-            let message = Command::Message {
-                id: ClientId(i),
-                message: join.unwrap(),
-            };
-            apply(&mut hub, message, &mut outboxes, &mut lists);
-            flush(&mut hub, &mut outboxes, None, &gauge);
-        }
+    fn two_byes_held_for_bob() -> (Room, mpsc::Receiver<ServerMessage>) {
+        let mut room = Room::new();
+        let _alice = room.join(1, "alice", 64);
+        let mut bob = room.join(2, "bob", 2);
+        let _carol = room.join(3, "carol", 64);
         while bob.try_recv().is_ok() {}
-        for from in [1u64, 1, 3] {
-            let offer = ClientMessage::parse(r#"{"type":"offer","target":"bob","sdp":"v=0"}"#);
-            let message = Command::Message {
-                id: ClientId(from),
-                message: offer.unwrap(),
-            };
-            apply(&mut hub, message, &mut outboxes, &mut lists);
-            flush(&mut hub, &mut outboxes, None, &gauge);
+        for from in [1, 1, 3] {
+            room.send(from, OFFER_TO_BOB);
         }
-        for leaver in [1u64, 3] {
-            let leave = Command::Disconnect {
-                id: ClientId(leaver),
-            };
-            apply(&mut hub, leave, &mut outboxes, &mut lists);
-            flush(&mut hub, &mut outboxes, None, &gauge);
-        }
-        assert_eq!(outboxes[&ClientId(2)].held.len(), 2, "two byes held");
-        HeldByes {
-            hub,
-            outboxes,
-            gauge,
-            bob,
-            _others: vec![alice_rx, carol_rx],
-        }
+        room.leave(1);
+        room.leave(3);
+        assert_eq!(room.outboxes[&ClientId(2)].held.len(), 2, "two byes held");
+        (room, bob)
     }
 
     /// Held messages keep moving as the client reads, with nothing new
     /// for it (a quiet room): every held bye arrives.
     #[test]
     fn held_byes_all_reach_a_client_that_reads_in_a_quiet_room() {
-        let mut h = two_byes_held_for_bob();
-        let mut got = vec![h.bob.try_recv().unwrap().to_json()];
+        let (mut room, mut bob) = two_byes_held_for_bob();
+        let mut got = vec![bob.try_recv().unwrap().to_json()];
         for _ in 0..10 {
-            drop_stalled(&mut h.hub, &mut h.outboxes, &h.gauge);
-            while let Ok(m) = h.bob.try_recv() {
+            room.drop_stalled();
+            while let Ok(m) = bob.try_recv() {
                 got.push(m.to_json());
             }
         }
@@ -1190,11 +1172,11 @@ mod tests {
     /// message is not dropped as stalled.
     #[test]
     fn a_client_that_just_read_is_not_dropped_as_stalled() {
-        let mut h = two_byes_held_for_bob();
+        let (mut room, mut bob) = two_byes_held_for_bob();
         let long_ago = Instant::now().checked_sub(STALLED + Duration::from_millis(100));
-        h.outboxes.get_mut(&ClientId(2)).unwrap().full_since = long_ago;
-        h.bob.try_recv().unwrap();
-        drop_stalled(&mut h.hub, &mut h.outboxes, &h.gauge);
-        assert!(h.outboxes.contains_key(&ClientId(2)));
+        room.outboxes.get_mut(&ClientId(2)).unwrap().full_since = long_ago;
+        bob.try_recv().unwrap();
+        room.drop_stalled();
+        assert!(room.outboxes.contains_key(&ClientId(2)));
     }
 }

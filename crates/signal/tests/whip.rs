@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ferrtc_signal::whip::SessionKind;
-use ferrtc_signal::{MediaHandle, MediaRefusal, MediaRequest, SignalConfig, media_port, serve};
+use ferrtc_signal::{
+    MediaHandle, MediaRefusal, MediaRequest, SessionEnder, SignalConfig, media_port, serve,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -501,15 +503,16 @@ async fn many_publish_attempts_at_once_seat_exactly_one_publisher() {
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
 }
 
-#[tokio::test]
-async fn sessions_the_media_side_ends_from_several_tasks_are_gone_with_404() {
+/// A server whose media side answers every offer, publisher or viewer:
+/// its address, the media side's ender, and the ids of the sessions
+/// answered, in order.
+async fn answering_server() -> (SocketAddr, SessionEnder, mpsc::UnboundedReceiver<String>) {
     let (port, mut media) = media_port(16);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
     let ender = media.ender();
-    // A media side that answers every offer, publisher or viewer.
-    let (ids_tx, mut ids) = mpsc::unbounded_channel();
+    let (ids_tx, ids) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(request) = media.recv().await {
             if let MediaRequest::Open { id, reply, .. } = request {
@@ -518,6 +521,12 @@ async fn sessions_the_media_side_ends_from_several_tasks_are_gone_with_404() {
             }
         }
     });
+    (addr, ender, ids)
+}
+
+#[tokio::test]
+async fn sessions_the_media_side_ends_from_several_tasks_are_gone_with_404() {
+    let (addr, ender, mut ids) = answering_server().await;
     let mut locations = Vec::new();
     for _ in 0..4 {
         let reply = request(addr, "POST", "/whep", &[SDP], OFFER).await;
@@ -786,20 +795,7 @@ async fn a_delete_while_the_media_queue_is_full_still_reaches_the_media_side() {
 /// next `POST` is 429 until one connects (or ends).
 #[tokio::test]
 async fn an_address_with_eight_unconnected_sessions_gets_429_until_one_connects() {
-    let (port, mut media) = media_port(16);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
-    let ender = media.ender();
-    let (ids_tx, mut ids) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(request) = media.recv().await {
-            if let MediaRequest::Open { id, reply, .. } = request {
-                reply.answer("v=0\r\n".into());
-                let _ = ids_tx.send(id);
-            }
-        }
-    });
+    let (addr, ender, mut ids) = answering_server().await;
     for _ in 0..8 {
         let reply = request(addr, "POST", "/whep", &[SDP], OFFER).await;
         assert_eq!(reply.status, 201);
