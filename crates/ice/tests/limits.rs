@@ -67,6 +67,18 @@ fn check_with(id: u8, use_candidate: bool) -> Vec<u8> {
     buf
 }
 
+/// A controlled agent with one host candidate, 192.0.2.1:5000 (returned),
+/// holding at most `max_remote_candidates` remote candidates.
+fn controlled(now: Instant, max_remote_candidates: usize) -> (Agent, SocketAddr) {
+    let config = AgentConfig {
+        controlling: false,
+        max_remote_candidates,
+        ..AgentConfig::default()
+    };
+    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    (agent(now, config, &["192.0.2.1:5000"]), local)
+}
+
 /// Runs the agent's timers for `span` of virtual time; returns every
 /// (source, destination) it sent a check (a request) on.
 fn checked_paths(
@@ -123,13 +135,7 @@ fn signalled_candidates_past_max_remote_candidates_are_refused() {
 #[test]
 fn peer_reflexive_sources_past_the_limit_are_answered_but_never_paired() {
     let now = Instant::now();
-    let config = AgentConfig {
-        controlling: false,
-        max_remote_candidates: 4,
-        ..AgentConfig::default()
-    };
-    let mut a = agent(now, config, &["192.0.2.1:5000"]);
-    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    let (mut a, local) = controlled(now, 4);
     // 200 checks from 200 source addresses: every one is answered, only
     // the first 4 become peer-reflexive candidates that get checked back.
     let sources: Vec<SocketAddr> = (0..200u16)
@@ -206,12 +212,7 @@ fn the_default_pair_limit_is_the_100_rfc_8445_recommends() {
 #[test]
 fn one_replayed_check_does_not_fill_the_remote_candidate_table() {
     let now = Instant::now();
-    let config = AgentConfig {
-        controlling: false,
-        ..AgentConfig::default()
-    };
-    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-    let mut a = agent(now, config, &["192.0.2.1:5000"]);
+    let (mut a, local) = controlled(now, AgentConfig::default().max_remote_candidates);
     let captured = check(9);
     let mut buf = Vec::new();
     // The real peer's check.
@@ -252,13 +253,7 @@ fn one_replayed_check_does_not_fill_the_remote_candidate_table() {
 #[test]
 fn unverified_peer_reflexive_remotes_give_way_to_signalled_candidates() {
     let now = Instant::now();
-    let config = AgentConfig {
-        controlling: false,
-        max_remote_candidates: 4,
-        ..AgentConfig::default()
-    };
-    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-    let mut a = agent(now, config, &["192.0.2.1:5000"]);
+    let (mut a, local) = controlled(now, 4);
     let mut buf = Vec::new();
     for i in 0..4u16 {
         let from = SocketAddr::from(([203, 0, 113, 9], 20_000 + i));
@@ -283,13 +278,7 @@ fn unverified_peer_reflexive_remotes_give_way_to_signalled_candidates() {
 #[test]
 fn a_peer_reflexive_remote_the_peer_nominates_is_not_given_up() {
     let now = Instant::now();
-    let config = AgentConfig {
-        controlling: false,
-        max_remote_candidates: 2,
-        ..AgentConfig::default()
-    };
-    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-    let mut a = agent(now, config, &["192.0.2.1:5000"]);
+    let (mut a, local) = controlled(now, 2);
     let mut buf = Vec::new();
     let nominated = SocketAddr::from(([203, 0, 113, 9], 20_000));
     a.handle_receive(now, nominated, local, &check_with(0, true));
@@ -313,13 +302,7 @@ fn a_peer_reflexive_remote_the_peer_nominates_is_not_given_up() {
 #[test]
 fn forgetting_a_peer_reflexive_remote_keeps_the_other_checks_on_their_pairs() {
     let now = Instant::now();
-    let config = AgentConfig {
-        controlling: false,
-        max_remote_candidates: 4,
-        ..AgentConfig::default()
-    };
-    let local: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-    let mut a = agent(now, config, &["192.0.2.1:5000"]);
+    let (mut a, local) = controlled(now, 4);
     let mut buf = Vec::new();
     let prflx: Vec<SocketAddr> = (0..3u16)
         .map(|i| SocketAddr::from(([203, 0, 113, 9], 20_000 + i)))
