@@ -1063,14 +1063,18 @@ fn token_of(fx: &Fx) -> Option<u64> {
     })
 }
 
+/// An Allocate's attributes for an even port with the next one reserved
+/// (EVEN-PORT with the R bit, RFC 8656 §14.6).
+const RESERVE_NEXT: [Attribute<'static>; 2] = [
+    Attribute::RequestedTransport(17),
+    Attribute::EvenPort { reserve: true },
+];
+
 #[test]
 fn even_port_with_the_r_bit_reserves_the_next_port_for_a_token() {
     let mut fx = Fx::new();
     let cred = fx.login(tuple(1), "alice", "wonderland");
-    let even = [
-        Attribute::RequestedTransport(17),
-        Attribute::EvenPort { reserve: true },
-    ];
+    let even = RESERVE_NEXT;
     let tid = fx.tid();
     let req = fx.build(Method::ALLOCATE, tid, &even, Some(&cred));
     let Output::OpenRelay { pending, port } = fx.send(tuple(1), &req) else {
@@ -1150,10 +1154,7 @@ fn even_port_with_the_r_bit_reserves_the_next_port_for_a_token() {
 fn an_unclaimed_reservation_expires_after_30_seconds() {
     let mut fx = Fx::new();
     let cred = fx.login(tuple(1), "alice", "wonderland");
-    let even = [
-        Attribute::RequestedTransport(17),
-        Attribute::EvenPort { reserve: true },
-    ];
+    let even = RESERVE_NEXT;
     assert_eq!(
         fx.request(tuple(1), Method::ALLOCATE, &even, Some(&cred)).0,
         Class::SuccessResponse
@@ -1220,10 +1221,7 @@ fn a_refused_claim_leaves_the_reservation_to_expire_with_its_socket() {
     c.quotas.user_allocations = 1;
     let mut fx = Fx::with(c);
     let cred = fx.login(tuple(1), "alice", "wonderland");
-    let even = [
-        Attribute::RequestedTransport(17),
-        Attribute::EvenPort { reserve: true },
-    ];
+    let even = RESERVE_NEXT;
     assert_eq!(
         fx.request(tuple(1), Method::ALLOCATE, &even, Some(&cred)).0,
         Class::SuccessResponse
@@ -1330,10 +1328,7 @@ fn a_deleted_allocations_reserved_port_goes_with_it_so_reservations_stay_within_
     c.quotas.user_allocations = 1;
     let mut fx = Fx::with(c);
     let cred = fx.login(tuple(1), "alice", "wonderland");
-    let even = [
-        Attribute::RequestedTransport(17),
-        Attribute::EvenPort { reserve: true },
-    ];
+    let even = RESERVE_NEXT;
     for _ in 0..50 {
         let allocated = fx.request(tuple(1), Method::ALLOCATE, &even, Some(&cred));
         assert_eq!(allocated.0, Class::SuccessResponse);
@@ -1360,10 +1355,7 @@ fn a_deleted_allocations_reserved_port_goes_with_it_so_reservations_stay_within_
 fn a_retransmitted_allocate_is_answered_with_its_reservation_token_again() {
     let mut fx = Fx::new();
     let cred = fx.login(tuple(1), "alice", "wonderland");
-    let even = [
-        Attribute::RequestedTransport(17),
-        Attribute::EvenPort { reserve: true },
-    ];
+    let even = RESERVE_NEXT;
     let tid = fx.tid();
     let req = fx.build(Method::ALLOCATE, tid, &even, Some(&cred));
     assert_eq!(fx.request_bytes(tuple(1), &req).0, Class::SuccessResponse);
