@@ -291,14 +291,8 @@ fn consent_loss_leads_to_disconnected_then_failed() {
     );
 }
 
-#[test]
-fn ice_restart_recovers_when_the_path_dies() {
-    let mut b = Side::public(PUBLIC_B, false, 52);
-    b.spare_addrs = vec![ip("192.0.2.3")];
-    let mut call = Call::new(13, Side::public(PUBLIC_A, true, 51), b);
-    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
-    call.assert_data_flows_both_ways("before");
-    // B's interface 192.0.2.2 goes down.
+/// B's interface 192.0.2.2 goes down; A sees the connection disconnected.
+fn path_of_b_dies(call: &mut Call) {
     call.net
         .endpoint_mut(&call.b)
         .down
@@ -306,7 +300,11 @@ fn ice_restart_recovers_when_the_path_dies() {
     assert!(call.run_until(Duration::from_secs(15), |c| {
         c.peer_a().state() == ConnectionState::Disconnected
     }));
-    // Restart on both sides; B now has its other interface.
+}
+
+/// Both sides restart ICE (RFC 8445 §9), B with its other interface
+/// 192.0.2.3, and the new credentials are exchanged.
+fn restart_with_bs_other_interface(call: &mut Call) {
     let now = call.net.now();
     {
         let b = call.net.endpoint_mut(&call.b);
@@ -315,6 +313,18 @@ fn ice_restart_recovers_when_the_path_dies() {
     }
     call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
     call.exchange_credentials();
+}
+
+#[test]
+fn ice_restart_recovers_when_the_path_dies() {
+    let mut b = Side::public(PUBLIC_B, false, 52);
+    b.spare_addrs = vec![ip("192.0.2.3")];
+    let mut call = Call::new(13, Side::public(PUBLIC_A, true, 51), b);
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.assert_data_flows_both_ways("before");
+    path_of_b_dies(&mut call);
+    // Restart on both sides; B now has its other interface.
+    restart_with_bs_other_interface(&mut call);
     let restarted = call.net.now();
     assert!(call.run_until(Duration::from_secs(10), |c| {
         c.both_connected()
@@ -347,22 +357,9 @@ fn consent_expiry_of_the_old_pair_does_not_abort_an_ice_restart_in_progress() {
     b.spare_addrs = vec![ip("192.0.2.3")];
     let mut call = Call::new(13, Side::public(PUBLIC_A, true, 51), b);
     assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
-    call.net
-        .endpoint_mut(&call.b)
-        .down
-        .insert(sa("192.0.2.2:5000"));
-    assert!(call.run_until(Duration::from_secs(15), |c| {
-        c.peer_a().state() == ConnectionState::Disconnected
-    }));
+    path_of_b_dies(&mut call);
     // Both restart now; credentials are exchanged at once...
-    let now = call.net.now();
-    {
-        let b = call.net.endpoint_mut(&call.b);
-        b.agent.restart(now).unwrap();
-        b.agent.add_local_host(sa("192.0.2.3:5000")).unwrap();
-    }
-    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
-    call.exchange_credentials();
+    restart_with_bs_other_interface(&mut call);
     // ...but the candidates are held by slow signalling for 25 s, past
     // the old pair's consent timeout.
     call.auto_signal = false;
