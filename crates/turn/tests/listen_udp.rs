@@ -58,6 +58,15 @@ async fn recv(socket: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
     Some((buf, from))
 }
 
+/// Sends a Binding request `id` from `client` to `to`; its answer and
+/// where the answer came from.
+async fn binding(client: &UdpSocket, to: SocketAddr, id: TransactionId) -> (Vec<u8>, SocketAddr) {
+    let mut request = Vec::new();
+    MessageBuilder::new(&mut request, Class::Request, Method::BINDING, id).finish();
+    client.send_to(&request, to).await.unwrap();
+    recv(client).await.expect("the Binding request is answered")
+}
+
 /// RFC 8489 §6.3 (over UDP, the response is sent to the request's source
 /// from the address and port the request was received on): a Binding
 /// request sent to a secondary address of the host is answered from that
@@ -69,12 +78,7 @@ async fn a_wildcard_udp_listener_answers_from_the_address_the_request_was_sent_t
     for (i, ip) in [SECONDARY, LOCALHOST, TERTIARY].into_iter().enumerate() {
         let to = at(&running, ip);
         let id = TransactionId([i as u8 + 1; 12]);
-        let mut request = Vec::new();
-        MessageBuilder::new(&mut request, Class::Request, Method::BINDING, id).finish();
-        client.send_to(&request, to).await.unwrap();
-        let (answer, from) = recv(&client)
-            .await
-            .expect("the Binding request is answered");
+        let (answer, from) = binding(&client, to, id).await;
         let answer = Message::parse(&answer).unwrap();
         assert_eq!(
             (answer.class(), answer.transaction_id()),
@@ -107,12 +111,7 @@ async fn an_ipv6_wildcard_udp_listener_answers_from_the_address_the_request_was_
     let running = start(listen, config).await.unwrap();
     let to = at(&running, IpAddr::V6(Ipv6Addr::LOCALHOST));
     let id = TransactionId([9; 12]);
-    let mut request = Vec::new();
-    MessageBuilder::new(&mut request, Class::Request, Method::BINDING, id).finish();
-    client.send_to(&request, to).await.unwrap();
-    let (answer, from) = recv(&client)
-        .await
-        .expect("the Binding request is answered");
+    let (answer, from) = binding(&client, to, id).await;
     assert_eq!(Message::parse(&answer).unwrap().transaction_id(), id);
     assert_eq!(from, to);
 }
