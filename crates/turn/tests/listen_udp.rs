@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use ferrtc_stun::{Class, Message, MessageBuilder, Method, TransactionId};
 use ferrtc_turn::listen::{ListenConfig, Running, start};
-use ferrtc_turn::server::{Credentials, PeerPolicy, ServerConfig};
+use ferrtc_turn::server::{Credentials, Drop, PeerPolicy, ServerConfig};
 use ferrtc_turn::{Client, ClientConfig, Event};
 use tokio::net::UdpSocket;
 
@@ -139,39 +139,57 @@ impl UdpClient {
     async fn until(&mut self, mut done: impl FnMut(&Event) -> bool) -> Event {
         let end = Instant::now() + Duration::from_secs(5);
         let mut seen = 0;
-        let mut buf = Vec::new();
-        let mut datagram = vec![0u8; 65_536];
         while Instant::now() < end {
-            while let Some(t) = self.client.poll_transmit(Instant::now(), &mut buf) {
-                self.socket.send_to(&buf, t.destination).await.unwrap();
-            }
-            while let Some(e) = self.client.poll_event() {
-                self.events.push(e);
-            }
+            self.step().await;
             if let Some(e) = self.events[seen..].iter().find(|e| done(e)) {
                 return e.clone();
             }
             seen = self.events.len();
-            let wait = Duration::from_millis(20);
-            if let Ok(Ok((n, from))) =
-                tokio::time::timeout(wait, self.socket.recv_from(&mut datagram)).await
-            {
-                self.client
-                    .handle_receive(Instant::now(), from, &datagram[..n]);
-            }
-            if self
-                .client
-                .poll_timeout()
-                .is_some_and(|t| t <= Instant::now())
-            {
-                self.client.handle_timeout(Instant::now());
-            }
         }
         panic!(
             "no such event; got {:?} ({} datagrams from a foreign source)",
             self.events,
             self.client.stats().foreign_source
         );
+    }
+
+    /// Runs for `time`; the events that came meanwhile.
+    async fn run_for(&mut self, time: Duration) -> Vec<Event> {
+        let (end, seen) = (Instant::now() + time, self.events.len());
+        while Instant::now() < end {
+            self.step().await;
+        }
+        self.events[seen..].to_vec()
+    }
+
+    /// Sends what is queued, takes the events, and waits up to 20 ms for
+    /// a datagram (and runs the timers).
+    async fn step(&mut self) {
+        let mut buf = Vec::new();
+        while let Some(t) = self.client.poll_transmit(Instant::now(), &mut buf) {
+            self.socket.send_to(&buf, t.destination).await.unwrap();
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.events.push(e);
+        }
+        let mut datagram = vec![0u8; 65_536];
+        let wait = Duration::from_millis(20);
+        if let Ok(Ok((n, from))) =
+            tokio::time::timeout(wait, self.socket.recv_from(&mut datagram)).await
+        {
+            self.client
+                .handle_receive(Instant::now(), from, &datagram[..n]);
+        }
+        if self
+            .client
+            .poll_timeout()
+            .is_some_and(|t| t <= Instant::now())
+        {
+            self.client.handle_timeout(Instant::now());
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.events.push(e);
+        }
     }
 
     /// Allocates, then relays one message to an echo peer through Send and
@@ -251,4 +269,44 @@ async fn one_client_address_allocates_once_per_server_address() {
     let relayed_second = second.allocate_and_relay().await;
     assert_ne!(relayed_first, relayed_second);
     assert_eq!(running.metrics().allocations_current, 2);
+}
+
+/// RFC 8656 §21.3 (TURN within TURN): nothing is relayed to the server's
+/// own listener, whatever the peer policy opens. A wildcard listener names
+/// no address when it binds; the address a client reached it at is one of
+/// its own all the same. Here a client allocates through 127.0.0.2 (with
+/// loopback peers allowed) and sends a Binding request through its relay
+/// to 127.0.0.2 and the listener's port: it is dropped (counted as
+/// `own_address`), not answered by the listener back through the relay.
+#[tokio::test]
+async fn a_wildcard_udp_listener_refuses_to_relay_to_the_address_it_was_reached_at() {
+    let running = wildcard_server().await;
+    let socket = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let listener = at(&running, SECONDARY);
+    let mut client = UdpClient::new(listener, socket);
+    let ev = client
+        .until(|e| matches!(e, Event::Allocated { .. } | Event::Failed { .. }))
+        .await;
+    assert!(matches!(ev, Event::Allocated { .. }), "{ev:?}");
+    client
+        .client
+        .create_permission(SECONDARY, Instant::now())
+        .unwrap();
+    client
+        .until(|e| matches!(e, Event::PermissionCreated { .. }))
+        .await;
+    let mut binding = Vec::new();
+    let id = TransactionId([7; 12]);
+    MessageBuilder::new(&mut binding, Class::Request, Method::BINDING, id).finish();
+    client.client.send_to(listener, &binding).unwrap();
+    let events = client.run_for(Duration::from_millis(500)).await;
+    let looped: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Data { peer, .. } if *peer == listener))
+        .collect();
+    assert!(
+        looped.is_empty(),
+        "the listener answered through the relay: {looped:?}"
+    );
+    assert_eq!(running.metrics().drops(Drop::OwnAddress), 1);
 }

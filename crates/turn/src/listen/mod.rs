@@ -207,8 +207,9 @@ pub async fn start(listen: ListenConfig, mut config: ServerConfig) -> Result<Run
         }
         None => None,
     };
-    // Nothing is relayed to the listeners' addresses (a wildcard names
-    // none: the relay address is guarded as ever).
+    // Nothing is relayed to the listeners' addresses. A wildcard names
+    // none: the server guards each address a client reached it at (the
+    // destination of its datagrams, the 5-tuple's server address) itself.
     let bound = udp.iter().map(|(a, _)| *a);
     let bound = bound.chain(tcp.iter().chain(&tls).map(|(a, _)| *a));
     let bound = bound.chain(metrics.iter().map(|(a, _)| *a));

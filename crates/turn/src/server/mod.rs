@@ -18,6 +18,7 @@
 mod allocation;
 mod auth;
 mod metrics;
+mod own;
 mod policy;
 
 use std::collections::{HashMap, VecDeque};
@@ -142,7 +143,11 @@ pub struct ServerConfig {
     /// [`crate::listen`] driver adds those it binds): nothing is relayed to
     /// them, as to the relay addresses (RFC 8656 §21.3: TURN within TURN,
     /// or a service on this host), unless the policy opens them (loopback,
-    /// private).
+    /// private). The server address of every allocation's 5-tuple (where
+    /// its client reached the server, also on a wildcard listener, which
+    /// binds no address to add here) is guarded the same way without being
+    /// listed, and that address and port are refused even where the policy
+    /// opens the IP.
     pub own_addresses: Vec<IpAddr>,
 }
 
@@ -375,7 +380,10 @@ pub struct Server {
     /// clients of this server relaying to each other), never to another
     /// port there (the listeners: TURN in TURN; any local service).
     relayed: std::collections::HashSet<SocketAddr>,
-    relay_ips: HashMap<IpAddr, usize>,
+    relay_ips: own::Counted<IpAddr>,
+    /// The server addresses of the allocations' 5-tuples: the listener
+    /// addresses clients reached, also those of a wildcard listener.
+    listeners: own::Listeners,
     by_tuple: HashMap<FiveTuple, AllocationId>,
     pending: HashMap<PendingId, Pending>,
     pending_by_tuple: HashMap<FiveTuple, (PendingId, TransactionId)>,
@@ -402,7 +410,8 @@ impl Server {
             epoch: now,
             allocations: HashMap::new(),
             relayed: std::collections::HashSet::new(),
-            relay_ips: HashMap::new(),
+            relay_ips: own::Counted::default(),
+            listeners: own::Listeners::default(),
             by_tuple: HashMap::new(),
             pending: HashMap::new(),
             pending_by_tuple: HashMap::new(),
@@ -901,7 +910,8 @@ impl Server {
             ),
         );
         self.relayed.insert(relayed);
-        *self.relay_ips.entry(relayed.ip()).or_default() += 1;
+        self.relay_ips.add(relayed.ip());
+        self.listeners.add(p.tuple.server);
         self.by_tuple.insert(p.tuple, id);
         self.metrics.allocations_total += 1;
         let reservation = (p.port == RelayPort::EvenReserveNext).then(|| {
@@ -1166,13 +1176,20 @@ impl Server {
             self.metrics.drop(Drop::NoPermission);
             return Output::Nothing;
         }
-        // A relay IP the operator opened on purpose (--allow-loopback for
-        // peers on this host) is not guarded: the rule is for a public one.
+        // RFC 8656 §21.3: nothing goes to this server's own addresses (TURN
+        // within TURN, a service on this host). A relay IP the operator
+        // opened on purpose (--allow-loopback for peers on this host) is not
+        // guarded: the rule is for a public one. A listener address a
+        // client reached (the server address of a 5-tuple, also on a
+        // wildcard listener) is refused whatever the policy: a datagram
+        // there is the server talking to itself.
         let opened = (peer.ip().is_loopback() && self.config.policy.allow_loopback)
             || (is_private_ip(peer.ip()) && self.config.policy.allow_private);
-        let own = self.relay_ips.contains_key(&peer.ip())
+        let own = self.relay_ips.contains(&peer.ip())
+            || self.listeners.is_own_ip(&peer.ip())
             || self.config.own_addresses.contains(&peer.ip());
-        if !opened && own && !self.relayed.contains(&peer) {
+        let listener = self.listeners.is_listener(&peer);
+        if listener || (!opened && own && !self.relayed.contains(&peer)) {
             self.metrics.drop(Drop::OwnAddress);
             return Output::Nothing;
         }
@@ -1283,12 +1300,8 @@ impl Server {
     fn remove(&mut self, id: AllocationId) {
         if let Some(alloc) = self.allocations.remove(&id) {
             self.relayed.remove(&alloc.relayed);
-            if let Some(n) = self.relay_ips.get_mut(&alloc.relayed.ip()) {
-                *n -= 1;
-                if *n == 0 {
-                    self.relay_ips.remove(&alloc.relayed.ip());
-                }
-            }
+            self.relay_ips.remove(&alloc.relayed.ip());
+            self.listeners.remove(alloc.tuple.server);
             self.by_tuple.remove(&alloc.tuple);
             self.release_user(alloc.user);
             self.events.push_back(ServerEvent::Closed(id));
