@@ -20,6 +20,11 @@ const LOCALHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 /// A server with one TCP listener on loopback; allocations live `lifetime`
 /// (the defaults without).
 async fn server(lifetime: Option<Duration>) -> Running {
+    server_on(SocketAddr::new(LOCALHOST, 0), lifetime).await
+}
+
+/// A server with one TCP listener on `listener`.
+async fn server_on(listener: SocketAddr, lifetime: Option<Duration>) -> Running {
     let users: HashMap<String, String> = [("alice".to_owned(), "wonderland".to_owned())].into();
     let mut config = ServerConfig::new("ferrtc.test", Credentials::new(users, None), b"k");
     config.policy = PeerPolicy {
@@ -32,7 +37,7 @@ async fn server(lifetime: Option<Duration>) -> Running {
     }
     let listen = ListenConfig {
         udp: vec![],
-        tcp: vec![SocketAddr::new(LOCALHOST, 0)],
+        tcp: vec![listener],
         tls: vec![],
         tls_config: None,
         relay_ip: LOCALHOST,
@@ -64,7 +69,15 @@ async fn read_into(
 
 /// A client that allocated over TCP, with its connection.
 async fn allocate(server: SocketAddr) -> (Client, TcpStream, StreamDecoder) {
-    let mut tcp = TcpStream::connect(server).await.unwrap();
+    let tcp = TcpStream::connect(server).await.unwrap();
+    allocate_over(tcp, server).await
+}
+
+/// A client that allocated over `tcp`, a connection to `server`.
+async fn allocate_over(
+    mut tcp: TcpStream,
+    server: SocketAddr,
+) -> (Client, TcpStream, StreamDecoder) {
     let mut config = ClientConfig::new(server, "alice", "wonderland");
     config.transport = Transport::Tcp;
     let mut client = Client::new(config, Instant::now());
@@ -77,8 +90,10 @@ async fn allocate(server: SocketAddr) -> (Client, TcpStream, StreamDecoder) {
             tcp.write_all(&buf).await.unwrap();
         }
         while let Some(event) = client.poll_event() {
-            if let Event::Allocated { .. } = event {
-                return (client, tcp, decoder);
+            match event {
+                Event::Allocated { .. } => return (client, tcp, decoder),
+                Event::Failed { .. } => panic!("no allocation through {server}: {event:?}"),
+                _ => {}
             }
         }
         let open = read_into(&mut tcp, &mut decoder, Duration::from_millis(50), |frame| {
@@ -160,4 +175,32 @@ async fn a_dropped_server_closes_its_tcp_connections() {
             Message::parse(&buf[..n])
         );
     }
+}
+
+/// RFC 8656 §2, §3.1: over TCP too the 5-tuple holds the server address
+/// the client connected to, also on a listener on a wildcard address
+/// (the accepted connection's local address, not `0.0.0.0`). One client
+/// address and port that connects to the server at two of its addresses
+/// (on Linux all of 127.0.0.0/8 is local) has two 5-tuples and holds two
+/// allocations; named by the wildcard, the second would collide with the
+/// first (437 Allocation Mismatch).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_wildcard_tcp_listener_names_the_address_each_connection_reached() {
+    use std::net::Ipv4Addr;
+    let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    let running = server_on(wildcard, None).await;
+    let port = running.tcp[0].port();
+    let mut local = SocketAddr::new(LOCALHOST, 0);
+    let mut allocated = Vec::new();
+    for ip in [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)] {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind(local).unwrap();
+        let server = SocketAddr::new(IpAddr::V4(ip), port);
+        let tcp = socket.connect(server).await.unwrap();
+        local = tcp.local_addr().unwrap();
+        allocated.push(allocate_over(tcp, server).await);
+    }
+    assert_eq!(running.metrics().allocations_current, 2);
 }

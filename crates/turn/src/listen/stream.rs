@@ -83,9 +83,10 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Accepts connections (TLS handshakes when `tls` is set) and serves each.
-/// The connections are this task's: they end when it is aborted (the
-/// server dropped).
+/// Accepts connections (TLS handshakes when `tls` is set) and serves each,
+/// on the 5-tuple of the client's address and the connection's local
+/// address. The connections are this task's: they end when it is aborted
+/// (the server dropped).
 pub(super) async fn accept(
     shared: Arc<Shared>,
     local: SocketAddr,
@@ -112,6 +113,11 @@ pub(super) async fn accept(
         }
         let counted = Counted(shared.clone());
         let _ = conn.set_nodelay(true);
+        // RFC 8656 §2: the 5-tuple's server address is the one the client
+        // connected to. On a wildcard listener only the accepted socket
+        // knows it (the listener's is 0.0.0.0 or ::); if the platform
+        // cannot say, the listener's stands in.
+        let server = conn.local_addr().unwrap_or(local);
         let (shared, tls) = (shared.clone(), tls.clone());
         connections.spawn(async move {
             let _counted = counted;
@@ -120,7 +126,7 @@ pub(super) async fn accept(
                     let tuple = FiveTuple {
                         transport: Transport::Tcp,
                         client,
-                        server: local,
+                        server,
                     };
                     serve(shared, tuple, conn).await;
                 }
@@ -133,7 +139,7 @@ pub(super) async fn accept(
                         let tuple = FiveTuple {
                             transport: Transport::Tls,
                             client,
-                            server: local,
+                            server,
                         };
                         serve(shared, tuple, stream).await;
                     }
