@@ -4,9 +4,10 @@
 //!
 //! Policy: ChannelData is used only once the server confirmed the binding.
 //! A failed rebind is tried again with back-off until the lifetime runs
-//! out; then the binding is gone ([`crate::Event::ChannelExpired`]) and its
-//! number is not handed out again for [`CHANNEL_REUSE_DELAY`] (RFC 8656
-//! §12: the server keeps it reserved that long).
+//! out; then the binding is gone ([`crate::Event::ChannelExpired`]) and, for
+//! [`CHANNEL_REUSE_DELAY`], its number goes to no other peer and its peer
+//! gets no other number: bound again meanwhile, the peer gets its old
+//! number back (RFC 8656 §12: the server keeps both reserved that long).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,8 +20,8 @@ use crate::transaction::Retry;
 pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
 /// When the client rebinds a used channel: a minute before it expires.
 pub const CHANNEL_REFRESH: Duration = Duration::from_secs(540);
-/// After a binding expires, its number stays unusable for another peer for
-/// 5 minutes (RFC 8656 §12).
+/// After a binding expires, its number stays unusable for another peer, and
+/// its peer is bound to no other number, for 5 minutes (RFC 8656 §12).
 pub const CHANNEL_REUSE_DELAY: Duration = Duration::from_secs(300);
 
 /// How many channel numbers there are: 0x4000..=0x4FFF (RFC 8656 §12).
@@ -66,8 +67,9 @@ impl Channel {
 pub(crate) struct Channels {
     by_peer: HashMap<SocketAddr, Channel>,
     by_number: HashMap<u16, SocketAddr>,
-    /// Numbers of expired bindings, unusable until the instant given.
-    cooling: HashMap<u16, Instant>,
+    /// Numbers of expired bindings, unusable until the instant given except
+    /// for the peer they were bound to.
+    cooling: HashMap<u16, (Instant, SocketAddr)>,
     /// Where the search for a free number starts (round robin).
     next: u16,
 }
@@ -107,15 +109,43 @@ impl Channels {
             .map(|_| *peer)
     }
 
-    /// The channel of `peer`, or a new number for it (marked in flight):
-    /// never one bound, being bound, or expired less than
-    /// [`CHANNEL_REUSE_DELAY`] ago. `None` when all 4096 are taken. The
-    /// bool says whether a ChannelBind should be sent now.
+    /// The channel of `peer`, or a number for it (marked in flight): the
+    /// one its binding had if that expired less than
+    /// [`CHANNEL_REUSE_DELAY`] ago, else a new one, never one bound, being
+    /// bound, or expired less than that ago. `None` when all 4096 are
+    /// taken. The bool says whether a ChannelBind should be sent now.
     pub(crate) fn bind(&mut self, peer: SocketAddr, now: Instant) -> Option<(u16, bool)> {
         if let Some(c) = self.by_peer.get(&peer) {
             return Some((c.number, false));
         }
-        self.cooling.retain(|_, until| *until > now);
+        self.cooling.retain(|_, (until, _)| *until > now);
+        // RFC 8656 §12: for 5 minutes after a binding expires, neither its
+        // number nor its peer may be bound to another (the server still
+        // holds both, and answers 400): the peer gets its number back.
+        let number = match self.cooling.iter().find(|(_, (_, p))| *p == peer) {
+            Some((&number, _)) => {
+                self.cooling.remove(&number);
+                number
+            }
+            None => self.free_number()?,
+        };
+        self.by_number.insert(number, peer);
+        self.by_peer.insert(
+            peer,
+            Channel {
+                number,
+                expires: None,
+                in_flight: true,
+                used: false,
+                retry: None,
+            },
+        );
+        Some((number, true))
+    }
+
+    /// A number neither bound, being bound, nor cooling down, taken round
+    /// robin; `None` when all 4096 are.
+    fn free_number(&mut self) -> Option<u16> {
         if self.by_number.len() + self.cooling.len() >= CHANNEL_COUNT {
             return None;
         }
@@ -130,18 +160,7 @@ impl Channels {
         } else {
             number + 1
         };
-        self.by_number.insert(number, peer);
-        self.by_peer.insert(
-            peer,
-            Channel {
-                number,
-                expires: None,
-                in_flight: true,
-                used: false,
-                retry: None,
-            },
-        );
-        Some((number, true))
+        Some(number)
     }
 
     /// The server confirmed (or refreshed) the binding of `peer` at `now`;
@@ -208,8 +227,8 @@ impl Channels {
         for (peer, number) in &work.expired {
             let expires = self.by_peer.remove(peer).and_then(|c| c.expires);
             self.by_number.remove(number);
-            self.cooling
-                .insert(*number, expires.unwrap_or(now) + CHANNEL_REUSE_DELAY);
+            let until = expires.unwrap_or(now) + CHANNEL_REUSE_DELAY;
+            self.cooling.insert(*number, (until, *peer));
         }
         work
     }

@@ -407,9 +407,10 @@ impl Client {
 
     /// Binds a channel to `peer` (RFC 8656 §11.1) and returns its number
     /// (0x4000..=0x4FFF; never one bound, being bound, or expired less than
-    /// [`crate::CHANNEL_REUSE_DELAY`] ago); [`Event::ChannelBound`] says
-    /// when ChannelData starts being used. The binding installs the
-    /// permission too (RFC 8656 §12.3).
+    /// [`crate::CHANNEL_REUSE_DELAY`] ago, except that a peer whose binding
+    /// expired that recently gets its old number back, RFC 8656 §12);
+    /// [`Event::ChannelBound`] says when ChannelData starts being used. The
+    /// binding installs the permission too (RFC 8656 §12.3).
     pub fn bind_channel(&mut self, peer: SocketAddr, now: Instant) -> Result<u16, Error> {
         self.require_allocated()?;
         let (channel, send) = self

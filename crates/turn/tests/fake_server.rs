@@ -1330,3 +1330,50 @@ proptest! {
         prop_assert_eq!(all.iter().filter(|e| **e == bind_done).count(), 1, "{:?}", all);
     }
 }
+
+/// RFC 8656 §12: after a channel binding expires, "the client MUST wait 5
+/// minutes ... before attempting to bind the channel number to a different
+/// transport address or the transport address to a different channel
+/// number" (the server holds both that long and answers 400). A peer whose
+/// channel lapsed less than 5 minutes ago is bound again to its old number
+/// (the same binding, which the server accepts), and no other peer gets it.
+#[test]
+fn a_peer_whose_channel_lapsed_is_bound_again_to_its_old_number_within_5_minutes() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let peer = addr(PEER);
+    let channel = c.bind_channel(peer, t0).unwrap();
+    assert_eq!(
+        pump(&mut c, &mut s, t0),
+        [Event::ChannelBound { peer, channel }]
+    );
+    // Unused, it lapses after 10 minutes (the allocation lives on).
+    let events = run_until(&mut c, &mut s, t0 + CHANNEL_LIFETIME);
+    assert!(
+        events.contains(&Event::ChannelExpired { peer, channel }),
+        "{events:?}"
+    );
+    let t1 = t0 + CHANNEL_LIFETIME + Duration::from_secs(60);
+    let other = c.bind_channel(addr("203.0.113.10:7000"), t1).unwrap();
+    assert_ne!(other, channel, "a number cooling down went to another peer");
+    assert_eq!(c.bind_channel(peer, t1).unwrap(), channel);
+    let n = s.requests.len();
+    let events = pump(&mut c, &mut s, t1);
+    assert!(
+        events.contains(&Event::ChannelBound { peer, channel }),
+        "{events:?}"
+    );
+    let numbers: Vec<u16> = s.requests[n..]
+        .iter()
+        .filter_map(|(_, bytes)| {
+            Message::parse(bytes)
+                .ok()?
+                .attributes()
+                .find_map(|a| match a {
+                    Ok(Attribute::ChannelNumber(n)) => Some(n),
+                    _ => None,
+                })
+        })
+        .collect();
+    assert_eq!(numbers, [other, channel]);
+}
