@@ -6,7 +6,7 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use ferrtc_sctp::{Event, SendOptions, ppid};
+use ferrtc_sctp::{Association, Config, Event, SendOptions, ppid};
 
 /// A completed outgoing reset ends the stream's use (a data channel's
 /// close, RFC 8831 §6.7): its `bufferedAmountLow` threshold goes too. Sent
@@ -56,4 +56,173 @@ fn a_completed_reset_clears_the_streams_low_threshold() {
     }
     assert_eq!(a.buffered_amount(1), 0, "all sent");
     assert_eq!(lows, [0], "buffered amount at each BufferedAmountLow");
+}
+
+/// RE-CONFIG chunk type (RFC 6525 §3.1).
+const RE_CONFIG: u8 = 130;
+/// Re-configuration Response results (RFC 6525 §4.4).
+const SUCCESS_PERFORMED: u32 = 1;
+const DENIED: u32 = 2;
+const IN_PROGRESS: u32 = 6;
+/// Chunk flags (RFC 9260 §3.3.1).
+const END: u8 = 0x01;
+const BEGIN: u8 = 0x02;
+
+/// A peer driven by hand: the verification tag `b` expects and `a`'s
+/// initial TSN, which is also the first Re-configuration Request Sequence
+/// Number `b` expects from it (RFC 6525 §5.1.1). One probe message on
+/// stream 0 used TSN `isn`; `a` is not used again.
+struct Raw {
+    tag: u32,
+    isn: u32,
+    i_data: bool,
+}
+
+fn raw_peer(i_data: bool, b_streams: u16) -> (Association, Raw) {
+    let now = Instant::now();
+    let cfg = |seed, streams| Config {
+        i_data,
+        streams,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(now, cfg(1, 65_535), cfg(2, b_streams));
+    a.send(now, 0, ppid::STRING, b"probe", SendOptions::default())
+        .unwrap();
+    let mut buf = Vec::new();
+    a.poll_transmit(now, &mut buf).unwrap();
+    b.handle_receive(now, &buf).unwrap();
+    let raw = Raw {
+        tag: tag_of(&buf),
+        isn: first_data_tsn(&buf),
+        i_data,
+    };
+    drain(&mut b);
+    (b, raw)
+}
+
+impl Raw {
+    /// A DATA (or I-DATA) chunk: ordered, `seq` is the SSN (or MID); an
+    /// I-DATA fragment other than the first carries FSN `fsn`.
+    fn data(
+        &self,
+        tsn: u32,
+        stream: u16,
+        seq: u16,
+        flags: u8,
+        fsn: u32,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut c = Vec::new();
+        if self.i_data {
+            let ppid_or_fsn = if flags & BEGIN != 0 {
+                ppid::BINARY
+            } else {
+                fsn
+            };
+            let v = idata_value(tsn, stream, u32::from(seq), ppid_or_fsn, payload);
+            raw_chunk(&mut c, 64, flags, &v);
+        } else {
+            let v = data_value(tsn, stream, seq, ppid::BINARY, payload);
+            raw_chunk(&mut c, 0, flags, &v);
+        }
+        c
+    }
+
+    /// A RE-CONFIG chunk with an Outgoing SSN Reset Request (RFC 6525 §4.1).
+    fn reset_request(&self, seq: u32, last_tsn: u32, streams: &[u16]) -> Vec<u8> {
+        let mut p = Vec::new();
+        p.extend_from_slice(&13u16.to_be_bytes());
+        p.extend_from_slice(&((16 + 2 * streams.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&0u32.to_be_bytes());
+        p.extend_from_slice(&last_tsn.to_be_bytes());
+        for s in streams {
+            p.extend_from_slice(&s.to_be_bytes());
+        }
+        let mut c = Vec::new();
+        raw_chunk(&mut c, RE_CONFIG, 0, &p);
+        c
+    }
+
+    /// Feeds one chunk to `b`; returns the (sequence number, result) of the
+    /// Re-configuration Responses `b` sends back.
+    fn feed(&self, b: &mut Association, chunk: &[u8]) -> Vec<(u32, u32)> {
+        let now = Instant::now();
+        b.handle_receive(now, &raw_packet(self.tag, chunk)).unwrap();
+        let mut responses = Vec::new();
+        let mut buf = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            responses.extend(reconfig_responses(&buf));
+        }
+        responses
+    }
+}
+
+/// The Re-configuration Response Parameters (RFC 6525 §4.4) in a packet.
+fn reconfig_responses(packet: &[u8]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let mut rest = &packet[12..];
+    while rest.len() >= 4 {
+        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+        if rest[0] == RE_CONFIG {
+            let mut params = &rest[4..len];
+            while params.len() >= 12 {
+                let plen = u16::from_be_bytes([params[2], params[3]]) as usize;
+                if u16::from_be_bytes([params[0], params[1]]) == 16 {
+                    let seq = u32::from_be_bytes(params[4..8].try_into().unwrap());
+                    let result = u32::from_be_bytes(params[8..12].try_into().unwrap());
+                    out.push((seq, result));
+                }
+                params = &params[((plen + 3) & !3).min(params.len())..];
+            }
+        }
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    out
+}
+
+/// What `b` tells its application, in order: `"m:<payload>"` for a
+/// message, `"reset:<stream>"` for an incoming stream reset.
+fn story(b: &mut Association) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(e) = b.poll_event() {
+        match e {
+            Event::Message(m) => out.push(format!("m:{}", String::from_utf8_lossy(&m.data))),
+            Event::IncomingStreamReset(s) => out.push(format!("reset:{s}")),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// RFC 6525 §5.2.2 E3 resets "the streams listed", and only streams the
+/// association has can be reset: with 10 inbound streams, a request that
+/// names streams 1 and 5000 is not performed. It is answered "Denied"
+/// (§4.4), as a retransmission of it is; no stream, in range or not, is
+/// reported reset to the application (a data channel on stream 1 stays
+/// open); and its sequence number is used up, so the peer's next request
+/// is performed.
+#[test]
+fn a_reset_request_naming_a_stream_beyond_the_inbound_count_is_denied() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let seq = raw.isn;
+    let request = raw.reset_request(seq, raw.isn, &[1, 5000]);
+    assert_eq!(raw.feed(&mut b, &request), [(seq, DENIED)]);
+    assert_eq!(
+        story(&mut b),
+        Vec::<String>::new(),
+        "nothing reported reset"
+    );
+    assert_eq!(
+        raw.feed(&mut b, &request),
+        [(seq, DENIED)],
+        "retransmission"
+    );
+    assert_eq!(story(&mut b), Vec::<String>::new());
+    let next = raw.reset_request(seq.wrapping_add(1), raw.isn, &[1]);
+    assert_eq!(
+        raw.feed(&mut b, &next),
+        [(seq.wrapping_add(1), SUCCESS_PERFORMED)]
+    );
+    assert_eq!(story(&mut b), ["reset:1"]);
 }

@@ -646,6 +646,24 @@ impl Association {
             });
             return;
         }
+        // RFC 6525 §5.2.2 E3 resets the listed streams; one the association
+        // does not have (at or above its inbound stream count) cannot be
+        // reset. The request is answered as a whole (§4.4): "Denied", with
+        // nothing reset and nothing reported to the application, as Linux
+        // does. The sequence number is used up like any answered request.
+        let inbound = self
+            .est
+            .as_ref()
+            .map_or(0, |e| e.receiver.inbound_streams());
+        if chunk::stream_list(streams).any(|s| s >= inbound) {
+            self.peer_reconfig_seq = seq.wrapping_add(1);
+            self.last_reconfig_result = Some((seq, result::DENIED));
+            self.push_control(Control::ReconfigResponse {
+                seq,
+                result: result::DENIED,
+            });
+            return;
+        }
         let reached = self
             .est
             .as_ref()
