@@ -716,8 +716,13 @@ impl Receiver {
 
     /// Resets the incoming SSNs of `streams` to 0 (RFC 6525 §5.2.2), the
     /// peer's reset request having named `last_tsn` as the last TSN sent
-    /// before it. Their partial I-DATA messages go in one pass over the
-    /// partials, however many streams the request lists.
+    /// before it. A message partly received on a reset stream belongs to
+    /// its old use and can never be completed: its fragments go, DATA runs
+    /// that start at or before `last_tsn` in one pass over the runs, and
+    /// partial I-DATA messages in one pass over the partials, however many
+    /// streams the request lists. (Otherwise the old fragments would hold
+    /// window space for good, and could join a fragment of the new use
+    /// with the same SSN, RFC 9260 §6.9.)
     pub(crate) fn reset_streams(&mut self, streams: &[u16], last_tsn: u32) {
         let last = unwrap_u32(self.cum_tsn, last_tsn);
         let mut reset = HashSet::with_capacity(streams.len());
@@ -732,7 +737,25 @@ impl Receiver {
             }
             reset.insert(stream);
         }
+        self.drop_runs(|first, run| first <= last && reset.contains(&run.stream));
         self.drop_partials(|s, _, _| reset.contains(&s));
+    }
+
+    /// Drops the DATA fragment runs for which `skip(first TSN, run)`
+    /// holds, in one pass, and frees what they held.
+    fn drop_runs(&mut self, skip: impl Fn(u64, &Run) -> bool) {
+        if self.fragments.is_empty() {
+            return;
+        }
+        let mut freed = 0;
+        self.fragments.retain(|&first, run| {
+            let skipped = skip(first, run);
+            if skipped {
+                freed += run.cost();
+            }
+            !skipped
+        });
+        self.buffered = self.buffered.saturating_sub(freed);
     }
 
     /// Drops the partial I-DATA messages for which `skip(stream, unordered,

@@ -226,3 +226,39 @@ fn a_reset_request_naming_a_stream_beyond_the_inbound_count_is_denied() {
     );
     assert_eq!(story(&mut b), ["reset:1"]);
 }
+
+/// A message partly received on a stream when the stream is reset (RFC
+/// 6525 §5.2.2 E3: the stream starts again at SSN 0) belongs to the old
+/// use of the stream: its fragments are discarded with the reset, free
+/// their memory, and a fragment that arrives later on the reused stream
+/// cannot complete it (RFC 9260 §6.9 joins fragments by TSN, stream and
+/// SSN, all of which the old fragment can share with the new one).
+fn a_reset_discards_the_streams_partly_received_message(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(1), 1, 0, BEGIN, 0, b"old-"),
+    );
+    assert!(b.receive_buffered() > 0, "the first fragment is held");
+    let request = raw.reset_request(raw.isn, t.wrapping_add(1), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["reset:1"]);
+    assert_eq!(b.receive_buffered(), 0, "the old fragment is gone");
+    raw.feed(&mut b, &raw.data(t.wrapping_add(2), 1, 0, END, 1, b"new"));
+    assert_eq!(
+        story(&mut b),
+        Vec::<String>::new(),
+        "no message made of both"
+    );
+}
+
+#[test]
+fn a_reset_discards_the_streams_partly_received_message_data() {
+    a_reset_discards_the_streams_partly_received_message(false);
+}
+
+#[test]
+fn a_reset_discards_the_streams_partly_received_message_idata() {
+    a_reset_discards_the_streams_partly_received_message(true);
+}
