@@ -158,6 +158,37 @@ impl Default for InStream {
     }
 }
 
+/// A chunk held while an incoming reset waits for its last TSN.
+#[derive(Debug)]
+struct Held {
+    flags: u8,
+    /// Unwrapped.
+    tsn: u64,
+    stream: u16,
+    /// SSN (DATA) or MID (I-DATA).
+    seq: u32,
+    /// PPID (DATA, first I-DATA fragment) or FSN (other I-DATA fragments).
+    ppid_or_fsn: u32,
+    payload: Vec<u8>,
+}
+
+impl Held {
+    fn cost(&self) -> usize {
+        self.payload.len() + ENTRY_OVERHEAD
+    }
+}
+
+/// An incoming reset in "deferred reset processing" (RFC 6525 §5.2.2 E2):
+/// its streams, its Sender's Last Assigned TSN (unwrapped), and the chunks
+/// for those streams with a later TSN, which belong to the streams' next
+/// use and wait for the reset.
+#[derive(Debug)]
+struct DeferredReset {
+    streams: HashSet<u16>,
+    last: u64,
+    held: Vec<Held>,
+}
+
 /// What the association should do after a DATA chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DataOutcome {
@@ -195,6 +226,8 @@ pub(crate) struct Receiver {
     /// reset (RFC 6525 §5.2.2); see [`Receiver::refers_to_current_use`].
     /// At most one entry per inbound stream.
     resets: HashMap<u16, u64>,
+    /// The incoming reset waiting for its last TSN, if any (one at a time).
+    deferred: Option<DeferredReset>,
     /// Partial messages looked at when dropping some (work counter for tests).
     #[cfg(test)]
     partial_visits: usize,
@@ -236,6 +269,7 @@ impl Receiver {
             partials: HashMap::new(),
             streams: HashMap::new(),
             resets: HashMap::new(),
+            deferred: None,
             #[cfg(test)]
             partial_visits: 0,
             idata,
@@ -320,6 +354,20 @@ impl Receiver {
             Admit::Accept(tsn) => tsn,
             Admit::Reject(outcome) => return Ok(outcome),
         };
+        if self.hold(tsn, d.flags, d.stream, u32::from(d.ssn), d.ppid, d.payload) {
+            return Ok(DataOutcome::Accepted);
+        }
+        self.take_data(tsn, d, out)?;
+        Ok(DataOutcome::Accepted)
+    }
+
+    /// Keeps an admitted DATA chunk: delivers it, or adds it to reassembly.
+    fn take_data(
+        &mut self,
+        tsn: u64,
+        d: &Data<'_>,
+        out: &mut VecDeque<Event>,
+    ) -> Result<(), Error> {
         let cost = d.payload.len() + ENTRY_OVERHEAD;
         let whole = d.flags & (flag::BEGIN | flag::END) == (flag::BEGIN | flag::END);
         if whole {
@@ -349,7 +397,103 @@ impl Receiver {
             };
             self.reassemble(tsn, run, out)?;
         }
-        Ok(DataOutcome::Accepted)
+        Ok(())
+    }
+
+    /// Holds a chunk admitted at `tsn` if it is for a stream whose reset
+    /// waits and comes after the reset's last TSN (RFC 6525 §5.2.2 E2:
+    /// such data "MUST be queued locally and held" until the reset is
+    /// performed). It counts against the window like any buffered chunk.
+    fn hold(
+        &mut self,
+        tsn: u64,
+        flags: u8,
+        stream: u16,
+        seq: u32,
+        ppid_or_fsn: u32,
+        payload: &[u8],
+    ) -> bool {
+        let Some(d) = self.deferred.as_mut() else {
+            return false;
+        };
+        if tsn <= d.last || !d.streams.contains(&stream) {
+            return false;
+        }
+        let held = Held {
+            flags,
+            tsn,
+            stream,
+            seq,
+            ppid_or_fsn,
+            payload: payload.to_vec(),
+        };
+        self.buffered += held.cost();
+        d.held.push(held);
+        true
+    }
+
+    /// Enters deferred reset processing (RFC 6525 §5.2.2 E2) for `streams`
+    /// until every TSN up to `last_tsn` is received. A retransmitted
+    /// request keeps what is already held.
+    pub(crate) fn defer_reset(&mut self, streams: &[u16], last_tsn: u32) {
+        let last = unwrap_u32(self.cum_tsn, last_tsn);
+        let streams = streams.iter().copied().collect();
+        match self.deferred.as_mut() {
+            Some(d) => {
+                d.streams = streams;
+                d.last = last;
+            }
+            None => {
+                self.deferred = Some(DeferredReset {
+                    streams,
+                    last,
+                    held: Vec::new(),
+                });
+            }
+        }
+    }
+
+    /// Leaves deferred reset processing once the reset is performed: the
+    /// held chunks are processed as if they arrived now (RFC 6525 §5.2.2
+    /// E4: "released and processed normally"), in arrival order.
+    pub(crate) fn release_held(&mut self, out: &mut VecDeque<Event>) -> Result<(), Error> {
+        let Some(d) = self.deferred.take() else {
+            return Ok(());
+        };
+        let mut held = d.held.into_iter();
+        let mut result = Ok(());
+        for h in held.by_ref() {
+            self.buffered = self.buffered.saturating_sub(h.cost());
+            result = if self.idata {
+                let d = IData {
+                    flags: h.flags,
+                    tsn: h.tsn as u32,
+                    stream: h.stream,
+                    mid: h.seq,
+                    ppid_or_fsn: h.ppid_or_fsn,
+                    payload: &h.payload,
+                };
+                self.take_idata(&d, out)
+            } else {
+                let d = Data {
+                    flags: h.flags,
+                    tsn: h.tsn as u32,
+                    stream: h.stream,
+                    ssn: h.seq as u16,
+                    ppid: h.ppid_or_fsn,
+                    payload: &h.payload,
+                };
+                self.take_data(h.tsn, &d, out)
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        // After an error (the association aborts) the rest is freed.
+        for h in held {
+            self.buffered = self.buffered.saturating_sub(h.cost());
+        }
+        result
     }
 
     fn mark_received(&mut self, tsn: u64) {
@@ -510,14 +654,25 @@ impl Receiver {
         d: &IData<'_>,
         out: &mut VecDeque<Event>,
     ) -> Result<DataOutcome, Error> {
-        if let Admit::Reject(outcome) = self.admit(
+        let tsn = match self.admit(
             d.tsn,
             d.stream,
             d.payload.len(),
             "I-DATA chunk without user data",
         )? {
-            return Ok(outcome);
+            Admit::Accept(tsn) => tsn,
+            Admit::Reject(outcome) => return Ok(outcome),
+        };
+        if self.hold(tsn, d.flags, d.stream, d.mid, d.ppid_or_fsn, d.payload) {
+            return Ok(DataOutcome::Accepted);
         }
+        self.take_idata(d, out)?;
+        Ok(DataOutcome::Accepted)
+    }
+
+    /// Keeps an admitted I-DATA chunk: delivers it, or adds it to its
+    /// partial message.
+    fn take_idata(&mut self, d: &IData<'_>, out: &mut VecDeque<Event>) -> Result<(), Error> {
         let cost = d.payload.len() + ENTRY_OVERHEAD;
         let unordered = d.flags & flag::UNORDERED != 0;
         let begin = d.flags & flag::BEGIN != 0;
@@ -536,7 +691,7 @@ impl Receiver {
                 data: d.payload.to_vec(),
             };
             self.complete(msg, d.mid, out);
-            return Ok(DataOutcome::Accepted);
+            return Ok(());
         }
         let key = (d.stream, unordered, d.mid);
         let fsn = if begin { 0 } else { d.ppid_or_fsn };
@@ -572,7 +727,7 @@ impl Receiver {
             };
             self.complete(msg, d.mid, out);
         }
-        Ok(DataOutcome::Accepted)
+        Ok(())
     }
 
     /// I-FORWARD-TSN (RFC 8260 §2.3): like FORWARD-TSN, per (stream, U, MID).

@@ -262,3 +262,52 @@ fn a_reset_discards_the_streams_partly_received_message_data() {
 fn a_reset_discards_the_streams_partly_received_message_idata() {
     a_reset_discards_the_streams_partly_received_message(true);
 }
+
+/// RFC 6525 §5.2.2 E2: a request whose Sender's Last Assigned TSN has not
+/// been reached yet is deferred ("In progress"), and DATA for the reset
+/// stream with a later TSN "MUST be queued locally and held" until it is;
+/// then the reset is performed and the held data processed (E4). Here
+/// stream 1 delivered "old0"; "old1" (the last TSN before the reset) is
+/// late; the reused stream's first message "new0" (SSN / MID 0) arrives
+/// before it. "new0" is neither dropped as stale (SSN 0 is behind the old
+/// stream's next SSN 1) nor delivered in the old stream's place: the
+/// application sees old1, the reset, then new0.
+fn data_past_a_deferred_reset_waits_for_it(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    let whole = BEGIN | END;
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(1), 1, 0, whole, 0, b"old0"),
+    );
+    assert_eq!(story(&mut b), ["m:old0"]);
+    // old1 is TSN t + 2 (late); the request names it as the last TSN.
+    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(3), 1, 0, whole, 0, b"new0"),
+    );
+    assert_eq!(
+        story(&mut b),
+        Vec::<String>::new(),
+        "new0 waits for the reset"
+    );
+    let responses = raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(2), 1, 1, whole, 0, b"old1"),
+    );
+    assert_eq!(responses, [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["m:old1", "reset:1", "m:new0"]);
+    assert_eq!(b.receive_buffered(), 0);
+}
+
+#[test]
+fn data_past_a_deferred_reset_waits_for_it_data() {
+    data_past_a_deferred_reset_waits_for_it(false);
+}
+
+#[test]
+fn data_past_a_deferred_reset_waits_for_it_idata() {
+    data_past_a_deferred_reset_waits_for_it(true);
+}

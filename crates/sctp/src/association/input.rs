@@ -181,7 +181,7 @@ impl Association {
                 if let Some(e) = self.est.as_mut() {
                     e.receiver.handle_iforward_tsn(&f, &mut self.events);
                     self.sack_now = true;
-                    self.check_deferred_reset();
+                    self.check_deferred_reset()?;
                 }
             }
             ty::FORWARD_TSN => {
@@ -189,7 +189,7 @@ impl Association {
                 if let Some(e) = self.est.as_mut() {
                     e.receiver.handle_forward_tsn(&f, &mut self.events);
                     self.sack_now = true;
-                    self.check_deferred_reset();
+                    self.check_deferred_reset()?;
                 }
             }
             ty::RE_CONFIG => self.on_reconfig(now, c.value)?,
@@ -255,8 +255,7 @@ impl Association {
                 self.push_control(Control::Error(causes));
             }
         }
-        self.check_deferred_reset();
-        Ok(())
+        self.check_deferred_reset()
     }
 
     fn on_sack(&mut self, now: Instant, value: &[u8]) -> Result<(), Error> {
@@ -558,7 +557,7 @@ impl Association {
                     last_tsn,
                     streams,
                 } => {
-                    self.on_peer_outgoing_reset(request_seq, last_tsn, streams);
+                    self.on_peer_outgoing_reset(request_seq, last_tsn, streams)?;
                 }
                 ReconfigParam::IncomingReset {
                     request_seq,
@@ -629,7 +628,12 @@ impl Association {
         Ok(())
     }
 
-    fn on_peer_outgoing_reset(&mut self, seq: u32, last_tsn: u32, streams: &[u8]) {
+    fn on_peer_outgoing_reset(
+        &mut self,
+        seq: u32,
+        last_tsn: u32,
+        streams: &[u8],
+    ) -> Result<(), Error> {
         if seq == self.peer_reconfig_seq.wrapping_sub(1) {
             // A retransmission of the last request: same answer (§5.2.2).
             let result = match self.last_reconfig_result {
@@ -637,14 +641,14 @@ impl Association {
                 _ => result::SUCCESS_NOTHING,
             };
             self.push_control(Control::ReconfigResponse { seq, result });
-            return;
+            return Ok(());
         }
         if seq != self.peer_reconfig_seq {
             self.push_control(Control::ReconfigResponse {
                 seq,
                 result: result::BAD_SEQUENCE,
             });
-            return;
+            return Ok(());
         }
         // RFC 6525 §5.2.2 E3 resets the listed streams; one the association
         // does not have (at or above its inbound stream count) cannot be
@@ -662,48 +666,64 @@ impl Association {
                 seq,
                 result: result::DENIED,
             });
-            return;
+            return Ok(());
         }
         let reached = self
             .est
             .as_ref()
             .is_some_and(|e| e.receiver.reached(last_tsn));
+        let list: Vec<u16> = chunk::stream_list(streams).collect();
         if !reached {
-            // Data up to last_tsn is still missing: defer (bounded: one at a time).
+            // Data up to last_tsn is still missing: defer (bounded: one at a
+            // time); the receiver holds the streams' later data (§5.2.2 E2).
+            if let Some(e) = self.est.as_mut() {
+                e.receiver.defer_reset(&list, last_tsn);
+            }
             self.deferred_reset = Some(DeferredReset {
                 seq,
                 last_tsn,
-                streams: chunk::stream_list(streams).collect(),
+                streams: list,
             });
             self.push_control(Control::ReconfigResponse {
                 seq,
                 result: result::IN_PROGRESS,
             });
-            return;
+            return Ok(());
         }
-        let list: Vec<u16> = chunk::stream_list(streams).collect();
-        self.perform_incoming_reset(seq, last_tsn, &list);
+        self.perform_incoming_reset(seq, last_tsn, &list)
     }
 
-    fn perform_incoming_reset(&mut self, seq: u32, last_tsn: u32, streams: &[u16]) {
-        if let Some(e) = self.est.as_mut() {
-            e.receiver.reset_streams(streams, last_tsn);
-            for &s in streams {
-                self.events.push_back(Event::IncomingStreamReset(s));
-            }
-        }
+    /// Resets the streams (RFC 6525 §5.2.2 E3), tells the application,
+    /// then processes the data held for their next use (E4), which may
+    /// complete messages (an `Err` aborts the association, as for any DATA).
+    fn perform_incoming_reset(
+        &mut self,
+        seq: u32,
+        last_tsn: u32,
+        streams: &[u16],
+    ) -> Result<(), Error> {
+        // A deferred request with this sequence number is this one.
+        self.deferred_reset = None;
         self.peer_reconfig_seq = seq.wrapping_add(1);
         self.last_reconfig_result = Some((seq, result::SUCCESS_PERFORMED));
         self.push_control(Control::ReconfigResponse {
             seq,
             result: result::SUCCESS_PERFORMED,
         });
+        if let Some(e) = self.est.as_mut() {
+            e.receiver.reset_streams(streams, last_tsn);
+            for &s in streams {
+                self.events.push_back(Event::IncomingStreamReset(s));
+            }
+            e.receiver.release_held(&mut self.events)?;
+        }
+        Ok(())
     }
 
     /// Performs a deferred incoming reset once its last TSN arrived.
-    pub(super) fn check_deferred_reset(&mut self) {
+    pub(super) fn check_deferred_reset(&mut self) -> Result<(), Error> {
         let Some(d) = &self.deferred_reset else {
-            return;
+            return Ok(());
         };
         let reached = self
             .est
@@ -711,9 +731,10 @@ impl Association {
             .is_some_and(|e| e.receiver.reached(d.last_tsn));
         if reached {
             if let Some(d) = self.deferred_reset.take() {
-                self.perform_incoming_reset(d.seq, d.last_tsn, &d.streams);
+                return self.perform_incoming_reset(d.seq, d.last_tsn, &d.streams);
             }
         }
+        Ok(())
     }
 
     fn on_reconfig_response(&mut self, _now: Instant, seq: u32, result: u32) {
