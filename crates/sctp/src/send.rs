@@ -716,7 +716,17 @@ impl Sender {
     }
 
     /// Writes a FORWARD-TSN (RFC 3758 §3.2) or, with I-DATA, an
-    /// I-FORWARD-TSN (RFC 8260 §2.3) chunk if one is due.
+    /// I-FORWARD-TSN (RFC 8260 §2.3) chunk of at most `room` bytes if one
+    /// is due.
+    ///
+    /// Every ordered stream with an abandoned message up to the new
+    /// cumulative TSN needs an entry (its highest skipped SSN / MID), or
+    /// the receiver waits for that message for ever. When the entries do
+    /// not all fit, the new cumulative TSN stops just before the first
+    /// abandoned chunk of a stream left out, and the rest is sent in a
+    /// later chunk (the SACK for this one re-arms it, as does T3-rtx, RFC
+    /// 3758 §3.5). With no room for even the first entry nothing is
+    /// written and the chunk stays due, for the next packet.
     pub(crate) fn write_forward_tsn(&mut self, buf: &mut Vec<u8>, room: usize) {
         if !self.wants_forward_tsn() {
             return;
@@ -727,8 +737,11 @@ impl Sender {
             chunk::ty::FORWARD_TSN
         };
         let entry_len = if self.idata { 8 } else { 4 };
-        let s = chunk::begin_chunk(buf, ty, 0);
-        buf.extend_from_slice(&(self.advanced_peer_ack as u32).to_be_bytes());
+        // Chunk header and new cumulative TSN: 8 bytes.
+        let Some(max_entries) = room.checked_sub(8).map(|r| r / entry_len) else {
+            return;
+        };
+        let mut new_cum = self.advanced_peer_ack;
         // (stream, unordered, highest SSN/MID) of abandoned messages.
         let mut written: Vec<(u16, bool, u32)> = Vec::new();
         for c in &self.outstanding {
@@ -739,19 +752,23 @@ impl Sender {
             if c.state != ChunkState::Abandoned || (unordered && !self.idata) {
                 continue;
             }
-            match written
+            if let Some(e) = written
                 .iter_mut()
                 .find(|(s, u, _)| *s == c.stream && *u == unordered)
             {
-                Some(e) => e.2 = c.seq,
-                None => {
-                    if 8 + (written.len() + 1) * entry_len > room {
-                        break;
-                    }
-                    written.push((c.stream, unordered, c.seq));
-                }
+                e.2 = c.seq;
+            } else if written.len() < max_entries {
+                written.push((c.stream, unordered, c.seq));
+            } else {
+                new_cum = c.tsn - 1;
+                break;
             }
         }
+        if new_cum <= self.cum_ack {
+            return;
+        }
+        let s = chunk::begin_chunk(buf, ty, 0);
+        buf.extend_from_slice(&(new_cum as u32).to_be_bytes());
         for (st, unordered, seq) in written {
             buf.extend_from_slice(&st.to_be_bytes());
             if self.idata {

@@ -260,3 +260,93 @@ fn abandoning_a_partly_sent_message_fires_buffered_amount_low() {
         "bufferedAmount fell from {before} to 0: {events:?}"
     );
 }
+
+/// The FORWARD-TSN (I-FORWARD-TSN) chunks in a packet: (type, length).
+fn forward_tsn_chunks(packet: &[u8]) -> Vec<(u8, usize)> {
+    let mut out = Vec::new();
+    let mut rest = &packet[12..];
+    while rest.len() >= 4 {
+        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+        if rest[0] == 192 || rest[0] == 194 {
+            out.push((rest[0], len));
+        }
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    out
+}
+
+/// 400 ordered streams each lose an unreliable message, abandoned at
+/// once (RFC 3758 §3.5): telling the receiver which SSN (MID) each stream
+/// skips takes 400 entries (RFC 3758 §3.2, RFC 8260 §2.3), more than one
+/// 1200-byte packet holds. No packet may pass the MTU, and a stream left
+/// out of a chunk must not be passed over by its new cumulative TSN (its
+/// receiver would wait for the abandoned SSN for ever): the sender moves
+/// the peer's cumulative TSN only as far as the streams it lists, and the
+/// rest follows. Each stream then delivers its next message.
+fn a_forward_tsn_for_more_streams_than_fit_in_a_packet(i_data: bool) {
+    const STREAMS: u16 = 400;
+    let t0 = Instant::now();
+    let cfg = |seed| Config {
+        i_data,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(t0, cfg(1), cfg(2));
+    let once = SendOptions {
+        unordered: false,
+        reliability: Reliability::MaxRetransmits(0),
+    };
+    for s in 1..=STREAMS {
+        a.send(t0, s, ppid::BINARY, b"lost", once).unwrap();
+    }
+    assert!(lose(&mut a, t0) > 1, "several packets lost");
+    for s in 1..=STREAMS {
+        a.send(t0, s, ppid::BINARY, b"next", SendOptions::default())
+            .unwrap();
+    }
+    let mut now = t0;
+    let mut forward_chunks = 0;
+    let mut delivered = 0;
+    let mut buf = Vec::new();
+    for _ in 0..50 {
+        for _ in 0..100 {
+            let mut moved = false;
+            while a.poll_transmit(now, &mut buf).is_some() {
+                assert!(buf.len() <= 1200, "packet of {} bytes", buf.len());
+                forward_chunks += forward_tsn_chunks(&buf).len();
+                let _ = b.handle_receive(now, &buf);
+                moved = true;
+            }
+            while b.poll_transmit(now, &mut buf).is_some() {
+                let _ = a.handle_receive(now, &buf);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        delivered += drain(&mut b).0.len();
+        if delivered == usize::from(STREAMS) {
+            break;
+        }
+        let Some(t) = a.poll_timeout() else { break };
+        now = t;
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    assert_eq!(
+        delivered,
+        usize::from(STREAMS),
+        "every stream's next message"
+    );
+    assert!(forward_chunks >= 2, "the skips took more than one chunk");
+}
+
+#[test]
+fn a_forward_tsn_for_more_streams_than_fit_in_a_packet_data() {
+    a_forward_tsn_for_more_streams_than_fit_in_a_packet(false);
+}
+
+#[test]
+fn a_forward_tsn_for_more_streams_than_fit_in_a_packet_idata() {
+    a_forward_tsn_for_more_streams_than_fit_in_a_packet(true);
+}
