@@ -393,38 +393,7 @@ impl Sender {
         let flight_before = self.flight;
         let cwnd_full = flight_before + self.cfg.mtu > self.cwnd;
         let progress = cum > self.cum_ack;
-        let mut bytes_acked = 0usize;
-        let mut rtt_sample = None;
-        let mut htna = None;
-        while let Some(front) = self.outstanding.front() {
-            if front.tsn > cum {
-                break;
-            }
-            let Some(c) = self.outstanding.pop_front() else {
-                break;
-            };
-            match c.state {
-                ChunkState::InFlight => {
-                    self.flight -= c.data.len();
-                    bytes_acked += c.data.len();
-                    if c.transmissions == 1 && !c.reneged {
-                        rtt_sample = Some(now.saturating_duration_since(c.sent_at));
-                    }
-                    htna = Some(c.tsn);
-                }
-                ChunkState::ToRetransmit => {
-                    self.to_retransmit -= 1;
-                    bytes_acked += c.data.len();
-                    htna = Some(c.tsn);
-                }
-                ChunkState::Acked => self.gap_acked -= 1,
-                ChunkState::Abandoned => {}
-            }
-        }
-        self.cum_ack = cum;
-        if self.advanced_peer_ack < cum {
-            self.advanced_peer_ack = cum;
-        }
+        let (mut bytes_acked, mut rtt_sample, mut htna) = self.ack_through(now, cum);
         // Gap ack blocks.
         let len = self.outstanding.len() as u64;
         // Blocks come in ascending order without overlap (RFC 9260 §3.3.4);
@@ -533,6 +502,77 @@ impl Sender {
         }
         self.update_advanced_ack_point();
         SackOutcome { progress }
+    }
+
+    /// Acknowledges the outstanding chunks up to `cum` (unwrapped, not
+    /// behind the cumulative TSN ack point) and moves that point (RFC 9260
+    /// §6.2.1 D). Returns the bytes newly acknowledged, an RTT sample (from
+    /// a chunk sent once) and the highest TSN newly acknowledged.
+    fn ack_through(&mut self, now: Instant, cum: u64) -> (usize, Option<Duration>, Option<u64>) {
+        let mut bytes_acked = 0usize;
+        let mut rtt_sample = None;
+        let mut htna = None;
+        while let Some(front) = self.outstanding.front() {
+            if front.tsn > cum {
+                break;
+            }
+            let Some(c) = self.outstanding.pop_front() else {
+                break;
+            };
+            match c.state {
+                ChunkState::InFlight => {
+                    self.flight -= c.data.len();
+                    bytes_acked += c.data.len();
+                    if c.transmissions == 1 && !c.reneged {
+                        rtt_sample = Some(now.saturating_duration_since(c.sent_at));
+                    }
+                    htna = Some(c.tsn);
+                }
+                ChunkState::ToRetransmit => {
+                    self.to_retransmit -= 1;
+                    bytes_acked += c.data.len();
+                    htna = Some(c.tsn);
+                }
+                ChunkState::Acked => self.gap_acked -= 1,
+                ChunkState::Abandoned => {}
+            }
+        }
+        self.cum_ack = cum;
+        if self.advanced_peer_ack < cum {
+            self.advanced_peer_ack = cum;
+        }
+        (bytes_acked, rtt_sample, htna)
+    }
+
+    /// Processes the Cumulative TSN Ack of a SHUTDOWN chunk (RFC 9260
+    /// §9.2: its receiver checks by it "that all its outstanding DATA
+    /// chunks have been received"; §3.3.8 gives it a SACK's meaning): the
+    /// chunks up to it are acknowledged as by a SACK's cumulative TSN ack.
+    /// The chunk carries no gap blocks and no window, so nothing is taken
+    /// as reneged, the peer's window is left as the last SACK gave it, and
+    /// the congestion window does not grow, nor is the RTT measured. An ack point behind the current
+    /// one or past what was sent is ignored, as in a SACK.
+    pub(crate) fn handle_cum_ack(&mut self, now: Instant, cum_tsn: u32) -> SackOutcome {
+        let cum = unwrap_u32(self.cum_ack, cum_tsn);
+        if cum <= self.cum_ack || cum >= self.next_tsn {
+            return SackOutcome::default();
+        }
+        // No RTT sample: the peer sends a SHUTDOWN when its application
+        // closes, not when the data arrived.
+        self.ack_through(now, cum);
+        if self.recovery_exit.is_some_and(|exit| cum >= exit) {
+            self.recovery_exit = None;
+        }
+        if self.flight == 0 {
+            self.partial_bytes_acked = 0;
+        }
+        self.t3 = if self.outstanding.is_empty() {
+            None
+        } else {
+            Some(now + self.rto)
+        };
+        self.update_advanced_ack_point();
+        SackOutcome { progress: true }
     }
 
     fn update_rto(&mut self, r: Duration) {

@@ -168,7 +168,7 @@ impl Association {
                     self.events.push_back(Event::PeerError(cause.head));
                 }
             }
-            ty::SHUTDOWN => self.on_shutdown(now),
+            ty::SHUTDOWN => self.on_shutdown(now, c.value)?,
             ty::SHUTDOWN_ACK => self.on_shutdown_ack(h),
             ty::SHUTDOWN_COMPLETE => {
                 if self.state == AssociationState::ShutdownAckSent {
@@ -502,7 +502,24 @@ impl Association {
         }
     }
 
-    fn on_shutdown(&mut self, now: Instant) {
+    fn on_shutdown(&mut self, now: Instant, value: &[u8]) -> Result<(), Error> {
+        let cum_tsn = chunk::Reader::new(value, "SHUTDOWN chunk").u32()?;
+        // RFC 9260 §9.2: the receiver of a SHUTDOWN verifies "by checking
+        // the Cumulative TSN Ack field of the chunk, that all its
+        // outstanding DATA chunks have been received": it acknowledges data
+        // as a SACK's would, so data acknowledged only by a SHUTDOWN (its
+        // SACK delayed or lost) does not hold up the SHUTDOWN-ACK.
+        if matches!(
+            self.state,
+            AssociationState::Established
+                | AssociationState::ShutdownPending
+                | AssociationState::ShutdownSent
+                | AssociationState::ShutdownReceived
+        ) && let Some(e) = self.est.as_mut()
+            && e.sender.handle_cum_ack(now, cum_tsn).progress
+        {
+            self.error_count = 0;
+        }
         match self.state {
             AssociationState::Established | AssociationState::ShutdownPending => {
                 self.state = AssociationState::ShutdownReceived;
@@ -513,8 +530,10 @@ impl Association {
                 self.state = AssociationState::ShutdownAckSent;
                 self.push_control(Control::ShutdownAck);
             }
+            AssociationState::ShutdownReceived => self.maybe_progress_shutdown(now),
             _ => {}
         }
+        Ok(())
     }
 
     fn on_shutdown_ack(&mut self, h: &CommonHeader) {
