@@ -153,6 +153,10 @@ struct Records {
     write: Option<RecordCipher>,
     read: Option<RecordCipher>,
     replay: ReplayWindow,
+    /// A record of the peer's authenticated in epoch 1: the peer has sent
+    /// its ChangeCipherSpec and writes everything, alerts included, in
+    /// epoch 1 from then on (RFC 6347 §4.1).
+    peer_in_epoch_1: bool,
 }
 
 /// A sans-IO DTLS 1.2 transport for one WebRTC peer connection
@@ -318,6 +322,7 @@ impl Dtls {
                 write: None,
                 read: None,
                 replay: ReplayWindow::default(),
+                peer_in_epoch_1: false,
             },
             early: Vec::new(),
             stats: Stats::default(),
@@ -672,6 +677,7 @@ impl Dtls {
                 match cipher.open(h.full_seq(), h.content_type as u8, h.version, body) {
                     Some(r) => {
                         self.records.replay.mark(h.seq);
+                        self.records.peer_in_epoch_1 = true;
                         h.body.start + r.start..h.body.start + r.end
                     }
                     None => {
@@ -745,8 +751,13 @@ impl Dtls {
             self.stats.records_malformed += 1;
             return;
         };
-        if epoch == 0 && self.hs.complete {
-            return; // unauthenticated once keys are in use
+        if epoch == 0 && (self.hs.complete || self.records.peer_in_epoch_1) {
+            // Once the peer writes in epoch 1, its alerts are protected: a
+            // plaintext one is forged and, as any invalid record, silently
+            // discarded (RFC 6347 §4.1.2.7). Having our read keys is not
+            // enough: until its ChangeCipherSpec the peer still alerts in
+            // epoch 0 (a server refusing our Finished, say).
+            return;
         }
         if matches!(self.machine, Machine::Server(Server::AwaitClientHello)) {
             // No peer has shown it can receive at its address (RFC 6347

@@ -180,3 +180,50 @@ fn a_spoofed_alert_does_not_end_a_server_waiting_for_a_cookie() {
     assert_eq!(c.state(), TransportState::Connected);
     assert_eq!(s.state(), TransportState::Connected);
 }
+
+/// RFC 6347 §4.1.2.7 (invalid records are silently discarded) and §4.1:
+/// once the peer's records arrive authenticated in epoch 1, the peer writes
+/// in epoch 1, so its alerts are protected too; an epoch-0 alert can only
+/// be forged. Here the server's flight 6 is lost but its first application
+/// record reaches the client: a plaintext fatal alert must not fail the
+/// client, which still completes when flight 6 is retransmitted.
+#[test]
+fn once_the_peer_writes_in_epoch_1_a_plaintext_fatal_alert_is_ignored() {
+    let start = Instant::now();
+    let (mut c, mut s) = pair(KeyType::EcdsaP256, start);
+    let mut buf = Vec::new();
+    for _ in 0..10 {
+        while c.poll_transmit(start, &mut buf).is_some() {
+            s.handle_receive(start, &buf);
+        }
+        if s.state() == TransportState::Connected {
+            break;
+        }
+        while s.poll_transmit(start, &mut buf).is_some() {
+            c.handle_receive(start, &buf);
+        }
+    }
+    assert_eq!(s.state(), TransportState::Connected);
+    assert!(!drain(start, &mut s).is_empty(), "flight 6, lost");
+    s.send_application_data(b"early").expect("server send");
+    for d in drain(start, &mut s) {
+        c.handle_receive(start, &d);
+    }
+    assert_eq!(c.state(), TransportState::Connecting);
+    // A forged fatal handshake_failure in epoch 0.
+    c.handle_receive(
+        start,
+        &[21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 2, 40],
+    );
+    assert_eq!(c.state(), TransportState::Connecting, "a forged alert");
+    assert_eq!(c.poll_event(), None);
+    // The client's timer resends flight 5; the server answers with flight 6.
+    let later = c.poll_timeout().expect("flight 5 timer");
+    for d in drain(later, &mut c) {
+        s.handle_receive(later, &d);
+    }
+    for d in drain(later, &mut s) {
+        c.handle_receive(later, &d);
+    }
+    assert_eq!(c.state(), TransportState::Connected);
+}
