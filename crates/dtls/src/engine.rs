@@ -96,8 +96,11 @@ pub struct Stats {
     pub records_failed_authentication: u64,
     /// Datagrams or records that did not parse, and records of an unknown epoch.
     pub records_malformed: u64,
-    /// Handshake fragments dropped: malformed, oversized, contradicting, too
-    /// far ahead or over the reassembly memory bound.
+    /// Handshake fragments dropped: malformed, oversized, too far ahead, of
+    /// a message split into too many pieces, or stale. (A fragment that
+    /// contradicts what is held starts another version of its message
+    /// instead; versions and messages least recently added to give way at
+    /// the reassembly bounds.)
     pub fragments_dropped: u64,
     /// HelloVerifyRequests sent (each without keeping state).
     pub hello_verify_requests: u64,

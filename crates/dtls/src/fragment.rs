@@ -1,5 +1,14 @@
 //! Handshake message reassembly (RFC 6347 §4.2.3) with bounded memory, and
 //! the split of outgoing messages into fragments that fit the MTU.
+//!
+//! Epoch-0 fragments are not authenticated, so a fragment that contradicts
+//! what is held for its message (another type, total length or epoch, or
+//! other bytes where they overlap) may be the real one after a forged one:
+//! it starts another version of the message instead of being refused. The
+//! first version to complete is delivered and the others are discarded; the
+//! versions least recently added to give way when their number or the
+//! memory bound is reached, so one forged fragment cannot stall a message
+//! that the peer keeps (re)sending.
 
 use std::ops::Range;
 
@@ -11,6 +20,10 @@ pub(crate) const MAX_MESSAGE_LEN: usize = 32 * 1024;
 pub(crate) const MAX_BUFFERED: usize = 64 * 1024;
 /// Messages further ahead of the next expected one than this are dropped.
 const MAX_AHEAD: u16 = 8;
+/// Versions of one message held at once (see the module documentation).
+const MAX_VERSIONS: usize = 4;
+/// A message split into more disjoint pieces than this is not reassembled.
+const MAX_PIECES: usize = 64;
 
 /// A complete message, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +50,26 @@ struct Partial {
     body: Vec<u8>,
     /// Received byte ranges, sorted and merged.
     have: Vec<Range<usize>>,
+    /// When a fragment was last added (the reassembler's insert count).
+    touched: u64,
 }
 
 impl Partial {
+    /// Whether the fragment can belong to this version: same type, length
+    /// and epoch, and where it overlaps bytes held, the same bytes
+    /// (RFC 6347 §4.2.3 allows overlap, not contradiction).
+    fn agrees(&self, h: &FragmentHeader, epoch: u16, data: &[u8]) -> bool {
+        if self.msg_type != h.msg_type || self.body.len() != h.length || self.epoch != epoch {
+            return false;
+        }
+        let range = h.offset..h.offset + h.fragment_len;
+        self.have.iter().all(|have| {
+            let start = have.start.max(range.start);
+            let stop = have.end.min(range.end);
+            start >= stop || self.body[start..stop] == data[start - range.start..stop - range.start]
+        })
+    }
+
     fn complete(&self) -> bool {
         self.have.len() == 1 && self.have[0] == (0..self.body.len()) || self.body.is_empty()
     }
@@ -65,7 +95,7 @@ pub(crate) enum Inserted {
     Kept,
     /// Part of a message already delivered: the peer is retransmitting.
     Old,
-    /// Malformed, inconsistent, too far ahead or over the memory bound.
+    /// Malformed, too far ahead, or of a message split into too many pieces.
     Dropped,
 }
 
@@ -74,8 +104,11 @@ pub(crate) enum Inserted {
 #[derive(Debug, Default)]
 pub(crate) struct Reassembler {
     next_seq: u16,
+    /// Messages being reassembled, possibly several versions of one.
     partial: Vec<Partial>,
     buffered: usize,
+    /// Fragments inserted so far: the clock of [`Partial::touched`].
+    inserts: u64,
 }
 
 impl Reassembler {
@@ -107,45 +140,74 @@ impl Reassembler {
         if h.message_seq - self.next_seq > MAX_AHEAD {
             return Inserted::Dropped;
         }
+        self.inserts += 1;
         let range = h.offset..h.offset + h.fragment_len;
-        let index = match self.partial.iter().position(|p| p.seq == h.message_seq) {
-            Some(i) => i,
-            None => {
-                if self.buffered + h.length > MAX_BUFFERED {
-                    return Inserted::Dropped;
-                }
-                self.buffered += h.length;
-                self.partial.push(Partial {
-                    seq: h.message_seq,
-                    msg_type: h.msg_type,
-                    epoch,
-                    body: vec![0; h.length],
-                    have: Vec::new(),
-                });
-                self.partial.len() - 1
+        // Add the fragment to every version it agrees with: which of them
+        // is the real message is known only once one completes.
+        let (mut agreed, mut added) = (false, false);
+        for p in self.partial.iter_mut().filter(|p| p.seq == h.message_seq) {
+            if !p.agrees(h, epoch, data) {
+                continue;
             }
-        };
-        let p = &mut self.partial[index];
-        if p.msg_type != h.msg_type || p.body.len() != h.length || p.epoch != epoch {
+            agreed = true;
+            if p.have.len() > MAX_PIECES {
+                continue; // a peer splitting a message into tiny pieces
+            }
+            p.body[range.clone()].copy_from_slice(data);
+            p.add(range.clone());
+            p.touched = self.inserts;
+            added = true;
+        }
+        if added {
+            return Inserted::Kept;
+        }
+        if agreed {
             return Inserted::Dropped;
         }
-        // Overlapping bytes must agree with what we hold (RFC 6347 §4.2.3
-        // allows overlap, not contradiction).
-        for have in &p.have {
-            let start = have.start.max(range.start);
-            let stop = have.end.min(range.end);
-            if start < stop && p.body[start..stop] != data[start - range.start..stop - range.start]
-            {
+        // A new message, or another version of one: make room by dropping
+        // the versions least recently added to.
+        let seq = h.message_seq;
+        while self.partial.iter().filter(|p| p.seq == seq).count() >= MAX_VERSIONS {
+            self.evict_stalest(|p| p.seq == seq);
+        }
+        while self.buffered + h.length > MAX_BUFFERED {
+            if !self.evict_stalest(|_| true) {
                 return Inserted::Dropped;
             }
         }
-        if p.have.len() > 64 {
-            // A peer splitting a message into tiny disjoint pieces.
-            return Inserted::Dropped;
-        }
+        self.buffered += h.length;
+        let mut p = Partial {
+            seq,
+            msg_type: h.msg_type,
+            epoch,
+            body: vec![0; h.length],
+            have: Vec::new(),
+            touched: self.inserts,
+        };
         p.body[range.clone()].copy_from_slice(data);
         p.add(range);
+        self.partial.push(p);
         Inserted::Kept
+    }
+
+    /// Drops the least recently added to of the messages `which` selects;
+    /// false if it selects none.
+    fn evict_stalest(&mut self, which: impl Fn(&Partial) -> bool) -> bool {
+        let stalest = self
+            .partial
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| which(p))
+            .min_by_key(|(_, p)| p.touched)
+            .map(|(i, _)| i);
+        match stalest {
+            Some(i) => {
+                let p = self.partial.swap_remove(i);
+                self.buffered -= p.body.len();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The next complete message in order, if any.
@@ -156,6 +218,14 @@ impl Reassembler {
             .position(|p| p.seq == self.next_seq && p.complete())?;
         let p = self.partial.swap_remove(i);
         self.buffered -= p.body.len();
+        // Other versions of the message were forged or corrupted.
+        let buffered = &mut self.buffered;
+        self.partial.retain(|q| {
+            if q.seq == p.seq {
+                *buffered -= q.body.len();
+            }
+            q.seq != p.seq
+        });
         self.next_seq = self.next_seq.wrapping_add(1);
         Some(Message {
             msg_type: p.msg_type,
@@ -245,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn oversized_contradicting_and_far_ahead_fragments_are_dropped() {
+    fn oversized_and_far_ahead_fragments_are_dropped() {
         let mut r = Reassembler::default();
         assert_eq!(
             r.insert(&header(0, 10, 8, 4), 0, &[0; 4]),
@@ -256,21 +326,57 @@ mod tests {
             Inserted::Dropped
         );
         assert_eq!(r.insert(&header(20, 1, 0, 1), 0, &[0]), Inserted::Dropped);
+        assert_eq!(r.buffered(), 0);
+    }
+
+    /// RFC 6347 §4.2.3: fragments that contradict what is held (other
+    /// bytes, another length) start another version of the message; the
+    /// first to complete is delivered, the others are discarded with it.
+    #[test]
+    fn a_contradicting_fragment_starts_another_version_and_the_first_complete_wins() {
+        let mut r = Reassembler::default();
+        // Forged first: other bytes where they overlap, another length.
+        assert_eq!(r.insert(&header(0, 4, 1, 2), 0, &[9, 9]), Inserted::Kept);
+        assert_eq!(r.insert(&header(0, 5, 2, 2), 0, &[1, 2]), Inserted::Kept);
+        // The real message, in two fragments, agrees with neither.
         assert_eq!(r.insert(&header(0, 4, 0, 2), 0, &[1, 2]), Inserted::Kept);
-        assert_eq!(r.insert(&header(0, 4, 1, 2), 0, &[9, 9]), Inserted::Dropped);
-        assert_eq!(r.insert(&header(0, 5, 2, 2), 0, &[1, 2]), Inserted::Dropped);
+        assert!(r.pop().is_none());
+        assert_eq!(r.insert(&header(0, 4, 2, 2), 0, &[3, 4]), Inserted::Kept);
+        assert_eq!(r.pop().map(|m| m.body), Some(vec![1, 2, 3, 4]));
+        assert_eq!(r.buffered(), 0, "the other versions went with it");
+        assert!(r.pop().is_none());
     }
 
     #[test]
-    fn buffered_bytes_are_bounded() {
+    fn versions_of_one_message_are_bounded_and_the_stalest_gives_way() {
         let mut r = Reassembler::default();
-        let mut kept = 0;
-        for seq in 0..8 {
-            if r.insert(&header(seq, MAX_MESSAGE_LEN, 0, 1), 0, &[0]) == Inserted::Kept {
-                kept += 1;
-            }
+        assert_eq!(r.insert(&header(0, 10, 0, 2), 0, &[1, 2]), Inserted::Kept);
+        for len in 11..11 + MAX_VERSIONS {
+            assert_eq!(r.insert(&header(0, len, 0, 1), 0, &[0]), Inserted::Kept);
         }
-        assert_eq!(kept, MAX_BUFFERED / MAX_MESSAGE_LEN);
-        assert!(r.buffered() <= MAX_BUFFERED);
+        assert_eq!(r.partial.len(), MAX_VERSIONS);
+        assert!(
+            r.partial.iter().all(|p| p.body.len() != 10),
+            "the stalest version is gone"
+        );
+        assert_eq!(r.buffered(), r.partial.iter().map(|p| p.body.len()).sum());
+    }
+
+    /// Over the memory bound, the messages least recently added to give
+    /// way: two forged fragments claiming huge messages cannot keep the
+    /// real ones out.
+    #[test]
+    fn buffered_bytes_are_bounded_and_the_stalest_message_gives_way() {
+        let mut r = Reassembler::default();
+        for seq in 0..8 {
+            assert_eq!(
+                r.insert(&header(seq, MAX_MESSAGE_LEN, 0, 1), 0, &[0]),
+                Inserted::Kept
+            );
+            assert!(r.buffered() <= MAX_BUFFERED);
+        }
+        let held: Vec<u16> = r.partial.iter().map(|p| p.seq).collect();
+        assert_eq!(held.len(), MAX_BUFFERED / MAX_MESSAGE_LEN);
+        assert!(held.contains(&6) && held.contains(&7), "{held:?}");
     }
 }

@@ -43,7 +43,9 @@
 //!   [`Config::flight_retries`] times) and when the peer retransmits;
 //!   messages fragmented to fit [`Config::mtu`] and reassembled with at most
 //!   64 KiB buffered (32 KiB per message, 8 messages ahead); overlapping
-//!   fragments must agree.
+//!   fragments must agree, and one that contradicts (a forged epoch-0
+//!   fragment, say) starts another version of the message, up to 4, the
+//!   first complete one winning, so it cannot block the real message.
 //! - Suites `TLS_ECDHE_ECDSA_WITH_AES_{128,256}_GCM_*` and
 //!   `TLS_ECDHE_RSA_WITH_AES_{128,256}_GCM_*`; groups X25519, P-256, P-384;
 //!   ECDSA (P-256/P-384), RSA PKCS#1 v1.5 and RSA-PSS signatures verified.

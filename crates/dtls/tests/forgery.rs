@@ -227,3 +227,65 @@ fn once_the_peer_writes_in_epoch_1_a_plaintext_fatal_alert_is_ignored() {
     }
     assert_eq!(c.state(), TransportState::Connected);
 }
+
+/// An unencrypted handshake record holding one fragment, as an off-path
+/// attacker can send it.
+fn forged_fragment(
+    record_seq: u64,
+    msg_type: u8,
+    msg_seq: u16,
+    length: usize,
+    offset: usize,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut hs = vec![msg_type];
+    hs.extend_from_slice(&(length as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&msg_seq.to_be_bytes());
+    hs.extend_from_slice(&(offset as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(data);
+    let mut d = vec![22, 0xfe, 0xfd, 0, 0];
+    d.extend_from_slice(&record_seq.to_be_bytes()[2..]);
+    d.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    d.extend_from_slice(&hs);
+    d
+}
+
+/// RFC 6347 §4.2.3: fragments of one message are reassembled; epoch-0
+/// fragments are unauthenticated, so one forged fragment that claims a
+/// different total length for the next message (here the ServerHello)
+/// must not make the real fragments "inconsistent" and stall the message.
+#[test]
+fn one_forged_fragment_with_another_length_does_not_block_the_real_message() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(KeyType::EcdsaP256, now);
+    let mut buf = Vec::new();
+    // ClientHello, HelloVerifyRequest, ClientHello with the cookie.
+    c.poll_transmit(now, &mut buf).expect("ClientHello");
+    s.handle_receive(now, &buf);
+    s.poll_transmit(now, &mut buf).expect("HelloVerifyRequest");
+    c.handle_receive(now, &buf);
+    c.poll_transmit(now, &mut buf).expect("ClientHello 2");
+    s.handle_receive(now, &buf);
+    let flight4 = drain(now, &mut s);
+    // The first fragment of flight 4 is the ServerHello's.
+    let (msg_type, msg_seq) = (
+        flight4[0][13],
+        u16::from_be_bytes([flight4[0][17], flight4[0][18]]),
+    );
+    let real_len = u32::from_be_bytes([0, flight4[0][14], flight4[0][15], flight4[0][16]]) as usize;
+    c.handle_receive(
+        now,
+        &forged_fragment(3, msg_type, msg_seq, real_len + 100, 0, &[0xaa; 8]),
+    );
+    for d in &flight4 {
+        c.handle_receive(now, d);
+    }
+    assert!(
+        !drain(now, &mut c).is_empty(),
+        "flight 5 follows the real flight 4"
+    );
+    assert_eq!(c.state(), TransportState::Connecting);
+    // The forged candidate is gone with the message it claimed to be.
+    assert_eq!(c.stats().handshake_bytes_buffered, 0);
+}
