@@ -215,6 +215,8 @@ pub struct Dtls {
     cookies: Option<CookieKey>,
     reassembler: Reassembler,
     flight: Option<Flight>,
+    /// Flights built so far (not counting retransmissions).
+    flights_sent: u64,
     peer_flight: PeerFlight,
     /// The whole handshake must be over by then.
     deadline: Option<Instant>,
@@ -317,6 +319,7 @@ impl Dtls {
             cookies,
             reassembler: Reassembler::default(),
             flight: None,
+            flights_sent: 0,
             peer_flight: PeerFlight::default(),
             deadline: None,
             records: Records {
@@ -628,6 +631,7 @@ impl Dtls {
             self.stats.records_malformed += 1;
         }
         let mut peer_retransmitted = false;
+        let flights_sent = self.flights_sent;
         for h in &headers {
             if self.is_terminal() {
                 break;
@@ -635,7 +639,10 @@ impl Dtls {
             self.receive_record(now, h, datagram, in_place, &mut peer_retransmitted);
         }
         self.headers = headers;
+        // A flight this datagram made us build has just gone out: the
+        // duplicates it also carried are no reason to send it twice.
         if peer_retransmitted
+            && self.flights_sent == flights_sent
             && !self.is_terminal()
             && let Some(flight) = &mut self.flight
             && flight.may_answer_peer(now, self.initial_rto)
@@ -821,11 +828,16 @@ impl Dtls {
             let stale =
                 self.hs.complete && h.epoch == 0 || fh.message_seq < self.reassembler.next_seq();
             if stale {
-                if fragment::well_formed(&fh, data) && self.peer_flight.contains(&fh, h.epoch) {
-                    *peer_retransmitted = true;
-                } else {
+                if !fragment::well_formed(&fh, data) || !self.peer_flight.contains(&fh, h.epoch) {
                     self.stats.fragments_dropped += 1;
+                } else if self.peer_flight.ended {
+                    // RFC 6347 §4.2.4: the peer resends a flight we have
+                    // answered, so our answer was (likely) lost.
+                    *peer_retransmitted = true;
                 }
+                // Otherwise it resends the flight we are still receiving:
+                // it has our previous flight, and sending that again would
+                // only draw one more copy of its flight (a ping-pong).
                 continue;
             }
             match self.reassembler.insert(&fh, h.epoch, data) {
@@ -1081,6 +1093,7 @@ impl Dtls {
             .out_expects_reply
             .then_some((self.initial_rto, self.flight_retries));
         self.flight = Some(Flight::new(items, now, timer));
+        self.flights_sent += 1;
         self.peer_flight.ended = true;
         self.transmit_flight();
     }

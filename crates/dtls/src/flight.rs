@@ -66,12 +66,18 @@ impl Flight {
     /// `now`, may be answered by sending this flight again: at most once
     /// per retransmission period (the timer's current one, else `period`),
     /// so that forged retransmissions cannot make us a traffic amplifier.
+    /// When it may, the timer restarts from `now` (RFC 6347 §4.2.4: the
+    /// retransmission "resets the retransmit timer"), so that it does not
+    /// fire just after and send the flight twice in one period.
     pub(crate) fn may_answer_peer(&mut self, now: Instant, period: Duration) -> bool {
         if self.quiet_until.is_some_and(|t| now < t) {
             return false;
         }
         let period = self.timer.map_or(period, |t| t.rto);
         self.quiet_until = Some(later(now, period));
+        if let Some(t) = &mut self.timer {
+            t.deadline = later(now, t.rto);
+        }
         true
     }
 
@@ -131,5 +137,20 @@ mod tests {
         assert_eq!(f.on_timeout(now), TimerState::Retransmit);
         now += MAX_RTO;
         assert_eq!(f.on_timeout(now), TimerState::GiveUp);
+    }
+
+    /// RFC 6347 §4.2.4: answering the peer's retransmission resets the
+    /// timer (same timeout, no retry used): it does not fire right after.
+    #[test]
+    fn answering_a_peer_retransmission_restarts_the_timer() {
+        let t0 = Instant::now();
+        let rto = Duration::from_secs(1);
+        let mut f = Flight::new(Vec::new(), t0, Some((rto, 1)));
+        let now = t0 + Duration::from_millis(900);
+        assert!(f.may_answer_peer(now, rto));
+        assert_eq!(f.deadline(), Some(now + rto));
+        assert_eq!(f.on_timeout(t0 + rto), TimerState::Idle);
+        assert!(!f.may_answer_peer(now + rto / 2, rto), "once per period");
+        assert_eq!(f.on_timeout(now + rto), TimerState::Retransmit);
     }
 }

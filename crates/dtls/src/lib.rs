@@ -40,7 +40,10 @@
 //!   random, session id and suites under a per-transport secret) and keeps
 //!   no state until the cookie returns.
 //! - Flights retransmitted on a timer (1 s, doubling, capped at 60 s,
-//!   [`Config::flight_retries`] times) and when the peer retransmits;
+//!   [`Config::flight_retries`] times) and when the peer retransmits a
+//!   flight we already answered (at most once per timer period, restarting
+//!   the timer; a flight still arriving is not answered with the previous
+//!   one);
 //!   messages fragmented to fit [`Config::mtu`] and reassembled with at most
 //!   64 KiB buffered (32 KiB per message, 8 messages ahead); overlapping
 //!   fragments must agree, and one that contradicts (a forged epoch-0

@@ -752,3 +752,86 @@ fn an_imported_p384_key_reports_p384_and_a_p384_certificate_connects() {
 fn time_of(t: std::time::SystemTime) -> time::OffsetDateTime {
     time::OffsetDateTime::from(t)
 }
+
+/// `datagram` without its epoch-0 handshake records whose first message is
+/// of type `msg_type` (a loss of just those records).
+fn without_message(datagram: &[u8], msg_type: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = datagram;
+    while rest.len() >= 13 {
+        let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+        let Some(record) = rest.get(..13 + len) else {
+            break;
+        };
+        let plain_handshake = record[0] == 22 && record[3..5] == [0, 0];
+        if !(plain_handshake && record.get(13) == Some(&msg_type)) {
+            out.extend_from_slice(record);
+        }
+        rest = &rest[13 + len..];
+    }
+    out
+}
+
+/// RFC 6347 §4.2.4: a retransmitted flight from the peer is answered with
+/// ours because it suggests ours was lost. A retransmission of the flight
+/// we are still receiving (flight 5, whose ClientKeyExchange keeps getting
+/// lost) shows the peer has our flight 4: the server must not answer it
+/// with flight 4, which the client would answer again with flight 5 (a
+/// ping-pong on top of both timers). The timer alone resends flight 4.
+#[test]
+fn a_retransmission_of_a_flight_not_yet_answered_is_not_answered_with_the_previous_one() {
+    const CLIENT_KEY_EXCHANGE: u8 = 16;
+    let start = Instant::now();
+    let config = Config::default();
+    let (cc, sc) = (cert(KeyType::EcdsaP256), cert(KeyType::EcdsaP256));
+    let mut c = Dtls::new(&config, &cc, Role::Client, start, wall()).expect("client");
+    let mut s = Dtls::new(&config, &sc, Role::Server, start, wall()).expect("server");
+    c.expect_remote_fingerprints(sc.fingerprints());
+    s.expect_remote_fingerprints(cc.fingerprints());
+    let mut buf = Vec::new();
+    let mut deliver = |now: Instant, from: &mut Dtls, to: &mut Dtls, lose_cke: bool| {
+        let mut n = 0;
+        while from.poll_transmit(now, &mut buf).is_some() {
+            n += 1;
+            let d = if lose_cke {
+                without_message(&buf, CLIENT_KEY_EXCHANGE)
+            } else {
+                buf.clone()
+            };
+            if !d.is_empty() {
+                to.handle_receive(now, &d);
+            }
+        }
+        n
+    };
+    // Flights 1 to 4, then flight 5 without its ClientKeyExchange.
+    deliver(start, &mut c, &mut s, false);
+    deliver(start, &mut s, &mut c, false);
+    deliver(start, &mut c, &mut s, false);
+    assert!(deliver(start, &mut s, &mut c, false) > 0, "flight 4");
+    assert!(deliver(start, &mut c, &mut s, true) > 0, "flight 5");
+    assert_eq!(s.stats().retransmissions, 0);
+    // The client's timer resends flight 5; its ClientKeyExchange is lost
+    // again; the rest is a duplicate to the server, but not a reason to
+    // resend flight 4.
+    for round in 0..3 {
+        let now = c.poll_timeout().expect("flight 5 timer");
+        let before = s.stats().retransmissions;
+        assert!(deliver(now, &mut c, &mut s, true) > 0);
+        assert_eq!(
+            s.stats().retransmissions,
+            before,
+            "round {round}: flight 4 resent in answer to a partial flight 5"
+        );
+    }
+    // Once the whole flight 5 arrives, the server sends flight 6, once
+    // (the duplicates of the messages it had are no reason to resend it),
+    // and the handshake completes.
+    let now = c.poll_timeout().expect("flight 5 timer");
+    deliver(now, &mut c, &mut s, false);
+    assert_eq!(s.state(), TransportState::Connected);
+    assert_eq!(deliver(now, &mut s, &mut c, false), 1, "flight 6, once");
+    assert_eq!(s.stats().retransmissions, 0);
+    assert_eq!(c.state(), TransportState::Connected);
+    assert_eq!(s.state(), TransportState::Connected);
+}
