@@ -39,6 +39,8 @@ pub enum AlertDescription {
     UnexpectedMessage,
     /// `bad_record_mac(20)`.
     BadRecordMac,
+    /// `record_overflow(22)`: a record over 2^14 bytes of plaintext.
+    RecordOverflow,
     /// `handshake_failure(40)`.
     HandshakeFailure,
     /// `bad_certificate(42)`: for WebRTC, the fingerprint did not match.
@@ -74,6 +76,7 @@ impl AlertDescription {
             Self::CloseNotify => 0,
             Self::UnexpectedMessage => 10,
             Self::BadRecordMac => 20,
+            Self::RecordOverflow => 22,
             Self::HandshakeFailure => 40,
             Self::BadCertificate => 42,
             Self::UnsupportedCertificate => 43,
@@ -96,6 +99,7 @@ impl AlertDescription {
             0 => Self::CloseNotify,
             10 => Self::UnexpectedMessage,
             20 => Self::BadRecordMac,
+            22 => Self::RecordOverflow,
             40 => Self::HandshakeFailure,
             42 => Self::BadCertificate,
             43 => Self::UnsupportedCertificate,

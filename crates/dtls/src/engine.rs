@@ -41,7 +41,7 @@ const MAX_EARLY_RECORD_LEN: usize = 2048;
 /// this are not sent (a flood of ClientHellos costs no memory).
 const MAX_QUEUED_DATAGRAMS: usize = 256;
 
-/// Largest plaintext of one record (RFC 5246 §6.2.1).
+/// Largest plaintext of one record (RFC 5246 §6.2.1), sent or received.
 const MAX_PLAINTEXT: usize = 1 << 14;
 
 /// The state of the transport, the W3C `RTCDtlsTransportState`.
@@ -666,6 +666,13 @@ impl Dtls {
             return;
         }
         let plain = match h.epoch {
+            // RFC 5246 §6.2.1: at most 2^14 bytes of plaintext. Anyone can
+            // forge an unprotected record: an invalid one is silently
+            // discarded (RFC 6347 §4.1.2.7), not fatal.
+            0 if h.body.len() > MAX_PLAINTEXT => {
+                self.stats.records_malformed += 1;
+                return;
+            }
             0 => h.body.clone(),
             1 => {
                 let Some(cipher) = &self.records.read else {
@@ -685,6 +692,13 @@ impl Dtls {
                 }
                 let body = &mut datagram[h.body.clone()];
                 match cipher.open(h.full_seq(), h.content_type as u8, h.version, body) {
+                    // RFC 5246 §6.2.3, RFC 8446 §5.2: more than 2^14 bytes
+                    // of plaintext is a fatal record_overflow; the record
+                    // authenticated, so the peer did send it.
+                    Some(r) if r.len() > MAX_PLAINTEXT => {
+                        self.fail_protocol(ProtocolError::RecordOverflow { len: r.len() });
+                        return;
+                    }
                     Some(r) => {
                         self.records.replay.mark(h.seq);
                         self.records.peer_in_epoch_1 = true;
@@ -1385,6 +1399,48 @@ mod tests {
         };
         crate::crypto::wipe(&mut secret.master);
         assert_eq!(secret.master, [0; 48]);
+    }
+
+    /// RFC 5246 §6.2.3 and RFC 8446 §5.2: a record whose decrypted
+    /// plaintext exceeds 2^14 bytes ends the connection with a fatal
+    /// `record_overflow` alert. It authenticated, so the peer really sent
+    /// it (RFC 6347 §4.1.2.7 allows a fatal alert for an invalid record).
+    /// 2^14 bytes exactly is delivered.
+    #[test]
+    fn an_authenticated_record_over_2_14_bytes_is_a_fatal_record_overflow() {
+        let now = Instant::now();
+        let (mut c, mut s) = connected_pair(now);
+        while c.poll_event().is_some() {}
+        while s.poll_event().is_some() {}
+        for len in [MAX_PLAINTEXT, MAX_PLAINTEXT + 1] {
+            let data = vec![7u8; len];
+            let mut datagram = Vec::new();
+            c.write_record(&mut datagram, ContentType::ApplicationData, 1, &[&data])
+                .unwrap();
+            s.handle_receive(now, &datagram);
+            if len == MAX_PLAINTEXT {
+                assert_eq!(s.poll_event(), Some(Event::ApplicationData(data)));
+                continue;
+            }
+            assert_eq!(s.state(), TransportState::Failed);
+            assert_eq!(
+                s.poll_event(),
+                Some(Event::Failed(Error::Protocol {
+                    sent: AlertDescription::RecordOverflow,
+                    reason: ProtocolError::RecordOverflow { len },
+                }))
+            );
+            let mut alert = Vec::new();
+            s.poll_transmit(now, &mut alert).expect("the alert");
+            c.handle_receive(now, &alert);
+            assert_eq!(c.state(), TransportState::Failed);
+            assert_eq!(
+                c.poll_event(),
+                Some(Event::Failed(Error::AlertReceived {
+                    description: AlertDescription::RecordOverflow,
+                }))
+            );
+        }
     }
 
     #[test]

@@ -137,6 +137,12 @@ pub enum ProtocolError {
     BadFinished,
     /// The peer's key share is invalid (`illegal_parameter`).
     BadKeyShare,
+    /// A record decrypted to more than 2^14 bytes of plaintext (RFC 5246
+    /// §6.2.3, RFC 8446 §5.2: `record_overflow`).
+    RecordOverflow {
+        /// The plaintext length.
+        len: usize,
+    },
     /// A cryptographic primitive failed locally (`internal_error`).
     Internal(&'static str),
 }
@@ -162,6 +168,9 @@ impl fmt::Display for ProtocolError {
             Self::BadSignature => f.write_str("signature did not verify"),
             Self::BadFinished => f.write_str("Finished did not verify"),
             Self::BadKeyShare => f.write_str("invalid key share"),
+            Self::RecordOverflow { len } => {
+                write!(f, "record of {len} bytes of plaintext, over 2^14")
+            }
             Self::Internal(what) => write!(f, "internal error: {what}"),
         }
     }
@@ -183,6 +192,7 @@ impl ProtocolError {
             Self::UnsupportedExtension(_) => AlertDescription::UnsupportedExtension,
             Self::BadCertificate(_) => AlertDescription::BadCertificate,
             Self::BadSignature | Self::BadFinished => AlertDescription::DecryptError,
+            Self::RecordOverflow { .. } => AlertDescription::RecordOverflow,
             Self::Internal(_) => AlertDescription::InternalError,
         }
     }

@@ -61,11 +61,14 @@
 //! - Fatal alerts with their codes: `bad_certificate` on a fingerprint
 //!   mismatch (the peer fails at once), `decrypt_error` on a bad Finished or
 //!   signature, `handshake_failure` with no suite, group or extended master
-//!   secret in common, `decode_error`, `unexpected_message`, ...; a received
-//!   fatal alert fails the transport with [`Error::AlertReceived`].
+//!   secret in common, `decode_error`, `unexpected_message`,
+//!   `record_overflow` on a record decrypting to over 2^14 bytes, ...; a
+//!   received fatal alert fails the transport with [`Error::AlertReceived`].
 //! - Epoch 1 records checked against a 64-record anti-replay window
-//!   (RFC 6347 §4.1.2.6); forged, replayed and malformed input is dropped
-//!   and counted in [`Stats`].
+//!   (RFC 6347 §4.1.2.6); forged, replayed and malformed input (an
+//!   unprotected record over 2^14 bytes too) is dropped and counted in
+//!   [`Stats`], and a plaintext alert is ignored once the peer writes in
+//!   epoch 1.
 //! - DTLS-SRTP (RFC 5764) with [`Config::srtp_profiles`] as a preference
 //!   order; keys from the RFC 5705 exporter.
 //! - Records decrypted in place in the caller's buffer

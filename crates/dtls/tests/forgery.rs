@@ -289,3 +289,35 @@ fn one_forged_fragment_with_another_length_does_not_block_the_real_message() {
     // The forged candidate is gone with the message it claimed to be.
     assert_eq!(c.stats().handshake_bytes_buffered, 0);
 }
+
+/// RFC 5246 §6.2.1 (and RFC 8446 §5.1): a record's plaintext is at most
+/// 2^14 bytes. An unencrypted record over that is invalid, and RFC 6347
+/// §4.1.2.7 has DTLS discard invalid records silently: it is not read (its
+/// fragment is not buffered), and since anyone can forge it, it does not
+/// end the handshake either.
+#[test]
+fn an_unencrypted_record_over_2_14_bytes_is_discarded_unread() {
+    let now = Instant::now();
+    let (mut c, mut s) = pair(KeyType::EcdsaP256, now);
+    for hello in drain(now, &mut c) {
+        s.handle_receive(now, &hello);
+    }
+    let max = 1 << 14;
+    // One ServerHello fragment whose record body is 2^14 + 1 bytes.
+    let data = vec![0; max + 1 - 12];
+    let oversized = forged_fragment(5, 2, 1, 20_000, 0, &data);
+    assert_eq!(oversized.len(), 13 + max + 1);
+    c.handle_receive(now, &oversized);
+    assert_eq!(c.stats().handshake_bytes_buffered, 0, "read and buffered");
+    assert_eq!(c.stats().records_malformed, 1);
+    assert_eq!(c.state(), TransportState::Connecting);
+    assert!(drain(now, &mut c).is_empty(), "no alert");
+    // 2^14 bytes exactly is a record like any other.
+    let data = vec![0; max - 12];
+    c.handle_receive(now, &forged_fragment(6, 2, 1, 20_000, 0, &data));
+    assert_eq!(c.stats().handshake_bytes_buffered, 20_000);
+    assert_eq!(c.stats().records_malformed, 1);
+    pump(now, &mut c, &mut s);
+    assert_eq!(c.state(), TransportState::Connected);
+    assert_eq!(s.state(), TransportState::Connected);
+}
