@@ -17,6 +17,16 @@
 //! the frame (one copy, no buffer per packet); a packet that arrives out
 //! of order, or behind a frame still held, is copied and waits as before.
 //!
+//! A packet far from the stream's numbers (more than 100 ahead of the
+//! highest received, or more than 3,000 behind it) is not believed on its
+//! own (RFC 3550 A.1 `update_seq`): it is held aside, and taken only if
+//! the next packet received follows it in sequence; then a jump ahead of
+//! at most 3,000 is an ordinary gap (a loss burst, waited on as any), and
+//! a larger jump, either way, a sender that restarted its numbers: what
+//! was held of the old numbering is given up and the stream goes on from
+//! there at once. Otherwise it is dropped, so a stray packet never takes
+//! the place of the packet of its number nor moves the stream ahead.
+//!
 //! Drive order, as every ferrtc engine: after [`JitterBuffer::insert`] or
 //! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
 //! `None`, then [`JitterBuffer::poll_timeout`].
@@ -115,6 +125,10 @@ pub enum Inserted {
     Duplicate,
     /// Older than what was already released or given up.
     Late,
+    /// Held aside: far from the stream's numbers, so not believed alone
+    /// (RFC 3550 A.1). Taken, and the stream followed there, if the next
+    /// packet received follows it in sequence; dropped otherwise.
+    Suspect,
 }
 
 #[derive(Debug)]
@@ -133,10 +147,64 @@ struct Stored {
 /// The most a frame being built reserves before its size is known.
 const MAX_FRAME_GUESS: usize = 256 * 1024;
 
-/// How far ahead of the next number to release a packet must be, with no
-/// other held as near, not to be waited on (see `gap_deadline`): beyond
-/// the loss bursts a stream recovers from.
-const STRAY_DISTANCE: u64 = 100;
+/// How far ahead of the highest number received a packet may be and be
+/// taken as the stream's: beyond the loss bursts a stream recovers from,
+/// a jump is believed only on the packet after it (RFC 3550 A.1).
+const STRAY_DISTANCE: i16 = 100;
+
+/// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump ahead beyond it, or one
+/// behind beyond it, is a sender that restarted its numbers, not a gap
+/// to wait on. Behind, packets within it are late or reordered (a late
+/// retransmission), never a restart.
+const MAX_DROPOUT: i16 = 3000;
+
+/// Where a packet falls against the stream's numbers (RFC 3550 A.1
+/// `update_seq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Within [`STRAY_DISTANCE`] ahead or [`MAX_DROPOUT`] behind the
+    /// highest received: the stream's.
+    Near,
+    /// Further ahead, within [`MAX_DROPOUT`]: a loss burst, if believed.
+    Ahead,
+    /// Further either way: a restart of the numbers, if believed.
+    Jump,
+}
+
+impl Reach {
+    /// The reach of a packet `step` numbers from the highest received.
+    fn of(step: i16) -> Self {
+        if (-MAX_DROPOUT..=STRAY_DISTANCE).contains(&step) {
+            Self::Near
+        } else if (1..=MAX_DROPOUT).contains(&step) {
+            Self::Ahead
+        } else {
+            Self::Jump
+        }
+    }
+}
+
+/// A packet far from the stream, held aside until the next packet shows
+/// whether it is the stream's (RFC 3550 A.1 `bad_seq`). One at most; the
+/// storage of its payload is kept for the next (bounded by a packet).
+#[derive(Debug, Default)]
+struct Suspect {
+    packet: Option<SuspectPacket>,
+    payload: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SuspectPacket {
+    sequence: u16,
+    timestamp: u32,
+    marker: bool,
+    /// A skipped number (see [`JitterBuffer::skip`]): no payload.
+    skip: bool,
+    arrival: Instant,
+    /// Believed, it restarts the numbering ([`Reach::Jump`]) rather than
+    /// leaving a gap.
+    restart: bool,
+}
 
 /// The frame at the next sequence number to release, depacketized as its
 /// packets arrived in order. Its packets stay in the map (for duplicates,
@@ -171,6 +239,8 @@ pub struct JitterBuffer {
     /// The packets before `next` were given up (or, at the start, unseen).
     after_gap: bool,
     first_arrival: Option<Instant>,
+    /// A packet far from the stream, not believed yet.
+    suspect: Suspect,
     /// When the packet that last moved the stream on arrived: the last
     /// packet of the latest frame (or skipped number) released.
     released_at: Option<Instant>,
@@ -219,6 +289,7 @@ impl JitterBuffer {
             settled: false,
             after_gap: true,
             first_arrival: None,
+            suspect: Suspect::default(),
             released_at: None,
             target_delay: Duration::ZERO,
             need_keyframe: config.wait_for_keyframe,
@@ -251,13 +322,95 @@ impl JitterBuffer {
         self.store(now, sequence, timestamp, false, None)
     }
 
-    /// Stores a packet with `payload`, or a skipped sequence number
-    /// (`None`). A new packet that continues the frame at the next
+    /// Takes a packet with `payload`, or a skipped sequence number
+    /// (`None`), as the stream's, or holds it aside when it is far from
+    /// the stream's numbers. RFC 3550 A.1: a large jump is believed when
+    /// the next packet follows it; any packet of the stream drops it.
+    fn store(
+        &mut self,
+        now: Instant,
+        sequence: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: Option<&[u8]>,
+    ) -> Inserted {
+        match self.seq.step(sequence).map(Reach::of) {
+            None | Some(Reach::Near) => self.suspect.packet = None,
+            Some(reach) => match self.suspect.packet {
+                Some(s) if s.sequence == sequence => return Inserted::Duplicate,
+                Some(s) if s.sequence.wrapping_add(1) == sequence => self.believe_suspect(),
+                _ => {
+                    let restart = reach == Reach::Jump;
+                    self.hold_suspect(now, sequence, timestamp, marker, payload, restart);
+                    return Inserted::Suspect;
+                }
+            },
+        }
+        self.accept(now, sequence, timestamp, marker, payload)
+    }
+
+    /// Holds a far packet aside, in place of any held before.
+    fn hold_suspect(
+        &mut self,
+        now: Instant,
+        sequence: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: Option<&[u8]>,
+        restart: bool,
+    ) {
+        self.suspect.payload.clear();
+        self.suspect
+            .payload
+            .extend_from_slice(payload.unwrap_or_default());
+        self.suspect.packet = Some(SuspectPacket {
+            sequence,
+            timestamp,
+            marker,
+            skip: payload.is_none(),
+            arrival: now,
+            restart,
+        });
+    }
+
+    /// The packet after the one held aside follows it: the stream is
+    /// there (restarted, or after a loss burst). Takes the held packet.
+    fn believe_suspect(&mut self) {
+        let Some(s) = self.suspect.packet.take() else {
+            return;
+        };
+        if s.restart {
+            self.restart(s.sequence);
+        }
+        let payload = std::mem::take(&mut self.suspect.payload);
+        let media = (!s.skip).then_some(payload.as_slice());
+        self.accept(s.arrival, s.sequence, s.timestamp, s.marker, media);
+        self.suspect.payload = payload;
+    }
+
+    /// The sender restarted its numbers (RFC 3550 A.1 `init_seq`): what
+    /// was held or awaited of the old numbering is given up (reported as
+    /// dropped; for video, a keyframe is needed), and the stream goes on
+    /// from `sequence`, numbered above everything before it.
+    fn restart(&mut self, sequence: u16) {
+        if let (Some(next), Some(high)) = (self.next, self.seq.highest())
+            && next <= high
+        {
+            self.drop_range(next, high);
+        }
+        self.packets.clear();
+        self.building = None;
+        self.next = Some(self.seq.restart_at(sequence));
+        self.after_gap = true;
+    }
+
+    /// Stores a packet of the stream with `payload`, or a skipped sequence
+    /// number (`None`). A new packet that continues the frame at the next
     /// sequence number to release is depacketized into it at once (see
     /// [`Self::build`]); any other is copied (a fresh allocation: the
     /// allocator's recently freed memory is warm in the cache, a buffer
     /// kept per stream is not).
-    fn store(
+    fn accept(
         &mut self,
         now: Instant,
         sequence: u16,
@@ -400,41 +553,19 @@ impl JitterBuffer {
     /// moved the stream on did, whichever is later. Giving up a gap skips
     /// to the first packet held, and every packet of the stream before it
     /// would then come too late; so a stream still moving on in order is
-    /// not given up for a packet ahead, and packets far ahead each held
-    /// alone (stray numbers, or the first packet after a long outage or
-    /// of a sender that restarted) are not waited on at all until two are
-    /// held near each other: RFC 3550 A.1 believes a large jump on the
-    /// packet after it.
+    /// not given up for a packet ahead (and a packet far ahead is not
+    /// held at all until the packet after it follows it, see
+    /// [`Self::store`]).
     fn gap_deadline(&self, next: u64) -> Option<Instant> {
         let waiting = match self.packets.get(next) {
             Some(p) => p.arrival,
             None => {
-                let (seq, first) = self.packets.first()?;
-                if seq > next + STRAY_DISTANCE && self.all_held_alone() {
-                    return None;
-                }
+                let (_, first) = self.packets.first()?;
                 self.released_at
                     .map_or(first.arrival, |at| at.max(first.arrival))
             }
         };
         Some(waiting + self.config.max_wait)
-    }
-
-    /// Whether no packet held has another held within [`STRAY_DISTANCE`]
-    /// above it: strays, each alone (a restart or the stream after an
-    /// outage brings packets near each other).
-    fn all_held_alone(&self) -> bool {
-        let mut held = self.packets.range(0..=u64::MAX).map(|(s, _)| s);
-        let Some(mut last) = held.next() else {
-            return true;
-        };
-        for s in held {
-            if s - last <= STRAY_DISTANCE {
-                return false;
-            }
-            last = s;
-        }
-        true
     }
 
     /// The next event.
@@ -1054,9 +1185,9 @@ mod tests {
         // up for it (it used to be, one wait after it came, and every
         // packet before it was then late: 395 of the next 399).
         assert_eq!(audio_with_a_stray(Some(1000)), (399, 0));
-        // A stray the stream catches up with takes its number's place:
-        // only the real packet of that number is refused.
-        assert_eq!(audio_with_a_stray(Some(300)), (399, 1));
+        // Nor a stray the stream catches up with: it is never held in the
+        // place of the real packet of its number, which is taken.
+        assert_eq!(audio_with_a_stray(Some(300)), (399, 0));
         // Nor when the stream pauses longer than the buffer waits: a lone
         // packet far ahead is not waited on.
         let dtx = Duration::from_millis(380);
@@ -1071,6 +1202,8 @@ mod tests {
         );
     }
 
+    /// RFC 3550 A.1: a jump beyond MAX_DROPOUT believed on two packets
+    /// in sequence is a restart, followed at once.
     #[test]
     fn a_sender_that_restarts_far_ahead_is_followed_once_its_second_packet_comes() {
         let mut j = audio();
@@ -1080,20 +1213,19 @@ mod tests {
         }
         j.handle_timeout(t0 + Duration::from_secs(1));
         events(&mut j);
-        // The sender starts again 5,000 numbers on: its first packet alone
-        // is not waited on; the second makes the gap an ordinary one.
+        // The sender starts again 5,000 numbers on (beyond RFC 3550 A.1's
+        // MAX_DROPOUT): its first packet alone is held aside, not waited
+        // on; the second, in sequence, restarts the stream there at once.
         let at = t0 + Duration::from_secs(2);
-        assert_eq!(j.insert(at, &opus(5000, 0)), Inserted::Stored);
+        assert_eq!(j.insert(at, &opus(5000, 0)), Inserted::Suspect);
         assert_eq!(j.poll_timeout(), None);
         assert_eq!(j.insert(at, &opus(5001, 960)), Inserted::Stored);
-        let deadline = j.poll_timeout().expect("the gap is waited on");
-        assert_eq!(deadline, at + JitterConfig::AUDIO.max_wait);
-        j.handle_timeout(deadline);
         let released = events(&mut j)
             .into_iter()
             .filter(|e| matches!(e, JitterEvent::Frame(_)))
             .count();
         assert_eq!(released, 2);
+        assert_eq!(j.poll_timeout(), None, "no gap left to wait on");
     }
 
     #[test]
@@ -1129,6 +1261,89 @@ mod tests {
         // The gap below the stray, then the one below the restart.
         let limit = 2 * JitterConfig::AUDIO.max_wait + Duration::from_millis(40);
         assert!(first_after.is_some_and(|d| d <= limit), "{first_after:?}");
+    }
+
+    /// RFC 3550 A.1 (`update_seq`): a packet far from the stream is not
+    /// believed on its own. A stray numbered 300 ahead, which the stream
+    /// reaches six seconds later, must not stand in for the real packet of
+    /// that number: the real one is taken, with its own timestamp, and
+    /// nothing of the stream is refused.
+    #[test]
+    fn a_stray_far_ahead_does_not_take_the_place_of_the_packet_the_stream_later_brings() {
+        let mut j = audio();
+        let t0 = Instant::now();
+        let at = |i: u16| t0 + Duration::from_millis(20 * u64::from(i));
+        let mut refused = Vec::new();
+        let mut released = Vec::new();
+        for i in 0..400u16 {
+            while let Some(due) = j.poll_timeout().filter(|t| *t <= at(i)) {
+                j.handle_timeout(due);
+            }
+            let got = j.insert(at(i), &opus(i, 960 * u32::from(i)));
+            if matches!(got, Inserted::Duplicate | Inserted::Late) {
+                refused.push(i);
+            }
+            if i == 50 {
+                // Numbered 350, with a timestamp of nothing in the stream.
+                j.insert(at(i), &opus(350, 7));
+            }
+            released.extend(events(&mut j).into_iter().filter_map(|e| match e {
+                JitterEvent::Frame(f) => Some((f.first_sequence, f.timestamp)),
+                _ => None,
+            }));
+        }
+        assert_eq!(refused, Vec::<u16>::new());
+        assert!(released.contains(&(350, 960 * 350)), "the real 350");
+        assert!(!released.iter().any(|(_, ts)| *ts == 7), "the stray");
+    }
+
+    /// RFC 3550 A.1: a large jump is believed only on two packets in
+    /// sequence. Two strays far ahead and near each other, but not in
+    /// sequence, are each dropped: when the stream then pauses longer
+    /// than the buffer waits, the buffer does not skip ahead to them and
+    /// refuse the stream as late.
+    #[test]
+    fn two_far_packets_not_in_sequence_do_not_move_the_stream_to_them() {
+        let dtx = Duration::from_millis(380);
+        assert_eq!(
+            audio_with_strays_and_pauses(&[1000, 1050], Duration::ZERO),
+            (399, 0)
+        );
+        assert_eq!(audio_with_strays_and_pauses(&[1000, 1050], dtx), (399, 0));
+    }
+
+    /// RFC 3550 A.1: a sender that starts its numbers again lower (a
+    /// reset, a new random first number) is followed as soon as two of its
+    /// packets in sequence show it, rather than every packet of it being
+    /// refused as late; what the buffer held of the old numbering is given
+    /// up.
+    #[test]
+    fn a_sender_that_restarts_its_numbers_lower_is_followed_once_its_second_packet_comes() {
+        let mut j = audio();
+        let t0 = Instant::now();
+        for i in 0..10u16 {
+            let at = t0 + Duration::from_millis(20 * u64::from(i));
+            j.insert(at, &opus(5000 + i, 960 * u32::from(i)));
+        }
+        j.handle_timeout(t0 + Duration::from_secs(1));
+        assert_eq!(events(&mut j).len(), 10);
+        let at = t0 + Duration::from_secs(2);
+        assert_eq!(j.insert(at, &opus(100, 0)), Inserted::Suspect);
+        assert!(
+            events(&mut j).is_empty(),
+            "one packet alone is not believed"
+        );
+        assert_eq!(j.insert(at, &opus(101, 960)), Inserted::Stored);
+        let released: Vec<u16> = events(&mut j)
+            .into_iter()
+            .filter_map(|e| match e {
+                JitterEvent::Frame(f) => Some(f.first_sequence),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(released, vec![100, 101]);
+        assert_eq!(j.insert(at, &opus(102, 1920)), Inserted::Stored);
+        assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.first_sequence == 102));
     }
 
     #[test]

@@ -37,6 +37,25 @@ impl SeqUnwrapper {
     pub(crate) fn highest(&self) -> Option<u64> {
         self.highest
     }
+
+    /// How far `seq` is from the highest seen, as a signed step of at most
+    /// ±32767 (`None` before the first).
+    pub(crate) fn step(&self, seq: u16) -> Option<i16> {
+        self.highest.map(|h| seq.wrapping_sub(h as u16) as i16)
+    }
+
+    /// Starts the count again at `seq` (the sender restarted its numbers,
+    /// RFC 3550 A.1 `init_seq`): its extended value is above every one
+    /// given before, whichever way the wire value jumped, so what was
+    /// numbered before stays below it.
+    pub(crate) fn restart_at(&mut self, seq: u16) -> u64 {
+        let ext = match self.highest {
+            None => BASE | u64::from(seq),
+            Some(h) => h + u64::from(seq.wrapping_sub(h as u16)),
+        };
+        self.highest = Some(ext);
+        ext
+    }
 }
 
 #[cfg(test)]
@@ -52,5 +71,17 @@ mod tests {
         assert_eq!(u.unwrap(0), a + 2);
         assert_eq!(u.highest(), Some(a + 3));
         assert_eq!(u.peek(65530), a - 4);
+    }
+
+    #[test]
+    fn a_restart_numbers_the_new_start_above_everything_before_it() {
+        let mut u = SeqUnwrapper::default();
+        let a = u.unwrap(5000);
+        assert_eq!(u.step(5100), Some(100));
+        assert_eq!(u.step(100), Some(-4900));
+        let b = u.restart_at(100);
+        assert!(b > a);
+        assert_eq!(u.unwrap(101), b + 1);
+        assert_eq!(u.restart_at(101), b + 1, "no jump: the same count");
     }
 }

@@ -114,6 +114,11 @@ impl<V> SeqMap<V> {
         self.entries.pop_front()
     }
 
+    /// Removes every entry (the storage is kept).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// The entries with keys in `range`, in key order.
     pub(crate) fn range(&self, range: RangeInclusive<u64>) -> impl Iterator<Item = (u64, &V)> {
         let (lo, hi) = range.into_inner();

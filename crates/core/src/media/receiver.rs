@@ -464,6 +464,9 @@ impl Receiver {
                 self.sources.on_packet(now, &packet, levels);
             }
             Inserted::Stored => {}
+            // Far from the stream's numbers: not its media (yet) for the
+            // sources; taken by the jitter buffer if the next one follows.
+            Inserted::Suspect => {}
             Inserted::Duplicate | Inserted::Late => c.packets_discarded += 1,
         }
         self.drain(now, layer, frames);
