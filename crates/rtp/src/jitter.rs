@@ -25,7 +25,10 @@
 //! a larger jump, either way, a sender that restarted its numbers: what
 //! was held of the old numbering is given up and the stream goes on from
 //! there at once. Otherwise it is dropped, so a stray packet never takes
-//! the place of the packet of its number nor moves the stream ahead.
+//! the place of the packet of its number nor moves the stream ahead. For
+//! video, a lone far packet after the stream was silent a whole wait, and
+//! followed by nothing for another, asks for a keyframe from the timer
+//! (the stream back after an outage, its frames lost; RFC 4585 §6.3.1).
 //!
 //! Drive order, as every ferrtc engine: after [`JitterBuffer::insert`] or
 //! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
@@ -239,6 +242,8 @@ pub struct JitterBuffer {
     /// The packets before `next` were given up (or, at the start, unseen).
     after_gap: bool,
     first_arrival: Option<Instant>,
+    /// When the last packet taken as the stream's arrived.
+    last_arrival: Option<Instant>,
     /// A packet far from the stream, not believed yet.
     suspect: Suspect,
     /// When the packet that last moved the stream on arrived: the last
@@ -289,6 +294,7 @@ impl JitterBuffer {
             settled: false,
             after_gap: true,
             first_arrival: None,
+            last_arrival: None,
             suspect: Suspect::default(),
             released_at: None,
             target_delay: Duration::ZERO,
@@ -420,6 +426,7 @@ impl JitterBuffer {
     ) -> Inserted {
         let ext = self.seq.unwrap(sequence);
         self.first_arrival.get_or_insert(now);
+        self.last_arrival = Some(now);
         match self.next {
             Some(n) if ext < n && self.settled => return Inserted::Late,
             Some(n) if ext >= n => {}
@@ -530,21 +537,45 @@ impl JitterBuffer {
         self.target_delay
     }
 
-    /// Gives up gaps that waited [`JitterConfig::max_wait`] and releases
-    /// the frames whose hold ended.
+    /// Gives up gaps that waited [`JitterConfig::max_wait`], releases
+    /// the frames whose hold ended, and asks for a keyframe for a lone far
+    /// packet after a silence (see [`Self::suspect_deadline`]).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.suspect_deadline().is_some_and(|t| t <= now) {
+            self.keyframe_requested = true;
+            self.events.push_back(JitterEvent::KeyframeNeeded);
+        }
         self.drain(now);
     }
 
     /// When [`Self::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let next = self.next?;
-        if let Assembly::Complete(last) = self.assemble(next)
-            && let Some(release) = self.release_at(next, last)
-        {
-            return Some(release);
+        let buffered = self.next.and_then(|next| {
+            if let Assembly::Complete(last) = self.assemble(next)
+                && let Some(release) = self.release_at(next, last)
+            {
+                return Some(release);
+            }
+            self.gap_deadline(next)
+        });
+        buffered.into_iter().chain(self.suspect_deadline()).min()
+    }
+
+    /// When the packet held aside asks for a keyframe (video): it came
+    /// after the stream was silent a whole [`JitterConfig::max_wait`], and
+    /// nothing of the stream came for as long after it. Most likely the
+    /// stream is back after an outage, its frames lost, and the sender
+    /// paused again: waiting for its next packet to believe the jump would
+    /// hold the request back as long (RFC 4585 §6.3.1). The stream is not
+    /// moved to it: it may still be a stray.
+    fn suspect_deadline(&self) -> Option<Instant> {
+        let s = self.suspect.packet.as_ref()?;
+        if !self.config.wait_for_keyframe || self.keyframe_requested {
+            return None;
         }
-        self.gap_deadline(next)
+        let wait = self.config.max_wait;
+        let silent = self.last_arrival.is_none_or(|t| t + wait <= s.arrival);
+        silent.then_some(s.arrival + wait)
     }
 
     /// When what waits at `next` (a gap, or a frame not complete) is given
@@ -1344,6 +1375,64 @@ mod tests {
         assert_eq!(released, vec![100, 101]);
         assert_eq!(j.insert(at, &opus(102, 1920)), Inserted::Stored);
         assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.first_sequence == 102));
+    }
+
+    /// RFC 4585 §6.3.1: after a long outage, a lone video packet far
+    /// ahead that the sender follows with nothing (it paused) still makes
+    /// the buffer ask for a keyframe: from its timer, the wait for a gap
+    /// after that packet came, not on the sender's next packet.
+    #[test]
+    fn a_lone_video_packet_after_a_long_outage_asks_for_a_keyframe_from_the_timer() {
+        let mut s = Stream::new(100);
+        let mut j = video();
+        let t0 = Instant::now();
+        let mut now = t0;
+        let drive = |j: &mut JitterBuffer, until: Instant| {
+            let mut asked = None;
+            while let Some(due) = j.poll_timeout().filter(|t| *t <= until) {
+                j.handle_timeout(due);
+                if events(j).contains(&JitterEvent::KeyframeNeeded) {
+                    asked.get_or_insert(due);
+                }
+            }
+            asked
+        };
+        for i in 0..10 {
+            for p in s.frame(i == 0, 300) {
+                drive(&mut j, now);
+                feed(&mut j, now, &p);
+            }
+            now += Duration::from_millis(33);
+        }
+        drive(&mut j, now + Duration::from_secs(1));
+        let frames = events(&mut j);
+        assert!(!frames.contains(&JitterEvent::KeyframeNeeded), "{frames:?}");
+        // Three seconds of nothing: 300 packets lost, then one packet (a
+        // frame of its own) and the sender pauses.
+        s.seq = s.seq.wrapping_add(300);
+        now += Duration::from_secs(3);
+        let lone = s.frame(false, 300);
+        assert_eq!(lone.len(), 1);
+        feed(&mut j, now, &lone[0]);
+        let mut asked = events(&mut j)
+            .contains(&JitterEvent::KeyframeNeeded)
+            .then_some(now);
+        if asked.is_none() {
+            asked = drive(&mut j, now + Duration::from_secs(5));
+        }
+        assert_eq!(asked, Some(now + JitterConfig::VIDEO.max_wait));
+        // The sender answers with a keyframe: the lone packet is believed,
+        // the gap before it given up, and the keyframe comes out.
+        let later = now + Duration::from_secs(2);
+        for p in s.frame(true, 300) {
+            feed(&mut j, later, &p);
+        }
+        let e = events(&mut j);
+        assert!(
+            matches!(&e[..], [.., JitterEvent::Frame(f)] if f.keyframe),
+            "{e:?}"
+        );
+        assert!(!e.contains(&JitterEvent::KeyframeNeeded), "asked once");
     }
 
     #[test]

@@ -621,3 +621,70 @@ fn every_layer_that_sends_a_report_has_a_cname_chunk() {
     assert_eq!(reporting, [70, 80]);
     assert_eq!(named, reporting, "a CNAME chunk per reporting SSRC");
 }
+
+/// RFC 4585 §6.3.1: a video receiver that sees one packet again after a
+/// long outage (300 packets lost), a frame it cannot decode without a
+/// keyframe, sends a PLI from its timer even though the sender pauses
+/// right after that packet: the request does not wait for the sender's
+/// next packet.
+#[test]
+fn a_lone_packet_after_a_long_video_outage_brings_a_pli_from_the_timer() {
+    let t0 = Instant::now();
+    let rtt = Duration::from_millis(50);
+    let mut r = Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000);
+    let mut frames = Vec::new();
+    let mut plis = Vec::new();
+    // Fires the receiver's timers due by `until`, polling its feedback
+    // after each as the session does; PLIs go to `plis` with their time.
+    let drive = |r: &mut Receiver, plis: &mut Vec<Instant>, frames: &mut Vec<_>, until| {
+        while let Some(due) = r.poll_timeout(rtt).filter(|t| *t <= until) {
+            r.handle_timeout(due, frames);
+            let sent = r.poll_feedback(due, rtt, 1);
+            plis.extend(
+                sent.iter()
+                    .filter(|p| matches!(p, RtcpPacket::Pli(_)))
+                    .map(|_| due),
+            );
+        }
+    };
+    // VP8 (RFC 7741 §4.2: S bit; RFC 6386 §9.1: P bit clear on a
+    // keyframe), one packet a frame.
+    let send = |r: &mut Receiver, plis: &mut Vec<Instant>, frames: &mut Vec<_>, now, seq: u16| {
+        let payload = [0x10, u8::from(seq != 0), 2, 3];
+        let mut p = RtpPacket::new(
+            PayloadType::new(96).unwrap(),
+            seq,
+            3000 * u32::from(seq),
+            0x1234,
+            &payload,
+        );
+        p.marker = true;
+        r.receive(now, &p, 0, 1, frames);
+        let sent = r.poll_feedback(now, rtt, 1);
+        plis.extend(
+            sent.iter()
+                .filter(|p| matches!(p, RtcpPacket::Pli(_)))
+                .map(|_| now),
+        );
+    };
+    let mut now = t0;
+    for seq in 0..30u16 {
+        drive(&mut r, &mut plis, &mut frames, now);
+        send(&mut r, &mut plis, &mut frames, now, seq);
+        now += Duration::from_millis(33);
+    }
+    drive(&mut r, &mut plis, &mut frames, now + Duration::from_secs(1));
+    assert_eq!(frames.len(), 30);
+    assert!(plis.is_empty());
+    // Ten seconds of nothing (packets 30..330 lost), then one packet.
+    now += Duration::from_secs(10);
+    send(&mut r, &mut plis, &mut frames, now, 330);
+    drive(&mut r, &mut plis, &mut frames, now + Duration::from_secs(5));
+    assert!(
+        plis.first()
+            .is_some_and(|t| *t <= now + Duration::from_secs(1)),
+        "PLIs sent at {:?}",
+        plis.iter().map(|t| *t - now).collect::<Vec<_>>()
+    );
+    assert_eq!(r.layers()[0].counters.pli_count, plis.len() as u64);
+}
