@@ -20,7 +20,8 @@
 //! A packet far from the stream's numbers (more than 100 ahead of the
 //! highest received, or more than 3,000 behind it) is not believed on its
 //! own (RFC 3550 A.1 `update_seq`): it is held aside, and taken only if
-//! the next packet received follows it in sequence; then a jump ahead of
+//! the next packet received is near it (within 32 either way: the packet
+//! after it, or the stream reordered after a loss burst); then a jump ahead of
 //! at most 3,000 is an ordinary gap (a loss burst, waited on as any), and
 //! a larger jump, either way, a sender that restarted its numbers: what
 //! was held of the old numbering is given up and the stream goes on from
@@ -130,7 +131,8 @@ pub enum Inserted {
     Late,
     /// Held aside: far from the stream's numbers, so not believed alone
     /// (RFC 3550 A.1). Taken, and the stream followed there, if the next
-    /// packet received follows it in sequence; dropped otherwise.
+    /// packet received is near it (within 32 either way); dropped
+    /// otherwise.
     Suspect,
 }
 
@@ -160,6 +162,11 @@ const STRAY_DISTANCE: i16 = 100;
 /// to wait on. Behind, packets within it are late or reordered (a late
 /// retransmission), never a restart.
 const MAX_DROPOUT: i16 = 3000;
+
+/// How near a held-aside packet the next one must be (either way) for
+/// both to be believed the stream's: reordering after a loss burst, not
+/// the distance between two unrelated strays.
+const SUSPECT_COMPANION: u16 = 32;
 
 /// Where a packet falls against the stream's numbers (RFC 3550 A.1
 /// `update_seq`).
@@ -344,7 +351,7 @@ impl JitterBuffer {
             None | Some(Reach::Near) => self.suspect.packet = None,
             Some(reach) => match self.suspect.packet {
                 Some(s) if s.sequence == sequence => return Inserted::Duplicate,
-                Some(s) if s.sequence.wrapping_add(1) == sequence => self.believe_suspect(),
+                Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(),
                 _ => {
                     let restart = reach == Reach::Jump;
                     self.hold_suspect(now, sequence, timestamp, marker, payload, restart);
@@ -353,6 +360,15 @@ impl JitterBuffer {
             },
         }
         self.accept(now, sequence, timestamp, marker, payload)
+    }
+
+    /// Whether `sequence` is near the held-aside `suspect`, as the stream's
+    /// next packets are (RFC 3550 A.1 asks for the packet after it; the
+    /// packets after a loss burst may also come reordered, a few apart),
+    /// and two strays almost never are.
+    fn companions(suspect: u16, sequence: u16) -> bool {
+        let apart = sequence.wrapping_sub(suspect) as i16;
+        apart != 0 && apart.unsigned_abs() <= SUSPECT_COMPANION
     }
 
     /// Holds a far packet aside, in place of any held before.
@@ -1326,6 +1342,39 @@ mod tests {
         assert_eq!(refused, Vec::<u16>::new());
         assert!(released.contains(&(350, 960 * 350)), "the real 350");
         assert!(!released.iter().any(|(_, ts)| *ts == 7), "the stray");
+    }
+
+    /// After a loss burst longer than [`STRAY_DISTANCE`] the stream may come
+    /// back reordered: the first packet is held aside, and the next one,
+    /// near it but not after it, still shows the stream is there. Nothing
+    /// after the burst is lost.
+    #[test]
+    fn a_stream_back_reordered_after_a_long_loss_burst_loses_no_packet_after_it() {
+        let mut j = audio();
+        let t0 = Instant::now();
+        let mut released = Vec::new();
+        let after_burst = [302u16, 300, 301].into_iter().chain(303..=400);
+        for (n, i) in (0..100u16).chain(after_burst).enumerate() {
+            let at = t0 + Duration::from_millis(20 * n as u64);
+            while let Some(due) = j.poll_timeout().filter(|t| *t <= at) {
+                j.handle_timeout(due);
+            }
+            j.insert(at, &opus(i, 960 * u32::from(i)));
+            released.extend(events(&mut j).into_iter().filter_map(|e| match e {
+                JitterEvent::Frame(f) => Some(f.first_sequence),
+                _ => None,
+            }));
+        }
+        let end = t0 + Duration::from_secs(60);
+        while let Some(due) = j.poll_timeout().filter(|t| *t <= end) {
+            j.handle_timeout(due);
+            released.extend(events(&mut j).into_iter().filter_map(|e| match e {
+                JitterEvent::Frame(f) => Some(f.first_sequence),
+                _ => None,
+            }));
+        }
+        let after: Vec<u16> = released.into_iter().filter(|&s| s >= 300).collect();
+        assert_eq!(after, (300..=400).collect::<Vec<u16>>());
     }
 
     /// RFC 3550 A.1: a large jump is believed only on two packets in
