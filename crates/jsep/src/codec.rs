@@ -126,9 +126,15 @@ impl Codec {
         }
     }
 
-    /// Reads the codecs of an RTP media section, in `m=` line order.
+    /// Reads the codecs of an RTP media section, in `m=` line order, one
+    /// per payload type: a payload type the `m=` line repeats is read once
+    /// (its first `a=rtpmap` and `a=fmtp`), so a peer's m-line cannot
+    /// multiply the codecs negotiation works on (RFC 8866 §5.14: a format
+    /// names one codec).
     pub fn from_section(m: &MediaDescription) -> Vec<Codec> {
+        let mut seen = PayloadTypeSet::default();
         m.payload_types()
+            .filter(|pt| seen.insert(*pt))
             .filter_map(|pt| {
                 let Rtpmap {
                     encoding,
@@ -177,6 +183,20 @@ impl Codec {
                 parameters: p.clone(),
             }));
         }
+    }
+}
+
+/// A set of RTP payload types (0-255 as `u8`), for linear-time duplicate checks.
+#[derive(Default)]
+pub(crate) struct PayloadTypeSet([u64; 4]);
+
+impl PayloadTypeSet {
+    /// Adds `pt`; false if it was already there.
+    pub(crate) fn insert(&mut self, pt: u8) -> bool {
+        let (word, bit) = (usize::from(pt / 64), 1u64 << (pt % 64));
+        let fresh = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        fresh
     }
 }
 
@@ -288,9 +308,17 @@ fn h264_answer_fmtp(local: &Codec, offered: &Codec) -> Option<String> {
 /// the answerer's level. RTX codecs are kept when their `apt` codec is kept
 /// and the local side supports RTX at that clock rate; RED/ULPFEC are
 /// treated as ordinary codecs.
+///
+/// Each offered payload type is kept once (its first codec), so the result
+/// holds one codec per payload type whatever `offered` holds, and each RTX comes once.
 pub fn negotiate_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec> {
+    let mut seen = PayloadTypeSet::default();
+    let offered: Vec<&Codec> = offered
+        .iter()
+        .filter(|c| seen.insert(c.payload_type))
+        .collect();
     let mut out: Vec<Codec> = Vec::new();
-    for o in offered.iter().filter(|c| !c.is_rtx()) {
+    for o in offered.iter().copied().filter(|c| !c.is_rtx()) {
         let Some(l) = local.iter().find(|l| !l.is_rtx() && l.matches(o)) else {
             continue;
         };
@@ -301,7 +329,7 @@ pub fn negotiate_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec> {
         }
         out.push(c);
     }
-    for o in offered.iter().filter(|c| c.is_rtx()) {
+    for o in offered.iter().copied().filter(|c| c.is_rtx()) {
         let Some(apt) = o.apt() else { continue };
         let kept = out.iter().any(|c| !c.is_rtx() && c.payload_type == apt);
         let local_rtx = local

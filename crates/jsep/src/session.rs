@@ -11,7 +11,7 @@ use ferrtc_dtls::Role;
 use crate::IceCandidateInit;
 use crate::SessionDescription;
 use crate::build::{self, RtpSection, Transport};
-use crate::codec::{Codec, negotiate_codecs};
+use crate::codec::{Codec, PayloadTypeSet, negotiate_codecs};
 use crate::config::{AnswerOptions, BundlePolicy, IceCredentials, JsepConfig, OfferOptions};
 use crate::error::JsepError;
 use crate::signaling::{SdpType, Side, SignalingState, Transition};
@@ -1578,6 +1578,7 @@ fn validate_offer(sdp: &Sdp) -> Result<(), JsepError> {
         if m.is_rejected() {
             continue;
         }
+        check_payload_types_once(m)?;
         validate_credentials(sdp, m)?;
         if m.fingerprints().next().is_none() && sdp.fingerprints().next().is_none() {
             return Err(JsepError::Invalid(format!(
@@ -1593,6 +1594,23 @@ fn validate_offer(sdp: &Sdp) -> Result<(), JsepError> {
         }
     }
     Ok(())
+}
+
+/// RFC 8866 §5.14, RFC 3264 §5.1: each format of an RTP m-line names one
+/// codec, so a payload type appears once. A repeated one is refused: it
+/// means nothing, and negotiation would otherwise multiply its codecs.
+fn check_payload_types_once(m: &MediaDescription) -> Result<(), JsepError> {
+    if !m.is_rtp() {
+        return Ok(());
+    }
+    let mut seen = PayloadTypeSet::default();
+    match m.payload_types().find(|pt| !seen.insert(*pt)) {
+        Some(pt) => Err(JsepError::Invalid(format!(
+            "m-section {} lists payload type {pt} twice",
+            m.mid().unwrap_or_default()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// RFC 8829 §5.10: an answer matches its offer section by section.
@@ -1626,6 +1644,7 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
                 "a=setup:actpass in an answer".into(),
             ));
         }
+        check_payload_types_once(a)?;
         if a.is_rtp()
             && let Some(pt) = a
                 .payload_types()

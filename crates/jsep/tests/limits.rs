@@ -1,11 +1,13 @@
-//! Limits a hostile peer meets in JSEP: the size of a remote description and
-//! the number of candidates it can trickle into one m-section.
+//! Limits a hostile peer meets in JSEP: the size of a remote description,
+//! the number of candidates it can trickle into one m-section, and what one
+//! m-line can make an answer grow to.
 
 use ferrtc_jsep::{
-    AnswerOptions, DEFAULT_MAX_REMOTE_CANDIDATES, IceCandidateInit, IceCredentials, Jsep,
-    JsepConfig, JsepError, OfferOptions, SessionDescription, SignalingState,
+    AnswerOptions, Codec, DEFAULT_MAX_REMOTE_CANDIDATES, IceCandidateInit, IceCredentials, Jsep,
+    JsepConfig, JsepError, OfferOptions, SessionDescription, SignalingState, TransceiverInit,
+    default_video_codecs, negotiate_codecs,
 };
-use ferrtc_sdp::{Fingerprint, HashFunction, Limits, SdpError};
+use ferrtc_sdp::{Direction, Fingerprint, HashFunction, Limits, MediaKind, SdpError};
 
 fn config(ufrag: &str) -> JsepConfig {
     JsepConfig::new(
@@ -135,4 +137,61 @@ fn a_remote_description_with_more_candidates_than_the_limit_is_refused() {
         ..config("cccc")
     });
     c.set_remote_description(with_three).unwrap();
+}
+
+/// A video offer whose m-line lists VP8 (96) and its RTX (97) 600 times
+/// each: 3.6 KB of payload types.
+fn offer_repeating_payload_types() -> SessionDescription {
+    let mut a = Jsep::new(config("aaaa"));
+    a.add_transceiver(TransceiverInit::new(MediaKind::Video, Direction::SendRecv));
+    let offer = a.create_offer(OfferOptions::default()).unwrap().sdp;
+    let start = offer.find("m=video 9 UDP/TLS/RTP/SAVPF ").unwrap();
+    let end = start + offer[start..].find("\r\n").unwrap();
+    let formats = "96 97 ".repeat(600);
+    let line = format!("m=video 9 UDP/TLS/RTP/SAVPF {}", formats.trim_end());
+    let mut text = offer.clone();
+    text.replace_range(start..end, &line);
+    SessionDescription::offer(text)
+}
+
+/// A payload type means one format of the m-line (RFC 8866 §5.14, RFC 3264
+/// §5.1): a remote description that lists one twice is refused, naming it.
+/// Taken as they stood, 600 copies of VP8 and of its RTX made an answer of
+/// 600 x 600 codecs (each RTX after each copy of its codec): a few KB of
+/// offer cost hundreds of MB and an answer that could not be applied.
+#[test]
+fn a_remote_offer_listing_a_payload_type_twice_is_refused() {
+    let mut b = Jsep::new(config("bbbb"));
+    let err = b
+        .set_remote_description(offer_repeating_payload_types())
+        .unwrap_err();
+    assert!(
+        matches!(&err, JsepError::Invalid(why) if why.contains("payload type 96")),
+        "{err}"
+    );
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    assert!(b.remote_sdp().is_none());
+}
+
+/// The codecs of an m-section are read once per payload type (the first
+/// `a=rtpmap` and `a=fmtp` of it), and negotiation keeps each offered
+/// codec and RTX once, whatever the caller passes in.
+#[test]
+fn codecs_are_read_and_negotiated_once_per_payload_type() {
+    let offer: ferrtc_sdp::SessionDescription =
+        offer_repeating_payload_types().sdp.parse().unwrap();
+    let offered = Codec::from_section(&offer.media[0]);
+    assert_eq!(
+        offered.iter().map(|c| c.payload_type).collect::<Vec<_>>(),
+        [96, 97]
+    );
+    let doubled: Vec<Codec> = offered.iter().chain(&offered).cloned().collect();
+    let negotiated = negotiate_codecs(&doubled, &default_video_codecs());
+    assert_eq!(
+        negotiated
+            .iter()
+            .map(|c| c.payload_type)
+            .collect::<Vec<_>>(),
+        [96, 97]
+    );
 }
