@@ -1629,7 +1629,11 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
                 o.kind, a.kind
             )));
         }
-        if a.port == 0 {
+        // RFC 9143 §7.3.1: a bundled section may be answered on port 0
+        // with `a=bundle-only`; it is accepted (see `complete`), so it is
+        // checked like any accepted section, except for the transport
+        // attributes it takes from the BUNDLE tag.
+        if a.is_rejected() {
             continue;
         }
         if a.mid() != o.mid() {
@@ -1653,6 +1657,9 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
             return Err(JsepError::AnswerMismatch(format!(
                 "payload type {pt} was not offered"
             )));
+        }
+        if a.port == 0 {
+            continue;
         }
         let mid = a.mid().unwrap_or_default();
         validate_credentials(answer, a)?;

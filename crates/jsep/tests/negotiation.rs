@@ -623,6 +623,47 @@ fn answer_with_a_payload_type_that_was_not_offered_is_refused() {
     assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
 }
 
+/// `a` offers what `setup` adds, `b` answers; returns `a` (in
+/// `have-local-offer`) and the text of `b`'s answer, to be tampered with.
+fn offer_and_answer(setup: impl FnOnce(&mut Jsep, &mut Jsep)) -> (Jsep, String) {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    setup(&mut a, &mut b);
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    (a, answer.sdp)
+}
+
+/// RFC 9143 §7.3.1 lets an answer put a bundled m-section on port 0 with
+/// `a=bundle-only`: the section is accepted, not rejected, so it is held to
+/// the same rules as any accepted section (RFC 8829 §5.10, RFC 3264 §6.1):
+/// it may not carry a payload type the offer did not have.
+#[test]
+fn a_bundle_only_answer_section_with_a_payload_type_that_was_not_offered_is_refused() {
+    let (mut a, answer) = offer_and_answer(|a, _| {
+        a.add_transceiver(audio(Direction::SendRecv));
+        a.add_transceiver(video(Direction::SendRecv));
+    });
+    let video = answer.find("m=video 9 UDP/TLS/RTP/SAVPF ").unwrap();
+    let mut bad = answer.clone();
+    bad.replace_range(
+        video..video + "m=video 9 UDP/TLS/RTP/SAVPF ".len(),
+        "m=video 0 UDP/TLS/RTP/SAVPF 77 ",
+    );
+    let bad = bad.replacen(
+        "a=mid:1\r\n",
+        "a=mid:1\r\na=bundle-only\r\na=rtpmap:77 H265/90000\r\n",
+        1,
+    );
+    assert!(bad.parse::<Sdp>().unwrap().media[1].bundle_only());
+    let err = a.set_remote_description(SessionDescription::answer(bad));
+    assert!(matches!(err, Err(JsepError::AnswerMismatch(_))), "{err:?}");
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    a.set_remote_description(SessionDescription::answer(answer))
+        .unwrap();
+}
+
 #[test]
 fn answer_with_setup_actpass_is_refused() {
     let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
