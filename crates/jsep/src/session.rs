@@ -1613,6 +1613,40 @@ fn check_payload_types_once(m: &MediaDescription) -> Result<(), JsepError> {
     }
 }
 
+/// RFC 3264 §6.1, RFC 8829 §5.10: the answer's payload types are offered
+/// ones, each for the codec the offer gave it (same encoding name, clock
+/// rate and channels): an answer cannot bring in a codec the offer did not
+/// have, not even under an offered number.
+fn check_answer_codecs(o: &MediaDescription, a: &MediaDescription) -> Result<(), JsepError> {
+    if !a.is_rtp() {
+        return Ok(());
+    }
+    if let Some(pt) = a
+        .payload_types()
+        .find(|pt| !o.payload_types().any(|x| x == *pt))
+    {
+        return Err(JsepError::AnswerMismatch(format!(
+            "payload type {pt} was not offered"
+        )));
+    }
+    let offered = Codec::from_section(o);
+    for c in Codec::from_section(a) {
+        let Some(was) = offered.iter().find(|x| x.payload_type == c.payload_type) else {
+            continue;
+        };
+        let same = was.name.eq_ignore_ascii_case(&c.name)
+            && was.clock_rate == c.clock_rate
+            && was.channels.unwrap_or(1) == c.channels.unwrap_or(1);
+        if !same {
+            return Err(JsepError::AnswerMismatch(format!(
+                "payload type {} offered as {}/{} answered as {}/{}",
+                c.payload_type, was.name, was.clock_rate, c.name, c.clock_rate
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// RFC 8829 §5.10: an answer matches its offer section by section.
 fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
     if offer.media.len() != answer.media.len() {
@@ -1649,15 +1683,7 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
             ));
         }
         check_payload_types_once(a)?;
-        if a.is_rtp()
-            && let Some(pt) = a
-                .payload_types()
-                .find(|pt| !o.payload_types().any(|x| x == *pt))
-        {
-            return Err(JsepError::AnswerMismatch(format!(
-                "payload type {pt} was not offered"
-            )));
-        }
+        check_answer_codecs(o, a)?;
         if a.port == 0 {
             continue;
         }

@@ -664,6 +664,26 @@ fn a_bundle_only_answer_section_with_a_payload_type_that_was_not_offered_is_refu
         .unwrap();
 }
 
+/// RFC 3264 §6.1: the answer uses the offer's payload type numbers for the
+/// offered codecs; an answer that maps an offered number to another codec
+/// (here Opus's 111 to a codec the offer never had) accepts a codec that
+/// was not offered, and is refused (RFC 8829 §5.10).
+#[test]
+fn an_answer_mapping_an_offered_payload_type_to_another_codec_is_refused() {
+    let (mut a, answer) = offer_and_answer(|a, _| {
+        a.add_transceiver(audio(Direction::SendRecv));
+    });
+    let bad = answer.replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 ISAC/16000");
+    assert_ne!(bad, answer);
+    let err = a.set_remote_description(SessionDescription::answer(bad));
+    assert!(matches!(err, Err(JsepError::AnswerMismatch(_))), "{err:?}");
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    a.set_remote_description(SessionDescription::answer(answer))
+        .unwrap();
+    let codecs = &a.transceivers()[0].negotiated().unwrap().codecs;
+    assert!(codecs.iter().all(|c| !c.name.eq_ignore_ascii_case("ISAC")));
+}
+
 #[test]
 fn answer_with_setup_actpass_is_refused() {
     let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
