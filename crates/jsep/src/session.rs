@@ -1613,6 +1613,21 @@ fn check_payload_types_once(m: &MediaDescription) -> Result<(), JsepError> {
     }
 }
 
+/// RFC 3264 §6.1: the answer's direction for a stream is one the offer
+/// allows (a `sendonly` offer is answered `recvonly` or `inactive`, an
+/// `inactive` one `inactive`): the answerer sends only what the offerer
+/// receives and receives only what it sends.
+fn check_answer_direction(o: &MediaDescription, a: &MediaDescription) -> Result<(), JsepError> {
+    let (offered, answered) = (o.direction(), a.direction());
+    if (answered.sends() && !offered.receives()) || (answered.receives() && !offered.sends()) {
+        return Err(JsepError::AnswerMismatch(format!(
+            "m-section {}: {offered} answered {answered}",
+            a.mid().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
 /// RFC 3264 §6.1, RFC 8829 §5.10: the answer's payload types are offered
 /// ones, each for the codec the offer gave it (same encoding name, clock
 /// rate and channels): an answer cannot bring in a codec the offer did not
@@ -1684,6 +1699,9 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
         }
         check_payload_types_once(a)?;
         check_answer_codecs(o, a)?;
+        if a.is_rtp() {
+            check_answer_direction(o, a)?;
+        }
         if a.port == 0 {
             continue;
         }

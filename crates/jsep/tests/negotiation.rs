@@ -684,6 +684,41 @@ fn an_answer_mapping_an_offered_payload_type_to_another_codec_is_refused() {
     assert!(codecs.iter().all(|c| !c.name.eq_ignore_ascii_case("ISAC")));
 }
 
+/// RFC 3264 §6.1: a stream offered `sendonly` is answered `recvonly` or
+/// `inactive`, one offered `recvonly` is answered `sendonly` or `inactive`,
+/// one offered `inactive` is answered `inactive`. An answer that would have
+/// the offerer receive (or send) what it did not offer is refused (RFC 8829
+/// §5.10), rather than setting a `currentDirection` the offerer never asked for.
+#[test]
+fn an_answer_direction_wider_than_the_offer_allows_is_refused() {
+    let cases = [
+        (Direction::SendOnly, "a=recvonly", "a=sendrecv"),
+        (Direction::SendOnly, "a=recvonly", "a=sendonly"),
+        (Direction::RecvOnly, "a=sendonly", "a=sendrecv"),
+        (Direction::Inactive, "a=inactive", "a=recvonly"),
+    ];
+    for (offered, answered, tampered) in cases {
+        let (mut a, answer) = offer_and_answer(|a, b| {
+            a.add_transceiver(audio(offered));
+            b.add_transceiver(audio(Direction::SendRecv));
+        });
+        let bad = answer.replace(&format!("{answered}\r\n"), &format!("{tampered}\r\n"));
+        assert_ne!(bad, answer, "{offered}");
+        let err = a.set_remote_description(SessionDescription::answer(bad));
+        assert!(
+            matches!(err, Err(JsepError::AnswerMismatch(_))),
+            "{offered} answered {tampered}: {err:?}"
+        );
+        assert_eq!(a.transceivers()[0].current_direction(), None);
+        a.set_remote_description(SessionDescription::answer(answer))
+            .unwrap();
+        assert_eq!(
+            a.transceivers()[0].current_direction(),
+            Some(Direction::parse(&answered[2..]).unwrap().reverse())
+        );
+    }
+}
+
 #[test]
 fn answer_with_setup_actpass_is_refused() {
     let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
