@@ -130,7 +130,8 @@ impl Codec {
     /// per payload type: a payload type the `m=` line repeats is read once
     /// (its first `a=rtpmap` and `a=fmtp`), so a peer's m-line cannot
     /// multiply the codecs negotiation works on (RFC 8866 §5.14: a format
-    /// names one codec).
+    /// names one codec). Each codec's feedback lists each mechanism once,
+    /// at most [`MAX_FEEDBACK_PER_CODEC`] of them.
     pub fn from_section(m: &MediaDescription) -> Vec<Codec> {
         let mut seen = PayloadTypeSet::default();
         m.payload_types()
@@ -143,13 +144,7 @@ impl Codec {
                     ..
                 } = m.rtpmap(pt).cloned().or_else(|| static_rtpmap(pt))?;
                 let fmtp = m.fmtp(pt).map(|f| f.parameters.clone());
-                let feedback = m
-                    .rtcp_fbs(pt)
-                    .map(|f| RtcpFeedback {
-                        kind: f.kind.clone(),
-                        parameter: f.parameter.clone(),
-                    })
-                    .collect();
+                let feedback = section_feedback(m, pt);
                 Some(Codec {
                     payload_type: pt,
                     name: encoding,
@@ -184,6 +179,34 @@ impl Codec {
             }));
         }
     }
+}
+
+/// Most distinct feedback mechanisms read for one codec. Browsers offer
+/// five per video codec; `a=rtcp-fb:*` lines count for every payload type
+/// of the section (RFC 4585 §4.2), so without a bound a peer's wildcard
+/// lines would be copied once per codec.
+pub const MAX_FEEDBACK_PER_CODEC: usize = 32;
+
+/// The `a=rtcp-fb` mechanisms of one payload type, its own and `*`, in
+/// order: each once (a mechanism is there or not, RFC 4585 §4.2), at most
+/// [`MAX_FEEDBACK_PER_CODEC`] of them.
+fn section_feedback(m: &MediaDescription, pt: u8) -> Vec<RtcpFeedback> {
+    let mut out: Vec<RtcpFeedback> = Vec::new();
+    for f in m.rtcp_fbs(pt) {
+        if out.len() == MAX_FEEDBACK_PER_CODEC {
+            break;
+        }
+        let known = out
+            .iter()
+            .any(|x| x.kind == f.kind && x.parameter == f.parameter);
+        if !known {
+            out.push(RtcpFeedback {
+                kind: f.kind.clone(),
+                parameter: f.parameter.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// A set of RTP payload types (0-255 as `u8`), for linear-time duplicate checks.

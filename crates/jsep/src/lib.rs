@@ -33,9 +33,9 @@ mod transceiver;
 
 pub use candidate::IceCandidateInit;
 pub use codec::{
-    Codec, H264Profile, RtcpFeedback, TELEPHONE_EVENT, TELEPHONE_EVENT_8000_PT,
-    TELEPHONE_EVENT_48000_PT, default_audio_codecs, default_video_codecs, h264_profile,
-    negotiate_codecs, parse_profile_level_id,
+    Codec, H264Profile, MAX_FEEDBACK_PER_CODEC, RtcpFeedback, TELEPHONE_EVENT,
+    TELEPHONE_EVENT_8000_PT, TELEPHONE_EVENT_48000_PT, default_audio_codecs, default_video_codecs,
+    h264_profile, negotiate_codecs, parse_profile_level_id,
 };
 pub use config::{
     AnswerOptions, BundlePolicy, DEFAULT_MAX_REMOTE_CANDIDATES, IceCredentials, JsepConfig,

@@ -4,8 +4,8 @@
 
 use ferrtc_jsep::{
     AnswerOptions, Codec, DEFAULT_MAX_REMOTE_CANDIDATES, IceCandidateInit, IceCredentials, Jsep,
-    JsepConfig, JsepError, OfferOptions, SessionDescription, SignalingState, TransceiverInit,
-    default_video_codecs, negotiate_codecs,
+    JsepConfig, JsepError, MAX_FEEDBACK_PER_CODEC, OfferOptions, RtcpFeedback, SessionDescription,
+    SignalingState, TransceiverInit, default_video_codecs, negotiate_codecs,
 };
 use ferrtc_sdp::{Direction, Fingerprint, HashFunction, Limits, MediaKind, SdpError};
 
@@ -193,5 +193,68 @@ fn codecs_are_read_and_negotiated_once_per_payload_type() {
             .map(|c| c.payload_type)
             .collect::<Vec<_>>(),
         [96, 97]
+    );
+}
+
+/// A video offer with 120 payload types, all VP8, and 7000 lines of
+/// `a=rtcp-fb:* nack`: 131 KB, under the size limit.
+fn offer_with_wildcard_feedback_lines() -> SessionDescription {
+    let mut a = Jsep::new(config("aaaa"));
+    a.add_transceiver(TransceiverInit::new(MediaKind::Video, Direction::SendRecv));
+    let offer = a.create_offer(OfferOptions::default()).unwrap().sdp;
+    let start = offer.find("m=video 9 UDP/TLS/RTP/SAVPF ").unwrap();
+    let end = start + offer[start..].find("\r\n").unwrap();
+    let pts: Vec<String> = (1..=120).map(|pt: u8| pt.to_string()).collect();
+    let mut text = offer.clone();
+    text.replace_range(
+        start..end,
+        &format!("m=video 9 UDP/TLS/RTP/SAVPF {}", pts.join(" ")),
+    );
+    for pt in &pts {
+        text.push_str(&format!("a=rtpmap:{pt} VP8/90000\r\n"));
+    }
+    text.push_str(&"a=rtcp-fb:* nack\r\n".repeat(7000));
+    SessionDescription::offer(text)
+}
+
+/// `a=rtcp-fb:*` applies to every payload type (RFC 4585 §4.2), and a
+/// feedback mechanism is there or not: a codec's feedback is read once per
+/// mechanism, a bounded number of them. Read line by line, 7000 wildcard
+/// lines times 120 codecs made a 16 MB answer from a 131 KB offer, one the
+/// answerer could not apply.
+#[test]
+fn wildcard_feedback_lines_are_read_once_per_mechanism_and_the_answer_stays_small() {
+    let offer = offer_with_wildcard_feedback_lines();
+    assert!(offer.sdp.len() < 256 * 1024);
+    let model: ferrtc_sdp::SessionDescription = offer.sdp.parse().unwrap();
+    let codecs = Codec::from_section(&model.media[0]);
+    assert_eq!(codecs.len(), 120);
+    let nack = RtcpFeedback::new("nack", None);
+    for c in &codecs {
+        assert_eq!(c.feedback.iter().filter(|f| **f == nack).count(), 1);
+        assert!(c.feedback.len() <= MAX_FEEDBACK_PER_CODEC);
+    }
+    let mut b = Jsep::new(config("bbbb"));
+    b.add_transceiver(TransceiverInit::new(MediaKind::Video, Direction::SendRecv));
+    b.set_remote_description(offer.clone()).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    assert!(
+        answer.sdp.len() < offer.sdp.len(),
+        "{} bytes",
+        answer.sdp.len()
+    );
+    b.set_local_description(answer).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+
+    // Distinct mechanisms are bounded too.
+    let distinct: String = (0..100)
+        .map(|i| format!("a=rtcp-fb:* x-mechanism-{i}\r\n"))
+        .collect();
+    let model: ferrtc_sdp::SessionDescription = format!("{}{distinct}", offer.sdp).parse().unwrap();
+    let codecs = Codec::from_section(&model.media[0]);
+    assert!(
+        codecs
+            .iter()
+            .all(|c| c.feedback.len() == MAX_FEEDBACK_PER_CODEC)
     );
 }
