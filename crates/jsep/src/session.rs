@@ -54,9 +54,11 @@ struct Applied {
 /// the media session keeps one RTP stream per layer, four at most).
 const MAX_SIMULCAST_LAYERS: usize = 4;
 
-/// Limits for parsing a description again: its text was accepted (within
-/// the configured limits) when it was applied, and has only grown by the
-/// bounded number of trickled candidates since.
+/// Limits for parsing a description again, or one this side wrote: a
+/// remote text was accepted (within the configured limits) when it was
+/// applied, and has only grown by the bounded number of trickled
+/// candidates since; a local one is the serialization of a model built
+/// from bounded inputs.
 const REPARSE_LIMITS: ferrtc_sdp::Limits = ferrtc_sdp::Limits {
     max_bytes: usize::MAX,
     max_lines: usize::MAX,
@@ -876,7 +878,9 @@ impl Jsep {
         if !desc.sdp.is_empty() && desc.sdp != created.text {
             return Err(JsepError::Modified(desc.kind));
         }
-        let model: Sdp = created.text.parse()?;
+        // Our own text: `sdp_limits` bound the peer's descriptions, not
+        // ours (an answer can outgrow the offer it answers).
+        let model = ferrtc_sdp::parse_bytes(created.text.as_bytes(), &REPARSE_LIMITS)?;
         let applied = Applied::new(desc.kind, created.text);
         match desc.kind {
             SdpType::Offer => {

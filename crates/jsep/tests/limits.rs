@@ -258,3 +258,39 @@ fn wildcard_feedback_lines_are_read_once_per_mechanism_and_the_answer_stays_smal
             .all(|c| c.feedback.len() == MAX_FEEDBACK_PER_CODEC)
     );
 }
+
+/// An offer of `sections` audio m-sections, each as small as JSEP allows
+/// (PCMU, the transport at session level): 900 of them take 77 KB.
+fn offer_with_small_sections(sections: usize) -> SessionDescription {
+    let fingerprint = Fingerprint::from_digest(HashFunction::Sha256, &[7; 32]);
+    let mut text = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+         a=ice-ufrag:aaaa\r\na=ice-pwd:passwordpasswordpassword\r\n\
+         a=fingerprint:sha-256 {}\r\na=setup:actpass\r\n",
+        fingerprint.hex()
+    );
+    for mid in 0..sections {
+        text.push_str(&format!(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\n\
+             a=sendrecv\r\na=rtcp-mux\r\n"
+        ));
+    }
+    SessionDescription::offer(text)
+}
+
+/// `JsepConfig::sdp_limits` bound what the peer sends, not what this side
+/// writes: an answer to an offer within the limits is applied even when it
+/// is larger than they allow (here 900 sections answered with their own
+/// transport attributes: over 256 KiB).
+#[test]
+fn a_local_answer_larger_than_the_remote_limits_is_applied() {
+    let offer = offer_with_small_sections(900);
+    assert!(offer.sdp.len() < 256 * 1024);
+    let mut b = Jsep::new(config("bbbb"));
+    b.set_remote_description(offer).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    assert!(answer.sdp.len() > 256 * 1024, "{} bytes", answer.sdp.len());
+    b.set_local_description(answer).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    assert_eq!(b.transport().unwrap().remote_ice.ufrag, "aaaa");
+}
