@@ -1373,9 +1373,16 @@ impl Jsep {
                     } else {
                         a.direction()
                     };
+                    // RFC 8853 §5.3, RFC 8851 §5: the layers agreed are
+                    // the answer's rids of a direction that the offer has
+                    // in the reverse one; an answerer may remove rids, not
+                    // add them.
                     let rids = |m: &MediaDescription, d: RidDirection| -> Vec<String> {
                         m.rids()
                             .filter(|x| x.direction == d)
+                            .filter(|x| {
+                                o.rids().any(|y| y.direction == d.reverse() && y.id == x.id)
+                            })
                             .map(|x| x.id.clone())
                             .collect()
                     };

@@ -514,6 +514,30 @@ fn an_answer_without_simulcast_leaves_the_offerer_one_unlayered_stream() {
     );
 }
 
+/// RFC 8853 §5.3, RFC 8851 §5: the answerer may remove offered rids, not
+/// add any: the layers agreed are the answer's rids that the offer had. A
+/// rid the offer never listed (here `z` in place of `f`) is not a layer
+/// the offerer has an encoding for, and is not negotiated.
+#[test]
+fn rids_an_answer_adds_to_the_offered_ones_are_not_negotiated() {
+    let (mut a, answer) = offer_and_answer(|a, _| {
+        let mut init = video(Direction::SendOnly);
+        init.send_encodings = ["q", "h", "f"]
+            .map(|r| SendEncoding { rid: r.into() })
+            .to_vec();
+        a.add_transceiver(init);
+    });
+    let tampered = answer
+        .replace("a=rid:f recv\r\n", "a=rid:z recv\r\n")
+        .replace("a=simulcast:recv q;h;f\r\n", "a=simulcast:recv q;h;z\r\n");
+    assert!(tampered.contains("a=rid:z recv") && tampered.contains("recv q;h;z"));
+    a.set_remote_description(SessionDescription::answer(tampered))
+        .unwrap();
+    let negotiated = a.transceivers()[0].negotiated().unwrap();
+    assert_eq!(negotiated.send_rids, ["q", "h"]);
+    assert!(negotiated.recv_rids.is_empty());
+}
+
 #[test]
 fn data_section_negotiates_sctp_port_and_max_message_size() {
     let (mut a, mut b) = (
