@@ -652,20 +652,18 @@ impl MediaSession {
                         0 => self.retired.remove(&t.id()),
                         _ => None,
                     };
-                    let seeds = continued.unwrap_or_else(|| StreamSeeds {
-                        ssrc: t
+                    let seeds = continued.unwrap_or_else(|| {
+                        let ssrc = t
                             .init()
                             .ssrc
                             .filter(|_| i == 0)
-                            .unwrap_or_else(|| rng.random()),
-                        rtx_ssrc: t
+                            .unwrap_or_else(|| rng.random());
+                        let rtx_ssrc = t
                             .init()
                             .rtx_ssrc
                             .filter(|_| i == 0)
-                            .unwrap_or_else(|| rng.random()),
-                        sequence: rng.random(),
-                        rtx_sequence: rng.random(),
-                        timestamp: rng.random(),
+                            .unwrap_or_else(|| rng.random());
+                        StreamSeeds::fresh(ssrc, rtx_ssrc, rng)
                     });
                     let history = HistoryConfig {
                         max_packets: self.config.history_packets,

@@ -155,6 +155,36 @@ pub(crate) struct StreamSeeds {
     pub timestamp: u32,
 }
 
+impl StreamSeeds {
+    /// Fresh random seeds for a stream on `ssrc` (RTX on `rtx_ssrc`).
+    ///
+    /// The first sequence numbers (media and RTX) are random but below
+    /// 2^15. RFC 3711 §3.3.1: a receiver starts a stream's rollover counter
+    /// at 0 with the first packet it authenticates; had the stream started
+    /// near 65535 and wrapped before that packet (the first ones lost, or
+    /// dropped before the receiver's DTLS-SRTP keys were ready), it is
+    /// protected with ROC 1 and would never authenticate there. Starting in
+    /// the lower half puts the first wrap at least 32,768 packets away (as
+    /// libwebrtc does); the numbers stay unpredictable (RFC 3550 §5.1).
+    pub(crate) fn fresh(ssrc: u32, rtx_ssrc: u32, rng: &mut impl rand::Rng) -> Self {
+        Self {
+            ssrc,
+            rtx_ssrc,
+            sequence: first_sequence(rng),
+            rtx_sequence: first_sequence(rng),
+            timestamp: rng.random(),
+        }
+    }
+}
+
+/// Largest first sequence number of a stream (see [`StreamSeeds::fresh`]).
+const MAX_FIRST_SEQUENCE: u16 = 0x7fff;
+
+/// A random first sequence number in `0..=MAX_FIRST_SEQUENCE`.
+fn first_sequence(rng: &mut impl rand::Rng) -> u16 {
+    rng.random::<u16>() & MAX_FIRST_SEQUENCE
+}
+
 impl Sender {
     /// A sender for what was negotiated, or why it cannot send.
     pub fn new(
@@ -632,6 +662,36 @@ mod tests {
         let sequence = first.sequence_number;
         s.on_sent(now, sequence, packets[0].bytes.clone());
         s.retransmit(now, sequence, Duration::ZERO).unwrap()
+    }
+
+    /// RFC 3711 §3.3.1: a receiver starts a stream's rollover counter at 0
+    /// with the first packet it authenticates. A stream that began near
+    /// 65535 and wrapped before the receiver's first packet (the first ones
+    /// lost, or dropped because the receiver's DTLS-SRTP keys were not ready
+    /// yet) is protected with ROC 1, which that receiver never tries: the
+    /// whole stream fails authentication for good. So the first sequence
+    /// numbers, media and RTX, stay random (RFC 3550 §5.1) but below 2^15,
+    /// at least 32,768 packets from the first wrap, as libwebrtc does.
+    #[test]
+    fn first_sequence_numbers_are_random_in_the_lower_half_so_no_early_wrap_hides_the_roc() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let seeds: Vec<StreamSeeds> = (0..2000)
+            .map(|_| StreamSeeds::fresh(1, 2, &mut rng))
+            .collect();
+        for s in &seeds {
+            assert!(s.sequence < 0x8000, "first sequence {}", s.sequence);
+            assert!(
+                s.rtx_sequence < 0x8000,
+                "first RTX sequence {}",
+                s.rtx_sequence
+            );
+        }
+        // Still spread over the whole lower half.
+        let (lo, hi) = seeds.iter().fold((u16::MAX, 0), |(lo, hi), s| {
+            (lo.min(s.sequence), hi.max(s.sequence))
+        });
+        assert!(lo < 0x0400 && hi > 0x7c00, "{lo:#x}..{hi:#x}");
     }
 
     #[test]
