@@ -40,6 +40,10 @@ pub(crate) struct Channel {
     used: bool,
     /// After a failed rebind: when it is tried again.
     retry: Option<Retry>,
+    /// Taken back from cooling (see [`Channels::bind`]): until when the
+    /// server still holds the old binding, so that a bind that fails
+    /// leaves the number cooling for its peer as before.
+    cooling_until: Option<Instant>,
 }
 
 impl Channel {
@@ -122,12 +126,12 @@ impl Channels {
         // RFC 8656 §12: for 5 minutes after a binding expires, neither its
         // number nor its peer may be bound to another (the server still
         // holds both, and answers 400): the peer gets its number back.
-        let number = match self.cooling.iter().find(|(_, (_, p))| *p == peer) {
-            Some((&number, _)) => {
+        let (number, cooling_until) = match self.cooling.iter().find(|(_, (_, p))| *p == peer) {
+            Some((&number, &(until, _))) => {
                 self.cooling.remove(&number);
-                number
+                (number, Some(until))
             }
-            None => self.free_number()?,
+            None => (self.free_number()?, None),
         };
         self.by_number.insert(number, peer);
         self.by_peer.insert(
@@ -138,6 +142,7 @@ impl Channels {
                 in_flight: true,
                 used: false,
                 retry: None,
+                cooling_until,
             },
         );
         Some((number, true))
@@ -187,9 +192,14 @@ impl Channels {
             c.retry = Some(Retry::after(c.retry, now));
             return Failure::WillRetry;
         }
-        let number = c.number;
+        let (number, cooling_until) = (c.number, c.cooling_until);
         self.by_peer.remove(peer);
         self.by_number.remove(&number);
+        // A number given back from cooling stays held for its peer as long
+        // as it was (RFC 8656 §12).
+        if let Some(until) = cooling_until.filter(|&until| until > now) {
+            self.cooling.insert(number, (until, *peer));
+        }
         Failure::NeverConfirmed
     }
 
@@ -275,5 +285,46 @@ mod tests {
         assert_eq!(c.next_timeout(), Some(due + Duration::from_secs(5)));
         assert_eq!(c.handle_timeout(t0 + CHANNEL_LIFETIME).expired.len(), 1);
         assert!(c.get(&peer(1)).is_none());
+    }
+
+    /// A peer given its cooling number back whose ChannelBind then fails (a
+    /// lost transaction, say) keeps it cooling: bound again within the 5
+    /// minutes in which the server still holds the old binding, it gets the
+    /// same number (RFC 8656 §12; a server answers another with 400).
+    #[test]
+    fn a_failed_bind_of_a_cooling_number_keeps_it_cooling() {
+        let t0 = Instant::now();
+        let mut c = Channels::default();
+        assert_eq!(c.bind(peer(0), t0), Some((MIN_CHANNEL, true)));
+        assert!(c.confirmed(&peer(0), t0));
+        let t1 = t0 + CHANNEL_LIFETIME;
+        assert_eq!(c.handle_timeout(t1).expired, [(peer(0), MIN_CHANNEL)]);
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!(c.bind(peer(0), t2), Some((MIN_CHANNEL, true)));
+        assert_eq!(c.failed(&peer(0), t2), Failure::NeverConfirmed);
+        assert_eq!(
+            c.bind(peer(0), t2).map(|(n, _)| n),
+            Some(MIN_CHANNEL),
+            "the peer got another number while the server holds the old one"
+        );
+    }
+
+    /// The same, seen from other peers: the number goes to none of them.
+    #[test]
+    fn a_failed_bind_of_a_cooling_number_does_not_free_it_for_others() {
+        let t0 = Instant::now();
+        let mut c = Channels::default();
+        c.bind(peer(0), t0).unwrap();
+        c.confirmed(&peer(0), t0);
+        let t1 = t0 + CHANNEL_LIFETIME;
+        c.handle_timeout(t1);
+        let t2 = t1 + Duration::from_secs(60);
+        c.bind(peer(0), t2).unwrap();
+        c.failed(&peer(0), t2);
+        for i in 1..=CHANNEL_COUNT {
+            if let Some((n, _)) = c.bind(peer(i as u16), t2) {
+                assert_ne!(n, MIN_CHANNEL, "a number the server holds went to peer {i}");
+            }
+        }
     }
 }

@@ -204,3 +204,43 @@ async fn a_wildcard_tcp_listener_names_the_address_each_connection_reached() {
     }
     assert_eq!(running.metrics().allocations_current, 2);
 }
+
+/// A UDP peer on this host whose port number is that of the TCP listener
+/// (UDP and TCP ports are separate: a UDP socket such as an ICE host
+/// candidate or another client's relay socket) is a legitimate peer with
+/// --allow-loopback; the server has no UDP socket there, so it is relayed to.
+#[tokio::test]
+async fn a_udp_peer_on_the_tcp_listeners_port_number_is_reached() {
+    let running = server(None).await;
+    let listener = running.tcp[0];
+    let peer = tokio::net::UdpSocket::bind(listener).await.unwrap();
+    let (mut client, mut tcp, mut decoder) = allocate(listener).await;
+    client.create_permission(LOCALHOST, Instant::now()).unwrap();
+    let mut buf = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut permitted = false;
+    while !permitted {
+        assert!(Instant::now() < end, "no permission");
+        while client.poll_transmit(Instant::now(), &mut buf).is_some() {
+            tcp.write_all(&buf).await.unwrap();
+        }
+        while let Some(e) = client.poll_event() {
+            permitted |= matches!(e, Event::PermissionCreated { .. });
+        }
+        read_into(&mut tcp, &mut decoder, Duration::from_millis(50), |frame| {
+            client.handle_receive(Instant::now(), listener, frame);
+        })
+        .await;
+    }
+    client.send_to(listener, b"to the udp peer").unwrap();
+    while client.poll_transmit(Instant::now(), &mut buf).is_some() {
+        tcp.write_all(&buf).await.unwrap();
+    }
+    let mut got = [0u8; 1500];
+    let received = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut got)).await;
+    assert!(
+        matches!(received, Ok(Ok((n, _))) if &got[..n] == b"to the udp peer"),
+        "not relayed to the UDP peer at {listener}: {:?}",
+        running.metrics()
+    );
+}

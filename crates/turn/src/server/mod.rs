@@ -146,8 +146,9 @@ pub struct ServerConfig {
     /// private). The server address of every allocation's 5-tuple (where
     /// its client reached the server, also on a wildcard listener, which
     /// binds no address to add here) is guarded the same way without being
-    /// listed, and that address and port are refused even where the policy
-    /// opens the IP.
+    /// listed, and a UDP one's address and port are refused even where the
+    /// policy opens the IP (a TCP/TLS listener's port number may be a UDP
+    /// socket's too).
     pub own_addresses: Vec<IpAddr>,
 }
 
@@ -911,7 +912,8 @@ impl Server {
         );
         self.relayed.insert(relayed);
         self.relay_ips.add(relayed.ip());
-        self.listeners.add(p.tuple.server);
+        self.listeners
+            .add(p.tuple.server, p.tuple.transport == Transport::Udp);
         self.by_tuple.insert(p.tuple, id);
         self.metrics.allocations_total += 1;
         let reservation = (p.port == RelayPort::EvenReserveNext).then(|| {
@@ -1179,8 +1181,8 @@ impl Server {
         // RFC 8656 §21.3: nothing goes to this server's own addresses (TURN
         // within TURN, a service on this host). A relay IP the operator
         // opened on purpose (--allow-loopback for peers on this host) is not
-        // guarded: the rule is for a public one. A listener address a
-        // client reached (the server address of a 5-tuple, also on a
+        // guarded: the rule is for a public one. A UDP listener address a
+        // client reached (the server address of a UDP 5-tuple, also on a
         // wildcard listener) is refused whatever the policy: a datagram
         // there is the server talking to itself.
         let opened = (peer.ip().is_loopback() && self.config.policy.allow_loopback)
@@ -1301,7 +1303,8 @@ impl Server {
         if let Some(alloc) = self.allocations.remove(&id) {
             self.relayed.remove(&alloc.relayed);
             self.relay_ips.remove(&alloc.relayed.ip());
-            self.listeners.remove(alloc.tuple.server);
+            self.listeners
+                .remove(alloc.tuple.server, alloc.tuple.transport == Transport::Udp);
             self.by_tuple.remove(&alloc.tuple);
             self.release_user(alloc.user);
             self.events.push_back(ServerEvent::Closed(id));

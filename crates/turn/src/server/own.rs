@@ -54,25 +54,32 @@ pub(super) struct Listeners {
 }
 
 impl Listeners {
-    /// An allocation on a 5-tuple with server address `server`. A wildcard
-    /// one (a platform that did not say where a datagram was sent) names
-    /// no address: it is not counted.
-    pub(super) fn add(&mut self, server: SocketAddr) {
+    /// An allocation on a 5-tuple with server address `server`, over UDP
+    /// or not. A wildcard one (a platform that did not say where a
+    /// datagram was sent) names no address: it is not counted. Only a UDP
+    /// listener's address and port is one data could reach (relayed data
+    /// is UDP): a TCP or TLS listener's port number may be a UDP socket's
+    /// too, a relay or a peer's, and only its IP counts.
+    pub(super) fn add(&mut self, server: SocketAddr, udp: bool) {
         if !server.ip().is_unspecified() {
-            self.addrs.add(server);
+            if udp {
+                self.addrs.add(server);
+            }
             self.ips.add(server.ip());
         }
     }
 
     /// That allocation went.
-    pub(super) fn remove(&mut self, server: SocketAddr) {
+    pub(super) fn remove(&mut self, server: SocketAddr, udp: bool) {
         if !server.ip().is_unspecified() {
-            self.addrs.remove(&server);
+            if udp {
+                self.addrs.remove(&server);
+            }
             self.ips.remove(&server.ip());
         }
     }
 
-    /// Whether `addr` is a listener address a client reached: the TURN
+    /// Whether `addr` is a UDP listener address a client reached: the TURN
     /// server itself.
     pub(super) fn is_listener(&self, addr: &SocketAddr) -> bool {
         self.addrs.contains(addr)
@@ -92,13 +99,23 @@ mod tests {
     fn addresses_are_counted_per_allocation_and_wildcards_are_not() {
         let a: SocketAddr = "192.0.2.8:3478".parse().unwrap();
         let mut l = Listeners::default();
-        l.add(a);
-        l.add(a);
-        l.add("0.0.0.0:3478".parse().unwrap());
-        l.remove(a);
+        l.add(a, true);
+        l.add(a, true);
+        l.add("0.0.0.0:3478".parse().unwrap(), true);
+        l.remove(a, true);
         assert!(l.is_listener(&a) && l.is_own_ip(&a.ip()));
-        l.remove(a);
+        l.remove(a, true);
         assert!(!l.is_listener(&a) && !l.is_own_ip(&a.ip()));
         assert!(!l.is_own_ip(&"0.0.0.0".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_tcp_listener_counts_its_ip_but_not_its_port_number() {
+        let a: SocketAddr = "192.0.2.8:45000".parse().unwrap();
+        let mut l = Listeners::default();
+        l.add(a, false);
+        assert!(!l.is_listener(&a) && l.is_own_ip(&a.ip()));
+        l.remove(a, false);
+        assert!(!l.is_own_ip(&a.ip()));
     }
 }

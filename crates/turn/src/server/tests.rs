@@ -1408,3 +1408,60 @@ fn data_to_one_of_the_servers_own_addresses_such_as_a_listener_is_not_relayed() 
         assert_eq!(fx.send(t, &send), Output::Nothing, "relayed to {peer}");
     }
 }
+
+/// A TCP listener's address (the server address of a TCP 5-tuple) names
+/// no UDP socket of this server: the OS may hand the same port number to a
+/// UDP relay socket (or to a UDP host candidate of an ICE agent on this
+/// host). Two clients of one server on loopback with --allow-loopback
+/// reach each other there: the listener guard is for UDP listeners.
+#[test]
+fn a_udp_relay_on_the_port_number_of_a_tcp_listener_is_still_reachable() {
+    let mut c = config();
+    c.policy.allow_loopback = true;
+    let mut fx = Fx::with(c);
+    let tcp = FiveTuple {
+        transport: Transport::Tcp,
+        client: "127.0.0.1:40001".parse().unwrap(),
+        server: "127.0.0.1:45000".parse().unwrap(),
+    };
+    let udp = FiveTuple {
+        transport: Transport::Udp,
+        client: "127.0.0.1:40002".parse().unwrap(),
+        server: "127.0.0.1:3478".parse().unwrap(),
+    };
+    // The UDP client's relay socket got UDP port 45000; the TCP client's
+    // 45001.
+    let udp_relay: SocketAddr = "127.0.0.1:45000".parse().unwrap();
+    let mut creds = Vec::new();
+    for (t, relayed) in [(tcp, "127.0.0.1:45001"), (udp, "127.0.0.1:45000")] {
+        let cred = fx.login(t, "alice", "wonderland");
+        let tid = fx.tid();
+        let req = fx.build(
+            Method::ALLOCATE,
+            tid,
+            &[Attribute::RequestedTransport(17)],
+            Some(&cred),
+        );
+        let Output::OpenRelay { pending, .. } = fx.send(t, &req) else {
+            panic!("no relay socket asked for")
+        };
+        let mut out = Vec::new();
+        fx.server
+            .relay_opened(fx.now, pending, Some(relayed.parse().unwrap()), &mut out)
+            .unwrap();
+        creds.push(cred);
+    }
+    let permitted = fx.request(
+        tcp,
+        Method::CREATE_PERMISSION,
+        &[Attribute::XorPeerAddress(udp_relay)],
+        Some(&creds[0]),
+    );
+    assert_eq!(permitted.0, Class::SuccessResponse);
+    let send = indication(&[Attribute::XorPeerAddress(udp_relay), Attribute::Data(b"hi")]);
+    assert!(
+        matches!(fx.send(tcp, &send), Output::Relay { peer, .. } if peer == udp_relay),
+        "dropped: own_address {}",
+        fx.server.metrics().drops(Drop::OwnAddress)
+    );
+}
