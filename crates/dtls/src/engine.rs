@@ -1145,7 +1145,11 @@ impl Dtls {
                     let max = if message.first() == Some(&kind::CLIENT_HELLO) {
                         usize::MAX
                     } else {
-                        self.mtu.saturating_sub(overhead).min(MAX_PLAINTEXT)
+                        // The record's plaintext is the fragment and its
+                        // header: at most 2^14 bytes (RFC 6347 §4.1).
+                        self.mtu
+                            .saturating_sub(overhead)
+                            .min(MAX_PLAINTEXT - HANDSHAKE_HEADER_LEN)
                     };
                     fragment::fragments(message, max, |fh, data| {
                         if datagram.len() + overhead + data.len() > self.mtu {

@@ -52,6 +52,9 @@ struct Partial {
     have: Vec<Range<usize>>,
     /// When a fragment was last added (the reassembler's insert count).
     touched: u64,
+    /// When its last missing fragment was added (the insert count), once
+    /// complete: the version complete first is delivered.
+    completed: Option<u64>,
 }
 
 impl Partial {
@@ -156,6 +159,9 @@ impl Reassembler {
             p.body[range.clone()].copy_from_slice(data);
             p.add(range.clone());
             p.touched = self.inserts;
+            if p.completed.is_none() && p.complete() {
+                p.completed = Some(self.inserts);
+            }
             added = true;
         }
         if added {
@@ -183,9 +189,13 @@ impl Reassembler {
             body: vec![0; h.length],
             have: Vec::new(),
             touched: self.inserts,
+            completed: None,
         };
         p.body[range.clone()].copy_from_slice(data);
         p.add(range);
+        if p.complete() {
+            p.completed = Some(self.inserts);
+        }
         self.partial.push(p);
         Inserted::Kept
     }
@@ -210,12 +220,16 @@ impl Reassembler {
         }
     }
 
-    /// The next complete message in order, if any.
+    /// The next complete message in order, if any: of its versions, the
+    /// one that was complete first.
     pub(crate) fn pop(&mut self) -> Option<Message> {
-        let i = self
+        let (i, _) = self
             .partial
             .iter()
-            .position(|p| p.seq == self.next_seq && p.complete())?;
+            .enumerate()
+            .filter(|(_, p)| p.seq == self.next_seq)
+            .filter_map(|(i, p)| p.completed.map(|at| (i, at)))
+            .min_by_key(|&(_, at)| at)?;
         let p = self.partial.swap_remove(i);
         self.buffered -= p.body.len();
         // Other versions of the message were forged or corrupted.
@@ -312,6 +326,85 @@ mod tests {
         assert_eq!(r.pop().map(|m| m.body), Some(vec![7, 8, 9]));
         assert_eq!(r.buffered(), 0);
         assert_eq!(r.insert(&header(0, 3, 0, 3), 0, &[1, 2, 3]), Inserted::Old);
+    }
+
+    /// The first version to complete is delivered. The real message (seq 1, ahead of a lost seq 0) completes first; a
+    /// forged version started before it completes afterwards. When seq 0
+    /// arrives, the real seq 1 must be the one delivered.
+    #[test]
+    fn the_version_that_completed_first_is_delivered() {
+        let mut r = Reassembler::default();
+        // Forged: the first half of another 4-byte seq 1.
+        assert_eq!(r.insert(&header(1, 4, 0, 2), 0, &[9, 9]), Inserted::Kept);
+        // The real seq 1, 3 bytes, whole: complete first.
+        assert_eq!(r.insert(&header(1, 3, 0, 3), 0, &[1, 2, 3]), Inserted::Kept);
+        // The forged version completes later.
+        assert_eq!(r.insert(&header(1, 4, 2, 2), 0, &[9, 9]), Inserted::Kept);
+        assert_eq!(r.insert(&header(0, 1, 0, 1), 0, &[0]), Inserted::Kept);
+        assert_eq!(r.pop().map(|m| m.body), Some(vec![0]));
+        assert_eq!(
+            r.pop().map(|m| m.body),
+            Some(vec![1, 2, 3]),
+            "the forged version won"
+        );
+    }
+
+    /// Same, with the forged version wholly complete only after the real
+    /// one, and later in the list of versions (removals reorder it).
+    #[test]
+    fn a_version_completed_after_the_real_one_does_not_overtake_it() {
+        let mut r = Reassembler::default();
+        assert_eq!(r.insert(&header(0, 2, 0, 1), 0, &[0]), Inserted::Kept);
+        assert_eq!(r.insert(&header(1, 3, 0, 3), 0, &[1, 2, 3]), Inserted::Kept);
+        // Forged whole seq 1 after the real one completed.
+        assert_eq!(r.insert(&header(1, 4, 0, 4), 0, &[9; 4]), Inserted::Kept);
+        assert_eq!(r.insert(&header(0, 2, 1, 1), 0, &[0]), Inserted::Kept);
+        assert_eq!(r.pop().map(|m| m.body), Some(vec![0, 0]));
+        assert_eq!(
+            r.pop().map(|m| m.body),
+            Some(vec![1, 2, 3]),
+            "the forged version won"
+        );
+    }
+
+    /// Whatever forged versions arrive, the bytes held
+    /// stay within MAX_BUFFERED and `buffered` matches what is held.
+    #[test]
+    fn random_versions_keep_buffered_bounded_and_exact() {
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut r = Reassembler::default();
+        for i in 0..200_000u32 {
+            let seq = r.next_seq() + (next() % 10) as u16;
+            let length = match next() % 4 {
+                0 => MAX_MESSAGE_LEN,
+                1 => (next() % 64) as usize,
+                _ => (next() % MAX_MESSAGE_LEN as u64) as usize + 1,
+            };
+            let offset = if length == 0 {
+                0
+            } else {
+                (next() % length as u64) as usize
+            };
+            let len = ((next() % 300) as usize).min(length - offset);
+            let data: Vec<u8> = (0..len).map(|_| (next() % 3) as u8).collect();
+            let mut h = header(seq, length, offset, len);
+            h.msg_type = (next() % 2) as u8 + 11;
+            r.insert(&h, (next() % 2) as u16, &data);
+            let held: usize = r.partial.iter().map(|p| p.body.len()).sum();
+            assert_eq!(r.buffered(), held, "after insert {i}");
+            assert!(held <= MAX_BUFFERED);
+            assert!(r.partial.len() <= (MAX_AHEAD as usize + 1) * MAX_VERSIONS);
+            assert!(r.partial.iter().all(|p| p.have.len() <= MAX_PIECES + 1));
+            if next() % 50 == 0 {
+                while r.pop().is_some() {}
+            }
+        }
     }
 
     #[test]
