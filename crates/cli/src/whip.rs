@@ -562,7 +562,7 @@ fn offered_sections(offer: &str) -> HashMap<String, OfferedSection> {
         .filter(|m| matches!(m.kind, SdpKind::Audio | SdpKind::Video))
         .filter_map(|m| {
             let section = OfferedSection {
-                direction: m.direction(),
+                direction: sdp.direction_of(m),
                 codecs: RtpCodec::from_section(m),
             };
             Some((m.mid()?.to_owned(), section))

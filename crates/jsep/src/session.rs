@@ -709,10 +709,9 @@ impl Jsep {
                         &transport,
                     ))
                 }
-                Content::Media(id) => self
-                    .transceiver(*id)
-                    .filter(|t| !t.stopped)
-                    .and_then(|t| self.answer_rtp(t, &slot.mid, o, &transport)),
+                Content::Media(id) => self.transceiver(*id).filter(|t| !t.stopped).and_then(|t| {
+                    self.answer_rtp(t, &slot.mid, o, offer.direction_of(o), &transport)
+                }),
             };
             sections.push(m.unwrap_or_else(|| {
                 build::rejected(o.kind.clone(), &o.protocol, o.formats.clone(), o.mid())
@@ -742,6 +741,7 @@ impl Jsep {
         t: &Transceiver,
         mid: &str,
         o: &MediaDescription,
+        offered: Direction,
         transport: &Transport<'_>,
     ) -> Option<MediaDescription> {
         let codecs = negotiate_codecs(&Codec::from_section(o), &t.init.codecs);
@@ -755,7 +755,6 @@ impl Jsep {
             .map(|e| HeaderExtension::new(e.id, &e.uri))
             .collect();
         // RFC 8829 §5.3.1: intersect our direction with the offer's, reversed.
-        let offered = o.direction();
         let mine = t.init.direction;
         let direction = Direction::from_parts(
             mine.sends() && offered.receives(),
@@ -1176,11 +1175,11 @@ impl Jsep {
                     let wanted = match (local.kind, &self.current_remote) {
                         (SdpType::Offer, _) => t.init.direction,
                         (_, Some(offer)) => {
+                            let offer = offer.model();
                             let offered = offer
-                                .model()
                                 .media
                                 .get(i)
-                                .map(|o| o.direction())
+                                .map(|o| offer.direction_of(o))
                                 .unwrap_or(Direction::Inactive);
                             Direction::from_parts(
                                 t.init.direction.sends() && offered.receives(),
@@ -1369,9 +1368,9 @@ impl Jsep {
                     }
                     let r = if we_offered { a } else { o };
                     let direction = if we_offered {
-                        a.direction().reverse()
+                        answer.direction_of(a).reverse()
                     } else {
-                        a.direction()
+                        answer.direction_of(a)
                     };
                     // RFC 8853 §5.3, RFC 8851 §5: the layers agreed are
                     // the answer's rids of a direction that the offer has
@@ -1628,8 +1627,13 @@ fn check_payload_types_once(m: &MediaDescription) -> Result<(), JsepError> {
 /// allows (a `sendonly` offer is answered `recvonly` or `inactive`, an
 /// `inactive` one `inactive`): the answerer sends only what the offerer
 /// receives and receives only what it sends.
-fn check_answer_direction(o: &MediaDescription, a: &MediaDescription) -> Result<(), JsepError> {
-    let (offered, answered) = (o.direction(), a.direction());
+fn check_answer_direction(
+    offer: &Sdp,
+    o: &MediaDescription,
+    answer: &Sdp,
+    a: &MediaDescription,
+) -> Result<(), JsepError> {
+    let (offered, answered) = (offer.direction_of(o), answer.direction_of(a));
     if (answered.sends() && !offered.receives()) || (answered.receives() && !offered.sends()) {
         return Err(JsepError::AnswerMismatch(format!(
             "m-section {}: {offered} answered {answered}",
@@ -1711,7 +1715,7 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
         check_payload_types_once(a)?;
         check_answer_codecs(o, a)?;
         if a.is_rtp() {
-            check_answer_direction(o, a)?;
+            check_answer_direction(offer, o, answer, a)?;
         }
         if a.port == 0 {
             continue;

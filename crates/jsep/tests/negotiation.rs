@@ -971,3 +971,26 @@ fn a_remote_offer_with_telephone_event_keeps_it_with_the_offered_payload_types()
     let answer = c.create_answer(AnswerOptions::default()).expect("answer");
     assert_eq!(telephone_events(&sdp(&answer).media[0]).0, vec![]);
 }
+
+/// RFC 8866 §6.7 (and RFC 3264): a direction attribute at session level
+/// applies to every media section without its own. An answer that says
+/// `a=recvonly` once at session level to a sendonly offer is valid, and
+/// gives the offerer a currentDirection of sendonly.
+#[test]
+fn an_answer_direction_given_at_session_level_is_read_for_the_check() {
+    let (mut a, answer) = offer_and_answer(|a, b| {
+        a.add_transceiver(audio(Direction::SendOnly));
+        b.add_transceiver(audio(Direction::SendRecv));
+    });
+    let moved =
+        answer
+            .replace("a=recvonly\r\n", "")
+            .replacen("t=0 0\r\n", "t=0 0\r\na=recvonly\r\n", 1);
+    assert_ne!(moved, answer);
+    a.set_remote_description(SessionDescription::answer(moved))
+        .unwrap();
+    assert_eq!(
+        a.transceivers()[0].current_direction(),
+        Some(Direction::SendOnly)
+    );
+}

@@ -270,6 +270,14 @@ impl SessionDescription {
         self.media.iter().find(|m| m.mid() == Some(mid))
     }
 
+    /// The direction of media section `m` (RFC 8866 §6.7): its own
+    /// direction attribute, else the session-level one, else `sendrecv`.
+    pub fn direction_of(&self, m: &MediaDescription) -> Direction {
+        find_attr!(m.attributes, Attribute::Direction(d) => *d)
+            .or_else(|| find_attr!(self.attributes, Attribute::Direction(d) => *d))
+            .unwrap_or(Direction::SendRecv)
+    }
+
     /// Session-level `a=ice-ufrag`.
     pub fn ice_ufrag(&self) -> Option<&str> {
         find_attr!(self.attributes, Attribute::IceUfrag(s) => s.as_str())
@@ -340,7 +348,9 @@ impl MediaDescription {
         find_attr!(self.attributes, Attribute::Mid(s) => s.as_str())
     }
 
-    /// The direction attribute; `sendrecv` when absent (RFC 8866 §6.7).
+    /// The section's own direction attribute; `sendrecv` when absent (RFC
+    /// 8866 §6.7). A peer's description may give it at session level
+    /// instead: read that with [`Sdp::direction_of`].
     pub fn direction(&self) -> Direction {
         find_attr!(self.attributes, Attribute::Direction(d) => *d).unwrap_or(Direction::SendRecv)
     }

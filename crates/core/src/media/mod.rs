@@ -950,8 +950,10 @@ impl MediaSession {
             else {
                 continue;
             };
-            if !matches!(m.direction(), Direction::SendRecv | Direction::SendOnly)
-                || !self.announced.insert(t.id())
+            if !matches!(
+                remote.direction_of(m),
+                Direction::SendRecv | Direction::SendOnly
+            ) || !self.announced.insert(t.id())
             {
                 continue;
             }
