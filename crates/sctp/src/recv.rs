@@ -187,6 +187,19 @@ struct DeferredReset {
     streams: HashSet<u16>,
     last: u64,
     held: Vec<Held>,
+    /// The part of a FORWARD-TSN / I-FORWARD-TSN that moved the cumulative
+    /// TSN past `last` which is about the streams' next use: applied once
+    /// the reset is performed (at once, in the same chunk's handling).
+    forward: Option<Forward>,
+}
+
+/// What a FORWARD-TSN / I-FORWARD-TSN does beyond moving the cumulative
+/// TSN: its new cumulative TSN (unwrapped), and its entries (stream,
+/// unordered, SSN or MID) that remain to be applied.
+#[derive(Debug)]
+struct Forward {
+    new_cum: u64,
+    entries: Vec<(u16, bool, u32)>,
 }
 
 /// What the association should do after a DATA chunk.
@@ -448,6 +461,7 @@ impl Receiver {
                     streams,
                     last,
                     held: Vec::new(),
+                    forward: None,
                 });
             }
         }
@@ -455,12 +469,25 @@ impl Receiver {
 
     /// Leaves deferred reset processing once the reset is performed: the
     /// held chunks are processed as if they arrived now (RFC 6525 §5.2.2
-    /// E4: "released and processed normally"), in arrival order.
+    /// E4: "released and processed normally"), in arrival order; then the
+    /// part of a FORWARD-TSN that performed the reset and is about the
+    /// streams' next use, as it came after them (RFC 3758 §3.6: their
+    /// abandoned messages are skipped, their fragments at or below its new
+    /// cumulative TSN discarded).
     pub(crate) fn release_held(&mut self, out: &mut VecDeque<Event>) -> Result<(), Error> {
         let Some(d) = self.deferred.take() else {
             return Ok(());
         };
-        let mut held = d.held.into_iter();
+        self.release(d.held, out)?;
+        if let Some(f) = d.forward {
+            self.forward(f.new_cum, f.entries.into_iter(), out);
+        }
+        Ok(())
+    }
+
+    /// Processes held chunks in arrival order (see [`Self::release_held`]).
+    fn release(&mut self, held: Vec<Held>, out: &mut VecDeque<Event>) -> Result<(), Error> {
+        let mut held = held.into_iter();
         let mut result = Ok(());
         for h in held.by_ref() {
             self.buffered = self.buffered.saturating_sub(h.cost());
@@ -740,40 +767,7 @@ impl Receiver {
         if !self.advance_cum(f.new_cum_tsn) {
             return false;
         }
-        // The entries fold into the last MID skipped per (stream, U), then
-        // one pass over the partials drops those at or before it: linear in
-        // entries plus partials, where a pass per entry was their product.
-        let mut skip: HashMap<(u16, bool), u32> = HashMap::new();
-        for (stream, unordered, mid) in f.entries() {
-            if !self.refers_to_current_use(stream, mid, new_cum) {
-                continue;
-            }
-            skip.entry((stream, unordered))
-                .and_modify(|m| {
-                    if mid.wrapping_sub(*m) < 1 << 31 {
-                        *m = mid;
-                    }
-                })
-                .or_insert(mid);
-            if !unordered {
-                if let Some(st) = self.streams.get_mut(&stream) {
-                    let mid = unwrap_u32(st.next_ssn, mid);
-                    if mid >= st.next_ssn {
-                        st.next_ssn = mid + 1;
-                    }
-                } else {
-                    let st = self.streams.entry(stream).or_default();
-                    st.next_ssn = SEQ_BASE + u64::from(mid) + 1;
-                }
-            }
-        }
-        if !skip.is_empty() {
-            self.drop_partials(|s, u, m| {
-                skip.get(&(s, u))
-                    .is_some_and(|mid| mid.wrapping_sub(m) < 1 << 31)
-            });
-        }
-        self.drain_stream_of(out, None);
+        self.forward(new_cum, f.entries(), out);
         true
     }
 
@@ -808,8 +802,37 @@ impl Receiver {
         if !self.advance_cum(f.new_cum_tsn) {
             return false;
         }
-        // Runs hold one message each: one that starts at or below the new
-        // cumulative TSN belongs to an abandoned message.
+        let entries = f.streams().map(|(s, ssn)| (s, false, u32::from(ssn)));
+        self.forward(new_cum, entries, out);
+        true
+    }
+
+    /// A FORWARD-TSN / I-FORWARD-TSN past moving the cumulative TSN to
+    /// `new_cum`: drops the fragments of abandoned messages, skips the
+    /// listed SSNs / MIDs (`entries`: stream, unordered, SSN or MID) and
+    /// delivers what becomes in order.
+    ///
+    /// While a reset waits for its last TSN (RFC 6525 §5.2.2 E2) and
+    /// `new_cum` passes it, the entries about the reset streams' next use
+    /// (as [`Self::refers_to_current_use`] will judge them after the reset)
+    /// are kept for [`Self::release_held`]: the reset comes first, then the
+    /// held chunks, then these entries, as the peer sent them.
+    fn forward(
+        &mut self,
+        new_cum: u64,
+        entries: impl Iterator<Item = (u16, bool, u32)>,
+        out: &mut VecDeque<Event>,
+    ) {
+        let mut later = self
+            .deferred
+            .as_ref()
+            .filter(|d| new_cum > d.last)
+            .map(|_| Forward {
+                new_cum,
+                entries: Vec::new(),
+            });
+        // DATA runs hold one message each: one that starts at or below the
+        // new cumulative TSN belongs to an abandoned message.
         while let Some(entry) = self.fragments.first_entry() {
             if *entry.key() > new_cum {
                 break;
@@ -817,22 +840,68 @@ impl Receiver {
             let run = entry.remove();
             self.buffered = self.buffered.saturating_sub(run.cost());
         }
-        for (stream, ssn) in f.streams() {
-            if !self.refers_to_current_use(stream, u32::from(ssn), new_cum) {
+        // The entries fold into the last SSN / MID skipped per (stream, U),
+        // then one pass over the partial I-DATA messages drops those at or
+        // before it: linear in entries plus partials, where a pass per
+        // entry was their product.
+        let mut skip: HashMap<(u16, bool), u32> = HashMap::new();
+        for (stream, unordered, seq) in entries {
+            if let (Some(f), Some(d)) = (later.as_mut(), self.deferred.as_ref())
+                && d.streams.contains(&stream)
+                && new_cum > d.last + u64::from(seq)
+            {
+                f.entries.push((stream, unordered, seq));
                 continue;
             }
-            if let Some(st) = self.streams.get_mut(&stream) {
-                let ssn = unwrap_u16(st.next_ssn, ssn);
-                if ssn >= st.next_ssn {
-                    st.next_ssn = ssn + 1;
+            if !self.refers_to_current_use(stream, seq, new_cum) {
+                continue;
+            }
+            if self.idata {
+                skip.entry((stream, unordered))
+                    .and_modify(|m| {
+                        if seq.wrapping_sub(*m) < 1 << 31 {
+                            *m = seq;
+                        }
+                    })
+                    .or_insert(seq);
+            }
+            if !unordered {
+                let idata = self.idata;
+                if let Some(st) = self.streams.get_mut(&stream) {
+                    let seq = if idata {
+                        unwrap_u32(st.next_ssn, seq)
+                    } else {
+                        unwrap_u16(st.next_ssn, seq as u16)
+                    };
+                    if seq >= st.next_ssn {
+                        st.next_ssn = seq + 1;
+                    }
+                } else {
+                    let st = self.streams.entry(stream).or_default();
+                    st.next_ssn = SEQ_BASE + u64::from(seq) + 1;
                 }
-            } else {
-                let st = self.streams.entry(stream).or_default();
-                st.next_ssn = SEQ_BASE + u64::from(ssn) + 1;
+            }
+        }
+        if !skip.is_empty() {
+            self.drop_partials(|s, u, m| {
+                skip.get(&(s, u))
+                    .is_some_and(|mid| mid.wrapping_sub(m) < 1 << 31)
+            });
+        }
+        if let Some(f) = later
+            && let Some(d) = self.deferred.as_mut()
+        {
+            match d.forward.as_mut() {
+                // Not performed after an earlier one (the association does
+                // at once): the later chunk's entries come after.
+                Some(earlier) => {
+                    earlier.new_cum = f.new_cum;
+                    earlier.entries.extend(f.entries);
+                }
+                None => d.forward = Some(f),
             }
         }
         self.drain_stream_of(out, None);
-        true
     }
 
     /// Whether a FORWARD-TSN / I-FORWARD-TSN entry skipping `seq` (SSN or

@@ -311,3 +311,124 @@ fn data_past_a_deferred_reset_waits_for_it_data() {
 fn data_past_a_deferred_reset_waits_for_it_idata() {
     data_past_a_deferred_reset_waits_for_it(true);
 }
+
+impl Raw {
+    /// A FORWARD-TSN (RFC 3758 §3.2) or, with I-DATA, an I-FORWARD-TSN
+    /// (RFC 8260 §2.3) chunk; entries (stream, SSN / MID), ordered.
+    fn forward_tsn(&self, new_cum: u32, entries: &[(u16, u32)]) -> Vec<u8> {
+        let mut v = new_cum.to_be_bytes().to_vec();
+        for &(s, seq) in entries {
+            v.extend_from_slice(&s.to_be_bytes());
+            if self.i_data {
+                v.extend_from_slice(&0u16.to_be_bytes());
+                v.extend_from_slice(&seq.to_be_bytes());
+            } else {
+                v.extend_from_slice(&(seq as u16).to_be_bytes());
+            }
+        }
+        let mut c = Vec::new();
+        raw_chunk(&mut c, if self.i_data { 194 } else { 192 }, 0, &v);
+        c
+    }
+}
+
+/// RFC 6525 §5.2.2 E2 with RFC 3758 §3.6 (RFC 8260 §2.3 for I-DATA): a
+/// FORWARD-TSN whose new cumulative TSN reaches a deferred reset's last
+/// TSN accounts for every TSN up to it, so the reset is performed
+/// ("Success - Performed"). Its entry (stream 1, SSN / MID 0) names the reused
+/// stream's first message (its new cumulative TSN is past the reset's last
+/// TSN + 0, RFC 6525 §5.2.2 numbering): that message, whose first fragment
+/// was held for the stream's next use (E2) and whose end was lost, is
+/// abandoned after the reset. The application sees the reset, then the
+/// stream's next message "new1" (SSN / MID 1); the held fragment is
+/// discarded and frees its memory.
+///
+/// Before: the entry was applied to the stream's old use ahead of the
+/// reset, the held fragment was released after it into reassembly below
+/// the cumulative TSN, and stream 1 waited for SSN / MID 0 for ever.
+fn a_forward_tsn_past_a_deferred_reset_abandons_the_held_data(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    let whole = BEGIN | END;
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(1), 1, 0, whole, 0, b"old0"),
+    );
+    assert_eq!(story(&mut b), ["m:old0"]);
+    // TSN t + 2 (stream 2, SSN / MID 0) is lost; the request names it.
+    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    // new0 on the reused stream 1: first fragment t + 3 (held), t + 4 lost.
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(3), 1, 0, BEGIN, 0, b"new0-"),
+    );
+    // Both messages abandoned by the peer.
+    let fwd = raw.forward_tsn(t.wrapping_add(4), &[(2, 0), (1, 0)]);
+    assert_eq!(raw.feed(&mut b, &fwd), [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["reset:1"]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(5), 1, 1, whole, 0, b"new1"),
+    );
+    assert_eq!(
+        story(&mut b),
+        ["m:new1"],
+        "stream 1 skipped its abandoned SSN 0"
+    );
+    assert_eq!(
+        b.receive_buffered(),
+        0,
+        "the abandoned held fragment is gone"
+    );
+}
+
+#[test]
+fn a_forward_tsn_past_a_deferred_reset_abandons_the_held_data_data() {
+    a_forward_tsn_past_a_deferred_reset_abandons_the_held_data(false);
+}
+
+#[test]
+fn a_forward_tsn_past_a_deferred_reset_abandons_the_held_data_idata() {
+    a_forward_tsn_past_a_deferred_reset_abandons_the_held_data(true);
+}
+
+/// The memory half of the case above, on its own (RFC 3758 §3.6: a
+/// partly reassembled message at or below the new cumulative TSN is
+/// discarded): the first fragment held for a reset stream's next use (RFC
+/// 6525 §5.2.2 E2) of a message the FORWARD-TSN abandons is freed once the
+/// reset is performed. Before: it went into reassembly below the
+/// cumulative TSN and held window space until a later FORWARD-TSN passed
+/// it.
+fn a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(1), 1, 0, BEGIN | END, 0, b"old0"),
+    );
+    assert_eq!(story(&mut b), ["m:old0"]);
+    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(3), 1, 0, BEGIN, 0, b"new0-"),
+    );
+    let fwd = raw.forward_tsn(t.wrapping_add(4), &[(2, 0), (1, 0)]);
+    assert_eq!(raw.feed(&mut b, &fwd), [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(
+        b.receive_buffered(),
+        0,
+        "the abandoned held fragment is gone"
+    );
+}
+
+#[test]
+fn a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment_data() {
+    a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment(false);
+}
+
+#[test]
+fn a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment_idata() {
+    a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment(true);
+}
