@@ -432,3 +432,45 @@ fn a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment_data() {
 fn a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment_idata() {
     a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment(true);
 }
+
+/// RFC 6525 §5.2.2 with §4.4: a request is answered once per sequence
+/// number. A request deferred ("In progress", E2) and then sent again under
+/// the same sequence number naming a stream the association lacks (only a
+/// misbehaving peer does this) is answered "Denied" as a whole: the
+/// deferred reset is withdrawn, so when its last TSN arrives nothing is
+/// reset, no second answer is sent for that sequence number, and the data
+/// held for the stream is processed as if no reset had been asked for. The
+/// next request is performed normally.
+fn a_denied_request_withdraws_the_deferred_reset_with_its_sequence_number(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 10);
+    let t = raw.isn;
+    let seq = raw.isn;
+    let whole = BEGIN | END;
+    raw.feed(&mut b, &raw.data(t.wrapping_add(1), 1, 0, whole, 0, b"m0"));
+    assert_eq!(story(&mut b), ["m:m0"]);
+    let request = raw.reset_request(seq, t.wrapping_add(2), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(seq, IN_PROGRESS)]);
+    raw.feed(&mut b, &raw.data(t.wrapping_add(3), 1, 2, whole, 0, b"m2"));
+    let denied = raw.reset_request(seq, t.wrapping_add(2), &[1, 5000]);
+    assert_eq!(raw.feed(&mut b, &denied), [(seq, DENIED)]);
+    let responses = raw.feed(&mut b, &raw.data(t.wrapping_add(2), 1, 1, whole, 0, b"m1"));
+    assert_eq!(responses, [], "no second answer for {seq}");
+    assert_eq!(story(&mut b), ["m:m1", "m:m2"], "stream 1 not reset");
+    assert_eq!(b.receive_buffered(), 0);
+    let next = raw.reset_request(seq.wrapping_add(1), t.wrapping_add(3), &[1]);
+    assert_eq!(
+        raw.feed(&mut b, &next),
+        [(seq.wrapping_add(1), SUCCESS_PERFORMED)]
+    );
+    assert_eq!(story(&mut b), ["reset:1"]);
+}
+
+#[test]
+fn a_denied_request_withdraws_the_deferred_reset_with_its_sequence_number_data() {
+    a_denied_request_withdraws_the_deferred_reset_with_its_sequence_number(false);
+}
+
+#[test]
+fn a_denied_request_withdraws_the_deferred_reset_with_its_sequence_number_idata() {
+    a_denied_request_withdraws_the_deferred_reset_with_its_sequence_number(true);
+}

@@ -685,6 +685,16 @@ impl Association {
                 seq,
                 result: result::DENIED,
             });
+            // A deferred request has this sequence number (deferral does
+            // not use it up): the same number sent again with other streams,
+            // only from a misbehaving peer. Its answer is now "Denied", so
+            // it is withdrawn (never performed, never answered twice) and
+            // the data held for its streams is processed as they are.
+            if self.deferred_reset.take().is_some()
+                && let Some(e) = self.est.as_mut()
+            {
+                e.receiver.release_held(&mut self.events)?;
+            }
             return Ok(());
         }
         let reached = self
