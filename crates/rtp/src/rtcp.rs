@@ -554,7 +554,9 @@ pub struct Unknown {
     pub packet_type: u8,
     /// The 5-bit count or format field.
     pub count: u8,
-    /// The body after the 4-byte header, padding removed.
+    /// The body after the 4-byte header, padding removed. Written back
+    /// as is, followed by RFC 3550 §6.4.1 padding (P bit set) when it is
+    /// not a multiple of 4 bytes.
     pub body: Vec<u8>,
 }
 
@@ -850,14 +852,9 @@ impl RtcpPacket {
             }
             Self::TransportFeedback(t) => {
                 write_twcc(t, out)?;
-                // RFC 3550 §6.4.1 padding (P bit, count last), as libwebrtc
-                // writes transport-cc feedback.
-                let pad = (4 - (out.len() - start) % 4) % 4;
-                if pad > 0 {
-                    out.extend(std::iter::repeat_n(0, pad - 1));
-                    out.push(pad as u8);
-                    padded = true;
-                }
+                // Padded with the P bit, as libwebrtc writes transport-cc
+                // feedback.
+                padded = pad_to_word(out, start);
                 (15, PT_RTPFB)
             }
             Self::CongestionControlFeedback(c) => {
@@ -896,9 +893,10 @@ impl RtcpPacket {
             }
             Self::Unknown(u) => {
                 out.extend_from_slice(&u.body);
-                while (out.len() - start) % 4 != 0 {
-                    out.push(0);
-                }
+                // The body was read with its padding removed: padding again
+                // with the P bit gives the same body back, where zeros
+                // would become part of it.
+                padded = pad_to_word(out, start);
                 (
                     check_count(usize::from(u.count), 31, "count")?,
                     u.packet_type,
@@ -919,6 +917,19 @@ impl RtcpPacket {
         self.write(&mut v)?;
         Ok(v)
     }
+}
+
+/// Pads the packet that begins at `start` in `out` to a 32-bit boundary
+/// with RFC 3550 §6.4.1 padding: zeros, the last octet the count of padding
+/// octets. Returns whether it padded (the P bit to set).
+fn pad_to_word(out: &mut Vec<u8>, start: usize) -> bool {
+    let pad = (4 - (out.len() - start) % 4) % 4;
+    if pad == 0 {
+        return false;
+    }
+    out.extend(std::iter::repeat_n(0, pad - 1));
+    out.push(pad as u8);
+    true
 }
 
 fn parse_sdes(r: &mut Reader<'_>, count: u8) -> Result<Sdes, RtcpError> {
@@ -1442,6 +1453,31 @@ mod tests {
         let single = parse(&pli.to_vec().unwrap()).unwrap();
         assert!(!is_full_compound(&single));
         assert_eq!(single, vec![pli]);
+    }
+
+    /// RFC 3550 §6.4.1 (P bit): the padding a packet ends with is not part
+    /// of its body. A packet kept raw ([`Unknown`], say an XR or a
+    /// feedback message of another format) whose body is not a multiple of
+    /// 32 bits was padded so by its sender; written back, it must carry
+    /// the same body and say its padding is padding, not grow zeros into
+    /// its body.
+    #[test]
+    fn an_unknown_packet_padded_by_its_sender_is_written_back_with_the_same_body() {
+        // PT 207 (XR), 5 body bytes then 3 bytes of padding, the last the count.
+        let bytes = [0xa0, 207, 0, 2, 1, 2, 3, 4, 5, 0, 0, 3];
+        let parsed = parse(&bytes).unwrap();
+        assert_eq!(
+            parsed,
+            vec![RtcpPacket::Unknown(Unknown {
+                packet_type: 207,
+                count: 0,
+                body: vec![1, 2, 3, 4, 5],
+            })]
+        );
+        let mut written = Vec::new();
+        write_compound(&parsed, &mut written).unwrap();
+        assert_eq!(written, bytes);
+        assert_eq!(parse(&written).unwrap(), parsed);
     }
 
     #[test]
