@@ -71,8 +71,10 @@ impl PeerConnection {
 
     /// `restartIce()` (W3C webrtc-pc §4.4.1.6, RFC 8445 §9): new local ICE
     /// credentials and a fresh gathering; the current pair keeps carrying
-    /// data until the new one is selected. Fires `negotiationneeded`: the
-    /// next offer restarts ICE on both sides.
+    /// data until the new one is selected. Fires `negotiationneeded` (in
+    /// stable, and only if none is signalled already; outside stable once
+    /// the session returns to it): the next offer restarts ICE on both
+    /// sides.
     pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
         let Some(ice) = ice_at(&mut self.ice, now) else {
@@ -84,11 +86,10 @@ impl PeerConnection {
         ice.restart(now)?;
         self.credentials = ice.local_credentials().clone();
         self.restart_pending = true;
-        self.negotiation_needed = false;
-        if self.signaling == SignalingState::Stable {
-            self.negotiation_needed = true;
-            self.events.push_back(Event::NegotiationNeeded);
-        }
+        // W3C restartIce() ends in "update the negotiation-needed flag"
+        // (webrtc-pc §4.7.3): the event fires now in stable unless a need
+        // is signalled already, else once the session is back in stable.
+        self.check_negotiation_needed();
         self.process(now);
         Ok(())
     }
@@ -243,11 +244,15 @@ impl PeerConnection {
         self.process(now);
     }
 
-    /// W3C webrtc-pc §4.7.3: fire `negotiationneeded` once per need, in stable.
+    /// W3C webrtc-pc §4.7.3: fire `negotiationneeded` once per need, in
+    /// stable. A `restartIce()` not yet carried by an offer is a need
+    /// ("check if negotiation is needed": `[[LocalIceCredentialsToReplace]]`
+    /// is not empty), so one made outside stable fires when the session
+    /// returns to it.
     pub(super) fn check_negotiation_needed(&mut self) {
         if !self.negotiation_needed
             && self.signaling == SignalingState::Stable
-            && self.jsep.is_negotiation_needed()
+            && (self.restart_pending || self.jsep.is_negotiation_needed())
         {
             self.negotiation_needed = true;
             self.events.push_back(Event::NegotiationNeeded);

@@ -1,0 +1,131 @@
+//! W3C webrtc-pc §4.7.3, the negotiation-needed flag: `negotiationneeded`
+//! fires once per need, only in `stable`, and a need that arose outside
+//! `stable` fires once the signaling state returns to it.
+
+use std::time::{Instant, SystemTime};
+
+use ferrtc_core::{
+    Config, DataChannelInit, Event, MediaKind, PeerConnection, RtpTransceiverInit,
+    SessionDescription, SignalingState,
+};
+
+fn peer(seed: u8) -> PeerConnection {
+    let mut config = Config::default();
+    config.rng_seed = Some([seed; 32]);
+    PeerConnection::new(config, Instant::now(), SystemTime::now()).unwrap()
+}
+
+/// One full exchange: `a` offered a data channel, `b` answered, both
+/// stable, with no event waiting.
+fn negotiated(now: Instant) -> (PeerConnection, PeerConnection) {
+    let mut a = peer(1);
+    let mut b = peer(2);
+    a.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    drain(&mut a);
+    drain(&mut b);
+    (a, b)
+}
+
+fn drain(pc: &mut PeerConnection) -> Vec<Event> {
+    std::iter::from_fn(|| pc.poll_event()).collect()
+}
+
+fn negotiation_needed(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| **e == Event::NegotiationNeeded)
+        .count()
+}
+
+fn ufrag_of(desc: &SessionDescription) -> String {
+    desc.sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .to_owned()
+}
+
+/// `restartIce()` while our offer waits for its answer fires nothing then
+/// (the state is not `stable`), but the restart still needs an offer
+/// (webrtc-pc §4.7.3 "check if negotiation is needed": the
+/// `[[LocalIceCredentialsToReplace]]` are not empty): `negotiationneeded`
+/// fires when the answer brings the session back to `stable`, after the
+/// `signalingstatechange`, and the next offer carries the new credentials.
+#[test]
+fn restart_ice_outside_stable_fires_negotiationneeded_once_stable_again() {
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let old_ufrag = a.local_ufrag().to_owned();
+    a.set_local_description(now, None).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    drain(&mut a);
+    a.restart_ice(now).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 0, "not in stable");
+
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    let events = drain(&mut a);
+    let stable = events
+        .iter()
+        .position(|e| *e == Event::SignalingStateChange(SignalingState::Stable));
+    let needed = events.iter().position(|e| *e == Event::NegotiationNeeded);
+    assert!(stable.is_some(), "{events:?}");
+    assert!(
+        needed > stable,
+        "negotiationneeded after stable: {events:?}"
+    );
+
+    a.set_local_description(now, None).unwrap();
+    let offer = a.local_description().unwrap();
+    assert_ne!(ufrag_of(&offer), old_ufrag, "the offer restarts ICE");
+    assert_eq!(ufrag_of(&offer), a.local_ufrag());
+}
+
+/// The same from the answerer's side: `restartIce()` while the peer's
+/// offer waits for our answer (which does not restart, the peer's offer
+/// not asking for it) fires `negotiationneeded` once the answer is applied.
+#[test]
+fn restart_ice_in_have_remote_offer_fires_negotiationneeded_after_the_answer() {
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::HaveRemoteOffer);
+    drain(&mut b);
+    b.restart_ice(now).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut b)), 0, "not in stable");
+    b.set_local_description(now, None).unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    assert_eq!(negotiation_needed(&drain(&mut b)), 1);
+}
+
+/// `negotiationneeded` fires once per need (webrtc-pc §4.7.3 "update the
+/// negotiation-needed flag": if `[[NegotiationNeeded]]` is already true,
+/// nothing fires): `restartIce()` while an earlier need is not yet
+/// negotiated, or called twice, adds no second event.
+#[test]
+fn restart_ice_with_negotiation_already_needed_fires_no_second_event() {
+    let now = Instant::now();
+    let (mut a, _b) = negotiated(now);
+    a.add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 1);
+    a.restart_ice(now).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 0);
+
+    let (mut a, _b) = negotiated(now);
+    a.restart_ice(now).unwrap();
+    a.restart_ice(now).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 1);
+}
