@@ -128,6 +128,9 @@ pub struct PeerConnection {
     candidate_mid: String,
     candidate_index: u16,
     dtls: Option<Dtls>,
+    /// The DTLS transport could not be created (`Dtls::new` refused, an
+    /// expired certificate say): it counts as `failed`.
+    dtls_failed: bool,
     early_dtls: VecDeque<Vec<u8>>,
     dtls_role: Option<Role>,
     sctp_remote_port: u16,
@@ -225,6 +228,7 @@ impl PeerConnection {
             candidate_mid: "0".into(),
             candidate_index: 0,
             dtls: None,
+            dtls_failed: false,
             early_dtls: VecDeque::new(),
             dtls_role: None,
             sctp_remote_port: ferrtc_sctp::DEFAULT_PORT,
@@ -296,6 +300,7 @@ impl PeerConnection {
                 ice_state: self.ice_state,
                 local_ufrag: self.credentials.ufrag(),
                 dtls: self.dtls.as_ref(),
+                dtls_failed: self.dtls_failed,
                 dtls_role: self.dtls_role,
                 channels: &self.channels,
                 counters: self.stats,
@@ -485,7 +490,11 @@ impl PeerConnection {
         if self.closed {
             return;
         }
-        let dtls = self.dtls.as_ref().map(Dtls::state);
+        let dtls = match &self.dtls {
+            Some(d) => Some(d.state()),
+            None if self.dtls_failed => Some(TransportState::Failed),
+            None => None,
+        };
         let next = match (self.ice_state, dtls) {
             (IceConnectionState::Failed, _) | (_, Some(TransportState::Failed)) => {
                 PeerConnectionState::Failed

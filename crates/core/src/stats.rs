@@ -570,6 +570,8 @@ pub(crate) struct Sources<'a> {
     pub(crate) ice_state: IceConnectionState,
     pub(crate) local_ufrag: &'a str,
     pub(crate) dtls: Option<&'a Dtls>,
+    /// The DTLS transport could not be created: its state is `failed`.
+    pub(crate) dtls_failed: bool,
     pub(crate) dtls_role: Option<Role>,
     pub(crate) channels: &'a DataChannels,
     pub(crate) counters: ConnectionStats,
@@ -706,6 +708,7 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
         ice_local_username_fragment: src.local_ufrag.to_owned(),
         ice_state: ice_state_str(src.ice_state),
         dtls_state: match src.dtls.map(Dtls::state) {
+            None if src.dtls_failed => "failed",
             None => "new",
             Some(TransportState::Connecting) => "connecting",
             Some(TransportState::Connected) => "connected",

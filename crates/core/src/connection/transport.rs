@@ -18,9 +18,7 @@ use ferrtc_jsep::{IceCredentials, SdpType, SessionDescription};
 use super::{MAX_EARLY_DTLS, PeerConnection, Transmit};
 use crate::demux::{Demux, classify};
 use crate::error::Error;
-use crate::event::{
-    Event, IceCandidateInit, IceGatheringState, PeerConnectionState, SignalingState,
-};
+use crate::event::{Event, IceCandidateInit, IceGatheringState, SignalingState};
 
 /// What JSEP's remote description says about ICE.
 struct RemoteIce {
@@ -690,7 +688,7 @@ impl PeerConnection {
     /// once ICE has a pair to send its ClientHello on (else the first
     /// flight would be lost and wait a full retransmission timeout).
     pub(super) fn maybe_start_dtls(&mut self, now: Instant) -> bool {
-        if self.dtls.is_some() || self.closed {
+        if self.dtls.is_some() || self.dtls_failed || self.closed {
             return false;
         }
         let (Some(role), Some(transport)) = (self.dtls_role, self.jsep.transport()) else {
@@ -722,11 +720,13 @@ impl PeerConnection {
                 self.dtls = Some(dtls);
             }
             Err(e) => {
+                // The transport is failed (its certificate expired since
+                // the connection was made, say), which makes the
+                // connection `failed` (W3C webrtc-pc §4.3.3), not closed:
+                // `close()` is the application's to call, and closes
+                // every state as it does from any other.
                 tracing::warn!("DTLS transport not created: {e}");
-                self.state = PeerConnectionState::Failed;
-                self.events
-                    .push_back(Event::ConnectionStateChange(PeerConnectionState::Failed));
-                self.closed = true;
+                self.dtls_failed = true;
             }
         }
         true
