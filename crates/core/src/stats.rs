@@ -655,8 +655,23 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
             ..candidate(id, c)
         }
     };
+    // W3C webrtc-stats §5: one object per candidate, its id the same on
+    // every call. Address, port and type alone do not tell a UDP host
+    // candidate from a passive TCP one on the same port (RFC 6544): the
+    // transport is part of the id.
     let candidate_id = |side: &str, c: &ferrtc_ice::Candidate| {
-        format!("I{side}-{}-{}-{}", c.address(), c.port(), c.kind().as_str())
+        let transport = match c.transport() {
+            ferrtc_ice::Transport::Udp => "udp",
+            ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::Active) => "tcp-active",
+            ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::Passive) => "tcp-passive",
+            ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::SimultaneousOpen) => "tcp-so",
+        };
+        format!(
+            "I{side}-{}-{}-{}-{transport}",
+            c.address(),
+            c.port(),
+            c.kind().as_str()
+        )
     };
     let mut pair_id = None;
     if let Some(ice) = src.ice {
