@@ -419,7 +419,8 @@ impl PeerConnection {
     }
 
     /// `close()`: aborts SCTP, sends DTLS `close_notify`, stops ICE once
-    /// those are out. No events follow except the queued ones.
+    /// those are out. No events follow except the queued ones (W3C
+    /// webrtc-pc §4.4.1: nothing fires once `[[IsClosed]]`).
     pub fn close(&mut self, now: Instant) {
         if self.closed {
             return;
@@ -461,7 +462,21 @@ impl PeerConnection {
 
     /// Drains every engine's events into W3C events until nothing moves.
     /// Returns whether anything moved.
+    ///
+    /// Once closed, what the engines still finish (the close's own
+    /// datagrams, a TURN transaction running out) moves them on but fires
+    /// nothing: W3C webrtc-pc §4.4.1 `close()` sets `[[IsClosed]]`, on
+    /// which every event task aborts.
     fn process(&mut self, now: Instant) -> bool {
+        let queued = self.events.len();
+        let any = self.process_rounds(now);
+        if self.closed {
+            self.events.truncate(queued);
+        }
+        any
+    }
+
+    fn process_rounds(&mut self, now: Instant) -> bool {
         let mut any = false;
         for _ in 0..MAX_PROCESS_ROUNDS {
             let mut moved = false;

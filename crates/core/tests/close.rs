@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ferrtc_core::{
     Certificate, Config, DataChannelInit, Error, IceConnectionState, PeerConnection,
-    PeerConnectionState, SignalingState, Stats,
+    PeerConnectionState, SignalingState, Stats, TurnServer, TurnTransport,
 };
 
 fn peer(
@@ -61,4 +61,47 @@ fn close_after_the_dtls_transport_failed_to_start_closes_every_state() {
     let mut buf = Vec::new();
     while a.poll_transmit(later, &mut buf).is_some() {}
     assert!(a.is_closed());
+}
+
+/// No event fires once `close()` is called (webrtc-pc §4.4.1 close():
+/// `[[IsClosed]]` is true, and every event task aborts on it), whatever
+/// the engines still finish: here a TURN allocation that was under way
+/// times out after the close, which before it would have been an
+/// `icecandidateerror` (701).
+#[test]
+fn no_event_fires_after_close_from_work_the_engines_finish() {
+    let now = Instant::now();
+    let mut config = Config::default();
+    config.rng_seed = Some([1; 32]);
+    config.turn_servers = vec![TurnServer {
+        server: "192.0.2.99:3478".parse().unwrap(),
+        transport: TurnTransport::Udp,
+        username: "user".into(),
+        credential: "secret".into(),
+        host: "192.0.2.99".into(),
+    }];
+    let mut pc = PeerConnection::new(config, now, SystemTime::now()).unwrap();
+    pc.add_local_host(now, "192.0.2.10:5000".parse().unwrap())
+        .unwrap();
+    pc.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    pc.set_local_description(now, None).unwrap();
+    let mut buf = Vec::new();
+    while pc.poll_transmit(now, &mut buf).is_some() {}
+    while pc.poll_event().is_some() {}
+
+    pc.close(now);
+    let mut t = now;
+    let mut after = Vec::new();
+    for _ in 0..10_000 {
+        while pc.poll_transmit(t, &mut buf).is_some() {}
+        after.extend(std::iter::from_fn(|| pc.poll_event()));
+        let Some(next) = pc.poll_timeout() else {
+            break;
+        };
+        t = next.max(t);
+        pc.handle_timeout(t);
+    }
+    assert!(t > now + Duration::from_secs(30), "the allocation ran out");
+    assert_eq!(after, vec![]);
 }
