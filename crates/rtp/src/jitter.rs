@@ -19,13 +19,16 @@
 //!
 //! A packet far from the stream's numbers (more than 100 ahead of the
 //! highest received, or more than 3,000 behind it) is not believed on its
-//! own (RFC 3550 A.1 `update_seq`): it is held aside, and taken only if
-//! the next packet received is near it (within 32 either way: the packet
-//! after it, or the stream reordered after a loss burst); then a jump ahead of
+//! own (RFC 3550 A.1 `update_seq`): it is held aside, and taken when a
+//! packet near it comes (within 32 either way: the packet after it, or
+//! the stream reordered after a loss burst), however many packets of the
+//! stream came in between (A.1 keeps `bad_seq`); then a jump ahead of
 //! at most 3,000 is an ordinary gap (a loss burst, waited on as any), and
 //! a larger jump, either way, a sender that restarted its numbers: what
 //! was held of the old numbering is given up and the stream goes on from
-//! there at once. Otherwise it is dropped, so a stray packet never takes
+//! there at once. It is dropped when another far packet takes its place,
+//! or once the stream moved on without it (a packet of the stream more
+//! than `max_wait` after it, or 32 of them), so a stray packet never takes
 //! the place of the packet of its number nor moves the stream ahead. For
 //! video, a lone far packet after the stream was silent a whole wait, and
 //! followed by nothing for another, asks for a keyframe from the timer
@@ -130,9 +133,9 @@ pub enum Inserted {
     /// Older than what was already released or given up.
     Late,
     /// Held aside: far from the stream's numbers, so not believed alone
-    /// (RFC 3550 A.1). Taken, and the stream followed there, if the next
-    /// packet received is near it (within 32 either way); dropped
-    /// otherwise.
+    /// (RFC 3550 A.1). Taken, and the stream followed there, when a packet
+    /// near it (within 32 either way) comes before the stream moves on
+    /// without it; dropped otherwise.
     Suspect,
 }
 
@@ -167,6 +170,14 @@ const MAX_DROPOUT: i16 = 3000;
 /// both to be believed the stream's: reordering after a loss burst, not
 /// the distance between two unrelated strays.
 const SUSPECT_COMPANION: u16 = 32;
+
+/// How many packets of the stream, none near it, a held-aside packet
+/// outlasts: a stream back reordered after a loss burst brings a packet
+/// near it among its first few (late packets of before the burst may come
+/// in between), while a stream going on in order under a stray more than
+/// [`STRAY_DISTANCE`] ahead needs more than twice as many packets to come
+/// near it, so it never finds the stray in its way.
+const SUSPECT_PATIENCE: u16 = 32;
 
 /// Where a packet falls against the stream's numbers (RFC 3550 A.1
 /// `update_seq`).
@@ -211,9 +222,8 @@ struct SuspectPacket {
     /// A skipped number (see [`JitterBuffer::skip`]): no payload.
     skip: bool,
     arrival: Instant,
-    /// Believed, it restarts the numbering ([`Reach::Jump`]) rather than
-    /// leaving a gap.
-    restart: bool,
+    /// Packets of the stream (not near it) received since it came.
+    passed: u16,
 }
 
 /// The frame at the next sequence number to release, depacketized as its
@@ -337,8 +347,11 @@ impl JitterBuffer {
 
     /// Takes a packet with `payload`, or a skipped sequence number
     /// (`None`), as the stream's, or holds it aside when it is far from
-    /// the stream's numbers. RFC 3550 A.1: a large jump is believed when
-    /// the next packet follows it; any packet of the stream drops it.
+    /// the stream's numbers. RFC 3550 A.1 `update_seq`: a large jump is
+    /// believed when a packet near it comes (`bad_seq`), which packets of
+    /// the stream in between do not forget; the held packet is dropped
+    /// once the stream has clearly moved on without it (see
+    /// [`Self::stream_moved_on`]) or another far packet takes its place.
     fn store(
         &mut self,
         now: Instant,
@@ -347,19 +360,42 @@ impl JitterBuffer {
         marker: bool,
         payload: Option<&[u8]>,
     ) -> Inserted {
-        match self.seq.step(sequence).map(Reach::of) {
-            None | Some(Reach::Near) => self.suspect.packet = None,
-            Some(reach) => match self.suspect.packet {
-                Some(s) if s.sequence == sequence => return Inserted::Duplicate,
-                Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(),
-                _ => {
-                    let restart = reach == Reach::Jump;
-                    self.hold_suspect(now, sequence, timestamp, marker, payload, restart);
-                    return Inserted::Suspect;
-                }
-            },
+        let Some(step) = self.seq.step(sequence) else {
+            return self.accept(now, sequence, timestamp, marker, payload);
+        };
+        let near = Reach::of(step) == Reach::Near;
+        match self.suspect.packet {
+            Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(),
+            Some(s) if !near && s.sequence == sequence => return Inserted::Duplicate,
+            Some(_) if near => self.stream_moved_on(now, sequence),
+            _ if !near => {
+                self.hold_suspect(now, sequence, timestamp, marker, payload);
+                return Inserted::Suspect;
+            }
+            _ => {}
         }
         self.accept(now, sequence, timestamp, marker, payload)
+    }
+
+    /// A packet of the stream, not near the one held aside, came: the
+    /// held packet is dropped when this packet has its number (the stream
+    /// reached it: the real one takes its place), when it came more than
+    /// [`JitterConfig::max_wait`] after the held one, or when it is the
+    /// [`SUSPECT_PATIENCE`]th such packet. The stream then went on without
+    /// the held packet: a stray, which the stream must not find in place
+    /// of the packet of its number when it gets near it (the time bounds
+    /// that at low packet rates, the count at high ones). Until then a
+    /// packet near it still shows it is the stream's (RFC 3550 A.1 keeps
+    /// `bad_seq` across the packets of the stream).
+    fn stream_moved_on(&mut self, now: Instant, sequence: u16) {
+        let max_wait = self.config.max_wait;
+        let Some(s) = self.suspect.packet.as_mut() else {
+            return;
+        };
+        s.passed = s.passed.saturating_add(1);
+        if s.sequence == sequence || now > s.arrival + max_wait || s.passed >= SUSPECT_PATIENCE {
+            self.suspect.packet = None;
+        }
     }
 
     /// Whether `sequence` is near the held-aside `suspect`, as the stream's
@@ -379,7 +415,6 @@ impl JitterBuffer {
         timestamp: u32,
         marker: bool,
         payload: Option<&[u8]>,
-        restart: bool,
     ) {
         self.suspect.payload.clear();
         self.suspect
@@ -391,17 +426,20 @@ impl JitterBuffer {
             marker,
             skip: payload.is_none(),
             arrival: now,
-            restart,
+            passed: 0,
         });
     }
 
-    /// The packet after the one held aside follows it: the stream is
-    /// there (restarted, or after a loss burst). Takes the held packet.
+    /// A packet near the one held aside came: the stream is there
+    /// (restarted, or after a loss burst). Takes the held packet; the
+    /// caller then takes the one that came. Where the held packet stands
+    /// against the stream is judged now: the stream may have moved on
+    /// since it came.
     fn believe_suspect(&mut self) {
         let Some(s) = self.suspect.packet.take() else {
             return;
         };
-        if s.restart {
+        if self.seq.step(s.sequence).map(Reach::of) == Some(Reach::Jump) {
             self.restart(s.sequence);
         }
         let payload = std::mem::take(&mut self.suspect.payload);
@@ -1424,6 +1462,69 @@ mod tests {
         assert_eq!(released, vec![100, 101]);
         assert_eq!(j.insert(at, &opus(102, 1920)), Inserted::Stored);
         assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.first_sequence == 102));
+    }
+
+    /// Feeds `seqs` (timestamp 960 per number) one each 20 ms from `t0`,
+    /// as a connection runs a buffer (due timers fired before each
+    /// arrival), then runs the timers 60 s on. The first sequence numbers
+    /// of the frames released, in order.
+    fn run_audio(j: &mut JitterBuffer, t0: Instant, seqs: &[u16]) -> Vec<u16> {
+        let mut out = Vec::new();
+        let take = |j: &mut JitterBuffer, out: &mut Vec<u16>| {
+            out.extend(events(j).into_iter().filter_map(|e| match e {
+                JitterEvent::Frame(f) => Some(f.first_sequence),
+                _ => None,
+            }));
+        };
+        let mut at = t0;
+        for &s in seqs {
+            while let Some(due) = j.poll_timeout().filter(|t| *t <= at) {
+                j.handle_timeout(due);
+                take(j, &mut out);
+            }
+            j.insert(at, &opus(s, 960u32.wrapping_mul(u32::from(s))));
+            take(j, &mut out);
+            at += Duration::from_millis(20);
+        }
+        let end = at + Duration::from_secs(60);
+        while let Some(due) = j.poll_timeout().filter(|t| *t <= end) {
+            j.handle_timeout(due);
+            take(j, &mut out);
+        }
+        out
+    }
+
+    /// RFC 3550 A.1 keeps `bad_seq` across packets of the stream: after a
+    /// loss burst just over [`STRAY_DISTANCE`] the stream comes back
+    /// reordered, 201 first (102 ahead: held aside), then 198 (99 ahead:
+    /// the stream's). 198 is near 201, so it shows 201 is the stream's
+    /// too: both are taken, and nothing after the burst is lost (201 used
+    /// to be dropped by 198, and the NACK generator, which saw it, never
+    /// asked for it again).
+    #[test]
+    fn a_near_packet_after_the_held_aside_one_does_not_lose_it() {
+        let mut j = audio();
+        let seqs: Vec<u16> = (0..100)
+            .chain([201, 198, 199, 200])
+            .chain(202..=300)
+            .collect();
+        let out = run_audio(&mut j, Instant::now(), &seqs);
+        let after: Vec<u16> = out.into_iter().filter(|&s| s >= 198).collect();
+        assert_eq!(after, (198..=300).collect::<Vec<u16>>());
+    }
+
+    /// RFC 3550 A.1 keeps `bad_seq` across packets of the stream: a late
+    /// packet of the stream (here 90, a late retransmission or a
+    /// straggler) arriving between the first packet after a long loss
+    /// burst (300, held aside) and the next one (301) leaves 300 held, and
+    /// 301 then shows it is the stream's: 300 is not lost.
+    #[test]
+    fn a_late_retransmission_between_does_not_lose_the_first_packet_after_a_burst() {
+        let mut j = audio();
+        let seqs: Vec<u16> = (0..100).chain([300, 90]).chain(301..=400).collect();
+        let out = run_audio(&mut j, Instant::now(), &seqs);
+        let after: Vec<u16> = out.into_iter().filter(|&s| s >= 300).collect();
+        assert_eq!(after, (300..=400).collect::<Vec<u16>>());
     }
 
     /// RFC 4585 §6.3.1: after a long outage, a lone video packet far
