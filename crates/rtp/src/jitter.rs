@@ -25,8 +25,9 @@
 //! stream came in between (A.1 keeps `bad_seq`); then a jump ahead of
 //! at most 3,000 is an ordinary gap (a loss burst, waited on as any), and
 //! a larger jump, either way, a sender that restarted its numbers: what
-//! was held of the old numbering is given up and the stream goes on from
-//! there at once. It is dropped when another far packet takes its place,
+//! was held of the old numbering is given up and the stream goes on at
+//! once from the lower of the two packets (its first ones may come
+//! reordered). It is dropped when another far packet takes its place,
 //! or once the stream moved on without it (a packet of the stream more
 //! than `max_wait` after it, or 32 of them), so a stray packet never takes
 //! the place of the packet of its number nor moves the stream ahead. For
@@ -365,7 +366,7 @@ impl JitterBuffer {
         };
         let near = Reach::of(step) == Reach::Near;
         match self.suspect.packet {
-            Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(),
+            Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(sequence),
             Some(s) if !near && s.sequence == sequence => return Inserted::Duplicate,
             Some(_) if near => self.stream_moved_on(now, sequence),
             _ if !near => {
@@ -430,17 +431,20 @@ impl JitterBuffer {
         });
     }
 
-    /// A packet near the one held aside came: the stream is there
+    /// `companion`, near the packet held aside, came: the stream is there
     /// (restarted, or after a loss burst). Takes the held packet; the
-    /// caller then takes the one that came. Where the held packet stands
+    /// caller then takes `companion`. Where the held packet stands
     /// against the stream is judged now: the stream may have moved on
-    /// since it came.
-    fn believe_suspect(&mut self) {
+    /// since it came. A restart starts at the lower of the two (RFC 3550
+    /// A.1 `init_seq`): its first packets may come reordered, and the
+    /// companion behind the held one is the stream's as much.
+    fn believe_suspect(&mut self, companion: u16) {
         let Some(s) = self.suspect.packet.take() else {
             return;
         };
         if self.seq.step(s.sequence).map(Reach::of) == Some(Reach::Jump) {
-            self.restart(s.sequence);
+            let behind = (companion.wrapping_sub(s.sequence) as i16) < 0;
+            self.restart(if behind { companion } else { s.sequence });
         }
         let payload = std::mem::take(&mut self.suspect.payload);
         let media = (!s.skip).then_some(payload.as_slice());
@@ -1525,6 +1529,22 @@ mod tests {
         let out = run_audio(&mut j, Instant::now(), &seqs);
         let after: Vec<u16> = out.into_iter().filter(|&s| s >= 300).collect();
         assert_eq!(after, (300..=400).collect::<Vec<u16>>());
+    }
+
+    /// RFC 3550 A.1 `init_seq`: a sender that restarted its numbers (here
+    /// 15,000 on, beyond MAX_DROPOUT) and whose first two packets come
+    /// reordered (20001, then 20000) is followed from the lower of the
+    /// two: 20000 is not refused as late.
+    #[test]
+    fn a_restart_that_comes_reordered_loses_no_packet() {
+        let mut j = audio();
+        let seqs: Vec<u16> = (5000..5010)
+            .chain([20001, 20000])
+            .chain(20002..=20010)
+            .collect();
+        let out = run_audio(&mut j, Instant::now(), &seqs);
+        let after: Vec<u16> = out.into_iter().filter(|&s| s >= 20000).collect();
+        assert_eq!(after, (20000..=20010).collect::<Vec<u16>>());
     }
 
     /// RFC 4585 §6.3.1: after a long outage, a lone video packet far
