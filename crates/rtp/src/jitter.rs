@@ -35,6 +35,11 @@
 //! followed by nothing for another, asks for a keyframe from the timer
 //! (the stream back after an outage, its frames lost; RFC 4585 §6.3.1).
 //!
+//! A retransmission the caller knows as such (unwrapped from RTX, RFC 4588;
+//! [`JitterBuffer::insert_retransmission`]) is late by nature: it is never
+//! held aside nor taken for a restart; within 3,000 of the highest received
+//! it is taken as any packet of the stream, further it is late.
+//!
 //! Drive order, as every ferrtc engine: after [`JitterBuffer::insert`] or
 //! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
 //! `None`, then [`JitterBuffer::poll_timeout`].
@@ -131,7 +136,9 @@ pub enum Inserted {
     Stored,
     /// Already held.
     Duplicate,
-    /// Older than what was already released or given up.
+    /// Older than what was already released or given up; or a
+    /// retransmission more than 3,000 from the stream's numbers (see
+    /// [`JitterBuffer::insert_retransmission`]).
     Late,
     /// Held aside: far from the stream's numbers, so not believed alone
     /// (RFC 3550 A.1). Taken, and the stream followed there, when a packet
@@ -334,6 +341,30 @@ impl JitterBuffer {
             packet.timestamp,
             packet.marker,
             Some(packet.payload),
+            false,
+        )
+    }
+
+    /// Adds a packet known to be a retransmission (the original packet
+    /// unwrapped from RTX, RFC 4588 §4) and releases what it completes.
+    ///
+    /// A retransmission comes late by nature (a round trip after the loss
+    /// at least), so it is judged only against the stream's numbers: within
+    /// 3,000 (RFC 3550 A.1 `MAX_DROPOUT`) of the highest received it is
+    /// taken as [`Self::insert`] takes a packet of the stream (stored, or
+    /// [`Inserted::Late`] behind what was released); further it is
+    /// [`Inserted::Late`]. It is never held aside, never believes or drops
+    /// a packet held aside, and never restarts the stream: two late
+    /// retransmissions near each other are not a sender that restarted
+    /// its numbers.
+    pub fn insert_retransmission(&mut self, now: Instant, packet: &RtpPacket<'_>) -> Inserted {
+        self.store(
+            now,
+            packet.sequence_number,
+            packet.timestamp,
+            packet.marker,
+            Some(packet.payload),
+            true,
         )
     }
 
@@ -343,7 +374,7 @@ impl JitterBuffer {
     /// buffer does not wait for it as a gap; it releases no frame for it
     /// and releases the frames it was holding behind it.
     pub fn skip(&mut self, now: Instant, sequence: u16, timestamp: u32) -> Inserted {
-        self.store(now, sequence, timestamp, false, None)
+        self.store(now, sequence, timestamp, false, None, false)
     }
 
     /// Takes a packet with `payload`, or a skipped sequence number
@@ -353,6 +384,8 @@ impl JitterBuffer {
     /// the stream in between do not forget; the held packet is dropped
     /// once the stream has clearly moved on without it (see
     /// [`Self::stream_moved_on`]) or another far packet takes its place.
+    /// A `retransmission` is never held aside (see
+    /// [`Self::insert_retransmission`]).
     fn store(
         &mut self,
         now: Instant,
@@ -360,10 +393,17 @@ impl JitterBuffer {
         timestamp: u32,
         marker: bool,
         payload: Option<&[u8]>,
+        retransmission: bool,
     ) -> Inserted {
         let Some(step) = self.seq.step(sequence) else {
             return self.accept(now, sequence, timestamp, marker, payload);
         };
+        if retransmission {
+            if !(-MAX_DROPOUT..=MAX_DROPOUT).contains(&step) {
+                return Inserted::Late;
+            }
+            return self.accept(now, sequence, timestamp, marker, payload);
+        }
         let near = Reach::of(step) == Reach::Near;
         match self.suspect.packet {
             Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(sequence),
@@ -1473,6 +1513,17 @@ mod tests {
     /// arrival), then runs the timers 60 s on. The first sequence numbers
     /// of the frames released, in order.
     fn run_audio(j: &mut JitterBuffer, t0: Instant, seqs: &[u16]) -> Vec<u16> {
+        run_audio_with_retransmissions(j, t0, seqs, &[])
+    }
+
+    /// As [`run_audio`], the packets at the positions `retransmitted`
+    /// through [`JitterBuffer::insert_retransmission`].
+    fn run_audio_with_retransmissions(
+        j: &mut JitterBuffer,
+        t0: Instant,
+        seqs: &[u16],
+        retransmitted: &[usize],
+    ) -> Vec<u16> {
         let mut out = Vec::new();
         let take = |j: &mut JitterBuffer, out: &mut Vec<u16>| {
             out.extend(events(j).into_iter().filter_map(|e| match e {
@@ -1481,12 +1532,17 @@ mod tests {
             }));
         };
         let mut at = t0;
-        for &s in seqs {
+        for (i, &s) in seqs.iter().enumerate() {
             while let Some(due) = j.poll_timeout().filter(|t| *t <= at) {
                 j.handle_timeout(due);
                 take(j, &mut out);
             }
-            j.insert(at, &opus(s, 960u32.wrapping_mul(u32::from(s))));
+            let p = opus(s, 960u32.wrapping_mul(u32::from(s)));
+            if retransmitted.contains(&i) {
+                j.insert_retransmission(at, &p);
+            } else {
+                j.insert(at, &p);
+            }
             take(j, &mut out);
             at += Duration::from_millis(20);
         }
@@ -1545,6 +1601,22 @@ mod tests {
         let out = run_audio(&mut j, Instant::now(), &seqs);
         let after: Vec<u16> = out.into_iter().filter(|&s| s >= 20000).collect();
         assert_eq!(after, (20000..=20010).collect::<Vec<u16>>());
+    }
+
+    /// RFC 4588 §4, RFC 3550 A.1: retransmissions (unwrapped from RTX)
+    /// are late by nature; two near each other more than MAX_DROPOUT
+    /// behind (a late answer to a NACK) are refused as late, never taken
+    /// for a sender that restarted its numbers (they used to be: old
+    /// frames released again after newer ones, the stream moved back).
+    #[test]
+    fn two_late_retransmissions_far_behind_are_not_a_restart() {
+        let mut j = audio();
+        let seqs: Vec<u16> = (0..=4000).chain([500, 501]).chain(4001..=4010).collect();
+        let out = run_audio_with_retransmissions(&mut j, Instant::now(), &seqs, &[4001, 4002]);
+        let tail: Vec<u16> = out.into_iter().skip(4001).collect();
+        assert_eq!(tail, (4001..=4010).collect::<Vec<u16>>());
+        let late = j.insert_retransmission(Instant::now(), &opus(502, 0));
+        assert_eq!(late, Inserted::Late);
     }
 
     /// RFC 4585 §6.3.1: after a long outage, a lone video packet far

@@ -451,7 +451,14 @@ impl Receiver {
         if let Some(nack) = stream.nack.as_mut() {
             nack.on_packet(now, packet.sequence_number);
         }
-        match stream.jitter.insert(now, &packet) {
+        // RFC 4588 §4: a retransmission is late by nature; the jitter
+        // buffer never takes one for a sender restarting its numbers.
+        let inserted = if retransmission {
+            stream.jitter.insert_retransmission(now, &packet)
+        } else {
+            stream.jitter.insert(now, &packet)
+        };
+        match inserted {
             Inserted::Stored if !retransmission => {
                 // W3C webrtc-pc §5.3.2: sources follow the stream's media
                 // packets (RTX repairs them late; telephone events never

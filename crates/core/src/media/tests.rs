@@ -688,3 +688,62 @@ fn a_lone_packet_after_a_long_video_outage_brings_a_pli_from_the_timer() {
     );
     assert_eq!(r.layers()[0].counters.pli_count, plis.len() as u64);
 }
+
+/// RFC 4588 §4, RFC 3550 A.1: two retransmissions (RTX) near each other
+/// more than 3,000 numbers behind the stream, a late answer to a NACK, are
+/// refused as late by the receiver's jitter buffer, not taken for a sender
+/// that restarted its numbers: no old frame comes out again after newer
+/// ones, and the stream goes on.
+#[test]
+fn two_late_rtx_retransmissions_far_behind_do_not_move_the_stream_back() {
+    let t0 = Instant::now();
+    let mut r = Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000);
+    let mut frames = Vec::new();
+    // VP8 (RFC 7741 §4.2: S bit; RFC 6386 §9.1: P bit clear on a
+    // keyframe), one packet a frame.
+    let payload = |seq: u16| [0x10, u8::from(seq != 0), 2, 3];
+    let media = |seq: u16, payload: &[u8; 4]| {
+        let mut p = RtpPacket::new(
+            PayloadType::new(96).unwrap(),
+            seq,
+            3000 * u32::from(seq),
+            0x1234,
+            payload,
+        );
+        p.marker = true;
+        p.to_vec()
+    };
+    let mut now = t0;
+    let send = |r: &mut Receiver, frames: &mut Vec<_>, now: Instant, bytes: &[u8]| {
+        let p = RtpPacket::parse(bytes).unwrap();
+        r.receive(now, &p, 0, 1, frames);
+        while let Some(due) = r
+            .poll_timeout(Duration::from_millis(50))
+            .filter(|t| *t <= now)
+        {
+            r.handle_timeout(due, frames);
+        }
+    };
+    for seq in 0..=4000u16 {
+        send(&mut r, &mut frames, now, &media(seq, &payload(seq)));
+        now += Duration::from_millis(10);
+    }
+    // RTX (RFC 4588 §4: the original sequence number first) of 500, 501.
+    for (rtx_seq, osn) in [(0u16, 500u16), (1, 501)] {
+        let mut body = osn.to_be_bytes().to_vec();
+        body.extend_from_slice(&payload(osn));
+        let mut p = RtpPacket::new(PayloadType::new(97).unwrap(), rtx_seq, 0, 0x5678, &body);
+        p.marker = true;
+        send(&mut r, &mut frames, now, &p.to_vec());
+        now += Duration::from_millis(10);
+    }
+    for seq in 4001..=4010u16 {
+        send(&mut r, &mut frames, now, &media(seq, &payload(seq)));
+        now += Duration::from_millis(10);
+    }
+    let seqs: Vec<u16> = frames.iter().map(|(_, f)| f.first_sequence).collect();
+    assert_eq!(seqs, (0..=4010).collect::<Vec<u16>>());
+    let c = &r.layers()[0].counters;
+    assert_eq!(c.retransmitted_packets_received, 2);
+    assert_eq!(c.packets_discarded, 2);
+}
