@@ -659,7 +659,7 @@ impl JitterBuffer {
 
     /// Gives up gaps that waited [`JitterConfig::max_wait`], releases
     /// the frames whose hold ended, and asks for a keyframe for a lone far
-    /// packet after a silence (see [`Self::suspect_deadline`]).
+    /// packet after a silence (RFC 4585 §6.3.1: a PLI from the timer).
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.suspect_deadline().is_some_and(|t| t <= now) {
             self.keyframe_requested = true;
