@@ -18,24 +18,22 @@
 //! of order, or behind a frame still held, is copied and waits as before.
 //!
 //! A packet far from the stream's numbers (more than 100 ahead of the
-//! highest received, or more than 100 behind it, RFC 3550 A.1
-//! `MAX_MISORDER`, unless it fills a gap still waited on) is not believed
-//! on its own (RFC 3550 A.1 `update_seq`): it is held aside, and taken
-//! when a packet near it comes (within 32 either way: the packet after
-//! it, or the stream reordered after a loss burst), however many packets
-//! of the stream came in between (A.1 keeps `bad_seq`). Then a jump ahead
-//! of at most 3,000 is an ordinary gap (a loss burst, waited on as any),
-//! and a larger jump ahead, or any behind, a sender that restarted its
-//! numbers: what was held of the old numbering is given up and the stream
-//! goes on at once from the lower of the two packets (its first ones may
-//! come reordered). The held packet is dropped when another far packet
-//! takes its place, or once the stream moved on without it (a packet of
-//! the stream more than `max_wait` after it, or 32 of them), so a stray
-//! packet never takes the place of the packet of its number nor moves the
-//! stream ahead. For video, a lone far packet after the stream was silent
-//! a whole wait, and followed by nothing for another, asks for a keyframe
-//! from the timer (the stream back after an outage, its frames lost;
-//! RFC 4585 §6.3.1).
+//! highest received, or more than 3,000 behind it) is not believed on its
+//! own (RFC 3550 A.1 `update_seq`): it is held aside, and taken when a
+//! packet near it comes (within 32 either way: the packet after it, or
+//! the stream reordered after a loss burst), however many packets of the
+//! stream came in between (A.1 keeps `bad_seq`); then a jump ahead of
+//! at most 3,000 is an ordinary gap (a loss burst, waited on as any), and
+//! a larger jump, either way, a sender that restarted its numbers: what
+//! was held of the old numbering is given up and the stream goes on at
+//! once from the lower of the two packets (its first ones may come
+//! reordered). It is dropped when another far packet takes its place,
+//! or once the stream moved on without it (a packet of the stream more
+//! than `max_wait` after it, or 32 of them), so a stray packet never takes
+//! the place of the packet of its number nor moves the stream ahead. For
+//! video, a lone far packet after the stream was silent a whole wait, and
+//! followed by nothing for another, asks for a keyframe from the timer
+//! (the stream back after an outage, its frames lost; RFC 4585 §6.3.1).
 //!
 //! A retransmission the caller knows as such (unwrapped from RTX, RFC 4588;
 //! [`JitterBuffer::insert_retransmission`]) is late by nature: it is never
@@ -170,18 +168,11 @@ const MAX_FRAME_GUESS: usize = 256 * 1024;
 /// a jump is believed only on the packet after it (RFC 3550 A.1).
 const STRAY_DISTANCE: i16 = 100;
 
-/// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump ahead beyond it is a
-/// sender that restarted its numbers, not a gap to wait on. A
-/// retransmission within it behind is late, not a restart (see
-/// [`JitterBuffer::insert_retransmission`]).
+/// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump ahead beyond it, or one
+/// behind beyond it, is a sender that restarted its numbers, not a gap
+/// to wait on. Behind, packets within it are late or reordered (a late
+/// retransmission), never a restart.
 const MAX_DROPOUT: i16 = 3000;
-
-/// RFC 3550 A.1 `MAX_MISORDER`: how far behind the highest received a
-/// packet that is not a retransmission may be and be taken as the
-/// stream's (reordered, or late). Further behind it may be a sender that
-/// restarted its numbers lower: it is held aside as a far packet ahead is,
-/// and a packet near it restarts the stream there.
-const MAX_MISORDER: i16 = 100;
 
 /// How near a held-aside packet the next one must be (either way) for
 /// both to be believed the stream's: reordering after a loss burst, not
@@ -200,7 +191,7 @@ const SUSPECT_PATIENCE: u16 = 32;
 /// `update_seq`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reach {
-    /// Within [`STRAY_DISTANCE`] ahead or [`MAX_MISORDER`] behind the
+    /// Within [`STRAY_DISTANCE`] ahead or [`MAX_DROPOUT`] behind the
     /// highest received: the stream's.
     Near,
     /// Further ahead, within [`MAX_DROPOUT`]: a loss burst, if believed.
@@ -212,7 +203,7 @@ enum Reach {
 impl Reach {
     /// The reach of a packet `step` numbers from the highest received.
     fn of(step: i16) -> Self {
-        if (-MAX_MISORDER..=STRAY_DISTANCE).contains(&step) {
+        if (-MAX_DROPOUT..=STRAY_DISTANCE).contains(&step) {
             Self::Near
         } else if (1..=MAX_DROPOUT).contains(&step) {
             Self::Ahead
@@ -413,7 +404,7 @@ impl JitterBuffer {
             }
             return self.accept(now, sequence, timestamp, marker, payload);
         }
-        let near = Reach::of(step) == Reach::Near || self.awaited(step, sequence);
+        let near = Reach::of(step) == Reach::Near;
         match self.suspect.packet {
             Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(sequence),
             Some(s) if !near && s.sequence == sequence => return Inserted::Duplicate,
@@ -425,19 +416,6 @@ impl JitterBuffer {
             _ => {}
         }
         self.accept(now, sequence, timestamp, marker, payload)
-    }
-
-    /// Whether `sequence`, `step` from the highest received, is a number
-    /// the buffer still waits on (a gap not given up) within
-    /// [`MAX_DROPOUT`] behind: a late packet of the stream (a
-    /// retransmission sent on the stream itself, RFC 4585 §6.2.1 without
-    /// RTX), not a sender restarting lower, however far behind.
-    fn awaited(&self, step: i16, sequence: u16) -> bool {
-        if !(-MAX_DROPOUT..0).contains(&step) {
-            return false;
-        }
-        let ext = self.seq.peek(sequence);
-        self.next.is_some_and(|n| ext >= n) && !self.packets.contains(ext)
     }
 
     /// A packet of the stream, not near the one held aside, came: the
@@ -1623,41 +1601,6 @@ mod tests {
         let out = run_audio(&mut j, Instant::now(), &seqs);
         let after: Vec<u16> = out.into_iter().filter(|&s| s >= 20000).collect();
         assert_eq!(after, (20000..=20010).collect::<Vec<u16>>());
-    }
-
-    /// RFC 3550 A.1: a packet more than MAX_MISORDER (100) behind the
-    /// highest received that is not a retransmission may be a sender that
-    /// restarted its numbers lower, and two near each other restart the
-    /// stream, even within MAX_DROPOUT (3,000) behind. A sender restarting
-    /// 2,000 lower used to be refused as late until its numbers passed
-    /// the old highest (40 s of 50 pps audio).
-    #[test]
-    fn a_sender_that_restarts_2000_lower_is_followed() {
-        let mut j = audio();
-        let seqs: Vec<u16> = (5000..5010).chain(3000..3100).collect();
-        let out = run_audio(&mut j, Instant::now(), &seqs);
-        let restarted: Vec<u16> = out.into_iter().filter(|&s| s < 5000).collect();
-        assert_eq!(restarted, (3000..3100).collect::<Vec<u16>>());
-    }
-
-    /// RFC 4585 §6.2.1 without RTX: retransmissions sent on the stream
-    /// itself, more than MAX_MISORDER behind but of numbers the buffer
-    /// still waits on (a high packet rate, a long wait), are late packets
-    /// of the stream, not a sender restarting lower: they fill their gap
-    /// and nothing held is given up.
-    #[test]
-    fn packets_far_behind_that_fill_a_gap_still_waited_on_are_not_a_restart() {
-        let config = JitterConfig {
-            max_wait: Duration::from_secs(10),
-            ..JitterConfig::AUDIO
-        };
-        let mut j = JitterBuffer::new(config, Codec::Opus.depacketizer());
-        let seqs: Vec<u16> = (0..300)
-            .filter(|s| !(100..102).contains(s))
-            .chain([100, 101])
-            .collect();
-        let out = run_audio(&mut j, Instant::now(), &seqs);
-        assert_eq!(out, (0..300).collect::<Vec<u16>>());
     }
 
     /// RFC 4588 §4, RFC 3550 A.1: retransmissions (unwrapped from RTX)
