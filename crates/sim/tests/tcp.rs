@@ -669,3 +669,28 @@ fn a_closed_end_whose_peer_gave_up_its_fin_is_forgotten_too() {
     assert_eq!(c.retransmits, 8, "{c:?}");
     assert_eq!(net.tcp_connections(), 0);
 }
+
+/// Once every segment has arrived and both ends are forgotten, nothing is
+/// pending: the retransmission timers of segments that arrived (RFC 6298
+/// §5.2: the timer stops when all outstanding data is acknowledged) do not
+/// wake the network, so [`Network::step`] returns `false` without moving
+/// virtual time and [`Network::next_wake`] is `None`.
+#[test]
+fn acknowledged_segments_leave_no_timer_to_wake_the_network_for() {
+    let (mut net, server, client) = pair(18, LinkConfig::IDEAL.with_delay(10 * MS));
+    connect(&mut net, &client, SERVER);
+    assert!(net.run_until_condition(Duration::from_secs(1), |net| {
+        net.endpoint(&client).connected().is_some()
+    }));
+    let conn = net.endpoint(&client).connected().unwrap();
+    net.endpoint_mut(&client).write(conn, &[7; 5000]);
+    net.endpoint_mut(&client)
+        .command(StreamCommand::Close(conn));
+    assert!(net.run_until_condition(Duration::from_secs(1), |net| net.tcp_connections() == 0));
+    assert_eq!(net.endpoint(&server).received(conn), vec![7; 5000]);
+    assert_eq!(net.counters().tcp.retransmits, 0);
+    let done = net.now();
+    assert_eq!(net.next_wake(), None);
+    assert!(!net.step());
+    assert_eq!(net.now(), done);
+}

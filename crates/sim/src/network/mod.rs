@@ -116,7 +116,9 @@ struct Nat {
 ///   documentation for what the model includes and leaves out.
 /// - **Time.** Virtual time starts at a base `Instant` and moves only by
 ///   events: link exits (ordered by `(time, sequence number)`, so ties are
-///   deterministic) and endpoint timeouts. Nothing sleeps.
+///   deterministic), endpoint timeouts and TCP retransmission timers still
+///   armed (a timer whose segment arrived is stopped and wakes nothing).
+///   Nothing sleeps.
 ///
 /// # Driving order
 ///
@@ -373,9 +375,11 @@ impl Network {
         self.trace.log()
     }
 
-    /// When the next thing happens (a datagram leaves a link or an endpoint
-    /// timer fires), if anything is pending. Past timers count as now.
+    /// When the next thing happens (a datagram leaves a link, an endpoint
+    /// timer fires or a TCP segment is due for retransmission), if anything
+    /// is pending. Past timers count as now.
     pub fn next_wake(&mut self) -> Option<Instant> {
+        self.drop_disarmed_timers();
         let event = self.queue.peek().map(|Reverse(e)| e.at);
         let timer = self
             .hosts
@@ -497,6 +501,29 @@ impl Network {
             link,
         });
         Ok(NatId(index))
+    }
+
+    /// Removes, from the head of the event queue, the TCP retransmission
+    /// timers whose segment arrived or whose connection is gone (RFC 6298
+    /// §5.2: the timer is stopped). They would do nothing when due, and left
+    /// in place they would make [`step`](Self::step) move virtual time to an
+    /// instant with no work and [`next_wake`](Self::next_wake) report a
+    /// wake-up for nothing. Stopped timers deeper in the queue are removed
+    /// when they reach its head.
+    fn drop_disarmed_timers(&mut self) {
+        loop {
+            let disarmed = match self.queue.peek() {
+                Some(Reverse(Event {
+                    what: What::Retransmit(timer),
+                    ..
+                })) => !self.tcp.timer_is_armed(timer),
+                _ => false,
+            };
+            if !disarmed {
+                return;
+            }
+            self.queue.pop();
+        }
     }
 
     /// Runs the current instant until no event, timeout or transmit is left,

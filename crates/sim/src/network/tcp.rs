@@ -239,6 +239,18 @@ impl TcpTable {
         self.conns.len()
     }
 
+    /// Whether a retransmission timer would still do something when it
+    /// fires: its segment is unacknowledged, at the attempt the timer was
+    /// armed for. Once the segment arrives (or its connection is gone) the
+    /// timer is stopped (RFC 6298 §5.2), and must not wake the network.
+    pub(super) fn timer_is_armed(&self, timer: &Timer) -> bool {
+        self.conns
+            .get(&timer.conn)
+            .and_then(|c| c.ends[timer.side as usize].as_ref())
+            .and_then(|end| end.unacked.get(&timer.seq))
+            .is_some_and(|segment| segment.attempt == timer.attempt)
+    }
+
     /// A free ephemeral port on `local` for a connection to `remote`.
     fn ephemeral(&mut self, host: usize, local: IpAddr, remote: SocketAddr) -> Option<u16> {
         let size = usize::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
