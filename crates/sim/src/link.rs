@@ -23,7 +23,8 @@ pub const DEFAULT_QUEUE_LIMIT: usize = 64 * 1024;
 /// 3. **rate limit**: if `rate` is set, the link serialises datagrams at
 ///    `rate` bytes per second behind a FIFO queue; a datagram that would make
 ///    the bytes waiting or in service (itself included) exceed `queue_limit`
-///    is dropped (tail drop);
+///    is dropped (tail drop). A rate of 0 never drains the queue: every
+///    datagram is dropped there;
 /// 4. **delay**: `delay`, plus a uniform random `0..=jitter`, plus
 ///    `reorder_delay` for a datagram chosen for reordering (probability
 ///    `reorder`). Jitter and the reorder delay let a later datagram overtake
@@ -43,7 +44,9 @@ pub struct LinkConfig {
     pub reorder: f64,
     /// Extra delay of a datagram chosen for reordering.
     pub reorder_delay: Duration,
-    /// Serialisation rate in bytes per second; `None` means unlimited.
+    /// Serialisation rate in bytes per second; `None` means unlimited and
+    /// `Some(0)` carries nothing (every datagram is dropped at the queue and
+    /// counted in [`LinkCounters::rate_dropped`]).
     pub rate: Option<u64>,
     /// Bound, in bytes, of the queue in front of a rate-limited link.
     pub queue_limit: usize,
@@ -93,7 +96,8 @@ impl LinkConfig {
         self
     }
 
-    /// Limits the link to `bytes_per_second` behind a queue of `queue_limit` bytes.
+    /// Limits the link to `bytes_per_second` behind a queue of `queue_limit`
+    /// bytes. A rate of 0 makes a link that carries nothing.
     pub fn with_rate(mut self, bytes_per_second: u64, queue_limit: usize) -> Self {
         self.rate = Some(bytes_per_second);
         self.queue_limit = queue_limit;
@@ -233,8 +237,8 @@ impl LinkState {
 
     fn schedule_copy(&mut self, now: Instant, len: usize) -> Option<Instant> {
         let departure = match self.config.rate {
-            Some(rate) if rate > 0 => self.queue(now, len, rate)?,
-            _ => now,
+            Some(rate) => self.queue(now, len, rate)?,
+            None => now,
         };
         let mut exit = departure + self.config.delay;
         let jitter = duration_nanos(self.config.jitter);
@@ -248,7 +252,13 @@ impl LinkState {
     }
 
     /// FIFO serialisation at `rate` bytes/s with tail drop past `queue_limit`.
+    /// A zero rate is a queue that never drains: everything is tail-dropped
+    /// (admitting a datagram there would keep it forever).
     fn queue(&mut self, now: Instant, len: usize, rate: u64) -> Option<Instant> {
+        if rate == 0 {
+            self.counters.rate_dropped += 1;
+            return None;
+        }
         let start = self.busy_until.filter(|b| *b > now).unwrap_or(now);
         let backlog_ns = (start - now).as_nanos();
         let backlog_bytes = backlog_ns.saturating_mul(u128::from(rate)) / 1_000_000_000;

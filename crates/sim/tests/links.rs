@@ -198,6 +198,22 @@ fn rate_limited_queue_drains_so_a_paced_stream_passes() {
     assert_eq!(net.host_link_counters(&a).up.rate_dropped, 0);
 }
 
+/// A rate of zero bytes per second carries nothing: every datagram is
+/// dropped at the queue, as a queue that never drains drops them (tail
+/// drop), and counted. Before, `with_rate(0, _)` gave an unlimited link.
+#[test]
+fn a_zero_rate_link_carries_nothing_and_counts_every_datagram_as_dropped() {
+    let up = LinkConfig::IDEAL.with_rate(0, 5_000);
+    let (mut net, a, b) = pair(1, up.into(), Link::IDEAL);
+    stream(&mut net, &a, 8, 10 * MS, 100);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.endpoint(&b).received().is_empty());
+    let up = net.host_link_counters(&a).up;
+    assert_eq!(up.sent, 8);
+    assert_eq!(up.rate_dropped, 8);
+    assert_eq!(up.delivered, 0);
+}
+
 #[test]
 fn ipv6_hosts_talk_and_dual_stack_hosts_answer_on_either_family() {
     let mut net = Network::new(1);
