@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ferrtc_sim::{
-    CloseReason, ConnId, ConnectError, Endpoint, HostId, LinkConfig, MSS, NatConfig, Network,
+    CloseReason, ConnId, ConnectError, Endpoint, HostId, Link, LinkConfig, MSS, NatConfig, Network,
     Probe, StreamCommand, StreamEvent, Transmit,
 };
 
@@ -693,4 +693,36 @@ fn acknowledged_segments_leave_no_timer_to_wake_the_network_for() {
     assert_eq!(net.next_wake(), None);
     assert!(!net.step());
     assert_eq!(net.now(), done);
+}
+
+/// A SYN duplicated on the opener's up-link to a port nobody listens on
+/// draws two resets (RFC 9293 §3.10.7.1): the first refuses the attempt, the second finds no
+/// connection and is dropped and counted as such. The attempt is refused
+/// once, however many resets it drew.
+#[test]
+fn a_second_reset_for_one_refused_attempt_is_counted_as_for_no_connection() {
+    let mut net = Network::new(19);
+    let link = LinkConfig::IDEAL.with_delay(10 * MS);
+    net.add_host([ip("198.51.100.7")], link, Stack::default())
+        .unwrap();
+    let client = net
+        .add_host(
+            [ip("192.0.2.1")],
+            Link::new(link.with_duplicate(1.0), link),
+            Stack::default(),
+        )
+        .unwrap();
+    connect(&mut net, &client, SERVER);
+    net.run_for(Duration::from_secs(10));
+    let c = net.endpoint(&client);
+    assert_eq!(
+        c.heard.iter().map(|(_, h)| h.clone()).collect::<Vec<_>>(),
+        [Heard::Failed(7, ConnectError::Refused)]
+    );
+    let tcp = net.counters().tcp;
+    assert_eq!(tcp.connects, 1, "{tcp:?}");
+    assert_eq!(tcp.refused, 1, "{tcp:?}");
+    assert_eq!(tcp.segments_sent, 3, "one SYN and two resets: {tcp:?}");
+    assert_eq!(tcp.no_connection, 1, "{tcp:?}");
+    assert_eq!(net.tcp_connections(), 0);
 }

@@ -548,6 +548,10 @@ impl Network {
                 let opener = (header.conn, Side::Opener);
                 if self.tcp.ends.get(&key) == Some(&opener) {
                     self.refused(header.conn);
+                } else {
+                    // A reset for an attempt already refused (a duplicated
+                    // SYN drew two) or given up: nothing to reset.
+                    self.tcp.counters.no_connection += 1;
                 }
             }
             SegKind::SynAck | SegKind::Data | SegKind::Fin => {
@@ -570,8 +574,8 @@ impl Network {
             return;
         }
         if !self.tcp.listeners.contains(&(host, local)) {
-            // RFC 9293 §3.10.7.1: a SYN to a closed port gets a reset.
-            self.tcp.counters.refused += 1;
+            // RFC 9293 §3.10.7.1: a SYN to a closed port gets a reset (the
+            // attempt is counted as refused once, when a reset reaches it).
             let reset = TcpHeader {
                 kind: SegKind::Rst,
                 from: Side::Acceptor,
@@ -589,7 +593,9 @@ impl Network {
             return self.send(host, rst);
         }
         let Some(conn) = self.tcp.conns.get_mut(&header.conn) else {
-            return; // The opener gave up meanwhile.
+            // The opener gave up meanwhile, or was refused already.
+            self.tcp.counters.no_connection += 1;
+            return;
         };
         if conn.ends[Side::Acceptor as usize].is_some() {
             // Accepted already, from another address (its NAT mapping changed).
@@ -622,6 +628,7 @@ impl Network {
         if end.connected {
             return;
         }
+        self.tcp.counters.refused += 1;
         let event = StreamEvent::ConnectFailed {
             token: c.token,
             remote: end.remote,
