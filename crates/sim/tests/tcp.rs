@@ -726,3 +726,98 @@ fn a_second_reset_for_one_refused_attempt_is_counted_as_for_no_connection() {
     assert_eq!(tcp.no_connection, 1, "{tcp:?}");
     assert_eq!(net.tcp_connections(), 0);
 }
+
+/// A reset that answered an earlier SYN of the attempt, when nobody
+/// listened yet, and arrives after a retransmitted SYN got the connection
+/// accepted, resets nothing: it does not acknowledge anything the opener
+/// has outstanding now (RFC 9293 §3.10.7.4, RFC 5961 §3: a reset outside
+/// the window is dropped). The connection stays up and carries data.
+#[test]
+fn a_stale_reset_arriving_after_the_handshake_leaves_the_connection_up() {
+    let mut net = Network::new(20);
+    let slow_up = Link::new(LinkConfig::IDEAL.with_delay(2000 * MS), LinkConfig::IDEAL);
+    let server = net
+        .add_host([ip("198.51.100.7")], slow_up, Stack::default())
+        .unwrap();
+    let client = net
+        .add_host(
+            [ip("192.0.2.1")],
+            LinkConfig::IDEAL.with_delay(10 * MS),
+            Stack::default(),
+        )
+        .unwrap();
+    // The first SYN meets a closed port at 10 ms; its reset takes 2 s back.
+    connect(&mut net, &client, SERVER);
+    net.run_for(500 * MS);
+    net.set_host_link(&server, Link::IDEAL);
+    net.endpoint_mut(&server)
+        .command(StreamCommand::Listen(sa(SERVER)));
+    // The SYN sent again at 1 s is accepted; the SYN-ACK is back at 1.02 s,
+    // the old reset at 2.02 s.
+    net.run_for(Duration::from_secs(3));
+    let heard: Vec<Heard> = net
+        .endpoint(&client)
+        .heard
+        .iter()
+        .map(|(_, h)| h.clone())
+        .collect();
+    let Some(Heard::Connected(conn, ..)) = heard.first().cloned() else {
+        panic!("{heard:?}");
+    };
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert_eq!(net.tcp_connections(), 1);
+    net.endpoint_mut(&client).write(conn, b"still here");
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.endpoint(&server).received(conn), b"still here");
+    let tcp = net.counters().tcp;
+    assert_eq!(tcp.refused, 0, "{tcp:?}");
+    assert_eq!(tcp.no_connection, 1, "{tcp:?}");
+    assert_eq!(tcp.invalid_commands, 0, "{tcp:?}");
+}
+
+/// A stale reset that reaches the opener before the SYN-ACK of a later,
+/// accepted SYN fails the attempt (the opener is still in SYN-SENT, RFC
+/// 9293 §3.10.7.3); the end the listener accepted is not forgotten
+/// silently: its SYN-ACK finds no connection, it is given up after its
+/// retransmissions and its endpoint hears the connection close.
+#[test]
+fn a_stale_reset_before_the_syn_ack_fails_the_attempt_and_the_accepted_end_times_out() {
+    let mut net = Network::new(21);
+    let slow_up = Link::new(LinkConfig::IDEAL.with_delay(2000 * MS), LinkConfig::IDEAL);
+    let server = net
+        .add_host([ip("198.51.100.7")], slow_up, Stack::default())
+        .unwrap();
+    let client = net
+        .add_host(
+            [ip("192.0.2.1")],
+            LinkConfig::IDEAL.with_delay(10 * MS),
+            Stack::default(),
+        )
+        .unwrap();
+    connect(&mut net, &client, SERVER);
+    net.run_for(500 * MS);
+    // The reset of the first SYN is back at 2.02 s; the SYN-ACK of the SYN
+    // sent again at 1 s, at 2.52 s.
+    let slower_up = Link::new(LinkConfig::IDEAL.with_delay(1500 * MS), LinkConfig::IDEAL);
+    net.set_host_link(&server, slower_up);
+    net.endpoint_mut(&server)
+        .command(StreamCommand::Listen(sa(SERVER)));
+    net.run_for(Duration::from_secs(2));
+    let heard: Vec<Heard> = net
+        .endpoint(&client)
+        .heard
+        .iter()
+        .map(|(_, h)| h.clone())
+        .collect();
+    assert_eq!(heard, [Heard::Failed(7, ConnectError::Refused)]);
+    let Some((_, Heard::Accepted(conn, ..))) = net.endpoint(&server).heard.first().cloned() else {
+        panic!("{:?}", net.endpoint(&server).heard);
+    };
+    net.run_for(Duration::from_secs(600));
+    let (_, last) = net.endpoint(&server).heard.last().cloned().unwrap();
+    assert_eq!(last, Heard::Closed(conn, CloseReason::TimedOut));
+    assert_eq!(net.tcp_connections(), 0);
+    let tcp = net.counters().tcp;
+    assert_eq!(tcp.refused, 1, "{tcp:?}");
+    assert_eq!(tcp.reset, 1, "{tcp:?}");
+}

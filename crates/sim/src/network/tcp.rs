@@ -546,11 +546,14 @@ impl Network {
             SegKind::Syn => self.syn_arrive(host, &datagram, header),
             SegKind::Rst => {
                 let opener = (header.conn, Side::Opener);
-                if self.tcp.ends.get(&key) == Some(&opener) {
+                if self.tcp.ends.get(&key) == Some(&opener) && !self.opener_connected(header.conn) {
                     self.refused(header.conn);
                 } else {
                     // A reset for an attempt already refused (a duplicated
-                    // SYN drew two) or given up: nothing to reset.
+                    // SYN drew two) or given up, or one that answered an
+                    // earlier SYN of an attempt since accepted: it
+                    // acknowledges nothing outstanding, so it resets
+                    // nothing (RFC 9293 §3.10.7.4, RFC 5961 §3).
                     self.tcp.counters.no_connection += 1;
                 }
             }
@@ -616,25 +619,38 @@ impl Network {
         self.send_segment(header.conn, Side::Acceptor, SegKind::SynAck, Vec::new());
     }
 
-    /// The opener's SYN met a closed port.
+    /// Whether the opener of `conn` got its SYN-ACK.
+    fn opener_connected(&self, conn: ConnId) -> bool {
+        self.tcp
+            .conns
+            .get(&conn)
+            .and_then(|c| c.ends[Side::Opener as usize].as_ref())
+            .is_some_and(|end| end.connected)
+    }
+
+    /// The opener's SYN met a closed port, and the opener still waits for
+    /// an answer (SYN-SENT): the attempt fails. If a later SYN of the same
+    /// attempt was accepted meanwhile (the reset answered an earlier one),
+    /// that acceptor end stays: its SYN-ACK now finds no connection, and it
+    /// is given up after its retransmissions like any end whose peer went
+    /// away, so its endpoint hears the connection end.
     fn refused(&mut self, conn: ConnId) {
-        let Some(c) = self.tcp.conns.remove(&conn) else {
+        let Some(c) = self.tcp.conns.get_mut(&conn) else {
             return;
         };
-        let Some(end) = c.ends.into_iter().next().flatten() else {
+        let token = c.token;
+        let Some(end) = c.ends[Side::Opener as usize].take() else {
             return;
         };
         self.tcp.ends.remove(&(end.host, end.local, end.remote));
-        if end.connected {
-            return;
-        }
         self.tcp.counters.refused += 1;
         let event = StreamEvent::ConnectFailed {
-            token: c.token,
+            token,
             remote: end.remote,
             error: ConnectError::Refused,
         };
         self.notify(end.host, event);
+        self.reap(conn);
     }
 
     /// A numbered segment reached the end it is for: acknowledged to its
