@@ -178,6 +178,27 @@ impl Held {
     }
 }
 
+impl DeferredReset {
+    /// Whether data of `stream`'s next use is held with an SSN / MID at or
+    /// before `seq` (and the same U flag): only then can a FORWARD-TSN
+    /// entry `seq` be about the next use. A sender sends nothing on a
+    /// stream it asked to reset until the reset is performed (RFC 6525
+    /// §5.1.2), so without such data the entry is about the old use, and
+    /// applies to it before the reset (an old message waiting behind the
+    /// abandoned one is delivered; the next use's first message is not
+    /// skipped).
+    fn holds_up_to(&self, stream: u16, unordered: bool, seq: u32, idata: bool) -> bool {
+        self.held.iter().any(|h| {
+            let at_or_before = if idata {
+                seq.wrapping_sub(h.seq) < 1 << 31
+            } else {
+                (seq as u16).wrapping_sub(h.seq as u16) < 1 << 15
+            };
+            h.stream == stream && (h.flags & flag::UNORDERED != 0) == unordered && at_or_before
+        })
+    }
+}
+
 /// An incoming reset in "deferred reset processing" (RFC 6525 §5.2.2 E2):
 /// its streams, its Sender's Last Assigned TSN (unwrapped), and the chunks
 /// for those streams with a later TSN, which belong to the streams' next
@@ -814,9 +835,11 @@ impl Receiver {
     ///
     /// While a reset waits for its last TSN (RFC 6525 §5.2.2 E2) and
     /// `new_cum` passes it, the entries about the reset streams' next use
-    /// (as [`Self::refers_to_current_use`] will judge them after the reset)
-    /// are kept for [`Self::release_held`]: the reset comes first, then the
-    /// held chunks, then these entries, as the peer sent them.
+    /// (as [`Self::refers_to_current_use`] will judge them after the reset,
+    /// and only for a stream with next-use data held at or before the
+    /// entry: see [`DeferredReset::holds_up_to`]) are kept for
+    /// [`Self::release_held`]: the reset comes first, then the held
+    /// chunks, then these entries, as the peer sent them.
     fn forward(
         &mut self,
         new_cum: u64,
@@ -849,6 +872,7 @@ impl Receiver {
             if let (Some(f), Some(d)) = (later.as_mut(), self.deferred.as_ref())
                 && d.streams.contains(&stream)
                 && new_cum > d.last + u64::from(seq)
+                && d.holds_up_to(stream, unordered, seq, self.idata)
             {
                 f.entries.push((stream, unordered, seq));
                 continue;

@@ -474,3 +474,77 @@ fn a_denied_request_withdraws_the_deferred_reset_with_its_sequence_number_data()
 fn a_denied_request_withdraws_the_deferred_reset_with_its_sequence_number_idata() {
     a_denied_request_withdraws_the_deferred_reset_with_its_sequence_number(true);
 }
+
+/// A peer that follows RFC 6525 sends nothing on a stream whose reset it
+/// asked for until the reset is performed (ferrtc's own sender: the stream
+/// takes no message before `complete_reset`), so while a reset is deferred
+/// a FORWARD-TSN's entry for the reset stream names its *old* use. Stream 1
+/// sent one unreliable message "old0" (SSN / MID 0, TSN t + 1), then was
+/// closed (request, last TSN t + 1); "old0" and stream 2's message at
+/// t + 2 are lost and abandoned: the sender's FORWARD-TSN is new cum
+/// t + 2, entries (1, 0), (2, 0) (its Advanced.Peer.Ack.Point over two
+/// contiguous abandoned chunks). The stream, reused, then sends its first
+/// message "new0" (SSN / MID 0, a data channel's DATA_CHANNEL_OPEN), which
+/// is delivered: the entry, with nothing of the next use held, applies to
+/// the old use.
+fn a_forward_tsn_entry_for_the_old_use_past_a_deferred_reset(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    let request = raw.reset_request(raw.isn, t.wrapping_add(1), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    let fwd = raw.forward_tsn(t.wrapping_add(2), &[(1, 0), (2, 0)]);
+    assert_eq!(raw.feed(&mut b, &fwd), [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["reset:1"]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(3), 1, 0, BEGIN | END, 0, b"new0"),
+    );
+    assert_eq!(
+        story(&mut b),
+        ["m:new0"],
+        "the reused stream's first message is delivered"
+    );
+}
+
+#[test]
+fn a_forward_tsn_entry_for_the_old_use_past_a_deferred_reset_does_not_skip_the_next_uses_first_message_data()
+ {
+    a_forward_tsn_entry_for_the_old_use_past_a_deferred_reset(false);
+}
+
+#[test]
+fn a_forward_tsn_entry_for_the_old_use_past_a_deferred_reset_does_not_skip_the_next_uses_first_message_idata()
+ {
+    a_forward_tsn_entry_for_the_old_use_past_a_deferred_reset(true);
+}
+
+/// The same with a message of the old use waiting in order: "old0" (SSN 0,
+/// t + 1) lost and abandoned, "old1" (SSN 1, t + 2) received and waiting
+/// for it, then the reset (last TSN t + 2), then stream 2's t + 3 lost and
+/// abandoned. A sender that abandoned only "old0" lists (1, 0) (old1 was
+/// received; a peer need not be ferrtc: (1, 0) is its largest abandoned SSN).
+/// Nothing of the next use is held, so the entry is about the old use: it
+/// skips "old0", "old1" is delivered, then the reset.
+fn a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(2), 1, 1, BEGIN | END, 0, b"old1"),
+    );
+    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    let fwd = raw.forward_tsn(t.wrapping_add(3), &[(1, 0), (2, 0)]);
+    assert_eq!(raw.feed(&mut b, &fwd), [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["m:old1", "reset:1"]);
+}
+
+#[test]
+fn a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message_before_the_reset_data() {
+    a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message(false);
+}
+
+#[test]
+fn a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message_before_the_reset_idata() {
+    a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message(true);
+}
