@@ -60,6 +60,11 @@ pub enum RtcpError {
         "transport-cc feedback naming more than {MAX_FEEDBACK_STATUSES} packets in one datagram"
     )]
     TooManyStatuses,
+    /// A packet that needs padding (a body not a multiple of 32 bits:
+    /// transport-cc feedback, or a packet kept raw that came padded) is not
+    /// the last of a compound packet: RFC 3550 §6.4.1 pads only the last.
+    #[error("a padded RTCP packet (type {0}) that is not the last of a compound packet")]
+    PaddedNotLast(u8),
 }
 
 /// The most packets the transport-cc feedback of one datagram may name,
@@ -612,10 +617,19 @@ pub fn is_full_compound(packets: &[RtcpPacket]) -> bool {
     ) && packets.iter().any(|p| matches!(p, RtcpPacket::Sdes(_)))
 }
 
-/// Writes `packets` back to back as one compound datagram.
+/// Writes `packets` back to back as one compound datagram. Only the last
+/// may need padding (RFC 3550 §6.4.1: the P bit is set on the last packet
+/// only); one before it that does is [`RtcpError::PaddedNotLast`].
 pub fn write_compound(packets: &[RtcpPacket], out: &mut Vec<u8>) -> Result<(), RtcpError> {
-    for p in packets {
+    for (i, p) in packets.iter().enumerate() {
+        let start = out.len();
         p.write(out)?;
+        let padded = out.get(start).is_some_and(|b| b & 0x20 != 0);
+        if padded && i + 1 < packets.len() {
+            let packet_type = out.get(start + 1).copied().unwrap_or_default();
+            out.truncate(start);
+            return Err(RtcpError::PaddedNotLast(packet_type));
+        }
     }
     Ok(())
 }
@@ -1480,6 +1494,33 @@ mod tests {
         assert_eq!(parse(&written).unwrap(), parsed);
     }
 
+    /// RFC 3550 §6.4.1: "padding MUST only be added to the last individual
+    /// packet" (Appendix A.2's check drops a compound whose first packet
+    /// has P set). A packet that needs padding is written last, or the
+    /// compound is refused, nothing of the refused packet written.
+    #[test]
+    fn only_the_last_packet_of_a_compound_is_padded() {
+        let unknown = RtcpPacket::Unknown(Unknown {
+            packet_type: 207,
+            count: 0,
+            body: vec![1, 2, 3, 4, 5],
+        });
+        let rr = RtcpPacket::ReceiverReport(ReceiverReport {
+            ssrc: 1,
+            reports: vec![],
+        });
+        let mut out = Vec::new();
+        assert_eq!(
+            write_compound(&[unknown.clone(), rr.clone()], &mut out),
+            Err(RtcpError::PaddedNotLast(207))
+        );
+        assert!(out.is_empty(), "{out:02x?}");
+        write_compound(&[rr.clone(), unknown.clone()], &mut out).unwrap();
+        assert_eq!(out[0] & 0x20, 0);
+        assert_eq!(out[8] & 0x20, 0x20, "the last packet carries the P bit");
+        assert_eq!(parse(&out).unwrap(), vec![rr, unknown]);
+    }
+
     #[test]
     fn malformed_rtcp_is_refused_with_the_reason() {
         assert_eq!(
@@ -1733,8 +1774,19 @@ mod tests {
         #[test]
         fn every_packet_type_round_trips(packets in proptest::collection::vec(packet(), 1..5)) {
             let mut bytes = Vec::new();
-            write_compound(&packets, &mut bytes).unwrap();
-            prop_assert_eq!(parse(&bytes).unwrap(), packets);
+            match write_compound(&packets, &mut bytes) {
+                Ok(()) => prop_assert_eq!(parse(&bytes).unwrap(), packets),
+                // A packet that needs padding goes last (RFC 3550 §6.4.1):
+                // each packet alone still round-trips.
+                Err(RtcpError::PaddedNotLast(_)) => {
+                    for p in packets {
+                        let mut alone = Vec::new();
+                        p.write(&mut alone).unwrap();
+                        prop_assert_eq!(parse(&alone).unwrap(), vec![p]);
+                    }
+                }
+                Err(e) => prop_assert!(false, "{e}"),
+            }
         }
 
         #[test]
