@@ -994,3 +994,36 @@ fn an_answer_direction_given_at_session_level_is_read_for_the_check() {
         Some(Direction::SendOnly)
     );
 }
+
+/// RFC 8866 §6.7: a remote *offer* giving its
+/// direction at session level is intersected for the answer, and the
+/// answerer sees no negotiation needed afterwards.
+#[test]
+fn an_offer_direction_given_at_session_level_shapes_the_answer() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendOnly));
+    b.add_transceiver(audio(Direction::SendRecv));
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    let moved =
+        offer
+            .sdp
+            .replace("a=sendonly\r\n", "")
+            .replacen("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n", 1);
+    assert_ne!(moved, offer.sdp);
+    b.set_remote_description(SessionDescription::offer(moved))
+        .unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    assert_eq!(sdp(&answer).media[0].direction(), Direction::RecvOnly);
+    b.set_local_description(answer.clone()).unwrap();
+    assert!(!b.is_negotiation_needed());
+    assert_eq!(
+        b.transceivers()[0].current_direction(),
+        Some(Direction::RecvOnly)
+    );
+    a.set_remote_description(answer).unwrap();
+    assert_eq!(
+        a.transceivers()[0].current_direction(),
+        Some(Direction::SendOnly)
+    );
+}

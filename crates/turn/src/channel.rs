@@ -8,6 +8,8 @@
 //! [`CHANNEL_REUSE_DELAY`], its number goes to no other peer and its peer
 //! gets no other number: bound again meanwhile, the peer gets its old
 //! number back (RFC 8656 §12: the server keeps both reserved that long).
+//! A first bind that got no answer may have been made: its number is held
+//! for its peer the same way, for a binding's lifetime and 5 minutes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -182,8 +184,9 @@ impl Channels {
         first
     }
 
-    /// A ChannelBind for `peer` failed at `now`.
-    pub(crate) fn failed(&mut self, peer: &SocketAddr, now: Instant) -> Failure {
+    /// A ChannelBind for `peer` failed at `now`; `timed_out`: no answer
+    /// came (the server may have made the binding all the same).
+    pub(crate) fn failed(&mut self, peer: &SocketAddr, now: Instant, timed_out: bool) -> Failure {
         let Some(c) = self.by_peer.get_mut(peer) else {
             return Failure::Unknown;
         };
@@ -195,9 +198,13 @@ impl Channels {
         let (number, cooling_until) = (c.number, c.cooling_until);
         self.by_peer.remove(peer);
         self.by_number.remove(&number);
-        // A number given back from cooling stays held for its peer as long
-        // as it was (RFC 8656 §12).
-        if let Some(until) = cooling_until.filter(|&until| until > now) {
+        // RFC 8656 §12: a server that made the binding holds the number and
+        // the peer for its lifetime and 5 minutes more. A bind with no
+        // answer may have been made (only the response lost): held for
+        // that long from now. A number given back from cooling stays held
+        // for its peer at least as long as it was.
+        let held = timed_out.then_some(now + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY);
+        if let Some(until) = held.max(cooling_until).filter(|&until| until > now) {
             self.cooling.insert(number, (until, *peer));
         }
         Failure::NeverConfirmed
@@ -280,7 +287,7 @@ mod tests {
         let due = t0 + CHANNEL_REFRESH;
         assert_eq!(c.next_timeout(), Some(due));
         assert_eq!(c.handle_timeout(due).rebind.len(), 1);
-        assert_eq!(c.failed(&peer(1), due), Failure::WillRetry);
+        assert_eq!(c.failed(&peer(1), due, false), Failure::WillRetry);
         assert!(c.handle_timeout(due).rebind.is_empty());
         assert_eq!(c.next_timeout(), Some(due + Duration::from_secs(5)));
         assert_eq!(c.handle_timeout(t0 + CHANNEL_LIFETIME).expired.len(), 1);
@@ -301,7 +308,7 @@ mod tests {
         assert_eq!(c.handle_timeout(t1).expired, [(peer(0), MIN_CHANNEL)]);
         let t2 = t1 + Duration::from_secs(60);
         assert_eq!(c.bind(peer(0), t2), Some((MIN_CHANNEL, true)));
-        assert_eq!(c.failed(&peer(0), t2), Failure::NeverConfirmed);
+        assert_eq!(c.failed(&peer(0), t2, false), Failure::NeverConfirmed);
         assert_eq!(
             c.bind(peer(0), t2).map(|(n, _)| n),
             Some(MIN_CHANNEL),
@@ -320,7 +327,7 @@ mod tests {
         c.handle_timeout(t1);
         let t2 = t1 + Duration::from_secs(60);
         c.bind(peer(0), t2).unwrap();
-        c.failed(&peer(0), t2);
+        c.failed(&peer(0), t2, false);
         for i in 1..=CHANNEL_COUNT {
             if let Some((n, _)) = c.bind(peer(i as u16), t2) {
                 assert_ne!(n, MIN_CHANNEL, "a number the server holds went to peer {i}");

@@ -624,7 +624,11 @@ impl Client {
                 permission::Failure::WillRetry => self.stats.refresh_failures += 1,
                 permission::Failure::Unknown => {}
             },
-            Kind::ChannelBind { peer, .. } => match self.channels.failed(&peer, now) {
+            Kind::ChannelBind { peer, .. } => match self.channels.failed(
+                &peer,
+                now,
+                matches!(error, RequestError::Timeout { .. }),
+            ) {
                 channel::Failure::NeverConfirmed => {
                     self.push_event(Event::Failed { request, error });
                 }

@@ -1377,3 +1377,70 @@ fn a_peer_whose_channel_lapsed_is_bound_again_to_its_old_number_within_5_minutes
         .collect();
     assert_eq!(numbers, [other, channel]);
 }
+
+/// A ChannelBind that times out may have reached the
+/// server (only its response was lost): the server then holds the binding
+/// for 10 minutes from that request, and the number and the peer for 5
+/// more (RFC 8656 §12). A peer given its cooling number back whose
+/// ChannelBind times out must not lose that number when the *old* cooling
+/// period ends (nor may another peer get it): the server answers 400 to
+/// either.
+#[test]
+fn a_timed_out_bind_of_a_cooling_number_keeps_it_as_long_as_the_server_may() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let peer = addr(PEER);
+    let channel = c.bind_channel(peer, t0).unwrap();
+    pump(&mut c, &mut s, t0);
+    // Unused, it expires after its lifetime and cools for 5 minutes.
+    let t1 = t0 + CHANNEL_LIFETIME + Duration::from_secs(1);
+    let events = run_until(&mut c, &mut s, t1);
+    assert!(
+        events.contains(&Event::ChannelExpired { peer, channel }),
+        "{events:?}"
+    );
+    // A minute later the peer is bound again: its number back. The request
+    // reaches the server, the response is lost.
+    let t2 = t1 + Duration::from_secs(60);
+    s.drop.push(Method::CHANNEL_BIND);
+    assert_eq!(c.bind_channel(peer, t2).unwrap(), channel);
+    pump(&mut c, &mut s, t2);
+    let events = run_until(&mut c, &mut s, t2 + Duration::from_secs(40));
+    assert!(events.iter().any(is_failed), "{events:?}");
+    // The old cooling period has ended; the server holds the refreshed
+    // binding until t2 + 15 minutes.
+    let t3 = t1 + Duration::from_secs(301);
+    run_until(&mut c, &mut s, t3);
+    let other: SocketAddr = "203.0.113.10:7000".parse().unwrap();
+    assert_ne!(
+        c.bind_channel(other, t3).unwrap(),
+        channel,
+        "another peer got a number the server may still hold"
+    );
+    assert_eq!(
+        c.bind_channel(peer, t3).unwrap(),
+        channel,
+        "the peer got another number while the server may hold the old one"
+    );
+}
+
+/// A first ChannelBind that times out
+/// may have created the binding on the server. Bound again, the peer must
+/// get the same number (the server answers 400 to another one for it).
+#[test]
+fn a_timed_out_first_bind_keeps_its_number_for_the_peer() {
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let peer = addr(PEER);
+    s.drop.push(Method::CHANNEL_BIND);
+    let channel = c.bind_channel(peer, t0).unwrap();
+    pump(&mut c, &mut s, t0);
+    let t1 = t0 + Duration::from_secs(40);
+    let events = run_until(&mut c, &mut s, t1);
+    assert!(events.iter().any(is_failed), "{events:?}");
+    assert_eq!(
+        c.bind_channel(peer, t1).unwrap(),
+        channel,
+        "the peer got another number while the server may hold the first"
+    );
+}

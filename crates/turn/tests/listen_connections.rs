@@ -244,3 +244,82 @@ async fn a_udp_peer_on_the_tcp_listeners_port_number_is_reached() {
         running.metrics()
     );
 }
+
+/// The usual deployment listens for UDP and TCP on one port (3478). A TCP
+/// client (with --allow-loopback, or --allow-private on a private server
+/// IP) must not relay to the server's own UDP listener, whether or not a
+/// UDP client reached it yet: that is the server talking to itself
+/// (docs/turn.md: "refused even then").
+#[tokio::test]
+async fn a_tcp_client_cannot_relay_to_the_udp_listener_on_the_same_port() {
+    // One port number for both listeners.
+    let port = std::net::UdpSocket::bind((LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let both = SocketAddr::new(LOCALHOST, port);
+    let users: HashMap<String, String> = [("alice".to_owned(), "wonderland".to_owned())].into();
+    let mut config = ServerConfig::new("ferrtc.test", Credentials::new(users, None), b"k");
+    config.policy = PeerPolicy {
+        allow_loopback: true,
+        allow_private: false,
+    };
+    let listen = ListenConfig {
+        udp: vec![both],
+        tcp: vec![both],
+        tls: vec![],
+        tls_config: None,
+        relay_ip: LOCALHOST,
+        metrics: None,
+    };
+    let running = start(listen, config).await.unwrap();
+    assert_eq!((running.udp[0], running.tcp[0]), (both, both));
+    let (mut client, mut tcp, mut decoder) = allocate(both).await;
+    client.create_permission(LOCALHOST, Instant::now()).unwrap();
+    let mut buf = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut permitted = false;
+    while !permitted {
+        assert!(Instant::now() < end, "no permission");
+        while client.poll_transmit(Instant::now(), &mut buf).is_some() {
+            tcp.write_all(&buf).await.unwrap();
+        }
+        while let Some(e) = client.poll_event() {
+            permitted |= matches!(e, Event::PermissionCreated { .. });
+        }
+        read_into(&mut tcp, &mut decoder, Duration::from_millis(50), |frame| {
+            client.handle_receive(Instant::now(), both, frame);
+        })
+        .await;
+    }
+    // A STUN Binding request to the UDP listener, through the relay.
+    let mut binding = Vec::new();
+    MessageBuilder::new(
+        &mut binding,
+        Class::Request,
+        Method::BINDING,
+        TransactionId([7; 12]),
+    )
+    .finish();
+    client.send_to(both, &binding).unwrap();
+    while client.poll_transmit(Instant::now(), &mut buf).is_some() {
+        tcp.write_all(&buf).await.unwrap();
+    }
+    let mut answered_from_listener = false;
+    let end = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < end {
+        read_into(&mut tcp, &mut decoder, Duration::from_millis(50), |frame| {
+            client.handle_receive(Instant::now(), both, frame);
+        })
+        .await;
+        while let Some(e) = client.poll_event() {
+            answered_from_listener |= matches!(e, Event::Data { peer, .. } if peer == both);
+        }
+    }
+    let m = running.metrics();
+    assert!(
+        !answered_from_listener && m.drops(ferrtc_turn::server::Drop::OwnAddress) == 1,
+        "relayed to the server's own UDP listener {both} (answered back: {answered_from_listener}): {m:?}"
+    );
+}

@@ -218,6 +218,13 @@ pub async fn start(listen: ListenConfig, mut config: ServerConfig) -> Result<Run
             config.own_addresses.push(ip);
         }
     }
+    // Nor to a UDP listener itself, whatever the policy: the server
+    // talking to itself (over TCP/TLS, a client may relay to it too).
+    for (addr, _) in &udp {
+        if !config.udp_listeners.contains(addr) {
+            config.udp_listeners.push(*addr);
+        }
+    }
     let shared = Arc::new(Shared {
         core: Mutex::new(Core {
             server: Server::new(config, Instant::now(), unix),

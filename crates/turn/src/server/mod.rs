@@ -150,6 +150,12 @@ pub struct ServerConfig {
     /// policy opens the IP (a TCP/TLS listener's port number may be a UDP
     /// socket's too).
     pub own_addresses: Vec<IpAddr>,
+    /// This server's UDP listener addresses (the [`crate::listen`] driver
+    /// adds those it binds; a wildcard one names its port): data to one of
+    /// them (for a wildcard one, to its port on any of this server's own or
+    /// loopback addresses) is the server talking to itself, refused
+    /// whatever the policy opens (RFC 8656 §21.3).
+    pub udp_listeners: Vec<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -170,6 +176,7 @@ impl ServerConfig {
             max_request_len: 4096,
             software: Some(concat!("ferrtc-turn ", env!("CARGO_PKG_VERSION")).to_owned()),
             own_addresses: Vec::new(),
+            udp_listeners: Vec::new(),
         }
     }
 }
@@ -1190,7 +1197,12 @@ impl Server {
         let own = self.relay_ips.contains(&peer.ip())
             || self.listeners.is_own_ip(&peer.ip())
             || self.config.own_addresses.contains(&peer.ip());
-        let listener = self.listeners.is_listener(&peer);
+        let listener = self.listeners.is_listener(&peer)
+            || self.config.udp_listeners.iter().any(|l| {
+                l.port() == peer.port()
+                    && (l.ip() == peer.ip()
+                        || l.ip().is_unspecified() && (own || peer.ip().is_loopback()))
+            });
         if listener || (!opened && own && !self.relayed.contains(&peer)) {
             self.metrics.drop(Drop::OwnAddress);
             return Output::Nothing;
