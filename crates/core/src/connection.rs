@@ -150,13 +150,22 @@ pub struct PeerConnection {
     stats: ConnectionStats,
     /// `restartIce()` was called: the next offer carries new credentials.
     restart_pending: bool,
+    /// An applied local offer of ours restarts ICE and waits for its answer.
+    restart_offered: bool,
+    /// That offer was rolled back (W3C webrtc-pc §4.4.1.6: the credentials
+    /// to replace stay until an answer commits others): the restart is
+    /// still needed, and the next offer carries credentials drawn then (the
+    /// agent restarts to them when that offer is applied).
+    restart_wanted: bool,
     /// Candidates of a restart, held until its offer is applied locally
     /// (W3C: gathering belongs to `setLocalDescription`).
     held_candidates: Vec<Event>,
-    /// The local credentials drawn for an answer to the peer's ICE restart
-    /// offer; the agent restarts to them once that answer is applied (see
-    /// `PeerConnection::sync_ice`). Kept until the session is stable, so a
-    /// pranswer and its final answer carry the same ones.
+    /// The local credentials drawn for a restart the agent has not made:
+    /// an answer to the peer's ICE restart offer, or the offer of a restart
+    /// whose first offer was rolled back; the agent restarts to them once
+    /// that description is applied (see `PeerConnection::sync_ice`). Kept
+    /// until the session is stable, so a pranswer and its final answer
+    /// carry the same ones.
     restart_answer: Option<Box<Credentials>>,
     /// Peer identity (W3C webrtc-identity): our IdP and assertion, the
     /// peer's validated identity.
@@ -244,6 +253,8 @@ impl PeerConnection {
             closed: false,
             stats: ConnectionStats::default(),
             restart_pending: false,
+            restart_offered: false,
+            restart_wanted: false,
             held_candidates: Vec::new(),
             restart_answer: None,
             identity: crate::identity::Identity::default(),

@@ -129,3 +129,65 @@ fn restart_ice_with_negotiation_already_needed_fires_no_second_event() {
     a.restart_ice(now).unwrap();
     assert_eq!(negotiation_needed(&drain(&mut a)), 1);
 }
+
+fn rollback() -> SessionDescription {
+    SessionDescription {
+        kind: ferrtc_core::SdpType::Rollback,
+        sdp: String::new(),
+    }
+}
+
+/// `[[LocalIceCredentialsToReplace]]` is emptied only
+/// when an answer commits local credentials outside it (W3C webrtc-pc
+/// §4.4.1.6; libwebrtc `SatisfiesIceRestart` on kAnswer), not when the
+/// restart offer is applied. A rolled back restart offer leaves the
+/// restart requested: back in stable, "check if negotiation is needed" is
+/// true, so `negotiationneeded` fires and the next offer restarts ICE.
+#[test]
+fn restart_ice_survives_the_rollback_of_its_offer() {
+    let now = Instant::now();
+    let (mut a, _b) = negotiated(now);
+    let old_ufrag = a.local_ufrag().to_owned();
+    a.restart_ice(now).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 1);
+    a.set_local_description(now, None).unwrap();
+    assert_ne!(ufrag_of(&a.local_description().unwrap()), old_ufrag);
+    a.set_local_description(now, Some(rollback())).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    let events = drain(&mut a);
+    assert_eq!(
+        negotiation_needed(&events),
+        1,
+        "the restart is still needed after the rollback: {events:?}"
+    );
+    let offer = a.create_offer().unwrap();
+    assert_ne!(ufrag_of(&offer), old_ufrag, "the next offer restarts ICE");
+}
+
+/// The same through glare: our restart offer is rolled back for the
+/// peer's offer, we answer it (no restart asked by the peer); once stable
+/// the restart is still to be negotiated.
+#[test]
+fn restart_ice_survives_glare_and_fires_after_the_answer() {
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let old_ufrag = a.local_ufrag().to_owned();
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    drain(&mut a);
+    b.add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_local_description(now, Some(rollback())).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    let events = drain(&mut a);
+    assert!(
+        negotiation_needed(&events) >= 1,
+        "the restart is still needed once stable: {events:?}"
+    );
+    let offer = a.create_offer().unwrap();
+    assert_ne!(ufrag_of(&offer), old_ufrag, "the next offer restarts ICE");
+}

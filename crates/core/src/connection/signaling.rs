@@ -49,9 +49,14 @@ impl PeerConnection {
         // W3C webrtc-identity §9.3: with an IdP, the offer carries our
         // assertion (a=identity), and fails if the IdP does.
         self.ensure_assertion()?;
-        let options = OfferOptions {
-            ice_restart: self.restart_pending.then(|| self.jsep_credentials()),
+        let ice_restart = if self.restart_pending {
+            Some(self.jsep_credentials())
+        } else if self.restart_wanted {
+            Some(self.drawn_restart_credentials())
+        } else {
+            None
         };
+        let options = OfferOptions { ice_restart };
         Ok(self.jsep.create_offer(options)?)
     }
 
@@ -118,7 +123,20 @@ impl PeerConnection {
             },
         };
         let kind = desc.kind;
+        let restart_offer = kind == SdpType::Offer && (self.restart_pending || self.restart_wanted);
+        let answers_restart = kind == SdpType::Answer && self.jsep.remote_ice_restart();
         self.jsep.set_local_description(desc)?;
+        // W3C webrtc-pc §4.4.1.6: a restart is done once an answer commits
+        // new local credentials; its offer rolled back, it is still needed.
+        match kind {
+            SdpType::Offer if restart_offer => {
+                self.restart_offered = true;
+                self.restart_wanted = false;
+            }
+            SdpType::Answer if answers_restart => self.restart_wanted = false,
+            SdpType::Rollback => self.restart_wanted |= std::mem::take(&mut self.restart_offered),
+            _ => {}
+        }
         let released = kind == SdpType::Offer && std::mem::take(&mut self.restart_pending);
         if released {
             self.events.extend(self.held_candidates.drain(..));
@@ -150,11 +168,21 @@ impl PeerConnection {
         self.check_remote_fingerprints(&desc)?;
         let identity = self.check_remote_identity(&desc)?;
         let before = self.jsep.clone();
+        // An offer in have-local-offer rolls ours back first (W3C implicit
+        // rollback).
+        let rolls_back =
+            kind == SdpType::Offer && before.signaling_state() == SignalingState::HaveLocalOffer;
         self.jsep.set_remote_description(desc)?;
         // What ICE would refuse is refused before anything else changes.
         if let Err(e) = self.check_remote_ice() {
             self.jsep = before;
             return Err(e);
+        }
+        if rolls_back {
+            self.restart_wanted |= std::mem::take(&mut self.restart_offered);
+        }
+        if kind == SdpType::Answer {
+            self.restart_offered = false;
         }
         self.apply_remote_identity(identity);
         if kind != SdpType::Rollback {
@@ -252,7 +280,7 @@ impl PeerConnection {
     pub(super) fn check_negotiation_needed(&mut self) {
         if !self.negotiation_needed
             && self.signaling == SignalingState::Stable
-            && (self.restart_pending || self.jsep.is_negotiation_needed())
+            && (self.restart_pending || self.restart_wanted || self.jsep.is_negotiation_needed())
         {
             self.negotiation_needed = true;
             self.events.push_back(Event::NegotiationNeeded);

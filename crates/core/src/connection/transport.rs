@@ -245,8 +245,11 @@ impl PeerConnection {
     // - A rollback of our own restart offer restores JSEP's credentials
     //   from before it (RFC 8829 §4.1.10.2): the agent, restarted by
     //   `restart_ice()`, restarts again to those, so whichever side offers
-    //   next, the descriptions and the agent agree. The restart is undone:
-    //   `restart_ice()` again asks for a new one.
+    //   next, the descriptions and the agent agree. The restart is still
+    //   wanted (W3C webrtc-pc §4.4.1.6: the credentials to replace stay
+    //   until an answer commits others; `restart_wanted`): negotiation is
+    //   needed, and the next offer carries credentials drawn then, to
+    //   which the agent restarts when that offer is applied.
     // - Remote credentials: the agent's are those of JSEP's remote
     //   description whenever that belongs to the generation the agent runs
     //   (not while our restart offer waits for its answer, nor while the
@@ -280,6 +283,12 @@ impl PeerConnection {
         if self.restart_pending {
             return self.jsep_credentials();
         }
+        self.drawn_restart_credentials()
+    }
+
+    /// Credentials drawn for a restart the agent has not made yet (see
+    /// `restart_answer`), the same until the session is stable again.
+    pub(super) fn drawn_restart_credentials(&mut self) -> IceCredentials {
         let c = self
             .restart_answer
             .get_or_insert_with(|| Box::new(Credentials::random(&mut self.rng)));
