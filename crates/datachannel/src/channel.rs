@@ -40,7 +40,9 @@ pub struct DataChannelInit {
     /// The application negotiated the channel out of band (W3C
     /// `negotiated`): no DCEP, and `id` must be given.
     pub negotiated: bool,
-    /// The SCTP stream id (W3C `id`; required when `negotiated`).
+    /// The SCTP stream id (W3C `id`): required when `negotiated`, and
+    /// ignored otherwise, as W3C `createDataChannel` says: an in-band
+    /// channel's stream follows the DTLS role (RFC 8832 §6).
     pub id: Option<u16>,
 }
 

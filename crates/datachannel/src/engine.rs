@@ -379,7 +379,12 @@ impl DataChannels {
                 max: self.config.max_channels,
             });
         }
-        let stream = match init.id {
+        // W3C webrtc-pc `createDataChannel`: `id` is used only when
+        // `negotiated`. An in-band channel's stream follows the DTLS role
+        // (RFC 8832 §6: client even, server odd), or the peer would take
+        // its DATA_CHANNEL_OPEN for one on a stream of the peer's own.
+        let requested = if init.negotiated { init.id } else { None };
+        let stream = match requested {
             // RFC 8831 §6.5: stream 65,535 is reserved.
             Some(id) if id == u16::MAX || self.by_stream.contains_key(&id) => {
                 return Err(Error::IdInUse(id));
@@ -1126,6 +1131,7 @@ mod tests {
         let mut dc = DataChannels::new(Config::default());
         let init = DataChannelInit {
             ordered: false,
+            negotiated: true,
             id: Some(4),
             ..DataChannelInit::default()
         };
@@ -1217,6 +1223,7 @@ mod tests {
         let mut dc = DataChannels::new(Config::default());
         let init = DataChannelInit {
             ordered: false,
+            negotiated: true,
             id: Some(2),
             ..DataChannelInit::default()
         };

@@ -278,6 +278,28 @@ fn channels_created_before_the_role_and_the_association_get_streams_of_the_role_
     }
 }
 
+/// An in-band (not negotiated) channel ignores a requested `id` and takes a
+/// stream of its DTLS role's parity, so the peer accepts its
+/// DATA_CHANNEL_OPEN: RFC 8832 §6 (the client uses even stream ids, the
+/// server odd) and W3C webrtc-pc `createDataChannel` (`id` is only used
+/// when `negotiated` is true).
+#[test]
+fn an_in_band_channel_ignores_a_requested_id_and_takes_a_stream_of_its_role_parity() {
+    let mut p = Pair::new();
+    let init = DataChannelInit {
+        id: Some(3),
+        ..DataChannelInit::default()
+    };
+    let id = p.a.create(p.now, "odd wish", init).unwrap();
+    let s = stream(&p.a, id);
+    assert_eq!(s % 2, 0, "the DTLS client opens even streams only");
+    p.pump();
+    assert!(p.a_events.contains(&Event::Open(id)));
+    let on_b = p.b_incoming(s);
+    assert_eq!(p.b.channel(on_b).unwrap().label, "odd wish");
+    assert_eq!(p.b.stats().dcep_dropped, 0);
+}
+
 #[test]
 fn a_channel_created_after_the_role_but_before_the_association_opens_when_it_comes_up() {
     let now = Instant::now();

@@ -33,6 +33,28 @@ impl Pair {
 
     /// Like `with`, `b`'s association configured by `b_sctp`.
     fn with_sctp(a: DataChannels, b: DataChannels, b_sctp: ferrtc_sctp::Config) -> Self {
+        Self::with_sctps(a, b, sctp(1), b_sctp)
+    }
+
+    /// A pair whose `a` reopens stream 0 as soon as it is free on its side,
+    /// like Chromium, which takes the lowest free stream: `a`'s association
+    /// has two streams each way, so 0 is its only even one. `b`'s
+    /// association is configured by `b_sctp`.
+    fn reusing_stream_0(b_sctp: ferrtc_sctp::Config) -> Self {
+        let a_sctp = ferrtc_sctp::Config {
+            streams: 2,
+            ..sctp(1)
+        };
+        Self::with_sctps(engine(Role::Client), engine(Role::Server), a_sctp, b_sctp)
+    }
+
+    /// Two started engines, each association configured by its own config.
+    fn with_sctps(
+        a: DataChannels,
+        b: DataChannels,
+        a_sctp: ferrtc_sctp::Config,
+        b_sctp: ferrtc_sctp::Config,
+    ) -> Self {
         let mut p = Pair {
             a,
             b,
@@ -40,7 +62,7 @@ impl Pair {
             a_events: Vec::new(),
             b_events: Vec::new(),
         };
-        p.a.start(p.now, sctp(1));
+        p.a.start(p.now, a_sctp);
         p.b.start(p.now, b_sctp);
         p.pump();
         assert!(p.a_events.contains(&Event::Connected));
@@ -223,7 +245,7 @@ fn dcep_open(stream: u16, label: &str) -> ferrtc_sctp::Message {
 
 #[test]
 fn a_stream_the_peer_reuses_before_our_reset_completes_carries_the_ack_and_our_data() {
-    let mut p = Pair::new();
+    let mut p = Pair::reusing_stream_0(sctp(2));
     let old_on_b = p.close_stream_0_losing_the_last_reset_response();
     // Like Chromium, the peer reuses the lowest free stream at once.
     let y =
@@ -231,12 +253,12 @@ fn a_stream_the_peer_reuses_before_our_reset_completes_carries_the_ack_and_our_d
             p.now,
             "y",
             DataChannelInit {
-                id: Some(0),
                 ordered: false,
                 ..DataChannelInit::default()
             },
         )
         .unwrap();
+    assert_eq!(p.a.channel(y).unwrap().id, Some(0));
     p.a_to_b(false);
     let new_on_b = p.b_latest_incoming();
     assert_ne!(new_on_b, old_on_b);
@@ -270,13 +292,12 @@ fn messages_held_behind_a_pending_reset_count_against_the_send_buffer() {
         max_send_buffer: 64 * 1024,
         ..sctp(2)
     };
-    let mut p = Pair::with_sctp(engine(Role::Client), engine(Role::Server), b_sctp);
+    let mut p = Pair::reusing_stream_0(b_sctp);
     p.close_stream_0_losing_the_last_reset_response();
     p.a.create(
         p.now,
         "y",
         DataChannelInit {
-            id: Some(0),
             ..DataChannelInit::default()
         },
     )
@@ -305,14 +326,13 @@ fn messages_held_behind_a_pending_reset_count_against_the_send_buffer() {
 
 #[test]
 fn a_reused_stream_the_peer_closes_before_our_old_reset_completes_closes_on_both_sides() {
-    let mut p = Pair::new();
+    let mut p = Pair::reusing_stream_0(sctp(2));
     p.close_stream_0_losing_the_last_reset_response();
     let y =
         p.a.create(
             p.now,
             "y",
             DataChannelInit {
-                id: Some(0),
                 ..DataChannelInit::default()
             },
         )
@@ -352,7 +372,6 @@ fn a_reused_stream_the_peer_closes_before_our_old_reset_completes_closes_on_both
             p.now,
             "z",
             DataChannelInit {
-                id: Some(0),
                 ..DataChannelInit::default()
             },
         )
@@ -390,6 +409,7 @@ fn closing_from_both_sides_at_once_waits_for_the_queued_data_and_both_resets() {
             p.now,
             "again",
             DataChannelInit {
+                negotiated: true,
                 id: Some(0),
                 ..DataChannelInit::default()
             }
@@ -601,7 +621,7 @@ fn a_peer_reusing_the_lowest_stream_at_once_through_loss_loses_nothing_and_never
 }
 
 fn reuse_the_lowest_stream_losing(lose_every: usize) {
-    let mut p = Pair::new();
+    let mut p = Pair::reusing_stream_0(sctp(2));
     let mut previous = None;
     for i in 0..40u32 {
         // Like Chromium: the lowest free stream, as soon as it is free here.
@@ -610,7 +630,6 @@ fn reuse_the_lowest_stream_losing(lose_every: usize) {
                 p.now,
                 &format!("y{i}"),
                 DataChannelInit {
-                    id: Some(0),
                     ..DataChannelInit::default()
                 },
             )
