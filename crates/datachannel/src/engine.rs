@@ -989,6 +989,16 @@ impl DataChannels {
             if !established {
                 continue;
             }
+            // W3C webrtc-pc §6.1, the SCTP transport connects: a channel
+            // whose id is not below the negotiated outbound stream count
+            // (RFC 8831 §6.2) cannot carry a message, and closes. A
+            // negotiated id is the application's; ours are allocated under
+            // the count, unless taken before the association knew it.
+            if let Some(Err(e)) = self.sctp.as_mut().map(|s| s.open_stream(stream)) {
+                tracing::warn!("data channel on stream {stream} cannot open: {e}");
+                self.finish(id);
+                continue;
+            }
             let Some(c) = self.channels.get(&id) else {
                 continue;
             };

@@ -300,6 +300,53 @@ fn an_in_band_channel_ignores_a_requested_id_and_takes_a_stream_of_its_role_pari
     assert_eq!(p.b.stats().dcep_dropped, 0);
 }
 
+/// A negotiated channel whose `id` is not below the association's outbound
+/// stream count cannot carry a message: it closes when the association
+/// comes up instead of opening (W3C webrtc-pc §6.1, the SCTP transport
+/// connects: an id at or above `maxChannels` closes the channel; RFC 8831
+/// §6.2: the stream count is negotiated at association setup).
+#[test]
+fn a_negotiated_channel_beyond_the_outbound_streams_closes_instead_of_opening() {
+    let mut p = Pair::unstarted(engine(Role::Client), engine(Role::Server));
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(6),
+        ..DataChannelInit::default()
+    };
+    let early = p.a.create(p.now, "early", init.clone()).unwrap();
+    p.a.start(
+        p.now,
+        ferrtc_sctp::Config {
+            streams: 4,
+            ..sctp(1)
+        },
+    );
+    p.b.start(p.now, sctp(2));
+    p.pump();
+    assert_eq!(p.a.association().unwrap().outbound_streams(), 4);
+    let late =
+        p.a.create(
+            p.now,
+            "late",
+            DataChannelInit {
+                id: Some(8),
+                ..init
+            },
+        )
+        .unwrap();
+    p.drain();
+    for id in [early, late] {
+        assert!(!p.a_events.contains(&Event::Open(id)), "{id:?} opened");
+        assert!(p.a_events.contains(&Event::Closed(id)), "{id:?} not closed");
+        assert_eq!(
+            p.a.channel(id).unwrap().ready_state,
+            DataChannelState::Closed
+        );
+    }
+    assert_eq!(p.a.stats().channels_opened, 0);
+    assert_eq!(p.a.channels().count(), 0);
+}
+
 #[test]
 fn a_channel_created_after_the_role_but_before_the_association_opens_when_it_comes_up() {
     let now = Instant::now();
