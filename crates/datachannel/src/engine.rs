@@ -384,11 +384,13 @@ impl DataChannels {
         // (RFC 8832 §6: client even, server odd), or the peer would take
         // its DATA_CHANNEL_OPEN for one on a stream of the peer's own.
         let requested = if init.negotiated { init.id } else { None };
+        // RFC 8831 §6.5: stream 65,535 is reserved; W3C `createDataChannel`
+        // throws a TypeError for it (an id in use is an OperationError).
+        if requested == Some(u16::MAX) {
+            return Err(Error::InvalidInit("id 65535 is reserved"));
+        }
         let stream = match requested {
-            // RFC 8831 §6.5: stream 65,535 is reserved.
-            Some(id) if id == u16::MAX || self.by_stream.contains_key(&id) => {
-                return Err(Error::IdInUse(id));
-            }
+            Some(id) if self.by_stream.contains_key(&id) => return Err(Error::IdInUse(id)),
             id => id,
         };
         let id = self.insert(Channel::new(

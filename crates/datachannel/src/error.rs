@@ -30,7 +30,8 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// Invalid `RTCDataChannelInit` (W3C `createDataChannel` throws `TypeError`).
+    /// Invalid `RTCDataChannelInit`, id 65,535 among them (reserved, RFC
+    /// 8831 §6.5) (W3C `createDataChannel` throws `TypeError`).
     #[error("invalid data channel parameters: {0}")]
     InvalidInit(&'static str),
     /// The channel limit is reached ([`Config::max_channels`](crate::Config::max_channels)).
@@ -39,9 +40,8 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// A stream id already in use, or 65,535 (reserved, RFC 8831 §6.5;
-    /// W3C `OperationError`).
-    #[error("stream id {0} is already in use or out of range")]
+    /// A negotiated stream id already in use (W3C `OperationError`).
+    #[error("stream id {0} is already in use")]
     IdInUse(u16),
     /// An error from the SCTP layer (buffer full, ...).
     #[error(transparent)]
