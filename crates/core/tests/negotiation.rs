@@ -184,10 +184,127 @@ fn restart_ice_survives_glare_and_fires_after_the_answer() {
     a.set_local_description(now, None).unwrap();
     assert_eq!(a.signaling_state(), SignalingState::Stable);
     let events = drain(&mut a);
-    assert!(
-        negotiation_needed(&events) >= 1,
+    // Stable after the rollback, then after the answer (W3C §4.7.3: the
+    // flag is updated each time the state is stable again).
+    assert_eq!(
+        events.last(),
+        Some(&Event::NegotiationNeeded),
         "the restart is still needed once stable: {events:?}"
     );
     let offer = a.create_offer().unwrap();
     assert_ne!(ufrag_of(&offer), old_ufrag, "the next offer restarts ICE");
+}
+
+/// After a rolled back restart offer, the next offer is applied and
+/// answered: the agent runs the offer's credentials, the restart is done
+/// (no further `negotiationneeded`, the next offer keeps the ufrag).
+#[test]
+fn the_offer_after_a_rolled_back_restart_completes_it() {
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let old_ufrag = a.local_ufrag().to_owned();
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    a.set_local_description(now, Some(rollback())).unwrap();
+    assert_eq!(
+        a.local_ufrag(),
+        old_ufrag,
+        "the agent is back on the old ones"
+    );
+    drain(&mut a);
+    a.set_local_description(now, None).unwrap();
+    let offer = a.local_description().unwrap();
+    assert_ne!(ufrag_of(&offer), old_ufrag);
+    assert_eq!(
+        ufrag_of(&offer),
+        a.local_ufrag(),
+        "the agent restarted to the offer's"
+    );
+    b.set_remote_description(now, offer).unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    let events = drain(&mut a);
+    assert_eq!(negotiation_needed(&events), 0, "{events:?}");
+    let next = a.create_offer().unwrap();
+    assert_eq!(ufrag_of(&next), a.local_ufrag(), "no further restart");
+}
+
+/// Rolled back twice: still wanted, the agent back on the old
+/// credentials each time, and the third offer restarts.
+#[test]
+fn a_restart_rolled_back_twice_is_still_wanted() {
+    let now = Instant::now();
+    let (mut a, _b) = negotiated(now);
+    let old_ufrag = a.local_ufrag().to_owned();
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    a.set_local_description(now, Some(rollback())).unwrap();
+    drain(&mut a);
+    a.set_local_description(now, None).unwrap();
+    let second = ufrag_of(&a.local_description().unwrap());
+    assert_ne!(second, old_ufrag);
+    a.set_local_description(now, Some(rollback())).unwrap();
+    assert_eq!(a.local_ufrag(), old_ufrag);
+    let events = drain(&mut a);
+    assert_eq!(negotiation_needed(&events), 1, "{events:?}");
+    let third = a.create_offer().unwrap();
+    assert_ne!(ufrag_of(&third), old_ufrag);
+}
+
+/// A restart still wanted is satisfied by our answer to the peer's
+/// restart offer: nothing more is needed once stable.
+#[test]
+fn answering_the_peers_restart_satisfies_a_wanted_restart() {
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let old_ufrag = a.local_ufrag().to_owned();
+    a.restart_ice(now).unwrap();
+    a.set_local_description(now, None).unwrap();
+    a.set_local_description(now, Some(rollback())).unwrap();
+    b.restart_ice(now).unwrap();
+    b.set_local_description(now, None).unwrap();
+    drain(&mut a);
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    let answer = a.local_description().unwrap();
+    assert_ne!(ufrag_of(&answer), old_ufrag);
+    assert_eq!(ufrag_of(&answer), a.local_ufrag());
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    let events = drain(&mut a);
+    assert_eq!(negotiation_needed(&events), 0, "{events:?}");
+}
+
+/// W3C webrtc-pc §4.4.1.6: `[[LocalIceCredentialsToReplace]]` is emptied
+/// only when an answer commits local credentials *not* in it. An offer
+/// created before `restartIce()` (still `[[LastCreatedOffer]]`, so it may
+/// be applied) carries the old credentials: once it is answered the
+/// restart is still to be done: `negotiationneeded`, and the next offer
+/// restarts.
+#[test]
+fn an_offer_created_before_restart_ice_does_not_satisfy_it() {
+    let now = Instant::now();
+    let (mut a, mut b) = negotiated(now);
+    let old_ufrag = a.local_ufrag().to_owned();
+    let stale = a.create_offer().unwrap();
+    a.restart_ice(now).unwrap();
+    drain(&mut a);
+    a.set_local_description(now, Some(stale)).unwrap();
+    assert_eq!(ufrag_of(&a.local_description().unwrap()), old_ufrag);
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::Stable);
+    let events = drain(&mut a);
+    assert_eq!(
+        negotiation_needed(&events),
+        1,
+        "the restart is still needed: {events:?}"
+    );
+    let next = a.create_offer().unwrap();
+    assert_ne!(ufrag_of(&next), old_ufrag, "the next offer restarts ICE");
 }

@@ -179,23 +179,18 @@ impl Held {
 }
 
 impl DeferredReset {
-    /// Whether data of `stream`'s next use is held with an SSN / MID at or
-    /// before `seq` (and the same U flag): only then can a FORWARD-TSN
-    /// entry `seq` be about the next use. A sender sends nothing on a
-    /// stream it asked to reset until the reset is performed (RFC 6525
+    /// Whether data of `stream`'s next use (with the same U flag) is held:
+    /// only then can a FORWARD-TSN entry for it be about the next use (its
+    /// first messages abandoned, wholly or in part). A sender sends nothing
+    /// on a stream it asked to reset until the reset is performed (RFC 6525
     /// §5.1.2), so without such data the entry is about the old use, and
     /// applies to it before the reset (an old message waiting behind the
     /// abandoned one is delivered; the next use's first message is not
     /// skipped).
-    fn holds_up_to(&self, stream: u16, unordered: bool, seq: u32, idata: bool) -> bool {
-        self.held.iter().any(|h| {
-            let at_or_before = if idata {
-                seq.wrapping_sub(h.seq) < 1 << 31
-            } else {
-                (seq as u16).wrapping_sub(h.seq as u16) < 1 << 15
-            };
-            h.stream == stream && (h.flags & flag::UNORDERED != 0) == unordered && at_or_before
-        })
+    fn holds_for(&self, stream: u16, unordered: bool) -> bool {
+        self.held
+            .iter()
+            .any(|h| h.stream == stream && (h.flags & flag::UNORDERED != 0) == unordered)
     }
 }
 
@@ -836,8 +831,8 @@ impl Receiver {
     /// While a reset waits for its last TSN (RFC 6525 §5.2.2 E2) and
     /// `new_cum` passes it, the entries about the reset streams' next use
     /// (as [`Self::refers_to_current_use`] will judge them after the reset,
-    /// and only for a stream with next-use data held at or before the
-    /// entry: see [`DeferredReset::holds_up_to`]) are kept for
+    /// and only for a stream with next-use data held: see
+    /// [`DeferredReset::holds_for`]) are kept for
     /// [`Self::release_held`]: the reset comes first, then the held
     /// chunks, then these entries, as the peer sent them.
     fn forward(
@@ -872,7 +867,7 @@ impl Receiver {
             if let (Some(f), Some(d)) = (later.as_mut(), self.deferred.as_ref())
                 && d.streams.contains(&stream)
                 && new_cum > d.last + u64::from(seq)
-                && d.holds_up_to(stream, unordered, seq, self.idata)
+                && d.holds_for(stream, unordered)
             {
                 f.entries.push((stream, unordered, seq));
                 continue;

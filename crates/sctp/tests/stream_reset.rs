@@ -548,3 +548,46 @@ fn a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message_before_the_r
 fn a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message_before_the_reset_idata() {
     a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message(true);
 }
+
+/// The reused stream's *first* message is abandoned whole (no fragment of
+/// it ever arrived), its second is held. Stream 1 delivered "old0" (t + 1);
+/// stream 2's t + 2 is lost; the request names t + 2. The peer, having
+/// performed the reset, sends "new0" (SSN / MID 0, t + 3, lost, abandoned)
+/// and "new1" (SSN / MID 1, t + 4, held). Its FORWARD-TSN (new cum t + 3,
+/// entries (2, 0), (1, 0)) abandons new0: the held new1 shows the sender
+/// is in the stream's next use, so the entry applies to it after the
+/// reset, and new1 is delivered.
+fn a_wholly_abandoned_first_message_of_the_next_use(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    let whole = BEGIN | END;
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(1), 1, 0, whole, 0, b"old0"),
+    );
+    assert_eq!(story(&mut b), ["m:old0"]);
+    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(4), 1, 1, whole, 0, b"new1"),
+    );
+    assert_eq!(story(&mut b), Vec::<String>::new());
+    let fwd = raw.forward_tsn(t.wrapping_add(3), &[(2, 0), (1, 0)]);
+    assert_eq!(raw.feed(&mut b, &fwd), [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(
+        story(&mut b),
+        ["reset:1", "m:new1"],
+        "new1 is delivered once its abandoned SSN / MID 0 is skipped"
+    );
+}
+
+#[test]
+fn a_wholly_abandoned_first_message_of_the_next_use_does_not_stall_the_stream_data() {
+    a_wholly_abandoned_first_message_of_the_next_use(false);
+}
+
+#[test]
+fn a_wholly_abandoned_first_message_of_the_next_use_does_not_stall_the_stream_idata() {
+    a_wholly_abandoned_first_message_of_the_next_use(true);
+}

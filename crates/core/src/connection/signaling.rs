@@ -123,9 +123,14 @@ impl PeerConnection {
             },
         };
         let kind = desc.kind;
-        let restart_offer = kind == SdpType::Offer && (self.restart_pending || self.restart_wanted);
         let answers_restart = kind == SdpType::Answer && self.jsep.remote_ice_restart();
+        let credentials_before = self.jsep.local_ice_credentials().clone();
         self.jsep.set_local_description(desc)?;
+        // An offer that carries new credentials: a restart's (one created
+        // before `restart_ice()` does not carry it).
+        let restart_offer = kind == SdpType::Offer
+            && *self.jsep.local_ice_credentials() != credentials_before
+            && (self.restart_pending || self.restart_wanted);
         // W3C webrtc-pc §4.4.1.6: a restart is done once an answer commits
         // new local credentials; its offer rolled back, it is still needed.
         match kind {
@@ -137,7 +142,7 @@ impl PeerConnection {
             SdpType::Rollback => self.restart_wanted |= std::mem::take(&mut self.restart_offered),
             _ => {}
         }
-        let released = kind == SdpType::Offer && std::mem::take(&mut self.restart_pending);
+        let released = restart_offer && std::mem::take(&mut self.restart_pending);
         if released {
             self.events.extend(self.held_candidates.drain(..));
         }
