@@ -38,8 +38,9 @@
 //! A retransmission the caller knows as such (unwrapped from RTX, RFC 4588;
 //! [`JitterBuffer::insert_retransmission`]) is late by nature: it is never
 //! held aside nor taken for a restart; within 3,000 behind the highest
-//! received or 100 ahead of it, it is taken as any packet of the stream,
-//! further it is late.
+//! received or 100 ahead of it, it is taken as any packet of the stream
+//! (and one before a packet held aside after a loss burst confirms that
+//! packet), further it is late.
 //!
 //! Drive order, as every ferrtc engine: after [`JitterBuffer::insert`] or
 //! [`JitterBuffer::handle_timeout`], call [`JitterBuffer::poll_event`] until
@@ -401,9 +402,20 @@ impl JitterBuffer {
             return self.accept(now, sequence, timestamp, marker, payload);
         };
         if retransmission {
-            // Only what the stream's numbers reach (a late answer of the
-            // numbering before a restart may be far ahead of the new one).
-            if Reach::of(step) != Reach::Near {
+            // An answer for a number before the packet held aside after a
+            // loss burst: the sender's numbers reached it, it is the
+            // stream's.
+            let reached = Reach::of(step) == Reach::Ahead
+                && self.suspect.packet.is_some_and(|s| {
+                    let behind = s.sequence.wrapping_sub(sequence) as i16;
+                    (0..=MAX_DROPOUT).contains(&behind)
+                        && self.seq.step(s.sequence).map(Reach::of) == Some(Reach::Ahead)
+                });
+            if reached {
+                self.believe_suspect(sequence);
+            } else if Reach::of(step) != Reach::Near {
+                // Only what the stream's numbers reach (a late answer of
+                // the numbering before a restart may be far ahead of it).
                 return Inserted::Late;
             }
             return self.accept(now, sequence, timestamp, marker, payload);
@@ -2187,6 +2199,25 @@ mod far_packet_tests {
         arrivals.sort_by_key(|a| a.1);
         let out = run(JitterConfig::AUDIO, &arrivals);
         assert_eq!(out, (0..150).collect::<Vec<u16>>());
+    }
+
+    /// RFC 4588: after a loss burst longer than the stray distance, the
+    /// first packet past it is held aside; an RTX answer for a number
+    /// before it, arriving before the packet after it, shows the sender's
+    /// numbers reached it: both are taken.
+    #[test]
+    fn an_rtx_answer_before_the_held_aside_packet_confirms_it() {
+        let ms = Duration::from_millis;
+        let mut arrivals: Vec<Arrival> = (0..100u16)
+            .map(|s| (s, ms(20 * u64::from(s)), false))
+            .collect();
+        arrivals.push((300, ms(2_000), false));
+        arrivals.push((250, ms(2_005), true));
+        arrivals.extend((301..320u16).map(|s| (s, ms(2_020 + 20 * u64::from(s - 301)), false)));
+        let out = run(JitterConfig::AUDIO, &arrivals);
+        assert!(out.contains(&250), "the answer is released: {out:?}");
+        let after: Vec<u16> = out.into_iter().filter(|&s| s >= 300).collect();
+        assert_eq!(after, (300..320).collect::<Vec<u16>>());
     }
 
     /// Model: one sender, no restart, random loss bursts (1..=400),
