@@ -330,6 +330,14 @@ impl<R: Read> AnnexBReader<R> {
                         if let Some(&b) = self.buf.iter().find(|&&b| b != 0) {
                             return Err(AnnexBError::MissingStartCode { offset: b });
                         }
+                        // Only zeros so far: leading_zero_8bits (H.264
+                        // §B.2), any number of them. Keep the last two,
+                        // which may begin the start code the next read
+                        // completes, and drop the rest, so that the buffer
+                        // (and the scan above) stays one read chunk long.
+                        let drop = self.buf.len().saturating_sub(2);
+                        self.buf.drain(..drop);
+                        self.scan = 0;
                         self.fill()?;
                     }
                 }
