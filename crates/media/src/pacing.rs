@@ -21,6 +21,10 @@
 //! millisecond at most (a caller that polls late still gets the overdue
 //! ones at once, as many as the time it missed allows).
 //!
+//! Media time is capped at [`MAX_TIMESTAMP`] (about 136 years): a file's
+//! times are untrusted, and a pts near 2^64 seconds would overflow a
+//! `Duration` sum or an `Instant`. Frames past the cap are due at it.
+//!
 //! A receiver that lost the picture asks for a keyframe;
 //! [`Pacer::skip_to`] jumps a pacer made by [`Pacer::from_frames`] to the
 //! clip's next keyframe, due when the skipped frame was: the schedule goes
@@ -72,6 +76,10 @@ use std::time::{Duration, Instant};
 
 /// The shortest duration of a frame: shorter ones are raised to it.
 pub const MIN_FRAME_DURATION: Duration = Duration::from_millis(1);
+
+/// The latest media time the pacer schedules, about 136 years (2^32 s);
+/// see [`Pacer::push`].
+pub const MAX_TIMESTAMP: Duration = Duration::from_secs(1 << 32);
 
 /// A frame as the pacer takes it: its timestamp in the file and duration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,13 +185,18 @@ impl<F> Pacer<F> {
         self.queue.len() < self.lookahead && (!self.eof || self.looping)
     }
 
-    /// Adds the next frame of the file.
+    /// Adds the next frame of the file. Media time is capped at
+    /// [`MAX_TIMESTAMP`]: a frame whose time or duration would take it
+    /// further (a corrupt file's pts) is due at the cap, never in practice,
+    /// rather than overflowing.
     pub fn push(&mut self, frame: SourceFrame<F>) {
         self.push_indexed(frame, None);
     }
 
     fn push_indexed(&mut self, frame: SourceFrame<F>, index: Option<usize>) {
-        let duration = frame.duration.max(MIN_FRAME_DURATION);
+        // A file's times are untrusted: capped at MAX_TIMESTAMP, every sum
+        // below fits a Duration and `anchor + timestamp` an Instant.
+        let duration = frame.duration.clamp(MIN_FRAME_DURATION, MAX_TIMESTAMP);
         if self.eof && self.looping {
             // The first frame after the end: a new pass.
             self.eof = false;
@@ -193,12 +206,13 @@ impl<F> Pacer<F> {
         }
         let origin = *self.pass_origin.get_or_insert(frame.pts);
         let relative = frame.pts.saturating_sub(origin);
-        let mut timestamp = self.pass_base + relative;
+        let mut timestamp = self.pass_base.saturating_add(relative);
         if let Some(last) = self.last_timestamp {
             timestamp = timestamp.max(last + MIN_FRAME_DURATION);
         }
+        let timestamp = timestamp.min(MAX_TIMESTAMP);
         self.last_timestamp = Some(timestamp);
-        self.end = self.end.max(timestamp + duration);
+        self.end = self.end.max(timestamp + duration).min(MAX_TIMESTAMP);
         self.queue.push_back(Queued {
             timestamp,
             duration,
@@ -219,14 +233,16 @@ impl<F> Pacer<F> {
         self.eof && !self.looping && self.queue.is_empty()
     }
 
-    /// When the next queued frame is due; `None` when none is queued. Before
-    /// the first release, the first frame is due `now`.
+    /// When the next queued frame is due; `None` when none is queued (or,
+    /// which [`MAX_TIMESTAMP`] rules out on the usual platforms, when its
+    /// time is past what an [`Instant`] holds). Before the first release,
+    /// the first frame is due `now`.
     pub fn next_due(&self, now: Instant) -> Option<Instant> {
         let head = self.queue.front()?;
-        Some(match self.anchor {
-            Some(a) => a + head.timestamp,
-            None => now,
-        })
+        match self.anchor {
+            Some(a) => a.checked_add(head.timestamp),
+            None => Some(now),
+        }
     }
 
     /// The next frame if it is due at `now`.
@@ -235,7 +251,7 @@ impl<F> Pacer<F> {
         let anchor = *self
             .anchor
             .get_or_insert_with(|| now.checked_sub(head.timestamp).unwrap_or(now));
-        let due = anchor + head.timestamp;
+        let due = anchor.checked_add(head.timestamp)?;
         if due > now {
             return None;
         }

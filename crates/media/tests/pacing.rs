@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use ferrtc_media::pacing::{Pacer, SourceFrame};
+use ferrtc_media::pacing::{MAX_TIMESTAMP, Pacer, SourceFrame};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -235,4 +235,60 @@ fn skip_to_jumps_to_the_next_keyframe_on_schedule() {
     assert_eq!(q.poll_frame(start).unwrap().frame, 0);
     assert!(!q.skip_to(|f| *f == 0), "not looping: no keyframe left");
     assert_eq!(q.poll_frame(start + ms(34)).unwrap().frame, 1);
+}
+
+/// A file's times are untrusted: an IVF pts near 2^64 in a 1/1 timebase
+/// converts to a `Duration` of about 2^64 seconds, past what an `Instant`
+/// (or a sum of two such durations) holds. The pacer caps media time at
+/// [`MAX_TIMESTAMP`] (about 136 years) instead of panicking on overflow
+/// in `push`, `poll_frame` or `next_due`: the frames before the jump keep
+/// their schedule, the ones after it are due at the cap (never, in
+/// practice), and a looped clip goes on without a panic.
+#[test]
+fn timestamps_past_any_instant_are_capped_not_a_panic() {
+    let start = Instant::now();
+    let huge = Duration::from_secs(u64::MAX);
+    let frames = vec![
+        SourceFrame {
+            pts: Duration::ZERO,
+            duration: ms(20),
+            frame: 0u32,
+        },
+        SourceFrame {
+            pts: ms(20),
+            duration: huge,
+            frame: 1,
+        },
+        SourceFrame {
+            pts: huge,
+            duration: huge,
+            frame: 2,
+        },
+    ];
+    // Owner-driven, looping: the second pass starts at the end of the
+    // first, beyond any Duration sum.
+    let mut p = Pacer::new(true);
+    for f in frames.iter().cloned() {
+        p.push(f);
+    }
+    p.end_of_file();
+    assert_eq!(p.poll_frame(start).map(|f| f.frame), Some(0));
+    let f = p.poll_frame(start + ms(20)).expect("frame 1 on time");
+    assert_eq!(
+        (f.frame, f.timestamp, f.duration),
+        (1, ms(20), MAX_TIMESTAMP)
+    );
+    let due = p.next_due(start + ms(20)).expect("frame 2 queued");
+    assert_eq!(due, start + MAX_TIMESTAMP);
+    assert!(p.poll_frame(start + ms(1_000_000)).is_none());
+    p.push(frames[0].clone());
+    assert!(p.poll_frame(start + ms(2_000_000)).is_none());
+
+    // The same clip held in memory and looped.
+    let mut q = Pacer::from_frames(frames, true);
+    assert_eq!(q.poll_frame(start).map(|f| f.frame), Some(0));
+    assert_eq!(q.poll_frame(start + ms(20)).map(|f| f.frame), Some(1));
+    assert_eq!(q.next_due(start + ms(20)), Some(start + MAX_TIMESTAMP));
+    assert!(q.skip_to(|&f| f == 0));
+    assert_eq!(q.next_due(start + ms(20)), Some(start + MAX_TIMESTAMP));
 }
