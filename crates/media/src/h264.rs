@@ -33,6 +33,9 @@ pub const NAL_AUD: u8 = 9;
 pub const START_CODE: [u8; 4] = [0, 0, 0, 1];
 /// The default limit on one NAL unit: 16 MiB.
 pub const DEFAULT_MAX_NAL_SIZE: usize = 16 * 1024 * 1024;
+/// The default limit on one access unit (the sum of its NAL units'
+/// sizes): 32 MiB.
+pub const DEFAULT_MAX_ACCESS_UNIT_SIZE: usize = 32 * 1024 * 1024;
 
 /// An error reading or writing an Annex B byte stream.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +66,15 @@ pub enum AnnexBError {
     #[error("NAL unit {index} exceeds {limit} bytes")]
     NalTooLarge {
         /// Index of the NAL unit.
+        index: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// An access unit grew beyond the limit: NAL units that never start a
+    /// new one (filler data, slices not at macroblock 0) kept joining it.
+    #[error("access unit exceeds {limit} bytes at NAL unit {index}")]
+    AccessUnitTooLarge {
+        /// Index of the NAL unit that took it over the limit.
         index: u64,
         /// The limit.
         limit: usize,
@@ -238,6 +250,7 @@ pub struct AnnexBReader<R> {
     eof: bool,
     nals_read: u64,
     max_nal_size: usize,
+    max_access_unit_size: usize,
     /// The NAL unit read past the end of the last access unit.
     pending: Option<Vec<u8>>,
 }
@@ -261,8 +274,15 @@ impl<R: Read> AnnexBReader<R> {
             eof: false,
             nals_read: 0,
             max_nal_size,
+            max_access_unit_size: DEFAULT_MAX_ACCESS_UNIT_SIZE,
             pending: None,
         }
+    }
+
+    /// Refuses access units whose NAL units add up to more than `limit`
+    /// bytes (default [`DEFAULT_MAX_ACCESS_UNIT_SIZE`]).
+    pub fn set_max_access_unit_size(&mut self, limit: usize) {
+        self.max_access_unit_size = limit;
     }
 
     fn fill(&mut self) -> Result<(), AnnexBError> {
@@ -393,13 +413,26 @@ impl<R: Read> AnnexBReader<R> {
     }
 
     /// The next access unit (the rule in the module documentation),
-    /// `Ok(None)` at end of stream.
+    /// `Ok(None)` at end of stream. An access unit above the limit
+    /// ([`AnnexBReader::set_max_access_unit_size`]) is an error: Annex B
+    /// has no size field (H.264 §B.1), and NAL units that never start a
+    /// new unit would otherwise join this one without end.
     pub fn next_access_unit(&mut self) -> Result<Option<AccessUnit>, AnnexBError> {
         let mut au = AccessUnit::default();
+        let mut size = 0usize;
         while let Some(nal) = self.next_nal()? {
             if au.starts_new(&nal) {
                 self.pending = Some(nal);
                 return Ok(Some(au));
+            }
+            size = size.saturating_add(nal.len());
+            if size > self.max_access_unit_size {
+                return Err(AnnexBError::AccessUnitTooLarge {
+                    // The NAL unit just returned by next_nal (from
+                    // `pending` too: it was counted when first read).
+                    index: self.nals_read.saturating_sub(1),
+                    limit: self.max_access_unit_size,
+                });
             }
             au.nals.push(nal);
         }

@@ -1,7 +1,8 @@
 //! H.264 Annex B: start codes, NAL units, access units, keyframes.
 
 use ferrtc_media::h264::{
-    AccessUnit, AnnexBError, AnnexBReader, AnnexBWriter, first_mb_in_slice, split_nal_units,
+    AccessUnit, AnnexBError, AnnexBReader, AnnexBWriter, DEFAULT_MAX_ACCESS_UNIT_SIZE,
+    first_mb_in_slice, split_nal_units,
 };
 use proptest::prelude::*;
 
@@ -271,4 +272,82 @@ fn start_codes_straddling_the_read_chunk_boundary() {
             );
         }
     }
+}
+
+/// `first` then `count` copies of `nal`, each after a 4-byte start code,
+/// made as they are read (the input itself takes no memory).
+struct Repeated {
+    first: Vec<u8>,
+    nal: Vec<u8>,
+    count: usize,
+    at: usize,
+}
+
+impl std::io::Read for Repeated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            let unit = self.first.len() + 4 + self.nal.len();
+            let total = self.first.len() + self.count * (4 + self.nal.len());
+            if self.at >= total {
+                break;
+            }
+            let byte = if self.at < self.first.len() {
+                self.first[self.at]
+            } else {
+                let i = (self.at - self.first.len()) % (unit - self.first.len());
+                if i < 4 {
+                    [0, 0, 0, 1][i]
+                } else {
+                    self.nal[i - 4]
+                }
+            };
+            buf[n] = byte;
+            n += 1;
+            self.at += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Annex B (H.264 §B.1) has no size field: an access unit lasts until
+/// the rule of the module documentation starts the next one, and NAL
+/// units that never start one (filler data, type 12, H.264 §7.3.2.7, or
+/// slices whose `first_mb_in_slice` is not 0) would join one access unit
+/// without end. Each NAL unit is bounded; so is the access unit: past
+/// `DEFAULT_MAX_ACCESS_UNIT_SIZE` bytes of NAL units it is an error, not
+/// memory growing with the stream.
+#[test]
+fn an_access_unit_that_never_ends_is_an_error() {
+    let filler = Repeated {
+        first: stream(&[SPS, PPS, IDR0], true),
+        nal: [&[0x0c][..], &[0xff; 4095]].concat(),
+        count: 40 * 256, // 40 MiB of filler data
+        at: 0,
+    };
+    let mut r = AnnexBReader::new(filler);
+    let got = r.next_access_unit();
+    assert!(
+        matches!(
+            got,
+            Err(AnnexBError::AccessUnitTooLarge { limit, .. }) if limit == DEFAULT_MAX_ACCESS_UNIT_SIZE
+        ),
+        "{:?}",
+        got.map(|au| au.map(|au| au.nals.len()))
+    );
+
+    // The limit can be set; an access unit within it reads.
+    let s = stream(&[SPS, PPS, IDR0, &[0x0c; 100], P0], true);
+    let mut r = AnnexBReader::new(&s[..]);
+    r.set_max_access_unit_size(SPS.len() + PPS.len() + IDR0.len() + 100);
+    assert_eq!(r.next_access_unit().unwrap().unwrap().nals.len(), 4);
+    let mut r = AnnexBReader::new(&s[..]);
+    r.set_max_access_unit_size(SPS.len() + PPS.len() + IDR0.len() + 99);
+    assert!(matches!(
+        r.next_access_unit(),
+        Err(AnnexBError::AccessUnitTooLarge {
+            index: 3,
+            limit: 112
+        })
+    ));
 }
