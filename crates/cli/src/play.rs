@@ -167,7 +167,10 @@ fn checked_times(mut frames: Frames) -> Result<Frames, &'static str> {
     let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
         return Ok(frames);
     };
-    let total = last.pts.saturating_sub(first.pts) + last.duration;
+    let total = last
+        .pts
+        .saturating_sub(first.pts)
+        .saturating_add(last.duration);
     if total.is_zero() {
         return Err("the clip lasts no time (every frame has the same time and no duration)");
     }
@@ -538,6 +541,16 @@ mod tests {
         assert_eq!(times(&file), want);
         let keys: Vec<bool> = frames(&file).iter().map(|f| f.frame.keyframe).collect();
         assert_eq!(keys, [true, false, false, true]);
+    }
+
+    /// A file's times are untrusted: the largest pts at a 1/1 timebase
+    /// loads (the pacer caps media time) instead of overflowing.
+    #[test]
+    fn an_ivf_with_times_near_the_end_of_u64_loads() {
+        let path = ivf_file("huge-pts", 1, &[0, u64::MAX]);
+        let loaded = load(&path);
+        let _ = std::fs::remove_file(&path);
+        assert!(loaded.is_ok(), "{:?}", loaded.err().map(|e| e.to_string()));
     }
 
     #[test]
