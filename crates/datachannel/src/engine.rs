@@ -393,6 +393,29 @@ impl DataChannels {
             Some(id) if self.by_stream.contains_key(&id) => return Err(Error::IdInUse(id)),
             id => id,
         };
+        // W3C `createDataChannel`: with the transport connected, an id at
+        // or above `[[MaxChannels]]` is refused (a channel made before it
+        // connected closes then, see `open_pending`); with the DTLS role
+        // known, an in-band channel needs a free id now.
+        let live = !self.aborted && !self.transport_closed;
+        let streams = self
+            .sctp
+            .as_ref()
+            .filter(|_| self.established())
+            .map(Association::outbound_streams)
+            .filter(|n| *n > 0);
+        if let (Some(id), Some(streams)) = (stream, streams)
+            && live
+            && id >= streams
+        {
+            return Err(Error::IdOutOfRange { id, streams });
+        }
+        if let (None, Some(role)) = (stream, self.role)
+            && live
+            && self.allocate_stream(role).is_none()
+        {
+            return Err(Error::NoFreeStream);
+        }
         let id = self.insert(Channel::new(
             label.to_owned(),
             init.protocol,

@@ -43,6 +43,20 @@ pub enum Error {
     /// A negotiated stream id already in use (W3C `OperationError`).
     #[error("stream id {0} is already in use")]
     IdInUse(u16),
+    /// A negotiated stream id at or above the connected association's
+    /// outbound stream count (W3C `createDataChannel`: `[[MaxChannels]]`,
+    /// an `OperationError`; RFC 8831 §6.2).
+    #[error("stream id {id} is beyond the association's {streams} streams")]
+    IdOutOfRange {
+        /// The id asked for.
+        id: u16,
+        /// The outbound stream count.
+        streams: u16,
+    },
+    /// No stream of our role's parity is free for an in-band channel (W3C
+    /// `createDataChannel`: no available id, an `OperationError`).
+    #[error("no free SCTP stream for a data channel")]
+    NoFreeStream,
     /// An error from the SCTP layer (buffer full, ...).
     #[error(transparent)]
     Sctp(#[from] ferrtc_sctp::Error),
