@@ -257,6 +257,10 @@ pub struct AnnexBReader<R> {
 
 const CHUNK: usize = 64 * 1024;
 
+/// What each NAL unit of an access unit costs beyond its bytes: its `Vec`
+/// in [`AccessUnit::nals`], counted twice for that list's growth.
+const NAL_BOOKKEEPING: usize = 2 * std::mem::size_of::<Vec<u8>>();
+
 impl<R: Read> AnnexBReader<R> {
     /// A reader; NAL units above [`DEFAULT_MAX_NAL_SIZE`] are refused.
     pub fn new(reader: R) -> Self {
@@ -279,8 +283,9 @@ impl<R: Read> AnnexBReader<R> {
         }
     }
 
-    /// Refuses access units whose NAL units add up to more than `limit`
-    /// bytes (default [`DEFAULT_MAX_ACCESS_UNIT_SIZE`]).
+    /// Refuses access units that hold more than `limit` bytes (default
+    /// [`DEFAULT_MAX_ACCESS_UNIT_SIZE`]): their NAL units' bytes, and 48
+    /// bytes of bookkeeping for each.
     pub fn set_max_access_unit_size(&mut self, limit: usize) {
         self.max_access_unit_size = limit;
     }
@@ -425,7 +430,10 @@ impl<R: Read> AnnexBReader<R> {
                 self.pending = Some(nal);
                 return Ok(Some(au));
             }
-            size = size.saturating_add(nal.len());
+            // What the unit holds: the NAL unit's allocation and its place
+            // in `nals` (which may be twice its length while it grows), so
+            // that tiny NAL units cannot hold many times the limit.
+            size = size.saturating_add(nal.capacity() + NAL_BOOKKEEPING);
             if size > self.max_access_unit_size {
                 return Err(AnnexBError::AccessUnitTooLarge {
                     // The NAL unit just returned by next_nal (from
