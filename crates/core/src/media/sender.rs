@@ -355,7 +355,8 @@ impl Sender {
     /// Moves the RTP clock on by `duration` of media, one frame written.
     fn advance(&mut self, duration: Duration) {
         self.source.frames += 1;
-        self.source.duration += duration;
+        // A duration is the application's: saturating, never a panic.
+        self.source.duration = self.source.duration.saturating_add(duration);
         // The part of a tick left over carries to the next frame, so the
         // RTP clock keeps the written durations' pace (RFC 3550 §5.1).
         let scaled = duration.as_nanos() * u128::from(self.codec.clock_rate) + self.tick_remainder;
@@ -857,6 +858,32 @@ mod tests {
     }
 
     /// An Opus frame is one packet, never marked (RFC 7587 §4.1).
+    /// `write_frame`'s duration is the application's: the largest one,
+    /// twice, moves the clock on without a panic.
+    #[test]
+    fn frames_of_the_largest_duration_do_not_overflow_the_media_time() {
+        let mut s = pinned_sender(
+            vec![Codec::new(111, "opus", 48_000, Some(2))],
+            &EXTENSIONS,
+            None,
+        );
+        let now = Instant::now();
+        let mut twcc = 0;
+        for _ in 0..2 {
+            s.packetize(
+                now,
+                SystemTime::now(),
+                1200,
+                &[1; 20],
+                Duration::MAX,
+                false,
+                &mut twcc,
+            )
+            .unwrap();
+        }
+        assert_eq!(s.source.duration, Duration::MAX);
+    }
+
     #[test]
     fn an_opus_frame_becomes_exactly_these_bytes() {
         let mut s = pinned_sender(
