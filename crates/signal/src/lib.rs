@@ -141,7 +141,9 @@
 //!   receiver answers with one text message
 //!   `{"type":"file-received","size":5242880,"sha256":"<64 hex digits>"}`,
 //!   which the sender compares with its own hash, then closes the channel.
-//!   The page refuses files over 256 MiB.
+//!   The page refuses files over 256 MiB, and offers a received file for
+//!   download as `application/octet-stream` whatever its `mime` says (a
+//!   `blob:` URL has the page's origin: a peer's HTML must not run there).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {

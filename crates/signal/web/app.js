@@ -11,6 +11,8 @@
 //   {"type":"file","name":..,"size":..,"mime":..}, then the bytes as binary
 //   messages of at most 16 KiB; the receiver answers with one text message
 //   {"type":"file-received","size":..,"sha256":"<hex>"} and either side closes.
+//   The receiver offers the bytes for download as application/octet-stream,
+//   whatever "mime" says.
 
 const CHUNK = 16 * 1024;
 const HIGH_WATER = 1024 * 1024;
@@ -678,7 +680,11 @@ function receiveFile(peer, channel) {
     }
     if (received === meta.size) {
       done = true;
-      const blob = new Blob(chunks, { type: meta.mime || 'application/octet-stream' });
+      // The peer's `mime` is not trusted: a blob: URL has this page's
+      // origin (HTML Living Standard, "blob URL entry"), so a blob typed
+      // text/html or image/svg+xml opened from its link would run the
+      // sender's script as this page. Bytes are only ever saved.
+      const blob = new Blob(chunks, { type: 'application/octet-stream' });
       chunks = [];
       const hash = await sha256(await blob.arrayBuffer());
       channel.send(JSON.stringify({ type: 'file-received', size: received, sha256: hash }));

@@ -1,0 +1,150 @@
+//! Behaviours of the demo web app (`crates/signal/web`) in a real browser,
+//! one case each: headless Chromium (Debian's `chromium`, driven by
+//! playwright-core from `interop/browser/`) opens the page served by
+//! `ferrtc demo` in two tabs, joins them as alice and bob and runs one case
+//! of `interop/scripts/demo_page.mjs`.
+//!
+//! Needs `node`, `/usr/bin/chromium` (or `CHROMIUM`) and
+//! `npm ci --prefix interop/browser`. Runs only with FERRTC_INTEROP=1.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ferrtc_interop::interop_enabled;
+
+/// One browser at a time: the cases share a machine of two cores.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("interop/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Builds the `ferrtc` binary and returns its path.
+fn build_ferrtc(root: &Path) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "ferrtc-cli",
+            "--bin",
+            "ferrtc",
+            "--message-format=json",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "building the ferrtc binary failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "ferrtc")
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported the ferrtc executable")
+}
+
+/// The server process; killed when dropped, whatever the test's outcome.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `case` of `demo_page.mjs` against a fresh `ferrtc demo` and returns
+/// its JSON report, or `None` when interop tests are off. Panics when the
+/// case fails, with the report.
+fn run_case(case: &str) -> Option<serde_json::Value> {
+    if !interop_enabled() {
+        return None;
+    }
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let root = workspace_root();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium"
+    );
+    assert!(
+        root.join("interop/browser/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is missing: npm ci --prefix interop/browser"
+    );
+    let ferrtc = build_ferrtc(&root);
+    let mut child = Command::new(ferrtc)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ferrtc demo starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the server prints its address");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
+        .to_owned();
+
+    let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
+    let mut browser = Command::new(node)
+        .arg(root.join("interop/scripts/demo_page.mjs"))
+        .arg(&url)
+        .arg(case)
+        .env("CHROMIUM", &chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = browser.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = browser.kill();
+            let _ = browser.wait();
+            panic!("the browser case {case} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = browser.wait_with_output().expect("node output");
+    let report = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    drop(server);
+    assert!(status.success(), "browser case {case} failed: {report}");
+    let result: serde_json::Value = serde_json::from_str(&report).expect("one JSON line");
+    assert_eq!(result["ok"], true, "{report}");
+    Some(result)
+}
+
+/// A file received from a peer is offered for download as bytes, never as
+/// the type its sender claimed: a `blob:` URL has the origin of the page
+/// that made it (HTML Living Standard, "blob URL entry"), so a received
+/// `text/html` or `image/svg+xml` file opened from its "save" link (e.g.
+/// "Open link in new tab") would run the sender's script as the demo page.
+/// The blob is `application/octet-stream`, which a browser saves, and the
+/// `download` name stays the sender's file name.
+#[test]
+fn a_received_file_opened_from_its_link_does_not_run_as_a_page_of_the_demo() {
+    let Some(result) = run_case("received-file-link") else {
+        return;
+    };
+    assert_eq!(result["content_type"], "application/octet-stream");
+    assert_eq!(result["download"], "page.html");
+    assert_eq!(result["saved_name"], "page.html");
+}
