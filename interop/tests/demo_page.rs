@@ -148,3 +148,17 @@ fn a_received_file_opened_from_its_link_does_not_run_as_a_page_of_the_demo() {
     assert_eq!(result["download"], "page.html");
     assert_eq!(result["saved_name"], "page.html");
 }
+
+/// A file transfer whose peer hangs up (or leaves) mid-way ends "failed" on
+/// both sides. The sender waits for the channel's `bufferedamountlow`
+/// (W3C webrtc-pc §6.2) between chunks, which never fires once the channel
+/// is closed: every wait of a transfer also ends when its channel closes or
+/// its call ends, so the sender's row is not left "running" for ever.
+#[test]
+fn a_file_transfer_fails_on_both_sides_when_the_receiver_hangs_up_mid_way() {
+    let Some(result) = run_case("hangup-mid-transfer") else {
+        return;
+    };
+    assert_eq!(result["alice"][0]["state"], "failed");
+    assert_eq!(result["bob"][0]["state"], "failed");
+}

@@ -343,6 +343,7 @@ class Peer {
     this.remoteStream = null;  // what the peer sends
     this.gettingMedia = null;
     this.mediaRefused = false;
+    this.transfers = new Set(); // abort(reason) of each file transfer under way
     this.stats = new StatsHistory();
     this.logEl = el('ol', { class: 'log', 'data-peer': name });
     this.logEl.hidden = app.active !== name;
@@ -513,6 +514,8 @@ class Peer {
     if (this.closed) return;
     this.closed = true;
     this.system(`call ended: ${reason}`);
+    for (const abort of [...this.transfers]) abort(`call ended: ${reason}`);
+    this.transfers.clear();
     if (this.localStream) for (const t of this.localStream.getTracks()) t.stop();
     this.localStream = null;
     this.remoteStream = null;
@@ -592,6 +595,19 @@ $('file-input').onchange = () => {
   input.value = '';
 };
 
+// A promise that rejects once `abort(reason)` is called: each wait of a file
+// transfer races it, so that a channel that closes or a call that ends
+// fails the transfer. A closed channel never fires `bufferedamountlow` (W3C
+// webrtc-pc §6.2), and the channels of a call ended with
+// RTCPeerConnection.close() need not fire `close` (its close() method), so
+// neither event can be waited for alone.
+function abortable() {
+  let abort;
+  const aborted = new Promise((_, reject) => { abort = (reason) => reject(new Error(reason)); });
+  aborted.catch(() => {});
+  return { aborted, abort };
+}
+
 async function sendFile(peer, file) {
   const row = transferRow('out', peer.name, file.name, file.size);
   if (file.size > MAX_FILE) { row.fail(`larger than ${formatBytes(MAX_FILE)}`); return; }
@@ -602,6 +618,8 @@ async function sendFile(peer, file) {
     row.fail(e.message);
     return;
   }
+  const { aborted, abort } = abortable();
+  peer.transfers.add(abort);
   channel.binaryType = 'arraybuffer';
   channel.bufferedAmountLowThreshold = HIGH_WATER / 4;
   const opened = new Promise((resolve, reject) => {
@@ -609,39 +627,41 @@ async function sendFile(peer, file) {
     channel.onerror = (e) => reject(e.error || new Error('channel error'));
   });
   opened.catch(() => {});
-  const bytes = await file.arrayBuffer();
-  const ownHash = sha256(bytes);
-  let finished = false;
   const reply = new Promise((resolve, reject) => {
     channel.onmessage = (event) => {
       try { resolve(JSON.parse(event.data)); } catch (e) { reject(e); }
     };
-    channel.onclose = () => { if (!finished) reject(new Error('the channel closed before the receiver confirmed')); };
   });
   reply.catch(() => {});
+  channel.onclose = () => abort('the channel closed before the receiver confirmed');
+  const until = (promise) => Promise.race([promise, aborted]);
   try {
-    if (channel.readyState !== 'open') await opened;
+    const bytes = await until(file.arrayBuffer());
+    const ownHash = sha256(bytes);
+    if (channel.readyState !== 'open') await until(opened);
     channel.send(JSON.stringify({ type: 'file', name: file.name, size: file.size, mime: file.type }));
     let offset = 0;
     while (offset < bytes.byteLength) {
       if (channel.bufferedAmount > HIGH_WATER) {
-        await new Promise((resolve) => { channel.onbufferedamountlow = resolve; });
+        await until(new Promise((resolve) => { channel.onbufferedamountlow = resolve; }));
       }
       const end = Math.min(offset + CHUNK, bytes.byteLength);
       channel.send(bytes.slice(offset, end));
       offset = end;
       row.progress(Math.max(0, offset - channel.bufferedAmount));
     }
-    const answer = await reply;
+    const answer = await until(reply);
     const mine = await ownHash;
-    finished = true;
+    peer.transfers.delete(abort);
     const match = answer && answer.sha256 === mine;
     row.done(match ? `sent · ${peer.name} confirmed the SHA-256 ✓` : `sent · SHA-256 MISMATCH (${peer.name} got ${answer && answer.sha256})`, mine, { match: String(match) });
     peer.system(`sent ${file.name}: ${peer.name} confirmed SHA-256 ${mine.slice(0, 16)}…`, !match);
     channel.close();
   } catch (e) {
+    peer.transfers.delete(abort);
     row.fail(e.message || String(e));
     peer.system(`sending ${file.name} failed: ${e.message || e}`, true);
+    if (channel.readyState !== 'closed') channel.close();
   }
 }
 
@@ -652,6 +672,15 @@ function receiveFile(peer, channel) {
   let received = 0;
   let chunks = [];
   let done = false;
+  // The call ended or the channel closed before every byte came.
+  const abort = (reason) => {
+    peer.transfers.delete(abort);
+    if (done) return;
+    done = true;
+    chunks = [];
+    if (row) row.fail(`${reason} at ${received} of ${meta.size} bytes`);
+  };
+  peer.transfers.add(abort);
   channel.onmessage = async (event) => {
     if (done) return;
     if (meta === null) {
@@ -663,6 +692,7 @@ function receiveFile(peer, channel) {
       if (meta.type !== 'file' || typeof meta.name !== 'string' || !Number.isSafeInteger(meta.size) || meta.size < 0 || meta.size > MAX_FILE) {
         peer.system('refused a file: bad header', true);
         done = true;
+        peer.transfers.delete(abort);
         channel.close();
         return;
       }
@@ -675,11 +705,14 @@ function receiveFile(peer, channel) {
     if (received > meta.size) {
       row.fail(`more bytes than announced (${received} > ${meta.size})`);
       done = true;
+      chunks = [];
+      peer.transfers.delete(abort);
       channel.close();
       return;
     }
     if (received === meta.size) {
       done = true;
+      peer.transfers.delete(abort);
       // The peer's `mime` is not trusted: a blob: URL has this page's
       // origin (HTML Living Standard, "blob URL entry"), so a blob typed
       // text/html or image/svg+xml opened from its link would run the
@@ -693,9 +726,7 @@ function receiveFile(peer, channel) {
       peer.system(`received ${meta.name} (${formatBytes(received)}), SHA-256 ${hash.slice(0, 16)}…`);
     }
   };
-  channel.onclose = () => {
-    if (!done && row) row.fail(`channel closed at ${received} of ${meta.size} bytes`);
-  };
+  channel.onclose = () => abort('channel closed');
 }
 
 // ---------- stats ----------
