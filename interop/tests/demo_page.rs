@@ -162,3 +162,23 @@ fn a_file_transfer_fails_on_both_sides_when_the_receiver_hangs_up_mid_way() {
     assert_eq!(result["alice"][0]["state"], "failed");
     assert_eq!(result["bob"][0]["state"], "failed");
 }
+
+/// An offer that arrives while the page is still applying the answer to its
+/// own offer is answered, not ignored as glare. W3C webrtc-pc §10.7
+/// ("perfect negotiation"): only an offer that meets our own offer is a
+/// collision; one behind an answer being applied is the next negotiation
+/// (the spec's example keeps `isSettingRemoteAnswerPending` for it). The page
+/// handles each peer's signaling messages one at a time, in order. Here
+/// alice (the impolite side, microphone only, slow to apply answers) starts
+/// video; bob answers with his microphone and offers his camera right after
+/// his answer: alice must receive his video.
+#[test]
+fn an_offer_that_arrives_while_the_answer_is_applied_is_answered_not_ignored() {
+    let Some(result) = run_case("offer-while-answer-pending") else {
+        return;
+    };
+    assert!(
+        result["video_size_alice"][0].as_u64().unwrap_or(0) > 0,
+        "{result}"
+    );
+}

@@ -161,7 +161,7 @@ async function onServerMessage(msg) {
         peer.system(`${from} is calling`);
         if (!app.active) select(from);
       }
-      await peer.onSignal(msg);
+      await peer.signal(msg);
       break;
     }
     default:
@@ -337,6 +337,7 @@ class Peer {
     this.polite = app.me !== null && app.me > name;
     this.makingOffer = false;
     this.ignoreOffer = false;
+    this.signaling = Promise.resolve(); // the peer's messages, one at a time
     this.chat = null;
     this.closed = false;
     this.localStream = null;   // our camera and microphone, once asked for
@@ -393,6 +394,19 @@ class Peer {
     };
   }
 
+  // Handles the peer's signaling messages one at a time, in the order they
+  // came. Handled side by side, an offer that followed the answer to our
+  // own offer was seen while that answer was still being applied (state
+  // still have-local-offer) and the impolite side ignored it as glare:
+  // W3C webrtc-pc §10.7 counts only an offer that meets our own offer as a
+  // collision (its example's isSettingRemoteAnswerPending). In order, the
+  // answer is applied first and the offer is answered.
+  signal(msg) {
+    const handled = this.signaling.then(() => (this.closed ? undefined : this.onSignal(msg)));
+    this.signaling = handled.catch(() => {});
+    return handled;
+  }
+
   async onSignal(msg) {
     const pc = this.pc;
     try {
@@ -421,6 +435,7 @@ class Peer {
         });
       }
     } catch (e) {
+      if (this.closed) return; // hung up while this message was handled
       if (msg.type === 'candidate' && this.ignoreOffer) return;
       this.system(`signaling with ${this.name} failed: ${e.message}`, true);
       banner(`Signaling with ${this.name} failed: ${e.message}`);
