@@ -15,6 +15,9 @@
 //   her browser takes 500 ms to apply an answer; she starts video in the
 //   call: bob answers with his camera and microphone, and offers his camera
 //   right after the answer. Alice must receive bob's video.
+// - refused-room: a tab opens the page with ?room=no!room, a room name the
+//   server refuses. The page must say so and stop, not reconnect every
+//   second: within 8 s at most 2 WebSocket connections.
 //
 // playwright-core comes from interop/browser/node_modules (npm ci there); it
 // never downloads a browser: CHROMIUM (default /usr/bin/chromium) is used.
@@ -48,6 +51,33 @@ const browser = await chromium.launch({
 });
 const result = { ok: false, case: scenario };
 try {
+  if (scenario === 'refused-room') {
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    let sockets = 0;
+    page.on('websocket', () => { sockets += 1; });
+    await page.goto(new URL('/?room=no%21room', url).href);
+    await page.waitForTimeout(8000);
+    result.sockets = sockets;
+    result.banner = (await page.textContent('#banner-text')).trim();
+    result.status = await page.getAttribute('#signal-status', 'data-state');
+    if (sockets > 2 || !result.banner.includes('room')) {
+      throw new Error(`a refused room is not reported, or is retried: ${JSON.stringify(result)}`);
+    }
+  } else {
+    await twoTabs();
+  }
+  result.ok = true;
+} catch (e) {
+  result.error = String((e && e.stack) || e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
+
+// The cases between two tabs, alice and bob.
+async function twoTabs() {
   const context = await browser.newContext({ acceptDownloads: true });
   const open = async (name) => {
     const page = await context.newPage();
@@ -138,11 +168,4 @@ try {
   } else {
     throw new Error(`unknown case ${scenario}`);
   }
-  result.ok = true;
-} catch (e) {
-  result.error = String((e && e.stack) || e);
-} finally {
-  await browser.close();
 }
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);

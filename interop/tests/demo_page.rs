@@ -182,3 +182,17 @@ fn an_offer_that_arrives_while_the_answer_is_applied_is_answered_not_ignored() {
         "{result}"
     );
 }
+
+/// A page whose `?room=` the server refuses (the connection gets an `error`
+/// and is closed with 1008, policy violation, RFC 6455 §7.4.1, before any
+/// user list) says so and does not reconnect: the same address would be
+/// refused again, and a loop of one connection a second told the user only
+/// "Signaling lost". The same holds for a malformed or expired `?token=`.
+#[test]
+fn a_page_whose_room_the_server_refuses_says_so_and_does_not_reconnect() {
+    let Some(result) = run_case("refused-room") else {
+        return;
+    };
+    assert!(result["sockets"].as_u64().unwrap_or(99) <= 2, "{result}");
+    assert_eq!(result["status"], "refused", "{result}");
+}

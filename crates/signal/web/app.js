@@ -94,6 +94,8 @@ function connectSignaling() {
   setSignalState('connecting', 'connecting…');
   const ws = new WebSocket(url);
   app.ws = ws;
+  let admitted = false; // a user list came: the server took this connection
+  let refusal = null;   // the last error the server sent on it
   ws.onopen = () => {
     app.retry = 0;
     setSignalState('open', 'connected');
@@ -103,9 +105,11 @@ function connectSignaling() {
   ws.onmessage = (event) => {
     let msg;
     try { msg = JSON.parse(event.data); } catch { return; }
+    if (msg.type === 'users') admitted = true;
+    if (msg.type === 'error') refusal = msg;
     onServerMessage(msg).catch((e) => banner(`Signaling message failed: ${e.message || e}`));
   };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     if (app.ws !== ws) return;
     app.ws = null;
     const hadCalls = app.peers.size > 0;
@@ -113,6 +117,16 @@ function connectSignaling() {
     $('me').textContent = '';
     for (const peer of [...app.peers.values()]) peer.close('signaling lost');
     renderUsers([]);
+    // Closed with 1008 (policy violation, RFC 6455 §7.4.1) before any user
+    // list: the server refused this page's ?room= or ?token= (a bad room
+    // name, a malformed or expired token). The same address would be
+    // refused again: no reconnecting, the reason is shown instead.
+    if (event.code === 1008 && !admitted) {
+      const why = (refusal && (refusal.message || refusal.code)) || event.reason || 'policy violation';
+      setSignalState('refused', 'refused');
+      banner(`The server refused this page's room or token: ${why}. Fix ?room= or ?token= in the address and reload.`);
+      return;
+    }
     const delay = Math.min(10, 2 ** app.retry);
     app.retry += 1;
     setSignalState('lost', `lost, retrying in ${delay}s`);
