@@ -223,10 +223,7 @@ pub async fn serve_with_shutdown(
         gauge,
     };
     let app = Router::new()
-        .route(
-            "/",
-            get(|| async { asset(assets::INDEX_HTML, "text/html; charset=utf-8") }),
-        )
+        .route("/", get(|| async { page(assets::INDEX_HTML) }))
         .route(
             "/app.js",
             get(|| async { asset(assets::APP_JS, "text/javascript; charset=utf-8") }),
@@ -253,15 +250,40 @@ pub async fn serve_with_shutdown(
     .await
 }
 
+/// One of the web app's files: revalidated on each use (`no-cache`), and
+/// never read as another type than the one given (`nosniff`, WHATWG Fetch
+/// §3.5).
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
     )
         .into_response()
+}
+
+/// The policy of the demo page (W3C Content Security Policy Level 3): its
+/// own script, styles and icon only; images also from `data:` (the photos
+/// it takes); requests (the WebSocket, WHIP and WHEP) to its own origin; no
+/// plugins, no `<base>`, no form posts; and no framing by any page
+/// (`frame-ancestors 'none'`), so that another site cannot overlay it and
+/// trick a click on "Broadcast" or "Video". Media streams are set as
+/// `srcObject`, which the policy does not govern.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `GET /`: the page, with [`PAGE_POLICY`].
+fn page(body: &'static str) -> Response {
+    let mut response = asset(body, "text/html; charset=utf-8");
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(PAGE_POLICY),
+    );
+    response
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -347,6 +347,39 @@ async fn the_web_app_and_health_are_served() {
     assert!(http_get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
 }
 
+/// The demo page cannot be framed by another site, and runs only its own
+/// script: it is served with a Content-Security-Policy (W3C CSP Level 3)
+/// whose `frame-ancestors 'none'` stops a page elsewhere from framing it
+/// and tricking a click on "Broadcast" (camera and microphone to every
+/// viewer), and whose `script-src 'self'` runs no inline or foreign script.
+/// Every asset has `X-Content-Type-Options: nosniff` (WHATWG Fetch §3.5),
+/// so none is read as another type.
+#[tokio::test]
+async fn the_web_app_is_served_with_a_content_security_policy_and_nosniff() {
+    let (addr, _) = start(SignalConfig::default()).await;
+    let page = http_get(addr, "/").await.to_ascii_lowercase();
+    let csp = page
+        .lines()
+        .find_map(|line| line.strip_prefix("content-security-policy: "))
+        .unwrap_or_else(|| panic!("no Content-Security-Policy: {page}"));
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing in {csp}");
+    }
+    for path in ["/", "/app.js", "/app.css", "/favicon.svg"] {
+        let response = http_get(addr, path).await.to_ascii_lowercase();
+        assert!(
+            response.contains("x-content-type-options: nosniff"),
+            "{path}: {response}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn shutdown_closes_sessions_with_going_away_and_returns() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
