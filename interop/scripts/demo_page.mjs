@@ -19,6 +19,18 @@
 //   server refuses. The page must say so and stop, not reconnect every
 //   second: within 8 s at most 2 WebSocket connections.
 //
+// - secret-wrong-name (server with --secret s3cret): the page carries a
+//   valid join token for alice; the user first types "bob" (the server
+//   answers bad-token and closes with 1008, as it always does at a join
+//   refused for its token), then "alice". She must get in without reloading:
+//   the token was fine, only the name was wrong.
+// - hangup-while-hashing: bob's SHA-256 is slow (2 s); alice sends a small
+//   file and hangs up once bob has every byte, while bob hashes it. No
+//   transfer row may be left "running".
+// - csp-features: the page under its real Content-Security-Policy (no
+//   bypassCSP): chat, a file saved from its blob: link, a video call, a
+//   photo, Broadcast and Watch. No CSP violation may be reported.
+//
 // playwright-core comes from interop/browser/node_modules (npm ci there); it
 // never downloads a browser: CHROMIUM (default /usr/bin/chromium) is used.
 // Prints one JSON line with the results on stdout; exits non-zero on failure.
@@ -64,6 +76,26 @@ try {
     if (sockets > 2 || !result.banner.includes('room')) {
       throw new Error(`a refused room is not reported, or is retried: ${JSON.stringify(result)}`);
     }
+  } else if (scenario === 'secret-wrong-name') {
+    const { createHmac } = await import('node:crypto');
+    const expiry = 4_000_000_000;
+    const mac = createHmac('sha256', 's3cret').update(`ferrtc-signal-token-v1\ndefault\nalice\n${expiry}`).digest('hex');
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    await page.goto(new URL(`/?token=${expiry}.${mac}`, url).href);
+    await page.locator('#signal-status[data-state="open"]').waitFor();
+    await page.fill('#name', 'bob');
+    await page.click('#join');
+    await page.locator('#join-error:not([hidden])').waitFor();
+    result.join_error = (await page.textContent('#join-error')).trim();
+    await page.waitForTimeout(4000);
+    result.status_after_wrong_name = await page.getAttribute('#signal-status', 'data-state');
+    await page.fill('#name', 'alice');
+    await page.click('#join');
+    result.joined = await page.locator('#me', { hasText: 'you are alice' }).waitFor({ timeout: 8000 })
+      .then(() => true).catch(() => false);
+    result.banner = (await page.textContent('#banner-text')).trim();
+    if (!result.joined) throw new Error(`a valid token could not be used after a mistyped name: ${JSON.stringify(result)}`);
   } else {
     await twoTabs();
   }
@@ -80,7 +112,14 @@ process.exit(result.ok ? 0 : 1);
 async function twoTabs() {
   // bypassCSP: the test's own probes (a fetch of a blob: URL) are not the
   // page's requests; the cases check the page's code, not its policy.
-  const context = await browser.newContext({ acceptDownloads: true, bypassCSP: true });
+  const context = await browser.newContext({ acceptDownloads: true, bypassCSP: scenario !== 'csp-features' });
+  const violations = [];
+  await context.exposeFunction('reportViolation', (v) => { violations.push(v); });
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.reportViolation(`${e.effectiveDirective} blocked ${e.blockedURI}`);
+    });
+  });
   const open = async (name) => {
     const page = await context.newPage();
     page.setDefaultTimeout(TIMEOUT);
@@ -166,6 +205,52 @@ async function twoTabs() {
     result.alice_log = await alice.evaluate(() => [...document.querySelectorAll('.log .msg')].map((m) => m.textContent));
     if (!result.video_size_alice) {
       throw new Error(`alice never received bob's video: ${JSON.stringify(result)}`);
+    }
+  } else if (scenario === 'hangup-while-hashing') {
+    await bob.evaluate(() => {
+      const subtle = crypto.subtle;
+      const digest = subtle.digest.bind(subtle);
+      subtle.digest = async (...args) => { await new Promise((r) => setTimeout(r, 2000)); return digest(...args); };
+    });
+    await call();
+    await alice.setInputFiles('#file-input', {
+      name: 'small.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(64 * 1024, 7),
+    });
+    // Bob has every byte (100%) and is hashing them: alice hangs up.
+    await bob.locator('.transfer[data-dir="in"] .state', { hasText: '100%' }).waitFor();
+    await alice.click('#hangup');
+    await bob.locator('#banner', { hasText: 'alice hung up' }).waitFor();
+    await bob.waitForTimeout(4000);
+    result.alice = await rows(alice);
+    result.bob = await rows(bob);
+    if ([...result.alice, ...result.bob].some((r) => r.state === 'running')) {
+      throw new Error(`a transfer row is left running after the hang-up: ${JSON.stringify(result)}`);
+    }
+  } else if (scenario === 'csp-features') {
+    await call();
+    await alice.fill('#chat-input', 'hello');
+    await alice.click('#send');
+    await bob.locator('.log .msg.remote', { hasText: 'hello' }).waitFor();
+    await alice.setInputFiles('#file-input', { name: 'a.txt', mimeType: 'text/plain', buffer: Buffer.from('hi there') });
+    const link = bob.locator('.transfer[data-dir="in"][data-state="done"] a[download]');
+    await link.waitFor();
+    const [saved] = await Promise.all([bob.waitForEvent('download'), link.click()]);
+    result.saved = (await (await import('node:fs/promises')).readFile(await saved.path())).toString();
+    await alice.click('#start-video');
+    result.video = await alice.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0)
+      .then(() => true).catch(() => false);
+    await alice.click('#photo');
+    result.photo = await alice.locator('#photos img').evaluate((img) => img.decode().then(() => img.naturalWidth));
+    await alice.click('#broadcast-start');
+    await alice.locator('#broadcast-state', { hasText: 'Broadcasting.' }).waitFor();
+    await bob.click('#watch-start');
+    await bob.locator('#broadcast-state', { hasText: 'Watching the broadcast.' }).waitFor();
+    await bob.click('#watch-start');
+    await alice.click('#broadcast-start');
+    await alice.waitForTimeout(500);
+    result.violations = violations;
+    if (violations.length || result.saved !== 'hi there' || !result.video || !result.photo) {
+      throw new Error(`a feature fails under the policy: ${JSON.stringify(result)}`);
     }
   } else {
     throw new Error(`unknown case ${scenario}`);

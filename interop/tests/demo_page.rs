@@ -66,6 +66,11 @@ impl Drop for Server {
 /// its JSON report, or `None` when interop tests are off. Panics when the
 /// case fails, with the report.
 fn run_case(case: &str) -> Option<serde_json::Value> {
+    run_case_with(case, &[])
+}
+
+/// [`run_case`] with `server_args` added to `ferrtc demo`'s.
+fn run_case_with(case: &str, server_args: &[&str]) -> Option<serde_json::Value> {
     if !interop_enabled() {
         return None;
     }
@@ -84,6 +89,7 @@ fn run_case(case: &str) -> Option<serde_json::Value> {
     let ferrtc = build_ferrtc(&root);
     let mut child = Command::new(ferrtc)
         .args(["demo", "--listen", "127.0.0.1:0"])
+        .args(server_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -195,4 +201,41 @@ fn a_page_whose_room_the_server_refuses_says_so_and_does_not_reconnect() {
     };
     assert!(result["sockets"].as_u64().unwrap_or(99) <= 2, "{result}");
     assert_eq!(result["status"], "refused", "{result}");
+}
+
+/// With `--secret`, a join token is checked at the `join`, with the name:
+/// a name other than the token's gets `bad-token` and a close with 1008
+/// before any user list (a connection learns nothing of the room before its
+/// token is verified). That is not a refusal of the page's address: the
+/// token is valid and the user only mistyped the name. The page must let
+/// the user join with the right name without a reload.
+#[test]
+fn a_mistyped_name_with_a_valid_join_token_can_be_corrected_without_a_reload() {
+    let Some(result) = run_case_with("secret-wrong-name", &["--secret", "s3cret"]) else {
+        return;
+    };
+    assert_eq!(result["joined"], true, "{result}");
+}
+
+/// A received file whose call ends while the receiver hashes it (every
+/// byte in, the SHA-256 under way) must not stay "running": it is
+/// received, and the confirmation to the sender is best effort.
+#[test]
+fn a_received_file_whose_call_ends_while_it_is_hashed_is_not_left_running() {
+    let Some(result) = run_case("hangup-while-hashing") else {
+        return;
+    };
+    assert_ne!(result["bob"][0]["state"], "running", "{result}");
+}
+
+/// The page under its real Content-Security-Policy (the other cases bypass
+/// it): chat, a received file saved from its `blob:` link, a video call, a
+/// photo (a `data:` image), Broadcast (WHIP) and Watch (WHEP) all work and
+/// no violation is reported.
+#[test]
+fn every_feature_of_the_page_works_under_its_content_security_policy() {
+    let Some(result) = run_case("csp-features") else {
+        return;
+    };
+    assert_eq!(result["violations"], serde_json::json!([]), "{result}");
 }

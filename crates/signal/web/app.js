@@ -40,6 +40,7 @@ const app = {
   peers: new Map(),  // name -> Peer
   active: null,      // name of the peer shown
   retry: 0,
+  joinedOn: null,    // the connection the last join was sent on
 };
 
 // ---------- banner and small helpers ----------
@@ -100,7 +101,7 @@ function connectSignaling() {
     app.retry = 0;
     setSignalState('open', 'connected');
     if (!$('banner').hidden && $('banner').dataset.kind === 'signal') clearBanner();
-    if (app.wanted) send({ type: 'join', name: app.wanted });
+    if (app.wanted && send({ type: 'join', name: app.wanted })) app.joinedOn = ws;
   };
   ws.onmessage = (event) => {
     let msg;
@@ -121,12 +122,17 @@ function connectSignaling() {
     // list: the server refused this page's ?room= or ?token= (a bad room
     // name, a malformed or expired token). The same address would be
     // refused again: no reconnecting, the reason is shown instead.
-    if (event.code === 1008 && !admitted) {
+    // A join sent on it was refused instead (with --secret, a name the
+    // token was not made for): the page reconnects, and waits for the
+    // user's next name rather than sending the refused one again.
+    const joinRefused = app.joinedOn === ws;
+    if (event.code === 1008 && !admitted && !joinRefused) {
       const why = (refusal && (refusal.message || refusal.code)) || event.reason || 'policy violation';
       setSignalState('refused', 'refused');
       banner(`The server refused this page's room or token: ${why}. Fix ?room= or ?token= in the address and reload.`);
       return;
     }
+    if (event.code === 1008 && !admitted && joinRefused) app.wanted = null;
     const delay = Math.min(10, 2 ** app.retry);
     app.retry += 1;
     setSignalState('lost', `lost, retrying in ${delay}s`);
@@ -576,7 +582,7 @@ $('join-form').onsubmit = (event) => {
   const name = $('name').value.trim();
   if (!name) return;
   app.wanted = name;
-  send({ type: 'join', name });
+  if (send({ type: 'join', name })) app.joinedOn = app.ws;
 };
 
 // ---------- files ----------
@@ -749,7 +755,13 @@ function receiveFile(peer, channel) {
       const blob = new Blob(chunks, { type: 'application/octet-stream' });
       chunks = [];
       const hash = await sha256(await blob.arrayBuffer());
-      channel.send(JSON.stringify({ type: 'file-received', size: received, sha256: hash }));
+      // Every byte is here: the file is received even if the call ended
+      // while it was hashed; telling the sender is best effort.
+      try {
+        channel.send(JSON.stringify({ type: 'file-received', size: received, sha256: hash }));
+      } catch {
+        // The channel closed meanwhile; the sender reports its own end.
+      }
       row.done(`received from ${peer.name}`, hash);
       row.link(blob);
       peer.system(`received ${meta.name} (${formatBytes(received)}), SHA-256 ${hash.slice(0, 16)}…`);
