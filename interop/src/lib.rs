@@ -392,3 +392,49 @@ impl IceSocket {
             .map_err(|e| e.to_string())
     }
 }
+
+/// The workspace's root directory (the parent of `interop/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("interop/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Builds the `ferrtc` binary and returns its path.
+pub fn build_ferrtc(root: &Path) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "ferrtc-cli",
+            "--bin",
+            "ferrtc",
+            "--message-format=json",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "building the ferrtc binary failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "ferrtc")
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported the ferrtc executable")
+}
+
+/// A process under test (a server); killed when dropped, whatever the
+/// test's outcome.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

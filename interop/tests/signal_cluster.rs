@@ -24,17 +24,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrtc_interop::interop_enabled;
+use ferrtc_interop::{interop_enabled, workspace_root};
 use ferrtc_signal::{ClientMessage, ErrorCode, ServerMessage, Signal};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("interop/ sits in the workspace")
-        .to_path_buf()
-}
 
 /// Builds the `ferrtc` binary (release when the test is: the load test
 /// measures it) and returns its path.

@@ -36,12 +36,12 @@ mod netns_common;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ferrtc_interop::interop_enabled;
+use ferrtc_interop::{build_ferrtc, interop_enabled, workspace_root};
 use netns_common::{Lab, PREFIX, Side, run};
 
 /// The constrained path's rate in kbytes/s (nftables, UDP towards viewer
@@ -75,40 +75,6 @@ const WAIT: Duration = Duration::from_secs(30);
 const MAX_SWITCHES: usize = 4;
 /// Frames a viewer decodes per second at least (the fake camera sends 30).
 const MIN_FPS: u64 = 5;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("interop/ sits in the workspace")
-        .to_path_buf()
-}
-
-/// Builds the `ferrtc` binary and returns its path.
-fn build_ferrtc(root: &Path) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "ferrtc-cli",
-            "--bin",
-            "ferrtc",
-            "--message-format=json",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(output.status.success(), "building the ferrtc binary failed");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "ferrtc")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the ferrtc executable")
-}
 
 /// A child process killed when dropped, whatever the test's outcome.
 struct Killed(Child);

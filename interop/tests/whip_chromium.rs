@@ -11,55 +11,11 @@
 //! `npm ci --prefix interop/browser`. Runs only with FERRTC_INTEROP=1.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrtc_interop::interop_enabled;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("interop/ sits in the workspace")
-        .to_path_buf()
-}
-
-/// Builds the `ferrtc` binary and returns its path.
-fn build_ferrtc(root: &Path) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "ferrtc-cli",
-            "--bin",
-            "ferrtc",
-            "--message-format=json",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(output.status.success(), "building the ferrtc binary failed");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "ferrtc")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the ferrtc executable")
-}
-
-/// The server process; killed when dropped, whatever the test's outcome.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use ferrtc_interop::{Server, build_ferrtc, interop_enabled, workspace_root};
 
 #[test]
 fn chromium_broadcasts_by_whip_and_three_chromium_viewers_decode_it_by_whep() {
