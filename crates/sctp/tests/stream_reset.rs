@@ -263,6 +263,22 @@ fn a_reset_discards_the_streams_partly_received_message_idata() {
     a_reset_discards_the_streams_partly_received_message(true);
 }
 
+/// Stream 1 delivered "old0" (TSN t + 1); the peer asks to reset it with
+/// the last TSN t + 2, not received yet, so the reset is deferred ("In
+/// progress", RFC 6525 §5.2.2 E2). The association, the raw peer and t.
+fn deferred_reset_after_old0(i_data: bool) -> (Association, Raw, u32) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(1), 1, 0, BEGIN | END, 0, b"old0"),
+    );
+    assert_eq!(story(&mut b), ["m:old0"]);
+    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    (b, raw, t)
+}
+
 /// RFC 6525 §5.2.2 E2: a request whose Sender's Last Assigned TSN has not
 /// been reached yet is deferred ("In progress"), and DATA for the reset
 /// stream with a later TSN "MUST be queued locally and held" until it is;
@@ -273,17 +289,9 @@ fn a_reset_discards_the_streams_partly_received_message_idata() {
 /// stream's next SSN 1) nor delivered in the old stream's place: the
 /// application sees old1, the reset, then new0.
 fn data_past_a_deferred_reset_waits_for_it(i_data: bool) {
-    let (mut b, raw) = raw_peer(i_data, 65_535);
-    let t = raw.isn;
-    let whole = BEGIN | END;
-    raw.feed(
-        &mut b,
-        &raw.data(t.wrapping_add(1), 1, 0, whole, 0, b"old0"),
-    );
-    assert_eq!(story(&mut b), ["m:old0"]);
+    let (mut b, raw, t) = deferred_reset_after_old0(i_data);
     // old1 is TSN t + 2 (late); the request names it as the last TSN.
-    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
-    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    let whole = BEGIN | END;
     raw.feed(
         &mut b,
         &raw.data(t.wrapping_add(3), 1, 0, whole, 0, b"new0"),
@@ -347,17 +355,9 @@ impl Raw {
 /// reset, the held fragment was released after it into reassembly below
 /// the cumulative TSN, and stream 1 waited for SSN / MID 0 for ever.
 fn a_forward_tsn_past_a_deferred_reset_abandons_the_held_data(i_data: bool) {
-    let (mut b, raw) = raw_peer(i_data, 65_535);
-    let t = raw.isn;
-    let whole = BEGIN | END;
-    raw.feed(
-        &mut b,
-        &raw.data(t.wrapping_add(1), 1, 0, whole, 0, b"old0"),
-    );
-    assert_eq!(story(&mut b), ["m:old0"]);
+    let (mut b, raw, t) = deferred_reset_after_old0(i_data);
     // TSN t + 2 (stream 2, SSN / MID 0) is lost; the request names it.
-    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
-    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    let whole = BEGIN | END;
     // new0 on the reused stream 1: first fragment t + 3 (held), t + 4 lost.
     raw.feed(
         &mut b,
@@ -401,15 +401,7 @@ fn a_forward_tsn_past_a_deferred_reset_abandons_the_held_data_idata() {
 /// cumulative TSN and held window space until a later FORWARD-TSN passed
 /// it.
 fn a_forward_tsn_past_a_deferred_reset_frees_the_held_fragment(i_data: bool) {
-    let (mut b, raw) = raw_peer(i_data, 65_535);
-    let t = raw.isn;
-    raw.feed(
-        &mut b,
-        &raw.data(t.wrapping_add(1), 1, 0, BEGIN | END, 0, b"old0"),
-    );
-    assert_eq!(story(&mut b), ["m:old0"]);
-    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
-    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    let (mut b, raw, t) = deferred_reset_after_old0(i_data);
     raw.feed(
         &mut b,
         &raw.data(t.wrapping_add(3), 1, 0, BEGIN, 0, b"new0-"),
@@ -558,16 +550,8 @@ fn a_forward_tsn_entry_for_the_old_use_delivers_its_waiting_message_before_the_r
 /// is in the stream's next use, so the entry applies to it after the
 /// reset, and new1 is delivered.
 fn a_wholly_abandoned_first_message_of_the_next_use(i_data: bool) {
-    let (mut b, raw) = raw_peer(i_data, 65_535);
-    let t = raw.isn;
+    let (mut b, raw, t) = deferred_reset_after_old0(i_data);
     let whole = BEGIN | END;
-    raw.feed(
-        &mut b,
-        &raw.data(t.wrapping_add(1), 1, 0, whole, 0, b"old0"),
-    );
-    assert_eq!(story(&mut b), ["m:old0"]);
-    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
-    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
     raw.feed(
         &mut b,
         &raw.data(t.wrapping_add(4), 1, 1, whole, 0, b"new1"),
