@@ -356,8 +356,9 @@ impl JitterBuffer {
     /// 100 ahead of it, it is taken as [`Self::insert`] takes a packet of
     /// the stream (stored, or [`Inserted::Late`] behind what was released);
     /// further it is [`Inserted::Late`] (an answer for the numbers before
-    /// a restart, say). It is never held aside, never believes or drops
-    /// a packet held aside, and never restarts the stream: two late
+    /// a restart, say), unless it comes before a packet held aside after
+    /// a loss burst, which it then confirms. It is never held aside, never
+    /// drops a packet held aside, and never restarts the stream: two late
     /// retransmissions near each other are not a sender that restarted
     /// its numbers.
     pub fn insert_retransmission(&mut self, now: Instant, packet: &RtpPacket<'_>) -> Inserted {

@@ -179,18 +179,21 @@ impl Held {
 }
 
 impl DeferredReset {
-    /// Whether data of `stream`'s next use (with the same U flag) is held:
-    /// only then can a FORWARD-TSN entry for it be about the next use (its
-    /// first messages abandoned, wholly or in part). A sender sends nothing
-    /// on a stream it asked to reset until the reset is performed (RFC 6525
-    /// §5.1.2), so without such data the entry is about the old use, and
+    /// Whether held data shows that `stream`'s next use (with the same U
+    /// flag) has a message at or below `new_cum`, which a FORWARD-TSN up to
+    /// it abandons: a held chunk at TSN `t` with SSN / MID `n` puts the next
+    /// use's first message at TSN `t - n` at the latest. Only then is an
+    /// entry for the stream about its next use. A sender sends nothing on a
+    /// stream it asked to reset until the reset is performed (RFC 6525
+    /// §5.1.2), and without such data the entry is about the old use, and
     /// applies to it before the reset (an old message waiting behind the
-    /// abandoned one is delivered; the next use's first message is not
-    /// skipped).
-    fn holds_for(&self, stream: u16, unordered: bool) -> bool {
-        self.held
-            .iter()
-            .any(|h| h.stream == stream && (h.flags & flag::UNORDERED != 0) == unordered)
+    /// abandoned one is delivered; the next use's messages are not skipped).
+    fn next_use_abandoned(&self, stream: u16, unordered: bool, new_cum: u64) -> bool {
+        self.held.iter().any(|h| {
+            h.stream == stream
+                && (h.flags & flag::UNORDERED != 0) == unordered
+                && h.tsn.saturating_sub(u64::from(h.seq)) <= new_cum
+        })
     }
 }
 
@@ -831,8 +834,8 @@ impl Receiver {
     /// While a reset waits for its last TSN (RFC 6525 §5.2.2 E2) and
     /// `new_cum` passes it, the entries about the reset streams' next use
     /// (as [`Self::refers_to_current_use`] will judge them after the reset,
-    /// and only for a stream with next-use data held: see
-    /// [`DeferredReset::holds_for`]) are kept for
+    /// and only where held data shows the next use abandoned: see
+    /// [`DeferredReset::next_use_abandoned`]) are kept for
     /// [`Self::release_held`]: the reset comes first, then the held
     /// chunks, then these entries, as the peer sent them.
     fn forward(
@@ -867,7 +870,7 @@ impl Receiver {
             if let (Some(f), Some(d)) = (later.as_mut(), self.deferred.as_ref())
                 && d.streams.contains(&stream)
                 && new_cum > d.last + u64::from(seq)
-                && d.holds_for(stream, unordered)
+                && d.next_use_abandoned(stream, unordered, new_cum)
             {
                 f.entries.push((stream, unordered, seq));
                 continue;

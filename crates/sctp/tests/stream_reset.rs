@@ -575,3 +575,57 @@ fn a_wholly_abandoned_first_message_of_the_next_use_does_not_stall_the_stream_da
 fn a_wholly_abandoned_first_message_of_the_next_use_does_not_stall_the_stream_idata() {
     a_wholly_abandoned_first_message_of_the_next_use(true);
 }
+
+/// The entry names the stream's *old* use although next-use data is held.
+/// Stream 1 delivered "old0" (t + 1); its "old1" (SSN / MID 1, t + 2, the
+/// request's last TSN) is lost and abandoned, and so are stream 2's t + 3
+/// and t + 4. The peer, having reset its side, sends the reused stream's
+/// "new0", "new1", "new2" (SSN / MID 0, 1, 2 at t + 5, t + 6, t + 7); new0
+/// and new1 are lost (reliable: retransmitted), new2 is held. The sender's
+/// FORWARD-TSN (new cumulative TSN t + 4) lists (1, 1) for old1 and
+/// (2, 1). The held new2 puts the next use's first message at t + 5 at the
+/// latest, above t + 4: nothing of the next use is abandoned, the entry is
+/// the old use's, and the retransmitted new0 and new1 (a data channel's
+/// DATA_CHANNEL_OPEN and first message) are delivered before new2.
+fn an_old_use_entry_with_later_next_use_data_held(i_data: bool) {
+    let (mut b, raw) = raw_peer(i_data, 65_535);
+    let t = raw.isn;
+    let whole = BEGIN | END;
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(1), 1, 0, whole, 0, b"old0"),
+    );
+    assert_eq!(story(&mut b), ["m:old0"]);
+    let request = raw.reset_request(raw.isn, t.wrapping_add(2), &[1]);
+    assert_eq!(raw.feed(&mut b, &request), [(raw.isn, IN_PROGRESS)]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(7), 1, 2, whole, 0, b"new2"),
+    );
+    assert_eq!(story(&mut b), Vec::<String>::new());
+    let fwd = raw.forward_tsn(t.wrapping_add(4), &[(1, 1), (2, 1)]);
+    assert_eq!(raw.feed(&mut b, &fwd), [(raw.isn, SUCCESS_PERFORMED)]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(5), 1, 0, whole, 0, b"new0"),
+    );
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(6), 1, 1, whole, 0, b"new1"),
+    );
+    assert_eq!(
+        story(&mut b),
+        ["reset:1", "m:new0", "m:new1", "m:new2"],
+        "the next use's first messages are not skipped"
+    );
+}
+
+#[test]
+fn an_old_use_entry_with_later_next_use_data_held_does_not_skip_the_next_use_data() {
+    an_old_use_entry_with_later_next_use_data_held(false);
+}
+
+#[test]
+fn an_old_use_entry_with_later_next_use_data_held_does_not_skip_the_next_use_idata() {
+    an_old_use_entry_with_later_next_use_data_held(true);
+}

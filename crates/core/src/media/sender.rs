@@ -857,7 +857,6 @@ mod tests {
         assert_eq!(digest(&packets), VP8_LAYER_PINNED);
     }
 
-    /// An Opus frame is one packet, never marked (RFC 7587 §4.1).
     /// `write_frame`'s duration is the application's: the largest one,
     /// twice, moves the clock on without a panic.
     #[test]
@@ -884,6 +883,7 @@ mod tests {
         assert_eq!(s.source.duration, Duration::MAX);
     }
 
+    /// An Opus frame is one packet, never marked (RFC 7587 §4.1).
     #[test]
     fn an_opus_frame_becomes_exactly_these_bytes() {
         let mut s = pinned_sender(
