@@ -629,3 +629,41 @@ fn an_old_use_entry_with_later_next_use_data_held_does_not_skip_the_next_use_dat
 fn an_old_use_entry_with_later_next_use_data_held_does_not_skip_the_next_use_idata() {
     an_old_use_entry_with_later_next_use_data_held(true);
 }
+
+/// The bound t - n is only tight for a message's first fragment. Stream 1 delivered "old0" (t + 1); the request
+/// names t + 2 (stream 2, lost, abandoned). The peer, in the stream's next
+/// use, sends "new0" (SSN / MID 0, t + 3, lost, abandoned) and "new1"
+/// (SSN / MID 1) in two fragments: t + 4 (lost, reliable: retransmitted
+/// later) and t + 5 (held). Its FORWARD-TSN (new cum t + 3, entries
+/// (2, 0), (1, 0)) abandons new0, as in
+/// `a_wholly_abandoned_first_message_of_the_next_use`; only the held chunk
+/// is new1's second fragment, which bounds nothing: the entry is the next
+/// use's, and new1, once complete, is delivered (it would otherwise wait for
+/// SSN / MID 0 for ever).
+fn a_wholly_abandoned_first_message_with_a_later_fragment_held(i_data: bool) {
+    let (mut b, raw, t) = deferred_reset_after_old0(i_data);
+    raw.feed(&mut b, &raw.data(t.wrapping_add(5), 1, 1, END, 1, b"w1"));
+    assert_eq!(story(&mut b), Vec::<String>::new());
+    let fwd = raw.forward_tsn(t.wrapping_add(3), &[(2, 0), (1, 0)]);
+    assert_eq!(raw.feed(&mut b, &fwd), [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["reset:1"]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(4), 1, 1, BEGIN, 0, b"new1-"),
+    );
+    assert_eq!(
+        story(&mut b),
+        ["m:new1-w1"],
+        "new1 is delivered once its abandoned SSN / MID 0 is skipped"
+    );
+}
+
+#[test]
+fn an_abandoned_first_message_with_only_a_later_fragment_of_the_next_held_data() {
+    a_wholly_abandoned_first_message_with_a_later_fragment_held(false);
+}
+
+#[test]
+fn an_abandoned_first_message_with_only_a_later_fragment_of_the_next_held_idata() {
+    a_wholly_abandoned_first_message_with_a_later_fragment_held(true);
+}
