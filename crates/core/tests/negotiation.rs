@@ -5,8 +5,8 @@
 use std::time::{Instant, SystemTime};
 
 use ferrtc_core::{
-    Config, DataChannelInit, Event, MediaKind, PeerConnection, RtpTransceiverInit,
-    SessionDescription, SignalingState,
+    Config, DataChannelInit, Event, MediaKind, PeerConnection,
+    RtpTransceiverDirection as Direction, RtpTransceiverInit, SessionDescription, SignalingState,
 };
 
 fn peer(seed: u8) -> PeerConnection {
@@ -307,4 +307,32 @@ fn an_offer_created_before_restart_ice_does_not_satisfy_it() {
     );
     let next = a.create_offer().unwrap();
     assert_ne!(ufrag_of(&next), old_ufrag, "the next offer restarts ICE");
+}
+
+/// W3C webrtc-pc §4.7.3 "update the negotiation-needed flag": when a need
+/// goes away while stable (a direction changed and changed back), the flag
+/// is cleared, so the next need fires `negotiationneeded` again.
+#[test]
+fn a_need_that_went_away_lets_the_next_one_fire_again() {
+    let now = Instant::now();
+    let mut a = peer(1);
+    let mut b = peer(2);
+    let t = a
+        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    drain(&mut a);
+    a.set_direction(t, Direction::RecvOnly).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 1);
+    // Back to what was negotiated: nothing is needed any more.
+    a.set_direction(t, Direction::SendRecv).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 0);
+    // A new need fires again.
+    a.set_direction(t, Direction::Inactive).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 1);
 }

@@ -282,11 +282,18 @@ impl PeerConnection {
     /// ("check if negotiation is needed": `[[LocalIceCredentialsToReplace]]`
     /// is not empty), so one made outside stable fires when the session
     /// returns to it.
+    ///
+    /// "Update the negotiation-needed flag": outside stable it waits; a need
+    /// that went away clears the flag, so the next need fires again.
     pub(super) fn check_negotiation_needed(&mut self) {
-        if !self.negotiation_needed
-            && self.signaling == SignalingState::Stable
-            && (self.restart_pending || self.restart_wanted || self.jsep.is_negotiation_needed())
-        {
+        if self.signaling != SignalingState::Stable {
+            return;
+        }
+        let needed =
+            self.restart_pending || self.restart_wanted || self.jsep.is_negotiation_needed();
+        if !needed {
+            self.negotiation_needed = false;
+        } else if !self.negotiation_needed {
             self.negotiation_needed = true;
             self.events.push_back(Event::NegotiationNeeded);
         }
