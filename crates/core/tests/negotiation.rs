@@ -336,3 +336,65 @@ fn a_need_that_went_away_lets_the_next_one_fire_again() {
     a.set_direction(t, Direction::Inactive).unwrap();
     assert_eq!(negotiation_needed(&drain(&mut a)), 1);
 }
+
+/// W3C webrtc-pc §4.7.3 checks the need again when the queued task runs,
+/// so a need that went away and a new one, both before the application
+/// sees any event, fire `negotiationneeded` once.
+#[test]
+fn a_need_that_went_away_and_came_back_before_delivery_fires_once() {
+    let now = Instant::now();
+    let mut a = peer(1);
+    let mut b = peer(2);
+    let t = a
+        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    drain(&mut a);
+    a.set_direction(t, Direction::RecvOnly).unwrap();
+    a.set_direction(t, Direction::SendRecv).unwrap();
+    a.set_direction(t, Direction::Inactive).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 1);
+}
+
+/// The same with transceivers before any negotiation:
+/// add one (need), stop it (no need: never negotiated), add another (need),
+/// without polling in between: one pending need, one event.
+#[test]
+fn add_stop_add_before_delivery_fires_once() {
+    let mut a = peer(1);
+    let t = a
+        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .unwrap();
+    a.stop_transceiver(t).unwrap();
+    a.add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
+        .unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 1);
+}
+
+/// A need that went away before the application saw its event takes the
+/// event with it (W3C webrtc-pc §4.7.3: the queued task finds nothing
+/// needed and does not fire).
+#[test]
+fn a_need_that_went_away_before_delivery_fires_nothing() {
+    let now = Instant::now();
+    let mut a = peer(1);
+    let mut b = peer(2);
+    let t = a
+        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .unwrap();
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
+    drain(&mut a);
+    a.set_direction(t, Direction::RecvOnly).unwrap();
+    a.set_direction(t, Direction::SendRecv).unwrap();
+    assert_eq!(negotiation_needed(&drain(&mut a)), 0);
+}

@@ -181,24 +181,35 @@ impl Held {
 impl DeferredReset {
     /// Whether held data shows that `stream`'s next use (with the same U
     /// flag) may have a message at or below `new_cum`, which a FORWARD-TSN
-    /// up to it abandons: a held first fragment at TSN `t` with SSN / MID
-    /// `n` puts the next use's first message at TSN `t - n` at the latest;
-    /// a later fragment bounds nothing (its message began earlier), and
-    /// counts as such data. Only then is an entry for the stream about its
-    /// next use (a wrong guess that way skips next-use messages; the other
-    /// way the stream would wait for a skipped message for ever). A sender
+    /// up to it abandons: a held chunk at TSN `t` with SSN / MID `n`, `k`
+    /// fragments into its message, puts the next use's first message at
+    /// TSN `t - k - n` at the latest (`k` is the I-DATA FSN; for DATA,
+    /// one for any fragment but the first). Only then is an entry for the
+    /// stream about its next use. A sender
     /// sends nothing on a stream it asked to reset until the reset is
     /// performed (RFC 6525 §5.1.2), and without such data the entry is
     /// about the old use, and applies to it before the reset (an old
     /// message waiting behind the abandoned one is delivered; the next
     /// use's messages are not skipped). One FORWARD-TSN listing both uses
     /// of one stream cannot be told apart.
-    fn next_use_abandoned(&self, stream: u16, unordered: bool, new_cum: u64) -> bool {
+    fn next_use_abandoned(&self, stream: u16, unordered: bool, new_cum: u64, idata: bool) -> bool {
         self.held.iter().any(|h| {
             h.stream == stream
                 && (h.flags & flag::UNORDERED != 0) == unordered
-                && (h.flags & flag::BEGIN == 0 || h.tsn.saturating_sub(u64::from(h.seq)) <= new_cum)
+                && h.tsn
+                    .saturating_sub(u64::from(h.seq) + Self::fragments_before(h, idata))
+                    <= new_cum
         })
+    }
+
+    /// How many fragments of its message come before held chunk `h`, at
+    /// least: its FSN (I-DATA), or one unless it is a first fragment (DATA).
+    fn fragments_before(h: &Held, idata: bool) -> u64 {
+        match (h.flags & flag::BEGIN != 0, idata) {
+            (true, _) => 0,
+            (false, true) => u64::from(h.ppid_or_fsn),
+            (false, false) => 1,
+        }
     }
 }
 
@@ -875,7 +886,7 @@ impl Receiver {
             if let (Some(f), Some(d)) = (later.as_mut(), self.deferred.as_ref())
                 && d.streams.contains(&stream)
                 && new_cum > d.last + u64::from(seq)
-                && d.next_use_abandoned(stream, unordered, new_cum)
+                && d.next_use_abandoned(stream, unordered, new_cum, self.idata)
             {
                 f.entries.push((stream, unordered, seq));
                 continue;

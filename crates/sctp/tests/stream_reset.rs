@@ -667,3 +667,41 @@ fn an_abandoned_first_message_with_only_a_later_fragment_of_the_next_held_data()
 fn an_abandoned_first_message_with_only_a_later_fragment_of_the_next_held_idata() {
     a_wholly_abandoned_first_message_with_a_later_fragment_held(true);
 }
+
+/// A held later fragment bounds the next use's first message too: its
+/// message (same SSN / MID n) began at t - 1 at the latest, so the first
+/// message is at or below t - 1 - n. Stream 1 delivered "old0"
+/// (t + 1); the request names t + 2 ("old1", SSN / MID 1, lost, abandoned);
+/// stream 2's message at t + 3..t + 4 is abandoned too. In the next use the
+/// peer sends "new0" (SSN / MID 0, reliable) in two fragments: t + 5 (lost,
+/// retransmitted later) and t + 6 (held). The FORWARD-TSN (new cum t + 4,
+/// entries (1, 1), (2, 0)) cannot be about the next use (its SSN / MID 0
+/// spans t + 5..t + 6, above the new cumulative TSN): the entry is the old
+/// use's. Treating it as the next use's skips new0, a reliable message.
+fn an_old_use_entry_with_only_a_later_next_use_fragment_held(i_data: bool) {
+    let (mut b, raw, t) = deferred_reset_after_old0(i_data);
+    raw.feed(&mut b, &raw.data(t.wrapping_add(6), 1, 0, END, 1, b"w0"));
+    assert_eq!(story(&mut b), Vec::<String>::new());
+    let fwd = raw.forward_tsn(t.wrapping_add(4), &[(1, 1), (2, 0)]);
+    assert_eq!(raw.feed(&mut b, &fwd), [(raw.isn, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["reset:1"]);
+    raw.feed(
+        &mut b,
+        &raw.data(t.wrapping_add(5), 1, 0, BEGIN, 0, b"new0-"),
+    );
+    assert_eq!(
+        story(&mut b),
+        ["m:new0-w0"],
+        "the reliable new0 is delivered, not skipped by the old use's entry"
+    );
+}
+
+#[test]
+fn an_old_use_entry_with_only_a_later_next_use_fragment_held_skips_nothing_data() {
+    an_old_use_entry_with_only_a_later_next_use_fragment_held(false);
+}
+
+#[test]
+fn an_old_use_entry_with_only_a_later_next_use_fragment_held_skips_nothing_idata() {
+    an_old_use_entry_with_only_a_later_next_use_fragment_held(true);
+}

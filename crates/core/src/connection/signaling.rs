@@ -292,7 +292,11 @@ impl PeerConnection {
         let needed =
             self.restart_pending || self.restart_wanted || self.jsep.is_negotiation_needed();
         if !needed {
-            self.negotiation_needed = false;
+            // The queued event's task would find nothing needed and not
+            // fire: it goes with the flag.
+            if std::mem::take(&mut self.negotiation_needed) {
+                self.events.retain(|e| *e != Event::NegotiationNeeded);
+            }
         } else if !self.negotiation_needed {
             self.negotiation_needed = true;
             self.events.push_back(Event::NegotiationNeeded);
