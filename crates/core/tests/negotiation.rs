@@ -7,12 +7,23 @@ use std::time::{Instant, SystemTime};
 use ferrtc_core::{
     Config, DataChannelInit, Event, MediaKind, PeerConnection,
     RtpTransceiverDirection as Direction, RtpTransceiverInit, SessionDescription, SignalingState,
+    TransceiverId,
 };
 
 fn peer(seed: u8) -> PeerConnection {
     let mut config = Config::default();
     config.rng_seed = Some([seed; 32]);
     PeerConnection::new(config, Instant::now(), SystemTime::now()).unwrap()
+}
+
+/// `a` offers, `b` answers, `a` applies the answer: both stable.
+fn exchange(now: Instant, a: &mut PeerConnection, b: &mut PeerConnection) {
+    a.set_local_description(now, None).unwrap();
+    b.set_remote_description(now, a.local_description().unwrap())
+        .unwrap();
+    b.set_local_description(now, None).unwrap();
+    a.set_remote_description(now, b.local_description().unwrap())
+        .unwrap();
 }
 
 /// One full exchange: `a` offered a data channel, `b` answered, both
@@ -22,15 +33,24 @@ fn negotiated(now: Instant) -> (PeerConnection, PeerConnection) {
     let mut b = peer(2);
     a.create_data_channel(now, "x", DataChannelInit::default())
         .unwrap();
-    a.set_local_description(now, None).unwrap();
-    b.set_remote_description(now, a.local_description().unwrap())
-        .unwrap();
-    b.set_local_description(now, None).unwrap();
-    a.set_remote_description(now, b.local_description().unwrap())
-        .unwrap();
+    exchange(now, &mut a, &mut b);
     drain(&mut a);
     drain(&mut b);
     (a, b)
+}
+
+/// `a` offered one send-receive audio transceiver `t`, the answer is
+/// applied, `a` is stable with no event waiting.
+fn negotiated_audio() -> (PeerConnection, TransceiverId) {
+    let now = Instant::now();
+    let mut a = peer(1);
+    let mut b = peer(2);
+    let t = a
+        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .unwrap();
+    exchange(now, &mut a, &mut b);
+    drain(&mut a);
+    (a, t)
 }
 
 fn drain(pc: &mut PeerConnection) -> Vec<Event> {
@@ -314,19 +334,7 @@ fn an_offer_created_before_restart_ice_does_not_satisfy_it() {
 /// is cleared, so the next need fires `negotiationneeded` again.
 #[test]
 fn a_need_that_went_away_lets_the_next_one_fire_again() {
-    let now = Instant::now();
-    let mut a = peer(1);
-    let mut b = peer(2);
-    let t = a
-        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
-        .unwrap();
-    a.set_local_description(now, None).unwrap();
-    b.set_remote_description(now, a.local_description().unwrap())
-        .unwrap();
-    b.set_local_description(now, None).unwrap();
-    a.set_remote_description(now, b.local_description().unwrap())
-        .unwrap();
-    drain(&mut a);
+    let (mut a, t) = negotiated_audio();
     a.set_direction(t, Direction::RecvOnly).unwrap();
     assert_eq!(negotiation_needed(&drain(&mut a)), 1);
     // Back to what was negotiated: nothing is needed any more.
@@ -342,19 +350,7 @@ fn a_need_that_went_away_lets_the_next_one_fire_again() {
 /// sees any event, fire `negotiationneeded` once.
 #[test]
 fn a_need_that_went_away_and_came_back_before_delivery_fires_once() {
-    let now = Instant::now();
-    let mut a = peer(1);
-    let mut b = peer(2);
-    let t = a
-        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
-        .unwrap();
-    a.set_local_description(now, None).unwrap();
-    b.set_remote_description(now, a.local_description().unwrap())
-        .unwrap();
-    b.set_local_description(now, None).unwrap();
-    a.set_remote_description(now, b.local_description().unwrap())
-        .unwrap();
-    drain(&mut a);
+    let (mut a, t) = negotiated_audio();
     a.set_direction(t, Direction::RecvOnly).unwrap();
     a.set_direction(t, Direction::SendRecv).unwrap();
     a.set_direction(t, Direction::Inactive).unwrap();
@@ -381,19 +377,7 @@ fn add_stop_add_before_delivery_fires_once() {
 /// needed and does not fire).
 #[test]
 fn a_need_that_went_away_before_delivery_fires_nothing() {
-    let now = Instant::now();
-    let mut a = peer(1);
-    let mut b = peer(2);
-    let t = a
-        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
-        .unwrap();
-    a.set_local_description(now, None).unwrap();
-    b.set_remote_description(now, a.local_description().unwrap())
-        .unwrap();
-    b.set_local_description(now, None).unwrap();
-    a.set_remote_description(now, b.local_description().unwrap())
-        .unwrap();
-    drain(&mut a);
+    let (mut a, t) = negotiated_audio();
     a.set_direction(t, Direction::RecvOnly).unwrap();
     a.set_direction(t, Direction::SendRecv).unwrap();
     assert_eq!(negotiation_needed(&drain(&mut a)), 0);
