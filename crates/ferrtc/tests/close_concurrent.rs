@@ -7,65 +7,14 @@
 use std::time::Duration;
 
 use ferrtc::{
-    Configuration, DataChannel, DataChannelInit, DataChannelState, PeerConnection,
-    PeerConnectionEvent, PeerConnectionState, SignalingState,
+    DataChannel, DataChannelInit, DataChannelState, PeerConnection, PeerConnectionEvent,
+    PeerConnectionState, SignalingState,
 };
 use tokio::task::JoinSet;
 
-fn pc(seed: u8) -> PeerConnection {
-    PeerConnection::new(Configuration {
-        seed: Some([seed; 32]),
-        ..Default::default()
-    })
-    .unwrap()
-}
+mod common;
 
-fn trickle(
-    from: PeerConnection,
-    to: PeerConnection,
-    channels: tokio::sync::mpsc::UnboundedSender<DataChannel>,
-) {
-    tokio::spawn(async move {
-        while let Some(ev) = from.next_event().await {
-            match ev {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    let _ = to.add_ice_candidate(c).await;
-                }
-                PeerConnectionEvent::DataChannel(dc) => {
-                    let _ = channels.send(dc);
-                }
-                _ => {}
-            }
-        }
-    });
-}
-
-async fn connected() -> (PeerConnection, PeerConnection, DataChannel, DataChannel) {
-    let a = pc(1);
-    let b = pc(2);
-    let send = a
-        .create_data_channel("x", DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = a.create_offer().await.unwrap();
-    a.set_local_description(Some(offer.clone())).await.unwrap();
-    b.set_remote_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    b.set_local_description(Some(answer.clone())).await.unwrap();
-    a.set_remote_description(answer).await.unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    trickle(a.clone(), b.clone(), tx.clone());
-    trickle(b.clone(), a.clone(), tx);
-    let recv = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("no datachannel event")
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), send.wait_open())
-        .await
-        .expect("channel did not open")
-        .unwrap();
-    (a, b, send, recv)
-}
+use common::{connected_pair, pc};
 
 /// Spawns waiters on every kind of thing a handle can wait on, then
 /// several closers, on clones of `a`; checks that all of them end.
@@ -168,7 +117,7 @@ async fn close_from_many_tasks(a: PeerConnection, channels: Vec<DataChannel>, wr
 }
 
 async fn pair_test(writers: bool) {
-    let (a, b, send, recv) = connected().await;
+    let (a, b, send, recv) = connected_pair().await;
     let more = a
         .create_data_channel("y", DataChannelInit::default())
         .await
@@ -228,6 +177,6 @@ async fn close_from_many_tasks_while_a_channel_is_still_connecting() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn close_from_many_tasks_on_one_thread() {
-    let (a, _b, send, _recv) = connected().await;
+    let (a, _b, send, _recv) = connected_pair().await;
     close_from_many_tasks(a, vec![send], true).await;
 }

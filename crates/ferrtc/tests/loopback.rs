@@ -1,96 +1,15 @@
 //! Two `ferrtc::PeerConnection`s in one process over real UDP on loopback.
 
+mod common;
+
+use common::{connect, connect_keeping_channels, connected_pair, trickle};
+
 use std::time::Duration;
 
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
     DataChannelState, PeerConnection, PeerConnectionEvent, PeerConnectionState, UdpMux,
 };
-
-/// Forwards every candidate of `from` to `to`, and the data channels the
-/// peer of `from` opens to `channels`.
-fn trickle(
-    from: PeerConnection,
-    to: PeerConnection,
-    channels: tokio::sync::mpsc::UnboundedSender<DataChannel>,
-) {
-    tokio::spawn(async move {
-        while let Some(ev) = from.next_event().await {
-            match ev {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    let _ = to.add_ice_candidate(c).await;
-                }
-                PeerConnectionEvent::DataChannel(dc) => {
-                    let _ = channels.send(dc);
-                }
-                PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
-                _ => {}
-            }
-        }
-    });
-}
-
-async fn connected_pair() -> (PeerConnection, PeerConnection, DataChannel, DataChannel) {
-    let a = PeerConnection::new(Configuration {
-        seed: Some([1; 32]),
-        ..Default::default()
-    })
-    .unwrap();
-    let b = PeerConnection::new(Configuration {
-        seed: Some([2; 32]),
-        ..Default::default()
-    })
-    .unwrap();
-    let (send, recv) = connect(&a, &b, "chat").await;
-    (a, b, send, recv)
-}
-
-/// Negotiates a channel `label` from `a` to `b` and waits until it is open
-/// on both sides.
-async fn connect(
-    a: &PeerConnection,
-    b: &PeerConnection,
-    label: &str,
-) -> (DataChannel, DataChannel) {
-    let (send, recv, _later) = connect_keeping_channels(a, b, label).await;
-    (send, recv)
-}
-
-/// [`connect`], also giving the channels the peers open later.
-async fn connect_keeping_channels(
-    a: &PeerConnection,
-    b: &PeerConnection,
-    label: &str,
-) -> (
-    DataChannel,
-    DataChannel,
-    tokio::sync::mpsc::UnboundedReceiver<DataChannel>,
-) {
-    let send = a
-        .create_data_channel(label, DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = a.create_offer().await.unwrap();
-    a.set_local_description(Some(offer.clone())).await.unwrap();
-    b.set_remote_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    b.set_local_description(Some(answer.clone())).await.unwrap();
-    a.set_remote_description(answer).await.unwrap();
-    // Candidates wait in the event streams until both descriptions are set
-    // (addIceCandidate before setRemoteDescription is an error, as in browsers).
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    trickle(a.clone(), b.clone(), tx.clone());
-    trickle(b.clone(), a.clone(), tx);
-    let recv = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("no datachannel event")
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), send.wait_open())
-        .await
-        .expect("channel did not open")
-        .unwrap();
-    (send, recv, rx)
-}
 
 async fn next_message(dc: &DataChannel) -> DataChannelMessage {
     loop {

@@ -6,15 +6,14 @@
 //! (`Configuration::mdns_server`), which answers the way responders answer
 //! one-shot queries from a port other than 5353 (RFC 6762 §6.7).
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrtc::{
-    Configuration, DataChannel, DataChannelInit, IceCandidateInit, PeerConnection,
-    PeerConnectionEvent, Stats,
-};
+use ferrtc::{Configuration, IceCandidateInit, PeerConnection, PeerConnectionEvent, Stats};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -108,21 +107,6 @@ async fn gathered(pc: &PeerConnection, peer: u32, names: Option<&Names>) -> Vec<
     }
 }
 
-/// Offer/answer between `a` (controlling) and `b` with a channel from `a`.
-async fn negotiate(a: &PeerConnection, b: &PeerConnection) -> DataChannel {
-    let channel = a
-        .create_data_channel("chat", DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = a.create_offer().await.unwrap();
-    a.set_local_description(Some(offer.clone())).await.unwrap();
-    b.set_remote_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    b.set_local_description(Some(answer.clone())).await.unwrap();
-    a.set_remote_description(answer).await.unwrap();
-    channel
-}
-
 async fn add_all(pc: &PeerConnection, candidates: Vec<IceCandidateInit>) {
     for c in candidates {
         pc.add_ice_candidate(c).await.unwrap();
@@ -153,7 +137,7 @@ async fn local_names_of_both_peers_resolve_to_host_candidates() {
     let (responder, mut answered) = fake_responder(names.clone()).await;
     let a = peer(1, responder);
     let b = peer(2, responder);
-    let channel = negotiate(&a, &b).await;
+    let channel = common::negotiate(&a, &b, "chat").await;
     let from_a = gathered(&a, 0xa, Some(&names)).await;
     let from_b = gathered(&b, 0xb, Some(&names)).await;
     assert!(
@@ -207,7 +191,7 @@ async fn unanswered_names_still_connect_through_peer_reflexive_discovery() {
     let names = Names::default();
     let a = peer(3, silent_addr);
     let b = peer(4, silent_addr);
-    let channel = negotiate(&a, &b).await;
+    let channel = common::negotiate(&a, &b, "chat").await;
     let from_a = gathered(&a, 0xa, None).await;
     let from_b = gathered(&b, 0xb, Some(&names)).await;
     add_all(&a, from_b).await;

@@ -6,12 +6,14 @@
 //! Everything stays on loopback: the responder is bound to 127.0.0.1 (not
 //! the mDNS group) and the resolving peer's `mdns_server` points at it.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::Duration;
 
 use ferrtc::{
-    Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
-    IceCandidateInit, MdnsResponder, PeerConnection, PeerConnectionEvent, Stats,
+    Configuration, DataChannelEvent, DataChannelInit, DataChannelMessage, IceCandidateInit,
+    MdnsResponder, PeerConnection, PeerConnectionEvent, Stats,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -40,21 +42,6 @@ fn resolving(responder: &MdnsResponder) -> PeerConnection {
         ..Default::default()
     })
     .unwrap()
-}
-
-/// Offer/answer between `a` (controlling) and `b` with a channel from `a`.
-async fn negotiate(a: &PeerConnection, b: &PeerConnection) -> DataChannel {
-    let channel = a
-        .create_data_channel("chat", DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = a.create_offer().await.unwrap();
-    a.set_local_description(Some(offer.clone())).await.unwrap();
-    b.set_remote_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    b.set_local_description(Some(answer.clone())).await.unwrap();
-    a.set_remote_description(answer).await.unwrap();
-    channel
 }
 
 /// `pc`'s candidates up to and with the end of candidates.
@@ -166,7 +153,7 @@ async fn a_peer_with_local_names_connects_to_a_peer_that_resolves_them() {
     let responder = loopback_responder(Some(listener.local_addr().unwrap()));
     let a = publishing(&responder);
     let b = resolving(&responder);
-    let channel = negotiate(&a, &b).await;
+    let channel = common::negotiate(&a, &b, "chat").await;
     let from_a = gathered(&a).await;
     let from_b = gathered(&b).await;
 
