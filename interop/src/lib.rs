@@ -438,3 +438,81 @@ impl Drop for Server {
         let _ = self.0.wait();
     }
 }
+
+/// Headless Chromium's path (`$CHROMIUM`, else `/usr/bin/chromium`) once
+/// it and the Node driver the browser scripts use (`playwright-core`) are
+/// installed; a missing one fails the test with the command that installs
+/// it.
+pub fn chromium(root: &Path) -> String {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium"
+    );
+    assert!(
+        root.join("interop/browser/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is missing: npm ci --prefix interop/browser"
+    );
+    chromium
+}
+
+/// Starts `ferrtc <args>` (a server listening on port 0) and reads the
+/// first line it prints, `listening on URL`: the running server and its
+/// URL. `stderr` is where the server's log goes.
+pub fn start_listening(ferrtc: &Path, args: &[&str], stderr: Stdio) -> (Server, String) {
+    let mut child = Command::new(ferrtc)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("ferrtc {} does not start: {e}", args.join(" ")));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the server prints its address");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
+        .to_owned();
+    (server, url)
+}
+
+/// Runs the browser script `interop/scripts/<name>` under Node
+/// (`$FERRTC_NODE`, else `node`) with `args` and `CHROMIUM` set, its
+/// standard error shown: its exit status and standard output, or `None`
+/// when it did not finish within `limit` (it is killed then).
+pub fn run_browser_script(
+    name: &str,
+    args: &[&str],
+    chromium: &str,
+    limit: Duration,
+) -> Option<(std::process::ExitStatus, String)> {
+    let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
+    let mut browser = Command::new(node)
+        .arg(script(name))
+        .args(args)
+        .env("CHROMIUM", chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = browser.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = browser.kill();
+            let _ = browser.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = browser.wait_with_output().expect("node output");
+    Some((status, String::from_utf8_lossy(&output.stdout).into_owned()))
+}

@@ -7,13 +7,13 @@
 //! Needs `node`, `/usr/bin/chromium` (or `CHROMIUM`) and
 //! `npm ci --prefix interop/browser`. Runs only with FERRTC_INTEROP=1.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ferrtc_interop::{Server, build_ferrtc, interop_enabled, workspace_root};
+use ferrtc_interop::{
+    build_ferrtc, chromium, interop_enabled, run_browser_script, start_listening, workspace_root,
+};
 
 /// One browser at a time: the cases share a machine of two cores.
 static BROWSER: Mutex<()> = Mutex::new(());
@@ -32,64 +32,24 @@ fn run_case_with(case: &str, server_args: &[&str]) -> Option<serde_json::Value> 
     }
     let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let root = workspace_root();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
-    assert!(
-        root.join("interop/browser/node_modules/playwright-core")
-            .exists(),
-        "playwright-core is missing: npm ci --prefix interop/browser"
-    );
+    let chromium = chromium(&root);
     let ferrtc = build_ferrtc(&root);
-    let mut child = Command::new(ferrtc)
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .args(server_args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ferrtc demo starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the server prints its address");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
-        .to_owned();
-
-    let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
-    let mut browser = Command::new(node)
-        .arg(root.join("interop/scripts/demo_page.mjs"))
-        .arg(&url)
-        .arg(case)
-        .env("CHROMIUM", &chromium)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node runs");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = browser.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = browser.kill();
-            let _ = browser.wait();
-            panic!("the browser case {case} did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = browser.wait_with_output().expect("node output");
-    let report = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let args: Vec<&str> = ["demo", "--listen", "127.0.0.1:0"]
+        .into_iter()
+        .chain(server_args.iter().copied())
+        .collect();
+    let (server, url) = start_listening(&ferrtc, &args, Stdio::null());
+    let (status, report) = run_browser_script(
+        "demo_page.mjs",
+        &[&url, case],
+        &chromium,
+        Duration::from_secs(120),
+    )
+    .unwrap_or_else(|| panic!("the browser case {case} did not finish within 120 s"));
+    let report = report.trim();
     drop(server);
     assert!(status.success(), "browser case {case} failed: {report}");
-    let result: serde_json::Value = serde_json::from_str(&report).expect("one JSON line");
+    let result: serde_json::Value = serde_json::from_str(report).expect("one JSON line");
     assert_eq!(result["ok"], true, "{report}");
     Some(result)
 }

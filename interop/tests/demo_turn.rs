@@ -12,19 +12,19 @@ mod pc_common;
 #[path = "turn_server_common/mod.rs"]
 mod turn_server_common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+use std::time::Duration;
 
-use ferrtc_interop::interop_enabled;
+use ferrtc_interop::{
+    chromium, interop_enabled, run_browser_script, start_listening, workspace_root,
+};
 
 #[test]
 fn two_chromium_tabs_relay_only_call_each_other_through_ferrtc_turn() {
     if !interop_enabled() {
         return;
     }
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(Path::new(&chromium).exists(), "{chromium} is missing");
+    let chromium = chromium(&workspace_root());
     let bin = pc_common::ferrtc_bin();
     let users = std::env::temp_dir().join(format!("ferrtc-demo-turn-users-{}", std::process::id()));
     std::fs::write(&users, "alice:secret\n").unwrap();
@@ -32,39 +32,24 @@ fn two_chromium_tabs_relay_only_call_each_other_through_ferrtc_turn() {
         &bin,
         &["--users", users.to_str().unwrap(), "--allow-loopback"],
     );
-    let mut demo = Command::new(&bin)
-        .args(["signal", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("ferrtc signal starts");
-    let mut line = String::new();
-    BufReader::new(demo.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _demo = turn_server_common::Killed(demo);
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let (_demo, base) = start_listening(
+        &bin,
+        &["signal", "--listen", "127.0.0.1:0"],
+        Stdio::inherit(),
+    );
     let url = format!(
         "{base}/?turn=turn:{}&turnUser=alice&turnPass=secret&relay=1",
         turn.udp
     );
-    let script = pc_common::script("demo_turn.mjs");
-    let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
-    let out = Command::new(node)
-        .arg(script)
-        .arg(&url)
-        .env("CHROMIUM", &chromium)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("node runs");
-    let report = String::from_utf8_lossy(&out.stdout);
+    let (status, report) = run_browser_script(
+        "demo_turn.mjs",
+        &[&url],
+        &chromium,
+        Duration::from_secs(240),
+    )
+    .unwrap_or_else(|| panic!("the browser test did not finish within 240 s"));
     println!("{report}");
-    assert!(out.status.success(), "{report}");
+    assert!(status.success(), "{report}");
     let result: serde_json::Value = serde_json::from_str(report.trim()).expect("one JSON line");
     assert_eq!(result["chat"], true, "{report}");
     for key in ["alice_local", "alice_remote", "bob_local", "bob_remote"] {

@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrtc_interop::{interop_enabled, workspace_root};
+use ferrtc_interop::{chromium, interop_enabled, run_browser_script, workspace_root};
 use ferrtc_signal::{ClientMessage, ErrorCode, ServerMessage, Signal};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -389,16 +389,7 @@ fn two_browsers_on_different_nodes_call_each_other_and_a_cli_peer_on_a_third_nod
         return;
     }
     let root = workspace_root();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
-    assert!(
-        root.join("interop/browser/node_modules/playwright-core")
-            .exists(),
-        "playwright-core is missing: npm ci --prefix interop/browser"
-    );
+    let chromium = chromium(&root);
     let ferrtc = build_ferrtc();
     let redis = Redis::start();
     let nodes = Node::cluster(&ferrtc, &redis, &[]);
@@ -416,32 +407,17 @@ fn two_browsers_on_different_nodes_call_each_other_and_a_cli_peer_on_a_third_nod
         .spawn()
         .expect("ferrtc peer starts");
 
-    let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
-    let mut browser = Command::new(node)
-        .arg(root.join("interop/scripts/signal_cluster.mjs"))
-        .args([&nodes[0].http(), &nodes[1].http(), room, "cli"])
-        .env("CHROMIUM", &chromium)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node runs");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = browser.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = browser.kill();
-            let _ = browser.wait();
-            let _ = peer.kill();
-            panic!("the browser test did not finish within 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = browser.wait_with_output().expect("node output");
+    let args = [nodes[0].http(), nodes[1].http()];
+    let ran = run_browser_script(
+        "signal_cluster.mjs",
+        &[&args[0], &args[1], room, "cli"],
+        &chromium,
+        Duration::from_secs(180),
+    );
     let _ = peer.kill();
     let _ = peer.wait();
-    let report = String::from_utf8_lossy(&output.stdout);
+    let (status, report) =
+        ran.unwrap_or_else(|| panic!("the browser test did not finish within 180 s"));
     println!("{report}");
     assert!(status.success(), "browser test failed: {report}");
     let result: serde_json::Value = serde_json::from_str(report.trim()).expect("one JSON line");

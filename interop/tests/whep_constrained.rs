@@ -41,7 +41,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ferrtc_interop::{build_ferrtc, interop_enabled, workspace_root};
+use ferrtc_interop::{build_ferrtc, chromium, interop_enabled, workspace_root};
 use netns_common::{Lab, PREFIX, Side, run};
 
 /// The constrained path's rate in kbytes/s (nftables, UDP towards viewer
@@ -259,16 +259,8 @@ fn a_whep_viewer_on_a_rate_limited_path_gets_the_low_layer_while_the_others_keep
         return;
     }
     let root = workspace_root();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
-    assert!(
-        root.join("interop/browser/node_modules/playwright-core")
-            .exists(),
-        "playwright-core is missing: npm ci --prefix interop/browser"
-    );
+    // Present before anything is set up (each Browser finds it itself).
+    chromium(&root);
     let ferrtc = build_ferrtc(&root);
 
     let tag = "whepc";

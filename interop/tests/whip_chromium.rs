@@ -10,12 +10,12 @@
 //! Needs `node`, `/usr/bin/chromium` (or `CHROMIUM`) and
 //! `npm ci --prefix interop/browser`. Runs only with FERRTC_INTEROP=1.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use ferrtc_interop::{Server, build_ferrtc, interop_enabled, workspace_root};
+use ferrtc_interop::{
+    build_ferrtc, chromium, interop_enabled, run_browser_script, start_listening, workspace_root,
+};
 
 #[test]
 fn chromium_broadcasts_by_whip_and_three_chromium_viewers_decode_it_by_whep() {
@@ -23,62 +23,23 @@ fn chromium_broadcasts_by_whip_and_three_chromium_viewers_decode_it_by_whep() {
         return;
     }
     let root = workspace_root();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
-    assert!(
-        root.join("interop/browser/node_modules/playwright-core")
-            .exists(),
-        "playwright-core is missing: npm ci --prefix interop/browser"
-    );
-
+    let chromium = chromium(&root);
     let ferrtc = build_ferrtc(&root);
-    let mut child = Command::new(ferrtc)
-        .args(["signal", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("ferrtc signal starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the server prints its address");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
-        .to_owned();
+    let (server, url) = start_listening(
+        &ferrtc,
+        &["signal", "--listen", "127.0.0.1:0"],
+        Stdio::inherit(),
+    );
 
     let artifacts = root.join("artifacts");
-    let node = std::env::var("FERRTC_NODE").unwrap_or_else(|_| "node".into());
-    let mut browser = Command::new(node)
-        .arg(root.join("interop/scripts/whip_chromium.mjs"))
-        .arg(&url)
-        .arg(&artifacts)
-        .env("CHROMIUM", &chromium)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node runs");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = browser.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = browser.kill();
-            let _ = browser.wait();
-            panic!("the browser test did not finish within 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = browser.wait_with_output().expect("node output");
-    let report = String::from_utf8_lossy(&output.stdout);
+    let args = [url.as_str(), artifacts.to_str().expect("UTF-8 path")];
+    let (status, report) = run_browser_script(
+        "whip_chromium.mjs",
+        &args,
+        &chromium,
+        Duration::from_secs(180),
+    )
+    .unwrap_or_else(|| panic!("the browser test did not finish within 180 s"));
     println!("{report}");
     drop(server);
 
