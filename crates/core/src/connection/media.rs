@@ -220,7 +220,8 @@ impl PeerConnection {
     /// entries included to keep RTX); an empty list restores the defaults.
     /// Applies to the offer or answer that next negotiates the transceiver
     /// from scratch. Fails with `InvalidModificationError` on a codec not
-    /// in the capabilities.
+    /// in the capabilities, or on a list without a media codec (only RTX,
+    /// RED, FEC, comfort noise or telephone events).
     pub fn set_codec_preferences(
         &mut self,
         id: TransceiverId,
@@ -235,6 +236,17 @@ impl PeerConnection {
         {
             return Err(Error::InvalidModification {
                 message: format!("codec {} is not in the {kind} capabilities", c.name),
+                source: None,
+            });
+        }
+        // W3C webrtc-pc §5.4 setCodecPreferences: a list with nothing but
+        // RTX, RED, FEC or comfort noise (telephone events carry no media
+        // either) is refused, so there is always a codec to offer.
+        if !codecs.is_empty() && !codecs.iter().any(is_media_codec) {
+            return Err(Error::InvalidModification {
+                message: "codec preferences need a media codec, not only RTX, RED, FEC, \
+                          comfort noise or telephone events"
+                    .into(),
                 source: None,
             });
         }
@@ -419,6 +431,17 @@ impl PeerConnection {
         }
         moved
     }
+}
+
+/// Whether `c` carries media itself: not RTX (RFC 4588), RED (RFC 2198),
+/// FEC (RFC 5109 ulpfec, flexfec), comfort noise (RFC 3389) or a
+/// telephone event (RFC 4733).
+fn is_media_codec(c: &RtpCodec) -> bool {
+    let name = c.name.to_ascii_lowercase();
+    !(c.is_rtx()
+        || c.is_telephone_event()
+        || matches!(name.as_str(), "red" | "ulpfec" | "cn")
+        || name.starts_with("flexfec"))
 }
 
 fn check_kind(kind: &MediaKind) -> Result<(), Error> {

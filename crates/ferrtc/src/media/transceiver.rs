@@ -99,7 +99,8 @@ impl RtpTransceiver {
     /// included to keep RTX); an empty list restores the defaults. Applies
     /// to the next offer or answer that negotiates the transceiver from
     /// scratch; an `InvalidModificationError` for a codec not in the
-    /// capabilities.
+    /// capabilities or a list without a media codec (only RTX, RED, FEC,
+    /// comfort noise or telephone events).
     pub async fn set_codec_preferences(&self, codecs: Vec<RtpCodec>) -> Result<(), Error> {
         let id = self.shared.id;
         ask(&self.shared.link, |r| {

@@ -1,0 +1,53 @@
+//! W3C webrtc-pc §5.4 `setCodecPreferences(codecs)`: the checks it makes
+//! on the list and the offer a list it takes produces.
+
+use std::time::{Instant, SystemTime};
+
+use ferrtc_core::{Config, MediaKind, PeerConnection, RtpTransceiverInit};
+
+fn peer() -> PeerConnection {
+    let mut config = Config::default();
+    config.rng_seed = Some([7; 32]);
+    PeerConnection::new(config, Instant::now(), SystemTime::now()).unwrap()
+}
+
+/// webrtc-pc §5.4 setCodecPreferences step "if the intersection between
+/// codecs and getCapabilities(kind).codecs only contains RTX, RED or FEC
+/// codecs or comfort noise, or is an empty set, throw an
+/// InvalidModificationError" (so that there is always something to
+/// offer): a list of RTX entries alone, or of telephone events alone (no
+/// audio codec either), is refused and the preferences stay as they were.
+#[test]
+fn codec_preferences_without_a_media_codec_are_refused() {
+    let now = Instant::now();
+    let mut pc = peer();
+    let video = pc
+        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
+        .unwrap();
+    let rtx: Vec<_> = PeerConnection::codec_capabilities(&MediaKind::Video)
+        .into_iter()
+        .filter(|c| c.is_rtx())
+        .collect();
+    assert!(!rtx.is_empty());
+    assert_eq!(
+        pc.set_codec_preferences(video, rtx).unwrap_err().name(),
+        "InvalidModificationError"
+    );
+    let audio = pc
+        .add_transceiver(MediaKind::Audio, RtpTransceiverInit::default())
+        .unwrap();
+    let events: Vec<_> = PeerConnection::codec_capabilities(&MediaKind::Audio)
+        .into_iter()
+        .filter(|c| c.name.eq_ignore_ascii_case("telephone-event"))
+        .collect();
+    assert!(!events.is_empty());
+    assert_eq!(
+        pc.set_codec_preferences(audio, events).unwrap_err().name(),
+        "InvalidModificationError"
+    );
+    // The defaults are still offered.
+    pc.set_local_description(now, None).unwrap();
+    let offer = pc.local_description().unwrap().sdp;
+    assert!(offer.contains("VP8/90000"), "{offer}");
+    assert!(offer.contains("opus/48000"), "{offer}");
+}
