@@ -11,6 +11,12 @@ fn peer() -> PeerConnection {
     PeerConnection::new(config, Instant::now(), SystemTime::now()).unwrap()
 }
 
+/// The payload types of the first `m=` line of `sdp`.
+fn m_line_formats(sdp: &str) -> Vec<String> {
+    let m = sdp.lines().find(|l| l.starts_with("m=")).unwrap();
+    m.split(' ').skip(3).map(str::to_owned).collect()
+}
+
 /// webrtc-pc §5.4 setCodecPreferences step "if the intersection between
 /// codecs and getCapabilities(kind).codecs only contains RTX, RED or FEC
 /// codecs or comfort noise, or is an empty set, throw an
@@ -50,4 +56,32 @@ fn codec_preferences_without_a_media_codec_are_refused() {
     let offer = pc.local_description().unwrap().sdp;
     assert!(offer.contains("VP8/90000"), "{offer}");
     assert!(offer.contains("opus/48000"), "{offer}");
+}
+
+/// webrtc-pc §5.4 setCodecPreferences step "remove any duplicate values in
+/// codecs, ensuring that the first occurrence of each value remains in
+/// place": a codec listed twice is offered once (RFC 8866 §5.14: a payload
+/// type appears once on the `m=` line).
+#[test]
+fn a_codec_listed_twice_in_the_preferences_is_offered_once() {
+    let now = Instant::now();
+    let mut pc = peer();
+    let video = pc
+        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
+        .unwrap();
+    let caps = PeerConnection::codec_capabilities(&MediaKind::Video);
+    let vp8 = caps.iter().find(|c| c.name == "VP8").unwrap().clone();
+    let vp9 = caps.iter().find(|c| c.name == "VP9").unwrap().clone();
+    pc.set_codec_preferences(video, vec![vp9.clone(), vp8.clone(), vp9.clone(), vp8])
+        .unwrap();
+    pc.set_local_description(now, None).unwrap();
+    let offer = pc.local_description().unwrap().sdp;
+    let formats = m_line_formats(&offer);
+    assert_eq!(
+        formats,
+        vec![vp9.payload_type.to_string(), "96".into()],
+        "{offer}"
+    );
+    let rtpmaps = offer.lines().filter(|l| l.starts_with("a=rtpmap:")).count();
+    assert_eq!(rtpmaps, 2, "{offer}");
 }

@@ -218,6 +218,7 @@ impl PeerConnection {
     /// §5.4): its codecs in preference order, each one of
     /// [`codec_capabilities`](Self::codec_capabilities) of its kind (RTX
     /// entries included to keep RTX); an empty list restores the defaults.
+    /// A payload type listed again is dropped (the first stays).
     /// Applies to the offer or answer that next negotiates the transceiver
     /// from scratch. Fails with `InvalidModificationError` on a codec not
     /// in the capabilities, or on a list without a media codec (only RTX,
@@ -225,7 +226,7 @@ impl PeerConnection {
     pub fn set_codec_preferences(
         &mut self,
         id: TransceiverId,
-        codecs: Vec<RtpCodec>,
+        mut codecs: Vec<RtpCodec>,
     ) -> Result<(), Error> {
         self.check_open()?;
         let kind = self.transceiver(id)?.kind().clone();
@@ -239,9 +240,14 @@ impl PeerConnection {
                 source: None,
             });
         }
-        // W3C webrtc-pc §5.4 setCodecPreferences: a list with nothing but
-        // RTX, RED, FEC or comfort noise (telephone events carry no media
-        // either) is refused, so there is always a codec to offer.
+        // W3C webrtc-pc §5.4 setCodecPreferences: duplicates go, the first
+        // of each kept (a payload type is one format of the m-line, RFC
+        // 8866 §5.14)...
+        let mut seen = [false; 256];
+        codecs.retain(|c| !std::mem::replace(&mut seen[usize::from(c.payload_type)], true));
+        // ...and a list with nothing but RTX, RED, FEC or comfort noise
+        // (telephone events carry no media either) is refused, so there
+        // is always a codec to offer.
         if !codecs.is_empty() && !codecs.iter().any(is_media_codec) {
             return Err(Error::InvalidModification {
                 message: "codec preferences need a media codec, not only RTX, RED, FEC, \

@@ -100,7 +100,8 @@ impl RtpTransceiver {
     /// to the next offer or answer that negotiates the transceiver from
     /// scratch; an `InvalidModificationError` for a codec not in the
     /// capabilities or a list without a media codec (only RTX, RED, FEC,
-    /// comfort noise or telephone events).
+    /// comfort noise or telephone events). A payload type listed again is
+    /// dropped, the first kept.
     pub async fn set_codec_preferences(&self, codecs: Vec<RtpCodec>) -> Result<(), Error> {
         let id = self.shared.id;
         ask(&self.shared.link, |r| {
