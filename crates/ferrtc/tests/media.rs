@@ -398,6 +398,33 @@ async fn set_parameters_active_false_stops_the_packets() {
     assert!(packets_sent(&sender.get_stats().await.unwrap()) > after);
 }
 
+/// W3C webrtc-pc §5.2 setParameters: `codecs` is a read-only member, and
+/// "any parameter in parameters marked as a read-only parameter with a
+/// value different from the corresponding one in
+/// [[LastReturnedParameters]]" rejects with an InvalidModificationError
+/// (WPT RTCRtpParameters-codecs): the codecs cannot be dropped, reordered
+/// or edited through it, and a refused call leaves the transaction.
+#[tokio::test(flavor = "current_thread")]
+async fn set_parameters_refuses_changed_codecs() {
+    let (_a, _b, sender, _track, _w) = video_call().await;
+    let p = sender.get_parameters();
+    assert!(p.codecs.len() > 1, "{:?}", p.codecs);
+    let mut dropped = p.clone();
+    dropped.codecs.clear();
+    let mut reordered = p.clone();
+    reordered.codecs.reverse();
+    let mut edited = p.clone();
+    edited.codecs[0].payload_type = 33;
+    for changed in [dropped, reordered, edited] {
+        assert_eq!(
+            sender.set_parameters(changed).unwrap_err().name(),
+            "InvalidModificationError"
+        );
+    }
+    // The parameters as returned are still taken.
+    sender.set_parameters(p).unwrap();
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_second_track_after_connect_fires_negotiationneeded_and_a_new_track_event() {
     let (a, b) = pair();

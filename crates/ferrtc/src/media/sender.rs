@@ -194,7 +194,9 @@ pub struct RtpSendParameters {
     pub transaction_id: String,
     /// `encodings`.
     pub encodings: Vec<RtpEncodingParameters>,
-    /// `codecs`: negotiated, the one sent first (read-only).
+    /// `codecs`: negotiated, the one sent first (read-only:
+    /// [`RtpSender::set_parameters`] refuses parameters whose codecs differ
+    /// from those `getParameters` returned).
     pub codecs: Vec<RtpCodec>,
 }
 
@@ -464,11 +466,12 @@ impl RtpSender {
         let mut state = self.shared.lock();
         state.transactions += 1;
         let transaction_id = state.transactions.to_string();
-        state.transaction = Some(transaction_id.clone());
+        let codecs = state.codecs.clone();
+        state.transaction = Some((transaction_id.clone(), codecs.clone()));
         RtpSendParameters {
             transaction_id,
             encodings: state.encodings.clone(),
-            codecs: state.codecs.clone(),
+            codecs,
         }
     }
 
@@ -478,7 +481,8 @@ impl RtpSender {
     /// Fails with an `InvalidStateError` without a `getParameters` since
     /// the last successful call or once stopped (a refused call leaves the
     /// transaction for a retry), an `InvalidModificationError` when
-    /// the transaction id, the number of encodings or a rid differs, and a
+    /// the transaction id, the `codecs` (read-only), the number of
+    /// encodings or a rid differs, and a
     /// `RangeError` for `scaleResolutionDownBy` below 1.0. Audio ignores
     /// `scaleResolutionDownBy`.
     pub fn set_parameters(&self, parameters: RtpSendParameters) -> Result<(), Error> {
@@ -488,11 +492,16 @@ impl RtpSender {
         }
         // Used up only by a call that succeeds: a retry after a refusal
         // with the same parameters' transaction works (W3C, WPT).
-        let Some(transaction) = &state.transaction else {
+        let Some((transaction, codecs)) = &state.transaction else {
             return Err(invalid_state("setParameters without getParameters"));
         };
         if *transaction != parameters.transaction_id {
             return Err(invalid_modification("transactionId"));
+        }
+        // W3C webrtc-pc §5.2 setParameters: a read-only member that differs
+        // from [[LastReturnedParameters]] is an InvalidModificationError.
+        if *codecs != parameters.codecs {
+            return Err(invalid_modification("codecs"));
         }
         if parameters.encodings.len() != state.encodings.len()
             || parameters

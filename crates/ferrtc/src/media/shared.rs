@@ -84,9 +84,10 @@ pub(crate) struct Snapshot {
     pub(crate) track: Option<MediaStreamTrack>,
     /// The sender's encodings (`getParameters().encodings`).
     pub(crate) encodings: Vec<RtpEncodingParameters>,
-    /// The `transactionId` of the last `getParameters()`, until a
-    /// `setParameters()` uses it.
-    pub(crate) transaction: Option<String>,
+    /// The `transactionId` of the last `getParameters()` and the codecs
+    /// it returned (W3C `[[LastReturnedParameters]]`, read-only members),
+    /// until a `setParameters()` uses it.
+    pub(crate) transaction: Option<(String, Vec<RtpCodec>)>,
     /// Counts `getParameters()` calls, for transaction ids.
     pub(crate) transactions: u64,
 }
