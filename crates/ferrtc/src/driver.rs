@@ -272,10 +272,12 @@ pub(crate) enum ChannelOp {
     /// A frame `RtpSender::write_frame` accepted (boxed: the queue's
     /// slots stay small).
     Frame(Box<crate::media::FrameOp>),
-    /// `RtpSender::set_parameters` (de)activated a simulcast encoding: on
-    /// this queue, in order with the frames written around it (a keyframe
-    /// written right after reactivating its layer is sent, not muted).
-    EncodingActive(Box<(ferrtc_core::TransceiverId, String, bool)>),
+    /// `RtpSender::set_parameters` (de)activated an encoding: a simulcast
+    /// layer by its rid, or (`None`) the one stream of a sender without
+    /// simulcast. On this queue, in order with the frames written around
+    /// it (a keyframe written right after reactivating its layer is sent,
+    /// not muted).
+    EncodingActive(Box<(ferrtc_core::TransceiverId, Option<String>, bool)>),
 }
 
 /// The queue of channel operations: one per connection, shared by the
@@ -993,7 +995,11 @@ impl Driver {
             ChannelOp::Frame(frame) => self.media.write(&mut self.core, *frame),
             ChannelOp::EncodingActive(change) => {
                 let (id, rid, active) = *change;
-                if let Err(e) = self.core.set_encoding_active(id, &rid, active) {
+                let applied = match rid {
+                    Some(rid) => self.core.set_encoding_active(id, &rid, active),
+                    None => self.core.set_stream_active(id, active),
+                };
+                if let Err(e) = applied {
                     tracing::debug!("active not applied: {e}");
                 }
             }

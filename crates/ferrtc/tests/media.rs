@@ -425,6 +425,56 @@ async fn set_parameters_refuses_changed_codecs() {
     sender.set_parameters(p).unwrap();
 }
 
+/// W3C webrtc-pc §5.2 `RTCRtpEncodingParameters.active` on a sender
+/// without simulcast (its one encoding has no rid): `false` stops the
+/// encoding, and its `outbound-rtp` (webrtc-stats `active`) says so until
+/// it is active again, as for a simulcast layer.
+#[tokio::test(flavor = "current_thread")]
+async fn the_one_encoding_set_inactive_is_reported_inactive_in_the_stats() {
+    let (_a, _b, sender, track, _w) = video_call().await;
+    let frames: Vec<Vec<u8>> = (0..5).map(|i| vp8_frame(i, i == 0)).collect();
+    write_paced(&sender, &frames).await;
+    for _ in 0..5 {
+        recv(&track.receiver).await;
+    }
+    // The change reaches the connection's task in order with the frames:
+    // the stats show it shortly after the call.
+    let becomes = |want: bool| {
+        let sender = sender.clone();
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..100 {
+                seen = sender
+                    .get_stats()
+                    .await
+                    .unwrap()
+                    .stats
+                    .values()
+                    .filter_map(|s| match s {
+                        Stats::OutboundRtp(o) => Some(o.active),
+                        _ => None,
+                    })
+                    .collect();
+                if seen == [want] {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("outbound-rtp active {seen:?}, want [{want}]");
+        }
+    };
+    becomes(true).await;
+    let mut p = sender.get_parameters();
+    assert_eq!(p.encodings[0].rid, None);
+    p.encodings[0].active = false;
+    sender.set_parameters(p).unwrap();
+    becomes(false).await;
+    let mut p = sender.get_parameters();
+    p.encodings[0].active = true;
+    sender.set_parameters(p).unwrap();
+    becomes(true).await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_second_track_after_connect_fires_negotiationneeded_and_a_new_track_event() {
     let (a, b) = pair();

@@ -365,7 +365,21 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.transceiver(sender)?;
         self.media
-            .set_encoding_active(&self.config.media, sender, rid, active);
+            .set_encoding_active(&self.config.media, sender, Some(rid), active);
+        Ok(())
+    }
+
+    /// W3C `RTCRtpEncodingParameters.active` of a sender without simulcast
+    /// (its one encoding, no rid; webrtc-pc §5.2 `setParameters`), as
+    /// [`set_encoding_active`](Self::set_encoding_active) is for a
+    /// simulcast layer: while inactive its stream sends nothing (no RTP, no
+    /// sender report), frames written on it are dropped and its
+    /// `outbound-rtp` says `active: false`. Kept across negotiations.
+    #[doc(alias = "active")]
+    pub fn set_stream_active(&mut self, sender: TransceiverId, active: bool) -> Result<(), Error> {
+        self.transceiver(sender)?;
+        self.media
+            .set_encoding_active(&self.config.media, sender, None, active);
         Ok(())
     }
 

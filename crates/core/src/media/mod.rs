@@ -144,6 +144,10 @@ pub struct MediaStats {
     pub padding_packets: u64,
 }
 
+/// An encoding of a sender: its transceiver and rid (`None`: the one
+/// stream of a sender without simulcast).
+type EncodingKey = (TransceiverId, Option<String>);
+
 /// The media part of a peer connection.
 pub(crate) struct MediaSession {
     config: MediaConfig,
@@ -180,10 +184,11 @@ pub(crate) struct MediaSession {
     /// box is 8 bytes in every connection where the map is 24.
     #[allow(clippy::box_collection)]
     max_bitrates: Option<Box<BTreeMap<TransceiverId, u32>>>,
-    /// Simulcast layers set inactive (W3C `active: false`), by transceiver
-    /// and rid, kept across negotiations. Boxed as `max_bitrates`.
+    /// Encodings set inactive (W3C `active: false`), by transceiver and
+    /// rid (`None`: the one stream of a sender without simulcast), kept
+    /// across negotiations. Boxed as `max_bitrates`.
     #[allow(clippy::box_collection)]
-    inactive: Option<Box<BTreeSet<(TransceiverId, String)>>>,
+    inactive: Option<Box<BTreeSet<EncodingKey>>>,
     /// The pacer (`MediaConfig::pacing` with transport-cc): RTP before SRTP
     /// with its transport-wide sequence number, released by
     /// `poll_transmit`.
@@ -290,7 +295,7 @@ impl MediaSlot {
         &mut self,
         config: &MediaConfig,
         t: TransceiverId,
-        rid: &str,
+        rid: Option<&str>,
         active: bool,
     ) {
         if active && self.session.is_none() {
@@ -763,27 +768,27 @@ impl MediaSession {
 
     /// Whether the application set the layer `rid` of `t` inactive.
     fn is_inactive(&self, t: TransceiverId, rid: Option<&str>) -> bool {
-        let (Some(set), Some(rid)) = (self.inactive.as_deref(), rid) else {
+        let Some(set) = self.inactive.as_deref() else {
             return false;
         };
-        set.contains(&(t, rid.to_owned()))
+        set.contains(&(t, rid.map(str::to_owned)))
     }
 
     /// W3C `RTCRtpEncodingParameters.active` of the simulcast layer `rid`
-    /// of `t` (kept across negotiations): an inactive layer sends nothing,
-    /// no RTP and no sender report; frames written on it are dropped.
-    pub fn set_encoding_active(&mut self, t: TransceiverId, rid: &str, active: bool) {
+    /// of `t`, or with `None` of its one stream without simulcast (kept
+    /// across negotiations): an inactive layer sends nothing, no RTP and
+    /// no sender report; frames written on it are dropped.
+    pub fn set_encoding_active(&mut self, t: TransceiverId, rid: Option<&str>, active: bool) {
+        let key = (t, rid.map(str::to_owned));
         if active {
             if let Some(set) = self.inactive.as_deref_mut() {
-                set.remove(&(t, rid.to_owned()));
+                set.remove(&key);
             }
         } else {
-            self.inactive
-                .get_or_insert_with(Box::default)
-                .insert((t, rid.to_owned()));
+            self.inactive.get_or_insert_with(Box::default).insert(key);
         }
         for (_, s) in self.layers_mut(t) {
-            if s.rid.as_deref() == Some(rid) {
+            if s.rid.as_deref() == rid {
                 s.active = active;
             }
         }

@@ -528,11 +528,15 @@ impl RtpSender {
         let max = (max_bitrate_of(&state.encodings) != max_bitrate_of(&encodings))
             .then(|| max_bitrate_of(&encodings));
         let mut commands = Vec::new();
+        let simulcast = encodings.len() > 1;
         for (old, new) in state.encodings.iter().zip(&encodings) {
-            if let Some(rid) = new.rid.as_ref().filter(|_| old.active != new.active) {
+            if old.active != new.active {
+                // A layer by its rid; a lone encoding is the sender's one
+                // stream, whatever rid it kept (W3C webrtc-pc §4.4.1.6).
+                let rid = new.rid.clone().filter(|_| simulcast);
                 // On the frames' queue: ordered with the frames written
                 // before and after it, from any clone of this sender.
-                let change = (self.shared.id, rid.clone(), new.active);
+                let change = (self.shared.id, rid, new.active);
                 // A closed connection has no stream left to change.
                 let _ = self
                     .shared

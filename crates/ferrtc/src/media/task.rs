@@ -233,8 +233,11 @@ impl MediaTask {
                     })
                     .and_then(|(id, encodings)| {
                         for e in encodings.iter().filter(|e| !e.active) {
-                            if let Some(rid) = &e.rid {
-                                core.set_encoding_active(id, rid, false)?;
+                            // A lone encoding is the one stream, without
+                            // rid (W3C webrtc-pc §5.1 addTransceiver).
+                            match e.rid.as_deref().filter(|_| encodings.len() > 1) {
+                                Some(rid) => core.set_encoding_active(id, rid, false)?,
+                                None => core.set_stream_active(id, false)?,
                             }
                         }
                         if let Some(max) = super::sender::max_bitrate_of(&encodings) {
