@@ -375,6 +375,30 @@ pub fn negotiate_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec> {
     ordered
 }
 
+/// Orders negotiated codecs (as [`negotiate_codecs`] returns them, each
+/// RTX right after its codec) by codec preferences (RFC 8829 §4.2.6: the
+/// preferences decide the order of the answer's formats too): each codec
+/// with its RTX goes where the first preference it matches stands; the
+/// order is kept otherwise.
+pub(crate) fn order_by_preferences(codecs: Vec<Codec>, preferences: &[Codec]) -> Vec<Codec> {
+    let mut groups: Vec<Vec<Codec>> = Vec::new();
+    for c in codecs {
+        match groups.last_mut() {
+            Some(group) if c.is_rtx() => group.push(c),
+            _ => groups.push(vec![c]),
+        }
+    }
+    let rank = |c: &Codec| {
+        preferences
+            .iter()
+            .position(|p| !p.is_rtx() && p.matches(c))
+            .unwrap_or(usize::MAX)
+    };
+    // Stable: codecs of equal rank keep the offer's order.
+    groups.sort_by_cached_key(|g| g.first().map_or(usize::MAX, rank));
+    groups.into_iter().flatten().collect()
+}
+
 const FB_VIDEO: &[(&str, Option<&str>)] = &[
     ("goog-remb", None),
     ("transport-cc", None),

@@ -11,7 +11,7 @@ use ferrtc_dtls::Role;
 use crate::IceCandidateInit;
 use crate::SessionDescription;
 use crate::build::{self, RtpSection, Transport};
-use crate::codec::{Codec, PayloadTypeSet, negotiate_codecs};
+use crate::codec::{Codec, PayloadTypeSet, negotiate_codecs, order_by_preferences};
 use crate::config::{AnswerOptions, BundlePolicy, IceCredentials, JsepConfig, OfferOptions};
 use crate::error::JsepError;
 use crate::signaling::{SdpType, Side, SignalingState, Transition};
@@ -317,13 +317,16 @@ impl Jsep {
     /// `setCodecPreferences`); an empty list restores the defaults of its
     /// kind. Used by the next offer or answer that (re)negotiates the
     /// m-section from the transceiver's settings: the first offer, or an
-    /// answer to the peer's offer.
+    /// answer to the peer's offer, which then lists the codecs it shares
+    /// with the offer in the preference order (RFC 8829 §4.2.6; without
+    /// preferences an answer keeps the offer's order).
     pub fn set_codec_preferences(
         &mut self,
         id: TransceiverId,
         codecs: Vec<Codec>,
     ) -> Result<(), JsepError> {
         let t = self.transceiver_mut(id)?;
+        t.codec_preferences = !codecs.is_empty();
         t.init.codecs = if codecs.is_empty() {
             TransceiverInit::new(t.init.kind.clone(), t.init.direction).codecs
         } else {
@@ -744,7 +747,11 @@ impl Jsep {
         offered: Direction,
         transport: &Transport<'_>,
     ) -> Option<MediaDescription> {
-        let codecs = negotiate_codecs(&Codec::from_section(o), &t.init.codecs);
+        let mut codecs = negotiate_codecs(&Codec::from_section(o), &t.init.codecs);
+        if t.codec_preferences {
+            // RFC 8829 §4.2.6: the preferences order the answer too.
+            codecs = order_by_preferences(codecs, &t.init.codecs);
+        }
         if !codecs.iter().any(|c| !c.is_rtx()) {
             return None;
         }

@@ -166,6 +166,10 @@ pub struct Transceiver {
     pub(crate) reused_for_add_track: bool,
     pub(crate) current_direction: Option<Direction>,
     pub(crate) negotiated: Option<NegotiatedMedia>,
+    /// `init.codecs` are the application's codec preferences (W3C
+    /// `setCodecPreferences` with a non-empty list), whose order answers
+    /// follow too (RFC 8829 §4.2.6), not the defaults.
+    pub(crate) codec_preferences: bool,
 }
 
 impl Transceiver {
@@ -179,6 +183,7 @@ impl Transceiver {
             reused_for_add_track: false,
             current_direction: None,
             negotiated: None,
+            codec_preferences: false,
         }
     }
 

@@ -898,6 +898,37 @@ fn codec_preferences_shape_the_offer_and_an_empty_list_restores_the_defaults() {
     assert!(sdp(&offer).media[0].payload_types().count() > 2);
 }
 
+/// RFC 8829 §4.2.6: codec preferences "determine the order of codecs in
+/// subsequent calls to createOffer and createAnswer": an answerer that
+/// set them lists the codecs it shares with the offer in its preference
+/// order, not the offer's (W3C webrtc-pc §5.4: preferences "C, B, A" with
+/// "A, B" offered answer "B, A"; WPT "setCodecPreferences() filters on
+/// receiver and prefers receiver order"), each RTX after its codec.
+#[test]
+fn an_answer_lists_the_shared_codecs_in_the_answerers_preference_order() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(video(Direction::SendRecv));
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    a.set_local_description(offer.clone()).unwrap();
+    b.set_remote_description(offer).unwrap();
+    let id = b.transceivers()[0].id();
+    let caps = ferrtc_jsep::default_video_codecs();
+    let pick = |pt: u8| caps.iter().find(|c| c.payload_type == pt).unwrap().clone();
+    // AV1, VP9, VP8 with their RTX, in that order; H.264 left out.
+    let prefs = vec![pick(45), pick(98), pick(96), pick(46), pick(99), pick(97)];
+    b.set_codec_preferences(id, prefs).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    let pts: Vec<u8> = sdp(&answer).media[0].payload_types().collect();
+    assert_eq!(pts, vec![45, 46, 98, 99, 96, 97]);
+    // Without preferences the answer keeps the offer's order.
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(video(Direction::SendRecv));
+    let (offer, answer) = exchange(&mut a, &mut b);
+    let offered: Vec<u8> = offer.media[0].payload_types().collect();
+    let answered: Vec<u8> = answer.media[0].payload_types().collect();
+    assert_eq!(offered, answered);
+}
+
 /// The `telephone-event` rtpmaps of an audio section, as (pt, clock rate),
 /// in `m=` line order, and whether any has an `a=fmtp`.
 fn telephone_events(m: &ferrtc_sdp::MediaDescription) -> (Vec<(u8, u32)>, bool) {

@@ -220,7 +220,8 @@ impl PeerConnection {
     /// entries included to keep RTX); an empty list restores the defaults.
     /// A payload type listed again is dropped (the first stays).
     /// Applies to the offer or answer that next negotiates the transceiver
-    /// from scratch. Fails with `InvalidModificationError` on a codec not
+    /// from scratch, an answer listing the codecs it shares with the offer
+    /// in the preference order (RFC 8829 §4.2.6). Fails with `InvalidModificationError` on a codec not
     /// in the capabilities, or on a list without a media codec (only RTX,
     /// RED, FEC, comfort noise or telephone events).
     pub fn set_codec_preferences(

@@ -98,7 +98,8 @@ impl RtpTransceiver {
     /// one of [`RtpSender::get_capabilities`] of the kind (RTX entries
     /// included to keep RTX); an empty list restores the defaults. Applies
     /// to the next offer or answer that negotiates the transceiver from
-    /// scratch; an `InvalidModificationError` for a codec not in the
+    /// scratch (an answer lists the codecs it shares with the offer in
+    /// this order, RFC 8829 §4.2.6); an `InvalidModificationError` for a codec not in the
     /// capabilities or a list without a media codec (only RTX, RED, FEC,
     /// comfort noise or telephone events). A payload type listed again is
     /// dropped, the first kept.
