@@ -85,3 +85,28 @@ fn a_codec_listed_twice_in_the_preferences_is_offered_once() {
     let rtpmaps = offer.lines().filter(|l| l.starts_with("a=rtpmap:")).count();
     assert_eq!(rtpmaps, 2, "{offer}");
 }
+
+/// W3C webrtc-pc §5.4 `setCodecPreferences` removes duplicates by codec
+/// value (mimeType, clockRate, channels, sdpFmtpLine): VP9 given VP8's
+/// payload type is not VP8's duplicate, so VP8 is not silently dropped
+/// (the list is refused, or both are offered).
+#[test]
+fn a_codec_with_another_codecs_payload_type_is_not_a_duplicate() {
+    let now = Instant::now();
+    let mut pc = peer();
+    let video = pc
+        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
+        .unwrap();
+    let caps = PeerConnection::codec_capabilities(&MediaKind::Video);
+    let vp8 = caps.iter().find(|c| c.name == "VP8").unwrap().clone();
+    let mut vp9 = caps.iter().find(|c| c.name == "VP9").unwrap().clone();
+    vp9.payload_type = vp8.payload_type;
+    match pc.set_codec_preferences(video, vec![vp9, vp8]) {
+        Err(e) => assert_eq!(e.name(), "InvalidModificationError"),
+        Ok(()) => {
+            pc.set_local_description(now, None).unwrap();
+            let offer = pc.local_description().unwrap().sdp;
+            assert!(offer.contains("VP8/90000"), "VP8 silently dropped: {offer}");
+        }
+    }
+}

@@ -1165,3 +1165,121 @@ async fn unpaced_media_is_delivered_and_cannot_change_after_creation() {
         Err(ferrtc::Error::InvalidModification("unpacedMedia"))
     ));
 }
+
+/// W3C webrtc-pc §5.2 `active`: the one encoding set inactive sends no sender report
+/// and no frame; set active again, its frames arrive and sender reports
+/// resume (b's remote-outbound-rtp counts them).
+#[tokio::test(flavor = "current_thread")]
+async fn the_one_encoding_inactive_then_active_again_sends_frames_and_reports() {
+    let (_a, b, sender, track, _w) = video_call().await;
+    let reports = |b: PeerConnection| async move {
+        b.get_stats()
+            .await
+            .unwrap()
+            .stats
+            .values()
+            .filter_map(|s| match s {
+                Stats::RemoteOutboundRtp(r) => Some(r.reports_sent),
+                _ => None,
+            })
+            .sum::<u64>()
+    };
+    let frames: Vec<Vec<u8>> = (0..5).map(|i| vp8_frame(i, i == 0)).collect();
+    write_paced(&sender, &frames).await;
+    for _ in 0..5 {
+        recv(&track.receiver).await;
+    }
+    let mut before = 0;
+    for _ in 0..300 {
+        before = reports(b.clone()).await;
+        if before > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(before > 0, "no sender report while active");
+    let mut p = sender.get_parameters();
+    p.encodings[0].active = false;
+    sender.set_parameters(p).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped = reports(b.clone()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(reports(b.clone()).await, stopped, "reports while inactive");
+    let mut p = sender.get_parameters();
+    p.encodings[0].active = true;
+    sender.set_parameters(p).unwrap();
+    let frames: Vec<Vec<u8>> = (5..10).map(|i| vp8_frame(i, i == 5)).collect();
+    write_paced(&sender, &frames).await;
+    for f in &frames {
+        assert_eq!(&*recv(&track.receiver).await.data, &f[..]);
+    }
+    let mut after = stopped;
+    for _ in 0..300 {
+        after = reports(b.clone()).await;
+        if after > stopped {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(after > stopped, "sender reports did not resume");
+}
+
+/// W3C webrtc-pc §5.1 `addTransceiver`: a lone sendEncodings entry inactive from
+/// addTransceiver: after negotiation its stream says inactive and nothing
+/// arrives; set active, frames flow and the stats say active.
+#[tokio::test(flavor = "current_thread")]
+async fn a_lone_encoding_inactive_before_negotiation_then_active() {
+    let (a, b) = pair();
+    let _wa = watch(&a, &b);
+    let mut wb = watch(&b, &a);
+    let t = a
+        .add_transceiver(
+            MediaKind::Video,
+            ferrtc::RtpTransceiverInit {
+                direction: Some(ferrtc::RtpTransceiverDirection::SendOnly),
+                send_encodings: vec![ferrtc::RtpEncodingParameters {
+                    active: false,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let sender = t.sender();
+    sender
+        .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "v")))
+        .await
+        .unwrap();
+    negotiate(&a, &b).await;
+    let track = next_track(&mut wb).await;
+    wait_connected(&[&a, &b]).await;
+    let active = |sender: RtpSender| async move {
+        sender
+            .get_stats()
+            .await
+            .unwrap()
+            .stats
+            .values()
+            .filter_map(|s| match s {
+                Stats::OutboundRtp(o) => Some(o.active),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(active(sender.clone()).await, [false]);
+    sender
+        .write_frame(vp8_frame(0, true), Duration::from_millis(20))
+        .unwrap();
+    let nothing = timeout(Duration::from_millis(300), track.receiver.recv_frame()).await;
+    assert!(nothing.is_err(), "a frame arrived while inactive");
+    let mut p = sender.get_parameters();
+    p.encodings[0].active = true;
+    sender.set_parameters(p).unwrap();
+    let frames: Vec<Vec<u8>> = (1..4).map(|i| vp8_frame(i, i == 1)).collect();
+    write_paced(&sender, &frames).await;
+    for f in &frames {
+        assert_eq!(&*recv(&track.receiver).await.data, &f[..]);
+    }
+    assert_eq!(active(sender.clone()).await, [true]);
+}

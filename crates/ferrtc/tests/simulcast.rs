@@ -422,3 +422,94 @@ async fn an_answer_refusing_simulcast_keeps_the_first_encoding_as_the_one_stream
     assert_eq!(f.rid, None);
     assert_eq!(*f.data, *layer_frame(0, 0));
 }
+
+/// The `active` of each `outbound-rtp` of `sender`, polled until it is
+/// `want` (about a second): the last seen otherwise.
+async fn outbound_active(sender: &RtpSender, want: &[bool]) -> Vec<bool> {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = sender
+            .get_stats()
+            .await
+            .unwrap()
+            .stats
+            .values()
+            .filter_map(|s| match s {
+                Stats::OutboundRtp(o) => Some(o.active),
+                _ => None,
+            })
+            .collect();
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    seen
+}
+
+/// W3C webrtc-pc §4.4.1.6 and §5.2: an answer that agrees to one rid of
+/// three leaves one encoding (its rid kept), sent as the layer of that
+/// rid; `active: false` on it reaches that stream (its `outbound-rtp`
+/// says inactive, and it sends no sender report).
+#[tokio::test(flavor = "current_thread")]
+async fn the_one_agreed_layer_set_inactive_is_reported_inactive() {
+    let (_a, _b, sender, receiver) = simulcast_call_with(|sdp| {
+        sdp.replace("a=simulcast:send q;h;f", "a=simulcast:send h")
+            .replace("a=rid:q send\r\n", "")
+            .replace("a=rid:f send\r\n", "")
+    })
+    .await;
+    let encodings = sender.get_parameters().encodings;
+    assert_eq!(encodings.len(), 1, "{encodings:?}");
+    assert_eq!(encodings[0].rid.as_deref(), Some("h"));
+    sender
+        .write_frame(layer_frame(1, 0), Duration::from_millis(33))
+        .unwrap();
+    assert_eq!(recv(&receiver).await.rid.as_deref(), Some("h"));
+    assert_eq!(outbound_active(&sender, &[true]).await, [true]);
+    let mut p = sender.get_parameters();
+    p.encodings[0].active = false;
+    sender.set_parameters(p).unwrap();
+    assert!(!sender.get_parameters().encodings[0].active);
+    assert_eq!(outbound_active(&sender, &[false]).await, [false]);
+}
+
+/// W3C webrtc-pc §4.4.1.6: the first layer set inactive before
+/// negotiation, then an answer refusing simulcast: the sender keeps that
+/// encoding alone, still inactive, and the one stream that carries it
+/// stays inactive (`outbound-rtp` active: false).
+#[tokio::test(flavor = "current_thread")]
+async fn an_inactive_first_layer_stays_inactive_when_simulcast_is_refused() {
+    let (a, b) = (pc(1), pc(2));
+    let _wa = watch(&a, &b);
+    let _wb = watch(&b, &a);
+    let transceiver = a
+        .add_transceiver(
+            MediaKind::Video,
+            RtpTransceiverInit {
+                direction: Some(RtpTransceiverDirection::SendOnly),
+                send_encodings: encodings(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let sender = transceiver.sender();
+    sender
+        .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "camera")))
+        .await
+        .unwrap();
+    let mut p = sender.get_parameters();
+    p.encodings[0].active = false;
+    sender.set_parameters(p).unwrap();
+    negotiate_with(&a, &b, |sdp| {
+        sdp.split_inclusive("\r\n")
+            .filter(|l| !l.starts_with("a=rid:") && !l.starts_with("a=simulcast:"))
+            .collect()
+    })
+    .await;
+    let encodings = sender.get_parameters().encodings;
+    assert_eq!(encodings.len(), 1, "{encodings:?}");
+    assert!(!encodings[0].active, "{encodings:?}");
+    assert_eq!(outbound_active(&sender, &[false]).await, [false]);
+}

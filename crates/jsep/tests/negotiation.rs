@@ -1058,3 +1058,93 @@ fn an_offer_direction_given_at_session_level_shapes_the_answer() {
         Some(Direction::SendOnly)
     );
 }
+
+/// RFC 8829 §4.2.6: a Chromium offer (RED, ulpfec, RTX for each, CN,
+/// telephone events) answered by preferences in another order: each RTX
+/// stays right after the codec its apt names, the order follows the
+/// preferences, and the answer to the same offer again (a subsequent
+/// offer, RFC 8829 §5.3.2) is the same.
+#[test]
+fn a_preference_ordered_answer_to_chromium_keeps_rtx_pairs_and_holds_on_reoffer() {
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/sdp/chromium-156/av-dc-offer.sdp"
+    ));
+    let mut b = jsep("bbbb");
+    b.set_remote_description(SessionDescription::offer(text))
+        .expect("SRD");
+    let ts: Vec<_> = b.transceivers().iter().map(|t| t.id()).collect();
+    let audio_caps = ferrtc_jsep::default_audio_codecs();
+    let video_caps = ferrtc_jsep::default_video_codecs();
+    let by = |caps: &[Codec], name: &str, rate: u32| {
+        caps.iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name) && c.clock_rate == rate)
+            .unwrap()
+            .clone()
+    };
+    let audio_prefs = vec![
+        by(&audio_caps, "telephone-event", 8000),
+        by(&audio_caps, "PCMU", 8000),
+        by(&audio_caps, "opus", 48000),
+        by(&audio_caps, "telephone-event", 48000),
+    ];
+    let vp9 = by(&video_caps, "VP9", 90000);
+    let av1 = by(&video_caps, "AV1", 90000);
+    let vp8 = by(&video_caps, "VP8", 90000);
+    let rtx_of = |c: &Codec| {
+        video_caps
+            .iter()
+            .find(|r| r.is_rtx() && r.apt() == Some(c.payload_type))
+            .unwrap()
+            .clone()
+    };
+    let video_prefs = vec![
+        rtx_of(&vp8),
+        vp9.clone(),
+        av1.clone(),
+        rtx_of(&vp9),
+        vp8.clone(),
+        rtx_of(&av1),
+    ];
+    b.set_codec_preferences(ts[0], audio_prefs).unwrap();
+    b.set_codec_preferences(ts[1], video_prefs).unwrap();
+    let check = |answer: &Sdp| {
+        let a = &answer.media[0];
+        let names: Vec<String> = a
+            .payload_types()
+            .map(|pt| a.rtpmap(pt).unwrap().encoding.to_ascii_lowercase())
+            .collect();
+        assert_eq!(
+            names,
+            ["telephone-event", "pcmu", "opus", "telephone-event"]
+        );
+        let v = &answer.media[1];
+        let codecs = Codec::from_section(v);
+        let mut prev: Option<u8> = None;
+        for c in &codecs {
+            if c.is_rtx() {
+                assert_eq!(c.apt(), prev, "{codecs:?}");
+            } else {
+                prev = Some(c.payload_type);
+            }
+        }
+        let media: Vec<String> = codecs
+            .iter()
+            .filter(|c| !c.is_rtx())
+            .map(|c| c.name.to_ascii_lowercase())
+            .collect();
+        assert_eq!(media, ["vp9", "av1", "vp8"], "{codecs:?}");
+        assert_eq!(codecs.len(), 6, "{codecs:?}");
+    };
+    let answer = b.create_answer(AnswerOptions::default()).expect("answer");
+    check(&sdp(&answer));
+    b.set_local_description(answer).expect("SLD");
+    let again = text.replacen(" 2 IN IP4", " 3 IN IP4", 1);
+    assert_ne!(again, text, "o= version bumped");
+    b.set_remote_description(SessionDescription::offer(&again))
+        .expect("SRD again");
+    let answer = b
+        .create_answer(AnswerOptions::default())
+        .expect("answer again");
+    check(&sdp(&answer));
+}

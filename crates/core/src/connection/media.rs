@@ -218,7 +218,8 @@ impl PeerConnection {
     /// §5.4): its codecs in preference order, each one of
     /// [`codec_capabilities`](Self::codec_capabilities) of its kind (RTX
     /// entries included to keep RTX); an empty list restores the defaults.
-    /// A payload type listed again is dropped (the first stays).
+    /// A codec listed again is dropped (the first stays); a payload type
+    /// given to two different codecs is an `InvalidModificationError`.
     /// Applies to the offer or answer that next negotiates the transceiver
     /// from scratch, an answer listing the codecs it shares with the offer
     /// in the preference order (RFC 8829 §4.2.6). Fails with `InvalidModificationError` on a codec not
@@ -227,7 +228,7 @@ impl PeerConnection {
     pub fn set_codec_preferences(
         &mut self,
         id: TransceiverId,
-        mut codecs: Vec<RtpCodec>,
+        codecs: Vec<RtpCodec>,
     ) -> Result<(), Error> {
         self.check_open()?;
         let kind = self.transceiver(id)?.kind().clone();
@@ -242,10 +243,25 @@ impl PeerConnection {
             });
         }
         // W3C webrtc-pc §5.4 setCodecPreferences: duplicates go, the first
-        // of each kept (a payload type is one format of the m-line, RFC
-        // 8866 §5.14)...
-        let mut seen = [false; 256];
-        codecs.retain(|c| !std::mem::replace(&mut seen[usize::from(c.payload_type)], true));
+        // of each kept. A payload type is one format of the m-line (RFC
+        // 8866 §5.14): one naming two different codecs is refused.
+        let mut kept: Vec<RtpCodec> = Vec::with_capacity(codecs.len());
+        for c in codecs {
+            match kept.iter().find(|k| k.payload_type == c.payload_type) {
+                Some(k) if k.matches(&c) && k.fmtp == c.fmtp => {}
+                Some(k) => {
+                    return Err(Error::InvalidModification {
+                        message: format!(
+                            "payload type {} names both {} and {}",
+                            c.payload_type, k.name, c.name
+                        ),
+                        source: None,
+                    });
+                }
+                None => kept.push(c),
+            }
+        }
+        let codecs = kept;
         // ...and a list with nothing but RTX, RED, FEC or comfort noise
         // (telephone events carry no media either) is refused, so there
         // is always a codec to offer.
@@ -370,17 +386,24 @@ impl PeerConnection {
         Ok(())
     }
 
-    /// W3C `RTCRtpEncodingParameters.active` of a sender without simulcast
-    /// (its one encoding, no rid; webrtc-pc §5.2 `setParameters`), as
+    /// W3C `RTCRtpEncodingParameters.active` of a sender's first (or
+    /// only) encoding (webrtc-pc §5.2 `setParameters`), as
     /// [`set_encoding_active`](Self::set_encoding_active) is for a
-    /// simulcast layer: while inactive its stream sends nothing (no RTP, no
-    /// sender report), frames written on it are dropped and its
-    /// `outbound-rtp` says `active: false`. Kept across negotiations.
+    /// simulcast layer by rid: for a sender without simulcast, or whose
+    /// answer refused it (§4.4.1.6 keeps the first encoding). While
+    /// inactive its stream sends nothing (no RTP, no sender report),
+    /// frames written on it are dropped and its `outbound-rtp` says
+    /// `active: false`. Kept across negotiations.
     #[doc(alias = "active")]
     pub fn set_stream_active(&mut self, sender: TransceiverId, active: bool) -> Result<(), Error> {
-        self.transceiver(sender)?;
+        let first = self
+            .transceiver(sender)?
+            .init()
+            .send_encodings
+            .first()
+            .map(|e| e.rid.clone());
         self.media
-            .set_encoding_active(&self.config.media, sender, None, active);
+            .set_encoding_active(&self.config.media, sender, first.as_deref(), active);
         Ok(())
     }
 

@@ -647,6 +647,7 @@ impl MediaSession {
             };
             let current: Vec<Option<String>> =
                 self.layers(t.id()).map(|(_, s)| s.rid.clone()).collect();
+            let first_rid = t.init().send_encodings.first().map(|e| e.rid.clone());
             if sends && current != rids {
                 self.retire_senders(t.id(), t.init().ssrc);
                 for (i, rid) in rids.into_iter().enumerate() {
@@ -676,7 +677,10 @@ impl MediaSession {
                     };
                     match Sender::new(n, seeds, history, rid) {
                         Ok(mut s) => {
-                            s.active = !self.is_inactive(t.id(), s.rid.as_deref());
+                            if s.rid.is_none() {
+                                s.encoding = first_rid.clone();
+                            }
+                            s.active = !self.is_inactive(t.id(), s.encoding.as_deref());
                             self.senders.insert((t.id(), i as u8), s);
                         }
                         Err(e) => {
@@ -766,7 +770,7 @@ impl MediaSession {
         self.senders.range_mut((t, 0)..=(t, u8::MAX))
     }
 
-    /// Whether the application set the layer `rid` of `t` inactive.
+    /// Whether the application set the encoding `rid` of `t` inactive.
     fn is_inactive(&self, t: TransceiverId, rid: Option<&str>) -> bool {
         let Some(set) = self.inactive.as_deref() else {
             return false;
@@ -774,10 +778,11 @@ impl MediaSession {
         set.contains(&(t, rid.map(str::to_owned)))
     }
 
-    /// W3C `RTCRtpEncodingParameters.active` of the simulcast layer `rid`
-    /// of `t`, or with `None` of its one stream without simulcast (kept
-    /// across negotiations): an inactive layer sends nothing, no RTP and
-    /// no sender report; frames written on it are dropped.
+    /// W3C `RTCRtpEncodingParameters.active` of the encoding `rid` of `t`
+    /// (`None`: an encoding without rid), kept across negotiations: the
+    /// stream carrying it ([`Sender::encoding`]: its layer, or the one
+    /// stream when simulcast is not agreed) sends nothing, no RTP and no
+    /// sender report; frames written on it are dropped.
     pub fn set_encoding_active(&mut self, t: TransceiverId, rid: Option<&str>, active: bool) {
         let key = (t, rid.map(str::to_owned));
         if active {
@@ -788,7 +793,7 @@ impl MediaSession {
             self.inactive.get_or_insert_with(Box::default).insert(key);
         }
         for (_, s) in self.layers_mut(t) {
-            if s.rid.as_deref() == rid {
+            if s.encoding.as_deref() == rid {
                 s.active = active;
             }
         }

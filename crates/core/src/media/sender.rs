@@ -99,6 +99,11 @@ pub(crate) struct Sender {
     pub mid: String,
     /// The RFC 8852 rid of this simulcast layer (`None`: no simulcast).
     pub rid: Option<String>,
+    /// The rid of the W3C encoding this stream carries, which its
+    /// `active` follows: the layer's rid, or for the one stream without
+    /// simulcast the sender's first encoding's (webrtc-pc §4.4.1.6: a
+    /// refused simulcast keeps the first encoding), `None` when it has none.
+    pub encoding: Option<String>,
     /// W3C `RTCRtpEncodingParameters.active`: an inactive layer sends
     /// nothing (no RTP, no sender report).
     pub active: bool,
@@ -204,6 +209,7 @@ impl Sender {
         let id = |uri| codec::extension_id(&negotiated.header_extensions, uri);
         Ok(Self {
             mid: negotiated.mid.clone(),
+            encoding: rid.clone(),
             rid,
             active: true,
             ssrc: seeds.ssrc,

@@ -528,12 +528,12 @@ impl RtpSender {
         let max = (max_bitrate_of(&state.encodings) != max_bitrate_of(&encodings))
             .then(|| max_bitrate_of(&encodings));
         let mut commands = Vec::new();
-        let simulcast = encodings.len() > 1;
         for (old, new) in state.encodings.iter().zip(&encodings) {
             if old.active != new.active {
-                // A layer by its rid; a lone encoding is the sender's one
-                // stream, whatever rid it kept (W3C webrtc-pc §4.4.1.6).
-                let rid = new.rid.clone().filter(|_| simulcast);
+                // The encoding by its rid (the core finds the stream that
+                // carries it: its layer, or the one stream when simulcast
+                // is not agreed); `None` for an encoding without rid.
+                let rid = new.rid.clone();
                 // On the frames' queue: ordered with the frames written
                 // before and after it, from any clone of this sender.
                 let change = (self.shared.id, rid, new.active);

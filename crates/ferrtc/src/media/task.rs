@@ -233,9 +233,9 @@ impl MediaTask {
                     })
                     .and_then(|(id, encodings)| {
                         for e in encodings.iter().filter(|e| !e.active) {
-                            // A lone encoding is the one stream, without
-                            // rid (W3C webrtc-pc §5.1 addTransceiver).
-                            match e.rid.as_deref().filter(|_| encodings.len() > 1) {
+                            // By rid; an encoding without one is the
+                            // first and only (W3C webrtc-pc §5.1).
+                            match e.rid.as_deref() {
                                 Some(rid) => core.set_encoding_active(id, rid, false)?,
                                 None => core.set_stream_active(id, false)?,
                             }
