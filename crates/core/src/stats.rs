@@ -31,6 +31,27 @@ impl StatsReport {
         self.stats.values().find(|s| s.kind() == kind)
     }
 
+    /// The stats selection algorithm (W3C webrtc-pc §8.5): the objects
+    /// `root` picks and every object they reference directly or
+    /// indirectly (`transportId`, `codecId`, `remoteId`, `localId`,
+    /// `mediaSourceId`, `selectedCandidatePairId`, the candidate and
+    /// certificate ids). An `RTCRtpSender`'s report is
+    /// `select(|s| s is one of its outbound-rtp)`, an `RTCRtpReceiver`'s
+    /// the same with its `inbound-rtp`: every id in the result names an
+    /// object of the result.
+    pub fn select(&self, root: impl Fn(&Stats) -> bool) -> StatsReport {
+        let mut selected = StatsReport::default();
+        let mut todo: Vec<&Stats> = self.stats.values().filter(|s| root(s)).collect();
+        while let Some(s) = todo.pop() {
+            if selected.stats.contains_key(s.id()) {
+                continue;
+            }
+            todo.extend(s.references().filter_map(|id| self.stats.get(id)));
+            selected.insert(s.clone());
+        }
+        selected
+    }
+
     /// The report as JSON text.
     pub fn to_json(&self) -> String {
         // Plain data with string keys: serialising cannot fail.
@@ -91,6 +112,54 @@ impl Stats {
             Stats::Codec(s) => &s.id,
             Stats::MediaSource(s) => &s.id,
         }
+    }
+
+    /// The ids of the objects this one references (W3C webrtc-stats:
+    /// the members ending in `Id`, `remoteId` and `localId`).
+    pub fn references(&self) -> impl Iterator<Item = &str> {
+        let ids: [Option<&String>; 4] = match self {
+            Stats::PeerConnection(_)
+            | Stats::Certificate(_)
+            | Stats::DataChannel(_)
+            | Stats::MediaSource(_) => [None; 4],
+            Stats::Transport(s) => [
+                s.selected_candidate_pair_id.as_ref(),
+                Some(&s.local_certificate_id),
+                s.remote_certificate_id.as_ref(),
+                None,
+            ],
+            Stats::CandidatePair(s) => [
+                Some(&s.transport_id),
+                Some(&s.local_candidate_id),
+                Some(&s.remote_candidate_id),
+                None,
+            ],
+            Stats::LocalCandidate(s) | Stats::RemoteCandidate(s) => {
+                [Some(&s.transport_id), None, None, None]
+            }
+            Stats::SctpTransport(s) => [Some(&s.transport_id), None, None, None],
+            Stats::InboundRtp(s) => [
+                Some(&s.transport_id),
+                s.codec_id.as_ref(),
+                s.remote_id.as_ref(),
+                None,
+            ],
+            Stats::OutboundRtp(s) => [
+                Some(&s.transport_id),
+                s.codec_id.as_ref(),
+                s.media_source_id.as_ref(),
+                None,
+            ],
+            Stats::RemoteInboundRtp(s) => [Some(&s.transport_id), Some(&s.local_id), None, None],
+            Stats::RemoteOutboundRtp(s) => [
+                Some(&s.transport_id),
+                s.codec_id.as_ref(),
+                Some(&s.local_id),
+                None,
+            ],
+            Stats::Codec(s) => [Some(&s.transport_id), None, None, None],
+        };
+        ids.into_iter().flatten().map(String::as_str)
     }
 
     /// The W3C `type` string.

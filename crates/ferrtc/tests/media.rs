@@ -227,16 +227,20 @@ async fn vp8_and_opus_frames_arrive_whole_and_in_order_with_the_stream_ids() {
     }
     writers.await.unwrap();
 
-    // getStats of a receiver: its inbound-rtp only.
+    // getStats of a receiver: its inbound-rtp (and what that references,
+    // see sender_and_receiver_get_stats_hold_what_their_rtp_streams_reference).
     let stats = video_rx.get_stats().await.unwrap();
-    assert_eq!(stats.stats.len(), 1);
-    match stats.stats.values().next().unwrap() {
-        Stats::InboundRtp(s) => {
-            assert_eq!(s.kind, "video");
-            assert!(s.frames_received >= 40);
-        }
-        other => panic!("not inbound-rtp: {other:?}"),
-    }
+    let inbound: Vec<_> = stats
+        .stats
+        .values()
+        .filter_map(|s| match s {
+            Stats::InboundRtp(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inbound.len(), 1, "{}", stats.to_json());
+    assert_eq!(inbound[0].kind, "video");
+    assert!(inbound[0].frames_received >= 40);
     let sent = video_sender.get_stats().await.unwrap();
     assert!(packets_sent(&sent) >= 40);
 }
@@ -1282,4 +1286,90 @@ async fn a_lone_encoding_inactive_before_negotiation_then_active() {
         assert_eq!(&*recv(&track.receiver).await.data, &f[..]);
     }
     assert_eq!(active(sender.clone()).await, [true]);
+
+/// The `type`s in a report, sorted, once each.
+fn stats_types(report: &ferrtc::StatsReport) -> Vec<&'static str> {
+    let mut kinds: Vec<_> = report.stats.values().map(Stats::kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+}
+
+/// Every id a report's objects reference (`transportId`, `codecId`,
+/// `remoteId`, `localId`, `selectedCandidatePairId`, ...) that names no
+/// object of the report.
+fn dangling_references(report: &ferrtc::StatsReport) -> Vec<String> {
+    let json = serde_json::to_value(report).unwrap();
+    let mut dangling = Vec::new();
+    for object in json.as_object().unwrap().values() {
+        for (member, value) in object.as_object().unwrap() {
+            if let Some(id) = value.as_str()
+                && member.ends_with("Id")
+                && !report.stats.contains_key(id)
+            {
+                dangling.push(format!("{}.{member} = {id}", object["id"]));
+            }
+        }
+    }
+    dangling
+}
+
+/// W3C webrtc-pc §8.5, the stats selection algorithm: `getStats()` of a
+/// sender gives its `outbound-rtp` objects and every object they reference
+/// directly or indirectly (codec, media source, transport, the selected
+/// candidate pair and its candidates, the certificates); that of a receiver
+/// gives its `inbound-rtp` objects and what they reference. Every id in
+/// either report names an object of the same report, and nothing of the
+/// other direction or of the peer connection itself is in it.
+#[tokio::test(flavor = "current_thread")]
+async fn sender_and_receiver_get_stats_hold_what_their_rtp_streams_reference() {
+    let (_a, _b, sender, track, _wa) = video_call().await;
+    let frames: Vec<Vec<u8>> = (0..20).map(|i| vp8_frame(i, i == 0)).collect();
+    write_paced(&sender, &frames).await;
+    for _ in 0..20 {
+        recv(&track.receiver).await;
+    }
+
+    let sent = sender.get_stats().await.unwrap();
+    assert_eq!(dangling_references(&sent), Vec::<String>::new());
+    for kind in [
+        "outbound-rtp",
+        "codec",
+        "media-source",
+        "transport",
+        "candidate-pair",
+        "local-candidate",
+        "remote-candidate",
+        "certificate",
+    ] {
+        assert!(
+            stats_types(&sent).contains(&kind),
+            "{kind} in {}",
+            sent.to_json()
+        );
+    }
+    for kind in ["inbound-rtp", "peer-connection", "remote-outbound-rtp"] {
+        assert!(
+            !stats_types(&sent).contains(&kind),
+            "{kind} in {}",
+            sent.to_json()
+        );
+    }
+
+    let received = track.receiver.get_stats().await.unwrap();
+    assert_eq!(dangling_references(&received), Vec::<String>::new());
+    for kind in ["inbound-rtp", "codec", "transport", "candidate-pair"] {
+        assert!(
+            stats_types(&received).contains(&kind),
+            "{kind} in {}",
+            received.to_json()
+        );
+    }
+    for kind in ["outbound-rtp", "media-source", "peer-connection"] {
+        assert!(
+            !stats_types(&received).contains(&kind),
+            "{kind} in {}",
+            received.to_json()
+        );
+    }
 }

@@ -210,9 +210,11 @@ impl RtpReceiver {
         .await
     }
 
-    /// `getStats()` of the receiver: its `inbound-rtp` object, one per
-    /// simulcast layer received with its `rid` (W3C webrtc-pc §5.3, the
-    /// stats selection algorithm).
+    /// `getStats()` of the receiver (W3C webrtc-pc §5.3, the stats
+    /// selection algorithm §8.5): its `inbound-rtp` objects, one per
+    /// simulcast layer received with its `rid`, and every object they
+    /// reference (`codec`, `remote-outbound-rtp`, `transport`, the
+    /// selected `candidate-pair` with its candidates, the `certificate`s).
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {
         let mid = self.shared.lock().mid.clone();
         let report = super::task::get_stats(&self.shared.link).await?;

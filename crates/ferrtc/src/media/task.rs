@@ -107,18 +107,21 @@ pub(crate) async fn get_stats(link: &Link) -> Result<StatsReport, Error> {
     rx.await.map_err(|_| Error::Closed)
 }
 
-/// The objects of `report` of type `kind` whose `mid` is `mid` (none
-/// before the transceiver has a mid).
-pub(crate) fn filter_stats(mut report: StatsReport, kind: &str, mid: Option<&str>) -> StatsReport {
-    report.stats.retain(|_, s| {
+/// The stats selection algorithm (W3C webrtc-pc §8.5) for a sender
+/// (`kind` `outbound-rtp`) or a receiver (`inbound-rtp`) on `mid`: its
+/// RTP stream objects and every object they reference directly or
+/// indirectly (codec, media source, remote stream, transport, candidate
+/// pair, candidates, certificates). No RTP stream before the transceiver
+/// has a mid.
+pub(crate) fn filter_stats(report: StatsReport, kind: &str, mid: Option<&str>) -> StatsReport {
+    report.select(|s| {
         s.kind() == kind
             && match s {
                 ferrtc_core::Stats::InboundRtp(s) => Some(s.mid.as_str()) == mid,
                 ferrtc_core::Stats::OutboundRtp(s) => Some(s.mid.as_str()) == mid,
                 _ => false,
             }
-    });
-    report
+    })
 }
 
 /// The media handles of one connection, as its task keeps them.
