@@ -368,7 +368,12 @@ impl Receiver {
         local_ssrc: u32,
         frames: &mut Vec<(usize, Frame)>,
     ) {
-        let header = packet.header_len() as u64;
+        // W3C webrtc-stats §5.3.5: headerBytesReceived + bytesReceived is
+        // every RTP byte received, so the header counts the padding (and,
+        // below, an RTX packet's original sequence number).
+        let wire =
+            (packet.header_len() + packet.payload.len() + usize::from(packet.padding)) as u64;
+        let header = wire - packet.payload.len() as u64;
         if layer >= self.layers.len() {
             return;
         }
@@ -438,7 +443,7 @@ impl Receiver {
         let c = &mut l.counters;
         c.packets_received += 1;
         c.bytes_received += packet.payload.len() as u64;
-        c.header_bytes_received += header;
+        c.header_bytes_received += wire - packet.payload.len() as u64;
         if retransmission {
             c.retransmitted_packets_received += 1;
             c.retransmitted_bytes_received += packet.payload.len() as u64;

@@ -469,6 +469,9 @@ impl Sender {
         let payload = original_payload_len(&out, rtx.is_some());
         self.counters.packets_sent += 1;
         self.counters.bytes_sent += payload as u64;
+        // W3C webrtc-stats §5.3.8: headerBytesSent + bytesSent is every RTP
+        // byte sent, retransmissions included (an RTX OSN counts as header).
+        self.counters.header_bytes_sent += out.len().saturating_sub(payload) as u64;
         self.counters.retransmitted_packets_sent += 1;
         self.counters.retransmitted_bytes_sent += payload as u64;
         Some(out)
@@ -956,5 +959,47 @@ mod tests {
         let p = RtpPacket::parse(&rtx).unwrap();
         assert_eq!(p.ssrc, 8);
         assert_eq!(p.extensions.get(ExtensionId::new(10).unwrap()), None);
+    }
+
+    /// W3C webrtc-stats §5.3.8: `headerBytesSent` counts the RTP header
+    /// (and padding) bytes of every packet `bytesSent` counts the payload
+    /// of, retransmissions included, so that `headerBytesSent + bytesSent`
+    /// is every RTP byte the stream sent. An RTX packet's original sequence
+    /// number (RFC 4588 §4) is not media payload: it counts as header.
+    #[test]
+    fn retransmissions_count_their_headers_in_header_bytes_sent() {
+        let with_rtx = layer(&[(10, EXT_RID), (11, EXT_REPAIRED_RID)]);
+        let without_rtx = pinned_sender(
+            vec![Codec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
+            &[(3, EXT_TWCC)],
+            None,
+        );
+        for mut s in [with_rtx, without_rtx] {
+            let now = Instant::now();
+            let mut twcc = 0;
+            let (packets, _) = s
+                .packetize(
+                    now,
+                    SystemTime::now(),
+                    1200,
+                    &[0x10; 50],
+                    Duration::from_millis(33),
+                    true,
+                    &mut twcc,
+                )
+                .unwrap();
+            let original = packets[0].bytes.clone();
+            let sequence = RtpPacket::parse(&original).unwrap().sequence_number;
+            s.on_sent(now, sequence, original.clone());
+            let again = s.retransmit(now, sequence, Duration::ZERO).unwrap();
+            let c = s.counters;
+            assert_eq!((c.packets_sent, c.retransmitted_packets_sent), (2, 1));
+            assert_eq!(c.bytes_sent, 2 * c.retransmitted_bytes_sent);
+            assert_eq!(
+                c.bytes_sent + c.header_bytes_sent,
+                (original.len() + again.len()) as u64,
+                "{c:?}"
+            );
+        }
     }
 }

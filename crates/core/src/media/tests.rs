@@ -747,3 +747,47 @@ fn two_late_rtx_retransmissions_far_behind_do_not_move_the_stream_back() {
     assert_eq!(c.retransmitted_packets_received, 2);
     assert_eq!(c.packets_discarded, 2);
 }
+
+/// W3C webrtc-stats §5.3.5 (`headerBytesReceived`): the RTP header and
+/// padding bytes received, retransmissions included, so that
+/// `headerBytesReceived + bytesReceived` is every RTP byte the stream
+/// received: a padded media packet counts its padding as header, and an
+/// RTX packet its original sequence number (RFC 4588 §4; `bytesReceived`
+/// counts the media payload it carries).
+#[test]
+fn header_bytes_received_count_padding_and_the_rtx_original_sequence_number() {
+    let now = Instant::now();
+    let mut r = Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000);
+    let mut frames = Vec::new();
+    let mut wire = 0;
+    let mut receive = |r: &mut Receiver, bytes: Vec<u8>| {
+        wire += bytes.len() as u64;
+        r.receive(now, &RtpPacket::parse(&bytes).unwrap(), 0, 1, &mut frames);
+    };
+    let mut first = RtpPacket::new(PayloadType::new(96).unwrap(), 10, 0, 0x1234, &[0x10, 0, 1]);
+    first.marker = true;
+    first.padding = 7;
+    receive(&mut r, first.to_vec());
+    // 11 lost, then repaired by RTX.
+    let mut third = RtpPacket::new(
+        PayloadType::new(96).unwrap(),
+        12,
+        6000,
+        0x1234,
+        &[0x10, 1, 3],
+    );
+    third.marker = true;
+    receive(&mut r, third.to_vec());
+    let mut body = 11u16.to_be_bytes().to_vec();
+    body.extend_from_slice(&[0x10, 1, 2]);
+    let mut rtx = RtpPacket::new(PayloadType::new(97).unwrap(), 0, 3000, 0x5678, &body);
+    rtx.marker = true;
+    receive(&mut r, rtx.to_vec());
+    let c = r.layers()[0].counters;
+    assert_eq!(
+        (c.packets_received, c.retransmitted_packets_received),
+        (3, 1)
+    );
+    assert_eq!((c.bytes_received, c.retransmitted_bytes_received), (9, 3));
+    assert_eq!(c.header_bytes_received + c.bytes_received, wire, "{c:?}");
+}
