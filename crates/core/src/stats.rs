@@ -148,7 +148,7 @@ impl Stats {
                 Some(&s.transport_id),
                 s.codec_id.as_ref(),
                 s.media_source_id.as_ref(),
-                None,
+                s.remote_id.as_ref(),
             ],
             Stats::RemoteInboundRtp(s) => [Some(&s.transport_id), Some(&s.local_id), None, None],
             Stats::RemoteOutboundRtp(s) => [
@@ -472,6 +472,10 @@ pub struct OutboundRtpStats {
     /// has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media_source_id: Option<String>,
+    /// `remoteId`: the `remote-inbound-rtp` from the peer's receiver
+    /// reports about the stream, once one came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
     /// `packetsSent`, retransmissions included.
     pub packets_sent: u64,
     /// `bytesSent`, retransmissions included.

@@ -1997,3 +1997,52 @@ fn paced_packets_left_waiting_when_the_peer_closes_do_not_keep_the_timer_in_the_
     let next = a.pc.poll_timeout();
     assert!(next.is_none_or(|t| t > now), "{next:?} at {now:?}");
 }
+
+/// W3C webrtc-stats §5.3.8 (`RTCOutboundRtpStreamStats.remoteId`): once
+/// the peer's receiver reports came (remote-inbound-rtp exists only then,
+/// §5.3.7), an `outbound-rtp` names the `remote-inbound-rtp` of its SSRC,
+/// which names it back with `localId`; so a sender's `getStats()` (the
+/// stats selection algorithm, webrtc-pc §8.5: what its `outbound-rtp`
+/// references) holds the round-trip time and loss the peer reported.
+#[test]
+fn outbound_rtp_names_its_remote_inbound_rtp_with_remote_id() {
+    let mut call = call(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let json =
+        |call: &mut Call| serde_json::to_value(call.pair.a().pc.get_stats(SystemTime::now()));
+    let before = json(&mut call).unwrap();
+    for s in before.as_object().unwrap().values() {
+        assert_ne!(s["type"], "remote-inbound-rtp", "before any report: {s}");
+        assert!(s.get("remoteId").is_none(), "before any report: {s}");
+    }
+
+    stream(&mut call, 60, |_, _| false);
+    let report = json(&mut call).unwrap();
+    let outbound: Vec<_> = report
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|s| s["type"] == "outbound-rtp")
+        .collect();
+    assert_eq!(outbound.len(), 2);
+    for out in outbound {
+        let remote_id = out["remoteId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no remoteId in {out}"));
+        let remote = &report[remote_id];
+        assert_eq!(remote["type"], "remote-inbound-rtp", "{report}");
+        assert_eq!(remote["localId"], out["id"]);
+        assert_eq!(remote["ssrc"], out["ssrc"]);
+    }
+
+    let a = &call.pair.a().pc;
+    let sender = a
+        .get_stats(SystemTime::now())
+        .select(|s| matches!(s, Stats::OutboundRtp(o) if o.kind == "video"));
+    let remote = sender
+        .first_of_type("remote-inbound-rtp")
+        .unwrap_or_else(|| panic!("no remote-inbound-rtp in {}", sender.to_json()));
+    match remote {
+        Stats::RemoteInboundRtp(r) => assert!(r.round_trip_time.is_some(), "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+}

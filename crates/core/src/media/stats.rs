@@ -71,6 +71,16 @@ fn codec_stats(
     }
 }
 
+/// The `outbound-rtp` id of a sent stream (Chromium: `OT01V1234`).
+fn outbound_id(video: bool, ssrc: u32) -> String {
+    format!("OT01{}{ssrc}", kind_letter(video))
+}
+
+/// The `remote-inbound-rtp` id of a sent stream (Chromium: `RI01V1234`).
+fn remote_inbound_id(video: bool, ssrc: u32) -> String {
+    format!("RI01{}{ssrc}", kind_letter(video))
+}
+
 /// The `media-source` id of a transceiver's sender track (Chromium: `SA1`).
 fn source_id(t: TransceiverId, video: bool) -> String {
     format!("S{}{}", kind_letter(video), t.index())
@@ -218,8 +228,11 @@ impl MediaSession {
             let media_source_id = sources(transceivers)
                 .any(|(x, _, _)| x.id() == *t)
                 .then(|| source_id(*t, video));
+            // W3C webrtc-stats §5.3.8 remoteId: the remote-inbound-rtp of
+            // the SSRC, which exists once a receiver report came.
+            let remote_id = s.remote_report.map(|_| remote_inbound_id(video, s.ssrc));
             out.push(Stats::OutboundRtp(OutboundRtpStats {
-                id: format!("OT01{}{}", kind_letter(video), s.ssrc),
+                id: outbound_id(video, s.ssrc),
                 timestamp,
                 ssrc: s.ssrc,
                 kind: kind_str(video),
@@ -230,6 +243,7 @@ impl MediaSession {
                 rtx_ssrc: s.rtx_ssrc(),
                 codec_id,
                 media_source_id,
+                remote_id,
                 packets_sent: c.packets_sent,
                 bytes_sent: c.bytes_sent,
                 header_bytes_sent: c.header_bytes_sent,
@@ -252,12 +266,12 @@ impl MediaSession {
             };
             let video = s.codec.codec.is_video();
             out.push(Stats::RemoteInboundRtp(RemoteInboundRtpStats {
-                id: format!("RI01{}{}", kind_letter(video), s.ssrc),
+                id: remote_inbound_id(video, s.ssrc),
                 timestamp,
                 ssrc: s.ssrc,
                 kind: kind_str(video),
                 transport_id: transport.to_owned(),
-                local_id: format!("OT01{}{}", kind_letter(video), s.ssrc),
+                local_id: outbound_id(video, s.ssrc),
                 packets_lost: i64::from(b.cumulative_lost),
                 fraction_lost: f64::from(b.fraction_lost) / 256.0,
                 jitter: f64::from(b.jitter) / f64::from(s.codec.clock_rate),

@@ -578,8 +578,9 @@ impl RtpSender {
     /// `getStats()` of the sender (W3C webrtc-pc §5.2, the stats selection
     /// algorithm §8.5): its `outbound-rtp` objects, one per simulcast
     /// layer with its `rid`, and every object they reference (`codec`,
-    /// `media-source`, `transport`, the selected `candidate-pair` with its
-    /// candidates, the `certificate`s).
+    /// `media-source`, `remote-inbound-rtp` once the peer reported,
+    /// `transport`, the selected `candidate-pair` with its candidates, the
+    /// `certificate`s).
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {
         let mid = self.shared.lock().mid.clone();
         let report = super::task::get_stats(&self.shared.link).await?;
