@@ -506,7 +506,9 @@ pub struct OutboundRtpStats {
 pub struct RemoteInboundRtpStats {
     /// `id`.
     pub id: String,
-    /// `timestamp`.
+    /// `timestamp`: when the last receiver report about the stream
+    /// arrived (W3C webrtc-stats §4: remote statistics are stamped with
+    /// their arrival), in milliseconds since the Unix epoch.
     pub timestamp: f64,
     /// `ssrc`.
     pub ssrc: u32,
@@ -538,7 +540,9 @@ pub struct RemoteInboundRtpStats {
 pub struct RemoteOutboundRtpStats {
     /// `id`.
     pub id: String,
-    /// `timestamp` (of the report, not of the sender report).
+    /// `timestamp`: when the sender report arrived (W3C webrtc-stats §4:
+    /// remote statistics are stamped with their arrival), in milliseconds
+    /// since the Unix epoch.
     pub timestamp: f64,
     /// `ssrc`.
     pub ssrc: u32,

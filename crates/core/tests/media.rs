@@ -2046,3 +2046,48 @@ fn outbound_rtp_names_its_remote_inbound_rtp_with_remote_id() {
         other => panic!("{other:?}"),
     }
 }
+
+/// W3C webrtc-stats §4 (`RTCStats.timestamp`): for statistics that came
+/// from a remote source, received RTCP, the timestamp is the time the
+/// information arrived, not the time of the `getStats()` call: the
+/// `remote-inbound-rtp` (a receiver report, §5.3.7) and
+/// `remote-outbound-rtp` (a sender report, §5.3.9) objects keep the
+/// arrival time of the report they show however late the report is read,
+/// while local objects take the time of the call. (A rate computed over
+/// two reads, bytes over time, is over the reports' spacing.)
+#[test]
+fn remote_rtp_stats_are_stamped_with_the_arrival_of_their_rtcp() {
+    let mut call = call(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    stream(&mut call, 30, |_, _| false);
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let later_ms = later
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0;
+    for side in [true, false] {
+        let pc = if side {
+            &call.pair.a().pc
+        } else {
+            &call.pair.b().pc
+        };
+        let first = pc.get_stats(later);
+        let second = pc.get_stats(later + Duration::from_secs(10));
+        let mut remote = 0;
+        for (id, s) in &first.stats {
+            let json = serde_json::to_value(s).unwrap();
+            let stamp = json["timestamp"].as_f64().unwrap();
+            let again = serde_json::to_value(&second.stats[id]).unwrap()["timestamp"]
+                .as_f64()
+                .unwrap();
+            if matches!(s, Stats::RemoteInboundRtp(_) | Stats::RemoteOutboundRtp(_)) {
+                remote += 1;
+                assert!(stamp < later_ms - 1000.0 * 1800.0, "{json}");
+                assert_eq!(stamp, again, "{json}");
+            } else {
+                assert_eq!(stamp, later_ms, "{json}");
+            }
+        }
+        assert!(remote >= 2, "{}", first.to_json());
+    }
+}

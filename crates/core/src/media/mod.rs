@@ -1158,7 +1158,7 @@ impl MediaSession {
         };
         if rtcp {
             match srtp.rx.unprotect_rtcp(datagram) {
-                Ok(len) => self.handle_rtcp(now, &datagram[..len]),
+                Ok(len) => self.handle_rtcp(now, wall, &datagram[..len]),
                 Err(e) => {
                     tracing::trace!("SRTCP dropped: {e}");
                     self.stats.srtcp_failures += 1;

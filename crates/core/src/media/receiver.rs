@@ -14,7 +14,7 @@
 //! and the jitter buffer holds frames for the W3C `jitterBufferTarget`
 //! (§5.3.1) when one is set.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ferrtc_rtp::RtpPacket;
 use ferrtc_rtp::dtmf::{DtmfReceiver, ToneEvent, tone_for_event};
@@ -78,7 +78,7 @@ pub struct InboundCounters {
 
 /// The peer's last sender report about the stream received (RFC 3550
 /// §6.4.1; W3C `RTCRemoteOutboundRtpStreamStats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RemoteSender {
     /// The sender's packet count (wraps at 2^32).
     pub packets_sent: u32,
@@ -88,6 +88,9 @@ pub(crate) struct RemoteSender {
     pub ntp_time: u64,
     /// Sender reports received about the stream.
     pub reports: u64,
+    /// When the last one arrived, on the wall clock (W3C webrtc-stats §4:
+    /// the `timestamp` of the `remote-outbound-rtp`).
+    pub received: SystemTime,
 }
 
 /// The stream of one remote SSRC.
@@ -696,8 +699,9 @@ impl Receiver {
             .map(move |s| s.stats.report_block(now))
     }
 
-    /// A sender report about `ssrc`, for LSR/DLSR (RFC 3550 §6.4.1).
-    pub fn on_sender_report(&mut self, now: Instant, sr: &SenderReport) {
+    /// A sender report about `ssrc`, for LSR/DLSR (RFC 3550 §6.4.1),
+    /// arrived at `now` (`wall` on the wall clock).
+    pub fn on_sender_report(&mut self, now: Instant, wall: SystemTime, sr: &SenderReport) {
         for s in self.layers.iter_mut().filter_map(|l| l.stream.as_mut()) {
             if s.ssrc != sr.ssrc {
                 continue;
@@ -709,6 +713,7 @@ impl Receiver {
                 octets_sent: sr.octet_count,
                 ntp_time: sr.ntp_time,
                 reports,
+                received: wall,
             });
         }
     }

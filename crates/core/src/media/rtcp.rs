@@ -30,8 +30,10 @@ const REPORT_CAPACITY: usize = 512;
 const MIN_REPORT_INTERVAL: Duration = Duration::from_millis(10);
 
 impl MediaSession {
-    /// An unprotected RTCP compound (or reduced-size, RFC 5506) packet.
-    pub(super) fn handle_rtcp(&mut self, now: Instant, data: &[u8]) {
+    /// An unprotected RTCP compound (or reduced-size, RFC 5506) packet,
+    /// arrived at `now`, `wall` on the wall clock (the `timestamp` of the
+    /// remote stats it updates, W3C webrtc-stats §4).
+    pub(super) fn handle_rtcp(&mut self, now: Instant, wall: SystemTime, data: &[u8]) {
         let Ok(packets) = rtcp::parse(data) else {
             self.stats.malformed_rtcp += 1;
             return;
@@ -40,11 +42,11 @@ impl MediaSession {
             match p {
                 RtcpPacket::SenderReport(sr) => {
                     for r in self.receivers.values_mut() {
-                        r.on_sender_report(now, &sr);
+                        r.on_sender_report(now, wall, &sr);
                     }
-                    self.on_report_blocks(now, &sr.reports);
+                    self.on_report_blocks(now, wall, &sr.reports);
                 }
-                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, &rr.reports),
+                RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(now, wall, &rr.reports),
                 RtcpPacket::Nack(nack) => {
                     let Some(t) = self.sender_of(nack.media_ssrc) else {
                         continue;
@@ -137,10 +139,10 @@ impl MediaSession {
 
     /// Report blocks about our streams give the round-trip time (RFC 3550
     /// §6.4.1: A - LSR - DLSR).
-    fn on_report_blocks(&mut self, now: Instant, blocks: &[ReportBlock]) {
+    fn on_report_blocks(&mut self, now: Instant, wall: SystemTime, blocks: &[ReportBlock]) {
         for b in blocks {
             for s in self.senders.values_mut() {
-                if let Some(rtt) = s.on_report_block(now, b) {
+                if let Some(rtt) = s.on_report_block(now, wall, b) {
                     self.rtt = Some(rtt);
                 }
             }

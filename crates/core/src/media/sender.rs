@@ -131,9 +131,10 @@ pub(crate) struct Sender {
     pub counters: OutboundCounters,
     /// What the application wrote.
     pub source: SourceCounters,
-    /// The last report block the peer sent about this stream, and the
-    /// round-trip time measured from one (W3C `remote-inbound-rtp`).
-    pub remote_report: Option<ReportBlock>,
+    /// The last report block the peer sent about this stream and when it
+    /// arrived on the wall clock (W3C `remote-inbound-rtp`, its
+    /// `timestamp`).
+    pub remote_report: Option<(ReportBlock, SystemTime)>,
     /// RTTs measured from report blocks (W3C
     /// `roundTripTimeMeasurements`).
     pub rtt_measurements: u64,
@@ -533,13 +534,19 @@ impl Sender {
         (self.active && self.counters.packets_sent > 0).then(|| self.stats.sender_report(now, wall))
     }
 
-    /// A report block about this sender's stream: the round-trip time it
-    /// gives (RFC 3550 §6.4.1), if it echoes one of our SRs.
-    pub fn on_report_block(&mut self, now: Instant, block: &ReportBlock) -> Option<Duration> {
+    /// A report block about this sender's stream, arrived at `now`
+    /// (`wall` on the wall clock): the round-trip time it gives (RFC 3550
+    /// §6.4.1), if it echoes one of our SRs.
+    pub fn on_report_block(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        block: &ReportBlock,
+    ) -> Option<Duration> {
         if block.ssrc != self.ssrc {
             return None;
         }
-        self.remote_report = Some(*block);
+        self.remote_report = Some((*block, wall));
         let rtt = self.stats.on_report_block(now, block);
         if rtt.is_some() {
             self.rtt_measurements += 1;

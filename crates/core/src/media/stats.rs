@@ -5,6 +5,8 @@
 //! JSEP's transceivers give what the session does not keep: the
 //! negotiated codecs' names and parameters, the senders' tracks.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use ferrtc_jsep::{Codec as SdpCodec, Transceiver, TransceiverId};
 use ferrtc_sdp::MediaKind;
 
@@ -32,6 +34,13 @@ fn ntp_to_unix_ms(ntp: u64) -> f64 {
     let seconds = (ntp >> 32) as f64;
     let fraction = (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0;
     (seconds - NTP_UNIX_OFFSET + fraction) * 1000.0
+}
+
+/// A wall-clock time in milliseconds since the Unix epoch (W3C
+/// `DOMHighResTimeStamp` of a stats `timestamp`).
+fn unix_ms(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// The negotiated codec of transceiver `t` with payload type `pt`.
@@ -101,7 +110,8 @@ fn sources(transceivers: &[Transceiver]) -> impl Iterator<Item = (&Transceiver, 
 
 impl MediaSession {
     /// Every stats object of the RTP streams at `timestamp` on the bundled
-    /// transport `transport`.
+    /// transport `transport` (the remote ones stamped with the arrival of
+    /// the RTCP they show).
     pub fn rtp_stats(
         &self,
         timestamp: f64,
@@ -111,7 +121,7 @@ impl MediaSession {
         let mut out = Vec::new();
         self.inbound_stats(timestamp, transport, transceivers, &mut out);
         self.outbound_stats(timestamp, transport, transceivers, &mut out);
-        self.remote_inbound_stats(timestamp, transport, &mut out);
+        self.remote_inbound_stats(transport, &mut out);
         for (t, track, video) in sources(transceivers) {
             let source = self
                 .senders
@@ -159,7 +169,8 @@ impl MediaSession {
             let remote_id = l.remote_sender().map(|sr| {
                 let remote = RemoteOutboundRtpStats {
                     id: format!("RO01{}{ssrc}", kind_letter(video)),
-                    timestamp,
+                    // W3C webrtc-stats §4: when the sender report arrived.
+                    timestamp: unix_ms(sr.received),
                     ssrc,
                     kind,
                     transport_id: transport.to_owned(),
@@ -259,15 +270,17 @@ impl MediaSession {
     }
 
     /// `remote-inbound-rtp` per sender the peer reported on.
-    fn remote_inbound_stats(&self, timestamp: f64, transport: &str, out: &mut Vec<Stats>) {
+    fn remote_inbound_stats(&self, transport: &str, out: &mut Vec<Stats>) {
         for s in self.senders.values() {
-            let Some(b) = s.remote_report else {
+            let Some((b, received)) = s.remote_report else {
                 continue;
             };
             let video = s.codec.codec.is_video();
             out.push(Stats::RemoteInboundRtp(RemoteInboundRtpStats {
                 id: remote_inbound_id(video, s.ssrc),
-                timestamp,
+                // W3C webrtc-stats §4: remote statistics are stamped with
+                // the arrival of the RTCP that carried them.
+                timestamp: unix_ms(received),
                 ssrc: s.ssrc,
                 kind: kind_str(video),
                 transport_id: transport.to_owned(),

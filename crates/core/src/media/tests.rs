@@ -207,7 +207,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
     // NACK.
     let lost: Vec<u16> = (0..2000u16).map(|i| 100u16.wrapping_add(i)).collect();
     let nack = RtcpPacket::Nack(Nack::from_sequences(1, 7, &lost));
-    session.handle_rtcp(now, &nack.to_vec().unwrap());
+    session.handle_rtcp(now, SystemTime::now(), &nack.to_vec().unwrap());
     let limit = MediaConfig::default().max_retransmissions_per_nack;
     let mut resent = 0;
     while transmit(&mut session, now).is_some() {
@@ -248,12 +248,12 @@ fn a_packet_is_kept_for_nacks_once_it_left_and_resent_exactly_as_it_left() {
         )
         .unwrap();
     // Asked for before it left: nothing is resent (it leaves anyway).
-    session.handle_rtcp(now, &nack);
+    session.handle_rtcp(now, SystemTime::now(), &nack);
     let sent: Vec<Vec<u8>> = std::iter::from_fn(|| transmit(&mut session, now)).collect();
     assert_eq!(sent.len(), 1, "the packet, once");
     // Asked for after it left: the very datagram again (same packet, same
     // SRTP index, so the same bytes on the wire).
-    session.handle_rtcp(now, &nack);
+    session.handle_rtcp(now, SystemTime::now(), &nack);
     assert_eq!(transmit(&mut session, now), Some(sent[0].clone()));
     assert_eq!(transmit(&mut session, now), None);
     let c = session.senders[&(id, 0)].counters;
