@@ -115,6 +115,10 @@ struct CommandState {
     /// The task has ended: commands are refused (and their replies, dropped,
     /// tell the callers).
     ended: bool,
+    /// The connection's stats as the task ended (W3C webrtc-pc §8.2:
+    /// `getStats()` still resolves on a closed connection), set before
+    /// `ended`.
+    final_stats: Option<Box<ferrtc_core::StatsReport>>,
 }
 
 impl std::fmt::Debug for CommandQueue {
@@ -167,6 +171,17 @@ impl CommandQueue {
             task.wake();
         }
         Ok(())
+    }
+
+    /// Keeps `report` for `getStats()` calls after the task ended.
+    fn set_final_stats(&self, report: ferrtc_core::StatsReport) {
+        self.lock().final_stats = Some(Box::new(report));
+    }
+
+    /// The stats the connection ended with, once its task ended (W3C
+    /// webrtc-pc §8.2: `getStats()` resolves after `close()` too).
+    pub(crate) fn final_stats(&self) -> Option<ferrtc_core::StatsReport> {
+        self.lock().final_stats.as_deref().cloned()
     }
 
     /// Every handle is gone (the handles' shared state was dropped).
@@ -447,6 +462,11 @@ impl Drop for Driver {
     /// `peer_identity()` waiter (W3C: the promise rejects once the
     /// connection closes).
     fn drop(&mut self) {
+        // W3C webrtc-pc §8.2: getStats() keeps working once the connection
+        // is closed (from its handles and its senders' and receivers');
+        // kept before `finish` answers the close() callers.
+        let report = self.core.get_stats(std::time::SystemTime::now());
+        self.commands.0.set_final_stats(report);
         self.identity.send_modify(|p| p.closed = true);
         // Also after a panic, or when the runtime shuts down with the task
         // unfinished: the handles learn the connection is gone (else a

@@ -497,8 +497,14 @@ impl PeerConnection {
 
     /// `getStats()`: W3C webrtc-stats objects by id; `to_json()` gives the
     /// JSON a browser gives for `Object.fromEntries(await pc.getStats())`.
+    /// Once the connection is closed, the report it ended with (W3C
+    /// webrtc-pc §8.2: `getStats()` is the one method a closed connection
+    /// still answers).
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {
-        self.get(Command::GetStats).await
+        match self.get(Command::GetStats).await {
+            Err(Error::Closed) => self.inner.commands.final_stats().ok_or(Error::Closed),
+            r => r,
+        }
     }
 
     /// `getConfiguration()`.

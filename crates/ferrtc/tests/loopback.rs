@@ -105,6 +105,41 @@ async fn get_stats_shows_the_selected_pair_and_channel_counters() {
     assert_eq!(dc["bytesSent"], 4);
 }
 
+/// W3C webrtc-pc §4.4.1.5 and §8.2: after `close()` every method that
+/// would change the connection refuses, but `getStats()` does not: it
+/// still resolves, with what the connection counted when it closed (the
+/// last report of a call). The data channel's counters and the peer
+/// connection's `dataChannelsOpened` are in it.
+#[tokio::test(flavor = "current_thread")]
+async fn get_stats_after_close_gives_the_counters_the_connection_ended_with() {
+    let (a, _b, send, recv) = connected_pair().await;
+    send.send_text("four").await.unwrap();
+    assert_eq!(
+        next_message(&recv).await,
+        DataChannelMessage::Text("four".into())
+    );
+    a.close().await;
+    let json = |report: ferrtc::StatsReport| -> serde_json::Value {
+        serde_json::from_str(&report.to_json()).unwrap()
+    };
+    let report = json(a.get_stats().await.expect("getStats after close"));
+    let of_type = |kind: &str| {
+        report
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|v| v["type"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} in {report}"))
+    };
+    assert_eq!(of_type("data-channel")["bytesSent"], 4);
+    assert_eq!(of_type("data-channel")["messagesSent"], 1);
+    assert_eq!(of_type("peer-connection")["dataChannelsOpened"], 1);
+    // The same on every later call, from any handle.
+    let again = json(a.clone().get_stats().await.unwrap());
+    assert_eq!(again, report);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn dropping_the_last_handle_closes_the_connection() {
     let a = PeerConnection::new(Configuration::default()).unwrap();

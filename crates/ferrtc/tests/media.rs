@@ -1323,7 +1323,7 @@ fn dangling_references(report: &ferrtc::StatsReport) -> Vec<String> {
 /// other direction or of the peer connection itself is in it.
 #[tokio::test(flavor = "current_thread")]
 async fn sender_and_receiver_get_stats_hold_what_their_rtp_streams_reference() {
-    let (_a, _b, sender, track, _wa) = video_call().await;
+    let (a, _b, sender, track, _wa) = video_call().await;
     let frames: Vec<Vec<u8>> = (0..20).map(|i| vp8_frame(i, i == 0)).collect();
     write_paced(&sender, &frames).await;
     for _ in 0..20 {
@@ -1372,4 +1372,15 @@ async fn sender_and_receiver_get_stats_hold_what_their_rtp_streams_reference() {
             received.to_json()
         );
     }
+
+    // W3C webrtc-pc §8.2: getStats() still answers once the connection is
+    // closed, with what it ended with.
+    a.close().await;
+    let last = sender.get_stats().await.expect("getStats after close");
+    assert_eq!(dangling_references(&last), Vec::<String>::new());
+    assert!(
+        packets_sent(&last) >= packets_sent(&sent),
+        "{}",
+        last.to_json()
+    );
 }

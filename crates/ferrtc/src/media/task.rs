@@ -98,13 +98,16 @@ pub(crate) async fn ask<T>(
     rx.await.map_err(|_| Error::Closed)?
 }
 
-/// The connection's whole stats report.
+/// The connection's whole stats report; once the connection is closed,
+/// the one it ended with (W3C webrtc-pc §8.2).
 pub(crate) async fn get_stats(link: &Link) -> Result<StatsReport, Error> {
     let (tx, rx) = oneshot::channel();
-    link.commands
-        .send(Command::GetStats(tx))
-        .map_err(|_| Error::Closed)?;
-    rx.await.map_err(|_| Error::Closed)
+    if link.commands.send(Command::GetStats(tx)).is_ok()
+        && let Ok(report) = rx.await
+    {
+        return Ok(report);
+    }
+    link.commands.final_stats().ok_or(Error::Closed)
 }
 
 /// The stats selection algorithm (W3C webrtc-pc §8.5) for a sender
