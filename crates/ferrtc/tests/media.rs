@@ -1286,6 +1286,7 @@ async fn a_lone_encoding_inactive_before_negotiation_then_active() {
         assert_eq!(&*recv(&track.receiver).await.data, &f[..]);
     }
     assert_eq!(active(sender.clone()).await, [true]);
+}
 
 /// The `type`s in a report, sorted, once each.
 fn stats_types(report: &ferrtc::StatsReport) -> Vec<&'static str> {
