@@ -24,6 +24,11 @@ use crate::fingerprint::{Fingerprint, HashAlgorithm};
 /// Default certificate lifetime, as Chromium and Firefox use.
 pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
+/// Longest lifetime of a generated certificate: W3C webrtc-pc §4.9
+/// `generateCertificate` sets an `expires` above 31536000000 ms (365 days)
+/// to 31536000000.
+const MAX_VALIDITY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// Largest PEM input [`Certificate::from_pem`] reads.
 const MAX_PEM_LEN: usize = 64 * 1024;
 
@@ -95,6 +100,11 @@ impl Certificate {
     /// Generates a self-signed certificate with a key of `key_type` that
     /// expires `validity` after `now`. RSA key generation takes tens of
     /// milliseconds.
+    ///
+    /// A `validity` over 365 days is taken as 365 days, as W3C
+    /// `generateCertificate` does with its `expires` (webrtc-pc §4.9). A
+    /// longer-lived identity can still be imported with
+    /// [`from_pem`](Self::from_pem).
     pub fn generate_with(
         key_type: KeyType,
         now: SystemTime,
@@ -123,11 +133,18 @@ impl Certificate {
         serial[0] &= 0x7f;
         params.serial_number = Some(serial.to_vec().into());
         let not_before = now.checked_sub(BACKDATE).unwrap_or(SystemTime::UNIX_EPOCH);
+        // W3C webrtc-pc §4.9: "If expires is greater than 31536000000, set
+        // expires to 31536000000". This also keeps `notAfter` in the range
+        // of X.509 dates (a far one would panic in the date conversion).
+        let validity = validity.min(MAX_VALIDITY);
         let not_after = now.checked_add(validity).ok_or(Error::InvalidCertificate {
             reason: "validity overflows the time range",
         })?;
-        params.not_before = time::OffsetDateTime::from(not_before);
-        params.not_after = time::OffsetDateTime::from(not_after);
+        let out_of_range = Error::InvalidCertificate {
+            reason: "validity outside the range of X.509 dates",
+        };
+        params.not_before = x509_time(not_before).ok_or(out_of_range.clone())?;
+        params.not_after = x509_time(not_after).ok_or(out_of_range)?;
 
         let cert = params
             .self_signed(&key_pair)
@@ -286,6 +303,16 @@ impl fmt::Debug for Certificate {
     }
 }
 
+/// `t` as a date of the `time` crate, or `None` out of its range (years
+/// -9999 to 9999), where `OffsetDateTime::from` would panic.
+fn x509_time(t: SystemTime) -> Option<time::OffsetDateTime> {
+    let epoch = time::OffsetDateTime::UNIX_EPOCH;
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => epoch.checked_add(time::Duration::try_from(after).ok()?),
+        Err(before) => epoch.checked_sub(time::Duration::try_from(before.duration()).ok()?),
+    }
+}
+
 /// Returns the certificate's `notAfter` and its raw subject public key.
 fn parse_certificate(der: &[u8]) -> Result<(SystemTime, Vec<u8>), Error> {
     let cert = x509_cert::Certificate::from_der(der).map_err(|_| Error::InvalidCertificate {
@@ -327,6 +354,31 @@ mod tests {
     fn validity_is_configurable() {
         let cert = Certificate::generate_with_validity(t0(), 2 * DAY).expect("generate");
         assert_eq!(cert.expires(), t0() + 2 * DAY);
+    }
+
+    /// W3C webrtc-pc §4.9 `generateCertificate`: an `expires` above
+    /// 31536000000 ms is set to 31536000000 (365 days). A longer validity,
+    /// up to one past X.509's last date (RFC 5280 §4.1.2.5, year 9999),
+    /// gives a certificate that expires 365 days from now, and never a panic.
+    #[test]
+    fn validity_over_365_days_is_capped_at_365_days() {
+        for validity in [
+            366 * DAY,
+            Duration::from_secs(400 * 365 * 24 * 60 * 60),
+            Duration::from_secs(10_000 * 365 * 24 * 60 * 60),
+            Duration::from_millis(u64::MAX),
+        ] {
+            let cert = Certificate::generate_with_validity(t0(), validity).expect("generate");
+            assert_eq!(cert.expires(), t0() + MAX_VALIDITY, "{validity:?}");
+        }
+        let cert = Certificate::generate_with_validity(t0(), MAX_VALIDITY).expect("generate");
+        assert_eq!(cert.expires(), t0() + 365 * DAY);
+        // A clock past X.509's last date is an error, not a panic.
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        assert!(matches!(
+            Certificate::generate(far),
+            Err(Error::InvalidCertificate { .. })
+        ));
     }
 
     #[test]
