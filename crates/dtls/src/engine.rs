@@ -393,7 +393,9 @@ impl Dtls {
     }
 
     /// Sets the fingerprints from the remote SDP `a=fingerprint` lines. The
-    /// peer's certificate must match at least one of them. May be called
+    /// peer's certificate must match one of those with the strongest hash
+    /// function among them (RFC 8122 §5: with SHA-1 and SHA-256 given, a
+    /// SHA-256 one); fingerprints of weaker hashes are not consulted. May be called
     /// before or during the handshake; if the certificate is already known it
     /// is checked at once.
     pub fn expect_remote_fingerprints(&mut self, fingerprints: Vec<Fingerprint>) {
@@ -1041,17 +1043,26 @@ impl Dtls {
         self.try_complete();
     }
 
-    /// RFC 8842 §5.1: the certificate must match a remote fingerprint.
+    /// RFC 8842 §5.1: the certificate must match a remote fingerprint; and
+    /// RFC 8122 §5: one of those of the most preferred hash function among
+    /// those the peer gave (the longest digest: SHA-512 over SHA-384 over
+    /// SHA-256 over SHA-1), so that a weaker one cannot stand in for it.
     fn verify_peer(&mut self) {
         let (Some(expected), Some(der)) = (&self.expected, &self.hs.peer_certificate) else {
             return;
         };
-        match expected.iter().find(|fp| fp.matches_der(der)) {
+        let preferred = expected
+            .iter()
+            .map(Fingerprint::algorithm)
+            .max_by_key(|a| a.output_len());
+        match expected
+            .iter()
+            .filter(|fp| Some(fp.algorithm()) == preferred)
+            .find(|fp| fp.matches_der(der))
+        {
             Some(fp) => self.verified = Some(fp.clone()),
             None => {
-                let algorithm = expected
-                    .first()
-                    .map_or(HashAlgorithm::Sha256, Fingerprint::algorithm);
+                let algorithm = preferred.unwrap_or(HashAlgorithm::Sha256);
                 let error = Error::FingerprintMismatch {
                     expected: expected.clone(),
                     actual: Fingerprint::of_der(algorithm, der),

@@ -177,6 +177,52 @@ fn fingerprint_mismatch_sends_bad_certificate_and_the_peer_fails_at_once() {
     }
 }
 
+/// RFC 8122 §5: with fingerprints of several hash functions, the endpoint
+/// "MUST select the set of fingerprints that use its most preferred hash
+/// function (out of those offered by the peer)" and the certificate must
+/// match one of that set. A SHA-1 fingerprint that matches does not make
+/// up for a SHA-256 one that does not; with only a matching SHA-256 one
+/// beside a wrong SHA-1 one, the peer connects.
+#[test]
+fn only_fingerprints_of_the_strongest_hash_offered_are_checked() {
+    use ferrtc_dtls::HashAlgorithm;
+    let now = Instant::now();
+    let config = Config::default();
+    let (cc, sc, other) = (
+        cert(KeyType::EcdsaP256),
+        cert(KeyType::EcdsaP256),
+        cert(KeyType::EcdsaP256),
+    );
+    // The client's SHA-1 fingerprint is right, its SHA-256 one is another
+    // certificate's: refused.
+    let mut c = Ours::new(&config, &cc, Role::Client, now);
+    let mut s = Ours::new(&config, &sc, Role::Server, now);
+    c.dtls.expect_remote_fingerprints(sc.fingerprints());
+    s.dtls.expect_remote_fingerprints(vec![
+        cc.fingerprint(HashAlgorithm::Sha1),
+        other.fingerprint(HashAlgorithm::Sha256),
+    ]);
+    pump(now, &mut c, &mut s);
+    assert!(
+        matches!(s.failure(), Some(Error::FingerprintMismatch { .. })),
+        "{:?}",
+        s.events
+    );
+    assert!(!c.connected());
+
+    // The SHA-256 one is right, the SHA-1 one wrong: the SHA-1 set is not
+    // the one checked.
+    let mut c = Ours::new(&config, &cc, Role::Client, now);
+    let mut s = Ours::new(&config, &sc, Role::Server, now);
+    c.dtls.expect_remote_fingerprints(sc.fingerprints());
+    s.dtls.expect_remote_fingerprints(vec![
+        other.fingerprint(HashAlgorithm::Sha1),
+        cc.fingerprint(HashAlgorithm::Sha256),
+    ]);
+    pump(now, &mut c, &mut s);
+    assert!(c.connected() && s.connected(), "{:?}", s.events);
+}
+
 #[test]
 fn a_replayed_record_is_dropped_and_counted_and_a_tampered_one_too() {
     let now = Instant::now();
