@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::wire::{self, Framing, LocalName, Query, Record, WireError};
+use super::wire::{self, Framing, LocalName, Query, Record, Wanted, WireError};
 
 /// The TTL of host address records (RFC 6762 §10: 120 s for records with
 /// a host name).
@@ -44,8 +44,9 @@ pub struct MdnsResponderStats {
     pub queries: u64,
     /// Answers sent (one message each).
     pub answers: u64,
-    /// Queries that named none of our names (or were from a source off the
-    /// local link): not answered.
+    /// Queries not answered: they asked for none of our records (other
+    /// names, other types), came from a source off the local link, or asked
+    /// only for records multicast within the last second.
     pub ignored: u64,
     /// Malformed messages, dropped.
     pub malformed: u64,
@@ -59,8 +60,25 @@ struct Entry {
     /// The name as registered (lower case).
     name: String,
     ip: IpAddr,
-    /// When its record was last multicast (RFC 6762 §6 rate limit).
-    multicast_at: Option<Instant>,
+    /// When its address record was last multicast (RFC 6762 §6 rate limit).
+    address_multicast_at: Option<Instant>,
+    /// When its NSEC record (§6.1) was last multicast.
+    nsec_multicast_at: Option<Instant>,
+}
+
+impl Entry {
+    fn record(&self) -> Record<'_> {
+        Record {
+            name: &self.name,
+            ip: self.ip,
+        }
+    }
+}
+
+/// Whether a record last multicast at `at` may be multicast at `now`
+/// (RFC 6762 §6: not again within one second).
+fn due(at: Option<Instant>, now: Instant) -> bool {
+    at.is_none_or(|t| now >= t + MULTICAST_INTERVAL)
 }
 
 /// Why a name was not registered.
@@ -101,7 +119,8 @@ impl Responder {
             Entry {
                 name,
                 ip,
-                multicast_at: None,
+                address_multicast_at: None,
+                nsec_multicast_at: None,
             },
         );
         Ok(())
@@ -122,14 +141,9 @@ impl Responder {
         if gone.is_empty() {
             return false;
         }
-        let records: Vec<Record<'_>> = gone
-            .iter()
-            .map(|e| Record {
-                name: &e.name,
-                ip: e.ip,
-            })
-            .collect();
-        wire::write_response(Framing::Mdns { ttl: 0 }, &records, None, out);
+        let records: Vec<(Record<'_>, Wanted)> =
+            gone.iter().map(|e| (e.record(), Wanted::ADDRESS)).collect();
+        wire::write_response(Framing::Mdns { ttl: 0 }, &records, &[], out);
         self.stats.goodbyes += 1;
         true
     }
@@ -147,9 +161,11 @@ impl Responder {
     /// Reads a datagram that arrived from `from` and writes the answer, if
     /// one is due, into `out` (RFC 6762 §6): for a query from a port other
     /// than 5353, a legacy unicast answer (§6.7); for a question with the
-    /// QU bit, a unicast answer (§5.4); otherwise a multicast one, unless
-    /// every record in it was multicast less than a second ago. Responses
-    /// from other responders are ignored; malformed messages are counted.
+    /// QU bit, a unicast answer (§5.4); otherwise a multicast one with the
+    /// records asked for that were not multicast in the last second (none:
+    /// no answer). A query that asks for none of our records (only other
+    /// names, or other types) gets no answer. Responses from other
+    /// responders are ignored; malformed messages are counted.
     pub(crate) fn handle_datagram(
         &mut self,
         now: Instant,
@@ -177,17 +193,41 @@ impl Responder {
             return None;
         }
         let legacy = from.port() != MDNS_PORT;
-        // The names asked about that are ours, each once: one table lookup
-        // per question, however many names the responder holds.
-        let mut unicast = legacy;
-        let mut matched: Vec<&str> = Vec::new();
+        // The names asked about that are ours, each once (one table lookup
+        // per question, however many names the responder holds), with the
+        // records the questions ask of them (§6: a question of another
+        // type, TXT say, asks for nothing we hold). At most MAX_QUESTIONS.
+        let mut matched: Vec<(String, Wanted)> = Vec::new();
         for q in &self.query.questions {
-            if self.names.contains_key(&q.name) {
-                unicast |= q.unicast;
-                if !matched.contains(&q.name.as_str()) {
-                    matched.push(&q.name);
+            let Some(entry) = self.names.get(&q.name) else {
+                continue;
+            };
+            if matched.iter().any(|(n, _)| *n == q.name) {
+                continue;
+            }
+            let wanted = Wanted::by(&self.query.questions, &entry.record());
+            if wanted.any() {
+                matched.push((entry.name.clone(), wanted));
+            }
+        }
+        // §5.4: a QU question about any of them asks for a unicast answer.
+        let unicast = legacy
+            || self
+                .query
+                .questions
+                .iter()
+                .any(|q| q.unicast && matched.iter().any(|(n, _)| *n == q.name));
+        if !unicast {
+            // §6: a record is multicast at most once a second, each record
+            // on its own: an NSEC-only answer does not hold back the
+            // address record, nor an address answer the NSEC record.
+            for (n, wanted) in &mut matched {
+                if let Some(e) = self.names.get(n.as_str()) {
+                    wanted.address &= due(e.address_multicast_at, now);
+                    wanted.nsec &= due(e.nsec_multicast_at, now);
                 }
             }
+            matched.retain(|(_, w)| w.any());
         }
         if matched.is_empty() {
             self.stats.ignored += 1;
@@ -196,37 +236,28 @@ impl Responder {
         let destination = if unicast {
             Destination::Unicast(from)
         } else {
-            // §6: each record at most once a second on the group.
-            let due = matched.iter().any(|n| {
-                self.names
-                    .get(*n)
-                    .is_some_and(|e| e.multicast_at.is_none_or(|t| now >= t + MULTICAST_INTERVAL))
-            });
-            if !due {
-                self.stats.ignored += 1;
-                return None;
-            }
-            for n in &matched {
-                if let Some(e) = self.names.get_mut(*n) {
-                    e.multicast_at = Some(now);
+            for (n, wanted) in &matched {
+                if let Some(e) = self.names.get_mut(n) {
+                    if wanted.address {
+                        e.address_multicast_at = Some(now);
+                    }
+                    if wanted.nsec {
+                        e.nsec_multicast_at = Some(now);
+                    }
                 }
             }
             Destination::Multicast
         };
-        let records: Vec<Record<'_>> = matched
+        let records: Vec<(Record<'_>, Wanted)> = matched
             .iter()
-            .filter_map(|n| self.names.get(*n))
-            .map(|e| Record {
-                name: &e.name,
-                ip: e.ip,
-            })
+            .filter_map(|(n, w)| self.names.get(n.as_str()).map(|e| (e.record(), *w)))
             .collect();
         let framing = if legacy {
             Framing::Legacy { id: self.query.id }
         } else {
             Framing::Mdns { ttl: HOST_TTL }
         };
-        wire::write_response(framing, &records, Some(&self.query.questions), out);
+        wire::write_response(framing, &records, &self.query.questions, out);
         self.stats.answers += 1;
         Some(destination)
     }
@@ -353,6 +384,61 @@ mod tests {
         );
     }
 
+    /// A multicast query (port 5353, no QU bit) with one question of
+    /// `kind` for `name`, as Chromium's mDNS client sends one per type.
+    fn one_question(name: &str, kind: u16) -> Vec<u8> {
+        let mut q = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.push(0);
+        q.extend_from_slice(&kind.to_be_bytes());
+        q.extend_from_slice(&[0, 1]);
+        q
+    }
+
+    /// RFC 6762 §6: the one-second limit is on multicasting a *record*.
+    /// An answer to an AAAA question for an IPv4-only name carries only the
+    /// NSEC record (§6.1), so an A question right after it (Chromium asks
+    /// A and AAAA in separate queries) still gets the A record; and a
+    /// question for a type we have nothing to say about (TXT) gets no
+    /// empty answer on the group and holds nothing back either.
+    #[test]
+    fn the_multicast_rate_limit_holds_back_only_the_records_just_multicast() {
+        let mut r = responder();
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let txt = one_question(NAME, 16);
+        assert_eq!(r.handle_datagram(now, querier(5353), &txt, &mut out), None);
+        let aaaa = one_question(NAME, 28);
+        assert_eq!(
+            r.handle_datagram(now, querier(5353), &aaaa, &mut out),
+            Some(Destination::Multicast)
+        );
+        assert_eq!(&out[6..12], &[0, 0, 0, 0, 0, 1], "only the NSEC record");
+        let a = one_question(NAME, 1);
+        let later = now + Duration::from_millis(5);
+        assert_eq!(
+            r.handle_datagram(later, querier(5353), &a, &mut out),
+            Some(Destination::Multicast),
+            "the A record was not multicast yet"
+        );
+        assert_eq!(addresses(&out, NAME), [IpAddr::from([192, 168, 1, 23])]);
+        assert_eq!(&out[10..12], &[0, 0], "the NSEC record is not sent again");
+        // Both records went out within the second: nothing is due.
+        let both = query(NAME);
+        let mut plain = both.clone();
+        plain[58] &= 0x7f;
+        let at = plain.len() - 2;
+        plain[at] &= 0x7f;
+        assert_eq!(
+            r.handle_datagram(later, querier(5353), &plain, &mut out),
+            None
+        );
+        assert_eq!(r.stats().answers, 2);
+    }
+
     #[test]
     fn a_qu_question_from_port_5353_is_answered_by_unicast() {
         let mut r = responder();
@@ -387,11 +473,14 @@ mod tests {
         let mut answer = Vec::new();
         wire::write_response(
             Framing::Mdns { ttl: 120 },
-            &[Record {
-                name: NAME,
-                ip: [10, 0, 0, 1].into(),
-            }],
-            None,
+            &[(
+                Record {
+                    name: NAME,
+                    ip: [10, 0, 0, 1].into(),
+                },
+                Wanted::ADDRESS,
+            )],
+            &[],
             &mut answer,
         );
         assert_eq!(
@@ -432,11 +521,14 @@ mod tests {
         let mut cleared = Vec::new();
         wire::write_response(
             Framing::Mdns { ttl: HOST_TTL },
-            &[Record {
-                name: NAME,
-                ip: [192, 168, 1, 23].into(),
-            }],
-            None,
+            &[(
+                Record {
+                    name: NAME,
+                    ip: [192, 168, 1, 23].into(),
+                },
+                Wanted::ADDRESS,
+            )],
+            &[],
             &mut cleared,
         );
         let body = |m: &[u8]| {

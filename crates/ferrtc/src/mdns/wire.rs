@@ -235,15 +235,55 @@ pub(crate) struct Record<'a> {
     pub(crate) ip: IpAddr,
 }
 
+/// Which of a name's two records a response carries (RFC 6762 §6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    /// Its A or AAAA record, in the answer section.
+    pub(crate) address: bool,
+    /// The NSEC record saying it has no record of the other address type,
+    /// in the additional section (§6.1).
+    pub(crate) nsec: bool,
+}
+
+impl Wanted {
+    /// The address record alone, as a goodbye (§10.1) gives it.
+    pub(crate) const ADDRESS: Wanted = Wanted {
+        address: true,
+        nsec: false,
+    };
+
+    /// What `questions` ask of `record` by the standard DNS rules (§6): a
+    /// question for its name and for its address type (or ANY) asks for
+    /// the address record; one for the other address type (or ANY) asks
+    /// for the NSEC record. Questions of other types ask for nothing.
+    pub(crate) fn by(questions: &[Question], record: &Record<'_>) -> Wanted {
+        let v4 = record.ip.is_ipv4();
+        let mut wanted = Wanted::default();
+        for q in questions
+            .iter()
+            .filter(|q| q.name.eq_ignore_ascii_case(record.name))
+        {
+            wanted.address |= q.wants(v4);
+            wanted.nsec |= q.wants(!v4);
+        }
+        wanted
+    }
+
+    /// Whether there is anything to write.
+    pub(crate) fn any(self) -> bool {
+        self.address || self.nsec
+    }
+}
+
 /// Writes a response (RFC 6762 §6) into `out`: for each record, its A or
-/// AAAA record in the answer section when `questions` asks for that type
-/// (every record when `questions` is `None`, as in a goodbye), and an NSEC
-/// record in the additional section when a question asks for the address
-/// type the name lacks (§6.1). Returns the number of answers written.
+/// AAAA record in the answer section and its NSEC record (§6.1) in the
+/// additional section, as its [`Wanted`] says. A legacy answer echoes
+/// `questions` (§6.7); a multicast one carries none. Returns the number of
+/// records written.
 pub(crate) fn write_response(
     framing: Framing,
-    records: &[Record<'_>],
-    questions: Option<&[Question]>,
+    records: &[(Record<'_>, Wanted)],
+    questions: &[Question],
     out: &mut Vec<u8>,
 ) -> usize {
     out.clear();
@@ -255,7 +295,7 @@ pub(crate) fn write_response(
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&[0x84, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
     let mut echoed = 0u16;
-    if let (Framing::Legacy { .. }, Some(questions)) = (framing, questions) {
+    if let Framing::Legacy { .. } = framing {
         for q in questions {
             write_name(&q.name, out);
             out.extend_from_slice(&q.kind.to_be_bytes());
@@ -264,46 +304,32 @@ pub(crate) fn write_response(
         }
     }
     let mut answers = 0u16;
-    let mut negatives: Vec<Record<'_>> = Vec::new();
-    for r in records {
+    for (r, _) in records.iter().filter(|(_, w)| w.address) {
         let v4 = r.ip.is_ipv4();
-        let (asked, asked_other) = match questions {
-            None => (true, false),
-            Some(qs) => {
-                let about: Vec<&Question> = qs
-                    .iter()
-                    .filter(|q| q.name.eq_ignore_ascii_case(r.name))
-                    .collect();
-                (
-                    about.iter().any(|q| q.wants(v4)),
-                    about.iter().any(|q| q.wants(!v4)),
-                )
+        write_name(r.name, out);
+        let kind = if v4 { TYPE_A } else { TYPE_AAAA };
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&(CLASS_IN | flush).to_be_bytes());
+        out.extend_from_slice(&ttl.to_be_bytes());
+        match r.ip {
+            IpAddr::V4(ip) => {
+                out.extend_from_slice(&4u16.to_be_bytes());
+                out.extend_from_slice(&ip.octets());
             }
-        };
-        if asked {
-            write_name(r.name, out);
-            let kind = if v4 { TYPE_A } else { TYPE_AAAA };
-            out.extend_from_slice(&kind.to_be_bytes());
-            out.extend_from_slice(&(CLASS_IN | flush).to_be_bytes());
-            out.extend_from_slice(&ttl.to_be_bytes());
-            match r.ip {
-                IpAddr::V4(ip) => {
-                    out.extend_from_slice(&4u16.to_be_bytes());
-                    out.extend_from_slice(&ip.octets());
-                }
-                IpAddr::V6(ip) => {
-                    out.extend_from_slice(&16u16.to_be_bytes());
-                    out.extend_from_slice(&ip.octets());
-                }
+            IpAddr::V6(ip) => {
+                out.extend_from_slice(&16u16.to_be_bytes());
+                out.extend_from_slice(&ip.octets());
             }
-            answers += 1;
         }
-        if asked_other {
-            negatives.push(*r);
-        }
+        answers += 1;
     }
+    let negatives: Vec<&Record<'_>> = records
+        .iter()
+        .filter(|(_, w)| w.nsec)
+        .map(|(r, _)| r)
+        .collect();
     // RFC 6762 §6.1: NSEC saying which address type the name has.
-    for r in &negatives {
+    for r in negatives.iter().copied() {
         write_name(r.name, out);
         out.extend_from_slice(&TYPE_NSEC.to_be_bytes());
         out.extend_from_slice(&(CLASS_IN | flush).to_be_bytes());
@@ -329,7 +355,7 @@ pub(crate) fn write_response(
     set(out, 4, echoed);
     set(out, 6, answers);
     set(out, 10, negatives.len() as u16);
-    usize::from(answers)
+    usize::from(answers) + negatives.len()
 }
 
 /// Writes a one-shot query (RFC 6762 §5.1) into `out`: two questions, A
