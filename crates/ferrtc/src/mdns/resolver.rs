@@ -56,7 +56,8 @@ pub(crate) struct Resolver {
     /// send (tokio's `try_send_to` refuses until a readiness event came).
     socket: Option<(StdUdpSocket, UdpSocket)>,
     lookups: Vec<Lookup>,
-    resolved: VecDeque<(LocalName, Vec<IpAddr>)>,
+    /// Each name with the one address taken for it.
+    resolved: VecDeque<(LocalName, IpAddr)>,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
     addrs: Vec<IpAddr>,
@@ -103,8 +104,8 @@ impl Resolver {
                 return;
             }
         };
-        if let Some((_, ips)) = self.resolved.iter().find(|(n, _)| *n == name) {
-            ready.extend(ips.iter().filter_map(|ip| with_address(candidate, *ip)));
+        if let Some((_, ip)) = self.resolved.iter().find(|(n, _)| *n == name) {
+            ready.extend(with_address(candidate, *ip));
             return;
         }
         if let Some(lookup) = self.lookups.iter_mut().find(|l| l.name == name) {
@@ -175,7 +176,8 @@ impl Resolver {
     }
 
     /// Reads the datagram [`Self::recv`] returned: each pending name it
-    /// answers is resolved, and its candidates are rewritten into `ready`.
+    /// answers is resolved, and its candidates are rewritten into `ready`
+    /// with one of its addresses (the first IPv6 one, else the first IPv4).
     pub(crate) fn handle_response(
         &mut self,
         from: SocketAddr,
@@ -198,21 +200,35 @@ impl Resolver {
                 tracing::debug!("mDNS response from {from} refused: {e}");
                 return;
             }
-            if self.addrs.is_empty() {
+            let Some(ip) = one_address(&self.addrs) else {
                 i += 1;
                 continue;
-            }
+            };
             let lookup = self.lookups.swap_remove(i);
-            tracing::debug!("mDNS: {} is {:?}", lookup.name.as_str(), self.addrs);
-            for c in &lookup.waiting {
-                ready.extend(self.addrs.iter().filter_map(|ip| with_address(c, *ip)));
-            }
+            tracing::debug!(
+                "mDNS: {} is {:?}, {ip} taken",
+                lookup.name.as_str(),
+                self.addrs
+            );
+            ready.extend(lookup.waiting.iter().filter_map(|c| with_address(c, ip)));
             if self.resolved.len() >= MAX_RESOLVED {
                 self.resolved.pop_front();
             }
-            self.resolved.push_back((lookup.name, self.addrs.clone()));
+            self.resolved.push_back((lookup.name, ip));
         }
     }
+}
+
+/// The one address a name stands for among those it resolved to:
+/// draft-ietf-mmusic-mdns-ice-candidates §3.2.1, the agent "MUST take
+/// exactly one of the resolved IP addresses and ignore the others", the
+/// first IPv6 one if there is one, else the first IPv4 one.
+fn one_address(addrs: &[IpAddr]) -> Option<IpAddr> {
+    addrs
+        .iter()
+        .find(|ip| ip.is_ipv6())
+        .or_else(|| addrs.first())
+        .copied()
 }
 
 /// A socket of the target's family on an ephemeral port; for the mDNS
@@ -367,6 +383,70 @@ mod tests {
         );
         assert_eq!(ready.len(), 1);
         assert!(!r.busy());
+    }
+
+    /// draft-ietf-mmusic-mdns-ice-candidates §3.2.1 (ICE Candidate
+    /// Processing): when a name resolves to more than one address the agent
+    /// "MUST take exactly one of the resolved IP addresses and ignore the
+    /// others", and SHOULD take the first IPv6 one if there is one, else
+    /// the first IPv4 one. A candidate that comes later with the name gets
+    /// the same one address.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_name_with_several_addresses_gives_one_candidate_the_first_ipv6() {
+        let responder = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = responder.local_addr().unwrap();
+        let mut r = Resolver::new(target);
+        let mut ready = Vec::new();
+        let now = Instant::now();
+        r.resolve(
+            now,
+            &init("candidate:1 1 udp 9 abc.local 1000 typ host"),
+            &mut ready,
+        );
+        // Two A records, then two AAAA records, in one answer.
+        let mut msg = answer("abc.local", [10, 0, 0, 7]);
+        msg[7] = 4;
+        let record = msg[12..].to_vec();
+        let mut second = record.clone();
+        let ip_at = second.len() - 4;
+        second[ip_at..].copy_from_slice(&[10, 0, 0, 8]);
+        msg.extend_from_slice(&second);
+        for v6 in ["fd00::7", "fd00::8"] {
+            let mut aaaa = record[..record.len() - 4 - 10].to_vec();
+            aaaa.extend_from_slice(&[0, 28, 0, 1, 0, 0, 0, 10, 0, 16]);
+            aaaa.extend_from_slice(&v6.parse::<std::net::Ipv6Addr>().unwrap().octets());
+            msg.extend_from_slice(&aaaa);
+        }
+        deliver(&mut r, target, &msg, &mut ready);
+        let got: Vec<&str> = ready.iter().map(|c| c.candidate.as_str()).collect();
+        assert_eq!(got, ["candidate:1 1 udp 9 fd00::7 1000 typ host"]);
+
+        // An IPv4-only answer gives its first address.
+        ready.clear();
+        r.resolve(
+            now,
+            &init("candidate:2 1 udp 9 def.local 2000 typ host"),
+            &mut ready,
+        );
+        let mut v4 = answer("def.local", [10, 0, 0, 9]);
+        v4[7] = 2;
+        let mut other = v4[12..].to_vec();
+        let ip_at = other.len() - 4;
+        other[ip_at..].copy_from_slice(&[10, 0, 0, 10]);
+        v4.extend_from_slice(&other);
+        deliver(&mut r, target, &v4, &mut ready);
+        let got: Vec<&str> = ready.iter().map(|c| c.candidate.as_str()).collect();
+        assert_eq!(got, ["candidate:2 1 udp 9 10.0.0.9 2000 typ host"]);
+
+        // Later candidates with a resolved name: the same one address.
+        ready.clear();
+        r.resolve(
+            now,
+            &init("candidate:3 1 udp 9 abc.local 3000 typ host"),
+            &mut ready,
+        );
+        let got: Vec<&str> = ready.iter().map(|c| c.candidate.as_str()).collect();
+        assert_eq!(got, ["candidate:3 1 udp 9 fd00::7 3000 typ host"]);
     }
 
     #[tokio::test(flavor = "current_thread")]
