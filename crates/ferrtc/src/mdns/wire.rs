@@ -471,9 +471,12 @@ impl<'a> Reader<'a> {
             let dot = usize::from(offset > 0);
             if equal {
                 let expected = want.get(offset - dot..offset + label.len());
-                equal = expected.is_some_and(|e| {
-                    (dot == 0 || e[0] == b'.') && e[dot..].eq_ignore_ascii_case(label)
-                });
+                // A dot byte inside a label is data, not a separator
+                // (RFC 1035 §3.1): such a label matches none of our labels.
+                equal = !label.contains(&b'.')
+                    && expected.is_some_and(|e| {
+                        (dot == 0 || e[0] == b'.') && e[dot..].eq_ignore_ascii_case(label)
+                    });
             }
             read = offset + label.len();
         })?;
@@ -646,6 +649,23 @@ mod tests {
         let mut out = Vec::new();
         read_response(&captured_response(), &longer, &mut out).unwrap();
         assert!(out.is_empty());
+    }
+
+    /// RFC 1035 §3.1: a name is a sequence of labels, and a label's bytes
+    /// are its own; a single label `abc.local` (a dot byte inside it) is
+    /// not the two-label name `abc` `local` that was asked for, and its
+    /// records answer nothing we asked.
+    #[test]
+    fn a_label_with_a_dot_inside_is_not_two_labels() {
+        let asked = LocalName::parse("abc.local").unwrap();
+        let mut m = vec![0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        m.push(9);
+        m.extend_from_slice(b"abc.local");
+        m.push(0);
+        m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 120, 0, 4, 10, 0, 0, 1]);
+        let mut out = Vec::new();
+        read_response(&m, &asked, &mut out).unwrap();
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]
