@@ -596,3 +596,47 @@ fn add_track_on_a_transceiver_the_remote_offer_made_survives_its_rollback() {
     assert!(offer.sdp.contains("a=msid:s b-mic"), "{}", offer.sdp);
     assert_eq!(offer.sdp.matches("m=").count(), 1, "{}", offer.sdp);
 }
+
+/// RFC 8122 §5: a section's fingerprints are its own, the session-level
+/// ones only where it has none. An answer with the certificate's SHA-1
+/// fingerprint at session level and its SHA-256 one in the media section
+/// pins DTLS to the section's; the same answer given again in a
+/// renegotiation changes nothing and is accepted.
+#[test]
+fn the_same_answer_with_a_session_level_fingerprint_beside_the_sections_is_accepted_again() {
+    let now = Instant::now();
+    let mut a = peer(1);
+    let mut b = peer(2);
+    a.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(now, Some(offer.clone())).unwrap();
+    b.set_remote_description(now, offer).unwrap();
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(now, Some(answer.clone())).unwrap();
+    let sha1 = b
+        .certificate()
+        .fingerprint(ferrtc_dtls::HashAlgorithm::Sha1)
+        .to_string();
+    let mut sdp = String::new();
+    for l in answer.sdp.split_inclusive("\r\n") {
+        sdp.push_str(l);
+        if l.starts_with("t=") {
+            sdp.push_str(&format!("a=fingerprint:{sha1}\r\n"));
+        }
+    }
+    let munged = SessionDescription {
+        kind: answer.kind,
+        sdp,
+    };
+    a.set_remote_description(now, munged.clone()).unwrap();
+    assert!(
+        a.dtls_state().is_some(),
+        "DTLS runs (offerer is the server)"
+    );
+
+    let reoffer = a.create_offer().unwrap();
+    a.set_local_description(now, Some(reoffer)).unwrap();
+    a.set_remote_description(now, munged)
+        .expect("the same answer again");
+}

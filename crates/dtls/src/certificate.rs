@@ -303,14 +303,17 @@ impl fmt::Debug for Certificate {
     }
 }
 
-/// `t` as a date of the `time` crate, or `None` out of its range (years
-/// -9999 to 9999), where `OffsetDateTime::from` would panic.
+/// `t` as a date of the `time` crate, or `None` out of what X.509 can
+/// write (years 0 to 9999), where `OffsetDateTime::from` or the encoder
+/// would panic.
 fn x509_time(t: SystemTime) -> Option<time::OffsetDateTime> {
     let epoch = time::OffsetDateTime::UNIX_EPOCH;
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
+    let date = match t.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(after) => epoch.checked_add(time::Duration::try_from(after).ok()?),
         Err(before) => epoch.checked_sub(time::Duration::try_from(before.duration()).ok()?),
-    }
+    }?;
+    // RFC 5280 §4.1.2.5.2: GeneralizedTime has a four-digit year.
+    (0..=9999).contains(&date.year()).then_some(date)
 }
 
 /// Returns the certificate's `notAfter` and its raw subject public key.
@@ -498,5 +501,32 @@ mod tests {
         assert_eq!(back.fingerprints(), cert.fingerprints());
         assert_eq!(back.key_type(), KeyType::Rsa2048);
         assert_eq!(back.expires(), t0() + DAY);
+    }
+
+    /// A clock outside X.509's range of dates gives an error, not a panic,
+    /// also before year 0 (GeneralizedTime has four digits, RFC 5280
+    /// §4.1.2.5.2); before 1950 (UTCTime's range) the certificate carries
+    /// the expiry asked.
+    #[test]
+    fn a_clock_before_year_zero_is_an_error_not_a_panic() {
+        let year = Duration::from_secs(365 * 24 * 60 * 60);
+        for years_before_1970 in [100u32, 3000, 5000] {
+            let now = SystemTime::UNIX_EPOCH - year * years_before_1970;
+            let r = std::panic::catch_unwind(|| Certificate::generate(now));
+            match r {
+                Err(_) => panic!("panicked {years_before_1970} years before 1970"),
+                Ok(Ok(c)) => {
+                    // If it succeeded, the expiry read back must be the one asked.
+                    let exp = c.expires();
+                    assert!(
+                        exp <= now + DEFAULT_VALIDITY
+                            && exp + Duration::from_secs(1) > now + DEFAULT_VALIDITY,
+                        "{years_before_1970}: expires {exp:?} vs {:?}",
+                        now + DEFAULT_VALIDITY
+                    );
+                }
+                Ok(Err(_)) => {}
+            }
+        }
     }
 }

@@ -670,19 +670,26 @@ impl PeerConnection {
         let Ok(sdp) = ferrtc_sdp::parse_bytes(desc.sdp.as_bytes(), &self.config.sdp_limits) else {
             return Ok(());
         };
-        let listed: Vec<ferrtc_sdp::Fingerprint> = sdp
-            .fingerprints()
-            .chain(
-                sdp.media
-                    .iter()
-                    .filter(|m| !m.is_rejected())
-                    .flat_map(|m| m.fingerprints()),
-            )
-            .cloned()
+        // Each section's fingerprints are its own, or else the session's
+        // (RFC 8122 §5), as JSEP pins the transport section's: every
+        // section that names any must name the pinned set.
+        let session: Vec<ferrtc_sdp::Fingerprint> = sdp.fingerprints().cloned().collect();
+        let matches = |listed: &[ferrtc_sdp::Fingerprint]| {
+            let offered = dtls_fingerprints(listed);
+            offered.iter().all(|f| pinned.contains(f)) && pinned.iter().all(|f| offered.contains(f))
+        };
+        let mut named: Vec<Vec<ferrtc_sdp::Fingerprint>> = sdp
+            .media
+            .iter()
+            .filter(|m| !m.is_rejected())
+            .map(|m| m.fingerprints().cloned().collect::<Vec<_>>())
+            .map(|own| if own.is_empty() { session.clone() } else { own })
+            .filter(|listed| !listed.is_empty())
             .collect();
-        let offered = dtls_fingerprints(&listed);
-        let same = offered.iter().all(|f| pinned.contains(f))
-            && pinned.iter().all(|f| offered.contains(f));
+        if named.is_empty() {
+            named.push(session);
+        }
+        let same = named.iter().all(|listed| matches(listed));
         if same {
             Ok(())
         } else {

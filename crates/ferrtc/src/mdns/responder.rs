@@ -195,8 +195,9 @@ impl Responder {
         let legacy = from.port() != MDNS_PORT;
         // The names asked about that are ours, each once (one table lookup
         // per question, however many names the responder holds), with the
-        // records the questions ask of them (§6: a question of another
-        // type, TXT say, asks for nothing we hold). At most MAX_QUESTIONS.
+        // records the questions ask of them (§6, §6.1: a question of
+        // another type, TXT say, gets the NSEC record). At most
+        // MAX_QUESTIONS.
         let mut matched: Vec<(String, Wanted)> = Vec::new();
         for q in &self.query.questions {
             let Some(entry) = self.names.get(&q.name) else {
@@ -401,16 +402,12 @@ mod tests {
     /// RFC 6762 §6: the one-second limit is on multicasting a *record*.
     /// An answer to an AAAA question for an IPv4-only name carries only the
     /// NSEC record (§6.1), so an A question right after it (Chromium asks
-    /// A and AAAA in separate queries) still gets the A record; and a
-    /// question for a type we have nothing to say about (TXT) gets no
-    /// empty answer on the group and holds nothing back either.
+    /// A and AAAA in separate queries) still gets the A record.
     #[test]
     fn the_multicast_rate_limit_holds_back_only_the_records_just_multicast() {
         let mut r = responder();
         let mut out = Vec::new();
         let now = Instant::now();
-        let txt = one_question(NAME, 16);
-        assert_eq!(r.handle_datagram(now, querier(5353), &txt, &mut out), None);
         let aaaa = one_question(NAME, 28);
         assert_eq!(
             r.handle_datagram(now, querier(5353), &aaaa, &mut out),
@@ -437,6 +434,22 @@ mod tests {
             None
         );
         assert_eq!(r.stats().answers, 2);
+    }
+
+    /// RFC 6762 §6.1: a question for a type our name has no record of
+    /// (TXT here) is answered with the NSEC record that says so, and no
+    /// address record.
+    #[test]
+    fn a_question_for_another_type_of_our_name_gets_the_nsec_record() {
+        let mut r = responder();
+        let mut out = Vec::new();
+        let txt = one_question(NAME, 16);
+        assert_eq!(
+            r.handle_datagram(Instant::now(), querier(5353), &txt, &mut out),
+            Some(Destination::Multicast)
+        );
+        assert_eq!(&out[6..8], &[0, 0], "no address record");
+        assert_eq!(&out[10..12], &[0, 1], "the NSEC record");
     }
 
     #[test]

@@ -254,8 +254,8 @@ impl Wanted {
 
     /// What `questions` ask of `record` by the standard DNS rules (§6): a
     /// question for its name and for its address type (or ANY) asks for
-    /// the address record; one for the other address type (or ANY) asks
-    /// for the NSEC record. Questions of other types ask for nothing.
+    /// the address record; one for any other type (or ANY) asks for the
+    /// NSEC record that says the name has no such record (§6.1).
     pub(crate) fn by(questions: &[Question], record: &Record<'_>) -> Wanted {
         let v4 = record.ip.is_ipv4();
         let mut wanted = Wanted::default();
@@ -264,7 +264,10 @@ impl Wanted {
             .filter(|q| q.name.eq_ignore_ascii_case(record.name))
         {
             wanted.address |= q.wants(v4);
-            wanted.nsec |= q.wants(!v4);
+            // §6.1: a question for any type the name has no record of
+            // (the other address type, TXT, ...) is answered by the NSEC
+            // record that says so.
+            wanted.nsec |= q.kind == ANY || !q.wants(v4);
         }
         wanted
     }
