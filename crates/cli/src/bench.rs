@@ -176,15 +176,32 @@ async fn transfer(pair: &Pair, bytes: u64, message_size: usize) -> Result<(), fe
         }
         Ok::<(), ferrtc::Error>(())
     });
-    let mut got = 0u64;
-    while got < bytes {
-        match pair.recv.recv().await {
-            Some(DataChannelEvent::Message(m)) => got += m.as_bytes().len() as u64,
-            Some(_) => {}
-            None => return Err(ferrtc::Error::Closed),
+    let reader = async {
+        let mut got = 0u64;
+        while got < bytes {
+            match pair.recv.recv().await {
+                Some(DataChannelEvent::Message(m)) => got += m.as_bytes().len() as u64,
+                Some(_) => {}
+                None => return Err(ferrtc::Error::Closed),
+            }
+        }
+        Ok(())
+    };
+    let mut writer = std::pin::pin!(writer);
+    let mut reader = std::pin::pin!(reader);
+    tokio::select! {
+        // A writer that fails (a message over the peer's max-message-size
+        // is a TypeError, W3C webrtc-pc §6.2 `send()`) sends nothing more:
+        // its error ends the transfer rather than a wait for the rest.
+        done = &mut writer => {
+            done.map_err(|_| ferrtc::Error::Closed)??;
+            reader.await
+        }
+        received = &mut reader => {
+            received?;
+            writer.await.map_err(|_| ferrtc::Error::Closed)?
         }
     }
-    writer.await.map_err(|_| ferrtc::Error::Closed)?
 }
 
 /// Median setup time of [`SETUP_ROUNDS`] pairs opened one at a time, ms.

@@ -37,3 +37,35 @@ fn bench_json_reports_throughput_setup_latency_and_small_messages() {
     assert!(report["cpu_s"].as_f64().is_some_and(|v| v >= 0.0));
     assert!(report["rss_per_connection_kib"].as_f64().is_some());
 }
+
+/// A `--message-size` over the peer's `a=max-message-size` (256 KiB, RFC
+/// 8841 §6) cannot be sent (W3C webrtc-pc §6.2 `send()`: a `TypeError`):
+/// the bench says so and exits 1 instead of waiting forever for messages
+/// that were never sent.
+#[test]
+fn bench_with_a_message_size_over_the_max_message_size_fails_and_does_not_hang() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args(["bench", "--bytes", "1000000", "--message-size", "300000"])
+        .env("FERRTC_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferrtc runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bench --message-size 300000 still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("max-message-size"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
