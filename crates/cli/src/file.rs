@@ -182,12 +182,14 @@ async fn send_file(dc: DataChannel, path: PathBuf) -> Result<(), String> {
 async fn recv_file(
     mut channels: tokio::sync::mpsc::UnboundedReceiver<DataChannel>,
     dir: PathBuf,
-    done: &std::cell::Cell<bool>,
+    outcome: &std::cell::RefCell<Option<Result<(), String>>>,
 ) -> Result<(), String> {
     let dc = channels.recv().await.ok_or("no data channel")?;
     let result = receive_into(&dc, &dir).await;
-    // The file is complete and checked: the sender may hang up from now on.
-    done.set(result.is_ok());
+    // The outcome is known: the sender may hang up from now on (it does
+    // as soon as it reads the verdict), and the exit reports this outcome,
+    // not the hang-up.
+    *outcome.borrow_mut() = Some(result.clone().map(|_| ()));
     let verdict = match &result {
         Ok(digest) => Verdict {
             ok: true,
@@ -200,11 +202,14 @@ async fn recv_file(
             error: Some(e.clone()),
         },
     };
-    dc.send_text(&to_json(&verdict))
-        .await
-        .map_err(|e| e.to_string())?;
-    // Let the verdict leave before the connection closes.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A sender gone mid-way cannot read the verdict: the failure to send
+    // it is only logged, the transfer's own outcome is what counts.
+    if let Err(e) = dc.send_text(&to_json(&verdict)).await {
+        tracing::debug!("verdict not sent: {e}");
+    } else {
+        // Let the verdict leave before the connection closes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     result.map(|_| ())
 }
 
@@ -223,7 +228,10 @@ async fn receive_into(dc: &DataChannel, dir: &Path) -> Result<String, String> {
     let mut progress = Progress::new(header.size);
     let mut got = 0u64;
     while got < header.size {
-        match next_message(dc).await? {
+        let message = next_message(dc)
+            .await
+            .map_err(|e| format!("{e} after {got} of {} bytes", header.size))?;
+        match message {
             DataChannelMessage::Binary(b) => {
                 got += b.len() as u64;
                 if got > header.size {
@@ -252,15 +260,14 @@ async fn receive_into(dc: &DataChannel, dir: &Path) -> Result<String, String> {
     Ok(digest)
 }
 
-fn finish(end: End, done: bool) -> Result<(), ferrtc::Error> {
-    match end {
-        End::Work(Ok(())) => Ok(()),
-        End::Signaling if done => Ok(()),
-        End::Work(Err(e)) => Err(ferrtc::Error::Io(std::io::Error::other(e))),
-        End::Signaling => Err(ferrtc::Error::Io(std::io::Error::other(
-            "signaling ended before the transfer",
-        ))),
-    }
+/// The command's result: the work's own, or when signaling ended first,
+/// `outcome` (the transfer's result once known) or else that it ended.
+fn finish(end: End, outcome: Option<Result<(), String>>) -> Result<(), ferrtc::Error> {
+    let result = match (end, outcome) {
+        (End::Work(r), _) | (End::Signaling, Some(r)) => r,
+        (End::Signaling, None) => Err("signaling ended before the transfer".into()),
+    };
+    result.map_err(|e| ferrtc::Error::Io(std::io::Error::other(e)))
 }
 
 /// `ferrtc send FILE --signal stdio|URL`.
@@ -281,7 +288,7 @@ pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error>
             &mut signaling,
         )
         .await?,
-        false,
+        None,
     )
 }
 
@@ -290,15 +297,15 @@ pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> 
     let mut signaling = open_signaling(&opts.signal).await?;
     let pc = crate::peer::connect(&opts)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let done = std::cell::Cell::new(false);
+    let outcome = std::cell::RefCell::new(None);
     let end = session(
         &pc,
         false,
         tx,
-        recv_file(rx, dir, &done),
+        recv_file(rx, dir, &outcome),
         &mut Media::default(),
         &mut signaling,
     )
     .await?;
-    finish(end, done.get())
+    finish(end, outcome.take())
 }

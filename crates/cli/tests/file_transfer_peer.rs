@@ -1,0 +1,301 @@
+//! `ferrtc recv` and `ferrtc send` against an in-process peer that speaks
+//! the file framing (crates/cli/src/file.rs) itself, correctly or not: bad
+//! control messages, wrong sizes and hashes, names that try to leave the
+//! directory, hang-ups mid-way. Each must end in a clear error and exit 1,
+//! never a panic, a hang or a write outside `--out DIR`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferrtc::{
+    Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
+    IceCandidateInit, PeerConnection, PeerConnectionEvent, SessionDescription,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `ferrtc send|recv` joined to an in-process connection.
+struct Run {
+    child: Child,
+    /// Lines to the child's stdin; an empty string closes it.
+    lines: mpsc::UnboundedSender<String>,
+    pc: PeerConnection,
+}
+
+fn line(v: &Value) -> String {
+    format!("{v}\n")
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferrtc-file-peer-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts `ferrtc ARGS` with stdio signaling relayed to a new connection;
+/// the channels the child opens go to the returned receiver.
+fn start(args: &[&std::ffi::OsStr]) -> (Run, mpsc::UnboundedReceiver<DataChannel>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ferrtc binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            if line.is_empty() {
+                break;
+            }
+            if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let (ctx, crx) = mpsc::unbounded_channel();
+    let relay_pc = pc.clone();
+    let to_child = tx.clone();
+    tokio::spawn(async move {
+        let pc = relay_pc;
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            tokio::select! {
+                l = lines.next_line() => {
+                    let Ok(Some(l)) = l else { break };
+                    let v: Value = serde_json::from_str(&l).expect("stdout carries JSON lines only");
+                    match v["type"].as_str() {
+                        Some("offer") => {
+                            pc.set_remote_description(SessionDescription::offer(v["sdp"].as_str().unwrap())).await.unwrap();
+                            let answer = pc.create_answer().await.unwrap();
+                            pc.set_local_description(Some(answer.clone())).await.unwrap();
+                            let _ = to_child.send(line(&json!({"type":"answer","sdp":answer.sdp})));
+                        }
+                        Some("answer") => {
+                            pc.set_remote_description(SessionDescription::answer(v["sdp"].as_str().unwrap())).await.unwrap();
+                        }
+                        Some("candidate") => {
+                            let c: IceCandidateInit = serde_json::from_value(v).unwrap();
+                            let _ = pc.add_ice_candidate(c).await;
+                        }
+                        other => panic!("unexpected line type {other:?}"),
+                    }
+                }
+                ev = pc.next_event() => match ev {
+                    Some(PeerConnectionEvent::IceCandidate(c)) => {
+                        let mut v = serde_json::to_value(&c).unwrap();
+                        v["type"] = json!("candidate");
+                        let _ = to_child.send(line(&v));
+                    }
+                    Some(PeerConnectionEvent::DataChannel(dc)) => { let _ = ctx.send(dc); }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+    });
+    (
+        Run {
+            child,
+            lines: tx,
+            pc,
+        },
+        crx,
+    )
+}
+
+/// Starts `ferrtc recv --out DIR --signal stdio` and opens the `file`
+/// channel to it, as `ferrtc send` does.
+async fn recv_with_channel(dir: &Path) -> (Run, DataChannel) {
+    let (run, _channels) = start(&[
+        "recv".as_ref(),
+        "--out".as_ref(),
+        dir.as_os_str(),
+        "--signal".as_ref(),
+        "stdio".as_ref(),
+    ]);
+    let dc = run
+        .pc
+        .create_data_channel("file", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = run.pc.create_offer().await.unwrap();
+    run.pc
+        .set_local_description(Some(offer.clone()))
+        .await
+        .unwrap();
+    run.lines
+        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
+        .unwrap();
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .expect("open in time")
+        .unwrap();
+    (run, dc)
+}
+
+/// Starts `ferrtc send FILE --signal stdio` and answers it; returns the
+/// `file` channel it opens.
+async fn send_with_channel(file: &Path) -> (Run, DataChannel) {
+    let (run, mut channels) = start(&[
+        "send".as_ref(),
+        file.as_os_str(),
+        "--signal".as_ref(),
+        "stdio".as_ref(),
+    ]);
+    let dc = tokio::time::timeout(TIMEOUT, channels.recv())
+        .await
+        .expect("channel in time")
+        .unwrap();
+    (run, dc)
+}
+
+/// The next message, or `None` when the channel closes or nothing comes
+/// within the timeout.
+async fn next_message(dc: &DataChannel) -> Option<DataChannelMessage> {
+    loop {
+        match tokio::time::timeout(TIMEOUT, dc.recv()).await {
+            Ok(Some(DataChannelEvent::Message(m))) => {
+                return Some(std::sync::Arc::unwrap_or_clone(m));
+            }
+            Ok(Some(DataChannelEvent::Close)) | Ok(None) | Err(_) => return None,
+            Ok(Some(_)) => continue,
+        }
+    }
+}
+
+/// The receiver's verdict as JSON.
+async fn verdict(dc: &DataChannel) -> Value {
+    match next_message(dc).await {
+        Some(DataChannelMessage::Text(t)) => serde_json::from_str(&t).expect("verdict is JSON"),
+        other => panic!("no verdict: {other:?}"),
+    }
+}
+
+/// Closes the child's stdin (as the real peer's exit does, through the
+/// FIFOs or the relay), waits for it to exit, returns its exit code and
+/// stderr.
+async fn exit(run: Run) -> (Option<i32>, String) {
+    let _ = run.lines.send(String::new());
+    exited(run).await
+}
+
+/// Waits for the child to exit on its own (stdin still open), returns its
+/// exit code and stderr.
+async fn exited(mut run: Run) -> (Option<i32>, String) {
+    let status = tokio::time::timeout(TIMEOUT, run.child.wait())
+        .await
+        .expect("ferrtc exits in time")
+        .unwrap();
+    let mut stderr = String::new();
+    run.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (status.code(), stderr)
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Files in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Sends a whole file the way `ferrtc send` does, with `trailer_data` as
+/// the bytes whose digest the trailer names.
+async fn send_framed(dc: &DataChannel, name: &str, data: &[u8], trailer_data: &[u8]) {
+    dc.send_text(&json!({"name": name, "size": data.len()}).to_string())
+        .await
+        .unwrap();
+    for chunk in data.chunks(16 * 1024) {
+        dc.send_binary(chunk).await.unwrap();
+    }
+    dc.send_text(&json!({"sha256": sha256_hex(trailer_data)}).to_string())
+        .await
+        .unwrap();
+}
+
+/// Names with directories, `..`, `.`, empty or absolute are refused
+/// (nothing may be written outside `--out DIR`), and `recv` exits 1 with
+/// the reason even when the sender hangs up as soon as it reads the
+/// refusal, as `ferrtc send` does.
+#[tokio::test(flavor = "current_thread")]
+async fn names_that_leave_the_directory_are_refused_with_the_reason() {
+    for name in ["../escape", "a/b", "..", ".", "", "/tmp/escape", "sub/"] {
+        let dir = scratch("names");
+        let out = dir.join("out");
+        std::fs::create_dir(&out).unwrap();
+        let (run, dc) = recv_with_channel(&out).await;
+        send_framed(&dc, name, b"abc", b"abc").await;
+        let v = verdict(&dc).await;
+        assert_eq!(v["ok"], false, "{name:?}: {v}");
+        let (code, stderr) = exit(run).await;
+        assert_eq!(code, Some(1), "{name:?}: {stderr}");
+        assert!(
+            stderr.contains("refused file name"),
+            "{name:?}: the reason is lost: {stderr}"
+        );
+        assert_eq!(listing(&dir), ["out"], "{name:?}");
+        assert!(listing(&out).is_empty(), "{name:?}: {:?}", listing(&out));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Control messages that do not parse as the framing's JSON (not JSON, a
+/// negative or fractional size, missing fields) are refused with a reason
+/// in the verdict and in `recv`'s exit message, never a panic.
+#[tokio::test(flavor = "current_thread")]
+async fn malformed_headers_are_refused_with_the_reason() {
+    for header in [
+        "not json".to_owned(),
+        json!({"name":"x","size":-1}).to_string(),
+        json!({"name":"x","size":1.5}).to_string(),
+        json!({"name":"x"}).to_string(),
+        json!({"sha256":"00"}).to_string(),
+    ] {
+        let dir = scratch("headers");
+        let (run, dc) = recv_with_channel(&dir).await;
+        dc.send_text(&header).await.unwrap();
+        let v = verdict(&dc).await;
+        assert_eq!(v["ok"], false, "{header}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("bad control message"),
+            "{header}: {v}"
+        );
+        let (code, stderr) = exit(run).await;
+        assert_eq!(code, Some(1), "{header}: {stderr}");
+        assert!(
+            stderr.contains("bad control message"),
+            "{header}: the reason is lost: {stderr}"
+        );
+        assert!(listing(&dir).is_empty(), "{header}: {:?}", listing(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
