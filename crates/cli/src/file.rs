@@ -12,6 +12,10 @@
 //! 4. receiver -> sender, text: `{"ok":true,"sha256":"HEX"}` once the file is
 //!    written and its size and digest match, else `{"ok":false,"error":"..."}`.
 //!
+//! The receiver writes the bytes to a file of its own in DIR and renames it
+//! to NAME only once size and digest match: a failed transfer leaves DIR as
+//! it was.
+//!
 //! The sender offers; the receiver answers. Both exit 0 when the transfer
 //! was confirmed, 1 when it failed.
 
@@ -221,9 +225,7 @@ async fn receive_into(dc: &DataChannel, dir: &Path) -> Result<String, String> {
         .filter(|n| *n == std::ffi::OsStr::new(&header.name))
         .ok_or_else(|| format!("refused file name {:?}", header.name))?;
     let path = dir.join(name);
-    let mut file = tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (mut file, mut partial) = Partial::create(dir).await?;
     let mut hash = digest::Context::new(&digest::SHA256);
     let mut progress = Progress::new(header.size);
     let mut got = 0u64;
@@ -256,8 +258,58 @@ async fn receive_into(dc: &DataChannel, dir: &Path) -> Result<String, String> {
             trailer.sha256
         ));
     }
+    drop(file);
+    partial.keep_as(&path).await?;
     tracing::info!("received {} ({got} bytes, sha256 {digest})", path.display());
     Ok(digest)
+}
+
+/// The file being received, under a name of its own in DIR until its
+/// size and SHA-256 are checked: only then is it renamed to the announced
+/// name (replacing a file of that name), so that a transfer that fails or
+/// stops mid-way leaves nothing that passes for the file and does not
+/// touch a file already there. Dropped before [`keep_as`](Self::keep_as),
+/// it is removed.
+struct Partial {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Partial {
+    /// A new file in `dir` (never an existing one: `create_new`).
+    async fn create(dir: &Path) -> Result<(tokio::fs::File, Partial), String> {
+        let mut n = 0u32;
+        loop {
+            let path = dir.join(format!(".ferrtc-recv-{}-{n}.part", std::process::id()));
+            match tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .await
+            {
+                Ok(file) => return Ok((file, Partial { path, kept: false })),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+
+    /// Renames the checked file to `path`.
+    async fn keep_as(&mut self, path: &Path) -> Result<(), String> {
+        tokio::fs::rename(&self.path, path)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The command's result: the work's own, or when signaling ended first,

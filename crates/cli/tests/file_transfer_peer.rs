@@ -299,3 +299,63 @@ async fn malformed_headers_are_refused_with_the_reason() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// A digest that does not match the bytes received fails the transfer
+/// (exit 1, the mismatch named), and the bytes are not left under the
+/// announced name, where they would pass for the file.
+#[tokio::test(flavor = "current_thread")]
+async fn a_wrong_sha256_fails_and_leaves_no_file_under_the_name() {
+    let dir = scratch("hash");
+    let (run, dc) = recv_with_channel(&dir).await;
+    send_framed(&dc, "f.bin", b"abc", b"abd").await;
+    let v = verdict(&dc).await;
+    assert_eq!(v["ok"], false, "{v}");
+    let (code, stderr) = exit(run).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("SHA-256 mismatch"), "{stderr}");
+    assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A sender that hangs up mid-way: `recv` exits 1 saying how far it got,
+/// leaves no partial file, and a file of that name already in the
+/// directory is left as it was.
+#[tokio::test(flavor = "current_thread")]
+async fn a_sender_that_hangs_up_mid_way_leaves_the_directory_as_it_was() {
+    let dir = scratch("hangup");
+    std::fs::write(dir.join("f.bin"), b"the old one").unwrap();
+    let (run, dc) = recv_with_channel(&dir).await;
+    dc.send_text(&json!({"name":"f.bin","size":100_000}).to_string())
+        .await
+        .unwrap();
+    dc.send_binary(&[1u8; 5000]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.pc.close().await;
+    let (code, stderr) = exited(run).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("5000 of 100000 bytes"), "{stderr}");
+    assert_eq!(listing(&dir), ["f.bin"]);
+    assert!(
+        std::fs::read(dir.join("f.bin")).unwrap() == b"the old one",
+        "the file already there was overwritten"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An empty file, and a file that replaces one of the same name: both
+/// arrive whole and confirmed.
+#[tokio::test(flavor = "current_thread")]
+async fn an_empty_file_arrives_and_a_good_file_replaces_its_namesake() {
+    let dir = scratch("empty");
+    std::fs::write(dir.join("empty.txt"), b"was not empty").unwrap();
+    let (run, dc) = recv_with_channel(&dir).await;
+    send_framed(&dc, "empty.txt", b"", b"").await;
+    let v = verdict(&dc).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["sha256"], sha256_hex(b""), "{v}");
+    let (code, stderr) = exit(run).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(listing(&dir), ["empty.txt"]);
+    assert_eq!(std::fs::read(dir.join("empty.txt")).unwrap(), b"");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
