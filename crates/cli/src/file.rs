@@ -139,10 +139,35 @@ async fn send_file(dc: DataChannel, path: PathBuf) -> Result<(), String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
+    // The receiver may refuse at any point (a bad name, a full disk, step
+    // 4 of the framing): its verdict is watched from the header on, and a
+    // refusal stops the sending with the receiver's reason.
+    let verdict = next_text::<Verdict>(&dc);
+    let mut verdict = std::pin::pin!(verdict);
     let header = Header { name, size };
     dc.send_text(&to_json(&header))
         .await
         .map_err(|e| e.to_string())?;
+    let digest = tokio::select! {
+        early = &mut verdict => return Err(early_verdict(early)),
+        digest = send_data(&dc, &mut file, size) => digest?,
+    };
+    dc.send_text(&to_json(&Trailer {
+        sha256: digest.clone(),
+    }))
+    .await
+    .map_err(|e| e.to_string())?;
+    judge(verdict.await?, &digest)?;
+    tracing::info!("sent {} ({size} bytes, sha256 {digest})", path.display());
+    Ok(())
+}
+
+/// Sends the file's bytes (step 2 of the framing); returns their SHA-256.
+async fn send_data(
+    dc: &DataChannel,
+    file: &mut tokio::fs::File,
+    size: u64,
+) -> Result<String, String> {
     let mut hash = digest::Context::new(&digest::SHA256);
     let mut progress = Progress::new(size);
     let mut sent = 0u64;
@@ -164,23 +189,51 @@ async fn send_file(dc: DataChannel, path: PathBuf) -> Result<(), String> {
             "file changed while sending ({sent} of {size} bytes)"
         ));
     }
-    let digest = hex(hash.finish().as_ref());
-    dc.send_text(&to_json(&Trailer {
-        sha256: digest.clone(),
-    }))
-    .await
-    .map_err(|e| e.to_string())?;
-    let verdict: Verdict = next_text(&dc).await?;
-    match (verdict.ok, verdict.sha256) {
-        (true, Some(h)) if h == digest => {
-            tracing::info!("sent {} ({size} bytes, sha256 {digest})", path.display());
-            Ok(())
-        }
-        _ => Err(format!(
-            "receiver refused: {}",
-            verdict.error.unwrap_or_default()
-        )),
+    Ok(hex(hash.finish().as_ref()))
+}
+
+/// The error for a verdict that came before the trailer was sent.
+fn early_verdict(verdict: Result<Verdict, String>) -> String {
+    match verdict {
+        Ok(Verdict {
+            ok: false, error, ..
+        }) => refused(error),
+        Ok(_) => "the receiver confirmed the file before it was sent".into(),
+        Err(e) => e,
     }
+}
+
+/// Checks the receiver's verdict on the file whose SHA-256 is `digest`.
+fn judge(verdict: Verdict, digest: &str) -> Result<(), String> {
+    match verdict {
+        Verdict {
+            ok: true,
+            sha256: Some(h),
+            ..
+        } if h == digest => Ok(()),
+        Verdict {
+            ok: true,
+            sha256: Some(h),
+            ..
+        } => Err(format!(
+            "the receiver confirmed SHA-256 {h}, not the file's {digest}"
+        )),
+        Verdict {
+            ok: true,
+            sha256: None,
+            ..
+        } => Err("the receiver confirmed the file without its SHA-256".into()),
+        Verdict {
+            ok: false, error, ..
+        } => Err(refused(error)),
+    }
+}
+
+fn refused(error: Option<String>) -> String {
+    format!(
+        "receiver refused: {}",
+        error.unwrap_or_else(|| "no reason given".into())
+    )
 }
 
 async fn recv_file(

@@ -359,3 +359,53 @@ async fn an_empty_file_arrives_and_a_good_file_replaces_its_namesake() {
     assert_eq!(std::fs::read(dir.join("empty.txt")).unwrap(), b"");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A receiver that refuses while the file is still being sent (its
+/// `{"ok":false,...}` can come at any time, e.g. after the header): `send`
+/// stops and exits 1 with the receiver's reason, instead of sending on
+/// (or waiting on back-pressure) and failing on the hang-up.
+#[tokio::test(flavor = "current_thread")]
+async fn the_sender_stops_at_an_early_refusal_with_the_receivers_reason() {
+    let dir = scratch("send-refused");
+    let src = dir.join("big.bin");
+    std::fs::write(&src, vec![7u8; 20 << 20]).unwrap();
+    let (run, dc) = send_with_channel(&src).await;
+    let header = next_message(&dc).await;
+    assert!(
+        matches!(&header, Some(DataChannelMessage::Text(t)) if t.contains("big.bin")),
+        "{header:?}"
+    );
+    dc.send_text(&json!({"ok":false,"error":"disk full"}).to_string())
+        .await
+        .unwrap();
+    let (code, stderr) = exited(run).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("receiver refused: disk full"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A verdict that does not confirm the file's digest (none, another one,
+/// not the framing's JSON) fails `send` with a message that says what was
+/// wrong.
+#[tokio::test(flavor = "current_thread")]
+async fn the_sender_fails_on_a_verdict_that_does_not_confirm_its_digest() {
+    for (verdict, says) in [
+        ("{\"ok\":true}", "without its SHA-256"),
+        ("{\"ok\":true,\"sha256\":\"00\"}", "SHA-256 00"),
+        ("{\"ok\":false}", "receiver refused"),
+        ("garbage", "bad control message"),
+    ] {
+        let dir = scratch("send-verdict");
+        let src = dir.join("small.bin");
+        std::fs::write(&src, b"hello").unwrap();
+        let (run, dc) = send_with_channel(&src).await;
+        for _ in 0..3 {
+            assert!(next_message(&dc).await.is_some());
+        }
+        dc.send_text(verdict).await.unwrap();
+        let (code, stderr) = exited(run).await;
+        assert_eq!(code, Some(1), "{verdict}: {stderr}");
+        assert!(stderr.contains(says), "{verdict}: {stderr}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
