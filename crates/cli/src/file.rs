@@ -129,12 +129,29 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-async fn send_file(dc: DataChannel, path: PathBuf) -> Result<(), String> {
+/// Opens FILE to send: a regular file that can be read, or the error
+/// naming it.
+async fn open_file(path: &Path) -> Result<(tokio::fs::File, u64), std::io::Error> {
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let file = tokio::fs::File::open(path).await.map_err(named)?;
+    let meta = file.metadata().await.map_err(named)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
+    Ok((file, meta.len()))
+}
+
+async fn send_file(
+    dc: DataChannel,
+    mut file: tokio::fs::File,
+    size: u64,
+    path: PathBuf,
+) -> Result<(), String> {
     dc.wait_open().await.map_err(|e| e.to_string())?;
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let size = file.metadata().await.map_err(|e| e.to_string())?.len();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -377,6 +394,8 @@ fn finish(end: End, outcome: Option<Result<(), String>>) -> Result<(), ferrtc::E
 
 /// `ferrtc send FILE --signal stdio|URL`.
 pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> {
+    // A FILE that cannot be sent is said now, not once a peer has come.
+    let (file, size) = open_file(&path).await?;
     let mut signaling = open_signaling(&opts.signal).await?;
     let pc = crate::peer::connect(&opts)?;
     let dc = pc
@@ -388,7 +407,7 @@ pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error>
             &pc,
             true,
             tx,
-            send_file(dc, path),
+            send_file(dc, file, size, path),
             &mut Media::default(),
             &mut signaling,
         )
@@ -399,6 +418,21 @@ pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error>
 
 /// `ferrtc recv [--out DIR] --signal stdio|URL`.
 pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> {
+    // An --out that cannot take the file is said now, not once a peer has
+    // come.
+    match tokio::fs::metadata(&dir).await {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(
+                std::io::Error::other(format!("--out {}: not a directory", dir.display())).into(),
+            );
+        }
+        Err(e) => {
+            return Err(
+                std::io::Error::new(e.kind(), format!("--out {}: {e}", dir.display())).into(),
+            );
+        }
+    }
     let mut signaling = open_signaling(&opts.signal).await?;
     let pc = crate::peer::connect(&opts)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -409,3 +409,40 @@ async fn the_sender_fails_on_a_verdict_that_does_not_confirm_its_digest() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// A FILE that cannot be read, or an `--out` that is not a directory, is
+/// said at once (exit 1, the path named), not after a peer has connected,
+/// and without a peer at all.
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_file_or_output_directory_fails_before_signaling() {
+    let dir = scratch("missing");
+    let missing = dir.join("nope");
+    for args in [
+        vec![
+            "send".as_ref(),
+            missing.as_os_str(),
+            "--signal".as_ref(),
+            "stdio".as_ref(),
+        ],
+        vec![
+            "send".as_ref(),
+            dir.as_os_str(),
+            "--signal".as_ref(),
+            "stdio".as_ref(),
+        ],
+        vec![
+            "recv".as_ref(),
+            "--out".as_ref(),
+            missing.as_os_str(),
+            "--signal".as_ref(),
+            "stdio".as_ref(),
+        ],
+    ] {
+        let (run, _channels) = start(&args);
+        let (code, stderr) = exited(run).await;
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(dir.to_str().unwrap()), "{args:?}: {stderr}");
+        assert!(!stderr.contains("\"type\""), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
