@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::media::Media;
-use crate::peer::{End, PeerOptions, open_signaling, session};
+use crate::peer::{CliError, End, PeerOptions, open_signaling, session};
 
 /// Size of each data message.
 const CHUNK: usize = 16 * 1024;
@@ -384,16 +384,16 @@ impl Drop for Partial {
 
 /// The command's result: the work's own, or when signaling ended first,
 /// `outcome` (the transfer's result once known) or else that it ended.
-fn finish(end: End, outcome: Option<Result<(), String>>) -> Result<(), ferrtc::Error> {
+fn finish(end: End, outcome: Option<Result<(), String>>) -> Result<(), CliError> {
     let result = match (end, outcome) {
         (End::Work(r), _) | (End::Signaling, Some(r)) => r,
         (End::Signaling, None) => Err("signaling ended before the transfer".into()),
     };
-    result.map_err(|e| ferrtc::Error::Io(std::io::Error::other(e)))
+    Ok(result?)
 }
 
 /// `ferrtc send FILE --signal stdio|URL`.
-pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> {
+pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), CliError> {
     // A FILE that cannot be sent is said now, not once a peer has come.
     let (file, size) = open_file(&path).await?;
     let mut signaling = open_signaling(&opts.signal).await?;
@@ -417,7 +417,7 @@ pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error>
 }
 
 /// `ferrtc recv [--out DIR] --signal stdio|URL`.
-pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), ferrtc::Error> {
+pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), CliError> {
     // An --out that cannot take the file is said now, not once a peer has
     // come.
     match tokio::fs::metadata(&dir).await {

@@ -63,11 +63,14 @@ impl PeerOptions {
     }
 }
 
-/// Opens `--signal`, as an I/O error for the caller.
-pub async fn open_signaling(target: &Target) -> Result<Signaling, ferrtc::Error> {
-    Signaling::open(target)
-        .await
-        .map_err(|e| ferrtc::Error::Io(std::io::Error::other(e)))
+/// The error of `peer`, `send` and `recv`: a library error, or the
+/// command's own reason, printed as it is (not under the library's
+/// `socket:` label, which is for sockets that cannot be opened).
+pub type CliError = crate::demo::BoxError;
+
+/// Opens `--signal`.
+pub async fn open_signaling(target: &Target) -> Result<Signaling, CliError> {
+    Ok(Signaling::open(target).await?)
 }
 
 pub fn emit(message: &Outgoing) {
@@ -143,7 +146,7 @@ pub fn connect(opts: &PeerOptions) -> Result<PeerConnection, ferrtc::Error> {
 }
 
 /// Runs the peer until `bye` or end of stdin.
-pub async fn run(opts: PeerOptions) -> Result<(), ferrtc::Error> {
+pub async fn run(opts: PeerOptions) -> Result<(), CliError> {
     let mut signaling = open_signaling(&opts.signal).await?;
     let pc = connect(&opts)?;
     if opts.offer {
@@ -226,7 +229,7 @@ pub async fn session(
     work: impl std::future::Future<Output = Result<(), String>>,
     media: &mut Media,
     signaling: &mut Signaling,
-) -> Result<End, ferrtc::Error> {
+) -> Result<End, CliError> {
     let shutdown = shutdown_signal();
     let mut shutdown = std::pin::pin!(shutdown);
     if offering {
@@ -282,7 +285,7 @@ pub async fn session(
     pc.close().await;
     signaling.close().await;
     if let Some(why) = failed {
-        return Err(ferrtc::Error::Io(std::io::Error::other(why)));
+        return Err(why.into());
     }
     Ok(end)
 }

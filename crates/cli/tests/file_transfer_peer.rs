@@ -446,3 +446,32 @@ async fn a_missing_file_or_output_directory_fails_before_signaling() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The command's own failures are printed as `ferrtc: REASON`, not under
+/// the library's `socket:` label (`ferrtc::Error::Io`, for a socket that
+/// cannot be opened), which sent users looking for a network problem.
+#[tokio::test(flavor = "current_thread")]
+async fn the_commands_own_errors_are_not_called_socket_errors() {
+    let dir = scratch("labels");
+    let missing = dir.join("nope");
+    let (run, _channels) = start(&[
+        "send".as_ref(),
+        missing.as_os_str(),
+        "--signal".as_ref(),
+        "stdio".as_ref(),
+    ]);
+    let (code, stderr) = exited(run).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("ferrtc: {}: ", missing.display())),
+        "{stderr}"
+    );
+    let (run, dc) = recv_with_channel(&dir).await;
+    send_framed(&dc, "f.bin", b"abc", b"abd").await;
+    assert_eq!(verdict(&dc).await["ok"], false);
+    let (code, stderr) = exit(run).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ferrtc: SHA-256 mismatch"), "{stderr}");
+    assert!(!stderr.contains("socket:"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
