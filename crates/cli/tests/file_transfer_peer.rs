@@ -40,8 +40,17 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// Starts `ferrtc ARGS` with stdio signaling relayed to a new connection;
-/// the channels the child opens go to the returned receiver.
-fn start(args: &[&std::ffi::OsStr]) -> (Run, mpsc::UnboundedReceiver<DataChannel>) {
+/// the channels the child opens go to the returned receiver. With
+/// `offer`, the connection first makes a channel of that label and sends
+/// its offer, before any of its candidates.
+async fn start(
+    args: &[&std::ffi::OsStr],
+    offer: Option<&str>,
+) -> (
+    Run,
+    mpsc::UnboundedReceiver<DataChannel>,
+    Option<DataChannel>,
+) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
         .args(args)
         .stdin(Stdio::piped())
@@ -64,6 +73,18 @@ fn start(args: &[&std::ffi::OsStr]) -> (Run, mpsc::UnboundedReceiver<DataChannel
         }
     });
     let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let mut offered = None;
+    if let Some(label) = offer {
+        offered = Some(
+            pc.create_data_channel(label, DataChannelInit::default())
+                .await
+                .unwrap(),
+        );
+        let offer = pc.create_offer().await.unwrap();
+        pc.set_local_description(Some(offer.clone())).await.unwrap();
+        tx.send(line(&json!({"type":"offer","sdp":offer.sdp})))
+            .unwrap();
+    }
     let (ctx, crx) = mpsc::unbounded_channel();
     let relay_pc = pc.clone();
     let to_child = tx.clone();
@@ -112,32 +133,25 @@ fn start(args: &[&std::ffi::OsStr]) -> (Run, mpsc::UnboundedReceiver<DataChannel
             pc,
         },
         crx,
+        offered,
     )
 }
 
 /// Starts `ferrtc recv --out DIR --signal stdio` and opens the `file`
 /// channel to it, as `ferrtc send` does.
 async fn recv_with_channel(dir: &Path) -> (Run, DataChannel) {
-    let (run, _channels) = start(&[
-        "recv".as_ref(),
-        "--out".as_ref(),
-        dir.as_os_str(),
-        "--signal".as_ref(),
-        "stdio".as_ref(),
-    ]);
-    let dc = run
-        .pc
-        .create_data_channel("file", DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = run.pc.create_offer().await.unwrap();
-    run.pc
-        .set_local_description(Some(offer.clone()))
-        .await
-        .unwrap();
-    run.lines
-        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
-        .unwrap();
+    let (run, _channels, dc) = start(
+        &[
+            "recv".as_ref(),
+            "--out".as_ref(),
+            dir.as_os_str(),
+            "--signal".as_ref(),
+            "stdio".as_ref(),
+        ],
+        Some("file"),
+    )
+    .await;
+    let dc = dc.unwrap();
     tokio::time::timeout(TIMEOUT, dc.wait_open())
         .await
         .expect("open in time")
@@ -148,12 +162,16 @@ async fn recv_with_channel(dir: &Path) -> (Run, DataChannel) {
 /// Starts `ferrtc send FILE --signal stdio` and answers it; returns the
 /// `file` channel it opens.
 async fn send_with_channel(file: &Path) -> (Run, DataChannel) {
-    let (run, mut channels) = start(&[
-        "send".as_ref(),
-        file.as_os_str(),
-        "--signal".as_ref(),
-        "stdio".as_ref(),
-    ]);
+    let (run, mut channels, _) = start(
+        &[
+            "send".as_ref(),
+            file.as_os_str(),
+            "--signal".as_ref(),
+            "stdio".as_ref(),
+        ],
+        None,
+    )
+    .await;
     let dc = tokio::time::timeout(TIMEOUT, channels.recv())
         .await
         .expect("channel in time")
@@ -438,7 +456,7 @@ async fn a_missing_file_or_output_directory_fails_before_signaling() {
             "stdio".as_ref(),
         ],
     ] {
-        let (run, _channels) = start(&args);
+        let (run, _channels, _) = start(&args, None).await;
         let (code, stderr) = exited(run).await;
         assert_eq!(code, Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(dir.to_str().unwrap()), "{args:?}: {stderr}");
@@ -454,12 +472,16 @@ async fn a_missing_file_or_output_directory_fails_before_signaling() {
 async fn the_commands_own_errors_are_not_called_socket_errors() {
     let dir = scratch("labels");
     let missing = dir.join("nope");
-    let (run, _channels) = start(&[
-        "send".as_ref(),
-        missing.as_os_str(),
-        "--signal".as_ref(),
-        "stdio".as_ref(),
-    ]);
+    let (run, _channels, _) = start(
+        &[
+            "send".as_ref(),
+            missing.as_os_str(),
+            "--signal".as_ref(),
+            "stdio".as_ref(),
+        ],
+        None,
+    )
+    .await;
     let (code, stderr) = exited(run).await;
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
