@@ -382,12 +382,14 @@ impl Drop for Partial {
     }
 }
 
-/// The command's result: the work's own, or when signaling ended first,
-/// `outcome` (the transfer's result once known) or else that it ended.
+/// The command's result: the work's own, or when signaling ended or the
+/// connection failed first, `outcome` (the transfer's result once known)
+/// or else which of the two ended it.
 fn finish(end: End, outcome: Option<Result<(), String>>) -> Result<(), CliError> {
     let result = match (end, outcome) {
-        (End::Work(r), _) | (End::Signaling, Some(r)) => r,
+        (End::Work(r), _) | (End::Signaling | End::Failed, Some(r)) => r,
         (End::Signaling, None) => Err("signaling ended before the transfer".into()),
+        (End::Failed, None) => Err("the connection to the peer failed".into()),
     };
     Ok(result?)
 }
@@ -410,6 +412,7 @@ pub async fn send(path: PathBuf, opts: PeerOptions) -> Result<(), CliError> {
             send_file(dc, file, size, path),
             &mut Media::default(),
             &mut signaling,
+            true,
         )
         .await?,
         None,
@@ -444,6 +447,7 @@ pub async fn recv(dir: PathBuf, opts: PeerOptions) -> Result<(), CliError> {
         recv_file(rx, dir, &outcome),
         &mut Media::default(),
         &mut signaling,
+        true,
     )
     .await?;
     finish(end, outcome.take())

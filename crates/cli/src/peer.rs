@@ -10,7 +10,7 @@ use crate::media::Media;
 use crate::signal::{Incoming, Outgoing, Received, Signaling, Target};
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, IceServer, PeerConnection,
-    PeerConnectionEvent, SdpType,
+    PeerConnectionEvent, PeerConnectionState, SdpType,
 };
 
 /// Options of the peer subcommand that are implemented (also the ICE
@@ -179,6 +179,8 @@ pub async fn run(opts: PeerOptions) -> Result<(), CliError> {
         std::future::pending(),
         &mut media,
         &mut signaling,
+        // A peer may restart ICE: `peer` goes on until bye or end of input.
+        false,
     )
     .await;
     // The connection is closed: the players stop, the recorders finish
@@ -212,13 +214,17 @@ async fn shutdown_signal() {
 pub enum End {
     /// `bye` or end of stdin.
     Signaling,
+    /// The connection failed (W3C `connectionState` `failed`: ICE consent
+    /// lost, RFC 7675 §5.1, or DTLS failed), in a session that ends there.
+    Failed,
     /// The work finished with this result.
     Work(Result<(), String>),
 }
 
 /// Runs `signaling` for `pc` (sending the offer first when `offering`)
 /// until `bye`, end of stdin (or the server's close), SIGINT or SIGTERM, or
-/// the end of `work`;
+/// the end of `work`, or with `end_on_failure` a failed connection (which
+/// only an ICE restart, never made by `send` or `recv`, could revive);
 /// hands the channels the peer opens to `channels` and its tracks to
 /// `media`, which also adds its tracks before the offer or the answer;
 /// closes the connection at the end.
@@ -229,6 +235,7 @@ pub async fn session(
     work: impl std::future::Future<Output = Result<(), String>>,
     media: &mut Media,
     signaling: &mut Signaling,
+    end_on_failure: bool,
 ) -> Result<End, CliError> {
     let shutdown = shutdown_signal();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -272,6 +279,9 @@ pub async fn session(
                 }
                 Some(PeerConnectionEvent::ConnectionStateChange(s)) => {
                     tracing::info!("connection state {}", s.as_str());
+                    if end_on_failure && s == PeerConnectionState::Failed {
+                        break End::Failed;
+                    }
                 }
                 Some(PeerConnectionEvent::Track(t)) => media.on_track(*t),
                 Some(PeerConnectionEvent::IceConnectionStateChange(s)) => {

@@ -75,3 +75,91 @@ async fn a_100_mib_file_moves_intact_from_send_to_recv() {
     assert_eq!(std::fs::read(out.join("payload.bin")).unwrap(), data);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Stops (SIGSTOP) a process: it neither exits nor closes its pipes, as a
+/// machine that vanished from the network.
+fn freeze(child: &Child) {
+    let pid = child.id().expect("still running").to_string();
+    let status = std::process::Command::new("sh")
+        .args(["-c", r#"kill -s STOP "$1""#, "sh", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Starts a transfer of a 300 MiB (sparse) file, freezes one side once it
+/// is under way, and returns the other side's exit code and how long it
+/// took to give up.
+async fn transfer_with_a_frozen(side: &str) -> (Option<i32>, Duration, Vec<String>) {
+    let dir =
+        std::env::temp_dir().join(format!("ferrtc-file-frozen-{side}-{}", std::process::id()));
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let src = dir.join("big.bin");
+    std::fs::File::create(&src)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let mut sender = spawn(&[
+        "send".as_ref(),
+        src.as_os_str(),
+        "--signal".as_ref(),
+        "stdio".as_ref(),
+    ]);
+    let mut receiver = spawn(&[
+        "recv".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--signal".as_ref(),
+        "stdio".as_ref(),
+    ]);
+    pipe(&mut sender, &mut receiver);
+    pipe(&mut receiver, &mut sender);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (frozen, other) = if side == "sender" {
+        (&mut sender, &mut receiver)
+    } else {
+        (&mut receiver, &mut sender)
+    };
+    freeze(frozen);
+    let start = std::time::Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(120), other.wait())
+        .await
+        .map(|s| s.unwrap().code());
+    let took = start.elapsed();
+    let _ = frozen.kill().await;
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (status.unwrap_or(None), took, left)
+}
+
+/// A sender that vanishes mid-way (frozen: no bye, no end of input, no
+/// packets): once the connection has failed (ICE consent lost, RFC 7675
+/// §5.1, W3C connectionState `failed` about 30 s later), `recv` gives up
+/// with exit 1 and leaves no partial file, instead of waiting minutes for
+/// SCTP to give up too.
+#[tokio::test(flavor = "current_thread")]
+async fn recv_gives_up_when_the_connection_to_a_vanished_sender_fails() {
+    let (code, took, left) = transfer_with_a_frozen("sender").await;
+    assert_eq!(code, Some(1), "recv after {took:?}");
+    assert!(
+        took < Duration::from_secs(60),
+        "recv gave up after {took:?}"
+    );
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The other way round: `send` gives up once the connection to a vanished
+/// receiver has failed, rather than waiting on back-pressure.
+#[tokio::test(flavor = "current_thread")]
+async fn send_gives_up_when_the_connection_to_a_vanished_receiver_fails() {
+    let (code, took, _) = transfer_with_a_frozen("receiver").await;
+    assert_eq!(code, Some(1), "send after {took:?}");
+    assert!(
+        took < Duration::from_secs(60),
+        "send gave up after {took:?}"
+    );
+}
