@@ -218,7 +218,7 @@ async fn setup_median_ms(seed: u64) -> Result<f64, ferrtc::Error> {
 }
 
 /// Runs the benchmark and prints its report.
-pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
+pub async fn run(opts: BenchOptions) -> Result<(), crate::demo::BoxError> {
     if opts.media {
         return run_media(opts).await;
     }
@@ -284,7 +284,7 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
         }
         match transfers.join_next().await {
             Some(Ok(r)) => r?,
-            Some(Err(_)) => return Err(ferrtc::Error::Closed),
+            Some(Err(e)) => return Err(format!("a transfer's task failed: {e}").into()),
             None => break,
         }
     }
@@ -337,13 +337,18 @@ pub async fn run(opts: BenchOptions) -> Result<(), ferrtc::Error> {
         );
     }
     if report.connections < opts.connections {
-        return Err(ferrtc::Error::Closed);
+        // The report is out; the exit code says it is short.
+        return Err(format!(
+            "only {} of {} connection pairs opened",
+            report.connections, opts.connections
+        )
+        .into());
     }
     Ok(())
 }
 
 /// `--media`: the forwarding workload, its report printed.
-async fn run_media(opts: BenchOptions) -> Result<(), ferrtc::Error> {
+async fn run_media(opts: BenchOptions) -> Result<(), crate::demo::BoxError> {
     // Two sockets per receiver (the forwarder's and the receiver's).
     raise_fd_limit(opts.connections as u64 * 2 + 1024);
     let report = match media::run(media::MediaOptions {
@@ -356,7 +361,7 @@ async fn run_media(opts: BenchOptions) -> Result<(), ferrtc::Error> {
         Err(e) => {
             // Which leg or phase failed; the error under it follows.
             eprintln!("ferrtc: bench --media: {}", e.context);
-            return Err(e.source);
+            return Err(e.source.into());
         }
     };
     if opts.json {

@@ -489,16 +489,14 @@ fn main() -> ExitCode {
             media,
             secs,
             json,
-        } => runtime
-            .block_on(bench::run(bench::BenchOptions {
-                bytes,
-                message_size,
-                connections: connections.unwrap_or(if media { 10 } else { 1 }),
-                media,
-                secs,
-                json,
-            }))
-            .map_err(Into::into),
+        } => runtime.block_on(bench::run(bench::BenchOptions {
+            bytes,
+            message_size,
+            connections: connections.unwrap_or(if media { 10 } else { 1 }),
+            media,
+            secs,
+            json,
+        })),
     };
     // A read of stdin may still be blocked in tokio's blocking pool, and it
     // cannot be cancelled: do not wait for it.

@@ -69,3 +69,31 @@ fn bench_with_a_message_size_over_the_max_message_size_fails_and_does_not_hang()
     assert!(stderr.contains("max-message-size"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// When fewer pairs open than `--connections` asked for (here the process
+/// runs out of file descriptors), the report still comes, then the exit
+/// code 1 with a message that says so, not the unrelated "the peer
+/// connection is closed".
+#[test]
+fn bench_says_how_many_pairs_opened_when_some_did_not() {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            r#"ulimit -n 40 && exec "$1" bench --connections 60 --bytes 0 --json"#,
+            "sh",
+            env!("CARGO_BIN_EXE_ferrtc"),
+        ])
+        .env("FERRTC_LOG", "error")
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let opened = report["connections"].as_u64().unwrap();
+    assert!(opened < 60, "{report}");
+    assert!(
+        stderr.contains(&format!("only {opened} of 60 connection pairs opened")),
+        "{stderr}"
+    );
+}
