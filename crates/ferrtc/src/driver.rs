@@ -157,9 +157,13 @@ impl CommandQueue {
     }
 
     /// Queues `cmd`; gives it back once every handle or the task is gone.
+    /// A stats request is still taken between the two: the task answers it
+    /// while it drains, or drops it as it ends, after leaving its final
+    /// report (so the caller always finds one, W3C webrtc-pc §8.2).
     pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
         let mut state = self.lock();
-        if state.hung_up || state.ended {
+        let late_stats = matches!(cmd, Command::GetStats(_)) && !state.ended;
+        if (state.hung_up && !late_stats) || state.ended {
             return Err(cmd);
         }
         state.commands.push_back(cmd);
@@ -465,8 +469,11 @@ impl Drop for Driver {
         // W3C webrtc-pc §8.2: getStats() keeps working once the connection
         // is closed (from its handles and its senders' and receivers');
         // kept before `finish` answers the close() callers.
-        let report = self.core.get_stats(std::time::SystemTime::now());
-        self.commands.0.set_final_stats(report);
+        // Not while unwinding: a core that panicked may panic again.
+        if !std::thread::panicking() {
+            let report = self.core.get_stats(std::time::SystemTime::now());
+            self.commands.0.set_final_stats(report);
+        }
         self.identity.send_modify(|p| p.closed = true);
         // Also after a panic, or when the runtime shuts down with the task
         // unfinished: the handles learn the connection is gone (else a

@@ -1385,3 +1385,68 @@ async fn sender_and_receiver_get_stats_hold_what_their_rtp_streams_reference() {
         last.to_json()
     );
 }
+
+/// Dropping the last `PeerConnection` handle closes the connection as
+/// `close()` does; an `RtpSender` kept by the application then answers
+/// `get_stats()` with the report the connection ended with (W3C webrtc-pc
+/// §8.2), right after the drop as well as later, while the connection's
+/// task is still ending.
+#[tokio::test(flavor = "current_thread")]
+async fn sender_get_stats_right_after_the_last_connection_handle_is_dropped() {
+    let (a, b) = pair();
+    let sender = a
+        .add_track(
+            &MediaStreamTrack::new(MediaKind::Video, "v"),
+            &[&MediaStream::with_id("s")],
+        )
+        .await
+        .unwrap();
+    negotiate(&a, &b).await;
+    // Trickle by hand until both ends of candidates, so that no task keeps
+    // a handle of `a` afterwards.
+    let (mut a_done, mut b_done) = (false, false);
+    let mut receiver = None;
+    while !(a_done && b_done && receiver.is_some()) {
+        tokio::select! {
+            Some(ev) = a.next_event(), if !a_done => {
+                if let PeerConnectionEvent::IceCandidate(c) = ev {
+                    a_done = c.candidate.is_empty();
+                    b.add_ice_candidate(c).await.unwrap();
+                }
+            }
+            Some(ev) = b.next_event() => match ev {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    b_done |= c.candidate.is_empty();
+                    a.add_ice_candidate(c).await.unwrap();
+                }
+                PeerConnectionEvent::Track(t) => receiver = Some(t.receiver.clone()),
+                _ => {}
+            },
+            () = tokio::time::sleep(WAIT) => panic!("no connection"),
+        }
+    }
+    wait_connected(&[&a, &b]).await;
+    let receiver = receiver.unwrap();
+    let frames: Vec<Vec<u8>> = (0..5).map(|i| vp8_frame(i, i == 0)).collect();
+    write_paced(&sender, &frames).await;
+    for _ in 0..5 {
+        recv(&receiver).await;
+    }
+    let before = sender.get_stats().await.unwrap();
+    assert!(packets_sent(&before) > 0);
+
+    drop(a);
+    let right_after = sender.get_stats().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let later = sender.get_stats().await;
+    assert!(
+        later
+            .as_ref()
+            .is_ok_and(|r| packets_sent(r) >= packets_sent(&before)),
+        "later: {later:?}"
+    );
+    assert!(
+        right_after.is_ok(),
+        "get_stats right after the drop: {right_after:?}; a moment later: Ok"
+    );
+}

@@ -1242,7 +1242,14 @@ impl MediaSession {
             self.stats.unroutable_rtp += 1;
             return;
         }
-        r.receive(now, &packet, layer, self.local_ssrc, &mut self.frames);
+        r.receive(
+            now,
+            &packet,
+            data.len(),
+            layer,
+            self.local_ssrc,
+            &mut self.frames,
+        );
         self.emit_frames(t);
         self.emit_tones(t);
     }

@@ -360,23 +360,26 @@ impl Receiver {
         })
     }
 
-    /// A received RTP packet of layer `layer` (the demux's); complete
-    /// frames go to `frames` with their layer. `local_ssrc` names us in
+    /// A received RTP packet of layer `layer` (the demux's), `wire_len`
+    /// bytes long as it came; complete frames go to `frames` with their
+    /// layer. `local_ssrc` names us in
     /// the feedback this stream will need.
     pub fn receive(
         &mut self,
         now: Instant,
         packet: &RtpPacket<'_>,
+        wire_len: usize,
         layer: usize,
         local_ssrc: u32,
         frames: &mut Vec<(usize, Frame)>,
     ) {
         // W3C webrtc-stats §5.3.5: headerBytesReceived + bytesReceived is
-        // every RTP byte received, so the header counts the padding (and,
-        // below, an RTX packet's original sequence number).
-        let wire =
-            (packet.header_len() + packet.payload.len() + usize::from(packet.padding)) as u64;
-        let header = wire - packet.payload.len() as u64;
+        // every RTP byte received (`wire_len`, the packet as it came after
+        // SRTP), so the header counts the header as it came (extension
+        // padding included), the padding and, below, an RTX packet's
+        // original sequence number.
+        let wire = wire_len as u64;
+        let header = wire.saturating_sub(packet.payload.len() as u64);
         if layer >= self.layers.len() {
             return;
         }
@@ -446,7 +449,7 @@ impl Receiver {
         let c = &mut l.counters;
         c.packets_received += 1;
         c.bytes_received += packet.payload.len() as u64;
-        c.header_bytes_received += wire - packet.payload.len() as u64;
+        c.header_bytes_received += wire.saturating_sub(packet.payload.len() as u64);
         if retransmission {
             c.retransmitted_packets_received += 1;
             c.retransmitted_bytes_received += packet.payload.len() as u64;

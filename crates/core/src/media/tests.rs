@@ -659,7 +659,8 @@ fn a_lone_packet_after_a_long_video_outage_brings_a_pli_from_the_timer() {
             &payload,
         );
         p.marker = true;
-        r.receive(now, &p, 0, 1, frames);
+        let wire = p.to_vec().len();
+        r.receive(now, &p, wire, 0, 1, frames);
         let sent = r.poll_feedback(now, rtt, 1);
         plis.extend(
             sent.iter()
@@ -716,7 +717,7 @@ fn two_late_rtx_retransmissions_far_behind_do_not_move_the_stream_back() {
     let mut now = t0;
     let send = |r: &mut Receiver, frames: &mut Vec<_>, now: Instant, bytes: &[u8]| {
         let p = RtpPacket::parse(bytes).unwrap();
-        r.receive(now, &p, 0, 1, frames);
+        r.receive(now, &p, bytes.len(), 0, 1, frames);
         while let Some(due) = r
             .poll_timeout(Duration::from_millis(50))
             .filter(|t| *t <= now)
@@ -762,7 +763,14 @@ fn header_bytes_received_count_padding_and_the_rtx_original_sequence_number() {
     let mut wire = 0;
     let mut receive = |r: &mut Receiver, bytes: Vec<u8>| {
         wire += bytes.len() as u64;
-        r.receive(now, &RtpPacket::parse(&bytes).unwrap(), 0, 1, &mut frames);
+        r.receive(
+            now,
+            &RtpPacket::parse(&bytes).unwrap(),
+            bytes.len(),
+            0,
+            1,
+            &mut frames,
+        );
     };
     let mut first = RtpPacket::new(PayloadType::new(96).unwrap(), 10, 0, 0x1234, &[0x10, 0, 1]);
     first.marker = true;
@@ -789,5 +797,47 @@ fn header_bytes_received_count_padding_and_the_rtx_original_sequence_number() {
         (3, 1)
     );
     assert_eq!((c.bytes_received, c.retransmitted_bytes_received), (9, 3));
+    assert_eq!(c.header_bytes_received + c.bytes_received, wire, "{c:?}");
+}
+
+/// W3C webrtc-stats §5.3.5: `headerBytesReceived + bytesReceived` is every
+/// RTP byte received, so the header counts as it came on the wire: an RFC
+/// 8285 extension block with padding bytes between or after its elements
+/// (§4.2 allows them anywhere), or in the two-byte form where every element
+/// would fit the one-byte form, is longer than ferrtc would write it.
+#[test]
+fn header_bytes_received_count_the_extension_block_as_it_came_on_the_wire() {
+    let now = Instant::now();
+    let mut r = Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000);
+    let mut frames = Vec::new();
+    let mut wire = 0u64;
+    let mut receive = |r: &mut Receiver, bytes: Vec<u8>| {
+        wire += bytes.len() as u64;
+        let len = bytes.len();
+        r.receive(
+            now,
+            &RtpPacket::parse(&bytes).unwrap(),
+            len,
+            0,
+            1,
+            &mut frames,
+        );
+    };
+    // One-byte form: element id 1 (one byte of value), then six padding
+    // bytes (two words of block body; re-encoded, one word).
+    let mut one_byte = vec![0x90, 0x80 | 96, 0, 10, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
+    one_byte.extend_from_slice(&[0xBE, 0xDE, 0, 2, 0x10, 0xAA, 0, 0, 0, 0, 0, 0]);
+    one_byte.extend_from_slice(&[0x10, 0, 1]);
+    receive(&mut r, one_byte);
+    // Two-byte form (0x1000) with three one-byte values: 9 bytes of body (3
+    // words on the wire; in the one-byte form the writer picks, 2).
+    let mut two_byte = vec![0x90, 0x80 | 96, 0, 11, 0, 0, 0x0b, 0xb8, 0, 0, 0x12, 0x34];
+    two_byte.extend_from_slice(&[0x10, 0x00, 0, 3]);
+    two_byte.extend_from_slice(&[1, 1, 0xAA, 2, 1, 0xBB, 3, 1, 0xCC, 0, 0, 0]);
+    two_byte.extend_from_slice(&[0x10, 0, 2]);
+    receive(&mut r, two_byte);
+    let c = r.layers()[0].counters;
+    assert_eq!(c.packets_received, 2, "{c:?}");
+    assert_eq!(c.bytes_received, 6, "{c:?}");
     assert_eq!(c.header_bytes_received + c.bytes_received, wire, "{c:?}");
 }
