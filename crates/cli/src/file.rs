@@ -134,14 +134,16 @@ fn to_json<T: Serialize>(v: &T) -> String {
 async fn open_file(path: &Path) -> Result<(tokio::fs::File, u64), std::io::Error> {
     let named =
         |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let file = tokio::fs::File::open(path).await.map_err(named)?;
-    let meta = file.metadata().await.map_err(named)?;
+    // Checked before opening: opening a named pipe would wait for a writer.
+    let meta = tokio::fs::metadata(path).await.map_err(named)?;
     if !meta.is_file() {
         return Err(std::io::Error::other(format!(
             "{}: not a regular file",
             path.display()
         )));
     }
+    let file = tokio::fs::File::open(path).await.map_err(named)?;
+    let meta = file.metadata().await.map_err(named)?;
     Ok((file, meta.len()))
 }
 

@@ -190,16 +190,22 @@ pub async fn run(opts: PeerOptions) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Resolves at SIGINT or (Unix) SIGTERM; never when they cannot be
+/// Resolves at SIGINT or (Unix) SIGTERM or SIGHUP; never when they cannot be
 /// watched.
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        // SIGHUP too: a closed terminal or a dropped ssh session ends the
+        // session as Ctrl-C does (its work is dropped and cleans up).
+        if let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
                 _ = term.recv() => {}
+                _ = hup.recv() => {}
             }
             return;
         }

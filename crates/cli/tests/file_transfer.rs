@@ -87,7 +87,18 @@ fn freeze(child: &Child) {
     assert!(status.success());
 }
 
-/// Starts a transfer of a 300 MiB (sparse) file, freezes one side once it
+/// Bytes written so far under `out` (the receiver's temporary file).
+fn received_bytes(out: &std::path::Path) -> u64 {
+    std::fs::read_dir(out)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Starts a transfer of a 16 GiB (sparse) file, freezes one side once it
 /// is under way, and returns the other side's exit code and how long it
 /// took to give up.
 async fn transfer_with_a_frozen(side: &str) -> (Option<i32>, Duration, Vec<String>) {
@@ -98,7 +109,7 @@ async fn transfer_with_a_frozen(side: &str) -> (Option<i32>, Duration, Vec<Strin
     let src = dir.join("big.bin");
     std::fs::File::create(&src)
         .unwrap()
-        .set_len(300 << 20)
+        .set_len(16 << 30)
         .unwrap();
     let mut sender = spawn(&[
         "send".as_ref(),
@@ -115,7 +126,16 @@ async fn transfer_with_a_frozen(side: &str) -> (Option<i32>, Duration, Vec<Strin
     ]);
     pipe(&mut sender, &mut receiver);
     pipe(&mut receiver, &mut sender);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Under way: the receiver has written its first MiB (however fast the
+    // machine, 16 GiB are far from done then).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while received_bytes(&out) < 1 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the transfer never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (frozen, other) = if side == "sender" {
         (&mut sender, &mut receiver)
     } else {

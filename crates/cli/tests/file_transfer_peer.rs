@@ -456,11 +456,28 @@ async fn a_missing_file_or_output_directory_fails_before_signaling() {
             "stdio".as_ref(),
         ],
     ] {
-        let (run, _channels, _) = start(&args, None).await;
-        let (code, stderr) = exited(run).await;
-        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        // No peer answers, and stdin stays open: only a check made before
+        // signaling ends the command.
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("ferrtc binary runs");
+        let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("{args:?} waited for a peer"))
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(dir.to_str().unwrap()), "{args:?}: {stderr}");
-        assert!(!stderr.contains("\"type\""), "{args:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} signaled before failing: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -496,4 +513,71 @@ async fn the_commands_own_errors_are_not_called_socket_errors() {
     assert!(stderr.contains("ferrtc: SHA-256 mismatch"), "{stderr}");
     assert!(!stderr.contains("socket:"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `send FIFO` (a named pipe, not a regular file) fails at once, exit 1,
+/// instead of waiting for a writer to open the pipe.
+#[tokio::test(flavor = "current_thread")]
+async fn send_of_a_fifo_fails_at_once_instead_of_waiting_for_a_writer() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (mut run, _channels, _) = start(
+        &[
+            "send".as_ref(),
+            fifo.as_os_str(),
+            "--signal".as_ref(),
+            "stdio".as_ref(),
+        ],
+        None,
+    )
+    .await;
+    let status = tokio::time::timeout(Duration::from_secs(10), run.child.wait()).await;
+    let _ = run.child.kill().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let status = status.expect("send FIFO still running after 10 s (blocked opening it)");
+    assert_eq!(status.unwrap().code(), Some(1));
+}
+
+/// A `recv` ended by SIGINT, SIGTERM or SIGHUP (the terminal closed, an
+/// ssh session dropped) mid-transfer leaves no `.ferrtc-recv-*.part`
+/// behind: a failed transfer leaves `--out` as it was.
+#[tokio::test(flavor = "current_thread")]
+async fn recv_ended_by_a_signal_leaves_no_temporary_file() {
+    for signal in ["INT", "TERM", "HUP"] {
+        let dir = scratch(&format!("sig-{signal}"));
+        let (run, dc) = recv_with_channel(&dir).await;
+        dc.send_text(&json!({"name":"f.bin","size":100_000}).to_string())
+            .await
+            .unwrap();
+        dc.send_binary(&[1u8; 5000]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let during = listing(&dir);
+        assert_eq!(during.len(), 1, "{signal}: {during:?}");
+        assert!(
+            during[0].starts_with(".ferrtc-recv-"),
+            "{signal}: {during:?}"
+        );
+        let pid = run.child.id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let mut run = run;
+        let status = tokio::time::timeout(TIMEOUT, run.child.wait())
+            .await
+            .expect("recv exits")
+            .unwrap();
+        let left = listing(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            left.is_empty(),
+            "SIG{signal} ({status}) left {left:?} in --out"
+        );
+    }
 }
