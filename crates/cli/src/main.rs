@@ -90,6 +90,8 @@ enum Command {
         #[arg(long = "play", value_name = "FILE|test-pattern|tone")]
         play: Vec<PathBuf>,
         /// Write every received track to DIR/track-<mid>.ivf, .ogg or .h264.
+        // The text is `--help`'s, as it is: `<mid>` is no HTML tag.
+        #[allow(rustdoc::invalid_html_tags)]
         #[arg(long, value_name = "DIR")]
         record: Option<PathBuf>,
         /// Send these DTMF tones (0-9 A-D # * and `,` for a pause) on the

@@ -23,7 +23,7 @@
 //!   credentials, answered, and the answer's ICE part sent back as a
 //!   fragment;
 //! - one forwarding task per published track owns a
-//!   [`Forwarder`](crate::forward::Forwarder): each frame of the
+//!   [`crate::forward::Forwarder`]: each frame of the
 //!   publisher goes to the bounded queue of each viewer it decides on; a
 //!   full queue drops the frame for that viewer only, which then waits for
 //!   a keyframe;

@@ -350,7 +350,7 @@ impl MediaDescription {
 
     /// The section's own direction attribute; `sendrecv` when absent (RFC
     /// 8866 §6.7). A peer's description may give it at session level
-    /// instead: read that with [`Sdp::direction_of`].
+    /// instead: read that with [`SessionDescription::direction_of`].
     pub fn direction(&self) -> Direction {
         find_attr!(self.attributes, Attribute::Direction(d) => *d).unwrap_or(Direction::SendRecv)
     }

@@ -2,7 +2,8 @@
 //! receivers in one process over real UDP on loopback; the forwarder sends
 //! every frame of the sender's video and audio on to each receiver.
 //!
-//! The stream, in real time for [`STREAM`] after every connection is up:
+//! The stream, in real time for [`MediaOptions::stream`] (`--secs`) after
+//! every connection is up:
 //! - video: VP8-like frames at [`VIDEO_FPS`] fps making
 //!   [`VIDEO_BITRATE`] bit/s, a keyframe ([`KEY_WEIGHT`] times a delta
 //!   frame) every [`GOP`] frames (2 s), cut by ferrtc's payloader into RTP
