@@ -2,7 +2,8 @@
 //!
 //! - [`Candidate`]: the SDP `candidate` attribute (RFC 8839 §5.1), parsed
 //!   and written as browsers do.
-//! - [`Agent`]: the ICE agent, full or lite, for one component over UDP.
+//! - [`Agent`]: the ICE agent, full or lite, for one component over UDP,
+//!   and over TCP (ICE-TCP, RFC 6544, [`Agent::add_local_tcp`]) when full.
 //!   It owns no socket and reads no clock: see its polling order.
 //!
 //! What the agent does: host, server-reflexive and relayed gathering, pairing and
@@ -29,15 +30,16 @@
 //!   after the consent timeout without checks from the peer.
 //!
 //! Relayed candidates: [`Agent::add_turn_server`] makes one TURN allocation
-//! (RFC 8656, over UDP) per server; its relayed address is a base like a
+//! (RFC 8656, over UDP or TCP; TLS is the caller's to run on the TCP
+//! stream) per server; its relayed address is a base like a
 //! host, its datagrams wrapped in ChannelData or Send indications on the
 //! way out and unwrapped on the way in, so a relayed pair is checked,
 //! nominated and kept by consent like any other. [`AgentConfig::relay_only`]
 //! is the W3C `iceTransportPolicy: "relay"`.
 //!
-//! Not implemented: TURN over TCP or TLS, TCP candidates (RFC 6544,
-//! refused), mDNS name resolution (`.local` candidates are refused), more
-//! than one component, consent checks by a lite agent.
+//! Not implemented: TCP simultaneous-open candidates (refused), mDNS name
+//! resolution (`.local` candidates are refused; the `ferrtc` driver
+//! resolves them), more than one component, consent checks by a lite agent.
 #![forbid(unsafe_code)]
 
 mod agent;

@@ -622,7 +622,8 @@ impl Agent {
     }
 
     /// Adds a remote candidate (signalled, or trickled per RFC 8838).
-    /// UDP candidates of component 1 with an IP address are used; others
+    /// UDP and TCP (active, passive) candidates of component 1 with an IP
+    /// address are used; others
     /// are refused with [`Error::UnsupportedCandidate`] (mDNS names are not
     /// resolved by this crate). Past [`AgentConfig::max_remote_candidates`]
     /// a peer-reflexive remote that none of the agent's checks validated
