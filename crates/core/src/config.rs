@@ -27,7 +27,8 @@ pub struct Config {
     pub certificate: Option<Certificate>,
     /// STUN servers, resolved, for server-reflexive candidates.
     pub stun_servers: Vec<SocketAddr>,
-    /// TURN servers, resolved, for relayed candidates (RFC 8656 over UDP).
+    /// TURN servers, resolved, for relayed candidates (RFC 8656 over UDP,
+    /// TCP or TLS).
     /// [`ferrtc_ice::AgentConfig::relay_only`] in [`Self::ice`] is the W3C
     /// `iceTransportPolicy: "relay"`.
     pub turn_servers: Vec<TurnServer>,

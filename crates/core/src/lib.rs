@@ -24,10 +24,16 @@
 //! 8853: one stream per rid each way, [`PeerConnection::write_frame_for`],
 //! frames and stats naming their rid); see `docs/architecture.md`.
 //!
-//! Not yet: TURN, the
-//! `accepts()` test for many connections on one socket, and mDNS
-//! resolution of `.local` candidates (such peers connect through
-//! peer-reflexive discovery instead).
+//! Relayed candidates through TURN servers ([`Config::turn_servers`], over
+//! UDP, TCP or TLS) and ICE-TCP candidates (RFC 6544) come from the ICE
+//! agent; congestion control (transport-cc feedback, a send-side
+//! estimate, a pacer on by default: [`MediaConfig::pacing`]) from
+//! [`ferrtc_rtp`].
+//!
+//! Not yet: the `accepts()` test for many connections on one socket (the
+//! `ferrtc` crate's `UdpMux` routes datagrams instead), and mDNS
+//! resolution of `.local` candidates (the `ferrtc` crate resolves them;
+//! here such peers connect through peer-reflexive discovery).
 #![forbid(unsafe_code)]
 
 mod config;
