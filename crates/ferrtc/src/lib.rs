@@ -36,8 +36,9 @@
 //! each written with [`RtpSender::write_frame_for`]; a receiver's frames
 //! name their layer ([`EncodedFrame::rid`]).
 //!
-//! Not yet: TURN (URLs are accepted and ignored), `getStats`
-//! RTT of the candidate pair.
+//! TURN: `turn:` (UDP or `?transport=tcp`) and `turns:` (TLS) URLs in
+//! [`Configuration::ice_servers`] gather relayed candidates, and
+//! `iceTransportPolicy: "relay"` uses only those.
 #![forbid(unsafe_code)]
 
 mod config;
