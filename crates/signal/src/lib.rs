@@ -123,9 +123,10 @@
 //! - `OPTIONS` on each: `204` with CORS headers (`Access-Control-Allow-*`),
 //!   for pages of other origins and clients that ask first.
 //! - With [`SignalConfig::secret`], `Authorization: Bearer <token>` where
-//!   the token is a [`token`] for room `whip`, name `publisher` (publish)
-//!   or room `whep`, name `viewer` (watch), on every request of the
-//!   session. With [`SignalConfig::allowed_origins`], another `Origin` gets
+//!   the token is a WHIP/WHEP bearer token ([`token::mint_whip`]: the
+//!   `EXPIRY.MAC` form of a join token with its own MAC context) for the
+//!   role `publisher` (publish) or `viewer` (watch), on every request of
+//!   the session; a join token is never one. With [`SignalConfig::allowed_origins`], another `Origin` gets
 //!   403.
 //!
 //! # Data channels of the demo page
