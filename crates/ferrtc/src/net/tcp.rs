@@ -47,7 +47,8 @@ const READ_QUEUE: usize = 256;
 
 /// Most connections accepted on the listeners at once, counted from the
 /// accept (a connection that has not sent its first message yet holds a
-/// socket and a task too); more are closed as they are accepted.
+/// socket and a task too); past it a new one replaces the one silent the
+/// longest, and is closed when every one has spoken (see [`admit`]).
 const MAX_ACCEPTED: usize = 16;
 
 /// Memory reserved for a frame before its bytes arrive (a frame's length
