@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ferrtc::{Bytes, EncodedFrame, RtpReceiver, RtpTransceiver};
 use ferrtc_media::h264::{AnnexBWriter, split_nal_units};
@@ -30,30 +31,71 @@ const QUEUE: usize = 64;
 /// exists.
 const MAX_SUFFIX: u32 = 1000;
 
+/// How far a frame's RTP timestamp may run ahead of the time that passed
+/// since the frame before (a receiver that fell behind reads frames in a
+/// burst) and still be taken as the same timeline.
+const AHEAD: Duration = Duration::from_secs(10);
+
+/// How far a frame's RTP timestamp may go back (a frame out of order) and
+/// still be taken as the same timeline.
+const BEHIND: Duration = Duration::from_secs(1);
+
 /// RTP timestamps on a timeline that does not wrap: the first is 0, each
 /// next one goes forward by its wrapping difference from the last; one
-/// that goes back keeps the last position.
-#[derive(Debug, Default)]
+/// that goes back a little keeps the last position. A jump far ahead of
+/// the time that passed, or far back, is a restarted stream (a new SSRC
+/// with a new random timestamp base, RFC 3550 §5.1, §8.2): the timeline
+/// goes on from the last position by the time that passed (at least one
+/// frame's step) and follows the new timestamps from there.
+#[derive(Debug)]
 struct Timeline {
-    /// The last RTP timestamp and its position.
-    last: Option<(u32, u64)>,
+    /// The RTP clock rate (Hz).
+    clock: u32,
+    /// The last RTP timestamp, its position and when its frame came.
+    last: Option<(u32, u64, Instant)>,
+    /// The last step forward, the frame interval a restart goes on by.
+    step: u64,
 }
 
 impl Timeline {
-    /// The position of `rtp_timestamp`.
-    fn position(&mut self, rtp_timestamp: u32) -> u64 {
-        let pos = match self.last {
-            None => 0,
-            Some((ts, pos)) => {
-                let delta = rtp_timestamp.wrapping_sub(ts);
-                if delta < 1 << 31 {
-                    pos + u64::from(delta)
-                } else {
-                    return pos;
-                }
-            }
+    fn new(clock: u32) -> Self {
+        Timeline {
+            clock,
+            last: None,
+            step: 1,
+        }
+    }
+
+    /// `d` in ticks of the clock.
+    fn ticks(&self, d: Duration) -> u64 {
+        u64::try_from(d.as_nanos() * u128::from(self.clock) / 1_000_000_000).unwrap_or(u64::MAX)
+    }
+
+    /// The position of `rtp_timestamp`, of a frame that came at `at`.
+    fn position(&mut self, rtp_timestamp: u32, at: Instant) -> u64 {
+        let Some((ts, pos, then)) = self.last else {
+            self.last = Some((rtp_timestamp, 0, at));
+            return 0;
         };
-        self.last = Some((rtp_timestamp, pos));
+        let elapsed = self.ticks(at.saturating_duration_since(then));
+        let delta = rtp_timestamp.wrapping_sub(ts);
+        let pos = if delta < 1 << 31 {
+            let delta = u64::from(delta);
+            if delta <= elapsed.saturating_add(self.ticks(AHEAD)) {
+                if delta > 0 {
+                    self.step = delta;
+                }
+                pos + delta
+            } else {
+                pos.saturating_add(elapsed.max(self.step))
+            }
+        } else if u64::from(delta.wrapping_neg()) <= self.ticks(BEHIND) {
+            // Out of order: not a position to go on from.
+            return pos;
+        } else {
+            pos.saturating_add(elapsed.max(self.step))
+        };
+        self.last = Some((rtp_timestamp, pos, at));
         pos
     }
 }
@@ -181,7 +223,7 @@ impl Writer {
                 let header = IvfHeader::new(fourcc, w, h, VIDEO_CLOCK, 1);
                 Writer::Ivf {
                     writer: IvfWriter::new(out, header).map_err(|e| err(&e))?,
-                    timeline: Timeline::default(),
+                    timeline: Timeline::new(VIDEO_CLOCK),
                 }
             }
             Format::Ogg => {
@@ -202,7 +244,7 @@ impl Writer {
                 header().map_err(|e| err(&e))?;
                 Writer::Opus {
                     pages,
-                    timeline: Timeline::default(),
+                    timeline: Timeline::new(OPUS_CLOCK),
                     granule: 0,
                 }
             }
@@ -211,14 +253,15 @@ impl Writer {
         Ok((writer, path))
     }
 
-    /// Writes one frame sent at `rtp_timestamp`: an IVF frame at the RTP
-    /// time (90 kHz), an Ogg Opus packet ending at its RTP time (48 kHz)
-    /// plus its samples, so that a packet lost or not sent (DTX) leaves a
-    /// jump in the granule positions instead of moving the rest earlier.
-    fn write(&mut self, data: &[u8], rtp_timestamp: u32) -> Result<(), String> {
+    /// Writes one frame sent at `rtp_timestamp` and received at
+    /// `received`: an IVF frame at the RTP time (90 kHz), an Ogg Opus
+    /// packet ending at its RTP time (48 kHz) plus its samples, so that a
+    /// packet lost or not sent (DTX) leaves a jump in the granule
+    /// positions instead of moving the rest earlier ([`Timeline`]).
+    fn write(&mut self, data: &[u8], rtp_timestamp: u32, received: Instant) -> Result<(), String> {
         match self {
             Writer::Ivf { writer, timeline } => writer
-                .write_frame(timeline.position(rtp_timestamp), data)
+                .write_frame(timeline.position(rtp_timestamp, received), data)
                 .map_err(|e| e.to_string()),
             Writer::Opus {
                 pages,
@@ -226,7 +269,7 @@ impl Writer {
                 granule,
             } => {
                 let samples = packet_samples(data).map_err(|e| e.to_string())?;
-                let start = timeline.position(rtp_timestamp);
+                let start = timeline.position(rtp_timestamp, received);
                 // Granule positions never go back (RFC 7845 §4).
                 *granule = (*granule).max(start + u64::from(samples));
                 pages
@@ -300,13 +343,17 @@ impl Writers {
 struct Frame {
     data: Bytes,
     rtp_timestamp: u32,
+    /// When the recorder got it.
+    received: Instant,
 }
 
 impl From<EncodedFrame> for Frame {
+    /// The frame, received now.
     fn from(f: EncodedFrame) -> Self {
         Frame {
             data: f.data,
             rtp_timestamp: f.rtp_timestamp,
+            received: Instant::now(),
         }
     }
 }
@@ -343,7 +390,7 @@ fn write_file(job: Job, mut frames: mpsc::Receiver<Frame>) {
     let mut count = 0u64;
     let mut next = Some(first);
     while let Some(frame) = next {
-        match writer.write(&frame.data, frame.rtp_timestamp) {
+        match writer.write(&frame.data, frame.rtp_timestamp, frame.received) {
             Ok(()) => count += 1,
             Err(e) => tracing::warn!("{}: frame not recorded: {e}", path.display()),
         }
@@ -456,6 +503,7 @@ mod tests {
         Frame {
             data: vec![0xfc, i, i, i].into(),
             rtp_timestamp: 0,
+            received: Instant::now(),
         }
     }
 
@@ -522,8 +570,10 @@ mod tests {
         }
         // A gap after the second packet; the fourth goes back (a reordered
         // packet): its granule does not go back.
+        let t0 = Instant::now();
         for (i, ts) in [0u32, 960, 2880, 1920, 3840].into_iter().enumerate() {
-            w.write(&packet(i as u8).data, ts).expect("write");
+            let at = t0 + Duration::from_millis(20 * i as u64);
+            w.write(&packet(i as u8).data, ts, at).expect("write");
         }
         w.finish().expect("finish");
         let mut reader = OpusReader::new(std::fs::File::open(&path).expect("file")).expect("ogg");
@@ -534,6 +584,95 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let want = [960, 1920, 3840, 3840, 4800].map(Some);
         assert_eq!(got, want);
+    }
+
+    /// A stream restarted behind the old timestamps (RFC 3550 §5.1,
+    /// §8.2): the granule positions of the packets after it go on
+    /// growing by their samples (RFC 7845 §4), instead of all staying at
+    /// the last one before it.
+    #[test]
+    fn ogg_granules_go_on_after_a_stream_restart() {
+        let dir = temp_dir("restart");
+        let (mut w, path) = Writer::open(&dir, "a", Format::Ogg, 2, &[]).expect("open");
+        if let Writer::Opus { pages, .. } = &mut w {
+            pages.set_target_page_size(1);
+        }
+        let restart = 1920u32.wrapping_add(0x9000_0000);
+        let timestamps = [0, 960, 1920, restart, restart + 960, restart + 1920];
+        let t0 = Instant::now();
+        for (i, &ts) in timestamps.iter().enumerate() {
+            let at = t0 + Duration::from_millis(20 * i as u64);
+            w.write(&packet(i as u8).data, ts, at).expect("write");
+        }
+        w.finish().expect("finish");
+        let mut reader = OpusReader::new(File::open(&path).expect("file")).expect("ogg");
+        let mut got = Vec::new();
+        while let Some(p) = reader.next_packet().expect("packet") {
+            got.extend(p.granule_position);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got, [960, 1920, 2880, 3840, 4800, 5760]);
+    }
+
+    /// A pause of the sender (RFC 3550 §5.1: the timestamps go on with
+    /// the time) that lasted as long as its timestamps say keeps its gap,
+    /// even past the reading slack.
+    #[test]
+    fn a_pause_as_long_as_its_timestamps_keeps_its_gap() {
+        let t0 = Instant::now();
+        let mut t = Timeline::new(VIDEO_CLOCK);
+        assert_eq!(t.position(5000, t0), 0);
+        let minute = 60 * VIDEO_CLOCK;
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(t.position(5000 + minute, later), u64::from(minute));
+    }
+
+    /// Writes VP8 frames (RTP timestamps) to an IVF file, one every
+    /// 33 ms; the pts read back.
+    fn ivf_pts(name: &str, timestamps: &[u32]) -> Vec<u64> {
+        let dir = temp_dir(name);
+        let key = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+        let (mut w, path) =
+            Writer::open(&dir, "v", Format::Ivf(FourCc::VP80), 2, &key).expect("open");
+        let t0 = Instant::now();
+        for (i, &ts) in timestamps.iter().enumerate() {
+            let at = t0 + Duration::from_millis(33 * i as u64);
+            w.write(&key, ts, at).expect("write");
+        }
+        w.finish().expect("finish");
+        let reader =
+            ferrtc_media::ivf::IvfReader::new(File::open(&path).expect("file")).expect("ivf");
+        let pts = reader.map(|f| f.expect("frame").pts).collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        pts
+    }
+
+    /// A sender that restarts its stream (a new SSRC, RFC 3550 §8.2, with
+    /// a new random timestamp base, §5.1) behind the old timestamps: the
+    /// frames after it go on from where the file was, each later than
+    /// the one before, instead of all taking the last position.
+    #[test]
+    fn ivf_pts_go_on_after_a_stream_restart_behind() {
+        let restart = 7000u32.wrapping_add(0x9000_0000);
+        let pts = ivf_pts(
+            "restart-back",
+            &[1000, 4000, 7000, restart, restart + 3000, restart + 6000],
+        );
+        assert!(pts.windows(2).all(|w| w[0] < w[1]), "{pts:?}");
+        assert_eq!(pts[5] - pts[3], 6000, "{pts:?}");
+    }
+
+    /// A stream restart ahead of the old timestamps (by an hour at 90 kHz,
+    /// 33 ms after the last frame) is not an hour of nothing in the file.
+    #[test]
+    fn ivf_pts_do_not_jump_an_hour_at_a_stream_restart_ahead() {
+        let restart = 4000 + 3600 * VIDEO_CLOCK;
+        let pts = ivf_pts("restart-ahead", &[1000, 4000, restart, restart + 3000]);
+        assert!(
+            pts[2] > pts[1] && pts[2] < pts[1] + VIDEO_CLOCK as u64,
+            "{pts:?}"
+        );
+        assert_eq!(pts[3] - pts[2], 3000, "{pts:?}");
     }
 
     /// Mids that read the same as file names get files of their own, and
