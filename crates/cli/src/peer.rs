@@ -197,15 +197,26 @@ async fn shutdown_signal() {
     {
         use tokio::signal::unix::{SignalKind, signal};
         // SIGHUP too: a closed terminal or a dropped ssh session ends the
-        // session as Ctrl-C does (its work is dropped and cleans up).
-        if let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
+        // session as Ctrl-C does (its work is dropped and cleans up);
+        // unless it is ignored (`nohup`), which watching it would undo.
+        // Read before registering: a handler would clear the ignored mark.
+        let hangup = match hangup_watched() {
+            true => signal(SignalKind::hangup()).ok(),
+            false => None,
+        };
+        let hangup = async {
+            match hangup {
+                Some(mut hup) => {
+                    hup.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
                 _ = term.recv() => {}
-                _ = hup.recv() => {}
+                () = hangup => {}
             }
             return;
         }
@@ -213,6 +224,20 @@ async fn shutdown_signal() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
+}
+
+/// Whether SIGHUP may be watched: it is not ignored, as `nohup` leaves it
+/// (read from Linux's `/proc/self/status`; elsewhere it is not watched).
+#[cfg(unix)]
+fn hangup_watched() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        // Bit 0 is signal 1, SIGHUP.
+        .is_some_and(|ignored| ignored & 1 == 0)
 }
 
 /// How a [`session`] ended.

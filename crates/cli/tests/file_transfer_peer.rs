@@ -581,3 +581,38 @@ async fn recv_ended_by_a_signal_leaves_no_temporary_file() {
         );
     }
 }
+
+/// A command started with SIGHUP ignored (`nohup`) keeps it ignored: a
+/// hangup does not end it (watching SIGHUP would replace the ignoring).
+#[tokio::test(flavor = "current_thread")]
+async fn a_hangup_ignored_as_nohup_leaves_it_does_not_end_recv() {
+    let dir = scratch("nohup");
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            r#"trap '' HUP; exec "$0" recv --out "$1" --signal stdio"#,
+            env!("CARGO_BIN_EXE_ferrtc"),
+            dir.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Up and waiting for an offer, its signal handlers set (a hangup
+    // before that is ignored all the same).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(child.try_wait().unwrap(), None);
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-s", "HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let still = child.try_wait().unwrap();
+    let _ = child.kill().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(still, None, "recv ended on an ignored SIGHUP");
+}
