@@ -83,7 +83,8 @@ pub enum WhipError {
     /// connection for longer.
     #[error("the body did not arrive within {} s", BODY_TIMEOUT.as_secs())]
     BodyTimeout,
-    /// The body is not UTF-8 text, or the fragment does not parse (400).
+    /// The body could not be read (a malformed chunk), is not UTF-8 text,
+    /// or the fragment does not parse (400).
     #[error("malformed body: {0}")]
     Malformed(&'static str),
     /// The bearer token is missing or refused (401, RFC 6750 §3).

@@ -28,11 +28,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media::{MediaPort, MediaReply, MediaRequest, SessionNews};
@@ -607,14 +608,30 @@ async fn read_body(
     if declared.is_some_and(|len| len > max as u64) {
         return Err(WhipError::TooLarge { max });
     }
-    let bytes = tokio::time::timeout(crate::whip::BODY_TIMEOUT, to_bytes(body, max))
+    let bytes = tokio::time::timeout(crate::whip::BODY_TIMEOUT, collect_body(body, max))
         .await
-        .map_err(|_| WhipError::BodyTimeout)?
-        .map_err(|_| WhipError::TooLarge { max })?;
+        .map_err(|_| WhipError::BodyTimeout)??;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(WhipError::EmptyBody);
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| WhipError::Malformed("the body is not UTF-8"))
+    String::from_utf8(bytes).map_err(|_| WhipError::Malformed("the body is not UTF-8"))
+}
+
+/// Collects a body of at most `max` bytes. Only a body over the limit is
+/// [`WhipError::TooLarge`]; one that cannot be read (a malformed chunk,
+/// RFC 9112 §7.1, or a connection that broke off) is malformed (400, RFC
+/// 9110 §15.5.1).
+async fn collect_body(body: Body, max: usize) -> Result<Vec<u8>, WhipError> {
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| WhipError::Malformed("the body could not be read"))?;
+        if chunk.len() > max.saturating_sub(bytes.len()) {
+            return Err(WhipError::TooLarge { max });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// What a request's `Origin` allows.

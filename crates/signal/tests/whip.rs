@@ -831,3 +831,42 @@ async fn an_address_with_eight_unconnected_sessions_gets_429_until_one_connects(
         429
     );
 }
+
+/// A chunked body (RFC 9112 §7.1) that breaks off with a malformed chunk,
+/// far under the size limit, is a bad request (400, RFC 9110 §15.5.1), not
+/// "a body of more than N bytes" (413): only a body over the limit is too
+/// large.
+#[tokio::test]
+async fn a_malformed_chunked_body_under_the_limit_is_400_not_413() {
+    let (addr, _seen) = start(None).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /whip HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/sdp\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5\r\nv=0\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("a response in time")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    // A well-formed chunked offer is read whole.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /whip HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/sdp\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{OFFER}\r\n0\r\n\r\n",
+        OFFER.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("a response in time")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+}
