@@ -117,7 +117,7 @@
 //!   other ICE credentials than the session's is an ICE restart (RFC 9725
 //!   §4.3.2): the media side restarts ICE, and the reply is `200` with the
 //!   server's new credentials and candidates as a fragment and a new
-//!   `ETag` (`501` from a media side that cannot restart). `If-Match`
+//!   `ETag` (`422` from a media side that cannot restart, RFC 9725 §4.3.1). `If-Match`
 //!   other than the session's `ETag` or `*`: 412.
 //! - `DELETE /whip/<id>`: ends the session, `200`; an unknown id 404.
 //! - `OPTIONS` on each: `204` with CORS headers (`Access-Control-Allow-*`),

@@ -198,7 +198,7 @@ pub enum MediaRefusal {
     /// No room for another session now (503).
     #[error("too many sessions")]
     Busy,
-    /// This media side does not restart ICE (501).
+    /// This media side does not restart ICE (422, RFC 9725 §4.3.1).
     #[error("ICE restarts are not implemented")]
     RestartUnsupported,
     /// The session has ended or is not known (404).

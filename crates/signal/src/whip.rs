@@ -106,8 +106,10 @@ pub enum WhipError {
     /// The media side refused the offer (400).
     #[error("offer refused: {0}")]
     BadOffer(String),
-    /// An ICE restart fragment the media side cannot serve (501, RFC 9725
-    /// §4.3).
+    /// An ICE restart fragment the media side cannot serve: 422 (RFC 9725
+    /// §4.3.1: a session that trickles but does not restart answers the
+    /// restart `PATCH` 422 Unprocessable Content; `PATCH` itself is
+    /// implemented, so not 501).
     #[error("ICE restarts are not implemented here; publish again instead")]
     RestartNotImplemented,
     /// No media side is configured, or it did not answer in time (503).
@@ -141,7 +143,7 @@ impl WhipError {
             WhipError::PublisherLive | WhipError::RestartPending => 409,
             WhipError::TooManyRequests { .. } => 429,
             WhipError::PreconditionFailed => 412,
-            WhipError::RestartNotImplemented => 501,
+            WhipError::RestartNotImplemented => 422,
             WhipError::Unavailable => 503,
         }
     }
@@ -429,7 +431,7 @@ mod tests {
                 429,
             ),
             (WhipError::PreconditionFailed, 412),
-            (WhipError::RestartNotImplemented, 501),
+            (WhipError::RestartNotImplemented, 422),
             (WhipError::Unavailable, 503),
         ];
         for (error, status) in cases {

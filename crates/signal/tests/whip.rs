@@ -412,8 +412,8 @@ async fn patch_passes_trickled_candidates_on_and_restarts_ice_with_a_new_etag() 
         request(addr, "PATCH", &location, &[FRAG], &unsupported)
             .await
             .status,
-        501,
-        "a media side that cannot restart"
+        422,
+        "a media side that cannot restart (RFC 9725 §4.3.1)"
     );
     let ended = frag.replace("ice-ufrag:abcd", "ice-ufrag:gone");
     assert_eq!(
@@ -869,4 +869,42 @@ async fn a_malformed_chunked_body_under_the_limit_is_400_not_413() {
         .unwrap();
     let text = String::from_utf8(raw).unwrap();
     assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+}
+
+/// A session that trickles but does not restart ICE answers a restart
+/// `PATCH` 422 Unprocessable Content (RFC 9725 §4.3.1: "supports either
+/// Trickle ICE or ICE restarts, but not both" MUST be 422, RFC 9110
+/// §15.5.21), not 501: `PATCH` itself is implemented. The session and its
+/// entity tag stay as they were (§4.3.2: a restart that cannot be served
+/// does not end the session).
+#[tokio::test]
+async fn a_restart_the_media_side_cannot_serve_is_422_and_the_session_stays() {
+    let (addr, mut seen) = start(None).await;
+    let created = publish(addr).await;
+    let location = created.header("location").unwrap().to_owned();
+    let etag = created.header("etag").unwrap().to_owned();
+    let id = location.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+    let unsupported = "a=ice-ufrag:nope\r\na=ice-pwd:0123456789abcdefghijkl\r\n";
+    let refused = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", "*")],
+        unsupported,
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert!(refused.header("etag").is_none());
+    let trickle = "a=ice-ufrag:abcd\r\na=candidate:1 1 udp 1 192.0.2.1 9 typ host\r\n";
+    let still = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", &etag)],
+        trickle,
+    )
+    .await;
+    assert_eq!(still.status, 204, "the session and its tag are unchanged");
+    assert_eq!(seen.recv().await, Some(Seen::Trickle(id, 1, false)));
 }
