@@ -252,14 +252,14 @@ pub(crate) fn routes(state: WhipState) -> Router {
                 offer(kind, s, c, h, b)
             },
         )
-        .options(preflight);
+        .options(|s: State<WhipState>, h: HeaderMap| preflight(Target::Endpoint, s, h));
         let resource = patch(
             move |s: State<WhipState>, p: Path<String>, h: HeaderMap, b: Body| {
                 trickle(kind, s, p, h, b)
             },
         )
         .delete(move |s: State<WhipState>, p: Path<String>, h: HeaderMap| end(kind, s, p, h))
-        .options(preflight);
+        .options(|s: State<WhipState>, h: HeaderMap| preflight(Target::Session, s, h));
         router = router
             .route(kind.path(), endpoint)
             .route(&format!("{}/{{id}}", kind.path()), resource);
@@ -517,19 +517,35 @@ async fn end(
     with_cors(response, cors)
 }
 
+/// What an `OPTIONS` is about.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// `/whip`, `/whep`: takes `POST`.
+    Endpoint,
+    /// `/whip/{id}`, `/whep/{id}`: takes `PATCH` and `DELETE`.
+    Session,
+}
+
 /// `OPTIONS`: the CORS preflight a page of another origin (or a WHIP
-/// client such as OBS) sends first.
-async fn preflight(State(state): State<WhipState>, headers: HeaderMap) -> Response {
+/// client such as OBS) sends first. `Allow` names the methods of this
+/// resource only (RFC 9110 §9.3.7, §10.2.1), as its `405` does (RFC 9725
+/// §4.2: other methods are 405 on endpoints and sessions).
+async fn preflight(target: Target, State(state): State<WhipState>, headers: HeaderMap) -> Response {
     let cors = cors(&state, &headers);
     let mut response = StatusCode::NO_CONTENT.into_response();
     let h = response.headers_mut();
-    set(h, header::ALLOW, "POST, PATCH, DELETE, OPTIONS");
+    let methods = match target {
+        Target::Endpoint => "POST, OPTIONS",
+        Target::Session => "PATCH, DELETE, OPTIONS",
+    };
+    set(h, header::ALLOW, methods);
+    // RFC 9725 §4.2: Accept-Post on any OPTIONS response.
     set(h, "accept-post", SDP);
-    set(
-        h,
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        "POST, PATCH, DELETE, OPTIONS",
-    );
+    if let Target::Session = target {
+        // RFC 5789 §3.1.
+        set(h, "accept-patch", SDP_FRAG);
+    }
+    set(h, header::ACCESS_CONTROL_ALLOW_METHODS, methods);
     set(
         h,
         header::ACCESS_CONTROL_ALLOW_HEADERS,

@@ -473,7 +473,8 @@ async fn options_is_a_cors_preflight_on_endpoints_and_resources() {
         assert_eq!(reply.status, 204, "{path}");
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
         let methods = reply.header("access-control-allow-methods").unwrap();
-        assert!(methods.contains("POST") && methods.contains("DELETE"));
+        let method = if path.len() > 5 { "PATCH" } else { "POST" };
+        assert!(methods.contains(method), "{path}: {methods}");
         let allowed = reply.header("access-control-allow-headers").unwrap();
         assert!(allowed.contains("Authorization") && allowed.contains("Content-Type"));
         assert_eq!(reply.header("accept-post"), Some("application/sdp"));
@@ -907,4 +908,50 @@ async fn a_restart_the_media_side_cannot_serve_is_422_and_the_session_stays() {
     .await;
     assert_eq!(still.status, 204, "the session and its tag are unchanged");
     assert_eq!(seen.recv().await, Some(Seen::Trickle(id, 1, false)));
+}
+
+/// `OPTIONS` names the methods of the resource it is asked about (RFC 9110
+/// §9.3.7, §10.2.1 `Allow`), the same ones its `405` names: `POST` on the
+/// endpoints, `PATCH` and `DELETE` on the sessions (RFC 9725 §4.2: every
+/// other method is 405 there), with `Accept-Patch` on the sessions (RFC
+/// 5789 §3.1).
+#[tokio::test]
+async fn options_names_the_methods_each_resource_takes_as_its_405_does() {
+    let (addr, _seen) = start(None).await;
+    let session = format!("/whip/{}", "a".repeat(32));
+    let methods = |list: &str| {
+        let mut m: Vec<String> = list.split(',').map(|m| m.trim().to_owned()).collect();
+        m.sort();
+        m
+    };
+    for (path, expected) in [
+        ("/whip", vec!["OPTIONS", "POST"]),
+        ("/whep", vec!["OPTIONS", "POST"]),
+        (session.as_str(), vec!["DELETE", "OPTIONS", "PATCH"]),
+    ] {
+        let options = request(addr, "OPTIONS", path, &[], "").await;
+        assert_eq!(options.status, 204, "{path}");
+        assert_eq!(
+            methods(options.header("allow").unwrap()),
+            expected,
+            "{path}"
+        );
+        assert_eq!(
+            methods(options.header("access-control-allow-methods").unwrap()),
+            expected,
+            "{path}"
+        );
+        let refused = request(addr, "PUT", path, &[], "").await;
+        assert_eq!(refused.status, 405, "{path}");
+        assert_eq!(
+            methods(refused.header("allow").unwrap()),
+            expected,
+            "{path}"
+        );
+    }
+    let options = request(addr, "OPTIONS", &session, &[], "").await;
+    assert_eq!(
+        options.header("accept-patch"),
+        Some("application/trickle-ice-sdpfrag")
+    );
 }
