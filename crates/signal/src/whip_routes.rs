@@ -399,7 +399,7 @@ async fn trickle(
         let restart = {
             let mut sessions = state.sessions();
             let session = session_of_mut(&mut sessions, &id, kind)?;
-            if_match(text(&headers, header::IF_MATCH), &session.etag)?;
+            check_if_match(&headers, &session.etag)?;
             let stale = frag.ice_ufrag.as_ref().is_some_and(|u| {
                 session.ice_ufrag.as_ref() != Some(u) && session.former_ufrags.contains(u)
             });
@@ -553,6 +553,25 @@ async fn preflight(target: Target, State(state): State<WhipState>, headers: Head
     );
     set(h, header::ACCESS_CONTROL_MAX_AGE, "86400");
     with_cors(response, cors)
+}
+
+/// The `If-Match` of a `PATCH` against the session's entity tag: its
+/// field lines are one list (RFC 9110 §5.3, §13.1.1); a line that is not
+/// visible ASCII names none of our tags, so it fails the precondition
+/// rather than counting as no `If-Match`.
+fn check_if_match(headers: &HeaderMap, etag: &str) -> Result<(), WhipError> {
+    let mut list: Option<String> = None;
+    for line in headers.get_all(header::IF_MATCH) {
+        let line = line.to_str().map_err(|_| WhipError::PreconditionFailed)?;
+        match &mut list {
+            None => list = Some(line.to_owned()),
+            Some(list) => {
+                list.push_str(", ");
+                list.push_str(line);
+            }
+        }
+    }
+    if_match(list.as_deref(), etag)
 }
 
 /// The origin check and the bearer token, common to every request.

@@ -955,3 +955,36 @@ async fn options_names_the_methods_each_resource_takes_as_its_405_does() {
         Some("application/trickle-ice-sdpfrag")
     );
 }
+
+/// `If-Match` is a list field (RFC 9110 §13.1.1): several field lines are
+/// one list (§5.3), so the session's tag on a second line matches; and a
+/// value that is not visible ASCII names no tag of the session's, so the
+/// precondition fails (412) rather than being taken as no `If-Match` at
+/// all.
+#[tokio::test]
+async fn if_match_on_several_lines_is_one_list_and_a_non_ascii_one_fails() {
+    let (addr, mut seen) = start(None).await;
+    let created = publish(addr).await;
+    let location = created.header("location").unwrap().to_owned();
+    let etag = created.header("etag").unwrap().to_owned();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+    let frag = "a=ice-ufrag:abcd\r\na=candidate:1 1 udp 1 192.0.2.1 9 typ host\r\n";
+    let two_lines = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", "\"other\""), ("If-Match", &etag)],
+        frag,
+    )
+    .await;
+    assert_eq!(two_lines.status, 204, "{two_lines:?}");
+    let non_ascii = request(
+        addr,
+        "PATCH",
+        &location,
+        &[FRAG, ("If-Match", "\"caf\u{e9}\"")],
+        frag,
+    )
+    .await;
+    assert_eq!(non_ascii.status, 412, "{non_ascii:?}");
+}
