@@ -44,8 +44,9 @@ use crate::whip::{
     media_type_is, new_etag, new_session_id, sdp_ice_ufrag,
 };
 
-/// How long a `POST` waits for the media side's answer (it gathers its
-/// candidates first).
+/// How long a `POST` (or an ICE restart) waits for the media side's answer
+/// (it gathers its candidates first), room in the media queue included; a
+/// trickle `PATCH` waits as long at most for room in the queue.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 /// `POST`s one address may send at once.
 pub(crate) const POST_BURST: u32 = 20;
@@ -349,11 +350,18 @@ async fn accept_offer(
         offer,
         reply: MediaReply { tx },
     };
-    media
-        .send(request)
-        .await
-        .map_err(|_| WhipError::Unavailable)?;
-    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+    // One deadline for room in the queue and the answer: a media side that
+    // stops taking requests does not hold the POST (and its connection).
+    let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+    if !matches!(
+        tokio::time::timeout_at(deadline, media.send(request)).await,
+        Ok(Ok(()))
+    ) {
+        // The offer never reached the media side: nothing to close there.
+        opening.tell_media = false;
+        return Err(WhipError::Unavailable);
+    }
+    match tokio::time::timeout_at(deadline, rx).await {
         Ok(Ok(Ok(answer))) => {
             opening.answered();
             Ok((id, etag, answer))
@@ -427,9 +435,9 @@ async fn trickle(
                 candidates: frag.candidates,
                 end_of_candidates: frag.end_of_candidates,
             };
-            media
-                .send(request)
+            tokio::time::timeout(ANSWER_TIMEOUT, media.send(request))
                 .await
+                .map_err(|_| WhipError::Unavailable)?
                 .map_err(|_| WhipError::Unavailable)?;
             return Ok(Patched::Trickled);
         };
@@ -447,11 +455,12 @@ async fn trickle(
             end_of_candidates: frag.end_of_candidates,
             reply: MediaReply { tx },
         };
-        media
-            .send(request)
+        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        tokio::time::timeout_at(deadline, media.send(request))
             .await
+            .map_err(|_| WhipError::Unavailable)?
             .map_err(|_| WhipError::Unavailable)?;
-        let frag = match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+        let frag = match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(Ok(frag))) => frag,
             Ok(Ok(Err(refusal))) => return Err(refusal.into()),
             Ok(Err(_)) | Err(_) => return Err(WhipError::Unavailable),

@@ -988,3 +988,38 @@ async fn if_match_on_several_lines_is_one_list_and_a_non_ascii_one_fails() {
     .await;
     assert_eq!(non_ascii.status, 412, "{non_ascii:?}");
 }
+
+/// A media side that stops taking requests (its queue full) does not hold
+/// `POST`s for ever: each is 503 once the answer timeout (20 s) is over,
+/// whether its offer reached the queue or still waited for room, so that
+/// the connections it holds are let go.
+#[tokio::test]
+async fn posts_to_a_media_side_whose_queue_stays_full_are_503_in_time() {
+    let (port, media) = media_port(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        tasks.spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "POST /whip HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+                 Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{OFFER}",
+                OFFER.len()
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut raw = Vec::new();
+            tokio::time::timeout(Duration::from_secs(20) + WAIT, stream.read_to_end(&mut raw))
+                .await
+                .expect("answered, not held for ever")
+                .unwrap();
+            String::from_utf8(raw).unwrap()
+        });
+    }
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    }
+    drop(media);
+}
