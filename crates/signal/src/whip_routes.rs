@@ -728,6 +728,15 @@ fn refusal(error: &WhipError) -> Response {
         // RFC 6750 §3.
         set(h, header::WWW_AUTHENTICATE, "Bearer");
     }
+    match error {
+        // RFC 5789 §2.2: a 415 to a PATCH names the patch types taken;
+        // W3C LDP §7.1 likewise for POST.
+        WhipError::UnsupportedMediaType { expected: SDP_FRAG } => {
+            set(h, "accept-patch", SDP_FRAG);
+        }
+        WhipError::UnsupportedMediaType { expected } => set(h, "accept-post", expected),
+        _ => {}
+    }
     if let WhipError::TooManyRequests { retry_after_secs } = error {
         // RFC 6585 §4, RFC 9110 §10.2.3.
         set(h, header::RETRY_AFTER, &retry_after_secs.to_string());

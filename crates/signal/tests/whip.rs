@@ -1023,3 +1023,25 @@ async fn posts_to_a_media_side_whose_queue_stays_full_are_503_in_time() {
     }
     drop(media);
 }
+
+/// A body of another media type is 415 with the type the resource takes:
+/// `Accept-Patch` on a `PATCH` (RFC 5789 §2.2: "the Accept-Patch response
+/// header field SHOULD be used to inform the client which patch document
+/// media types are supported"), `Accept-Post` on a `POST` (W3C LDP §7.1).
+#[tokio::test]
+async fn a_415_names_the_media_type_the_resource_takes() {
+    let (addr, mut seen) = start(None).await;
+    let text = ("Content-Type", "text/plain");
+    let post = request(addr, "POST", "/whip", &[text], OFFER).await;
+    assert_eq!(post.status, 415);
+    assert_eq!(post.header("accept-post"), Some("application/sdp"));
+    let created = publish(addr).await;
+    let location = created.header("location").unwrap().to_owned();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+    let patch = request(addr, "PATCH", &location, &[SDP], "a=end-of-candidates\r\n").await;
+    assert_eq!(patch.status, 415);
+    assert_eq!(
+        patch.header("accept-patch"),
+        Some("application/trickle-ice-sdpfrag")
+    );
+}
