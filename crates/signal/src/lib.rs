@@ -109,7 +109,8 @@
 //!   candidates), `Location: /whip/<id>` (or `/whep/<id>`), `ETag`.
 //!   Refusals: another content type 415; an empty body 400; a body over
 //!   [`SignalConfig::max_message_bytes`] 413; with a secret, a missing or
-//!   wrong bearer token 401 with `WWW-Authenticate: Bearer`; WHEP while
+//!   wrong bearer token 401 with `WWW-Authenticate: Bearer` (with
+//!   `error="invalid_token"` for a token sent and refused); WHEP while
 //!   nobody publishes 404; a second publisher while one is live 409; an
 //!   offer the media side cannot answer 400; no media side 503.
 //! - `PATCH /whip/<id>` with `application/trickle-ice-sdpfrag` (RFC 8840):

@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::media::{MediaPort, MediaReply, MediaRequest, SessionNews};
 use crate::ratelimit::{RateLimit, TokenBucket, Verdict};
-use crate::token::unix_now;
+use crate::token::{TokenError, unix_now};
 use crate::whip::{
     SDP, SDP_FRAG, SdpFrag, SessionKind, WhipError, authorize, if_match, is_session_id,
     media_type_is, new_etag, new_session_id, sdp_ice_ufrag,
@@ -724,9 +724,14 @@ fn refusal(error: &WhipError) -> Response {
     let mut response = (status, format!("{error}\n")).into_response();
     let h = response.headers_mut();
     set(h, header::CONTENT_TYPE, "text/plain; charset=utf-8");
-    if status == StatusCode::UNAUTHORIZED {
-        // RFC 6750 §3.
-        set(h, header::WWW_AUTHENTICATE, "Bearer");
+    if let WhipError::Unauthorized(why) = error {
+        // RFC 6750 §3, §3.1: no error code without a token; a token that
+        // was presented and refused is "invalid_token".
+        let challenge = match why {
+            TokenError::Missing => "Bearer",
+            _ => "Bearer error=\"invalid_token\"",
+        };
+        set(h, header::WWW_AUTHENTICATE, challenge);
     }
     match error {
         // RFC 5789 §2.2: a 415 to a PATCH names the patch types taken;

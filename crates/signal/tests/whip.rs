@@ -1045,3 +1045,35 @@ async fn a_415_names_the_media_type_the_resource_takes() {
         Some("application/trickle-ice-sdpfrag")
     );
 }
+
+/// A request whose bearer token was refused (malformed, expired, or not a
+/// token of this kind) is told so: `WWW-Authenticate: Bearer
+/// error="invalid_token"` (RFC 6750 §3, §3.1: a request that "included an
+/// access token and failed authentication" SHOULD carry the error); one
+/// without a token gets the bare challenge (§3.1: no error code then).
+#[tokio::test]
+async fn a_refused_bearer_token_is_named_invalid_token_and_a_missing_one_is_not() {
+    let secret = "s3cret";
+    let (addr, _seen) = start(Some(secret)).await;
+    let missing = publish(addr).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    let expired = ferrtc_signal::token::mint_whip(secret.as_bytes(), SessionKind::Publish, 1);
+    for token in ["junk", expired.as_str()] {
+        let bearer = format!("Bearer {token}");
+        let refused = request(
+            addr,
+            "POST",
+            "/whip",
+            &[SDP, ("Authorization", &bearer)],
+            OFFER,
+        )
+        .await;
+        assert_eq!(refused.status, 401, "{token}");
+        assert_eq!(
+            refused.header("www-authenticate"),
+            Some("Bearer error=\"invalid_token\""),
+            "{token}"
+        );
+    }
+}
