@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `POST /whip`, `POST /whep` | offer (`application/sdp`) in, `201 Created` with the answer, `Location`, `ETag` out |
 //! | `PATCH /whip/{id}`, `/whep/{id}` | trickled candidates (`application/trickle-ice-sdpfrag`): `204`; an ICE restart: `200` with the answer fragment and a new `ETag` |
-//! | `DELETE /whip/{id}`, `/whep/{id}` | ends the session: `200` |
+//! | `DELETE /whip/{id}`, `/whep/{id}` | ends the session: `200` (`412` for an `If-Match` that names another tag) |
 //! | `OPTIONS` on all four | CORS preflight: `204` |
 //!
 //! A `POST` from an address that sent more than [`POST_BURST`] of them
@@ -338,10 +338,12 @@ async fn accept_offer(
             },
         );
     }
+    // The media side is told to close it only once it has the offer (a
+    // handler dropped while waiting for room in the queue tells nothing).
     let mut opening = Opening {
         state: state.clone(),
         id: Some(id.clone()),
-        tell_media: true,
+        tell_media: false,
     };
     let (tx, rx) = oneshot::channel();
     let request = MediaRequest::Open {
@@ -358,9 +360,9 @@ async fn accept_offer(
         Ok(Ok(()))
     ) {
         // The offer never reached the media side: nothing to close there.
-        opening.tell_media = false;
         return Err(WhipError::Unavailable);
     }
+    opening.tell_media = true;
     match tokio::time::timeout_at(deadline, rx).await {
         Ok(Ok(Ok(answer))) => {
             opening.answered();
@@ -510,7 +512,9 @@ async fn end(
     let result = (|| {
         check_request(&state, &headers, kind)?;
         let mut sessions = state.sessions();
-        session_of(&sessions, &id, kind)?;
+        let session = session_of(&sessions, &id, kind)?;
+        // RFC 9110 §13.1.1: an If-Match is evaluated before the method.
+        check_if_match(&headers, &session.etag)?;
         sessions.remove(&id);
         Ok::<_, WhipError>(())
     })();
@@ -564,7 +568,7 @@ async fn preflight(target: Target, State(state): State<WhipState>, headers: Head
     with_cors(response, cors)
 }
 
-/// The `If-Match` of a `PATCH` against the session's entity tag: its
+/// The `If-Match` of a `PATCH` or `DELETE` against the session's entity tag: its
 /// field lines are one list (RFC 9110 §5.3, §13.1.1); a line that is not
 /// visible ASCII names none of our tags, so it fails the precondition
 /// rather than counting as no `If-Match`.

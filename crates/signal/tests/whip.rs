@@ -1077,3 +1077,61 @@ async fn a_refused_bearer_token_is_named_invalid_token_and_a_missing_one_is_not(
         );
     }
 }
+
+/// A POST whose client goes away while it waits for room in the media
+/// queue never reached the media side, so the media side is not asked to
+/// close it: every `Close` names a session it opened.
+#[tokio::test]
+async fn a_post_dropped_while_waiting_for_room_sends_no_close_for_an_unseen_id() {
+    let (port, mut media) = media_port(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+    let head = format!(
+        "POST /whip HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{OFFER}",
+        OFFER.len()
+    );
+    // The first offer fills the queue (capacity 1); the second waits for room.
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    second.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both clients go away before any answer.
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The media side wakes up: every Close must name a session it opened.
+    let mut opened = Vec::new();
+    let mut closed = Vec::new();
+    while let Ok(Some(request)) = tokio::time::timeout(Duration::from_secs(1), media.recv()).await {
+        match request {
+            MediaRequest::Open { id, .. } => opened.push(id),
+            MediaRequest::Close { id } => closed.push(id),
+            _ => {}
+        }
+    }
+    assert_eq!(opened.len(), 1, "only the first offer reached the queue");
+    assert!(
+        closed.iter().all(|id| opened.contains(id)),
+        "a Close for a session never opened: opened {opened:?}, closed {closed:?}"
+    );
+}
+
+/// RFC 9110 §13.1.1: an If-Match is evaluated before the method, so a
+/// DELETE whose If-Match names another tag than the session's is 412 and
+/// the session stays.
+#[tokio::test]
+async fn a_delete_whose_if_match_names_another_tag_is_412() {
+    let (addr, mut seen) = start(None).await;
+    let created = publish(addr).await;
+    let location = created.header("location").unwrap().to_owned();
+    assert_eq!(seen.recv().await, Some(Seen::Open(SessionKind::Publish)));
+    let stale = request(addr, "DELETE", &location, &[("If-Match", "\"stale\"")], "").await;
+    assert_eq!(stale.status, 412, "{stale:?}");
+    let ended = request(addr, "DELETE", &location, &[], "").await;
+    assert_eq!(ended.status, 200, "{ended:?}");
+}
