@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, Notify};
 pub use ferrtc_core::{DataChannelInit, DataChannelMessage};
 
 use crate::Error;
-use crate::driver::{ChannelOp, OpQueue, SEND_HIGH_WATER, SEND_LOW_WATER};
+use crate::driver::{ChannelOp, OpQueue, Refused, SEND_HIGH_WATER, SEND_LOW_WATER};
 use crate::events::{Hub, Subscription, Weight};
 
 /// An event of one data channel (W3C `open`, `message`,
@@ -122,15 +122,19 @@ impl ChannelShared {
         s
     }
 
-    pub(crate) fn set_state(&self, state: DataChannelState) {
+    /// Moves the state forward to `state` (a channel's states only go
+    /// forward: a `close()` already made it closing when the task saw it
+    /// open); returns whether it moved.
+    pub(crate) fn set_state(&self, state: DataChannelState) -> bool {
         let v = match state {
             DataChannelState::Connecting => 0,
             DataChannelState::Open => 1,
             DataChannelState::Closing => 2,
             DataChannelState::Closed => 3,
         };
-        self.state.store(v, Ordering::SeqCst);
+        let before = self.state.fetch_max(v, Ordering::SeqCst);
         self.wake.notify_waiters();
+        before < v
     }
 
     fn state(&self) -> DataChannelState {
@@ -432,11 +436,20 @@ impl DataChannel {
             binary,
             shared: Arc::clone(shared),
         };
-        if self.inner.ops.send(op).is_err() {
-            shared.queued.fetch_sub(len, Ordering::SeqCst);
-            return Err(Error::Closed);
+        // Checked under the queue's lock: a `close()` from another clone
+        // either comes after this message or refuses it, never drops it
+        // after `send` accepted it (W3C webrtc-pc §6.2).
+        let admit = || self.ready_state() == DataChannelState::Open;
+        match self.inner.ops.send_if(op, admit) {
+            Ok(()) => Ok(()),
+            Err((_, refused)) => {
+                shared.queued.fetch_sub(len, Ordering::SeqCst);
+                Err(match refused {
+                    Refused::Ended => Error::Closed,
+                    Refused::NotAdmitted => not_open(self.inner.handle),
+                })
+            }
         }
-        Ok(())
     }
 
     /// The next event of this handle value's subscription (made by the
@@ -475,9 +488,21 @@ impl DataChannel {
     }
 
     /// `close()`: closes the channel (stream reset, RFC 8831 §6.7) after
-    /// the messages already sent.
+    /// the messages already sent. As W3C webrtc-pc §6.2 says, the channel
+    /// is `closing` when this returns: `send` then fails with an
+    /// `InvalidStateError` on every clone, `wait_open` returns
+    /// `Err(Closed)`, and a channel still connecting fires no `open`.
     pub fn close(&self) {
-        let _ = self.inner.ops.send(ChannelOp::Close(self.inner.handle));
+        let shared = &self.inner.shared;
+        // Under the queue's lock, with the close op: every message `send`
+        // accepted before it goes out first, none after it is accepted.
+        let _ = self
+            .inner
+            .ops
+            .send_if(ChannelOp::Close(self.inner.handle), || {
+                // W3C close() steps 2-3: nothing more once closing or closed.
+                shared.set_state(DataChannelState::Closing)
+            });
     }
 }
 

@@ -336,9 +336,24 @@ impl OpQueue {
 
     /// Queues `op` for the task; gives it back if the task has ended.
     pub(crate) fn send(&self, op: ChannelOp) -> Result<(), ChannelOp> {
+        self.send_if(op, || true).map_err(|(op, _)| op)
+    }
+
+    /// Queues `op` if `admit`, run under the queue's lock, says so: what
+    /// `admit` checks or changes is then ordered with every operation
+    /// queued before and after it (a channel's `send` and `close`, W3C
+    /// webrtc-pc §6.2). Gives `op` back, with whether the task had ended.
+    pub(crate) fn send_if(
+        &self,
+        op: ChannelOp,
+        admit: impl FnOnce() -> bool,
+    ) -> Result<(), (ChannelOp, Refused)> {
         let mut state = self.lock();
         if state.closed {
-            return Err(op);
+            return Err((op, Refused::Ended));
+        }
+        if !admit() {
+            return Err((op, Refused::NotAdmitted));
         }
         state.ops.push_back(op);
         // The task waits only on an empty queue: only the first operation
@@ -386,6 +401,15 @@ impl OpQueue {
         // The task's waker would keep its memory while handles live.
         state.waiting = None;
     }
+}
+
+/// Why [`OpQueue::send_if`] did not queue an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The connection's task has ended.
+    Ended,
+    /// The check said no.
+    NotAdmitted,
 }
 
 /// The six description getters at once.
@@ -928,11 +952,15 @@ impl Driver {
         self.max_message_size
             .store(self.core.max_message_size(), Ordering::Relaxed);
         if let Some(sink) = self.channels.get(&id) {
-            sink.shared.set_state(state);
+            let advanced = sink.shared.set_state(state);
             if let Some(info) = self.core.channel(id) {
                 sink.shared.set_id(info.id);
             }
-            sink.shared.events.publish(ev);
+            // W3C webrtc-pc §6.2 "announce the channel as open": not once
+            // `close()` made it closing (its close op is on its way).
+            if advanced || state != DataChannelState::Open {
+                sink.shared.events.publish(ev);
+            }
         }
     }
 

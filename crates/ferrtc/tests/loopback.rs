@@ -774,14 +774,18 @@ async fn a_set_configuration_dropped_midway_does_not_hold_gathering_open() {
     gathered(&pc).await;
 }
 
+/// W3C webrtc-pc §6.2 `close()`: the channel is `closing` when it
+/// returns, before the connection's task has run, so a `send` right after
+/// it fails with an `InvalidStateError` (it used to be accepted and then
+/// dropped unseen); the channel then closes on both sides, with no
+/// message after the close.
 #[tokio::test(flavor = "current_thread")]
-async fn a_send_accepted_before_the_task_saw_close_ends_as_the_close_not_a_panic() {
+async fn a_send_right_after_close_is_refused_and_the_channel_closes_on_both_sides() {
     let (_a, _b, send, recv) = connected_pair().await;
     send.close();
-    // The task has not run since close(): the handle still says open, so
-    // send accepts the message; the task then finds the channel closing.
-    assert_eq!(send.ready_state(), DataChannelState::Open);
-    send.send_text("late").await.unwrap();
+    assert_eq!(send.ready_state(), DataChannelState::Closing);
+    let late = send.send_text("late").await;
+    assert_eq!(late.map_err(|e| e.name()), Err("InvalidStateError"));
     loop {
         match tokio::time::timeout(Duration::from_secs(10), send.recv()).await {
             Ok(Some(DataChannelEvent::Close)) => break,
