@@ -202,6 +202,88 @@ on_both_runtimes!(
     create_offer_from_two_tasks_runs_in_turn
 );
 
+/// W3C webrtc-pc §4.4.1.5 `addIceCandidate()`: from several tasks while
+/// another sets the remote description, each call before the description
+/// fails with an `InvalidStateError` and each after it succeeds, however
+/// often the same candidate comes again (the copies used to fill the
+/// remote description up to its limit of 256 candidates, and then fail
+/// with an `OperationError`); the peers then connect.
+async fn add_ice_candidate_from_many_tasks_during_set_remote_description() {
+    let a = pc(12);
+    let b = pc(13);
+    let dc = a
+        .create_data_channel("x", Default::default())
+        .await
+        .unwrap();
+    let mut a_events = a.subscribe();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    // a's candidates, to the end of candidates.
+    let mut candidates = Vec::new();
+    timeout(WAIT, async {
+        while let Some(ev) = a_events.recv().await {
+            if let PeerConnectionEvent::IceCandidate(c) = ev {
+                let end = c.candidate.is_empty();
+                candidates.push(c);
+                if end {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a gathered");
+    let real: Vec<_> = candidates
+        .iter()
+        .filter(|c| !c.candidate.is_empty())
+        .cloned()
+        .collect();
+    assert!(!real.is_empty());
+    let described = Arc::new(AtomicBool::new(false));
+    let mut adders = JoinSet::new();
+    for t in 0..4 {
+        let (b, real, described) = (b.clone(), real.clone(), Arc::clone(&described));
+        adders.spawn(async move {
+            for round in 0..20 {
+                for c in &real {
+                    let after = described.load(Ordering::SeqCst);
+                    match b.add_ice_candidate(c.clone()).await {
+                        Ok(()) => {}
+                        Err(e) => {
+                            assert!(!after, "task {t} round {round}: {e} after the description");
+                            assert_eq!(e.name(), "InvalidStateError", "{e}");
+                        }
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+    tokio::task::yield_now().await;
+    b.set_remote_description(offer).await.unwrap();
+    described.store(true, Ordering::SeqCst);
+    join_all(adders, "addIceCandidate").await;
+    for c in &real {
+        b.add_ice_candidate(c.clone()).await.unwrap();
+    }
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    // b's candidates reach a; a's are all added already.
+    let (tx, _rx) = unbounded_channel();
+    common::trickle(b.clone(), a.clone(), tx);
+    timeout(WAIT, dc.wait_open())
+        .await
+        .expect("the channel did not open")
+        .unwrap();
+    a.close().await;
+    b.close().await;
+}
+on_both_runtimes!(
+    add_ice_candidate_during_set_remote_description,
+    add_ice_candidate_from_many_tasks_during_set_remote_description
+);
+
 /// Forwards `from`'s candidates to `to` (retrying while `to` has no
 /// remote description yet) and its `track` events to the returned channel.
 fn watch_tracks(from: &PeerConnection, to: &PeerConnection) -> UnboundedReceiver<TrackEvent> {

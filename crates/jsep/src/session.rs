@@ -1133,6 +1133,12 @@ impl Jsep {
             .candidate
             .parse::<Candidate>()
             .map_err(|e| JsepError::BadCandidate(e.to_string()))?;
+        // W3C webrtc-pc §4.4.1.5: one the description already holds is
+        // accepted as it was (the agent keeps one of each), not written
+        // again: copies would fill the description and reach the limit.
+        if m.candidates().any(|known| *known == candidate) {
+            return Ok(Some((mid, candidate)));
+        }
         // Bound what a peer can make the remote description (and the text
         // rewritten below on every candidate) grow to.
         if m.candidates().count() >= self.config.max_remote_candidates {

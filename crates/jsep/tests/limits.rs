@@ -113,6 +113,33 @@ fn trickled_candidates_past_the_limit_are_refused_and_the_description_stays_boun
     b.create_answer(AnswerOptions::default()).unwrap();
 }
 
+/// W3C webrtc-pc §4.4.1.5 `addIceCandidate`: a candidate the remote
+/// description already holds (signalling that retries, or several tasks
+/// forwarding the same candidates) is accepted again without being
+/// written again, as browsers do: the description does not fill with
+/// copies, and copies never count against the limit (they used to, so
+/// the peer's later candidates were refused with an `OperationError`).
+#[test]
+fn a_candidate_added_again_is_accepted_once_and_does_not_count_against_the_limit() {
+    let mut b = Jsep::new(JsepConfig {
+        max_remote_candidates: 5,
+        ..config("bbbb")
+    });
+    b.set_remote_description(offer()).unwrap();
+    for _ in 0..100 {
+        let (mid, c) = b.add_ice_candidate(&candidate(1)).unwrap().unwrap();
+        assert_eq!((mid.as_str(), c.port()), ("0", 1));
+    }
+    assert_eq!(b.remote_sdp().unwrap().media[0].candidates().count(), 1);
+    for port in 2..=5 {
+        assert!(b.add_ice_candidate(&candidate(port)).unwrap().is_some());
+    }
+    // At the limit, a copy of a known candidate is still accepted.
+    assert!(b.add_ice_candidate(&candidate(3)).unwrap().is_some());
+    assert_eq!(b.remote_sdp().unwrap().media[0].candidates().count(), 5);
+    assert!(b.add_ice_candidate(&candidate(6)).is_err());
+}
+
 #[test]
 fn a_remote_description_with_more_candidates_than_the_limit_is_refused() {
     let offer = offer();
