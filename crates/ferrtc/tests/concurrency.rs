@@ -659,3 +659,147 @@ on_both_runtimes!(
     get_stats_during_renegotiation,
     get_stats_from_many_tasks_during_renegotiation
 );
+
+/// W3C webrtc-pc §6.1 `createDataChannel()` from several tasks on clones
+/// of a connected peer: every call resolves with its own channel (its
+/// label, a stream id of its own), every channel opens, and the peer gets
+/// one `datachannel` event for each, none twice.
+async fn create_data_channel_from_many_tasks() {
+    let a = pc(51);
+    let b = pc(52);
+    let (_first, _peer_first, mut later) = common::connect_keeping_channels(&a, &b, "first").await;
+    let mut tasks = JoinSet::new();
+    for t in 0..4 {
+        let a = a.clone();
+        tasks.spawn(async move {
+            let mut made = Vec::new();
+            for i in 0..4 {
+                let label = format!("c{t}-{i}");
+                let dc = a
+                    .create_data_channel(&label, Default::default())
+                    .await
+                    .expect("createDataChannel");
+                assert_eq!(dc.label(), label);
+                made.push(dc);
+            }
+            made
+        });
+    }
+    let made: Vec<_> = join_all(tasks, "createDataChannel")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    for dc in &made {
+        timeout(WAIT, dc.wait_open())
+            .await
+            .expect("a channel did not open")
+            .unwrap();
+    }
+    let ids: HashSet<u16> = made.iter().map(|d| d.id().expect("an id")).collect();
+    assert_eq!(ids.len(), made.len(), "two channels share a stream id");
+    let mut labels = HashSet::new();
+    for _ in 0..made.len() {
+        let dc = timeout(WAIT, later.recv())
+            .await
+            .expect("a datachannel event is missing")
+            .unwrap();
+        assert!(labels.insert(dc.label().to_owned()), "{} twice", dc.label());
+    }
+    let expected: HashSet<String> = made.iter().map(|d| d.label().to_owned()).collect();
+    assert_eq!(labels, expected);
+    a.close().await;
+    b.close().await;
+}
+on_both_runtimes!(
+    create_data_channel_from_many_tasks_on_clones,
+    create_data_channel_from_many_tasks
+);
+
+/// W3C webrtc-pc §5.1 `addTransceiver()` from several tasks while others
+/// call `getTransceivers()`: each call gets a transceiver of its own, each
+/// list is in creation order (a prefix of the final one), and the final
+/// list holds every transceiver once.
+async fn add_transceiver_from_many_tasks_while_others_list_them() {
+    let a = pc(53);
+    let mut adders = JoinSet::new();
+    for t in 0..4 {
+        let a = a.clone();
+        adders.spawn(async move {
+            let mut made = Vec::new();
+            for i in 0..5 {
+                let kind = if (t + i) % 2 == 0 {
+                    MediaKind::Audio
+                } else {
+                    MediaKind::Video
+                };
+                made.push(
+                    a.add_transceiver(kind, Default::default())
+                        .await
+                        .expect("addTransceiver"),
+                );
+            }
+            made
+        });
+    }
+    let mut listers = JoinSet::new();
+    for _ in 0..2 {
+        let a = a.clone();
+        listers.spawn(async move {
+            let mut lists = Vec::new();
+            for _ in 0..20 {
+                lists.push(a.get_transceivers().await);
+                tokio::task::yield_now().await;
+            }
+            lists
+        });
+    }
+    let made: Vec<_> = join_all(adders, "addTransceiver")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let all = a.get_transceivers().await;
+    assert_eq!(all.len(), made.len());
+    for t in &made {
+        assert_eq!(all.iter().filter(|x| *x == t).count(), 1);
+    }
+    for lists in join_all(listers, "getTransceivers").await {
+        for list in lists {
+            assert!(list.len() <= all.len());
+            assert!(list.iter().zip(&all).all(|(x, y)| x == y), "out of order");
+        }
+    }
+    a.close().await;
+}
+on_both_runtimes!(
+    add_transceiver_while_listing,
+    add_transceiver_from_many_tasks_while_others_list_them
+);
+
+/// W3C webrtc-pc §4.4.1.5 the parameterless `setLocalDescription()` from
+/// two tasks at once: both resolve (the second applies the offer the
+/// first made, or a new one), and the connection ends in
+/// `have-local-offer` with a local offer.
+async fn implicit_set_local_description_from_two_tasks() {
+    let a = pc(54);
+    a.create_data_channel("x", Default::default())
+        .await
+        .unwrap();
+    let mut tasks = JoinSet::new();
+    for _ in 0..2 {
+        let a = a.clone();
+        tasks.spawn(async move { a.set_local_description(None).await });
+    }
+    for r in join_all(tasks, "setLocalDescription").await {
+        r.expect("a parameterless setLocalDescription failed");
+    }
+    assert_eq!(a.signaling_state().await, SignalingState::HaveLocalOffer);
+    let local = a.local_description().await.expect("a local offer");
+    assert_eq!(local.kind, SdpType::Offer);
+    a.close().await;
+}
+on_both_runtimes!(
+    implicit_set_local_description_twice,
+    implicit_set_local_description_from_two_tasks
+);
