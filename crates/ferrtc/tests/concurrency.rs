@@ -12,15 +12,15 @@ use std::time::Duration;
 
 use ferrtc::{
     DataChannelEvent, DataChannelState, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
-    PeerConnectionEvent, PeerConnectionState, RtpSender, SdpType, SignalingState, TrackEvent,
+    PeerConnectionEvent, RtpSender, SdpType, SignalingState, TrackEvent,
 };
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::mpsc::unbounded_channel;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 mod common;
 
-use common::{connected_pair, pc};
+use common::{connected_pair, offer_answer, pc, wait_connected, watch_tracks};
 
 /// What any one test may take, at most.
 const WAIT: Duration = Duration::from_secs(10);
@@ -284,61 +284,6 @@ on_both_runtimes!(
     add_ice_candidate_from_many_tasks_during_set_remote_description
 );
 
-/// Forwards `from`'s candidates to `to` (retrying while `to` has no
-/// remote description yet) and its `track` events to the returned channel.
-fn watch_tracks(from: &PeerConnection, to: &PeerConnection) -> UnboundedReceiver<TrackEvent> {
-    let (tracks, rx) = unbounded_channel();
-    let mut events = from.subscribe();
-    let to = to.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            match ev {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    for _ in 0..500 {
-                        if to.add_ice_candidate(c.clone()).await.is_ok() {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-                PeerConnectionEvent::Track(t) => {
-                    let _ = tracks.send(*t);
-                }
-                _ => {}
-            }
-        }
-    });
-    rx
-}
-
-/// One offer/answer from `offerer` to `answerer`.
-async fn negotiate(offerer: &PeerConnection, answerer: &PeerConnection) {
-    let offer = offerer.create_offer().await.unwrap();
-    offerer
-        .set_local_description(Some(offer.clone()))
-        .await
-        .unwrap();
-    answerer.set_remote_description(offer).await.unwrap();
-    let answer = answerer.create_answer().await.unwrap();
-    answerer
-        .set_local_description(Some(answer.clone()))
-        .await
-        .unwrap();
-    offerer.set_remote_description(answer).await.unwrap();
-}
-
-async fn wait_connected(pcs: &[&PeerConnection]) {
-    for pc in pcs {
-        timeout(WAIT, async {
-            while pc.connection_state().await != PeerConnectionState::Connected {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("not connected");
-    }
-}
-
 /// A call from `a` to `b` with one track of `kind`: the sender and the
 /// peer's track event.
 async fn call(
@@ -354,7 +299,7 @@ async fn call(
         .add_track(&MediaStreamTrack::new(kind, "t"), &[&stream])
         .await
         .unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let track = timeout(WAIT, tracks.recv())
         .await
         .expect("no track event")
@@ -636,7 +581,7 @@ async fn get_stats_from_many_tasks_during_renegotiation() {
                 .add_track(&MediaStreamTrack::new(MediaKind::Audio, "mic"), &[])
                 .await
                 .unwrap();
-            negotiate(&a, &b).await;
+            offer_answer(&a, &b).await;
             audio = Some(t);
         }
         if i % 10 == 0 {

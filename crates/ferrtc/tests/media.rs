@@ -3,6 +3,9 @@
 //! reader, clones of senders and receivers, `replaceTrack`,
 //! `setParameters` and renegotiation.
 
+mod common;
+
+use common::{offer_answer, wait_connected};
 use std::time::Duration;
 
 use ferrtc::{
@@ -78,34 +81,6 @@ fn pair() -> (PeerConnection, PeerConnection) {
     (pc(1), pc(2))
 }
 
-/// One offer/answer exchange from `offerer` to `answerer`.
-async fn negotiate(offerer: &PeerConnection, answerer: &PeerConnection) {
-    let offer = offerer.create_offer().await.unwrap();
-    offerer
-        .set_local_description(Some(offer.clone()))
-        .await
-        .unwrap();
-    answerer.set_remote_description(offer).await.unwrap();
-    let answer = answerer.create_answer().await.unwrap();
-    answerer
-        .set_local_description(Some(answer.clone()))
-        .await
-        .unwrap();
-    offerer.set_remote_description(answer).await.unwrap();
-}
-
-async fn wait_connected(pcs: &[&PeerConnection]) {
-    for pc in pcs {
-        timeout(WAIT, async {
-            while pc.connection_state().await != PeerConnectionState::Connected {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("not connected");
-    }
-}
-
 async fn next_track(w: &mut Watch) -> TrackEvent {
     timeout(WAIT, w.tracks.recv())
         .await
@@ -171,7 +146,7 @@ async fn vp8_and_opus_frames_arrive_whole_and_in_order_with_the_stream_ids() {
     let early = video_sender.write_frame(vp8_frame(0, true), Duration::from_millis(33));
     assert_eq!(early.unwrap_err().name(), "InvalidStateError");
 
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let mut by_kind = Vec::new();
     for _ in 0..2 {
         let t = next_track(&mut wb).await;
@@ -255,7 +230,7 @@ async fn video_call() -> (PeerConnection, PeerConnection, RtpSender, TrackEvent,
         .add_track(&MediaStreamTrack::new(MediaKind::Video, "v"), &[&stream])
         .await
         .unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let track = next_track(&mut wb).await;
     wait_connected(&[&a, &b]).await;
     drop(wb);
@@ -489,7 +464,7 @@ async fn a_second_track_after_connect_fires_negotiationneeded_and_a_new_track_ev
         .add_track(&MediaStreamTrack::new(MediaKind::Audio, "mic"), &[&stream])
         .await
         .unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let first = next_track(&mut wb).await;
     assert_eq!(first.track.kind(), MediaKind::Audio);
     wait_connected(&[&a, &b]).await;
@@ -507,7 +482,7 @@ async fn a_second_track_after_connect_fires_negotiationneeded_and_a_new_track_ev
         .await
         .expect("no negotiationneeded")
         .unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let second = next_track(&mut wb).await;
     assert_eq!(second.track.kind(), MediaKind::Video);
     assert_eq!(second.streams[0].id(), "call");
@@ -555,7 +530,7 @@ async fn transceivers_follow_the_w3c_calls_from_clones_on_several_tasks() {
         .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "v")))
         .await
         .unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let remote = next_track(&mut wb).await;
     // Several tasks on clones read the same state.
     let mut tasks = Vec::new();
@@ -633,7 +608,7 @@ async fn dtmf_tones_reach_the_peer_in_order_and_every_clone_sees_the_tonechanges
             .await
             .is_err()
     );
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let track = next_track(&mut wb).await;
     assert_eq!(track.track.kind(), MediaKind::Audio);
     wait_connected(&[&a, &b]).await;
@@ -788,7 +763,7 @@ async fn replace_track_is_seen_by_add_track_and_remove_track() {
 
     // addTransceiver, negotiate, replaceTrack(mic): no negotiationneeded;
     // removeTrack then stops sending and asks for negotiation.
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     while wa.negotiation_needed.try_recv().is_ok() {}
     let audio = a
@@ -826,7 +801,7 @@ async fn set_streams_names_the_streams_the_peer_sees_the_track_in() {
     t.sender().replace_track(Some(&cam)).await.unwrap();
     let stream = MediaStream::with_id("broadcast");
     t.sender().set_streams(&[&stream]).await.unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let seen = timeout(WAIT, wb.tracks.recv()).await.unwrap().unwrap();
     let ids: Vec<_> = seen.streams.iter().map(|s| s.id().to_owned()).collect();
     assert_eq!(ids, ["broadcast"]);
@@ -1153,7 +1128,7 @@ async fn unpaced_media_is_delivered_and_cannot_change_after_creation() {
         )
         .await
         .unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let track = next_track(&mut wb).await;
     wait_connected(&[&a, &b]).await;
     let frames: Vec<Vec<u8>> = (0..30).map(|i| vp8_frame(i, i == 0)).collect();
@@ -1255,7 +1230,7 @@ async fn a_lone_encoding_inactive_before_negotiation_then_active() {
         .replace_track(Some(&MediaStreamTrack::new(MediaKind::Video, "v")))
         .await
         .unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     let track = next_track(&mut wb).await;
     wait_connected(&[&a, &b]).await;
     let active = |sender: RtpSender| async move {
@@ -1401,7 +1376,7 @@ async fn sender_get_stats_right_after_the_last_connection_handle_is_dropped() {
         )
         .await
         .unwrap();
-    negotiate(&a, &b).await;
+    offer_answer(&a, &b).await;
     // Trickle by hand until both ends of candidates, so that no task keeps
     // a handle of `a` afterwards.
     let (mut a_done, mut b_done) = (false, false);

@@ -5,55 +5,21 @@
 //! `setParameters` of the encodings, and one `outbound-rtp` and one
 //! `inbound-rtp` per layer.
 
+mod common;
+
+use common::{pc, watch_tracks};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ferrtc::{
-    Configuration, EncodedFrame, MediaKind, MediaStreamTrack, PeerConnection, PeerConnectionEvent,
-    PeerConnectionState, RtpEncodingParameters, RtpReceiver, RtpSender, RtpTransceiverDirection,
-    RtpTransceiverInit, Stats, TrackEvent,
+    EncodedFrame, MediaKind, MediaStreamTrack, PeerConnection, PeerConnectionState,
+    RtpEncodingParameters, RtpReceiver, RtpSender, RtpTransceiverDirection, RtpTransceiverInit,
+    Stats,
 };
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
 const RIDS: [&str; 3] = ["q", "h", "f"];
-
-/// Forwards every candidate of `from` to `to`; its track events go to the
-/// returned channel.
-fn watch(from: &PeerConnection, to: &PeerConnection) -> UnboundedReceiver<TrackEvent> {
-    let (tracks_tx, tracks) = unbounded_channel();
-    let mut events = from.subscribe();
-    let to = to.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            match ev {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    for _ in 0..500 {
-                        if to.add_ice_candidate(c.clone()).await.is_ok() {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-                PeerConnectionEvent::Track(t) => {
-                    let _ = tracks_tx.send(*t);
-                }
-                PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
-                _ => {}
-            }
-        }
-    });
-    tracks
-}
-
-fn pc(seed: u8) -> PeerConnection {
-    PeerConnection::new(Configuration {
-        seed: Some([seed; 32]),
-        ..Default::default()
-    })
-    .unwrap()
-}
 
 /// a offers, b answers: the answerer getting the offer as `munge` rewrites it
 /// (as a peer that takes fewer rids, or no simulcast, would answer).
@@ -110,8 +76,8 @@ async fn simulcast_call_with(
     munge: impl Fn(String) -> String,
 ) -> (PeerConnection, PeerConnection, RtpSender, RtpReceiver) {
     let (a, b) = (pc(1), pc(2));
-    let _wa = watch(&a, &b);
-    let mut wb = watch(&b, &a);
+    let _wa = watch_tracks(&a, &b);
+    let mut wb = watch_tracks(&b, &a);
     let transceiver = a
         .add_transceiver(
             MediaKind::Video,
@@ -481,8 +447,8 @@ async fn the_one_agreed_layer_set_inactive_is_reported_inactive() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_inactive_first_layer_stays_inactive_when_simulcast_is_refused() {
     let (a, b) = (pc(1), pc(2));
-    let _wa = watch(&a, &b);
-    let _wb = watch(&b, &a);
+    let _wa = watch_tracks(&a, &b);
+    let _wb = watch_tracks(&b, &a);
     let transceiver = a
         .add_transceiver(
             MediaKind::Video,

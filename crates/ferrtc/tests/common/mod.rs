@@ -50,12 +50,7 @@ pub async fn negotiate(a: &PeerConnection, b: &PeerConnection, label: &str) -> D
         .create_data_channel(label, DataChannelInit::default())
         .await
         .unwrap();
-    let offer = a.create_offer().await.unwrap();
-    a.set_local_description(Some(offer.clone())).await.unwrap();
-    b.set_remote_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    b.set_local_description(Some(answer.clone())).await.unwrap();
-    a.set_remote_description(answer).await.unwrap();
+    offer_answer(a, b).await;
     channel
 }
 
@@ -104,4 +99,65 @@ pub async fn connected_pair() -> (PeerConnection, PeerConnection, DataChannel, D
     let b = pc(2);
     let (send, recv) = connect(&a, &b, "chat").await;
     (a, b, send, recv)
+}
+
+/// Forwards every candidate of `from` to `to` (retrying while `to` has no
+/// remote description yet); `from`'s track events go to the returned
+/// channel. Ends when `from` closes.
+pub fn watch_tracks(
+    from: &PeerConnection,
+    to: &PeerConnection,
+) -> mpsc::UnboundedReceiver<ferrtc::TrackEvent> {
+    let (tracks, rx) = mpsc::unbounded_channel();
+    let mut events = from.subscribe();
+    let to = to.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    for _ in 0..500 {
+                        if to.add_ice_candidate(c.clone()).await.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                PeerConnectionEvent::Track(t) => {
+                    let _ = tracks.send(*t);
+                }
+                PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
+                _ => {}
+            }
+        }
+    });
+    rx
+}
+
+/// One offer/answer from `offerer` to `answerer`, with what each has.
+pub async fn offer_answer(offerer: &PeerConnection, answerer: &PeerConnection) {
+    let offer = offerer.create_offer().await.unwrap();
+    offerer
+        .set_local_description(Some(offer.clone()))
+        .await
+        .unwrap();
+    answerer.set_remote_description(offer).await.unwrap();
+    let answer = answerer.create_answer().await.unwrap();
+    answerer
+        .set_local_description(Some(answer.clone()))
+        .await
+        .unwrap();
+    offerer.set_remote_description(answer).await.unwrap();
+}
+
+/// Waits (10 s at most each) until every one of `pcs` is connected.
+pub async fn wait_connected(pcs: &[&PeerConnection]) {
+    for pc in pcs {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while pc.connection_state().await != PeerConnectionState::Connected {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("not connected");
+    }
 }
