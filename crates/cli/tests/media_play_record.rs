@@ -2,14 +2,16 @@
 //! an IVF (VP8) and an Ogg Opus file made here, the other records; the
 //! recordings hold the source's frames in order. Both roles each way.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use ferrtc_media::ivf::{FourCc, IvfHeader, IvfReader, IvfWriter};
 use ferrtc_media::opus::{OpusHead, OpusReader, OpusTags, OpusWriter};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -93,24 +95,7 @@ struct Peer {
 }
 
 fn spawn(args: &[String]) -> (Peer, tokio::process::ChildStdout) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ferrtc binary runs");
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
-        while let Some(line) = rx.recv().await {
-            if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
-                break;
-            }
-        }
-    });
+    let (child, stdout, tx) = common::spawn_ferrtc(args);
     (Peer { child, lines: tx }, stdout)
 }
 

@@ -1,7 +1,8 @@
 //! `ferrtc peer --signal stdio --echo` driven over its stdin/stdout by an
 //! in-process `ferrtc::PeerConnection`, in both roles.
 
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
 use ferrtc::{
@@ -9,8 +10,8 @@ use ferrtc::{
     IceCandidateInit, PeerConnection, PeerConnectionEvent, SessionDescription,
 };
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -22,27 +23,7 @@ struct Peer {
 }
 
 fn spawn(args: &[&str]) -> (Peer, tokio::process::ChildStdout) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ferrtc binary runs");
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
-        while let Some(line) = rx.recv().await {
-            if line.is_empty() {
-                break;
-            }
-            if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
-                break;
-            }
-        }
-    });
+    let (child, stdout, tx) = common::spawn_ferrtc(args);
     (Peer { child, lines: tx }, stdout)
 }
 

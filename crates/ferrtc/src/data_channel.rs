@@ -126,24 +126,18 @@ impl ChannelShared {
     /// forward: a `close()` already made it closing when the task saw it
     /// open); returns whether it moved.
     pub(crate) fn set_state(&self, state: DataChannelState) -> bool {
-        let v = match state {
-            DataChannelState::Connecting => 0,
-            DataChannelState::Open => 1,
-            DataChannelState::Closing => 2,
-            DataChannelState::Closed => 3,
-        };
-        let before = self.state.fetch_max(v, Ordering::SeqCst);
+        rank(self.advance(state)) < rank(state)
+    }
+
+    /// Moves the state forward to `state`; returns the state before.
+    pub(crate) fn advance(&self, state: DataChannelState) -> DataChannelState {
+        let before = self.state.fetch_max(rank(state), Ordering::SeqCst);
         self.wake.notify_waiters();
-        before < v
+        of_rank(before)
     }
 
     fn state(&self) -> DataChannelState {
-        match self.state.load(Ordering::SeqCst) {
-            0 => DataChannelState::Connecting,
-            1 => DataChannelState::Open,
-            2 => DataChannelState::Closing,
-            _ => DataChannelState::Closed,
-        }
+        of_rank(self.state.load(Ordering::SeqCst))
     }
 
     /// `bufferedAmount`: bytes in the core plus bytes on their way to it.
@@ -503,6 +497,27 @@ impl DataChannel {
                 // W3C close() steps 2-3: nothing more once closing or closed.
                 shared.set_state(DataChannelState::Closing)
             });
+    }
+}
+
+/// A state's place in the only order a channel's states go (W3C
+/// `RTCDataChannelState`).
+fn rank(state: DataChannelState) -> u8 {
+    match state {
+        DataChannelState::Connecting => 0,
+        DataChannelState::Open => 1,
+        DataChannelState::Closing => 2,
+        DataChannelState::Closed => 3,
+    }
+}
+
+/// The state of [`rank`] `r`.
+fn of_rank(r: u8) -> DataChannelState {
+    match r {
+        0 => DataChannelState::Connecting,
+        1 => DataChannelState::Open,
+        2 => DataChannelState::Closing,
+        _ => DataChannelState::Closed,
     }
 }
 

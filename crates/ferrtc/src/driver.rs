@@ -952,13 +952,26 @@ impl Driver {
         self.max_message_size
             .store(self.core.max_message_size(), Ordering::Relaxed);
         if let Some(sink) = self.channels.get(&id) {
-            let advanced = sink.shared.set_state(state);
+            let before = sink.shared.advance(state);
             if let Some(info) = self.core.channel(id) {
                 sink.shared.set_id(info.id);
             }
-            // W3C webrtc-pc §6.2 "announce the channel as open": not once
-            // `close()` made it closing (its close op is on its way).
-            if advanced || state != DataChannelState::Open {
+            let publish = match state {
+                // W3C webrtc-pc §6.1 "announce the channel as open": also
+                // for a handle made open (the peer's channel, or one made
+                // on a connected association), not once `close()` made it
+                // closing (its close op is on its way).
+                DataChannelState::Open => {
+                    !matches!(before, DataChannelState::Closing | DataChannelState::Closed)
+                }
+                // §6.2 closing procedure step 4: no `closing` event when
+                // `close()` started the procedure.
+                DataChannelState::Closing => {
+                    !matches!(before, DataChannelState::Closing | DataChannelState::Closed)
+                }
+                _ => true,
+            };
+            if publish {
                 sink.shared.events.publish(ev);
             }
         }

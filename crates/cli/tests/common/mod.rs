@@ -1,4 +1,7 @@
-//! Helpers shared by the tests that run shell command lines.
+//! Helpers shared by the tests that run the `ferrtc` binary or shell
+//! command lines.
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
 
@@ -16,4 +19,39 @@ pub fn kill_group(child: &mut Child) {
         .status();
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Starts the `ferrtc` binary with `args`, its standard streams piped,
+/// killed when dropped: the child, its stdout, and a sender whose lines are
+/// written to its stdin (an empty line closes stdin).
+pub fn spawn_ferrtc<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdout,
+    tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ferrtc binary runs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            if line.is_empty() {
+                break;
+            }
+            if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    (child, stdout, tx)
 }
