@@ -110,3 +110,30 @@ fn a_codec_with_another_codecs_payload_type_is_not_a_duplicate() {
         }
     }
 }
+
+/// W3C webrtc-pc §5.4 removes duplicates by codec value
+/// (mimeType, clockRate, channels, sdpFmtpLine; an RTCRtpCodec has no
+/// payload type): VP8 listed twice, the second time with another payload
+/// type, is one codec and is offered once.
+#[test]
+fn the_same_codec_under_two_payload_types_is_offered_once() {
+    let now = Instant::now();
+    let mut pc = peer();
+    let video = pc
+        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
+        .unwrap();
+    let caps = PeerConnection::codec_capabilities(&MediaKind::Video);
+    let vp8 = caps.iter().find(|c| c.name == "VP8").unwrap().clone();
+    let used: Vec<u8> = caps.iter().map(|c| c.payload_type).collect();
+    let free = (96u8..128).find(|pt| !used.contains(pt)).unwrap();
+    let mut again = vp8.clone();
+    again.payload_type = free;
+    match pc.set_codec_preferences(video, vec![vp8, again]) {
+        Err(e) => assert_eq!(e.name(), "InvalidModificationError"),
+        Ok(()) => {
+            pc.set_local_description(now, None).unwrap();
+            let offer = pc.local_description().unwrap().sdp;
+            assert_eq!(offer.matches("VP8/90000").count(), 1, "{offer}");
+        }
+    }
+}

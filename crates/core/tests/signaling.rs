@@ -640,3 +640,57 @@ fn the_same_answer_with_a_session_level_fingerprint_beside_the_sections_is_accep
     a.set_remote_description(now, munged)
         .expect("the same answer again");
 }
+/// RFC 8843 §7.3.1 (and JSEP, RFC 8829 §5.3.1): an answer carries the
+/// transport attributes (`a=fingerprint` among them) in the tagged BUNDLE
+/// section only; the other bundled sections share its transport. With a
+/// session-level SHA-1 line beside the tagged section's SHA-256 (RFC 8122
+/// §5), the same answer given again names the pinned certificate and is
+/// accepted.
+#[test]
+fn the_same_answer_with_fingerprints_in_the_tagged_section_only_is_accepted_again() {
+    let now = Instant::now();
+    let mut a = peer(1);
+    let mut b = peer(2);
+    a.add_transceiver(
+        ferrtc_core::MediaKind::Audio,
+        ferrtc_core::RtpTransceiverInit::default(),
+    )
+    .unwrap();
+    a.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(now, Some(offer.clone())).unwrap();
+    b.set_remote_description(now, offer).unwrap();
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(now, Some(answer.clone())).unwrap();
+    let sha1 = b
+        .certificate()
+        .fingerprint(ferrtc_dtls::HashAlgorithm::Sha1)
+        .to_string();
+    let mut sdp = String::new();
+    let mut sections = 0;
+    for l in answer.sdp.split_inclusive("\r\n") {
+        if l.starts_with("m=") {
+            sections += 1;
+        }
+        if sections > 1 && l.starts_with("a=fingerprint:") {
+            continue;
+        }
+        sdp.push_str(l);
+        if l.starts_with("t=") {
+            sdp.push_str(&format!("a=fingerprint:{sha1}\r\n"));
+        }
+    }
+    assert_eq!(sections, 2, "{}", answer.sdp);
+    let munged = SessionDescription {
+        kind: answer.kind,
+        sdp,
+    };
+    a.set_remote_description(now, munged.clone())
+        .expect("the first answer");
+    assert!(a.dtls_state().is_some(), "DTLS runs");
+    let reoffer = a.create_offer().unwrap();
+    a.set_local_description(now, Some(reoffer)).unwrap();
+    a.set_remote_description(now, munged.clone())
+        .unwrap_or_else(|e| panic!("the same answer again: {e}\n{}", munged.sdp));
+}

@@ -247,8 +247,11 @@ impl PeerConnection {
         // 8866 §5.14): one naming two different codecs is refused.
         let mut kept: Vec<RtpCodec> = Vec::with_capacity(codecs.len());
         for c in codecs {
+            // The same codec again, under any payload type.
+            if kept.iter().any(|k| k.matches(&c) && k.fmtp == c.fmtp) {
+                continue;
+            }
             match kept.iter().find(|k| k.payload_type == c.payload_type) {
-                Some(k) if k.matches(&c) && k.fmtp == c.fmtp => {}
                 Some(k) => {
                     return Err(Error::InvalidModification {
                         message: format!(

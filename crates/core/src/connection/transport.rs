@@ -670,10 +670,11 @@ impl PeerConnection {
         let Ok(sdp) = ferrtc_sdp::parse_bytes(desc.sdp.as_bytes(), &self.config.sdp_limits) else {
             return Ok(());
         };
-        // Each section's fingerprints are its own, or else the session's
-        // (RFC 8122 §5), as JSEP pins the transport section's: every
-        // section that names any must name the pinned set.
-        let session: Vec<ferrtc_sdp::Fingerprint> = sdp.fingerprints().cloned().collect();
+        // The fingerprints JSEP pins are the transport section's own, or
+        // else the session's (RFC 8122 §5): every section that names its
+        // own must name the pinned set; with none of its own, a section
+        // rides the transport (BUNDLE, RFC 9143 §7) and the session-level
+        // ones count only when no section has any.
         let matches = |listed: &[ferrtc_sdp::Fingerprint]| {
             let offered = dtls_fingerprints(listed);
             offered.iter().all(|f| pinned.contains(f)) && pinned.iter().all(|f| offered.contains(f))
@@ -683,11 +684,10 @@ impl PeerConnection {
             .iter()
             .filter(|m| !m.is_rejected())
             .map(|m| m.fingerprints().cloned().collect::<Vec<_>>())
-            .map(|own| if own.is_empty() { session.clone() } else { own })
-            .filter(|listed| !listed.is_empty())
+            .filter(|own| !own.is_empty())
             .collect();
         if named.is_empty() {
-            named.push(session);
+            named.push(sdp.fingerprints().cloned().collect());
         }
         let same = named.iter().all(|listed| matches(listed));
         if same {
