@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{pc, watch_tracks};
+use common::{offer_answer, pc, watch_tracks};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -477,5 +477,69 @@ async fn an_inactive_first_layer_stays_inactive_when_simulcast_is_refused() {
     let encodings = sender.get_parameters().encodings;
     assert_eq!(encodings.len(), 1, "{encodings:?}");
     assert!(!encodings[0].active, "{encodings:?}");
+    assert_eq!(outbound_active(&sender, &[false]).await, [false]);
+}
+
+/// W3C webrtc-pc §4.4.1.6 cuts `[[SendEncodings]]` to
+/// the first encoding once an answer refuses simulcast, and later offers
+/// are made from what is left (§4.4.1.5 createOffer, RFC 8829 §5.2.2): a
+/// re-offer must not offer the removed layers again. Otherwise a peer
+/// that now accepts them gets three streams while `getParameters` shows
+/// one encoding, and the other two can never be set inactive.
+#[tokio::test(flavor = "current_thread")]
+async fn a_reoffer_after_simulcast_was_refused_does_not_bring_the_cut_layers_back() {
+    let (a, b, sender, _receiver) = simulcast_call_with(|sdp| {
+        sdp.split_inclusive("\r\n")
+            .filter(|l| !l.starts_with("a=rid:") && !l.starts_with("a=simulcast:"))
+            .collect()
+    })
+    .await;
+    assert_eq!(sender.get_parameters().encodings.len(), 1);
+    let offer = a.create_offer().await.unwrap();
+    let reoffers_layers = offer.sdp.contains("a=simulcast:");
+    // Let the answerer take what was offered, as a peer that supports
+    // simulcast would.
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer.clone()).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    let encodings = sender.get_parameters().encodings.len();
+    let streams = outbound_active(&sender, &[true]).await.len();
+    assert!(
+        !reoffers_layers && encodings == streams,
+        "re-offer has simulcast: {reoffers_layers}; {encodings} encoding(s) in getParameters, \
+         {streams} outbound-rtp\n{}",
+        offer.sdp
+    );
+}
+
+/// An answer agreeing to rid `h` alone leaves encoding `h` (W3C webrtc-pc
+/// §4.4.1.6), so the next offer has no simulcast and its answer none: that
+/// encoding is the one stream, and `active: false` on it reaches that
+/// stream.
+#[tokio::test(flavor = "current_thread")]
+async fn the_kept_encoding_set_inactive_after_a_later_refusal_stops_its_stream() {
+    let (a, b, sender, _receiver) = simulcast_call_with(|sdp| {
+        sdp.replace("a=simulcast:send q;h;f", "a=simulcast:send h")
+            .replace("a=rid:q send\r\n", "")
+            .replace("a=rid:f send\r\n", "")
+    })
+    .await;
+    assert_eq!(
+        sender.get_parameters().encodings[0].rid.as_deref(),
+        Some("h")
+    );
+    let offer = a.create_offer().await.unwrap();
+    assert!(!offer.sdp.contains("a=simulcast:"), "{}", offer.sdp);
+    offer_answer(&a, &b).await;
+    let encodings = sender.get_parameters().encodings;
+    assert_eq!(encodings.len(), 1, "{encodings:?}");
+    assert_eq!(encodings[0].rid.as_deref(), Some("h"));
+    assert_eq!(outbound_active(&sender, &[true]).await, [true]);
+    let mut p = sender.get_parameters();
+    p.encodings[0].active = false;
+    sender.set_parameters(p).unwrap();
+    assert!(!sender.get_parameters().encodings[0].active);
     assert_eq!(outbound_active(&sender, &[false]).await, [false]);
 }

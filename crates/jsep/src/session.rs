@@ -1399,6 +1399,26 @@ impl Jsep {
                             .collect()
                     };
                     t.current_direction = Some(direction);
+                    let send_rids = rids(
+                        a,
+                        if we_offered {
+                            RidDirection::Recv
+                        } else {
+                            RidDirection::Send
+                        },
+                    );
+                    // W3C webrtc-pc §4.4.1.6 (RFC 8853 §5.3): the sender's
+                    // encodings are those the answer agreed, all but the
+                    // first when it refused simulcast; later offers are
+                    // made from what is left.
+                    let encodings = &mut t.init.send_encodings;
+                    if encodings.len() > 1 {
+                        if send_rids.is_empty() {
+                            encodings.truncate(1);
+                        } else {
+                            encodings.retain(|e| send_rids.contains(&e.rid));
+                        }
+                    }
                     t.negotiated = Some(NegotiatedMedia {
                         mid: slot.mid.clone(),
                         direction,
@@ -1409,14 +1429,7 @@ impl Jsep {
                             .collect(),
                         // RFC 8853 §5.3: what the answer lists is what was
                         // agreed; an answer without rids refuses simulcast.
-                        send_rids: rids(
-                            a,
-                            if we_offered {
-                                RidDirection::Recv
-                            } else {
-                                RidDirection::Send
-                            },
-                        ),
+                        send_rids,
                         recv_rids: rids(
                             a,
                             if we_offered {
