@@ -694,3 +694,67 @@ fn the_same_answer_with_fingerprints_in_the_tagged_section_only_is_accepted_agai
     a.set_remote_description(now, munged.clone())
         .unwrap_or_else(|e| panic!("the same answer again: {e}\n{}", munged.sdp));
 }
+
+/// RFC 8122 §5 and JSEP (RFC 8829 §5.10): the transport's fingerprints are
+/// the BUNDLE-tagged section's own or, without any, the session-level
+/// ones. A later answer whose tagged section names none, with a
+/// session-level fingerprint of another certificate, changes the running
+/// transport's fingerprints (JSEP takes the session's for it) and must be
+/// refused (RFC 8842 §5.5), even though a non-tagged section lists the
+/// pinned ones.
+#[test]
+fn a_later_answer_moving_the_tagged_sections_fingerprint_to_another_certificate_is_refused() {
+    let now = Instant::now();
+    let mut a = peer(1);
+    let mut b = peer(2);
+    let other = peer(3);
+    a.add_transceiver(
+        ferrtc_core::MediaKind::Audio,
+        ferrtc_core::RtpTransceiverInit::default(),
+    )
+    .unwrap();
+    a.create_data_channel(now, "x", DataChannelInit::default())
+        .unwrap();
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(now, Some(offer.clone())).unwrap();
+    b.set_remote_description(now, offer).unwrap();
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(now, Some(answer.clone())).unwrap();
+    a.set_remote_description(now, answer.clone()).unwrap();
+    assert!(a.dtls_state().is_some(), "DTLS runs");
+    let foreign = other
+        .certificate()
+        .fingerprint(ferrtc_dtls::HashAlgorithm::Sha256)
+        .to_string();
+    let mut sdp = String::new();
+    let mut sections = 0;
+    for l in answer.sdp.split_inclusive("\r\n") {
+        if l.starts_with("m=") {
+            sections += 1;
+        }
+        // The tagged (first) section loses its own fingerprint.
+        if sections == 1 && l.starts_with("a=fingerprint:") {
+            continue;
+        }
+        sdp.push_str(l);
+        if l.starts_with("t=") {
+            sdp.push_str(&format!("a=fingerprint:{foreign}\r\n"));
+        }
+    }
+    assert_eq!(sections, 2, "{}", answer.sdp);
+    assert!(
+        sdp.split("m=").nth(2).unwrap().contains("a=fingerprint:"),
+        "the second section keeps the pinned fingerprint"
+    );
+    let reoffer = a.create_offer().unwrap();
+    a.set_local_description(now, Some(reoffer)).unwrap();
+    let munged = SessionDescription {
+        kind: answer.kind,
+        sdp,
+    };
+    assert!(
+        a.set_remote_description(now, munged.clone()).is_err(),
+        "accepted an answer whose transport fingerprint is another certificate's:\n{}",
+        munged.sdp
+    );
+}

@@ -1410,9 +1410,10 @@ impl Jsep {
                     // W3C webrtc-pc §4.4.1.6 (RFC 8853 §5.3): the sender's
                     // encodings are those the answer agreed, all but the
                     // first when it refused simulcast; later offers are
-                    // made from what is left.
+                    // made from what is left. Only an exchange in which
+                    // the transceiver sends can agree or refuse.
                     let encodings = &mut t.init.send_encodings;
-                    if encodings.len() > 1 {
+                    if encodings.len() > 1 && direction.sends() {
                         if send_rids.is_empty() {
                             encodings.truncate(1);
                         } else {

@@ -1148,3 +1148,68 @@ fn a_preference_ordered_answer_to_chromium_keeps_rtx_pairs_and_holds_on_reoffer(
         .expect("answer again");
     check(&sdp(&answer));
 }
+/// W3C webrtc-pc §5.1 "simulcast envelope": established in the first
+/// negotiation that involves the transceiver *sending* simulcast. An
+/// exchange in which it does not send (created recvonly) offers no send
+/// rids, so its answer has none to agree to: that refuses nothing, and
+/// must not cut the send encodings. Once the direction sends, the offer
+/// still offers the three layers.
+#[test]
+fn an_exchange_in_which_the_transceiver_does_not_send_keeps_its_send_encodings() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut init = video(Direction::RecvOnly);
+    init.send_encodings = ["q", "h", "f"]
+        .map(|r| SendEncoding { rid: r.into() })
+        .to_vec();
+    let at = a.add_transceiver(init);
+    let (offer, _) = exchange(&mut a, &mut b);
+    assert_eq!(
+        offer.media[0].rids().count(),
+        0,
+        "recvonly: no send rids offered"
+    );
+    assert_eq!(
+        a.transceiver(at).unwrap().init().send_encodings.len(),
+        3,
+        "a recvonly exchange cut the simulcast envelope"
+    );
+    a.set_direction(at, Direction::SendRecv).unwrap();
+    let (offer, _) = exchange(&mut a, &mut b);
+    assert_eq!(
+        offer.media[0]
+            .rids()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>(),
+        ["q", "h", "f"],
+        "the sendrecv offer lost its simulcast layers"
+    );
+}
+
+/// The same on hold: a simulcast call put on hold (recvonly) and resumed
+/// must offer its agreed layers again; the hold exchange refused nothing.
+#[test]
+fn holding_and_resuming_a_simulcast_sender_keeps_its_layers() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut init = video(Direction::SendRecv);
+    init.send_encodings = ["q", "h", "f"]
+        .map(|r| SendEncoding { rid: r.into() })
+        .to_vec();
+    let at = a.add_transceiver(init);
+    exchange(&mut a, &mut b);
+    assert_eq!(
+        a.transceiver(at).unwrap().negotiated().unwrap().send_rids,
+        ["q", "h", "f"]
+    );
+    a.set_direction(at, Direction::RecvOnly).unwrap();
+    exchange(&mut a, &mut b);
+    a.set_direction(at, Direction::SendRecv).unwrap();
+    let (offer, _) = exchange(&mut a, &mut b);
+    assert_eq!(
+        offer.media[0]
+            .rids()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>(),
+        ["q", "h", "f"],
+        "resuming from hold lost the simulcast layers"
+    );
+}

@@ -670,15 +670,21 @@ impl PeerConnection {
         let Ok(sdp) = ferrtc_sdp::parse_bytes(desc.sdp.as_bytes(), &self.config.sdp_limits) else {
             return Ok(());
         };
-        // The fingerprints JSEP pins are the transport section's own, or
-        // else the session's (RFC 8122 §5): every section that names its
-        // own must name the pinned set; with none of its own, a section
-        // rides the transport (BUNDLE, RFC 9143 §7) and the session-level
-        // ones count only when no section has any.
+        // The fingerprints JSEP pins are the transport (BUNDLE-tagged)
+        // section's own, or else the session's (RFC 8122 §5, RFC 9143 §7):
+        // those must name the pinned set, as must those of every other
+        // section that names its own (a section without rides the
+        // transport).
         let matches = |listed: &[ferrtc_sdp::Fingerprint]| {
             let offered = dtls_fingerprints(listed);
             offered.iter().all(|f| pinned.contains(f)) && pinned.iter().all(|f| offered.contains(f))
         };
+        let tagged = sdp
+            .bundle_groups()
+            .next()
+            .and_then(|g| g.mids.first())
+            .and_then(|mid| sdp.media.iter().position(|m| m.mid() == Some(mid.as_str())))
+            .or_else(|| sdp.media.iter().position(|m| !m.is_rejected()));
         let mut named: Vec<Vec<ferrtc_sdp::Fingerprint>> = sdp
             .media
             .iter()
@@ -686,7 +692,10 @@ impl PeerConnection {
             .map(|m| m.fingerprints().cloned().collect::<Vec<_>>())
             .filter(|own| !own.is_empty())
             .collect();
-        if named.is_empty() {
+        let tagged_has_own = tagged
+            .and_then(|i| sdp.media.get(i))
+            .is_some_and(|m| m.fingerprints().next().is_some());
+        if !tagged_has_own {
             named.push(sdp.fingerprints().cloned().collect());
         }
         let same = named.iter().all(|listed| matches(listed));
