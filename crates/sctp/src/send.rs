@@ -91,6 +91,11 @@ struct Sent {
     transmissions: u32,
     state: ChunkState,
     misses: u8,
+    /// Marked for fast retransmit since it was last sent by T3-rtx or
+    /// first sent: ineligible for a subsequent fast retransmit (RFC 9260
+    /// §7.2.4 step 5), so that miss indications from data sent before the
+    /// retransmission do not send it again and again.
+    fast_retransmitted: bool,
     /// Reneged once (§6.2.1 D iv): a later acknowledgement of it may be of
     /// a retransmission or of an old SACK, so it gives no RTT sample.
     reneged: bool,
@@ -449,9 +454,12 @@ impl Sender {
                 if c.tsn >= htna {
                     break;
                 }
-                if c.state == ChunkState::InFlight {
+                if c.state == ChunkState::InFlight && !c.fast_retransmitted {
                     c.misses = c.misses.saturating_add(1);
                     if c.misses == 3 {
+                        // §7.2.4 step 5: fast retransmitted once; a lost
+                        // retransmission is left to T3-rtx.
+                        c.fast_retransmitted = true;
                         c.state = ChunkState::ToRetransmit;
                         self.flight -= c.data.len();
                         self.to_retransmit += 1;
@@ -611,6 +619,9 @@ impl Sender {
                 self.flight -= c.data.len();
                 self.to_retransmit += 1;
             }
+            // Sent again by T3-rtx: a loss of this transmission may be
+            // fast-retransmitted once more (§7.2.4).
+            c.fast_retransmitted = false;
         }
         self.abandon_expired(now, stats, events);
         self.t3 = if self.outstanding.is_empty() {
@@ -998,6 +1009,7 @@ impl Sender {
                 transmissions: 1,
                 state: ChunkState::InFlight,
                 misses: 0,
+                fast_retransmitted: false,
                 reneged: false,
                 msg: m.id,
                 max_rtx: m.max_rtx,

@@ -65,3 +65,64 @@ fn reneged_data_is_retransmitted() {
         a.poll_timeout().map(|t| t - now)
     );
 }
+
+/// The TSNs of the DATA chunks in a packet.
+fn data_tsns(packet: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut rest = &packet[12..];
+    while rest.len() >= 8 {
+        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+        if rest[0] == 0 {
+            out.push(u32::from_be_bytes(rest[4..8].try_into().unwrap()));
+        }
+        let padded = (len + 3) & !3;
+        if len < 4 || padded > rest.len() {
+            break;
+        }
+        rest = &rest[padded..];
+    }
+    out
+}
+
+/// TSN t is lost; SACKs keep gap-acking the chunks after it, one more each
+/// time (data that was in flight before the fast retransmission). The
+/// third miss indication fast-retransmits t (RFC 9260 §7.2.4); the chunk
+/// is then ineligible for a subsequent fast retransmit (§7.2.4 step 5), so
+/// further miss indications, which only say that chunks sent before the
+/// retransmission arrived, must not send it again (that would be a
+/// retransmission per three SACKs, a storm on a large window).
+#[test]
+fn a_chunk_is_fast_retransmitted_only_once() {
+    let now = Instant::now();
+    let cfg = |seed| Config {
+        i_data: false,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(now, cfg(1), cfg(2));
+    let tag_a = tag_expected_by_b(&mut b, &mut a, now);
+    for k in 0..10u8 {
+        a.send(now, 1, ppid::BINARY, &[k; 1100], SendOptions::default())
+            .unwrap();
+    }
+    let mut buf = Vec::new();
+    let mut sent = Vec::new();
+    while a.poll_transmit(now, &mut buf).is_some() {
+        sent.extend(data_tsns(&buf));
+    }
+    assert_eq!(sent.len(), 10, "ten chunks in flight: {sent:?}");
+    let t = sent[0];
+    let mut sends_of_t = 0;
+    for k in 2..=10u16 {
+        let mut c = Vec::new();
+        raw_chunk(&mut c, 3, 0, &sack_value(t - 1, 1 << 20, &[(2, k)]));
+        a.handle_receive(now, &raw_packet(tag_a, &c)).unwrap();
+        while a.poll_transmit(now, &mut buf).is_some() {
+            sends_of_t += data_tsns(&buf).iter().filter(|&&x| x == t).count();
+        }
+    }
+    assert_eq!(
+        sends_of_t, 1,
+        "TSN {t} fast-retransmitted once, not on every third SACK"
+    );
+    assert_eq!(a.stats().data_chunks_retransmitted, 1);
+}
