@@ -45,7 +45,9 @@ pub struct Config {
     /// Retransmissions of INIT / COOKIE-ECHO before giving up.
     pub max_init_retransmits: u32,
     /// Consecutive timeouts (T3, heartbeat, reset) before the association
-    /// is considered failed (Association.Max.Retrans).
+    /// is considered failed (Association.Max.Retrans). Probes of a closed
+    /// receive window that the peer keeps answering with SACKs do not count
+    /// (RFC 9260 §6.1 rule A).
     pub max_retransmits: u32,
     /// How long a SACK may be delayed (RFC 9260 §6.2: at most 500 ms).
     pub delayed_ack: Duration,

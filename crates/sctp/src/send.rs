@@ -142,6 +142,10 @@ pub(crate) struct Sender {
     ssthresh: usize,
     partial_bytes_acked: usize,
     peer_rwnd: usize,
+    /// The last SACK advertised a zero window (RFC 9260 §6.1 rule A).
+    peer_window_closed: bool,
+    /// A SACK arrived since T3-rtx last expired: the peer is reachable.
+    sack_since_t3: bool,
     recovery_exit: Option<u64>,
     srtt: Option<Duration>,
     rttvar: Duration,
@@ -210,6 +214,8 @@ impl Sender {
             ssthresh: peer_a_rwnd as usize,
             partial_bytes_acked: 0,
             peer_rwnd: peer_a_rwnd as usize,
+            peer_window_closed: false,
+            sack_since_t3: false,
             recovery_exit: None,
             srtt: None,
             rttvar: Duration::ZERO,
@@ -500,6 +506,8 @@ impl Sender {
             self.partial_bytes_acked = 0;
         }
         self.peer_rwnd = (sack.a_rwnd as usize).saturating_sub(self.flight);
+        self.peer_window_closed = sack.a_rwnd == 0;
+        self.sack_since_t3 = true;
         // T3-rtx (§6.3.2 R2, R3): it runs while anything is outstanding, so
         // that reneged data (§6.2.1 D iv) and a lost FORWARD-TSN (RFC 3758
         // §3.5 C5) are sent again.
@@ -600,14 +608,26 @@ impl Sender {
         self.rto = rto.clamp(self.cfg.rto_min, self.cfg.rto_max);
     }
 
-    /// The T3-rtx timer expired (RFC 9260 §6.3.3, §7.2.3).
+    /// The T3-rtx timer expired (RFC 9260 §6.3.3, §7.2.3). Returns whether
+    /// the expiry counts towards Association.Max.Retrans (§8.1): not when
+    /// what timed out is a zero window probe that the peer keeps answering
+    /// with SACKs (§6.1 rule A: the receiver may keep its window closed for
+    /// an indefinite time, and the unacknowledged probes "SHOULD NOT
+    /// increment the error counter").
     pub(crate) fn handle_t3(
         &mut self,
         now: Instant,
         stats: &mut Stats,
         events: &mut VecDeque<Event>,
-    ) {
+    ) -> bool {
         stats.t3_expiries += 1;
+        let unacked = self
+            .outstanding
+            .iter()
+            .filter(|c| matches!(c.state, ChunkState::InFlight | ChunkState::ToRetransmit))
+            .count();
+        let answered_probe = self.peer_window_closed && self.sack_since_t3 && unacked <= 1;
+        self.sack_since_t3 = false;
         self.rto = (self.rto * 2).min(self.cfg.rto_max);
         self.ssthresh = (self.cwnd / 2).max(4 * self.cfg.mtu);
         self.cwnd = self.cfg.mtu;
@@ -629,6 +649,7 @@ impl Sender {
         } else {
             Some(now + self.rto)
         };
+        !answered_probe
     }
 
     /// Data the peer acknowledged with a gap block before but not in this

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrtc_sctp::{Association, Config, SendOptions, ppid};
+use ferrtc_sctp::{Association, AssociationState, Config, SendOptions, ppid};
 
 const STREAMS: u16 = 32;
 const MESSAGE: usize = 256 * 1024;
@@ -112,4 +112,87 @@ fn small_messages_still_overtake_a_large_one_with_i_data() {
         b.handle_timeout(now);
     }
     assert_eq!(order, vec![1, 2, 3, 4, 0]);
+}
+
+/// The receiving application stops reading for five minutes: the window
+/// closes and the sender probes it with one chunk at a time (RFC 9260 §6.1
+/// rule A). The receiver keeps answering every probe with a SACK, so the
+/// peer is reachable: the unacknowledged probes must not count towards
+/// Association.Max.Retrans (§6.1 A: they "SHOULD NOT increment the error
+/// counter"), and the association must be there when the reader resumes.
+#[test]
+fn a_receiver_that_stops_reading_for_minutes_does_not_abort_the_association() {
+    let start = Instant::now();
+    let (mut a, mut b) = connected_pair(start, config(4), config(5));
+    let count = 64u64;
+    for k in 0..count {
+        let m = numbered_message(k, 64 * 1024);
+        a.send(start, 1, ppid::BINARY, &m, SendOptions::RELIABLE_ORDERED)
+            .unwrap();
+    }
+    let mut now = start;
+    let mut got = 0u64;
+    let end = start + Duration::from_secs(600);
+    while now < end && got < count {
+        pump(&mut a, &mut b, now);
+        drain(&mut a);
+        // The reader is stalled for the first five minutes.
+        if now >= start + Duration::from_secs(300) {
+            for m in drain(&mut b).0 {
+                assert_eq!(check_numbered(&m.data), got, "in order");
+                got += 1;
+            }
+        }
+        assert_eq!(
+            a.state(),
+            AssociationState::Established,
+            "after {:?}: stats {:?}",
+            now - start,
+            a.stats()
+        );
+        let next = [a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(end);
+        now = next.max(now + Duration::from_millis(1));
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    assert_eq!(got, count, "every message once the reader resumed");
+}
+
+/// The counterpart: the window is closed and then the peer vanishes. With
+/// no SACK answering the probes any more, their expiries count again and
+/// the association is given up after Association.Max.Retrans (RFC 9260
+/// §8.1).
+#[test]
+fn a_peer_that_vanishes_behind_a_closed_window_still_times_out() {
+    let start = Instant::now();
+    let (mut a, mut b) = connected_pair(start, config(6), config(7));
+    for k in 0..64u64 {
+        let m = numbered_message(k, 64 * 1024);
+        a.send(start, 1, ppid::BINARY, &m, SendOptions::RELIABLE_ORDERED)
+            .unwrap();
+    }
+    let mut now = start;
+    let gone = start + Duration::from_secs(60);
+    let end = start + Duration::from_secs(1200);
+    let mut buf = Vec::new();
+    while now < end && a.state() != AssociationState::Terminated {
+        if now < gone {
+            pump(&mut a, &mut b, now);
+        } else {
+            while a.poll_transmit(now, &mut buf).is_some() {}
+        }
+        drain(&mut a);
+        let next = a.poll_timeout().unwrap_or(end);
+        now = next.max(now + Duration::from_millis(1));
+        a.handle_timeout(now);
+        if now < gone {
+            b.handle_timeout(now);
+        }
+    }
+    assert_eq!(a.state(), AssociationState::Terminated);
+    assert!(now - gone < Duration::from_secs(200), "{:?}", now - gone);
 }

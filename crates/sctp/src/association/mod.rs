@@ -536,11 +536,14 @@ impl Association {
             self.sack_now = true;
         }
         if due(self.est.as_ref().and_then(|e| e.sender.t3())) {
-            if let Some(e) = self.est.as_mut() {
-                e.sender.handle_t3(now, &mut self.stats, &mut self.events);
+            let counts = self.est.as_mut().is_none_or(|e| {
+                let counts = e.sender.handle_t3(now, &mut self.stats, &mut self.events);
                 e.sender.rearm_forward_tsn();
+                counts
+            });
+            if counts {
+                self.count_error();
             }
-            self.count_error();
         }
         if due(self.heartbeat_at) {
             self.on_heartbeat_timer(now);
