@@ -61,7 +61,7 @@ impl Association {
             needed: 16,
         })??;
         self.check_tag(&header, &first)?;
-        let had_data_before = self.packets_unacked;
+        let gaps_before = self.est.as_ref().is_some_and(|e| e.receiver.has_gaps());
         let mut saw_data = false;
         for c in chunk::chunks(body) {
             let c = c?;
@@ -76,7 +76,7 @@ impl Association {
             }
         }
         if saw_data && self.state != AssociationState::Terminated {
-            self.after_data(now, had_data_before);
+            self.after_data(now, gaps_before);
         }
         Ok(())
     }
@@ -105,10 +105,20 @@ impl Association {
 
     /// SACK timing after a packet with DATA (RFC 9260 §6.2): every second
     /// packet, at once on gaps or duplicates, else after the delay.
-    fn after_data(&mut self, now: Instant, _before: u32) {
+    ///
+    /// `gaps_before`: there were gaps before this packet. A packet that
+    /// fills the last gap is acknowledged at once too: it is typically the
+    /// sender's fast retransmission, which the sender's T3-rtx (restarted
+    /// when it went, §7.2.4 step 4) gives about one round trip; delaying
+    /// its SACK by the delayed-ack time made T3-rtx expire, and cwnd
+    /// collapse to one MTU, after nearly every repaired loss (RFC 9260
+    /// §6.7: every packet is acknowledged at once while gaps are reported;
+    /// TCP likewise acknowledges a segment that fills a gap at once,
+    /// RFC 5681 §4.2).
+    fn after_data(&mut self, now: Instant, gaps_before: bool) {
         self.packets_unacked += 1;
         let gaps = self.est.as_ref().is_some_and(|e| e.receiver.has_gaps());
-        if gaps || self.packets_unacked >= 2 {
+        if gaps || gaps_before || self.packets_unacked >= 2 {
             self.sack_now = true;
         } else if self.sack_deadline.is_none() {
             self.sack_deadline = Some(now + self.config.delayed_ack);
