@@ -938,6 +938,13 @@ impl Sender {
                 self.to_retransmit -= 1;
                 stats.data_chunks_retransmitted += 1;
                 wrote = true;
+                if i == 0 {
+                    // The first outstanding chunk goes again: T3-rtx is
+                    // restarted (RFC 9260 §7.2.4 step 4, §6.3.2 R3), so that
+                    // it gets a whole RTO to be acknowledged, not what is
+                    // left of a timer started a round trip before.
+                    self.t3 = Some(now + self.rto);
+                }
                 i += 1;
             }
             if wrote && self.t3.is_none() {

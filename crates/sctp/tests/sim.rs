@@ -508,3 +508,36 @@ fn idle_association_stays_up_on_heartbeats() {
         "heartbeats and acks: {heartbeats}"
     );
 }
+
+/// Isolated losses on a long path (75 ms each way) are repaired by fast
+/// retransmit and fast recovery (RFC 9260 §7.2.4), not by T3-rtx: when the
+/// first outstanding chunk is fast-retransmitted, T3-rtx is restarted
+/// (§7.2.4 step 4), so the retransmission has a whole RTO to be
+/// acknowledged instead of the rest of one started a round trip earlier.
+/// A spurious T3-rtx expiry would collapse cwnd to one MTU (§7.2.3) on
+/// every loss.
+#[test]
+fn isolated_losses_on_a_long_path_are_repaired_without_t3_expiries() {
+    let size = 16 * 1024;
+    let count = 256u64;
+    let link = LinkConfig::IDEAL
+        .with_delay(Duration::from_millis(75))
+        .with_rate(1_000_000, 1 << 20)
+        .with_loss(0.005);
+    let mut p = pair(21, link, config(1), config(2));
+    connect(&mut p);
+    {
+        let b = p.net.endpoint_mut(&p.b);
+        b.keep_messages = false;
+    }
+    p.net.endpoint_mut(&p.a).source =
+        Some(numbered_source(count, size, SendOptions::RELIABLE_ORDERED));
+    let b = p.b;
+    let done = p.net.run_until_condition(Duration::from_secs(3600), |n| {
+        n.endpoint(&b).messages_received == count
+    });
+    let stats = p.net.endpoint(&p.a).assoc.stats();
+    assert!(done, "{stats:?}");
+    assert!(stats.fast_retransmits > 0, "{stats:?}");
+    assert!(stats.t3_expiries * 4 <= stats.fast_retransmits, "{stats:?}");
+}
