@@ -121,6 +121,9 @@ pub(crate) struct SenderConfig {
 pub(crate) struct SackOutcome {
     /// The cumulative TSN ack point moved.
     pub progress: bool,
+    /// Some DATA chunk was newly acknowledged, cumulatively or by a gap
+    /// block: the peer is reachable (RFC 9260 §8.1).
+    pub acked: bool,
 }
 
 /// The send side of an association.
@@ -517,7 +520,10 @@ impl Sender {
             self.t3 = Some(now + self.rto);
         }
         self.update_advanced_ack_point();
-        SackOutcome { progress }
+        SackOutcome {
+            progress,
+            acked: bytes_acked > 0,
+        }
     }
 
     /// Acknowledges the outstanding chunks up to `cum` (unwrapped, not
@@ -588,7 +594,10 @@ impl Sender {
             Some(now + self.rto)
         };
         self.update_advanced_ack_point();
-        SackOutcome { progress: true }
+        SackOutcome {
+            progress: true,
+            acked: true,
+        }
     }
 
     fn update_rto(&mut self, r: Duration) {

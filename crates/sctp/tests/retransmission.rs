@@ -6,7 +6,7 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use ferrtc_sctp::{Config, SendOptions, ppid};
+use ferrtc_sctp::{AssociationState, Config, SendOptions, ppid};
 
 /// The receiver gap-acks TSN t+1, then reneges: a later SACK with the same
 /// cumulative TSN leaves it out (RFC 9260 §6.2.1 D iv). The sender must
@@ -125,4 +125,53 @@ fn a_chunk_is_fast_retransmitted_only_once() {
         "TSN {t} fast-retransmitted once, not on every third SACK"
     );
     assert_eq!(a.stats().data_chunks_retransmitted, 1);
+}
+
+/// The first outstanding chunk keeps getting lost while the peer
+/// acknowledges, by gap blocks, a new chunk after every T3-rtx expiry:
+/// the peer is reachable, and "the counter MUST be reset each time a DATA
+/// chunk sent to that peer endpoint is acknowledged (by the reception of
+/// a SACK)" (RFC 9260 §8.1), gap-acked or not. The association must not
+/// be given up after Association.Max.Retrans such expiries.
+#[test]
+fn gap_acknowledged_data_resets_the_association_error_counter() {
+    let now = Instant::now();
+    let cfg = |seed| Config {
+        i_data: false,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(now, cfg(1), cfg(2));
+    let tag_a = tag_expected_by_b(&mut b, &mut a, now);
+    for k in 0..10u8 {
+        a.send(now, 1, ppid::BINARY, &[k; 1100], SendOptions::default())
+            .unwrap();
+    }
+    let mut buf = Vec::new();
+    let mut sent = Vec::new();
+    while a.poll_transmit(now, &mut buf).is_some() {
+        sent.extend(data_tsns(&buf));
+    }
+    let t = sent[0];
+    let mut at = now;
+    // Max.Retrans is 10: eleven uncounted expiries would give up.
+    for k in 2..=10u16 {
+        at = a.poll_timeout().expect("T3-rtx runs");
+        a.handle_timeout(at);
+        while a.poll_transmit(at, &mut buf).is_some() {}
+        // TSN t stays missing; one more chunk after it arrives.
+        let mut c = Vec::new();
+        raw_chunk(&mut c, 3, 0, &sack_value(t - 1, 1 << 20, &[(2, k)]));
+        a.handle_receive(at, &raw_packet(tag_a, &c)).unwrap();
+        // And another expiry without news.
+        at = a.poll_timeout().expect("T3-rtx runs");
+        a.handle_timeout(at);
+        while a.poll_transmit(at, &mut buf).is_some() {}
+    }
+    assert_eq!(
+        a.state(),
+        AssociationState::Established,
+        "after {:?}, {:?}",
+        at - now,
+        a.stats()
+    );
 }

@@ -274,7 +274,9 @@ impl Association {
             return Ok(());
         };
         let out = e.sender.handle_sack(now, &sack, &mut self.stats);
-        if out.progress {
+        // RFC 9260 §8.1: reset each time a DATA chunk is acknowledged,
+        // by a gap block too.
+        if out.progress || out.acked {
             self.error_count = 0;
         }
         self.maybe_progress_shutdown(now);
