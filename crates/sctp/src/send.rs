@@ -900,6 +900,9 @@ impl Sender {
         if self.to_retransmit > 0 {
             let bypass = std::mem::take(&mut self.fast_rtx_pending);
             let mut i = 0;
+            // Whether every chunk before `i` is acknowledged or abandoned:
+            // chunk `i` is then the first the peer still owes an ack for.
+            let mut head = true;
             while i < self.outstanding.len() && self.to_retransmit > 0 {
                 let (state, len, msg, expired, exhausted) = {
                     let c = &self.outstanding[i];
@@ -912,6 +915,7 @@ impl Sender {
                     )
                 };
                 if state != ChunkState::ToRetransmit {
+                    head &= matches!(state, ChunkState::Acked | ChunkState::Abandoned);
                     i += 1;
                     continue;
                 }
@@ -947,12 +951,14 @@ impl Sender {
                 self.to_retransmit -= 1;
                 stats.data_chunks_retransmitted += 1;
                 wrote = true;
-                if i == 0 {
-                    // The first outstanding chunk goes again: T3-rtx is
+                if head {
+                    // The first outstanding chunk goes again (abandoned
+                    // ones before it wait only for a FORWARD-TSN): T3-rtx is
                     // restarted (RFC 9260 §7.2.4 step 4, §6.3.2 R3), so that
                     // it gets a whole RTO to be acknowledged, not what is
                     // left of a timer started a round trip before.
                     self.t3 = Some(now + self.rto);
+                    head = false;
                 }
                 i += 1;
             }

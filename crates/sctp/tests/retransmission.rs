@@ -175,3 +175,60 @@ fn gap_acknowledged_data_resets_the_association_error_counter() {
         a.stats()
     );
 }
+
+/// Partial reliability: the first outstanding chunk A (maxRetransmits 0)
+/// is abandoned and waits in the queue for the peer to ack the
+/// FORWARD-TSN; B, right after it, is then the first outstanding chunk
+/// (RFC 3758: abandoned chunks are no longer outstanding data). Its fast
+/// retransmission must restart T3-rtx like that of the lowest TSN
+/// (RFC 9260 §7.2.4 step 4), or T3-rtx, started a round trip earlier,
+/// expires before B's SACK can come back and collapses cwnd (§7.2.3).
+#[test]
+fn fast_retransmission_behind_an_abandoned_chunk_restarts_t3() {
+    use ferrtc_sctp::Reliability;
+    use std::time::Duration;
+    let t0 = Instant::now();
+    let cfg = |seed| Config {
+        i_data: false,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(t0, cfg(1), cfg(2));
+    let tag_a = tag_expected_by_b(&mut b, &mut a, t0);
+    let pr = SendOptions {
+        unordered: true,
+        reliability: Reliability::MaxRetransmits(0),
+    };
+    a.send(t0, 1, ppid::BINARY, &[0xaa; 1100], pr).unwrap();
+    for k in 1..10u8 {
+        a.send(t0, 2, ppid::BINARY, &[k; 1100], SendOptions::default())
+            .unwrap();
+    }
+    let mut buf = Vec::new();
+    let mut sent = Vec::new();
+    while a.poll_transmit(t0, &mut buf).is_some() {
+        sent.extend(data_tsns(&buf));
+    }
+    assert_eq!(sent.len(), 10, "{sent:?}");
+    let t = sent[0];
+    // 900 ms later, three SACKs report t and t+1 missing.
+    let t1 = t0 + Duration::from_millis(900);
+    let mut rtx = Vec::new();
+    for k in 3..=5u16 {
+        let mut c = Vec::new();
+        raw_chunk(&mut c, 3, 0, &sack_value(t - 1, 1 << 20, &[(3, k)]));
+        a.handle_receive(t1, &raw_packet(tag_a, &c)).unwrap();
+        while a.poll_transmit(t1, &mut buf).is_some() {
+            rtx.extend(data_tsns(&buf));
+        }
+    }
+    assert_eq!(rtx, vec![t + 1], "A abandoned, B fast-retransmitted");
+    // One RTO (at least 200 ms) after B's retransmission T3-rtx may expire;
+    // 150 ms after it, it must not have.
+    a.handle_timeout(t1 + Duration::from_millis(150));
+    assert_eq!(
+        a.stats().t3_expiries,
+        0,
+        "T3-rtx kept the deadline started before B's fast retransmission: {:?}",
+        a.stats()
+    );
+}
