@@ -512,3 +512,45 @@ fn the_same_seed_replays_the_same_run() {
     };
     assert_eq!(run(), run());
 }
+
+/// A second ICE restart before the first one selected a pair (a restart
+/// during a restart, RFC 8445 §9) keeps answering the peer's checks on the
+/// pair still in use: that pair belongs to the generation before both
+/// restarts, and its consent (RFC 7675 §5.1) must not expire on the peer's
+/// side while the new generation is negotiated.
+#[test]
+fn a_restart_during_a_restart_keeps_the_peers_consent_on_the_old_pair() {
+    let mut call = Call::new(
+        16,
+        Side::public(PUBLIC_A, true, 63),
+        Side::public(PUBLIC_B, false, 64),
+    );
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    call.run_for(Duration::from_millis(200));
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    // The signalling of the restart is slow: past B's consent timeout.
+    call.run_for(Duration::from_secs(40));
+    for (name, peer) in [("A", call.peer_a()), ("B", call.peer_b())] {
+        assert!(
+            connected(peer.state()),
+            "{name}: {:?}, states {:?}",
+            peer.state(),
+            peer.states()
+        );
+    }
+    let (to_b, to_a) = call.exchange_data(3, "during");
+    assert_eq!((to_b, to_a), (3, 3));
+    // The restart then completes on the new generation.
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.b).agent.restart(now).unwrap();
+    call.exchange_credentials();
+    assert!(call.run_until(Duration::from_secs(5), |c| {
+        c.both_connected()
+            && c.peer_a().agent.selected_pair().is_some()
+            && c.peer_b().agent.selected_pair().is_some()
+    }));
+    call.assert_data_flows_both_ways("restarted");
+}

@@ -293,7 +293,9 @@ pub struct Agent {
     tie_breaker: u64,
     local: Credentials,
     local_key: Vec<u8>,
-    /// The credentials before a restart, answered until the new pair is selected.
+    /// The credentials of the selected pair's generation once a restart
+    /// replaced them (the first restart's, through any later one), answered
+    /// until the new pair is selected.
     /// Boxed: it exists only between a restart and the next selection.
     previous_local: Option<Box<(Credentials, Vec<u8>)>>,
     remote: Option<(Credentials, Vec<u8>)>,
@@ -721,7 +723,12 @@ impl Agent {
         self.now = now;
         let old = std::mem::replace(&mut self.local, credentials);
         let old_key = std::mem::replace(&mut self.local_key, short_term_key(self.local.pwd()));
-        if self.selected.is_some() {
+        // The credentials answered for the selected pair's generation: on
+        // a restart during a restart (the pair still of a generation
+        // before the last), those kept at the first one stay, or the
+        // peer's checks on the pair in use would get 401s and its consent
+        // (RFC 7675 §5.1) expire.
+        if self.selected.as_ref().is_some_and(|s| s.index.is_some()) {
             self.previous_local = Some(Box::new((old, old_key)));
         }
         self.remote = None;
