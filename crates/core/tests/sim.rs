@@ -984,3 +984,64 @@ fn a_rolled_back_ice_restart_leaves_both_agents_on_the_credentials_they_signal()
             && p.a().pc.ice_stats().is_some()
     }));
 }
+
+/// `restartIce()` called twice before the offer (W3C webrtc-pc §4.4.1.6:
+/// the second call has nothing more to replace) trickles only candidates
+/// of the generation the offer carries: each `icecandidate` carries the
+/// offer's ufrag (RFC 8838 §4.1, RFC 8445 §9), none of a generation no
+/// description ever held (which the peer's `addIceCandidate` must refuse).
+#[test]
+fn restart_ice_twice_before_the_offer_trickles_only_the_offered_generation() {
+    let mut pair = Pair::new(19, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, _) = connect(&mut pair);
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    pair.net.run_for(Duration::from_millis(20));
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    pair.net.run_for(Duration::from_millis(20));
+    let seen = pair.a().events.len();
+    let now = pair.net.now();
+    let offer = pair.a().pc.create_offer().unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(offer.clone()))
+        .unwrap();
+    let offered = offer
+        .sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .to_owned();
+    while let Some(ev) = pair.a().pc.poll_event() {
+        pair.a().events.push(ev);
+    }
+    let ufrags: Vec<Option<String>> = pair.a().events[seen..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::IceCandidate(c) => Some(c.username_fragment.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!ufrags.is_empty());
+    assert!(
+        ufrags
+            .iter()
+            .all(|u| u.as_deref() == Some(offered.as_str())),
+        "offer ufrag {offered}, trickled {ufrags:?}"
+    );
+    pair.b().pc.set_remote_description(now, offer).unwrap();
+    let answer = pair.b().pc.create_answer().unwrap();
+    pair.b()
+        .pc
+        .set_local_description(now, Some(answer.clone()))
+        .unwrap();
+    pair.a().pc.set_remote_description(now, answer).unwrap();
+    let n = messages(&pair.b().events).len();
+    let now = pair.net.now();
+    pair.a().pc.send(now, a_chan, b"after", false).unwrap();
+    assert!(
+        pair.run_until(Duration::from_secs(10), |p| messages(&p.b().events).len()
+            > n)
+    );
+}

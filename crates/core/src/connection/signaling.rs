@@ -89,6 +89,10 @@ impl PeerConnection {
         // A policy changed by setConfiguration applies from this gathering.
         ice.set_relay_only(self.config.ice.relay_only);
         ice.restart(now)?;
+        // A restart made ahead and not offered yet is replaced: the
+        // candidates held for it belong to credentials no description
+        // will carry (RFC 8838 §4.1: a candidate goes with its ufrag).
+        self.held_candidates.clear();
         self.credentials = ice.local_credentials().clone();
         self.restart_pending = true;
         // W3C restartIce() ends in "update the negotiation-needed flag"
