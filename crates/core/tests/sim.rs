@@ -1045,3 +1045,84 @@ fn restart_ice_twice_before_the_offer_trickles_only_the_offered_generation() {
             > n)
     );
 }
+
+/// The peer's end-of-candidates of the generation before our ICE restart,
+/// arriving once our restart offer is applied (RFC 8838 §8, RFC 8445 §9),
+/// belongs to that generation: it does not end the new generation's
+/// candidates, so once the new pair is selected the ICE connection state
+/// stays `connected` (W3C webrtc-pc §5.6: `completed` needs the remote
+/// end-of-candidates of the generation in use) until the peer's new
+/// end-of-candidates comes.
+#[test]
+fn a_late_end_of_candidates_of_the_old_generation_does_not_end_the_new_one() {
+    let mut pair = Pair::new(21, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    connect(&mut pair);
+    let b_old_end = pair
+        .b()
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::IceCandidate(c) if c.candidate.is_empty() => Some(c.clone()),
+            _ => None,
+        })
+        .expect("b signalled end-of-candidates");
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    let offer = pair.a().pc.create_offer().unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(offer.clone()))
+        .unwrap();
+    // B's old end-of-candidates arrives late (it was sent before B heard
+    // of the restart): accepted, as its ufrag is the current remote one.
+    pair.a().pc.add_ice_candidate(now, &b_old_end).unwrap();
+    pair.b().pc.set_remote_description(now, offer).unwrap();
+    let answer = pair.b().pc.create_answer().unwrap();
+    pair.b()
+        .pc
+        .set_local_description(now, Some(answer.clone()))
+        .unwrap();
+    pair.a().pc.set_remote_description(now, answer).unwrap();
+    // B's new candidates and end-of-candidates are held back; A's go.
+    let mut held = Vec::new();
+    let mut states = Vec::new();
+    let end = pair.net.now() + Duration::from_secs(3);
+    while pair.net.now() < end {
+        let now = pair.net.now();
+        let mut from_a = Vec::new();
+        while let Some(ev) = pair.a().pc.poll_event() {
+            match &ev {
+                Event::IceCandidate(c) => from_a.push(c.clone()),
+                Event::IceConnectionStateChange(s) => states.push(*s),
+                _ => {}
+            }
+            pair.a().events.push(ev);
+        }
+        for c in from_a {
+            pair.b().pc.add_ice_candidate(now, &c).unwrap();
+        }
+        while let Some(ev) = pair.b().pc.poll_event() {
+            if let Event::IceCandidate(c) = &ev {
+                held.push(c.clone());
+            }
+            pair.b().events.push(ev);
+        }
+        pair.net.run_for(Duration::from_millis(5));
+    }
+    assert!(held.iter().any(|c| c.candidate.is_empty()));
+    eprintln!(
+        "states {states:?} now {:?}",
+        pair.a().pc.ice_connection_state()
+    );
+    assert!(
+        !states.contains(&IceConnectionState::Completed),
+        "completed before the peer's new end-of-candidates: {states:?}"
+    );
+    let now = pair.net.now();
+    for c in held {
+        pair.a().pc.add_ice_candidate(now, &c).unwrap();
+    }
+    assert!(pair.run_until(Duration::from_secs(3), |p| {
+        p.a().pc.ice_connection_state() == IceConnectionState::Completed
+    }));
+}

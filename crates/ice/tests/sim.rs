@@ -554,3 +554,37 @@ fn a_restart_during_a_restart_keeps_the_peers_consent_on_the_old_pair() {
     }));
     call.assert_data_flows_both_ways("restarted");
 }
+
+/// An ICE restart (RFC 8445 §9) starts gathering and checking over:
+/// `completed` (W3C webrtc-pc §5.6: gathering finished, the peer's
+/// end-of-candidates received, checks done) no longer holds, so a
+/// completed agent goes back to `connected` while the selected pair keeps
+/// carrying data, and to `completed` again once the new generation is
+/// done on both sides.
+#[test]
+fn an_ice_restart_from_completed_goes_back_to_connected_until_the_new_generation_completes() {
+    let mut call = Call::new(
+        17,
+        Side::public(PUBLIC_A, true, 65),
+        Side::public(PUBLIC_B, false, 66),
+    );
+    assert!(call.run_until(Duration::from_secs(5), |c| {
+        c.peer_a().state() == ConnectionState::Completed
+    }));
+    call.auto_signal = false;
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    call.run_for(Duration::from_millis(100));
+    assert_eq!(call.peer_a().state(), ConnectionState::Connected);
+    let (to_b, to_a) = call.exchange_data(3, "during");
+    assert_eq!((to_b, to_a), (3, 3));
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.b).agent.restart(now).unwrap();
+    call.exchange_credentials();
+    call.auto_signal = true;
+    assert!(call.run_until(Duration::from_secs(5), |c| {
+        c.peer_a().state() == ConnectionState::Completed
+            && c.peer_b().state() == ConnectionState::Completed
+    }));
+    call.assert_data_flows_both_ways("restarted");
+}

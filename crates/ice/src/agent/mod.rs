@@ -703,7 +703,9 @@ impl Agent {
     /// data (and consent checks) until a new one is selected; if it is
     /// lost first (its consent expires, RFC 7675 §5.1), it is dropped and
     /// the state goes to [`ConnectionState::Checking`], not `Failed`: the
-    /// new generation is still checked when its candidates come. The caller
+    /// new generation is still checked when its candidates come. A
+    /// `Completed` agent goes back to `Connected` (gathering and checks
+    /// start over), a `Failed` one to `Checking`. The caller
     /// signals the new credentials and candidates, then gives the peer's new
     /// ones to [`Self::set_remote_credentials`] and
     /// [`Self::add_remote_candidate`].
@@ -775,8 +777,13 @@ impl Agent {
                 }
             }
         }
-        if self.state == ConnectionState::Failed {
-            self.set_state(ConnectionState::Checking, None);
+        match self.state {
+            ConnectionState::Failed => self.set_state(ConnectionState::Checking, None),
+            // Gathering and checks start over: no longer completed (W3C
+            // webrtc-pc §5.6), still connected on the selected pair;
+            // completed again once the new generation is done.
+            ConnectionState::Completed => self.set_state(ConnectionState::Connected, None),
+            _ => {}
         }
         Ok(())
     }
