@@ -267,12 +267,18 @@ impl PeerConnection {
 
     /// The agent remote candidates go to, or `None` while the peer's ICE
     /// restart offer waits for our answer: the candidates stay in JSEP's
-    /// remote description, where the restart takes them from.
+    /// remote description, where the restart takes them from. Also `None`
+    /// while the agent, restarted by us, waits for the peer's credentials
+    /// of the new generation (our restart not offered or not answered
+    /// yet): JSEP's remote description is still of the generation before,
+    /// and its candidates and end-of-candidates are not the new check
+    /// list's (RFC 8445 §9, RFC 8838 §8).
     pub(super) fn ice_for_remote_candidates(&mut self, now: Instant) -> Option<&mut Agent> {
         if self.remote_restart_waits() {
             return None;
         }
-        ice_at(&mut self.ice, now)
+        let ice = ice_at(&mut self.ice, now)?;
+        ice.remote_credentials().is_some().then_some(ice)
     }
 
     /// The local credentials of an answer to the peer's ICE restart offer
