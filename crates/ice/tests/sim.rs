@@ -588,3 +588,56 @@ fn an_ice_restart_from_completed_goes_back_to_connected_until_the_new_generation
     }));
     call.assert_data_flows_both_ways("restarted");
 }
+
+/// After an ICE restart from `completed`, the agent does not go
+/// `completed` again on the old pair as soon as the new generation's
+/// end-of-candidates comes and gathering ends: the new generation has not
+/// selected a pair yet (W3C webrtc-pc §5.6 `completed`: checks done, a
+/// connection found). Completed comes after the new pair is selected.
+#[test]
+fn a_restart_from_completed_is_not_completed_before_the_new_pair_is_selected() {
+    let mut call = Call::new(
+        18,
+        Side::public(PUBLIC_A, true, 67),
+        Side::public(PUBLIC_B, false, 68),
+    );
+    assert!(call.run_until(Duration::from_secs(5), |c| {
+        c.peer_a().state() == ConnectionState::Completed
+    }));
+    let seen = call.peer_a().events.len();
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    call.net.endpoint_mut(&call.b).agent.restart(now).unwrap();
+    call.exchange_credentials();
+    assert!(call.run_until(Duration::from_secs(5), |c| {
+        c.peer_a().state() == ConnectionState::Completed
+            && c.peer_a().events[seen..]
+                .iter()
+                .any(|(_, e)| matches!(e, Event::SelectedPairChange(_)))
+    }));
+    let events = &call.peer_a().events[seen..];
+    let selected_at = events
+        .iter()
+        .position(|(_, e)| matches!(e, Event::SelectedPairChange(_)))
+        .unwrap();
+    let completed_at = events
+        .iter()
+        .position(|(_, e)| {
+            matches!(
+                e,
+                Event::ConnectionStateChange {
+                    state: ConnectionState::Completed,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(
+        completed_at > selected_at,
+        "completed (event {completed_at}) before the new pair was selected (event {selected_at}): {:?}",
+        events
+            .iter()
+            .map(|(t, e)| (*t - now, e))
+            .collect::<Vec<_>>()
+    );
+}

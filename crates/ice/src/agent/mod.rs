@@ -1162,8 +1162,10 @@ impl Agent {
             self.set_gathering(GatheringState::Complete);
         }
         self.maybe_nominate_early(now);
+        // Completed needs a pair of the current generation: after a
+        // restart the old one carries data until the new one is chosen.
         if matches!(self.state, ConnectionState::Connected)
-            && self.selected.is_some()
+            && self.selected.as_ref().is_some_and(|s| s.index.is_some())
             && self.connected_state() == ConnectionState::Completed
         {
             self.set_state(ConnectionState::Completed, None);
