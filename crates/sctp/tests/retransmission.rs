@@ -6,7 +6,7 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use ferrtc_sctp::{AssociationState, Config, SendOptions, ppid};
+use ferrtc_sctp::{Association, AssociationState, Config, SendOptions, ppid};
 
 /// The receiver gap-acks TSN t+1, then reneges: a later SACK with the same
 /// cumulative TSN leaves it out (RFC 9260 §6.2.1 D iv). The sender must
@@ -84,16 +84,10 @@ fn data_tsns(packet: &[u8]) -> Vec<u32> {
     out
 }
 
-/// TSN t is lost; SACKs keep gap-acking the chunks after it, one more each
-/// time (data that was in flight before the fast retransmission). The
-/// third miss indication fast-retransmits t (RFC 9260 §7.2.4); the chunk
-/// is then ineligible for a subsequent fast retransmit (§7.2.4 step 5), so
-/// further miss indications, which only say that chunks sent before the
-/// retransmission arrived, must not send it again (that would be a
-/// retransmission per three SACKs, a storm on a large window).
-#[test]
-fn a_chunk_is_fast_retransmitted_only_once() {
-    let now = Instant::now();
+/// An association (DATA, not I-DATA) whose sender `a` has ten 1,100-byte
+/// chunks in flight: `a`, the verification tag `a` expects, and the TSNs
+/// in the order sent.
+fn ten_chunks_in_flight(now: Instant) -> (Association, u32, Vec<u32>) {
     let cfg = |seed| Config {
         i_data: false,
         ..config(seed)
@@ -109,6 +103,21 @@ fn a_chunk_is_fast_retransmitted_only_once() {
     while a.poll_transmit(now, &mut buf).is_some() {
         sent.extend(data_tsns(&buf));
     }
+    (a, tag_a, sent)
+}
+
+/// TSN t is lost; SACKs keep gap-acking the chunks after it, one more each
+/// time (data that was in flight before the fast retransmission). The
+/// third miss indication fast-retransmits t (RFC 9260 §7.2.4); the chunk
+/// is then ineligible for a subsequent fast retransmit (§7.2.4 step 5), so
+/// further miss indications, which only say that chunks sent before the
+/// retransmission arrived, must not send it again (that would be a
+/// retransmission per three SACKs, a storm on a large window).
+#[test]
+fn a_chunk_is_fast_retransmitted_only_once() {
+    let now = Instant::now();
+    let (mut a, tag_a, sent) = ten_chunks_in_flight(now);
+    let mut buf = Vec::new();
     assert_eq!(sent.len(), 10, "ten chunks in flight: {sent:?}");
     let t = sent[0];
     let mut sends_of_t = 0;
@@ -136,21 +145,8 @@ fn a_chunk_is_fast_retransmitted_only_once() {
 #[test]
 fn gap_acknowledged_data_resets_the_association_error_counter() {
     let now = Instant::now();
-    let cfg = |seed| Config {
-        i_data: false,
-        ..config(seed)
-    };
-    let (mut a, mut b) = connected_pair(now, cfg(1), cfg(2));
-    let tag_a = tag_expected_by_b(&mut b, &mut a, now);
-    for k in 0..10u8 {
-        a.send(now, 1, ppid::BINARY, &[k; 1100], SendOptions::default())
-            .unwrap();
-    }
+    let (mut a, tag_a, sent) = ten_chunks_in_flight(now);
     let mut buf = Vec::new();
-    let mut sent = Vec::new();
-    while a.poll_transmit(now, &mut buf).is_some() {
-        sent.extend(data_tsns(&buf));
-    }
     let t = sent[0];
     let mut at = now;
     // Max.Retrans is 10: eleven uncounted expiries would give up.
