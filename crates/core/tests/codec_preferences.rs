@@ -3,7 +3,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use ferrtc_core::{Config, MediaKind, PeerConnection, RtpTransceiverInit};
+use ferrtc_core::{Config, MediaKind, PeerConnection, RtpCodec, RtpTransceiverInit, TransceiverId};
 
 fn peer() -> PeerConnection {
     let mut config = Config::default();
@@ -12,6 +12,19 @@ fn peer() -> PeerConnection {
 }
 
 /// The payload types of the first `m=` line of `sdp`.
+/// A peer with one video transceiver, and the video capabilities.
+fn video_peer() -> (PeerConnection, TransceiverId, Vec<RtpCodec>) {
+    let mut pc = peer();
+    let video = pc
+        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
+        .unwrap();
+    (
+        pc,
+        video,
+        PeerConnection::codec_capabilities(&MediaKind::Video),
+    )
+}
+
 fn m_line_formats(sdp: &str) -> Vec<String> {
     let m = sdp.lines().find(|l| l.starts_with("m=")).unwrap();
     m.split(' ').skip(3).map(str::to_owned).collect()
@@ -65,11 +78,7 @@ fn codec_preferences_without_a_media_codec_are_refused() {
 #[test]
 fn a_codec_listed_twice_in_the_preferences_is_offered_once() {
     let now = Instant::now();
-    let mut pc = peer();
-    let video = pc
-        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
-        .unwrap();
-    let caps = PeerConnection::codec_capabilities(&MediaKind::Video);
+    let (mut pc, video, caps) = video_peer();
     let vp8 = caps.iter().find(|c| c.name == "VP8").unwrap().clone();
     let vp9 = caps.iter().find(|c| c.name == "VP9").unwrap().clone();
     pc.set_codec_preferences(video, vec![vp9.clone(), vp8.clone(), vp9.clone(), vp8])
@@ -93,11 +102,7 @@ fn a_codec_listed_twice_in_the_preferences_is_offered_once() {
 #[test]
 fn a_codec_with_another_codecs_payload_type_is_not_a_duplicate() {
     let now = Instant::now();
-    let mut pc = peer();
-    let video = pc
-        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
-        .unwrap();
-    let caps = PeerConnection::codec_capabilities(&MediaKind::Video);
+    let (mut pc, video, caps) = video_peer();
     let vp8 = caps.iter().find(|c| c.name == "VP8").unwrap().clone();
     let mut vp9 = caps.iter().find(|c| c.name == "VP9").unwrap().clone();
     vp9.payload_type = vp8.payload_type;
@@ -118,11 +123,7 @@ fn a_codec_with_another_codecs_payload_type_is_not_a_duplicate() {
 #[test]
 fn the_same_codec_under_two_payload_types_is_offered_once() {
     let now = Instant::now();
-    let mut pc = peer();
-    let video = pc
-        .add_transceiver(MediaKind::Video, RtpTransceiverInit::default())
-        .unwrap();
-    let caps = PeerConnection::codec_capabilities(&MediaKind::Video);
+    let (mut pc, video, caps) = video_peer();
     let vp8 = caps.iter().find(|c| c.name == "VP8").unwrap().clone();
     let used: Vec<u8> = caps.iter().map(|c| c.payload_type).collect();
     let free = (96u8..128).find(|pt| !used.contains(pt)).unwrap();

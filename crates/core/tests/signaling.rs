@@ -597,6 +597,26 @@ fn add_track_on_a_transceiver_the_remote_offer_made_survives_its_rollback() {
     assert_eq!(offer.sdp.matches("m=").count(), 1, "{}", offer.sdp);
 }
 
+/// `a` offers, `b` answers (both descriptions applied on their own side):
+/// `b`'s answer, and `b`'s certificate's SHA-1 fingerprint as an
+/// `a=fingerprint` value, for answers with fingerprint lines of their own.
+fn answered_with_sha1(
+    now: Instant,
+    a: &mut PeerConnection,
+    b: &mut PeerConnection,
+) -> (SessionDescription, String) {
+    let offer = a.create_offer().unwrap();
+    a.set_local_description(now, Some(offer.clone())).unwrap();
+    b.set_remote_description(now, offer).unwrap();
+    let answer = b.create_answer().unwrap();
+    b.set_local_description(now, Some(answer.clone())).unwrap();
+    let sha1 = b
+        .certificate()
+        .fingerprint(ferrtc_dtls::HashAlgorithm::Sha1)
+        .to_string();
+    (answer, sha1)
+}
+
 /// RFC 8122 §5: a section's fingerprints are its own, the session-level
 /// ones only where it has none. An answer with the certificate's SHA-1
 /// fingerprint at session level and its SHA-256 one in the media section
@@ -609,15 +629,7 @@ fn the_same_answer_with_a_session_level_fingerprint_beside_the_sections_is_accep
     let mut b = peer(2);
     a.create_data_channel(now, "x", DataChannelInit::default())
         .unwrap();
-    let offer = a.create_offer().unwrap();
-    a.set_local_description(now, Some(offer.clone())).unwrap();
-    b.set_remote_description(now, offer).unwrap();
-    let answer = b.create_answer().unwrap();
-    b.set_local_description(now, Some(answer.clone())).unwrap();
-    let sha1 = b
-        .certificate()
-        .fingerprint(ferrtc_dtls::HashAlgorithm::Sha1)
-        .to_string();
+    let (answer, sha1) = answered_with_sha1(now, &mut a, &mut b);
     let mut sdp = String::new();
     for l in answer.sdp.split_inclusive("\r\n") {
         sdp.push_str(l);
@@ -658,15 +670,7 @@ fn the_same_answer_with_fingerprints_in_the_tagged_section_only_is_accepted_agai
     .unwrap();
     a.create_data_channel(now, "x", DataChannelInit::default())
         .unwrap();
-    let offer = a.create_offer().unwrap();
-    a.set_local_description(now, Some(offer.clone())).unwrap();
-    b.set_remote_description(now, offer).unwrap();
-    let answer = b.create_answer().unwrap();
-    b.set_local_description(now, Some(answer.clone())).unwrap();
-    let sha1 = b
-        .certificate()
-        .fingerprint(ferrtc_dtls::HashAlgorithm::Sha1)
-        .to_string();
+    let (answer, sha1) = answered_with_sha1(now, &mut a, &mut b);
     let mut sdp = String::new();
     let mut sections = 0;
     for l in answer.sdp.split_inclusive("\r\n") {
