@@ -41,6 +41,7 @@ mod connection;
 mod demux;
 mod error;
 mod event;
+mod frame;
 pub mod identity;
 mod media;
 // Also built for unit tests, which run the fuzz entry point on fixed inputs.
@@ -48,6 +49,8 @@ mod media;
 pub mod fuzzing;
 mod stats;
 
+/// The shared byte buffer a [`FrameBytes`] holds.
+pub use bytes::Bytes;
 pub use config::{BundlePolicy, Config, TurnServer};
 pub use connection::{ConnectionStats, PeerConnection, Transmit};
 pub use error::{Cause, Error};
@@ -55,6 +58,7 @@ pub use event::{
     Event, IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState,
     SignalingState,
 };
+pub use frame::FrameBytes;
 // The channel types live with the one data channel engine.
 pub use connection::{RtpTransceiverInit, TrackInfo, TransceiverInfo};
 pub use ferrtc_datachannel::{

@@ -313,7 +313,7 @@ fn stream(
         let a = call.pair.a();
         a.pc.write_frame(now, video, &f, Duration::from_millis(20), key)
             .unwrap();
-        a.pc.write_frame(now, audio, &opus_frame(i), Duration::from_millis(20), false)
+        a.pc.write_frame(now, audio, opus_frame(i), Duration::from_millis(20), false)
             .unwrap();
         written.push((f, key));
         call.pair.run(Duration::from_millis(20));
@@ -857,7 +857,7 @@ fn run_with_audio(call: &mut Call, total_ms: u64) -> Vec<(u64, Event)> {
             .write_frame(
                 now,
                 audio,
-                &opus_frame(step as usize),
+                opus_frame(step as usize),
                 Duration::from_millis(20),
                 false,
             )
@@ -1440,7 +1440,7 @@ fn synchronization_sources_name_the_stream_with_its_last_rtp_time_and_fade_after
             .write_frame(
                 audio_sent_at,
                 audio,
-                &opus_frame(i),
+                opus_frame(i),
                 Duration::from_millis(20),
                 false,
             )
@@ -1561,7 +1561,7 @@ fn a_jitter_buffer_target_holds_frames_that_long_after_arrival_and_refuses_over_
             a.write_frame(
                 now,
                 call.audio,
-                &opus_frame(i),
+                opus_frame(i),
                 Duration::from_millis(20),
                 false,
             )
@@ -1735,7 +1735,7 @@ fn when_feedback_stops_the_lower_estimate_reaches_the_pacer_and_the_application(
         let _ =
             a.pc.write_frame(now, video, &f, Duration::from_millis(20), key);
         let _ =
-            a.pc.write_frame(now, audio, &opus_frame(i), Duration::from_millis(20), false);
+            a.pc.write_frame(now, audio, opus_frame(i), Duration::from_millis(20), false);
         call.pair.run(Duration::from_millis(20));
     }
     let last_second = call.pair.net.now() - Duration::from_secs(1);
@@ -1931,7 +1931,7 @@ fn paced_audio_overtakes_queued_video_and_transport_wide_numbers_follow_the_send
         let a = call.pair.a();
         a.pc.write_frame(now, video, &f, Duration::from_millis(20), key)
             .unwrap();
-        a.pc.write_frame(now, audio, &opus_frame(i), Duration::from_millis(20), false)
+        a.pc.write_frame(now, audio, opus_frame(i), Duration::from_millis(20), false)
             .unwrap();
         written.push((f, key));
         call.pair.run(Duration::from_millis(20));

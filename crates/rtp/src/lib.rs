@@ -45,6 +45,7 @@ pub mod extension;
 pub mod fuzzing;
 pub mod jitter;
 pub mod packet;
+mod plain;
 pub mod repair;
 pub mod report;
 pub mod rtcp;
@@ -55,3 +56,4 @@ pub use packet::{
     Csrcs, ExtensionForm, ExtensionId, Extensions, ParseError, PayloadType, RawExtension,
     RtpPacket, WriteError,
 };
+pub use plain::PlainPacket;

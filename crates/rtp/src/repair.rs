@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::packet::{PayloadType, RtpPacket, WriteError};
+use crate::plain::PlainPacket;
 use crate::seq::SeqUnwrapper;
 
 /// Limits of a [`NackGenerator`].
@@ -210,7 +211,7 @@ impl Default for HistoryConfig {
 struct Sent {
     /// Extended sequence number.
     ext: u64,
-    bytes: Vec<u8>,
+    packet: PlainPacket,
     sent: Instant,
     last_resent: Option<Instant>,
 }
@@ -218,10 +219,12 @@ struct Sent {
 /// The packets one stream sent recently, to answer NACKs (RFC 4585 §6.2.1)
 /// with retransmissions, bounded by count and age.
 ///
-/// It keeps each packet as it left, before SRTP: the caller hands over
-/// the packet's buffer once it has been protected into the datagram, so
-/// keeping it costs neither an allocation nor a copy. A ring in sending
-/// order (sequence numbers only grow on a stream), found by binary search.
+/// It keeps each packet as it left, before SRTP: the caller hands the
+/// packet over once it has been protected into the datagram. A packet
+/// cut from a frame shares the frame's bytes ([`PlainPacket`]), so
+/// keeping it costs a small record, not a copy of its media, however many
+/// streams sent the frame. A ring in sending order (sequence numbers only
+/// grow on a stream), found by binary search.
 #[derive(Debug, Clone)]
 pub struct SendHistory {
     config: HistoryConfig,
@@ -241,11 +244,11 @@ impl SendHistory {
 
     /// Keeps a packet (the whole RTP packet, before SRTP) that left at
     /// `now`; a packet kept for the same sequence number is replaced.
-    pub fn insert(&mut self, now: Instant, sequence: u16, packet: Vec<u8>) {
+    pub fn insert(&mut self, now: Instant, sequence: u16, packet: PlainPacket) {
         let ext = self.seq.unwrap(sequence);
         let sent = Sent {
             ext,
-            bytes: packet,
+            packet,
             sent: now,
             last_resent: None,
         };
@@ -280,7 +283,7 @@ impl SendHistory {
     /// The packet with `sequence` to send again, unless it is gone or was
     /// already resent less than `rtt` ago (a repeated NACK the first
     /// retransmission answers).
-    pub fn resend(&mut self, now: Instant, sequence: u16, rtt: Duration) -> Option<&[u8]> {
+    pub fn resend(&mut self, now: Instant, sequence: u16, rtt: Duration) -> Option<&PlainPacket> {
         self.expire(now);
         let ext = self.seq.peek(sequence);
         let i = self.packets.binary_search_by_key(&ext, |s| s.ext).ok()?;
@@ -292,7 +295,7 @@ impl SendHistory {
             return None;
         }
         sent.last_resent = Some(now);
-        Some(&sent.bytes)
+        Some(&sent.packet)
     }
 
     /// Packets kept.
@@ -542,13 +545,21 @@ mod tests {
         });
         let t0 = Instant::now();
         for s in 0..5u16 {
-            h.insert(t0, s, vec![s as u8]);
+            h.insert(t0, s, vec![s as u8].into());
         }
         assert_eq!(h.len(), 3);
         assert!(h.resend(t0, 1, 50 * MS).is_none());
-        assert_eq!(h.resend(t0, 3, 50 * MS), Some(&[3][..]));
+        assert_eq!(
+            h.resend(t0, 3, 50 * MS).map(|p| p.to_vec()).as_deref(),
+            Some(&[3][..])
+        );
         assert!(h.resend(t0 + 10 * MS, 3, 50 * MS).is_none());
-        assert_eq!(h.resend(t0 + 50 * MS, 3, 50 * MS), Some(&[3][..]));
+        assert_eq!(
+            h.resend(t0 + 50 * MS, 3, 50 * MS)
+                .map(|p| p.to_vec())
+                .as_deref(),
+            Some(&[3][..])
+        );
         assert!(
             h.resend(t0 + Duration::from_millis(1001), 4, 50 * MS)
                 .is_none()
@@ -566,17 +577,26 @@ mod tests {
         // Across the 16-bit wrap, one sent out of order, of lengths that
         // differ.
         for s in [65533u16, 65534, 0, 65535, 1, 2] {
-            h.insert(t0, s, vec![s as u8; usize::from(s % 7) + 1]);
+            h.insert(t0, s, vec![s as u8; usize::from(s % 7) + 1].into());
         }
         assert_eq!(h.len(), 4);
         assert!(h.resend(t0, 65534, 50 * MS).is_none(), "aged out by count");
         for s in [65535u16, 0, 1, 2] {
             let want = vec![s as u8; usize::from(s % 7) + 1];
-            assert_eq!(h.resend(t0, s, 50 * MS), Some(&want[..]), "{s}");
+            assert_eq!(
+                h.resend(t0, s, 50 * MS).map(|p| p.to_vec()).as_deref(),
+                Some(&want[..]),
+                "{s}"
+            );
         }
         // The same number sent again replaces the packet kept for it.
-        h.insert(t0 + 100 * MS, 1, b"again".to_vec());
-        assert_eq!(h.resend(t0 + 200 * MS, 1, 50 * MS), Some(&b"again"[..]));
+        h.insert(t0 + 100 * MS, 1, b"again".to_vec().into());
+        assert_eq!(
+            h.resend(t0 + 200 * MS, 1, 50 * MS)
+                .map(|p| p.to_vec())
+                .as_deref(),
+            Some(&b"again"[..])
+        );
         assert_eq!(h.len(), 4);
     }
 
@@ -587,13 +607,17 @@ mod tests {
         // 100 packets a second for 3 s, of changing lengths.
         let packet = |s: u16| vec![s as u8; usize::from(s % 13) * 100 + 1];
         for s in 0..300u16 {
-            h.insert(t0 + u32::from(s) * 10 * MS, s, packet(s));
+            h.insert(t0 + u32::from(s) * 10 * MS, s, packet(s).into());
         }
         let now = t0 + 2990 * MS;
         assert_eq!(h.len(), 101, "1 s of packets, both ends included");
         assert!(h.resend(now, 198, 50 * MS).is_none(), "aged out");
         for s in 199..300u16 {
-            assert_eq!(h.resend(now, s, 50 * MS), Some(&packet(s)[..]), "{s}");
+            assert_eq!(
+                h.resend(now, s, 50 * MS).map(|p| p.to_vec()).as_deref(),
+                Some(&packet(s)[..]),
+                "{s}"
+            );
         }
     }
 

@@ -183,7 +183,7 @@ fn run(
                 .unwrap()
             {
                 let seq = RtpPacket::parse(&bytes).unwrap().sequence_number;
-                history.insert(now, seq, bytes.clone());
+                history.insert(now, seq, bytes.clone().into());
                 send(&mut path, &mut rng, now, true, bytes);
             }
             sent_frames.push((ts, f));
@@ -223,10 +223,11 @@ fn run(
                         continue;
                     };
                     for s in n.sequences() {
-                        let Some(original) = history.resend(now, s, 40 * MS) else {
+                        let Some(original) = history.resend(now, s, 40 * MS).map(|p| p.to_vec())
+                        else {
                             continue;
                         };
-                        let original = RtpPacket::parse(original).unwrap();
+                        let original = RtpPacket::parse(&original).unwrap();
                         let mut buf = vec![0; 1500];
                         let len = wrap_rtx(&original, RTX_SSRC, rtx_pt, rtx_seq, &mut buf).unwrap();
                         rtx_seq = rtx_seq.wrapping_add(1);

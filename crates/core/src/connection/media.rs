@@ -9,6 +9,9 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
+use crate::FrameBytes;
 use ferrtc_jsep::{Codec as RtpCodec, SendEncoding, TransceiverId, TransceiverInit};
 use ferrtc_sdp::{Direction, MediaKind};
 use rand::Rng;
@@ -307,7 +310,9 @@ impl PeerConnection {
     /// transport-wide sequence extensions when negotiated; they are queued
     /// for [`poll_transmit`](Self::poll_transmit), which protects each with
     /// SRTP as it leaves; its send history then keeps it for NACKs.
-    /// `duration` (the frame's
+    /// Queued packets and the send history share the frame's bytes
+    /// instead of copying them (see [`FrameBytes`]), so one frame written
+    /// on many senders is held once. `duration` (the frame's
     /// length in time) advances the RTP timestamp of the next frame;
     /// `keyframe` is counted in the stats. Returns the frame's RTP
     /// timestamp.
@@ -321,11 +326,18 @@ impl PeerConnection {
         &mut self,
         now: Instant,
         sender: TransceiverId,
-        frame: &[u8],
+        frame: impl Into<FrameBytes>,
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, Error> {
-        self.write_layer(now, sender, None, frame, duration, keyframe)
+        self.write_layer(
+            now,
+            sender,
+            None,
+            frame.into().into_bytes(),
+            duration,
+            keyframe,
+        )
     }
 
     /// Writes one encoded frame on the simulcast layer `rid` of a sender
@@ -341,11 +353,18 @@ impl PeerConnection {
         now: Instant,
         sender: TransceiverId,
         rid: &str,
-        frame: &[u8],
+        frame: impl Into<FrameBytes>,
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, Error> {
-        self.write_layer(now, sender, Some(rid), frame, duration, keyframe)
+        self.write_layer(
+            now,
+            sender,
+            Some(rid),
+            frame.into().into_bytes(),
+            duration,
+            keyframe,
+        )
     }
 
     fn write_layer(
@@ -353,7 +372,7 @@ impl PeerConnection {
         now: Instant,
         sender: TransceiverId,
         rid: Option<&str>,
-        frame: &[u8],
+        frame: Bytes,
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, Error> {

@@ -38,12 +38,13 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use ferrtc_dtls::SrtpKeys;
 use ferrtc_jsep::{Transceiver, TransceiverId};
-use ferrtc_rtp::RtpPacket;
 use ferrtc_rtp::extension::{AUDIO_LEVEL_URI, CSRC_AUDIO_LEVEL_URI};
 use ferrtc_rtp::jitter::Frame;
 use ferrtc_rtp::repair::HistoryConfig;
+use ferrtc_rtp::{PlainPacket, RtpPacket};
 use ferrtc_sdp::Direction;
 use rand::Rng;
 
@@ -281,7 +282,7 @@ impl MediaSlot {
         wall: SystemTime,
         sender: TransceiverId,
         rid: Option<&str>,
-        frame: &[u8],
+        frame: Bytes,
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, MediaError> {
@@ -473,7 +474,7 @@ impl std::fmt::Debug for MediaSession {
 /// history as it is (no copy kept while it waits).
 #[derive(Debug)]
 struct PlainRtp {
-    plain: Vec<u8>,
+    plain: PlainPacket,
     /// What it is (a retransmission is already in the history).
     kind: PacketKind,
     /// A retransmission without RTX: the packet exactly as it first left,
@@ -494,9 +495,9 @@ struct PlainRtp {
 
 impl PlainRtp {
     /// `plain` of `kind`, not a repeat, not numbered yet.
-    fn new(plain: Vec<u8>, kind: PacketKind) -> Self {
+    fn new(plain: impl Into<PlainPacket>, kind: PacketKind) -> Self {
         Self {
-            plain,
+            plain: plain.into(),
             kind,
             repeat: false,
             transport_seq: None,
@@ -1063,7 +1064,7 @@ impl MediaSession {
         wall: SystemTime,
         sender: TransceiverId,
         rid: Option<&str>,
-        frame: &[u8],
+        frame: Bytes,
         duration: Duration,
         keyframe: bool,
     ) -> Result<u32, MediaError> {
@@ -1103,7 +1104,7 @@ impl MediaSession {
         // numbers written now are placeholders then.
         let mut numbers = self.transport_seq;
         let (packets, timestamp) =
-            s.packetize(now, wall, mtu, frame, duration, keyframe, &mut numbers)?;
+            s.packetize(now, wall, mtu, &frame, duration, keyframe, &mut numbers)?;
         let kind = if s.codec.codec.is_video() {
             PacketKind::Video
         } else {
@@ -1131,7 +1132,7 @@ impl MediaSession {
             let transport_seq = match (&self.cc, numbered) {
                 (None, _) => None,
                 (Some(_), true) => p.transport_seq,
-                (Some(cc), false) => cc.sequence_of(&p.bytes),
+                (Some(cc), false) => cc.sequence_of(p.bytes.head()),
             };
             self.outbound.push_back(Outbound::Rtp(PlainRtp {
                 transport_seq,
@@ -1570,7 +1571,7 @@ impl MediaSession {
         // A repeat keeps the number it first left with.
         let seq = self.transport_seq;
         let at = match (&self.cc, repeat) {
-            (Some(cc), false) => cc.set_sequence_at(&mut plain, transport_seq_at, seq),
+            (Some(cc), false) => cc.set_sequence_at(plain.head_mut(), transport_seq_at, seq),
             _ => None,
         };
         if at.is_some() {
@@ -1589,7 +1590,13 @@ impl MediaSession {
     /// buffer goes to its stream's send history, as it left (unless it is
     /// a retransmission, which the history has, or no media stream's: RTX
     /// and padding). False when SRTP refused it (counted).
-    fn leave(&mut self, now: Instant, plain: Vec<u8>, kind: PacketKind, buf: &mut Vec<u8>) -> bool {
+    fn leave(
+        &mut self,
+        now: Instant,
+        plain: PlainPacket,
+        kind: PacketKind,
+        buf: &mut Vec<u8>,
+    ) -> bool {
         if !self.ensure_srtp() {
             self.stats.protect_failures += 1;
             return false;
@@ -1599,7 +1606,7 @@ impl MediaSession {
         };
         buf.clear();
         buf.reserve(plain.len() + srtp.rtp_overhead());
-        buf.extend_from_slice(&plain);
+        plain.write_to(buf);
         if let Err(e) = srtp.tx.protect_rtp(buf) {
             tracing::debug!("RTP not protected: {e}");
             self.stats.protect_failures += 1;
@@ -1608,7 +1615,7 @@ impl MediaSession {
             return false;
         }
         if kind != PacketKind::Retransmission
-            && let Some((ssrc, sequence)) = rtp_stream(&plain)
+            && let Some((ssrc, sequence)) = rtp_stream(plain.head())
             && let Some(s) = self.media_sender(ssrc)
         {
             s.on_sent(now, sequence, plain);

@@ -13,6 +13,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
+
 use ferrtc_jsep::{
     EXT_ABS_SEND_TIME, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, NegotiatedMedia, TransceiverId,
 };
@@ -21,7 +23,7 @@ use ferrtc_rtp::extension::{AbsSendTime, TransportSequence};
 use ferrtc_rtp::repair::{HistoryConfig, SendHistory, wrap_rtx};
 use ferrtc_rtp::report::{NtpTime, SendStats};
 use ferrtc_rtp::rtcp::{ReportBlock, SenderReport};
-use ferrtc_rtp::{ExtensionId, PayloadType, RtpPacket};
+use ferrtc_rtp::{ExtensionId, PayloadType, PlainPacket, RtpPacket};
 
 use super::MediaError;
 use super::codec::{self, Negotiated, TelephoneEvent};
@@ -65,8 +67,9 @@ pub(crate) struct SourceCounters {
 /// One RTP packet a sender wrote (before SRTP).
 #[derive(Debug)]
 pub(crate) struct SentPacket {
-    /// The packet.
-    pub bytes: Vec<u8>,
+    /// The packet: its header and payload descriptor, then a slice of
+    /// the frame.
+    pub bytes: PlainPacket,
     /// Its transport-wide sequence number, when it carries the extension.
     pub transport_seq: Option<u16>,
     /// Where that number is: the extension's id and the offset of its
@@ -269,14 +272,17 @@ impl Sender {
     ///
     /// The header is written once per frame; each packet copies it, the
     /// payloader's pieces after it, and patches what differs per packet:
-    /// sequence number, marker and transport-wide sequence number.
+    /// sequence number, marker and transport-wide sequence number. A last
+    /// piece that is a slice of `frame` is shared, not copied (see
+    /// [`PlainPacket`]): a frame written on many streams is held once,
+    /// by their queues and send histories alike.
     #[allow(clippy::too_many_arguments)]
     pub fn packetize(
         &mut self,
         now: Instant,
         wall: SystemTime,
         mtu: usize,
-        frame: &[u8],
+        frame: &Bytes,
         duration: Duration,
         keyframe: bool,
         transport_seq: &mut u16,
@@ -323,21 +329,18 @@ impl Sender {
         self.payloader
             .payload_pieces(room, frame, &mut |pieces, last| {
                 let payload_len: usize = pieces.iter().map(|p| p.len()).sum();
-                let mut bytes = Vec::with_capacity(header_len + payload_len);
-                bytes.extend_from_slice(template);
-                for piece in pieces {
-                    bytes.extend_from_slice(piece);
-                }
-                bytes[2..4].copy_from_slice(&sequence.to_be_bytes());
+                let mut bytes = cut(template, pieces, frame);
+                let head = bytes.head_mut();
+                head[2..4].copy_from_slice(&sequence.to_be_bytes());
                 // RFC 3551 §4.1 and each video payload format: the marker
                 // bit ends a video frame.
                 if last && video {
-                    bytes[1] |= 0x80;
+                    head[1] |= 0x80;
                 }
                 let twcc = *transport_seq;
                 *transport_seq = transport_seq.wrapping_add(1);
                 let twcc = twcc_at.map(|at| {
-                    bytes[at..at + 2].copy_from_slice(&TransportSequence(twcc).write());
+                    head[at..at + 2].copy_from_slice(&TransportSequence(twcc).write());
                     twcc
                 });
                 *sequence = sequence.wrapping_add(1);
@@ -446,11 +449,11 @@ impl Sender {
     /// less than `rtt` ago.
     pub fn retransmit(&mut self, now: Instant, sequence: u16, rtt: Duration) -> Option<Vec<u8>> {
         let rtx = self.codec.rtx;
-        let original = self.history.resend(now, sequence, rtt)?;
+        let original = self.history.resend(now, sequence, rtt)?.to_vec();
         let out = match rtx {
-            None => original.to_vec(),
+            None => original,
             Some(pt) => {
-                let mut parsed = RtpPacket::parse(original).ok()?;
+                let mut parsed = RtpPacket::parse(&original).ok()?;
                 // RFC 8852 §3.2: an RTX stream names the layer it repairs
                 // with `repaired-rtp-stream-id`, never `rtp-stream-id`
                 // (without the former negotiated, it names none).
@@ -488,7 +491,7 @@ impl Sender {
     /// left at `now`: the history keeps it as it left, so that a
     /// retransmission without RTX repeats it exactly, and ages it from
     /// now.
-    pub fn on_sent(&mut self, now: Instant, sequence: u16, plain: Vec<u8>) {
+    pub fn on_sent(&mut self, now: Instant, sequence: u16, plain: PlainPacket) {
         self.history.insert(now, sequence, plain);
     }
 
@@ -565,6 +568,29 @@ impl Sender {
     }
 }
 
+/// The packet of `header` followed by the payloader's `pieces`: a last
+/// piece that lies within `frame` is shared with it, the rest is copied
+/// into the packet's head.
+fn cut(header: &[u8], pieces: &[&[u8]], frame: &Bytes) -> PlainPacket {
+    let within = |piece: &[u8]| {
+        let start = (piece.as_ptr() as usize).checked_sub(frame.as_ptr() as usize)?;
+        let end = start.checked_add(piece.len())?;
+        (end <= frame.len()).then_some(start..end)
+    };
+    let (shared, owned) = match pieces.split_last() {
+        Some((last, before)) if !last.is_empty() => match within(last) {
+            Some(range) => (frame.slice(range), before),
+            None => (Bytes::new(), pieces),
+        },
+        _ => (Bytes::new(), pieces),
+    };
+    let mut packet = PlainPacket::new(header, shared);
+    for piece in owned {
+        packet.extend_head(piece);
+    }
+    packet
+}
+
 /// The header every packet of a sender carries (RFC 8285): mid, rid,
 /// abs-send-time and the transport-wide sequence number (`twcc`: its value,
 /// or a placeholder of its size that each packet overwrites), as negotiated.
@@ -611,6 +637,7 @@ fn original_payload_len(packet: &[u8], rtx: bool) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use std::time::{Duration, Instant, SystemTime};
 
     use ferrtc_jsep::{
@@ -665,13 +692,14 @@ mod tests {
                 now,
                 SystemTime::now(),
                 1200,
-                &[0x10; 50],
+                &Bytes::from(vec![0x10; 50]),
                 Duration::from_millis(33),
                 true,
                 &mut twcc,
             )
             .unwrap();
-        let first = RtpPacket::parse(&packets[0].bytes).unwrap();
+        let first = packets[0].bytes.to_vec();
+        let first = RtpPacket::parse(&first).unwrap();
         assert_eq!(
             first.extensions.get(ExtensionId::new(10).unwrap()),
             Some(&b"q"[..])
@@ -725,13 +753,13 @@ mod tests {
                 now,
                 SystemTime::now(),
                 1200,
-                &[0x10; 50],
+                &Bytes::from(vec![0x10; 50]),
                 Duration::from_millis(33),
                 true,
                 &mut placeholder,
             )
             .unwrap();
-        let mut sent = packets[0].bytes.clone();
+        let mut sent = packets[0].bytes.to_vec();
         let (sequence, at) = {
             let p = RtpPacket::parse(&sent).unwrap();
             let at = p
@@ -745,7 +773,7 @@ mod tests {
         // The pacer's caller numbers it as it leaves, a second later.
         sent[at..at + 2].copy_from_slice(&[0xbe, 0xef]);
         let left = now + Duration::from_secs(1);
-        s.on_sent(left, sequence, sent.clone());
+        s.on_sent(left, sequence, sent.clone().into());
         let again = s
             .retransmit(left + Duration::from_millis(900), sequence, Duration::ZERO)
             .expect("kept, aged from when it left");
@@ -790,13 +818,13 @@ mod tests {
         let mut out = String::new();
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for SentPacket { bytes: p, .. } in packets {
-            assert_eq!(p.capacity(), p.len(), "sized once, exactly");
+            let p = p.to_vec();
             out.push_str(&format!("{}:", p.len()));
             for b in p.iter().take(40) {
                 out.push_str(&format!("{b:02x}"));
             }
             out.push('\n');
-            for b in p {
+            for b in &p {
                 hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
             }
         }
@@ -809,7 +837,10 @@ mod tests {
     fn two_frames(s: &mut Sender, frame_len: usize) -> (Vec<SentPacket>, u16) {
         let now = Instant::now();
         let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-        let frame: Vec<u8> = (0..frame_len).map(|i| (i * 7 + i / 251) as u8).collect();
+        let frame: Bytes = (0..frame_len)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
         let mut twcc = 65_535;
         let mut all = Vec::new();
         for (i, keyframe) in [true, false].into_iter().enumerate() {
@@ -844,7 +875,8 @@ mod tests {
         for (i, p) in packets.iter().enumerate() {
             let seq = 65_535u16.wrapping_add(i as u16);
             assert_eq!(p.transport_seq, Some(seq));
-            let parsed = RtpPacket::parse(&p.bytes).unwrap();
+            let bytes = p.bytes.to_vec();
+            let parsed = RtpPacket::parse(&bytes).unwrap();
             let value = parsed.extensions.get(ExtensionId::new(3).unwrap());
             assert_eq!(value, Some(&seq.to_be_bytes()[..]));
         }
@@ -856,6 +888,48 @@ mod tests {
             s.counters.bytes_sent + s.counters.header_bytes_sent,
             wire as u64
         );
+    }
+
+    /// A frame written on many streams is held once: each packet owns its
+    /// header and VP8 descriptor and shares the frame's bytes, in the
+    /// queue and in the send history, and a retransmission still gives the
+    /// whole packet.
+    #[test]
+    fn packets_share_the_frames_bytes_instead_of_copying_them() {
+        let frame = Bytes::from(vec![0x10; 3_000]);
+        let mut a = pinned_sender(vec![Codec::new(96, "VP8", 90_000, None)], &EXTENSIONS, None);
+        let mut b = pinned_sender(vec![Codec::new(96, "VP8", 90_000, None)], &EXTENSIONS, None);
+        let now = Instant::now();
+        let mut twcc = 0;
+        let mut shared = 0;
+        for s in [&mut a, &mut b] {
+            let (packets, _) = s
+                .packetize(
+                    now,
+                    SystemTime::now(),
+                    1200,
+                    &frame,
+                    Duration::from_millis(33),
+                    true,
+                    &mut twcc,
+                )
+                .unwrap();
+            assert_eq!(packets.len(), 3);
+            for p in &packets {
+                let tail = p.bytes.tail();
+                let offset = tail.as_ptr() as usize - frame.as_ptr() as usize;
+                assert!(offset + tail.len() <= frame.len(), "a slice of the frame");
+                shared += tail.len();
+                // RTP header, extensions, 1-byte VP8 descriptor (RFC 7741).
+                assert!(p.bytes.head().len() < 40, "{}", p.bytes.head().len());
+            }
+            let first = packets[0].bytes.clone();
+            let sequence = RtpPacket::parse(&first.to_vec()).unwrap().sequence_number;
+            s.on_sent(now, sequence, first.clone());
+            let again = s.retransmit(now, sequence, Duration::ZERO).unwrap();
+            assert_eq!(again, first.to_vec());
+        }
+        assert_eq!(shared, 2 * 3_000, "every media byte, on both streams");
     }
 
     /// The same for a simulcast layer, whose packets also carry its rid
@@ -889,7 +963,7 @@ mod tests {
                 now,
                 SystemTime::now(),
                 1200,
-                &[1; 20],
+                &Bytes::from(vec![1; 20]),
                 Duration::MAX,
                 false,
                 &mut twcc,
@@ -989,15 +1063,15 @@ mod tests {
                     now,
                     SystemTime::now(),
                     1200,
-                    &[0x10; 50],
+                    &Bytes::from(vec![0x10; 50]),
                     Duration::from_millis(33),
                     true,
                     &mut twcc,
                 )
                 .unwrap();
-            let original = packets[0].bytes.clone();
+            let original = packets[0].bytes.to_vec();
             let sequence = RtpPacket::parse(&original).unwrap().sequence_number;
-            s.on_sent(now, sequence, original.clone());
+            s.on_sent(now, sequence, original.clone().into());
             let again = s.retransmit(now, sequence, Duration::ZERO).unwrap();
             let c = s.counters;
             assert_eq!((c.packets_sent, c.retransmitted_packets_sent), (2, 1));

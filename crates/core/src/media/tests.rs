@@ -1,6 +1,7 @@
 //! Unit tests of the media session on hostile input: SRTP keyed from known
 //! DTLS-SRTP material, so the test can forge valid packets from the peer.
 
+use bytes::Bytes;
 use std::time::{Duration, Instant, SystemTime};
 
 use ferrtc_dtls::{Role, SrtpKeys, SrtpProfile};
@@ -196,7 +197,7 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
                 wall,
                 id,
                 None,
-                &[0x10; 100],
+                Bytes::from(vec![0x10; 100]),
                 Duration::from_millis(20),
                 false,
             )
@@ -242,7 +243,7 @@ fn a_packet_is_kept_for_nacks_once_it_left_and_resent_exactly_as_it_left() {
             wall,
             id,
             None,
-            &[0x10; 100],
+            Bytes::from(vec![0x10; 100]),
             Duration::from_millis(20),
             true,
         )
@@ -340,11 +341,27 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
     let d = Duration::from_millis(20);
     for _ in 0..3 {
         session
-            .write_frame(now, wall, id, None, &frame, d, false)
+            .write_frame(
+                now,
+                wall,
+                id,
+                None,
+                Bytes::copy_from_slice(&frame),
+                d,
+                false,
+            )
             .unwrap();
     }
     let err = session
-        .write_frame(now, wall, id, None, &frame, d, false)
+        .write_frame(
+            now,
+            wall,
+            id,
+            None,
+            Bytes::copy_from_slice(&frame),
+            d,
+            false,
+        )
         .unwrap_err();
     assert!(matches!(err, super::MediaError::QueueFull { limit: 3 }));
     let mut seqs = Vec::new();
@@ -352,7 +369,15 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
         seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     }
     session
-        .write_frame(now, wall, id, None, &frame, d, false)
+        .write_frame(
+            now,
+            wall,
+            id,
+            None,
+            Bytes::copy_from_slice(&frame),
+            d,
+            false,
+        )
         .unwrap();
     let p = transmit(&mut session, now).unwrap();
     seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
@@ -592,7 +617,7 @@ fn every_layer_that_sends_a_report_has_a_cname_chunk() {
                 wall,
                 id,
                 Some(rid),
-                &[0x10; 100],
+                Bytes::from(vec![0x10; 100]),
                 Duration::from_millis(33),
                 true,
             )

@@ -553,9 +553,9 @@ impl MediaTask {
         let now = Instant::now();
         let written = match &op.rid {
             Some(rid) => {
-                core.write_frame_for(now, op.transceiver, rid, &op.data, op.duration, op.keyframe)
+                core.write_frame_for(now, op.transceiver, rid, op.data, op.duration, op.keyframe)
             }
-            None => core.write_frame(now, op.transceiver, &op.data, op.duration, op.keyframe),
+            None => core.write_frame(now, op.transceiver, op.data, op.duration, op.keyframe),
         };
         if let Err(e) = written {
             tracing::debug!("frame dropped: {e}");
