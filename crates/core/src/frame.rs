@@ -37,7 +37,13 @@ impl From<&Vec<u8>> for FrameBytes {
 }
 
 impl From<Vec<u8>> for FrameBytes {
-    fn from(b: Vec<u8>) -> Self {
+    /// Taken without a copy, unless the vector holds more than twice its
+    /// length: then it is shrunk first, since the send history keeps the
+    /// frame's allocation for as long as it keeps the frame's packets.
+    fn from(mut b: Vec<u8>) -> Self {
+        if b.capacity() / 2 > b.len() {
+            b.shrink_to_fit();
+        }
         Self(Bytes::from(b))
     }
 }
@@ -51,5 +57,30 @@ impl From<Bytes> for FrameBytes {
 impl From<&Bytes> for FrameBytes {
     fn from(b: &Bytes) -> Self {
         Self(b.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vector_with_much_room_to_spare_is_shrunk_before_it_is_kept() {
+        let mut encoded = Vec::with_capacity(4000);
+        encoded.extend_from_slice(&[1; 120]);
+        let kept = FrameBytes::from(encoded).into_bytes();
+        assert_eq!(kept, vec![1u8; 120]);
+        // `Bytes` holds an exact-size vector as a boxed slice: its
+        // conversion back is without a copy exactly when nothing was left
+        // over, which the shrink made so.
+        let back: Vec<u8> = kept.into();
+        assert!(back.capacity() < 4000, "{}", back.capacity());
+        let full = vec![2u8; 100];
+        let at = full.as_ptr();
+        assert_eq!(
+            FrameBytes::from(full).into_bytes().as_ptr(),
+            at,
+            "not copied"
+        );
     }
 }

@@ -14,14 +14,15 @@ const INLINE: usize = 62;
 
 /// An RTP packet before SRTP: a head it owns (the whole RTP header, then
 /// the start of the payload), then a tail shared with the frame it was cut
-/// from (empty for a packet built whole).
-#[derive(Clone, PartialEq, Eq)]
+/// from (empty for a packet built whole). Two packets are equal when their
+/// bytes are, however each is stored.
+#[derive(Clone)]
 pub struct PlainPacket {
     head: Head,
     tail: Bytes,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 enum Head {
     Inline { len: u8, bytes: [u8; INLINE] },
     Heap(Vec<u8>),
@@ -122,6 +123,17 @@ impl PlainPacket {
     }
 }
 
+impl PartialEq for PlainPacket {
+    fn eq(&self, other: &Self) -> bool {
+        fn bytes(p: &PlainPacket) -> impl Iterator<Item = u8> + '_ {
+            p.head().iter().chain(p.tail.iter()).copied()
+        }
+        self.len() == other.len() && bytes(self).eq(bytes(other))
+    }
+}
+
+impl Eq for PlainPacket {}
+
 impl std::fmt::Debug for PlainPacket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PlainPacket")
@@ -183,5 +195,22 @@ mod tests {
         assert_eq!(p.head(), &[1, 2, 3]);
         assert!(p.tail().is_empty());
         assert_eq!(PlainPacket::from(vec![1, 2, 3]), p);
+    }
+
+    #[test]
+    fn packets_of_the_same_bytes_are_equal_however_they_are_stored() {
+        let whole = PlainPacket::whole(vec![1, 2, 3]);
+        assert_eq!(
+            PlainPacket::new(&[1, 2, 3], Bytes::new()),
+            whole,
+            "inline, heap"
+        );
+        assert_eq!(
+            PlainPacket::new(&[1, 2], Bytes::from_static(&[3])),
+            whole,
+            "split"
+        );
+        assert_ne!(PlainPacket::new(&[1, 2], Bytes::from_static(&[4])), whole);
+        assert_ne!(PlainPacket::new(&[1, 2], Bytes::new()), whole);
     }
 }

@@ -221,7 +221,8 @@ struct Sent {
 ///
 /// It keeps each packet as it left, before SRTP: the caller hands the
 /// packet over once it has been protected into the datagram. A packet
-/// cut from a frame shares the frame's bytes ([`PlainPacket`]), so
+/// cut from a frame shares the frame's bytes ([`PlainPacket`]; every
+/// codec's payloader but AV1's cuts so), so
 /// keeping it costs a small record, not a copy of its media, however many
 /// streams sent the frame. A ring in sending order (sequence numbers only
 /// grow on a stream), found by binary search.

@@ -310,9 +310,10 @@ impl PeerConnection {
     /// transport-wide sequence extensions when negotiated; they are queued
     /// for [`poll_transmit`](Self::poll_transmit), which protects each with
     /// SRTP as it leaves; its send history then keeps it for NACKs.
-    /// Queued packets and the send history share the frame's bytes
-    /// instead of copying them (see [`FrameBytes`]), so one frame written
-    /// on many senders is held once. `duration` (the frame's
+    /// Queued packets and the send history share the frame's media
+    /// instead of copying it (see [`FrameBytes`]; AV1, whose OBUs are
+    /// rewritten, is copied), so one frame written on many senders is held
+    /// once. `duration` (the frame's
     /// length in time) advances the RTP timestamp of the next frame;
     /// `keyframe` is counted in the stats. Returns the frame's RTP
     /// timestamp.

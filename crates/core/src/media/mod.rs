@@ -470,8 +470,9 @@ impl std::fmt::Debug for MediaSession {
 }
 
 /// An RTP packet waiting to leave, before SRTP: it is protected into the
-/// datagram as it leaves, and its buffer then goes to its stream's send
-/// history as it is (no copy kept while it waits).
+/// datagram as it leaves, and then goes to its stream's send history as
+/// it is (its media, shared with the frame, is not copied while it waits
+/// or is kept).
 #[derive(Debug)]
 struct PlainRtp {
     plain: PlainPacket,
@@ -1586,8 +1587,8 @@ impl MediaSession {
         true
     }
 
-    /// An RTP packet leaves at `now`: protected into `buf`, then its
-    /// buffer goes to its stream's send history, as it left (unless it is
+    /// An RTP packet leaves at `now`: protected into `buf`, then it goes
+    /// to its stream's send history, as it left (unless it is
     /// a retransmission, which the history has, or no media stream's: RTX
     /// and padding). False when SRTP refused it (counted).
     fn leave(

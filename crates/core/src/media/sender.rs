@@ -920,7 +920,7 @@ mod tests {
                 let offset = tail.as_ptr() as usize - frame.as_ptr() as usize;
                 assert!(offset + tail.len() <= frame.len(), "a slice of the frame");
                 shared += tail.len();
-                // RTP header, extensions, 1-byte VP8 descriptor (RFC 7741).
+                // RTP header, extensions, 4-byte VP8 descriptor (RFC 7741).
                 assert!(p.bytes.head().len() < 40, "{}", p.bytes.head().len());
             }
             let first = packets[0].bytes.clone();
@@ -1082,5 +1082,205 @@ mod tests {
                 "{c:?}"
             );
         }
+    }
+
+    /// For every codec, each packet `packetize` writes is the header then
+    /// exactly the payload the payloader's `payload` gives, whatever part
+    /// of it is shared with the frame, and its whole header (also in the
+    /// two-byte extension form of RFC 8285 §4.3: a mid over 16 bytes) is
+    /// inside `head()`, where the transport-wide number is read and
+    /// patched.
+    #[test]
+    fn every_codecs_packets_are_the_header_then_its_payloaders_payload() {
+        use ferrtc_rtp::codec::{Codec as RtpCodec, PacketizationMode};
+        let leb = |n: usize| -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut n = n;
+            loop {
+                let b = (n & 0x7f) as u8;
+                n >>= 7;
+                if n == 0 {
+                    out.push(b);
+                    break;
+                }
+                out.push(b | 0x80);
+            }
+            out
+        };
+        let body = |n: usize| (0..n).map(|i| (i * 13 + 5) as u8).collect::<Vec<u8>>();
+        let h264 = [
+            &[0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f][..],
+            &[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80],
+            &[0, 0, 0, 1, 0x65][..],
+            &body(3_000),
+        ]
+        .concat();
+        let av1 = [
+            vec![0x12, 0x00],
+            vec![0x0a],
+            leb(12),
+            body(12),
+            vec![0x32],
+            leb(3_000),
+            body(3_000),
+        ]
+        .concat();
+        let cases: Vec<(Codec, RtpCodec, Vec<u8>)> = vec![
+            (
+                Codec::new(96, "VP8", 90_000, None),
+                RtpCodec::Vp8,
+                body(3_000),
+            ),
+            (
+                Codec::new(98, "VP9", 90_000, None),
+                RtpCodec::Vp9,
+                body(3_000),
+            ),
+            (
+                Codec::new(102, "H264", 90_000, None).with_fmtp("packetization-mode=1"),
+                RtpCodec::H264(PacketizationMode::NonInterleaved),
+                h264,
+            ),
+            (Codec::new(45, "AV1", 90_000, None), RtpCodec::Av1, av1),
+            (
+                Codec::new(111, "opus", 48_000, Some(2)),
+                RtpCodec::Opus,
+                body(120),
+            ),
+            (
+                Codec::new(0, "PCMU", 8_000, None),
+                RtpCodec::Pcmu,
+                body(3_000),
+            ),
+            (
+                Codec::new(8, "PCMA", 8_000, None),
+                RtpCodec::Pcma,
+                body(160),
+            ),
+        ];
+        let mut extensions = EXTENSIONS.to_vec();
+        extensions.push((10, EXT_RID));
+        for (codec, rtp, frame) in cases {
+            for (mid, rid) in [
+                ("0", None),
+                ("a-mid-of-thirty-two-bytes-long!!", Some("layer-hi")),
+            ] {
+                let negotiated = NegotiatedMedia {
+                    mid: mid.into(),
+                    direction: Direction::SendOnly,
+                    codecs: vec![codec.clone()],
+                    header_extensions: extensions
+                        .iter()
+                        .map(|(id, uri)| HeaderExtension::new(*id, uri))
+                        .collect(),
+                    send_rids: rid.iter().map(|r: &&str| (*r).to_owned()).collect(),
+                    recv_rids: vec![],
+                    remote_ssrcs: vec![],
+                    remote_msid: None,
+                };
+                let seeds = StreamSeeds {
+                    ssrc: 1,
+                    rtx_ssrc: 2,
+                    sequence: 100,
+                    rtx_sequence: 0,
+                    timestamp: 0,
+                };
+                let mut s = Sender::new(
+                    &negotiated,
+                    seeds,
+                    HistoryConfig::default(),
+                    rid.map(str::to_owned),
+                )
+                .unwrap();
+                let mut reference = rtp.payloader();
+                let frame = Bytes::from(frame.clone());
+                let mut twcc = 7;
+                for _ in 0..2 {
+                    let (packets, _) = s
+                        .packetize(
+                            Instant::now(),
+                            SystemTime::now(),
+                            1200,
+                            &frame,
+                            Duration::from_millis(20),
+                            true,
+                            &mut twcc,
+                        )
+                        .unwrap();
+                    for p in &packets {
+                        let whole = p.bytes.to_vec();
+                        let parsed = RtpPacket::parse(&whole).unwrap();
+                        let head = RtpPacket::parse(p.bytes.head()).unwrap();
+                        assert_eq!(head.header_len(), parsed.header_len(), "{rtp:?} {mid}");
+                        let id = ExtensionId::new(3).unwrap();
+                        assert_eq!(
+                            head.extensions.get(id),
+                            p.transport_seq
+                                .map(|t| t.to_be_bytes())
+                                .as_ref()
+                                .map(|b| &b[..]),
+                            "{rtp:?} {mid}"
+                        );
+                    }
+                    // The reference payloads, at the room the sender had.
+                    let header_len = RtpPacket::parse(packets[0].bytes.head())
+                        .unwrap()
+                        .header_len();
+                    let want = reference.payload(1200 - header_len, &frame).unwrap();
+                    let got: Vec<Vec<u8>> = packets
+                        .iter()
+                        .map(|p| {
+                            let whole = p.bytes.to_vec();
+                            RtpPacket::parse(&whole).unwrap().payload.to_vec()
+                        })
+                        .collect();
+                    assert_eq!(got, want, "{rtp:?} {mid}");
+                }
+            }
+        }
+    }
+
+    /// The packets of VP8, VP9, H.264 (FU-A), Opus and G.711 share the
+    /// frame's media instead of copying it (AV1, whose OBUs are rewritten,
+    /// copies).
+    #[test]
+    fn packets_of_every_codec_but_av1_share_the_frames_media() {
+        let body = |n: usize| (0..n).map(|i| (i * 13 + 5) as u8).collect::<Vec<u8>>();
+        let h264 = [&[0, 0, 0, 1, 0x65][..], &body(3_000)].concat();
+        let cases = [
+            (Codec::new(96, "VP8", 90_000, None), body(3_000)),
+            (Codec::new(98, "VP9", 90_000, None), body(3_000)),
+            (
+                Codec::new(102, "H264", 90_000, None).with_fmtp("packetization-mode=1"),
+                h264,
+            ),
+            (Codec::new(0, "PCMU", 8_000, None), body(160)),
+            (Codec::new(111, "opus", 48_000, Some(2)), body(120)),
+        ];
+        let mut unshared = Vec::new();
+        for (codec, frame) in cases {
+            let name = codec.name.clone();
+            let mut s = pinned_sender(vec![codec], &EXTENSIONS, None);
+            let frame = Bytes::from(frame);
+            let (packets, _) = s
+                .packetize(
+                    Instant::now(),
+                    SystemTime::now(),
+                    1200,
+                    &frame,
+                    Duration::from_millis(20),
+                    true,
+                    &mut 0,
+                )
+                .unwrap();
+            let shared: usize = packets.iter().map(|p| p.bytes.tail().len()).sum();
+            if shared == 0 {
+                unshared.push(name);
+            }
+        }
+        assert!(
+            unshared.is_empty(),
+            "media copied, not shared: {unshared:?}"
+        );
     }
 }

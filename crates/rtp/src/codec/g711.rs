@@ -9,19 +9,32 @@ pub struct G711Payloader;
 
 impl Payloader for G711Payloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
+        let mut out = Vec::new();
+        self.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
+        Ok(out)
+    }
+
+    /// Each payload is the next part of the frame, cut in near-equal parts.
+    fn payload_pieces(
+        &mut self,
+        mtu: usize,
+        frame: &[u8],
+        emit: &mut dyn FnMut(&[&[u8]], bool),
+    ) -> Result<(), CodecError> {
         if frame.is_empty() {
             return Err(CodecError::Empty("G.711 frame"));
         }
         if mtu == 0 {
             return Err(CodecError::MtuTooSmall { needed: 1, mtu });
         }
+        let sizes = split_sizes(frame.len(), mtu);
+        let last = sizes.len().saturating_sub(1);
         let mut at = 0;
-        Ok(split_sizes(frame.len(), mtu)
-            .map(|n| {
-                at += n;
-                frame[at - n..at].to_vec()
-            })
-            .collect())
+        for (i, n) in sizes.enumerate() {
+            emit(&[&frame[at..at + n]], i == last);
+            at += n;
+        }
+        Ok(())
     }
 }
 

@@ -83,6 +83,19 @@ impl H264Payloader {
 
 impl Payloader for H264Payloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
+        let mut out = Vec::new();
+        self.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
+        Ok(out)
+    }
+
+    /// A single NAL unit packet is the unit, an FU-A its two header bytes
+    /// and a part of the unit (pieces of `frame`); a STAP-A is built whole.
+    fn payload_pieces(
+        &mut self,
+        mtu: usize,
+        frame: &[u8],
+        emit: &mut dyn FnMut(&[&[u8]], bool),
+    ) -> Result<(), CodecError> {
         let mut nals: Vec<&[u8]> = Vec::new();
         let mut has_parameter_sets = false;
         let (sps, pps) = (self.sps.take(), self.pps.take());
@@ -123,59 +136,85 @@ impl Payloader for H264Payloader {
                         mtu,
                     });
                 }
-                out.push(nal.to_vec());
+                out.push(Packet::Single(nal));
                 Ok(())
             }),
             PacketizationMode::NonInterleaved => non_interleaved(mtu, &nals, &mut out),
         };
+        // Nothing is emitted before the whole frame is cut: an error
+        // comes first.
+        if result.is_ok() {
+            let last = out.len().saturating_sub(1);
+            for (i, p) in out.iter().enumerate() {
+                match p {
+                    Packet::Single(nal) => emit(&[nal], i == last),
+                    Packet::Fu(header, part) => emit(&[header, part], i == last),
+                    Packet::StapA(whole) => emit(&[whole], i == last),
+                }
+            }
+        }
+        drop(out);
         self.sps = new_sps.map(<[u8]>::to_vec).or(sps);
         self.pps = new_pps.map(<[u8]>::to_vec).or(pps);
-        result.map(|()| out)
+        result
     }
 }
 
-fn non_interleaved(mtu: usize, nals: &[&[u8]], out: &mut Vec<Vec<u8>>) -> Result<(), CodecError> {
+/// One RTP payload of an H.264 frame.
+enum Packet<'a> {
+    /// A single NAL unit packet (RFC 6184 §5.6).
+    Single(&'a [u8]),
+    /// An FU-A (RFC 6184 §5.8): FU indicator and FU header, then a part of
+    /// the unit.
+    Fu([u8; 2], &'a [u8]),
+    /// A STAP-A (RFC 6184 §5.7.1), written whole.
+    StapA(Vec<u8>),
+}
+
+fn non_interleaved<'a>(
+    mtu: usize,
+    nals: &[&'a [u8]],
+    out: &mut Vec<Packet<'a>>,
+) -> Result<(), CodecError> {
     if mtu < 3 {
         return Err(CodecError::MtuTooSmall { needed: 3, mtu });
     }
     let mut pending: Vec<&[u8]> = Vec::new();
     let mut pending_len = 1;
-    let flush = |pending: &mut Vec<&[u8]>, pending_len: &mut usize, out: &mut Vec<Vec<u8>>| {
-        match pending.as_slice() {
-            [] => {}
-            [one] => out.push(one.to_vec()),
-            many => {
-                // RFC 6184 §5.7.1: STAP-A header with F the OR and NRI the
-                // maximum of the units, then 16-bit sizes and the units.
-                let f = many.iter().fold(0, |a, n| a | n[0] & 0x80);
-                let nri = many.iter().map(|n| n[0] & 0x60).max().unwrap_or(0);
-                let mut p = Vec::with_capacity(*pending_len);
-                p.push(f | nri | STAP_A);
-                for n in many {
-                    p.extend_from_slice(&(n.len() as u16).to_be_bytes());
-                    p.extend_from_slice(n);
+    let flush =
+        |pending: &mut Vec<&'a [u8]>, pending_len: &mut usize, out: &mut Vec<Packet<'a>>| {
+            match pending.as_slice() {
+                [] => {}
+                [one] => out.push(Packet::Single(one)),
+                many => {
+                    // RFC 6184 §5.7.1: STAP-A header with F the OR and NRI the
+                    // maximum of the units, then 16-bit sizes and the units.
+                    let f = many.iter().fold(0, |a, n| a | n[0] & 0x80);
+                    let nri = many.iter().map(|n| n[0] & 0x60).max().unwrap_or(0);
+                    let mut p = Vec::with_capacity(*pending_len);
+                    p.push(f | nri | STAP_A);
+                    for n in many {
+                        p.extend_from_slice(&(n.len() as u16).to_be_bytes());
+                        p.extend_from_slice(n);
+                    }
+                    out.push(Packet::StapA(p));
                 }
-                out.push(p);
             }
-        }
-        pending.clear();
-        *pending_len = 1;
-    };
+            pending.clear();
+            *pending_len = 1;
+        };
     for &nal in nals {
         if nal.len() > mtu {
             flush(&mut pending, &mut pending_len, out);
             // RFC 6184 §5.8: FU indicator (F, NRI, 28), FU header (S, E, type).
             let indicator = nal[0] & 0xe0 | FU_A;
             let body = &nal[1..];
-            let chunks: Vec<&[u8]> = body.chunks(mtu - 2).collect();
+            let chunks = body.chunks(mtu - 2);
             let last = chunks.len().saturating_sub(1);
-            for (i, c) in chunks.iter().enumerate() {
+            for (i, c) in chunks.enumerate() {
                 let s = if i == 0 { 0x80 } else { 0 };
                 let e = if i == last { 0x40 } else { 0 };
-                let mut p = Vec::with_capacity(2 + c.len());
-                p.extend_from_slice(&[indicator, s | e | nal[0] & 0x1f]);
-                p.extend_from_slice(c);
-                out.push(p);
+                out.push(Packet::Fu([indicator, s | e | nal[0] & 0x1f], c));
             }
             continue;
         }
@@ -186,7 +225,7 @@ fn non_interleaved(mtu: usize, nals: &[&[u8]], out: &mut Vec<Vec<u8>>) -> Result
         }
         if !aggregable || pending_len + 2 + nal.len() > mtu {
             // Fits alone but not in a STAP-A: a single NAL unit packet.
-            out.push(nal.to_vec());
+            out.push(Packet::Single(nal));
         } else {
             pending.push(nal);
             pending_len += 2 + nal.len();

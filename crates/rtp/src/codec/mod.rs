@@ -67,10 +67,12 @@ pub trait Payloader {
 
     /// The same payloads as [`Self::payload`], handed to `emit` one by one
     /// as pieces to write back to back (say a payload descriptor, then a
-    /// range of `frame`), `true` with the frame's last one: a sender writes
-    /// them straight into its packet buffers. An error comes before the
-    /// first payload is emitted. Payloaders that can cut without copying
-    /// override it; the default copies through [`Self::payload`].
+    /// range of `frame`), `true` with the frame's last one: a sender copies
+    /// the pieces before the last into the packet it owns and shares a
+    /// last piece that lies within `frame` (see [`crate::PlainPacket`]).
+    /// An error comes before the first payload is emitted. Payloaders that
+    /// can cut without copying override it (VP8, VP9, H.264, Opus, G.711);
+    /// the default copies through [`Self::payload`] (AV1).
     fn payload_pieces(
         &mut self,
         mtu: usize,

@@ -244,6 +244,97 @@ fn vp9_payloader_marks_key_frames_with_ss_and_b_e_flags() {
     assert!(!Vp9Depacketizer.is_keyframe(&inter[0]));
 }
 
+/// The payloads of VP9 (key and inter frames, two pictures each) and
+/// G.711 at several MTUs, pinned byte for byte: each payload's length and
+/// an FNV-1a hash of them all. Cutting them as pieces (see
+/// `Payloader::payload_pieces`) changed no byte.
+#[test]
+fn vp9_and_g711_payloads_are_exactly_these_bytes() {
+    let mut key = vec![0x80];
+    key.extend((0..4000u32).map(|i| (i * 7 + i / 251) as u8));
+    let mut inter = vec![0x84];
+    inter.extend((0..2500u32).map(|i| (i * 13) as u8));
+    let mut lens = Vec::new();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for mtu in [5, 300, 1188] {
+        let mut vp9 = Vp9Payloader::new(0x7ffe);
+        let mut g711 = G711Payloader;
+        let out = [
+            vp9.payload(mtu, &key).unwrap(),
+            vp9.payload(mtu, &inter).unwrap(),
+            vp9.payload(mtu, &key).unwrap(),
+            g711.payload(mtu, &inter).unwrap(),
+        ];
+        for p in out.iter().flatten() {
+            lens.push(p.len());
+            for b in p {
+                hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    assert_eq!(lens.len(), 11_064);
+    assert_eq!(lens.iter().sum::<usize>(), 70_671);
+    assert_eq!(hash, 0x448f_fc20_eac1_e840);
+}
+
+/// H.264 payloads in both modes, pinned byte for byte as above: a key
+/// frame with its parameter sets (STAP-A of SPS and PPS, the IDR in FU-As
+/// or alone), a frame of small slices (one STAP-A), and a later key
+/// frame without parameter sets (the last ones repeated before it).
+#[test]
+fn h264_payloads_are_exactly_these_bytes() {
+    let body = |n: usize, k: u32| -> Vec<u8> { (0..n as u32).map(|i| (i * k + 3) as u8).collect() };
+    let sc = [0u8, 0, 0, 1];
+    let key = [
+        &sc[..],
+        &[0x67, 0x42, 0xc0, 0x1f],
+        &sc,
+        &[0x68, 0xce, 0x3c, 0x80],
+        &sc,
+        &[0x65],
+        &body(5_000, 7),
+    ]
+    .concat();
+    let small = [
+        &sc[..],
+        &[0x41],
+        &body(200, 11),
+        &sc,
+        &[0x41],
+        &body(300, 13),
+        &sc,
+        &[0x01],
+        &body(40, 17),
+    ]
+    .concat();
+    let bare_key = [&sc[..], &[0x65], &body(700, 19)].concat();
+    let mut lens = Vec::new();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for mtu in [300, 1188] {
+        for mode in [
+            PacketizationMode::NonInterleaved,
+            PacketizationMode::SingleNal,
+        ] {
+            let mut h264 = H264Payloader::new(mode);
+            for frame in [&key, &small, &bare_key] {
+                let Ok(out) = h264.payload(mtu, frame) else {
+                    lens.push(0);
+                    continue;
+                };
+                for p in &out {
+                    lens.push(p.len());
+                    for b in p {
+                        hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(lens.len(), 44);
+    assert_eq!(lens.iter().sum::<usize>(), 13_853);
+    assert_eq!(hash, 0x2471_476b_d31c_5fe1);
+}
+
 #[test]
 fn av1_fragments_obus_with_y_and_z_and_drops_temporal_delimiters() {
     let seq = obu(1, None, &[1, 2, 3]);
@@ -375,7 +466,8 @@ proptest! {
         mtu in 60usize..1400,
     ) {
         let small = &body[..body.len().min(mtu)];
-        for (codec, frame) in [(Codec::Vp8, &body[..]), (Codec::Opus, small), (Codec::Pcmu, &body[..])] {
+        let h264 = [&[0, 0, 0, 1, 0x67, 1, 2][..], &[0, 0, 0, 1, 0x68, 3], &[0, 0, 0, 1, 0x65], &body].concat();
+        for (codec, frame) in [(Codec::Vp8, &body[..]), (Codec::Vp9, &body[..]), (Codec::Opus, small), (Codec::Pcmu, &body[..]), (Codec::H264(PacketizationMode::NonInterleaved), &h264[..])] {
             // Two frames each: state (VP8's picture id) moves on alike.
             let mut whole = codec.payloader();
             let mut pieces = codec.payloader();

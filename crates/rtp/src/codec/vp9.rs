@@ -156,6 +156,20 @@ impl Vp9Payloader {
 
 impl Payloader for Vp9Payloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
+        let mut out = Vec::new();
+        self.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
+        Ok(out)
+    }
+
+    /// RFC 9628 §4.2: each payload is a descriptor (flags, the 15-bit
+    /// PictureID, and a one-layer SS byte on a key frame's first packet)
+    /// and the next part of the frame, cut in near-equal parts.
+    fn payload_pieces(
+        &mut self,
+        mtu: usize,
+        frame: &[u8],
+        emit: &mut dyn FnMut(&[&[u8]], bool),
+    ) -> Result<(), CodecError> {
         // Descriptor: flags, 2 PictureID bytes, and 1 SS byte on a key frame.
         const HEADER: usize = 4;
         if frame.is_empty() {
@@ -169,32 +183,24 @@ impl Payloader for Vp9Payloader {
         }
         let key = vp9_frame_is_key(frame);
         let [hi, lo] = self.picture_id.to_be_bytes();
-        let sizes: Vec<usize> = split_sizes(frame.len(), mtu - HEADER).collect();
-        let last = sizes.len() - 1;
+        let sizes = split_sizes(frame.len(), mtu - HEADER);
+        let last = sizes.len().saturating_sub(1);
         let mut at = 0;
-        let out = sizes
-            .into_iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let ss = key && i == 0;
-                let b0 = 0x80
-                    | if key { 0 } else { 0x40 }
-                    | if i == 0 { 0x08 } else { 0 }
-                    | if i == last { 0x04 } else { 0 }
-                    | if ss { 0x02 } else { 0 };
-                let mut p = Vec::with_capacity(HEADER + n);
-                p.extend_from_slice(&[b0, 0x80 | hi, lo]);
-                if ss {
-                    // N_S = 0 (one spatial layer), Y = 0, G = 0.
-                    p.push(0x00);
-                }
-                p.extend_from_slice(&frame[at..at + n]);
-                at += n;
-                p
-            })
-            .collect();
+        for (i, n) in sizes.enumerate() {
+            let ss = key && i == 0;
+            let b0 = 0x80
+                | if key { 0 } else { 0x40 }
+                | if i == 0 { 0x08 } else { 0 }
+                | if i == last { 0x04 } else { 0 }
+                | if ss { 0x02 } else { 0 };
+            // N_S = 0 (one spatial layer), Y = 0, G = 0.
+            let descriptor = [b0, 0x80 | hi, lo, 0x00];
+            let len = if ss { 4 } else { 3 };
+            emit(&[&descriptor[..len], &frame[at..at + n]], i == last);
+            at += n;
+        }
         self.picture_id = (self.picture_id + 1) & 0x7fff;
-        Ok(out)
+        Ok(())
     }
 }
 
