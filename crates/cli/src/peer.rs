@@ -10,7 +10,7 @@ use crate::media::Media;
 use crate::signal::{Incoming, Outgoing, Received, Signaling, Target};
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, IceServer, PeerConnection,
-    PeerConnectionEvent, PeerConnectionState, SdpType,
+    PeerConnectionEvent, PeerConnectionState, SdpType, SignalingState,
 };
 
 /// Options of the peer subcommand that are implemented (also the ICE
@@ -339,7 +339,13 @@ async fn on_description(
     media: &mut Media,
 ) -> Result<Option<Outgoing>, String> {
     match (d.kind, offering) {
-        (SdpType::Offer, true) => return Err("got an offer but this peer offers".into()),
+        // The other side may renegotiate (an ICE restart, a track) once the
+        // first exchange is done: an offer fits `stable` (W3C webrtc-pc
+        // §4.4.1.5, RFC 9429 §3.2); while this peer's own offer waits for
+        // its answer it is glare, which this peer does not roll back.
+        (SdpType::Offer, true) if pc.signaling_state().await != SignalingState::Stable => {
+            return Err("got an offer while this peer's offer waits for its answer".into());
+        }
         (SdpType::Answer, false) => return Err("got an answer but this peer answers".into()),
         _ => {}
     }

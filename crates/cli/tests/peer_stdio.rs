@@ -187,3 +187,44 @@ async fn offering_peer_creates_the_named_channels_and_exits_at_end_of_input() {
     let stderr = finish(peer, None).await;
     assert!(!stderr.contains("skipped"), "{stderr}");
 }
+
+/// A peer started with `--offer` answers a later offer of the other side
+/// (a renegotiation, here a section added): in `stable` an offer fits the
+/// signaling state (W3C webrtc-pc §4.4.1.5, RFC 9429 §3.2), so it is not a
+/// line to skip; the connection and its channel go on.
+#[tokio::test(flavor = "current_thread")]
+async fn offering_peer_answers_a_renegotiation_offer_of_the_other_side() {
+    let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--offer", "--echo"]);
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    relay(pc.clone(), peer.lines.clone(), stdout, tx);
+    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
+        .await
+        .expect("channel in time")
+        .unwrap();
+    echo_round_trip(&dc).await;
+    // The answering side adds a section to receive audio: its new offer
+    // goes to the child, whose answer `relay` applies.
+    let init = ferrtc::RtpTransceiverInit {
+        direction: Some(ferrtc::RtpTransceiverDirection::RecvOnly),
+        ..Default::default()
+    };
+    pc.add_transceiver(ferrtc::MediaKind::Audio, init)
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer.clone())).await.unwrap();
+    peer.lines
+        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
+        .unwrap();
+    tokio::time::timeout(TIMEOUT, async {
+        while pc.signaling_state().await != ferrtc::SignalingState::Stable {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the child answers the renegotiation offer");
+    echo_round_trip(&dc).await;
+    let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
+    assert!(!stderr.contains("skipped"), "{stderr}");
+}
