@@ -137,9 +137,21 @@ async fn shutdown() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The ICE usernames (`a=ice-ufrag`) of the answers the bot has sent in a
+/// call: its candidates of a username wait until an answer with it is out
+/// (RFC 8838 §9: a candidate follows the description with its credentials;
+/// before it, the caller's `addIceCandidate` fails, W3C webrtc-pc §4.4.1.6).
+type Answered = tokio::sync::watch::Sender<Vec<String>>;
+
+/// A call of the bot.
+struct Call {
+    pc: PeerConnection,
+    answered: Answered,
+}
+
 /// Answers calls: one peer connection per caller, keyed by the caller's name.
 async fn run_bot(mut bot: BotHandle) {
-    let mut calls: HashMap<String, PeerConnection> = HashMap::new();
+    let mut calls: HashMap<String, Call> = HashMap::new();
     while let Some(message) = bot.recv().await {
         let ServerMessage::Signal { from, signal } = message else {
             continue;
@@ -147,8 +159,8 @@ async fn run_bot(mut bot: BotHandle) {
         match signal {
             Signal::Offer { sdp } => {
                 // A call that failed (and is closing itself) starts anew.
-                let mut existing = calls.get(&from).cloned();
-                if let Some(pc) = &existing
+                let mut existing = calls.get(&from).map(|c| (c.pc.clone(), c.answered.clone()));
+                if let Some((pc, _)) = &existing
                     && matches!(
                         pc.connection_state().await,
                         PeerConnectionState::Closed | PeerConnectionState::Failed
@@ -156,13 +168,23 @@ async fn run_bot(mut bot: BotHandle) {
                 {
                     existing = None;
                 }
-                let pc = match existing {
-                    Some(pc) => pc,
+                let (pc, answered) = match existing {
+                    Some(call) => call,
                     None => match PeerConnection::new(Configuration::default()) {
                         Ok(pc) => {
-                            tokio::spawn(serve_call(pc.clone(), from.clone(), bot.sender()));
-                            calls.insert(from.clone(), pc.clone());
-                            pc
+                            let (answered, ufrags) = tokio::sync::watch::channel(Vec::new());
+                            tokio::spawn(serve_call(
+                                pc.clone(),
+                                from.clone(),
+                                bot.sender(),
+                                ufrags,
+                            ));
+                            let call = Call {
+                                pc: pc.clone(),
+                                answered: answered.clone(),
+                            };
+                            calls.insert(from.clone(), call);
+                            (pc, answered)
                         }
                         Err(e) => {
                             tracing::warn!("bot: cannot create a peer connection: {e}");
@@ -170,10 +192,10 @@ async fn run_bot(mut bot: BotHandle) {
                         }
                     },
                 };
-                if let Err(e) = answer(&pc, sdp, &from, &bot.sender()).await {
+                if let Err(e) = answer(&pc, sdp, &from, &bot.sender(), &answered).await {
                     tracing::warn!("bot: call from {from} failed: {e}");
-                    if let Some(pc) = calls.remove(&from) {
-                        pc.close().await;
+                    if let Some(call) = calls.remove(&from) {
+                        call.pc.close().await;
                     }
                 }
             }
@@ -183,7 +205,7 @@ async fn run_bot(mut bot: BotHandle) {
                 sdp_m_line_index,
                 username_fragment,
             } => {
-                if let Some(pc) = calls.get(&from) {
+                if let Some(Call { pc, .. }) = calls.get(&from) {
                     let init = IceCandidateInit {
                         candidate,
                         sdp_mid,
@@ -196,8 +218,8 @@ async fn run_bot(mut bot: BotHandle) {
                 }
             }
             Signal::Bye {} => {
-                if let Some(pc) = calls.remove(&from) {
-                    pc.close().await;
+                if let Some(call) = calls.remove(&from) {
+                    call.pc.close().await;
                 }
             }
             // The bot never offers, so it expects no answer.
@@ -211,6 +233,7 @@ async fn answer(
     sdp: String,
     from: &str,
     sender: &BotSender,
+    answered: &Answered,
 ) -> Result<(), BoxError> {
     pc.set_remote_description(SessionDescription {
         kind: SdpType::Offer,
@@ -229,18 +252,47 @@ async fn answer(
     }
     let answer = pc.create_answer().await?;
     pc.set_local_description(Some(answer.clone())).await?;
+    let ufrags = ice_ufrags(&answer.sdp);
     sender
         .send(from, Signal::Answer { sdp: answer.sdp })
         .await
         .map_err(|_| "the signaling server is gone")?;
+    // The answer is queued: the candidates it credentials may follow.
+    answered.send_modify(|sent| sent.extend(ufrags));
     Ok(())
 }
 
-/// Trickles the bot's candidates to the caller and serves its channels.
-async fn serve_call(pc: PeerConnection, caller: String, sender: BotSender) {
+/// The `a=ice-ufrag` values of an SDP.
+fn ice_ufrags(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Trickles the bot's candidates to the caller, each once an answer with
+/// its ICE username is sent (`answered`), and serves its channels.
+async fn serve_call(
+    pc: PeerConnection,
+    caller: String,
+    sender: BotSender,
+    mut answered: tokio::sync::watch::Receiver<Vec<String>>,
+) {
     while let Some(event) = pc.next_event().await {
         match event {
             PeerConnectionEvent::IceCandidate(c) => {
+                let ufrag = c.username_fragment.clone();
+                let sent = answered
+                    .wait_for(|sent| match &ufrag {
+                        Some(u) => sent.contains(u),
+                        None => !sent.is_empty(),
+                    })
+                    .await
+                    .is_ok();
+                // The call ended (its answer failed, or a bye) first.
+                if !sent {
+                    break;
+                }
                 let signal = Signal::Candidate {
                     candidate: c.candidate,
                     sdp_mid: c.sdp_mid,
