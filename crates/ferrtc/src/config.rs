@@ -172,6 +172,9 @@ impl ServerUrl {
             reason,
         };
         let (scheme, rest) = url.split_once(':').ok_or_else(|| bad("no scheme"))?;
+        // RFC 3986 §3.1: a scheme is case-insensitive (`STUN:` is `stun:`).
+        let scheme = scheme.to_ascii_lowercase();
+        let scheme = scheme.as_str();
         let (hostport, query) = match rest.split_once('?') {
             Some((h, q)) => (h, Some(q)),
             None => (rest, None),
@@ -194,7 +197,10 @@ impl ServerUrl {
                 Ok(ServerUrl::Stun { host, port })
             }
             _ => {
-                let tcp = match query {
+                // RFC 7065 §3.1; ABNF literals are case-insensitive (RFC
+                // 5234 §2.3).
+                let query = query.map(str::to_ascii_lowercase);
+                let tcp = match query.as_deref() {
                     None | Some("transport=udp") => false,
                     Some("transport=tcp") => true,
                     Some(_) => return Err(bad("query must be transport=udp or transport=tcp")),
@@ -282,6 +288,15 @@ mod tests {
             Some("[::1]:19302".parse().unwrap())
         );
         assert_eq!(ServerUrl::parse("stun:localhost").unwrap().literal(), None);
+        assert_eq!(
+            ServerUrl::parse("TURNS:t.example?Transport=TCP").unwrap(),
+            ServerUrl::parse("turns:t.example?transport=tcp").unwrap(),
+            "schemes and the transport are case-insensitive"
+        );
+        assert!(matches!(
+            ServerUrl::parse("Stun:h"),
+            Ok(ServerUrl::Stun { .. })
+        ));
         for bad in [
             "http://x",
             "stun:",
