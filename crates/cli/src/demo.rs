@@ -258,7 +258,13 @@ async fn answer(
         .await
         .map_err(|_| "the signaling server is gone")?;
     // The answer is queued: the candidates it credentials may follow.
-    answered.send_modify(|sent| sent.extend(ufrags));
+    answered.send_modify(|sent| {
+        for u in ufrags {
+            if !sent.contains(&u) {
+                sent.push(u);
+            }
+        }
+    });
     Ok(())
 }
 
