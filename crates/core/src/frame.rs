@@ -6,8 +6,11 @@ use bytes::Bytes;
 /// [`PeerConnection::write_frame`](crate::PeerConnection::write_frame)
 /// (not W3C): borrowed bytes (`&[u8]`, `&Vec<u8>`, `&[u8; N]`) are copied once;
 /// owned or shared ones (`Vec<u8>`, [`Bytes`], `&Bytes` such as a received
-/// frame's bytes) are taken without a copy, so one frame written
-/// on many senders is held once.
+/// frame's bytes) are taken without a copy (a `Vec` with more than twice
+/// its length in capacity is shrunk first), so one frame written on many
+/// senders is held once. The send history keeps what it was given for
+/// up to a second: a `Bytes` that is a small slice of a large buffer keeps
+/// the whole buffer alive that long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameBytes(Bytes);
 

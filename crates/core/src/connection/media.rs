@@ -312,8 +312,8 @@ impl PeerConnection {
     /// SRTP as it leaves; its send history then keeps it for NACKs.
     /// Queued packets and the send history share the frame's media
     /// instead of copying it (see [`FrameBytes`]; AV1, whose OBUs are
-    /// rewritten, is copied), so one frame written on many senders is held
-    /// once. `duration` (the frame's
+    /// rewritten, and H.264 STAP-A packets are copied), so one frame
+    /// written on many senders is held once. `duration` (the frame's
     /// length in time) advances the RTP timestamp of the next frame;
     /// `keyframe` is counted in the stats. Returns the frame's RTP
     /// timestamp.
