@@ -1,7 +1,7 @@
 //! G.711 PCMU and PCMA (RFC 3551 §4.5.14): one byte per sample, so a frame
 //! splits anywhere.
 
-use super::{CodecError, Depacketizer, Payloader, split_sizes};
+use super::{CodecError, Depacketizer, Payloader, joined, split_sizes};
 
 /// G.711 payloader: splits a frame of samples into MTU-sized payloads.
 #[derive(Debug, Clone, Copy, Default)]
@@ -9,9 +9,7 @@ pub struct G711Payloader;
 
 impl Payloader for G711Payloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
-        let mut out = Vec::new();
-        self.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
-        Ok(out)
+        joined(self, mtu, frame)
     }
 
     /// Each payload is the next part of the frame, cut in near-equal parts.

@@ -2,7 +2,7 @@
 //! fragmentation; packetization modes 0 and 1. Frames are Annex B byte
 //! streams (start codes) on both sides.
 
-use super::{CodecError, Depacketizer, Payloader};
+use super::{CodecError, Depacketizer, Payloader, joined};
 
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
@@ -83,9 +83,7 @@ impl H264Payloader {
 
 impl Payloader for H264Payloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
-        let mut out = Vec::new();
-        self.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
-        Ok(out)
+        joined(self, mtu, frame)
     }
 
     /// A single NAL unit packet is the unit, an FU-A its two header bytes

@@ -249,6 +249,18 @@ impl Packetizer {
     }
 }
 
+/// [`Payloader::payload`] of a payloader that cuts in pieces: each
+/// payload's pieces joined.
+fn joined(
+    payloader: &mut impl Payloader,
+    mtu: usize,
+    frame: &[u8],
+) -> Result<Vec<Vec<u8>>, CodecError> {
+    let mut out = Vec::new();
+    payloader.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
+    Ok(out)
+}
+
 /// Splits `len` bytes into `n` near-equal parts of at most `max` each.
 fn split_sizes(len: usize, max: usize) -> impl ExactSizeIterator<Item = usize> {
     let n = len.div_ceil(max).max(1);

@@ -1,7 +1,7 @@
 //! VP8 (RFC 7741): the payload descriptor with PictureID, TL0PICIDX,
 //! TID/KEYIDX, and the keyframe bit of the VP8 payload header.
 
-use super::{CodecError, Depacketizer, Payloader, split_sizes};
+use super::{CodecError, Depacketizer, Payloader, joined, split_sizes};
 
 /// The VP8 payload descriptor (RFC 7741 §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,9 +94,7 @@ impl Vp8Payloader {
 
 impl Payloader for Vp8Payloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
-        let mut out = Vec::new();
-        self.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
-        Ok(out)
+        joined(self, mtu, frame)
     }
 
     /// RFC 7741 §4.2: each payload is a 4-byte descriptor (X set, a 15-bit

@@ -1,7 +1,7 @@
 //! VP9 (RFC 9628): the payload descriptor in flexible and non-flexible mode
 //! with the scalability structure; the payloader writes non-flexible mode.
 
-use super::{CodecError, Depacketizer, Payloader, split_sizes};
+use super::{CodecError, Depacketizer, Payloader, joined, split_sizes};
 
 /// The VP9 payload descriptor (RFC 9628 §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -156,9 +156,7 @@ impl Vp9Payloader {
 
 impl Payloader for Vp9Payloader {
     fn payload(&mut self, mtu: usize, frame: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
-        let mut out = Vec::new();
-        self.payload_pieces(mtu, frame, &mut |pieces, _| out.push(pieces.concat()))?;
-        Ok(out)
+        joined(self, mtu, frame)
     }
 
     /// RFC 9628 §4.2: each payload is a descriptor (flags, the 15-bit
