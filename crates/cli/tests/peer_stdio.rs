@@ -228,3 +228,128 @@ async fn offering_peer_answers_a_renegotiation_offer_of_the_other_side() {
     let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
     assert!(!stderr.contains("skipped"), "{stderr}");
 }
+
+// ---- review (cli2) ----
+
+async fn wait_stable(pc: &PeerConnection) {
+    tokio::time::timeout(TIMEOUT, async {
+        while pc.signaling_state().await != ferrtc::SignalingState::Stable {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the child answers");
+}
+
+/// The other side restarts ICE twice (two renegotiations in a row) with
+/// an `--offer` peer: each answer carries new credentials and the channel
+/// goes on.
+#[tokio::test(flavor = "current_thread")]
+async fn review_offering_peer_answers_two_ice_restarts_of_the_other_side() {
+    let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--offer", "--echo"]);
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    relay(pc.clone(), peer.lines.clone(), stdout, tx);
+    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
+        .await
+        .expect("channel in time")
+        .unwrap();
+    echo_round_trip(&dc).await;
+    let mut ufrags = vec![];
+    for _ in 0..2 {
+        pc.restart_ice().await.unwrap();
+        let offer = pc.create_offer().await.unwrap();
+        pc.set_local_description(Some(offer.clone())).await.unwrap();
+        peer.lines
+            .send(line(&json!({"type":"offer","sdp":offer.sdp})))
+            .unwrap();
+        wait_stable(&pc).await;
+        let remote = pc.remote_description().await.unwrap().sdp;
+        ufrags.push(
+            remote
+                .lines()
+                .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+                .unwrap()
+                .to_owned(),
+        );
+        echo_round_trip(&dc).await;
+    }
+    assert_ne!(ufrags[0], ufrags[1]);
+    let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
+    // (`relay` may pass the restart's candidates on before the test writes
+    // its offer: those skips are the harness's, not the peer's.)
+    assert!(!stderr.contains("got an offer"), "{stderr}");
+}
+
+/// An offer of the other side that arrives while the `--offer` peer's own
+/// offer waits (glare): one error line, skipped; the answer that follows
+/// completes the exchange.
+#[tokio::test(flavor = "current_thread")]
+async fn review_offering_peer_skips_an_offer_before_its_answer_with_one_line() {
+    let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--offer", "--echo"]);
+    let other = PeerConnection::new(Configuration::default()).unwrap();
+    other
+        .create_data_channel("x", DataChannelInit::default())
+        .await
+        .unwrap();
+    let glare = other.create_offer().await.unwrap();
+    peer.lines
+        .send(line(&json!({"type":"offer","sdp":glare.sdp})))
+        .unwrap();
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    relay(pc.clone(), peer.lines.clone(), stdout, tx);
+    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
+        .await
+        .expect("channel in time")
+        .unwrap();
+    echo_round_trip(&dc).await;
+    let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
+    assert_eq!(
+        stderr
+            .matches("skipped signaling line: got an offer while this peer's offer waits")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    other.close().await;
+}
+
+/// `--offer --record`: the other side starts sending audio in a
+/// renegotiation (its track reuses the transceiver it answered inactive);
+/// the peer's answer makes it a track that is recorded.
+#[tokio::test(flavor = "current_thread")]
+async fn review_offering_recorder_gets_a_track_added_by_a_renegotiation() {
+    let dir = std::env::temp_dir().join(format!("ferrtc-review-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (peer, stdout) = spawn(&[
+        "peer",
+        "--signal",
+        "stdio",
+        "--offer",
+        "--echo",
+        "--record",
+        dir.to_str().unwrap(),
+    ]);
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    relay(pc.clone(), peer.lines.clone(), stdout, tx);
+    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
+        .await
+        .expect("channel in time")
+        .unwrap();
+    echo_round_trip(&dc).await;
+    let stream = ferrtc::MediaStream::with_id("s");
+    let track = ferrtc::MediaStreamTrack::new(ferrtc::MediaKind::Audio, "a");
+    pc.add_track(&track, &[&stream]).await.unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer.clone())).await.unwrap();
+    peer.lines
+        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
+        .unwrap();
+    wait_stable(&pc).await;
+    echo_round_trip(&dc).await;
+    let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
+    assert!(!stderr.contains("skipped"), "{stderr}");
+    assert!(stderr.contains("remote audio track"), "{stderr}");
+}

@@ -344,3 +344,264 @@ async fn the_demo_bot_answers_before_it_trickles_candidates() {
     assert_eq!(kinds, ["answer"], "the bot's signals before its answer");
     pc.close().await;
 }
+
+// ---- review (cli2): the demo bot's held candidates across restarts ----
+
+/// What the caller saw from the bot, in order.
+#[derive(Debug, Clone)]
+enum Seen {
+    /// An answer, with its `a=ice-ufrag`.
+    Answer(String),
+    /// A candidate (empty: end of candidates), with its ufrag and whether
+    /// the caller's `addIceCandidate` took it.
+    Candidate(String, Option<String>, bool),
+}
+
+fn answer_ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .to_owned()
+}
+
+/// A caller of the demo bot: relays signaling both ways in tasks and logs
+/// what the bot sent.
+struct BotCaller {
+    pc: PeerConnection,
+    out: tokio::sync::mpsc::UnboundedSender<Signal>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    _server: Child,
+}
+
+impl BotCaller {
+    async fn start() -> BotCaller {
+        let mut server = ferrtc(&["demo", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let addr = first.strip_prefix("listening on http://").unwrap();
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let (mut sink, mut stream) = ws.split();
+        let join = ClientMessage::Join {
+            name: "caller".into(),
+        };
+        sink.send(Message::text(join.to_json())).await.unwrap();
+        let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Signal>();
+        tokio::spawn(async move {
+            while let Some(signal) = out_rx.recv().await {
+                let m = ClientMessage::Signal {
+                    target: "ferrtc-bot".into(),
+                    signal,
+                };
+                if sink.send(Message::text(m.to_json())).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let pc = PeerConnection::new(ferrtc::Configuration::default()).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        {
+            let (pc, seen) = (pc.clone(), seen.clone());
+            tokio::spawn(async move {
+                while let Some(Ok(frame)) = stream.next().await {
+                    let Message::Text(text) = frame else { continue };
+                    let Ok(ServerMessage::Signal { signal, .. }) = ServerMessage::parse(&text)
+                    else {
+                        continue;
+                    };
+                    match signal {
+                        Signal::Answer { sdp } => {
+                            seen.lock().unwrap().push(Seen::Answer(answer_ufrag(&sdp)));
+                            pc.set_remote_description(ferrtc::SessionDescription::answer(sdp))
+                                .await
+                                .unwrap();
+                        }
+                        Signal::Candidate {
+                            candidate,
+                            sdp_mid,
+                            sdp_m_line_index,
+                            username_fragment,
+                        } => {
+                            let init = ferrtc::IceCandidateInit {
+                                candidate: candidate.clone(),
+                                sdp_mid,
+                                sdp_m_line_index,
+                                username_fragment: username_fragment.clone(),
+                            };
+                            let ok = pc.add_ice_candidate(init).await.is_ok();
+                            seen.lock()
+                                .unwrap()
+                                .push(Seen::Candidate(candidate, username_fragment, ok));
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+        {
+            let (pc, out) = (pc.clone(), out.clone());
+            tokio::spawn(async move {
+                while let Some(event) = pc.next_event().await {
+                    if let PeerConnectionEvent::IceCandidate(c) = event {
+                        let _ = out.send(Signal::Candidate {
+                            candidate: c.candidate,
+                            sdp_mid: c.sdp_mid,
+                            sdp_m_line_index: c.sdp_m_line_index,
+                            username_fragment: c.username_fragment,
+                        });
+                    }
+                }
+            });
+        }
+        BotCaller {
+            pc,
+            out,
+            seen,
+            _server: server,
+        }
+    }
+
+    async fn offer(&self) {
+        let offer = self.pc.create_offer().await.unwrap();
+        self.pc
+            .set_local_description(Some(offer.clone()))
+            .await
+            .unwrap();
+        self.out.send(Signal::Offer { sdp: offer.sdp }).unwrap();
+    }
+
+    /// Waits until the bot has sent `answers` answers and, after the last,
+    /// its end of candidates.
+    async fn wait_for_generation(&self, answers: usize) -> String {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                {
+                    let seen = self.seen.lock().unwrap();
+                    let n = seen.iter().filter(|s| matches!(s, Seen::Answer(_))).count();
+                    if n >= answers {
+                        let last = seen
+                            .iter()
+                            .rev()
+                            .find_map(|s| match s {
+                                Seen::Answer(u) => Some(u.clone()),
+                                _ => None,
+                            })
+                            .unwrap();
+                        let ended = seen.iter().any(|s| {
+                            matches!(s, Seen::Candidate(c, Some(u), _) if c.is_empty() && *u == last)
+                        });
+                        if ended {
+                            return last;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the bot's answer {answers} and its candidates: {:#?}",
+                self.seen.lock().unwrap()
+            )
+        })
+    }
+}
+
+async fn echo(dc: &ferrtc::DataChannel, text: &str) {
+    dc.send_text(text).await.unwrap();
+    let got = tokio::time::timeout(WAIT, async {
+        loop {
+            match dc.recv().await {
+                Some(DataChannelEvent::Message(m)) => return m.as_bytes().to_vec(),
+                None => panic!("channel gone"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the bot echoes");
+    assert_eq!(got, text.as_bytes());
+}
+
+/// Every candidate the bot sends follows the answer carrying its ufrag,
+/// none is lost (each generation ends with end-of-candidates the caller
+/// accepts), through an ICE restart, a renegotiation adding a track, and a
+/// second restart; the bot's channel echo goes on after each.
+#[tokio::test(flavor = "current_thread")]
+async fn review_the_demo_bot_trickles_each_generation_after_its_answer() {
+    let caller = BotCaller::start().await;
+    let dc = caller
+        .pc
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    caller.offer().await;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match dc.recv().await {
+                Some(DataChannelEvent::Open) => return,
+                None => panic!("channel gone"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the channel opens");
+    let first = caller.wait_for_generation(1).await;
+    echo(&dc, "one").await;
+
+    caller.pc.restart_ice().await.unwrap();
+    caller.offer().await;
+    let second = caller.wait_for_generation(2).await;
+    assert_ne!(first, second, "a restart answer has new credentials");
+    echo(&dc, "two").await;
+
+    let init = ferrtc::RtpTransceiverInit {
+        direction: Some(ferrtc::RtpTransceiverDirection::SendRecv),
+        ..Default::default()
+    };
+    caller
+        .pc
+        .add_transceiver(ferrtc::MediaKind::Audio, init)
+        .await
+        .unwrap();
+    caller.offer().await;
+    tokio::time::timeout(WAIT, async {
+        while caller.pc.signaling_state().await != ferrtc::SignalingState::Stable {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the bot answers the renegotiation");
+    echo(&dc, "three").await;
+
+    caller.pc.restart_ice().await.unwrap();
+    caller.offer().await;
+    let third = caller.wait_for_generation(4).await;
+    assert_ne!(second, third);
+    echo(&dc, "four").await;
+
+    // Order: a candidate's ufrag was answered before it; all were taken.
+    let seen = caller.seen.lock().unwrap().clone();
+    let mut answered = Vec::new();
+    for s in &seen {
+        match s {
+            Seen::Answer(u) => answered.push(u.clone()),
+            Seen::Candidate(c, u, ok) => {
+                let u = u.clone().expect("the bot's candidates carry a ufrag");
+                assert!(answered.contains(&u), "{c:?} of {u} before its answer: {seen:#?}");
+                assert!(*ok, "{c:?} refused: {seen:#?}");
+            }
+        }
+    }
+    caller.pc.close().await;
+}

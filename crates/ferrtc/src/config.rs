@@ -175,6 +175,14 @@ impl ServerUrl {
         // RFC 3986 §3.1: a scheme is case-insensitive (`STUN:` is `stun:`).
         let scheme = scheme.to_ascii_lowercase();
         let scheme = scheme.as_str();
+        // W3C webrtc-pc "validate an ICE server URL", RFC 7064 §3.1 and
+        // RFC 7065 §3.1: a host, a port and (TURN) a transport, nothing
+        // else: no user, path or fragment.
+        if rest.contains(['@', '/', '#']) {
+            return Err(bad(
+                "only a host, a port and a transport may follow the scheme",
+            ));
+        }
         let (hostport, query) = match rest.split_once('?') {
             Some((h, q)) => (h, Some(q)),
             None => (rest, None),
@@ -190,7 +198,11 @@ impl ServerUrl {
             return Err(bad("empty host"));
         }
         match scheme {
-            "stun" | "stuns" => {
+            "stuns" => Err(Error::UnsupportedIceServer {
+                url: url.to_owned(),
+                reason: "STUN over TLS (stuns:) is not supported",
+            }),
+            "stun" => {
                 if query.is_some() {
                     return Err(bad("stun URLs take no query"));
                 }
@@ -249,6 +261,27 @@ fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// W3C webrtc-pc "validate an ICE server URL": a user, a path or a
+    /// fragment is a `SyntaxError` (none is part of an RFC 7064/7065 URI);
+    /// a scheme not implemented (`stuns:`) is a `NotSupportedError`, not a
+    /// plain STUN server.
+    #[test]
+    fn ice_server_urls_with_a_user_path_or_fragment_or_stuns_are_refused() {
+        for bad in [
+            "stun:user@stun.example",
+            "stun:stun.example/x",
+            "stun://stun.example",
+            "stun:stun.example#f",
+            "turn:turn.example#f",
+            "turn:u@turn.example?transport=tcp",
+        ] {
+            let e = ServerUrl::parse(bad).expect_err(bad);
+            assert_eq!(e.name(), "SyntaxError", "{bad}");
+        }
+        let e = ServerUrl::parse("stuns:stun.example").expect_err("stuns");
+        assert_eq!(e.name(), "NotSupportedError");
+    }
 
     #[test]
     fn ice_server_urls_parse_as_the_w3c_forms() {

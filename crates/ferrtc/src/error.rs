@@ -24,6 +24,15 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// An `iceServers` URL of a scheme ferrtc does not implement: `stuns:`
+    /// (STUN over TLS; W3C `NotSupportedError`).
+    #[error("ICE server URL {url:?}: {reason}")]
+    UnsupportedIceServer {
+        /// The URL.
+        url: String,
+        /// What is not supported.
+        reason: &'static str,
+    },
     /// A TURN URL in `iceServers` without a username or credential (W3C
     /// webrtc-pc §4.4.1.6: `InvalidAccessError`).
     #[error("TURN server {url:?} needs a username and a credential")]
@@ -55,6 +64,7 @@ impl Error {
             Error::Core(e) => e.name(),
             Error::Io(_) => "OperationError",
             Error::InvalidIceServer { .. } => "SyntaxError",
+            Error::UnsupportedIceServer { .. } => "NotSupportedError",
             Error::MissingTurnCredentials { .. } => "InvalidAccessError",
             Error::InvalidModification(_) => "InvalidModificationError",
             Error::NotUtf8 => "TypeError",
