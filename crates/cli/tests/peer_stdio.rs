@@ -229,8 +229,6 @@ async fn offering_peer_answers_a_renegotiation_offer_of_the_other_side() {
     assert!(!stderr.contains("skipped"), "{stderr}");
 }
 
-// ---- review (cli2) ----
-
 async fn wait_stable(pc: &PeerConnection) {
     tokio::time::timeout(TIMEOUT, async {
         while pc.signaling_state().await != ferrtc::SignalingState::Stable {
@@ -245,7 +243,7 @@ async fn wait_stable(pc: &PeerConnection) {
 /// an `--offer` peer: each answer carries new credentials and the channel
 /// goes on.
 #[tokio::test(flavor = "current_thread")]
-async fn review_offering_peer_answers_two_ice_restarts_of_the_other_side() {
+async fn offering_peer_answers_two_ice_restarts_of_the_other_side() {
     let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--offer", "--echo"]);
     let pc = PeerConnection::new(Configuration::default()).unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -285,7 +283,7 @@ async fn review_offering_peer_answers_two_ice_restarts_of_the_other_side() {
 /// offer waits (glare): one error line, skipped; the answer that follows
 /// completes the exchange.
 #[tokio::test(flavor = "current_thread")]
-async fn review_offering_peer_skips_an_offer_before_its_answer_with_one_line() {
+async fn offering_peer_skips_an_offer_before_its_answer_with_one_error_line() {
     let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--offer", "--echo"]);
     let other = PeerConnection::new(Configuration::default()).unwrap();
     other
@@ -319,8 +317,8 @@ async fn review_offering_peer_skips_an_offer_before_its_answer_with_one_line() {
 /// renegotiation (its track reuses the transceiver it answered inactive);
 /// the peer's answer makes it a track that is recorded.
 #[tokio::test(flavor = "current_thread")]
-async fn review_offering_recorder_gets_a_track_added_by_a_renegotiation() {
-    let dir = std::env::temp_dir().join(format!("ferrtc-review-rec-{}", std::process::id()));
+async fn offering_recorder_gets_a_track_added_by_a_renegotiation() {
+    let dir = std::env::temp_dir().join(format!("ferrtc-renegotiated-rec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (peer, stdout) = spawn(&[
         "peer",

@@ -345,8 +345,6 @@ async fn the_demo_bot_answers_before_it_trickles_candidates() {
     pc.close().await;
 }
 
-// ---- review (cli2): the demo bot's held candidates across restarts ----
-
 /// What the caller saw from the bot, in order.
 #[derive(Debug, Clone)]
 enum Seen {
@@ -437,9 +435,11 @@ impl BotCaller {
                                 username_fragment: username_fragment.clone(),
                             };
                             let ok = pc.add_ice_candidate(init).await.is_ok();
-                            seen.lock()
-                                .unwrap()
-                                .push(Seen::Candidate(candidate, username_fragment, ok));
+                            seen.lock().unwrap().push(Seen::Candidate(
+                                candidate,
+                                username_fragment,
+                                ok,
+                            ));
                         }
                         _ => {}
                     }
@@ -537,7 +537,7 @@ async fn echo(dc: &ferrtc::DataChannel, text: &str) {
 /// accepts), through an ICE restart, a renegotiation adding a track, and a
 /// second restart; the bot's channel echo goes on after each.
 #[tokio::test(flavor = "current_thread")]
-async fn review_the_demo_bot_trickles_each_generation_after_its_answer() {
+async fn the_demo_bot_trickles_each_generation_after_its_answer() {
     let caller = BotCaller::start().await;
     let dc = caller
         .pc
@@ -598,7 +598,10 @@ async fn review_the_demo_bot_trickles_each_generation_after_its_answer() {
             Seen::Answer(u) => answered.push(u.clone()),
             Seen::Candidate(c, u, ok) => {
                 let u = u.clone().expect("the bot's candidates carry a ufrag");
-                assert!(answered.contains(&u), "{c:?} of {u} before its answer: {seen:#?}");
+                assert!(
+                    answered.contains(&u),
+                    "{c:?} of {u} before its answer: {seen:#?}"
+                );
                 assert!(*ok, "{c:?} refused: {seen:#?}");
             }
         }
