@@ -511,7 +511,10 @@ impl PeerConnection {
         wall + now.saturating_duration_since(origin)
     }
 
-    /// W3C webrtc-pc §4.3.3 "update the connection state".
+    /// W3C webrtc-pc §4.3.3 "update the connection state" (the
+    /// `RTCPeerConnectionState` enum): `closed` when `[[IsClosed]]`, else
+    /// `failed`, `disconnected`, `new`, `connecting`, `connected` from the
+    /// ICE and DTLS transports' states, the first that applies.
     fn update_connection_state(&mut self) {
         if self.closed {
             return;
@@ -521,19 +524,26 @@ impl PeerConnection {
             None if self.dtls_failed => Some(TransportState::Failed),
             None => None,
         };
+        // `closed` is only ever `[[IsClosed]]` (the local `close()`, above):
+        // a DTLS transport the peer closed with close_notify (RFC 5246
+        // §7.2.1) is `closed` (W3C §5.5) and counts like a connected one,
+        // so the connection stays `connected` until ICE consent to the
+        // silent peer runs out (RFC 7675 §5.1): `disconnected`, `failed`.
         let next = match (self.ice_state, dtls) {
             (IceConnectionState::Failed, _) | (_, Some(TransportState::Failed)) => {
                 PeerConnectionState::Failed
             }
             (IceConnectionState::Disconnected, _) => PeerConnectionState::Disconnected,
-            (IceConnectionState::Closed, _) | (_, Some(TransportState::Closed)) => {
-                PeerConnectionState::Closed
-            }
             (
-                IceConnectionState::Connected | IceConnectionState::Completed,
-                Some(TransportState::Connected),
+                IceConnectionState::New | IceConnectionState::Closed,
+                None | Some(TransportState::Closed),
+            ) => PeerConnectionState::New,
+            (
+                IceConnectionState::Connected
+                | IceConnectionState::Completed
+                | IceConnectionState::Closed,
+                Some(TransportState::Connected | TransportState::Closed),
             ) => PeerConnectionState::Connected,
-            (IceConnectionState::New, None) => PeerConnectionState::New,
             _ => PeerConnectionState::Connecting,
         };
         if next != self.state {

@@ -15,13 +15,17 @@ pub enum PeerConnectionState {
     New,
     /// ICE is checking or DTLS is handshaking.
     Connecting,
-    /// ICE has a selected pair and DTLS is connected.
+    /// ICE has a selected pair and DTLS is connected, or was closed by
+    /// the peer's close_notify (a closed DTLS transport counts as
+    /// connected: the peer's `close()` shows here as `disconnected`, then
+    /// `failed`, once ICE consent to it runs out, RFC 7675 §5.1).
     Connected,
     /// ICE lost consent for a while.
     Disconnected,
     /// ICE or DTLS failed.
     Failed,
-    /// `close()` was called.
+    /// This side's `close()` was called (`[[IsClosed]]`); never the
+    /// peer's close.
     Closed,
 }
 

@@ -1126,3 +1126,111 @@ fn a_late_end_of_candidates_of_the_old_generation_does_not_end_the_new_one() {
         p.a().pc.ice_connection_state() == IceConnectionState::Completed
     }));
 }
+
+/// The connection-state changes in `events`, in order.
+fn connection_states(events: &[Event]) -> Vec<PeerConnectionState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConnectionStateChange(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The ICE connection-state changes in `events`, in order.
+fn ice_states(events: &[Event]) -> Vec<IceConnectionState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IceConnectionStateChange(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The peer's `close()` (its SCTP ABORT and DTLS close_notify) does not
+/// close this side: W3C webrtc-pc §4.3.3 makes `connectionState` and
+/// `iceConnectionState` `closed` only when `[[IsClosed]]`, which only the
+/// local `close()` sets. The DTLS transport is `closed` (RFC 5246 §7.2.1,
+/// W3C §5.5), which counts like `connected` in the derivation, so the
+/// connection stays `connected` until ICE consent to the silent peer runs
+/// out (RFC 7675 §5.1): `disconnected`, then `failed`, as in a browser;
+/// the channel is `closed`.
+#[test]
+fn the_peers_close_leaves_this_side_disconnected_then_failed_never_closed() {
+    let mut pair = Pair::new(31, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, _) = connect(&mut pair);
+    let before = pair.a().events.len();
+    let now = pair.net.now();
+    pair.b().pc.close(now);
+    let closed_channel = pair.run_until(Duration::from_secs(2), |p| {
+        p.a().events.contains(&Event::ChannelClose(a_chan))
+    });
+    assert!(
+        closed_channel,
+        "the channel did not close on the peer's ABORT"
+    );
+    assert_eq!(
+        pair.a().pc.dtls_state(),
+        Some(ferrtc_dtls::TransportState::Closed),
+        "close_notify closes the DTLS transport"
+    );
+    assert_eq!(
+        pair.a().pc.connection_state(),
+        PeerConnectionState::Connected,
+        "a DTLS transport closed by the peer counts as connected"
+    );
+    pair.run_until(Duration::from_secs(60), |p| {
+        p.a().pc.connection_state() == PeerConnectionState::Failed
+    });
+    let after = pair.a().events[before..].to_vec();
+    assert_eq!(
+        connection_states(&after),
+        vec![
+            PeerConnectionState::Disconnected,
+            PeerConnectionState::Failed
+        ]
+    );
+    assert_eq!(
+        ice_states(&after),
+        vec![IceConnectionState::Disconnected, IceConnectionState::Failed]
+    );
+    assert_eq!(
+        pair.a().pc.ice_connection_state(),
+        IceConnectionState::Failed
+    );
+    assert_eq!(
+        pair.a().pc.channel(a_chan).map(|c| c.ready_state),
+        Some(DataChannelState::Closed)
+    );
+}
+
+/// After the peer closed, this side's own `close()` makes every state
+/// `closed`, and nothing follows it: no `failed` when ICE consent would
+/// have run out (W3C webrtc-pc §4.4.1 close(): `[[IsClosed]]`).
+#[test]
+fn close_after_the_peer_closed_is_final_no_failed_follows() {
+    let mut pair = Pair::new(32, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, _) = connect(&mut pair);
+    let now = pair.net.now();
+    pair.b().pc.close(now);
+    pair.run_until(Duration::from_secs(2), |p| {
+        p.a().events.contains(&Event::ChannelClose(a_chan))
+    });
+    let now = pair.net.now();
+    pair.a().pc.close(now);
+    assert_eq!(pair.a().pc.connection_state(), PeerConnectionState::Closed);
+    assert_eq!(
+        pair.a().pc.ice_connection_state(),
+        IceConnectionState::Closed
+    );
+    let before = pair.a().events.len();
+    pair.run_until(Duration::from_secs(60), |_| false);
+    assert_eq!(pair.a().events[before..].to_vec(), vec![]);
+    assert_eq!(pair.a().pc.connection_state(), PeerConnectionState::Closed);
+    assert_eq!(
+        pair.a().pc.ice_connection_state(),
+        IceConnectionState::Closed
+    );
+}

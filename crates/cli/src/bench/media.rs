@@ -200,7 +200,12 @@ fn trickle(from: PeerConnection, to: PeerConnection, tracks: mpsc::UnboundedSend
                 PeerConnectionEvent::Track(t) => {
                     let _ = tracks.send(t.receiver);
                 }
-                PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
+                // The subscription ends with this side's `close()`; the
+                // peer's close makes this side `failed` once ICE consent
+                // runs out (RFC 7675), never `closed` (W3C webrtc-pc §4.3.3).
+                PeerConnectionEvent::ConnectionStateChange(
+                    PeerConnectionState::Failed | PeerConnectionState::Closed,
+                ) => break,
                 _ => {}
             }
         }

@@ -1,0 +1,59 @@
+//! The peer's `close()` seen from this side, through the tokio driver:
+//! W3C webrtc-pc §4.3.3 makes `connectionState` and `iceConnectionState`
+//! `closed` only when `[[IsClosed]]`, which only this side's `close()`
+//! sets. The peer's close_notify closes the DTLS transport (W3C §5.5),
+//! which counts like a connected one; ICE consent to the silent peer then
+//! runs out (RFC 7675 §5.1), as a browser's does.
+
+use std::time::Duration;
+
+use ferrtc::{DataChannelEvent, IceConnectionState, PeerConnectionEvent, PeerConnectionState};
+
+mod common;
+use common::connected_pair;
+
+/// After the peer closed: the channel is `closed`, the connection is not
+/// (it stays `connected`, the DTLS transport being closed by the peer),
+/// and it goes `disconnected` once consent checks go unanswered; no
+/// `closed` state change ever fires, for the connection or ICE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peers_close_makes_this_side_disconnected_not_closed() {
+    let (a, b, send, _recv) = connected_pair().await;
+    let mut events = a.subscribe();
+    b.close().await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(ev) = send.recv().await {
+            if ev == DataChannelEvent::Close {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the channel did not close on the peer's close");
+    assert_eq!(a.connection_state().await, PeerConnectionState::Connected);
+    assert_ne!(a.ice_connection_state().await, IceConnectionState::Closed);
+    // RFC 7675 §5.1: no consent answer for a while makes ICE disconnected
+    // (8 s by default).
+    let mut states = Vec::new();
+    let mut ice = Vec::new();
+    let disconnected = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                PeerConnectionEvent::ConnectionStateChange(s) => {
+                    states.push(s);
+                    if s == PeerConnectionState::Disconnected {
+                        return;
+                    }
+                }
+                PeerConnectionEvent::IceConnectionStateChange(s) => ice.push(s),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(disconnected.is_ok(), "states {states:?}, ICE {ice:?}");
+    assert_eq!(states, vec![PeerConnectionState::Disconnected]);
+    assert_eq!(ice, vec![IceConnectionState::Disconnected]);
+    a.close().await;
+    assert_eq!(a.connection_state().await, PeerConnectionState::Closed);
+}
