@@ -844,6 +844,7 @@ impl Driver {
                 break;
             }
         }
+        self.media.check_dtls_closed(&self.core);
         for (id, sink) in &mut self.channels {
             let handed = std::mem::take(&mut sink.handed);
             sink.shared

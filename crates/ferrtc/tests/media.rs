@@ -967,6 +967,35 @@ async fn after_close_write_frame_is_closed_and_recv_frame_ends() {
     assert_eq!(track.receiver.recv_frame().await, None);
 }
 
+/// After the peer's `close()` (its DTLS close_notify) this side's
+/// connection is not `closed` (W3C webrtc-pc §4.3.3: only the local
+/// `close()` closes it), but its DTLS transport is (W3C §5.5): no SRTP
+/// leaves any more, so `write_frame` refuses with an `InvalidStateError`
+/// as it does once the connection failed, instead of queueing frames that
+/// can never go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_peers_close_write_frame_is_an_invalid_state_error() {
+    let (a, b, sender, track, _w) = video_call().await;
+    sender
+        .write_frame(vp8_frame(0, true), Duration::from_millis(1))
+        .unwrap();
+    recv(&track.receiver).await;
+    b.close().await;
+    let refused = timeout(WAIT, async {
+        loop {
+            match sender.write_frame(vp8_frame(1, false), Duration::from_millis(1)) {
+                Err(e) => return e,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    })
+    .await
+    .expect("write_frame still takes frames after the peer closed");
+    assert_eq!(refused.name(), "InvalidStateError", "{refused:?}");
+    assert_ne!(a.connection_state().await, PeerConnectionState::Closed);
+    a.close().await;
+}
+
 /// Clones on several tasks of a multi-thread runtime: writers on clones
 /// of one sender and readers on clones of one receiver, in parallel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,8 +275,8 @@ impl RtpSender {
     /// - [`Error::Closed`] once the connection is closed;
     /// - W3C `InvalidStateError`: no track, the transceiver stopped, not
     ///   (yet, or any more) negotiated to send, DTLS not connected yet or
-    ///   the connection failed (a transient ICE `disconnected` still
-    ///   writes);
+    ///   closed by the peer's close_notify, or the connection failed (a
+    ///   transient ICE `disconnected` still writes);
     /// - W3C `OperationError`: the sender's queue for the task is full
     ///   ([`MAX_QUEUED_FRAMES`](Self::MAX_QUEUED_FRAMES) frames or
     ///   [`MAX_QUEUED_BYTES`](Self::MAX_QUEUED_BYTES) bytes not yet taken):

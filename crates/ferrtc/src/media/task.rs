@@ -159,6 +159,11 @@ pub(crate) fn may_write(before: bool, state: PeerConnectionState) -> bool {
     }
 }
 
+/// The DTLS transport is closed (by the peer's close_notify or ours).
+fn dtls_closed(core: &Core) -> bool {
+    core.dtls_state() == Some(ferrtc_dtls::TransportState::Closed)
+}
+
 impl MediaTask {
     pub(crate) fn new(link: Link) -> Self {
         MediaTask {
@@ -535,9 +540,21 @@ impl MediaTask {
     /// The connection state changed: senders may write from DTLS
     /// connected until failed or closed ([`may_write`]).
     pub(crate) fn set_connection_state(&mut self, core: &Core, state: PeerConnectionState) {
-        let connected = may_write(self.connected, state) && !self.link.is_closed();
+        let connected =
+            may_write(self.connected, state) && !self.link.is_closed() && !dtls_closed(core);
         if connected != self.connected {
             self.connected = connected;
+            self.sync(core);
+        }
+    }
+
+    /// After a pass of the core: the peer's close_notify closed the DTLS
+    /// transport (RFC 5246 §7.2.1, W3C webrtc-pc §5.5 `closed`), which
+    /// leaves the connection state as it was (it counts as connected,
+    /// §4.3.3) but lets no SRTP out: senders stop as at `failed`.
+    pub(crate) fn check_dtls_closed(&mut self, core: &Core) {
+        if self.connected && dtls_closed(core) {
+            self.connected = false;
             self.sync(core);
         }
     }
