@@ -22,10 +22,10 @@ use aws_lc_rs::digest;
 use std::time::Duration;
 
 use ferrtc::{
-    Configuration, DataChannel, DataChannelEvent, DataChannelMessage, Error, IceCandidateInit,
-    MediaStream, MediaStreamTrack, PeerConnection, PeerConnectionEvent, PeerConnectionState,
-    RtpReceiver, RtpSender, RtpSenderEvent, RtpTransceiverDirection, SdpType, SessionDescription,
-    TrackEvent,
+    Configuration, DataChannel, DataChannelEvent, DataChannelMessage, DtlsTransportState, Error,
+    IceCandidateInit, MediaStream, MediaStreamTrack, PeerConnection, PeerConnectionEvent,
+    PeerConnectionState, RtpReceiver, RtpSender, RtpSenderEvent, RtpTransceiverDirection, SdpType,
+    SessionDescription, TrackEvent,
 };
 use ferrtc_signal::{BotHandle, BotSender, ServerMessage, Signal, SignalConfig};
 use serde::Deserialize;
@@ -320,9 +320,11 @@ async fn serve_call(
                 } = *track;
                 tokio::spawn(echo_media(receiver, transceiver.sender()));
             }
-            // A failed call is closed here (its echo tasks end with it); a
-            // later offer from the caller finds it closed and starts anew.
-            PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Failed) => {
+            // A caller that closed (its close_notify) or failed is closed
+            // here (its echo tasks end with it); a later offer from the
+            // caller finds it closed and starts anew.
+            PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Failed)
+            | PeerConnectionEvent::DtlsStateChange(DtlsTransportState::Closed) => {
                 pc.close().await;
                 break;
             }

@@ -40,10 +40,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ferrtc::{
-    Bytes, Configuration, Error, IceGatheringState, MediaKind, MediaStream, MediaStreamTrack,
-    PeerConnection, PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, RtpCodec,
-    RtpReceiver, RtpSender, RtpSenderEvent, RtpTransceiverDirection, SessionDescription,
-    TrackEvent,
+    Bytes, Configuration, DtlsTransportState, Error, IceGatheringState, MediaKind, MediaStream,
+    MediaStreamTrack, PeerConnection, PeerConnectionEvent, PeerConnectionEvents,
+    PeerConnectionState, RtpCodec, RtpReceiver, RtpSender, RtpSenderEvent, RtpTransceiverDirection,
+    SessionDescription, TrackEvent,
 };
 use ferrtc_sdp::{Direction, MediaKind as SdpKind};
 use ferrtc_signal::whip::{FragCandidate, SessionKind};
@@ -747,6 +747,13 @@ async fn watch(
                 state @ (PeerConnectionState::Failed | PeerConnectionState::Closed),
             ) => {
                 tracing::info!("whip: session {id} {state:?}");
+                break;
+            }
+            // The client closed its connection without a DELETE: its
+            // close_notify ends the session now, not when ICE consent runs
+            // out 30 s later (which would hold the publisher's place).
+            PeerConnectionEvent::DtlsStateChange(DtlsTransportState::Closed) => {
+                tracing::info!("whip: session {id} closed by the client");
                 break;
             }
             PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Connected) => {

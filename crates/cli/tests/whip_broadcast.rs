@@ -1038,3 +1038,44 @@ async fn viewers_that_connect_free_their_address_for_more_beyond_the_unconnected
     }
     publisher.close().await;
 }
+
+/// A publisher that closes its connection without a `DELETE` (a browser
+/// tab closed) ends its session at its DTLS close_notify (W3C
+/// `RTCDtlsTransport` `closed`): the next publisher is let in at once,
+/// not answered 409 until ICE consent to the gone one runs out (30 s).
+#[tokio::test(flavor = "current_thread")]
+async fn a_publisher_that_closes_without_delete_frees_the_broadcast_at_once() {
+    let (_server, addr) = server().await;
+    let (first, _video, _audio) = publisher().await;
+    let mut session = open(addr, "/whip", &first)
+        .await
+        .expect("201 for the first publisher");
+    tokio::time::timeout(WAIT, async {
+        while let Some(event) = session.events.recv().await {
+            if let PeerConnectionEvent::ConnectionStateChange(
+                ferrtc::PeerConnectionState::Connected,
+            ) = event
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the first publisher connects");
+    first.close().await;
+    let started = tokio::time::Instant::now();
+    let mut refused = Vec::new();
+    loop {
+        let (second, _video, _audio) = publisher().await;
+        match open(addr, "/whip", &second).await {
+            Ok(_) => break,
+            Err(status) => refused.push(status),
+        }
+        second.close().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the second publisher refused for 10 s: {refused:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

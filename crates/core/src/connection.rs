@@ -131,6 +131,8 @@ pub struct PeerConnection {
     /// The DTLS transport could not be created (`Dtls::new` refused, an
     /// expired certificate say): it counts as `failed`.
     dtls_failed: bool,
+    /// The DTLS transport state last told ([`Event::DtlsStateChange`]).
+    dtls_told: Option<TransportState>,
     early_dtls: VecDeque<Vec<u8>>,
     dtls_role: Option<Role>,
     sctp_remote_port: u16,
@@ -238,6 +240,7 @@ impl PeerConnection {
             candidate_index: 0,
             dtls: None,
             dtls_failed: false,
+            dtls_told: None,
             early_dtls: VecDeque::new(),
             dtls_role: None,
             sctp_remote_port: ferrtc_sctp::DEFAULT_PORT,
@@ -524,6 +527,12 @@ impl PeerConnection {
             None if self.dtls_failed => Some(TransportState::Failed),
             None => None,
         };
+        if let Some(d) = dtls
+            && self.dtls_told != Some(d)
+        {
+            self.dtls_told = Some(d);
+            self.events.push_back(Event::DtlsStateChange(d));
+        }
         // `closed` is only ever `[[IsClosed]]` (the local `close()`, above):
         // a DTLS transport the peer closed with close_notify (RFC 5246
         // §7.2.1) is `closed` (W3C §5.5) and counts like a connected one,

@@ -1,5 +1,6 @@
 //! What a peer connection reports to its user: the W3C events.
 
+pub use ferrtc_dtls::TransportState as DtlsTransportState;
 pub use ferrtc_ice::{ConnectionState as IceConnectionState, GatheringState as IceGatheringState};
 pub use ferrtc_jsep::{IceCandidateInit, SignalingState};
 
@@ -69,6 +70,13 @@ pub enum Event {
     },
     /// `connectionstatechange`.
     ConnectionStateChange(PeerConnectionState),
+    /// The DTLS transport's `statechange` (W3C `RTCDtlsTransport`,
+    /// webrtc-pc §5.5): `closed` when the peer's close_notify arrived
+    /// (RFC 5246 §7.2.1), which the connection state does not show (it
+    /// stays `connected` until ICE consent runs out): the peer ended the
+    /// session.
+    #[doc(alias = "RTCDtlsTransport")]
+    DtlsStateChange(DtlsTransportState),
     /// `signalingstatechange`.
     SignalingStateChange(SignalingState),
     /// `negotiationneeded`: call `create_offer` and signal it.

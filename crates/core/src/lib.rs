@@ -55,8 +55,8 @@ pub use config::{BundlePolicy, Config, TurnServer};
 pub use connection::{ConnectionStats, PeerConnection, Transmit};
 pub use error::{Cause, Error};
 pub use event::{
-    Event, IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState,
-    SignalingState,
+    DtlsTransportState, Event, IceCandidateInit, IceConnectionState, IceGatheringState,
+    PeerConnectionState, SignalingState,
 };
 pub use frame::FrameBytes;
 // The channel types live with the one data channel engine.

@@ -1176,6 +1176,14 @@ fn the_peers_close_leaves_this_side_disconnected_then_failed_never_closed() {
         Some(ferrtc_dtls::TransportState::Closed),
         "close_notify closes the DTLS transport"
     );
+    // W3C RTCDtlsTransport `statechange`: how the application learns the
+    // peer ended the session while the connection state stays `connected`.
+    assert!(
+        pair.a().events[before..].contains(&Event::DtlsStateChange(
+            ferrtc_core::DtlsTransportState::Closed
+        )),
+        "the DTLS transport's closing is told"
+    );
     assert_eq!(
         pair.a().pc.connection_state(),
         PeerConnectionState::Connected,

@@ -885,6 +885,7 @@ impl Driver {
                 self.media.set_connection_state(&self.core, s);
                 PeerConnectionEvent::ConnectionStateChange(s)
             }
+            Event::DtlsStateChange(s) => PeerConnectionEvent::DtlsStateChange(s),
             Event::SignalingStateChange(s) => PeerConnectionEvent::SignalingStateChange(s),
             Event::NegotiationNeeded => PeerConnectionEvent::NegotiationNeeded,
             Event::DataChannel(id) => match self.new_channel_handle(id) {

@@ -79,7 +79,7 @@ pub use media::{
 };
 pub use mux::UdpMux;
 pub use peer_connection::{
-    IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnection, PeerConnectionEvent,
-    PeerConnectionEvents, PeerConnectionState, SdpType, SessionDescription, SignalingState, Stats,
-    StatsReport,
+    DtlsTransportState, IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnection,
+    PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, SdpType, SessionDescription,
+    SignalingState, Stats, StatsReport,
 };

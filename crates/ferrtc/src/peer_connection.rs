@@ -7,8 +7,8 @@ use ferrtc_core::{Config as CoreConfig, PeerConnection as Core};
 use tokio::sync::{Mutex, oneshot};
 
 pub use ferrtc_core::{
-    IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnectionState, SdpType,
-    SessionDescription, SignalingState, Stats, StatsReport,
+    DtlsTransportState, IceCandidateInit, IceConnectionState, IceGatheringState,
+    PeerConnectionState, SdpType, SessionDescription, SignalingState, Stats, StatsReport,
 };
 
 use crate::Error;
@@ -53,6 +53,12 @@ pub enum PeerConnectionEvent {
     },
     /// `connectionstatechange`.
     ConnectionStateChange(PeerConnectionState),
+    /// The DTLS transport's `statechange` (W3C `RTCDtlsTransport`):
+    /// `Closed` when the peer's close_notify arrived, the peer's `close()`
+    /// (the connection state stays `connected` until ICE consent runs out,
+    /// W3C webrtc-pc §4.3.3): end the session there.
+    #[doc(alias = "RTCDtlsTransport")]
+    DtlsStateChange(DtlsTransportState),
     /// `signalingstatechange`.
     SignalingStateChange(SignalingState),
     /// `negotiationneeded`.
