@@ -195,14 +195,7 @@ async fn offering_peer_creates_the_named_channels_and_exits_at_end_of_input() {
 #[tokio::test(flavor = "current_thread")]
 async fn offering_peer_answers_a_renegotiation_offer_of_the_other_side() {
     let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--offer", "--echo"]);
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    relay(pc.clone(), peer.lines.clone(), stdout, tx);
-    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
-        .await
-        .expect("channel in time")
-        .unwrap();
-    echo_round_trip(&dc).await;
+    let (pc, dc) = answer_and_echo(&peer, stdout).await;
     // The answering side adds a section to receive audio: its new offer
     // goes to the child, whose answer `relay` applies.
     let init = ferrtc::RtpTransceiverInit {
@@ -212,23 +205,40 @@ async fn offering_peer_answers_a_renegotiation_offer_of_the_other_side() {
     pc.add_transceiver(ferrtc::MediaKind::Audio, init)
         .await
         .unwrap();
-    let offer = pc.create_offer().await.unwrap();
-    pc.set_local_description(Some(offer.clone())).await.unwrap();
-    peer.lines
-        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
-        .unwrap();
-    tokio::time::timeout(TIMEOUT, async {
-        while pc.signaling_state().await != ferrtc::SignalingState::Stable {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the child answers the renegotiation offer");
+    offer_to(&peer, &pc).await;
+    wait_stable(&pc).await;
     echo_round_trip(&dc).await;
     let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
     assert!(!stderr.contains("skipped"), "{stderr}");
 }
 
+/// The test side of an `--offer --echo` child: answers its offer through
+/// `relay`, takes its channel and checks one echo.
+async fn answer_and_echo(
+    peer: &Peer,
+    stdout: tokio::process::ChildStdout,
+) -> (PeerConnection, DataChannel) {
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    relay(pc.clone(), peer.lines.clone(), stdout, tx);
+    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
+        .await
+        .expect("channel in time")
+        .unwrap();
+    echo_round_trip(&dc).await;
+    (pc, dc)
+}
+
+/// `pc` offers again (a renegotiation) to the child.
+async fn offer_to(peer: &Peer, pc: &PeerConnection) {
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer.clone())).await.unwrap();
+    peer.lines
+        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
+        .unwrap();
+}
+
+/// Until the child's answer made `pc` stable again.
 async fn wait_stable(pc: &PeerConnection) {
     tokio::time::timeout(TIMEOUT, async {
         while pc.signaling_state().await != ferrtc::SignalingState::Stable {
@@ -245,22 +255,11 @@ async fn wait_stable(pc: &PeerConnection) {
 #[tokio::test(flavor = "current_thread")]
 async fn offering_peer_answers_two_ice_restarts_of_the_other_side() {
     let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--offer", "--echo"]);
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    relay(pc.clone(), peer.lines.clone(), stdout, tx);
-    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
-        .await
-        .expect("channel in time")
-        .unwrap();
-    echo_round_trip(&dc).await;
+    let (pc, dc) = answer_and_echo(&peer, stdout).await;
     let mut ufrags = vec![];
     for _ in 0..2 {
         pc.restart_ice().await.unwrap();
-        let offer = pc.create_offer().await.unwrap();
-        pc.set_local_description(Some(offer.clone())).await.unwrap();
-        peer.lines
-            .send(line(&json!({"type":"offer","sdp":offer.sdp})))
-            .unwrap();
+        offer_to(&peer, &pc).await;
         wait_stable(&pc).await;
         let remote = pc.remote_description().await.unwrap().sdp;
         ufrags.push(
@@ -294,14 +293,7 @@ async fn offering_peer_skips_an_offer_before_its_answer_with_one_error_line() {
     peer.lines
         .send(line(&json!({"type":"offer","sdp":glare.sdp})))
         .unwrap();
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    relay(pc.clone(), peer.lines.clone(), stdout, tx);
-    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
-        .await
-        .expect("channel in time")
-        .unwrap();
-    echo_round_trip(&dc).await;
+    let (_pc, _dc) = answer_and_echo(&peer, stdout).await;
     let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
     assert_eq!(
         stderr
@@ -329,22 +321,11 @@ async fn offering_recorder_gets_a_track_added_by_a_renegotiation() {
         "--record",
         dir.to_str().unwrap(),
     ]);
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    relay(pc.clone(), peer.lines.clone(), stdout, tx);
-    let dc = tokio::time::timeout(TIMEOUT, rx.recv())
-        .await
-        .expect("channel in time")
-        .unwrap();
-    echo_round_trip(&dc).await;
+    let (pc, dc) = answer_and_echo(&peer, stdout).await;
     let stream = ferrtc::MediaStream::with_id("s");
     let track = ferrtc::MediaStreamTrack::new(ferrtc::MediaKind::Audio, "a");
     pc.add_track(&track, &[&stream]).await.unwrap();
-    let offer = pc.create_offer().await.unwrap();
-    pc.set_local_description(Some(offer.clone())).await.unwrap();
-    peer.lines
-        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
-        .unwrap();
+    offer_to(&peer, &pc).await;
     wait_stable(&pc).await;
     echo_round_trip(&dc).await;
     let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
