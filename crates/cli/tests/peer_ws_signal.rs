@@ -284,67 +284,6 @@ async fn a_caller_whose_callee_never_answers_gives_up_with_an_error() {
     assert!(stderr.contains("did not answer"), "{stderr}");
 }
 
-/// The bot of `ferrtc demo` sends its answer before its candidates: a
-/// candidate that arrives before the answer carrying its ICE credentials
-/// cannot be added (W3C webrtc-pc §4.4.1.6 `addIceCandidate`: no remote
-/// description yet is an `InvalidStateError`; RFC 8838 §9: candidates are
-/// trickled after the offer or answer they belong to), so a caller would
-/// lose every one of them.
-#[tokio::test(flavor = "current_thread")]
-async fn the_demo_bot_answers_before_it_trickles_candidates() {
-    let mut server = ferrtc(&["demo", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(WAIT, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let addr = first.strip_prefix("listening on http://").unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
-    let join = ClientMessage::Join {
-        name: "caller".into(),
-    };
-    ws.send(Message::text(join.to_json())).await.unwrap();
-    let pc = PeerConnection::new(ferrtc::Configuration::default()).unwrap();
-    let _dc = pc
-        .create_data_channel("chat", DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = pc.create_offer().await.unwrap();
-    pc.set_local_description(Some(offer.clone())).await.unwrap();
-    let to_bot = ClientMessage::Signal {
-        target: "ferrtc-bot".into(),
-        signal: Signal::Offer { sdp: offer.sdp },
-    };
-    ws.send(Message::text(to_bot.to_json())).await.unwrap();
-    // The bot's signals, in order, up to and including its answer.
-    let kinds = tokio::time::timeout(WAIT, async {
-        let mut kinds = Vec::new();
-        loop {
-            let text = match ws.next().await {
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(_)) => continue,
-                _ => panic!("server closed"),
-            };
-            if let Ok(ServerMessage::Signal { signal, .. }) = ServerMessage::parse(&text) {
-                kinds.push(signal.kind().to_owned());
-                if kinds.last().is_some_and(|k| k == "answer") {
-                    return kinds;
-                }
-            }
-        }
-    })
-    .await
-    .expect("the bot answers");
-    assert_eq!(kinds, ["answer"], "the bot's signals before its answer");
-    pc.close().await;
-}
-
 /// What the caller saw from the bot, in order.
 #[derive(Debug, Clone)]
 enum Seen {
