@@ -1113,6 +1113,51 @@ fn insert_dtmf_refuses_bad_tones_and_senders_that_cannot_send_dtmf() {
     );
 }
 
+/// W3C webrtc-pc §7.2 "determine if DTMF can be sent", step 7: a sender
+/// whose first encoding is inactive cannot send DTMF (`canInsertDTMF`
+/// false, `insertDTMF` an `InvalidStateError`), and tones inserted before
+/// it went inactive put no telephone-event packet on the wire: an
+/// inactive encoding sends no RTP at all (§5.2 `active`).
+#[test]
+fn an_inactive_encoding_cannot_insert_dtmf_and_sends_no_telephone_events() {
+    let mut call = call(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let audio = call.audio;
+    let ms = Duration::from_millis;
+    // telephone-event/48000 is payload type 110: count what b receives.
+    let events = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = events.clone();
+    call.pair.b().filter = Some(Box::new(move |pt| {
+        if pt == 110 {
+            count.set(count.get() + 1);
+        }
+        false
+    }));
+    let now = call.pair.net.now();
+    let a = call.pair.a();
+    a.pc.insert_dtmf(now, audio, "123", ms(100), ms(70))
+        .unwrap();
+    a.pc.set_stream_active(audio, false).unwrap();
+    assert!(!a.pc.can_insert_dtmf(audio).unwrap());
+    assert_eq!(
+        a.pc.insert_dtmf(now, audio, "4", ms(100), ms(70))
+            .unwrap_err()
+            .name(),
+        "InvalidStateError"
+    );
+    call.pair.run(Duration::from_secs(1));
+    // Only the first packet of '1', queued by the insert itself, left.
+    assert_eq!(events.get(), 1, "telephone events on an inactive stream");
+    assert_eq!(received_tones(&call.pair.b().events), vec!['1']);
+    // Active again: DTMF can be sent.
+    let now = call.pair.net.now();
+    let a = call.pair.a();
+    a.pc.set_stream_active(audio, true).unwrap();
+    assert!(a.pc.can_insert_dtmf(audio).unwrap());
+    a.pc.insert_dtmf(now, audio, "9", ms(100), ms(70)).unwrap();
+    call.pair.run(Duration::from_secs(1));
+    assert_eq!(received_tones(&call.pair.b().events), vec!['1', '9']);
+}
+
 #[test]
 fn without_a_negotiated_telephone_event_dtmf_cannot_be_inserted() {
     let mut pair = Pair::new(14, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));

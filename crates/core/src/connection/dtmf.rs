@@ -29,9 +29,9 @@ impl PeerConnection {
     /// timestamps (RFC 4733 §2.5.1.2).
     ///
     /// Fails with an `InvalidStateError` when the transceiver is stopped,
-    /// its `currentDirection` does not send, it is not audio, or no
-    /// telephone-event was negotiated at its codec's clock rate (W3C
-    /// `canInsertDTMF` false); with a `SyntaxError` for a character that
+    /// its `currentDirection` does not send, it is not audio, its first
+    /// encoding is inactive, or no telephone-event was negotiated at its
+    /// codec's clock rate (W3C `canInsertDTMF` false); with a `SyntaxError` for a character that
     /// is not a tone (the W3C `InvalidCharacterError`, which
     /// [`Error`] has no kind for; its cause is [`MediaError::Dtmf`] with
     /// [`ferrtc_rtp::dtmf::DtmfError::InvalidCharacterError`]); with an
@@ -68,7 +68,9 @@ impl PeerConnection {
 
     /// `sender.dtmf.canInsertDTMF` (W3C webrtc-pc §7.2): whether
     /// [`insert_dtmf`](Self::insert_dtmf) would accept tones now: an audio
-    /// transceiver, not stopped, whose `currentDirection` sends, with a
+    /// transceiver, not stopped, whose `currentDirection` sends, whose
+    /// first encoding is active (webrtc-pc §7.2 "determine if DTMF can be
+    /// sent"; while inactive no telephone event leaves either), with a
     /// telephone-event negotiated at its codec's clock rate. Fails with an
     /// `InvalidAccessError` for a transceiver of another connection.
     pub fn can_insert_dtmf(&self, sender: TransceiverId) -> Result<bool, Error> {
@@ -95,7 +97,7 @@ impl PeerConnection {
             return Err(MediaError::NotSending(
                 sender,
                 "no telephone-event negotiated at the audio codec's clock rate, \
-                 or DTLS has not keyed SRTP yet",
+                 the first encoding is inactive, or DTLS has not keyed SRTP yet",
             )
             .into());
         }

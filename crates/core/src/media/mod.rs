@@ -1283,14 +1283,15 @@ impl MediaSession {
 
     /// W3C `canInsertDTMF` as far as the media session knows: the
     /// transceiver has a sender, negotiated a telephone-event format at
-    /// its codec's clock rate, and DTLS keyed SRTP (tones inserted before
-    /// would be played to nobody).
+    /// its codec's clock rate, its first encoding is active (webrtc-pc
+    /// §7.2 "determine if DTMF can be sent", step 7), and DTLS keyed SRTP
+    /// (tones inserted before would be played to nobody).
     pub fn can_insert_dtmf(&self, t: TransceiverId) -> bool {
         (self.srtp.is_some() || self.keys.is_some())
             && self
                 .senders
                 .get(&(t, 0))
-                .is_some_and(|s| s.telephone_event.is_some())
+                .is_some_and(|s| s.active && s.telephone_event.is_some())
     }
 
     /// The W3C `toneBuffer` of a sender: empty until `insert_dtmf`.
@@ -1363,6 +1364,15 @@ impl MediaSession {
                 };
                 // RFC 4733 §2.3.5: the duration counts from the timestamp.
                 let end = timestamp.wrapping_add(u32::from(p.event.duration));
+                // W3C webrtc-pc §5.2 `active`: an inactive encoding sends
+                // no RTP, telephone events included; its clock still moves
+                // past the event, as a muted frame's would.
+                if !s.active {
+                    if p.is_end {
+                        s.advance_timestamp_to(end);
+                    }
+                    continue;
+                }
                 match s.event_packet(
                     now,
                     wall,

@@ -110,8 +110,9 @@ impl DtmfSender {
             .0)
     }
 
-    /// `canInsertDTMF`: the transceiver sends audio now and the peer
-    /// accepted telephone events at the audio codec's clock rate.
+    /// `canInsertDTMF`: the transceiver sends audio now, its first
+    /// encoding is active, and the peer accepted telephone events at the
+    /// audio codec's clock rate.
     #[doc(alias = "canInsertDTMF")]
     pub async fn can_insert_dtmf(&self) -> Result<bool, Error> {
         let id = self.shared.id;
