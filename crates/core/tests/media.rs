@@ -1158,6 +1158,30 @@ fn an_inactive_encoding_cannot_insert_dtmf_and_sends_no_telephone_events() {
     assert_eq!(received_tones(&call.pair.b().events), vec!['1', '9']);
 }
 
+/// W3C webrtc-pc §7.2 "determine if DTMF can be sent", step 5: a sender
+/// without a track (`replaceTrack(null)`) cannot send DTMF:
+/// `canInsertDTMF` is false and `insertDTMF` an `InvalidStateError`.
+#[test]
+fn a_sender_without_a_track_cannot_insert_dtmf() {
+    let mut call = call(17, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let audio = call.audio;
+    let ms = Duration::from_millis;
+    let now = call.pair.net.now();
+    let a = call.pair.a();
+    assert!(a.pc.can_insert_dtmf(audio).unwrap());
+    a.pc.replace_track(audio, None).unwrap();
+    assert!(!a.pc.can_insert_dtmf(audio).unwrap());
+    assert_eq!(
+        a.pc.insert_dtmf(now, audio, "1", ms(100), ms(70))
+            .unwrap_err()
+            .name(),
+        "InvalidStateError"
+    );
+    a.pc.replace_track(audio, Some("mic".into())).unwrap();
+    assert!(a.pc.can_insert_dtmf(audio).unwrap());
+    a.pc.insert_dtmf(now, audio, "1", ms(100), ms(70)).unwrap();
+}
+
 #[test]
 fn without_a_negotiated_telephone_event_dtmf_cannot_be_inserted() {
     let mut pair = Pair::new(14, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));

@@ -29,7 +29,8 @@ impl PeerConnection {
     /// timestamps (RFC 4733 §2.5.1.2).
     ///
     /// Fails with an `InvalidStateError` when the transceiver is stopped,
-    /// its `currentDirection` does not send, it is not audio, its first
+    /// its `currentDirection` does not send, it is not audio, its sender
+    /// has no track (`replace_track(None)`), its first
     /// encoding is inactive, or no telephone-event was negotiated at its
     /// codec's clock rate (W3C `canInsertDTMF` false); with a `SyntaxError` for a character that
     /// is not a tone (the W3C `InvalidCharacterError`, which
@@ -69,7 +70,7 @@ impl PeerConnection {
     /// `sender.dtmf.canInsertDTMF` (W3C webrtc-pc §7.2): whether
     /// [`insert_dtmf`](Self::insert_dtmf) would accept tones now: an audio
     /// transceiver, not stopped, whose `currentDirection` sends, whose
-    /// first encoding is active (webrtc-pc §7.2 "determine if DTMF can be
+    /// sender has a track, whose first encoding is active (webrtc-pc §7.2 "determine if DTMF can be
     /// sent"; while inactive no telephone event leaves either), with a
     /// telephone-event negotiated at its codec's clock rate. Fails with an
     /// `InvalidAccessError` for a transceiver of another connection.
@@ -86,6 +87,11 @@ impl PeerConnection {
         }
         if t.kind() != &MediaKind::Audio {
             return Err(MediaError::NotSending(sender, "not audio: no RTCDTMFSender").into());
+        }
+        // "Determine if DTMF can be sent", step 5: a sender without a
+        // track (`replaceTrack(null)`) cannot.
+        if t.init().track_id.is_none() {
+            return Err(MediaError::NotSending(sender, "the sender has no track").into());
         }
         if !matches!(
             t.current_direction(),

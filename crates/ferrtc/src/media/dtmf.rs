@@ -110,8 +110,8 @@ impl DtmfSender {
             .0)
     }
 
-    /// `canInsertDTMF`: the transceiver sends audio now, its first
-    /// encoding is active, and the peer accepted telephone events at the
+    /// `canInsertDTMF`: the transceiver sends audio now, the sender has a
+    /// track, its first encoding is active, and the peer accepted telephone events at the
     /// audio codec's clock rate.
     #[doc(alias = "canInsertDTMF")]
     pub async fn can_insert_dtmf(&self) -> Result<bool, Error> {
