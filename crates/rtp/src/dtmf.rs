@@ -59,6 +59,10 @@ pub const COMMA_PAUSE: Duration = Duration::from_secs(2);
 /// (RFC 4733 §2.5.1.3).
 const MAX_SEGMENT: u64 = 0xFFFF;
 
+/// How many segments in a row of a long event may be lost whole for the
+/// next one to still continue it (a 6 s tone at 48 kHz has five).
+const MAX_LOST_SEGMENTS: u32 = 4;
+
 /// The DTMF event code of a tone character (RFC 4733 §3.2):
 /// `0`-`9` are 0-9, `*` 10, `#` 11, `A`-`D` 12-15 (either case).
 pub fn event_for_tone(tone: char) -> Option<u8> {
@@ -687,8 +691,8 @@ fn near(a: u32, b: u32) -> bool {
 /// are keyed by RTP timestamp, so updates and the repeated end packets are
 /// deduplicated, a lost first packet only makes the start known later,
 /// reordered packets of an earlier event are still matched to it, and a
-/// new segment of a long event (§2.5.2.3: same event, no marker, at most
-/// 0xFFFF after the last segment) continues it. An event whose end packets
+/// new segment of a long event (§2.5.1.3: same event, no marker, a whole
+/// number of 0xFFFF after the last segment) continues it. An event whose end packets
 /// were all lost ends when a later event starts. State is bounded by
 /// [`DtmfReceiverConfig::max_events`].
 #[derive(Debug, Clone, Default)]
@@ -847,12 +851,19 @@ impl DtmfReceiver {
                 if marker {
                     return None;
                 }
+                // §2.5.1.3: a segment ends at 0xFFFF units and the next
+                // starts right there, so a later segment sits a whole
+                // number of 0xFFFF past the latest one known (one more,
+                // or more when whole segments were lost). Anything else
+                // is a new event, even of the same digit whose first
+                // packet was lost.
                 self.tracked.iter().position(|t| {
                     let step = timestamp.wrapping_sub(t.segment);
                     !t.ended
                         && t.event == block.event
                         && ts_after(timestamp, t.segment)
-                        && step <= MAX_SEGMENT as u32
+                        && step % MAX_SEGMENT as u32 == 0
+                        && step <= MAX_SEGMENT as u32 * MAX_LOST_SEGMENTS
                 })
             })
     }
@@ -1489,6 +1500,53 @@ mod tests {
         let recent = 999u32.wrapping_mul(2000).wrapping_add(0xffff_0000);
         r.handle_packet(&block(7, true), recent, 1, false).unwrap();
         assert_eq!(events(&mut r), vec![]);
+    }
+
+    /// RFC 4733 §2.5.1.3: a new segment of a long event starts exactly
+    /// 0xFFFF units after the previous one. The same digit pressed again
+    /// 170 ms later is a new event (its own timestamp, §2.5.1.2) even when
+    /// the first press's end packets and the second's first packet were
+    /// lost: it is reported as a second tone, not merged into the first.
+    #[test]
+    fn the_same_digit_again_is_a_new_event_when_its_first_packet_is_lost() {
+        let block = |d: u16, end: bool| {
+            TelephoneEvent {
+                event: 1,
+                end,
+                reserved: false,
+                volume: 10,
+                duration: d,
+            }
+            .to_bytes()
+            .unwrap()
+        };
+        let mut r = DtmfReceiver::default();
+        // '1' at 0 (8000 Hz): its first packet and one update; its three
+        // end packets are lost.
+        r.handle_packet(&block(400, false), 0, 1, true).unwrap();
+        r.handle_packet(&block(800, false), 0, 2, false).unwrap();
+        // '1' again at 1360 (100 ms tone, 70 ms gap): the marker packet
+        // is lost, then an update and the end packets arrive.
+        r.handle_packet(&block(400, false), 1360, 7, false).unwrap();
+        for seq in 8..11 {
+            r.handle_packet(&block(800, true), 1360, seq, false)
+                .unwrap();
+        }
+        let got = events(&mut r);
+        let started: Vec<u32> = got
+            .iter()
+            .filter_map(|e| match *e {
+                ToneEvent::Started { timestamp, .. } => Some(timestamp),
+                ToneEvent::Ended { .. } => None,
+            })
+            .collect();
+        assert_eq!(started, vec![0, 1360], "{got:?}");
+        assert!(got.contains(&ToneEvent::Ended {
+            event: 1,
+            timestamp: 1360,
+            duration: 800,
+            end_bit: true
+        }));
     }
 
     #[test]
