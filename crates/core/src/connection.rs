@@ -133,6 +133,9 @@ pub struct PeerConnection {
     dtls_failed: bool,
     /// The DTLS transport state last told ([`Event::DtlsStateChange`]).
     dtls_told: Option<TransportState>,
+    /// The DTLS transport was connected once: closed after that is the
+    /// peer's (or our) close; closed before is a handshake that failed.
+    dtls_connected_once: bool,
     early_dtls: VecDeque<Vec<u8>>,
     dtls_role: Option<Role>,
     sctp_remote_port: u16,
@@ -241,6 +244,7 @@ impl PeerConnection {
             dtls: None,
             dtls_failed: false,
             dtls_told: None,
+            dtls_connected_once: false,
             early_dtls: VecDeque::new(),
             dtls_role: None,
             sctp_remote_port: ferrtc_sctp::DEFAULT_PORT,
@@ -533,6 +537,15 @@ impl PeerConnection {
             self.dtls_told = Some(d);
             self.events.push_back(Event::DtlsStateChange(d));
         }
+        // A close_notify during the handshake (no keys, no SCTP) leaves a
+        // transport that never connected: it counts as failed, not as the
+        // connected-then-closed transport of a peer that hung up.
+        let dtls = match dtls {
+            Some(TransportState::Closed) if !self.dtls_connected_once => {
+                Some(TransportState::Failed)
+            }
+            d => d,
+        };
         // `closed` is only ever `[[IsClosed]]` (the local `close()`, above):
         // a DTLS transport the peer closed with close_notify (RFC 5246
         // §7.2.1) is `closed` (W3C §5.5) and counts like a connected one,

@@ -1242,3 +1242,137 @@ fn close_after_the_peer_closed_is_final_no_failed_follows() {
         IceConnectionState::Closed
     );
 }
+
+/// The DTLS transport-state changes in `events`, in order.
+fn dtls_states(events: &[Event]) -> Vec<ferrtc_core::DtlsTransportState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DtlsStateChange(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A plaintext (epoch 0) DTLS 1.2 warning close_notify record.
+fn plaintext_close_notify() -> Vec<u8> {
+    vec![
+        21, 0xfe, 0xfd, // alert, DTLS 1.2
+        0, 0, // epoch 0
+        0, 0, 0, 0, 0x03, 0xe8, // sequence number 1000
+        0, 2, // length
+        1, 0, // warning, close_notify
+    ]
+}
+
+/// A close_notify during the DTLS handshake (the DTLS client has sent its
+/// ClientHello, no keys yet) closes the transport before it was ever
+/// connected: no SRTP keys, no SCTP. The connection does not report
+/// `connected` for a transport whose handshake never completed: a DTLS
+/// transport closed before it connected counts as failed.
+#[test]
+fn a_close_notify_during_the_handshake_fails_the_connection() {
+    let mut pair = Pair::new(41, LinkConfig::IDEAL.with_delay(Duration::from_millis(40)));
+    let now = pair.net.now();
+    pair.a()
+        .pc
+        .create_data_channel(now, "chat", DataChannelInit::default())
+        .unwrap();
+    pair.negotiate();
+    // Find the DTLS client while its handshake is under way with ICE up.
+    let mut injected = None;
+    let found = pair.run_until(Duration::from_secs(10), |p| {
+        for (side, name) in [(p.a, "a"), (p.b, "b")] {
+            let peer = p.net.endpoint_mut(&side);
+            let ice_up = matches!(
+                peer.pc.ice_connection_state(),
+                IceConnectionState::Connected | IceConnectionState::Completed
+            );
+            if ice_up && peer.pc.dtls_state() == Some(ferrtc_dtls::TransportState::Connecting) {
+                injected = Some(name);
+                return true;
+            }
+        }
+        false
+    });
+    assert!(found, "no side caught mid-handshake with ICE up");
+    let name = injected.unwrap();
+    let (me, src, dst) = if name == "a" {
+        (pair.a, "10.0.0.2:5000", "10.0.0.1:5000")
+    } else {
+        (pair.b, "10.0.0.1:5000", "10.0.0.2:5000")
+    };
+    let now = pair.net.now();
+    let before = pair.net.endpoint_mut(&me).events.len();
+    let peer = pair.net.endpoint_mut(&me);
+    peer.pc.handle_receive(
+        now,
+        src.parse().unwrap(),
+        dst.parse().unwrap(),
+        &mut plaintext_close_notify(),
+    );
+    pair.signal();
+    let peer = pair.net.endpoint_mut(&me);
+    let after = peer.events[before..].to_vec();
+    let dtls = peer.pc.dtls_state();
+    let state = peer.pc.connection_state();
+    assert_eq!(
+        dtls,
+        Some(ferrtc_dtls::TransportState::Closed),
+        "an epoch-0 close_notify during the handshake closes the transport"
+    );
+    assert_ne!(
+        state,
+        PeerConnectionState::Connected,
+        "a handshake ended by close_notify reports `connected`"
+    );
+    assert!(
+        !connection_states(&after).contains(&PeerConnectionState::Connected),
+        "ConnectionStateChange(Connected) without a DTLS connection: {after:?}"
+    );
+}
+
+/// The DTLS statechange sequence over a connection's life: connecting,
+/// connected, closed at the peer's close; once each, each before the
+/// connection state change it causes; nothing when ICE consent then runs
+/// out.
+#[test]
+fn dtls_state_changes_fire_once_each_in_order_before_the_state_they_cause() {
+    let mut pair = Pair::new(42, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, _) = connect(&mut pair);
+    use ferrtc_core::DtlsTransportState as D;
+    for side in ["a", "b"] {
+        let events = if side == "a" {
+            pair.a().events.clone()
+        } else {
+            pair.b().events.clone()
+        };
+        assert_eq!(
+            dtls_states(&events),
+            vec![D::Connecting, D::Connected],
+            "{side}"
+        );
+        let d = events
+            .iter()
+            .position(|e| *e == Event::DtlsStateChange(D::Connected))
+            .unwrap();
+        let c = events
+            .iter()
+            .position(|e| *e == Event::ConnectionStateChange(PeerConnectionState::Connected))
+            .unwrap();
+        assert!(d < c, "{side}: DTLS connected told after the connection's");
+    }
+    let before = pair.a().events.len();
+    let now = pair.net.now();
+    pair.b().pc.close(now);
+    pair.run_until(Duration::from_secs(2), |p| {
+        p.a().events.contains(&Event::ChannelClose(a_chan))
+    });
+    pair.run_until(Duration::from_secs(60), |p| {
+        p.a().pc.connection_state() == PeerConnectionState::Failed
+    });
+    assert_eq!(dtls_states(&pair.a().events[before..]), vec![D::Closed]);
+    // b closed itself: nothing after its close().
+    let b_events = pair.b().events.clone();
+    assert_eq!(dtls_states(&b_events), vec![D::Connecting, D::Connected]);
+}

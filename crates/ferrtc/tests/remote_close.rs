@@ -57,3 +57,53 @@ async fn the_peers_close_makes_this_side_disconnected_not_closed() {
     a.close().await;
     assert_eq!(a.connection_state().await, PeerConnectionState::Closed);
 }
+
+/// After the peer's close: `DtlsStateChange(Closed)` is told once, no
+/// `ConnectionStateChange` with it; a send on the closed channel fails at
+/// once; a channel created afterwards closes instead of staying
+/// `connecting` until consent runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_peers_close_dtls_closed_is_told_and_channels_fail_cleanly() {
+    let (a, b, send, _recv) = connected_pair().await;
+    let mut events = a.subscribe();
+    b.close().await;
+    let told = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut seen = Vec::new();
+        while let Some(ev) = events.recv().await {
+            match ev {
+                PeerConnectionEvent::DtlsStateChange(s) => {
+                    seen.push(format!("dtls {s:?}"));
+                    if s == ferrtc::DtlsTransportState::Closed {
+                        return seen;
+                    }
+                }
+                PeerConnectionEvent::ConnectionStateChange(s) => seen.push(format!("pc {s:?}")),
+                _ => {}
+            }
+        }
+        seen
+    })
+    .await
+    .expect("DtlsStateChange(Closed) not told");
+    assert_eq!(told, vec!["dtls Closed".to_owned()]);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while send.ready_state() != ferrtc::DataChannelState::Closed {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the channel did not close");
+    assert!(send.send_text("late").await.is_err());
+    let late = a
+        .create_data_channel("late", ferrtc::DataChannelInit::default())
+        .await
+        .expect("create_data_channel on a connection the peer closed");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while late.ready_state() != ferrtc::DataChannelState::Closed {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("a channel created after the peer's close stays connecting");
+    a.close().await;
+}

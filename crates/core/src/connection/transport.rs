@@ -774,6 +774,7 @@ impl PeerConnection {
             match ev {
                 ferrtc_dtls::Event::Connected { srtp, .. } => {
                     tracing::debug!("DTLS connected as {:?}", dtls.role());
+                    self.dtls_connected_once = true;
                     // RFC 5764 §4.2: the exported keys key SRTP both ways.
                     if let Some(keys) = srtp {
                         self.media.start_srtp(now, &keys);

@@ -161,7 +161,7 @@ pub(crate) fn may_write(before: bool, state: PeerConnectionState) -> bool {
 
 /// The DTLS transport is closed (by the peer's close_notify or ours).
 fn dtls_closed(core: &Core) -> bool {
-    core.dtls_state() == Some(ferrtc_dtls::TransportState::Closed)
+    core.dtls_state() == Some(ferrtc_core::DtlsTransportState::Closed)
 }
 
 impl MediaTask {
