@@ -63,6 +63,11 @@ const MAX_SEGMENT: u64 = 0xFFFF;
 /// next one to still continue it (a 6 s tone at 48 kHz has five).
 const MAX_LOST_SEGMENTS: u32 = 4;
 
+/// How far past 0xFFFF a sender may start a long event's next segment:
+/// libwebrtc starts it at the audio frame where the duration passed 0xFFFF
+/// (at most one frame later: 120 ms at 48 kHz is 5,760 units).
+const SEGMENT_OVERSHOOT: u32 = 0x2000;
+
 /// The DTMF event code of a tone character (RFC 4733 §3.2):
 /// `0`-`9` are 0-9, `*` 10, `#` 11, `A`-`D` 12-15 (either case).
 pub fn event_for_tone(tone: char) -> Option<u8> {
@@ -692,7 +697,8 @@ fn near(a: u32, b: u32) -> bool {
 /// deduplicated, a lost first packet only makes the start known later,
 /// reordered packets of an earlier event are still matched to it, and a
 /// new segment of a long event (§2.5.1.3: same event, no marker, a whole
-/// number of 0xFFFF after the last segment) continues it. An event whose end packets
+/// number of 0xFFFF after the last segment, or up to one audio frame past
+/// 0xFFFF after a full one) continues it. An event whose end packets
 /// were all lost ends when a later event starts. State is bounded by
 /// [`DtmfReceiverConfig::max_events`].
 #[derive(Debug, Clone, Default)]
@@ -852,18 +858,22 @@ impl DtmfReceiver {
                     return None;
                 }
                 // §2.5.1.3: a segment ends at 0xFFFF units and the next
-                // starts right there, so a later segment sits a whole
-                // number of 0xFFFF past the latest one known (one more,
-                // or more when whole segments were lost). Anything else
+                // starts there: a whole number of 0xFFFF past the latest
+                // segment known (more than one when whole segments were
+                // lost), or, after a segment seen full, up to one audio
+                // frame later (where libwebrtc starts it). Anything else
                 // is a new event, even of the same digit whose first
                 // packet was lost.
+                let segment = MAX_SEGMENT as u32;
                 self.tracked.iter().position(|t| {
                     let step = timestamp.wrapping_sub(t.segment);
+                    let whole = step % segment == 0 && step <= segment * MAX_LOST_SEGMENTS;
+                    let after_full = u32::from(t.duration) == segment
+                        && (segment..=segment + SEGMENT_OVERSHOOT).contains(&step);
                     !t.ended
                         && t.event == block.event
                         && ts_after(timestamp, t.segment)
-                        && step % MAX_SEGMENT as u32 == 0
-                        && step <= MAX_SEGMENT as u32 * MAX_LOST_SEGMENTS
+                        && (whole || after_full)
                 })
             })
     }
@@ -1547,6 +1557,58 @@ mod tests {
             duration: 800,
             end_bit: true
         }));
+    }
+
+    /// libwebrtc segments a long event at the audio frame where the
+    /// duration first exceeds 0xFFFF: duration 0xFFFF on the old segment,
+    /// then a new segment at that frame's timestamp (old + 66,240 at 48 kHz
+    /// with 20 ms frames), not at old + 0xFFFF (RFC 4733 §2.5.1.3). A 2 s
+    /// '#' from such a sender is one tone, not two.
+    #[test]
+    fn a_long_event_segmented_at_the_next_audio_frame_is_one_tone() {
+        let block = |d: u32, end: bool| {
+            TelephoneEvent {
+                event: 11,
+                end,
+                reserved: false,
+                volume: 10,
+                duration: d as u16,
+            }
+            .to_bytes()
+            .unwrap()
+        };
+        let mut r = DtmfReceiver::default();
+        let (ts0, frame, length) = (1_000u32, 960u32, 96_000u32);
+        let mut seg = ts0;
+        let mut seq = 0u16;
+        let mut first = true;
+        let mut at = ts0 + frame;
+        loop {
+            let mut d = at - seg;
+            let ended = at - ts0 >= length;
+            if d > 0xffff {
+                r.handle_packet(&block(0xffff, false), seg, seq, false)
+                    .unwrap();
+                seq += 1;
+                seg = at;
+                d -= 0xffff;
+            }
+            for _ in 0..if ended { 3 } else { 1 } {
+                r.handle_packet(&block(d, ended), seg, seq, first).unwrap();
+                seq += 1;
+            }
+            first = false;
+            if ended {
+                break;
+            }
+            at += frame;
+        }
+        let got = events(&mut r);
+        let started = got
+            .iter()
+            .filter(|e| matches!(e, ToneEvent::Started { .. }))
+            .count();
+        assert_eq!(started, 1, "one 2 s tone reported as {got:?}");
     }
 
     #[test]
