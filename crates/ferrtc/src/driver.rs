@@ -844,7 +844,6 @@ impl Driver {
                 break;
             }
         }
-        self.media.check_dtls_closed(&self.core);
         for (id, sink) in &mut self.channels {
             let handed = std::mem::take(&mut sink.handed);
             sink.shared
@@ -885,7 +884,11 @@ impl Driver {
                 self.media.set_connection_state(&self.core, s);
                 PeerConnectionEvent::ConnectionStateChange(s)
             }
-            Event::DtlsStateChange(s) => PeerConnectionEvent::DtlsStateChange(s),
+            Event::DtlsStateChange(s) => {
+                // The peer's close_notify: no SRTP leaves any more.
+                self.media.check_dtls_closed(&self.core);
+                PeerConnectionEvent::DtlsStateChange(s)
+            }
             Event::SignalingStateChange(s) => PeerConnectionEvent::SignalingStateChange(s),
             Event::NegotiationNeeded => PeerConnectionEvent::NegotiationNeeded,
             Event::DataChannel(id) => match self.new_channel_handle(id) {

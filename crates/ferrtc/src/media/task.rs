@@ -548,7 +548,7 @@ impl MediaTask {
         }
     }
 
-    /// After a pass of the core: the peer's close_notify closed the DTLS
+    /// The DTLS transport's state changed: the peer's close_notify closed the DTLS
     /// transport (RFC 5246 §7.2.1, W3C webrtc-pc §5.5 `closed`), which
     /// leaves the connection state as it was (it counts as connected,
     /// §4.3.3) but lets no SRTP out: senders stop as at `failed`.
