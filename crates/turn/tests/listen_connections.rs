@@ -245,6 +245,41 @@ async fn a_udp_peer_on_the_tcp_listeners_port_number_is_reached() {
     );
 }
 
+/// A server listening for UDP and TCP on one port number, as deployed on
+/// 3478: a port free for UDP may be taken for TCP by another process
+/// meanwhile, so another is tried then.
+async fn on_one_port_for_udp_and_tcp() -> (Running, SocketAddr) {
+    for _ in 0..20 {
+        let port = std::net::UdpSocket::bind((LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let both = SocketAddr::new(LOCALHOST, port);
+        let users: HashMap<String, String> = [("alice".to_owned(), "wonderland".to_owned())].into();
+        let mut config = ServerConfig::new("ferrtc.test", Credentials::new(users, None), b"k");
+        config.policy = PeerPolicy {
+            allow_loopback: true,
+            allow_private: false,
+        };
+        let listen = ListenConfig {
+            udp: vec![both],
+            tcp: vec![both],
+            tls: vec![],
+            tls_config: None,
+            relay_ip: LOCALHOST,
+            metrics: None,
+        };
+        match start(listen, config).await {
+            Ok(running) => return (running, both),
+            Err(ferrtc_turn::listen::ListenError::Bind { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no port number free for both UDP and TCP in 20 tries");
+}
+
 /// The usual deployment listens for UDP and TCP on one port (3478). A TCP
 /// client (with --allow-loopback, or --allow-private on a private server
 /// IP) must not relay to the server's own UDP listener, whether or not a
@@ -252,28 +287,7 @@ async fn a_udp_peer_on_the_tcp_listeners_port_number_is_reached() {
 /// (docs/turn.md: "refused even then").
 #[tokio::test]
 async fn a_tcp_client_cannot_relay_to_the_udp_listener_on_the_same_port() {
-    // One port number for both listeners.
-    let port = std::net::UdpSocket::bind((LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let both = SocketAddr::new(LOCALHOST, port);
-    let users: HashMap<String, String> = [("alice".to_owned(), "wonderland".to_owned())].into();
-    let mut config = ServerConfig::new("ferrtc.test", Credentials::new(users, None), b"k");
-    config.policy = PeerPolicy {
-        allow_loopback: true,
-        allow_private: false,
-    };
-    let listen = ListenConfig {
-        udp: vec![both],
-        tcp: vec![both],
-        tls: vec![],
-        tls_config: None,
-        relay_ip: LOCALHOST,
-        metrics: None,
-    };
-    let running = start(listen, config).await.unwrap();
+    let (running, both) = on_one_port_for_udp_and_tcp().await;
     assert_eq!((running.udp[0], running.tcp[0]), (both, both));
     let (mut client, mut tcp, mut decoder) = allocate(both).await;
     client.create_permission(LOCALHOST, Instant::now()).unwrap();
