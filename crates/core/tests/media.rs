@@ -1082,35 +1082,17 @@ fn insert_dtmf_refuses_bad_tones_and_senders_that_cannot_send_dtmf() {
         })
         .unwrap();
     assert_eq!(reused, b_audio);
-    assert!(!b.pc.can_insert_dtmf(reused).unwrap());
-    assert_eq!(
-        b.pc.insert_dtmf(now, reused, "1", ms(100), ms(70))
-            .unwrap_err()
-            .name(),
-        "InvalidStateError"
-    );
+    assert_dtmf_refused(&mut b.pc, now, reused, "1");
     // Never negotiated: no currentDirection.
     let fresh =
         b.pc.add_transceiver(MediaKind::Audio, Default::default())
             .unwrap();
-    assert!(!b.pc.can_insert_dtmf(fresh).unwrap());
-    assert_eq!(
-        b.pc.insert_dtmf(now, fresh, "1", ms(100), ms(70))
-            .unwrap_err()
-            .name(),
-        "InvalidStateError"
-    );
+    assert_dtmf_refused(&mut b.pc, now, fresh, "1");
 
     // Stopped.
     let a = call.pair.a();
     a.pc.stop_transceiver(audio).unwrap();
-    assert!(!a.pc.can_insert_dtmf(audio).unwrap());
-    assert_eq!(
-        a.pc.insert_dtmf(now, audio, "1", ms(100), ms(70))
-            .unwrap_err()
-            .name(),
-        "InvalidStateError"
-    );
+    assert_dtmf_refused(&mut a.pc, now, audio, "1");
 }
 
 /// W3C webrtc-pc §7.2 "determine if DTMF can be sent", step 7: a sender
@@ -1137,13 +1119,7 @@ fn an_inactive_encoding_cannot_insert_dtmf_and_sends_no_telephone_events() {
     a.pc.insert_dtmf(now, audio, "123", ms(100), ms(70))
         .unwrap();
     a.pc.set_stream_active(audio, false).unwrap();
-    assert!(!a.pc.can_insert_dtmf(audio).unwrap());
-    assert_eq!(
-        a.pc.insert_dtmf(now, audio, "4", ms(100), ms(70))
-            .unwrap_err()
-            .name(),
-        "InvalidStateError"
-    );
+    assert_dtmf_refused(&mut a.pc, now, audio, "4");
     call.pair.run(Duration::from_secs(1));
     // Only the first packet of '1', queued by the insert itself, left.
     assert_eq!(events.get(), 1, "telephone events on an inactive stream");
@@ -1158,6 +1134,15 @@ fn an_inactive_encoding_cannot_insert_dtmf_and_sends_no_telephone_events() {
     assert_eq!(received_tones(&call.pair.b().events), vec!['1', '9']);
 }
 
+/// W3C webrtc-pc §7.2: DTMF cannot be sent on `t`: `canInsertDTMF` is
+/// false and `insertDTMF` an `InvalidStateError`.
+fn assert_dtmf_refused(pc: &mut PeerConnection, now: Instant, t: TransceiverId, tones: &str) {
+    assert!(!pc.can_insert_dtmf(t).unwrap());
+    let ms = Duration::from_millis;
+    let err = pc.insert_dtmf(now, t, tones, ms(100), ms(70)).unwrap_err();
+    assert_eq!(err.name(), "InvalidStateError", "{err}");
+}
+
 /// W3C webrtc-pc §7.2 "determine if DTMF can be sent", step 5: a sender
 /// without a track (`replaceTrack(null)`) cannot send DTMF:
 /// `canInsertDTMF` is false and `insertDTMF` an `InvalidStateError`.
@@ -1170,13 +1155,7 @@ fn a_sender_without_a_track_cannot_insert_dtmf() {
     let a = call.pair.a();
     assert!(a.pc.can_insert_dtmf(audio).unwrap());
     a.pc.replace_track(audio, None).unwrap();
-    assert!(!a.pc.can_insert_dtmf(audio).unwrap());
-    assert_eq!(
-        a.pc.insert_dtmf(now, audio, "1", ms(100), ms(70))
-            .unwrap_err()
-            .name(),
-        "InvalidStateError"
-    );
+    assert_dtmf_refused(&mut a.pc, now, audio, "1");
     a.pc.replace_track(audio, Some("mic".into())).unwrap();
     assert!(a.pc.can_insert_dtmf(audio).unwrap());
     a.pc.insert_dtmf(now, audio, "1", ms(100), ms(70)).unwrap();

@@ -102,24 +102,23 @@ impl Pair {
     }
 }
 
+/// What `pick` takes from each of `events`, in order.
+fn picked<T>(events: &[Event], pick: impl FnMut(&Event) -> Option<T>) -> Vec<T> {
+    events.iter().filter_map(pick).collect()
+}
+
 fn opened(events: &[Event]) -> Vec<ChannelId> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::ChannelOpen(id) => Some(*id),
-            _ => None,
-        })
-        .collect()
+    picked(events, |e| match e {
+        Event::ChannelOpen(id) => Some(*id),
+        _ => None,
+    })
 }
 
 fn messages(events: &[Event]) -> Vec<DataChannelMessage> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::ChannelMessage { message, .. } => Some(message.clone()),
-            _ => None,
-        })
-        .collect()
+    picked(events, |e| match e {
+        Event::ChannelMessage { message, .. } => Some(message.clone()),
+        _ => None,
+    })
 }
 
 /// Connects a and b with one channel "chat" created by a; returns the
@@ -1129,24 +1128,18 @@ fn a_late_end_of_candidates_of_the_old_generation_does_not_end_the_new_one() {
 
 /// The connection-state changes in `events`, in order.
 fn connection_states(events: &[Event]) -> Vec<PeerConnectionState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::ConnectionStateChange(s) => Some(*s),
-            _ => None,
-        })
-        .collect()
+    picked(events, |e| match e {
+        Event::ConnectionStateChange(s) => Some(*s),
+        _ => None,
+    })
 }
 
 /// The ICE connection-state changes in `events`, in order.
 fn ice_states(events: &[Event]) -> Vec<IceConnectionState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::IceConnectionStateChange(s) => Some(*s),
-            _ => None,
-        })
-        .collect()
+    picked(events, |e| match e {
+        Event::IceConnectionStateChange(s) => Some(*s),
+        _ => None,
+    })
 }
 
 /// The peer's `close()` (its SCTP ABORT and DTLS close_notify) does not
@@ -1245,13 +1238,10 @@ fn close_after_the_peer_closed_is_final_no_failed_follows() {
 
 /// The DTLS transport-state changes in `events`, in order.
 fn dtls_states(events: &[Event]) -> Vec<ferrtc_core::DtlsTransportState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::DtlsStateChange(s) => Some(*s),
-            _ => None,
-        })
-        .collect()
+    picked(events, |e| match e {
+        Event::DtlsStateChange(s) => Some(*s),
+        _ => None,
+    })
 }
 
 /// A plaintext (epoch 0) DTLS 1.2 warning close_notify record.
