@@ -1161,6 +1161,29 @@ fn a_sender_without_a_track_cannot_insert_dtmf() {
     a.pc.insert_dtmf(now, audio, "1", ms(100), ms(70)).unwrap();
 }
 
+/// W3C webrtc-pc §7.2 "determine if DTMF can be sent", step 4: only a
+/// `connected` connection can send DTMF. Once the peer is gone (its
+/// consent lapses: `disconnected`, then `failed`), `canInsertDTMF` is
+/// false and `insertDTMF` an `InvalidStateError`, though SRTP stays keyed.
+#[test]
+fn dtmf_cannot_be_inserted_once_the_connection_is_no_longer_connected() {
+    let mut call = call(18, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let audio = call.audio;
+    assert!(call.pair.a().pc.can_insert_dtmf(audio).unwrap());
+    let now = call.pair.net.now();
+    call.pair.b().pc.close(now);
+    assert!(call.pair.run_until(Duration::from_secs(60), |p| {
+        p.a().pc.connection_state() == PeerConnectionState::Disconnected
+    }));
+    let now = call.pair.net.now();
+    assert_dtmf_refused(&mut call.pair.a().pc, now, audio, "1");
+    assert!(call.pair.run_until(Duration::from_secs(60), |p| {
+        p.a().pc.connection_state() == PeerConnectionState::Failed
+    }));
+    let now = call.pair.net.now();
+    assert_dtmf_refused(&mut call.pair.a().pc, now, audio, "1");
+}
+
 #[test]
 fn without_a_negotiated_telephone_event_dtmf_cannot_be_inserted() {
     let mut pair = Pair::new(14, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));

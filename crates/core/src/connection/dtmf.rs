@@ -10,6 +10,7 @@ use ferrtc_jsep::TransceiverId;
 use ferrtc_sdp::{Direction, MediaKind};
 
 use super::PeerConnection;
+use crate::PeerConnectionState;
 use crate::error::Error;
 use crate::media::MediaError;
 
@@ -29,7 +30,7 @@ impl PeerConnection {
     /// timestamps (RFC 4733 §2.5.1.2).
     ///
     /// Fails with an `InvalidStateError` when the transceiver is stopped,
-    /// its `currentDirection` does not send, it is not audio, its sender
+    /// the connection is not `connected`, its `currentDirection` does not send, it is not audio, its sender
     /// has no track (`replace_track(None)`), its first
     /// encoding is inactive, or no telephone-event was negotiated at its
     /// codec's clock rate (W3C `canInsertDTMF` false); with a `SyntaxError` for a character that
@@ -68,8 +69,9 @@ impl PeerConnection {
     }
 
     /// `sender.dtmf.canInsertDTMF` (W3C webrtc-pc §7.2): whether
-    /// [`insert_dtmf`](Self::insert_dtmf) would accept tones now: an audio
-    /// transceiver, not stopped, whose `currentDirection` sends, whose
+    /// [`insert_dtmf`](Self::insert_dtmf) would accept tones now: a
+    /// `connected` connection, an audio transceiver, not stopped, whose
+    /// `currentDirection` sends, whose
     /// sender has a track, whose first encoding is active (webrtc-pc §7.2 "determine if DTMF can be
     /// sent"; while inactive no telephone event leaves either), with a
     /// telephone-event negotiated at its codec's clock rate. Fails with an
@@ -87,6 +89,12 @@ impl PeerConnection {
         }
         if t.kind() != &MediaKind::Audio {
             return Err(MediaError::NotSending(sender, "not audio: no RTCDTMFSender").into());
+        }
+        // "Determine if DTMF can be sent", step 4: only a `connected`
+        // connection can (not one `disconnected` or `failed`, whose SRTP
+        // keys are still there).
+        if self.state != PeerConnectionState::Connected {
+            return Err(MediaError::NotSending(sender, "the connection is not connected").into());
         }
         // "Determine if DTMF can be sent", step 5: a sender without a
         // track (`replaceTrack(null)`) cannot.

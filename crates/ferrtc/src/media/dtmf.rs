@@ -110,9 +110,10 @@ impl DtmfSender {
             .0)
     }
 
-    /// `canInsertDTMF`: the transceiver sends audio now, the sender has a
-    /// track, its first encoding is active, and the peer accepted telephone events at the
-    /// audio codec's clock rate.
+    /// `canInsertDTMF`: the connection is `connected`, the transceiver
+    /// sends audio now, the sender has a track, its first encoding is
+    /// active, and the peer accepted telephone events at the audio codec's
+    /// clock rate (W3C webrtc-pc §7.2 "determine if DTMF can be sent").
     #[doc(alias = "canInsertDTMF")]
     pub async fn can_insert_dtmf(&self) -> Result<bool, Error> {
         let id = self.shared.id;
