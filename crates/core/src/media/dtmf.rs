@@ -29,6 +29,9 @@ pub(crate) struct ToneSender {
     base: u32,
     /// Whether an event set `base` yet.
     has_base: bool,
+    /// The RTP timestamp where the last event sent ends (so far): audio
+    /// clock past it means audio was written since.
+    end: u32,
 }
 
 impl ToneSender {
@@ -43,6 +46,7 @@ impl ToneSender {
             clock_rate,
             base: 0,
             has_base: false,
+            end: 0,
         }
     }
 
@@ -61,22 +65,34 @@ impl ToneSender {
     /// where the engine's own clock puts it after the previous one, so the
     /// gaps and `,` pauses between tones keep their length on the RTP
     /// timeline (RFC 4733 §2.5.1.2: the timestamp is the event's start).
+    /// Once audio was written past the previous event, the audio clock
+    /// alone says where the event starts, even when it runs behind the
+    /// wall clock.
     pub fn poll_packet(&mut self, now: Instant, audio_clock: u32) -> Option<(DtmfPacket, u32)> {
         let p = self.engine.poll_packet(now)?;
         if p.marker {
             let mut start = audio_clock;
-            if self.has_base {
+            let audio_written = ahead_of(audio_clock, self.end);
+            if self.has_base && !audio_written {
                 let by_time = self.base.wrapping_add(p.timestamp_offset);
-                let ahead = by_time.wrapping_sub(audio_clock);
-                if ahead != 0 && ahead < 0x8000_0000 {
+                if ahead_of(by_time, audio_clock) {
                     start = by_time;
                 }
             }
             self.base = start.wrapping_sub(p.timestamp_offset);
             self.has_base = true;
         }
-        Some((p, self.base.wrapping_add(p.timestamp_offset)))
+        let timestamp = self.base.wrapping_add(p.timestamp_offset);
+        // RFC 4733 §2.3.5: the duration counts from the timestamp.
+        self.end = timestamp.wrapping_add(u32::from(p.event.duration));
+        Some((p, timestamp))
     }
+}
+
+/// `a` is after `b` in RTP timestamp order (within half the range).
+fn ahead_of(a: u32, b: u32) -> bool {
+    let d = a.wrapping_sub(b);
+    d != 0 && d < 0x8000_0000
 }
 
 #[cfg(test)]
@@ -98,6 +114,47 @@ mod tests {
             now += Duration::from_millis(5);
         }
         out
+    }
+
+    /// With audio written, an event starts where the audio stands (the
+    /// timestamp its next frame would carry), however the audio clock
+    /// drifts from the wall clock: here 20 ms frames come every 21 ms, so
+    /// after 10 s the audio is half a second behind wall time, and the
+    /// second event must not start half a second ahead of it.
+    #[test]
+    fn with_audio_written_every_event_starts_at_the_audio_clock() {
+        let start = Instant::now();
+        let mut d = ToneSender::new(48_000, start);
+        d.engine.set_can_insert_dtmf(true);
+        let mut audio: u32 = 7_000;
+        let mut starts = Vec::new();
+        let mut now = start;
+        for frame in 0..600u32 {
+            if frame == 0 || frame == 500 {
+                d.engine.insert_dtmf("1", 100, 70).unwrap();
+            }
+            d.engine.handle_timeout(now);
+            while let Some((p, ts)) = d.poll_packet(now, audio) {
+                if p.marker {
+                    starts.push((ts, audio));
+                }
+                if p.is_end {
+                    // As the session does: audio after the event starts
+                    // past its end.
+                    let end = ts.wrapping_add(u32::from(p.event.duration));
+                    if end.wrapping_sub(audio).wrapping_sub(1) < 0x7fff_ffff {
+                        audio = end;
+                    }
+                }
+            }
+            // A 20 ms frame (muted or sent, the clock moves on).
+            audio = audio.wrapping_add(960);
+            now += Duration::from_millis(21);
+        }
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        for (ts, at) in starts {
+            assert_eq!(ts, at, "the event starts at the audio clock");
+        }
     }
 
     #[test]
