@@ -12,8 +12,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ferrtc_core::{
-    ChannelId, DataChannelInit, DataChannelState, Event, IceCandidateInit, PeerConnection as Core,
-    Protocol, SessionDescription,
+    ChannelId, DataChannelInit, DataChannelState, DtlsTransportState, Event, IceCandidateInit,
+    PeerConnection as Core, Protocol, SessionDescription,
 };
 use tokio::sync::oneshot;
 
@@ -1307,6 +1307,13 @@ impl Driver {
                     ice_connection: self.core.ice_connection_state(),
                     ice_gathering: self.core.ice_gathering_state(),
                     connection: self.core.connection_state(),
+                    // Closed once this side is, whether or not a
+                    // description had made the transport.
+                    dtls: if self.core.is_closed() {
+                        Some(DtlsTransportState::Closed)
+                    } else {
+                        self.core.dtls_state()
+                    },
                 });
             }
             Command::GetStats(r) => {

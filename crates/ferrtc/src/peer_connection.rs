@@ -89,6 +89,7 @@ pub(crate) struct States {
     pub(crate) ice_connection: IceConnectionState,
     pub(crate) ice_gathering: IceGatheringState,
     pub(crate) connection: PeerConnectionState,
+    pub(crate) dtls: Option<DtlsTransportState>,
 }
 
 /// A WebRTC peer connection (W3C `RTCPeerConnection`) on tokio.
@@ -499,6 +500,19 @@ impl PeerConnection {
         self.states()
             .await
             .map_or(PeerConnectionState::Closed, |s| s.connection)
+    }
+
+    /// The DTLS transport's `state` (W3C webrtc-pc §5.5
+    /// `RTCDtlsTransport.state`, the one transport every sender, receiver
+    /// and the SCTP transport share under BUNDLE); `None` while it is
+    /// `new` (no description has made it yet). `Closed` after the peer's
+    /// `close_notify` while [`connection_state`](Self::connection_state)
+    /// stays `connected`, and once this side is closed.
+    pub async fn dtls_state(&self) -> Option<DtlsTransportState> {
+        match self.states().await {
+            Some(s) => s.dtls,
+            None => Some(DtlsTransportState::Closed),
+        }
     }
 
     /// `getStats()`: W3C webrtc-stats objects by id; `to_json()` gives the

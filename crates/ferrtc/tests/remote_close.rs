@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
-use ferrtc::{DataChannelEvent, IceConnectionState, PeerConnectionEvent, PeerConnectionState};
+use ferrtc::{
+    DataChannelEvent, DtlsTransportState, IceConnectionState, PeerConnectionEvent,
+    PeerConnectionState,
+};
 
 mod common;
 use common::connected_pair;
@@ -56,15 +59,47 @@ async fn the_peers_close_makes_this_side_disconnected_not_closed() {
     assert_eq!(ice, vec![IceConnectionState::Disconnected]);
     a.close().await;
     assert_eq!(a.connection_state().await, PeerConnectionState::Closed);
+    assert_eq!(a.dtls_state().await, Some(DtlsTransportState::Closed));
+}
+
+/// `dtls_state()` is `None` (W3C `new`) until a description makes the
+/// transport, on every clone of the handle, and `closed` after `close()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dtls_state_is_new_until_a_description_and_closed_after_close() {
+    let a = ferrtc::PeerConnection::new(ferrtc::Configuration::default()).expect("new");
+    let clones: Vec<_> = (0..3).map(|_| a.clone()).collect();
+    let states = futures_states(&clones).await;
+    assert_eq!(states, vec![None; 3]);
+    a.close().await;
+    let states = futures_states(&clones).await;
+    assert_eq!(states, vec![Some(DtlsTransportState::Closed); 3]);
+}
+
+/// Each clone's `dtls_state()`, asked from its own task.
+async fn futures_states(pcs: &[ferrtc::PeerConnection]) -> Vec<Option<DtlsTransportState>> {
+    let tasks: Vec<_> = pcs
+        .iter()
+        .map(|pc| {
+            let pc = pc.clone();
+            tokio::spawn(async move { pc.dtls_state().await })
+        })
+        .collect();
+    let mut states = Vec::new();
+    for t in tasks {
+        states.push(t.await.expect("the task panicked"));
+    }
+    states
 }
 
 /// After the peer's close: `DtlsStateChange(Closed)` is told once, no
 /// `ConnectionStateChange` with it; a send on the closed channel fails at
 /// once; a channel created afterwards closes instead of staying
-/// `connecting` until consent runs out.
+/// `connecting` until consent runs out. `dtls_state()` says `closed`
+/// from the event on, though the connection is still `connected`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_peers_close_dtls_closed_is_told_and_channels_fail_cleanly() {
     let (a, b, send, _recv) = connected_pair().await;
+    assert_eq!(a.dtls_state().await, Some(DtlsTransportState::Connected));
     let mut events = a.subscribe();
     b.close().await;
     let told = tokio::time::timeout(Duration::from_secs(5), async {
@@ -73,7 +108,7 @@ async fn after_the_peers_close_dtls_closed_is_told_and_channels_fail_cleanly() {
             match ev {
                 PeerConnectionEvent::DtlsStateChange(s) => {
                     seen.push(format!("dtls {s:?}"));
-                    if s == ferrtc::DtlsTransportState::Closed {
+                    if s == DtlsTransportState::Closed {
                         return seen;
                     }
                 }
@@ -86,6 +121,9 @@ async fn after_the_peers_close_dtls_closed_is_told_and_channels_fail_cleanly() {
     .await
     .expect("DtlsStateChange(Closed) not told");
     assert_eq!(told, vec!["dtls Closed".to_owned()]);
+    // The getter agrees with the event while the connection stays up.
+    assert_eq!(a.dtls_state().await, Some(DtlsTransportState::Closed));
+    assert_eq!(a.connection_state().await, PeerConnectionState::Connected);
     tokio::time::timeout(Duration::from_secs(5), async {
         while send.ready_state() != ferrtc::DataChannelState::Closed {
             tokio::time::sleep(Duration::from_millis(10)).await;
