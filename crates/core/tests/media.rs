@@ -742,6 +742,62 @@ fn a_sender_that_stops_and_sends_again_continues_its_sequence_numbers() {
     );
 }
 
+/// W3C webrtc-stats §5.3 (the RTP statistics hierarchy): a transceiver
+/// negotiated not to send and then to send again keeps its RTP stream,
+/// and the counters of its `outbound-rtp` and of its track's
+/// `media-source` only grow. The peer's `remote-outbound-rtp` comes from
+/// our sender reports, whose counts restart only with a new SSRC (RFC
+/// 3550 §6.4.1): it does not go back either.
+#[test]
+fn the_counters_of_a_sender_that_stops_and_sends_again_never_go_back() {
+    let mut call = call(11, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let video = call.video;
+    stream(&mut call, 10, |_, _| false);
+    fn camera(pc: &PeerConnection) -> Option<u64> {
+        pc.get_stats(SystemTime::now())
+            .stats
+            .values()
+            .find_map(|s| match s {
+                Stats::MediaSource(m) if m.kind == "video" => m.frames,
+                _ => None,
+            })
+    }
+    let before = outbound(&call.pair.a().pc, "video");
+    assert_eq!(camera(&call.pair.a().pc), Some(10));
+    let remote_before = inbound(&call.pair.b().pc, "video").remote_id.unwrap();
+    let remote_sent =
+        |pc: &PeerConnection, id: &str| match pc.get_stats(SystemTime::now()).stats.get(id) {
+            Some(Stats::RemoteOutboundRtp(r)) => r.packets_sent,
+            other => panic!("no remote-outbound-rtp {id}: {other:?}"),
+        };
+    let sent_before = remote_sent(&call.pair.b().pc, &remote_before);
+    assert_eq!(sent_before, before.packets_sent);
+    for direction in [
+        ferrtc_core::RtpTransceiverDirection::RecvOnly,
+        ferrtc_core::RtpTransceiverDirection::SendRecv,
+    ] {
+        call.pair.a().pc.set_direction(video, direction).unwrap();
+        call.pair.negotiate();
+        call.pair.run(Duration::from_millis(100));
+        assert_eq!(camera(&call.pair.a().pc), Some(10), "while {direction:?}");
+    }
+    stream(&mut call, 3, |_, _| false);
+    let after = outbound(&call.pair.a().pc, "video");
+    assert_eq!(after.id, before.id, "the same RTP stream");
+    assert_eq!(after.frames_sent, before.frames_sent + 3);
+    assert!(after.packets_sent > before.packets_sent, "{after:?}");
+    assert!(after.bytes_sent > before.bytes_sent, "{after:?}");
+    assert!(after.header_bytes_sent > before.header_bytes_sent);
+    assert_eq!(camera(&call.pair.a().pc), Some(13));
+    let remote_after = inbound(&call.pair.b().pc, "video").remote_id.unwrap();
+    assert_eq!(remote_after, remote_before);
+    assert_eq!(
+        remote_sent(&call.pair.b().pc, &remote_after),
+        after.packets_sent,
+        "the sender report counts every packet of the SSRC"
+    );
+}
+
 /// An H.264 access unit in Annex B: SPS, PPS and an IDR slice for a
 /// keyframe, one non-IDR slice otherwise (RFC 6184 §1.3 NAL types); each
 /// slice starts a picture (first_mb_in_slice 0: the first bit set).

@@ -60,7 +60,7 @@ use dtmf::ToneSender;
 use ferrtc_rtp::cc::history::ProbeId;
 use ferrtc_rtp::cc::pacer::{Paced as PacedPacket, Pacer, PacerConfig, PacketKind};
 use receiver::{MAX_JITTER_BUFFER_TARGET, Receiver};
-use sender::{MAX_LAYERS, SendKey, Sender, StreamSeeds};
+use sender::{Continuation, MAX_LAYERS, SendKey, Sender, StreamSeeds};
 use sources::{LevelExtensions, SourceEntry};
 use srtp::SrtpPair;
 
@@ -215,8 +215,9 @@ pub(crate) struct MediaSession {
     /// again on that SSRC continues its numbers. The SRTP state of the
     /// SSRC lives on, so a fresh random sequence number could protect a
     /// new packet under an index already used (RFC 3711 §9.1; with
-    /// AES-GCM, RFC 7714 §8.3, that leaks the authentication key).
-    retired: BTreeMap<TransceiverId, StreamSeeds>,
+    /// AES-GCM, RFC 7714 §8.3, that leaks the authentication key). Its
+    /// counters go on too (W3C webrtc-stats §5.3: the same RTP stream).
+    retired: BTreeMap<TransceiverId, Continuation>,
     /// W3C `jitterBufferTarget` of the receivers that set one, kept while
     /// the transceiver lives (a receiver made later starts with it).
     jitter_targets: BTreeMap<TransceiverId, Duration>,
@@ -660,7 +661,7 @@ impl MediaSession {
                         0 => self.retired.remove(&t.id()),
                         _ => None,
                     };
-                    let seeds = continued.unwrap_or_else(|| {
+                    let seeds = continued.as_ref().map(|c| c.seeds).unwrap_or_else(|| {
                         let ssrc = t
                             .init()
                             .ssrc
@@ -679,6 +680,9 @@ impl MediaSession {
                     };
                     match Sender::new(n, seeds, history, rid) {
                         Ok(mut s) => {
+                            if let Some(c) = continued {
+                                s.resume(c);
+                            }
                             if s.rid.is_none() {
                                 s.encoding = first_rid.clone();
                             }

@@ -141,6 +141,9 @@ pub(crate) struct Sender {
     /// RTTs measured from report blocks (W3C
     /// `roundTripTimeMeasurements`).
     pub rtt_measurements: u64,
+    /// A media packet was sent by this sender: the sender report has an
+    /// RTP time to extrapolate from, and padding a stream to go along.
+    started: bool,
 }
 
 impl std::fmt::Debug for Sender {
@@ -184,6 +187,22 @@ impl StreamSeeds {
             timestamp: rng.random(),
         }
     }
+}
+
+/// A stream whose sender was dropped while its transceiver does not send
+/// (see [`Sender::continuation`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Continuation {
+    /// Its SSRCs and where its numbers and clock stand.
+    pub seeds: StreamSeeds,
+    /// Its sender-report state, at the clock rate `clock_rate`.
+    stats: SendStats,
+    clock_rate: u32,
+    counters: OutboundCounters,
+    /// What the application wrote on it.
+    pub source: SourceCounters,
+    remote_report: Option<(ReportBlock, SystemTime)>,
+    rtt_measurements: u64,
 }
 
 /// Largest first sequence number of a stream (see [`StreamSeeds::fresh`]).
@@ -239,6 +258,7 @@ impl Sender {
             source: SourceCounters::default(),
             remote_report: None,
             rtt_measurements: 0,
+            started: false,
         })
     }
 
@@ -249,14 +269,39 @@ impl Sender {
     }
 
     /// Where this stream stands: its SSRCs and the numbers and timestamp
-    /// its next packets take (to continue the stream in a new sender).
-    pub(crate) fn continuation(&self) -> StreamSeeds {
-        StreamSeeds {
-            ssrc: self.ssrc,
-            rtx_ssrc: self.rtx_ssrc,
-            sequence: self.sequence,
-            rtx_sequence: self.rtx_sequence,
-            timestamp: self.timestamp,
+    /// its next packets take, and what it counted (to continue the stream
+    /// in a new sender).
+    pub(crate) fn continuation(&self) -> Continuation {
+        Continuation {
+            seeds: StreamSeeds {
+                ssrc: self.ssrc,
+                rtx_ssrc: self.rtx_ssrc,
+                sequence: self.sequence,
+                rtx_sequence: self.rtx_sequence,
+                timestamp: self.timestamp,
+            },
+            stats: self.stats.clone(),
+            clock_rate: self.codec.clock_rate,
+            counters: self.counters,
+            source: self.source,
+            remote_report: self.remote_report,
+            rtt_measurements: self.rtt_measurements,
+        }
+    }
+
+    /// Continues the stream `c` describes (made with `c.seeds`): its
+    /// counters go on from where they stood. W3C webrtc-stats §5.3: the
+    /// RTP stream of a transceiver that stopped sending is the same one
+    /// when it sends again, its counters never go back; RFC 3550 §6.4.1:
+    /// the sender report's counts restart only with a new SSRC.
+    pub(crate) fn resume(&mut self, c: Continuation) {
+        self.counters = c.counters;
+        self.source = c.source;
+        self.remote_report = c.remote_report;
+        self.rtt_measurements = c.rtt_measurements;
+        // The RTP time of the sender reports goes at the codec's clock.
+        if c.clock_rate == self.codec.clock_rate {
+            self.stats = c.stats;
         }
     }
 
@@ -355,6 +400,7 @@ impl Sender {
                 });
             })?;
         self.counters.frames_sent += 1;
+        self.started = true;
         if keyframe {
             self.counters.key_frames_sent += 1;
         }
@@ -440,6 +486,7 @@ impl Sender {
         self.counters.packets_sent += 1;
         self.counters.bytes_sent += payload.len() as u64;
         self.counters.header_bytes_sent += (bytes.len() - payload.len()) as u64;
+        self.started = true;
         Ok(bytes)
     }
 
@@ -484,7 +531,7 @@ impl Sender {
     /// Whether [`Self::padding_packet`] makes packets: RTX negotiated, the
     /// layer active and media sent.
     pub fn can_pad(&self) -> bool {
-        self.codec.rtx.is_some() && self.active && self.counters.packets_sent > 0
+        self.codec.rtx.is_some() && self.active && self.started
     }
 
     /// The media packet `sequence` of this stream (`plain`, before SRTP)
@@ -534,7 +581,7 @@ impl Sender {
     /// A sender report (RFC 3550 §6.4.1) with the NTP/RTP mapping at `now`,
     /// once the stream sent and while it is active.
     pub fn sender_report(&mut self, now: Instant, wall: SystemTime) -> Option<SenderReport> {
-        (self.active && self.counters.packets_sent > 0).then(|| self.stats.sender_report(now, wall))
+        (self.active && self.started).then(|| self.stats.sender_report(now, wall))
     }
 
     /// A report block about this sender's stream, arrived at `now`

@@ -123,10 +123,13 @@ impl MediaSession {
         self.outbound_stats(timestamp, transport, transceivers, &mut out);
         self.remote_inbound_stats(transport, &mut out);
         for (t, track, video) in sources(transceivers) {
+            // What was written on the first stream, which a transceiver
+            // not sending now keeps for when it sends again.
             let source = self
                 .senders
                 .get(&(t.id(), 0))
                 .map(|s| s.source)
+                .or_else(|| self.retired.get(&t.id()).map(|c| c.source))
                 .unwrap_or_default();
             out.push(Stats::MediaSource(MediaSourceStats {
                 id: source_id(t.id(), video),
