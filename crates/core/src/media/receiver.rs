@@ -80,10 +80,11 @@ pub struct InboundCounters {
 /// §6.4.1; W3C `RTCRemoteOutboundRtpStreamStats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RemoteSender {
-    /// The sender's packet count (wraps at 2^32).
-    pub packets_sent: u32,
-    /// The sender's octet count, payload only (wraps at 2^32).
-    pub octets_sent: u32,
+    /// The sender's packet count, carried on past the 32-bit count's
+    /// wraps (see [`extend_count`]).
+    pub packets_sent: u64,
+    /// The sender's octet count, payload only, carried on past the wraps.
+    pub octets_sent: u64,
     /// The NTP timestamp of the report.
     pub ntp_time: u64,
     /// Sender reports received about the stream.
@@ -91,6 +92,21 @@ pub(crate) struct RemoteSender {
     /// When the last one arrived, on the wall clock (W3C webrtc-stats §4:
     /// the `timestamp` of the `remote-outbound-rtp`).
     pub received: SystemTime,
+}
+
+/// A sender report's 32-bit count `count` (RFC 3550 §6.4.1: packets or
+/// octets, which wrap) carried on from the extended count `last` of the
+/// report before: less than half the range ahead is the count going on,
+/// maybe past a wrap; else the report is older than the last one (RTCP
+/// reordered) and the count stays. W3C webrtc-stats: a counter never
+/// goes back.
+fn extend_count(last: u64, count: u32) -> u64 {
+    let ahead = count.wrapping_sub(last as u32);
+    if ahead < 0x8000_0000 {
+        last + u64::from(ahead)
+    } else {
+        last
+    }
 }
 
 /// The stream of one remote SSRC.
@@ -711,9 +727,16 @@ impl Receiver {
             }
             s.stats.on_sender_report(now, sr);
             let reports = s.remote.map_or(0, |r| r.reports) + 1;
+            let (packets_sent, octets_sent) = match s.remote {
+                Some(r) => (
+                    extend_count(r.packets_sent, sr.packet_count),
+                    extend_count(r.octets_sent, sr.octet_count),
+                ),
+                None => (u64::from(sr.packet_count), u64::from(sr.octet_count)),
+            };
             s.remote = Some(RemoteSender {
-                packets_sent: sr.packet_count,
-                octets_sent: sr.octet_count,
+                packets_sent,
+                octets_sent,
                 ntp_time: sr.ntp_time,
                 reports,
                 received: wall,

@@ -179,8 +179,8 @@ impl MediaSession {
                     transport_id: transport.to_owned(),
                     codec_id: codec_id.clone(),
                     local_id: id.clone(),
-                    packets_sent: u64::from(sr.packets_sent),
-                    bytes_sent: u64::from(sr.octets_sent),
+                    packets_sent: sr.packets_sent,
+                    bytes_sent: sr.octets_sent,
                     remote_timestamp: ntp_to_unix_ms(sr.ntp_time),
                     reports_sent: sr.reports,
                 };

@@ -866,3 +866,59 @@ fn header_bytes_received_count_the_extension_block_as_it_came_on_the_wire() {
     assert_eq!(c.bytes_received, 6, "{c:?}");
     assert_eq!(c.header_bytes_received + c.bytes_received, wire, "{c:?}");
 }
+
+/// W3C webrtc-stats §5.3.9: `packetsSent` and `bytesSent` of a
+/// `remote-outbound-rtp` are counters, which never go back. The sender
+/// report's counts are 32 bits and wrap (RFC 3550 §6.4.1; a 4 Mbit/s
+/// stream's octet count wraps within 2.5 hours): the stats carry them on
+/// past the wrap, and a report older than the last one (RTCP reordered)
+/// takes nothing back.
+#[test]
+fn remote_outbound_rtp_counts_go_on_past_the_sender_reports_wrap() {
+    use ferrtc_rtp::rtcp::SenderReport;
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    let report = |session: &mut MediaSession, packet_count, octet_count| {
+        let sr = RtcpPacket::SenderReport(SenderReport {
+            ssrc: 100,
+            ntp_time: 1 << 32,
+            rtp_time: 0,
+            packet_count,
+            octet_count,
+            reports: Vec::new(),
+        });
+        session.handle_rtcp(now, wall, &sr.to_vec().unwrap());
+        session
+            .rtp_stats(0.0, "T01", &[])
+            .into_iter()
+            .find_map(|s| match s {
+                crate::Stats::RemoteOutboundRtp(r) => Some((r.packets_sent, r.bytes_sent)),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let wrap = 1u64 << 32;
+    assert_eq!(
+        report(&mut session, 0xffff_fff0, 0xffff_ff00),
+        (0xffff_fff0, 0xffff_ff00)
+    );
+    assert_eq!(
+        report(&mut session, 0x10, 0x100),
+        (wrap + 0x10, wrap + 0x100)
+    );
+    // A report from before the last one, arrived late.
+    assert_eq!(
+        report(&mut session, 0xffff_fff8, 0xffff_ff80),
+        (wrap + 0x10, wrap + 0x100)
+    );
+    assert_eq!(
+        report(&mut session, 0x20, 0x200),
+        (wrap + 0x20, wrap + 0x200)
+    );
+}
