@@ -435,6 +435,16 @@ impl Receiver {
                         let before = packet.sequence_number.wrapping_sub(START_LOOKBACK + 1);
                         nack.on_packet(now, before);
                     }
+                    // RFC 3550 A.3, §6.4.1: reception statistics and the
+                    // sender's reports are the SSRC's, which another
+                    // payload type does not change (the jitter only at the
+                    // clock rate it was measured at).
+                    if let Some(old) = l.stream.take().filter(|s| s.ssrc == packet.ssrc) {
+                        stream.remote = old.remote;
+                        if old.codec.clock_rate == codec.clock_rate {
+                            stream.stats = old.stats;
+                        }
+                    }
                     l.stream = Some(stream);
                 }
                 (*packet, false)

@@ -922,3 +922,62 @@ fn remote_outbound_rtp_counts_go_on_past_the_sender_reports_wrap() {
         (wrap + 0x20, wrap + 0x200)
     );
 }
+
+/// RFC 3550 A.3, A.8 and §6.4.1: reception statistics are kept per SSRC.
+/// A sender that changes codec on its SSRC (another negotiated payload
+/// type) goes on with the same stream: its losses so far still count, and
+/// its last sender report still shows (W3C webrtc-stats §5.3: the same
+/// `inbound-rtp`, whose counters never go back, and its
+/// `remote-outbound-rtp`).
+#[test]
+fn a_codec_change_on_the_same_ssrc_keeps_its_reception_statistics() {
+    use ferrtc_rtp::rtcp::SenderReport;
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    let vp9 = Negotiated {
+        codec: Codec::Vp9,
+        payload_type: PayloadType::new(98).unwrap(),
+        rtx: None,
+        ..vp8()
+    };
+    session.receivers.insert(
+        id,
+        Receiver::new("v".into(), vec![vp8(), vp9], Vec::new(), 2000),
+    );
+    // Sequence number 3 is lost.
+    for seq in [1, 2, 4, 5] {
+        let mut d = forged(&mut peer, 100, seq, 96, Some(b"v"));
+        assert!(session.handle_receive(now, wall, &mut d));
+    }
+    let sr = RtcpPacket::SenderReport(SenderReport {
+        ssrc: 100,
+        ntp_time: 1 << 32,
+        rtp_time: 0,
+        packet_count: 5,
+        octet_count: 20,
+        reports: Vec::new(),
+    });
+    session.handle_rtcp(now, wall, &sr.to_vec().unwrap());
+    let stats = |session: &MediaSession| {
+        let all = session.rtp_stats(0.0, "T01", &[]);
+        let inbound = all.iter().find_map(|s| match s {
+            crate::Stats::InboundRtp(s) => {
+                Some((s.id.clone(), s.packets_lost, s.remote_id.clone()))
+            }
+            _ => None,
+        });
+        let reports = all.iter().find_map(|s| match s {
+            crate::Stats::RemoteOutboundRtp(r) => Some(r.reports_sent),
+            _ => None,
+        });
+        (inbound.unwrap(), reports)
+    };
+    let before = stats(&session);
+    assert_eq!(before.0.1, 1, "one packet lost");
+    assert_eq!(before.1, Some(1));
+    // The sender goes on with VP9 on the same SSRC.
+    let mut d = forged(&mut peer, 100, 6, 98, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    assert_eq!(stats(&session), before);
+}
