@@ -14,6 +14,11 @@
 //! frame it receives, as a forwarding server does: the frames are not
 //! decoded, only re-packetized under the bot's SSRC, and a keyframe request
 //! (PLI) from the caller is passed on to the caller's sender.
+//!
+//! A caller has one call at a time. It ends at the caller's `bye` (sent by
+//! the server too when the caller leaves), its close_notify or its failure;
+//! an offer of another SDP session than the call's (a new peer connection
+//! of the caller) ends it and starts a new one.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -147,6 +152,8 @@ type Answered = tokio::sync::watch::Sender<Vec<String>>;
 struct Call {
     pc: PeerConnection,
     answered: Answered,
+    /// The caller's SDP session ([`sdp_session`] of its first offer).
+    session: Option<String>,
 }
 
 /// Answers calls: one peer connection per caller, keyed by the caller's name.
@@ -158,18 +165,28 @@ async fn run_bot(mut bot: BotHandle) {
         };
         match signal {
             Signal::Offer { sdp } => {
-                // A call that failed (and is closing itself) starts anew.
-                let mut existing = calls.get(&from).map(|c| (c.pc.clone(), c.answered.clone()));
-                if let Some((pc, _)) = &existing
-                    && matches!(
-                        pc.connection_state().await,
-                        PeerConnectionState::Closed | PeerConnectionState::Failed
-                    )
+                let session = sdp_session(&sdp);
+                let mut existing = calls
+                    .get(&from)
+                    .map(|c| (c.pc.clone(), c.answered.clone(), c.session == session));
+                // An offer of another SDP session comes from a new peer
+                // connection of the caller: a new call, whatever state the
+                // last one is in (still up, or its close_notify not yet
+                // seen). A call that failed (and is closing itself) starts
+                // anew too.
+                if let Some((pc, _, same_session)) = &existing
+                    && (!same_session
+                        || matches!(
+                            pc.connection_state().await,
+                            PeerConnectionState::Closed | PeerConnectionState::Failed
+                        ))
                 {
+                    pc.close().await;
+                    calls.remove(&from);
                     existing = None;
                 }
                 let (pc, answered) = match existing {
-                    Some(call) => call,
+                    Some((pc, answered, _)) => (pc, answered),
                     None => match PeerConnection::new(Configuration::default()) {
                         Ok(pc) => {
                             let (answered, ufrags) = tokio::sync::watch::channel(Vec::new());
@@ -182,6 +199,7 @@ async fn run_bot(mut bot: BotHandle) {
                             let call = Call {
                                 pc: pc.clone(),
                                 answered: answered.clone(),
+                                session,
                             };
                             calls.insert(from.clone(), call);
                             (pc, answered)
@@ -266,6 +284,18 @@ async fn answer(
         }
     });
     Ok(())
+}
+
+/// The SDP session an offer belongs to: its `o=` line but the version.
+/// RFC 3264 §8: every later offer of a session (a renegotiation, an ICE
+/// restart) repeats the origin with only `<sess-version>` changed, so
+/// another origin is a new session: the caller's new peer connection.
+fn sdp_session(sdp: &str) -> Option<String> {
+    let origin = sdp.lines().find_map(|l| l.trim_end().strip_prefix("o="))?;
+    let mut fields = origin.split_ascii_whitespace();
+    let (user, id, _version) = (fields.next()?, fields.next()?, fields.next()?);
+    let rest: Vec<&str> = fields.collect();
+    Some(format!("{user} {id} {}", rest.join(" ")))
 }
 
 /// The `a=ice-ufrag` values of an SDP.
@@ -475,11 +505,23 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ServerOptions, hex};
+    use super::{ServerOptions, hex, sdp_session};
 
     #[test]
     fn hex_is_lower_case_two_digits_per_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
+    }
+
+    #[test]
+    fn an_sdp_session_is_its_origin_but_the_version() {
+        let offer = |origin: &str| format!("v=0\r\no={origin}\r\ns=-\r\nt=0 0\r\n");
+        let first = sdp_session(&offer("- 4611731400430051336 2 IN IP4 127.0.0.1"));
+        let later = sdp_session(&offer("- 4611731400430051336 3 IN IP4 127.0.0.1"));
+        let other = sdp_session(&offer("- 4611731400430051337 2 IN IP4 127.0.0.1"));
+        assert!(first.is_some());
+        assert_eq!(first, later, "a renegotiation keeps the session");
+        assert_ne!(first, other, "another session id is a new session");
+        assert_eq!(sdp_session("v=0\r\no=- 1\r\n"), None);
     }
 
     #[test]

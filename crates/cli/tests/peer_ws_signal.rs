@@ -301,35 +301,56 @@ fn answer_ufrag(sdp: &str) -> String {
         .to_owned()
 }
 
+/// `ferrtc demo` on a free loopback port; returns it and its address.
+async fn demo_server() -> (Child, String) {
+    let mut server = ferrtc(&["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = first
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    (server, addr)
+}
+
 /// A caller of the demo bot: relays signaling both ways in tasks and logs
-/// what the bot sent.
+/// what the bot sent. The bot's answers and candidates go to the caller's
+/// current peer connection (`pc`; a new call makes a new one).
 struct BotCaller {
     pc: PeerConnection,
+    current: std::sync::Arc<std::sync::Mutex<PeerConnection>>,
     out: tokio::sync::mpsc::UnboundedSender<Signal>,
+    /// Held while an offer is being made: candidates wait for it (the
+    /// offer goes out first, as a browser's `onicecandidate` follows
+    /// `setLocalDescription`).
+    offering: std::sync::Arc<tokio::sync::Mutex<()>>,
     seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
-    _server: Child,
+    _server: Option<Child>,
 }
 
 impl BotCaller {
+    /// Starts `ferrtc demo` and joins it as `caller`.
     async fn start() -> BotCaller {
-        let mut server = ferrtc(&["demo", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let addr = first.strip_prefix("listening on http://").unwrap();
+        let (server, addr) = demo_server().await;
+        let mut caller = BotCaller::join(&addr, "caller").await;
+        caller._server = Some(server);
+        caller
+    }
+
+    /// Joins the demo at `addr` as `name`.
+    async fn join(addr: &str, name: &str) -> BotCaller {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
             .await
             .unwrap();
         let (mut sink, mut stream) = ws.split();
-        let join = ClientMessage::Join {
-            name: "caller".into(),
-        };
+        let join = ClientMessage::Join { name: name.into() };
         sink.send(Message::text(join.to_json())).await.unwrap();
         let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Signal>();
         tokio::spawn(async move {
@@ -344,9 +365,10 @@ impl BotCaller {
             }
         });
         let pc = PeerConnection::new(ferrtc::Configuration::default()).unwrap();
+        let current = std::sync::Arc::new(std::sync::Mutex::new(pc.clone()));
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         {
-            let (pc, seen) = (pc.clone(), seen.clone());
+            let (current, seen) = (current.clone(), seen.clone());
             tokio::spawn(async move {
                 while let Some(Ok(frame)) = stream.next().await {
                     let Message::Text(text) = frame else { continue };
@@ -354,12 +376,14 @@ impl BotCaller {
                     else {
                         continue;
                     };
+                    let pc = current.lock().unwrap().clone();
                     match signal {
                         Signal::Answer { sdp } => {
                             seen.lock().unwrap().push(Seen::Answer(answer_ufrag(&sdp)));
-                            pc.set_remote_description(ferrtc::SessionDescription::answer(sdp))
-                                .await
-                                .unwrap();
+                            let answer = ferrtc::SessionDescription::answer(sdp);
+                            if let Err(e) = pc.set_remote_description(answer).await {
+                                eprintln!("the bot's answer refused: {e}");
+                            }
                         }
                         Signal::Candidate {
                             candidate,
@@ -385,36 +409,48 @@ impl BotCaller {
                 }
             });
         }
-        {
-            let (pc, out) = (pc.clone(), out.clone());
-            tokio::spawn(async move {
-                while let Some(event) = pc.next_event().await {
-                    if let PeerConnectionEvent::IceCandidate(c) = event {
-                        let _ = out.send(Signal::Candidate {
-                            candidate: c.candidate,
-                            sdp_mid: c.sdp_mid,
-                            sdp_m_line_index: c.sdp_m_line_index,
-                            username_fragment: c.username_fragment,
-                        });
-                    }
-                }
-            });
-        }
+        let offering = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        trickle(&pc, &out, &offering);
         BotCaller {
             pc,
+            current,
             out,
+            offering,
             seen,
-            _server: server,
+            _server: None,
         }
     }
 
+    /// A new peer connection for the next call; the old one is left as it
+    /// is (the caller closes it, or not).
+    fn new_call(&mut self) -> PeerConnection {
+        let pc = PeerConnection::new(ferrtc::Configuration::default()).unwrap();
+        trickle(&pc, &self.out, &self.offering);
+        *self.current.lock().unwrap() = pc.clone();
+        std::mem::replace(&mut self.pc, pc)
+    }
+
     async fn offer(&self) {
+        let _offering = self.offering.lock().await;
         let offer = self.pc.create_offer().await.unwrap();
         self.pc
             .set_local_description(Some(offer.clone()))
             .await
             .unwrap();
         self.out.send(Signal::Offer { sdp: offer.sdp }).unwrap();
+    }
+
+    /// Calls the bot on `pc` with a `chat` channel; returns the channel
+    /// once it is open.
+    async fn call(&self) -> ferrtc::DataChannel {
+        let dc = self
+            .pc
+            .create_data_channel("chat", DataChannelInit::default())
+            .await
+            .unwrap();
+        self.offer().await;
+        opened(&dc).await;
+        dc
     }
 
     /// Waits until the bot has sent `answers` answers and, after the last,
@@ -455,6 +491,43 @@ impl BotCaller {
     }
 }
 
+/// Sends `pc`'s candidates to the bot.
+fn trickle(
+    pc: &PeerConnection,
+    out: &tokio::sync::mpsc::UnboundedSender<Signal>,
+    offering: &std::sync::Arc<tokio::sync::Mutex<()>>,
+) {
+    let (pc, out, offering) = (pc.clone(), out.clone(), offering.clone());
+    tokio::spawn(async move {
+        while let Some(event) = pc.next_event().await {
+            if let PeerConnectionEvent::IceCandidate(c) = event {
+                let _offered = offering.lock().await;
+                let _ = out.send(Signal::Candidate {
+                    candidate: c.candidate,
+                    sdp_mid: c.sdp_mid,
+                    sdp_m_line_index: c.sdp_m_line_index,
+                    username_fragment: c.username_fragment,
+                });
+            }
+        }
+    });
+}
+
+/// Waits until `dc` is open.
+async fn opened(dc: &ferrtc::DataChannel) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match dc.recv().await {
+                Some(DataChannelEvent::Open) => return,
+                None => panic!("channel gone"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the channel opens");
+}
+
 async fn echo(dc: &ferrtc::DataChannel, text: &str) {
     dc.send_text(text).await.unwrap();
     let got = tokio::time::timeout(WAIT, async {
@@ -484,17 +557,7 @@ async fn the_demo_bot_trickles_each_generation_after_its_answer() {
         .await
         .unwrap();
     caller.offer().await;
-    tokio::time::timeout(WAIT, async {
-        loop {
-            match dc.recv().await {
-                Some(DataChannelEvent::Open) => return,
-                None => panic!("channel gone"),
-                _ => {}
-            }
-        }
-    })
-    .await
-    .expect("the channel opens");
+    opened(&dc).await;
     let first = caller.wait_for_generation(1).await;
     echo(&dc, "one").await;
 
@@ -544,6 +607,32 @@ async fn the_demo_bot_trickles_each_generation_after_its_answer() {
                 assert!(*ok, "{c:?} refused: {seen:#?}");
             }
         }
+    }
+    caller.pc.close().await;
+}
+
+/// A caller calls again with a new peer connection (a new SDP session,
+/// RFC 3264 §8: a renegotiation keeps the `o=` session id) without a
+/// `bye`: the bot answers the new call with a new connection, whether the
+/// offer comes while the old call is still up on both sides or right after
+/// the caller closed the old one (before or after the bot saw its
+/// close_notify), and echoes on it.
+#[tokio::test(flavor = "current_thread")]
+async fn the_demo_bot_answers_a_new_call_while_the_last_one_is_up_or_just_closed() {
+    let mut caller = BotCaller::start().await;
+    let dc = caller.call().await;
+    echo(&dc, "first call").await;
+
+    let first = caller.new_call();
+    let dc = caller.call().await;
+    echo(&dc, "second call").await;
+    first.close().await;
+
+    for n in 3..6 {
+        let last = caller.new_call();
+        last.close().await;
+        let dc = caller.call().await;
+        echo(&dc, &format!("call {n}")).await;
     }
     caller.pc.close().await;
 }
