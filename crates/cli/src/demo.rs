@@ -18,7 +18,8 @@
 //! A caller has one call at a time. It ends at the caller's `bye` (sent by
 //! the server too when the caller leaves), its close_notify or its failure;
 //! an offer of another SDP session than the call's (a new peer connection
-//! of the caller) ends it and starts a new one.
+//! of the caller) ends it and starts a new one. An offer the bot cannot
+//! answer ends the call with a `bye` from the bot.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -206,6 +207,7 @@ async fn run_bot(mut bot: BotHandle) {
                         }
                         Err(e) => {
                             tracing::warn!("bot: cannot create a peer connection: {e}");
+                            hang_up(&bot, &from).await;
                             continue;
                         }
                     },
@@ -215,6 +217,7 @@ async fn run_bot(mut bot: BotHandle) {
                     if let Some(call) = calls.remove(&from) {
                         call.pc.close().await;
                     }
+                    hang_up(&bot, &from).await;
                 }
             }
             Signal::Candidate {
@@ -243,6 +246,15 @@ async fn run_bot(mut bot: BotHandle) {
             // The bot never offers, so it expects no answer.
             Signal::Answer { .. } => tracing::info!("bot: unexpected answer from {from}"),
         }
+    }
+}
+
+/// Tells `caller` that the bot ended the call: an offer it did not answer
+/// would leave the caller waiting for an answer forever (nothing in the
+/// offer/answer exchange times out).
+async fn hang_up(bot: &BotHandle, caller: &str) {
+    if bot.send(caller, Signal::Bye {}).await.is_err() {
+        tracing::debug!("bot: no bye to {caller}: the signaling server is gone");
     }
 }
 

@@ -332,6 +332,8 @@ struct BotCaller {
     /// `setLocalDescription`).
     offering: std::sync::Arc<tokio::sync::Mutex<()>>,
     seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    /// How many `bye`s the bot sent.
+    byes: tokio::sync::watch::Receiver<usize>,
     _server: Option<Child>,
 }
 
@@ -367,6 +369,7 @@ impl BotCaller {
         let pc = PeerConnection::new(ferrtc::Configuration::default()).unwrap();
         let current = std::sync::Arc::new(std::sync::Mutex::new(pc.clone()));
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (bye, byes) = tokio::sync::watch::channel(0);
         {
             let (current, seen) = (current.clone(), seen.clone());
             tokio::spawn(async move {
@@ -404,6 +407,7 @@ impl BotCaller {
                                 ok,
                             ));
                         }
+                        Signal::Bye {} => bye.send_modify(|n| *n += 1),
                         _ => {}
                     }
                 }
@@ -417,6 +421,7 @@ impl BotCaller {
             out,
             offering,
             seen,
+            byes,
             _server: None,
         }
     }
@@ -438,6 +443,20 @@ impl BotCaller {
             .await
             .unwrap();
         self.out.send(Signal::Offer { sdp: offer.sdp }).unwrap();
+    }
+
+    /// Sends `signal` to the bot as it is.
+    fn send(&self, signal: Signal) {
+        self.out.send(signal).unwrap();
+    }
+
+    /// Waits until the bot has sent `n` `bye`s in all.
+    async fn hung_up(&self, n: usize) {
+        let mut byes = self.byes.clone();
+        tokio::time::timeout(WAIT, byes.wait_for(|sent| *sent >= n))
+            .await
+            .expect("the bot hangs up")
+            .unwrap();
     }
 
     /// Calls the bot on `pc` with a `chat` channel; returns the channel
@@ -634,5 +653,60 @@ async fn the_demo_bot_answers_a_new_call_while_the_last_one_is_up_or_just_closed
         let dc = caller.call().await;
         echo(&dc, &format!("call {n}")).await;
     }
+    caller.pc.close().await;
+}
+
+/// Waits until the bot closes its end of the call (its close_notify).
+async fn bot_closed(events: &mut ferrtc::PeerConnectionEvents) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Some(PeerConnectionEvent::DtlsStateChange(ferrtc::DtlsTransportState::Closed)) => {
+                    return;
+                }
+                None => panic!("the caller's connection ended"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the bot closes the call");
+}
+
+/// An offer the bot cannot answer (not SDP; a renegotiation changing the
+/// DTLS fingerprint of a running call) ends the call with a `bye`: the
+/// caller is not left waiting for an answer that never comes.
+#[tokio::test(flavor = "current_thread")]
+async fn the_demo_bot_hangs_up_on_an_offer_it_cannot_answer() {
+    let caller = BotCaller::start().await;
+    caller.send(Signal::Offer {
+        sdp: "v=0\r\nnot sdp\r\n".into(),
+    });
+    caller.hung_up(1).await;
+
+    let dc = caller.call().await;
+    echo(&dc, "a call after the refused offer").await;
+    let mut events = caller.pc.subscribe();
+    let offer = caller.pc.create_offer().await.unwrap();
+    let fingerprint = offer
+        .sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=fingerprint:sha-256 "))
+        .unwrap()
+        .to_owned();
+    // Every hex digit changed, the colons kept.
+    let other: String = fingerprint
+        .chars()
+        .map(|c| match c {
+            ':' => ':',
+            '0' => '1',
+            _ => '0',
+        })
+        .collect();
+    caller.send(Signal::Offer {
+        sdp: offer.sdp.replace(&fingerprint, &other),
+    });
+    caller.hung_up(2).await;
+    bot_closed(&mut events).await;
     caller.pc.close().await;
 }
