@@ -320,13 +320,21 @@ async fn demo_server() -> (Child, String) {
     (server, addr)
 }
 
+/// What a caller's WebSocket task sends.
+enum Out {
+    /// A signal for the bot.
+    Signal(Signal),
+    /// Close the WebSocket: leave the room.
+    Leave,
+}
+
 /// A caller of the demo bot: relays signaling both ways in tasks and logs
 /// what the bot sent. The bot's answers and candidates go to the caller's
 /// current peer connection (`pc`; a new call makes a new one).
 struct BotCaller {
     pc: PeerConnection,
     current: std::sync::Arc<std::sync::Mutex<PeerConnection>>,
-    out: tokio::sync::mpsc::UnboundedSender<Signal>,
+    out: tokio::sync::mpsc::UnboundedSender<Out>,
     /// Held while an offer is being made: candidates wait for it (the
     /// offer goes out first, as a browser's `onicecandidate` follows
     /// `setLocalDescription`).
@@ -334,6 +342,7 @@ struct BotCaller {
     seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
     /// How many `bye`s the bot sent.
     byes: tokio::sync::watch::Receiver<usize>,
+    addr: String,
     _server: Option<Child>,
 }
 
@@ -354,9 +363,13 @@ impl BotCaller {
         let (mut sink, mut stream) = ws.split();
         let join = ClientMessage::Join { name: name.into() };
         sink.send(Message::text(join.to_json())).await.unwrap();
-        let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Signal>();
+        let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
         tokio::spawn(async move {
-            while let Some(signal) = out_rx.recv().await {
+            while let Some(out) = out_rx.recv().await {
+                let Out::Signal(signal) = out else {
+                    let _ = sink.close().await;
+                    break;
+                };
                 let m = ClientMessage::Signal {
                     target: "ferrtc-bot".into(),
                     signal,
@@ -422,6 +435,7 @@ impl BotCaller {
             offering,
             seen,
             byes,
+            addr: addr.to_owned(),
             _server: None,
         }
     }
@@ -442,12 +456,17 @@ impl BotCaller {
             .set_local_description(Some(offer.clone()))
             .await
             .unwrap();
-        self.out.send(Signal::Offer { sdp: offer.sdp }).unwrap();
+        self.send(Signal::Offer { sdp: offer.sdp });
+    }
+
+    /// Leaves the room (closes the WebSocket) without a `bye`.
+    fn leave(&self) {
+        let _ = self.out.send(Out::Leave);
     }
 
     /// Sends `signal` to the bot as it is.
     fn send(&self, signal: Signal) {
-        self.out.send(signal).unwrap();
+        self.out.send(Out::Signal(signal)).unwrap();
     }
 
     /// Waits until the bot has sent `n` `bye`s in all.
@@ -513,7 +532,7 @@ impl BotCaller {
 /// Sends `pc`'s candidates to the bot.
 fn trickle(
     pc: &PeerConnection,
-    out: &tokio::sync::mpsc::UnboundedSender<Signal>,
+    out: &tokio::sync::mpsc::UnboundedSender<Out>,
     offering: &std::sync::Arc<tokio::sync::Mutex<()>>,
 ) {
     let (pc, out, offering) = (pc.clone(), out.clone(), offering.clone());
@@ -521,12 +540,12 @@ fn trickle(
         while let Some(event) = pc.next_event().await {
             if let PeerConnectionEvent::IceCandidate(c) = event {
                 let _offered = offering.lock().await;
-                let _ = out.send(Signal::Candidate {
+                let _ = out.send(Out::Signal(Signal::Candidate {
                     candidate: c.candidate,
                     sdp_mid: c.sdp_mid,
                     sdp_m_line_index: c.sdp_m_line_index,
                     username_fragment: c.username_fragment,
-                });
+                }));
             }
         }
     });
@@ -709,4 +728,33 @@ async fn the_demo_bot_hangs_up_on_an_offer_it_cannot_answer() {
     caller.hung_up(2).await;
     bot_closed(&mut events).await;
     caller.pc.close().await;
+}
+
+/// Calls of two callers run side by side; each ends on its own: one by
+/// its `bye` (and calls again), the other by leaving the room
+/// mid-call (the server's `bye`): the bot closes that connection and the
+/// other call goes on.
+#[tokio::test(flavor = "current_thread")]
+async fn the_demo_bot_ends_each_call_on_its_callers_bye_or_departure_and_keeps_the_others() {
+    let mut first = BotCaller::start().await;
+    let second = BotCaller::join(&first.addr, "second").await;
+    let (one, two) = (first.call().await, second.call().await);
+    echo(&one, "first").await;
+    echo(&two, "second").await;
+
+    let mut events = first.pc.subscribe();
+    first.send(Signal::Bye {});
+    bot_closed(&mut events).await;
+    first.new_call().close().await;
+    let one = first.call().await;
+    echo(&one, "first, called again").await;
+    echo(&two, "second, still").await;
+
+    let mut events = second.pc.subscribe();
+    second.leave();
+    bot_closed(&mut events).await;
+    echo(&one, "first, still").await;
+    assert_eq!(*first.byes.borrow(), 0, "the bot hung up on nobody");
+    first.pc.close().await;
+    second.pc.close().await;
 }
