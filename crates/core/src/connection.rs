@@ -526,11 +526,7 @@ impl PeerConnection {
         if self.closed {
             return;
         }
-        let dtls = match &self.dtls {
-            Some(d) => Some(d.state()),
-            None if self.dtls_failed => Some(TransportState::Failed),
-            None => None,
-        };
+        let dtls = self.dtls_state();
         if let Some(d) = dtls
             && self.dtls_told != Some(d)
         {

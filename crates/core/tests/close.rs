@@ -23,7 +23,7 @@ fn peer(
 /// A certificate valid when the connection is made but expired when its
 /// DTLS transport starts (the offerer is the DTLS server, which starts as
 /// soon as the answer is applied): the transport fails, so the connection
-/// is `failed` (webrtc-pc §4.3.3), not closed. The application's `close()`
+/// is `failed` (webrtc-pc §4.3.3), not closed, and so is its DTLS state. The application's `close()`
 /// then closes it like any other: signaling, ICE and connection states
 /// `closed`, and later calls refused with an `InvalidStateError`.
 #[test]
@@ -44,6 +44,7 @@ fn close_after_the_dtls_transport_failed_to_start_closes_every_state() {
         .unwrap();
     assert_eq!(a.connection_state(), PeerConnectionState::Failed);
     assert_eq!(a.signaling_state(), SignalingState::Stable);
+    assert_eq!(a.dtls_state(), Some(ferrtc_dtls::TransportState::Failed));
     let transport = a.get_stats(wall).first_of_type("transport").cloned();
     assert!(
         matches!(&transport, Some(Stats::Transport(t)) if t.dtls_state == "failed"),

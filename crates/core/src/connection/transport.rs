@@ -39,9 +39,15 @@ impl PeerConnection {
         self.ice.as_ref().map(|a| *a.stats())
     }
 
-    /// The DTLS transport state, once the transport exists.
+    /// The DTLS transport state (W3C `RTCDtlsTransport.state`), once a
+    /// description made the transport: `Failed` when it could not be
+    /// made (an expired certificate, say); `None` while it is `new`.
     pub fn dtls_state(&self) -> Option<TransportState> {
-        self.dtls.as_ref().map(Dtls::state)
+        match &self.dtls {
+            Some(d) => Some(d.state()),
+            None if self.dtls_failed => Some(TransportState::Failed),
+            None => None,
+        }
     }
 
     /// The local ICE username fragment (`a=ice-ufrag`, RFC 8839 §5.4); it
