@@ -68,6 +68,16 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// W3C `InvalidCharacterError`: a DTMF tone `insertDTMF` does not know
+    /// (webrtc-pc §7.2 step 6: only `0-9`, `A-D`, `#`, `*` and `,`).
+    #[error("InvalidCharacterError: {message}")]
+    InvalidCharacter {
+        /// What was refused.
+        message: String,
+        /// The lower layer's error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// ECMAScript `TypeError`: invalid arguments (`RTCDataChannelInit`, a
     /// message over `maxMessageSize`).
     #[error("TypeError: {message}")]
@@ -112,6 +122,7 @@ impl Error {
             Error::InvalidAccess { .. } => "InvalidAccessError",
             Error::Operation { .. } => "OperationError",
             Error::Syntax { .. } => "SyntaxError",
+            Error::InvalidCharacter { .. } => "InvalidCharacterError",
             Error::Type { .. } => "TypeError",
             Error::NotSupported { .. } => "NotSupportedError",
             Error::Range { .. } => "RangeError",
@@ -312,11 +323,12 @@ impl From<crate::media::MediaError> for Error {
                 message,
                 source: Some(Box::new(e)),
             },
-            // webrtc-pc §7.2 insertDTMF: InvalidCharacterError has no kind
-            // here; SyntaxError is the closest DOMException (the source is
-            // the precise `DtmfError`).
+            // webrtc-pc §7.2 insertDTMF step 6.
             M::Dtmf(ferrtc_rtp::dtmf::DtmfError::InvalidCharacterError { .. }) => {
-                syntax(message, Some(Box::new(e)))
+                Error::InvalidCharacter {
+                    message,
+                    source: Some(Box::new(e)),
+                }
             }
             M::Dtmf(ferrtc_rtp::dtmf::DtmfError::InvalidStateError) => {
                 invalid_state(message, Some(Box::new(e)))

@@ -613,12 +613,13 @@ async fn dtmf_tones_reach_the_peer_in_order_and_every_clone_sees_the_tonechanges
     assert_eq!(track.track.kind(), MediaKind::Audio);
     wait_connected(&[&a, &b]).await;
     assert!(dtmf.can_insert_dtmf().await.unwrap());
-    // A character outside 0-9 A-D # * , is refused.
-    assert!(
-        dtmf.insert_dtmf("1x", Duration::from_millis(100), Duration::from_millis(70))
-            .await
-            .is_err()
-    );
+    // A character outside 0-9 A-D # * , is refused (W3C webrtc-pc §7.2
+    // step 6).
+    let refused = dtmf
+        .insert_dtmf("1x", Duration::from_millis(100), Duration::from_millis(70))
+        .await
+        .expect_err("an x is not a tone");
+    assert_eq!(refused.name(), "InvalidCharacterError", "{refused}");
 
     // Each clone gets every tonechange fired after it was made.
     let clones: Vec<_> = (0..3).map(|_| dtmf.clone()).collect();

@@ -33,9 +33,9 @@ impl PeerConnection {
     /// the connection is not `connected`, its `currentDirection` does not send, it is not audio, its sender
     /// has no track (`replace_track(None)`), its first
     /// encoding is inactive, or no telephone-event was negotiated at its
-    /// codec's clock rate (W3C `canInsertDTMF` false); with a `SyntaxError` for a character that
-    /// is not a tone (the W3C `InvalidCharacterError`, which
-    /// [`Error`] has no kind for; its cause is [`MediaError::Dtmf`] with
+    /// codec's clock rate (W3C `canInsertDTMF` false); with an
+    /// `InvalidCharacterError` ([`Error::InvalidCharacter`]) for a character
+    /// that is not a tone (its cause is [`MediaError::Dtmf`] with
     /// [`ferrtc_rtp::dtmf::DtmfError::InvalidCharacterError`]); with an
     /// `InvalidAccessError` for a transceiver of another connection.
     pub fn insert_dtmf(

@@ -50,9 +50,8 @@ pub enum MediaError {
     Srtp(String),
     /// `insertDTMF` refused the tones (ferrtc-rtp's check of webrtc-pc
     /// §7.2): a character that is not a tone is the W3C
-    /// `InvalidCharacterError`, which [`crate::Error`] has no kind for and
-    /// maps to the closest, `SyntaxError` (a string that does not match
-    /// the expected pattern); the state check is an `InvalidStateError`.
+    /// `InvalidCharacterError` ([`crate::Error::InvalidCharacter`]); the
+    /// state check is an `InvalidStateError`.
     #[error("insertDTMF: {0}")]
     Dtmf(#[source] ferrtc_rtp::dtmf::DtmfError),
     /// A `jitterBufferTarget` above 4000 ms (W3C webrtc-pc §5.3.1:

@@ -84,8 +84,7 @@ impl DtmfSender {
     /// packets go on the sender's SSRC with the negotiated
     /// telephone-event payload type (RFC 4733). `InvalidStateError` when
     /// the sender cannot send DTMF now ([`can_insert_dtmf`](Self::can_insert_dtmf)),
-    /// `SyntaxError` (the W3C names `InvalidCharacterError`) for another
-    /// character.
+    /// `InvalidCharacterError` for another character.
     #[doc(alias = "insertDTMF")]
     pub async fn insert_dtmf(
         &self,
