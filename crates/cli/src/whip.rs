@@ -18,7 +18,8 @@
 //! - one task per session sets it up (offer, answer, candidates gathered
 //!   into the answer: WHIP has no trickle from the server) and then
 //!   watches its events; a session not connected within 30 s is ended;
-//! - a `PATCH` with candidates adds them; one with new ICE credentials
+//! - a `PATCH` with candidates adds them, after those of the session's
+//!   earlier `PATCH`es (end-of-candidates last); one with new ICE credentials
 //!   restarts ICE (RFC 9725 §4.3.2): the session's offer again with the new
 //!   credentials, answered, and the answer's ICE part sent back as a
 //!   fragment;
@@ -75,6 +76,7 @@ pub async fn run(mut media: MediaHandle) {
         next_viewer: 1,
         internal: internal_tx,
         ender: media.ender(),
+        trickling: HashMap::new(),
     };
     loop {
         tokio::select! {
@@ -147,6 +149,10 @@ struct Broadcast {
     next_viewer: ViewerId,
     internal: mpsc::UnboundedSender<Internal>,
     ender: SessionEnder,
+    /// Per session, the task applying its latest `PATCH`'s candidates:
+    /// the next one waits for it, so that a session's candidates and its
+    /// end-of-candidates are applied in the order they came (RFC 8838 §8).
+    trickling: HashMap<String, tokio::task::JoinHandle<()>>,
 }
 
 impl Broadcast {
@@ -203,7 +209,15 @@ impl Broadcast {
                 end_of_candidates,
             } => {
                 if let Some(pc) = self.sessions.get(&id) {
-                    tokio::spawn(add_candidates(pc.clone(), candidates, end_of_candidates));
+                    let pc = pc.clone();
+                    let previous = self.trickling.remove(&id);
+                    let task = tokio::spawn(async move {
+                        if let Some(previous) = previous {
+                            let _ = previous.await;
+                        }
+                        add_candidates(pc, candidates, end_of_candidates).await;
+                    });
+                    self.trickling.insert(id, task);
                 }
             }
             MediaRequest::Restart {
@@ -297,11 +311,13 @@ impl Broadcast {
         if let Some(pc) = self.sessions.remove(id) {
             tokio::spawn(async move { pc.close().await });
         }
+        self.trickling.remove(id);
         self.opening.remove(id);
         self.ender.ended(id);
         if self.publisher.as_ref().is_some_and(|p| p.id == id) {
             tracing::info!("whip: the publisher left; ending its viewers");
             self.publisher = None;
+            self.trickling.clear();
             for (viewer, pc) in self.sessions.drain() {
                 self.ender.ended(&viewer);
                 tokio::spawn(async move { pc.close().await });
@@ -1150,6 +1166,7 @@ mod tests {
             next_viewer: 1,
             internal,
             ender: media.ender(),
+            trickling: HashMap::new(),
         };
         (broadcast, id, reply, post)
     }
@@ -1206,6 +1223,93 @@ mod tests {
         assert!(response.starts_with("HTTP/1.1 201"), "{response}");
         broadcast.end(&id);
         assert_eq!(broadcast.viewer_count(), 0);
+    }
+
+    /// `PATCH`es of one session are applied in the order they came (RFC
+    /// 8838 §8: end-of-candidates comes last). Each `PATCH` applied by a
+    /// task of its own, one's candidates interleaved with the next one's:
+    /// here the end of candidates came after the first candidate (RTCP's,
+    /// component 2, which the agent ignores) and before the second, and the
+    /// agent, gathered and without a remote candidate, failed at once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sessions_trickled_candidates_are_applied_in_the_order_they_came() {
+        use ferrtc::{
+            IceConnectionState, MediaKind, RtpTransceiverDirection, RtpTransceiverInit,
+            SessionDescription,
+        };
+        use ferrtc_signal::whip::FragCandidate;
+        let (_seam, media) = media_port(4);
+        let client = PeerConnection::new(Configuration::default()).unwrap();
+        let init = RtpTransceiverInit {
+            direction: Some(RtpTransceiverDirection::SendOnly),
+            ..Default::default()
+        };
+        client
+            .add_transceiver(MediaKind::Video, init)
+            .await
+            .unwrap();
+        let offer = client.create_offer().await.unwrap();
+        client
+            .set_local_description(Some(offer.clone()))
+            .await
+            .unwrap();
+        let server = PeerConnection::new(Configuration::default()).unwrap();
+        let mut events = server.subscribe();
+        server
+            .set_remote_description(SessionDescription::offer(offer.sdp))
+            .await
+            .unwrap();
+        let answer = server.create_answer().await.unwrap();
+        server.set_local_description(Some(answer)).await.unwrap();
+        while server.ice_gathering_state().await != ferrtc::IceGatheringState::Complete {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+                .await
+                .expect("gathered");
+        }
+        // Candidates whose checks go unanswered: their pairs stay in
+        // progress. RTCP's (component 2) the agent ignores.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let candidate = |text: String| FragCandidate {
+            candidate: text,
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: 0,
+            username_fragment: None,
+        };
+        let first = vec![
+            candidate(format!(
+                "candidate:2 2 udp 2122260222 127.0.0.1 {port} typ host"
+            )),
+            candidate(format!(
+                "candidate:1 1 udp 2122260223 127.0.0.1 {port} typ host"
+            )),
+        ];
+        let (internal, _) = mpsc::unbounded_channel();
+        let mut broadcast = Broadcast {
+            publisher: None,
+            sessions: HashMap::new(),
+            opening: HashMap::new(),
+            next_viewer: 1,
+            internal,
+            ender: media.ender(),
+            trickling: HashMap::new(),
+        };
+        broadcast.sessions.insert("s".into(), server.clone());
+        let trickle = |candidates, end_of_candidates| MediaRequest::Trickle {
+            id: "s".into(),
+            candidates,
+            end_of_candidates,
+        };
+        broadcast.on_request(trickle(first, false));
+        broadcast.on_request(trickle(Vec::new(), true));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_ne!(
+            server.ice_connection_state().await,
+            IceConnectionState::Failed,
+            "the end of candidates came before the candidate"
+        );
+        server.close().await;
+        client.close().await;
     }
 
     const OFFER: &str = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nm=video 9 X 96\r\n\
