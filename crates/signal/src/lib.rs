@@ -121,7 +121,8 @@
 //!   `ETag` (`422` from a media side that cannot restart, RFC 9725 §4.3.1). `If-Match`
 //!   other than the session's `ETag` or `*`: 412.
 //! - `DELETE /whip/<id>`: ends the session, `200`; an unknown id 404; an
-//!   `If-Match` naming another tag 412 (RFC 9110 §13.1.1).
+//!   `If-Match` is ignored (RFC 9725 §4.3.1: a DELETE needs no ICE
+//!   session matching).
 //! - `OPTIONS` on each: `204` with CORS headers (`Access-Control-Allow-*`),
 //!   for pages of other origins and clients that ask first.
 //! - With [`SignalConfig::secret`], `Authorization: Bearer <token>` where

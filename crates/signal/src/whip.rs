@@ -185,9 +185,12 @@ pub fn authorize(
         .map_err(WhipError::Unauthorized)
 }
 
-/// Checks `If-Match` of a `PATCH` against the session's entity tag: absent
-/// or `*` passes (RFC 9110 §13.1.1), otherwise one of the listed tags must
-/// be the session's.
+/// Checks `If-Match` of a `PATCH` against the session's entity tag: `*`
+/// passes (RFC 9110 §13.1.1), otherwise one of the listed tags must be the
+/// session's. An absent one passes too: RFC 9725 §4.3.1 has clients send
+/// it, but WHIP clients that trickle without it exist, and refusing their
+/// candidates (428) would only break their sessions; a tag that is there
+/// and stale still fails (412).
 pub fn if_match(header: Option<&str>, etag: &str) -> Result<(), WhipError> {
     match header.map(str::trim) {
         None | Some("*") => Ok(()),

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `POST /whip`, `POST /whep` | offer (`application/sdp`) in, `201 Created` with the answer, `Location`, `ETag` out |
 //! | `PATCH /whip/{id}`, `/whep/{id}` | trickled candidates (`application/trickle-ice-sdpfrag`): `204`; an ICE restart: `200` with the answer fragment and a new `ETag` |
-//! | `DELETE /whip/{id}`, `/whep/{id}` | ends the session: `200` (`412` for an `If-Match` that names another tag) |
+//! | `DELETE /whip/{id}`, `/whep/{id}` | ends the session: `200` (an `If-Match` is ignored, RFC 9725 §4.3.1) |
 //! | `OPTIONS` on all four | CORS preflight: `204` |
 //!
 //! A `POST` from an address that sent more than [`POST_BURST`] of them
@@ -512,9 +512,10 @@ async fn end(
     let result = (|| {
         check_request(&state, &headers, kind)?;
         let mut sessions = state.sessions();
-        let session = session_of(&sessions, &id, kind)?;
-        // RFC 9110 §13.1.1: an If-Match is evaluated before the method.
-        check_if_match(&headers, &session.etag)?;
+        // RFC 9725 §4.3.1: a session ignores the entity tag of a DELETE,
+        // which needs no ICE session matching: a client whose tag went
+        // stale (it lost an ICE restart's 200) can still end its session.
+        session_of(&sessions, &id, kind)?;
         sessions.remove(&id);
         Ok::<_, WhipError>(())
     })();
@@ -568,7 +569,7 @@ async fn preflight(target: Target, State(state): State<WhipState>, headers: Head
     with_cors(response, cors)
 }
 
-/// The `If-Match` of a `PATCH` or `DELETE` against the session's entity tag: its
+/// The `If-Match` of a `PATCH` against the session's entity tag: its
 /// field lines are one list (RFC 9110 §5.3, §13.1.1); a line that is not
 /// visible ASCII names none of our tags, so it fails the precondition
 /// rather than counting as no `If-Match`.
