@@ -109,6 +109,12 @@ fn extend_count(last: u64, count: u32) -> u64 {
     }
 }
 
+/// Whether the 64-bit NTP timestamp `ntp` (RFC 3550 §4) is before `last`,
+/// across the era wrap: less than half the range behind.
+fn is_older(ntp: u64, last: u64) -> bool {
+    ntp.wrapping_sub(last) >= 1 << 63
+}
+
 /// The stream of one remote SSRC.
 struct Stream {
     ssrc: u32,
@@ -737,6 +743,15 @@ impl Receiver {
             }
             s.stats.on_sender_report(now, sr);
             let reports = s.remote.map_or(0, |r| r.reports) + 1;
+            if let Some(r) = s.remote.as_mut()
+                && is_older(sr.ntp_time, r.ntp_time)
+            {
+                // Reordered: sent before the one shown, which stays (W3C
+                // webrtc-stats §5.3.9: `remoteTimestamp` and `timestamp`
+                // go with the counts); it still counts as sent.
+                r.reports = reports;
+                continue;
+            }
             let (packets_sent, octets_sent) = match s.remote {
                 Some(r) => (
                     extend_count(r.packets_sent, sr.packet_count),

@@ -923,6 +923,57 @@ fn remote_outbound_rtp_counts_go_on_past_the_sender_reports_wrap() {
     );
 }
 
+/// W3C webrtc-stats §5.3.9: a `remote-outbound-rtp` shows the peer's
+/// latest sender report, `remoteTimestamp` its NTP time and `timestamp`
+/// its arrival. A report older than the last one (RTCP reordered, RFC
+/// 3550 §6.4.1 NTP time earlier) arriving late counts in `reportsSent` but
+/// does not take the object back to an earlier time than the counts it
+/// shows.
+#[test]
+fn a_late_older_sender_report_does_not_take_remote_outbound_rtp_back_in_time() {
+    use ferrtc_rtp::rtcp::SenderReport;
+    let now = Instant::now();
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    let report = |session: &mut MediaSession, wall: SystemTime, ntp_seconds: u64, count| {
+        let sr = RtcpPacket::SenderReport(SenderReport {
+            ssrc: 100,
+            ntp_time: ntp_seconds << 32,
+            rtp_time: 0,
+            packet_count: count,
+            octet_count: count * 10,
+            reports: Vec::new(),
+        });
+        session.handle_rtcp(now, wall, &sr.to_vec().unwrap());
+        session
+            .rtp_stats(0.0, "T01", &[])
+            .into_iter()
+            .find_map(|s| match s {
+                crate::Stats::RemoteOutboundRtp(r) => Some(r),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let ntp = 3_900_000_000u64;
+    let newer = report(&mut session, wall, ntp + 10, 50);
+    let later = wall + Duration::from_secs(1);
+    let after = report(&mut session, later, ntp + 5, 25);
+    assert_eq!(after.remote_timestamp, newer.remote_timestamp);
+    assert_eq!(after.timestamp, newer.timestamp);
+    assert_eq!((after.packets_sent, after.bytes_sent), (50, 500));
+    assert_eq!(after.reports_sent, 2);
+    // The next report in order moves it on.
+    let next = report(&mut session, later, ntp + 15, 75);
+    assert!(next.remote_timestamp > newer.remote_timestamp);
+    assert!(next.timestamp > newer.timestamp);
+    assert_eq!(next.packets_sent, 75);
+}
+
 /// RFC 3550 A.3, A.8 and §6.4.1: reception statistics are kept per SSRC.
 /// A sender that changes codec on its SSRC (another negotiated payload
 /// type) goes on with the same stream: its losses so far still count, and
