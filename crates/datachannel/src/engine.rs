@@ -108,8 +108,10 @@ pub enum Event {
 pub struct Stats {
     /// Channels that reached `open` (W3C `dataChannelsOpened`; saturates).
     pub channels_opened: u32,
-    /// Open channels that reached `closed` (W3C `dataChannelsClosed`;
-    /// saturates).
+    /// Channels that left `open`, for `closing` or `closed`, by either
+    /// end's close, the transport's or [`DataChannels::abort`] (W3C
+    /// webrtc-stats `dataChannelsClosed`: opened less closed is the number
+    /// open now; saturates).
     pub channels_closed: u32,
     /// DCEP messages dropped: malformed, or a DATA_CHANNEL_OPEN on a stream
     /// in use, on a stream of our parity (RFC 8832 §6: the peer opens its
@@ -134,6 +136,11 @@ impl Stats {
             + self.invalid_utf8_dropped
             + self.partial_messages_dropped
             + self.unknown_ppid_dropped
+    }
+
+    /// A channel left `open` (W3C webrtc-stats `dataChannelsClosed`).
+    fn left_open(&mut self) {
+        self.channels_closed = self.channels_closed.saturating_add(1);
     }
 }
 
@@ -496,6 +503,7 @@ impl DataChannels {
         match c.stream {
             Some(_) if established && c.state == DataChannelState::Open => {
                 c.state = DataChannelState::Closing;
+                self.stats.left_open();
                 self.reset_out(id);
             }
             _ => self.finish(id),
@@ -736,6 +744,9 @@ impl DataChannels {
         c.reset_in = true;
         if !c.reset_out {
             // RFC 8831 §6.7: answer the peer's reset with ours.
+            if c.state == DataChannelState::Open {
+                self.stats.left_open();
+            }
             c.state = DataChannelState::Closing;
             self.events.push_back(Event::Closing(id));
             self.reset_out(id);
@@ -912,9 +923,6 @@ impl DataChannels {
         if c.state == DataChannelState::Closed {
             return;
         }
-        if c.state != DataChannelState::Connecting {
-            self.stats.channels_closed = self.stats.channels_closed.saturating_add(1);
-        }
         self.bury(id);
         self.events.push_back(Event::Closed(id));
     }
@@ -927,6 +935,9 @@ impl DataChannels {
         };
         if c.state == DataChannelState::Closed {
             return;
+        }
+        if c.state == DataChannelState::Open {
+            self.stats.left_open();
         }
         c.state = DataChannelState::Closed;
         if let Some(s) = c.stream

@@ -846,6 +846,40 @@ fn abort_closes_silently_here_and_with_events_at_the_peer() {
     ));
 }
 
+#[test]
+fn an_open_channel_counts_as_closed_once_it_leaves_open() {
+    // W3C webrtc-stats dataChannelsClosed: the channels that left "open"
+    // (by either end's close or the transport's), so that opened less
+    // closed is the number open now.
+    let mut p = Pair::new();
+    let id = p.a.create(p.now, "x", DataChannelInit::default()).unwrap();
+    p.pump();
+    let on_b = p.b_incoming(stream(&p.a, id));
+    assert_eq!(p.a.stats().channels_opened, 1);
+    p.a.close(p.now, id).unwrap();
+    assert_eq!(
+        p.a.channel(id).unwrap().ready_state,
+        DataChannelState::Closing
+    );
+    assert_eq!(p.a.stats().channels_closed, 1, "closing is no longer open");
+    p.pump();
+    p.drain();
+    assert!(p.b_events.contains(&Event::Closed(on_b)));
+    assert_eq!(p.a.stats().channels_closed, 1, "counted once");
+    assert_eq!(p.b.stats().channels_closed, 1, "counted once");
+}
+
+#[test]
+fn abort_counts_the_open_channels_it_closes() {
+    let mut p = Pair::new();
+    let id = p.a.create(p.now, "x", DataChannelInit::default()).unwrap();
+    p.pump();
+    p.b_incoming(stream(&p.a, id));
+    p.a.abort(p.now);
+    assert_eq!(p.a.stats().channels_opened, 1);
+    assert_eq!(p.a.stats().channels_closed, 1);
+}
+
 // ---------------------------------------------------------------- over ferrtc-sim
 
 struct Host {
