@@ -233,6 +233,9 @@ pub struct TransportStats {
     /// The peer's certificate, once the handshake showed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_certificate_id: Option<String>,
+    /// `selectedCandidatePairChanges`: times the selected pair changed,
+    /// from none to one and from one to none included.
+    pub selected_candidate_pair_changes: u64,
 }
 
 /// `RTCIceCandidatePairStats` (the selected pair).
@@ -253,9 +256,14 @@ pub struct CandidatePairStats {
     pub state: &'static str,
     /// Whether the pair was nominated.
     pub nominated: bool,
-    /// Application bytes sent on the pair.
+    /// `packetsSent`: application datagrams sent on this pair (not on
+    /// pairs selected before it), ICE checks left out.
+    pub packets_sent: u64,
+    /// `packetsReceived`: application datagrams received on this pair.
+    pub packets_received: u64,
+    /// `bytesSent`: application bytes sent on this pair.
     pub bytes_sent: u64,
-    /// Application bytes received on the pair.
+    /// `bytesReceived`: application bytes received on this pair.
     pub bytes_received: u64,
     /// `currentRoundTripTime` in seconds: the latest STUN round trip on the pair.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -761,6 +769,9 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
             report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));
             let id = format!("CP{l}_{r}");
             let rtt = ice.selected_pair_round_trip().unwrap_or_default();
+            // W3C webrtc-stats RTCIceCandidatePairStats: what went over this pair, not the
+            // transport's totals (which include pairs selected before).
+            let traffic = ice.selected_pair_traffic().unwrap_or_default();
             report.insert(Stats::CandidatePair(CandidatePairStats {
                 id: id.clone(),
                 timestamp,
@@ -769,8 +780,10 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
                 remote_candidate_id: r,
                 state: "succeeded",
                 nominated: true,
-                bytes_sent: ice.stats().bytes_sent,
-                bytes_received: ice.stats().bytes_received,
+                packets_sent: traffic.packets_sent,
+                packets_received: traffic.packets_received,
+                bytes_sent: traffic.bytes_sent,
+                bytes_received: traffic.bytes_received,
                 current_round_trip_time: rtt.current.map(|d| d.as_secs_f64()),
                 total_round_trip_time: rtt.total.as_secs_f64(),
                 responses_received: rtt.responses_received,
@@ -814,6 +827,7 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
         selected_candidate_pair_id: pair_id,
         local_certificate_id: local_cert_id,
         remote_certificate_id: remote_cert_id,
+        selected_candidate_pair_changes: ice_stats.selected_pair_changes,
     }));
     if let Some(sctp) = src.channels.association() {
         let s = sctp.stats();

@@ -381,9 +381,16 @@ fn get_stats_reports_transport_pair_candidates_certificates_and_channels() {
     assert_eq!(transport["dtlsRole"], "server");
     assert_eq!(transport["timestamp"], 10_000.0);
     let pair_id = transport["selectedCandidatePairId"].as_str().unwrap();
+    // One pair selected, once (W3C webrtc-stats RTCTransportStats).
+    assert_eq!(transport["selectedCandidatePairChanges"], 1);
     let cp = &json[pair_id];
     assert_eq!(cp["type"], "candidate-pair");
     assert_eq!(cp["state"], "succeeded");
+    // The only pair carried every application datagram of the transport.
+    assert!(cp["packetsSent"].as_u64().is_some_and(|n| n >= 1));
+    assert!(cp["packetsReceived"].as_u64().is_some_and(|n| n >= 1));
+    assert_eq!(cp["bytesSent"], transport["bytesSent"]);
+    assert_eq!(cp["bytesReceived"], transport["bytesReceived"]);
     // 5 ms on each host's link each way: a 20 ms STUN round trip.
     assert_eq!(cp["currentRoundTripTime"], 0.02);
     assert!(cp["responsesReceived"].as_u64().is_some_and(|n| n >= 1));

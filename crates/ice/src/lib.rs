@@ -50,7 +50,7 @@ mod pair;
 mod stun_io;
 mod transaction;
 
-pub use agent::{Agent, DropReason, Protocol, Receive, Stats, Transmit};
+pub use agent::{Agent, DropReason, PairTraffic, Protocol, Receive, Stats, Transmit};
 pub use candidate::{
     Candidate, CandidateAddress, CandidateError, CandidateType, Extension, Foundation, Hostname,
     MAX_CANDIDATE_LEN, MAX_EXTENSIONS, TcpType, Transport,

@@ -344,6 +344,51 @@ fn ice_restart_recovers_when_the_path_dies() {
     call.assert_data_flows_both_ways("after");
 }
 
+/// W3C webrtc-stats `RTCIceCandidatePairStats`: `bytesSent`,
+/// `bytesReceived`, `packetsSent` and `packetsReceived` count what went
+/// over that pair, not the connection's totals, so the pair selected after
+/// an ICE restart starts from nothing; `RTCTransportStats`
+/// `selectedCandidatePairChanges` counts each selection.
+#[test]
+fn traffic_is_counted_per_pair_and_each_selection_counts_as_a_change() {
+    let mut b = Side::public(PUBLIC_B, false, 52);
+    b.spare_addrs = vec![ip("192.0.2.3")];
+    let mut call = Call::new(13, Side::public(PUBLIC_A, true, 51), b);
+    assert_eq!(call.peer_a().agent.stats().selected_pair_changes, 0);
+    assert_eq!(call.peer_a().agent.selected_pair_traffic(), None);
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    assert_eq!(call.peer_a().agent.stats().selected_pair_changes, 1);
+    call.assert_data_flows_both_ways("before");
+    let first = call.peer_a().agent.selected_pair_traffic().unwrap();
+    let totals = *call.peer_a().agent.stats();
+    // The only pair so far carried everything.
+    assert_eq!(first.bytes_sent, totals.bytes_sent);
+    assert_eq!(first.bytes_received, totals.bytes_received);
+    assert_eq!(first.packets_sent, 10);
+    assert_eq!(first.packets_received, 10);
+    path_of_b_dies(&mut call);
+    restart_with_bs_other_interface(&mut call);
+    assert!(call.run_until(Duration::from_secs(10), |c| {
+        c.both_connected()
+            && c.peer_a()
+                .agent
+                .selected_pair()
+                .is_some_and(|s| s.destination == sa("192.0.2.3:5000"))
+    }));
+    assert_eq!(call.peer_a().agent.stats().selected_pair_changes, 2);
+    let before = *call.peer_a().agent.stats();
+    call.assert_data_flows_both_ways("after");
+    let second = call.peer_a().agent.selected_pair_traffic().unwrap();
+    let totals = *call.peer_a().agent.stats();
+    assert_eq!(second.bytes_sent, totals.bytes_sent - before.bytes_sent);
+    assert_eq!(
+        second.bytes_received,
+        totals.bytes_received - before.bytes_received
+    );
+    assert_eq!(second.packets_sent, 10);
+    assert_eq!(second.packets_received, 10);
+}
+
 /// RFC 7675 §5.1 says to stop sending on a pair whose consent expired;
 /// it does not end an ICE restart (RFC 8445 §9) that is under way, whose
 /// new check list is a separate matter. Here the path dies, both sides

@@ -74,6 +74,7 @@ impl Agent {
         let Some(s) = self.selected.take() else {
             return;
         };
+        self.stats.selected_pair_changes += 1;
         self.transactions
             .retain(|t| !matches!(t.kind, TxnKind::Consent));
         if s.index.is_none() {

@@ -123,7 +123,30 @@ pub struct Stats {
     /// Datagrams a TURN allocation could not take (no permission yet, or
     /// the allocation is gone).
     pub relay_send_failures: u64,
+    /// Times the selected pair changed, from none to one, from one to
+    /// another, or from one to none (W3C webrtc-stats `RTCTransportStats`
+    /// `selectedCandidatePairChanges`).
+    pub selected_pair_changes: u64,
 }
+
+/// Application data that went over one candidate pair, ICE's own checks
+/// left out (W3C webrtc-stats `RTCIceCandidatePairStats` `packetsSent`,
+/// `packetsReceived`, `bytesSent`, `bytesReceived`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairTraffic {
+    /// Datagrams sent.
+    pub packets_sent: u64,
+    /// Datagrams received.
+    pub packets_received: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+}
+
+/// The pairs that carried data, by protocol, local base and remote
+/// address, at most this many: the oldest not selected makes room.
+const MAX_PAIR_TRAFFIC: usize = 16;
 
 /// A local base: a host candidate (a socket address the caller owns) or a
 /// relayed candidate (an address on a TURN server, RFC 8445 §5.1.1.2,
@@ -327,6 +350,9 @@ pub struct Agent {
     /// Recent request transaction ids and their sources (replays).
     recent_requests: replay::RecentRequests,
     stats: Stats,
+    /// Data per pair (see [`PairTraffic`]), by protocol, local base and
+    /// remote address: a pair's count goes on across ICE restarts.
+    traffic: Vec<(Protocol, SocketAddr, SocketAddr, PairTraffic)>,
     now: Instant,
 }
 
@@ -389,6 +415,7 @@ impl Agent {
             prflx_count: 0,
             recent_requests: replay::RecentRequests::default(),
             stats: Stats::default(),
+            traffic: Vec::new(),
             now,
         }
     }
@@ -455,6 +482,56 @@ impl Agent {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The application data that went over the selected pair (not over
+    /// pairs selected before it), if a pair is selected.
+    pub fn selected_pair_traffic(&self) -> Option<PairTraffic> {
+        let s = self.selected.as_ref()?;
+        let key = (s.protocol, s.pair.source, s.pair.destination);
+        Some(
+            self.traffic
+                .iter()
+                .find(|(p, l, r, _)| (*p, *l, *r) == key)
+                .map(|e| e.3)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The traffic entry of the pair from `local` to `remote` over
+    /// `protocol`, made if there is none.
+    pub(super) fn traffic_of(
+        &mut self,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> &mut PairTraffic {
+        let key = (protocol, local, remote);
+        let i = match self
+            .traffic
+            .iter()
+            .position(|(p, l, r, _)| (*p, *l, *r) == key)
+        {
+            Some(i) => i,
+            None => {
+                if self.traffic.len() >= MAX_PAIR_TRAFFIC {
+                    let selected = self
+                        .selected
+                        .as_ref()
+                        .map(|s| (s.protocol, s.pair.source, s.pair.destination));
+                    let old = self
+                        .traffic
+                        .iter()
+                        .position(|(p, l, r, _)| Some((*p, *l, *r)) != selected)
+                        .unwrap_or(0);
+                    self.traffic.remove(old);
+                }
+                self.traffic
+                    .push((protocol, local, remote, PairTraffic::default()));
+                self.traffic.len() - 1
+            }
+        };
+        &mut self.traffic[i].3
     }
 
     // ---- configuration inputs ----
@@ -799,7 +876,9 @@ impl Agent {
         self.out.clear();
         self.transactions.clear();
         self.triggered.clear();
-        self.selected = None;
+        if self.selected.take().is_some() {
+            self.stats.selected_pair_changes += 1;
+        }
         self.set_state(ConnectionState::Closed, None);
     }
 
@@ -823,6 +902,9 @@ impl Agent {
             protocol: s.protocol,
         };
         self.stats.bytes_sent += buf.len() as u64;
+        let pair = self.traffic_of(t.protocol, t.source, t.destination);
+        pair.packets_sent += 1;
+        pair.bytes_sent += buf.len() as u64;
         self.route(t, buf).ok_or(Error::RelayRefused)
     }
 
@@ -955,6 +1037,9 @@ impl Agent {
     ) -> Receive<'a> {
         if self.is_validated(proto, source, destination) {
             self.stats.bytes_received += data.len() as u64;
+            let pair = self.traffic_of(proto, destination, source);
+            pair.packets_received += 1;
+            pair.bytes_received += data.len() as u64;
             Receive::Data(data)
         } else {
             self.stats.dropped_unvalidated += 1;

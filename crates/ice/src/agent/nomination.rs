@@ -135,6 +135,13 @@ impl Agent {
             None => return,
         };
         let next_consent = now + self.consent_interval();
+        let same = self.selected.as_ref().is_some_and(|s| {
+            (s.protocol, s.pair.source, s.pair.destination)
+                == (protocol, pair.source, pair.destination)
+        });
+        if !same {
+            self.stats.selected_pair_changes += 1;
+        }
         self.selected = Some(Selected {
             pair: pair.clone(),
             protocol,
