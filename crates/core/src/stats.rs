@@ -150,7 +150,12 @@ impl Stats {
                 s.media_source_id.as_ref(),
                 s.remote_id.as_ref(),
             ],
-            Stats::RemoteInboundRtp(s) => [Some(&s.transport_id), Some(&s.local_id), None, None],
+            Stats::RemoteInboundRtp(s) => [
+                Some(&s.transport_id),
+                s.codec_id.as_ref(),
+                Some(&s.local_id),
+                None,
+            ],
             Stats::RemoteOutboundRtp(s) => [
                 Some(&s.transport_id),
                 s.codec_id.as_ref(),
@@ -524,6 +529,10 @@ pub struct RemoteInboundRtpStats {
     pub kind: &'static str,
     /// `transportId`.
     pub transport_id: String,
+    /// `codecId`: the `codec` of the stream reported on (the one its
+    /// `outbound-rtp` names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec_id: Option<String>,
     /// `localId`: the `outbound-rtp` this reports on.
     pub local_id: String,
     /// `packetsLost` (cumulative, from the report block).

@@ -2159,6 +2159,10 @@ fn outbound_rtp_names_its_remote_inbound_rtp_with_remote_id() {
         assert_eq!(remote["type"], "remote-inbound-rtp", "{report}");
         assert_eq!(remote["localId"], out["id"]);
         assert_eq!(remote["ssrc"], out["ssrc"]);
+        // RTCRtpStreamStats.codecId, which remote-inbound-rtp inherits:
+        // the codec of the stream it reports on.
+        assert!(out["codecId"].is_string(), "{out}");
+        assert_eq!(remote["codecId"], out["codecId"], "{report}");
     }
 
     let a = &call.pair.a().pc;

@@ -121,7 +121,7 @@ impl MediaSession {
         let mut out = Vec::new();
         self.inbound_stats(timestamp, transport, transceivers, &mut out);
         self.outbound_stats(timestamp, transport, transceivers, &mut out);
-        self.remote_inbound_stats(transport, &mut out);
+        self.remote_inbound_stats(transport, transceivers, &mut out);
         for (t, track, video) in sources(transceivers) {
             // What was written on the first stream, which a transceiver
             // not sending now keeps for when it sends again.
@@ -273,12 +273,21 @@ impl MediaSession {
     }
 
     /// `remote-inbound-rtp` per sender the peer reported on.
-    fn remote_inbound_stats(&self, transport: &str, out: &mut Vec<Stats>) {
-        for s in self.senders.values() {
+    fn remote_inbound_stats(
+        &self,
+        transport: &str,
+        transceivers: &[Transceiver],
+        out: &mut Vec<Stats>,
+    ) {
+        for ((t, _), s) in &self.senders {
             let Some((b, received)) = s.remote_report else {
                 continue;
             };
             let video = s.codec.codec.is_video();
+            // W3C webrtc-stats RTCRtpStreamStats.codecId: the codec the
+            // `outbound-rtp` of the stream names.
+            let codec_id = sdp_codec(transceivers, *t, s.codec.payload_type.get())
+                .map(|c| codec_stats('O', 0.0, transport, video, c).id);
             out.push(Stats::RemoteInboundRtp(RemoteInboundRtpStats {
                 id: remote_inbound_id(video, s.ssrc),
                 // W3C webrtc-stats §4: remote statistics are stamped with
@@ -287,6 +296,7 @@ impl MediaSession {
                 ssrc: s.ssrc,
                 kind: kind_str(video),
                 transport_id: transport.to_owned(),
+                codec_id,
                 local_id: outbound_id(video, s.ssrc),
                 packets_lost: i64::from(b.cumulative_lost),
                 fraction_lost: f64::from(b.fraction_lost) / 256.0,
