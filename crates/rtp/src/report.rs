@@ -192,6 +192,19 @@ impl ReceiveStats {
         self.transit = Some(transit);
     }
 
+    /// The same statistics for the stream now at `clock_rate` (a codec
+    /// change on the SSRC): losses and sequence state go on; the jitter,
+    /// in the old clock's units, starts over (RFC 3550 A.8).
+    pub fn at_clock_rate(mut self, clock_rate: u32) -> Self {
+        if clock_rate != self.clock_rate {
+            self.clock_rate = clock_rate;
+            self.jitter_q4 = 0;
+            self.transit = None;
+            self.epoch = None;
+        }
+        self
+    }
+
     /// Records a sender report from this source for LSR/DLSR.
     pub fn on_sender_report(&mut self, now: Instant, sr: &SenderReport) {
         self.last_sr = Some((NtpTime(sr.ntp_time).middle(), now));
@@ -283,6 +296,17 @@ impl SendStats {
             sent_reports: VecDeque::new(),
             rtt: None,
         }
+    }
+
+    /// The same stream's state at `clock_rate`: the counts and the reports
+    /// sent go on (RFC 3550 §6.4.1: they restart only with a new SSRC); the
+    /// RTP time mapping, at the old clock, is dropped.
+    pub fn at_clock_rate(mut self, clock_rate: u32) -> Self {
+        if clock_rate != self.clock_rate {
+            self.clock_rate = clock_rate;
+            self.last = None;
+        }
+        self
     }
 
     /// Counts a sent packet: its RTP timestamp and payload length.

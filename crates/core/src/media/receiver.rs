@@ -95,18 +95,13 @@ pub(crate) struct RemoteSender {
 }
 
 /// A sender report's 32-bit count `count` (RFC 3550 §6.4.1: packets or
-/// octets, which wrap) carried on from the extended count `last` of the
-/// report before: less than half the range ahead is the count going on,
-/// maybe past a wrap; else the report is older than the last one (RTCP
-/// reordered) and the count stays. W3C webrtc-stats: a counter never
-/// goes back.
+/// octets, which wrap) carried on from the extended count `last` of an
+/// earlier report (by NTP time: a reordered one never gets here), past
+/// as many wraps as it takes to be ahead: a count only grows on its SSRC,
+/// however long no report came through. W3C webrtc-stats: a counter
+/// never goes back.
 fn extend_count(last: u64, count: u32) -> u64 {
-    let ahead = count.wrapping_sub(last as u32);
-    if ahead < 0x8000_0000 {
-        last + u64::from(ahead)
-    } else {
-        last
-    }
+    last + u64::from(count.wrapping_sub(last as u32))
 }
 
 /// Whether the 64-bit NTP timestamp `ntp` (RFC 3550 §4) is before `last`,
@@ -447,9 +442,7 @@ impl Receiver {
                     // clock rate it was measured at).
                     if let Some(old) = l.stream.take().filter(|s| s.ssrc == packet.ssrc) {
                         stream.remote = old.remote;
-                        if old.codec.clock_rate == codec.clock_rate {
-                            stream.stats = old.stats;
-                        }
+                        stream.stats = old.stats.at_clock_rate(codec.clock_rate);
                     }
                     l.stream = Some(stream);
                 }
@@ -741,17 +734,18 @@ impl Receiver {
             if s.ssrc != sr.ssrc {
                 continue;
             }
-            s.stats.on_sender_report(now, sr);
             let reports = s.remote.map_or(0, |r| r.reports) + 1;
             if let Some(r) = s.remote.as_mut()
                 && is_older(sr.ntp_time, r.ntp_time)
             {
                 // Reordered: sent before the one shown, which stays (W3C
                 // webrtc-stats §5.3.9: `remoteTimestamp` and `timestamp`
-                // go with the counts); it still counts as sent.
+                // go with the counts), and so does the last SR our
+                // receiver reports echo; it still counts as sent.
                 r.reports = reports;
                 continue;
             }
+            s.stats.on_sender_report(now, sr);
             let (packets_sent, octets_sent) = match s.remote {
                 Some(r) => (
                     extend_count(r.packets_sent, sr.packet_count),

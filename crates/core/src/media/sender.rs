@@ -195,9 +195,8 @@ impl StreamSeeds {
 pub(crate) struct Continuation {
     /// Its SSRCs and where its numbers and clock stand.
     pub seeds: StreamSeeds,
-    /// Its sender-report state, at the clock rate `clock_rate`.
+    /// Its sender-report state.
     stats: SendStats,
-    clock_rate: u32,
     counters: OutboundCounters,
     /// What the application wrote on it.
     pub source: SourceCounters,
@@ -281,7 +280,6 @@ impl Sender {
                 timestamp: self.timestamp,
             },
             stats: self.stats.clone(),
-            clock_rate: self.codec.clock_rate,
             counters: self.counters,
             source: self.source,
             remote_report: self.remote_report,
@@ -299,10 +297,9 @@ impl Sender {
         self.source = c.source;
         self.remote_report = c.remote_report;
         self.rtt_measurements = c.rtt_measurements;
-        // The RTP time of the sender reports goes at the codec's clock.
-        if c.clock_rate == self.codec.clock_rate {
-            self.stats = c.stats;
-        }
+        // The RTP time of the sender reports goes at the codec's clock;
+        // the counts go on whatever the clock.
+        self.stats = c.stats.at_clock_rate(self.codec.clock_rate);
     }
 
     /// The RTX SSRC when RTX is negotiated.
@@ -1319,5 +1316,73 @@ mod tests {
             }
         }
         assert_eq!(unshared, [ferrtc_rtp::codec::Codec::Av1]);
+    }
+
+    /// RFC 3550 §6.4.1: the sender report's packet and octet counts
+    /// restart only with a new SSRC, as `Sender::resume` says. A stream
+    /// that stopped sending Opus and resumes on its SSRC with PCMU (another
+    /// clock rate) must go on counting; only the RTP time mapping is the
+    /// new clock's.
+    #[test]
+    fn a_stream_resumed_at_another_clock_rate_keeps_its_sender_report_counts() {
+        let sender = |codec: Codec, seeds: StreamSeeds| {
+            let negotiated = NegotiatedMedia {
+                mid: "a".into(),
+                direction: Direction::SendOnly,
+                codecs: vec![codec],
+                header_extensions: vec![],
+                send_rids: vec![],
+                recv_rids: vec![],
+                remote_ssrcs: vec![],
+                remote_msid: None,
+            };
+            Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap()
+        };
+        let seeds = StreamSeeds {
+            ssrc: 7,
+            rtx_ssrc: 8,
+            sequence: 100,
+            rtx_sequence: 0,
+            timestamp: 0,
+        };
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let mut twcc = 0;
+        let frame = Bytes::from(vec![0x55; 40]);
+        let mut opus = sender(Codec::new(111, "opus", 48_000, Some(2)), seeds);
+        for _ in 0..3 {
+            opus.packetize(
+                now,
+                wall,
+                1200,
+                &frame,
+                Duration::from_millis(20),
+                false,
+                &mut twcc,
+            )
+            .unwrap();
+        }
+        let before = opus.sender_report(now, wall).unwrap();
+        assert_eq!((before.packet_count, before.octet_count), (3, 120));
+        let c = opus.continuation();
+        let mut pcmu = sender(Codec::new(0, "PCMU", 8_000, None), c.seeds);
+        pcmu.resume(c);
+        pcmu.packetize(
+            now,
+            wall,
+            1200,
+            &frame,
+            Duration::from_millis(20),
+            false,
+            &mut twcc,
+        )
+        .unwrap();
+        let after = pcmu.sender_report(now, wall).unwrap();
+        assert_eq!(after.ssrc, before.ssrc, "the same SSRC");
+        assert_eq!(
+            (after.packet_count, after.octet_count),
+            (4, 160),
+            "the counts go on on the same SSRC"
+        );
     }
 }

@@ -884,10 +884,10 @@ fn remote_outbound_rtp_counts_go_on_past_the_sender_reports_wrap() {
         .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
     let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
     assert!(session.handle_receive(now, wall, &mut d));
-    let report = |session: &mut MediaSession, packet_count, octet_count| {
+    let report = |session: &mut MediaSession, secs: u64, packet_count, octet_count| {
         let sr = RtcpPacket::SenderReport(SenderReport {
             ssrc: 100,
-            ntp_time: 1 << 32,
+            ntp_time: secs << 32,
             rtp_time: 0,
             packet_count,
             octet_count,
@@ -905,20 +905,20 @@ fn remote_outbound_rtp_counts_go_on_past_the_sender_reports_wrap() {
     };
     let wrap = 1u64 << 32;
     assert_eq!(
-        report(&mut session, 0xffff_fff0, 0xffff_ff00),
+        report(&mut session, 10, 0xffff_fff0, 0xffff_ff00),
         (0xffff_fff0, 0xffff_ff00)
     );
     assert_eq!(
-        report(&mut session, 0x10, 0x100),
+        report(&mut session, 20, 0x10, 0x100),
         (wrap + 0x10, wrap + 0x100)
     );
     // A report from before the last one, arrived late.
     assert_eq!(
-        report(&mut session, 0xffff_fff8, 0xffff_ff80),
+        report(&mut session, 15, 0xffff_fff8, 0xffff_ff80),
         (wrap + 0x10, wrap + 0x100)
     );
     assert_eq!(
-        report(&mut session, 0x20, 0x200),
+        report(&mut session, 30, 0x20, 0x200),
         (wrap + 0x20, wrap + 0x200)
     );
 }
@@ -1031,4 +1031,113 @@ fn a_codec_change_on_the_same_ssrc_keeps_its_reception_statistics() {
     let mut d = forged(&mut peer, 100, 6, 98, Some(b"v"));
     assert!(session.handle_receive(now, wall, &mut d));
     assert_eq!(stats(&session), before);
+}
+
+/// Sends a sender report about SSRC 100 and reads the `remote-outbound-rtp`
+/// of the stream: packets, bytes and remote timestamp.
+fn sender_report_seen(
+    session: &mut MediaSession,
+    ntp_secs: u64,
+    packet_count: u32,
+    octet_count: u32,
+) -> (u64, u64, f64) {
+    use ferrtc_rtp::rtcp::SenderReport;
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let sr = RtcpPacket::SenderReport(SenderReport {
+        ssrc: 100,
+        ntp_time: ntp_secs << 32,
+        rtp_time: 0,
+        packet_count,
+        octet_count,
+        reports: Vec::new(),
+    });
+    session.handle_rtcp(now, wall, &sr.to_vec().unwrap());
+    session
+        .rtp_stats(0.0, "T01", &[])
+        .into_iter()
+        .find_map(|s| match s {
+            crate::Stats::RemoteOutboundRtp(r) => {
+                Some((r.packets_sent, r.bytes_sent, r.remote_timestamp))
+            }
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// RFC 3550 §6.4.1: the octet count wraps; a report whose NTP time is
+/// later than the last one's is not an older report, however far its
+/// count went on (here, SRs lost for an hour of a 5 Mbit/s stream: more
+/// than 2^31 octets). Treating it as reordered freezes `bytesSent` until
+/// the count wraps past the frozen value again (another ~2^31 octets).
+#[test]
+fn remote_outbound_bytes_go_on_after_a_gap_of_more_than_half_the_range() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    let t = 3_900_000_000u64;
+    assert_eq!(sender_report_seen(&mut session, t, 10, 1000).1, 1000);
+    let gap = 0x8000_0000u32 + 5_000_000;
+    let later = sender_report_seen(&mut session, t + 3600, 2_000_000, 1000 + gap);
+    assert_eq!(later.1, 1000 + u64::from(gap), "an hour later");
+    let next = sender_report_seen(&mut session, t + 3605, 2_002_000, 1000 + gap + 3_000_000);
+    assert_eq!(next.1, 1000 + u64::from(gap) + 3_000_000, "five seconds on");
+}
+
+/// RFC 3550 A.3: the loss statistics are the SSRC's. A sender that
+/// switches codec on its SSRC to one of another clock rate (Opus to
+/// PCMU) goes on with the same stream: only the jitter, measured in the
+/// old clock's units, starts again (as the comment in `Receiver::receive`
+/// says); its lost packets still count.
+#[test]
+fn a_codec_change_to_another_clock_rate_keeps_the_ssrcs_losses() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    let opus = Negotiated {
+        codec: Codec::Opus,
+        payload_type: PayloadType::new(111).unwrap(),
+        clock_rate: 48_000,
+        rtx: None,
+        nack: false,
+        pli: false,
+    };
+    let pcmu = Negotiated {
+        codec: Codec::Pcmu,
+        payload_type: PayloadType::new(0).unwrap(),
+        clock_rate: 8_000,
+        ..opus
+    };
+    session.receivers.insert(
+        id,
+        Receiver::new("v".into(), vec![opus, pcmu], Vec::new(), 2000),
+    );
+    // Sequence number 3 is lost.
+    for seq in [1, 2, 4, 5] {
+        let mut d = forged(&mut peer, 100, seq, 111, Some(b"v"));
+        assert!(session.handle_receive(now, wall, &mut d));
+    }
+    let lost = |session: &MediaSession| {
+        session
+            .rtp_stats(0.0, "T01", &[])
+            .into_iter()
+            .find_map(|s| match s {
+                crate::Stats::InboundRtp(s) => Some(s.packets_lost),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(lost(&session), 1);
+    let mut d = forged(&mut peer, 100, 6, 0, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    assert_eq!(
+        lost(&session),
+        1,
+        "the SSRC's loss goes on after the switch"
+    );
 }
