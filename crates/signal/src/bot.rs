@@ -6,8 +6,11 @@
 //! the user list, it receives the [`ServerMessage`]s a WebSocket client would
 //! (`users`, relayed offers, answers, candidates, `bye` when a caller hangs up
 //! or disconnects, `error` when one of its sends was refused), and it sends
-//! [`Signal`]s to a user by name. The server never waits for the bot: if its
-//! queue is full, a message is dropped and logged.
+//! [`Signal`]s to a user by name. The server never waits for the bot, nor
+//! drops it as a slow client: if its queue is full, a signal is refused to
+//! its sender with `rate-limited` (who may send it again), and what no
+//! sender can be asked to send again (the `bye` of a caller that left) is
+//! held for the bot, up to 64 messages, past which it is dropped and logged.
 //!
 //! The bot stays in the room while its [`BotHandle`] lives; dropping it
 //! removes the bot, and its callers get a `bye`.

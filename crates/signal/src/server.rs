@@ -62,8 +62,9 @@ enum Command {
 /// Where the hub task puts a client's messages.
 struct Outbox {
     tx: mpsc::Sender<ServerMessage>,
-    /// Browsers that stop reading are dropped; a busy bot loses the message
-    /// instead, so the demo never loses its bot.
+    /// Browsers that stop reading are dropped; a busy bot never is (the
+    /// demo never loses its bot): what does not fit in its queue is
+    /// refused to its sender or held, as for any client.
     drop_client_when_full: bool,
     /// Since when the queue has been seen full, with nothing taken from it
     /// since (see [`STALLED`]).
@@ -565,7 +566,7 @@ fn drop_stalled(hub: &mut Hub, outboxes: &mut HashMap<ClientId, Outbox>, gauge: 
         }
         // Still full, or still holding: stalled if nothing moved for long.
         let since = *outbox.full_since.get_or_insert(now);
-        if now.duration_since(since) >= STALLED {
+        if outbox.drop_client_when_full && now.duration_since(since) >= STALLED {
             stalled.push(id);
         }
     }
@@ -598,13 +599,12 @@ fn flush(
                 };
                 match sent {
                     Ok(()) => outbox.full_since = None,
-                    Err(mpsc::error::TrySendError::Full(_)) if !outbox.drop_client_when_full => {
-                        tracing::warn!(client = to.0, "bot queue full; message dropped");
-                    }
                     Err(mpsc::error::TrySendError::Full(message)) => {
                         let now = Instant::now();
                         let since = *outbox.full_since.get_or_insert(now);
-                        if now.duration_since(since) >= STALLED {
+                        // A busy bot is never dropped (see `Outbox`).
+                        let kick = outbox.drop_client_when_full;
+                        if kick && now.duration_since(since) >= STALLED {
                             tracing::warn!(
                                 client = to.0,
                                 "client does not read its messages; dropped"
@@ -618,6 +618,11 @@ fn flush(
                             let held = outboxes.get_mut(&to).map(|o| &mut o.held);
                             if let Some(held) = held.filter(|h| h.len() < MAX_HELD) {
                                 held.push_back(message);
+                            } else if !kick {
+                                tracing::warn!(
+                                    client = to.0,
+                                    "bot too far behind; message dropped"
+                                );
                             } else {
                                 tracing::warn!(client = to.0, "client too far behind; dropped");
                                 gauge.count_kick();
@@ -1099,6 +1104,21 @@ mod tests {
             rx
         }
 
+        /// The bot `id` joins as `name`, with a queue of `room` messages.
+        fn join_bot(&mut self, id: u64, name: &str, room: usize) -> mpsc::Receiver<ServerMessage> {
+            let (tx, rx) = mpsc::channel(room);
+            let (users, _users) = oneshot::channel();
+            let connect = Command::Connect {
+                id: ClientId(id),
+                room: "r".into(),
+                outbox: Outbox::new(tx, false),
+                users,
+            };
+            apply(&mut self.hub, connect, &mut self.outboxes, &mut self.lists);
+            self.send(id, &format!(r#"{{"type":"join","name":"{name}"}}"#));
+            rx
+        }
+
         /// Client `id` sends `json`; what it causes is delivered.
         fn send(&mut self, id: u64, json: &str) {
             let message = Command::Message {
@@ -1188,6 +1208,45 @@ mod tests {
         }
         let byes = got.iter().filter(|j| j.contains(r#""type":"bye""#)).count();
         assert_eq!(byes, 2, "{got:?}");
+    }
+
+    /// A bot busy with other callers (its queue full) is never dropped,
+    /// and loses nothing silently: an offer that does not fit is refused
+    /// to its sender with `rate-limited` (who may send it again), and a
+    /// departing caller's `bye` is held and delivered once the bot reads.
+    #[test]
+    fn a_busy_bot_refuses_signals_to_their_senders_and_holds_byes() {
+        let mut room = Room::new();
+        let mut bot = room.join_bot(1, "bot", 1);
+        let mut alice = room.join(2, "alice", 64);
+        while bot.try_recv().is_ok() {}
+        while alice.try_recv().is_ok() {}
+        let offer = r#"{"type":"offer","target":"bot","sdp":"v=0"}"#;
+        room.send(2, offer);
+        room.send(2, offer);
+        let refused = alice.try_recv().map(|m| m.to_json());
+        assert!(
+            refused
+                .as_ref()
+                .is_ok_and(|j| j.contains(r#""code":"rate-limited""#)),
+            "the second offer is refused to alice: {refused:?}"
+        );
+        room.leave(2);
+        let long_ago = Instant::now().checked_sub(STALLED + Duration::from_millis(100));
+        room.outboxes.get_mut(&ClientId(1)).unwrap().full_since = long_ago;
+        room.drop_stalled();
+        assert!(room.outboxes.contains_key(&ClientId(1)), "the bot stays");
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            while let Ok(m) = bot.try_recv() {
+                got.push(m.to_json());
+            }
+            room.drop_stalled();
+        }
+        assert_eq!(got.len(), 2, "the first offer, then the bye: {got:?}");
+        assert!(got[0].contains(r#""type":"offer""#), "{got:?}");
+        assert!(got[1].contains(r#""type":"bye""#), "{got:?}");
+        assert!(room.outboxes.contains_key(&ClientId(1)), "the bot stays");
     }
 
     /// A client whose queue was full for long but that just took a
