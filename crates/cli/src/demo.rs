@@ -147,6 +147,7 @@ async fn shutdown() {
 /// call: its candidates of a username wait until an answer with it is out
 /// (RFC 8838 §9: a candidate follows the description with its credentials;
 /// before it, the caller's `addIceCandidate` fails, W3C webrtc-pc §4.4.1.6).
+/// Dropped when the call ends: its task then sends no more candidates.
 type Answered = tokio::sync::watch::Sender<Vec<String>>;
 
 /// A call of the bot.
@@ -318,6 +319,25 @@ fn ice_ufrags(sdp: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until an answer with the ICE username `ufrag` (any, for a
+/// candidate without one) is sent in the call; false if the call ended
+/// first (its [`Answered`] dropped: its answer failed, a bye, a new call).
+async fn answered_for(
+    answered: &mut tokio::sync::watch::Receiver<Vec<String>>,
+    ufrag: Option<&str>,
+) -> bool {
+    answered
+        .wait_for(|sent| match ufrag {
+            Some(u) => sent.iter().any(|s| s == u),
+            None => !sent.is_empty(),
+        })
+        .await
+        .is_ok()
+        // `wait_for` is Ok for a ufrag answered before the call ended,
+        // even once the sender is gone: a closed call sends nothing more.
+        && answered.has_changed().is_ok()
+}
+
 /// Trickles the bot's candidates to the caller, each once an answer with
 /// its ICE username is sent (`answered`), and serves its channels.
 async fn serve_call(
@@ -329,16 +349,7 @@ async fn serve_call(
     while let Some(event) = pc.next_event().await {
         match event {
             PeerConnectionEvent::IceCandidate(c) => {
-                let ufrag = c.username_fragment.clone();
-                let sent = answered
-                    .wait_for(|sent| match &ufrag {
-                        Some(u) => sent.contains(u),
-                        None => !sent.is_empty(),
-                    })
-                    .await
-                    .is_ok();
-                // The call ended (its answer failed, or a bye) first.
-                if !sent {
+                if !answered_for(&mut answered, c.username_fragment.as_deref()).await {
                     break;
                 }
                 let signal = Signal::Candidate {
@@ -517,7 +528,22 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ServerOptions, hex, sdp_session};
+    use super::{ServerOptions, answered_for, hex, sdp_session};
+
+    /// A call that ended (its answer sender dropped: the caller called
+    /// anew, or said bye) sends no more candidates, not even those of
+    /// ICE credentials it had answered: the caller has moved on, and its
+    /// `addIceCandidate` would refuse them.
+    #[tokio::test]
+    async fn a_closed_call_sends_no_candidate_even_of_an_answered_ufrag() {
+        let (answered, mut ufrags) = tokio::sync::watch::channel(Vec::new());
+        answered.send_modify(|sent| sent.push("abcd".to_owned()));
+        assert!(answered_for(&mut ufrags, Some("abcd")).await, "a live call");
+        drop(answered);
+        assert!(!answered_for(&mut ufrags, Some("abcd")).await);
+        assert!(!answered_for(&mut ufrags, None).await);
+        assert!(!answered_for(&mut ufrags, Some("efgh")).await);
+    }
 
     #[test]
     fn hex_is_lower_case_two_digits_per_byte() {
