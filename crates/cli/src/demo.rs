@@ -16,9 +16,12 @@
 //! (PLI) from the caller is passed on to the caller's sender.
 //!
 //! A caller has one call at a time. It ends at the caller's `bye` (sent by
-//! the server too when the caller leaves), its close_notify or its failure;
-//! an offer of another SDP session than the call's (a new peer connection
-//! of the caller) ends it and starts a new one. An offer the bot cannot
+//! the server too when the caller leaves), its close_notify or a DTLS
+//! failure; a call whose ICE failed (consent lost, RFC 7675 §5.1) is kept,
+//! as a browser keeps its `failed` connection, for the caller's ICE
+//! restart (W3C webrtc-pc `restartIce()`) to bring back; an
+//! offer of another SDP session than the call's (a new peer connection of
+//! the caller) ends it and starts a new one. An offer the bot cannot
 //! answer ends the call with a `bye` from the bot.
 
 use std::collections::HashMap;
@@ -174,14 +177,13 @@ async fn run_bot(mut bot: BotHandle) {
                 // An offer of another SDP session comes from a new peer
                 // connection of the caller: a new call, whatever state the
                 // last one is in (still up, or its close_notify not yet
-                // seen). A call that failed (and is closing itself) starts
-                // anew too.
+                // seen). A call that is closed, or whose DTLS failed (and
+                // is closing itself), starts anew too; one whose ICE alone
+                // failed takes the offer: the caller's ICE restart.
                 if let Some((pc, _, same_session)) = &existing
                     && (!same_session
-                        || matches!(
-                            pc.connection_state().await,
-                            PeerConnectionState::Closed | PeerConnectionState::Failed
-                        ))
+                        || pc.connection_state().await == PeerConnectionState::Closed
+                        || pc.dtls_state().await == Some(DtlsTransportState::Failed))
                 {
                     pc.close().await;
                     calls.remove(&from);
@@ -373,11 +375,14 @@ async fn serve_call(
                 } = *track;
                 tokio::spawn(echo_media(receiver, transceiver.sender()));
             }
-            // A caller that closed (its close_notify) or failed is closed
-            // here (its echo tasks end with it); a later offer from the
-            // caller finds it closed and starts anew.
-            PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Failed)
-            | PeerConnectionEvent::DtlsStateChange(DtlsTransportState::Closed) => {
+            // A caller that closed (its close_notify) or whose DTLS failed
+            // is closed here (its echo tasks end with it); a later offer
+            // from the caller finds it closed and starts anew. A failed
+            // ICE is not the end: the caller may restart it (W3C
+            // webrtc-pc `restartIce()`), and its bye or departure ends the call.
+            PeerConnectionEvent::DtlsStateChange(
+                DtlsTransportState::Closed | DtlsTransportState::Failed,
+            ) => {
                 pc.close().await;
                 break;
             }
