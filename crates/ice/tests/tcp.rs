@@ -249,7 +249,8 @@ fn with_udp_blocked_the_agents_connect_over_tcp_and_carry_data_both_ways() {
     assert!(lab.udp_datagrams == 0);
 
     // The connection closes: the selected pair is given up at once, not
-    // after the consent timeout.
+    // after the consent timeout (the pair on the connection the other way
+    // is still valid: disconnected, not failed, until it takes over).
     let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
     let now = lab.now;
     lab.sides[0]
@@ -258,7 +259,7 @@ fn with_udp_blocked_the_agents_connect_over_tcp_and_carry_data_both_ways() {
     assert!(lab.sides[0].agent.selected_pair().is_none());
     assert_eq!(
         lab.sides[0].agent.connection_state(),
-        ConnectionState::Failed
+        ConnectionState::Disconnected
     );
     let mut buf = b"after the close".to_vec();
     assert!(lab.sides[0].agent.send(&mut buf).is_err());
@@ -341,4 +342,72 @@ fn an_active_remote_is_not_checked_until_it_connects_and_a_relay_only_agent_offe
     );
     relay_only.add_local_tcp(sa("10.0.0.3:7000")).unwrap();
     assert_eq!(relay_only.local_candidates().count(), 0);
+}
+#[test]
+fn when_the_selected_tcp_connection_closes_another_valid_pair_takes_over() {
+    // UDP blocked: both sides offer passive and active candidates, so two
+    // TCP pairs (one connection each way) are valid. Losing the selected
+    // one's connection leaves the other: the agent is disconnected, not
+    // failed, and the controlling side nominates the remaining pair (RFC
+    // 8445 §8.1.1; W3C webrtc-pc §5.6: failed only once no pair is left).
+    let mut lab = Lab::new(true);
+    setup(&mut lab);
+    lab.run(Duration::from_secs(5));
+    let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
+    assert_eq!(pair.local.transport().protocol(), Protocol::Tcp);
+    let now = lab.now;
+    lab.sides[0]
+        .agent
+        .handle_tcp_closed(now, pair.source, pair.destination);
+    // The peer sees the same connection close; on its side the
+    // addresses are the other way round.
+    let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
+    lab.sides[1]
+        .agent
+        .handle_tcp_closed(now, theirs.source, theirs.destination);
+    // The lab forgets it: (active base, passive remote) -> ephemeral.
+    let ends = [
+        (pair.source, pair.destination),
+        (theirs.source, theirs.destination),
+    ];
+    lab.connections.retain(|key, ephemeral| {
+        let closed = ends.contains(key)
+            || *ephemeral == pair.destination
+            || *ephemeral == theirs.destination;
+        !closed
+    });
+    assert_eq!(
+        lab.sides[0].agent.connection_state(),
+        ConnectionState::Disconnected
+    );
+    lab.run(Duration::from_secs(5));
+    for side in &lab.sides {
+        assert!(
+            matches!(
+                side.agent.connection_state(),
+                ConnectionState::Connected | ConnectionState::Completed
+            ),
+            "{:?}",
+            side.agent.connection_state()
+        );
+        let now_selected = side.agent.selected_pair().expect("a selected pair");
+        assert_eq!(now_selected.local.transport().protocol(), Protocol::Tcp);
+    }
+    assert_ne!(lab.sides[0].agent.selected_pair().unwrap(), &pair);
+    lab.send(0, "on the other connection");
+    assert_eq!(
+        lab.sides[1].received.last().map(|(_, d)| d.as_slice()),
+        Some(&b"on the other connection"[..])
+    );
+
+    // That one closes too: no valid pair is left, the agent fails.
+    let last = lab.sides[0].agent.selected_pair().unwrap().clone();
+    let now = lab.now;
+    lab.sides[0]
+        .agent
+        .handle_tcp_closed(now, last.source, last.destination);
+    assert_eq!(
+        lab.sides[0].agent.connection_state(),
+        ConnectionState::Failed
+    );
 }

@@ -70,6 +70,15 @@ impl Agent {
     /// before it), the new generation's check list (RFC 8445 §9) is what
     /// remains: checks go on and the state is Checking, so that the new
     /// candidates, when they come, are still checked.
+    ///
+    /// When the pair's connection closed (its TCP connection or TURN
+    /// allocation, whose pairs all failed with it) and another valid pair
+    /// of the current generation remains, the connection is not failed
+    /// (W3C webrtc-pc §5.6: failed once every pair failed or lost
+    /// consent) but disconnected: the controlling agent nominates the best
+    /// remaining pair (RFC 8445 §8.1.1), the controlled one waits for that
+    /// nomination, and either fails when none comes
+    /// ([`Self::nomination_wait_deadline`], `update_states`).
     pub(super) fn lose_selected(&mut self, reason: FailureReason) {
         let Some(s) = self.selected.take() else {
             return;
@@ -79,6 +88,15 @@ impl Agent {
             .retain(|t| !matches!(t.kind, TxnKind::Consent));
         if s.index.is_none() {
             self.set_state(ConnectionState::Checking, Some(reason));
+        } else if reason == FailureReason::ConnectionClosed && self.pairs.iter().any(Pair::is_valid)
+        {
+            let now = self.now;
+            self.nominated = false;
+            self.nominating = false;
+            // The wait for a new nomination starts now.
+            self.first_valid_at = Some(now);
+            self.set_state(ConnectionState::Disconnected, Some(reason));
+            self.nominate_best(now);
         } else {
             self.set_state(ConnectionState::Failed, Some(reason));
         }

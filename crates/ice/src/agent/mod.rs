@@ -1256,12 +1256,13 @@ impl Agent {
             self.set_state(ConnectionState::Completed, None);
         }
         // RFC 8445 §7.2.5.3.3 with RFC 8838 §8: fail once both sides are done
-        // and every pair failed.
+        // and every pair failed (also after the selected pair's connection
+        // closed and the pairs left to take over failed too).
         if self.selected.is_none()
             && !self.config.lite
             && self.remote_end_of_candidates
             && self.gathering == GatheringState::Complete
-            && matches!(self.state, ConnectionState::New | ConnectionState::Checking)
+            && self.awaits_selection()
             && self.triggered.is_empty()
             && self.pairs.iter().all(|p| p.state == PairState::Failed)
         {
@@ -1290,7 +1291,7 @@ impl Agent {
             && self.selected.is_none()
             && self.remote_end_of_candidates
             && self.gathering == GatheringState::Complete
-            && matches!(self.state, ConnectionState::New | ConnectionState::Checking)
+            && self.awaits_selection()
             && self.triggered.is_empty()
             && !self.pairs.iter().any(Pair::is_pending)
             && self.pairs.iter().any(Pair::is_valid);
@@ -1304,6 +1305,17 @@ impl Agent {
             .chain(self.first_valid_at)
             .max()?;
         Some(last + self.config.consent_timeout)
+    }
+
+    /// No pair is selected yet (new, checking), or none any more since the
+    /// selected pair's connection closed (disconnected, another valid pair
+    /// to be nominated: `lose_selected`).
+    fn awaits_selection(&self) -> bool {
+        match self.state {
+            ConnectionState::New | ConnectionState::Checking => true,
+            ConnectionState::Disconnected => self.selected.is_none(),
+            _ => false,
+        }
     }
 
     fn set_state(&mut self, state: ConnectionState, reason: Option<FailureReason>) {
