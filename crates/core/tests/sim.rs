@@ -1373,3 +1373,96 @@ fn dtls_state_changes_fire_once_each_in_order_before_the_state_they_cause() {
     let b_events = pair.b().events.clone();
     assert_eq!(dtls_states(&b_events), vec![D::Connecting, D::Connected]);
 }
+
+/// Cuts the link of both peers (all loss) until both ICE agents failed on
+/// consent (RFC 7675 §5.1), then mends it.
+fn fail_both_then_mend(pair: &mut Pair) {
+    let cut = LinkConfig::IDEAL.with_loss(1.0);
+    pair.net.set_host_link(&pair.a, cut);
+    pair.net.set_host_link(&pair.b, cut);
+    let failed = pair.run_until(Duration::from_secs(90), |p| {
+        p.a().pc.ice_connection_state() == IceConnectionState::Failed
+            && p.b().pc.ice_connection_state() == IceConnectionState::Failed
+    });
+    assert!(failed, "the cut link did not fail ICE on both sides");
+    let mended = LinkConfig::IDEAL.with_delay(Duration::from_millis(5));
+    pair.net.set_host_link(&pair.a, mended);
+    pair.net.set_host_link(&pair.b, mended);
+}
+
+/// W3C webrtc-pc §4.4.1.6 `restartIce()`: a connection whose ICE failed
+/// comes back with an ICE restart offered by `restarter` (new
+/// credentials, checks from scratch: checking, then connected) and
+/// carries data again.
+fn restart_after_failure_reconnects(restarter_is_a: bool) {
+    let mut pair = Pair::new(41, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a_chan, _) = connect(&mut pair);
+    fail_both_then_mend(&mut pair);
+    assert_eq!(pair.a().pc.connection_state(), PeerConnectionState::Failed);
+    let before_a = pair.a().events.len();
+    let before_b = pair.b().events.len();
+    let now = pair.net.now();
+    if restarter_is_a {
+        pair.a().pc.restart_ice(now).unwrap();
+        pair.signal();
+        pair.negotiate();
+    } else {
+        pair.b().pc.restart_ice(now).unwrap();
+        pair.signal();
+        let offer = pair.b().pc.create_offer().unwrap();
+        pair.b()
+            .pc
+            .set_local_description(now, Some(offer.clone()))
+            .unwrap();
+        pair.a().pc.set_remote_description(now, offer).unwrap();
+        let answer = pair.a().pc.create_answer().unwrap();
+        pair.a()
+            .pc
+            .set_local_description(now, Some(answer.clone()))
+            .unwrap();
+        pair.b().pc.set_remote_description(now, answer).unwrap();
+    }
+    let connected = |s: IceConnectionState| {
+        matches!(
+            s,
+            IceConnectionState::Connected | IceConnectionState::Completed
+        )
+    };
+    let up = pair.run_until(Duration::from_secs(20), |p| {
+        connected(p.a().pc.ice_connection_state()) && connected(p.b().pc.ice_connection_state())
+    });
+    assert!(
+        up,
+        "after the restart: a {:?}, b {:?}",
+        pair.a().pc.ice_connection_state(),
+        pair.b().pc.ice_connection_state()
+    );
+    let a_events = pair.a().events[before_a..].to_vec();
+    let b_events = pair.b().events[before_b..].to_vec();
+    for events in [a_events, b_events] {
+        let states = ice_states(&events);
+        assert_eq!(
+            states.first(),
+            Some(&IceConnectionState::Checking),
+            "{states:?}"
+        );
+        assert!(connected(*states.last().unwrap()), "{states:?}");
+    }
+    let now = pair.net.now();
+    pair.a().pc.send(now, a_chan, b"back again", false).unwrap();
+    let n = messages(&pair.b().events).len();
+    assert!(
+        pair.run_until(Duration::from_secs(10), |p| messages(&p.b().events).len()
+            > n)
+    );
+}
+
+#[test]
+fn restart_ice_as_offerer_after_failed_brings_the_connection_back() {
+    restart_after_failure_reconnects(true);
+}
+
+#[test]
+fn restart_ice_as_answerer_of_the_restart_after_failed_brings_the_connection_back() {
+    restart_after_failure_reconnects(false);
+}

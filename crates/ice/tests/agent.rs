@@ -737,3 +737,57 @@ fn a_420_lists_the_unknown_attributes() {
         "420 without UNKNOWN-ATTRIBUTES"
     );
 }
+
+#[test]
+fn odd_trickled_candidates_neither_panic_nor_fail_the_agent_early() {
+    let t0 = Instant::now();
+    let mut a = agent(t0);
+    a.set_remote_credentials("PEER", "peerpasswordpeerpassword")
+        .unwrap();
+    let first = remote_host(sa("192.0.2.2:6000"));
+    a.add_remote_candidate(first.clone()).unwrap();
+    // The same candidate again: kept once.
+    a.add_remote_candidate(first).unwrap();
+    // Another address family than every local host: no pair, no error.
+    a.add_remote_candidate(remote_host(sa("[2001:db8::2]:6000")))
+        .unwrap();
+    // A candidate of another ICE generation (another ufrag): refused, not fatal.
+    let stale: Candidate = "candidate:1 1 udp 2130706431 192.0.2.2 6002 typ host ufrag OLDU"
+        .parse()
+        .unwrap();
+    assert_eq!(a.add_remote_candidate(stale), Err(Error::UfragMismatch));
+    a.end_of_remote_candidates();
+    // After the end of candidates: still taken and checked.
+    a.add_remote_candidate(remote_host(sa("192.0.2.2:6001")))
+        .unwrap();
+    let mut destinations = std::collections::BTreeSet::new();
+    let mut now = t0;
+    let mut failed_at = None;
+    while now < t0 + Duration::from_secs(60) {
+        a.handle_timeout(now);
+        for (to, _) in drain(&mut a, now) {
+            destinations.insert(to);
+        }
+        while let Some(e) = a.poll_event() {
+            if let Event::ConnectionStateChange {
+                state: ConnectionState::Failed,
+                ..
+            } = e
+            {
+                failed_at.get_or_insert(now);
+            }
+        }
+        now += Duration::from_millis(10);
+    }
+    assert_eq!(
+        destinations.into_iter().collect::<Vec<_>>(),
+        [sa("192.0.2.2:6000"), sa("192.0.2.2:6001")]
+    );
+    // Failed only once both pairs' checks went unanswered (about 20 s).
+    let failed_at = failed_at.expect("unanswered pairs fail in the end");
+    assert!(
+        failed_at - t0 > Duration::from_secs(15),
+        "{:?}",
+        failed_at - t0
+    );
+}

@@ -686,3 +686,34 @@ fn a_restart_from_completed_is_not_completed_before_the_new_pair_is_selected() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_disconnected_agent_reconnects_when_consent_responses_resume() {
+    let mut call = Call::new(
+        14,
+        Side::public(PUBLIC_A, true, 61),
+        Side::public(PUBLIC_B, false, 62),
+    );
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.net
+        .set_host_link(&call.b, LinkConfig::IDEAL.with_loss(1.0));
+    assert!(call.run_until(Duration::from_secs(15), |c| {
+        c.peer_a().state() == ConnectionState::Disconnected
+    }));
+    // The path comes back before consent expires (RFC 7675 §5.1: 30 s):
+    // the next consent response makes the agent connected again.
+    let seen = call.peer_a().events.len();
+    call.net.set_host_link(&call.b, LinkConfig::IDEAL);
+    assert!(call.run_until(Duration::from_secs(10), |c| connected(c.peer_a().state())));
+    call.run_for(Duration::from_secs(40));
+    assert!(connected(call.peer_a().state()));
+    assert!(connected(call.peer_b().state()));
+    assert!(!call.peer_a().events[seen..].iter().any(|(_, e)| matches!(
+        e,
+        Event::ConnectionStateChange {
+            state: ConnectionState::Failed,
+            ..
+        }
+    )),);
+    call.assert_data_flows_both_ways("after the outage");
+}
