@@ -225,6 +225,15 @@ impl PeerConnection {
             local_addresses()
         };
         let mut sockets = Sockets::bind(&addresses, mux)?;
+        // With the relay policy the sockets still reach the TURN servers;
+        // the agent keeps their host candidates to itself. UDP before TCP:
+        // the peer gets (and pairs) the better candidates first, so a valid
+        // TCP pair cannot be nominated before a UDP pair could form (RFC
+        // 6544 §4.2 ranks TCP below UDP), and TCP alone meets the agent's
+        // limit of host candidates.
+        for addr in sockets.local_addrs() {
+            core.add_local_host(std::time::Instant::now(), addr)?;
+        }
         // Under the relay policy host candidates are never used: no listener.
         let relay_only = configuration.ice_transport_policy == IceTransportPolicy::Relay;
         let tcp = (configuration.tcp_candidates && !relay_only).then(|| {
@@ -236,11 +245,6 @@ impl PeerConnection {
             }
             Box::new(tcp)
         });
-        // With the relay policy the sockets still reach the TURN servers;
-        // the agent keeps their host candidates to itself.
-        for addr in sockets.local_addrs() {
-            core.add_local_host(std::time::Instant::now(), addr)?;
-        }
         let (tx, rx) = CommandQueue::new_pair();
         let events = Arc::new(Hub::new(None));
         let mdns = Mdns::new(&configuration)?;

@@ -170,6 +170,72 @@ async fn two_peers_that_only_see_tcp_candidates_connect_over_ice_tcp() {
     b.close().await;
 }
 
+/// With TCP candidates on, the UDP host candidates are gathered, and so
+/// trickled, first: the peer pairs them before the TCP ones (which RFC
+/// 6544 §4.2 ranks below), so a valid TCP pair is never nominated while a
+/// UDP pair could still form. Two peers that see every candidate of the
+/// other, each trickled as it comes, pick a UDP pair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tcp_candidates_on_udp_is_gathered_first_and_chosen() {
+    let a = PeerConnection::new(tcp_config()).unwrap();
+    let b = PeerConnection::new(tcp_config()).unwrap();
+    let (a_events, b_events) = (a.subscribe(), b.subscribe());
+    let dc = a
+        .create_data_channel("both", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = a.create_offer().await.unwrap();
+    a.set_local_description(Some(offer.clone())).await.unwrap();
+    b.set_remote_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    b.set_local_description(Some(answer.clone())).await.unwrap();
+    a.set_remote_description(answer).await.unwrap();
+    let (a_seen, b_seen) = (a.clone(), b.clone());
+    let forward = |mut events: ferrtc::PeerConnectionEvents, to: PeerConnection| {
+        tokio::spawn(async move {
+            let mut candidates = Vec::new();
+            while let Ok(Some(ev)) = tokio::time::timeout(TIMEOUT, events.recv()).await {
+                if let PeerConnectionEvent::IceCandidate(c) = ev {
+                    let end = c.candidate.is_empty();
+                    candidates.push(c.candidate.clone());
+                    let _ = to.add_ice_candidate(c).await;
+                    if end {
+                        break;
+                    }
+                }
+            }
+            candidates
+        })
+    };
+    let from_a = forward(a_events, b_seen);
+    let from_b = forward(b_events, a_seen);
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .expect("the channel opens in time")
+        .unwrap();
+    for candidates in [from_a.await.unwrap(), from_b.await.unwrap()] {
+        let first_tcp = candidates.iter().position(|c| c.contains(" tcp "));
+        let last_udp = candidates.iter().rposition(|c| c.contains(" udp "));
+        assert!(
+            first_tcp.is_some() && last_udp < first_tcp,
+            "UDP then TCP: {candidates:?}"
+        );
+    }
+    for pc in [&a, &b] {
+        let stats = serde_json::to_value(pc.get_stats().await.unwrap()).unwrap();
+        let pair = stats
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|s| s["type"] == "candidate-pair" && s["nominated"] == true)
+            .unwrap_or_else(|| panic!("no nominated pair: {stats}"));
+        let local = &stats[pair["localCandidateId"].as_str().unwrap()];
+        assert_eq!(local["protocol"], "udp", "{local}");
+    }
+    a.close().await;
+    b.close().await;
+}
+
 /// How long a listener waits for an accepted connection's first message
 /// (`FIRST_MESSAGE_TIMEOUT` in `src/net/tcp.rs`).
 const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
