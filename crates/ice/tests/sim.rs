@@ -717,3 +717,39 @@ fn a_disconnected_agent_reconnects_when_consent_responses_resume() {
     )),);
     call.assert_data_flows_both_ways("after the outage");
 }
+
+/// W3C webrtc-stats `selectedCandidatePairChanges` counts changes
+/// of the selected pair: an ICE restart (RFC 8445 §9) whose new generation
+/// selects the same pair (same addresses both ends) changes nothing, and
+/// the pair's traffic goes on counting.
+#[test]
+fn an_ice_restart_that_keeps_the_pair_is_not_a_selected_pair_change() {
+    let mut call = Call::new(
+        14,
+        Side::public(PUBLIC_A, true, 61),
+        Side::public(PUBLIC_B, false, 62),
+    );
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.assert_data_flows_both_ways("before");
+    let before = call.peer_a().agent.selected_pair_traffic().unwrap();
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.a).agent.restart(now).unwrap();
+    let now = call.net.now();
+    call.net.endpoint_mut(&call.b).agent.restart(now).unwrap();
+    call.exchange_credentials();
+    let count = |p: &Peer| {
+        p.events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::SelectedPairChange(_)))
+            .count()
+    };
+    assert!(
+        call.run_until(Duration::from_secs(5), |c| count(c.peer_a()) == 2
+            && count(c.peer_b()) == 2)
+    );
+    assert_eq!(call.peer_a().agent.stats().selected_pair_changes, 1);
+    assert_eq!(call.peer_b().agent.stats().selected_pair_changes, 1);
+    call.assert_data_flows_both_ways("after");
+    let after = call.peer_a().agent.selected_pair_traffic().unwrap();
+    assert_eq!(after.packets_sent, before.packets_sent + 10);
+}

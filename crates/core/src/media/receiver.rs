@@ -81,10 +81,13 @@ pub struct InboundCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RemoteSender {
     /// The sender's packet count, carried on past the 32-bit count's
-    /// wraps (see [`extend_count`]).
+    /// wraps and restarts (see [`RemoteSender::next`]).
     pub packets_sent: u64,
-    /// The sender's octet count, payload only, carried on past the wraps.
+    /// The sender's octet count, payload only, carried on likewise.
     pub octets_sent: u64,
+    /// The packet and octet counts of the report, as sent (32 bits).
+    packet_count: u32,
+    octet_count: u32,
     /// The NTP timestamp of the report.
     pub ntp_time: u64,
     /// Sender reports received about the stream.
@@ -94,20 +97,53 @@ pub(crate) struct RemoteSender {
     pub received: SystemTime,
 }
 
-/// A sender report's 32-bit count `count` (RFC 3550 §6.4.1: packets or
-/// octets, which wrap) carried on from the extended count `last` of an
-/// earlier report (by NTP time: a reordered one never gets here), past
-/// as many wraps as it takes to be ahead: a count only grows on its SSRC,
-/// however long no report came through. W3C webrtc-stats: a counter
-/// never goes back.
-fn extend_count(last: u64, count: u32) -> u64 {
-    last + u64::from(count.wrapping_sub(last as u32))
-}
+impl RemoteSender {
+    /// The first report about the stream.
+    fn first(sr: &SenderReport, wall: SystemTime) -> RemoteSender {
+        RemoteSender {
+            packets_sent: u64::from(sr.packet_count),
+            octets_sent: u64::from(sr.octet_count),
+            packet_count: sr.packet_count,
+            octet_count: sr.octet_count,
+            ntp_time: sr.ntp_time,
+            reports: 1,
+            received: wall,
+        }
+    }
 
-/// Whether the 64-bit NTP timestamp `ntp` (RFC 3550 §4) is before `last`,
-/// across the era wrap: less than half the range behind.
-fn is_older(ntp: u64, last: u64) -> bool {
-    ntp.wrapping_sub(last) >= 1 << 63
+    /// What the report `sr` makes of this one, `None` for a report sent
+    /// before it (RTCP reordered: older by NTP time, its packet count not
+    /// ahead), which changes nothing but the count of reports (W3C
+    /// webrtc-stats §5.3.9: `remoteTimestamp` and `timestamp` go with the
+    /// counts). The counts never go back: a packet count ahead (within
+    /// half its 32-bit range, RFC 3550 §6.4.1) carries both on, the octets
+    /// the whole way (more than 2^31 of them may pass between two reports
+    /// that got through); a packet count behind in a later report is the
+    /// peer counting again from zero on the SSRC, added on. A packet count
+    /// ahead decides over the NTP time, so a sender whose clock stepped
+    /// back is not ignored.
+    fn next(&self, sr: &SenderReport, wall: SystemTime) -> Option<RemoteSender> {
+        let ahead = sr.packet_count.wrapping_sub(self.packet_count);
+        let behind = ahead >= 0x8000_0000;
+        let older = sr.ntp_time.wrapping_sub(self.ntp_time) >= 1 << 63;
+        if older && (behind || ahead == 0) {
+            return None;
+        }
+        let (packets, octets) = if behind {
+            (sr.packet_count, sr.octet_count)
+        } else {
+            (ahead, sr.octet_count.wrapping_sub(self.octet_count))
+        };
+        Some(RemoteSender {
+            packets_sent: self.packets_sent + u64::from(packets),
+            octets_sent: self.octets_sent + u64::from(octets),
+            packet_count: sr.packet_count,
+            octet_count: sr.octet_count,
+            ntp_time: sr.ntp_time,
+            reports: self.reports + 1,
+            received: wall,
+        })
+    }
 }
 
 /// The stream of one remote SSRC.
@@ -734,32 +770,20 @@ impl Receiver {
             if s.ssrc != sr.ssrc {
                 continue;
             }
-            let reports = s.remote.map_or(0, |r| r.reports) + 1;
-            if let Some(r) = s.remote.as_mut()
-                && is_older(sr.ntp_time, r.ntp_time)
-            {
-                // Reordered: sent before the one shown, which stays (W3C
-                // webrtc-stats §5.3.9: `remoteTimestamp` and `timestamp`
-                // go with the counts), and so does the last SR our
-                // receiver reports echo; it still counts as sent.
-                r.reports = reports;
-                continue;
-            }
-            s.stats.on_sender_report(now, sr);
-            let (packets_sent, octets_sent) = match s.remote {
-                Some(r) => (
-                    extend_count(r.packets_sent, sr.packet_count),
-                    extend_count(r.octets_sent, sr.octet_count),
-                ),
-                None => (u64::from(sr.packet_count), u64::from(sr.octet_count)),
+            let next = match &mut s.remote {
+                None => RemoteSender::first(sr, wall),
+                Some(r) => match r.next(sr, wall) {
+                    Some(next) => next,
+                    // Reordered: the one shown stays, and so does the last
+                    // SR our receiver reports echo; it still counts as sent.
+                    None => {
+                        r.reports += 1;
+                        continue;
+                    }
+                },
             };
-            s.remote = Some(RemoteSender {
-                packets_sent,
-                octets_sent,
-                ntp_time: sr.ntp_time,
-                reports,
-                received: wall,
-            });
+            s.stats.on_sender_report(now, sr);
+            s.remote = Some(next);
         }
     }
 }

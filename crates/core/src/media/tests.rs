@@ -1141,3 +1141,62 @@ fn a_codec_change_to_another_clock_rate_keeps_the_ssrcs_losses() {
         "the SSRC's loss goes on after the switch"
     );
 }
+
+/// A peer that counts again from zero on the same SSRC sends a later
+/// report (NTP time ahead) with a smaller count: its counts add on to the
+/// ones before (they never go back), neither taken as a wrap of the
+/// 32-bit count (4.29 billion packets in 5 s) nor counted twice in the
+/// reports after it.
+#[test]
+fn a_sender_that_counts_again_from_zero_adds_on() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    let t = 3_900_000_000u64;
+    assert_eq!(sender_report_seen(&mut session, t, 1000, 100_000).0, 1000);
+    // Five seconds on, the peer's counts started again on the same SSRC.
+    let again = sender_report_seen(&mut session, t + 5, 10, 800);
+    assert_eq!((again.0, again.1), (1010, 100_800));
+    let next = sender_report_seen(&mut session, t + 10, 20, 1600);
+    assert_eq!((next.0, next.1), (1020, 101_600));
+}
+
+/// The sender's wall clock stepped back (an NTP correction of an hour):
+/// its reports after the step, older by NTP time but with their packet
+/// counts ahead, are taken, and the LSR our receiver reports echo is the
+/// latest report's (else the peer's round-trip time would be lost for the
+/// hour).
+#[test]
+fn sender_reports_after_the_senders_clock_stepped_back_are_taken() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    let t = 3_900_000_000u64;
+    assert_eq!(sender_report_seen(&mut session, t + 3600, 100, 1000).0, 100);
+    sender_report_seen(&mut session, t + 5, 200, 2000);
+    let (packets, _, _) = sender_report_seen(&mut session, t + 10, 300, 3000);
+    let lsr = session
+        .receivers
+        .get_mut(&id)
+        .unwrap()
+        .report_blocks(now)
+        .next()
+        .unwrap()
+        .last_sr;
+    assert_eq!(
+        lsr,
+        ferrtc_rtp::report::NtpTime((t + 10) << 32).middle(),
+        "the LSR echoed is the latest report's"
+    );
+    assert_eq!(packets, 300, "the latest report's count");
+}
