@@ -149,9 +149,10 @@ struct Broadcast {
     next_viewer: ViewerId,
     internal: mpsc::UnboundedSender<Internal>,
     ender: SessionEnder,
-    /// Per session, the task applying its latest `PATCH`'s candidates:
-    /// the next one waits for it, so that a session's candidates and its
-    /// end-of-candidates are applied in the order they came (RFC 8838 §8).
+    /// Per session, the task applying its latest `PATCH` (candidates or an
+    /// ICE restart): the next one waits for it, so that a session's
+    /// candidates, its end-of-candidates and its restarts are applied in
+    /// the order they came (RFC 8838 §8).
     trickling: HashMap<String, tokio::task::JoinHandle<()>>,
 }
 
@@ -231,7 +232,17 @@ impl Broadcast {
                 Some(pc) => {
                     let credentials = (ice_ufrag, ice_pwd);
                     let candidates = (candidates, end_of_candidates);
-                    tokio::spawn(restart_ice(pc.clone(), credentials, candidates, reply));
+                    // In line with the session's trickles: those of the
+                    // generation before go in before the restart.
+                    let pc = pc.clone();
+                    let previous = self.trickling.remove(&id);
+                    let task = tokio::spawn(async move {
+                        if let Some(previous) = previous {
+                            let _ = previous.await;
+                        }
+                        restart_ice(pc, credentials, candidates, reply).await;
+                    });
+                    self.trickling.insert(id, task);
                 }
                 None => reply.refuse(MediaRefusal::NoSession),
             },
