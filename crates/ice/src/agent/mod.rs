@@ -353,6 +353,8 @@ pub struct Agent {
     /// Data per pair (see [`PairTraffic`]), by protocol, local base and
     /// remote address: a pair's count goes on across ICE restarts.
     traffic: Vec<(Protocol, SocketAddr, SocketAddr, PairTraffic)>,
+    /// The index in `traffic` of the pair last counted.
+    traffic_hint: usize,
     now: Instant,
 }
 
@@ -416,6 +418,7 @@ impl Agent {
             recent_requests: replay::RecentRequests::default(),
             stats: Stats::default(),
             traffic: Vec::new(),
+            traffic_hint: 0,
             now,
         }
     }
@@ -507,11 +510,18 @@ impl Agent {
         remote: SocketAddr,
     ) -> &mut PairTraffic {
         let key = (protocol, local, remote);
-        let i = match self
+        // Every datagram of the selected pair comes here: the entry of the
+        // last one is tried first.
+        let hint = self
             .traffic
-            .iter()
-            .position(|(p, l, r, _)| (*p, *l, *r) == key)
-        {
+            .get(self.traffic_hint)
+            .filter(|(p, l, r, _)| (*p, *l, *r) == key)
+            .map(|_| self.traffic_hint);
+        let i = match hint.or_else(|| {
+            self.traffic
+                .iter()
+                .position(|(p, l, r, _)| (*p, *l, *r) == key)
+        }) {
             Some(i) => i,
             None => {
                 if self.traffic.len() >= MAX_PAIR_TRAFFIC {
@@ -531,6 +541,7 @@ impl Agent {
                 self.traffic.len() - 1
             }
         };
+        self.traffic_hint = i;
         &mut self.traffic[i].3
     }
 
