@@ -411,3 +411,97 @@ fn when_the_selected_tcp_connection_closes_another_valid_pair_takes_over() {
         ConnectionState::Failed
     );
 }
+
+#[test]
+fn a_controlled_agent_that_sees_the_close_after_the_new_nomination_takes_the_nominated_pair() {
+    // The controlling side sees the selected TCP connection close first
+    // and nominates another valid pair at once; its nomination reaches
+    // the controlled side before that side hears of the close. The
+    // controlled agent then loses its selected pair: the pair the peer
+    // already nominated (RFC 8445 §8.1.1) is the one to use, and no other
+    // nomination will come (the controlling side is connected on it).
+    let mut lab = Lab::new(true);
+    setup(&mut lab);
+    // The controlled side has a second address: more TCP pairs.
+    lab.sides[1]
+        .agent
+        .add_local_tcp(sa("10.0.0.3:5000"))
+        .unwrap();
+    lab.run(Duration::from_secs(5));
+    let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
+    let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
+    let now = lab.now;
+    lab.sides[0]
+        .agent
+        .handle_tcp_closed(now, pair.source, pair.destination);
+    let ends = [
+        (pair.source, pair.destination),
+        (theirs.source, theirs.destination),
+    ];
+    lab.connections.retain(|key, ephemeral| {
+        !(ends.contains(key) || *ephemeral == pair.destination || *ephemeral == theirs.destination)
+    });
+    // The nomination of the other pair goes through.
+    lab.run(Duration::from_millis(500));
+    assert!(matches!(
+        lab.sides[0].agent.connection_state(),
+        ConnectionState::Connected | ConnectionState::Completed
+    ));
+    // Now the controlled side hears of the close.
+    let now = lab.now;
+    lab.sides[1]
+        .agent
+        .handle_tcp_closed(now, theirs.source, theirs.destination);
+    lab.run(Duration::from_secs(40));
+    let state = lab.sides[1].agent.connection_state();
+    assert!(
+        matches!(
+            state,
+            ConnectionState::Connected | ConnectionState::Completed
+        ),
+        "controlled side: {state:?}, selected {:?}",
+        lab.sides[1]
+            .agent
+            .selected_pair()
+            .map(|p| (p.source, p.destination))
+    );
+    lab.send(1, "from the controlled side");
+    assert_eq!(
+        lab.sides[0].received.last().map(|(_, d)| d.as_slice()),
+        Some(&b"from the controlled side"[..])
+    );
+}
+
+#[test]
+fn a_controlled_agent_never_nominated_after_its_connection_closed_fails_in_the_consent_timeout() {
+    // Only the controlled side sees the selected connection close; the
+    // controlling side never learns of it and nominates nothing else, and
+    // neither side sends end-of-candidates. The controlled side is
+    // disconnected, then failed once the consent timeout passed without a
+    // new pair, not disconnected for ever.
+    let mut lab = Lab::new(true);
+    setup(&mut lab);
+    lab.run(Duration::from_secs(5));
+    let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
+    let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
+    let now = lab.now;
+    lab.sides[1]
+        .agent
+        .handle_tcp_closed(now, theirs.source, theirs.destination);
+    let ends = [
+        (pair.source, pair.destination),
+        (theirs.source, theirs.destination),
+    ];
+    lab.connections.retain(|key, ephemeral| {
+        !(ends.contains(key) || *ephemeral == pair.destination || *ephemeral == theirs.destination)
+    });
+    assert_eq!(
+        lab.sides[1].agent.connection_state(),
+        ConnectionState::Disconnected
+    );
+    lab.run(Duration::from_secs(40));
+    assert_eq!(
+        lab.sides[1].agent.connection_state(),
+        ConnectionState::Failed
+    );
+}

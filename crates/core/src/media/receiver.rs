@@ -88,6 +88,9 @@ pub(crate) struct RemoteSender {
     /// The packet and octet counts of the report, as sent (32 bits).
     packet_count: u32,
     octet_count: u32,
+    /// The NTP time of the report that showed the counts starting again
+    /// from zero: a report sent before it is an old one.
+    restarted_at: Option<u64>,
     /// The NTP timestamp of the report.
     pub ntp_time: u64,
     /// Sender reports received about the stream.
@@ -105,6 +108,7 @@ impl RemoteSender {
             octets_sent: u64::from(sr.octet_count),
             packet_count: sr.packet_count,
             octet_count: sr.octet_count,
+            restarted_at: None,
             ntp_time: sr.ntp_time,
             reports: 1,
             received: wall,
@@ -118,27 +122,39 @@ impl RemoteSender {
     /// counts). The counts never go back: a packet count ahead (within
     /// half its 32-bit range, RFC 3550 §6.4.1) carries both on, the octets
     /// the whole way (more than 2^31 of them may pass between two reports
-    /// that got through); a packet count behind in a later report is the
-    /// peer counting again from zero on the SSRC, added on. A packet count
-    /// ahead decides over the NTP time, so a sender whose clock stepped
-    /// back is not ignored.
+    /// that got through); a packet count behind in a later report, or more
+    /// octets than its packets could carry, is the peer counting again
+    /// from zero on the SSRC, added on (and a report sent before that one
+    /// is old). A packet count ahead decides over the NTP time, so a
+    /// sender whose clock stepped back is not ignored.
     fn next(&self, sr: &SenderReport, wall: SystemTime) -> Option<RemoteSender> {
+        let before = |a: u64, b: u64| a.wrapping_sub(b) >= 1 << 63;
         let ahead = sr.packet_count.wrapping_sub(self.packet_count);
         let behind = ahead >= 0x8000_0000;
-        let older = sr.ntp_time.wrapping_sub(self.ntp_time) >= 1 << 63;
-        if older && (behind || ahead == 0) {
+        let older = before(sr.ntp_time, self.ntp_time);
+        let before_restart = self.restarted_at.is_some_and(|r| before(sr.ntp_time, r));
+        if before_restart || (older && (behind || ahead == 0)) {
             return None;
         }
-        let (packets, octets) = if behind {
+        // More octets than `ahead` packets can carry (an RTP payload is
+        // under 64 KiB) is an octet count that went back: a restart too.
+        let octets_ahead = sr.octet_count.wrapping_sub(self.octet_count);
+        let restarted = behind || u64::from(octets_ahead) > u64::from(ahead) * 0xFFFF;
+        let (packets, octets) = if restarted {
             (sr.packet_count, sr.octet_count)
         } else {
-            (ahead, sr.octet_count.wrapping_sub(self.octet_count))
+            (ahead, octets_ahead)
         };
         Some(RemoteSender {
             packets_sent: self.packets_sent + u64::from(packets),
             octets_sent: self.octets_sent + u64::from(octets),
             packet_count: sr.packet_count,
             octet_count: sr.octet_count,
+            restarted_at: if restarted {
+                Some(sr.ntp_time)
+            } else {
+                self.restarted_at
+            },
             ntp_time: sr.ntp_time,
             reports: self.reports + 1,
             received: wall,

@@ -1200,3 +1200,55 @@ fn sender_reports_after_the_senders_clock_stepped_back_are_taken() {
     );
     assert_eq!(packets, 300, "the latest report's count");
 }
+
+/// A later report (NTP time ahead) whose packet count is ahead but whose
+/// octet count is behind: the 32-bit octet count cannot have wrapped
+/// (2^32 octets in 150 packets would be 28 MB a packet, RTP payloads are
+/// under 64 KiB), so the peer counted again from zero on the SSRC.
+/// `bytesSent` must not jump by 4.29 GB.
+#[test]
+fn an_octet_count_behind_with_the_packet_count_ahead_is_a_restart_not_a_wrap() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    let t = 3_900_000_000u64;
+    assert_eq!(sender_report_seen(&mut session, t, 100, 120_000).1, 120_000);
+    // The peer started counting again; five seconds on it sent 250
+    // packets of 160 octets.
+    let (packets, bytes, _) = sender_report_seen(&mut session, t + 5, 250, 40_000);
+    assert!(packets >= 250, "{packets}");
+    assert!(
+        bytes <= 120_000 + (packets - 100) * 65_535,
+        "{bytes} bytes after {packets} packets: an impossible octet wrap"
+    );
+}
+
+/// RTCP reordered across a restart of the peer's counts: the report sent
+/// just before the restart arrives after the first one after it. It is
+/// older by NTP time; taking it (its count is "ahead" of the restarted
+/// one) counts the packets before the restart twice.
+#[test]
+fn a_report_from_before_a_restart_that_arrives_late_is_not_counted_twice() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    let t = 3_900_000_000u64;
+    sender_report_seen(&mut session, t, 900, 90_000);
+    // Sent at t + 10, after the restart: 5 packets since.
+    sender_report_seen(&mut session, t + 10, 5, 500);
+    // Sent at t + 5, before the restart (1000 packets then), arrives last.
+    let (packets, bytes, _) = sender_report_seen(&mut session, t + 5, 1000, 100_000);
+    // At most 1000 before the restart and 5 after it.
+    assert!(packets <= 1005, "{packets} packets");
+    assert!(bytes <= 100_500, "{bytes} bytes");
+}

@@ -78,7 +78,8 @@ impl Agent {
     /// consent) but disconnected: the controlling agent nominates the best
     /// remaining pair (RFC 8445 §8.1.1), the controlled one waits for that
     /// nomination, and either fails when none comes
-    /// ([`Self::nomination_wait_deadline`], `update_states`).
+    /// ([`Self::nomination_wait_deadline`], `update_states`), and at the
+    /// latest once the consent timeout passed without a new pair.
     pub(super) fn lose_selected(&mut self, reason: FailureReason) {
         let Some(s) = self.selected.take() else {
             return;
@@ -91,10 +92,24 @@ impl Agent {
         } else if reason == FailureReason::ConnectionClosed && self.pairs.iter().any(Pair::is_valid)
         {
             let now = self.now;
+            // The controlled agent: a remaining pair the peer nominated
+            // already (its nomination came before this side saw the close)
+            // is the one now (RFC 8445 §8.1.1: the nominated pair).
+            if !self.controlling
+                && let Some(i) = (0..self.pairs.len())
+                    .filter(|&i| self.pairs[i].nominated && self.pairs[i].is_valid())
+                    .max_by_key(|&i| self.pairs[i].priority)
+            {
+                self.select(now, i);
+                return;
+            }
             self.nominated = false;
             self.nominating = false;
-            // The wait for a new nomination starts now.
+            // The wait for a new nomination starts now; without one (or
+            // without the peer's end-of-candidates that the other checks
+            // need) it fails when consent would have run out.
             self.first_valid_at = Some(now);
+            self.fallback_deadline = Some(now + self.config.consent_timeout);
             self.set_state(ConnectionState::Disconnected, Some(reason));
             self.nominate_best(now);
         } else {

@@ -337,6 +337,9 @@ pub struct Agent {
     next_check: Instant,
     remote_end_of_candidates: bool,
     first_valid_at: Option<Instant>,
+    /// After the selected pair's connection closed with other valid pairs
+    /// left (`lose_selected`): when to fail if none was selected since.
+    fallback_deadline: Option<Instant>,
     /// A pair was nominated in this generation: ordinary checks stop (RFC 8445 §8.1.2).
     nominated: bool,
     /// The controlling agent picked a pair to nominate in this generation.
@@ -408,6 +411,7 @@ impl Agent {
             next_check: now,
             remote_end_of_candidates: false,
             first_valid_at: None,
+            fallback_deadline: None,
             nominated: false,
             nominating: false,
             selected: None,
@@ -830,6 +834,7 @@ impl Agent {
         self.out.retain(|o| matches!(o, Out::Request(_)));
         self.remote_end_of_candidates = false;
         self.first_valid_at = None;
+        self.fallback_deadline = None;
         self.nominated = false;
         self.nominating = false;
         if let Some(s) = &mut self.selected {
@@ -1188,6 +1193,9 @@ impl Agent {
         if let Some(deadline) = self.nomination_wait_deadline() {
             at(deadline);
         }
+        if let Some(deadline) = self.fallback_deadline.filter(|_| self.selected.is_none()) {
+            at(deadline);
+        }
         if let Some(s) = &self.selected
             && !self.config.lite
         {
@@ -1290,6 +1298,17 @@ impl Agent {
             && now >= deadline
         {
             self.set_state(ConnectionState::Failed, Some(FailureReason::NoNomination));
+        }
+        // No pair took over from the one whose connection closed.
+        if self.selected.is_none()
+            && self.state == ConnectionState::Disconnected
+            && self.fallback_deadline.is_some_and(|d| now >= d)
+        {
+            self.fallback_deadline = None;
+            self.set_state(
+                ConnectionState::Failed,
+                Some(FailureReason::ConnectionClosed),
+            );
         }
     }
 

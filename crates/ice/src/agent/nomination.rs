@@ -142,6 +142,7 @@ impl Agent {
         if !same {
             self.stats.selected_pair_changes += 1;
         }
+        self.fallback_deadline = None;
         self.selected = Some(Selected {
             pair: pair.clone(),
             protocol,
