@@ -336,13 +336,17 @@ impl JitterBuffer {
     }
 
     /// Adds a received packet and releases what it completes.
+    ///
+    /// A packet without payload (padding only, RFC 3550 §5.1: what a
+    /// sender without RTX probes bandwidth with on the media stream) is
+    /// taken as [`Self::skip`] takes a number: received, carrying no media.
     pub fn insert(&mut self, now: Instant, packet: &RtpPacket<'_>) -> Inserted {
         self.store(
             now,
             packet.sequence_number,
             packet.timestamp,
             packet.marker,
-            Some(packet.payload),
+            media(packet.payload),
             false,
         )
     }
@@ -367,7 +371,7 @@ impl JitterBuffer {
             packet.sequence_number,
             packet.timestamp,
             packet.marker,
-            Some(packet.payload),
+            media(packet.payload),
             true,
         )
     }
@@ -966,6 +970,11 @@ impl JitterBuffer {
     }
 }
 
+/// The media of a payload: none for an empty one (a padding-only packet).
+fn media(payload: &[u8]) -> Option<&[u8]> {
+    (!payload.is_empty()).then_some(payload)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1161,6 +1170,32 @@ mod tests {
         assert_eq!(feed(&mut j, t0, &broken[1]), Inserted::Late);
         feed(&mut j, t0, &s.frame(true, 300)[0]);
         assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.keyframe));
+    }
+
+    #[test]
+    fn a_padding_only_packet_between_frames_breaks_no_frame_and_asks_no_keyframe() {
+        // A sender without RTX probes with padding-only packets on the media
+        // stream after a frame's marker (RFC 3550 §5.1: the P bit, no
+        // payload): numbered as the stream, carrying no media.
+        let mut s = Stream::new(65533);
+        let key = s.frame(true, 400);
+        let padding_seq = s.seq;
+        s.seq = s.seq.wrapping_add(1);
+        let delta = s.frame(false, 400);
+        let mut j = video();
+        let t0 = Instant::now();
+        feed(&mut j, t0, &key[0]);
+        j.handle_timeout(t0 + JitterConfig::VIDEO.start_delay);
+        assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.keyframe));
+        let padding = (padding_seq, key[0].1, false, Vec::new());
+        assert_eq!(feed(&mut j, t0, &padding), Inserted::Stored);
+        feed(&mut j, t0, &delta[0]);
+        let got = events(&mut j);
+        assert!(
+            matches!(&got[..], [JitterEvent::Frame(f)] if !f.keyframe && f.first_sequence == delta[0].0),
+            "{got:?}"
+        );
+        assert!(j.is_empty());
     }
 
     #[test]
