@@ -172,6 +172,23 @@ impl NackGenerator {
         self.missing.values().map(|m| self.due(m, rtt)).min()
     }
 
+    /// Stops asking for `sequence` and every number before it: the
+    /// receiver moved past them (the jitter buffer gave them up or
+    /// released a frame after them), so a retransmission would come too
+    /// late to be used (RFC 4585 §6.2.1 asks only for what can still
+    /// help). Those still missing count as given up.
+    pub fn give_up_through(&mut self, sequence: u16) {
+        let ext = self.seq.peek(sequence);
+        if self.highest.is_none_or(|h| ext > h) {
+            // Beyond what this generator believes (a jump it has not
+            // taken yet): nothing it tracks is known to be before it.
+            return;
+        }
+        let kept = self.missing.split_off(&ext.saturating_add(1));
+        let dropped = std::mem::replace(&mut self.missing, kept);
+        self.given_up += dropped.len() as u64;
+    }
+
     /// Sequence numbers currently missing.
     pub fn missing_count(&self) -> usize {
         self.missing.len()
@@ -459,6 +476,22 @@ mod tests {
     use proptest::prelude::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn numbers_given_up_through_a_point_are_no_longer_asked_for() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        g.on_packet(t0, 65530);
+        g.on_packet(t0, 4); // 65531..=65535, 0..=3 missing
+        assert_eq!(g.missing_count(), 9);
+        g.give_up_through(1);
+        assert_eq!(g.missing_count(), 2);
+        assert_eq!(g.given_up(), 7);
+        assert_eq!(g.poll_nack(t0 + 5 * MS, 100 * MS), vec![2, 3]);
+        // A number past the highest believed gives nothing up.
+        g.give_up_through(2000);
+        assert_eq!(g.missing_count(), 2);
+    }
 
     #[test]
     fn a_gap_is_asked_for_after_the_reorder_delay_then_once_per_rtt() {

@@ -672,10 +672,19 @@ impl Receiver {
                         }
                         s.keyframe_wanted = None;
                     }
+                    // RFC 4585 §6.2.1: what is before a released frame
+                    // would come too late to be used; stop asking for it.
+                    if let Some(nack) = s.nack.as_mut() {
+                        nack.give_up_through(f.last_sequence);
+                    }
                     frames.push((layer, f));
                 }
                 JitterEvent::Dropped { first, last } => {
                     counters.packets_given_up += u64::from(last.wrapping_sub(first)) + 1;
+                    // Given up: a retransmission would come too late.
+                    if let Some(nack) = s.nack.as_mut() {
+                        nack.give_up_through(last);
+                    }
                 }
                 JitterEvent::KeyframeNeeded => {
                     if let Some(k) = s.keyframe.as_mut() {

@@ -1252,3 +1252,61 @@ fn a_report_from_before_a_restart_that_arrives_late_is_not_counted_twice() {
     assert!(packets <= 1005, "{packets} packets");
     assert!(bytes <= 100_500, "{bytes} bytes");
 }
+
+/// RFC 4585 §6.2.1: a packet the jitter buffer gave up on (its wait over,
+/// the frame dropped and a keyframe asked for) would come too late to be
+/// used, so the receiver stops asking for it: no NACK names it after the
+/// give-up, however long the round trip leaves between the retries.
+#[test]
+fn a_packet_the_jitter_buffer_gave_up_is_no_longer_nacked() {
+    let t0 = Instant::now();
+    let rtt = Duration::from_millis(300);
+    let mut r = Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000);
+    let mut frames = Vec::new();
+    // (time, sequence) of every NACKed number, and when the give-up came.
+    let mut nacked: Vec<(Instant, u16)> = Vec::new();
+    let mut given_up_at: Option<Instant> = None;
+    let mut step = |r: &mut Receiver, now: Instant| {
+        for p in r.poll_feedback(now, rtt, 1) {
+            if let RtcpPacket::Nack(n) = p {
+                nacked.extend(n.sequences().map(|s| (now, s)));
+            }
+        }
+        if given_up_at.is_none() && r.layers()[0].counters.packets_given_up > 0 {
+            given_up_at = Some(now);
+        }
+    };
+    let mut now = t0;
+    for seq in 0..120u16 {
+        // Fire the timers due before this packet, as the session does.
+        while let Some(due) = r.poll_timeout(rtt).filter(|t| *t <= now) {
+            r.handle_timeout(due, &mut frames);
+            step(&mut r, due);
+        }
+        if seq != 10 {
+            // VP8 (RFC 7741 §4.2: S bit; RFC 6386 §9.1: P bit clear on a
+            // keyframe), one packet a frame.
+            let payload = [0x10, u8::from(seq != 0), 2, 3];
+            let mut p = RtpPacket::new(
+                PayloadType::new(96).unwrap(),
+                seq,
+                3000 * u32::from(seq),
+                0x1234,
+                &payload,
+            );
+            p.marker = true;
+            let wire = p.to_vec().len();
+            r.receive(now, &p, wire, 0, 1, &mut frames);
+            step(&mut r, now);
+        }
+        now += Duration::from_millis(33);
+    }
+    let given_up_at = given_up_at.expect("the lost packet is given up");
+    assert!(nacked.iter().any(|&(_, s)| s == 10), "10 is asked for");
+    let after: Vec<Duration> = nacked
+        .iter()
+        .filter(|&&(t, s)| s == 10 && t > given_up_at)
+        .map(|&(t, _)| t - given_up_at)
+        .collect();
+    assert!(after.is_empty(), "10 NACKed after its give-up: {after:?}");
+}
