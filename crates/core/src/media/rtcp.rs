@@ -85,8 +85,8 @@ impl MediaSession {
                     for e in &fir.entries {
                         if let Some(t) = self.sender_of(e.ssrc)
                             && let Some(s) = self.senders.get_mut(&t)
+                            && s.on_fir(fir.sender_ssrc, e.sequence)
                         {
-                            s.counters.fir_count += 1;
                             self.events.push_back(Event::KeyframeRequested {
                                 transceiver: t.0,
                                 rid: s.rid.clone(),

@@ -144,7 +144,15 @@ pub(crate) struct Sender {
     /// A media packet was sent by this sender: the sender report has an
     /// RTP time to extrapolate from, and padding a stream to go along.
     started: bool,
+    /// The last FIR sequence number acted on, per requester SSRC, the
+    /// most recent last (at most [`MAX_FIR_REQUESTERS`]).
+    fir_sequences: Vec<(u32, u8)>,
 }
+
+/// How many requesters' FIR sequence numbers a sender remembers: one per
+/// peer endpoint in practice; a flood of requester SSRCs forgets the
+/// oldest.
+const MAX_FIR_REQUESTERS: usize = 8;
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -258,6 +266,7 @@ impl Sender {
             remote_report: None,
             rtt_measurements: 0,
             started: false,
+            fir_sequences: Vec::new(),
         })
     }
 
@@ -604,6 +613,26 @@ impl Sender {
     /// The last round-trip time measured.
     pub fn rtt(&self) -> Option<Duration> {
         self.stats.rtt()
+    }
+
+    /// A FIR entry (RFC 5104 §4.3.1) for this sender from `requester`
+    /// with `sequence` arrived: counted (`firCount`); whether it is a new
+    /// request. §4.3.1.1: the number grows per new request of a
+    /// requester and stays the same on a repetition, which must not bring
+    /// a second keyframe.
+    pub fn on_fir(&mut self, requester: u32, sequence: u8) -> bool {
+        self.counters.fir_count += 1;
+        let known = self.fir_sequences.iter().position(|&(r, _)| r == requester);
+        if let Some(i) = known {
+            let (_, last) = self.fir_sequences.remove(i);
+            self.fir_sequences.push((requester, sequence));
+            return last != sequence;
+        }
+        if self.fir_sequences.len() >= MAX_FIR_REQUESTERS {
+            self.fir_sequences.remove(0);
+        }
+        self.fir_sequences.push((requester, sequence));
+        true
     }
 
     /// Whether `ssrc` is this sender's primary or RTX stream.

@@ -1310,3 +1310,41 @@ fn a_packet_the_jitter_buffer_gave_up_is_no_longer_nacked() {
         .collect();
     assert!(after.is_empty(), "10 NACKed after its give-up: {after:?}");
 }
+
+/// RFC 5104 §4.3.1.1: a FIR's sequence number grows per new request and
+/// stays the same on a repetition, which asks for no new keyframe (the
+/// requester repeats until one arrives); a new number from the same
+/// requester, or another requester, is a new request. `firCount` counts
+/// every FIR received.
+#[test]
+fn a_repeated_fir_asks_the_application_for_no_second_keyframe() {
+    use ferrtc_rtp::rtcp::{Fir, FirEntry};
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, _peer, id) = keyed(now);
+    add_sender(
+        &mut session,
+        id,
+        vec![SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("ccm", Some("fir"))])],
+        true,
+        100,
+    );
+    let fir = |requester: u32, sequence: u8| {
+        RtcpPacket::Fir(Fir {
+            sender_ssrc: requester,
+            entries: vec![FirEntry { ssrc: 7, sequence }],
+        })
+        .to_vec()
+        .unwrap()
+    };
+    let mut requested = Vec::new();
+    for (requester, sequence) in [(1, 5), (1, 5), (1, 5), (1, 6), (2, 6), (1, 6)] {
+        session.handle_rtcp(now, wall, &fir(requester, sequence));
+        let asked = std::iter::from_fn(|| session.poll_event())
+            .filter(|e| matches!(e, crate::Event::KeyframeRequested { .. }))
+            .count();
+        requested.push(asked);
+    }
+    assert_eq!(requested, [1, 0, 0, 1, 1, 0]);
+    assert_eq!(session.senders[&(id, 0)].counters.fir_count, 6);
+}
