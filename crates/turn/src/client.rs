@@ -598,7 +598,12 @@ impl Client {
         let mismatch =
             matches!(error, RequestError::Rejected { code, .. } if code == ALLOCATION_MISMATCH);
         if mismatch {
-            self.push_event(Event::Failed { request, error });
+            // RFC 8656 §8.3: a 437 to a deleting Refresh (LIFETIME 0; over
+            // UDP, often a retransmission after the answer was lost) means
+            // the allocation is gone: the request effectively succeeded.
+            if kind != (Kind::Refresh { lifetime: 0 }) {
+                self.push_event(Event::Failed { request, error });
+            }
             return self.finish();
         }
         match kind {

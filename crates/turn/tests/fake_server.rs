@@ -1444,3 +1444,16 @@ fn a_timed_out_first_bind_keeps_its_number_for_the_peer() {
         "the peer got another number while the server may hold the first"
     );
 }
+
+#[test]
+fn a_437_to_the_deallocating_refresh_is_a_success_not_a_failure() {
+    // Over UDP the answer to Refresh(0) may be lost: its retransmission
+    // finds the allocation gone and gets 437, which RFC 8656 §8.3 says
+    // means the deletion succeeded.
+    let now = Instant::now();
+    let (mut c, mut s) = allocated(now);
+    s.reject.push((Method::REFRESH, 437));
+    c.close(now);
+    assert_eq!(pump(&mut c, &mut s, now), [Event::Closed]);
+    assert!(c.is_closed());
+}
