@@ -1378,7 +1378,13 @@ impl Server {
 
     /// When [`Self::handle_timeout`] next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.allocations.values().map(Allocation::next_expiry).min()
+        // Reserved ports (RFC 8656 §7.2) expire on their own, long before
+        // the allocation that reserved them.
+        self.allocations
+            .values()
+            .map(Allocation::next_expiry)
+            .chain(self.reservations.values().copied())
+            .min()
     }
 
     /// The next event for the driver.

@@ -1465,3 +1465,28 @@ fn a_udp_relay_on_the_port_number_of_a_tcp_listener_is_still_reachable() {
         fx.server.metrics().drops(Drop::OwnAddress)
     );
 }
+
+#[test]
+fn poll_timeout_names_when_an_unclaimed_reservation_expires() {
+    let mut fx = Fx::new();
+    let cred = fx.login(tuple(1), "alice", "wonderland");
+    let even = RESERVE_NEXT;
+    assert_eq!(
+        fx.request(tuple(1), Method::ALLOCATE, &even, Some(&cred)).0,
+        Class::SuccessResponse
+    );
+    let token = token_of(&fx).unwrap();
+    // The allocation lives 600 s; its reserved port only 30 s: a driver
+    // that sleeps until poll_timeout must wake then to close the socket.
+    let at = fx.now + RESERVATION_LIFETIME;
+    assert_eq!(fx.server.poll_timeout(), Some(at));
+    fx.server.handle_timeout(at);
+    assert_eq!(
+        fx.server.poll_event(),
+        Some(ServerEvent::ReservationExpired(token))
+    );
+    assert_eq!(
+        fx.server.poll_timeout(),
+        Some(fx.now + Duration::from_secs(600))
+    );
+}
