@@ -519,35 +519,22 @@ impl Server {
         }
         // RFC 8489 §6.3.1: unknown comprehension-required attributes get a
         // 420; so does DONT-FRAGMENT, which this server cannot honour
-        // (RFC 8656 §7.2 step 3).
+        // (RFC 8656 §7.2 step 3). Checked once authentication is done
+        // (RFC 8489 §6.3), so the 420 is signed like any answer to an
+        // authenticated request (§9.2.4).
         let mut unknown: Vec<u16> = msg.unknown_comprehension_required().take(16).collect();
         if method == Method::ALLOCATE && msg.attribute(t::DONT_FRAGMENT).is_some() {
             unknown.push(t::DONT_FRAGMENT);
-        }
-        if !unknown.is_empty() {
-            self.metrics.error_response(420);
-            return self.write(
-                out,
-                |b| {
-                    let mut b = MessageBuilder::new(b, Class::ErrorResponse, method, tid);
-                    b.add(&Attribute::ErrorCode {
-                        code: 420,
-                        reason: reason(420),
-                    })?;
-                    b.add(&Attribute::UnknownAttributes(UnknownAttributes::new(
-                        &unknown,
-                    )))?;
-                    Ok(b)
-                },
-                None,
-                fp,
-            );
         }
         let attrs = match Attrs::read(msg) {
             Ok(a) => a,
             Err(_) => return self.error(out, method, tid, 400, None, None, fp, now),
         };
         if method == Method::BINDING {
+            // Binding is not authenticated: unknown attributes first.
+            if !unknown.is_empty() {
+                return self.unknown_attributes(out, method, tid, &unknown, None, fp);
+            }
             // A TURN server is a STUN server too (RFC 8656 §2.1).
             let client = tuple.client;
             return self.write(
@@ -578,6 +565,10 @@ impl Server {
                 return self.error(out, method, tid, code, None, challenge, fp, now);
             }
         };
+        if !unknown.is_empty() {
+            let signer = Some(&authed.signer);
+            return self.unknown_attributes(out, method, tid, &unknown, signer, fp);
+        }
         let result = match method {
             Method::ALLOCATE => self.allocate(now, tuple, tid, &attrs, authed, fp),
             Method::REFRESH => self
@@ -1425,6 +1416,36 @@ impl Server {
             Ok(_) => Output::Reply,
             Err(_) => Output::Nothing,
         }
+    }
+
+    /// A 420 Unknown Attribute response listing `unknown` (RFC 8489 §6.3.1),
+    /// signed with `signer` for an authenticated request.
+    fn unknown_attributes(
+        &mut self,
+        out: &mut Vec<u8>,
+        method: Method,
+        tid: TransactionId,
+        unknown: &[u16],
+        signer: Option<&Signer>,
+        fp: bool,
+    ) -> Output {
+        self.metrics.error_response(420);
+        self.write(
+            out,
+            |b| {
+                let mut b = MessageBuilder::new(b, Class::ErrorResponse, method, tid);
+                b.add(&Attribute::ErrorCode {
+                    code: 420,
+                    reason: reason(420),
+                })?;
+                b.add(&Attribute::UnknownAttributes(UnknownAttributes::new(
+                    unknown,
+                )))?;
+                Ok(b)
+            },
+            signer,
+            fp,
+        )
     }
 
     /// An error response (RFC 8489 §6.3.4), with a challenge (REALM, a fresh

@@ -980,11 +980,12 @@ fn malformed_and_oversized_messages_are_dropped_or_refused_with_400() {
         ),
         (Class::ErrorResponse, Some(400))
     );
-    // An unknown comprehension-required attribute: 420.
+    // An unknown comprehension-required attribute: 420 (on an Allocate,
+    // only once authenticated: see the DONT-FRAGMENT test).
     assert_eq!(
         fx.request(
             tuple(1),
-            Method::ALLOCATE,
+            Method::BINDING,
             &[Attribute::Unknown {
                 typ: 0x0077,
                 value: b""
@@ -1489,4 +1490,36 @@ fn poll_timeout_names_when_an_unclaimed_reservation_expires() {
         fx.server.poll_timeout(),
         Some(fx.now + Duration::from_secs(600))
     );
+}
+
+#[test]
+fn an_authenticated_request_with_dont_fragment_gets_a_signed_420_after_the_challenge() {
+    let mut fx = Fx::new();
+    let df = [Attribute::RequestedTransport(17), Attribute::DontFragment];
+    // RFC 8489 §6.3: authentication comes first, so an unauthenticated
+    // Allocate is challenged whatever it carries.
+    assert_eq!(
+        fx.request(tuple(1), Method::ALLOCATE, &df, None),
+        (Class::ErrorResponse, Some(401))
+    );
+    let cred = Cred {
+        user: "alice".into(),
+        pass: "wonderland".into(),
+        nonce: fx.nonce(),
+        sha256: false,
+    };
+    assert_eq!(
+        fx.request(tuple(1), Method::ALLOCATE, &df, Some(&cred)),
+        (Class::ErrorResponse, Some(420))
+    );
+    // RFC 8489 §9.2.4: the 420 to an authenticated request is signed (a
+    // client discards an unsigned one, §9.2.5) and names DONT-FRAGMENT.
+    let key = long_term_key("alice", REALM, "wonderland", PasswordAlgorithm::Md5);
+    let msg = fx.response();
+    assert!(msg.verify_message_integrity(&key).is_ok());
+    assert!(msg.attributes().flatten().any(|a| matches!(
+        a,
+        Attribute::UnknownAttributes(u) if u.iter().any(|t| t == t::DONT_FRAGMENT)
+    )));
+    assert_eq!(fx.server.allocation_count(), 0);
 }
