@@ -1254,7 +1254,8 @@ impl Server {
             buf[start..start + 2].copy_from_slice(&number.to_be_bytes());
             buf[start + 2..start + 4].copy_from_slice(&(len as u16).to_be_bytes());
             let end = if tuple.transport.is_stream() {
-                let padded = (data.end + 3) & !3;
+                // The message's own length padded, wherever it lies in `buf`.
+                let padded = start + crate::stream_frame_len(len);
                 buf[data.end..padded].fill(0);
                 padded
             } else {

@@ -1523,3 +1523,39 @@ fn an_authenticated_request_with_dont_fragment_gets_a_signed_420_after_the_chall
     )));
     assert_eq!(fx.server.allocation_count(), 0);
 }
+
+#[test]
+fn channel_data_over_tcp_is_padded_to_four_bytes_wherever_the_data_lies() {
+    let mut fx = Fx::with(allow_all());
+    let tcp = FiveTuple {
+        transport: Transport::Tcp,
+        ..tuple(7)
+    };
+    let cred = fx.login(tcp, "alice", "wonderland");
+    assert_eq!(fx.allocate(tcp, &cred).0, Class::SuccessResponse);
+    let id = *fx.server.by_tuple.get(&tcp).unwrap();
+    let peer: SocketAddr = "8.8.8.8:1000".parse().unwrap();
+    let bind = [
+        Attribute::ChannelNumber(0x4000),
+        Attribute::XorPeerAddress(peer),
+    ];
+    assert_eq!(
+        fx.request(tcp, Method::CHANNEL_BIND, &bind, Some(&cred)).0,
+        Class::SuccessResponse
+    );
+    // More headroom than needed, so the data starts off a 4-byte boundary:
+    // the message (4-byte header and data) is still padded to a multiple of
+    // 4 (RFC 8656 §12.5), or the client's stream framing breaks.
+    for (extra, len) in [(1, 1), (2, 5), (3, 2), (1, 4)] {
+        let start = PEER_HEADROOM + extra;
+        let mut buf = vec![0xAAu8; start + len + PEER_TAILROOM];
+        let to = fx
+            .server
+            .handle_peer(fx.now, id, peer, &mut buf, start..start + len)
+            .unwrap();
+        let message = &buf[to.message.clone()];
+        assert_eq!(message.len(), crate::stream_frame_len(len), "{extra} {len}");
+        assert_eq!(&message[..4], &[0x40, 0x00, 0, len as u8]);
+        assert!(message[4 + len..].iter().all(|b| *b == 0));
+    }
+}
