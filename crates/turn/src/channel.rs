@@ -55,6 +55,12 @@ impl Channel {
     }
 
     /// When its rebind is due, if it is waiting for one (not in flight).
+    /// Whether a ChannelBind for it is outstanding (its success installs
+    /// the permission too, RFC 8656 §12.3).
+    pub(crate) fn is_binding(&self) -> bool {
+        self.in_flight
+    }
+
     fn refresh_due(&self) -> Option<Instant> {
         let expires = self.expires?;
         if self.in_flight {

@@ -437,7 +437,7 @@ impl Client {
         let ip = peer.ip();
         match self.permissions.get(&ip) {
             // A ChannelBind in flight will install it (RFC 8656 §12.3).
-            None if self.channels.get(&peer).is_some() => {
+            None if self.channels.get(&peer).is_some_and(|c| c.is_binding()) => {
                 return Err(Error::PermissionPending { peer: ip });
             }
             None => return Err(Error::NoPermission { peer: ip }),

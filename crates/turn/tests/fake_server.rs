@@ -1457,3 +1457,32 @@ fn a_437_to_the_deallocating_refresh_is_a_success_not_a_failure() {
     assert_eq!(pump(&mut c, &mut s, now), [Event::Closed]);
     assert!(c.is_closed());
 }
+
+#[test]
+fn a_lapsed_permission_under_a_live_channel_is_no_permission_not_pending() {
+    // Unused, the permission lapses after 300 s while the channel binding
+    // lives 600 s: nothing is in flight that would install the permission,
+    // so send_to must say NoPermission (ask for one), not PermissionPending
+    // (wait for an event that never comes).
+    let t0 = Instant::now();
+    let (mut c, mut s) = allocated(t0);
+    let peer = addr(PEER);
+    let channel = c.bind_channel(peer, t0).unwrap();
+    assert_eq!(
+        pump(&mut c, &mut s, t0),
+        [Event::ChannelBound { peer, channel }]
+    );
+    let events = run_until(&mut c, &mut s, t0 + PERMISSION_LIFETIME);
+    assert_eq!(events, [Event::PermissionExpired { peer: peer.ip() }]);
+    assert_eq!(
+        c.send_to(peer, b"x"),
+        Err(ferrtc_turn::Error::NoPermission { peer: peer.ip() })
+    );
+    // While a ChannelBind is in flight, the permission is pending.
+    let other = SocketAddr::new(addr("203.0.113.10:1").ip(), 7000);
+    c.bind_channel(other, t0 + PERMISSION_LIFETIME).unwrap();
+    assert_eq!(
+        c.send_to(other, b"x"),
+        Err(ferrtc_turn::Error::PermissionPending { peer: other.ip() })
+    );
+}
