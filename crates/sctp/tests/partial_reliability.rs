@@ -350,3 +350,48 @@ fn a_forward_tsn_for_more_streams_than_fit_in_a_packet_data() {
 fn a_forward_tsn_for_more_streams_than_fit_in_a_packet_idata() {
     a_forward_tsn_for_more_streams_than_fit_in_a_packet(true);
 }
+
+/// A lost message without retransmissions left is abandoned when T3-rtx
+/// marks it for retransmission (RFC 3758 §3.5 A1, C1); with nothing else to
+/// send, the packets that follow the timeout must carry the FORWARD-TSN
+/// (I-FORWARD-TSN) at once (RFC 3758 §3.5 C3), not one timeout later: the
+/// receiver holds every later message of the ordered stream until it comes.
+fn a_message_abandoned_at_t3_is_skipped_at_once(i_data: bool) {
+    let now = Instant::now();
+    let cfg = |seed| Config {
+        i_data,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(now, cfg(1), cfg(2));
+    let once = SendOptions {
+        reliability: Reliability::MaxRetransmits(0),
+        ..SendOptions::default()
+    };
+    a.send(now, 1, ppid::BINARY, b"lost", once).unwrap();
+    assert_eq!(lose(&mut a, now), 1);
+    a.send(now, 1, ppid::BINARY, b"waits", once).unwrap();
+    pump(&mut a, &mut b, now);
+    assert!(drain(&mut b).0.is_empty(), "\"waits\" waits for SSN 0");
+    let t3 = a.poll_timeout().unwrap();
+    a.handle_timeout(t3);
+    let mut buf = Vec::new();
+    let mut forward = Vec::new();
+    while a.poll_transmit(t3, &mut buf).is_some() {
+        forward.extend(forward_tsn_chunks(&buf));
+        let _ = b.handle_receive(t3, &buf);
+    }
+    assert_eq!(forward.len(), 1, "i_data={i_data}");
+    let (msgs, _) = drain(&mut b);
+    let got: Vec<&[u8]> = msgs.iter().map(|m| m.data.as_slice()).collect();
+    assert_eq!(got, vec![b"waits".as_slice()], "i_data={i_data}");
+}
+
+#[test]
+fn a_message_abandoned_at_t3_is_skipped_at_once_data() {
+    a_message_abandoned_at_t3_is_skipped_at_once(false);
+}
+
+#[test]
+fn a_message_abandoned_at_t3_is_skipped_at_once_idata() {
+    a_message_abandoned_at_t3_is_skipped_at_once(true);
+}

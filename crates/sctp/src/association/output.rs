@@ -151,6 +151,15 @@ impl Association {
                     .fill(now, buf, mtu, &mut self.stats, &mut self.events);
             }
         }
+        // A chunk abandoned by `fill` at its retransmission (RFC 3758 §3.5
+        // A1) is skipped at once (C3): in this packet if it is still empty,
+        // otherwise in the next one, which the caller polls for.
+        if buf.len() <= COMMON_HEADER_LEN
+            && let Some(e) = self.est.as_mut()
+        {
+            e.sender
+                .write_forward_tsn(buf, mtu.saturating_sub(buf.len()));
+        }
         if buf.len() <= COMMON_HEADER_LEN {
             buf.clear();
             return None;
