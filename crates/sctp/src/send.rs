@@ -719,12 +719,12 @@ impl Sender {
             c.state = ChunkState::Abandoned;
         }
         // The unsent rest of a message cut short goes too.
-        let stream = self
+        let first = self
             .outstanding
             .iter()
             .find(|c| c.msg == msg)
-            .map(|c| c.stream);
-        if let Some(s) = stream {
+            .map(|c| (c.stream, c.sent_at));
+        if let Some((s, sent_at)) = first {
             if let Some(st) = self.streams.get_mut(&s) {
                 if st.queue.front().is_some_and(|m| m.id == msg) {
                     if let Some(m) = st.queue.pop_front() {
@@ -732,6 +732,37 @@ impl Sender {
                         st.buffered -= rest;
                         self.buffered_total -= rest;
                         Self::check_low(s, st, rest, events);
+                        // The peer may hold every fragment sent and
+                        // acknowledge them cumulatively: then no chunk
+                        // left outstanding would name the message's SSN
+                        // (MID) in a FORWARD-TSN, and the peer would wait
+                        // for the rest for ever. The rest gets a TSN of its
+                        // own, as one abandoned END chunk that is never
+                        // sent: only a FORWARD-TSN (RFC 3758 §3.5 C) moves
+                        // the peer past it.
+                        let mut flags = flag::END;
+                        if m.unordered {
+                            flags |= flag::UNORDERED;
+                        }
+                        self.outstanding.push_back(Sent {
+                            tsn: self.next_tsn,
+                            stream: s,
+                            seq: m.seq,
+                            fsn: m.fsn,
+                            ppid: m.ppid,
+                            flags,
+                            data: Bytes::new(),
+                            sent_at,
+                            transmissions: 0,
+                            state: ChunkState::Abandoned,
+                            misses: 0,
+                            fast_retransmitted: false,
+                            reneged: false,
+                            msg,
+                            max_rtx: m.max_rtx,
+                            expires: m.expires,
+                        });
+                        self.next_tsn += 1;
                     }
                     if self.current == Some(s) {
                         self.current = None;

@@ -351,6 +351,66 @@ fn a_forward_tsn_for_more_streams_than_fit_in_a_packet_idata() {
     a_forward_tsn_for_more_streams_than_fit_in_a_packet(true);
 }
 
+/// A message abandoned part way through sending (RFC 3758 §3.5) whose sent
+/// fragments all reached the peer: the peer's cumulative TSN moves past
+/// them on its own, so the FORWARD-TSN (I-FORWARD-TSN) naming the message's
+/// SSN (MID), if lost, must still be sent again: the rest of the message
+/// never gets a TSN, and without the skip the peer waits for it for ever,
+/// holding every later message of the ordered stream (RFC 9260 §6.6).
+fn a_message_abandoned_after_its_sent_fragments_arrived(i_data: bool) {
+    let now = Instant::now();
+    let cfg = |seed| Config {
+        i_data,
+        initial_cwnd_mtus: 1,
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(now, cfg(1), cfg(2));
+    let once = SendOptions {
+        reliability: Reliability::MaxRetransmits(0),
+        ..SendOptions::default()
+    };
+    a.send(now, 1, ppid::BINARY, &vec![1u8; 20_000], once)
+        .unwrap();
+    // The first fragments arrive; the peer's SACK is lost.
+    assert!(deliver(&mut a, &mut b, now) > 0);
+    assert!(a.buffered_amount(1) > 0, "partly sent");
+    lose(&mut b, now);
+    // T3 fires: no retransmission left, the message is abandoned, and its
+    // FORWARD-TSN is lost too.
+    let later = a.poll_timeout().unwrap() + Duration::from_millis(1);
+    a.handle_timeout(later);
+    assert!(lose(&mut a, later) > 0);
+    assert_eq!(a.buffered_amount(1), 0, "the rest was dropped");
+    // The next message on the stream: the peer's SACK now acknowledges
+    // every fragment that was sent.
+    a.send(later, 1, ppid::BINARY, b"next", once).unwrap();
+    pump(&mut a, &mut b, later);
+    let mut t = later;
+    for _ in 0..10 {
+        let Some(due) = a.poll_timeout().into_iter().chain(b.poll_timeout()).min() else {
+            break;
+        };
+        t = due.max(t);
+        a.handle_timeout(t);
+        b.handle_timeout(t);
+        pump(&mut a, &mut b, t);
+    }
+    let (msgs, _) = drain(&mut b);
+    let got: Vec<&[u8]> = msgs.iter().map(|m| m.data.as_slice()).collect();
+    assert_eq!(got, vec![b"next".as_slice()], "i_data={i_data}");
+    assert_eq!(b.receive_buffered(), 0, "the abandoned fragments are freed");
+}
+
+#[test]
+fn a_message_abandoned_after_its_sent_fragments_arrived_does_not_stall_the_stream_data() {
+    a_message_abandoned_after_its_sent_fragments_arrived(false);
+}
+
+#[test]
+fn a_message_abandoned_after_its_sent_fragments_arrived_does_not_stall_the_stream_idata() {
+    a_message_abandoned_after_its_sent_fragments_arrived(true);
+}
+
 /// A lost message without retransmissions left is abandoned when T3-rtx
 /// marks it for retransmission (RFC 3758 §3.5 A1, C1); with nothing else to
 /// send, the packets that follow the timeout must carry the FORWARD-TSN
