@@ -541,8 +541,15 @@ impl DataChannels {
             .get_mut(&id)
             .ok_or(Error::UnknownChannel(id))?;
         c.low_threshold = threshold;
-        if let (Some(stream), Some(sctp)) = (c.stream, self.sctp.as_mut()) {
-            sctp.set_buffered_amount_low_threshold(stream, threshold);
+        match (c.stream, self.sctp.as_mut()) {
+            // A closed channel's stream may be another channel's now: its
+            // threshold is that channel's own (W3C attribute per channel).
+            (Some(stream), Some(sctp))
+                if self.by_stream.get(&stream).is_none_or(|owner| *owner == id) =>
+            {
+                sctp.set_buffered_amount_low_threshold(stream, threshold);
+            }
+            _ => {}
         }
         Ok(())
     }

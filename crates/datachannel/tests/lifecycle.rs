@@ -788,3 +788,39 @@ fn a_new_channel_on_a_reused_stream_does_not_inherit_the_old_low_threshold() {
         "bufferedAmount of the new channel (threshold 0) at each bufferedamountlow"
     );
 }
+
+/// W3C lets the application set `bufferedAmountLowThreshold` on a closed
+/// channel; it is that channel's attribute only. Once its stream is reused
+/// by a new channel (negotiated with the same id, RFC 8831 §6.7), setting
+/// the old channel's threshold must leave the new channel's (0) alone: its
+/// `bufferedamountlow` still fires when its bufferedAmount reaches 0.
+#[test]
+fn a_closed_channels_threshold_does_not_change_the_new_channel_on_its_stream() {
+    let mut now = Instant::now();
+    let mut a = engine(Role::Client);
+    let mut b = engine(Role::Server);
+    a.start(now, sctp(1));
+    b.start(now, sctp(2));
+    let mut lows = Vec::new();
+    pump_watching_low(&mut a, &mut b, &mut now, None, &mut lows);
+    let _xa = a.create(now, "x", negotiated(6)).unwrap();
+    let xb = b.create(now, "x", negotiated(6)).unwrap();
+    pump_watching_low(&mut a, &mut b, &mut now, None, &mut lows);
+    b.close(now, xb).unwrap();
+    pump_watching_low(&mut a, &mut b, &mut now, None, &mut lows);
+    assert_eq!(b.channel(xb).unwrap().ready_state, DataChannelState::Closed);
+    let _ya = a.create(now, "y", negotiated(6)).unwrap();
+    let yb = b.create(now, "y", negotiated(6)).unwrap();
+    pump_watching_low(&mut a, &mut b, &mut now, None, &mut lows);
+    assert_eq!(b.channel(yb).unwrap().ready_state, DataChannelState::Open);
+    // The old channel's threshold, set after the new channel took the stream.
+    b.set_buffered_amount_low_threshold(xb, 1 << 20).unwrap();
+    b.send(now, yb, &vec![0u8; 50_000], true).unwrap();
+    pump_watching_low(&mut a, &mut b, &mut now, Some(yb), &mut lows);
+    assert_eq!(b.buffered_amount(yb), 0);
+    assert_eq!(
+        lows,
+        vec![0],
+        "bufferedAmount of the new channel (threshold 0) at each bufferedamountlow"
+    );
+}
