@@ -705,3 +705,61 @@ fn an_old_use_entry_with_only_a_later_next_use_fragment_held_skips_nothing_data(
 fn an_old_use_entry_with_only_a_later_next_use_fragment_held_skips_nothing_idata() {
     an_old_use_entry_with_only_a_later_next_use_fragment_held(true);
 }
+
+/// The Outgoing SSN Reset Request parameters (RFC 6525 §4.1) in a packet:
+/// their stream lists.
+fn outgoing_reset_requests(packet: &[u8]) -> Vec<Vec<u16>> {
+    let mut out = Vec::new();
+    let mut rest = &packet[12..];
+    while rest.len() >= 4 {
+        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+        if rest[0] == RE_CONFIG {
+            let mut params = &rest[4..len];
+            while params.len() >= 16 {
+                let plen = u16::from_be_bytes([params[2], params[3]]) as usize;
+                if u16::from_be_bytes([params[0], params[1]]) == 13 {
+                    let streams = params[16..plen]
+                        .chunks_exact(2)
+                        .map(|s| u16::from_be_bytes([s[0], s[1]]))
+                        .collect();
+                    out.push(streams);
+                }
+                params = &params[((plen + 3) & !3).min(params.len())..];
+            }
+        }
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    out
+}
+
+/// An Incoming SSN Reset Request (RFC 6525 §4.2) asks us to reset our
+/// outgoing streams; only streams we have can be reset. One naming streams
+/// 1 and 5000 of an association with 10 outbound streams is answered "Denied"
+/// (§4.4) as a whole, as an Outgoing SSN Reset Request naming a stream we
+/// do not have is, and we send no reset request of our own for it: the peer would deny
+/// that, we would ask again at once, for ever, and every later stream reset
+/// (each data channel's close) would ride in the same denied request.
+#[test]
+fn an_incoming_reset_request_naming_a_stream_beyond_the_outbound_count_is_denied() {
+    let (mut b, raw) = raw_peer(false, 10);
+    assert_eq!(b.outbound_streams(), 10);
+    let seq = raw.isn;
+    let mut p = Vec::new();
+    p.extend_from_slice(&14u16.to_be_bytes());
+    p.extend_from_slice(&12u16.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&1u16.to_be_bytes());
+    p.extend_from_slice(&5000u16.to_be_bytes());
+    let mut chunk = Vec::new();
+    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    let now = Instant::now();
+    b.handle_receive(now, &raw_packet(raw.tag, &chunk)).unwrap();
+    let (mut responses, mut requests) = (Vec::new(), Vec::new());
+    let mut buf = Vec::new();
+    while b.poll_transmit(now, &mut buf).is_some() {
+        responses.extend(reconfig_responses(&buf));
+        requests.extend(outgoing_reset_requests(&buf));
+    }
+    assert_eq!(responses, [(seq, DENIED)]);
+    assert_eq!(requests, Vec::<Vec<u16>>::new(), "no reset request");
+}

@@ -597,18 +597,24 @@ impl Association {
                     // The peer asks us to reset our outgoing streams: do it with
                     // our own request (§5.2.3) and answer this one.
                     let ok = request_seq == self.peer_reconfig_seq;
+                    // Only streams we have can be reset: a request naming
+                    // one we do not is denied as a whole (§4.4), as in
+                    // `on_peer_outgoing_reset`; our own request for it would
+                    // be denied and retried for ever, with every later reset.
+                    let outbound = self.outbound_streams();
+                    let valid = chunk::stream_list(streams).all(|s| s < outbound);
                     if ok {
                         self.peer_reconfig_seq = self.peer_reconfig_seq.wrapping_add(1);
-                        if let Some(e) = self.est.as_mut() {
+                        if valid && let Some(e) = self.est.as_mut() {
                             for s in chunk::stream_list(streams) {
                                 e.sender.queue_reset(s);
                             }
                         }
                     }
-                    let result = if ok {
-                        result::SUCCESS_NOTHING
-                    } else {
-                        result::BAD_SEQUENCE
+                    let result = match (ok, valid) {
+                        (true, true) => result::SUCCESS_NOTHING,
+                        (true, false) => result::DENIED,
+                        (false, _) => result::BAD_SEQUENCE,
                     };
                     self.push_control(Control::ReconfigResponse {
                         seq: request_seq,
