@@ -505,3 +505,53 @@ fn a_controlled_agent_never_nominated_after_its_connection_closed_fails_in_the_c
         ConnectionState::Failed
     );
 }
+
+#[test]
+fn a_fallback_deadline_left_after_another_failure_does_not_stay_due_for_ever() {
+    // Both sides are done gathering and signalled end-of-candidates. The
+    // controlled side alone sees its selected connection close: it waits
+    // for a new nomination (fallback deadline = close + consent timeout),
+    // and the nomination wait (last inbound / first valid + consent
+    // timeout) ends at the same instant and fails it first
+    // (NoNomination). The fallback deadline must not stay behind as a
+    // timer that is always due.
+    let mut lab = Lab::new(true);
+    setup(&mut lab);
+    lab.run(Duration::from_secs(5));
+    for side in &mut lab.sides {
+        side.agent.end_of_remote_candidates();
+    }
+    lab.run(Duration::from_secs(1));
+    let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
+    let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
+    // The controlling side is gone silent from here on (it closed).
+    let now = lab.now;
+    lab.sides[1]
+        .agent
+        .handle_tcp_closed(now, theirs.source, theirs.destination);
+    let ends = [
+        (pair.source, pair.destination),
+        (theirs.source, theirs.destination),
+    ];
+    lab.connections.retain(|key, ephemeral| {
+        !(ends.contains(key) || *ephemeral == pair.destination || *ephemeral == theirs.destination)
+    });
+    lab.sides[0].agent.close();
+    assert_eq!(
+        lab.sides[1].agent.connection_state(),
+        ConnectionState::Disconnected
+    );
+    lab.run(Duration::from_secs(40));
+    assert_eq!(
+        lab.sides[1].agent.connection_state(),
+        ConnectionState::Failed
+    );
+    let now = lab.now;
+    lab.sides[1].agent.handle_timeout(now);
+    let next = lab.sides[1].agent.poll_timeout();
+    assert!(
+        next.is_none_or(|t| t > now),
+        "a failed agent asks to be woken at once, for ever: {:?} behind",
+        next.map(|t| now - t)
+    );
+}

@@ -765,6 +765,11 @@ impl JitterBuffer {
             if s != expected {
                 return Assembly::Incomplete;
             }
+            // A skipped number of the frame's own time inside it (padding
+            // sent between its packets) is part of it, carrying nothing.
+            if p.skip && p.timestamp == ts && s != first {
+                continue;
+            }
             if p.timestamp != ts || p.skip {
                 // The frame ended without a marker: the next one has begun.
                 return Assembly::Complete(s - 1);
@@ -937,7 +942,7 @@ impl JitterBuffer {
         data.reserve_exact(size);
         let (mut first_received, mut received) = (head.arrival, head.arrival);
         for (s, p) in self.packets.range(first..=last) {
-            if s >= stored_from {
+            if s >= stored_from && !p.skip {
                 self.depacketizer.depacketize(&p.payload, &mut data).ok()?;
             }
             first_received = first_received.min(p.arrival);
@@ -1196,6 +1201,66 @@ mod tests {
             "{got:?}"
         );
         assert!(j.is_empty());
+    }
+
+    #[test]
+    fn a_padding_only_packet_inside_a_frame_neither_cuts_nor_drops_it() {
+        // A padding-only packet (RFC 3550 §5.1) sent between two packets of
+        // a frame, with the frame's timestamp: it carries no media, and the
+        // frame around it is whole; no half frame goes to the decoder.
+        let mut s = Stream::new(100);
+        let key = s.frame(true, 400);
+        let delta = s.frame(false, 1400);
+        assert_eq!(delta.len(), 3, "a frame of three packets");
+        let mut j = video();
+        let t0 = Instant::now();
+        feed(&mut j, t0, &key[0]);
+        j.handle_timeout(t0 + JitterConfig::VIDEO.start_delay);
+        assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.keyframe));
+        let t1 = t0 + JitterConfig::VIDEO.start_delay;
+        let (s0, ts, _, _) = delta[0];
+        feed(&mut j, t1, &delta[0]);
+        let padding = (s0.wrapping_add(1), ts, false, Vec::new());
+        assert_eq!(feed(&mut j, t1, &padding), Inserted::Stored);
+        for (seq, ts, marker, payload) in &delta[1..] {
+            feed(
+                &mut j,
+                t1,
+                &(seq.wrapping_add(1), *ts, *marker, payload.clone()),
+            );
+        }
+        j.handle_timeout(t1 + Duration::from_secs(1));
+        let got = events(&mut j);
+        // The whole frame as the decoder would get it without the padding.
+        let mut plain = video();
+        for p in key.iter().chain(&delta) {
+            feed(&mut plain, t0, p);
+        }
+        plain.handle_timeout(t1 + Duration::from_secs(1));
+        let whole = events(&mut plain)
+            .into_iter()
+            .filter_map(|e| match e {
+                JitterEvent::Frame(f) if !f.keyframe => Some(f.data),
+                _ => None,
+            })
+            .next()
+            .expect("the frame without padding");
+        assert!(
+            matches!(&got[..], [JitterEvent::Frame(f)] if f.data == whole),
+            "{:?}",
+            got.iter()
+                .map(|e| match e {
+                    JitterEvent::Frame(f) => format!(
+                        "Frame {}..={} {} of {} bytes",
+                        f.first_sequence,
+                        f.last_sequence,
+                        f.data.len(),
+                        whole.len()
+                    ),
+                    e => format!("{e:?}"),
+                })
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -339,8 +339,11 @@ pub enum KeyframeMethod {
 /// Turns "a keyframe is needed" (from the jitter buffer) into PLI or FIR
 /// packets, at most one per interval (RFC 4585 §3.4 asks receivers not to
 /// repeat requests faster than the sender can answer; one round-trip time
-/// at least). A FIR carries a sequence number that grows per new request
-/// and stays the same on a repetition (RFC 5104 §4.3.1.1).
+/// at least). A FIR carries a sequence number that grows with every FIR
+/// sent (RFC 5104 §4.3.1.1): a FIR sent again after an interval without
+/// a keyframe is a new request, since the keyframe that answered the last
+/// one may be what was lost, and a media sender acts once per number (as
+/// ferrtc's and libwebrtc's do).
 #[derive(Debug, Clone)]
 pub struct KeyframeRequester {
     method: KeyframeMethod,
@@ -366,10 +369,7 @@ impl KeyframeRequester {
 
     /// A keyframe is needed (a new request).
     pub fn request(&mut self) {
-        if !self.pending {
-            self.pending = true;
-            self.fir_sequence = self.fir_sequence.wrapping_add(1);
-        }
+        self.pending = true;
     }
 
     /// A keyframe arrived: stop asking.
@@ -394,6 +394,7 @@ impl KeyframeRequester {
             return None;
         }
         self.last = Some(now);
+        self.fir_sequence = self.fir_sequence.wrapping_add(1);
         Some(match self.method {
             KeyframeMethod::Pli => RtcpPacket::Pli(Pli {
                 sender_ssrc: self.sender_ssrc,
@@ -693,7 +694,8 @@ mod tests {
     }
 
     #[test]
-    fn keyframe_requests_repeat_once_per_interval_until_a_keyframe_and_fir_counts_new_requests() {
+    fn keyframe_requests_repeat_once_per_interval_until_a_keyframe_and_each_fir_sent_is_numbered_anew()
+     {
         use crate::rtcp::{Fir, FirEntry, Pli, RtcpPacket};
         let t0 = Instant::now();
         let mut pli = KeyframeRequester::new(KeyframeMethod::Pli, 1, 2);
@@ -721,12 +723,12 @@ mod tests {
         assert_eq!(fir.poll_request(t0, 100 * MS), Some(entry(1)));
         assert_eq!(
             fir.poll_request(t0 + 100 * MS, 100 * MS),
-            Some(entry(1)),
-            "a repetition keeps its number"
+            Some(entry(2)),
+            "sent again without a keyframe: a new request, a new number"
         );
         fir.keyframe_received();
         fir.request();
-        assert_eq!(fir.poll_request(t0 + 200 * MS, 100 * MS), Some(entry(2)));
+        assert_eq!(fir.poll_request(t0 + 200 * MS, 100 * MS), Some(entry(3)));
     }
 
     proptest! {

@@ -88,9 +88,10 @@ pub(crate) struct RemoteSender {
     /// The packet and octet counts of the report, as sent (32 bits).
     packet_count: u32,
     octet_count: u32,
-    /// The NTP time of the report that showed the counts starting again
-    /// from zero: a report sent before it is an old one.
-    restarted_at: Option<u64>,
+    /// The NTP times of the last report before the counts started again
+    /// from zero and of the report that showed it: a report sent between
+    /// the two is an old one.
+    restarted_at: Option<(u64, u64)>,
     /// The NTP timestamp of the report.
     pub ntp_time: u64,
     /// Sender reports received about the stream.
@@ -124,15 +125,18 @@ impl RemoteSender {
     /// the whole way (more than 2^31 of them may pass between two reports
     /// that got through); a packet count behind in a later report, or more
     /// octets than its packets could carry, is the peer counting again
-    /// from zero on the SSRC, added on (and a report sent before that one
-    /// is old). A packet count ahead decides over the NTP time, so a
-    /// sender whose clock stepped back is not ignored.
+    /// from zero on the SSRC, added on (and a report sent between the last
+    /// one before and that one is old). A packet count ahead decides over
+    /// the NTP time otherwise, so a sender whose clock stepped back is not
+    /// ignored.
     fn next(&self, sr: &SenderReport, wall: SystemTime) -> Option<RemoteSender> {
         let before = |a: u64, b: u64| a.wrapping_sub(b) >= 1 << 63;
         let ahead = sr.packet_count.wrapping_sub(self.packet_count);
         let behind = ahead >= 0x8000_0000;
         let older = before(sr.ntp_time, self.ntp_time);
-        let before_restart = self.restarted_at.is_some_and(|r| before(sr.ntp_time, r));
+        let before_restart = self
+            .restarted_at
+            .is_some_and(|(last, at)| before(last, sr.ntp_time) && before(sr.ntp_time, at));
         if before_restart || (older && (behind || ahead == 0)) {
             return None;
         }
@@ -151,7 +155,7 @@ impl RemoteSender {
             packet_count: sr.packet_count,
             octet_count: sr.octet_count,
             restarted_at: if restarted {
-                Some(sr.ntp_time)
+                Some((self.ntp_time, sr.ntp_time))
             } else {
                 self.restarted_at
             },

@@ -1348,3 +1348,66 @@ fn a_repeated_fir_asks_the_application_for_no_second_keyframe() {
     assert_eq!(requested, [1, 0, 0, 1, 1, 0]);
     assert_eq!(session.senders[&(id, 0)].counters.fir_count, 6);
 }
+
+/// ferrtc's own `KeyframeRequester` in FIR mode repeats its request, with
+/// the same sequence number, until a keyframe arrives (RFC 5104
+/// §4.3.1.1). A repeat one round trip later means the keyframe did not
+/// arrive (the FIR or the keyframe was lost); a sender that ignores every
+/// repeat never sends the keyframe again, and the receiver stays frozen.
+#[test]
+fn a_fir_sent_again_because_no_keyframe_arrived_asks_for_one_again() {
+    use ferrtc_rtp::repair::{KeyframeMethod, KeyframeRequester};
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, _peer, id) = keyed(now);
+    add_sender(
+        &mut session,
+        id,
+        vec![SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("ccm", Some("fir"))])],
+        true,
+        100,
+    );
+    let mut requester = KeyframeRequester::new(KeyframeMethod::Fir, 1, 7);
+    requester.request();
+    let rtt = Duration::from_millis(100);
+    let mut asked = Vec::new();
+    for i in 0..5u32 {
+        let at = now + rtt * i;
+        let fir = requester.poll_request(at, rtt).expect("a FIR is due");
+        session.handle_rtcp(at, wall, &fir.to_vec().unwrap());
+        asked.push(
+            std::iter::from_fn(|| session.poll_event())
+                .filter(|e| matches!(e, crate::Event::KeyframeRequested { .. }))
+                .count(),
+        );
+        // The keyframe sent in answer is lost: no keyframe_received().
+    }
+    assert!(
+        asked[1..].iter().any(|&n| n > 0),
+        "the keyframe was asked for once, then never again: {asked:?}"
+    );
+}
+
+/// A sender whose clock stepped back is followed by its packet count
+/// (`sender_reports_after_the_senders_clock_stepped_back_are_taken`); one
+/// that restarted its counts earlier must be followed too, not frozen
+/// until its clock catches up with the report that showed the restart.
+#[test]
+fn a_clock_step_back_after_a_count_restart_does_not_freeze_the_counts() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    let t = 3_900_000_000u64;
+    sender_report_seen(&mut session, t, 900, 90_000);
+    // Counts start again from zero: 5 packets since.
+    let (restarted, _, _) = sender_report_seen(&mut session, t + 10, 5, 500);
+    assert_eq!(restarted, 905);
+    // Its clock then steps back a minute; the counts go on.
+    let (packets, _, _) = sender_report_seen(&mut session, t - 50, 300, 30_000);
+    assert_eq!(packets, 1200, "the report after the step back is taken");
+}

@@ -1353,6 +1353,10 @@ impl Agent {
             return;
         }
         self.state = state;
+        if state != ConnectionState::Disconnected {
+            // The fallback wait ends with the disconnection, however it ends.
+            self.fallback_deadline = None;
+        }
         self.push_event(Event::ConnectionStateChange { state, reason });
     }
 
