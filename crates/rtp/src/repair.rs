@@ -367,7 +367,7 @@ impl KeyframeRequester {
         }
     }
 
-    /// A keyframe is needed (a new request).
+    /// A keyframe is needed: requests go out until one arrives.
     pub fn request(&mut self) {
         self.pending = true;
     }

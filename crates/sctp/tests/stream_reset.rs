@@ -763,3 +763,30 @@ fn an_incoming_reset_request_naming_a_stream_beyond_the_outbound_count_is_denied
     assert_eq!(responses, [(seq, DENIED)]);
     assert_eq!(requests, Vec::<Vec<u16>>::new(), "no reset request");
 }
+
+/// RFC 6525 §5.2.1: a peer whose answer was lost sends the same Incoming
+/// SSN Reset Request again; it gets the same answer (here Denied), not
+/// Bad Sequence Number, and nothing is done twice.
+#[test]
+fn a_retransmitted_incoming_reset_request_gets_the_same_answer() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let seq = raw.isn;
+    let mut p = Vec::new();
+    p.extend_from_slice(&14u16.to_be_bytes());
+    p.extend_from_slice(&12u16.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&1u16.to_be_bytes());
+    p.extend_from_slice(&5000u16.to_be_bytes());
+    let mut chunk = Vec::new();
+    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    let now = Instant::now();
+    let mut buf = Vec::new();
+    for round in ["first", "again"] {
+        b.handle_receive(now, &raw_packet(raw.tag, &chunk)).unwrap();
+        let mut responses = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            responses.extend(reconfig_responses(&buf));
+        }
+        assert_eq!(responses, [(seq, DENIED)], "{round}");
+    }
+}

@@ -596,6 +596,19 @@ impl Association {
                 } => {
                     // The peer asks us to reset our outgoing streams: do it with
                     // our own request (§5.2.3) and answer this one.
+                    if request_seq == self.peer_reconfig_seq.wrapping_sub(1) {
+                        // A retransmission of the last request: the same
+                        // answer (§5.2.1), nothing done again.
+                        let result = match self.last_reconfig_result {
+                            Some((s, r)) if s == request_seq => r,
+                            _ => result::SUCCESS_NOTHING,
+                        };
+                        self.push_control(Control::ReconfigResponse {
+                            seq: request_seq,
+                            result,
+                        });
+                        continue;
+                    }
                     let ok = request_seq == self.peer_reconfig_seq;
                     // Only streams we have can be reset: a request naming
                     // one we do not is denied as a whole (§4.4), as in
@@ -616,6 +629,9 @@ impl Association {
                         (true, false) => result::DENIED,
                         (false, _) => result::BAD_SEQUENCE,
                     };
+                    if ok {
+                        self.last_reconfig_result = Some((request_seq, result));
+                    }
                     self.push_control(Control::ReconfigResponse {
                         seq: request_seq,
                         result,
