@@ -27,6 +27,7 @@ mod codec;
 mod config;
 mod description;
 mod error;
+mod numbering;
 mod session;
 mod signaling;
 mod transceiver;

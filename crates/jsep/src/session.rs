@@ -14,6 +14,7 @@ use crate::build::{self, RtpSection, Transport};
 use crate::codec::{Codec, PayloadTypeSet, negotiate_codecs, order_by_preferences};
 use crate::config::{AnswerOptions, BundlePolicy, IceCredentials, JsepConfig, OfferOptions};
 use crate::error::JsepError;
+use crate::numbering::BundleNumbers;
 use crate::signaling::{SdpType, Side, SignalingState, Transition};
 use crate::transceiver::{
     HeaderExtension, NegotiatedMedia, Transceiver, TransceiverId, TransceiverInit,
@@ -457,6 +458,20 @@ impl Jsep {
             fingerprints: &self.config.fingerprints,
             setup: Setup::ActPass,
         };
+        // RFC 8843 §9.1.1: every section in use is offered in the BUNDLE
+        // group; new ones number their codecs and extensions around those
+        // the negotiated ones keep.
+        let mut numbers = BundleNumbers::default();
+        for slot in slots.iter().filter(|s| !s.rejected) {
+            if let Content::Media(id) = &slot.content
+                && let Some(n) = self
+                    .transceiver(*id)
+                    .filter(|t| !t.stopped)
+                    .and_then(|t| t.negotiated.as_ref())
+            {
+                numbers.record(&n.codecs, &n.header_extensions);
+            }
+        }
         let mut sections = Vec::with_capacity(slots.len());
         let mut seen_kinds: Vec<MediaKind> = Vec::new();
         let mut first = true;
@@ -499,7 +514,7 @@ impl Jsep {
                     let Some(t) = self.transceiver(*id) else {
                         continue;
                     };
-                    self.offer_rtp(t, &slot.mid, bundle_only, &transport)
+                    self.offer_rtp(t, &slot.mid, bundle_only, &transport, &mut numbers)
                 }
                 Content::Foreign => continue,
             };
@@ -527,11 +542,12 @@ impl Jsep {
         mid: &str,
         bundle_only: bool,
         transport: &Transport<'_>,
+        numbers: &mut BundleNumbers,
     ) -> MediaDescription {
         // RFC 8829 §5.2.2: a re-offer keeps the negotiated payload types and ids.
         let (codecs, extensions) = match &t.negotiated {
             Some(n) => (n.codecs.clone(), n.header_extensions.clone()),
-            None => (t.init.codecs.clone(), t.init.header_extensions.clone()),
+            None => numbers.assign(&t.init.codecs, &t.init.header_extensions),
         };
         let rids: Vec<String> = t
             .init

@@ -1213,3 +1213,85 @@ fn holding_and_resuming_a_simulcast_sender_keeps_its_layers() {
         "resuming from hold lost the simulcast layers"
     );
 }
+
+/// A number used in one section and what it means there: (section index,
+/// number, meaning).
+type Mapping<N> = (usize, N, String);
+
+/// Every payload type and extension id of `s`'s sections in use, with what
+/// it means there.
+fn bundle_mappings(s: &Sdp) -> (Vec<Mapping<u8>>, Vec<Mapping<u16>>) {
+    let mut pts = Vec::new();
+    let mut ids = Vec::new();
+    for (i, m) in s.media.iter().enumerate().filter(|(_, m)| !m.is_rejected()) {
+        for c in Codec::from_section(m) {
+            let meaning = format!(
+                "{}/{}/{:?}",
+                c.name.to_ascii_lowercase(),
+                c.clock_rate,
+                c.channels.unwrap_or(1)
+            );
+            pts.push((i, c.payload_type, meaning));
+        }
+        for e in m.extmaps() {
+            ids.push((i, e.id, e.uri.clone()));
+        }
+    }
+    (pts, ids)
+}
+
+/// RFC 8843 §9.1 and §9.1.1: the sections of one BUNDLE group are one RTP
+/// session, so a payload type means one codec in every section, and an
+/// extension id one extension. After
+/// answering aiortc's offer (opus on 96, VP8 on 97, `sdes:mid` on id 1),
+/// a section this side adds in its re-offer takes the numbers already in
+/// use for its codecs and extensions, and free numbers for the rest,
+/// instead of its defaults (VP8 on 96, `sdes:mid` on id 4).
+#[test]
+fn a_reoffer_adding_a_section_to_the_bundle_does_not_reuse_its_numbers_for_other_codecs() {
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/sdp/aiortc-1.16/av-dc-offer.sdp"
+    ));
+    let mut b = jsep("bbbb");
+    b.set_remote_description(SessionDescription::offer(text))
+        .expect("SRD");
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    b.set_local_description(answer).expect("SLD answer");
+    b.add_transceiver(video(Direction::SendRecv));
+    b.add_transceiver(audio(Direction::SendRecv));
+    let offer = sdp(&b.create_offer(OfferOptions::default()).unwrap());
+    assert_eq!(offer.media.len(), 5);
+    let (pts, ids) = bundle_mappings(&offer);
+    for (i, pt, what) in &pts {
+        for (j, other_pt, other) in &pts {
+            assert!(
+                pt != other_pt || what == other,
+                "payload type {pt} is {what} in section {i} and {other} in section {j}"
+            );
+        }
+    }
+    for (i, id, uri) in &ids {
+        for (j, other_id, other) in &ids {
+            assert!(
+                id != other_id || uri == other,
+                "extension id {id} is {uri} in section {i} and {other} in section {j}"
+            );
+            assert!(
+                uri != other || id == other_id,
+                "{uri} has id {id} in section {i} and {other_id} in section {j}"
+            );
+        }
+    }
+    // The new sections still offer their codecs, VP8 on aiortc's number.
+    let vp8 = Codec::from_section(&offer.media[3])
+        .into_iter()
+        .find(|c| c.name == "VP8")
+        .expect("VP8 offered");
+    assert_eq!(vp8.payload_type, 97);
+    let rtx = Codec::from_section(&offer.media[3])
+        .into_iter()
+        .find(|c| c.apt() == Some(97))
+        .expect("VP8's RTX offered");
+    assert_eq!(rtx.payload_type, 98);
+}

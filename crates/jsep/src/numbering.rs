@@ -1,0 +1,134 @@
+//! Payload type and header extension id numbering across the sections of
+//! one BUNDLE group: its sections are one RTP session (RFC 8843 §9.1), so a
+//! payload type means one codec configuration in all of them (§9.1.1,
+//! "Payload Type (PT) Value Reuse") and an extension id one extension.
+
+use ferrtc_sdp::split_fmtp_params;
+
+use crate::codec::Codec;
+use crate::transceiver::HeaderExtension;
+
+/// Dynamic payload types an offer may pick (RFC 3551 §6), the upper range
+/// first, then the lower one browsers also use, both clear of the RTCP
+/// packet types 64-95 that rtcp-mux excludes (RFC 5761 §4).
+const DYNAMIC_PAYLOAD_TYPES: [std::ops::RangeInclusive<u8>; 2] = [96..=127, 35..=63];
+
+/// Ids of one-byte header extensions (RFC 8285 §4.2).
+const ONE_BYTE_IDS: std::ops::RangeInclusive<u16> = 1..=14;
+
+/// The numbers the sections of a BUNDLE group use so far, and what each means.
+#[derive(Debug, Default)]
+pub(crate) struct BundleNumbers {
+    codecs: Vec<Codec>,
+    extensions: Vec<HeaderExtension>,
+}
+
+/// A codec configuration as RFC 8843 §9.1.1 compares them: encoding name,
+/// clock rate, channels and format parameters (in any order).
+fn same_configuration(a: &Codec, b: &Codec) -> bool {
+    fn params(c: &Codec) -> Vec<(String, &str)> {
+        let mut p: Vec<(String, &str)> = split_fmtp_params(c.fmtp.as_deref().unwrap_or_default())
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        p.sort();
+        p
+    }
+    a.name.eq_ignore_ascii_case(&b.name)
+        && a.clock_rate == b.clock_rate
+        && a.channels.unwrap_or(1) == b.channels.unwrap_or(1)
+        && params(a) == params(b)
+}
+
+impl BundleNumbers {
+    /// Records numbers a section keeps as they are (negotiated ones).
+    pub(crate) fn record(&mut self, codecs: &[Codec], extensions: &[HeaderExtension]) {
+        self.codecs.extend(codecs.iter().cloned());
+        self.extensions.extend(extensions.iter().cloned());
+    }
+
+    /// Renumbers a new section's codecs and extensions so that none takes a
+    /// number the group uses for something else: a codec or extension the
+    /// group has keeps the group's number, any other keeps its own when it
+    /// is free and takes a free one otherwise (RTX `apt` follows its codec);
+    /// one left without a free number is left out. Records the result.
+    pub(crate) fn assign(
+        &mut self,
+        codecs: &[Codec],
+        extensions: &[HeaderExtension],
+    ) -> (Vec<Codec>, Vec<HeaderExtension>) {
+        let codecs = self.assign_codecs(codecs);
+        let extensions = self.assign_extensions(extensions);
+        self.record(&codecs, &extensions);
+        (codecs, extensions)
+    }
+
+    fn assign_codecs(&self, codecs: &[Codec]) -> Vec<Codec> {
+        let own: Vec<u8> = codecs.iter().map(|c| c.payload_type).collect();
+        let mut taken: Vec<u8> = Vec::new();
+        // Old payload type -> new one, for the RTX `apt`s.
+        let mut renumbered: Vec<(u8, u8)> = Vec::new();
+        let mut out: Vec<Option<Codec>> = vec![None; codecs.len()];
+        // Media codecs first, so that each RTX knows its codec's number.
+        let order = codecs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_rtx())
+            .chain(codecs.iter().enumerate().filter(|(_, c)| c.is_rtx()));
+        for (i, c) in order {
+            let mut c = c.clone();
+            if c.is_rtx() {
+                let Some(apt) = c.apt() else { continue };
+                let Some(&(_, new_apt)) = renumbered.iter().find(|(old, _)| *old == apt) else {
+                    continue;
+                };
+                c.fmtp = c.fmtp.as_deref().map(|f| {
+                    split_fmtp_params(f)
+                        .map(|(k, v)| match (k.eq_ignore_ascii_case("apt"), v) {
+                            (true, _) => format!("{k}={new_apt}"),
+                            (false, "") => k.to_owned(),
+                            (false, v) => format!("{k}={v}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(";")
+                });
+            }
+            let used =
+                |pt: u8| taken.contains(&pt) || self.codecs.iter().any(|g| g.payload_type == pt);
+            let pt = match self.codecs.iter().find(|g| same_configuration(g, &c)) {
+                Some(g) if !taken.contains(&g.payload_type) => Some(g.payload_type),
+                _ if !used(c.payload_type) => Some(c.payload_type),
+                _ => DYNAMIC_PAYLOAD_TYPES
+                    .iter()
+                    .flat_map(|r| r.clone())
+                    .find(|pt| !used(*pt) && !own.contains(pt)),
+            };
+            let Some(pt) = pt else { continue };
+            renumbered.push((c.payload_type, pt));
+            taken.push(pt);
+            c.payload_type = pt;
+            out[i] = Some(c);
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    fn assign_extensions(&self, extensions: &[HeaderExtension]) -> Vec<HeaderExtension> {
+        let own: Vec<u16> = extensions.iter().map(|e| e.id).collect();
+        let mut out: Vec<HeaderExtension> = Vec::with_capacity(extensions.len());
+        for e in extensions {
+            let used = |id: u16, out: &[HeaderExtension]| {
+                out.iter().any(|x| x.id == id) || self.extensions.iter().any(|g| g.id == id)
+            };
+            let id = match self.extensions.iter().find(|g| g.uri == e.uri) {
+                Some(g) if !out.iter().any(|x| x.id == g.id) => Some(g.id),
+                _ if !used(e.id, &out) => Some(e.id),
+                _ => ONE_BYTE_IDS
+                    .clone()
+                    .find(|id| !used(*id, &out) && !own.contains(id)),
+            };
+            if let Some(id) = id {
+                out.push(HeaderExtension::new(id, &e.uri));
+            }
+        }
+        out
+    }
+}
