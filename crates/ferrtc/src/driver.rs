@@ -268,6 +268,9 @@ pub(crate) struct StunUpdate {
     /// (ICE gathering stays open until an update says they are done).
     pub(crate) lookups_pending: bool,
     pub(crate) generation: u64,
+    /// The configuration of a `setConfiguration` call (a lookup's update
+    /// has none): stored for `getConfiguration()` once applied.
+    pub(crate) configuration: Option<crate::config::Configuration>,
     pub(crate) reply: Option<Reply<()>>,
 }
 
@@ -476,6 +479,9 @@ pub(crate) struct Driver {
     receive_paused: bool,
     /// The configuration whose STUN servers the core has.
     stun_generation: u64,
+    /// What `getConfiguration()` gives: the configuration applied last,
+    /// stored here as it is applied (its caller may be gone by then).
+    applied: Arc<std::sync::Mutex<crate::peer_connection::Applied>>,
     /// The core's `peerIdentity` state as every handle's `peer_identity()`
     /// sees it, published by the task after each remote description, when
     /// the connection state changes, and (closed) when the task ends.
@@ -519,6 +525,7 @@ impl Driver {
         commands: CommandReceiver,
         events: Arc<Hub<PeerConnectionEvent>>,
         identity: tokio::sync::watch::Sender<crate::identity::Published>,
+        applied: Arc<std::sync::Mutex<crate::peer_connection::Applied>>,
     ) -> Driver {
         let ops: Arc<OpQueue> = Arc::default();
         let max_message_size = Arc::new(AtomicUsize::new(core.max_message_size()));
@@ -545,6 +552,7 @@ impl Driver {
             gate: Arc::default(),
             receive_paused: false,
             stun_generation: 0,
+            applied,
             identity,
         }
     }
@@ -1183,7 +1191,7 @@ impl Driver {
         turn: Vec<ferrtc_core::TurnServer>,
         tls: crate::net::TlsServers,
         (relay_only, lookups_pending): (Option<bool>, bool),
-        generation: u64,
+        (generation, configuration): (u64, Option<crate::config::Configuration>),
         reply: Option<Reply<()>>,
     ) {
         let result = if generation < self.stun_generation {
@@ -1207,6 +1215,18 @@ impl Driver {
             if result.is_ok() {
                 self.stun_generation = generation;
                 self.sockets.set_tls_servers(tls);
+                // W3C webrtc-pc §4.4.1.7: the configuration set is the one
+                // `getConfiguration()` returns, stored whether or not its
+                // caller still waits for this reply.
+                if let Some(configuration) = configuration {
+                    let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+                    if generation > applied.generation {
+                        *applied = crate::peer_connection::Applied {
+                            generation,
+                            configuration,
+                        };
+                    }
+                }
             }
             result
         };
@@ -1283,10 +1303,12 @@ impl Driver {
                     relay_only,
                     lookups_pending,
                     generation,
+                    configuration,
                     reply,
                 } = *update;
                 let flags = (relay_only, lookups_pending);
-                self.set_stun_servers(servers, turn, tls, flags, generation, reply);
+                let applied = (generation, configuration);
+                self.set_stun_servers(servers, turn, tls, flags, applied, reply);
             }
             Command::RestartIce(r) => {
                 let _ = r.send(self.core.restart_ice(Instant::now()).map_err(Error::from));

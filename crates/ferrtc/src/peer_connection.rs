@@ -160,9 +160,11 @@ struct Inner {
     commands: Arc<CommandQueue>,
     events: Arc<Hub<PeerConnectionEvent>>,
     /// The configuration of the latest `setConfiguration` the task
-    /// applied; also held while a call takes its generation and sends its
-    /// command, so that the task sees configurations in generation order.
-    configuration: std::sync::Mutex<Applied>,
+    /// applied (stored by the task as it applies it, so that a call whose
+    /// future was dropped after sending still counts); also held while a
+    /// call takes its generation and sends its command, so that the task
+    /// sees configurations in generation order.
+    configuration: Arc<std::sync::Mutex<Applied>>,
     /// Counts `setConfiguration` calls: STUN lookups still running for an
     /// earlier configuration do not override a later one.
     stun_generation: AtomicU64,
@@ -173,9 +175,9 @@ struct Inner {
 
 /// A configuration and the generation it was applied as.
 #[derive(Debug)]
-struct Applied {
-    generation: u64,
-    configuration: Configuration,
+pub(crate) struct Applied {
+    pub(crate) generation: u64,
+    pub(crate) configuration: Configuration,
 }
 
 impl Drop for Inner {
@@ -249,6 +251,10 @@ impl PeerConnection {
         let events = Arc::new(Hub::new(None));
         let mdns = Mdns::new(&configuration)?;
         let identity = tokio::sync::watch::Sender::new(Published::default());
+        let applied = Arc::new(std::sync::Mutex::new(Applied {
+            generation: 0,
+            configuration,
+        }));
         sockets.tcp = tcp;
         sockets.set_tls_servers(stun.tls_ready());
         if stun.lookups_pending() {
@@ -261,6 +267,7 @@ impl PeerConnection {
             rx,
             Arc::clone(&events),
             identity.clone(),
+            Arc::clone(&applied),
         );
         // Boxed: the task then holds a pointer, not a second copy of the
         // ~13 KB core that an async fn keeps for its by-value argument.
@@ -270,10 +277,7 @@ impl PeerConnection {
             inner: Arc::new(Inner {
                 commands: tx,
                 events,
-                configuration: std::sync::Mutex::new(Applied {
-                    generation: 0,
-                    configuration,
-                }),
+                configuration: applied,
                 stun_generation: AtomicU64::new(0),
                 identity,
             }),
@@ -609,6 +613,7 @@ impl PeerConnection {
                     ),
                     lookups_pending: stun.lookups_pending(),
                     generation,
+                    configuration: Some(configuration),
                     reply: Some(tx),
                 })))
                 .map_err(|_| Error::Closed)?;
@@ -620,17 +625,8 @@ impl PeerConnection {
         // queue; if the task refused this configuration (it is closed),
         // the update finds nothing to apply to.
         stun::spawn_lookups(stun, generation, Arc::downgrade(&self.inner.commands));
-        rx.await.map_err(|_| Error::Closed)??;
-        // The task applied this generation: it stands unless a later one
-        // (applied after it) is stored already.
-        let mut applied = self.lock_configuration();
-        if generation > applied.generation {
-            *applied = Applied {
-                generation,
-                configuration,
-            };
-        }
-        Ok(())
+        // The task stored the configuration as it applied it.
+        rx.await.map_err(|_| Error::Closed)?
     }
 
     /// `close()`: closes every channel and the transports.

@@ -249,6 +249,7 @@ pub(crate) fn spawn_lookups(
                 relay_only: None,
                 lookups_pending: false,
                 generation,
+                configuration: None,
                 reply: None,
             })));
         }

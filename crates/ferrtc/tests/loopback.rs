@@ -774,6 +774,36 @@ async fn a_set_configuration_dropped_midway_does_not_hold_gathering_open() {
     gathered(&pc).await;
 }
 
+/// A `set_configuration` whose future is dropped once its command is
+/// sent (a `select!`, a timeout) is still applied by the connection's
+/// task: `getConfiguration()` then gives it (W3C webrtc-pc §4.4.1.7: the
+/// configuration set is the one returned), as the servers queried do, and
+/// a later call compares against it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_set_configuration_dropped_after_sending_is_what_get_configuration_gives() {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let pc = PeerConnection::new(Configuration {
+        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut config = pc.get_configuration();
+    let addr = server.local_addr().unwrap();
+    config.ice_servers = vec![ferrtc::IceServer::new(format!("stun:{addr}"))];
+    // Polled once (the command is sent), then dropped.
+    let mut call = Box::pin(pc.set_configuration(config.clone()));
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+    assert!(first.is_pending(), "set_configuration finished in one poll");
+    drop(call);
+    // The task has applied it once a later command is answered.
+    let _dc = start_gathering(&pc).await;
+    assert!(
+        stun_request_arrives(&server).await,
+        "the server not queried"
+    );
+    assert_eq!(pc.get_configuration().ice_servers, config.ice_servers);
+}
+
 /// W3C webrtc-pc §6.2 `close()`: the channel is `closing` when it
 /// returns, before the connection's task has run, so a `send` right after
 /// it fails with an `InvalidStateError` (it used to be accepted and then
