@@ -187,6 +187,32 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// The selected pair's TCP connection closes: the sides in `told`
+    /// hear of it (`handle_tcp_closed`, each with its own view of the
+    /// addresses), and the lab forgets it, (active base, passive remote)
+    /// -> ephemeral, so nothing more goes over it.
+    fn close_selected_connection(&mut self, told: &[usize]) {
+        let pairs = [0, 1].map(|i| {
+            let p = self.sides[i]
+                .agent
+                .selected_pair()
+                .expect("a selected pair");
+            (p.source, p.destination)
+        });
+        let now = self.now;
+        for &i in told {
+            let (source, destination) = pairs[i];
+            self.sides[i]
+                .agent
+                .handle_tcp_closed(now, source, destination);
+        }
+        self.connections.retain(|key, ephemeral| {
+            !(pairs.contains(key) || pairs.iter().any(|(_, d)| ephemeral == d))
+        });
+    }
+}
+
 fn setup(lab: &mut Lab) {
     lab.exchange_credentials();
     for (i, ip) in ["10.0.0.1", "10.0.0.2"].iter().enumerate() {
@@ -355,27 +381,8 @@ fn when_the_selected_tcp_connection_closes_another_valid_pair_takes_over() {
     lab.run(Duration::from_secs(5));
     let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
     assert_eq!(pair.local.transport().protocol(), Protocol::Tcp);
-    let now = lab.now;
-    lab.sides[0]
-        .agent
-        .handle_tcp_closed(now, pair.source, pair.destination);
-    // The peer sees the same connection close; on its side the
-    // addresses are the other way round.
-    let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
-    lab.sides[1]
-        .agent
-        .handle_tcp_closed(now, theirs.source, theirs.destination);
-    // The lab forgets it: (active base, passive remote) -> ephemeral.
-    let ends = [
-        (pair.source, pair.destination),
-        (theirs.source, theirs.destination),
-    ];
-    lab.connections.retain(|key, ephemeral| {
-        let closed = ends.contains(key)
-            || *ephemeral == pair.destination
-            || *ephemeral == theirs.destination;
-        !closed
-    });
+    // Both sides see the connection close.
+    lab.close_selected_connection(&[0, 1]);
     assert_eq!(
         lab.sides[0].agent.connection_state(),
         ConnectionState::Disconnected
@@ -428,19 +435,8 @@ fn a_controlled_agent_that_sees_the_close_after_the_new_nomination_takes_the_nom
         .add_local_tcp(sa("10.0.0.3:5000"))
         .unwrap();
     lab.run(Duration::from_secs(5));
-    let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
     let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
-    let now = lab.now;
-    lab.sides[0]
-        .agent
-        .handle_tcp_closed(now, pair.source, pair.destination);
-    let ends = [
-        (pair.source, pair.destination),
-        (theirs.source, theirs.destination),
-    ];
-    lab.connections.retain(|key, ephemeral| {
-        !(ends.contains(key) || *ephemeral == pair.destination || *ephemeral == theirs.destination)
-    });
+    lab.close_selected_connection(&[0]);
     // The nomination of the other pair goes through.
     lab.run(Duration::from_millis(500));
     assert!(matches!(
@@ -482,19 +478,7 @@ fn a_controlled_agent_never_nominated_after_its_connection_closed_fails_in_the_c
     let mut lab = Lab::new(true);
     setup(&mut lab);
     lab.run(Duration::from_secs(5));
-    let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
-    let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
-    let now = lab.now;
-    lab.sides[1]
-        .agent
-        .handle_tcp_closed(now, theirs.source, theirs.destination);
-    let ends = [
-        (pair.source, pair.destination),
-        (theirs.source, theirs.destination),
-    ];
-    lab.connections.retain(|key, ephemeral| {
-        !(ends.contains(key) || *ephemeral == pair.destination || *ephemeral == theirs.destination)
-    });
+    lab.close_selected_connection(&[1]);
     assert_eq!(
         lab.sides[1].agent.connection_state(),
         ConnectionState::Disconnected
@@ -522,20 +506,8 @@ fn a_fallback_deadline_left_after_another_failure_does_not_stay_due_for_ever() {
         side.agent.end_of_remote_candidates();
     }
     lab.run(Duration::from_secs(1));
-    let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
-    let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
     // The controlling side is gone silent from here on (it closed).
-    let now = lab.now;
-    lab.sides[1]
-        .agent
-        .handle_tcp_closed(now, theirs.source, theirs.destination);
-    let ends = [
-        (pair.source, pair.destination),
-        (theirs.source, theirs.destination),
-    ];
-    lab.connections.retain(|key, ephemeral| {
-        !(ends.contains(key) || *ephemeral == pair.destination || *ephemeral == theirs.destination)
-    });
+    lab.close_selected_connection(&[1]);
     lab.sides[0].agent.close();
     assert_eq!(
         lab.sides[1].agent.connection_state(),

@@ -90,6 +90,18 @@ fn keyed(now: Instant) -> (MediaSession, Context, TransceiverId) {
     (session, peer, id)
 }
 
+/// A session receiving VP8 on SSRC 100 (one packet in), its peer's SRTP
+/// context and the receiving transceiver.
+fn receiving_vp8(now: Instant, wall: SystemTime) -> (MediaSession, Context, TransceiverId) {
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
+    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
+    assert!(session.handle_receive(now, wall, &mut d));
+    (session, peer, id)
+}
+
 fn vp8() -> Negotiated {
     Negotiated {
         codec: Codec::Vp8,
@@ -878,12 +890,7 @@ fn remote_outbound_rtp_counts_go_on_past_the_sender_reports_wrap() {
     use ferrtc_rtp::rtcp::SenderReport;
     let now = Instant::now();
     let wall = SystemTime::now();
-    let (mut session, mut peer, id) = keyed(now);
-    session
-        .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
-    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
-    assert!(session.handle_receive(now, wall, &mut d));
+    let (mut session, _, _) = receiving_vp8(now, wall);
     let report = |session: &mut MediaSession, secs: u64, packet_count, octet_count| {
         let sr = RtcpPacket::SenderReport(SenderReport {
             ssrc: 100,
@@ -934,12 +941,7 @@ fn a_late_older_sender_report_does_not_take_remote_outbound_rtp_back_in_time() {
     use ferrtc_rtp::rtcp::SenderReport;
     let now = Instant::now();
     let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let (mut session, mut peer, id) = keyed(now);
-    session
-        .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
-    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
-    assert!(session.handle_receive(now, wall, &mut d));
+    let (mut session, _, _) = receiving_vp8(now, wall);
     let report = |session: &mut MediaSession, wall: SystemTime, ntp_seconds: u64, count| {
         let sr = RtcpPacket::SenderReport(SenderReport {
             ssrc: 100,
@@ -1074,12 +1076,7 @@ fn sender_report_seen(
 fn remote_outbound_bytes_go_on_after_a_gap_of_more_than_half_the_range() {
     let now = Instant::now();
     let wall = SystemTime::now();
-    let (mut session, mut peer, id) = keyed(now);
-    session
-        .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
-    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
-    assert!(session.handle_receive(now, wall, &mut d));
+    let (mut session, _, _) = receiving_vp8(now, wall);
     let t = 3_900_000_000u64;
     assert_eq!(sender_report_seen(&mut session, t, 10, 1000).1, 1000);
     let gap = 0x8000_0000u32 + 5_000_000;
@@ -1151,12 +1148,7 @@ fn a_codec_change_to_another_clock_rate_keeps_the_ssrcs_losses() {
 fn a_sender_that_counts_again_from_zero_adds_on() {
     let now = Instant::now();
     let wall = SystemTime::now();
-    let (mut session, mut peer, id) = keyed(now);
-    session
-        .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
-    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
-    assert!(session.handle_receive(now, wall, &mut d));
+    let (mut session, _, _) = receiving_vp8(now, wall);
     let t = 3_900_000_000u64;
     assert_eq!(sender_report_seen(&mut session, t, 1000, 100_000).0, 1000);
     // Five seconds on, the peer's counts started again on the same SSRC.
@@ -1175,12 +1167,7 @@ fn a_sender_that_counts_again_from_zero_adds_on() {
 fn sender_reports_after_the_senders_clock_stepped_back_are_taken() {
     let now = Instant::now();
     let wall = SystemTime::now();
-    let (mut session, mut peer, id) = keyed(now);
-    session
-        .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
-    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
-    assert!(session.handle_receive(now, wall, &mut d));
+    let (mut session, _, id) = receiving_vp8(now, wall);
     let t = 3_900_000_000u64;
     assert_eq!(sender_report_seen(&mut session, t + 3600, 100, 1000).0, 100);
     sender_report_seen(&mut session, t + 5, 200, 2000);
@@ -1210,12 +1197,7 @@ fn sender_reports_after_the_senders_clock_stepped_back_are_taken() {
 fn an_octet_count_behind_with_the_packet_count_ahead_is_a_restart_not_a_wrap() {
     let now = Instant::now();
     let wall = SystemTime::now();
-    let (mut session, mut peer, id) = keyed(now);
-    session
-        .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
-    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
-    assert!(session.handle_receive(now, wall, &mut d));
+    let (mut session, _, _) = receiving_vp8(now, wall);
     let t = 3_900_000_000u64;
     assert_eq!(sender_report_seen(&mut session, t, 100, 120_000).1, 120_000);
     // The peer started counting again; five seconds on it sent 250
@@ -1236,12 +1218,7 @@ fn an_octet_count_behind_with_the_packet_count_ahead_is_a_restart_not_a_wrap() {
 fn a_report_from_before_a_restart_that_arrives_late_is_not_counted_twice() {
     let now = Instant::now();
     let wall = SystemTime::now();
-    let (mut session, mut peer, id) = keyed(now);
-    session
-        .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
-    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
-    assert!(session.handle_receive(now, wall, &mut d));
+    let (mut session, _, _) = receiving_vp8(now, wall);
     let t = 3_900_000_000u64;
     sender_report_seen(&mut session, t, 900, 90_000);
     // Sent at t + 10, after the restart: 5 packets since.
@@ -1396,12 +1373,7 @@ fn a_fir_sent_again_because_no_keyframe_arrived_asks_for_one_again() {
 fn a_clock_step_back_after_a_count_restart_does_not_freeze_the_counts() {
     let now = Instant::now();
     let wall = SystemTime::now();
-    let (mut session, mut peer, id) = keyed(now);
-    session
-        .receivers
-        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000));
-    let mut d = forged(&mut peer, 100, 1, 96, Some(b"v"));
-    assert!(session.handle_receive(now, wall, &mut d));
+    let (mut session, _, _) = receiving_vp8(now, wall);
     let t = 3_900_000_000u64;
     sender_report_seen(&mut session, t, 900, 90_000);
     // Counts start again from zero: 5 packets since.
