@@ -744,14 +744,7 @@ fn an_incoming_reset_request_naming_a_stream_beyond_the_outbound_count_is_denied
     let (mut b, raw) = raw_peer(false, 10);
     assert_eq!(b.outbound_streams(), 10);
     let seq = raw.isn;
-    let mut p = Vec::new();
-    p.extend_from_slice(&14u16.to_be_bytes());
-    p.extend_from_slice(&12u16.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&1u16.to_be_bytes());
-    p.extend_from_slice(&5000u16.to_be_bytes());
-    let mut chunk = Vec::new();
-    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    let chunk = incoming_reset_request_for_stream_5000(seq);
     let now = Instant::now();
     b.handle_receive(now, &raw_packet(raw.tag, &chunk)).unwrap();
     let (mut responses, mut requests) = (Vec::new(), Vec::new());
@@ -771,14 +764,7 @@ fn an_incoming_reset_request_naming_a_stream_beyond_the_outbound_count_is_denied
 fn a_retransmitted_incoming_reset_request_gets_the_same_answer() {
     let (mut b, raw) = raw_peer(false, 10);
     let seq = raw.isn;
-    let mut p = Vec::new();
-    p.extend_from_slice(&14u16.to_be_bytes());
-    p.extend_from_slice(&12u16.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&1u16.to_be_bytes());
-    p.extend_from_slice(&5000u16.to_be_bytes());
-    let mut chunk = Vec::new();
-    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    let chunk = incoming_reset_request_for_stream_5000(seq);
     let now = Instant::now();
     let mut buf = Vec::new();
     for round in ["first", "again"] {
@@ -789,4 +775,18 @@ fn a_retransmitted_incoming_reset_request_gets_the_same_answer() {
         }
         assert_eq!(responses, [(seq, DENIED)], "{round}");
     }
+}
+
+/// A RE-CONFIG chunk with one Incoming SSN Reset Request (RFC 6525 §4.2,
+/// parameter type 14) numbered `seq`, for stream 5000.
+fn incoming_reset_request_for_stream_5000(seq: u32) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&14u16.to_be_bytes());
+    p.extend_from_slice(&12u16.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&1u16.to_be_bytes());
+    p.extend_from_slice(&5000u16.to_be_bytes());
+    let mut chunk = Vec::new();
+    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    chunk
 }
