@@ -790,3 +790,33 @@ fn incoming_reset_request_for_stream_5000(seq: u32) -> Vec<u8> {
     raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
     chunk
 }
+
+/// RFC 6525 §3.1, §5.2.1: a RE-CONFIG chunk may carry an Outgoing SSN
+/// Reset Request (N) and an Incoming one (N+1); when both answers were
+/// lost and the peer sends the chunk again, both requests get the answers
+/// they got the first time, the earlier one too (not Bad Sequence Number).
+#[test]
+fn a_retransmitted_outgoing_and_incoming_reset_pair_gets_the_same_answers() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let seq = raw.isn;
+    let mut p = Vec::new();
+    // Outgoing SSN Reset Request, N, last TSN the probe's, stream 0.
+    p.extend_from_slice(&13u16.to_be_bytes());
+    p.extend_from_slice(&18u16.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&0u32.to_be_bytes());
+    p.extend_from_slice(&raw.isn.to_be_bytes());
+    p.extend_from_slice(&0u16.to_be_bytes());
+    p.extend_from_slice(&0u16.to_be_bytes()); // padding
+    // Incoming SSN Reset Request, N+1, stream 0.
+    p.extend_from_slice(&14u16.to_be_bytes());
+    p.extend_from_slice(&10u16.to_be_bytes());
+    p.extend_from_slice(&seq.wrapping_add(1).to_be_bytes());
+    p.extend_from_slice(&0u16.to_be_bytes());
+    let mut chunk = Vec::new();
+    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    let first = raw.feed(&mut b, &chunk);
+    assert_eq!(first.len(), 2, "two answers: {first:?}");
+    let again = raw.feed(&mut b, &chunk);
+    assert_eq!(again, first, "the retransmitted pair is answered alike");
+}

@@ -596,13 +596,9 @@ impl Association {
                 } => {
                     // The peer asks us to reset our outgoing streams: do it with
                     // our own request (§5.2.3) and answer this one.
-                    if request_seq == self.peer_reconfig_seq.wrapping_sub(1) {
-                        // A retransmission of the last request: the same
-                        // answer (§5.2.1), nothing done again.
-                        let result = match self.last_reconfig_result {
-                            Some((s, r)) if s == request_seq => r,
-                            _ => result::SUCCESS_NOTHING,
-                        };
+                    if let Some(result) = self.answer_to_resent(request_seq) {
+                        // A retransmission: the same answer (§5.2.1),
+                        // nothing done again.
                         self.push_control(Control::ReconfigResponse {
                             seq: request_seq,
                             result,
@@ -630,7 +626,7 @@ impl Association {
                         (false, _) => result::BAD_SEQUENCE,
                     };
                     if ok {
-                        self.last_reconfig_result = Some((request_seq, result));
+                        self.record_reconfig_result(request_seq, result);
                     }
                     self.push_control(Control::ReconfigResponse {
                         seq: request_seq,
@@ -681,18 +677,41 @@ impl Association {
         Ok(())
     }
 
+    /// The answer to a retransmission of one of the peer's last two
+    /// requests (RFC 6525 §5.2.1: the same answer again; Success - Nothing
+    /// to do for the last one when its answer was not kept), or `None` for
+    /// any other number.
+    fn answer_to_resent(&self, seq: u32) -> Option<u32> {
+        let next = self.peer_reconfig_seq;
+        if seq != next.wrapping_sub(1) && seq != next.wrapping_sub(2) {
+            return None;
+        }
+        let kept = self
+            .last_reconfig_results
+            .iter()
+            .flatten()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, r)| *r);
+        match kept {
+            Some(r) => Some(r),
+            None if seq == next.wrapping_sub(1) => Some(result::SUCCESS_NOTHING),
+            None => None,
+        }
+    }
+
+    /// Keeps the answer to the peer's request `seq` for its retransmissions.
+    fn record_reconfig_result(&mut self, seq: u32, result: u32) {
+        self.last_reconfig_results = [self.last_reconfig_results[1], Some((seq, result))];
+    }
+
     fn on_peer_outgoing_reset(
         &mut self,
         seq: u32,
         last_tsn: u32,
         streams: &[u8],
     ) -> Result<(), Error> {
-        if seq == self.peer_reconfig_seq.wrapping_sub(1) {
-            // A retransmission of the last request: same answer (§5.2.2).
-            let result = match self.last_reconfig_result {
-                Some((s, r)) if s == seq => r,
-                _ => result::SUCCESS_NOTHING,
-            };
+        if let Some(result) = self.answer_to_resent(seq) {
+            // A retransmission of a recent request: same answer (§5.2.2).
             self.push_control(Control::ReconfigResponse { seq, result });
             return Ok(());
         }
@@ -714,7 +733,7 @@ impl Association {
             .map_or(0, |e| e.receiver.inbound_streams());
         if chunk::stream_list(streams).any(|s| s >= inbound) {
             self.peer_reconfig_seq = seq.wrapping_add(1);
-            self.last_reconfig_result = Some((seq, result::DENIED));
+            self.record_reconfig_result(seq, result::DENIED);
             self.push_control(Control::ReconfigResponse {
                 seq,
                 result: result::DENIED,
@@ -768,7 +787,7 @@ impl Association {
         // A deferred request with this sequence number is this one.
         self.deferred_reset = None;
         self.peer_reconfig_seq = seq.wrapping_add(1);
-        self.last_reconfig_result = Some((seq, result::SUCCESS_PERFORMED));
+        self.record_reconfig_result(seq, result::SUCCESS_PERFORMED);
         self.push_control(Control::ReconfigResponse {
             seq,
             result: result::SUCCESS_PERFORMED,

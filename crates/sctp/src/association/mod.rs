@@ -167,7 +167,9 @@ pub struct Association {
     reset_timer: Option<Instant>,
     next_reconfig_seq: u32,
     peer_reconfig_seq: u32,
-    last_reconfig_result: Option<(u32, u32)>,
+    /// The answers to the peer's last two requests (a RE-CONFIG chunk
+    /// carries up to two, RFC 6525 §3.1), for their retransmissions.
+    last_reconfig_results: [Option<(u32, u32)>; 2],
     deferred_reset: Option<DeferredReset>,
     reset_scratch: Vec<u16>,
     /// The cookie we echo, kept for T1-cookie retransmission.
@@ -229,7 +231,7 @@ impl Association {
             reset_timer: None,
             next_reconfig_seq: local_initial_tsn,
             peer_reconfig_seq: 0,
-            last_reconfig_result: None,
+            last_reconfig_results: [None; 2],
             deferred_reset: None,
             reset_scratch: Vec::new(),
             cookie_echo: None,
