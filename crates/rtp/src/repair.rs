@@ -184,6 +184,11 @@ impl NackGenerator {
             // taken yet): nothing it tracks is known to be before it.
             return;
         }
+        // Every released frame comes here: with nothing asked for at or
+        // before it (the usual case) there is nothing to split off.
+        if self.missing.first_key_value().is_none_or(|(k, _)| *k > ext) {
+            return;
+        }
         let kept = self.missing.split_off(&ext.saturating_add(1));
         let dropped = std::mem::replace(&mut self.missing, kept);
         self.given_up += dropped.len() as u64;
