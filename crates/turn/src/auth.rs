@@ -18,8 +18,7 @@ type Offered = Vec<(u16, Vec<u8>)>;
 const NONCE_COOKIE: &str = "obMatJos2";
 
 /// The security feature bits of a NONCE, if it starts with the nonce cookie
-/// (RFC 8489 §9.2, §18.1); bit 0, the most significant, is "Password
-/// algorithms", bit 1 "Username anonymity".
+/// (RFC 8489 §9.2, §18.1): the 4 base64 characters as one 24-bit number.
 fn security_features(nonce: &str) -> Option<u32> {
     let rest = nonce.strip_prefix(NONCE_COOKIE)?;
     let chars = rest.as_bytes().get(..4)?;
@@ -38,8 +37,12 @@ fn security_features(nonce: &str) -> Option<u32> {
     Some(bits)
 }
 
-/// "Password algorithms" security feature (RFC 8489 §9.2: bit 0 of 24).
-const FEATURE_PASSWORD_ALGORITHMS: u32 = 1 << 23;
+/// "Password algorithms" security feature: bit 0 of the 24 (RFC 8489
+/// §18.1), counted from the least significant side as verified erratum
+/// 6290 corrects it ("Bit 0 is the rightmost bit"; Appendix B.1's
+/// `obMatJos2AAAC`, 0x000002, is bit 1, "Username anonymity", beside
+/// USERHASH). A nonce announcing it starts `obMatJos2AAAB`.
+const FEATURE_PASSWORD_ALGORITHMS: u32 = 1 << 0;
 
 /// Whether the NONCE announces the password algorithms feature: then the
 /// client must echo PASSWORD-ALGORITHMS and name its PASSWORD-ALGORITHM
@@ -254,8 +257,12 @@ mod tests {
             security_features("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA"),
             Some(2)
         );
-        assert!(announces_password_algorithms("obMatJos2gAAAxyz"));
+        assert!(announces_password_algorithms("obMatJos2AAABxyz"));
+        assert!(announces_password_algorithms("obMatJos2AAADxyz"));
+        // Bit 1 alone (username anonymity), and bit 23 (unassigned: the
+        // leftmost bit, bit 0 before erratum 6290), announce nothing.
         assert!(!announces_password_algorithms("obMatJos2AAAC"));
+        assert!(!announces_password_algorithms("obMatJos2gAAAxyz"));
         assert!(!announces_password_algorithms("plain-nonce"));
         assert_eq!(security_features("obMatJos2A!AA"), None);
         assert_eq!(security_features("obMatJos2AA"), None);

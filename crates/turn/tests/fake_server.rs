@@ -94,10 +94,11 @@ impl FakeServer {
     }
 
     /// The NONCE as sent: with the nonce cookie and the "password
-    /// algorithms" feature bit when they are announced.
+    /// algorithms" feature bit when they are announced ("AAAB": bit 0 is
+    /// the rightmost, RFC 8489 §18.1 with erratum 6290).
     fn wire_nonce(&self) -> String {
         if self.algorithms.is_some() {
-            format!("obMatJos2gAAA{}", self.nonce)
+            format!("obMatJos2AAAB{}", self.nonce)
         } else {
             self.nonce.clone()
         }
@@ -861,6 +862,31 @@ fn without_the_nonce_cookie_md5_and_message_integrity_are_used() {
             .attributes()
             .any(|a| matches!(a, Ok(Attribute::PasswordAlgorithm(_))))
     );
+}
+
+#[test]
+fn a_nonce_cookie_without_the_password_algorithms_bit_means_md5() {
+    // Bit 0 of the security features is the rightmost (RFC 8489 §18.1,
+    // erratum 6290): "gAAA" sets bit 23, unassigned. The list offered
+    // beside it is not announced, so MD5 and MESSAGE-INTEGRITY are used
+    // as with an RFC 5389 server (RFC 8489 §9.2.4).
+    let now = Instant::now();
+    let mut c = client(now);
+    let mut s = FakeServer::new();
+    s.algorithms_without_cookie = true;
+    s.nonce = "obMatJos2gAAAnonce".into();
+    let events = pump(&mut c, &mut s, now);
+    assert!(
+        matches!(events[..], [Event::Allocated { .. }]),
+        "{events:?}"
+    );
+    let second = Message::parse(&s.requests[1].1).unwrap();
+    assert!(second.has_message_integrity());
+    assert!(!second.has_message_integrity_sha256());
+    assert!(!second.attributes().any(|a| matches!(
+        a,
+        Ok(Attribute::PasswordAlgorithm(_) | Attribute::PasswordAlgorithms(_))
+    )));
 }
 
 #[test]

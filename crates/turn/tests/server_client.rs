@@ -1,8 +1,8 @@
 //! The ferrtc-turn `Client` against the `ferrtc turn` server (the `listen`
 //! driver) on loopback: allocation after the 401, a channel and a
 //! permission to UDP echo peers, round trips both ways over UDP, TCP and
-//! TLS; several clients at once; loopback peers refused without
-//! allow_loopback. Run: `cargo test -p ferrtc-turn --features server`.
+//! TLS; several clients at once; SHA-256 agreed as the password algorithm;
+//! loopback peers refused without allow_loopback. Run: `cargo test -p ferrtc-turn --features server`.
 #![cfg(feature = "server")]
 #![allow(missing_docs)]
 
@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrtc_stun::{Attribute, Class, Message, PasswordAlgorithm};
 use ferrtc_turn::listen::{ListenConfig, Running, start, tls_config};
 use ferrtc_turn::server::{Credentials, PeerPolicy, ServerConfig};
 use ferrtc_turn::{Client, ClientConfig, Event, RequestError, is_channel_data};
@@ -134,6 +135,8 @@ struct TurnClient {
     client: Client,
     link: Link,
     events: Vec<Event>,
+    /// Everything sent to the server, in order.
+    sent: Vec<Vec<u8>>,
 }
 
 impl TurnClient {
@@ -143,6 +146,7 @@ impl TurnClient {
             client: Client::new(config, Instant::now()),
             link,
             events: Vec::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -169,6 +173,7 @@ impl TurnClient {
         let mut buf = Vec::new();
         while let Some(t) = self.client.poll_transmit(Instant::now(), &mut buf) {
             self.link.send(&buf, t.destination).await;
+            self.sent.push(buf.clone());
         }
         while let Some(e) = self.client.poll_event() {
             self.events.push(e);
@@ -259,6 +264,36 @@ async fn clients_allocate_bind_channels_and_relay_round_trips_over_udp() {
     let m = running.metrics();
     assert_eq!(m.allocations_total, 4);
     assert_eq!((m.packets_to_peer, m.packets_to_client), (8, 8));
+}
+
+#[tokio::test]
+async fn a_client_agrees_sha256_with_the_server_and_signs_with_message_integrity_sha256() {
+    // The server's nonces announce "Password algorithms" (RFC 8489 §9.2,
+    // §18.1) and offer MD5 and SHA-256: the client picks SHA-256
+    // (PASSWORD-ALGORITHM) and signs with MESSAGE-INTEGRITY-SHA256.
+    let running = server(true, None).await;
+    let mut c = TurnClient::udp(running.udp[0]).await;
+    c.round_trips("sha-256").await;
+    let signed: Vec<Message<'_>> = c
+        .sent
+        .iter()
+        .filter_map(|b| Message::parse(b).ok())
+        .filter(|m| m.class() == Class::Request)
+        .skip(1)
+        .collect();
+    assert!(signed.len() >= 3, "Allocate, ChannelBind, CreatePermission");
+    for m in &signed {
+        assert!(
+            m.attributes().any(|a| a
+                == Ok(Attribute::PasswordAlgorithm(
+                    PasswordAlgorithm::Sha256.into()
+                ))),
+            "{:?} without PASSWORD-ALGORITHM SHA-256",
+            m.method()
+        );
+        assert!(m.has_message_integrity_sha256());
+        assert!(!m.has_message_integrity());
+    }
 }
 
 #[tokio::test]
