@@ -32,6 +32,11 @@ struct TurnHost {
     next_port: u16,
     /// Allocations closed (deallocated or expired).
     closed: usize,
+    /// CreatePermission requests are lost on the way in (the server never
+    /// sees them), as on a path that drops them.
+    lose_permission_requests: bool,
+    /// How many were lost so.
+    lost_permission_requests: usize,
 }
 
 impl TurnHost {
@@ -44,6 +49,8 @@ impl TurnHost {
             relays: HashMap::new(),
             next_port: 50000,
             closed: 0,
+            lose_permission_requests: false,
+            lost_permission_requests: 0,
         }
     }
 
@@ -55,6 +62,13 @@ impl TurnHost {
 impl Endpoint for TurnHost {
     fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
         if dest == sa(TURN) {
+            if self.lose_permission_requests
+                && ferrtc_stun::Message::parse(data)
+                    .is_ok_and(|m| m.method() == ferrtc_stun::Method::CREATE_PERMISSION)
+            {
+                self.lost_permission_requests += 1;
+                return;
+            }
             let tuple = FiveTuple {
                 transport: Transport::Udp,
                 client: source,
@@ -219,6 +233,39 @@ fn an_ice_restart_through_the_relay_reconnects_on_the_same_allocations() {
     assert!(connected(&call));
     assert_eq!(call.net.endpoint(&turn).allocations(), 2);
     call.assert_data_flows_both_ways("relayed after restart");
+}
+
+#[test]
+fn a_permission_that_lapsed_after_its_refreshes_were_lost_is_asked_for_again() {
+    // RFC 8656 §9: a permission lasts 300 s; the client refreshes the one
+    // in use a minute before. Here every CreatePermission is lost for a
+    // while, so the permission of the selected relayed pair lapses (on the
+    // server too) and consent checks through the relay cannot go out: the
+    // agents are disconnected. Once requests get through again, the next
+    // consent check asks for the permission anew and the pair comes back,
+    // instead of losing consent for good 30 s on (RFC 7675 §5.1).
+    let (mut call, turn) = relayed_call(43, "secret");
+    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+    call.net.endpoint_mut(&turn).lose_permission_requests = true;
+    let send_failures = |c: &Call| {
+        c.peer_a().agent.stats().relay_send_failures + c.peer_b().agent.stats().relay_send_failures
+    };
+    let before = send_failures(&call);
+    call.run_for(Duration::from_secs(310));
+    assert!(call.net.endpoint(&turn).lost_permission_requests > 0);
+    assert!(
+        send_failures(&call) > before,
+        "the permission lapsed: sends through the relay failed"
+    );
+    call.net.endpoint_mut(&turn).lose_permission_requests = false;
+    assert!(
+        call.run_until(Duration::from_secs(20), |c| c.both_connected()),
+        "a: {:?}, b: {:?}",
+        call.peer_a().states(),
+        call.peer_b().states()
+    );
+    assert!(!call.run_until(Duration::from_secs(60), |c| !c.both_connected()));
+    call.assert_data_flows_both_ways("after the permission lapsed");
 }
 
 #[test]

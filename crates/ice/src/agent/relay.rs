@@ -405,7 +405,19 @@ impl Agent {
         };
         let now = self.now;
         let relay = &mut self.relays[r];
-        if relay.lost || relay.client.send_to(t.destination, buf).is_err() {
+        if relay.lost {
+            self.stats.relay_send_failures += 1;
+            return None;
+        }
+        if let Err(e) = relay.client.send_to(t.destination, buf) {
+            // RFC 8656 §9: the permission for the peer lapsed (its
+            // refreshes failed, or it went unused for 300 s) or was never
+            // installed. The pair is in use, so it is asked for again: this
+            // datagram is lost, the next check, consent request or data
+            // goes through once the server installed it.
+            if let ferrtc_turn::Error::NoPermission { peer } = e {
+                let _ = relay.client.create_permission(peer, now);
+            }
             self.stats.relay_send_failures += 1;
             return None;
         }
