@@ -827,7 +827,7 @@ impl DataChannels {
             return;
         };
         while let Some(h) = c.held.pop_front() {
-            c.held_bytes -= h.data.len();
+            c.held_bytes -= counted(h.ppid, h.data.len());
             self.held_total -= h.data.len();
             if let Err(e) = sctp.send(now, stream, h.ppid, &h.data, h.options) {
                 tracing::debug!("held message on stream {stream} failed: {e}");
@@ -875,7 +875,7 @@ impl DataChannels {
                 data: payload.to_vec(),
                 options,
             });
-            c.held_bytes += payload.len();
+            c.held_bytes += counted(ppid, payload.len());
             self.held_total += payload.len();
             return Ok(());
         }
@@ -952,7 +952,7 @@ impl DataChannels {
         {
             self.by_stream.remove(&s);
         }
-        self.held_total -= c.held_bytes;
+        self.held_total -= c.held.iter().map(|h| h.data.len()).sum::<usize>();
         c.held_bytes = 0;
         c.held = VecDeque::new();
         self.live -= 1;
@@ -1162,6 +1162,17 @@ impl DataChannels {
         self.stats.channels_opened = self.stats.channels_opened.saturating_add(1);
         self.events.push_back(Event::Incoming(id));
         self.events.push_back(Event::Open(id));
+    }
+}
+
+/// The bytes a message of `len` payload bytes with `ppid` counts in
+/// `bufferedAmount`: W3C webrtc-pc `send()` counts the application's data,
+/// so an empty message, one byte on the wire with its "empty" PPID (RFC
+/// 8831 §6.6), counts 0 (as it does in SCTP's count).
+fn counted(ppid: u32, len: usize) -> usize {
+    match ppid {
+        ppid::STRING_EMPTY | ppid::BINARY_EMPTY => 0,
+        _ => len,
     }
 }
 

@@ -440,6 +440,39 @@ fn empty_string_and_empty_binary_messages_arrive_empty() {
     );
 }
 
+/// W3C webrtc-pc `send()` adds the byte size of the data to
+/// `bufferedAmount`: an empty message adds 0, though it travels as one byte
+/// with its "empty" PPID (RFC 8831 §6.6). Its sending takes nothing away
+/// either, so it fires no `bufferedamountlow` (the amount never falls).
+#[test]
+fn an_empty_message_adds_nothing_to_the_buffered_amount() {
+    let mut p = Pair::new();
+    let id = p.a.create(p.now, "e", DataChannelInit::default()).unwrap();
+    p.pump();
+    p.a_events.clear();
+    p.a.send(p.now, id, b"", false).unwrap();
+    p.a.send(p.now, id, b"", true).unwrap();
+    assert_eq!(p.a.buffered_amount(id), 0);
+    p.a.send(p.now, id, b"abc", true).unwrap();
+    assert_eq!(p.a.buffered_amount(id), 3);
+    p.pump();
+    assert_eq!(p.a.buffered_amount(id), 0);
+    let lows = p
+        .a_events
+        .iter()
+        .filter(|e| **e == Event::BufferedAmountLow(id))
+        .count();
+    assert_eq!(lows, 1, "once, for the three bytes: {:?}", p.a_events);
+    p.a_events.clear();
+    p.a.send(p.now, id, b"", false).unwrap();
+    p.pump();
+    assert!(
+        !p.a_events.contains(&Event::BufferedAmountLow(id)),
+        "no bufferedamountlow for an empty message"
+    );
+    assert_eq!(messages(&p.b_events).len(), 4);
+}
+
 #[test]
 fn send_is_refused_on_unknown_channels_and_over_the_max_message_size() {
     let mut p = Pair::new();

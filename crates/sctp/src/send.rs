@@ -278,7 +278,7 @@ impl Sender {
             Reliability::MaxRetransmits(n) => (Some(n), None),
             Reliability::MaxLifetime(d) => (None, Some(now + d)),
         };
-        st.buffered += data.len();
+        st.buffered += counted(ppid, data.len());
         self.buffered_total += data.len();
         let was_empty = st.queue.is_empty();
         st.queue.push_back(OutMessage {
@@ -729,9 +729,10 @@ impl Sender {
                 if st.queue.front().is_some_and(|m| m.id == msg) {
                     if let Some(m) = st.queue.pop_front() {
                         let rest = m.data.len() - m.offset;
-                        st.buffered -= rest;
+                        let left = counted(m.ppid, rest);
+                        st.buffered -= left;
                         self.buffered_total -= rest;
-                        Self::check_low(s, st, rest, events);
+                        Self::check_low(s, st, left, events);
                         // The peer may hold every fragment sent and
                         // acknowledge them cumulatively: then no chunk
                         // left outstanding would name the message's SSN
@@ -1023,11 +1024,12 @@ impl Sender {
             // Lifetime expired before the first byte went out: drop it, no TSN needed.
             if m.offset == 0 && m.expires.is_some_and(|e| e <= now) {
                 let len = m.data.len();
+                let left = counted(m.ppid, len);
                 st.queue.pop_front();
-                st.buffered -= len;
+                st.buffered -= left;
                 self.buffered_total -= len;
                 stats.messages_abandoned += 1;
-                Self::check_low(stream, st, len, events);
+                Self::check_low(stream, st, left, events);
                 if st.queue.is_empty() {
                     self.ready.retain(|s| *s != stream);
                 }
@@ -1092,11 +1094,12 @@ impl Sender {
             m.offset += take;
             self.flight += take;
             self.peer_rwnd = self.peer_rwnd.saturating_sub(take);
-            st.buffered -= take;
+            let left = counted(m.ppid, take);
+            st.buffered -= left;
             self.buffered_total -= take;
             stats.data_chunks_sent += 1;
             wrote = true;
-            Self::check_low(stream, st, take, events);
+            Self::check_low(stream, st, left, events);
             if done {
                 st.queue.pop_front();
                 self.current = None;
@@ -1222,6 +1225,17 @@ impl Sender {
         if before > st.low_threshold && st.buffered <= st.low_threshold {
             events.push_back(Event::BufferedAmountLow(stream));
         }
+    }
+}
+
+/// The bytes `len` bytes of a message with `ppid` count in its stream's
+/// `bufferedAmount`. W3C webrtc-pc `send()` counts the bytes of the
+/// application's data; an empty message goes as one byte with the "empty"
+/// PPID (RFC 8831 §6.6), which is not the application's, so it counts 0.
+fn counted(ppid: u32, len: usize) -> usize {
+    match ppid {
+        crate::ppid::STRING_EMPTY | crate::ppid::BINARY_EMPTY => 0,
+        _ => len,
     }
 }
 
