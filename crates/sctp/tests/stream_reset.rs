@@ -820,3 +820,51 @@ fn a_retransmitted_outgoing_and_incoming_reset_pair_gets_the_same_answers() {
     let again = raw.feed(&mut b, &chunk);
     assert_eq!(again, first, "the retransmitted pair is answered alike");
 }
+
+/// A RE-CONFIG chunk with one Add Outgoing Streams Request (RFC 6525
+/// §4.5, parameter type 17) or Add Incoming Streams Request (§4.6, type
+/// 18) numbered `seq`, for `count` new streams.
+fn add_streams_request(seq: u32, count: u16, outgoing: bool) -> Vec<u8> {
+    let mut p = Vec::new();
+    let ty: u16 = if outgoing { 17 } else { 18 };
+    p.extend_from_slice(&ty.to_be_bytes());
+    p.extend_from_slice(&12u16.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&count.to_be_bytes());
+    p.extend_from_slice(&0u16.to_be_bytes());
+    let mut chunk = Vec::new();
+    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    chunk
+}
+
+/// RFC 6525 §5.2.5 with §5.2.1: a peer whose answer was lost sends its Add
+/// Outgoing Streams Request again; it gets the answer it got the first
+/// time (Success - Performed), not Bad Sequence Number, and the streams
+/// are added once.
+#[test]
+fn a_retransmitted_add_outgoing_streams_request_gets_the_same_answer_and_adds_once() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let before = b.inbound_streams();
+    let seq = raw.isn;
+    let chunk = add_streams_request(seq, 5, true);
+    assert_eq!(raw.feed(&mut b, &chunk), [(seq, SUCCESS_PERFORMED)]);
+    assert_eq!(b.inbound_streams(), before + 5);
+    assert_eq!(
+        raw.feed(&mut b, &chunk),
+        [(seq, SUCCESS_PERFORMED)],
+        "retransmission"
+    );
+    assert_eq!(b.inbound_streams(), before + 5, "added once");
+}
+
+/// RFC 6525 §5.2.6 with §5.2.1: we do not add outgoing streams at the
+/// peer's request, so an Add Incoming Streams Request is Denied; its
+/// retransmission is Denied again, not answered Bad Sequence Number.
+#[test]
+fn a_retransmitted_add_incoming_streams_request_gets_the_same_answer() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let seq = raw.isn;
+    let chunk = add_streams_request(seq, 5, false);
+    assert_eq!(raw.feed(&mut b, &chunk), [(seq, DENIED)]);
+    assert_eq!(raw.feed(&mut b, &chunk), [(seq, DENIED)], "retransmission");
+}

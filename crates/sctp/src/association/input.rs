@@ -644,6 +644,15 @@ impl Association {
                     count,
                     outgoing,
                 } => {
+                    if let Some(result) = self.answer_to_resent(request_seq) {
+                        // A retransmission (RFC 6525 §5.2.5, §5.2.6 with
+                        // §5.2.1): the same answer, no streams added twice.
+                        self.push_control(Control::ReconfigResponse {
+                            seq: request_seq,
+                            result,
+                        });
+                        continue;
+                    }
                     let ok = request_seq == self.peer_reconfig_seq;
                     let result = if ok && outgoing {
                         // The peer adds outgoing streams: our inbound count grows.
@@ -659,6 +668,9 @@ impl Association {
                     } else {
                         result::BAD_SEQUENCE
                     };
+                    if ok {
+                        self.record_reconfig_result(request_seq, result);
+                    }
                     self.push_control(Control::ReconfigResponse {
                         seq: request_seq,
                         result,
