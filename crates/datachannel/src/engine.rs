@@ -96,8 +96,8 @@ pub enum Event {
     Closing(ChannelId),
     /// The channel's `close` event: both directions are reset (our reset
     /// acknowledged and the peer's performed, RFC 8831 §6.7), the peer
-    /// reused the stream (so it performed our reset), or the association or
-    /// the DTLS transport ended.
+    /// reused the stream (so it performed our reset), the peer refused our
+    /// reset for good, or the association or the DTLS transport ended.
     Closed(ChannelId),
     /// The association ended (every channel got [`Event::Closed`] first).
     AssociationClosed(CloseReason),
@@ -720,6 +720,9 @@ impl DataChannels {
                 ferrtc_sctp::Event::OutgoingStreamReset(stream) => {
                     self.on_outgoing_reset(now, stream);
                 }
+                ferrtc_sctp::Event::OutgoingStreamResetFailed(stream) => {
+                    self.on_outgoing_reset_failed(now, stream);
+                }
                 ferrtc_sctp::Event::BufferedAmountLow(stream) => {
                     if let Some(&id) = self.by_stream.get(&stream) {
                         self.events.push_back(Event::BufferedAmountLow(id));
@@ -784,6 +787,24 @@ impl DataChannels {
         }
         c.reset_out_done = true;
         if c.reset_in {
+            self.finish(id);
+        }
+    }
+
+    /// The peer refused our outgoing reset of `stream` for good (RFC 6525
+    /// §4.4 Denied, again and again): a channel closing on it cannot close
+    /// as RFC 8831 §6.7 has it, and closes now rather than stay closing;
+    /// a stream whose channel is gone goes to its new channel.
+    fn on_outgoing_reset_failed(&mut self, now: Instant, stream: u16) {
+        tracing::debug!("the peer refused the reset of stream {stream}");
+        if self.stale_resets.remove(&stream) {
+            self.release_held(now, stream);
+            return;
+        }
+        let Some(&id) = self.by_stream.get(&stream) else {
+            return;
+        };
+        if self.channels.get(&id).is_some_and(|c| c.reset_sent) {
             self.finish(id);
         }
     }

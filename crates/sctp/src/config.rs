@@ -47,7 +47,9 @@ pub struct Config {
     /// Consecutive timeouts (T3, heartbeat, reset) before the association
     /// is considered failed (Association.Max.Retrans). Probes of a closed
     /// receive window that the peer keeps answering with SACKs do not count
-    /// (RFC 9260 §6.1 rule A).
+    /// (RFC 9260 §6.1 rule A). Also the refusals of our stream reset in a
+    /// row after which it is given up
+    /// ([`Event::OutgoingStreamResetFailed`](crate::Event::OutgoingStreamResetFailed)).
     pub max_retransmits: u32,
     /// How long a SACK may be delayed (RFC 9260 §6.2: at most 500 ms).
     pub delayed_ack: Duration,

@@ -390,6 +390,17 @@ impl Sender {
         }
     }
 
+    /// The peer refused the reset for good: the stream takes messages
+    /// again, its sequence numbers going on (the peer's side was not reset
+    /// either). Its use ended, so its low threshold goes, as with
+    /// [`complete_reset`](Self::complete_reset).
+    pub(crate) fn abandon_reset(&mut self, stream: u16) {
+        if let Some(st) = self.streams.get_mut(&stream) {
+            st.state = StreamState::Open;
+            st.low_threshold = 0;
+        }
+    }
+
     // ------------------------------------------------------------ SACK
 
     /// Processes a SACK (RFC 9260 §6.2.1, §7.2).

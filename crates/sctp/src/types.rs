@@ -95,6 +95,12 @@ pub enum Event {
     IncomingStreamReset(u16),
     /// Our reset of this outgoing stream was performed by the peer (RFC 6525 §5.2.3).
     OutgoingStreamReset(u16),
+    /// The peer refused our reset of this outgoing stream (Denied or an
+    /// error result, RFC 6525 §4.4) more than
+    /// [`Config::max_retransmits`](crate::Config::max_retransmits) times in
+    /// a row: it is given up. The stream takes messages again; its
+    /// sequence numbers go on.
+    OutgoingStreamResetFailed(u16),
     /// The buffered amount of a stream fell to or below its low threshold.
     BufferedAmountLow(u16),
     /// The peer sent an ERROR chunk with this cause code (RFC 9260 §3.3.10).

@@ -868,3 +868,111 @@ fn a_retransmitted_add_incoming_streams_request_gets_the_same_answer() {
     assert_eq!(raw.feed(&mut b, &chunk), [(seq, DENIED)]);
     assert_eq!(raw.feed(&mut b, &chunk), [(seq, DENIED)], "retransmission");
 }
+
+/// The Outgoing SSN Reset Requests (RFC 6525 §4.1) in a packet: their
+/// Re-configuration Request Sequence Numbers.
+fn outgoing_reset_request_seqs(packet: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut rest = &packet[12..];
+    while rest.len() >= 4 {
+        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+        if rest[0] == RE_CONFIG {
+            let mut params = &rest[4..len];
+            while params.len() >= 16 {
+                let plen = u16::from_be_bytes([params[2], params[3]]) as usize;
+                if u16::from_be_bytes([params[0], params[1]]) == 13 {
+                    out.push(u32::from_be_bytes(params[4..8].try_into().unwrap()));
+                }
+                params = &params[((plen + 3) & !3).min(params.len())..];
+            }
+        }
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    out
+}
+
+/// A RE-CONFIG chunk with one Re-configuration Response (RFC 6525 §4.4).
+fn reconfig_response(seq: u32, result: u32) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&16u16.to_be_bytes());
+    p.extend_from_slice(&12u16.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&result.to_be_bytes());
+    let mut chunk = Vec::new();
+    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    chunk
+}
+
+/// A peer that denies every reset request (RFC 6525 §4.4) is asked again
+/// one RTO after each refusal, not at once and not for ever: after more
+/// than `max_retransmits` (10) refusals in a row the reset is given up
+/// ([`Event::OutgoingStreamResetFailed`]), nothing more is asked, and the
+/// stream takes messages again. (It was asked again at once after each
+/// refusal, without end: a data channel stayed closing for good.)
+#[test]
+fn a_reset_the_peer_keeps_denying_is_given_up_after_max_retransmits_refusals() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let mut now = Instant::now();
+    b.reset_stream(1).unwrap();
+    let mut buf = Vec::new();
+    let (mut requests, mut failed) = (0, Vec::new());
+    for _ in 0..40 {
+        let mut seqs = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            seqs.extend(outgoing_reset_request_seqs(&buf));
+        }
+        for seq in seqs {
+            requests += 1;
+            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, DENIED)))
+                .unwrap();
+        }
+        while let Some(e) = b.poll_event() {
+            if let Event::OutgoingStreamResetFailed(s) = e {
+                failed.push(s);
+            }
+        }
+        now += std::time::Duration::from_millis(500);
+        b.handle_timeout(now);
+    }
+    assert_eq!(requests, 11, "asked max_retransmits + 1 times");
+    assert_eq!(failed, [1], "given up once");
+    b.send(now, 1, ppid::BINARY, b"again", SendOptions::default())
+        .expect("the stream takes messages again");
+}
+
+/// RFC 6525 §5.1.1: an unanswered reset request is sent again when its
+/// timer expires, and each expiry counts toward the association's error
+/// counter as a T3-rtx one does (RFC 9260 §8.1): past `max_retransmits`
+/// the association ends (it was sent again for ever, the count never
+/// checked).
+#[test]
+fn an_unanswered_reset_request_ends_the_association_after_max_retransmits() {
+    let mut now = Instant::now();
+    let quiet = |seed| Config {
+        heartbeat_interval: None,
+        ..config(seed)
+    };
+    let (mut a, _b) = connected_pair(now, quiet(1), quiet(2));
+    a.reset_stream(1).unwrap();
+    let mut buf = Vec::new();
+    let mut requests = 0;
+    let mut closed = None;
+    for _ in 0..40 {
+        while a.poll_transmit(now, &mut buf).is_some() {
+            requests += outgoing_reset_request_seqs(&buf).len();
+        }
+        while let Some(e) = a.poll_event() {
+            if let Event::Closed(reason) = e {
+                closed = Some(reason);
+            }
+        }
+        if closed.is_some() {
+            break;
+        }
+        let Some(t) = a.poll_timeout() else { break };
+        now = now.max(t);
+        a.handle_timeout(now);
+    }
+    assert_eq!(closed, Some(ferrtc_sctp::CloseReason::Timeout));
+    assert_eq!(requests, 11, "sent, then again at each of 10 expiries");
+}

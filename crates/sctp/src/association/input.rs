@@ -831,7 +831,7 @@ impl Association {
         Ok(())
     }
 
-    fn on_reconfig_response(&mut self, _now: Instant, seq: u32, result: u32) {
+    fn on_reconfig_response(&mut self, now: Instant, seq: u32, result: u32) {
         let Some(req) = &self.reset_out else { return };
         if req.seq != seq {
             return;
@@ -847,14 +847,35 @@ impl Association {
                 }
                 self.reset_timer = None;
                 self.error_count = 0;
+                self.reset_refusals = 0;
             }
             _ => {
+                // Refused (Denied, or an error result, RFC 6525 §4.4): asked
+                // again one RTO later, not at once, lest a peer that always
+                // refuses be asked in a loop. After more than
+                // `max_retransmits` refusals in a row the reset is given
+                // up: the streams take messages again with their sequence
+                // numbers going on (the peer reset nothing either), and
+                // the application is told.
+                self.reset_refusals += 1;
+                let give_up = self.reset_refusals > self.config.max_retransmits;
+                self.reset_timer = None;
                 if let (Some(req), Some(e)) = (self.reset_out.take(), self.est.as_mut()) {
                     for s in req.streams {
-                        e.sender.retry_reset(s);
+                        if give_up {
+                            e.sender.abandon_reset(s);
+                            self.events.push_back(Event::OutgoingStreamResetFailed(s));
+                        } else {
+                            e.sender.retry_reset(s);
+                        }
+                    }
+                    if !give_up {
+                        self.reset_timer = Some(now + e.sender.rto());
                     }
                 }
-                self.reset_timer = None;
+                if give_up {
+                    self.reset_refusals = 0;
+                }
             }
         }
     }

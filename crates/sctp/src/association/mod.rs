@@ -164,7 +164,12 @@ pub struct Association {
     heartbeat_at: Option<Instant>,
     heartbeat_sent: Option<(Instant, u64)>,
     reset_out: Option<ResetRequest>,
+    /// With `reset_out`, its retransmission timer (RFC 6525 §5.1.1);
+    /// without, the wait before asking again after a refusal.
     reset_timer: Option<Instant>,
+    /// Our reset requests refused in a row (Denied or an error result,
+    /// RFC 6525 §4.4); past `Config::max_retransmits` the reset is given up.
+    reset_refusals: u32,
     next_reconfig_seq: u32,
     peer_reconfig_seq: u32,
     /// The answers to the peer's last two requests (a RE-CONFIG chunk
@@ -229,6 +234,7 @@ impl Association {
             heartbeat_sent: None,
             reset_out: None,
             reset_timer: None,
+            reset_refusals: 0,
             next_reconfig_seq: local_initial_tsn,
             peer_reconfig_seq: 0,
             last_reconfig_results: [None; 2],
@@ -553,8 +559,11 @@ impl Association {
         if due(self.reset_timer) {
             self.reset_timer = None;
             if let Some(r) = self.reset_out.as_mut() {
+                // RFC 6525 §5.1.1: the request is sent again, and the
+                // expiry counts toward the association's error counter
+                // as a T3-rtx one does (RFC 9260 §8.1): too many end it.
                 r.send = true;
-                self.error_count += 1;
+                self.count_error();
             }
         }
     }

@@ -243,6 +243,10 @@ impl Association {
         }
         let Some(e) = self.est.as_mut() else { return };
         if self.reset_out.is_none() {
+            if self.reset_timer.is_some() {
+                // A request was refused: the next waits for the timer.
+                return;
+            }
             self.reset_scratch.clear();
             e.sender.take_drained_resets(&mut self.reset_scratch);
             if self.reset_scratch.is_empty() {
