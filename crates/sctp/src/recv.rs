@@ -179,6 +179,12 @@ impl Held {
 }
 
 impl DeferredReset {
+    /// Whether the reset is of `stream`: an empty list is of every stream
+    /// (RFC 6525 §4.1).
+    fn covers(&self, stream: u16) -> bool {
+        self.streams.is_empty() || self.streams.contains(&stream)
+    }
+
     /// Whether held data shows that `stream`'s next use (with the same U
     /// flag) may have a message at or below `new_cum`, which a FORWARD-TSN
     /// up to it abandons: a held chunk at TSN `t` with SSN / MID `n`, `k`
@@ -464,7 +470,7 @@ impl Receiver {
         let Some(d) = self.deferred.as_mut() else {
             return false;
         };
-        if tsn <= d.last || !d.streams.contains(&stream) {
+        if tsn <= d.last || !d.covers(stream) {
             return false;
         }
         let held = Held {
@@ -481,7 +487,8 @@ impl Receiver {
     }
 
     /// Enters deferred reset processing (RFC 6525 §5.2.2 E2) for `streams`
-    /// until every TSN up to `last_tsn` is received. A retransmitted
+    /// (none listed: every stream, §4.1) until every TSN up to `last_tsn`
+    /// is received. A retransmitted
     /// request keeps what is already held.
     pub(crate) fn defer_reset(&mut self, streams: &[u16], last_tsn: u32) {
         let last = unwrap_u32(self.cum_tsn, last_tsn);
@@ -884,7 +891,7 @@ impl Receiver {
         let mut skip: HashMap<(u16, bool), u32> = HashMap::new();
         for (stream, unordered, seq) in entries {
             if let (Some(f), Some(d)) = (later.as_mut(), self.deferred.as_ref())
-                && d.streams.contains(&stream)
+                && d.covers(stream)
                 && new_cum > d.last + u64::from(seq)
                 && d.next_use_abandoned(stream, unordered, new_cum, self.idata)
             {
@@ -985,10 +992,19 @@ impl Receiver {
     /// streams the request lists. (Otherwise the old fragments would hold
     /// window space for good, and could join a fragment of the new use
     /// with the same SSN, RFC 9260 §6.9.)
-    pub(crate) fn reset_streams(&mut self, streams: &[u16], last_tsn: u32) {
+    ///
+    /// An empty list resets every stream (RFC 6525 §4.1): those this side
+    /// holds anything for (a stream without state starts at 0 anyway).
+    /// Returns the streams reset.
+    pub(crate) fn reset_streams(&mut self, streams: &[u16], last_tsn: u32) -> Vec<u16> {
         let last = unwrap_u32(self.cum_tsn, last_tsn);
+        let streams = if streams.is_empty() {
+            self.streams_in_use()
+        } else {
+            streams.to_vec()
+        };
         let mut reset = HashSet::with_capacity(streams.len());
-        for &stream in streams {
+        for &stream in &streams {
             if stream < self.inbound_streams {
                 self.resets.insert(stream, last);
             }
@@ -1001,6 +1017,22 @@ impl Receiver {
         }
         self.drop_runs(|first, run| first <= last && reset.contains(&run.stream));
         self.drop_partials(|s, _, _| reset.contains(&s));
+        streams
+    }
+
+    /// Every stream with state here (its sequence numbers, a message
+    /// waiting for earlier ones or in pieces), in order.
+    fn streams_in_use(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .streams
+            .keys()
+            .copied()
+            .chain(self.fragments.values().map(|r| r.stream))
+            .chain(self.partials.keys().map(|k| k.0))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// Drops the DATA fragment runs for which `skip(first TSN, run)`

@@ -976,3 +976,43 @@ fn an_unanswered_reset_request_ends_the_association_after_max_retransmits() {
     assert_eq!(closed, Some(ferrtc_sctp::CloseReason::Timeout));
     assert_eq!(requests, 11, "sent, then again at each of 10 expiries");
 }
+
+/// RFC 6525 §4.1: an Outgoing SSN Reset Request that lists no stream
+/// resets every stream. Every stream that had messages starts again at SSN
+/// 0 and is reported reset, and the request is answered Success -
+/// Performed. (It reset nothing and was answered Performed all the same,
+/// so the peer's next messages, from SSN 0, were taken for old ones.)
+#[test]
+fn a_reset_request_listing_no_stream_resets_every_stream() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let (isn, seq) = (raw.isn, raw.isn);
+    let t = |k: u32| isn.wrapping_add(k);
+    raw.feed(&mut b, &raw.data(t(1), 1, 0, BEGIN | END, 0, b"a"));
+    raw.feed(&mut b, &raw.data(t(2), 2, 0, BEGIN | END, 0, b"b"));
+    assert_eq!(story(&mut b), ["m:a", "m:b"]);
+    let request = raw.reset_request(seq, t(2), &[]);
+    assert_eq!(raw.feed(&mut b, &request), [(seq, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["reset:0", "reset:1", "reset:2"]);
+    raw.feed(&mut b, &raw.data(t(3), 1, 0, BEGIN | END, 0, b"c"));
+    raw.feed(&mut b, &raw.data(t(4), 0, 0, BEGIN | END, 0, b"d"));
+    assert_eq!(story(&mut b), ["m:c", "m:d"], "the streams' next use");
+}
+
+/// The same request while data before its last TSN is missing waits for it
+/// (RFC 6525 §5.2.2 E2): data of any stream after the last TSN belongs to
+/// the streams' next use, is held, and is delivered after the reset.
+#[test]
+fn a_deferred_reset_listing_no_stream_holds_every_streams_next_use() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let (isn, seq) = (raw.isn, raw.isn);
+    let t = |k: u32| isn.wrapping_add(k);
+    let request = raw.reset_request(seq, t(1), &[]);
+    assert_eq!(raw.feed(&mut b, &request), [(seq, IN_PROGRESS)]);
+    raw.feed(&mut b, &raw.data(t(2), 0, 0, BEGIN | END, 0, b"next"));
+    assert_eq!(story(&mut b), Vec::<String>::new(), "held");
+    assert_eq!(
+        raw.feed(&mut b, &raw.data(t(1), 0, 1, BEGIN | END, 0, b"old")),
+        [(seq, SUCCESS_PERFORMED)]
+    );
+    assert_eq!(story(&mut b), ["m:old", "reset:0", "m:next"]);
+}

@@ -739,6 +739,7 @@ impl Association {
         // reset. The request is answered as a whole (§4.4): "Denied", with
         // nothing reset and nothing reported to the application, as Linux
         // does. The sequence number is used up like any answered request.
+        // An empty list is of every stream (§4.1), and stays empty here.
         let inbound = self
             .est
             .as_ref()
@@ -805,8 +806,8 @@ impl Association {
             result: result::SUCCESS_PERFORMED,
         });
         if let Some(e) = self.est.as_mut() {
-            e.receiver.reset_streams(streams, last_tsn);
-            for &s in streams {
+            // An empty list: every stream (RFC 6525 §4.1), those reset told.
+            for s in e.receiver.reset_streams(streams, last_tsn) {
                 self.events.push_back(Event::IncomingStreamReset(s));
             }
             e.receiver.release_held(&mut self.events)?;
