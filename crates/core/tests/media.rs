@@ -798,6 +798,70 @@ fn the_counters_of_a_sender_that_stops_and_sends_again_never_go_back() {
     );
 }
 
+/// W3C webrtc-stats §5.3 (lifetime of RTP monitored objects): an RTP
+/// stream's object is deleted only when its SSRC is replaced, its
+/// simulcast layer is dropped or its transceiver stops. A sender
+/// negotiated `recvonly` or `inactive` still has its RTP stream: its
+/// `outbound-rtp` stays, under the same id, with the counters where they
+/// stood, and with the `remote-inbound-rtp` it names.
+#[test]
+fn a_sender_negotiated_not_to_send_keeps_its_outbound_rtp_with_frozen_counters() {
+    use ferrtc_core::RtpTransceiverDirection::{Inactive, RecvOnly, SendRecv};
+    let mut call = call(17, LinkConfig::IDEAL.with_delay(Duration::from_millis(10)));
+    let (video, audio) = (call.video, call.audio);
+    stream(&mut call, 60, |_, _| false);
+    let before = [
+        outbound(&call.pair.a().pc, "video"),
+        outbound(&call.pair.a().pc, "audio"),
+    ];
+    for b in &before {
+        assert!(b.packets_sent > 0 && b.remote_id.is_some(), "{b:?}");
+    }
+    for (video_direction, audio_direction) in [(RecvOnly, Inactive), (Inactive, RecvOnly)] {
+        let a = &mut call.pair.a().pc;
+        a.set_direction(video, video_direction).unwrap();
+        a.set_direction(audio, audio_direction).unwrap();
+        call.pair.negotiate();
+        call.pair.run(Duration::from_secs(2));
+        let report = call.pair.a().pc.get_stats(SystemTime::now());
+        for b in &before {
+            let Some(Stats::OutboundRtp(o)) = report.stats.get(&b.id) else {
+                panic!(
+                    "{} gone while {video_direction:?}/{audio_direction:?}: {}",
+                    b.id,
+                    report.to_json()
+                );
+            };
+            let counts = |o: &OutboundRtpStats| {
+                (
+                    o.ssrc,
+                    o.packets_sent,
+                    o.bytes_sent,
+                    o.header_bytes_sent,
+                    o.frames_sent,
+                    o.key_frames_encoded,
+                )
+            };
+            assert_eq!(counts(o), counts(b), "frozen while not sending");
+            let remote = o.remote_id.as_deref().expect("its remote-inbound-rtp");
+            assert!(
+                matches!(report.stats.get(remote), Some(Stats::RemoteInboundRtp(_))),
+                "{remote} is in the report"
+            );
+        }
+    }
+    for t in [video, audio] {
+        call.pair.a().pc.set_direction(t, SendRecv).unwrap();
+    }
+    call.pair.negotiate();
+    stream(&mut call, 5, |_, _| false);
+    for b in &before {
+        let o = outbound(&call.pair.a().pc, b.kind);
+        assert_eq!(o.id, b.id, "the same RTP stream");
+        assert!(o.packets_sent > b.packets_sent, "{o:?}");
+    }
+}
+
 /// An H.264 access unit in Annex B: SPS, PPS and an IDR slice for a
 /// keyframe, one non-IDR slice otherwise (RFC 6184 §1.3 NAL types); each
 /// slice starts a picture (first_mb_in_slice 0: the first bit set).

@@ -198,18 +198,42 @@ impl StreamSeeds {
 }
 
 /// A stream whose sender was dropped while its transceiver does not send
-/// (see [`Sender::continuation`]).
+/// (see [`Sender::continuation`]). Its stats objects stay, frozen (W3C
+/// webrtc-stats §5.3: an RTP stream lives until its transceiver stops).
 #[derive(Debug, Clone)]
 pub(crate) struct Continuation {
     /// Its SSRCs and where its numbers and clock stand.
     pub seeds: StreamSeeds,
     /// Its sender-report state.
     stats: SendStats,
-    counters: OutboundCounters,
+    /// Its counters where they stood.
+    pub counters: OutboundCounters,
     /// What the application wrote on it.
     pub source: SourceCounters,
-    remote_report: Option<(ReportBlock, SystemTime)>,
-    rtt_measurements: u64,
+    /// The last report block the peer sent about it.
+    pub remote_report: Option<(ReportBlock, SystemTime)>,
+    /// RTTs measured from report blocks.
+    pub rtt_measurements: u64,
+    /// The mid, rid, encoding and codec it sent with (its stats say them).
+    pub mid: String,
+    /// See [`Sender::rid`].
+    pub rid: Option<String>,
+    /// See [`Sender::encoding`].
+    pub encoding: Option<String>,
+    /// The codec it last sent.
+    pub codec: Negotiated,
+}
+
+impl Continuation {
+    /// The RTX SSRC when RTX was negotiated.
+    pub fn rtx_ssrc(&self) -> Option<u32> {
+        self.codec.rtx.map(|_| self.seeds.rtx_ssrc)
+    }
+
+    /// The round-trip time of the last report block.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.stats.rtt()
+    }
 }
 
 /// Largest first sequence number of a stream (see [`StreamSeeds::fresh`]).
@@ -293,6 +317,10 @@ impl Sender {
             source: self.source,
             remote_report: self.remote_report,
             rtt_measurements: self.rtt_measurements,
+            mid: self.mid.clone(),
+            rid: self.rid.clone(),
+            encoding: self.encoding.clone(),
+            codec: self.codec,
         }
     }
 

@@ -5,12 +5,15 @@
 //! JSEP's transceivers give what the session does not keep: the
 //! negotiated codecs' names and parameters, the senders' tracks.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrtc_jsep::{Codec as SdpCodec, Transceiver, TransceiverId};
+use ferrtc_rtp::rtcp::ReportBlock;
 use ferrtc_sdp::MediaKind;
 
 use super::MediaSession;
+use super::codec::Negotiated;
+use super::sender::OutboundCounters;
 use crate::stats::{
     CodecStats, InboundRtpStats, MediaSourceStats, OutboundRtpStats, RemoteInboundRtpStats,
     RemoteOutboundRtpStats, Stats,
@@ -221,7 +224,41 @@ impl MediaSession {
         }
     }
 
-    /// `outbound-rtp` per sender stream (per simulcast layer), and its
+    /// The RTP streams this session sent: those of its senders, and those
+    /// of transceivers that do not send now, frozen where they stood (W3C
+    /// webrtc-stats §5.3: an RTP stream's objects are not deleted while
+    /// its transceiver does not send, only when it stops).
+    fn sent_streams(&self) -> impl Iterator<Item = SentStream<'_>> {
+        let live = self.senders.iter().map(|((t, _), s)| SentStream {
+            transceiver: *t,
+            mid: &s.mid,
+            rid: s.rid.as_deref(),
+            active: s.active,
+            ssrc: s.ssrc,
+            rtx_ssrc: s.rtx_ssrc(),
+            codec: s.codec,
+            counters: s.counters,
+            remote_report: s.remote_report,
+            rtt: s.rtt(),
+            rtt_measurements: s.rtt_measurements,
+        });
+        let retired = self.retired.iter().map(|(t, c)| SentStream {
+            transceiver: *t,
+            mid: &c.mid,
+            rid: c.rid.as_deref(),
+            active: !self.is_inactive(*t, c.encoding.as_deref()),
+            ssrc: c.seeds.ssrc,
+            rtx_ssrc: c.rtx_ssrc(),
+            codec: c.codec,
+            counters: c.counters,
+            remote_report: c.remote_report,
+            rtt: c.rtt(),
+            rtt_measurements: c.rtt_measurements,
+        });
+        live.chain(retired)
+    }
+
+    /// `outbound-rtp` per sent stream (per simulcast layer), and its
     /// `codec`.
     fn outbound_stats(
         &self,
@@ -230,18 +267,19 @@ impl MediaSession {
         transceivers: &[Transceiver],
         out: &mut Vec<Stats>,
     ) {
-        for ((t, _), s) in &self.senders {
+        for s in self.sent_streams() {
+            let t = s.transceiver;
             let c = s.counters;
             let video = s.codec.codec.is_video();
-            let codec_id = sdp_codec(transceivers, *t, s.codec.payload_type.get()).map(|c| {
+            let codec_id = sdp_codec(transceivers, t, s.codec.payload_type.get()).map(|c| {
                 let c = codec_stats('O', timestamp, transport, video, c);
                 let id = c.id.clone();
                 out.push(Stats::Codec(c));
                 id
             });
             let media_source_id = sources(transceivers)
-                .any(|(x, _, _)| x.id() == *t)
-                .then(|| source_id(*t, video));
+                .any(|(x, _, _)| x.id() == t)
+                .then(|| source_id(t, video));
             // W3C webrtc-stats §5.3.8 remoteId: the remote-inbound-rtp of
             // the SSRC, which exists once a receiver report came.
             let remote_id = s.remote_report.map(|_| remote_inbound_id(video, s.ssrc));
@@ -251,10 +289,10 @@ impl MediaSession {
                 ssrc: s.ssrc,
                 kind: kind_str(video),
                 transport_id: transport.to_owned(),
-                mid: s.mid.clone(),
-                rid: s.rid.clone(),
+                mid: s.mid.to_owned(),
+                rid: s.rid.map(str::to_owned),
                 active: s.active,
-                rtx_ssrc: s.rtx_ssrc(),
+                rtx_ssrc: s.rtx_ssrc,
                 codec_id,
                 media_source_id,
                 remote_id,
@@ -272,21 +310,21 @@ impl MediaSession {
         }
     }
 
-    /// `remote-inbound-rtp` per sender the peer reported on.
+    /// `remote-inbound-rtp` per sent stream the peer reported on.
     fn remote_inbound_stats(
         &self,
         transport: &str,
         transceivers: &[Transceiver],
         out: &mut Vec<Stats>,
     ) {
-        for ((t, _), s) in &self.senders {
+        for s in self.sent_streams() {
             let Some((b, received)) = s.remote_report else {
                 continue;
             };
             let video = s.codec.codec.is_video();
             // W3C webrtc-stats RTCRtpStreamStats.codecId: the codec the
             // `outbound-rtp` of the stream names.
-            let codec_id = sdp_codec(transceivers, *t, s.codec.payload_type.get())
+            let codec_id = sdp_codec(transceivers, s.transceiver, s.codec.payload_type.get())
                 .map(|c| codec_stats('O', 0.0, transport, video, c).id);
             out.push(Stats::RemoteInboundRtp(RemoteInboundRtpStats {
                 id: remote_inbound_id(video, s.ssrc),
@@ -301,11 +339,27 @@ impl MediaSession {
                 packets_lost: i64::from(b.cumulative_lost),
                 fraction_lost: f64::from(b.fraction_lost) / 256.0,
                 jitter: f64::from(b.jitter) / f64::from(s.codec.clock_rate),
-                round_trip_time: s.rtt().map(|d| d.as_secs_f64()),
+                round_trip_time: s.rtt.map(|d| d.as_secs_f64()),
                 round_trip_time_measurements: s.rtt_measurements,
             }));
         }
     }
+}
+
+/// What the stats of one sent RTP stream are made of.
+struct SentStream<'a> {
+    transceiver: TransceiverId,
+    mid: &'a str,
+    rid: Option<&'a str>,
+    /// W3C `active`: whether the application set its encoding active.
+    active: bool,
+    ssrc: u32,
+    rtx_ssrc: Option<u32>,
+    codec: Negotiated,
+    counters: OutboundCounters,
+    remote_report: Option<(ReportBlock, SystemTime)>,
+    rtt: Option<Duration>,
+    rtt_measurements: u64,
 }
 
 #[cfg(test)]
