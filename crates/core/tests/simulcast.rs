@@ -144,27 +144,37 @@ impl Call {
     }
 
     fn negotiate(&mut self, from: HostId<Peer>, to: HostId<Peer>) {
+        let (offer, answer) = self.renegotiate(from, to);
+        assert!(offer.contains("a=simulcast:send q;h;f"), "{offer}");
+        assert!(answer.contains("a=simulcast:recv q;h;f"), "{answer}");
+    }
+
+    /// An offer from `from` and the answer of `to`, applied; their SDP.
+    fn renegotiate(&mut self, from: HostId<Peer>, to: HostId<Peer>) -> (String, String) {
+        self.renegotiate_with(from, to, |_| {})
+    }
+
+    /// [`Self::renegotiate`] with the answer changed by `edit` on its way.
+    fn renegotiate_with(
+        &mut self,
+        from: HostId<Peer>,
+        to: HostId<Peer>,
+        edit: impl FnOnce(&mut String),
+    ) -> (String, String) {
         let now = self.net.now();
         let offer = self.net.endpoint_mut(&from).pc.create_offer().unwrap();
-        assert!(
-            offer.sdp.contains("a=simulcast:send q;h;f"),
-            "{}",
-            offer.sdp
-        );
         let f = &mut self.net.endpoint_mut(&from).pc;
         f.set_local_description(now, Some(offer.clone())).unwrap();
         let t = &mut self.net.endpoint_mut(&to).pc;
-        t.set_remote_description(now, offer).unwrap();
+        t.set_remote_description(now, offer.clone()).unwrap();
         let answer = t.create_answer().unwrap();
-        assert!(
-            answer.sdp.contains("a=simulcast:recv q;h;f"),
-            "{}",
-            answer.sdp
-        );
         t.set_local_description(now, Some(answer.clone())).unwrap();
+        let mut answer = answer;
+        edit(&mut answer.sdp);
         let f = &mut self.net.endpoint_mut(&from).pc;
-        f.set_remote_description(now, answer).unwrap();
+        f.set_remote_description(now, answer.clone()).unwrap();
         self.signal();
+        (offer.sdp, answer.sdp)
     }
 
     fn signal(&mut self) {
@@ -361,6 +371,124 @@ fn an_inactive_layer_sends_nothing_until_it_is_active_again() {
     let events = call.net.endpoint_mut(&b).events.clone();
     let got = frames_by_rid(&events, receives);
     assert_eq!(got[&Some("h".to_owned())].len(), 5);
+}
+
+/// The `outbound-rtp` of each layer of `pc`'s sender, by rid.
+fn layers_sent(pc: &PeerConnection) -> BTreeMap<String, OutboundRtpStats> {
+    let (_, outbound) = stats(pc);
+    outbound
+        .into_iter()
+        .map(|o| (o.rid.clone().expect("a layer's rid"), o))
+        .collect()
+}
+
+/// Every layer of `before` is in `now` under the same id and SSRC, its
+/// counters not below where they stood (`frozen`: equal to them).
+fn layers_kept(
+    before: &BTreeMap<String, OutboundRtpStats>,
+    now: &BTreeMap<String, OutboundRtpStats>,
+    frozen: bool,
+    when: &str,
+) {
+    for (rid, b) in before {
+        let o = now
+            .get(rid)
+            .unwrap_or_else(|| panic!("layer {rid} gone {when}: {now:?}"));
+        assert_eq!((&o.id, o.ssrc), (&b.id, b.ssrc), "layer {rid} {when}");
+        let counts = |o: &OutboundRtpStats| [o.packets_sent, o.bytes_sent, o.frames_sent];
+        for (n, b) in counts(o).into_iter().zip(counts(b)) {
+            if frozen {
+                assert_eq!(n, b, "layer {rid} {when}: {o:?}");
+            } else {
+                assert!(n >= b, "layer {rid} {when}: {o:?}");
+            }
+        }
+    }
+}
+
+/// W3C webrtc-stats §5.3 (lifetime of RTP monitored objects): an
+/// encoding set inactive (`active: false`) and a transceiver negotiated
+/// `inactive` keep their RTP streams; only a dropped layer, a new SSRC or
+/// a stopped transceiver end one. Each layer's `outbound-rtp` stays under
+/// its id through renegotiations, its counters frozen while it does not
+/// send, and the layers go on where they stood when they send again.
+#[test]
+fn simulcast_layers_keep_their_outbound_rtp_while_inactive_and_across_renegotiation() {
+    let mut call = Call::new(15, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a, b, sends) = (call.a, call.b, call.a_sends);
+    call.stream(5);
+    let before = layers_sent(call.pc(a));
+    assert_eq!(before.len(), 3, "{before:?}");
+
+    call.pc(a).set_encoding_active(sends, "h", false).unwrap();
+    call.renegotiate(a, b);
+    call.run(Duration::from_millis(200));
+    layers_kept(&before, &layers_sent(call.pc(a)), false, "after a re-offer");
+    assert!(!layers_sent(call.pc(a))["h"].active);
+
+    call.pc(a)
+        .set_direction(sends, RtpTransceiverDirection::Inactive)
+        .unwrap();
+    call.renegotiate(a, b);
+    call.run(Duration::from_millis(200));
+    let paused = layers_sent(call.pc(a));
+    layers_kept(&before, &paused, false, "while inactive");
+    call.run(Duration::from_secs(1));
+    layers_kept(&paused, &layers_sent(call.pc(a)), true, "while inactive");
+
+    call.pc(a)
+        .set_direction(sends, RtpTransceiverDirection::SendOnly)
+        .unwrap();
+    call.pc(a).set_encoding_active(sends, "h", true).unwrap();
+    call.negotiate(a, b);
+    call.stream(5);
+    let after = layers_sent(call.pc(a));
+    layers_kept(&before, &after, false, "sending again");
+    for (rid, o) in &after {
+        assert!(
+            o.frames_sent >= before[rid].frames_sent + 5,
+            "layer {rid} goes on from where it stood: {o:?}"
+        );
+    }
+}
+
+/// W3C webrtc-stats §5.3: a renegotiation that drops a simulcast layer
+/// ends that layer's RTP stream only; the layers still agreed keep
+/// theirs (SSRC, `outbound-rtp` id, counters) and go on sending.
+#[test]
+fn a_renegotiation_that_drops_a_layer_keeps_the_other_layers_streams() {
+    let mut call = Call::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a, b, sends) = (call.a, call.b, call.a_sends);
+    call.stream(5);
+    let before = layers_sent(call.pc(a));
+    // b's answer agrees to q and f only (RFC 8853 §5.3: an answerer may
+    // remove rids).
+    let (_, answer) = call.renegotiate_with(a, b, |sdp| {
+        *sdp = sdp
+            .replace("a=simulcast:recv q;h;f", "a=simulcast:recv q;f")
+            .replace("a=rid:h recv\r\n", "");
+    });
+    assert!(answer.contains("a=simulcast:recv q;f"), "{answer}");
+    assert_eq!(call.pc(a).send_rids(sends), ["q", "f"]);
+    let now = call.net.now();
+    for rid in ["q", "f"] {
+        let (f, key) = layer_frame(0, 0);
+        call.pc(a)
+            .write_frame_for(now, sends, rid, &f, Duration::from_millis(33), key)
+            .unwrap();
+    }
+    call.run(Duration::from_millis(200));
+    let after = layers_sent(call.pc(a));
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        ["f", "q"],
+        "the dropped layer's stream ended: {after:?}"
+    );
+    let kept: BTreeMap<_, _> = before.into_iter().filter(|(r, _)| r != "h").collect();
+    layers_kept(&kept, &after, false, "after the renegotiation");
+    for (rid, o) in &after {
+        assert_eq!(o.frames_sent, kept[rid].frames_sent + 1, "{rid}: {o:?}");
+    }
 }
 
 #[test]

@@ -210,14 +210,17 @@ pub(crate) struct MediaSession {
     frames: Vec<(usize, Frame)>,
     /// The `RTCDTMFSender`s that were used, by transceiver.
     dtmf: BTreeMap<TransceiverId, ToneSender>,
-    /// Where the first stream of a sender that stopped sending stood, by
-    /// transceiver, when it had the SSRC `a=ssrc` announces: sending
-    /// again on that SSRC continues its numbers. The SRTP state of the
-    /// SSRC lives on, so a fresh random sequence number could protect a
-    /// new packet under an index already used (RFC 3711 §9.1; with
-    /// AES-GCM, RFC 7714 §8.3, that leaks the authentication key). Its
-    /// counters go on too (W3C webrtc-stats §5.3: the same RTP stream).
-    retired: BTreeMap<TransceiverId, Continuation>,
+    /// Where the streams of a sender that stopped sending stood, by
+    /// transceiver (the first layer first): sending again continues each
+    /// layer's stream by rid, and the stream on the SSRC `a=ssrc`
+    /// announces whatever its rid. The SRTP state of an SSRC lives on, so
+    /// a fresh random sequence number could protect a new packet under an
+    /// index already used (RFC 3711 §9.1; with AES-GCM, RFC 7714 §8.3,
+    /// that leaks the authentication key). Their counters go on too, and
+    /// their stats stay meanwhile (W3C webrtc-stats §5.3: the same RTP
+    /// stream). A layer a negotiation drops ends here (§5.3 ends its
+    /// stream), unless it has the announced SSRC.
+    retired: BTreeMap<TransceiverId, Vec<Continuation>>,
     /// W3C `jitterBufferTarget` of the receivers that set one, kept while
     /// the transceiver lives (a receiver made later starts with it).
     jitter_targets: BTreeMap<TransceiverId, Duration>,
@@ -652,15 +655,14 @@ impl MediaSession {
                 self.layers(t.id()).map(|(_, s)| s.rid.clone()).collect();
             let first_rid = t.init().send_encodings.first().map(|e| e.rid.clone());
             if sends && current != rids {
-                self.retire_senders(t.id(), t.init().ssrc);
-                for (i, rid) in rids.into_iter().enumerate() {
-                    // The first layer keeps the SSRCs `a=ssrc` announces
-                    // (none are announced with rids), and continues where
-                    // it stood if it sent before.
-                    let continued = match i {
-                        0 => self.retired.remove(&t.id()),
-                        _ => None,
-                    };
+                let announced = t.init().ssrc;
+                self.retire_senders(t.id());
+                for (i, rid) in rids.iter().cloned().enumerate() {
+                    // A layer that sent before continues where it stood;
+                    // the first layer keeps the SSRCs `a=ssrc` announces
+                    // (none are announced with rids).
+                    let continued =
+                        self.take_retired(t.id(), rid.as_deref(), announced.filter(|_| i == 0));
                     let seeds = continued.as_ref().map(|c| c.seeds).unwrap_or_else(|| {
                         let ssrc = t
                             .init()
@@ -693,14 +695,20 @@ impl MediaSession {
                             tracing::debug!("mid {}: no sender: {e}", n.mid);
                             // Kept for a later negotiation that can send.
                             if let Some(c) = continued {
-                                self.retired.insert(t.id(), c);
+                                self.retired.entry(t.id()).or_default().insert(0, c);
                             }
                             break;
                         }
                     }
                 }
+                // W3C webrtc-stats §5.3: a layer the negotiation dropped
+                // ends its RTP stream; the announced SSRC's stream stays
+                // for its numbering.
+                if let Some(kept) = self.retired.get_mut(&t.id()) {
+                    kept.retain(|c| rids.contains(&c.rid) || Some(c.seeds.ssrc) == announced);
+                }
             } else if !sends {
-                self.retire_senders(t.id(), t.init().ssrc);
+                self.retire_senders(t.id());
             }
             let te = |rate| codec::telephone_event_for(&n.codecs, rate);
             for (_, s) in self.layers_mut(t.id()) {
@@ -742,7 +750,8 @@ impl MediaSession {
             set.retain(|(t, _)| alive.contains(t));
         }
         self.jitter_targets.retain(|t, _| alive.contains(t));
-        self.retired.retain(|t, _| alive.contains(t));
+        self.retired
+            .retain(|t, kept| alive.contains(t) && !kept.is_empty());
         // W3C webrtc-pc §7.2 canInsertDTMF follows the sender: a playout
         // task that runs while it is false stops playout.
         self.dtmf.retain(|t, _| alive.contains(t));
@@ -756,15 +765,32 @@ impl MediaSession {
         self.sync_cc(transceivers);
     }
 
-    /// Drops the senders of `t`, keeping where its first stream stood
-    /// when it sends on the announced SSRC `announced` (see `retired`).
-    fn retire_senders(&mut self, t: TransceiverId, announced: Option<u32>) {
-        if let Some(first) = self.senders.get(&(t, 0))
-            && Some(first.ssrc) == announced
-        {
-            self.retired.insert(t, first.continuation());
+    /// Drops the senders of `t`, keeping where each of its streams stood
+    /// (see `retired`), in layer order ahead of those kept before.
+    fn retire_senders(&mut self, t: TransceiverId) {
+        let layers: Vec<Continuation> = self.layers(t).map(|(_, s)| s.continuation()).collect();
+        if layers.is_empty() {
+            return;
         }
+        self.retired.entry(t).or_default().splice(0..0, layers);
         self.senders.retain(|(id, _), _| *id != t);
+    }
+
+    /// The retired stream of `t` a layer sending `rid` continues: the one
+    /// of that rid, else the one on the SSRC `announced` (the first
+    /// layer's, which it takes again).
+    fn take_retired(
+        &mut self,
+        t: TransceiverId,
+        rid: Option<&str>,
+        announced: Option<u32>,
+    ) -> Option<Continuation> {
+        let kept = self.retired.get_mut(&t)?;
+        let i = kept
+            .iter()
+            .position(|c| c.rid.as_deref() == rid)
+            .or_else(|| kept.iter().position(|c| Some(c.seeds.ssrc) == announced))?;
+        Some(kept.remove(i))
     }
 
     /// The sender streams of transceiver `t`, in layer order.

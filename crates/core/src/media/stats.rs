@@ -132,7 +132,7 @@ impl MediaSession {
                 .senders
                 .get(&(t.id(), 0))
                 .map(|s| s.source)
-                .or_else(|| self.retired.get(&t.id()).map(|c| c.source))
+                .or_else(|| self.retired.get(&t.id())?.first().map(|c| c.source))
                 .unwrap_or_default();
             out.push(Stats::MediaSource(MediaSourceStats {
                 id: source_id(t.id(), video),
@@ -242,7 +242,11 @@ impl MediaSession {
             rtt: s.rtt(),
             rtt_measurements: s.rtt_measurements,
         });
-        let retired = self.retired.iter().map(|(t, c)| SentStream {
+        let retired = self
+            .retired
+            .iter()
+            .flat_map(|(t, kept)| kept.iter().map(move |c| (t, c)));
+        let retired = retired.map(|(t, c)| SentStream {
             transceiver: *t,
             mid: &c.mid,
             rid: c.rid.as_deref(),
