@@ -148,6 +148,20 @@ pub struct PeerConnection {
     scratch: Vec<u8>,
     signaling: SignalingState,
     ice_state: IceConnectionState,
+    /// ICE restarts the agent made (RFC 8445 §9): each starts a generation
+    /// of candidates and pairs, new objects whose stats take new ids
+    /// even on the same addresses (W3C webrtc-stats: an id names one
+    /// object over the connection's life).
+    ice_generation: u32,
+    /// The generation the selected pair was selected in: a pair of the
+    /// last one carries data until a pair of the new one is selected.
+    selected_generation: u32,
+    /// The agent's count of selected-pair changes at the last selection.
+    pair_changes_seen: u64,
+    /// Selections of a new generation's pair on the addresses of the pair
+    /// it replaced: a new pair (W3C `selectedCandidatePairChanges`) that
+    /// the agent, which compares addresses, does not count.
+    generation_switches: u64,
     gathering_state: IceGatheringState,
     state: PeerConnectionState,
     negotiation_needed: bool,
@@ -254,6 +268,10 @@ impl PeerConnection {
             scratch: Vec::new(),
             signaling: SignalingState::Stable,
             ice_state: IceConnectionState::New,
+            ice_generation: 0,
+            selected_generation: 0,
+            pair_changes_seen: 0,
+            generation_switches: 0,
             gathering_state: IceGatheringState::New,
             state: PeerConnectionState::New,
             negotiation_needed: false,
@@ -316,6 +334,9 @@ impl PeerConnection {
                 certificate: &self.certificate,
                 ice: self.ice.as_ref(),
                 ice_state: self.ice_state,
+                ice_generation: self.ice_generation,
+                selected_generation: self.selected_generation,
+                generation_switches: self.generation_switches,
                 local_ufrag: self.credentials.ufrag(),
                 dtls: self.dtls.as_ref(),
                 dtls_failed: self.dtls_failed,

@@ -662,6 +662,13 @@ pub(crate) struct Sources<'a> {
     pub(crate) certificate: &'a Certificate,
     pub(crate) ice: Option<&'a Agent>,
     pub(crate) ice_state: IceConnectionState,
+    /// ICE restarts so far: the generation of the local candidates.
+    pub(crate) ice_generation: u32,
+    /// The generation of the selected pair and its candidates.
+    pub(crate) selected_generation: u32,
+    /// Changes of selected pair the agent does not count (see
+    /// `PeerConnection::generation_switches`).
+    pub(crate) generation_switches: u64,
     pub(crate) local_ufrag: &'a str,
     pub(crate) dtls: Option<&'a Dtls>,
     /// The DTLS transport could not be created: its state is `failed`.
@@ -752,8 +759,11 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
     // W3C webrtc-stats §5: one object per candidate, its id the same on
     // every call. Address, port and type alone do not tell a UDP host
     // candidate from a passive TCP one on the same port (RFC 6544): the
-    // transport is part of the id.
-    let candidate_id = |side: &str, c: &ferrtc_ice::Candidate| {
+    // transport is part of the id. Nor do they tell candidates of two ICE
+    // generations apart (RFC 8445 §9: a restart makes new candidates, and
+    // pairs of them, on the same addresses): the generation is too, so no
+    // id names two objects over the connection's life.
+    let candidate_id = |side: &str, generation: u32, c: &ferrtc_ice::Candidate| {
         let transport = match c.transport() {
             ferrtc_ice::Transport::Udp => "udp",
             ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::Active) => "tcp-active",
@@ -761,7 +771,7 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
             ferrtc_ice::Transport::Tcp(ferrtc_ice::TcpType::SimultaneousOpen) => "tcp-so",
         };
         format!(
-            "I{side}-{}-{}-{}-{transport}",
+            "I{side}{generation}-{}-{}-{}-{transport}",
             c.address(),
             c.port(),
             c.kind().as_str()
@@ -770,10 +780,15 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
     let mut pair_id = None;
     if let Some(ice) = src.ice {
         for c in ice.local_candidates() {
-            report.insert(Stats::LocalCandidate(local(candidate_id("L", c), c, ice)));
+            let id = candidate_id("L", src.ice_generation, c);
+            report.insert(Stats::LocalCandidate(local(id, c, ice)));
         }
         if let Some(p) = ice.selected_pair() {
-            let (l, r) = (candidate_id("L", &p.local), candidate_id("R", &p.remote));
+            let generation = src.selected_generation;
+            let (l, r) = (
+                candidate_id("L", generation, &p.local),
+                candidate_id("R", generation, &p.remote),
+            );
             report.insert(Stats::LocalCandidate(local(l.clone(), &p.local, ice)));
             report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));
             let id = format!("CP{l}_{r}");
@@ -836,7 +851,7 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
         selected_candidate_pair_id: pair_id,
         local_certificate_id: local_cert_id,
         remote_certificate_id: remote_cert_id,
-        selected_candidate_pair_changes: ice_stats.selected_pair_changes,
+        selected_candidate_pair_changes: ice_stats.selected_pair_changes + src.generation_switches,
     }));
     if let Some(sctp) = src.channels.association() {
         let s = sctp.stats();

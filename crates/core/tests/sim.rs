@@ -1,12 +1,13 @@
 //! Two `ferrtc-core` peer connections over the simulated network: JSEP,
 //! ICE, DTLS, SCTP and data channels end to end, in virtual time.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use ferrtc_core::{
     ChannelId, Config, DataChannelInit, DataChannelMessage, DataChannelState, Event,
-    IceConnectionState, PeerConnection, PeerConnectionState, SignalingState,
+    IceConnectionState, PeerConnection, PeerConnectionState, SignalingState, Stats,
 };
 use ferrtc_sim::{HostId, LinkConfig, Network};
 
@@ -469,6 +470,72 @@ fn restart_ice_renegotiates_new_credentials_and_data_keeps_flowing() {
         pair.a().pc.connection_state(),
         PeerConnectionState::Connected
     );
+}
+
+/// The ids of the `local-candidate`s, `remote-candidate`s and
+/// `candidate-pair`s of `pc`'s report, and its selected pair's id.
+fn ice_ids(pc: &PeerConnection) -> (BTreeSet<String>, Option<String>) {
+    let report = pc.get_stats(SystemTime::now());
+    let ids = report
+        .stats
+        .values()
+        .filter(|s| {
+            matches!(
+                s,
+                Stats::LocalCandidate(_) | Stats::RemoteCandidate(_) | Stats::CandidatePair(_)
+            )
+        })
+        .map(|s| s.id().to_owned())
+        .collect();
+    let selected = report.stats.values().find_map(|s| match s {
+        Stats::Transport(t) => t.selected_candidate_pair_id.clone(),
+        _ => None,
+    });
+    (ids, selected)
+}
+
+/// W3C webrtc-stats: an id names one object. An ICE restart makes new
+/// candidates and new pairs (RFC 8445 §9: a new generation, new
+/// credentials), even on the same addresses: their objects take new ids,
+/// while the pair still selected from the old generation keeps its own
+/// until the new one takes over. No id names two candidates or two pairs
+/// over the connection's life.
+#[test]
+fn candidates_and_pairs_of_a_new_ice_generation_take_new_ids() {
+    let mut pair = Pair::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    connect(&mut pair);
+    let old = [ice_ids(&pair.a().pc), ice_ids(&pair.b().pc)];
+    let old_selected = old[0].1.clone().expect("a selected pair");
+    assert!(old[0].0.contains(&old_selected), "{old:?}");
+
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    assert_eq!(
+        ice_ids(&pair.a().pc).1.as_ref(),
+        Some(&old_selected),
+        "the old pair carries data under its id until a new one is selected"
+    );
+    pair.signal();
+    pair.negotiate();
+    // One selection at the connection, one of the new generation.
+    let changes =
+        |pc: &PeerConnection| match pc.get_stats(SystemTime::now()).first_of_type("transport") {
+            Some(Stats::Transport(t)) => t.selected_candidate_pair_changes,
+            _ => 0,
+        };
+    let switched = pair.run_until(Duration::from_secs(10), |p| {
+        changes(&p.a().pc) >= 2 && changes(&p.b().pc) >= 2
+    });
+    assert!(switched, "pairs of the new generation are selected");
+    let new = [ice_ids(&pair.a().pc), ice_ids(&pair.b().pc)];
+    for ((old_ids, _), (new_ids, selected)) in old.iter().zip(&new) {
+        assert!(new_ids.contains(selected.as_ref().unwrap()));
+        let reused: Vec<_> = new_ids.intersection(old_ids).collect();
+        assert!(
+            reused.is_empty(),
+            "ids of the old generation name new candidates or pairs: {reused:?}"
+        );
+    }
 }
 
 #[test]

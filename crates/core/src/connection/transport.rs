@@ -378,6 +378,7 @@ impl PeerConnection {
             if let Some(ice) = ice_at(&mut self.ice, now) {
                 ice.set_relay_only(self.config.ice.relay_only);
                 ice.restart_with(now, credentials.clone())?;
+                self.ice_generation += 1;
             }
             self.credentials = credentials;
             restarted = true;
@@ -651,6 +652,17 @@ impl PeerConnection {
                 }
                 ferrtc_ice::Event::SelectedPairChange(p) => {
                     tracing::debug!("selected pair {} -> {}", p.source, p.destination);
+                    // A pair is selected by an input, whose events are
+                    // drained before the call returns: it is of the
+                    // generation of now.
+                    let changes = ice.stats().selected_pair_changes;
+                    if self.selected_generation != self.ice_generation
+                        && changes == self.pair_changes_seen
+                    {
+                        self.generation_switches += 1;
+                    }
+                    self.pair_changes_seen = changes;
+                    self.selected_generation = self.ice_generation;
                 }
                 ferrtc_ice::Event::CandidateError { server, code, text } => {
                     tracing::warn!("TURN server {server}: no relayed candidate: {code} {text}");
