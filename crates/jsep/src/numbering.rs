@@ -25,7 +25,7 @@ pub(crate) struct BundleNumbers {
 
 /// A codec configuration as RFC 8843 §9.1.1 compares them: encoding name,
 /// clock rate, channels and format parameters (in any order).
-fn same_configuration(a: &Codec, b: &Codec) -> bool {
+pub(crate) fn same_configuration(a: &Codec, b: &Codec) -> bool {
     fn params(c: &Codec) -> Vec<(String, &str)> {
         let mut p: Vec<(String, &str)> = split_fmtp_params(c.fmtp.as_deref().unwrap_or_default())
             .map(|(k, v)| (k.to_ascii_lowercase(), v))

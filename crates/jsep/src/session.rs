@@ -14,7 +14,7 @@ use crate::build::{self, RtpSection, Transport};
 use crate::codec::{Codec, PayloadTypeSet, negotiate_codecs, order_by_preferences};
 use crate::config::{AnswerOptions, BundlePolicy, IceCredentials, JsepConfig, OfferOptions};
 use crate::error::JsepError;
-use crate::numbering::BundleNumbers;
+use crate::numbering::{BundleNumbers, same_configuration};
 use crate::signaling::{SdpType, Side, SignalingState, Transition};
 use crate::transceiver::{
     HeaderExtension, NegotiatedMedia, Transceiver, TransceiverId, TransceiverInit,
@@ -1646,6 +1646,52 @@ fn validate_offer(sdp: &Sdp) -> Result<(), JsepError> {
             )));
         }
     }
+    check_bundle_payload_types(sdp)
+}
+
+/// RFC 8843 §9.1.1: the bundled sections are one RTP session, so a payload
+/// type that several of them use must have the same codec configuration
+/// (encoding name, clock rate, channels, format parameters) in each: a
+/// description that gives one number two meanings is refused, naming the
+/// number and the two sections.
+fn check_bundle_payload_types(sdp: &Sdp) -> Result<(), JsepError> {
+    let describe = |c: &Codec| {
+        let channels = c.channels.map(|n| format!("/{n}")).unwrap_or_default();
+        let fmtp = c
+            .fmtp
+            .as_deref()
+            .map(|f| format!(" {f}"))
+            .unwrap_or_default();
+        format!("{}/{}{channels}{fmtp}", c.name, c.clock_rate)
+    };
+    for g in sdp.bundle_groups() {
+        // (section index, mid, codec) of every payload type seen so far.
+        let mut seen: Vec<(usize, &str, Codec)> = Vec::new();
+        for (i, m) in sdp.media.iter().enumerate() {
+            let Some(mid) = m.mid() else { continue };
+            if m.is_rejected() || !m.is_rtp() || !g.mids.iter().any(|x| x == mid) {
+                continue;
+            }
+            for c in Codec::from_section(m) {
+                match seen
+                    .iter()
+                    .find(|(_, _, s)| s.payload_type == c.payload_type)
+                {
+                    Some((j, other, s)) if !same_configuration(s, &c) => {
+                        return Err(JsepError::Invalid(format!(
+                            "bundled payload type {} is {} in m-section {j} (mid {other}) \
+                             and {} in m-section {i} (mid {mid})",
+                            c.payload_type,
+                            describe(s),
+                            describe(&c)
+                        )));
+                    }
+                    Some(_) => {}
+                    None => seen.push((i, mid, c)),
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -1780,7 +1826,7 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
             )));
         }
     }
-    Ok(())
+    check_bundle_payload_types(answer)
 }
 
 /// Each stream id once, the first occurrence kept (W3C webrtc-pc §5.1

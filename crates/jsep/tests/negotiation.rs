@@ -1295,3 +1295,69 @@ fn a_reoffer_adding_a_section_to_the_bundle_does_not_reuse_its_numbers_for_other
         .expect("VP8's RTX offered");
     assert_eq!(rtx.payload_type, 98);
 }
+
+/// The text of an offer of one audio and one video section, bundled.
+fn audio_video_offer_text() -> String {
+    let mut a = jsep("aaaa");
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.add_transceiver(video(Direction::SendRecv));
+    a.create_offer(OfferOptions::default()).unwrap().sdp
+}
+
+/// RFC 8843 §9.1.1: the sections of a BUNDLE group are one RTP session, so
+/// a payload type the group's sections share must mean the same codec
+/// configuration in each. An offer putting Opus on 96 in its audio section
+/// while its video section has VP8 on 96 is refused, and the error names
+/// the payload type and both sections.
+#[test]
+fn a_remote_offer_mapping_one_payload_type_to_two_codecs_in_a_bundle_is_refused() {
+    let text = audio_video_offer_text();
+    assert!(text.contains("a=group:BUNDLE 0 1\r\n"));
+    assert!(text.contains("a=rtpmap:96 VP8/90000\r\n"));
+    let bad = text
+        .replacen("UDP/TLS/RTP/SAVPF 111 ", "UDP/TLS/RTP/SAVPF 96 ", 1)
+        .replace("a=rtpmap:111 ", "a=rtpmap:96 ")
+        .replace("a=fmtp:111 ", "a=fmtp:96 ")
+        .replace("a=rtcp-fb:111 ", "a=rtcp-fb:96 ");
+    assert!(bad.contains("a=rtpmap:96 opus/48000/2\r\n"));
+    let mut b = jsep("bbbb");
+    let err = b
+        .set_remote_description(SessionDescription::offer(bad))
+        .unwrap_err();
+    let JsepError::Invalid(why) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(why.contains("payload type 96"), "{why}");
+    assert!(why.contains("mid 0") && why.contains("mid 1"), "{why}");
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    b.set_remote_description(SessionDescription::offer(text))
+        .unwrap();
+}
+
+/// RFC 8843 §9.1.1 holds for answers too: two bundled video sections
+/// answered with VP9 on the same payload type but different `profile-id`s
+/// give one number two configurations, and the answer is refused.
+#[test]
+fn a_remote_answer_giving_a_bundled_payload_type_two_configurations_is_refused() {
+    let (mut a, answer) = offer_and_answer(|a, _| {
+        a.add_transceiver(video(Direction::SendRecv));
+        a.add_transceiver(video(Direction::SendRecv));
+    });
+    let second = answer.find("a=mid:1\r\n").unwrap();
+    let (head, tail) = answer.split_at(second);
+    let bad = format!(
+        "{head}{}",
+        tail.replacen("a=fmtp:98 profile-id=0", "a=fmtp:98 profile-id=2", 1)
+    );
+    assert_ne!(bad, answer);
+    let err = a
+        .set_remote_description(SessionDescription::answer(bad))
+        .unwrap_err();
+    let JsepError::Invalid(why) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(why.contains("payload type 98"), "{why}");
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    a.set_remote_description(SessionDescription::answer(answer))
+        .unwrap();
+}
