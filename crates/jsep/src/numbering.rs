@@ -46,10 +46,12 @@ impl BundleNumbers {
         self.extensions.extend(extensions.iter().cloned());
     }
 
-    /// Renumbers a new section's codecs and extensions so that none takes a
+    /// Renumbers a new section's codecs and extensions (or the codecs a
+    /// re-offer adds to a negotiated section) so that none takes a
     /// number the group uses for something else: a codec or extension the
     /// group has keeps the group's number, any other keeps its own when it
-    /// is free and takes a free one otherwise (RTX `apt` follows its codec);
+    /// is free and takes a free one otherwise (RTX `apt` follows its codec,
+    /// or keeps naming a codec the group has that is not among `codecs`);
     /// one left without a free number is left out. Records the result.
     pub(crate) fn assign(
         &mut self,
@@ -78,8 +80,19 @@ impl BundleNumbers {
             let mut c = c.clone();
             if c.is_rtx() {
                 let Some(apt) = c.apt() else { continue };
-                let Some(&(_, new_apt)) = renumbered.iter().find(|(old, _)| *old == apt) else {
-                    continue;
+                // An RTX follows its codec's new number; one for a codec the
+                // group already has (not among `codecs`) keeps pointing at it.
+                let new_apt = match renumbered.iter().find(|(old, _)| *old == apt) {
+                    Some(&(_, new_apt)) => new_apt,
+                    None if !own.contains(&apt)
+                        && self
+                            .codecs
+                            .iter()
+                            .any(|g| !g.is_rtx() && g.payload_type == apt) =>
+                    {
+                        apt
+                    }
+                    None => continue,
                 };
                 c.fmtp = c.fmtp.as_deref().map(|f| {
                     split_fmtp_params(f)

@@ -316,11 +316,11 @@ impl Jsep {
 
     /// Sets a transceiver's codecs in preference order (W3C
     /// `setCodecPreferences`); an empty list restores the defaults of its
-    /// kind. Used by the next offer or answer that (re)negotiates the
-    /// m-section from the transceiver's settings: the first offer, or an
-    /// answer to the peer's offer, which then lists the codecs it shares
-    /// with the offer in the preference order (RFC 8829 §4.2.6; without
-    /// preferences an answer keeps the offer's order).
+    /// kind. Used by the next offer or answer: an offer lists these codecs
+    /// in this order (a re-offer keeps the payload types the last exchange
+    /// agreed, RFC 8829 §5.2.2), and an answer to the peer's offer lists
+    /// the codecs it shares with the offer in the preference order (RFC
+    /// 8829 §4.2.6; without preferences an answer keeps the offer's order).
     pub fn set_codec_preferences(
         &mut self,
         id: TransceiverId,
@@ -544,9 +544,11 @@ impl Jsep {
         transport: &Transport<'_>,
         numbers: &mut BundleNumbers,
     ) -> MediaDescription {
-        // RFC 8829 §5.2.2: a re-offer keeps the negotiated payload types and ids.
+        // RFC 8829 §5.2.2: a re-offer keeps the negotiated payload types,
+        // adds the other supported codecs, and keeps the header extensions
+        // the last answer agreed.
         let (codecs, extensions) = match &t.negotiated {
-            Some(n) => (n.codecs.clone(), n.header_extensions.clone()),
+            Some(n) => (reoffer_codecs(t, n, numbers), n.header_extensions.clone()),
             None => numbers.assign(&t.init.codecs, &t.init.header_extensions),
         };
         let rids: Vec<String> = t
@@ -1544,6 +1546,81 @@ impl Jsep {
             sctp: None,
         }))
     }
+}
+
+/// The codecs of a negotiated transceiver's section in a subsequent offer
+/// (RFC 8829 §5.2.2): every format it supports (its codec preferences, when
+/// set, else its kind's defaults), not only those the last answer agreed.
+/// The agreed ones keep their payload types, format parameters and feedback
+/// and come first, in the answer's order; the others follow, numbered
+/// around the numbers the BUNDLE group uses ([`BundleNumbers::assign`]),
+/// each with its own feedback. An agreed codec whose RTX the answer left
+/// out gets it back, pointing at the agreed number. With codec preferences
+/// set, only the codecs they name are offered, in their order.
+fn reoffer_codecs(t: &Transceiver, n: &NegotiatedMedia, numbers: &mut BundleNumbers) -> Vec<Codec> {
+    let local = &t.init.codecs;
+    let preferred = |c: &Codec| local.iter().any(|l| !l.is_rtx() && l.matches(c));
+    let mut kept: Vec<Codec> = n
+        .codecs
+        .iter()
+        .filter(|c| c.is_rtx() || !t.codec_preferences || preferred(c))
+        .cloned()
+        .collect();
+    let media: Vec<u8> = kept
+        .iter()
+        .filter(|c| !c.is_rtx())
+        .map(|c| c.payload_type)
+        .collect();
+    kept.retain(|c| !c.is_rtx() || c.apt().is_some_and(|apt| media.contains(&apt)));
+    // The agreed codec a local one is, if any.
+    let agreed = |l: &Codec| kept.iter().find(|k| !k.is_rtx() && k.matches(l));
+    let mut others: Vec<Codec> = local
+        .iter()
+        .filter(|l| !l.is_rtx() && agreed(l).is_none())
+        .cloned()
+        .collect();
+    // RTX for agreed codecs, numbered apart: their `apt` is a number of
+    // the group, which `assign` must not read as one of `others`.
+    let mut agreed_rtx: Vec<Codec> = Vec::new();
+    for r in local.iter().filter(|r| r.is_rtx()) {
+        let Some(codec) = r
+            .apt()
+            .and_then(|apt| local.iter().find(|l| !l.is_rtx() && l.payload_type == apt))
+        else {
+            continue;
+        };
+        match agreed(codec) {
+            // Renumbered with its codec by `assign`.
+            None => others.push(r.clone()),
+            Some(k) => {
+                let has_rtx = kept
+                    .iter()
+                    .chain(&agreed_rtx)
+                    .any(|x| x.is_rtx() && x.apt() == Some(k.payload_type));
+                if !has_rtx {
+                    agreed_rtx.push(Codec::rtx(r.payload_type, k.payload_type, r.clock_rate));
+                }
+            }
+        }
+    }
+    let (others, _) = numbers.assign(&others, &[]);
+    let (agreed_rtx, _) = numbers.assign(&agreed_rtx, &[]);
+    kept.extend(others);
+    kept.extend(agreed_rtx);
+    if !t.codec_preferences {
+        return kept;
+    }
+    // Each RTX right after its codec, as `order_by_preferences` expects.
+    let mut grouped = Vec::with_capacity(kept.len());
+    for c in kept.iter().filter(|c| !c.is_rtx()) {
+        grouped.push(c.clone());
+        grouped.extend(
+            kept.iter()
+                .filter(|r| r.is_rtx() && r.apt() == Some(c.payload_type))
+                .cloned(),
+        );
+    }
+    order_by_preferences(grouped, local)
 }
 
 fn to_public(a: &Applied) -> SessionDescription {

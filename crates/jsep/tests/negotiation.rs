@@ -1361,3 +1361,100 @@ fn a_remote_answer_giving_a_bundled_payload_type_two_configurations_is_refused()
     a.set_remote_description(SessionDescription::answer(answer))
         .unwrap();
 }
+
+/// RFC 8829 §5.2.2: a subsequent offer includes every format the
+/// transceiver can use, not only those the last answer agreed: the agreed
+/// ones first, in the answer's order and with their payload types, then
+/// the others. Here the peer offered VP8 alone, on 98 (this side's VP9
+/// number); this side's re-offer keeps VP8 on 98 first, adds VP9, H.264
+/// and AV1 after it with RTX for each, VP9 on a number other than 98, and
+/// a second re-offer numbers everything as the first did.
+#[test]
+fn a_reoffer_after_a_vp8_only_exchange_offers_every_supported_codec_with_stable_payload_types() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let at = a.add_transceiver(video(Direction::SendRecv));
+    a.set_codec_preferences(at, vec![Codec::new(98, "VP8", 90000, None)])
+        .unwrap();
+    let (first, _) = exchange(&mut a, &mut b);
+    let offered: Vec<(u8, String)> = Codec::from_section(&first.media[0])
+        .into_iter()
+        .map(|c| (c.payload_type, c.name))
+        .collect();
+    assert_eq!(offered, [(98, "VP8".to_owned())]);
+
+    let reoffer = |b: &mut Jsep| -> Vec<Codec> {
+        let offer = b.create_offer(OfferOptions::default()).unwrap();
+        Codec::from_section(&sdp(&offer).media[0])
+    };
+    let codecs = reoffer(&mut b);
+    assert_eq!(
+        (codecs[0].payload_type, codecs[0].name.as_str()),
+        (98, "VP8")
+    );
+    let media: Vec<&str> = codecs
+        .iter()
+        .filter(|c| !c.is_rtx())
+        .map(|c| c.name.as_str())
+        .collect();
+    for name in ["VP8", "VP9", "H264", "AV1"] {
+        assert!(media.contains(&name), "{name} missing from {codecs:?}");
+    }
+    let mut pts: Vec<u8> = codecs.iter().map(|c| c.payload_type).collect();
+    pts.sort_unstable();
+    pts.dedup();
+    assert_eq!(pts.len(), codecs.len(), "a payload type twice: {codecs:?}");
+    for c in codecs.iter().filter(|c| !c.is_rtx()) {
+        assert!(
+            codecs
+                .iter()
+                .any(|r| r.is_rtx() && r.apt() == Some(c.payload_type)),
+            "no RTX for {c:?} in {codecs:?}"
+        );
+    }
+
+    // The exchange completes (the peer keeps VP8), and the next re-offer
+    // numbers every codec as this one did.
+    exchange(&mut b, &mut a);
+    assert_eq!(reoffer(&mut b), codecs);
+}
+
+/// RFC 8829 §5.2.2: with codec preferences set after an exchange, a
+/// re-offer lists only the preferred codecs, in the preference order, the
+/// agreed ones on their agreed payload types.
+#[test]
+fn a_reoffer_follows_codec_preferences_set_after_the_exchange() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let at = a.add_transceiver(video(Direction::SendRecv));
+    exchange(&mut a, &mut b);
+    let agreed = a
+        .transceiver(at)
+        .unwrap()
+        .negotiated()
+        .unwrap()
+        .codecs
+        .clone();
+    let pt_of = |name: &str| {
+        agreed
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.payload_type)
+            .unwrap()
+    };
+    let caps = ferrtc_jsep::default_video_codecs();
+    let by = |name: &str| caps.iter().find(|c| c.name == name).unwrap().clone();
+    a.set_codec_preferences(at, vec![by("AV1"), by("VP8")])
+        .unwrap();
+    let offer = sdp(&a.create_offer(OfferOptions::default()).unwrap());
+    let media: Vec<(u8, String)> = Codec::from_section(&offer.media[0])
+        .into_iter()
+        .filter(|c| !c.is_rtx())
+        .map(|c| (c.payload_type, c.name))
+        .collect();
+    assert_eq!(
+        media,
+        [
+            (pt_of("AV1"), "AV1".to_owned()),
+            (pt_of("VP8"), "VP8".to_owned())
+        ]
+    );
+}
