@@ -22,6 +22,14 @@ impl IceCredentials {
 }
 
 /// `RTCBundlePolicy` (W3C webrtc-pc §4.2.5, RFC 8829 §4.1.1).
+///
+/// The policy decides which sections of an initial offer are
+/// `a=bundle-only`. Whatever it is, every section in use runs over one
+/// transport (ferrtc has one ICE agent and one DTLS association per
+/// session), as with max-bundle: an answer this side creates rejects the
+/// sections the offer does not bundle with the first one it accepts, and a
+/// remote answer that accepts a section outside its BUNDLE group is refused
+/// ([`crate::JsepError::AnswerMismatch`], RFC 8843 §7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[doc(alias = "RTCBundlePolicy")]
 pub enum BundlePolicy {

@@ -8,7 +8,9 @@
 //! - m-section order and mids never change; stopped sections are rejected
 //!   (port 0) and recycled by later offers (RFC 8829 §5.2.2);
 //! - BUNDLE with the balanced, max-compat and max-bundle policies and
-//!   `a=bundle-only` in initial offers (RFC 8829 §5.2.1, RFC 9143);
+//!   `a=bundle-only` in initial offers (RFC 8829 §5.2.1, RFC 9143); every
+//!   section in use runs over one transport, so sections not bundled with
+//!   the first are rejected in answers and refused in remote answers;
 //! - codec intersection with H.264 profile/packetization-mode/level rules,
 //!   VP9 `profile-id`, RTX via `apt`, feedback intersection, offerer's
 //!   payload types and header-extension ids in the answer (RFC 8829 §5.3.1);

@@ -700,11 +700,6 @@ impl Jsep {
             (_, Some(new)) if self.remote_ice_restart || self.current_local.is_none() => new,
             _ => self.ice.clone(),
         };
-        let offered_bundle: Vec<String> = offer
-            .bundle_groups()
-            .next()
-            .map(|g| g.mids.clone())
-            .unwrap_or_default();
         let mut sections = Vec::with_capacity(offer.media.len());
         for (slot, o) in self.slots.iter().zip(&offer.media) {
             let setup = answer_setup(o.setup().or(offer.setup()), self.config.answer_setup);
@@ -738,14 +733,7 @@ impl Jsep {
                 build::rejected(o.kind.clone(), &o.protocol, o.formats.clone(), o.mid())
             }));
         }
-        let bundle: Vec<String> = offered_bundle
-            .into_iter()
-            .filter(|mid| {
-                sections
-                    .iter()
-                    .any(|m| m.mid() == Some(mid.as_str()) && !m.is_rejected())
-            })
-            .collect();
+        let bundle = bundle_on_one_transport(&offer, &mut sections);
         let (version, text) = self.finish(bundle, offer.extmap_allow_mixed(), sections);
         self.last_answer = Some(Created {
             text: text.clone(),
@@ -1623,6 +1611,40 @@ fn reoffer_codecs(t: &Transceiver, n: &NegotiatedMedia, numbers: &mut BundleNumb
     order_by_preferences(grouped, local)
 }
 
+/// The answer's BUNDLE group, in the offer's order. ferrtc runs every
+/// section over one transport (one ICE agent, one DTLS association), so
+/// it answers as the max-bundle policy does whatever its policy (RFC 8829
+/// §5.3.1): a section the offer does not bundle with the first section the
+/// answer accepts would need a transport of its own, and is rejected
+/// (port 0) instead (RFC 8843 §7.3.3).
+fn bundle_on_one_transport(offer: &Sdp, sections: &mut [MediaDescription]) -> Vec<String> {
+    let Some(first) = sections.iter().position(|m| !m.is_rejected()) else {
+        return Vec::new();
+    };
+    let first_mid = sections[first].mid().unwrap_or_default().to_owned();
+    let group: Vec<String> = offer
+        .bundle_groups()
+        .find(|g| g.mids.contains(&first_mid))
+        .map(|g| g.mids.clone())
+        .unwrap_or_default();
+    for (m, o) in sections.iter_mut().zip(&offer.media) {
+        let bundled = m
+            .mid()
+            .is_some_and(|mid| mid == first_mid || group.iter().any(|g| g == mid));
+        if !m.is_rejected() && !bundled {
+            *m = build::rejected(o.kind.clone(), &o.protocol, o.formats.clone(), o.mid());
+        }
+    }
+    group
+        .into_iter()
+        .filter(|mid| {
+            sections
+                .iter()
+                .any(|m| m.mid() == Some(mid.as_str()) && !m.is_rejected())
+        })
+        .collect()
+}
+
 fn to_public(a: &Applied) -> SessionDescription {
     SessionDescription {
         kind: a.kind,
@@ -1903,7 +1925,42 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
             )));
         }
     }
+    check_one_transport(offer, answer)?;
     check_bundle_payload_types(answer)
+}
+
+/// RFC 8843 §7.4: a section the answer accepts outside its BUNDLE group
+/// (the first one, whose tag carries the transport) is not bundled and
+/// would need a transport of its own. ferrtc runs every section over one
+/// transport, as the max-bundle policy asks (RFC 8829 §4.1.1), so such an
+/// answer is refused, naming the section. Without a BUNDLE group, one
+/// section may be accepted (a peer that does not do BUNDLE and rejected
+/// the rest).
+fn check_one_transport(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
+    let group: &[String] = answer
+        .bundle_groups()
+        .next()
+        .map(|g| g.mids.as_slice())
+        .unwrap_or_default();
+    let mut accepted = offer
+        .media
+        .iter()
+        .zip(&answer.media)
+        .enumerate()
+        .filter(|(_, (o, a))| !o.is_rejected() && !a.is_rejected())
+        .map(|(i, (_, a))| (i, a.mid().unwrap_or_default()));
+    let outside = if group.is_empty() {
+        accepted.nth(1)
+    } else {
+        accepted.find(|(_, mid)| !group.iter().any(|g| g == mid))
+    };
+    match outside {
+        Some((i, mid)) => Err(JsepError::AnswerMismatch(format!(
+            "m-section {i} (mid {mid}) is accepted outside the BUNDLE group: \
+             every section runs over one transport (max-bundle), it cannot have its own"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Each stream id once, the first occurrence kept (W3C webrtc-pc §5.1

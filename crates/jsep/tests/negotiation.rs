@@ -1458,3 +1458,73 @@ fn a_reoffer_follows_codec_preferences_set_after_the_exchange() {
         ]
     );
 }
+
+/// RFC 8843 §7.4: a section the answer leaves out of the BUNDLE group is
+/// not bundled, and would need a transport of its own; ferrtc runs every
+/// section over one (RFC 8829 §4.1.1 max-bundle, what its core does), so
+/// an answer accepting a video section outside the group is refused with
+/// an error naming the section, and changes nothing. An answer that
+/// rejects every section but one needs no BUNDLE group (a peer that does
+/// not know BUNDLE, RFC 8843 §7.3.1) and is applied.
+#[test]
+fn a_remote_answer_accepting_a_section_outside_the_bundle_group_is_refused() {
+    let (mut a, answer) = offer_and_answer(|a, _| {
+        a.add_transceiver(audio(Direction::SendRecv));
+        a.add_transceiver(video(Direction::SendRecv));
+    });
+    assert!(answer.contains("a=group:BUNDLE 0 1\r\n"));
+    let unbundled = answer.replace("a=group:BUNDLE 0 1\r\n", "a=group:BUNDLE 0\r\n");
+    let err = a
+        .set_remote_description(SessionDescription::answer(unbundled))
+        .unwrap_err();
+    let JsepError::AnswerMismatch(why) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(why.contains("mid 1"), "{why}");
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    assert!(a.transport().is_none());
+
+    // Without BUNDLE, with the video section rejected: one transport.
+    let audio_only =
+        answer
+            .replace("a=group:BUNDLE 0 1\r\n", "")
+            .replacen("m=video 9 ", "m=video 0 ", 1);
+    a.set_remote_description(SessionDescription::answer(audio_only))
+        .unwrap();
+    let t = a.transport().unwrap();
+    assert!(t.bundle.is_empty());
+    assert_eq!(t.transport_mid, "0");
+    assert!(a.transceivers()[1].negotiated().is_none());
+}
+
+/// RFC 8829 §5.3.1 (max-bundle), RFC 8843 §7.3.3: an offer whose BUNDLE
+/// group leaves a section out (an offerer moving it out, or one that does
+/// not bundle at all) asks for a transport per section. ferrtc answers on
+/// one transport: it accepts the sections bundled with the first it
+/// accepts and rejects the others (port 0), whose transceivers stop.
+#[test]
+fn sections_a_remote_offer_does_not_bundle_with_the_first_are_rejected_in_the_answer() {
+    let text = audio_video_offer_text();
+    for (offer, bundle) in [
+        (
+            text.replace("a=group:BUNDLE 0 1\r\n", "a=group:BUNDLE 0\r\n"),
+            Some(vec!["0"]),
+        ),
+        (text.replace("a=group:BUNDLE 0 1\r\n", ""), None),
+    ] {
+        let mut b = jsep("bbbb");
+        b.set_remote_description(SessionDescription::offer(offer))
+            .unwrap();
+        let answer = b.create_answer(AnswerOptions::default()).unwrap();
+        let model = sdp(&answer);
+        assert!(!model.media[0].is_rejected());
+        assert!(model.media[1].is_rejected(), "{}", answer.sdp);
+        assert_eq!(
+            model.bundle_groups().next().map(|g| g.mids.clone()),
+            bundle.map(|b| b.into_iter().map(str::to_owned).collect())
+        );
+        b.set_local_description(answer).unwrap();
+        assert_eq!(b.transport().unwrap().transport_mid, "0");
+        assert!(b.transceivers()[1].negotiated().is_none());
+    }
+}
