@@ -70,6 +70,11 @@ pub const DEFAULT_RUNS: usize = 3;
 pub const MAX_LOSS_PERCENT: f64 = 5.0;
 /// Stacks that run the forwarding workload.
 pub const STACKS: &[&str] = &["ferrtc", "str0m", "webrtc-rs 0.17"];
+/// Not a stack: a process that only keeps the stream's time, waking at
+/// every frame's time on a tokio current-thread runtime as each stack's
+/// sender does, and doing nothing else ([`wake_floor`]). Its CPU is what
+/// every stack pays on this machine for the schedule's wake-ups alone.
+pub const WAKE_FLOOR: &str = "wake floor";
 
 type Res<T> = Result<T, String>;
 
@@ -275,6 +280,7 @@ pub fn run(stack: &str, receivers: usize, secs: u64) -> Res<Sample> {
         "ferrtc" => ferrtc::run(receivers, length)?,
         "str0m" => str0m::run(receivers, length)?,
         "webrtc-rs 0.17" => webrtc_rs::run(receivers, length)?,
+        WAKE_FLOOR => wake_floor(length)?,
         other => return Err(format!("{other} does not run the forwarding workload")),
     };
     let mut sample = outcome.sample();
@@ -284,10 +290,35 @@ pub fn run(stack: &str, receivers: usize, secs: u64) -> Res<Sample> {
     Ok(sample)
 }
 
+/// [`WAKE_FLOOR`]: sleeps until each frame's time of a `length` stream and
+/// through the drain, as the stacks' senders do, with nothing to send.
+fn wake_floor(length: Duration) -> Res<Outcome> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let schedule = Schedule::new(length);
+    runtime.block_on(async {
+        let cpu0 = crate::proc::cpu_seconds();
+        let t0 = tokio::time::Instant::now();
+        for (at, _) in schedule.frames() {
+            tokio::time::sleep_until(t0 + *at).await;
+        }
+        tokio::time::sleep_until(t0 + length + DRAIN).await;
+        Ok(Outcome {
+            elapsed: t0.elapsed(),
+            cpu_s: crate::proc::cpu_seconds() - cpu0,
+            frames_sent: schedule.frames().len() as u64,
+            ..Default::default()
+        })
+    })
+}
+
 /// The crate version of a stack name.
 pub fn version(stack: &str) -> String {
     match stack {
         "webrtc-rs 0.17" => crate::stacks::webrtc_rs17::VERSION.into(),
+        WAKE_FLOOR => "–".into(),
         other => crate::crate_version(other),
     }
 }
@@ -363,6 +394,7 @@ pub fn command(args: &[String]) {
     let mut runs = Vec::new();
     let mut medians = Vec::new();
     let mut paired = Vec::new();
+    let mut floor = Vec::new();
     for &n in &opts.receivers {
         let workload = Workload::Forward {
             receivers: n,
@@ -377,6 +409,14 @@ pub fn command(args: &[String]) {
                     stack: stack.clone(),
                     workload,
                     sample: crate::run_child(stack, workload),
+                });
+            }
+            // The floor does not depend on N: one per round of the first N.
+            if floor.len() < opts.runs {
+                floor.push(Run {
+                    stack: WAKE_FLOOR.into(),
+                    workload,
+                    sample: crate::run_child(WAKE_FLOOR, workload),
                 });
             }
         }
@@ -397,7 +437,20 @@ pub fn command(args: &[String]) {
             Some(format!("{} N = {receivers}: {e}", r.stack))
         })
         .collect();
-    let table = render(&opts, &medians, &paired, &failed, started.elapsed());
+    let floor_ms: Vec<f64> = floor
+        .iter()
+        .filter(|r| r.sample.error.is_none() && r.sample.secs > 0.0)
+        .map(|r| r.sample.cpu_s * 1000.0 / r.sample.secs)
+        .collect();
+    let table = render(
+        &opts,
+        &medians,
+        &paired,
+        median(&floor_ms),
+        &failed,
+        started.elapsed(),
+    );
+    runs.extend(floor);
     println!("{table}");
     let json_path = opts.out.with_extension("json");
     let written = std::fs::write(&opts.out, &table)
@@ -571,6 +624,7 @@ fn render(
     opts: &Options,
     runs: &[Run],
     paired: &[(usize, Vec<Option<f64>>)],
+    floor_ms: Option<f64>,
     failed: &[String],
     took: Duration,
 ) -> String {
@@ -743,6 +797,40 @@ fn render(
             let counted: Vec<f64> = ratios.iter().flatten().copied().collect();
             let mid = median(&counted).map_or_else(|| "–".into(), |m| format!("**{m:.2}x**"));
             let _ = writeln!(out, "| {n} | {mid} | {} |", each.join(", "));
+        }
+    }
+    if let Some(floor_ms) = floor_ms {
+        let wakes =
+            Schedule::new(Duration::from_secs(opts.secs)).frames().len() as f64 / opts.secs as f64;
+        let _ = write!(
+            out,
+            "\nWake-up floor: a process that only keeps the stream's time (it wakes at each \
+             of the {wakes:.0} frame times a second on a tokio current-thread runtime, as the \
+             senders do, and does nothing else) used **{floor_ms:.2} CPU-ms per second** here \
+             (median of its runs, one per round of N = {}). Every stack pays it",
+            opts.receivers.first().copied().unwrap_or_default()
+        );
+        let first = opts.receivers.first().copied();
+        let share = runs.iter().find_map(|r| {
+            let n = match r.workload {
+                Workload::Forward { receivers, .. } => receivers,
+                _ => return None,
+            };
+            let ours = r.stack == "ferrtc" && Some(n) == first && r.sample.error.is_none();
+            let total = r.sample.cpu_s * 1000.0 / r.sample.secs;
+            (ours && total > 0.0).then(|| (n, floor_ms / total * 100.0))
+        });
+        match share {
+            Some((n, pct)) => {
+                let _ = writeln!(
+                    out,
+                    ": at N = {n} it is {pct:.0}% of ferrtc's CPU in the table, a part no \
+                     stack's work per packet can shrink."
+                );
+            }
+            None => {
+                let _ = writeln!(out, ".");
+            }
         }
     }
     if !failed.is_empty() {
