@@ -12,6 +12,11 @@ use crate::packet::{PayloadType, RtpPacket, WriteError};
 use crate::plain::PlainPacket;
 use crate::seq::SeqUnwrapper;
 
+/// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump of more than this many
+/// numbers, ahead or behind, is a sender that restarted its numbers (the
+/// jitter buffer's rule too), not a gap to ask for.
+const MAX_DROPOUT: u64 = 3000;
+
 /// Limits of a [`NackGenerator`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NackConfig {
@@ -78,37 +83,79 @@ impl NackGenerator {
         }
     }
 
-    /// Records a received sequence number (original or from RTX); returns
-    /// whether it was one being asked for.
+    /// Records a received sequence number; returns whether it was one
+    /// being asked for. A retransmission unwrapped from RTX goes to
+    /// [`Self::on_retransmission`].
     ///
-    /// A jump ahead by more than `max_missing` is believed only when the
-    /// next packet follows it (RFC 3550 A.1 treats a large jump so): one
-    /// stray number far ahead must not become the highest, or the real
-    /// stream's losses below it would go unseen until the stream passed it.
+    /// A number far from the stream is believed only when the next packet
+    /// follows it (RFC 3550 A.1 `update_seq` treats a large jump so): one
+    /// stray number must not become the highest, or the real stream's
+    /// losses below it would go unseen until the stream passed it. Far is
+    /// more than `max_missing` ahead (a believed gap that large is given
+    /// up whole) or more than 3,000 (A.1 `MAX_DROPOUT`) behind. A believed
+    /// jump beyond 3,000 either way is a sender that restarted its numbers
+    /// (A.1 `init_seq`, as the jitter buffer takes it): what was missing of
+    /// the old numbering is given up, and the stream goes on from the new
+    /// numbers, its losses asked for as before.
     pub fn on_packet(&mut self, now: Instant, sequence: u16) -> bool {
-        let ext = self.seq.unwrap(sequence);
+        self.record(now, sequence, false)
+    }
+
+    /// Records a retransmission (the original sequence number unwrapped
+    /// from RTX, RFC 4588 §4); returns whether it was one being asked for.
+    /// A retransmission is late by nature: one far from the stream is an
+    /// answer for numbers given up, never a jump nor a restart of the
+    /// sender's numbers (two late answers in a row are not a new
+    /// numbering).
+    pub fn on_retransmission(&mut self, now: Instant, sequence: u16) -> bool {
+        self.record(now, sequence, true)
+    }
+
+    fn record(&mut self, now: Instant, sequence: u16, retransmission: bool) -> bool {
+        let ext = self.seq.peek(sequence);
         if self.missing.remove(&ext).is_some() {
             self.recovered += 1;
             return true;
         }
         let Some(high) = self.highest else {
-            self.highest = Some(ext);
+            self.highest = Some(self.seq.unwrap(sequence));
             return false;
         };
-        if ext <= high {
+        let far = if ext > high {
+            ext - high - 1 > self.config.max_missing as u64
+        } else {
+            high - ext > MAX_DROPOUT
+        };
+        if far && retransmission {
             return false;
         }
-        let gap = ext - high - 1;
-        if gap > self.config.max_missing as u64 {
+        self.seq.unwrap(sequence);
+        if far {
             if self.jump != Some(ext) {
                 self.jump = Some(ext + 1);
                 return false;
             }
-            // Confirmed (the packet before this one came too): a gap
-            // beyond what is tracked is given up whole.
+            // Confirmed (the packet before this one came too).
             self.jump = None;
-            self.highest = Some(ext);
-            self.given_up += gap - 1;
+            if ext < high || ext - high > MAX_DROPOUT {
+                // RFC 3550 A.1: the sender restarted its numbers. Nothing
+                // of the old numbering is asked for across the jump.
+                self.given_up += self.missing.len() as u64;
+                self.missing.clear();
+            }
+            if ext > high {
+                // A gap beyond what is tracked is given up whole.
+                self.given_up += ext - high - 2;
+                self.highest = Some(ext);
+            } else {
+                // Behind: the new numbers count on above the old ones,
+                // from the packet before this one.
+                self.seq.restart_at(sequence.wrapping_sub(1));
+                self.highest = Some(self.seq.unwrap(sequence));
+            }
+            return false;
+        }
+        if ext <= high {
             return false;
         }
         self.highest = Some(ext);
@@ -575,6 +622,82 @@ mod tests {
             (150..160).collect::<Vec<u16>>()
         );
         assert_eq!(g.given_up(), 0);
+    }
+
+    /// RFC 3550 A.1: a sender that restarts its numbers far lower (more
+    /// than `MAX_DROPOUT` behind) is followed once its second packet
+    /// comes: the new numbering's losses are asked for, and what was
+    /// missing of the old numbering is given up, not asked for across
+    /// the jump (the jitter buffer gave it up with the restart).
+    #[test]
+    fn a_sender_that_restarts_its_numbers_lower_has_its_new_losses_asked_for() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in (40_000..40_010u16).filter(|&s| s != 40_005) {
+            g.on_packet(t0, s);
+        }
+        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![40_005]);
+        // The sender restarts 30,000 lower and loses 10,002.
+        for s in [10_000, 10_001, 10_003] {
+            g.on_packet(t0 + 20 * MS, s);
+        }
+        assert_eq!(g.poll_nack(t0 + 200 * MS, 100 * MS), vec![10_002]);
+        assert_eq!((g.missing_count(), g.given_up()), (1, 1));
+        // The new numbering's numbers given up are followed too.
+        g.give_up_through(10_002);
+        assert_eq!(g.missing_count(), 0);
+    }
+
+    /// RFC 3550 A.1: a believed jump ahead beyond `MAX_DROPOUT` is a
+    /// restart too: nothing of the old numbering is asked for after it.
+    #[test]
+    fn a_sender_that_restarts_its_numbers_far_ahead_is_not_asked_for_its_old_losses() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in (0..10u16).filter(|&s| s != 5) {
+            g.on_packet(t0, s);
+        }
+        for s in [5_000, 5_001, 5_003] {
+            g.on_packet(t0 + MS, s);
+        }
+        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![5_002]);
+    }
+
+    /// RFC 3550 A.1: one packet far behind, not followed by the next, is a
+    /// stray (a late duplicate), not a restart: the stream's losses go on
+    /// being asked for.
+    #[test]
+    fn one_stray_number_far_behind_is_not_a_restart() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in 40_000..40_010u16 {
+            g.on_packet(t0, s);
+        }
+        g.on_packet(t0, 10_000);
+        for s in (40_010..40_020u16).filter(|&s| s != 40_015) {
+            g.on_packet(t0, s);
+        }
+        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![40_015]);
+        assert_eq!(g.given_up(), 0);
+    }
+
+    /// RFC 4588 §4: retransmissions are late by nature; two in a row far
+    /// behind (answers for numbers already given up) are not a sender
+    /// that restarted its numbers, nor is one far ahead a jump.
+    #[test]
+    fn late_retransmissions_far_from_the_stream_are_not_a_restart() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in (40_000..40_010u16).filter(|&s| s != 40_005) {
+            g.on_packet(t0, s);
+        }
+        for s in [30_000, 30_001, 50_000, 50_001] {
+            assert!(!g.on_retransmission(t0, s));
+        }
+        g.on_packet(t0, 40_011);
+        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![40_005, 40_010]);
+        assert!(g.on_retransmission(t0 + 20 * MS, 40_005));
+        assert_eq!(g.recovered(), 1);
     }
 
     #[test]

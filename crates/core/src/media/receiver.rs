@@ -540,11 +540,16 @@ impl Receiver {
                 .stats
                 .on_packet(now, packet.sequence_number, packet.timestamp);
         }
+        // RFC 4588 §4: a retransmission is late by nature; neither the
+        // NACK generator nor the jitter buffer takes one for a sender
+        // restarting its numbers.
         if let Some(nack) = stream.nack.as_mut() {
-            nack.on_packet(now, packet.sequence_number);
+            if retransmission {
+                nack.on_retransmission(now, packet.sequence_number);
+            } else {
+                nack.on_packet(now, packet.sequence_number);
+            }
         }
-        // RFC 4588 §4: a retransmission is late by nature; the jitter
-        // buffer never takes one for a sender restarting its numbers.
         let inserted = if retransmission {
             stream.jitter.insert_retransmission(now, &packet)
         } else {

@@ -1288,6 +1288,52 @@ fn a_packet_the_jitter_buffer_gave_up_is_no_longer_nacked() {
     assert!(after.is_empty(), "10 NACKed after its give-up: {after:?}");
 }
 
+/// RFC 3550 A.1: a sender that restarts its numbers far lower is followed
+/// by the jitter buffer once its second packet comes; the NACK generator
+/// follows it too, asking for the new numbering's losses (it used to take
+/// every new number for a late one until the stream passed the old
+/// highest, and asked for none).
+#[test]
+fn a_sender_that_restarts_its_numbers_lower_has_its_new_losses_nacked() {
+    let rtt = Duration::from_millis(100);
+    let mut r = Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000);
+    let mut frames = Vec::new();
+    let mut nacked = Vec::new();
+    let mut feedback = |r: &mut Receiver, now: Instant| {
+        for f in r.poll_feedback(now, rtt, 1) {
+            if let RtcpPacket::Nack(n) = f {
+                nacked.extend(n.sequences());
+            }
+        }
+    };
+    let mut now = Instant::now();
+    let old = (0..30u16).map(|i| 40_000 + i);
+    let new = (0..30u16).map(|i| 10_000 + i).filter(|&s| s != 10_010);
+    for (i, seq) in old.chain(new).enumerate() {
+        // Fire the timers due before this packet, as the session does.
+        while let Some(due) = r.poll_timeout(rtt).filter(|t| *t <= now) {
+            r.handle_timeout(due, &mut frames);
+            feedback(&mut r, due);
+        }
+        // VP8, one packet a frame, the first a keyframe.
+        let payload = [0x10, u8::from(i != 0), 2, 3];
+        let mut p = RtpPacket::new(
+            PayloadType::new(96).unwrap(),
+            seq,
+            3000 * i as u32,
+            0x1234,
+            &payload,
+        );
+        p.marker = true;
+        let wire = p.to_vec().len();
+        r.receive(now, &p, wire, 0, 1, &mut frames);
+        feedback(&mut r, now);
+        now += Duration::from_millis(33);
+    }
+    assert_eq!(nacked.first(), Some(&10_010), "{nacked:?}");
+    assert!(nacked.iter().all(|&s| s == 10_010), "{nacked:?}");
+}
+
 /// RFC 5104 §4.3.1.1: a FIR's sequence number grows per new request and
 /// stays the same on a repetition, which asks for no new keyframe (the
 /// requester repeats until one arrives); a new number from the same
