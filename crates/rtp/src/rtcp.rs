@@ -596,16 +596,38 @@ pub enum RtcpPacket {
 
 /// Parses every packet of an RTCP datagram, compound (RFC 3550 §6.1) or
 /// reduced-size (RFC 5506 §3.4: any first packet, maybe a single one).
-/// Never panics.
-pub fn parse(mut data: &[u8]) -> Result<Vec<RtcpPacket>, RtcpError> {
+/// Any malformed packet refuses the whole datagram ([`parse_leading`]
+/// keeps the packets before it). Never panics.
+pub fn parse(data: &[u8]) -> Result<Vec<RtcpPacket>, RtcpError> {
+    match parse_leading(data)? {
+        (packets, None) => Ok(packets),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Parses the packets of an RTCP datagram up to the first malformed one:
+/// the well-formed packets before it, and why the rest was not read
+/// (`None`: the whole datagram parsed). A malformed first packet refuses
+/// the datagram: RFC 3550 A.2 validates a compound packet by its first
+/// packet, and nothing after it can be found without it. A later one
+/// ends the datagram there: the packets before it were whole (RFC 3550
+/// §6.1: each is delimited by its own length) and are worth acting on,
+/// as libwebrtc does; what follows a packet that does not parse cannot be
+/// trusted to be delimited. Never panics.
+pub fn parse_leading(mut data: &[u8]) -> Result<(Vec<RtcpPacket>, Option<RtcpError>), RtcpError> {
     let mut out = Vec::new();
     let mut statuses = MAX_FEEDBACK_STATUSES;
     while !data.is_empty() {
-        let (packet, len) = RtcpPacket::parse_within(data, &mut statuses)?;
-        out.push(packet);
-        data = &data[len..];
+        match RtcpPacket::parse_within(data, &mut statuses) {
+            Ok((packet, len)) => {
+                out.push(packet);
+                data = &data[len..];
+            }
+            Err(e) if out.is_empty() => return Err(e),
+            Err(e) => return Ok((out, Some(e))),
+        }
     }
-    Ok(out)
+    Ok((out, None))
 }
 
 /// Whether `packets` form a full compound packet (RFC 3550 §6.1): the first
@@ -1519,6 +1541,48 @@ mod tests {
         assert_eq!(out[0] & 0x20, 0);
         assert_eq!(out[8] & 0x20, 0x20, "the last packet carries the P bit");
         assert_eq!(parse(&out).unwrap(), vec![rr, unknown]);
+    }
+
+    /// RFC 3550 §6.1: each packet of a compound datagram is delimited by
+    /// its own length, so the packets before a malformed one are whole:
+    /// they are kept (as libwebrtc keeps them), with the reason the rest
+    /// was not read. A malformed first packet refuses the datagram (RFC
+    /// 3550 A.2 validates a compound by its first packet).
+    #[test]
+    fn the_packets_before_a_malformed_one_are_kept_with_the_reason() {
+        let rr = RtcpPacket::ReceiverReport(ReceiverReport {
+            ssrc: 1,
+            reports: vec![],
+        });
+        let nack = RtcpPacket::Nack(Nack::from_sequences(1, 2, &[10, 12]));
+        let mut bytes = Vec::new();
+        write_compound(&[rr.clone(), nack.clone()], &mut bytes).unwrap();
+        let whole = bytes.len();
+        // A last packet whose length runs past the datagram.
+        bytes.extend_from_slice(&[0x80, 206, 0, 9, 0, 0, 0, 1]);
+        let bad = RtcpError::BadLength {
+            words: 10,
+            available: 8,
+        };
+        assert_eq!(
+            parse_leading(&bytes),
+            Ok((vec![rr.clone(), nack.clone()], Some(bad)))
+        );
+        assert_eq!(parse(&bytes), Err(bad));
+        // A malformed packet in the middle ends the datagram there.
+        let mut middle = Vec::new();
+        rr.write(&mut middle).unwrap();
+        middle.extend_from_slice(&[0x40, 201, 0, 0]);
+        nack.write(&mut middle).unwrap();
+        assert_eq!(
+            parse_leading(&middle),
+            Ok((vec![rr.clone()], Some(RtcpError::BadVersion(1))))
+        );
+        // A malformed first packet: nothing is taken.
+        let mut first = vec![0x80, 201, 0, 9];
+        first.extend_from_slice(&bytes[..whole]);
+        assert!(parse_leading(&first).is_err());
+        assert_eq!(parse_leading(&bytes[..whole]), Ok((vec![rr, nack], None)));
     }
 
     #[test]

@@ -127,7 +127,8 @@ pub struct MediaStats {
     pub srtcp_failures: u64,
     /// Unprotected RTP that does not parse.
     pub malformed_rtp: u64,
-    /// Unprotected RTCP that does not parse.
+    /// Unprotected RTCP that does not parse, whole or after its first
+    /// packets (those before the malformed one are taken).
     pub malformed_rtcp: u64,
     /// RTP packets no receiver takes (unknown mid, SSRC and payload type).
     pub unroutable_rtp: u64,

@@ -34,9 +34,22 @@ impl MediaSession {
     /// arrived at `now`, `wall` on the wall clock (the `timestamp` of the
     /// remote stats it updates, W3C webrtc-stats §4).
     pub(super) fn handle_rtcp(&mut self, now: Instant, wall: SystemTime, data: &[u8]) {
-        let Ok(packets) = rtcp::parse(data) else {
-            self.stats.malformed_rtcp += 1;
-            return;
+        // RFC 3550 §6.1: the packets before a malformed one are whole and
+        // are acted on; the malformed rest is counted as dropped. A
+        // malformed first packet drops the datagram (A.2).
+        let packets = match rtcp::parse_leading(data) {
+            Ok((packets, rest)) => {
+                if let Some(e) = rest {
+                    tracing::trace!("RTCP after {} packets dropped: {e}", packets.len());
+                    self.stats.malformed_rtcp += 1;
+                }
+                packets
+            }
+            Err(e) => {
+                tracing::trace!("RTCP dropped: {e}");
+                self.stats.malformed_rtcp += 1;
+                return;
+            }
         };
         for p in packets {
             match p {

@@ -273,6 +273,60 @@ fn a_packet_is_kept_for_nacks_once_it_left_and_resent_exactly_as_it_left() {
     assert_eq!((c.packets_sent, c.retransmitted_packets_sent), (2, 1));
 }
 
+/// RFC 3550 §6.1: the packets of a compound datagram are each delimited
+/// by their length; those before a malformed one are whole and acted on
+/// (libwebrtc does the same), the malformed rest is counted as dropped.
+#[test]
+fn a_compound_whose_last_packet_is_malformed_still_has_its_nack_answered() {
+    use ferrtc_rtp::rtcp::{ReceiverReport, write_compound};
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, _peer, id) = keyed(now);
+    add_sender(
+        &mut session,
+        id,
+        vec![SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
+        true,
+        100,
+    );
+    session
+        .write_frame(
+            now,
+            wall,
+            id,
+            None,
+            Bytes::from(vec![0x10; 100]),
+            Duration::from_millis(20),
+            true,
+        )
+        .unwrap();
+    let sent = transmit(&mut session, now).expect("the packet leaves");
+    let mut datagram = Vec::new();
+    write_compound(
+        &[
+            RtcpPacket::ReceiverReport(ReceiverReport {
+                ssrc: 1,
+                reports: vec![],
+            }),
+            RtcpPacket::Nack(Nack::from_sequences(1, 7, &[100])),
+        ],
+        &mut datagram,
+    )
+    .unwrap();
+    // A last packet whose length runs past the datagram.
+    datagram.extend_from_slice(&[0x80, 202, 0, 9, 0, 0, 0, 1]);
+    session.handle_rtcp(now, wall, &datagram);
+    assert_eq!(transmit(&mut session, now), Some(sent), "100 is resent");
+    assert_eq!(session.senders[&(id, 0)].counters.nack_count, 1);
+    assert_eq!(session.stats().malformed_rtcp, 1, "the rest is dropped");
+    // A malformed first packet drops the datagram whole.
+    let mut first = vec![0x80, 201, 0, 9];
+    first.extend_from_slice(&datagram);
+    session.handle_rtcp(now, wall, &first);
+    assert_eq!(session.senders[&(id, 0)].counters.nack_count, 1);
+    assert_eq!(session.stats().malformed_rtcp, 2);
+}
+
 /// RFC 3550 §6.2: reports every interval. On a stream that flows, a
 /// report that comes due within a quarter interval leaves with the
 /// packet that woke the connection (no wake-up of its own), and the next
