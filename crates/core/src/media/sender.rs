@@ -222,6 +222,8 @@ pub(crate) struct Continuation {
     pub encoding: Option<String>,
     /// The codec it last sent.
     pub codec: Negotiated,
+    /// The FIR sequence numbers acted on (see [`Sender::on_fir`]).
+    fir_sequences: Vec<(u32, u8)>,
 }
 
 impl Continuation {
@@ -321,6 +323,7 @@ impl Sender {
             rid: self.rid.clone(),
             encoding: self.encoding.clone(),
             codec: self.codec,
+            fir_sequences: self.fir_sequences.clone(),
         }
     }
 
@@ -328,9 +331,13 @@ impl Sender {
     /// counters go on from where they stood. W3C webrtc-stats §5.3: the
     /// RTP stream of a transceiver that stopped sending is the same one
     /// when it sends again, its counters never go back; RFC 3550 §6.4.1:
-    /// the sender report's counts restart only with a new SSRC.
+    /// the sender report's counts restart only with a new SSRC. RFC 5104
+    /// §4.3.1.2: a FIR repeated with the sequence number already acted on
+    /// asks for no new keyframe, whichever sender object of the stream it
+    /// reaches.
     pub(crate) fn resume(&mut self, c: Continuation) {
         self.counters = c.counters;
+        self.fir_sequences = c.fir_sequences;
         self.source = c.source;
         self.remote_report = c.remote_report;
         self.rtt_measurements = c.rtt_measurements;
@@ -1373,6 +1380,40 @@ mod tests {
             }
         }
         assert_eq!(unshared, [ferrtc_rtp::codec::Codec::Av1]);
+    }
+
+    /// RFC 5104 §4.3.1.2: a FIR whose sequence number was already acted
+    /// on is a repetition and brings no new keyframe. A stream rebuilt on
+    /// its SSRC (a renegotiation that stops and resumes sending) is the
+    /// same stream to the requester: a repetition after the rebuild is
+    /// still one, a new number still a new request.
+    #[test]
+    fn a_fir_repeated_after_the_stream_is_rebuilt_on_its_ssrc_asks_for_no_keyframe() {
+        let negotiated = NegotiatedMedia {
+            mid: "v".into(),
+            direction: Direction::SendOnly,
+            codecs: vec![Codec::new(96, "VP8", 90_000, None)],
+            header_extensions: vec![],
+            send_rids: vec![],
+            recv_rids: vec![],
+            remote_ssrcs: vec![],
+            remote_msid: None,
+        };
+        let seeds = StreamSeeds {
+            ssrc: 7,
+            rtx_ssrc: 8,
+            sequence: 100,
+            rtx_sequence: 0,
+            timestamp: 0,
+        };
+        let mut before = Sender::new(&negotiated, seeds, HistoryConfig::default(), None).unwrap();
+        assert!(before.on_fir(1, 5), "a new request");
+        let c = before.continuation();
+        let mut after = Sender::new(&negotiated, c.seeds, HistoryConfig::default(), None).unwrap();
+        after.resume(c);
+        assert!(!after.on_fir(1, 5), "a repetition after the rebuild");
+        assert!(after.on_fir(1, 6), "a new number is a new request");
+        assert_eq!(after.counters.fir_count, 3);
     }
 
     /// RFC 3550 §6.4.1: the sender report's packet and octet counts
