@@ -37,6 +37,8 @@ struct TurnHost {
     lose_permission_requests: bool,
     /// How many were lost so.
     lost_permission_requests: usize,
+    /// Every CreatePermission request that reached the host.
+    permission_requests: usize,
 }
 
 impl TurnHost {
@@ -51,6 +53,7 @@ impl TurnHost {
             closed: 0,
             lose_permission_requests: false,
             lost_permission_requests: 0,
+            permission_requests: 0,
         }
     }
 
@@ -62,6 +65,12 @@ impl TurnHost {
 impl Endpoint for TurnHost {
     fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
         if dest == sa(TURN) {
+            if ferrtc_stun::Message::parse(data).is_ok_and(|m| {
+                m.method() == ferrtc_stun::Method::CREATE_PERMISSION
+                    && m.class() == ferrtc_stun::Class::Request
+            }) {
+                self.permission_requests += 1;
+            }
             if self.lose_permission_requests
                 && ferrtc_stun::Message::parse(data)
                     .is_ok_and(|m| m.method() == ferrtc_stun::Method::CREATE_PERMISSION)
@@ -284,5 +293,31 @@ fn wrong_credentials_give_a_candidate_error_and_no_relayed_candidate() {
         peer.agent
             .local_candidates()
             .all(|c| c.kind() != CandidateType::Relayed)
+    );
+}
+
+/// RFC 8656 §9 with the server's peer policy: the agents' host candidates
+/// are private (10.0.0.x), which the server refuses to relay to (403). A
+/// refused permission is not asked for again at every connectivity check
+/// sent on a pair towards that address (nor at every datagram of a
+/// selected relayed pair whose permission the server stopped granting):
+/// one request per allocation and refused peer here, not one per check.
+/// (Before 8d20572: 2 refused requests in this call.)
+#[test]
+fn refused_permission_is_not_asked_for_again_at_every_send() {
+    let (mut call, turn) = relayed_call(44, "secret");
+    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+    call.run_for(Duration::from_secs(30));
+    let host = call.net.endpoint(&turn);
+    let failures = call.peer_a().agent.stats().relay_request_failures
+        + call.peer_b().agent.stats().relay_request_failures;
+    println!(
+        "CreatePermission requests: {}, relay request failures: {failures}",
+        host.permission_requests
+    );
+    assert!(
+        failures <= 4,
+        "{failures} refused requests ({} CreatePermission in all)",
+        host.permission_requests
     );
 }

@@ -12,11 +12,14 @@
 //!   it had arrived from the peer on the relayed address.
 //!
 //! A permission is asked for each remote candidate paired with a relayed
-//! base (RFC 8656 §10), and a channel is bound to the peer of a selected
+//! base (RFC 8656 §10), and asked for again at the next send to that peer
+//! once it lapsed (once per lapse: a refusal is not asked again at every
+//! send). A channel is bound to the peer of a selected
 //! relayed pair (RFC 8656 §12), so data pays 4 bytes of framing instead of
 //! a Send indication's 36.
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use ferrtc_stun::{Method, is_stun_message};
@@ -49,6 +52,11 @@ pub(super) struct Relay {
     /// Its TCP connection to the server closed: the server deleted the
     /// allocation with it (RFC 8656 §3.1).
     pub lost: bool,
+    /// Peers whose installed permission lapsed since it was last asked for:
+    /// the next send to one asks again, once (RFC 8656 §9). A peer the
+    /// server refused (403, RFC 8656 §10.2) is not here: asking at every
+    /// send would only be refused at every send.
+    pub ask_again: HashSet<IpAddr>,
 }
 
 /// Most TURN servers an agent uses.
@@ -206,6 +214,7 @@ impl Agent {
             base: None,
             pending: true,
             lost: false,
+            ask_again: HashSet::new(),
         });
         self.set_gathering(GatheringState::Gathering);
     }
@@ -287,6 +296,11 @@ impl Agent {
                     relayed, mapped, ..
                 } => self.on_allocated(now, r, relayed, mapped),
                 TurnEvent::Data { peer, data: d } => data = Some((peer, d)),
+                // RFC 8656 §9: the server forgot it; asked again when the
+                // agent next sends to the peer.
+                TurnEvent::PermissionExpired { peer } => {
+                    self.relays[r].ask_again.insert(peer);
+                }
                 TurnEvent::Failed { request, error } => {
                     self.stats.relay_request_failures += 1;
                     if request == Request::Allocate {
@@ -372,6 +386,7 @@ impl Agent {
         };
         let peer = self.remotes[remote].addr.ip();
         let now = self.now;
+        self.relays[r].ask_again.remove(&peer);
         // Refused only when the allocation is gone: its pairs fail then.
         if self.relays[r].client.create_permission(peer, now).is_err() {
             self.stats.relay_send_failures += 1;
@@ -411,11 +426,16 @@ impl Agent {
         }
         if let Err(e) = relay.client.send_to(t.destination, buf) {
             // RFC 8656 §9: the permission for the peer lapsed (its
-            // refreshes failed, or it went unused for 300 s) or was never
-            // installed. The pair is in use, so it is asked for again: this
+            // refreshes failed, or it went unused for 300 s). The pair is
+            // in use, so it is asked for again, once per lapse: this
             // datagram is lost, the next check, consent request or data
-            // goes through once the server installed it.
-            if let ferrtc_turn::Error::NoPermission { peer } = e {
+            // goes through once the server installed it. One that was
+            // never installed (the server refused it, RFC 8656 §10.2: 403
+            // for a peer it will not relay to) is not asked for at every
+            // send.
+            if let ferrtc_turn::Error::NoPermission { peer } = e
+                && relay.ask_again.remove(&peer)
+            {
                 let _ = relay.client.create_permission(peer, now);
             }
             self.stats.relay_send_failures += 1;
