@@ -351,6 +351,22 @@ impl Sender {
         true
     }
 
+    /// The streams whose next use would not start afresh: a sequence
+    /// number taken, or messages queued. (A stream without either is at
+    /// SSN / MID 0 on both sides, reset or not.) In order.
+    pub(crate) fn streams_in_use(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .streams
+            .iter()
+            .filter(|(_, st)| {
+                st.next_ordered != 0 || st.next_unordered != 0 || !st.queue.is_empty()
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Streams whose reset was queued and whose data is all sent: they go
     /// into the next request, and are marked as in flight.
     pub(crate) fn take_drained_resets(&mut self, out: &mut Vec<u16>) {

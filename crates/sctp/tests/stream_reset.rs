@@ -1016,3 +1016,78 @@ fn a_deferred_reset_listing_no_stream_holds_every_streams_next_use() {
     );
     assert_eq!(story(&mut b), ["m:old", "reset:0", "m:next"]);
 }
+
+/// The (stream, SSN) of the DATA chunks (RFC 9260 §3.3.1) in a packet.
+fn data_streams_and_ssns(packet: &[u8]) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    let mut rest = &packet[12..];
+    while rest.len() >= 4 {
+        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+        if rest[0] == 0 && len >= 16 {
+            let stream = u16::from_be_bytes([rest[8], rest[9]]);
+            let ssn = u16::from_be_bytes([rest[10], rest[11]]);
+            out.push((stream, ssn));
+        }
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    out
+}
+
+/// RFC 6525 §4.2: an Incoming SSN Reset Request that lists no stream asks
+/// us to reset every outgoing stream; we do it with our own Outgoing SSN
+/// Reset Request (§5.2.3), here for the streams we have used (1 and 3: a
+/// stream never used is at SSN 0 already). Once the peer performs it the
+/// streams are reported reset and start again at SSN 0. (It was answered
+/// Success - Nothing to do and nothing was reset, so our next messages
+/// went on from SSN 1 while the peer's side waited for SSN 0.)
+#[test]
+fn an_incoming_reset_request_listing_no_stream_resets_every_outgoing_stream() {
+    const SUCCESS_NOTHING: u32 = 0;
+    let (mut b, raw) = raw_peer(false, 10);
+    let now = Instant::now();
+    let mut buf = Vec::new();
+    for stream in [1, 3] {
+        b.send(now, stream, ppid::BINARY, b"old", SendOptions::default())
+            .unwrap();
+    }
+    let mut sent = Vec::new();
+    while b.poll_transmit(now, &mut buf).is_some() {
+        sent.extend(data_streams_and_ssns(&buf));
+    }
+    assert_eq!(sent, [(1, 0), (3, 0)]);
+    let seq = raw.isn;
+    let mut p = Vec::new();
+    p.extend_from_slice(&14u16.to_be_bytes());
+    p.extend_from_slice(&8u16.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    let mut chunk = Vec::new();
+    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    b.handle_receive(now, &raw_packet(raw.tag, &chunk)).unwrap();
+    let (mut responses, mut requests, mut request_seqs) = (Vec::new(), Vec::new(), Vec::new());
+    while b.poll_transmit(now, &mut buf).is_some() {
+        responses.extend(reconfig_responses(&buf));
+        requests.extend(outgoing_reset_requests(&buf));
+        request_seqs.extend(outgoing_reset_request_seqs(&buf));
+    }
+    assert_eq!(responses, [(seq, SUCCESS_NOTHING)]);
+    assert_eq!(requests, [vec![1, 3]], "our own reset of every used stream");
+    let answer = reconfig_response(request_seqs[0], SUCCESS_PERFORMED);
+    b.handle_receive(now, &raw_packet(raw.tag, &answer))
+        .unwrap();
+    let (_, events) = drain(&mut b);
+    let reset: Vec<_> = events
+        .into_iter()
+        .filter(|e| matches!(e, Event::OutgoingStreamReset(_)))
+        .collect();
+    assert_eq!(
+        reset,
+        [Event::OutgoingStreamReset(1), Event::OutgoingStreamReset(3)]
+    );
+    b.send(now, 1, ppid::BINARY, b"new", SendOptions::default())
+        .unwrap();
+    let mut sent = Vec::new();
+    while b.poll_transmit(now, &mut buf).is_some() {
+        sent.extend(data_streams_and_ssns(&buf));
+    }
+    assert_eq!(sent, [(1, 0)], "the stream's next use starts at SSN 0");
+}

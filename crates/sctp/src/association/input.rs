@@ -615,7 +615,14 @@ impl Association {
                     if ok {
                         self.peer_reconfig_seq = self.peer_reconfig_seq.wrapping_add(1);
                         if valid && let Some(e) = self.est.as_mut() {
-                            for s in chunk::stream_list(streams) {
+                            // No stream listed: every outgoing stream (§4.2),
+                            // that is each one in use; the others are at
+                            // SSN 0 already.
+                            let mut list: Vec<u16> = chunk::stream_list(streams).collect();
+                            if list.is_empty() {
+                                list = e.sender.streams_in_use();
+                            }
+                            for s in list {
                                 e.sender.queue_reset(s);
                             }
                         }
