@@ -1091,3 +1091,49 @@ fn an_incoming_reset_request_listing_no_stream_resets_every_outgoing_stream() {
     }
     assert_eq!(sent, [(1, 0)], "the stream's next use starts at SSN 0");
 }
+
+/// RFC 6525 §5.1.1: an unanswered reset request is retransmitted on a
+/// timer run like T3-rtx, whose RTO doubles at each expiry up to RTO.max
+/// (RFC 9260 §6.3.3 E2). With an RTO of 1 s and RTO.max of 5 s, the
+/// request goes out again after 1, 2, 4, 5 and 5 s. Once answered, the
+/// next request's timer starts from the RTO again. (It was sent again
+/// every RTO, never backing off.)
+#[test]
+fn an_unanswered_reset_request_is_retransmitted_with_a_doubling_timeout() {
+    use std::time::Duration;
+    let start = Instant::now();
+    let cfg = |seed| Config {
+        heartbeat_interval: None,
+        rto_initial: Duration::from_secs(1),
+        rto_max: Duration::from_secs(5),
+        ..config(seed)
+    };
+    let (mut a, mut b) = connected_pair(start, cfg(1), cfg(2));
+    let mut now = start;
+    let mut buf = Vec::new();
+    // Runs `a`'s timers without delivering anything; returns the seconds
+    // since `from` at which each reset request went out.
+    let mut lost = |a: &mut Association, now: &mut Instant, expiries: usize| {
+        let from = *now;
+        let mut at = Vec::new();
+        for _ in 0..=expiries {
+            while a.poll_transmit(*now, &mut buf).is_some() {
+                if !outgoing_reset_request_seqs(&buf).is_empty() {
+                    at.push((*now - from).as_secs());
+                }
+            }
+            let Some(t) = a.poll_timeout() else { break };
+            *now = (*now).max(t);
+            a.handle_timeout(*now);
+        }
+        at
+    };
+    a.reset_stream(1).unwrap();
+    assert_eq!(lost(&mut a, &mut now, 5), [0, 1, 3, 7, 12, 17]);
+    // The next retransmission, due since the last expiry, reaches the
+    // peer, which performs the reset.
+    pump(&mut a, &mut b, now);
+    assert!(drain(&mut a).1.contains(&Event::OutgoingStreamReset(1)));
+    a.reset_stream(2).unwrap();
+    assert_eq!(lost(&mut a, &mut now, 2), [0, 1, 3], "from the RTO again");
+}

@@ -844,6 +844,8 @@ impl Association {
         if req.seq != seq {
             return;
         }
+        // Answered: the timer's back-off ends (RFC 9260 §6.3.3).
+        self.reset_rto = None;
         match result {
             result::IN_PROGRESS => {} // Retransmitted when the timer fires.
             result::SUCCESS_PERFORMED | result::SUCCESS_NOTHING => {

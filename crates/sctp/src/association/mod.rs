@@ -167,6 +167,10 @@ pub struct Association {
     /// With `reset_out`, its retransmission timer (RFC 6525 §5.1.1);
     /// without, the wait before asking again after a refusal.
     reset_timer: Option<Instant>,
+    /// The reset timer's backed-off RTO, doubled at each expiry up to
+    /// RTO.max (RFC 9260 §6.3.3 E2); `None`: the association's RTO, as
+    /// when the request is answered.
+    reset_rto: Option<Duration>,
     /// Our reset requests refused in a row (Denied or an error result,
     /// RFC 6525 §4.4); past `Config::max_retransmits` the reset is given up.
     reset_refusals: u32,
@@ -234,6 +238,7 @@ impl Association {
             heartbeat_sent: None,
             reset_out: None,
             reset_timer: None,
+            reset_rto: None,
             reset_refusals: 0,
             next_reconfig_seq: local_initial_tsn,
             peer_reconfig_seq: 0,
@@ -562,7 +567,13 @@ impl Association {
                 // RFC 6525 §5.1.1: the request is sent again, and the
                 // expiry counts toward the association's error counter
                 // as a T3-rtx one does (RFC 9260 §8.1): too many end it.
+                // As T3-rtx's, the timer backs off (RFC 9260 §6.3.3 E2).
                 r.send = true;
+                let rto = self
+                    .reset_rto
+                    .or(self.est.as_ref().map(|e| e.sender.rto()))
+                    .unwrap_or(self.config.rto_initial);
+                self.reset_rto = Some((rto * 2).min(self.config.rto_max));
                 self.count_error();
             }
         }

@@ -298,6 +298,6 @@ impl Association {
         chunk::end_chunk(buf, p);
         chunk::end_chunk(buf, s);
         req.send = false;
-        self.reset_timer = Some(now + e.sender.rto());
+        self.reset_timer = Some(now + self.reset_rto.unwrap_or(e.sender.rto()));
     }
 }
