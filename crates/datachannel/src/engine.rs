@@ -1189,10 +1189,11 @@ impl DataChannels {
 /// The bytes a message of `len` payload bytes with `ppid` counts in
 /// `bufferedAmount`: W3C webrtc-pc `send()` counts the application's data,
 /// so an empty message, one byte on the wire with its "empty" PPID (RFC
-/// 8831 §6.6), counts 0 (as it does in SCTP's count).
+/// 8831 §6.6), counts 0 (as it does in SCTP's count), and so does a DCEP
+/// message (RFC 8832), which is the engine's, not the application's.
 fn counted(ppid: u32, len: usize) -> usize {
     match ppid {
-        ppid::STRING_EMPTY | ppid::BINARY_EMPTY => 0,
+        ppid::STRING_EMPTY | ppid::BINARY_EMPTY | ppid::DCEP => 0,
         _ => len,
     }
 }

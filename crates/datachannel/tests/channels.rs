@@ -626,17 +626,26 @@ fn a_channel_closed_before_it_opens_closes_at_once_without_counting() {
     assert_eq!(dc.poll_event(), None);
 }
 
+/// W3C webrtc-pc: `bufferedAmount` counts the data given to `send()`, so
+/// the channel's DATA_CHANNEL_OPEN (RFC 8832 §5.1), queued as the channel
+/// is created, is not in it, and its sending fires no
+/// `bufferedamountlow`. The application's data drains and fires it once,
+/// as the amount crosses the threshold. (The OPEN counted until sent, and
+/// its sending fired a `bufferedamountlow` with the threshold at 0.)
 #[test]
 fn buffered_amount_drains_and_fires_the_low_threshold_event_once() {
     let mut p = Pair::new();
     let id =
         p.a.create(p.now, "bulk", DataChannelInit::default())
             .unwrap();
+    assert_eq!(p.a.buffered_amount(id), 0, "the OPEN is not counted");
     p.pump();
+    assert!(
+        !p.a_events.contains(&Event::BufferedAmountLow(id)),
+        "no bufferedamountlow for the OPEN: {:?}",
+        p.a_events
+    );
     p.a.set_buffered_amount_low_threshold(id, 10_000).unwrap();
-    // (The DATA_CHANNEL_OPEN draining may already have fired one with the
-    // threshold at 0; count from here.)
-    p.a_events.clear();
     for _ in 0..100 {
         p.a.send(p.now, id, &[0u8; 16 * 1024], true).unwrap();
     }

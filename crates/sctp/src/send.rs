@@ -1258,10 +1258,11 @@ impl Sender {
 /// The bytes `len` bytes of a message with `ppid` count in its stream's
 /// `bufferedAmount`. W3C webrtc-pc `send()` counts the bytes of the
 /// application's data; an empty message goes as one byte with the "empty"
-/// PPID (RFC 8831 §6.6), which is not the application's, so it counts 0.
+/// PPID (RFC 8831 §6.6), which is not the application's, so it counts 0,
+/// as a DCEP message (DATA_CHANNEL_OPEN / ACK, PPID 50, RFC 8832) does.
 fn counted(ppid: u32, len: usize) -> usize {
     match ppid {
-        crate::ppid::STRING_EMPTY | crate::ppid::BINARY_EMPTY => 0,
+        crate::ppid::STRING_EMPTY | crate::ppid::BINARY_EMPTY | crate::ppid::DCEP => 0,
         _ => len,
     }
 }

@@ -394,7 +394,9 @@ impl Association {
         e.sender.enqueue(now, stream, ppid, data, options)
     }
 
-    /// Bytes queued on a stream and not yet sent (W3C `bufferedAmount`).
+    /// Bytes queued on a stream and not yet sent (W3C `bufferedAmount`):
+    /// the application's data, so neither an empty message's one byte
+    /// (RFC 8831 §6.6) nor a DCEP message (RFC 8832).
     pub fn buffered_amount(&self, stream: u16) -> usize {
         self.est
             .as_ref()
