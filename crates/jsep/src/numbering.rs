@@ -66,8 +66,14 @@ impl BundleNumbers {
 
     fn assign_codecs(&self, codecs: &[Codec]) -> Vec<Codec> {
         let own: Vec<u8> = codecs.iter().map(|c| c.payload_type).collect();
+        // An `apt` names a media codec (RFC 4588 §8.6), never an RTX.
+        let own_media: Vec<u8> = codecs
+            .iter()
+            .filter(|c| !c.is_rtx())
+            .map(|c| c.payload_type)
+            .collect();
         let mut taken: Vec<u8> = Vec::new();
-        // Old payload type -> new one, for the RTX `apt`s.
+        // A media codec's old payload type -> its new one, for the RTX `apt`s.
         let mut renumbered: Vec<(u8, u8)> = Vec::new();
         let mut out: Vec<Option<Codec>> = vec![None; codecs.len()];
         // Media codecs first, so that each RTX knows its codec's number.
@@ -84,7 +90,7 @@ impl BundleNumbers {
                 // group already has (not among `codecs`) keeps pointing at it.
                 let new_apt = match renumbered.iter().find(|(old, _)| *old == apt) {
                     Some(&(_, new_apt)) => new_apt,
-                    None if !own.contains(&apt)
+                    None if !own_media.contains(&apt)
                         && self
                             .codecs
                             .iter()
@@ -116,7 +122,9 @@ impl BundleNumbers {
                     .find(|pt| !used(*pt) && !own.contains(pt)),
             };
             let Some(pt) = pt else { continue };
-            renumbered.push((c.payload_type, pt));
+            if !c.is_rtx() {
+                renumbered.push((c.payload_type, pt));
+            }
             taken.push(pt);
             c.payload_type = pt;
             out[i] = Some(c);

@@ -1528,3 +1528,68 @@ fn sections_a_remote_offer_does_not_bundle_with_the_first_are_rejected_in_the_an
         assert!(b.transceivers()[1].negotiated().is_none());
     }
 }
+
+/// Checks that each payload type of each section of `s` is listed once and
+/// that every RTX names a media codec of its section (RFC 4588 §8.6).
+fn assert_payload_types_once_and_rtx_named(s: &Sdp) {
+    for (i, m) in s.media.iter().enumerate() {
+        let codecs = Codec::from_section(m);
+        let mut pts: Vec<u8> = codecs.iter().map(|c| c.payload_type).collect();
+        pts.sort_unstable();
+        pts.dedup();
+        assert_eq!(pts.len(), codecs.len(), "section {i}: {codecs:?}");
+        for r in codecs.iter().filter(|c| c.is_rtx()) {
+            assert!(
+                r.apt()
+                    .is_some_and(|apt| codecs.iter().any(|c| !c.is_rtx() && c.payload_type == apt)),
+                "section {i}: RTX {r:?} names no codec"
+            );
+        }
+    }
+}
+
+/// RFC 8829 §5.2.2: a re-offer lists every supported format, so an agreed
+/// codec whose RTX (RFC 4588 §8.6) the peer did not offer gets it back,
+/// pointing at the agreed payload type. The agreed payload type may be one
+/// this side uses for an RTX by default: VP8 on 97 (this side's RTX for
+/// VP8), or VP9 on 97 and VP8 on 99 (this side's RTX numbers, crossed).
+#[test]
+fn a_reoffer_gives_rtx_to_agreed_codecs_that_sit_on_our_rtx_payload_types() {
+    for prefs in [
+        vec![Codec::new(97, "VP8", 90000, None)],
+        vec![
+            Codec::new(97, "VP9", 90000, None).with_fmtp("profile-id=0"),
+            Codec::new(99, "VP8", 90000, None),
+        ],
+    ] {
+        let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+        let at = a.add_transceiver(video(Direction::SendRecv));
+        a.set_codec_preferences(at, prefs.clone()).unwrap();
+        let (first, _) = exchange(&mut a, &mut b);
+        assert_eq!(Codec::from_section(&first.media[0]).len(), prefs.len());
+
+        let offer = sdp(&b.create_offer(OfferOptions::default()).unwrap());
+        assert_payload_types_once_and_rtx_named(&offer);
+        let codecs = Codec::from_section(&offer.media[0]);
+        for p in &prefs {
+            assert!(
+                codecs
+                    .iter()
+                    .any(|c| c.payload_type == p.payload_type && c.matches(p)),
+                "{p:?} not kept in {codecs:?}"
+            );
+        }
+        for c in codecs.iter().filter(|c| !c.is_rtx()) {
+            assert!(
+                codecs
+                    .iter()
+                    .any(|r| r.is_rtx() && r.apt() == Some(c.payload_type)),
+                "no RTX for {} on {} in {codecs:?}",
+                c.name,
+                c.payload_type
+            );
+        }
+        // The peer accepts the re-offer.
+        exchange(&mut b, &mut a);
+    }
+}
