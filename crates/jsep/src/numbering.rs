@@ -21,6 +21,10 @@ const ONE_BYTE_IDS: std::ops::RangeInclusive<u16> = 1..=14;
 pub(crate) struct BundleNumbers {
     codecs: Vec<Codec>,
     extensions: Vec<HeaderExtension>,
+    /// Payload types the session's descriptions gave a codec earlier (offered
+    /// by either side, agreed or not): a dynamic payload type keeps its codec
+    /// for the whole session (RFC 3264 §8.3.2).
+    earlier: Vec<Codec>,
 }
 
 /// A codec configuration as RFC 8843 §9.1.1 compares them: encoding name,
@@ -46,11 +50,40 @@ impl BundleNumbers {
         self.extensions.extend(extensions.iter().cloned());
     }
 
+    /// Remembers payload types the current descriptions map to codecs, so
+    /// that [`Self::assign`] gives each back to its codec and to no other.
+    pub(crate) fn remember(&mut self, codecs: impl IntoIterator<Item = Codec>) {
+        for c in codecs {
+            if !self
+                .earlier
+                .iter()
+                .any(|e| e.payload_type == c.payload_type)
+            {
+                self.earlier.push(c);
+            }
+        }
+    }
+
+    /// The payload type an earlier description gave `c`'s configuration
+    /// (or, for a media codec, the same codec, RFC 3264 §8.3.2), if neither
+    /// the group nor this assignment uses it now.
+    fn earlier_number(&self, c: &Codec, taken: &[u8]) -> Option<u8> {
+        let free =
+            |pt: u8| !taken.contains(&pt) && !self.codecs.iter().any(|g| g.payload_type == pt);
+        let candidates = || self.earlier.iter().filter(|e| free(e.payload_type));
+        candidates()
+            .find(|e| same_configuration(e, c))
+            .or_else(|| candidates().find(|e| !c.is_rtx() && !e.is_rtx() && e.matches(c)))
+            .map(|e| e.payload_type)
+    }
+
     /// Renumbers a new section's codecs and extensions (or the codecs a
     /// re-offer adds to a negotiated section) so that none takes a
     /// number the group uses for something else: a codec or extension the
-    /// group has keeps the group's number, any other keeps its own when it
-    /// is free and takes a free one otherwise (RTX `apt` follows its codec,
+    /// group has keeps the group's number, a codec an earlier description
+    /// numbered ([`Self::remember`]) takes that number back, any other keeps
+    /// its own when neither the group nor an earlier description used it and
+    /// takes a free one otherwise (RTX `apt` follows its codec,
     /// or keeps naming a codec the group has that is not among `codecs`);
     /// one left without a free number is left out. Records the result.
     pub(crate) fn assign(
@@ -111,15 +144,21 @@ impl BundleNumbers {
                         .join(";")
                 });
             }
-            let used =
-                |pt: u8| taken.contains(&pt) || self.codecs.iter().any(|g| g.payload_type == pt);
+            let used = |pt: u8| {
+                taken.contains(&pt)
+                    || self.codecs.iter().any(|g| g.payload_type == pt)
+                    || self.earlier.iter().any(|e| e.payload_type == pt)
+            };
             let pt = match self.codecs.iter().find(|g| same_configuration(g, &c)) {
                 Some(g) if !taken.contains(&g.payload_type) => Some(g.payload_type),
-                _ if !used(c.payload_type) => Some(c.payload_type),
-                _ => DYNAMIC_PAYLOAD_TYPES
-                    .iter()
-                    .flat_map(|r| r.clone())
-                    .find(|pt| !used(*pt) && !own.contains(pt)),
+                _ => match self.earlier_number(&c, &taken) {
+                    Some(pt) => Some(pt),
+                    None if !used(c.payload_type) => Some(c.payload_type),
+                    None => DYNAMIC_PAYLOAD_TYPES
+                        .iter()
+                        .flat_map(|r| r.clone())
+                        .find(|pt| !used(*pt) && !own.contains(pt)),
+                },
             };
             let Some(pt) = pt else { continue };
             if !c.is_rtx() {

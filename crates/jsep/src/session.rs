@@ -472,6 +472,28 @@ impl Jsep {
                 numbers.record(&n.codecs, &n.header_extensions);
             }
         }
+        // RFC 3264 §8.3.2: a dynamic payload type keeps its codec for the
+        // session, so the numbers either side's current description gave
+        // the group's sections (offered codecs the answer left out too) go
+        // back to their codecs and to no other.
+        if let Some(t) = &self.transport {
+            let in_group = |m: &MediaDescription| {
+                !m.is_rejected()
+                    && matches!(m.kind, MediaKind::Audio | MediaKind::Video)
+                    && m.mid().is_some_and(|mid| {
+                        mid == t.transport_mid || t.bundle.iter().any(|b| b == mid)
+                    })
+            };
+            for d in [&self.current_local, &self.current_remote]
+                .into_iter()
+                .flatten()
+            {
+                let model = d.model();
+                for m in model.media.iter().filter(|m| in_group(m)) {
+                    numbers.remember(Codec::from_section(m));
+                }
+            }
+        }
         let mut sections = Vec::with_capacity(slots.len());
         let mut seen_kinds: Vec<MediaKind> = Vec::new();
         let mut first = true;

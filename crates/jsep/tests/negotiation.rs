@@ -1593,3 +1593,60 @@ fn a_reoffer_gives_rtx_to_agreed_codecs_that_sit_on_our_rtx_payload_types() {
         exchange(&mut b, &mut a);
     }
 }
+
+/// RFC 3264 §8.3.2: a dynamic payload type keeps its codec for the
+/// duration of the session, including one offered and not accepted.
+/// Chromium offers H.264 42001f with packetization-mode 1 on 102 and with
+/// packetization-mode 0 on 104 (this side's H.264 numbers); this side
+/// answers VP8 alone (codec preferences), then clears its preferences. Its
+/// re-offer gives no number Chromium used to another codec, and gives its
+/// codecs that Chromium offered Chromium's numbers, in the negotiated
+/// section and in a video section it adds to the BUNDLE group.
+#[test]
+fn a_reoffer_keeps_each_payload_type_the_remote_offer_used_for_its_codec() {
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/sdp/chromium-156/video-offer.sdp"
+    ));
+    let mut b = jsep("bbbb");
+    b.set_remote_description(SessionDescription::offer(text))
+        .unwrap();
+    let t = b.transceivers()[0].id();
+    let caps = ferrtc_jsep::default_video_codecs();
+    let vp8 = caps.iter().find(|c| c.name == "VP8").unwrap().clone();
+    b.set_codec_preferences(t, vec![vp8]).unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    b.set_local_description(answer).unwrap();
+    b.set_codec_preferences(t, Vec::new()).unwrap();
+    b.add_transceiver(video(Direction::SendRecv));
+    let reoffer = sdp(&b.create_offer(OfferOptions::default()).unwrap());
+    assert_payload_types_once_and_rtx_named(&reoffer);
+    assert_eq!(reoffer.media.len(), 2);
+
+    let chromium: Sdp = text.parse().unwrap();
+    let theirs = Codec::from_section(&chromium.media[0]);
+    let ours: Vec<Codec> = reoffer.media.iter().flat_map(Codec::from_section).collect();
+    for c in &ours {
+        if let Some(t) = theirs.iter().find(|t| t.payload_type == c.payload_type) {
+            assert!(
+                t.matches(c) && (!c.is_rtx() || c.apt() == t.apt()),
+                "{} is {} {:?}, Chromium offered {} {:?}",
+                c.payload_type,
+                c.name,
+                c.fmtp,
+                t.name,
+                t.fmtp
+            );
+        }
+    }
+    // Each codec of ours Chromium offered is on Chromium's number.
+    for c in ours.iter().filter(|c| !c.is_rtx()) {
+        assert!(
+            theirs.iter().all(|t| t.is_rtx() || !t.matches(c))
+                || theirs
+                    .iter()
+                    .any(|t| t.payload_type == c.payload_type && t.matches(c)),
+            "{c:?} not on Chromium's number"
+        );
+    }
+}
