@@ -1636,34 +1636,39 @@ fn reoffer_codecs(t: &Transceiver, n: &NegotiatedMedia, numbers: &mut BundleNumb
 /// The answer's BUNDLE group, in the offer's order. ferrtc runs every
 /// section over one transport (one ICE agent, one DTLS association), so
 /// it answers as the max-bundle policy does whatever its policy (RFC 8829
-/// §5.3.1): a section the offer does not bundle with the first section the
-/// answer accepts would need a transport of its own, and is rejected
-/// (port 0) instead (RFC 8843 §7.3.3).
+/// §5.3.1): it keeps the offer's first BUNDLE group it accepts a section
+/// of, the transport the offerer asked its sections to share (RFC 8843
+/// §7.3), and rejects (port 0) every section outside it, each of which
+/// would need a transport of its own (RFC 8843 §7.3.3). Without such a
+/// group it keeps the first section it accepts, alone and unbundled.
 fn bundle_on_one_transport(offer: &Sdp, sections: &mut [MediaDescription]) -> Vec<String> {
-    let Some(first) = sections.iter().position(|m| !m.is_rejected()) else {
-        return Vec::new();
+    let accepted = |sections: &[MediaDescription], mid: &str| {
+        sections
+            .iter()
+            .any(|m| !m.is_rejected() && m.mid() == Some(mid))
     };
-    let first_mid = sections[first].mid().unwrap_or_default().to_owned();
     let group: Vec<String> = offer
         .bundle_groups()
-        .find(|g| g.mids.contains(&first_mid))
+        .find(|g| g.mids.iter().any(|mid| accepted(sections, mid)))
         .map(|g| g.mids.clone())
         .unwrap_or_default();
+    let keep: Vec<String> = if group.is_empty() {
+        match sections.iter().find(|m| !m.is_rejected()) {
+            Some(m) => vec![m.mid().unwrap_or_default().to_owned()],
+            None => return Vec::new(),
+        }
+    } else {
+        group.clone()
+    };
     for (m, o) in sections.iter_mut().zip(&offer.media) {
-        let bundled = m
-            .mid()
-            .is_some_and(|mid| mid == first_mid || group.iter().any(|g| g == mid));
-        if !m.is_rejected() && !bundled {
+        let kept = m.mid().is_some_and(|mid| keep.iter().any(|k| k == mid));
+        if !m.is_rejected() && !kept {
             *m = build::rejected(o.kind.clone(), &o.protocol, o.formats.clone(), o.mid());
         }
     }
     group
         .into_iter()
-        .filter(|mid| {
-            sections
-                .iter()
-                .any(|m| m.mid() == Some(mid.as_str()) && !m.is_rejected())
-        })
+        .filter(|mid| accepted(sections, mid))
         .collect()
 }
 

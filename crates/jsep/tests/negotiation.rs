@@ -1500,8 +1500,9 @@ fn a_remote_answer_accepting_a_section_outside_the_bundle_group_is_refused() {
 /// RFC 8829 §5.3.1 (max-bundle), RFC 8843 §7.3.3: an offer whose BUNDLE
 /// group leaves a section out (an offerer moving it out, or one that does
 /// not bundle at all) asks for a transport per section. ferrtc answers on
-/// one transport: it accepts the sections bundled with the first it
-/// accepts and rejects the others (port 0), whose transceivers stop.
+/// one transport: it accepts the sections of the offer's BUNDLE group (or,
+/// without one, the first section alone) and rejects the others (port 0),
+/// whose transceivers stop.
 #[test]
 fn sections_a_remote_offer_does_not_bundle_with_the_first_are_rejected_in_the_answer() {
     let text = audio_video_offer_text();
@@ -1649,4 +1650,36 @@ fn a_reoffer_keeps_each_payload_type_the_remote_offer_used_for_its_codec() {
             "{c:?} not on Chromium's number"
         );
     }
+}
+
+/// RFC 8843 §7.3, RFC 8829 §5.3.1: ferrtc answers on one transport, and
+/// keeps the transport the offer's BUNDLE group asks for. An offer whose
+/// group is `BUNDLE 1 2`, with its first section (mid 0) outside it, is
+/// answered with sections 1 and 2 accepted and bundled on mid 1, and
+/// section 0 rejected, not the other way round.
+#[test]
+fn an_offer_bundling_later_sections_without_the_first_is_answered_on_its_bundle_group() {
+    let mut a = jsep("aaaa");
+    for _ in 0..3 {
+        a.add_transceiver(audio(Direction::SendRecv));
+    }
+    let text = a.create_offer(OfferOptions::default()).unwrap().sdp;
+    assert!(text.contains("a=group:BUNDLE 0 1 2\r\n"));
+    let offer = text.replace("a=group:BUNDLE 0 1 2\r\n", "a=group:BUNDLE 1 2\r\n");
+    let mut b = jsep("bbbb");
+    b.set_remote_description(SessionDescription::offer(offer))
+        .unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    let model = sdp(&answer);
+    let rejected: Vec<bool> = model.media.iter().map(|m| m.is_rejected()).collect();
+    assert_eq!(rejected, [true, false, false], "{}", answer.sdp);
+    assert_eq!(model.bundle_groups().next().unwrap().mids, ["1", "2"]);
+    b.set_local_description(answer.clone()).unwrap();
+    let t = b.transport().unwrap();
+    assert_eq!(
+        (t.transport_mid.as_str(), t.bundle.clone()),
+        ("1", vec!["1".to_owned(), "2".to_owned()])
+    );
+    assert!(b.transceivers()[0].negotiated().is_none());
+    assert!(b.transceivers()[1].negotiated().is_some());
 }
