@@ -75,10 +75,12 @@ fn every_corpus_offer_gets_an_answer_with_the_same_mids_in_order() {
     }
 }
 
+/// RFC 8843 §7.3.1: the answer bundles what the offer bundles, and its
+/// first bundled section (the offerer-tagged one) carries the transport.
 #[test]
 fn every_corpus_answer_accepts_all_sections_and_bundles_them() {
     for (name, text) in OFFERS {
-        let (offer, answer, _) = answer(name, text);
+        let (offer, answer, jsep) = answer(name, text);
         let offered = offer
             .bundle_groups()
             .next()
@@ -93,6 +95,9 @@ fn every_corpus_answer_accepts_all_sections_and_bundles_them() {
             .clone();
         assert_eq!(offered, answered, "{name}");
         assert!(answer.media.iter().all(|m| !m.is_rejected()), "{name}");
+        let transport = jsep.transport().expect("a transport");
+        assert_eq!(transport.transport_mid, offered[0], "{name}");
+        assert_eq!(transport.bundle, offered, "{name}");
     }
 }
 

@@ -1683,3 +1683,140 @@ fn an_offer_bundling_later_sections_without_the_first_is_answered_on_its_bundle_
     assert!(b.transceivers()[0].negotiated().is_none());
     assert!(b.transceivers()[1].negotiated().is_some());
 }
+
+/// The peer's codecs take every dynamic payload type (RFC 3551 §6, less
+/// the RTCP range RFC 5761 §4 excludes): a re-offer keeps them, leaves out
+/// the codecs it has no free number for rather than give one a number
+/// twice (RFC 8843 §9.1.1), and the exchange completes both ways.
+#[test]
+fn a_reoffer_with_no_free_payload_type_leaves_codecs_out_without_duplicates() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let at = a.add_transceiver(video(Direction::SendRecv));
+    let pts: Vec<u8> = (96..=127).chain(35..=63).collect();
+    let prefs: Vec<Codec> = pts
+        .iter()
+        .map(|pt| Codec::new(*pt, "VP8", 90000, None).with_fmtp(&format!("x={pt}")))
+        .collect();
+    a.set_codec_preferences(at, prefs).unwrap();
+    exchange(&mut a, &mut b);
+    let offer = b.create_offer(OfferOptions::default()).unwrap();
+    let model = sdp(&offer);
+    assert_payload_types_once_and_rtx_named(&model);
+    // And the exchange completes both ways.
+    b.set_local_description(offer.clone()).unwrap();
+    a.set_remote_description(offer).unwrap();
+    let answer = a.create_answer(AnswerOptions::default()).unwrap();
+    a.set_local_description(answer.clone()).unwrap();
+    b.set_remote_description(answer).unwrap();
+}
+
+/// RFC 8829 §5.7 (rollback): a rolled-back local re-offer and a rolled-back
+/// remote one change nothing, so the next re-offer numbers every codec as
+/// the rolled-back one did, and its exchange completes.
+#[test]
+fn a_reoffer_after_rolled_back_offers_numbers_codecs_as_before() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let at = a.add_transceiver(video(Direction::SendRecv));
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.set_codec_preferences(at, vec![Codec::new(98, "VP8", 90000, None)])
+        .unwrap();
+    exchange(&mut a, &mut b);
+    let first = b.create_offer(OfferOptions::default()).unwrap();
+    b.set_local_description(first.clone()).unwrap();
+    b.set_local_description(SessionDescription::rollback())
+        .unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+    // A remote re-offer rolled back too.
+    let theirs = a.create_offer(OfferOptions::default()).unwrap();
+    b.set_remote_description(theirs).unwrap();
+    b.set_remote_description(SessionDescription::rollback())
+        .unwrap();
+    let again = b.create_offer(OfferOptions::default()).unwrap();
+    let (f, g) = (sdp(&first), sdp(&again));
+    for (x, y) in f.media.iter().zip(&g.media) {
+        assert_eq!(Codec::from_section(x), Codec::from_section(y));
+    }
+    exchange(&mut b, &mut a);
+}
+
+/// A fingerprint of 32 bytes, colon-separated hex.
+fn fp() -> String {
+    (0..32)
+        .map(|i| format!("{:02X}", i * 7 % 256))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The text of an offer of audio, video and data written as Firefox
+/// writes them: BUNDLE with every section, per-section credentials,
+/// `a=extmap:N/recvonly`.
+fn firefox_offer() -> String {
+    let f = fp();
+    let creds = "a=ice-pwd:a5a4d6a3f8c0e0e4f9b8c7d6e5f4a3b2\r\na=ice-ufrag:8f2c1d3e\r\n";
+    format!(
+        "v=0\r\no=mozilla...THIS_IS_SDPARTA-99.0 7710052215259647220 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+a=fingerprint:sha-256 {f}\r\na=group:BUNDLE 0 1 2\r\na=ice-options:trickle\r\na=msid-semantic:WMS *\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8 101\r\nc=IN IP4 0.0.0.0\r\na=sendrecv\r\n\
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+a=extmap:2/recvonly urn:ietf:params:rtp-hdrext:csrc-audio-level\r\n\
+a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+a=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1\r\na=fmtp:101 0-15\r\n\
+{creds}a=mid:0\r\na=msid:{{a}} {{b}}\r\na=rtcp-mux\r\n\
+a=rtpmap:109 opus/48000/2\r\na=rtpmap:9 G722/8000/1\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\na=setup:actpass\r\na=ssrc:1111 cname:{{c}}\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 120 124 121 125 126 127 97 98 99 100 123 122 119\r\nc=IN IP4 0.0.0.0\r\na=sendrecv\r\n\
+a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+a=extmap:4 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n\
+a=extmap:5 urn:ietf:params:rtp-hdrext:toffset\r\n\
+a=extmap:6/recvonly http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\r\n\
+a=extmap:7 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+a=fmtp:126 profile-level-id=42e01f;level-asymmetry-allowed=1;packetization-mode=1\r\n\
+a=fmtp:97 profile-level-id=42e01f;level-asymmetry-allowed=1\r\n\
+a=fmtp:120 max-fs=12288;max-fr=60\r\na=fmtp:124 apt=120\r\na=fmtp:121 max-fs=12288;max-fr=60\r\n\
+a=fmtp:125 apt=121\r\na=fmtp:127 apt=126\r\na=fmtp:98 apt=97\r\na=fmtp:100 apt=99\r\na=fmtp:119 apt=122\r\n\
+{creds}a=mid:1\r\na=msid:{{a}} {{d}}\r\na=rtcp-fb:120 nack\r\na=rtcp-fb:120 nack pli\r\na=rtcp-fb:120 ccm fir\r\n\
+a=rtcp-fb:120 goog-remb\r\na=rtcp-fb:120 transport-cc\r\na=rtcp-mux\r\na=rtcp-rsize\r\n\
+a=rtpmap:120 VP8/90000\r\na=rtpmap:124 rtx/90000\r\na=rtpmap:121 VP9/90000\r\na=rtpmap:125 rtx/90000\r\n\
+a=rtpmap:126 H264/90000\r\na=rtpmap:127 rtx/90000\r\na=rtpmap:97 H264/90000\r\na=rtpmap:98 rtx/90000\r\n\
+a=rtpmap:99 AV1/90000\r\na=rtpmap:100 rtx/90000\r\na=rtpmap:123 ulpfec/90000\r\na=rtpmap:122 red/90000\r\n\
+a=rtpmap:119 rtx/90000\r\na=setup:actpass\r\na=ssrc:2222 cname:{{c}}\r\n\
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=sendrecv\r\n\
+{creds}a=mid:2\r\na=setup:actpass\r\na=sctp-port:5000\r\na=max-message-size:1073741823\r\n"
+    )
+}
+
+/// An offer shaped as Firefox writes them (numbers other than Chromium's,
+/// per-section credentials, `a=extmap:N/recvonly`) is answered with every
+/// section accepted and bundled; this side's re-offer then gives no
+/// payload type Firefox used another codec (RFC 3264 §8.3.2).
+#[test]
+fn a_firefox_style_offer_is_answered_bundled_and_its_payload_types_kept_in_a_reoffer() {
+    let mut b = jsep("bbbb");
+    b.request_data_channel();
+    b.set_remote_description(SessionDescription::offer(firefox_offer()))
+        .unwrap();
+    let answer = b.create_answer(AnswerOptions::default()).unwrap();
+    let model = sdp(&answer);
+    assert!(
+        model.media.iter().all(|m| !m.is_rejected()),
+        "{}",
+        answer.sdp
+    );
+    assert_eq!(model.bundle_groups().next().unwrap().mids, ["0", "1", "2"]);
+    b.set_local_description(answer).unwrap();
+    let reoffer = sdp(&b.create_offer(OfferOptions::default()).unwrap());
+    assert_payload_types_once_and_rtx_named(&reoffer);
+    let ff: Sdp = firefox_offer().parse().unwrap();
+    for (m, f) in reoffer.media.iter().zip(&ff.media) {
+        let theirs = Codec::from_section(f);
+        for c in Codec::from_section(m) {
+            if let Some(t) = theirs.iter().find(|t| t.payload_type == c.payload_type) {
+                assert!(
+                    t.matches(&c),
+                    "{c:?} on {}, Firefox had {t:?}",
+                    c.payload_type
+                );
+            }
+        }
+    }
+}
