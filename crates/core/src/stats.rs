@@ -243,7 +243,8 @@ pub struct TransportStats {
     pub selected_candidate_pair_changes: u64,
 }
 
-/// `RTCIceCandidatePairStats` (the selected pair).
+/// `RTCIceCandidatePairStats`: a pair of the ICE check list, or the
+/// selected pair.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CandidatePairStats {
@@ -262,7 +263,8 @@ pub struct CandidatePairStats {
     /// Whether the pair was nominated.
     pub nominated: bool,
     /// `packetsSent`: application datagrams sent on this pair (not on
-    /// pairs selected before it), ICE checks left out.
+    /// pairs selected before it), ICE checks left out; zero on a pair that
+    /// never carried data.
     pub packets_sent: u64,
     /// `packetsReceived`: application datagrams received on this pair.
     pub packets_received: u64,
@@ -275,11 +277,12 @@ pub struct CandidatePairStats {
     pub current_round_trip_time: Option<f64>,
     /// `totalRoundTripTime` in seconds, over `responsesReceived` responses.
     pub total_round_trip_time: f64,
-    /// `responsesReceived`: connectivity and consent responses measured.
+    /// `responsesReceived`: connectivity and (on the selected pair)
+    /// consent responses measured.
     pub responses_received: u64,
     /// `availableOutgoingBitrate` in bits per second: the send-side
     /// bandwidth estimate (transport-cc feedback, GCC), when transport-cc is
-    /// negotiated.
+    /// negotiated; on the selected pair only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub available_outgoing_bitrate: Option<f64>,
 }
@@ -681,7 +684,8 @@ pub(crate) struct Sources<'a> {
 }
 
 /// `getStats()` (W3C webrtc-pc §8.2): the peer connection, its transport,
-/// the selected candidate pair with its candidates, every local candidate,
+/// every candidate pair of the ICE check list and the selected one, with
+/// their candidates, every local candidate,
 /// the certificates, the SCTP transport, the data channels and the media
 /// session's RTP stream objects.
 /// `wall_clock` gives the `timestamp`s.
@@ -782,6 +786,38 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
         for c in ice.local_candidates() {
             let id = candidate_id("L", src.ice_generation, c);
             report.insert(Stats::LocalCandidate(local(id, c, ice)));
+        }
+        // W3C webrtc-stats RTCIceCandidatePairStats: every pair of the
+        // check list (at most the agent's `max_pairs`), with its
+        // candidates. The selected one is reported below with its own
+        // figures (consent checks and all), after these, so that it wins
+        // should another pair present the same candidates.
+        let generation = src.ice_generation;
+        for p in ice.candidate_pairs().filter(|p| !p.selected) {
+            let (l, r) = (
+                candidate_id("L", generation, &p.local),
+                candidate_id("R", generation, &p.remote),
+            );
+            report.insert(Stats::LocalCandidate(local(l.clone(), &p.local, ice)));
+            report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));
+            report.insert(Stats::CandidatePair(CandidatePairStats {
+                id: format!("CP{l}_{r}"),
+                timestamp,
+                transport_id: transport_id.clone(),
+                local_candidate_id: l,
+                remote_candidate_id: r,
+                state: pair_state_str(p.state),
+                nominated: p.nominated,
+                packets_sent: p.traffic.packets_sent,
+                packets_received: p.traffic.packets_received,
+                bytes_sent: p.traffic.bytes_sent,
+                bytes_received: p.traffic.bytes_received,
+                current_round_trip_time: p.round_trip.current.map(|d| d.as_secs_f64()),
+                total_round_trip_time: p.round_trip.total.as_secs_f64(),
+                responses_received: p.round_trip.responses_received,
+                // The estimate is of the path data takes: the selected pair's.
+                available_outgoing_bitrate: None,
+            }));
         }
         if let Some(p) = ice.selected_pair() {
             let generation = src.selected_generation;
@@ -884,6 +920,17 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
         }
     }
     report
+}
+
+/// The W3C `RTCStatsIceCandidatePairState` string.
+fn pair_state_str(s: ferrtc_ice::PairState) -> &'static str {
+    match s {
+        ferrtc_ice::PairState::Frozen => "frozen",
+        ferrtc_ice::PairState::Waiting => "waiting",
+        ferrtc_ice::PairState::InProgress => "in-progress",
+        ferrtc_ice::PairState::Succeeded => "succeeded",
+        ferrtc_ice::PairState::Failed => "failed",
+    }
 }
 
 /// The W3C `RTCIceTransportState` string.

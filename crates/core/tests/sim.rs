@@ -472,6 +472,70 @@ fn restart_ice_renegotiates_new_credentials_and_data_keeps_flowing() {
     );
 }
 
+/// W3C webrtc-stats `RTCIceCandidatePairStats`: one object per pair of
+/// the ICE agent's check list, not only the selected one, each with its
+/// state and whether it was nominated, its local and remote candidates
+/// reported with it. B has two sockets on its address: each side's check
+/// list holds two pairs.
+#[test]
+fn get_stats_reports_every_candidate_pair_of_the_check_list_with_its_state() {
+    let mut pair = Pair::new(17, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let now = pair.net.now();
+    pair.b()
+        .pc
+        .add_local_host(now, "10.0.0.2:5001".parse().unwrap())
+        .unwrap();
+    connect(&mut pair);
+    let reports = [
+        pair.a().pc.get_stats(SystemTime::now()),
+        pair.b().pc.get_stats(SystemTime::now()),
+    ];
+    for report in reports {
+        let Some(Stats::Transport(transport)) = report.first_of_type("transport") else {
+            panic!("no transport: {}", report.to_json());
+        };
+        let selected = transport
+            .selected_candidate_pair_id
+            .clone()
+            .expect("a selected pair");
+        let pairs: Vec<_> = report
+            .stats
+            .values()
+            .filter_map(|s| match s {
+                Stats::CandidatePair(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pairs.len(), 2, "{}", report.to_json());
+        for p in &pairs {
+            assert!(
+                ["frozen", "waiting", "in-progress", "failed", "succeeded"].contains(&p.state),
+                "{p:?}"
+            );
+            assert!(matches!(
+                report.stats.get(&p.local_candidate_id),
+                Some(Stats::LocalCandidate(_))
+            ));
+            assert!(matches!(
+                report.stats.get(&p.remote_candidate_id),
+                Some(Stats::RemoteCandidate(_))
+            ));
+        }
+        let chosen: Vec<_> = pairs.iter().filter(|p| p.id == selected).collect();
+        assert_eq!(chosen.len(), 1, "{}", report.to_json());
+        assert_eq!(chosen[0].state, "succeeded");
+        assert!(chosen[0].nominated);
+        assert!(
+            pairs
+                .iter()
+                .filter(|p| p.id != selected)
+                .all(|p| !p.nominated),
+            "{}",
+            report.to_json()
+        );
+    }
+}
+
 /// The ids of the `local-candidate`s, `remote-candidate`s and
 /// `candidate-pair`s of `pc`'s report, and its selected pair's id.
 fn ice_ids(pc: &PeerConnection) -> (BTreeSet<String>, Option<String>) {

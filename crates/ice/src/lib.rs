@@ -50,7 +50,9 @@ mod pair;
 mod stun_io;
 mod transaction;
 
-pub use agent::{Agent, DropReason, PairTraffic, Protocol, Receive, Stats, Transmit};
+pub use agent::{
+    Agent, CandidatePairInfo, DropReason, PairTraffic, Protocol, Receive, Stats, Transmit,
+};
 pub use candidate::{
     Candidate, CandidateAddress, CandidateError, CandidateType, Extension, Foundation, Hostname,
     MAX_CANDIDATE_LEN, MAX_EXTENSIONS, TcpType, Transport,
@@ -59,6 +61,7 @@ pub use config::{AgentConfig, Credentials};
 pub use event::{ConnectionState, Event, FailureReason, GatheringState, RoundTrip, SelectedPair};
 /// How the agent reaches a TURN server (RFC 8656 §3.1): UDP, TCP or TLS.
 pub use ferrtc_turn::Transport as TurnTransport;
+pub use pair::PairState;
 pub use stun_io::check_recipient;
 
 use std::net::SocketAddr;

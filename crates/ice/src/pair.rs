@@ -7,9 +7,11 @@ use ferrtc_stun::TransactionId;
 
 use crate::event::RoundTrip;
 
-/// The state of a candidate pair in the check list (RFC 8445 §6.1.2.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PairState {
+/// The state of a candidate pair in the check list (RFC 8445 §6.1.2.6;
+/// W3C webrtc-stats `RTCStatsIceCandidatePairState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[doc(alias = "RTCStatsIceCandidatePairState")]
+pub enum PairState {
     /// Not checked until a pair with the same foundation succeeds.
     Frozen,
     /// Ready to be checked.

@@ -7,7 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrtc_ice::{CandidateType, ConnectionState, Error, Event, FailureReason};
+use ferrtc_ice::{
+    CandidateType, ConnectionState, Error, Event, FailureReason, PairState, PairTraffic,
+};
 use ferrtc_sim::{LinkConfig, NatConfig};
 
 const PUBLIC_A: &str = "192.0.2.1";
@@ -387,6 +389,47 @@ fn traffic_is_counted_per_pair_and_each_selection_counts_as_a_change() {
     );
     assert_eq!(second.packets_sent, 10);
     assert_eq!(second.packets_received, 10);
+}
+
+/// `candidate_pairs` shows the check list (RFC 8445 §6.1.2) as W3C
+/// webrtc-stats `RTCIceCandidatePairStats` reports it: every pair with
+/// its state, the selected one succeeded, nominated and flagged, with the
+/// candidates and traffic the selected pair has. A is behind a NAT and
+/// asks no STUN server: its local candidate is the peer-reflexive address
+/// B's answer showed (RFC 8445 §7.2.5.3.1), as in the selected pair.
+#[test]
+fn candidate_pairs_show_each_pair_of_the_check_list_and_the_selected_one() {
+    let mut a = Side::behind(
+        NatConfig::full_cone(ip("203.0.113.1")),
+        "10.0.0.2",
+        true,
+        61,
+    );
+    a.stun = None;
+    let mut b = Side::public(PUBLIC_B, false, 62);
+    b.addrs.push(ip("192.0.2.3"));
+    let mut call = Call::new(14, a, b);
+    assert_eq!(call.peer_a().agent.candidate_pairs().count(), 0);
+    assert!(call.run_until(Duration::from_secs(5), Call::both_connected));
+    call.assert_data_flows_both_ways("connected");
+    let agent = &call.peer_a().agent;
+    let pairs: Vec<_> = agent.candidate_pairs().collect();
+    assert_eq!(pairs.len(), 2, "{pairs:?}");
+    let selected: Vec<_> = pairs.iter().filter(|p| p.selected).collect();
+    assert_eq!(selected.len(), 1, "{pairs:?}");
+    let chosen = selected[0];
+    assert_eq!(chosen.state, PairState::Succeeded);
+    assert!(chosen.nominated);
+    let in_use = agent.selected_pair().unwrap();
+    assert_eq!(chosen.local, in_use.local);
+    assert_eq!(chosen.remote, in_use.remote);
+    assert_eq!(chosen.local.kind(), CandidateType::PeerReflexive);
+    assert_eq!(Some(chosen.traffic), agent.selected_pair_traffic());
+    assert!(chosen.round_trip.responses_received >= 1);
+    let other = pairs.iter().find(|p| !p.selected).unwrap();
+    assert!(!other.nominated);
+    assert_ne!(other.remote, chosen.remote);
+    assert_eq!(other.traffic, PairTraffic::default());
 }
 
 /// RFC 7675 §5.1 says to stop sending on a pair whose consent expired;

@@ -144,6 +144,38 @@ pub struct PairTraffic {
     pub bytes_received: u64,
 }
 
+/// One candidate pair of the agent's check list (RFC 8445 §6.1.2), as
+/// [`Agent::candidate_pairs`] shows it: what W3C webrtc-stats
+/// `RTCIceCandidatePairStats` reports of each pair. A copy: it does not
+/// follow the pair's later checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CandidatePairInfo {
+    /// The local candidate as the peer sees it: the pair's base (host or
+    /// relayed), or over UDP the server- or peer-reflexive address its
+    /// check's answer showed (the selected pair's
+    /// [`SelectedPair::local`] is made the same way).
+    pub local: Candidate,
+    /// The remote candidate.
+    pub remote: Candidate,
+    /// Where its checks stand (RFC 8445 §6.1.2.6).
+    pub state: PairState,
+    /// Nominated (RFC 8445 §8.1.1).
+    pub nominated: bool,
+    /// It is the selected pair ([`Agent::selected_pair`]), whose round
+    /// trips ([`Agent::selected_pair_round_trip`]) also count its consent
+    /// checks.
+    pub selected: bool,
+    /// Round trips measured on the responses to its connectivity checks
+    /// (`responsesReceived`, `totalRoundTripTime`, `currentRoundTripTime`).
+    pub round_trip: RoundTrip,
+    /// Application data that went between its base and remote address
+    /// over its protocol, as [`Agent::selected_pair_traffic`] counts it
+    /// (by addresses, so across restarts; kept for the few pairs that
+    /// carried data, zero for the others).
+    pub traffic: PairTraffic,
+}
+
 /// The pairs that carried data, by protocol, local base and remote
 /// address, at most this many: the oldest not selected makes room.
 const MAX_PAIR_TRAFFIC: usize = 16;
@@ -503,6 +535,34 @@ impl Agent {
                 .map(|e| e.3)
                 .unwrap_or_default(),
         )
+    }
+
+    /// The pairs of the current check list (RFC 8445 §6.1.2; emptied by a
+    /// restart, so a pair still selected from the generation before is
+    /// not among them), at most [`AgentConfig::max_pairs`], in the order
+    /// they were formed. Read-only: for statistics (W3C webrtc-stats
+    /// `RTCIceCandidatePairStats`).
+    pub fn candidate_pairs(&self) -> impl Iterator<Item = CandidatePairInfo> + '_ {
+        let selected = self.selected.as_ref().and_then(|s| s.index);
+        self.pairs.iter().enumerate().map(move |(i, p)| {
+            let host = &self.hosts[p.local];
+            let remote = &self.remotes[p.remote];
+            let key = (host.protocol(), host.addr, remote.addr);
+            CandidatePairInfo {
+                local: self.presented_local(p),
+                remote: remote.candidate.clone(),
+                state: p.state,
+                nominated: p.nominated,
+                selected: selected == Some(i),
+                round_trip: p.round_trip,
+                traffic: self
+                    .traffic
+                    .iter()
+                    .find(|(p, l, r, _)| (*p, *l, *r) == key)
+                    .map(|e| e.3)
+                    .unwrap_or_default(),
+            }
+        })
     }
 
     /// The traffic entry of the pair from `local` to `remote` over

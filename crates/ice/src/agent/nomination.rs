@@ -99,31 +99,7 @@ impl Agent {
         let host = &self.hosts[p.local];
         let remote = &self.remotes[p.remote];
         let protocol = host.protocol();
-        let local = match p.mapped {
-            // Over TCP the mapped address is the connection's own port,
-            // not a candidate (RFC 6544 §7.2.2: no peer-reflexive local ones).
-            Some(m) if m != host.addr && protocol == Protocol::Udp => {
-                let srflx = self.srflx.iter().find(|c| c.socket_addr() == Some(m));
-                match srflx {
-                    Some(c) => c.clone(),
-                    None => Candidate::new(
-                        Foundation::compute(
-                            CandidateType::PeerReflexive,
-                            host.addr.ip(),
-                            None,
-                            Transport::Udp,
-                        ),
-                        1,
-                        Transport::Udp,
-                        self.prflx_priority(host.local_preference),
-                        m,
-                        CandidateType::PeerReflexive,
-                    )
-                    .with_related_address(host.addr),
-                }
-            }
-            _ => host.candidate.clone(),
-        };
+        let local = self.presented_local(p);
         let pair = SelectedPair {
             local,
             remote: remote.candidate.clone(),
@@ -166,6 +142,38 @@ impl Agent {
         // Completed when both sides are done with candidates.
         if self.state != ConnectionState::Completed {
             self.set_state(ConnectionState::Connected, None);
+        }
+    }
+
+    /// The local candidate of pair `p` as the peer sees it: its base, or
+    /// over UDP the server- or peer-reflexive address the peer's answer
+    /// showed (XOR-MAPPED-ADDRESS, RFC 8445 §7.2.5.3.1).
+    pub(super) fn presented_local(&self, p: &Pair) -> Candidate {
+        let host = &self.hosts[p.local];
+        match p.mapped {
+            // Over TCP the mapped address is the connection's own port,
+            // not a candidate (RFC 6544 §7.2.2: no peer-reflexive local ones).
+            Some(m) if m != host.addr && host.protocol() == Protocol::Udp => {
+                let srflx = self.srflx.iter().find(|c| c.socket_addr() == Some(m));
+                match srflx {
+                    Some(c) => c.clone(),
+                    None => Candidate::new(
+                        Foundation::compute(
+                            CandidateType::PeerReflexive,
+                            host.addr.ip(),
+                            None,
+                            Transport::Udp,
+                        ),
+                        1,
+                        Transport::Udp,
+                        self.prflx_priority(host.local_preference),
+                        m,
+                        CandidateType::PeerReflexive,
+                    )
+                    .with_related_address(host.addr),
+                }
+            }
+            _ => host.candidate.clone(),
         }
     }
 
