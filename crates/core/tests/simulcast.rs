@@ -567,3 +567,57 @@ fn an_answer_agrees_to_at_most_four_distinct_rids() {
     );
     assert_eq!(answer.sdp.matches("a=rid:").count(), 4, "{}", answer.sdp);
 }
+
+/// The `media-source` of `pc`'s report (one track here).
+fn media_source_of(pc: &PeerConnection) -> ferrtc_core::MediaSourceStats {
+    let report = pc.get_stats(SystemTime::now());
+    report
+        .stats
+        .values()
+        .find_map(|s| match s {
+            Stats::MediaSource(m) => Some(m.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no media-source: {}", report.to_json()))
+}
+
+/// An answer that agrees to `h` and `f` only (RFC 8853 §5.3: the first
+/// layer, `q`, is dropped).
+fn drop_q(sdp: &mut String) {
+    *sdp = sdp
+        .replace("a=simulcast:recv q;h;f", "a=simulcast:recv h;f")
+        .replace("a=rid:q recv\r\n", "");
+}
+
+/// W3C webrtc-stats: counters never go back under one id. The
+/// `media-source` of a simulcast sender counts the frames written on the
+/// track; a renegotiation that drops the first layer must not make its
+/// `frames` fall to another layer's count.
+#[test]
+fn media_source_frames_never_go_back_when_the_first_layer_is_dropped() {
+    let mut call = Call::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a, b, sends) = (call.a, call.b, call.a_sends);
+    call.pc(a).replace_track(sends, Some("cam".into())).unwrap();
+    call.stream(5);
+    // Ten more frames on the first layer, `q`, only.
+    for i in 5..15 {
+        let now = call.net.now();
+        let (f, key) = layer_frame(0, i);
+        call.pc(a)
+            .write_frame_for(now, sends, "q", &f, Duration::from_millis(33), key)
+            .unwrap();
+        call.run(Duration::from_millis(33));
+    }
+    let before = media_source_of(call.pc(a));
+    assert_eq!(before.frames, Some(15), "{before:?}");
+    let (_, answer) = call.renegotiate_with(a, b, drop_q);
+    assert!(answer.contains("a=simulcast:recv h;f"), "{answer}");
+    assert_eq!(call.pc(a).send_rids(sends), ["h", "f"]);
+    call.run(Duration::from_millis(200));
+    let after = media_source_of(call.pc(a));
+    assert_eq!(after.id, before.id);
+    assert!(
+        after.frames >= before.frames,
+        "media-source frames went back under one id: {before:?} -> {after:?}"
+    );
+}

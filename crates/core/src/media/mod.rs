@@ -60,7 +60,7 @@ use dtmf::ToneSender;
 use ferrtc_rtp::cc::history::ProbeId;
 use ferrtc_rtp::cc::pacer::{Paced as PacedPacket, Pacer, PacerConfig, PacketKind};
 use receiver::{MAX_JITTER_BUFFER_TARGET, Receiver};
-use sender::{Continuation, MAX_LAYERS, SendKey, Sender, StreamSeeds};
+use sender::{Continuation, MAX_LAYERS, SendKey, Sender, SourceCounters, StreamSeeds};
 use sources::{LevelExtensions, SourceEntry};
 use srtp::SrtpPair;
 
@@ -222,6 +222,11 @@ pub(crate) struct MediaSession {
     /// stream). A layer a negotiation drops ends here (§5.3 ends its
     /// stream), unless it has the announced SSRC.
     retired: BTreeMap<TransceiverId, Vec<Continuation>>,
+    /// The most written on any stream a transceiver's sender retired
+    /// (stopped sending, or remade by a negotiation, which may drop the
+    /// first layer), field by field: its `media-source` never counts less
+    /// (W3C webrtc-stats: a counter never goes back under one id).
+    source_floor: BTreeMap<TransceiverId, SourceCounters>,
     /// W3C `jitterBufferTarget` of the receivers that set one, kept while
     /// the transceiver lives (a receiver made later starts with it).
     jitter_targets: BTreeMap<TransceiverId, Duration>,
@@ -574,6 +579,7 @@ impl MediaSession {
             frames: Vec::new(),
             dtmf: BTreeMap::new(),
             retired: BTreeMap::new(),
+            source_floor: BTreeMap::new(),
             jitter_targets: BTreeMap::new(),
         }
     }
@@ -753,6 +759,7 @@ impl MediaSession {
         self.jitter_targets.retain(|t, _| alive.contains(t));
         self.retired
             .retain(|t, kept| alive.contains(t) && !kept.is_empty());
+        self.source_floor.retain(|t, _| alive.contains(t));
         // W3C webrtc-pc §7.2 canInsertDTMF follows the sender: a playout
         // task that runs while it is false stops playout.
         self.dtmf.retain(|t, _| alive.contains(t));
@@ -772,6 +779,10 @@ impl MediaSession {
         let layers: Vec<Continuation> = self.layers(t).map(|(_, s)| s.continuation()).collect();
         if layers.is_empty() {
             return;
+        }
+        let floor = self.source_floor.entry(t).or_default();
+        for c in &layers {
+            floor.raise(c.source);
         }
         self.retired.entry(t).or_default().splice(0..0, layers);
         self.senders.retain(|(id, _), _| *id != t);

@@ -64,6 +64,14 @@ pub(crate) struct SourceCounters {
     pub duration: Duration,
 }
 
+impl SourceCounters {
+    /// Raises each counter to `other`'s where that is more.
+    pub(crate) fn raise(&mut self, other: SourceCounters) {
+        self.frames = self.frames.max(other.frames);
+        self.duration = self.duration.max(other.duration);
+    }
+}
+
 /// One RTP packet a sender wrote (before SRTP).
 #[derive(Debug)]
 pub(crate) struct SentPacket {
