@@ -621,3 +621,21 @@ fn media_source_frames_never_go_back_when_the_first_layer_is_dropped() {
         "media-source frames went back under one id: {before:?} -> {after:?}"
     );
 }
+
+/// W3C webrtc-stats §5.3: the `outbound-rtp` of a layer the answer drops
+/// (RFC 8853 §5.3) goes from the report, the first layer's as any other.
+#[test]
+fn a_dropped_first_layer_ends_its_outbound_rtp() {
+    let mut call = Call::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a, b, sends) = (call.a, call.b, call.a_sends);
+    call.stream(5);
+    call.renegotiate_with(a, b, drop_q);
+    assert_eq!(call.pc(a).send_rids(sends), ["h", "f"]);
+    call.run(Duration::from_millis(200));
+    let after = layers_sent(call.pc(a));
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        ["f", "h"],
+        "the dropped layer's stream ended: {after:?}"
+    );
+}

@@ -213,14 +213,15 @@ pub(crate) struct MediaSession {
     dtmf: BTreeMap<TransceiverId, ToneSender>,
     /// Where the streams of a sender that stopped sending stood, by
     /// transceiver (the first layer first): sending again continues each
-    /// layer's stream by rid, and the stream on the SSRC `a=ssrc`
-    /// announces whatever its rid. The SRTP state of an SSRC lives on, so
+    /// layer's stream by rid, and a stream without rid the one on the SSRC
+    /// `a=ssrc` announces (only streams without rid use it). The SRTP
+    /// state of an SSRC lives on, so
     /// a fresh random sequence number could protect a new packet under an
     /// index already used (RFC 3711 §9.1; with AES-GCM, RFC 7714 §8.3,
     /// that leaks the authentication key). Their counters go on too, and
     /// their stats stay meanwhile (W3C webrtc-stats §5.3: the same RTP
     /// stream). A layer a negotiation drops ends here (§5.3 ends its
-    /// stream), unless it has the announced SSRC.
+    /// stream); the stream without rid on the announced SSRC stays.
     retired: BTreeMap<TransceiverId, Vec<Continuation>>,
     /// The most written on any stream a transceiver's sender retired
     /// (stopped sending, or remade by a negotiation, which may drop the
@@ -666,20 +667,23 @@ impl MediaSession {
                 self.retire_senders(t.id());
                 for (i, rid) in rids.iter().cloned().enumerate() {
                     // A layer that sent before continues where it stood;
-                    // the first layer keeps the SSRCs `a=ssrc` announces
-                    // (none are announced with rids).
+                    // a stream without rid keeps the SSRCs `a=ssrc`
+                    // announces (none are announced with rids, RFC 8853
+                    // §5.1), so every simulcast layer, the first too, has
+                    // SSRCs of its own that end with it.
+                    let plain = i == 0 && rid.is_none();
                     let continued =
-                        self.take_retired(t.id(), rid.as_deref(), announced.filter(|_| i == 0));
+                        self.take_retired(t.id(), rid.as_deref(), announced.filter(|_| plain));
                     let seeds = continued.as_ref().map(|c| c.seeds).unwrap_or_else(|| {
                         let ssrc = t
                             .init()
                             .ssrc
-                            .filter(|_| i == 0)
+                            .filter(|_| plain)
                             .unwrap_or_else(|| rng.random());
                         let rtx_ssrc = t
                             .init()
                             .rtx_ssrc
-                            .filter(|_| i == 0)
+                            .filter(|_| plain)
                             .unwrap_or_else(|| rng.random());
                         StreamSeeds::fresh(ssrc, rtx_ssrc, rng)
                     });
@@ -709,10 +713,14 @@ impl MediaSession {
                     }
                 }
                 // W3C webrtc-stats §5.3: a layer the negotiation dropped
-                // ends its RTP stream; the announced SSRC's stream stays
-                // for its numbering.
+                // ends its RTP stream; the stream without rid on the
+                // announced SSRC stays for its numbering (a later stream
+                // without rid takes that SSRC again).
                 if let Some(kept) = self.retired.get_mut(&t.id()) {
-                    kept.retain(|c| rids.contains(&c.rid) || Some(c.seeds.ssrc) == announced);
+                    kept.retain(|c| {
+                        rids.contains(&c.rid)
+                            || (c.rid.is_none() && Some(c.seeds.ssrc) == announced)
+                    });
                 }
             } else if !sends {
                 self.retire_senders(t.id());
@@ -789,8 +797,8 @@ impl MediaSession {
     }
 
     /// The retired stream of `t` a layer sending `rid` continues: the one
-    /// of that rid, else the one on the SSRC `announced` (the first
-    /// layer's, which it takes again).
+    /// of that rid, else the one on the SSRC `announced` (given for a
+    /// stream without rid, which takes that SSRC again).
     fn take_retired(
         &mut self,
         t: TransceiverId,
