@@ -34,6 +34,8 @@ mod media;
 mod signaling;
 mod transport;
 
+use transport::IceGenerations;
+
 /// DTLS datagrams held while the DTLS transport does not exist yet (the
 /// peer's ClientHello may beat our own view of the negotiation).
 const MAX_EARLY_DTLS: usize = 8;
@@ -148,14 +150,21 @@ pub struct PeerConnection {
     scratch: Vec<u8>,
     signaling: SignalingState,
     ice_state: IceConnectionState,
-    /// ICE restarts the agent made (RFC 8445 §9): each starts a generation
-    /// of candidates and pairs, new objects whose stats take new ids
-    /// even on the same addresses (W3C webrtc-stats: an id names one
-    /// object over the connection's life).
-    ice_generation: u32,
-    /// The generation the selected pair was selected in: a pair of the
-    /// last one carries data until a pair of the new one is selected.
-    selected_generation: u32,
+    /// The numbers of the ICE generations (RFC 8445 §9) by their local
+    /// ufrag, and by their remote one: candidates and pairs of a new
+    /// generation are new objects whose stats take new ids even on the
+    /// same addresses (W3C webrtc-stats: an id names one object over the
+    /// connection's life), while credentials restored by a rollback (RFC
+    /// 8829 §4.1.10.2) give back the numbers, hence the ids, they had.
+    local_generations: IceGenerations,
+    remote_generations: IceGenerations,
+    /// The number of the local credentials in use: that of the local
+    /// candidates.
+    local_generation: u32,
+    /// The numbers of the local and remote ufrags the selected pair was
+    /// selected under: a pair of the last generation carries data until
+    /// a pair of the new one is selected.
+    selected_generation: (u32, u32),
     /// The agent's count of selected-pair changes at the last selection.
     pair_changes_seen: u64,
     /// Selections of a new generation's pair on the addresses of the pair
@@ -220,6 +229,8 @@ impl PeerConnection {
             None => Certificate::generate(wall_clock)?,
         };
         let credentials = Credentials::random(&mut rng);
+        let mut local_generations = IceGenerations::default();
+        let local_generation = local_generations.number(credentials.ufrag());
         let fingerprint = certificate.fingerprint(HashAlgorithm::Sha256);
         let mut jsep_config = JsepConfig::new(
             // RFC 8829 §5.2.1: a 63-bit session id.
@@ -268,8 +279,10 @@ impl PeerConnection {
             scratch: Vec::new(),
             signaling: SignalingState::Stable,
             ice_state: IceConnectionState::New,
-            ice_generation: 0,
-            selected_generation: 0,
+            local_generation,
+            local_generations,
+            remote_generations: IceGenerations::default(),
+            selected_generation: (0, 0),
             pair_changes_seen: 0,
             generation_switches: 0,
             gathering_state: IceGatheringState::New,
@@ -334,7 +347,7 @@ impl PeerConnection {
                 certificate: &self.certificate,
                 ice: self.ice.as_ref(),
                 ice_state: self.ice_state,
-                ice_generation: self.ice_generation,
+                local_generation: self.local_generation,
                 selected_generation: self.selected_generation,
                 generation_switches: self.generation_switches,
                 local_ufrag: self.credentials.ufrag(),

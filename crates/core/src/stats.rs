@@ -665,10 +665,12 @@ pub(crate) struct Sources<'a> {
     pub(crate) certificate: &'a Certificate,
     pub(crate) ice: Option<&'a Agent>,
     pub(crate) ice_state: IceConnectionState,
-    /// ICE restarts so far: the generation of the local candidates.
-    pub(crate) ice_generation: u32,
-    /// The generation of the selected pair and its candidates.
-    pub(crate) selected_generation: u32,
+    /// The number of the local ICE credentials in use: the generation
+    /// of the local candidates.
+    pub(crate) local_generation: u32,
+    /// The numbers of the generations (local, remote) of the selected
+    /// pair and its candidates.
+    pub(crate) selected_generation: (u32, u32),
     /// Changes of selected pair the agent does not count (see
     /// `PeerConnection::generation_switches`).
     pub(crate) generation_switches: u64,
@@ -765,8 +767,8 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
     // candidate from a passive TCP one on the same port (RFC 6544): the
     // transport is part of the id. Nor do they tell candidates of two ICE
     // generations apart (RFC 8445 §9: a restart makes new candidates, and
-    // pairs of them, on the same addresses): the generation is too, so no
-    // id names two objects over the connection's life.
+    // pairs of them, on the same addresses): the number of the side's
+    // ufrag is too, so no id names two objects over the connection's life.
     let candidate_id = |side: &str, generation: u32, c: &ferrtc_ice::Candidate| {
         let transport = match c.transport() {
             ferrtc_ice::Transport::Udp => "udp",
@@ -784,7 +786,7 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
     let mut pair_id = None;
     if let Some(ice) = src.ice {
         for c in ice.local_candidates() {
-            let id = candidate_id("L", src.ice_generation, c);
+            let id = candidate_id("L", src.local_generation, c);
             report.insert(Stats::LocalCandidate(local(id, c, ice)));
         }
         // W3C webrtc-stats RTCIceCandidatePairStats: every pair of the
@@ -820,10 +822,10 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
             }));
         }
         if let Some(p) = ice.selected_pair() {
-            let generation = src.selected_generation;
+            let (local_generation, remote_generation) = src.selected_generation;
             let (l, r) = (
-                candidate_id("L", generation, &p.local),
-                candidate_id("R", generation, &p.remote),
+                candidate_id("L", local_generation, &p.local),
+                candidate_id("R", remote_generation, &p.remote),
             );
             report.insert(Stats::LocalCandidate(local(l.clone(), &p.local, ice)));
             report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));

@@ -591,6 +591,7 @@ fn candidates_and_pairs_of_a_new_ice_generation_take_new_ids() {
         changes(&p.a().pc) >= 2 && changes(&p.b().pc) >= 2
     });
     assert!(switched, "pairs of the new generation are selected");
+    assert_eq!([changes(&pair.a().pc), changes(&pair.b().pc)], [2, 2]);
     let new = [ice_ids(&pair.a().pc), ice_ids(&pair.b().pc)];
     for ((old_ids, _), (new_ids, selected)) in old.iter().zip(&new) {
         assert!(new_ids.contains(selected.as_ref().unwrap()));
@@ -1596,4 +1597,57 @@ fn restart_ice_as_offerer_after_failed_brings_the_connection_back() {
 #[test]
 fn restart_ice_as_answerer_of_the_restart_after_failed_brings_the_connection_back() {
     restart_after_failure_reconnects(false);
+}
+
+/// `selectedCandidatePairChanges` of `pc`'s transport.
+fn pair_changes(pc: &PeerConnection) -> u64 {
+    match pc.get_stats(SystemTime::now()).first_of_type("transport") {
+        Some(Stats::Transport(t)) => t.selected_candidate_pair_changes,
+        _ => 0,
+    }
+}
+
+/// W3C webrtc-stats `selectedCandidatePairChanges`: each ICE restart on
+/// the same addresses changes the selected pair exactly once (the old
+/// generation's pair for the new one's), on both sides; never twice.
+#[test]
+fn selected_candidate_pair_changes_is_exactly_one_per_restart() {
+    let mut pair = Pair::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    connect(&mut pair);
+    assert_eq!(pair_changes(&pair.a().pc), 1);
+    assert_eq!(pair_changes(&pair.b().pc), 1);
+    for round in 2..=3u64 {
+        let now = pair.net.now();
+        let before = ice_ids(&pair.a().pc).1;
+        pair.a().pc.restart_ice(now).unwrap();
+        pair.signal();
+        pair.negotiate();
+        pair.run_until(Duration::from_secs(5), |_| false);
+        assert_ne!(ice_ids(&pair.a().pc).1, before, "round {round}");
+        assert_eq!(pair_changes(&pair.a().pc), round, "a, round {round}");
+        assert_eq!(pair_changes(&pair.b().pc), round, "b, round {round}");
+    }
+}
+
+/// A restart offer rolled back (RFC 8829 §4.1.10.2) goes back to the
+/// credentials, hence the candidates, in use: the peer saw no restart
+/// and keeps its pair; the selected pair's id and the count stay.
+#[test]
+fn a_rolled_back_restart_offer_changes_no_pair() {
+    let mut pair = Pair::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    connect(&mut pair);
+    let before = ice_ids(&pair.a().pc).1;
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    let offer = pair.a().pc.create_offer().unwrap();
+    pair.a().pc.set_local_description(now, Some(offer)).unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(ferrtc_core::SessionDescription::rollback()))
+        .unwrap();
+    // No trickling: the rolled-back generation's candidates go nowhere.
+    pair.net.run_for(Duration::from_secs(5));
+    assert_eq!(ice_ids(&pair.a().pc).1, before);
+    assert_eq!(pair_changes(&pair.a().pc), 1);
+    assert_eq!(pair_changes(&pair.b().pc), 1);
 }

@@ -82,19 +82,25 @@ impl PeerConnection {
     /// sides.
     pub fn restart_ice(&mut self, now: Instant) -> Result<(), Error> {
         self.check_open()?;
-        let Some(ice) = ice_at(&mut self.ice, now) else {
+        if ice_at(&mut self.ice, now).is_none() {
             // Nothing negotiated yet: the first offer starts fresh anyway.
+            return Ok(());
+        }
+        // What the agent did up to now (candidates, a selection) is of the
+        // generation before: it goes out under those credentials.
+        self.process_ice();
+        let Some(ice) = self.ice.as_mut() else {
             return Ok(());
         };
         // A policy changed by setConfiguration applies from this gathering.
         ice.set_relay_only(self.config.ice.relay_only);
         ice.restart(now)?;
-        self.ice_generation += 1;
         // A restart made ahead and not offered yet is replaced: the
         // candidates held for it belong to credentials no description
         // will carry (RFC 8838 §4.1: a candidate goes with its ufrag).
         self.held_candidates.clear();
         self.credentials = ice.local_credentials().clone();
+        self.local_generation = self.local_generations.number(self.credentials.ufrag());
         self.restart_pending = true;
         // W3C restartIce() ends in "update the negotiation-needed flag"
         // (webrtc-pc §4.7.3): the event fires now in stable unless a need

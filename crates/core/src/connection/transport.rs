@@ -375,11 +375,16 @@ impl PeerConnection {
         if self.local_credentials_lag() {
             let jsep = self.jsep.local_ice_credentials();
             let credentials = Credentials::new(&jsep.ufrag, &jsep.pwd)?;
-            if let Some(ice) = ice_at(&mut self.ice, now) {
+            if ice_at(&mut self.ice, now).is_some() {
+                // What the agent did up to now is of the generation
+                // before: it goes out under those credentials.
+                self.process_ice();
+            }
+            if let Some(ice) = self.ice.as_mut() {
                 ice.set_relay_only(self.config.ice.relay_only);
                 ice.restart_with(now, credentials.clone())?;
-                self.ice_generation += 1;
             }
+            self.local_generation = self.local_generations.number(credentials.ufrag());
             self.credentials = credentials;
             restarted = true;
         }
@@ -652,17 +657,22 @@ impl PeerConnection {
                 }
                 ferrtc_ice::Event::SelectedPairChange(p) => {
                     tracing::debug!("selected pair {} -> {}", p.source, p.destination);
-                    // A pair is selected by an input, whose events are
-                    // drained before the call returns: it is of the
-                    // generation of now.
+                    // The pair is of the generation of the ufrags it was
+                    // selected under (a rollback restores old ones, and
+                    // their numbers).
+                    let generation = match ice.selected_pair_ufrags() {
+                        Some((local, remote)) => (
+                            self.local_generations.number(local),
+                            self.remote_generations.number(remote),
+                        ),
+                        None => self.selected_generation,
+                    };
                     let changes = ice.stats().selected_pair_changes;
-                    if self.selected_generation != self.ice_generation
-                        && changes == self.pair_changes_seen
-                    {
+                    if self.selected_generation != generation && changes == self.pair_changes_seen {
                         self.generation_switches += 1;
                     }
                     self.pair_changes_seen = changes;
-                    self.selected_generation = self.ice_generation;
+                    self.selected_generation = generation;
                 }
                 ferrtc_ice::Event::CandidateError { server, code, text } => {
                     tracing::warn!("TURN server {server}: no relayed candidate: {code} {text}");
@@ -861,4 +871,41 @@ fn dtls_fingerprints(listed: &[ferrtc_sdp::Fingerprint]) -> Vec<ferrtc_dtls::Fin
         }
     }
     out
+}
+
+/// Numbers for the ICE generations one side's ufrags name (RFC 8445 §9:
+/// each restart brings new credentials): a ufrag seen before keeps its
+/// number, a new one takes the next. Only the few last used are
+/// remembered (a ufrag forgotten and seen again takes a new number: its
+/// objects get new ids, never the ids of others).
+#[derive(Debug, Default)]
+pub(super) struct IceGenerations {
+    /// Ufrags and their numbers, the last used last.
+    known: std::collections::VecDeque<(String, u32)>,
+    next: u32,
+}
+
+impl IceGenerations {
+    /// Ufrags remembered: the one in use, the selected pair's, and a few
+    /// a rollback may restore.
+    const KEPT: usize = 8;
+
+    /// The number of the generation of `ufrag`.
+    pub(super) fn number(&mut self, ufrag: &str) -> u32 {
+        let entry = match self.known.iter().position(|(u, _)| u == ufrag) {
+            Some(i) => self.known.remove(i),
+            None => None,
+        };
+        let entry = entry.unwrap_or_else(|| {
+            let n = self.next;
+            self.next = self.next.wrapping_add(1);
+            (ufrag.to_owned(), n)
+        });
+        let n = entry.1;
+        if self.known.len() == Self::KEPT {
+            self.known.pop_front();
+        }
+        self.known.push_back(entry);
+        n
+    }
 }

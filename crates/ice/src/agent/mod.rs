@@ -502,6 +502,15 @@ impl Agent {
         self.selected.as_ref().map(|s| &s.pair)
     }
 
+    /// The local and remote ufrags of the ICE generation the selected pair
+    /// was selected in (RFC 8445 §9: after a restart it carries data until
+    /// a pair of the new generation is selected), `(local, remote)`.
+    pub fn selected_pair_ufrags(&self) -> Option<(&str, &str)> {
+        self.selected
+            .as_ref()
+            .map(|s| (s.local_ufrag.as_str(), s.remote_ufrag.as_str()))
+    }
+
     /// Round-trip figures of the selected pair (W3C
     /// `RTCIceCandidatePairStats.currentRoundTripTime` and friends).
     pub fn selected_pair_round_trip(&self) -> Option<RoundTrip> {
