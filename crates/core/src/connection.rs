@@ -161,6 +161,9 @@ pub struct PeerConnection {
     /// The number of the local credentials in use: that of the local
     /// candidates.
     local_generation: u32,
+    /// The number of the remote credentials the agent has: that of the
+    /// pairs of its check list.
+    remote_generation: u32,
     /// The numbers of the local and remote ufrags the selected pair was
     /// selected under: a pair of the last generation carries data until
     /// a pair of the new one is selected.
@@ -282,6 +285,7 @@ impl PeerConnection {
             local_generation,
             local_generations,
             remote_generations: IceGenerations::default(),
+            remote_generation: 0,
             selected_generation: (0, 0),
             pair_changes_seen: 0,
             generation_switches: 0,
@@ -348,6 +352,7 @@ impl PeerConnection {
                 ice: self.ice.as_ref(),
                 ice_state: self.ice_state,
                 local_generation: self.local_generation,
+                remote_generation: self.remote_generation,
                 selected_generation: self.selected_generation,
                 generation_switches: self.generation_switches,
                 local_ufrag: self.credentials.ufrag(),

@@ -668,6 +668,9 @@ pub(crate) struct Sources<'a> {
     /// The number of the local ICE credentials in use: the generation
     /// of the local candidates.
     pub(crate) local_generation: u32,
+    /// The number of the remote credentials in use: the generation of
+    /// the check list's remote candidates.
+    pub(crate) remote_generation: u32,
     /// The numbers of the generations (local, remote) of the selected
     /// pair and its candidates.
     pub(crate) selected_generation: (u32, u32),
@@ -794,11 +797,10 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
         // candidates. The selected one is reported below with its own
         // figures (consent checks and all), after these, so that it wins
         // should another pair present the same candidates.
-        let generation = src.ice_generation;
         for p in ice.candidate_pairs().filter(|p| !p.selected) {
             let (l, r) = (
-                candidate_id("L", generation, &p.local),
-                candidate_id("R", generation, &p.remote),
+                candidate_id("L", src.local_generation, &p.local),
+                candidate_id("R", src.remote_generation, &p.remote),
             );
             report.insert(Stats::LocalCandidate(local(l.clone(), &p.local, ice)));
             report.insert(Stats::RemoteCandidate(candidate(r.clone(), &p.remote)));

@@ -422,6 +422,7 @@ impl PeerConnection {
         };
         if let Some((ufrag, pwd)) = &remote.credentials {
             ice.set_remote_credentials(ufrag, pwd)?;
+            self.remote_generation = self.remote_generations.number(ufrag);
         }
         if remote.lite {
             ice.set_remote_lite(true);
