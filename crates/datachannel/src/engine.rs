@@ -717,6 +717,14 @@ impl DataChannels {
                 ferrtc_sctp::Event::IncomingStreamReset(stream) => {
                     self.on_incoming_reset(stream);
                 }
+                ferrtc_sctp::Event::AllIncomingStreamsReset => {
+                    // RFC 6525 §4.1: every stream, so every channel on one.
+                    let mut streams: Vec<u16> = self.by_stream.keys().copied().collect();
+                    streams.sort_unstable();
+                    for stream in streams {
+                        self.on_incoming_reset(stream);
+                    }
+                }
                 ferrtc_sctp::Event::OutgoingStreamReset(stream) => {
                     self.on_outgoing_reset(now, stream);
                 }

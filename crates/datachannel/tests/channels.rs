@@ -1105,3 +1105,190 @@ fn thirty_two_channels_each_sending_256_kib_at_once_all_deliver() {
         assert!(data.iter().all(|b| *b == data[0]), "one channel's bytes");
     }
 }
+
+/// CRC32c (Castagnoli, reflected), as SCTP's checksum (RFC 9260 §6.8).
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Writes the SCTP checksum of a packet (RFC 9260 §6.8).
+fn seal(packet: &mut [u8]) {
+    packet[8..12].copy_from_slice(&[0; 4]);
+    let crc = crc32c(packet);
+    packet[8..12].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The chunks of an SCTP packet (RFC 9260 §3.2), each without padding.
+fn chunks(packet: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = &packet[12..];
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_be_bytes([rest[2], rest[3]])).clamp(4, rest.len());
+        out.push(&rest[..len]);
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    out
+}
+
+/// The parameters of a RE-CONFIG chunk (RFC 6525 §3.1), each without
+/// padding; none for another chunk.
+fn reconfig_params(chunk: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    if chunk[0] != 130 {
+        return out;
+    }
+    let mut rest = &chunk[4..];
+    while rest.len() >= 8 {
+        let len = usize::from(u16::from_be_bytes([rest[2], rest[3]])).clamp(4, rest.len());
+        out.push(&rest[..len]);
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    out
+}
+
+/// The Outgoing SSN Reset Request sequence numbers (RFC 6525 §4.1) in an
+/// SCTP packet.
+fn reset_requests(packet: &[u8]) -> Vec<u32> {
+    chunks(packet)
+        .into_iter()
+        .flat_map(reconfig_params)
+        .filter(|p| p[..2] == [0, 13] && p.len() >= 16)
+        .map(|p| u32::from_be_bytes([p[4], p[5], p[6], p[7]]))
+        .collect()
+}
+
+/// The packet with the stream lists of its Outgoing SSN Reset Requests
+/// (RFC 6525 §4.1) emptied: each asks for every stream to be reset.
+fn resetting_every_stream(packet: &[u8]) -> Vec<u8> {
+    let mut out = packet[..12].to_vec();
+    for chunk in chunks(packet) {
+        let start = out.len();
+        if chunk[0] == 130 {
+            out.extend_from_slice(&chunk[..4]);
+            for p in reconfig_params(chunk) {
+                let p = if p[..2] == [0, 13] && p.len() >= 16 {
+                    &p[..16]
+                } else {
+                    p
+                };
+                let at = out.len();
+                out.extend_from_slice(p);
+                let len = u16::try_from(p.len()).unwrap();
+                out[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
+                out.resize((out.len() + 3) & !3, 0);
+            }
+            let len = u16::try_from(out.len() - start).unwrap();
+            out[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+        } else {
+            out.extend_from_slice(chunk);
+            out.resize((out.len() + 3) & !3, 0);
+        }
+    }
+    seal(&mut out);
+    out
+}
+
+impl Pair {
+    /// Like `pump`, but `b`'s stream reset requests list no stream: they
+    /// reset every stream (RFC 6525 §4.1), as some peers do.
+    fn pump_b_resetting_every_stream(&mut self) {
+        self.pump_with(false, true);
+    }
+
+    /// Like `pump`; `a`'s stream reset requests are answered "Denied"
+    /// (RFC 6525 §4.4, result 2) in `b`'s name if `deny_a`, and `b`'s list
+    /// no stream if `b_resets_all`.
+    fn pump_with(&mut self, deny_a: bool, b_resets_all: bool) {
+        let mut buf = Vec::new();
+        let mut header: Option<[u8; 12]> = None;
+        for _ in 0..100_000 {
+            let mut moved = false;
+            let mut denials = Vec::new();
+            while self.a.poll_transmit(self.now, &mut buf).is_some() {
+                let seqs = reset_requests(&buf);
+                if deny_a && !seqs.is_empty() {
+                    denials.extend(seqs);
+                } else {
+                    let _ = self.b.handle_receive(self.now, &buf);
+                }
+                moved = true;
+            }
+            while self.b.poll_transmit(self.now, &mut buf).is_some() {
+                header = Some(buf[..12].try_into().unwrap());
+                if b_resets_all {
+                    buf = resetting_every_stream(&buf);
+                }
+                let _ = self.a.handle_receive(self.now, &buf);
+                moved = true;
+            }
+            for seq in denials {
+                let mut p = header.expect("b sent a packet").to_vec();
+                p.extend_from_slice(&[130, 0, 0, 16, 0, 16, 0, 12]);
+                p.extend_from_slice(&seq.to_be_bytes());
+                p.extend_from_slice(&2u32.to_be_bytes());
+                seal(&mut p);
+                let _ = self.a.handle_receive(self.now, &p);
+            }
+            self.drain();
+            if !moved {
+                let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                match next {
+                    Some(t) if t <= self.now + Duration::from_secs(5) => {
+                        self.now = t.max(self.now);
+                        self.a.handle_timeout(self.now);
+                        self.b.handle_timeout(self.now);
+                    }
+                    _ => return,
+                }
+            }
+        }
+    }
+}
+
+/// RFC 6525 §4.1: the peer's reset of every stream (its request lists
+/// none) is the reset of each, also of a stream it never sent on. A
+/// negotiated channel we close, on which the peer never sent, closes once
+/// the peer answers our reset with such a request (RFC 8831 §6.7); it
+/// stayed closing for good, told of no reset of its stream.
+#[test]
+fn a_closing_channel_closes_on_the_peers_reset_of_every_stream() {
+    let mut p = Pair::new();
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(0),
+        ..DataChannelInit::default()
+    };
+    let a_ch = p.a.create(p.now, "quiet peer", init.clone()).unwrap();
+    let b_ch = p.b.create(p.now, "quiet peer", init).unwrap();
+    p.pump();
+    p.a.send(p.now, a_ch, b"only a speaks", false).unwrap();
+    p.pump();
+    p.a.close(p.now, a_ch).unwrap();
+    p.pump_b_resetting_every_stream();
+    assert!(
+        p.b_events.contains(&Event::Closed(b_ch)),
+        "{:?}",
+        p.b_events
+    );
+    assert_eq!(
+        p.a.channel(a_ch).map(|c| c.ready_state),
+        Some(DataChannelState::Closed),
+        "{:?}",
+        p.a_events
+    );
+    assert!(p.a_events.contains(&Event::Closed(a_ch)));
+}

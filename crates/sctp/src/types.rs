@@ -93,6 +93,12 @@ pub enum Event {
     /// The peer reset its outgoing stream (our incoming side, RFC 6525 §5.2.2):
     /// the data channel on this stream is closing.
     IncomingStreamReset(u16),
+    /// The peer reset every one of its outgoing streams (an Outgoing SSN
+    /// Reset Request listing no stream, RFC 6525 §4.1): as
+    /// [`IncomingStreamReset`](Self::IncomingStreamReset) for each incoming
+    /// stream, also one the peer never sent on. Told once, in place of one
+    /// event per stream (there can be 65,535).
+    AllIncomingStreamsReset,
     /// Our reset of this outgoing stream was performed by the peer (RFC 6525 §5.2.3).
     OutgoingStreamReset(u16),
     /// The peer refused our reset of this outgoing stream (Denied or an

@@ -182,13 +182,15 @@ fn reconfig_responses(packet: &[u8]) -> Vec<(u32, u32)> {
 }
 
 /// What `b` tells its application, in order: `"m:<payload>"` for a
-/// message, `"reset:<stream>"` for an incoming stream reset.
+/// message, `"reset:<stream>"` for an incoming stream reset, `"reset:all"`
+/// for the reset of every incoming stream.
 fn story(b: &mut Association) -> Vec<String> {
     let mut out = Vec::new();
     while let Some(e) = b.poll_event() {
         match e {
             Event::Message(m) => out.push(format!("m:{}", String::from_utf8_lossy(&m.data))),
             Event::IncomingStreamReset(s) => out.push(format!("reset:{s}")),
+            Event::AllIncomingStreamsReset => out.push("reset:all".into()),
             _ => {}
         }
     }
@@ -979,7 +981,7 @@ fn an_unanswered_reset_request_ends_the_association_after_max_retransmits() {
 
 /// RFC 6525 §4.1: an Outgoing SSN Reset Request that lists no stream
 /// resets every stream. Every stream that had messages starts again at SSN
-/// 0 and is reported reset, and the request is answered Success -
+/// 0, every stream is reported reset, and the request is answered Success -
 /// Performed. (It reset nothing and was answered Performed all the same,
 /// so the peer's next messages, from SSN 0, were taken for old ones.)
 #[test]
@@ -992,7 +994,7 @@ fn a_reset_request_listing_no_stream_resets_every_stream() {
     assert_eq!(story(&mut b), ["m:a", "m:b"]);
     let request = raw.reset_request(seq, t(2), &[]);
     assert_eq!(raw.feed(&mut b, &request), [(seq, SUCCESS_PERFORMED)]);
-    assert_eq!(story(&mut b), ["reset:0", "reset:1", "reset:2"]);
+    assert_eq!(story(&mut b), ["reset:all"]);
     raw.feed(&mut b, &raw.data(t(3), 1, 0, BEGIN | END, 0, b"c"));
     raw.feed(&mut b, &raw.data(t(4), 0, 0, BEGIN | END, 0, b"d"));
     assert_eq!(story(&mut b), ["m:c", "m:d"], "the streams' next use");
@@ -1014,7 +1016,7 @@ fn a_deferred_reset_listing_no_stream_holds_every_streams_next_use() {
         raw.feed(&mut b, &raw.data(t(1), 0, 1, BEGIN | END, 0, b"old")),
         [(seq, SUCCESS_PERFORMED)]
     );
-    assert_eq!(story(&mut b), ["m:old", "reset:0", "m:next"]);
+    assert_eq!(story(&mut b), ["m:old", "reset:all", "m:next"]);
 }
 
 /// The (stream, SSN) of the DATA chunks (RFC 9260 §3.3.1) in a packet.
@@ -1136,4 +1138,22 @@ fn an_unanswered_reset_request_is_retransmitted_with_a_doubling_timeout() {
     assert!(drain(&mut a).1.contains(&Event::OutgoingStreamReset(1)));
     a.reset_stream(2).unwrap();
     assert_eq!(lost(&mut a, &mut now, 2), [0, 1, 3], "from the RTO again");
+}
+
+/// RFC 6525 §4.1: a request listing no stream resets every incoming
+/// stream, also one the peer never sent on, and the application is told
+/// so. A negotiated data channel whose peer side was silent is closed by
+/// the peer's reset all the same (RFC 8831 §6.7); told only of the streams
+/// the peer had sent on (here 1), the channel on stream 3 stayed open (or,
+/// closing, waited for good for the peer's reset).
+#[test]
+fn a_reset_of_every_stream_tells_of_every_stream_also_one_the_peer_never_sent_on() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let (isn, seq) = (raw.isn, raw.isn);
+    let t = |k: u32| isn.wrapping_add(k);
+    raw.feed(&mut b, &raw.data(t(1), 1, 0, BEGIN | END, 0, b"a"));
+    assert_eq!(story(&mut b), ["m:a"]);
+    let request = raw.reset_request(seq, t(1), &[]);
+    assert_eq!(raw.feed(&mut b, &request), [(seq, SUCCESS_PERFORMED)]);
+    assert_eq!(story(&mut b), ["reset:all"], "one event for every stream");
 }

@@ -813,9 +813,15 @@ impl Association {
             result: result::SUCCESS_PERFORMED,
         });
         if let Some(e) = self.est.as_mut() {
-            // An empty list: every stream (RFC 6525 §4.1), those reset told.
-            for s in e.receiver.reset_streams(streams, last_tsn) {
-                self.events.push_back(Event::IncomingStreamReset(s));
+            // An empty list is of every stream (RFC 6525 §4.1), also those
+            // the peer never sent on: told with one event, not one per
+            // stream of the inbound stream count.
+            let reset = e.receiver.reset_streams(streams, last_tsn);
+            if streams.is_empty() {
+                self.events.push_back(Event::AllIncomingStreamsReset);
+            } else {
+                self.events
+                    .extend(reset.into_iter().map(Event::IncomingStreamReset));
             }
             e.receiver.release_held(&mut self.events)?;
         }
