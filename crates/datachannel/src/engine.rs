@@ -200,6 +200,12 @@ pub struct DataChannels {
     /// still pending: SCTP takes nothing more on them until it completes,
     /// so the stream's new channel holds its messages (`Channel::held`).
     stale_resets: HashSet<u16>,
+    /// Streams whose outgoing reset the peer refused for good (RFC 6525
+    /// §4.4): the peer's side of them was never reset and its channel may
+    /// still be open and sending on them, so no new channel of ours goes on
+    /// them for the rest of the association (RFC 8831 §6.7: a stream is
+    /// reused once both directions are reset). At most one entry a stream.
+    retired: HashSet<u16>,
     /// Bytes held in every channel's `held`.
     held_total: usize,
     /// The association's `max_send_buffer`: held bytes count against it.
@@ -235,6 +241,7 @@ impl DataChannels {
             closed: VecDeque::new(),
             by_stream: HashMap::new(),
             stale_resets: HashSet::new(),
+            retired: HashSet::new(),
             held_total: 0,
             max_send_buffer: ferrtc_sctp::Config::default().max_send_buffer,
             next_channel: 0,
@@ -398,6 +405,7 @@ impl DataChannels {
         }
         let stream = match requested {
             Some(id) if self.by_stream.contains_key(&id) => return Err(Error::IdInUse(id)),
+            Some(id) if self.retired.contains(&id) => return Err(Error::IdRetired(id)),
             id => id,
         };
         // W3C `createDataChannel`: with the transport connected, an id at
@@ -801,8 +809,10 @@ impl DataChannels {
 
     /// The peer refused our outgoing reset of `stream` for good (RFC 6525
     /// §4.4 Denied, again and again): a channel closing on it cannot close
-    /// as RFC 8831 §6.7 has it, and closes now rather than stay closing;
-    /// a stream whose channel is gone goes to its new channel.
+    /// as RFC 8831 §6.7 has it, and closes now rather than stay closing,
+    /// but its stream is retired: the peer may still use its side of it,
+    /// and a new channel there would get the old one's messages. A stream
+    /// whose channel is gone (the peer reused it) goes to its new channel.
     fn on_outgoing_reset_failed(&mut self, now: Instant, stream: u16) {
         tracing::debug!("the peer refused the reset of stream {stream}");
         if self.stale_resets.remove(&stream) {
@@ -813,6 +823,7 @@ impl DataChannels {
             return;
         };
         if self.channels.get(&id).is_some_and(|c| c.reset_sent) {
+            self.retired.insert(stream);
             self.finish(id);
         }
     }
@@ -998,7 +1009,8 @@ impl DataChannels {
     /// from the last one given: a stream just closed is not reused at once,
     /// because the peer may still wait for the acknowledgement of its own
     /// reset of it (RFC 6525 §5.1.2; lost under loss), and would then take
-    /// our next reset of that stream for the one it waits for.
+    /// our next reset of that stream for the one it waits for. A retired
+    /// stream is never given.
     fn allocate_stream(&self, role: Role) -> Option<u16> {
         let start = match role {
             Role::Client => 0,
@@ -1018,7 +1030,11 @@ impl DataChannels {
         (from..limit)
             .step_by(2)
             .chain((start..from).step_by(2))
-            .find(|s| !self.by_stream.contains_key(s) && !self.stale_resets.contains(s))
+            .find(|s| {
+                !self.by_stream.contains_key(s)
+                    && !self.stale_resets.contains(s)
+                    && !self.retired.contains(s)
+            })
     }
 
     /// Gives every connecting channel a stream once the role is known and,

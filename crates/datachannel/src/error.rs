@@ -43,6 +43,12 @@ pub enum Error {
     /// A negotiated stream id already in use (W3C `OperationError`).
     #[error("stream id {0} is already in use")]
     IdInUse(u16),
+    /// A negotiated stream id that is out of use for the rest of the
+    /// association: the peer refused the reset that closed its last channel
+    /// (RFC 6525 §4.4), so the peer's side of it may still be in use (RFC
+    /// 8831 §6.7; W3C `OperationError`, as for an id in use).
+    #[error("stream id {0} is out of use: the peer refused its reset")]
+    IdRetired(u16),
     /// A negotiated stream id at or above the connected association's
     /// outbound stream count (W3C `createDataChannel`: `[[MaxChannels]]`,
     /// an `OperationError`; RFC 8831 §6.2).

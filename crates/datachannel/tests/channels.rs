@@ -1200,6 +1200,13 @@ fn resetting_every_stream(packet: &[u8]) -> Vec<u8> {
 }
 
 impl Pair {
+    /// Like `pump`, but `b` never sees `a`'s stream reset requests: each is
+    /// answered "Denied" (RFC 6525 §4.4, result 2) in `b`'s name, as by a
+    /// peer that refuses to reset its incoming streams.
+    fn pump_denying_a_resets(&mut self) {
+        self.pump_with(true, false);
+    }
+
     /// Like `pump`, but `b`'s stream reset requests list no stream: they
     /// reset every stream (RFC 6525 §4.1), as some peers do.
     fn pump_b_resetting_every_stream(&mut self) {
@@ -1291,4 +1298,84 @@ fn a_closing_channel_closes_on_the_peers_reset_of_every_stream() {
         p.a_events
     );
     assert!(p.a_events.contains(&Event::Closed(a_ch)));
+}
+
+/// RFC 8831 §6.7: a stream is reused only once both of its directions were
+/// reset. When the peer keeps refusing our reset (RFC 6525 §4.4 Denied),
+/// the channel is given up and closes, but the peer's side of the stream
+/// was never reset: the peer still has its channel open on it and sends
+/// on it. The stream is not used again on this association: a negotiated
+/// channel asking for it is refused (it was made, and got the old
+/// channel's messages).
+#[test]
+fn a_stream_whose_reset_was_refused_is_not_reused_while_the_peer_uses_it() {
+    let mut p = Pair::new();
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(0),
+        ..DataChannelInit::default()
+    };
+    let a_old = p.a.create(p.now, "old", init.clone()).unwrap();
+    let b_old = p.b.create(p.now, "old", init.clone()).unwrap();
+    p.pump();
+    // b has a packet to send, so its header is known when a's request goes.
+    p.b.send(p.now, b_old, b"hi", false).unwrap();
+    p.a.close(p.now, a_old).unwrap();
+    p.pump_denying_a_resets();
+    assert!(
+        p.a_events.contains(&Event::Closed(a_old)),
+        "given up after the refusals: {:?}",
+        p.a_events
+    );
+    assert_eq!(
+        p.b.channel(b_old).map(|c| c.ready_state),
+        Some(DataChannelState::Open),
+        "the peer never reset its side"
+    );
+    let new = p.a.create(p.now, "new", init);
+    p.pump();
+    p.b.send(p.now, b_old, b"for the old channel", false)
+        .unwrap();
+    p.pump();
+    let got: Vec<_> = messages(&p.a_events)
+        .into_iter()
+        .filter(|(c, _)| new.as_ref().is_ok_and(|n| c == n))
+        .collect();
+    assert!(
+        got.is_empty(),
+        "the new channel got the peer's old channel's message: {got:?}"
+    );
+    assert_eq!(new, Err(Error::IdRetired(0)));
+}
+
+/// The same for an in-band channel (RFC 8832 §6): a stream whose reset the
+/// peer refused for good is not given to a new channel. With one stream
+/// of our parity, there is then none free.
+#[test]
+fn a_stream_whose_reset_was_refused_is_not_given_to_a_new_in_band_channel() {
+    let mut p = Pair::unstarted(engine(Role::Client), engine(Role::Server));
+    let one_even_stream = ferrtc_sctp::Config {
+        streams: 2,
+        ..sctp(1)
+    };
+    p.a.start(p.now, one_even_stream);
+    p.b.start(p.now, sctp(2));
+    p.pump();
+    let a_old =
+        p.a.create(p.now, "old", DataChannelInit::default())
+            .unwrap();
+    p.pump();
+    let b_old = p.b_incoming(0);
+    p.b.send(p.now, b_old, b"hi", false).unwrap();
+    p.a.close(p.now, a_old).unwrap();
+    p.pump_denying_a_resets();
+    assert!(
+        p.a_events.contains(&Event::Closed(a_old)),
+        "{:?}",
+        p.a_events
+    );
+    assert_eq!(
+        p.a.create(p.now, "new", DataChannelInit::default()),
+        Err(Error::NoFreeStream)
+    );
 }
