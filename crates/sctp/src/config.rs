@@ -47,7 +47,7 @@ pub struct Config {
     /// Consecutive timeouts (T3, heartbeat, reset) before the association
     /// is considered failed (Association.Max.Retrans). Probes of a closed
     /// receive window that the peer keeps answering with SACKs do not count
-    /// (RFC 9260 §6.1 rule A). Also the refusals of our stream reset in a
+    /// (RFC 9260 §6.1 rule A). Also the refusals of a stream's reset in a
     /// row after which it is given up
     /// ([`Event::OutgoingStreamResetFailed`](crate::Event::OutgoingStreamResetFailed)).
     pub max_retransmits: u32,

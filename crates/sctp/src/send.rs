@@ -54,6 +54,8 @@ struct OutStream {
     buffered: usize,
     low_threshold: usize,
     state: StreamState,
+    /// Requests with this stream's reset refused in a row (RFC 6525 §4.4).
+    reset_refusals: u32,
 }
 
 impl Default for OutStream {
@@ -65,6 +67,7 @@ impl Default for OutStream {
             buffered: 0,
             low_threshold: 0,
             state: StreamState::Open,
+            reset_refusals: 0,
         }
     }
 }
@@ -369,12 +372,30 @@ impl Sender {
 
     /// Streams whose reset was queued and whose data is all sent: they go
     /// into the next request, and are marked as in flight.
+    ///
+    /// The peer answers a request as a whole (RFC 6525 §4.4), so one
+    /// stream it refuses would have every stream asked with it refused
+    /// too: a stream whose reset was refused goes alone, once no stream
+    /// never refused is waiting, the least refused first.
     pub(crate) fn take_drained_resets(&mut self, out: &mut Vec<u16>) {
-        for (id, st) in &mut self.streams {
-            if st.state == StreamState::ResetQueued && st.queue.is_empty() {
-                st.state = StreamState::Resetting;
-                out.push(*id);
+        let mut refused: Option<(u32, u16)> = None;
+        for (&id, st) in &mut self.streams {
+            if st.state != StreamState::ResetQueued || !st.queue.is_empty() {
+                continue;
             }
+            if st.reset_refusals == 0 {
+                st.state = StreamState::Resetting;
+                out.push(id);
+            } else if refused.is_none_or(|r| (st.reset_refusals, id) < r) {
+                refused = Some((st.reset_refusals, id));
+            }
+        }
+        if out.is_empty()
+            && let Some((_, id)) = refused
+            && let Some(st) = self.streams.get_mut(&id)
+        {
+            st.state = StreamState::Resetting;
+            out.push(id);
         }
         out.sort_unstable();
     }
@@ -395,11 +416,29 @@ impl Sender {
                 st.next_unordered = 0;
                 st.low_threshold = 0;
                 st.state = StreamState::Open;
+                st.reset_refusals = 0;
             }
         }
     }
 
-    /// The peer denied or failed the reset: queue it again.
+    /// The peer refused a request with the stream's reset (Denied or an
+    /// error result, RFC 6525 §4.4): queued again, or, refused more than
+    /// `max` times in a row, given up ([`abandon_reset`](Self::abandon_reset)).
+    /// Returns whether it was given up.
+    pub(crate) fn refuse_reset(&mut self, stream: u16, max: u32) -> bool {
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return false;
+        };
+        st.reset_refusals = st.reset_refusals.saturating_add(1);
+        if st.reset_refusals > max {
+            self.abandon_reset(stream);
+            return true;
+        }
+        st.state = StreamState::ResetQueued;
+        false
+    }
+
+    /// Puts a stream taken for a request back in the queue (it did not fit).
     pub(crate) fn retry_reset(&mut self, stream: u16) {
         if let Some(st) = self.streams.get_mut(&stream) {
             st.state = StreamState::ResetQueued;
@@ -414,6 +453,7 @@ impl Sender {
         if let Some(st) = self.streams.get_mut(&stream) {
             st.state = StreamState::Open;
             st.low_threshold = 0;
+            st.reset_refusals = 0;
         }
     }
 

@@ -942,6 +942,53 @@ fn a_reset_the_peer_keeps_denying_is_given_up_after_max_retransmits_refusals() {
         .expect("the stream takes messages again");
 }
 
+/// RFC 6525 §4.4 answers a request as a whole: a peer that refuses the
+/// reset of one stream refuses every stream asked with it. Streams reset
+/// together whose request was refused are asked again each in a request of
+/// its own, so a stream the peer always refuses (here 1) is given up alone
+/// and the others (here 2) are reset. (Refusals were counted per
+/// association: stream 2 was refused along with stream 1 until both were
+/// given up.)
+#[test]
+fn a_stream_the_peer_always_refuses_does_not_take_the_others_reset_with_it() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let mut now = Instant::now();
+    b.reset_stream(1).unwrap();
+    b.reset_stream(2).unwrap();
+    let mut buf = Vec::new();
+    let (mut asked, mut events) = (Vec::new(), Vec::new());
+    for _ in 0..40 {
+        let mut requests = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            let seqs = outgoing_reset_request_seqs(&buf);
+            requests.extend(seqs.into_iter().zip(outgoing_reset_requests(&buf)));
+        }
+        for (seq, streams) in requests {
+            let result = if streams.contains(&1) {
+                DENIED
+            } else {
+                SUCCESS_PERFORMED
+            };
+            asked.push(streams);
+            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, result)))
+                .unwrap();
+        }
+        while let Some(e) = b.poll_event() {
+            match e {
+                Event::OutgoingStreamReset(s) => events.push(format!("reset:{s}")),
+                Event::OutgoingStreamResetFailed(s) => events.push(format!("failed:{s}")),
+                _ => {}
+            }
+        }
+        now += std::time::Duration::from_millis(500);
+        b.handle_timeout(now);
+    }
+    assert_eq!(asked[0], [1, 2], "first asked together");
+    assert_eq!(events, ["reset:2", "failed:1"], "asked: {asked:?}");
+    let refused = asked.iter().filter(|s| s.contains(&1)).count();
+    assert_eq!(refused, 11, "stream 1 asked max_retransmits + 1 times");
+}
+
 /// RFC 6525 §5.1.1: an unanswered reset request is sent again when its
 /// timer expires, and each expiry counts toward the association's error
 /// counter as a T3-rtx one does (RFC 9260 §8.1): past `max_retransmits`

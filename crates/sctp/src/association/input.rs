@@ -863,34 +863,29 @@ impl Association {
                 }
                 self.reset_timer = None;
                 self.error_count = 0;
-                self.reset_refusals = 0;
             }
             _ => {
                 // Refused (Denied, or an error result, RFC 6525 §4.4): asked
                 // again one RTO later, not at once, lest a peer that always
-                // refuses be asked in a loop. After more than
-                // `max_retransmits` refusals in a row the reset is given
-                // up: the streams take messages again with their sequence
-                // numbers going on (the peer reset nothing either), and
-                // the application is told.
-                self.reset_refusals += 1;
-                let give_up = self.reset_refusals > self.config.max_retransmits;
+                // refuses be asked in a loop, each stream in a request of
+                // its own (the answer is to the request as a whole). A
+                // stream refused more than `max_retransmits` times in a
+                // row is given up: it takes messages again with its
+                // sequence numbers going on (the peer reset nothing
+                // either), and the application is told.
                 self.reset_timer = None;
                 if let (Some(req), Some(e)) = (self.reset_out.take(), self.est.as_mut()) {
+                    let mut asked_again = false;
                     for s in req.streams {
-                        if give_up {
-                            e.sender.abandon_reset(s);
+                        if e.sender.refuse_reset(s, self.config.max_retransmits) {
                             self.events.push_back(Event::OutgoingStreamResetFailed(s));
                         } else {
-                            e.sender.retry_reset(s);
+                            asked_again = true;
                         }
                     }
-                    if !give_up {
+                    if asked_again {
                         self.reset_timer = Some(now + e.sender.rto());
                     }
-                }
-                if give_up {
-                    self.reset_refusals = 0;
                 }
             }
         }

@@ -171,9 +171,6 @@ pub struct Association {
     /// RTO.max (RFC 9260 §6.3.3 E2); `None`: the association's RTO, as
     /// when the request is answered.
     reset_rto: Option<Duration>,
-    /// Our reset requests refused in a row (Denied or an error result,
-    /// RFC 6525 §4.4); past `Config::max_retransmits` the reset is given up.
-    reset_refusals: u32,
     next_reconfig_seq: u32,
     peer_reconfig_seq: u32,
     /// The answers to the peer's last two requests (a RE-CONFIG chunk
@@ -239,7 +236,6 @@ impl Association {
             reset_out: None,
             reset_timer: None,
             reset_rto: None,
-            reset_refusals: 0,
             next_reconfig_seq: local_initial_tsn,
             peer_reconfig_seq: 0,
             last_reconfig_results: [None; 2],
