@@ -61,8 +61,8 @@ pub struct NackGenerator {
     seq: SeqUnwrapper,
     /// The highest sequence number believed: gaps below it are tracked.
     highest: Option<u64>,
-    /// A jump ahead by more than [`NackConfig::max_missing`], not yet
-    /// believed: the number that would confirm it (the one after it).
+    /// A far number (see [`Self::on_packet`]), not yet believed: the
+    /// number that would confirm it (the one after it), if it comes next.
     jump: Option<u64>,
     missing: BTreeMap<u64, Missing>,
     given_up: u64,
@@ -155,6 +155,10 @@ impl NackGenerator {
             }
             return false;
         }
+        // A number of the stream: a far one before it was a stray, and
+        // only the very next packet may confirm a jump (a stray the stream
+        // moved on from is forgotten, as the jitter buffer forgets it).
+        self.jump = None;
         if ext <= high {
             return false;
         }
@@ -698,6 +702,71 @@ mod tests {
         assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![40_005, 40_010]);
         assert!(g.on_retransmission(t0 + 20 * MS, 40_005));
         assert_eq!(g.recovered(), 1);
+    }
+
+    /// RFC 3550 A.1 (as the jitter buffer applies it): a stray far
+    /// behind that the stream moved on from long ago is forgotten; a
+    /// second stray, one number after it but a hundred packets later, is
+    /// not the sender restarting its numbers, and the stream's losses go
+    /// on being asked for.
+    #[test]
+    fn a_stray_far_behind_the_stream_moved_on_from_does_not_confirm_a_later_one() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in 40_000..40_010u16 {
+            g.on_packet(t0, s);
+        }
+        // A late duplicate far behind.
+        g.on_packet(t0, 10_000);
+        // A hundred packets of the stream, 40,095 lost.
+        for s in (40_010..40_110u16).filter(|&s| s != 40_095) {
+            g.on_packet(t0, s);
+        }
+        // Another late duplicate far behind, the number after the first.
+        g.on_packet(t0, 10_001);
+        for s in 40_110..40_120u16 {
+            g.on_packet(t0, s);
+        }
+        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![40_095]);
+        assert_eq!(g.given_up(), 0);
+    }
+
+    /// The same ahead (within 3,000, not a restart): two strays far ahead
+    /// a hundred packets apart are not a jump the stream made; the
+    /// stream's losses after the second one go on being asked for.
+    #[test]
+    fn two_strays_far_ahead_far_apart_do_not_move_the_stream() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in 0..10u16 {
+            g.on_packet(t0, s);
+        }
+        g.on_packet(t0, 2_000);
+        for s in 10..110u16 {
+            g.on_packet(t0, s);
+        }
+        g.on_packet(t0, 2_001);
+        for s in (110..130u16).filter(|&s| s != 120) {
+            g.on_packet(t0, s);
+        }
+        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![120]);
+    }
+
+    /// RFC 3550 A.1 across the 16-bit wrap: a sender that restarts its
+    /// numbers lower, the new numbering wrapping soon after.
+    #[test]
+    fn a_restart_lower_then_the_wrap_has_its_losses_asked_for() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in (5_000..5_010u16).filter(|&s| s != 5_005) {
+            g.on_packet(t0, s);
+        }
+        // 5,006 lower across the wrap, then the new numbering wraps, 1 lost.
+        for s in (65_530..=65_535).chain([0, 2]) {
+            g.on_packet(t0, s);
+        }
+        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![1]);
+        assert_eq!((g.missing_count(), g.given_up()), (1, 1));
     }
 
     #[test]
