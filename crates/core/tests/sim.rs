@@ -1651,3 +1651,77 @@ fn a_rolled_back_restart_offer_changes_no_pair() {
     assert_eq!(pair_changes(&pair.a().pc), 1);
     assert_eq!(pair_changes(&pair.b().pc), 1);
 }
+
+/// The `candidate-pair`s of `pc`'s report.
+fn candidate_pairs_of(pc: &PeerConnection) -> Vec<ferrtc_core::CandidatePairStats> {
+    pc.get_stats(SystemTime::now())
+        .stats
+        .values()
+        .filter_map(|s| match s {
+            Stats::CandidatePair(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// W3C webrtc-stats: an object keeps its id over repeated `getStats()`
+/// calls. After a restart of ours, the peer's checks of the new
+/// generation reach us before its answer does (it checks as soon as it
+/// has our offer): they form pairs with peer-reflexive remotes (RFC 8445
+/// §7.3.1.3). Applying the answer gives the agent the peer's ufrag; the
+/// pairs stay the same pairs (no remote candidate is added: the peer
+/// trickles late), so their ids must not change.
+#[test]
+fn check_list_pairs_keep_their_ids_when_the_restart_answer_arrives() {
+    let mut pair = Pair::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    connect(&mut pair);
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    let offer = pair.a().pc.create_offer().unwrap();
+    pair.a()
+        .pc
+        .set_local_description(now, Some(offer.clone()))
+        .unwrap();
+    pair.b().pc.set_remote_description(now, offer).unwrap();
+    let answer = pair.b().pc.create_answer().unwrap();
+    pair.b()
+        .pc
+        .set_local_description(now, Some(answer.clone()))
+        .unwrap();
+    // A's candidates reach B; B's answer and candidates are late.
+    for _ in 0..20 {
+        let now = pair.net.now();
+        let mut trickled = Vec::new();
+        while let Some(ev) = pair.a().pc.poll_event() {
+            if let Event::IceCandidate(c) = ev {
+                trickled.push(c);
+            }
+        }
+        for c in trickled {
+            pair.b().pc.add_ice_candidate(now, &c).unwrap();
+        }
+        while pair.b().pc.poll_event().is_some() {}
+        pair.net.run_for(Duration::from_millis(5));
+    }
+    let selected = ice_ids(&pair.a().pc).1;
+    let before: BTreeSet<String> = candidate_pairs_of(&pair.a().pc)
+        .into_iter()
+        .map(|p| p.id)
+        .filter(|id| Some(id) != selected.as_ref())
+        .collect();
+    assert!(!before.is_empty(), "B's checks formed pairs on A");
+    let mut answer = answer;
+    answer.sdp = answer
+        .sdp
+        .split_inclusive("\r\n")
+        .filter(|l| !l.starts_with("a=candidate") && !l.starts_with("a=end-of-candidates"))
+        .collect();
+    let now = pair.net.now();
+    pair.a().pc.set_remote_description(now, answer).unwrap();
+    let after: BTreeSet<String> = candidate_pairs_of(&pair.a().pc)
+        .into_iter()
+        .map(|p| p.id)
+        .filter(|id| Some(id) != selected.as_ref())
+        .collect();
+    assert_eq!(before, after, "the same pairs changed ids");
+}

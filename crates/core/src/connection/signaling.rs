@@ -95,6 +95,7 @@ impl PeerConnection {
         // A policy changed by setConfiguration applies from this gathering.
         ice.set_relay_only(self.config.ice.relay_only);
         ice.restart(now)?;
+        self.remote_generation = self.remote_generations.reserve();
         // A restart made ahead and not offered yet is replaced: the
         // candidates held for it belong to credentials no description
         // will carry (RFC 8838 §4.1: a candidate goes with its ufrag).

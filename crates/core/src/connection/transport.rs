@@ -383,6 +383,7 @@ impl PeerConnection {
             if let Some(ice) = self.ice.as_mut() {
                 ice.set_relay_only(self.config.ice.relay_only);
                 ice.restart_with(now, credentials.clone())?;
+                self.remote_generation = self.remote_generations.reserve();
             }
             self.local_generation = self.local_generations.number(credentials.ufrag());
             self.credentials = credentials;
@@ -884,6 +885,7 @@ pub(super) struct IceGenerations {
     /// Ufrags and their numbers, the last used last.
     known: std::collections::VecDeque<(String, u32)>,
     next: u32,
+    reserved: Option<u32>,
 }
 
 impl IceGenerations {
@@ -891,17 +893,29 @@ impl IceGenerations {
     /// a rollback may restore.
     const KEPT: usize = 8;
 
+    /// A number for credentials not known yet (the peer's, between a
+    /// restart of ours and its answer): the first new ufrag
+    /// [`Self::number`] sees takes it.
+    pub(super) fn reserve(&mut self) -> u32 {
+        let n = self.next;
+        self.next = self.next.wrapping_add(1);
+        self.reserved = Some(n);
+        n
+    }
+
     /// The number of the generation of `ufrag`.
     pub(super) fn number(&mut self, ufrag: &str) -> u32 {
         let entry = match self.known.iter().position(|(u, _)| u == ufrag) {
             Some(i) => self.known.remove(i),
             None => None,
         };
-        let entry = entry.unwrap_or_else(|| {
-            let n = self.next;
-            self.next = self.next.wrapping_add(1);
-            (ufrag.to_owned(), n)
-        });
+        let entry = entry
+            .or_else(|| self.reserved.take().map(|n| (ufrag.to_owned(), n)))
+            .unwrap_or_else(|| {
+                let n = self.next;
+                self.next = self.next.wrapping_add(1);
+                (ufrag.to_owned(), n)
+            });
         let n = entry.1;
         if self.known.len() == Self::KEPT {
             self.known.pop_front();
