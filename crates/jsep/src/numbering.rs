@@ -50,8 +50,9 @@ impl BundleNumbers {
         self.extensions.extend(extensions.iter().cloned());
     }
 
-    /// Remembers payload types the current descriptions map to codecs, so
-    /// that [`Self::assign`] gives each back to its codec and to no other.
+    /// Remembers payload types the session's earlier descriptions map to
+    /// codecs, so that [`Self::assign`] gives each back to its codec and to
+    /// no other.
     pub(crate) fn remember(&mut self, codecs: impl IntoIterator<Item = Codec>) {
         for c in codecs {
             if !self

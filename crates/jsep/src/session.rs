@@ -55,6 +55,10 @@ struct Applied {
 /// the media session keeps one RTP stream per layer, four at most).
 const MAX_SIMULCAST_LAYERS: usize = 4;
 
+/// Payload types the session remembers ([`Jsep::pt_history`]): one entry
+/// per payload type, so 128 cover every RTP payload type (RFC 3550 §5.1).
+const MAX_PT_HISTORY: usize = 128;
+
 /// Limits for parsing a description again, or one this side wrote: a
 /// remote text was accepted (within the configured limits) when it was
 /// applied, and has only grown by the bounded number of trickled
@@ -186,6 +190,13 @@ pub struct Jsep {
     snapshot: Option<Snapshot>,
     remote_ice_restart: bool,
     transport: Option<NegotiatedTransport>,
+    /// Every payload type a description of this session that became
+    /// current (offer or answer, either side) gave a codec of its BUNDLE
+    /// group, first meaning kept: a dynamic payload type keeps its codec
+    /// for the whole session (RFC 3264 §8.3.2), so later offers give each
+    /// back to its codec and to no other. One entry per payload type, at
+    /// most [`MAX_PT_HISTORY`].
+    pt_history: Vec<Codec>,
 }
 
 impl Jsep {
@@ -210,6 +221,7 @@ impl Jsep {
             snapshot: None,
             remote_ice_restart: false,
             transport: None,
+            pt_history: Vec::new(),
         }
     }
 
@@ -473,27 +485,10 @@ impl Jsep {
             }
         }
         // RFC 3264 §8.3.2: a dynamic payload type keeps its codec for the
-        // session, so the numbers either side's current description gave
-        // the group's sections (offered codecs the answer left out too) go
-        // back to their codecs and to no other.
-        if let Some(t) = &self.transport {
-            let in_group = |m: &MediaDescription| {
-                !m.is_rejected()
-                    && matches!(m.kind, MediaKind::Audio | MediaKind::Video)
-                    && m.mid().is_some_and(|mid| {
-                        mid == t.transport_mid || t.bundle.iter().any(|b| b == mid)
-                    })
-            };
-            for d in [&self.current_local, &self.current_remote]
-                .into_iter()
-                .flatten()
-            {
-                let model = d.model();
-                for m in model.media.iter().filter(|m| in_group(m)) {
-                    numbers.remember(Codec::from_section(m));
-                }
-            }
-        }
+        // session, so the numbers any earlier description gave the group's
+        // sections (offered codecs the answer left out too) go back to
+        // their codecs and to no other.
+        numbers.remember(self.pt_history.iter().cloned());
         let mut sections = Vec::with_capacity(slots.len());
         let mut seen_kinds: Vec<MediaKind> = Vec::new();
         let mut first = true;
@@ -1492,7 +1487,38 @@ impl Jsep {
         self.snapshot = None;
         self.remote_ice_restart = false;
         self.transport = transport.map(|t| NegotiatedTransport { sctp, ..t });
+        self.remember_payload_types(offer, answer);
         Ok(())
+    }
+
+    /// Adds the payload types of the BUNDLE group's RTP sections in a
+    /// completed exchange's offer and answer to [`Self::pt_history`]
+    /// (RFC 3264 §8.3.2); a payload type already there keeps its first
+    /// codec.
+    fn remember_payload_types(&mut self, offer: &Sdp, answer: &Sdp) {
+        let Some(t) = &self.transport else { return };
+        let in_group = |m: &&MediaDescription| {
+            !m.is_rejected()
+                && matches!(m.kind, MediaKind::Audio | MediaKind::Video)
+                && m.mid()
+                    .is_some_and(|mid| mid == t.transport_mid || t.bundle.iter().any(|b| b == mid))
+        };
+        let codecs = [offer, answer]
+            .into_iter()
+            .flat_map(|d| d.media.iter().filter(in_group))
+            .flat_map(Codec::from_section);
+        for c in codecs {
+            if self.pt_history.len() >= MAX_PT_HISTORY {
+                break;
+            }
+            if !self
+                .pt_history
+                .iter()
+                .any(|h| h.payload_type == c.payload_type)
+            {
+                self.pt_history.push(c);
+            }
+        }
     }
 
     /// The transport a completed exchange settles (RFC 8829 §5.10; RFC 9143

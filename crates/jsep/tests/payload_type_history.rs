@@ -1,0 +1,309 @@
+//! Payload type stability across renegotiations: a dynamic payload type
+//! keeps one meaning for the whole session (RFC 3264 §8.3.2), whichever
+//! side offers and however codec preferences change between exchanges,
+//! and each description's BUNDLE group gives a payload type one
+//! configuration (RFC 8843 §9.1.1).
+
+use ferrtc_jsep::{
+    AnswerOptions, Codec, IceCredentials, Jsep, JsepConfig, OfferOptions, SessionDescription,
+    TransceiverInit,
+};
+use ferrtc_sdp::{Direction, Fingerprint, HashFunction, MediaKind, SessionDescription as Sdp};
+
+fn jsep(ufrag: &str) -> Jsep {
+    Jsep::new(JsepConfig::new(
+        9,
+        IceCredentials::new(ufrag, "passwordpasswordpassword"),
+        vec![Fingerprint::from_digest(
+            HashFunction::Sha256,
+            &[ufrag.len() as u8; 32],
+        )],
+    ))
+}
+
+fn video() -> TransceiverInit {
+    TransceiverInit::new(MediaKind::Video, Direction::SendRecv)
+}
+
+fn audio() -> TransceiverInit {
+    TransceiverInit::new(MediaKind::Audio, Direction::SendRecv)
+}
+
+fn default_video(name: &str) -> Codec {
+    ferrtc_jsep::default_video_codecs()
+        .into_iter()
+        .find(|c| c.name == name)
+        .expect("a default video codec")
+}
+
+fn parsed(d: &SessionDescription) -> Sdp {
+    d.sdp.parse().expect("our own SDP parses")
+}
+
+/// One full exchange, `offerer` offering; every step must succeed (the
+/// peer refuses a description that breaks RFC 8843 §9.1.1). Returns the
+/// offer and the answer.
+fn exchange(offerer: &mut Jsep, answerer: &mut Jsep, context: &str) -> (Sdp, Sdp) {
+    let offer = offerer
+        .create_offer(OfferOptions::default())
+        .expect("offer");
+    let fail = |step: &str, e: ferrtc_jsep::JsepError| -> ! {
+        panic!("{context}: {step}: {e}\n{}", offer.sdp)
+    };
+    offerer
+        .set_local_description(offer.clone())
+        .unwrap_or_else(|e| fail("local offer", e));
+    answerer
+        .set_remote_description(offer.clone())
+        .unwrap_or_else(|e| fail("remote offer", e));
+    let answer = answerer
+        .create_answer(AnswerOptions::default())
+        .expect("answer");
+    answerer
+        .set_local_description(answer.clone())
+        .unwrap_or_else(|e| fail("local answer", e));
+    offerer
+        .set_remote_description(answer.clone())
+        .unwrap_or_else(|e| fail("remote answer", e));
+    (parsed(&offer), parsed(&answer))
+}
+
+/// What a payload type means for RFC 3264 §8.3.2: encoding name, clock
+/// rate, channels, the parameters that tell configurations of one codec
+/// apart, and for RTX the codec it repairs.
+fn meaning(c: &Codec) -> String {
+    let p = |k: &str| c.param(k).unwrap_or("").to_owned();
+    let identity = match c.name.to_ascii_lowercase().as_str() {
+        "h264" => format!(
+            "packetization-mode={} profile={}",
+            p("packetization-mode"),
+            p("profile-level-id").get(..4).unwrap_or("")
+        ),
+        "vp9" => format!("profile-id={}", p("profile-id")),
+        "av1" => format!("profile={}", p("profile")),
+        "rtx" => format!("apt={}", p("apt")),
+        _ => String::new(),
+    };
+    format!(
+        "{}/{}/{} {identity}",
+        c.name.to_ascii_lowercase(),
+        c.clock_rate,
+        c.channels.unwrap_or(1)
+    )
+}
+
+/// The payload types a session's descriptions used, checked as each
+/// description comes: a payload type keeps its first meaning in every
+/// later description (RFC 3264 §8.3.2), a description's bundled sections
+/// give a payload type one configuration (RFC 8843 §9.1.1), and each RTX
+/// names a media codec of its own section (RFC 4588 §8.6).
+#[derive(Default)]
+struct Ledger {
+    /// Payload type, its meaning, and the description that first used it.
+    seen: Vec<(u8, String, String)>,
+}
+
+impl Ledger {
+    fn check(&mut self, label: &str, sdp: &Sdp) {
+        let mut in_group: Vec<Codec> = Vec::new();
+        for (i, m) in sdp.media.iter().enumerate() {
+            if m.is_rejected() || !m.is_rtp() {
+                continue;
+            }
+            let codecs = Codec::from_section(m);
+            for c in &codecs {
+                if c.is_rtx() {
+                    let names_media = c.apt().is_some_and(|apt| {
+                        codecs.iter().any(|x| !x.is_rtx() && x.payload_type == apt)
+                    });
+                    assert!(
+                        names_media,
+                        "{label} section {i}: RTX {} names no media codec: {codecs:?}",
+                        c.payload_type
+                    );
+                }
+                match in_group.iter().find(|g| g.payload_type == c.payload_type) {
+                    Some(g) => assert_eq!(
+                        (g.name.to_ascii_lowercase(), g.clock_rate, &g.fmtp),
+                        (c.name.to_ascii_lowercase(), c.clock_rate, &c.fmtp),
+                        "{label}: payload type {} has two configurations in the BUNDLE group",
+                        c.payload_type
+                    ),
+                    None => in_group.push(c.clone()),
+                }
+                let now = meaning(c);
+                match self.seen.iter().find(|(pt, _, _)| *pt == c.payload_type) {
+                    Some((_, first, at)) => assert_eq!(
+                        first, &now,
+                        "{label}: payload type {} was {first} in {at}, now {now}",
+                        c.payload_type
+                    ),
+                    None => self.seen.push((c.payload_type, now, label.to_owned())),
+                }
+            }
+        }
+    }
+
+    fn exchange(&mut self, label: &str, offerer: &mut Jsep, answerer: &mut Jsep) {
+        let (offer, answer) = exchange(offerer, answerer, label);
+        self.check(&format!("{label} offer"), &offer);
+        self.check(&format!("{label} answer"), &answer);
+    }
+}
+
+/// B offers VP8 on 98, a number of its own, in a re-offer A answers with
+/// VP9 only; after one more exchange neither current description lists 98,
+/// yet A's next re-offer must not give 98 to another codec (AV1 asks
+/// for it): 98 means VP8 for the rest of the session.
+#[test]
+fn a_payload_type_offered_two_exchanges_ago_keeps_its_codec() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut ledger = Ledger::default();
+    let video_a = a.add_transceiver(video());
+    let mut vp9 = default_video("VP9");
+    vp9.payload_type = 96;
+    a.set_codec_preferences(video_a, vec![vp9.clone()]).unwrap();
+    ledger.exchange("1 (A offers)", &mut a, &mut b);
+    ledger.exchange("2 (B offers)", &mut b, &mut a);
+    ledger.exchange("3 (A offers)", &mut a, &mut b);
+    let mut av1 = default_video("AV1");
+    av1.payload_type = 98;
+    a.set_codec_preferences(video_a, vec![vp9, av1]).unwrap();
+    ledger.exchange("4 (A offers)", &mut a, &mut b);
+}
+
+/// The offerer alternates while B narrows its preferences to VP8, then
+/// widens them again and both sides add sections: every payload type keeps
+/// its meaning.
+#[test]
+fn payload_types_keep_their_codecs_across_alternating_renegotiations() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut ledger = Ledger::default();
+    a.add_transceiver(video());
+    a.add_transceiver(audio());
+    ledger.exchange("1 (A offers)", &mut a, &mut b);
+    let video_b = b.transceivers()[0].id();
+    b.set_codec_preferences(video_b, vec![default_video("VP8")])
+        .unwrap();
+    for round in 2..8 {
+        let label = format!("{round}");
+        if round % 2 == 0 {
+            ledger.exchange(&label, &mut b, &mut a);
+        } else {
+            ledger.exchange(&label, &mut a, &mut b);
+        }
+        if round == 3 {
+            b.set_codec_preferences(video_b, Vec::new()).unwrap();
+            b.add_transceiver(video());
+        }
+        if round == 5 {
+            a.add_transceiver(video());
+        }
+    }
+}
+
+/// A numbers its codecs unlike ferrtc's defaults (VP9 on 96, H.264 on 97,
+/// VP8 on 102); the sides then take turns offering and both add sections:
+/// every payload type keeps its meaning.
+#[test]
+fn payload_types_keep_their_codecs_when_the_peer_numbers_differently() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut ledger = Ledger::default();
+    let video_a = a.add_transceiver(video());
+    let mut vp9 = default_video("VP9");
+    vp9.payload_type = 96;
+    let mut h264 = ferrtc_jsep::default_video_codecs()
+        .into_iter()
+        .find(|c| c.param("profile-level-id") == Some("42e01f"))
+        .expect("a constrained baseline H.264 default");
+    h264.payload_type = 97;
+    let mut vp8 = default_video("VP8");
+    vp8.payload_type = 102;
+    a.set_codec_preferences(video_a, vec![vp9, h264, vp8])
+        .unwrap();
+    for round in 0..6 {
+        let label = format!("{}", round + 1);
+        if round % 2 == 0 {
+            ledger.exchange(&label, &mut a, &mut b);
+        } else {
+            ledger.exchange(&label, &mut b, &mut a);
+        }
+        if round == 1 {
+            a.add_transceiver(video());
+            b.add_transceiver(video());
+        }
+    }
+}
+
+/// A small deterministic generator (a 64-bit LCG) for the random test.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// Random codec preferences on random payload types, a random offerer and
+/// new transceivers now and then: every exchange completes (the peer
+/// refuses a description that breaks RFC 8843 §9.1.1), and every
+/// description gives a payload type one configuration in its BUNDLE group
+/// and names a media codec in each RTX.
+#[test]
+fn random_renegotiations_keep_bundle_numbering_valid() {
+    let mut choices: Vec<Codec> = ferrtc_jsep::default_video_codecs()
+        .into_iter()
+        .filter(|c| !c.is_rtx())
+        .collect();
+    choices.push(Codec::new(0, "VP9", 90000, None).with_fmtp("profile-id=2"));
+    choices.push(
+        Codec::new(0, "H264", 90000, None)
+            .with_fmtp("level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f"),
+    );
+    choices.push(
+        Codec::new(0, "H264", 90000, None)
+            .with_fmtp("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"),
+    );
+    let dynamic: Vec<u8> = (96..=127).chain(35..=63).collect();
+    for seed in 0..40u64 {
+        let mut rng = Lcg(seed);
+        let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+        a.add_transceiver(video());
+        for step in 0..8 {
+            let side = if rng.below(2) == 0 { &mut a } else { &mut b };
+            let ids: Vec<_> = side.transceivers().iter().map(|t| t.id()).collect();
+            if !ids.is_empty() && rng.below(2) == 0 {
+                let id = ids[rng.below(ids.len())];
+                let mut prefs: Vec<Codec> = Vec::new();
+                for _ in 0..=rng.below(4) {
+                    let mut c = choices[rng.below(choices.len())].clone();
+                    c.payload_type = dynamic[rng.below(dynamic.len())];
+                    if !prefs.iter().any(|p| p.payload_type == c.payload_type) {
+                        prefs.push(c);
+                    }
+                }
+                if rng.below(4) == 0 {
+                    prefs.clear();
+                }
+                // Preferences the transceiver cannot use are refused; the
+                // old ones stay then.
+                let _ = side.set_codec_preferences(id, prefs);
+            }
+            if rng.below(3) == 0 {
+                side.add_transceiver(video());
+            }
+            let label = format!("seed {seed} step {step}");
+            let (offer, answer) = if rng.below(2) == 0 {
+                exchange(&mut a, &mut b, &label)
+            } else {
+                exchange(&mut b, &mut a, &label)
+            };
+            Ledger::default().check(&format!("{label} offer"), &offer);
+            Ledger::default().check(&format!("{label} answer"), &answer);
+        }
+    }
+}
