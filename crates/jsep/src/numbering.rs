@@ -67,14 +67,23 @@ impl BundleNumbers {
 
     /// The payload type an earlier description gave `c`'s configuration
     /// (or, for a media codec, the same codec, RFC 3264 §8.3.2), if neither
-    /// the group nor this assignment uses it now.
-    fn earlier_number(&self, c: &Codec, taken: &[u8]) -> Option<u8> {
+    /// the group nor this assignment uses it now. A number that only
+    /// matches `c`'s codec is never one in `exact_elsewhere`, which another
+    /// codec of the assignment has the very configuration of.
+    fn earlier_number(&self, c: &Codec, taken: &[u8], exact_elsewhere: &[u8]) -> Option<u8> {
         let free =
             |pt: u8| !taken.contains(&pt) && !self.codecs.iter().any(|g| g.payload_type == pt);
         let candidates = || self.earlier.iter().filter(|e| free(e.payload_type));
         candidates()
             .find(|e| same_configuration(e, c))
-            .or_else(|| candidates().find(|e| !c.is_rtx() && !e.is_rtx() && e.matches(c)))
+            .or_else(|| {
+                candidates().find(|e| {
+                    !c.is_rtx()
+                        && !e.is_rtx()
+                        && !exact_elsewhere.contains(&e.payload_type)
+                        && e.matches(c)
+                })
+            })
             .map(|e| e.payload_type)
     }
 
@@ -105,6 +114,15 @@ impl BundleNumbers {
             .iter()
             .filter(|c| !c.is_rtx())
             .map(|c| c.payload_type)
+            .collect();
+        // Earlier numbers of the very configuration of one of `codecs`: the
+        // exact pass over all of them comes before any codec takes one
+        // that merely matches it (RFC 3264 §8.3.2).
+        let exact_earlier: Vec<u8> = self
+            .earlier
+            .iter()
+            .filter(|e| !e.is_rtx() && codecs.iter().any(|c| same_configuration(e, c)))
+            .map(|e| e.payload_type)
             .collect();
         let mut taken: Vec<u8> = Vec::new();
         // A media codec's old payload type -> its new one, for the RTX `apt`s.
@@ -152,7 +170,7 @@ impl BundleNumbers {
             };
             let pt = match self.codecs.iter().find(|g| same_configuration(g, &c)) {
                 Some(g) if !taken.contains(&g.payload_type) => Some(g.payload_type),
-                _ => match self.earlier_number(&c, &taken) {
+                _ => match self.earlier_number(&c, &taken, &exact_earlier) {
                     Some(pt) => Some(pt),
                     None if !used(c.payload_type) => Some(c.payload_type),
                     None => DYNAMIC_PAYLOAD_TYPES

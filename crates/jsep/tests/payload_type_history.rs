@@ -172,6 +172,47 @@ fn a_payload_type_offered_two_exchanges_ago_keeps_its_codec() {
     ledger.exchange("4 (A offers)", &mut a, &mut b);
 }
 
+/// B re-offers H.264 (constrained baseline, packetization-mode 1, level
+/// asymmetry allowed) on 120 and A answers VP8 only. A's next re-offer
+/// lists first the same codec without `level-asymmetry-allowed` (which
+/// matches it but is another configuration), then B's exact configuration:
+/// 120 goes back to the exact configuration (RFC 3264 §8.3.2), and the
+/// codec that only matches takes a number of its own.
+#[test]
+fn a_remembered_payload_type_goes_to_its_exact_configuration_before_a_matching_one() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut ledger = Ledger::default();
+    let video_a = a.add_transceiver(video());
+    let vp8 = default_video("VP8");
+    a.set_codec_preferences(video_a, vec![vp8.clone()]).unwrap();
+    ledger.exchange("1 (A offers)", &mut a, &mut b);
+    let exact = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+    let video_b = b.transceivers()[0].id();
+    b.set_codec_preferences(
+        video_b,
+        vec![
+            vp8.clone(),
+            Codec::new(120, "H264", 90000, None).with_fmtp(exact),
+        ],
+    )
+    .unwrap();
+    ledger.exchange("2 (B offers)", &mut b, &mut a);
+    let matching = Codec::new(110, "H264", 90000, None)
+        .with_fmtp("packetization-mode=1;profile-level-id=42e01f");
+    let same = Codec::new(102, "H264", 90000, None).with_fmtp(exact);
+    a.set_codec_preferences(video_a, vec![vp8, matching, same])
+        .unwrap();
+    let offer = a.create_offer(OfferOptions::default()).expect("offer");
+    let codecs = Codec::from_section(&parsed(&offer).media[0]);
+    let on_120 = codecs.iter().find(|c| c.payload_type == 120);
+    assert_eq!(
+        on_120.and_then(|c| c.fmtp.as_deref()),
+        Some(exact),
+        "120 keeps B's configuration: {codecs:?}"
+    );
+    ledger.check("3 offer (A)", &parsed(&offer));
+}
+
 /// The offerer alternates while B narrows its preferences to VP8, then
 /// widens them again and both sides add sections: every payload type keeps
 /// its meaning.
