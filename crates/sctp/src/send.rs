@@ -375,8 +375,12 @@ impl Sender {
     ///
     /// The peer answers a request as a whole (RFC 6525 §4.4), so one
     /// stream it refuses would have every stream asked with it refused
-    /// too: a stream whose reset was refused goes alone, once no stream
-    /// never refused is waiting, the least refused first.
+    /// too: a stream refused once goes alone, once no stream never refused
+    /// is waiting, to tell a stream the peer refuses from one refused with
+    /// it. Streams refused alone too are the peer's to refuse: they are
+    /// asked together again, so that each is given up within
+    /// `max_retransmits` + 1 refusals of its requests, not one stream after
+    /// another.
     pub(crate) fn take_drained_resets(&mut self, out: &mut Vec<u16>) {
         let mut refused: Option<(u32, u16)> = None;
         for (&id, st) in &mut self.streams {
@@ -390,12 +394,26 @@ impl Sender {
                 refused = Some((st.reset_refusals, id));
             }
         }
-        if out.is_empty()
-            && let Some((_, id)) = refused
-            && let Some(st) = self.streams.get_mut(&id)
-        {
-            st.state = StreamState::Resetting;
-            out.push(id);
+        match refused {
+            _ if !out.is_empty() => {}
+            // Refused once, perhaps only for another stream asked with it:
+            // asked alone.
+            Some((1, id)) => {
+                if let Some(st) = self.streams.get_mut(&id) {
+                    st.state = StreamState::Resetting;
+                    out.push(id);
+                }
+            }
+            // Each refused alone too: the peer refuses them, asked together.
+            Some(_) => {
+                for (&id, st) in &mut self.streams {
+                    if st.state == StreamState::ResetQueued && st.queue.is_empty() {
+                        st.state = StreamState::Resetting;
+                        out.push(id);
+                    }
+                }
+            }
+            None => {}
         }
         out.sort_unstable();
     }

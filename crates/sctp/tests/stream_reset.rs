@@ -1204,3 +1204,53 @@ fn a_reset_of_every_stream_tells_of_every_stream_also_one_the_peer_never_sent_on
     assert_eq!(raw.feed(&mut b, &request), [(seq, SUCCESS_PERFORMED)]);
     assert_eq!(story(&mut b), ["reset:all"], "one event for every stream");
 }
+
+/// A peer that refuses every reset (RFC 6525 §4.4 Denied) has nine
+/// streams closed at once given up within max_retransmits + 1 refusals of
+/// the requests that ask them, plus at most one request of each stream
+/// alone (to tell a stream the peer refuses from one refused with it):
+/// not one stream after another, each after max_retransmits + 1 requests
+/// an RTO apart, which kept hundreds of channels closed together Closing
+/// for hours.
+#[test]
+fn a_peer_refusing_every_reset_gives_up_many_streams_in_bounded_requests() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let start = Instant::now();
+    let mut now = start;
+    for s in 1..=9 {
+        b.reset_stream(s).unwrap();
+    }
+    let mut buf = Vec::new();
+    let (mut requests, mut failed) = (0, Vec::new());
+    let mut last_failed_at = start;
+    for _ in 0..1000 {
+        let mut seqs = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            seqs.extend(outgoing_reset_request_seqs(&buf));
+        }
+        for seq in seqs {
+            requests += 1;
+            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, DENIED)))
+                .unwrap();
+        }
+        while let Some(e) = b.poll_event() {
+            if let Event::OutgoingStreamResetFailed(s) = e {
+                failed.push(s);
+                last_failed_at = now;
+            }
+        }
+        if failed.len() == 9 {
+            break;
+        }
+        let Some(t) = b.poll_timeout() else { break };
+        now = now.max(t);
+        b.handle_timeout(now);
+    }
+    failed.sort_unstable();
+    assert_eq!(failed, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert!(
+        requests <= 11 + 9,
+        "{requests} refused requests, the last stream given up after {:?}",
+        last_failed_at - start
+    );
+}
