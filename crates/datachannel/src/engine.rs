@@ -726,8 +726,17 @@ impl DataChannels {
                     self.on_incoming_reset(stream);
                 }
                 ferrtc_sctp::Event::AllIncomingStreamsReset => {
-                    // RFC 6525 §4.1: every stream, so every channel on one.
-                    let mut streams: Vec<u16> = self.by_stream.keys().copied().collect();
+                    // RFC 6525 §4.1: every stream, so every channel on one,
+                    // but a channel of ours the peer has not acknowledged
+                    // (RFC 8832 §6; the request follows every message the
+                    // peer sent before it, RFC 6525 §5.2.2) was unknown to
+                    // the peer when it sent the request.
+                    let mut streams: Vec<u16> = self
+                        .by_stream
+                        .iter()
+                        .filter(|(_, id)| !self.channels.get(id).is_some_and(|c| c.awaiting_ack))
+                        .map(|(s, _)| *s)
+                        .collect();
                     streams.sort_unstable();
                     for stream in streams {
                         self.on_incoming_reset(stream);

@@ -1379,3 +1379,34 @@ fn a_stream_whose_reset_was_refused_is_not_given_to_a_new_in_band_channel() {
         Err(Error::NoFreeStream)
     );
 }
+
+/// The peer's reset of every stream (RFC 6525 §4.1, an Outgoing SSN Reset
+/// Request listing none) closes the channels the peer had when it sent it
+/// (RFC 8831 §6.7), not one we open at the same time: our
+/// DATA_CHANNEL_OPEN (RFC 8832 §5.1) had not reached the peer, which
+/// resets nothing of a stream it never used. Here the peer closes its
+/// channel x with such a request while we open y: y stays open.
+#[test]
+fn the_peers_reset_of_every_stream_spares_a_channel_it_did_not_know() {
+    let mut p = Pair::new();
+    let x = p.b.create(p.now, "x", DataChannelInit::default()).unwrap();
+    p.pump();
+    p.b.close(p.now, x).unwrap();
+    let y = p.a.create(p.now, "y", DataChannelInit::default()).unwrap();
+    // The peer's reset of every stream crosses our DATA_CHANNEL_OPEN.
+    let mut buf = Vec::new();
+    while p.b.poll_transmit(p.now, &mut buf).is_some() {
+        let _ = p.a.handle_receive(p.now, &resetting_every_stream(&buf));
+    }
+    p.pump_b_resetting_every_stream();
+    assert!(p.b_events.contains(&Event::Closed(x)), "{:?}", p.b_events);
+    assert!(
+        !p.a_events.contains(&Event::Closing(y)) && !p.a_events.contains(&Event::Closed(y)),
+        "y was closed by a reset sent before the peer knew it: {:?}",
+        p.a_events
+    );
+    assert_eq!(
+        p.a.channel(y).map(|c| c.ready_state),
+        Some(DataChannelState::Open)
+    );
+}
