@@ -203,8 +203,9 @@ pub struct DataChannels {
     /// Streams whose outgoing reset the peer refused for good (RFC 6525
     /// §4.4): the peer's side of them was never reset and its channel may
     /// still be open and sending on them, so no new channel of ours goes on
-    /// them for the rest of the association (RFC 8831 §6.7: a stream is
-    /// reused once both directions are reset). At most one entry a stream.
+    /// them (RFC 8831 §6.7: a stream is reused once both directions are
+    /// reset) until the peer resets its side and performs our answering
+    /// reset. At most one entry a stream.
     retired: HashSet<u16>,
     /// Bytes held in every channel's `held`.
     held_total: usize,
@@ -736,8 +737,11 @@ impl DataChannels {
                         .iter()
                         .filter(|(_, id)| !self.channels.get(id).is_some_and(|c| c.awaiting_ack))
                         .map(|(s, _)| *s)
+                        .chain(self.retired.iter().copied())
                         .collect();
                     streams.sort_unstable();
+                    // A retired stream may be the peer's new channel's too.
+                    streams.dedup();
                     for stream in streams {
                         self.on_incoming_reset(stream);
                     }
@@ -771,6 +775,7 @@ impl DataChannels {
     /// ours; the channel is closed once both are done.
     fn on_incoming_reset(&mut self, stream: u16) {
         let Some(&id) = self.by_stream.get(&stream) else {
+            self.answer_retired(stream);
             return;
         };
         let Some(c) = self.channels.get_mut(&id) else {
@@ -791,9 +796,32 @@ impl DataChannels {
         }
     }
 
+    /// The peer reset its side of a retired stream, its channel there
+    /// closing (RFC 8831 §6.7): we answer with our reset of the stream,
+    /// which no channel of ours has. Once it is performed both directions
+    /// are reset and the stream is free again (`on_outgoing_reset`).
+    fn answer_retired(&mut self, stream: u16) {
+        if !self.retired.contains(&stream) || self.stale_resets.contains(&stream) {
+            return;
+        }
+        let Some(sctp) = self.sctp.as_mut() else {
+            return;
+        };
+        match sctp.reset_stream(stream) {
+            // StreamClosing: SCTP is resetting it already, at the peer's
+            // request (RFC 6525 §5.2.3).
+            Ok(()) | Err(ferrtc_sctp::Error::StreamClosing(_)) => {
+                self.stale_resets.insert(stream);
+            }
+            Err(e) => tracing::debug!("retired stream {stream} reset failed: {e}"),
+        }
+    }
+
     /// Our outgoing reset of `stream` completed.
     fn on_outgoing_reset(&mut self, now: Instant, stream: u16) {
         if self.stale_resets.remove(&stream) {
+            // Both directions are reset now (a retired stream's answer).
+            self.retired.remove(&stream);
             // The reset of a channel that is gone: the stream's new channel
             // may send now.
             self.release_held(now, stream);
@@ -819,8 +847,9 @@ impl DataChannels {
     /// The peer refused our outgoing reset of `stream` for good (RFC 6525
     /// §4.4 Denied, again and again): a channel closing on it cannot close
     /// as RFC 8831 §6.7 has it, and closes now rather than stay closing,
-    /// but its stream is retired: the peer may still use its side of it,
-    /// and a new channel there would get the old one's messages. A stream
+    /// but its stream is retired unless the peer reset its side already:
+    /// the peer may still use its side of it, and a new channel there
+    /// would get the old one's messages. A stream
     /// whose channel is gone (the peer reused it) goes to its new channel.
     fn on_outgoing_reset_failed(&mut self, now: Instant, stream: u16) {
         tracing::debug!("the peer refused the reset of stream {stream}");
@@ -831,8 +860,16 @@ impl DataChannels {
         let Some(&id) = self.by_stream.get(&stream) else {
             return;
         };
-        if self.channels.get(&id).is_some_and(|c| c.reset_sent) {
-            self.retired.insert(stream);
+        let Some(c) = self.channels.get(&id) else {
+            return;
+        };
+        if c.reset_sent {
+            // The peer reset its side already: it sends nothing more there
+            // and may reuse the stream (RFC 8831 §6.7), so the stream is
+            // not retired.
+            if !c.reset_in {
+                self.retired.insert(stream);
+            }
             self.finish(id);
         }
     }

@@ -1380,6 +1380,63 @@ fn a_stream_whose_reset_was_refused_is_not_given_to_a_new_in_band_channel() {
     );
 }
 
+/// The streams listed by the Outgoing SSN Reset Requests (RFC 6525 §4.1)
+/// in an SCTP packet.
+fn reset_request_streams(packet: &[u8]) -> Vec<u16> {
+    chunks(packet)
+        .into_iter()
+        .flat_map(reconfig_params)
+        .filter(|p| p[..2] == [0, 13] && p.len() >= 16)
+        .flat_map(|p| {
+            p[16..]
+                .chunks_exact(2)
+                .map(|s| u16::from_be_bytes([s[0], s[1]]))
+        })
+        .collect()
+}
+
+/// RFC 8831 §6.7: the side whose incoming stream the peer resets answers
+/// with the reset of its outgoing stream. A stream retired when the peer
+/// refused our reset for good has no channel of ours; when the peer later
+/// closes its channel there (resets its side), we still answer with our
+/// reset of the stream, so that the peer's channel can close.
+#[test]
+fn the_peers_later_reset_of_a_retired_stream_is_answered() {
+    let mut p = Pair::new();
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(0),
+        ..DataChannelInit::default()
+    };
+    let a_old = p.a.create(p.now, "old", init.clone()).unwrap();
+    let b_old = p.b.create(p.now, "old", init.clone()).unwrap();
+    p.pump();
+    p.b.send(p.now, b_old, b"hi", false).unwrap();
+    p.a.close(p.now, a_old).unwrap();
+    p.pump_denying_a_resets();
+    assert!(p.a_events.contains(&Event::Closed(a_old)));
+    assert_eq!(p.a.create(p.now, "new", init), Err(Error::IdRetired(0)));
+    // The peer now closes its side of stream 0.
+    p.b.close(p.now, b_old).unwrap();
+    let mut buf = Vec::new();
+    let mut answered = Vec::new();
+    for _ in 0..10 {
+        while p.b.poll_transmit(p.now, &mut buf).is_some() {
+            let _ = p.a.handle_receive(p.now, &buf);
+        }
+        while p.a.poll_transmit(p.now, &mut buf).is_some() {
+            answered.extend(reset_request_streams(&buf));
+            let _ = p.b.handle_receive(p.now, &buf);
+        }
+        p.drain();
+    }
+    assert_eq!(
+        p.b.channel(b_old).map(|c| c.ready_state),
+        Some(DataChannelState::Closing)
+    );
+    assert_eq!(answered, [0], "our answering reset of stream 0");
+}
+
 /// The peer's reset of every stream (RFC 6525 §4.1, an Outgoing SSN Reset
 /// Request listing none) closes the channels the peer had when it sent it
 /// (RFC 8831 §6.7), not one we open at the same time: our
