@@ -834,8 +834,9 @@ impl DataChannels {
             return;
         };
         // A reset we did not ask for (the peer asked SCTP for it, RFC 6525
-        // §5.2.3) does not close the channel.
+        // §5.2.3) does not close the channel: the messages it held go now.
         if !c.reset_sent {
+            self.release_held(now, stream);
             return;
         }
         c.reset_out_done = true;
@@ -863,7 +864,11 @@ impl DataChannels {
         let Some(c) = self.channels.get(&id) else {
             return;
         };
-        if c.reset_sent {
+        if !c.reset_sent {
+            // A reset the peer asked for (RFC 6525 §5.2.3) and then refused:
+            // the open channel's held messages go on the stream as it is.
+            self.release_held(now, stream);
+        } else {
             // The peer reset its side already: it sends nothing more there
             // and may reuse the stream (RFC 8831 §6.7), so the stream is
             // not retired.
@@ -903,8 +908,10 @@ impl DataChannels {
         }
     }
 
-    /// The stale reset of `stream` completed: its channel's held messages go
-    /// to SCTP in order, then its own reset if one is due.
+    /// The stale reset of `stream`, or one the peer asked for, completed or
+    /// was given up: its channel's held messages go to SCTP in order, its
+    /// `bufferedAmountLowThreshold` is set again (SCTP dropped it with the
+    /// stream's reset), then its own reset goes if one is due.
     fn release_held(&mut self, now: Instant, stream: u16) {
         let Some(&id) = self.by_stream.get(&stream) else {
             return;
@@ -926,8 +933,10 @@ impl DataChannels {
     }
 
     /// Hands one message of a channel to SCTP, or holds it while an earlier
-    /// reset of its stream is pending. Held bytes count against the
-    /// association's send buffer, so releasing them cannot overflow it.
+    /// reset of its stream is pending, or one the peer asked for (RFC 6525
+    /// §4.2, §5.2.3: SCTP takes no message on a stream being reset, but the
+    /// channel is open). Held bytes count against the association's send
+    /// buffer, so releasing them cannot overflow it.
     fn transmit(
         &mut self,
         now: Instant,
@@ -949,23 +958,27 @@ impl DataChannels {
                 limit: self.max_send_buffer,
             }));
         }
-        if self.stale_resets.contains(&stream) || !c.held.is_empty() {
-            if buffered + payload.len() > self.max_send_buffer {
-                return Err(Error::Sctp(ferrtc_sctp::Error::SendBufferFull {
-                    buffered,
-                    limit: self.max_send_buffer,
-                }));
+        if !self.stale_resets.contains(&stream) && c.held.is_empty() {
+            match sctp.send(now, stream, ppid, payload, options) {
+                // Not our reset: the peer's request has SCTP reset the
+                // stream; the message waits for it.
+                Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {}
+                sent => return sent.map_err(Error::from),
             }
-            c.held.push_back(Held {
-                ppid,
-                data: payload.to_vec(),
-                options,
-            });
-            c.held_bytes += counted(ppid, payload.len());
-            self.held_total += payload.len();
-            return Ok(());
         }
-        sctp.send(now, stream, ppid, payload, options)?;
+        if buffered + payload.len() > self.max_send_buffer {
+            return Err(Error::Sctp(ferrtc_sctp::Error::SendBufferFull {
+                buffered,
+                limit: self.max_send_buffer,
+            }));
+        }
+        c.held.push_back(Held {
+            ppid,
+            data: payload.to_vec(),
+            options,
+        });
+        c.held_bytes += counted(ppid, payload.len());
+        self.held_total += payload.len();
         Ok(())
     }
 

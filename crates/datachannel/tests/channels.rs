@@ -1467,3 +1467,45 @@ fn the_peers_reset_of_every_stream_spares_a_channel_it_did_not_know() {
         Some(DataChannelState::Open)
     );
 }
+
+/// An Incoming SSN Reset Request listing no stream (RFC 6525 §4.2) has
+/// SCTP reset every outgoing stream in use with a request of its own, and
+/// SCTP takes no message on a stream until its reset completes. The
+/// channels on those streams are open (the application closed none), so
+/// their `send()` does not fail meanwhile (W3C webrtc-pc `send()` throws
+/// only when the channel is not open or the buffer is full): the engine
+/// holds the messages until the reset completes.
+#[test]
+fn an_open_channel_sends_while_the_peer_has_every_stream_reset() {
+    let mut p = Pair::new();
+    let id = p.a.create(p.now, "c", DataChannelInit::default()).unwrap();
+    let mut buf = Vec::new();
+    let (mut b_isn, mut header) = (None, None);
+    for _ in 0..10 {
+        while p.a.poll_transmit(p.now, &mut buf).is_some() {
+            let _ = p.b.handle_receive(p.now, &buf);
+        }
+        while p.b.poll_transmit(p.now, &mut buf).is_some() {
+            header = Some(buf[..12].to_vec());
+            for c in chunks(&buf) {
+                if (c[0] == 0 || c[0] == 64) && b_isn.is_none() {
+                    b_isn = Some(u32::from_be_bytes([c[4], c[5], c[6], c[7]]));
+                }
+            }
+            let _ = p.a.handle_receive(p.now, &buf);
+        }
+        p.drain();
+    }
+    // The peer's first request: its sequence number is its initial TSN,
+    // that of its first DATA chunk (the ACK).
+    let mut packet = header.expect("b sent a packet");
+    packet.extend_from_slice(&[130, 0, 0, 12, 0, 14, 0, 8]);
+    packet.extend_from_slice(&b_isn.expect("b sent DATA").to_be_bytes());
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Open)
+    );
+    assert_eq!(p.a.send(p.now, id, b"still open", false), Ok(()));
+}
