@@ -1725,3 +1725,36 @@ fn check_list_pairs_keep_their_ids_when_the_restart_answer_arrives() {
         .collect();
     assert_eq!(before, after, "the same pairs changed ids");
 }
+/// W3C webrtc-stats `RTCIceCandidatePairStats.packetsSent`: the packets
+/// sent on this pair. After a restart, the new generation's pair on the
+/// selected pair's addresses is a new object (new id) that has carried
+/// nothing yet; the packets are the old pair's, reported under its id,
+/// and must not be reported a second time under the new pair's.
+#[test]
+fn a_new_generations_pair_reports_none_of_the_old_pairs_traffic() {
+    let mut pair = Pair::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    connect(&mut pair);
+    let now = pair.net.now();
+    pair.a().pc.restart_ice(now).unwrap();
+    pair.signal();
+    pair.negotiate();
+    // B's new candidates reach A; the network does not run, so no check
+    // of the new generation has been answered yet.
+    pair.signal();
+    let selected = ice_ids(&pair.a().pc)
+        .1
+        .expect("the old pair still selected");
+    let pairs = candidate_pairs_of(&pair.a().pc);
+    let old = pairs.iter().find(|p| p.id == selected).unwrap();
+    assert!(old.packets_sent > 0, "{old:?}");
+    let new: Vec<_> = pairs.iter().filter(|p| p.id != selected).collect();
+    assert!(!new.is_empty(), "{pairs:?}");
+    for p in new {
+        assert_eq!(
+            (p.packets_sent, p.bytes_sent, p.packets_received),
+            (0, 0, 0),
+            "a pair of the new generation ({}) reports the old pair's traffic: {p:?}",
+            p.state
+        );
+    }
+}

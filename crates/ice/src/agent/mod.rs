@@ -171,14 +171,43 @@ pub struct CandidatePairInfo {
     pub round_trip: RoundTrip,
     /// Application data that went between its base and remote address
     /// over its protocol, as [`Agent::selected_pair_traffic`] counts it
-    /// (by addresses, so across restarts; kept for the few pairs that
-    /// carried data, zero for the others).
+    /// (in this generation only: a pair a restart made again on the same
+    /// addresses starts from zero; kept for the few pairs that carried
+    /// data, zero for the others).
     pub traffic: PairTraffic,
 }
 
-/// The pairs that carried data, by protocol, local base and remote
-/// address, at most this many: the oldest not selected makes room.
+/// The pairs that carried data, by generation, protocol, local base and
+/// remote address, at most this many: the oldest not selected makes room.
 const MAX_PAIR_TRAFFIC: usize = 16;
+
+/// The data counted for one pair of one generation (the restarts before
+/// it, see [`Agent::generation`]): W3C webrtc-stats
+/// `RTCIceCandidatePairStats` counts per pair, and the pair a restart
+/// makes on the same addresses is another pair.
+#[derive(Debug)]
+struct TrafficEntry {
+    generation: u32,
+    protocol: Protocol,
+    local: SocketAddr,
+    remote: SocketAddr,
+    traffic: PairTraffic,
+}
+
+impl TrafficEntry {
+    fn is(
+        &self,
+        generation: u32,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> bool {
+        self.local == local
+            && self.remote == remote
+            && self.protocol == protocol
+            && self.generation == generation
+    }
+}
 
 /// A local base: a host candidate (a socket address the caller owns) or a
 /// relayed candidate (an address on a TURN server, RFC 8445 §5.1.1.2,
@@ -234,6 +263,9 @@ struct Selected {
     protocol: Protocol,
     /// Index of the pair in the current check list (`None` after a restart).
     index: Option<usize>,
+    /// The generation ([`Agent::generation`]) of its check list: its data
+    /// is counted to it.
+    generation: u32,
     priority: u64,
     local_ufrag: String,
     remote_ufrag: String,
@@ -385,9 +417,14 @@ pub struct Agent {
     /// Recent request transaction ids and their sources (replays).
     recent_requests: replay::RecentRequests,
     stats: Stats,
-    /// Data per pair (see [`PairTraffic`]), by protocol, local base and
-    /// remote address: a pair's count goes on across ICE restarts.
-    traffic: Vec<(Protocol, SocketAddr, SocketAddr, PairTraffic)>,
+    /// The ICE restarts so far (RFC 8445 §9): the generation of the
+    /// current check list.
+    generation: u32,
+    /// Data per pair (see [`PairTraffic`]), by generation, protocol, local
+    /// base and remote address: the entries of the current check list's
+    /// pairs and of the selected pair, which may be of the generation
+    /// before.
+    traffic: Vec<TrafficEntry>,
     /// The index in `traffic` of the pair last counted.
     traffic_hint: usize,
     now: Instant,
@@ -453,6 +490,7 @@ impl Agent {
             prflx_count: 0,
             recent_requests: replay::RecentRequests::default(),
             stats: Stats::default(),
+            generation: 0,
             traffic: Vec::new(),
             traffic_hint: 0,
             now,
@@ -536,14 +574,7 @@ impl Agent {
     /// pairs selected before it), if a pair is selected.
     pub fn selected_pair_traffic(&self) -> Option<PairTraffic> {
         let s = self.selected.as_ref()?;
-        let key = (s.protocol, s.pair.source, s.pair.destination);
-        Some(
-            self.traffic
-                .iter()
-                .find(|(p, l, r, _)| (*p, *l, *r) == key)
-                .map(|e| e.3)
-                .unwrap_or_default(),
-        )
+        Some(self.traffic_entry(s.generation, s.protocol, s.pair.source, s.pair.destination))
     }
 
     /// The pairs of the current check list (RFC 8445 §6.1.2; emptied by a
@@ -556,7 +587,6 @@ impl Agent {
         self.pairs.iter().enumerate().map(move |(i, p)| {
             let host = &self.hosts[p.local];
             let remote = &self.remotes[p.remote];
-            let key = (host.protocol(), host.addr, remote.addr);
             CandidatePairInfo {
                 local: self.presented_local(p),
                 remote: remote.candidate.clone(),
@@ -564,36 +594,87 @@ impl Agent {
                 nominated: p.nominated,
                 selected: selected == Some(i),
                 round_trip: p.round_trip,
-                traffic: self
-                    .traffic
-                    .iter()
-                    .find(|(p, l, r, _)| (*p, *l, *r) == key)
-                    .map(|e| e.3)
-                    .unwrap_or_default(),
+                traffic: self.traffic_entry(
+                    self.generation,
+                    host.protocol(),
+                    host.addr,
+                    remote.addr,
+                ),
             }
         })
     }
 
-    /// The traffic entry of the pair from `local` to `remote` over
-    /// `protocol`, made if there is none.
+    /// What was counted for the pair of `generation` from `local` to
+    /// `remote` over `protocol`; zero if nothing.
+    fn traffic_entry(
+        &self,
+        generation: u32,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> PairTraffic {
+        self.traffic
+            .iter()
+            .find(|e| e.is(generation, protocol, local, remote))
+            .map(|e| e.traffic)
+            .unwrap_or_default()
+    }
+
+    /// The generation whose pair from `local` to `remote` over `protocol`
+    /// data is counted to: the selected pair's if it is on those
+    /// addresses (it may be of the generation before a restart), else
+    /// the current check list's.
+    pub(super) fn traffic_generation(
+        &self,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> u32 {
+        match &self.selected {
+            Some(s)
+                if s.pair.source == local
+                    && s.pair.destination == remote
+                    && s.protocol == protocol =>
+            {
+                s.generation
+            }
+            _ => self.generation,
+        }
+    }
+
+    /// Forgets the traffic of pairs that are neither in the current check
+    /// list nor selected (after a restart or a selection).
+    pub(super) fn forget_old_traffic(&mut self) {
+        let generation = self.generation;
+        let selected = self
+            .selected
+            .as_ref()
+            .map(|s| (s.generation, s.protocol, s.pair.source, s.pair.destination));
+        self.traffic.retain(|e| {
+            e.generation == generation || selected.is_some_and(|(g, p, l, r)| e.is(g, p, l, r))
+        });
+    }
+
+    /// The traffic entry of the pair of `generation` from `local` to
+    /// `remote` over `protocol`, made if there is none.
     pub(super) fn traffic_of(
         &mut self,
+        generation: u32,
         protocol: Protocol,
         local: SocketAddr,
         remote: SocketAddr,
     ) -> &mut PairTraffic {
-        let key = (protocol, local, remote);
         // Every datagram of the selected pair comes here: the entry of the
         // last one is tried first.
         let hint = self
             .traffic
             .get(self.traffic_hint)
-            .filter(|(p, l, r, _)| (*p, *l, *r) == key)
+            .filter(|e| e.is(generation, protocol, local, remote))
             .map(|_| self.traffic_hint);
         let i = match hint.or_else(|| {
             self.traffic
                 .iter()
-                .position(|(p, l, r, _)| (*p, *l, *r) == key)
+                .position(|e| e.is(generation, protocol, local, remote))
         }) {
             Some(i) => i,
             None => {
@@ -601,21 +682,26 @@ impl Agent {
                     let selected = self
                         .selected
                         .as_ref()
-                        .map(|s| (s.protocol, s.pair.source, s.pair.destination));
+                        .map(|s| (s.generation, s.protocol, s.pair.source, s.pair.destination));
                     let old = self
                         .traffic
                         .iter()
-                        .position(|(p, l, r, _)| Some((*p, *l, *r)) != selected)
+                        .position(|e| !selected.is_some_and(|(g, p, l, r)| e.is(g, p, l, r)))
                         .unwrap_or(0);
                     self.traffic.remove(old);
                 }
-                self.traffic
-                    .push((protocol, local, remote, PairTraffic::default()));
+                self.traffic.push(TrafficEntry {
+                    generation,
+                    protocol,
+                    local,
+                    remote,
+                    traffic: PairTraffic::default(),
+                });
                 self.traffic.len() - 1
             }
         };
         self.traffic_hint = i;
-        &mut self.traffic[i].3
+        &mut self.traffic[i].traffic
     }
 
     // ---- configuration inputs ----
@@ -909,6 +995,12 @@ impl Agent {
         if let Some(s) = &mut self.selected {
             s.index = None;
         }
+        // A new generation: its pairs are new pairs (W3C webrtc-stats
+        // `RTCIceCandidatePairStats`), counted from zero, even on the
+        // selected pair's addresses; the selected pair's data keeps
+        // counting to its own generation.
+        self.generation = self.generation.wrapping_add(1);
+        self.forget_old_traffic();
         // Gather again: same hosts, new credentials; allocations that
         // failed or ended are made again.
         self.srflx.clear();
@@ -986,8 +1078,9 @@ impl Agent {
             destination: s.pair.destination,
             protocol: s.protocol,
         };
+        let generation = s.generation;
         self.stats.bytes_sent += buf.len() as u64;
-        let pair = self.traffic_of(t.protocol, t.source, t.destination);
+        let pair = self.traffic_of(generation, t.protocol, t.source, t.destination);
         pair.packets_sent += 1;
         pair.bytes_sent += buf.len() as u64;
         self.route(t, buf).ok_or(Error::RelayRefused)
@@ -1122,7 +1215,8 @@ impl Agent {
     ) -> Receive<'a> {
         if self.is_validated(proto, source, destination) {
             self.stats.bytes_received += data.len() as u64;
-            let pair = self.traffic_of(proto, destination, source);
+            let generation = self.traffic_generation(proto, destination, source);
+            let pair = self.traffic_of(generation, proto, destination, source);
             pair.packets_received += 1;
             pair.bytes_received += data.len() as u64;
             Receive::Data(data)

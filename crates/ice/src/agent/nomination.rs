@@ -123,6 +123,7 @@ impl Agent {
             pair: pair.clone(),
             protocol,
             index: Some(i),
+            generation: self.generation,
             priority: self.pairs[i].priority,
             local_ufrag: self.local.ufrag().to_owned(),
             remote_ufrag,
@@ -131,8 +132,10 @@ impl Agent {
             next_consent,
             round_trip: self.pairs[i].round_trip,
         });
-        // The restart (if any) is over: the old credentials retire.
+        // The restart (if any) is over: the old credentials retire, and
+        // the old pair's traffic with them.
         self.previous_local = None;
+        self.forget_old_traffic();
         self.transactions
             .retain(|t| !matches!(t.kind, TxnKind::Consent));
         // Through a relay, data goes as ChannelData from now on.

@@ -276,7 +276,8 @@ impl Agent {
         }
         if self.is_validated(Protocol::Udp, peer, relayed) {
             self.stats.bytes_received += inner.len() as u64;
-            let pair = self.traffic_of(Protocol::Udp, relayed, peer);
+            let generation = self.traffic_generation(Protocol::Udp, relayed, peer);
+            let pair = self.traffic_of(generation, Protocol::Udp, relayed, peer);
             pair.packets_received += 1;
             pair.bytes_received += inner.len() as u64;
             Receive::Relayed(inner)
