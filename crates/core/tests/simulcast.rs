@@ -639,3 +639,44 @@ fn a_dropped_first_layer_ends_its_outbound_rtp() {
         "the dropped layer's stream ended: {after:?}"
     );
 }
+
+/// W3C webrtc-stats `RTCVideoSourceStats.frames`: the frames that
+/// originated from the source. Frames written after a renegotiation that
+/// drops the first layer (RFC 8853 §5.3) are frames of the source: the
+/// count moves on, it does not stand still until the new first layer
+/// catches up with the old one's.
+#[test]
+fn media_source_counts_frames_written_after_the_first_layer_is_dropped() {
+    let mut call = Call::new(16, LinkConfig::IDEAL.with_delay(Duration::from_millis(5)));
+    let (a, b, sends) = (call.a, call.b, call.a_sends);
+    call.pc(a).replace_track(sends, Some("cam".into())).unwrap();
+    call.stream(5);
+    for i in 5..15 {
+        let now = call.net.now();
+        let (f, key) = layer_frame(0, i);
+        call.pc(a)
+            .write_frame_for(now, sends, "q", &f, Duration::from_millis(33), key)
+            .unwrap();
+        call.run(Duration::from_millis(33));
+    }
+    let before = media_source_of(call.pc(a));
+    assert_eq!(before.frames, Some(15), "{before:?}");
+    call.renegotiate_with(a, b, drop_q);
+    assert_eq!(call.pc(a).send_rids(sends), ["h", "f"]);
+    // Five more frames of the track, on each layer still sent.
+    for i in 15..20 {
+        let now = call.net.now();
+        for (l, rid) in [(1, "h"), (2, "f")] {
+            let (f, key) = layer_frame(l, i);
+            call.pc(a)
+                .write_frame_for(now, sends, rid, &f, Duration::from_millis(33), key)
+                .unwrap();
+        }
+        call.run(Duration::from_millis(33));
+    }
+    let after = media_source_of(call.pc(a));
+    assert!(
+        after.frames > before.frames,
+        "frames written after the drop are not counted: {before:?} -> {after:?}"
+    );
+}

@@ -223,11 +223,11 @@ pub(crate) struct MediaSession {
     /// stream). A layer a negotiation drops ends here (§5.3 ends its
     /// stream); the stream without rid on the announced SSRC stays.
     retired: BTreeMap<TransceiverId, Vec<Continuation>>,
-    /// The most written on any stream a transceiver's sender retired
-    /// (stopped sending, or remade by a negotiation, which may drop the
-    /// first layer), field by field: its `media-source` never counts less
-    /// (W3C webrtc-stats: a counter never goes back under one id).
-    source_floor: BTreeMap<TransceiverId, SourceCounters>,
+    /// What the application wrote per transceiver, on whichever layer
+    /// was first when it wrote (W3C webrtc-stats `media-source`): kept
+    /// while the transceiver lives, through negotiations that remake or
+    /// drop layers, so it never goes back and never counts a frame twice.
+    sources: BTreeMap<TransceiverId, SourceCounters>,
     /// W3C `jitterBufferTarget` of the receivers that set one, kept while
     /// the transceiver lives (a receiver made later starts with it).
     jitter_targets: BTreeMap<TransceiverId, Duration>,
@@ -580,7 +580,7 @@ impl MediaSession {
             frames: Vec::new(),
             dtmf: BTreeMap::new(),
             retired: BTreeMap::new(),
-            source_floor: BTreeMap::new(),
+            sources: BTreeMap::new(),
             jitter_targets: BTreeMap::new(),
         }
     }
@@ -767,7 +767,7 @@ impl MediaSession {
         self.jitter_targets.retain(|t, _| alive.contains(t));
         self.retired
             .retain(|t, kept| alive.contains(t) && !kept.is_empty());
-        self.source_floor.retain(|t, _| alive.contains(t));
+        self.sources.retain(|t, _| alive.contains(t));
         // W3C webrtc-pc §7.2 canInsertDTMF follows the sender: a playout
         // task that runs while it is false stops playout.
         self.dtmf.retain(|t, _| alive.contains(t));
@@ -787,10 +787,6 @@ impl MediaSession {
         let layers: Vec<Continuation> = self.layers(t).map(|(_, s)| s.continuation()).collect();
         if layers.is_empty() {
             return;
-        }
-        let floor = self.source_floor.entry(t).or_default();
-        for c in &layers {
-            floor.raise(c.source);
         }
         self.retired.entry(t).or_default().splice(0..0, layers);
         self.senders.retain(|(id, _), _| *id != t);
@@ -1122,6 +1118,28 @@ impl MediaSession {
         self.drive_dtmf(now, wall);
         self.ensure_srtp();
         let key = self.send_key(sender, rid)?;
+        let timestamp = self.write_frame_on(now, wall, key, frame, duration, keyframe)?;
+        // W3C webrtc-stats `RTCMediaSourceStats`: a frame of the track,
+        // counted once on its first layer (the other layers carry the
+        // same frames), whichever layer is first now.
+        if key.1 == 0 {
+            self.sources.entry(sender).or_default().count(duration);
+        }
+        Ok(timestamp)
+    }
+
+    /// [`Self::write_frame`] on the layer `key`: `Ok` once the frame
+    /// moved the layer's clock on (sent, or muted).
+    fn write_frame_on(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        key: SendKey,
+        frame: Bytes,
+        duration: Duration,
+        keyframe: bool,
+    ) -> Result<u32, MediaError> {
+        let sender = key.0;
         let srtp = self
             .srtp
             .as_deref_mut()

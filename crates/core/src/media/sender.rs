@@ -53,8 +53,9 @@ pub struct OutboundCounters {
     pub fir_count: u64,
 }
 
-/// What the application wrote on a sender (W3C `RTCMediaSourceStats`):
-/// every frame, the ones muted by a DTMF tone included.
+/// What the application wrote on a transceiver's first layer (W3C
+/// `RTCMediaSourceStats`): every frame, the ones muted by a DTMF tone or
+/// an inactive layer included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct SourceCounters {
     /// Frames written (`frames` of a video source).
@@ -65,10 +66,11 @@ pub(crate) struct SourceCounters {
 }
 
 impl SourceCounters {
-    /// Raises each counter to `other`'s where that is more.
-    pub(crate) fn raise(&mut self, other: SourceCounters) {
-        self.frames = self.frames.max(other.frames);
-        self.duration = self.duration.max(other.duration);
+    /// Counts one frame of `duration`.
+    pub(crate) fn count(&mut self, duration: Duration) {
+        self.frames += 1;
+        // A duration is the application's: saturating, never a panic.
+        self.duration = self.duration.saturating_add(duration);
     }
 }
 
@@ -140,8 +142,6 @@ pub(crate) struct Sender {
     header_template: Vec<u8>,
     stats: SendStats,
     pub counters: OutboundCounters,
-    /// What the application wrote.
-    pub source: SourceCounters,
     /// The last report block the peer sent about this stream and when it
     /// arrived on the wall clock (W3C `remote-inbound-rtp`, its
     /// `timestamp`).
@@ -216,8 +216,6 @@ pub(crate) struct Continuation {
     stats: SendStats,
     /// Its counters where they stood.
     pub counters: OutboundCounters,
-    /// What the application wrote on it.
-    pub source: SourceCounters,
     /// The last report block the peer sent about it.
     pub remote_report: Option<(ReportBlock, SystemTime)>,
     /// RTTs measured from report blocks.
@@ -296,7 +294,6 @@ impl Sender {
             header_template: Vec::new(),
             stats: SendStats::new(seeds.ssrc, first.clock_rate),
             counters: OutboundCounters::default(),
-            source: SourceCounters::default(),
             remote_report: None,
             rtt_measurements: 0,
             started: false,
@@ -324,7 +321,6 @@ impl Sender {
             },
             stats: self.stats.clone(),
             counters: self.counters,
-            source: self.source,
             remote_report: self.remote_report,
             rtt_measurements: self.rtt_measurements,
             mid: self.mid.clone(),
@@ -346,7 +342,6 @@ impl Sender {
     pub(crate) fn resume(&mut self, c: Continuation) {
         self.counters = c.counters;
         self.fir_sequences = c.fir_sequences;
-        self.source = c.source;
         self.remote_report = c.remote_report;
         self.rtt_measurements = c.rtt_measurements;
         // The RTP time of the sender reports goes at the codec's clock;
@@ -459,9 +454,6 @@ impl Sender {
 
     /// Moves the RTP clock on by `duration` of media, one frame written.
     fn advance(&mut self, duration: Duration) {
-        self.source.frames += 1;
-        // A duration is the application's: saturating, never a panic.
-        self.source.duration = self.source.duration.saturating_add(duration);
         // The part of a tick left over carries to the next frame, so the
         // RTP clock keeps the written durations' pace (RFC 3550 §5.1).
         let scaled = duration.as_nanos() * u128::from(self.codec.clock_rate) + self.tick_remainder;
@@ -764,7 +756,7 @@ mod tests {
     use ferrtc_rtp::{ExtensionId, RtpPacket};
     use ferrtc_sdp::Direction;
 
-    use super::{Sender, SentPacket, StreamSeeds};
+    use super::{Sender, SentPacket, SourceCounters, StreamSeeds};
 
     fn layer(extensions: &[(u16, &str)]) -> Sender {
         let negotiated = NegotiatedMedia {
@@ -1086,7 +1078,17 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(s.source.duration, Duration::MAX);
+    }
+
+    /// `totalSamplesDuration` adds the application's durations: the
+    /// largest one, twice, saturates.
+    #[test]
+    fn a_source_of_the_largest_durations_saturates() {
+        let mut source = SourceCounters::default();
+        source.count(Duration::MAX);
+        source.count(Duration::MAX);
+        assert_eq!(source.frames, 2);
+        assert_eq!(source.duration, Duration::MAX);
     }
 
     /// An Opus frame is one packet, never marked (RFC 7587 §4.1).

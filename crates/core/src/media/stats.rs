@@ -126,14 +126,10 @@ impl MediaSession {
         self.outbound_stats(timestamp, transport, transceivers, &mut out);
         self.remote_inbound_stats(transport, transceivers, &mut out);
         for (t, track, video) in sources(transceivers) {
-            // What was written on the first stream, and never less than
-            // on a stream that was first before: a transceiver not sending
-            // now, or whose first layer a negotiation dropped, keeps its
-            // counts (W3C webrtc-stats: no counter goes back under one id).
-            let mut source = self.source_floor.get(&t.id()).copied().unwrap_or_default();
-            if let Some(s) = self.senders.get(&(t.id(), 0)) {
-                source.raise(s.source);
-            }
+            // What was written on the transceiver's first layer, kept
+            // through negotiations (W3C webrtc-stats: no counter goes
+            // back under one id).
+            let source = self.sources.get(&t.id()).copied().unwrap_or_default();
             out.push(Stats::MediaSource(MediaSourceStats {
                 id: source_id(t.id(), video),
                 timestamp,
