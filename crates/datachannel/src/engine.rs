@@ -920,10 +920,20 @@ impl DataChannels {
             return;
         };
         while let Some(h) = c.held.pop_front() {
-            c.held_bytes -= counted(h.ppid, h.data.len());
-            self.held_total -= h.data.len();
-            if let Err(e) = sctp.send(now, stream, h.ppid, &h.data, h.options) {
-                tracing::debug!("held message on stream {stream} failed: {e}");
+            match sctp.send(now, stream, h.ppid, &h.data, h.options) {
+                // The peer asked for the stream's reset again: the message
+                // waits for that one.
+                Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {
+                    c.held.push_front(h);
+                    break;
+                }
+                sent => {
+                    c.held_bytes -= counted(h.ppid, h.data.len());
+                    self.held_total -= h.data.len();
+                    if let Err(e) = sent {
+                        tracing::debug!("held message on stream {stream} failed: {e}");
+                    }
+                }
             }
         }
         sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);

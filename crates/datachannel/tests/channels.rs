@@ -1509,3 +1509,92 @@ fn an_open_channel_sends_while_the_peer_has_every_stream_reset() {
     );
     assert_eq!(p.a.send(p.now, id, b"still open", false), Ok(()));
 }
+
+/// A RE-CONFIG chunk (RFC 6525 §3.1) with an Incoming SSN Reset Request
+/// (§4.2) of `streams`, sequence number `seq`.
+fn incoming_reset_chunk(seq: u32, streams: &[u16]) -> Vec<u8> {
+    let param_len = 8 + 2 * streams.len();
+    let mut c = vec![130, 0];
+    c.extend_from_slice(&u16::try_from(4 + param_len).unwrap().to_be_bytes());
+    c.extend_from_slice(&[0, 14]);
+    c.extend_from_slice(&u16::try_from(param_len).unwrap().to_be_bytes());
+    c.extend_from_slice(&seq.to_be_bytes());
+    for s in streams {
+        c.extend_from_slice(&s.to_be_bytes());
+    }
+    c.resize((c.len() + 3) & !3, 0);
+    c
+}
+
+/// Opens channel `c` from `a`, returns it with `b`'s packet header and
+/// initial TSN (its first RE-CONFIG request sequence number, RFC 6525 §5.1.1).
+fn open_channel_with_raw_peer(p: &mut Pair) -> (ChannelId, Vec<u8>, u32) {
+    let id = p.a.create(p.now, "c", DataChannelInit::default()).unwrap();
+    let mut buf = Vec::new();
+    let (mut b_isn, mut header) = (None, None);
+    for _ in 0..10 {
+        while p.a.poll_transmit(p.now, &mut buf).is_some() {
+            let _ = p.b.handle_receive(p.now, &buf);
+        }
+        while p.b.poll_transmit(p.now, &mut buf).is_some() {
+            header = Some(buf[..12].to_vec());
+            for c in chunks(&buf) {
+                if (c[0] == 0 || c[0] == 64) && b_isn.is_none() {
+                    b_isn = Some(u32::from_be_bytes([c[4], c[5], c[6], c[7]]));
+                }
+            }
+            let _ = p.a.handle_receive(p.now, &buf);
+        }
+        p.drain();
+    }
+    (id, header.unwrap(), b_isn.unwrap())
+}
+
+/// A message held while SCTP resets the stream at the peer's request goes
+/// out once SCTP takes messages on the stream again, even when the peer
+/// asks for the stream's reset again in the packet that completes the
+/// first reset: the held message then waits for the second reset, it is
+/// not dropped (`send()` returned `Ok`). The peer is played by hand here.
+#[test]
+fn a_held_message_survives_the_peers_second_reset_request() {
+    let mut p = Pair::new();
+    let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let s = stream(&p.a, id);
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    assert_eq!(p.a.send(p.now, id, b"m1", false), Ok(()));
+    let mut buf = Vec::new();
+    let (mut answered, mut m1_sent) = (0, false);
+    for _ in 0..50 {
+        let mut seqs = Vec::new();
+        while p.a.poll_transmit(p.now, &mut buf).is_some() {
+            m1_sent |= chunks(&buf)
+                .into_iter()
+                .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(b"m1"));
+            seqs.extend(reset_requests(&buf));
+        }
+        for seq in seqs {
+            // Performed (RFC 6525 §4.4, result 1); with the first answer,
+            // the peer's next request for the stream in the same packet.
+            let mut q = header.clone();
+            q.extend_from_slice(&[130, 0, 0, 16, 0, 16, 0, 12]);
+            q.extend_from_slice(&seq.to_be_bytes());
+            q.extend_from_slice(&1u32.to_be_bytes());
+            if answered == 0 {
+                q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
+            }
+            answered += 1;
+            seal(&mut q);
+            let _ = p.a.handle_receive(p.now, &q);
+        }
+        p.drain();
+        if let Some(t) = p.a.poll_timeout() {
+            p.now = p.now.max(t);
+            p.a.handle_timeout(p.now);
+        }
+    }
+    assert!(answered >= 2, "both resets answered: {answered}");
+    assert!(m1_sent, "held m1 never sent; a_events {:?}", p.a_events);
+}
