@@ -1506,7 +1506,10 @@ impl Jsep {
         let codecs = [offer, answer]
             .into_iter()
             .flat_map(|d| d.media.iter().filter(in_group))
-            .flat_map(Codec::from_section);
+            .flat_map(Codec::from_section)
+            // RFC 3550 §5.1: a payload type is 7 bits; a format above 127
+            // names no RTP payload type and must not take a place here.
+            .filter(|c| c.payload_type <= 127);
         for c in codecs {
             if self.pt_history.len() >= MAX_PT_HISTORY {
                 break;

@@ -348,3 +348,69 @@ fn random_renegotiations_keep_bundle_numbering_valid() {
         }
     }
 }
+
+/// A remote offer whose video section also lists formats 128..=255 (not
+/// RTP payload types, RFC 3550 §5.1: seven bits) with rtpmaps, ahead of
+/// its real codecs: those 128 entries must not fill the session's payload
+/// type memory, or every real payload type after them is forgotten and
+/// can be given to another codec (RFC 3264 §8.3.2).
+#[test]
+fn formats_above_127_do_not_crowd_real_payload_types_out_of_the_history() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut ledger = Ledger::default();
+    let video_a = a.add_transceiver(video());
+    let mut vp9 = default_video("VP9");
+    vp9.payload_type = 96;
+    a.set_codec_preferences(video_a, vec![vp9.clone()]).unwrap();
+    ledger.exchange("1 (A offers)", &mut a, &mut b);
+    // 2: B offers VP8 on 98 too; the text A receives lists 128..=255
+    // first. A answers VP9 only.
+    let video_b = b.transceivers()[0].id();
+    let mut vp8 = default_video("VP8");
+    vp8.payload_type = 98;
+    b.set_codec_preferences(video_b, vec![vp9.clone(), vp8])
+        .unwrap();
+    let offer = b.create_offer(OfferOptions::default()).unwrap();
+    b.set_local_description(offer.clone()).unwrap();
+    let junk: Vec<String> = (128..=255u16).map(|p| p.to_string()).collect();
+    let mut munged = String::new();
+    let mut rtpmaps_added = false;
+    for line in offer.sdp.split_inclusive("\r\n") {
+        if let Some(rest) = line.strip_prefix("m=video 9 UDP/TLS/RTP/SAVPF ") {
+            munged.push_str(&format!(
+                "m=video 9 UDP/TLS/RTP/SAVPF {} {rest}",
+                junk.join(" ")
+            ));
+            continue;
+        }
+        if line.starts_with("a=rtpmap:") && !rtpmaps_added {
+            rtpmaps_added = true;
+            for p in &junk {
+                munged.push_str(&format!("a=rtpmap:{p} X-JUNK/90000\r\n"));
+            }
+        }
+        munged.push_str(line);
+    }
+    assert_ne!(munged, offer.sdp, "the offer was munged");
+    let munged = SessionDescription {
+        sdp: munged,
+        ..offer.clone()
+    };
+    a.set_remote_description(munged).expect("A takes the offer");
+    let answer = a.create_answer(AnswerOptions::default()).unwrap();
+    a.set_local_description(answer.clone()).unwrap();
+    b.set_remote_description(answer).unwrap();
+    // 3: A offers (VP9 only); neither current description lists 98 now.
+    ledger.exchange("3 (A offers)", &mut a, &mut b);
+    // 4: A asks for AV1 on 98, which B gave VP8 two exchanges ago.
+    let mut av1 = default_video("AV1");
+    av1.payload_type = 98;
+    a.set_codec_preferences(video_a, vec![vp9, av1]).unwrap();
+    let offer = a.create_offer(OfferOptions::default()).unwrap();
+    let codecs = Codec::from_section(&parsed(&offer).media[0]);
+    let on_98 = codecs.iter().find(|c| c.payload_type == 98);
+    assert!(
+        on_98.is_none_or(|c| c.name.eq_ignore_ascii_case("VP8")),
+        "98 was VP8 in B's offer, now {on_98:?}"
+    );
+}

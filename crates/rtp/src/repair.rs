@@ -12,6 +12,10 @@ use crate::packet::{PayloadType, RtpPacket, WriteError};
 use crate::plain::PlainPacket;
 use crate::seq::SeqUnwrapper;
 
+/// Packets of the stream after which a far number whose successor did
+/// not come is forgotten (see [`NackGenerator::on_packet`]).
+const JUMP_PATIENCE: u8 = 8;
+
 /// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump of more than this many
 /// numbers, ahead or behind, is a sender that restarted its numbers (the
 /// jitter buffer's rule too), not a gap to ask for.
@@ -64,6 +68,8 @@ pub struct NackGenerator {
     /// A far number (see [`Self::on_packet`]), not yet believed: the
     /// number that would confirm it (the one after it), if it comes next.
     jump: Option<u64>,
+    /// Packets of the stream since [`Self::jump`] was set.
+    jump_misses: u8,
     missing: BTreeMap<u64, Missing>,
     given_up: u64,
     recovered: u64,
@@ -77,6 +83,7 @@ impl NackGenerator {
             seq: SeqUnwrapper::default(),
             highest: None,
             jump: None,
+            jump_misses: 0,
             missing: BTreeMap::new(),
             given_up: 0,
             recovered: 0,
@@ -87,8 +94,9 @@ impl NackGenerator {
     /// being asked for. A retransmission unwrapped from RTX goes to
     /// [`Self::on_retransmission`].
     ///
-    /// A number far from the stream is believed only when the next packet
-    /// follows it (RFC 3550 A.1 `update_seq` treats a large jump so): one
+    /// A number far from the stream is believed only when the number after
+    /// it comes within a few packets (RFC 3550 A.1 `update_seq` treats a
+    /// large jump so; late packets of the old numbering may come between): one
     /// stray number must not become the highest, or the real stream's
     /// losses below it would go unseen until the stream passed it. Far is
     /// more than `max_missing` ahead (a believed gap that large is given
@@ -133,6 +141,7 @@ impl NackGenerator {
         if far {
             if self.jump != Some(ext) {
                 self.jump = Some(ext + 1);
+                self.jump_misses = 0;
                 return false;
             }
             // Confirmed (the packet before this one came too).
@@ -155,10 +164,17 @@ impl NackGenerator {
             }
             return false;
         }
-        // A number of the stream: a far one before it was a stray, and
-        // only the very next packet may confirm a jump (a stray the stream
-        // moved on from is forgotten, as the jitter buffer forgets it).
-        self.jump = None;
+        // A number of the stream: a far one before it was a stray unless
+        // the number after it comes within a few packets (a restart's
+        // first new packets may be interleaved with late old ones); a
+        // stray the stream moved on from is forgotten, as the jitter
+        // buffer forgets it.
+        if self.jump.is_some() {
+            self.jump_misses += 1;
+            if self.jump_misses > JUMP_PATIENCE {
+                self.jump = None;
+            }
+        }
         if ext <= high {
             return false;
         }
@@ -767,6 +783,30 @@ mod tests {
         }
         assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![1]);
         assert_eq!((g.missing_count(), g.given_up()), (1, 1));
+    }
+
+    /// RFC 3550 A.1: a sender that restarts its numbers far below, its
+    /// first new packets interleaved with late packets of the old
+    /// numbering (reordering at the switch). The restart is confirmed by
+    /// its own consecutive numbers; a loss in the new numbering right
+    /// after is asked for.
+    #[test]
+    fn a_restart_interleaved_with_late_old_packets_is_followed() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        for s in 40_000..40_010u16 {
+            g.on_packet(t0, s);
+        }
+        // New numbering from 10,000; 40,010 and 40,011 arrive late, each
+        // behind a packet of the new numbering.
+        for s in [10_000, 40_010, 10_001, 40_011, 10_002] {
+            g.on_packet(t0, s);
+        }
+        // 10,003 lost.
+        for s in 10_004..10_010u16 {
+            g.on_packet(t0, s);
+        }
+        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![10_003]);
     }
 
     #[test]
