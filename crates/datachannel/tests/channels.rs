@@ -1253,8 +1253,10 @@ impl Pair {
                     .into_iter()
                     .flatten()
                     .min();
+                // Up to RTO.max (10 s by default): the wait before a
+                // refused reset is asked again grows to it.
                 match next {
-                    Some(t) if t <= self.now + Duration::from_secs(5) => {
+                    Some(t) if t <= self.now + Duration::from_secs(10) => {
                         self.now = t.max(self.now);
                         self.a.handle_timeout(self.now);
                         self.b.handle_timeout(self.now);

@@ -79,11 +79,18 @@ struct Raw {
 }
 
 fn raw_peer(i_data: bool, b_streams: u16) -> (Association, Raw) {
+    raw_peer_with(i_data, b_streams, |c| c)
+}
+
+/// As [`raw_peer`], with both configurations passed through `tune`.
+fn raw_peer_with(i_data: bool, b_streams: u16, tune: fn(Config) -> Config) -> (Association, Raw) {
     let now = Instant::now();
-    let cfg = |seed, streams| Config {
-        i_data,
-        streams,
-        ..config(seed)
+    let cfg = |seed, streams| {
+        tune(Config {
+            i_data,
+            streams,
+            ..config(seed)
+        })
     };
     let (mut a, mut b) = connected_pair(now, cfg(1, 65_535), cfg(2, b_streams));
     a.send(now, 0, ppid::STRING, b"probe", SendOptions::default())
@@ -906,7 +913,8 @@ fn reconfig_response(seq: u32, result: u32) -> Vec<u8> {
 }
 
 /// A peer that denies every reset request (RFC 6525 §4.4) is asked again
-/// one RTO after each refusal, not at once and not for ever: after more
+/// after a wait (one RTO, doubling at each refusal in a row), not at once
+/// and not for ever: after more
 /// than `max_retransmits` (10) refusals in a row the reset is given up
 /// ([`Event::OutgoingStreamResetFailed`]), nothing more is asked, and the
 /// stream takes messages again. (It was asked again at once after each
@@ -918,7 +926,8 @@ fn a_reset_the_peer_keeps_denying_is_given_up_after_max_retransmits_refusals() {
     b.reset_stream(1).unwrap();
     let mut buf = Vec::new();
     let (mut requests, mut failed) = (0, Vec::new());
-    for _ in 0..40 {
+    // Refusals in a row wait longer and longer (up to RTO.max).
+    for _ in 0..400 {
         let mut seqs = Vec::new();
         while b.poll_transmit(now, &mut buf).is_some() {
             seqs.extend(outgoing_reset_request_seqs(&buf));
@@ -957,7 +966,8 @@ fn a_stream_the_peer_always_refuses_does_not_take_the_others_reset_with_it() {
     b.reset_stream(2).unwrap();
     let mut buf = Vec::new();
     let (mut asked, mut events) = (Vec::new(), Vec::new());
-    for _ in 0..40 {
+    // Refusals in a row wait longer and longer (up to RTO.max).
+    for _ in 0..400 {
         let mut requests = Vec::new();
         while b.poll_transmit(now, &mut buf).is_some() {
             let seqs = outgoing_reset_request_seqs(&buf);
@@ -1253,4 +1263,43 @@ fn a_peer_refusing_every_reset_gives_up_many_streams_in_bounded_requests() {
         "{requests} refused requests, the last stream given up after {:?}",
         last_failed_at - start
     );
+}
+
+/// A refused request (RFC 6525 §4.4 Denied) is asked again after a wait
+/// that doubles at each refusal in a row, up to RTO.max, as the timer of
+/// an unanswered request does (§5.1.1, RFC 9260 §6.3.3 E2). With an RTO
+/// of 1 s and RTO.max of 5 s, a peer that keeps refusing is asked at 0,
+/// 1, 3, 7, 12 and 17 s. (It was asked again every RTO.)
+#[test]
+fn a_refused_reset_is_asked_again_after_a_doubling_wait() {
+    use std::time::Duration;
+    let (mut b, raw) = raw_peer_with(false, 10, |c| Config {
+        heartbeat_interval: None,
+        rto_initial: Duration::from_secs(1),
+        rto_max: Duration::from_secs(5),
+        ..c
+    });
+    let start = Instant::now();
+    let mut now = start;
+    b.reset_stream(1).unwrap();
+    let mut buf = Vec::new();
+    let mut at = Vec::new();
+    for _ in 0..100 {
+        let mut seqs = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            seqs.extend(outgoing_reset_request_seqs(&buf));
+        }
+        for seq in seqs {
+            at.push((now - start).as_secs());
+            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, DENIED)))
+                .unwrap();
+        }
+        if at.len() >= 6 {
+            break;
+        }
+        let Some(t) = b.poll_timeout() else { break };
+        now = now.max(t);
+        b.handle_timeout(now);
+    }
+    assert_eq!(at, [0, 1, 3, 7, 12, 17], "seconds at which it was asked");
 }

@@ -862,13 +862,17 @@ impl Association {
                     }
                 }
                 self.reset_timer = None;
+                self.reset_refused_wait = None;
                 self.error_count = 0;
             }
             _ => {
                 // Refused (Denied, or an error result, RFC 6525 §4.4): asked
                 // again one RTO later, not at once, lest a peer that always
                 // refuses be asked in a loop, each stream in a request of
-                // its own (the answer is to the request as a whole). A
+                // its own (the answer is to the request as a whole); the
+                // wait doubles at each refusal in a row, up to RTO.max, as
+                // the request's retransmission timer does (§5.1.1, RFC
+                // 9260 §6.3.3 E2). A
                 // stream refused more than `max_retransmits` times in a
                 // row is given up: it takes messages again with its
                 // sequence numbers going on (the peer reset nothing
@@ -884,7 +888,13 @@ impl Association {
                         }
                     }
                     if asked_again {
-                        self.reset_timer = Some(now + e.sender.rto());
+                        let wait = self
+                            .reset_refused_wait
+                            .map_or(e.sender.rto(), |w| (w * 2).min(self.config.rto_max));
+                        self.reset_refused_wait = Some(wait);
+                        self.reset_timer = Some(now + wait);
+                    } else {
+                        self.reset_refused_wait = None;
                     }
                 }
             }

@@ -171,6 +171,10 @@ pub struct Association {
     /// RTO.max (RFC 9260 §6.3.3 E2); `None`: the association's RTO, as
     /// when the request is answered.
     reset_rto: Option<Duration>,
+    /// The wait before asking again after the last refusal, doubled at
+    /// each refusal in a row up to RTO.max as `reset_rto` is; `None`
+    /// after a performed request: the association's RTO.
+    reset_refused_wait: Option<Duration>,
     next_reconfig_seq: u32,
     peer_reconfig_seq: u32,
     /// The answers to the peer's last two requests (a RE-CONFIG chunk
@@ -236,6 +240,7 @@ impl Association {
             reset_out: None,
             reset_timer: None,
             reset_rto: None,
+            reset_refused_wait: None,
             next_reconfig_seq: local_initial_tsn,
             peer_reconfig_seq: 0,
             last_reconfig_results: [None; 2],
