@@ -104,7 +104,8 @@ pub enum Event {
     /// The peer refused our reset of this outgoing stream (Denied or an
     /// error result, RFC 6525 §4.4) more than
     /// [`Config::max_retransmits`](crate::Config::max_retransmits) times in
-    /// a row: it is given up. The stream takes messages again; its
+    /// a row, or answered "In progress" (result 6) more than that many
+    /// times: it is given up. The stream takes messages again; its
     /// sequence numbers go on.
     OutgoingStreamResetFailed(u16),
     /// The buffered amount of a stream fell to or below its low threshold.

@@ -1303,3 +1303,92 @@ fn a_refused_reset_is_asked_again_after_a_doubling_wait() {
     }
     assert_eq!(at, [0, 1, 3, 7, 12, 17], "seconds at which it was asked");
 }
+
+/// Runs `b`'s reset requests against a peer that answers the `n`th one
+/// (from 0) with `answer(n)` (`None`: the request is lost), driving `b`'s
+/// timers, until `b` is quiet or closed; returns the number of requests and `b`'s reset events
+/// (`"reset:<stream>"`, `"failed:<stream>"`, `"closed"`).
+fn answer_requests(
+    b: &mut Association,
+    raw: &Raw,
+    answer: impl Fn(usize) -> Option<u32>,
+) -> (usize, Vec<String>) {
+    let mut now = Instant::now();
+    let mut buf = Vec::new();
+    let (mut requests, mut events) = (0, Vec::new());
+    for _ in 0..1000 {
+        let mut seqs = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            seqs.extend(outgoing_reset_request_seqs(&buf));
+        }
+        for seq in seqs {
+            let result = answer(requests);
+            requests += 1;
+            if let Some(result) = result {
+                let answer = raw_packet(raw.tag, &reconfig_response(seq, result));
+                b.handle_receive(now, &answer).unwrap();
+            }
+        }
+        while let Some(e) = b.poll_event() {
+            match e {
+                Event::OutgoingStreamReset(s) => events.push(format!("reset:{s}")),
+                Event::OutgoingStreamResetFailed(s) => events.push(format!("failed:{s}")),
+                Event::Closed(_) => events.push("closed".into()),
+                _ => {}
+            }
+        }
+        let Some(t) = b.poll_timeout() else { break };
+        now = now.max(t);
+        b.handle_timeout(now);
+    }
+    (requests, events)
+}
+
+/// RFC 6525 §4.4: "In progress" (result 6) is no refusal: the peer is
+/// still working on the request (waiting for data up to its last TSN,
+/// §5.2.2 E2), and the request is sent again later. The peer answers, so
+/// the waits do not count toward the association's error counter (RFC
+/// 9260 §8.1): ten "In progress" answers, one request lost, then
+/// "Performed" reset the stream. (Each wait counted as an unanswered
+/// timeout: with the lost request's, eleven ended the association.)
+#[test]
+fn a_reset_answered_in_progress_is_asked_again_without_ending_the_association() {
+    let (mut b, raw) = raw_peer_with(false, 10, |c| Config {
+        heartbeat_interval: None,
+        ..c
+    });
+    b.reset_stream(1).unwrap();
+    let (requests, events) = answer_requests(&mut b, &raw, |n| match n {
+        0..10 => Some(IN_PROGRESS),
+        10 => None,
+        _ => Some(SUCCESS_PERFORMED),
+    });
+    assert_eq!(events, ["reset:1"]);
+    assert_eq!(requests, 12);
+    assert_eq!(b.state(), ferrtc_sctp::AssociationState::Established);
+}
+
+/// "In progress" for ever is bounded all the same: after more than
+/// `max_retransmits` (10) such answers in a row the reset is given up
+/// ([`Event::OutgoingStreamResetFailed`]) as a refused one is, the
+/// association stays up and the stream takes messages again.
+#[test]
+fn a_reset_the_peer_keeps_answering_in_progress_is_given_up_after_max_retransmits() {
+    let (mut b, raw) = raw_peer_with(false, 10, |c| Config {
+        heartbeat_interval: None,
+        ..c
+    });
+    b.reset_stream(1).unwrap();
+    let (requests, events) = answer_requests(&mut b, &raw, |_| Some(IN_PROGRESS));
+    assert_eq!(events, ["failed:1"]);
+    assert_eq!(requests, 11, "asked max_retransmits + 1 times");
+    assert_eq!(b.state(), ferrtc_sctp::AssociationState::Established);
+    b.send(
+        Instant::now(),
+        1,
+        ppid::BINARY,
+        b"again",
+        SendOptions::default(),
+    )
+    .expect("the stream takes messages again");
+}

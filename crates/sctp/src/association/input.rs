@@ -853,7 +853,31 @@ impl Association {
         // Answered: the timer's back-off ends (RFC 9260 §6.3.3).
         self.reset_rto = None;
         match result {
-            result::IN_PROGRESS => {} // Retransmitted when the timer fires.
+            result::IN_PROGRESS => {
+                // RFC 6525 §4.4: no refusal, the peer is still at it (it
+                // waits for our data, §5.2.2 E2): sent again one RTO later,
+                // the wait not counting as an unanswered timeout (RFC 9260
+                // §8.1). More than `max_retransmits` such answers to one
+                // request give it up, as refusals do.
+                let Some(req) = self.reset_out.as_mut() else {
+                    return;
+                };
+                req.in_progress += 1;
+                if req.in_progress <= self.config.max_retransmits {
+                    req.answered = true;
+                    if let Some(e) = self.est.as_ref() {
+                        self.reset_timer = Some(now + e.sender.rto());
+                    }
+                    return;
+                }
+                self.reset_timer = None;
+                if let (Some(req), Some(e)) = (self.reset_out.take(), self.est.as_mut()) {
+                    for s in req.streams {
+                        e.sender.abandon_reset(s);
+                        self.events.push_back(Event::OutgoingStreamResetFailed(s));
+                    }
+                }
+            }
             result::SUCCESS_PERFORMED | result::SUCCESS_NOTHING => {
                 if let (Some(req), Some(e)) = (self.reset_out.take(), self.est.as_mut()) {
                     for s in req.streams {

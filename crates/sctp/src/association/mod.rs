@@ -74,6 +74,11 @@ struct ResetRequest {
     streams: Vec<u16>,
     /// Whether it must be (re)sent at the next transmit.
     send: bool,
+    /// "In progress" answers to it (RFC 6525 §4.4, result 6).
+    in_progress: u32,
+    /// The peer answered "In progress": the timer's expiry sends it again
+    /// without counting as an unanswered timeout.
+    answered: bool,
 }
 
 /// A peer's outgoing reset that waits for its last TSN (RFC 6525 §5.2.2).
@@ -566,7 +571,13 @@ impl Association {
         }
         if due(self.reset_timer) {
             self.reset_timer = None;
-            if let Some(r) = self.reset_out.as_mut() {
+            if let Some(r) = self.reset_out.as_mut()
+                && std::mem::take(&mut r.answered)
+            {
+                // Answered "In progress" (RFC 6525 §4.4): asked again,
+                // the peer being reachable (RFC 9260 §8.1).
+                r.send = true;
+            } else if let Some(r) = self.reset_out.as_mut() {
                 // RFC 6525 §5.1.1: the request is sent again, and the
                 // expiry counts toward the association's error counter
                 // as a T3-rtx one does (RFC 9260 §8.1): too many end it.

@@ -266,6 +266,8 @@ impl Association {
                 last_tsn: e.sender.last_assigned_tsn(),
                 streams,
                 send: true,
+                in_progress: 0,
+                answered: false,
             });
             self.next_reconfig_seq = self.next_reconfig_seq.wrapping_add(1);
         }
