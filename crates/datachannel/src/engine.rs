@@ -114,7 +114,8 @@ pub struct Stats {
     /// open now; saturates).
     pub channels_closed: u32,
     /// DCEP messages dropped: malformed, or a DATA_CHANNEL_OPEN on a stream
-    /// in use, on a stream of our parity (RFC 8832 §6: the peer opens its
+    /// in use or retired (its reset refused by the peer, then asked
+    /// again), on a stream of our parity (RFC 8832 §6: the peer opens its
     /// own), past [`Config::max_channels`], or after the transport closed
     /// (RFC 8832 §5, §6).
     pub dcep_dropped: u64,
@@ -797,9 +798,11 @@ impl DataChannels {
     }
 
     /// The peer reset its side of a retired stream, its channel there
-    /// closing (RFC 8831 §6.7): we answer with our reset of the stream,
-    /// which no channel of ours has. Once it is performed both directions
-    /// are reset and the stream is free again (`on_outgoing_reset`).
+    /// closing (RFC 8831 §6.7), or sent DATA_CHANNEL_OPEN on it (refused,
+    /// RFC 8832 §6): we answer with our reset of the stream, which no
+    /// channel of ours has. Once it is performed (and, after a refused
+    /// OPEN, the peer resets its side in turn) both directions are reset
+    /// and the stream is free again (`on_outgoing_reset`).
     fn answer_retired(&mut self, stream: u16) {
         if !self.retired.contains(&stream) || self.stale_resets.contains(&stream) {
             return;
@@ -1231,6 +1234,17 @@ impl DataChannels {
             // DTLS client even, the server odd); ours are for our opens.
             tracing::debug!("DATA_CHANNEL_OPEN on stream {stream} ignored");
             self.stats.dcep_dropped += 1;
+            return;
+        }
+        if self.retired.contains(&stream) {
+            // RFC 8832 §6: an OPEN is taken on an unused stream only, and a
+            // retired one is not: neither direction was reset (the peer
+            // refused ours, RFC 6525 §4.4), and the peer's old channel may
+            // still be open there. The channel is refused by resetting
+            // the stream (RFC 8831 §6.7), without DATA_CHANNEL_ACK.
+            tracing::debug!("DATA_CHANNEL_OPEN on retired stream {stream} refused");
+            self.stats.dcep_dropped += 1;
+            self.answer_retired(stream);
             return;
         }
         // The peer reset its side of this stream, and so may reuse it (RFC

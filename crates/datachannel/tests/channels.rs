@@ -16,7 +16,7 @@ use ferrtc_dtls::Role;
 use ferrtc_sim::{Endpoint, LinkConfig, Network, Transmit};
 
 mod common;
-use common::{engine, sctp};
+use common::{dcep_open, engine, sctp};
 
 struct Pair {
     a: DataChannels,
@@ -1395,6 +1395,49 @@ fn reset_request_streams(packet: &[u8]) -> Vec<u16> {
                 .map(|s| u16::from_be_bytes([s[0], s[1]]))
         })
         .collect()
+}
+
+/// RFC 8832 §6: a DATA_CHANNEL_OPEN is taken on an unused stream only; on
+/// another the receiver closes the channel by resetting the stream (RFC
+/// 8831 §6.7) and sends no DATA_CHANNEL_ACK. A stream of the peer's
+/// parity retired because the peer refused our reset for good is not
+/// unused: neither direction was reset, and the peer's old channel may
+/// still be open there. The peer's DATA_CHANNEL_OPEN on it makes no
+/// channel, and our reset of the stream is asked again. (It made a new
+/// channel, which got the old channel's messages.)
+#[test]
+fn a_peer_open_on_a_retired_stream_is_refused_by_resetting_the_stream() {
+    let mut p = Pair::new();
+    let b_old =
+        p.b.create(p.now, "old", DataChannelInit::default())
+            .unwrap();
+    p.pump();
+    let s = stream(&p.b, b_old);
+    let a_old = incoming(&p.a_events, &p.a, s);
+    p.b.send(p.now, b_old, b"hi", false).unwrap();
+    p.a.close(p.now, a_old).unwrap();
+    p.pump_denying_a_resets();
+    assert!(
+        p.a_events.contains(&Event::Closed(a_old)),
+        "{:?}",
+        p.a_events
+    );
+    let dropped = p.a.stats().dcep_dropped;
+    p.a_events.clear();
+    p.a.handle_message(p.now, dcep_open(s, "new"));
+    let mut buf = Vec::new();
+    let mut asked = Vec::new();
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        asked.extend(reset_request_streams(&buf));
+    }
+    p.drain();
+    assert!(
+        !p.a_events.iter().any(|e| matches!(e, Event::Incoming(_))),
+        "{:?}",
+        p.a_events
+    );
+    assert_eq!(p.a.stats().dcep_dropped, dropped + 1);
+    assert_eq!(asked, [s], "the stream's reset asked again");
 }
 
 /// RFC 8831 §6.7: the side whose incoming stream the peer resets answers

@@ -14,7 +14,7 @@ use ferrtc_datachannel::{
 use ferrtc_dtls::Role;
 
 mod common;
-use common::{engine, sctp};
+use common::{dcep_open, engine, sctp};
 
 /// Two engines back to back: `a` the DTLS client (even streams), `b` the
 /// server (odd streams).
@@ -223,24 +223,6 @@ fn messages(events: &[Event], channel: ChannelId) -> Vec<Vec<u8>> {
             _ => None,
         })
         .collect()
-}
-
-/// DATA_CHANNEL_OPEN as RFC 8832 §5.1 lays it out: reliable, ordered.
-fn open_bytes(label: &str) -> Vec<u8> {
-    let mut b = vec![0x03, 0x00, 0x01, 0x00, 0, 0, 0, 0];
-    b.extend_from_slice(&(label.len() as u16).to_be_bytes());
-    b.extend_from_slice(&0u16.to_be_bytes());
-    b.extend_from_slice(label.as_bytes());
-    b
-}
-
-fn dcep_open(stream: u16, label: &str) -> ferrtc_sctp::Message {
-    ferrtc_sctp::Message {
-        stream,
-        ppid: ferrtc_sctp::ppid::DCEP,
-        unordered: false,
-        data: open_bytes(label),
-    }
 }
 
 #[test]
