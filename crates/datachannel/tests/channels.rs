@@ -1168,6 +1168,15 @@ fn reset_requests(packet: &[u8]) -> Vec<u32> {
         .collect()
 }
 
+/// A RE-CONFIG chunk (RFC 6525 §3.1) with a Re-configuration Response
+/// (§4.4) to request `seq`: `result` 1 is "Performed", 2 "Denied".
+fn reconfig_response_chunk(seq: u32, result: u32) -> Vec<u8> {
+    let mut c = vec![130, 0, 0, 16, 0, 16, 0, 12];
+    c.extend_from_slice(&seq.to_be_bytes());
+    c.extend_from_slice(&result.to_be_bytes());
+    c
+}
+
 /// The packet with the stream lists of its Outgoing SSN Reset Requests
 /// (RFC 6525 §4.1) emptied: each asks for every stream to be reset.
 fn resetting_every_stream(packet: &[u8]) -> Vec<u8> {
@@ -1241,9 +1250,7 @@ impl Pair {
             }
             for seq in denials {
                 let mut p = header.expect("b sent a packet").to_vec();
-                p.extend_from_slice(&[130, 0, 0, 16, 0, 16, 0, 12]);
-                p.extend_from_slice(&seq.to_be_bytes());
-                p.extend_from_slice(&2u32.to_be_bytes());
+                p.extend_from_slice(&reconfig_response_chunk(seq, 2));
                 seal(&mut p);
                 let _ = self.a.handle_receive(self.now, &p);
             }
@@ -1523,29 +1530,11 @@ fn the_peers_reset_of_every_stream_spares_a_channel_it_did_not_know() {
 #[test]
 fn an_open_channel_sends_while_the_peer_has_every_stream_reset() {
     let mut p = Pair::new();
-    let id = p.a.create(p.now, "c", DataChannelInit::default()).unwrap();
-    let mut buf = Vec::new();
-    let (mut b_isn, mut header) = (None, None);
-    for _ in 0..10 {
-        while p.a.poll_transmit(p.now, &mut buf).is_some() {
-            let _ = p.b.handle_receive(p.now, &buf);
-        }
-        while p.b.poll_transmit(p.now, &mut buf).is_some() {
-            header = Some(buf[..12].to_vec());
-            for c in chunks(&buf) {
-                if (c[0] == 0 || c[0] == 64) && b_isn.is_none() {
-                    b_isn = Some(u32::from_be_bytes([c[4], c[5], c[6], c[7]]));
-                }
-            }
-            let _ = p.a.handle_receive(p.now, &buf);
-        }
-        p.drain();
-    }
+    let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
     // The peer's first request: its sequence number is its initial TSN,
-    // that of its first DATA chunk (the ACK).
-    let mut packet = header.expect("b sent a packet");
-    packet.extend_from_slice(&[130, 0, 0, 12, 0, 14, 0, 8]);
-    packet.extend_from_slice(&b_isn.expect("b sent DATA").to_be_bytes());
+    // that of its first DATA chunk (the ACK). No stream listed: every one.
+    let mut packet = header;
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[]));
     seal(&mut packet);
     p.a.handle_receive(p.now, &packet).unwrap();
     assert_eq!(
@@ -1592,7 +1581,11 @@ fn open_channel_with_raw_peer(p: &mut Pair) -> (ChannelId, Vec<u8>, u32) {
         }
         p.drain();
     }
-    (id, header.unwrap(), b_isn.unwrap())
+    (
+        id,
+        header.expect("b sent a packet"),
+        b_isn.expect("b sent DATA"),
+    )
 }
 
 /// A message held while SCTP resets the stream at the peer's request goes
@@ -1624,9 +1617,7 @@ fn a_held_message_survives_the_peers_second_reset_request() {
             // Performed (RFC 6525 §4.4, result 1); with the first answer,
             // the peer's next request for the stream in the same packet.
             let mut q = header.clone();
-            q.extend_from_slice(&[130, 0, 0, 16, 0, 16, 0, 12]);
-            q.extend_from_slice(&seq.to_be_bytes());
-            q.extend_from_slice(&1u32.to_be_bytes());
+            q.extend_from_slice(&reconfig_response_chunk(seq, 1));
             if answered == 0 {
                 q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
             }

@@ -137,18 +137,7 @@ impl Raw {
 
     /// A RE-CONFIG chunk with an Outgoing SSN Reset Request (RFC 6525 §4.1).
     fn reset_request(&self, seq: u32, last_tsn: u32, streams: &[u16]) -> Vec<u8> {
-        let mut p = Vec::new();
-        p.extend_from_slice(&13u16.to_be_bytes());
-        p.extend_from_slice(&((16 + 2 * streams.len()) as u16).to_be_bytes());
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&0u32.to_be_bytes());
-        p.extend_from_slice(&last_tsn.to_be_bytes());
-        for s in streams {
-            p.extend_from_slice(&s.to_be_bytes());
-        }
-        let mut c = Vec::new();
-        raw_chunk(&mut c, RE_CONFIG, 0, &p);
-        c
+        reconfig_chunk(&[outgoing_reset_param(seq, last_tsn, streams)])
     }
 
     /// Feeds one chunk to `b`; returns the (sequence number, result) of the
@@ -163,6 +152,46 @@ impl Raw {
         }
         responses
     }
+}
+
+/// A RE-CONFIG chunk (RFC 6525 §3.1) with these parameters, each but the
+/// last padded to 4 bytes (the chunk's padding follows the last).
+fn reconfig_chunk(params: &[Vec<u8>]) -> Vec<u8> {
+    let mut value = Vec::new();
+    for p in params {
+        value.resize((value.len() + 3) & !3, 0);
+        value.extend_from_slice(p);
+    }
+    let mut c = Vec::new();
+    raw_chunk(&mut c, RE_CONFIG, 0, &value);
+    c
+}
+
+/// An Outgoing SSN Reset Request Parameter (RFC 6525 §4.1, type 13),
+/// Re-configuration Response Sequence Number 0.
+fn outgoing_reset_param(seq: u32, last_tsn: u32, streams: &[u16]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&13u16.to_be_bytes());
+    p.extend_from_slice(&((16 + 2 * streams.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&0u32.to_be_bytes());
+    p.extend_from_slice(&last_tsn.to_be_bytes());
+    for s in streams {
+        p.extend_from_slice(&s.to_be_bytes());
+    }
+    p
+}
+
+/// An Incoming SSN Reset Request Parameter (RFC 6525 §4.2, type 14).
+fn incoming_reset_param(seq: u32, streams: &[u16]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&14u16.to_be_bytes());
+    p.extend_from_slice(&((8 + 2 * streams.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    for s in streams {
+        p.extend_from_slice(&s.to_be_bytes());
+    }
+    p
 }
 
 /// The Re-configuration Response Parameters (RFC 6525 §4.4) in a packet.
@@ -789,15 +818,7 @@ fn a_retransmitted_incoming_reset_request_gets_the_same_answer() {
 /// A RE-CONFIG chunk with one Incoming SSN Reset Request (RFC 6525 §4.2,
 /// parameter type 14) numbered `seq`, for stream 5000.
 fn incoming_reset_request_for_stream_5000(seq: u32) -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&14u16.to_be_bytes());
-    p.extend_from_slice(&12u16.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&1u16.to_be_bytes());
-    p.extend_from_slice(&5000u16.to_be_bytes());
-    let mut chunk = Vec::new();
-    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
-    chunk
+    reconfig_chunk(&[incoming_reset_param(seq, &[5000])])
 }
 
 /// RFC 6525 §3.1, §5.2.1: a RE-CONFIG chunk may carry an Outgoing SSN
@@ -808,22 +829,12 @@ fn incoming_reset_request_for_stream_5000(seq: u32) -> Vec<u8> {
 fn a_retransmitted_outgoing_and_incoming_reset_pair_gets_the_same_answers() {
     let (mut b, raw) = raw_peer(false, 10);
     let seq = raw.isn;
-    let mut p = Vec::new();
-    // Outgoing SSN Reset Request, N, last TSN the probe's, stream 0.
-    p.extend_from_slice(&13u16.to_be_bytes());
-    p.extend_from_slice(&18u16.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&0u32.to_be_bytes());
-    p.extend_from_slice(&raw.isn.to_be_bytes());
-    p.extend_from_slice(&0u16.to_be_bytes());
-    p.extend_from_slice(&0u16.to_be_bytes()); // padding
-    // Incoming SSN Reset Request, N+1, stream 0.
-    p.extend_from_slice(&14u16.to_be_bytes());
-    p.extend_from_slice(&10u16.to_be_bytes());
-    p.extend_from_slice(&seq.wrapping_add(1).to_be_bytes());
-    p.extend_from_slice(&0u16.to_be_bytes());
-    let mut chunk = Vec::new();
-    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    let chunk = reconfig_chunk(&[
+        // Outgoing SSN Reset Request, N, last TSN the probe's, stream 0.
+        outgoing_reset_param(seq, raw.isn, &[0]),
+        // Incoming SSN Reset Request, N+1, stream 0.
+        incoming_reset_param(seq.wrapping_add(1), &[0]),
+    ]);
     let first = raw.feed(&mut b, &chunk);
     assert_eq!(first.len(), 2, "two answers: {first:?}");
     let again = raw.feed(&mut b, &chunk);
@@ -1115,12 +1126,7 @@ fn an_incoming_reset_request_listing_no_stream_resets_every_outgoing_stream() {
     }
     assert_eq!(sent, [(1, 0), (3, 0)]);
     let seq = raw.isn;
-    let mut p = Vec::new();
-    p.extend_from_slice(&14u16.to_be_bytes());
-    p.extend_from_slice(&8u16.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    let mut chunk = Vec::new();
-    raw_chunk(&mut chunk, RE_CONFIG, 0, &p);
+    let chunk = reconfig_chunk(&[incoming_reset_param(seq, &[])]);
     b.handle_receive(now, &raw_packet(raw.tag, &chunk)).unwrap();
     let (mut responses, mut requests, mut request_seqs) = (Vec::new(), Vec::new(), Vec::new());
     while b.poll_transmit(now, &mut buf).is_some() {
