@@ -163,7 +163,8 @@ pub(crate) struct Channel {
     /// We sent DATA_CHANNEL_OPEN and neither the ACK nor any data came
     /// back yet: send ordered (RFC 8832 §6).
     pub(crate) awaiting_ack: bool,
-    /// Our outgoing stream is to be reset (we closed, or answer the peer).
+    /// Our outgoing stream is to be reset (we closed, answer the peer, or
+    /// the peer asked for it, RFC 6525 §4.2).
     pub(crate) reset_out: bool,
     /// The reset is handed to SCTP (it may wait there behind queued data);
     /// false while it waits in the engine for an earlier reset of the

@@ -92,7 +92,8 @@ pub enum Event {
     /// below `bufferedAmountLowThreshold`.
     BufferedAmountLow(ChannelId),
     /// The channel's `closing` event: the peer reset its stream and we
-    /// answered with ours (RFC 8831 §6.7).
+    /// answered with ours (RFC 8831 §6.7), or the peer asked for the reset
+    /// of ours (RFC 6525 §4.2), which is its closing the channel.
     Closing(ChannelId),
     /// The channel's `close` event: both directions are reset (our reset
     /// acknowledged and the peer's performed, RFC 8831 §6.7), the peer
@@ -747,6 +748,9 @@ impl DataChannels {
                         self.on_incoming_reset(stream);
                     }
                 }
+                ferrtc_sctp::Event::OutgoingStreamResetRequested(stream) => {
+                    self.on_reset_requested(stream);
+                }
                 ferrtc_sctp::Event::OutgoingStreamReset(stream) => {
                     self.on_outgoing_reset(now, stream);
                 }
@@ -797,6 +801,33 @@ impl DataChannels {
         }
     }
 
+    /// The peer asked for the reset of our outgoing `stream` (an Incoming
+    /// SSN Reset Request, RFC 6525 §4.2), which SCTP performs once the
+    /// stream's queued messages are sent (§5.2.3). A peer following RFC
+    /// 8831 §6.7 takes that reset for our side of the channel closing, and
+    /// may reuse the stream once its side is reset too: the request is the
+    /// peer closing the channel. The channel is closing at once and takes
+    /// no more `send()` (a message after the reset would reach a stream
+    /// the peer holds for closed, or its next channel there); SCTP's reset
+    /// is the channel's own, and the channel closes once the peer has
+    /// reset its side too, as after our `close()`.
+    fn on_reset_requested(&mut self, stream: u16) {
+        let Some(&id) = self.by_stream.get(&stream) else {
+            return;
+        };
+        let Some(c) = self.channels.get_mut(&id) else {
+            return;
+        };
+        if c.state != DataChannelState::Open {
+            return;
+        }
+        c.state = DataChannelState::Closing;
+        c.reset_out = true;
+        c.reset_sent = true;
+        self.stats.left_open();
+        self.events.push_back(Event::Closing(id));
+    }
+
     /// The peer reset its side of a retired stream, its channel there
     /// closing (RFC 8831 §6.7), or sent DATA_CHANNEL_OPEN on it (refused,
     /// RFC 8832 §6): we answer with our reset of the stream, which no
@@ -836,8 +867,10 @@ impl DataChannels {
         let Some(c) = self.channels.get_mut(&id) else {
             return;
         };
-        // A reset we did not ask for (the peer asked SCTP for it, RFC 6525
-        // §5.2.3) does not close the channel: the messages it held go now.
+        // A reset the channel did not take for its own (the peer asked SCTP
+        // for it, RFC 6525 §5.2.3, before the channel was on the stream, or
+        // while the request was not yet handed up): the messages it held go
+        // now.
         if !c.reset_sent {
             self.release_held(now, stream);
             return;
@@ -946,9 +979,9 @@ impl DataChannels {
     }
 
     /// Hands one message of a channel to SCTP, or holds it while an earlier
-    /// reset of its stream is pending, or one the peer asked for (RFC 6525
-    /// §4.2, §5.2.3: SCTP takes no message on a stream being reset, but the
-    /// channel is open). Held bytes count against the association's send
+    /// reset of its stream is pending, or one the peer asked for that the
+    /// channel has not been told of yet (receiving paused; RFC 6525 §4.2,
+    /// §5.2.3: SCTP takes no message on a stream being reset). Held bytes count against the association's send
     /// buffer, so releasing them cannot overflow it.
     fn transmit(
         &mut self,

@@ -1522,13 +1522,12 @@ fn the_peers_reset_of_every_stream_spares_a_channel_it_did_not_know() {
 
 /// An Incoming SSN Reset Request listing no stream (RFC 6525 §4.2) has
 /// SCTP reset every outgoing stream in use with a request of its own, and
-/// SCTP takes no message on a stream until its reset completes. The
-/// channels on those streams are open (the application closed none), so
-/// their `send()` does not fail meanwhile (W3C webrtc-pc `send()` throws
-/// only when the channel is not open or the buffer is full): the engine
-/// holds the messages until the reset completes.
+/// SCTP takes no message on a stream until its reset completes. As for a
+/// request listing the stream (RFC 8831 §6.7: the peer takes our reset
+/// for the channel closing), the channels on those streams are closing:
+/// `send()` is refused, not held to go after the reset.
 #[test]
-fn an_open_channel_sends_while_the_peer_has_every_stream_reset() {
+fn the_peers_incoming_reset_of_every_stream_closes_the_open_channels() {
     let mut p = Pair::new();
     let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
     // The peer's first request: its sequence number is its initial TSN,
@@ -1539,9 +1538,12 @@ fn an_open_channel_sends_while_the_peer_has_every_stream_reset() {
     p.a.handle_receive(p.now, &packet).unwrap();
     assert_eq!(
         p.a.channel(id).map(|c| c.ready_state),
-        Some(DataChannelState::Open)
+        Some(DataChannelState::Closing)
     );
-    assert_eq!(p.a.send(p.now, id, b"still open", false), Ok(()));
+    assert_eq!(
+        p.a.send(p.now, id, b"after the request", false),
+        Err(Error::NotOpen(id))
+    );
 }
 
 /// A RE-CONFIG chunk (RFC 6525 §3.1) with an Incoming SSN Reset Request
@@ -1588,49 +1590,79 @@ fn open_channel_with_raw_peer(p: &mut Pair) -> (ChannelId, Vec<u8>, u32) {
     )
 }
 
-/// A message held while SCTP resets the stream at the peer's request goes
-/// out once SCTP takes messages on the stream again, even when the peer
-/// asks for the stream's reset again in the packet that completes the
-/// first reset: the held message then waits for the second reset, it is
-/// not dropped (`send()` returned `Ok`). The peer is played by hand here.
+/// A RE-CONFIG chunk (RFC 6525 §3.1) with an Outgoing SSN Reset Request
+/// (§4.1) of `streams`, sequence number `seq`, last TSN `last_tsn`.
+fn outgoing_reset_chunk(seq: u32, last_tsn: u32, streams: &[u16]) -> Vec<u8> {
+    let param_len = 16 + 2 * streams.len();
+    let mut c = vec![130, 0];
+    c.extend_from_slice(&u16::try_from(4 + param_len).unwrap().to_be_bytes());
+    c.extend_from_slice(&[0, 13]);
+    c.extend_from_slice(&u16::try_from(param_len).unwrap().to_be_bytes());
+    c.extend_from_slice(&seq.to_be_bytes());
+    c.extend_from_slice(&0u32.to_be_bytes());
+    c.extend_from_slice(&last_tsn.to_be_bytes());
+    for s in streams {
+        c.extend_from_slice(&s.to_be_bytes());
+    }
+    c.resize((c.len() + 3) & !3, 0);
+    c
+}
+
+/// RFC 8831 §6.7: a channel is closed by the reset of its outgoing
+/// stream, and the side whose incoming stream is reset takes it for the
+/// channel closing (and may reuse the stream once both are reset). The
+/// peer's Incoming SSN Reset Request for an open channel's stream (RFC
+/// 6525 §4.2) has SCTP reset our side of it (§5.2.3): that is the peer
+/// closing the channel. The channel is closing at once and takes no more
+/// `send()`; a message sent before the request goes before the reset,
+/// and the channel closes once the peer has reset its side too. (The
+/// channel stayed open and held its messages, sending them after the
+/// reset, on a stream the peer held for closed.) The peer is played by
+/// hand.
 #[test]
-fn a_held_message_survives_the_peers_second_reset_request() {
+fn the_peers_incoming_reset_request_closes_the_channel_after_its_queued_messages() {
     let mut p = Pair::new();
     let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
     let s = stream(&p.a, id);
+    assert_eq!(p.a.send(p.now, id, b"before", false), Ok(()));
     let mut packet = header.clone();
     packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
     seal(&mut packet);
     p.a.handle_receive(p.now, &packet).unwrap();
-    assert_eq!(p.a.send(p.now, id, b"m1", false), Ok(()));
+    p.drain();
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Closing)
+    );
+    assert!(p.a_events.contains(&Event::Closing(id)), "{:?}", p.a_events);
+    assert_eq!(
+        p.a.send(p.now, id, b"after", false),
+        Err(Error::NotOpen(id))
+    );
     let mut buf = Vec::new();
-    let (mut answered, mut m1_sent) = (0, false);
-    for _ in 0..50 {
-        let mut seqs = Vec::new();
-        while p.a.poll_transmit(p.now, &mut buf).is_some() {
-            m1_sent |= chunks(&buf)
-                .into_iter()
-                .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(b"m1"));
-            seqs.extend(reset_requests(&buf));
-        }
-        for seq in seqs {
-            // Performed (RFC 6525 §4.4, result 1); with the first answer,
-            // the peer's next request for the stream in the same packet.
-            let mut q = header.clone();
-            q.extend_from_slice(&reconfig_response_chunk(seq, 1));
-            if answered == 0 {
-                q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
+    let (mut sent, mut seqs) = (Vec::new(), Vec::new());
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        for c in chunks(&buf) {
+            if c[0] == 0 || c[0] == 64 {
+                sent.push(if c.ends_with(b"before") {
+                    "before"
+                } else {
+                    "other data"
+                });
             }
-            answered += 1;
-            seal(&mut q);
-            let _ = p.a.handle_receive(p.now, &q);
         }
-        p.drain();
-        if let Some(t) = p.a.poll_timeout() {
-            p.now = p.now.max(t);
-            p.a.handle_timeout(p.now);
-        }
+        let requests = reset_requests(&buf);
+        sent.extend(requests.iter().map(|_| "reset"));
+        seqs.extend(requests);
     }
-    assert!(answered >= 2, "both resets answered: {answered}");
-    assert!(m1_sent, "held m1 never sent; a_events {:?}", p.a_events);
+    assert_eq!(sent, ["before", "reset"]);
+    // The peer performs our reset, and resets its side in turn: its last
+    // TSN is that of its only DATA chunk, the ACK.
+    let mut q = header.clone();
+    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
+    q.extend_from_slice(&outgoing_reset_chunk(b_isn.wrapping_add(1), b_isn, &[s]));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    p.drain();
+    assert!(p.a_events.contains(&Event::Closed(id)), "{:?}", p.a_events);
 }

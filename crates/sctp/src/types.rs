@@ -99,6 +99,16 @@ pub enum Event {
     /// stream, also one the peer never sent on. Told once, in place of one
     /// event per stream (there can be 65,535).
     AllIncomingStreamsReset,
+    /// The peer asked for the reset of this outgoing stream (an Incoming
+    /// SSN Reset Request, RFC 6525 §4.2). The association resets it once
+    /// its queued messages are sent (§5.2.3) and takes no new message on
+    /// it until then; [`OutgoingStreamReset`](Self::OutgoingStreamReset)
+    /// follows. For a data channel this is its closing (RFC 8831 §6.7):
+    /// the peer takes our reset for our side of the channel closing. A
+    /// request listing no stream is told for each stream in use (the
+    /// others are at SSN 0 already and are not reset); a stream being
+    /// reset already is not told again.
+    OutgoingStreamResetRequested(u16),
     /// Our reset of this outgoing stream was performed by the peer (RFC 6525 §5.2.3).
     OutgoingStreamReset(u16),
     /// The peer refused our reset of this outgoing stream (Denied or an

@@ -1398,3 +1398,34 @@ fn a_reset_the_peer_keeps_answering_in_progress_is_given_up_after_max_retransmit
     )
     .expect("the stream takes messages again");
 }
+
+/// RFC 6525 §4.2, §5.2.3: the peer's Incoming SSN Reset Request has us
+/// reset the outgoing streams it lists, after their queued messages. The
+/// application is told ([`Event::OutgoingStreamResetRequested`]): for a
+/// data channel that reset is its side closing (RFC 8831 §6.7), and the
+/// stream takes no new message meanwhile. A message queued before the
+/// request goes first, covered by the request's last TSN. (Nothing was
+/// told, and a data channel went on sending on a stream its peer took
+/// for closed.)
+#[test]
+fn an_incoming_reset_request_is_told_to_the_application_and_queued_data_goes_first() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let now = Instant::now();
+    b.send(now, 1, ppid::BINARY, b"before", SendOptions::default())
+        .unwrap();
+    let chunk = reconfig_chunk(&[incoming_reset_param(raw.isn, &[1])]);
+    b.handle_receive(now, &raw_packet(raw.tag, &chunk)).unwrap();
+    let (_, events) = drain(&mut b);
+    assert_eq!(events, [Event::OutgoingStreamResetRequested(1)]);
+    assert_eq!(
+        b.send(now, 1, ppid::BINARY, b"after", SendOptions::default()),
+        Err(ferrtc_sctp::Error::StreamClosing(1))
+    );
+    let mut buf = Vec::new();
+    let mut sent = Vec::new();
+    while b.poll_transmit(now, &mut buf).is_some() {
+        sent.extend(data_streams_and_ssns(&buf).into_iter().map(|_| "data"));
+        sent.extend(outgoing_reset_requests(&buf).into_iter().map(|_| "reset"));
+    }
+    assert_eq!(sent, ["data", "reset"]);
+}

@@ -622,8 +622,13 @@ impl Association {
                             if list.is_empty() {
                                 list = e.sender.streams_in_use();
                             }
+                            // Told to the application: for a data channel
+                            // the reset is its closing (RFC 8831 §6.7).
                             for s in list {
-                                e.sender.queue_reset(s);
+                                if e.sender.queue_reset(s) {
+                                    self.events
+                                        .push_back(Event::OutgoingStreamResetRequested(s));
+                                }
                             }
                         }
                     }
