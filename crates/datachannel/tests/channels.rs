@@ -1525,11 +1525,15 @@ fn the_peers_reset_of_every_stream_spares_a_channel_it_did_not_know() {
 /// SCTP takes no message on a stream until its reset completes. As for a
 /// request listing the stream (RFC 8831 §6.7: the peer takes our reset
 /// for the channel closing), the channels on those streams are closing:
-/// `send()` is refused, not held to go after the reset.
+/// `send()` is refused, not held to go after the reset. A message sent
+/// before the request is delivered, ahead of the reset, and the peer's
+/// channel then closes. (Only `send()` returning `Ok` was checked.)
 #[test]
 fn the_peers_incoming_reset_of_every_stream_closes_the_open_channels() {
     let mut p = Pair::new();
     let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let b_ch = p.b_incoming(stream(&p.a, id));
+    assert_eq!(p.a.send(p.now, id, b"before the request", false), Ok(()));
     // The peer's first request: its sequence number is its initial TSN,
     // that of its first DATA chunk (the ACK). No stream listed: every one.
     let mut packet = header;
@@ -1543,6 +1547,22 @@ fn the_peers_incoming_reset_of_every_stream_closes_the_open_channels() {
     assert_eq!(
         p.a.send(p.now, id, b"after the request", false),
         Err(Error::NotOpen(id))
+    );
+    p.pump();
+    let got: Vec<_> = messages(&p.b_events)
+        .into_iter()
+        .filter(|(c, _)| *c == b_ch)
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(
+        got,
+        [DataChannelMessage::Text("before the request".into())],
+        "delivered, and nothing after the request"
+    );
+    assert!(
+        p.b_events.contains(&Event::Closed(b_ch)),
+        "{:?}",
+        p.b_events
     );
 }
 
