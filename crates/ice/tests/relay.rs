@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Call, Side, ip, sa};
-use ferrtc_ice::{CandidateType, ConnectionState, Event, TurnTransport};
+use ferrtc_ice::{AgentConfig, CandidateType, ConnectionState, Event, TurnTransport};
 use ferrtc_sim::{Endpoint, LinkConfig, NatConfig, Transmit};
 use ferrtc_turn::server::{
     AllocationId, Credentials, FiveTuple, Output, PEER_HEADROOM, PEER_TAILROOM, Server,
@@ -39,6 +39,12 @@ struct TurnHost {
     lost_permission_requests: usize,
     /// Every CreatePermission request that reached the host.
     permission_requests: usize,
+    /// CreatePermission requests are answered with this error (signed, as
+    /// a server that is short of resources answers: 500 Server Error, 508
+    /// Insufficient Capacity), not handed to the server.
+    refuse_permission_requests: Option<u16>,
+    /// How many were answered so.
+    refused_permission_requests: usize,
 }
 
 impl TurnHost {
@@ -54,6 +60,8 @@ impl TurnHost {
             lose_permission_requests: false,
             lost_permission_requests: 0,
             permission_requests: 0,
+            refuse_permission_requests: None,
+            refused_permission_requests: 0,
         }
     }
 
@@ -76,6 +84,13 @@ impl Endpoint for TurnHost {
                     .is_ok_and(|m| m.method() == ferrtc_stun::Method::CREATE_PERMISSION)
             {
                 self.lost_permission_requests += 1;
+                return;
+            }
+            if let Some(code) = self.refuse_permission_requests
+                && let Some(answer) = signed_error(data, code)
+            {
+                self.refused_permission_requests += 1;
+                self.queue.push_back((dest, source, answer));
                 return;
             }
             let tuple = FiveTuple {
@@ -153,6 +168,44 @@ impl Endpoint for TurnHost {
     }
 }
 
+/// An error response with ERROR-CODE `code` to the CreatePermission
+/// request `data`, signed with alice's long-term key as the request was
+/// (RFC 8489 §9.2.4: MESSAGE-INTEGRITY-SHA256 or MESSAGE-INTEGRITY).
+fn signed_error(data: &[u8], code: u16) -> Option<Vec<u8>> {
+    use ferrtc_stun::{Attribute, Class, MessageBuilder, Method, PasswordAlgorithm};
+    let request = ferrtc_stun::Message::parse(data).ok()?;
+    if request.method() != Method::CREATE_PERMISSION || request.class() != Class::Request {
+        return None;
+    }
+    let sha256 = request.has_message_integrity_sha256();
+    let algorithm = if sha256 {
+        PasswordAlgorithm::Sha256
+    } else {
+        PasswordAlgorithm::Md5
+    };
+    let key = ferrtc_stun::long_term_key("alice", "ferrtc.test", "secret", algorithm);
+    let mut out = Vec::new();
+    let mut b = MessageBuilder::new(
+        &mut out,
+        Class::ErrorResponse,
+        Method::CREATE_PERMISSION,
+        request.transaction_id(),
+    );
+    b.add(&Attribute::ErrorCode {
+        code,
+        reason: "try later",
+    })
+    .ok()?;
+    if sha256 {
+        b.add_message_integrity_sha256(&key);
+    } else {
+        b.add_message_integrity(&key);
+    }
+    b.add_fingerprint();
+    b.finish();
+    Some(out)
+}
+
 fn symmetric_side(nat_ip: &str, host: &str, controlling: bool, seed: u64) -> Side {
     let mut side = Side::public(host, controlling, seed);
     side.nat = Some(NatConfig::symmetric(ip(nat_ip)));
@@ -161,8 +214,27 @@ fn symmetric_side(nat_ip: &str, host: &str, controlling: bool, seed: u64) -> Sid
 
 /// Two agents behind symmetric NATs with the TURN server in the network.
 fn relayed_call(seed: u64, password: &str) -> (Call, ferrtc_sim::HostId<TurnHost>) {
-    let a = symmetric_side("52.0.0.1", "10.0.0.2", true, seed);
-    let b = symmetric_side("52.0.0.2", "10.0.0.3", false, seed + 1);
+    relayed_call_as(seed, password, |_| {})
+}
+
+/// [`relayed_call`] with the right credentials and both agents'
+/// configuration changed by `configure`.
+fn relayed_call_with(
+    seed: u64,
+    configure: impl Fn(&mut AgentConfig),
+) -> (Call, ferrtc_sim::HostId<TurnHost>) {
+    relayed_call_as(seed, "secret", configure)
+}
+
+fn relayed_call_as(
+    seed: u64,
+    password: &str,
+    configure: impl Fn(&mut AgentConfig),
+) -> (Call, ferrtc_sim::HostId<TurnHost>) {
+    let mut a = symmetric_side("52.0.0.1", "10.0.0.2", true, seed);
+    let mut b = symmetric_side("52.0.0.2", "10.0.0.3", false, seed + 1);
+    configure(&mut a.config);
+    configure(&mut b.config);
     let mut call = Call::new(seed, a, b);
     let now = call.net.now();
     let turn = call
@@ -319,5 +391,95 @@ fn refused_permission_is_not_asked_for_again_at_every_send() {
         failures <= 4,
         "{failures} refused requests ({} CreatePermission in all)",
         host.permission_requests
+    );
+}
+
+/// RFC 8656 §9 with RFC 8489 §6.3.4: the permission of the selected
+/// relayed pair lapses (its refreshes were lost), and the server answers
+/// its re-request with a transient error: 500 Server Error, or 508
+/// Insufficient Capacity (RFC 8656 §10.2), for a few seconds. The client
+/// may send again after a 5xx, a bounded number of times: the agent asks
+/// again after a back-off, the permission is installed once the server
+/// recovered, and consent comes back before it runs out (RFC 7675 §5.1),
+/// instead of the pair failing 30 s on for want of a second request.
+#[test]
+fn a_lapsed_permission_whose_re_request_got_a_transient_error_is_asked_for_again() {
+    for code in [500, 508] {
+        let (mut call, turn) = relayed_call(45, "secret");
+        assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+        call.net.endpoint_mut(&turn).lose_permission_requests = true;
+        call.run_for(Duration::from_secs(303));
+        // The permission lapsed; its re-request (retransmitted) and any
+        // other is answered with the error for a few seconds.
+        let host = call.net.endpoint_mut(&turn);
+        host.lose_permission_requests = false;
+        host.refuse_permission_requests = Some(code);
+        call.run_for(Duration::from_secs(3));
+        assert!(
+            call.net.endpoint(&turn).refused_permission_requests > 0,
+            "{code}"
+        );
+        call.net.endpoint_mut(&turn).refuse_permission_requests = None;
+        assert!(
+            call.run_until(Duration::from_secs(25), |c| c.both_connected()),
+            "{code}: a: {:?}, b: {:?}",
+            call.peer_a().states(),
+            call.peer_b().states()
+        );
+        assert!(!call.run_until(Duration::from_secs(60), |c| !c.both_connected()));
+        call.assert_data_flows_both_ways("after the transient errors");
+    }
+}
+
+/// As above with a re-request that timed out (RFC 8489 §6.2.1: no answer
+/// to any of its transmissions): under a consent timeout longer than the
+/// 39.5 s a transaction takes to fail, the agent asks again after a
+/// back-off and the pair comes back once requests get through.
+#[test]
+fn a_lapsed_permission_whose_re_request_timed_out_is_asked_for_again() {
+    let (mut call, turn) = relayed_call_with(46, |config| {
+        config.disconnected_timeout = Duration::from_secs(8);
+        config.consent_timeout = Duration::from_secs(120);
+    });
+    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+    call.net.endpoint_mut(&turn).lose_permission_requests = true;
+    // Lapsed at about 300 s; its re-request fails 39.5 s later.
+    call.run_for(Duration::from_secs(350));
+    call.net.endpoint_mut(&turn).lose_permission_requests = false;
+    assert!(
+        call.run_until(Duration::from_secs(60), |c| c.both_connected()),
+        "a: {:?}, b: {:?}",
+        call.peer_a().states(),
+        call.peer_b().states()
+    );
+    call.assert_data_flows_both_ways("after the re-request timed out");
+}
+
+/// RFC 8489 §6.3.4: a client that resends after a 5xx must limit how many
+/// times. A server answering 500 to every CreatePermission from the lapse
+/// on gets a few requests per peer, not one per consent check for as long
+/// as consent lasts (120 s here).
+#[test]
+fn a_permission_that_keeps_failing_transiently_is_asked_a_bounded_number_of_times() {
+    let (mut call, turn) = relayed_call_with(47, |config| {
+        config.consent_timeout = Duration::from_secs(120);
+    });
+    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+    let host = call.net.endpoint_mut(&turn);
+    host.refuse_permission_requests = Some(500);
+    let failures = |c: &Call| {
+        c.peer_a().agent.stats().relay_request_failures
+            + c.peer_b().agent.stats().relay_request_failures
+    };
+    // Refreshes fail from 240 s on (retried by the TURN client until the
+    // lapse at 300 s); the agent's requests after it fail too.
+    call.run_for(Duration::from_secs(340));
+    let after_a_while = failures(&call);
+    assert!(after_a_while > 0);
+    call.run_for(Duration::from_secs(60));
+    assert_eq!(
+        failures(&call),
+        after_a_while,
+        "asked again after {after_a_while} failures"
     );
 }

@@ -14,13 +14,15 @@
 //! A permission is asked for each remote candidate paired with a relayed
 //! base (RFC 8656 §10), and asked for again at the next send to that peer
 //! once it lapsed (once per lapse: a refusal is not asked again at every
-//! send). A channel is bound to the peer of a selected
+//! send). A request that failed transiently (5xx, RFC 8489 §6.3.4, or no
+//! answer) is asked again at a send after a back-off, a few times. A
+//! channel is bound to the peer of a selected
 //! relayed pair (RFC 8656 §12), so data pays 4 bytes of framing instead of
 //! a Send indication's 36.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ferrtc_stun::{Method, is_stun_message};
 use ferrtc_turn::{Client, ClientConfig, Event as TurnEvent, Request, is_channel_data};
@@ -52,11 +54,43 @@ pub(super) struct Relay {
     /// Its TCP connection to the server closed: the server deleted the
     /// allocation with it (RFC 8656 §3.1).
     pub lost: bool,
-    /// Peers whose installed permission lapsed since it was last asked for:
-    /// the next send to one asks again, once (RFC 8656 §9). A peer the
-    /// server refused (403, RFC 8656 §10.2) is not here: asking at every
-    /// send would only be refused at every send.
-    pub ask_again: HashSet<IpAddr>,
+    /// Peers whose permission is to be asked for (again) at a send
+    /// (RFC 8656 §9): one whose installed permission lapsed, one whose
+    /// request failed transiently (after a back-off), and, while its
+    /// request is outstanding, one asked for and not installed yet. A
+    /// peer the server refused for good (403, RFC 8656 §10.2) is not
+    /// here: asking at every send would only be refused at every send.
+    pub ask_again: HashMap<IpAddr, AskAgain>,
+}
+
+/// A permission the agent asks for again (RFC 8656 §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AskAgain {
+    /// The next send to the peer from this instant on asks; `None` while
+    /// a request is outstanding.
+    at: Option<Instant>,
+    /// Transient failures in a row of the requests for it.
+    failures: u32,
+}
+
+/// Transient failures of a permission's requests that are asked again
+/// (RFC 8489 §6.3.4: a client resending after a 5xx must limit how many
+/// times, and should to 4).
+pub(super) const PERMISSION_RETRIES: u32 = 4;
+/// The wait after a permission's first transient failure; it doubles at
+/// each (1, 2, 4, 8 s: all within the consent timeout, RFC 7675 §5.1).
+pub(super) const PERMISSION_RETRY_WAIT: Duration = Duration::from_secs(1);
+
+/// Whether a failed CreatePermission may succeed if sent again: the
+/// server had an error or is out of capacity (5xx, RFC 8489 §6.3.4; 508,
+/// RFC 8656 §10.2), or nothing answered (RFC 8489 §6.2.1). Others (403 for
+/// a peer it will not relay to, 400...) fail the same again.
+fn is_transient(error: &ferrtc_turn::RequestError) -> bool {
+    match error {
+        ferrtc_turn::RequestError::Rejected { code, .. } => (500..600).contains(code),
+        ferrtc_turn::RequestError::Timeout { .. } => true,
+        _ => false,
+    }
 }
 
 /// Most TURN servers an agent uses.
@@ -214,7 +248,7 @@ impl Agent {
             base: None,
             pending: true,
             lost: false,
-            ask_again: HashSet::new(),
+            ask_again: HashMap::new(),
         });
         self.set_gathering(GatheringState::Gathering);
     }
@@ -300,10 +334,23 @@ impl Agent {
                 // RFC 8656 §9: the server forgot it; asked again when the
                 // agent next sends to the peer.
                 TurnEvent::PermissionExpired { peer } => {
-                    self.relays[r].ask_again.insert(peer);
+                    let again = AskAgain {
+                        at: Some(now),
+                        failures: 0,
+                    };
+                    self.relays[r].ask_again.insert(peer, again);
+                }
+                TurnEvent::PermissionCreated { peer } => {
+                    self.relays[r].ask_again.remove(&peer);
+                }
+                TurnEvent::ChannelBound { peer, .. } => {
+                    self.relays[r].ask_again.remove(&peer.ip());
                 }
                 TurnEvent::Failed { request, error } => {
                     self.stats.relay_request_failures += 1;
+                    if let Request::CreatePermission(peer) = request {
+                        self.permission_failed(now, r, peer, &error);
+                    }
                     if request == Request::Allocate {
                         self.relays[r].pending = false;
                         // W3C `icecandidateerror`: the server gave no candidate.
@@ -332,6 +379,29 @@ impl Agent {
             }
         }
         data
+    }
+
+    /// A CreatePermission for `peer` on allocation `r` failed for good in
+    /// the client: a transient failure is asked again at a send after a
+    /// back-off, up to [`PERMISSION_RETRIES`] in a row; any other, or one
+    /// too many, is not (RFC 8489 §6.3.4).
+    fn permission_failed(
+        &mut self,
+        now: Instant,
+        r: usize,
+        peer: IpAddr,
+        error: &ferrtc_turn::RequestError,
+    ) {
+        let asked = &mut self.relays[r].ask_again;
+        let Some(again) = asked.get_mut(&peer).filter(|a| a.at.is_none()) else {
+            return;
+        };
+        if is_transient(error) && again.failures < PERMISSION_RETRIES {
+            again.at = Some(now + PERMISSION_RETRY_WAIT * 2u32.pow(again.failures));
+            again.failures += 1;
+        } else {
+            asked.remove(&peer);
+        }
     }
 
     /// The allocation exists: its relayed address becomes a local
@@ -387,9 +457,19 @@ impl Agent {
         };
         let peer = self.remotes[remote].addr.ip();
         let now = self.now;
-        self.relays[r].ask_again.remove(&peer);
+        let relay = &mut self.relays[r];
+        // Followed until installed: a transient failure is asked again.
+        if relay.client.has_permission(peer) {
+            relay.ask_again.remove(&peer);
+        } else {
+            let again = AskAgain {
+                at: None,
+                failures: 0,
+            };
+            relay.ask_again.insert(peer, again);
+        }
         // Refused only when the allocation is gone: its pairs fail then.
-        if self.relays[r].client.create_permission(peer, now).is_err() {
+        if relay.client.create_permission(peer, now).is_err() {
             self.stats.relay_send_failures += 1;
         }
     }
@@ -430,13 +510,16 @@ impl Agent {
             // refreshes failed, or it went unused for 300 s). The pair is
             // in use, so it is asked for again, once per lapse: this
             // datagram is lost, the next check, consent request or data
-            // goes through once the server installed it. One that was
-            // never installed (the server refused it, RFC 8656 §10.2: 403
-            // for a peer it will not relay to) is not asked for at every
-            // send.
+            // goes through once the server installed it. A request that
+            // failed transiently is asked again so once its back-off
+            // passed. One that was refused (RFC 8656 §10.2: 403 for a
+            // peer the server will not relay to) is not asked for at
+            // every send.
             if let ferrtc_turn::Error::NoPermission { peer } = e
-                && relay.ask_again.remove(&peer)
+                && let Some(again) = relay.ask_again.get_mut(&peer)
+                && again.at.is_some_and(|at| at <= now)
             {
+                again.at = None;
                 let _ = relay.client.create_permission(peer, now);
             }
             self.stats.relay_send_failures += 1;
