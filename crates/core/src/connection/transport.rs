@@ -924,3 +924,68 @@ impl IceGenerations {
         n
     }
 }
+
+#[cfg(test)]
+mod ice_generation_tests {
+    use super::IceGenerations;
+
+    /// RFC 8445 §9: each restart brings new credentials, so a new ufrag is
+    /// a new generation; the few last used keep their numbers, and a
+    /// ufrag forgotten (the least recently used past 8) takes a new number
+    /// when seen again, never one another generation had.
+    #[test]
+    fn past_eight_ufrags_the_least_recently_used_is_forgotten_and_renumbered() {
+        let mut g = IceGenerations::default();
+        for i in 0..8 {
+            assert_eq!(g.number(&format!("u{i}")), i);
+        }
+        // Used again: the most recently used now, u1 the least.
+        assert_eq!(g.number("u0"), 0);
+        assert_eq!(g.number("u8"), 8);
+        assert_eq!(g.number("u0"), 0, "kept: used after u1");
+        for i in 2..=8 {
+            assert_eq!(g.number(&format!("u{i}")), i, "u{i} kept");
+        }
+        assert_eq!(g.number("u1"), 9, "forgotten: a new number, not 1 again");
+        assert_eq!(g.number("u9"), 10);
+    }
+
+    /// RFC 8829 §4.1.10.2: a rollback of our restart restores the
+    /// credentials before it, and with them their generation's number
+    /// (both ours and the peer's); the rolled-back generation's numbers
+    /// are not handed out again.
+    #[test]
+    fn a_rolled_back_restart_keeps_the_old_numbers() {
+        let (mut local, mut remote) = (IceGenerations::default(), IceGenerations::default());
+        assert_eq!(local.number("mine0"), 0);
+        assert_eq!(remote.number("theirs0"), 0);
+        // Our restart: new local credentials, the peer's number reserved.
+        assert_eq!(local.number("mine1"), 1);
+        assert_eq!(remote.reserve(), 1);
+        // Rolled back: the old credentials are in use again.
+        assert_eq!(local.number("mine0"), 0);
+        assert_eq!(remote.number("theirs0"), 0);
+        // The next restart is a generation of its own on each side.
+        assert_eq!(local.number("mine2"), 2);
+        let reserved = remote.reserve();
+        assert_eq!(remote.number("theirs2"), reserved);
+        assert!(reserved > 0, "not the restored generation's number");
+        assert_eq!(remote.number("theirs0"), 0);
+    }
+
+    /// Our restart reserves the peer's next number before its answer
+    /// brings its new ufrag: until then the old ufrag (the selected pair's,
+    /// still in use) keeps its number, and the answer's ufrag takes the
+    /// reserved one; the next new ufrag takes the one after.
+    #[test]
+    fn after_our_restart_the_answers_ufrag_takes_the_reserved_number() {
+        let mut remote = IceGenerations::default();
+        assert_eq!(remote.number("theirs0"), 0);
+        let reserved = remote.reserve();
+        assert_eq!(reserved, 1);
+        assert_eq!(remote.number("theirs0"), 0, "the old generation's pair");
+        assert_eq!(remote.number("theirs1"), reserved);
+        assert_eq!(remote.number("theirs1"), reserved);
+        assert_eq!(remote.number("theirs2"), 2);
+    }
+}
