@@ -73,6 +73,17 @@ pub(super) struct AskAgain {
     failures: u32,
 }
 
+impl AskAgain {
+    /// An installed permission that lapsed at `now`: asked again at the
+    /// next send.
+    pub(super) fn lapsed(now: Instant) -> AskAgain {
+        AskAgain {
+            at: Some(now),
+            failures: 0,
+        }
+    }
+}
+
 /// Transient failures of a permission's requests that are asked again
 /// (RFC 8489 §6.3.4: a client resending after a 5xx must limit how many
 /// times, and should to 4).
@@ -194,7 +205,11 @@ impl Agent {
 
     /// ICE restart: allocations that failed or ended are forgotten, with
     /// their relayed bases (the check list is empty now, so no pair points
-    /// at them), and made again, with the credentials known now.
+    /// at them), and made again, with the credentials known now. Those
+    /// kept forget the permissions they were to ask for again, but the
+    /// selected pair's (consent goes on on it until the new generation
+    /// selects, RFC 8445 §9): the pairs of the others are gone, and the
+    /// new generation's ask for their own (RFC 8656 §10.1).
     pub(super) fn restart_relays(&mut self) {
         let dead: Vec<bool> = self
             .relays
@@ -223,6 +238,17 @@ impl Agent {
             for (r, relay) in self.relays.iter_mut().enumerate() {
                 relay.base = self.hosts.iter().position(|h| h.relay() == Some(r));
             }
+        }
+        let in_use = self
+            .selected
+            .as_ref()
+            .filter(|s| s.protocol == Protocol::Udp)
+            .map(|s| (s.pair.source, s.pair.destination.ip()));
+        for relay in &mut self.relays {
+            let base = relay.base.map(|b| self.hosts[b].addr);
+            relay
+                .ask_again
+                .retain(|peer, _| base.is_some() && in_use == base.map(|b| (b, *peer)));
         }
         let hosts: Vec<SocketAddr> = self
             .hosts
@@ -334,11 +360,7 @@ impl Agent {
                 // RFC 8656 §9: the server forgot it; asked again when the
                 // agent next sends to the peer.
                 TurnEvent::PermissionExpired { peer } => {
-                    let again = AskAgain {
-                        at: Some(now),
-                        failures: 0,
-                    };
-                    self.relays[r].ask_again.insert(peer, again);
+                    self.relays[r].ask_again.insert(peer, AskAgain::lapsed(now));
                 }
                 TurnEvent::PermissionCreated { peer } => {
                     self.relays[r].ask_again.remove(&peer);

@@ -72,3 +72,42 @@ fn capacity_far_above_use_is_given_back_while_checks_go_on() {
     assert!(agent.remotes.capacity() <= super::TRIM_FLOOR);
     assert!(agent.pairs.capacity() <= super::TRIM_FLOOR);
 }
+
+/// RFC 8445 §9: an ICE restart empties the check list; an allocation that
+/// lives on keeps its relayed base, and the permissions the agent was to
+/// ask for again (lapsed, or waiting out a back-off) belong to pairs that
+/// are gone: they are forgotten, not kept for the allocation's life (the
+/// new generation's pairs ask for their own, RFC 8656 §10.1). Without a
+/// selected pair through the relay nothing of them is used any more.
+#[test]
+fn an_ice_restart_forgets_the_permissions_to_ask_again_of_a_kept_allocation() {
+    use std::collections::HashMap;
+
+    use super::relay::{AskAgain, Relay};
+
+    let now = Instant::now();
+    let mut agent = agent(now);
+    let server = "34.0.0.10:3478".parse().unwrap();
+    let config = ferrtc_turn::ClientConfig::new(server, "alice", "secret");
+    let peers: HashMap<_, _> = (1..=3u8)
+        .map(|i| {
+            let ip = std::net::IpAddr::from([52, 0, 0, i]);
+            (ip, AskAgain::lapsed(now))
+        })
+        .collect();
+    agent.relays.push(Relay {
+        client: ferrtc_turn::Client::new(config, now),
+        host_addr: "10.0.0.1:5000".parse().unwrap(),
+        base: None,
+        pending: true,
+        lost: false,
+        ask_again: peers,
+    });
+    agent.restart(now).unwrap();
+    assert_eq!(agent.relays.len(), 1, "the allocation is kept");
+    assert!(
+        agent.relays[0].ask_again.is_empty(),
+        "{:?}",
+        agent.relays[0].ask_again
+    );
+}
