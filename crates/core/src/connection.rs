@@ -168,12 +168,6 @@ pub struct PeerConnection {
     /// selected under: a pair of the last generation carries data until
     /// a pair of the new one is selected.
     selected_generation: (u32, u32),
-    /// The agent's count of selected-pair changes at the last selection.
-    pair_changes_seen: u64,
-    /// Selections of a new generation's pair on the addresses of the pair
-    /// it replaced: a new pair (W3C `selectedCandidatePairChanges`) that
-    /// the agent, which compares addresses, does not count.
-    generation_switches: u64,
     gathering_state: IceGatheringState,
     state: PeerConnectionState,
     negotiation_needed: bool,
@@ -287,8 +281,6 @@ impl PeerConnection {
             remote_generations: IceGenerations::default(),
             remote_generation: 0,
             selected_generation: (0, 0),
-            pair_changes_seen: 0,
-            generation_switches: 0,
             gathering_state: IceGatheringState::New,
             state: PeerConnectionState::New,
             negotiation_needed: false,
@@ -354,7 +346,6 @@ impl PeerConnection {
                 local_generation: self.local_generation,
                 remote_generation: self.remote_generation,
                 selected_generation: self.selected_generation,
-                generation_switches: self.generation_switches,
                 local_ufrag: self.credentials.ufrag(),
                 dtls: self.dtls.as_ref(),
                 dtls_failed: self.dtls_failed,

@@ -674,9 +674,6 @@ pub(crate) struct Sources<'a> {
     /// The numbers of the generations (local, remote) of the selected
     /// pair and its candidates.
     pub(crate) selected_generation: (u32, u32),
-    /// Changes of selected pair the agent does not count (see
-    /// `PeerConnection::generation_switches`).
-    pub(crate) generation_switches: u64,
     pub(crate) local_ufrag: &'a str,
     pub(crate) dtls: Option<&'a Dtls>,
     /// The DTLS transport could not be created: its state is `failed`.
@@ -891,7 +888,7 @@ pub(crate) fn report(src: &Sources<'_>, wall_clock: std::time::SystemTime) -> St
         selected_candidate_pair_id: pair_id,
         local_certificate_id: local_cert_id,
         remote_certificate_id: remote_cert_id,
-        selected_candidate_pair_changes: ice_stats.selected_pair_changes + src.generation_switches,
+        selected_candidate_pair_changes: ice_stats.selected_pair_changes,
     }));
     if let Some(sctp) = src.channels.association() {
         let s = sctp.stats();

@@ -761,13 +761,15 @@ fn a_disconnected_agent_reconnects_when_consent_responses_resume() {
     call.assert_data_flows_both_ways("after the outage");
 }
 
-/// W3C webrtc-stats `selectedCandidatePairChanges` counts changes
-/// of the selected pair: an ICE restart (RFC 8445 §9) whose new generation
-/// selects the same pair (same addresses both ends) changes nothing. The
-/// new generation's pair is still another pair for W3C webrtc-stats
-/// `RTCIceCandidatePairStats`: its traffic counts from zero.
+/// W3C webrtc-stats `selectedCandidatePairChanges` counts changes of the
+/// selected pair: an ICE restart (RFC 8445 §9) whose new generation
+/// selects a pair on the same addresses both ends changes it all the same,
+/// as the `selectedcandidatepairchange` event says (W3C webrtc-pc §5.6):
+/// the new generation's candidates carry new ufrags, so its pair is
+/// another pair (for `RTCIceCandidatePairStats` too: its traffic counts
+/// from zero).
 #[test]
-fn an_ice_restart_that_keeps_the_pair_is_not_a_selected_pair_change() {
+fn an_ice_restart_that_keeps_the_addresses_is_a_selected_pair_change() {
     let mut call = Call::new(
         14,
         Side::public(PUBLIC_A, true, 61),
@@ -791,8 +793,8 @@ fn an_ice_restart_that_keeps_the_pair_is_not_a_selected_pair_change() {
         call.run_until(Duration::from_secs(5), |c| count(c.peer_a()) == 2
             && count(c.peer_b()) == 2)
     );
-    assert_eq!(call.peer_a().agent.stats().selected_pair_changes, 1);
-    assert_eq!(call.peer_b().agent.stats().selected_pair_changes, 1);
+    assert_eq!(call.peer_a().agent.stats().selected_pair_changes, 2);
+    assert_eq!(call.peer_b().agent.stats().selected_pair_changes, 2);
     call.assert_data_flows_both_ways("after");
     let after = call.peer_a().agent.selected_pair_traffic().unwrap();
     assert_eq!(before.packets_sent, 10, "{before:?}");

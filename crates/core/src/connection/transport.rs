@@ -669,11 +669,6 @@ impl PeerConnection {
                         ),
                         None => self.selected_generation,
                     };
-                    let changes = ice.stats().selected_pair_changes;
-                    if self.selected_generation != generation && changes == self.pair_changes_seen {
-                        self.generation_switches += 1;
-                    }
-                    self.pair_changes_seen = changes;
                     self.selected_generation = generation;
                 }
                 ferrtc_ice::Event::CandidateError { server, code, text } => {

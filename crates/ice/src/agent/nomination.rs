@@ -111,9 +111,16 @@ impl Agent {
             None => return,
         };
         let next_consent = now + self.consent_interval();
+        // The same pair again (a nomination repeated), or another: one of
+        // other addresses, or of another generation on the same addresses
+        // (RFC 8445 §9: its candidates carry new ufrags; W3C webrtc-stats
+        // `selectedCandidatePairChanges`). A rollback's credentials are
+        // those of the pair before it: the same pair.
         let same = self.selected.as_ref().is_some_and(|s| {
             (s.protocol, s.pair.source, s.pair.destination)
                 == (protocol, pair.source, pair.destination)
+                && s.local_ufrag == self.local.ufrag()
+                && s.remote_ufrag == remote_ufrag
         });
         if !same {
             self.stats.selected_pair_changes += 1;
