@@ -25,6 +25,12 @@ pub(crate) struct BundleNumbers {
     /// by either side, agreed or not): a dynamic payload type keeps its codec
     /// for the whole session (RFC 3264 §8.3.2).
     earlier: Vec<Codec>,
+    /// Extension ids the session's descriptions gave a URI earlier (offered
+    /// by either side, agreed or not): an id keeps its extension for the
+    /// whole session, as a payload type keeps its codec (RFC 8285 §6 lets a
+    /// session update add extensions; RFC 8843 §9.1 has an id name one
+    /// extension in a BUNDLE group).
+    earlier_extensions: Vec<HeaderExtension>,
 }
 
 /// A codec configuration as RFC 8843 §9.1.1 compares them: encoding name,
@@ -65,6 +71,20 @@ impl BundleNumbers {
         }
     }
 
+    /// Remembers extension ids the session's earlier descriptions map to
+    /// URIs, so that [`Self::assign`] gives each back to its URI and to no
+    /// other.
+    pub(crate) fn remember_extensions(
+        &mut self,
+        extensions: impl IntoIterator<Item = HeaderExtension>,
+    ) {
+        for e in extensions {
+            if !self.earlier_extensions.iter().any(|x| x.id == e.id) {
+                self.earlier_extensions.push(e);
+            }
+        }
+    }
+
     /// The payload type an earlier description gave `c`'s configuration
     /// (or, for a media codec, the same codec, RFC 3264 §8.3.2), if neither
     /// the group nor this assignment uses it now. A number that only
@@ -95,7 +115,9 @@ impl BundleNumbers {
     /// its own when neither the group nor an earlier description used it and
     /// takes a free one otherwise (RTX `apt` follows its codec,
     /// or keeps naming a codec the group has that is not among `codecs`);
-    /// one left without a free number is left out. Records the result.
+    /// extensions the same way with the ids earlier descriptions gave URIs
+    /// ([`Self::remember_extensions`]). One left without a free number is
+    /// left out. Records the result.
     pub(crate) fn assign(
         &mut self,
         codecs: &[Codec],
@@ -197,12 +219,25 @@ impl BundleNumbers {
             let used = |id: u16, out: &[HeaderExtension]| {
                 out.iter().any(|x| x.id == id) || self.extensions.iter().any(|g| g.id == id)
             };
+            // An id an earlier description of the session gave another URI.
+            let meant_else = |id: u16| {
+                self.earlier_extensions
+                    .iter()
+                    .any(|x| x.id == id && x.uri != e.uri)
+            };
             let id = match self.extensions.iter().find(|g| g.uri == e.uri) {
                 Some(g) if !out.iter().any(|x| x.id == g.id) => Some(g.id),
-                _ if !used(e.id, &out) => Some(e.id),
-                _ => ONE_BYTE_IDS
-                    .clone()
-                    .find(|id| !used(*id, &out) && !own.contains(id)),
+                _ => self
+                    .earlier_extensions
+                    .iter()
+                    .find(|x| x.uri == e.uri && !used(x.id, &out))
+                    .map(|x| x.id)
+                    .or_else(|| (!used(e.id, &out) && !meant_else(e.id)).then_some(e.id))
+                    .or_else(|| {
+                        ONE_BYTE_IDS
+                            .clone()
+                            .find(|id| !used(*id, &out) && !meant_else(*id) && !own.contains(id))
+                    }),
             };
             if let Some(id) = id {
                 out.push(HeaderExtension::new(id, &e.uri));

@@ -59,6 +59,11 @@ const MAX_SIMULCAST_LAYERS: usize = 4;
 /// per payload type, so 128 cover every RTP payload type (RFC 3550 §5.1).
 const MAX_PT_HISTORY: usize = 128;
 
+/// Extension ids the session remembers ([`Jsep::ext_history`]): one entry
+/// per id, so 255 cover every id of one- and two-byte headers (RFC 8285
+/// §4.2, §4.3).
+const MAX_EXT_HISTORY: usize = 255;
+
 /// Limits for parsing a description again, or one this side wrote: a
 /// remote text was accepted (within the configured limits) when it was
 /// applied, and has only grown by the bounded number of trickled
@@ -197,6 +202,11 @@ pub struct Jsep {
     /// back to its codec and to no other. One entry per payload type, at
     /// most [`MAX_PT_HISTORY`].
     pt_history: Vec<Codec>,
+    /// Every extension id such a description gave a URI in its BUNDLE
+    /// group, first meaning kept: later offers give each id back to its
+    /// URI and to no other, as payload types keep their codecs (RFC 8285
+    /// §6, RFC 8843 §9.1). One entry per id, at most [`MAX_EXT_HISTORY`].
+    ext_history: Vec<HeaderExtension>,
 }
 
 impl Jsep {
@@ -222,6 +232,7 @@ impl Jsep {
             remote_ice_restart: false,
             transport: None,
             pt_history: Vec::new(),
+            ext_history: Vec::new(),
         }
     }
 
@@ -489,6 +500,9 @@ impl Jsep {
         // sections (offered codecs the answer left out too) go back to
         // their codecs and to no other.
         numbers.remember(self.pt_history.iter().cloned());
+        // The same for extension ids: an id an earlier description gave an
+        // extension (agreed or not) is given to no other URI.
+        numbers.remember_extensions(self.ext_history.iter().cloned());
         let mut sections = Vec::with_capacity(slots.len());
         let mut seen_kinds: Vec<MediaKind> = Vec::new();
         let mut first = true;
@@ -1487,15 +1501,15 @@ impl Jsep {
         self.snapshot = None;
         self.remote_ice_restart = false;
         self.transport = transport.map(|t| NegotiatedTransport { sctp, ..t });
-        self.remember_payload_types(offer, answer);
+        self.remember_numbers(offer, answer);
         Ok(())
     }
 
-    /// Adds the payload types of the BUNDLE group's RTP sections in a
-    /// completed exchange's offer and answer to [`Self::pt_history`]
-    /// (RFC 3264 §8.3.2); a payload type already there keeps its first
-    /// codec.
-    fn remember_payload_types(&mut self, offer: &Sdp, answer: &Sdp) {
+    /// Adds the payload types and extension ids of the BUNDLE group's RTP
+    /// sections in a completed exchange's offer and answer to
+    /// [`Self::pt_history`] (RFC 3264 §8.3.2) and [`Self::ext_history`]
+    /// (RFC 8285 §6); a number already there keeps its first meaning.
+    fn remember_numbers(&mut self, offer: &Sdp, answer: &Sdp) {
         let Some(t) = &self.transport else { return };
         let in_group = |m: &&MediaDescription| {
             !m.is_rejected()
@@ -1503,9 +1517,12 @@ impl Jsep {
                 && m.mid()
                     .is_some_and(|mid| mid == t.transport_mid || t.bundle.iter().any(|b| b == mid))
         };
-        let codecs = [offer, answer]
-            .into_iter()
-            .flat_map(|d| d.media.iter().filter(in_group))
+        let sections = || {
+            [offer, answer]
+                .into_iter()
+                .flat_map(|d| d.media.iter().filter(in_group))
+        };
+        let codecs = sections()
             .flat_map(Codec::from_section)
             // RFC 3550 §5.1: a payload type is 7 bits; a format above 127
             // names no RTP payload type and must not take a place here.
@@ -1520,6 +1537,19 @@ impl Jsep {
                 .any(|h| h.payload_type == c.payload_type)
             {
                 self.pt_history.push(c);
+            }
+        }
+        // RFC 8285 §5: ids are 1-255 (1-14 in one-byte headers); any other
+        // number names no extension and must not take a place here.
+        let extensions = sections()
+            .flat_map(|m| m.extmaps())
+            .filter(|e| (1..=255).contains(&e.id));
+        for e in extensions {
+            if self.ext_history.len() >= MAX_EXT_HISTORY {
+                break;
+            }
+            if !self.ext_history.iter().any(|h| h.id == e.id) {
+                self.ext_history.push(HeaderExtension::new(e.id, &e.uri));
             }
         }
     }

@@ -1820,3 +1820,58 @@ fn a_firefox_style_offer_is_answered_bundled_and_its_payload_types_kept_in_a_reo
         }
     }
 }
+
+/// The id ↔ URI pairs of every `a=extmap` in a description.
+fn extmap_ids(s: &Sdp) -> Vec<(u16, String)> {
+    s.media
+        .iter()
+        .flat_map(|m| m.extmaps())
+        .map(|e| (e.id, e.uri.clone()))
+        .collect()
+}
+
+/// RFC 8285 §6 lets a session update add extensions, and RFC 8843 §9.1
+/// has an id name one extension in a BUNDLE group; as a payload type does
+/// (RFC 3264 §8.3.2), an id keeps its extension for the whole session.
+/// A offers video with an extension B does not know on id 5, and B's
+/// answer leaves it out. A's re-offer adds a video section whose own
+/// extension asks for id 5 with another URI: 5 still means the first
+/// URI, the new extension takes an id no earlier description used, and
+/// the exchange completes.
+#[test]
+fn a_reoffer_gives_no_extension_id_an_earlier_offer_used_to_another_uri() {
+    const DROPPED: &str = "urn:example:ferrtc:dropped";
+    const ADDED: &str = "urn:example:ferrtc:added";
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut first = video(Direction::SendRecv);
+    first
+        .header_extensions
+        .push(ferrtc_jsep::HeaderExtension::new(5, DROPPED));
+    a.add_transceiver(first);
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert!(extmap_ids(&offer).contains(&(5, DROPPED.to_owned())));
+    assert!(
+        extmap_ids(&answer).iter().all(|(_, uri)| uri != DROPPED),
+        "B does not know {DROPPED}"
+    );
+    let mut second = video(Direction::SendRecv);
+    second
+        .header_extensions
+        .push(ferrtc_jsep::HeaderExtension::new(5, ADDED));
+    a.add_transceiver(second);
+    let (reoffer, _) = exchange(&mut a, &mut b);
+    let earlier: Vec<(u16, String)> = extmap_ids(&offer)
+        .into_iter()
+        .chain(extmap_ids(&answer))
+        .collect();
+    let now = extmap_ids(&reoffer);
+    for (id, uri) in &now {
+        if let Some((_, was)) = earlier.iter().find(|(e, _)| e == id) {
+            assert_eq!(was, uri, "id {id} was {was}, now {uri}");
+        }
+    }
+    assert!(
+        now.iter().any(|(_, uri)| uri == ADDED),
+        "{ADDED} is offered on a free id: {now:?}"
+    );
+}
