@@ -6,7 +6,7 @@
 
 use ferrtc_jsep::{
     AnswerOptions, Codec, IceCredentials, Jsep, JsepConfig, OfferOptions, SessionDescription,
-    TransceiverInit,
+    TransceiverId, TransceiverInit,
 };
 use ferrtc_sdp::{Direction, Fingerprint, HashFunction, MediaKind, SessionDescription as Sdp};
 
@@ -44,6 +44,18 @@ fn parsed(d: &SessionDescription) -> Sdp {
 /// peer refuses a description that breaks RFC 8843 §9.1.1). Returns the
 /// offer and the answer.
 fn exchange(offerer: &mut Jsep, answerer: &mut Jsep, context: &str) -> (Sdp, Sdp) {
+    exchange_with(offerer, answerer, context, str::to_owned)
+}
+
+/// [`exchange`], the answerer receiving the offer's text as `edit` makes
+/// it (the offerer keeps its own). Returns the offer as sent, and the
+/// answer.
+fn exchange_with(
+    offerer: &mut Jsep,
+    answerer: &mut Jsep,
+    context: &str,
+    edit: impl FnOnce(&str) -> String,
+) -> (Sdp, Sdp) {
     let offer = offerer
         .create_offer(OfferOptions::default())
         .expect("offer");
@@ -53,8 +65,12 @@ fn exchange(offerer: &mut Jsep, answerer: &mut Jsep, context: &str) -> (Sdp, Sdp
     offerer
         .set_local_description(offer.clone())
         .unwrap_or_else(|e| fail("local offer", e));
+    let received = SessionDescription {
+        sdp: edit(&offer.sdp),
+        ..offer.clone()
+    };
     answerer
-        .set_remote_description(offer.clone())
+        .set_remote_description(received)
         .unwrap_or_else(|e| fail("remote offer", e));
     let answer = answerer
         .create_answer(AnswerOptions::default())
@@ -66,6 +82,32 @@ fn exchange(offerer: &mut Jsep, answerer: &mut Jsep, context: &str) -> (Sdp, Sdp
         .set_remote_description(answer.clone())
         .unwrap_or_else(|e| fail("remote answer", e));
     (parsed(&offer), parsed(&answer))
+}
+
+/// VP9 (profile 0) on 96.
+fn vp9_on_96() -> Codec {
+    let mut vp9 = default_video("VP9");
+    vp9.payload_type = 96;
+    vp9
+}
+
+/// A and B after A's first offer, of one video section with VP9 alone on
+/// 96, checked by the returned ledger; and A's video transceiver.
+fn after_a_offers_vp9_on_96() -> (Jsep, Jsep, Ledger, TransceiverId) {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut ledger = Ledger::default();
+    let video_a = a.add_transceiver(video());
+    a.set_codec_preferences(video_a, vec![vp9_on_96()]).unwrap();
+    ledger.exchange("1 (A offers)", &mut a, &mut b);
+    (a, b, ledger, video_a)
+}
+
+/// A's video preferences become VP9 on 96 and AV1 on 98.
+fn prefer_vp9_and_av1_on_98(a: &mut Jsep, video_a: TransceiverId) {
+    let mut av1 = default_video("AV1");
+    av1.payload_type = 98;
+    a.set_codec_preferences(video_a, vec![vp9_on_96(), av1])
+        .unwrap();
 }
 
 /// What a payload type means for RFC 3264 §8.3.2: encoding name, clock
@@ -157,18 +199,10 @@ impl Ledger {
 /// for it): 98 means VP8 for the rest of the session.
 #[test]
 fn a_payload_type_offered_two_exchanges_ago_keeps_its_codec() {
-    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
-    let mut ledger = Ledger::default();
-    let video_a = a.add_transceiver(video());
-    let mut vp9 = default_video("VP9");
-    vp9.payload_type = 96;
-    a.set_codec_preferences(video_a, vec![vp9.clone()]).unwrap();
-    ledger.exchange("1 (A offers)", &mut a, &mut b);
+    let (mut a, mut b, mut ledger, video_a) = after_a_offers_vp9_on_96();
     ledger.exchange("2 (B offers)", &mut b, &mut a);
     ledger.exchange("3 (A offers)", &mut a, &mut b);
-    let mut av1 = default_video("AV1");
-    av1.payload_type = 98;
-    a.set_codec_preferences(video_a, vec![vp9, av1]).unwrap();
+    prefer_vp9_and_av1_on_98(&mut a, video_a);
     ledger.exchange("4 (A offers)", &mut a, &mut b);
 }
 
@@ -251,8 +285,7 @@ fn payload_types_keep_their_codecs_when_the_peer_numbers_differently() {
     let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
     let mut ledger = Ledger::default();
     let video_a = a.add_transceiver(video());
-    let mut vp9 = default_video("VP9");
-    vp9.payload_type = 96;
+    let vp9 = vp9_on_96();
     let mut h264 = ferrtc_jsep::default_video_codecs()
         .into_iter()
         .find(|c| c.param("profile-level-id") == Some("42e01f"))
@@ -356,56 +389,42 @@ fn random_renegotiations_keep_bundle_numbering_valid() {
 /// can be given to another codec (RFC 3264 §8.3.2).
 #[test]
 fn formats_above_127_do_not_crowd_real_payload_types_out_of_the_history() {
-    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
-    let mut ledger = Ledger::default();
-    let video_a = a.add_transceiver(video());
-    let mut vp9 = default_video("VP9");
-    vp9.payload_type = 96;
-    a.set_codec_preferences(video_a, vec![vp9.clone()]).unwrap();
-    ledger.exchange("1 (A offers)", &mut a, &mut b);
+    let (mut a, mut b, mut ledger, video_a) = after_a_offers_vp9_on_96();
     // 2: B offers VP8 on 98 too; the text A receives lists 128..=255
     // first. A answers VP9 only.
     let video_b = b.transceivers()[0].id();
     let mut vp8 = default_video("VP8");
     vp8.payload_type = 98;
-    b.set_codec_preferences(video_b, vec![vp9.clone(), vp8])
+    b.set_codec_preferences(video_b, vec![vp9_on_96(), vp8])
         .unwrap();
-    let offer = b.create_offer(OfferOptions::default()).unwrap();
-    b.set_local_description(offer.clone()).unwrap();
     let junk: Vec<String> = (128..=255u16).map(|p| p.to_string()).collect();
-    let mut munged = String::new();
-    let mut rtpmaps_added = false;
-    for line in offer.sdp.split_inclusive("\r\n") {
-        if let Some(rest) = line.strip_prefix("m=video 9 UDP/TLS/RTP/SAVPF ") {
-            munged.push_str(&format!(
-                "m=video 9 UDP/TLS/RTP/SAVPF {} {rest}",
-                junk.join(" ")
-            ));
-            continue;
-        }
-        if line.starts_with("a=rtpmap:") && !rtpmaps_added {
-            rtpmaps_added = true;
-            for p in &junk {
-                munged.push_str(&format!("a=rtpmap:{p} X-JUNK/90000\r\n"));
+    let with_junk = |offer: &str| {
+        let mut munged = String::new();
+        let mut rtpmaps_added = false;
+        for line in offer.split_inclusive("\r\n") {
+            if let Some(rest) = line.strip_prefix("m=video 9 UDP/TLS/RTP/SAVPF ") {
+                munged.push_str(&format!(
+                    "m=video 9 UDP/TLS/RTP/SAVPF {} {rest}",
+                    junk.join(" ")
+                ));
+                continue;
             }
+            if line.starts_with("a=rtpmap:") && !rtpmaps_added {
+                rtpmaps_added = true;
+                for p in &junk {
+                    munged.push_str(&format!("a=rtpmap:{p} X-JUNK/90000\r\n"));
+                }
+            }
+            munged.push_str(line);
         }
-        munged.push_str(line);
-    }
-    assert_ne!(munged, offer.sdp, "the offer was munged");
-    let munged = SessionDescription {
-        sdp: munged,
-        ..offer.clone()
+        assert_ne!(munged, offer, "the offer was munged");
+        munged
     };
-    a.set_remote_description(munged).expect("A takes the offer");
-    let answer = a.create_answer(AnswerOptions::default()).unwrap();
-    a.set_local_description(answer.clone()).unwrap();
-    b.set_remote_description(answer).unwrap();
+    exchange_with(&mut b, &mut a, "2 (B offers)", with_junk);
     // 3: A offers (VP9 only); neither current description lists 98 now.
     ledger.exchange("3 (A offers)", &mut a, &mut b);
     // 4: A asks for AV1 on 98, which B gave VP8 two exchanges ago.
-    let mut av1 = default_video("AV1");
-    av1.payload_type = 98;
-    a.set_codec_preferences(video_a, vec![vp9, av1]).unwrap();
+    prefer_vp9_and_av1_on_98(&mut a, video_a);
     let offer = a.create_offer(OfferOptions::default()).unwrap();
     let codecs = Codec::from_section(&parsed(&offer).media[0]);
     let on_98 = codecs.iter().find(|c| c.payload_type == 98);
