@@ -128,6 +128,13 @@ pub struct Stats {
     pub partial_messages_dropped: u64,
     /// Messages with a PPID data channels do not use.
     pub unknown_ppid_dropped: u64,
+    /// Messages `send()` took and held (their stream's earlier reset was
+    /// pending) that were dropped unsent: by then the peer had asked for
+    /// the stream's reset (RFC 6525 §4.2), its closing of the channel (RFC
+    /// 8831 §6.7), and a message after that reset would reach a stream the
+    /// peer holds for closed. Not counted in
+    /// [`messages_dropped`](Self::messages_dropped), which counts input.
+    pub held_messages_dropped: u64,
 }
 
 impl Stats {
@@ -209,6 +216,13 @@ pub struct DataChannels {
     /// reset) until the peer resets its side and performs our answering
     /// reset. At most one entry a stream.
     retired: HashSet<u16>,
+    /// Streams SCTP resets at the peer's request (RFC 6525 §5.2.3) that
+    /// no open channel took for its closing when the request was handed
+    /// up: a channel put on one since holds its messages until the reset
+    /// completes. A stream closing at the peer's request and not in here
+    /// has a request not handed up yet (receiving paused): its open
+    /// channel is closing, and takes no message.
+    peer_resets: HashSet<u16>,
     /// Bytes held in every channel's `held`.
     held_total: usize,
     /// The association's `max_send_buffer`: held bytes count against it.
@@ -245,6 +259,7 @@ impl DataChannels {
             by_stream: HashMap::new(),
             stale_resets: HashSet::new(),
             retired: HashSet::new(),
+            peer_resets: HashSet::new(),
             held_total: 0,
             max_send_buffer: ferrtc_sctp::Config::default().max_send_buffer,
             next_channel: 0,
@@ -812,15 +827,15 @@ impl DataChannels {
     /// is the channel's own, and the channel closes once the peer has
     /// reset its side too, as after our `close()`.
     fn on_reset_requested(&mut self, stream: u16) {
-        let Some(&id) = self.by_stream.get(&stream) else {
+        let Some((id, c)) = self
+            .by_stream
+            .get(&stream)
+            .and_then(|&id| Some((id, self.channels.get_mut(&id)?)))
+            .filter(|(_, c)| c.state == DataChannelState::Open)
+        else {
+            self.peer_resets.insert(stream);
             return;
         };
-        let Some(c) = self.channels.get_mut(&id) else {
-            return;
-        };
-        if c.state != DataChannelState::Open {
-            return;
-        }
         c.state = DataChannelState::Closing;
         c.reset_out = true;
         c.reset_sent = true;
@@ -853,6 +868,7 @@ impl DataChannels {
 
     /// Our outgoing reset of `stream` completed.
     fn on_outgoing_reset(&mut self, now: Instant, stream: u16) {
+        self.peer_resets.remove(&stream);
         if self.stale_resets.remove(&stream) {
             // Both directions are reset now (a retired stream's answer).
             self.retired.remove(&stream);
@@ -890,6 +906,7 @@ impl DataChannels {
     /// whose channel is gone (the peer reused it) goes to its new channel.
     fn on_outgoing_reset_failed(&mut self, now: Instant, stream: u16) {
         tracing::debug!("the peer refused the reset of stream {stream}");
+        self.peer_resets.remove(&stream);
         if self.stale_resets.remove(&stream) {
             self.release_held(now, stream);
             return;
@@ -956,20 +973,21 @@ impl DataChannels {
             return;
         };
         while let Some(h) = c.held.pop_front() {
+            c.held_bytes -= counted(h.ppid, h.data.len());
+            self.held_total -= h.data.len();
             match sctp.send(now, stream, h.ppid, &h.data, h.options) {
-                // The peer asked for the stream's reset again: the message
-                // waits for that one.
+                Ok(()) => {}
+                // The peer asked for the stream's reset again, its request
+                // not handed up yet (receiving paused): its closing of the
+                // channel (RFC 6525 §4.2, RFC 8831 §6.7). The message
+                // would go after that reset, so it is dropped, and counted.
                 Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {
-                    c.held.push_front(h);
-                    break;
-                }
-                sent => {
-                    c.held_bytes -= counted(h.ppid, h.data.len());
-                    self.held_total -= h.data.len();
-                    if let Err(e) = sent {
-                        tracing::debug!("held message on stream {stream} failed: {e}");
+                    tracing::debug!("held message on stream {stream} dropped: the peer reset it");
+                    if h.ppid != ppid::DCEP {
+                        self.stats.held_messages_dropped += 1;
                     }
                 }
+                Err(e) => tracing::debug!("held message on stream {stream} failed: {e}"),
             }
         }
         sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
@@ -979,10 +997,11 @@ impl DataChannels {
     }
 
     /// Hands one message of a channel to SCTP, or holds it while an earlier
-    /// reset of its stream is pending, or one the peer asked for that the
-    /// channel has not been told of yet (receiving paused; RFC 6525 §4.2,
-    /// §5.2.3: SCTP takes no message on a stream being reset). Held bytes count against the association's send
-    /// buffer, so releasing them cannot overflow it.
+    /// reset of its stream is pending: a stale one, or one the peer asked
+    /// for before the channel was on the stream (RFC 6525 §4.2, §5.2.3:
+    /// SCTP takes no message on a stream being reset). Held bytes count
+    /// against the association's send buffer, so releasing them cannot
+    /// overflow it.
     fn transmit(
         &mut self,
         now: Instant,
@@ -1007,8 +1026,16 @@ impl DataChannels {
         if !self.stale_resets.contains(&stream) && c.held.is_empty() {
             match sctp.send(now, stream, ppid, payload, options) {
                 // Not our reset: the peer's request has SCTP reset the
-                // stream; the message waits for it.
-                Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {}
+                // stream. Asked before the channel was there, the message
+                // waits for it.
+                Err(ferrtc_sctp::Error::StreamClosing(_))
+                    if !c.reset_sent && self.peer_resets.contains(&stream) => {}
+                // Asked while the channel was open, and not handed up yet
+                // (receiving paused): the peer closing the channel (RFC
+                // 8831 §6.7); the message would go after the reset.
+                Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {
+                    return Err(Error::NotOpen(id));
+                }
                 sent => return sent.map_err(Error::from),
             }
         }
@@ -1065,6 +1092,7 @@ impl DataChannels {
             self.finish(id);
         }
         self.stale_resets.clear();
+        self.peer_resets.clear();
     }
 
     /// The channel is closed: frees its stream, fires `close`.

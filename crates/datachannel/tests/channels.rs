@@ -1686,3 +1686,133 @@ fn the_peers_incoming_reset_request_closes_the_channel_after_its_queued_messages
     p.drain();
     assert!(p.a_events.contains(&Event::Closed(id)), "{:?}", p.a_events);
 }
+
+/// RFC 8831 §6.7, RFC 6525 §4.2: the peer's Incoming SSN Reset Request
+/// for an open channel's stream is the peer closing the channel, and SCTP
+/// takes no message on the stream from then on. While receiving is paused
+/// the request waits in SCTP and the channel is still open, but `send()`
+/// is refused all the same (`NotOpen`), and the channel closes once both
+/// sides are reset. (The message was taken, `Ok`, held, and dropped
+/// without a word when the channel closed.)
+#[test]
+fn a_message_sent_while_the_peers_reset_request_waits_unseen_is_refused_not_lost() {
+    let mut p = Pair::new();
+    let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let s = stream(&p.a, id);
+    p.a.set_receive_paused(p.now, true);
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Open),
+        "the request is not handed up yet"
+    );
+    assert_eq!(
+        p.a.send(p.now, id, b"unsendable", false),
+        Err(Error::NotOpen(id))
+    );
+    p.a.set_receive_paused(p.now, false);
+    p.drain();
+    let mut buf = Vec::new();
+    let mut seqs = Vec::new();
+    let mut data_sent = false;
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        data_sent |= chunks(&buf).into_iter().any(|c| c[0] == 0 || c[0] == 64);
+        seqs.extend(reset_requests(&buf));
+    }
+    assert!(!data_sent, "nothing goes on the stream being reset");
+    assert_eq!(seqs.len(), 1, "our reset, at the peer's request");
+    // The peer performs it and resets its side in turn (RFC 8831 §6.7).
+    let mut q = header;
+    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
+    q.extend_from_slice(&outgoing_reset_chunk(b_isn.wrapping_add(1), b_isn, &[s]));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    p.drain();
+    assert!(p.a_events.contains(&Event::Closed(id)), "{:?}", p.a_events);
+    assert_eq!(p.a.stats().held_messages_dropped, 0);
+}
+
+/// A channel put on a stream whose reset the peer asked for before the
+/// channel was there (RFC 6525 §4.2, §5.2.3) holds its messages until
+/// that reset completes. If the peer asks for the stream's reset again
+/// meanwhile, now the channel's closing (RFC 8831 §6.7), while receiving
+/// is paused, the held messages can no longer go: they are dropped and
+/// counted (`Stats::held_messages_dropped`), not held again and lost
+/// without a word when the channel closes.
+#[test]
+fn a_held_message_the_peers_second_reset_request_makes_unsendable_is_counted() {
+    let mut p = Pair::new();
+    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    // A stream no channel uses yet; the peer asks for its reset.
+    let s = 8;
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    p.drain();
+    let mut buf = Vec::new();
+    let mut seqs = Vec::new();
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        seqs.extend(reset_requests(&buf));
+    }
+    assert_eq!(
+        seqs.len(),
+        1,
+        "our reset of stream {s}, at the peer's request"
+    );
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(s),
+        ..DataChannelInit::default()
+    };
+    let id = p.a.create(p.now, "late", init).unwrap();
+    p.drain();
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Open)
+    );
+    assert_eq!(
+        p.a.send(p.now, id, b"held", false),
+        Ok(()),
+        "held until the reset asked before the channel completes"
+    );
+    // The peer performs our reset, then asks for the stream's reset again.
+    p.a.set_receive_paused(p.now, true);
+    let mut q = header.clone();
+    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
+    q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    p.a.set_receive_paused(p.now, false);
+    p.drain();
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Closing),
+        "{:?}",
+        p.a_events
+    );
+    let mut held_sent = false;
+    let mut seqs = Vec::new();
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        held_sent |= chunks(&buf)
+            .into_iter()
+            .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(b"held"));
+        seqs.extend(reset_requests(&buf));
+    }
+    assert!(
+        !held_sent,
+        "nothing goes after the reset the peer asked for"
+    );
+    assert_eq!(p.a.stats().held_messages_dropped, 1);
+    assert_eq!(seqs.len(), 1, "our reset, at the peer's second request");
+    let mut q = header;
+    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
+    q.extend_from_slice(&outgoing_reset_chunk(b_isn.wrapping_add(2), b_isn, &[s]));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    p.drain();
+    assert!(p.a_events.contains(&Event::Closed(id)), "{:?}", p.a_events);
+}
