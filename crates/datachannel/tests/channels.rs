@@ -1526,8 +1526,12 @@ fn the_peers_reset_of_every_stream_spares_a_channel_it_did_not_know() {
 /// request listing the stream (RFC 8831 §6.7: the peer takes our reset
 /// for the channel closing), the channels on those streams are closing:
 /// `send()` is refused, not held to go after the reset. A message sent
-/// before the request is delivered, ahead of the reset, and the peer's
-/// channel then closes. (Only `send()` returning `Ok` was checked.)
+/// before the request is delivered, ahead of the reset, and the channel
+/// closes on both sides: the peer's on our reset, ours once the peer
+/// resets its side in turn. (Only `send()` returning `Ok` was checked.)
+/// The request is played by hand in `b`'s name with `b`'s next request
+/// sequence number, so `b`'s own requests are numbered one further on the
+/// way to `a` (`pump_after_a_request_in_bs_name`).
 #[test]
 fn the_peers_incoming_reset_of_every_stream_closes_the_open_channels() {
     let mut p = Pair::new();
@@ -1548,7 +1552,7 @@ fn the_peers_incoming_reset_of_every_stream_closes_the_open_channels() {
         p.a.send(p.now, id, b"after the request", false),
         Err(Error::NotOpen(id))
     );
-    p.pump();
+    p.pump_after_a_request_in_bs_name();
     let got: Vec<_> = messages(&p.b_events)
         .into_iter()
         .filter(|(c, _)| *c == b_ch)
@@ -1563,6 +1567,12 @@ fn the_peers_incoming_reset_of_every_stream_closes_the_open_channels() {
         p.b_events.contains(&Event::Closed(b_ch)),
         "{:?}",
         p.b_events
+    );
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Closed),
+        "a's events: {:?}",
+        p.a_events
     );
 }
 
@@ -1815,4 +1825,78 @@ fn a_held_message_the_peers_second_reset_request_makes_unsendable_is_counted() {
     p.a.handle_receive(p.now, &q).unwrap();
     p.drain();
     assert!(p.a_events.contains(&Event::Closed(id)), "{:?}", p.a_events);
+}
+
+/// Adds `by` to the sequence numbers of the Outgoing SSN Reset Requests
+/// (RFC 6525 §4.1) and of the Re-configuration Responses (§4.4) in the
+/// RE-CONFIG chunks of an SCTP packet, and reseals it.
+fn shift_reconfig_seqs(packet: &mut [u8], request_by: u32, response_by: u32) {
+    let mut at = 12;
+    while at + 4 <= packet.len() {
+        let len = usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]]));
+        if len < 4 {
+            break;
+        }
+        if packet[at] == 130 {
+            let end = (at + len).min(packet.len());
+            let mut q = at + 4;
+            while q + 8 <= end {
+                let plen = usize::from(u16::from_be_bytes([packet[q + 2], packet[q + 3]]));
+                let by = match u16::from_be_bytes([packet[q], packet[q + 1]]) {
+                    13 => request_by,
+                    16 => response_by,
+                    _ => 0,
+                };
+                let seq = u32::from_be_bytes([
+                    packet[q + 4],
+                    packet[q + 5],
+                    packet[q + 6],
+                    packet[q + 7],
+                ]);
+                packet[q + 4..q + 8].copy_from_slice(&seq.wrapping_add(by).to_be_bytes());
+                q += (plen.max(4) + 3) & !3;
+            }
+        }
+        at += (len + 3) & !3;
+    }
+    seal(packet);
+}
+
+impl Pair {
+    /// Like `pump`, after one request `a` got in `b`'s name, numbered as
+    /// `b`'s next (RFC 6525 §5.1.1): `b`'s own requests reach `a` numbered
+    /// one further, and `a`'s answers to them reach `b` numbered back, so
+    /// that `a` takes none for a retransmission of the injected one
+    /// (§5.2.1).
+    fn pump_after_a_request_in_bs_name(&mut self) {
+        let mut buf = Vec::new();
+        for _ in 0..100_000 {
+            let mut moved = false;
+            while self.a.poll_transmit(self.now, &mut buf).is_some() {
+                shift_reconfig_seqs(&mut buf, 0, 1u32.wrapping_neg());
+                let _ = self.b.handle_receive(self.now, &buf);
+                moved = true;
+            }
+            while self.b.poll_transmit(self.now, &mut buf).is_some() {
+                shift_reconfig_seqs(&mut buf, 1, 0);
+                let _ = self.a.handle_receive(self.now, &buf);
+                moved = true;
+            }
+            self.drain();
+            if !moved {
+                let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                match next {
+                    Some(t) if t <= self.now + Duration::from_secs(10) => {
+                        self.now = t.max(self.now);
+                        self.a.handle_timeout(self.now);
+                        self.b.handle_timeout(self.now);
+                    }
+                    _ => return,
+                }
+            }
+        }
+    }
 }
