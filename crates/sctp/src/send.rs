@@ -330,6 +330,12 @@ impl Sender {
         (self.next_tsn - 1) as u32
     }
 
+    /// Whether the peer acknowledged every TSN up to `tsn` cumulatively
+    /// (RFC 9260 §6.2.1).
+    pub(crate) fn acked_through(&self, tsn: u32) -> bool {
+        unwrap_u32(self.cum_ack, tsn) <= self.cum_ack
+    }
+
     pub(crate) fn rto(&self) -> Duration {
         self.rto
     }

@@ -1374,8 +1374,9 @@ fn a_reset_answered_in_progress_is_asked_again_without_ending_the_association() 
     assert_eq!(b.state(), ferrtc_sctp::AssociationState::Established);
 }
 
-/// "In progress" for ever is bounded all the same: after more than
-/// `max_retransmits` (10) such answers in a row the reset is given up
+/// "In progress" for ever is bounded all the same: with every TSN up to
+/// the request's last acknowledged (here no data was sent), after more
+/// than `max_retransmits` (10) such answers in a row the reset is given up
 /// ([`Event::OutgoingStreamResetFailed`]) as a refused one is, the
 /// association stays up and the stream takes messages again.
 #[test]
@@ -1428,4 +1429,81 @@ fn an_incoming_reset_request_is_told_to_the_application_and_queued_data_goes_fir
         sent.extend(outgoing_reset_requests(&buf).into_iter().map(|_| "reset"));
     }
     assert_eq!(sent, ["data", "reset"]);
+}
+
+/// RFC 6525 §5.2.2: the peer answers "In progress" while our data up to
+/// the request's last TSN has not all arrived, and performs the reset
+/// once it has. Given up meanwhile, our stream's sequence numbers would
+/// go on while the peer's start again. So the request is not given up
+/// while that data is unacknowledged, however many such answers come:
+/// here the peer keeps its window closed (RFC 9260 §6.1 rule A: it may,
+/// for an indefinite time), dropping our zero window probes, for fifteen
+/// "In progress" answers, then takes the data and performs the reset.
+/// (After `max_retransmits`, 10, answers the reset was given up.)
+#[test]
+fn a_reset_answered_in_progress_is_not_given_up_while_its_data_is_unacknowledged() {
+    const SACK: u8 = 3;
+    let (mut b, raw) = raw_peer_with(false, 10, |c| Config {
+        heartbeat_interval: None,
+        ..c
+    });
+    let mut now = Instant::now();
+    b.send(now, 1, ppid::BINARY, b"before", SendOptions::default())
+        .unwrap();
+    b.reset_stream(1).unwrap();
+    let mut buf = Vec::new();
+    let (mut tsn, mut requests, mut events) = (None, 0, Vec::new());
+    for _ in 0..1000 {
+        let mut answers = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            if chunk_types(&buf).contains(&0) {
+                tsn.get_or_insert(first_data_tsn(&buf));
+            }
+            let mut sack = Vec::new();
+            let data = tsn.expect("the data goes first");
+            if requests < 15 {
+                // Window closed: the data is dropped, not acknowledged.
+                raw_chunk(
+                    &mut sack,
+                    SACK,
+                    0,
+                    &sack_value(data.wrapping_sub(1), 0, &[]),
+                );
+            } else {
+                raw_chunk(&mut sack, SACK, 0, &sack_value(data, 100_000, &[]));
+            }
+            answers.push(sack);
+            for seq in outgoing_reset_request_seqs(&buf) {
+                let result = if requests < 15 {
+                    IN_PROGRESS
+                } else {
+                    SUCCESS_PERFORMED
+                };
+                requests += 1;
+                if let Some(a) = answers.last_mut() {
+                    a.extend_from_slice(&reconfig_response(seq, result));
+                }
+            }
+        }
+        for a in answers {
+            b.handle_receive(now, &raw_packet(raw.tag, &a)).unwrap();
+        }
+        while let Some(e) = b.poll_event() {
+            match e {
+                Event::OutgoingStreamReset(s) => events.push(format!("reset:{s}")),
+                Event::OutgoingStreamResetFailed(s) => events.push(format!("failed:{s}")),
+                Event::Closed(_) => events.push("closed".into()),
+                _ => {}
+            }
+        }
+        if !events.is_empty() {
+            break;
+        }
+        let Some(t) = b.poll_timeout() else { break };
+        now = now.max(t);
+        b.handle_timeout(now);
+    }
+    assert_eq!(events, ["reset:1"], "after {requests} requests");
+    assert_eq!(requests, 16);
+    assert_eq!(b.state(), ferrtc_sctp::AssociationState::Established);
 }

@@ -862,12 +862,24 @@ impl Association {
                 // RFC 6525 §4.4: no refusal, the peer is still at it (it
                 // waits for our data, §5.2.2 E2): sent again one RTO later,
                 // the wait not counting as an unanswered timeout (RFC 9260
-                // §8.1). More than `max_retransmits` such answers to one
-                // request give it up, as refusals do.
+                // §8.1). While our data up to the request's last TSN is
+                // not all acknowledged the peer rightly waits, and will
+                // perform the reset once it arrives (§5.2.2): given up
+                // then, our stream's sequence numbers would go on while
+                // the peer's start again. That wait is as long as the
+                // data's, which T3-rtx bounds. Once the data is
+                // acknowledged, more than `max_retransmits` such answers
+                // give the request up, as refusals do.
                 let Some(req) = self.reset_out.as_mut() else {
                     return;
                 };
-                req.in_progress += 1;
+                let data_acked = self
+                    .est
+                    .as_ref()
+                    .is_none_or(|e| e.sender.acked_through(req.last_tsn));
+                if data_acked {
+                    req.in_progress += 1;
+                }
                 if req.in_progress <= self.config.max_retransmits {
                     req.answered = true;
                     if let Some(e) = self.est.as_ref() {
