@@ -1507,3 +1507,62 @@ fn a_reset_answered_in_progress_is_not_given_up_while_its_data_is_unacknowledged
     assert_eq!(requests, 16);
     assert_eq!(b.state(), ferrtc_sctp::AssociationState::Established);
 }
+
+/// The wait before a refused reset is asked again doubles at each refusal
+/// in a row (RFC 6525 §5.1.1 with RFC 9260 §6.3.3 E2); a request given up
+/// ends the row, also one given up after "In progress" answers (§4.4).
+/// Here stream 1 is refused twice (the wait grows to 2 s), then answered
+/// "In progress" until given up; stream 3's reset, refused once, is asked
+/// again one RTO (1 s) later. (The wait went on doubling from stream 1's
+/// refusals: 4 s.)
+#[test]
+fn a_reset_given_up_after_in_progress_answers_ends_the_refusals_in_a_row() {
+    use std::time::Duration;
+    let (mut b, raw) = raw_peer_with(false, 10, |c| Config {
+        heartbeat_interval: None,
+        rto_initial: Duration::from_secs(1),
+        rto_max: Duration::from_secs(60),
+        ..c
+    });
+    let start = Instant::now();
+    let mut now = start;
+    b.reset_stream(1).unwrap();
+    let mut buf = Vec::new();
+    let (mut requests, mut stream_3_at) = (0, Vec::new());
+    for _ in 0..1000 {
+        let mut seqs = Vec::new();
+        while b.poll_transmit(now, &mut buf).is_some() {
+            seqs.extend(outgoing_reset_request_seqs(&buf));
+        }
+        for seq in seqs {
+            let result = match requests {
+                0 | 1 => DENIED,
+                2..=12 => IN_PROGRESS,
+                13 => DENIED,
+                _ => SUCCESS_PERFORMED,
+            };
+            if requests >= 13 {
+                stream_3_at.push(now - start);
+            }
+            requests += 1;
+            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, result)))
+                .unwrap();
+        }
+        let mut given_up = false;
+        while let Some(e) = b.poll_event() {
+            given_up |= e == Event::OutgoingStreamResetFailed(1);
+        }
+        if given_up {
+            b.reset_stream(3).unwrap();
+            continue;
+        }
+        if stream_3_at.len() == 2 {
+            break;
+        }
+        let Some(t) = b.poll_timeout() else { break };
+        now = now.max(t);
+        b.handle_timeout(now);
+    }
+    assert_eq!(stream_3_at.len(), 2, "stream 3 asked twice");
+    assert_eq!(stream_3_at[1] - stream_3_at[0], Duration::from_secs(1));
+}

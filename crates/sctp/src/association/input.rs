@@ -888,6 +888,10 @@ impl Association {
                     return;
                 }
                 self.reset_timer = None;
+                // A give-up ends the refusals in a row (the wait is the
+                // association's, not a stream's): the next refused
+                // request waits one RTO again.
+                self.reset_refused_wait = None;
                 if let (Some(req), Some(e)) = (self.reset_out.take(), self.est.as_mut()) {
                     for s in req.streams {
                         e.sender.abandon_reset(s);
