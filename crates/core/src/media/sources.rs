@@ -169,6 +169,15 @@ fn is_recent(e: &SourceEntry, now: Instant) -> bool {
 /// Replaces or adds `entry`; forgets what left the window, then the least
 /// recent entries while more than `max` are held.
 fn update(table: &mut Vec<SourceEntry>, max: usize, now: Instant, entry: SourceEntry) {
+    // The common case, a stream of one source: its entry is the last one
+    // already, and stays there. Entries before it that fell out of the
+    // window go at the next other source's update (`recent` skips them).
+    if let Some(last) = table.last_mut()
+        && last.source == entry.source
+    {
+        *last = entry;
+        return;
+    }
     // Kept in the order of updates, so the sources of one packet keep
     // the order of its CSRC list.
     table.retain(|e| e.source != entry.source && is_recent(e, now));
