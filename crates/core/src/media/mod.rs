@@ -171,6 +171,9 @@ pub(crate) struct MediaSession {
     /// What waits for `poll_transmit` unpaced (RTCP, and RTP without a
     /// pacer).
     outbound: VecDeque<Outbound>,
+    /// Packets arrived since the receivers' and congestion control's
+    /// feedback was last gathered (`poll_transmit` gathers it).
+    feedback_pending: bool,
     events: VecDeque<Event>,
     /// The SSRC our RTCP comes from when we send no media (RFC 3550 §6.4.2).
     local_ssrc: u32,
@@ -563,6 +566,7 @@ impl MediaSession {
             rid_ext: None,
             repaired_rid_ext: None,
             outbound: VecDeque::new(),
+            feedback_pending: false,
             events: VecDeque::new(),
             local_ssrc: 0,
             cname: String::new(),
@@ -1213,7 +1217,9 @@ impl MediaSession {
 
     /// An SRTP or SRTCP datagram (RFC 7983: first byte 128..=191),
     /// unprotected in place. Returns whether it was taken (false: dropped
-    /// and counted in [`MediaStats`]).
+    /// and counted in [`MediaStats`]). The feedback it calls for (NACK,
+    /// PLI, transport-cc) is gathered at the next
+    /// [`poll_transmit`](Self::poll_transmit), once for a burst.
     pub fn handle_receive(&mut self, now: Instant, wall: SystemTime, datagram: &mut [u8]) -> bool {
         let before = self.dropped();
         let rtcp = srtp::is_rtcp(datagram);
@@ -1243,7 +1249,9 @@ impl MediaSession {
                 }
             }
         }
-        self.flush_feedback(now);
+        // The feedback this datagram calls for is gathered once for the
+        // whole burst, at the next `poll_transmit`.
+        self.feedback_pending = true;
         self.maybe_report(now, wall, self.config.report_interval / 4);
         self.dropped() == before
     }
@@ -1564,6 +1572,9 @@ impl MediaSession {
     /// as soon as asked, then what the pacer releases (reported to the
     /// estimator as it leaves, with the probe cluster it fills).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> bool {
+        if std::mem::take(&mut self.feedback_pending) {
+            self.flush_feedback(now);
+        }
         self.follow_estimate(now);
         while let Some(d) = self.outbound.pop_front() {
             match d {

@@ -773,7 +773,8 @@ impl Receiver {
             .filter_map(|s| {
                 let keyframe = match s.keyframe_wanted {
                     Some(Some(last)) => Some(last + rtt.max(MIN_KEYFRAME_INTERVAL)),
-                    // Not sent yet: `poll_feedback` runs after every input.
+                    // Not sent yet: `poll_feedback` runs at the `poll_transmit`
+                    // after every input.
                     Some(None) | None => None,
                 };
                 [
