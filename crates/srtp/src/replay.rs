@@ -1,6 +1,6 @@
 //! Sliding replay window (RFC 3711 §3.3.2), shared by SRTP and SRTCP.
 //!
-//! A ring of bits indexed by `index % capacity`, allocated once when a stream
+//! A ring of bits indexed by `index % capacity` (a power of two), allocated once when a stream
 //! is created; checking and updating never allocate.
 
 /// Smallest window RFC 3711 §3.3.2 allows.
@@ -30,7 +30,9 @@ impl ReplayWindow {
     /// A window of `size` packets (checked by `Config`) whose first received
     /// packet is `first`.
     pub(crate) fn new(size: u32, first: u64) -> Self {
-        let words = size.div_ceil(64) as usize;
+        // A power of two of words, so a slot is a mask, not a division,
+        // on every packet.
+        let words = (size.div_ceil(64) as usize).next_power_of_two();
         let mut w = Self {
             highest: first,
             size: u64::from(size),
@@ -45,7 +47,7 @@ impl ReplayWindow {
     }
 
     fn slot(&self, index: u64) -> (usize, u64) {
-        let bit = index % self.capacity();
+        let bit = index & (self.capacity() - 1);
         ((bit / 64) as usize, 1u64 << (bit % 64))
     }
 
