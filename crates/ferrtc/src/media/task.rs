@@ -563,8 +563,7 @@ impl MediaTask {
     /// not foresee (a full outbound queue, a renegotiation meanwhile)
     /// drops it, counted on the sender and logged at the burst's end.
     pub(crate) fn write(&mut self, core: &mut Core, op: FrameOp) {
-        let shared = self.get(op.transceiver).cloned();
-        if let Some(s) = &shared {
+        if let Some(s) = self.get(op.transceiver) {
             s.release(op.data.len());
         }
         let now = Instant::now();
@@ -577,7 +576,7 @@ impl MediaTask {
         if let Err(e) = written {
             tracing::debug!("frame dropped: {e}");
             self.dropped_in_burst = self.dropped_in_burst.saturating_add(1);
-            if let Some(s) = shared {
+            if let Some(s) = self.get(op.transceiver) {
                 s.dropped_frames.fetch_add(1, Ordering::Relaxed);
             }
         }
