@@ -16,6 +16,40 @@ const DYNAMIC_PAYLOAD_TYPES: [std::ops::RangeInclusive<u8>; 2] = [96..=127, 35..
 /// Ids of one-byte header extensions (RFC 8285 §4.2).
 const ONE_BYTE_IDS: std::ops::RangeInclusive<u16> = 1..=14;
 
+/// What the session's earlier descriptions gave one number (a payload type
+/// or an extension id): the first meaning, and whether a later description
+/// gave the number another. A contested number goes back to neither: the
+/// peer's current description may use it for either, and an offer must not
+/// give a number a second meaning (RFC 3264 §8.3.2, RFC 8285 §6).
+#[derive(Debug, Clone)]
+pub(crate) struct Remembered<T> {
+    /// The meaning the first description gave the number.
+    pub(crate) first: T,
+    /// Whether a description gave the number another meaning since.
+    pub(crate) contested: bool,
+}
+
+/// Notes in `history` (one entry per number, at most `max` entries) that a
+/// description gave `item`'s number `item`'s meaning: a number not yet
+/// there takes an entry, and one there with a meaning `same_meaning` tells
+/// apart from `item`'s becomes contested.
+pub(crate) fn note<T>(
+    history: &mut Vec<Remembered<T>>,
+    max: usize,
+    item: T,
+    same_number: impl Fn(&T, &T) -> bool,
+    same_meaning: impl Fn(&T, &T) -> bool,
+) {
+    if let Some(h) = history.iter_mut().find(|h| same_number(&h.first, &item)) {
+        h.contested |= !same_meaning(&h.first, &item);
+    } else if history.len() < max {
+        history.push(Remembered {
+            first: item,
+            contested: false,
+        });
+    }
+}
+
 /// The numbers the sections of a BUNDLE group use so far, and what each means.
 #[derive(Debug, Default)]
 pub(crate) struct BundleNumbers {
@@ -26,11 +60,12 @@ pub(crate) struct BundleNumbers {
     /// for the whole session (RFC 3264 §8.3.2).
     earlier: Vec<Codec>,
     /// Extension ids the session's descriptions gave a URI earlier (offered
-    /// by either side, agreed or not): an id keeps its extension for the
-    /// whole session, as a payload type keeps its codec (RFC 8285 §6 lets a
-    /// session update add extensions; RFC 8843 §9.1 has an id name one
-    /// extension in a BUNDLE group).
-    earlier_extensions: Vec<HeaderExtension>,
+    /// by either side, agreed or not), one entry per id: an id keeps its
+    /// extension for the whole session, as a payload type keeps its codec
+    /// (RFC 8285 §6 lets a session update add extensions; RFC 8843 §9.1
+    /// has an id name one extension in a BUNDLE group), and a contested id
+    /// goes to no URI.
+    earlier_extensions: Vec<Remembered<HeaderExtension>>,
 }
 
 /// A codec configuration as RFC 8843 §9.1.1 compares them: encoding name,
@@ -72,17 +107,13 @@ impl BundleNumbers {
     }
 
     /// Remembers extension ids the session's earlier descriptions map to
-    /// URIs, so that [`Self::assign`] gives each back to its URI and to no
-    /// other.
+    /// URIs (one entry per id), so that [`Self::assign`] gives each back to
+    /// its URI, unless contested, and to no other.
     pub(crate) fn remember_extensions(
         &mut self,
-        extensions: impl IntoIterator<Item = HeaderExtension>,
+        extensions: impl IntoIterator<Item = Remembered<HeaderExtension>>,
     ) {
-        for e in extensions {
-            if !self.earlier_extensions.iter().any(|x| x.id == e.id) {
-                self.earlier_extensions.push(e);
-            }
-        }
+        self.earlier_extensions.extend(extensions);
     }
 
     /// The payload type an earlier description gave `c`'s configuration
@@ -219,19 +250,20 @@ impl BundleNumbers {
             let used = |id: u16, out: &[HeaderExtension]| {
                 out.iter().any(|x| x.id == id) || self.extensions.iter().any(|g| g.id == id)
             };
-            // An id an earlier description of the session gave another URI.
+            // An id an earlier description of the session gave another URI
+            // (first, or since: a contested id).
             let meant_else = |id: u16| {
                 self.earlier_extensions
                     .iter()
-                    .any(|x| x.id == id && x.uri != e.uri)
+                    .any(|x| x.first.id == id && (x.contested || x.first.uri != e.uri))
             };
             let id = match self.extensions.iter().find(|g| g.uri == e.uri) {
                 Some(g) if !out.iter().any(|x| x.id == g.id) => Some(g.id),
                 _ => self
                     .earlier_extensions
                     .iter()
-                    .find(|x| x.uri == e.uri && !used(x.id, &out))
-                    .map(|x| x.id)
+                    .find(|x| !x.contested && x.first.uri == e.uri && !used(x.first.id, &out))
+                    .map(|x| x.first.id)
                     .or_else(|| (!used(e.id, &out) && !meant_else(e.id)).then_some(e.id))
                     .or_else(|| {
                         ONE_BYTE_IDS

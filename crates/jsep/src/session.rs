@@ -14,7 +14,7 @@ use crate::build::{self, RtpSection, Transport};
 use crate::codec::{Codec, PayloadTypeSet, negotiate_codecs, order_by_preferences};
 use crate::config::{AnswerOptions, BundlePolicy, IceCredentials, JsepConfig, OfferOptions};
 use crate::error::JsepError;
-use crate::numbering::{BundleNumbers, same_configuration};
+use crate::numbering::{BundleNumbers, Remembered, note, same_configuration};
 use crate::signaling::{SdpType, Side, SignalingState, Transition};
 use crate::transceiver::{
     HeaderExtension, NegotiatedMedia, Transceiver, TransceiverId, TransceiverInit,
@@ -60,8 +60,9 @@ const MAX_SIMULCAST_LAYERS: usize = 4;
 const MAX_PT_HISTORY: usize = 128;
 
 /// Extension ids the session remembers ([`Jsep::ext_history`]): one entry
-/// per id, so 255 cover every id of one- and two-byte headers (RFC 8285
-/// §4.2, §4.3).
+/// per id, however many URIs descriptions gave it (a second marks it
+/// contested), so 255 cover every id of one- and two-byte headers (RFC
+/// 8285 §4.2, §4.3).
 const MAX_EXT_HISTORY: usize = 255;
 
 /// Limits for parsing a description again, or one this side wrote: a
@@ -203,10 +204,12 @@ pub struct Jsep {
     /// most [`MAX_PT_HISTORY`].
     pt_history: Vec<Codec>,
     /// Every extension id such a description gave a URI in its BUNDLE
-    /// group, first meaning kept: later offers give each id back to its
-    /// URI and to no other, as payload types keep their codecs (RFC 8285
-    /// §6, RFC 8843 §9.1). One entry per id, at most [`MAX_EXT_HISTORY`].
-    ext_history: Vec<HeaderExtension>,
+    /// group, first meaning kept and marked contested once a description
+    /// gives the id another URI: later offers give each id back to its URI
+    /// and to no other, and a contested id to none, as payload types keep
+    /// their codecs (RFC 8285 §6, RFC 8843 §9.1). One entry per id, at most
+    /// [`MAX_EXT_HISTORY`].
+    ext_history: Vec<Remembered<HeaderExtension>>,
 }
 
 impl Jsep {
@@ -501,7 +504,8 @@ impl Jsep {
         // their codecs and to no other.
         numbers.remember(self.pt_history.iter().cloned());
         // The same for extension ids: an id an earlier description gave an
-        // extension (agreed or not) is given to no other URI.
+        // extension (agreed or not) is given to no other URI, and one two
+        // descriptions gave different URIs to none.
         numbers.remember_extensions(self.ext_history.iter().cloned());
         let mut sections = Vec::with_capacity(slots.len());
         let mut seen_kinds: Vec<MediaKind> = Vec::new();
@@ -1508,7 +1512,8 @@ impl Jsep {
     /// Adds the payload types and extension ids of the BUNDLE group's RTP
     /// sections in a completed exchange's offer and answer to
     /// [`Self::pt_history`] (RFC 3264 §8.3.2) and [`Self::ext_history`]
-    /// (RFC 8285 §6); a number already there keeps its first meaning.
+    /// (RFC 8285 §6); a number already there keeps its first meaning, and
+    /// an extension id given another URI becomes contested.
     fn remember_numbers(&mut self, offer: &Sdp, answer: &Sdp) {
         let Some(t) = &self.transport else { return };
         let in_group = |m: &&MediaDescription| {
@@ -1545,12 +1550,13 @@ impl Jsep {
             .flat_map(|m| m.extmaps())
             .filter(|e| (1..=255).contains(&e.id));
         for e in extensions {
-            if self.ext_history.len() >= MAX_EXT_HISTORY {
-                break;
-            }
-            if !self.ext_history.iter().any(|h| h.id == e.id) {
-                self.ext_history.push(HeaderExtension::new(e.id, &e.uri));
-            }
+            note(
+                &mut self.ext_history,
+                MAX_EXT_HISTORY,
+                HeaderExtension::new(e.id, &e.uri),
+                |h, e| h.id == e.id,
+                |h, e| h.uri == e.uri,
+            );
         }
     }
 

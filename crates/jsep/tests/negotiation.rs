@@ -1875,3 +1875,64 @@ fn a_reoffer_gives_no_extension_id_an_earlier_offer_used_to_another_uri() {
         "{ADDED} is offered on a free id: {now:?}"
     );
 }
+
+/// RFC 8285 §6 (ids are not remapped in a session) and RFC 8843 §9.1: a
+/// peer that numbers without our history (a browser with fixed ids per
+/// URI) re-offers a section whose extension we do not know on id 5, which
+/// our first offer had given another URI that its answer left out. The
+/// peer's current description now says 5 is its extension; our next offer
+/// gives 5 to no other URI, not even the one our first offer gave it: the
+/// first URI is offered again on another id.
+#[test]
+fn a_reoffer_gives_no_extension_id_the_peers_current_description_uses_for_another_uri() {
+    const DROPPED: &str = "urn:example:ferrtc:dropped";
+    const THEIRS: &str = "urn:example:peer:theirs";
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut first = video(Direction::SendRecv);
+    first
+        .header_extensions
+        .push(ferrtc_jsep::HeaderExtension::new(5, DROPPED));
+    a.add_transceiver(first);
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert!(extmap_ids(&offer).contains(&(5, DROPPED.to_owned())));
+    assert!(extmap_ids(&answer).iter().all(|(_, uri)| uri != DROPPED));
+
+    // B re-offers a new section with an extension A does not know; B's
+    // SDP is rewritten to put it on id 5, as a peer numbering by URI does.
+    let mut theirs = video(Direction::SendRecv);
+    theirs
+        .header_extensions
+        .push(ferrtc_jsep::HeaderExtension::new(6, THEIRS));
+    b.add_transceiver(theirs);
+    let b_offer = b.create_offer(OfferOptions::default()).unwrap();
+    b.set_local_description(b_offer.clone()).unwrap();
+    let seen = b_offer.sdp.replace(
+        &format!("a=extmap:6 {THEIRS}"),
+        &format!("a=extmap:5 {THEIRS}"),
+    );
+    assert_ne!(seen, b_offer.sdp, "B offered {THEIRS} on 6");
+    a.set_remote_description(SessionDescription::offer(seen))
+        .expect("SRD B's re-offer");
+    let a_answer = a.create_answer(AnswerOptions::default()).unwrap();
+    a.set_local_description(a_answer.clone()).unwrap();
+    b.set_remote_description(a_answer).unwrap();
+    let peer_now = extmap_ids(&a.remote_sdp().unwrap());
+    assert!(peer_now.contains(&(5, THEIRS.to_owned())), "{peer_now:?}");
+
+    // A adds a section that wants the first URI again.
+    let mut again = video(Direction::SendRecv);
+    again
+        .header_extensions
+        .push(ferrtc_jsep::HeaderExtension::new(5, DROPPED));
+    a.add_transceiver(again);
+    let reoffer = extmap_ids(&sdp(&a.create_offer(OfferOptions::default()).unwrap()));
+    for (id, uri) in &reoffer {
+        if let Some((_, peers)) = peer_now.iter().find(|(p, u)| p == id && u != uri) {
+            panic!("id {id} offered for {uri}; the peer's current description has it for {peers}");
+        }
+    }
+    assert!(
+        reoffer.iter().any(|(_, uri)| uri == DROPPED),
+        "{DROPPED} is offered on another id: {reoffer:?}"
+    );
+}
