@@ -56,9 +56,10 @@ pub(crate) struct BundleNumbers {
     codecs: Vec<Codec>,
     extensions: Vec<HeaderExtension>,
     /// Payload types the session's descriptions gave a codec earlier (offered
-    /// by either side, agreed or not): a dynamic payload type keeps its codec
-    /// for the whole session (RFC 3264 §8.3.2).
-    earlier: Vec<Codec>,
+    /// by either side, agreed or not), one entry per payload type: a dynamic
+    /// payload type keeps its codec for the whole session (RFC 3264 §8.3.2),
+    /// and a contested one goes to no codec.
+    earlier: Vec<Remembered<Codec>>,
     /// Extension ids the session's descriptions gave a URI earlier (offered
     /// by either side, agreed or not), one entry per id: an id keeps its
     /// extension for the whole session, as a payload type keeps its codec
@@ -84,6 +85,14 @@ pub(crate) fn same_configuration(a: &Codec, b: &Codec) -> bool {
         && params(a) == params(b)
 }
 
+/// Whether two descriptions that give one payload type `a` and `b` give it
+/// the same codec (RFC 3264 §8.3.2): the same configuration, or the same
+/// codec in another one (an answer may change parameters that do not tell
+/// codecs apart), an RTX repairing the same payload type.
+pub(crate) fn same_codec(a: &Codec, b: &Codec) -> bool {
+    same_configuration(a, b) || (a.matches(b) && a.apt() == b.apt())
+}
+
 impl BundleNumbers {
     /// Records numbers a section keeps as they are (negotiated ones).
     pub(crate) fn record(&mut self, codecs: &[Codec], extensions: &[HeaderExtension]) {
@@ -92,18 +101,10 @@ impl BundleNumbers {
     }
 
     /// Remembers payload types the session's earlier descriptions map to
-    /// codecs, so that [`Self::assign`] gives each back to its codec and to
-    /// no other.
-    pub(crate) fn remember(&mut self, codecs: impl IntoIterator<Item = Codec>) {
-        for c in codecs {
-            if !self
-                .earlier
-                .iter()
-                .any(|e| e.payload_type == c.payload_type)
-            {
-                self.earlier.push(c);
-            }
-        }
+    /// codecs (one entry per payload type), so that [`Self::assign`] gives
+    /// each back to its codec, unless contested, and to no other.
+    pub(crate) fn remember(&mut self, codecs: impl IntoIterator<Item = Remembered<Codec>>) {
+        self.earlier.extend(codecs);
     }
 
     /// Remembers extension ids the session's earlier descriptions map to
@@ -124,7 +125,12 @@ impl BundleNumbers {
     fn earlier_number(&self, c: &Codec, taken: &[u8], exact_elsewhere: &[u8]) -> Option<u8> {
         let free =
             |pt: u8| !taken.contains(&pt) && !self.codecs.iter().any(|g| g.payload_type == pt);
-        let candidates = || self.earlier.iter().filter(|e| free(e.payload_type));
+        let candidates = || {
+            self.earlier
+                .iter()
+                .filter(|e| !e.contested && free(e.first.payload_type))
+                .map(|e| &e.first)
+        };
         candidates()
             .find(|e| same_configuration(e, c))
             .or_else(|| {
@@ -174,6 +180,8 @@ impl BundleNumbers {
         let exact_earlier: Vec<u8> = self
             .earlier
             .iter()
+            .filter(|e| !e.contested)
+            .map(|e| &e.first)
             .filter(|e| !e.is_rtx() && codecs.iter().any(|c| same_configuration(e, c)))
             .map(|e| e.payload_type)
             .collect();
@@ -219,7 +227,7 @@ impl BundleNumbers {
             let used = |pt: u8| {
                 taken.contains(&pt)
                     || self.codecs.iter().any(|g| g.payload_type == pt)
-                    || self.earlier.iter().any(|e| e.payload_type == pt)
+                    || self.earlier.iter().any(|e| e.first.payload_type == pt)
             };
             let pt = match self.codecs.iter().find(|g| same_configuration(g, &c)) {
                 Some(g) if !taken.contains(&g.payload_type) => Some(g.payload_type),

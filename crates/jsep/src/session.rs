@@ -14,7 +14,7 @@ use crate::build::{self, RtpSection, Transport};
 use crate::codec::{Codec, PayloadTypeSet, negotiate_codecs, order_by_preferences};
 use crate::config::{AnswerOptions, BundlePolicy, IceCredentials, JsepConfig, OfferOptions};
 use crate::error::JsepError;
-use crate::numbering::{BundleNumbers, Remembered, note, same_configuration};
+use crate::numbering::{BundleNumbers, Remembered, note, same_codec, same_configuration};
 use crate::signaling::{SdpType, Side, SignalingState, Transition};
 use crate::transceiver::{
     HeaderExtension, NegotiatedMedia, Transceiver, TransceiverId, TransceiverInit,
@@ -56,7 +56,9 @@ struct Applied {
 const MAX_SIMULCAST_LAYERS: usize = 4;
 
 /// Payload types the session remembers ([`Jsep::pt_history`]): one entry
-/// per payload type, so 128 cover every RTP payload type (RFC 3550 §5.1).
+/// per payload type, however many codecs descriptions gave it (another
+/// marks it contested), so 128 cover every RTP payload type (RFC 3550
+/// §5.1).
 const MAX_PT_HISTORY: usize = 128;
 
 /// Extension ids the session remembers ([`Jsep::ext_history`]): one entry
@@ -198,11 +200,12 @@ pub struct Jsep {
     transport: Option<NegotiatedTransport>,
     /// Every payload type a description of this session that became
     /// current (offer or answer, either side) gave a codec of its BUNDLE
-    /// group, first meaning kept: a dynamic payload type keeps its codec
-    /// for the whole session (RFC 3264 §8.3.2), so later offers give each
-    /// back to its codec and to no other. One entry per payload type, at
-    /// most [`MAX_PT_HISTORY`].
-    pt_history: Vec<Codec>,
+    /// group, first meaning kept and marked contested once a description
+    /// gives the payload type another codec: a dynamic payload type keeps
+    /// its codec for the whole session (RFC 3264 §8.3.2), so later offers
+    /// give each back to its codec and to no other, and a contested one to
+    /// none. One entry per payload type, at most [`MAX_PT_HISTORY`].
+    pt_history: Vec<Remembered<Codec>>,
     /// Every extension id such a description gave a URI in its BUNDLE
     /// group, first meaning kept and marked contested once a description
     /// gives the id another URI: later offers give each id back to its URI
@@ -501,7 +504,8 @@ impl Jsep {
         // RFC 3264 §8.3.2: a dynamic payload type keeps its codec for the
         // session, so the numbers any earlier description gave the group's
         // sections (offered codecs the answer left out too) go back to
-        // their codecs and to no other.
+        // their codecs and to no other, and one two descriptions gave
+        // different codecs to none.
         numbers.remember(self.pt_history.iter().cloned());
         // The same for extension ids: an id an earlier description gave an
         // extension (agreed or not) is given to no other URI, and one two
@@ -1513,7 +1517,7 @@ impl Jsep {
     /// sections in a completed exchange's offer and answer to
     /// [`Self::pt_history`] (RFC 3264 §8.3.2) and [`Self::ext_history`]
     /// (RFC 8285 §6); a number already there keeps its first meaning, and
-    /// an extension id given another URI becomes contested.
+    /// becomes contested when given another codec or URI.
     fn remember_numbers(&mut self, offer: &Sdp, answer: &Sdp) {
         let Some(t) = &self.transport else { return };
         let in_group = |m: &&MediaDescription| {
@@ -1533,16 +1537,13 @@ impl Jsep {
             // names no RTP payload type and must not take a place here.
             .filter(|c| c.payload_type <= 127);
         for c in codecs {
-            if self.pt_history.len() >= MAX_PT_HISTORY {
-                break;
-            }
-            if !self
-                .pt_history
-                .iter()
-                .any(|h| h.payload_type == c.payload_type)
-            {
-                self.pt_history.push(c);
-            }
+            note(
+                &mut self.pt_history,
+                MAX_PT_HISTORY,
+                c,
+                |h, c| h.payload_type == c.payload_type,
+                same_codec,
+            );
         }
         // RFC 8285 §5: ids are 1-255 (1-14 in one-byte headers); any other
         // number names no extension and must not take a place here.

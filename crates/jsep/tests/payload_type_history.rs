@@ -433,3 +433,116 @@ fn formats_above_127_do_not_crowd_real_payload_types_out_of_the_history() {
         "98 was VP8 in B's offer, now {on_98:?}"
     );
 }
+
+/// `sdp` with the codec named `name` moved to payload type `to` in the
+/// section that lists it, as a peer numbering its own way writes it.
+fn renumbered(sdp: &str, name: &str, to: u8) -> String {
+    let from = sdp
+        .split("\r\n")
+        .find_map(|l| {
+            let (pt, codec) = l.strip_prefix("a=rtpmap:")?.split_once(' ')?;
+            codec
+                .starts_with(&format!("{name}/"))
+                .then(|| pt.to_owned())
+        })
+        .expect("the codec is offered");
+    let mut sections: Vec<String> = sdp.split("\r\nm=").map(str::to_owned).collect();
+    let to = to.to_string();
+    for s in sections.iter_mut().skip(1) {
+        if !s.contains(&format!("a=rtpmap:{from} {name}/")) {
+            continue;
+        }
+        let lines: Vec<String> = s
+            .split("\r\n")
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    // The m-line: `<media> <port> <proto> <fmt> ...`.
+                    let words: Vec<&str> = l.split(' ').collect();
+                    let mut line: Vec<&str> = words.iter().take(3).copied().collect();
+                    line.extend(
+                        words
+                            .iter()
+                            .skip(3)
+                            .map(|f| if *f == from { to.as_str() } else { f }),
+                    );
+                    return line.join(" ");
+                }
+                ["rtpmap", "fmtp", "rtcp-fb"]
+                    .iter()
+                    .find_map(|attr| {
+                        l.strip_prefix(&format!("a={attr}:{from} "))
+                            .map(|rest| format!("a={attr}:{to} {rest}"))
+                    })
+                    .unwrap_or_else(|| l.to_owned())
+            })
+            .collect();
+        *s = lines.join("\r\n");
+    }
+    sections.join("\r\nm=")
+}
+
+/// RFC 3264 §8.3.2 (a payload type keeps its codec for the session) and
+/// RFC 8843 §9.1.1: a peer that numbers without our history (a browser
+/// with fixed payload types per codec) re-offers a section with a codec we
+/// do not support on 98, which our first offer had given a codec of ours
+/// that its answer left out. The peer's current description now says 98
+/// is its codec; our next offer gives 98 to no other codec, not even the
+/// one our first offer gave it: that codec is offered on another number.
+#[test]
+fn a_reoffer_gives_no_payload_type_the_peers_current_description_uses_for_another_codec() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let ours = Codec::new(98, "X-OURS", 90000, None);
+    let video_a = a.add_transceiver(video());
+    a.set_codec_preferences(video_a, vec![default_video("VP8"), ours])
+        .unwrap();
+    let (offer, answer) = exchange(&mut a, &mut b, "1 (A offers)");
+    let listed = |s: &Sdp, pt: u8| {
+        s.media
+            .iter()
+            .flat_map(Codec::from_section)
+            .find(|c| c.payload_type == pt)
+    };
+    assert!(listed(&offer, 98).is_some_and(|c| c.name == "X-OURS"));
+    assert!(listed(&answer, 98).is_none(), "B does not know X-OURS");
+
+    // B re-offers a new section with a codec A does not know; the text A
+    // receives has it on 98, as a peer numbering by codec writes it.
+    let video_b = b.add_transceiver(video());
+    b.set_codec_preferences(
+        video_b,
+        vec![
+            default_video("VP8"),
+            Codec::new(120, "X-THEIRS", 90000, None),
+        ],
+    )
+    .unwrap();
+    exchange_with(&mut b, &mut a, "2 (B offers)", |sdp| {
+        let seen = renumbered(sdp, "X-THEIRS", 98);
+        assert_ne!(seen, sdp, "B offered X-THEIRS off 98");
+        seen
+    });
+    let peer_now = a.remote_sdp().expect("B's offer is current");
+    assert!(
+        listed(&peer_now, 98).is_some_and(|c| c.name == "X-THEIRS"),
+        "{peer_now}"
+    );
+
+    // A offers again; its first section still prefers X-OURS.
+    let reoffer = parsed(&a.create_offer(OfferOptions::default()).unwrap());
+    for c in reoffer.media.iter().flat_map(Codec::from_section) {
+        if let Some(theirs) = listed(&peer_now, c.payload_type) {
+            assert!(
+                theirs.name == c.name,
+                "{} offered for {}; the peer's current description has it for {}",
+                c.payload_type,
+                c.name,
+                theirs.name
+            );
+        }
+    }
+    assert!(
+        listed(&reoffer, 98).is_none() && reoffer.to_string().contains(" X-OURS/90000"),
+        "X-OURS is offered on another payload type: {reoffer}"
+    );
+}
