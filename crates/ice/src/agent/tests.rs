@@ -1,8 +1,11 @@
 //! How the agent's lists hold memory while they grow and once idle.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
-use super::Agent;
+use super::relay::{AskAgain, Relay};
+use super::{Agent, Host};
 use crate::{AgentConfig, Candidate};
 
 /// A host agent that has the peer's credentials: checks may start.
@@ -73,6 +76,43 @@ fn capacity_far_above_use_is_given_back_while_checks_go_on() {
     assert!(agent.pairs.capacity() <= super::TRIM_FLOOR);
 }
 
+/// The relayed address of the allocation [`with_relay`] adds.
+const RELAYED: &str = "34.0.0.10:50000";
+
+/// Adds to `agent` an allocation on a TURN server whose relayed address
+/// [`RELAYED`] is a base (as `on_allocated` makes it), with the peers in
+/// `ask_again`; returns the base's index in `agent.hosts`. (The client
+/// never allocated: its requests fail, which these tests do not look at.)
+fn with_relay(agent: &mut Agent, now: Instant, ask_again: HashMap<IpAddr, AskAgain>) -> usize {
+    let server = "34.0.0.10:3478".parse().unwrap();
+    let config = ferrtc_turn::ClientConfig::new(server, "alice", "secret");
+    let candidate: Candidate =
+        "candidate:9 1 udp 16777215 34.0.0.10 50000 typ relay raddr 10.0.0.1 rport 5000"
+            .parse()
+            .unwrap();
+    agent.hosts.push(Host {
+        addr: RELAYED.parse().unwrap(),
+        candidate,
+        local_preference: u16::MAX,
+        relay: Some(0),
+    });
+    let base = agent.hosts.len() - 1;
+    agent.relays.push(Relay {
+        client: ferrtc_turn::Client::new(config, now),
+        host_addr: "10.0.0.1:5000".parse().unwrap(),
+        base: Some(base),
+        pending: false,
+        lost: false,
+        ask_again,
+    });
+    base
+}
+
+/// A peer's address, 52.0.0.`i`.
+fn peer(i: u8) -> IpAddr {
+    IpAddr::from([52, 0, 0, i])
+}
+
 /// RFC 8445 §9: an ICE restart empties the check list; an allocation that
 /// lives on keeps its relayed base, and the permissions the agent was to
 /// ask for again (lapsed, or waiting out a back-off) belong to pairs that
@@ -81,33 +121,46 @@ fn capacity_far_above_use_is_given_back_while_checks_go_on() {
 /// selected pair through the relay nothing of them is used any more.
 #[test]
 fn an_ice_restart_forgets_the_permissions_to_ask_again_of_a_kept_allocation() {
-    use std::collections::HashMap;
-
-    use super::relay::{AskAgain, Relay};
-
     let now = Instant::now();
     let mut agent = agent(now);
-    let server = "34.0.0.10:3478".parse().unwrap();
-    let config = ferrtc_turn::ClientConfig::new(server, "alice", "secret");
-    let peers: HashMap<_, _> = (1..=3u8)
-        .map(|i| {
-            let ip = std::net::IpAddr::from([52, 0, 0, i]);
-            (ip, AskAgain::lapsed(now))
-        })
-        .collect();
-    agent.relays.push(Relay {
-        client: ferrtc_turn::Client::new(config, now),
-        host_addr: "10.0.0.1:5000".parse().unwrap(),
-        base: None,
-        pending: true,
-        lost: false,
-        ask_again: peers,
-    });
+    let peers = (1..=3).map(|i| (peer(i), AskAgain::lapsed(now))).collect();
+    let base = with_relay(&mut agent, now, peers);
     agent.restart(now).unwrap();
     assert_eq!(agent.relays.len(), 1, "the allocation is kept");
+    assert_eq!(agent.relays[0].base, Some(base), "with its relayed base");
     assert!(
         agent.relays[0].ask_again.is_empty(),
         "{:?}",
         agent.relays[0].ask_again
+    );
+}
+
+/// RFC 8445 §9 and RFC 7675 §5.1: the selected pair runs through a kept
+/// allocation and goes on carrying data and consent checks after the
+/// restart, until the new generation selects; its peer's permission, to
+/// be asked for again, stays so. The other peers' are forgotten.
+#[test]
+fn an_ice_restart_keeps_the_permission_to_ask_again_of_the_selected_relayed_pair() {
+    let now = Instant::now();
+    let mut agent = agent(now);
+    let base = with_relay(&mut agent, now, HashMap::new());
+    agent
+        .add_remote_candidate(
+            "candidate:1 1 udp 2000000000 52.0.0.1 6000 typ host"
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+    let relayed_pair = agent
+        .pairs
+        .iter()
+        .position(|p| p.local == base)
+        .expect("a pair from the relayed base");
+    agent.select(now, relayed_pair);
+    agent.relays[0].ask_again = (1..=3).map(|i| (peer(i), AskAgain::lapsed(now))).collect();
+    agent.restart(now).unwrap();
+    assert_eq!(
+        agent.relays[0].ask_again,
+        HashMap::from([(peer(1), AskAgain::lapsed(now))]),
     );
 }
