@@ -68,9 +68,9 @@ pub(super) struct Relay {
 pub(super) struct AskAgain {
     /// The next send to the peer from this instant on asks; `None` while
     /// a request is outstanding.
-    at: Option<Instant>,
+    pub(super) at: Option<Instant>,
     /// Transient failures in a row of the requests for it.
-    failures: u32,
+    pub(super) failures: u32,
 }
 
 impl AskAgain {
@@ -472,7 +472,9 @@ impl Agent {
     }
 
     /// A pair with relayed base `base` was formed: ask the server for a
-    /// permission for its remote (RFC 8656 §10.1; known peers cost nothing).
+    /// permission for its remote (RFC 8656 §10.1; known peers cost nothing),
+    /// unless the peer's last request failed transiently and its back-off
+    /// is not over (its failures in a row are kept either way).
     pub(super) fn permit_pair(&mut self, base: usize, remote: usize) {
         let Some(r) = self.hosts[base].relay() else {
             return;
@@ -484,11 +486,17 @@ impl Agent {
         if relay.client.has_permission(peer) {
             relay.ask_again.remove(&peer);
         } else {
-            let again = AskAgain {
+            // One entry per peer (a permission is per IP address, RFC 8656
+            // §9), not per pair: a peer already followed keeps its failures
+            // in a row and waits out its back-off (RFC 8489 §6.3.4).
+            let again = relay.ask_again.entry(peer).or_insert(AskAgain {
                 at: None,
                 failures: 0,
-            };
-            relay.ask_again.insert(peer, again);
+            });
+            match again.at {
+                Some(at) if at > now => return,
+                _ => again.at = None,
+            }
         }
         // Refused only when the allocation is gone: its pairs fail then.
         if relay.client.create_permission(peer, now).is_err() {

@@ -164,3 +164,47 @@ fn an_ice_restart_keeps_the_permission_to_ask_again_of_the_selected_relayed_pair
         HashMap::from([(peer(1), AskAgain::lapsed(now))]),
     );
 }
+
+/// RFC 8489 §6.3.4: a client resending a request after a 5xx must limit
+/// how many times; the agent asks a peer's permission again at most
+/// [`super::relay::PERMISSION_RETRIES`] times in a row, after a back-off.
+/// The count and the back-off are the peer's (a permission is per IP
+/// address, RFC 8656 §9), not a pair's: a new pair to a peer whose
+/// requests failed keeps its failures, and the one waiting out its
+/// back-off still waits; one whose back-off is over is asked again now,
+/// its failures kept.
+#[test]
+fn a_new_pair_to_a_peer_keeps_its_permission_failures_and_back_off() {
+    let now = Instant::now();
+    let mut agent = agent(now);
+    let waiting = AskAgain {
+        at: Some(now + std::time::Duration::from_secs(4)),
+        failures: 3,
+    };
+    let waited = AskAgain {
+        at: Some(now),
+        failures: 2,
+    };
+    with_relay(
+        &mut agent,
+        now,
+        HashMap::from([(peer(1), waiting), (peer(2), waited)]),
+    );
+    for i in 1..=2 {
+        let line = format!("candidate:{i} 1 udp 2000000000 52.0.0.{i} 6000 typ host");
+        agent.add_remote_candidate(line.parse().unwrap()).unwrap();
+    }
+    assert_eq!(
+        agent.relays[0].ask_again,
+        HashMap::from([
+            (peer(1), waiting),
+            (
+                peer(2),
+                AskAgain {
+                    at: None,
+                    failures: 2
+                }
+            ),
+        ]),
+    );
+}
