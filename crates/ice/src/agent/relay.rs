@@ -89,7 +89,11 @@ impl AskAgain {
 /// times, and should to 4).
 pub(super) const PERMISSION_RETRIES: u32 = 4;
 /// The wait after a permission's first transient failure; it doubles at
-/// each (1, 2, 4, 8 s: all within the consent timeout, RFC 7675 §5.1).
+/// each: 1, 2, 4, 8 s, 15 s in all, so that requests the server answers
+/// with a 5xx are all asked again within the default 30 s consent timeout
+/// (RFC 7675 §5.1). A request nothing answers takes 39.5 s alone to fail
+/// (RFC 8489 §6.2.1), past that timeout: asking again after one helps only
+/// under a longer consent timeout.
 pub(super) const PERMISSION_RETRY_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether a failed CreatePermission may succeed if sent again: the
