@@ -61,22 +61,32 @@ impl Pair {
 
     /// Like `pump`, dropping every `n`th packet each way (0: none).
     fn pump_dropping(&mut self, n: usize) {
-        let mut buf = Vec::new();
         let mut count = 0usize;
-        let mut lose = move || {
+        self.pump_through(Duration::from_secs(5), |_, _| {
             count += 1;
-            n != 0 && count % n == 0
-        };
+            n == 0 || count % n != 0
+        });
+    }
+
+    /// Moves packets both ways until quiet, each through `route` (given
+    /// whether it goes from `a` to `b`; `false`: lost), letting timers
+    /// due within `horizon` run.
+    fn pump_through(
+        &mut self,
+        horizon: Duration,
+        mut route: impl FnMut(bool, &mut Vec<u8>) -> bool,
+    ) {
+        let mut buf = Vec::new();
         for _ in 0..100_000 {
             let mut moved = false;
             while self.a.poll_transmit(self.now, &mut buf).is_some() {
-                if !lose() {
+                if route(true, &mut buf) {
                     let _ = self.b.handle_receive(self.now, &buf);
                 }
                 moved = true;
             }
             while self.b.poll_transmit(self.now, &mut buf).is_some() {
-                if !lose() {
+                if route(false, &mut buf) {
                     let _ = self.a.handle_receive(self.now, &buf);
                 }
                 moved = true;
@@ -89,7 +99,7 @@ impl Pair {
                     .flatten()
                     .min();
                 match next {
-                    Some(t) if t <= self.now + Duration::from_secs(5) => {
+                    Some(t) if t <= self.now + horizon => {
                         self.now = t.max(self.now);
                         self.a.handle_timeout(self.now);
                         self.b.handle_timeout(self.now);
@@ -1869,34 +1879,13 @@ impl Pair {
     /// that `a` takes none for a retransmission of the injected one
     /// (§5.2.1).
     fn pump_after_a_request_in_bs_name(&mut self) {
-        let mut buf = Vec::new();
-        for _ in 0..100_000 {
-            let mut moved = false;
-            while self.a.poll_transmit(self.now, &mut buf).is_some() {
-                shift_reconfig_seqs(&mut buf, 0, 1u32.wrapping_neg());
-                let _ = self.b.handle_receive(self.now, &buf);
-                moved = true;
+        self.pump_through(Duration::from_secs(10), |a_to_b, buf| {
+            if a_to_b {
+                shift_reconfig_seqs(buf, 0, 1u32.wrapping_neg());
+            } else {
+                shift_reconfig_seqs(buf, 1, 0);
             }
-            while self.b.poll_transmit(self.now, &mut buf).is_some() {
-                shift_reconfig_seqs(&mut buf, 1, 0);
-                let _ = self.a.handle_receive(self.now, &buf);
-                moved = true;
-            }
-            self.drain();
-            if !moved {
-                let next = [self.a.poll_timeout(), self.b.poll_timeout()]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                match next {
-                    Some(t) if t <= self.now + Duration::from_secs(10) => {
-                        self.now = t.max(self.now);
-                        self.a.handle_timeout(self.now);
-                        self.b.handle_timeout(self.now);
-                    }
-                    _ => return,
-                }
-            }
-        }
+            true
+        });
     }
 }
