@@ -1830,6 +1830,24 @@ fn extmap_ids(s: &Sdp) -> Vec<(u16, String)> {
         .collect()
 }
 
+/// A offers video with `uri`, which B does not know, on id 5; B's answer
+/// leaves it out. Returns both sides and the exchange.
+fn extension_dropped_by_the_answer(uri: &str) -> (Jsep, Jsep, Sdp, Sdp) {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    let mut first = video(Direction::SendRecv);
+    first
+        .header_extensions
+        .push(ferrtc_jsep::HeaderExtension::new(5, uri));
+    a.add_transceiver(first);
+    let (offer, answer) = exchange(&mut a, &mut b);
+    assert!(extmap_ids(&offer).contains(&(5, uri.to_owned())));
+    assert!(
+        extmap_ids(&answer).iter().all(|(_, u)| u != uri),
+        "B does not know {uri}"
+    );
+    (a, b, offer, answer)
+}
+
 /// RFC 8285 §6 lets a session update add extensions, and RFC 8843 §9.1
 /// has an id name one extension in a BUNDLE group; as a payload type does
 /// (RFC 3264 §8.3.2), an id keeps its extension for the whole session.
@@ -1842,18 +1860,7 @@ fn extmap_ids(s: &Sdp) -> Vec<(u16, String)> {
 fn a_reoffer_gives_no_extension_id_an_earlier_offer_used_to_another_uri() {
     const DROPPED: &str = "urn:example:ferrtc:dropped";
     const ADDED: &str = "urn:example:ferrtc:added";
-    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
-    let mut first = video(Direction::SendRecv);
-    first
-        .header_extensions
-        .push(ferrtc_jsep::HeaderExtension::new(5, DROPPED));
-    a.add_transceiver(first);
-    let (offer, answer) = exchange(&mut a, &mut b);
-    assert!(extmap_ids(&offer).contains(&(5, DROPPED.to_owned())));
-    assert!(
-        extmap_ids(&answer).iter().all(|(_, uri)| uri != DROPPED),
-        "B does not know {DROPPED}"
-    );
+    let (mut a, mut b, offer, answer) = extension_dropped_by_the_answer(DROPPED);
     let mut second = video(Direction::SendRecv);
     second
         .header_extensions
@@ -1887,15 +1894,7 @@ fn a_reoffer_gives_no_extension_id_an_earlier_offer_used_to_another_uri() {
 fn a_reoffer_gives_no_extension_id_the_peers_current_description_uses_for_another_uri() {
     const DROPPED: &str = "urn:example:ferrtc:dropped";
     const THEIRS: &str = "urn:example:peer:theirs";
-    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
-    let mut first = video(Direction::SendRecv);
-    first
-        .header_extensions
-        .push(ferrtc_jsep::HeaderExtension::new(5, DROPPED));
-    a.add_transceiver(first);
-    let (offer, answer) = exchange(&mut a, &mut b);
-    assert!(extmap_ids(&offer).contains(&(5, DROPPED.to_owned())));
-    assert!(extmap_ids(&answer).iter().all(|(_, uri)| uri != DROPPED));
+    let (mut a, mut b, _, _) = extension_dropped_by_the_answer(DROPPED);
 
     // B re-offers a new section with an extension A does not know; B's
     // SDP is rewritten to put it on id 5, as a peer numbering by URI does.
