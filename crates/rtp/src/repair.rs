@@ -449,6 +449,16 @@ impl KeyframeRequester {
         self.pending = false;
     }
 
+    /// When a pending request held back by the interval may go: `interval`
+    /// after the last one sent. `None` when nothing is pending, or when a
+    /// pending request may go at once (at the next [`Self::poll_request`]).
+    pub fn poll_timeout(&self, interval: Duration) -> Option<Instant> {
+        if !self.pending {
+            return None;
+        }
+        self.last.map(|t| t + interval)
+    }
+
     /// The request to send now, if one is pending and the last was sent at
     /// least `interval` ago (pass the RTT, or more); repeats until
     /// [`Self::keyframe_received`].
@@ -928,6 +938,23 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_keyframe_request_held_back_by_the_interval_names_when_it_may_go() {
+        let t0 = Instant::now();
+        let mut pli = KeyframeRequester::new(KeyframeMethod::Pli, 1, 2);
+        assert_eq!(pli.poll_timeout(100 * MS), None, "nothing pending");
+        pli.request();
+        assert_eq!(pli.poll_timeout(100 * MS), None, "it may go at once");
+        assert!(pli.poll_request(t0, 100 * MS).is_some());
+        // A keyframe came, then another is wanted within the interval.
+        pli.keyframe_received();
+        assert_eq!(pli.poll_timeout(100 * MS), None);
+        pli.request();
+        assert_eq!(pli.poll_request(t0 + 10 * MS, 100 * MS), None);
+        assert_eq!(pli.poll_timeout(100 * MS), Some(t0 + 100 * MS));
+        assert!(pli.poll_request(t0 + 100 * MS, 100 * MS).is_some());
     }
 
     #[test]

@@ -771,11 +771,14 @@ impl Receiver {
             .iter()
             .filter_map(|l| l.stream.as_ref())
             .filter_map(|s| {
+                let interval = rtt.max(MIN_KEYFRAME_INTERVAL);
                 let keyframe = match s.keyframe_wanted {
-                    Some(Some(last)) => Some(last + rtt.max(MIN_KEYFRAME_INTERVAL)),
+                    Some(Some(last)) => Some(last + interval),
                     // Not sent yet: `poll_feedback` runs at the `poll_transmit`
-                    // after every input.
-                    Some(None) | None => None,
+                    // after every input, unless the requester holds it back
+                    // (a request soon after the last one's keyframe came).
+                    Some(None) => s.keyframe.as_ref().and_then(|k| k.poll_timeout(interval)),
+                    None => None,
                 };
                 [
                     s.jitter.poll_timeout(),

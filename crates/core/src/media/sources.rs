@@ -8,7 +8,7 @@
 //! Both tables are bounded ([`MAX_SYNCHRONIZATION_SOURCES`],
 //! [`MAX_CONTRIBUTING_SOURCES`]): a new source past the bound evicts the
 //! one heard from least recently. Entries older than [`SOURCE_WINDOW`] are
-//! never returned and are dropped at the next update.
+//! never returned and are dropped at the next update of another source.
 
 use std::time::{Duration, Instant, SystemTime};
 

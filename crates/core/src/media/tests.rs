@@ -1483,3 +1483,53 @@ fn a_clock_step_back_after_a_count_restart_does_not_freeze_the_counts() {
     let (packets, _, _) = sender_report_seen(&mut session, t - 50, 300, 30_000);
     assert_eq!(packets, 1200, "the report after the step back is taken");
 }
+
+/// The RTCP packets of what `session` sends at `now`, unprotected with the
+/// session's own send keys (as its peer would).
+fn sent_rtcp(session: &mut MediaSession, now: Instant) -> Vec<RtcpPacket> {
+    let material: Vec<u8> = (0..56u8).collect();
+    let ours = SrtpKeys::from_keying_material(SrtpProfile::AeadAes128Gcm, Role::Server, &material)
+        .unwrap();
+    let mut listener = Context::new(
+        ProtectionProfile::AeadAes128Gcm,
+        &ours.local().key,
+        &ours.local().salt,
+        Config::default(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    while let Some(mut d) = transmit(session, now) {
+        if !(200..=206).contains(&d[1]) {
+            continue;
+        }
+        let len = listener.unprotect_rtcp(&mut d).unwrap();
+        out.extend(ferrtc_rtp::rtcp::parse(&d[..len]).unwrap());
+    }
+    out
+}
+
+/// RFC 4585 §6.3.1: a video receiver whose jitter buffer overflows past a
+/// gap gives the frame up and wants a keyframe; the PLI leaves with the
+/// `poll_transmit` that follows the datagrams, not on a timer (no timer
+/// reports a request not yet sent).
+#[test]
+fn the_pli_a_burst_calls_for_leaves_at_the_next_poll_transmit() {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let (mut session, mut peer, id) = keyed(now);
+    session
+        .receivers
+        .insert(id, Receiver::new("v".into(), vec![vp8()], Vec::new(), 4));
+    // A gap at 2, then more packets than the buffer holds.
+    for seq in [1u16, 3, 4, 5, 6, 7, 8] {
+        let mut d = forged(&mut peer, 100, seq, 96, Some(b"v"));
+        assert!(session.handle_receive(now, wall, &mut d));
+    }
+    let sent = sent_rtcp(&mut session, now);
+    assert!(
+        sent.iter().any(|p| matches!(p, RtcpPacket::Pli(_))),
+        "no PLI at the poll_transmit after the burst: {sent:?}"
+    );
+    // Gathered once: a second poll finds nothing new.
+    assert!(sent_rtcp(&mut session, now).is_empty());
+}
