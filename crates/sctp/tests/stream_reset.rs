@@ -1431,6 +1431,42 @@ fn an_incoming_reset_request_is_told_to_the_application_and_queued_data_goes_fir
     assert_eq!(sent, ["data", "reset"]);
 }
 
+/// RFC 6525 §4.2: each of the peer's Incoming SSN Reset Requests that
+/// queues a reset of a stream is counted for that stream as it arrives,
+/// before its event is polled (a data channel layer holding events back
+/// tells by it that a request waits); a request for a stream being reset
+/// already queues nothing, and is not counted.
+#[test]
+fn the_peers_reset_requests_are_counted_per_stream_as_they_arrive() {
+    let (mut b, raw) = raw_peer(false, 10);
+    let now = Instant::now();
+    assert_eq!(b.peer_reset_requests(1), 0);
+    let chunk = reconfig_chunk(&[incoming_reset_param(raw.isn, &[1])]);
+    b.handle_receive(now, &raw_packet(raw.tag, &chunk)).unwrap();
+    assert_eq!(
+        b.peer_reset_requests(1),
+        1,
+        "counted before the event is polled"
+    );
+    let chunk = reconfig_chunk(&[incoming_reset_param(raw.isn.wrapping_add(1), &[1, 3])]);
+    b.handle_receive(now, &raw_packet(raw.tag, &chunk)).unwrap();
+    assert_eq!(
+        b.peer_reset_requests(1),
+        1,
+        "stream 1 is being reset already"
+    );
+    assert_eq!(b.peer_reset_requests(3), 1);
+    assert_eq!(b.peer_reset_requests(2), 0);
+    let (_, events) = drain(&mut b);
+    assert_eq!(
+        events,
+        [
+            Event::OutgoingStreamResetRequested(1),
+            Event::OutgoingStreamResetRequested(3)
+        ]
+    );
+}
+
 /// RFC 6525 §5.2.2: the peer answers "In progress" while our data up to
 /// the request's last TSN has not all arrived, and performs the reset
 /// once it has. Given up meanwhile, our stream's sequence numbers would

@@ -379,7 +379,11 @@ impl Association {
             self.i_data_in_use(),
         );
         self.peer_reconfig_seq = peer.initial_tsn;
-        self.est = Some(Established { sender, receiver });
+        self.est = Some(Established {
+            sender,
+            receiver,
+            peer_reset_requests: HashMap::new(),
+        });
     }
 
     /// INIT-ACK (RFC 9260 §5.1 C): echo the cookie.
@@ -626,6 +630,8 @@ impl Association {
                             // the reset is its closing (RFC 8831 §6.7).
                             for s in list {
                                 if e.sender.queue_reset(s) {
+                                    let n = e.peer_reset_requests.entry(s).or_insert(0);
+                                    *n = n.wrapping_add(1);
                                     self.events
                                         .push_back(Event::OutgoingStreamResetRequested(s));
                                 }

@@ -2,7 +2,7 @@
 //! cookie, verification tags, chunk dispatch, timers, SACK timing, stream
 //! reset (RFC 6525), shutdown and abort.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -94,6 +94,12 @@ struct DeferredReset {
 struct Established {
     sender: Sender,
     receiver: Receiver,
+    /// Per outgoing stream, the peer's Incoming SSN Reset Requests (RFC
+    /// 6525 §4.2) that queued a reset of it, each told with
+    /// [`Event::OutgoingStreamResetRequested`] (see
+    /// [`Association::peer_reset_requests`]). At most one entry per
+    /// outbound stream.
+    peer_reset_requests: HashMap<u16, u32>,
 }
 
 /// An SCTP association (RFC 9260) carrying WebRTC data channels over DTLS
@@ -417,6 +423,21 @@ impl Association {
         if let Some(e) = self.est.as_mut() {
             e.sender.set_low_threshold(stream, threshold);
         }
+    }
+
+    /// How many of the peer's Incoming SSN Reset Requests (RFC 6525 §4.2)
+    /// have queued a reset of our outgoing `stream` so far: one for each
+    /// [`Event::OutgoingStreamResetRequested`] of it, counted when the
+    /// request arrives, before the event is polled (wraps after 2^32). A
+    /// layer that holds events back can tell by it whether a request it has
+    /// not seen yet is waiting, and which of its requests came before a
+    /// given moment.
+    pub fn peer_reset_requests(&self, stream: u16) -> u32 {
+        self.est
+            .as_ref()
+            .and_then(|e| e.peer_reset_requests.get(&stream))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Resets an outgoing stream (RFC 6525 Outgoing SSN Reset Request) after
