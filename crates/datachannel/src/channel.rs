@@ -185,6 +185,11 @@ pub(crate) struct Channel {
     pub(crate) held: VecDeque<Held>,
     /// Payload bytes in `held` (part of `bufferedAmount`).
     pub(crate) held_bytes: usize,
+    /// SCTP's count of the peer's requests to reset the stream (RFC 6525
+    /// §4.2, `Association::peer_reset_requests`) when the channel was put
+    /// on it: requests up to this count predate the channel (its messages
+    /// wait for their resets), later ones are the peer closing it.
+    pub(crate) peer_resets_at: u32,
 }
 
 /// A message waiting in [`Channel::held`].
@@ -225,6 +230,7 @@ impl Channel {
             stats: ChannelStats::default(),
             held: VecDeque::new(),
             held_bytes: 0,
+            peer_resets_at: 0,
         }
     }
 

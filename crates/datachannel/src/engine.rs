@@ -216,13 +216,15 @@ pub struct DataChannels {
     /// reset) until the peer resets its side and performs our answering
     /// reset. At most one entry a stream.
     retired: HashSet<u16>,
-    /// Streams SCTP resets at the peer's request (RFC 6525 §5.2.3) that
-    /// no open channel took for its closing when the request was handed
-    /// up: a channel put on one since holds its messages until the reset
-    /// completes. A stream closing at the peer's request and not in here
-    /// has a request not handed up yet (receiving paused): its open
-    /// channel is closing, and takes no message.
-    peer_resets: HashSet<u16>,
+    /// Per stream, the peer's requests to reset it (RFC 6525 §4.2,
+    /// `ferrtc_sctp::Event::OutgoingStreamResetRequested`) handed up so
+    /// far. With SCTP's count of them
+    /// (`Association::peer_reset_requests`), which counts those still
+    /// waiting (receiving paused), and the count at a channel's placement
+    /// (`Channel::peer_resets_at`), it tells a request that predates the
+    /// channel (its messages wait for the reset) from the peer closing
+    /// it. At most one entry per stream.
+    peer_resets_seen: HashMap<u16, u32>,
     /// Bytes held in every channel's `held`.
     held_total: usize,
     /// The association's `max_send_buffer`: held bytes count against it.
@@ -259,7 +261,7 @@ impl DataChannels {
             by_stream: HashMap::new(),
             stale_resets: HashSet::new(),
             retired: HashSet::new(),
-            peer_resets: HashSet::new(),
+            peer_resets_seen: HashMap::new(),
             held_total: 0,
             max_send_buffer: ferrtc_sctp::Config::default().max_send_buffer,
             next_channel: 0,
@@ -622,6 +624,7 @@ impl DataChannels {
         }
         self.by_stream.clear();
         self.stale_resets.clear();
+        self.peer_resets_seen.clear();
         if let Some(sctp) = self.sctp.as_mut() {
             sctp.abort(now);
         }
@@ -826,16 +829,26 @@ impl DataChannels {
     /// the peer holds for closed, or its next channel there); SCTP's reset
     /// is the channel's own, and the channel closes once the peer has
     /// reset its side too, as after our `close()`.
+    ///
+    /// A request that reached SCTP before the channel was put on the
+    /// stream (handed up late, receiving paused) is not the channel's
+    /// closing: the channel's messages wait for that reset (`transmit`).
     fn on_reset_requested(&mut self, stream: u16) {
+        let seen = self.peer_resets_seen.entry(stream).or_insert(0);
+        *seen = seen.wrapping_add(1);
+        let seen = *seen;
         let Some((id, c)) = self
             .by_stream
             .get(&stream)
             .and_then(|&id| Some((id, self.channels.get_mut(&id)?)))
             .filter(|(_, c)| c.state == DataChannelState::Open)
         else {
-            self.peer_resets.insert(stream);
             return;
         };
+        // Counts wrap after 2^32 requests: "at or below" is by distance.
+        if c.peer_resets_at.wrapping_sub(seen) < 1 << 31 {
+            return;
+        }
         c.state = DataChannelState::Closing;
         c.reset_out = true;
         c.reset_sent = true;
@@ -868,7 +881,6 @@ impl DataChannels {
 
     /// Our outgoing reset of `stream` completed.
     fn on_outgoing_reset(&mut self, now: Instant, stream: u16) {
-        self.peer_resets.remove(&stream);
         if self.stale_resets.remove(&stream) {
             // Both directions are reset now (a retired stream's answer).
             self.retired.remove(&stream);
@@ -906,7 +918,6 @@ impl DataChannels {
     /// whose channel is gone (the peer reused it) goes to its new channel.
     fn on_outgoing_reset_failed(&mut self, now: Instant, stream: u16) {
         tracing::debug!("the peer refused the reset of stream {stream}");
-        self.peer_resets.remove(&stream);
         if self.stale_resets.remove(&stream) {
             self.release_held(now, stream);
             return;
@@ -972,15 +983,23 @@ impl DataChannels {
         let (Some(c), Some(sctp)) = (self.channels.get_mut(&id), self.sctp.as_mut()) else {
             return;
         };
+        // The peer asked for the stream's reset again since the channel
+        // was put there, its request perhaps not handed up yet (receiving
+        // paused), and perhaps performed already: its closing of the
+        // channel (RFC 6525 §4.2, RFC 8831 §6.7). The held messages would
+        // go after that reset, on a stream the peer holds for closed, so
+        // they are dropped, and counted.
+        let closed_by_peer = sctp.peer_reset_requests(stream) != c.peer_resets_at;
         while let Some(h) = c.held.pop_front() {
             c.held_bytes -= counted(h.ppid, h.data.len());
             self.held_total -= h.data.len();
-            match sctp.send(now, stream, h.ppid, &h.data, h.options) {
+            let sent = if closed_by_peer {
+                Err(ferrtc_sctp::Error::StreamClosing(stream))
+            } else {
+                sctp.send(now, stream, h.ppid, &h.data, h.options)
+            };
+            match sent {
                 Ok(()) => {}
-                // The peer asked for the stream's reset again, its request
-                // not handed up yet (receiving paused): its closing of the
-                // channel (RFC 6525 §4.2, RFC 8831 §6.7). The message
-                // would go after that reset, so it is dropped, and counted.
                 Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {
                     tracing::debug!("held message on stream {stream} dropped: the peer reset it");
                     if h.ppid != ppid::DCEP {
@@ -1026,18 +1045,19 @@ impl DataChannels {
         if !self.stale_resets.contains(&stream) && c.held.is_empty() {
             match sctp.send(now, stream, ppid, payload, options) {
                 // Not our reset: the peer's request has SCTP reset the
-                // stream. Asked before the channel was there, the message
-                // waits for it.
-                Err(ferrtc_sctp::Error::StreamClosing(_))
-                    if !c.reset_sent && self.peer_resets.contains(&stream) => {}
-                // Asked while the channel was open, and not handed up yet
-                // (receiving paused): the peer closing the channel (RFC
-                // 8831 §6.7); the message would go after the reset.
-                Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {
-                    return Err(Error::NotOpen(id));
-                }
+                // stream (RFC 6525 §5.2.3). Asked before the channel was
+                // there, the message waits for it (checked below).
+                Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {}
                 sent => return sent.map_err(Error::from),
             }
+        }
+        // The peer asked for the stream's reset since the channel was put
+        // there, and the request is not handed up yet (receiving paused,
+        // else the channel would be closing): the peer closing the channel
+        // (RFC 6525 §4.2, RFC 8831 §6.7). The message would go after that
+        // reset, or be dropped when the held ones are released.
+        if sctp.peer_reset_requests(stream) != c.peer_resets_at {
+            return Err(Error::NotOpen(id));
         }
         if buffered + payload.len() > self.max_send_buffer {
             return Err(Error::Sctp(ferrtc_sctp::Error::SendBufferFull {
@@ -1055,10 +1075,21 @@ impl DataChannels {
         Ok(())
     }
 
+    /// SCTP's count of the peer's requests to reset `stream` (RFC 6525
+    /// §4.2), those not handed up yet included.
+    fn peer_reset_requests(&self, stream: u16) -> u32 {
+        self.sctp
+            .as_ref()
+            .map_or(0, |sctp| sctp.peer_reset_requests(stream))
+    }
+
     /// Adds a channel under a fresh handle: one no channel the engine
     /// knows has (handles wrap after 2^32; at most `max_channels` open and
     /// `max_closed_channels` closed ones are known, so one is free).
-    fn insert(&mut self, channel: Channel) -> ChannelId {
+    fn insert(&mut self, mut channel: Channel) -> ChannelId {
+        if let Some(s) = channel.stream {
+            channel.peer_resets_at = self.peer_reset_requests(s);
+        }
         let id = loop {
             let id = ChannelId(self.next_channel);
             self.next_channel = self.next_channel.wrapping_add(1);
@@ -1092,7 +1123,7 @@ impl DataChannels {
             self.finish(id);
         }
         self.stale_resets.clear();
-        self.peer_resets.clear();
+        self.peer_resets_seen.clear();
     }
 
     /// The channel is closed: frees its stream, fires `close`.
@@ -1195,8 +1226,10 @@ impl DataChannels {
                     Some(s) => {
                         self.next_stream = s.saturating_add(2);
                         self.by_stream.insert(s, id);
+                        let at = self.peer_reset_requests(s);
                         if let Some(c) = self.channels.get_mut(&id) {
                             c.stream = Some(s);
+                            c.peer_resets_at = at;
                         }
                         s
                     }
@@ -1229,6 +1262,14 @@ impl DataChannels {
             // Always: the stream may have been another channel's before.
             sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
             if !c.negotiated {
+                // The peer learns of an in-band channel by its OPEN: a
+                // request to reset the stream before it (RFC 6525 §4.2) is
+                // not its closing of the channel.
+                let at = sctp.peer_reset_requests(stream);
+                let Some(c) = self.channels.get_mut(&id) else {
+                    continue;
+                };
+                c.peer_resets_at = at;
                 let mut open = std::mem::take(&mut self.scratch);
                 open.clear();
                 DcepMessage::Open(Open {

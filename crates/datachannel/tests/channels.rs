@@ -1889,3 +1889,187 @@ impl Pair {
         });
     }
 }
+
+/// the peer asks for the reset of a stream no channel uses; a
+/// negotiated channel put there holds its message until that reset
+/// completes. While receiving is paused, the reset completes, the peer
+/// asks for the stream's reset again (closing the channel, RFC 8831 §6.7)
+/// and that second reset completes too. The held message must not go on
+/// the stream after the peer's second reset: the peer holds the stream
+/// for closed (and may reuse it for its next channel).
+#[test]
+fn a_held_message_does_not_go_after_the_peers_second_reset_performed_unseen() {
+    let mut p = Pair::new();
+    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let s = 8;
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    p.drain();
+    let mut buf = Vec::new();
+    let mut seqs = Vec::new();
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        seqs.extend(reset_requests(&buf));
+    }
+    assert_eq!(seqs.len(), 1);
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(s),
+        ..DataChannelInit::default()
+    };
+    let id = p.a.create(p.now, "late", init).unwrap();
+    p.drain();
+    assert_eq!(p.a.send(p.now, id, b"held", false), Ok(()));
+    p.a.set_receive_paused(p.now, true);
+    // The peer performs our first reset and asks for a second one.
+    let mut q = header.clone();
+    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
+    q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    let mut second = Vec::new();
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        second.extend(reset_requests(&buf));
+    }
+    assert_eq!(second.len(), 1, "our second reset, at the peer's request");
+    // ... and performs the second one too, still unseen by the engine.
+    let mut q = header.clone();
+    q.extend_from_slice(&reconfig_response_chunk(second[0], 1));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    p.a.set_receive_paused(p.now, false);
+    p.drain();
+    let mut held_sent = false;
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        held_sent |= chunks(&buf)
+            .into_iter()
+            .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(b"held"));
+    }
+    assert!(
+        !held_sent,
+        "the held message went on stream {s} after the peer's second reset; events {:?}",
+        p.a_events
+    );
+    assert_eq!(p.a.stats().held_messages_dropped, 1);
+}
+
+/// the peer asks for the reset of a stream no channel uses; a
+/// negotiated channel goes there. While receiving is paused that reset
+/// completes, then the peer asks for the stream's reset again (its
+/// closing of the channel, RFC 8831 §6.7, RFC 6525 §4.2). A `send()` now
+/// must be refused (`NotOpen`), as it is for a channel that was open
+/// before the peer's first request: the engine's `peer_resets` entry is
+/// for the first request, which SCTP has performed already.
+#[test]
+fn a_send_is_refused_while_a_second_peer_reset_request_waits_unseen() {
+    let mut p = Pair::new();
+    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let s = 8;
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    p.drain();
+    let mut buf = Vec::new();
+    let mut seqs = Vec::new();
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        seqs.extend(reset_requests(&buf));
+    }
+    assert_eq!(seqs.len(), 1);
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(s),
+        ..DataChannelInit::default()
+    };
+    let id = p.a.create(p.now, "late", init).unwrap();
+    p.drain();
+    p.a.set_receive_paused(p.now, true);
+    let mut q = header.clone();
+    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    assert_eq!(
+        p.a.send(p.now, id, b"first", false),
+        Ok(()),
+        "the first reset is done: the stream takes messages"
+    );
+    let mut q = header.clone();
+    q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    assert_eq!(
+        p.a.send(p.now, id, b"after the second request", false),
+        Err(Error::NotOpen(id))
+    );
+}
+
+/// the peer asks for the reset of a stream no channel uses (RFC
+/// 6525 §4.2) while receiving is paused; a new in-band channel put on
+/// that stream must open, its DATA_CHANNEL_OPEN held until the reset
+/// completes, as it is once the request was handed up (`peer_resets`),
+/// not be closed at once because its OPEN was refused `NotOpen`.
+#[test]
+fn an_in_band_channel_on_a_stream_with_an_unseen_peer_reset_opens() {
+    let mut p = Pair::new();
+    let (first, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    // The next stream `a` gives an in-band channel (round robin, RFC 8832
+    // §6 parity).
+    let s = stream(&p.a, first) + 2;
+    p.a.set_receive_paused(p.now, true);
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    let id =
+        p.a.create(p.now, "next", DataChannelInit::default())
+            .unwrap();
+    assert_eq!(stream(&p.a, id), s);
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Open),
+        "events {:?}",
+        p.a.poll_event()
+    );
+}
+
+/// As above, with a message already held when the peer's first reset
+/// completes and its second request arrives, both unseen: the next
+/// `send()` is refused too (`NotOpen`), not held behind the first one to
+/// be dropped when the held messages are released (RFC 6525 §4.2, RFC
+/// 8831 §6.7: the second request is the peer closing the channel).
+#[test]
+fn a_send_behind_a_held_message_is_refused_while_a_second_peer_reset_request_waits_unseen() {
+    let mut p = Pair::new();
+    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let s = 8;
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    p.drain();
+    let mut buf = Vec::new();
+    let mut seqs = Vec::new();
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        seqs.extend(reset_requests(&buf));
+    }
+    assert_eq!(seqs.len(), 1);
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(s),
+        ..DataChannelInit::default()
+    };
+    let id = p.a.create(p.now, "late", init).unwrap();
+    p.drain();
+    assert_eq!(p.a.send(p.now, id, b"held", false), Ok(()));
+    p.a.set_receive_paused(p.now, true);
+    let mut q = header.clone();
+    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
+    q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    assert_eq!(
+        p.a.send(p.now, id, b"after the second request", false),
+        Err(Error::NotOpen(id))
+    );
+}
