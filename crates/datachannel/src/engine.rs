@@ -132,7 +132,9 @@ pub struct Stats {
     /// pending) that were dropped unsent: by then the peer had asked for
     /// the stream's reset (RFC 6525 §4.2), its closing of the channel (RFC
     /// 8831 §6.7), and a message after that reset would reach a stream the
-    /// peer holds for closed. Not counted in
+    /// peer holds for closed; or the channel closed first (the association
+    /// or the transport ended, [`DataChannels::abort`], or the peer reused
+    /// the stream for a new channel). Not counted in
     /// [`messages_dropped`](Self::messages_dropped), which counts input.
     pub held_messages_dropped: u64,
 }
@@ -1156,7 +1158,14 @@ impl DataChannels {
         {
             self.by_stream.remove(&s);
         }
-        self.held_total -= c.held.iter().map(|h| h.data.len()).sum::<usize>();
+        // `send()` took the held messages (`Ok`): dropped unsent, they
+        // are counted.
+        for h in &c.held {
+            self.held_total -= h.data.len();
+            if h.ppid != ppid::DCEP {
+                self.stats.held_messages_dropped += 1;
+            }
+        }
         c.held_bytes = 0;
         c.held = VecDeque::new();
         self.live -= 1;

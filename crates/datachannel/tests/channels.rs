@@ -2073,3 +2073,35 @@ fn a_send_behind_a_held_message_is_refused_while_a_second_peer_reset_request_wai
         Err(Error::NotOpen(id))
     );
 }
+
+/// A message `send()` took (`Ok`) and held, its stream's reset at the
+/// peer's request still pending (RFC 6525 §5.2.3), that is dropped unsent
+/// because the transport closes is counted in
+/// `Stats::held_messages_dropped`, as one dropped at release is.
+#[test]
+fn a_held_message_dropped_when_the_transport_closes_is_counted() {
+    let mut p = Pair::new();
+    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let s = 8;
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    p.drain();
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(s),
+        ..DataChannelInit::default()
+    };
+    let id = p.a.create(p.now, "late", init).unwrap();
+    p.drain();
+    assert_eq!(p.a.send(p.now, id, b"held", false), Ok(()));
+    assert_eq!(p.a.buffered_amount(id), 4, "held, not sent");
+    p.a.handle_transport_close(p.now);
+    p.drain();
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Closed)
+    );
+    assert_eq!(p.a.stats().held_messages_dropped, 1);
+}
