@@ -1386,6 +1386,13 @@ impl DataChannels {
             Some(stream),
             DataChannelState::Open,
         ));
+        // Events come in SCTP's order: the peer's requests to reset the
+        // stream handed up so far came before its OPEN; those SCTP holds
+        // behind it (RFC 6525 §4.2) are the peer closing the channel.
+        let seen = self.peer_resets_seen.get(&stream).copied().unwrap_or(0);
+        if let Some(c) = self.channels.get_mut(&id) {
+            c.peer_resets_at = seen;
+        }
         // The new channel's threshold is 0, whoever had the stream before.
         if let Some(sctp) = self.sctp.as_mut() {
             sctp.set_buffered_amount_low_threshold(stream, 0);

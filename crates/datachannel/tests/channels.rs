@@ -2105,3 +2105,154 @@ fn a_held_message_dropped_when_the_transport_closes_is_counted() {
     );
     assert_eq!(p.a.stats().held_messages_dropped, 1);
 }
+
+/// The peer opens an in-band channel (RFC 8832 §6) and then asks
+/// for the reset of its stream (RFC 6525 §4.2, its closing of the
+/// channel, RFC 8831 §6.7), both while receiving is paused. Handed up in
+/// that order, the request came after the channel was put on the stream:
+/// the channel must be closing and refuse `send()`, as it does when the
+/// two arrive with receiving not paused.
+#[test]
+fn a_peer_reset_request_after_the_peers_open_closes_its_channel() {
+    let mut p = Pair::new();
+    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    p.a.set_receive_paused(p.now, true);
+    let theirs =
+        p.b.create(p.now, "theirs", DataChannelInit::default())
+            .unwrap();
+    let s = stream(&p.b, theirs);
+    let mut buf = Vec::new();
+    while p.b.poll_transmit(p.now, &mut buf).is_some() {
+        let _ = p.a.handle_receive(p.now, &buf);
+    }
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    p.a.set_receive_paused(p.now, false);
+    p.drain();
+    let id = incoming(&p.a_events, &p.a, s);
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Closing),
+        "events {:?}",
+        p.a_events
+    );
+    assert_eq!(
+        p.a.send(p.now, id, b"after", false),
+        Err(Error::NotOpen(id))
+    );
+}
+
+/// As above, the peer's OPEN and its request for the stream's
+/// reset in one packet, receiving not paused.
+#[test]
+fn a_peer_reset_request_bundled_with_the_peers_open_closes_its_channel() {
+    let mut p = Pair::new();
+    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let theirs =
+        p.b.create(p.now, "theirs", DataChannelInit::default())
+            .unwrap();
+    let s = stream(&p.b, theirs);
+    let mut buf = Vec::new();
+    assert!(p.b.poll_transmit(p.now, &mut buf).is_some());
+    assert!(p.b.poll_transmit(p.now, &mut Vec::new()).is_none());
+    let mut packet = buf.clone();
+    assert_eq!(packet[..8], header[..8]);
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    p.drain();
+    let id = incoming(&p.a_events, &p.a, s);
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Closing),
+        "events {:?}",
+        p.a_events
+    );
+    assert_eq!(
+        p.a.send(p.now, id, b"after", false),
+        Err(Error::NotOpen(id))
+    );
+}
+
+/// (The re-record in `open_pending`.) An in-band channel given its
+/// stream before the association came up; the association comes up with
+/// receiving paused, and the peer asks for the reset of that stream
+/// (RFC 6525 §4.2) before our DATA_CHANNEL_OPEN, when it cannot know the
+/// channel. The channel opens and its OPEN waits for that reset, then
+/// goes: the request is not the peer closing it.
+#[test]
+fn a_peer_reset_request_before_our_open_does_not_close_a_channel_made_before_connecting() {
+    let mut p = Pair::unstarted(engine(Role::Client), engine(Role::Server));
+    let id =
+        p.a.create(p.now, "early", DataChannelInit::default())
+            .unwrap();
+    let s = stream(&p.a, id);
+    p.a.set_receive_paused(p.now, true);
+    p.a.start(p.now, sctp(1));
+    p.b.start(p.now, sctp(2));
+    let mut buf = Vec::new();
+    let (mut header, mut b_isn) = (None, None);
+    for _ in 0..10 {
+        while p.a.poll_transmit(p.now, &mut buf).is_some() {
+            let _ = p.b.handle_receive(p.now, &buf);
+        }
+        while p.b.poll_transmit(p.now, &mut buf).is_some() {
+            if buf[4..8] != [0; 4] {
+                header = Some(buf[..12].to_vec());
+            }
+            for c in chunks(&buf) {
+                if c[0] == 1 || c[0] == 2 {
+                    b_isn = Some(u32::from_be_bytes([c[16], c[17], c[18], c[19]]));
+                }
+            }
+            let _ = p.a.handle_receive(p.now, &buf);
+        }
+    }
+    let (header, b_isn) = (header.unwrap(), b_isn.unwrap());
+    assert_eq!(
+        p.a.association().map(|a| a.state()),
+        Some(ferrtc_sctp::AssociationState::Established)
+    );
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Connecting)
+    );
+    let mut packet = header.clone();
+    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    seal(&mut packet);
+    p.a.handle_receive(p.now, &packet).unwrap();
+    p.a.set_receive_paused(p.now, false);
+    p.drain();
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Open),
+        "events {:?}",
+        p.a_events
+    );
+    let mut seqs = Vec::new();
+    let mut data_sent = false;
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        data_sent |= chunks(&buf).into_iter().any(|c| c[0] == 0 || c[0] == 64);
+        seqs.extend(reset_requests(&buf));
+    }
+    assert!(!data_sent, "the OPEN waits for the reset");
+    assert_eq!(seqs.len(), 1);
+    let mut q = header;
+    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
+    seal(&mut q);
+    p.a.handle_receive(p.now, &q).unwrap();
+    p.drain();
+    let mut open_sent = false;
+    while p.a.poll_transmit(p.now, &mut buf).is_some() {
+        open_sent |= chunks(&buf)
+            .into_iter()
+            .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(b"early"));
+    }
+    assert!(open_sent, "events {:?}", p.a_events);
+    assert_eq!(
+        p.a.channel(id).map(|c| c.ready_state),
+        Some(DataChannelState::Open)
+    );
+}
