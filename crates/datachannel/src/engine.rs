@@ -1000,15 +1000,12 @@ impl DataChannels {
             } else {
                 sctp.send(now, stream, h.ppid, &h.data, h.options)
             };
-            match sent {
-                Ok(()) => {}
-                Err(ferrtc_sctp::Error::StreamClosing(_)) if !c.reset_sent => {
-                    tracing::debug!("held message on stream {stream} dropped: the peer reset it");
-                    if h.ppid != ppid::DCEP {
-                        self.stats.held_messages_dropped += 1;
-                    }
+            // `send()` took it: whatever keeps it from going is counted.
+            if let Err(e) = sent {
+                tracing::debug!("held message on stream {stream} dropped: {e}");
+                if h.ppid != ppid::DCEP {
+                    self.stats.held_messages_dropped += 1;
                 }
-                Err(e) => tracing::debug!("held message on stream {stream} failed: {e}"),
             }
         }
         sctp.set_buffered_amount_low_threshold(stream, c.low_threshold);
