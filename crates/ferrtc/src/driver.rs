@@ -25,7 +25,7 @@ use crate::data_channel::{
 use crate::events::Hub;
 use crate::mdns::{Mdns, Publisher, Resolver};
 use crate::net::{Sockets, TcpEvent, TcpKind, TcpSockets};
-use crate::peer_connection::{PeerConnectionEvent, States};
+use crate::peer_connection::{PeerConnectionEvent, QueuedEvent, States};
 
 /// Bytes buffered on a channel at which `send` waits (back-pressure).
 pub(crate) const SEND_HIGH_WATER: usize = 1024 * 1024;
@@ -463,7 +463,7 @@ pub(crate) struct Driver {
     /// The core's `max_message_size`, as channel handles see it.
     max_message_size: Arc<AtomicUsize>,
     /// The connection's subscribers.
-    events: Arc<Hub<PeerConnectionEvent>>,
+    events: Arc<Hub<QueuedEvent>>,
     channels: HashMap<ChannelId, Sink>,
     /// Messages waiting for room in the SCTP send buffer, in order, one
     /// queue per channel (with the channel's `close()` if made meanwhile).
@@ -523,7 +523,7 @@ impl Driver {
         sockets: Sockets,
         mdns: Mdns,
         commands: CommandReceiver,
-        events: Arc<Hub<PeerConnectionEvent>>,
+        events: Arc<Hub<QueuedEvent>>,
         identity: tokio::sync::watch::Sender<crate::identity::Published>,
         applied: Arc<std::sync::Mutex<crate::peer_connection::Applied>>,
     ) -> Driver {
@@ -602,7 +602,7 @@ impl Driver {
         }
         for ev in self.media.track_events(&self.core, std::mem::take(tracks)) {
             self.events
-                .publish(PeerConnectionEvent::Track(Box::new(ev)));
+                .publish(PeerConnectionEvent::Track(Box::new(ev)).into());
         }
     }
 
@@ -957,7 +957,7 @@ impl Driver {
             },
             _ => return,
         };
-        self.events.publish(to_pc);
+        self.events.publish(to_pc.into());
     }
 
     fn notify_channel(&mut self, id: ChannelId, state: DataChannelState, ev: DataChannelEvent) {

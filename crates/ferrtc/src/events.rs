@@ -467,6 +467,12 @@ impl<E: Clone + Weight> Subscription<E> {
         }
     }
 
+    /// Events this subscription holds unread.
+    #[cfg(test)]
+    pub(crate) fn unread_len(&self) -> usize {
+        self.queue.lock().unread.events.len()
+    }
+
     /// `Some(next)` when an event or the end is there, `None` when the
     /// reader must wait.
     #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::Error;
 use crate::config::{Configuration, IceTransportPolicy};
 use crate::data_channel::{DataChannel, DataChannelInit};
 use crate::driver::{Command, CommandQueue, Descriptions, Driver, StunUpdate};
-use crate::events::{Hub, Subscription, Weight};
+use crate::events::{Hub, QueueLimit, Subscription, Weight};
 use crate::identity::{IdentityCommand, Published};
 use crate::mdns::Mdns;
 use crate::net::{Sockets, TcpSockets, local_addresses};
@@ -69,9 +69,38 @@ pub enum PeerConnectionEvent {
     /// receiver's frames follow. Boxed: every queued event is as large as
     /// the largest variant, and a data-only connection queues many.
     Track(Box<crate::TrackEvent>),
+    /// This subscription fell behind: past [`PeerConnectionEvents::MAX_UNREAD`]
+    /// unread events its oldest unread ones were dropped, this many, right
+    /// before the event that follows (as tokio's broadcast `Lagged`). The
+    /// current states are still at hand (`connection_state()`, ...).
+    Lagged(u64),
 }
 
-impl Weight for PeerConnectionEvent {
+/// See [`PeerConnectionEvents::MAX_UNREAD`].
+const EVENT_QUEUE_LIMIT: QueueLimit = QueueLimit {
+    events: PeerConnectionEvents::MAX_UNREAD,
+    bytes: usize::MAX,
+    keyframes: false,
+};
+
+/// A connection's event as its hub queues it: with the count of events the
+/// subscription dropped right before it.
+#[derive(Debug, Clone)]
+pub(crate) struct QueuedEvent {
+    event: PeerConnectionEvent,
+    dropped_before: u64,
+}
+
+impl From<PeerConnectionEvent> for QueuedEvent {
+    fn from(event: PeerConnectionEvent) -> Self {
+        QueuedEvent {
+            event,
+            dropped_before: 0,
+        }
+    }
+}
+
+impl Weight for QueuedEvent {
     /// A connection's events come in short bursts (setup, state changes)
     /// far apart: a drained queue gives all its room back, which a server
     /// holding thousands of idle connections would otherwise pay for each.
@@ -80,6 +109,20 @@ impl Weight for PeerConnectionEvent {
     fn weight(&self) -> usize {
         0
     }
+
+    fn dropped_before(&self) -> u64 {
+        self.dropped_before
+    }
+
+    fn set_dropped_before(&mut self, n: u64) {
+        self.dropped_before = n;
+    }
+}
+
+/// The hub of a connection's events: bounded, so that a subscription
+/// nobody reads cannot grow without end.
+fn event_hub() -> Arc<Hub<QueuedEvent>> {
+    Arc::new(Hub::bounded(&EVENT_QUEUE_LIMIT))
 }
 
 /// The four states at once.
@@ -128,7 +171,7 @@ pub(crate) struct States {
 pub struct PeerConnection {
     inner: Arc<Inner>,
     /// This handle value's subscription, made by its first `next_event`.
-    events: Mutex<Option<Subscription<PeerConnectionEvent>>>,
+    events: Mutex<Option<PeerConnectionEvents>>,
 }
 
 impl Clone for PeerConnection {
@@ -145,20 +188,45 @@ impl Clone for PeerConnection {
 /// [`PeerConnection::subscribe`].
 #[derive(Debug)]
 pub struct PeerConnectionEvents {
-    events: Subscription<PeerConnectionEvent>,
+    events: Subscription<QueuedEvent>,
+    /// The event after a [`PeerConnectionEvent::Lagged`] just returned.
+    after_gap: Option<PeerConnectionEvent>,
 }
 
 impl PeerConnectionEvents {
+    /// Events one subscription of a connection (and the backlog kept for
+    /// the first one) holds unread at most; past it the oldest go, and the
+    /// reader learns how many from [`PeerConnectionEvent::Lagged`].
+    pub const MAX_UNREAD: usize = 1024;
+
+    fn new(events: Subscription<QueuedEvent>) -> Self {
+        PeerConnectionEvents {
+            events,
+            after_gap: None,
+        }
+    }
+
     /// The next event; `None` once the connection's task has ended.
+    /// [`PeerConnectionEvent::Lagged`] comes where events were dropped.
+    ///
+    /// Cancel-safe: an event is taken only by the poll that returns it.
     pub async fn recv(&mut self) -> Option<PeerConnectionEvent> {
-        self.events.recv().await
+        if let Some(event) = self.after_gap.take() {
+            return Some(event);
+        }
+        let queued = self.events.recv().await?;
+        if queued.dropped_before > 0 {
+            self.after_gap = Some(queued.event);
+            return Some(PeerConnectionEvent::Lagged(queued.dropped_before));
+        }
+        Some(queued.event)
     }
 }
 
 #[derive(Debug)]
 struct Inner {
     commands: Arc<CommandQueue>,
-    events: Arc<Hub<PeerConnectionEvent>>,
+    events: Arc<Hub<QueuedEvent>>,
     /// The configuration of the latest `setConfiguration` the task
     /// applied (stored by the task as it applies it, so that a call whose
     /// future was dropped after sending still counts); also held while a
@@ -248,7 +316,7 @@ impl PeerConnection {
             Box::new(tcp)
         });
         let (tx, rx) = CommandQueue::new_pair();
-        let events = Arc::new(Hub::new(None));
+        let events = event_hub();
         let mdns = Mdns::new(&configuration)?;
         let identity = tokio::sync::watch::Sender::new(Published::default());
         let applied = Arc::new(std::sync::Mutex::new(Applied {
@@ -430,18 +498,19 @@ impl PeerConnection {
     /// connection's task has ended.
     pub async fn next_event(&self) -> Option<PeerConnectionEvent> {
         let mut events = self.events.lock().await;
-        events
-            .get_or_insert_with(|| self.inner.events.subscribe())
-            .recv()
-            .await
+        events.get_or_insert_with(|| self.subscribe()).recv().await
     }
 
     /// A new subscription: every event of the connection from now on (and
     /// those that came before any subscription, if it is the first).
+    ///
+    /// A subscription holds at most [`PeerConnectionEvents::MAX_UNREAD`] unread
+    /// events (so does the backlog before the first): past it the oldest
+    /// unread ones are dropped and the reader gets a
+    /// [`PeerConnectionEvent::Lagged`] with their count before the next
+    /// one. Read it, or drop it when no longer wanted.
     pub fn subscribe(&self) -> PeerConnectionEvents {
-        PeerConnectionEvents {
-            events: self.inner.events.subscribe(),
-        }
+        PeerConnectionEvents::new(self.inner.events.subscribe())
     }
 
     async fn descriptions(&self) -> Result<Descriptions, Error> {
@@ -634,5 +703,37 @@ impl PeerConnection {
         let _ = self.get(Command::Close).await;
         // W3C: a pending `peerIdentity` fails once the connection closes.
         self.inner.identity.send_modify(|p| p.closed = true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_subscription_that_never_reads_stays_bounded_and_is_told_what_it_lost() {
+        let hub = event_hub();
+        let mut events = PeerConnectionEvents::new(hub.subscribe());
+        const PUBLISHED: usize = 100_000;
+        for n in 0..PUBLISHED {
+            let event = PeerConnectionEvent::AvailableOutgoingBitrate(n as u64);
+            assert!(hub.publish(event.into()));
+        }
+        let unread = events.events.unread_len();
+        assert_eq!(unread, PeerConnectionEvents::MAX_UNREAD, "held unread");
+        // The reader learns the gap, then gets the newest events in order.
+        let lost = (PUBLISHED - PeerConnectionEvents::MAX_UNREAD) as u64;
+        assert!(matches!(
+            events.recv().await,
+            Some(PeerConnectionEvent::Lagged(n)) if n == lost
+        ));
+        for n in lost..PUBLISHED as u64 {
+            assert!(matches!(
+                events.recv().await,
+                Some(PeerConnectionEvent::AvailableOutgoingBitrate(b)) if b == n
+            ));
+        }
+        hub.close();
+        assert!(events.recv().await.is_none());
     }
 }
