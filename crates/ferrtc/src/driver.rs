@@ -69,6 +69,9 @@ thread_local! {
 
 /// What a handle asks of the task.
 pub(crate) enum Command {
+    /// Panics the task (tests of what the handles see then).
+    #[cfg(test)]
+    Panic,
     CreateOffer(Reply<SessionDescription>),
     CreateAnswer(Reply<SessionDescription>),
     SetLocal(Option<Box<SessionDescription>>, Reply<()>),
@@ -119,6 +122,9 @@ struct CommandState {
     /// `getStats()` still resolves on a closed connection), set before
     /// `ended`.
     final_stats: Option<Box<ferrtc_core::StatsReport>>,
+    /// The task panicked, with this message: calls fail with
+    /// [`Error::TaskPanicked`], not [`Error::Closed`]. Set before `ended`.
+    panicked: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for CommandQueue {
@@ -175,6 +181,15 @@ impl CommandQueue {
             task.wake();
         }
         Ok(())
+    }
+
+    /// The error of a call the ended task did not answer:
+    /// [`Error::TaskPanicked`] if it panicked, else [`Error::Closed`].
+    pub(crate) fn ended_error(&self) -> Error {
+        match &self.lock().panicked {
+            Some(message) => Error::TaskPanicked(Arc::clone(message)),
+            None => Error::Closed,
+        }
     }
 
     /// Keeps `report` for `getStats()` calls after the task ended.
@@ -511,6 +526,31 @@ impl Drop for Driver {
         // forever).
         self.finish();
     }
+}
+
+/// Runs the connection's task; a panic in it is kept (with its message)
+/// for the handles' calls to report before it unwinds on, through the
+/// task's `Drop`, which ends the handles' streams.
+pub(crate) async fn run_task(driver: Box<Driver>) {
+    let commands = Arc::clone(&driver.commands.0);
+    let mut task = std::pin::pin!(driver.run());
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                let message: Arc<str> = match payload.downcast_ref::<&str>() {
+                    Some(m) => (*m).into(),
+                    None => match payload.downcast_ref::<String>() {
+                        Some(m) => m.as_str().into(),
+                        None => "a panic without a message".into(),
+                    },
+                };
+                commands.lock().panicked = Some(message);
+                std::panic::resume_unwind(payload)
+            }
+        }
+    })
+    .await
 }
 
 /// Due core deadlines run without a trip through the timer, at most this
@@ -1244,6 +1284,8 @@ impl Driver {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
+            #[cfg(test)]
+            Command::Panic => panic!("test hook: the task panics"),
             Command::CreateOffer(r) => {
                 let _ = r.send(self.core.create_offer().map_err(Error::from));
             }

@@ -5,7 +5,8 @@
 ///
 /// Every variant is one of the W3C exception kinds ([`Error::name`]); the
 /// core's refusals keep theirs ([`ferrtc_core::Error`], with the lower-layer
-/// cause as their `source`). A closed connection is always [`Error::Closed`].
+/// cause as their `source`). A closed connection is always [`Error::Closed`],
+/// unless its task panicked: [`Error::TaskPanicked`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -55,6 +56,11 @@ pub enum Error {
     /// The connection's task has ended (closed, or every handle dropped).
     #[error("the peer connection is closed")]
     Closed,
+    /// The connection's task panicked (a bug in ferrtc: please report it
+    /// with the message): the connection is gone, as after a close, but
+    /// not by anyone's close.
+    #[error("the peer connection's task panicked: {0}")]
+    TaskPanicked(std::sync::Arc<str>),
 }
 
 impl Error {
@@ -70,6 +76,7 @@ impl Error {
             Error::NotUtf8 => "TypeError",
             Error::Range(_) => "RangeError",
             Error::Closed => "InvalidStateError",
+            Error::TaskPanicked(_) => "OperationError",
         }
     }
 }

@@ -339,7 +339,7 @@ impl PeerConnection {
         );
         // Boxed: the task then holds a pointer, not a second copy of the
         // ~13 KB core that an async fn keeps for its by-value argument.
-        tokio::spawn(Box::new(driver).run());
+        tokio::spawn(crate::driver::run_task(Box::new(driver)));
         stun::spawn_lookups(stun, 0, Arc::downgrade(&tx));
         Ok(PeerConnection {
             inner: Arc::new(Inner {
@@ -366,8 +366,13 @@ impl PeerConnection {
         self.inner
             .commands
             .send(make(tx))
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+            .map_err(|_| self.ended_error())?;
+        rx.await.map_err(|_| self.ended_error())?
+    }
+
+    /// The error of a call the connection's task did not answer.
+    fn ended_error(&self) -> Error {
+        self.inner.commands.ended_error()
     }
 
     async fn get<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
@@ -375,8 +380,8 @@ impl PeerConnection {
         self.inner
             .commands
             .send(make(tx))
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)
+            .map_err(|_| self.ended_error())?;
+        rx.await.map_err(|_| self.ended_error())
     }
 
     /// `createOffer()`.
@@ -600,6 +605,7 @@ impl PeerConnection {
     pub async fn get_stats(&self) -> Result<StatsReport, Error> {
         match self.get(Command::GetStats).await {
             Err(Error::Closed) => self.inner.commands.final_stats().ok_or(Error::Closed),
+            // No report: the core that panicked cannot give one.
             r => r,
         }
     }
@@ -685,7 +691,7 @@ impl PeerConnection {
                     configuration: Some(configuration),
                     reply: Some(tx),
                 })))
-                .map_err(|_| Error::Closed)?;
+                .map_err(|_| self.ended_error())?;
             generation
         };
         // The lookups start before the answer is awaited: a caller that
@@ -695,7 +701,7 @@ impl PeerConnection {
         // the update finds nothing to apply to.
         stun::spawn_lookups(stun, generation, Arc::downgrade(&self.inner.commands));
         // The task stored the configuration as it applied it.
-        rx.await.map_err(|_| Error::Closed)?
+        rx.await.map_err(|_| self.ended_error())?
     }
 
     /// `close()`: closes every channel and the transports.
@@ -709,6 +715,31 @@ impl PeerConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn calls_after_the_task_panicked_say_it_panicked_not_closed() {
+        let pc = PeerConnection::new(Configuration {
+            host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..Default::default()
+        })
+        .expect("a connection");
+        assert!(pc.inner.commands.send(Command::Panic).is_ok());
+        let err = pc
+            .get_stats()
+            .await
+            .expect_err("no stats from a panicked task");
+        assert!(
+            matches!(&err, Error::TaskPanicked(m) if m.contains("test hook")),
+            "{err:?}"
+        );
+        assert_eq!(err.name(), "OperationError");
+        assert!(matches!(
+            pc.create_offer().await,
+            Err(Error::TaskPanicked(_))
+        ));
+        // The task's end still ends the event streams.
+        assert!(pc.next_event().await.is_none());
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_subscription_that_never_reads_stays_bounded_and_is_told_what_it_lost() {

@@ -94,8 +94,8 @@ pub(crate) async fn ask<T>(
     let (tx, rx) = oneshot::channel();
     link.commands
         .send(Command::Media(Box::new(make(tx))))
-        .map_err(|_| Error::Closed)?;
-    rx.await.map_err(|_| Error::Closed)?
+        .map_err(|_| link.commands.ended_error())?;
+    rx.await.map_err(|_| link.commands.ended_error())?
 }
 
 /// The connection's whole stats report; once the connection is closed,
@@ -107,7 +107,9 @@ pub(crate) async fn get_stats(link: &Link) -> Result<StatsReport, Error> {
     {
         return Ok(report);
     }
-    link.commands.final_stats().ok_or(Error::Closed)
+    link.commands
+        .final_stats()
+        .ok_or_else(|| link.commands.ended_error())
 }
 
 /// The stats selection algorithm (W3C webrtc-pc §8.5) for a sender
