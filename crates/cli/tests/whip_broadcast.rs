@@ -427,7 +427,7 @@ async fn ferrtc_demo_serves_whip_and_whep_next_to_its_bot() {
     );
     assert_eq!(http(addr, "POST", "/whip", &sdp, "hello").await.status, 400);
     let preflight = http(addr, "OPTIONS", "/whip", &[], "").await;
-    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.status, 200);
     assert_eq!(preflight.header("accept-post"), Some("application/sdp"));
 }
 

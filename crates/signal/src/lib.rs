@@ -123,8 +123,9 @@
 //! - `DELETE /whip/<id>`: ends the session, `200`; an unknown id 404; an
 //!   `If-Match` is ignored (RFC 9725 §4.3.1: a DELETE needs no ICE
 //!   session matching).
-//! - `OPTIONS` on each: `204` with CORS headers (`Access-Control-Allow-*`),
-//!   for pages of other origins and clients that ask first.
+//! - `OPTIONS` on each: `200` with no body, `Accept-Post: application/sdp`
+//!   and CORS headers (`Access-Control-Allow-*`), for pages of other
+//!   origins and clients that ask first (RFC 9725 §4.2).
 //! - With [`SignalConfig::secret`], `Authorization: Bearer <token>` where
 //!   the token is a WHIP/WHEP bearer token ([`token::mint_whip`]: the
 //!   `EXPIRY.MAC` form of a join token with its own MAC context) for the

@@ -7,7 +7,7 @@
 //! | `POST /whip`, `POST /whep` | offer (`application/sdp`) in, `201 Created` with the answer, `Location`, `ETag` out |
 //! | `PATCH /whip/{id}`, `/whep/{id}` | trickled candidates (`application/trickle-ice-sdpfrag`): `204`; an ICE restart: `200` with the answer fragment and a new `ETag` |
 //! | `DELETE /whip/{id}`, `/whep/{id}` | ends the session: `200` (an `If-Match` is ignored, RFC 9725 §4.3.1) |
-//! | `OPTIONS` on all four | CORS preflight: `204` |
+//! | `OPTIONS` on all four | CORS preflight: `200` with no body, `Accept-Post` |
 //!
 //! A `POST` from an address that sent more than [`POST_BURST`] of them
 //! lately (refilled at [`POSTS_PER_SECOND`]), or that has
@@ -543,10 +543,13 @@ enum Target {
 /// `OPTIONS`: the CORS preflight a page of another origin (or a WHIP
 /// client such as OBS) sends first. `Allow` names the methods of this
 /// resource only (RFC 9110 §9.3.7, §10.2.1), as its `405` does (RFC 9725
-/// §4.2: other methods are 405 on endpoints and sessions).
+/// §4.2: other methods are 405 on endpoints and sessions). The status is
+/// `200 OK` with an empty body: RFC 9725 §4.2 (and the WHEP draft) name
+/// the `200 OK` response to an `OPTIONS` as the one carrying `Accept-Post`,
+/// and a CORS preflight passes on any 2xx (WHATWG Fetch, "ok status").
 async fn preflight(target: Target, State(state): State<WhipState>, headers: HeaderMap) -> Response {
     let cors = cors(&state, &headers);
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    let mut response = StatusCode::OK.into_response();
     let h = response.headers_mut();
     let methods = match target {
         Target::Endpoint => "POST, OPTIONS",

@@ -455,8 +455,12 @@ async fn delete_ends_the_session_once_and_unknown_ids_are_404() {
     );
 }
 
+/// `OPTIONS` is answered `200 OK` with no body and `Accept-Post:
+/// application/sdp` (RFC 9725 §4.2: "The 200 OK response to any OPTIONS
+/// request SHOULD include an Accept-Post header"), with the CORS headers
+/// a preflight needs (WHATWG Fetch).
 #[tokio::test]
-async fn options_is_a_cors_preflight_on_endpoints_and_resources() {
+async fn options_is_a_200_cors_preflight_with_accept_post_on_endpoints_and_resources() {
     let (addr, _seen) = start(None).await;
     for path in ["/whip", "/whep", &format!("/whip/{}", "a".repeat(32))] {
         let reply = request(
@@ -470,7 +474,9 @@ async fn options_is_a_cors_preflight_on_endpoints_and_resources() {
             "",
         )
         .await;
-        assert_eq!(reply.status, 204, "{path}");
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.header("content-length"), Some("0"), "{path}");
+        assert!(reply.body.is_empty(), "{path}");
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
         let methods = reply.header("access-control-allow-methods").unwrap();
         let method = if path.len() > 5 { "PATCH" } else { "POST" };
@@ -930,7 +936,7 @@ async fn options_names_the_methods_each_resource_takes_as_its_405_does() {
         (session.as_str(), vec!["DELETE", "OPTIONS", "PATCH"]),
     ] {
         let options = request(addr, "OPTIONS", path, &[], "").await;
-        assert_eq!(options.status, 204, "{path}");
+        assert_eq!(options.status, 200, "{path}");
         assert_eq!(
             methods(options.header("allow").unwrap()),
             expected,
