@@ -364,9 +364,9 @@ async fn open_publisher(
             .map_err(BadOffer::from)?;
         if !sends {
             pc.close().await;
-            return Err(Refused::Offer(BadOffer(
+            return Err(Refused::Unacceptable(
                 "the offer sends no audio or video".into(),
-            )));
+            ));
         }
         let answer = answer(&pc, &mut events, &on_track).await?;
         Ok((pc, events, answer))
@@ -423,9 +423,9 @@ async fn open_viewer(
             Ok(pairs) if !pairs.is_empty() => pairs,
             Ok(_) => {
                 pc.close().await;
-                return Err(Refused::Offer(BadOffer(
+                return Err(Refused::Unacceptable(
                     "the offer receives none of the broadcast's media".into(),
-                )));
+                ));
             }
             Err(e) => {
                 pc.close().await;
@@ -467,9 +467,9 @@ async fn open_viewer(
             .collect();
         if pairs.is_empty() {
             pc.close().await;
-            return Err(Refused::Offer(BadOffer(
+            return Err(Refused::Unacceptable(
                 "the offer accepts none of the codecs the publisher sends".into(),
-            )));
+            ));
         }
         Ok((pc, events, sdp, pairs))
     }
@@ -522,11 +522,13 @@ impl From<Error> for BadOffer {
     }
 }
 
-/// Why a session was not opened: its offer (400), or this server, which
-/// could not make a connection for it (503: out of sockets or file
-/// descriptors; the client may try again).
+/// Why a session was not opened: its offer, malformed (400) or
+/// well-formed but with nothing this server can serve (422, RFC 9110
+/// §15.5.21), or this server, which could not make a connection for it
+/// (503: out of sockets or file descriptors; the client may try again).
 enum Refused {
     Offer(BadOffer),
+    Unacceptable(String),
     Server(Error),
 }
 
@@ -543,6 +545,10 @@ impl Refused {
             Refused::Offer(BadOffer(why)) => {
                 tracing::info!("{what} refused: {why}");
                 reply.refuse(MediaRefusal::BadOffer(why));
+            }
+            Refused::Unacceptable(why) => {
+                tracing::info!("{what} refused: {why}");
+                reply.refuse(MediaRefusal::Unacceptable(why));
             }
             Refused::Server(e) => {
                 tracing::warn!("{what} not answered: no connection for it: {e}");

@@ -415,6 +415,30 @@ async fn a_whip_publisher_reaches_three_whep_viewers_and_a_late_one_starts_at_a_
     assert_eq!(open(addr, "/whep", &viewer).await.err(), Some(404));
 }
 
+/// RFC 9725 §4.2: an offer the endpoint cannot take is refused with a
+/// 4xx. A well-formed publisher offer that sends no audio or video (here:
+/// a video section that only receives) is 422 Unprocessable Content (RFC
+/// 9110 §15.5.21), not 400, which stays for SDP that does not parse.
+#[tokio::test(flavor = "current_thread")]
+async fn a_well_formed_publisher_offer_that_sends_no_media_is_422_and_junk_400() {
+    let (_server, addr) = start("demo").await;
+    let receiver = PeerConnection::new(Configuration::default()).unwrap();
+    receiver
+        .add_transceiver(
+            MediaKind::Video,
+            RtpTransceiverInit {
+                direction: Some(RtpTransceiverDirection::RecvOnly),
+                ..RtpTransceiverInit::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(open(addr, "/whip", &receiver).await.err(), Some(422));
+    receiver.close().await;
+    let sdp = [("Content-Type", "application/sdp")];
+    assert_eq!(http(addr, "POST", "/whip", &sdp, "hello").await.status, 400);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn ferrtc_demo_serves_whip_and_whep_next_to_its_bot() {
     let (_server, addr) = start("demo").await;

@@ -191,10 +191,16 @@ pub enum MediaRefusal {
     /// WHIP while a publisher is live (409).
     #[error("a publisher is already live")]
     PublisherLive,
-    /// The offer cannot be answered: not SDP, no media, a codec the
-    /// publisher does not send (400).
+    /// The offer is malformed: not SDP, or SDP that is not a valid
+    /// offer (400, RFC 9725 §4.2).
     #[error("{0}")]
     BadOffer(String),
+    /// The offer is well-formed but cannot be served: no audio or video
+    /// to ingest, none of the broadcast's media, no codec in common (422
+    /// Unprocessable Content, RFC 9110 §15.5.21: the syntax is right, the
+    /// content cannot be processed).
+    #[error("{0}")]
+    Unacceptable(String),
     /// No room for another session now (503).
     #[error("too many sessions")]
     Busy,
@@ -212,6 +218,7 @@ impl From<MediaRefusal> for crate::whip::WhipError {
             MediaRefusal::NoPublisher => Self::NotFound("nobody is publishing"),
             MediaRefusal::PublisherLive => Self::PublisherLive,
             MediaRefusal::BadOffer(why) => Self::BadOffer(why),
+            MediaRefusal::Unacceptable(why) => Self::UnacceptableOffer(why),
             MediaRefusal::Busy => Self::Unavailable,
             MediaRefusal::RestartUnsupported => Self::RestartNotImplemented,
             MediaRefusal::NoSession => Self::NotFound("no such session"),

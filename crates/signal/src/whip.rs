@@ -103,9 +103,16 @@ pub enum WhipError {
     /// 9725 §4.3.1).
     #[error("the entity tag does not match the session's")]
     PreconditionFailed,
-    /// The media side refused the offer (400).
+    /// The media side found the offer malformed (400, RFC 9725 §4.2).
     #[error("offer refused: {0}")]
     BadOffer(String),
+    /// The media side cannot serve a well-formed offer: nothing it can
+    /// send or receive in it, no codec in common (422 Unprocessable
+    /// Content, RFC 9110 §15.5.21; not 406, which is about the response's
+    /// content negotiation, and which the WHEP draft gives to an answer
+    /// that is a counter-offer).
+    #[error("offer not acceptable: {0}")]
+    UnacceptableOffer(String),
     /// An ICE restart fragment the media side cannot serve: 422 (RFC 9725
     /// §4.3.1: a session that trickles but does not restart answers the
     /// restart `PATCH` 422 Unprocessable Content; `PATCH` itself is
@@ -143,7 +150,7 @@ impl WhipError {
             WhipError::PublisherLive | WhipError::RestartPending => 409,
             WhipError::TooManyRequests { .. } => 429,
             WhipError::PreconditionFailed => 412,
-            WhipError::RestartNotImplemented => 422,
+            WhipError::RestartNotImplemented | WhipError::UnacceptableOffer(_) => 422,
             WhipError::Unavailable => 503,
         }
     }
@@ -435,6 +442,11 @@ mod tests {
             ),
             (WhipError::PreconditionFailed, 412),
             (WhipError::RestartNotImplemented, 422),
+            (WhipError::BadOffer("does not parse".into()), 400),
+            (
+                WhipError::UnacceptableOffer("no codec in common".into()),
+                422,
+            ),
             (WhipError::Unavailable, 503),
         ];
         for (error, status) in cases {

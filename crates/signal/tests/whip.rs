@@ -95,6 +95,9 @@ fn fake_media(mut media: MediaHandle) -> mpsc::UnboundedReceiver<Seen> {
                         _ if !offer.starts_with("v=0") => {
                             reply.refuse(MediaRefusal::BadOffer("not SDP".into()));
                         }
+                        _ if !offer.contains("\nm=") => {
+                            reply.refuse(MediaRefusal::Unacceptable("no media section".into()));
+                        }
                         SessionKind::Publish if publisher.is_some() => {
                             reply.refuse(MediaRefusal::PublisherLive);
                         }
@@ -214,6 +217,30 @@ async fn wrong_content_type_is_415_and_an_empty_body_400_and_a_huge_one_413() {
     let refused = request(addr, "POST", "/whip", &[SDP], "hello").await;
     assert_eq!(refused.status, 400, "the media side refused the offer");
     assert!(refused.body.contains("not SDP"), "{}", refused.body);
+}
+
+/// RFC 9725 §4.2: a malformed offer is refused with a 4xx; ferrtc tells
+/// the two kinds apart: SDP that does not parse is 400 Bad Request, a
+/// well-formed offer the media side cannot serve (here: no media section)
+/// is 422 Unprocessable Content (RFC 9110 §15.5.21), with the reason.
+#[tokio::test]
+async fn a_malformed_offer_is_400_and_a_well_formed_one_that_cannot_be_served_422() {
+    let (addr, _seen) = start(None).await;
+    let malformed = request(addr, "POST", "/whip", &[SDP], "hello").await;
+    assert_eq!(malformed.status, 400);
+    let no_media = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+    for endpoint in ["/whip", "/whep"] {
+        let refused = request(addr, "POST", endpoint, &[SDP], no_media).await;
+        assert_eq!(refused.status, 422, "{endpoint}");
+        assert!(
+            refused.body.contains("no media section"),
+            "{}",
+            refused.body
+        );
+        assert!(refused.header("location").is_none(), "{endpoint}");
+    }
+    // Refused, the sessions left no trace: a publisher can still come.
+    assert_eq!(publish(addr).await.status, 201);
 }
 
 #[tokio::test]
