@@ -515,7 +515,7 @@ impl Drop for Driver {
         // is closed (from its handles and its senders' and receivers');
         // kept before `finish` answers the close() callers.
         // Not while unwinding: a core that panicked may panic again.
-        if !std::thread::panicking() {
+        if !std::thread::panicking() && self.commands.0.lock().panicked.is_none() {
             let report = self.core.get_stats(std::time::SystemTime::now());
             self.commands.0.set_final_stats(report);
         }
@@ -531,26 +531,34 @@ impl Drop for Driver {
 /// Runs the connection's task; a panic in it is kept (with its message)
 /// for the handles' calls to report before it unwinds on, through the
 /// task's `Drop`, which ends the handles' streams.
-pub(crate) async fn run_task(driver: Box<Driver>) {
+pub(crate) async fn run_task(mut driver: Box<Driver>) {
     let commands = Arc::clone(&driver.commands.0);
-    let mut task = std::pin::pin!(driver.run());
-    std::future::poll_fn(|cx| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => {
-                let message: Arc<str> = match payload.downcast_ref::<&str>() {
-                    Some(m) => (*m).into(),
-                    None => match payload.downcast_ref::<String>() {
-                        Some(m) => m.as_str().into(),
-                        None => "a panic without a message".into(),
-                    },
-                };
-                commands.lock().panicked = Some(message);
-                std::panic::resume_unwind(payload)
+    // The driver lives out here, not in the polled future: a panic must
+    // be recorded before its `Drop` ends the handles' calls.
+    let panic = {
+        let mut task = std::pin::pin!(driver.run());
+        std::future::poll_fn(|cx| {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.as_mut().poll(cx)))
+            {
+                Ok(Poll::Ready(())) => Poll::Ready(None),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Some(payload)),
             }
-        }
-    })
-    .await
+        })
+        .await
+    };
+    if let Some(payload) = panic {
+        let message: Arc<str> = match payload.downcast_ref::<&str>() {
+            Some(m) => (*m).into(),
+            None => match payload.downcast_ref::<String>() {
+                Some(m) => m.as_str().into(),
+                None => "a panic without a message".into(),
+            },
+        };
+        commands.lock().panicked = Some(message);
+        drop(driver);
+        std::panic::resume_unwind(payload)
+    }
 }
 
 /// Due core deadlines run without a trip through the timer, at most this
@@ -647,7 +655,7 @@ impl Driver {
     }
 
     /// Runs until `close()` or until every `PeerConnection` handle is gone.
-    pub(crate) async fn run(mut self: Box<Self>) {
+    pub(crate) async fn run(&mut self) {
         self.sockets.set_ufrag(self.core.local_ufrag());
         let mut due_in_a_row = 0;
         // One timer for the task's life, moved when the deadline moves (a

@@ -768,3 +768,97 @@ mod tests {
         assert!(events.recv().await.is_none());
     }
 }
+
+#[cfg(test)]
+mod panic_tests {
+    use super::*;
+    use std::future::Future;
+    use std::sync::Mutex as StdMutex;
+    use std::task::{Context, Wake, Waker};
+
+    /// A waker that, when woken, looks at what a caller woken on another
+    /// thread would see right then.
+    struct Observer {
+        commands: Arc<CommandQueue>,
+        seen: StdMutex<Vec<String>>,
+    }
+
+    impl Wake for Observer {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            let err = self.commands.ended_error();
+            self.seen.lock().unwrap().push(format!("{err:?}"));
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_caller_woken_by_the_panicking_task_already_sees_task_panicked() {
+        let pc = PeerConnection::new(Configuration {
+            host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..Default::default()
+        })
+        .expect("a connection");
+        let observer = Arc::new(Observer {
+            commands: Arc::clone(&pc.inner.commands),
+            seen: StdMutex::new(Vec::new()),
+        });
+        let waker = Waker::from(Arc::clone(&observer));
+        let mut cx = Context::from_waker(&waker);
+        assert!(pc.inner.commands.send(Command::Panic).is_ok());
+        // A call in flight: its command waits behind the panic.
+        let mut call = Box::pin(pc.create_offer());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        // The task runs, panics, ends.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let seen = observer.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty(), "the caller was woken");
+        // The first wake is when a caller on another worker thread would
+        // run and read the error.
+        assert!(
+            seen[0].starts_with("TaskPanicked"),
+            "seen at the wake: {seen:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_in_flight_on_another_thread_when_the_task_panics_says_it_panicked() {
+        let mut closed = 0;
+        const RUNS: usize = 200;
+        for _ in 0..RUNS {
+            let pc = PeerConnection::new(Configuration {
+                host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+                ..Default::default()
+            })
+            .expect("a connection");
+            // The caller waits on its own thread, as on another worker.
+            let caller = {
+                let pc = pc.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("a runtime");
+                    rt.block_on(pc.create_offer())
+                })
+            };
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            assert!(pc.inner.commands.send(Command::Panic).is_ok());
+            match tokio::task::spawn_blocking(move || caller.join())
+                .await
+                .expect("joined")
+                .expect("the caller ran")
+            {
+                Err(Error::TaskPanicked(_)) => {}
+                Err(Error::Closed) => closed += 1,
+                _ => {} // answered before the panic
+            }
+        }
+        assert_eq!(
+            closed, 0,
+            "{closed} of {RUNS} calls said Closed after a panic"
+        );
+    }
+}
