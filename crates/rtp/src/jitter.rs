@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Depacketizer;
 use crate::packet::RtpPacket;
-use crate::seq::{LeftNumbering, SeqUnwrapper};
+use crate::seq::SeqUnwrapper;
 use crate::seqmap::SeqMap;
 
 /// Limits and behaviour of a [`JitterBuffer`].
@@ -273,9 +273,6 @@ pub struct JitterBuffer {
     last_arrival: Option<Instant>,
     /// A packet far from the stream, not believed yet.
     suspect: Suspect,
-    /// The numbering left at the last restart, while remembered (late
-    /// packets of it are not a restart back, see [`LeftNumbering`]).
-    left: Option<LeftNumbering>,
     /// When the packet that last moved the stream on arrived: the last
     /// packet of the latest frame (or skipped number) released.
     released_at: Option<Instant>,
@@ -326,7 +323,6 @@ impl JitterBuffer {
             first_arrival: None,
             last_arrival: None,
             suspect: Suspect::default(),
-            left: None,
             released_at: None,
             target_delay: Duration::ZERO,
             need_keyframe: config.wait_for_keyframe,
@@ -430,17 +426,6 @@ impl JitterBuffer {
             return self.accept(now, sequence, timestamp, marker, payload);
         }
         let near = Reach::of(step) == Reach::Near;
-        if near {
-            if let Some(l) = self.left.as_mut()
-                && !l.followed()
-            {
-                self.left = None;
-            }
-        } else if self.left.as_mut().is_some_and(|l| l.late(sequence)) {
-            // A late packet of the numbering left at a restart the stream
-            // has followed for a while: not a restart back.
-            return Inserted::Late;
-        }
         match self.suspect.packet {
             Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(sequence),
             Some(s) if !near && s.sequence == sequence => return Inserted::Duplicate,
@@ -538,7 +523,6 @@ impl JitterBuffer {
         {
             self.drop_range(next, high);
         }
-        self.left = self.seq.highest().map(|h| LeftNumbering::new(h as u16));
         self.packets.clear();
         self.building = None;
         self.next = Some(self.seq.restart_at(sequence));
@@ -1639,28 +1623,6 @@ mod tests {
         assert_eq!(released, vec![100, 101]);
         assert_eq!(j.insert(at, &opus(102, 1920)), Inserted::Stored);
         assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.first_sequence == 102));
-    }
-
-    /// RFC 3550 A.1: once the new numbering of a sender that restarted
-    /// has been followed for a few packets, a run of late packets of the
-    /// numbering it left, in order, is late: it does not restart the
-    /// stream back (giving up what it held of the new numbering), and the
-    /// frames of the new numbering go on, each released once, in order.
-    #[test]
-    fn late_in_order_packets_of_the_numbering_left_do_not_restart_the_stream_back() {
-        let mut j = audio();
-        let t0 = Instant::now();
-        let old = 40_000..40_010u16;
-        let new = 10_000..10_020u16;
-        // Ten new packets, three late old ones, then the new ones go on.
-        let seqs: Vec<u16> = old
-            .clone()
-            .chain(new.clone().take(10))
-            .chain(40_010..40_013)
-            .chain(new.clone().skip(10))
-            .collect();
-        let released = run_audio(&mut j, t0, &seqs);
-        assert_eq!(released, old.chain(new).collect::<Vec<u16>>());
     }
 
     /// Feeds `seqs` (timestamp 960 per number) one each 20 ms from `t0`,

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::packet::{PayloadType, RtpPacket, WriteError};
 use crate::plain::PlainPacket;
-use crate::seq::{LeftNumbering, SeqUnwrapper};
+use crate::seq::SeqUnwrapper;
 
 /// Packets of the stream after which a far number whose successor did
 /// not come is forgotten (see [`NackGenerator::on_packet`]).
@@ -70,8 +70,6 @@ pub struct NackGenerator {
     jump: Option<u64>,
     /// Packets of the stream since [`Self::jump`] was set.
     jump_misses: u8,
-    /// The numbering left at the last restart, while remembered.
-    left: Option<LeftNumbering>,
     missing: BTreeMap<u64, Missing>,
     given_up: u64,
     recovered: u64,
@@ -86,7 +84,6 @@ impl NackGenerator {
             highest: None,
             jump: None,
             jump_misses: 0,
-            left: None,
             missing: BTreeMap::new(),
             given_up: 0,
             recovered: 0,
@@ -140,11 +137,6 @@ impl NackGenerator {
         if far && retransmission {
             return false;
         }
-        // A late packet of the numbering left at a restart the stream has
-        // followed for a while: not a restart back (see `LeftNumbering`).
-        if far && self.left.as_mut().is_some_and(|l| l.late(sequence)) {
-            return false;
-        }
         self.seq.unwrap(sequence);
         if far {
             if self.jump != Some(ext) {
@@ -157,7 +149,6 @@ impl NackGenerator {
             if ext < high || ext - high > MAX_DROPOUT {
                 // RFC 3550 A.1: the sender restarted its numbers. Nothing
                 // of the old numbering is asked for across the jump.
-                self.left = Some(LeftNumbering::new(high as u16));
                 self.given_up += self.missing.len() as u64;
                 self.missing.clear();
             }
@@ -178,11 +169,6 @@ impl NackGenerator {
         // first new packets may be interleaved with late old ones); a
         // stray the stream moved on from is forgotten, as the jitter
         // buffer forgets it.
-        if let Some(l) = self.left.as_mut()
-            && !l.followed()
-        {
-            self.left = None;
-        }
         if self.jump.is_some() {
             self.jump_misses += 1;
             if self.jump_misses > JUMP_PATIENCE {
@@ -831,34 +817,6 @@ mod tests {
             g.on_packet(t0, s);
         }
         assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![10_003]);
-    }
-
-    /// RFC 3550 A.1: once the new numbering of a sender that restarted
-    /// has been followed for a few packets, a run of late packets of the
-    /// numbering it left (in order, as a queue drains) is late, not a
-    /// restart back: the new numbering's losses before and after the run
-    /// are asked for, and nothing is given up.
-    #[test]
-    fn late_in_order_packets_of_the_numbering_left_do_not_restart_the_stream_back() {
-        let mut g = NackGenerator::new(NackConfig::default());
-        let t0 = Instant::now();
-        for s in 40_000..40_010u16 {
-            g.on_packet(t0, s);
-        }
-        // The sender restarts at 10,000; ten new packets, 10,005 lost.
-        for s in (10_000..10_011u16).filter(|&s| s != 10_005) {
-            g.on_packet(t0, s);
-        }
-        // Three late packets of the old numbering, in order.
-        for s in 40_010..40_013u16 {
-            g.on_packet(t0, s);
-        }
-        // The new numbering goes on, 10,015 lost.
-        for s in (10_011..10_020u16).filter(|&s| s != 10_015) {
-            g.on_packet(t0, s);
-        }
-        assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![10_005, 10_015]);
-        assert_eq!(g.given_up(), 0);
     }
 
     #[test]

@@ -58,67 +58,6 @@ impl SeqUnwrapper {
     }
 }
 
-/// Packets of the new numbering after which late packets of the one a
-/// sender left are known for late (see [`LeftNumbering::late`]).
-const FOLLOWED_BEFORE_LATE: u16 = 8;
-
-/// Packets of the new numbering after which the one left is forgotten:
-/// its late packets were in flight at the restart, long arrived by then.
-const LEFT_MEMORY: u16 = 1000;
-
-/// How far behind and past the highest number of the numbering left a
-/// late packet of it may be (RFC 3550 A.1 `MAX_DROPOUT` behind; past it,
-/// what was in flight beyond the highest received).
-const LATE_BEHIND: i16 = 3000;
-const LATE_PAST: i16 = 100;
-
-/// The numbering a sender left when it restarted its numbers (RFC 3550
-/// A.1 `init_seq`). A.1's probation would follow a run of two in-order
-/// late packets of it back (and then the new numbering again), giving
-/// up what was held or awaited of the new one each time; once the new
-/// numbering has been followed for a few packets, such packets are late.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LeftNumbering {
-    highest: u16,
-    followed: u16,
-}
-
-impl LeftNumbering {
-    /// The numbering left, whose highest number received was `highest`.
-    pub(crate) fn new(highest: u16) -> Self {
-        Self {
-            highest,
-            followed: 0,
-        }
-    }
-
-    /// A packet of the new numbering came; `false` once the numbering
-    /// left is to be forgotten.
-    pub(crate) fn followed(&mut self) -> bool {
-        self.followed = self.followed.saturating_add(1);
-        self.followed <= LEFT_MEMORY
-    }
-
-    /// Whether `seq`, far from the new numbering, is a late packet of the
-    /// numbering left: the new one has been followed for a few packets
-    /// (before that, a run of the old one may still be the sender's, and
-    /// A.1 follows it back) and `seq` is near the highest of the old one,
-    /// which a run in order moves on.
-    pub(crate) fn late(&mut self, seq: u16) -> bool {
-        if self.followed < FOLLOWED_BEFORE_LATE {
-            return false;
-        }
-        let d = seq.wrapping_sub(self.highest) as i16;
-        if !(-LATE_BEHIND..=LATE_PAST).contains(&d) {
-            return false;
-        }
-        if d > 0 {
-            self.highest = seq;
-        }
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
