@@ -19,6 +19,11 @@ const HIGH_WATER = 1024 * 1024;
 const MAX_FILE = 256 * 1024 * 1024;
 const HISTORY = 60;
 const BOT_NAME = 'ferrtc-bot';
+// An offer refused as `rate-limited` is sent once more after this back-off
+// (plus up to as much again at random); only an offer sent within the last
+// OFFER_REFUSAL_WINDOW ms is taken for the refused message.
+const OFFER_RETRY_MS = 1000;
+const OFFER_REFUSAL_WINDOW = 5000;
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...children) => {
@@ -191,6 +196,16 @@ async function onServerMessage(msg) {
 
 function onServerError(msg) {
   const text = msg.message || msg.code || 'error';
+  // {"type":"error","code":"rate-limited",..}: a signal over this page's
+  // rate limit, or for a callee whose queue is full, was dropped; the
+  // server asks for it again shortly. The error does not say which one: an
+  // offer still unanswered, sent just before, is sent once more, else the
+  // call would wait for its answer for ever.
+  if (msg.code === 'rate-limited') {
+    let retrying = false;
+    for (const peer of app.peers.values()) retrying = peer.retryOffer() || retrying;
+    if (retrying) return;
+  }
   if (['name-taken', 'bad-name', 'already-joined', 'room-full', 'bad-token'].includes(msg.code)) {
     $('join-error').textContent = text;
     $('join-error').hidden = false;
@@ -357,6 +372,7 @@ class Peer {
     this.polite = app.me !== null && app.me > name;
     this.makingOffer = false;
     this.ignoreOffer = false;
+    this.offerSent = null;     // { at, retried } of our offer until answered
     this.signaling = Promise.resolve(); // the peer's messages, one at a time
     this.chat = null;
     this.closed = false;
@@ -381,7 +397,10 @@ class Peer {
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
-        send({ type: pc.localDescription.type, target: name, sdp: pc.localDescription.sdp });
+        if (send({ type: pc.localDescription.type, target: name, sdp: pc.localDescription.sdp })
+            && pc.localDescription.type === 'offer') {
+          this.offerSent = { at: performance.now(), retried: false };
+        }
       } catch (e) {
         this.system(`could not make an offer: ${e.message}`, true);
       } finally {
@@ -434,6 +453,7 @@ class Peer {
         const collision = msg.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
         this.ignoreOffer = !this.polite && collision;
         if (this.ignoreOffer) return;
+        if (msg.type === 'answer') this.offerSent = null;
         await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });
         // A call with media is answered with ours (MDN's video call guide);
         // the tracks reuse the offered transceivers, so the answer sends.
@@ -543,6 +563,24 @@ class Peer {
     this.logEl.append(li);
     const logs = $('logs');
     logs.scrollTop = logs.scrollHeight;
+  }
+
+  // After a `rate-limited` refusal: sends our offer once more, after a
+  // back-off, if it is unanswered, was sent within OFFER_REFUSAL_WINDOW and
+  // not sent again already; the SDP sent is the current local description,
+  // with the candidates gathered since (whose own signals may have been
+  // refused too). Whether it will be sent again.
+  retryOffer() {
+    const offer = this.offerSent;
+    if (!offer || offer.retried || performance.now() - offer.at > OFFER_REFUSAL_WINDOW) return false;
+    offer.retried = true;
+    this.system('the server was busy: sending the offer again shortly');
+    setTimeout(() => {
+      const pc = this.pc;
+      if (this.closed || this.offerSent !== offer || pc.signalingState !== 'have-local-offer') return;
+      send({ type: 'offer', target: this.name, sdp: pc.localDescription.sdp });
+    }, OFFER_RETRY_MS * (1 + Math.random()));
+    return true;
   }
 
   close(reason) {
