@@ -19,7 +19,10 @@
 //! the server too when the caller leaves), its close_notify or a DTLS
 //! failure; a call whose ICE failed (consent lost, RFC 7675 §5.1) is kept,
 //! as a browser keeps its `failed` connection, for the caller's ICE
-//! restart (W3C webrtc-pc `restartIce()`) to bring back; an
+//! restart (W3C webrtc-pc `restartIce()`) to bring back, for
+//! [`FAILED_CALL_GRACE`]: one still failed then (a caller that vanished,
+//! its `bye` lost) is closed, its resources freed, with a `bye` from the
+//! bot; an
 //! offer of another SDP session than the call's (a new peer connection of
 //! the caller) ends it and starts a new one. An offer the bot cannot
 //! answer ends the call with a `bye` from the bot.
@@ -44,6 +47,11 @@ use tokio::net::TcpListener;
 pub const BOT_NAME: &str = "ferrtc-bot";
 /// Files larger than this are refused (the page refuses them too).
 const MAX_FILE: u64 = 256 << 20;
+/// How long a call whose connection is `failed` waits for the caller's ICE
+/// restart (W3C webrtc-pc `restartIce()`) before the bot ends it: the ICE
+/// consent timeout again (RFC 7675 §5.1, 30 s). Nothing else ends the call
+/// of a caller that vanished and whose `bye` was lost.
+const FAILED_CALL_GRACE: Duration = Duration::from_secs(30);
 
 /// Any error of the demo, reported on stderr.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -155,6 +163,8 @@ type Answered = tokio::sync::watch::Sender<Vec<String>>;
 
 /// A call of the bot.
 struct Call {
+    /// Tells this call from a later one of the same caller.
+    id: u64,
     pc: PeerConnection,
     answered: Answered,
     /// The caller's SDP session ([`sdp_session`] of its first offer).
@@ -164,7 +174,22 @@ struct Call {
 /// Answers calls: one peer connection per caller, keyed by the caller's name.
 async fn run_bot(mut bot: BotHandle) {
     let mut calls: HashMap<String, Call> = HashMap::new();
-    while let Some(message) = bot.recv().await {
+    let mut next_id = 0u64;
+    // A call that ended on its own (closed by its task) is forgotten.
+    let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel::<(String, u64)>();
+    loop {
+        let message = tokio::select! {
+            message = bot.recv() => match message {
+                Some(message) => message,
+                None => break,
+            },
+            Some((caller, id)) = ended.recv() => {
+                if calls.get(&caller).is_some_and(|c| c.id == id) {
+                    calls.remove(&caller);
+                }
+                continue;
+            }
+        };
         let ServerMessage::Signal { from, signal } = message else {
             continue;
         };
@@ -194,13 +219,17 @@ async fn run_bot(mut bot: BotHandle) {
                     None => match PeerConnection::new(Configuration::default()) {
                         Ok(pc) => {
                             let (answered, ufrags) = tokio::sync::watch::channel(Vec::new());
-                            tokio::spawn(serve_call(
-                                pc.clone(),
-                                from.clone(),
-                                bot.sender(),
-                                ufrags,
-                            ));
+                            next_id += 1;
+                            let id = next_id;
+                            let ended = ended_tx.clone();
+                            let (call_pc, caller, sender) =
+                                (pc.clone(), from.clone(), bot.sender());
+                            tokio::spawn(async move {
+                                serve_call(call_pc, caller.clone(), sender, ufrags).await;
+                                let _ = ended.send((caller, id));
+                            });
                             let call = Call {
+                                id,
                                 pc: pc.clone(),
                                 answered: answered.clone(),
                                 session,
@@ -341,14 +370,48 @@ async fn answered_for(
 }
 
 /// Trickles the bot's candidates to the caller, each once an answer with
-/// its ICE username is sent (`answered`), and serves its channels.
+/// its ICE username is sent (`answered`), and serves its channels. Ends
+/// the call, with a `bye`, once it has been `failed` for
+/// [`FAILED_CALL_GRACE`] without an ICE restart.
 async fn serve_call(
     pc: PeerConnection,
     caller: String,
     sender: BotSender,
     mut answered: tokio::sync::watch::Receiver<Vec<String>>,
 ) {
-    while let Some(event) = pc.next_event().await {
+    // When a `failed` call is given up, unless the caller restarts ICE.
+    let mut give_up: Option<tokio::time::Instant> = None;
+    let mut answering = true;
+    loop {
+        let event = tokio::select! {
+            event = pc.next_event() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            // An answer sent since (the caller's ICE restart, RFC 8445
+            // §9) starts the wait anew: its checks may take a while.
+            changed = answered.changed(), if answering => {
+                match changed {
+                    Ok(()) if give_up.is_some() => {
+                        give_up = Some(tokio::time::Instant::now() + FAILED_CALL_GRACE);
+                    }
+                    Ok(()) => {}
+                    Err(_) => answering = false,
+                }
+                continue;
+            }
+            () = sleep_until_some(give_up) => {
+                tracing::info!(
+                    "bot: call from {caller} failed and was not restarted within {} s: ended",
+                    FAILED_CALL_GRACE.as_secs()
+                );
+                pc.close().await;
+                if sender.send(&caller, Signal::Bye {}).await.is_err() {
+                    tracing::debug!("bot: no bye to {caller}: the signaling server is gone");
+                }
+                break;
+            }
+        };
         match event {
             PeerConnectionEvent::IceCandidate(c) => {
                 if !answered_for(&mut answered, c.username_fragment.as_deref()).await {
@@ -378,8 +441,9 @@ async fn serve_call(
             // A caller that closed (its close_notify) or whose DTLS failed
             // is closed here (its echo tasks end with it); a later offer
             // from the caller finds it closed and starts anew. A failed
-            // ICE is not the end: the caller may restart it (W3C
-            // webrtc-pc `restartIce()`), and its bye or departure ends the call.
+            // ICE is not the end at once: the caller may restart it (W3C
+            // webrtc-pc `restartIce()`) within FAILED_CALL_GRACE, or end
+            // the call with its bye or departure.
             PeerConnectionEvent::DtlsStateChange(
                 DtlsTransportState::Closed | DtlsTransportState::Failed,
             ) => {
@@ -387,8 +451,20 @@ async fn serve_call(
                 break;
             }
             PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Closed) => break,
+            PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Failed) => {
+                give_up = Some(tokio::time::Instant::now() + FAILED_CALL_GRACE);
+            }
+            PeerConnectionEvent::ConnectionStateChange(_) => give_up = None,
             _ => {}
         }
+    }
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -836,6 +836,128 @@ async fn connection_state(
     .unwrap_or_else(|_| panic!("the caller's connection is {state:?}"));
 }
 
+/// A caller of the demo bot whose media goes through a [`Relay`]; it
+/// counts the bot's `bye`s.
+struct RelayedCaller {
+    pc: PeerConnection,
+    relay: Relay,
+    out: tokio::sync::mpsc::UnboundedSender<String>,
+    byes: tokio::sync::watch::Receiver<usize>,
+    _server: Child,
+}
+
+impl RelayedCaller {
+    /// Starts `ferrtc demo` and joins it as `caller`, its connection on
+    /// 127.0.0.1 only and through a relay.
+    async fn start() -> RelayedCaller {
+        let (server, addr) = demo_server().await;
+        let relay = Relay::start().await;
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let (mut sink, mut stream) = ws.split();
+        let join = ClientMessage::Join {
+            name: "caller".into(),
+        };
+        sink.send(Message::text(join.to_json())).await.unwrap();
+        let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Some(text) = out_rx.recv().await {
+                if sink.send(Message::text(text)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let config = ferrtc::Configuration {
+            host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..Default::default()
+        };
+        let pc = PeerConnection::new(config).unwrap();
+        // The caller's candidates are not signalled: the bot learns the
+        // relay's address from the checks (peer-reflexive, RFC 8445 §7.3.1.3).
+        {
+            let (pc, caller, to) = (pc.clone(), relay.caller.clone(), relay.addr);
+            tokio::spawn(async move {
+                while let Some(event) = pc.next_event().await {
+                    if let PeerConnectionEvent::IceCandidate(c) = event
+                        && let Some((at, _)) = moved(&c.candidate, to)
+                    {
+                        *caller.lock().unwrap() = Some(at);
+                    }
+                }
+            });
+        }
+        let (bye, byes) = tokio::sync::watch::channel(0usize);
+        {
+            let (pc, bot, to) = (pc.clone(), relay.bot.clone(), relay.addr);
+            tokio::spawn(async move {
+                while let Some(Ok(frame)) = stream.next().await {
+                    let Message::Text(text) = frame else { continue };
+                    let Ok(ServerMessage::Signal { signal, .. }) = ServerMessage::parse(&text)
+                    else {
+                        continue;
+                    };
+                    match signal {
+                        Signal::Answer { sdp } => {
+                            let answer = ferrtc::SessionDescription::answer(sdp);
+                            if let Err(e) = pc.set_remote_description(answer).await {
+                                eprintln!("the bot's answer refused: {e}");
+                            }
+                        }
+                        Signal::Candidate {
+                            candidate,
+                            sdp_mid,
+                            sdp_m_line_index,
+                            username_fragment,
+                        } => {
+                            let candidate = if candidate.is_empty() {
+                                candidate
+                            } else if let Some((at, candidate)) = moved(&candidate, to) {
+                                *bot.lock().unwrap() = Some(at);
+                                candidate
+                            } else {
+                                continue;
+                            };
+                            let init = ferrtc::IceCandidateInit {
+                                candidate,
+                                sdp_mid,
+                                sdp_m_line_index,
+                                username_fragment,
+                            };
+                            if let Err(e) = pc.add_ice_candidate(init).await {
+                                eprintln!("the bot's candidate refused: {e}");
+                            }
+                        }
+                        Signal::Bye {} => bye.send_modify(|n| *n += 1),
+                        _ => {}
+                    }
+                }
+            });
+        }
+        RelayedCaller {
+            pc,
+            relay,
+            out,
+            byes,
+            _server: server,
+        }
+    }
+
+    /// Sends an offer of `pc` to the bot.
+    async fn offer(&self) {
+        let offer = self.pc.create_offer().await.unwrap();
+        self.pc
+            .set_local_description(Some(offer.clone()))
+            .await
+            .unwrap();
+        let m = ClientMessage::Signal {
+            target: "ferrtc-bot".into(),
+            signal: Signal::Offer { sdp: offer.sdp },
+        };
+        self.out.send(m.to_json()).unwrap();
+    }
+}
+
 /// W3C webrtc-pc `restartIce()`: an ICE restart recovers a
 /// connection whose ICE failed. A call cut off the network until both
 /// sides' ICE consent ran out (RFC 7675 §5.1: 30 s, which ferrtc's
@@ -844,119 +966,57 @@ async fn connection_state(
 /// connection (same DTLS fingerprint): the call and its channel go on.
 #[tokio::test(flavor = "current_thread")]
 async fn the_demo_bot_keeps_a_call_whose_ice_failed_for_the_callers_ice_restart() {
-    let (_server, addr) = demo_server().await;
-    let relay = Relay::start().await;
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
-    let (mut sink, mut stream) = ws.split();
-    let join = ClientMessage::Join {
-        name: "caller".into(),
-    };
-    sink.send(Message::text(join.to_json())).await.unwrap();
-    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
-        while let Some(text) = out_rx.recv().await {
-            if sink.send(Message::text(text)).await.is_err() {
-                break;
-            }
-        }
-    });
-    let config = ferrtc::Configuration {
-        host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-        ..Default::default()
-    };
-    let pc = PeerConnection::new(config).unwrap();
-    // The caller's candidates are not signalled: the bot learns the
-    // relay's address from the checks (peer-reflexive, RFC 8445 §7.3.1.3).
-    {
-        let (pc, caller, to) = (pc.clone(), relay.caller.clone(), relay.addr);
-        tokio::spawn(async move {
-            while let Some(event) = pc.next_event().await {
-                if let PeerConnectionEvent::IceCandidate(c) = event
-                    && let Some((at, _)) = moved(&c.candidate, to)
-                {
-                    *caller.lock().unwrap() = Some(at);
-                }
-            }
-        });
-    }
-    let byes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    {
-        let (pc, bot, to, byes) = (pc.clone(), relay.bot.clone(), relay.addr, byes.clone());
-        tokio::spawn(async move {
-            while let Some(Ok(frame)) = stream.next().await {
-                let Message::Text(text) = frame else { continue };
-                let Ok(ServerMessage::Signal { signal, .. }) = ServerMessage::parse(&text) else {
-                    continue;
-                };
-                match signal {
-                    Signal::Answer { sdp } => {
-                        let answer = ferrtc::SessionDescription::answer(sdp);
-                        if let Err(e) = pc.set_remote_description(answer).await {
-                            eprintln!("the bot's answer refused: {e}");
-                        }
-                    }
-                    Signal::Candidate {
-                        candidate,
-                        sdp_mid,
-                        sdp_m_line_index,
-                        username_fragment,
-                    } => {
-                        let candidate = if candidate.is_empty() {
-                            candidate
-                        } else if let Some((at, candidate)) = moved(&candidate, to) {
-                            *bot.lock().unwrap() = Some(at);
-                            candidate
-                        } else {
-                            continue;
-                        };
-                        let init = ferrtc::IceCandidateInit {
-                            candidate,
-                            sdp_mid,
-                            sdp_m_line_index,
-                            username_fragment,
-                        };
-                        if let Err(e) = pc.add_ice_candidate(init).await {
-                            eprintln!("the bot's candidate refused: {e}");
-                        }
-                    }
-                    Signal::Bye {} => {
-                        byes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    }
-                    _ => {}
-                }
-            }
-        });
-    }
-    let offer = async || {
-        let offer = pc.create_offer().await.unwrap();
-        pc.set_local_description(Some(offer.clone())).await.unwrap();
-        let m = ClientMessage::Signal {
-            target: "ferrtc-bot".into(),
-            signal: Signal::Offer { sdp: offer.sdp },
-        };
-        out.send(m.to_json()).unwrap();
-    };
+    let caller = RelayedCaller::start().await;
+    let pc = &caller.pc;
     let dc = pc
         .create_data_channel("chat", DataChannelInit::default())
         .await
         .unwrap();
-    offer().await;
+    caller.offer().await;
     opened(&dc).await;
     echo(&dc, "before the cut").await;
 
-    relay.set_open(false);
-    connection_state(&pc, ferrtc::PeerConnectionState::Failed, WAIT).await;
+    caller.relay.set_open(false);
+    connection_state(pc, ferrtc::PeerConnectionState::Failed, WAIT).await;
     // The bot's consent runs out too, within one consent interval (RFC
     // 7675 §5.1: 5 s, randomized to 4 to 6 s) of the caller's.
     tokio::time::sleep(Duration::from_secs(8)).await;
 
-    relay.set_open(true);
+    caller.relay.set_open(true);
     pc.restart_ice().await.unwrap();
-    offer().await;
-    connection_state(&pc, ferrtc::PeerConnectionState::Connected, WAIT).await;
+    caller.offer().await;
+    connection_state(pc, ferrtc::PeerConnectionState::Connected, WAIT).await;
     echo(&dc, "after the restart").await;
-    assert_eq!(byes.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(*caller.byes.borrow(), 0, "the bot hung up");
     pc.close().await;
+}
+
+/// A call whose ICE failed and that the caller does not restart (a caller
+/// that vanished, its `bye` lost) is not kept for ever: once its
+/// connection has been `failed` for the ICE consent timeout again (RFC
+/// 7675 §5.1, 30 s), the bot closes it and says `bye`. This test takes
+/// about 70 s.
+#[tokio::test(flavor = "current_thread")]
+async fn the_demo_bot_ends_with_a_bye_a_call_whose_ice_failed_and_was_not_restarted() {
+    let caller = RelayedCaller::start().await;
+    let dc = caller
+        .pc
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    caller.offer().await;
+    opened(&dc).await;
+    echo(&dc, "before the cut").await;
+
+    caller.relay.set_open(false);
+    connection_state(&caller.pc, ferrtc::PeerConnectionState::Failed, WAIT).await;
+    assert_eq!(*caller.byes.borrow(), 0, "the bot hung up at once");
+    // The bot's connection fails within one consent interval (4 to 6 s)
+    // of the caller's, and it waits 30 s more for a restart.
+    let mut byes = caller.byes.clone();
+    tokio::time::timeout(Duration::from_secs(50), byes.wait_for(|n| *n >= 1))
+        .await
+        .expect("the bot ends the failed call with a bye")
+        .unwrap();
+    caller.pc.close().await;
 }
