@@ -443,7 +443,11 @@ fn munge(desc: &SessionDescription, forge: bool) -> SessionDescription {
         .split_inclusive("\r\n")
         .filter(|l| !l.starts_with("a=identity:"))
         .map(|l| match l.strip_prefix("a=fingerprint:sha-256 ") {
-            Some(rest) if forge => format!("a=fingerprint:sha-256 00{}", &rest[2..]),
+            // Another first byte, whatever the certificate's is.
+            Some(rest) if forge => {
+                let first = if rest.starts_with("00") { "01" } else { "00" };
+                format!("a=fingerprint:sha-256 {first}{}", &rest[2..])
+            }
             _ => l.to_owned(),
         })
         .collect();
