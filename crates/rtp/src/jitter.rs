@@ -27,7 +27,12 @@
 //! a larger jump, either way, a sender that restarted its numbers: what
 //! was held of the old numbering is given up and the stream goes on at
 //! once from the lower of the two packets (its first ones may come
-//! reordered). It is dropped when another far packet takes its place,
+//! reordered). For a second after a restart, a far packet within 3,000
+//! behind or 100 ahead of the old numbering's highest is a late packet of
+//! it and refused as late, not held aside: two of them in order would
+//! otherwise switch the stream back for a moment; after that second, a
+//! sender going back to its old numbering is followed as any restart.
+//! A packet held aside is dropped when another far packet takes its place,
 //! or once the stream moved on without it (a packet of the stream more
 //! than `max_wait` after it, or 32 of them), so a stray packet never takes
 //! the place of the packet of its number nor moves the stream ahead. For
@@ -51,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Depacketizer;
 use crate::packet::RtpPacket;
-use crate::seq::SeqUnwrapper;
+use crate::seq::{LeftNumberings, SeqUnwrapper};
 use crate::seqmap::SeqMap;
 
 /// Limits and behaviour of a [`JitterBuffer`].
@@ -138,9 +143,10 @@ pub enum Inserted {
     Stored,
     /// Already held.
     Duplicate,
-    /// Older than what was already released or given up; or a
+    /// Older than what was already released or given up; a
     /// retransmission outside the stream's numbers (see
-    /// [`JitterBuffer::insert_retransmission`]).
+    /// [`JitterBuffer::insert_retransmission`]); or, within a second of a
+    /// restart of the sender's numbers, a packet of the numbering it left.
     Late,
     /// Held aside: far from the stream's numbers, so not believed alone
     /// (RFC 3550 A.1). Taken, and the stream followed there, when a packet
@@ -273,6 +279,9 @@ pub struct JitterBuffer {
     last_arrival: Option<Instant>,
     /// A packet far from the stream, not believed yet.
     suspect: Suspect,
+    /// The numberings left at the latest restarts, whose late packets
+    /// are not a restart back.
+    left: LeftNumberings,
     /// When the packet that last moved the stream on arrived: the last
     /// packet of the latest frame (or skipped number) released.
     released_at: Option<Instant>,
@@ -323,6 +332,7 @@ impl JitterBuffer {
             first_arrival: None,
             last_arrival: None,
             suspect: Suspect::default(),
+            left: LeftNumberings::default(),
             released_at: None,
             target_delay: Duration::ZERO,
             need_keyframe: config.wait_for_keyframe,
@@ -417,7 +427,7 @@ impl JitterBuffer {
                         && self.seq.step(s.sequence).map(Reach::of) == Some(Reach::Ahead)
                 });
             if reached {
-                self.believe_suspect(sequence);
+                self.believe_suspect(now, sequence);
             } else if Reach::of(step) != Reach::Near {
                 // Only what the stream's numbers reach (a late answer of
                 // the numbering before a restart may be far ahead of it).
@@ -426,8 +436,15 @@ impl JitterBuffer {
             return self.accept(now, sequence, timestamp, marker, payload);
         }
         let near = Reach::of(step) == Reach::Near;
+        if !near && self.left.late(now, sequence) {
+            // RFC 3550 A.1: a late packet of the numbering the sender
+            // left just before: not a restart back to it.
+            return Inserted::Late;
+        }
         match self.suspect.packet {
-            Some(s) if Self::companions(s.sequence, sequence) => self.believe_suspect(sequence),
+            Some(s) if Self::companions(s.sequence, sequence) => {
+                self.believe_suspect(now, sequence)
+            }
             Some(s) if !near && s.sequence == sequence => return Inserted::Duplicate,
             Some(_) if near => self.stream_moved_on(now, sequence),
             _ if !near => {
@@ -499,13 +516,13 @@ impl JitterBuffer {
     /// since it came. A restart starts at the lower of the two (RFC 3550
     /// A.1 `init_seq`): its first packets may come reordered, and the
     /// companion behind the held one is the stream's as much.
-    fn believe_suspect(&mut self, companion: u16) {
+    fn believe_suspect(&mut self, now: Instant, companion: u16) {
         let Some(s) = self.suspect.packet.take() else {
             return;
         };
         if self.seq.step(s.sequence).map(Reach::of) == Some(Reach::Jump) {
             let behind = (companion.wrapping_sub(s.sequence) as i16) < 0;
-            self.restart(if behind { companion } else { s.sequence });
+            self.restart(now, if behind { companion } else { s.sequence });
         }
         let payload = std::mem::take(&mut self.suspect.payload);
         let media = (!s.skip).then_some(payload.as_slice());
@@ -516,12 +533,17 @@ impl JitterBuffer {
     /// The sender restarted its numbers (RFC 3550 A.1 `init_seq`): what
     /// was held or awaited of the old numbering is given up (reported as
     /// dropped; for video, a keyframe is needed), and the stream goes on
-    /// from `sequence`, numbered above everything before it.
-    fn restart(&mut self, sequence: u16) {
+    /// from `sequence`, numbered above everything before it. Late packets
+    /// of the old numbering are late for a second from `now` (see
+    /// `LeftNumberings`).
+    fn restart(&mut self, now: Instant, sequence: u16) {
         if let (Some(next), Some(high)) = (self.next, self.seq.highest())
             && next <= high
         {
             self.drop_range(next, high);
+        }
+        if let Some(high) = self.seq.highest() {
+            self.left.restarted(now, high as u16);
         }
         self.packets.clear();
         self.building = None;
@@ -1625,6 +1647,155 @@ mod tests {
         assert!(matches!(&events(&mut j)[..], [JitterEvent::Frame(f)] if f.first_sequence == 102));
     }
 
+    /// RFC 3550 A.1: late packets of the numbering a sender left, in
+    /// order (two in order pass A.1's probation), reordered behind the
+    /// first packets of its new numbering (right after the two that
+    /// showed the restart, or ten packets on) and arriving within a
+    /// second of the restart, are late: the stream is not switched back to
+    /// the old numbering (nor forward again), and every frame of the new
+    /// numbering is released, once, in order.
+    #[test]
+    fn late_packets_of_the_numbering_left_within_a_second_do_not_switch_the_stream_back() {
+        for after in [2, 10] {
+            let mut j = audio();
+            let old = 40_000..40_010u16;
+            let new = 10_000..10_020u16;
+            let seqs: Vec<u16> = old
+                .clone()
+                .chain(new.clone().take(after))
+                .chain(40_010..40_013)
+                .chain(new.clone().skip(after))
+                .collect();
+            let released = run_audio(&mut j, Instant::now(), &seqs);
+            let want: Vec<u16> = old.chain(new).collect();
+            assert_eq!(released, want, "late run after {after} new packets");
+        }
+    }
+
+    /// As above, the numbering left ending at the 16-bit wrap: its late
+    /// packets past the wrap (0, 1, 2) are late too.
+    #[test]
+    fn late_packets_of_the_numbering_left_across_the_wrap_do_not_switch_the_stream_back() {
+        let mut j = audio();
+        let old = 65_526..=65_535u16;
+        let new = 10_000..10_020u16;
+        let seqs: Vec<u16> = old
+            .clone()
+            .chain(new.clone().take(5))
+            .chain(0..3)
+            .chain(new.clone().skip(5))
+            .collect();
+        let released = run_audio(&mut j, Instant::now(), &seqs);
+        assert_eq!(released, old.chain(new).collect::<Vec<u16>>());
+    }
+
+    /// RFC 3550 A.1 `init_seq`: a sender that restarts a second time,
+    /// within a second of the first restart, to a third numbering is
+    /// followed at once; late packets of both numberings it left, coming
+    /// after, are late, and the third numbering's frames are released.
+    #[test]
+    fn a_second_restart_within_the_second_is_followed_and_both_numberings_left_are_late() {
+        let mut j = audio();
+        let first = 40_000..40_010u16;
+        let second = 10_000..10_010u16;
+        let third = 20_000..20_020u16;
+        let seqs: Vec<u16> = first
+            .clone()
+            .chain(second.clone())
+            .chain(third.clone().take(10))
+            .chain([40_010, 40_011, 10_010, 10_011])
+            .chain(third.clone().skip(10))
+            .collect();
+        let released = run_audio(&mut j, Instant::now(), &seqs);
+        let want: Vec<u16> = first.chain(second).chain(third).collect();
+        assert_eq!(released, want);
+    }
+
+    /// RFC 3550 A.1 `init_seq`: a sender that restarts its numbers twice,
+    /// the second time back near its first numbering (within 3,000 behind
+    /// its highest, as a sender resuming an earlier numbering does) more
+    /// than a second after the first restart, is followed there: every
+    /// frame of the third numbering is released.
+    #[test]
+    fn a_second_restart_back_near_the_first_numbering_after_a_second_is_followed() {
+        let mut j = audio();
+        let first = 40_000..40_010u16;
+        // 1.2 s of the second numbering.
+        let second = 10_000..10_060u16;
+        let third = 38_000..39_500u16;
+        let seqs: Vec<u16> = first
+            .clone()
+            .chain(second.clone())
+            .chain(third.clone())
+            .collect();
+        let released = run_audio(&mut j, Instant::now(), &seqs);
+        let want: Vec<u16> = first.chain(second).chain(third).collect();
+        assert_eq!(released, want);
+    }
+
+    /// As above, the sender resuming the numbering it left (the numbers
+    /// just past its highest) across the 16-bit wrap: followed there.
+    #[test]
+    fn a_sender_resuming_the_numbering_it_left_after_a_second_across_the_wrap_is_followed() {
+        let mut j = audio();
+        let first = 65_500..=65_530u16;
+        let second = 10_000..10_060u16;
+        let third: Vec<u16> = (65_531..=65_535u16).chain(0..1_000).collect();
+        let seqs: Vec<u16> = first
+            .clone()
+            .chain(second.clone())
+            .chain(third.iter().copied())
+            .collect();
+        let released = run_audio(&mut j, Instant::now(), &seqs);
+        let want: Vec<u16> = first.chain(second).chain(third).collect();
+        assert_eq!(released, want);
+    }
+
+    /// A sender that resumes the numbering it left within a second of
+    /// leaving it cannot be told from late packets of it: its packets are
+    /// late until a second after the restart, and then it is followed as
+    /// any restart (RFC 3550 A.1, two packets in order): the stream stalls
+    /// a second at most, never for good.
+    #[test]
+    fn a_sender_resuming_the_numbering_it_left_within_a_second_is_followed_once_the_second_ends() {
+        let mut j = audio();
+        let first = 40_000..40_010u16;
+        let second = 10_000..10_010u16;
+        let third = 40_010..40_200u16;
+        let seqs: Vec<u16> = first
+            .clone()
+            .chain(second.clone())
+            .chain(third.clone())
+            .collect();
+        let released = run_audio(&mut j, Instant::now(), &seqs);
+        // The restart to the second numbering is taken at its second
+        // packet (the 12th, at 220 ms); the third comes from 400 ms, one
+        // packet each 20 ms: those before 1,220 ms (41) are late.
+        let want: Vec<u16> = first.chain(second).chain(third.clone().skip(41)).collect();
+        assert_eq!(released, want);
+    }
+
+    /// After a restart 3,500 numbers back, a loss burst of 660 numbers in
+    /// the new numbering (ahead of it by less than 3,000: not a restart)
+    /// a second after the restart brings the stream within 3,000 behind
+    /// the highest of the numbering left: it is the stream's, and its
+    /// frames are released.
+    #[test]
+    fn a_loss_burst_of_the_new_numbering_into_the_numbers_left_after_a_second_is_followed() {
+        let mut j = audio();
+        let first = 40_000..40_010u16;
+        let second = 36_500..36_560u16;
+        let after_burst = 37_220..37_400u16;
+        let seqs: Vec<u16> = first
+            .clone()
+            .chain(second.clone())
+            .chain(after_burst.clone())
+            .collect();
+        let released = run_audio(&mut j, Instant::now(), &seqs);
+        let want: Vec<u16> = first.chain(second).chain(after_burst).collect();
+        assert_eq!(released, want);
+    }
+
     /// Feeds `seqs` (timestamp 960 per number) one each 20 ms from `t0`,
     /// as a connection runs a buffer (due timers fired before each
     /// arrival), then runs the timers 60 s on. The first sequence numbers
@@ -2319,6 +2490,73 @@ mod far_packet_tests {
         assert!(out.contains(&250), "the answer is released: {out:?}");
         let after: Vec<u16> = out.into_iter().filter(|&s| s >= 300).collect();
         assert_eq!(after, (300..320).collect::<Vec<u16>>());
+    }
+
+    /// Model: one sender restarting its numbers (RFC 3550 A.1) at a
+    /// random place, more than 3,000 from where it was, the wrap
+    /// included; one to three runs of late packets of the numbering it
+    /// left (2 to 11 each, in order, past its highest) arrive among the
+    /// new ones within 600 ms of the restart, at 50 or 1,000 packets/s.
+    /// Every packet of both numberings is released once, in order, and
+    /// no late packet is.
+    #[test]
+    fn model_late_packets_after_a_restart_release_each_packet_once_in_order() {
+        let mut rng: u64 = 0x1234_5678_9abc_def1;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut failures = Vec::new();
+        for case in 0..300u32 {
+            let high_rate = case % 2 == 1;
+            let spacing_us: u64 = if high_rate { 1000 } else { 20_000 };
+            let old_start = next(65_536) as u16;
+            let new_start = old_start.wrapping_add(3_200 + next(59_000) as u16);
+            let (old_len, new_len) = (50u16, 300u16);
+            let at = |i: u64| Duration::from_micros(i * spacing_us);
+            let mut arrivals: Vec<Arrival> = (0..old_len)
+                .map(|i| (old_start.wrapping_add(i), at(u64::from(i)), false))
+                .chain((0..new_len).map(|i| {
+                    let s = new_start.wrapping_add(i);
+                    (s, at(u64::from(old_len + i)), false)
+                }))
+                .collect();
+            // After the second new packet (the restart), 0.1 ms apart.
+            let mut late = old_start.wrapping_add(old_len);
+            for _ in 0..1 + next(3) {
+                let from = at(u64::from(old_len) + 2) + Duration::from_micros(next(600_000));
+                for k in 0..2 + next(10) {
+                    arrivals.push((late, from + Duration::from_micros(100 * k), false));
+                    late = late.wrapping_add(1);
+                }
+            }
+            arrivals.sort_by_key(|a| a.1);
+            let config = if high_rate {
+                JitterConfig {
+                    packet_is_frame: true,
+                    wait_for_keyframe: false,
+                    ..JitterConfig::VIDEO
+                }
+            } else {
+                JitterConfig::AUDIO
+            };
+            let out = run(config, &arrivals);
+            let want: Vec<u16> = (0..old_len)
+                .map(|i| old_start.wrapping_add(i))
+                .chain((0..new_len).map(|i| new_start.wrapping_add(i)))
+                .collect();
+            if out != want {
+                failures.push((case, old_start, new_start, out.len()));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of 300 cases: (case, old start, new start, released) {:?}",
+            failures.len(),
+            &failures[..failures.len().min(10)]
+        );
     }
 
     /// Model: one sender, no restart, random loss bursts (1..=400),

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::packet::{PayloadType, RtpPacket, WriteError};
 use crate::plain::PlainPacket;
-use crate::seq::SeqUnwrapper;
+use crate::seq::{LeftNumberings, SeqUnwrapper};
 
 /// Packets of the stream after which a far number whose successor did
 /// not come is forgotten (see [`NackGenerator::on_packet`]).
@@ -70,6 +70,9 @@ pub struct NackGenerator {
     jump: Option<u64>,
     /// Packets of the stream since [`Self::jump`] was set.
     jump_misses: u8,
+    /// The numberings left at the latest restarts, whose late packets
+    /// are not a restart back.
+    left: LeftNumberings,
     missing: BTreeMap<u64, Missing>,
     given_up: u64,
     recovered: u64,
@@ -84,6 +87,7 @@ impl NackGenerator {
             highest: None,
             jump: None,
             jump_misses: 0,
+            left: LeftNumberings::default(),
             missing: BTreeMap::new(),
             given_up: 0,
             recovered: 0,
@@ -104,7 +108,11 @@ impl NackGenerator {
     /// jump beyond 3,000 either way is a sender that restarted its numbers
     /// (A.1 `init_seq`, as the jitter buffer takes it): what was missing of
     /// the old numbering is given up, and the stream goes on from the new
-    /// numbers, its losses asked for as before.
+    /// numbers, its losses asked for as before. For a second after the
+    /// restart, a far number within 3,000 behind or 100 ahead of the old
+    /// numbering's highest is a late packet of it (reordered behind the
+    /// first new ones), ignored: not a restart back; after that second, a
+    /// sender going back to its old numbering is followed as any restart.
     pub fn on_packet(&mut self, now: Instant, sequence: u16) -> bool {
         self.record(now, sequence, false)
     }
@@ -137,6 +145,12 @@ impl NackGenerator {
         if far && retransmission {
             return false;
         }
+        if far && self.left.late(now, sequence) {
+            // RFC 3550 A.1: a late packet of the numbering the sender left
+            // just before, not a restart back to it (the jitter buffer
+            // drops it as late).
+            return false;
+        }
         self.seq.unwrap(sequence);
         if far {
             if self.jump != Some(ext) {
@@ -148,7 +162,9 @@ impl NackGenerator {
             self.jump = None;
             if ext < high || ext - high > MAX_DROPOUT {
                 // RFC 3550 A.1: the sender restarted its numbers. Nothing
-                // of the old numbering is asked for across the jump.
+                // of the old numbering is asked for across the jump, and
+                // its late packets are not a restart back for a while.
+                self.left.restarted(now, high as u16);
                 self.given_up += self.missing.len() as u64;
                 self.missing.clear();
             }
@@ -817,6 +833,129 @@ mod tests {
             g.on_packet(t0, s);
         }
         assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![10_003]);
+    }
+
+    /// Feeds `seqs` to `g` one each 20 ms from `*at`, which it moves on.
+    fn feed(g: &mut NackGenerator, at: &mut Instant, seqs: impl IntoIterator<Item = u16>) {
+        for s in seqs {
+            g.on_packet(*at, s);
+            *at += 20 * MS;
+        }
+    }
+
+    /// RFC 3550 A.1: late packets of the numbering a sender left, in
+    /// order (two in order pass A.1's probation), reordered behind the
+    /// first packets of its new numbering (right after the two that
+    /// showed the restart, or ten packets on) and arriving within a
+    /// second of the restart, are not a restart back: the new numbering's
+    /// losses before and after them are asked for, nothing is given up,
+    /// and the late packets are not asked for.
+    #[test]
+    fn late_packets_of_the_numbering_left_within_a_second_are_not_a_restart_back() {
+        for after in [2, 10] {
+            let mut g = NackGenerator::new(NackConfig::default());
+            let t0 = Instant::now();
+            let mut at = t0;
+            feed(&mut g, &mut at, 40_000..40_010);
+            let new: Vec<u16> = (10_000..10_020u16)
+                .filter(|&s| s != 10_005 && s != 10_015)
+                .collect();
+            feed(&mut g, &mut at, new[..after].iter().copied());
+            feed(&mut g, &mut at, 40_010..40_013);
+            feed(&mut g, &mut at, new[after..].iter().copied());
+            let asked = g.poll_nack(at + 10 * MS, 100 * MS);
+            assert_eq!(asked, vec![10_005, 10_015], "late run after {after}");
+            assert_eq!(g.given_up(), 0, "late run after {after}");
+        }
+    }
+
+    /// As above, the numbering left ending at the 16-bit wrap: its late
+    /// packets past the wrap (0, 1, 2) are not a restart back either, and
+    /// give nothing more up.
+    #[test]
+    fn late_packets_of_the_numbering_left_across_the_wrap_are_not_a_restart_back() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        feed(&mut g, &mut at, 65_526..=65_535);
+        // 10,000 is ahead of 65,535 across the wrap: its gap is given up.
+        feed(&mut g, &mut at, (10_000..10_010).filter(|&s| s != 10_005));
+        let given_up = g.given_up();
+        feed(&mut g, &mut at, 0..3);
+        feed(&mut g, &mut at, (10_010..10_020).filter(|&s| s != 10_015));
+        assert_eq!(g.poll_nack(at + 10 * MS, 100 * MS), vec![10_005, 10_015]);
+        assert_eq!(g.given_up(), given_up);
+    }
+
+    /// RFC 3550 A.1 `init_seq`: a sender that restarts a second time,
+    /// within a second of the first restart, to a third numbering is
+    /// followed at once; late packets of both numberings it left, coming
+    /// after, are not a restart back: the third numbering's losses before
+    /// and after them are asked for, and nothing more is given up.
+    #[test]
+    fn a_second_restart_within_the_second_is_followed_and_both_numberings_left_are_late() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        feed(&mut g, &mut at, 40_000..40_010);
+        feed(&mut g, &mut at, 10_000..10_010);
+        feed(&mut g, &mut at, (20_000..20_010).filter(|&s| s != 20_005));
+        let given_up = g.given_up();
+        feed(&mut g, &mut at, [40_010, 40_011, 10_010, 10_011]);
+        feed(&mut g, &mut at, (20_010..20_030).filter(|&s| s != 20_025));
+        assert_eq!(g.poll_nack(at + 10 * MS, 100 * MS), vec![20_005, 20_025]);
+        assert_eq!(g.given_up(), given_up);
+    }
+
+    /// RFC 3550 A.1 `init_seq`: a sender that restarts its numbers twice,
+    /// the second time back near its first numbering (within 3,000 behind
+    /// its highest) more than a second after the first restart, is
+    /// followed there: the losses of its third numbering are asked for.
+    #[test]
+    fn a_second_restart_back_near_the_first_numbering_after_a_second_asks_for_its_losses() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        feed(&mut g, &mut at, 40_000..40_010);
+        // 1.2 s of the second numbering.
+        feed(&mut g, &mut at, 10_000..10_060);
+        feed(&mut g, &mut at, (38_000..39_500).filter(|&s| s != 39_400));
+        assert_eq!(g.poll_nack(at + 10 * MS, 100 * MS), vec![39_400]);
+    }
+
+    /// As above, the sender resuming the numbering it left (the numbers
+    /// just past its highest) across the 16-bit wrap: its losses are
+    /// asked for.
+    #[test]
+    fn a_sender_resuming_the_numbering_it_left_after_a_second_across_the_wrap_asks_for_its_losses()
+    {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        feed(&mut g, &mut at, 65_500..=65_530);
+        feed(&mut g, &mut at, 10_000..10_060);
+        let third = (65_531..=65_535).chain(0..1_000).filter(|&s| s != 900);
+        feed(&mut g, &mut at, third);
+        assert_eq!(g.poll_nack(at + 10 * MS, 100 * MS), vec![900]);
+    }
+
+    /// A sender that resumes the numbering it left within a second of
+    /// leaving it cannot be told from late packets of it: they are not
+    /// asked for until a second after the restart; then it is followed
+    /// as any restart (RFC 3550 A.1, two packets in order) and its losses
+    /// are asked for: never a stall for good.
+    #[test]
+    fn a_sender_resuming_the_numbering_it_left_within_a_second_has_its_losses_asked_for_after_it() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        feed(&mut g, &mut at, 40_000..40_010);
+        feed(&mut g, &mut at, 10_000..10_010);
+        // From 400 ms; the restart was taken at 220 ms. 40,030 is lost
+        // while its numbering is taken for late, 40,100 after.
+        let third = (40_010..40_200).filter(|&s| s != 40_030 && s != 40_100);
+        feed(&mut g, &mut at, third);
+        assert_eq!(g.poll_nack(at + 10 * MS, 100 * MS), vec![40_100]);
     }
 
     #[test]

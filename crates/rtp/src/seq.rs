@@ -1,5 +1,9 @@
 //! Sequence number unwrapping (RFC 3550 §A.1): 16-bit wire values into a
-//! 64-bit count that keeps growing across wraps.
+//! 64-bit count that keeps growing across wraps; the numberings a sender
+//! left when it restarted its numbers, whose late packets are not a
+//! restart back.
+
+use std::time::{Duration, Instant};
 
 /// Unwraps 16-bit sequence numbers against the highest one seen, taking
 /// the nearer candidate (a step of at most ±32767).
@@ -58,6 +62,90 @@ impl SeqUnwrapper {
     }
 }
 
+/// How long after a restart packets of the numbering the sender left are
+/// late (see [`LeftNumberings`]). They were sent before the restart, so
+/// they come within the network's reordering and delay variation of it
+/// (tens to a few hundred ms); a second is well beyond that and beyond
+/// the longest a jitter buffer waits for a packet (500 ms for video),
+/// and bounds how long a sender that goes back to the numbering it left
+/// waits to be followed. One time for the NACK generator and the jitter
+/// buffer, so that both judge the same packets alike.
+pub(crate) const LEFT_WINDOW: Duration = Duration::from_secs(1);
+
+/// How far behind and ahead of the highest number of a numbering left a
+/// late packet of it may be: what that numbering took as its own (RFC
+/// 3550 A.1 `MAX_DROPOUT` behind; ahead, the stray distance of the jitter
+/// buffer, what was in flight past the highest received).
+const LATE_BEHIND: i16 = 3000;
+const LATE_AHEAD: i16 = 100;
+
+/// The most numberings left remembered at once (restarts within
+/// [`LEFT_WINDOW`] of each other); a further restart forgets the oldest.
+const LEFT_KEPT: usize = 4;
+
+#[derive(Debug, Clone, Copy)]
+struct Left {
+    /// The highest number of the numbering left (moved on by its late
+    /// packets, as that numbering would have moved).
+    highest: u16,
+    /// When its late packets stop being late.
+    until: Instant,
+}
+
+/// The numberings a sender left at its restarts within the last
+/// [`LEFT_WINDOW`] (RFC 3550 A.1 `init_seq`). A.1's probation takes two
+/// in-order packets far from the stream for a restart, so two late
+/// packets of the numbering just left, reordered behind the first new
+/// ones, would switch the stream back to it (and the next new packets
+/// forward again), giving up what was held or awaited of the new one.
+/// Within the window, such packets are late; after it, a sender that goes
+/// back to its old numbering is followed as any restart.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeftNumberings {
+    left: [Option<Left>; LEFT_KEPT],
+}
+
+impl LeftNumberings {
+    /// The sender restarted its numbers at `now`, leaving the numbering
+    /// whose highest number received was `highest`.
+    pub(crate) fn restarted(&mut self, now: Instant, highest: u16) {
+        let entry = Left {
+            highest,
+            until: now + LEFT_WINDOW,
+        };
+        // A free place, or the one that ends first.
+        let slot = self.left.iter_mut().min_by_key(|l| l.map(|l| l.until));
+        if let Some(slot) = slot {
+            *slot = Some(entry);
+        }
+    }
+
+    /// Whether `seq`, arriving at `now` far from the stream's numbers, is
+    /// a late packet of a numbering left less than [`LEFT_WINDOW`] ago:
+    /// within 3,000 behind or 100 ahead of its highest number, which a
+    /// late packet ahead moves on (a run of them in order stays late).
+    /// Numberings left longer ago are forgotten.
+    pub(crate) fn late(&mut self, now: Instant, seq: u16) -> bool {
+        for slot in &mut self.left {
+            let Some(l) = slot.as_mut() else {
+                continue;
+            };
+            if now >= l.until {
+                *slot = None;
+                continue;
+            }
+            let d = seq.wrapping_sub(l.highest) as i16;
+            if (-LATE_BEHIND..=LATE_AHEAD).contains(&d) {
+                if d > 0 {
+                    l.highest = seq;
+                }
+                return true;
+            }
+        }
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +159,37 @@ mod tests {
         assert_eq!(u.unwrap(0), a + 2);
         assert_eq!(u.highest(), Some(a + 3));
         assert_eq!(u.peek(65530), a - 4);
+    }
+
+    /// A numbering left is late from 3,000 behind to 100 ahead of its
+    /// highest (moved on by a late packet ahead, across the wrap) for a
+    /// second after the restart; a fifth restart within the second
+    /// forgets the numbering left first.
+    #[test]
+    fn numberings_left_are_late_for_a_second_and_four_are_kept() {
+        let t0 = Instant::now();
+        let mut l = LeftNumberings::default();
+        l.restarted(t0, 65_500);
+        assert!(l.late(t0, 62_500), "3,000 behind");
+        assert!(!l.late(t0, 62_499));
+        assert!(l.late(t0, 64), "100 ahead, across the wrap");
+        assert!(l.late(t0, 164), "100 past the late packet ahead");
+        assert!(!l.late(t0, 265));
+        let ms = Duration::from_millis;
+        assert!(l.late(t0 + ms(999), 100));
+        assert!(!l.late(t0 + LEFT_WINDOW, 100), "forgotten after a second");
+        for (i, highest) in [10_000u16, 20_000, 30_000, 40_000, 50_000]
+            .into_iter()
+            .enumerate()
+        {
+            l.restarted(t0 + ms(i as u64), highest);
+        }
+        assert!(!l.late(t0, 10_000), "the first of five forgotten");
+        assert!(
+            [20_000, 30_000, 40_000, 50_000]
+                .iter()
+                .all(|&s| l.late(t0, s))
+        );
     }
 
     #[test]
