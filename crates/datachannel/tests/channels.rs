@@ -92,21 +92,28 @@ impl Pair {
                 moved = true;
             }
             self.drain();
-            if !moved {
-                // Give delayed SACKs and retransmissions their time.
-                let next = [self.a.poll_timeout(), self.b.poll_timeout()]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                match next {
-                    Some(t) if t <= self.now + horizon => {
-                        self.now = t.max(self.now);
-                        self.a.handle_timeout(self.now);
-                        self.b.handle_timeout(self.now);
-                    }
-                    _ => return,
-                }
+            // Give delayed SACKs and retransmissions their time.
+            if !moved && !self.run_next_timer_within(horizon) {
+                return;
             }
+        }
+    }
+
+    /// Moves time to the next timer of either side due within `horizon`
+    /// and runs both sides' timers; `false` if none is due by then.
+    fn run_next_timer_within(&mut self, horizon: Duration) -> bool {
+        let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(t) if t <= self.now + horizon => {
+                self.now = t.max(self.now);
+                self.a.handle_timeout(self.now);
+                self.b.handle_timeout(self.now);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -1265,23 +1272,44 @@ impl Pair {
                 let _ = self.a.handle_receive(self.now, &p);
             }
             self.drain();
-            if !moved {
-                let next = [self.a.poll_timeout(), self.b.poll_timeout()]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                // Up to RTO.max (10 s by default): the wait before a
-                // refused reset is asked again grows to it.
-                match next {
-                    Some(t) if t <= self.now + Duration::from_secs(10) => {
-                        self.now = t.max(self.now);
-                        self.a.handle_timeout(self.now);
-                        self.b.handle_timeout(self.now);
-                    }
-                    _ => return,
-                }
+            // Up to RTO.max (10 s by default): the wait before a refused
+            // reset is asked again grows to it.
+            if !moved && !self.run_next_timer_within(Duration::from_secs(10)) {
+                return;
             }
         }
+    }
+}
+
+/// The settings of a negotiated channel (RFC 8832 §6, no DCEP) on stream
+/// `id`.
+fn negotiated(id: u16) -> DataChannelInit {
+    DataChannelInit {
+        negotiated: true,
+        id: Some(id),
+        ..DataChannelInit::default()
+    }
+}
+
+/// A negotiated channel (RFC 8832 §6, no DCEP) with stream id `id` made
+/// on both sides and run until quiet: (`a`'s, `b`'s).
+fn negotiated_on_both_sides(p: &mut Pair, label: &str, id: u16) -> (ChannelId, ChannelId) {
+    let init = negotiated(id);
+    let a_ch = p.a.create(p.now, label, init.clone()).unwrap();
+    let b_ch = p.b.create(p.now, label, init).unwrap();
+    p.pump();
+    (a_ch, b_ch)
+}
+
+impl Pair {
+    /// `a` closes `a_ch` while the peer keeps its end `b_ch` open, sends on
+    /// it (so that `b`'s header is known when `a`'s request goes), and
+    /// refuses every reset `a` asks for (RFC 6525 §4.4 Denied): `a` gives
+    /// the channel up in the end.
+    fn a_closes_while_the_peer_refuses_the_reset(&mut self, a_ch: ChannelId, b_ch: ChannelId) {
+        self.b.send(self.now, b_ch, b"hi", false).unwrap();
+        self.a.close(self.now, a_ch).unwrap();
+        self.pump_denying_a_resets();
     }
 }
 
@@ -1293,14 +1321,7 @@ impl Pair {
 #[test]
 fn a_closing_channel_closes_on_the_peers_reset_of_every_stream() {
     let mut p = Pair::new();
-    let init = DataChannelInit {
-        negotiated: true,
-        id: Some(0),
-        ..DataChannelInit::default()
-    };
-    let a_ch = p.a.create(p.now, "quiet peer", init.clone()).unwrap();
-    let b_ch = p.b.create(p.now, "quiet peer", init).unwrap();
-    p.pump();
+    let (a_ch, b_ch) = negotiated_on_both_sides(&mut p, "quiet peer", 0);
     p.a.send(p.now, a_ch, b"only a speaks", false).unwrap();
     p.pump();
     p.a.close(p.now, a_ch).unwrap();
@@ -1329,18 +1350,8 @@ fn a_closing_channel_closes_on_the_peers_reset_of_every_stream() {
 #[test]
 fn a_stream_whose_reset_was_refused_is_not_reused_while_the_peer_uses_it() {
     let mut p = Pair::new();
-    let init = DataChannelInit {
-        negotiated: true,
-        id: Some(0),
-        ..DataChannelInit::default()
-    };
-    let a_old = p.a.create(p.now, "old", init.clone()).unwrap();
-    let b_old = p.b.create(p.now, "old", init.clone()).unwrap();
-    p.pump();
-    // b has a packet to send, so its header is known when a's request goes.
-    p.b.send(p.now, b_old, b"hi", false).unwrap();
-    p.a.close(p.now, a_old).unwrap();
-    p.pump_denying_a_resets();
+    let (a_old, b_old) = negotiated_on_both_sides(&mut p, "old", 0);
+    p.a_closes_while_the_peer_refuses_the_reset(a_old, b_old);
     assert!(
         p.a_events.contains(&Event::Closed(a_old)),
         "given up after the refusals: {:?}",
@@ -1351,7 +1362,7 @@ fn a_stream_whose_reset_was_refused_is_not_reused_while_the_peer_uses_it() {
         Some(DataChannelState::Open),
         "the peer never reset its side"
     );
-    let new = p.a.create(p.now, "new", init);
+    let new = p.a.create(p.now, "new", negotiated(0));
     p.pump();
     p.b.send(p.now, b_old, b"for the old channel", false)
         .unwrap();
@@ -1385,9 +1396,7 @@ fn a_stream_whose_reset_was_refused_is_not_given_to_a_new_in_band_channel() {
             .unwrap();
     p.pump();
     let b_old = p.b_incoming(0);
-    p.b.send(p.now, b_old, b"hi", false).unwrap();
-    p.a.close(p.now, a_old).unwrap();
-    p.pump_denying_a_resets();
+    p.a_closes_while_the_peer_refuses_the_reset(a_old, b_old);
     assert!(
         p.a_events.contains(&Event::Closed(a_old)),
         "{:?}",
@@ -1431,9 +1440,7 @@ fn a_peer_open_on_a_retired_stream_is_refused_by_resetting_the_stream() {
     p.pump();
     let s = stream(&p.b, b_old);
     let a_old = incoming(&p.a_events, &p.a, s);
-    p.b.send(p.now, b_old, b"hi", false).unwrap();
-    p.a.close(p.now, a_old).unwrap();
-    p.pump_denying_a_resets();
+    p.a_closes_while_the_peer_refuses_the_reset(a_old, b_old);
     assert!(
         p.a_events.contains(&Event::Closed(a_old)),
         "{:?}",
@@ -1465,19 +1472,13 @@ fn a_peer_open_on_a_retired_stream_is_refused_by_resetting_the_stream() {
 #[test]
 fn the_peers_later_reset_of_a_retired_stream_is_answered() {
     let mut p = Pair::new();
-    let init = DataChannelInit {
-        negotiated: true,
-        id: Some(0),
-        ..DataChannelInit::default()
-    };
-    let a_old = p.a.create(p.now, "old", init.clone()).unwrap();
-    let b_old = p.b.create(p.now, "old", init.clone()).unwrap();
-    p.pump();
-    p.b.send(p.now, b_old, b"hi", false).unwrap();
-    p.a.close(p.now, a_old).unwrap();
-    p.pump_denying_a_resets();
+    let (a_old, b_old) = negotiated_on_both_sides(&mut p, "old", 0);
+    p.a_closes_while_the_peer_refuses_the_reset(a_old, b_old);
     assert!(p.a_events.contains(&Event::Closed(a_old)));
-    assert_eq!(p.a.create(p.now, "new", init), Err(Error::IdRetired(0)));
+    assert_eq!(
+        p.a.create(p.now, "new", negotiated(0)),
+        Err(Error::IdRetired(0))
+    );
     // The peer now closes its side of stream 0.
     p.b.close(p.now, b_old).unwrap();
     let mut buf = Vec::new();
@@ -1545,15 +1546,12 @@ fn the_peers_reset_of_every_stream_spares_a_channel_it_did_not_know() {
 #[test]
 fn the_peers_incoming_reset_of_every_stream_closes_the_open_channels() {
     let mut p = Pair::new();
-    let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let (id, peer) = open_channel_with_raw_peer(&mut p);
     let b_ch = p.b_incoming(stream(&p.a, id));
     assert_eq!(p.a.send(p.now, id, b"before the request", false), Ok(()));
     // The peer's first request: its sequence number is its initial TSN,
     // that of its first DATA chunk (the ACK). No stream listed: every one.
-    let mut packet = header;
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
+    p.a_receives_from_raw_peer(&peer, &[incoming_reset_chunk(peer.isn, &[])]);
     assert_eq!(
         p.a.channel(id).map(|c| c.ready_state),
         Some(DataChannelState::Closing)
@@ -1602,9 +1600,62 @@ fn incoming_reset_chunk(seq: u32, streams: &[u16]) -> Vec<u8> {
     c
 }
 
-/// Opens channel `c` from `a`, returns it with `b`'s packet header and
-/// initial TSN (its first RE-CONFIG request sequence number, RFC 6525 §5.1.1).
-fn open_channel_with_raw_peer(p: &mut Pair) -> (ChannelId, Vec<u8>, u32) {
+/// The peer `b`, played by hand in its name: its packet header and initial
+/// TSN (its first RE-CONFIG request sequence number, RFC 6525 §5.1.1).
+struct RawPeer {
+    header: Vec<u8>,
+    isn: u32,
+}
+
+impl Pair {
+    /// `a` receives one packet of `chunks` from the raw peer, and takes it.
+    fn a_receives_from_raw_peer(&mut self, peer: &RawPeer, chunks: &[Vec<u8>]) {
+        let mut packet = peer.header.clone();
+        for c in chunks {
+            packet.extend_from_slice(c);
+        }
+        seal(&mut packet);
+        self.a.handle_receive(self.now, &packet).unwrap();
+    }
+
+    /// The packets `a` sends now (the peer does not get them).
+    fn a_sends(&mut self) -> Vec<Vec<u8>> {
+        let mut buf = Vec::new();
+        let mut sent = Vec::new();
+        while self.a.poll_transmit(self.now, &mut buf).is_some() {
+            sent.push(buf.clone());
+        }
+        sent
+    }
+}
+
+/// The Outgoing SSN Reset Request sequence numbers (RFC 6525 §4.1) in
+/// `packets`.
+fn reset_requests_in(packets: &[Vec<u8>]) -> Vec<u32> {
+    packets.iter().flat_map(|p| reset_requests(p)).collect()
+}
+
+/// Whether `packets` carry a DATA or I-DATA chunk (RFC 9260 §3.3.1, RFC
+/// 8260 §2.1).
+fn carry_data(packets: &[Vec<u8>]) -> bool {
+    packets
+        .iter()
+        .any(|p| chunks(p).into_iter().any(|c| c[0] == 0 || c[0] == 64))
+}
+
+/// Whether `packets` carry a DATA or I-DATA chunk whose payload ends with
+/// `tail`.
+fn carry_data_ending_with(packets: &[Vec<u8>], tail: &[u8]) -> bool {
+    packets.iter().any(|p| {
+        chunks(p)
+            .into_iter()
+            .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(tail))
+    })
+}
+
+/// Opens channel `c` from `a`, returns it with the peer `b` to be played
+/// by hand from then on.
+fn open_channel_with_raw_peer(p: &mut Pair) -> (ChannelId, RawPeer) {
     let id = p.a.create(p.now, "c", DataChannelInit::default()).unwrap();
     let mut buf = Vec::new();
     let (mut b_isn, mut header) = (None, None);
@@ -1623,11 +1674,11 @@ fn open_channel_with_raw_peer(p: &mut Pair) -> (ChannelId, Vec<u8>, u32) {
         }
         p.drain();
     }
-    (
-        id,
-        header.expect("b sent a packet"),
-        b_isn.expect("b sent DATA"),
-    )
+    let peer = RawPeer {
+        header: header.expect("b sent a packet"),
+        isn: b_isn.expect("b sent DATA"),
+    };
+    (id, peer)
 }
 
 /// A RE-CONFIG chunk (RFC 6525 §3.1) with an Outgoing SSN Reset Request
@@ -1662,13 +1713,10 @@ fn outgoing_reset_chunk(seq: u32, last_tsn: u32, streams: &[u16]) -> Vec<u8> {
 #[test]
 fn the_peers_incoming_reset_request_closes_the_channel_after_its_queued_messages() {
     let mut p = Pair::new();
-    let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let (id, peer) = open_channel_with_raw_peer(&mut p);
     let s = stream(&p.a, id);
     assert_eq!(p.a.send(p.now, id, b"before", false), Ok(()));
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
+    p.a_receives_from_raw_peer(&peer, &[incoming_reset_chunk(peer.isn, &[s])]);
     p.drain();
     assert_eq!(
         p.a.channel(id).map(|c| c.ready_state),
@@ -1698,11 +1746,13 @@ fn the_peers_incoming_reset_request_closes_the_channel_after_its_queued_messages
     assert_eq!(sent, ["before", "reset"]);
     // The peer performs our reset, and resets its side in turn: its last
     // TSN is that of its only DATA chunk, the ACK.
-    let mut q = header.clone();
-    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
-    q.extend_from_slice(&outgoing_reset_chunk(b_isn.wrapping_add(1), b_isn, &[s]));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(
+        &peer,
+        &[
+            reconfig_response_chunk(seqs[0], 1),
+            outgoing_reset_chunk(peer.isn.wrapping_add(1), peer.isn, &[s]),
+        ],
+    );
     p.drain();
     assert!(p.a_events.contains(&Event::Closed(id)), "{:?}", p.a_events);
 }
@@ -1717,13 +1767,10 @@ fn the_peers_incoming_reset_request_closes_the_channel_after_its_queued_messages
 #[test]
 fn a_message_sent_while_the_peers_reset_request_waits_unseen_is_refused_not_lost() {
     let mut p = Pair::new();
-    let (id, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let (id, peer) = open_channel_with_raw_peer(&mut p);
     let s = stream(&p.a, id);
     p.a.set_receive_paused(p.now, true);
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
+    p.a_receives_from_raw_peer(&peer, &[incoming_reset_chunk(peer.isn, &[s])]);
     assert_eq!(
         p.a.channel(id).map(|c| c.ready_state),
         Some(DataChannelState::Open),
@@ -1735,24 +1782,61 @@ fn a_message_sent_while_the_peers_reset_request_waits_unseen_is_refused_not_lost
     );
     p.a.set_receive_paused(p.now, false);
     p.drain();
-    let mut buf = Vec::new();
-    let mut seqs = Vec::new();
-    let mut data_sent = false;
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        data_sent |= chunks(&buf).into_iter().any(|c| c[0] == 0 || c[0] == 64);
-        seqs.extend(reset_requests(&buf));
-    }
+    let sent = p.a_sends();
+    let data_sent = carry_data(&sent);
+    let seqs = reset_requests_in(&sent);
     assert!(!data_sent, "nothing goes on the stream being reset");
     assert_eq!(seqs.len(), 1, "our reset, at the peer's request");
     // The peer performs it and resets its side in turn (RFC 8831 §6.7).
-    let mut q = header;
-    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
-    q.extend_from_slice(&outgoing_reset_chunk(b_isn.wrapping_add(1), b_isn, &[s]));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(
+        &peer,
+        &[
+            reconfig_response_chunk(seqs[0], 1),
+            outgoing_reset_chunk(peer.isn.wrapping_add(1), peer.isn, &[s]),
+        ],
+    );
     p.drain();
     assert!(p.a_events.contains(&Event::Closed(id)), "{:?}", p.a_events);
     assert_eq!(p.a.stats().held_messages_dropped, 0);
+}
+
+/// A negotiated channel put on a stream after the raw peer asked for that
+/// stream's reset (RFC 6525 §4.2) when no channel used it: `a` has sent
+/// its own reset of the stream, which holds the channel's messages until
+/// it completes (§5.2.3).
+struct LateChannel {
+    peer: RawPeer,
+    /// The stream, 8.
+    s: u16,
+    id: ChannelId,
+    /// The sequence number of `a`'s reset of `s`, at the peer's request.
+    our_reset: u32,
+}
+
+/// A connected pair whose `b` is played by hand from then on, with a
+/// [`LateChannel`] "late" on `a`.
+fn channel_on_a_stream_the_peer_asked_to_reset() -> (Pair, LateChannel) {
+    let mut p = Pair::new();
+    let (_, peer) = open_channel_with_raw_peer(&mut p);
+    // A stream no channel uses yet; the peer asks for its reset.
+    let s = 8;
+    p.a_receives_from_raw_peer(&peer, &[incoming_reset_chunk(peer.isn, &[s])]);
+    p.drain();
+    let seqs = reset_requests_in(&p.a_sends());
+    assert_eq!(
+        seqs.len(),
+        1,
+        "our reset of stream {s}, at the peer's request"
+    );
+    let id = p.a.create(p.now, "late", negotiated(s)).unwrap();
+    p.drain();
+    let late = LateChannel {
+        peer,
+        s,
+        id,
+        our_reset: seqs[0],
+    };
+    (p, late)
 }
 
 /// A channel put on a stream whose reset the peer asked for before the
@@ -1764,32 +1848,8 @@ fn a_message_sent_while_the_peers_reset_request_waits_unseen_is_refused_not_lost
 /// without a word when the channel closes.
 #[test]
 fn a_held_message_the_peers_second_reset_request_makes_unsendable_is_counted() {
-    let mut p = Pair::new();
-    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
-    // A stream no channel uses yet; the peer asks for its reset.
-    let s = 8;
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
-    p.drain();
-    let mut buf = Vec::new();
-    let mut seqs = Vec::new();
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        seqs.extend(reset_requests(&buf));
-    }
-    assert_eq!(
-        seqs.len(),
-        1,
-        "our reset of stream {s}, at the peer's request"
-    );
-    let init = DataChannelInit {
-        negotiated: true,
-        id: Some(s),
-        ..DataChannelInit::default()
-    };
-    let id = p.a.create(p.now, "late", init).unwrap();
-    p.drain();
+    let (mut p, late) = channel_on_a_stream_the_peer_asked_to_reset();
+    let (peer, s, id) = (&late.peer, late.s, late.id);
     assert_eq!(
         p.a.channel(id).map(|c| c.ready_state),
         Some(DataChannelState::Open)
@@ -1801,11 +1861,13 @@ fn a_held_message_the_peers_second_reset_request_makes_unsendable_is_counted() {
     );
     // The peer performs our reset, then asks for the stream's reset again.
     p.a.set_receive_paused(p.now, true);
-    let mut q = header.clone();
-    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
-    q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(
+        peer,
+        &[
+            reconfig_response_chunk(late.our_reset, 1),
+            incoming_reset_chunk(peer.isn.wrapping_add(1), &[s]),
+        ],
+    );
     p.a.set_receive_paused(p.now, false);
     p.drain();
     assert_eq!(
@@ -1814,25 +1876,21 @@ fn a_held_message_the_peers_second_reset_request_makes_unsendable_is_counted() {
         "{:?}",
         p.a_events
     );
-    let mut held_sent = false;
-    let mut seqs = Vec::new();
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        held_sent |= chunks(&buf)
-            .into_iter()
-            .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(b"held"));
-        seqs.extend(reset_requests(&buf));
-    }
+    let sent = p.a_sends();
     assert!(
-        !held_sent,
+        !carry_data_ending_with(&sent, b"held"),
         "nothing goes after the reset the peer asked for"
     );
     assert_eq!(p.a.stats().held_messages_dropped, 1);
+    let seqs = reset_requests_in(&sent);
     assert_eq!(seqs.len(), 1, "our reset, at the peer's second request");
-    let mut q = header;
-    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
-    q.extend_from_slice(&outgoing_reset_chunk(b_isn.wrapping_add(2), b_isn, &[s]));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(
+        peer,
+        &[
+            reconfig_response_chunk(seqs[0], 1),
+            outgoing_reset_chunk(peer.isn.wrapping_add(2), peer.isn, &[s]),
+        ],
+    );
     p.drain();
     assert!(p.a_events.contains(&Event::Closed(id)), "{:?}", p.a_events);
 }
@@ -1899,53 +1957,25 @@ impl Pair {
 /// for closed (and may reuse it for its next channel).
 #[test]
 fn a_held_message_does_not_go_after_the_peers_second_reset_performed_unseen() {
-    let mut p = Pair::new();
-    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
-    let s = 8;
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
-    p.drain();
-    let mut buf = Vec::new();
-    let mut seqs = Vec::new();
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        seqs.extend(reset_requests(&buf));
-    }
-    assert_eq!(seqs.len(), 1);
-    let init = DataChannelInit {
-        negotiated: true,
-        id: Some(s),
-        ..DataChannelInit::default()
-    };
-    let id = p.a.create(p.now, "late", init).unwrap();
-    p.drain();
+    let (mut p, late) = channel_on_a_stream_the_peer_asked_to_reset();
+    let (peer, s, id) = (&late.peer, late.s, late.id);
     assert_eq!(p.a.send(p.now, id, b"held", false), Ok(()));
     p.a.set_receive_paused(p.now, true);
     // The peer performs our first reset and asks for a second one.
-    let mut q = header.clone();
-    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
-    q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
-    let mut second = Vec::new();
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        second.extend(reset_requests(&buf));
-    }
+    p.a_receives_from_raw_peer(
+        peer,
+        &[
+            reconfig_response_chunk(late.our_reset, 1),
+            incoming_reset_chunk(peer.isn.wrapping_add(1), &[s]),
+        ],
+    );
+    let second = reset_requests_in(&p.a_sends());
     assert_eq!(second.len(), 1, "our second reset, at the peer's request");
     // ... and performs the second one too, still unseen by the engine.
-    let mut q = header.clone();
-    q.extend_from_slice(&reconfig_response_chunk(second[0], 1));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(peer, &[reconfig_response_chunk(second[0], 1)]);
     p.a.set_receive_paused(p.now, false);
     p.drain();
-    let mut held_sent = false;
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        held_sent |= chunks(&buf)
-            .into_iter()
-            .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(b"held"));
-    }
+    let held_sent = carry_data_ending_with(&p.a_sends(), b"held");
     assert!(
         !held_sent,
         "the held message went on stream {s} after the peer's second reset; events {:?}",
@@ -1963,41 +1993,19 @@ fn a_held_message_does_not_go_after_the_peers_second_reset_performed_unseen() {
 /// for the first request, which SCTP has performed already.
 #[test]
 fn a_send_is_refused_while_a_second_peer_reset_request_waits_unseen() {
-    let mut p = Pair::new();
-    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
-    let s = 8;
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
-    p.drain();
-    let mut buf = Vec::new();
-    let mut seqs = Vec::new();
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        seqs.extend(reset_requests(&buf));
-    }
-    assert_eq!(seqs.len(), 1);
-    let init = DataChannelInit {
-        negotiated: true,
-        id: Some(s),
-        ..DataChannelInit::default()
-    };
-    let id = p.a.create(p.now, "late", init).unwrap();
-    p.drain();
+    let (mut p, late) = channel_on_a_stream_the_peer_asked_to_reset();
+    let (peer, s, id) = (&late.peer, late.s, late.id);
     p.a.set_receive_paused(p.now, true);
-    let mut q = header.clone();
-    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(peer, &[reconfig_response_chunk(late.our_reset, 1)]);
     assert_eq!(
         p.a.send(p.now, id, b"first", false),
         Ok(()),
         "the first reset is done: the stream takes messages"
     );
-    let mut q = header.clone();
-    q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(
+        peer,
+        &[incoming_reset_chunk(peer.isn.wrapping_add(1), &[s])],
+    );
     assert_eq!(
         p.a.send(p.now, id, b"after the second request", false),
         Err(Error::NotOpen(id))
@@ -2012,15 +2020,12 @@ fn a_send_is_refused_while_a_second_peer_reset_request_waits_unseen() {
 #[test]
 fn an_in_band_channel_on_a_stream_with_an_unseen_peer_reset_opens() {
     let mut p = Pair::new();
-    let (first, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let (first, peer) = open_channel_with_raw_peer(&mut p);
     // The next stream `a` gives an in-band channel (round robin, RFC 8832
     // §6 parity).
     let s = stream(&p.a, first) + 2;
     p.a.set_receive_paused(p.now, true);
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
+    p.a_receives_from_raw_peer(&peer, &[incoming_reset_chunk(peer.isn, &[s])]);
     let id =
         p.a.create(p.now, "next", DataChannelInit::default())
             .unwrap();
@@ -2040,34 +2045,17 @@ fn an_in_band_channel_on_a_stream_with_an_unseen_peer_reset_opens() {
 /// 8831 §6.7: the second request is the peer closing the channel).
 #[test]
 fn a_send_behind_a_held_message_is_refused_while_a_second_peer_reset_request_waits_unseen() {
-    let mut p = Pair::new();
-    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
-    let s = 8;
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
-    p.drain();
-    let mut buf = Vec::new();
-    let mut seqs = Vec::new();
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        seqs.extend(reset_requests(&buf));
-    }
-    assert_eq!(seqs.len(), 1);
-    let init = DataChannelInit {
-        negotiated: true,
-        id: Some(s),
-        ..DataChannelInit::default()
-    };
-    let id = p.a.create(p.now, "late", init).unwrap();
-    p.drain();
+    let (mut p, late) = channel_on_a_stream_the_peer_asked_to_reset();
+    let (peer, s, id) = (&late.peer, late.s, late.id);
     assert_eq!(p.a.send(p.now, id, b"held", false), Ok(()));
     p.a.set_receive_paused(p.now, true);
-    let mut q = header.clone();
-    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
-    q.extend_from_slice(&incoming_reset_chunk(b_isn.wrapping_add(1), &[s]));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(
+        peer,
+        &[
+            reconfig_response_chunk(late.our_reset, 1),
+            incoming_reset_chunk(peer.isn.wrapping_add(1), &[s]),
+        ],
+    );
     assert_eq!(
         p.a.send(p.now, id, b"after the second request", false),
         Err(Error::NotOpen(id))
@@ -2080,21 +2068,8 @@ fn a_send_behind_a_held_message_is_refused_while_a_second_peer_reset_request_wai
 /// `Stats::held_messages_dropped`, as one dropped at release is.
 #[test]
 fn a_held_message_dropped_when_the_transport_closes_is_counted() {
-    let mut p = Pair::new();
-    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
-    let s = 8;
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
-    p.drain();
-    let init = DataChannelInit {
-        negotiated: true,
-        id: Some(s),
-        ..DataChannelInit::default()
-    };
-    let id = p.a.create(p.now, "late", init).unwrap();
-    p.drain();
+    let (mut p, late) = channel_on_a_stream_the_peer_asked_to_reset();
+    let id = late.id;
     assert_eq!(p.a.send(p.now, id, b"held", false), Ok(()));
     assert_eq!(p.a.buffered_amount(id), 4, "held, not sent");
     p.a.handle_transport_close(p.now);
@@ -2115,7 +2090,7 @@ fn a_held_message_dropped_when_the_transport_closes_is_counted() {
 #[test]
 fn a_peer_reset_request_after_the_peers_open_closes_its_channel() {
     let mut p = Pair::new();
-    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let (_, peer) = open_channel_with_raw_peer(&mut p);
     p.a.set_receive_paused(p.now, true);
     let theirs =
         p.b.create(p.now, "theirs", DataChannelInit::default())
@@ -2125,13 +2100,16 @@ fn a_peer_reset_request_after_the_peers_open_closes_its_channel() {
     while p.b.poll_transmit(p.now, &mut buf).is_some() {
         let _ = p.a.handle_receive(p.now, &buf);
     }
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
+    p.a_receives_from_raw_peer(&peer, &[incoming_reset_chunk(peer.isn, &[s])]);
     p.a.set_receive_paused(p.now, false);
     p.drain();
     let id = incoming(&p.a_events, &p.a, s);
+    assert_closed_by_the_peer(&mut p, id);
+}
+
+/// Channel `id` of `a`'s is closing, the peer's closing of it, and
+/// refuses `send()` (RFC 8831 §6.7).
+fn assert_closed_by_the_peer(p: &mut Pair, id: ChannelId) {
     assert_eq!(
         p.a.channel(id).map(|c| c.ready_state),
         Some(DataChannelState::Closing),
@@ -2149,7 +2127,7 @@ fn a_peer_reset_request_after_the_peers_open_closes_its_channel() {
 #[test]
 fn a_peer_reset_request_bundled_with_the_peers_open_closes_its_channel() {
     let mut p = Pair::new();
-    let (_, header, b_isn) = open_channel_with_raw_peer(&mut p);
+    let (_, peer) = open_channel_with_raw_peer(&mut p);
     let theirs =
         p.b.create(p.now, "theirs", DataChannelInit::default())
             .unwrap();
@@ -2158,22 +2136,13 @@ fn a_peer_reset_request_bundled_with_the_peers_open_closes_its_channel() {
     assert!(p.b.poll_transmit(p.now, &mut buf).is_some());
     assert!(p.b.poll_transmit(p.now, &mut Vec::new()).is_none());
     let mut packet = buf.clone();
-    assert_eq!(packet[..8], header[..8]);
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
+    assert_eq!(packet[..8], peer.header[..8]);
+    packet.extend_from_slice(&incoming_reset_chunk(peer.isn, &[s]));
     seal(&mut packet);
     p.a.handle_receive(p.now, &packet).unwrap();
     p.drain();
     let id = incoming(&p.a_events, &p.a, s);
-    assert_eq!(
-        p.a.channel(id).map(|c| c.ready_state),
-        Some(DataChannelState::Closing),
-        "events {:?}",
-        p.a_events
-    );
-    assert_eq!(
-        p.a.send(p.now, id, b"after", false),
-        Err(Error::NotOpen(id))
-    );
+    assert_closed_by_the_peer(&mut p, id);
 }
 
 /// (The re-record in `open_pending`.) An in-band channel given its
@@ -2210,7 +2179,10 @@ fn a_peer_reset_request_before_our_open_does_not_close_a_channel_made_before_con
             let _ = p.a.handle_receive(p.now, &buf);
         }
     }
-    let (header, b_isn) = (header.unwrap(), b_isn.unwrap());
+    let peer = RawPeer {
+        header: header.unwrap(),
+        isn: b_isn.unwrap(),
+    };
     assert_eq!(
         p.a.association().map(|a| a.state()),
         Some(ferrtc_sctp::AssociationState::Established)
@@ -2219,10 +2191,7 @@ fn a_peer_reset_request_before_our_open_does_not_close_a_channel_made_before_con
         p.a.channel(id).map(|c| c.ready_state),
         Some(DataChannelState::Connecting)
     );
-    let mut packet = header.clone();
-    packet.extend_from_slice(&incoming_reset_chunk(b_isn, &[s]));
-    seal(&mut packet);
-    p.a.handle_receive(p.now, &packet).unwrap();
+    p.a_receives_from_raw_peer(&peer, &[incoming_reset_chunk(peer.isn, &[s])]);
     p.a.set_receive_paused(p.now, false);
     p.drain();
     assert_eq!(
@@ -2231,25 +2200,14 @@ fn a_peer_reset_request_before_our_open_does_not_close_a_channel_made_before_con
         "events {:?}",
         p.a_events
     );
-    let mut seqs = Vec::new();
-    let mut data_sent = false;
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        data_sent |= chunks(&buf).into_iter().any(|c| c[0] == 0 || c[0] == 64);
-        seqs.extend(reset_requests(&buf));
-    }
+    let sent = p.a_sends();
+    let data_sent = carry_data(&sent);
+    let seqs = reset_requests_in(&sent);
     assert!(!data_sent, "the OPEN waits for the reset");
     assert_eq!(seqs.len(), 1);
-    let mut q = header;
-    q.extend_from_slice(&reconfig_response_chunk(seqs[0], 1));
-    seal(&mut q);
-    p.a.handle_receive(p.now, &q).unwrap();
+    p.a_receives_from_raw_peer(&peer, &[reconfig_response_chunk(seqs[0], 1)]);
     p.drain();
-    let mut open_sent = false;
-    while p.a.poll_transmit(p.now, &mut buf).is_some() {
-        open_sent |= chunks(&buf)
-            .into_iter()
-            .any(|c| (c[0] == 0 || c[0] == 64) && c.ends_with(b"early"));
-    }
+    let open_sent = carry_data_ending_with(&p.a_sends(), b"early");
     assert!(open_sent, "events {:?}", p.a_events);
     assert_eq!(
         p.a.channel(id).map(|c| c.ready_state),
