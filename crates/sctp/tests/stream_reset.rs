@@ -194,27 +194,48 @@ fn incoming_reset_param(seq: u32, streams: &[u16]) -> Vec<u8> {
     p
 }
 
-/// The Re-configuration Response Parameters (RFC 6525 §4.4) in a packet.
-fn reconfig_responses(packet: &[u8]) -> Vec<(u32, u32)> {
+/// The parameters of the RE-CONFIG chunks (RFC 6525 §3.1) in a packet,
+/// each cut to its length (no padding), with its type.
+fn reconfig_params(packet: &[u8]) -> Vec<(u16, &[u8])> {
     let mut out = Vec::new();
     let mut rest = &packet[12..];
     while rest.len() >= 4 {
         let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
         if rest[0] == RE_CONFIG {
             let mut params = &rest[4..len];
-            while params.len() >= 12 {
+            while params.len() >= 8 {
                 let plen = u16::from_be_bytes([params[2], params[3]]) as usize;
-                if u16::from_be_bytes([params[0], params[1]]) == 16 {
-                    let seq = u32::from_be_bytes(params[4..8].try_into().unwrap());
-                    let result = u32::from_be_bytes(params[8..12].try_into().unwrap());
-                    out.push((seq, result));
-                }
-                params = &params[((plen + 3) & !3).min(params.len())..];
+                let ty = u16::from_be_bytes([params[0], params[1]]);
+                out.push((ty, &params[..plen.min(params.len())]));
+                params = &params[((plen.max(4) + 3) & !3).min(params.len())..];
             }
         }
         rest = &rest[((len + 3) & !3).min(rest.len())..];
     }
     out
+}
+
+/// The Outgoing SSN Reset Request parameters (RFC 6525 §4.1, type 13) in a
+/// packet.
+fn outgoing_reset_params(packet: &[u8]) -> Vec<&[u8]> {
+    reconfig_params(packet)
+        .into_iter()
+        .filter(|&(ty, p)| ty == 13 && p.len() >= 16)
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// The Re-configuration Response Parameters (RFC 6525 §4.4) in a packet.
+fn reconfig_responses(packet: &[u8]) -> Vec<(u32, u32)> {
+    reconfig_params(packet)
+        .into_iter()
+        .filter(|&(ty, p)| ty == 16 && p.len() >= 12)
+        .map(|(_, p)| {
+            let seq = u32::from_be_bytes(p[4..8].try_into().unwrap());
+            let result = u32::from_be_bytes(p[8..12].try_into().unwrap());
+            (seq, result)
+        })
+        .collect()
 }
 
 /// What `b` tells its application, in order: `"m:<payload>"` for a
@@ -747,27 +768,15 @@ fn an_old_use_entry_with_only_a_later_next_use_fragment_held_skips_nothing_idata
 /// The Outgoing SSN Reset Request parameters (RFC 6525 §4.1) in a packet:
 /// their stream lists.
 fn outgoing_reset_requests(packet: &[u8]) -> Vec<Vec<u16>> {
-    let mut out = Vec::new();
-    let mut rest = &packet[12..];
-    while rest.len() >= 4 {
-        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
-        if rest[0] == RE_CONFIG {
-            let mut params = &rest[4..len];
-            while params.len() >= 16 {
-                let plen = u16::from_be_bytes([params[2], params[3]]) as usize;
-                if u16::from_be_bytes([params[0], params[1]]) == 13 {
-                    let streams = params[16..plen]
-                        .chunks_exact(2)
-                        .map(|s| u16::from_be_bytes([s[0], s[1]]))
-                        .collect();
-                    out.push(streams);
-                }
-                params = &params[((plen + 3) & !3).min(params.len())..];
-            }
-        }
-        rest = &rest[((len + 3) & !3).min(rest.len())..];
-    }
-    out
+    outgoing_reset_params(packet)
+        .into_iter()
+        .map(|p| {
+            p[16..]
+                .chunks_exact(2)
+                .map(|s| u16::from_be_bytes([s[0], s[1]]))
+                .collect()
+        })
+        .collect()
 }
 
 /// An Incoming SSN Reset Request (RFC 6525 §4.2) asks us to reset our
@@ -892,23 +901,29 @@ fn a_retransmitted_add_incoming_streams_request_gets_the_same_answer() {
 /// The Outgoing SSN Reset Requests (RFC 6525 §4.1) in a packet: their
 /// Re-configuration Request Sequence Numbers.
 fn outgoing_reset_request_seqs(packet: &[u8]) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut rest = &packet[12..];
-    while rest.len() >= 4 {
-        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
-        if rest[0] == RE_CONFIG {
-            let mut params = &rest[4..len];
-            while params.len() >= 16 {
-                let plen = u16::from_be_bytes([params[2], params[3]]) as usize;
-                if u16::from_be_bytes([params[0], params[1]]) == 13 {
-                    out.push(u32::from_be_bytes(params[4..8].try_into().unwrap()));
-                }
-                params = &params[((plen + 3) & !3).min(params.len())..];
-            }
-        }
-        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    outgoing_reset_params(packet)
+        .into_iter()
+        .map(|p| u32::from_be_bytes(p[4..8].try_into().unwrap()))
+        .collect()
+}
+
+/// The sequence numbers of the Outgoing SSN Reset Requests (RFC 6525
+/// §4.1) `b` sends now (the peer gets none of its packets).
+fn reset_requests_sent(b: &mut Association, now: Instant) -> Vec<u32> {
+    let mut buf = Vec::new();
+    let mut seqs = Vec::new();
+    while b.poll_transmit(now, &mut buf).is_some() {
+        seqs.extend(outgoing_reset_request_seqs(&buf));
     }
-    out
+    seqs
+}
+
+impl Raw {
+    /// Answers `b`'s reset request `seq` with `result` (RFC 6525 §4.4).
+    fn answer(&self, b: &mut Association, now: Instant, seq: u32, result: u32) {
+        b.handle_receive(now, &raw_packet(self.tag, &reconfig_response(seq, result)))
+            .unwrap();
+    }
 }
 
 /// A RE-CONFIG chunk with one Re-configuration Response (RFC 6525 §4.4).
@@ -935,18 +950,12 @@ fn a_reset_the_peer_keeps_denying_is_given_up_after_max_retransmits_refusals() {
     let (mut b, raw) = raw_peer(false, 10);
     let mut now = Instant::now();
     b.reset_stream(1).unwrap();
-    let mut buf = Vec::new();
     let (mut requests, mut failed) = (0, Vec::new());
     // Refusals in a row wait longer and longer (up to RTO.max).
     for _ in 0..400 {
-        let mut seqs = Vec::new();
-        while b.poll_transmit(now, &mut buf).is_some() {
-            seqs.extend(outgoing_reset_request_seqs(&buf));
-        }
-        for seq in seqs {
+        for seq in reset_requests_sent(&mut b, now) {
             requests += 1;
-            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, DENIED)))
-                .unwrap();
+            raw.answer(&mut b, now, seq, DENIED);
         }
         while let Some(e) = b.poll_event() {
             if let Event::OutgoingStreamResetFailed(s) = e {
@@ -991,16 +1000,9 @@ fn a_stream_the_peer_always_refuses_does_not_take_the_others_reset_with_it() {
                 SUCCESS_PERFORMED
             };
             asked.push(streams);
-            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, result)))
-                .unwrap();
+            raw.answer(&mut b, now, seq, result);
         }
-        while let Some(e) = b.poll_event() {
-            match e {
-                Event::OutgoingStreamReset(s) => events.push(format!("reset:{s}")),
-                Event::OutgoingStreamResetFailed(s) => events.push(format!("failed:{s}")),
-                _ => {}
-            }
-        }
+        events.extend(reset_outcomes(&mut b));
         now += std::time::Duration::from_millis(500);
         b.handle_timeout(now);
     }
@@ -1236,18 +1238,12 @@ fn a_peer_refusing_every_reset_gives_up_many_streams_in_bounded_requests() {
     for s in 1..=9 {
         b.reset_stream(s).unwrap();
     }
-    let mut buf = Vec::new();
     let (mut requests, mut failed) = (0, Vec::new());
     let mut last_failed_at = start;
     for _ in 0..1000 {
-        let mut seqs = Vec::new();
-        while b.poll_transmit(now, &mut buf).is_some() {
-            seqs.extend(outgoing_reset_request_seqs(&buf));
-        }
-        for seq in seqs {
+        for seq in reset_requests_sent(&mut b, now) {
             requests += 1;
-            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, DENIED)))
-                .unwrap();
+            raw.answer(&mut b, now, seq, DENIED);
         }
         while let Some(e) = b.poll_event() {
             if let Event::OutgoingStreamResetFailed(s) = e {
@@ -1288,17 +1284,11 @@ fn a_refused_reset_is_asked_again_after_a_doubling_wait() {
     let start = Instant::now();
     let mut now = start;
     b.reset_stream(1).unwrap();
-    let mut buf = Vec::new();
     let mut at = Vec::new();
     for _ in 0..100 {
-        let mut seqs = Vec::new();
-        while b.poll_transmit(now, &mut buf).is_some() {
-            seqs.extend(outgoing_reset_request_seqs(&buf));
-        }
-        for seq in seqs {
+        for seq in reset_requests_sent(&mut b, now) {
             at.push((now - start).as_secs());
-            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, DENIED)))
-                .unwrap();
+            raw.answer(&mut b, now, seq, DENIED);
         }
         if at.len() >= 6 {
             break;
@@ -1308,6 +1298,21 @@ fn a_refused_reset_is_asked_again_after_a_doubling_wait() {
         b.handle_timeout(now);
     }
     assert_eq!(at, [0, 1, 3, 7, 12, 17], "seconds at which it was asked");
+}
+
+/// What `b` tells of its outgoing resets, in order: `"reset:<stream>"`,
+/// `"failed:<stream>"` (given up), and `"closed"` if the association ends.
+fn reset_outcomes(b: &mut Association) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(e) = b.poll_event() {
+        match e {
+            Event::OutgoingStreamReset(s) => out.push(format!("reset:{s}")),
+            Event::OutgoingStreamResetFailed(s) => out.push(format!("failed:{s}")),
+            Event::Closed(_) => out.push("closed".into()),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Runs `b`'s reset requests against a peer that answers the `n`th one
@@ -1320,29 +1325,16 @@ fn answer_requests(
     answer: impl Fn(usize) -> Option<u32>,
 ) -> (usize, Vec<String>) {
     let mut now = Instant::now();
-    let mut buf = Vec::new();
     let (mut requests, mut events) = (0, Vec::new());
     for _ in 0..1000 {
-        let mut seqs = Vec::new();
-        while b.poll_transmit(now, &mut buf).is_some() {
-            seqs.extend(outgoing_reset_request_seqs(&buf));
-        }
-        for seq in seqs {
+        for seq in reset_requests_sent(b, now) {
             let result = answer(requests);
             requests += 1;
             if let Some(result) = result {
-                let answer = raw_packet(raw.tag, &reconfig_response(seq, result));
-                b.handle_receive(now, &answer).unwrap();
+                raw.answer(b, now, seq, result);
             }
         }
-        while let Some(e) = b.poll_event() {
-            match e {
-                Event::OutgoingStreamReset(s) => events.push(format!("reset:{s}")),
-                Event::OutgoingStreamResetFailed(s) => events.push(format!("failed:{s}")),
-                Event::Closed(_) => events.push("closed".into()),
-                _ => {}
-            }
-        }
+        events.extend(reset_outcomes(b));
         let Some(t) = b.poll_timeout() else { break };
         now = now.max(t);
         b.handle_timeout(now);
@@ -1524,14 +1516,7 @@ fn a_reset_answered_in_progress_is_not_given_up_while_its_data_is_unacknowledged
         for a in answers {
             b.handle_receive(now, &raw_packet(raw.tag, &a)).unwrap();
         }
-        while let Some(e) = b.poll_event() {
-            match e {
-                Event::OutgoingStreamReset(s) => events.push(format!("reset:{s}")),
-                Event::OutgoingStreamResetFailed(s) => events.push(format!("failed:{s}")),
-                Event::Closed(_) => events.push("closed".into()),
-                _ => {}
-            }
-        }
+        events.extend(reset_outcomes(&mut b));
         if !events.is_empty() {
             break;
         }
@@ -1563,14 +1548,9 @@ fn a_reset_given_up_after_in_progress_answers_ends_the_refusals_in_a_row() {
     let start = Instant::now();
     let mut now = start;
     b.reset_stream(1).unwrap();
-    let mut buf = Vec::new();
     let (mut requests, mut stream_3_at) = (0, Vec::new());
     for _ in 0..1000 {
-        let mut seqs = Vec::new();
-        while b.poll_transmit(now, &mut buf).is_some() {
-            seqs.extend(outgoing_reset_request_seqs(&buf));
-        }
-        for seq in seqs {
+        for seq in reset_requests_sent(&mut b, now) {
             let result = match requests {
                 0 | 1 => DENIED,
                 2..=12 => IN_PROGRESS,
@@ -1581,8 +1561,7 @@ fn a_reset_given_up_after_in_progress_answers_ends_the_refusals_in_a_row() {
                 stream_3_at.push(now - start);
             }
             requests += 1;
-            b.handle_receive(now, &raw_packet(raw.tag, &reconfig_response(seq, result)))
-                .unwrap();
+            raw.answer(&mut b, now, seq, result);
         }
         let mut given_up = false;
         while let Some(e) = b.poll_event() {
