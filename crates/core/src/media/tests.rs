@@ -113,6 +113,32 @@ fn vp8() -> Negotiated {
     }
 }
 
+/// Writes a 100-byte frame of 20 ms on transceiver `id`'s only layer.
+fn write_100_byte_frame(
+    session: &mut MediaSession,
+    now: Instant,
+    wall: SystemTime,
+    id: TransceiverId,
+    keyframe: bool,
+) {
+    session
+        .write_frame(
+            now,
+            wall,
+            id,
+            None,
+            Bytes::from(vec![0x10; 100]),
+            Duration::from_millis(20),
+            keyframe,
+        )
+        .unwrap();
+}
+
+/// VP8 (payload type 96) with NACK feedback (RFC 4585 §4.2).
+fn vp8_with_nack() -> SdpCodec {
+    SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])
+}
+
 fn forged(peer: &mut Context, ssrc: u32, seq: u16, pt: u8, mid: Option<&[u8]>) -> Vec<u8> {
     let payload = [0x10, 1, 2, 3];
     let mut p = RtpPacket::new(PayloadType::new(pt).unwrap(), seq, 1000, ssrc, &payload);
@@ -195,25 +221,12 @@ fn a_huge_nack_list_is_answered_only_up_to_the_bound() {
     add_sender(
         &mut session,
         id,
-        vec![
-            SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)]),
-            SdpCodec::rtx(97, 96, 90_000),
-        ],
+        vec![vp8_with_nack(), SdpCodec::rtx(97, 96, 90_000)],
         true,
         100,
     );
     for _ in 0..400 {
-        session
-            .write_frame(
-                now,
-                wall,
-                id,
-                None,
-                Bytes::from(vec![0x10; 100]),
-                Duration::from_millis(20),
-                false,
-            )
-            .unwrap();
+        write_100_byte_frame(&mut session, now, wall, id, false);
     }
     while transmit(&mut session, now).is_some() {}
     // The peer asks for 2,000 packets (most of which we never sent) in one
@@ -239,27 +252,11 @@ fn a_packet_is_kept_for_nacks_once_it_left_and_resent_exactly_as_it_left() {
     let wall = SystemTime::now();
     let (mut session, _peer, id) = keyed(now);
     // NACK without RTX: a retransmission repeats the packet itself.
-    add_sender(
-        &mut session,
-        id,
-        vec![SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
-        true,
-        100,
-    );
+    add_sender(&mut session, id, vec![vp8_with_nack()], true, 100);
     let nack = RtcpPacket::Nack(Nack::from_sequences(1, 7, &[100]))
         .to_vec()
         .unwrap();
-    session
-        .write_frame(
-            now,
-            wall,
-            id,
-            None,
-            Bytes::from(vec![0x10; 100]),
-            Duration::from_millis(20),
-            true,
-        )
-        .unwrap();
+    write_100_byte_frame(&mut session, now, wall, id, true);
     // Asked for before it left: nothing is resent (it leaves anyway).
     session.handle_rtcp(now, SystemTime::now(), &nack);
     let sent: Vec<Vec<u8>> = std::iter::from_fn(|| transmit(&mut session, now)).collect();
@@ -282,24 +279,8 @@ fn a_compound_whose_last_packet_is_malformed_still_has_its_nack_answered() {
     let now = Instant::now();
     let wall = SystemTime::now();
     let (mut session, _peer, id) = keyed(now);
-    add_sender(
-        &mut session,
-        id,
-        vec![SdpCodec::new(96, "VP8", 90_000, None).with_feedback(&[("nack", None)])],
-        true,
-        100,
-    );
-    session
-        .write_frame(
-            now,
-            wall,
-            id,
-            None,
-            Bytes::from(vec![0x10; 100]),
-            Duration::from_millis(20),
-            true,
-        )
-        .unwrap();
+    add_sender(&mut session, id, vec![vp8_with_nack()], true, 100);
+    write_100_byte_frame(&mut session, now, wall, id, true);
     let sent = transmit(&mut session, now).expect("the packet leaves");
     let mut datagram = Vec::new();
     write_compound(
@@ -406,17 +387,7 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
     let frame = [0x10; 100];
     let d = Duration::from_millis(20);
     for _ in 0..3 {
-        session
-            .write_frame(
-                now,
-                wall,
-                id,
-                None,
-                Bytes::copy_from_slice(&frame),
-                d,
-                false,
-            )
-            .unwrap();
+        write_100_byte_frame(&mut session, now, wall, id, false);
     }
     let err = session
         .write_frame(
@@ -434,17 +405,7 @@ fn a_full_outbound_queue_refuses_frames_without_a_gap_in_the_sequence() {
     while let Some(p) = transmit(&mut session, now) {
         seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     }
-    session
-        .write_frame(
-            now,
-            wall,
-            id,
-            None,
-            Bytes::copy_from_slice(&frame),
-            d,
-            false,
-        )
-        .unwrap();
+    write_100_byte_frame(&mut session, now, wall, id, false);
     let p = transmit(&mut session, now).unwrap();
     seqs.push(RtpPacket::parse(&p).unwrap().sequence_number);
     assert_eq!(seqs, vec![65_535, 0, 1, 2], "consecutive, across the wrap");
@@ -641,17 +602,6 @@ fn every_layer_that_sends_a_report_has_a_cname_chunk() {
     let now = Instant::now();
     let wall = SystemTime::now();
     let (mut session, _peer, id) = keyed(now);
-    // What the session protects, its peer unprotects with these keys.
-    let material: Vec<u8> = (0..56u8).collect();
-    let ours = SrtpKeys::from_keying_material(SrtpProfile::AeadAes128Gcm, Role::Server, &material)
-        .unwrap();
-    let mut listener = Context::new(
-        ProtectionProfile::AeadAes128Gcm,
-        &ours.local().key,
-        &ours.local().salt,
-        Config::default(),
-    )
-    .unwrap();
     let negotiated = NegotiatedMedia {
         mid: "v".into(),
         direction: Direction::SendOnly,
@@ -694,17 +644,11 @@ fn every_layer_that_sends_a_report_has_a_cname_chunk() {
     session.handle_timeout(later, wall);
     let mut named = Vec::new();
     let mut reporting = Vec::new();
-    while let Some(mut d) = transmit(&mut session, later) {
-        if !(200..=206).contains(&d[1]) {
-            continue;
-        }
-        let len = listener.unprotect_rtcp(&mut d).unwrap();
-        for p in ferrtc_rtp::rtcp::parse(&d[..len]).unwrap() {
-            match p {
-                RtcpPacket::SenderReport(sr) => reporting.push(sr.ssrc),
-                RtcpPacket::Sdes(sdes) => named.extend(sdes.chunks.iter().map(|c| c.ssrc)),
-                _ => {}
-            }
+    for p in sent_rtcp(&mut session, later) {
+        match p {
+            RtcpPacket::SenderReport(sr) => reporting.push(sr.ssrc),
+            RtcpPacket::Sdes(sdes) => named.extend(sdes.chunks.iter().map(|c| c.ssrc)),
+            _ => {}
         }
     }
     reporting.sort_unstable();
