@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Call, Side, ip, sa};
-use ferrtc_ice::{AgentConfig, CandidateType, ConnectionState, Event, TurnTransport};
+use ferrtc_ice::{AgentConfig, CandidateType, Event, TurnTransport};
 use ferrtc_sim::{Endpoint, LinkConfig, NatConfig, Transmit};
 use ferrtc_turn::server::{
     AllocationId, Credentials, FiveTuple, Output, PEER_HEADROOM, PEER_TAILROOM, Server,
@@ -226,6 +226,41 @@ fn relayed_call_with(
     relayed_call_as(seed, "secret", configure)
 }
 
+/// [`relayed_call_with`] run until both agents are connected (within
+/// 30 s), through the relay.
+fn connected_relayed_call_with(
+    seed: u64,
+    configure: impl Fn(&mut AgentConfig),
+) -> (Call, ferrtc_sim::HostId<TurnHost>) {
+    let (mut call, turn) = relayed_call_with(seed, configure);
+    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+    (call, turn)
+}
+
+/// [`relayed_call`] with the right credentials and the agents' default
+/// configuration, run until both are connected (within 30 s).
+fn connected_relayed_call(seed: u64) -> (Call, ferrtc_sim::HostId<TurnHost>) {
+    connected_relayed_call_with(seed, |_| {})
+}
+
+/// Runs `call` until both agents are connected again, within `within`;
+/// `what` and both agents' states say which did not.
+fn assert_both_reconnect(call: &mut Call, within: Duration, what: &str) {
+    assert!(
+        call.run_until(within, |c| c.both_connected()),
+        "{what}: a: {:?}, b: {:?}",
+        call.peer_a().states(),
+        call.peer_b().states()
+    );
+}
+
+/// The relay requests (Allocate, Refresh, CreatePermission...) that
+/// failed, both agents together.
+fn relay_request_failures(c: &Call) -> u64 {
+    c.peer_a().agent.stats().relay_request_failures
+        + c.peer_b().agent.stats().relay_request_failures
+}
+
 fn relayed_call_as(
     seed: u64,
     password: &str,
@@ -257,13 +292,7 @@ fn relayed_call_as(
 
 #[test]
 fn two_symmetric_nats_connect_through_a_relay_and_carry_data_both_ways() {
-    let (mut call, turn) = relayed_call(40, "secret");
-    let connected = |c: &Call| {
-        [c.peer_a().state(), c.peer_b().state()]
-            .iter()
-            .all(|s| matches!(s, ConnectionState::Connected | ConnectionState::Completed))
-    };
-    assert!(call.run_until(Duration::from_secs(30), connected));
+    let (mut call, turn) = connected_relayed_call(40);
     let a = call.peer_a().agent.selected_pair().unwrap().clone();
     let b = call.peer_b().agent.selected_pair().unwrap().clone();
     // Direct checks between symmetric NATs fail: at least one end relays.
@@ -291,13 +320,8 @@ fn two_symmetric_nats_connect_through_a_relay_and_carry_data_both_ways() {
 
 #[test]
 fn an_ice_restart_through_the_relay_reconnects_on_the_same_allocations() {
-    let (mut call, turn) = relayed_call(41, "secret");
-    let connected = |c: &Call| {
-        [c.peer_a().state(), c.peer_b().state()]
-            .iter()
-            .all(|s| matches!(s, ConnectionState::Connected | ConnectionState::Completed))
-    };
-    assert!(call.run_until(Duration::from_secs(30), connected));
+    let (mut call, turn) = connected_relayed_call(41);
+    let connected = Call::both_connected;
     // Consent through the relay keeps the pair for a minute.
     assert!(!call.run_until(Duration::from_secs(60), |c| !connected(c)));
     let now = call.net.now();
@@ -325,8 +349,7 @@ fn a_permission_that_lapsed_after_its_refreshes_were_lost_is_asked_for_again() {
     // agents are disconnected. Once requests get through again, the next
     // consent check asks for the permission anew and the pair comes back,
     // instead of losing consent for good 30 s on (RFC 7675 §5.1).
-    let (mut call, turn) = relayed_call(43, "secret");
-    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+    let (mut call, turn) = connected_relayed_call(43);
     call.net.endpoint_mut(&turn).lose_permission_requests = true;
     let send_failures = |c: &Call| {
         c.peer_a().agent.stats().relay_send_failures + c.peer_b().agent.stats().relay_send_failures
@@ -339,12 +362,7 @@ fn a_permission_that_lapsed_after_its_refreshes_were_lost_is_asked_for_again() {
         "the permission lapsed: sends through the relay failed"
     );
     call.net.endpoint_mut(&turn).lose_permission_requests = false;
-    assert!(
-        call.run_until(Duration::from_secs(20), |c| c.both_connected()),
-        "a: {:?}, b: {:?}",
-        call.peer_a().states(),
-        call.peer_b().states()
-    );
+    assert_both_reconnect(&mut call, Duration::from_secs(20), "after the lapse");
     assert!(!call.run_until(Duration::from_secs(60), |c| !c.both_connected()));
     call.assert_data_flows_both_ways("after the permission lapsed");
 }
@@ -377,12 +395,10 @@ fn wrong_credentials_give_a_candidate_error_and_no_relayed_candidate() {
 /// (Before 8d20572: 2 refused requests in this call.)
 #[test]
 fn refused_permission_is_not_asked_for_again_at_every_send() {
-    let (mut call, turn) = relayed_call(44, "secret");
-    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+    let (mut call, turn) = connected_relayed_call(44);
     call.run_for(Duration::from_secs(30));
     let host = call.net.endpoint(&turn);
-    let failures = call.peer_a().agent.stats().relay_request_failures
-        + call.peer_b().agent.stats().relay_request_failures;
+    let failures = relay_request_failures(&call);
     println!(
         "CreatePermission requests: {}, relay request failures: {failures}",
         host.permission_requests
@@ -405,8 +421,7 @@ fn refused_permission_is_not_asked_for_again_at_every_send() {
 #[test]
 fn a_lapsed_permission_whose_re_request_got_a_transient_error_is_asked_for_again() {
     for code in [500, 508] {
-        let (mut call, turn) = relayed_call(45, "secret");
-        assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+        let (mut call, turn) = connected_relayed_call(45);
         call.net.endpoint_mut(&turn).lose_permission_requests = true;
         call.run_for(Duration::from_secs(303));
         // The permission lapsed; its re-request (retransmitted) and any
@@ -420,12 +435,7 @@ fn a_lapsed_permission_whose_re_request_got_a_transient_error_is_asked_for_again
             "{code}"
         );
         call.net.endpoint_mut(&turn).refuse_permission_requests = None;
-        assert!(
-            call.run_until(Duration::from_secs(25), |c| c.both_connected()),
-            "{code}: a: {:?}, b: {:?}",
-            call.peer_a().states(),
-            call.peer_b().states()
-        );
+        assert_both_reconnect(&mut call, Duration::from_secs(25), &code.to_string());
         assert!(!call.run_until(Duration::from_secs(60), |c| !c.both_connected()));
         call.assert_data_flows_both_ways("after the transient errors");
     }
@@ -437,21 +447,15 @@ fn a_lapsed_permission_whose_re_request_got_a_transient_error_is_asked_for_again
 /// back-off and the pair comes back once requests get through.
 #[test]
 fn a_lapsed_permission_whose_re_request_timed_out_is_asked_for_again() {
-    let (mut call, turn) = relayed_call_with(46, |config| {
+    let (mut call, turn) = connected_relayed_call_with(46, |config| {
         config.disconnected_timeout = Duration::from_secs(8);
         config.consent_timeout = Duration::from_secs(120);
     });
-    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
     call.net.endpoint_mut(&turn).lose_permission_requests = true;
     // Lapsed at about 300 s; its re-request fails 39.5 s later.
     call.run_for(Duration::from_secs(350));
     call.net.endpoint_mut(&turn).lose_permission_requests = false;
-    assert!(
-        call.run_until(Duration::from_secs(60), |c| c.both_connected()),
-        "a: {:?}, b: {:?}",
-        call.peer_a().states(),
-        call.peer_b().states()
-    );
+    assert_both_reconnect(&mut call, Duration::from_secs(60), "after the time-out");
     call.assert_data_flows_both_ways("after the re-request timed out");
 }
 
@@ -461,16 +465,12 @@ fn a_lapsed_permission_whose_re_request_timed_out_is_asked_for_again() {
 /// as consent lasts (120 s here).
 #[test]
 fn a_permission_that_keeps_failing_transiently_is_asked_a_bounded_number_of_times() {
-    let (mut call, turn) = relayed_call_with(47, |config| {
+    let (mut call, turn) = connected_relayed_call_with(47, |config| {
         config.consent_timeout = Duration::from_secs(120);
     });
-    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
     let host = call.net.endpoint_mut(&turn);
     host.refuse_permission_requests = Some(500);
-    let failures = |c: &Call| {
-        c.peer_a().agent.stats().relay_request_failures
-            + c.peer_b().agent.stats().relay_request_failures
-    };
+    let failures = relay_request_failures;
     // Refreshes fail from 240 s on (retried by the TURN client until the
     // lapse at 300 s); the agent's requests after it fail too.
     call.run_for(Duration::from_secs(340));
