@@ -1830,15 +1830,20 @@ fn extmap_ids(s: &Sdp) -> Vec<(u16, String)> {
         .collect()
 }
 
+/// A send-receive video section that offers header extension `uri` on
+/// `id` (RFC 8285 §5).
+fn video_with_extension(id: u16, uri: &str) -> TransceiverInit {
+    let mut init = video(Direction::SendRecv);
+    init.header_extensions
+        .push(ferrtc_jsep::HeaderExtension::new(id, uri));
+    init
+}
+
 /// A offers video with `uri`, which B does not know, on id 5; B's answer
 /// leaves it out. Returns both sides and the exchange.
 fn extension_dropped_by_the_answer(uri: &str) -> (Jsep, Jsep, Sdp, Sdp) {
     let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
-    let mut first = video(Direction::SendRecv);
-    first
-        .header_extensions
-        .push(ferrtc_jsep::HeaderExtension::new(5, uri));
-    a.add_transceiver(first);
+    a.add_transceiver(video_with_extension(5, uri));
     let (offer, answer) = exchange(&mut a, &mut b);
     assert!(extmap_ids(&offer).contains(&(5, uri.to_owned())));
     assert!(
@@ -1861,11 +1866,7 @@ fn a_reoffer_gives_no_extension_id_an_earlier_offer_used_to_another_uri() {
     const DROPPED: &str = "urn:example:ferrtc:dropped";
     const ADDED: &str = "urn:example:ferrtc:added";
     let (mut a, mut b, offer, answer) = extension_dropped_by_the_answer(DROPPED);
-    let mut second = video(Direction::SendRecv);
-    second
-        .header_extensions
-        .push(ferrtc_jsep::HeaderExtension::new(5, ADDED));
-    a.add_transceiver(second);
+    a.add_transceiver(video_with_extension(5, ADDED));
     let (reoffer, _) = exchange(&mut a, &mut b);
     let earlier: Vec<(u16, String)> = extmap_ids(&offer)
         .into_iter()
@@ -1898,11 +1899,7 @@ fn a_reoffer_gives_no_extension_id_the_peers_current_description_uses_for_anothe
 
     // B re-offers a new section with an extension A does not know; B's
     // SDP is rewritten to put it on id 5, as a peer numbering by URI does.
-    let mut theirs = video(Direction::SendRecv);
-    theirs
-        .header_extensions
-        .push(ferrtc_jsep::HeaderExtension::new(6, THEIRS));
-    b.add_transceiver(theirs);
+    b.add_transceiver(video_with_extension(6, THEIRS));
     let b_offer = b.create_offer(OfferOptions::default()).unwrap();
     b.set_local_description(b_offer.clone()).unwrap();
     let seen = b_offer.sdp.replace(
@@ -1919,11 +1916,7 @@ fn a_reoffer_gives_no_extension_id_the_peers_current_description_uses_for_anothe
     assert!(peer_now.contains(&(5, THEIRS.to_owned())), "{peer_now:?}");
 
     // A adds a section that wants the first URI again.
-    let mut again = video(Direction::SendRecv);
-    again
-        .header_extensions
-        .push(ferrtc_jsep::HeaderExtension::new(5, DROPPED));
-    a.add_transceiver(again);
+    a.add_transceiver(video_with_extension(5, DROPPED));
     let reoffer = extmap_ids(&sdp(&a.create_offer(OfferOptions::default()).unwrap()));
     for (id, uri) in &reoffer {
         if let Some((_, peers)) = peer_now.iter().find(|(p, u)| p == id && u != uri) {
