@@ -368,7 +368,18 @@ async fn open_publisher(
                 "the offer sends no audio or video".into(),
             ));
         }
-        let answer = answer(&pc, &mut events, &on_track).await?;
+        let local = set_answer(&pc).await?;
+        // RFC 8829 §5.3.1: a section none of whose codecs are ours is
+        // rejected in the answer. None left to receive on: the offer is
+        // well-formed but cannot be served (RFC 9725 §4.2, RFC 9110
+        // §15.5.21), not a 201 with every section rejected.
+        if !receives_media(&local.sdp) {
+            pc.close().await;
+            return Err(Refused::Unacceptable(
+                "the offer sends in no codec this server can receive".into(),
+            ));
+        }
+        let answer = with_gathered_candidates(&pc, &mut events, local, &on_track).await;
         Ok((pc, events, answer))
     }
     .await;
@@ -454,7 +465,8 @@ async fn open_viewer(
                 return Err(Refused::Offer(e.into()));
             }
         }
-        let sdp = answer(&pc, &mut events, &|_| {}).await?;
+        let local = set_answer(&pc).await?;
+        let sdp = with_gathered_candidates(&pc, &mut events, local, &|_| {}).await;
         // The answer keeps only the publisher's codec: a sender left
         // without it cannot carry the frames.
         let pairs: Vec<_> = pairs
@@ -683,15 +695,36 @@ fn preferences(kind: MediaKind, codec: &RtpCodec) -> Vec<RtpCodec> {
     out
 }
 
-/// Creates and sets the answer, waits for the candidates, and gives the
-/// answer SDP with them. Other events met meanwhile go to `other`.
-async fn answer(
-    pc: &PeerConnection,
-    events: &mut PeerConnectionEvents,
-    other: &(dyn Fn(Box<TrackEvent>) + Sync),
-) -> Result<String, BadOffer> {
+/// Creates the answer and sets it as the local description.
+async fn set_answer(pc: &PeerConnection) -> Result<SessionDescription, BadOffer> {
     let answer = pc.create_answer().await?;
     pc.set_local_description(Some(answer.clone())).await?;
+    Ok(answer)
+}
+
+/// Whether `answer` receives audio or video in some section: one not
+/// rejected (port 0 without `a=bundle-only`, RFC 8843 §6) whose direction
+/// is `recvonly` or `sendrecv` (RFC 8866 §6.7).
+fn receives_media(answer: &str) -> bool {
+    let Ok(sdp) = ferrtc_sdp::parse(answer) else {
+        return false;
+    };
+    sdp.media
+        .iter()
+        .filter(|m| !m.is_rejected())
+        .filter(|m| matches!(m.kind, SdpKind::Audio | SdpKind::Video))
+        .any(|m| sdp.direction_of(m).receives())
+}
+
+/// Waits for the candidates of the local description `answer` (set by
+/// [`set_answer`]) and gives the answer SDP with them. Other events met
+/// meanwhile go to `other`.
+async fn with_gathered_candidates(
+    pc: &PeerConnection,
+    events: &mut PeerConnectionEvents,
+    answer: SessionDescription,
+    other: &(dyn Fn(Box<TrackEvent>) + Sync),
+) -> String {
     let mut candidates: Vec<(u16, String)> = Vec::new();
     let gathered = async {
         while let Some(event) = events.recv().await {
@@ -719,7 +752,7 @@ async fn answer(
     // The local description has no candidates: they go into the answer,
     // since WHIP/WHEP servers do not trickle (RFC 9725 §4.3.1).
     let sdp = pc.local_description().await.map_or(answer.sdp, |d| d.sdp);
-    Ok(with_candidates(&sdp, &candidates))
+    with_candidates(&sdp, &candidates)
 }
 
 /// `sdp` with `a=candidate` lines (and `a=end-of-candidates`) appended to
@@ -825,7 +858,8 @@ async fn restart_ice(
             &pwd,
         )))
         .await?;
-        answer(&pc, &mut events, &|_| {}).await
+        let local = set_answer(&pc).await?;
+        Ok(with_gathered_candidates(&pc, &mut events, local, &|_| {}).await)
     }
     .await;
     match restarted {

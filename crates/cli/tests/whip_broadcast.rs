@@ -439,6 +439,73 @@ async fn a_well_formed_publisher_offer_that_sends_no_media_is_422_and_junk_400()
     assert_eq!(http(addr, "POST", "/whip", &sdp, "hello").await.status, 400);
 }
 
+/// `offer` with its video sections' codecs replaced by H.265 and its
+/// audio sections' by AMR-WB, neither of which ferrtc takes.
+fn with_codecs_ferrtc_lacks(offer: &str) -> String {
+    let mut out = String::new();
+    // The section's new rtpmap, written after its `a=mid` (attributes
+    // come after `c=`, RFC 8866 §5).
+    let mut rtpmap = None;
+    for line in offer.lines().map(str::trim_end) {
+        if ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            continue;
+        }
+        let proto: Vec<&str> = line.split(' ').take(3).collect();
+        let line = match line.split_once(' ') {
+            Some(("m=video", _)) => {
+                rtpmap = Some("a=rtpmap:96 H265/90000");
+                format!("{} 96", proto.join(" "))
+            }
+            Some(("m=audio", _)) => {
+                rtpmap = Some("a=rtpmap:100 AMR-WB/16000");
+                format!("{} 100", proto.join(" "))
+            }
+            _ => line.to_owned(),
+        };
+        out.push_str(&line);
+        out.push_str("\r\n");
+        if line.starts_with("a=mid:")
+            && let Some(rtpmap) = rtpmap.take()
+        {
+            out.push_str(rtpmap);
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+/// RFC 9725 §4.2, RFC 9110 §15.5.21: a publisher offer that sends, but
+/// only in codecs ferrtc cannot receive (H.265 video, AMR-WB audio), is
+/// well-formed and cannot be served: 422, not a 201 whose sections are
+/// all rejected. Nothing of it is left: the next publisher is let in.
+#[tokio::test(flavor = "current_thread")]
+async fn a_publisher_offer_only_in_codecs_ferrtc_lacks_is_422_and_takes_no_seat() {
+    let (_server, addr) = server().await;
+    let (unservable, _video, _audio) = publisher().await;
+    let offer = unservable.create_offer().await.unwrap();
+    let sdp = [("Content-Type", "application/sdp")];
+    let refused = http(
+        addr,
+        "POST",
+        "/whip",
+        &sdp,
+        &with_codecs_ferrtc_lacks(&offer.sdp),
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.header("location"), None);
+    unservable.close().await;
+    let (next, _video, _audio) = publisher().await;
+    assert!(
+        open(addr, "/whip", &next).await.is_ok(),
+        "the broadcast is free"
+    );
+    next.close().await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn ferrtc_demo_serves_whip_and_whep_next_to_its_bot() {
     let (_server, addr) = start("demo").await;
