@@ -354,7 +354,7 @@ async fn open_publisher(
         });
     };
     let opened = async {
-        let pc = PeerConnection::new(Configuration::default()).map_err(Refused::Server)?;
+        let pc = PeerConnection::new(Configuration::default()).map_err(Refused::NoConnection)?;
         let mut events = pc.subscribe();
         let sends = offered_sections(&offer)
             .values()
@@ -368,16 +368,27 @@ async fn open_publisher(
                 "the offer sends no audio or video".into(),
             ));
         }
-        let local = set_answer(&pc).await?;
+        let local = match set_answer(&pc).await {
+            Ok(local) => local,
+            Err(refused) => {
+                pc.close().await;
+                return Err(refused);
+            }
+        };
         // RFC 8829 §5.3.1: a section none of whose codecs are ours is
         // rejected in the answer. None left to receive on: the offer is
         // well-formed but cannot be served (RFC 9725 §4.2, RFC 9110
         // §15.5.21), not a 201 with every section rejected.
-        if !receives_media(&local.sdp) {
-            pc.close().await;
-            return Err(Refused::Unacceptable(
+        let refused = match receives_media(&local.sdp) {
+            Ok(true) => None,
+            Ok(false) => Some(Refused::Unacceptable(
                 "the offer sends in no codec this server can receive".into(),
-            ));
+            )),
+            Err(refused) => Some(refused),
+        };
+        if let Some(refused) = refused {
+            pc.close().await;
+            return Err(refused);
         }
         let answer = with_gathered_candidates(&pc, &mut events, local, &on_track).await;
         Ok((pc, events, answer))
@@ -424,7 +435,7 @@ async fn open_viewer(
 ) {
     let ViewerSession { id, viewer, tracks } = session;
     let opened = async {
-        let pc = PeerConnection::new(Configuration::default()).map_err(Refused::Server)?;
+        let pc = PeerConnection::new(Configuration::default()).map_err(Refused::NoConnection)?;
         let mut events = pc.subscribe();
         let offered = offered_sections(&offer);
         pc.set_remote_description(SessionDescription::offer(offer))
@@ -438,9 +449,9 @@ async fn open_viewer(
                     "the offer receives none of the broadcast's media".into(),
                 ));
             }
-            Err(e) => {
+            Err(refused) => {
                 pc.close().await;
-                return Err(Refused::Offer(e));
+                return Err(refused);
             }
         };
         // The broadcast's sections only send, and the others are
@@ -460,12 +471,18 @@ async fn open_viewer(
                 RtpTransceiverDirection::Inactive
             };
             let kept = t.set_direction(direction).await;
-            if let Err(e) = kept {
+            if let Err(error) = kept {
                 pc.close().await;
-                return Err(Refused::Offer(e.into()));
+                return Err(Refused::internal("set_direction")(error));
             }
         }
-        let local = set_answer(&pc).await?;
+        let local = match set_answer(&pc).await {
+            Ok(local) => local,
+            Err(refused) => {
+                pc.close().await;
+                return Err(refused);
+            }
+        };
         let sdp = with_gathered_candidates(&pc, &mut events, local, &|_| {}).await;
         // The answer keeps only the publisher's codec: a sender left
         // without it cannot carry the frames.
@@ -526,6 +543,7 @@ async fn open_viewer(
 }
 
 /// An offer that cannot be answered, and why.
+#[derive(Debug)]
 struct BadOffer(String);
 
 impl From<Error> for BadOffer {
@@ -534,14 +552,23 @@ impl From<Error> for BadOffer {
     }
 }
 
-/// Why a session was not opened: its offer, malformed (400) or
-/// well-formed but with nothing this server can serve (422, RFC 9110
-/// §15.5.21), or this server, which could not make a connection for it
-/// (503: out of sockets or file descriptors; the client may try again).
+/// Why a session was not opened or restarted: its offer's fault or this
+/// server's. [`Refused::refusal`] maps each to the seam's refusal, and so
+/// to its HTTP status.
+#[derive(Debug)]
 enum Refused {
+    /// The offer is malformed (400, RFC 9725 §4.2).
     Offer(BadOffer),
+    /// The offer is well-formed but has nothing this server can serve
+    /// (422, RFC 9110 §15.5.21).
     Unacceptable(String),
-    Server(Error),
+    /// No connection could be made for it (503: out of sockets or file
+    /// descriptors; the client may try again).
+    NoConnection(Error),
+    /// A call of ours on the session's connection failed after the offer
+    /// was taken: the server's fault, not the offer's (500, RFC 9110
+    /// §15.6.1). `step` names the call, `why` says what went wrong.
+    Internal { step: &'static str, why: String },
 }
 
 impl From<BadOffer> for Refused {
@@ -551,22 +578,42 @@ impl From<BadOffer> for Refused {
 }
 
 impl Refused {
-    /// Logs why, and refuses the request.
-    fn refuse(self, what: &str, reply: MediaReply) {
+    /// For `map_err`: the call `step` failed, [`Refused::Internal`].
+    fn internal(step: &'static str) -> impl FnOnce(Error) -> Refused {
+        move |error| Refused::Internal {
+            step,
+            why: error.to_string(),
+        }
+    }
+
+    /// The refusal the media seam gets (its HTTP status is
+    /// `ferrtc_signal::whip::WhipError::status`'s).
+    fn refusal(self) -> MediaRefusal {
         match self {
-            Refused::Offer(BadOffer(why)) => {
-                tracing::info!("{what} refused: {why}");
-                reply.refuse(MediaRefusal::BadOffer(why));
-            }
-            Refused::Unacceptable(why) => {
-                tracing::info!("{what} refused: {why}");
-                reply.refuse(MediaRefusal::Unacceptable(why));
-            }
-            Refused::Server(e) => {
-                tracing::warn!("{what} not answered: no connection for it: {e}");
-                reply.refuse(MediaRefusal::Busy);
+            Refused::Offer(BadOffer(why)) => MediaRefusal::BadOffer(why),
+            Refused::Unacceptable(why) => MediaRefusal::Unacceptable(why),
+            Refused::NoConnection(_) => MediaRefusal::Busy,
+            Refused::Internal { step, why } => {
+                MediaRefusal::Internal(format!("{step} failed: {why}"))
             }
         }
+    }
+
+    /// Logs why (a warning when it is this server's fault), and refuses
+    /// the request.
+    fn refuse(self, what: &str, reply: MediaReply) {
+        match &self {
+            Refused::Offer(BadOffer(why)) | Refused::Unacceptable(why) => {
+                tracing::info!("{what} refused: {why}");
+            }
+            Refused::NoConnection(e) => {
+                tracing::warn!("{what} not answered: no connection for it: {e}");
+            }
+            Refused::Internal { step, why } => {
+                tracing::warn!("{what} not answered: {step} failed: {why}");
+            }
+        }
+        reply.refuse(self.refusal());
     }
 }
 
@@ -626,7 +673,7 @@ async fn add_tracks(
     pc: &PeerConnection,
     tracks: &[PublishedTrack],
     offered: &HashMap<String, OfferedSection>,
-) -> Result<Vec<(RtpSender, PublishedTrack)>, BadOffer> {
+) -> Result<Vec<(RtpSender, PublishedTrack)>, Refused> {
     let stream = MediaStream::with_id("ferrtc-broadcast");
     let mut pairs: Vec<(RtpSender, PublishedTrack)> = Vec::new();
     for t in pc.get_transceivers().await {
@@ -658,15 +705,21 @@ async fn add_tracks(
             // mean the defaults.
             continue;
         }
-        t.set_codec_preferences(preferred).await?;
+        t.set_codec_preferences(preferred)
+            .await
+            .map_err(Refused::internal("set_codec_preferences"))?;
         // On this transceiver: `addTrack` would take the first free one of
         // the kind, maybe a section the viewer only sends on.
         let label = format!("broadcast {}", t.kind().as_str());
         let sender = t.sender();
         sender
             .replace_track(Some(&MediaStreamTrack::new(t.kind(), label)))
-            .await?;
-        sender.set_streams(&[&stream]).await?;
+            .await
+            .map_err(Refused::internal("replace_track"))?;
+        sender
+            .set_streams(&[&stream])
+            .await
+            .map_err(Refused::internal("set_streams"))?;
         pairs.push((sender, track.clone()));
     }
     Ok(pairs)
@@ -695,25 +748,34 @@ fn preferences(kind: MediaKind, codec: &RtpCodec) -> Vec<RtpCodec> {
     out
 }
 
-/// Creates the answer and sets it as the local description.
-async fn set_answer(pc: &PeerConnection) -> Result<SessionDescription, BadOffer> {
-    let answer = pc.create_answer().await?;
-    pc.set_local_description(Some(answer.clone())).await?;
+/// Creates the answer and sets it as the local description. The remote
+/// offer is set already: a failure here is this server's.
+async fn set_answer(pc: &PeerConnection) -> Result<SessionDescription, Refused> {
+    let answer = pc
+        .create_answer()
+        .await
+        .map_err(Refused::internal("create_answer"))?;
+    pc.set_local_description(Some(answer.clone()))
+        .await
+        .map_err(Refused::internal("set_local_description"))?;
     Ok(answer)
 }
 
 /// Whether `answer` receives audio or video in some section: one not
 /// rejected (port 0 without `a=bundle-only`, RFC 8843 §6) whose direction
-/// is `recvonly` or `sendrecv` (RFC 8866 §6.7).
-fn receives_media(answer: &str) -> bool {
-    let Ok(sdp) = ferrtc_sdp::parse(answer) else {
-        return false;
-    };
-    sdp.media
+/// is `recvonly` or `sendrecv` (RFC 8866 §6.7). Our own answer that
+/// does not parse is this server's fault.
+fn receives_media(answer: &str) -> Result<bool, Refused> {
+    let sdp = ferrtc_sdp::parse(answer).map_err(|e| Refused::Internal {
+        step: "parse the answer",
+        why: e.to_string(),
+    })?;
+    Ok(sdp
+        .media
         .iter()
         .filter(|m| !m.is_rejected())
         .filter(|m| matches!(m.kind, SdpKind::Audio | SdpKind::Video))
-        .any(|m| sdp.direction_of(m).receives())
+        .any(|m| sdp.direction_of(m).receives()))
 }
 
 /// Waits for the candidates of the local description `answer` (set by
@@ -850,16 +912,20 @@ async fn restart_ice(
         let remote = pc
             .remote_description()
             .await
-            .ok_or_else(|| BadOffer("the session has no offer to restart".into()))?;
+            .ok_or_else(|| Refused::Internal {
+                step: "remote_description",
+                why: "the session has no offer to restart".into(),
+            })?;
         let mut events = pc.subscribe();
         pc.set_remote_description(SessionDescription::offer(restarted_offer(
             &remote.sdp,
             &ufrag,
             &pwd,
         )))
-        .await?;
+        .await
+        .map_err(BadOffer::from)?;
         let local = set_answer(&pc).await?;
-        Ok(with_gathered_candidates(&pc, &mut events, local, &|_| {}).await)
+        Ok::<_, Refused>(with_gathered_candidates(&pc, &mut events, local, &|_| {}).await)
     }
     .await;
     match restarted {
@@ -867,10 +933,7 @@ async fn restart_ice(
             add_candidates(pc, candidates, end_of_candidates).await;
             reply.answer(fragment_of(&sdp));
         }
-        Err(BadOffer(why)) => {
-            tracing::info!("whip: ICE restart refused: {why}");
-            reply.refuse(MediaRefusal::BadOffer(why));
-        }
+        Err(refused) => refused.refuse("whip: ICE restart", reply),
     }
 }
 
@@ -1172,8 +1235,8 @@ async fn write_viewer(
 #[cfg(test)]
 mod tests {
     use super::{
-        Broadcast, HashMap, Internal, Opening, Publisher, fragment_of, offered_sections,
-        preferences, restarted_offer, with_candidates,
+        BadOffer, Broadcast, HashMap, Internal, Opening, Publisher, Refused, fragment_of,
+        offered_sections, preferences, restarted_offer, with_candidates,
     };
     use ferrtc::{Configuration, PeerConnection, RtpCodec};
     use ferrtc_signal::{MediaReply, MediaRequest, SignalConfig, media_port, serve};
@@ -1366,6 +1429,26 @@ mod tests {
     const OFFER: &str = "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nm=video 9 X 96\r\n\
         a=mid:0\r\na=ice-ufrag:old1\r\na=ice-pwd:oldpassword\r\n\
         a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n";
+
+    /// A session not opened for a call of ours that failed on its
+    /// connection (`set_codec_preferences`, `replace_track`, the answer...)
+    /// is the server's fault: 500 (RFC 9110 §15.6.1), with the call named;
+    /// the offer's faults stay 400 (malformed) and 422 (nothing to serve),
+    /// no connection for it 503.
+    #[test]
+    fn a_failure_of_ours_is_500_and_the_offers_400_or_422() {
+        use ferrtc_signal::whip::WhipError;
+        let status = |refused: Refused| WhipError::from(refused.refusal());
+        for step in ["set_codec_preferences", "replace_track", "create_answer"] {
+            let refused = status(Refused::internal(step)(ferrtc::Error::Closed));
+            assert_eq!(refused.status(), 500, "{step}");
+            assert!(refused.to_string().contains(step), "{refused}");
+        }
+        assert_eq!(status(Refused::Offer(BadOffer("x".into()))).status(), 400);
+        assert_eq!(status(Refused::Unacceptable("x".into())).status(), 422);
+        let no_socket = ferrtc::Error::Io(std::io::Error::other("no fd"));
+        assert_eq!(status(Refused::NoConnection(no_socket)).status(), 503);
+    }
 
     #[test]
     fn a_restarted_offer_has_the_new_credentials_a_new_version_and_no_old_candidates() {

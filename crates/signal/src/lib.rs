@@ -113,7 +113,8 @@
 //!   `error="invalid_token"` for a token sent and refused); WHEP while
 //!   nobody publishes 404; a second publisher while one is live 409; a
 //!   malformed offer 400; a well-formed offer the media side cannot serve
-//!   (no media, no codec in common) 422; no media side 503.
+//!   (no media, no codec in common) 422; the media side failing for a
+//!   reason of its own 500; no media side 503.
 //! - `PATCH /whip/<id>` with `application/trickle-ice-sdpfrag` (RFC 8840):
 //!   the candidates go to the session's connection, `204`. A fragment with
 //!   other ICE credentials than the session's is an ICE restart (RFC 9725

@@ -201,6 +201,11 @@ pub enum MediaRefusal {
     /// content cannot be processed).
     #[error("{0}")]
     Unacceptable(String),
+    /// The media side failed for a reason of its own, not the offer's (a
+    /// call on the connection it made for the session failed): 500
+    /// Internal Server Error (RFC 9110 §15.6.1). Says what failed.
+    #[error("{0}")]
+    Internal(String),
     /// No room for another session now (503).
     #[error("too many sessions")]
     Busy,
@@ -219,6 +224,7 @@ impl From<MediaRefusal> for crate::whip::WhipError {
             MediaRefusal::PublisherLive => Self::PublisherLive,
             MediaRefusal::BadOffer(why) => Self::BadOffer(why),
             MediaRefusal::Unacceptable(why) => Self::UnacceptableOffer(why),
+            MediaRefusal::Internal(what) => Self::Internal(what),
             MediaRefusal::Busy => Self::Unavailable,
             MediaRefusal::RestartUnsupported => Self::RestartNotImplemented,
             MediaRefusal::NoSession => Self::NotFound("no such session"),

@@ -119,6 +119,11 @@ pub enum WhipError {
     /// implemented, so not 501).
     #[error("ICE restarts are not implemented here; publish again instead")]
     RestartNotImplemented,
+    /// The media side failed to answer a request for a reason of its
+    /// own, not the request's (500 Internal Server Error, RFC 9110
+    /// §15.6.1): what failed, for the log and the client.
+    #[error("the server failed to answer: {0}")]
+    Internal(String),
     /// No media side is configured, or it did not answer in time (503).
     #[error("the media side is not available")]
     Unavailable,
@@ -151,6 +156,7 @@ impl WhipError {
             WhipError::TooManyRequests { .. } => 429,
             WhipError::PreconditionFailed => 412,
             WhipError::RestartNotImplemented | WhipError::UnacceptableOffer(_) => 422,
+            WhipError::Internal(_) => 500,
             WhipError::Unavailable => 503,
         }
     }
@@ -447,6 +453,7 @@ mod tests {
                 WhipError::UnacceptableOffer("no codec in common".into()),
                 422,
             ),
+            (WhipError::Internal("add_transceiver failed".into()), 500),
             (WhipError::Unavailable, 503),
         ];
         for (error, status) in cases {

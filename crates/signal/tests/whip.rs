@@ -95,6 +95,11 @@ fn fake_media(mut media: MediaHandle) -> mpsc::UnboundedReceiver<Seen> {
                         _ if !offer.starts_with("v=0") => {
                             reply.refuse(MediaRefusal::BadOffer("not SDP".into()));
                         }
+                        _ if offer.contains("\na=x-fail-here") => {
+                            reply.refuse(MediaRefusal::Internal(
+                                "set_codec_preferences failed".into(),
+                            ));
+                        }
                         _ if !offer.contains("\nm=") => {
                             reply.refuse(MediaRefusal::Unacceptable("no media section".into()));
                         }
@@ -217,6 +222,28 @@ async fn wrong_content_type_is_415_and_an_empty_body_400_and_a_huge_one_413() {
     let refused = request(addr, "POST", "/whip", &[SDP], "hello").await;
     assert_eq!(refused.status, 400, "the media side refused the offer");
     assert!(refused.body.contains("not SDP"), "{}", refused.body);
+}
+
+/// A media side that fails to answer for a reason of its own (a call on
+/// the session's connection failed), not the offer's, is 500 Internal
+/// Server Error (RFC 9110 §15.6.1), not 400: the client's offer was fine.
+/// The session leaves no trace.
+#[tokio::test]
+async fn a_media_side_failure_of_its_own_is_500_not_400() {
+    let (addr, _seen) = start(None).await;
+    let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+                 m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=x-fail-here\r\n";
+    for endpoint in ["/whip", "/whep"] {
+        let failed = request(addr, "POST", endpoint, &[SDP], offer).await;
+        assert_eq!(failed.status, 500, "{endpoint}: {}", failed.body);
+        assert!(
+            failed.body.contains("set_codec_preferences failed"),
+            "{}",
+            failed.body
+        );
+        assert!(failed.header("location").is_none(), "{endpoint}");
+    }
+    assert_eq!(publish(addr).await.status, 201);
 }
 
 /// RFC 9725 §4.2: a malformed offer is refused with a 4xx; ferrtc tells
