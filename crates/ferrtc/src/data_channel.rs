@@ -34,14 +34,69 @@ pub enum DataChannelEvent {
     /// (the connection refused it later, e.g. a renegotiation lowered the
     /// peer's `max-message-size`). The text says why.
     Error(String),
+    /// This subscription fell behind on errors: while
+    /// [`DataChannelEvents::MAX_UNREAD_ERRORS`] `error` events waited
+    /// unread, this many more came and were dropped, right before the
+    /// event that follows. No other event is ever dropped.
+    Lagged(u64),
 }
 
-impl Weight for DataChannelEvent {
+/// A channel's event as its hub queues it: with the count of events the
+/// subscription dropped right before it.
+#[derive(Debug, Clone)]
+pub(crate) struct QueuedChannelEvent {
+    event: DataChannelEvent,
+    dropped_before: u64,
+}
+
+impl From<DataChannelEvent> for QueuedChannelEvent {
+    fn from(event: DataChannelEvent) -> Self {
+        QueuedChannelEvent {
+            event,
+            dropped_before: 0,
+        }
+    }
+}
+
+/// What a queued message costs beyond its bytes (its slot in the queue
+/// and its shared allocation): counted against the receive gate with them,
+/// so that empty messages, which carry no byte, are held back too.
+const MESSAGE_COST: usize = std::mem::size_of::<QueuedChannelEvent>()
+    + std::mem::size_of::<DataChannelMessage>()
+    + 2 * std::mem::size_of::<usize>();
+
+/// Every event of a channel but its messages weighs nothing, and nothing
+/// holds them back: an unread subscription keeps only what the reader
+/// needs of them. W3C webrtc-pc §6.2 fires `bufferedamountlow` at every
+/// crossing of the threshold; one waiting unread already tells the reader
+/// to look at `bufferedAmount`, so the next ones merge into it. `error`
+/// events, one per message refused after `send`, are kept up to a bound
+/// and counted past it ([`DataChannelEvent::Lagged`]). The others come
+/// once each.
+impl Weight for QueuedChannelEvent {
+    const MAX_CAPPED: usize = DataChannelEvents::MAX_UNREAD_ERRORS;
+
     fn weight(&self) -> usize {
-        match self {
-            DataChannelEvent::Message(m) => m.as_bytes().len(),
+        match &self.event {
+            DataChannelEvent::Message(m) => m.as_bytes().len() + MESSAGE_COST,
             _ => 0,
         }
+    }
+
+    fn coalesces(&self) -> bool {
+        self.event == DataChannelEvent::BufferedAmountLow
+    }
+
+    fn capped(&self) -> bool {
+        matches!(self.event, DataChannelEvent::Error(_))
+    }
+
+    fn dropped_before(&self) -> u64 {
+        self.dropped_before
+    }
+
+    fn set_dropped_before(&mut self, n: u64) {
+        self.dropped_before = n;
     }
 }
 
@@ -97,7 +152,7 @@ pub(crate) struct ChannelShared {
     /// The connection's `max-message-size`, published by the task.
     pub(crate) max_message_size: Arc<AtomicUsize>,
     /// The channel's subscribers.
-    pub(crate) events: Arc<Hub<DataChannelEvent>>,
+    pub(crate) events: Arc<Hub<QueuedChannelEvent>>,
 }
 
 impl ChannelShared {
@@ -194,17 +249,23 @@ pub(crate) struct Sink {
 /// [`subscribe`](Self::subscribe) makes a subscription at a chosen moment.
 ///
 /// Unread messages count once per subscription holding them against the
-/// connection's receive buffer: at 1 MiB unread the connection stops
+/// connection's receive buffer (each its bytes and about a hundred more,
+/// its place in the queue): at 1 MiB unread the connection stops
 /// taking messages from SCTP (back-pressure on the peer, for every channel
 /// of the connection) until subscriptions have read down to 512 KiB. A
 /// subscription that is not read therefore holds the connection back;
-/// drop it (or the handle value) to release what it holds.
+/// drop it (or the handle value) to release what it holds. The other
+/// events of a subscription not read stay few: a
+/// [`BufferedAmountLow`](DataChannelEvent::BufferedAmountLow) is not
+/// queued while another waits unread, and `error` events past
+/// [`DataChannelEvents::MAX_UNREAD_ERRORS`] unread are counted
+/// ([`DataChannelEvent::Lagged`]), not queued.
 #[derive(Debug)]
 #[doc(alias = "RTCDataChannel")]
 pub struct DataChannel {
     inner: Arc<Inner>,
     /// This handle value's subscription, made by its first `recv`.
-    events: Mutex<Option<Subscription<DataChannelEvent>>>,
+    events: Mutex<Option<DataChannelEvents>>,
 }
 
 impl Clone for DataChannel {
@@ -222,13 +283,46 @@ impl Clone for DataChannel {
 /// [`DataChannel`] of the channel is dropped, until the channel closes.
 #[derive(Debug)]
 pub struct DataChannelEvents {
-    events: Subscription<DataChannelEvent>,
+    events: Subscription<QueuedChannelEvent>,
+    /// The event after a [`DataChannelEvent::Lagged`] just returned.
+    after_gap: Option<DataChannelEvent>,
 }
 
 impl DataChannelEvents {
+    /// `error` events one subscription (and the backlog kept for the first
+    /// one) holds unread at most; more are dropped, and the reader learns
+    /// how many from [`DataChannelEvent::Lagged`]. Messages and the other
+    /// events are never dropped.
+    pub const MAX_UNREAD_ERRORS: usize = 64;
+
+    fn new(events: Subscription<QueuedChannelEvent>) -> Self {
+        DataChannelEvents {
+            events,
+            after_gap: None,
+        }
+    }
+
     /// The next event, or `None` once the channel is closed and drained.
+    /// [`DataChannelEvent::Lagged`] comes where `error` events were
+    /// dropped.
+    ///
+    /// Cancel-safe: an event is taken only by the poll that returns it.
     pub async fn recv(&mut self) -> Option<DataChannelEvent> {
-        self.events.recv().await
+        if let Some(event) = self.after_gap.take() {
+            return Some(event);
+        }
+        let queued = self.events.recv().await?;
+        if queued.dropped_before > 0 {
+            self.after_gap = Some(queued.event);
+            return Some(DataChannelEvent::Lagged(queued.dropped_before));
+        }
+        Some(queued.event)
+    }
+
+    /// Events this subscription holds unread.
+    #[cfg(test)]
+    pub(crate) fn unread_len(&self) -> usize {
+        self.events.unread_len() + usize::from(self.after_gap.is_some())
     }
 }
 
@@ -451,18 +545,13 @@ impl DataChannel {
     /// is closed and drained.
     pub async fn recv(&self) -> Option<DataChannelEvent> {
         let mut events = self.events.lock().await;
-        events
-            .get_or_insert_with(|| self.inner.shared.events.subscribe())
-            .recv()
-            .await
+        events.get_or_insert_with(|| self.subscribe()).recv().await
     }
 
     /// A new subscription: every event of the channel from now on (and
     /// those that came before any subscription, if it is the first).
     pub fn subscribe(&self) -> DataChannelEvents {
-        DataChannelEvents {
-            events: self.inner.shared.events.subscribe(),
-        }
+        DataChannelEvents::new(self.inner.shared.events.subscribe())
     }
 
     /// Waits until the channel is open; `Err(Closed)` if it closed first.
@@ -525,4 +614,209 @@ fn of_rank(r: u8) -> DataChannelState {
 /// `InvalidStateError`.
 fn not_open(channel: ChannelId) -> Error {
     ferrtc_core::Error::invalid_state(format!("data channel {channel:?} is not open")).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Configuration, PeerConnection, PeerConnectionEvent};
+
+    /// Two connections on loopback with an open channel from the first:
+    /// the connections, our channel and the peer's.
+    async fn connected() -> (PeerConnection, PeerConnection, DataChannel, DataChannel) {
+        let pc = || {
+            PeerConnection::new(Configuration {
+                host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+                ..Default::default()
+            })
+            .expect("a connection")
+        };
+        let (a, b) = (pc(), pc());
+        let ours = a
+            .create_data_channel("c", DataChannelInit::default())
+            .await
+            .expect("a channel");
+        let offer = a.create_offer().await.expect("an offer");
+        a.set_local_description(Some(offer.clone())).await.unwrap();
+        b.set_remote_description(offer).await.unwrap();
+        let answer = b.create_answer().await.expect("an answer");
+        b.set_local_description(Some(answer.clone())).await.unwrap();
+        a.set_remote_description(answer).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for (from, to) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(ev) = from.next_event().await {
+                    match ev {
+                        PeerConnectionEvent::IceCandidate(c) => {
+                            let _ = to.add_ice_candidate(c).await;
+                        }
+                        PeerConnectionEvent::DataChannel(dc) => {
+                            let _ = tx.send(dc);
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+        let wait = Duration::from_secs(10);
+        let theirs = tokio::time::timeout(wait, rx.recv())
+            .await
+            .expect("the peer's channel in time")
+            .expect("the peer's channel");
+        tokio::time::timeout(wait, ours.wait_open())
+            .await
+            .expect("open in time")
+            .expect("open");
+        (a, b, ours, theirs)
+    }
+
+    /// W3C webrtc-pc §6.2: `bufferedamountlow` fires at every crossing of
+    /// the threshold. A writer that never reads its channel's events must
+    /// not make them pile up: a crossing while one waits unread is not
+    /// queued again. Messages are never dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_that_never_reads_crosses_the_low_threshold_often_with_its_events_bounded() {
+        const MESSAGES: usize = 10;
+        const CROSSINGS: usize = 2_000;
+        let (_a, _b, ours, theirs) = connected().await;
+        // Takes what came before (`open`); then never read while sending.
+        let mut events = ours.subscribe();
+        for n in 0..MESSAGES {
+            theirs.send_text(&n.to_string()).await.expect("sent");
+        }
+        // The default threshold is 0: each message crosses it once sent.
+        for _ in 0..CROSSINGS {
+            ours.send_binary(&[7]).await.expect("sent");
+            while ours.buffered_amount() > 0 {
+                tokio::time::sleep(Duration::from_micros(100)).await;
+            }
+        }
+        // The peer's messages have all arrived.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while events.unread_len() < MESSAGES + 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the messages in time");
+        assert_eq!(
+            events.unread_len(),
+            MESSAGES + 2,
+            "open, the messages and one bufferedamountlow"
+        );
+        assert_eq!(events.recv().await, Some(DataChannelEvent::Open));
+        let mut texts = Vec::new();
+        let mut low = 0;
+        for _ in 0..MESSAGES + 1 {
+            match events.recv().await {
+                Some(DataChannelEvent::Message(m)) => {
+                    texts.push(String::from_utf8_lossy(m.as_bytes()).into_owned());
+                }
+                Some(DataChannelEvent::BufferedAmountLow) => low += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(low, 1);
+        let sent: Vec<String> = (0..MESSAGES).map(|n| n.to_string()).collect();
+        assert_eq!(texts, sent, "every message, in order");
+        // Read, it fires again at the next crossing.
+        ours.send_binary(&[7]).await.expect("sent");
+        let next = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+        assert_eq!(
+            next.ok().flatten(),
+            Some(DataChannelEvent::BufferedAmountLow)
+        );
+    }
+
+    fn hub() -> (Arc<Hub<QueuedChannelEvent>>, Arc<ReceiveGate>) {
+        let gate = Arc::new(ReceiveGate::default());
+        (Arc::new(Hub::new(Some(Arc::clone(&gate)))), gate)
+    }
+
+    /// Empty messages carry no byte (RFC 8831 §6.6: one padding byte on
+    /// the wire) but still cost memory: the receive gate holds a peer that
+    /// sends only those back too.
+    #[test]
+    fn unread_empty_messages_count_against_the_receive_gate() {
+        let (hub, gate) = hub();
+        let _unread = hub.subscribe();
+        let empty = DataChannelMessage::Binary(Vec::new());
+        hub.publish(DataChannelEvent::Message(Arc::new(empty)).into());
+        assert!(gate.queued() > 0);
+        let per_message = gate.queued();
+        let n = RECEIVE_HIGH_WATER / per_message + 1;
+        for _ in 1..n {
+            hub.publish(
+                DataChannelEvent::Message(Arc::new(DataChannelMessage::Binary(Vec::new()))).into(),
+            );
+        }
+        assert!(
+            gate.queued() > RECEIVE_HIGH_WATER,
+            "the task stops taking messages"
+        );
+    }
+
+    fn text(t: &str) -> DataChannelEvent {
+        DataChannelEvent::Message(Arc::new(DataChannelMessage::Text(t.into())))
+    }
+
+    /// `error` events published past the bound by [`lows_messages_and_errors`].
+    const EXTRA_ERRORS: u64 = 10;
+
+    fn lows_messages_and_errors(hub: &Hub<QueuedChannelEvent>) {
+        let publish = |e: DataChannelEvent| assert!(hub.publish(e.into()));
+        publish(DataChannelEvent::BufferedAmountLow);
+        publish(text("a"));
+        publish(DataChannelEvent::BufferedAmountLow);
+        let errors = DataChannelEvents::MAX_UNREAD_ERRORS + EXTRA_ERRORS as usize;
+        for n in 0..errors {
+            publish(DataChannelEvent::Error(n.to_string()));
+        }
+        publish(DataChannelEvent::BufferedAmountLow);
+        publish(text("b"));
+        publish(DataChannelEvent::Close);
+    }
+
+    async fn expect_one_low_every_message_and_the_errors_bounded(events: &mut DataChannelEvents) {
+        assert_eq!(
+            events.recv().await,
+            Some(DataChannelEvent::BufferedAmountLow)
+        );
+        assert_eq!(events.recv().await, Some(text("a")));
+        for n in 0..DataChannelEvents::MAX_UNREAD_ERRORS {
+            assert_eq!(
+                events.recv().await,
+                Some(DataChannelEvent::Error(n.to_string()))
+            );
+        }
+        assert_eq!(
+            events.recv().await,
+            Some(DataChannelEvent::Lagged(EXTRA_ERRORS))
+        );
+        assert_eq!(events.recv().await, Some(text("b")));
+        assert_eq!(events.recv().await, Some(DataChannelEvent::Close));
+        assert_eq!(events.unread_len(), 0);
+    }
+
+    /// The unread `bufferedamountlow` absorbs the next ones wherever it
+    /// stands (messages came after it); `error` events past the bound are
+    /// counted and told before the next event; nothing else is dropped.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unread_subscription_keeps_one_low_event_every_message_and_a_bounded_count_of_errors()
+     {
+        let (hub, _gate) = hub();
+        let mut events = DataChannelEvents::new(hub.subscribe());
+        lows_messages_and_errors(&hub);
+        expect_one_low_every_message_and_the_errors_bounded(&mut events).await;
+    }
+
+    /// The same for the backlog, before anyone subscribed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_backlog_keeps_one_low_event_every_message_and_a_bounded_count_of_errors() {
+        let (hub, _gate) = hub();
+        lows_messages_and_errors(&hub);
+        let mut events = DataChannelEvents::new(hub.subscribe());
+        expect_one_low_every_message_and_the_errors_bounded(&mut events).await;
+    }
 }

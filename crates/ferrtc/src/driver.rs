@@ -754,7 +754,7 @@ impl Driver {
             let handed = std::mem::take(&mut sink.handed);
             sink.shared.update_buffered(0, handed);
             sink.shared.set_state(DataChannelState::Closed);
-            sink.shared.events.publish(DataChannelEvent::Close);
+            sink.shared.events.publish(DataChannelEvent::Close.into());
             sink.shared.events.close();
         }
         self.media.end();
@@ -962,7 +962,7 @@ impl Driver {
                     sink.unwoken |= sink
                         .shared
                         .events
-                        .publish_quietly(DataChannelEvent::Message(Arc::new(message)));
+                        .publish_quietly(DataChannelEvent::Message(Arc::new(message)).into());
                 }
                 if !self.receive_paused && self.gate.queued() > RECEIVE_HIGH_WATER {
                     // The application is not keeping up: let SCTP's window
@@ -976,7 +976,7 @@ impl Driver {
                 if let Some(sink) = self.channels.get(&id) {
                     sink.shared
                         .events
-                        .publish(DataChannelEvent::BufferedAmountLow);
+                        .publish(DataChannelEvent::BufferedAmountLow.into());
                 }
                 return;
             }
@@ -1033,7 +1033,7 @@ impl Driver {
                 _ => true,
             };
             if publish {
-                sink.shared.events.publish(ev);
+                sink.shared.events.publish(ev.into());
             }
         }
     }
@@ -1227,7 +1227,7 @@ impl Driver {
                 tracing::debug!("message dropped: {e}");
                 sink.shared
                     .events
-                    .publish(DataChannelEvent::Error(e.to_string()));
+                    .publish(DataChannelEvent::Error(e.to_string()).into());
             }
         }
         Ok(())

@@ -69,6 +69,25 @@ pub(crate) trait Weight {
     fn merges_into(&self, _queued: &Self) -> bool {
         false
     }
+
+    /// Whether at most one event for which this holds waits unread in a
+    /// queue, wherever it stands: one published while another waits adds
+    /// nothing and is not queued (a notice of a state that the reader looks
+    /// up when it reads it, as W3C `bufferedamountlow`).
+    fn coalesces(&self) -> bool {
+        false
+    }
+
+    /// Whether this event counts against [`MAX_CAPPED`](Self::MAX_CAPPED).
+    fn capped(&self) -> bool {
+        false
+    }
+
+    /// Capped events (see [`capped`](Self::capped)) one queue holds unread
+    /// at most: one published while that many wait is dropped, and counted
+    /// on the next event queued (see
+    /// [`set_dropped_before`](Self::set_dropped_before)).
+    const MAX_CAPPED: usize = usize::MAX;
 }
 
 /// What one subscription (and the backlog) of a bounded hub holds unread
@@ -97,6 +116,10 @@ struct Unread<E> {
     /// A keyframe stream was dropped to nothing: events are dropped until
     /// a keyframe.
     skip_until_keyframe: bool,
+    /// Of `events`, those that [coalesce](Weight::coalesces) (0 or 1).
+    coalescing: usize,
+    /// Of `events`, those [capped](Weight::capped).
+    capped: usize,
 }
 
 /// What [`Unread::push`] did.
@@ -118,6 +141,25 @@ impl<E: Weight> Unread<E> {
             bytes: 0,
             lost: 0,
             skip_until_keyframe: false,
+            coalescing: 0,
+            capped: 0,
+        }
+    }
+
+    /// Counts `event` in (`queued`) or out of the coalescing and capped
+    /// events, and its weight in or out of `bytes`.
+    fn count(&mut self, event: &E, queued: bool) {
+        let step = |n: &mut usize, counts: bool| {
+            if counts {
+                *n = if queued { *n + 1 } else { *n - 1 };
+            }
+        };
+        step(&mut self.coalescing, event.coalesces());
+        step(&mut self.capped, event.capped());
+        if queued {
+            self.bytes += event.weight();
+        } else {
+            self.bytes -= event.weight();
         }
     }
 
@@ -125,7 +167,13 @@ impl<E: Weight> Unread<E> {
     /// `limit` requires.
     fn push(&mut self, mut event: E, limit: Option<&QueueLimit>) -> Pushed {
         let mut out = Pushed::default();
-        if self.events.back().is_some_and(|q| event.merges_into(q)) {
+        if self.events.back().is_some_and(|q| event.merges_into(q))
+            || (self.coalescing > 0 && event.coalesces())
+        {
+            return out;
+        }
+        if self.capped >= E::MAX_CAPPED && event.capped() {
+            self.lost += 1;
             return out;
         }
         if let Some(limit) = limit
@@ -141,7 +189,7 @@ impl<E: Weight> Unread<E> {
         if self.lost > 0 {
             event.set_dropped_before(std::mem::take(&mut self.lost));
         }
-        self.bytes += event.weight();
+        self.count(&event, true);
         self.events.push_back(event);
         out.queued = true;
         let Some(limit) = limit else {
@@ -163,8 +211,11 @@ impl<E: Weight> Unread<E> {
             // Gaps add up on the first event after them: the dropped
             // events' own gaps, and the dropped events.
             let mut gap = 0;
-            for e in self.events.drain(..n) {
-                self.bytes -= e.weight();
+            for _ in 0..n {
+                let Some(e) = self.events.pop_front() else {
+                    break;
+                };
+                self.count(&e, false);
                 out.released += e.weight();
                 gap += 1 + e.dropped_before();
             }
@@ -182,7 +233,7 @@ impl<E: Weight> Unread<E> {
 
     fn pop(&mut self) -> Option<E> {
         let event = self.events.pop_front()?;
-        self.bytes -= event.weight();
+        self.count(&event, false);
         if self.events.is_empty() {
             trim_drained_to(&mut self.events, E::KEEP_DRAINED);
         }
