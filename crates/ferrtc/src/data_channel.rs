@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, Notify};
 pub use ferrtc_core::{DataChannelInit, DataChannelMessage};
 
 use crate::Error;
-use crate::driver::{ChannelOp, OpQueue, Refused, SEND_HIGH_WATER, SEND_LOW_WATER};
+use crate::driver::{ChannelOp, CommandQueue, OpQueue, Refused, SEND_HIGH_WATER, SEND_LOW_WATER};
 use crate::events::{Hub, Subscription, Weight};
 
 /// An event of one data channel (W3C `open`, `message`,
@@ -335,6 +335,10 @@ struct Inner {
     /// does not keep the connection alive: the task ends with the last
     /// `PeerConnection` handle whatever this queue holds).
     ops: Arc<OpQueue>,
+    /// The connection's command queue, where a panic of its task is kept:
+    /// calls then fail with [`Error::TaskPanicked`] (holding it does not
+    /// keep the connection alive either).
+    commands: Arc<CommandQueue>,
 }
 
 impl Drop for Inner {
@@ -353,6 +357,7 @@ impl DataChannel {
         info: ChannelInfo,
         shared: Arc<ChannelShared>,
         ops: Arc<OpQueue>,
+        commands: Arc<CommandQueue>,
     ) -> Self {
         DataChannel {
             inner: Arc::new(Inner {
@@ -360,6 +365,7 @@ impl DataChannel {
                 info,
                 shared,
                 ops,
+                commands,
             }),
             events: Mutex::new(None),
         }
@@ -450,7 +456,8 @@ impl DataChannel {
     /// (W3C `InvalidStateError`), the message is over the peer's
     /// `max-message-size` (W3C `TypeError`; see [`Error::name`]),
     /// the text is not UTF-8 ([`Error::NotUtf8`]), or the connection is
-    /// gone ([`Error::Closed`]). A failure found later (the channel closed
+    /// gone ([`Error::Closed`]; [`Error::TaskPanicked`] after its task
+    /// panicked, whatever else). A failure found later (the channel closed
     /// meanwhile) shows as a [`DataChannelEvent::Close`] or
     /// [`DataChannelEvent::Error`].
     ///
@@ -476,7 +483,7 @@ impl DataChannel {
     /// The errors `send` reports at once: state and size.
     fn check_sendable(&self, len: usize) -> Result<(), Error> {
         if self.ready_state() != DataChannelState::Open {
-            return Err(not_open(self.inner.handle));
+            return Err(self.not_open());
         }
         let max = self.inner.shared.max_message_size.load(Ordering::Relaxed);
         if len > max {
@@ -504,7 +511,7 @@ impl DataChannel {
             // flag or this sees the drained buffer (both are SeqCst).
             shared.waiting.store(true, Ordering::SeqCst);
             if self.ready_state() != DataChannelState::Open {
-                return Err(not_open(self.inner.handle));
+                return Err(self.not_open());
             }
             if shared.buffered_amount() < SEND_HIGH_WATER {
                 return Ok(());
@@ -533,8 +540,8 @@ impl DataChannel {
             Err((_, refused)) => {
                 shared.queued.fetch_sub(len, Ordering::SeqCst);
                 Err(match refused {
-                    Refused::Ended => Error::Closed,
-                    Refused::NotAdmitted => not_open(self.inner.handle),
+                    Refused::Ended => self.inner.commands.ended_error(),
+                    Refused::NotAdmitted => self.not_open(),
                 })
             }
         }
@@ -554,7 +561,8 @@ impl DataChannel {
         DataChannelEvents::new(self.inner.shared.events.subscribe())
     }
 
-    /// Waits until the channel is open; `Err(Closed)` if it closed first.
+    /// Waits until the channel is open; `Err(Closed)` if it closed first
+    /// (`Err(TaskPanicked)` if its connection's task panicked).
     /// Reads no event: it watches the state.
     pub async fn wait_open(&self) -> Result<(), Error> {
         let shared = &self.inner.shared;
@@ -564,10 +572,23 @@ impl DataChannel {
             woken.as_mut().enable();
             match self.ready_state() {
                 DataChannelState::Open => return Ok(()),
-                DataChannelState::Closing | DataChannelState::Closed => return Err(Error::Closed),
+                DataChannelState::Closing | DataChannelState::Closed => {
+                    return Err(self.inner.commands.panic_error().unwrap_or(Error::Closed));
+                }
                 DataChannelState::Connecting => woken.await,
             }
         }
+    }
+
+    /// The error of a call the channel's state refuses: W3C webrtc-pc §6.2
+    /// `InvalidStateError`, or [`Error::TaskPanicked`] once the connection's
+    /// task panicked (which closed the channel: the panic is kept before the
+    /// channel is closed).
+    fn not_open(&self) -> Error {
+        self.inner
+            .commands
+            .panic_error()
+            .unwrap_or_else(|| not_open(self.inner.handle))
     }
 
     /// `close()`: closes the channel (stream reset, RFC 8831 §6.7) after
@@ -619,57 +640,7 @@ fn not_open(channel: ChannelId) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Configuration, PeerConnection, PeerConnectionEvent};
-
-    /// Two connections on loopback with an open channel from the first:
-    /// the connections, our channel and the peer's.
-    async fn connected() -> (PeerConnection, PeerConnection, DataChannel, DataChannel) {
-        let pc = || {
-            PeerConnection::new(Configuration {
-                host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-                ..Default::default()
-            })
-            .expect("a connection")
-        };
-        let (a, b) = (pc(), pc());
-        let ours = a
-            .create_data_channel("c", DataChannelInit::default())
-            .await
-            .expect("a channel");
-        let offer = a.create_offer().await.expect("an offer");
-        a.set_local_description(Some(offer.clone())).await.unwrap();
-        b.set_remote_description(offer).await.unwrap();
-        let answer = b.create_answer().await.expect("an answer");
-        b.set_local_description(Some(answer.clone())).await.unwrap();
-        a.set_remote_description(answer).await.unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        for (from, to) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while let Some(ev) = from.next_event().await {
-                    match ev {
-                        PeerConnectionEvent::IceCandidate(c) => {
-                            let _ = to.add_ice_candidate(c).await;
-                        }
-                        PeerConnectionEvent::DataChannel(dc) => {
-                            let _ = tx.send(dc);
-                        }
-                        _ => {}
-                    }
-                }
-            });
-        }
-        let wait = Duration::from_secs(10);
-        let theirs = tokio::time::timeout(wait, rx.recv())
-            .await
-            .expect("the peer's channel in time")
-            .expect("the peer's channel");
-        tokio::time::timeout(wait, ours.wait_open())
-            .await
-            .expect("open in time")
-            .expect("open");
-        (a, b, ours, theirs)
-    }
+    use crate::testing::connected;
 
     /// W3C webrtc-pc §6.2: `bufferedamountlow` fires at every crossing of
     /// the threshold. A writer that never reads its channel's events must

@@ -186,10 +186,14 @@ impl CommandQueue {
     /// The error of a call the ended task did not answer:
     /// [`Error::TaskPanicked`] if it panicked, else [`Error::Closed`].
     pub(crate) fn ended_error(&self) -> Error {
-        match &self.lock().panicked {
-            Some(message) => Error::TaskPanicked(Arc::clone(message)),
-            None => Error::Closed,
-        }
+        self.panic_error().unwrap_or(Error::Closed)
+    }
+
+    /// [`Error::TaskPanicked`] once the task has panicked (the message is
+    /// kept before the task tells any handle it ended), else `None`.
+    pub(crate) fn panic_error(&self) -> Option<Error> {
+        let message = self.lock().panicked.clone()?;
+        Some(Error::TaskPanicked(message))
     }
 
     /// Keeps `report` for `getStats()` calls after the task ended.
@@ -1053,7 +1057,13 @@ impl Driver {
                 unwoken: false,
             },
         );
-        Some(DataChannel::new(id, info, shared, Arc::clone(&self.ops)))
+        Some(DataChannel::new(
+            id,
+            info,
+            shared,
+            Arc::clone(&self.ops),
+            Arc::clone(&self.commands.0),
+        ))
     }
 
     /// Adds the candidates mDNS resolved, as if signalled with an IP, then

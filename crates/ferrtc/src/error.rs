@@ -7,6 +7,18 @@
 /// core's refusals keep theirs ([`ferrtc_core::Error`], with the lower-layer
 /// cause as their `source`). A closed connection is always [`Error::Closed`],
 /// unless its task panicked: [`Error::TaskPanicked`].
+///
+/// After the connection's task panicked, every call that its end fails
+/// says [`Error::TaskPanicked`] instead of [`Error::Closed`] or a W3C
+/// `InvalidStateError` for the closed state: the [`crate::PeerConnection`]'s
+/// calls (`get_stats` too: no final report is kept), the media handles'
+/// (the transceivers', senders' and receivers' calls, `write_frame`), and
+/// the data channels' (`send`, `send_text`, `send_binary`, `wait_open`; on
+/// every handle of the connection's channels). Only a panic of the
+/// connection's own task is told so: one in another task ferrtc spawns
+/// (the lookups of `iceServers` names, ICE-TCP connections, a
+/// [`crate::UdpMux`]'s reader, an [`crate::MdnsResponder`]) is not, and
+/// calls are not refused for it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -58,7 +70,7 @@ pub enum Error {
     Closed,
     /// The connection's task panicked (a bug in ferrtc: please report it
     /// with the message): the connection is gone, as after a close, but
-    /// not by anyone's close.
+    /// not by anyone's close. Which calls say so: see [`Error`].
     #[error("the peer connection's task panicked: {0}")]
     TaskPanicked(std::sync::Arc<str>),
 }

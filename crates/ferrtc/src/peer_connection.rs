@@ -450,7 +450,7 @@ impl PeerConnection {
     /// whose [`identity_error`](ferrtc_core::Error::identity_error) says
     /// why; as the W3C promise is then replaced by a new one, a later call
     /// waits for the next description) and with [`Error::Closed`] when the
-    /// connection is closed.
+    /// connection is closed ([`Error::TaskPanicked`] if its task panicked).
     #[doc(alias = "peerIdentity")]
     pub async fn peer_identity(&self) -> Result<IdentityAssertion, Error> {
         let mut published = self.inner.identity.subscribe();
@@ -462,7 +462,7 @@ impl PeerConnection {
                     return Ok(a.clone());
                 }
                 if now.closed {
-                    return Err(Error::Closed);
+                    return Err(self.ended_error());
                 }
                 if let (PeerIdentityState::Failed(e), true) = (&now.state, waited) {
                     return Err(ferrtc_core::Error::from(e.clone()).into());
@@ -470,7 +470,7 @@ impl PeerConnection {
             }
             waited = true;
             if published.changed().await.is_err() {
-                return Err(Error::Closed);
+                return Err(self.ended_error());
             }
         }
     }
@@ -739,6 +739,94 @@ mod tests {
         ));
         // The task's end still ends the event streams.
         assert!(pc.next_event().await.is_none());
+        // A call that waits on what the task publishes, not on a reply.
+        assert!(matches!(
+            pc.peer_identity().await,
+            Err(Error::TaskPanicked(_))
+        ));
+    }
+
+    /// A media sender's `write_frame`, which asks the task nothing (it
+    /// queues the frame), says it too once the task panicked.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_frame_written_after_the_task_panicked_is_refused_as_panicked() {
+        let pc = PeerConnection::new(Configuration {
+            host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..Default::default()
+        })
+        .expect("a connection");
+        let track = crate::MediaStreamTrack::new(crate::MediaKind::Audio, "mic");
+        let sender = pc.add_track(&track, &[]).await.expect("a sender");
+        assert!(pc.inner.commands.send(Command::Panic).is_ok());
+        // The task ends, and with it the event stream.
+        while pc.next_event().await.is_some() {}
+        let written = sender.write_frame(&[0u8; 10][..], std::time::Duration::from_millis(20));
+        assert!(
+            matches!(&written, Err(Error::TaskPanicked(m)) if m.contains("test hook")),
+            "{written:?}"
+        );
+    }
+
+    /// Whether `r` is the test hook's panic told as such.
+    fn says_it_panicked<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
+        matches!(r, Err(Error::TaskPanicked(m)) if m.contains("test hook"))
+    }
+
+    /// A data channel's calls after its connection's task panicked say so,
+    /// on every clone of its handle, as the connection's calls do: those
+    /// racing the panic too, never `Closed` or `InvalidStateError` once
+    /// the task is gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn data_channel_calls_on_every_clone_after_the_task_panicked_say_it_panicked() {
+        const WRITERS: usize = 4;
+        let (a, _b, dc, _theirs) = crate::testing::connected().await;
+        dc.send_text("before").await.expect("sent before the panic");
+        // Writers on clones, sending until the connection is gone.
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let dc = dc.clone();
+                tokio::spawn(async move {
+                    loop {
+                        if let Err(e) = dc.send_binary(&[0; 64]).await {
+                            break Err::<(), _>(e);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(a.inner.commands.send(Command::Panic).is_ok());
+        for writer in writers {
+            let last = writer.await.expect("the writer ran");
+            assert!(
+                says_it_panicked(&last),
+                "a writer racing the panic: {last:?}"
+            );
+        }
+        // The task has ended: every call, on every clone, says it panicked.
+        let callers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let dc = dc.clone();
+                tokio::spawn(async move {
+                    dc.close();
+                    dc.set_buffered_amount_low_threshold(10);
+                    [
+                        dc.send_text("after").await,
+                        dc.send_binary(b"after").await,
+                        dc.send(b"after".to_vec(), true).await,
+                        dc.wait_open().await,
+                    ]
+                })
+            })
+            .collect();
+        for caller in callers {
+            for r in caller.await.expect("the caller ran") {
+                assert!(says_it_panicked(&r), "{r:?}");
+            }
+        }
+        assert_eq!(dc.ready_state(), crate::DataChannelState::Closed);
+        assert_eq!(dc.buffered_amount(), 0);
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -272,7 +272,8 @@ impl RtpSender {
     /// frame for the connection's task and returns without a round trip.
     /// Errors are those the call can tell at once:
     ///
-    /// - [`Error::Closed`] once the connection is closed;
+    /// - [`Error::Closed`] once the connection is closed
+    ///   ([`Error::TaskPanicked`] if its task panicked);
     /// - W3C `InvalidStateError`: no track, the transceiver stopped, not
     ///   (yet, or any more) negotiated to send, DTLS not connected yet or
     ///   closed by the peer's close_notify, or the connection failed (a
@@ -322,7 +323,7 @@ impl RtpSender {
 
     fn write(&self, rid: Option<&str>, frame: Bytes, duration: Duration) -> Result<(), Error> {
         if self.shared.link.is_closed() {
-            return Err(Error::Closed);
+            return Err(self.shared.link.commands.ended_error());
         }
         let (codec, rid) = {
             let state = self.shared.lock();
@@ -388,7 +389,7 @@ impl RtpSender {
         }));
         self.shared.link.ops.send(op).map_err(|_| {
             self.shared.release(len);
-            Error::Closed
+            self.shared.link.commands.ended_error()
         })
     }
 
