@@ -436,7 +436,7 @@ impl JitterBuffer {
             return self.accept(now, sequence, timestamp, marker, payload);
         }
         let near = Reach::of(step) == Reach::Near;
-        if !near && self.left.late(now, sequence) {
+        if !near && self.left.late(now, sequence, step) {
             // RFC 3550 A.1: a late packet of the numbering the sender
             // left just before: not a restart back to it.
             return Inserted::Late;
@@ -2623,6 +2623,137 @@ mod far_packet_tests {
             "{} of 300 cases: (case, high rate, released, then) {:?}",
             failures.len(),
             &failures[..failures.len().min(10)]
+        );
+    }
+}
+
+#[cfg(test)]
+mod loss_burst_after_restart {
+    use super::*;
+    use crate::codec::Codec;
+    use crate::packet::{PayloadType, RtpPacket};
+    use crate::repair::{NackConfig, NackGenerator};
+
+    fn high_rate_video() -> JitterConfig {
+        JitterConfig {
+            packet_is_frame: true,
+            wait_for_keyframe: false,
+            ..JitterConfig::VIDEO
+        }
+    }
+
+    fn packet(seq: u16, payload: &[u8]) -> RtpPacket<'_> {
+        RtpPacket::new(
+            PayloadType::new(111).unwrap(),
+            seq,
+            960u32.wrapping_mul(u32::from(seq)),
+            1,
+            payload,
+        )
+    }
+
+    /// The arrivals of a sender at 1,000 packets/s that restarts its
+    /// numbers 3,149 behind where it was (200 packets of 40,000.., then
+    /// 20 of 37,050..), then loses 150 packets (150 ms) and goes on with
+    /// 37,220..38,150: (sequence, arrival in ms).
+    fn restart_then_loss_burst() -> Vec<(u16, u64)> {
+        let old = 40_000..40_200u16;
+        let new = (37_050..37_070u16).chain(37_220..38_150);
+        old.chain(new)
+            .enumerate()
+            .map(|(i, s)| {
+                let lost = if s >= 37_220 { 150 } else { 0 };
+                (s, i as u64 + lost)
+            })
+            .collect()
+    }
+
+    /// RFC 3550 A.1: a loss burst of the new numbering (150 packets, a
+    /// gap of at most 3,000 ahead: not a restart) soon after a restart is
+    /// waited on and given up as any; the packets after it were received
+    /// and are the stream's, not late packets of the numbering left.
+    #[test]
+    fn a_loss_burst_soon_after_a_restart_loses_only_the_burst() {
+        let mut j = JitterBuffer::new(high_rate_video(), Codec::Opus.depacketizer());
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let mut refused = Vec::new();
+        let take = |j: &mut JitterBuffer, out: &mut Vec<u16>| {
+            while let Some(e) = j.poll_event() {
+                if let JitterEvent::Frame(f) = e {
+                    out.push(f.first_sequence);
+                }
+            }
+        };
+        let arrivals = restart_then_loss_burst();
+        let mut last = t0;
+        for &(s, ms) in &arrivals {
+            let at = t0 + Duration::from_millis(ms);
+            last = at;
+            while let Some(due) = j.poll_timeout().filter(|t| *t <= at) {
+                j.handle_timeout(due);
+                take(&mut j, &mut out);
+            }
+            if j.insert(at, &packet(s, &[1])) == Inserted::Late {
+                refused.push(s);
+            }
+            take(&mut j, &mut out);
+        }
+        let end = last + Duration::from_secs(60);
+        while let Some(due) = j.poll_timeout().filter(|t| *t <= end) {
+            j.handle_timeout(due);
+            take(&mut j, &mut out);
+        }
+        let want: Vec<u16> = arrivals.iter().map(|a| a.0).collect();
+        let lost: Vec<u16> = want.iter().copied().filter(|s| !out.contains(s)).collect();
+        assert!(
+            refused.is_empty() && lost.is_empty(),
+            "{} received packets refused as late ({:?}..), {} not released ({:?}..)",
+            refused.len(),
+            refused.first(),
+            lost.len(),
+            lost.first()
+        );
+    }
+
+    /// The NACK generator and the jitter buffer judge the packets after a
+    /// loss burst soon after a restart alike: the generator asks for the
+    /// burst, so it took the packets after it for the stream's; the
+    /// buffer must not refuse them as late (nor the answers to the NACKs
+    /// beyond 100 of what it holds), or the generator asks for numbers
+    /// whose answers the buffer drops and never asks for what the buffer
+    /// dropped.
+    #[test]
+    fn the_nack_generator_and_the_jitter_buffer_agree_on_a_loss_burst_after_a_restart() {
+        let mut j = JitterBuffer::new(high_rate_video(), Codec::Opus.depacketizer());
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        let mut inserted = Vec::new();
+        for (s, ms) in restart_then_loss_burst().into_iter().take(230) {
+            at = t0 + Duration::from_millis(ms);
+            g.on_packet(at, s);
+            inserted.push((s, j.insert(at, &packet(s, &[1]))));
+            while j.poll_event().is_some() {}
+        }
+        let asked = g.poll_nack(at + Duration::from_millis(10), Duration::from_millis(50));
+        assert_eq!(
+            asked,
+            (37_070..37_220).collect::<Vec<u16>>(),
+            "the burst is asked for"
+        );
+        let answer = j.insert_retransmission(at, &packet(37_200, &[1]));
+        let refused: Vec<u16> = inserted
+            .iter()
+            .filter(|(_, r)| *r == Inserted::Late)
+            .map(|(s, _)| *s)
+            .collect();
+        assert!(
+            refused.is_empty() && answer != Inserted::Late,
+            "asked for by the generator, yet the buffer refuses {} packets after the burst \
+             ({:?}..) and the answer for 37,200 ({answer:?})",
+            refused.len(),
+            refused.first()
         );
     }
 }

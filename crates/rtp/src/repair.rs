@@ -145,7 +145,11 @@ impl NackGenerator {
         if far && retransmission {
             return false;
         }
-        if far && self.left.late(now, sequence) {
+        if far
+            && self
+                .left
+                .late(now, sequence, sequence.wrapping_sub(high as u16) as i16)
+        {
             // RFC 3550 A.1: a late packet of the numbering the sender left
             // just before, not a restart back to it (the jitter buffer
             // drops it as late).

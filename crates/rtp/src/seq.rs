@@ -123,9 +123,12 @@ impl LeftNumberings {
     /// Whether `seq`, arriving at `now` far from the stream's numbers, is
     /// a late packet of a numbering left less than [`LEFT_WINDOW`] ago:
     /// within 3,000 behind or 100 ahead of its highest number, which a
-    /// late packet ahead moves on (a run of them in order stays late).
-    /// Numberings left longer ago are forgotten.
-    pub(crate) fn late(&mut self, now: Instant, seq: u16) -> bool {
+    /// late packet ahead moves on (a run of them in order stays late),
+    /// and nearer that number than the stream's highest (`stream_step` is
+    /// `seq`'s distance from it): a loss burst of the new numbering that
+    /// lands among the numbers left is the stream's. Numberings left
+    /// longer ago are forgotten.
+    pub(crate) fn late(&mut self, now: Instant, seq: u16, stream_step: i16) -> bool {
         for slot in &mut self.left {
             let Some(l) = slot.as_mut() else {
                 continue;
@@ -135,7 +138,11 @@ impl LeftNumberings {
                 continue;
             }
             let d = seq.wrapping_sub(l.highest) as i16;
-            if (-LATE_BEHIND..=LATE_AHEAD).contains(&d) {
+            // Nearer the numbering left than the stream's highest: a loss
+            // burst of the stream into the numbers left is the stream's.
+            if (-LATE_BEHIND..=LATE_AHEAD).contains(&d)
+                && d.unsigned_abs() < stream_step.unsigned_abs()
+            {
                 if d > 0 {
                     l.highest = seq;
                 }
@@ -149,6 +156,13 @@ impl LeftNumberings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl LeftNumberings {
+        /// `late` for a packet as far as can be from the stream.
+        fn late_far_from_stream(&mut self, now: Instant, seq: u16) -> bool {
+            self.late(now, seq, i16::MIN)
+        }
+    }
 
     #[test]
     fn unwrapping_crosses_the_16_bit_wrap_both_ways() {
@@ -170,25 +184,34 @@ mod tests {
         let t0 = Instant::now();
         let mut l = LeftNumberings::default();
         l.restarted(t0, 65_500);
-        assert!(l.late(t0, 62_500), "3,000 behind");
-        assert!(!l.late(t0, 62_499));
-        assert!(l.late(t0, 64), "100 ahead, across the wrap");
-        assert!(l.late(t0, 164), "100 past the late packet ahead");
-        assert!(!l.late(t0, 265));
+        assert!(l.late_far_from_stream(t0, 62_500), "3,000 behind");
+        assert!(!l.late_far_from_stream(t0, 62_499));
+        assert!(l.late_far_from_stream(t0, 64), "100 ahead, across the wrap");
+        assert!(
+            l.late_far_from_stream(t0, 164),
+            "100 past the late packet ahead"
+        );
+        assert!(!l.late_far_from_stream(t0, 265));
         let ms = Duration::from_millis;
-        assert!(l.late(t0 + ms(999), 100));
-        assert!(!l.late(t0 + LEFT_WINDOW, 100), "forgotten after a second");
+        assert!(l.late_far_from_stream(t0 + ms(999), 100));
+        assert!(
+            !l.late_far_from_stream(t0 + LEFT_WINDOW, 100),
+            "forgotten after a second"
+        );
         for (i, highest) in [10_000u16, 20_000, 30_000, 40_000, 50_000]
             .into_iter()
             .enumerate()
         {
             l.restarted(t0 + ms(i as u64), highest);
         }
-        assert!(!l.late(t0, 10_000), "the first of five forgotten");
+        assert!(
+            !l.late_far_from_stream(t0, 10_000),
+            "the first of five forgotten"
+        );
         assert!(
             [20_000, 30_000, 40_000, 50_000]
                 .iter()
-                .all(|&s| l.late(t0, s))
+                .all(|&s| l.late_far_from_stream(t0, s))
         );
     }
 
