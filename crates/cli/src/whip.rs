@@ -593,9 +593,9 @@ impl Refused {
             Refused::Offer(BadOffer(why)) => MediaRefusal::BadOffer(why),
             Refused::Unacceptable(why) => MediaRefusal::Unacceptable(why),
             Refused::NoConnection(_) => MediaRefusal::Busy,
-            Refused::Internal { step, why } => {
-                MediaRefusal::Internal(format!("{step} failed: {why}"))
-            }
+            // The step only: the error's text (a panic message, an OS
+            // error) is for the server's log, which `refuse` writes.
+            Refused::Internal { step, .. } => MediaRefusal::Internal(format!("{step} failed")),
         }
     }
 
@@ -766,10 +766,15 @@ async fn set_answer(pc: &PeerConnection) -> Result<SessionDescription, Refused> 
 /// is `recvonly` or `sendrecv` (RFC 8866 §6.7). Our own answer that
 /// does not parse is this server's fault.
 fn receives_media(answer: &str) -> Result<bool, Refused> {
-    let sdp = ferrtc_sdp::parse(answer).map_err(|e| Refused::Internal {
-        step: "parse the answer",
-        why: e.to_string(),
-    })?;
+    // Our own text: the default limits bound a peer's descriptions, and
+    // an answer can outgrow its offer.
+    let sdp =
+        ferrtc_sdp::parse_bytes(answer.as_bytes(), &ferrtc_sdp::Limits::NONE).map_err(|e| {
+            Refused::Internal {
+                step: "parse the answer",
+                why: e.to_string(),
+            }
+        })?;
     Ok(sdp
         .media
         .iter()
@@ -932,6 +937,12 @@ async fn restart_ice(
         Ok(sdp) => {
             add_candidates(pc, candidates, end_of_candidates).await;
             reply.answer(fragment_of(&sdp));
+        }
+        // The session's connection closed meanwhile (failed, or closed
+        // by its client): no session to restart (404), not a fault.
+        Err(_) if pc.connection_state().await == PeerConnectionState::Closed => {
+            tracing::info!("whip: ICE restart refused: the session ended");
+            reply.refuse(MediaRefusal::NoSession);
         }
         Err(refused) => refused.refuse("whip: ICE restart", reply),
     }
@@ -1568,5 +1579,127 @@ mod tests {
         // High 4:4:4 Predictive: none of ours.
         let high444 = h264("packetization-mode=1;profile-level-id=f4001f");
         assert!(preferences(ferrtc::MediaKind::Video, &high444).is_empty());
+    }
+
+    /// One HTTP/1.1 request to `addr`, its whole response.
+    async fn request_text(addr: std::net::SocketAddr, head: String, body: &str) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "{head}\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).await.unwrap();
+        raw
+    }
+
+    /// An ICE restart `PATCH` (RFC 9725 §4.3.2) that reaches a session
+    /// whose connection has just closed (failed, or closed by its client:
+    /// `watch` closes it before the broadcast task hears it ended) finds
+    /// no session: 404, as the same `PATCH` a moment later gets. Not 500:
+    /// nothing failed on the server's side, and not 400: the fragment is
+    /// fine.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_ice_restart_of_a_session_whose_connection_closed_is_404_not_500() {
+        let (port, mut media) = media_port(4);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, SignalConfig::default().with_media(port)));
+        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+                     a=ice-ufrag:olduf\r\na=ice-pwd:oldpasswordoldpassword\r\n\
+                     m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n";
+        let post = tokio::spawn(request_text(
+            addr,
+            "POST /whip HTTP/1.1\r\nContent-Type: application/sdp".to_owned(),
+            offer,
+        ));
+        let Some(MediaRequest::Open { reply, .. }) = media.recv().await else {
+            panic!("an offer");
+        };
+        reply.answer(offer.replace("olduf", "srvuf"));
+        let created = post.await.unwrap();
+        assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+        let location = created
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap()
+            .to_owned();
+        let frag = "a=ice-ufrag:newuf\r\na=ice-pwd:newpasswordnewpassword\r\n\
+                    m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n";
+        let patch = tokio::spawn(request_text(
+            addr,
+            format!(
+                "PATCH {location} HTTP/1.1\r\nContent-Type: application/trickle-ice-sdpfrag\r\n\
+                 If-Match: *"
+            ),
+            frag,
+        ));
+        let Some(MediaRequest::Restart {
+            ice_ufrag,
+            ice_pwd,
+            candidates,
+            end_of_candidates,
+            reply,
+            ..
+        }) = media.recv().await
+        else {
+            panic!("a restart");
+        };
+        // The session's connection, closed a moment before.
+        let pc = PeerConnection::new(Configuration::default()).unwrap();
+        pc.close().await;
+        super::restart_ice(
+            pc,
+            (ice_ufrag, ice_pwd),
+            (candidates, end_of_candidates),
+            reply,
+        )
+        .await;
+        let patched = patch.await.unwrap();
+        assert!(patched.starts_with("HTTP/1.1 404"), "{patched}");
+    }
+
+    /// A 500's body names the call of ours that failed, for the client
+    /// to report, but not the connection's error text (a panic message,
+    /// an OS error): that is for the server's log.
+    #[test]
+    fn a_500_names_the_failed_call_but_not_the_connections_error() {
+        use ferrtc_signal::whip::WhipError;
+        let panicked = ferrtc::Error::TaskPanicked(
+            "index out of bounds: the len is 3 but the index is 7".into(),
+        );
+        let refused = WhipError::from(Refused::internal("create_answer")(panicked).refusal());
+        assert_eq!(refused.status(), 500);
+        let body = refused.to_string();
+        assert!(body.contains("create_answer"), "{body}");
+        assert!(
+            !body.contains("index out of bounds"),
+            "the client reads: {body}"
+        );
+    }
+
+    /// Our answer to an offer of many sections (700 bundled audio
+    /// sections fit the offer limits: 64 KiB, 1,024 sections) has more
+    /// lines than the default parse limits allow a peer's description;
+    /// reading it again to see whether it receives media must not fail
+    /// (that was a 500 for a valid offer).
+    #[test]
+    fn an_answer_longer_than_a_peers_description_may_be_is_still_read() {
+        let mut answer = String::from("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
+        for mid in 0..700 {
+            answer.push_str(&format!(
+                "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\n\
+                 a=recvonly\r\na=rtcp-mux\r\na=rtpmap:0 PCMU/8000\r\n\
+                 a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n\
+                 a=setup:active\r\na=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+                 a=rtcp-fb:0 transport-cc\r\na=ssrc:1 cname:x\r\n"
+            ));
+        }
+        assert!(
+            ferrtc_sdp::parse(&answer).is_err(),
+            "past the default limits"
+        );
+        assert!(matches!(super::receives_media(&answer), Ok(true)));
     }
 }

@@ -1170,3 +1170,128 @@ async fn a_publisher_that_closes_without_delete_frees_the_broadcast_at_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A real implementation's offer from `fixtures/sdp` (workspace root).
+fn fixture(path: &str) -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sdp/");
+    std::fs::read_to_string(format!("{root}{path}")).unwrap()
+}
+
+/// RFC 9725 §4.2: the 422 for an offer ferrtc cannot receive must not
+/// refuse a publisher that sends audio only, video only, in `sendrecv`
+/// or `sendonly` sections, with a data channel, or simulcast: real
+/// Chromium and aiortc offers are all answered 201.
+#[tokio::test(flavor = "current_thread")]
+async fn real_publisher_offers_of_chromium_and_aiortc_are_201() {
+    let sdp = [("Content-Type", "application/sdp")];
+    let offers = [
+        "chromium-156/audio-offer.sdp",
+        "chromium-156/video-offer.sdp",
+        "chromium-156/av-dc-offer.sdp",
+        "chromium-156/av-dc-offer-gathered.sdp",
+        "chromium-156/simulcast-offer.sdp",
+        "chromium-156/renegotiation-offer.sdp",
+        "aiortc-1.16/audio-offer.sdp",
+        "aiortc-1.16/video-offer.sdp",
+        "aiortc-1.16/av-dc-offer.sdp",
+    ];
+    let mut failures = Vec::new();
+    for name in offers {
+        let offer = fixture(name);
+        for (how, offer) in [
+            ("sendrecv", offer.clone()),
+            ("sendonly", offer.replace("a=sendrecv", "a=sendonly")),
+        ] {
+            let (_server, addr) = server().await;
+            let created = http(addr, "POST", "/whip", &sdp, &offer).await;
+            if created.status != 201 {
+                failures.push(format!(
+                    "{name} ({how}): {} {}",
+                    created.status, created.body
+                ));
+            }
+        }
+    }
+    for name in [
+        "chromium-156/recvonly-offer.sdp",
+        "chromium-156/datachannel-offer.sdp",
+    ] {
+        let (_server, addr) = server().await;
+        let refused = http(addr, "POST", "/whip", &sdp, &fixture(name)).await;
+        if refused.status != 422 {
+            failures.push(format!(
+                "{name}: {} (want 422) {}",
+                refused.status, refused.body
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `offer` with the codecs of its `kind` sections (`m=audio`, `m=video`)
+/// replaced by the one `rtpmap` (payload type `pt`).
+fn with_section_codec(offer: &str, kind: &str, pt: u8, rtpmap: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in offer.lines().map(str::trim_end) {
+        if line.starts_with("m=") {
+            inside = line.starts_with(&format!("m={kind} "));
+            if inside {
+                let head: Vec<&str> = line.split(' ').take(3).collect();
+                out.push_str(&format!("{} {pt}\r\n", head.join(" ")));
+                continue;
+            }
+        }
+        if inside
+            && [
+                "a=rtpmap:",
+                "a=fmtp:",
+                "a=rtcp-fb:",
+                "a=ssrc",
+                "a=rid:",
+                "a=simulcast:",
+            ]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+        if inside && line.starts_with("a=mid:") {
+            out.push_str(&format!("a=rtpmap:{pt} {rtpmap}\r\n"));
+        }
+    }
+    out
+}
+
+/// A publisher offer one of whose sections ferrtc cannot receive (H.265
+/// video, or AMR-WB audio in the first section, the BUNDLE tag) still
+/// sends in the other: 201, the other section received (RFC 8829 §5.3.1
+/// rejects only the section without a codec in common).
+#[tokio::test(flavor = "current_thread")]
+async fn a_publisher_with_one_unreceivable_section_is_201() {
+    let sdp = [("Content-Type", "application/sdp")];
+    let av = fixture("chromium-156/av-dc-offer.sdp").replace("a=sendrecv", "a=sendonly");
+    let mut failures = Vec::new();
+    for (what, offer) in [
+        (
+            "H.265 video",
+            with_section_codec(&av, "video", 96, "H265/90000"),
+        ),
+        (
+            "AMR-WB audio (BUNDLE tag)",
+            with_section_codec(&av, "audio", 63, "AMR-WB/16000"),
+        ),
+    ] {
+        let (_server, addr) = server().await;
+        let created = http(addr, "POST", "/whip", &sdp, &offer).await;
+        if created.status != 201 {
+            failures.push(format!(
+                "{what}: {} {}\n{offer}",
+                created.status, created.body
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

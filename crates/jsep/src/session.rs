@@ -72,12 +72,7 @@ const MAX_EXT_HISTORY: usize = 255;
 /// applied, and has only grown by the bounded number of trickled
 /// candidates since; a local one is the serialization of a model built
 /// from bounded inputs.
-const REPARSE_LIMITS: ferrtc_sdp::Limits = ferrtc_sdp::Limits {
-    max_bytes: usize::MAX,
-    max_lines: usize::MAX,
-    max_line_length: usize::MAX,
-    max_media: usize::MAX,
-};
+const REPARSE_LIMITS: ferrtc_sdp::Limits = ferrtc_sdp::Limits::NONE;
 
 impl Applied {
     fn new(kind: SdpType, text: String) -> Self {

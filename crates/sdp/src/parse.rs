@@ -28,6 +28,18 @@ pub struct Limits {
     pub max_media: usize,
 }
 
+impl Limits {
+    /// No limit: for a description this side wrote (the serialization of
+    /// a model built from bounded inputs, which can outgrow the offer it
+    /// answers) or one accepted within limits before.
+    pub const NONE: Limits = Limits {
+        max_bytes: usize::MAX,
+        max_lines: usize::MAX,
+        max_line_length: usize::MAX,
+        max_media: usize::MAX,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {

@@ -121,7 +121,8 @@ pub enum WhipError {
     RestartNotImplemented,
     /// The media side failed to answer a request for a reason of its
     /// own, not the request's (500 Internal Server Error, RFC 9110
-    /// §15.6.1): what failed, for the log and the client.
+    /// §15.6.1): which of its steps failed, for the client to report
+    /// (the error's detail stays in the server's log).
     #[error("the server failed to answer: {0}")]
     Internal(String),
     /// No media side is configured, or it did not answer in time (503).
