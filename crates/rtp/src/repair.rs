@@ -12,9 +12,19 @@ use crate::packet::{PayloadType, RtpPacket, WriteError};
 use crate::plain::PlainPacket;
 use crate::seq::{LeftNumberings, SeqUnwrapper};
 
-/// Packets of the stream after which a far number whose successor did
-/// not come is forgotten (see [`NackGenerator::on_packet`]).
+/// Packets of the stream after which the far numbers whose successor did
+/// not come are forgotten (see [`NackGenerator::on_packet`]).
 const JUMP_PATIENCE: u8 = 8;
+
+/// The most far numbers remembered at once, waiting for the number after
+/// one of them (see [`NackGenerator::on_packet`]): enough for the first
+/// packets of a new numbering to come reordered by a few.
+const FAR_KEPT: usize = 8;
+
+/// How near the number that confirms a jump the other far numbers
+/// remembered must be to be the new numbering's first packets, received:
+/// the jitter buffer's reach for the packets that confirm a jump.
+const FAR_COMPANION: u16 = 32;
 
 /// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump of more than this many
 /// numbers, ahead or behind, is a sender that restarted its numbers (the
@@ -65,10 +75,11 @@ pub struct NackGenerator {
     seq: SeqUnwrapper,
     /// The highest sequence number believed: gaps below it are tracked.
     highest: Option<u64>,
-    /// A far number (see [`Self::on_packet`]), not yet believed: the
-    /// number that would confirm it (the one after it), if it comes next.
-    jump: Option<u64>,
-    /// Packets of the stream since [`Self::jump`] was set.
+    /// The latest far numbers (see [`Self::on_packet`]), not yet
+    /// believed, oldest first: one is confirmed when the number after it
+    /// comes.
+    far: Vec<u16>,
+    /// Packets of the stream since the latest far number came.
     jump_misses: u8,
     /// The numberings left at the latest restarts, whose late packets
     /// are not a restart back.
@@ -85,7 +96,7 @@ impl NackGenerator {
             config,
             seq: SeqUnwrapper::default(),
             highest: None,
-            jump: None,
+            far: Vec::new(),
             jump_misses: 0,
             left: LeftNumberings::default(),
             missing: BTreeMap::new(),
@@ -102,7 +113,12 @@ impl NackGenerator {
     /// it comes within a few packets (RFC 3550 A.1 `update_seq` treats a
     /// large jump so; late packets of the old numbering may come between): one
     /// stray number must not become the highest, or the real stream's
-    /// losses below it would go unseen until the stream passed it. Far is
+    /// losses below it would go unseen until the stream passed it. The
+    /// last few far numbers are remembered, so that a new numbering whose
+    /// first packets come reordered (10,001, 10,000, 10,003, 10,002) is
+    /// believed at the first number whose predecessor came before it, as
+    /// the jitter buffer follows it; two far numbers alone are believed
+    /// only in sequence, as A.1 asks. Far is
     /// more than `max_missing` ahead (a believed gap that large is given
     /// up whole) or more than 3,000 (A.1 `MAX_DROPOUT`) behind. A believed
     /// jump beyond 3,000 either way is a sender that restarted its numbers
@@ -157,47 +173,92 @@ impl NackGenerator {
         }
         self.seq.unwrap(sequence);
         if far {
-            if self.jump != Some(ext) {
-                self.jump = Some(ext + 1);
+            // RFC 3550 A.1 `bad_seq`: believed when the number after a
+            // far one comes.
+            if !self.far.contains(&sequence.wrapping_sub(1)) {
+                if !self.far.contains(&sequence) {
+                    if self.far.len() == FAR_KEPT {
+                        self.far.remove(0);
+                    }
+                    self.far.push(sequence);
+                }
                 self.jump_misses = 0;
                 return false;
             }
-            // Confirmed (the packet before this one came too).
-            self.jump = None;
-            if ext < high || ext - high > MAX_DROPOUT {
-                // RFC 3550 A.1: the sender restarted its numbers. Nothing
-                // of the old numbering is asked for across the jump, and
-                // its late packets are not a restart back for a while.
-                self.left.restarted(now, high as u16);
-                self.given_up += self.missing.len() as u64;
-                self.missing.clear();
-            }
-            if ext > high {
-                // A gap beyond what is tracked is given up whole.
-                self.given_up += ext - high - 2;
-                self.highest = Some(ext);
-            } else {
-                // Behind: the new numbers count on above the old ones,
-                // from the packet before this one.
-                self.seq.restart_at(sequence.wrapping_sub(1));
-                self.highest = Some(self.seq.unwrap(sequence));
-            }
+            self.jump(now, high, ext, sequence);
             return false;
         }
-        // A number of the stream: a far one before it was a stray unless
-        // the number after it comes within a few packets (a restart's
-        // first new packets may be interleaved with late old ones); a
-        // stray the stream moved on from is forgotten, as the jitter
-        // buffer forgets it.
-        if self.jump.is_some() {
+        // A number of the stream: far ones before it were strays unless
+        // the number after one comes within a few packets (a restart's
+        // first new packets may be interleaved with late old ones);
+        // strays the stream moved on from are forgotten, as the jitter
+        // buffer forgets them.
+        if !self.far.is_empty() {
             self.jump_misses += 1;
             if self.jump_misses > JUMP_PATIENCE {
-                self.jump = None;
+                self.far.clear();
             }
         }
         if ext <= high {
             return false;
         }
+        self.received_up_to(now, ext);
+        false
+    }
+
+    /// A far jump confirmed by `sequence` (extended `ext`), the number
+    /// after a far one remembered, with `high` the highest believed so
+    /// far. The far numbers remembered near it are the new numbers' first
+    /// packets, received (they may have come reordered): the stream goes
+    /// on from the lowest of them, and the numbers between them that did
+    /// not come are missing.
+    fn jump(&mut self, now: Instant, high: u64, ext: u64, sequence: u16) {
+        // Each received number of the jump, as its distance from
+        // `sequence`, lowest first.
+        let mut near: Vec<i16> = self
+            .far
+            .iter()
+            .map(|&f| f.wrapping_sub(sequence) as i16)
+            .filter(|d| d.unsigned_abs() <= FAR_COMPANION)
+            .chain([0])
+            .collect();
+        near.sort_unstable();
+        self.far.clear();
+        // At least the number before `sequence` is in.
+        let lowest = near.first().copied().unwrap_or(0);
+        let first = if ext < high || ext - high > MAX_DROPOUT {
+            // RFC 3550 A.1: the sender restarted its numbers. Nothing of
+            // the old numbering is asked for across the jump, and its
+            // late packets are not a restart back for a while. The new
+            // numbers count on above the old ones, from the lowest
+            // received.
+            self.left.restarted(now, high as u16);
+            self.given_up += self.missing.len() as u64;
+            self.missing.clear();
+            if ext > high {
+                self.given_up += ext - high - 1 - u64::from(lowest.unsigned_abs());
+            }
+            self.seq.restart_at(sequence.wrapping_add_signed(lowest))
+        } else {
+            // A gap beyond what is tracked is given up whole.
+            let first = ext.saturating_sub(u64::from(lowest.unsigned_abs()));
+            self.given_up += first.saturating_sub(high + 1);
+            first
+        };
+        self.highest = Some(first.max(high));
+        for d in near {
+            let at = first + d.abs_diff(lowest) as u64;
+            self.seq.unwrap(sequence.wrapping_add_signed(d));
+            if self.highest.is_some_and(|h| at > h) {
+                self.received_up_to(now, at);
+            }
+        }
+    }
+
+    /// `ext`, above the highest believed, came: it is the highest, and
+    /// the numbers between are missing.
+    fn received_up_to(&mut self, now: Instant, ext: u64) {
+        let high = self.highest.unwrap_or(ext);
         self.highest = Some(ext);
         for s in high + 1..ext {
             self.missing.insert(
@@ -213,7 +274,6 @@ impl NackGenerator {
             self.missing.pop_first();
             self.given_up += 1;
         }
-        false
     }
 
     fn due(&self, m: &Missing, rtt: Duration) -> Instant {
@@ -837,6 +897,53 @@ mod tests {
             g.on_packet(t0, s);
         }
         assert_eq!(g.poll_nack(t0 + 10 * MS, 100 * MS), vec![10_003]);
+    }
+
+    /// RFC 3550 A.1 `init_seq`, as the jitter buffer follows it: a
+    /// sender that restarts its numbers, its new packets reordered in
+    /// pairs from the first (10,001, 10,000, 10,003, 10,002, ...), is
+    /// followed: a later loss of the new numbering is asked for, and
+    /// nothing the new numbering received is.
+    #[test]
+    fn a_restart_whose_first_packets_come_reordered_in_pairs_is_followed() {
+        // Ahead, and behind with the new numbering across the wrap.
+        for restart in [10_000u16, 65_500] {
+            let mut g = NackGenerator::new(NackConfig::default());
+            let t0 = Instant::now();
+            let mut at = t0;
+            feed(&mut g, &mut at, 30_000..30_100);
+            let lost = restart.wrapping_add(56);
+            let new = (0..100u16)
+                .map(|i| restart.wrapping_add(i ^ 1))
+                .filter(|&s| s != lost);
+            feed(&mut g, &mut at, new);
+            assert_eq!(
+                g.poll_nack(at + 10 * MS, 100 * MS),
+                vec![lost],
+                "restart at {restart}"
+            );
+        }
+    }
+
+    /// RFC 3550 A.1's probation: two stray packets far from the stream
+    /// are a restart only when the second is the number after the first.
+    /// Two the other way round, or two apart, are not: the stream's
+    /// losses after them go on being asked for.
+    #[test]
+    fn two_far_packets_not_in_sequence_are_no_restart() {
+        for strays in [[20_001, 20_000], [20_000, 20_002], [20_000, 20_000]] {
+            let mut g = NackGenerator::new(NackConfig::default());
+            let t0 = Instant::now();
+            let mut at = t0;
+            feed(&mut g, &mut at, 0..10);
+            feed(&mut g, &mut at, strays);
+            feed(&mut g, &mut at, (10..20).filter(|&s| s != 15));
+            assert_eq!(
+                g.poll_nack(at + 10 * MS, 100 * MS),
+                vec![15],
+                "strays {strays:?}"
+            );
+        }
     }
 
     /// Feeds `seqs` to `g` one each 20 ms from `*at`, which it moves on.
