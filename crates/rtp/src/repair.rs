@@ -231,13 +231,11 @@ impl NackGenerator {
             // the old numbering is asked for across the jump, and its
             // late packets are not a restart back for a while. The new
             // numbers count on above the old ones, from the lowest
-            // received.
+            // received. The numbers across the jump were never sent: no
+            // loss, nothing given up but what was missing.
             self.left.restarted(now, high as u16);
             self.given_up += self.missing.len() as u64;
             self.missing.clear();
-            if ext > high {
-                self.given_up += ext - high - 1 - u64::from(lowest.unsigned_abs());
-            }
             self.seq.restart_at(sequence.wrapping_add_signed(lowest))
         } else {
             // A gap beyond what is tracked is given up whole.
@@ -346,7 +344,10 @@ impl NackGenerator {
         self.missing.len()
     }
 
-    /// Packets given up (retry limit or too many missing).
+    /// Packets given up: past the retry limit, beyond the most tracked
+    /// (a gap too large), given up through a point, or missing of the
+    /// numbering a sender left at a restart. The numbers a restart jumps
+    /// over were never sent: not counted (RFC 3550 A.1).
     pub fn given_up(&self) -> u64 {
         self.given_up
     }
@@ -702,17 +703,18 @@ mod tests {
         });
         let t0 = Instant::now();
         g.on_packet(t0, 0);
-        g.on_packet(t0, 30000);
+        // Within 3,000 (RFC 3550 A.1 `MAX_DROPOUT`): a loss burst.
+        g.on_packet(t0, 2000);
         assert_eq!(
             (g.missing_count(), g.given_up()),
             (0, 0),
             "not believed yet"
         );
-        g.on_packet(t0, 30001);
-        // 1..=29999: more than can be tracked, and seconds old.
-        assert_eq!((g.missing_count(), g.given_up()), (0, 29999));
-        g.on_packet(t0, 30003);
-        assert_eq!(g.poll_nack(t0 + 10 * MS, MS), vec![30002]);
+        g.on_packet(t0, 2001);
+        // 1..=1999: more than can be tracked, and seconds old.
+        assert_eq!((g.missing_count(), g.given_up()), (0, 1999));
+        g.on_packet(t0, 2003);
+        assert_eq!(g.poll_nack(t0 + 10 * MS, MS), vec![2002]);
     }
 
     #[test]
@@ -946,6 +948,27 @@ mod tests {
         }
     }
 
+    /// RFC 3550 A.1: a restart of the sender's numbers is no loss. The
+    /// numbers between the old numbering and the new one were never sent
+    /// and are not counted as given up, ahead or behind; only what was
+    /// missing of the old numbering is.
+    #[test]
+    fn a_restart_gives_up_only_what_was_missing_of_the_numbering_left() {
+        // Ahead, behind across the wrap, behind.
+        for restart in [10_000u16, 60_000, 200] {
+            let mut g = NackGenerator::new(NackConfig::default());
+            let t0 = Instant::now();
+            let mut at = t0;
+            feed(&mut g, &mut at, (5_000..5_010).filter(|&s| s != 5_005));
+            feed(&mut g, &mut at, (0..10).map(|i| restart + i));
+            assert_eq!(
+                (g.missing_count(), g.given_up()),
+                (0, 1),
+                "restart at {restart}"
+            );
+        }
+    }
+
     /// Feeds `seqs` to `g` one each 20 ms from `*at`, which it moves on.
     fn feed(g: &mut NackGenerator, at: &mut Instant, seqs: impl IntoIterator<Item = u16>) {
         for s in seqs {
@@ -989,7 +1012,7 @@ mod tests {
         let t0 = Instant::now();
         let mut at = t0;
         feed(&mut g, &mut at, 65_526..=65_535);
-        // 10,000 is ahead of 65,535 across the wrap: its gap is given up.
+        // A restart ahead across the wrap.
         feed(&mut g, &mut at, (10_000..10_010).filter(|&s| s != 10_005));
         let given_up = g.given_up();
         feed(&mut g, &mut at, 0..3);
