@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::rtcp::{ReportBlock, SenderReport};
+use crate::seq::LeftNumberings;
 
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -76,6 +77,9 @@ pub struct ReceiveStats {
     clock_rate: u32,
     /// A.1 state once the first packet is seen.
     seq: Option<SeqState>,
+    /// The numberings left at the latest restarts, whose late packets
+    /// are not a restart back.
+    left: LeftNumberings,
     received: u64,
     expected_prior: u64,
     received_prior: u64,
@@ -93,6 +97,7 @@ impl ReceiveStats {
             ssrc,
             clock_rate,
             seq: None,
+            left: LeftNumberings::default(),
             received: 0,
             expected_prior: 0,
             received_prior: 0,
@@ -110,9 +115,14 @@ impl ReceiveStats {
     /// Sequence numbers follow RFC 3550 A.1: a jump of more than 3,000 ahead
     /// (or 100 behind) is not counted unless the next packet follows it, in
     /// which case the source restarted and the statistics start over.
+    /// For a second after a restart, a far packet within 3,000 behind or
+    /// 100 ahead of the highest number of the numbering left, nearer it
+    /// than the stream's highest, is a late packet of it: not counted,
+    /// never a restart back (the jitter buffer's and the NACK generator's
+    /// rule, so that all three follow a restart once).
     /// Returns whether the packet was counted.
     pub fn on_packet(&mut self, now: Instant, sequence: u16, rtp_timestamp: u32) -> bool {
-        if !self.track_sequence(sequence) {
+        if !self.track_sequence(now, sequence) {
             return false;
         }
         self.count(now, rtp_timestamp);
@@ -123,9 +133,10 @@ impl ReceiveStats {
     /// follow the media clock at its sending (an RFC 4733 telephone event
     /// repeats its start timestamp in every update, §2.5.1.2): its sequence
     /// number counts for loss (A.1, A.3), not for the interarrival jitter
-    /// (A.8). Returns whether it was counted.
-    pub fn on_untimed_packet(&mut self, sequence: u16) -> bool {
-        if !self.track_sequence(sequence) {
+    /// (A.8). `now` is its arrival, for the sequence rules of
+    /// [`Self::on_packet`]. Returns whether it was counted.
+    pub fn on_untimed_packet(&mut self, now: Instant, sequence: u16) -> bool {
+        if !self.track_sequence(now, sequence) {
             return false;
         }
         self.received += 1;
@@ -133,7 +144,7 @@ impl ReceiveStats {
     }
 
     /// RFC 3550 A.1 update_seq: whether the packet counts.
-    fn track_sequence(&mut self, sequence: u16) -> bool {
+    fn track_sequence(&mut self, now: Instant, sequence: u16) -> bool {
         let Some(state) = &mut self.seq else {
             self.restart(sequence);
             return true;
@@ -148,9 +159,17 @@ impl ReceiveStats {
             }
             state.max_seq = sequence;
         } else if u32::from(delta) <= (1 << 16) - MAX_MISORDER {
+            if self.left.late(now, sequence, delta as i16) {
+                // A late packet of the numbering the sender left just
+                // before: not a restart back to it (A.1's probation alone
+                // would take two of them in order for one).
+                return false;
+            }
             // A very large jump: believe it on the second packet in a row.
             if u32::from(sequence) == state.bad_seq {
+                let left = state.max_seq;
                 self.restart(sequence);
+                self.left.restarted(now, left);
             } else {
                 state.bad_seq = (u32::from(sequence) + 1) & 0xffff;
                 return false;
@@ -385,7 +404,7 @@ mod tests {
         }
         // Telephone events with one start timestamp, 50 ms apart.
         for i in 5..10u16 {
-            assert!(s.on_untimed_packet(i));
+            assert!(s.on_untimed_packet(t0 + MS * (100 + 10 * u32::from(i)), i));
         }
         s.on_packet(t0 + MS * 200, 10, 1600);
         assert_eq!(s.jitter(), 0);
@@ -489,6 +508,81 @@ mod tests {
         );
         assert!(s.on_packet(t0, 40_003, 0));
         assert_eq!(s.cumulative_lost(), 1);
+    }
+
+    /// RFC 3550 A.1 `init_seq`, as the jitter buffer and the NACK
+    /// generator follow it: late packets of the numbering a sender left,
+    /// in order (two in order pass A.1's probation), arriving within a
+    /// second of its restart behind the first new packets, are not a
+    /// restart back: the statistics start over once, at the restart, and
+    /// the extended highest sequence number and the packets lost stay the
+    /// new numbering's.
+    #[test]
+    fn late_packets_of_the_numbering_left_do_not_restart_the_statistics_back() {
+        let mut s = ReceiveStats::new(1, 90000);
+        let t0 = Instant::now();
+        let mut at = t0;
+        let mut arrive = |s: &mut ReceiveStats, seq: u16| {
+            at += 20 * MS;
+            (s.on_packet(at, seq, 0), s.report_block(at))
+        };
+        for seq in 100..199 {
+            arrive(&mut s, seq);
+        }
+        // The sender restarts at 10,000; 199 and 200 come late, after
+        // the first new packets; 10,010 is lost.
+        let new = (10_000..10_021u16).filter(|&q| q != 10_010);
+        let arrivals: Vec<u16> = new
+            .clone()
+            .take(3)
+            .chain([199, 200])
+            .chain(new.skip(3))
+            .collect();
+        let mut highest = 0;
+        for seq in arrivals {
+            let (counted, b) = arrive(&mut s, seq);
+            if seq == 10_000 {
+                // Not believed yet (A.1 probation).
+                continue;
+            }
+            assert!(
+                b.extended_highest_sequence >= highest && (0..=1).contains(&b.cumulative_lost),
+                "after {seq}: extended highest {}, lost {}",
+                b.extended_highest_sequence,
+                b.cumulative_lost
+            );
+            highest = b.extended_highest_sequence;
+            assert_eq!(counted, seq > 1_000, "{seq} counted");
+        }
+        // From 10,001 (A.1 counts from the packet that confirmed the
+        // restart): 20 expected, 19 received.
+        assert_eq!(
+            (s.extended_highest(), s.received(), s.cumulative_lost()),
+            (10_020, 19, 1)
+        );
+    }
+
+    /// RFC 3550 A.1: more than a second after a restart, a sender going
+    /// back to the numbering it left is followed as any restart (two
+    /// packets in order), never refused for good.
+    #[test]
+    fn a_sender_going_back_to_the_numbering_it_left_after_a_second_is_followed() {
+        let mut s = ReceiveStats::new(1, 90000);
+        let t0 = Instant::now();
+        for seq in 100..110 {
+            s.on_packet(t0, seq, 0);
+        }
+        for seq in 10_000..10_010 {
+            s.on_packet(t0 + 100 * MS, seq, 0);
+        }
+        assert!(
+            !s.on_packet(t0 + 500 * MS, 110, 0),
+            "late within the second"
+        );
+        let later = t0 + 1200 * MS;
+        assert!(!s.on_packet(later, 111, 0));
+        assert!(s.on_packet(later, 112, 0));
+        assert_eq!((s.extended_highest(), s.received()), (112, 1));
     }
 
     #[test]

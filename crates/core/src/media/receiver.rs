@@ -596,7 +596,7 @@ impl Receiver {
         c.header_bytes_received += header;
         let seq = packet.sequence_number;
         if let Some(s) = l.stream.as_mut().filter(|s| s.ssrc == packet.ssrc) {
-            s.stats.on_untimed_packet(seq);
+            s.stats.on_untimed_packet(now, seq);
             if let Some(nack) = s.nack.as_mut() {
                 nack.on_packet(now, seq);
             }

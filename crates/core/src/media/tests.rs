@@ -1332,6 +1332,56 @@ fn a_sender_that_restarts_its_numbers_lower_has_its_new_losses_nacked() {
     assert!(nacked.iter().all(|&s| s == 10_010), "{nacked:?}");
 }
 
+/// RFC 3550 A.1, A.3: a sender restarts its numbers, and two packets of
+/// the numbering it left, in order, come late behind the first new ones.
+/// The receive statistics follow the restart once, as the jitter buffer
+/// and the NACK generator do: the extended highest sequence number of
+/// the receiver reports never goes back to the old numbering, and
+/// `packetsLost` counts the new numbering's one loss.
+#[test]
+fn late_packets_of_the_numbering_left_do_not_restart_the_receive_statistics_back() {
+    let mut r = Receiver::new("v".into(), vec![vp8()], Vec::new(), 2000);
+    let mut frames = Vec::new();
+    let mut now = Instant::now();
+    let old = 40_000..40_028u16;
+    let new: Vec<u16> = (10_000..10_030u16).filter(|&s| s != 10_010).collect();
+    let arrivals = old
+        .chain(new[..3].iter().copied())
+        .chain([40_028, 40_029])
+        .chain(new[3..].iter().copied());
+    let mut highest = 0;
+    for (i, seq) in arrivals.enumerate() {
+        // VP8, one packet a frame, the first a keyframe.
+        let payload = [0x10, u8::from(i != 0), 2, 3];
+        let mut p = RtpPacket::new(
+            PayloadType::new(96).unwrap(),
+            seq,
+            3000 * i as u32,
+            0x1234,
+            &payload,
+        );
+        p.marker = true;
+        let wire = p.to_vec().len();
+        r.receive(now, &p, wire, 0, 1, &mut frames);
+        now += Duration::from_millis(33);
+        if seq < 20_000 {
+            highest = highest.max(u32::from(seq));
+        }
+        // From the restart's second packet, which A.1 believes.
+        if i < 29 {
+            continue;
+        }
+        let block = r.report_blocks(now).next().unwrap();
+        let lost = r.layers()[0].loss_and_jitter().0;
+        assert!(
+            block.extended_highest_sequence == highest && (0..=1).contains(&lost),
+            "after {seq}: extended highest {}, packets lost {lost}",
+            block.extended_highest_sequence
+        );
+    }
+    assert_eq!(r.layers()[0].loss_and_jitter().0, 1);
+}
+
 /// RFC 5104 §4.3.1.1: a FIR's sequence number grows per new request and
 /// stays the same on a repetition, which asks for no new keyframe (the
 /// requester repeats until one arrives); a new number from the same
