@@ -149,6 +149,9 @@ pub(crate) struct ChannelShared {
     /// or the state changed.
     wake: Notify,
     threshold: AtomicUsize,
+    /// `bufferedAmount` went above the threshold and has not fallen to it
+    /// since: the next fall fires `bufferedamountlow`.
+    above: AtomicBool,
     /// The connection's `max-message-size`, published by the task.
     pub(crate) max_message_size: Arc<AtomicUsize>,
     /// The channel's subscribers.
@@ -169,6 +172,7 @@ impl ChannelShared {
             waiting: AtomicBool::new(false),
             wake: Notify::new(),
             threshold: AtomicUsize::new(0),
+            above: AtomicBool::new(false),
             events: Arc::new(Hub::new(Some(gate))),
             max_message_size,
         };
@@ -216,6 +220,26 @@ impl ChannelShared {
             self.waiting.store(false, Ordering::SeqCst);
             self.wake.notify_waiters();
         }
+    }
+
+    /// Notes that `bufferedAmount` is above the threshold, if it is. A
+    /// handle calls it after counting bytes and before the task can see
+    /// them, so the task never settles a fall it was not told of.
+    fn note_if_above(&self) {
+        if self.buffered_amount() > self.threshold.load(Ordering::SeqCst) {
+            self.above.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// W3C webrtc-pc §6.2: whether `bufferedAmount`, as a handle reads
+    /// it now, has fallen to the threshold since it was last above it
+    /// (at most once per fall). The task asks after publishing the
+    /// amount, so a reader of the event that follows sees the amount at
+    /// or below the threshold (unless it sent more since).
+    pub(crate) fn fell_to_threshold(&self) -> bool {
+        self.above.load(Ordering::SeqCst)
+            && self.buffered_amount() <= self.threshold.load(Ordering::SeqCst)
+            && self.above.swap(false, Ordering::SeqCst)
     }
 
     pub(crate) fn set_id(&self, id: Option<u16>) {
@@ -420,18 +444,18 @@ impl DataChannel {
 
     /// `bufferedAmountLowThreshold`.
     pub fn buffered_amount_low_threshold(&self) -> usize {
-        self.inner.shared.threshold.load(Ordering::Relaxed)
+        self.inner.shared.threshold.load(Ordering::SeqCst)
     }
 
     /// Sets `bufferedAmountLowThreshold`; [`DataChannelEvent::BufferedAmountLow`]
-    /// fires when the buffered amount falls to it. The event follows SCTP's
-    /// buffer: it may come while messages `send` just accepted are still on
-    /// their way to it (early, never missed).
+    /// fires when [`buffered_amount`](Self::buffered_amount) falls from
+    /// above it to it or below (W3C webrtc-pc §6.2), once per fall, after
+    /// the amount a handle reads has fallen: a writer that waits for the
+    /// event while the amount is above the threshold is woken.
     pub fn set_buffered_amount_low_threshold(&self, threshold: usize) {
-        self.inner
-            .shared
-            .threshold
-            .store(threshold, Ordering::Relaxed);
+        let shared = &self.inner.shared;
+        shared.threshold.store(threshold, Ordering::SeqCst);
+        shared.note_if_above();
         let _ = self
             .inner
             .ops
@@ -525,6 +549,10 @@ impl DataChannel {
         let len = data.len();
         let shared = &self.inner.shared;
         shared.queued.fetch_add(len, Ordering::SeqCst);
+        // Before the task can see the bytes (a refused send may leave a
+        // fall to report that did not happen: one event too many, never
+        // one too few).
+        shared.note_if_above();
         let op = ChannelOp::Send {
             channel: self.inner.handle,
             data,
@@ -789,5 +817,105 @@ mod tests {
         lows_messages_and_errors(&hub);
         let mut events = DataChannelEvents::new(hub.subscribe());
         expect_one_low_every_message_and_the_errors_bounded(&mut events).await;
+    }
+}
+
+#[cfg(test)]
+mod buffered_amount_low {
+    use super::*;
+    use crate::testing::connected;
+
+    /// W3C webrtc-pc §6.2: `bufferedamountlow` fires once `bufferedAmount`
+    /// has decreased to the threshold; a writer that reads the event and
+    /// then looks at `bufferedAmount` (having sent nothing since) must not
+    /// see it above the threshold, or the usual writer loop ("while
+    /// bufferedAmount > threshold, wait for bufferedamountlow") waits for an
+    /// event that never comes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_woken_by_bufferedamountlow_sees_the_buffered_amount_at_the_threshold() {
+        const THRESHOLD: usize = 64 * 1024;
+        const ROUNDS: usize = 300;
+        let (_a, _b, ours, theirs) = connected().await;
+        tokio::spawn(async move { while theirs.recv().await.is_some() {} });
+        ours.set_buffered_amount_low_threshold(THRESHOLD);
+        let mut events = ours.subscribe();
+        let mut stale = Vec::new();
+        for round in 0..ROUNDS {
+            for _ in 0..8 {
+                ours.send_binary(&[0; 16 * 1024]).await.expect("sent");
+            }
+            // The writer's loop: wait while above the threshold.
+            while ours.buffered_amount() > THRESHOLD {
+                let ev = tokio::time::timeout(Duration::from_secs(5), async {
+                    loop {
+                        match events.recv().await {
+                            Some(DataChannelEvent::BufferedAmountLow) => return,
+                            Some(_) => {}
+                            None => panic!("closed"),
+                        }
+                    }
+                })
+                .await;
+                let now = ours.buffered_amount();
+                if ev.is_err() {
+                    panic!(
+                        "round {round}: no bufferedamountlow in 5 s with bufferedAmount {now} \
+                         (threshold {THRESHOLD}); stale reads before: {stale:?}"
+                    );
+                }
+                if now > THRESHOLD {
+                    stale.push((round, now));
+                }
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "bufferedamountlow read with bufferedAmount above the threshold: {stale:?}"
+        );
+    }
+
+    /// Writers on clones of one channel, each with its own subscription,
+    /// each running the W3C writer loop ("while bufferedAmount > threshold,
+    /// wait for bufferedamountlow"): every fall reaches every
+    /// subscription, so none of them waits for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_on_clones_waiting_for_bufferedamountlow_all_finish() {
+        const THRESHOLD: usize = 32 * 1024;
+        let (_a, _b, ours, theirs) = connected().await;
+        tokio::spawn(async move { while theirs.recv().await.is_some() {} });
+        ours.set_buffered_amount_low_threshold(THRESHOLD);
+        let mut writers = tokio::task::JoinSet::new();
+        for w in 0..3 {
+            let dc = ours.clone();
+            writers.spawn(async move {
+                let mut events = dc.subscribe();
+                for round in 0..40 {
+                    for _ in 0..4 {
+                        dc.send_binary(&[w; 16 * 1024]).await.expect("sent");
+                    }
+                    while dc.buffered_amount() > THRESHOLD {
+                        let low = tokio::time::timeout(Duration::from_secs(5), async {
+                            loop {
+                                match events.recv().await {
+                                    Some(DataChannelEvent::BufferedAmountLow) => return,
+                                    Some(_) => {}
+                                    None => panic!("closed"),
+                                }
+                            }
+                        })
+                        .await;
+                        assert!(
+                            low.is_ok(),
+                            "writer {w}, round {round}: no bufferedamountlow in 5 s with \
+                             bufferedAmount {}",
+                            dc.buffered_amount()
+                        );
+                    }
+                }
+            });
+        }
+        while let Some(done) = writers.join_next().await {
+            done.expect("a writer finished");
+        }
     }
 }

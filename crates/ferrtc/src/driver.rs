@@ -908,6 +908,11 @@ impl Driver {
             let handed = std::mem::take(&mut sink.handed);
             sink.shared
                 .update_buffered(self.core.buffered_amount(*id), handed);
+            if sink.shared.fell_to_threshold() {
+                sink.shared
+                    .events
+                    .publish(DataChannelEvent::BufferedAmountLow.into());
+            }
             if std::mem::take(&mut sink.unwoken) {
                 sink.shared.events.wake();
             }
@@ -976,14 +981,10 @@ impl Driver {
                 }
                 return;
             }
-            Event::ChannelBufferedAmountLow(id) => {
-                if let Some(sink) = self.channels.get(&id) {
-                    sink.shared
-                        .events
-                        .publish(DataChannelEvent::BufferedAmountLow.into());
-                }
-                return;
-            }
+            // The core's event follows SCTP's buffer alone; the handle's
+            // `bufferedAmount` also counts bytes on their way to it, so
+            // the event is fired on that amount, in `flush`.
+            Event::ChannelBufferedAmountLow(_) => return,
             Event::ChannelClosing(id) => {
                 self.notify_channel(id, DataChannelState::Closing, DataChannelEvent::Closing);
                 return;
