@@ -14,7 +14,8 @@ use crate::driver::{ChannelOp, CommandQueue, OpQueue, Refused, SEND_HIGH_WATER, 
 use crate::events::{Hub, Subscription, Weight};
 
 /// An event of one data channel (W3C `open`, `message`,
-/// `bufferedamountlow`, `closing`, `close`).
+/// `bufferedamountlow`, `closing`, `close`, `error`), and
+/// [`Lagged`](Self::Lagged) when a subscription dropped `error` events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DataChannelEvent {
