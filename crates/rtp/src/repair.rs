@@ -19,12 +19,12 @@ const JUMP_PATIENCE: u8 = 8;
 /// The most far numbers remembered at once, waiting for the number after
 /// one of them (see [`NackGenerator::on_packet`]): enough for the first
 /// packets of a new numbering to come reordered by a few.
-const FAR_KEPT: usize = 8;
+pub(crate) const FAR_KEPT: usize = 8;
 
 /// How near the number that confirms a jump the other far numbers
 /// remembered must be to be the new numbering's first packets, received:
 /// the jitter buffer's reach for the packets that confirm a jump.
-const FAR_COMPANION: u16 = 32;
+pub(crate) const FAR_COMPANION: u16 = 32;
 
 /// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump of more than this many
 /// numbers, ahead or behind, is a sender that restarted its numbers (the
@@ -117,8 +117,11 @@ impl NackGenerator {
     /// last few far numbers are remembered, so that a new numbering whose
     /// first packets come reordered (10,001, 10,000, 10,003, 10,002) is
     /// believed at the first number whose predecessor came before it, as
-    /// the jitter buffer follows it; two far numbers alone are believed
-    /// only in sequence, as A.1 asks. Far is
+    /// the jitter buffer follows it. The far numbers kept are near each
+    /// other (a far number more than 32 from the last one kept starts
+    /// the list again) and are not unwrapped until believed, so strays of
+    /// other numberings neither confirm each other nor move the stream's
+    /// reference. Far is
     /// more than `max_missing` ahead (a believed gap that large is given
     /// up whole) or more than 3,000 (A.1 `MAX_DROPOUT`) behind. A believed
     /// jump beyond 3,000 either way is a sender that restarted its numbers
@@ -171,12 +174,18 @@ impl NackGenerator {
             // drops it as late).
             return false;
         }
-        self.seq.unwrap(sequence);
         if far {
             // RFC 3550 A.1 `bad_seq`: believed when the number after a
             // far one comes.
             if !self.far.contains(&sequence.wrapping_sub(1)) {
                 if !self.far.contains(&sequence) {
+                    // A far number away from the latest starts the
+                    // remembered ones over (A.1 keeps only the latest).
+                    if self.far.last().is_some_and(|&l| {
+                        (sequence.wrapping_sub(l) as i16).unsigned_abs() > FAR_COMPANION
+                    }) {
+                        self.far.clear();
+                    }
                     if self.far.len() == FAR_KEPT {
                         self.far.remove(0);
                     }
@@ -199,6 +208,7 @@ impl NackGenerator {
                 self.far.clear();
             }
         }
+        self.seq.unwrap(sequence);
         if ext <= high {
             return false;
         }
@@ -967,6 +977,58 @@ mod tests {
                 "restart at {restart}"
             );
         }
+    }
+
+    /// RFC 3550 A.1's probation: two stray packets far ahead of the
+    /// stream, not in sequence (20,000 then 40,000, the stream near 10),
+    /// are no restart. The stream's losses before them stay asked for,
+    /// and nothing is given up.
+    #[test]
+    fn far_strays_of_two_numberings_among_the_streams_packets_are_no_restart() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        feed(&mut g, &mut at, (0..10).filter(|&s| s != 5));
+        feed(&mut g, &mut at, [20_000, 40_000]);
+        feed(&mut g, &mut at, (10..20).filter(|&s| s != 15));
+        assert_eq!(
+            (g.poll_nack(at + 10 * MS, 100 * MS), g.given_up()),
+            (vec![5, 15], 0)
+        );
+    }
+
+    /// RFC 3550 A.1's probation (`bad_seq` is the number after the
+    /// latest far packet), as the jitter buffer and the receive
+    /// statistics apply it: three stray packets far from the stream,
+    /// 20,000, 30,000 and 20,001, are no restart. The stream's losses
+    /// before and after them are asked for, and nothing is given up.
+    #[test]
+    fn a_far_stray_between_two_in_sequence_makes_no_restart() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        feed(&mut g, &mut at, (0..10).filter(|&s| s != 5));
+        feed(&mut g, &mut at, [20_000, 30_000, 20_001]);
+        feed(&mut g, &mut at, (10..20).filter(|&s| s != 15));
+        assert_eq!(
+            (g.poll_nack(at + 10 * MS, 100 * MS), g.given_up()),
+            (vec![5, 15], 0)
+        );
+    }
+
+    /// One stray packet far ahead (32,700 ahead of the stream) is not
+    /// believed: a retransmission of a packet the stream lost before it
+    /// still answers the request, which is not asked for again.
+    #[test]
+    fn one_far_stray_does_not_hide_a_retransmission_behind_the_stream() {
+        let mut g = NackGenerator::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut at = t0;
+        feed(&mut g, &mut at, (30_000..30_100).filter(|&s| s != 30_010));
+        feed(&mut g, &mut at, [30_099u16.wrapping_add(32_700)]);
+        assert_eq!(g.poll_nack(at, 100 * MS), vec![30_010]);
+        assert!(g.on_retransmission(at + 50 * MS, 30_010), "an answer");
+        assert!(g.poll_nack(at + 500 * MS, 100 * MS).is_empty());
     }
 
     /// Feeds `seqs` to `g` one each 20 ms from `*at`, which it moves on.

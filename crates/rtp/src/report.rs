@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::repair::{FAR_COMPANION, FAR_KEPT};
 use crate::rtcp::{ReportBlock, SenderReport};
 use crate::seq::LeftNumberings;
 
@@ -80,6 +81,11 @@ pub struct ReceiveStats {
     /// The numberings left at the latest restarts, whose late packets
     /// are not a restart back.
     left: LeftNumberings,
+    /// The latest far numbers not yet believed (at most `FAR_KEPT`,
+    /// each within `FAR_COMPANION` of the one before), as the NACK
+    /// generator keeps them: a restart's first packets may come
+    /// reordered. Forgotten at the stream's next packet.
+    far: Vec<u16>,
     received: u64,
     expected_prior: u64,
     received_prior: u64,
@@ -98,6 +104,7 @@ impl ReceiveStats {
             clock_rate,
             seq: None,
             left: LeftNumberings::default(),
+            far: Vec::new(),
             received: 0,
             expected_prior: 0,
             received_prior: 0,
@@ -112,8 +119,10 @@ impl ReceiveStats {
     /// with its arrival time and RTP timestamp. Retransmissions should not
     /// be passed here: their arrival says nothing of the network's jitter.
     ///
-    /// Sequence numbers follow RFC 3550 A.1: a jump of more than 3,000 ahead
-    /// (or 100 behind) is not counted unless the next packet follows it, in
+    /// Sequence numbers follow RFC 3550 A.1: a jump of 3,000 or more ahead
+    /// (or more than 100 behind) is not counted unless a packet follows
+    /// it (the next number after it or after one of the last few far
+    /// numbers near it: a restart's first packets may come reordered), in
     /// which case the source restarted and the statistics start over.
     /// For a second after a restart, a far packet within 3,000 behind or
     /// 100 ahead of the highest number of the numbering left, nearer it
@@ -151,7 +160,13 @@ impl ReceiveStats {
         };
         let delta = sequence.wrapping_sub(state.max_seq);
         if delta < MAX_DROPOUT {
-            // In order, with a permissible gap.
+            // In order, with a permissible gap: beyond what was in flight
+            // (MAX_MISORDER), a late packet of a numbering left is no
+            // jump of the stream.
+            if u32::from(delta) > MAX_MISORDER && self.left.late(now, sequence, delta as i16) {
+                return false;
+            }
+            self.far.clear();
             if sequence < state.max_seq {
                 // The extended highest sequence number is 32 bits (RFC
                 // 3550 §6.4.1): its cycle count wraps too.
@@ -166,12 +181,25 @@ impl ReceiveStats {
                 return false;
             }
             // A very large jump: believe it on the second packet in a row.
-            if u32::from(sequence) == state.bad_seq {
+            // A.1 `bad_seq`, kept for the last few far numbers near each
+            // other (a restart's first packets may come reordered).
+            let previous = sequence.wrapping_sub(1);
+            if u32::from(sequence) == state.bad_seq || self.far.contains(&previous) {
                 let left = state.max_seq;
+                self.far.clear();
                 self.restart(sequence);
                 self.left.restarted(now, left);
             } else {
                 state.bad_seq = (u32::from(sequence) + 1) & 0xffff;
+                if self.far.last().is_some_and(|&l| {
+                    (sequence.wrapping_sub(l) as i16).unsigned_abs() > FAR_COMPANION
+                }) {
+                    self.far.clear();
+                }
+                if self.far.len() == FAR_KEPT {
+                    self.far.remove(0);
+                }
+                self.far.push(sequence);
                 return false;
             }
         }
@@ -559,6 +587,65 @@ mod tests {
         assert_eq!(
             (s.extended_highest(), s.received(), s.cumulative_lost()),
             (10_020, 19, 1)
+        );
+    }
+
+    /// RFC 3550 A.1, as the jitter buffer and the NACK generator follow
+    /// it: a sender restarts its numbers 3,010 below its highest, and two
+    /// late packets of the numbering it left come once the new numbering
+    /// has come within 3,000 of them (still within the second). They are
+    /// late there too: not an in-order jump of 2,990 that counts them as
+    /// the stream's highest and makes the new numbering's next packets
+    /// late in turn.
+    #[test]
+    fn late_packets_of_the_numbering_left_are_no_in_order_jump_after_a_restart_lower() {
+        let mut s = ReceiveStats::new(1, 90000);
+        let t0 = Instant::now();
+        let mut at = t0;
+        let mut arrive = |s: &mut ReceiveStats, seq: u16| {
+            at += 5 * MS;
+            s.on_packet(at, seq, 0)
+        };
+        for seq in 39_990..40_010 {
+            arrive(&mut s, seq);
+        }
+        for seq in 37_000..37_020 {
+            arrive(&mut s, seq);
+        }
+        assert!(!arrive(&mut s, 40_010), "late");
+        assert!(!arrive(&mut s, 40_011), "late");
+        for seq in 37_020..37_030 {
+            assert!(arrive(&mut s, seq), "{seq} is the stream's");
+        }
+        // From 37,001, which confirmed the restart.
+        assert_eq!(
+            (s.extended_highest(), s.received(), s.cumulative_lost()),
+            (37_029, 29, 0)
+        );
+    }
+
+    /// RFC 3550 A.1 `init_seq`, as the jitter buffer and the NACK
+    /// generator follow it: a sender that restarts its numbers, its new
+    /// packets reordered in pairs (10,001, 10,000, 10,003, 10,002, ...),
+    /// is followed by the statistics too: the receiver reports' extended
+    /// highest sequence number is the new numbering's.
+    #[test]
+    fn receive_stats_follow_a_restart_whose_packets_come_reordered_in_pairs() {
+        let mut s = ReceiveStats::new(1, 90000);
+        let t0 = Instant::now();
+        let mut at = t0;
+        for seq in 100..200 {
+            at += 20 * MS;
+            s.on_packet(at, seq, 0);
+        }
+        for i in 0..100u16 {
+            at += 20 * MS;
+            s.on_packet(at, 10_000 + (i ^ 1), 0);
+        }
+        assert!(
+            s.extended_highest() >= 10_090,
+            "extended highest {}",
+            s.extended_highest()
         );
     }
 
