@@ -1,6 +1,8 @@
 //! The JSEP session: signaling state, transceivers, offers and answers
 //! (RFC 8829 §4 and §5, W3C webrtc-pc §4.4).
 
+use std::collections::HashMap;
+
 use ferrtc_sdp::{
     Attribute, Candidate, Direction, Fingerprint, MediaDescription, MediaKind, RidDirection,
     SessionDescription as Sdp, Setup,
@@ -1208,12 +1210,22 @@ impl Jsep {
         if self.data_requested && !has_data {
             return true;
         }
+        // Each description is parsed once for all the transceivers, and
+        // only if one of them needs it.
+        let slot_of: HashMap<TransceiverId, usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .rev()
+            .filter_map(|(i, s)| match s.content {
+                Content::Media(id) => Some((id, i)),
+                _ => None,
+            })
+            .collect();
+        let mut local_model: Option<Sdp> = None;
+        let mut offer_model: Option<Option<Sdp>> = None;
         for t in &self.transceivers {
-            let slot = self
-                .slots
-                .iter()
-                .position(|s| s.content == Content::Media(t.id));
-            match (slot, t.stopped) {
+            match (slot_of.get(&t.id).copied(), t.stopped) {
                 (None, false) => return true,
                 (None, true) => continue,
                 (Some(i), true) => {
@@ -1222,13 +1234,19 @@ impl Jsep {
                     }
                 }
                 (Some(i), false) => {
-                    let Some(m) = local.model().media.get(i).cloned() else {
+                    let local_model = local_model.get_or_insert_with(|| local.model());
+                    let Some(m) = local_model.media.get(i) else {
                         return true;
                     };
-                    let wanted = match (local.kind, &self.current_remote) {
+                    let offer = match local.kind {
+                        SdpType::Offer => None,
+                        _ => offer_model
+                            .get_or_insert_with(|| self.current_remote.as_ref().map(Applied::model))
+                            .as_ref(),
+                    };
+                    let wanted = match (local.kind, offer) {
                         (SdpType::Offer, _) => t.init.direction,
                         (_, Some(offer)) => {
-                            let offer = offer.model();
                             let offered = offer
                                 .media
                                 .get(i)
