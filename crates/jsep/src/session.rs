@@ -1,7 +1,7 @@
 //! The JSEP session: signaling state, transceivers, offers and answers
 //! (RFC 8829 §4 and §5, W3C webrtc-pc §4.4).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use ferrtc_sdp::{
     Attribute, Candidate, Direction, Fingerprint, MediaDescription, MediaKind, RidDirection,
@@ -1301,6 +1301,30 @@ impl Jsep {
     /// Associates the m-sections of a remote offer with transceivers, creating
     /// recvonly ones where needed (W3C §4.4.1.6, RFC 8829 §5.10).
     fn apply_remote_offer(&mut self, offer: &Sdp) {
+        // The transceivers by mid (the first of a mid), the ones without a
+        // mid that a section of their kind may take, in creation order, and
+        // the mids of rejected slots: looked up once per section, so that
+        // an offer's cost grows with its length, not its square.
+        let mut by_mid: HashMap<String, TransceiverId> = HashMap::new();
+        let mut unassociated: HashMap<MediaKind, VecDeque<TransceiverId>> = HashMap::new();
+        for t in &self.transceivers {
+            match &t.mid {
+                Some(mid) => {
+                    by_mid.entry(mid.clone()).or_insert(t.id);
+                }
+                None if !t.stopped => unassociated
+                    .entry(t.kind().clone())
+                    .or_default()
+                    .push_back(t.id),
+                None => {}
+            }
+        }
+        let rejected_mids: HashSet<String> = self
+            .slots
+            .iter()
+            .filter(|s| s.rejected)
+            .map(|s| s.mid.clone())
+            .collect();
         let mut slots = Vec::with_capacity(offer.media.len());
         for (i, m) in offer.media.iter().enumerate() {
             let mid = m.mid().map(str::to_owned).unwrap_or_else(|| i.to_string());
@@ -1311,31 +1335,19 @@ impl Jsep {
                 Content::Foreign
             } else if m.is_rejected() {
                 // A rejected section keeps its transceiver, if any, for stopping.
-                self.transceivers
-                    .iter()
-                    .find(|t| t.mid.as_deref() == Some(&mid))
-                    .map(|t| Content::Media(t.id))
+                by_mid
+                    .get(&mid)
+                    .map(|id| Content::Media(*id))
                     .unwrap_or(Content::Foreign)
-            } else if let Some(t) = self
-                .transceivers
-                .iter()
-                .find(|t| t.mid.as_deref() == Some(&mid))
-            {
-                Content::Media(t.id)
-            } else if let Some(t) = self.transceivers.iter().find(|t| {
-                t.mid.is_none()
-                    && !t.stopped
-                    && *t.kind() == m.kind
-                    && !slots
-                        .iter()
-                        .any(|s: &Slot| s.content == Content::Media(t.id))
-            }) {
-                Content::Media(t.id)
+            } else if let Some(id) = by_mid.get(&mid) {
+                Content::Media(*id)
+            } else if let Some(id) = unassociated.get_mut(&m.kind).and_then(VecDeque::pop_front) {
+                Content::Media(id)
             } else {
                 let init = TransceiverInit::new(m.kind.clone(), Direction::RecvOnly);
                 Content::Media(self.push_transceiver(init, true))
             };
-            let previous_rejected = self.slots.iter().any(|s| s.mid == mid && s.rejected);
+            let previous_rejected = rejected_mids.contains(&mid);
             slots.push(Slot {
                 mid,
                 content,
