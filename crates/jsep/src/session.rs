@@ -286,6 +286,12 @@ impl Jsep {
         self.transceivers.iter().find(|t| t.id == id)
     }
 
+    /// Every transceiver by id, for the loops over m-sections (a search
+    /// per section would make them quadratic in the number of sections).
+    fn transceivers_by_id(&self) -> HashMap<TransceiverId, &Transceiver> {
+        self.transceivers.iter().map(|t| (t.id, t)).collect()
+    }
+
     fn transceiver_mut(&mut self, id: TransceiverId) -> Result<&mut Transceiver, JsepError> {
         self.transceivers
             .iter_mut()
@@ -467,7 +473,8 @@ impl Jsep {
             None => self.ice.clone(),
         };
         let (slots, next_mid) = self.plan_offer();
-        let negotiated_before: Vec<String> = self
+        let by_id = self.transceivers_by_id();
+        let negotiated_before: HashSet<String> = self
             .current_local
             .as_ref()
             .map(|d| {
@@ -490,8 +497,8 @@ impl Jsep {
         let mut numbers = BundleNumbers::default();
         for slot in slots.iter().filter(|s| !s.rejected) {
             if let Content::Media(id) = &slot.content
-                && let Some(n) = self
-                    .transceiver(*id)
+                && let Some(n) = by_id
+                    .get(id)
                     .filter(|t| !t.stopped)
                     .and_then(|t| t.negotiated.as_ref())
             {
@@ -513,7 +520,7 @@ impl Jsep {
         let mut first = true;
         for slot in &slots {
             let stopped = match &slot.content {
-                Content::Media(id) => self.transceiver(*id).is_none_or(|t| t.stopped),
+                Content::Media(id) => by_id.get(id).is_none_or(|t| t.stopped),
                 Content::Data => false,
                 Content::Foreign => true,
             };
@@ -547,7 +554,7 @@ impl Jsep {
                     &transport,
                 ),
                 Content::Media(id) => {
-                    let Some(t) = self.transceiver(*id) else {
+                    let Some(t) = by_id.get(id) else {
                         continue;
                     };
                     self.offer_rtp(t, &slot.mid, bundle_only, &transport, &mut numbers)
@@ -736,6 +743,7 @@ impl Jsep {
             (_, Some(new)) if self.remote_ice_restart || self.current_local.is_none() => new,
             _ => self.ice.clone(),
         };
+        let by_id = self.transceivers_by_id();
         let mut sections = Vec::with_capacity(offer.media.len());
         for (slot, o) in self.slots.iter().zip(&offer.media) {
             let setup = answer_setup(o.setup().or(offer.setup()), self.config.answer_setup);
@@ -761,7 +769,7 @@ impl Jsep {
                         &transport,
                     ))
                 }
-                Content::Media(id) => self.transceiver(*id).filter(|t| !t.stopped).and_then(|t| {
+                Content::Media(id) => by_id.get(id).filter(|t| !t.stopped).and_then(|t| {
                     self.answer_rtp(t, &slot.mid, o, offer.direction_of(o), &transport)
                 }),
             };
@@ -1287,13 +1295,16 @@ impl Jsep {
 
     /// Gives every transceiver the mid of its slot.
     fn assign_mids(&mut self) {
+        // The first slot of each transceiver.
+        let mut mids: HashMap<TransceiverId, &str> = HashMap::new();
+        for s in &self.slots {
+            if let Content::Media(id) = s.content {
+                mids.entry(id).or_insert(&s.mid);
+            }
+        }
         for t in &mut self.transceivers {
-            if let Some(slot) = self
-                .slots
-                .iter()
-                .find(|s| s.content == Content::Media(t.id))
-            {
-                t.mid = Some(slot.mid.clone());
+            if let Some(mid) = mids.get(&t.id) {
+                t.mid = Some((*mid).to_owned());
             }
         }
     }
@@ -1432,6 +1443,12 @@ impl Jsep {
         // webrtc-pc §4.4.1.6: a refused description changes nothing).
         let transport = self.negotiated_transport(offer, answer, we_offered)?;
         let mut sctp = None;
+        let position: HashMap<TransceiverId, usize> = self
+            .transceivers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let (Some(o), Some(a)) = (offer.media.get(i), answer.media.get(i)) else {
                 continue;
@@ -1440,7 +1457,7 @@ impl Jsep {
             slot.rejected = rejected;
             match &slot.content {
                 Content::Media(id) => {
-                    let Some(t) = self.transceivers.iter_mut().find(|t| t.id == *id) else {
+                    let Some(t) = position.get(id).map(|&i| &mut self.transceivers[i]) else {
                         continue;
                     };
                     if rejected {
@@ -1545,11 +1562,12 @@ impl Jsep {
     /// becomes contested when given another codec or URI.
     fn remember_numbers(&mut self, offer: &Sdp, answer: &Sdp) {
         let Some(t) = &self.transport else { return };
+        let bundle: HashSet<&str> = t.bundle.iter().map(String::as_str).collect();
         let in_group = |m: &&MediaDescription| {
             !m.is_rejected()
                 && matches!(m.kind, MediaKind::Audio | MediaKind::Video)
                 && m.mid()
-                    .is_some_and(|mid| mid == t.transport_mid || t.bundle.iter().any(|b| b == mid))
+                    .is_some_and(|mid| mid == t.transport_mid || bundle.contains(mid))
         };
         let sections = || {
             [offer, answer]
@@ -1733,14 +1751,17 @@ fn reoffer_codecs(t: &Transceiver, n: &NegotiatedMedia, numbers: &mut BundleNumb
 /// would need a transport of its own (RFC 8843 §7.3.3). Without such a
 /// group it keeps the first section it accepts, alone and unbundled.
 fn bundle_on_one_transport(offer: &Sdp, sections: &mut [MediaDescription]) -> Vec<String> {
-    let accepted = |sections: &[MediaDescription], mid: &str| {
+    let accepted = |sections: &[MediaDescription]| -> HashSet<String> {
         sections
             .iter()
-            .any(|m| !m.is_rejected() && m.mid() == Some(mid))
+            .filter(|m| !m.is_rejected())
+            .filter_map(|m| m.mid().map(str::to_owned))
+            .collect()
     };
+    let before = accepted(sections);
     let group: Vec<String> = offer
         .bundle_groups()
-        .find(|g| g.mids.iter().any(|mid| accepted(sections, mid)))
+        .find(|g| g.mids.iter().any(|mid| before.contains(mid)))
         .map(|g| g.mids.clone())
         .unwrap_or_default();
     let keep: Vec<String> = if group.is_empty() {
@@ -1751,15 +1772,17 @@ fn bundle_on_one_transport(offer: &Sdp, sections: &mut [MediaDescription]) -> Ve
     } else {
         group.clone()
     };
+    let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
     for (m, o) in sections.iter_mut().zip(&offer.media) {
-        let kept = m.mid().is_some_and(|mid| keep.iter().any(|k| k == mid));
+        let kept = m.mid().is_some_and(|mid| keep.contains(mid));
         if !m.is_rejected() && !kept {
             *m = build::rejected(o.kind.clone(), &o.protocol, o.formats.clone(), o.mid());
         }
     }
+    let after = accepted(sections);
     group
         .into_iter()
-        .filter(|mid| accepted(sections, mid))
+        .filter(|mid| after.contains(mid))
         .collect()
 }
 
@@ -1836,15 +1859,14 @@ fn first_credentials(sdp: &Sdp) -> Option<(String, String)> {
 
 /// RFC 8829 §5.8: what a remote offer must carry.
 fn validate_offer(sdp: &Sdp) -> Result<(), JsepError> {
-    let mut mids: Vec<&str> = Vec::new();
+    let mut mids: HashSet<&str> = HashSet::new();
     for (i, m) in sdp.media.iter().enumerate() {
         let mid = m
             .mid()
             .ok_or_else(|| JsepError::Invalid(format!("m-section {i} has no a=mid")))?;
-        if mids.contains(&mid) {
+        if !mids.insert(mid) {
             return Err(JsepError::Invalid(format!("mid {mid} appears twice")));
         }
-        mids.push(mid);
         if m.is_rejected() {
             continue;
         }
@@ -1857,7 +1879,7 @@ fn validate_offer(sdp: &Sdp) -> Result<(), JsepError> {
         }
     }
     for g in sdp.bundle_groups() {
-        if let Some(missing) = g.mids.iter().find(|id| !mids.contains(&id.as_str())) {
+        if let Some(missing) = g.mids.iter().find(|id| !mids.contains(id.as_str())) {
             return Err(JsepError::Invalid(format!(
                 "BUNDLE names unknown mid {missing}"
             )));
@@ -1882,11 +1904,12 @@ fn check_bundle_payload_types(sdp: &Sdp) -> Result<(), JsepError> {
         format!("{}/{}{channels}{fmtp}", c.name, c.clock_rate)
     };
     for g in sdp.bundle_groups() {
+        let group: HashSet<&str> = g.mids.iter().map(String::as_str).collect();
         // (section index, mid, codec) of every payload type seen so far.
         let mut seen: Vec<(usize, &str, Codec)> = Vec::new();
         for (i, m) in sdp.media.iter().enumerate() {
             let Some(mid) = m.mid() else { continue };
-            if m.is_rejected() || !m.is_rtp() || !g.mids.iter().any(|x| x == mid) {
+            if m.is_rejected() || !m.is_rtp() || !group.contains(mid) {
                 continue;
             }
             for c in Codec::from_section(m) {
@@ -2035,7 +2058,7 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
         }
     }
     // RFC 9143 §7.3: the answer's BUNDLE group only holds offered, bundled mids.
-    let offered: Vec<&String> = offer.bundle_groups().flat_map(|g| g.mids.iter()).collect();
+    let offered: HashSet<&String> = offer.bundle_groups().flat_map(|g| g.mids.iter()).collect();
     for g in answer.bundle_groups() {
         if let Some(mid) = g.mids.iter().find(|m| !offered.contains(m)) {
             return Err(JsepError::AnswerMismatch(format!(
@@ -2055,10 +2078,10 @@ fn validate_answer(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
 /// section may be accepted (a peer that does not do BUNDLE and rejected
 /// the rest).
 fn check_one_transport(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
-    let group: &[String] = answer
+    let group: HashSet<&str> = answer
         .bundle_groups()
         .next()
-        .map(|g| g.mids.as_slice())
+        .map(|g| g.mids.iter().map(String::as_str).collect())
         .unwrap_or_default();
     let mut accepted = offer
         .media
@@ -2070,7 +2093,7 @@ fn check_one_transport(offer: &Sdp, answer: &Sdp) -> Result<(), JsepError> {
     let outside = if group.is_empty() {
         accepted.nth(1)
     } else {
-        accepted.find(|(_, mid)| !group.iter().any(|g| g == mid))
+        accepted.find(|(_, mid)| !group.contains(mid))
     };
     match outside {
         Some((i, mid)) => Err(JsepError::AnswerMismatch(format!(
