@@ -35,7 +35,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -993,23 +993,28 @@ impl MediaSession {
     ) {
         // A transceiver gone, or without a mid again (a rollback kept it,
         // §4.4.1.6), is announced anew when a description matches it.
-        self.announced.retain(|id| {
-            transceivers
-                .iter()
-                .any(|t| t.id() == *id && t.mid().is_some())
-        });
+        let with_mid: BTreeSet<TransceiverId> = transceivers
+            .iter()
+            .filter(|t| t.mid().is_some())
+            .map(|t| t.id())
+            .collect();
+        self.announced.retain(|id| with_mid.contains(id));
         let Some(remote) = remote else {
             return;
         };
+        // The first section in use of each mid, found once for all the
+        // transceivers (not by a search per transceiver).
+        let mut by_mid: HashMap<&str, &ferrtc_sdp::MediaDescription> = HashMap::new();
+        for m in remote.media.iter().filter(|m| !m.is_rejected()) {
+            if let Some(mid) = m.mid() {
+                by_mid.entry(mid).or_insert(m);
+            }
+        }
         for t in transceivers.iter().filter(|t| !t.is_stopped()) {
             let Some(mid) = t.mid() else {
                 continue;
             };
-            let Some(m) = remote
-                .media
-                .iter()
-                .find(|m| m.mid() == Some(mid) && !m.is_rejected())
-            else {
+            let Some(m) = by_mid.get(mid).copied() else {
                 continue;
             };
             if !matches!(
