@@ -1928,3 +1928,76 @@ fn a_reoffer_gives_no_extension_id_the_peers_current_description_uses_for_anothe
         "{DROPPED} is offered on another id: {reoffer:?}"
     );
 }
+
+// Which transceiver a remote offer's m-section is associated with (RFC 8829
+// §5.10, W3C webrtc-pc §4.4.1.6).
+
+/// `a`'s offer, set as its local description.
+fn offer_from(a: &mut Jsep) -> SessionDescription {
+    let offer = a.create_offer(OfferOptions::default()).expect("offer");
+    a.set_local_description(offer.clone()).expect("SLD offer");
+    offer
+}
+
+#[test]
+fn remote_offer_sections_take_unassociated_transceivers_of_their_kind_in_creation_order() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.add_transceiver(video(Direction::SendRecv));
+    a.add_transceiver(audio(Direction::SendRecv));
+    let first_audio = b.add_transceiver(audio(Direction::SendRecv));
+    let second_audio = b.add_transceiver(audio(Direction::SendRecv));
+    let video = b.add_transceiver(video(Direction::SendRecv));
+    b.set_remote_description(offer_from(&mut a)).expect("SRD");
+    assert_eq!(b.transceivers().len(), 3, "no transceiver is created");
+    assert_eq!(b.transceiver(first_audio).unwrap().mid(), Some("0"));
+    assert_eq!(b.transceiver(video).unwrap().mid(), Some("1"));
+    assert_eq!(b.transceiver(second_audio).unwrap().mid(), Some("2"));
+}
+
+#[test]
+fn remote_offer_skips_a_stopped_unassociated_transceiver() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    let stopped = b.add_transceiver(audio(Direction::SendRecv));
+    let live = b.add_transceiver(audio(Direction::SendRecv));
+    b.stop_transceiver(stopped).expect("stop");
+    b.set_remote_description(offer_from(&mut a)).expect("SRD");
+    assert_eq!(b.transceiver(stopped).unwrap().mid(), None);
+    assert_eq!(b.transceiver(live).unwrap().mid(), Some("0"));
+}
+
+#[test]
+fn remote_offer_section_with_a_known_mid_keeps_its_transceiver_before_unassociated_ones() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    exchange(&mut a, &mut b);
+    let negotiated = b.transceivers()[0].id();
+    // Added after the first exchange, earlier in no order than the
+    // negotiated one, but without a mid: the re-offer's new section takes
+    // it, the old section keeps its transceiver.
+    let unassociated = b.add_transceiver(audio(Direction::SendRecv));
+    a.add_transceiver(audio(Direction::SendRecv));
+    b.set_remote_description(offer_from(&mut a))
+        .expect("SRD re-offer");
+    assert_eq!(b.transceiver(negotiated).unwrap().mid(), Some("0"));
+    assert_eq!(b.transceiver(unassociated).unwrap().mid(), Some("1"));
+    assert_eq!(b.transceivers().len(), 2);
+}
+
+#[test]
+fn a_rejected_remote_section_takes_no_unassociated_transceiver() {
+    let (mut a, mut b) = (jsep("aaaa"), jsep("bbbb"));
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mine = b.add_transceiver(audio(Direction::SendRecv));
+    let offer = offer_from(&mut a);
+    // The first section rejected (port 0, out of the BUNDLE group).
+    let text = offer
+        .sdp
+        .replacen("m=audio 9 ", "m=audio 0 ", 1)
+        .replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 1");
+    b.set_remote_description(SessionDescription::offer(text))
+        .expect("SRD");
+    assert_eq!(b.transceiver(mine).unwrap().mid(), Some("1"));
+}
