@@ -10,21 +10,11 @@ use thiserror::Error;
 
 use crate::packet::{PayloadType, RtpPacket, WriteError};
 use crate::plain::PlainPacket;
-use crate::seq::{LeftNumberings, SeqUnwrapper};
+use crate::seq::{FAR_COMPANION, FarNumbers, LeftNumberings, SeqUnwrapper};
 
 /// Packets of the stream after which the far numbers whose successor did
 /// not come are forgotten (see [`NackGenerator::on_packet`]).
 const JUMP_PATIENCE: u8 = 8;
-
-/// The most far numbers remembered at once, waiting for the number after
-/// one of them (see [`NackGenerator::on_packet`]): enough for the first
-/// packets of a new numbering to come reordered by a few.
-pub(crate) const FAR_KEPT: usize = 8;
-
-/// How near the number that confirms a jump the other far numbers
-/// remembered must be to be the new numbering's first packets, received:
-/// the jitter buffer's reach for the packets that confirm a jump.
-pub(crate) const FAR_COMPANION: u16 = 32;
 
 /// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump of more than this many
 /// numbers, ahead or behind, is a sender that restarted its numbers (the
@@ -78,7 +68,7 @@ pub struct NackGenerator {
     /// The latest far numbers (see [`Self::on_packet`]), not yet
     /// believed, oldest first: one is confirmed when the number after it
     /// comes.
-    far: Vec<u16>,
+    far: FarNumbers,
     /// Packets of the stream since the latest far number came.
     jump_misses: u8,
     /// The numberings left at the latest restarts, whose late packets
@@ -96,7 +86,7 @@ impl NackGenerator {
             config,
             seq: SeqUnwrapper::default(),
             highest: None,
-            far: Vec::new(),
+            far: FarNumbers::default(),
             jump_misses: 0,
             left: LeftNumberings::default(),
             missing: BTreeMap::new(),
@@ -177,20 +167,8 @@ impl NackGenerator {
         if far {
             // RFC 3550 A.1 `bad_seq`: believed when the number after a
             // far one comes.
-            if !self.far.contains(&sequence.wrapping_sub(1)) {
-                if !self.far.contains(&sequence) {
-                    // A far number away from the latest starts the
-                    // remembered ones over (A.1 keeps only the latest).
-                    if self.far.last().is_some_and(|&l| {
-                        (sequence.wrapping_sub(l) as i16).unsigned_abs() > FAR_COMPANION
-                    }) {
-                        self.far.clear();
-                    }
-                    if self.far.len() == FAR_KEPT {
-                        self.far.remove(0);
-                    }
-                    self.far.push(sequence);
-                }
+            if !self.far.confirmed_by(sequence) {
+                self.far.remember(sequence);
                 self.jump_misses = 0;
                 return false;
             }
@@ -228,7 +206,7 @@ impl NackGenerator {
         let mut near: Vec<i16> = self
             .far
             .iter()
-            .map(|&f| f.wrapping_sub(sequence) as i16)
+            .map(|f| f.wrapping_sub(sequence) as i16)
             .filter(|d| d.unsigned_abs() <= FAR_COMPANION)
             .chain([0])
             .collect();

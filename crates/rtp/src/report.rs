@@ -5,9 +5,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::repair::{FAR_COMPANION, FAR_KEPT};
 use crate::rtcp::{ReportBlock, SenderReport};
-use crate::seq::LeftNumberings;
+use crate::seq::{FarNumbers, LeftNumberings};
 
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -81,11 +80,9 @@ pub struct ReceiveStats {
     /// The numberings left at the latest restarts, whose late packets
     /// are not a restart back.
     left: LeftNumberings,
-    /// The latest far numbers not yet believed (at most `FAR_KEPT`,
-    /// each within `FAR_COMPANION` of the one before), as the NACK
-    /// generator keeps them: a restart's first packets may come
-    /// reordered. Forgotten at the stream's next packet.
-    far: Vec<u16>,
+    /// The latest far numbers not yet believed, as the NACK generator
+    /// keeps them; forgotten at the stream's next packet.
+    far: FarNumbers,
     received: u64,
     expected_prior: u64,
     received_prior: u64,
@@ -104,7 +101,7 @@ impl ReceiveStats {
             clock_rate,
             seq: None,
             left: LeftNumberings::default(),
-            far: Vec::new(),
+            far: FarNumbers::default(),
             received: 0,
             expected_prior: 0,
             received_prior: 0,
@@ -183,23 +180,14 @@ impl ReceiveStats {
             // A very large jump: believe it on the second packet in a row.
             // A.1 `bad_seq`, kept for the last few far numbers near each
             // other (a restart's first packets may come reordered).
-            let previous = sequence.wrapping_sub(1);
-            if u32::from(sequence) == state.bad_seq || self.far.contains(&previous) {
+            if u32::from(sequence) == state.bad_seq || self.far.confirmed_by(sequence) {
                 let left = state.max_seq;
                 self.far.clear();
                 self.restart(sequence);
                 self.left.restarted(now, left);
             } else {
                 state.bad_seq = (u32::from(sequence) + 1) & 0xffff;
-                if self.far.last().is_some_and(|&l| {
-                    (sequence.wrapping_sub(l) as i16).unsigned_abs() > FAR_COMPANION
-                }) {
-                    self.far.clear();
-                }
-                if self.far.len() == FAR_KEPT {
-                    self.far.remove(0);
-                }
-                self.far.push(sequence);
+                self.far.remember(sequence);
                 return false;
             }
         }

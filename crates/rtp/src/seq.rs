@@ -62,6 +62,66 @@ impl SeqUnwrapper {
     }
 }
 
+/// The most far numbers remembered at once, waiting for the number after
+/// one of them: enough for the first packets of a new numbering to come
+/// reordered by a few.
+pub(crate) const FAR_KEPT: usize = 8;
+
+/// How near each other far numbers must be to be remembered together, and
+/// to be the new numbering's first packets when one is confirmed: the
+/// jitter buffer's reach for the packets that confirm a jump.
+pub(crate) const FAR_COMPANION: u16 = 32;
+
+/// The latest numbers far from a stream, not yet believed: RFC 3550 A.1
+/// `bad_seq`, kept for a few numbers because a restart's first packets may
+/// come reordered (10,001, 10,000, 10,003, 10,002). At most [`FAR_KEPT`],
+/// each within [`FAR_COMPANION`] of the one before: a far number away from
+/// the latest starts them over (A.1 keeps only the latest), so strays of
+/// other numberings confirm nothing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FarNumbers {
+    kept: Vec<u16>,
+}
+
+impl FarNumbers {
+    /// Whether `seq` is the number after a remembered far one: the jump
+    /// is believed (A.1).
+    pub(crate) fn confirmed_by(&self, seq: u16) -> bool {
+        self.kept.contains(&seq.wrapping_sub(1))
+    }
+
+    /// Remembers the far number `seq`.
+    pub(crate) fn remember(&mut self, seq: u16) {
+        if self.kept.contains(&seq) {
+            return;
+        }
+        if self
+            .kept
+            .last()
+            .is_some_and(|&l| (seq.wrapping_sub(l) as i16).unsigned_abs() > FAR_COMPANION)
+        {
+            self.kept.clear();
+        }
+        if self.kept.len() == FAR_KEPT {
+            self.kept.remove(0);
+        }
+        self.kept.push(seq);
+    }
+
+    /// The remembered far numbers, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.kept.iter().copied()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.kept.clear();
+    }
+}
+
 /// How long after a restart packets of the numbering the sender left are
 /// late (see [`LeftNumberings`]). They were sent before the restart, so
 /// they come within the network's reordering and delay variation of it
