@@ -826,6 +826,23 @@ mod buffered_amount_low {
     use super::*;
     use crate::testing::connected;
 
+    /// The next `bufferedamountlow` of `events`, other events skipped;
+    /// `Err` if none comes within 5 s.
+    async fn low_within_5_s(
+        events: &mut DataChannelEvents,
+    ) -> Result<(), tokio::time::error::Elapsed> {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match events.recv().await {
+                    Some(DataChannelEvent::BufferedAmountLow) => return,
+                    Some(_) => {}
+                    None => panic!("closed"),
+                }
+            }
+        })
+        .await
+    }
+
     /// W3C webrtc-pc §6.2: `bufferedamountlow` fires once `bufferedAmount`
     /// has decreased to the threshold; a writer that reads the event and
     /// then looks at `bufferedAmount` (having sent nothing since) must not
@@ -847,16 +864,7 @@ mod buffered_amount_low {
             }
             // The writer's loop: wait while above the threshold.
             while ours.buffered_amount() > THRESHOLD {
-                let ev = tokio::time::timeout(Duration::from_secs(5), async {
-                    loop {
-                        match events.recv().await {
-                            Some(DataChannelEvent::BufferedAmountLow) => return,
-                            Some(_) => {}
-                            None => panic!("closed"),
-                        }
-                    }
-                })
-                .await;
+                let ev = low_within_5_s(&mut events).await;
                 let now = ours.buffered_amount();
                 if ev.is_err() {
                     panic!(
@@ -895,16 +903,7 @@ mod buffered_amount_low {
                         dc.send_binary(&[w; 16 * 1024]).await.expect("sent");
                     }
                     while dc.buffered_amount() > THRESHOLD {
-                        let low = tokio::time::timeout(Duration::from_secs(5), async {
-                            loop {
-                                match events.recv().await {
-                                    Some(DataChannelEvent::BufferedAmountLow) => return,
-                                    Some(_) => {}
-                                    None => panic!("closed"),
-                                }
-                            }
-                        })
-                        .await;
+                        let low = low_within_5_s(&mut events).await;
                         assert!(
                             low.is_ok(),
                             "writer {w}, round {round}: no bufferedamountlow in 5 s with \
