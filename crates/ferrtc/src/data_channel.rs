@@ -238,9 +238,17 @@ impl ChannelShared {
     /// amount, so a reader of the event that follows sees the amount at
     /// or below the threshold (unless it sent more since).
     pub(crate) fn fell_to_threshold(&self) -> bool {
-        self.above.load(Ordering::SeqCst)
+        // Not once closed: the bytes that left were dropped, not sent.
+        let fell = self.state() != DataChannelState::Closed
+            && self.above.load(Ordering::SeqCst)
             && self.buffered_amount() <= self.threshold.load(Ordering::SeqCst)
-            && self.above.swap(false, Ordering::SeqCst)
+            && self.above.swap(false, Ordering::SeqCst);
+        if fell {
+            // A send counted between the check and the clear noted its
+            // rise before the clear: note it again, after it.
+            self.note_if_above();
+        }
+        fell
     }
 
     pub(crate) fn set_id(&self, id: Option<u16>) {
@@ -456,6 +464,10 @@ impl DataChannel {
     pub fn set_buffered_amount_low_threshold(&self, threshold: usize) {
         let shared = &self.inner.shared;
         shared.threshold.store(threshold, Ordering::SeqCst);
+        // W3C webrtc-pc §6.2: only a fall from above the new threshold
+        // fires: clear, then note (a send counted meanwhile shows in the
+        // note's read or notes after the clear).
+        shared.above.store(false, Ordering::SeqCst);
         shared.note_if_above();
         let _ = self
             .inner
@@ -917,5 +929,172 @@ mod buffered_amount_low {
         while let Some(done) = writers.join_next().await {
             done.expect("a writer finished");
         }
+    }
+}
+
+#[cfg(test)]
+mod buffered_amount_low_edges {
+    use super::*;
+
+    fn shared(threshold: usize) -> ChannelShared {
+        let info = ChannelInfo {
+            label: String::new(),
+            protocol: String::new(),
+            ordered: true,
+            max_retransmits: None,
+            max_packet_life_time: None,
+            negotiated: false,
+            id: Some(1),
+            ready_state: DataChannelState::Open,
+            stats: Default::default(),
+        };
+        let s = ChannelShared::new(
+            &info,
+            Arc::new(ReceiveGate::default()),
+            Arc::new(AtomicUsize::new(usize::MAX)),
+        );
+        s.threshold.store(threshold, Ordering::SeqCst);
+        s
+    }
+
+    /// W3C webrtc-pc §6.2: a `send` that takes `bufferedAmount` above the
+    /// threshold while the task is settling the previous fall must leave
+    /// its own fall to report. The task's check ("above, and the amount at
+    /// the threshold") and its clearing of the flag are two steps: a send
+    /// counted and noted between them is cleared with the old fall, and
+    /// its bytes then fall with no event (a writer waiting for it, having
+    /// read the stale event and seen the amount still above, waits for
+    /// good).
+    #[test]
+    fn a_send_during_the_tasks_fall_check_keeps_its_fall_to_report() {
+        const THRESHOLD: usize = 0;
+        const FOR: Duration = Duration::from_secs(1);
+        let s = shared(THRESHOLD);
+        let stop = AtomicBool::new(false);
+        // Rounds of the task's check, as `flush` makes them.
+        let checks = AtomicUsize::new(0);
+        let (mut rounds, mut lost) = (0usize, 0usize);
+        std::thread::scope(|scope| {
+            let (s, stop, checks) = (&s, &stop, &checks);
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    s.fell_to_threshold();
+                    checks.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            let start = std::time::Instant::now();
+            while start.elapsed() < FOR && lost == 0 {
+                rounds += 1;
+                // A handle's `enqueue`: count the bytes, then note.
+                s.queued.fetch_add(1, Ordering::SeqCst);
+                s.note_if_above();
+                // Every check that could have read the amount before the
+                // byte was counted is over after two more.
+                let seen = checks.load(Ordering::SeqCst);
+                while checks.load(Ordering::SeqCst) < seen + 2 {
+                    std::thread::yield_now();
+                }
+                // The byte is still counted: above the threshold, so its
+                // fall is still to report.
+                assert!(s.buffered_amount() > THRESHOLD);
+                if !s.above.load(Ordering::SeqCst) {
+                    lost += 1;
+                }
+                // The task sends it: the amount falls to the threshold
+                // (the check fires for it), and the next send comes.
+                s.queued.fetch_sub(1, Ordering::SeqCst);
+            }
+            stop.store(true, Ordering::SeqCst);
+        });
+        assert_eq!(
+            lost, 0,
+            "after {rounds} sends, one left bufferedAmount above the threshold with no fall \
+             to report: its bytes fall with no bufferedamountlow"
+        );
+    }
+
+    /// W3C webrtc-pc §6.2: `bufferedamountlow` fires when `bufferedAmount`
+    /// *decreases* from above the threshold to it or below. Raising the
+    /// threshold over an amount that stays where it is, is no decrease:
+    /// no event (the writer that raised it reads the amount itself).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn raising_the_threshold_over_the_amount_fires_no_event() {
+        const NEW_THRESHOLD: usize = 4 * 1024 * 1024;
+        let (_a, _b, ours, theirs) = crate::testing::connected().await;
+        // The peer never reads: once its receive buffer is full, our
+        // amount stays above 0 (draining slowly, if at all).
+        let _theirs = theirs;
+        let mut events = ours.subscribe();
+        // Until `send` waits for room: the peer has stopped taking.
+        while let Ok(sent) =
+            tokio::time::timeout(Duration::from_secs(1), ours.send_binary(&[0; 64 * 1024])).await
+        {
+            sent.expect("sent");
+        }
+        // What came so far (`open`, falls to 0 while the peer still read).
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+        {}
+        assert!(ours.buffered_amount() > 0);
+        // Above the old threshold (0), far under the new one: no decrease
+        // from above the threshold can follow without a send.
+        ours.set_buffered_amount_low_threshold(NEW_THRESHOLD);
+        let mut low = 0;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(ev) = events.recv().await {
+                if ev == DataChannelEvent::BufferedAmountLow {
+                    low += 1;
+                }
+            }
+        })
+        .await;
+        assert!(
+            ours.buffered_amount() > 0,
+            "never fell to the old threshold"
+        );
+        assert_eq!(
+            low, 0,
+            "bufferedamountlow with no decrease of bufferedAmount from above the threshold"
+        );
+    }
+
+    /// W3C webrtc-pc §4.4.1.6: `close()` of the connection sets every
+    /// channel's readyState to `closed`; no `bufferedamountlow` comes
+    /// after that (the bytes were dropped, not sent), only `close`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_the_connection_fires_no_bufferedamountlow() {
+        let (a, _b, ours, theirs) = crate::testing::connected().await;
+        // The peer never reads: SCTP holds what we sent.
+        let _theirs = theirs;
+        let mut events = ours.subscribe();
+        while let Ok(sent) =
+            tokio::time::timeout(Duration::from_secs(1), ours.send_binary(&[0; 64 * 1024])).await
+        {
+            sent.expect("sent");
+        }
+        // What came so far (`open`, falls to 0 while the peer still read).
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+        {}
+        let shared = &ours.inner.shared;
+        let (in_sctp, on_the_way) = (
+            shared.buffered.load(Ordering::SeqCst),
+            shared.queued.load(Ordering::SeqCst),
+        );
+        assert!(in_sctp > 0, "SCTP holds bytes");
+        // Above it now, and it would take SCTP's half to fall to it.
+        ours.set_buffered_amount_low_threshold(on_the_way + in_sctp / 2);
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+        {
+            assert_ne!(ev, DataChannelEvent::BufferedAmountLow, "no fall yet");
+        }
+        a.close().await;
+        assert_eq!(ours.ready_state(), DataChannelState::Closed);
+        let mut after_close = Vec::new();
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            after_close.push(ev);
+        }
+        assert_eq!(after_close, vec![DataChannelEvent::Close]);
     }
 }

@@ -1127,6 +1127,9 @@ impl Driver {
                 Some(queue) => queue.push_back(Pending::Close),
                 None => self.close_channel(id),
             },
+            // The async API fires `bufferedamountlow` itself (in `flush`,
+            // on the handle's amount); the core keeps the threshold for
+            // its own event and stats.
             ChannelOp::SetLowThreshold(id, n) => {
                 if let Err(e) = self.core.set_buffered_amount_low_threshold(id, n) {
                     tracing::debug!("threshold: {e}");
