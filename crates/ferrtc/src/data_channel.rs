@@ -38,7 +38,8 @@ pub enum DataChannelEvent {
     /// This subscription fell behind on errors: while
     /// [`DataChannelEvents::MAX_UNREAD_ERRORS`] `error` events waited
     /// unread, this many more came and were dropped, right before the
-    /// event that follows. No other event is ever dropped.
+    /// event that follows. No other event is dropped but a
+    /// `bufferedamountlow` published while another waits unread.
     Lagged(u64),
 }
 
@@ -324,8 +325,9 @@ pub struct DataChannelEvents {
 impl DataChannelEvents {
     /// `error` events one subscription (and the backlog kept for the first
     /// one) holds unread at most; more are dropped, and the reader learns
-    /// how many from [`DataChannelEvent::Lagged`]. Messages and the other
-    /// events are never dropped.
+    /// how many from [`DataChannelEvent::Lagged`]. Messages are never
+    /// dropped, nor other events but a `bufferedamountlow` published
+    /// while another waits unread.
     pub const MAX_UNREAD_ERRORS: usize = 64;
 
     fn new(events: Subscription<QueuedChannelEvent>) -> Self {
@@ -463,11 +465,13 @@ impl DataChannel {
     /// event while the amount is above the threshold is woken.
     pub fn set_buffered_amount_low_threshold(&self, threshold: usize) {
         let shared = &self.inner.shared;
-        shared.threshold.store(threshold, Ordering::SeqCst);
         // W3C webrtc-pc §6.2: only a fall from above the new threshold
-        // fires: clear, then note (a send counted meanwhile shows in the
-        // note's read or notes after the clear).
+        // fires. Clear, then store, then note: a task that reads the new
+        // threshold finds the flag cleared (no event for a raise), and a
+        // send counted meanwhile shows in the note's read or notes after
+        // the clear.
         shared.above.store(false, Ordering::SeqCst);
+        shared.threshold.store(threshold, Ordering::SeqCst);
         shared.note_if_above();
         let _ = self
             .inner

@@ -81,7 +81,7 @@ pub struct ReceiveStats {
     /// are not a restart back.
     left: LeftNumberings,
     /// The latest far numbers not yet believed, as the NACK generator
-    /// keeps them; forgotten at the stream's next packet.
+    /// keeps them; forgotten at the stream's next in-order packet.
     far: FarNumbers,
     received: u64,
     expected_prior: u64,
