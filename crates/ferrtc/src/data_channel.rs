@@ -1017,6 +1017,21 @@ mod buffered_amount_low_edges {
         );
     }
 
+    /// Sends until `send` waits for room (the peer, which never reads,
+    /// has stopped taking), then reads what `events` got so far (`open`,
+    /// falls to 0 while the peer still read).
+    async fn fill_until_send_waits(ours: &DataChannel, events: &mut DataChannelEvents) {
+        while let Ok(sent) =
+            tokio::time::timeout(Duration::from_secs(1), ours.send_binary(&[0; 64 * 1024])).await
+        {
+            sent.expect("sent");
+        }
+        // What came so far (`open`, falls to 0 while the peer still read).
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+        {}
+    }
+
     /// W3C webrtc-pc §6.2: `bufferedamountlow` fires when `bufferedAmount`
     /// *decreases* from above the threshold to it or below. Raising the
     /// threshold over an amount that stays where it is, is no decrease:
@@ -1030,15 +1045,7 @@ mod buffered_amount_low_edges {
         let _theirs = theirs;
         let mut events = ours.subscribe();
         // Until `send` waits for room: the peer has stopped taking.
-        while let Ok(sent) =
-            tokio::time::timeout(Duration::from_secs(1), ours.send_binary(&[0; 64 * 1024])).await
-        {
-            sent.expect("sent");
-        }
-        // What came so far (`open`, falls to 0 while the peer still read).
-        while let Ok(Some(_)) =
-            tokio::time::timeout(Duration::from_millis(200), events.recv()).await
-        {}
+        fill_until_send_waits(&ours, &mut events).await;
         assert!(ours.buffered_amount() > 0);
         // Above the old threshold (0), far under the new one: no decrease
         // from above the threshold can follow without a send.
@@ -1071,15 +1078,7 @@ mod buffered_amount_low_edges {
         // The peer never reads: SCTP holds what we sent.
         let _theirs = theirs;
         let mut events = ours.subscribe();
-        while let Ok(sent) =
-            tokio::time::timeout(Duration::from_secs(1), ours.send_binary(&[0; 64 * 1024])).await
-        {
-            sent.expect("sent");
-        }
-        // What came so far (`open`, falls to 0 while the peer still read).
-        while let Ok(Some(_)) =
-            tokio::time::timeout(Duration::from_millis(200), events.recv()).await
-        {}
+        fill_until_send_waits(&ours, &mut events).await;
         let shared = &ours.inner.shared;
         let (in_sctp, on_the_way) = (
             shared.buffered.load(Ordering::SeqCst),
