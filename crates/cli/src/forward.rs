@@ -150,8 +150,15 @@ enum Move {
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(4);
 /// The longest wait between probes.
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
-/// A switch up followed by a switch down within this long failed.
-pub const PROBE_TRIAL: Duration = Duration::from_secs(4);
+/// A switch up followed by a switch down within this long failed. Longer
+/// than a path that cannot carry the layer takes to show it: a policer's
+/// burst allowance passes the new layer for a second or two before it
+/// drops, the loss-based controller cuts once per window (0.5 s plus a
+/// round trip, GCC §6) and needs two or three cuts to fall under
+/// [`DOWN_MARGIN`]. A failure counted as a hold would reset the probes'
+/// backoff, and a path that cannot carry the layer would get a probe
+/// every few seconds.
+pub const PROBE_TRIAL: Duration = Duration::from_secs(8);
 /// An estimate below [`DOWN_MARGIN`] of the current layer this long moves
 /// the viewer down even if it did not fall. Longer than an estimate takes
 /// to follow a layer whose bitrate rose (estimates are reported on a 10 %
@@ -1226,10 +1233,11 @@ mod tests {
         let start = Instant::now();
         let mut s = LayerSelector::default();
         moves_to(&mut s, start, 170_000, 0);
-        // Leaps to the top layer fail at once, twice: the second time the
-        // next probe waits 8 s.
+        // Leaps to the top layer fail at once, three times: the third time
+        // the next probe waits 16 s, longer than a trial.
         leaps_to_the_top_and_fails(&mut s, start + Duration::from_secs(1));
-        let failed = leaps_to_the_top_and_fails(&mut s, start + Duration::from_secs(10));
+        leaps_to_the_top_and_fails(&mut s, start + Duration::from_secs(10));
+        let failed = leaps_to_the_top_and_fails(&mut s, start + Duration::from_secs(20));
         // The middle layer fits, is moved up to and holds past its trial,
         // before the next probe is due.
         let up = failed + Duration::from_millis(100);
@@ -1245,7 +1253,7 @@ mod tests {
             &measured(&RATES),
         );
         assert_eq!(s.target(), Some(1), "the top layer failed: not yet");
-        s.update(failed + 2 * PROBE_INTERVAL, &measured(&RATES));
+        s.update(failed + 4 * PROBE_INTERVAL, &measured(&RATES));
         assert_eq!(s.target(), Some(2));
     }
 
@@ -1260,6 +1268,24 @@ mod tests {
         s.set_available(700_000);
         s.update(failed + Duration::from_secs(1), &measured(&RATES));
         assert_eq!(s.target(), Some(1));
+    }
+
+    #[test]
+    fn a_probe_that_falls_back_seconds_after_its_switch_failed_and_the_next_one_waits_longer() {
+        let start = Instant::now();
+        let mut s = on_the_top_layer(start);
+        moves_to(&mut s, start, 170_000, 0);
+        let probe = start + PROBE_INTERVAL;
+        moves_to(&mut s, probe, 210_000, 1);
+        // A policer's burst allowance carries the layer for a while: the
+        // estimate holds, then loss cuts it under the layer, 5 s after the
+        // switch (a 4 s trial would have called this a hold).
+        s.set_available(480_000);
+        for ms in (500..5_000).step_by(500) {
+            s.update(probe + Duration::from_millis(ms), &measured(&RATES));
+            assert_eq!(s.target(), Some(1));
+        }
+        fails_and_backs_off(&mut s, probe + Duration::from_secs(5));
     }
 
     #[test]
@@ -1296,9 +1322,12 @@ mod tests {
         s.update(start, &measured(&RATES));
         assert_eq!(s.target(), Some(1));
         assert!(s.accept(&key(1)));
-        // The estimate follows the middle layer up, with room to probe.
+        // The estimate follows the middle layer up, with room to probe
+        // once the switch has held through its trial.
         s.set_available(700_000);
-        let later = start + PROBE_INTERVAL;
+        s.update(start + PROBE_TRIAL / 2, &measured(&RATES));
+        assert_eq!(s.target(), Some(1), "still on trial");
+        let later = start + PROBE_TRIAL;
         s.update(later, &measured(&RATES));
         assert_eq!(s.target(), Some(2));
     }
