@@ -34,7 +34,7 @@ import sys
 import tempfile
 import zlib
 
-from pc_chromium import Relay, start_chromium
+from pc_chromium import Relay, end_chromium, start_chromium
 
 PAGE = r"""<!doctype html><meta charset="utf-8"><title>ferrtc media interop</title>
 <video id="remote" autoplay muted playsinline></video><audio id="remote-audio" autoplay></audio>
@@ -317,12 +317,11 @@ async def run(args):
     finally:
         pump.cancel()
         errors.cancel()
-        for p in (browser, proc):
-            if p.returncode is None:
-                p.kill()
-                await p.wait()
+        await end_chromium(browser, profile)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
         server.close()
-        shutil.rmtree(profile, ignore_errors=True)
         shutil.rmtree(record, ignore_errors=True)
 
 

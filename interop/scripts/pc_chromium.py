@@ -35,6 +35,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -359,7 +360,23 @@ async def start_chromium(url, profile, *extra):
         # ferrtc send mDNS queries off loopback, and tests stay on loopback.
         "--disable-features=WebRtcHideLocalIpsWithMdns", *extra, url,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        # A process group of its own, so that `end_chromium` ends its helper
+        # processes too (they outlive the browser process and would write into
+        # the profile after it was removed).
+        start_new_session=True,
     )
+
+
+async def end_chromium(browser, profile):
+    """Ends Chromium started by `start_chromium`, its helpers included, and
+    removes its profile."""
+    try:
+        os.killpg(browser.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if browser.returncode is None:
+        await browser.wait()
+    shutil.rmtree(profile, ignore_errors=True)
 
 
 async def run(args):
@@ -402,12 +419,11 @@ async def run(args):
         print(json.dumps(result), flush=True)
     finally:
         pump.cancel()
-        for p in (browser, proc):
-            if p.returncode is None:
-                p.kill()
-                await p.wait()
+        await end_chromium(browser, profile)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
         server.close()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def main():

@@ -18,12 +18,11 @@ import asyncio
 import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
-from pc_chromium import Relay, start_chromium
+from pc_chromium import Relay, end_chromium, start_chromium
 
 PAGE = r"""<!doctype html><meta charset="utf-8"><title>ferrtc simulcast interop</title>
 <script>
@@ -178,12 +177,11 @@ async def run(args):
     finally:
         pump.cancel()
         errors.cancel()
-        for p in (browser, proc):
-            if p.returncode is None:
-                p.kill()
-                await p.wait()
+        await end_chromium(browser, profile)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
         server.close()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def main():

@@ -19,6 +19,15 @@ use ferrtc_interop::{
     chromium, interop_enabled, run_browser_script, start_listening, workspace_root,
 };
 
+/// A file removed when dropped, whatever the test's outcome.
+struct Removed(std::path::PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[test]
 fn two_chromium_tabs_relay_only_call_each_other_through_ferrtc_turn() {
     if !interop_enabled() {
@@ -26,8 +35,11 @@ fn two_chromium_tabs_relay_only_call_each_other_through_ferrtc_turn() {
     }
     let chromium = chromium(&workspace_root());
     let bin = pc_common::ferrtc_bin();
-    let users = std::env::temp_dir().join(format!("ferrtc-demo-turn-users-{}", std::process::id()));
-    std::fs::write(&users, "alice:secret\n").unwrap();
+    let users = Removed(
+        std::env::temp_dir().join(format!("ferrtc-demo-turn-users-{}", std::process::id())),
+    );
+    let users = &users.0;
+    std::fs::write(users, "alice:secret\n").unwrap();
     let turn = turn_server_common::ferrtc_turn(
         &bin,
         &["--users", users.to_str().unwrap(), "--allow-loopback"],
