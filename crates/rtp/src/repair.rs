@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::packet::{PayloadType, RtpPacket, WriteError};
 use crate::plain::PlainPacket;
-use crate::seq::{FAR_COMPANION, FarNumbers, LeftNumberings, SeqUnwrapper};
+use crate::seq::{FAR_COMPANION, FarNumbers, IN_FLIGHT, LeftNumberings, SeqUnwrapper};
 
 /// Packets of the stream after which the far numbers whose successor did
 /// not come are forgotten (see [`NackGenerator::on_packet`]).
@@ -118,9 +118,11 @@ impl NackGenerator {
     /// (A.1 `init_seq`, as the jitter buffer takes it): what was missing of
     /// the old numbering is given up, and the stream goes on from the new
     /// numbers, its losses asked for as before. For a second after the
-    /// restart, a far number within 3,000 behind or 100 ahead of the old
-    /// numbering's highest is a late packet of it (reordered behind the
-    /// first new ones), ignored: not a restart back; after that second, a
+    /// restart, a number far or more than 100 ahead (past what was in
+    /// flight, as the jitter buffer and the receive statistics judge it)
+    /// within 3,000 behind or 100 ahead of the old numbering's highest is
+    /// a late packet of it (reordered behind the first new ones), ignored:
+    /// not a restart back nor a gap to ask for; after that second, a
     /// sender going back to its old numbering is followed as any restart.
     pub fn on_packet(&mut self, now: Instant, sequence: u16) -> bool {
         self.record(now, sequence, false)
@@ -154,14 +156,18 @@ impl NackGenerator {
         if far && retransmission {
             return false;
         }
-        if far
+        // Past what was in flight beyond the highest, as the jitter buffer
+        // and the receive statistics ask, not only past `max_missing`: a
+        // late packet there is no gap of the stream either.
+        let beyond_in_flight = ext > high + u64::from(IN_FLIGHT);
+        if (far || beyond_in_flight)
             && self
                 .left
                 .late(now, sequence, sequence.wrapping_sub(high as u16) as i16)
         {
             // RFC 3550 A.1: a late packet of the numbering the sender left
-            // just before, not a restart back to it (the jitter buffer
-            // drops it as late).
+            // just before, not a restart back to it nor a jump whose gap
+            // is asked for (the jitter buffer drops it as late).
             return false;
         }
         if far {
@@ -1039,6 +1045,38 @@ mod tests {
             let asked = g.poll_nack(at + 10 * MS, 100 * MS);
             assert_eq!(asked, vec![10_005, 10_015], "late run after {after}");
             assert_eq!(g.given_up(), 0, "late run after {after}");
+        }
+    }
+
+    /// RFC 3550 A.1, as the jitter buffer and the receive statistics
+    /// follow it: a fast sender (4,000 packets/s) restarts its numbers
+    /// 3,500 below its highest (10,000), and half a second on, the new
+    /// numbering at 8,500, a late packet of the numbering left (9,400),
+    /// or a late answer for one, comes 900 ahead of the stream, nearer
+    /// the numbering left. It is late: the 899 numbers between, never
+    /// sent, are not asked for; the stream's own loss after it is.
+    #[test]
+    fn a_late_packet_of_the_numbering_left_within_max_missing_ahead_asks_for_nothing() {
+        for retransmission in [false, true] {
+            let mut g = NackGenerator::new(NackConfig::default());
+            let mut at = Instant::now();
+            let tick = Duration::from_micros(250);
+            for s in (9_990..=10_000).chain(6_500..=8_500) {
+                g.on_packet(at, s);
+                at += tick;
+            }
+            if retransmission {
+                assert!(!g.on_retransmission(at, 9_400));
+            } else {
+                assert!(!g.on_packet(at, 9_400));
+            }
+            // 8,501 lost.
+            g.on_packet(at + tick, 8_502);
+            assert_eq!(
+                g.poll_nack(at + 10 * MS, 100 * MS),
+                vec![8_501],
+                "retransmission {retransmission}"
+            );
         }
     }
 

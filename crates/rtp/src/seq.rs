@@ -122,6 +122,14 @@ impl FarNumbers {
     }
 }
 
+/// How far past the highest number received packets of the stream may be
+/// in flight (RFC 3550 A.1 `MAX_MISORDER`'s 100, taken ahead). Further
+/// ahead a packet may be a late one of a numbering left: the jitter
+/// buffer, the receive statistics and the NACK generator ask
+/// [`LeftNumberings`] about every packet beyond it, so that all three
+/// judge the same packets alike.
+pub(crate) const IN_FLIGHT: u16 = 100;
+
 /// How long after a restart packets of the numbering the sender left are
 /// late (see [`LeftNumberings`]). They were sent before the restart, so
 /// they come within the network's reordering and delay variation of it
