@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Depacketizer;
 use crate::packet::RtpPacket;
-use crate::seq::{LeftNumberings, SeqUnwrapper};
+use crate::seq::{self, LeftNumberings, SeqUnwrapper};
 use crate::seqmap::SeqMap;
 
 /// Limits and behaviour of a [`JitterBuffer`].
@@ -173,14 +173,18 @@ const MAX_FRAME_GUESS: usize = 256 * 1024;
 
 /// How far ahead of the highest number received a packet may be and be
 /// taken as the stream's: beyond the loss bursts a stream recovers from,
-/// a jump is believed only on the packet after it (RFC 3550 A.1).
-const STRAY_DISTANCE: i16 = 100;
+/// a jump is believed only on the packet after it (RFC 3550 A.1). Nearer
+/// than the statistics' 3,000 and the NACK generator's `max_missing`:
+/// the buffer waits on every gap it believes, so a stray believed ahead
+/// would hold up playout (see [`seq::MAX_DROPOUT`]). Where late packets
+/// of a numbering left are looked for too ([`seq::IN_FLIGHT`]).
+const STRAY_DISTANCE: i16 = seq::IN_FLIGHT as i16;
 
 /// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump ahead beyond it, or one
 /// behind beyond it, is a sender that restarted its numbers, not a gap
 /// to wait on. Behind, packets within it are late or reordered (a late
 /// retransmission), never a restart.
-const MAX_DROPOUT: i16 = 3000;
+const MAX_DROPOUT: i16 = seq::MAX_DROPOUT as i16;
 
 /// How near a held-aside packet the next one must be (either way) for
 /// both to be believed the stream's: reordering after a loss burst, not

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::packet::{PayloadType, RtpPacket, WriteError};
 use crate::plain::PlainPacket;
-use crate::seq::{FAR_COMPANION, FarNumbers, IN_FLIGHT, LeftNumberings, SeqUnwrapper};
+use crate::seq::{self, FAR_COMPANION, FarNumbers, IN_FLIGHT, LeftNumberings, SeqUnwrapper};
 
 /// Packets of the stream after which the far numbers whose successor did
 /// not come are forgotten (see [`NackGenerator::on_packet`]).
@@ -19,7 +19,7 @@ const JUMP_PATIENCE: u8 = 8;
 /// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump of more than this many
 /// numbers, ahead or behind, is a sender that restarted its numbers (the
 /// jitter buffer's rule too), not a gap to ask for.
-const MAX_DROPOUT: u64 = 3000;
+const MAX_DROPOUT: u64 = seq::MAX_DROPOUT as u64;
 
 /// Limits of a [`NackGenerator`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +148,13 @@ impl NackGenerator {
             self.highest = Some(self.seq.unwrap(sequence));
             return false;
         };
+        // Far ahead is past `max_missing`, not past 100 as in the jitter
+        // buffer: a loss burst it can track is asked for from the first
+        // packet after it, not a packet later, when a retransmission can
+        // still come in time; a larger gap would be given up whole, so
+        // it can wait for the packet after. Behind, within A.1
+        // `MAX_DROPOUT`, a packet is late (at most it recovers a missing
+        // one). See `seq::MAX_DROPOUT` for the three engines' "far".
         let far = if ext > high {
             ext - high - 1 > self.config.max_missing as u64
         } else {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::rtcp::{ReportBlock, SenderReport};
-use crate::seq::{FarNumbers, LeftNumberings};
+use crate::seq::{FarNumbers, IN_FLIGHT, LeftNumberings, MAX_DROPOUT};
 
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -64,8 +64,6 @@ struct SeqState {
     bad_seq: u32,
 }
 
-/// RFC 3550 A.1: the largest gap taken as loss rather than a restart.
-const MAX_DROPOUT: u16 = 3000;
 /// RFC 3550 A.1: the furthest back a packet is taken as reordered.
 const MAX_MISORDER: u32 = 100;
 
@@ -156,11 +154,15 @@ impl ReceiveStats {
             return true;
         };
         let delta = sequence.wrapping_sub(state.max_seq);
+        // A.1 as written (far: 3,000 ahead, 100 behind), not the jitter
+        // buffer's or the NACK generator's reach: these counts are the
+        // report block's, which the peer reads as A.1 defines them (see
+        // `seq::MAX_DROPOUT` for the three engines' "far").
         if delta < MAX_DROPOUT {
             // In order, with a permissible gap: beyond what was in flight
-            // (MAX_MISORDER), a late packet of a numbering left is no
+            // (IN_FLIGHT), a late packet of a numbering left is no
             // jump of the stream.
-            if u32::from(delta) > MAX_MISORDER && self.left.late(now, sequence, delta as i16) {
+            if delta > IN_FLIGHT && self.left.late(now, sequence, delta as i16) {
                 return false;
             }
             self.far.clear();

@@ -122,6 +122,25 @@ impl FarNumbers {
     }
 }
 
+/// RFC 3550 A.1 `MAX_DROPOUT`: a believed jump of more than this many
+/// numbers is a sender that restarted its numbers, not a gap; behind the
+/// highest, packets within it are late or reordered. The limit of all
+/// three engines (jitter buffer, NACK generator, receive statistics).
+///
+/// Where each engine starts to call a packet *far* (not believed alone,
+/// A.1 `bad_seq`) is its own, for what a stray costs it: the statistics
+/// follow A.1 as written (3,000 ahead, 100 behind), for their counts are
+/// the report block's, read by the peer as A.1 defines them; the jitter
+/// buffer waits on every gap it believes, so it holds aside anything
+/// past [`IN_FLIGHT`] ahead; the NACK generator asks for every gap it
+/// believes as soon as it sees it, so it believes at once a loss burst
+/// it can track (`max_missing` ahead). Behind, the jitter buffer and the
+/// generator take anything within `MAX_DROPOUT` as late (harmless:
+/// dropped, or a missing packet recovered). What they share is what a
+/// restart is (this) and where late packets of a numbering left are
+/// looked for ([`IN_FLIGHT`], [`LEFT_WINDOW`]).
+pub(crate) const MAX_DROPOUT: u16 = 3000;
+
 /// How far past the highest number received packets of the stream may be
 /// in flight (RFC 3550 A.1 `MAX_MISORDER`'s 100, taken ahead). Further
 /// ahead a packet may be a late one of a numbering left: the jitter
@@ -142,10 +161,10 @@ pub(crate) const LEFT_WINDOW: Duration = Duration::from_secs(1);
 
 /// How far behind and ahead of the highest number of a numbering left a
 /// late packet of it may be: what that numbering took as its own (RFC
-/// 3550 A.1 `MAX_DROPOUT` behind; ahead, the stray distance of the jitter
-/// buffer, what was in flight past the highest received).
-const LATE_BEHIND: i16 = 3000;
-const LATE_AHEAD: i16 = 100;
+/// 3550 A.1 `MAX_DROPOUT` behind; ahead, what was in flight past the
+/// highest received).
+const LATE_BEHIND: i16 = MAX_DROPOUT as i16;
+const LATE_AHEAD: i16 = IN_FLIGHT as i16;
 
 /// The most numberings left remembered at once (restarts within
 /// [`LEFT_WINDOW`] of each other); a further restart forgets the oldest.
