@@ -552,16 +552,48 @@ pub(crate) async fn run_task(mut driver: Box<Driver>) {
         .await
     };
     if let Some(payload) = panic {
-        let message: Arc<str> = match payload.downcast_ref::<&str>() {
-            Some(m) => (*m).into(),
-            None => match payload.downcast_ref::<String>() {
-                Some(m) => m.as_str().into(),
-                None => "a panic without a message".into(),
-            },
-        };
-        commands.lock().panicked = Some(message);
+        commands.lock().panicked = Some(panic_message(&*payload));
         drop(driver);
         std::panic::resume_unwind(payload)
+    }
+}
+
+/// The message a panic carried.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> Arc<str> {
+    match payload.downcast_ref::<&str>() {
+        Some(m) => (*m).into(),
+        None => match payload.downcast_ref::<String>() {
+            Some(m) => m.as_str().into(),
+            None => "a panic without a message".into(),
+        },
+    }
+}
+
+/// Runs `work`, the job of one of the helper tasks ferrtc spawns besides
+/// the connection's own (named `what` in the log). A panic in it is
+/// caught and logged, and gives `None`: the caller then ends what the task
+/// was doing as a failure would (a name lookup finds nothing, a TCP
+/// connection is closed), so that no one waits for a result that cannot
+/// come. `work` is dropped before this returns.
+pub(crate) async fn catch_helper_panic<F: Future>(what: &str, work: F) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let caught = std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    })
+    .await;
+    match caught {
+        Ok(out) => Some(out),
+        Err(payload) => {
+            tracing::error!(
+                "{what} panicked (a bug in ferrtc: please report it): {}",
+                panic_message(&*payload)
+            );
+            None
+        }
     }
 }
 

@@ -16,9 +16,14 @@
 /// the data channels' (`send`, `send_text`, `send_binary`, `wait_open`; on
 /// every handle of the connection's channels). Only a panic of the
 /// connection's own task is told so: one in another task ferrtc spawns
-/// (the lookups of `iceServers` names, ICE-TCP connections, a
-/// [`crate::UdpMux`]'s reader, an [`crate::MdnsResponder`]) is not, and
-/// calls are not refused for it.
+/// (the lookups of `iceServers` names, ICE-TCP and TURN-over-TCP
+/// connections and listeners, a [`crate::UdpMux`]'s reader, an
+/// [`crate::MdnsResponder`], the read of the system's TLS roots) is not,
+/// and calls are not refused for it. Such a panic is logged and ends what
+/// that task was doing as a failure would: the names count as not
+/// resolved (gathering still completes), the TCP connection as closed,
+/// the listener accepts no more, the reader or responder drops the
+/// datagram and goes on, no system root is trusted for that connection.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

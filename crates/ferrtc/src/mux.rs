@@ -287,7 +287,7 @@ impl UdpMux {
             routes: Mutex::new(Routes::default()),
             dropped: AtomicU64::new(0),
         });
-        let task = tokio::spawn(read(Arc::clone(&shared)));
+        let task = tokio::spawn(read_on(Arc::clone(&shared)));
         Ok(UdpMux {
             shared,
             _reader: Arc::new(Reader(task.abort_handle())),
@@ -324,8 +324,17 @@ impl UdpMux {
     }
 }
 
-/// The reading task: a burst of reads per wake-up, routed under one lock
-/// of the table.
+/// The reading task. A panic while routing (a bug; logged) drops the
+/// datagrams of that read, as a full socket buffer would, and reading goes
+/// on: one datagram must not leave every connection on the mux deaf.
+async fn read_on(shared: Arc<Shared>) {
+    loop {
+        crate::driver::catch_helper_panic("the UdpMux reader", read(Arc::clone(&shared))).await;
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Reads: a burst of reads per wake-up, routed under one lock of the table.
 async fn read(shared: Arc<Shared>) {
     let mut buf = vec![0u8; RECV_BUF];
     loop {

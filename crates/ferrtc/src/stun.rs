@@ -193,18 +193,59 @@ where
     found
 }
 
+/// A name whose lookup panics, in tests: a `.invalid` name (RFC 6761
+/// §6.4), which no resolver answers anyway.
+#[cfg(test)]
+pub(crate) const PANICKING_NAME: &str = "lookup-panics.invalid";
+
 /// The system resolver, off the runtime's threads.
 async fn system_lookup(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+    #[cfg(test)]
+    if host == PANICKING_NAME {
+        panic!("test hook: the lookup of {host} panics");
+    }
     Ok(tokio::net::lookup_host((host.as_str(), port))
         .await?
         .collect())
+}
+
+/// Looks `servers`' names up: the STUN servers (the literals and the
+/// addresses found) and the TURN servers (likewise).
+async fn look_up(servers: &StunServers) -> (Vec<SocketAddr>, Vec<TurnServer>) {
+    let found = resolve(&servers.names, LOOKUP_TIMEOUT, system_lookup).await;
+    let mut turn = servers.turn_ready.clone();
+    let mut turn_found = false;
+    for t in &servers.turn_names {
+        let name = [(t.host.clone(), t.port)];
+        // One address per name (one allocation per server): IPv4 when
+        // there is one, the family every network routes.
+        let addrs = resolve(&name, LOOKUP_TIMEOUT, system_lookup).await;
+        if let Some(addr) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
+            turn_found = true;
+            turn.push(TurnServer {
+                server: *addr,
+                transport: t.transport,
+                username: t.username.clone(),
+                credential: t.credential.clone(),
+                host: t.host.clone(),
+            });
+        }
+    }
+    if found.is_empty() && !turn_found {
+        tracing::debug!("no ICE server name resolved");
+    }
+    let mut all = servers.ready.clone();
+    all.extend(found);
+    (all, turn)
 }
 
 /// Looks `servers`' names up in a task of their own, then gives the
 /// connection's task the literals and the addresses found as the STUN
 /// servers of configuration `generation` (a later configuration wins over
 /// a lookup still running for an earlier one), which also ends the hold on
-/// ICE gathering. Nothing to do without names.
+/// ICE gathering. A lookup that panics (logged) counts as one that found
+/// nothing: the literals are given all the same, and gathering still
+/// reaches `complete`. Nothing to do without names.
 pub(crate) fn spawn_lookups(
     servers: StunServers,
     generation: u64,
@@ -214,31 +255,12 @@ pub(crate) fn spawn_lookups(
         return;
     }
     tokio::spawn(async move {
-        let found = resolve(&servers.names, LOOKUP_TIMEOUT, system_lookup).await;
-        let mut turn = servers.turn_ready;
-        let mut turn_found = false;
-        for t in &servers.turn_names {
-            let name = [(t.host.clone(), t.port)];
-            // One address per name (one allocation per server): IPv4 when
-            // there is one, the family every network routes.
-            let addrs = resolve(&name, LOOKUP_TIMEOUT, system_lookup).await;
-            if let Some(addr) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
-                turn_found = true;
-                turn.push(TurnServer {
-                    server: *addr,
-                    transport: t.transport,
-                    username: t.username.clone(),
-                    credential: t.credential.clone(),
-                    host: t.host.clone(),
-                });
-            }
-        }
-        if found.is_empty() && !turn_found {
-            tracing::debug!("no ICE server name resolved");
-        }
+        let looked_up =
+            crate::driver::catch_helper_panic("the lookup of ICE server names", look_up(&servers))
+                .await;
         // Sent even when nothing was found: it ends the hold on gathering.
-        let mut all = servers.ready;
-        all.extend(found);
+        let (all, turn) =
+            looked_up.unwrap_or_else(|| (servers.ready.clone(), servers.turn_ready.clone()));
         // The connection may be gone meanwhile: nothing to tell then.
         if let Some(commands) = commands.upgrade() {
             let tls = crate::net::TlsServers::new(&turn, &servers.tls_anchors);
@@ -379,6 +401,39 @@ mod tests {
         .await;
         assert_eq!(found, vec![SocketAddr::from(([127, 0, 0, 1], 2))]);
         assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    /// A lookup task that panics ends as one that found nothing: the
+    /// hold on gathering ends, and gathering completes (end of
+    /// candidates, state `complete`).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lookup_that_panics_still_lets_gathering_complete() {
+        let pc = crate::PeerConnection::new(Configuration {
+            ice_servers: vec![crate::IceServer::new(format!("stun:{PANICKING_NAME}:3478"))],
+            host_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let _dc = pc
+            .create_data_channel("gather", crate::DataChannelInit::default())
+            .await
+            .unwrap();
+        let offer = pc.create_offer().await.unwrap();
+        pc.set_local_description(Some(offer)).await.unwrap();
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(10), pc.next_event())
+                .await
+                .expect("gathering did not complete")
+                .unwrap();
+            if matches!(&ev, crate::PeerConnectionEvent::IceCandidate(c) if c.candidate.is_empty())
+            {
+                break;
+            }
+        }
+        assert_eq!(
+            pc.ice_gathering_state().await,
+            crate::IceGatheringState::Complete
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

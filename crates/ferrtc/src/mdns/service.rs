@@ -116,7 +116,7 @@ impl MdnsResponder {
             task: OnceLock::new(),
         });
         // The task holds the state weakly: it ends when the handles do.
-        let task = tokio::spawn(serve(recv, Arc::downgrade(&shared)));
+        let task = tokio::spawn(serve_on(recv, Arc::downgrade(&shared)));
         let _ = shared.task.set(task.abort_handle());
         Ok(MdnsResponder { shared })
     }
@@ -162,8 +162,20 @@ impl Shared {
     }
 }
 
+/// Serves until the last handle is gone. A panic while answering (a bug;
+/// logged) drops that query, as a lost datagram, and serving goes on: one
+/// query must not silence the names of every connection it answers for.
+async fn serve_on(socket: UdpSocket, shared: Weak<Shared>) {
+    while crate::driver::catch_helper_panic("the mDNS responder", serve(&socket, &shared))
+        .await
+        .is_none()
+    {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Reads queries and sends the answers until the last handle is gone.
-async fn serve(socket: UdpSocket, shared: Weak<Shared>) {
+async fn serve(socket: &UdpSocket, shared: &Weak<Shared>) {
     let mut buf = vec![0u8; RECV_BUF];
     let mut out = Vec::new();
     loop {

@@ -13,6 +13,8 @@
 //! the connection's task. A connection ends when the peer closes it, on an
 //! error, or when the connection's task drops [`TcpSockets`]: its queue
 //! closes, what was queued (a DTLS close_notify, say) is written first.
+//! One whose task panics (a bug; logged) ends as a failed one does: the
+//! connection's task hears it closed.
 //!
 //! Hostile peers: connections accepted on the listeners count against their
 //! own budget of [`MAX_ACCEPTED`], taken as they are accepted (before they
@@ -167,11 +169,18 @@ impl TcpSockets {
             match bound {
                 Ok((addr, listener)) => {
                     sockets.listeners.push(addr);
-                    tokio::spawn(accept_loop(
+                    let accepting = accept_loop(
                         addr,
                         listener,
                         Arc::clone(&admission),
                         sockets.events_tx.clone(),
+                    );
+                    // A listener whose task panicked (logged) accepts no
+                    // more: its passive candidate fails, as an unreachable
+                    // one would, and the others are kept.
+                    tokio::spawn(crate::driver::catch_helper_panic(
+                        "an ICE-TCP listener",
+                        accepting,
                     ));
                 }
                 Err(e) => tracing::warn!("no ICE-TCP listener on {ip}: {e}"),
@@ -294,7 +303,16 @@ impl TcpSockets {
             Kind::Ice => None,
         };
         let events = self.events_tx.clone();
-        tokio::spawn(connect(kind, local, remote, tls, queue, events));
+        tokio::spawn(async move {
+            let connection = connect(kind, local, remote, tls, queue, events.clone());
+            if crate::driver::catch_helper_panic("a TCP connection", connection)
+                .await
+                .is_none()
+            {
+                // Panicked (logged): closed, as a failed connection is.
+                closed(&events, kind, local, remote).await;
+            }
+        });
     }
 }
 
@@ -389,8 +407,17 @@ async fn accept_loop(
                 let _ = stream.set_nodelay(true);
                 // Not under the lock: a task spawned while the runtime
                 // shuts down is dropped at once, and its `Place` takes it.
-                let task =
-                    tokio::spawn(serve_accepted(local, remote, stream, place, events.clone()));
+                let events = events.clone();
+                let task = tokio::spawn(async move {
+                    let connection = serve_accepted(local, remote, stream, place, events.clone());
+                    if crate::driver::catch_helper_panic("an ICE-TCP connection", connection)
+                        .await
+                        .is_none()
+                    {
+                        // Panicked (logged): closed, as a failed one is.
+                        closed(&events, Kind::Ice, local, remote).await;
+                    }
+                });
                 let mut state = admission.lock();
                 if let Some(entry) = state.silent.iter_mut().find(|(i, _)| *i == id) {
                     entry.1 = Some(task.abort_handle());

@@ -141,9 +141,17 @@ async fn system_roots() -> Arc<[CertificateDer<'static>]> {
         }
         Arc::<[CertificateDer<'static>]>::from(found.certs)
     })
-    .await
-    .unwrap_or_else(|_| Arc::from(Vec::new()));
-    SYSTEM_ROOTS.get_or_init(|| read).clone()
+    .await;
+    match read {
+        Ok(roots) => SYSTEM_ROOTS.get_or_init(|| roots).clone(),
+        // A read that panicked (logged) trusts no system root this time
+        // (only the configuration's anchors); the next connection reads
+        // again.
+        Err(e) => {
+            tracing::error!("reading the system TLS roots failed: {e}");
+            Arc::from(Vec::new())
+        }
+    }
 }
 
 /// A client configuration trusting `system` and `anchors` (certificates
