@@ -508,6 +508,11 @@ impl DataChannel {
     /// Several writers on clones of one channel may each pass the mark by
     /// one message. One writer's messages go out in the order sent.
     pub async fn send(&self, data: Vec<u8>, binary: bool) -> Result<(), Error> {
+        // W3C webrtc-pc §6.2 send(): the state first (step "not open:
+        // InvalidStateError"), then the message, as `send_text` and
+        // `send_binary` do: a closed channel or a panicked task is told
+        // so whatever the bytes.
+        self.check_open()?;
         if !binary && std::str::from_utf8(&data).is_err() {
             return Err(Error::NotUtf8);
         }
@@ -523,9 +528,7 @@ impl DataChannel {
 
     /// The errors `send` reports at once: state and size.
     fn check_sendable(&self, len: usize) -> Result<(), Error> {
-        if self.ready_state() != DataChannelState::Open {
-            return Err(self.not_open());
-        }
+        self.check_open()?;
         let max = self.inner.shared.max_message_size.load(Ordering::Relaxed);
         if len > max {
             // W3C webrtc-pc §6.2 send(): over maxMessageSize is a TypeError.
@@ -533,6 +536,14 @@ impl DataChannel {
                 "message of {len} bytes exceeds the max-message-size {max}"
             ))
             .into());
+        }
+        Ok(())
+    }
+
+    /// The state check of `send`: the channel must be open.
+    fn check_open(&self) -> Result<(), Error> {
+        if self.ready_state() != DataChannelState::Open {
+            return Err(self.not_open());
         }
         Ok(())
     }

@@ -829,6 +829,30 @@ mod tests {
         assert_eq!(dc.buffered_amount(), 0);
     }
 
+    /// W3C webrtc-pc §6.2 `send()` step 1: the channel's state is checked
+    /// before the message, by `send` as by `send_text` and `send_binary`:
+    /// text that is not UTF-8 is refused as such only on an open channel;
+    /// on one closing it is an `InvalidStateError`, and after the
+    /// connection's task panicked, `TaskPanicked`.
+    #[tokio::test(flavor = "current_thread")]
+    async fn text_that_is_not_utf8_is_refused_for_the_channel_state_first() {
+        let (a, _b, dc, _theirs) = crate::testing::connected().await;
+        let not_utf8 = || vec![b'a', 0xff, 0xfe];
+        let open = dc.send(not_utf8(), false).await;
+        assert!(matches!(open, Err(Error::NotUtf8)), "{open:?}");
+        dc.close();
+        let closing = dc.send(not_utf8(), false).await;
+        assert_eq!(
+            closing.as_ref().map_err(Error::name),
+            Err("InvalidStateError"),
+            "{closing:?}"
+        );
+        assert!(a.inner.commands.send(Command::Panic).is_ok());
+        while a.next_event().await.is_some() {}
+        let panicked = dc.send(not_utf8(), false).await;
+        assert!(says_it_panicked(&panicked), "{panicked:?}");
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_subscription_that_never_reads_stays_bounded_and_is_told_what_it_lost() {
         let hub = event_hub();
