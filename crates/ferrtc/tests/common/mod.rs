@@ -27,8 +27,12 @@ pub fn trickle(
     to: PeerConnection,
     channels: mpsc::UnboundedSender<DataChannel>,
 ) {
+    // Subscribed here, not in the task: the first subscription takes the
+    // backlog, and a test's own later `subscribe()` must not be first if
+    // the task has not run yet (a busy machine, a multi-thread runtime).
+    let mut events = from.subscribe();
     tokio::spawn(async move {
-        while let Some(ev) = from.next_event().await {
+        while let Some(ev) = events.recv().await {
             match ev {
                 PeerConnectionEvent::IceCandidate(c) => {
                     let _ = to.add_ice_candidate(c).await;
