@@ -569,6 +569,12 @@ enum Refused {
     /// was taken: the server's fault, not the offer's (500, RFC 9110
     /// §15.6.1). `step` names the call, `why` says what went wrong.
     Internal { step: &'static str, why: String },
+    /// The call `step` found the session's connection closed
+    /// ([`Error::Closed`]: by its client, or failed; not a panic of its
+    /// task, [`Error::TaskPanicked`], which is `Internal`). While the
+    /// session is set up, a 500 as `Internal`; an ICE restart of it finds
+    /// no session (404).
+    Closed { step: &'static str },
 }
 
 impl From<BadOffer> for Refused {
@@ -578,11 +584,15 @@ impl From<BadOffer> for Refused {
 }
 
 impl Refused {
-    /// For `map_err`: the call `step` failed, [`Refused::Internal`].
+    /// For `map_err`: the call `step` failed, [`Refused::Internal`]
+    /// ([`Refused::Closed`] when it found the connection closed).
     fn internal(step: &'static str) -> impl FnOnce(Error) -> Refused {
-        move |error| Refused::Internal {
-            step,
-            why: error.to_string(),
+        move |error| match error {
+            Error::Closed => Refused::Closed { step },
+            error => Refused::Internal {
+                step,
+                why: error.to_string(),
+            },
         }
     }
 
@@ -595,7 +605,9 @@ impl Refused {
             Refused::NoConnection(_) => MediaRefusal::Busy,
             // The step only: the error's text (a panic message, an OS
             // error) is for the server's log, which `refuse` writes.
-            Refused::Internal { step, .. } => MediaRefusal::Internal(format!("{step} failed")),
+            Refused::Internal { step, .. } | Refused::Closed { step } => {
+                MediaRefusal::Internal(format!("{step} failed"))
+            }
         }
     }
 
@@ -611,6 +623,9 @@ impl Refused {
             }
             Refused::Internal { step, why } => {
                 tracing::warn!("{what} not answered: {step} failed: {why}");
+            }
+            Refused::Closed { step } => {
+                tracing::warn!("{what} not answered: {step} failed: {}", Error::Closed);
             }
         }
         reply.refuse(self.refusal());
@@ -914,13 +929,13 @@ async fn restart_ice(
     reply: MediaReply,
 ) {
     let restarted = async {
-        let remote = pc
-            .remote_description()
-            .await
-            .ok_or_else(|| Refused::Internal {
-                step: "remote_description",
-                why: "the session has no offer to restart".into(),
-            })?;
+        // An answered session has an offer: none, and its connection has
+        // ended (closed, or its task panicked).
+        let Some(remote) = pc.remote_description().await else {
+            return Err(Refused::internal("remote_description")(
+                ended_error(&pc).await,
+            ));
+        };
         let mut events = pc.subscribe();
         pc.set_remote_description(SessionDescription::offer(restarted_offer(
             &remote.sdp,
@@ -928,7 +943,12 @@ async fn restart_ice(
             &pwd,
         )))
         .await
-        .map_err(BadOffer::from)?;
+        .map_err(|error| match error {
+            Error::Closed => Refused::Closed {
+                step: "set_remote_description",
+            },
+            error => BadOffer::from(error).into(),
+        })?;
         let local = set_answer(&pc).await?;
         Ok::<_, Refused>(with_gathered_candidates(&pc, &mut events, local, &|_| {}).await)
     }
@@ -939,12 +959,24 @@ async fn restart_ice(
             reply.answer(fragment_of(&sdp));
         }
         // The session's connection closed meanwhile (failed, or closed
-        // by its client): no session to restart (404), not a fault.
-        Err(_) if pc.connection_state().await == PeerConnectionState::Closed => {
+        // by its client): no session to restart (404), not a fault. Its
+        // task's panic is one: 500.
+        Err(Refused::Closed { .. }) => {
             tracing::info!("whip: ICE restart refused: the session ended");
             reply.refuse(MediaRefusal::NoSession);
         }
         Err(refused) => refused.refuse("whip: ICE restart", reply),
+    }
+}
+
+/// Why a connection that answers no more ended: [`Error::Closed`] if it
+/// was closed, [`Error::TaskPanicked`] if its task panicked. Asked of
+/// `get_stats`, the one call a closed connection still answers (W3C
+/// webrtc-pc §8.2), which refuses as panicked once its task panicked.
+async fn ended_error(pc: &PeerConnection) -> Error {
+    match pc.get_stats().await {
+        Ok(_) => Error::Closed,
+        Err(error) => error,
     }
 }
 
@@ -1594,14 +1626,10 @@ mod tests {
         raw
     }
 
-    /// An ICE restart `PATCH` (RFC 9725 §4.3.2) that reaches a session
-    /// whose connection has just closed (failed, or closed by its client:
-    /// `watch` closes it before the broadcast task hears it ended) finds
-    /// no session: 404, as the same `PATCH` a moment later gets. Not 500:
-    /// nothing failed on the server's side, and not 400: the fragment is
-    /// fine.
-    #[tokio::test(flavor = "current_thread")]
-    async fn an_ice_restart_of_a_session_whose_connection_closed_is_404_not_500() {
+    /// An ICE restart `PATCH` (RFC 9725 §4.3.2) of a session, sent to a
+    /// real server whose media side is this test, applied by
+    /// `restart_ice` on `pc` as the session's connection: the response.
+    async fn patched_restart(pc: PeerConnection) -> String {
         let (port, mut media) = media_port(4);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -1646,9 +1674,6 @@ mod tests {
         else {
             panic!("a restart");
         };
-        // The session's connection, closed a moment before.
-        let pc = PeerConnection::new(Configuration::default()).unwrap();
-        pc.close().await;
         super::restart_ice(
             pc,
             (ice_ufrag, ice_pwd),
@@ -1656,8 +1681,117 @@ mod tests {
             reply,
         )
         .await;
-        let patched = patch.await.unwrap();
+        patch.await.unwrap()
+    }
+
+    /// An ICE restart `PATCH` (RFC 9725 §4.3.2) that reaches a session
+    /// whose connection has just closed (failed, or closed by its client:
+    /// `watch` closes it before the broadcast task hears it ended) finds
+    /// no session: 404, as the same `PATCH` a moment later gets. Not 500:
+    /// nothing failed on the server's side, and not 400: the fragment is
+    /// fine.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_ice_restart_of_a_session_whose_connection_closed_is_404_not_500() {
+        // The session's connection, closed a moment before.
+        let pc = PeerConnection::new(Configuration::default()).unwrap();
+        pc.close().await;
+        let patched = patched_restart(pc).await;
         assert!(patched.starts_with("HTTP/1.1 404"), "{patched}");
+        // Closed while answered: its restart offer is refused as closed.
+        let (client, offer) = sending_offer().await;
+        let session = answered(offer).await;
+        session.close().await;
+        let patched = patched_restart(session).await;
+        assert!(patched.starts_with("HTTP/1.1 404"), "{patched}");
+        client.close().await;
+    }
+
+    /// An identity provider that panics (a bug in it): the connection's
+    /// task, which runs it, panics.
+    struct PanickingIdp;
+
+    impl ferrtc::IdentityProvider for PanickingIdp {
+        fn generate_assertion(
+            &self,
+            _contents: &str,
+            _origin: &str,
+            _options: &ferrtc::IdentityOptions,
+        ) -> Result<ferrtc::IdentityAssertionResult, ferrtc::IdentityError> {
+            panic!("the test identity provider panics");
+        }
+
+        fn validate_assertion(
+            &self,
+            _assertion: &str,
+            _origin: &str,
+        ) -> Result<ferrtc::ValidatedIdentity, ferrtc::IdentityError> {
+            panic!("the test identity provider panics");
+        }
+    }
+
+    /// A client that sends video, and its offer.
+    async fn sending_offer() -> (PeerConnection, String) {
+        use ferrtc::{MediaKind, RtpTransceiverDirection, RtpTransceiverInit};
+        let client = PeerConnection::new(Configuration::default()).unwrap();
+        let init = RtpTransceiverInit {
+            direction: Some(RtpTransceiverDirection::SendOnly),
+            ..Default::default()
+        };
+        client
+            .add_transceiver(MediaKind::Video, init)
+            .await
+            .unwrap();
+        let offer = client.create_offer().await.unwrap();
+        client
+            .set_local_description(Some(offer.clone()))
+            .await
+            .unwrap();
+        (client, offer.sdp)
+    }
+
+    /// A session's connection as the broadcast task holds it: `offer`
+    /// answered.
+    async fn answered(offer: String) -> PeerConnection {
+        let session = PeerConnection::new(Configuration::default()).unwrap();
+        session
+            .set_remote_description(ferrtc::SessionDescription::offer(offer))
+            .await
+            .unwrap();
+        let answer = session.create_answer().await.unwrap();
+        session.set_local_description(Some(answer)).await.unwrap();
+        session
+    }
+
+    /// An ICE restart `PATCH` reaching a session whose connection's task
+    /// panicked (a bug of ours; here in an identity provider, which runs
+    /// on that task) is this server's failure: 500 (RFC 9110 §15.6.1),
+    /// not the 404 of a session closed normally; whether the task panics
+    /// during the restart or had before it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_ice_restart_of_a_session_whose_connection_panicked_is_500_not_404() {
+        let (client, offer) = sending_offer().await;
+        let session = answered(offer).await;
+        // The restart's answer asks the provider for an assertion.
+        session
+            .set_identity_provider(
+                std::sync::Arc::new(PanickingIdp),
+                ferrtc::IdentityOptions::default(),
+            )
+            .await
+            .unwrap();
+        let patched = patched_restart(session.clone()).await;
+        assert!(patched.starts_with("HTTP/1.1 500"), "{patched}");
+        assert!(
+            matches!(
+                session.create_offer().await,
+                Err(ferrtc::Error::TaskPanicked(_))
+            ),
+            "the session's task panicked"
+        );
+        // Panicked before the restart.
+        let patched = patched_restart(session).await;
+        assert!(patched.starts_with("HTTP/1.1 500"), "{patched}");
+        client.close().await;
     }
 
     /// A 500's body names the call of ours that failed, for the client
