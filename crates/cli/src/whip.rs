@@ -361,7 +361,7 @@ async fn open_publisher(
             .any(|s| matches!(s.direction, Direction::SendOnly | Direction::SendRecv));
         pc.set_remote_description(SessionDescription::offer(offer))
             .await
-            .map_err(BadOffer::from)?;
+            .map_err(Refused::offer)?;
         if !sends {
             pc.close().await;
             return Err(Refused::Unacceptable(
@@ -440,7 +440,7 @@ async fn open_viewer(
         let offered = offered_sections(&offer);
         pc.set_remote_description(SessionDescription::offer(offer))
             .await
-            .map_err(BadOffer::from)?;
+            .map_err(Refused::offer)?;
         let pairs = match add_tracks(&pc, &tracks, &offered).await {
             Ok(pairs) if !pairs.is_empty() => pairs,
             Ok(_) => {
@@ -546,12 +546,6 @@ async fn open_viewer(
 #[derive(Debug)]
 struct BadOffer(String);
 
-impl From<Error> for BadOffer {
-    fn from(e: Error) -> Self {
-        BadOffer(e.to_string())
-    }
-}
-
 /// Why a session was not opened or restarted: its offer's fault or this
 /// server's. [`Refused::refusal`] maps each to the seam's refusal, and so
 /// to its HTTP status.
@@ -577,12 +571,6 @@ enum Refused {
     Closed { step: &'static str },
 }
 
-impl From<BadOffer> for Refused {
-    fn from(bad: BadOffer) -> Self {
-        Refused::Offer(bad)
-    }
-}
-
 impl Refused {
     /// For `map_err`: the call `step` failed, [`Refused::Internal`]
     /// ([`Refused::Closed`] when it found the connection closed).
@@ -593,6 +581,17 @@ impl Refused {
                 step,
                 why: error.to_string(),
             },
+        }
+    }
+
+    /// For `set_remote_description`'s `map_err`: the offer refused by the
+    /// connection ([`Error::Core`]: SDP it does not take, W3C webrtc-pc
+    /// §4.4.1.6) is the offer's fault (400, RFC 9725 §4.2); the connection
+    /// closed or its task panicked is ours ([`Refused::internal`]).
+    fn offer(error: Error) -> Refused {
+        match error {
+            Error::Core(_) => Refused::Offer(BadOffer(error.to_string())),
+            error => Refused::internal("set_remote_description")(error),
         }
     }
 
@@ -943,12 +942,7 @@ async fn restart_ice(
             &pwd,
         )))
         .await
-        .map_err(|error| match error {
-            Error::Closed => Refused::Closed {
-                step: "set_remote_description",
-            },
-            error => BadOffer::from(error).into(),
-        })?;
+        .map_err(Refused::offer)?;
         let local = set_answer(&pc).await?;
         Ok::<_, Refused>(with_gathered_candidates(&pc, &mut events, local, &|_| {}).await)
     }
@@ -1792,6 +1786,85 @@ mod tests {
         let patched = patched_restart(session).await;
         assert!(patched.starts_with("HTTP/1.1 500"), "{patched}");
         client.close().await;
+    }
+
+    /// An identity provider that asserts an identity (its validation, not
+    /// needed here, fails).
+    struct AssertingIdp;
+
+    impl ferrtc::IdentityProvider for AssertingIdp {
+        fn generate_assertion(
+            &self,
+            _contents: &str,
+            _origin: &str,
+            _options: &ferrtc::IdentityOptions,
+        ) -> Result<ferrtc::IdentityAssertionResult, ferrtc::IdentityError> {
+            Ok(ferrtc::IdentityAssertionResult {
+                idp: ferrtc::IdentityProviderDetails {
+                    domain: "example.org".into(),
+                    protocol: "default".into(),
+                },
+                assertion: "token".into(),
+            })
+        }
+
+        fn validate_assertion(
+            &self,
+            _assertion: &str,
+            _origin: &str,
+        ) -> Result<ferrtc::ValidatedIdentity, ferrtc::IdentityError> {
+            Err(ferrtc::IdentityError::Validation("not here".into()))
+        }
+    }
+
+    /// `setRemoteDescription` failing because the connection's task
+    /// panicked under it (here in the identity provider that validates
+    /// the offer's `a=identity`, which runs on that task) is this server's
+    /// failure, 500 (RFC 9110 §15.6.1), not the 400 of an offer the peer
+    /// got wrong (RFC 9725 §4.2).
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_offer_not_set_because_the_connections_task_panicked_is_500_not_400() {
+        let (client, _) = sending_offer().await;
+        client
+            .set_identity_provider(
+                std::sync::Arc::new(AssertingIdp),
+                ferrtc::IdentityOptions::default(),
+            )
+            .await
+            .unwrap();
+        let offer = client.create_offer().await.unwrap().sdp;
+        assert!(offer.contains("a=identity:"), "{offer}");
+        // Without a provider, the assertion is not validated.
+        let session = answered(offer).await;
+        session
+            .set_identity_provider(
+                std::sync::Arc::new(PanickingIdp),
+                ferrtc::IdentityOptions::default(),
+            )
+            .await
+            .unwrap();
+        // The restart's offer, with the same `a=identity`, is validated.
+        let patched = patched_restart(session).await;
+        assert!(patched.starts_with("HTTP/1.1 500"), "{patched}");
+        assert!(patched.contains("set_remote_description"), "{patched}");
+        client.close().await;
+    }
+
+    /// What `set_remote_description`'s errors are refused as: the offer's
+    /// fault (400) only when the connection refused the offer itself.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_offer_is_400_only_when_the_connection_refuses_it() {
+        use ferrtc_signal::whip::WhipError;
+        let status = |error| WhipError::from(Refused::offer(error).refusal()).status();
+        let pc = PeerConnection::new(Configuration::default()).unwrap();
+        let junk = pc
+            .set_remote_description(ferrtc::SessionDescription::offer("hello"))
+            .await
+            .unwrap_err();
+        assert_eq!(status(junk), 400);
+        assert_eq!(status(ferrtc::Error::TaskPanicked("bug".into())), 500);
+        assert_eq!(status(ferrtc::Error::Closed), 500);
+        pc.close().await;
     }
 
     /// A 500's body names the call of ours that failed, for the client
