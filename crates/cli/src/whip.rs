@@ -22,7 +22,7 @@
 //!   earlier `PATCH`es (end-of-candidates last); one with new ICE credentials
 //!   restarts ICE (RFC 9725 §4.3.2): the session's offer again with the new
 //!   credentials, answered, and the answer's ICE part sent back as a
-//!   fragment;
+//!   fragment (an offer it cannot answer is rolled back);
 //! - one forwarding task per published track owns a
 //!   [`crate::forward::Forwarder`]: each frame of the
 //!   publisher goes to the bounded queue of each viewer it decides on; a
@@ -943,7 +943,13 @@ async fn restart_ice(
         )))
         .await
         .map_err(Refused::offer)?;
-        let local = set_answer(&pc).await?;
+        let local = match set_answer(&pc).await {
+            Ok(local) => local,
+            Err(refused) => {
+                roll_back(&pc).await;
+                return Err(refused);
+            }
+        };
         Ok::<_, Refused>(with_gathered_candidates(&pc, &mut events, local, &|_| {}).await)
     }
     .await;
@@ -960,6 +966,19 @@ async fn restart_ice(
             reply.refuse(MediaRefusal::NoSession);
         }
         Err(refused) => refused.refuse("whip: ICE restart", reply),
+    }
+}
+
+/// Rolls back the remote offer `pc` could not answer (W3C webrtc-pc
+/// §4.4.1.6 `rollback`, RFC 8829 §4.1.10.2): the session is `stable` again
+/// on the descriptions it had, which its next trickles and restarts apply
+/// to, not left in `have-remote-offer` on an offer nobody answers.
+async fn roll_back(pc: &PeerConnection) {
+    if let Err(e) = pc
+        .set_remote_description(SessionDescription::rollback())
+        .await
+    {
+        tracing::debug!("whip: unanswered offer not rolled back: {e}");
     }
 }
 
@@ -1865,6 +1884,67 @@ mod tests {
         assert_eq!(status(ferrtc::Error::TaskPanicked("bug".into())), 500);
         assert_eq!(status(ferrtc::Error::Closed), 500);
         pc.close().await;
+    }
+
+    /// An identity provider whose first assertion fails (an IdP that
+    /// could not make one, W3C `idp-execution-failure`), the next made.
+    struct FailingOnceIdp(std::sync::atomic::AtomicBool);
+
+    impl ferrtc::IdentityProvider for FailingOnceIdp {
+        fn generate_assertion(
+            &self,
+            contents: &str,
+            origin: &str,
+            options: &ferrtc::IdentityOptions,
+        ) -> Result<ferrtc::IdentityAssertionResult, ferrtc::IdentityError> {
+            if self.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return Err(ferrtc::IdentityError::Generation("down".into()));
+            }
+            AssertingIdp.generate_assertion(contents, origin, options)
+        }
+
+        fn validate_assertion(
+            &self,
+            assertion: &str,
+            origin: &str,
+        ) -> Result<ferrtc::ValidatedIdentity, ferrtc::IdentityError> {
+            AssertingIdp.validate_assertion(assertion, origin)
+        }
+    }
+
+    /// An ICE restart whose answer fails after its offer was set (here the
+    /// identity provider the answer needs fails, the connection lives on)
+    /// rolls that offer back (W3C webrtc-pc §4.4.1.6, RFC 8829
+    /// §4.1.10.2): the session is `stable` on the offer it had, not left
+    /// in `have-remote-offer` on the restart's, and a later restart is
+    /// answered.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_restart_whose_answer_failed_is_rolled_back_and_a_later_one_answered() {
+        use ferrtc_signal::whip::sdp_ice_ufrag;
+        let (client, offer) = sending_offer().await;
+        let session = answered(offer.clone()).await;
+        session
+            .set_identity_provider(
+                std::sync::Arc::new(FailingOnceIdp(true.into())),
+                ferrtc::IdentityOptions::default(),
+            )
+            .await
+            .unwrap();
+        let patched = patched_restart(session.clone()).await;
+        assert!(patched.starts_with("HTTP/1.1 500"), "{patched}");
+        assert!(patched.contains("create_answer"), "{patched}");
+        assert_eq!(
+            session.signaling_state().await,
+            ferrtc::SignalingState::Stable
+        );
+        let remote = session.remote_description().await.unwrap().sdp;
+        assert_eq!(sdp_ice_ufrag(&remote), sdp_ice_ufrag(&offer));
+        let patched = patched_restart(session.clone()).await;
+        assert!(patched.starts_with("HTTP/1.1 200"), "{patched}");
+        let remote = session.remote_description().await.unwrap().sdp;
+        assert_eq!(sdp_ice_ufrag(&remote), Some("newuf"));
+        session.close().await;
+        client.close().await;
     }
 
     /// A 500's body names the call of ours that failed, for the client
