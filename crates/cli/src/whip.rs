@@ -739,9 +739,16 @@ async fn add_tracks(
     Ok(pairs)
 }
 
-/// The first media codec (not RTX) of a negotiated list.
+/// Whether `codec` carries media of its own: not RTX (repairs of another
+/// codec's packets, RFC 4588 §8.6) nor `telephone-event` (DTMF events
+/// beside an audio codec, RFC 4733 §7.1.1: no sound without one).
+fn carries_media(codec: &RtpCodec) -> bool {
+    !codec.is_rtx() && !codec.is_telephone_event()
+}
+
+/// The first media codec ([`carries_media`]) of a negotiated list.
 fn first_codec(codecs: &[RtpCodec]) -> Option<RtpCodec> {
-    codecs.iter().find(|c| !c.is_rtx()).cloned()
+    codecs.iter().find(|c| carries_media(c)).cloned()
 }
 
 /// The capabilities of `kind` that match `codec` as JSEP matches codecs
@@ -777,8 +784,9 @@ async fn set_answer(pc: &PeerConnection) -> Result<SessionDescription, Refused> 
 
 /// Whether `answer` receives audio or video in some section: one not
 /// rejected (port 0 without `a=bundle-only`, RFC 8843 §6) whose direction
-/// is `recvonly` or `sendrecv` (RFC 8866 §6.7). Our own answer that
-/// does not parse is this server's fault.
+/// is `recvonly` or `sendrecv` (RFC 8866 §6.7), with a codec that carries
+/// media (not `telephone-event` alone, RFC 4733; [`carries_media`]). Our
+/// own answer that does not parse is this server's fault.
 fn receives_media(answer: &str) -> Result<bool, Refused> {
     // Our own text: the default limits bound a peer's descriptions, and
     // an answer can outgrow its offer.
@@ -794,6 +802,7 @@ fn receives_media(answer: &str) -> Result<bool, Refused> {
         .iter()
         .filter(|m| !m.is_rejected())
         .filter(|m| matches!(m.kind, SdpKind::Audio | SdpKind::Video))
+        .filter(|m| RtpCodec::from_section(m).iter().any(carries_media))
         .any(|m| sdp.direction_of(m).receives()))
 }
 
@@ -1964,6 +1973,35 @@ mod tests {
             !body.contains("index out of bounds"),
             "the client reads: {body}"
         );
+    }
+
+    /// RFC 4733 `telephone-event` carries no media of its own: an answer
+    /// section that receives in it alone receives nothing to broadcast,
+    /// and a publisher's track negotiated with it first has its audio
+    /// codec next (what a viewer must accept).
+    #[test]
+    fn telephone_event_alone_is_not_media_received() {
+        let answer = |rtpmaps: &str| {
+            let pts: Vec<&str> = rtpmaps
+                .lines()
+                .filter_map(|l| l.strip_prefix("a=rtpmap:")?.split(' ').next())
+                .collect();
+            format!(
+                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+                 m=audio 9 UDP/TLS/RTP/SAVPF {}\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+                 a=recvonly\r\n{rtpmaps}",
+                pts.join(" ")
+            )
+        };
+        let events = "a=rtpmap:126 telephone-event/8000\r\n";
+        assert!(matches!(super::receives_media(&answer(events)), Ok(false)));
+        let opus = "a=rtpmap:126 telephone-event/8000\r\na=rtpmap:111 opus/48000/2\r\n";
+        assert!(matches!(super::receives_media(&answer(opus)), Ok(true)));
+        let negotiated = offered_sections(&answer(opus)).remove("0").unwrap().codecs;
+        assert_eq!(negotiated[0].name, "telephone-event");
+        let first = super::first_codec(&negotiated).unwrap();
+        assert_eq!(first.name, "opus");
+        assert_eq!(super::first_codec(&negotiated[..1]), None);
     }
 
     /// Our answer to an offer of many sections (700 bundled audio

@@ -1295,3 +1295,69 @@ async fn a_publisher_with_one_unreceivable_section_is_201() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// RFC 4733 telephone events are no media of their own: a publisher offer
+/// whose audio carries only `telephone-event` (RFC 4733 §7.1.1), and
+/// which has no video ferrtc can receive, has nothing to broadcast: 422
+/// (RFC 9725 §4.2, RFC 9110 §15.5.21) as any offer ferrtc cannot
+/// receive, not a 201 for a track of DTMF events alone.
+#[tokio::test(flavor = "current_thread")]
+async fn a_publisher_offer_whose_only_audio_codec_is_telephone_event_is_422() {
+    let sdp = [("Content-Type", "application/sdp")];
+    let audio = fixture("chromium-156/audio-offer.sdp").replace("a=sendrecv", "a=sendonly");
+    let av = fixture("chromium-156/av-dc-offer.sdp").replace("a=sendrecv", "a=sendonly");
+    let events_only = |offer: &str| with_section_codec(offer, "audio", 126, "telephone-event/8000");
+    let mut failures = Vec::new();
+    for (what, offer) in [
+        ("audio only", events_only(&audio)),
+        (
+            "with H.265 video",
+            with_section_codec(&events_only(&av), "video", 96, "H265/90000"),
+        ),
+    ] {
+        let (_server, addr) = server().await;
+        let refused = http(addr, "POST", "/whip", &sdp, &offer).await;
+        if refused.status != 422 {
+            failures.push(format!("{what}: {} (want 422)", refused.status));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The audio codec of an answer's first audio section: its first
+/// `a=rtpmap` encoding name.
+fn first_audio_codec(answer: &str) -> Option<String> {
+    let audio = answer.split("m=audio").nth(1)?;
+    let rtpmap = audio.lines().find_map(|l| l.strip_prefix("a=rtpmap:"))?;
+    let encoding = rtpmap.split(' ').nth(1)?;
+    Some(encoding.split('/').next()?.to_owned())
+}
+
+/// A publisher whose audio lists `telephone-event` before Opus: its
+/// track's audio is Opus, which a viewer gets; `telephone-event` (RFC 4733)
+/// is not the broadcast's codec, so a viewer whose audio section takes
+/// only that has nothing it can receive (422), and one that takes Opus
+/// is answered in Opus.
+#[tokio::test(flavor = "current_thread")]
+async fn a_viewer_gets_the_publishers_audio_codec_not_its_telephone_events() {
+    let (_server, addr) = server().await;
+    let sdp = [("Content-Type", "application/sdp")];
+    let audio = fixture("chromium-156/audio-offer.sdp");
+    let published = audio
+        .replace("111 63 9 0 8 13 110 126", "126 111")
+        .replace("a=sendrecv", "a=sendonly");
+    let created = http(addr, "POST", "/whip", &sdp, &published).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let viewing = audio.replace("a=sendrecv", "a=recvonly");
+    let events_only = with_section_codec(&viewing, "audio", 126, "telephone-event/8000");
+    let refused = http(addr, "POST", "/whep", &sdp, &events_only).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let answered = http(addr, "POST", "/whep", &sdp, &viewing).await;
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    assert_eq!(
+        first_audio_codec(&answered.body).as_deref(),
+        Some("opus"),
+        "{}",
+        answered.body
+    );
+}
