@@ -1136,10 +1136,13 @@ async fn forward_track(
         tokio::select! {
             frame = frames.recv() => {
                 let Some(frame) = frame else { break };
+                // The media codec's clock (RFC 3550 §5.1), not that of a
+                // telephone-event listed before it (RFC 4733).
                 let clock = receiver
                     .get_parameters()
                     .codecs
-                    .first()
+                    .iter()
+                    .find(|c| carries_media(c))
                     .map_or(90_000, |c| c.clock_rate.max(1));
                 let layer = rids.layer(frame.rid.as_deref());
                 if last_timestamps.len() <= layer {

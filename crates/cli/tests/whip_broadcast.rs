@@ -1361,3 +1361,53 @@ async fn a_viewer_gets_the_publishers_audio_codec_not_its_telephone_events() {
         answered.body
     );
 }
+
+/// A publisher whose audio section lists `telephone-event` (RFC 4733)
+/// before Opus: the server times its Opus frames by Opus's 48 kHz clock,
+/// not telephone-event's 8 kHz, so a viewer gets them 20 ms (960 ticks)
+/// apart, as they were sent (RFC 3550 §5.1: the timestamp runs at the
+/// payload format's clock).
+#[tokio::test(flavor = "current_thread")]
+async fn a_publisher_listing_telephone_event_first_reaches_viewers_at_its_audio_clock() {
+    let (_server, addr) = server().await;
+    let (publisher, _video, audio) = publisher().await;
+    for t in publisher.get_transceivers().await {
+        if t.kind() == MediaKind::Audio {
+            let (mut events, others): (Vec<_>, Vec<_>) =
+                RtpSender::get_capabilities(MediaKind::Audio)
+                    .into_iter()
+                    .partition(|c| c.is_telephone_event() && c.clock_rate == 8000);
+            events.extend(others);
+            t.set_codec_preferences(events).await.unwrap();
+        }
+    }
+    let _published = open(addr, "/whip", &publisher).await.expect("201");
+    microphone(audio);
+    let pc = viewer(&[(MediaKind::Audio, RtpTransceiverDirection::RecvOnly)]).await;
+    let mut session = open(addr, "/whep", &pc).await.expect("201 for a viewer");
+    let mut frames = loop {
+        let event = tokio::time::timeout(WAIT, session.events.recv())
+            .await
+            .expect("a track in time")
+            .unwrap();
+        if let PeerConnectionEvent::Track(t) = event {
+            break t.receiver.subscribe();
+        }
+    };
+    let mut timestamps = Vec::new();
+    while timestamps.len() < 20 {
+        let frame = tokio::time::timeout(WAIT, frames.recv())
+            .await
+            .expect("audio frames in time")
+            .expect("the track goes on");
+        timestamps.push(frame.rtp_timestamp);
+    }
+    let steps: Vec<u32> = timestamps
+        .windows(2)
+        .map(|w| w[1].wrapping_sub(w[0]))
+        .collect();
+    let at_20_ms = steps.iter().filter(|s| **s == 960).count();
+    assert!(at_20_ms * 2 > steps.len(), "RTP timestamp steps: {steps:?}");
+    pc.close().await;
+    publisher.close().await;
+}
