@@ -13,7 +13,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::read::read_up_to;
+use crate::read::fill_up_to;
 
 /// NAL unit type: coded slice of a non-IDR picture.
 pub const NAL_SLICE: u8 = 1;
@@ -298,13 +298,15 @@ impl<R: Read> AnnexBReader<R> {
         }
         let old = self.buf.len();
         self.buf.resize(old + CHUNK, 0);
-        let got = read_up_to(&mut self.reader, &mut self.buf[old..]).map_err(|source| {
-            AnnexBError::Io {
-                context: "reading the stream",
-                source,
-            }
-        })?;
+        let mut got = 0;
+        let read = fill_up_to(&mut self.reader, &mut self.buf[old..], &mut got);
+        // Only what was read stays, also on an error: the next call after
+        // a `WouldBlock` goes on from there.
         self.buf.truncate(old + got);
+        read.map_err(|source| AnnexBError::Io {
+            context: "reading the stream",
+            source,
+        })?;
         if got < CHUNK {
             self.eof = true;
         }

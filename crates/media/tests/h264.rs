@@ -354,3 +354,62 @@ fn an_access_unit_that_never_ends_is_an_error() {
         "{got:?}"
     );
 }
+
+/// `data` a few bytes a read, with a `WouldBlock` before every read that
+/// gives bytes: a non-blocking pipe or socket whose writer is slow.
+struct Stalling {
+    data: Vec<u8>,
+    at: usize,
+    piece: usize,
+    stalled: bool,
+}
+
+impl std::io::Read for Stalling {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.stalled = !self.stalled;
+        if self.stalled && self.at < self.data.len() {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.piece).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A `WouldBlock` from the input is an error the caller may retry: the
+/// bytes read before it are kept, and the next call goes on with the
+/// same NAL units as input that never blocks gives.
+#[test]
+fn reading_resumes_after_would_block() {
+    let big: Vec<u8> = std::iter::once(0x41).chain(1..200).collect();
+    let nals = [SPS, PPS, &big, P0, P1];
+    let data = stream(&nals, true);
+    for piece in [1, 2, 5, 64] {
+        let mut r = AnnexBReader::new(Stalling {
+            data: data.clone(),
+            at: 0,
+            piece,
+            stalled: false,
+        });
+        let mut read = Vec::new();
+        let mut blocked = 0;
+        loop {
+            match r.next_nal() {
+                Ok(Some(n)) => read.push(n),
+                Ok(None) => break,
+                Err(AnnexBError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::WouldBlock =>
+                {
+                    blocked += 1;
+                    assert!(blocked <= 2 * data.len(), "piece {piece}: no progress");
+                }
+                Err(e) => panic!("piece {piece}: {e}"),
+            }
+        }
+        assert!(blocked > 0);
+        let sizes: Vec<usize> = read.iter().map(Vec::len).collect();
+        assert!(read == nals, "piece {piece}: NAL units of {sizes:?} bytes");
+    }
+}
+
