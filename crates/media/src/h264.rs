@@ -388,7 +388,7 @@ impl<R: Read> AnnexBReader<R> {
                     nal
                 }
                 None => {
-                    if self.buf.len() - self.pos > self.max_nal_size + 4 {
+                    if self.buf.len() - self.pos > self.max_nal_size.saturating_add(4) {
                         return Err(AnnexBError::NalTooLarge {
                             index: self.nals_read,
                             limit: self.max_nal_size,

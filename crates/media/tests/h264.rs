@@ -413,3 +413,22 @@ fn reading_resumes_after_would_block() {
     }
 }
 
+/// `usize::MAX` as the NAL unit limit means no limit: a NAL unit longer
+/// than one read chunk reads instead of overflowing the limit check.
+#[test]
+fn a_nal_limit_of_usize_max_is_no_limit() {
+    let big: Vec<u8> = std::iter::once(0x41)
+        .chain(std::iter::repeat_n(0x55, 100_000))
+        .collect();
+    let data = stream(&[SPS, &big, P0], true);
+    let mut r = AnnexBReader::with_max_nal_size(&data[..], usize::MAX);
+    let mut read = Vec::new();
+    while let Some(n) = r.next_nal().expect("reads") {
+        read.push(n);
+    }
+    let sizes: Vec<usize> = read.iter().map(Vec::len).collect();
+    assert!(
+        read == [SPS, big.as_slice(), P0],
+        "NAL units of {sizes:?} bytes"
+    );
+}
