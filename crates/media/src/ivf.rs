@@ -20,7 +20,7 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use crate::read::read_up_to;
+use crate::read::{fill_up_to, read_up_to};
 
 /// The IVF file signature.
 pub const SIGNATURE: [u8; 4] = *b"DKIF";
@@ -291,13 +291,29 @@ pub struct IvfFrame {
 }
 
 /// Reads an IVF file from any [`Read`]: the header at construction, then
-/// frames one at a time.
+/// frames one at a time. An I/O error while reading a frame (`WouldBlock`
+/// from a non-blocking input) keeps what was read: the next
+/// [`IvfReader::next_frame`] goes on from there.
 #[derive(Debug)]
 pub struct IvfReader<R> {
     reader: R,
     header: IvfHeader,
     max_frame_size: u32,
     frames_read: u64,
+    /// The next frame header, `frame_header_got` bytes of it read.
+    frame_header: [u8; FRAME_HEADER_LEN],
+    frame_header_got: usize,
+    /// The frame whose header was read and whose data was not all read
+    /// when an I/O error stopped it: its pts and size, and its data so far.
+    partial: Option<PartialFrame>,
+}
+
+/// A frame read up to an I/O error.
+#[derive(Debug)]
+struct PartialFrame {
+    pts: u64,
+    size: u32,
+    data: Vec<u8>,
 }
 
 impl<R: Read> IvfReader<R> {
@@ -335,6 +351,9 @@ impl<R: Read> IvfReader<R> {
             header,
             max_frame_size,
             frames_read: 0,
+            frame_header: [0; FRAME_HEADER_LEN],
+            frame_header_got: 0,
+            partial: None,
         })
     }
 
@@ -351,46 +370,67 @@ impl<R: Read> IvfReader<R> {
     /// The next frame, `Ok(None)` at a clean end of file (between frames).
     pub fn next_frame(&mut self) -> Result<Option<IvfFrame>, IvfError> {
         let frame = self.frames_read;
-        let mut h = [0u8; FRAME_HEADER_LEN];
-        let got = read_up_to(&mut self.reader, &mut h).map_err(|source| IvfError::Io {
-            context: "reading a frame header",
-            source,
-        })?;
-        if got == 0 {
-            return Ok(None);
-        }
-        if got < FRAME_HEADER_LEN {
-            return Err(IvfError::TruncatedFrame {
-                frame,
-                what: "frame header",
-                expected: FRAME_HEADER_LEN,
-                got,
-            });
-        }
-        let size = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-        let pts = u64::from_le_bytes([h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]]);
-        if size > self.max_frame_size {
-            return Err(IvfError::FrameTooLarge {
-                frame,
-                size,
-                limit: self.max_frame_size,
-            });
-        }
+        let PartialFrame {
+            pts,
+            size,
+            mut data,
+        } = match self.partial.take() {
+            Some(p) => p,
+            None => {
+                fill_up_to(
+                    &mut self.reader,
+                    &mut self.frame_header,
+                    &mut self.frame_header_got,
+                )
+                .map_err(|source| IvfError::Io {
+                    context: "reading a frame header",
+                    source,
+                })?;
+                let got = std::mem::take(&mut self.frame_header_got);
+                if got == 0 {
+                    return Ok(None);
+                }
+                if got < FRAME_HEADER_LEN {
+                    return Err(IvfError::TruncatedFrame {
+                        frame,
+                        what: "frame header",
+                        expected: FRAME_HEADER_LEN,
+                        got,
+                    });
+                }
+                let h = &self.frame_header;
+                let size = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+                let pts = u64::from_le_bytes([h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]]);
+                if size > self.max_frame_size {
+                    return Err(IvfError::FrameTooLarge {
+                        frame,
+                        size,
+                        limit: self.max_frame_size,
+                    });
+                }
+                PartialFrame {
+                    pts,
+                    size,
+                    data: Vec::new(),
+                }
+            }
+        };
         // Grow with the data actually present, not with the announced size.
-        let mut data = Vec::new();
-        let got = (&mut self.reader)
-            .take(u64::from(size))
-            .read_to_end(&mut data)
-            .map_err(|source| IvfError::Io {
+        let missing = u64::from(size) - data.len() as u64;
+        if let Err(source) = (&mut self.reader).take(missing).read_to_end(&mut data) {
+            // `read_to_end` keeps the bytes it read before the error.
+            self.partial = Some(PartialFrame { pts, size, data });
+            return Err(IvfError::Io {
                 context: "reading frame data",
                 source,
-            })?;
-        if got < size as usize {
+            });
+        }
+        if data.len() < size as usize {
             return Err(IvfError::TruncatedFrame {
                 frame,
                 what: "frame data",
                 expected: size as usize,
-                got,
+                got: data.len(),
             });
         }
         self.frames_read += 1;
