@@ -17,7 +17,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::read::read_up_to;
+use crate::read::fill_up_to;
 
 /// The capture pattern that starts every page (RFC 3533 §6).
 pub const CAPTURE_PATTERN: [u8; 4] = *b"OggS";
@@ -201,11 +201,30 @@ impl Page {
 
 /// Reads Ogg pages from any [`Read`], checking each CRC. The input must be
 /// a sequence of pages from its first byte (no resynchronisation on
-/// garbage: a bad capture pattern is an error).
+/// garbage: a bad capture pattern is an error). An I/O error inside a page
+/// (`WouldBlock` from a non-blocking input) keeps what was read: the next
+/// [`PageReader::next_page`] goes on from there.
 #[derive(Debug)]
 pub struct PageReader<R> {
     reader: R,
     pages_read: u64,
+    /// The page being read, as far as it was read.
+    header: [u8; HEADER_LEN],
+    header_got: usize,
+    segments: Vec<u8>,
+    segments_got: usize,
+    body: Vec<u8>,
+    body_got: usize,
+}
+
+/// A page read whole and not yet checked: header, segment table, body.
+type PageParts = ([u8; HEADER_LEN], Vec<u8>, Vec<u8>);
+
+/// A part of the page being read, filled up to its length.
+struct Part<'a> {
+    buf: &'a mut [u8],
+    got: &'a mut usize,
+    what: &'static str,
 }
 
 impl<R: Read> PageReader<R> {
@@ -214,6 +233,12 @@ impl<R: Read> PageReader<R> {
         Self {
             reader,
             pages_read: 0,
+            header: [0; HEADER_LEN],
+            header_got: 0,
+            segments: Vec::new(),
+            segments_got: 0,
+            body: Vec::new(),
+            body_got: 0,
         }
     }
 
@@ -222,51 +247,46 @@ impl<R: Read> PageReader<R> {
         self.pages_read
     }
 
-    fn read_exact_counted(
-        &mut self,
-        buf: &mut [u8],
-        what: &'static str,
-    ) -> Result<usize, OggError> {
-        let page = self.pages_read;
-        let got = read_up_to(&mut self.reader, buf).map_err(|source| OggError::Io {
+    /// Fills `part` from the input. An I/O error keeps what was read; the
+    /// input ending inside the part is [`OggError::Truncated`], except
+    /// where a page would start. (`next_page` forgets the page on any
+    /// other error than I/O.)
+    fn fill(reader: &mut R, page: u64, part: Part<'_>) -> Result<(), OggError> {
+        fill_up_to(reader, part.buf, part.got).map_err(|source| OggError::Io {
             context: "reading a page",
             source,
         })?;
+        let got = *part.got;
         // Nothing at all where a page would start is the clean end of input.
-        if got < buf.len() && !(got == 0 && what == "page header") {
+        if got < part.buf.len() && !(got == 0 && part.what == "page header") {
             return Err(OggError::Truncated {
                 page,
-                what,
-                expected: buf.len(),
+                what: part.what,
+                expected: part.buf.len(),
                 got,
             });
         }
-        Ok(got)
+        Ok(())
+    }
+
+    /// Forgets the page being read: the next read starts a new one.
+    fn reset(&mut self) {
+        self.header_got = 0;
+        self.segments_got = 0;
+        self.body_got = 0;
     }
 
     /// The next page, `Ok(None)` at a clean end of input (between pages).
     pub fn next_page(&mut self) -> Result<Option<Page>, OggError> {
         let page = self.pages_read;
-        let mut h = [0u8; HEADER_LEN];
-        if self.read_exact_counted(&mut h, "page header")? == 0 {
-            return Ok(None);
+        let read = self.read_page(page);
+        if !matches!(read, Err(OggError::Io { .. })) {
+            self.reset();
         }
-        let found = [h[0], h[1], h[2], h[3]];
-        if found != CAPTURE_PATTERN {
-            return Err(OggError::BadCapturePattern { page, found });
-        }
-        if h[4] != 0 {
-            return Err(OggError::UnsupportedVersion {
-                page,
-                version: h[4],
-            });
-        }
-        let mut segments = vec![0u8; usize::from(h[26])];
-        self.read_exact_counted(&mut segments, "segment table")?;
-        let body_len: usize = segments.iter().map(|&s| usize::from(s)).sum();
-        let mut body = vec![0u8; body_len];
-        self.read_exact_counted(&mut body, "body")?;
-
+        let (mut h, segments, body) = match read? {
+            Some(parts) => parts,
+            None => return Ok(None),
+        };
         let found_crc = u32::from_le_bytes([h[22], h[23], h[24], h[25]]);
         h[22..26].fill(0);
         let computed = crc32_update(crc32_update(crc32(&h), &segments), &body);
@@ -289,6 +309,55 @@ impl<R: Read> PageReader<R> {
             segments,
             body,
         }))
+    }
+
+    /// Reads the rest of the page begun (the header, the segment table,
+    /// the body), `Ok(None)` at a clean end of input.
+    fn read_page(&mut self, page: u64) -> Result<Option<PageParts>, OggError> {
+        let header = Part {
+            buf: &mut self.header,
+            got: &mut self.header_got,
+            what: "page header",
+        };
+        Self::fill(&mut self.reader, page, header)?;
+        if self.header_got == 0 {
+            return Ok(None);
+        }
+        let h = self.header;
+        let found = [h[0], h[1], h[2], h[3]];
+        if found != CAPTURE_PATTERN {
+            return Err(OggError::BadCapturePattern { page, found });
+        }
+        if h[4] != 0 {
+            return Err(OggError::UnsupportedVersion {
+                page,
+                version: h[4],
+            });
+        }
+        if self.segments_got == 0 {
+            self.segments.resize(usize::from(h[26]), 0);
+        }
+        let segments = Part {
+            buf: &mut self.segments,
+            got: &mut self.segments_got,
+            what: "segment table",
+        };
+        Self::fill(&mut self.reader, page, segments)?;
+        if self.body_got == 0 {
+            let body_len: usize = self.segments.iter().map(|&s| usize::from(s)).sum();
+            self.body.resize(body_len, 0);
+        }
+        let body = Part {
+            buf: &mut self.body,
+            got: &mut self.body_got,
+            what: "body",
+        };
+        Self::fill(&mut self.reader, page, body)?;
+        Ok(Some((
+            h,
+            std::mem::take(&mut self.segments),
+            std::mem::take(&mut self.body),
+        )))
     }
 }
 
