@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Call, Side, ip, sa};
-use ferrtc_ice::{AgentConfig, CandidateType, Event, TurnTransport};
+use ferrtc_ice::{AgentConfig, CandidateType, ConnectionState, Event, TurnTransport};
 use ferrtc_sim::{Endpoint, LinkConfig, NatConfig, Transmit};
 use ferrtc_turn::server::{
     AllocationId, Credentials, FiveTuple, Output, PEER_HEADROOM, PEER_TAILROOM, Server,
@@ -26,6 +26,8 @@ const TURN: &str = "34.0.0.10:3478";
 /// The TURN server as a host: its listener on port 3478, one relay port
 /// per allocation from 50000 up.
 struct TurnHost {
+    /// Its listener.
+    addr: SocketAddr,
     server: Server,
     queue: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
     relays: HashMap<SocketAddr, AllocationId>,
@@ -45,13 +47,22 @@ struct TurnHost {
     refuse_permission_requests: Option<u16>,
     /// How many were answered so.
     refused_permission_requests: usize,
+    /// Refresh requests are lost on the way in, as on a path that drops
+    /// them: the allocations expire (RFC 8656 §8).
+    lose_refresh_requests: bool,
 }
 
 impl TurnHost {
     fn new(now: Instant) -> TurnHost {
+        TurnHost::at(now, sa(TURN))
+    }
+
+    /// A server listening on `addr`.
+    fn at(now: Instant, addr: SocketAddr) -> TurnHost {
         let users = HashMap::from([("alice".to_owned(), "secret".to_owned())]);
         let config = ServerConfig::new("ferrtc.test", Credentials::new(users, None), b"k");
         TurnHost {
+            addr,
             server: Server::new(config, now, 1_800_000_000),
             queue: VecDeque::new(),
             relays: HashMap::new(),
@@ -62,6 +73,7 @@ impl TurnHost {
             permission_requests: 0,
             refuse_permission_requests: None,
             refused_permission_requests: 0,
+            lose_refresh_requests: false,
         }
     }
 
@@ -72,7 +84,15 @@ impl TurnHost {
 
 impl Endpoint for TurnHost {
     fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
-        if dest == sa(TURN) {
+        if dest == self.addr {
+            if self.lose_refresh_requests
+                && ferrtc_stun::Message::parse(data).is_ok_and(|m| {
+                    m.method() == ferrtc_stun::Method::REFRESH
+                        && m.class() == ferrtc_stun::Class::Request
+                })
+            {
+                return;
+            }
             if ferrtc_stun::Message::parse(data).is_ok_and(|m| {
                 m.method() == ferrtc_stun::Method::CREATE_PERMISSION
                     && m.class() == ferrtc_stun::Class::Request
@@ -482,4 +502,76 @@ fn a_permission_that_keeps_failing_transiently_is_asked_a_bounded_number_of_time
         after_a_while,
         "asked again after {after_a_while} failures"
     );
+}
+
+/// RFC 8656 §8: an allocation whose refreshes keep failing expires, and
+/// the pairs through it with it. When the selected pair ran through it,
+/// it is given up at once as a closed connection (as when a TURN TCP
+/// connection closes), and the controlling agent nominates the best
+/// remaining valid pair, through its other server, and sends on it: it
+/// does not send into the dead allocation until consent runs out and the
+/// connection fails (RFC 7675 §5.1).
+#[test]
+fn a_selected_pair_whose_allocation_expired_gives_way_to_another_relayed_pair() {
+    const OTHER_TURN: &str = "34.0.0.11:3478";
+    // `a` relays only, through either of two servers, to `b`'s public
+    // host. No NAT: an allocation that sends nothing for minutes lives on
+    // (behind a NAT its mapping could lapse, and the allocation with it).
+    let mut a = Side::public("52.0.0.1", true, 48);
+    a.config.relay_only = true;
+    let b = Side::public("52.0.0.2", false, 49);
+    let mut call = Call::new(48, a, b);
+    let now = call.net.now();
+    let mut servers = Vec::new();
+    for turn in [TURN, OTHER_TURN] {
+        let host = TurnHost::at(now, sa(turn));
+        let link = LinkConfig::IDEAL.with_delay(Duration::from_millis(5));
+        servers.push(call.net.add_host([sa(turn).ip()], link, host).unwrap());
+        call.net
+            .endpoint_mut(&call.a)
+            .agent
+            .add_turn_server(sa(turn), TurnTransport::Udp, "alice", "secret")
+            .unwrap();
+    }
+    assert!(call.run_until(Duration::from_secs(30), |c| c.both_connected()));
+    // Let every pair be checked, then lose the Refresh requests of the
+    // server the selected pair runs through.
+    call.run_for(Duration::from_secs(30));
+    let selected = call.peer_a().agent.selected_pair().unwrap().clone();
+    let dying = servers
+        .iter()
+        .copied()
+        .find(|s| call.net.endpoint(s).addr.ip() == selected.source.ip())
+        .expect("the selected pair is relayed");
+    call.net.endpoint_mut(&dying).lose_refresh_requests = true;
+    // The allocation is refreshed from 540 s on and expires at 600 s.
+    assert!(call.run_until(Duration::from_secs(600), |c| {
+        c.peer_a()
+            .agent
+            .selected_pair()
+            .is_none_or(|s| s.source != selected.source)
+    }));
+    let connected = |c: &Call| {
+        matches!(
+            c.peer_a().state(),
+            ConnectionState::Connected | ConnectionState::Completed
+        )
+    };
+    assert!(
+        call.run_until(Duration::from_secs(10), connected),
+        "{:?}",
+        call.peer_a().states()
+    );
+    let now_selected = call.peer_a().agent.selected_pair().unwrap().clone();
+    assert_ne!(now_selected.source.ip(), selected.source.ip());
+    assert_eq!(
+        call.peer_a().states()[3..],
+        [
+            ConnectionState::Disconnected,
+            ConnectionState::Connected,
+            ConnectionState::Completed
+        ]
+    );
+    let (to_b, _) = call.exchange_data(10, "through the other server");
+    assert!(to_b > 0, "no data a->b on {now_selected:?}");
 }

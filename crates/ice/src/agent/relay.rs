@@ -395,11 +395,7 @@ impl Agent {
                     self.relays[r].pending = false;
                     // Pairs through a relay that is gone fail now rather
                     // than at the consent timeout.
-                    if let Some(b) = self.relays[r].base {
-                        for p in self.pairs.iter_mut().filter(|p| p.local == b) {
-                            p.state = PairState::Failed;
-                        }
-                    }
+                    self.relay_gone(r);
                 }
                 _ => {}
             }
@@ -599,22 +595,31 @@ impl Agent {
         };
         self.relays[r].lost = true;
         self.relays[r].pending = false;
-        if let Some(b) = self.relays[r].base {
-            for p in self.pairs.iter_mut().filter(|p| p.local == b) {
-                p.state = PairState::Failed;
-                p.transaction = None;
-                p.inbound_ok = false;
-            }
-            let relayed = self.hosts[b].addr;
-            if self
-                .selected
-                .as_ref()
-                .is_some_and(|s| s.pair.source == relayed && s.protocol == Protocol::Udp)
-            {
-                self.lose_selected(FailureReason::ConnectionClosed);
-            }
-        }
+        self.relay_gone(r);
         true
+    }
+
+    /// Allocation `r` is gone (its TCP connection closed, or it ended:
+    /// expired, deallocated, or unknown to the server, RFC 8656 §8): its
+    /// pairs fail now, and the selected pair, if it ran through it, is
+    /// given up as a closed connection (another valid pair takes over).
+    fn relay_gone(&mut self, r: usize) {
+        let Some(b) = self.relays[r].base else {
+            return;
+        };
+        for p in self.pairs.iter_mut().filter(|p| p.local == b) {
+            p.state = PairState::Failed;
+            p.transaction = None;
+            p.inbound_ok = false;
+        }
+        let relayed = self.hosts[b].addr;
+        if self
+            .selected
+            .as_ref()
+            .is_some_and(|s| s.pair.source == relayed && s.protocol == Protocol::Udp)
+        {
+            self.lose_selected(FailureReason::ConnectionClosed);
+        }
     }
 
     /// Timers of the allocations.
