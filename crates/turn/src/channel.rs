@@ -9,7 +9,8 @@
 //! gets no other number: bound again meanwhile, the peer gets its old
 //! number back (RFC 8656 §12: the server keeps both reserved that long).
 //! A first bind that got no answer may have been made: its number is held
-//! for its peer the same way, for a binding's lifetime and 5 minutes.
+//! for its peer the same way, for a binding's lifetime and 5 minutes; a
+//! rebind that got none holds it at least that long after it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +47,10 @@ pub(crate) struct Channel {
     /// server still holds the old binding, so that a bind that fails
     /// leaves the number cooling for its peer as before.
     cooling_until: Option<Instant>,
+    /// A rebind got no answer: the server may have made it all the same
+    /// (only the responses lost) and then holds the binding until this
+    /// instant, past [`Self::expires`].
+    held_until: Option<Instant>,
 }
 
 impl Channel {
@@ -151,6 +156,7 @@ impl Channels {
                 used: false,
                 retry: None,
                 cooling_until,
+                held_until: None,
             },
         );
         Some((number, true))
@@ -187,6 +193,7 @@ impl Channels {
         c.in_flight = false;
         c.used = false;
         c.retry = None;
+        c.held_until = None;
         first
     }
 
@@ -198,6 +205,11 @@ impl Channels {
         };
         c.in_flight = false;
         if c.is_confirmed() {
+            // RFC 8656 §12: a rebind with no answer may have been made, and
+            // then the server holds the binding a lifetime from now.
+            if timed_out {
+                c.held_until = Some(now + CHANNEL_LIFETIME);
+            }
             c.retry = Some(Retry::after(c.retry, now));
             return Failure::WillRetry;
         }
@@ -248,7 +260,12 @@ impl Channels {
             }
         }
         for (peer, number) in &work.expired {
-            let expires = self.by_peer.remove(peer).and_then(|c| c.expires);
+            // Held by the server as long as a rebind with no answer may
+            // have made it, if longer.
+            let expires = self
+                .by_peer
+                .remove(peer)
+                .and_then(|c| c.expires.max(c.held_until));
             self.by_number.remove(number);
             let until = expires.unwrap_or(now) + CHANNEL_REUSE_DELAY;
             self.cooling.insert(*number, (until, *peer));
@@ -336,6 +353,50 @@ mod tests {
         c.failed(&peer(0), t2, false);
         for i in 1..=CHANNEL_COUNT {
             if let Some((n, _)) = c.bind(peer(i as u16), t2) {
+                assert_ne!(n, MIN_CHANNEL, "a number the server holds went to peer {i}");
+            }
+        }
+    }
+
+    /// A binding of `peer(0)` to [`MIN_CHANNEL`] whose rebind got no
+    /// answer, then lapsed; and an instant past the client's expiry and 5
+    /// minutes, but within the lifetime and 5 minutes that the server may
+    /// hold it from the rebind on.
+    fn lapsed_after_a_timed_out_rebind() -> (Channels, Instant) {
+        let t0 = Instant::now();
+        let mut c = Channels::default();
+        c.bind(peer(0), t0).unwrap();
+        c.confirmed(&peer(0), t0);
+        c.touch(&peer(0));
+        let due = t0 + CHANNEL_REFRESH;
+        assert_eq!(c.handle_timeout(due).rebind, [(peer(0), MIN_CHANNEL)]);
+        // No answer to any transmission (RFC 8489 §6.2.1: 39.5 s).
+        let timed_out = due + Duration::from_millis(39_500);
+        assert_eq!(c.failed(&peer(0), timed_out, true), Failure::WillRetry);
+        let expired = c.handle_timeout(t0 + CHANNEL_LIFETIME).expired;
+        assert_eq!(expired, [(peer(0), MIN_CHANNEL)]);
+        let later = t0 + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY + Duration::from_secs(60);
+        assert!(later < timed_out + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY);
+        (c, later)
+    }
+
+    /// A rebind that got no answer may have been made (only its responses
+    /// lost): the server then holds the binding a lifetime from then, and
+    /// 5 minutes more (RFC 8656 §12), past the client's own expiry. Bound
+    /// again in that time, the peer gets its old number back (the server
+    /// answers another with 400, RFC 8656 §11.2)...
+    #[test]
+    fn a_timed_out_rebind_keeps_the_number_for_its_peer_as_long_as_the_server_may() {
+        let (mut c, later) = lapsed_after_a_timed_out_rebind();
+        assert_eq!(c.bind(peer(0), later), Some((MIN_CHANNEL, true)));
+    }
+
+    /// ...and no other peer gets it.
+    #[test]
+    fn a_timed_out_rebind_keeps_the_number_from_other_peers_as_long_as_the_server_may() {
+        let (mut c, later) = lapsed_after_a_timed_out_rebind();
+        for i in 1..=CHANNEL_COUNT {
+            if let Some((n, _)) = c.bind(peer(i as u16), later) {
                 assert_ne!(n, MIN_CHANNEL, "a number the server holds went to peer {i}");
             }
         }
