@@ -108,7 +108,9 @@ pub struct LayerRate {
 ///   cannot carry it the estimate falls and the viewer goes back down.
 ///   A probe target is kept until its keyframe (or congestion). Probes are
 ///   [`PROBE_INTERVAL`] apart, doubled (up to [`MAX_PROBE_INTERVAL`])
-///   after each probe that fell back within [`PROBE_TRIAL`];
+///   after each switch up that fell back within [`PROBE_TRIAL`] (or after
+///   it, the estimate having stayed under the layer since), and not
+///   before the last switch up's trial is over;
 /// - otherwise it stays.
 ///
 /// The viewer moves to the target only at a keyframe of the target layer,
@@ -150,7 +152,13 @@ enum Move {
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(4);
 /// The longest wait between probes.
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
-/// A switch up followed by a switch down within this long failed. Longer
+/// A switch up followed by a switch down within this long failed (as does
+/// one whose estimate is still under the layer's down margin when the
+/// trial ends, and falls later). It holds for every switch up, a probe or
+/// a move with headroom alike: an estimate with headroom may be a jump a
+/// policer's burst allowance let through. The price: a free viewer whose
+/// estimate dips a few seconds after a switch up is held off that layer
+/// until the next probe is due, as after a failed probe. Longer
 /// than a path that cannot carry the layer takes to show it: a policer's
 /// burst allowance passes the new layer for a second or two before it
 /// drops, the loss-based controller cuts once per window (0.5 s plus a
@@ -1286,6 +1294,35 @@ mod tests {
             assert_eq!(s.target(), Some(1));
         }
         fails_and_backs_off(&mut s, probe + Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_dip_within_the_trial_of_a_switch_up_with_headroom_holds_the_layer_back_until_the_next_probe()
+     {
+        let start = Instant::now();
+        let mut s = on_the_top_layer(start);
+        moves_to(&mut s, start, 1_000_000, 1);
+        let up = start + Duration::from_secs(1);
+        moves_to(&mut s, up, 5_000_000, 2);
+        // The top layer holds for 6 s, then the estimate dips under it.
+        let mut t = up;
+        while t < up + Duration::from_secs(6) {
+            t += Duration::from_millis(500);
+            s.update(t, &measured(&RATES));
+            assert_eq!(s.target(), Some(2));
+        }
+        moves_to(&mut s, t, 1_000_000, 1);
+        // Back at three times the top layer a second later: a failed
+        // switch up all the same, held back until the next probe (8 s:
+        // the congestion before the switch up set the first wait).
+        s.set_available(5_000_000);
+        s.update(t + Duration::from_secs(1), &measured(&RATES));
+        assert_eq!(s.target(), Some(1), "held back");
+        let due = t + 2 * PROBE_INTERVAL;
+        s.update(due - Duration::from_millis(1), &measured(&RATES));
+        assert_eq!(s.target(), Some(1), "held back");
+        s.update(due, &measured(&RATES));
+        assert_eq!(s.target(), Some(2), "once the next probe is due");
     }
 
     #[test]

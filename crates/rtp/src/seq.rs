@@ -146,7 +146,12 @@ pub(crate) const MAX_DROPOUT: u16 = 3000;
 /// ahead a packet may be a late one of a numbering left: the jitter
 /// buffer, the receive statistics and the NACK generator ask
 /// [`LeftNumberings`] about every packet beyond it, so that all three
-/// judge the same packets alike.
+/// judge the packets ahead alike (behind, only the statistics ask, about
+/// packets more than A.1's 100 behind; the other two take those as late
+/// anyway). A loss burst of more than this many packets right after a
+/// restart, landing nearer the numbering left than the stream's highest,
+/// is taken as late packets of the numbering left by all three for the
+/// window's second: not asked for, given up once the window ends.
 pub(crate) const IN_FLIGHT: u16 = 100;
 
 /// How long after a restart packets of the numbering the sender left are
