@@ -253,6 +253,9 @@ pub struct AnnexBReader<R> {
     max_access_unit_size: usize,
     /// The NAL unit read past the end of the last access unit.
     pending: Option<Vec<u8>>,
+    /// The access unit being gathered, and its size, kept over an error.
+    current: AccessUnit,
+    current_size: usize,
 }
 
 const CHUNK: usize = 64 * 1024;
@@ -280,6 +283,8 @@ impl<R: Read> AnnexBReader<R> {
             max_nal_size,
             max_access_unit_size: DEFAULT_MAX_ACCESS_UNIT_SIZE,
             pending: None,
+            current: AccessUnit::default(),
+            current_size: 0,
         }
     }
 
@@ -425,18 +430,21 @@ impl<R: Read> AnnexBReader<R> {
     /// has no size field (H.264 §B.1), and NAL units that never start a
     /// new unit would otherwise join this one without end.
     pub fn next_access_unit(&mut self) -> Result<Option<AccessUnit>, AnnexBError> {
-        let mut au = AccessUnit::default();
-        let mut size = 0usize;
         while let Some(nal) = self.next_nal()? {
-            if au.starts_new(&nal) {
+            if self.current.starts_new(&nal) {
                 self.pending = Some(nal);
-                return Ok(Some(au));
+                self.current_size = 0;
+                return Ok(Some(std::mem::take(&mut self.current)));
             }
+            let (au, size) = (&mut self.current, &mut self.current_size);
             // What the unit holds: the NAL unit's allocation and its place
             // in `nals` (which may be twice its length while it grows), so
             // that tiny NAL units cannot hold many times the limit.
-            size = size.saturating_add(nal.capacity() + NAL_BOOKKEEPING);
-            if size > self.max_access_unit_size {
+            *size = size.saturating_add(nal.capacity() + NAL_BOOKKEEPING);
+            if *size > self.max_access_unit_size {
+                // The unit is given up: the next call starts afresh.
+                *au = AccessUnit::default();
+                *size = 0;
                 return Err(AnnexBError::AccessUnitTooLarge {
                     // The NAL unit just returned by next_nal (from
                     // `pending` too: it was counted when first read).
@@ -446,6 +454,8 @@ impl<R: Read> AnnexBReader<R> {
             }
             au.nals.push(nal);
         }
+        self.current_size = 0;
+        let au = std::mem::take(&mut self.current);
         Ok((!au.nals.is_empty()).then_some(au))
     }
 }

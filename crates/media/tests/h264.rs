@@ -432,3 +432,38 @@ fn a_nal_limit_of_usize_max_is_no_limit() {
         "NAL units of {sizes:?} bytes"
     );
 }
+
+/// Review: a `WouldBlock` in the middle of an access unit is retried as
+/// for `next_nal`: the next `next_access_unit` call gives the same access
+/// units as input that never blocks, none of their NAL units lost.
+#[test]
+fn access_units_resume_after_would_block() {
+    let nals = [SPS, PPS, IDR0, IDR3, P0, P1, P0];
+    let data = stream(&nals, true);
+    let want = read_aus(&data);
+    assert_eq!(want.len(), 3);
+    for piece in [1, 5, 64] {
+        let mut r = AnnexBReader::new(Stalling {
+            data: data.clone(),
+            at: 0,
+            piece,
+            stalled: false,
+        });
+        let mut read = Vec::new();
+        let mut blocked = 0;
+        loop {
+            match r.next_access_unit() {
+                Ok(Some(au)) => read.push(au),
+                Ok(None) => break,
+                Err(AnnexBError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::WouldBlock =>
+                {
+                    blocked += 1;
+                    assert!(blocked <= 2 * data.len(), "piece {piece}: no progress");
+                }
+                Err(e) => panic!("piece {piece}: {e}"),
+            }
+        }
+        assert_eq!(read, want, "piece {piece}");
+    }
+}

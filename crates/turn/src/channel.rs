@@ -51,6 +51,8 @@ pub(crate) struct Channel {
     /// (only the responses lost) and then holds the binding until this
     /// instant, past [`Self::expires`].
     held_until: Option<Instant>,
+    /// When the outstanding rebind went out (see `in_flight`).
+    rebind_sent: Option<Instant>,
 }
 
 impl Channel {
@@ -157,6 +159,7 @@ impl Channels {
                 retry: None,
                 cooling_until,
                 held_until: None,
+                rebind_sent: None,
             },
         );
         Some((number, true))
@@ -256,16 +259,20 @@ impl Channels {
                 work.expired.push((*peer, c.number));
             } else if c.refresh_due().is_some_and(|due| now >= due) {
                 c.in_flight = true;
+                c.rebind_sent = Some(now);
                 work.rebind.push((*peer, c.number));
             }
         }
         for (peer, number) in &work.expired {
             // Held by the server as long as a rebind with no answer may
             // have made it, if longer.
-            let expires = self
-                .by_peer
-                .remove(peer)
-                .and_then(|c| c.expires.max(c.held_until));
+            let expires = self.by_peer.remove(peer).and_then(|c| {
+                // A rebind still in flight may have been made too.
+                let in_flight = c.rebind_sent.filter(|_| c.in_flight);
+                c.expires
+                    .max(c.held_until)
+                    .max(in_flight.map(|t| t + CHANNEL_LIFETIME))
+            });
             self.by_number.remove(number);
             let until = expires.unwrap_or(now) + CHANNEL_REUSE_DELAY;
             self.cooling.insert(*number, (until, *peer));
@@ -398,6 +405,41 @@ mod tests {
         for i in 1..=CHANNEL_COUNT {
             if let Some((n, _)) = c.bind(peer(i as u16), later) {
                 assert_ne!(n, MIN_CHANNEL, "a number the server holds went to peer {i}");
+            }
+        }
+    }
+
+    /// With no answer at all, the rebind's retry after the first
+    /// timeout (5 s later) is still in flight when the binding lapses; the
+    /// server may have made that one too, and then holds the number until
+    /// a lifetime after it, and 5 minutes more (RFC 8656 §12): no other
+    /// peer gets the number before then.
+    #[test]
+    fn a_rebind_in_flight_at_expiry_keeps_the_number_as_long_as_the_server_may() {
+        let t0 = Instant::now();
+        let mut c = Channels::default();
+        c.bind(peer(0), t0).unwrap();
+        c.confirmed(&peer(0), t0);
+        c.touch(&peer(0));
+        let due = t0 + CHANNEL_REFRESH;
+        assert_eq!(c.handle_timeout(due).rebind, [(peer(0), MIN_CHANNEL)]);
+        let timed_out = due + Duration::from_millis(39_500);
+        assert_eq!(c.failed(&peer(0), timed_out, true), Failure::WillRetry);
+        // The retry goes out 5 s later and is still unanswered at expiry.
+        let retry = c.next_timeout().unwrap();
+        assert!(retry < t0 + CHANNEL_LIFETIME);
+        assert_eq!(c.handle_timeout(retry).rebind, [(peer(0), MIN_CHANNEL)]);
+        let expired = c.handle_timeout(t0 + CHANNEL_LIFETIME).expired;
+        assert_eq!(expired, [(peer(0), MIN_CHANNEL)]);
+        // Past what the first timed-out rebind holds, within what the retry may.
+        let later = timed_out + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY + Duration::from_secs(1);
+        assert!(later < retry + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY);
+        for i in 1..=CHANNEL_COUNT {
+            if let Some((n, _)) = c.bind(peer(i as u16), later) {
+                assert_ne!(
+                    n, MIN_CHANNEL,
+                    "a number the server may hold went to peer {i}"
+                );
             }
         }
     }
