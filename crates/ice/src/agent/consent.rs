@@ -35,6 +35,12 @@ impl Agent {
             s.protocol,
             s.next_consent,
         );
+        if let Some(i) = self.nominated_successor() {
+            // The controlling peer moved to a pair it nominated since:
+            // that one is used, not the silent one.
+            self.select(now, i);
+            return;
+        }
         if silent >= self.config.consent_timeout {
             // RFC 7675 §5.1: consent expired; stop sending on this pair.
             self.lose_selected(FailureReason::ConsentExpired);
@@ -61,6 +67,45 @@ impl Agent {
                 s.next_consent = next;
             }
         }
+    }
+
+    /// A controlled agent's selected pair has had no consent response
+    /// (RFC 7675 §5.1) for the disconnected timeout.
+    pub(super) fn selected_is_silent(&self) -> bool {
+        !self.controlling
+            && !self.config.lite
+            && self.selected.as_ref().is_some_and(|s| {
+                self.now.saturating_duration_since(s.last_consent)
+                    >= self.config.disconnected_timeout
+            })
+    }
+
+    /// For a controlled agent whose selected pair went silent
+    /// ([`Self::selected_is_silent`]): the highest-priority other valid
+    /// pair of this generation that the controlling peer nominated (RFC
+    /// 8445 §7.3.1.5) and checked since the selected pair last had
+    /// consent. The peer moved to it (its allocation or connection for
+    /// the selected pair ended, which this side cannot see); its checks
+    /// show it works there. Consent on the selected pair failing is about
+    /// that pair alone (RFC 7675 §5.1): the agent fails only when no pair
+    /// is left (RFC 8445 §8.1.2). A pair nominated before and not checked
+    /// since (aggressive nomination, RFC 8445 §8.1.1) is no sign of that,
+    /// and a selected pair that works is kept whatever the peer nominates.
+    pub(super) fn nominated_successor(&self) -> Option<usize> {
+        if !self.selected_is_silent() {
+            return None;
+        }
+        let s = self.selected.as_ref()?;
+        let current = s.index?;
+        (0..self.pairs.len())
+            .filter(|&i| {
+                let p = &self.pairs[i];
+                i != current
+                    && p.nominated
+                    && p.is_valid()
+                    && p.inbound_at.is_some_and(|t| t > s.last_consent)
+            })
+            .max_by_key(|&i| self.pairs[i].priority)
     }
 
     /// The selected pair is given up (consent expired, RFC 7675 §5.1, or
