@@ -49,6 +49,9 @@ struct Lab {
     next_port: u16,
     tcp_messages: usize,
     udp_datagrams: usize,
+    /// (sender, source, destination) of transmits that are lost, as each
+    /// side names them.
+    lost: Vec<(usize, SocketAddr, SocketAddr)>,
 }
 
 impl Lab {
@@ -61,6 +64,7 @@ impl Lab {
             next_port: 40000,
             tcp_messages: 0,
             udp_datagrams: 0,
+            lost: Vec::new(),
         }
     }
 
@@ -81,26 +85,8 @@ impl Lab {
     /// time to the next timeout; for `duration` of virtual time.
     fn run(&mut self, duration: Duration) {
         let end = self.now + duration;
-        let mut buf = Vec::new();
         while self.now < end {
-            let mut moved = true;
-            while moved {
-                moved = false;
-                for i in 0..2 {
-                    while let Some(t) = self.sides[i].agent.poll_transmit(self.now, &mut buf) {
-                        moved = true;
-                        let data = buf.clone();
-                        self.deliver(i, t.source, t.destination, t.protocol, &data);
-                    }
-                    while let Some(e) = self.sides[i].agent.poll_event() {
-                        moved = true;
-                        if let Event::LocalCandidate(c) = e {
-                            self.sides[i].candidates.push(c.clone());
-                            self.sides[1 - i].agent.add_remote_candidate(c).unwrap();
-                        }
-                    }
-                }
-            }
+            self.flush();
             let next = (0..2)
                 .filter_map(|i| self.sides[i].agent.poll_timeout())
                 .min()
@@ -114,6 +100,30 @@ impl Lab {
         }
     }
 
+    /// Delivers every transmit and event until nothing moves, without
+    /// advancing time or calling `handle_timeout`.
+    fn flush(&mut self) {
+        let mut buf = Vec::new();
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for i in 0..2 {
+                while let Some(t) = self.sides[i].agent.poll_transmit(self.now, &mut buf) {
+                    moved = true;
+                    let data = buf.clone();
+                    self.deliver(i, t.source, t.destination, t.protocol, &data);
+                }
+                while let Some(e) = self.sides[i].agent.poll_event() {
+                    moved = true;
+                    if let Event::LocalCandidate(c) = e {
+                        self.sides[i].candidates.push(c.clone());
+                        self.sides[1 - i].agent.add_remote_candidate(c).unwrap();
+                    }
+                }
+            }
+        }
+    }
+
     fn deliver(
         &mut self,
         from: usize,
@@ -123,6 +133,9 @@ impl Lab {
         data: &[u8],
     ) {
         let to = 1 - from;
+        if self.lost.contains(&(from, source, destination)) {
+            return;
+        }
         let (seen_source, arrival) = match protocol {
             Protocol::TurnTcp => unreachable!("no TURN server in this lab"),
             Protocol::Udp => {
@@ -210,6 +223,21 @@ impl Lab {
         self.connections.retain(|key, ephemeral| {
             !(pairs.contains(key) || pairs.iter().any(|(_, d)| ephemeral == d))
         });
+    }
+}
+
+impl Lab {
+    /// From now on nothing gets through on the selected pair of either
+    /// side, and neither hears its connection close (a NAT on the way
+    /// forgot it).
+    fn lose_selected_pairs(&mut self) {
+        for i in 0..2 {
+            let p = self.sides[i]
+                .agent
+                .selected_pair()
+                .expect("a selected pair");
+            self.lost.push((i, p.source, p.destination));
+        }
     }
 }
 
@@ -526,4 +554,107 @@ fn a_fallback_deadline_left_after_another_failure_does_not_stay_due_for_ever() {
         "a failed agent asks to be woken at once, for ever: {:?} behind",
         next.map(|t| now - t)
     );
+}
+
+#[test]
+fn a_controlled_agent_whose_selected_pair_went_silent_takes_a_new_nomination_at_once() {
+    // The selected pair stops carrying anything and neither side hears
+    // its connection close (a NAT on the way forgot it): consent goes missing
+    // on both sides, both are disconnected. The controlling side then
+    // learns the connection is gone and nominates the other valid pair.
+    // The controlled side, whose own selected pair has no consent, takes
+    // the nominated pair when the nomination comes (RFC 8445 §7.3.1.5,
+    // RFC 7675 §5.1), not at its next consent timer, nor never.
+    let mut lab = Lab::new(true);
+    setup(&mut lab);
+    lab.sides[1]
+        .agent
+        .add_local_tcp(sa("10.0.0.3:5000"))
+        .unwrap();
+    lab.run(Duration::from_secs(5));
+    let a_old = lab.sides[0].agent.selected_pair().unwrap().clone();
+    let b_old = lab.sides[1].agent.selected_pair().unwrap().clone();
+    lab.lose_selected_pairs();
+    lab.run(Duration::from_secs(10));
+    for side in &lab.sides {
+        assert_eq!(side.agent.connection_state(), ConnectionState::Disconnected);
+    }
+    let now = lab.now;
+    lab.sides[0]
+        .agent
+        .handle_tcp_closed(now, a_old.source, a_old.destination);
+    // The nomination and its answers, and no timer: the controlled side
+    // moves on receiving it.
+    lab.flush();
+    let a_new = lab.sides[0].agent.selected_pair().unwrap().clone();
+    let b_new = lab.sides[1]
+        .agent
+        .selected_pair()
+        .expect("a selected pair")
+        .clone();
+    assert_ne!(
+        (b_new.source, b_new.destination),
+        (b_old.source, b_old.destination)
+    );
+    assert_eq!(a_new.local.transport().protocol(), Protocol::Tcp);
+    assert_eq!(b_new.local.transport().protocol(), Protocol::Tcp);
+    for side in &lab.sides {
+        assert!(matches!(
+            side.agent.connection_state(),
+            ConnectionState::Connected | ConnectionState::Completed
+        ));
+    }
+    lab.run(Duration::from_secs(40));
+    assert_eq!(lab.sides[1].agent.selected_pair(), Some(&b_new));
+    lab.send(0, "a to b, on the new pair");
+    lab.send(1, "b to a, on the new pair");
+    assert_eq!(
+        lab.sides[1].received.last().map(|(_, d)| d.as_slice()),
+        Some(&b"a to b, on the new pair"[..])
+    );
+    assert_eq!(
+        lab.sides[0].received.last().map(|(_, d)| d.as_slice()),
+        Some(&b"b to a, on the new pair"[..])
+    );
+}
+
+#[test]
+fn a_controlled_agent_keeps_its_working_selected_pair_when_another_is_nominated_later() {
+    // RFC 8445 §8.1.1: once a pair is nominated it is the selected pair;
+    // moving to another takes an ICE restart. Here only the controlling
+    // side hears the selected connection close, which goes on working
+    // for the controlled side: the controlling side nominates another
+    // pair, and the controlled side, whose selected pair is answered,
+    // keeps it.
+    let mut lab = Lab::new(true);
+    setup(&mut lab);
+    lab.sides[1]
+        .agent
+        .add_local_tcp(sa("10.0.0.3:5000"))
+        .unwrap();
+    lab.run(Duration::from_secs(5));
+    let a_old = lab.sides[0].agent.selected_pair().unwrap().clone();
+    let b_old = lab.sides[1].agent.selected_pair().unwrap().clone();
+    let now = lab.now;
+    lab.sides[0]
+        .agent
+        .handle_tcp_closed(now, a_old.source, a_old.destination);
+    lab.run(Duration::from_millis(20));
+    let a_new = lab.sides[0].agent.selected_pair().unwrap().clone();
+    assert_ne!(a_new, a_old, "the controlling side nominated another pair");
+    let nominated_not_selected = |lab: &Lab| {
+        lab.sides[1]
+            .agent
+            .candidate_pairs()
+            .filter(|p| p.nominated && !p.selected)
+            .count()
+    };
+    assert_eq!(nominated_not_selected(&lab), 1);
+    // Past the disconnected timeout: consent on the selected pair holds.
+    lab.run(Duration::from_secs(10));
+    assert_eq!(lab.sides[1].agent.selected_pair(), Some(&b_old));
+    assert!(matches!(
+        lab.sides[1].agent.connection_state(),
+        ConnectionState::Connected | ConnectionState::Completed
+    ));
 }
