@@ -208,3 +208,55 @@ fn a_new_pair_to_a_peer_keeps_its_permission_failures_and_back_off() {
         ]),
     );
 }
+
+/// Review: RFC 8445 §8.1.1. The controlling agent's nominating check is in
+/// flight on a relayed pair when its allocation goes away (here its TURN
+/// TCP connection closes; an allocation that expires or gets 437 goes the
+/// same way, `relay_gone`). The nomination is over with it: the agent
+/// nominates the other valid pair, rather than wait for ever for an
+/// answer to a check that was forgotten.
+#[test]
+fn a_nomination_through_an_allocation_that_ends_gives_way_to_another_pair() {
+    let mut now = Instant::now();
+    let mut agent = agent(now);
+    let base = with_relay(&mut agent, now, HashMap::new());
+    agent.relays[0].client = {
+        let mut config =
+            ferrtc_turn::ClientConfig::new("34.0.0.10:3478".parse().unwrap(), "alice", "secret");
+        config.transport = crate::TurnTransport::Tcp;
+        ferrtc_turn::Client::new(config, now)
+    };
+    agent
+        .add_remote_candidate(
+            "candidate:1 1 udp 2000000000 52.0.0.1 6000 typ host"
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+    let relayed = agent.pairs.iter().position(|p| p.local == base).unwrap();
+    let host = agent.pairs.iter().position(|p| p.local != base).unwrap();
+    // Both pairs valid; the relayed one is nominated first.
+    for i in [relayed, host] {
+        agent.pairs[i].state = super::PairState::Succeeded;
+    }
+    agent.pairs[relayed].priority = agent.pairs[host].priority + 1;
+    agent.first_valid_at = Some(now);
+    agent.nominate_best(now);
+    assert!(agent.pairs[relayed].use_candidate);
+    assert!(agent.turn_connection_closed(
+        "10.0.0.1:5000".parse().unwrap(),
+        "34.0.0.10:3478".parse().unwrap()
+    ));
+    let mut buf = Vec::new();
+    let end = now + std::time::Duration::from_secs(60);
+    while now < end && !agent.pairs[host].use_candidate {
+        now += std::time::Duration::from_millis(50);
+        agent.handle_timeout(now);
+        while agent.poll_transmit(now, &mut buf).is_some() {}
+    }
+    assert!(
+        agent.pairs[host].use_candidate || agent.pairs[host].nominated,
+        "the other valid pair was never nominated (state {:?})",
+        agent.connection_state()
+    );
+}
