@@ -987,7 +987,13 @@ async fn roll_back(pc: &PeerConnection) {
         .set_remote_description(SessionDescription::rollback())
         .await
     {
-        tracing::debug!("whip: unanswered offer not rolled back: {e}");
+        // A closed connection cannot roll back and needs not; a live one
+        // is left in have-remote-offer: worth a look.
+        if matches!(e, Error::Closed | Error::TaskPanicked(_)) {
+            tracing::debug!("whip: unanswered offer not rolled back: {e}");
+        } else {
+            tracing::warn!("whip: unanswered offer not rolled back: {e}");
+        }
     }
 }
 
