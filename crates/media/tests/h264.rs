@@ -6,6 +6,9 @@ use ferrtc_media::h264::{
 };
 use proptest::prelude::*;
 
+mod common;
+use common::{Stalling, read_retrying};
+
 const SPS: &[u8] = &[0x67, 0x42, 0xc0, 0x1e, 0xd9];
 const PPS: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
 const SEI: &[u8] = &[0x06, 0x05, 0x01, 0x80];
@@ -355,26 +358,9 @@ fn an_access_unit_that_never_ends_is_an_error() {
     );
 }
 
-/// `data` a few bytes a read, with a `WouldBlock` before every read that
-/// gives bytes: a non-blocking pipe or socket whose writer is slow.
-struct Stalling {
-    data: Vec<u8>,
-    at: usize,
-    piece: usize,
-    stalled: bool,
-}
-
-impl std::io::Read for Stalling {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.stalled = !self.stalled;
-        if self.stalled && self.at < self.data.len() {
-            return Err(std::io::ErrorKind::WouldBlock.into());
-        }
-        let n = buf.len().min(self.piece).min(self.data.len() - self.at);
-        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
+/// Whether `e` is the input's `WouldBlock`, which the caller retries.
+fn would_block(e: &AnnexBError) -> bool {
+    matches!(e, AnnexBError::Io { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 /// A `WouldBlock` from the input is an error the caller may retry: the
@@ -386,27 +372,8 @@ fn reading_resumes_after_would_block() {
     let nals = [SPS, PPS, &big, P0, P1];
     let data = stream(&nals, true);
     for piece in [1, 2, 5, 64] {
-        let mut r = AnnexBReader::new(Stalling {
-            data: data.clone(),
-            at: 0,
-            piece,
-            stalled: false,
-        });
-        let mut read = Vec::new();
-        let mut blocked = 0;
-        loop {
-            match r.next_nal() {
-                Ok(Some(n)) => read.push(n),
-                Ok(None) => break,
-                Err(AnnexBError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::WouldBlock =>
-                {
-                    blocked += 1;
-                    assert!(blocked <= 2 * data.len(), "piece {piece}: no progress");
-                }
-                Err(e) => panic!("piece {piece}: {e}"),
-            }
-        }
+        let mut r = AnnexBReader::new(Stalling::new(data.clone(), piece));
+        let (read, blocked) = read_retrying(|| r.next_nal(), would_block, data.len(), piece);
         assert!(blocked > 0);
         let sizes: Vec<usize> = read.iter().map(Vec::len).collect();
         assert!(read == nals, "piece {piece}: NAL units of {sizes:?} bytes");
@@ -443,27 +410,8 @@ fn access_units_resume_after_would_block() {
     let want = read_aus(&data);
     assert_eq!(want.len(), 3);
     for piece in [1, 5, 64] {
-        let mut r = AnnexBReader::new(Stalling {
-            data: data.clone(),
-            at: 0,
-            piece,
-            stalled: false,
-        });
-        let mut read = Vec::new();
-        let mut blocked = 0;
-        loop {
-            match r.next_access_unit() {
-                Ok(Some(au)) => read.push(au),
-                Ok(None) => break,
-                Err(AnnexBError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::WouldBlock =>
-                {
-                    blocked += 1;
-                    assert!(blocked <= 2 * data.len(), "piece {piece}: no progress");
-                }
-                Err(e) => panic!("piece {piece}: {e}"),
-            }
-        }
+        let mut r = AnnexBReader::new(Stalling::new(data.clone(), piece));
+        let (read, _) = read_retrying(|| r.next_access_unit(), would_block, data.len(), piece);
         assert_eq!(read, want, "piece {piece}");
     }
 }

@@ -5,6 +5,9 @@ use std::io::Cursor;
 use ferrtc_media::ivf::{FourCc, IvfError, IvfFrame, IvfHeader, IvfReader, IvfWriter};
 use proptest::prelude::*;
 
+mod common;
+use common::{Stalling, read_retrying};
+
 fn frames() -> Vec<IvfFrame> {
     (0..5u64)
         .map(|i| IvfFrame {
@@ -255,37 +258,6 @@ proptest! {
     }
 }
 
-/// `data` a few bytes a read after its first `from` bytes, with a
-/// `WouldBlock` before every read that gives bytes there: a non-blocking
-/// pipe or socket whose writer is slow.
-struct Stalling {
-    data: Vec<u8>,
-    at: usize,
-    from: usize,
-    piece: usize,
-    stalled: bool,
-}
-
-impl std::io::Read for Stalling {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.at >= self.from {
-            self.stalled = !self.stalled;
-            if self.stalled && self.at < self.data.len() {
-                return Err(std::io::ErrorKind::WouldBlock.into());
-            }
-        }
-        let end = if self.at < self.from {
-            self.from
-        } else {
-            self.data.len().min(self.at + self.piece)
-        };
-        let n = buf.len().min(end - self.at);
-        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
 /// A `WouldBlock` from the input inside a frame header or a frame is an
 /// error the caller may retry: the bytes read before it are kept, and the
 /// next call goes on with the same frames as input that never blocks gives.
@@ -294,29 +266,11 @@ fn reading_resumes_after_would_block() {
     let header = IvfHeader::new(FourCc::VP80, 176, 144, 30, 1);
     let bytes = write(header, &frames());
     for piece in [1, 5, 13, 64] {
-        let input = Stalling {
-            data: bytes.clone(),
-            at: 0,
-            from: 32,
-            piece,
-            stalled: false,
-        };
+        // The 32-byte file header reads whole: `IvfReader::new` reads it.
+        let input = Stalling::new(bytes.clone(), piece).after(32);
         let mut r = IvfReader::new(input).unwrap();
-        let mut read = Vec::new();
-        let mut blocked = 0;
-        loop {
-            match r.next_frame() {
-                Ok(Some(f)) => read.push(f),
-                Ok(None) => break,
-                Err(IvfError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::WouldBlock =>
-                {
-                    blocked += 1;
-                    assert!(blocked <= 2 * bytes.len(), "piece {piece}: no progress");
-                }
-                Err(e) => panic!("piece {piece}: {e}"),
-            }
-        }
+        let would_block = |e: &IvfError| matches!(e, IvfError::Io { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock);
+        let (read, blocked) = read_retrying(|| r.next_frame(), would_block, bytes.len(), piece);
         assert!(blocked > 0);
         assert_eq!(read, frames(), "piece {piece}");
         assert_eq!(r.frames_read(), 5);

@@ -10,6 +10,9 @@ use ferrtc_media::opus::{
 };
 use proptest::prelude::*;
 
+mod common;
+use common::{Stalling, read_retrying};
+
 /// Bit-by-bit reference of the Ogg CRC (RFC 3533 §6): polynomial
 /// 0x04c11db7, MSB first, initial value 0, no final XOR.
 fn reference_crc(data: &[u8]) -> u32 {
@@ -532,28 +535,6 @@ fn reads_the_first_stream_of_an_ffmpeg_grouped_file() {
     assert!(r.next_packet().unwrap().is_none());
 }
 
-/// `data` a few bytes a read, with a `WouldBlock` before every read that
-/// gives bytes: a non-blocking pipe or socket whose writer is slow.
-struct Stalling {
-    data: Vec<u8>,
-    at: usize,
-    piece: usize,
-    stalled: bool,
-}
-
-impl std::io::Read for Stalling {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.stalled = !self.stalled;
-        if self.stalled && self.at < self.data.len() {
-            return Err(std::io::ErrorKind::WouldBlock.into());
-        }
-        let n = buf.len().min(self.piece).min(self.data.len() - self.at);
-        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
 /// A `WouldBlock` from the input inside a page (its header, segment table
 /// or body) is an error the caller may retry: the bytes read before it
 /// are kept, and the next call goes on with the same pages as input that
@@ -578,27 +559,9 @@ fn page_reading_resumes_after_would_block() {
         want.push(p);
     }
     for piece in [1, 3, 27, 100] {
-        let mut r = PageReader::new(Stalling {
-            data: bytes.clone(),
-            at: 0,
-            piece,
-            stalled: false,
-        });
-        let mut read = Vec::new();
-        let mut blocked = 0;
-        loop {
-            match r.next_page() {
-                Ok(Some(p)) => read.push(p),
-                Ok(None) => break,
-                Err(OggError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::WouldBlock =>
-                {
-                    blocked += 1;
-                    assert!(blocked <= 2 * bytes.len(), "piece {piece}: no progress");
-                }
-                Err(e) => panic!("piece {piece}: {e}"),
-            }
-        }
+        let mut r = PageReader::new(Stalling::new(bytes.clone(), piece));
+        let would_block = |e: &OggError| matches!(e, OggError::Io { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock);
+        let (read, blocked) = read_retrying(|| r.next_page(), would_block, bytes.len(), piece);
         assert!(blocked > 0);
         assert_eq!(read, want, "piece {piece}");
         assert_eq!(r.pages_read(), want.len() as u64);
