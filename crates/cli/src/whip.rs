@@ -1421,34 +1421,13 @@ mod tests {
     /// agent, gathered and without a remote candidate, failed at once.
     #[tokio::test(flavor = "current_thread")]
     async fn a_sessions_trickled_candidates_are_applied_in_the_order_they_came() {
-        use ferrtc::{
-            IceConnectionState, MediaKind, RtpTransceiverDirection, RtpTransceiverInit,
-            SessionDescription,
-        };
+        use ferrtc::IceConnectionState;
         use ferrtc_signal::whip::FragCandidate;
         let (_seam, media) = media_port(4);
-        let client = PeerConnection::new(Configuration::default()).unwrap();
-        let init = RtpTransceiverInit {
-            direction: Some(RtpTransceiverDirection::SendOnly),
-            ..Default::default()
-        };
-        client
-            .add_transceiver(MediaKind::Video, init)
-            .await
-            .unwrap();
-        let offer = client.create_offer().await.unwrap();
-        client
-            .set_local_description(Some(offer.clone()))
-            .await
-            .unwrap();
-        let server = PeerConnection::new(Configuration::default()).unwrap();
+        let (client, offer) = sending_offer().await;
+        let server = answered(offer).await;
+        // Subscribed once answered: a gathering ended before shows in the state.
         let mut events = server.subscribe();
-        server
-            .set_remote_description(SessionDescription::offer(offer.sdp))
-            .await
-            .unwrap();
-        let answer = server.create_answer().await.unwrap();
-        server.set_local_description(Some(answer)).await.unwrap();
         while server.ice_gathering_state().await != ferrtc::IceGatheringState::Complete {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
                 .await
@@ -1793,6 +1772,13 @@ mod tests {
         session
     }
 
+    /// `pc` with `idp` as its identity provider, with default options.
+    async fn with_idp(pc: &PeerConnection, idp: impl ferrtc::IdentityProvider + 'static) {
+        pc.set_identity_provider(std::sync::Arc::new(idp), ferrtc::IdentityOptions::default())
+            .await
+            .unwrap();
+    }
+
     /// An ICE restart `PATCH` reaching a session whose connection's task
     /// panicked (a bug of ours; here in an identity provider, which runs
     /// on that task) is this server's failure: 500 (RFC 9110 §15.6.1),
@@ -1803,13 +1789,7 @@ mod tests {
         let (client, offer) = sending_offer().await;
         let session = answered(offer).await;
         // The restart's answer asks the provider for an assertion.
-        session
-            .set_identity_provider(
-                std::sync::Arc::new(PanickingIdp),
-                ferrtc::IdentityOptions::default(),
-            )
-            .await
-            .unwrap();
+        with_idp(&session, PanickingIdp).await;
         let patched = patched_restart(session.clone()).await;
         assert!(patched.starts_with("HTTP/1.1 500"), "{patched}");
         assert!(
@@ -1862,24 +1842,12 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn an_offer_not_set_because_the_connections_task_panicked_is_500_not_400() {
         let (client, _) = sending_offer().await;
-        client
-            .set_identity_provider(
-                std::sync::Arc::new(AssertingIdp),
-                ferrtc::IdentityOptions::default(),
-            )
-            .await
-            .unwrap();
+        with_idp(&client, AssertingIdp).await;
         let offer = client.create_offer().await.unwrap().sdp;
         assert!(offer.contains("a=identity:"), "{offer}");
         // Without a provider, the assertion is not validated.
         let session = answered(offer).await;
-        session
-            .set_identity_provider(
-                std::sync::Arc::new(PanickingIdp),
-                ferrtc::IdentityOptions::default(),
-            )
-            .await
-            .unwrap();
+        with_idp(&session, PanickingIdp).await;
         // The restart's offer, with the same `a=identity`, is validated.
         let patched = patched_restart(session).await;
         assert!(patched.starts_with("HTTP/1.1 500"), "{patched}");
@@ -1941,13 +1909,7 @@ mod tests {
         use ferrtc_signal::whip::sdp_ice_ufrag;
         let (client, offer) = sending_offer().await;
         let session = answered(offer.clone()).await;
-        session
-            .set_identity_provider(
-                std::sync::Arc::new(FailingOnceIdp(true.into())),
-                ferrtc::IdentityOptions::default(),
-            )
-            .await
-            .unwrap();
+        with_idp(&session, FailingOnceIdp(true.into())).await;
         let patched = patched_restart(session.clone()).await;
         assert!(patched.starts_with("HTTP/1.1 500"), "{patched}");
         assert!(patched.contains("create_answer"), "{patched}");

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use ferrtc::{
     Configuration, IceGatheringState, MediaKind, MediaStream, MediaStreamTrack, PeerConnection,
-    PeerConnectionEvent, PeerConnectionEvents, RtpSender, RtpSenderEvent, RtpTransceiverDirection,
-    RtpTransceiverInit, SessionDescription,
+    PeerConnectionEvent, PeerConnectionEvents, RtpReceiverFrames, RtpSender, RtpSenderEvent,
+    RtpTransceiverDirection, RtpTransceiverInit, SessionDescription,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -105,6 +105,19 @@ async fn http(
 struct Session {
     location: String,
     events: PeerConnectionEvents,
+}
+
+/// The frames of the first track `session` receives, once it comes.
+async fn first_track(session: &mut Session) -> RtpReceiverFrames {
+    loop {
+        let event = tokio::time::timeout(WAIT, session.events.recv())
+            .await
+            .expect("a track in time")
+            .unwrap();
+        if let PeerConnectionEvent::Track(t) = event {
+            return t.receiver.subscribe();
+        }
+    }
 }
 
 /// The client side of WHIP/WHEP (RFC 9725 §4.2, §4.3.1): the offer by
@@ -992,15 +1005,7 @@ fn simulcast_camera(sender: RtpSender, requests: Arc<[AtomicU64; 3]>) {
 async fn watch_layers(addr: SocketAddr, frames: usize) -> Vec<(u32, u8, bool)> {
     let pc = viewer(&[(MediaKind::Video, RtpTransceiverDirection::RecvOnly)]).await;
     let mut session = open(addr, "/whep", &pc).await.expect("201 for a viewer");
-    let mut video = loop {
-        let event = tokio::time::timeout(WAIT, session.events.recv())
-            .await
-            .expect("a track in time")
-            .unwrap();
-        if let PeerConnectionEvent::Track(t) = event {
-            break t.receiver.subscribe();
-        }
-    };
+    let mut video = first_track(&mut session).await;
     let mut seen = Vec::new();
     while seen.len() < frames {
         let frame = tokio::time::timeout(WAIT, video.recv())
@@ -1385,15 +1390,7 @@ async fn a_publisher_listing_telephone_event_first_reaches_viewers_at_its_audio_
     microphone(audio);
     let pc = viewer(&[(MediaKind::Audio, RtpTransceiverDirection::RecvOnly)]).await;
     let mut session = open(addr, "/whep", &pc).await.expect("201 for a viewer");
-    let mut frames = loop {
-        let event = tokio::time::timeout(WAIT, session.events.recv())
-            .await
-            .expect("a track in time")
-            .unwrap();
-        if let PeerConnectionEvent::Track(t) = event {
-            break t.receiver.subscribe();
-        }
-    };
+    let mut frames = first_track(&mut session).await;
     let mut timestamps = Vec::new();
     while timestamps.len() < 20 {
         let frame = tokio::time::timeout(WAIT, frames.recv())
