@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ferrtc_ice::{
-    Agent, AgentConfig, Candidate, ConnectionState, Event, Protocol, Receive, TcpType, Transport,
+    Agent, AgentConfig, Candidate, ConnectionState, Event, Protocol, Receive, SelectedPair,
+    TcpType, Transport,
 };
 
 fn sa(s: &str) -> SocketAddr {
@@ -227,6 +228,30 @@ impl Lab {
 }
 
 impl Lab {
+    /// Side `side` alone hears that the connection of `pair` (its selected
+    /// pair, now or before) closed; the lab keeps the connection.
+    fn tell_tcp_closed(&mut self, side: usize, pair: &SelectedPair) {
+        let now = self.now;
+        self.sides[side]
+            .agent
+            .handle_tcp_closed(now, pair.source, pair.destination);
+    }
+
+    /// `text`, sent by side `from` on its selected pair, is the last data
+    /// the other side received.
+    fn assert_carries(&mut self, from: usize, text: &str) {
+        self.send(from, text);
+        assert_eq!(
+            self.sides[1 - from]
+                .received
+                .last()
+                .map(|(_, d)| d.as_slice()),
+            Some(text.as_bytes())
+        );
+    }
+}
+
+impl Lab {
     /// From now on nothing gets through on the selected pair of either
     /// side, and neither hears its connection close (a NAT on the way
     /// forgot it).
@@ -253,6 +278,20 @@ fn setup(lab: &mut Lab) {
         assert_eq!(active.transport(), Transport::Tcp(TcpType::Active));
         assert_eq!(active.port(), 9, "active candidates carry the discard port");
     }
+}
+
+/// Two agents [`setup`] with UDP blocked, the controlled one with a second
+/// address (more TCP pairs: another valid one to nominate), connected
+/// over TCP: the lab 5 s on.
+fn connected_with_a_second_controlled_address() -> Lab {
+    let mut lab = Lab::new(true);
+    setup(&mut lab);
+    lab.sides[1]
+        .agent
+        .add_local_tcp(sa("10.0.0.3:5000"))
+        .unwrap();
+    lab.run(Duration::from_secs(5));
+    lab
 }
 
 #[test]
@@ -306,10 +345,7 @@ fn with_udp_blocked_the_agents_connect_over_tcp_and_carry_data_both_ways() {
     // after the consent timeout (the pair on the connection the other way
     // is still valid: disconnected, not failed, until it takes over).
     let pair = lab.sides[0].agent.selected_pair().unwrap().clone();
-    let now = lab.now;
-    lab.sides[0]
-        .agent
-        .handle_tcp_closed(now, pair.source, pair.destination);
+    lab.tell_tcp_closed(0, &pair);
     assert!(lab.sides[0].agent.selected_pair().is_none());
     assert_eq!(
         lab.sides[0].agent.connection_state(),
@@ -429,18 +465,11 @@ fn when_the_selected_tcp_connection_closes_another_valid_pair_takes_over() {
         assert_eq!(now_selected.local.transport().protocol(), Protocol::Tcp);
     }
     assert_ne!(lab.sides[0].agent.selected_pair().unwrap(), &pair);
-    lab.send(0, "on the other connection");
-    assert_eq!(
-        lab.sides[1].received.last().map(|(_, d)| d.as_slice()),
-        Some(&b"on the other connection"[..])
-    );
+    lab.assert_carries(0, "on the other connection");
 
     // That one closes too: no valid pair is left, the agent fails.
     let last = lab.sides[0].agent.selected_pair().unwrap().clone();
-    let now = lab.now;
-    lab.sides[0]
-        .agent
-        .handle_tcp_closed(now, last.source, last.destination);
+    lab.tell_tcp_closed(0, &last);
     assert_eq!(
         lab.sides[0].agent.connection_state(),
         ConnectionState::Failed
@@ -455,14 +484,7 @@ fn a_controlled_agent_that_sees_the_close_after_the_new_nomination_takes_the_nom
     // controlled agent then loses its selected pair: the pair the peer
     // already nominated (RFC 8445 §8.1.1) is the one to use, and no other
     // nomination will come (the controlling side is connected on it).
-    let mut lab = Lab::new(true);
-    setup(&mut lab);
-    // The controlled side has a second address: more TCP pairs.
-    lab.sides[1]
-        .agent
-        .add_local_tcp(sa("10.0.0.3:5000"))
-        .unwrap();
-    lab.run(Duration::from_secs(5));
+    let mut lab = connected_with_a_second_controlled_address();
     let theirs = lab.sides[1].agent.selected_pair().unwrap().clone();
     lab.close_selected_connection(&[0]);
     // The nomination of the other pair goes through.
@@ -472,10 +494,7 @@ fn a_controlled_agent_that_sees_the_close_after_the_new_nomination_takes_the_nom
         ConnectionState::Connected | ConnectionState::Completed
     ));
     // Now the controlled side hears of the close.
-    let now = lab.now;
-    lab.sides[1]
-        .agent
-        .handle_tcp_closed(now, theirs.source, theirs.destination);
+    lab.tell_tcp_closed(1, &theirs);
     lab.run(Duration::from_secs(40));
     let state = lab.sides[1].agent.connection_state();
     assert!(
@@ -489,11 +508,7 @@ fn a_controlled_agent_that_sees_the_close_after_the_new_nomination_takes_the_nom
             .selected_pair()
             .map(|p| (p.source, p.destination))
     );
-    lab.send(1, "from the controlled side");
-    assert_eq!(
-        lab.sides[0].received.last().map(|(_, d)| d.as_slice()),
-        Some(&b"from the controlled side"[..])
-    );
+    lab.assert_carries(1, "from the controlled side");
 }
 
 #[test]
@@ -565,13 +580,7 @@ fn a_controlled_agent_whose_selected_pair_went_silent_takes_a_new_nomination_at_
     // The controlled side, whose own selected pair has no consent, takes
     // the nominated pair when the nomination comes (RFC 8445 §7.3.1.5,
     // RFC 7675 §5.1), not at its next consent timer, nor never.
-    let mut lab = Lab::new(true);
-    setup(&mut lab);
-    lab.sides[1]
-        .agent
-        .add_local_tcp(sa("10.0.0.3:5000"))
-        .unwrap();
-    lab.run(Duration::from_secs(5));
+    let mut lab = connected_with_a_second_controlled_address();
     let a_old = lab.sides[0].agent.selected_pair().unwrap().clone();
     let b_old = lab.sides[1].agent.selected_pair().unwrap().clone();
     lab.lose_selected_pairs();
@@ -579,10 +588,7 @@ fn a_controlled_agent_whose_selected_pair_went_silent_takes_a_new_nomination_at_
     for side in &lab.sides {
         assert_eq!(side.agent.connection_state(), ConnectionState::Disconnected);
     }
-    let now = lab.now;
-    lab.sides[0]
-        .agent
-        .handle_tcp_closed(now, a_old.source, a_old.destination);
+    lab.tell_tcp_closed(0, &a_old);
     // The nomination and its answers, and no timer: the controlled side
     // moves on receiving it.
     lab.flush();
@@ -606,16 +612,8 @@ fn a_controlled_agent_whose_selected_pair_went_silent_takes_a_new_nomination_at_
     }
     lab.run(Duration::from_secs(40));
     assert_eq!(lab.sides[1].agent.selected_pair(), Some(&b_new));
-    lab.send(0, "a to b, on the new pair");
-    lab.send(1, "b to a, on the new pair");
-    assert_eq!(
-        lab.sides[1].received.last().map(|(_, d)| d.as_slice()),
-        Some(&b"a to b, on the new pair"[..])
-    );
-    assert_eq!(
-        lab.sides[0].received.last().map(|(_, d)| d.as_slice()),
-        Some(&b"b to a, on the new pair"[..])
-    );
+    lab.assert_carries(0, "a to b, on the new pair");
+    lab.assert_carries(1, "b to a, on the new pair");
 }
 
 #[test]
@@ -626,19 +624,10 @@ fn a_controlled_agent_keeps_its_working_selected_pair_when_another_is_nominated_
     // for the controlled side: the controlling side nominates another
     // pair, and the controlled side, whose selected pair is answered,
     // keeps it.
-    let mut lab = Lab::new(true);
-    setup(&mut lab);
-    lab.sides[1]
-        .agent
-        .add_local_tcp(sa("10.0.0.3:5000"))
-        .unwrap();
-    lab.run(Duration::from_secs(5));
+    let mut lab = connected_with_a_second_controlled_address();
     let a_old = lab.sides[0].agent.selected_pair().unwrap().clone();
     let b_old = lab.sides[1].agent.selected_pair().unwrap().clone();
-    let now = lab.now;
-    lab.sides[0]
-        .agent
-        .handle_tcp_closed(now, a_old.source, a_old.destination);
+    lab.tell_tcp_closed(0, &a_old);
     lab.run(Duration::from_millis(20));
     let a_new = lab.sides[0].agent.selected_pair().unwrap().clone();
     assert_ne!(a_new, a_old, "the controlling side nominated another pair");

@@ -113,6 +113,12 @@ fn peer(i: u8) -> IpAddr {
     IpAddr::from([52, 0, 0, i])
 }
 
+/// Signals [`peer`] `i`'s host candidate, port 6000: a pair with each base.
+fn add_peer_host(agent: &mut Agent, i: u8) {
+    let line = format!("candidate:{i} 1 udp 2000000000 52.0.0.{i} 6000 typ host");
+    agent.add_remote_candidate(line.parse().unwrap()).unwrap();
+}
+
 /// RFC 8445 §9: an ICE restart empties the check list; an allocation that
 /// lives on keeps its relayed base, and the permissions the agent was to
 /// ask for again (lapsed, or waiting out a back-off) belong to pairs that
@@ -144,13 +150,7 @@ fn an_ice_restart_keeps_the_permission_to_ask_again_of_the_selected_relayed_pair
     let now = Instant::now();
     let mut agent = agent(now);
     let base = with_relay(&mut agent, now, HashMap::new());
-    agent
-        .add_remote_candidate(
-            "candidate:1 1 udp 2000000000 52.0.0.1 6000 typ host"
-                .parse()
-                .unwrap(),
-        )
-        .unwrap();
+    add_peer_host(&mut agent, 1);
     let relayed_pair = agent
         .pairs
         .iter()
@@ -191,8 +191,7 @@ fn a_new_pair_to_a_peer_keeps_its_permission_failures_and_back_off() {
         HashMap::from([(peer(1), waiting), (peer(2), waited)]),
     );
     for i in 1..=2 {
-        let line = format!("candidate:{i} 1 udp 2000000000 52.0.0.{i} 6000 typ host");
-        agent.add_remote_candidate(line.parse().unwrap()).unwrap();
+        add_peer_host(&mut agent, i);
     }
     assert_eq!(
         agent.relays[0].ask_again,
@@ -226,13 +225,7 @@ fn a_nomination_through_an_allocation_that_ends_gives_way_to_another_pair() {
         config.transport = crate::TurnTransport::Tcp;
         ferrtc_turn::Client::new(config, now)
     };
-    agent
-        .add_remote_candidate(
-            "candidate:1 1 udp 2000000000 52.0.0.1 6000 typ host"
-                .parse()
-                .unwrap(),
-        )
-        .unwrap();
+    add_peer_host(&mut agent, 1);
     let relayed = agent.pairs.iter().position(|p| p.local == base).unwrap();
     let host = agent.pairs.iter().position(|p| p.local != base).unwrap();
     // Both pairs valid; the relayed one is nominated first.
