@@ -358,18 +358,27 @@ mod tests {
         let t2 = t1 + Duration::from_secs(60);
         c.bind(peer(0), t2).unwrap();
         c.failed(&peer(0), t2, false);
+        assert_min_channel_goes_to_no_other_peer(&mut c, t2);
+    }
+
+    /// Binds every peer but `peer(0)` at `at`: none gets [`MIN_CHANNEL`],
+    /// which the server may still hold for `peer(0)`.
+    fn assert_min_channel_goes_to_no_other_peer(c: &mut Channels, at: Instant) {
         for i in 1..=CHANNEL_COUNT {
-            if let Some((n, _)) = c.bind(peer(i as u16), t2) {
-                assert_ne!(n, MIN_CHANNEL, "a number the server holds went to peer {i}");
+            if let Some((n, _)) = c.bind(peer(i as u16), at) {
+                assert_ne!(
+                    n, MIN_CHANNEL,
+                    "a number the server may hold went to peer {i}"
+                );
             }
         }
     }
 
-    /// A binding of `peer(0)` to [`MIN_CHANNEL`] whose rebind got no
-    /// answer, then lapsed; and an instant past the client's expiry and 5
-    /// minutes, but within the lifetime and 5 minutes that the server may
-    /// hold it from the rebind on.
-    fn lapsed_after_a_timed_out_rebind() -> (Channels, Instant) {
+    /// A binding of `peer(0)` to [`MIN_CHANNEL`], confirmed at `t0` and
+    /// used, whose rebind (due at `t0` + [`CHANNEL_REFRESH`]) got no answer
+    /// to any transmission (RFC 8489 §6.2.1: 39.5 s) and will be retried:
+    /// the bindings, `t0`, and when the rebind timed out.
+    fn with_a_timed_out_rebind() -> (Channels, Instant, Instant) {
         let t0 = Instant::now();
         let mut c = Channels::default();
         c.bind(peer(0), t0).unwrap();
@@ -377,9 +386,17 @@ mod tests {
         c.touch(&peer(0));
         let due = t0 + CHANNEL_REFRESH;
         assert_eq!(c.handle_timeout(due).rebind, [(peer(0), MIN_CHANNEL)]);
-        // No answer to any transmission (RFC 8489 §6.2.1: 39.5 s).
         let timed_out = due + Duration::from_millis(39_500);
         assert_eq!(c.failed(&peer(0), timed_out, true), Failure::WillRetry);
+        (c, t0, timed_out)
+    }
+
+    /// A binding of `peer(0)` to [`MIN_CHANNEL`] whose rebind got no
+    /// answer, then lapsed; and an instant past the client's expiry and 5
+    /// minutes, but within the lifetime and 5 minutes that the server may
+    /// hold it from the rebind on.
+    fn lapsed_after_a_timed_out_rebind() -> (Channels, Instant) {
+        let (mut c, t0, timed_out) = with_a_timed_out_rebind();
         let expired = c.handle_timeout(t0 + CHANNEL_LIFETIME).expired;
         assert_eq!(expired, [(peer(0), MIN_CHANNEL)]);
         let later = t0 + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY + Duration::from_secs(60);
@@ -402,11 +419,7 @@ mod tests {
     #[test]
     fn a_timed_out_rebind_keeps_the_number_from_other_peers_as_long_as_the_server_may() {
         let (mut c, later) = lapsed_after_a_timed_out_rebind();
-        for i in 1..=CHANNEL_COUNT {
-            if let Some((n, _)) = c.bind(peer(i as u16), later) {
-                assert_ne!(n, MIN_CHANNEL, "a number the server holds went to peer {i}");
-            }
-        }
+        assert_min_channel_goes_to_no_other_peer(&mut c, later);
     }
 
     /// With no answer at all, the rebind's retry after the first
@@ -416,15 +429,7 @@ mod tests {
     /// peer gets the number before then.
     #[test]
     fn a_rebind_in_flight_at_expiry_keeps_the_number_as_long_as_the_server_may() {
-        let t0 = Instant::now();
-        let mut c = Channels::default();
-        c.bind(peer(0), t0).unwrap();
-        c.confirmed(&peer(0), t0);
-        c.touch(&peer(0));
-        let due = t0 + CHANNEL_REFRESH;
-        assert_eq!(c.handle_timeout(due).rebind, [(peer(0), MIN_CHANNEL)]);
-        let timed_out = due + Duration::from_millis(39_500);
-        assert_eq!(c.failed(&peer(0), timed_out, true), Failure::WillRetry);
+        let (mut c, t0, timed_out) = with_a_timed_out_rebind();
         // The retry goes out 5 s later and is still unanswered at expiry.
         let retry = c.next_timeout().unwrap();
         assert!(retry < t0 + CHANNEL_LIFETIME);
@@ -434,13 +439,6 @@ mod tests {
         // Past what the first timed-out rebind holds, within what the retry may.
         let later = timed_out + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY + Duration::from_secs(1);
         assert!(later < retry + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY);
-        for i in 1..=CHANNEL_COUNT {
-            if let Some((n, _)) = c.bind(peer(i as u16), later) {
-                assert_ne!(
-                    n, MIN_CHANNEL,
-                    "a number the server may hold went to peer {i}"
-                );
-            }
-        }
+        assert_min_channel_goes_to_no_other_peer(&mut c, later);
     }
 }
