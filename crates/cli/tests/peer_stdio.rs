@@ -332,3 +332,63 @@ async fn offering_recorder_gets_a_track_added_by_a_renegotiation() {
     assert!(!stderr.contains("skipped"), "{stderr}");
     assert!(stderr.contains("remote audio track"), "{stderr}");
 }
+
+/// Each kind of line that is not valid signaling (README, "The `ferrtc`
+/// command") gets one error line on stderr and is skipped: not JSON, an
+/// unknown type, an SDP that does not parse, a description or a candidate
+/// that does not fit the state (an answer to the answering peer, a
+/// candidate before any offer), a candidate that does not parse, a line
+/// over the size limit. The session goes on: the offer that follows is
+/// answered, the channel echoes, and `bye` ends it with exit code 0.
+#[tokio::test(flavor = "current_thread")]
+async fn each_bad_signaling_line_gives_one_error_line_and_the_session_goes_on() {
+    let (peer, stdout) = spawn(&["peer", "--echo"]);
+    let pc = PeerConnection::new(Configuration::default()).unwrap();
+    let dc = pc
+        .create_data_channel("data", DataChannelInit::default())
+        .await
+        .unwrap();
+    let offer = pc.create_offer().await.unwrap();
+    pc.set_local_description(Some(offer.clone())).await.unwrap();
+    let too_long = json!({"type":"offer","sdp":"x".repeat(2 << 20)});
+    let bad = [
+        "{\"type\":\"offer\"".to_owned() + "\n",
+        line(&json!({"type":"hello"})),
+        line(&json!({"type":"offer","sdp":"not sdp"})),
+        line(&json!({"type":"answer","sdp":offer.sdp})),
+        line(
+            &json!({"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}),
+        ),
+        line(&too_long),
+    ];
+    for l in &bad {
+        peer.lines.send(l.clone()).unwrap();
+    }
+    peer.lines
+        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
+        .unwrap();
+    peer.lines
+        .send(line(&json!({"type":"candidate","candidate":"candidate:junk","sdpMid":"0","sdpMLineIndex":0})))
+        .unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    relay(pc.clone(), peer.lines.clone(), stdout, tx);
+    tokio::time::timeout(TIMEOUT, dc.wait_open())
+        .await
+        .expect("open in time")
+        .unwrap();
+    echo_round_trip(&dc).await;
+    let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
+    assert_eq!(
+        stderr.matches("skipped signaling line").count(),
+        bad.len() + 1,
+        "{stderr}"
+    );
+    for why in [
+        "malformed JSON",
+        "unknown message type",
+        "got an answer but this peer answers",
+        "line too long",
+    ] {
+        assert!(stderr.contains(why), "no {why:?} in {stderr}");
+    }
+}
