@@ -97,3 +97,34 @@ fn bench_says_how_many_pairs_opened_when_some_did_not() {
         "{stderr}"
     );
 }
+
+/// `--connections N --bytes 0`: N pairs open, no bulk bytes move (0 is
+/// allowed), and the one JSON object says how many pairs there were.
+#[test]
+fn bench_json_with_zero_bytes_over_several_connections_reports_them() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
+        .args(["bench", "--bytes", "0", "--connections", "3", "--json"])
+        .env("FERRTC_LOG", "error")
+        .output()
+        .expect("ferrtc runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["bytes"], 0);
+    assert_eq!(report["connections"], 3);
+    for key in [
+        "message_size",
+        "setup_ms",
+        "secs",
+        "mib_per_s",
+        "cpu_s",
+        "peak_rss_mib",
+        "setup_median_ms",
+        "rss_per_connection_kib",
+        "small_messages_per_s",
+    ] {
+        assert!(report[key].is_number(), "{key} missing in {report}");
+    }
+}
