@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,8 +39,11 @@ fn start(args: &[&str]) -> Turn {
         .expect("ferrtc turn starts");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut lines = Vec::new();
-    let want =
-        2 + usize::from(args.contains(&"--metrics")) + usize::from(args.contains(&"--tls-listen"));
+    // A udp and a tcp line per `--listen`, then the tls and metrics ones.
+    let listens = args.iter().filter(|a| **a == "--listen").count().max(1);
+    let want = 2 * listens
+        + usize::from(args.contains(&"--metrics"))
+        + usize::from(args.contains(&"--tls-listen"));
     for _ in 0..want {
         let mut line = String::new();
         stdout.read_line(&mut line).expect("a stdout line");
@@ -70,9 +73,19 @@ fn users_file(text: &str) -> std::path::PathBuf {
     path
 }
 
+/// A loopback UDP socket of the family of `server`.
+fn client_socket(server: SocketAddr) -> UdpSocket {
+    UdpSocket::bind(if server.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    })
+    .unwrap()
+}
+
 /// Drives a client over UDP until it allocates or fails.
 fn allocate(server: SocketAddr, user: &str, password: &str) -> Event {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = client_socket(server);
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
@@ -87,6 +100,39 @@ fn allocate(server: SocketAddr, user: &str, password: &str) -> Event {
         while let Some(e) = client.poll_event() {
             if matches!(e, Event::Allocated { .. } | Event::Failed { .. }) {
                 return e;
+            }
+        }
+        if let Ok((n, from)) = socket.recv_from(&mut data) {
+            client.handle_receive(Instant::now(), from, &data[..n]);
+        }
+        if client.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+            client.handle_timeout(Instant::now());
+        }
+    }
+    panic!("no answer from ferrtc turn");
+}
+
+/// Allocates as `user`, then asks for a permission towards `peer` (RFC
+/// 8656 §10.1): `PermissionCreated` or the `Failed` event. A permission
+/// sends nothing to the peer.
+fn permission(server: SocketAddr, user: &str, password: &str, peer: IpAddr) -> Event {
+    let socket = client_socket(server);
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut client = Client::new(ClientConfig::new(server, user, password), Instant::now());
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut buf = Vec::new();
+    let mut data = [0u8; 2048];
+    while Instant::now() < end {
+        while let Some(t) = client.poll_transmit(Instant::now(), &mut buf) {
+            socket.send_to(&buf, t.destination).unwrap();
+        }
+        while let Some(e) = client.poll_event() {
+            match e {
+                Event::Allocated { .. } => client.create_permission(peer, Instant::now()).unwrap(),
+                Event::PermissionCreated { .. } | Event::Failed { .. } => return e,
+                _ => {}
             }
         }
         if let Ok((n, from)) = socket.recv_from(&mut data) {
@@ -339,4 +385,85 @@ fn a_tls_listener_is_announced_after_the_udp_and_tcp_ones() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("key"));
     let _ = std::fs::remove_file(cert_path);
     let _ = std::fs::remove_file(key_path);
+}
+
+/// Relaying to loopback or private peers is refused (403 Forbidden, RFC
+/// 8656 §21.3) unless `--allow-loopback` / `--allow-private` opens it; a
+/// public peer is always allowed.
+#[test]
+fn loopback_and_private_peers_are_refused_unless_allowed() {
+    let users = users_file("alice:wonderland\n");
+    let users = users.to_str().unwrap();
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    let private: IpAddr = "10.1.2.3".parse().unwrap();
+    let public: IpAddr = "8.8.8.8".parse().unwrap();
+    let created = |e: &Event| matches!(e, Event::PermissionCreated { .. });
+    let cases: &[(&[&str], bool, bool)] = &[
+        (&[], false, false),
+        (&["--allow-loopback"], true, false),
+        (&["--allow-private"], false, true),
+    ];
+    for (flags, loopback_ok, private_ok) in cases {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--users", users];
+        args.extend_from_slice(flags);
+        let turn = start(&args);
+        let to = |peer| permission(turn.udp, "alice", "wonderland", peer);
+        let (l, p) = (to(loopback), to(private));
+        assert_eq!(created(&l), *loopback_ok, "{flags:?} loopback: {l:?}");
+        assert_eq!(created(&p), *private_ok, "{flags:?} private: {p:?}");
+        for refused in [(!loopback_ok).then_some(&l), (!private_ok).then_some(&p)]
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(rejected(refused), Some(403), "{flags:?}: {refused:?}");
+        }
+        assert!(created(&to(public)), "{flags:?}: a public peer");
+    }
+}
+
+/// Each `--listen` is announced by its own lines, in the order given.
+#[test]
+fn each_listener_gets_its_own_first_lines() {
+    let users = users_file("alice:wonderland\n");
+    let turn = start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--listen",
+        "[::1]:0",
+        "--users",
+        users.to_str().unwrap(),
+    ]);
+    let kinds: Vec<&str> = turn
+        .lines
+        .iter()
+        .map(|l| l.rsplit_once(' ').map_or("", |(k, _)| k))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "listening on udp",
+            "listening on tcp",
+            "listening on udp",
+            "listening on tcp"
+        ],
+        "{:?}",
+        turn.lines
+    );
+    assert!(turn.lines[0].contains(" 127.0.0.1:"), "{:?}", turn.lines);
+    assert!(turn.lines[2].contains(" [::1]:"), "{:?}", turn.lines);
+    let second: SocketAddr = turn.lines[2]["listening on udp ".len()..].parse().unwrap();
+    assert!(matches!(
+        allocate(second, "alice", "wonderland"),
+        Event::Allocated { .. }
+    ));
+}
+
+/// The TURN REST API password is base64(HMAC-SHA1(secret, "expiry:name")),
+/// here computed apart from ferrtc (`openssl dgst -sha1 -hmac north
+/// -binary | base64` of `4102444800:dave`, an expiry in 2100).
+#[test]
+fn a_rest_api_password_computed_elsewhere_allocates() {
+    let turn = start(&["--listen", "127.0.0.1:0", "--secret", "north"]);
+    let ev = allocate(turn.udp, "4102444800:dave", "Ytmvur8cfRjVMGJBFRcIsTk65vc=");
+    assert!(matches!(ev, Event::Allocated { .. }), "{ev:?}");
 }
