@@ -28,8 +28,14 @@ async fn server() -> (Child, SocketAddr) {
 
 /// Starts `ferrtc COMMAND --listen 127.0.0.1:0` (`signal` or `demo`).
 async fn start(command: &str) -> (Child, SocketAddr) {
+    start_with(command, &[]).await
+}
+
+/// Starts `ferrtc COMMAND --listen 127.0.0.1:0 EXTRA...`.
+async fn start_with(command: &str, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrtc"))
         .args([command, "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -1406,5 +1412,49 @@ async fn a_publisher_listing_telephone_event_first_reaches_viewers_at_its_audio_
     let at_20_ms = steps.iter().filter(|s| **s == 960).count();
     assert!(at_20_ms * 2 > steps.len(), "RTP timestamp steps: {steps:?}");
     pc.close().await;
+    publisher.close().await;
+}
+
+/// With `--secret`, `POST /whip` and `POST /whep` need `Authorization:
+/// Bearer` (RFC 9725 §4.5): without one, or with a token not signed by the
+/// secret, 401 with `WWW-Authenticate: Bearer`; a publish token signed by
+/// the secret is answered 201.
+#[tokio::test(flavor = "current_thread")]
+async fn with_secret_whip_and_whep_need_a_bearer_token_signed_by_it() {
+    let secret = "s3cret";
+    let (_server, addr) = start_with("signal", &["--secret", secret]).await;
+    let (publisher, _video, _audio) = publisher().await;
+    let offer = publisher.create_offer().await.unwrap();
+    let sdp = ("Content-Type", "application/sdp");
+    for endpoint in ["/whip", "/whep"] {
+        let missing = http(addr, "POST", endpoint, &[sdp], &offer.sdp).await;
+        assert_eq!(missing.status, 401, "{endpoint}");
+        assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    }
+    let expiry = ferrtc_signal::token::unix_now() + 600;
+    let token = |key: &[u8]| {
+        ferrtc_signal::token::mint_whip(key, ferrtc_signal::whip::SessionKind::Publish, expiry)
+    };
+    let forged = format!("Bearer {}", token(b"not the secret"));
+    let refused = http(
+        addr,
+        "POST",
+        "/whip",
+        &[sdp, ("Authorization", &forged)],
+        &offer.sdp,
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+    let bearer = format!("Bearer {}", token(secret.as_bytes()));
+    let created = http(
+        addr,
+        "POST",
+        "/whip",
+        &[sdp, ("Authorization", &bearer)],
+        &offer.sdp,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(created.header("location").is_some());
     publisher.close().await;
 }
