@@ -106,3 +106,14 @@ fn what_is_not_built_exits_with_a_usage_error() {
         );
     }
 }
+
+/// `demo` serves on 127.0.0.1:8080 unless told otherwise.
+#[test]
+fn demo_listens_on_127_0_0_1_8080_by_default() {
+    let demo = help(&["demo", "--help"]);
+    assert!(
+        demo.lines()
+            .any(|l| l.contains("--listen") && l.contains("[default: 127.0.0.1:8080]")),
+        "{demo}"
+    );
+}
