@@ -133,12 +133,26 @@ impl Format {
     }
 }
 
+/// An AV1 temporal delimiter OBU: type 2, with a size field, of size 0
+/// (AV1 §5.3.1, §5.6).
+const TEMPORAL_DELIMITER: [u8; 2] = [2 << 3 | 0b10, 0];
+
+/// Whether an AV1 frame's first OBU is a temporal delimiter. The RTP
+/// payload format leaves them out (AV1 RTP §5: a sender should remove
+/// them, the receiver knows where temporal units start), while a stored
+/// stream must start each temporal unit with one (AV1 §7.5).
+fn starts_with_temporal_delimiter(frame: &[u8]) -> bool {
+    frame.first().is_some_and(|h| h >> 3 & 0x0f == 2)
+}
+
 /// One open recording.
 enum Writer {
     Ivf {
         writer: IvfWriter<BufWriter<File>>,
         /// The pts (90 kHz) of each frame from its RTP timestamp.
         timeline: Timeline,
+        /// AV1: each frame gets back the temporal delimiter RTP left out.
+        av1: bool,
     },
     Opus {
         pages: PacketWriter<BufWriter<File>>,
@@ -224,6 +238,7 @@ impl Writer {
                 Writer::Ivf {
                     writer: IvfWriter::new(out, header).map_err(|e| err(&e))?,
                     timeline: Timeline::new(VIDEO_CLOCK),
+                    av1: fourcc == FourCc::AV01,
                 }
             }
             Format::Ogg => {
@@ -260,9 +275,21 @@ impl Writer {
     /// positions instead of moving the rest earlier ([`Timeline`]).
     fn write(&mut self, data: &[u8], rtp_timestamp: u32, received: Instant) -> Result<(), String> {
         match self {
-            Writer::Ivf { writer, timeline } => writer
-                .write_frame(timeline.position(rtp_timestamp, received), data)
-                .map_err(|e| e.to_string()),
+            Writer::Ivf {
+                writer,
+                timeline,
+                av1,
+            } => {
+                let pts = timeline.position(rtp_timestamp, received);
+                let delimited;
+                let frame = if *av1 && !starts_with_temporal_delimiter(data) {
+                    delimited = [&TEMPORAL_DELIMITER[..], data].concat();
+                    &delimited[..]
+                } else {
+                    data
+                };
+                writer.write_frame(pts, frame).map_err(|e| e.to_string())
+            }
             Writer::Opus {
                 pages,
                 timeline,
@@ -645,6 +672,29 @@ mod tests {
         let pts = reader.map(|f| f.expect("frame").pts).collect();
         let _ = std::fs::remove_dir_all(&dir);
         pts
+    }
+
+    /// AV1 over RTP comes without temporal delimiters; a recording has one
+    /// at the start of each frame (AV1 §7.5), once.
+    #[test]
+    fn an_av1_recording_starts_each_frame_with_a_temporal_delimiter() {
+        let dir = temp_dir("av1-td");
+        // A sequence header OBU (type 1, with a size) and a frame with its
+        // own delimiter already.
+        let bare = [1 << 3 | 0b10, 1, 0];
+        let delimited = [2 << 3 | 0b10, 0, 1 << 3 | 0b10, 1, 0];
+        let (mut w, path) =
+            Writer::open(&dir, "v", Format::Ivf(FourCc::AV01), 2, &bare).expect("open");
+        let t0 = Instant::now();
+        w.write(&bare, 0, t0).expect("write");
+        w.write(&delimited, 3000, t0 + Duration::from_millis(33))
+            .expect("write");
+        w.finish().expect("finish");
+        let reader =
+            ferrtc_media::ivf::IvfReader::new(File::open(&path).expect("file")).expect("ivf");
+        let frames: Vec<Vec<u8>> = reader.map(|f| f.expect("frame").data.to_vec()).collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(frames, [delimited.to_vec(), delimited.to_vec()]);
     }
 
     /// A sender that restarts its stream (a new SSRC, RFC 3550 §8.2, with
