@@ -428,7 +428,10 @@ impl<R: Read> AnnexBReader<R> {
     /// `Ok(None)` at end of stream. An access unit above the limit
     /// ([`AnnexBReader::set_max_access_unit_size`]) is an error: Annex B
     /// has no size field (H.264 §B.1), and NAL units that never start a
-    /// new unit would otherwise join this one without end.
+    /// new unit would otherwise join this one without end; the next call
+    /// goes on with the NAL units after it. An I/O error (`WouldBlock`
+    /// from a non-blocking source) loses nothing: the next call goes on
+    /// with the unit it was gathering.
     pub fn next_access_unit(&mut self) -> Result<Option<AccessUnit>, AnnexBError> {
         while let Some(nal) = self.next_nal()? {
             if self.current.starts_new(&nal) {
@@ -442,7 +445,10 @@ impl<R: Read> AnnexBReader<R> {
             // that tiny NAL units cannot hold many times the limit.
             *size = size.saturating_add(nal.capacity() + NAL_BOOKKEEPING);
             if *size > self.max_access_unit_size {
-                // The unit is given up: the next call starts afresh.
+                // What was gathered is given up: the next call starts
+                // afresh from the NAL units after it (the rest of the
+                // oversized unit, if it has more, come as a unit of
+                // their own).
                 *au = AccessUnit::default();
                 *size = 0;
                 return Err(AnnexBError::AccessUnitTooLarge {

@@ -51,8 +51,6 @@ pub(crate) struct Channel {
     /// (only the responses lost) and then holds the binding until this
     /// instant, past [`Self::expires`].
     held_until: Option<Instant>,
-    /// When the outstanding rebind went out (see `in_flight`).
-    rebind_sent: Option<Instant>,
 }
 
 impl Channel {
@@ -159,7 +157,6 @@ impl Channels {
                 retry: None,
                 cooling_until,
                 held_until: None,
-                rebind_sent: None,
             },
         );
         Some((number, true))
@@ -259,7 +256,6 @@ impl Channels {
                 work.expired.push((*peer, c.number));
             } else if c.refresh_due().is_some_and(|due| now >= due) {
                 c.in_flight = true;
-                c.rebind_sent = Some(now);
                 work.rebind.push((*peer, c.number));
             }
         }
@@ -267,11 +263,12 @@ impl Channels {
             // Held by the server as long as a rebind with no answer may
             // have made it, if longer.
             let expires = self.by_peer.remove(peer).and_then(|c| {
-                // A rebind still in flight may have been made too.
-                let in_flight = c.rebind_sent.filter(|_| c.in_flight);
+                // A rebind still in flight may have been made too, by
+                // any of its retransmissions (RFC 8489 §6.2.1), the last
+                // of them just now: the transaction ends with the binding.
                 c.expires
                     .max(c.held_until)
-                    .max(in_flight.map(|t| t + CHANNEL_LIFETIME))
+                    .max(c.in_flight.then_some(now + CHANNEL_LIFETIME))
             });
             self.by_number.remove(number);
             let until = expires.unwrap_or(now) + CHANNEL_REUSE_DELAY;
@@ -439,6 +436,24 @@ mod tests {
         // Past what the first timed-out rebind holds, within what the retry may.
         let later = timed_out + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY + Duration::from_secs(1);
         assert!(later < retry + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY);
+        assert_min_channel_goes_to_no_other_peer(&mut c, later);
+    }
+
+    /// RFC 8489 §6.2.1: that retry is sent again 0.5, 1.5, 3.5, 7.5 s...
+    /// later, until the binding lapses and the client gives it up; the
+    /// server may have made the binding from its last retransmission, and
+    /// holds the number a lifetime (and 5 minutes) from that one.
+    #[test]
+    fn a_rebind_in_flight_at_expiry_holds_the_number_from_its_last_retransmission() {
+        let (mut c, t0, _) = with_a_timed_out_rebind();
+        let retry = c.next_timeout().unwrap();
+        assert_eq!(c.handle_timeout(retry).rebind, [(peer(0), MIN_CHANNEL)]);
+        let retransmitted = retry + Duration::from_millis(7_500);
+        let lapse = t0 + CHANNEL_LIFETIME;
+        assert!(retransmitted < lapse);
+        assert_eq!(c.handle_timeout(lapse).expired, [(peer(0), MIN_CHANNEL)]);
+        let later = retry + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY + Duration::from_secs(1);
+        assert!(later < retransmitted + CHANNEL_LIFETIME + CHANNEL_REUSE_DELAY);
         assert_min_channel_goes_to_no_other_peer(&mut c, later);
     }
 }

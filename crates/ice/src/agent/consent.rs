@@ -16,6 +16,7 @@ impl Agent {
     pub(super) fn refresh_consent(&mut self, now: Instant) {
         if let Some(s) = &mut self.selected {
             s.last_consent = now;
+            s.unconfirmed_successor = false;
         }
         if self.state == ConnectionState::Disconnected {
             let state = self.connected_state();
@@ -38,7 +39,7 @@ impl Agent {
         if let Some(i) = self.nominated_successor() {
             // The controlling peer moved to a pair it nominated since:
             // that one is used, not the silent one.
-            self.select(now, i);
+            self.select_successor(now, i);
             return;
         }
         if silent >= self.config.consent_timeout {
@@ -96,6 +97,11 @@ impl Agent {
             return None;
         }
         let s = self.selected.as_ref()?;
+        if s.unconfirmed_successor {
+            // One move per consent answer: two silent pairs the peer
+            // checks must not take turns until consent runs out.
+            return None;
+        }
         let current = s.index?;
         (0..self.pairs.len())
             .filter(|&i| {
@@ -106,6 +112,24 @@ impl Agent {
                     && p.inbound_at.is_some_and(|t| t > s.last_consent)
             })
             .max_by_key(|&i| self.pairs[i].priority)
+    }
+
+    /// Selects pair `i`, the successor of the silent selected pair
+    /// ([`Self::nominated_successor`]). The peer's checks on it are no
+    /// consent (RFC 7675 §5.1: only answers to our requests are), so its
+    /// consent clock goes on from the silent pair's last answer: a
+    /// consent check goes out at once, and if no pair answers, consent
+    /// expires when it would have on the silent one.
+    pub(super) fn select_successor(&mut self, now: Instant, i: usize) {
+        let Some(last_consent) = self.selected.as_ref().map(|s| s.last_consent) else {
+            return;
+        };
+        self.select(now, i);
+        if let Some(s) = &mut self.selected {
+            s.last_consent = last_consent;
+            s.next_consent = now;
+            s.unconfirmed_successor = true;
+        }
     }
 
     /// The selected pair is given up (consent expired, RFC 7675 §5.1, or

@@ -95,7 +95,7 @@ impl Agent {
         if better {
             self.select(now, i);
         } else if let Some(successor) = self.nominated_successor() {
-            self.select(now, successor);
+            self.select_successor(now, successor);
         }
     }
 
@@ -142,6 +142,7 @@ impl Agent {
             remote_key,
             last_consent: now,
             next_consent,
+            unconfirmed_successor: false,
             round_trip: self.pairs[i].round_trip,
         });
         // The restart (if any) is over: the old credentials retire, and
