@@ -13,6 +13,10 @@ mod record;
 mod signal;
 #[cfg(feature = "codecs")]
 mod snapshot;
+/// Temp files and directories of the unit tests, removed when dropped.
+#[cfg(test)]
+#[path = "../tests/common/temp_path.rs"]
+mod temp_path;
 mod turn;
 mod whip;
 

@@ -500,21 +500,22 @@ mod live {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::temp_path::TempPath;
     use ferrtc_media::ivf::{IvfHeader, IvfWriter};
 
     /// Writes an IVF (VP8) file with these pts and a timebase of
     /// 1/`rate`; frame 0 and 3 are keyframes.
-    fn ivf_file(name: &str, rate: u32, pts: &[u64]) -> PathBuf {
-        let path =
-            std::env::temp_dir().join(format!("ferrtc-play-{}-{name}.ivf", std::process::id()));
+    fn ivf_file(name: &str, rate: u32, pts: &[u64]) -> TempPath {
         let mut w = IvfWriter::new(Vec::new(), IvfHeader::new(FourCc::VP80, 2, 2, rate, 1))
             .expect("header");
         for (i, &p) in pts.iter().enumerate() {
             let tag = if i % 3 == 0 { 0x10 } else { 0x11 };
             w.write_frame(p, &[tag, 0, 0, i as u8]).expect("frame");
         }
-        std::fs::write(&path, w.finish().expect("finish")).expect("write");
-        path
+        TempPath::file(
+            format!("ferrtc-play-{}-{name}.ivf", std::process::id()),
+            w.finish().expect("finish"),
+        )
     }
 
     fn frames(file: &PlayFile) -> &Frames {
@@ -533,7 +534,6 @@ mod tests {
     fn an_ivf_with_a_zero_rate_plays_at_30_fps() {
         let path = ivf_file("rate0", 0, &[0, 1, 2, 3]);
         let file = load(&path).expect("loads");
-        let _ = std::fs::remove_file(&path);
         let frame = |i: u64| Duration::from_nanos(i * 1_000_000_000 / 30);
         // The last frame lasts as long as the one before it.
         let step = |i: u64| frame(i.min(2) + 1) - frame(i.min(2));
@@ -549,7 +549,6 @@ mod tests {
     fn an_ivf_with_times_near_the_end_of_u64_loads() {
         let path = ivf_file("huge-pts", 1, &[0, u64::MAX]);
         let loaded = load(&path);
-        let _ = std::fs::remove_file(&path);
         assert!(loaded.is_ok(), "{:?}", loaded.err().map(|e| e.to_string()));
     }
 
@@ -557,7 +556,6 @@ mod tests {
     fn a_clip_of_no_duration_is_refused() {
         let path = ivf_file("same-pts", 30, &[5, 5, 5]);
         let err = load(&path).expect_err("refused");
-        let _ = std::fs::remove_file(&path);
         assert!(matches!(err, LoadError::Bad(_)), "{err}");
         assert!(err.to_string().contains("lasts no time"), "{err}");
     }
@@ -567,7 +565,6 @@ mod tests {
         // Frames 1 and 2 share a pts: frame 1 would last 0.
         let path = ivf_file("dup-pts", 1000, &[0, 40, 40, 80]);
         let file = load(&path).expect("loads");
-        let _ = std::fs::remove_file(&path);
         let ms = Duration::from_millis;
         assert_eq!(
             times(&file),

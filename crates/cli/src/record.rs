@@ -516,13 +516,12 @@ pub async fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::temp_path::TempPath;
     use ferrtc_media::opus::OpusReader;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ferrtc-record-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
+    /// A fresh directory for one test, removed when dropped.
+    fn temp_dir(name: &str) -> TempPath {
+        TempPath::dir(format!("ferrtc-record-{}-{name}", std::process::id()))
     }
 
     /// A 20 ms CELT packet (TOC 0xfc: 960 samples) carrying `i`.
@@ -544,7 +543,7 @@ mod tests {
             ..packet(i as u8)
         });
         let job = Job {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             mid: "0".into(),
             format: Format::Ogg,
             channels: 2,
@@ -565,7 +564,6 @@ mod tests {
             data.push(p.data[1]);
             out.extend(p.granule_position);
         }
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(data, (0..timestamps.len() as u8).collect::<Vec<_>>());
         out
     }
@@ -608,7 +606,6 @@ mod tests {
         while let Some(p) = reader.next_packet().expect("packet") {
             got.push(p.granule_position);
         }
-        let _ = std::fs::remove_dir_all(&dir);
         let want = [960, 1920, 3840, 3840, 4800].map(Some);
         assert_eq!(got, want);
     }
@@ -637,7 +634,6 @@ mod tests {
         while let Some(p) = reader.next_packet().expect("packet") {
             got.extend(p.granule_position);
         }
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(got, [960, 1920, 2880, 3840, 4800, 5760]);
     }
 
@@ -669,9 +665,7 @@ mod tests {
         w.finish().expect("finish");
         let reader =
             ferrtc_media::ivf::IvfReader::new(File::open(&path).expect("file")).expect("ivf");
-        let pts = reader.map(|f| f.expect("frame").pts).collect();
-        let _ = std::fs::remove_dir_all(&dir);
-        pts
+        reader.map(|f| f.expect("frame").pts).collect()
     }
 
     /// AV1 over RTP comes without temporal delimiters; a recording has one
@@ -693,7 +687,6 @@ mod tests {
         let reader =
             ferrtc_media::ivf::IvfReader::new(File::open(&path).expect("file")).expect("ivf");
         let frames: Vec<Vec<u8>> = reader.map(|f| f.expect("frame").data.to_vec()).collect();
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(frames, [delimited.to_vec(), delimited.to_vec()]);
     }
 
@@ -739,7 +732,6 @@ mod tests {
             .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
         let keep = std::fs::read(dir.join("track-x.ivf")).expect("read");
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             names,
             ["track-a_b.ogg", "track-a_b-2.ogg", "track-x-2.ivf"].map(|n| Some(n.to_owned()))

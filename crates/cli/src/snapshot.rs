@@ -171,12 +171,11 @@ pub async fn snapshot(receiver: RtpReceiver, path: PathBuf, taken: Taken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::temp_path::TempPath;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ferrtc-snap-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh directory for one test, removed when dropped.
+    fn temp_dir(name: &str) -> TempPath {
+        TempPath::dir(format!("ferrtc-snap-{}-{name}", std::process::id()))
     }
 
     #[test]
@@ -194,7 +193,6 @@ mod tests {
         let png = ferrtc_media::png::read_rgb(&std::fs::read(&ok).unwrap()).unwrap();
         assert_eq!((png.width(), png.height()), (4, 2));
         assert!(!dir.join("ok.png.part").exists());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! refused with exit code 2 and a message naming it.
 
 #[cfg(feature = "codecs")]
+mod common;
+
+#[cfg(feature = "codecs")]
 mod with_codecs {
+    use super::common::TempPath;
     use std::path::{Path, PathBuf};
     use std::process::Stdio;
     use std::time::{Duration, Instant};
@@ -25,11 +29,9 @@ mod with_codecs {
     /// How long the media flows after the snapshot is written.
     const PLAY_ON: Duration = Duration::from_secs(2);
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ferrtc-codecs-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh directory for one test, removed when dropped.
+    fn temp_dir(name: &str) -> TempPath {
+        TempPath::dir(format!("ferrtc-codecs-{}-{name}", std::process::id()))
     }
 
     struct Peer {
@@ -216,7 +218,6 @@ mod with_codecs {
         assert_eq!(ext, ["ivf", "ogg"], "{recorded:?}");
         check_video(&recorded[0]);
         check_audio(&recorded[1]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Synthetic H.264 access units (SPS, PPS and an IDR slice every
@@ -268,7 +269,6 @@ mod with_codecs {
         let _ = end(p).await;
         assert!(!v_err.contains("ERROR"), "viewer: {v_err}");
         check_snapshot(&png);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -287,7 +287,6 @@ mod with_codecs {
             stderr.contains("--snapshot") && stderr.contains("does not exist"),
             "{stderr}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test(flavor = "current_thread")]

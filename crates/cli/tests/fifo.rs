@@ -5,13 +5,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::kill_group;
+use common::{TempPath, kill_group};
 
 /// Generous: two processes handshake on a machine that may be busy.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -28,12 +28,10 @@ fn readme_command(start: &str) -> &'static str {
         .unwrap_or_else(|| panic!("README.md shows no command starting with {start:?}"))
 }
 
-/// A fresh empty directory under the system's temp dir.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferrtc-fifo-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// A fresh empty directory under the system's temp dir, removed when
+/// dropped.
+fn temp_dir(name: &str) -> TempPath {
+    TempPath::dir(format!("ferrtc-fifo-{}-{name}", std::process::id()))
 }
 
 /// `sh -c line` in `dir` with the built `ferrtc` first on the PATH, in a
@@ -100,7 +98,6 @@ fn the_documented_two_fifo_peer_pair_connects_and_opens_its_channel() {
         count(l, "connection state connected") >= 2 && count(l, "channel \"data\" open") >= 1
     });
     kill_group(&mut child);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         connected,
         "`{line}` did not connect both peers within {TIMEOUT:?}; stderr:\n{}",
@@ -141,7 +138,6 @@ fn the_documented_two_fifo_file_transfer_delivers_the_file() {
     }
     let got = std::fs::read(dir.join("received").join("notes.txt"));
     kill_group(&mut child);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         done,
         "`{line}` did not finish within {TIMEOUT:?}; stderr:\n{}",

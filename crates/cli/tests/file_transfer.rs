@@ -1,6 +1,8 @@
 //! `ferrtc send FILE` to `ferrtc recv --out DIR`, two processes whose
 //! stdio signaling lines are relayed to each other.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -37,7 +39,7 @@ fn pipe(from: &mut Child, to: &mut Child) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_100_mib_file_moves_intact_from_send_to_recv() {
-    let dir = std::env::temp_dir().join(format!("ferrtc-file-test-{}", std::process::id()));
+    let dir = common::TempPath::dir(format!("ferrtc-file-test-{}", std::process::id()));
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let src = dir.join("payload.bin");
@@ -73,7 +75,6 @@ async fn a_100_mib_file_moves_intact_from_send_to_recv() {
         .unwrap();
     assert!(s.success() && r.success(), "sender {s}, receiver {r}");
     assert_eq!(std::fs::read(out.join("payload.bin")).unwrap(), data);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Stops (SIGSTOP) a process: it neither exits nor closes its pipes, as a
@@ -102,8 +103,7 @@ fn received_bytes(out: &std::path::Path) -> u64 {
 /// is under way, and returns the other side's exit code and how long it
 /// took to give up.
 async fn transfer_with_a_frozen(side: &str) -> (Option<i32>, Duration, Vec<String>) {
-    let dir =
-        std::env::temp_dir().join(format!("ferrtc-file-frozen-{side}-{}", std::process::id()));
+    let dir = common::TempPath::dir(format!("ferrtc-file-frozen-{side}-{}", std::process::id()));
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let src = dir.join("big.bin");
@@ -152,7 +152,6 @@ async fn transfer_with_a_frozen(side: &str) -> (Option<i32>, Duration, Vec<Strin
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    std::fs::remove_dir_all(&dir).unwrap();
     (status.unwrap_or(None), took, left)
 }
 

@@ -4,10 +4,13 @@
 //! directory, hang-ups mid-way. Each must end in a clear error and exit 1,
 //! never a panic, a hang or a write outside `--out DIR`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::TempPath;
 use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage,
     IceCandidateInit, PeerConnection, PeerConnectionEvent, SessionDescription,
@@ -31,12 +34,9 @@ fn line(v: &Value) -> String {
     format!("{v}\n")
 }
 
-/// A fresh directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferrtc-file-peer-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for one test, removed when dropped.
+fn scratch(name: &str) -> TempPath {
+    TempPath::dir(format!("ferrtc-file-peer-{}-{name}", std::process::id()))
 }
 
 /// Starts `ferrtc ARGS` with stdio signaling relayed to a new connection;
@@ -282,7 +282,6 @@ async fn names_that_leave_the_directory_are_refused_with_the_reason() {
         );
         assert_eq!(listing(&dir), ["out"], "{name:?}");
         assert!(listing(&out).is_empty(), "{name:?}: {:?}", listing(&out));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -314,7 +313,6 @@ async fn malformed_headers_are_refused_with_the_reason() {
             "{header}: the reason is lost: {stderr}"
         );
         assert!(listing(&dir).is_empty(), "{header}: {:?}", listing(&dir));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -332,7 +330,6 @@ async fn a_wrong_sha256_fails_and_leaves_no_file_under_the_name() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("SHA-256 mismatch"), "{stderr}");
     assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A sender that hangs up mid-way: `recv` exits 1 saying how far it got,
@@ -357,7 +354,6 @@ async fn a_sender_that_hangs_up_mid_way_leaves_the_directory_as_it_was() {
         std::fs::read(dir.join("f.bin")).unwrap() == b"the old one",
         "the file already there was overwritten"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// An empty file, and a file that replaces one of the same name: both
@@ -375,7 +371,6 @@ async fn an_empty_file_arrives_and_a_good_file_replaces_its_namesake() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(listing(&dir), ["empty.txt"]);
     assert_eq!(std::fs::read(dir.join("empty.txt")).unwrap(), b"");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A receiver that refuses while the file is still being sent (its
@@ -399,7 +394,6 @@ async fn the_sender_stops_at_an_early_refusal_with_the_receivers_reason() {
     let (code, stderr) = exited(run).await;
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("receiver refused: disk full"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A verdict that does not confirm the file's digest (none, another one,
@@ -424,7 +418,6 @@ async fn the_sender_fails_on_a_verdict_that_does_not_confirm_its_digest() {
         let (code, stderr) = exited(run).await;
         assert_eq!(code, Some(1), "{verdict}: {stderr}");
         assert!(stderr.contains(says), "{verdict}: {stderr}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -479,7 +472,6 @@ async fn a_missing_file_or_output_directory_fails_before_signaling() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The command's own failures are printed as `ferrtc: REASON`, not under
@@ -512,7 +504,6 @@ async fn the_commands_own_errors_are_not_called_socket_errors() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("ferrtc: SHA-256 mismatch"), "{stderr}");
     assert!(!stderr.contains("socket:"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `send FIFO` (a named pipe, not a regular file) fails at once, exit 1,
@@ -538,7 +529,6 @@ async fn send_of_a_fifo_fails_at_once_instead_of_waiting_for_a_writer() {
     .await;
     let status = tokio::time::timeout(Duration::from_secs(10), run.child.wait()).await;
     let _ = run.child.kill().await;
-    std::fs::remove_dir_all(&dir).unwrap();
     let status = status.expect("send FIFO still running after 10 s (blocked opening it)");
     assert_eq!(status.unwrap().code(), Some(1));
 }
@@ -574,7 +564,6 @@ async fn recv_ended_by_a_signal_leaves_no_temporary_file() {
             .expect("recv exits")
             .unwrap();
         let left = listing(&dir);
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(
             left.is_empty(),
             "SIG{signal} ({status}) left {left:?} in --out"
@@ -613,6 +602,5 @@ async fn a_hangup_ignored_as_nohup_leaves_it_does_not_end_recv() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let still = child.try_wait().unwrap();
     let _ = child.kill().await;
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(still, None, "recv ended on an ignored SIGHUP");
 }

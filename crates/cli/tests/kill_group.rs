@@ -39,9 +39,7 @@ fn kill_group_ends_every_process_of_the_group_without_procps_kill() {
     }
     // A PATH with `sh` alone: what a machine without procps offers. The
     // test runs again in a process of its own with that PATH.
-    let dir = std::env::temp_dir().join(format!("ferrtc-kill-group-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = common::TempPath::dir(format!("ferrtc-kill-group-{}", std::process::id()));
     std::os::unix::fs::symlink("/bin/sh", dir.join("sh")).expect("sh link");
     let output = Command::new(std::env::current_exe().expect("test binary"))
         .args([
@@ -53,7 +51,6 @@ fn kill_group_ends_every_process_of_the_group_without_procps_kill() {
         .env("PATH", Path::new(&dir))
         .output()
         .expect("test binary runs");
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         output.status.success(),
         "{}{}",

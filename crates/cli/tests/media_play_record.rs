@@ -18,12 +18,9 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the media flows before `bye`.
 const PLAY_FOR: Duration = Duration::from_secs(3);
 
-/// A fresh directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferrtc-media-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for one test, removed when dropped.
+fn temp_dir(name: &str) -> common::TempPath {
+    common::TempPath::dir(format!("ferrtc-media-{}-{name}", std::process::id()))
 }
 
 /// Synthetic VP8 frames: byte 0 has bit 0 clear on a keyframe (every
@@ -254,7 +251,6 @@ async fn play_and_record(name: &str, player_offers: bool, recorder_end: End) {
     assert!(!p_err.contains("ERROR"), "player: {p_err}");
     assert!(!r_err.contains("ERROR"), "recorder: {r_err}");
     check_recordings(&out);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -345,7 +341,6 @@ async fn an_h264_file_is_played_and_recorded_as_annex_b() {
     let units = read_units(&recorded[0]);
     assert!(units.len() >= 30, "only {} access units", units.len());
     assert_run_of(&units, &h264_units(), "h264");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The tones the peer logged, in order, from its stderr lines ending in
@@ -384,7 +379,6 @@ async fn dtmf_between_peers(name: &str, sender_offers: bool) {
     assert!(!s_err.contains("ERROR"), "sender: {s_err}");
     assert_eq!(tones_logged(&h_err), "1#A9", "hearer: {h_err}");
     assert!(s_err.contains("dtmf sent: 1#a,9"), "sender: {s_err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -435,5 +429,4 @@ fn a_file_of_zero_duration_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("lasts no time"), "{stderr}");
     assert!(out.stdout.is_empty(), "no offer for a refused file");
-    let _ = std::fs::remove_dir_all(&dir);
 }

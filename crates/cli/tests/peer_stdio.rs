@@ -310,8 +310,7 @@ async fn offering_peer_skips_an_offer_before_its_answer_with_one_error_line() {
 /// the peer's answer makes it a track that is recorded.
 #[tokio::test(flavor = "current_thread")]
 async fn offering_recorder_gets_a_track_added_by_a_renegotiation() {
-    let dir = std::env::temp_dir().join(format!("ferrtc-renegotiated-rec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::TempPath::dir(format!("ferrtc-renegotiated-rec-{}", std::process::id()));
     let (peer, stdout) = spawn(&[
         "peer",
         "--signal",

@@ -1,6 +1,8 @@
 //! `ferrtc peer`, `send` and `recv` with `--signal ws://...`: peers that
 //! meet in a room of a running `ferrtc signal` instead of over stdio.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -52,7 +54,7 @@ async fn exit_code(child: &mut Child) -> Option<i32> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn send_and_recv_move_a_file_through_a_room_with_join_tokens() {
-    let dir = std::env::temp_dir().join(format!("ferrtc-ws-file-{}", std::process::id()));
+    let dir = common::TempPath::dir(format!("ferrtc-ws-file-{}", std::process::id()));
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let src = dir.join("notes.bin");
@@ -96,7 +98,6 @@ async fn send_and_recv_move_a_file_through_a_room_with_join_tokens() {
     assert_eq!(exit_code(&mut send).await, Some(0), "send");
     assert_eq!(exit_code(&mut recv).await, Some(0), "recv");
     assert_eq!(std::fs::read(out.join("notes.bin")).unwrap(), data);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "current_thread")]

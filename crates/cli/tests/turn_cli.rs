@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::TempPath;
 use ferrtc_turn::server::rest_password;
 use ferrtc_turn::{Client, ClientConfig, Event, RequestError};
 
@@ -64,13 +65,15 @@ fn start(args: &[&str]) -> Turn {
     }
 }
 
-fn users_file(text: &str) -> std::path::PathBuf {
+/// A users file holding `text`, removed when dropped.
+fn users_file(text: &str) -> TempPath {
     // Tests run in parallel: one file per call.
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("ferrtc-turn-users-{}-{}", std::process::id(), n));
-    std::fs::write(&path, text).unwrap();
-    path
+    TempPath::file(
+        format!("ferrtc-turn-users-{}-{}", std::process::id(), n),
+        text,
+    )
 }
 
 /// A loopback UDP socket of the family of `server`.
@@ -337,13 +340,14 @@ fn metrics_are_served_as_prometheus_text() {
 #[test]
 fn a_tls_listener_is_announced_after_the_udp_and_tcp_ones() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let dir = std::env::temp_dir();
-    let (cert_path, key_path) = (
-        dir.join(format!("ferrtc-turn-cert-{}.pem", std::process::id())),
-        dir.join(format!("ferrtc-turn-key-{}.pem", std::process::id())),
+    let cert_path = TempPath::file(
+        format!("ferrtc-turn-cert-{}.pem", std::process::id()),
+        cert.cert.pem(),
     );
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let key_path = TempPath::file(
+        format!("ferrtc-turn-key-{}.pem", std::process::id()),
+        cert.signing_key.serialize_pem(),
+    );
     let turn = start(&[
         "--listen",
         "127.0.0.1:0",
@@ -383,8 +387,6 @@ fn a_tls_listener_is_announced_after_the_udp_and_tcp_ones() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("key"));
-    let _ = std::fs::remove_file(cert_path);
-    let _ = std::fs::remove_file(key_path);
 }
 
 /// Relaying to loopback or private peers is refused (403 Forbidden, RFC

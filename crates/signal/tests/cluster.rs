@@ -66,21 +66,30 @@ impl Redis {
         let dir =
             std::env::temp_dir().join(format!("ferrtc-signal-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let child = Command::new("redis-server")
+        let spawned = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .spawn()
-            .expect("redis-server runs (apt-get install redis-server)");
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                panic!("redis-server runs (apt-get install redis-server): {e:?}");
+            }
+        };
+        // Made before the wait: a server that does not start is killed and
+        // its directory removed all the same.
+        let redis = Redis { child, port, dir };
         let deadline = Instant::now() + WAIT;
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { child, port, dir }
+        redis
     }
 }
 

@@ -5,6 +5,9 @@
 
 use std::process::{Child, Command, Stdio};
 
+mod temp_path;
+pub use temp_path::TempPath;
+
 /// Kills a child started in a process group of its own (`process_group(0)`)
 /// and every process in that group, then reaps the child.
 ///
