@@ -251,8 +251,15 @@ def png_summary(path):
 
 
 async def run(args):
-    video = {"VP8": "vp8-320x240-30fps-4s.ivf", "H264": "h264-320x240-30fps-4s.h264"}[args.codec]
     record = tempfile.mkdtemp(prefix="ferrtc-record-")
+    try:
+        await run_recording_to(record, args)
+    finally:
+        shutil.rmtree(record, ignore_errors=True)
+
+
+async def run_recording_to(record, args):
+    video = {"VP8": "vp8-320x240-30fps-4s.ivf", "H264": "h264-320x240-30fps-4s.h264"}[args.codec]
     if args.generated:
         sources = ["test-pattern", "tone"]
     else:
@@ -284,15 +291,16 @@ async def run(args):
     relay = Relay(proc, PAGE, "media_chromium")
     server = await asyncio.start_server(relay.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
     url = (f"http://127.0.0.1:{port}/?role={args.role}&codec={args.codec}&secs={args.secs}"
            f"&dtmf={args.chromium_dtmf}&hear={1 if args.dtmf else 0}")
-    browser = await start_chromium(
-        url, profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        "--autoplay-policy=no-user-gesture-required")
-    pump = asyncio.ensure_future(relay.from_ferrtc())
-    errors = asyncio.ensure_future(pump_stderr())
+    profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
+    browser = pump = errors = None
     try:
+        browser = await start_chromium(
+            url, profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required")
+        pump = asyncio.ensure_future(relay.from_ferrtc())
+        errors = asyncio.ensure_future(pump_stderr())
         result = await asyncio.wait_for(relay.result, args.timeout)
         if not result.get("ok"):
             raise SystemExit(f"media_chromium: page failed: {result.get('error')}")
@@ -315,14 +323,14 @@ async def run(args):
             m.group(1) for m in (re.search(r"dtmf received: (\S)$", l) for l in stderr_lines) if m)
         print(json.dumps(result), flush=True)
     finally:
-        pump.cancel()
-        errors.cancel()
+        for task in (pump, errors):
+            if task is not None:
+                task.cancel()
         await end_chromium(browser, profile)
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
         server.close()
-        shutil.rmtree(record, ignore_errors=True)
 
 
 def main():

@@ -369,14 +369,17 @@ async def start_chromium(url, profile, *extra):
 
 async def end_chromium(browser, profile):
     """Ends Chromium started by `start_chromium`, its helpers included, and
-    removes its profile."""
+    removes its profile (also when Chromium did not start: `browser` None)."""
     try:
-        os.killpg(browser.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if browser.returncode is None:
-        await browser.wait()
-    shutil.rmtree(profile, ignore_errors=True)
+        if browser is not None:
+            try:
+                os.killpg(browser.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if browser.returncode is None:
+                await browser.wait()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 async def run(args):
@@ -397,7 +400,6 @@ async def run(args):
     relay = Relay(proc)
     server = await asyncio.start_server(relay.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
     url = f"http://127.0.0.1:{port}/?role={args.role}&bulk={args.bulk_mib * 1048576}"
     if args.rsa:
         url += "&cert=rsa"
@@ -406,9 +408,11 @@ async def run(args):
     if args.turn:
         from urllib.parse import quote
         url += f"&turn={quote(args.turn)}&tu={quote(args.turn_user)}&tp={quote(args.turn_pass)}"
-    browser = await start_chromium(url, profile)
-    pump = asyncio.ensure_future(relay.from_ferrtc())
+    profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
+    browser = pump = None
     try:
+        browser = await start_chromium(url, profile)
+        pump = asyncio.ensure_future(relay.from_ferrtc())
         result = await asyncio.wait_for(relay.result, args.timeout)
         if not result.get("ok"):
             raise SystemExit(f"pc_chromium: page failed: {result.get('error')}")
@@ -418,7 +422,8 @@ async def run(args):
             raise SystemExit(f"pc_chromium: ferrtc exited with {code}")
         print(json.dumps(result), flush=True)
     finally:
-        pump.cancel()
+        if pump is not None:
+            pump.cancel()
         await end_chromium(browser, profile)
         if proc.returncode is None:
             proc.kill()

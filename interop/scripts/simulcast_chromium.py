@@ -149,16 +149,17 @@ async def run(args):
     relay = Relay(proc, PAGE, "simulcast_chromium")
     server = await asyncio.start_server(relay.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
     url = (f"http://127.0.0.1:{port}/?secs={args.secs}&ramp={args.ramp}"
            f"&w={args.width}&h={args.height}")
-    browser = await start_chromium(
-        url, profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        # Three layers at any input size (the legacy table allows two at 640x360).
-        "--force-fieldtrials=WebRTC-LegacySimulcastLayerLimit/Disabled/")
-    pump = asyncio.ensure_future(relay.from_ferrtc())
-    errors = asyncio.ensure_future(pump_stderr())
+    profile = tempfile.mkdtemp(prefix="ferrtc-chromium-")
+    browser = pump = errors = None
     try:
+        browser = await start_chromium(
+            url, profile, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            # Three layers at any input size (the legacy table allows two at 640x360).
+            "--force-fieldtrials=WebRTC-LegacySimulcastLayerLimit/Disabled/")
+        pump = asyncio.ensure_future(relay.from_ferrtc())
+        errors = asyncio.ensure_future(pump_stderr())
         result = await asyncio.wait_for(relay.result, args.timeout)
         if not result.get("ok"):
             raise SystemExit(f"simulcast_chromium: page failed: {result.get('error')}")
@@ -175,8 +176,9 @@ async def run(args):
                 "bytes": os.path.getsize(f)}
         print(json.dumps(result), flush=True)
     finally:
-        pump.cancel()
-        errors.cancel()
+        for task in (pump, errors):
+            if task is not None:
+                task.cancel()
         await end_chromium(browser, profile)
         if proc.returncode is None:
             proc.kill()

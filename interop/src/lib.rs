@@ -41,6 +41,77 @@ pub fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A file or directory in the system temp dir, removed (a directory with
+/// everything in it) when dropped, so that a test leaves nothing behind
+/// whether it passes or panics.
+///
+/// Declare it before the processes that use it: locals drop in reverse
+/// order, so they are gone before the path is removed.
+pub struct TempPath(PathBuf);
+
+impl TempPath {
+    /// `name` in the temp dir, a leftover of an earlier run removed;
+    /// nothing is created (a process of the test makes it).
+    pub fn new(name: impl AsRef<Path>) -> TempPath {
+        let path = TempPath(std::env::temp_dir().join(name));
+        path.remove();
+        path
+    }
+
+    /// A new, empty directory `name` in the temp dir.
+    pub fn dir(name: impl AsRef<Path>) -> TempPath {
+        let dir = TempPath::new(name);
+        std::fs::create_dir_all(&dir.0)
+            .unwrap_or_else(|e| panic!("create {}: {e}", dir.0.display()));
+        dir
+    }
+
+    /// A file `name` in the temp dir holding `contents`.
+    pub fn file(name: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> TempPath {
+        let file = TempPath::new(name);
+        std::fs::write(&file.0, contents)
+            .unwrap_or_else(|e| panic!("write {}: {e}", file.0.display()));
+        file
+    }
+
+    fn remove(&self) {
+        match std::fs::symlink_metadata(&self.0) {
+            Ok(meta) if meta.is_dir() => {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&self.0);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl std::ops::Deref for TempPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempPath {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
 /// A UDP port on 127.0.0.1 that was free a moment ago.
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -122,8 +193,9 @@ pub struct Coturn {
     /// Where it listens for TLS, when started with
     /// [`Coturn::start_turn_streams`].
     pub tls_addr: Option<SocketAddr>,
-    pidfile: PathBuf,
-    log: PathBuf,
+    // Removed as fields, after `Drop::drop` has killed the server.
+    _pidfile: TempPath,
+    log: TempPath,
 }
 
 impl Coturn {
@@ -181,9 +253,8 @@ impl Coturn {
     fn spawn(options: &[&str], tls_port: Option<u16>) -> Coturn {
         // coturn listens on UDP and TCP at this port: both must be free.
         let port = free_udp_and_tcp_port();
-        let dir = std::env::temp_dir();
-        let pidfile = dir.join(format!("ferrtc-coturn-{port}.pid"));
-        let log = dir.join(format!("ferrtc-coturn-{port}.log"));
+        let pidfile = TempPath::new(format!("ferrtc-coturn-{port}.pid"));
+        let log = TempPath::new(format!("ferrtc-coturn-{port}.log"));
         let log_file = std::fs::File::create(&log)
             .unwrap_or_else(|e| panic!("create coturn's log {}: {e}", log.display()));
         let log_err = log_file
@@ -211,7 +282,7 @@ impl Coturn {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             tls_addr: tls_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
-            pidfile,
+            _pidfile: pidfile,
             log,
         };
         coturn.wait_ready(Duration::from_secs(10));
@@ -270,8 +341,7 @@ impl Drop for Coturn {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.pidfile);
-        let _ = std::fs::remove_file(&self.log);
+        // Then the pidfile and the log go with their fields.
     }
 }
 

@@ -16,17 +16,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ferrtc_interop::{
-    chromium, interop_enabled, run_browser_script, start_listening, workspace_root,
+    TempPath, chromium, interop_enabled, run_browser_script, start_listening, workspace_root,
 };
-
-/// A file removed when dropped, whatever the test's outcome.
-struct Removed(std::path::PathBuf);
-
-impl Drop for Removed {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 #[test]
 fn two_chromium_tabs_relay_only_call_each_other_through_ferrtc_turn() {
@@ -35,11 +26,10 @@ fn two_chromium_tabs_relay_only_call_each_other_through_ferrtc_turn() {
     }
     let chromium = chromium(&workspace_root());
     let bin = pc_common::ferrtc_bin();
-    let users = Removed(
-        std::env::temp_dir().join(format!("ferrtc-demo-turn-users-{}", std::process::id())),
+    let users = TempPath::file(
+        format!("ferrtc-demo-turn-users-{}", std::process::id()),
+        "alice:secret\n",
     );
-    let users = &users.0;
-    std::fs::write(users, "alice:secret\n").unwrap();
     let turn = turn_server_common::ferrtc_turn(
         &bin,
         &["--users", users.to_str().unwrap(), "--allow-loopback"],

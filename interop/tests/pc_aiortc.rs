@@ -56,8 +56,10 @@ fn a_relay_only_ferrtc_and_aiortc_connect_through_ferrtc_turn() {
     if !ferrtc_interop::interop_enabled() {
         return;
     }
-    let users = std::env::temp_dir().join(format!("ferrtc-pc-aiortc-users-{}", std::process::id()));
-    std::fs::write(&users, "alice:secret\n").unwrap();
+    let users = ferrtc_interop::TempPath::file(
+        format!("ferrtc-pc-aiortc-users-{}", std::process::id()),
+        "alice:secret\n",
+    );
     let turn = turn_server_common::ferrtc_turn(
         &pc_common::ferrtc_bin(),
         &[

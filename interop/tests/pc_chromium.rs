@@ -145,11 +145,17 @@ fn a_relay_only_ferrtc_offerer_reaches_relay_only_chromium_through_coturn() {
     run_relayed("ferrtc-offers");
 }
 
-/// `ferrtc turn` on 127.0.0.1 with alice:secret, relaying to loopback.
-fn ferrtc_turn() -> turn_server_common::FerrtcTurn {
-    let users =
-        std::env::temp_dir().join(format!("ferrtc-pc-chromium-users-{}", std::process::id()));
-    std::fs::write(&users, "alice:secret\n").unwrap();
+/// The users file of [`ferrtc_turn`], alice:secret; removed when dropped.
+fn users_file() -> ferrtc_interop::TempPath {
+    ferrtc_interop::TempPath::file(
+        format!("ferrtc-pc-chromium-users-{}", std::process::id()),
+        "alice:secret\n",
+    )
+}
+
+/// `ferrtc turn` on 127.0.0.1 with the users file `users`, relaying to
+/// loopback.
+fn ferrtc_turn(users: &std::path::Path) -> turn_server_common::FerrtcTurn {
     turn_server_common::ferrtc_turn(
         &pc_common::ferrtc_bin(),
         &["--users", users.to_str().unwrap(), "--allow-loopback"],
@@ -161,7 +167,8 @@ fn chromium_relay_only_reaches_a_relay_only_ferrtc_through_ferrtc_turn() {
     if !ferrtc_interop::interop_enabled() {
         return;
     }
-    let turn = ferrtc_turn();
+    let users = users_file();
+    let turn = ferrtc_turn(&users);
     run_relayed_through("ferrtc-answers", &format!("turn:{}", turn.udp));
 }
 
@@ -170,6 +177,7 @@ fn relay_only_ferrtc_and_chromium_reach_each_other_through_ferrtc_turn_over_tcp(
     if !ferrtc_interop::interop_enabled() {
         return;
     }
-    let turn = ferrtc_turn();
+    let users = users_file();
+    let turn = ferrtc_turn(&users);
     run_relayed_through("ferrtc-offers", &format!("turn:{}?transport=tcp", turn.tcp));
 }

@@ -10,7 +10,7 @@
 #[path = "pc_common/mod.rs"]
 mod pc_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -35,10 +35,10 @@ fn first_keyframe_size(path: &Path) -> Option<(u16, u16)> {
     None
 }
 
-fn record_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferrtc-simulcast-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// Where `ferrtc --record` writes (it makes the directory); removed when
+/// dropped.
+fn record_dir() -> ferrtc_interop::TempPath {
+    ferrtc_interop::TempPath::new(format!("ferrtc-simulcast-{}", std::process::id()))
 }
 
 #[test]
@@ -106,5 +106,4 @@ fn chromium_sends_three_simulcast_layers_and_ferrtc_records_each_decodable_at_it
         "q < h < f: {widths:?}"
     );
     assert!(widths[0].1 < widths[1].1 && widths[1].1 < widths[2].1);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,11 +11,10 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ferrtc_interop::{Coturn, interop_enabled};
+use ferrtc_interop::{Coturn, TempPath, interop_enabled};
 use ferrtc_turn::{Client, ClientConfig, Event, StreamDecoder, Transport};
 
 /// A byte stream to the server: TCP, or TLS over TCP.
@@ -343,8 +342,9 @@ fn relays_through_coturn_with_long_term_credentials() {
 /// A self-signed certificate for "localhost" in PEM files coturn reads.
 struct TestCert {
     der: Vec<u8>,
-    cert: PathBuf,
-    key: PathBuf,
+    /// Both removed when dropped.
+    cert: TempPath,
+    key: TempPath,
 }
 
 impl TestCert {
@@ -359,23 +359,16 @@ impl TestCert {
                 .expect("clock after 1970")
                 .as_nanos()
         );
-        let dir = std::env::temp_dir();
-        let cert = dir.join(format!("{unique}.crt"));
-        let key = dir.join(format!("{unique}.key"));
-        std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
-        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+        let cert = TempPath::file(format!("{unique}.crt"), certified.cert.pem());
+        let key = TempPath::file(
+            format!("{unique}.key"),
+            certified.signing_key.serialize_pem(),
+        );
         TestCert {
             der: certified.cert.der().to_vec(),
             cert,
             key,
         }
-    }
-}
-
-impl Drop for TestCert {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.cert);
-        let _ = std::fs::remove_file(&self.key);
     }
 }
 

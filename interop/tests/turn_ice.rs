@@ -13,7 +13,7 @@ use ferrtc::{
     Configuration, DataChannel, DataChannelEvent, DataChannelInit, DataChannelMessage, IceServer,
     IceTransportPolicy, PeerConnection, PeerConnectionEvent, PeerConnectionState,
 };
-use ferrtc_interop::{Coturn, interop_enabled};
+use ferrtc_interop::{Coturn, TempPath, interop_enabled};
 use tokio::sync::mpsc;
 
 mod pc_common;
@@ -308,8 +308,9 @@ async fn relay_only_peers_connect_through_coturn_over_tcp() {
 /// PEM files, and its DER for `tls_trust_anchors`.
 struct TestCert {
     der: Vec<u8>,
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
+    /// Both removed when dropped.
+    cert: TempPath,
+    key: TempPath,
 }
 
 impl TestCert {
@@ -324,23 +325,16 @@ impl TestCert {
                 .expect("clock after 1970")
                 .as_nanos()
         );
-        let dir = std::env::temp_dir();
-        let cert = dir.join(format!("{unique}.crt"));
-        let key = dir.join(format!("{unique}.key"));
-        std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
-        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+        let cert = TempPath::file(format!("{unique}.crt"), certified.cert.pem());
+        let key = TempPath::file(
+            format!("{unique}.key"),
+            certified.signing_key.serialize_pem(),
+        );
         TestCert {
             der: certified.cert.der().to_vec(),
             cert,
             key,
         }
-    }
-}
-
-impl Drop for TestCert {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.cert);
-        let _ = std::fs::remove_file(&self.key);
     }
 }
 
@@ -395,8 +389,10 @@ async fn relay_only_peers_connect_through_ferrtc_turn_over_tls() {
         return;
     }
     let cert = TestCert::new("127.0.0.1");
-    let users = std::env::temp_dir().join(format!("ferrtc-turns-users-{}", std::process::id()));
-    std::fs::write(&users, "alice:secret\n").unwrap();
+    let users = ferrtc_interop::TempPath::file(
+        format!("ferrtc-turns-users-{}", std::process::id()),
+        "alice:secret\n",
+    );
     let turn = turn_server_common::ferrtc_turn(
         &pc_common::ferrtc_bin(),
         &[
@@ -414,7 +410,6 @@ async fn relay_only_peers_connect_through_ferrtc_turn_over_tls() {
     let tls = turn.tls.expect("a TLS listener");
     // An IP literal: the certificate must carry it as an IP address.
     relay_only_peers_talk_over_tls(&format!("turns:{tls}"), &cert.der).await;
-    let _ = std::fs::remove_file(users);
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -26,6 +26,7 @@
 mod pc_common;
 mod turn_server_common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -124,7 +125,9 @@ fn users(clients: usize) -> Vec<String> {
     (0..clients).map(|i| format!("user{i}:pw")).collect()
 }
 
-fn coturn(port: u16, clients: usize) -> Killed {
+/// coturn on 127.0.0.1:`port` with `clients` users, writing its pid to
+/// `pidfile`.
+fn coturn(port: u16, clients: usize, pidfile: &Path) -> Killed {
     let mut cmd = Command::new("turnserver");
     cmd.args([
         "-n",
@@ -150,12 +153,8 @@ fn coturn(port: u16, clients: usize) -> Killed {
         "/dev/null",
         "--simple-log",
     ])
-    .args([
-        "--pidfile",
-        &std::env::temp_dir()
-            .join(format!("ferrtc-bench-coturn-{port}.pid"))
-            .to_string_lossy(),
-    ]);
+    .arg("--pidfile")
+    .arg(pidfile);
     for u in users(clients) {
         cmd.args(["--user", &u]);
     }
@@ -197,13 +196,15 @@ fn relay_rate_and_memory_per_allocation_against_coturn() {
     let _peer = echo_peer(peer_port);
 
     let coturn_port = free_udp_port();
-    let c = coturn(coturn_port, clients);
+    let pidfile = ferrtc_interop::TempPath::new(format!("ferrtc-bench-coturn-{coturn_port}.pid"));
+    let c = coturn(coturn_port, clients, &pidfile);
     let coturn_load = load(c.0.id(), coturn_port, peer_port, clients, messages);
     drop(c);
 
-    let users_path =
-        std::env::temp_dir().join(format!("ferrtc-bench-users-{}", std::process::id()));
-    std::fs::write(&users_path, users(clients).join("\n")).unwrap();
+    let users_path = ferrtc_interop::TempPath::file(
+        format!("ferrtc-bench-users-{}", std::process::id()),
+        users(clients).join("\n"),
+    );
     let bin = pc_common::ferrtc_bin();
     let f = ferrtc_turn(
         &bin,

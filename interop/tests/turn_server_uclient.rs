@@ -14,14 +14,15 @@
 mod pc_common;
 mod turn_server_common;
 
-use ferrtc_interop::{free_udp_port, interop_enabled};
+use ferrtc_interop::{TempPath, free_udp_port, interop_enabled};
 use turn_server_common::{echo_peer, ferrtc_turn, http_get, metric, uclient};
 
-fn users_file() -> std::path::PathBuf {
-    let path =
-        std::env::temp_dir().join(format!("ferrtc-turn-uclient-users-{}", std::process::id()));
-    std::fs::write(&path, "alice:wonderland\n").unwrap();
-    path
+/// The users file, removed when dropped.
+fn users_file() -> TempPath {
+    TempPath::file(
+        format!("ferrtc-turn-uclient-users-{}", std::process::id()),
+        "alice:wonderland\n",
+    )
 }
 
 #[test]
