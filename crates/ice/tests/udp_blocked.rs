@@ -343,8 +343,6 @@ const TURN: &str = "34.0.0.10:3478";
 /// The TURN server as a host: a TCP listener on port 3478 (and UDP there
 /// too), one UDP relay port per allocation from 50000 up.
 struct TurnHost {
-    /// Its listener (TCP and UDP).
-    addr: SocketAddr,
     server: Server,
     datagrams: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
     commands: VecDeque<(StreamCommand, Vec<u8>)>,
@@ -356,18 +354,12 @@ struct TurnHost {
 
 impl TurnHost {
     fn new(now: Instant) -> TurnHost {
-        TurnHost::at(now, sa(TURN))
-    }
-
-    /// A server listening on `addr`.
-    fn at(now: Instant, addr: SocketAddr) -> TurnHost {
         let users = HashMap::from([("alice".to_owned(), "secret".to_owned())]);
         let config = ServerConfig::new("ferrtc.test", Credentials::new(users, None), b"k");
         TurnHost {
-            addr,
             server: Server::new(config, now, 1_800_000_000),
             datagrams: VecDeque::new(),
-            commands: VecDeque::from([(StreamCommand::Listen(addr), Vec::new())]),
+            commands: VecDeque::from([(StreamCommand::Listen(sa(TURN)), Vec::new())]),
             relays: HashMap::new(),
             streams: BTreeMap::new(),
             by_tuple: HashMap::new(),
@@ -377,17 +369,6 @@ impl TurnHost {
 
     fn allocations(&self) -> usize {
         self.server.allocation_count()
-    }
-
-    /// Closes every client's TCP connection, as a server that restarts
-    /// does: their allocations go with them (RFC 8656 §3.1).
-    fn close_connections(&mut self) {
-        for (conn, (tuple, _)) in std::mem::take(&mut self.streams) {
-            self.commands
-                .push_back((StreamCommand::Close(conn), Vec::new()));
-            self.by_tuple.remove(&tuple);
-            self.server.close_tuple(tuple);
-        }
     }
 
     /// Sends `data` to the client of `tuple`: on its TCP connection, or as
@@ -436,7 +417,7 @@ impl TurnHost {
 
 impl Endpoint for TurnHost {
     fn handle_receive(&mut self, now: Instant, source: SocketAddr, dest: SocketAddr, data: &[u8]) {
-        if dest == self.addr {
+        if dest == sa(TURN) {
             let tuple = FiveTuple {
                 transport: ServerTransport::Udp,
                 client: source,
@@ -886,102 +867,4 @@ fn the_same_seed_gives_the_same_run_through_turn_over_tcp() {
     };
     assert_eq!(run(90), run(90));
     assert_ne!(run(90), run(91));
-}
-
-/// The connection states `peer` went through.
-fn states(peer: &Peer) -> Vec<ConnectionState> {
-    peer.events
-        .iter()
-        .filter_map(|e| match e {
-            Event::ConnectionStateChange { state, .. } => Some(*state),
-            _ => None,
-        })
-        .collect()
-}
-
-/// RFC 8656 §3.1: a TURN server over TCP deletes the allocation with its
-/// connection. When the controlling agent's selected pair ran through an
-/// allocation whose connection closed, it nominates its best remaining
-/// pair, through its other server (RFC 8445 §8.1.1). The controlled agent
-/// cannot see that connection close: its selected pair goes silent, and
-/// it moves to the pair the peer nominated (RFC 8445 §7.3.1.5) rather
-/// than failing once consent on the old one runs out (RFC 7675 §5.1).
-/// Both end connected on the same new pair, and data flows both ways.
-#[test]
-fn a_turn_tcp_connection_that_closes_moves_both_agents_to_another_relayed_pair() {
-    const OTHER_TURN: &str = "34.0.0.11:3478";
-    let mut net = Network::new(100);
-    let now = net.now();
-    let link = LinkConfig::IDEAL.with_delay(Duration::from_millis(10));
-    // `a` relays only, over TCP to either of two servers, to `b`'s public
-    // UDP host.
-    let mut agent_a = Agent::new(
-        AgentConfig {
-            controlling: true,
-            relay_only: true,
-            seed: Some(100),
-            ..AgentConfig::default()
-        },
-        now,
-    );
-    agent_a.add_local_host(sa("35.0.0.1:5000")).unwrap();
-    let mut servers = Vec::new();
-    for turn in [TURN, OTHER_TURN] {
-        let host = TurnHost::at(now, sa(turn));
-        let turn_link = LinkConfig::IDEAL.with_delay(Duration::from_millis(5));
-        servers.push(net.add_host([sa(turn).ip()], turn_link, host).unwrap());
-        agent_a
-            .add_turn_server(sa(turn), TurnTransport::Tcp, "alice", "secret")
-            .unwrap();
-    }
-    let a = net
-        .add_host([ip("35.0.0.1")], link, Peer::new(agent_a, now))
-        .unwrap();
-    let mut agent_b = agent(false, 101, now);
-    agent_b.add_local_host(sa("35.0.0.2:5000")).unwrap();
-    let b = net
-        .add_host([ip("35.0.0.2")], link, Peer::new(agent_b, now))
-        .unwrap();
-    let mut call = Call {
-        net,
-        a,
-        b,
-        signalled: [0, 0],
-    };
-    call.exchange_credentials();
-    assert!(call.run_until(Duration::from_secs(30), Call::both_connected));
-    // Let every pair be checked.
-    call.run_until(Duration::from_secs(30), |_| false);
-    let selected = call.peer(true).agent.selected_pair().unwrap().clone();
-    let closing = servers
-        .iter()
-        .copied()
-        .find(|s| call.net.endpoint(s).addr.ip() == selected.source.ip())
-        .expect("the selected pair is relayed");
-    call.net.endpoint_mut(&closing).close_connections();
-    let moved = |c: &Call| {
-        let (a, b) = (c.peer(true), c.peer(false));
-        c.both_connected()
-            && a.agent
-                .selected_pair()
-                .is_some_and(|s| s.source.ip() != selected.source.ip())
-            && b.agent
-                .selected_pair()
-                .zip(a.agent.selected_pair())
-                .is_some_and(|(b, a)| (b.source, b.destination) == (a.destination, a.source))
-    };
-    assert!(
-        call.run_until(Duration::from_secs(40), moved),
-        "a: {:?} on {:?}, b: {:?} on {:?}",
-        states(call.peer(true)),
-        call.peer(true).agent.selected_pair(),
-        states(call.peer(false)),
-        call.peer(false).agent.selected_pair()
-    );
-    assert!(call.peer(true).tcp_closed > 0);
-    assert!(!call.run_until(Duration::from_secs(60), |c| !moved(c)));
-    assert!(!states(call.peer(false)).contains(&ConnectionState::Failed));
-    let (to_b, to_a) = call.exchange(10, "moved", Duration::from_millis(500));
-    assert_eq!(to_b, expected(10, "moved", "a->b"));
-    assert_eq!(to_a, expected(10, "moved", "b->a"));
 }

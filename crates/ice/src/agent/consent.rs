@@ -16,7 +16,6 @@ impl Agent {
     pub(super) fn refresh_consent(&mut self, now: Instant) {
         if let Some(s) = &mut self.selected {
             s.last_consent = now;
-            s.unconfirmed_successor = false;
         }
         if self.state == ConnectionState::Disconnected {
             let state = self.connected_state();
@@ -36,12 +35,6 @@ impl Agent {
             s.protocol,
             s.next_consent,
         );
-        if let Some(i) = self.nominated_successor() {
-            // The controlling peer moved to a pair it nominated since:
-            // that one is used, not the silent one.
-            self.select_successor(now, i);
-            return;
-        }
         if silent >= self.config.consent_timeout {
             // RFC 7675 §5.1: consent expired; stop sending on this pair.
             self.lose_selected(FailureReason::ConsentExpired);
@@ -67,68 +60,6 @@ impl Agent {
             if let Some(s) = &mut self.selected {
                 s.next_consent = next;
             }
-        }
-    }
-
-    /// A controlled agent's selected pair has had no consent response
-    /// (RFC 7675 §5.1) for the disconnected timeout.
-    pub(super) fn selected_is_silent(&self) -> bool {
-        !self.controlling
-            && !self.config.lite
-            && self.selected.as_ref().is_some_and(|s| {
-                self.now.saturating_duration_since(s.last_consent)
-                    >= self.config.disconnected_timeout
-            })
-    }
-
-    /// For a controlled agent whose selected pair went silent
-    /// ([`Self::selected_is_silent`]): the highest-priority other valid
-    /// pair of this generation that the controlling peer nominated (RFC
-    /// 8445 §7.3.1.5) and checked since the selected pair last had
-    /// consent. The peer moved to it (its allocation or connection for
-    /// the selected pair ended, which this side cannot see); its checks
-    /// show it works there. Consent on the selected pair failing is about
-    /// that pair alone (RFC 7675 §5.1): the agent fails only when no pair
-    /// is left (RFC 8445 §8.1.2). A pair nominated before and not checked
-    /// since (aggressive nomination, RFC 8445 §8.1.1) is no sign of that,
-    /// and a selected pair that works is kept whatever the peer nominates.
-    pub(super) fn nominated_successor(&self) -> Option<usize> {
-        if !self.selected_is_silent() {
-            return None;
-        }
-        let s = self.selected.as_ref()?;
-        if s.unconfirmed_successor {
-            // One move per consent answer: two silent pairs the peer
-            // checks must not take turns until consent runs out.
-            return None;
-        }
-        let current = s.index?;
-        (0..self.pairs.len())
-            .filter(|&i| {
-                let p = &self.pairs[i];
-                i != current
-                    && p.nominated
-                    && p.is_valid()
-                    && p.inbound_at.is_some_and(|t| t > s.last_consent)
-            })
-            .max_by_key(|&i| self.pairs[i].priority)
-    }
-
-    /// Selects pair `i`, the successor of the silent selected pair
-    /// ([`Self::nominated_successor`]). The peer's checks on it are no
-    /// consent (RFC 7675 §5.1: only answers to our requests are), so its
-    /// consent clock goes on from the silent pair's last answer: a
-    /// consent check goes out at once, and if no pair answers, consent
-    /// expires when it would have on the silent one.
-    pub(super) fn select_successor(&mut self, now: Instant, i: usize) {
-        let Some(last_consent) = self.selected.as_ref().map(|s| s.last_consent) else {
-            return;
-        };
-        self.select(now, i);
-        if let Some(s) = &mut self.selected {
-            s.last_consent = last_consent;
-            s.next_consent = now;
-            s.unconfirmed_successor = true;
         }
     }
 

@@ -270,15 +270,9 @@ struct Selected {
     local_ufrag: String,
     remote_ufrag: String,
     remote_key: Vec<u8>,
-    /// Last consent response (RFC 7675 §5.1); for a pair taken over from
-    /// a silent one ([`Agent::select_successor`]), the silent one's until
-    /// this pair answers.
+    /// Last consent response (RFC 7675 §5.1).
     last_consent: Instant,
     next_consent: Instant,
-    /// Taken over from a silent selected pair and not answered a consent
-    /// check yet: no further move from it (the peer's checks on a pair
-    /// are no consent; only answers to ours are).
-    unconfirmed_successor: bool,
     /// Round trips of the pair's checks, then of its consent checks.
     round_trip: RoundTrip,
 }

@@ -84,18 +84,13 @@ impl Agent {
         self.nominating = true;
         let priority = p.priority;
         // With aggressive nomination several pairs may be nominated: the
-        // highest-priority one is used (RFC 8445 §8.1.1). A lower one
-        // nominated later does not replace a selected pair that works
-        // (that takes an ICE restart); a controlled agent whose selected
-        // pair lost consent takes it (the peer moved, `nominated_successor`).
+        // highest-priority one is used (RFC 8445 §8.1.1).
         let better = match &self.selected {
             None => true,
             Some(s) => s.index.is_none() || priority > s.priority,
         };
         if better {
             self.select(now, i);
-        } else if let Some(successor) = self.nominated_successor() {
-            self.select_successor(now, successor);
         }
     }
 
@@ -142,7 +137,6 @@ impl Agent {
             remote_key,
             last_consent: now,
             next_consent,
-            unconfirmed_successor: false,
             round_trip: self.pairs[i].round_trip,
         });
         // The restart (if any) is over: the old credentials retire, and

@@ -1,9 +1,8 @@
-//! A controlled agent whose selected pair went silent moves to a pair the
-//! peer nominated and checks since; the peer's checks are no consent (RFC
-//! 7675 §5.1: only answers to our own requests are), so without any
-//! answer consent still expires on time, and the agent does not take
-//! turns between pairs the peer keeps checking (as libwebrtc checks its
-//! backup pairs).
+//! Consent freshness (RFC 7675 §5.1) on a controlled agent whose peer
+//! keeps checking several nominated pairs (as libwebrtc checks its backup
+//! pairs): the peer's checks are no consent, only answers to our own
+//! requests are, so without any answer consent expires on time and the
+//! agent does not wander between the pairs the peer checks.
 #![allow(missing_docs)]
 
 use std::net::SocketAddr;
