@@ -145,10 +145,11 @@ fn a_relay_only_ferrtc_offerer_reaches_relay_only_chromium_through_coturn() {
     run_relayed("ferrtc-offers");
 }
 
-/// The users file of [`ferrtc_turn`], alice:secret; removed when dropped.
-fn users_file() -> ferrtc_interop::TempPath {
+/// The users file of [`ferrtc_turn`] for test `test`, alice:secret;
+/// removed when dropped (one per test: tests run in parallel).
+fn users_file(test: &str) -> ferrtc_interop::TempPath {
     ferrtc_interop::TempPath::file(
-        format!("ferrtc-pc-chromium-users-{}", std::process::id()),
+        format!("ferrtc-pc-chromium-users-{}-{test}", std::process::id()),
         "alice:secret\n",
     )
 }
@@ -167,7 +168,7 @@ fn chromium_relay_only_reaches_a_relay_only_ferrtc_through_ferrtc_turn() {
     if !ferrtc_interop::interop_enabled() {
         return;
     }
-    let users = users_file();
+    let users = users_file("udp");
     let turn = ferrtc_turn(&users);
     run_relayed_through("ferrtc-answers", &format!("turn:{}", turn.udp));
 }
@@ -177,7 +178,7 @@ fn relay_only_ferrtc_and_chromium_reach_each_other_through_ferrtc_turn_over_tcp(
     if !ferrtc_interop::interop_enabled() {
         return;
     }
-    let users = users_file();
+    let users = users_file("tcp");
     let turn = ferrtc_turn(&users);
     run_relayed_through("ferrtc-offers", &format!("turn:{}?transport=tcp", turn.tcp));
 }

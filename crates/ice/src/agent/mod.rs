@@ -1152,18 +1152,35 @@ impl Agent {
         let closed: Vec<usize> = (0..self.pairs.len())
             .filter(|&i| on(self, &self.pairs[i]))
             .collect();
-        for i in closed {
-            let p = &mut self.pairs[i];
-            p.state = PairState::Failed;
-            p.inbound_ok = false;
-            p.transaction = None;
-        }
+        self.fail_gone_pairs(now, &closed);
         if self.selected.as_ref().is_some_and(|s| {
             s.protocol == Protocol::Tcp && s.pair.source == local && s.pair.destination == remote
         }) {
             self.lose_selected(FailureReason::ConnectionClosed);
         }
         self.update_states(now);
+    }
+
+    /// Pairs `gone` fail now: their connection or allocation is gone.
+    /// Their checks end with them, and a nomination in flight on one of
+    /// them is given up and another valid pair nominated (RFC 8445
+    /// §8.1.1), else the agent would wait for its answer for good.
+    pub(super) fn fail_gone_pairs(&mut self, now: Instant, gone: &[usize]) {
+        let mut nomination_lost = false;
+        for &i in gone {
+            let p = &mut self.pairs[i];
+            p.state = PairState::Failed;
+            p.inbound_ok = false;
+            p.transaction = None;
+            if p.use_candidate && !p.nominated {
+                p.use_candidate = false;
+                nomination_lost = true;
+            }
+        }
+        if nomination_lost {
+            self.nominating = false;
+            self.nominate_best(now);
+        }
     }
 
     fn receive<'a>(

@@ -607,23 +607,11 @@ impl Agent {
         let Some(b) = self.relays[r].base else {
             return;
         };
-        let mut nomination_lost = false;
-        for p in self.pairs.iter_mut().filter(|p| p.local == b) {
-            p.state = PairState::Failed;
-            p.transaction = None;
-            p.inbound_ok = false;
-            // Its nominating check is forgotten with it: the nomination
-            // is over (RFC 8445 §8.1.1: another valid pair is nominated).
-            if p.use_candidate && !p.nominated {
-                p.use_candidate = false;
-                nomination_lost = true;
-            }
-        }
-        if nomination_lost {
-            self.nominating = false;
-            let now = self.now;
-            self.nominate_best(now);
-        }
+        let gone: Vec<usize> = (0..self.pairs.len())
+            .filter(|&i| self.pairs[i].local == b)
+            .collect();
+        let now = self.now;
+        self.fail_gone_pairs(now, &gone);
         let relayed = self.hosts[b].addr;
         if self
             .selected

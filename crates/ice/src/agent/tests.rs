@@ -253,3 +253,55 @@ fn a_nomination_through_an_allocation_that_ends_gives_way_to_another_pair() {
         agent.connection_state()
     );
 }
+
+/// Review: RFC 8445 §8.1.1, as for an allocation that ends (above), on
+/// ICE-TCP: the controlling agent's nominating check is in flight on a TCP
+/// pair when that pair's connection closes (`handle_tcp_closed`). The
+/// nomination is over with it: the agent nominates the other valid pair
+/// rather than wait for ever for the answer to a forgotten check.
+#[test]
+fn a_nomination_through_a_tcp_connection_that_closes_gives_way_to_another_pair() {
+    let mut now = Instant::now();
+    let mut agent = agent(now);
+    agent
+        .add_local_tcp("10.0.0.1:6000".parse().unwrap())
+        .unwrap();
+    for i in 1..=2 {
+        let line =
+            format!("candidate:{i} 1 tcp 1000000000 52.0.0.{i} 7000 typ host tcptype passive");
+        agent.add_remote_candidate(line.parse().unwrap()).unwrap();
+    }
+    let to = |agent: &Agent, i: u8| {
+        agent
+            .pairs
+            .iter()
+            .position(|p| {
+                agent.hosts[p.local].protocol() == super::Protocol::Tcp
+                    && agent.remotes[p.remote].addr.ip() == peer(i)
+            })
+            .unwrap()
+    };
+    let (first, other) = (to(&agent, 1), to(&agent, 2));
+    for i in [first, other] {
+        agent.pairs[i].state = super::PairState::Succeeded;
+    }
+    agent.pairs[first].priority = agent.pairs[other].priority + 1;
+    agent.first_valid_at = Some(now);
+    agent.nominate_best(now);
+    assert!(agent.pairs[first].use_candidate);
+    let local = agent.hosts[agent.pairs[first].local].addr;
+    agent.handle_tcp_closed(now, local, "52.0.0.1:7000".parse().unwrap());
+    let mut buf = Vec::new();
+    let end = now + std::time::Duration::from_secs(60);
+    while now < end && !agent.pairs[other].use_candidate {
+        now += std::time::Duration::from_millis(50);
+        agent.handle_timeout(now);
+        while agent.poll_transmit(now, &mut buf).is_some() {}
+    }
+    assert!(
+        agent.pairs[other].use_candidate || agent.pairs[other].nominated,
+        "the other valid pair was never nominated (state {:?}, nominating {})",
+        agent.connection_state(),
+        agent.nominating
+    );
+}
