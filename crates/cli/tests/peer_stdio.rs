@@ -127,9 +127,9 @@ async fn finish(mut peer: Peer, how: Option<&str>) -> String {
     stderr
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn answering_peer_echoes_each_message_with_its_type_and_exits_on_bye() {
-    let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--echo"]);
+/// A client offering one data channel "data": its connection, the
+/// channel and its offer, set as its local description.
+async fn offering_client() -> (PeerConnection, DataChannel, SessionDescription) {
     let pc = PeerConnection::new(Configuration::default()).unwrap();
     let dc = pc
         .create_data_channel("data", DataChannelInit::default())
@@ -137,19 +137,37 @@ async fn answering_peer_echoes_each_message_with_its_type_and_exits_on_bye() {
         .unwrap();
     let offer = pc.create_offer().await.unwrap();
     pc.set_local_description(Some(offer.clone())).await.unwrap();
-    // A bad line first: one error on stderr, and the session goes on.
-    peer.lines.send("this is not json\n".into()).unwrap();
-    peer.lines
-        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
-        .unwrap();
+    (pc, dc, offer)
+}
+
+/// Relays between the client `pc` and the peer, waits for `dc` to open,
+/// checks the echo, ends the peer with `bye`: its stderr.
+async fn echoes_then_bye(
+    pc: &PeerConnection,
+    dc: &DataChannel,
+    peer: Peer,
+    stdout: tokio::process::ChildStdout,
+) -> String {
     let (tx, _rx) = mpsc::unbounded_channel();
     relay(pc.clone(), peer.lines.clone(), stdout, tx);
     tokio::time::timeout(TIMEOUT, dc.wait_open())
         .await
         .expect("open in time")
         .unwrap();
-    echo_round_trip(&dc).await;
-    let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
+    echo_round_trip(dc).await;
+    finish(peer, Some("{\"type\":\"bye\"}\n")).await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn answering_peer_echoes_each_message_with_its_type_and_exits_on_bye() {
+    let (peer, stdout) = spawn(&["peer", "--signal", "stdio", "--echo"]);
+    let (pc, dc, offer) = offering_client().await;
+    // A bad line first: one error on stderr, and the session goes on.
+    peer.lines.send("this is not json\n".into()).unwrap();
+    peer.lines
+        .send(line(&json!({"type":"offer","sdp":offer.sdp})))
+        .unwrap();
+    let stderr = echoes_then_bye(&pc, &dc, peer, stdout).await;
     assert_eq!(
         stderr.matches("skipped signaling line").count(),
         1,
@@ -342,13 +360,7 @@ async fn offering_recorder_gets_a_track_added_by_a_renegotiation() {
 #[tokio::test(flavor = "current_thread")]
 async fn each_bad_signaling_line_gives_one_error_line_and_the_session_goes_on() {
     let (peer, stdout) = spawn(&["peer", "--echo"]);
-    let pc = PeerConnection::new(Configuration::default()).unwrap();
-    let dc = pc
-        .create_data_channel("data", DataChannelInit::default())
-        .await
-        .unwrap();
-    let offer = pc.create_offer().await.unwrap();
-    pc.set_local_description(Some(offer.clone())).await.unwrap();
+    let (pc, dc, offer) = offering_client().await;
     let too_long = json!({"type":"offer","sdp":"x".repeat(2 << 20)});
     let bad = [
         "{\"type\":\"offer\"".to_owned() + "\n",
@@ -369,14 +381,7 @@ async fn each_bad_signaling_line_gives_one_error_line_and_the_session_goes_on() 
     peer.lines
         .send(line(&json!({"type":"candidate","candidate":"candidate:junk","sdpMid":"0","sdpMLineIndex":0})))
         .unwrap();
-    let (tx, _rx) = mpsc::unbounded_channel();
-    relay(pc.clone(), peer.lines.clone(), stdout, tx);
-    tokio::time::timeout(TIMEOUT, dc.wait_open())
-        .await
-        .expect("open in time")
-        .unwrap();
-    echo_round_trip(&dc).await;
-    let stderr = finish(peer, Some("{\"type\":\"bye\"}\n")).await;
+    let stderr = echoes_then_bye(&pc, &dc, peer, stdout).await;
     assert_eq!(
         stderr.matches("skipped signaling line").count(),
         bad.len() + 1,

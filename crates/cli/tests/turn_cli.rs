@@ -86,8 +86,14 @@ fn client_socket(server: SocketAddr) -> UdpSocket {
     .unwrap()
 }
 
-/// Drives a client over UDP until it allocates or fails.
-fn allocate(server: SocketAddr, user: &str, password: &str) -> Event {
+/// Drives a client of `server` over UDP, handing each of its events to
+/// `until`, and returns the first event `until` says ends the run.
+fn drive(
+    server: SocketAddr,
+    user: &str,
+    password: &str,
+    mut until: impl FnMut(&mut Client, &Event) -> bool,
+) -> Event {
     let socket = client_socket(server);
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
@@ -101,7 +107,7 @@ fn allocate(server: SocketAddr, user: &str, password: &str) -> Event {
             socket.send_to(&buf, t.destination).unwrap();
         }
         while let Some(e) = client.poll_event() {
-            if matches!(e, Event::Allocated { .. } | Event::Failed { .. }) {
+            if until(&mut client, &e) {
                 return e;
             }
         }
@@ -115,37 +121,25 @@ fn allocate(server: SocketAddr, user: &str, password: &str) -> Event {
     panic!("no answer from ferrtc turn");
 }
 
+/// Drives a client over UDP until it allocates or fails.
+fn allocate(server: SocketAddr, user: &str, password: &str) -> Event {
+    drive(server, user, password, |_, e| {
+        matches!(e, Event::Allocated { .. } | Event::Failed { .. })
+    })
+}
+
 /// Allocates as `user`, then asks for a permission towards `peer` (RFC
 /// 8656 §10.1): `PermissionCreated` or the `Failed` event. A permission
 /// sends nothing to the peer.
 fn permission(server: SocketAddr, user: &str, password: &str, peer: IpAddr) -> Event {
-    let socket = client_socket(server);
-    socket
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let mut client = Client::new(ClientConfig::new(server, user, password), Instant::now());
-    let end = Instant::now() + Duration::from_secs(10);
-    let mut buf = Vec::new();
-    let mut data = [0u8; 2048];
-    while Instant::now() < end {
-        while let Some(t) = client.poll_transmit(Instant::now(), &mut buf) {
-            socket.send_to(&buf, t.destination).unwrap();
+    drive(server, user, password, |client, e| match e {
+        Event::Allocated { .. } => {
+            client.create_permission(peer, Instant::now()).unwrap();
+            false
         }
-        while let Some(e) = client.poll_event() {
-            match e {
-                Event::Allocated { .. } => client.create_permission(peer, Instant::now()).unwrap(),
-                Event::PermissionCreated { .. } | Event::Failed { .. } => return e,
-                _ => {}
-            }
-        }
-        if let Ok((n, from)) = socket.recv_from(&mut data) {
-            client.handle_receive(Instant::now(), from, &data[..n]);
-        }
-        if client.poll_timeout().is_some_and(|t| t <= Instant::now()) {
-            client.handle_timeout(Instant::now());
-        }
-    }
-    panic!("no answer from ferrtc turn");
+        Event::PermissionCreated { .. } | Event::Failed { .. } => true,
+        _ => false,
+    })
 }
 
 fn rejected(e: &Event) -> Option<u16> {

@@ -36,12 +36,17 @@ fn agent(now: Instant) -> Agent {
 
 /// A connectivity check as a controlling peer with ufrag PEER would send it.
 fn check(username: &str, pwd: &str, use_candidate: bool) -> Vec<u8> {
+    check_numbered(9, username, pwd, use_candidate)
+}
+
+/// [`check`] with transaction id `[n; 12]` (each check its own transaction).
+fn check_numbered(n: u8, username: &str, pwd: &str, use_candidate: bool) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut b = MessageBuilder::new(
         &mut buf,
         Class::Request,
         Method::BINDING,
-        TransactionId([9; 12]),
+        TransactionId([n; 12]),
     );
     b.add(&Attribute::Username(username)).unwrap();
     b.add(&Attribute::Priority(1_845_501_695)).unwrap();
@@ -789,5 +794,128 @@ fn odd_trickled_candidates_neither_panic_nor_fail_the_agent_early() {
         failed_at - t0 > Duration::from_secs(15),
         "{:?}",
         failed_at - t0
+    );
+}
+
+/// Consent freshness (RFC 7675 §5.1) on a controlled agent whose peer
+/// keeps checking several nominated pairs (as libwebrtc checks its backup
+/// pairs): the agent of [`agent`] with two remote candidates, P1 (host,
+/// the higher priority) and P2 (srflx).
+const P1: &str = "192.0.2.2:6000";
+const P2: &str = "192.0.2.3:6000";
+const LOCAL_PWD: &str = "localpasswordlocalpassword";
+
+fn with_backup_pairs(now: Instant) -> Agent {
+    let mut a = agent(now);
+    a.set_remote_credentials("PEER", PEER_PWD).unwrap();
+    for c in [
+        "candidate:1 1 udp 2130706431 192.0.2.2 6000 typ host",
+        "candidate:2 1 udp 1694498815 192.0.2.3 6000 typ srflx raddr 10.0.0.2 rport 6000",
+    ] {
+        a.add_remote_candidate(c.parse::<Candidate>().unwrap())
+            .unwrap();
+    }
+    a.end_of_remote_candidates();
+    a
+}
+
+/// Drives the agent to `until` in 100 ms steps. The peer checks both pairs
+/// every 2 s (as an agent keeping its backup pairs alive does); while
+/// `answering`, it answers the agent's requests. Returns the times of the
+/// answers given.
+fn drive_backup_checks(
+    a: &mut Agent,
+    now: &mut Instant,
+    until: Instant,
+    answering: bool,
+    n: &mut u8,
+    use_candidate: bool,
+) -> Vec<Instant> {
+    let mut answered = Vec::new();
+    let mut buf = Vec::new();
+    let mut next_ping = *now;
+    while *now < until {
+        if *now >= next_ping {
+            for p in [P1, P2] {
+                *n = n.wrapping_add(1);
+                let req = check_numbered(*n, "LOCL:PEER", LOCAL_PWD, use_candidate);
+                a.handle_receive(*now, sa(p), sa(LOCAL), &req);
+            }
+            next_ping = *now + Duration::from_secs(2);
+        }
+        a.handle_timeout(*now);
+        let mut out = Vec::new();
+        while let Some(t) = a.poll_transmit(*now, &mut buf) {
+            out.push((t.destination, buf.clone()));
+        }
+        for (to, d) in out {
+            let Ok(msg) = Message::parse(&d) else {
+                continue;
+            };
+            if msg.class() == Class::Request && answering {
+                let resp = success(msg.transaction_id(), sa(LOCAL));
+                a.handle_receive(*now, to, sa(LOCAL), &resp);
+                answered.push(*now);
+            }
+        }
+        *now += Duration::from_millis(100);
+    }
+    answered
+}
+
+/// RFC 7675 §5.1: an agent that got no consent response on its selected
+/// pair for 30 s stops sending. A controlled agent that hears the peer's
+/// checks on two nominated pairs but none of its own requests answered
+/// (the path towards the peer is dead) must be Failed 30 s after the last
+/// answer, on the pair it selected (checks *from* the peer, on that pair
+/// or another it nominated, are no consent, §5.1, and a lower pair
+/// nominated later does not replace the selected one, RFC 8445 §8.1.1).
+#[test]
+fn a_controlled_agent_without_any_consent_answer_fails_after_the_consent_timeout_whatever_the_peer_checks()
+ {
+    let mut now = Instant::now();
+    let mut a = with_backup_pairs(now);
+    let mut n = 0;
+    // Aggressive nomination: the peer nominates both pairs; P1 (the
+    // higher priority) is selected.
+    let until = now + Duration::from_secs(3);
+    drive_backup_checks(&mut a, &mut now, until, true, &mut n, true);
+    assert_eq!(a.connection_state(), ConnectionState::Completed);
+    assert_eq!(a.selected_pair().unwrap().destination, sa(P1));
+    let until = now + Duration::from_secs(10);
+    let answered = drive_backup_checks(&mut a, &mut now, until, true, &mut n, false);
+    let last_answer = *answered.last().expect("consent answered");
+    while a.poll_event().is_some() {}
+    // Now nothing the agent sends reaches the peer; the peer's checks
+    // still come.
+    let end = last_answer + Duration::from_secs(31);
+    drive_backup_checks(&mut a, &mut now, end, false, &mut n, false);
+    let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    let switches = events
+        .iter()
+        .filter(|e| matches!(e, Event::SelectedPairChange(_)))
+        .count();
+    let states: Vec<ConnectionState> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConnectionStateChange { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        a.connection_state(),
+        ConnectionState::Failed,
+        "31 s without one consent answer, still {:?} on {:?} ({switches} pair changes, states {states:?})",
+        a.connection_state(),
+        a.selected_pair().map(|p| p.destination),
+    );
+    assert!(a.send(&mut b"x".to_vec()).is_err());
+    // It stays on its selected pair; consent missing is told before it
+    // expires.
+    assert_eq!(switches, 0, "{switches} pair changes");
+    assert_eq!(
+        states,
+        [ConnectionState::Disconnected, ConnectionState::Failed],
+        "{states:?}"
     );
 }
