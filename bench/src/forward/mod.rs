@@ -21,6 +21,7 @@
 //! drain's end: packets and CPU cover the same interval.
 
 mod ferrtc;
+mod ferrtc_core;
 mod str0m;
 mod webrtc_rs;
 
@@ -69,7 +70,10 @@ pub const DEFAULT_RUNS: usize = 3;
 /// the frames (percent): it did not keep up with the stream.
 pub const MAX_LOSS_PERCENT: f64 = 5.0;
 /// Stacks that run the forwarding workload.
-pub const STACKS: &[&str] = &["ferrtc", "str0m", "webrtc-rs 0.17"];
+pub const STACKS: &[&str] = &["ferrtc", FERRTC_CORE, "str0m", "webrtc-rs 0.17"];
+/// ferrtc's sans-IO core driven on one thread as the str0m run drives
+/// str0m ([`ferrtc_core`]).
+pub const FERRTC_CORE: &str = "ferrtc-core";
 /// Not a stack: a process that only keeps the stream's time, waking at
 /// every frame's time on a tokio current-thread runtime as each stack's
 /// sender does, and doing nothing else ([`wake_floor`]). Its CPU is what
@@ -278,6 +282,7 @@ pub fn run(stack: &str, receivers: usize, secs: u64) -> Res<Sample> {
     let length = Duration::from_secs(secs.max(1));
     let outcome = match stack {
         "ferrtc" => ferrtc::run(receivers, length)?,
+        FERRTC_CORE => ferrtc_core::run(receivers, length)?,
         "str0m" => str0m::run(receivers, length)?,
         "webrtc-rs 0.17" => webrtc_rs::run(receivers, length)?,
         WAKE_FLOOR => wake_floor(length)?,

@@ -78,6 +78,7 @@ pub use media::{
     RtpTransceiverDirection, RtpTransceiverInit, SendEncoding, TrackEvent,
 };
 pub use mux::UdpMux;
+pub use net::BatchUdpSocket;
 pub use peer_connection::{
     DtlsTransportState, IceCandidateInit, IceConnectionState, IceGatheringState, PeerConnection,
     PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, SdpType, SessionDescription,

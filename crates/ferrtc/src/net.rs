@@ -1,5 +1,6 @@
 //! Local addresses and the UDP sockets of a connection.
 
+mod batch;
 mod tcp;
 mod tls;
 mod udp;
@@ -9,6 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::task::Poll;
 
+pub use batch::BatchUdpSocket;
 pub(crate) use tcp::{Kind as TcpKind, TcpEvent, TcpSockets};
 pub(crate) use tls::TlsServers;
 pub(crate) use udp::UdpSocket;
@@ -248,7 +250,11 @@ impl Sockets {
         if let (Some(source), Some(destination)) = (self.batch.source, self.batch.destination)
             && let Some(socket) = self.socket(source)
         {
-            send_batch(socket, destination, &self.batch);
+            send_batch(
+                |data, segment| socket.try_send(destination, data, segment),
+                destination,
+                &self.batch,
+            );
         }
         self.batch.clear();
     }
@@ -317,9 +323,13 @@ impl Sockets {
 /// Sends `batch` with one system call where the socket can, else (or when
 /// the kernel refuses the segmented send) one datagram per call. Losses to
 /// a full socket buffer are left to the protocols above, which recover.
-fn send_batch(socket: &UdpSocket, destination: SocketAddr, batch: &Batch) {
+fn send_batch(
+    try_send: impl Fn(&[u8], Option<usize>) -> io::Result<()>,
+    destination: SocketAddr,
+    batch: &Batch,
+) {
     if batch.count > 1 {
-        match socket.try_send(destination, &batch.data, Some(batch.segment)) {
+        match try_send(&batch.data, Some(batch.segment)) {
             Ok(()) => return,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             // quinn-udp stops offering segmentation (max_segments() is 1
@@ -330,7 +340,7 @@ fn send_batch(socket: &UdpSocket, destination: SocketAddr, batch: &Batch) {
         }
     }
     for datagram in batch.data.chunks(batch.segment.max(1)) {
-        if let Err(e) = socket.try_send(destination, datagram, None) {
+        if let Err(e) = try_send(datagram, None) {
             tracing::trace!("send to {destination} failed: {e}");
         }
     }

@@ -118,19 +118,18 @@ impl UdpSocket {
         data: &[u8],
         segment: Option<usize>,
     ) -> io::Result<()> {
-        let transmit = Transmit {
-            destination,
-            ecn: None,
-            contents: data,
-            segment_size: segment.filter(|&s| s < data.len()),
-            src_ip: None,
-        };
         // Straight to the system call, not through tokio's readiness: until
         // the reactor has reported a new socket writable, `try_io` refuses
         // without trying, and a connection's first datagrams (its first ICE
         // checks) would be lost to a retransmission timeout. Nothing waits
         // for writability here, so the readiness tokio keeps is not needed.
-        self.state.try_send(UdpSockRef::from(&self.io), &transmit)
+        try_send(
+            &self.state,
+            UdpSockRef::from(&self.io),
+            destination,
+            data,
+            segment,
+        )
     }
 
     /// Reads what is waiting without blocking: up to [`READ_GROUPS`]
@@ -145,31 +144,10 @@ impl UdpSocket {
     /// reads nothing (tokio keeps it if a datagram arrived meanwhile).
     pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<Read> {
         let mut read = Read::default();
-        // Whole groups only (a short slot would cut a coalesced read).
-        let asked = (buf.len() / GROUP_BYTES).clamp(1, READ_GROUPS);
         let done = self.io.try_io(Interest::READABLE, || {
-            let mut parts = buf.chunks_mut(GROUP_BYTES);
-            let mut slots: [IoSliceMut<'_>; READ_GROUPS] =
-                std::array::from_fn(|_| IoSliceMut::new(parts.next().unwrap_or_default()));
-            let mut meta = [RecvMeta::default(); READ_GROUPS];
-            let n = self.state.recv(
-                UdpSockRef::from(&self.io),
-                &mut slots[..asked],
-                &mut meta[..asked],
-            )?;
-            for (group, meta) in read.groups.iter_mut().zip(&meta[..n]) {
-                let segment = if meta.stride == 0 || meta.stride > meta.len {
-                    meta.len
-                } else {
-                    meta.stride
-                };
-                *group = Some(Group {
-                    len: meta.len,
-                    from: meta.addr,
-                    segment: segment.max(1),
-                });
-            }
-            if n == 0 || (READS_ALL_WAITING && n < asked) {
+            let drained;
+            (read, drained) = read_groups(&self.state, UdpSockRef::from(&self.io), buf)?;
+            if drained {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             Ok(())
@@ -191,40 +169,9 @@ impl UdpSocket {
         self.io.readable().await
     }
 
-    /// Asks the kernel for `bytes` of buffer each way. Linux caps the
-    /// request at `net.core.rmem_max` / `wmem_max` (208 KiB on a stock
-    /// kernel: raise them for bursts of small datagrams); the BSDs refuse
-    /// a request over their limit, so a refused size is halved until one
-    /// is taken (down to 256 KiB). A buffer left smaller than asked is
-    /// logged; nothing here fails the socket.
+    /// Asks the kernel for `bytes` of buffer each way ([`grow_buffers`]).
     pub(crate) fn grow_buffers(&self, bytes: usize) {
-        let sock = || UdpSockRef::from(&self.io);
-        let set = |what: &str, size: usize| match what {
-            "receive" => self.state.set_recv_buffer_size(sock(), size),
-            _ => self.state.set_send_buffer_size(sock(), size),
-        };
-        for what in ["receive", "send"] {
-            let mut size = bytes;
-            loop {
-                match set(what, size) {
-                    Ok(()) => break,
-                    Err(e) if size / 2 < MIN_GROWN => {
-                        tracing::debug!("UDP {what} buffer stays at the default: {e}");
-                        break;
-                    }
-                    Err(_) => size /= 2,
-                }
-            }
-        }
-        // Linux reports twice the size it grants (its bookkeeping).
-        if let Ok(got) = self.state.recv_buffer_size(sock())
-            && got < bytes
-        {
-            tracing::debug!(
-                "UDP receive buffer is {got} B of the {bytes} B asked: bursts of small datagrams \
-                 may be lost in the kernel (raise net.core.rmem_max)"
-            );
-        }
+        grow_buffers(&self.state, || UdpSockRef::from(&self.io), bytes);
     }
 
     /// The kernel's receive buffer size (Linux reports twice what was asked:
@@ -232,6 +179,98 @@ impl UdpSocket {
     #[cfg(test)]
     pub(crate) fn recv_buffer_size(&self) -> io::Result<usize> {
         self.state.recv_buffer_size(UdpSockRef::from(&self.io))
+    }
+}
+
+/// One send without waiting: `data` as one datagram, or with `segment`,
+/// as datagrams of `segment` bytes (the last may be shorter) in one
+/// system call. `WouldBlock` means the socket buffer is full.
+pub(crate) fn try_send(
+    state: &UdpSocketState,
+    socket: UdpSockRef<'_>,
+    destination: SocketAddr,
+    data: &[u8],
+    segment: Option<usize>,
+) -> io::Result<()> {
+    let transmit = Transmit {
+        destination,
+        ecn: None,
+        contents: data,
+        segment_size: segment.filter(|&s| s < data.len()),
+        src_ip: None,
+    };
+    state.try_send(socket, &transmit)
+}
+
+/// One read without blocking (`recvmmsg` where the platform has it) into
+/// up to [`READ_GROUPS`] groups of `buf`, group `i` at `i * GROUP_BYTES`,
+/// and whether it left the queue empty (a read that filled fewer groups
+/// than asked, where the platform reads all waiting: [`READS_ALL_WAITING`];
+/// a read of nothing). `WouldBlock` when nothing was waiting.
+pub(crate) fn read_groups(
+    state: &UdpSocketState,
+    socket: UdpSockRef<'_>,
+    buf: &mut [u8],
+) -> io::Result<(Read, bool)> {
+    let mut read = Read::default();
+    // Whole groups only (a short slot would cut a coalesced read).
+    let asked = (buf.len() / GROUP_BYTES).clamp(1, READ_GROUPS);
+    let mut parts = buf.chunks_mut(GROUP_BYTES);
+    let mut slots: [IoSliceMut<'_>; READ_GROUPS] =
+        std::array::from_fn(|_| IoSliceMut::new(parts.next().unwrap_or_default()));
+    let mut meta = [RecvMeta::default(); READ_GROUPS];
+    let n = state.recv(socket, &mut slots[..asked], &mut meta[..asked])?;
+    for (group, meta) in read.groups.iter_mut().zip(&meta[..n]) {
+        let segment = if meta.stride == 0 || meta.stride > meta.len {
+            meta.len
+        } else {
+            meta.stride
+        };
+        *group = Some(Group {
+            len: meta.len,
+            from: meta.addr,
+            segment: segment.max(1),
+        });
+    }
+    Ok((read, n == 0 || (READS_ALL_WAITING && n < asked)))
+}
+
+/// Asks the kernel for `bytes` of buffer each way. Linux caps the request
+/// at `net.core.rmem_max` / `wmem_max` (208 KiB on a stock kernel: raise
+/// them for bursts of small datagrams); the BSDs refuse a request over
+/// their limit, so a refused size is halved until one is taken (down to
+/// 256 KiB). A buffer left smaller than asked is logged; nothing here
+/// fails the socket.
+pub(crate) fn grow_buffers<'s>(
+    state: &UdpSocketState,
+    socket: impl Fn() -> UdpSockRef<'s>,
+    bytes: usize,
+) {
+    let set = |what: &str, size: usize| match what {
+        "receive" => state.set_recv_buffer_size(socket(), size),
+        _ => state.set_send_buffer_size(socket(), size),
+    };
+    for what in ["receive", "send"] {
+        let mut size = bytes;
+        loop {
+            match set(what, size) {
+                Ok(()) => break,
+                Err(e) if size / 2 < MIN_GROWN => {
+                    tracing::debug!("UDP {what} buffer stays at the default: {e}");
+                    break;
+                }
+                Err(_) => size /= 2,
+            }
+        }
+    }
+    // Linux reports twice the size it grants (its bookkeeping).
+    if let Ok(got) = state.recv_buffer_size(socket())
+        && got < bytes
+    {
+        tracing::debug!(
+            "UDP receive buffer is {got} B of the {bytes} B asked: bursts of small datagrams \
+             may be lost in the kernel (raise net.core.rmem_max)"
+        );
     }
 }
 
