@@ -74,6 +74,13 @@ pub const STACKS: &[&str] = &["ferrtc", FERRTC_CORE, "str0m", "webrtc-rs 0.17"];
 /// ferrtc's sans-IO core driven on one thread as the str0m run drives
 /// str0m ([`ferrtc_core`]).
 pub const FERRTC_CORE: &str = "ferrtc-core";
+/// ferrtc's rows: each has a ratio row against the best of the others.
+pub const OURS: &[&str] = &["ferrtc", FERRTC_CORE];
+
+/// Whether `stack` is one of ferrtc's rows.
+fn is_ours(stack: &str) -> bool {
+    OURS.contains(&stack)
+}
 /// Not a stack: a process that only keeps the stream's time, waking at
 /// every frame's time on a tokio current-thread runtime as each stack's
 /// sender does, and doing nothing else ([`wake_floor`]). Its CPU is what
@@ -425,7 +432,11 @@ pub fn command(args: &[String]) {
                 });
             }
         }
-        paired.push((n, paired_ratios(&opts.stacks, &by_stack)));
+        for ours in OURS {
+            if let Some(ratios) = paired_ratios(ours, &opts.stacks, &by_stack) {
+                paired.push((n, *ours, ratios));
+            }
+        }
         for samples in by_stack {
             medians.push(median_run(&samples));
             runs.extend(samples);
@@ -499,33 +510,33 @@ fn splice_into_results(table: &str) -> Result<(), String> {
     std::fs::write(&path, spliced).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Per round (every stack's run of one round back to back), ferrtc's
-/// packets per CPU-second over the best other stack's of the same round,
-/// among those that lost at most [`MAX_LOSS_PERCENT`] of the frames; a
-/// round where either side failed or lost more has none.
-fn paired_ratios(stacks: &[String], by_stack: &[Vec<Run>]) -> Vec<Option<f64>> {
+/// Per round (every stack's run of one round back to back), the packets
+/// per CPU-second of `ours` (one of ferrtc's rows) over the best other
+/// stack's of the same round (not ferrtc's), among those that lost at most
+/// [`MAX_LOSS_PERCENT`] of the frames; a round where either side failed or
+/// lost more has none. `None` when `ours` did not run.
+fn paired_ratios(ours: &str, stacks: &[String], by_stack: &[Vec<Run>]) -> Option<Vec<Option<f64>>> {
     let figures = |r: &Run| {
         Figures::of(&r.sample)
             .filter(|_| r.sample.error.is_none())
             .filter(|f| f.lost <= MAX_LOSS_PERCENT && f.packets_per_cpu_s.is_finite())
     };
-    let Some(ours) = stacks.iter().position(|s| s == "ferrtc") else {
-        return Vec::new();
-    };
+    let ours = stacks.iter().position(|s| s == ours)?;
     let rounds = by_stack.iter().map(Vec::len).min().unwrap_or(0);
-    (0..rounds)
+    let ratios = (0..rounds)
         .map(|i| {
             let mine = figures(&by_stack[ours][i])?.packets_per_cpu_s;
             let best = by_stack
                 .iter()
-                .enumerate()
-                .filter(|(s, _)| *s != ours)
-                .filter_map(|(_, runs)| figures(&runs[i]))
+                .zip(stacks)
+                .filter(|(_, s)| !is_ours(s))
+                .filter_map(|(runs, _)| figures(&runs[i]))
                 .map(|f| f.packets_per_cpu_s)
                 .fold(None, |b: Option<f64>, v| Some(b.map_or(v, |b| b.max(v))))?;
             (best > 0.0).then_some(mine / best)
         })
-        .collect()
+        .collect();
+    Some(ratios)
 }
 
 /// The median of `values` (the lower middle one of an even count).
@@ -608,8 +619,9 @@ const COLUMNS: &[Col] = &[
     ("Setup ms", None, |f| f.setup_ms),
 ];
 
-/// The other stacks' figures that ferrtc's compare with, or `None` when
-/// no ratio row is due. A stack (ferrtc too) that lost more than
+/// The other stacks' figures (not ferrtc's rows) that one of ferrtc's
+/// compares with, or `None` when no ratio row is due. A stack (ferrtc too)
+/// that lost more than
 /// [`MAX_LOSS_PERCENT`] of the frames did not keep up: its figures are
 /// no bar to compare with, nor a figure to compare.
 fn comparable<'a>(ours: &Figures, of_n: &'a [(&str, Option<Figures>)]) -> Option<Vec<&'a Figures>> {
@@ -618,17 +630,56 @@ fn comparable<'a>(ours: &Figures, of_n: &'a [(&str, Option<Figures>)]) -> Option
     }
     let others: Vec<&Figures> = of_n
         .iter()
-        .filter(|(s, _)| *s != "ferrtc")
+        .filter(|(s, _)| !is_ours(s))
         .filter_map(|(_, f)| f.as_ref())
         .filter(|f| f.lost <= MAX_LOSS_PERCENT)
         .collect();
     (!others.is_empty()).then_some(others)
 }
 
+/// One ratio row: `ours` (ferrtc's row `name`) over the better of
+/// `others`, column by column.
+fn ratio_row(out: &mut String, n: usize, name: &str, ours: &Figures, others: &[&Figures]) {
+    let _ = write!(out, "| {n} | **{name} / best other** |");
+
+    for (_, higher, pick) in COLUMNS {
+        let cell = match higher {
+            Some(higher) => {
+                let best = others
+                    .iter()
+                    .map(|f| pick(f))
+                    .filter(|v| v.is_finite())
+                    .fold(None, |b: Option<f64>, v| {
+                        Some(match b {
+                            None => v,
+                            Some(b) if *higher => b.max(v),
+                            Some(b) => b.min(v),
+                        })
+                    });
+                match best {
+                    Some(b) if b > 0.0 && pick(ours).is_finite() => {
+                        let r = pick(ours) / b;
+                        let text = format!("{r:.2}x");
+                        if (r > 1.0) == *higher && r != 1.0 {
+                            format!("**{text}**")
+                        } else {
+                            text
+                        }
+                    }
+                    _ => "–".into(),
+                }
+            }
+            None => "–".into(),
+        };
+        let _ = write!(out, " {cell} |");
+    }
+    out.push('\n');
+}
+
 fn render(
     opts: &Options,
     runs: &[Run],
-    paired: &[(usize, Vec<Option<f64>>)],
+    paired: &[(usize, &str, Vec<Option<f64>>)],
     floor_ms: Option<f64>,
     failed: &[String],
     took: Duration,
@@ -731,77 +782,45 @@ fn render(
             }
             out.push('\n');
         }
-        // ferrtc over the better of the others, column by column.
-        let Some(ours) = of_n
-            .iter()
-            .find(|(s, _)| *s == "ferrtc")
-            .and_then(|(_, f)| f.as_ref())
-        else {
-            continue;
-        };
-        let Some(others) = comparable(ours, &of_n) else {
-            continue;
-        };
-        let _ = write!(out, "| {n} | **ferrtc / best other** |");
-        for (_, higher, pick) in COLUMNS {
-            let cell = match higher {
-                Some(higher) => {
-                    let best = others
-                        .iter()
-                        .map(|f| pick(f))
-                        .filter(|v| v.is_finite())
-                        .fold(None, |b: Option<f64>, v| {
-                            Some(match b {
-                                None => v,
-                                Some(b) if *higher => b.max(v),
-                                Some(b) => b.min(v),
-                            })
-                        });
-                    match best {
-                        Some(b) if b > 0.0 && pick(ours).is_finite() => {
-                            let r = pick(ours) / b;
-                            let text = format!("{r:.2}x");
-                            if (r > 1.0) == *higher && r != 1.0 {
-                                format!("**{text}**")
-                            } else {
-                                text
-                            }
-                        }
-                        _ => "–".into(),
-                    }
-                }
-                None => "–".into(),
+        // Each of ferrtc's rows over the better of the others, column by
+        // column.
+        for (name, ours) in &of_n {
+            let Some(ours) = ours.as_ref().filter(|_| is_ours(name)) else {
+                continue;
             };
-            let _ = write!(out, " {cell} |");
+            let Some(others) = comparable(ours, &of_n) else {
+                continue;
+            };
+            ratio_row(&mut out, n, name, ours, &others);
         }
-        out.push('\n');
     }
     let _ = writeln!(
         out,
-        "\nA ratio row divides ferrtc's figure by the better of the other stacks' (highest for ↑, \
-         lowest for ↓) among those that lost at most {MAX_LOSS_PERCENT}% of the frames (no row when \
-         ferrtc itself lost more, or no other stack qualifies): above 1x is \
+        "\nA ratio row divides the figure of one of ferrtc's rows by the better of the other \
+         stacks' (highest for ↑, lowest for ↓; ferrtc's two rows are not compared with each \
+         other) among those that lost at most {MAX_LOSS_PERCENT}% of the frames (no row when \
+         ferrtc's row itself lost more, or no other stack qualifies): above 1x is \
          better for ↑ columns, below 1x for ↓ columns; bold where ferrtc is ahead. The issue's \
          goal is 2x on packets per CPU-second."
     );
-    if paired.iter().any(|(_, r)| r.iter().any(Option::is_some)) {
+    if paired.iter().any(|(_, _, r)| r.iter().any(Option::is_some)) {
         let _ = writeln!(
             out,
             "\nPaired by round: in each round every stack runs once, back to back, so a slow \
              spell of the machine falls on the runs of one round alike. Packets per CPU-second, \
-             ferrtc over the best other stack of the same round among those that lost at most \
-             {MAX_LOSS_PERCENT}% of the frames (– for a round where ferrtc failed or lost more, \
-             or no other stack qualifies):\n\n\
-             | N | median of the rounds | each round |\n|---:|---:|---|"
+             each of ferrtc's rows over the best other stack of the same round among those that \
+             lost at most {MAX_LOSS_PERCENT}% of the frames (– for a round where ferrtc's row \
+             failed or lost more, or no other stack qualifies):\n\n\
+             | N | Stack | median of the rounds | each round |\n|---:|---|---:|---|"
         );
-        for (n, ratios) in paired {
+        for (n, stack, ratios) in paired {
             let each: Vec<String> = ratios
                 .iter()
                 .map(|r| r.map_or_else(|| "–".into(), |r| format!("{r:.2}x")))
                 .collect();
             let counted: Vec<f64> = ratios.iter().flatten().copied().collect();
             let mid = median(&counted).map_or_else(|| "–".into(), |m| format!("**{m:.2}x**"));
-            let _ = writeln!(out, "| {n} | {mid} | {} |", each.join(", "));
+            let _ = writeln!(out, "| {n} | {stack} | {mid} | {} |", each.join(", "));
         }
     }
     if let Some(floor_ms) = floor_ms {
@@ -864,9 +883,10 @@ mod tests {
     }
 
     #[test]
-    fn the_ratio_row_leaves_out_stacks_that_lost_over_five_percent() {
+    fn the_ratio_row_leaves_out_stacks_that_lost_over_five_percent_and_ferrtcs_other_row() {
         let of_n = [
             ("ferrtc", figures(0.0)),
+            (FERRTC_CORE, figures(0.0)),
             ("str0m", figures(5.1)),
             ("webrtc-rs 0.17", figures(5.0)),
         ];
@@ -903,23 +923,38 @@ mod tests {
     }
 
     #[test]
-    fn paired_ratios_compare_ferrtc_with_the_best_other_stack_of_each_round() {
-        let stacks = ["ferrtc", "str0m", "webrtc-rs 0.17"].map(String::from);
+    fn paired_ratios_compare_each_ferrtc_row_with_the_best_other_stack_of_each_round() {
+        let stacks = ["ferrtc", FERRTC_CORE, "str0m", "webrtc-rs 0.17"].map(String::from);
         let mut failed = run("webrtc-rs 0.17", 900, 1.0, 0);
         failed.sample.error = Some("crashed".into());
         let by_stack = vec![
             vec![run("ferrtc", 200, 1.0, 0), run("ferrtc", 300, 1.0, 0)],
+            // ferrtc's other row is never the bar ferrtc is compared with.
+            vec![run(FERRTC_CORE, 400, 1.0, 0), run(FERRTC_CORE, 150, 1.0, 0)],
             vec![run("str0m", 100, 1.0, 0), run("str0m", 100, 2.0, 0)],
             // Round 1: webrtc-rs lost too much to count; round 2: failed.
             vec![run("webrtc-rs 0.17", 800, 1.0, 6), failed],
         ];
-        assert_eq!(paired_ratios(&stacks, &by_stack), [Some(2.0), Some(6.0)]);
+        assert_eq!(
+            paired_ratios("ferrtc", &stacks, &by_stack),
+            Some(vec![Some(2.0), Some(6.0)])
+        );
+        assert_eq!(
+            paired_ratios(FERRTC_CORE, &stacks, &by_stack),
+            Some(vec![Some(4.0), Some(3.0)])
+        );
+        // A row that did not run has no ratios.
+        assert_eq!(
+            paired_ratios(FERRTC_CORE, &stacks[..1], &by_stack[..1]),
+            None
+        );
         // A round where ferrtc itself lost too much has no ratio.
         let lossy = vec![
             vec![run("ferrtc", 200, 1.0, 6)],
             vec![run("str0m", 100, 1.0, 0)],
         ];
-        assert_eq!(paired_ratios(&stacks[..2], &lossy), [None]);
+        let two = ["ferrtc", "str0m"].map(String::from);
+        assert_eq!(paired_ratios("ferrtc", &two, &lossy), Some(vec![None]));
         assert_eq!(median(&[2.0, 6.0, 3.0]), Some(3.0));
         assert_eq!(median(&[]), None);
     }
