@@ -47,9 +47,11 @@ struct Peer {
     pc: PeerConnection,
     socket: BatchUdpSocket,
     addr: SocketAddr,
-    /// When its timers are next due (`None`: none); written-to senders are
-    /// due at once.
+    /// When its timers are next due (`None`: none), as its last
+    /// `poll_timeout` said.
     timeout: Option<Instant>,
+    /// Given input since (a frame written, candidates): driven at once.
+    poked: bool,
     connected: bool,
     /// Its own candidates, for the other end of its leg.
     candidates: Vec<ferrtc_core::IceCandidateInit>,
@@ -59,6 +61,14 @@ struct Peer {
     video: Option<TransceiverId>,
     /// Its video and audio senders (sending peers only).
     send: Option<[TransceiverId; 2]>,
+}
+
+/// The buffers every peer's drive uses in turn.
+struct Buffers {
+    /// What one read takes ([`BatchUdpSocket::RECV_BUFFER`]).
+    read: Vec<u8>,
+    /// One datagram polled out.
+    transmit: Vec<u8>,
 }
 
 /// A frame out of a peer: `(video, bytes, keyframe)`.
@@ -79,6 +89,7 @@ impl Peer {
             socket,
             addr,
             timeout: Some(now),
+            poked: false,
             connected: false,
             candidates: Vec::new(),
             got: Tally::default(),
@@ -89,20 +100,20 @@ impl Peer {
 
     /// The due timers, then every waiting datagram (when `readable`), then
     /// everything polled out; frames go to `frames`.
-    fn drive(&mut self, now: Instant, readable: bool, buf: &mut Vec<u8>, frames: &mut Vec<Out>) {
-        if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+    fn drive(&mut self, now: Instant, readable: bool, bufs: &mut Buffers, frames: &mut Vec<Out>) {
+        self.poked = false;
+        if self.timeout.is_some_and(|t| t <= now) {
             self.pc.handle_timeout(now);
         }
         if readable {
-            buf.resize(BatchUdpSocket::RECV_BUFFER, 0);
             let (pc, addr) = (&mut self.pc, self.addr);
             // An error of the read (none is expected on loopback) is a
             // datagram lost.
-            let _ = self.socket.recv(buf, |from, datagram| {
+            let _ = self.socket.recv(&mut bufs.read, |from, datagram| {
                 pc.handle_receive(now, from, addr, datagram)
             });
         }
-        self.flush(now, buf, frames);
+        self.flush(now, &mut bufs.transmit, frames);
     }
 
     /// `poll_transmit` until empty, then `poll_event` until empty.
@@ -138,7 +149,7 @@ impl Peer {
     }
 
     /// Writes a frame on sender `k` (0 video, 1 audio); it leaves at this
-    /// peer's next drive, due at once.
+    /// peer's next drive, at once.
     fn write(
         &mut self,
         k: usize,
@@ -155,7 +166,7 @@ impl Peer {
         self.pc
             .write_frame(now, send[k], frame, duration, keyframe)
             .map_err(err)?;
-        self.timeout = Some(now);
+        self.poked = true;
         Ok(())
     }
 
@@ -232,7 +243,7 @@ fn wait(fds: &mut [libc::pollfd], until: Instant) {
 struct Sfu {
     peers: Vec<Peer>,
     fds: Vec<libc::pollfd>,
-    buf: Vec<u8>,
+    bufs: Buffers,
     /// Frames out of the ingest side, to forward.
     ingest: Vec<Out>,
     /// Frames out of any other peer (counted, dropped).
@@ -246,7 +257,13 @@ impl Sfu {
         let earliest = self
             .peers
             .iter()
-            .filter_map(|p| p.timeout)
+            .filter_map(|p| {
+                if p.poked {
+                    Some(until.min(Instant::now()))
+                } else {
+                    p.timeout
+                }
+            })
             .min()
             .unwrap_or(until);
         for (fd, p) in self.fds.iter_mut().zip(&self.peers) {
@@ -260,7 +277,7 @@ impl Sfu {
                 .get(i)
                 .is_some_and(|fd| fd.revents & libc::POLLIN != 0);
             let p = &mut self.peers[i];
-            if !readable && p.timeout.is_none_or(|t| now < t) {
+            if !readable && !p.poked && p.timeout.is_none_or(|t| now < t) {
                 continue;
             }
             let out = if i == 1 {
@@ -268,7 +285,7 @@ impl Sfu {
             } else {
                 &mut self.other
             };
-            p.drive(now, readable, &mut self.buf, out);
+            p.drive(now, readable, &mut self.bufs, out);
             self.other.clear();
             // Candidates to the other end of the leg (set up in-process).
             if !self.peers[i].candidates.is_empty() {
@@ -277,7 +294,7 @@ impl Sfu {
                 for c in &candidates {
                     to.pc.add_ice_candidate(now, c).map_err(err)?;
                 }
-                to.timeout = Some(now);
+                to.poked = true;
             }
             // The forwarder: every frame of the ingest on each downstream
             // side (due now: this pass or the next sends them).
@@ -314,7 +331,10 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
     let mut sfu = Sfu {
         peers: vec![Peer::new(started, wall)?, Peer::new(started, wall)?],
         fds: Vec::new(),
-        buf: Vec::new(),
+        bufs: Buffers {
+            read: vec![0; BatchUdpSocket::RECV_BUFFER],
+            transmit: Vec::new(),
+        },
         ingest: Vec::new(),
         other: Vec::new(),
     };
