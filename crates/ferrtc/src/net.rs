@@ -117,6 +117,8 @@ impl Batch {
         max_segments: usize,
     ) -> bool {
         self.count > 0
+            && len > 0
+            && self.segment > 0
             && !self.closed
             && self.source == Some(source)
             && self.destination == Some(destination)
@@ -130,7 +132,9 @@ impl Batch {
             if self.data.capacity() == 0 {
                 // The thread's buffer, unless another batch of this
                 // thread holds it (then this one grows its own).
-                self.data = BATCH_BUFFER.take();
+                self.data = BATCH_BUFFER
+                    .try_with(std::cell::Cell::take)
+                    .unwrap_or_default();
                 self.data.reserve(MAX_BATCH_BYTES);
             }
             self.source = Some(source);
@@ -150,7 +154,7 @@ impl Batch {
         // Back to the thread for the next batch: an idle connection keeps
         // no buffer.
         let data = std::mem::take(&mut self.data);
-        BATCH_BUFFER.with(|spare| {
+        let _ = BATCH_BUFFER.try_with(|spare| {
             let other = spare.take();
             spare.set(if other.capacity() >= data.capacity() {
                 other
@@ -338,6 +342,12 @@ fn send_batch(
                 "segmented send to {destination} failed ({e}): one datagram at a time"
             ),
         }
+    }
+    if batch.count == 1 {
+        if let Err(e) = try_send(&batch.data, None) {
+            tracing::trace!("send to {destination} failed: {e}");
+        }
+        return;
     }
     for datagram in batch.data.chunks(batch.segment.max(1)) {
         if let Err(e) = try_send(datagram, None) {

@@ -43,9 +43,14 @@ pub struct BatchUdpSocket {
 
 impl BatchUdpSocket {
     /// Room one read may fill: a buffer for [`Self::recv`] should hold
-    /// this many bytes (a smaller one reads fewer datagrams a call; at
-    /// least 64 KiB, or a coalesced read may be cut).
+    /// this many bytes. One of at least [`Self::MIN_RECV_BUFFER`] reads
+    /// fewer datagrams a call; a smaller one is refused.
     pub const RECV_BUFFER: usize = READ_GROUPS * GROUP_BYTES;
+
+    /// The smallest buffer [`Self::recv`] takes: one coalesced read (64 KiB,
+    /// the most receive offload hands over at once), which a smaller buffer
+    /// would cut without the cut being seen.
+    pub const MIN_RECV_BUFFER: usize = GROUP_BYTES;
 
     /// Binds `addr`, non-blocking, with receive offload where there is
     /// one and kernel buffers of 2 MiB each way (as far as the system
@@ -80,7 +85,8 @@ impl BatchUdpSocket {
     /// destination, each the size of the first but the last, at most
     /// [`Self::max_segments`] and 65,000 bytes); otherwise those are sent
     /// first. [`Self::flush`] sends what is queued: call it at the end of
-    /// each round of output.
+    /// each round of output (flushing one socket before queueing on the
+    /// next lets the sockets of a thread share one batch buffer).
     pub fn send(&mut self, destination: SocketAddr, datagram: &[u8]) {
         if !self
             .batch
@@ -112,17 +118,26 @@ impl BatchUdpSocket {
 
     /// Reads the datagrams waiting, without blocking, and hands each to
     /// `each` with its source, in arrival order (each datagram is a slice
-    /// of `buf`, which should hold [`Self::RECV_BUFFER`] bytes). Returns
+    /// of `buf`, which should hold [`Self::RECV_BUFFER`] bytes; one under
+    /// [`Self::MIN_RECV_BUFFER`] is refused with `InvalidInput`). Returns
     /// how many it read: 0 when none was waiting. It reads at most 32
     /// times (up to 64 datagrams, more with receive offload), so that a
     /// flooded socket cannot hold the caller's loop: the socket is still
     /// readable when datagrams are left. An error of the system call ends
-    /// the reading (the datagrams handed before it were read).
+    /// the reading (the datagrams handed before it were read); on Windows
+    /// that includes `ConnectionReset` after a send to a closed port,
+    /// which ends nothing: read again.
     pub fn recv(
         &self,
         buf: &mut [u8],
         mut each: impl FnMut(SocketAddr, &mut [u8]),
     ) -> io::Result<usize> {
+        if buf.len() < Self::MIN_RECV_BUFFER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a receive buffer under 64 KiB could cut a coalesced read",
+            ));
+        }
         let mut count = 0;
         for _ in 0..MAX_READS {
             let (read, drained) =
@@ -132,6 +147,11 @@ impl BatchUdpSocket {
                     Err(e) => return Err(e),
                 };
             for (at, group) in read.groups() {
+                if group.len == 0 {
+                    // An empty datagram (`chunks_mut` yields nothing for it).
+                    each(group.from, &mut []);
+                    count += 1;
+                }
                 for datagram in buf[at..at + group.len].chunks_mut(group.segment) {
                     each(group.from, datagram);
                     count += 1;
@@ -274,6 +294,102 @@ mod tests {
         let got = receive(&b, 1);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, b"last words");
+    }
+
+    #[test]
+    fn a_buffer_too_small_for_a_coalesced_read_is_refused_and_nothing_is_lost() {
+        let mut a = bound();
+        let b = bound();
+        for i in 0..10u8 {
+            a.send(b.local_addr(), &[i; 1200]);
+        }
+        a.flush();
+        let mut small = vec![0; 1500];
+        let refused = b.recv(&mut small, |_, _| panic!("handed a datagram"));
+        assert_eq!(refused.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        let got = receive(&b, 10);
+        assert!(got.iter().all(|(_, d)| d.len() == 1200));
+        assert_eq!(got.len(), 10);
+    }
+
+    #[test]
+    fn empty_datagrams_are_sent_and_handed_on_one_by_one() {
+        let mut a = bound();
+        let b = bound();
+        a.send(b.local_addr(), &[]);
+        a.send(b.local_addr(), &[]);
+        a.send(b.local_addr(), b"then this");
+        a.flush();
+        let got: Vec<Vec<u8>> = receive(&b, 3).into_iter().map(|(_, d)| d).collect();
+        assert_eq!(got, [vec![], vec![], b"then this".to_vec()]);
+    }
+
+    #[test]
+    fn two_sockets_batching_at_once_on_one_thread_keep_their_own_bytes() {
+        let (mut a, mut c) = (bound(), bound());
+        let b = bound();
+        // Both batches pending together: the second cannot have the
+        // thread's buffer the first took.
+        for i in 0..3u8 {
+            a.send(b.local_addr(), &[i; 700]);
+            c.send(b.local_addr(), &[100 + i; 700]);
+        }
+        c.flush();
+        a.send(b.local_addr(), &[50; 100]);
+        a.flush();
+        let mut got: Vec<Vec<u8>> = receive(&b, 7).into_iter().map(|(_, d)| d).collect();
+        got.sort();
+        let mut want: Vec<Vec<u8>> = (0..3u8)
+            .flat_map(|i| [vec![i; 700], vec![100 + i; 700]])
+            .chain([vec![50; 100]])
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    thread_local! {
+        static KEPT: std::cell::RefCell<Option<BatchUdpSocket>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Dropping a socket flushes it, which uses the thread's batch buffer:
+    /// from a thread-local's destructor, after that buffer is gone, a panic
+    /// would abort the process. Runs in a child process, so that an abort
+    /// fails this test only.
+    #[test]
+    fn a_socket_kept_in_a_thread_local_is_dropped_at_thread_exit_without_aborting() {
+        const CHILD: &str = "FERRTC_TEST_TLS_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let to = bound().local_addr();
+            std::thread::spawn(move || {
+                let mut a = bound();
+                KEPT.with_borrow_mut(|k| {
+                    a.send(to, b"queued at exit");
+                    *k = Some(a);
+                });
+            })
+            .join()
+            .unwrap();
+            return;
+        }
+        let name = "net::batch::tests::\
+                    a_socket_kept_in_a_thread_local_is_dropped_at_thread_exit_without_aborting";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "child: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "the child ran no test: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 
     #[test]
