@@ -1,12 +1,13 @@
 //! Forwarding on ferrtc's sans-IO core (`ferrtc_core::PeerConnection`),
 //! SFU-style exactly as the str0m run drives str0m: every peer (the
 //! sender, the forwarder's ingest side, the forwarder's N downstream sides,
-//! the N receivers) is driven by **one thread** that sleeps in `poll(2)` on
+//! the N receivers) is driven by **one thread** that sleeps in `epoll_wait` on
 //! all their sockets (each peer has its own, on 127.0.0.1) until one is
-//! readable or the earliest timeout is due; a peer that is readable or due
-//! runs its due timers (`handle_timeout`), takes every waiting datagram
-//! (`handle_receive`), and is polled out: `poll_transmit` until empty,
-//! each datagram sent, then `poll_event`.
+//! readable or the earliest timeout is due; a peer that is readable, due or
+//! was written to runs its due timers (`handle_timeout`), takes what its
+//! socket has (`handle_receive`; at most 32 reads a pass, the rest at the
+//! next), and is polled out: `poll_transmit` until empty, each datagram
+//! sent, then `poll_event`.
 //!
 //! Sockets are ferrtc's [`BatchUdpSocket`], which sends and reads as
 //! ferrtc's own connections do: a video frame's datagrams to one peer
@@ -32,6 +33,7 @@ use ferrtc_core::{
     TransceiverId,
 };
 
+use super::readiness::Readiness;
 use super::{
     AUDIO_INTERVAL, CONNECT_LIMIT, DRAIN, Frame, GOP, Outcome, Res, Schedule, Tally, audio_frame,
     rss_kib, video_frame, video_interval,
@@ -170,12 +172,8 @@ impl Peer {
         Ok(())
     }
 
-    fn pollfd(&self) -> libc::pollfd {
-        libc::pollfd {
-            fd: self.socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }
+    fn fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
     }
 
     /// Distinct media packets it got: `inbound-rtp` `packetsReceived` less
@@ -223,26 +221,12 @@ fn negotiate(a: &mut Peer, b: &mut Peer, now: Instant) -> Res<()> {
     Ok(())
 }
 
-/// Sleeps until a socket is readable or `until` passes.
-fn wait(fds: &mut [libc::pollfd], until: Instant) {
-    let ms = until
-        .saturating_duration_since(Instant::now())
-        .as_micros()
-        .div_ceil(1000)
-        .min(100) as libc::c_int;
-    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for
-    // the duration of the call and its length is passed with it.
-    unsafe {
-        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
-    }
-}
-
 /// All peers: `[sender, ingest, (forwarder i, receiver i)...]`; each
 /// even-numbered peer is the offering end of a leg, the next one its
 /// answering end.
 struct Sfu {
     peers: Vec<Peer>,
-    fds: Vec<libc::pollfd>,
+    readiness: Readiness,
     bufs: Buffers,
     /// Frames out of the ingest side, to forward.
     ingest: Vec<Out>,
@@ -266,16 +250,10 @@ impl Sfu {
             })
             .min()
             .unwrap_or(until);
-        for (fd, p) in self.fds.iter_mut().zip(&self.peers) {
-            *fd = p.pollfd();
-        }
-        wait(&mut self.fds, earliest.min(until));
+        self.readiness.wait(earliest.min(until));
         let now = Instant::now();
         for i in 0..self.peers.len() {
-            let readable = self
-                .fds
-                .get(i)
-                .is_some_and(|fd| fd.revents & libc::POLLIN != 0);
+            let readable = self.readiness.is_ready(i);
             let p = &mut self.peers[i];
             if !readable && !p.poked && p.timeout.is_none_or(|t| now < t) {
                 continue;
@@ -311,6 +289,14 @@ impl Sfu {
         Ok(())
     }
 
+    /// Waits on the sockets of the peers from `first` on.
+    fn watch(&mut self, first: usize) -> Res<()> {
+        for (i, p) in self.peers.iter().enumerate().skip(first) {
+            self.readiness.add(p.fd(), i)?;
+        }
+        Ok(())
+    }
+
     /// Drives every peer until all are connected.
     fn connect(&mut self) -> Res<()> {
         let deadline = Instant::now() + CONNECT_LIMIT;
@@ -330,7 +316,7 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
     let wall = SystemTime::now();
     let mut sfu = Sfu {
         peers: vec![Peer::new(started, wall)?, Peer::new(started, wall)?],
-        fds: Vec::new(),
+        readiness: Readiness::new()?,
         bufs: Buffers {
             read: vec![0; BatchUdpSocket::RECV_BUFFER],
             transmit: Vec::new(),
@@ -340,7 +326,7 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
     };
     let (s, f0) = sfu.peers.split_at_mut(1);
     negotiate(&mut s[0], &mut f0[0], started)?;
-    sfu.fds = vec![sfu.peers[0].pollfd(); 2];
+    sfu.watch(0)?;
     sfu.connect()?;
     let rss_before = rss_kib();
     for _ in 0..n {
@@ -351,7 +337,7 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
         sfu.peers.push(f);
         sfu.peers.push(r);
     }
-    sfu.fds = vec![sfu.peers[0].pollfd(); sfu.peers.len()];
+    sfu.watch(2)?;
     sfu.connect()?;
     let setup = started.elapsed();
 

@@ -22,6 +22,7 @@
 
 mod ferrtc;
 mod ferrtc_core;
+mod readiness;
 mod str0m;
 mod webrtc_rs;
 

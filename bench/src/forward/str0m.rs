@@ -1,8 +1,9 @@
 //! Forwarding on str0m, SFU-style as its `chat` example runs one: every
 //! `Rtc` (the sender, the forwarder's ingest side, the forwarder's N
 //! downstream sides, the N receivers) is driven by **one thread** that
-//! sleeps in `poll(2)` on all their sockets (each peer has its own, on
-//! 127.0.0.1) until one is readable or the earliest str0m timeout is due;
+//! sleeps in `epoll_wait` on all their sockets (each peer has its own, on
+//! 127.0.0.1; [`Readiness`], shared with the ferrtc-core run) until one is
+//! readable or the earliest str0m timeout is due;
 //! after every input (`Input::Receive`, `Input::Timeout`) it polls
 //! `poll_output` until `Output::Timeout`, sending each transmit with
 //! `send_to`.
@@ -28,6 +29,7 @@ use str0m::media::{Direction, Frequency, MediaData, MediaKind, MediaTime, Mid, P
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
+use super::readiness::Readiness;
 use super::{
     CONNECT_LIMIT, DRAIN, Frame, Outcome, Res, Schedule, Tally, audio_frame, rss_kib, video_frame,
 };
@@ -164,12 +166,8 @@ impl Peer {
         Ok(())
     }
 
-    fn pollfd(&self) -> libc::pollfd {
-        libc::pollfd {
-            fd: self.socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }
+    fn fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
     }
 }
 
@@ -201,24 +199,10 @@ fn pt(a: &mut Peer, mid: Mid, codec: Codec) -> Res<Pt> {
         .ok_or_else(|| format!("{codec:?} not negotiated"))
 }
 
-/// Sleeps until a socket is readable or `until` passes.
-fn wait(fds: &mut [libc::pollfd], until: Instant) {
-    let ms = until
-        .saturating_duration_since(Instant::now())
-        .as_micros()
-        .div_ceil(1000)
-        .min(100) as libc::c_int;
-    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for
-    // the duration of the call and its length is passed with it.
-    unsafe {
-        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
-    }
-}
-
 /// All peers: `[sender, ingest, (forwarder i, receiver i)...]`.
 struct Sfu {
     peers: Vec<Peer>,
-    fds: Vec<libc::pollfd>,
+    readiness: Readiness,
     buf: Vec<u8>,
     /// Frames out of the ingest side, to forward.
     ingest: Vec<MediaData>,
@@ -233,16 +217,10 @@ impl Sfu {
     /// every peer that is readable or due, forward what the ingest gave.
     fn step(&mut self, until: Instant) -> Res<()> {
         let earliest = self.peers.iter().map(|p| p.timeout).min().unwrap_or(until);
-        for (fd, p) in self.fds.iter_mut().zip(&self.peers) {
-            *fd = p.pollfd();
-        }
-        wait(&mut self.fds, earliest.min(until));
+        self.readiness.wait(earliest.min(until));
         let now = Instant::now();
         for i in 0..self.peers.len() {
-            let readable = self
-                .fds
-                .get(i)
-                .is_some_and(|fd| fd.revents & libc::POLLIN != 0);
+            let readable = self.readiness.is_ready(i);
             let p = &mut self.peers[i];
             if !readable && now < p.timeout {
                 continue;
@@ -266,6 +244,14 @@ impl Sfu {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Waits on the sockets of the peers from `first` on.
+    fn watch(&mut self, first: usize) -> Res<()> {
+        for (i, p) in self.peers.iter().enumerate().skip(first) {
+            self.readiness.add(p.fd(), i)?;
         }
         Ok(())
     }
@@ -300,7 +286,7 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
     let started = Instant::now();
     let mut sfu = Sfu {
         peers: vec![Peer::new(started)?, Peer::new(started)?],
-        fds: Vec::new(),
+        readiness: Readiness::new()?,
         buf: vec![0; 2048],
         ingest: Vec::new(),
         other: Vec::new(),
@@ -309,7 +295,7 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
     let (s, f0) = sfu.peers.split_at_mut(1);
     let ingest_mids = negotiate(&mut s[0], &mut f0[0])?;
     sfu.ingest_video = Some(ingest_mids[0]);
-    sfu.fds = vec![sfu.peers[0].pollfd(); 2];
+    sfu.watch(0)?;
     sfu.connect()?;
     senders(&mut sfu, &[(0, ingest_mids)])?;
     let rss_before = rss_kib();
@@ -324,7 +310,7 @@ pub fn run(n: usize, length: Duration) -> Res<Outcome> {
         sfu.peers.push(f);
         sfu.peers.push(r);
     }
-    sfu.fds = vec![sfu.peers[0].pollfd(); sfu.peers.len()];
+    sfu.watch(2)?;
     sfu.connect()?;
     senders(&mut sfu, &mids)?;
     let setup = started.elapsed();
