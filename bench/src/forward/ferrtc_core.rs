@@ -1,5 +1,5 @@
 //! Forwarding on ferrtc's sans-IO core (`ferrtc_core::PeerConnection`),
-//! SFU-style exactly as the str0m run drives str0m: every peer (the
+//! SFU-style in the same way as the str0m run drives str0m: every peer (the
 //! sender, the forwarder's ingest side, the forwarder's N downstream sides,
 //! the N receivers) is driven by **one thread** that sleeps in `epoll_wait` on
 //! all their sockets (each peer has its own, on 127.0.0.1) until one is

@@ -26,7 +26,10 @@ const MAX_READS: usize = 32;
 /// (`poll_transmit`) to [`send`](Self::send), [`flush`](Self::flush) at the
 /// end of the round, and feed what [`recv`](Self::recv) reads to
 /// `handle_receive`. Wait for readability with the platform's `poll`,
-/// `epoll` or `kqueue` on its descriptor (`AsFd` / `AsSocket`). A
+/// `epoll` or `kqueue` on its descriptor (`AsFd` / `AsSocket`); with an
+/// edge-triggered wait (`EPOLLET`, `EV_CLEAR`, mio, tokio's `AsyncFd`),
+/// call `recv` until it returns 0 before waiting again, as one call reads
+/// a bounded amount. A
 /// `PeerConnection` of this crate makes and drives its own sockets and
 /// does not need one.
 ///
@@ -310,6 +313,24 @@ mod tests {
         let got = receive(&b, 10);
         assert!(got.iter().all(|(_, d)| d.len() == 1200));
         assert_eq!(got.len(), 10);
+    }
+
+    #[test]
+    fn a_buffer_of_one_coalesced_read_takes_a_whole_flight() {
+        let mut a = bound();
+        let b = bound();
+        for i in 0..10u8 {
+            a.send(b.local_addr(), &[i; 1200]);
+        }
+        a.flush();
+        let mut buf = vec![0; BatchUdpSocket::MIN_RECV_BUFFER];
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < 10 && Instant::now() < deadline {
+            b.recv(&mut buf, |_, d| got.push(d.to_vec())).unwrap();
+        }
+        let want: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 1200]).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
