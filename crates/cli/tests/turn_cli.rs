@@ -413,7 +413,8 @@ fn loopback_and_private_peers_are_refused_unless_allowed() {
         {
             assert_eq!(rejected(refused), Some(403), "{flags:?}: {refused:?}");
         }
-        assert!(created(&to(public)), "{flags:?}: a public peer");
+        let public = to(public);
+        assert!(created(&public), "{flags:?}: a public peer: {public:?}");
     }
 }
 
