@@ -95,3 +95,49 @@ impl Readiness {
         self.ready.get(index).copied().unwrap_or(false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn socket() -> UdpSocket {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_nonblocking(true).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_socket_is_ready_while_it_holds_a_datagram_and_not_once_read_empty() {
+        let (a, b) = (socket(), socket());
+        let mut r = Readiness::new().unwrap();
+        r.add(a.as_raw_fd(), 0).unwrap();
+        r.add(b.as_raw_fd(), 1).unwrap();
+        b.send_to(b"one", a.local_addr().unwrap()).unwrap();
+        b.send_to(b"two", a.local_addr().unwrap()).unwrap();
+        let soon = Instant::now() + Duration::from_secs(5);
+        r.wait(soon);
+        assert!(r.is_ready(0) && !r.is_ready(1));
+        // Level-triggered: what is left is reported again.
+        let mut buf = [0; 16];
+        a.recv_from(&mut buf).unwrap();
+        r.wait(soon);
+        assert!(r.is_ready(0));
+        a.recv_from(&mut buf).unwrap();
+        r.wait(Instant::now() + Duration::from_millis(20));
+        assert!(!r.is_ready(0), "an empty socket was reported ready");
+    }
+
+    #[test]
+    fn a_wait_with_nothing_to_read_ends_at_its_deadline() {
+        let a = socket();
+        let mut r = Readiness::new().unwrap();
+        r.add(a.as_raw_fd(), 0).unwrap();
+        let start = Instant::now();
+        r.wait(start + Duration::from_millis(30));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(!r.is_ready(0) && !r.is_ready(7));
+    }
+}
